@@ -1,0 +1,182 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Claim is a message taken by one worker. While the Claim is open, no other
+// worker in any process can claim, hold, release or delete the message.
+type Claim struct {
+	s    *Spool
+	id   string
+	cur  State // the envelope's state while claimed
+	lock *os.File
+	Env  *Envelope
+	done bool
+}
+
+// Claim takes a Ready message for delivery: its content is locked and its
+// envelope renamed to state Claimed.
+func (s *Spool) Claim(id string) (*Claim, error) {
+	return s.claim(id, Ready, Claimed)
+}
+
+// Lock takes a message in any state but New for an administrative change;
+// its envelope keeps its name. Release it with Move or Unlock, or Delete it.
+func (s *Spool) Lock(id string) (*Claim, error) {
+	st, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	if st == New {
+		return nil, ErrBusy
+	}
+	return s.claim(id, st, st)
+}
+
+func (s *Spool) claim(id string, from, to State) (*Claim, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	lock, err := s.lockContent(id)
+	if err != nil {
+		return nil, err
+	}
+	c := &Claim{s: s, id: id, cur: to, lock: lock}
+	env, err := s.readEnvelope(id, from)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	c.Env = env
+	if from != to {
+		if err := os.Rename(s.envelopePath(id, from), s.envelopePath(id, to)); err != nil {
+			lock.Close()
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, ErrNotFound
+			}
+			return nil, fmt.Errorf("spool: claim %s: %w", id, err)
+		}
+		// No directory fsync: if the rename is lost in a crash, the
+		// message is simply Ready again, which is what Recover would
+		// make of it anyway.
+	}
+	return c, nil
+}
+
+func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
+	f, err := os.Open(s.envelopePath(id, st))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	env, err := Unmarshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %s%s: %w", id, stateSuffix[st], err)
+	}
+	env.ID = id
+	return env, nil
+}
+
+// ID is the claimed message's id.
+func (c *Claim) ID() string { return c.id }
+
+// Content opens the message's content for reading.
+func (c *Claim) Content() (io.ReadCloser, int64, error) {
+	f, err := os.Open(c.s.contentPath(c.id))
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	return f, fi.Size(), nil
+}
+
+// Save writes c.Env durably, in place of the envelope.
+func (c *Claim) Save() error {
+	if err := c.s.writeAtomic(c.s.envelopePath(c.id, c.cur), c.Env.Marshal()); err != nil {
+		return fmt.Errorf("spool: save %s: %w", c.id, err)
+	}
+	if err := c.s.syncDir(); err != nil {
+		return fmt.Errorf("spool: save %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// Move saves c.Env, renames the envelope to state to, and releases the claim.
+func (c *Claim) Move(to State) error {
+	if c.done {
+		return fmt.Errorf("spool: claim %s already released", c.id)
+	}
+	if err := c.s.writeAtomic(c.s.envelopePath(c.id, c.cur), c.Env.Marshal()); err != nil {
+		return fmt.Errorf("spool: save %s: %w", c.id, err)
+	}
+	if to != c.cur {
+		if err := os.Rename(c.s.envelopePath(c.id, c.cur), c.s.envelopePath(c.id, to)); err != nil {
+			return fmt.Errorf("spool: move %s to %s: %w", c.id, to, err)
+		}
+	}
+	if err := c.s.syncDir(); err != nil {
+		return fmt.Errorf("spool: move %s: %w", c.id, err)
+	}
+	c.done = true
+	return c.lock.Close()
+}
+
+// Unlock releases the claim without changing anything on disk. A message
+// claimed for delivery goes back to Ready.
+func (c *Claim) Unlock() error {
+	if c.done {
+		return nil
+	}
+	if c.cur == Claimed {
+		return c.Move(Ready)
+	}
+	c.done = true
+	return c.lock.Close()
+}
+
+// Delete removes the message: every recipient is done with, or an
+// administrator said so. The envelope goes first, so that a crash in between
+// leaves an orphan content file (quarantined on restart), never an envelope
+// that would be delivered again without content.
+func (c *Claim) Delete() error {
+	if c.done {
+		return fmt.Errorf("spool: claim %s already released", c.id)
+	}
+	c.done = true
+	defer c.lock.Close()
+	if err := os.Remove(c.s.envelopePath(c.id, c.cur)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: delete %s: %w", c.id, err)
+	}
+	if err := os.Remove(c.s.contentPath(c.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: delete %s: %w", c.id, err)
+	}
+	return c.s.syncDir()
+}
+
+// Read returns a message's envelope and state without claiming it. The
+// envelope may change under the caller; it is for listing and showing.
+func (s *Spool) Read(id string) (*Envelope, State, error) {
+	for range 3 {
+		st, err := s.find(id)
+		if err != nil {
+			return nil, 0, err
+		}
+		env, err := s.readEnvelope(id, st)
+		if errors.Is(err, ErrNotFound) {
+			continue // renamed between find and open
+		}
+		return env, st, err
+	}
+	return nil, 0, ErrBusy
+}

@@ -1,0 +1,365 @@
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RcptStatus is where one recipient stands.
+type RcptStatus string
+
+// Recipient states. Deferred is Pending with a temporary failure recorded.
+const (
+	Pending  RcptStatus = "pending"
+	Deferred RcptStatus = "deferred"
+	Sent     RcptStatus = "sent"
+	Bounced  RcptStatus = "failed"
+)
+
+// Recipient is one envelope recipient and its own delivery status.
+type Recipient struct {
+	Addr   string
+	Status RcptStatus
+	// Reply is the last upstream reply for this recipient, on one line.
+	Reply string
+}
+
+// Done reports whether nothing more is to be done for the recipient.
+func (r Recipient) Done() bool { return r.Status == Sent || r.Status == Bounced }
+
+// Envelope is everything known about a message except its content.
+type Envelope struct {
+	ID string `json:"id"`
+	// From is the envelope sender without angle brackets; empty for <>.
+	From       string      `json:"from"`
+	Recipients []Recipient `json:"recipients"`
+	// BodyType is E-MailRelay's Content field: 7bit, 8bit, binarymime or
+	// unknown.
+	BodyType string `json:"body_type,omitempty"`
+	SMTPUTF8 bool   `json:"smtputf8,omitempty"`
+	// Client is the submitting client's ip:port.
+	Client string `json:"client"`
+	// Helo is the name the client gave in HELO or EHLO.
+	Helo string `json:"helo,omitempty"`
+	// AuthID is the SASL identity the client authenticated as, if any.
+	AuthID string `json:"auth_id,omitempty"`
+	// E-MailRelay fields kept as they are, for filters that use them.
+	MailFromAuthIn        string `json:"-"`
+	MailFromAuthOut       string `json:"-"`
+	ForwardTo             string `json:"forward_to,omitempty"`
+	ForwardToAddress      string `json:"forward_to_address,omitempty"`
+	ClientAccountSelector string `json:"-"`
+
+	Arrival     time.Time `json:"arrival"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// LastReply is the last thing that went wrong for the message as a
+	// whole (a refused connection, a reply to MAIL or DATA).
+	LastReply string `json:"last_reply,omitempty"`
+
+	// Reasons are E-MailRelay's failure trailer lines (Reason/ReasonCode
+	// pairs), kept and appended to, since its resubmit script counts them.
+	Reasons []string `json:"-"`
+	// Extra holds trailer lines this version does not know, kept verbatim.
+	Extra []string `json:"-"`
+}
+
+// Pending returns the recipients that still need a delivery attempt.
+func (e *Envelope) Pending() []string {
+	var out []string
+	for _, r := range e.Recipients {
+		if !r.Done() {
+			out = append(out, r.Addr)
+		}
+	}
+	return out
+}
+
+// Count returns how many recipients are in each status.
+func (e *Envelope) Count(st RcptStatus) int {
+	n := 0
+	for _, r := range e.Recipients {
+		if r.Status == st {
+			n++
+		}
+	}
+	return n
+}
+
+const (
+	fieldPrefix = "X-MailRelay-"
+	ownPrefix   = "X-Relaykeeper-"
+	formatID    = "#2821.8"
+)
+
+// xtext encodes s as RFC 3461 xtext, as E-MailRelay writes the
+// Authentication field.
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func unxtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '+' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// oneLine makes s safe to write as a field value.
+func oneLine(s string) string {
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s)
+	}
+	return s
+}
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Marshal writes the envelope file's bytes: E-MailRelay's fields in its
+// order, its End line, then relaykeeper's fields. Lines end in CRLF as
+// E-MailRelay writes them.
+func (e *Envelope) Marshal() []byte {
+	var b bytes.Buffer
+	f := func(prefix, k, v string) {
+		b.WriteString(prefix)
+		b.WriteString(k)
+		b.WriteString(": ")
+		b.WriteString(oneLine(v))
+		b.WriteString("\r\n")
+	}
+	body := e.BodyType
+	if body == "" {
+		body = "8bit"
+	}
+	f(fieldPrefix, "Format", formatID)
+	f(fieldPrefix, "Content", body)
+	f(fieldPrefix, "From", e.From)
+	// ToCount and To-Remote list the recipients still to be delivered
+	// (pending, deferred or failed), which is what an E-MailRelay filter
+	// or resubmit expects to find.
+	pending := 0
+	for _, r := range e.Recipients {
+		if r.Status != Sent {
+			pending++
+		}
+	}
+	f(fieldPrefix, "ToCount", strconv.Itoa(pending))
+	for _, r := range e.Recipients {
+		if r.Status != Sent {
+			f(fieldPrefix, "To-Remote", r.Addr)
+		}
+	}
+	f(fieldPrefix, "Authentication", xtext(e.AuthID))
+	f(fieldPrefix, "Client", e.Client)
+	f(fieldPrefix, "MailFromAuthIn", e.MailFromAuthIn)
+	f(fieldPrefix, "MailFromAuthOut", e.MailFromAuthOut)
+	f(fieldPrefix, "ForwardTo", e.ForwardTo)
+	f(fieldPrefix, "ForwardToAddress", e.ForwardToAddress)
+	f(fieldPrefix, "ClientAccountSelector", e.ClientAccountSelector)
+	f(fieldPrefix, "Utf8MailboxNames", b2s(e.SMTPUTF8))
+	f(fieldPrefix, "End", "1")
+	f(ownPrefix, "Helo", e.Helo)
+	f(ownPrefix, "Arrival", e.Arrival.UTC().Format(time.RFC3339Nano))
+	f(ownPrefix, "Attempts", strconv.Itoa(e.Attempts))
+	if !e.NextAttempt.IsZero() {
+		f(ownPrefix, "Next-Attempt", e.NextAttempt.UTC().Format(time.RFC3339Nano))
+	}
+	if e.LastReply != "" {
+		f(ownPrefix, "Last-Reply", e.LastReply)
+	}
+	// One status line per recipient that has one: "STATUS ADDR REPLY".
+	// A recipient named in To-Remote with no status line is pending.
+	for _, r := range e.Recipients {
+		if r.Status == Pending && r.Reply == "" {
+			continue
+		}
+		v := string(r.Status) + " " + r.Addr
+		if r.Reply != "" {
+			v += " " + r.Reply
+		}
+		f(ownPrefix, "Rcpt", v)
+	}
+	for _, l := range e.Reasons {
+		b.WriteString(oneLine(l))
+		b.WriteString("\r\n")
+	}
+	for _, l := range e.Extra {
+		b.WriteString(oneLine(l))
+		b.WriteString("\r\n")
+	}
+	return b.Bytes()
+}
+
+// ParseError is an envelope that cannot be read: a torn or hand-broken file.
+type ParseError struct {
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("envelope line %d: %s", e.Line, e.Msg)
+}
+
+// maxEnvelope bounds what Unmarshal reads, so that a runaway file cannot
+// exhaust memory.
+const maxEnvelope = 16 << 20
+
+// Unmarshal parses an envelope file. It accepts what Marshal writes, what
+// E-MailRelay 2.x writes, and either line ending; a file without the End line
+// is torn and is an error.
+func Unmarshal(r io.Reader) (*Envelope, error) {
+	e := &Envelope{}
+	sc := bufio.NewScanner(io.LimitReader(r, maxEnvelope))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	var (
+		lineNo   int
+		sawEnd   bool
+		sawFmt   bool
+		toRemote []string
+		status   = map[string]Recipient{}
+		sent     []Recipient
+	)
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimRight(sc.Text(), "\r")
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			if line == "" {
+				continue
+			}
+			return nil, &ParseError{lineNo, fmt.Sprintf("no colon in %q", trunc(line))}
+		}
+		val = strings.TrimSpace(val)
+		switch {
+		case strings.HasPrefix(key, fieldPrefix) && !sawEnd:
+			switch strings.TrimPrefix(key, fieldPrefix) {
+			case "Format":
+				if !strings.HasPrefix(val, "#2821.") {
+					return nil, &ParseError{lineNo, fmt.Sprintf("unknown format %q", trunc(val))}
+				}
+				sawFmt = true
+			case "Content":
+				e.BodyType = val
+			case "From":
+				e.From = strings.TrimSuffix(strings.TrimPrefix(val, "<"), ">")
+			case "ToCount":
+				// Recounted from the To lines.
+			case "To-Remote", "To-Local", "To":
+				toRemote = append(toRemote, val)
+			case "Authentication":
+				e.AuthID = unxtext(val)
+			case "Client":
+				e.Client = val
+			case "MailFromAuthIn":
+				e.MailFromAuthIn = val
+			case "MailFromAuthOut":
+				e.MailFromAuthOut = val
+			case "ForwardTo":
+				e.ForwardTo = val
+			case "ForwardToAddress":
+				e.ForwardToAddress = val
+			case "ClientAccountSelector":
+				e.ClientAccountSelector = val
+			case "Utf8MailboxNames", "Utf8MailboxName":
+				e.SMTPUTF8 = val == "1"
+			case "End":
+				sawEnd = true
+			default:
+				// Older formats have fields we neither need nor keep
+				// (ClientCertificate, Authentication of other shapes).
+			}
+		case !sawEnd:
+			return nil, &ParseError{lineNo, fmt.Sprintf("unexpected line before End: %q", trunc(line))}
+		case strings.HasPrefix(key, ownPrefix):
+			var err error
+			switch strings.TrimPrefix(key, ownPrefix) {
+			case "Helo":
+				e.Helo = val
+			case "Arrival":
+				e.Arrival, err = time.Parse(time.RFC3339Nano, val)
+			case "Attempts":
+				e.Attempts, err = strconv.Atoi(val)
+			case "Next-Attempt":
+				e.NextAttempt, err = time.Parse(time.RFC3339Nano, val)
+			case "Last-Reply":
+				e.LastReply = val
+			case "Rcpt":
+				st, rest, _ := strings.Cut(val, " ")
+				addr, reply, _ := strings.Cut(rest, " ")
+				r := Recipient{Addr: addr, Status: RcptStatus(st), Reply: reply}
+				switch r.Status {
+				case Pending, Deferred, Bounced:
+					status[addr] = r
+				case Sent:
+					sent = append(sent, r)
+				default:
+					return nil, &ParseError{lineNo, fmt.Sprintf("unknown recipient status %q", trunc(st))}
+				}
+			default:
+				e.Extra = append(e.Extra, line)
+			}
+			if err != nil {
+				return nil, &ParseError{lineNo, fmt.Sprintf("bad %s: %v", key, err)}
+			}
+		case strings.HasPrefix(key, fieldPrefix+"Reason"):
+			e.Reasons = append(e.Reasons, line)
+		default:
+			e.Extra = append(e.Extra, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &ParseError{lineNo + 1, err.Error()}
+	}
+	if !sawFmt {
+		return nil, &ParseError{1, "no Format line"}
+	}
+	if !sawEnd {
+		return nil, &ParseError{lineNo, "no End line (torn file)"}
+	}
+	// Recipients: the delivered ones first, as they were, then those still
+	// named in To-Remote with their status. A filter may have added or
+	// removed To-Remote lines; what it says there wins.
+	e.Recipients = append(e.Recipients, sent...)
+	for _, a := range toRemote {
+		if r, ok := status[a]; ok {
+			e.Recipients = append(e.Recipients, r)
+		} else {
+			e.Recipients = append(e.Recipients, Recipient{Addr: a, Status: Pending})
+		}
+	}
+	return e, nil
+}
+
+func trunc(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}

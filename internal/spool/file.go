@@ -1,0 +1,123 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// syncDir fsyncs the spool directory, which makes the renames and creations
+// done in it durable.
+func (s *Spool) syncDir() error {
+	if s.noSync {
+		return nil
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+func (s *Spool) syncFile(f *os.File) error {
+	if s.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+// writeAtomic replaces path with data: a temporary file beside it, written,
+// fsynced, renamed over path. The caller fsyncs the directory.
+func (s *Spool) writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := s.syncFile(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// lockContent opens a message's content file and takes its exclusive lock
+// without waiting. It returns ErrBusy if another worker holds it and
+// ErrNotFound if there is no content file.
+func (s *Spool) lockContent(id string) (*os.File, error) {
+	f, err := os.OpenFile(s.contentPath(id), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrBusy
+		}
+		return nil, fmt.Errorf("spool: lock %s: %w", id, err)
+	}
+	// The file may have been removed between open and lock by a worker that
+	// held the lock and deleted the message.
+	var st1, st2 syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st1) != nil || syscall.Stat(s.contentPath(id), &st2) != nil || st1.Ino != st2.Ino {
+		f.Close()
+		return nil, ErrNotFound
+	}
+	return f, nil
+}
+
+// quarantine moves whatever files a message has into the quarantine
+// directory and says so in the log. Nothing there is delivered again.
+func (s *Spool) quarantine(id, why string) {
+	var moved []string
+	names := []string{id + ".content"}
+	for _, suf := range stateSuffix {
+		names = append(names, id+suf)
+	}
+	for _, n := range names {
+		src := filepath.Join(s.dir, n)
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		if err := os.Rename(src, filepath.Join(s.dir, quarantineDir, n)); err != nil {
+			s.log.Error("quarantine failed; file left in place", "id", id, "file", n, "err", err)
+			continue
+		}
+		moved = append(moved, n)
+	}
+	if err := s.syncDir(); err != nil {
+		s.log.Error("quarantine: directory sync failed", "err", err)
+	}
+	qd, err := os.Open(filepath.Join(s.dir, quarantineDir))
+	if err == nil {
+		if !s.noSync {
+			qd.Sync()
+		}
+		qd.Close()
+	}
+	s.log.Warn("message quarantined", "id", id, "reason", why, "files", moved,
+		"dir", filepath.Join(s.dir, quarantineDir))
+}

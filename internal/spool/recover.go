@@ -1,0 +1,126 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// RecoveryReport says what Recover found and did.
+type RecoveryReport struct {
+	Ready, Failed, Held int
+	Released            []string // stale claims made Ready again
+	Quarantined         []string // torn or unacknowledged messages moved aside
+	InUse               int      // messages locked by a live worker, left alone
+}
+
+func (r RecoveryReport) String() string {
+	return fmt.Sprintf("ready=%d failed=%d held=%d released=%d quarantined=%d in_use=%d",
+		r.Ready, r.Failed, r.Held, len(r.Released), len(r.Quarantined), r.InUse)
+}
+
+// Recover brings the spool to a consistent state after a crash, as the
+// package comment describes. It is safe to run while other processes use
+// the spool: it touches only messages whose content is not locked.
+func (s *Spool) Recover() (RecoveryReport, error) {
+	var rep RecoveryReport
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return rep, fmt.Errorf("spool: %w", err)
+	}
+	type files struct {
+		content bool
+		states  []State
+	}
+	msgs := map[string]*files{}
+	var ids []string
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasSuffix(name, ".tmp") && !strings.HasPrefix(name, ".") {
+			// A half-written envelope replacement: the old envelope is
+			// still in place, so the temporary file is garbage.
+			os.Remove(s.dir + "/" + name)
+			continue
+		}
+		id, st, isContent, ok := parseName(name)
+		if !ok {
+			continue
+		}
+		m := msgs[id]
+		if m == nil {
+			m = &files{}
+			msgs[id] = m
+			ids = append(ids, id)
+		}
+		if isContent {
+			m.content = true
+		} else {
+			m.states = append(m.states, st)
+		}
+	}
+	for _, id := range ids {
+		m := msgs[id]
+		if !m.content {
+			s.quarantine(id, "envelope without content file (torn)")
+			rep.Quarantined = append(rep.Quarantined, id)
+			continue
+		}
+		lock, err := s.lockContent(id)
+		if errors.Is(err, ErrBusy) {
+			rep.InUse++
+			continue
+		}
+		if err != nil {
+			continue // gone meanwhile
+		}
+		s.recoverOne(id, m.states, lock, &rep)
+		lock.Close()
+	}
+	if err := s.syncDir(); err != nil {
+		return rep, fmt.Errorf("spool: %w", err)
+	}
+	return rep, nil
+}
+
+// recoverOne settles one message whose content lock the caller holds.
+func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *RecoveryReport) {
+	if len(states) == 0 {
+		s.quarantine(id, "content file without envelope (receipt interrupted, or delivered message not yet removed)")
+		rep.Quarantined = append(rep.Quarantined, id)
+		return
+	}
+	if len(states) > 1 {
+		// Two envelopes for one message cannot come from relaykeeper's
+		// own renames; a person or a script made them. Keep both aside.
+		s.quarantine(id, fmt.Sprintf("several envelope files %v", states))
+		rep.Quarantined = append(rep.Quarantined, id)
+		return
+	}
+	st := states[0]
+	if st == New {
+		s.quarantine(id, "receipt never completed (the client was not told 250)")
+		rep.Quarantined = append(rep.Quarantined, id)
+		return
+	}
+	if _, err := s.readEnvelope(id, st); err != nil {
+		s.quarantine(id, err.Error())
+		rep.Quarantined = append(rep.Quarantined, id)
+		return
+	}
+	switch st {
+	case Claimed:
+		if err := os.Rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready)); err != nil {
+			s.log.Error("releasing stale claim failed", "id", id, "err", err)
+			return
+		}
+		rep.Released = append(rep.Released, id)
+		rep.Ready++
+	case Ready:
+		rep.Ready++
+	case Failed:
+		rep.Failed++
+	case Held:
+		rep.Held++
+	}
+}

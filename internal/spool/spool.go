@@ -1,0 +1,246 @@
+// Package spool is relaykeeper's durable queue on disk: one content file and
+// one envelope file per message in a flat directory, with the message's state
+// carried by the envelope file's name. It does no networking.
+//
+// # Files and states
+//
+// A message with id ID is two files in the spool directory:
+//
+//	ID.content             the message as received, CRLF line endings,
+//	                       with relaykeeper's Received header first
+//	ID.envelope.new        state New: being received, or a filter is running
+//	ID.envelope            state Ready: accepted, waiting to be forwarded
+//	ID.envelope.busy       state Claimed: a forwarder is working on it
+//	ID.envelope.bad        state Failed: permanently failed (E-MailRelay's name)
+//	ID.envelope.held       state Held: kept until an administrator releases it
+//
+// The names and the envelope's X-MailRelay- fields follow E-MailRelay 2.x, so
+// that its filters and scripts (which edit envelopes and rename .bad files)
+// keep working; relaykeeper's own fields start with X-Relaykeeper- and follow
+// the End line, where E-MailRelay allows free-form trailer lines.
+//
+// # Durability
+//
+// A message counts as accepted, and only then may the SMTP server say 250,
+// when Writer.Commit has returned: the content file has been written and
+// fsynced, the envelope has been written to ID.envelope.new and fsynced, it
+// has been renamed to ID.envelope, and the directory has been fsynced. Every
+// later change of state is a rename followed by a directory fsync, and every
+// change of an envelope's contents is a write to a temporary file, an fsync,
+// and a rename over the old name.
+//
+// # Locks and crashes
+//
+// Whoever works on a message (the writer receiving it, a forwarder that
+// claimed it, an administrator's command) holds an exclusive flock(2) on its
+// content file, whose inode never changes while the message lives. A process
+// that dies loses its locks, so on start Recover can tell stale files from
+// live ones in any process sharing the spool:
+//
+//   - ID.envelope.busy whose content is not locked: the forwarder died; the
+//     claim is released (renamed back to ID.envelope). Delivery may have
+//     happened already, so the message may be sent twice; it is never lost.
+//   - ID.envelope.new whose content is not locked: the writer died before
+//     saying 250, so the client was never told the message was accepted and
+//     will send it again. Both files are moved to the quarantine directory
+//     and reported, never delivered and never silently dropped.
+//   - An envelope that does not parse, or has no content file: torn;
+//     quarantined and reported.
+//   - A content file with no envelope: a receipt that died before its
+//     envelope existed, or a delivered message whose content was not yet
+//     removed; quarantined and reported.
+//
+// The quarantine directory is ".quarantine" inside the spool; nothing there
+// is ever read again by relaykeeper.
+package spool
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// State is a message's place in its life, carried by the envelope's file name.
+type State int
+
+// The states, in the order a message usually passes through them.
+const (
+	New State = iota
+	Ready
+	Claimed
+	Failed
+	Held
+)
+
+var stateSuffix = map[State]string{
+	New:     ".envelope.new",
+	Ready:   ".envelope",
+	Claimed: ".envelope.busy",
+	Failed:  ".envelope.bad",
+	Held:    ".envelope.held",
+}
+
+func (s State) String() string {
+	switch s {
+	case New:
+		return "new"
+	case Ready:
+		return "ready"
+	case Claimed:
+		return "claimed"
+	case Failed:
+		return "failed"
+	case Held:
+		return "held"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, bool) {
+	for st := New; st <= Held; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// Errors returned for a message that cannot be worked on now or at all.
+var (
+	ErrNotFound = errors.New("spool: no such message")
+	ErrBusy     = errors.New("spool: message is locked by another worker")
+)
+
+const quarantineDir = ".quarantine"
+
+// Spool is a spool directory. Its methods are safe for concurrent use, and
+// several processes may share one directory (a daemon and `queue` commands).
+type Spool struct {
+	dir string
+	log *slog.Logger
+	// Sync is false only in tests and benchmarks that measure the cost of
+	// fsync itself; every real use leaves it true.
+	noSync bool
+	seq    atomic.Uint32
+}
+
+// Open opens the spool directory dir, creating it (and its quarantine
+// directory) if needed.
+func Open(dir string, log *slog.Logger) (*Spool, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &Spool{dir: dir, log: log}, nil
+}
+
+// Dir is the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// newID returns a message id: eight hex digits of the time in seconds, so
+// that ids sort by arrival, and eight of randomness, so that processes that
+// share the spool never collide.
+func (s *Spool) newID(now time.Time) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux; fall back to a counter.
+		binary.BigEndian.PutUint32(b[:], s.seq.Add(1))
+	}
+	return fmt.Sprintf("%08X%08X", uint32(now.Unix()), binary.BigEndian.Uint32(b[:]))
+}
+
+// ValidID reports whether id can name a message, so that an id from a
+// command line or a network request can never name a path outside the spool.
+func ValidID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return !strings.HasPrefix(id, ".")
+}
+
+func (s *Spool) contentPath(id string) string {
+	return filepath.Join(s.dir, id+".content")
+}
+
+func (s *Spool) envelopePath(id string, st State) string {
+	return filepath.Join(s.dir, id+stateSuffix[st])
+}
+
+// ContentPath is the path of a message's content file, for filters and
+// administrators.
+func (s *Spool) ContentPath(id string) string { return s.contentPath(id) }
+
+// EnvelopePath is the path of a message's envelope file in state st.
+func (s *Spool) EnvelopePath(id string, st State) string { return s.envelopePath(id, st) }
+
+// parseName splits a spool file name into id and kind: a State for an
+// envelope, or content.
+func parseName(name string) (id string, st State, isContent, ok bool) {
+	if strings.HasPrefix(name, ".") {
+		return "", 0, false, false
+	}
+	if id, found := strings.CutSuffix(name, ".content"); found && ValidID(id) {
+		return id, 0, true, true
+	}
+	// Longest suffix first: ".envelope" is a suffix of none of the others,
+	// but the others all contain it.
+	for _, st := range []State{New, Claimed, Failed, Held, Ready} {
+		if id, found := strings.CutSuffix(name, stateSuffix[st]); found && ValidID(id) {
+			return id, st, false, true
+		}
+	}
+	return "", 0, false, false
+}
+
+// Entry is one message as seen in a directory listing.
+type Entry struct {
+	ID    string
+	State State
+}
+
+// List returns every message whose envelope exists, in id order (which is
+// arrival order).
+func (s *Spool) List() ([]Entry, error) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var out []Entry
+	for _, de := range des {
+		id, st, isContent, ok := parseName(de.Name())
+		if !ok || isContent {
+			continue
+		}
+		out = append(out, Entry{ID: id, State: st})
+	}
+	// ReadDir sorts by file name, and ids of one length sort as names do.
+	return out, nil
+}
+
+// find returns the state a message's envelope is in now.
+func (s *Spool) find(id string) (State, error) {
+	if !ValidID(id) {
+		return 0, ErrNotFound
+	}
+	for _, st := range []State{Ready, Claimed, Failed, Held, New} {
+		if _, err := os.Lstat(s.envelopePath(id, st)); err == nil {
+			return st, nil
+		}
+	}
+	return 0, ErrNotFound
+}
