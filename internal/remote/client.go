@@ -1,0 +1,586 @@
+package remote
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+)
+
+// TLSMode says how the client uses TLS with the server.
+type TLSMode int
+
+const (
+	// TLSNone never starts TLS.
+	TLSNone TLSMode = iota
+	// TLSOpportunistic uses STARTTLS when the server offers it.
+	TLSOpportunistic
+	// TLSRequired fails, temporarily, when the server offers no STARTTLS.
+	TLSRequired
+	// TLSImplicit speaks TLS from the first byte (port 465).
+	TLSImplicit
+)
+
+// Options configure a connection. The zero value connects in plain text with
+// EHLO "localhost" and generous timeouts.
+type Options struct {
+	// Helo is the name sent in EHLO.
+	Helo string
+	// LocalAddr, if set, is the address to connect from.
+	LocalAddr net.Addr
+	// ConnectTimeout bounds connecting and reading the greeting.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for each reply and each write.
+	ResponseTimeout time.Duration
+	// DataTimeout bounds the wait for the reply to the final dot; zero
+	// means ten minutes (RFC 5321 section 4.5.3.2.6).
+	DataTimeout time.Duration
+	TLS         TLSMode
+	TLSConfig   *tls.Config
+	// Auth, if set, makes a SASL client to authenticate with after TLS.
+	Auth func(mechs []string) (sasl.Client, error)
+}
+
+// Conn is one SMTP session with a server. It is not safe for concurrent use.
+type Conn struct {
+	opts   Options
+	addr   string
+	nc     net.Conn
+	r      *bufio.Reader
+	w      *bufio.Writer
+	ext    map[string]string
+	Greet  Reply
+	tls    bool
+	broken bool
+}
+
+// Dial connects to addr ("host:port"), reads the greeting and says EHLO
+// (HELO if EHLO is refused), then STARTTLS and AUTH as opts say.
+func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
+	if opts.Helo == "" {
+		opts.Helo = "localhost"
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 40 * time.Second
+	}
+	if opts.ResponseTimeout == 0 {
+		opts.ResponseTimeout = 5 * time.Minute
+	}
+	if opts.DataTimeout == 0 {
+		opts.DataTimeout = 10 * time.Minute
+	}
+	d := net.Dialer{Timeout: opts.ConnectTimeout, LocalAddr: opts.LocalAddr}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &Error{Stage: "connect", Err: err}
+	}
+	c := &Conn{opts: opts, addr: addr}
+	if opts.TLS == TLSImplicit {
+		tc := tls.Client(nc, c.tlsConfig())
+		tc.SetDeadline(time.Now().Add(opts.ConnectTimeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, &Error{Stage: "tls handshake", Err: err}
+		}
+		nc = tc
+		c.tls = true
+	}
+	c.setConn(nc)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+
+	if c.Greet, err = c.readReply(opts.ConnectTimeout); err != nil {
+		c.nc.Close()
+		return nil, &Error{Stage: "greeting", Err: err}
+	}
+	if c.Greet.Code != 220 {
+		c.Close()
+		return nil, &Error{Stage: "greeting", Reply: c.Greet, Perm: c.Greet.Permanent()}
+	}
+	if err := c.hello(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, ok := c.ext["STARTTLS"]; ok && !c.tls && (opts.TLS == TLSOpportunistic || opts.TLS == TLSRequired) {
+		if err := c.startTLS(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	} else if opts.TLS == TLSRequired && !c.tls {
+		c.Close()
+		return nil, &Error{Stage: "starttls", Err: errors.New("server does not offer STARTTLS and TLS is required")}
+	}
+	if opts.Auth != nil {
+		if err := c.auth(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Conn) setConn(nc net.Conn) {
+	c.nc = nc
+	c.r = bufio.NewReaderSize(nc, 4096)
+	c.w = bufio.NewWriterSize(nc, 64<<10)
+}
+
+func (c *Conn) tlsConfig() *tls.Config {
+	cfg := c.opts.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(c.addr)
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+func (c *Conn) hello() error {
+	rep, err := c.cmd("EHLO " + c.opts.Helo)
+	if err != nil {
+		return &Error{Stage: "ehlo", Err: err}
+	}
+	if rep.Code == 250 {
+		c.ext = map[string]string{}
+		for _, l := range rep.Lines[1:] {
+			k, v, _ := strings.Cut(l, " ")
+			c.ext[strings.ToUpper(k)] = v
+		}
+		return nil
+	}
+	if rep, err = c.cmd("HELO " + c.opts.Helo); err != nil {
+		return &Error{Stage: "helo", Err: err}
+	}
+	if rep.Code != 250 {
+		return &Error{Stage: "helo", Reply: rep, Perm: rep.Permanent()}
+	}
+	c.ext = map[string]string{}
+	return nil
+}
+
+func (c *Conn) startTLS(ctx context.Context) error {
+	rep, err := c.cmd("STARTTLS")
+	if err != nil {
+		return &Error{Stage: "starttls", Err: err}
+	}
+	if rep.Code != 220 {
+		return &Error{Stage: "starttls", Reply: rep}
+	}
+	// Anything the server sent after its 220 was sent before the
+	// handshake and must not be read as if it came over TLS (CVE-2011-0411
+	// and its client-side twin).
+	if c.r.Buffered() > 0 {
+		return &Error{Stage: "starttls", Err: errors.New("server sent data after 220 before the TLS handshake")}
+	}
+	tc := tls.Client(c.nc, c.tlsConfig())
+	tc.SetDeadline(time.Now().Add(c.opts.ConnectTimeout))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return &Error{Stage: "tls handshake", Err: err}
+	}
+	tc.SetDeadline(time.Time{})
+	c.setConn(tc)
+	c.tls = true
+	return c.hello()
+}
+
+func (c *Conn) auth() error {
+	var mechs []string
+	if v, ok := c.ext["AUTH"]; ok {
+		mechs = strings.Fields(strings.ToUpper(v))
+	}
+	sc, err := c.opts.Auth(mechs)
+	if err != nil {
+		return &Error{Stage: "auth", Err: err, Perm: true}
+	}
+	mech, ir, err := sc.Start()
+	if err != nil {
+		return &Error{Stage: "auth", Err: err}
+	}
+	line := "AUTH " + mech
+	if ir != nil {
+		enc := base64.StdEncoding.EncodeToString(ir)
+		if enc == "" {
+			enc = "="
+		}
+		line += " " + enc
+	}
+	rep, err := c.cmd(line)
+	for err == nil && rep.Code == 334 {
+		var chal []byte
+		if len(rep.Lines) > 0 {
+			chal, _ = base64.StdEncoding.DecodeString(rep.Lines[0])
+		}
+		resp, serr := sc.Next(chal)
+		if serr != nil {
+			c.cmd("*")
+			return &Error{Stage: "auth", Err: serr}
+		}
+		rep, err = c.cmd(base64.StdEncoding.EncodeToString(resp))
+	}
+	if err != nil {
+		return &Error{Stage: "auth", Err: err}
+	}
+	if rep.Code != 235 {
+		return &Error{Stage: "auth", Reply: rep, Perm: rep.Permanent()}
+	}
+	return nil
+}
+
+// Extension reports whether the server offered an EHLO keyword, and its
+// parameters.
+func (c *Conn) Extension(name string) (string, bool) {
+	v, ok := c.ext[strings.ToUpper(name)]
+	return v, ok
+}
+
+// TLS reports whether the session is encrypted.
+func (c *Conn) TLS() bool { return c.tls }
+
+// Addr is the server's address as dialled.
+func (c *Conn) Addr() string { return c.addr }
+
+// RemoteAddr is the server's address as connected.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Broken reports that the session can carry no more messages.
+func (c *Conn) Broken() bool { return c.broken }
+
+// Close ends the connection without QUIT.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// Quit says QUIT, politely, and closes.
+func (c *Conn) Quit() {
+	if !c.broken {
+		c.nc.SetDeadline(time.Now().Add(5 * time.Second))
+		c.cmd("QUIT")
+	}
+	c.nc.Close()
+}
+
+func (c *Conn) writeLine(s string) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+	if _, err := c.w.WriteString(s + "\r\n"); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) flush() error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+	if err := c.w.Flush(); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) cmd(line string) (Reply, error) {
+	if err := c.writeLine(line); err != nil {
+		return Reply{}, err
+	}
+	if err := c.flush(); err != nil {
+		return Reply{}, err
+	}
+	return c.readReply(c.opts.ResponseTimeout)
+}
+
+// maxReplyLines bounds a reply, so that a hostile server cannot make the
+// client read forever.
+const maxReplyLines = 100
+
+func (c *Conn) readReply(timeout time.Duration) (Reply, error) {
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	tr := textproto.NewReader(c.r)
+	var rep Reply
+	for i := 0; ; i++ {
+		line, err := tr.ReadLine()
+		if err != nil {
+			c.broken = true
+			return rep, err
+		}
+		if len(line) < 3 || i >= maxReplyLines {
+			c.broken = true
+			return rep, fmt.Errorf("malformed reply %q", line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil || code < 200 || code > 599 || (rep.Code != 0 && code != rep.Code) {
+			c.broken = true
+			return rep, fmt.Errorf("malformed reply %q", line)
+		}
+		rep.Code = code
+		text, last := "", true
+		if len(line) > 3 {
+			switch line[3] {
+			case '-':
+				last = false
+			case ' ':
+			default:
+				c.broken = true
+				return rep, fmt.Errorf("malformed reply %q", line)
+			}
+			text = line[4:]
+		}
+		rep.Lines = append(rep.Lines, text)
+		if last {
+			break
+		}
+	}
+	rep.Enhanced = parseEnhanced(rep.Lines[0])
+	return rep, nil
+}
+
+// Message is what Send carries.
+type Message struct {
+	From string
+	To   []string
+	// MailParams and RcptParams are extra ESMTP parameters (DSN's
+	// NOTIFY/ORCPT, ENVID/RET), already formatted.
+	MailParams []string
+	RcptParams [][]string
+	// Body is the content with CRLF line endings, not dot-stuffed.
+	Body     io.Reader
+	Size     int64
+	EightBit bool
+	SMTPUTF8 bool
+}
+
+// Result is the outcome of one transaction.
+type Result struct {
+	Mail Reply
+	// Rcpt has one reply per Message.To, in order.
+	Rcpt []Reply
+	// Data is the reply to the final dot, or to DATA if that failed.
+	Data Reply
+}
+
+// Accepted reports whether recipient i was accepted and the message
+// delivered to it.
+func (r *Result) Accepted(i int) bool {
+	return r.Mail.Code == 250 && i < len(r.Rcpt) && r.Rcpt[i].Code/100 == 2 && r.Data.Code/100 == 2
+}
+
+// RcptReply is the reply that decides recipient i's fate.
+func (r *Result) RcptReply(i int) Reply {
+	switch {
+	case r.Mail.Code/100 != 2:
+		return r.Mail
+	case i < len(r.Rcpt) && r.Rcpt[i].Code/100 != 2:
+		return r.Rcpt[i]
+	default:
+		return r.Data
+	}
+}
+
+func (c *Conn) mailLine(m *Message) string {
+	var b strings.Builder
+	b.WriteString("MAIL FROM:<" + m.From + ">")
+	if _, ok := c.ext["SIZE"]; ok && m.Size > 0 {
+		b.WriteString(" SIZE=" + strconv.FormatInt(m.Size, 10))
+	}
+	if _, ok := c.ext["8BITMIME"]; ok && m.EightBit {
+		b.WriteString(" BODY=8BITMIME")
+	}
+	if _, ok := c.ext["SMTPUTF8"]; ok && m.SMTPUTF8 {
+		b.WriteString(" SMTPUTF8")
+	}
+	if _, ok := c.ext["DSN"]; ok {
+		for _, p := range m.MailParams {
+			b.WriteString(" " + p)
+		}
+	}
+	return b.String()
+}
+
+func (c *Conn) rcptLine(m *Message, i int) string {
+	s := "RCPT TO:<" + m.To[i] + ">"
+	if _, ok := c.ext["DSN"]; ok && i < len(m.RcptParams) {
+		for _, p := range m.RcptParams[i] {
+			s += " " + p
+		}
+	}
+	return s
+}
+
+// Send carries one message. Replies the server gives are in the Result,
+// whatever they say; an error means the session broke (a network error, a
+// timeout, a malformed reply), and then the Result holds what was learnt
+// before. After a failed transaction the session is reset and may be used
+// again unless Broken.
+func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+	defer stop()
+	res := &Result{}
+	_, pipelining := c.ext["PIPELINING"]
+	if pipelining {
+		return res, c.sendPipelined(m, res)
+	}
+	var err error
+	if res.Mail, err = c.cmd(c.mailLine(m)); err != nil {
+		return res, &Error{Stage: "mail", Err: err}
+	}
+	if res.Mail.Code != 250 {
+		return res, c.reset()
+	}
+	anyOK := false
+	for i := range m.To {
+		rep, err := c.cmd(c.rcptLine(m, i))
+		if err != nil {
+			return res, &Error{Stage: "rcpt", Err: err}
+		}
+		res.Rcpt = append(res.Rcpt, rep)
+		anyOK = anyOK || rep.Code/100 == 2
+	}
+	if !anyOK {
+		return res, c.reset()
+	}
+	rep, err := c.cmd("DATA")
+	if err != nil {
+		return res, &Error{Stage: "data", Err: err}
+	}
+	if rep.Code != 354 {
+		res.Data = rep
+		return res, c.reset()
+	}
+	return res, c.sendBody(m, res)
+}
+
+func (c *Conn) sendPipelined(m *Message, res *Result) error {
+	c.writeLine(c.mailLine(m))
+	for i := range m.To {
+		c.writeLine(c.rcptLine(m, i))
+	}
+	if err := c.writeLine("DATA"); err != nil {
+		return &Error{Stage: "mail", Err: err}
+	}
+	if err := c.flush(); err != nil {
+		return &Error{Stage: "mail", Err: err}
+	}
+	var err error
+	if res.Mail, err = c.readReply(c.opts.ResponseTimeout); err != nil {
+		return &Error{Stage: "mail", Err: err}
+	}
+	anyOK := false
+	for range m.To {
+		rep, err := c.readReply(c.opts.ResponseTimeout)
+		if err != nil {
+			return &Error{Stage: "rcpt", Err: err}
+		}
+		res.Rcpt = append(res.Rcpt, rep)
+		anyOK = anyOK || rep.Code/100 == 2
+	}
+	rep, err := c.readReply(c.opts.ResponseTimeout)
+	if err != nil {
+		return &Error{Stage: "data", Err: err}
+	}
+	if rep.Code != 354 {
+		res.Data = rep
+		return c.reset()
+	}
+	if res.Mail.Code != 250 || !anyOK {
+		// The server said go ahead although nobody can receive the
+		// message (RFC 2920 section 3.1): end the empty transaction.
+		c.writeLine(".")
+		if err := c.flush(); err != nil {
+			return &Error{Stage: "data", Err: err}
+		}
+		if _, err := c.readReply(c.opts.DataTimeout); err != nil {
+			return &Error{Stage: "end of data", Err: err}
+		}
+		return c.reset()
+	}
+	return c.sendBody(m, res)
+}
+
+func (c *Conn) sendBody(m *Message, res *Result) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.DataTimeout))
+	dw := textproto.NewWriter(c.w).DotWriter()
+	if _, err := io.Copy(dw, m.Body); err != nil {
+		c.broken = true
+		return &Error{Stage: "data", Err: err}
+	}
+	if err := dw.Close(); err != nil { // writes the final dot
+		c.broken = true
+		return &Error{Stage: "data", Err: err}
+	}
+	if err := c.flush(); err != nil {
+		return &Error{Stage: "data", Err: err}
+	}
+	var err error
+	if res.Data, err = c.readReply(c.opts.DataTimeout); err != nil {
+		return &Error{Stage: "end of data", Err: err}
+	}
+	if res.Data.Code/100 != 2 {
+		return c.reset()
+	}
+	return nil
+}
+
+// reset says RSET after a failed transaction so the session can carry the
+// next message.
+func (c *Conn) reset() error {
+	rep, err := c.cmd("RSET")
+	if err != nil {
+		return &Error{Stage: "rset", Err: err}
+	}
+	if rep.Code != 250 {
+		c.broken = true
+	}
+	return nil
+}
+
+// The step-by-step API, for the proxy, which relays each reply to its
+// client as it comes.
+
+// Mail sends MAIL FROM with the given extra parameters.
+func (c *Conn) Mail(m *Message) (Reply, error) {
+	rep, err := c.cmd(c.mailLine(m))
+	if err != nil {
+		return rep, &Error{Stage: "mail", Err: err}
+	}
+	return rep, nil
+}
+
+// Rcpt sends RCPT TO for m.To[i].
+func (c *Conn) Rcpt(m *Message, i int) (Reply, error) {
+	rep, err := c.cmd(c.rcptLine(m, i))
+	if err != nil {
+		return rep, &Error{Stage: "rcpt", Err: err}
+	}
+	return rep, nil
+}
+
+// Data sends DATA and, on 354, the body; it returns the reply that decides
+// the transaction.
+func (c *Conn) Data(m *Message) (Reply, error) {
+	rep, err := c.cmd("DATA")
+	if err != nil {
+		return rep, &Error{Stage: "data", Err: err}
+	}
+	if rep.Code != 354 {
+		return rep, nil
+	}
+	res := &Result{}
+	err = c.sendBody(m, res)
+	var e *Error
+	if errors.As(err, &e) && e.Stage == "rset" {
+		err = nil
+	}
+	return res.Data, err
+}
+
+// Reset sends RSET, ending a transaction the client abandoned.
+func (c *Conn) Reset() error { return c.reset() }
