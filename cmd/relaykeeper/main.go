@@ -1,0 +1,352 @@
+// Command relaykeeper is a store-and-forward mail relay and proxy whose
+// command line keeps E-MailRelay's switches. See --help and README.md.
+//
+// main owns the process's lifetime: it builds every component from the
+// configuration, passes dependencies in, starts the long-lived parts, and on
+// SIGTERM stops them in reverse order (listeners first, so no new message
+// arrives; then the scheduler, which releases its claims).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Exit statuses, as E-MailRelay's: 0 ok, 1 a failure while running (for
+// --as-client: not everything was delivered), 2 a wrong command line or
+// configuration, or a listening address that cannot be bound.
+const (
+	exitOK      = 0
+	exitFailure = 1
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, cmd, err := parseArgs(args, stdout)
+	if err != nil {
+		return reportArgsError(stderr, err)
+	}
+	if cmd != nil {
+		return runCommand(cmd, stdout, stderr)
+	}
+	r, err := newRelay(cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper: %v\n", err)
+		return exitUsage
+	}
+	defer r.close()
+	return r.run()
+}
+
+// runCommand runs a subcommand.
+func runCommand(cmd *Command, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
+	return exitUsage
+}
+
+// relay is one running relaykeeper: the parts main built and must stop.
+type relay struct {
+	cfg     config.Config
+	log     *slog.Logger
+	maillog *maillog.Logger
+	files   []io.Closer
+	spool   *spool.Spool
+	sched   *deliver.Scheduler
+	server  *smtpd.Server
+	lns     []net.Listener
+}
+
+func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
+	r := &relay{cfg: cfg}
+	if r.cfg.Domain == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		r.cfg.Domain = h
+	}
+
+	logOut := stderr
+	if cfg.Log.File != "" {
+		f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("--log-file: %w", err)
+		}
+		r.files = append(r.files, f)
+		logOut = f
+	}
+	level := slog.LevelWarn
+	if cfg.Log.Enabled || cfg.Mode == config.ModeClient {
+		level = slog.LevelInfo
+	}
+	if cfg.Log.Verbose {
+		level = slog.LevelDebug
+	}
+	r.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	mailOut := logOut
+	if cfg.Log.MailLog != "" {
+		f, err := os.OpenFile(cfg.Log.MailLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("mail log: %w", err)
+		}
+		r.files = append(r.files, f)
+		mailOut = f
+	}
+	r.maillog = maillog.New(mailOut)
+
+	sp, err := spool.Open(cfg.Spool.Dir, r.log)
+	if err != nil {
+		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
+	}
+	r.spool = sp
+	return r, nil
+}
+
+func (r *relay) close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+}
+
+// dialer makes upstream sessions as the configuration says.
+func (r *relay) dialer() deliver.Dialer {
+	opts := remote.Options{
+		Helo:            r.cfg.Domain,
+		ConnectTimeout:  r.cfg.Forward.ConnectionTimeout,
+		ResponseTimeout: r.cfg.Forward.ResponseTimeout,
+	}
+	return func(ctx context.Context, addr string) (*remote.Conn, error) {
+		return remote.Dial(ctx, addr, opts)
+	}
+}
+
+func (r *relay) upstream() string {
+	addr, err := config.ResolveHostPort(r.cfg.Forward.To)
+	if err != nil {
+		return r.cfg.Forward.To // Validate has already refused what cannot resolve
+	}
+	return addr
+}
+
+func (r *relay) recover() {
+	rep, err := r.spool.Recover()
+	if err != nil {
+		r.log.Error("spool recovery failed", "err", err)
+		return
+	}
+	for _, id := range rep.Quarantined {
+		r.maillog.Quarantine(id, "see the diagnostic log")
+	}
+	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
+}
+
+func (r *relay) newScheduler() *deliver.Scheduler {
+	return deliver.New(deliver.Options{
+		Spool:                 r.spool,
+		Upstream:              r.upstream(),
+		Dial:                  r.dialer(),
+		Connections:           r.cfg.Delivery.Connections,
+		MessagesPerConnection: r.cfg.Delivery.MessagesPerConnection,
+		MinBackoff:            r.cfg.Delivery.MinBackoff,
+		MaxBackoff:            r.cfg.Delivery.MaxBackoff,
+		Grace:                 r.cfg.SMTP.ShutdownGrace,
+		Log:                   r.log,
+		MailLog:               r.maillog,
+	})
+}
+
+func (r *relay) run() int {
+	r.recover()
+	if r.cfg.Mode == config.ModeClient {
+		return r.runClient()
+	}
+	return r.runServer()
+}
+
+// runClient is --as-client: forward everything spooled once, say how it
+// went on one line, and exit 0 only if all was delivered.
+func (r *relay) runClient() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sum, err := r.newScheduler().RunOnce(ctx)
+	fmt.Printf("relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
+		sum.Messages+sum.Untried, sum.Sent, sum.Deferred, sum.Failed, sum.Untried, r.upstream())
+	if err != nil || sum.Deferred+sum.Failed+sum.Untried > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// listenAddrs turns --interface and --port into listen addresses.
+func (r *relay) listenAddrs() []string {
+	port := strconv.Itoa(r.cfg.SMTP.Port)
+	if len(r.cfg.SMTP.Interfaces) == 0 {
+		return []string{":" + port}
+	}
+	var out []string
+	for _, a := range r.cfg.SMTP.Interfaces {
+		if _, _, err := net.SplitHostPort(a); err == nil {
+			out = append(out, a)
+			continue
+		}
+		out = append(out, net.JoinHostPort(strings.Trim(a, "[]"), port))
+	}
+	return out
+}
+
+func (r *relay) runServer() int {
+	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate && r.cfg.Forward.To != ""
+	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
+	if forwarding && !triggered {
+		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
+			"(add --poll, --forward-on-disconnect or --forward)")
+	}
+	if triggered {
+		r.sched = r.newScheduler()
+	}
+
+	opts := smtpd.Options{
+		Domain:             r.cfg.Domain,
+		MaxMessageSize:     r.cfg.SMTP.MaxMessageSize,
+		MaxRecipients:      r.cfg.SMTP.MaxRecipients,
+		IdleTimeout:        r.cfg.SMTP.IdleTimeout,
+		TransactionTimeout: r.cfg.SMTP.TransactionTimeout,
+		RemoteClients:      r.cfg.SMTP.RemoteClients,
+		Spool:              r.spool,
+		Log:                r.log,
+		MailLog:            r.maillog,
+	}
+	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
+		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}
+	}
+	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
+		opts.OnDisconnect = func() { r.sched.Kick(false) }
+	}
+	r.server = smtpd.New(opts)
+
+	if !r.cfg.SMTP.Disabled {
+		for _, a := range r.listenAddrs() {
+			l, err := net.Listen("tcp", a)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
+				for _, l := range r.lns {
+					l.Close()
+				}
+				return exitUsage
+			}
+			r.lns = append(r.lns, l)
+		}
+	}
+	if r.cfg.Process.PidFile != "" {
+		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			r.log.Error("cannot write pid file", "file", r.cfg.Process.PidFile, "err", err)
+		} else {
+			defer os.Remove(r.cfg.Process.PidFile)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range r.lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.server.Serve(l); err != nil {
+				r.log.Error("listener failed", "addr", l.Addr().String(), "err", err)
+			}
+		}()
+	}
+	var schedDone chan struct{}
+	if r.sched != nil {
+		schedDone = make(chan struct{})
+		go func() {
+			defer close(schedDone)
+			r.sched.Run(ctx)
+		}()
+		if r.cfg.Forward.AtStartup {
+			r.sched.Kick(false)
+		}
+		if r.cfg.Forward.Poll > 0 {
+			go r.poll(ctx)
+		}
+	}
+	var addrs []string
+	for _, l := range r.lns {
+		addrs = append(addrs, l.Addr().String())
+	}
+	mode := "store"
+	switch {
+	case opts.Proxy != nil:
+		mode = "proxy to " + opts.Proxy.Addr
+	case r.sched != nil:
+		mode = "store and forward to " + r.upstream()
+	}
+	r.log.Info("relaykeeper started", "version", version, "pid", os.Getpid(), "listen", addrs,
+		"spool", r.spool.Dir(), "mode", mode)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			r.log.Info("SIGHUP: rescanning the spool")
+			if r.sched != nil {
+				r.sched.Kick(true)
+			}
+			continue
+		}
+		r.log.Info("stopping", "signal", sig.String())
+		break
+	}
+
+	// Reverse order: no new sessions, sessions finish or are cut, then the
+	// scheduler lets deliveries under way end and releases its claims.
+	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
+	defer scancel()
+	if err := r.server.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		r.log.Warn("smtp shutdown", "err", err)
+	}
+	wg.Wait()
+	cancel()
+	if schedDone != nil {
+		<-schedDone
+	}
+	r.log.Info("stopped")
+	return exitOK
+}
+
+// poll kicks the scheduler every --poll seconds until ctx ends.
+func (r *relay) poll(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Forward.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.sched.Kick(false)
+		case <-ctx.Done():
+			return
+		}
+	}
+}

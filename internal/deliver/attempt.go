@@ -1,0 +1,169 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// outcome is what one attempt at one message came to.
+type outcome struct {
+	id string
+	// next is when the message is due again; zero if it left Ready.
+	next time.Time
+	// connFailed means no session could be had with the upstream, so
+	// other messages to it need not be tried now.
+	connFailed bool
+	sent, deferred, failed int
+	// skipped means the message could not be claimed (another worker has
+	// it, or it is gone).
+	skipped bool
+}
+
+// attempt delivers one claimed message over conn, records every recipient's
+// result in the envelope, and moves the message to its next state.
+func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr error, c *spool.Claim) outcome {
+	env := c.Env
+	out := outcome{id: c.ID()}
+	now := s.clock.Now()
+	pending := env.Pending()
+	env.Attempts++
+
+	var res *remote.Result
+	var sendErr error
+	if dialErr != nil {
+		sendErr = dialErr
+		out.connFailed = true
+	} else if len(pending) > 0 {
+		body, size, err := c.Content()
+		if err != nil {
+			// The content is unreadable: nothing upstream can help.
+			s.log.Error("cannot read content", "id", c.ID(), "err", err)
+			sendErr = err
+		} else {
+			msg := &remote.Message{From: env.From, To: pending, Body: body, Size: size,
+				EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
+			res, sendErr = conn.Send(ctx, msg)
+			body.Close()
+		}
+	}
+
+	relay := s.opts.Upstream
+	byAddr := map[string]int{}
+	for i, a := range pending {
+		byAddr[a] = i
+	}
+	var lastReply string
+	for k := range env.Recipients {
+		r := &env.Recipients[k]
+		i, ok := byAddr[r.Addr]
+		if !ok || r.Done() {
+			continue
+		}
+		var rep remote.Reply
+		if res != nil && (res.Mail.Code != 0) {
+			rep = res.RcptReply(i)
+		}
+		switch {
+		case sendErr == nil && res != nil && res.Accepted(i):
+			r.Status = spool.Sent
+			out.sent++
+		case rep.Permanent():
+			r.Status = spool.Bounced
+			out.failed++
+		default:
+			r.Status = spool.Deferred
+			out.deferred++
+			if rep.Code == 0 {
+				rep = errReply(sendErr)
+			}
+		}
+		r.Reply = rep.String()
+		if r.Status != spool.Sent {
+			lastReply = r.Reply
+		}
+		res := maillog.Deferred
+		switch r.Status {
+		case spool.Sent:
+			res = maillog.Sent
+		case spool.Bounced:
+			res = maillog.Bounced
+		}
+		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
+			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
+	}
+	if lastReply != "" {
+		env.LastReply = lastReply
+	}
+
+	var err error
+	switch {
+	case env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0:
+		env.NextAttempt = now.Add(s.backoff(env.Attempts))
+		out.next = env.NextAttempt
+		err = c.Move(spool.Ready)
+	case env.Count(spool.Bounced) > 0:
+		for _, r := range env.Recipients {
+			if r.Status == spool.Bounced {
+				code, _, _ := strings.Cut(r.Reply, " ")
+				env.Reasons = append(env.Reasons, "X-MailRelay-Reason: "+r.Addr+": "+r.Reply,
+					"X-MailRelay-ReasonCode: "+firstN(code, 3))
+			}
+		}
+		env.NextAttempt = time.Time{}
+		err = c.Move(spool.Failed)
+		if err == nil && s.opts.OnFailed != nil {
+			s.opts.OnFailed(c.ID())
+		}
+	default:
+		err = c.Delete()
+	}
+	if err != nil {
+		// The upstream has the message but the spool could not record
+		// it; the claim's lock goes with the error, and a restart
+		// delivers it again. A duplicate, never a loss.
+		s.log.Error("recording delivery result failed", "id", c.ID(), "err", err)
+		c.Unlock()
+	}
+	return out
+}
+
+func firstN(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// errReply is the reply recorded for a failure that came with none.
+func errReply(err error) remote.Reply {
+	var re *remote.Error
+	if errors.As(err, &re) {
+		return re.AsReply()
+	}
+	if err == nil {
+		err = errors.New("no reply")
+	}
+	return remote.Reply{Lines: []string{fmt.Sprintf("temporary failure: %v", err)}}
+}
+
+// backoff is the wait before attempt n+1: the minimum doubled per attempt,
+// capped at the maximum, with up to 10% taken off at random so that
+// messages deferred together do not all come back together.
+func (s *Scheduler) backoff(attempts int) time.Duration {
+	d := s.opts.MinBackoff
+	for i := 1; i < attempts && d < s.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.opts.MaxBackoff)
+	s.mu.Lock()
+	j := time.Duration(s.rng.Int64N(int64(d)/10 + 1))
+	s.mu.Unlock()
+	return d - j
+}

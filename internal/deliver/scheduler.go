@@ -1,0 +1,428 @@
+// Package deliver forwards spooled messages upstream: a dispatcher decides
+// which message is due, a bounded pool of workers carries them over a few
+// long-lived SMTP sessions, and every recipient's result is written to the
+// envelope before the next state is taken.
+//
+// A temporary failure (a 4xx reply, a refused or broken connection, a
+// timeout) leaves the message Ready with a next-attempt time from an
+// exponential back-off; a 5xx reply fails that recipient for good. When
+// every recipient is done the message is deleted (all sent) or moved to
+// Failed (some refused). The scheduler never holds a message's claim across
+// a wait: between attempts a message is only a file, so a crash at any
+// moment loses nothing.
+//
+// The dispatcher goroutine owns all scheduling state; workers only receive
+// ids and send back outcomes. Time comes from an injected Clock, so back-off
+// schedules can be tested without sleeping.
+package deliver
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Clock is the scheduler's source of time.
+type Clock interface {
+	Now() time.Time
+	// After is time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Dialer opens an SMTP session with the upstream.
+type Dialer func(ctx context.Context, addr string) (*remote.Conn, error)
+
+// Options configure a Scheduler.
+type Options struct {
+	Spool *spool.Spool
+	// Upstream is the smarthost, "host:port".
+	Upstream string
+	Dial     Dialer
+	// Connections is the number of workers, each with at most one session.
+	Connections int
+	// MessagesPerConnection bounds what one session carries.
+	MessagesPerConnection int
+	MinBackoff, MaxBackoff time.Duration
+	// Grace is how long deliveries under way may go on after Run's
+	// context ends.
+	Grace time.Duration
+	Clock Clock
+	Log   *slog.Logger
+	// MailLog gets a line per recipient per attempt.
+	MailLog *maillog.Logger
+	// OnFailed, if set, is called when a message has moved to Failed, for
+	// bounces.
+	OnFailed func(id string)
+}
+
+// Scheduler forwards the spool's Ready messages.
+type Scheduler struct {
+	opts  Options
+	clock Clock
+	log   *slog.Logger
+	kick  chan bool // true: forget cached next-attempt times
+
+	mu  sync.Mutex // guards rng
+	rng *rand.Rand
+}
+
+// New returns a Scheduler; Run or RunOnce drive it.
+func New(opts Options) *Scheduler {
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Connections < 1 {
+		opts.Connections = 1
+	}
+	if opts.MessagesPerConnection < 1 {
+		opts.MessagesPerConnection = 100
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 300 * time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = opts.MinBackoff
+	}
+	return &Scheduler{
+		opts: opts, clock: opts.Clock, log: opts.Log,
+		kick: make(chan bool, 1),
+		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
+	}
+}
+
+// Kick asks for a scan of the spool and delivery of everything due, as a
+// poll tick, a client's disconnect or the admin's "forward" do. It never
+// blocks; kicks that come while one is pending are merged. With force, cached
+// next-attempt times are forgotten, so that envelopes changed by other
+// processes (a `queue retry`) are read again.
+func (s *Scheduler) Kick(force bool) {
+	select {
+	case s.kick <- force:
+	default:
+		if force {
+			// A plain kick is pending; make it a forced one.
+			select {
+			case <-s.kick:
+			default:
+			}
+			select {
+			case s.kick <- true:
+			default:
+			}
+		}
+	}
+}
+
+// waitItem is a message waiting for its next attempt.
+type waitItem struct {
+	id   string
+	next time.Time
+}
+
+type waitHeap []waitItem
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waitItem)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// dispatcher is the scheduling state, owned by the goroutine in Run or
+// RunOnce.
+type dispatcher struct {
+	due      []string
+	waiting  waitHeap
+	known    map[string]time.Time // id -> next attempt, for Ready messages seen
+	inflight map[string]bool
+	// deadUntil: after a failed connection no message is started before
+	// this time (or the next kick).
+	deadUntil time.Time
+}
+
+// scan lists the spool and queues Ready messages not yet known. ignoreBackoff
+// makes every Ready message due now (--as-client, admin flush).
+func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
+	ents, err := s.opts.Spool.List()
+	if err != nil {
+		s.log.Error("spool scan failed", "err", err)
+		return
+	}
+	if force {
+		d.known = map[string]time.Time{}
+		d.waiting = d.waiting[:0]
+		d.due = d.due[:0]
+	}
+	now := s.clock.Now()
+	present := map[string]bool{}
+	for _, e := range ents {
+		if e.State != spool.Ready {
+			continue
+		}
+		present[e.ID] = true
+		if d.inflight[e.ID] {
+			continue
+		}
+		if _, ok := d.known[e.ID]; ok {
+			continue
+		}
+		next := time.Time{}
+		if !ignoreBackoff {
+			env, _, err := s.opts.Spool.Read(e.ID)
+			if err != nil {
+				continue // renamed meanwhile, or broken: a claim will tell
+			}
+			next = env.NextAttempt
+		}
+		d.known[e.ID] = next
+		if next.After(now) {
+			heap.Push(&d.waiting, waitItem{e.ID, next})
+		} else {
+			d.due = append(d.due, e.ID)
+		}
+	}
+	// Forget messages that left Ready behind our back (deleted, held).
+	for id := range d.known {
+		if !present[id] && !d.inflight[id] {
+			delete(d.known, id)
+		}
+	}
+}
+
+// promote moves waiting messages whose time has come to due, and returns
+// when the next one will be due (zero if none waits).
+func (s *Scheduler) promote(d *dispatcher) time.Time {
+	now := s.clock.Now()
+	for len(d.waiting) > 0 && !d.waiting[0].next.After(now) {
+		it := heap.Pop(&d.waiting).(waitItem)
+		if next, ok := d.known[it.id]; ok && next.Equal(it.next) && !d.inflight[it.id] {
+			d.due = append(d.due, it.id)
+		}
+	}
+	if len(d.waiting) > 0 {
+		return d.waiting[0].next
+	}
+	return time.Time{}
+}
+
+// Run forwards due messages until ctx ends, then lets deliveries under way
+// finish within Options.Grace and releases every claim.
+func (s *Scheduler) Run(ctx context.Context) error {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopGrace := context.AfterFunc(ctx, func() {
+		time.AfterFunc(s.opts.Grace, cancel)
+	})
+	defer stopGrace()
+
+	work := make(chan string)
+	results := make(chan outcome)
+	var wg sync.WaitGroup
+	for range s.opts.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(hard, work, results)
+		}()
+	}
+
+	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}}
+	s.scan(d, false, false)
+	for {
+		wake := s.promote(d)
+		var out chan string
+		var next string
+		if len(d.due) > 0 && !s.clock.Now().Before(d.deadUntil) {
+			out, next = work, d.due[0]
+		} else if len(d.due) > 0 && (wake.IsZero() || d.deadUntil.Before(wake)) {
+			wake = d.deadUntil
+		}
+		var timer <-chan time.Time
+		if !wake.IsZero() {
+			timer = s.clock.After(max(wake.Sub(s.clock.Now()), time.Millisecond))
+		}
+		select {
+		case out <- next:
+			d.due = d.due[1:]
+			d.inflight[next] = true
+		case o := <-results:
+			s.settle(d, o)
+		case force := <-s.kick:
+			d.deadUntil = time.Time{}
+			s.scan(d, force, false)
+		case <-timer:
+		case <-ctx.Done():
+			close(work)
+			go func() { wg.Wait(); close(results) }()
+			for o := range results {
+				s.settle(d, o)
+			}
+			return nil
+		}
+	}
+}
+
+func (s *Scheduler) settle(d *dispatcher, o outcome) {
+	delete(d.inflight, o.id)
+	if o.connFailed {
+		d.deadUntil = s.clock.Now().Add(s.opts.MinBackoff)
+	}
+	if o.skipped || o.next.IsZero() {
+		delete(d.known, o.id)
+		return
+	}
+	d.known[o.id] = o.next
+	heap.Push(&d.waiting, waitItem{o.id, o.next})
+}
+
+// worker carries messages from work over sessions it opens as needed, and
+// closes a session when no work has come for a moment or it has carried
+// enough.
+func (s *Scheduler) worker(ctx context.Context, work <-chan string, results chan<- outcome) {
+	var conn *remote.Conn
+	carried := 0
+	closeConn := func() {
+		if conn != nil {
+			conn.Quit()
+			conn = nil
+			carried = 0
+		}
+	}
+	defer closeConn()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		var id string
+		var ok bool
+		if conn != nil {
+			idle.Reset(2 * time.Second)
+			select {
+			case id, ok = <-work:
+			case <-idle.C:
+				closeConn()
+				id, ok = <-work
+			}
+			idle.Stop()
+		} else {
+			id, ok = <-work
+		}
+		if !ok {
+			return
+		}
+		results <- s.deliverOne(ctx, &conn, &carried, id)
+		if conn != nil && (conn.Broken() || carried >= s.opts.MessagesPerConnection) {
+			closeConn()
+		}
+	}
+}
+
+// deliverOne claims id and makes one attempt at it, dialling first if the
+// worker has no session.
+func (s *Scheduler) deliverOne(ctx context.Context, conn **remote.Conn, carried *int, id string) outcome {
+	c, err := s.opts.Spool.Claim(id)
+	if err != nil {
+		if !errors.Is(err, spool.ErrBusy) && !errors.Is(err, spool.ErrNotFound) {
+			s.log.Error("claim failed", "id", id, "err", err)
+		}
+		return outcome{id: id, skipped: true}
+	}
+	if len(c.Env.Pending()) == 0 {
+		// Nothing to send (an edited envelope): settle it without a session.
+		return s.attempt(ctx, nil, nil, c)
+	}
+	var dialErr error
+	if *conn == nil {
+		*conn, dialErr = s.opts.Dial(ctx, s.opts.Upstream)
+		if dialErr != nil {
+			*conn = nil
+			s.log.Warn("upstream unavailable", "upstream", s.opts.Upstream, "err", dialErr)
+		}
+	}
+	o := s.attempt(ctx, *conn, dialErr, c)
+	*carried++
+	return o
+}
+
+// Summary counts what a RunOnce did.
+type Summary struct {
+	Messages, Sent, Deferred, Failed int
+	// Untried messages were not attempted because the upstream could not
+	// be reached.
+	Untried int
+}
+
+// RunOnce forwards every Ready message once, whatever its back-off says,
+// and returns when all are done: E-MailRelay's --as-client and the admin's
+// flush. After the upstream cannot be reached, the remaining messages are
+// left untouched and counted as untried.
+func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
+	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}}
+	s.scan(d, true, true)
+	sum := Summary{}
+	work := make(chan string)
+	results := make(chan outcome)
+	var wg sync.WaitGroup
+	for range s.opts.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(ctx, work, results)
+		}()
+	}
+	dead := false
+	pending := 0
+	queue := d.due
+	for len(queue) > 0 || pending > 0 {
+		var out chan string
+		var next string
+		if len(queue) > 0 && !dead && ctx.Err() == nil {
+			out, next = work, queue[0]
+		} else if pending == 0 {
+			break
+		}
+		select {
+		case out <- next:
+			queue = queue[1:]
+			pending++
+		case o := <-results:
+			pending--
+			if o.skipped {
+				continue
+			}
+			sum.Messages++
+			switch {
+			case o.deferred > 0:
+				sum.Deferred++
+			case o.failed > 0:
+				sum.Failed++
+			default:
+				sum.Sent++
+			}
+			dead = dead || o.connFailed
+		}
+	}
+	sum.Untried = len(queue)
+	close(work)
+	wg.Wait()
+	return sum, ctx.Err()
+}

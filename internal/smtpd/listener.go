@@ -1,0 +1,104 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// trackedConn is an accepted connection with the bookkeeping the mail log
+// needs at disconnect.
+type trackedConn struct {
+	net.Conn
+	srv      *Server
+	listener string
+	once     sync.Once
+	messages atomic.Int32
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.srv.opts.MailLog.Disconnect(c.RemoteAddr().String(), int(c.messages.Load()))
+		c.srv.active.Add(-1)
+		if c.srv.opts.OnDisconnect != nil {
+			c.srv.opts.OnDisconnect()
+		}
+	})
+	return err
+}
+
+// tracked finds our connection under whatever go-smtp hands the session
+// (a *tls.Conn after STARTTLS).
+func tracked(nc net.Conn) *trackedConn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	t, _ := nc.(*trackedConn)
+	return t
+}
+
+// policyListener decides at connect time, before the greeting, whether a
+// client may talk to us at all; go-smtp only consults the backend at HELO.
+type policyListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *policyListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		client := nc.RemoteAddr().String()
+		if reply, ok := l.srv.allowConnect(nc.RemoteAddr()); !ok {
+			l.srv.opts.MailLog.Reject(client, "connect", reply)
+			l.srv.log.Info("connection refused", "client", client, "reply", reply)
+			go func() {
+				// Off the accept loop: a client that does not read
+				// must not stall everyone else.
+				nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				nc.Write([]byte(reply + "\r\n"))
+				nc.Close()
+			}()
+			continue
+		}
+		l.srv.active.Add(1)
+		l.srv.opts.MailLog.Connect(client, l.Addr().String())
+		return &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}, nil
+	}
+}
+
+// allowConnect applies the connect-time policy and returns the reply for a
+// refused client.
+func (s *Server) allowConnect(a net.Addr) (string, bool) {
+	ip := addrIP(a)
+	if !s.opts.RemoteClients && !IsLocal(ip) {
+		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
+			" are not accepted: this relay serves local and private-network clients only", false
+	}
+	return "", true
+}
+
+func addrIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// IsLocal reports whether ip is loopback, private (RFC 1918, RFC 4193) or
+// link-local: the clients E-MailRelay accepts without --remote-clients.
+func IsLocal(ip netip.Addr) bool {
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+}

@@ -1,0 +1,136 @@
+// Package smtpd is relaykeeper's SMTP listener: it decides who may connect,
+// runs each session on go-smtp, writes accepted messages to the spool (or,
+// as a proxy, relays each transaction to the upstream as it happens), and
+// turns every decision into the exact SMTP reply the client hears.
+//
+// A message is acknowledged with 250 only after spool.Writer.Commit has
+// returned; in proxy mode, only after the upstream said 250, with the
+// upstream's own reply.
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Domain is our name in the greeting and in Received headers.
+	Domain         string
+	MaxMessageSize int64
+	MaxRecipients  int
+	// IdleTimeout is how long to wait for the client's next command.
+	IdleTimeout time.Duration
+	// TransactionTimeout bounds MAIL to the final reply.
+	TransactionTimeout time.Duration
+	// RemoteClients allows clients beyond loopback and private networks.
+	RemoteClients bool
+	Spool         *spool.Spool
+	// Proxy, if set, makes every transaction go to the upstream as it
+	// happens instead of being stored.
+	Proxy *Proxy
+	// OnDisconnect, if set, runs when a client's connection ends
+	// (--forward-on-disconnect).
+	OnDisconnect func()
+	// OnAccept, if set, runs when a message has been committed.
+	OnAccept func(id string)
+	Log      *slog.Logger
+	MailLog  *maillog.Logger
+	// Now is the clock for Received headers; time.Now if nil.
+	Now func() time.Time
+}
+
+// Proxy is the upstream of a proxying server.
+type Proxy struct {
+	// Addr is "host:port", for logs.
+	Addr string
+	Dial func(ctx context.Context, addr string) (*remote.Conn, error)
+}
+
+// Server accepts SMTP on any number of listeners.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	srv    *smtp.Server
+	active atomic.Int64 // open connections
+
+	mu     sync.Mutex // guards closed
+	closed bool
+}
+
+// New returns a Server; Serve starts it on a listener.
+func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Domain == "" {
+		opts.Domain = "localhost"
+	}
+	s := &Server{opts: opts, log: opts.Log}
+	srv := smtp.NewServer(&backend{s: s})
+	srv.Domain = opts.Domain
+	srv.MaxMessageBytes = opts.MaxMessageSize
+	srv.MaxRecipients = opts.MaxRecipients
+	// RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets;
+	// go-smtp applies this to commands only, not to message text.
+	srv.MaxLineLength = 2000
+	srv.ReadTimeout = opts.IdleTimeout
+	srv.WriteTimeout = opts.IdleTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.AllowInsecureAuth = false
+	srv.ErrorLog = slogAdapter{opts.Log}
+	s.srv = srv
+	return s
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.l.Debug("smtp", "msg", sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any)               { a.l.Debug("smtp", "msg", sprint(v...)) }
+
+// Serve accepts connections on l until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(&policyListener{Listener: l, srv: s})
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx ends, then
+// closes whatever is left. A transaction cut short was never acknowledged,
+// so nothing it carried is lost: the client sends it again.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		s.srv.Close()
+		return nil
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Active is the number of open client connections.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+type backend struct{ s *Server }
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: b.s, conn: c, tc: tracked(c.Conn())}, nil
+}

@@ -1,0 +1,307 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+var sprintf = fmt.Sprintf
+var sprint = fmt.Sprint
+
+// Replies that are ours, not an upstream's.
+var (
+	errStorage = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1},
+		Message: "Insufficient system storage; message not accepted, try again later"}
+	errLocal = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "Local error in processing; message not accepted, try again later"}
+	errTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Transaction took too long; closing connection"}
+)
+
+// session is one client's SMTP session, from HELO to disconnect.
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	tc   *trackedConn
+
+	from     string
+	mailOpts *smtp.MailOptions
+	rcpts    []string
+	timer    *time.Timer // transaction timeout
+
+	upstream *remote.Conn // proxy mode only
+	upMsg    *remote.Message
+}
+
+func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
+
+func (ss *session) startTimer() {
+	if ss.s.opts.TransactionTimeout <= 0 || ss.timer != nil {
+		return
+	}
+	ss.timer = time.AfterFunc(ss.s.opts.TransactionTimeout, func() {
+		ss.s.log.Info("transaction timeout", "client", ss.client())
+		ss.s.opts.MailLog.Reject(ss.client(), "timeout", "421 4.4.2 transaction took too long")
+		ss.conn.Conn().Close()
+	})
+}
+
+func (ss *session) stopTimer() {
+	if ss.timer != nil {
+		ss.timer.Stop()
+		ss.timer = nil
+	}
+}
+
+func (ss *session) Reset() {
+	ss.stopTimer()
+	if ss.upstream != nil && ss.upMsg != nil {
+		if err := ss.upstream.Reset(); err != nil {
+			ss.dropUpstream()
+		}
+	}
+	ss.from, ss.mailOpts, ss.rcpts, ss.upMsg = "", nil, nil, nil
+}
+
+func (ss *session) Logout() error {
+	ss.stopTimer()
+	if ss.upstream != nil {
+		ss.upstream.Quit()
+		ss.upstream = nil
+	}
+	return nil
+}
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.Reset()
+	ss.startTimer()
+	ss.from, ss.mailOpts = from, opts
+	if ss.s.opts.Proxy == nil {
+		return nil
+	}
+	if ss.upstream == nil {
+		up, err := ss.s.opts.Proxy.Dial(context.Background(), ss.s.opts.Proxy.Addr)
+		if err != nil {
+			ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
+			return ss.upstreamError(err, "mail")
+		}
+		ss.upstream = up
+	}
+	ss.upMsg = &remote.Message{From: from, SMTPUTF8: opts != nil && opts.UTF8,
+		EightBit: opts != nil && opts.Body == smtp.Body8BitMIME}
+	rep, err := ss.upstream.Mail(ss.upMsg)
+	if err != nil {
+		ss.dropUpstream()
+		return ss.upstreamError(err, "mail")
+	}
+	if rep.Code/100 != 2 {
+		ss.upMsg = nil
+		ss.s.opts.MailLog.Reject(ss.client(), "mail", rep.String(), "from", maillog.Addr(from), "relay", ss.s.opts.Proxy.Addr)
+		return replyError(rep)
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if ss.s.opts.Proxy != nil {
+		if ss.upstream == nil || ss.upMsg == nil {
+			return errLocal
+		}
+		ss.upMsg.To = append(ss.upMsg.To, to)
+		rep, err := ss.upstream.Rcpt(ss.upMsg, len(ss.upMsg.To)-1)
+		ss.upMsg.To = ss.upMsg.To[:len(ss.upMsg.To)-1]
+		if err != nil {
+			ss.dropUpstream()
+			return ss.upstreamError(err, "rcpt")
+		}
+		if rep.Code/100 != 2 {
+			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
+				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
+			return replyError(rep)
+		}
+		ss.upMsg.To = append(ss.upMsg.To, to)
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	defer ss.stopTimer()
+	now := ss.s.opts.Now()
+	w, err := ss.s.opts.Spool.Create(now)
+	if err != nil {
+		ss.s.log.Error("spool create failed", "err", err)
+		return errStorage
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			w.Abort()
+		}
+	}()
+
+	proto := "ESMTP"
+	tlsInfo := ""
+	if cs, isTLS := ss.conn.TLSConnectionState(); isTLS {
+		proto = "ESMTPS"
+		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
+	}
+	hdr := receivedHeader(ss.conn.Hostname(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
+	if _, err := io.WriteString(w, hdr); err != nil {
+		return ss.storageError(err)
+	}
+	cw := &crlfWriter{w: w}
+	if _, err := io.Copy(cw, r); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			// The size limit: go-smtp's own reply.
+			ss.s.opts.MailLog.Reject(ss.client(), "data", fmt.Sprintf("%d %d.%d.%d %s", se.Code,
+				se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message), "from", maillog.Addr(ss.from))
+			return se
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
+			return err // the client went away; nobody hears a reply
+		}
+		return ss.storageError(err)
+	}
+	if err := cw.Close(); err != nil {
+		return ss.storageError(err)
+	}
+
+	env := &spool.Envelope{
+		From:     ss.from,
+		BodyType: "7bit",
+		Client:   ss.client(),
+		Helo:     ss.conn.Hostname(),
+		Arrival:  now,
+	}
+	if cw.eightBit {
+		env.BodyType = "8bit"
+	}
+	if ss.mailOpts != nil {
+		env.SMTPUTF8 = ss.mailOpts.UTF8
+		if ss.mailOpts.Body == smtp.BodyBinaryMIME {
+			env.BodyType = "binarymime"
+		}
+	}
+	for _, a := range ss.rcpts {
+		env.Recipients = append(env.Recipients, spool.Recipient{Addr: a, Status: spool.Pending})
+	}
+	if err := w.Prepare(env); err != nil {
+		return ss.storageError(err)
+	}
+
+	if ss.s.opts.Proxy != nil {
+		return ss.proxyData(w, env)
+	}
+	if err := w.Commit(false); err != nil {
+		return ss.storageError(err)
+	}
+	ok = true
+	if ss.tc != nil {
+		ss.tc.messages.Add(1)
+	}
+	ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
+	if ss.s.opts.OnAccept != nil {
+		ss.s.opts.OnAccept(w.ID())
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+}
+
+// proxyData sends the prepared message upstream and answers the client with
+// the upstream's reply. The spool copy goes either way: it was never
+// acknowledged by us, only by the upstream.
+func (ss *session) proxyData(w *spool.Writer, env *spool.Envelope) error {
+	relay := ss.s.opts.Proxy.Addr
+	if ss.upstream == nil || ss.upMsg == nil {
+		return errLocal
+	}
+	f, err := openContent(w.ContentPath())
+	if err != nil {
+		return ss.storageError(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	ss.upMsg.Body = f
+	ss.upMsg.Size = fi.Size()
+	ss.upMsg.EightBit = env.BodyType == "8bit"
+	rep, err := ss.upstream.Data(ss.upMsg)
+	ss.upMsg = nil
+	if err != nil {
+		ss.dropUpstream()
+		e := ss.upstreamError(err, "data")
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, replyText(e))
+		return e
+	}
+	result := maillog.Sent
+	switch {
+	case rep.Temporary():
+		result = maillog.Deferred
+	case rep.Permanent():
+		result = maillog.Bounced
+	}
+	if result == maillog.Sent && ss.tc != nil {
+		ss.tc.messages.Add(1)
+	}
+	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, result, rep.String())
+	return replyError(rep)
+}
+
+func (ss *session) dropUpstream() {
+	if ss.upstream != nil {
+		ss.upstream.Close()
+		ss.upstream = nil
+	}
+	ss.upMsg = nil
+}
+
+// upstreamError is the reply for an upstream that could not be talked to:
+// its own reply if it gave one, else a temporary local one. Never a 250.
+func (ss *session) upstreamError(err error, stage string) error {
+	var re *remote.Error
+	if errors.As(err, &re) {
+		rep := re.AsReply()
+		if rep.Code/100 == 2 {
+			rep = remote.Reply{Code: 451, Lines: []string{"4.4.1 upstream " + stage + " failed"}}
+		}
+		ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), "relay", ss.s.opts.Proxy.Addr)
+		return replyError(rep)
+	}
+	ss.s.opts.MailLog.Reject(ss.client(), stage, "451 4.4.1 upstream failed", "relay", ss.s.opts.Proxy.Addr)
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 1}, Message: "upstream " + stage + " failed"}
+}
+
+func (ss *session) storageError(err error) error {
+	ss.s.log.Error("spool write failed; message refused with 452", "client", ss.client(), "err", err)
+	ss.s.opts.MailLog.Reject(ss.client(), "data", "452 4.3.1 insufficient system storage", "from", maillog.Addr(ss.from))
+	return errStorage
+}
+
+// replyError makes an upstream reply into what go-smtp writes back, line for
+// line, with the upstream's own codes.
+func replyError(rep remote.Reply) error {
+	lines := rep.Lines
+	if len(lines) == 0 {
+		lines = []string{""}
+	}
+	return &smtp.SMTPError{Code: rep.Code, EnhancedCode: smtp.NoEnhancedCode, Message: strings.Join(lines, "\n")}
+}
+
+func replyText(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%d %s", se.Code, strings.ReplaceAll(se.Message, "\n", " "))
+	}
+	return err.Error()
+}
