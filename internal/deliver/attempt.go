@@ -19,7 +19,7 @@ type outcome struct {
 	next time.Time
 	// connFailed means no session could be had with the upstream, so
 	// other messages to it need not be tried now.
-	connFailed bool
+	connFailed             bool
 	sent, deferred, failed int
 	// skipped means the message could not be claimed (another worker has
 	// it, or it is gone).

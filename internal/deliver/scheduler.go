@@ -54,7 +54,7 @@ type Options struct {
 	// Connections is the number of workers, each with at most one session.
 	Connections int
 	// MessagesPerConnection bounds what one session carries.
-	MessagesPerConnection int
+	MessagesPerConnection  int
 	MinBackoff, MaxBackoff time.Duration
 	// Grace is how long deliveries under way may go on after Run's
 	// context ends.
