@@ -1,0 +1,253 @@
+package deliver
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// fakeClock is a Clock that moves only when told to.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
+	return ch
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+}
+
+// upstream is an in-process SMTP server whose RCPT replies a test sets per
+// address, counting the messages it accepts.
+type upstream struct {
+	mu       sync.Mutex
+	rcpt     map[string]*smtp.SMTPError // nil entry: accept
+	received []string                   // recipients of accepted messages
+	addr     string
+}
+
+func startUpstream(t *testing.T) *upstream {
+	u := &upstream{rcpt: map[string]*smtp.SMTPError{}}
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &upSession{u: u}, nil }))
+	s.Domain = "upstream.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = l.Addr().String()
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return u
+}
+
+func (u *upstream) set(addr string, e *smtp.SMTPError) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rcpt[addr] = e
+}
+
+func (u *upstream) got() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.received...)
+}
+
+type upSession struct {
+	u     *upstream
+	rcpts []string
+}
+
+func (s *upSession) Reset()                               { s.rcpts = nil }
+func (s *upSession) Logout() error                        { return nil }
+func (s *upSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *upSession) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	s.u.mu.Lock()
+	s.u.received = append(s.u.received, s.rcpts...)
+	s.u.mu.Unlock()
+	return nil
+}
+func (s *upSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.u.mu.Lock()
+	e := s.u.rcpt[to]
+	s.u.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, upAddr string, rcpts ...string) (*spool.Spool, *Scheduler, *fakeClock, string) {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := sp.Create(t0)
+	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1"}
+	for _, r := range rcpts {
+		env.Recipients = append(env.Recipients, spool.Recipient{Addr: r, Status: spool.Pending})
+	}
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{now: t0}
+	s := New(Options{Spool: sp, Upstream: upAddr, Clock: clk, Connections: 2,
+		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
+		Dial: func(ctx context.Context, addr string) (*remote.Conn, error) {
+			return remote.Dial(ctx, addr, remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second})
+		}})
+	return sp, s, clk, w.ID()
+}
+
+func TestRunOnceOutcomes(t *testing.T) {
+	up := startUpstream(t)
+	up.set("bad@example.net", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	up.set("later@example.net", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"})
+	sp, s, _, id := setup(t, up.addr, "ok@example.net", "bad@example.net", "later@example.net")
+
+	sum, err := s.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Messages != 1 || sum.Deferred != 1 {
+		t.Errorf("summary = %+v; want 1 message, deferred", sum)
+	}
+	env, st, err := sp.Read(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != spool.Ready {
+		t.Errorf("state = %v; want ready (one recipient deferred)", st)
+	}
+	want := map[string]spool.RcptStatus{"ok@example.net": spool.Sent, "bad@example.net": spool.Bounced, "later@example.net": spool.Deferred}
+	for _, r := range env.Recipients {
+		if r.Status != want[r.Addr] {
+			t.Errorf("%s: status %s; want %s (reply %q)", r.Addr, r.Status, want[r.Addr], r.Reply)
+		}
+	}
+	if got := env.NextAttempt.Sub(t0); got < 270*time.Second || got > 300*time.Second {
+		t.Errorf("next attempt in %v; want 270s..300s", got)
+	}
+
+	// The deferred recipient now succeeds; the sent one is not sent again.
+	up.set("later@example.net", nil)
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.got(); strings.Join(got, ",") != "ok@example.net,later@example.net" {
+		t.Errorf("upstream received %v; want ok then later, once each", got)
+	}
+	env, st, _ = sp.Read(id)
+	if st != spool.Failed || len(env.Reasons) != 2 || !strings.Contains(env.Reasons[0], "550") {
+		t.Errorf("state %v reasons %q; want failed with a 550 reason", st, env.Reasons)
+	}
+}
+
+func TestRunOnceUnreachable(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close() // nobody listens: connection refused
+	sp, s, _, id := setup(t, addr, "x@example.net")
+	sum, _ := s.RunOnce(context.Background())
+	if sum.Deferred != 1 || sum.Sent != 0 {
+		t.Errorf("summary = %+v; want deferred", sum)
+	}
+	env, st, _ := sp.Read(id)
+	if st != spool.Ready || !strings.Contains(env.LastReply, "451 4.4.1") {
+		t.Errorf("state %v last reply %q; want ready with 451 4.4.1", st, env.LastReply)
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	s := New(Options{MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second})
+	for n, want := range map[int]time.Duration{1: 300 * time.Second, 2: 600 * time.Second, 3: 1200 * time.Second,
+		4: 2400 * time.Second, 5: 4000 * time.Second, 9: 4000 * time.Second} {
+		got := s.backoff(n)
+		if got > want || got < want-want/10 {
+			t.Errorf("backoff(%d) = %v; want %v less at most 10%%", n, got, want)
+		}
+	}
+}
+
+// TestRunRetriesOnClock runs the daemon's loop: a deferred message is not
+// retried before its back-off has passed on the clock, and is after.
+func TestRunRetriesOnClock(t *testing.T) {
+	up := startUpstream(t)
+	up.set("r@example.net", &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "not now"})
+	sp, s, clk, id := setup(t, up.addr, "r@example.net")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, func() bool { env, _, _ := sp.Read(id); return env != nil && env.Attempts == 1 })
+	up.set("r@example.net", nil)
+	clk.Advance(200 * time.Second) // before the earliest retry (270s)
+	time.Sleep(100 * time.Millisecond)
+	if env, _, _ := sp.Read(id); env == nil || env.Attempts != 1 {
+		t.Fatalf("retried before the back-off: %+v", env)
+	}
+	clk.Advance(101 * time.Second)
+	waitFor(t, func() bool { _, _, err := sp.Read(id); return err != nil })
+	if got := up.got(); len(got) != 1 {
+		t.Errorf("upstream received %v; want one", got)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
