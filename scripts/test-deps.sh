@@ -1,0 +1,60 @@
+#!/bin/sh
+# test-deps.sh: install the programs that the end-to-end tests drive through
+# test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
+# smtp-source) and swaks. Idempotent: it installs nothing when they are all
+# present. Called by "make test" before "go test".
+#
+# It never starts, stops or reconfigures the system's own Postfix: the tests
+# run private instances on loopback ports of their own. On a fresh install
+# the package is preseeded with "No configuration", so that installing it
+# does not set up or start a system mail server either.
+set -eu
+
+# Debian keeps these in sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
+
+missing=""
+for pair in postfix:postfix postconf:postfix postqueue:postfix \
+	smtp-sink:postfix smtp-source:postfix swaks:swaks; do
+	cmd=${pair%%:*}
+	pkg=${pair#*:}
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		case " $missing " in
+		*" $pkg "*) ;;
+		*) missing="$missing $pkg" ;;
+		esac
+	fi
+done
+
+if [ -z "$missing" ]; then
+	exit 0
+fi
+echo "test-deps: installing:$missing" >&2
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "test-deps: no apt-get here; install$missing by hand" >&2
+	exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo="sudo"
+	else
+		echo "test-deps: need root (or password-less sudo) to install$missing" >&2
+		exit 1
+	fi
+fi
+
+case " $missing " in
+*" postfix "*)
+	if command -v debconf-set-selections >/dev/null 2>&1; then
+		echo "postfix postfix/main_mailer_type select No configuration" |
+			$sudo debconf-set-selections
+	fi
+	;;
+esac
+
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update
+# $missing is a list of package names; split it on purpose.
+# shellcheck disable=SC2086
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing

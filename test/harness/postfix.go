@@ -1,0 +1,428 @@
+package harness
+
+import (
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// PostfixOptions configure a private Postfix instance.
+type PostfixOptions struct {
+	// Relayhost is main.cf's relayhost, e.g. RelayhostFor(sink.Addr()).
+	// Empty means none: mail for other domains then needs DNS, which is
+	// off, so it is deferred.
+	Relayhost string
+	// SMTPTLSSecurityLevel is smtp_tls_security_level, the TLS policy of
+	// Postfix's SMTP client; default "none".
+	SMTPTLSSecurityLevel string
+	// MainCF lines are appended to main.cf, after the harness's own, so
+	// they override them ("smtp_connect_timeout = 2s").
+	MainCF []string
+	// MasterCF lines are appended to master.cf.
+	MasterCF []string
+	// Hostname is myhostname; default "postfix.relaykeeper.test".
+	Hostname string
+}
+
+// RelayhostFor turns "127.0.0.1:2525" into "[127.0.0.1]:2525", a relayhost
+// that Postfix uses as is, without an MX lookup.
+func RelayhostFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return "[" + host + "]:" + port
+}
+
+// Postfix is a private, running Postfix instance: its own configuration,
+// queue and data directories under one temporary directory, its smtpd on a
+// loopback port, its own mail log file. Nothing of it is shared with the
+// system's instance, whose configuration is only read (for defaults).
+//
+// As root, postfix(1) and postqueue(1) accept any configuration directory
+// given with -c; the alternate_config_directories check in the default
+// main.cf applies only to unprivileged users. So StartPostfix needs root,
+// as Postfix's master does anyway, and skips the test otherwise.
+type Postfix struct {
+	t       testing.TB
+	bin     string // postfix(1)
+	base    string
+	confDir string
+	spool   string
+	maillog string
+	addr    string
+
+	mu      sync.Mutex // guards stopped
+	stopped bool
+}
+
+// StartPostfix creates, starts and waits for a private Postfix instance,
+// stopped and deleted at the end of the test. It skips the test when the
+// postfix command is missing or the test does not run as root.
+func StartPostfix(t testing.TB, opts PostfixOptions) *Postfix {
+	t.Helper()
+	bin := need(t, "postfix")
+	if os.Geteuid() != 0 {
+		t.Skip("harness: a private Postfix instance needs root (its master refuses to run otherwise)")
+	}
+	pfUser, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skipf("harness: no postfix user: %v", err)
+	}
+	// A short path under /tmp, traversable by the postfix user: Postfix's
+	// UNIX sockets live under the queue directory and their paths must stay
+	// under 108 bytes, which t.TempDir's long names may not.
+	base, err := os.MkdirTemp("", "rkpf-")
+	if err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
+	if b, err := filepath.EvalSymlinks(base); err == nil {
+		base = b // so that it compares equal to the master's /proc/PID/cwd
+	}
+	p := &Postfix{
+		t:       t,
+		bin:     bin,
+		base:    base,
+		confDir: filepath.Join(base, "etc"),
+		spool:   filepath.Join(base, "spool"),
+		maillog: filepath.Join(base, "maillog"),
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("harness: postfix %s mail log:\n%s", p.addr, tail(p.MailLog(), 64<<10))
+		}
+		os.RemoveAll(base)
+	})
+	data := filepath.Join(base, "data")
+	for _, d := range []string{p.confDir, p.spool, data} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("harness: postfix: %v", err)
+		}
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
+	uid, _ := strconv.Atoi(pfUser.Uid)
+	if err := os.Chown(data, uid, -1); err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
+
+	// Retry with another port if the free one was taken meanwhile.
+	for attempt := 0; ; attempt++ {
+		p.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+		if err := p.writeConfig(opts, data); err != nil {
+			t.Fatalf("harness: postfix: %v", err)
+		}
+		err := p.start()
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			t.Fatalf("harness: postfix: %v\nmail log:\n%s", err, tail(p.MailLog(), 16<<10))
+		}
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+func (p *Postfix) writeConfig(opts PostfixOptions, data string) error {
+	hostname := opts.Hostname
+	if hostname == "" {
+		hostname = "postfix.relaykeeper.test"
+	}
+	tlsLevel := opts.SMTPTLSSecurityLevel
+	if tlsLevel == "" {
+		tlsLevel = "none"
+	}
+	main := []string{
+		"compatibility_level = 3.6",
+		"queue_directory = " + p.spool,
+		"data_directory = " + data,
+		"maillog_file = " + p.maillog,
+		"maillog_file_prefixes = " + p.base,
+		"myhostname = " + hostname,
+		"mydomain = relaykeeper.test",
+		"myorigin = $myhostname",
+		"inet_interfaces = 127.0.0.1",
+		"inet_protocols = ipv4",
+		"mynetworks = 127.0.0.0/8",
+		"mynetworks_style = host",
+		"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+		"relayhost = " + opts.Relayhost,
+		// No local delivery at all.
+		"mydestination =",
+		"local_recipient_maps =",
+		"local_transport = error:5.1.1 no local delivery",
+		"alias_maps =",
+		"alias_database =",
+		"biff = no",
+		"append_dot_mydomain = no",
+		// Tests talk to 127.0.0.0/8 only: no DNS, /etc/hosts at most.
+		"smtp_dns_support_level = disabled",
+		"smtp_host_lookup = native",
+		"smtp_tls_security_level = " + tlsLevel,
+		"smtpd_tls_security_level = none",
+		// Quick retries.
+		"queue_run_delay = 1s",
+		"minimal_backoff_time = 1s",
+		"maximal_backoff_time = 2s",
+		"smtp_connect_timeout = 5s",
+		"delay_warning_time = 0h",
+		"smtputf8_enable = no",
+	}
+	main = append(main, opts.MainCF...)
+	// Every service runs without chroot: a chroot jail would need copies of
+	// /etc files inside the queue directory.
+	master := []string{
+		p.addr + " inet n - n - - smtpd",
+		"pickup     unix  n - n 60    1 pickup",
+		"cleanup    unix  n - n -     0 cleanup",
+		"qmgr       unix  n - n 300   1 qmgr",
+		"tlsmgr     unix  - - n 1000? 1 tlsmgr",
+		"rewrite    unix  - - n -     - trivial-rewrite",
+		"bounce     unix  - - n -     0 bounce",
+		"defer      unix  - - n -     0 bounce",
+		"trace      unix  - - n -     0 bounce",
+		"verify     unix  - - n -     1 verify",
+		"flush      unix  n - n 1000? 0 flush",
+		"proxymap   unix  - - n -     - proxymap",
+		"proxywrite unix  - - n -     1 proxymap",
+		"smtp       unix  - - n -     - smtp",
+		"relay      unix  - - n -     - smtp",
+		"showq      unix  n - n -     - showq",
+		"error      unix  - - n -     - error",
+		"retry      unix  - - n -     - error",
+		"discard    unix  - - n -     - discard",
+		"anvil      unix  - - n -     1 anvil",
+		"scache     unix  - - n -     1 scache",
+		// postlogd writes maillog_file (Postfix >= 3.4).
+		"postlog    unix-dgram n - n - 1 postlogd",
+	}
+	master = append(master, opts.MasterCF...)
+	if err := os.WriteFile(filepath.Join(p.confDir, "main.cf"), []byte(strings.Join(main, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.confDir, "master.cf"), []byte(strings.Join(master, "\n")+"\n"), 0o644)
+}
+
+func (p *Postfix) start() error {
+	out, _, err := runTimeout(60*time.Second, nil, p.bin, "-c", p.confDir, "start")
+	if err != nil {
+		// A master that half started must not linger.
+		p.stopMaster()
+		return fmt.Errorf("postfix -c %s start: %w\n%s", p.confDir, err, out)
+	}
+	if err := waitPort(p.addr, 10*time.Second, nil); err != nil {
+		p.stopMaster()
+		return err
+	}
+	return nil
+}
+
+// Addr returns the address of the instance's smtpd, as "127.0.0.1:PORT".
+func (p *Postfix) Addr() string { return p.addr }
+
+// ConfigDir returns the instance's configuration directory, for postconf -c
+// and other Postfix commands.
+func (p *Postfix) ConfigDir() string { return p.confDir }
+
+// MailLogFile returns the path of the instance's mail log.
+func (p *Postfix) MailLogFile() string { return p.maillog }
+
+// MailLog returns the mail log so far.
+func (p *Postfix) MailLog() string {
+	b, err := os.ReadFile(p.maillog)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// WaitLog waits until a mail log line contains substr and returns that line,
+// or fails the test after timeout.
+func (p *Postfix) WaitLog(t testing.TB, substr string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, line := range strings.Split(p.MailLog(), "\n") {
+			if strings.Contains(line, substr) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("harness: postfix %s: no %q in the mail log after %v:\n%s", p.addr, substr, timeout, tail(p.MailLog(), 8<<10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Flush asks Postfix to attempt delivery of every queued message now
+// (postqueue -f), and fails the test if it cannot.
+func (p *Postfix) Flush() {
+	p.t.Helper()
+	postqueue, err := lookPath("postqueue")
+	if err != nil {
+		p.t.Fatalf("harness: postfix: %v", err)
+	}
+	if out, _, err := runTimeout(30*time.Second, nil, postqueue, "-c", p.confDir, "-f"); err != nil {
+		p.t.Fatalf("harness: postqueue -c %s -f: %v\n%s", p.confDir, err, out)
+	}
+}
+
+// QueueCount returns the number of messages in the instance's queue
+// (maildrop, incoming, active, deferred and hold), counted from the queue
+// files.
+func (p *Postfix) QueueCount() int {
+	n := 0
+	for _, q := range []string{"maildrop", "incoming", "active", "deferred", "hold"} {
+		filepath.WalkDir(filepath.Join(p.spool, q), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// Stop stops the instance (postfix stop) and makes sure that its master and
+// the master's children are gone, killing them by PID if they linger. It
+// can be called more than once.
+func (p *Postfix) Stop() {
+	p.mu.Lock()
+	stopped := p.stopped
+	p.stopped = true
+	p.mu.Unlock()
+	if stopped {
+		return
+	}
+	p.stopMaster()
+}
+
+func (p *Postfix) stopMaster() {
+	master, ok := p.master()
+	if !ok {
+		return
+	}
+	children := childrenOf(master.pid)
+	out, _, err := runTimeout(30*time.Second, nil, p.bin, "-c", p.confDir, "stop")
+	if err != nil {
+		p.t.Logf("harness: postfix -c %s stop: %v\n%s", p.confDir, err, out)
+	}
+	if !master.waitGone(10 * time.Second) {
+		p.t.Logf("harness: postfix master %d still running; killing it", master.pid)
+		syscall.Kill(master.pid, syscall.SIGKILL)
+		master.waitGone(5 * time.Second)
+	}
+	// The master ends its children when it stops; a SIGKILLed one cannot.
+	for _, c := range children {
+		if c.alive() {
+			syscall.Kill(c.pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// master finds the instance's running master: the PID in its pid file, if
+// that process runs in the instance's queue directory (the master chdirs
+// there), so that a stale pid file never leads to another process.
+func (p *Postfix) master() (proc, bool) {
+	pid := p.masterPID()
+	if pid == 0 {
+		return proc{}, false
+	}
+	st, ok := procStat(pid)
+	if !ok || st.state == "Z" {
+		return proc{}, false
+	}
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != p.spool {
+		return proc{}, false
+	}
+	return proc{pid: pid, start: st.start}, true
+}
+
+// masterPID reads the master's PID from its pid file, 0 if none.
+func (p *Postfix) masterPID() int {
+	b, err := os.ReadFile(filepath.Join(p.spool, "pid", "master.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	return pid
+}
+
+// proc identifies a process by PID and start time, so that a PID reused
+// by another process is not mistaken for it.
+type proc struct {
+	pid   int
+	start string
+}
+
+func (c proc) alive() bool {
+	st, ok := procStat(c.pid)
+	return ok && st.state != "Z" && st.start == c.start
+}
+
+type stat struct {
+	state, start string
+	ppid         int
+}
+
+// procStat reads the state, parent and start time of pid from /proc.
+func procStat(pid int) (stat, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return stat{}, false
+	}
+	// The command name, in parentheses, may contain spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return stat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return stat{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return stat{state: f[0], ppid: ppid, start: f[19]}, true
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []proc {
+	entries, _ := os.ReadDir("/proc")
+	var kids []proc
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := procStat(n); ok && st.ppid == pid {
+			kids = append(kids, proc{pid: n, start: st.start})
+		}
+	}
+	return kids
+}
+
+// waitGone waits until the process has exited (or is a zombie that nobody
+// has reaped yet).
+func (c proc) waitGone(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for c.alive() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
