@@ -37,6 +37,29 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Process  Process  `toml:"process"`
 	Delivery Delivery `toml:"delivery"`
+
+	// OtherInterfaces keeps the --interface entries that name another
+	// listener with E-MailRelay's prefixes ("pop=ADDR", "admin=ADDR"),
+	// keyed by the prefix, so that the POP3 and admin front ends can take
+	// them up once they exist. Not read from the file yet.
+	OtherInterfaces map[string][]string `toml:"-"`
+
+	// Origin records where each setting came from. It is not a setting:
+	// Load and the command-line parser fill it so that Validate can point
+	// at the line or the switch to fix instead of at a Go field name.
+	Origin Origin `toml:"-"`
+}
+
+// Origin says where settings came from. Keys are TOML keys ("smtp.port").
+// The zero value means "everything is a default".
+type Origin struct {
+	// File is the configuration file that was loaded, empty if none.
+	File string
+	// Lines maps a key to its line in File.
+	Lines map[string]int
+	// Switches maps a key to the command-line switch that last set it
+	// ("--port"); a switch overrides the file, so it wins here too.
+	Switches map[string]string
 }
 
 // SMTP configures the listeners and the server side of the protocol.

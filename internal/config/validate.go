@@ -1,0 +1,260 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate checks every setting and returns all problems as Problems, or
+// nil. Each problem names the switch that set the value, or else the file
+// and line from Origin, or else the key (a default, or a Config built in
+// code). A problem between two settings is pinned on the one the operator
+// set, since that is the one they will want to change.
+func (c *Config) Validate() error {
+	v := &validator{c: c}
+
+	switch c.Mode {
+	case ModeServer, ModeProxy, ModeClient:
+	default:
+		v.bad("want \"server\", \"proxy\" or \"client\", got %q", c.Mode)("mode")
+	}
+	if strings.IndexFunc(c.Domain, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		v.bad("%q contains spaces or control characters", c.Domain)("domain")
+	}
+
+	s := &c.SMTP
+	v.port(s.Port, "smtp.port")
+	for _, addr := range s.Interfaces {
+		if err := checkListenAddr(addr); err != nil {
+			v.bad("%q: %v", addr, err)("smtp.interfaces")
+		}
+	}
+	if s.MaxMessageSize < 0 {
+		v.bad("%d is negative; 0 means unlimited", s.MaxMessageSize)("smtp.max_message_size")
+	}
+	if s.MaxRecipients < 1 {
+		v.bad("%d is less than 1", s.MaxRecipients)("smtp.max_recipients")
+	}
+	v.positive(s.IdleTimeout, "smtp.idle_timeout")
+	v.positive(s.TransactionTimeout, "smtp.transaction_timeout")
+	if s.ShutdownGrace < 0 {
+		v.bad("%v is negative", s.ShutdownGrace)("smtp.shutdown_grace")
+	}
+	if c.Mode == ModeProxy && s.Disabled {
+		v.bad("a proxy needs its SMTP listener")("smtp.disabled", "mode")
+	}
+
+	if c.Spool.Dir == "" {
+		v.bad("is empty")("spool.dir")
+	}
+
+	f := &c.Forward
+	if f.To != "" {
+		if _, err := ResolveHostPort(f.To); err != nil {
+			v.bad("%v", err)("forward.to")
+		}
+	} else {
+		switch {
+		case c.Mode == ModeProxy || c.Mode == ModeClient:
+			v.bad("%s mode needs a smarthost: set forward.to or --forward-to", c.Mode)("mode")
+		case f.AtStartup:
+			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.at_startup")
+		case f.Poll > 0 || f.PollSet:
+			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.poll")
+		case f.OnDisconnect:
+			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.on_disconnect")
+		case f.Immediate:
+			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.immediate")
+		}
+	}
+	if f.Poll < 0 {
+		v.bad("%v is negative", f.Poll)("forward.poll")
+	}
+	v.positive(f.ConnectionTimeout, "forward.connection_timeout")
+	v.positive(f.ResponseTimeout, "forward.response_timeout")
+
+	d := &c.Delivery
+	if d.Connections < 1 {
+		v.bad("%d is less than 1", d.Connections)("delivery.connections")
+	}
+	if d.MessagesPerConnection < 1 {
+		v.bad("%d is less than 1", d.MessagesPerConnection)("delivery.messages_per_connection")
+	}
+	minOK := v.positive(d.MinBackoff, "delivery.min_backoff")
+	maxOK := v.positive(d.MaxBackoff, "delivery.max_backoff")
+	if minOK && maxOK && d.MinBackoff > d.MaxBackoff {
+		if key := v.pick("delivery.min_backoff", "delivery.max_backoff"); key == "delivery.max_backoff" {
+			v.bad("%v is shorter than delivery.min_backoff (%v)", d.MaxBackoff, d.MinBackoff)(key)
+		} else {
+			v.bad("%v is longer than delivery.max_backoff (%v)", d.MinBackoff, d.MaxBackoff)(key)
+		}
+	}
+
+	if len(v.probs) == 0 {
+		return nil
+	}
+	return v.probs
+}
+
+type validator struct {
+	c     *Config
+	probs Problems
+}
+
+// bad formats a problem and returns a function that files it under the
+// first of keys the operator set (see pick).
+func (v *validator) bad(format string, args ...any) func(keys ...string) {
+	return func(keys ...string) {
+		v.probs = append(v.probs, v.c.Origin.problem(v.pick(keys...), fmt.Sprintf(format, args...)))
+	}
+}
+
+// pick returns the first key set by a switch, else the first set in the
+// file, else the first key.
+func (v *validator) pick(keys ...string) string {
+	for _, k := range keys {
+		if v.c.Origin.Switches[k] != "" {
+			return k
+		}
+	}
+	for _, k := range keys {
+		if v.c.Origin.Lines[k] > 0 {
+			return k
+		}
+	}
+	return keys[0]
+}
+
+func (v *validator) port(p int, key string) {
+	if p < 1 || p > 65535 {
+		v.bad("%d is out of range 1-65535", p)(key)
+	}
+}
+
+func (v *validator) positive(d time.Duration, key string) bool {
+	if d <= 0 {
+		v.bad("%v is not positive", d)(key)
+		return false
+	}
+	return true
+}
+
+// problem places msg about key where the operator set it.
+func (o Origin) problem(key, msg string) Problem {
+	if sw := o.Switches[key]; sw != "" {
+		return Problem{Switch: sw, Key: key, Msg: msg}
+	}
+	if line := o.Lines[key]; line > 0 {
+		return Problem{File: o.File, Line: line, Key: key, Msg: msg}
+	}
+	return Problem{Key: key, Msg: msg}
+}
+
+// ResolveHostPort turns a smarthost as E-MailRelay spells it into the
+// "host:port" that net.Dial wants: a service name becomes its number
+// ("smarthost:smtp" is "smarthost:25"), a bare host gets port 25, and an
+// IPv6 address must be in brackets ("[::1]:25", "[::1]") because in
+// "::1:25" nobody can tell where the address ends.
+//
+// Service names are resolved once, here, so that a typo fails at start-up
+// and not at the first delivery.
+func ResolveHostPort(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty smarthost; want host:port")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		switch {
+		case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
+			host, port = s[1:len(s)-1], "25"
+		case !strings.Contains(s, ":"):
+			host, port = s, "25"
+		case net.ParseIP(s) != nil:
+			return "", fmt.Errorf("%q: put an IPv6 address in brackets, as in [%s]:25", s, s)
+		default:
+			return "", fmt.Errorf("%q: want host:port", s)
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("%q: missing host", s)
+	}
+	if strings.IndexFunc(host, func(r rune) bool {
+		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune("/@[]", r)
+	}) >= 0 {
+		return "", fmt.Errorf("%q: %q is not a host name or address", s, host)
+	}
+	if (strings.HasPrefix(s, "[") || strings.Contains(host, ":")) &&
+		(net.ParseIP(host) == nil || !strings.Contains(host, ":")) {
+		return "", fmt.Errorf("%q: %q is not an IPv6 address", s, host)
+	}
+	n, err := lookupPort(port)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", s, err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+}
+
+// lookupPort reads a port number (1-65535) or a service name ("smtp").
+func lookupPort(port string) (int, error) {
+	if port == "" {
+		return 0, errors.New("missing port")
+	}
+	if strings.Trim(port, "0123456789") == "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return 0, fmt.Errorf("port %s is out of range 1-65535", port)
+		}
+		return n, nil
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("unknown port or service %q", port)
+	}
+	return n, nil
+}
+
+// checkListenAddr accepts what smtp.interfaces may hold: an address
+// ("127.0.0.1", "::1", "[::1]"), an address or host with a port
+// ("0.0.0.0:2525", "[::]:2525", ":2525"), or a name ("localhost", or an
+// interface name, as E-MailRelay allows); the SMTP server decides what a
+// name means.
+func checkListenAddr(s string) error {
+	if s == "" {
+		return errors.New("empty address")
+	}
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if net.ParseIP(s[1:len(s)-1]) == nil {
+			return errors.New("not an IPv6 address")
+		}
+		return nil
+	}
+	host := s
+	if strings.Contains(s, ":") {
+		h, port, err := net.SplitHostPort(s)
+		if err != nil {
+			return errors.New("want an address, address:port or name")
+		}
+		if _, err := lookupPort(port); err != nil {
+			return err
+		}
+		if (strings.HasPrefix(s, "[") || strings.Contains(h, ":")) &&
+			(net.ParseIP(h) == nil || !strings.Contains(h, ":")) {
+			return errors.New("not an IPv6 address")
+		}
+		host = h
+	}
+	if strings.IndexFunc(host, func(r rune) bool {
+		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune("/@[]=,", r)
+	}) >= 0 {
+		return fmt.Errorf("%q is not an address or name", host)
+	}
+	return nil
+}

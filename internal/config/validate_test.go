@@ -1,0 +1,221 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateDefault(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v; want nil", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   []string // nil for valid
+	}{
+		{"proxy with smarthost", func(c *Config) {
+			c.Mode = ModeProxy
+			c.Forward.To = "smarthost:25"
+		}, nil},
+		{"client with smarthost", func(c *Config) {
+			c.Mode = ModeClient
+			c.Forward.To = "smarthost:smtp"
+			c.SMTP.Disabled = true
+		}, nil},
+		{"interfaces", func(c *Config) {
+			c.SMTP.Interfaces = []string{"127.0.0.1", "::1", "[::1]", "0.0.0.0:2525", "[::]:2525", ":2525", "localhost", "eth0"}
+		}, nil},
+		{"unknown mode", func(c *Config) { c.Mode = "relay" },
+			[]string{`mode: want "server", "proxy" or "client", got "relay"`}},
+		{"domain with a space", func(c *Config) { c.Domain = "relay example" },
+			[]string{`domain: "relay example" contains spaces or control characters`}},
+		{"port too big", func(c *Config) { c.SMTP.Port = 65536 },
+			[]string{"smtp.port: 65536 is out of range 1-65535"}},
+		{"port zero", func(c *Config) { c.SMTP.Port = 0 },
+			[]string{"smtp.port: 0 is out of range 1-65535"}},
+		{"bad interfaces", func(c *Config) { c.SMTP.Interfaces = []string{"", "1.2.3.4:99999", "[zz]", "a b", "[host]:25"} },
+			[]string{
+				`smtp.interfaces: "": empty address`,
+				`smtp.interfaces: "1.2.3.4:99999": port 99999 is out of range 1-65535`,
+				`smtp.interfaces: "[zz]": not an IPv6 address`,
+				`smtp.interfaces: "a b": "a b" is not an address or name`,
+				`smtp.interfaces: "[host]:25": not an IPv6 address`,
+			}},
+		{"negative size", func(c *Config) { c.SMTP.MaxMessageSize = -1 },
+			[]string{"smtp.max_message_size: -1 is negative; 0 means unlimited"}},
+		{"no recipients", func(c *Config) { c.SMTP.MaxRecipients = 0 },
+			[]string{"smtp.max_recipients: 0 is less than 1"}},
+		{"zero timeouts", func(c *Config) {
+			c.SMTP.IdleTimeout = 0
+			c.SMTP.TransactionTimeout = -time.Second
+			c.Forward.ConnectionTimeout = 0
+			c.Forward.ResponseTimeout = 0
+		}, []string{
+			"smtp.idle_timeout: 0s is not positive",
+			"smtp.transaction_timeout: -1s is not positive",
+			"forward.connection_timeout: 0s is not positive",
+			"forward.response_timeout: 0s is not positive",
+		}},
+		{"negative grace", func(c *Config) { c.SMTP.ShutdownGrace = -time.Second },
+			[]string{"smtp.shutdown_grace: -1s is negative"}},
+		{"proxy without listener", func(c *Config) {
+			c.Mode = ModeProxy
+			c.Forward.To = "smarthost:25"
+			c.SMTP.Disabled = true
+		}, []string{"smtp.disabled: a proxy needs its SMTP listener"}},
+		{"no spool", func(c *Config) { c.Spool.Dir = "" },
+			[]string{"spool.dir: is empty"}},
+		{"proxy without smarthost", func(c *Config) { c.Mode = ModeProxy },
+			[]string{"mode: proxy mode needs a smarthost: set forward.to or --forward-to"}},
+		{"client without smarthost", func(c *Config) { c.Mode = ModeClient },
+			[]string{"mode: client mode needs a smarthost: set forward.to or --forward-to"}},
+		{"polling without smarthost", func(c *Config) { c.Forward.Poll = time.Hour },
+			[]string{"forward.poll: forwarding needs a smarthost: set forward.to or --forward-to"}},
+		{"forward without smarthost", func(c *Config) { c.Forward.AtStartup = true },
+			[]string{"forward.at_startup: forwarding needs a smarthost: set forward.to or --forward-to"}},
+		{"bad smarthost", func(c *Config) { c.Forward.To = "smarthost:nosuchservice" },
+			[]string{`forward.to: "smarthost:nosuchservice": unknown port or service "nosuchservice"`}},
+		{"negative poll", func(c *Config) {
+			c.Forward.To = "smarthost:25"
+			c.Forward.Poll = -time.Second
+		}, []string{"forward.poll: -1s is negative"}},
+		{"delivery", func(c *Config) {
+			c.Delivery.Connections = 0
+			c.Delivery.MessagesPerConnection = 0
+		}, []string{
+			"delivery.connections: 0 is less than 1",
+			"delivery.messages_per_connection: 0 is less than 1",
+		}},
+		{"backoff upside down", func(c *Config) {
+			c.Delivery.MinBackoff = time.Hour
+			c.Delivery.MaxBackoff = time.Minute
+		}, []string{"delivery.min_backoff: 1h0m0s is longer than delivery.max_backoff (1m0s)"}},
+		{"zero backoff", func(c *Config) { c.Delivery.MinBackoff = 0 },
+			[]string{"delivery.min_backoff: 0s is not positive"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Errorf("Validate() = %v; want nil", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Validate() = %v; want Problems", err)
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Validate() =\n%s\nwant\n%s", err, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestValidateOrigin checks that a problem points at the line or switch
+// that set the value, and that a problem between two settings lands on
+// the one the operator gave.
+func TestValidateOrigin(t *testing.T) {
+	tests := []struct {
+		name   string
+		src    string
+		change func(c *Config)
+		want   string
+	}{
+		{
+			name: "file line",
+			src:  "mode = \"server\"\n[smtp]\nport = 0\n",
+			want: "FILE:3: smtp.port: 0 is out of range 1-65535",
+		},
+		{
+			name: "switch beats file",
+			src:  "[smtp]\nport = 25\n",
+			change: func(c *Config) {
+				c.SMTP.Port = 0
+				c.Origin.Switches = map[string]string{"smtp.port": "--port"}
+			},
+			want: "--port: 0 is out of range 1-65535",
+		},
+		{
+			name: "max_backoff set in file",
+			src:  "[delivery]\n\nmax_backoff = \"60s\"\n",
+			want: "FILE:3: delivery.max_backoff: 1m0s is shorter than delivery.min_backoff (5m0s)",
+		},
+		{
+			name: "proxy mode from the file",
+			src:  "# relay\nmode = \"proxy\"\n",
+			want: "FILE:2: mode: proxy mode needs a smarthost: set forward.to or --forward-to",
+		},
+		{
+			name: "default value",
+			src:  "",
+			change: func(c *Config) {
+				c.Spool.Dir = ""
+			},
+			want: "spool.dir: is empty",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.src)
+			c, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.change != nil {
+				tt.change(&c)
+			}
+			want := strings.ReplaceAll(tt.want, "FILE", path)
+			if err := c.Validate(); err == nil || err.Error() != want {
+				t.Errorf("Validate() = %v; want %s", err, want)
+			}
+		})
+	}
+}
+
+func TestResolveHostPort(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"smarthost:smtp", "smarthost:25", true},
+		{"smarthost:submissions", "smarthost:465", true},
+		{"host:2525", "host:2525", true},
+		{"smarthost", "smarthost:25", true},
+		{"192.0.2.1", "192.0.2.1:25", true},
+		{"192.0.2.1:587", "192.0.2.1:587", true},
+		{"[::1]:25", "[::1]:25", true},
+		{"[::1]:smtp", "[::1]:25", true},
+		{"[::1]", "[::1]:25", true},
+		{"", "", false},
+		{"::1", "", false},
+		{"host:", "", false},
+		{":25", "", false},
+		{"host:0", "", false},
+		{"host:65536", "", false},
+		{"host:-1", "", false},
+		{"host:nosuchservice", "", false},
+		{"a b:25", "", false},
+		{"[host]:25", "", false},
+		{"[192.0.2.1]:25", "", false},
+		{"host:25:26", "", false},
+		{"user@host:25", "", false},
+	}
+	for _, tt := range tests {
+		got, err := ResolveHostPort(tt.in)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("ResolveHostPort(%q) = %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
