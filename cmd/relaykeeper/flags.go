@@ -170,7 +170,8 @@ type argParser struct {
 	version    bool
 	mode       string // the mode switch given, as typed, to refuse a second
 	ifaces     bool   // set once the first --interface has replaced the file's
-	err        error  // why the last Set failed, naming the switch
+	certs      []string
+	err        error // why the last Set failed, naming the switch
 }
 
 // option is one switch, with E-MailRelay's long name and letter.
@@ -234,10 +235,12 @@ const (
 	groupSpool   = "Spool"
 	groupLog     = "Logging"
 	groupProcess = "Process"
+	groupTLS     = "TLS and authentication"
+	groupPolicy  = "Policy"
 	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks and leaves syslog and timestamps to its supervisor"
 )
 
-var groups = []string{groupModes, groupForward, groupListen, groupSpool, groupLog, groupProcess, groupCompat}
+var groups = []string{groupModes, groupForward, groupListen, groupTLS, groupPolicy, groupSpool, groupLog, groupProcess, groupCompat}
 
 func (p *argParser) options() []option {
 	return []option{
@@ -326,6 +329,60 @@ func (p *argParser) options() []option {
 			help:  "the name in the greeting, Received headers and EHLO (default: the host name)",
 			keys:  []string{"domain"},
 			parse: text(func(c *config.Config, s string) { c.Domain = s })},
+
+		{long: "server-tls", short: "K", group: groupTLS,
+			help:  "offer STARTTLS to clients (needs --server-tls-certificate)",
+			keys:  []string{"tls.server"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.Server = on })},
+		{long: "server-tls-certificate", arg: "FILE", group: groupTLS,
+			help:  "PEM certificate and key; give it twice for separate files (the key, then the certificate)",
+			keys:  []string{"tls.certificate", "tls.key"},
+			parse: p.serverCert},
+		{long: "server-tls-connection", group: groupTLS,
+			help:  "speak TLS from the first byte on the SMTP listeners (port 465)",
+			keys:  []string{"tls.server_connection"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.ServerConnection = on })},
+		{long: "server-tls-required", group: groupTLS,
+			help:  "refuse AUTH and MAIL before STARTTLS",
+			keys:  []string{"tls.server_required"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.ServerRequired = on })},
+		{long: "server-auth", short: "S", arg: "FILE", group: groupTLS,
+			help:  "offer SMTP AUTH with the \"server\" accounts of the secrets FILE (E-MailRelay's format)",
+			keys:  []string{"auth.server_secrets"},
+			parse: text(func(c *config.Config, s string) { c.Auth.ServerSecrets = s })},
+		{long: "client-tls", short: "j", group: groupTLS,
+			help:  "use STARTTLS with the smarthost when it offers it",
+			keys:  []string{"tls.client"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.Client = on })},
+		{long: "client-tls-connection", short: "b", group: groupTLS,
+			help:  "speak TLS from the first byte with the smarthost (port 465)",
+			keys:  []string{"tls.client_connection"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.ClientConnection = on })},
+		{long: "client-tls-required", group: groupTLS,
+			help:  "never send to the smarthost without TLS",
+			keys:  []string{"tls.client_required"},
+			parse: onOff(func(c *config.Config, on bool) { c.TLS.ClientRequired = on })},
+		{long: "client-tls-verify", arg: "CAFILE", group: groupTLS,
+			help:  "verify the smarthost's certificate and name against CAFILE, or <default> for the system's roots",
+			keys:  []string{"tls.client_verify"},
+			parse: text(func(c *config.Config, s string) { c.TLS.ClientVerify = s })},
+		{long: "client-tls-server-name", arg: "NAME", group: groupTLS,
+			help:  "the name to ask for and verify (SNI); the smarthost's host name by default",
+			keys:  []string{"tls.client_server_name"},
+			parse: text(func(c *config.Config, s string) { c.TLS.ClientServerName = s })},
+		{long: "client-auth", short: "C", arg: "FILE", group: groupTLS,
+			help:  "log in to the smarthost with the \"client\" line of the secrets FILE",
+			keys:  []string{"auth.client_secrets"},
+			parse: text(func(c *config.Config, s string) { c.Auth.ClientSecrets = s })},
+
+		{long: "dnsbl", arg: "SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER", group: groupPolicy,
+			help:  "refuse clients listed by THRESHOLD of the DNS blocklists SERVERS (E-MailRelay's form); trusted networks are never checked",
+			keys:  []string{"policy.dnsbl"},
+			parse: text(func(c *config.Config, s string) { c.Policy.DNSBL = s })},
+		{long: "address-verifier", arg: "PROGRAM", group: groupPolicy,
+			help:  "ask PROGRAM (or net:HOST:PORT) about every recipient, with E-MailRelay's verifier protocol",
+			keys:  []string{"policy.address_verifier"},
+			parse: text(func(c *config.Config, s string) { c.Policy.AddressVerifier = s })},
 
 		{long: "spool-dir", short: "s", arg: "DIR", group: groupSpool,
 			help:  "keep the spool in DIR (default /var/spool/relaykeeper)",
@@ -518,6 +575,9 @@ func (p *argParser) iface(val string) (func(*config.Config), error) {
 			addr = rest
 			switch prefix {
 			case "smtp":
+			case "submission", "smtps":
+				// Kept whole: the role travels with the address.
+				addr = entry
 			case "pop", "admin":
 				if addr == "" {
 					return nil, fmt.Errorf("empty address in %q", entry)
@@ -525,7 +585,7 @@ func (p *argParser) iface(val string) (func(*config.Config), error) {
 				other[prefix] = append(other[prefix], addr)
 				continue
 			default:
-				return nil, fmt.Errorf("unknown listener %q; want smtp=, pop= or admin=", prefix)
+				return nil, fmt.Errorf("unknown listener %q; want smtp=, submission=, smtps=, pop= or admin=", prefix)
 			}
 		}
 		if addr == "" {
@@ -637,4 +697,22 @@ Examples:
       pass each message to the smarthost as it arrives
 `)
 	io.WriteString(w, b.String())
+}
+
+// serverCert is --server-tls-certificate: E-MailRelay takes it twice for
+// separate files, the key first, then the certificate; once for a PEM file
+// that holds both.
+func (p *argParser) serverCert(val string) (func(*config.Config), error) {
+	if val == "" {
+		return nil, errors.New("empty file name")
+	}
+	p.certs = append(p.certs, val)
+	switch len(p.certs) {
+	case 1:
+		return func(c *config.Config) { c.TLS.Certificate, c.TLS.Key = val, "" }, nil
+	case 2:
+		key := p.certs[0]
+		return func(c *config.Config) { c.TLS.Key, c.TLS.Certificate = key, val }, nil
+	}
+	return nil, errors.New("given more than twice (the key file, then the certificate file)")
 }

@@ -37,6 +37,9 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Process  Process  `toml:"process"`
 	Delivery Delivery `toml:"delivery"`
+	TLS      TLS      `toml:"tls"`
+	Auth     Auth     `toml:"auth"`
+	Policy   Policy   `toml:"policy"`
 
 	// OtherInterfaces keeps the --interface entries that name another
 	// listener with E-MailRelay's prefixes ("pop=ADDR", "admin=ADDR"),
@@ -141,6 +144,105 @@ type Process struct {
 	PidFile string `toml:"pid_file"`
 }
 
+// TLS configures TLS on both sides. The switch names are E-MailRelay's.
+type TLS struct {
+	// Server is --server-tls: offer STARTTLS (needs Certificate).
+	Server bool `toml:"server"`
+	// Certificate and Key are PEM files; Certificate may hold both
+	// (--server-tls-certificate, given once or twice: key, then certificate).
+	Certificate string `toml:"certificate"`
+	Key         string `toml:"key"`
+	// ServerConnection is --server-tls-connection: TLS from the first byte
+	// on every SMTP listener (port 465 style).
+	ServerConnection bool `toml:"server_connection"`
+	// ServerRequired is --server-tls-required: no AUTH or MAIL before TLS.
+	ServerRequired bool `toml:"server_required"`
+
+	// Client is --client-tls: use STARTTLS with the smarthost when offered.
+	Client bool `toml:"client"`
+	// ClientConnection is --client-tls-connection: TLS from the first byte.
+	ClientConnection bool `toml:"client_connection"`
+	// ClientRequired is --client-tls-required: never send without TLS.
+	ClientRequired bool `toml:"client_required"`
+	// ClientVerify is --client-tls-verify: "" does not verify the
+	// smarthost's certificate (Postfix's "may" and "encrypt"); "<default>"
+	// verifies against the system's roots; anything else is a CA file.
+	// Verifying includes the server name.
+	ClientVerify string `toml:"client_verify"`
+	// ClientServerName is the name to send (SNI) and verify; the
+	// smarthost's host name by default.
+	ClientServerName  string `toml:"client_server_name"`
+	ClientCertificate string `toml:"client_certificate"`
+	ClientKey         string `toml:"client_key"`
+}
+
+// Auth configures SMTP AUTH on both sides.
+type Auth struct {
+	// ServerSecrets is --server-auth: E-MailRelay's secrets file, whose
+	// "server" lines are the accounts clients may log in with.
+	ServerSecrets string `toml:"server_secrets"`
+	// ClientSecrets is --client-auth: the "client" line used with the
+	// smarthost.
+	ClientSecrets string `toml:"client_secrets"`
+	// AllowInsecure offers AUTH before TLS (never do this on a network).
+	AllowInsecure bool `toml:"allow_insecure"`
+	// FailureLimit failed logins from one IP within FailureWindow make
+	// further attempts from it refused until the window passes.
+	FailureLimit  int           `toml:"failure_limit"`
+	FailureWindow time.Duration `toml:"failure_window"`
+	// SenderLoginMaps is a Postfix smtpd_sender_login_maps file; with
+	// RejectSenderLoginMismatch an authenticated client may only use the
+	// sender addresses its login owns.
+	SenderLoginMaps           string `toml:"sender_login_maps"`
+	RejectSenderLoginMismatch bool   `toml:"reject_sender_login_mismatch"`
+}
+
+// Policy is who may relay what, in Postfix's vocabulary. Restriction lists
+// are evaluated at RCPT time in Postfix's order (client, helo, sender, relay,
+// recipient), as with Postfix's smtpd_delay_reject = yes.
+type Policy struct {
+	// MyNetworks are the trusted clients (permit_mynetworks): CIDRs, or
+	// a file ("/etc/postfix/mynetworks" or "cidr:/path") with one per line.
+	MyNetworks []string `toml:"mynetworks"`
+	// RelayDomains are the domains this relay takes mail for from anyone
+	// (reject_unauth_destination lets them through).
+	RelayDomains []string `toml:"relay_domains"`
+
+	ClientRestrictions    []string `toml:"client_restrictions"`
+	HeloRestrictions      []string `toml:"helo_restrictions"`
+	SenderRestrictions    []string `toml:"sender_restrictions"`
+	RelayRestrictions     []string `toml:"relay_restrictions"`
+	RecipientRestrictions []string `toml:"recipient_restrictions"`
+
+	// DNSBL is E-MailRelay's --dnsbl SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER.
+	DNSBL string `toml:"dnsbl"`
+	// DNSServer is the resolver for DNSBL lookups ("ip:port"); the first
+	// nameserver of /etc/resolv.conf by default.
+	DNSServer string `toml:"dns_server"`
+	// AddressVerifier is --address-verifier: a program (or net:host:port)
+	// asked about every recipient, with E-MailRelay's protocol.
+	AddressVerifier string        `toml:"address_verifier"`
+	VerifierTimeout time.Duration `toml:"verifier_timeout"`
+
+	// MaxConnections and MaxConnectionsPerIP bound concurrent clients
+	// (Postfix: smtpd_client_connection_count_limit).
+	MaxConnections      int `toml:"max_connections"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// HardErrorLimit rejected commands end a session (Postfix:
+	// smtpd_hard_error_limit).
+	HardErrorLimit int `toml:"hard_error_limit"`
+}
+
+// DefaultMyNetworks are the clients trusted when mynetworks is not set:
+// loopback and private networks, the same clients E-MailRelay accepts
+// without --remote-clients.
+var DefaultMyNetworks = []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "169.254.0.0/16", "fe80::/10"}
+
+// DefaultRelayRestrictions is what a careful administrator chooses: trusted
+// networks and authenticated users relay; nobody else sends to a domain
+// outside relay_domains.
+var DefaultRelayRestrictions = []string{"permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"}
+
 // Default returns the configuration that applies when neither the file nor
 // the switches say otherwise.
 func Default() Config {
@@ -164,6 +266,15 @@ func Default() Config {
 			MessagesPerConnection: 100,
 			MinBackoff:            300 * time.Second,
 			MaxBackoff:            4000 * time.Second,
+		},
+		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
+		Policy: Policy{
+			MyNetworks:          DefaultMyNetworks,
+			RelayRestrictions:   DefaultRelayRestrictions,
+			VerifierTimeout:     60 * time.Second,
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 50,
+			HardErrorLimit:      20,
 		},
 	}
 }

@@ -29,7 +29,12 @@ func (c *Config) Validate() error {
 
 	s := &c.SMTP
 	v.port(s.Port, "smtp.port")
-	for _, addr := range s.Interfaces {
+	for _, entry := range s.Interfaces {
+		role, addr := SplitRole(entry)
+		if role == "" {
+			v.bad("%q: unknown listener role; want smtp=, submission= or smtps=", entry)("smtp.interfaces")
+			continue
+		}
 		if err := checkListenAddr(addr); err != nil {
 			v.bad("%q: %v", addr, err)("smtp.interfaces")
 		}
@@ -95,10 +100,75 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	t := &c.TLS
+	implicit := t.ServerConnection
+	for _, entry := range s.Interfaces {
+		if role, _ := SplitRole(entry); role == RoleSMTPS {
+			implicit = true
+		}
+	}
+	if (t.Server || implicit) && t.Certificate == "" {
+		v.bad("TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate")("tls.server", "tls.server_connection", "smtp.interfaces")
+	}
+	if t.ServerRequired && !t.Server && !implicit {
+		v.bad("requiring TLS needs TLS: set tls.server (--server-tls) too")("tls.server_required")
+	}
+	if t.Client && t.ClientConnection {
+		v.bad("STARTTLS and TLS from the first byte exclude each other")("tls.client", "tls.client_connection")
+	}
+
+	a := &c.Auth
+	if a.FailureLimit < 1 {
+		v.bad("%d is less than 1", a.FailureLimit)("auth.failure_limit")
+	}
+	v.positive(a.FailureWindow, "auth.failure_window")
+	if a.RejectSenderLoginMismatch && a.SenderLoginMaps == "" {
+		v.bad("needs auth.sender_login_maps")("auth.reject_sender_login_mismatch")
+	}
+
+	p := &c.Policy
+	v.positive(p.VerifierTimeout, "policy.verifier_timeout")
+	if p.MaxConnections < 1 {
+		v.bad("%d is less than 1", p.MaxConnections)("policy.max_connections")
+	}
+	if p.MaxConnectionsPerIP < 1 {
+		v.bad("%d is less than 1", p.MaxConnectionsPerIP)("policy.max_connections_per_ip")
+	}
+	if p.HardErrorLimit < 1 {
+		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
+	}
+
 	if len(v.probs) == 0 {
 		return nil
 	}
 	return v.probs
+}
+
+// Listener roles, written as a prefix of a listen address
+// ("submission=0.0.0.0:587"); a bare address is RoleSMTP.
+const (
+	// RoleSMTP is plain SMTP (port 25): STARTTLS offered when configured.
+	RoleSMTP = "smtp"
+	// RoleSubmission is message submission (port 587, RFC 6409): TLS and
+	// AUTH are required before MAIL.
+	RoleSubmission = "submission"
+	// RoleSMTPS is submission over TLS from the first byte (port 465,
+	// RFC 8314): AUTH is required before MAIL.
+	RoleSMTPS = "smtps"
+)
+
+// SplitRole splits a listen address into its role and address. The role is
+// "" for an unknown prefix.
+func SplitRole(entry string) (role, addr string) {
+	prefix, rest, ok := strings.Cut(entry, "=")
+	if !ok {
+		return RoleSMTP, entry
+	}
+	switch prefix {
+	case RoleSMTP, RoleSubmission, RoleSMTPS:
+		return prefix, rest
+	}
+	return "", rest
 }
 
 type validator struct {
