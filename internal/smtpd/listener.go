@@ -23,7 +23,7 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.srv.opts.MailLog.Disconnect(c.RemoteAddr().String(), int(c.messages.Load()))
-		c.srv.active.Add(-1)
+		c.srv.release(addrIP(c.RemoteAddr()))
 		if c.srv.opts.OnDisconnect != nil {
 			c.srv.opts.OnDisconnect()
 		}
@@ -67,7 +67,6 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
-		l.srv.active.Add(1)
 		l.srv.opts.MailLog.Connect(client, l.Addr().String())
 		return &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}, nil
 	}
@@ -81,7 +80,29 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
+	// Counted here and released when the connection closes.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.MaxConnections > 0 && s.active.Load() >= int64(s.opts.MaxConnections) {
+		return "421 4.7.0 " + s.opts.Domain + ": too many connections; try again later", false
+	}
+	if s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP {
+		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false
+	}
+	s.perIP[ip]++
+	s.active.Add(1)
 	return "", true
+}
+
+func (s *Server) release(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active.Add(-1)
+	if s.perIP[ip] <= 1 {
+		delete(s.perIP, ip)
+	} else {
+		s.perIP[ip]--
+	}
 }
 
 func addrIP(a net.Addr) netip.Addr {

@@ -10,16 +10,20 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -49,6 +53,48 @@ type Options struct {
 	MailLog  *maillog.Logger
 	// Now is the clock for Received headers; time.Now if nil.
 	Now func() time.Time
+
+	// TLSConfig, if set, offers STARTTLS; with ImplicitTLS every
+	// connection speaks TLS from the first byte instead.
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
+	// RequireTLS refuses AUTH and MAIL before TLS.
+	RequireTLS bool
+	// Auth, if set, offers SMTP AUTH; RequireAuth refuses MAIL without it
+	// (submission).
+	Auth              Authenticator
+	RequireAuth       bool
+	AllowInsecureAuth bool
+	Throttle          AuthThrottle
+	// Policy decides about senders and recipients; nil permits all (the
+	// E-MailRelay default, with only local clients let in).
+	Policy Checker
+	// MaxConnections and MaxConnectionsPerIP bound concurrent clients;
+	// zero means no bound.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// HardErrorLimit refused commands end a session; zero means 20.
+	HardErrorLimit int
+}
+
+// Authenticator is the password store, as the server needs it.
+type Authenticator interface {
+	// Mechanisms lists the SASL mechanisms to offer.
+	Mechanisms(tlsActive bool) []string
+	// Server starts a SASL exchange; onSuccess gets the identity.
+	Server(mech string, onSuccess func(identity string)) (sasl.Server, error)
+}
+
+// AuthThrottle limits failed logins per client IP.
+type AuthThrottle interface {
+	Allow(ip netip.Addr) bool
+	Fail(ip netip.Addr)
+	Succeed(ip netip.Addr)
+}
+
+// Checker applies the relay policy.
+type Checker interface {
+	Check(ctx context.Context, stage policy.Stage, req *policy.Request) policy.Decision
 }
 
 // Proxy is the upstream of a proxying server.
@@ -65,8 +111,8 @@ type Server struct {
 	srv    *smtp.Server
 	active atomic.Int64 // open connections
 
-	mu     sync.Mutex // guards closed
-	closed bool
+	mu    sync.Mutex // guards perIP
+	perIP map[netip.Addr]int
 }
 
 // New returns a Server; Serve starts it on a listener.
@@ -80,7 +126,10 @@ func New(opts Options) *Server {
 	if opts.Domain == "" {
 		opts.Domain = "localhost"
 	}
-	s := &Server{opts: opts, log: opts.Log}
+	if opts.HardErrorLimit <= 0 {
+		opts.HardErrorLimit = 20
+	}
+	s := &Server{opts: opts, log: opts.Log, perIP: map[netip.Addr]int{}}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageSize
@@ -91,7 +140,10 @@ func New(opts Options) *Server {
 	srv.ReadTimeout = opts.IdleTimeout
 	srv.WriteTimeout = opts.IdleTimeout
 	srv.EnableSMTPUTF8 = true
-	srv.AllowInsecureAuth = false
+	srv.AllowInsecureAuth = opts.AllowInsecureAuth
+	if opts.TLSConfig != nil && !opts.ImplicitTLS {
+		srv.TLSConfig = opts.TLSConfig
+	}
 	srv.ErrorLog = slogAdapter{opts.Log}
 	s.srv = srv
 	return s
@@ -104,7 +156,11 @@ func (a slogAdapter) Println(v ...any)               { a.l.Debug("smtp", "msg", 
 
 // Serve accepts connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.srv.Serve(&policyListener{Listener: l, srv: s})
+	var pl net.Listener = &policyListener{Listener: l, srv: s}
+	if s.opts.ImplicitTLS && s.opts.TLSConfig != nil {
+		pl = tls.NewListener(pl, s.opts.TLSConfig)
+	}
+	err := s.srv.Serve(pl)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}

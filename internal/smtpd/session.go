@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -42,6 +46,12 @@ type session struct {
 
 	upstream *remote.Conn // proxy mode only
 	upMsg    *remote.Message
+
+	authID, authMech string
+	errors           int
+	// hold and discard are what the policy said for this transaction.
+	hold, discard bool
+	warnings      []string
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
@@ -72,6 +82,7 @@ func (ss *session) Reset() {
 		}
 	}
 	ss.from, ss.mailOpts, ss.rcpts, ss.upMsg = "", nil, nil, nil
+	ss.hold, ss.discard = false, false
 }
 
 func (ss *session) Logout() error {
@@ -85,6 +96,20 @@ func (ss *session) Logout() error {
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
+	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
+		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+			Message: "Must issue a STARTTLS command first"})
+	}
+	if ss.s.opts.RequireAuth && ss.authID == "" {
+		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+			Message: "Authentication required"})
+	}
+	if from != "" {
+		if _, err := envelope.Parse(from); err != nil {
+			return ss.refuse("mail", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+				Message: "Bad sender address syntax"})
+		}
+	}
 	ss.startTimer()
 	ss.from, ss.mailOpts = from, opts
 	if ss.s.opts.Proxy == nil {
@@ -114,6 +139,33 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if _, err := envelope.Parse(to); err != nil {
+		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+			Message: "Bad recipient address syntax"})
+	}
+	if ss.s.opts.Policy != nil {
+		d := ss.s.opts.Policy.Check(context.Background(), policy.StageRcpt, ss.request(to))
+		for _, w := range d.Warnings {
+			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)
+		}
+		switch d.Verdict {
+		case policy.Reject, policy.Defer:
+			return ss.refuse("rcpt", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
+				"from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", d.Rule)
+		case policy.Drop:
+			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", "421 4.7.0 connection dropped", "from", maillog.Addr(ss.from),
+				"to", maillog.Addr(to), "rule", d.Rule)
+			ss.conn.Conn().Close()
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "closing connection"}
+		case policy.Hold:
+			ss.hold = true
+		case policy.Discard:
+			ss.discard = true
+		}
+		if d.Address != "" {
+			to = d.Address
+		}
+	}
 	if ss.s.opts.Proxy != nil {
 		if ss.upstream == nil || ss.upMsg == nil {
 			return errLocal
@@ -180,6 +232,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 
 	env := &spool.Envelope{
+		AuthID:   ss.authID,
 		From:     ss.from,
 		BodyType: "7bit",
 		Client:   ss.client(),
@@ -205,10 +258,19 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.s.opts.Proxy != nil {
 		return ss.proxyData(w, env)
 	}
-	if err := w.Commit(false); err != nil {
+	if ss.discard {
+		// DISCARD: the client hears success, nothing is kept (Postfix).
+		ss.s.opts.MailLog.Event("discard", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from),
+			"nrcpt", fmt.Sprint(len(ss.rcpts)))
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+	}
+	if err := w.Commit(ss.hold); err != nil {
 		return ss.storageError(err)
 	}
 	ok = true
+	if ss.hold {
+		ss.s.opts.MailLog.Event("hold", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from))
+	}
 	if ss.tc != nil {
 		ss.tc.messages.Add(1)
 	}
@@ -304,4 +366,107 @@ func replyText(err error) string {
 		return fmt.Sprintf("%d %s", se.Code, strings.ReplaceAll(se.Message, "\n", " "))
 	}
 	return err.Error()
+}
+
+// refuse counts a refused command, logs it, and returns the reply; past the
+// hard error limit the session ends with 421, as Postfix's
+// smtpd_hard_error_limit.
+func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
+	ss.errors++
+	reply := fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	ss.s.opts.MailLog.Reject(ss.client(), stage, reply, kv...)
+	if ss.errors >= ss.s.opts.HardErrorLimit {
+		ss.s.opts.MailLog.Reject(ss.client(), "limit", "421 4.7.0 too many errors")
+		// Closing after go-smtp writes this reply: the next read fails.
+		time.AfterFunc(100*time.Millisecond, func() { ss.conn.Conn().Close() })
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors; closing connection"}
+	}
+	return e
+}
+
+func enhanced(s string) smtp.EnhancedCode {
+	var c smtp.EnhancedCode
+	if _, err := fmt.Sscanf(s, "%d.%d.%d", &c[0], &c[1], &c[2]); err != nil {
+		return smtp.EnhancedCodeNotSet
+	}
+	return c
+}
+
+func (ss *session) request(rcpt string) *policy.Request {
+	_, isTLS := ss.conn.TLSConnectionState()
+	return &policy.Request{
+		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
+		ClientAddr: ss.client(),
+		Helo:       ss.conn.Hostname(),
+		AuthID:     ss.authID,
+		AuthMech:   ss.authMech,
+		TLS:        isTLS,
+		Sender:     ss.from,
+		Recipient:  rcpt,
+	}
+}
+
+// AuthMechanisms and Auth make the session an smtp.AuthSession when the
+// server has an Authenticator.
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.Auth == nil {
+		return nil
+	}
+	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
+		return nil
+	}
+	_, isTLS := ss.conn.TLSConnectionState()
+	return ss.s.opts.Auth.Mechanisms(isTLS)
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if ss.s.opts.Auth == nil {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	if ss.authID != "" {
+		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
+	}
+	ip := addrIP(ss.conn.Conn().RemoteAddr())
+	if t := ss.s.opts.Throttle; t != nil && !t.Allow(ip) {
+		ss.s.opts.MailLog.Reject(ss.client(), "auth", "454 4.7.0 too many authentication failures")
+		return nil, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Too many authentication failures; try again later"}
+	}
+	srv, err := ss.s.opts.Auth.Server(mech, func(id string) {
+		ss.authID, ss.authMech = id, mech
+	})
+	if err != nil {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return &countingSASL{Server: srv, ss: ss, ip: ip, mech: mech}, nil
+}
+
+// countingSASL tells the throttle and the mail log how a login ended.
+type countingSASL struct {
+	sasl.Server
+	ss   *session
+	ip   netip.Addr
+	mech string
+}
+
+func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
+	chal, done, err := c.Server.Next(resp)
+	t := c.ss.s.opts.Throttle
+	switch {
+	case err != nil:
+		if t != nil {
+			t.Fail(c.ip)
+		}
+		c.ss.errors++
+		c.ss.s.opts.MailLog.Reject(c.ss.client(), "auth", "535 5.7.8 authentication failed", "mech", c.mech)
+		// One reply for every failure, whatever went wrong, so that it
+		// tells an attacker nothing (unknown user and bad password alike).
+		err = smtp.ErrAuthFailed
+	case done:
+		if t != nil {
+			t.Succeed(c.ip)
+		}
+		c.ss.s.opts.MailLog.Event("auth", "client", c.ss.client(), "mech", c.mech, "id", c.ss.authID)
+	}
+	return chal, done, err
 }

@@ -1,0 +1,128 @@
+// Package policy decides who may relay what, in Postfix's vocabulary:
+// restriction lists (permit_mynetworks, permit_sasl_authenticated,
+// reject_unauth_destination, check_*_access, reject_rbl_client, ...)
+// evaluated in Postfix's order at RCPT time, access tables in Postfix's own
+// formats, DNS blocklists and E-MailRelay's address verifier.
+//
+// A check returns a Decision value; it never writes SMTP. The SMTP edge turns
+// a Decision into the reply the client hears, so wire text and Go errors
+// stay apart.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Verdict is what a restriction concluded.
+type Verdict int
+
+// Verdicts, as Postfix's access(5) actions name them.
+const (
+	// Dunno: this restriction has no opinion; the next one decides.
+	Dunno Verdict = iota
+	// Permit ends the current restriction list with success (OK).
+	Permit
+	// Reject refuses with a 5xx reply.
+	Reject
+	// Defer refuses with a 4xx reply.
+	Defer
+	// Discard accepts the message and throws it away.
+	Discard
+	// Hold accepts the message and keeps it held until released.
+	Hold
+	// Drop ends the connection at once (the verifier's exit 100).
+	Drop
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Dunno:
+		return "dunno"
+	case Permit:
+		return "permit"
+	case Reject:
+		return "reject"
+	case Defer:
+		return "defer"
+	case Discard:
+		return "discard"
+	case Hold:
+		return "hold"
+	case Drop:
+		return "drop"
+	}
+	return fmt.Sprintf("verdict(%d)", int(v))
+}
+
+// Decision is a verdict with the reply that goes with it.
+type Decision struct {
+	Verdict Verdict
+	// Code, Enhanced and Text are the SMTP reply for Reject and Defer.
+	Code     int
+	Enhanced string
+	Text     string
+	// Rule names what decided, for the logs ("check_sender_access
+	// hash:/etc/postfix/sender_access").
+	Rule string
+	// Warnings are WARN results met on the way, for the log.
+	Warnings []string
+	// Filter is a FILTER transport:destination result, kept for the
+	// content-filter loop.
+	Filter string
+	// Address, if set, replaces the recipient (the verifier's rewrite).
+	Address string
+	// Mailbox is set for a recipient the verifier calls local.
+	Mailbox string
+}
+
+// Reply is the decision's SMTP reply on one line: "554 5.7.1 text".
+func (d Decision) Reply() string {
+	if d.Enhanced != "" {
+		return fmt.Sprintf("%d %s %s", d.Code, d.Enhanced, d.Text)
+	}
+	return fmt.Sprintf("%d %s", d.Code, d.Text)
+}
+
+// Refuses reports a decision that refuses the command.
+func (d Decision) Refuses() bool { return d.Verdict == Reject || d.Verdict == Defer || d.Verdict == Drop }
+
+// reject and defer build refusals.
+func reject(code int, enhanced, text, rule string) Decision {
+	return Decision{Verdict: Reject, Code: code, Enhanced: enhanced, Text: text, Rule: rule}
+}
+
+func deferral(code int, enhanced, text, rule string) Decision {
+	return Decision{Verdict: Defer, Code: code, Enhanced: enhanced, Text: text, Rule: rule}
+}
+
+// Request is what a check knows about the client and the transaction.
+type Request struct {
+	ClientIP netip.Addr
+	// ClientAddr is ip:port, for the verifier.
+	ClientAddr string
+	// ClientName is the client's verified host name, or "" if unknown.
+	ClientName string
+	Helo       string
+	// AuthID is the SASL identity, "" if the client did not log in;
+	// AuthMech the mechanism used.
+	AuthID   string
+	AuthMech string
+	TLS      bool
+	// Sender is the MAIL FROM address; "" for the null sender.
+	Sender string
+	// Recipient is the RCPT TO address; "" when checking MAIL.
+	Recipient string
+}
+
+// Stage is where in the session a check runs.
+type Stage int
+
+// Stages at which restrictions run.
+const (
+	StageMail Stage = iota
+	StageRcpt
+)
+
+func lower(s string) string { return strings.ToLower(s) }
