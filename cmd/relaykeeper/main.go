@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -73,8 +74,16 @@ type relay struct {
 	files   []io.Closer
 	spool   *spool.Spool
 	sched   *deliver.Scheduler
-	server  *smtpd.Server
-	lns     []net.Listener
+	servers map[string]*smtpd.Server // by listener role
+	lns     []roleListener
+	// serverTLS is nil without a certificate.
+	serverTLS *tls.Config
+	remote    remote.Options
+}
+
+type roleListener struct {
+	net.Listener
+	role string
 }
 
 func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
@@ -120,6 +129,21 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}
 	r.spool = sp
+
+	if r.serverTLS, _, err = serverTLS(&cfg.TLS); err != nil {
+		return nil, err
+	}
+	mode, tc, err := clientTLS(&cfg.TLS, r.upstream())
+	if err != nil {
+		return nil, err
+	}
+	r.remote = remote.Options{
+		Helo:            r.cfg.Domain,
+		ConnectTimeout:  cfg.Forward.ConnectionTimeout,
+		ResponseTimeout: cfg.Forward.ResponseTimeout,
+		TLS:             mode,
+		TLSConfig:       tc,
+	}
 	return r, nil
 }
 
@@ -131,11 +155,7 @@ func (r *relay) close() {
 
 // dialer makes upstream sessions as the configuration says.
 func (r *relay) dialer() deliver.Dialer {
-	opts := remote.Options{
-		Helo:            r.cfg.Domain,
-		ConnectTimeout:  r.cfg.Forward.ConnectionTimeout,
-		ResponseTimeout: r.cfg.Forward.ResponseTimeout,
-	}
+	opts := r.remote
 	return func(ctx context.Context, addr string) (*remote.Conn, error) {
 		return remote.Dial(ctx, addr, opts)
 	}
@@ -198,21 +218,42 @@ func (r *relay) runClient() int {
 	return exitOK
 }
 
-// listenAddrs turns --interface and --port into listen addresses.
-func (r *relay) listenAddrs() []string {
+// listenAddrs turns --interface and --port into listen addresses, each with
+// its role.
+func (r *relay) listenAddrs() [][2]string {
 	port := strconv.Itoa(r.cfg.SMTP.Port)
 	if len(r.cfg.SMTP.Interfaces) == 0 {
-		return []string{":" + port}
+		return [][2]string{{config.RoleSMTP, ":" + port}}
 	}
-	var out []string
-	for _, a := range r.cfg.SMTP.Interfaces {
-		if _, _, err := net.SplitHostPort(a); err == nil {
-			out = append(out, a)
-			continue
+	var out [][2]string
+	for _, entry := range r.cfg.SMTP.Interfaces {
+		role, a := config.SplitRole(entry)
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(strings.Trim(a, "[]"), port)
 		}
-		out = append(out, net.JoinHostPort(strings.Trim(a, "[]"), port))
+		out = append(out, [2]string{role, a})
 	}
 	return out
+}
+
+// serverFor builds the SMTP server for one listener role: plain SMTP offers
+// STARTTLS when there is a certificate; submission requires TLS and, with
+// accounts, AUTH; smtps speaks TLS from the first byte.
+func (r *relay) serverFor(role string, base smtpd.Options) *smtpd.Server {
+	o := base
+	o.TLSConfig = r.serverTLS
+	switch role {
+	case config.RoleSMTP:
+		o.ImplicitTLS = r.cfg.TLS.ServerConnection
+		o.RequireTLS = r.cfg.TLS.ServerRequired
+	case config.RoleSubmission:
+		o.RequireTLS = r.serverTLS != nil
+		o.RequireAuth = o.Auth != nil
+	case config.RoleSMTPS:
+		o.ImplicitTLS = true
+		o.RequireAuth = o.Auth != nil
+	}
+	return smtpd.New(o)
 }
 
 func (r *relay) runServer() int {
@@ -243,10 +284,13 @@ func (r *relay) runServer() int {
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
 		opts.OnDisconnect = func() { r.sched.Kick(false) }
 	}
-	r.server = smtpd.New(opts)
-
+	opts.MaxConnections = r.cfg.Policy.MaxConnections
+	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
+	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
+	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
-		for _, a := range r.listenAddrs() {
+		for _, ra := range r.listenAddrs() {
+			role, a := ra[0], ra[1]
 			l, err := net.Listen("tcp", a)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
@@ -255,7 +299,10 @@ func (r *relay) runServer() int {
 				}
 				return exitUsage
 			}
-			r.lns = append(r.lns, l)
+			r.lns = append(r.lns, roleListener{l, role})
+			if r.servers[role] == nil {
+				r.servers[role] = r.serverFor(role, opts)
+			}
 		}
 	}
 	if r.cfg.Process.PidFile != "" {
@@ -273,7 +320,7 @@ func (r *relay) runServer() int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.server.Serve(l); err != nil {
+			if err := r.servers[l.role].Serve(l.Listener); err != nil {
 				r.log.Error("listener failed", "addr", l.Addr().String(), "err", err)
 			}
 		}()
@@ -294,7 +341,11 @@ func (r *relay) runServer() int {
 	}
 	var addrs []string
 	for _, l := range r.lns {
-		addrs = append(addrs, l.Addr().String())
+		a := l.Addr().String()
+		if l.role != config.RoleSMTP {
+			a = l.role + "=" + a
+		}
+		addrs = append(addrs, a)
 	}
 	mode := "store"
 	switch {
@@ -325,9 +376,17 @@ func (r *relay) runServer() int {
 	// scheduler lets deliveries under way end and releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
-	if err := r.server.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
-		r.log.Warn("smtp shutdown", "err", err)
+	var swg sync.WaitGroup
+	for _, srv := range r.servers {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
+				r.log.Warn("smtp shutdown", "err", err)
+			}
+		}()
 	}
+	swg.Wait()
 	wg.Wait()
 	cancel()
 	if schedDone != nil {
