@@ -86,7 +86,9 @@ func (d Decision) Reply() string {
 }
 
 // Refuses reports a decision that refuses the command.
-func (d Decision) Refuses() bool { return d.Verdict == Reject || d.Verdict == Defer || d.Verdict == Drop }
+func (d Decision) Refuses() bool {
+	return d.Verdict == Reject || d.Verdict == Defer || d.Verdict == Drop
+}
 
 // reject and defer build refusals.
 func reject(code int, enhanced, text, rule string) Decision {

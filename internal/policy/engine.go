@@ -1,0 +1,406 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
+)
+
+// AccessMap is an access(5) table as the restrictions use it.
+type AccessMap interface {
+	LookupAddress(addr string) (string, bool)
+	LookupClient(ip netip.Addr, hostname string) (string, bool)
+}
+
+// Blocklist is one DNS blocklist check (reject_rbl_client, --dnsbl).
+type Blocklist interface {
+	// Listed reports whether ip is listed, with the text for the reply.
+	// An error means the lists could not be asked; the caller fails
+	// open unless FailClosed.
+	Listed(ctx context.Context, ip netip.Addr) (listed bool, text string, err error)
+}
+
+// Verifier is E-MailRelay's address verifier.
+type Verifier interface {
+	Verify(ctx context.Context, req *Request) Decision
+}
+
+// SenderOwners is Postfix's smtpd_sender_login_maps.
+type SenderOwners interface {
+	// Owners returns the logins that own sender, or nil if nobody does.
+	Owners(sender string) []string
+}
+
+// Options configure an Engine.
+type Options struct {
+	MyNetworks   []netip.Prefix
+	RelayDomains []string
+	// The restriction lists, each item as Postfix writes it
+	// ("check_sender_access hash:/etc/postfix/sender_access").
+	Client, Helo, Sender, Relay, Recipient []string
+	// OpenMap opens an access table named in a restriction.
+	OpenMap func(spec string) (AccessMap, error)
+	// OpenRBL makes a blocklist check for reject_rbl_client's argument.
+	OpenRBL func(zone string) (Blocklist, error)
+	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
+	// mynetworks before the lists.
+	DNSBL Blocklist
+	// ParseAction reads an access table's result.
+	ParseAction func(value string) (Decision, error)
+	Verifier    Verifier
+	// SenderOwners, with RejectSenderLoginMismatch, makes every list
+	// start with reject_sender_login_mismatch.
+	SenderOwners              SenderOwners
+	RejectSenderLoginMismatch bool
+	Log                       *slog.Logger
+}
+
+// restriction is one compiled list item.
+type restriction struct {
+	name  string
+	check func(ctx context.Context, e *Engine, req *Request) Decision
+	// warnOnly is Postfix's warn_if_reject in front of the item.
+	warnOnly bool
+}
+
+// Engine evaluates the restriction lists. It is safe for concurrent use;
+// tables reload underneath it on their own.
+type Engine struct {
+	opts  Options
+	lists [5][]restriction
+}
+
+var listNames = [5]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions"}
+
+// New compiles the restriction lists. Every bad item is reported, each
+// naming its list.
+func New(opts Options) (*Engine, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{opts: opts}
+	var errs []error
+	for i, list := range [5][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient} {
+		warn := false
+		for j := 0; j < len(list); j++ {
+			words := strings.Fields(list[j])
+			if len(words) == 0 {
+				continue
+			}
+			name := lower(words[0])
+			if name == "warn_if_reject" {
+				warn = true
+				continue
+			}
+			args := words[1:]
+			// Postfix writes a table argument as the next list item:
+			// "check_sender_access", "hash:/etc/postfix/sender_access".
+			if needsArg[name] && len(args) == 0 && j+1 < len(list) {
+				j++
+				args = strings.Fields(list[j])
+			}
+			r, err := e.compile(name, args)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("policy.%s: %q: %w", listNames[i], list[j], err))
+				continue
+			}
+			r.warnOnly = warn
+			warn = false
+			e.lists[i] = append(e.lists[i], r)
+		}
+	}
+	return e, errors.Join(errs...)
+}
+
+var needsArg = map[string]bool{
+	"check_client_access": true, "check_helo_access": true, "check_sender_access": true,
+	"check_recipient_access": true, "reject_rbl_client": true,
+}
+
+func (e *Engine) compile(name string, args []string) (restriction, error) {
+	r := restriction{name: name}
+	want := func(n int) error {
+		if len(args) != n {
+			return fmt.Errorf("takes %d argument(s), got %d", n, len(args))
+		}
+		return nil
+	}
+	switch name {
+	case "permit", "dunno", "reject", "defer":
+		if err := want(0); err != nil {
+			return r, err
+		}
+		d := map[string]Decision{
+			"permit": {Verdict: Permit, Rule: name},
+			"dunno":  {Rule: name},
+			"reject": reject(554, "5.7.1", "Access denied", name),
+			"defer":  deferral(450, "4.7.1", "Try again later", name),
+		}[name]
+		r.check = func(context.Context, *Engine, *Request) Decision { return d }
+	case "permit_mynetworks":
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			if e.trusted(req.ClientIP) {
+				return Decision{Verdict: Permit, Rule: name}
+			}
+			return Decision{}
+		}
+	case "permit_sasl_authenticated":
+		r.check = func(_ context.Context, _ *Engine, req *Request) Decision {
+			if req.AuthID != "" {
+				return Decision{Verdict: Permit, Rule: name}
+			}
+			return Decision{}
+		}
+	case "reject_unauth_destination", "permit_auth_destination":
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			ok := e.authDestination(req.Recipient)
+			switch {
+			case ok && name == "permit_auth_destination":
+				return Decision{Verdict: Permit, Rule: name}
+			case !ok && name == "reject_unauth_destination":
+				return reject(554, "5.7.1", "<"+req.Recipient+">: Relay access denied", name)
+			}
+			return Decision{}
+		}
+	case "check_client_access", "check_helo_access", "check_sender_access", "check_recipient_access":
+		if err := want(1); err != nil {
+			return r, err
+		}
+		if e.opts.OpenMap == nil || e.opts.ParseAction == nil {
+			return r, errors.New("access tables are not available")
+		}
+		m, err := e.opts.OpenMap(args[0])
+		if err != nil {
+			return r, err
+		}
+		rule := name + " " + args[0]
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			var v string
+			var found bool
+			switch name {
+			case "check_client_access":
+				v, found = m.LookupClient(req.ClientIP, req.ClientName)
+			case "check_helo_access":
+				if req.Helo != "" {
+					v, found = m.LookupClient(netip.Addr{}, req.Helo)
+				}
+			case "check_sender_access":
+				key := req.Sender
+				if key == "" {
+					key = "<>"
+				}
+				v, found = m.LookupAddress(key)
+			case "check_recipient_access":
+				v, found = m.LookupAddress(req.Recipient)
+			}
+			if !found {
+				return Decision{}
+			}
+			d, err := e.opts.ParseAction(v)
+			if err != nil {
+				// A result the table should not hold: Postfix answers
+				// 451 4.3.5 "Server configuration error".
+				e.opts.Log.Error("bad access table result", "rule", rule, "value", v, "err", err)
+				return deferral(451, "4.3.5", "Server configuration error", rule)
+			}
+			d.Rule = rule
+			return e.fillText(d, name, req)
+		}
+	case "reject_rbl_client":
+		if err := want(1); err != nil {
+			return r, err
+		}
+		if e.opts.OpenRBL == nil {
+			return r, errors.New("DNS blocklists are not available")
+		}
+		bl, err := e.opts.OpenRBL(args[0])
+		if err != nil {
+			return r, err
+		}
+		rule := name + " " + args[0]
+		r.check = func(ctx context.Context, e *Engine, req *Request) Decision {
+			return e.checkBlocklist(ctx, bl, rule, req)
+		}
+	case "reject_non_fqdn_sender", "reject_non_fqdn_recipient":
+		r.check = func(_ context.Context, _ *Engine, req *Request) Decision {
+			addr, what, code := req.Sender, "Sender", "5.5.2"
+			if name == "reject_non_fqdn_recipient" {
+				addr, what = req.Recipient, "Recipient"
+			}
+			if addr == "" {
+				return Decision{}
+			}
+			a, err := envelope.Parse(addr)
+			if err == nil && (a.IsLiteral() || strings.Contains(a.Domain, ".")) {
+				return Decision{}
+			}
+			return reject(504, code, "<"+addr+">: "+what+" address rejected: need fully-qualified address", name)
+		}
+	case "reject_non_fqdn_helo_hostname", "reject_invalid_helo_hostname":
+		r.check = func(_ context.Context, _ *Engine, req *Request) Decision {
+			if req.Helo == "" {
+				return Decision{}
+			}
+			_, err := envelope.Parse("x@" + req.Helo)
+			switch {
+			case err != nil:
+				return reject(501, "5.5.2", "<"+req.Helo+">: Helo command rejected: Invalid name", name)
+			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(req.Helo, ".") && !strings.HasPrefix(req.Helo, "["):
+				return reject(504, "5.5.2", "<"+req.Helo+">: Helo command rejected: need fully-qualified hostname", name)
+			}
+			return Decision{}
+		}
+	case "reject_sender_login_mismatch":
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
+	default:
+		return r, errors.New("unknown restriction")
+	}
+	return r, nil
+}
+
+// Check runs the lists for one recipient (or, at StageMail, for the sender
+// alone: only the client, helo and sender lists). Postfix's order: a Permit
+// ends its own list only; a refusal ends everything.
+func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision {
+	var warnings []string
+	final := Decision{Verdict: Permit}
+	if e.opts.RejectSenderLoginMismatch && e.opts.SenderOwners != nil {
+		if d := e.loginMismatch(req); d.Refuses() {
+			return d
+		}
+	}
+	if e.opts.DNSBL != nil && !e.trusted(req.ClientIP) {
+		if d := e.checkBlocklist(ctx, e.opts.DNSBL, "dnsbl", req); d.Refuses() {
+			return d
+		}
+	}
+	n := len(e.lists)
+	if stage == StageMail {
+		n = 3
+	}
+	for i := 0; i < n; i++ {
+	list:
+		for _, r := range e.lists[i] {
+			d := r.check(ctx, e, req)
+			if r.warnOnly && d.Refuses() {
+				warnings = append(warnings, fmt.Sprintf("%s would have refused: %s", r.name, d.Reply()))
+				continue
+			}
+			warnings = append(warnings, d.Warnings...)
+			switch d.Verdict {
+			case Dunno:
+				if d.Filter != "" {
+					final.Filter = d.Filter
+				}
+			case Permit:
+				break list
+			case Hold, Discard:
+				// Not final: the message will be held or discarded if
+				// nothing later refuses it (Postfix's access(5)).
+				if final.Verdict != Discard {
+					final.Verdict, final.Rule = d.Verdict, d.Rule
+				}
+			default:
+				d.Warnings = warnings
+				return d
+			}
+		}
+	}
+	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
+		d := e.opts.Verifier.Verify(ctx, req)
+		if d.Refuses() {
+			d.Warnings = warnings
+			return d
+		}
+		final.Address, final.Mailbox = d.Address, d.Mailbox
+	}
+	final.Warnings = warnings
+	return final
+}
+
+func (e *Engine) trusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range e.opts.MyNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// authDestination is Postfix's idea of a destination this relay serves for
+// anyone: a domain in relay_domains, reached by a plain address. Addresses
+// that name another destination inside (user%other@relay, other!user@relay,
+// "user@other"@relay, source routes) never are: they are how open-relay
+// probes get a relay to send elsewhere.
+func (e *Engine) authDestination(rcpt string) bool {
+	a, err := envelope.Parse(rcpt)
+	if err != nil || a.Indirect() || a.IsLiteral() {
+		return false
+	}
+	return envelope.InDomains(a.Domain, e.opts.RelayDomains)
+}
+
+func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, req *Request) Decision {
+	if !req.ClientIP.IsValid() {
+		return Decision{}
+	}
+	listed, text, err := bl.Listed(ctx, req.ClientIP)
+	if err != nil {
+		var fc interface{ FailClosed() bool }
+		if errors.As(err, &fc) && fc.FailClosed() {
+			return deferral(450, "4.7.1", "Service unavailable; client ["+req.ClientIP.String()+"] blocklist lookup failed", rule)
+		}
+		e.opts.Log.Warn("blocklist lookup failed; client let through", "rule", rule, "client", req.ClientIP, "err", err)
+		return Decision{}
+	}
+	if !listed {
+		return Decision{}
+	}
+	return reject(554, "5.7.1", text, rule)
+}
+
+// fillText gives a refusal with no text of its own Postfix's wording.
+func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
+	if !d.Refuses() || d.Text != "" {
+		return d
+	}
+	switch check {
+	case "check_client_access":
+		d.Text = "<" + req.ClientName + "[" + req.ClientIP.String() + "]>: Client host rejected: Access denied"
+	case "check_helo_access":
+		d.Text = "<" + req.Helo + ">: Helo command rejected: Access denied"
+	case "check_sender_access":
+		d.Text = "<" + req.Sender + ">: Sender address rejected: Access denied"
+	case "check_recipient_access":
+		d.Text = "<" + req.Recipient + ">: Recipient address rejected: Access denied"
+	}
+	return d
+}
+
+func (e *Engine) loginMismatch(req *Request) Decision {
+	if e.opts.SenderOwners == nil || req.Sender == "" {
+		return Decision{}
+	}
+	owners := e.opts.SenderOwners.Owners(req.Sender)
+	const rule = "reject_sender_login_mismatch"
+	switch {
+	case owners == nil && req.AuthID == "":
+		return Decision{}
+	case owners == nil:
+		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not owned by user "+req.AuthID, rule)
+	case req.AuthID == "":
+		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not logged in", rule)
+	}
+	for _, o := range owners {
+		if o == req.AuthID {
+			return Decision{}
+		}
+	}
+	return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not owned by user "+req.AuthID, rule)
+}

@@ -1,0 +1,223 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// mapTable is an access map keyed by exact address or client IP string.
+type mapTable map[string]string
+
+func (m mapTable) LookupAddress(a string) (string, bool) {
+	if v, ok := m[a]; ok {
+		return v, true
+	}
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		v, ok := m[a[i+1:]]
+		return v, ok
+	}
+	return "", false
+}
+
+func (m mapTable) LookupClient(ip netip.Addr, host string) (string, bool) {
+	if v, ok := m[host]; ok && host != "" {
+		return v, true
+	}
+	v, ok := m[ip.String()]
+	return v, ok
+}
+
+// parseAction is a minimal stand-in for the table package's parser.
+func parseAction(v string) (Decision, error) {
+	w, text, _ := strings.Cut(v, " ")
+	switch strings.ToUpper(w) {
+	case "OK":
+		return Decision{Verdict: Permit}, nil
+	case "REJECT":
+		return Decision{Verdict: Reject, Code: 554, Enhanced: "5.7.1", Text: text}, nil
+	case "DEFER":
+		return Decision{Verdict: Defer, Code: 450, Enhanced: "4.7.1", Text: text}, nil
+	case "HOLD":
+		return Decision{Verdict: Hold}, nil
+	case "DISCARD":
+		return Decision{Verdict: Discard}, nil
+	case "DUNNO":
+		return Decision{}, nil
+	}
+	return Decision{}, errors.New("bad action")
+}
+
+type fakeRBL struct{ listed map[netip.Addr]string }
+
+func (f fakeRBL) Listed(_ context.Context, ip netip.Addr) (bool, string, error) {
+	t, ok := f.listed[ip]
+	return ok, t, nil
+}
+
+func engine(t *testing.T, o Options) *Engine {
+	t.Helper()
+	if o.MyNetworks == nil {
+		o.MyNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
+	}
+	if o.Relay == nil {
+		o.Relay = []string{"permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"}
+	}
+	o.ParseAction = parseAction
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var outside = netip.MustParseAddr("203.0.113.9")
+
+// TestOpenRelayProbes sends every classic open-relay probe from a client
+// outside mynetworks that has not logged in. None may pass.
+func TestOpenRelayProbes(t *testing.T) {
+	e := engine(t, Options{RelayDomains: []string{"relay.example"}})
+	for _, rcpt := range []string{
+		"victim@elsewhere.example",
+		"victim%elsewhere.example@relay.example",
+		"victim%elsewhere.example@[203.0.113.1]",
+		`"victim@elsewhere.example"@relay.example`,
+		`"victim%elsewhere.example"@relay.example`,
+		"elsewhere.example!victim@relay.example",
+		"@relay.example:victim@elsewhere.example",
+		"@relay.example,@mx.relay.example:victim@elsewhere.example",
+		"victim@[203.0.113.50]",
+		"victim@[IPv6:2001:db8::1]",
+		"victim@relay.example.elsewhere.example",
+		"victim@elsewhererelay.example",
+		"victim@relay.example@elsewhere.example",
+		"victim@elsewhere.example.",
+		"VICTIM@ELSEWHERE.EXAMPLE",
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+		if d.Verdict != Reject || d.Code != 554 {
+			t.Errorf("probe %q: %v %s; want 554 relay access denied", rcpt, d.Verdict, d.Reply())
+		}
+	}
+	// What it must still take: its own domains, and anything from trusted
+	// or authenticated clients.
+	for _, tc := range []struct {
+		req  Request
+		want Verdict
+	}{
+		{Request{ClientIP: outside, Recipient: "user@relay.example"}, Permit},
+		{Request{ClientIP: outside, Recipient: "user@sub.relay.example"}, Permit},
+		{Request{ClientIP: netip.MustParseAddr("10.1.1.1"), Recipient: "x@elsewhere.example"}, Permit},
+		{Request{ClientIP: outside, AuthID: "alice", Recipient: "x@elsewhere.example"}, Permit},
+	} {
+		if d := e.Check(context.Background(), StageRcpt, &tc.req); d.Verdict != tc.want {
+			t.Errorf("Check(%+v) = %v %s; want %v", tc.req, d.Verdict, d.Reply(), tc.want)
+		}
+	}
+}
+
+func TestAccessActions(t *testing.T) {
+	senders := mapTable{
+		"example.com":      "REJECT",
+		"spam@example.org": "REJECT go away",
+		"later.example":    "DEFER",
+		"held.example":     "HOLD",
+		"gone.example":     "DISCARD",
+		"trusted.example":  "OK",
+		"broken.example":   "FROBNICATE",
+		"nothing.example":  "DUNNO",
+		"<>":               "REJECT no bounces here",
+	}
+	e := engine(t, Options{
+		Sender:  []string{"check_sender_access", "hash:/etc/postfix/sender_access"},
+		OpenMap: func(string) (AccessMap, error) { return senders, nil },
+	})
+	for _, tc := range []struct {
+		sender string
+		want   Verdict
+		reply  string
+	}{
+		{"spammer@example.com", Reject, "554 5.7.1 <spammer@example.com>: Sender address rejected: Access denied"},
+		{"spam@example.org", Reject, "554 5.7.1 go away"},
+		{"x@later.example", Defer, ""},
+		{"x@held.example", Hold, ""},
+		{"x@gone.example", Discard, ""},
+		{"x@trusted.example", Permit, ""},
+		{"x@broken.example", Defer, "451 4.3.5 Server configuration error"},
+		{"x@nothing.example", Permit, ""},
+		{"", Reject, "554 5.7.1 no bounces here"},
+		{"x@unlisted.example", Permit, ""},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Sender: tc.sender, Recipient: "r@elsewhere.example"})
+		if d.Verdict != tc.want || (tc.reply != "" && d.Reply() != tc.reply) {
+			t.Errorf("sender %q: %v %q; want %v %q", tc.sender, d.Verdict, d.Reply(), tc.want, tc.reply)
+		}
+	}
+}
+
+func TestRBLAndWarn(t *testing.T) {
+	bl := fakeRBL{listed: map[netip.Addr]string{outside: "Service unavailable; client [203.0.113.9] blocked using bl.example"}}
+	e := engine(t, Options{
+		Client:       []string{"reject_rbl_client bl.example"},
+		RelayDomains: []string{"relay.example"},
+		OpenRBL:      func(string) (Blocklist, error) { return bl, nil },
+	})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "u@relay.example"})
+	if d.Code != 554 || !strings.Contains(d.Text, "blocked using bl.example") {
+		t.Errorf("listed client: %s", d.Reply())
+	}
+	e = engine(t, Options{
+		Client:       []string{"warn_if_reject", "reject_rbl_client bl.example"},
+		RelayDomains: []string{"relay.example"},
+		OpenRBL:      func(string) (Blocklist, error) { return bl, nil },
+	})
+	d = e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "u@relay.example"})
+	if d.Verdict != Permit || len(d.Warnings) != 1 {
+		t.Errorf("warn_if_reject: %v warnings %q; want permit with one warning", d.Verdict, d.Warnings)
+	}
+	// --dnsbl never checks trusted networks.
+	e = engine(t, Options{DNSBL: fakeRBL{listed: map[netip.Addr]string{netip.MustParseAddr("10.0.0.5"): "x"}}})
+	if d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("10.0.0.5"), Recipient: "a@b.example"}); d.Verdict != Permit {
+		t.Errorf("trusted client checked against the DNSBL: %s", d.Reply())
+	}
+}
+
+type owners map[string][]string
+
+func (o owners) Owners(s string) []string { return o[s] }
+
+func TestSenderLoginMismatch(t *testing.T) {
+	e := engine(t, Options{SenderOwners: owners{"alice@example.com": {"alice"}}, RejectSenderLoginMismatch: true})
+	for _, tc := range []struct {
+		auth, sender string
+		want         Verdict
+	}{
+		{"alice", "alice@example.com", Permit},
+		{"bob", "alice@example.com", Reject},
+		{"", "alice@example.com", Reject},
+		{"bob", "bob@example.com", Reject},
+		{"", "nobody@example.com", Permit},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), AuthID: tc.auth, Sender: tc.sender, Recipient: "x@y.example"})
+		if d.Verdict != tc.want {
+			t.Errorf("auth %q sender %q: %v %s; want %v", tc.auth, tc.sender, d.Verdict, d.Reply(), tc.want)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	_, err := New(Options{
+		Relay:  []string{"permit_mynetworks", "frobnicate", "check_sender_access"},
+		Client: []string{"reject_rbl_client"},
+	})
+	if err == nil {
+		t.Fatal("New with bad items = nil error")
+	}
+	for _, want := range []string{`policy.relay_restrictions: "frobnicate": unknown restriction`, `policy.client_restrictions`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
