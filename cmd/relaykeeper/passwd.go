@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+)
+
+const passwdUsage = `usage: relaykeeper passwd [--plain | --md5] [USER]
+
+Reads a password from the standard input (one line) and prints a line for
+the secrets file:
+
+  server bcrypt USER HASH      (default: a bcrypt hash; PLAIN and LOGIN)
+  server plain USER PASSWORD   (--plain: the password, xtext-encoded)
+  server md5 USER STATE        (--md5: E-MailRelay's HMAC-MD5 state)
+
+Without USER only the last field is printed. Plain and md5 lines also allow
+CRAM-MD5; keep the file readable by relaykeeper only, whatever it holds.
+`
+
+// runPasswd is "relaykeeper passwd": it prints a secrets-file line for a
+// password read from stdin. It returns the exit status.
+func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relaykeeper passwd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	plain := fs.Bool("plain", false, "")
+	md5 := fs.Bool("md5", false, "")
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "relaykeeper passwd: %v (see relaykeeper passwd --help)\n", err)
+		return exitUsage
+	}
+	if *help {
+		io.WriteString(stdout, passwdUsage)
+		return exitOK
+	}
+	if *plain && *md5 {
+		fmt.Fprintln(stderr, "relaykeeper passwd: --plain and --md5 exclude each other")
+		return exitUsage
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "relaykeeper passwd: unexpected argument %q (see relaykeeper passwd --help)\n", fs.Arg(1))
+		return exitUsage
+	}
+	user := fs.Arg(0)
+
+	if isTerminal(stdin) {
+		// No x/term here to turn echo off: say so rather than pretend.
+		io.WriteString(stderr, "Password (it will be shown as you type): ")
+	}
+	pw, err := readPassword(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
+		return exitFailure
+	}
+
+	typ, secret := "bcrypt", ""
+	switch {
+	case *plain:
+		typ, secret = "plain", auth.EncodeXtext(pw)
+	case *md5:
+		typ, secret = "md5", auth.MD5State(pw)
+	default:
+		if secret, err = auth.HashPassword(pw); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
+			return exitFailure
+		}
+	}
+	if user == "" {
+		fmt.Fprintln(stdout, secret)
+	} else {
+		fmt.Fprintf(stdout, "server %s %s %s\n", typ, auth.EncodeXtext(user), secret)
+	}
+	return exitOK
+}
+
+// readPassword reads one line, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", errors.New("no password on the standard input")
+		}
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errors.New("empty password")
+	}
+	return line, nil
+}
+
+// isTerminal reports whether r is a character device, such as a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,337 @@
+package auth
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Secrets is a loaded secrets file. It is read-only once loaded and safe for
+// concurrent use, apart from Domain, which is set before serving.
+type Secrets struct {
+	// Domain goes into CRAM-MD5 challenges, "<random.time@Domain>"
+	// (RFC 2195); "localhost" when empty.
+	Domain string
+
+	users   map[string]*serverUser   // by user name, decoded
+	trust   []trustRule              // server none lines, in file order
+	clients map[string]*clientSecret // by selector; "" is the default line
+
+	// bcryptCost is the highest cost of the bcrypt lines, 0 if there are
+	// none; dummyHash has that cost (see Verify).
+	bcryptCost int
+	dummyHash  []byte
+	dummyState md5State
+
+	// Seams for tests.
+	now         func() time.Time
+	random      io.Reader
+	compareHash func(hash, password []byte) error
+}
+
+// secretKind says what a server or client line holds.
+type secretKind int
+
+const (
+	kindPlain  secretKind = iota + 1 // the password
+	kindMD5                          // E-MailRelay's HMAC-MD5 state
+	kindBcrypt                       // a bcrypt hash (server only)
+	kindOAuth                        // an XOAUTH2 bearer token (client only)
+	kindNone                         // "client plain = =": no AUTH
+)
+
+// serverUser is one server line with a user.
+type serverUser struct {
+	kind  secretKind
+	state md5State // kindPlain (derived from the password) and kindMD5
+	hash  []byte   // kindBcrypt
+	line  int
+}
+
+// clientSecret is one client line.
+type clientSecret struct {
+	kind     secretKind
+	user     string
+	password string   // kindPlain: the password; kindOAuth: the token
+	state    md5State // kindMD5
+	line     int
+}
+
+// dummyBcryptTail is the salt and hash of a bcrypt hash of a random string
+// nobody knows. Verify compares passwords of unknown users against it so
+// that they cost what a real user's do; the result is thrown away.
+const dummyBcryptTail = "0Sb11u/hI/9JLimz0tIKVeqHIb3q4ur.rq3powXURHJMnet1iIXmy"
+
+// bcryptPattern is the shape of the bcrypt hashes accepted in a file.
+var bcryptPattern = regexp.MustCompile(`^\$2[aby]\$[0-9][0-9]\$[./A-Za-z0-9]{53}$`)
+
+// LoadSecrets reads a secrets file (see the package documentation). The
+// error for a bad file lists every bad line as "FILE:LINE: message".
+func LoadSecrets(path string) (*Secrets, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	defer f.Close()
+	return parseSecrets(path, f)
+}
+
+func newSecrets() *Secrets {
+	return &Secrets{
+		users:       make(map[string]*serverUser),
+		clients:     make(map[string]*clientSecret),
+		now:         time.Now,
+		random:      rand.Reader,
+		compareHash: bcrypt.CompareHashAndPassword,
+	}
+}
+
+// parseSecrets reads a secrets file from r; name is used in errors.
+func parseSecrets(name string, r io.Reader) (*Secrets, error) {
+	s := newSecrets()
+	var errs []error
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if err := s.parseLine(strings.Fields(line), n); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("%s:%d: %w", name, n+1, err))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.finish()
+	return s, nil
+}
+
+// finish prepares the dummies Verify compares against.
+func (s *Secrets) finish() {
+	s.dummyState = maskKey([]byte("relaykeeper: no such user"))
+	if s.bcryptCost > 0 {
+		s.dummyHash = fmt.Appendf(nil, "$2a$%02d$%s", s.bcryptCost, dummyBcryptTail)
+	}
+}
+
+func (s *Secrets) parseLine(f []string, n int) error {
+	side := strings.ToLower(f[0])
+	if side == "login" {
+		// E-MailRelay 1.x: "login server USER PASS", "login client USER PASS".
+		if len(f) != 4 {
+			return errors.New("want login server USER PASSWORD or login client USER PASSWORD")
+		}
+		side = strings.ToLower(f[1])
+		f = []string{side, "plain", f[2], f[3]}
+	}
+	switch side {
+	case "server":
+		if len(f) < 4 {
+			return errors.New("too few fields: want server TYPE USER SECRET")
+		}
+		if len(f) > 4 {
+			return errors.New("too many fields: want server TYPE USER SECRET (selectors are for client lines)")
+		}
+		return s.parseServer(strings.ToLower(f[1]), f[2], f[3], n)
+	case "client":
+		if len(f) < 4 {
+			return errors.New("too few fields: want client TYPE USER SECRET [SELECTOR]")
+		}
+		if len(f) > 5 {
+			return errors.New("too many fields: want client TYPE USER SECRET [SELECTOR]")
+		}
+		sel := ""
+		if len(f) == 5 {
+			sel = f[4]
+		}
+		return s.parseClient(strings.ToLower(f[1]), f[2], f[3], sel, n)
+	default:
+		return fmt.Errorf("unknown first word %q: want server or client", f[0])
+	}
+}
+
+// canonicalType maps E-MailRelay's older type names to the current ones.
+func canonicalType(t string) string {
+	switch t {
+	case "login":
+		return "plain"
+	case "cram-md5", "apop":
+		return "md5"
+	}
+	return t
+}
+
+func (s *Secrets) parseServer(typ, id, secret string, n int) error {
+	typ = canonicalType(typ)
+	if typ == "none" {
+		return s.parseTrust(id, secret, n)
+	}
+	u := &serverUser{line: n}
+	var user string
+	var err error
+	switch typ {
+	case "plain", "plain:b":
+		var pass string
+		if user, pass, err = decodePair(typ, id, secret); err != nil {
+			return err
+		}
+		u.kind, u.state = kindPlain, maskKey([]byte(pass))
+	case "md5":
+		if user, err = decodeUser(id); err != nil {
+			return err
+		}
+		if u.state, err = parseMD5State(secret); err != nil {
+			return err
+		}
+		u.kind = kindMD5
+	case "bcrypt":
+		if user, err = decodeUser(id); err != nil {
+			return err
+		}
+		if !bcryptPattern.MatchString(secret) {
+			return errors.New("invalid bcrypt hash: want $2a$, $2b$ or $2y$, a two-digit cost and 53 characters, as relaykeeper passwd prints")
+		}
+		cost, err := bcrypt.Cost([]byte(secret))
+		if err != nil {
+			return fmt.Errorf("invalid bcrypt hash: %w", err)
+		}
+		u.kind, u.hash = kindBcrypt, []byte(secret)
+		s.bcryptCost = max(s.bcryptCost, cost)
+	case "oauth", "oauth:b":
+		return errors.New("oauth is for client lines")
+	default:
+		return fmt.Errorf("unsupported password type %q: want plain, plain:b, md5, bcrypt or none", typ)
+	}
+	if old, ok := s.users[user]; ok {
+		return fmt.Errorf("duplicate server secret for user %q (first on line %d)", user, old.line)
+	}
+	s.users[user] = u
+	return nil
+}
+
+func (s *Secrets) parseClient(typ, id, secret, sel string, n int) error {
+	typ = canonicalType(typ)
+	c := &clientSecret{line: n}
+	var err error
+	switch typ {
+	case "plain", "plain:b":
+		if id == "=" && secret == "=" {
+			c.kind = kindNone
+			break
+		}
+		if c.user, c.password, err = decodePair(typ, id, secret); err != nil {
+			return err
+		}
+		c.kind = kindPlain
+	case "md5":
+		if c.user, err = decodeUser(id); err != nil {
+			return err
+		}
+		if c.state, err = parseMD5State(secret); err != nil {
+			return err
+		}
+		c.kind = kindMD5
+	case "oauth", "oauth:b":
+		if c.user, c.password, err = decodePair(strings.Replace(typ, "oauth", "plain", 1), id, secret); err != nil {
+			return err
+		}
+		c.kind = kindOAuth
+	case "bcrypt":
+		return errors.New("bcrypt is for server lines: a client needs the password itself")
+	case "none":
+		return errors.New("none is for server lines; for no AUTH write client plain = = SELECTOR")
+	default:
+		return fmt.Errorf("unsupported password type %q: want plain, plain:b, md5, oauth or oauth:b", typ)
+	}
+	if old, ok := s.clients[sel]; ok {
+		if sel == "" {
+			return fmt.Errorf("duplicate default client secret (first on line %d)", old.line)
+		}
+		return fmt.Errorf("duplicate client secret for selector %q (first on line %d)", sel, old.line)
+	}
+	s.clients[sel] = c
+	return nil
+}
+
+// decodeUser decodes an xtext user field.
+func decodeUser(id string) (string, error) {
+	user, err := DecodeXtext(id)
+	if err != nil {
+		return "", fmt.Errorf("invalid xtext in user: %w", err)
+	}
+	return user, nil
+}
+
+// decodePair decodes the user and secret fields of a plain (xtext) or
+// plain:b (base64) line.
+func decodePair(typ, id, secret string) (user, pass string, err error) {
+	if typ == "plain:b" {
+		if user, err = decodeBase64(id); err != nil {
+			return "", "", fmt.Errorf("invalid base64 in user: %w", err)
+		}
+		if pass, err = decodeBase64(secret); err != nil {
+			return "", "", fmt.Errorf("invalid base64 in password: %w", err)
+		}
+		if user == "" || pass == "" {
+			return "", "", errors.New("empty user or password")
+		}
+		return user, pass, nil
+	}
+	if user, err = decodeUser(id); err != nil {
+		return "", "", err
+	}
+	if pass, err = DecodeXtext(secret); err != nil {
+		return "", "", fmt.Errorf("invalid xtext in password: %w", err)
+	}
+	return user, pass, nil
+}
+
+// decodeBase64 accepts padded and unpadded standard base64.
+func decodeBase64(s string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		var err2 error
+		if b, err2 = base64.RawStdEncoding.DecodeString(s); err2 != nil {
+			return "", err
+		}
+	}
+	return string(b), nil
+}
+
+// HasServer reports whether the file has any server line: a user, or a
+// trusted address.
+func (s *Secrets) HasServer() bool { return len(s.users) > 0 || len(s.trust) > 0 }
+
+// HasClient reports whether the file has any client line.
+func (s *Secrets) HasClient() bool { return len(s.clients) > 0 }
+
+// Trusted reports whether ip is covered by a "server none" line, and that
+// line's keyword. The longest matching prefix wins; among equal prefixes the
+// first line. IPv4-mapped IPv6 addresses match IPv4 patterns.
+func (s *Secrets) Trusted(ip netip.Addr) (keyword string, ok bool) {
+	ip = ip.Unmap().WithZone("")
+	best := -1
+	for _, t := range s.trust {
+		if t.prefix.Bits() > best && t.prefix.Contains(ip) {
+			keyword, ok, best = t.keyword, true, t.prefix.Bits()
+		}
+	}
+	return keyword, ok
+}

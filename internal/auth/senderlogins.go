@@ -1,0 +1,158 @@
+package auth
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// SenderLogins says which SASL logins may use which envelope senders, as
+// Postfix's smtpd_sender_login_maps for reject_sender_login_mismatch. The
+// file is a Postfix table in text form (what postmap reads):
+//
+//	# KEY               LOGINS
+//	alice@example.com   alice, alice2
+//	@example.org        bob
+//	sales@example.com   carol
+//	                    dave        (a line starting with a blank continues the previous one)
+//
+// A key is user@domain or @domain, matched without regard to case; the
+// logins are separated by commas or blanks and matched without regard to
+// case, as Postfix does. A sender is looked up as itself, then without a
+// "+extension" after the user, then as @domain; the first key found decides.
+// Postfix's bare "user" keys (which Postfix matches only for its local
+// domains) are refused, as relaykeeper has no local domains.
+type SenderLogins struct {
+	owners map[string][]string // lower-case key -> logins
+}
+
+// LoadSenderLogins reads a sender-login table. The error lists every bad
+// line as "FILE:LINE: message".
+func LoadSenderLogins(path string) (*SenderLogins, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	defer f.Close()
+	return parseSenderLogins(path, f)
+}
+
+func parseSenderLogins(name string, r io.Reader) (*SenderLogins, error) {
+	t := &SenderLogins{owners: make(map[string][]string)}
+	lines := make(map[string]int) // key -> line
+	var errs []error
+	// A logical line is a first line and its continuations.
+	var text string
+	start := 0
+	flush := func() {
+		if text == "" {
+			return
+		}
+		if err := t.addLine(text, start, lines); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", name, start, err))
+		}
+		text = ""
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if text == "" {
+				errs = append(errs, fmt.Errorf("%s:%d: continuation line (it starts with a blank) without a line to continue", name, n))
+				continue
+			}
+			text += " " + trimmed
+			continue
+		}
+		flush()
+		text, start = trimmed, n
+	}
+	flush()
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("%s:%d: %w", name, n+1, err))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+func (t *SenderLogins) addLine(text string, n int, lines map[string]int) error {
+	key, rest := text, ""
+	if i := strings.IndexAny(text, " \t"); i >= 0 {
+		key, rest = text[:i], text[i+1:]
+	}
+	key = strings.ToLower(key)
+	at := strings.LastIndexByte(key, '@')
+	switch {
+	case at < 0:
+		return fmt.Errorf("key %q is a bare user: write user@domain or @domain", key)
+	case at == len(key)-1:
+		return fmt.Errorf("key %q has no domain", key)
+	case strings.Count(key, "@") > 1:
+		return fmt.Errorf("key %q has more than one '@'", key)
+	}
+	logins := strings.FieldsFunc(rest, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if len(logins) == 0 {
+		return fmt.Errorf("key %q has no login", key)
+	}
+	if old, ok := lines[key]; ok {
+		return fmt.Errorf("duplicate key %q (first on line %d)", key, old)
+	}
+	lines[key] = n
+	t.owners[key] = logins
+	return nil
+}
+
+// Owners returns the logins that own sender, and whether the table has an
+// entry for it at all.
+func (t *SenderLogins) Owners(sender string) ([]string, bool) {
+	sender = strings.ToLower(sender)
+	at := strings.LastIndexByte(sender, '@')
+	if at < 0 {
+		return nil, false
+	}
+	user, domain := sender[:at], sender[at:]
+	keys := []string{sender}
+	if i := strings.IndexByte(user, '+'); i > 0 {
+		keys = append(keys, user[:i]+domain)
+	}
+	keys = append(keys, domain)
+	for _, k := range keys {
+		if logins, ok := t.owners[k]; ok {
+			return slices.Clone(logins), true
+		}
+	}
+	return nil, false
+}
+
+// Owns reports whether login may send as sender: the sender's entry lists
+// the login. A sender without an entry is owned by nobody, so this is false
+// for it, as Postfix's reject_sender_login_mismatch has it; the null sender
+// ("") is owned by everybody. An empty login (no AUTH) owns nothing.
+func (t *SenderLogins) Owns(login, sender string) bool {
+	if sender == "" {
+		return true
+	}
+	if login == "" {
+		return false
+	}
+	logins, _ := t.Owners(sender)
+	for _, l := range logins {
+		if strings.EqualFold(l, login) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,145 @@
+package auth
+
+import (
+	"container/list"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// throttleLimit is how many client addresses a Throttle remembers.
+const throttleLimit = 10000
+
+// Throttle counts failed logins per client address. An address that has
+// failed maxFailures times within the last window is refused (Allow is
+// false) until the oldest of those failures is older than window; then the
+// SMTP layer answers "454 4.7.0 Too many authentication failures; try again
+// later", or drops the connection. A success forgets the address's failures.
+//
+// IPv4 addresses are counted one by one, IPv6 addresses by /64, since one
+// host commonly holds a whole /64. Memory is bounded: the Throttle remembers
+// at most 10000 addresses and forgets the one whose last failure is oldest
+// first, so an attacker with more addresses than that gets extra attempts
+// but cannot grow the process.
+//
+// A Throttle is safe for concurrent use. A nil *Throttle allows everything,
+// as does one made with maxFailures or window not positive.
+type Throttle struct {
+	max    int
+	window time.Duration
+	now    func() time.Time
+	limit  int
+
+	mu    sync.Mutex
+	byKey map[netip.Prefix]*list.Element // guarded by mu; values in lru
+	lru   *list.List                     // guarded by mu; *throttleEntry, latest failure at the front
+}
+
+// throttleEntry is one address's recent failures, oldest first, at most max.
+type throttleEntry struct {
+	key   netip.Prefix
+	fails []time.Time
+}
+
+// NewThrottle returns a Throttle that allows maxFailures failed logins per
+// address within window. clock is the time source (time.Now if nil).
+func NewThrottle(maxFailures int, window time.Duration, clock func() time.Time) *Throttle {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Throttle{
+		max:    maxFailures,
+		window: window,
+		now:    clock,
+		limit:  throttleLimit,
+		byKey:  make(map[netip.Prefix]*list.Element),
+		lru:    list.New(),
+	}
+}
+
+func (t *Throttle) disabled() bool { return t == nil || t.max <= 0 || t.window <= 0 }
+
+// throttleKey is the unit counted: the address, or its /64 for IPv6.
+func throttleKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// Allow reports whether ip may try to log in now.
+func (t *Throttle) Allow(ip netip.Addr) bool {
+	if t.disabled() {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.byKey[throttleKey(ip)]
+	if !ok {
+		return true
+	}
+	e := el.Value.(*throttleEntry)
+	t.expire(e)
+	if len(e.fails) == 0 {
+		t.remove(el)
+		return true
+	}
+	return len(e.fails) < t.max
+}
+
+// Fail records a failed login from ip.
+func (t *Throttle) Fail(ip netip.Addr) {
+	if t.disabled() {
+		return
+	}
+	key := throttleKey(ip)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el, ok := t.byKey[key]
+	if !ok {
+		for t.lru.Len() >= t.limit {
+			t.remove(t.lru.Back())
+		}
+		el = t.lru.PushFront(&throttleEntry{key: key})
+		t.byKey[key] = el
+	}
+	e := el.Value.(*throttleEntry)
+	t.expire(e)
+	e.fails = append(e.fails, t.now())
+	if len(e.fails) > t.max {
+		e.fails = append(e.fails[:0], e.fails[len(e.fails)-t.max:]...)
+	}
+	t.lru.MoveToFront(el)
+}
+
+// Succeed forgets ip's failures.
+func (t *Throttle) Succeed(ip netip.Addr) {
+	if t.disabled() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if el, ok := t.byKey[throttleKey(ip)]; ok {
+		t.remove(el)
+	}
+}
+
+// expire drops failures older than the window. t.mu is held.
+func (t *Throttle) expire(e *throttleEntry) {
+	cutoff := t.now().Add(-t.window)
+	i := 0
+	for i < len(e.fails) && !e.fails[i].After(cutoff) {
+		i++
+	}
+	if i > 0 {
+		e.fails = append(e.fails[:0], e.fails[i:]...)
+	}
+}
+
+// remove forgets an entry. t.mu is held.
+func (t *Throttle) remove(el *list.Element) {
+	delete(t.byKey, el.Value.(*throttleEntry).key)
+	t.lru.Remove(el)
+}

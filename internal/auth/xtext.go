@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+)
+
+// EncodeXtext encodes s as RFC 3461 xtext: printable ASCII other than '+'
+// and '=' stands for itself, every other byte is "+XX" in upper-case hex.
+// Secrets-file fields and the AUTH= parameter of MAIL FROM use it.
+func EncodeXtext(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '!' && c <= '~' && c != '+' && c != '=' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('+')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
+
+// DecodeXtext decodes RFC 3461 xtext. It refuses what the RFC does not
+// allow: a '+' not followed by two upper-case hex digits, a bare '=', and
+// bytes outside '!'..'~'.
+func DecodeXtext(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) || !isUpperHex(s[i+1]) || !isUpperHex(s[i+2]) {
+				return "", errors.New("'+' must be followed by two upper-case hex digits")
+			}
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		case c == '=':
+			return "", errors.New("'=' must be written +3D")
+		case c < '!' || c > '~':
+			return "", errors.New("only printable ASCII is allowed; write other bytes as +XX")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'A' + 10
+}
