@@ -23,6 +23,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-sasl"
+
+	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -62,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runCommand runs a subcommand.
 func runCommand(cmd *Command, stdout, stderr io.Writer) int {
+	switch cmd.Name {
+	case "passwd":
+		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage
 }
@@ -79,6 +86,8 @@ type relay struct {
 	// serverTLS is nil without a certificate.
 	serverTLS *tls.Config
 	remote    remote.Options
+	// secrets are the server accounts (--server-auth), nil without.
+	secrets *auth.Secrets
 }
 
 type roleListener struct {
@@ -144,7 +153,41 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		TLS:             mode,
 		TLSConfig:       tc,
 	}
+	if f := cfg.Auth.ClientSecrets; f != "" {
+		cs, err := auth.LoadSecrets(f)
+		if err != nil {
+			return nil, fmt.Errorf("--client-auth: %w", err)
+		}
+		factory, ok := cs.ClientAuth("")
+		if !ok {
+			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
+		}
+		r.remote.Auth = factory // nil for "client plain:b = =": no AUTH
+	}
+	if f := cfg.Auth.ServerSecrets; f != "" {
+		if r.secrets, err = auth.LoadSecrets(f); err != nil {
+			return nil, fmt.Errorf("--server-auth: %w", err)
+		}
+		if !r.secrets.HasServer() {
+			return nil, fmt.Errorf("--server-auth %s: no \"server\" lines", f)
+		}
+		r.secrets.Domain = r.cfg.Domain
+	}
 	return r, nil
+}
+
+// authenticator adapts the secrets file to what the SMTP server asks.
+type authenticator struct {
+	s             *auth.Secrets
+	allowInsecure bool
+}
+
+func (a authenticator) Mechanisms(tlsActive bool) []string {
+	return a.s.Mechanisms(tlsActive, a.allowInsecure)
+}
+
+func (a authenticator) Server(mech string, ok func(string)) (sasl.Server, error) {
+	return a.s.Server(mech, ok)
 }
 
 func (r *relay) close() {
@@ -283,6 +326,11 @@ func (r *relay) runServer() int {
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
 		opts.OnDisconnect = func() { r.sched.Kick(false) }
+	}
+	if r.secrets != nil {
+		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
+		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
+		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
 	}
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
