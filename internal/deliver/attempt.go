@@ -31,7 +31,6 @@ type outcome struct {
 func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr error, c *spool.Claim) outcome {
 	env := c.Env
 	out := outcome{id: c.ID()}
-	now := s.clock.Now()
 	pending := env.Pending()
 	env.Attempts++
 
@@ -54,6 +53,10 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		}
 	}
 
+	// Times are taken after the attempt: the back-off starts when the
+	// attempt ended (a timeout may have taken minutes), and delay= is the
+	// whole time the message has waited, as Postfix logs it.
+	now := s.clock.Now()
 	relay := s.opts.Upstream
 	byAddr := map[string]int{}
 	for i, a := range pending {

@@ -346,6 +346,16 @@ func (s *Scheduler) deliverOne(ctx context.Context, conn **remote.Conn, carried 
 		}
 		return outcome{id: id, skipped: true}
 	}
+	if len(c.Env.Pending()) == 0 && c.Env.Count(spool.Bounced) > 0 {
+		// A Ready message whose every remaining recipient failed can only
+		// come from an administrator who renamed it back from Failed
+		// (E-MailRelay's unfail-all, `queue retry`): try them again.
+		for i := range c.Env.Recipients {
+			if r := &c.Env.Recipients[i]; r.Status == spool.Bounced {
+				r.Status = spool.Pending
+			}
+		}
+	}
 	if len(c.Env.Pending()) == 0 {
 		// Nothing to send (an edited envelope): settle it without a session.
 		return s.attempt(ctx, nil, nil, c)

@@ -13,6 +13,17 @@ type RecoveryReport struct {
 	Released            []string // stale claims made Ready again
 	Quarantined         []string // torn or unacknowledged messages moved aside
 	InUse               int      // messages locked by a live worker, left alone
+	// Reasons says why each quarantined message was moved aside.
+	Reasons map[string]string
+}
+
+func (r *RecoveryReport) quarantined(s *Spool, id, why string) {
+	s.quarantine(id, why)
+	r.Quarantined = append(r.Quarantined, id)
+	if r.Reasons == nil {
+		r.Reasons = map[string]string{}
+	}
+	r.Reasons[id] = why
 }
 
 func (r RecoveryReport) String() string {
@@ -62,8 +73,7 @@ func (s *Spool) Recover() (RecoveryReport, error) {
 	for _, id := range ids {
 		m := msgs[id]
 		if !m.content {
-			s.quarantine(id, "envelope without content file (torn)")
-			rep.Quarantined = append(rep.Quarantined, id)
+			rep.quarantined(s, id, "envelope without content file (torn)")
 			continue
 		}
 		lock, err := s.lockContent(id)
@@ -86,26 +96,22 @@ func (s *Spool) Recover() (RecoveryReport, error) {
 // recoverOne settles one message whose content lock the caller holds.
 func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *RecoveryReport) {
 	if len(states) == 0 {
-		s.quarantine(id, "content file without envelope (receipt interrupted, or delivered message not yet removed)")
-		rep.Quarantined = append(rep.Quarantined, id)
+		rep.quarantined(s, id, "content file without envelope (receipt interrupted, or delivered message not yet removed)")
 		return
 	}
 	if len(states) > 1 {
 		// Two envelopes for one message cannot come from relaykeeper's
 		// own renames; a person or a script made them. Keep both aside.
-		s.quarantine(id, fmt.Sprintf("several envelope files %v", states))
-		rep.Quarantined = append(rep.Quarantined, id)
+		rep.quarantined(s, id, fmt.Sprintf("several envelope files %v", states))
 		return
 	}
 	st := states[0]
 	if st == New {
-		s.quarantine(id, "receipt never completed (the client was not told 250)")
-		rep.Quarantined = append(rep.Quarantined, id)
+		rep.quarantined(s, id, "receipt never completed (the client was not told 250)")
 		return
 	}
 	if _, err := s.readEnvelope(id, st); err != nil {
-		s.quarantine(id, err.Error())
-		rep.Quarantined = append(rep.Quarantined, id)
+		rep.quarantined(s, id, err.Error())
 		return
 	}
 	switch st {

@@ -226,8 +226,13 @@ func TestRecover(t *testing.T) {
 	wantQ := []string{unacked, orphan, torn, nocontent}
 	sort.Strings(wantQ)
 	want := RecoveryReport{Ready: 2, Released: []string{stale}, Quarantined: wantQ, InUse: 2}
-	if d := cmp.Diff(want, rep, cmpopts.EquateEmpty()); d != "" {
+	if d := cmp.Diff(want, rep, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(RecoveryReport{}, "Reasons")); d != "" {
 		t.Errorf("Recover report (-want +got):\n%s", d)
+	}
+	for _, id := range wantQ {
+		if rep.Reasons[id] == "" {
+			t.Errorf("no reason for quarantined %s", id)
+		}
 	}
 	for _, id := range []string{ready, stale} {
 		if _, st, err := s.Read(id); err != nil || st != Ready {
