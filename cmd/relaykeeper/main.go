@@ -29,9 +29,11 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // Exit statuses, as E-MailRelay's: 0 ok, 1 a failure while running (for
@@ -88,6 +90,8 @@ type relay struct {
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
 	secrets *auth.Secrets
+	policy  *policy.Engine
+	tables  *table.Set
 }
 
 type roleListener struct {
@@ -173,7 +177,23 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		}
 		r.secrets.Domain = r.cfg.Domain
 	}
+	if cfg.Mode != config.ModeClient {
+		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// reloadTables re-reads every access table whose file changed. A table
+// with a bad line keeps its old contents; the error names file and line.
+func (r *relay) reloadTables() {
+	if r.tables == nil {
+		return
+	}
+	for _, err := range r.tables.ReloadAll() {
+		r.log.Error("table not reloaded; the old one stays in force", "err", err)
+	}
 }
 
 // authenticator adapts the secrets file to what the SMTP server asks.
@@ -219,7 +239,7 @@ func (r *relay) recover() {
 		return
 	}
 	for _, id := range rep.Quarantined {
-		r.maillog.Quarantine(id, "see the diagnostic log")
+		r.maillog.Quarantine(id, rep.Reasons[id])
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
@@ -332,6 +352,7 @@ func (r *relay) runServer() int {
 		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
 		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
 	}
+	opts.Policy = r.policy
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
@@ -373,6 +394,19 @@ func (r *relay) runServer() int {
 			}
 		}()
 	}
+	go func() {
+		// Tables reload on change too, not only on SIGHUP.
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				r.reloadTables()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	var schedDone chan struct{}
 	if r.sched != nil {
 		schedDone = make(chan struct{})
@@ -410,7 +444,8 @@ func (r *relay) runServer() int {
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			r.log.Info("SIGHUP: rescanning the spool")
+			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
+			r.reloadTables()
 			if r.sched != nil {
 				r.sched.Kick(true)
 			}

@@ -38,7 +38,10 @@ type SenderOwners interface {
 
 // Options configure an Engine.
 type Options struct {
-	MyNetworks   []netip.Prefix
+	MyNetworks []netip.Prefix
+	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
+	// "server none" secrets lines.
+	Trusted      func(netip.Addr) bool
 	RelayDomains []string
 	// The restriction lists, each item as Postfix writes it
 	// ("check_sender_access hash:/etc/postfix/sender_access").
@@ -325,6 +328,9 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 
 func (e *Engine) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	if e.opts.Trusted != nil && e.opts.Trusted(ip) {
+		return true
+	}
 	for _, p := range e.opts.MyNetworks {
 		if p.Contains(ip) {
 			return true
@@ -365,20 +371,25 @@ func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, 
 	return reject(554, "5.7.1", text, rule)
 }
 
-// fillText gives a refusal with no text of its own Postfix's wording.
+// fillText words a refusal as Postfix does: the table's text, or "Access
+// denied", after "<address>: Sender address rejected: " and the like.
 func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
-	if !d.Refuses() || d.Text != "" {
+	if !d.Refuses() {
 		return d
+	}
+	text := d.Text
+	if text == "" {
+		text = "Access denied"
 	}
 	switch check {
 	case "check_client_access":
-		d.Text = "<" + req.ClientName + "[" + req.ClientIP.String() + "]>: Client host rejected: Access denied"
+		d.Text = "<" + req.ClientName + "[" + req.ClientIP.String() + "]>: Client host rejected: " + text
 	case "check_helo_access":
-		d.Text = "<" + req.Helo + ">: Helo command rejected: Access denied"
+		d.Text = "<" + req.Helo + ">: Helo command rejected: " + text
 	case "check_sender_access":
-		d.Text = "<" + req.Sender + ">: Sender address rejected: Access denied"
+		d.Text = "<" + req.Sender + ">: Sender address rejected: " + text
 	case "check_recipient_access":
-		d.Text = "<" + req.Recipient + ">: Recipient address rejected: Access denied"
+		d.Text = "<" + req.Recipient + ">: Recipient address rejected: " + text
 	}
 	return d
 }

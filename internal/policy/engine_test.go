@@ -140,14 +140,14 @@ func TestAccessActions(t *testing.T) {
 		reply  string
 	}{
 		{"spammer@example.com", Reject, "554 5.7.1 <spammer@example.com>: Sender address rejected: Access denied"},
-		{"spam@example.org", Reject, "554 5.7.1 go away"},
+		{"spam@example.org", Reject, "554 5.7.1 <spam@example.org>: Sender address rejected: go away"},
 		{"x@later.example", Defer, ""},
 		{"x@held.example", Hold, ""},
 		{"x@gone.example", Discard, ""},
 		{"x@trusted.example", Permit, ""},
 		{"x@broken.example", Defer, "451 4.3.5 Server configuration error"},
 		{"x@nothing.example", Permit, ""},
-		{"", Reject, "554 5.7.1 no bounces here"},
+		{"", Reject, "554 5.7.1 <>: Sender address rejected: no bounces here"},
 		{"x@unlisted.example", Permit, ""},
 	} {
 		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Sender: tc.sender, Recipient: "r@elsewhere.example"})

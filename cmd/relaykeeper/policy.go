@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/dnsbl"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/table"
+	"github.com/relaykeeper/relaykeeper/internal/verify"
+)
+
+// buildPolicy makes the relay policy from the configuration: the restriction
+// lists with their tables, blocklists, the verifier and sender login maps.
+// The tables it opened come back so that SIGHUP and the reload timer can
+// re-read them.
+func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*policy.Engine, *table.Set, error) {
+	p := &cfg.Policy
+	tables := &table.Set{}
+	opts := policy.Options{
+		RelayDomains: p.RelayDomains,
+		Client:       p.ClientRestrictions,
+		Helo:         p.HeloRestrictions,
+		Sender:       p.SenderRestrictions,
+		Relay:        p.RelayRestrictions,
+		Recipient:    p.RecipientRestrictions,
+		OpenMap: func(spec string) (policy.AccessMap, error) {
+			t, err := tables.Open(spec)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		},
+		OpenRBL: func(zone string) (policy.Blocklist, error) {
+			z, err := dnsbl.ParseRBLSpec(zone)
+			if err != nil {
+				return nil, err
+			}
+			return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{z}, Threshold: 1, Server: p.DNSServer})}, nil
+		},
+		ParseAction: accessDecision,
+		Log:         log,
+	}
+	var errs []error
+	_, explicit := cfg.Origin.Lines["policy.mynetworks"]
+	if _, sw := cfg.Origin.Switches["policy.mynetworks"]; sw {
+		explicit = true
+	}
+	if secrets != nil && !explicit {
+		// E-MailRelay: with --server-auth, only the secrets file's
+		// "server none" addresses may send without logging in.
+		opts.Trusted = func(ip netip.Addr) bool { _, ok := secrets.Trusted(ip); return ok }
+	} else {
+		nets, err := parseNetworks(p.MyNetworks)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		opts.MyNetworks = nets
+	}
+	if p.DNSBL != "" {
+		c, err := dnsbl.ParseEmailRelay(p.DNSBL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--dnsbl: %w", err))
+		} else {
+			if c.Server == "" {
+				c.Server = p.DNSServer
+			}
+			opts.DNSBL = blocklist{dnsbl.New(c)}
+		}
+	}
+	if p.AddressVerifier != "" {
+		v, err := verify.New(p.AddressVerifier, p.VerifierTimeout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--address-verifier: %w", err))
+		} else {
+			v.Logger = log
+			opts.Verifier = verifier{v: v, domain: cfg.Domain}
+		}
+	}
+	if f := cfg.Auth.SenderLoginMaps; f != "" {
+		sl, err := auth.LoadSenderLogins(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth.sender_login_maps: %w", err))
+		} else {
+			opts.SenderOwners = senderOwners{sl}
+			opts.RejectSenderLoginMismatch = cfg.Auth.RejectSenderLoginMismatch
+		}
+	}
+	e, err := policy.New(opts)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return e, tables, nil
+}
+
+// parseNetworks reads mynetworks: CIDRs, bare addresses, and files named
+// by a path ("/etc/postfix/mynetworks", Postfix's /file/name form, or
+// "cidr:/path"), whose lines hold the same, with # comments.
+func parseNetworks(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	var errs []error
+	add := func(where, s string) {
+		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			if p, err := netip.ParsePrefix(strings.Trim(f, "[]")); err == nil {
+				out = append(out, p.Masked())
+			} else if a, err := netip.ParseAddr(strings.Trim(f, "[]")); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %q is not a network", where, f))
+			}
+		}
+	}
+	for _, e := range entries {
+		path, isFile := strings.CutPrefix(e, "cidr:")
+		if !isFile && !strings.HasPrefix(e, "/") {
+			add("policy.mynetworks", e)
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			line, _, _ := strings.Cut(sc.Text(), "#")
+			if isFile {
+				// A cidr table's lines are "network result".
+				line, _, _ = strings.Cut(strings.TrimSpace(line), " ")
+			}
+			if strings.TrimSpace(line) != "" {
+				add(fmt.Sprintf("%s:%d", path, n), line)
+			}
+		}
+		f.Close()
+	}
+	return out, errors.Join(errs...)
+}
+
+// accessDecision turns an access(5) result into a policy decision.
+func accessDecision(v string) (policy.Decision, error) {
+	a, err := table.ParseAction(v)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	switch a.Kind {
+	case table.OK:
+		return policy.Decision{Verdict: policy.Permit}, nil
+	case table.Reject, table.Defer:
+		code, enh, _ := a.Reply("")
+		verdict := policy.Reject
+		if code < 500 {
+			verdict = policy.Defer
+		}
+		// The text stays as the table wrote it (empty for a bare
+		// REJECT); the engine words it as Postfix does.
+		return policy.Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
+	case table.Hold:
+		return policy.Decision{Verdict: policy.Hold}, nil
+	case table.Discard:
+		return policy.Decision{Verdict: policy.Discard}, nil
+	case table.Dunno:
+		return policy.Decision{}, nil
+	case table.Warn, table.Info:
+		return policy.Decision{Warnings: []string{a.Text}}, nil
+	case table.Filter:
+		return policy.Decision{Filter: a.Arg}, nil
+	}
+	// DEFER_IF_*, PREPEND, REDIRECT, BCC and nested restriction lists are
+	// read but not acted on yet: say so in the log rather than guess.
+	return policy.Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
+}
+
+// blocklist adapts a DNSBL checker to the policy.
+type blocklist struct{ c *dnsbl.Checker }
+
+func (b blocklist) Listed(ctx context.Context, ip netip.Addr) (bool, string, error) {
+	res, err := b.c.Check(ctx, ip)
+	if err != nil {
+		return false, "", err
+	}
+	return res.Listed, res.RejectText(ip), nil
+}
+
+// verifier adapts E-MailRelay's address verifier to the policy.
+type verifier struct {
+	v      *verify.Verifier
+	domain string
+}
+
+func (v verifier) Verify(ctx context.Context, req *policy.Request) policy.Decision {
+	mech := req.AuthMech
+	if mech == "" {
+		mech = "none"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	r := v.v.Verify(ctx, verify.Request{Recipient: req.Recipient, Sender: req.Sender, ClientAddr: req.ClientAddr,
+		Domain: v.domain, AuthMechanism: mech, AuthID: req.AuthID})
+	const rule = "address_verifier"
+	switch r.Kind {
+	case verify.Local:
+		return policy.Decision{Mailbox: r.Mailbox, Rule: rule}
+	case verify.Remote:
+		return policy.Decision{Address: r.Address, Rule: rule}
+	case verify.Reject:
+		return policy.Decision{Verdict: policy.Reject, Code: r.Code, Enhanced: r.EnhancedCode, Text: r.Text, Rule: rule}
+	case verify.Drop:
+		return policy.Decision{Verdict: policy.Drop, Rule: rule}
+	}
+	return policy.Decision{Verdict: policy.Defer, Code: r.Code, Enhanced: r.EnhancedCode, Text: r.Text, Rule: rule}
+}
+
+type senderOwners struct{ s *auth.SenderLogins }
+
+func (o senderOwners) Owners(sender string) []string {
+	owners, ok := o.s.Owners(sender)
+	if !ok {
+		return nil
+	}
+	return owners
+}
