@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -373,6 +374,14 @@ func (r *relay) runServer() int {
 				r.servers[role] = r.serverFor(role, opts)
 			}
 		}
+	}
+	// The spool's own pid file tells `relaykeeper queue` which process
+	// to signal after changing the spool.
+	spoolPid := filepath.Join(r.spool.Dir(), ".relaykeeper.pid")
+	if err := os.WriteFile(spoolPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		r.log.Warn("cannot write the spool's pid file", "file", spoolPid, "err", err)
+	} else {
+		defer os.Remove(spoolPid)
 	}
 	if r.cfg.Process.PidFile != "" {
 		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

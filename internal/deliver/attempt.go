@@ -48,6 +48,7 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		} else {
 			msg := &remote.Message{From: env.From, To: pending, Body: body, Size: size,
 				EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
+			msg.MailParams, msg.RcptParams = dsnParams(env, pending)
 			res, sendErr = conn.Send(ctx, msg)
 			body.Close()
 		}
@@ -169,4 +170,46 @@ func (s *Scheduler) backoff(attempts int) time.Duration {
 	j := time.Duration(s.rng.Int64N(int64(d)/10 + 1))
 	s.mu.Unlock()
 	return d - j
+}
+
+// dsnParams formats the client's DSN parameters (RFC 3461) for the
+// upstream; remote sends them only when the upstream offers DSN.
+func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
+	var mail []string
+	if env.Ret != "" {
+		mail = append(mail, "RET="+env.Ret)
+	}
+	if env.EnvID != "" {
+		mail = append(mail, "ENVID="+xtext(env.EnvID))
+	}
+	byAddr := map[string]spool.Recipient{}
+	for _, r := range env.Recipients {
+		byAddr[r.Addr] = r
+	}
+	rcpt := make([][]string, len(to))
+	for i, a := range to {
+		r := byAddr[a]
+		if r.Notify != "" {
+			rcpt[i] = append(rcpt[i], "NOTIFY="+r.Notify)
+		}
+		if r.ORCPT != "" {
+			typ, addr, _ := strings.Cut(r.ORCPT, ";")
+			rcpt[i] = append(rcpt[i], "ORCPT="+typ+";"+xtext(addr))
+		}
+	}
+	return mail, rcpt
+}
+
+// xtext encodes a DSN parameter value (RFC 3461 section 4).
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

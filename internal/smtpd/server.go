@@ -140,6 +140,9 @@ func New(opts Options) *Server {
 	srv.ReadTimeout = opts.IdleTimeout
 	srv.WriteTimeout = opts.IdleTimeout
 	srv.EnableSMTPUTF8 = true
+	// DSN parameters are kept in the envelope, honoured in bounces and
+	// passed upstream.
+	srv.EnableDSN = true
 	srv.AllowInsecureAuth = opts.AllowInsecureAuth
 	if opts.TLSConfig != nil && !opts.ImplicitTLS {
 		srv.TLSConfig = opts.TLSConfig

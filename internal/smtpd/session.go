@@ -42,6 +42,7 @@ type session struct {
 	from     string
 	mailOpts *smtp.MailOptions
 	rcpts    []string
+	rcptDSN  [][2]string // NOTIFY, ORCPT per recipient
 	timer    *time.Timer // transaction timeout
 
 	upstream *remote.Conn // proxy mode only
@@ -81,7 +82,7 @@ func (ss *session) Reset() {
 			ss.dropUpstream()
 		}
 	}
-	ss.from, ss.mailOpts, ss.rcpts, ss.upMsg = "", nil, nil, nil
+	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
 	ss.hold, ss.discard = false, false
 }
 
@@ -185,6 +186,18 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.upMsg.To = append(ss.upMsg.To, to)
 	}
 	ss.rcpts = append(ss.rcpts, to)
+	var dsn [2]string
+	if opts != nil {
+		var n []string
+		for _, v := range opts.Notify {
+			n = append(n, string(v))
+		}
+		dsn[0] = strings.Join(n, ",")
+		if opts.OriginalRecipient != "" {
+			dsn[1] = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
+	ss.rcptDSN = append(ss.rcptDSN, dsn)
 	return nil
 }
 
@@ -244,12 +257,18 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if ss.mailOpts != nil {
 		env.SMTPUTF8 = ss.mailOpts.UTF8
+		env.EnvID = ss.mailOpts.EnvelopeID
+		env.Ret = string(ss.mailOpts.Return)
 		if ss.mailOpts.Body == smtp.BodyBinaryMIME {
 			env.BodyType = "binarymime"
 		}
 	}
-	for _, a := range ss.rcpts {
-		env.Recipients = append(env.Recipients, spool.Recipient{Addr: a, Status: spool.Pending})
+	for i, a := range ss.rcpts {
+		r := spool.Recipient{Addr: a, Status: spool.Pending}
+		if i < len(ss.rcptDSN) {
+			r.Notify, r.ORCPT = ss.rcptDSN[i][0], ss.rcptDSN[i][1]
+		}
+		env.Recipients = append(env.Recipients, r)
 	}
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)

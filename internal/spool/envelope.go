@@ -27,6 +27,10 @@ type Recipient struct {
 	Status RcptStatus
 	// Reply is the last upstream reply for this recipient, on one line.
 	Reply string
+	// Notify and ORCPT are the client's DSN parameters (RFC 3461):
+	// "SUCCESS,FAILURE,DELAY" or "NEVER", and "rfc822;user@example.com".
+	Notify string `json:"notify,omitempty"`
+	ORCPT  string `json:"orcpt,omitempty"`
 }
 
 // Done reports whether nothing more is to be done for the recipient.
@@ -61,6 +65,15 @@ type Envelope struct {
 	// LastReply is the last thing that went wrong for the message as a
 	// whole (a refused connection, a reply to MAIL or DATA).
 	LastReply string `json:"last_reply,omitempty"`
+
+	// EnvID and Ret are the client's DSN parameters from MAIL (RFC 3461).
+	EnvID string `json:"envid,omitempty"`
+	Ret   string `json:"ret,omitempty"`
+	// Warned is when a delay warning was sent, so it is sent once.
+	Warned time.Time `json:"warned,omitzero"`
+	// Bounce marks a message relaykeeper made itself (a DSN, a warning),
+	// which must never cause another.
+	Bounce bool `json:"bounce,omitempty"`
 
 	// Reasons are E-MailRelay's failure trailer lines (Reason/ReasonCode
 	// pairs), kept and appended to, since its resubmit script counts them.
@@ -194,6 +207,32 @@ func (e *Envelope) Marshal() []byte {
 	if e.LastReply != "" {
 		f(ownPrefix, "Last-Reply", e.LastReply)
 	}
+	if e.EnvID != "" {
+		f(ownPrefix, "Envid", e.EnvID)
+	}
+	if e.Ret != "" {
+		f(ownPrefix, "Ret", e.Ret)
+	}
+	if !e.Warned.IsZero() {
+		f(ownPrefix, "Warned", e.Warned.UTC().Format(time.RFC3339Nano))
+	}
+	if e.Bounce {
+		f(ownPrefix, "Bounce", "1")
+	}
+	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...".
+	for _, r := range e.Recipients {
+		if r.Notify == "" && r.ORCPT == "" {
+			continue
+		}
+		v := r.Addr
+		if r.Notify != "" {
+			v += " NOTIFY=" + r.Notify
+		}
+		if r.ORCPT != "" {
+			v += " ORCPT=" + r.ORCPT
+		}
+		f(ownPrefix, "Dsn", v)
+	}
 	// One status line per recipient that has one: "STATUS ADDR REPLY".
 	// A recipient named in To-Remote with no status line is pending.
 	for _, r := range e.Recipients {
@@ -245,6 +284,7 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 		toRemote []string
 		status   = map[string]Recipient{}
 		sent     []Recipient
+		dsn      = map[string][2]string{}
 	)
 	for sc.Scan() {
 		lineNo++
@@ -310,6 +350,27 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 				e.NextAttempt, err = time.Parse(time.RFC3339Nano, val)
 			case "Last-Reply":
 				e.LastReply = val
+			case "Envid":
+				e.EnvID = val
+			case "Ret":
+				e.Ret = val
+			case "Warned":
+				e.Warned, err = time.Parse(time.RFC3339Nano, val)
+			case "Bounce":
+				e.Bounce = val == "1"
+			case "Dsn":
+				f := strings.Fields(val)
+				var p [2]string
+				for _, kv := range f[min(1, len(f)):] {
+					if v, ok := strings.CutPrefix(kv, "NOTIFY="); ok {
+						p[0] = v
+					} else if v, ok := strings.CutPrefix(kv, "ORCPT="); ok {
+						p[1] = v
+					}
+				}
+				if len(f) > 0 {
+					dsn[f[0]] = p
+				}
 			case "Rcpt":
 				st, rest, _ := strings.Cut(val, " ")
 				addr, reply, _ := strings.Cut(rest, " ")
@@ -352,6 +413,11 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 			e.Recipients = append(e.Recipients, r)
 		} else {
 			e.Recipients = append(e.Recipients, Recipient{Addr: a, Status: Pending})
+		}
+	}
+	for i := range e.Recipients {
+		if p, ok := dsn[e.Recipients[i].Addr]; ok {
+			e.Recipients[i].Notify, e.Recipients[i].ORCPT = p[0], p[1]
 		}
 	}
 	return e, nil

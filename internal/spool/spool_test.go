@@ -71,8 +71,12 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Addr: "sent@example.net", Status: Sent, Reply: "250 2.0.0 Ok"},
 		{Addr: "bad@example.net", Status: Bounced, Reply: "550 5.1.1 no such user"},
 		{Addr: "later@example.net", Status: Deferred, Reply: "451 4.2.0 greylisted"},
-		{Addr: "new@example.net", Status: Pending},
+		{Addr: "new@example.net", Status: Pending, Notify: "SUCCESS,FAILURE", ORCPT: "rfc822;orig@example.net"},
 	}
+	e.EnvID = "QQ314159"
+	e.Ret = "HDRS"
+	e.Warned = t0.Add(4 * time.Hour)
+	e.Bounce = true
 	e.Reasons = []string{"X-MailRelay-Reason: no such user", "X-MailRelay-ReasonCode: 550"}
 	e.Extra = []string{"X-Custom: kept"}
 	got, err := Unmarshal(bytes.NewReader(e.Marshal()))

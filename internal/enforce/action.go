@@ -1,0 +1,70 @@
+// Package enforce reads why an upstream refused a relayed message and
+// decides what to do about it: ban the client that submitted it, block the
+// sender's domain, forward the message encapsulated, report it, or nothing.
+// It holds the rules (a built-in set for Gmail, replaceable by a file), the
+// ban list, the welcomelist, the sender_access table it maintains, the
+// encapsulated message, and the reply rewriting of Postfix's
+// smtp_reply_filter.
+package enforce
+
+// Action is what a rule says to do about a refusal.
+type Action int
+
+// The actions, as relay-enforcer names them.
+const (
+	// None: the refusal says nothing about the sender (no such user,
+	// mailbox full, a passing problem).
+	None Action = iota
+	// Ban the IP of the client that submitted the message.
+	Ban
+	// BlockDomain adds the envelope sender's domain to sender_access.
+	BlockDomain
+	// Encapsulate re-sends the message as an attachment to its recipient:
+	// the refusal is an artefact of forwarding (DMARC, SPF, DKIM).
+	Encapsulate
+	// Report tells the administrator: a refusal no rule knows, or one
+	// nobody can act on (the relay's own DNS is wrong).
+	Report
+)
+
+var actionNames = [...]string{None: "none", Ban: "ban", BlockDomain: "block-domain", Encapsulate: "encapsulate", Report: "report"}
+
+func (a Action) String() string {
+	if a >= 0 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return "action?"
+}
+
+// ParseAction is the inverse of Action.String.
+func ParseAction(s string) (Action, bool) {
+	for i, n := range actionNames {
+		if n == s {
+			return Action(i), true
+		}
+	}
+	return None, false
+}
+
+// Reply is an upstream's refusal as the rules see it.
+type Reply struct {
+	Code int
+	// Enhanced is the RFC 3463 code of the first line ("5.7.26"), or "".
+	Enhanced string
+	// Text is the whole reply on one line, each line keeping its
+	// "550-5.7.1" prefix as Postfix logs it.
+	Text string
+	// Host is the upstream's host name or address, as far as known.
+	Host string
+	// Stage is what the reply answered: "mail", "rcpt", "data" (end of
+	// data), or "" if unknown.
+	Stage string
+}
+
+// Verdict is the outcome of classifying a Reply.
+type Verdict struct {
+	Action Action
+	// Rule names the rule that matched (its name, or FILE:LINE), "" if
+	// none did.
+	Rule string
+}
