@@ -64,6 +64,7 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		byAddr[a] = i
 	}
 	var lastReply string
+	var newlyFailed []spool.Recipient
 	for k := range env.Recipients {
 		r := &env.Recipients[k]
 		i, ok := byAddr[r.Addr]
@@ -71,9 +72,19 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 			continue
 		}
 		var rep remote.Reply
+		stage := ""
 		if res != nil && (res.Mail.Code != 0) {
 			rep = res.RcptReply(i)
+			switch {
+			case res.Mail.Code/100 != 2:
+				stage = "mail"
+			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
+				stage = "rcpt"
+			default:
+				stage = "data"
+			}
 		}
+		upstreamReply := rep
 		switch {
 		case sendErr == nil && res != nil && res.Accepted(i):
 			r.Status = spool.Sent
@@ -89,8 +100,19 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 			}
 		}
 		r.Reply = rep.String()
+		if r.Status == spool.Deferred && s.expired(env, now) {
+			// Postfix's wording for a message that outlived the queue.
+			r.Status = spool.Bounced
+			r.Reply = fmt.Sprintf("message delivery expired after %s in the queue; last reply: %s",
+				now.Sub(env.Arrival).Round(time.Second), rep.String())
+			out.deferred--
+			out.failed++
+		}
 		if r.Status != spool.Sent {
 			lastReply = r.Reply
+		}
+		if r.Status == spool.Bounced {
+			newlyFailed = append(newlyFailed, *r)
 		}
 		res := maillog.Deferred
 		switch r.Status {
@@ -101,9 +123,27 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		}
 		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
 			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
+		if s.opts.OnResult != nil {
+			s.opts.OnResult(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+		}
 	}
 	if lastReply != "" {
 		env.LastReply = lastReply
+	}
+	if len(newlyFailed) > 0 {
+		s.notify(NoticeFailure, c, newlyFailed)
+	}
+	if s.opts.DelayWarning > 0 && env.Warned.IsZero() && now.Sub(env.Arrival) >= s.opts.DelayWarning {
+		var waiting []spool.Recipient
+		for _, r := range env.Recipients {
+			if r.Status == spool.Deferred {
+				waiting = append(waiting, r)
+			}
+		}
+		if len(waiting) > 0 {
+			s.notify(NoticeDelay, c, waiting)
+			env.Warned = now
+		}
 	}
 
 	var err error
@@ -122,9 +162,6 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		}
 		env.NextAttempt = time.Time{}
 		err = c.Move(spool.Failed)
-		if err == nil && s.opts.OnFailed != nil {
-			s.opts.OnFailed(c.ID())
-		}
 	default:
 		err = c.Delete()
 	}
@@ -212,4 +249,22 @@ func xtext(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// expired reports whether a message has outlived the queue.
+func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
+	life := s.opts.MaxLifetime
+	if env.From == "" || env.Bounce {
+		life = s.opts.BounceLifetime
+	}
+	return life > 0 && now.Sub(env.Arrival) >= life
+}
+
+func (s *Scheduler) notify(kind Notice, c *spool.Claim, rcpts []spool.Recipient) {
+	if s.opts.Notify == nil {
+		return
+	}
+	if err := s.opts.Notify(kind, c.Env, s.opts.Spool.ContentPath(c.ID()), rcpts); err != nil {
+		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
+	}
 }

@@ -251,3 +251,60 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+type notice struct {
+	kind  Notice
+	rcpts []string
+}
+
+// TestLifetimeAndNotices: a recipient deferred past the queue lifetime
+// fails with a notice; one deferred past the delay warning time gets one
+// delay notice, once.
+func TestLifetimeAndNotices(t *testing.T) {
+	up := startUpstream(t)
+	up.set("slow@example.net", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"})
+	sp, s, clk, id := setup(t, up.addr, "slow@example.net")
+	var mu sync.Mutex
+	var got []notice
+	s.opts.Notify = func(k Notice, env *spool.Envelope, path string, rcpts []spool.Recipient) error {
+		mu.Lock()
+		defer mu.Unlock()
+		n := notice{kind: k}
+		for _, r := range rcpts {
+			n.rcpts = append(n.rcpts, r.Addr)
+		}
+		got = append(got, n)
+		return nil
+	}
+	s.opts.DelayWarning = 4 * time.Hour
+	s.opts.MaxLifetime = 24 * time.Hour
+
+	clk.Advance(5 * time.Hour) // past the warning, within the lifetime
+	for range 2 {
+		if _, err := s.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if len(got) != 1 || got[0].kind != NoticeDelay {
+		t.Fatalf("notices after two deferrals = %+v; want one delay notice", got)
+	}
+	mu.Unlock()
+
+	clk.Advance(20 * time.Hour) // now 25h after arrival
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	env, st, err := sp.Read(id)
+	if err != nil || st != spool.Failed {
+		t.Fatalf("state = %v, %v; want failed after the lifetime", st, err)
+	}
+	if !strings.Contains(env.Recipients[0].Reply, "expired") || !strings.Contains(env.Recipients[0].Reply, "451") {
+		t.Errorf("reply %q; want the expiry with the last reply", env.Recipients[0].Reply)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[1].kind != NoticeFailure || got[1].rcpts[0] != "slow@example.net" {
+		t.Errorf("notices = %+v; want delay then failure", got)
+	}
+}

@@ -63,9 +63,40 @@ type Options struct {
 	Log   *slog.Logger
 	// MailLog gets a line per recipient per attempt.
 	MailLog *maillog.Logger
-	// OnFailed, if set, is called when a message has moved to Failed, for
-	// bounces.
-	OnFailed func(id string)
+	// Notify, if set, sends a delivery status notification: NoticeFailure
+	// for recipients that failed for good in this attempt, NoticeDelay
+	// for those still waiting after DelayWarning. It runs while the
+	// message is claimed, before its new state is recorded; an error is
+	// logged and the message goes on (a notice is never worth a loss).
+	Notify func(kind Notice, env *spool.Envelope, contentPath string, rcpts []spool.Recipient) error
+	// MaxLifetime is Postfix's maximal_queue_lifetime: a recipient still
+	// deferred this long after arrival fails. BounceLifetime is
+	// bounce_queue_lifetime, for messages from the null sender.
+	MaxLifetime, BounceLifetime time.Duration
+	// DelayWarning, if positive, is Postfix's delay_warning_time.
+	DelayWarning time.Duration
+	// OnResult, if set, sees every recipient's attempt (the enforcer).
+	OnResult func(r Result)
+}
+
+// Notice is a kind of delivery status notification.
+type Notice int
+
+// Notices.
+const (
+	NoticeFailure Notice = iota
+	NoticeDelay
+)
+
+// Result is one recipient's attempt, as OnResult sees it.
+type Result struct {
+	Env   *spool.Envelope
+	Rcpt  spool.Recipient
+	Relay string
+	// Reply is the upstream's reply; Code 0 when there was none.
+	Reply remote.Reply
+	// Stage is what the reply answered: "mail", "rcpt", "data".
+	Stage string
 }
 
 // Scheduler forwards the spool's Ready messages.
