@@ -330,6 +330,10 @@ func (p *argParser) options() []option {
 			keys:  []string{"domain"},
 			parse: text(func(c *config.Config, s string) { c.Domain = s })},
 
+		{long: "no-bounces", group: groupForward,
+			help:  "send no delivery status notifications: a failed message is only marked failed, as E-MailRelay does",
+			keys:  []string{"delivery.bounces"},
+			parse: onOff(func(c *config.Config, on bool) { c.Delivery.Bounces = !on })},
 		{long: "server-tls", short: "K", group: groupTLS,
 			help:  "offer STARTTLS to clients (needs --server-tls-certificate)",
 			keys:  []string{"tls.server"},

@@ -124,6 +124,19 @@ type Delivery struct {
 	// failure (Postfix: minimal_backoff_time 300s, maximal_backoff_time 4000s).
 	MinBackoff time.Duration `toml:"min_backoff"`
 	MaxBackoff time.Duration `toml:"max_backoff"`
+	// MaxQueueLifetime and BounceQueueLifetime are how long a recipient
+	// may stay deferred before it fails (Postfix: maximal_queue_lifetime
+	// and bounce_queue_lifetime, 5 days); the second is for messages from
+	// the null sender.
+	MaxQueueLifetime    time.Duration `toml:"max_queue_lifetime"`
+	BounceQueueLifetime time.Duration `toml:"bounce_queue_lifetime"`
+	// DelayWarning, if positive, sends the sender one notice when a
+	// message has waited this long (Postfix: delay_warning_time).
+	DelayWarning time.Duration `toml:"delay_warning"`
+	// Bounces sends delivery status notifications (RFC 3464) to the
+	// sender. Off, a failed message is only marked failed, as
+	// E-MailRelay does (--no-bounces).
+	Bounces bool `toml:"bounces"`
 }
 
 // Log configures the diagnostic log and the mail log.
@@ -266,6 +279,9 @@ func Default() Config {
 			MessagesPerConnection: 100,
 			MinBackoff:            300 * time.Second,
 			MaxBackoff:            4000 * time.Second,
+			MaxQueueLifetime:      5 * 24 * time.Hour,
+			BounceQueueLifetime:   5 * 24 * time.Hour,
+			Bounces:               true,
 		},
 		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
 		Policy: Policy{

@@ -100,6 +100,12 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	v.positive(d.MaxQueueLifetime, "delivery.max_queue_lifetime")
+	v.positive(d.BounceQueueLifetime, "delivery.bounce_queue_lifetime")
+	if d.DelayWarning < 0 {
+		v.bad("%v is negative", d.DelayWarning)("delivery.delay_warning")
+	}
+
 	t := &c.TLS
 	implicit := t.ServerConnection
 	for _, entry := range s.Interfaces {
