@@ -24,6 +24,7 @@ type outcome struct {
 	// skipped means the message could not be claimed (another worker has
 	// it, or it is gone).
 	skipped bool
+	hold    bool
 }
 
 // attempt delivers one claimed message over conn, records every recipient's
@@ -111,9 +112,6 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		if r.Status != spool.Sent {
 			lastReply = r.Reply
 		}
-		if r.Status == spool.Bounced {
-			newlyFailed = append(newlyFailed, *r)
-		}
 		res := maillog.Deferred
 		switch r.Status {
 		case spool.Sent:
@@ -123,12 +121,33 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		}
 		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
 			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
-		if s.opts.OnResult != nil {
-			s.opts.OnResult(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+		if s.opts.OnResult != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
+			eff := s.opts.OnResult(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+			out.hold = out.hold || eff.Hold
+			if eff.Settle != "" && eff.Settle != r.Status {
+				switch r.Status {
+				case spool.Deferred:
+					out.deferred--
+				case spool.Bounced:
+					out.failed--
+				}
+				r.Status, r.Reply = eff.Settle, eff.Reply
+				switch r.Status {
+				case spool.Sent:
+					out.sent++
+				case spool.Bounced:
+					out.failed++
+				}
+			}
 		}
 	}
 	if lastReply != "" {
 		env.LastReply = lastReply
+	}
+	for _, r := range env.Recipients {
+		if _, tried := byAddr[r.Addr]; tried && r.Status == spool.Bounced {
+			newlyFailed = append(newlyFailed, r)
+		}
 	}
 	if len(newlyFailed) > 0 {
 		s.notify(NoticeFailure, c, newlyFailed)
@@ -148,6 +167,12 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 
 	var err error
 	switch {
+	case out.hold && (env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0):
+		// Its client is banned: sending more of its mail would cost the
+		// relay more reputation. An administrator releases or deletes it.
+		env.NextAttempt = time.Time{}
+		err = c.Move(spool.Held)
+		s.opts.MailLog.Event("hold", "id", c.ID(), "client", env.Client, "reason", "client banned")
 	case env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0:
 		env.NextAttempt = now.Add(s.backoff(env.Attempts))
 		out.next = env.NextAttempt

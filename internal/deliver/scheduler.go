@@ -75,8 +75,20 @@ type Options struct {
 	MaxLifetime, BounceLifetime time.Duration
 	// DelayWarning, if positive, is Postfix's delay_warning_time.
 	DelayWarning time.Duration
-	// OnResult, if set, sees every recipient's attempt (the enforcer).
-	OnResult func(r Result)
+	// OnResult, if set, sees every recipient's refusal (the enforcer)
+	// while the message is claimed, and says what to do about it.
+	OnResult func(r Result) Effect
+}
+
+// Effect is what OnResult wants done with a refused recipient.
+type Effect struct {
+	// Hold keeps the whole message held instead of retrying it.
+	Hold bool
+	// Settle, if set, overrides the recipient's status: spool.Sent (it
+	// was delivered another way, encapsulated) or spool.Bounced (a
+	// temporary refusal made permanent), with Reply as its reply.
+	Settle spool.RcptStatus
+	Reply  string
 }
 
 // Notice is a kind of delivery status notification.

@@ -266,8 +266,8 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 	return r, nil
 }
 
-// Check runs the lists for one recipient (or, at StageMail, for the sender
-// alone: only the client, helo and sender lists). Postfix's order: a Permit
+// Check runs the lists for one recipient (or, at StageMail, the sender list
+// alone). Postfix's order: a Permit
 // ends its own list only; a refusal ends everything.
 func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision {
 	var warnings []string
@@ -277,16 +277,18 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			return d
 		}
 	}
-	if e.opts.DNSBL != nil && !e.trusted(req.ClientIP) {
+	if e.opts.DNSBL != nil && stage == StageRcpt && !e.trusted(req.ClientIP) {
 		if d := e.checkBlocklist(ctx, e.opts.DNSBL, "dnsbl", req); d.Refuses() {
 			return d
 		}
 	}
-	n := len(e.lists)
+	first, n := 0, len(e.lists)
 	if stage == StageMail {
-		n = 3
+		// At MAIL only the sender list runs, so that a blocked sender
+		// hears so at MAIL FROM; everything runs again at RCPT.
+		first, n = 2, 3
 	}
-	for i := 0; i < n; i++ {
+	for i := first; i < n; i++ {
 	list:
 		for _, r := range e.lists[i] {
 			d := r.check(ctx, e, req)

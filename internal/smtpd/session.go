@@ -111,6 +111,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 				Message: "Bad sender address syntax"})
 		}
 	}
+	if ss.s.opts.Policy != nil {
+		req := ss.request("")
+		req.Sender = from
+		if d := ss.s.opts.Policy.Check(context.Background(), policy.StageMail, req); d.Refuses() {
+			return ss.refuse("mail", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
+				"from", maillog.Addr(from), "rule", d.Rule)
+		}
+	}
 	ss.startTimer()
 	ss.from, ss.mailOpts = from, opts
 	if ss.s.opts.Proxy == nil {

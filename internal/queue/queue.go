@@ -1,0 +1,221 @@
+// Package queue is the administrator's view of the spool: listing and showing
+// messages, and deleting, holding, releasing and retrying them, as Postfix's
+// mailq, postsuper and postqueue do.
+//
+// Every change goes through the spool's locks (spool.Lock, then Move, Unlock
+// or Delete), so it never races with delivery, whether the relay is running
+// or not: a message a forwarder has claimed is reported busy and left alone,
+// and a message the relay has not yet accepted (state New) is never touched.
+// Listing reads envelopes without locks; what it shows may be out of date by
+// the time it is printed, never torn. After a change, Notify tells a relay
+// running on the spool to re-read it.
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Message is one message as the queue commands show it.
+type Message struct {
+	ID string `json:"id"`
+	// State is the spool state's name: new, ready, claimed, failed, held.
+	State string `json:"state"`
+	// Size is the content's size in bytes.
+	Size    int64     `json:"size"`
+	Arrival time.Time `json:"arrival,omitzero"`
+	// Sender is the envelope sender without angle brackets, empty for <>.
+	Sender      string      `json:"sender"`
+	Recipients  []Recipient `json:"recipients"`
+	Attempts    int         `json:"attempts"`
+	NextAttempt time.Time   `json:"next_attempt,omitzero"`
+	LastReply   string      `json:"last_reply,omitempty"`
+	Client      string      `json:"client,omitempty"`
+	Helo        string      `json:"helo,omitempty"`
+	Auth        string      `json:"auth,omitempty"`
+	// Error says why the envelope could not be read (a torn or
+	// hand-broken file); the other fields are then empty.
+	Error string `json:"error,omitempty"`
+}
+
+// Recipient is one recipient and where its delivery stands.
+type Recipient struct {
+	Addr string `json:"addr"`
+	// Status is pending, deferred, sent or failed.
+	Status string `json:"status"`
+	Reply  string `json:"reply,omitempty"`
+}
+
+// Filter selects messages in List. Text fields match case-insensitively
+// anywhere in the value; empty fields and an empty States match everything.
+type Filter struct {
+	Sender    string
+	Recipient string
+	// Reply matches the message's last reply or any recipient's reply.
+	Reply  string
+	States []spool.State
+}
+
+func (f Filter) match(m *Message) bool {
+	if len(f.States) > 0 && !hasState(f.States, m.State) {
+		return false
+	}
+	if f.Sender != "" && !contains(m.Sender, f.Sender) {
+		return false
+	}
+	if f.Recipient != "" && !anyRecipient(m, func(r Recipient) bool { return contains(r.Addr, f.Recipient) }) {
+		return false
+	}
+	if f.Reply != "" && !contains(m.LastReply, f.Reply) &&
+		!anyRecipient(m, func(r Recipient) bool { return contains(r.Reply, f.Reply) }) {
+		return false
+	}
+	return true
+}
+
+// matchText reports whether text occurs in the sender, a recipient or a
+// reply: what --match selects on.
+func matchText(m *Message, text string) bool {
+	return contains(m.Sender, text) || contains(m.LastReply, text) ||
+		anyRecipient(m, func(r Recipient) bool { return contains(r.Addr, text) || contains(r.Reply, text) })
+}
+
+func hasState(sts []spool.State, name string) bool {
+	for _, st := range sts {
+		if st.String() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func anyRecipient(m *Message, f func(Recipient) bool) bool {
+	for _, r := range m.Recipients {
+		if f(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// List returns the messages in the spool that f selects, in arrival order.
+// A message whose envelope cannot be read is listed with Error set (and
+// matches only a filter on state); one that vanishes while being read (just
+// delivered) is left out.
+func List(s *spool.Spool, f Filter) ([]Message, error) {
+	ents, err := s.List()
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	var out []Message
+	for _, e := range ents {
+		m, err := Get(s, e.ID)
+		if errors.Is(err, spool.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			m = Message{ID: e.ID, State: e.State.String(), Error: err.Error()}
+			if fi, err := os.Stat(s.ContentPath(e.ID)); err == nil {
+				m.Size = fi.Size()
+			}
+		}
+		if f.match(&m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Get returns one message's envelope and state, read without locking.
+func Get(s *spool.Spool, id string) (Message, error) {
+	if !spool.ValidID(id) {
+		return Message{}, spool.ErrNotFound
+	}
+	env, st, err := s.Read(id)
+	if err != nil {
+		return Message{}, err
+	}
+	m := view(env, st)
+	if fi, err := os.Stat(s.ContentPath(id)); err == nil {
+		m.Size = fi.Size()
+	}
+	return m, nil
+}
+
+func view(env *spool.Envelope, st spool.State) Message {
+	m := Message{
+		ID:          env.ID,
+		State:       st.String(),
+		Arrival:     env.Arrival,
+		Sender:      env.From,
+		Attempts:    env.Attempts,
+		NextAttempt: env.NextAttempt,
+		LastReply:   env.LastReply,
+		Client:      env.Client,
+		Helo:        env.Helo,
+		Auth:        env.AuthID,
+		Recipients:  make([]Recipient, 0, len(env.Recipients)),
+	}
+	for _, r := range env.Recipients {
+		m.Recipients = append(m.Recipients, Recipient{Addr: r.Addr, Status: string(r.Status), Reply: r.Reply})
+	}
+	return m
+}
+
+// maxHeader bounds what Header reads, so that a message without an empty
+// line cannot make `queue show` read a whole large attachment.
+const maxHeader = 1 << 20
+
+// Header returns the message's header section, up to and without the empty
+// line that ends it, with the content's line endings (CRLF).
+func Header(s *spool.Spool, id string) ([]byte, error) {
+	f, err := OpenContent(s, id)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	br := bufio.NewReader(io.LimitReader(f, maxHeader))
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err != nil) {
+			return out.Bytes(), nil
+		}
+		out.Write(line)
+		if err != nil {
+			if err == io.EOF {
+				return out.Bytes(), nil
+			}
+			return nil, fmt.Errorf("queue: read %s: %w", id, err)
+		}
+	}
+}
+
+// OpenContent opens a message's content for reading. The content never
+// changes while the message lives, so no lock is needed; a message
+// delivered meanwhile may vanish, which gives spool.ErrNotFound.
+func OpenContent(s *spool.Spool, id string) (io.ReadCloser, error) {
+	if !spool.ValidID(id) {
+		return nil, spool.ErrNotFound
+	}
+	f, err := os.Open(s.ContentPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, spool.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return f, nil
+}
