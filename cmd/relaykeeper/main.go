@@ -71,6 +71,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	switch cmd.Name {
 	case "passwd":
 		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
+	case "queue":
+		return runQueue(cmd.Args, os.Stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage
@@ -257,6 +259,10 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		Grace:                 r.cfg.SMTP.ShutdownGrace,
 		Log:                   r.log,
 		MailLog:               r.maillog,
+		MaxLifetime:           r.cfg.Delivery.MaxQueueLifetime,
+		BounceLifetime:        r.cfg.Delivery.BounceQueueLifetime,
+		DelayWarning:          r.cfg.Delivery.DelayWarning,
+		Notify:                r.notify,
 	})
 }
 
