@@ -80,6 +80,12 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
+	if s.opts.Banned != nil {
+		if reason, until, banned := s.opts.Banned(ip); banned {
+			return "554 5.7.1 " + s.opts.Domain + ": " + ip.String() + " is banned until " +
+				until.UTC().Format(time.RFC3339) + ": " + reason, false
+		}
+	}
 	// Counted here and released when the connection closes.
 	s.mu.Lock()
 	defer s.mu.Unlock()

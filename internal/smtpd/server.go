@@ -75,6 +75,34 @@ type Options struct {
 	MaxConnectionsPerIP int
 	// HardErrorLimit refused commands end a session; zero means 20.
 	HardErrorLimit int
+	// Banned, if set, refuses banned clients at connect time.
+	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
+	// Enforcer, if set, sees every upstream refusal in proxy mode.
+	Enforcer Enforcer
+}
+
+// Enforcer acts on an upstream's refusal of a proxied transaction and may
+// change what the client hears (relay-enforcer's reply rewriting).
+type Enforcer interface {
+	ProxyRefusal(ctx context.Context, r *ProxyRefusal) remote.Reply
+}
+
+// ProxyRefusal is an upstream refusal seen while proxying.
+type ProxyRefusal struct {
+	Client     netip.Addr
+	ClientAddr string
+	Helo       string
+	AuthID     string
+	From       string
+	// To are the recipients concerned: the one refused at RCPT, or all
+	// accepted ones at end of data.
+	To []string
+	// Stage is "mail", "rcpt" or "data".
+	Stage string
+	Reply remote.Reply
+	// ContentPath is the message's content, for a refusal at end of data.
+	ContentPath string
+	Relay       string
 }
 
 // Authenticator is the password store, as the server needs it.

@@ -47,6 +47,7 @@ type session struct {
 
 	upstream *remote.Conn // proxy mode only
 	upMsg    *remote.Message
+	upMsg0   []string // the recipients the upstream accepted, at DATA
 
 	authID, authMech string
 	errors           int
@@ -142,9 +143,22 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if rep.Code/100 != 2 {
 		ss.upMsg = nil
 		ss.s.opts.MailLog.Reject(ss.client(), "mail", rep.String(), "from", maillog.Addr(from), "relay", ss.s.opts.Proxy.Addr)
-		return replyError(rep)
+		return replyError(ss.enforce("mail", rep, nil, ""))
 	}
 	return nil
+}
+
+// enforce hands an upstream refusal to the enforcer, if any, and returns
+// the reply the client is to hear.
+func (ss *session) enforce(stage string, rep remote.Reply, to []string, contentPath string) remote.Reply {
+	if ss.s.opts.Enforcer == nil || rep.Code < 400 {
+		return rep
+	}
+	return ss.s.opts.Enforcer.ProxyRefusal(context.Background(), &ProxyRefusal{
+		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), Helo: ss.conn.Hostname(),
+		AuthID: ss.authID, From: ss.from, To: to, Stage: stage, Reply: rep, ContentPath: contentPath,
+		Relay: ss.s.opts.Proxy.Addr,
+	})
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
@@ -189,7 +203,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if rep.Code/100 != 2 {
 			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
 				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
-			return replyError(rep)
+			return replyError(ss.enforce("rcpt", rep, []string{to}, ""))
 		}
 		ss.upMsg.To = append(ss.upMsg.To, to)
 	}
@@ -325,6 +339,7 @@ func (ss *session) proxyData(w *spool.Writer, env *spool.Envelope) error {
 	ss.upMsg.Body = f
 	ss.upMsg.Size = fi.Size()
 	ss.upMsg.EightBit = env.BodyType == "8bit"
+	ss.upMsg0 = ss.upMsg.To
 	rep, err := ss.upstream.Data(ss.upMsg)
 	ss.upMsg = nil
 	if err != nil {
@@ -344,6 +359,15 @@ func (ss *session) proxyData(w *spool.Writer, env *spool.Envelope) error {
 		ss.tc.messages.Add(1)
 	}
 	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, result, rep.String())
+	if rep.Code >= 400 {
+		// The content file still exists here: the enforcer may copy it
+		// (to encapsulate) before Data's deferred Abort removes it.
+		heard := ss.enforce("data", rep, ss.upMsg0, w.ContentPath())
+		if heard.Code/100 == 2 && ss.tc != nil {
+			ss.tc.messages.Add(1)
+		}
+		return replyError(heard)
+	}
 	return replyError(rep)
 }
 
