@@ -71,6 +71,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	switch cmd.Name {
 	case "passwd":
 		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
+	case "bans":
+		return runBans(cmd.Args, os.Stdin, stdout, stderr)
 	case "queue":
 		return runQueue(cmd.Args, os.Stdin, stdout, stderr)
 	}
@@ -360,6 +362,9 @@ func (r *relay) runServer() int {
 		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
 	}
 	opts.Policy = r.policy
+	if r.policy != nil {
+		opts.LimitExempt = r.policy.Trusted
+	}
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit

@@ -238,7 +238,8 @@ type Policy struct {
 	VerifierTimeout time.Duration `toml:"verifier_timeout"`
 
 	// MaxConnections and MaxConnectionsPerIP bound concurrent clients
-	// (Postfix: smtpd_client_connection_count_limit).
+	// (Postfix: smtpd_client_connection_count_limit); mynetworks are
+	// exempt from the second, as Postfix exempts them.
 	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	// HardErrorLimit rejected commands end a session (Postfix:

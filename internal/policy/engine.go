@@ -328,6 +328,9 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	return final
 }
 
+// Trusted reports whether ip is in mynetworks (or trusted otherwise).
+func (e *Engine) Trusted(ip netip.Addr) bool { return e.trusted(ip) }
+
 func (e *Engine) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if e.opts.Trusted != nil && e.opts.Trusted(ip) {

@@ -92,7 +92,8 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 	if s.opts.MaxConnections > 0 && s.active.Load() >= int64(s.opts.MaxConnections) {
 		return "421 4.7.0 " + s.opts.Domain + ": too many connections; try again later", false
 	}
-	if s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP {
+	if s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP &&
+		(s.opts.LimitExempt == nil || !s.opts.LimitExempt(ip)) {
 		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false
 	}
 	s.perIP[ip]++

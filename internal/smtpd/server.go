@@ -75,6 +75,9 @@ type Options struct {
 	MaxConnectionsPerIP int
 	// HardErrorLimit refused commands end a session; zero means 20.
 	HardErrorLimit int
+	// LimitExempt, if set, exempts clients from MaxConnectionsPerIP:
+	// trusted networks, as Postfix's smtpd_client_event_limit_exceptions.
+	LimitExempt func(ip netip.Addr) bool
 	// Banned, if set, refuses banned clients at connect time.
 	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
