@@ -71,10 +71,6 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	switch cmd.Name {
 	case "passwd":
 		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
-	case "bans":
-		return runBans(cmd.Args, os.Stdin, stdout, stderr)
-	case "queue":
-		return runQueue(cmd.Args, os.Stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage
