@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-deps.sh: install the programs that the end-to-end tests drive through
 # test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
-# smtp-source) and swaks. Idempotent: it installs nothing when they are all
+# smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
+# requires AUTH (sasl2-bin, libsasl2-modules). Idempotent: it installs nothing when they are all
 # present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
@@ -15,7 +16,8 @@ PATH="$PATH:/usr/sbin:/sbin"
 
 missing=""
 for pair in postfix:postfix postconf:postfix postqueue:postfix \
-	smtp-sink:postfix smtp-source:postfix swaks:swaks; do
+	smtp-sink:postfix smtp-source:postfix swaks:swaks \
+	saslpasswd2:sasl2-bin openssl:openssl; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -25,6 +27,12 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 		esac
 	fi
 done
+
+# A library package, with no command to look for.
+if command -v dpkg-query >/dev/null 2>&1 &&
+	! dpkg-query -W -f='${Status}' libsasl2-modules 2>/dev/null | grep -q "ok installed"; then
+	missing="$missing libsasl2-modules"
+fi
 
 if [ -z "$missing" ]; then
 	exit 0

@@ -45,7 +45,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 			if err != nil {
 				return nil, err
 			}
-			return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{z}, Threshold: 1, Server: p.DNSServer})}, nil
+			return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{z}, Threshold: 1, Server: p.DNSServer}), log}, nil
 		},
 		ParseAction: accessDecision,
 		Log:         log,
@@ -74,7 +74,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 			if c.Server == "" {
 				c.Server = p.DNSServer
 			}
-			opts.DNSBL = blocklist{dnsbl.New(c)}
+			opts.DNSBL = blocklist{dnsbl.New(c), log}
 		}
 	}
 	if p.AddressVerifier != "" {
@@ -184,12 +184,21 @@ func accessDecision(v string) (policy.Decision, error) {
 }
 
 // blocklist adapts a DNSBL checker to the policy.
-type blocklist struct{ c *dnsbl.Checker }
+type blocklist struct {
+	c   *dnsbl.Checker
+	log *slog.Logger
+}
 
 func (b blocklist) Listed(ctx context.Context, ip netip.Addr) (bool, string, error) {
 	res, err := b.c.Check(ctx, ip)
 	if err != nil {
 		return false, "", err
+	}
+	for _, f := range res.Failures {
+		b.log.Warn("blocklist gave no usable answer", "zone", f.Zone, "client", ip, "err", f.Err, "timed_out", res.TimedOut)
+	}
+	if res.TimedOut && !res.Listed {
+		b.log.Warn("blocklist lookup timed out; client let through (fail open)", "client", ip, "server", b.c.Server())
 	}
 	return res.Listed, res.RejectText(ip), nil
 }

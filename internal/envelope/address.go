@@ -125,6 +125,34 @@ func Parse(s string) (Address, error) {
 	return a, nil
 }
 
+// ParseUnquoted reads an address whose local part has already been
+// unquoted (go-smtp strips the quotes of "john doe"@example.com): the
+// domain is what follows the last @, and a local part that needs quoting
+// is marked Quoted, so that String quotes it again.
+func ParseUnquoted(s string) (Address, error) {
+	if strings.HasPrefix(s, "@") || strings.HasPrefix(s, `"`) {
+		return Parse(s)
+	}
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 || len(s) > maxLen || !utf8.ValidString(s) {
+		return Parse(s)
+	}
+	local := s[:i]
+	if !needsQuote(local) {
+		return Parse(s)
+	}
+	for _, c := range local {
+		if c < ' ' || c == 0x7f {
+			return Address{}, fmt.Errorf("%w: control character in local part", ErrSyntax)
+		}
+	}
+	d, err := parseDomain(s[i+1:])
+	if err != nil {
+		return Address{}, err
+	}
+	return Address{Local: local, Domain: d, Quoted: true}, nil
+}
+
 func closingQuote(s string) int {
 	for i := 1; i < len(s); i++ {
 		switch s[i] {

@@ -388,7 +388,11 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 	}
 	switch check {
 	case "check_client_access":
-		d.Text = "<" + req.ClientName + "[" + req.ClientIP.String() + "]>: Client host rejected: " + text
+		name := req.ClientName
+		if name == "" {
+			name = "unknown" // Postfix's word for a client without a verified name
+		}
+		d.Text = "<" + name + "[" + req.ClientIP.String() + "]>: Client host rejected: " + text
 	case "check_helo_access":
 		d.Text = "<" + req.Helo + ">: Helo command rejected: " + text
 	case "check_sender_access":

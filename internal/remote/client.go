@@ -234,7 +234,10 @@ func (c *Conn) auth() error {
 		return &Error{Stage: "auth", Err: err}
 	}
 	if rep.Code != 235 {
-		return &Error{Stage: "auth", Reply: rep, Perm: rep.Permanent()}
+		// Never permanent for the message: it is the relay's own
+		// credentials that are wrong, and mail waits until they are
+		// fixed (Postfix soft-bounces here too).
+		return &Error{Stage: "auth", Reply: rep}
 	}
 	return nil
 }

@@ -113,6 +113,11 @@ func (e *Error) Temporary() bool { return !e.Perm }
 // AsReply turns the error into the reply a client should hear: the
 // server's own reply if there was one, else a local 4xx.
 func (e *Error) AsReply() Reply {
+	if e.Reply.Code != 0 && !e.Perm && e.Reply.Permanent() {
+		// A permanent reply that must not fail the message (the
+		// upstream refused our login): say so with a temporary code.
+		return Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"4.7.0 upstream " + e.Stage + " failed: " + e.Reply.String()}}
+	}
 	if e.Reply.Code != 0 {
 		return e.Reply
 	}

@@ -51,6 +51,9 @@ type session struct {
 
 	authID, authMech string
 	errors           int
+	// closing is set once the error limit is reached: the connection is
+	// about to close, and nothing more is done for the client.
+	closing bool
 	// hold and discard are what the policy said for this transaction.
 	hold, discard bool
 	warnings      []string
@@ -97,6 +100,9 @@ func (ss *session) Logout() error {
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.closing {
+		return errTooManyErrors
+	}
 	ss.Reset()
 	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
 		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
@@ -162,7 +168,16 @@ func (ss *session) enforce(stage string, rep remote.Reply, to []string, contentP
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if _, err := envelope.Parse(to); err != nil {
+	if ss.closing {
+		return errTooManyErrors
+	}
+	// go-smtp hands over a quoted local part without its quotes; parse
+	// it as such and send it on re-quoted.
+	addr, err := envelope.ParseUnquoted(to)
+	if err == nil {
+		to = addr.String()
+	}
+	if err != nil {
 		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 			Message: "Bad recipient address syntax"})
 	}
@@ -225,6 +240,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 func (ss *session) Data(r io.Reader) error {
 	defer ss.stopTimer()
+	if ss.closing {
+		return errTooManyErrors
+	}
 	now := ss.s.opts.Now()
 	w, err := ss.s.opts.Spool.Create(now)
 	if err != nil {
@@ -421,18 +439,36 @@ func replyText(err error) string {
 
 // refuse counts a refused command, logs it, and returns the reply; past the
 // hard error limit the session ends with 421, as Postfix's
-// smtpd_hard_error_limit.
+// smtpd_hard_error_limit, and every command still in the pipeline hears
+// the same 421.
 func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 	ss.errors++
-	reply := fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
-	ss.s.opts.MailLog.Reject(ss.client(), stage, reply, kv...)
 	if ss.errors >= ss.s.opts.HardErrorLimit {
-		ss.s.opts.MailLog.Reject(ss.client(), "limit", "421 4.7.0 too many errors")
-		// Closing after go-smtp writes this reply: the next read fails.
-		time.AfterFunc(100*time.Millisecond, func() { ss.conn.Conn().Close() })
-		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors; closing connection"}
+		return ss.closeWith(stage, kv...)
 	}
+	ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(e), kv...)
 	return e
+}
+
+var errTooManyErrors = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+	Message: "Too many errors; closing connection"}
+
+// closeWith ends a session that has used up its error budget.
+func (ss *session) closeWith(stage string, kv ...string) error {
+	if !ss.closing {
+		ss.closing = true
+		ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(errTooManyErrors), kv...)
+		// go-smtp writes the reply, then the next read fails.
+		time.AfterFunc(100*time.Millisecond, func() { ss.conn.Conn().Close() })
+	}
+	return errTooManyErrors
+}
+
+func smtpErrorText(e *smtp.SMTPError) string {
+	if e.EnhancedCode == smtp.NoEnhancedCode || e.EnhancedCode == smtp.EnhancedCodeNotSet {
+		return fmt.Sprintf("%d %s", e.Code, strings.ReplaceAll(e.Message, "\n", " "))
+	}
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 }
 
 func enhanced(s string) smtp.EnhancedCode {
@@ -479,9 +515,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())
 	if t := ss.s.opts.Throttle; t != nil && !t.Allow(ip) {
-		ss.s.opts.MailLog.Reject(ss.client(), "auth", "454 4.7.0 too many authentication failures")
-		return nil, &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		e := &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 			Message: "Too many authentication failures; try again later"}
+		ss.s.opts.MailLog.Reject(ss.client(), "auth", smtpErrorText(e))
+		return nil, e
 	}
 	srv, err := ss.s.opts.Auth.Server(mech, func(id string) {
 		ss.authID, ss.authMech = id, mech
@@ -509,7 +546,7 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 			t.Fail(c.ip)
 		}
 		c.ss.errors++
-		c.ss.s.opts.MailLog.Reject(c.ss.client(), "auth", "535 5.7.8 authentication failed", "mech", c.mech)
+		c.ss.s.opts.MailLog.Reject(c.ss.client(), "auth", smtpErrorText(smtp.ErrAuthFailed), "mech", c.mech)
 		// One reply for every failure, whatever went wrong, so that it
 		// tells an attacker nothing (unknown user and bad password alike).
 		err = smtp.ErrAuthFailed
