@@ -36,7 +36,7 @@ FUZZ_TARGETS = \
 	internal/maillog:FuzzParse internal/spool:FuzzUnmarshal \
 	internal/table:FuzzParseAction internal/table:FuzzParseCIDR \
 	internal/table:FuzzParseRegexp internal/table:FuzzParseText \
-	internal/verify:FuzzParseNetReply
+	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
