@@ -29,6 +29,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -93,6 +94,7 @@ type relay struct {
 	secrets *auth.Secrets
 	policy  *policy.Engine
 	tables  *table.Set
+	checks  *headercheck.Checks
 }
 
 type roleListener struct {
@@ -182,6 +184,11 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
 			return nil, err
 		}
+		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
+			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {
+				return nil, fmt.Errorf("header/body checks: %w", err)
+			}
+		}
 	}
 	return r, nil
 }
@@ -189,6 +196,11 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 // reloadTables re-reads every access table whose file changed. A table
 // with a bad line keeps its old contents; the error names file and line.
 func (r *relay) reloadTables() {
+	if r.checks != nil {
+		if err := r.checks.Reload(); err != nil {
+			r.log.Error("header/body checks not reloaded; the old ones stay in force", "err", err)
+		}
+	}
 	if r.tables == nil {
 		return
 	}
@@ -358,6 +370,7 @@ func (r *relay) runServer() int {
 		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
 	}
 	opts.Policy = r.policy
+	opts.HeaderChecks = r.checks
 	if r.policy != nil {
 		opts.LimitExempt = r.policy.Trusted
 	}

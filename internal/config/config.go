@@ -227,6 +227,11 @@ type Policy struct {
 	RelayRestrictions     []string `toml:"relay_restrictions"`
 	RecipientRestrictions []string `toml:"recipient_restrictions"`
 
+	// HeaderChecks and BodyChecks are Postfix header_checks(5) and
+	// body_checks tables ("pcre:/etc/postfix/header_checks").
+	HeaderChecks string `toml:"header_checks"`
+	BodyChecks   string `toml:"body_checks"`
+
 	// DNSBL is E-MailRelay's --dnsbl SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER.
 	DNSBL string `toml:"dnsbl"`
 	// DNSServer is the resolver for DNSBL lookups ("ip:port"); the first

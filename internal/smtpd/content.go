@@ -65,8 +65,10 @@ func (c *crlfWriter) Close() error {
 func receivedHeader(helo string, client net.Addr, domain, proto, id string, tlsInfo string, rcpts []string, now time.Time) string {
 	var b strings.Builder
 	ip := addrIP(client)
-	host := "[" + ip.String() + "]"
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n", sanitize(helo), host)
+	// Postfix's form, "from HELO (NAME [IP])", with "unknown" for a client
+	// without a verified name, so that header_checks written for Postfix's
+	// headers (the seed guide's) match ours.
+	fmt.Fprintf(&b, "Received: from %s (unknown [%s])\r\n", sanitize(helo), ip.String())
 	if tlsInfo != "" {
 		fmt.Fprintf(&b, "\t(%s)\r\n", tlsInfo)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -82,6 +83,9 @@ type Options struct {
 	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
+	// HeaderChecks, if set, applies Postfix header_checks and body_checks
+	// to every message as it is received.
+	HeaderChecks *headercheck.Checks
 }
 
 // Enforcer acts on an upstream's refusal of a proxied transaction and may

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -263,11 +264,17 @@ func (ss *session) Data(r io.Reader) error {
 		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
 	}
 	hdr := receivedHeader(ss.conn.Hostname(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
-	if _, err := io.WriteString(w, hdr); err != nil {
-		return ss.storageError(err)
+	var checks headercheck.Result
+	var cw *crlfWriter
+	if hc := ss.s.opts.HeaderChecks; hc != nil {
+		checks, cw, err = ss.receiveChecked(hc, hdr, r, w)
+	} else {
+		cw = &crlfWriter{w: w}
+		if _, err = io.WriteString(w, hdr); err == nil {
+			_, err = io.Copy(cw, r)
+		}
 	}
-	cw := &crlfWriter{w: w}
-	if _, err := io.Copy(cw, r); err != nil {
+	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			// The size limit: go-smtp's own reply.
@@ -280,8 +287,22 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		return ss.storageError(err)
 	}
-	if err := cw.Close(); err != nil {
-		return ss.storageError(err)
+	if ss.s.opts.HeaderChecks == nil {
+		if err := cw.Close(); err != nil {
+			return ss.storageError(err)
+		}
+	}
+	for _, warn := range checks.Warnings {
+		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
+	}
+	switch checks.Verdict {
+	case headercheck.Reject:
+		e := &smtp.SMTPError{Code: checks.Code, EnhancedCode: enhanced(checks.Enhanced), Message: checks.Text}
+		return ss.refuse("data", e, "from", maillog.Addr(ss.from), "rule", "header_checks", "match", checks.Match)
+	case headercheck.Discard:
+		ss.discard = true
+	case headercheck.Hold:
+		ss.hold = true
 	}
 
 	env := &spool.Envelope{
@@ -557,4 +578,28 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 		c.ss.s.opts.MailLog.Event("auth", "client", c.ss.client(), "mech", c.mech, "id", c.ss.authID)
 	}
 	return chal, done, err
+}
+
+// receiveChecked streams the message through header and body checks on its
+// way to the spool: our Received header and the client's content (line
+// endings made CRLF) go into a pipe, and the checks write what is kept.
+func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer) (headercheck.Result, *crlfWriter, error) {
+	pr, pw := io.Pipe()
+	cw := &crlfWriter{w: pw}
+	go func() {
+		_, err := io.WriteString(pw, hdr)
+		if err == nil {
+			_, err = io.Copy(cw, r)
+		}
+		if err == nil {
+			err = cw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	res, err := hc.Apply(pr, w)
+	// Drain what the checks did not read, so the writer goroutine ends
+	// and the client's data is consumed.
+	io.Copy(io.Discard, pr)
+	pr.Close()
+	return res, cw, err
 }

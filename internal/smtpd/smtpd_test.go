@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -131,7 +132,7 @@ func TestAcceptAndReceived(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("spooled %d; want 1", len(msgs))
 	}
-	if !strings.HasPrefix(msgs[0], "Received: from client.test ([127.0.0.1])\r\n\tby relay.test (relaykeeper) with ESMTP id ") ||
+	if !strings.HasPrefix(msgs[0], "Received: from client.test (unknown [127.0.0.1])\r\n\tby relay.test (relaykeeper) with ESMTP id ") ||
 		!strings.Contains(msgs[0], "\tfor <b@example.net>;") || !strings.HasSuffix(msgs[0], "Subject: x\r\n\r\nbody\r\n") {
 		t.Errorf("content = %q", msgs[0])
 	}
@@ -283,5 +284,30 @@ func TestTransactionTimeout(t *testing.T) {
 	}
 	if msgs := spooled(t, ts.spool); len(msgs) != 0 {
 		t.Errorf("spooled %d; want 0", len(msgs))
+	}
+}
+
+// TestHeaderChecksSeed runs the seed guide's header_checks file as written:
+// a message from a host named sso-api-01 leaves with its name and address
+// hidden in relaykeeper's Received header.
+func TestHeaderChecksSeed(t *testing.T) {
+	hc, err := headercheck.Open("pcre:../headercheck/testdata/header_checks", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(o *Options) { o.HeaderChecks = hc })
+	lines := dialog(t, ts.addr, "EHLO sso-api-01\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"+
+		"X-Debug: from localhost\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+	if countPrefix(lines, "250 2.0.0 OK: queued") != 1 {
+		t.Fatalf("replies %q", lines)
+	}
+	msgs := spooled(t, ts.spool)
+	if len(msgs) != 1 {
+		t.Fatalf("spooled %d; want 1", len(msgs))
+	}
+	m := msgs[0]
+	if !strings.HasPrefix(m, "Received: from login.zombig.name (unknown [unknown])") || strings.Contains(m, "sso-api-01") ||
+		strings.Contains(m, "127.0.0.1") || strings.Contains(m, "localhost") || !strings.HasSuffix(m, "Subject: x\r\n\r\nbody\r\n") {
+		t.Errorf("content after header_checks = %q", m)
 	}
 }
