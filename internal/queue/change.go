@@ -1,0 +1,229 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Action is a change an administrator makes to messages.
+type Action int
+
+// The actions, after postsuper -d, -h, -H and postqueue -f.
+const (
+	// Delete removes the message for good, whatever its state.
+	Delete Action = iota
+	// Hold moves a ready message to Held, where it is never delivered.
+	Hold
+	// Release moves a held message back to Ready, due at once.
+	Release
+	// Retry makes a ready or failed message Ready and due at once. The
+	// recipients keep their statuses: the relay tries the failed ones
+	// again when nothing else is pending (deliver.Scheduler.deliverOne).
+	Retry
+	// Flush makes a ready message due at once.
+	Flush
+)
+
+func (a Action) String() string {
+	switch a {
+	case Delete:
+		return "delete"
+	case Hold:
+		return "hold"
+	case Release:
+		return "release"
+	case Retry:
+		return "retry"
+	case Flush:
+		return "flush"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// states are the states a message is selected in by --all and --match. A
+// claimed message is selected where the administrator wants it stopped
+// (delete, hold), so that it is reported busy; not where it is being
+// delivered already, which is what retry and flush ask for.
+func (a Action) states() []spool.State {
+	switch a {
+	case Delete:
+		return []spool.State{spool.Ready, spool.Claimed, spool.Failed, spool.Held}
+	case Hold:
+		return []spool.State{spool.Ready, spool.Claimed}
+	case Release:
+		return []spool.State{spool.Held}
+	case Retry:
+		return []spool.State{spool.Ready, spool.Failed}
+	case Flush:
+		return []spool.State{spool.Ready}
+	}
+	return nil
+}
+
+// Outcome is what an action did to one message.
+type Outcome string
+
+// Outcomes. Done and Unchanged are success; the others mean the action
+// could not be done, and the command's exit status says so.
+const (
+	Done      Outcome = "done"
+	Unchanged Outcome = "unchanged" // already as asked: held, due, not held
+	NotFound  Outcome = "not found"
+	Busy      Outcome = "busy"    // locked by a forwarder or a receipt
+	Refused   Outcome = "refused" // the action does not apply in this state
+	Failed    Outcome = "error"
+)
+
+// Result is the outcome of an action on one message.
+type Result struct {
+	ID      string  `json:"id"`
+	Outcome Outcome `json:"outcome"`
+	// From and To are the states before and after; To is empty after a
+	// delete or when nothing was done.
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Detail says why nothing was done, or what was done, in words.
+	Detail string `json:"detail,omitempty"`
+}
+
+// OK reports whether the action was done or did not need doing.
+func (r Result) OK() bool { return r.Outcome == Done || r.Outcome == Unchanged }
+
+// Selector chooses messages by something other than their ids.
+type Selector struct {
+	// All selects every message in a state the action applies to.
+	All bool
+	// Match selects those whose sender, a recipient or a reply contains
+	// the text, case-insensitively.
+	Match string
+}
+
+// Select returns the ids of the messages sel chooses for act, in arrival
+// order.
+func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
+	msgs, err := List(s, Filter{States: act.states()})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for i := range msgs {
+		if sel.All || sel.Match != "" && matchText(&msgs[i], sel.Match) {
+			ids = append(ids, msgs[i].ID)
+		}
+	}
+	return ids, nil
+}
+
+// Apply does act to each message in ids, one at a time under the message's
+// lock, and returns one result per id in the same order. It never stops
+// early: a message that cannot be changed is reported and the next one
+// tried. For Flush, ids are usually what Select returned.
+func Apply(s *spool.Spool, act Action, ids []string) []Result {
+	out := make([]Result, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, applyOne(s, act, id))
+	}
+	return out
+}
+
+func applyOne(s *spool.Spool, act Action, id string) Result {
+	r := Result{ID: id}
+	if !spool.ValidID(id) {
+		r.Outcome, r.Detail = NotFound, "not a message id"
+		return r
+	}
+	c, err := s.Lock(id)
+	if err != nil {
+		return lockFailed(s, r, err)
+	}
+	// Under the lock nobody else renames the envelope, so the state read
+	// now holds until the claim is released.
+	_, st, err := s.Read(id)
+	if err != nil {
+		c.Unlock()
+		r.Outcome, r.Detail = Failed, err.Error()
+		return r
+	}
+	r.From = st.String()
+	if st == spool.Claimed {
+		// A .busy envelope whose lock we got: its forwarder died. It
+		// is as good as Ready (Recover would make it so).
+		st = spool.Ready
+	}
+	var to spool.State
+	switch {
+	case act == Delete:
+		if err := c.Delete(); err != nil {
+			r.Outcome, r.Detail = Failed, err.Error()
+			return r
+		}
+		r.Outcome, r.Detail = Done, "deleted"
+		return r
+	case act == Hold && st == spool.Ready:
+		to, r.Detail = spool.Held, "held"
+	case act == Hold && st == spool.Held:
+		return unlock(c, r, Unchanged, "already held")
+	case act == Release && st == spool.Held,
+		act == Retry && (st == spool.Ready || st == spool.Failed),
+		act == Flush && st == spool.Ready:
+		if st == spool.Ready && c.Env.NextAttempt.IsZero() && r.From == spool.Ready.String() {
+			return unlock(c, r, Unchanged, "already due")
+		}
+		c.Env.NextAttempt = time.Time{}
+		to, r.Detail = spool.Ready, "due now"
+		if act == Release {
+			r.Detail = "released, due now"
+		}
+	case act == Release && st == spool.Ready:
+		return unlock(c, r, Unchanged, "not held")
+	case st == spool.Held:
+		return unlock(c, r, Refused, "held; release it first")
+	case st == spool.Failed:
+		return unlock(c, r, Refused, "failed; use queue retry to send it again, or queue delete")
+	default:
+		return unlock(c, r, Refused, fmt.Sprintf("cannot %s a %s message", act, r.From))
+	}
+	if err := c.Move(to); err != nil {
+		c.Unlock()
+		r.Outcome, r.Detail = Failed, err.Error()
+		return r
+	}
+	r.Outcome, r.To = Done, to.String()
+	return r
+}
+
+func unlock(c *spool.Claim, r Result, o Outcome, detail string) Result {
+	r.Outcome, r.Detail = o, detail
+	if err := c.Unlock(); err != nil {
+		r.Outcome, r.Detail = Failed, err.Error()
+	}
+	return r
+}
+
+// lockFailed turns a Lock error into a result, saying who holds a busy
+// message when the envelope's name tells.
+func lockFailed(s *spool.Spool, r Result, err error) Result {
+	switch {
+	case errors.Is(err, spool.ErrNotFound):
+		r.Outcome = NotFound
+		r.Detail = "no such message"
+	case errors.Is(err, spool.ErrBusy):
+		r.Outcome = Busy
+		r.Detail = "locked by another process"
+		if _, st, err := s.Read(r.ID); err == nil {
+			r.From = st.String()
+			switch st {
+			case spool.Claimed:
+				r.Detail = "being delivered now; left alone"
+			case spool.New:
+				r.Detail = "being received; left alone"
+			}
+		}
+	default:
+		r.Outcome, r.Detail = Failed, err.Error()
+	}
+	return r
+}

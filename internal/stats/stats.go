@@ -1,0 +1,387 @@
+// Package stats summarises the mail log, in the spirit of pflogsumm: how
+// many messages were received, delivered, deferred, bounced, rejected and
+// proxied, by hour of the day, who sent the most, which recipient domains
+// took the most, and why messages were refused or deferred.
+//
+// It reads the format of package maillog. Lines that are not mail-log lines
+// (the diagnostic log's "time=... level=..." lines, when both streams go to
+// one file) are skipped and counted, never an error.
+package stats
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// Report is the summary of one or more mail logs. Its JSON form is the
+// output of `relaykeeper stats --json`.
+type Report struct {
+	// First and Last are the times of the first and last mail-log lines.
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
+	// Lines counts the non-empty lines read; Skipped those that are not
+	// mail-log lines; OtherEvents mail-log lines of events not counted
+	// here (from a newer relaykeeper).
+	Lines       int `json:"lines"`
+	Skipped     int `json:"skipped"`
+	OtherEvents int `json:"other_events,omitempty"`
+
+	Connections int `json:"connections"`
+	// Received counts accept lines: messages committed to the spool.
+	Received struct {
+		Messages int   `json:"messages"`
+		Bytes    int64 `json:"bytes"`
+	} `json:"received"`
+	// Delivered counts delivery lines with result=sent: recipients, and
+	// the distinct messages they belong to.
+	Delivered struct {
+		Messages   int `json:"messages"`
+		Recipients int `json:"recipients"`
+	} `json:"delivered"`
+	// Deferred counts delivery lines with result=deferred, and the
+	// distinct messages deferred at least once.
+	Deferred struct {
+		Messages  int `json:"messages"`
+		Deferrals int `json:"deferrals"`
+	} `json:"deferred"`
+	// Bounced counts delivery lines with result=bounced: recipients
+	// refused for good, and the distinct messages.
+	Bounced struct {
+		Messages   int `json:"messages"`
+		Recipients int `json:"recipients"`
+	} `json:"bounced"`
+	// Rejected counts reject lines, in all and by stage.
+	Rejected struct {
+		Total   int            `json:"total"`
+		ByStage map[string]int `json:"by_stage"`
+	} `json:"rejected"`
+	// Proxied counts proxy lines, in all and by result.
+	Proxied struct {
+		Total    int            `json:"total"`
+		ByResult map[string]int `json:"by_result"`
+	} `json:"proxied"`
+	Quarantined int `json:"quarantined"`
+
+	// Hours are the counts by hour of the day (UTC, the mail log's time),
+	// summed over all days: received messages, deliveries, deferrals and
+	// bounces per recipient, rejections.
+	Hours [24]Hour `json:"hours"`
+
+	// The top lists, longest first, at most the top asked for.
+	Senders          []Sender `json:"senders"`
+	RecipientDomains []Domain `json:"recipient_domains"`
+	RejectReasons    []Reason `json:"reject_reasons"`
+	DeferralReasons  []Reason `json:"deferral_reasons"`
+	BounceReasons    []Reason `json:"bounce_reasons"`
+}
+
+// Hour is one hour of the day's traffic.
+type Hour struct {
+	// Hour is the hour of the day, 0 to 23: Received etc. count from
+	// HH:00:00 to HH:59:59.
+	Hour      int `json:"hour"`
+	Received  int `json:"received"`
+	Delivered int `json:"delivered"`
+	Deferred  int `json:"deferred"`
+	Bounced   int `json:"bounced"`
+	Rejected  int `json:"rejected"`
+}
+
+// Sender is one envelope sender's accepted messages; "<>" is the null sender.
+type Sender struct {
+	Sender   string `json:"sender"`
+	Messages int    `json:"messages"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// Domain is one recipient domain's delivery results, per recipient, and
+// the delays (seconds from arrival) of its successful deliveries.
+type Domain struct {
+	Domain   string  `json:"domain"`
+	Sent     int     `json:"sent"`
+	Deferred int     `json:"deferred"`
+	Bounced  int     `json:"bounced"`
+	AvgDelay float64 `json:"avg_delay"`
+	MaxDelay float64 `json:"max_delay"`
+}
+
+// Reason is one normalised reply text (see NormaliseReply) and how often
+// it was given.
+type Reason struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// Aggregator collects mail-log lines, from any number of files in turn.
+// The zero value is not ready; use NewAggregator.
+type Aggregator struct {
+	r         Report
+	delivered map[string]bool // message ids, for counting messages
+	deferred  map[string]bool
+	bounced   map[string]bool
+	senders   map[string]*Sender
+	domains   map[string]*domainAcc
+	rejects   map[string]int
+	deferrals map[string]int
+	bounces   map[string]int
+}
+
+type domainAcc struct {
+	Domain
+	delaySum float64
+}
+
+// NewAggregator returns an empty Aggregator.
+func NewAggregator() *Aggregator {
+	a := &Aggregator{
+		delivered: map[string]bool{},
+		deferred:  map[string]bool{},
+		bounced:   map[string]bool{},
+		senders:   map[string]*Sender{},
+		domains:   map[string]*domainAcc{},
+		rejects:   map[string]int{},
+		deferrals: map[string]int{},
+		bounces:   map[string]int{},
+	}
+	a.r.Rejected.ByStage = map[string]int{}
+	a.r.Proxied.ByResult = map[string]int{}
+	return a
+}
+
+// maxLine bounds a line; a longer one is skipped, not an error, so that a
+// corrupt log cannot stop the report or exhaust memory.
+const maxLine = 1 << 20
+
+// Read adds every line of r.
+func (a *Aggregator) Read(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			if !tooLong && len(long)+len(chunk) <= maxLine {
+				long = append(long, chunk...)
+			} else {
+				tooLong, long = true, long[:0]
+			}
+			continue
+		case err != nil && !errors.Is(err, io.EOF):
+			return fmt.Errorf("stats: %w", err)
+		}
+		line := chunk
+		if len(long) > 0 {
+			line = append(long, chunk...)
+		}
+		if tooLong || len(line) > maxLine {
+			a.r.Lines++
+			a.r.Skipped++
+		} else {
+			a.Line(string(line))
+		}
+		long, tooLong = long[:0], false
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+// Line adds one line.
+func (a *Aggregator) Line(line string) {
+	line = strings.TrimRight(line, "\r\n")
+	if len(bytes.TrimSpace([]byte(line))) == 0 {
+		return
+	}
+	a.r.Lines++
+	e, err := maillog.Parse(line)
+	if err != nil {
+		a.r.Skipped++
+		return
+	}
+	t := e.Time.UTC()
+	if a.r.First.IsZero() || t.Before(a.r.First) {
+		a.r.First = t
+	}
+	if t.After(a.r.Last) {
+		a.r.Last = t
+	}
+	h := &a.r.Hours[t.Hour()]
+	id := e.Get("id")
+	switch e.Event {
+	case "connect":
+		a.r.Connections++
+	case "disconnect":
+	case "accept":
+		a.r.Received.Messages++
+		h.Received++
+		size, _ := strconv.ParseInt(e.Get("size"), 10, 64)
+		a.r.Received.Bytes += size
+		from := mailbox(e.Get("from"))
+		s := a.senders[from]
+		if s == nil {
+			s = &Sender{Sender: from}
+			a.senders[from] = s
+		}
+		s.Messages++
+		s.Bytes += size
+	case "delivery":
+		d := a.domain(e.Get("to"))
+		switch e.Get("result") {
+		case "sent":
+			a.r.Delivered.Recipients++
+			a.delivered[id] = true
+			h.Delivered++
+			d.Sent++
+			if delay, err := strconv.ParseFloat(e.Get("delay"), 64); err == nil {
+				d.delaySum += delay
+				d.MaxDelay = max(d.MaxDelay, delay)
+			}
+		case "deferred":
+			a.r.Deferred.Deferrals++
+			a.deferred[id] = true
+			h.Deferred++
+			d.Deferred++
+			a.deferrals[NormaliseReply(e.Get("reply"))]++
+		case "bounced":
+			a.r.Bounced.Recipients++
+			a.bounced[id] = true
+			h.Bounced++
+			d.Bounced++
+			a.bounces[NormaliseReply(e.Get("reply"))]++
+		}
+	case "reject":
+		a.r.Rejected.Total++
+		a.r.Rejected.ByStage[e.Get("stage")]++
+		h.Rejected++
+		a.rejects[NormaliseReply(e.Get("reply"))]++
+	case "proxy":
+		res := e.Get("result")
+		a.r.Proxied.Total++
+		a.r.Proxied.ByResult[res]++
+		switch res {
+		case "deferred":
+			a.deferrals[NormaliseReply(e.Get("reply"))]++
+		case "bounced":
+			a.bounces[NormaliseReply(e.Get("reply"))]++
+		}
+	case "quarantine":
+		a.r.Quarantined++
+	default:
+		a.r.OtherEvents++
+	}
+}
+
+func (a *Aggregator) domain(to string) *domainAcc {
+	dom := "(none)"
+	if _, d, ok := strings.Cut(mailbox(to), "@"); ok && d != "" {
+		dom = d
+	}
+	acc := a.domains[dom]
+	if acc == nil {
+		acc = &domainAcc{Domain: Domain{Domain: dom}}
+		a.domains[dom] = acc
+	}
+	return acc
+}
+
+// mailbox turns a logged address into the form the report shows: without
+// angle brackets, its domain in lower case; "<>" for the null sender.
+func mailbox(a string) string {
+	a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
+	if a == "" {
+		return "<>"
+	}
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		a = a[:i+1] + strings.ToLower(a[i+1:])
+	}
+	return a
+}
+
+// Report returns the summary of what was read so far, with at most top
+// entries in each top list (all of them if top <= 0).
+func (a *Aggregator) Report(top int) *Report {
+	r := a.r
+	for i := range r.Hours {
+		r.Hours[i].Hour = i
+	}
+	r.Rejected.ByStage = clone(a.r.Rejected.ByStage)
+	r.Proxied.ByResult = clone(a.r.Proxied.ByResult)
+	r.Delivered.Messages = len(a.delivered)
+	r.Deferred.Messages = len(a.deferred)
+	r.Bounced.Messages = len(a.bounced)
+
+	r.Senders = []Sender{}
+	for _, s := range a.senders {
+		r.Senders = append(r.Senders, *s)
+	}
+	slices.SortFunc(r.Senders, func(x, y Sender) int {
+		return cmp.Or(cmp.Compare(y.Messages, x.Messages), cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(x.Sender, y.Sender))
+	})
+	r.Senders = limit(r.Senders, top)
+
+	r.RecipientDomains = []Domain{}
+	for _, d := range a.domains {
+		dd := d.Domain
+		if dd.Sent > 0 {
+			dd.AvgDelay = d.delaySum / float64(dd.Sent)
+		}
+		r.RecipientDomains = append(r.RecipientDomains, dd)
+	}
+	slices.SortFunc(r.RecipientDomains, func(x, y Domain) int {
+		return cmp.Or(cmp.Compare(y.Sent+y.Deferred+y.Bounced, x.Sent+x.Deferred+x.Bounced),
+			cmp.Compare(y.Sent, x.Sent), cmp.Compare(x.Domain, y.Domain))
+	})
+	r.RecipientDomains = limit(r.RecipientDomains, top)
+
+	r.RejectReasons = reasons(a.rejects, top)
+	r.DeferralReasons = reasons(a.deferrals, top)
+	r.BounceReasons = reasons(a.bounces, top)
+	return &r
+}
+
+func clone(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func limit[T any](s []T, top int) []T {
+	if top > 0 && len(s) > top {
+		return s[:top]
+	}
+	return s
+}
+
+func reasons(m map[string]int, top int) []Reason {
+	out := []Reason{}
+	for k, v := range m {
+		out = append(out, Reason{Reason: k, Count: v})
+	}
+	slices.SortFunc(out, func(x, y Reason) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Reason, y.Reason))
+	})
+	return limit(out, top)
+}
+
+// Aggregate reads one mail log and returns its summary, with at most top
+// entries in each top list.
+func Aggregate(r io.Reader, top int) (*Report, error) {
+	a := NewAggregator()
+	if err := a.Read(r); err != nil {
+		return nil, err
+	}
+	return a.Report(top), nil
+}
