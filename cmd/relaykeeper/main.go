@@ -29,6 +29,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
@@ -72,6 +73,14 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	switch cmd.Name {
 	case "passwd":
 		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
+	case "enforce":
+		return runEnforce(cmd.Args, os.Stdin, stdout, stderr)
+	case "bans":
+		return runBans(cmd.Args, os.Stdin, stdout, stderr)
+	case "queue":
+		return runQueue(cmd.Args, os.Stdin, stdout, stderr)
+	case "stats":
+		return runStats(cmd.Args, os.Stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage
@@ -92,9 +101,10 @@ type relay struct {
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
 	secrets *auth.Secrets
-	policy  *policy.Engine
-	tables  *table.Set
-	checks  *headercheck.Checks
+	policy   *policy.Engine
+	tables   *table.Set
+	checks   *headercheck.Checks
+	enforcer *enforce.Enforcer
 }
 
 type roleListener struct {
@@ -180,6 +190,12 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		}
 		r.secrets.Domain = r.cfg.Domain
 	}
+	if err := enforcePaths(&r.cfg); err != nil {
+		return nil, err
+	}
+	if r.enforcer, err = r.newEnforcer(); err != nil {
+		return nil, err
+	}
 	if cfg.Mode != config.ModeClient {
 		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
 			return nil, err
@@ -196,6 +212,14 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 // reloadTables re-reads every access table whose file changed. A table
 // with a bad line keeps its old contents; the error names file and line.
 func (r *relay) reloadTables() {
+	if en := r.enforcer; en != nil {
+		if _, err := en.Bans.Reload(); err != nil {
+			r.log.Error("ban list not reloaded", "err", err)
+		}
+		if _, err := en.Welcome.Reload(); err != nil {
+			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
+		}
+	}
 	if r.checks != nil {
 		if err := r.checks.Reload(); err != nil {
 			r.log.Error("header/body checks not reloaded; the old ones stay in force", "err", err)
@@ -245,6 +269,14 @@ func (r *relay) upstream() string {
 	return addr
 }
 
+// onResult is the scheduler's refusal hook: the enforcer's, if any.
+func (r *relay) onResult() func(deliver.Result) deliver.Effect {
+	if r.enforcer == nil {
+		return nil
+	}
+	return r.onDeliveryRefusal
+}
+
 func (r *relay) recover() {
 	rep, err := r.spool.Recover()
 	if err != nil {
@@ -273,6 +305,7 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		BounceLifetime:        r.cfg.Delivery.BounceQueueLifetime,
 		DelayWarning:          r.cfg.Delivery.DelayWarning,
 		Notify:                r.notify,
+		OnResult:              r.onResult(),
 	})
 }
 
@@ -343,7 +376,10 @@ func (r *relay) runServer() int {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
 			"(add --poll, --forward-on-disconnect or --forward)")
 	}
-	if triggered {
+	// In proxy mode a scheduler carries what the relay itself queues:
+	// encapsulated copies and reports.
+	proxying := r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate
+	if triggered || (proxying && r.enforcer != nil) {
 		r.sched = r.newScheduler()
 	}
 
@@ -371,6 +407,10 @@ func (r *relay) runServer() int {
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
+	if r.enforcer != nil {
+		opts.Banned = r.banned
+		opts.Enforcer = enforcerProxy{r}
+	}
 	if r.policy != nil {
 		opts.LimitExempt = r.policy.Trusted
 	}

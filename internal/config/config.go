@@ -40,6 +40,7 @@ type Config struct {
 	TLS      TLS      `toml:"tls"`
 	Auth     Auth     `toml:"auth"`
 	Policy   Policy   `toml:"policy"`
+	Enforce  Enforce  `toml:"enforce"`
 
 	// OtherInterfaces keeps the --interface entries that name another
 	// listener with E-MailRelay's prefixes ("pop=ADDR", "admin=ADDR"),
@@ -252,6 +253,48 @@ type Policy struct {
 	HardErrorLimit int `toml:"hard_error_limit"`
 }
 
+// Enforce configures reputation enforcement: acting on the upstream's
+// refusals of relayed mail. It is on whenever the relay forwards. Paths left
+// empty live in the spool directory.
+type Enforce struct {
+	// Disabled is --no-enforce.
+	Disabled bool `toml:"disabled"`
+	// Rules is --enforce-rules FILE; empty means the built-in Gmail rules.
+	Rules string `toml:"rules"`
+	// ReplyFilter is a Postfix smtp_reply_filter-style file deciding what
+	// the original client hears; empty means the built-in one.
+	ReplyFilter string `toml:"reply_filter"`
+	// Welcomelist is --welcomelist FILE: clients never banned. Created
+	// with loopback and private networks if missing.
+	Welcomelist string `toml:"welcomelist"`
+	// SenderAccess is the Postfix sender_access table of blocked sender
+	// domains; the relay checks it at MAIL FROM.
+	SenderAccess string `toml:"sender_access"`
+	// Bans is the ban list file.
+	Bans string `toml:"bans"`
+	// BanTime is how long a ban lasts (relay-enforcer's jail: 4 hours);
+	// BanDelay how long after the refusal it takes effect, so that the
+	// reply to the original client still goes out.
+	BanTime  time.Duration `toml:"ban_time"`
+	BanDelay time.Duration `toml:"ban_delay"`
+	// BanLog, if set, gets a fail2ban line per ban, in relay-enforcer's
+	// words ("bannable REASON IP").
+	BanLog string `toml:"ban_log"`
+	// Mail is --mail ADDRESS (relay-enforcer's -m): a report per action
+	// and per refusal no rule knows.
+	Mail string `toml:"mail"`
+	// RelayAddress sends encapsulated copies and reports; postmaster at
+	// the relay's domain by default.
+	RelayAddress string `toml:"relay_address"`
+	// NeverBlock are domains never blocked: a forged sender must not cut
+	// off a whole freemail provider. Such refusals are reported.
+	NeverBlock []string `toml:"never_block"`
+}
+
+// DefaultNeverBlock are the freemail domains no refusal blocks.
+var DefaultNeverBlock = []string{"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com",
+	"yahoo.com", "icloud.com", "me.com", "aol.com", "gmx.com", "gmx.de", "web.de", "proton.me", "protonmail.com"}
+
 // DefaultMyNetworks are the clients trusted when mynetworks is not set:
 // loopback and private networks, the same clients E-MailRelay accepts
 // without --remote-clients.
@@ -289,7 +332,8 @@ func Default() Config {
 			BounceQueueLifetime:   5 * 24 * time.Hour,
 			Bounces:               true,
 		},
-		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
+		Auth:    Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
+		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

@@ -132,6 +132,12 @@ func (c *Config) Validate() error {
 		v.bad("needs auth.sender_login_maps")("auth.reject_sender_login_mismatch")
 	}
 
+	en := &c.Enforce
+	v.positive(en.BanTime, "enforce.ban_time")
+	if en.BanDelay < 0 {
+		v.bad("%v is negative", en.BanDelay)("enforce.ban_delay")
+	}
+
 	p := &c.Policy
 	v.positive(p.VerifierTimeout, "policy.verifier_timeout")
 	if p.MaxConnections < 1 {

@@ -67,4 +67,9 @@ type Verdict struct {
 	// Rule names the rule that matched (its name, or FILE:LINE), "" if
 	// none did.
 	Rule string
+	// Domain is a domain the reply itself names, captured by the rule's
+	// (?P<domain>...) group: for Gmail's SPF-domain rate limit, the
+	// "example.com" of "[example.com 30]". It is a hint: the domain to
+	// block is normally the envelope sender's, which only the caller knows.
+	Domain string
 }

@@ -74,6 +74,10 @@ type Envelope struct {
 	// Bounce marks a message relaykeeper made itself (a DSN, a warning),
 	// which must never cause another.
 	Bounce bool `json:"bounce,omitempty"`
+	// Enforced records the refusals the enforcer has acted on ("ACTION
+	// RCPT DIGEST"), so that a deferral seen again on a retry is not acted
+	// on twice, across restarts too.
+	Enforced []string `json:"enforced,omitempty"`
 
 	// Reasons are E-MailRelay's failure trailer lines (Reason/ReasonCode
 	// pairs), kept and appended to, since its resubmit script counts them.
@@ -219,6 +223,9 @@ func (e *Envelope) Marshal() []byte {
 	if e.Bounce {
 		f(ownPrefix, "Bounce", "1")
 	}
+	for _, v := range e.Enforced {
+		f(ownPrefix, "Enforced", v)
+	}
 	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...".
 	for _, r := range e.Recipients {
 		if r.Notify == "" && r.ORCPT == "" {
@@ -358,6 +365,8 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 				e.Warned, err = time.Parse(time.RFC3339Nano, val)
 			case "Bounce":
 				e.Bounce = val == "1"
+			case "Enforced":
+				e.Enforced = append(e.Enforced, val)
 			case "Dsn":
 				f := strings.Fields(val)
 				var p [2]string

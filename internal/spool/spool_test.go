@@ -77,6 +77,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	e.Ret = "HDRS"
 	e.Warned = t0.Add(4 * time.Hour)
 	e.Bounce = true
+	e.Enforced = []string{"ban bad@example.net 1a2b3c4d"}
 	e.Reasons = []string{"X-MailRelay-Reason: no such user", "X-MailRelay-ReasonCode: 550"}
 	e.Extra = []string{"X-Custom: kept"}
 	got, err := Unmarshal(bytes.NewReader(e.Marshal()))

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+)
+
+const bansUsage = `usage: relaykeeper bans [FILE SWITCH] list [--json]
+       relaykeeper bans [FILE SWITCH] add IP [--duration 4h] [--reason TEXT]
+       relaykeeper bans [FILE SWITCH] remove IP
+
+Lists, adds and lifts bans of client IPs. The running relay re-reads the
+ban file within seconds of a change. A ban added here takes effect at once
+and lasts --duration (default 4h); adding a banned IP extends its ban.
+
+The ban file is, first found:
+  --bans FILE        that file
+  --spool-dir DIR    DIR/bans
+  --config FILE      the spool directory of that configuration file, /bans
+  (none)             /var/spool/relaykeeper/bans
+`
+
+// runBans is "relaykeeper bans": it lists, adds and removes bans in the
+// ban file the daemon shares. It returns the exit status.
+func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relaykeeper bans", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	bansFile := fs.String("bans", "", "")
+	spoolDir := fs.String("spool-dir", "", "")
+	configFile := fs.String("config", "", "")
+	asJSON := fs.Bool("json", false, "")
+	duration := fs.Duration("duration", 0, "")
+	reason := fs.String("reason", "", "")
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+
+	// Switches may come before, between or after the words.
+	var words []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: %v (see relaykeeper bans --help)\n", err)
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if *help {
+		io.WriteString(stdout, bansUsage)
+		return exitOK
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "relaykeeper bans: "+format+" (see relaykeeper bans --help)\n", a...)
+		return exitUsage
+	}
+	if len(words) == 0 {
+		return usage("missing command: list, add or remove")
+	}
+	cmd, operands := words[0], words[1:]
+	allowed := map[string][]string{"list": {"json"}, "add": {"duration", "reason"}, "remove": nil}
+	own, ok := allowed[cmd]
+	if !ok {
+		return usage("unknown command %q", cmd)
+	}
+	for _, name := range []string{"json", "duration", "reason"} {
+		if set[name] && !slices.Contains(own, name) {
+			return usage("--%s does not go with %s", name, cmd)
+		}
+	}
+	wantOperands := 1
+	if cmd == "list" {
+		wantOperands = 0
+	}
+	if len(operands) != wantOperands {
+		if len(operands) > wantOperands {
+			return usage("unexpected argument %q", operands[wantOperands])
+		}
+		return usage("%s needs an IP address", cmd)
+	}
+	var ip netip.Addr
+	if wantOperands == 1 {
+		var err error
+		if ip, err = netip.ParseAddr(operands[0]); err != nil {
+			return usage("%q is not an IP address", operands[0])
+		}
+	}
+	if set["duration"] && *duration <= 0 {
+		return usage("--duration must be positive")
+	}
+
+	path, err := bansPath(*bansFile, *spoolDir, *configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		return exitUsage
+	}
+	b, err := enforce.OpenBans(path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		return exitFailure
+	}
+	for _, p := range b.Problems() {
+		fmt.Fprintf(stderr, "relaykeeper bans: warning: %v\n", p)
+	}
+	// Bans added by hand take effect at once: no reply is on its way.
+	b.Delay = 0
+
+	switch cmd {
+	case "list":
+		return listBans(b.List(), *asJSON, stdout, stderr)
+	case "add":
+		r := *reason
+		if r == "" {
+			r = "added by hand"
+		}
+		ban, err := b.Add(ip, *duration, r)
+		if err != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			return exitFailure
+		}
+		fmt.Fprintf(stdout, "%s banned until %s\n", ban.IP, ban.Until.UTC().Format(time.RFC3339))
+	case "remove":
+		removed, err := b.Remove(ip)
+		if err != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			return exitFailure
+		}
+		if !removed {
+			fmt.Fprintf(stderr, "relaykeeper bans: %s is not banned\n", ip)
+			return exitFailure
+		}
+		fmt.Fprintf(stdout, "%s no longer banned\n", ip)
+	}
+	return exitOK
+}
+
+func listBans(list []enforce.BanEntry, asJSON bool, stdout, stderr io.Writer) int {
+	if asJSON {
+		if list == nil {
+			list = []enforce.BanEntry{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "IP\tFROM\tUNTIL\tREASON")
+	for _, ban := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, ban.From.UTC().Format(time.RFC3339),
+			ban.Until.UTC().Format(time.RFC3339), ban.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// bansPath chooses the ban file: --bans, else the spool directory of
+// --spool-dir or --config, else the default configuration's.
+func bansPath(file, spoolDir, configFile string) (string, error) {
+	switch {
+	case file != "":
+		return file, nil
+	case spoolDir != "":
+		return filepath.Join(spoolDir, "bans"), nil
+	case configFile != "":
+		cfg, err := config.Load(configFile)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(cfg.Spool.Dir, "bans"), nil
+	}
+	return filepath.Join(config.Default().Spool.Dir, "bans"), nil
+}

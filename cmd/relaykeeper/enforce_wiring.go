@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// enforcePaths fills in the enforcement files that live in the spool by
+// default, and makes the policy check the blocked-domain table at MAIL FROM.
+// It runs before the policy is built.
+func enforcePaths(cfg *config.Config) error {
+	e := &cfg.Enforce
+	if e.Disabled || cfg.Forward.To == "" || cfg.Mode == config.ModeClient {
+		return nil
+	}
+	dir := cfg.Spool.Dir
+	if e.SenderAccess == "" {
+		e.SenderAccess = filepath.Join(dir, "sender_access")
+	}
+	if e.Welcomelist == "" {
+		e.Welcomelist = filepath.Join(dir, "welcomelist")
+	}
+	if e.Bans == "" {
+		e.Bans = filepath.Join(dir, "bans")
+	}
+	if _, err := os.Stat(e.SenderAccess); os.IsNotExist(err) {
+		hdr := "# Sender domains blocked by relaykeeper's enforcer (Postfix access(5) format).\n" +
+			"# Each entry follows a comment saying when and why. Edit freely.\n"
+		if err := os.WriteFile(e.SenderAccess, []byte(hdr), 0o644); err != nil {
+			return fmt.Errorf("enforce.sender_access: %w", err)
+		}
+	}
+	rule := "check_sender_access texthash:" + e.SenderAccess
+	if !slices.Contains(cfg.Policy.SenderRestrictions, rule) {
+		cfg.Policy.SenderRestrictions = append([]string{rule}, cfg.Policy.SenderRestrictions...)
+	}
+	return nil
+}
+
+// newEnforcer builds the enforcer when the relay forwards and enforcement
+// is not turned off; nil otherwise.
+func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
+	e := &r.cfg.Enforce
+	if e.Disabled || r.cfg.Forward.To == "" || r.cfg.Mode == config.ModeClient {
+		return nil, nil
+	}
+	en := &enforce.Enforcer{
+		SenderAccess: e.SenderAccess,
+		NeverBlock:   append(slices.Clone(e.NeverBlock), r.cfg.Domain),
+		BanTime:      e.BanTime,
+		Spool:        r.spool,
+		RelayAddress: e.RelayAddress,
+		Admin:        e.Mail,
+		MailLog:      r.maillog,
+		Log:          r.log,
+		OnQueued: func() {
+			if r.sched != nil {
+				r.sched.Kick(false)
+			}
+		},
+		OnBlocked: r.reloadTables,
+	}
+	if en.RelayAddress == "" {
+		en.RelayAddress = "postmaster@" + r.cfg.Domain
+	}
+	en.NeverBlock = append(en.NeverBlock, r.cfg.Policy.RelayDomains...)
+	var err error
+	if e.Rules != "" {
+		if en.Rules, err = enforce.LoadRules(e.Rules); err != nil {
+			return nil, fmt.Errorf("--enforce-rules: %w", err)
+		}
+	} else {
+		en.Rules = enforce.DefaultRules()
+	}
+	if e.ReplyFilter != "" {
+		if en.Filter, err = enforce.LoadReplyFilter(e.ReplyFilter); err != nil {
+			return nil, fmt.Errorf("enforce.reply_filter: %w", err)
+		}
+	} else {
+		en.Filter = enforce.DefaultReplyFilter()
+	}
+	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
+		return nil, fmt.Errorf("enforce.bans: %w", err)
+	}
+	en.Bans.Delay = e.BanDelay
+	for _, p := range en.Bans.Problems() {
+		r.log.Warn("ban list line skipped", "err", p)
+	}
+	if en.Welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
+		return nil, fmt.Errorf("--welcomelist: %w", err)
+	}
+	if e.BanLog != "" {
+		f, err := os.OpenFile(e.BanLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("enforce.ban_log: %w", err)
+		}
+		r.files = append(r.files, f)
+		en.BanLog = f
+	}
+	return en, nil
+}
+
+// banned is the SMTP server's connect-time check.
+func (r *relay) banned(ip netip.Addr) (string, time.Time, bool) {
+	b, ok := r.enforcer.Bans.Banned(ip)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	return b.Reason, b.Until, true
+}
+
+// onDeliveryRefusal is the scheduler's hook: every refused recipient goes
+// to the enforcer once per distinct refusal (Envelope.Enforced remembers,
+// across retries and restarts), and the outcome decides the recipient.
+func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
+	en := r.enforcer
+	rep := enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String(),
+		Host: res.Relay, Stage: res.Stage}
+	key := enforce.Key(en.Rules.Classify(rep), res.Rcpt.Addr, rep)
+	if slices.Contains(res.Env.Enforced, key) {
+		return deliver.Effect{}
+	}
+	res.Env.Enforced = append(res.Env.Enforced, key)
+	out := en.Act(context.Background(), enforce.Refusal{
+		ID: res.Env.ID, Client: clientAddr(res.Env.Client), From: res.Env.From, To: []string{res.Rcpt.Addr},
+		Reply: rep, ContentPath: r.spool.ContentPath(res.Env.ID),
+	})
+	eff := deliver.Effect{Hold: out.Banned}
+	heard := replyCode(out.Heard)
+	switch {
+	case out.Encapsulated:
+		// The recipient has the message, as an attachment.
+		eff.Settle, eff.Reply = spool.Sent, "encapsulated after: "+rep.Text
+	case heard >= 500 && res.Reply.Code < 500:
+		// A temporary spam refusal made permanent, so that the sender
+		// stops retrying (the bounce carries the rewritten reply).
+		eff.Settle, eff.Reply = spool.Bounced, out.Heard
+	}
+	return eff
+}
+
+// enforcerProxy adapts the enforcer to the SMTP server's proxy hook.
+type enforcerProxy struct{ r *relay }
+
+func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) remote.Reply {
+	rep := enforce.Reply{Code: pr.Reply.Code, Enhanced: pr.Reply.Enhanced, Text: pr.Reply.String(),
+		Host: pr.Relay, Stage: pr.Stage}
+	out := p.r.enforcer.Act(ctx, enforce.Refusal{
+		Client: pr.Client, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
+	})
+	if out.Heard == rep.Text {
+		return pr.Reply
+	}
+	code := replyCode(out.Heard)
+	if code == 0 {
+		return pr.Reply
+	}
+	text := strings.TrimSpace(out.Heard[min(4, len(out.Heard)):])
+	return remote.Reply{Code: code, Lines: []string{text}}
+}
+
+func replyCode(s string) int {
+	if len(s) < 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(s[:3])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func clientAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
+}
+
+var _ io.Writer = (*os.File)(nil)

@@ -1,0 +1,559 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Ban durations and delays, as relay-enforcer's fail2ban jail has them.
+const (
+	// DefaultBanDuration is how long a ban lasts when Add is given none:
+	// relay-enforcer's jail bans for 14700 s, about four hours.
+	DefaultBanDuration = 4 * time.Hour
+	// DefaultBanDelay is how long after Add a ban takes effect, so that
+	// the reply to the client's own session still goes out and a later
+	// refusal counts a new attempt (relay-enforcer 2.2 waits 10 s).
+	DefaultBanDelay = 10 * time.Second
+)
+
+// BanEntry is one client IP that may not connect.
+type BanEntry struct {
+	IP netip.Addr `json:"ip"`
+	// From is when the ban takes effect; Until when it ends.
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
+	// Reason is the last reason given, on one line.
+	Reason string `json:"reason"`
+	// Added is when the IP was first banned (this time round); zero when
+	// a hand-written line does not say.
+	Added time.Time `json:"added,omitzero"`
+}
+
+// Active reports whether the ban is in force at t.
+func (b BanEntry) Active(t time.Time) bool {
+	return !t.Before(b.From) && t.Before(b.Until)
+}
+
+// Bans is the list of banned client IPs, kept in memory for Banned and in
+// a small text file for restarts and for the `relaykeeper bans` command.
+//
+// # File
+//
+// One ban per line, fields separated by spaces, values quoted as in the
+// mail log when they hold spaces:
+//
+//	203.0.113.9 until=2026-11-22T14:00:10Z reason="550 5.7.1 ..." added=2026-11-22T10:00:00Z from=2026-11-22T10:00:10Z
+//
+// until is required; reason, added and from are optional (from defaults to
+// added: in force at once). Unknown keys are ignored, so that later versions
+// may add some. '#' starts a comment line; blank lines are ignored. A line
+// that does not parse is reported (FILE:LINE, see Problems) and skipped; it
+// is never fatal, and the next rewrite keeps it, commented out as
+// "# bad line: ...", so that nothing typed by hand is lost.
+//
+// # Durability and sharing
+//
+// Every change rewrites the whole file: a temporary file beside it,
+// written, fsynced, renamed over the old one, and the directory fsynced.
+// Several processes may share the file (the daemon and the bans command):
+// a change takes an flock(2) on FILE.lock, re-reads the file if another
+// process changed it, applies the change, and rewrites it, so neither
+// loses the other's changes. Expired bans are dropped at each rewrite.
+//
+// Banned reads only the in-memory map. Reload re-reads the file when it
+// changed (inode, size or mtime), at the cost of one stat(2) otherwise;
+// the daemon calls it on its five-second table timer and on SIGHUP, so a
+// `relaykeeper bans remove` takes effect within seconds.
+//
+// A Bans is safe for concurrent use.
+type Bans struct {
+	path  string
+	clock func() time.Time
+
+	// Delay is how long after Add a new ban takes effect; OpenBans sets
+	// DefaultBanDelay, zero means at once. Set it before first use.
+	Delay time.Duration
+
+	mu       sync.RWMutex
+	bans     map[netip.Addr]BanEntry // guarded by mu
+	bad      []string                // guarded by mu; lines kept commented out
+	problems []error                 // guarded by mu; from the last read
+	version  os.FileInfo             // guarded by mu; the file last read or written
+}
+
+// OpenBans reads the ban file path, which need not exist yet. clock is the
+// time source (nil: time.Now). Lines that do not parse are skipped and
+// reported by Problems; only a file that cannot be read is an error.
+func OpenBans(path string, clock func() time.Time) (*Bans, error) {
+	if clock == nil {
+		clock = time.Now
+	}
+	b := &Bans{path: path, clock: clock, Delay: DefaultBanDelay, bans: map[netip.Addr]BanEntry{}}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.readLocked(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Path is the ban file.
+func (b *Bans) Path() string { return b.path }
+
+// Problems are the lines of the last read that did not parse, each
+// "FILE:LINE: ...".
+func (b *Bans) Problems() []error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return slices.Clone(b.problems)
+}
+
+// Banned reports whether ip is banned now, and the ban.
+func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) {
+	ip = banIP(ip)
+	b.mu.RLock()
+	ban, ok := b.bans[ip]
+	b.mu.RUnlock()
+	if !ok || !ban.Active(b.clock()) {
+		return BanEntry{}, false
+	}
+	return ban, true
+}
+
+// List returns the bans in force or yet to take effect, by IP.
+func (b *Bans) List() []BanEntry {
+	now := b.clock()
+	b.mu.RLock()
+	out := make([]BanEntry, 0, len(b.bans))
+	for _, ban := range b.bans {
+		if now.Before(ban.Until) {
+			out = append(out, ban)
+		}
+	}
+	b.mu.RUnlock()
+	slices.SortFunc(out, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
+	return out
+}
+
+// Add bans ip for d (zero or less: DefaultBanDuration) from Delay after now.
+// If ip is banned already the ban is extended, never shortened: it ends at
+// the later of the two ends, takes effect at the earlier of the two starts,
+// and takes the new reason. It returns the ban as it now stands. On an
+// error writing the file the ban is in force in this process all the same.
+func (b *Bans) Add(ip netip.Addr, d time.Duration, reason string) (BanEntry, error) {
+	ip = banIP(ip)
+	if !ip.IsValid() {
+		return BanEntry{}, errors.New("enforce: ban: invalid IP address")
+	}
+	if d <= 0 {
+		d = DefaultBanDuration
+	}
+	now := b.clock().UTC().Truncate(time.Second)
+	from := now.Add(max(b.Delay, 0)).Truncate(time.Second)
+	nb := BanEntry{IP: ip, From: from, Until: from.Add(d), Reason: singleLine(reason), Added: now}
+	var out BanEntry
+	err := b.change(func() {
+		if old, ok := b.bans[ip]; ok && now.Before(old.Until) {
+			nb.From = earliestTime(old.From, nb.From)
+			nb.Until = latestTime(old.Until, nb.Until)
+			if !old.Added.IsZero() {
+				nb.Added = old.Added
+			}
+		}
+		b.bans[ip] = nb
+		out = nb
+	})
+	return out, err
+}
+
+// Remove lifts the ban on ip. It reports whether there was one in force or
+// pending. On an error writing the file the ban is lifted in this process
+// all the same.
+func (b *Bans) Remove(ip netip.Addr) (removed bool, err error) {
+	ip = banIP(ip)
+	err = b.change(func() {
+		if old, ok := b.bans[ip]; ok {
+			removed = b.clock().Before(old.Until)
+			delete(b.bans, ip)
+		}
+	})
+	return removed, err
+}
+
+// Reload re-reads the file if it changed since it was last read or
+// written. It reports whether it did; the lines that did not parse are in
+// Problems.
+func (b *Bans) Reload() (changed bool, err error) {
+	fi, err := os.Stat(b.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("enforce: bans: %w", err)
+	}
+	b.mu.RLock()
+	same := sameFileVersion(fi, b.version)
+	b.mu.RUnlock()
+	if same {
+		return false, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.readLocked(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// change applies f to the map under both locks, after catching up with
+// the file, and rewrites the file.
+func (b *Bans) change(f func()) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	unlock, lerr := flockPath(b.path + ".lock")
+	if lerr == nil {
+		defer unlock()
+	}
+	fi, err := os.Stat(b.path)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		if !sameFileVersion(fi, b.version) {
+			if err := b.readLocked(); err != nil {
+				f()
+				return err
+			}
+		}
+	}
+	f()
+	if lerr != nil {
+		return fmt.Errorf("enforce: bans: %w", lerr)
+	}
+	return b.writeLocked()
+}
+
+// readLocked replaces the map with the file's contents. A missing file is
+// an empty list.
+func (b *Bans) readLocked() error {
+	f, err := os.Open(b.path)
+	if errors.Is(err, os.ErrNotExist) {
+		b.bans, b.bad, b.problems, b.version = map[netip.Addr]BanEntry{}, nil, nil, nil
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enforce: bans: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("enforce: bans: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("enforce: bans: %w", err)
+	}
+	bans, bad, problems := parseBans(b.path, string(data))
+	b.bans, b.bad, b.problems, b.version = bans, bad, problems, fi
+	return nil
+}
+
+func (b *Bans) writeLocked() error {
+	now := b.clock()
+	var list []BanEntry
+	for ip, ban := range b.bans {
+		if now.Before(ban.Until) {
+			list = append(list, ban)
+		} else {
+			delete(b.bans, ip)
+		}
+	}
+	slices.SortFunc(list, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
+	if err := writeFileAtomic(b.path, []byte(formatBans(list, b.bad)), 0o640); err != nil {
+		return fmt.Errorf("enforce: bans: %w", err)
+	}
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return fmt.Errorf("enforce: bans: %w", err)
+	}
+	b.version = fi
+	return nil
+}
+
+const bansHeader = `# relaykeeper bans: one banned client IP per line, rewritten by relaykeeper.
+# Change it with "relaykeeper bans add|remove", or by hand: it is re-read
+# when it changes. IP until=TIME [reason="..."] [added=TIME] [from=TIME]
+`
+
+// badLinePrefix starts a line that did not parse, kept in the file.
+const badLinePrefix = "# bad line: "
+
+// formatBans is the file's text for list; bad lines are kept commented out.
+func formatBans(list []BanEntry, bad []string) string {
+	var sb strings.Builder
+	sb.WriteString(bansHeader)
+	for _, l := range bad {
+		sb.WriteString(badLinePrefix)
+		sb.WriteString(l)
+		sb.WriteByte('\n')
+	}
+	for _, ban := range list {
+		sb.WriteString(formatBan(ban))
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func formatBan(ban BanEntry) string {
+	var sb strings.Builder
+	sb.WriteString(ban.IP.String())
+	sb.WriteString(" until=")
+	sb.WriteString(ban.Until.UTC().Format(time.RFC3339Nano))
+	if ban.Reason != "" {
+		sb.WriteString(" reason=")
+		sb.WriteString(quoteBanValue(ban.Reason))
+	}
+	if !ban.Added.IsZero() {
+		sb.WriteString(" added=")
+		sb.WriteString(ban.Added.UTC().Format(time.RFC3339Nano))
+	}
+	if !ban.From.IsZero() && !ban.From.Equal(ban.Added) {
+		sb.WriteString(" from=")
+		sb.WriteString(ban.From.UTC().Format(time.RFC3339Nano))
+	}
+	return sb.String()
+}
+
+// parseBans reads a ban file. Of two lines for one IP the later end wins.
+// bad holds the lines that did not parse, problems says why.
+func parseBans(name, text string) (bans map[netip.Addr]BanEntry, bad []string, problems []error) {
+	bans = map[netip.Addr]BanEntry{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if l, ok := strings.CutPrefix(line, badLinePrefix); ok {
+			if l = singleLine(l); l != "" {
+				bad = append(bad, l)
+			}
+			continue
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		ban, err := parseBan(line)
+		if err != nil {
+			if l := singleLine(line); l != "" {
+				bad = append(bad, l)
+			}
+			problems = append(problems, fmt.Errorf("%s:%d: %w", name, i+1, err))
+			continue
+		}
+		if old, ok := bans[ban.IP]; ok && old.Until.After(ban.Until) {
+			continue
+		}
+		bans[ban.IP] = ban
+	}
+	return bans, bad, problems
+}
+
+func parseBan(line string) (BanEntry, error) {
+	ipText, rest := line, ""
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		ipText, rest = line[:i], line[i:]
+	}
+	ip, err := netip.ParseAddr(ipText)
+	if err != nil || ip.Zone() != "" {
+		return BanEntry{}, fmt.Errorf("not an IP address: %q", ipText)
+	}
+	ban := BanEntry{IP: ip.Unmap()}
+	seen := map[string]bool{}
+	for {
+		rest = strings.TrimLeft(rest, " \t")
+		if rest == "" {
+			break
+		}
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok || key == "" || strings.ContainsAny(key, " \t\"") {
+			return BanEntry{}, fmt.Errorf("expected key=value at %q", rest)
+		}
+		var val string
+		if strings.HasPrefix(after, `"`) {
+			q, err := strconv.QuotedPrefix(after)
+			if err != nil {
+				return BanEntry{}, fmt.Errorf("%s: bad quoted value", key)
+			}
+			val, _ = strconv.Unquote(q)
+			rest = after[len(q):]
+			if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+				return BanEntry{}, fmt.Errorf("%s: text after the closing quote", key)
+			}
+		} else {
+			val, rest = after, ""
+			if i := strings.IndexAny(after, " \t"); i >= 0 {
+				val, rest = after[:i], after[i:]
+			}
+		}
+		if seen[key] {
+			return BanEntry{}, fmt.Errorf("%s given twice", key)
+		}
+		seen[key] = true
+		var t *time.Time
+		switch key {
+		case "until":
+			t = &ban.Until
+		case "added":
+			t = &ban.Added
+		case "from":
+			t = &ban.From
+		case "reason":
+			ban.Reason = singleLine(val)
+		}
+		if t != nil {
+			if *t, err = time.Parse(time.RFC3339, val); err != nil || t.UTC().Year() < 1 || t.UTC().Year() > 9999 {
+				return BanEntry{}, fmt.Errorf("%s: not an RFC 3339 time: %q", key, val)
+			}
+			*t = t.UTC()
+		}
+	}
+	if !seen["until"] {
+		return BanEntry{}, errors.New("no until=TIME")
+	}
+	if !seen["from"] {
+		ban.From = ban.Added
+	}
+	return ban, nil
+}
+
+// quoteBanValue writes v bare when it can be read back bare, else quoted.
+func quoteBanValue(v string) string {
+	if v == "" || strings.ContainsFunc(v, func(r rune) bool {
+		return r <= ' ' || r == '"' || r == '=' || r == '\\' || r == 0x7f || r == 0xfffd
+	}) {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+// singleLine turns control characters into spaces and trims the result, so
+// that a reason fits on a line of any of our files.
+func singleLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// banIP is ip as the ban list keys it: IPv4-mapped addresses as IPv4,
+// without zone.
+func banIP(ip netip.Addr) netip.Addr {
+	return ip.Unmap().WithZone("")
+}
+
+func earliestTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func latestTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sameFileVersion reports whether a and b are the same version of a file: same
+// inode, size and mtime. Two missing files (nil) are the same.
+func sameFileVersion(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}
+
+// writeFileAtomic replaces path with data: a temporary file beside it,
+// written, fsynced, renamed over path, and the directory fsynced, so that
+// after a crash the file is either the old one or the new one, whole.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomicFunc(path, data, perm, nil)
+}
+
+// writeFileAtomicFunc is writeFileAtomic calling prepare, if not nil, on the
+// temporary file before writing it.
+func writeFileAtomicFunc(path string, data []byte, perm os.FileMode, prepare func(*os.File)) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if prepare != nil {
+		prepare(f)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return fsyncDir(dir)
+}
+
+func fsyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// flockPath takes an exclusive flock(2) on path, a directory or a file
+// (created if missing), waiting for it if another process holds it.
+func flockPath(path string) (unlock func(), err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}

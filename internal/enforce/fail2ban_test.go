@@ -1,0 +1,175 @@
+package enforce
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	fail2banFilterFile = "../../etc/fail2ban/filter.d/relaykeeper.conf"
+	fail2banJailFile   = "../../etc/fail2ban/jail.d/relaykeeper.conf"
+)
+
+func TestBanLine(t *testing.T) {
+	tests := []struct {
+		reason, ip, want string
+	}{
+		{"very low reputation (550 5.7.1 ...)", "203.0.113.9", "bannable very low reputation (550 5.7.1 ...) 203.0.113.9"},
+		{"", "2001:db8::7", "bannable 2001:db8::7"},
+		{"two\nlines\x00 ", "::ffff:198.51.100.4", "bannable two lines 198.51.100.4"},
+	}
+	for _, tt := range tests {
+		if got := BanLine(tt.reason, netip.MustParseAddr(tt.ip)); got != tt.want {
+			t.Errorf("BanLine(%q, %s) = %q; want %q", tt.reason, tt.ip, got, tt.want)
+		}
+	}
+}
+
+// fail2banSamples are log lines and the IP fail2ban must find in each, "" for
+// none. Mail-log lines as relaykeeper writes them, syslog lines as
+// relay-enforcer's jail sees them.
+var fail2banSamples = []struct{ line, ip string }{
+	{`2026-11-22T10:00:10.000Z ban client=203.0.113.9 reason="very low reputation (550 5.7.1 ...)" until=2026-11-22T14:00:10Z rule=gmail-reputation`, "203.0.113.9"},
+	{`2026-11-22T10:00:11.000Z ban client=2001:db8::7 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::7"},
+	{`2026-11-22T10:00:12.000Z ban client=[2001:db8::8]:5000 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::8"},
+	{`2026-11-22T10:00:13.000Z ban client=198.51.100.4:25123 reason=x until=2026-11-22T14:00:10Z rule=r`, "198.51.100.4"},
+	{`2026-11-22T10:00:14.000Z reject client=192.0.2.1:5000 stage=connect reply="554 5.7.1 banned"`, ""},
+	{`2026-11-22T10:00:15.000Z delivery id=X to=<a@b> relay=x result=bounced delay=1 attempt=1 reply="550 ban client=192.0.2.99" client=192.0.2.2:1`, ""},
+	{`Nov 22 10:00:10 relay relay-enforcer[812]: ` + BanLine("very low reputation (550 5.7.1 ...)", netip.MustParseAddr("203.0.113.10")), "203.0.113.10"},
+	{`Nov 22 10:00:11 relay relay-enforcer: ` + BanLine("", netip.MustParseAddr("203.0.113.11")), "203.0.113.11"},
+	{`Nov 22 10:00:12 relay postfix/smtpd[1]: bannable 203.0.113.12`, ""},
+}
+
+// fail2banRegexps reads the failregex lines of the filter file, with its
+// continuation lines.
+func fail2banRegexps(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(fail2banFilterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "failregex"):
+			_, v, _ := strings.Cut(line, "=")
+			out, in = append(out, strings.TrimSpace(v)), true
+		case in && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && strings.TrimSpace(line) != "":
+			out = append(out, strings.TrimSpace(line))
+		default:
+			in = false
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no failregex", fail2banFilterFile)
+	}
+	return out
+}
+
+// TestFilterRegexInGo checks the failregex lines with Go's regexp, as
+// fail2ban applies them: the date cut off the line, <HOST> an address,
+// %(__prefix_line)s a syslog host and tag.
+func TestFilterRegexInGo(t *testing.T) {
+	date := regexp.MustCompile(`^(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)`)
+	var res []*regexp.Regexp
+	for _, fr := range fail2banRegexps(t) {
+		fr = strings.ReplaceAll(fr, "<HOST>", `(?P<host>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)`)
+		fr = strings.ReplaceAll(fr, "%(__prefix_line)s", `\s*\S+\s+relay-enforcer(?:\[\d+\])?:\s+`)
+		res = append(res, regexp.MustCompile(fr))
+	}
+	for _, tt := range fail2banSamples {
+		rest := date.ReplaceAllString(tt.line, "")
+		got := ""
+		for _, re := range res {
+			if m := re.FindStringSubmatch(rest); m != nil {
+				got = m[re.SubexpIndex("host")]
+				if _, err := netip.ParseAddr(got); err != nil {
+					t.Errorf("filter on %q: <HOST> = %q: %v", tt.line, got, err)
+				}
+				break
+			}
+		}
+		if got != tt.ip {
+			t.Errorf("filter on %q found %q; want %q", tt.line, got, tt.ip)
+		}
+	}
+}
+
+// TestFilterWithFail2banRegex runs fail2ban's own checker when fail2ban
+// is installed (apt-get install fail2ban).
+func TestFilterWithFail2banRegex(t *testing.T) {
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		t.Skip("fail2ban-regex not installed (apt-get install fail2ban); the filter is checked in Go only")
+	}
+	common := "/etc/fail2ban/filter.d/common.conf"
+	if _, err := os.Stat(common); err != nil {
+		t.Skipf("fail2ban's %s is missing", common)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "filter.d"), 0o755)
+	for src, dst := range map[string]string{common: "common.conf", fail2banFilterFile: "relaykeeper.conf"} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "filter.d", dst), data, 0o644)
+	}
+	// Mail-log and syslog lines in separate files: fail2ban settles on one
+	// date format per file.
+	for _, syslog := range []bool{false, true} {
+		var lines, want []string
+		for _, tt := range fail2banSamples {
+			if strings.HasPrefix(tt.line, "Nov") == syslog {
+				lines = append(lines, tt.line)
+				if tt.ip != "" {
+					want = append(want, tt.ip)
+				}
+			}
+		}
+		log := filepath.Join(dir, "test.log")
+		os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+		out, err := exec.Command(bin, "-o", "ip", log, filepath.Join(dir, "filter.d", "relaykeeper.conf")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+		}
+		got := strings.Fields(string(out))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("fail2ban-regex (syslog %v) IPs mismatch (-want +got):\n%s", syslog, diff)
+		}
+	}
+}
+
+func TestJailFile(t *testing.T) {
+	data, err := os.ReadFile(fail2banJailFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	for k, want := range map[string]string{"enabled": "true", "filter": "relaykeeper", "maxretry": "1", "bantime": "4h"} {
+		if settings[k] != want {
+			t.Errorf("jail %s = %q; want %q", k, settings[k], want)
+		}
+	}
+	if !slices.Contains(strings.Split(settings["port"], ","), "submission") || settings["logpath"] == "" {
+		t.Errorf("jail port = %q, logpath = %q", settings["port"], settings["logpath"])
+	}
+}

@@ -1,0 +1,38 @@
+package enforce
+
+// defaultReplyFilter is the built-in reply filter, for Gmail's refusals.
+// Its patterns see the whole reply on one line, as Postfix logs it.
+const defaultReplyFilter = `# relaykeeper's built-in reply filter (smtp_reply_filter format): what the
+# client that submitted a message hears when Gmail refused it. Each pattern
+# sees the whole reply on one line as the rules see it: "550-5.7.26 ...",
+# the later lines' "550-5.7.26" prefixes removed.
+
+# Refusals that relaykeeper answers by forwarding the message encapsulated
+# are reported as delivered. RewriteFor applies these three rules only when
+# the encapsulated copy was sent.
+/^5[0-9][0-9][- ]5\.7\.(1|26) .*(DMARC policy|authentication information|authentication checks|fails to pass SPF|sender is unauthenticated)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 5.7.$1 authentication)
+/^4[0-9][0-9][- ]4\.7\.0 .*(authentication information|authentication checks)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 4.7.0 authentication)
+/^553[- ]5\.1\.7 .*not a valid RFC-?5321 address/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused the sender address)
+
+# A temporary refusal for spam, bulk mail or reputation becomes permanent,
+# so that the sender stops retrying what will be refused again.
+/^4[0-9][0-9][- ]4\.7\.([0-9]+) (.*(unsolicited mail|suspicious|reputation|Bulk Email).*)/	554 5.7.$1 $2
+`
+
+// DefaultReplyFilterText is the built-in reply filter file.
+func DefaultReplyFilterText() string { return defaultReplyFilter }
+
+// DefaultReplyFilter is the built-in reply filter: a refusal that
+// relaykeeper forwarded encapsulated (DMARC, SPF, missing authentication, a
+// sender address Gmail cannot parse) becomes "250 2.0.0 Ok: forwarded
+// encapsulated ..." (through RewriteFor, only when the copy was sent), and
+// a temporary refusal for unsolicited mail, suspicious content or low
+// reputation becomes a permanent 554 5.7.x with the same text. Gmail's
+// other replies pass unchanged.
+func DefaultReplyFilter() *ReplyFilter {
+	f, err := ParseReplyFilter("reply filter (built in)", []byte(defaultReplyFilter))
+	if err != nil {
+		panic(err) // a test parses the same text
+	}
+	return f
+}

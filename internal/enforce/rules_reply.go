@@ -1,0 +1,316 @@
+package enforce
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// A reply reaches the enforcer in one of three shapes, and every one of
+// them must classify the same:
+//
+//   - as the server sent it, one line per reply line:
+//     "550-5.7.1 ... is\n550-5.7.1 likely unsolicited mail. ...\n550 5.7.1 ... - gsmtp";
+//   - as Postfix logs it, the lines joined by spaces, each keeping its
+//     prefix: "550-5.7.1 ... is 550-5.7.1 likely unsolicited mail. ...";
+//   - inside a Postfix log line: "host H[A] said: REPLY (in reply to end
+//     of DATA command)".
+//
+// Normalize turns the first two into one canonical line, so that a rule's
+// phrase matches even where Gmail broke the line in the middle of it.
+
+// ParseReply reads a reply in any of the shapes above and returns it with
+// its code, the enhanced code of its first line, and its text joined on one
+// line. From a Postfix log fragment it also takes Host (the name before
+// "[address] said:") and Stage ("mail", "rcpt" or "data" from "(in reply
+// to ... command)").
+func ParseReply(s string) (Reply, error) {
+	var r Reply
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "] said: "); i >= 0 {
+		head := s[:i]
+		s = s[i+len("] said: "):]
+		if j := strings.LastIndex(head, "host "); j >= 0 {
+			head = head[j+len("host "):]
+		}
+		if k := strings.IndexByte(head, '['); k >= 0 {
+			r.Host = head[:k]
+		}
+	}
+	if m := inReplyTo.FindStringSubmatchIndex(s); m != nil {
+		r.Stage = stageOf(s[m[2]:m[3]])
+		s = s[:m[0]]
+	}
+	r.Text = joinLines(s)
+	lines := splitReply(r.Text)
+	if lines == nil {
+		return Reply{}, fmt.Errorf("enforce: no reply code at the start of %q", clipReplyText(r.Text))
+	}
+	r.Code = lines[0].code
+	r.Enhanced = lines[0].enh
+	return r, nil
+}
+
+var inReplyTo = regexp.MustCompile(`\s*\(in reply to (.+?) command\)\)?\s*$`)
+
+func stageOf(cmd string) string {
+	switch strings.ToUpper(cmd) {
+	case "MAIL FROM":
+		return "mail"
+	case "RCPT TO":
+		return "rcpt"
+	case "END OF DATA":
+		return "data"
+	}
+	return ""
+}
+
+// joinLines joins a reply given one line per reply line the way Postfix
+// logs it, with single spaces; a reply already on one line is unchanged.
+func joinLines(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return strings.TrimSpace(s)
+	}
+	return strings.Join(inputLines(s), " ")
+}
+
+// inputLines splits s at line ends (LF or CRLF), dropping blank lines.
+func inputLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimRight(l, "\r \t")
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Normalize is the text the rules' text patterns see: the reply on one
+// line, the first line's prefix ("550-5.7.1") kept, the prefixes of the
+// following lines ("550-5.7.1 ", "550 5.7.1 ") removed, and every run of
+// whitespace made one space. So "... is likely\n550-5.7.1 unsolicited
+// mail" and its Postfix-joined form both become "... is likely
+// unsolicited mail".
+//
+// Only prefixes with the first line's code are removed, and only in a
+// reply whose first line says more lines follow ("550-"): a number in the
+// text of a one-line reply is left alone. Text without a reply code is only
+// collapsed.
+func Normalize(text string) string {
+	lines := splitReply(joinLines(text))
+	if lines == nil {
+		return strings.Join(strings.Fields(text), " ")
+	}
+	texts := make([]string, 0, len(lines))
+	for _, l := range lines {
+		if l.text != "" {
+			texts = append(texts, l.text)
+		}
+	}
+	first := lines[0]
+	first.text = strings.Join(texts, " ")
+	return first.String()
+}
+
+// replyLine is one line of a reply: code, separator ('-' when more lines
+// follow, ' ' on the last), enhanced code or "", and text with its
+// whitespace collapsed.
+type replyLine struct {
+	code int
+	sep  byte
+	enh  string
+	text string
+}
+
+// prefix is the line's prefix as written: "550-5.7.1", "550 ", "250-".
+func (l replyLine) prefix() string {
+	p := fmt.Sprintf("%03d%c", l.code, l.sep)
+	if l.enh != "" {
+		p += l.enh
+	}
+	return p
+}
+
+// needsSpace reports whether the prefix and text are written apart: always
+// after an enhanced code, never after a bare "550-" or "550 " (whose
+// separator is the space, or which is glued to the text as in
+// "250-PIPELINING").
+func (l replyLine) needsSpace() bool { return l.enh != "" }
+
+// String is the line as a server would send it.
+func (l replyLine) String() string {
+	p := l.prefix()
+	if l.text == "" {
+		return strings.TrimRight(p, " ")
+	}
+	if l.needsSpace() {
+		return p + " " + l.text
+	}
+	return p + l.text
+}
+
+// splitReply splits a reply on one line (Postfix-joined) into its lines,
+// or returns nil if it does not start with a reply code. See Normalize for
+// which prefixes count as line breaks.
+func splitReply(text string) []replyLine {
+	return splitFields(strings.Fields(text), false, nil)
+}
+
+// splitFields is splitReply on the reply's words. lenient splits at line
+// prefixes even when the first line does not announce more lines, and
+// also names more codes whose prefixes count: a reply rewritten by a
+// filter ("554 5.7.0 $1") still holds the old code's prefixes.
+func splitFields(f []string, lenient bool, also []int) []replyLine {
+	if len(f) == 0 {
+		return nil
+	}
+	first, n, ok := parsePrefix(f, 0, 0)
+	if !ok {
+		return nil
+	}
+	codes := append([]int{first.code}, also...)
+	// A reply has more lines only if its first line says so; once a last
+	// line ("550 5.7.1") has started, nothing after it is a prefix.
+	more := first.sep == '-' || lenient
+	var words []string
+	if first.text != "" { // "250-PIPELINING": a word glued to the prefix
+		words = append(words, first.text)
+		first.text = ""
+	}
+	lines := []replyLine{first}
+	flush := func() {
+		lines[len(lines)-1].text = strings.Join(words, " ")
+		words = words[:0]
+	}
+	i := n
+	for i < len(f) {
+		if more {
+			if l, n, ok := parseLinePrefix(f, i, codes, first.enh != ""); ok {
+				flush()
+				if l.text != "" {
+					words = append(words, l.text)
+					l.text = ""
+				}
+				lines = append(lines, l)
+				i += n
+				if l.sep == ' ' {
+					more = false
+				}
+				continue
+			}
+		}
+		words = append(words, f[i])
+		i++
+	}
+	flush()
+	return lines
+}
+
+// parsePrefix reads the reply code and enhanced code starting at f[i]
+// (code 0: any) and returns how many fields they took. Text glued to a
+// "250-" ("250-PIPELINING") is returned as the first word of the line.
+func parsePrefix(f []string, i, code int) (l replyLine, n int, ok bool) {
+	t := f[i]
+	if len(t) < 3 || t[0] < '2' || t[0] > '5' || !isReplyDigit(t[1]) || !isReplyDigit(t[2]) {
+		return l, 0, false
+	}
+	l.code = int(t[0]-'0')*100 + int(t[1]-'0')*10 + int(t[2]-'0')
+	if code != 0 && l.code != code {
+		return l, 0, false
+	}
+	switch {
+	case len(t) == 3:
+		l.sep = ' '
+		if i+1 < len(f) && isEnhanced(f[i+1], t[0]) {
+			l.enh = f[i+1]
+			return l, 2, true
+		}
+		return l, 1, true
+	case t[3] == '-':
+		l.sep = '-'
+		rest := t[4:]
+		switch {
+		case rest == "":
+		case isEnhanced(rest, t[0]):
+			l.enh = rest
+		default:
+			l.text = rest // "250-PIPELINING": the word is the line's text
+		}
+		return l, 1, true
+	}
+	return l, 0, false
+}
+
+// parseLinePrefix is parsePrefix for a line after the first: the code must
+// be one of codes, and a bare "550" (the last line) counts only when it is
+// followed by an enhanced code or the reply uses none (withEnh false).
+func parseLinePrefix(f []string, i int, codes []int, withEnh bool) (replyLine, int, bool) {
+	for _, c := range codes {
+		l, n, ok := parsePrefix(f, i, c)
+		if !ok {
+			continue
+		}
+		if l.sep == ' ' && withEnh && l.enh == "" {
+			continue
+		}
+		return l, n, true
+	}
+	return replyLine{}, 0, false
+}
+
+// isEnhanced reports whether s is an RFC 3463 status code of class c
+// ("5.7.26" for a 5xx reply).
+func isEnhanced(s string, class byte) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || parts[0] != string(class) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 {
+			return false
+		}
+		for j := 0; j < len(p); j++ {
+			if !isReplyDigit(p[j]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isReplyDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// joinReply writes lines as one reply on one line, Postfix-joined, every
+// line with code and enhanced code (enh may be "") and the right
+// separators.
+func joinReply(code int, enh string, texts []string) string {
+	var b strings.Builder
+	for i, t := range texts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		sep := byte('-')
+		if i == len(texts)-1 {
+			sep = ' '
+		}
+		b.WriteString(replyLine{code: code, sep: sep, enh: enh, text: t}.String())
+	}
+	return b.String()
+}
+
+// endsGsmtp reports whether a normalised reply ends with Gmail's marker
+// ("... <id> - gsmtp"), ignoring a closing parenthesis or full stop.
+func endsGsmtp(norm string) bool {
+	s := strings.TrimRight(norm, " .)")
+	return len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "gsmtp")
+}
+
+// clipReplyText shortens s for an error message.
+func clipReplyText(s string) string {
+	const max = 60
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
