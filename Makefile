@@ -36,7 +36,10 @@ FUZZ_TARGETS = \
 	internal/maillog:FuzzParse internal/spool:FuzzUnmarshal \
 	internal/table:FuzzParseAction internal/table:FuzzParseCIDR \
 	internal/table:FuzzParseRegexp internal/table:FuzzParseText \
-	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply
+	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply \
+	internal/enforce:FuzzClassify internal/enforce:FuzzLoadRules \
+	internal/enforce:FuzzReplyFilter internal/enforce:FuzzWelcomelist \
+	internal/enforce:FuzzBansFile
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
