@@ -100,7 +100,7 @@ type relay struct {
 	serverTLS *tls.Config
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
-	secrets *auth.Secrets
+	secrets  *auth.Secrets
 	policy   *policy.Engine
 	tables   *table.Set
 	checks   *headercheck.Checks
