@@ -180,13 +180,13 @@ func bansPath(file, spoolDir, configFile string) (string, error) {
 	case file != "":
 		return file, nil
 	case spoolDir != "":
-		return filepath.Join(spoolDir, "bans"), nil
+		return filepath.Join(spoolDir, ".enforce", "bans"), nil
 	case configFile != "":
 		cfg, err := config.Load(configFile)
 		if err != nil {
 			return "", err
 		}
-		return filepath.Join(cfg.Spool.Dir, "bans"), nil
+		return filepath.Join(cfg.Spool.Dir, ".enforce", "bans"), nil
 	}
-	return filepath.Join(config.Default().Spool.Dir, "bans"), nil
+	return filepath.Join(config.Default().Spool.Dir, ".enforce", "bans"), nil
 }

@@ -21,14 +21,19 @@ import (
 )
 
 // enforcePaths fills in the enforcement files that live in the spool by
-// default, and makes the policy check the blocked-domain table at MAIL FROM.
-// It runs before the policy is built.
+// default. It runs before the policy is built, which checks the
+// blocked-domain table at MAIL FROM (see buildPolicy).
 func enforcePaths(cfg *config.Config) error {
 	e := &cfg.Enforce
 	if e.Disabled || cfg.Forward.To == "" || cfg.Mode == config.ModeClient {
 		return nil
 	}
-	dir := cfg.Spool.Dir
+	// The enforcer's state lives beside the messages, in a dot directory
+	// that spool tools pass over (E-MailRelay's copy: filter among them).
+	dir := filepath.Join(cfg.Spool.Dir, ".enforce")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
 	if e.SenderAccess == "" {
 		e.SenderAccess = filepath.Join(dir, "sender_access")
 	}
@@ -44,10 +49,6 @@ func enforcePaths(cfg *config.Config) error {
 		if err := os.WriteFile(e.SenderAccess, []byte(hdr), 0o644); err != nil {
 			return fmt.Errorf("enforce.sender_access: %w", err)
 		}
-	}
-	rule := "check_sender_access texthash:" + e.SenderAccess
-	if !slices.Contains(cfg.Policy.SenderRestrictions, rule) {
-		cfg.Policy.SenderRestrictions = append([]string{rule}, cfg.Policy.SenderRestrictions...)
 	}
 	return nil
 }

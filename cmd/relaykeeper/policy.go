@@ -33,6 +33,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Sender:       p.SenderRestrictions,
 		Relay:        p.RelayRestrictions,
 		Recipient:    p.RecipientRestrictions,
+		Mail:         mailRestrictions(cfg),
 		OpenMap: func(spec string) (policy.AccessMap, error) {
 			t, err := tables.Open(spec)
 			if err != nil {
@@ -240,4 +241,13 @@ func (o senderOwners) Owners(sender string) []string {
 		return nil
 	}
 	return owners
+}
+
+// mailRestrictions are checked at MAIL FROM: the enforcer's blocked sender
+// domains, "enforced at MAIL FROM from then on".
+func mailRestrictions(cfg *config.Config) []string {
+	if cfg.Enforce.SenderAccess == "" || cfg.Enforce.Disabled {
+		return nil
+	}
+	return []string{"check_sender_access texthash:" + cfg.Enforce.SenderAccess}
 }

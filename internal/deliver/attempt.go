@@ -177,6 +177,12 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		env.NextAttempt = now.Add(s.backoff(env.Attempts))
 		out.next = env.NextAttempt
 		err = c.Move(spool.Ready)
+	case env.Count(spool.Bounced) > 0 && env.Bounce:
+		// A notice nobody can take: Postfix would send a double bounce
+		// to the local postmaster; with no local delivery here it is
+		// logged and dropped rather than kept failed forever.
+		s.opts.MailLog.Event("discard", "id", c.ID(), "reason", "undeliverable notice", "reply", env.LastReply)
+		err = c.Delete()
 	case env.Count(spool.Bounced) > 0:
 		for _, r := range env.Recipients {
 			if r.Status == spool.Bounced {

@@ -46,6 +46,10 @@ type Options struct {
 	// The restriction lists, each item as Postfix writes it
 	// ("check_sender_access hash:/etc/postfix/sender_access").
 	Client, Helo, Sender, Relay, Recipient []string
+	// Mail is checked at MAIL FROM, before the other lists wait for RCPT
+	// (Postfix's smtpd_delay_reject): the enforcer's blocked domains,
+	// which must be refused at MAIL FROM.
+	Mail []string
 	// OpenMap opens an access table named in a restriction.
 	OpenMap func(spec string) (AccessMap, error)
 	// OpenRBL makes a blocklist check for reject_rbl_client's argument.
@@ -75,10 +79,13 @@ type restriction struct {
 // tables reload underneath it on their own.
 type Engine struct {
 	opts  Options
-	lists [5][]restriction
+	lists [6][]restriction
 }
 
-var listNames = [5]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions"}
+// The lists in the order they run at RCPT; the last one runs at MAIL.
+var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
+
+const mailList = 5
 
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.
@@ -88,7 +95,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts}
 	var errs []error
-	for i, list := range [5][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient} {
+	for i, list := range [6][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail} {
 		warn := false
 		for j := 0; j < len(list); j++ {
 			words := strings.Fields(list[j])
@@ -266,13 +273,13 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 	return r, nil
 }
 
-// Check runs the lists for one recipient (or, at StageMail, the sender list
-// alone). Postfix's order: a Permit
+// Check runs the lists for one recipient, or at StageMail the Mail list
+// alone. Postfix's order: a Permit
 // ends its own list only; a refusal ends everything.
 func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision {
 	var warnings []string
 	final := Decision{Verdict: Permit}
-	if e.opts.RejectSenderLoginMismatch && e.opts.SenderOwners != nil {
+	if stage == StageRcpt && e.opts.RejectSenderLoginMismatch && e.opts.SenderOwners != nil {
 		if d := e.loginMismatch(req); d.Refuses() {
 			return d
 		}
@@ -282,11 +289,9 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			return d
 		}
 	}
-	first, n := 0, len(e.lists)
+	first, n := 0, mailList
 	if stage == StageMail {
-		// At MAIL only the sender list runs, so that a blocked sender
-		// hears so at MAIL FROM; everything runs again at RCPT.
-		first, n = 2, 3
+		first, n = mailList, mailList+1
 	}
 	for i := first; i < n; i++ {
 	list:

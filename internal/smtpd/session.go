@@ -55,6 +55,7 @@ type session struct {
 	// closing is set once the error limit is reached: the connection is
 	// about to close, and nothing more is done for the client.
 	closing bool
+	closed  bool
 	// hold and discard are what the policy said for this transaction.
 	hold, discard bool
 	warnings      []string
@@ -102,7 +103,7 @@ func (ss *session) Logout() error {
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.closing {
-		return errTooManyErrors
+		return ss.tooManyErrors()
 	}
 	ss.Reset()
 	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
@@ -170,12 +171,12 @@ func (ss *session) enforce(stage string, rep remote.Reply, to []string, contentP
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if ss.closing {
-		return errTooManyErrors
+		return ss.tooManyErrors()
 	}
 	// go-smtp hands over a quoted local part without its quotes; parse
 	// it as such and send it on re-quoted.
 	addr, err := envelope.ParseUnquoted(to)
-	if err == nil {
+	if err == nil && addr.Quoted {
 		to = addr.String()
 	}
 	if err != nil {
@@ -242,7 +243,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	defer ss.stopTimer()
 	if ss.closing {
-		return errTooManyErrors
+		return ss.tooManyErrors()
 	}
 	now := ss.s.opts.Now()
 	w, err := ss.s.opts.Spool.Create(now)
@@ -464,22 +465,24 @@ func replyText(err error) string {
 // the same 421.
 func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 	ss.errors++
-	if ss.errors >= ss.s.opts.HardErrorLimit {
-		return ss.closeWith(stage, kv...)
-	}
 	ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(e), kv...)
+	if ss.errors >= ss.s.opts.HardErrorLimit {
+		// As Postfix: this refusal is heard as it is; the next command
+		// hears 421 and the connection closes.
+		ss.closing = true
+	}
 	return e
 }
 
 var errTooManyErrors = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
 	Message: "Too many errors; closing connection"}
 
-// closeWith ends a session that has used up its error budget.
-func (ss *session) closeWith(stage string, kv ...string) error {
-	if !ss.closing {
-		ss.closing = true
-		ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(errTooManyErrors), kv...)
-		// go-smtp writes the reply, then the next read fails.
+// tooManyErrors answers a command after the error limit was reached, and
+// closes the connection once the reply is out.
+func (ss *session) tooManyErrors() error {
+	if !ss.closed {
+		ss.closed = true
+		ss.s.opts.MailLog.Reject(ss.client(), "limit", smtpErrorText(errTooManyErrors))
 		time.AfterFunc(100*time.Millisecond, func() { ss.conn.Conn().Close() })
 	}
 	return errTooManyErrors

@@ -18,7 +18,9 @@ import (
 func startForwarder(t *testing.T, upstream string) (*relay, string) {
 	t.Helper()
 	spool := t.TempDir()
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", upstream, "--poll", "1",
+	// --no-bounces: these tests count the upstream's connections and the
+	// spool's files; notices are tested in ops_*_test.go.
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", upstream, "--poll", "1", "--no-bounces",
 		"--response-timeout", "2", "--config", writeConfig(t, ""),
 		"--interface", "127.0.0.1", "--spool-dir", spool)
 	return r, spool

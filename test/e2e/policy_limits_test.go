@@ -16,7 +16,9 @@ import (
 // when one of the two closes, 127.0.0.1 may connect again.
 func TestLimitConnectionsPerIP(t *testing.T) {
 	t.Parallel()
-	r := startPolicyRelay(t, "[policy]\nmax_connections_per_ip = 2\n")
+	// 127.0.0.1 must be outside mynetworks: trusted networks are exempt
+	// from the limit, as in Postfix.
+	r := startPolicyRelay(t, "[policy]\nmax_connections_per_ip = 2\n"+outsideNetworks)
 	c1 := mustDial(t, r.addr(), "127.0.0.1")
 	mustDial(t, r.addr(), "127.0.0.1")
 	c3, greet, err := dialFrom(r.addr(), "127.0.0.1")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -93,7 +94,12 @@ func TestRemoteClients(t *testing.T) {
 		args := []string{"--as-server", "--interface", hostIP, "--spool-dir", t.TempDir()}
 		if remote {
 			name = "with --remote-clients"
-			args = append(args, "--remote-clients")
+			// An outside client may send only to relay_domains.
+			cfg := filepath.Join(t.TempDir(), "relaykeeper.toml")
+			if err := os.WriteFile(cfg, []byte("[policy]\nrelay_domains = [\"example.net\"]\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--remote-clients", "--config", cfg)
 		}
 		t.Run(name, func(t *testing.T) {
 			r := startRelay(t, hostIP, args...)
