@@ -27,43 +27,39 @@ type outcome struct {
 	hold    bool
 }
 
-// attempt delivers one claimed message over conn, records every recipient's
-// result in the envelope, and moves the message to its next state.
-func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr error, c *spool.Claim) outcome {
+// rcptResult is what one leg of an attempt learnt about one recipient.
+type rcptResult struct {
+	reply   remote.Reply // the upstream's reply, Code 0 if none
+	stage   string       // what the reply answered
+	err     error        // the session broke or could not be had
+	sent    bool
+	relay   string
+	waiting bool // not tried: its destination was at its limit
+}
+
+// attempt delivers one claimed message: its pending recipients are grouped
+// into legs (one transaction each, per destination), every recipient's
+// result is recorded in the envelope, and the message moves on.
+func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim) outcome {
 	env := c.Env
 	out := outcome{id: c.ID()}
 	pending := env.Pending()
 	env.Attempts++
 
-	var res *remote.Result
-	var sendErr error
-	if dialErr != nil {
-		sendErr = dialErr
-		out.connFailed = true
-	} else if len(pending) > 0 {
-		body, size, err := c.Content()
-		if err != nil {
-			// The content is unreadable: nothing upstream can help.
-			s.log.Error("cannot read content", "id", c.ID(), "err", err)
-			sendErr = err
-		} else {
-			msg := &remote.Message{From: env.From, To: pending, Body: body, Size: size,
-				EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
-			msg.MailParams, msg.RcptParams = dsnParams(env, pending)
-			res, sendErr = conn.Send(ctx, msg)
-			body.Close()
-		}
+	results := map[string]rcptResult{}
+	for _, lg := range s.plan(env, pending) {
+		s.runLeg(ctx, wc, c, lg, results, &out)
 	}
 
 	// Times are taken after the attempt: the back-off starts when the
 	// attempt ended (a timeout may have taken minutes), and delay= is the
 	// whole time the message has waited, as Postfix logs it.
 	now := s.clock.Now()
-	relay := s.opts.Upstream
 	byAddr := map[string]int{}
 	for i, a := range pending {
 		byAddr[a] = i
 	}
+	waiting := false
 	var lastReply string
 	var newlyFailed []spool.Recipient
 	for k := range env.Recipients {
@@ -72,22 +68,18 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		if !ok || r.Done() {
 			continue
 		}
-		var rep remote.Reply
-		stage := ""
-		if res != nil && (res.Mail.Code != 0) {
-			rep = res.RcptReply(i)
-			switch {
-			case res.Mail.Code/100 != 2:
-				stage = "mail"
-			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
-				stage = "rcpt"
-			default:
-				stage = "data"
-			}
+		_ = i
+		rr := results[r.Addr]
+		if rr.waiting {
+			// Its destination is busy; nothing was tried: it stays
+			// pending and the message comes back at once.
+			waiting = true
+			continue
 		}
+		rep, stage, relay := rr.reply, rr.stage, rr.relay
 		upstreamReply := rep
 		switch {
-		case sendErr == nil && res != nil && res.Accepted(i):
+		case rr.sent:
 			r.Status = spool.Sent
 			out.sent++
 		case rep.Permanent():
@@ -97,7 +89,7 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 			r.Status = spool.Deferred
 			out.deferred++
 			if rep.Code == 0 {
-				rep = errReply(sendErr)
+				rep = errReply(rr.err)
 			}
 		}
 		r.Reply = rep.String()
@@ -175,6 +167,12 @@ func (s *Scheduler) attempt(ctx context.Context, conn *remote.Conn, dialErr erro
 		s.opts.MailLog.Event("hold", "id", c.ID(), "client", env.Client, "reason", "client banned")
 	case env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0:
 		env.NextAttempt = now.Add(s.backoff(env.Attempts))
+		if waiting && env.Count(spool.Deferred) == 0 {
+			// Only waiting for a busy destination: soon, not after a
+			// back-off, and this was no attempt.
+			env.Attempts--
+			env.NextAttempt = now.Add(busyRetry)
+		}
 		out.next = env.NextAttempt
 		err = c.Move(spool.Ready)
 	case env.Count(spool.Bounced) > 0 && env.Bounce:

@@ -60,6 +60,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // address, counting the messages it accepts.
 type upstream struct {
 	mu       sync.Mutex
+	txs      int                        // transactions accepted
 	rcpt     map[string]*smtp.SMTPError // nil entry: accept
 	received []string                   // recipients of accepted messages
 	addr     string
@@ -103,6 +104,7 @@ func (s *upSession) Data(r io.Reader) error {
 	io.Copy(io.Discard, r)
 	s.u.mu.Lock()
 	s.u.received = append(s.u.received, s.rcpts...)
+	s.u.txs++
 	s.u.mu.Unlock()
 	return nil
 }
@@ -306,5 +308,94 @@ func TestLifetimeAndNotices(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 2 || got[1].kind != NoticeFailure || got[1].rcpts[0] != "slow@example.net" {
 		t.Errorf("notices = %+v; want delay then failure", got)
+	}
+}
+
+// domainRouter routes by recipient domain to in-process upstreams.
+type domainRouter struct {
+	up    map[string]*upstream
+	dials map[string]int
+	mu    sync.Mutex
+}
+
+func (d *domainRouter) Route(sender, rcpt string) Route {
+	_, dom, _ := strings.Cut(rcpt, "@")
+	switch dom {
+	case "err.example":
+		return Route{Key: "error", Error: "550 5.1.2 no such domain here"}
+	case "drop.example":
+		return Route{Key: "discard", Discard: true}
+	}
+	return Route{Key: dom, RecipientLimit: 2, ConcurrencyLimit: 1}
+}
+
+func (d *domainRouter) Dial(ctx context.Context, rt Route) (*remote.Conn, string, error) {
+	d.mu.Lock()
+	d.dials[rt.Key]++
+	d.mu.Unlock()
+	addr := d.up[rt.Key].addr
+	c, err := remote.Dial(ctx, addr, remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second})
+	return c, rt.Key + "[" + addr + "]", err
+}
+
+// TestRouting: one message to four kinds of destination is split per
+// destination, transactions hold at most the recipient limit, error: and
+// discard: routes settle their recipients without a session.
+func TestRouting(t *testing.T) {
+	upA, upB := startUpstream(t), startUpstream(t)
+	sp, s, _, id := setup(t, "", "1@a.example", "2@a.example", "3@a.example", "x@b.example", "z@err.example", "w@drop.example")
+	r := &domainRouter{up: map[string]*upstream{"a.example": upA, "b.example": upB}, dials: map[string]int{}}
+	s.opts.Router = r
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(upA.got(), ","); got != "1@a.example,2@a.example,3@a.example" {
+		t.Errorf("a.example received %s", got)
+	}
+	upA.mu.Lock()
+	if upA.txs != 2 {
+		t.Errorf("a.example transactions = %d; want 2 (recipient limit 2)", upA.txs)
+	}
+	upA.mu.Unlock()
+	if got := strings.Join(upB.got(), ","); got != "x@b.example" {
+		t.Errorf("b.example received %s", got)
+	}
+	env, st, err := sp.Read(id)
+	if err != nil || st != spool.Failed {
+		t.Fatalf("state = %v, %v; want failed (the error: recipient)", st, err)
+	}
+	for _, rc := range env.Recipients {
+		want := spool.Sent
+		if rc.Addr == "z@err.example" {
+			want = spool.Bounced
+		}
+		if rc.Status != want {
+			t.Errorf("%s: %s %q; want %s", rc.Addr, rc.Status, rc.Reply, want)
+		}
+	}
+	if r.dials["a.example"] != 1 {
+		t.Errorf("dials to a.example = %d; want 1 (two transactions, one session)", r.dials["a.example"])
+	}
+}
+
+// TestConcurrencyLimitWaits: with a destination at its limit, a worker
+// does not wait for it: the message stays ready and is due again soon,
+// without counting an attempt.
+func TestConcurrencyLimitWaits(t *testing.T) {
+	up := startUpstream(t)
+	sp, s, clk, id := setup(t, "", "1@a.example")
+	s.opts.Router = &domainRouter{up: map[string]*upstream{"a.example": up}, dials: map[string]int{}}
+	if !s.tryAcquire("a.example", 1) {
+		t.Fatal("tryAcquire on an idle destination failed")
+	}
+	s.RunOnce(context.Background())
+	env, st, _ := sp.Read(id)
+	if st != spool.Ready || env.Attempts != 0 || env.NextAttempt.Sub(clk.Now()) != busyRetry {
+		t.Fatalf("state %v attempts %d next %v; want ready, 0 attempts, due in %v", st, env.Attempts, env.NextAttempt.Sub(clk.Now()), busyRetry)
+	}
+	s.release("a.example")
+	s.RunOnce(context.Background())
+	if got := up.got(); len(got) != 1 {
+		t.Errorf("after the slot was freed the upstream got %v; want the message", got)
 	}
 }

@@ -54,7 +54,16 @@ type Options struct {
 	// Connections is the number of workers, each with at most one session.
 	Connections int
 	// MessagesPerConnection bounds what one session carries.
-	MessagesPerConnection  int
+	MessagesPerConnection int
+	// Router, if set, routes each recipient (transports, MX); without it
+	// everything goes to Upstream.
+	Router Router
+	// DestinationConcurrency bounds sessions per destination unless its
+	// route says otherwise (Postfix: default_destination_concurrency_limit,
+	// 20); RecipientLimit bounds recipients per transaction
+	// (default_destination_recipient_limit, 50).
+	DestinationConcurrency int
+	RecipientLimit         int
 	MinBackoff, MaxBackoff time.Duration
 	// Grace is how long deliveries under way may go on after Run's
 	// context ends.
@@ -118,8 +127,11 @@ type Scheduler struct {
 	log   *slog.Logger
 	kick  chan bool // true: forget cached next-attempt times
 
-	mu  sync.Mutex // guards rng
-	rng *rand.Rand
+	mu        sync.Mutex // guards the fields below
+	rng       *rand.Rand
+	active    map[string]int       // sessions open per destination
+	dead      map[string]deadDest  // destinations that could not be reached
+	nextStart map[string]time.Time // rate delay: earliest next delivery
 }
 
 // New returns a Scheduler; Run or RunOnce drive it.
@@ -142,10 +154,19 @@ func New(opts Options) *Scheduler {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = opts.MinBackoff
 	}
+	if opts.DestinationConcurrency <= 0 {
+		opts.DestinationConcurrency = 20
+	}
+	if opts.RecipientLimit <= 0 {
+		opts.RecipientLimit = 50
+	}
 	return &Scheduler{
 		opts: opts, clock: opts.Clock, log: opts.Log,
-		kick: make(chan bool, 1),
-		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
+		kick:      make(chan bool, 1),
+		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
+		active:    map[string]int{},
+		dead:      map[string]deadDest{},
+		nextStart: map[string]time.Time{},
 	}
 }
 
@@ -198,9 +219,6 @@ type dispatcher struct {
 	waiting  waitHeap
 	known    map[string]time.Time // id -> next attempt, for Ready messages seen
 	inflight map[string]bool
-	// deadUntil: after a failed connection no message is started before
-	// this time (or the next kick).
-	deadUntil time.Time
 }
 
 // scan lists the spool and queues Ready messages not yet known. ignoreBackoff
@@ -295,10 +313,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wake := s.promote(d)
 		var out chan string
 		var next string
-		if len(d.due) > 0 && !s.clock.Now().Before(d.deadUntil) {
+		if len(d.due) > 0 {
 			out, next = work, d.due[0]
-		} else if len(d.due) > 0 && (wake.IsZero() || d.deadUntil.Before(wake)) {
-			wake = d.deadUntil
 		}
 		var timer <-chan time.Time
 		if !wake.IsZero() {
@@ -311,7 +327,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case o := <-results:
 			s.settle(d, o)
 		case force := <-s.kick:
-			d.deadUntil = time.Time{}
+			if force {
+				s.clearDead()
+			}
 			s.scan(d, force, false)
 		case <-timer:
 		case <-ctx.Done():
@@ -327,9 +345,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	delete(d.inflight, o.id)
-	if o.connFailed {
-		d.deadUntil = s.clock.Now().Add(s.opts.MinBackoff)
-	}
 	if o.skipped || o.next.IsZero() {
 		delete(d.known, o.id)
 		return
@@ -338,31 +353,23 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	heap.Push(&d.waiting, waitItem{o.id, o.next})
 }
 
-// worker carries messages from work over sessions it opens as needed, and
-// closes a session when no work has come for a moment or it has carried
-// enough.
+// worker carries messages from work over a session it keeps open while
+// messages to the same destination follow, and closes it when no work has
+// come for a moment or it has carried enough.
 func (s *Scheduler) worker(ctx context.Context, work <-chan string, results chan<- outcome) {
-	var conn *remote.Conn
-	carried := 0
-	closeConn := func() {
-		if conn != nil {
-			conn.Quit()
-			conn = nil
-			carried = 0
-		}
-	}
-	defer closeConn()
+	wc := &workerConn{s: s}
+	defer wc.close()
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	for {
 		var id string
 		var ok bool
-		if conn != nil {
+		if wc.conn != nil {
 			idle.Reset(2 * time.Second)
 			select {
 			case id, ok = <-work:
 			case <-idle.C:
-				closeConn()
+				wc.close()
 				id, ok = <-work
 			}
 			idle.Stop()
@@ -372,16 +379,12 @@ func (s *Scheduler) worker(ctx context.Context, work <-chan string, results chan
 		if !ok {
 			return
 		}
-		results <- s.deliverOne(ctx, &conn, &carried, id)
-		if conn != nil && (conn.Broken() || carried >= s.opts.MessagesPerConnection) {
-			closeConn()
-		}
+		results <- s.deliverOne(ctx, wc, id)
 	}
 }
 
-// deliverOne claims id and makes one attempt at it, dialling first if the
-// worker has no session.
-func (s *Scheduler) deliverOne(ctx context.Context, conn **remote.Conn, carried *int, id string) outcome {
+// deliverOne claims id and makes one attempt at it.
+func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) outcome {
 	c, err := s.opts.Spool.Claim(id)
 	if err != nil {
 		if !errors.Is(err, spool.ErrBusy) && !errors.Is(err, spool.ErrNotFound) {
@@ -399,21 +402,7 @@ func (s *Scheduler) deliverOne(ctx context.Context, conn **remote.Conn, carried 
 			}
 		}
 	}
-	if len(c.Env.Pending()) == 0 {
-		// Nothing to send (an edited envelope): settle it without a session.
-		return s.attempt(ctx, nil, nil, c)
-	}
-	var dialErr error
-	if *conn == nil {
-		*conn, dialErr = s.opts.Dial(ctx, s.opts.Upstream)
-		if dialErr != nil {
-			*conn = nil
-			s.log.Warn("upstream unavailable", "upstream", s.opts.Upstream, "err", dialErr)
-		}
-	}
-	o := s.attempt(ctx, *conn, dialErr, c)
-	*carried++
-	return o
+	return s.attempt(ctx, wc, c)
 }
 
 // Summary counts what a RunOnce did.
@@ -471,7 +460,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			default:
 				sum.Sent++
 			}
-			dead = dead || o.connFailed
+			// One upstream and it cannot be reached: the rest would
+			// only be deferred too (E-MailRelay's --as-client stops).
+			dead = dead || (o.connFailed && s.opts.Router == nil)
 		}
 	}
 	sum.Untried = len(queue)

@@ -1,0 +1,314 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Router decides where each recipient goes and opens sessions there. Without
+// one, every recipient goes to Options.Upstream through Options.Dial.
+type Router interface {
+	Route(sender, rcpt string) Route
+	// Dial opens a session for a destination (resolving MX hosts and
+	// trying them in order); relay names the host it reached, for logs.
+	Dial(ctx context.Context, rt Route) (conn *remote.Conn, relay string, err error)
+}
+
+// Route is a recipient's destination as the scheduler needs it.
+type Route struct {
+	// Key groups recipients that share transactions, sessions and limits:
+	// Postfix's per-destination queue (transport and next hop).
+	Key string
+	// Error, if set, fails the recipient with this reply ("550 5.1.1
+	// text"): Postfix's error: transport.
+	Error string
+	// Discard claims delivery and drops the recipient (discard:).
+	Discard bool
+	// ConcurrencyLimit bounds parallel sessions to the destination
+	// (destination_concurrency_limit); zero means the scheduler's default.
+	ConcurrencyLimit int
+	// RecipientLimit bounds recipients per transaction
+	// (destination_recipient_limit); zero means the scheduler's default.
+	RecipientLimit int
+	// RateDelay is the pause between deliveries to the destination
+	// (destination_rate_delay).
+	RateDelay time.Duration
+}
+
+// leg is one transaction's worth of recipients to one destination.
+type leg struct {
+	route Route
+	rcpts []string
+}
+
+// busyRetry is how soon a message whose destination was at its limit is
+// tried again.
+const busyRetry = time.Second
+
+var errBusy = errors.New("deliver: destination at its concurrency limit")
+
+func (s *Scheduler) route(sender, rcpt string) Route {
+	if s.opts.Router == nil {
+		return Route{Key: s.opts.Upstream}
+	}
+	return s.opts.Router.Route(sender, rcpt)
+}
+
+// plan groups the pending recipients by destination, in the order they
+// come, and splits groups at the recipient limit.
+func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
+	var keys []string
+	groups := map[string]*leg{}
+	for _, a := range pending {
+		rt := s.route(env.From, a)
+		g := groups[rt.Key]
+		if g == nil {
+			g = &leg{route: rt}
+			groups[rt.Key] = g
+			keys = append(keys, rt.Key)
+		}
+		g.rcpts = append(g.rcpts, a)
+	}
+	var legs []leg
+	for _, k := range keys {
+		g := groups[k]
+		limit := g.route.RecipientLimit
+		if limit <= 0 {
+			limit = s.opts.RecipientLimit
+		}
+		for len(g.rcpts) > 0 {
+			n := len(g.rcpts)
+			if limit > 0 && n > limit {
+				n = limit
+			}
+			legs = append(legs, leg{route: g.route, rcpts: g.rcpts[:n]})
+			g.rcpts = g.rcpts[n:]
+		}
+	}
+	return legs
+}
+
+// runLeg carries one leg and records what each of its recipients got.
+func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome) {
+	env := c.Env
+	if lg.route.Error != "" {
+		rep := parseReply(lg.route.Error)
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{reply: rep, stage: "route", relay: "none"}
+		}
+		return
+	}
+	if lg.route.Discard {
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{sent: true, reply: remote.Reply{Code: 250, Lines: []string{"2.0.0 discarded"}}, relay: "none"}
+		}
+		return
+	}
+	conn, relay, err := wc.get(ctx, lg.route)
+	if errors.Is(err, errBusy) {
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{waiting: true}
+		}
+		return
+	}
+	if relay == "" {
+		relay = lg.route.Key
+	}
+	if err != nil {
+		out.connFailed = true
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{err: err, relay: relay}
+		}
+		return
+	}
+	s.rateWait(ctx, lg.route)
+	body, size, err := c.Content()
+	if err != nil {
+		// The content is unreadable: nothing upstream can help.
+		s.log.Error("cannot read content", "id", c.ID(), "err", err)
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{err: err, relay: relay}
+		}
+		return
+	}
+	msg := &remote.Message{From: env.From, To: lg.rcpts, Body: body, Size: size,
+		EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
+	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
+	res, sendErr := conn.Send(ctx, msg)
+	body.Close()
+	wc.carried++
+	for i, a := range lg.rcpts {
+		rr := rcptResult{relay: relay, err: sendErr}
+		if res != nil && res.Mail.Code != 0 {
+			rr.reply = res.RcptReply(i)
+			switch {
+			case res.Mail.Code/100 != 2:
+				rr.stage = "mail"
+			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
+				rr.stage = "rcpt"
+			default:
+				rr.stage = "data"
+			}
+		}
+		rr.sent = sendErr == nil && res != nil && res.Accepted(i)
+		results[a] = rr
+	}
+	if conn.Broken() {
+		wc.close()
+	}
+}
+
+// parseReply reads a reply written in a route ("550 5.1.1 text").
+func parseReply(s string) remote.Reply {
+	s = strings.TrimSpace(s)
+	code := 550
+	if len(s) >= 3 {
+		if n, err := strconv.Atoi(s[:3]); err == nil && n >= 400 && n < 600 {
+			code, s = n, strings.TrimSpace(s[3:])
+		}
+	}
+	return remote.Reply{Code: code, Enhanced: "", Lines: []string{s}}
+}
+
+// workerConn is a worker's one session, kept open across messages to the
+// same destination. While it is open it holds one of the destination's
+// concurrency slots.
+type workerConn struct {
+	s       *Scheduler
+	conn    *remote.Conn
+	key     string
+	relay   string
+	carried int
+}
+
+func (w *workerConn) close() {
+	if w.conn != nil {
+		w.conn.Quit()
+		w.s.release(w.key)
+		w.conn, w.key, w.relay, w.carried = nil, "", "", 0
+	}
+}
+
+// get returns a session for rt: the open one if it goes there and may
+// carry more, else a new one, if the destination has a free slot and is not
+// known to be down.
+func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, error) {
+	s := w.s
+	if w.conn != nil && w.key == rt.Key && !w.conn.Broken() && w.carried < s.opts.MessagesPerConnection {
+		return w.conn, w.relay, nil
+	}
+	w.close()
+	if err := s.deadErr(rt.Key); err != nil {
+		return nil, "", err
+	}
+	limit := rt.ConcurrencyLimit
+	if limit <= 0 {
+		limit = s.opts.DestinationConcurrency
+	}
+	if rt.RateDelay > 0 {
+		limit = 1 // Postfix: a rate delay implies one session at a time
+	}
+	if !s.tryAcquire(rt.Key, limit) {
+		return nil, "", errBusy
+	}
+	var conn *remote.Conn
+	var relay string
+	var err error
+	if s.opts.Router != nil {
+		conn, relay, err = s.opts.Router.Dial(ctx, rt)
+	} else {
+		relay = s.opts.Upstream
+		conn, err = s.opts.Dial(ctx, s.opts.Upstream)
+	}
+	if err != nil {
+		s.release(rt.Key)
+		s.markDead(rt.Key, err)
+		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
+		return nil, relay, err
+	}
+	w.conn, w.key, w.relay = conn, rt.Key, relay
+	return conn, relay, nil
+}
+
+// tryAcquire takes a concurrency slot for a destination without waiting.
+func (s *Scheduler) tryAcquire(key string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit > 0 && s.active[key] >= limit {
+		return false
+	}
+	s.active[key]++
+	return true
+}
+
+func (s *Scheduler) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[key] <= 1 {
+		delete(s.active, key)
+	} else {
+		s.active[key]--
+	}
+}
+
+// markDead remembers that a destination could not be reached, so that the
+// messages behind it are deferred without each trying again, until the
+// minimum back-off has passed or a forced kick clears it.
+func (s *Scheduler) markDead(key string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead[key] = deadDest{until: s.clock.Now().Add(s.opts.MinBackoff), err: err}
+}
+
+func (s *Scheduler) deadErr(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.dead[key]
+	if !ok {
+		return nil
+	}
+	if !s.clock.Now().Before(d.until) {
+		delete(s.dead, key)
+		return nil
+	}
+	return d.err
+}
+
+func (s *Scheduler) clearDead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.dead)
+}
+
+type deadDest struct {
+	until time.Time
+	err   error
+}
+
+// rateWait keeps destination_rate_delay between deliveries to a
+// destination; the worker waits, since it holds the destination's only slot.
+func (s *Scheduler) rateWait(ctx context.Context, rt Route) {
+	if rt.RateDelay <= 0 {
+		return
+	}
+	s.mu.Lock()
+	now := s.clock.Now()
+	at := s.nextStart[rt.Key]
+	if at.Before(now) {
+		at = now
+	}
+	s.nextStart[rt.Key] = at.Add(rt.RateDelay)
+	s.mu.Unlock()
+	if wait := at.Sub(now); wait > 0 {
+		select {
+		case <-s.clock.After(wait):
+		case <-ctx.Done():
+		}
+	}
+}
