@@ -39,7 +39,7 @@ FUZZ_TARGETS = \
 	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply \
 	internal/enforce:FuzzClassify internal/enforce:FuzzLoadRules \
 	internal/enforce:FuzzReplyFilter internal/enforce:FuzzWelcomelist \
-	internal/enforce:FuzzBansFile
+	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

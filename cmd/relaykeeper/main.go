@@ -81,6 +81,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 		return runQueue(cmd.Args, os.Stdin, stdout, stderr)
 	case "stats":
 		return runStats(cmd.Args, os.Stdin, stdout, stderr)
+	case "postfix-enforcer":
+		return runPostfixEnforcer(cmd.Args, os.Stdin, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage

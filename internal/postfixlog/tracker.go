@@ -1,0 +1,374 @@
+package postfixlog
+
+import (
+	"encoding/json"
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// Refusal is a relayed message's delivery that the remote server refused
+// (status=bounced) or put off (status=deferred), with where the message
+// came from.
+type Refusal struct {
+	// QueueID is the queue id of the refused delivery.
+	QueueID string
+	// ClientIP and ClientName are the client that submitted the message,
+	// traced back through a content filter's re-injection if there was
+	// one; "" if unknown (its client= line was not seen, or it was lost in
+	// a re-injection that the log does not explain).
+	ClientIP   string
+	ClientName string
+	// OrigQueueID is the queue id under which the client submitted the
+	// message, if it was re-injected; "" otherwise.
+	OrigQueueID string
+	From        string
+	To          string
+	MessageID   string
+	// Relay is the relay as logged, "host[ip]:port".
+	Relay     string
+	RelayHost string
+	Reply     string
+	// Stage is what Reply answered (see Event.Stage).
+	Stage  string
+	Status string
+	DSN    string
+	// Time is the delivery line's timestamp.
+	Time time.Time
+}
+
+// Reinjection says how a Tracker treats a content filter that re-injects
+// messages (amavis): the message refused upstream is then not the one the
+// client sent, and its own client is the filter.
+type Reinjection int
+
+const (
+	// ReinjectAuto follows the links the log holds (amavis's queued_as,
+	// smtpd's orig_client, a "queued as" reply from a local filter), and
+	// otherwise takes the message's own client.
+	ReinjectAuto Reinjection = iota
+	// ReinjectAlways does the same, but takes a loopback client that no
+	// link explains for unknown rather than for the original client.
+	ReinjectAlways
+	// ReinjectNever ignores the links: there is no re-injection.
+	ReinjectNever
+)
+
+// maxHeld bounds the refusals held back; the oldest goes first.
+const maxHeld = 1000
+
+// Default bounds of a Tracker.
+const (
+	DefaultMaxAge     = 7 * 24 * time.Hour
+	DefaultMaxEntries = 100000
+)
+
+// Tracker reads Events in log order and remembers, per queue id, the
+// client, sender and message id, so that a refused delivery can name them.
+//
+// A content filter logs the link between the two queue ids of a message
+// (amavis's "queued_as:" line, the filter's "queued as" reply) after it has
+// re-injected the message, and the re-injected copy may be refused
+// upstream before that. So a refusal of a message whose client is a
+// loopback address and that no link explains yet is held back: Add returns
+// it once the link arrives, and Release when it has waited long enough
+// (the message was not re-injected after all). Held refusals are part of
+// the JSON, so that a restart does not lose them.
+//
+// Memory is bounded: a queue id is forgotten when qmgr logs it removed,
+// when nothing was logged about it for MaxAge (each retry of a deferred
+// message logs a qmgr line, which keeps it), and, the oldest first, when
+// there are more than MaxEntries. A Tracker is not safe for concurrent use;
+// its zero value is ready, with the defaults.
+type Tracker struct {
+	// Reinjection is how a content filter is followed.
+	Reinjection Reinjection
+	// MaxAge and MaxEntries bound memory; zero means the defaults.
+	MaxAge     time.Duration
+	MaxEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	msgs map[string]*message
+	held []*heldRefusal // in log order
+	adds int            // Adds since the last sweep
+}
+
+// heldRefusal is a refusal waiting for its message's link to the original.
+type heldRefusal struct {
+	Refusal Refusal   `json:"refusal"`
+	Since   time.Time `json:"since"`
+}
+
+// message is what is known about one queue id. The fields are exported
+// for the JSON of a checkpoint.
+type message struct {
+	ClientIP   string    `json:"ip,omitempty"`
+	ClientName string    `json:"name,omitempty"`
+	From       string    `json:"from,omitempty"`
+	HasFrom    bool      `json:"has_from,omitempty"`
+	MessageID  string    `json:"msgid,omitempty"`
+	Seen       time.Time `json:"seen"`
+	// Origin is the message as the client submitted it, when this one is
+	// a content filter's re-injection of it.
+	Origin *origin `json:"origin,omitempty"`
+}
+
+type origin struct {
+	QueueID    string `json:"qid,omitempty"`
+	ClientIP   string `json:"ip,omitempty"`
+	ClientName string `json:"name,omitempty"`
+}
+
+func (t *Tracker) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// Len returns the number of queue ids remembered.
+func (t *Tracker) Len() int { return len(t.msgs) }
+
+// get returns the message for id, created if need be, and marks it seen.
+func (t *Tracker) get(id string) *message {
+	if t.msgs == nil {
+		t.msgs = make(map[string]*message)
+	}
+	m := t.msgs[id]
+	if m == nil {
+		m = &message{}
+		t.msgs[id] = m
+		t.adds++
+	}
+	m.Seen = t.now()
+	return m
+}
+
+// Add takes the next event and returns the refusals it completes: the
+// event's own, if it is a delivery that a remote server refused or put off
+// with a reply, and any held refusal that its link explains.
+func (t *Tracker) Add(e Event) []Refusal {
+	defer t.bound()
+	switch e.Kind {
+	case Client:
+		m := t.get(e.QueueID)
+		m.ClientIP, m.ClientName = e.ClientIP, e.ClientName
+		if t.Reinjection != ReinjectNever && (e.OrigClientIP != "" || e.OrigQueueID != "") {
+			o := &origin{QueueID: e.OrigQueueID, ClientIP: e.OrigClientIP, ClientName: e.OrigClientName}
+			if src := t.msgs[e.OrigQueueID]; o.ClientIP == "" && src != nil {
+				o.ClientIP, o.ClientName = t.clientOf(src)
+			}
+			m.Origin = o
+		}
+	case MessageID:
+		t.get(e.QueueID).MessageID = e.MessageID
+	case Queued:
+		m := t.get(e.QueueID)
+		m.From, m.HasFrom = e.From, true
+	case Removed:
+		delete(t.msgs, e.QueueID)
+	case Amavis:
+		if t.Reinjection == ReinjectNever {
+			break
+		}
+		src := t.msgs[e.QueueID]
+		o := &origin{QueueID: e.QueueID, ClientIP: e.ClientIP}
+		if o.ClientIP != "" && isLoopback(o.ClientIP) && e.OriginIP != "" {
+			// Amavis saw no XFORWARD: its client is Postfix; the second
+			// address is its reading of the Received header.
+			o.ClientIP = e.OriginIP
+		}
+		if src != nil {
+			ip, name := t.clientOf(src)
+			if o.ClientIP == "" || o.ClientIP == ip {
+				o.ClientIP, o.ClientName = ip, name
+			}
+		}
+		var out []Refusal
+		for _, id := range e.QueuedAs {
+			m := t.get(id)
+			m.Origin = o
+			if m.MessageID == "" {
+				m.MessageID = e.MessageID
+			}
+			if !m.HasFrom && e.From != "" {
+				m.From = e.From
+			}
+			out = append(out, t.unhold(id, m)...)
+		}
+		return out
+	case Delivery:
+		var out []Refusal
+		if src := t.msgs[e.QueueID]; src != nil {
+			src.Seen = t.now()
+			// A local content filter's "250 ... queued as NEWID": the new
+			// queue id is the message re-injected.
+			if e.Status == "sent" && t.Reinjection != ReinjectNever && isLoopback(e.RelayIP) {
+				for _, id := range e.QueuedAs {
+					if m := t.msgs[id]; m != nil && m.Origin == nil && id != e.QueueID {
+						ip, name := t.clientOf(src)
+						m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name}
+						out = append(out, t.unhold(id, m)...)
+					}
+				}
+			}
+		}
+		if (e.Status != "bounced" && e.Status != "deferred") || e.Reply == "" {
+			return out
+		}
+		r := Refusal{
+			QueueID: e.QueueID, To: e.To, Relay: e.Relay, RelayHost: e.RelayHost,
+			Reply: e.Reply, Stage: e.Stage, Status: e.Status, DSN: e.DSN, Time: e.Time,
+		}
+		m := t.msgs[e.QueueID]
+		if m != nil {
+			t.fill(&r, m)
+			if t.Reinjection != ReinjectNever && m.Origin == nil && isLoopback(m.ClientIP) {
+				if len(t.held) >= maxHeld {
+					out = append(out, t.held[0].Refusal)
+					t.held = t.held[1:]
+				}
+				t.held = append(t.held, &heldRefusal{Refusal: r, Since: t.now()})
+				return out
+			}
+		}
+		return append(out, r)
+	}
+	return nil
+}
+
+// fill sets what r says about the message m.
+func (t *Tracker) fill(r *Refusal, m *message) {
+	r.ClientIP, r.ClientName = t.clientOf(m)
+	r.From, r.MessageID = m.From, m.MessageID
+	r.OrigQueueID = ""
+	if m.Origin != nil && t.Reinjection != ReinjectNever {
+		r.OrigQueueID = m.Origin.QueueID
+	}
+}
+
+// unhold returns the held refusals of queue id, now that m's link is
+// known.
+func (t *Tracker) unhold(id string, m *message) []Refusal {
+	var out []Refusal
+	keep := t.held[:0]
+	for _, h := range t.held {
+		if h.Refusal.QueueID == id {
+			t.fill(&h.Refusal, m)
+			out = append(out, h.Refusal)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	clear(t.held[len(keep):])
+	t.held = keep
+	return out
+}
+
+// Held returns the number of refusals held back.
+func (t *Tracker) Held() int { return len(t.held) }
+
+// Release returns the refusals held back for at least wait (all of them
+// for 0), as they are: their client is the loopback address, or unknown
+// with ReinjectAlways.
+func (t *Tracker) Release(wait time.Duration) []Refusal {
+	var out []Refusal
+	now := t.now()
+	keep := t.held[:0]
+	for _, h := range t.held {
+		if wait <= 0 || !now.Before(h.Since.Add(wait)) {
+			if m := t.msgs[h.Refusal.QueueID]; m != nil {
+				t.fill(&h.Refusal, m)
+			}
+			out = append(out, h.Refusal)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	clear(t.held[len(keep):])
+	t.held = keep
+	return out
+}
+
+// clientOf returns the original client of m.
+func (t *Tracker) clientOf(m *message) (ip, name string) {
+	if m.Origin != nil && t.Reinjection != ReinjectNever {
+		return m.Origin.ClientIP, m.Origin.ClientName
+	}
+	if t.Reinjection == ReinjectAlways && isLoopback(m.ClientIP) {
+		return "", ""
+	}
+	return m.ClientIP, m.ClientName
+}
+
+// bound forgets old queue ids, now and then (every 1000 new ones) or when
+// over MaxEntries.
+func (t *Tracker) bound() {
+	maxEntries := t.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	if t.adds < 1000 && len(t.msgs) <= maxEntries {
+		return
+	}
+	t.adds = 0
+	maxAge := t.MaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	cutoff := t.now().Add(-maxAge)
+	for id, m := range t.msgs {
+		if m.Seen.Before(cutoff) {
+			delete(t.msgs, id)
+		}
+	}
+	if over := len(t.msgs) - maxEntries; over > 0 {
+		ids := make([]string, 0, len(t.msgs))
+		for id := range t.msgs {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return t.msgs[ids[i]].Seen.Before(t.msgs[ids[j]].Seen) })
+		// Down to 90%, so that the sort is not repeated at every Add.
+		for _, id := range ids[:over+maxEntries/10] {
+			delete(t.msgs, id)
+		}
+	}
+}
+
+// MarshalJSON saves what the Tracker remembers, for a Follower's
+// checkpoint, so that a restarted enforcer still knows the clients of the
+// messages in Postfix's queue.
+func (t *Tracker) MarshalJSON() ([]byte, error) {
+	return json.Marshal(trackerJSON{Msgs: t.msgs, Held: t.held})
+}
+
+type trackerJSON struct {
+	Msgs map[string]*message `json:"queue"`
+	Held []*heldRefusal      `json:"held,omitempty"`
+}
+
+// UnmarshalJSON restores what MarshalJSON saved.
+func (t *Tracker) UnmarshalJSON(b []byte) error {
+	var j trackerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	for id, m := range j.Msgs {
+		if m == nil || !isQueueID(id) {
+			delete(j.Msgs, id)
+		}
+	}
+	t.msgs, t.held = j.Msgs, nil
+	for _, h := range j.Held {
+		if h != nil {
+			t.held = append(t.held, h)
+		}
+	}
+	return nil
+}
+
+func isLoopback(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	return err == nil && a.IsLoopback()
+}
