@@ -41,6 +41,10 @@ type Config struct {
 	Auth     Auth     `toml:"auth"`
 	Policy   Policy   `toml:"policy"`
 	Enforce  Enforce  `toml:"enforce"`
+	Routing  Routing  `toml:"routing"`
+	// Transports are named outbound transports ([transports.NAME]), as
+	// Postfix's master.cf smtp entries with their -o overrides.
+	Transports map[string]Transport `toml:"transports"`
 
 	// OtherInterfaces keeps the --interface entries that name another
 	// listener with E-MailRelay's prefixes ("pop=ADDR", "admin=ADDR"),
@@ -253,6 +257,47 @@ type Policy struct {
 	HardErrorLimit int `toml:"hard_error_limit"`
 }
 
+// Routing chooses where each recipient goes, as Postfix's transport_maps,
+// sender_dependent_default_transport_maps, default_transport and relayhost.
+// Without any of it, everything goes to forward.to.
+type Routing struct {
+	// TransportMaps are transport(5) tables ("hash:/etc/postfix/transport"),
+	// looked up in order by recipient.
+	TransportMaps []string `toml:"transport_maps"`
+	// SenderDependentMaps ("@example.com zombig_name") choose the default
+	// transport by sender.
+	SenderDependentMaps []string `toml:"sender_dependent_default_transport_maps"`
+	// DefaultTransport names the transport for everything else; empty
+	// means forward.to when set, else direct delivery by MX ("smtp").
+	DefaultTransport string `toml:"default_transport"`
+	// DNSServer is the resolver for MX lookups ("ip:port"); the first
+	// nameserver of /etc/resolv.conf by default.
+	DNSServer string `toml:"dns_server"`
+	// Destination defaults, Postfix's default_destination_*.
+	ConcurrencyLimit int `toml:"destination_concurrency_limit"`
+	RecipientLimit   int `toml:"destination_recipient_limit"`
+}
+
+// Transport is one named outbound transport.
+type Transport struct {
+	// NextHop is "[host]:port" (no MX lookup), "host[:port]" (MX lookup of
+	// host), or empty for the recipient's domain by MX.
+	NextHop     string `toml:"nexthop"`
+	BindAddress string `toml:"bind_address"`
+	HeloName    string `toml:"helo_name"`
+	// TLS is Postfix's smtp_tls_security_level (none, may, encrypt,
+	// verify, secure) or "wrapper" for TLS from the first byte.
+	TLS string `toml:"tls"`
+	// Auth is a client secrets file for this transport.
+	Auth    string `toml:"auth"`
+	LogName string `toml:"log_name"`
+	// Per-destination pacing, Postfix's meanings; zero takes the default.
+	ConcurrencyLimit   int           `toml:"destination_concurrency_limit"`
+	InitialConcurrency int           `toml:"initial_destination_concurrency"`
+	RecipientLimit     int           `toml:"destination_recipient_limit"`
+	RateDelay          time.Duration `toml:"destination_rate_delay"`
+}
+
 // Enforce configures reputation enforcement: acting on the upstream's
 // refusals of relayed mail. It is on whenever the relay forwards. Paths left
 // empty live in the spool directory.
@@ -334,6 +379,7 @@ func Default() Config {
 		},
 		Auth:    Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock},
+		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

@@ -234,6 +234,27 @@ func (d *decoder) value(key toml.Key, val any, v reflect.Value) {
 			return
 		}
 		d.table(key, m, v)
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && v.Type().Elem().Kind() == reflect.Struct:
+		// A table of named tables: [transports.NAME].
+		m, ok := val.(map[string]any)
+		if !ok {
+			d.problem(k, "want a table of tables, got %s", tomlType(val))
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		for name, raw := range m {
+			sub, ok := raw.(map[string]any)
+			nk := append(key[:len(key):len(key)], name)
+			if !ok {
+				d.problem(nk.String(), "want a table, got %s", tomlType(raw))
+				continue
+			}
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.table(nk, sub, elem)
+			v.SetMapIndex(reflect.ValueOf(name), elem)
+		}
 	case v.Kind() == reflect.String:
 		s, ok := val.(string)
 		if !ok {

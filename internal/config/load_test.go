@@ -306,6 +306,11 @@ func leafKeys(path toml.Key, t reflect.Type) []string {
 			continue
 		}
 		key := append(path[:len(path):len(path)], tag)
+		if f.Type.Kind() == reflect.Map {
+			// Tables of named tables ([transports.NAME]): their names
+			// are the operator's; the example shows them commented.
+			continue
+		}
 		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
 			keys = append(keys, leafKeys(key, f.Type)...)
 			continue
@@ -372,4 +377,24 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = c.Validate()
 	})
+}
+
+func TestTransportsTables(t *testing.T) {
+	path := writeFile(t, "[transports.zombig_name]\nnexthop = \"[smtp.example.net]:587\"\nbind_address = \"192.0.2.10\"\n"+
+		"helo_name = \"mail.zombig.name\"\ndestination_rate_delay = \"2s\"\n[transports.other]\nfrobnicate = 1\n")
+	c, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), ":7: transports.other.frobnicate: unknown key") {
+		t.Errorf("Load error = %v; want the unknown key with its line", err)
+	}
+	_ = c
+	path = writeFile(t, "[transports.zombig_name]\nnexthop = \"[smtp.example.net]:587\"\nbind_address = \"192.0.2.10\"\n"+
+		"helo_name = \"mail.zombig.name\"\ndestination_rate_delay = \"2s\"\n")
+	c, err = Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.Transports["zombig_name"]
+	if tr.NextHop != "[smtp.example.net]:587" || tr.BindAddress != "192.0.2.10" || tr.HeloName != "mail.zombig.name" || tr.RateDelay != 2*time.Second {
+		t.Errorf("transport = %+v", tr)
+	}
 }

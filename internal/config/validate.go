@@ -132,6 +132,29 @@ func (c *Config) Validate() error {
 		v.bad("needs auth.sender_login_maps")("auth.reject_sender_login_mismatch")
 	}
 
+	for name, tr := range c.Transports {
+		k := "transports." + name
+		switch tr.TLS {
+		case "", "none", "may", "encrypt", "verify", "secure", "wrapper":
+		default:
+			v.bad("%q: want none, may, encrypt, verify, secure or wrapper", tr.TLS)(k + ".tls")
+		}
+		if tr.RateDelay < 0 {
+			v.bad("%v is negative", tr.RateDelay)(k + ".destination_rate_delay")
+		}
+	}
+	if rt := c.Routing.DefaultTransport; rt != "" && rt != "smtp" && rt != "relay" {
+		if _, ok := c.Transports[rt]; !ok {
+			v.bad("%q is not a transport: define [transports.%s]", rt, rt)("routing.default_transport")
+		}
+	}
+	if c.Routing.ConcurrencyLimit < 1 {
+		v.bad("%d is less than 1", c.Routing.ConcurrencyLimit)("routing.destination_concurrency_limit")
+	}
+	if c.Routing.RecipientLimit < 1 {
+		v.bad("%d is less than 1", c.Routing.RecipientLimit)("routing.destination_recipient_limit")
+	}
+
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
 	if en.BanDelay < 0 {
