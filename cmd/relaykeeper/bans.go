@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"text/tabwriter"
@@ -106,6 +107,12 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 		return exitUsage
+	}
+	// The enforcer's directory in the spool may not exist before the
+	// relay first ran with enforcement on.
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		return exitFailure
 	}
 	b, err := enforce.OpenBans(path, nil)
 	if err != nil {

@@ -19,7 +19,9 @@ func runBansTest(args ...string) (status int, stdout, stderr string) {
 
 func TestBansAddListRemove(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "bans")
+	// The relay keeps its bans in the spool's .enforce directory.
+	path := filepath.Join(dir, ".enforce", "bans")
+	os.MkdirAll(filepath.Dir(path), 0o755)
 
 	status, out, errs := runBansTest("--bans", path, "add", "203.0.113.9", "--duration", "2h", "--reason", "spam run")
 	if status != exitOK || errs != "" || !regexp.MustCompile(`^203\.0\.113\.9 banned until \S+Z\n$`).MatchString(out) {
@@ -84,7 +86,7 @@ func TestBansConfigFile(t *testing.T) {
 	if status, _, errs := runBansTest("--config", cfg, "add", "198.51.100.4"); status != exitOK {
 		t.Fatalf("add --config: %d, %s", status, errs)
 	}
-	if data, err := os.ReadFile(filepath.Join(spool, "bans")); err != nil || !strings.Contains(string(data), "198.51.100.4 ") {
+	if data, err := os.ReadFile(filepath.Join(spool, ".enforce", "bans")); err != nil || !strings.Contains(string(data), "198.51.100.4 ") {
 		t.Errorf("spool/bans = %q, %v", data, err)
 	}
 }

@@ -20,8 +20,11 @@ func (r *relay) notify(kind deliver.Notice, env *spool.Envelope, contentPath str
 		return nil
 	}
 	k := bounce.Failure
-	if kind == deliver.NoticeDelay {
+	switch kind {
+	case deliver.NoticeDelay:
 		k = bounce.Delay
+	case deliver.NoticeSuccess:
+		k = bounce.Success
 	}
 	if !bounce.Needed(env, k) {
 		return nil

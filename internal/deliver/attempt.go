@@ -35,6 +35,9 @@ type rcptResult struct {
 	sent    bool
 	relay   string
 	waiting bool // not tried: its destination was at its limit
+	// dsn: the upstream took the DSN request on, so it, not we, owes
+	// the sender any success notice.
+	dsn bool
 }
 
 // attempt delivers one claimed message: its pending recipients are grouped
@@ -143,6 +146,16 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	}
 	if len(newlyFailed) > 0 {
 		s.notify(NoticeFailure, c, newlyFailed)
+	}
+	var relayed []spool.Recipient
+	for _, r := range env.Recipients {
+		if rr, tried := results[r.Addr]; tried && r.Status == spool.Sent && rr.sent && !rr.dsn &&
+			strings.Contains(strings.ToUpper(r.Notify), "SUCCESS") {
+			relayed = append(relayed, r)
+		}
+	}
+	if len(relayed) > 0 {
+		s.notify(NoticeSuccess, c, relayed)
 	}
 	if s.opts.DelayWarning > 0 && env.Warned.IsZero() && now.Sub(env.Arrival) >= s.opts.DelayWarning {
 		var waiting []spool.Recipient

@@ -143,8 +143,9 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	res, sendErr := conn.Send(ctx, msg)
 	body.Close()
 	wc.carried++
+	_, upstreamDSN := conn.Extension("DSN")
 	for i, a := range lg.rcpts {
-		rr := rcptResult{relay: relay, err: sendErr}
+		rr := rcptResult{relay: relay, err: sendErr, dsn: upstreamDSN}
 		if res != nil && res.Mail.Code != 0 {
 			rr.reply = res.RcptReply(i)
 			switch {

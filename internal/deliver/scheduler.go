@@ -107,6 +107,10 @@ type Notice int
 const (
 	NoticeFailure Notice = iota
 	NoticeDelay
+	// NoticeSuccess is the "relayed" notice (RFC 3461 section 5.2.2) for
+	// a recipient that asked for NOTIFY=SUCCESS when the upstream could
+	// not carry the request on.
+	NoticeSuccess
 )
 
 // Result is one recipient's attempt, as OnResult sees it.

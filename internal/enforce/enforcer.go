@@ -127,7 +127,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if act == Ban && e.Welcome != nil && e.Welcome.Welcome(rf.Client, rf.ClientName) {
 		// A welcomelisted client is never banned; its mail may well be
 		// good, so it goes on encapsulated (relay-enforcer's rule).
-		e.MailLog.Event("spare", "id", rf.ID, "client", rf.Client.String(), "rule", v.Rule, "reason", "welcomelisted")
+		e.MailLog.Event("spare", "id", rf.ID, "client", ipString(rf.Client), "rule", v.Rule, "reason", "welcomelisted")
 		act = Encapsulate
 	}
 	switch act {
@@ -166,7 +166,7 @@ func (e *Enforcer) ban(rf Refusal, v Verdict) bool {
 	// now: a jail acting on them at once would cut off the reply the
 	// client is still to hear (relay-enforcer waits too).
 	logBan := func() {
-		e.MailLog.Event("ban", "client", rf.Client.String(), "id", rf.ID, "until", b.Until.UTC().Format(time.RFC3339),
+		e.MailLog.Event("ban", "client", ipString(rf.Client), "id", rf.ID, "until", b.Until.UTC().Format(time.RFC3339),
 			"rule", v.Rule, "reply", rf.Reply.Text)
 		if e.BanLog != nil {
 			fmt.Fprintf(e.BanLog, "%s relay-enforcer: %s\n", e.now().UTC().Format(time.RFC3339), BanLine(reason, rf.Client))
@@ -240,7 +240,7 @@ func (e *Enforcer) block(rf Refusal, v Verdict) bool {
 			return false
 		}
 	}
-	e.MailLog.Event("block", "domain", domain, "id", rf.ID, "client", rf.Client.String(), "rule", v.Rule,
+	e.MailLog.Event("block", "domain", domain, "id", rf.ID, "client", ipString(rf.Client), "rule", v.Rule,
 		"added", fmt.Sprint(added), "reply", rf.Reply.Text)
 	if added {
 		if e.OnBlocked != nil {
@@ -270,7 +270,7 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) bool {
 			return false
 		}
 		ids = append(ids, id)
-		e.MailLog.Event("encapsulate", "id", id, "orig", rf.ID, "to", maillog.Addr(to), "client", rf.Client.String(),
+		e.MailLog.Event("encapsulate", "id", id, "orig", rf.ID, "to", maillog.Addr(to), "client", ipString(rf.Client),
 			"rule", v.Rule, "reply", rf.Reply.Text)
 	}
 	if e.OnQueued != nil {
@@ -326,7 +326,7 @@ func encapsulatedFile(path string) bool {
 }
 
 func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
-	e.MailLog.Event("report", "id", rf.ID, "client", rf.Client.String(), "from", maillog.Addr(rf.From),
+	e.MailLog.Event("report", "id", rf.ID, "client", ipString(rf.Client), "from", maillog.Addr(rf.From),
 		"to", maillog.Addr(strings.Join(rf.To, ",")), "rule", v.Rule, "why", why, "reply", rf.Reply.Text)
 	e.notifyAdmin(rf, v, why)
 }
@@ -372,4 +372,13 @@ func firstLine(s string) string {
 
 func oneLineText(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// ipString is an address for the mail log; "-" for a message the relay
+// made itself, which has no client address.
+func ipString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "-"
+	}
+	return ip.String()
 }

@@ -299,7 +299,11 @@ func (ss *session) Data(r io.Reader) error {
 	switch checks.Verdict {
 	case headercheck.Reject:
 		e := &smtp.SMTPError{Code: checks.Code, EnhancedCode: enhanced(checks.Enhanced), Message: checks.Text}
-		return ss.refuse("data", e, "from", maillog.Addr(ss.from), "rule", "header_checks", "match", checks.Match)
+		rule := "header_checks"
+		if strings.HasPrefix(checks.Match, "body ") {
+			rule = "body_checks"
+		}
+		return ss.refuse("data", e, "from", maillog.Addr(ss.from), "rule", rule, "match", checks.Match)
 	case headercheck.Discard:
 		ss.discard = true
 	case headercheck.Hold:
