@@ -258,7 +258,13 @@ func (r *relay) close() {
 // dialer makes upstream sessions as the configuration says.
 func (r *relay) dialer() deliver.Dialer {
 	opts := r.remote
+	dp := newDebugPeers(r.cfg.Log.DebugPeers)
 	return func(ctx context.Context, addr string) (*remote.Conn, error) {
+		opts := opts
+		if dp != nil && dp.upstream(addr) {
+			l := r.log.With("debug_peer", addr)
+			opts.Trace = func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
+		}
 		return remote.Dial(ctx, addr, opts)
 	}
 }
@@ -409,6 +415,9 @@ func (r *relay) runServer() int {
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
+	if dp := newDebugPeers(r.cfg.Log.DebugPeers); dp != nil {
+		opts.DebugPeer = dp.client
+	}
 	if r.enforcer != nil {
 		opts.Banned = r.banned
 		opts.Enforcer = enforcerProxy{r}

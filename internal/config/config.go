@@ -155,6 +155,10 @@ type Log struct {
 	// MailLog is where the mail log goes; empty means the same place as
 	// the diagnostic log.
 	MailLog string `toml:"mail_log"`
+	// DebugPeers are Postfix's debug_peer_list: clients (IPs, networks)
+	// and upstreams (host names, domains, IPs, networks) whose whole SMTP
+	// conversation goes to the diagnostic log.
+	DebugPeers []string `toml:"debug_peers"`
 }
 
 // Process configures the process itself.

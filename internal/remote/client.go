@@ -49,6 +49,10 @@ type Options struct {
 	TLSConfig   *tls.Config
 	// Auth, if set, makes a SASL client to authenticate with after TLS.
 	Auth func(mechs []string) (sasl.Client, error)
+	// Trace, if set, sees every command sent ("> ") and reply line
+	// received ("< "), for Postfix-style debug_peer_list; AUTH exchanges
+	// are shown without their secrets.
+	Trace func(dir, line string)
 }
 
 // Conn is one SMTP session with a server. It is not safe for concurrent use.
@@ -62,6 +66,7 @@ type Conn struct {
 	Greet  Reply
 	tls    bool
 	broken bool
+	inAuth bool // between AUTH and its final reply: responses are secrets
 }
 
 // Dial connects to addr ("host:port"), reads the greeting and says EHLO
@@ -217,6 +222,8 @@ func (c *Conn) auth() error {
 		}
 		line += " " + enc
 	}
+	c.inAuth = true
+	defer func() { c.inAuth = false }()
 	rep, err := c.cmd(line)
 	for err == nil && rep.Code == 334 {
 		var chal []byte
@@ -274,6 +281,13 @@ func (c *Conn) Quit() {
 }
 
 func (c *Conn) writeLine(s string) error {
+	if c.opts.Trace != nil {
+		shown := s
+		if strings.HasPrefix(strings.ToUpper(s), "AUTH ") || c.inAuth {
+			shown = "(authentication data hidden)"
+		}
+		c.opts.Trace(">", shown)
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
 	if _, err := c.w.WriteString(s + "\r\n"); err != nil {
 		c.broken = true
@@ -338,6 +352,9 @@ func (c *Conn) readReply(timeout time.Duration) (Reply, error) {
 			text = line[4:]
 		}
 		rep.Lines = append(rep.Lines, text)
+		if c.opts.Trace != nil {
+			c.opts.Trace("<", line)
+		}
 		if last {
 			break
 		}

@@ -2,11 +2,14 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // trackedConn is an accepted connection with the bookkeeping the mail log
@@ -29,6 +32,37 @@ func (c *trackedConn) Close() error {
 		}
 	})
 	return err
+}
+
+// traceConn logs every line a debug peer sends and receives. After STARTTLS
+// it sees ciphertext, and says so once.
+type traceConn struct {
+	net.Conn
+	log *slog.Logger
+}
+
+func (t *traceConn) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	t.trace("<", p[:n])
+	return n, err
+}
+
+func (t *traceConn) Write(p []byte) (int, error) {
+	t.trace(">", p)
+	return t.Conn.Write(p)
+}
+
+func (t *traceConn) trace(dir string, p []byte) {
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if !utf8.ValidString(line) || strings.ContainsRune(line, 0x16) {
+			t.log.Info("smtp", "dir", dir, "bytes", len(line), "data", "(binary: TLS)")
+			continue
+		}
+		t.log.Info("smtp", "dir", dir, "line", strings.TrimRight(line, "\r\n"))
+	}
 }
 
 // tracked finds our connection under whatever go-smtp hands the session
@@ -68,6 +102,9 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.srv.opts.MailLog.Connect(client, l.Addr().String())
+		if dp := l.srv.opts.DebugPeer; dp != nil && dp(addrIP(nc.RemoteAddr())) {
+			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client)}
+		}
 		return &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}, nil
 	}
 }

@@ -83,6 +83,9 @@ type Options struct {
 	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
+	// DebugPeer, if set, says which clients get their whole SMTP
+	// conversation in the diagnostic log (Postfix's debug_peer_list).
+	DebugPeer func(ip netip.Addr) bool
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
