@@ -25,6 +25,9 @@ type outcome struct {
 	// it, or it is gone).
 	skipped bool
 	hold    bool
+	// waiting: some recipients were not tried because their destination
+	// was at its limit; the message is due again soon.
+	waiting bool
 }
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
@@ -185,6 +188,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			// back-off, and this was no attempt.
 			env.Attempts--
 			env.NextAttempt = now.Add(busyRetry)
+			out.waiting = true
 		}
 		out.next = env.NextAttempt
 		err = c.Move(spool.Ready)

@@ -438,7 +438,16 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	dead := false
 	pending := 0
 	queue := d.due
-	for len(queue) > 0 || pending > 0 {
+	// parked are messages that waited for a busy destination; they go
+	// back in line when a delivery finishes and frees its slot.
+	var parked []string
+	for len(queue) > 0 || pending > 0 || len(parked) > 0 {
+		if len(queue) == 0 && pending == 0 {
+			// Only parked messages left: the slots they wait for are
+			// held by idle sessions that close within seconds.
+			time.Sleep(50 * time.Millisecond)
+			queue, parked = parked, nil
+		}
 		var out chan string
 		var next string
 		if len(queue) > 0 && !dead && ctx.Err() == nil {
@@ -455,12 +464,23 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			if o.skipped {
 				continue
 			}
+			queue = append(queue, parked...)
+			parked = nil
+			if o.waiting {
+				parked = append(parked, o.id)
+				if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
+					continue
+				}
+			}
 			sum.Messages++
 			switch {
 			case o.deferred > 0:
 				sum.Deferred++
 			case o.failed > 0:
 				sum.Failed++
+			case o.waiting:
+				// Partly delivered; counted when its last part goes.
+				sum.Messages--
 			default:
 				sum.Sent++
 			}

@@ -144,6 +144,11 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	return &Spool{dir: dir, log: log}, nil
 }
 
+// SetSync turns fsync on or off. Off is only for setting up benchmarks,
+// where writing a hundred thousand messages durably is not what is being
+// measured; every real use leaves it on.
+func (s *Spool) SetSync(on bool) { s.noSync = !on }
+
 // Dir is the spool directory.
 func (s *Spool) Dir() string { return s.dir }
 
