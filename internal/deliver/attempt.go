@@ -110,15 +110,6 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		if r.Status != spool.Sent {
 			lastReply = r.Reply
 		}
-		res := maillog.Deferred
-		switch r.Status {
-		case spool.Sent:
-			res = maillog.Sent
-		case spool.Bounced:
-			res = maillog.Bounced
-		}
-		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
-			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
 		if s.opts.OnResult != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
 			eff := s.opts.OnResult(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
 			out.hold = out.hold || eff.Hold
@@ -138,6 +129,18 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				}
 			}
 		}
+		// Logged after the enforcer's effect, so that the line says what
+		// became of the recipient (an encapsulated copy is sent, a spam
+		// deferral made permanent is bounced).
+		res := maillog.Deferred
+		switch r.Status {
+		case spool.Sent:
+			res = maillog.Sent
+		case spool.Bounced:
+			res = maillog.Bounced
+		}
+		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
+			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
 	}
 	if lastReply != "" {
 		env.LastReply = lastReply

@@ -388,7 +388,10 @@ func TestConcurrencyLimitWaits(t *testing.T) {
 	if !s.tryAcquire("a.example", 1) {
 		t.Fatal("tryAcquire on an idle destination failed")
 	}
-	s.RunOnce(context.Background())
+	s.parkLimit = 200 * time.Millisecond
+	if sum, _ := s.RunOnce(context.Background()); sum.Untried != 1 {
+		t.Errorf("RunOnce with the slot held = %+v; want the message untried", sum)
+	}
 	env, st, _ := sp.Read(id)
 	if st != spool.Ready || env.Attempts != 0 || env.NextAttempt.Sub(clk.Now()) != busyRetry {
 		t.Fatalf("state %v attempts %d next %v; want ready, 0 attempts, due in %v", st, env.Attempts, env.NextAttempt.Sub(clk.Now()), busyRetry)

@@ -136,6 +136,9 @@ type Scheduler struct {
 	active    map[string]int       // sessions open per destination
 	dead      map[string]deadDest  // destinations that could not be reached
 	nextStart map[string]time.Time // rate delay: earliest next delivery
+	// parkLimit is how long RunOnce waits for busy destinations to free
+	// a slot when nothing else is left to do.
+	parkLimit time.Duration
 }
 
 // New returns a Scheduler; Run or RunOnce drive it.
@@ -171,6 +174,7 @@ func New(opts Options) *Scheduler {
 		active:    map[string]int{},
 		dead:      map[string]deadDest{},
 		nextStart: map[string]time.Time{},
+		parkLimit: 5 * time.Second,
 	}
 }
 
@@ -441,10 +445,19 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	// parked are messages that waited for a busy destination; they go
 	// back in line when a delivery finishes and frees its slot.
 	var parked []string
+	stalled := time.Time{} // since when only parked messages are left
 	for len(queue) > 0 || pending > 0 || len(parked) > 0 {
 		if len(queue) == 0 && pending == 0 {
 			// Only parked messages left: the slots they wait for are
-			// held by idle sessions that close within seconds.
+			// held by idle sessions that close within seconds. If they
+			// stay held, give up on them: they are counted untried.
+			if stalled.IsZero() {
+				stalled = time.Now()
+			} else if time.Since(stalled) > s.parkLimit {
+				queue = append(queue, parked...)
+				parked = nil
+				break
+			}
 			time.Sleep(50 * time.Millisecond)
 			queue, parked = parked, nil
 		}
@@ -466,6 +479,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			}
 			queue = append(queue, parked...)
 			parked = nil
+			if !o.waiting {
+				stalled = time.Time{}
+			}
 			if o.waiting {
 				parked = append(parked, o.id)
 				if o.sent == 0 && o.deferred == 0 && o.failed == 0 {

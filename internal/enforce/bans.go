@@ -158,8 +158,11 @@ func (b *Bans) Add(ip netip.Addr, d time.Duration, reason string) (BanEntry, err
 	if d <= 0 {
 		d = DefaultBanDuration
 	}
-	now := b.clock().UTC().Truncate(time.Second)
-	from := now.Add(max(b.Delay, 0)).Truncate(time.Second)
+	now := b.clock().UTC()
+	// Rounded up, never down: a ban must not start before its delay is
+	// over (the file keeps whole seconds).
+	from := ceilSecond(now.Add(max(b.Delay, 0)))
+	now = now.Truncate(time.Second)
 	nb := BanEntry{IP: ip, From: from, Until: from.Add(d), Reason: singleLine(reason), Added: now}
 	var out BanEntry
 	err := b.change(func() {
@@ -556,4 +559,12 @@ func flockPath(path string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if tr := t.Truncate(time.Second); !tr.Equal(t) {
+		return tr.Add(time.Second)
+	}
+	return t
 }

@@ -124,9 +124,10 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	}
 	out := Outcome{Verdict: v, Heard: rf.Reply.Text}
 	act := v.Action
-	if act == Ban && e.Welcome != nil && e.Welcome.Welcome(rf.Client, rf.ClientName) {
-		// A welcomelisted client is never banned; its mail may well be
-		// good, so it goes on encapsulated (relay-enforcer's rule).
+	if (act == Ban || act == BlockDomain) && e.Welcome != nil && e.Welcome.Welcome(rf.Client, rf.ClientName) {
+		// A welcomelisted client is never banned and its domain never
+		// blocked; its mail may well be good, so it goes on
+		// encapsulated (relay-enforcer's rule).
 		e.MailLog.Event("spare", "id", rf.ID, "client", ipString(rf.Client), "rule", v.Rule, "reason", "welcomelisted")
 		act = Encapsulate
 	}
