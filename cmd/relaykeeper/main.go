@@ -71,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runCommand runs a subcommand.
 func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	switch cmd.Name {
+	case "submit":
+		return runSubmit(cmd.Args, os.Stdin, stdout, stderr)
 	case "passwd":
 		return runPasswd(cmd.Args, os.Stdin, stdout, stderr)
 	case "enforce":

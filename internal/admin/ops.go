@@ -1,0 +1,181 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/queue"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// The operations both front ends share.
+
+// flush runs the relay's flush unless one is under way already.
+func (s *Server) flush(ctx context.Context) error {
+	if !s.flushing.CompareAndSwap(false, true) {
+		return errStillWorking
+	}
+	defer s.flushing.Store(false)
+	n, err := s.count(spool.Ready)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNothingToSend
+	}
+	return s.relay.Flush(ctx)
+}
+
+var (
+	errStillWorking  = errors.New("still working")
+	errNothingToSend = errors.New("no messages to send")
+)
+
+// count returns how many messages are in the given state.
+func (s *Server) count(st spool.State) (int, error) {
+	ents, err := s.opts.Spool.List()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if e.State == st {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ids lists the ids of the messages in the given states, one per line, or
+// "<none>" as E-MailRelay does.
+func (s *Server) ids(states ...spool.State) string {
+	ents, err := s.opts.Spool.List()
+	if err != nil {
+		return "error: " + oneLine(err.Error())
+	}
+	var out []string
+	for _, e := range ents {
+		for _, st := range states {
+			if e.State == st {
+				out = append(out, e.ID)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "<none>"
+	}
+	return strings.Join(out, "\n")
+}
+
+// unfailAll makes every failed message ready and due now, as `relaykeeper
+// queue retry` does, and tells the relay when any was.
+func (s *Server) unfailAll() ([]queue.Result, error) {
+	msgs, err := queue.List(s.opts.Spool, queue.Filter{States: []spool.State{spool.Failed}})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	res := queue.Apply(s.opts.Spool, queue.Retry, ids)
+	s.changed(res)
+	return res, nil
+}
+
+// changed tells the relay to re-read the spool when something changed.
+// No relay that can forward is not an error here: the messages go when it
+// can.
+func (s *Server) changed(res []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.Done {
+			if err := s.relay.Forward(); err != nil {
+				s.log.Debug("admin: relay not told about a spool change", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// setDNSBL switches DNSBL checks; stopping them for d > 0 starts them
+// again after d unless another dnsbl command comes first.
+func (s *Server) setDNSBL(on bool, d time.Duration) error {
+	sw, ok := s.relay.(DNSBLSwitch)
+	if !ok {
+		return errors.New("not supported by this relay")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dnsblGen++
+	if s.dnsblTimer != nil {
+		s.dnsblTimer()
+		s.dnsblTimer = nil
+	}
+	sw.SetDNSBL(on)
+	if !on && d > 0 {
+		gen := s.dnsblGen
+		s.dnsblTimer = s.afterFunc(d, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.dnsblGen == gen && !s.closing {
+				s.dnsblTimer = nil
+				sw.SetDNSBL(true)
+				s.log.Info("admin: dnsbl started again after its timeout")
+			}
+		})
+	}
+	return nil
+}
+
+// statusReport is the relay's Status with the queue's sizes, for
+// GET /api/status and the status command.
+type statusReport struct {
+	PID           int       `json:"pid"`
+	Started       time.Time `json:"started,omitzero"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Listeners     []string  `json:"listeners"`
+	SMTPEnabled   bool      `json:"smtp_enabled"`
+	DNSBLEnabled  bool      `json:"dnsbl_enabled"`
+	Sessions      int       `json:"smtp_sessions"`
+	Connections   uint64    `json:"smtp_connections"`
+	Accepted      uint64    `json:"messages_accepted"`
+	Forwarded     uint64    `json:"messages_forwarded"`
+	Failed        uint64    `json:"messages_failed"`
+	// Queue counts messages by state name: new, ready, claimed, failed,
+	// held.
+	Queue      map[string]int `json:"queue"`
+	QueueError string         `json:"queue_error,omitempty"`
+	Flushing   bool           `json:"flushing"`
+}
+
+func (s *Server) report() statusReport {
+	st := s.relay.Status()
+	r := statusReport{
+		PID: os.Getpid(), Started: st.Started, Listeners: st.Listeners,
+		SMTPEnabled: st.SMTPEnabled, DNSBLEnabled: st.DNSBLEnabled,
+		Sessions: st.Sessions, Connections: st.Connections,
+		Accepted: st.Accepted, Forwarded: st.Forwarded, Failed: st.Failed,
+		Queue:    map[string]int{},
+		Flushing: s.flushing.Load(),
+	}
+	if r.Listeners == nil {
+		r.Listeners = []string{}
+	}
+	if !st.Started.IsZero() {
+		r.UptimeSeconds = int64(s.opts.Now().Sub(st.Started) / time.Second)
+	}
+	for state := spool.New; state <= spool.Held; state++ {
+		r.Queue[state.String()] = 0
+	}
+	ents, err := s.opts.Spool.List()
+	if err != nil {
+		r.QueueError = err.Error()
+	}
+	for _, e := range ents {
+		r.Queue[e.State.String()]++
+	}
+	return r
+}

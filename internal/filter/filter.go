@@ -1,0 +1,265 @@
+// Package filter runs content filters on spooled messages: external programs
+// and the built-in filters of E-MailRelay's --filter and --client-filter.
+//
+// A filter sees a message as two files in the spool, its content and its
+// envelope, and may edit either in place (docs/spool.md). It answers with a
+// Result, a decision value that the SMTP edge (server side) or the forwarder
+// (client side) turns into a reply or a change of state; a filter never
+// answers with a Go error.
+//
+// # Failure behaviour
+//
+// A filter that cannot give an answer (a program that cannot start, is
+// killed by a signal or runs past its timeout; a filter daemon that cannot be
+// reached, hangs or answers garbage) gives TempFail, never OK and never
+// Reject: on the server side the client hears a 4xx reply and keeps the
+// message, on the client side the message stays queued. A message is lost
+// to a filter only when the filter said so (Reject, Abandon).
+//
+// Built-in filters that rewrite the content (msgid:, spam-edit:, pipe:)
+// write a temporary file beside it, fsync it, rename it over the content
+// file and fsync the directory, so a crash leaves either the old content or
+// the new one. The rename gives the content file a new inode: a caller that
+// holds a lock on the content file (internal/spool does) must take it again
+// on the new file after a filter ran, as it must after any external filter
+// that replaces the file (E-MailRelay's own example does "mv $1.tmp $1").
+//
+// Filters are safe for concurrent use by several messages at once.
+package filter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout is how long a filter may take when Parse is given no
+// timeout; it is E-MailRelay's --filter-timeout default.
+const DefaultTimeout = 60 * time.Second
+
+// Side says where a filter runs.
+type Side int
+
+const (
+	// Server filters (--filter) run after a message has been stored and
+	// before the reply to DATA, so that a rejection reaches the client.
+	Server Side = iota
+	// Client filters (--client-filter) run just before a message is
+	// forwarded.
+	Client
+)
+
+func (s Side) String() string {
+	switch s {
+	case Server:
+		return "server"
+	case Client:
+		return "client"
+	}
+	return "Side(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Outcome is what a filter decided.
+type Outcome int
+
+const (
+	// OK lets the message go on.
+	OK Outcome = iota
+	// Reject refuses the message for good. Server side: the client hears
+	// Code, Enhanced and Text (always 5xx) and the message is discarded.
+	// Client side: the message fails (E-MailRelay's .bad).
+	Reject
+	// Abandon drops the message quietly. Server side: the client hears 250
+	// but the message is not kept (a filter that abandons usually moved or
+	// deleted the files itself). Client side: this message is skipped and
+	// left where it is.
+	Abandon
+	// TempFail is a 4xx: the filter failed (crashed, hung, answered
+	// garbage) or asked for a temporary refusal. The message is never lost:
+	// server side the client hears Code (451 unless the filter gave another
+	// 4xx) and keeps the message; client side the message stays queued.
+	TempFail
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Reject:
+		return "reject"
+	case Abandon:
+		return "abandon"
+	case TempFail:
+		return "tempfail"
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Result is a filter's answer.
+type Result struct {
+	Outcome Outcome
+	// Code, Enhanced and Text are the SMTP reply for Reject (5xx) and
+	// TempFail (4xx); Text is printable ASCII on one line, without the
+	// codes. They are empty for OK and Abandon.
+	Code     int
+	Enhanced string
+	Text     string
+	// Reason is for the logs and the envelope's X-MailRelay-Reason line;
+	// it may say more than Text, which the client sees.
+	Reason string
+	// Rescan asks for a rescan of the spool: forward now (E-MailRelay's
+	// exit codes 102 to 104 on the server side).
+	Rescan bool
+	// StopScanning asks the forwarder to end this forwarding run after
+	// this message (exit codes 102, 104 and 105 on the client side).
+	StopScanning bool
+}
+
+// String formats r for logs: "reject 550 5.7.1 rejected (reason)".
+func (r Result) String() string {
+	var b strings.Builder
+	b.WriteString(r.Outcome.String())
+	if r.Code != 0 {
+		fmt.Fprintf(&b, " %d", r.Code)
+	}
+	if r.Enhanced != "" {
+		b.WriteString(" " + r.Enhanced)
+	}
+	if r.Text != "" {
+		b.WriteString(" " + r.Text)
+	}
+	if r.Reason != "" && r.Reason != r.Text {
+		b.WriteString(" (" + r.Reason + ")")
+	}
+	if r.Rescan {
+		b.WriteString(" +rescan")
+	}
+	if r.StopScanning {
+		b.WriteString(" +stop")
+	}
+	return b.String()
+}
+
+// Filter is one filter, or a chain of them.
+type Filter interface {
+	// Run filters the message whose files are contentPath and
+	// envelopePath. It returns when the filter has finished, its timeout
+	// has passed, or ctx has ended (which gives TempFail).
+	Run(ctx context.Context, contentPath, envelopePath string) Result
+	// String is the filter's specification, for logs.
+	String() string
+}
+
+// Parse makes a filter from a specification as given to --filter or
+// --client-filter:
+//
+//	/usr/local/bin/addsig                 a program (split like E-MailRelay,
+//	"/usr/bin/spamassassin --exit-code"   no shell), run with the content and
+//	file:PROGRAM                          envelope paths as arguments
+//	exit:N                                as if a program exited with N
+//	msgid:[DOMAIN]                        add a Message-ID header if missing
+//	spam:HOST:PORT                        ask spamd; reject spam
+//	spam-edit:HOST:PORT                   let spamd rewrite the message
+//	net:HOST:PORT                         E-MailRelay's network filter protocol
+//	pipe:PROGRAM                          Postfix simple content filter
+//
+// A network address may also be the path of a unix socket. timeout bounds a
+// program's run or a network exchange; zero means DefaultTimeout.
+func Parse(spec string, side Side, timeout time.Duration) (Filter, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if side != Server && side != Client {
+		return nil, fmt.Errorf("filter: bad side %d", side)
+	}
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, errors.New("filter: empty filter specification")
+	}
+	kind, arg, ok := strings.Cut(spec, ":")
+	if !ok || strings.ContainsAny(kind, "/\\ \t") {
+		kind, arg = "file", spec
+	}
+	switch kind {
+	case "file":
+		return newProgram(spec, arg, side, timeout)
+	case "exit":
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 0 || n > 255 {
+			return nil, fmt.Errorf("filter: %q: exit code must be 0 to 255", spec)
+		}
+		return &exitFilter{spec: spec, side: side, code: n}, nil
+	case "msgid":
+		return newMsgID(spec, arg)
+	case "spam", "spam-edit":
+		return newSpamd(spec, arg, kind == "spam-edit", timeout)
+	case "net":
+		return newNet(spec, arg, timeout)
+	case "pipe":
+		return newPipe(spec, arg, timeout)
+	case "copy", "deliver", "split", "mx":
+		return nil, fmt.Errorf("filter: %q: the %s: filter is not supported", spec, kind)
+	}
+	// Not a known prefix: a program whose name happens to contain a colon.
+	return newProgram(spec, spec, side, timeout)
+}
+
+// Chain runs filters in order and stops at the first result that is not OK,
+// which it returns. Rescan and StopScanning accumulate over the filters that
+// ran. A chain of no filters passes everything.
+func Chain(filters ...Filter) Filter {
+	return &chain{filters: filters}
+}
+
+type chain struct {
+	filters []Filter
+}
+
+func (c *chain) Run(ctx context.Context, contentPath, envelopePath string) Result {
+	var rescan, stop bool
+	for _, f := range c.filters {
+		r := f.Run(ctx, contentPath, envelopePath)
+		rescan = rescan || r.Rescan
+		stop = stop || r.StopScanning
+		if r.Outcome != OK {
+			r.Rescan, r.StopScanning = rescan, stop
+			return r
+		}
+	}
+	return Result{Outcome: OK, Rescan: rescan, StopScanning: stop}
+}
+
+func (c *chain) String() string {
+	s := make([]string, len(c.filters))
+	for i, f := range c.filters {
+		s[i] = f.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Close closes the filters in the chain that hold resources (the idle
+// connections of net: filters).
+func (c *chain) Close() error {
+	var errs []error
+	for _, f := range c.filters {
+		if cl, ok := f.(io.Closer); ok {
+			errs = append(errs, cl.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Results that several filters give.
+
+func okResult() Result { return Result{Outcome: OK} }
+
+// tempFail is a filter failure: the client sees a generic text, the logs
+// the reason.
+func tempFail(format string, args ...any) Result {
+	return Result{Outcome: TempFail, Code: 451, Enhanced: "4.3.0",
+		Text: "filter failed, try again later", Reason: oneLine(fmt.Sprintf(format, args...))}
+}
