@@ -39,7 +39,9 @@ FUZZ_TARGETS = \
 	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply \
 	internal/enforce:FuzzClassify internal/enforce:FuzzLoadRules \
 	internal/enforce:FuzzReplyFilter internal/enforce:FuzzWelcomelist \
-	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine
+	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine \
+	internal/pop3:FuzzParseCommand internal/admin:FuzzParseCommand \
+	internal/filter:FuzzParseOutput internal/route:FuzzParseNextHop
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
