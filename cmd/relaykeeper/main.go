@@ -109,6 +109,9 @@ type relay struct {
 	tables   *table.Set
 	checks   *headercheck.Checks
 	enforcer *enforce.Enforcer
+	// router is nil without Postfix-style routing: then everything goes
+	// to forward.to.
+	router deliver.Router
 }
 
 type roleListener struct {
@@ -193,6 +196,13 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--server-auth %s: no \"server\" lines", f)
 		}
 		r.secrets.Domain = r.cfg.Domain
+	}
+	if routingConfigured(&r.cfg) {
+		rt, err := r.newRouter()
+		if err != nil {
+			return nil, fmt.Errorf("routing: %w", err)
+		}
+		r.router = rt
 	}
 	if err := enforcePaths(&r.cfg); err != nil {
 		return nil, err
@@ -316,6 +326,7 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		DelayWarning:          r.cfg.Delivery.DelayWarning,
 		Notify:                r.notify,
 		OnResult:              r.onResult(),
+		Router:                r.router,
 	})
 }
 

@@ -122,8 +122,15 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	}
 	if err != nil {
 		out.connFailed = true
+		var rep remote.Reply
+		var re *remote.Error
+		if errors.As(err, &re) && re.Perm {
+			// A destination that cannot exist (no such domain, a null
+			// MX): the recipients fail now.
+			rep = re.AsReply()
+		}
 		for _, a := range lg.rcpts {
-			results[a] = rcptResult{err: err, relay: relay}
+			results[a] = rcptResult{err: err, relay: relay, reply: rep}
 		}
 		return
 	}

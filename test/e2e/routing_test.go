@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestRoutingTransports: the seed guide's routing, in relaykeeper's
+// config: transport_maps send one domain to one next hop and the rest to the
+// default; a sender-dependent transport sends from its own address with its
+// own HELO; an error: route fails its recipient at once. Each next hop
+// records what it saw.
+func TestRoutingTransports(t *testing.T) {
+	t.Parallel()
+	hopA := harness.NewFakeSMTP(t, harness.Script{})
+	hopB := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	transport := filepath.Join(dir, "transport")
+	os.WriteFile(transport, []byte(fmt.Sprintf("example.com relay:[%s]:%s\nbroken.example error:5.1.2 we do not send there\n",
+		hostOf(hopA.Addr()), portOf(hopA.Addr()))), 0o644)
+	senders := filepath.Join(dir, "sender_transports")
+	os.WriteFile(senders, []byte("@zombig.name zombig_name\n"), 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`
+[routing]
+transport_maps = ["hash:%s"]
+sender_dependent_default_transport_maps = ["hash:%s"]
+
+[transports.zombig_name]
+nexthop = "[%s]:%s"
+bind_address = "127.0.0.2"
+helo_name = "mail.zombig.name"
+`, transport, senders, hostOf(hopB.Addr()), portOf(hopB.Addr())))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", "127.0.0.1:9", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.com"}, message("to example.com"))
+	mustSend(t, r.addr(), "news@zombig.name", []string{"carol@elsewhere.example", "dave@broken.example"}, message("from zombig"))
+
+	a := hopA.WaitTransactions(t, 1, 10*time.Second)
+	if got := a[0].To(); len(got) != 1 || got[0] != "bob@example.com" {
+		t.Errorf("example.com's next hop got %v; want bob@example.com", got)
+	}
+	b := hopB.WaitTransactions(t, 1, 10*time.Second)
+	if got := b[0].To(); len(got) != 1 || got[0] != "carol@elsewhere.example" {
+		t.Errorf("zombig_name's next hop got %v; want carol@elsewhere.example only", got)
+	}
+	if b[0].Helo != "mail.zombig.name" || !strings.HasPrefix(b[0].Client, "127.0.0.2:") {
+		t.Errorf("zombig_name session from %s with HELO %q; want 127.0.0.2 and mail.zombig.name", b[0].Client, b[0].Helo)
+	}
+	if a[0].Helo == "mail.zombig.name" || strings.HasPrefix(a[0].Client, "127.0.0.2:") {
+		t.Errorf("the relay transport used zombig's HELO or address: %s %q", a[0].Client, a[0].Helo)
+	}
+	e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<dave@broken.example>" })
+	if e.Get("result") != "bounced" || !strings.Contains(e.Get("reply"), "5.1.2 we do not send there") {
+		t.Errorf("error: route delivery line = %v; want bounced with the table's text", e.Fields)
+	}
+}
+
+func hostOf(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
+func portOf(addr string) string { _, p, _ := strings.Cut(addr, ":"); return p }
