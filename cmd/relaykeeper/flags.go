@@ -388,6 +388,18 @@ func (p *argParser) options() []option {
 			keys:  []string{"policy.address_verifier"},
 			parse: text(func(c *config.Config, s string) { c.Policy.AddressVerifier = s })},
 
+		{long: "filter", short: "z", arg: "PROGRAM", group: groupPolicy,
+			help:  "run PROGRAM (or spam:HOST:PORT, net:HOST:PORT, pipe:PROGRAM, exit:N, msgid:) on each message before answering its final dot; repeat to chain",
+			keys:  []string{"filter.server"},
+			parse: p.filterSpec(func(c *config.Config) *[]string { return &c.Filter.Server })},
+		{long: "client-filter", short: "Y", arg: "PROGRAM", group: groupPolicy,
+			help:  "run PROGRAM on each message before forwarding it; repeat to chain",
+			keys:  []string{"filter.client"},
+			parse: p.filterSpec(func(c *config.Config) *[]string { return &c.Filter.Client })},
+		{long: "filter-timeout", short: "W", arg: "SECONDS", group: groupPolicy,
+			help:  "give a filter SECONDS before it counts as failed (default 60)",
+			keys:  []string{"filter.timeout"},
+			parse: seconds(func(c *config.Config, d time.Duration) { c.Filter.Timeout = d })},
 		{long: "no-enforce", group: groupPolicy,
 			help:  "do not act on the upstream's refusals (no bans, no domain blocks, no encapsulated forwarding)",
 			keys:  []string{"enforce.disabled"},
@@ -736,4 +748,23 @@ func (p *argParser) serverCert(val string) (func(*config.Config), error) {
 		return func(c *config.Config) { c.TLS.Key, c.TLS.Certificate = key, val }, nil
 	}
 	return nil, errors.New("given more than twice (the key file, then the certificate file)")
+}
+
+// filterSpec is --filter or --client-filter: repeatable; the first one
+// given replaces what the file says, later ones chain after it.
+func (p *argParser) filterSpec(list func(*config.Config) *[]string) func(string) (func(*config.Config), error) {
+	replaced := false
+	return func(val string) (func(*config.Config), error) {
+		if strings.TrimSpace(val) == "" {
+			return nil, errors.New("empty filter")
+		}
+		return func(c *config.Config) {
+			l := list(c)
+			if !replaced {
+				replaced = true
+				*l = nil
+			}
+			*l = append(*l, val)
+		}, nil
+	}
 }

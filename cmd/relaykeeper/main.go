@@ -30,6 +30,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
@@ -112,6 +113,8 @@ type relay struct {
 	// router is nil without Postfix-style routing: then everything goes
 	// to forward.to.
 	router deliver.Router
+	// serverFilter and clientFilter are --filter and --client-filter.
+	serverFilter, clientFilter filter.Filter
 }
 
 type roleListener struct {
@@ -196,6 +199,12 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--server-auth %s: no \"server\" lines", f)
 		}
 		r.secrets.Domain = r.cfg.Domain
+	}
+	if r.serverFilter, err = buildFilters(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
+		return nil, fmt.Errorf("--filter: %w", err)
+	}
+	if r.clientFilter, err = buildFilters(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
+		return nil, fmt.Errorf("--client-filter: %w", err)
 	}
 	if routingConfigured(&r.cfg) {
 		rt, err := r.newRouter()
@@ -289,6 +298,25 @@ func (r *relay) upstream() string {
 	return addr
 }
 
+// buildFilters parses a filter chain; nil for none.
+func buildFilters(specs []string, side filter.Side, timeout time.Duration) (filter.Filter, error) {
+	var fs []filter.Filter
+	for _, sp := range specs {
+		f, err := filter.Parse(sp, side, timeout)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	switch len(fs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return fs[0], nil
+	}
+	return filter.Chain(fs...), nil
+}
+
 // onResult is the scheduler's refusal hook: the enforcer's, if any.
 func (r *relay) onResult() func(deliver.Result) deliver.Effect {
 	if r.enforcer == nil {
@@ -327,6 +355,7 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		Notify:                r.notify,
 		OnResult:              r.onResult(),
 		Router:                r.router,
+		ClientFilter:          r.clientFilter,
 	})
 }
 
@@ -428,6 +457,12 @@ func (r *relay) runServer() int {
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
+	opts.Filter = r.serverFilter
+	opts.OnRescan = func() {
+		if r.sched != nil {
+			r.sched.Kick(false)
+		}
+	}
 	if dp := newDebugPeers(r.cfg.Log.DebugPeers); dp != nil {
 		opts.DebugPeer = dp.client
 	}

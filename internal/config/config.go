@@ -42,6 +42,7 @@ type Config struct {
 	Policy   Policy   `toml:"policy"`
 	Enforce  Enforce  `toml:"enforce"`
 	Routing  Routing  `toml:"routing"`
+	Filter   Filter   `toml:"filter"`
 	// Transports are named outbound transports ([transports.NAME]), as
 	// Postfix's master.cf smtp entries with their -o overrides.
 	Transports map[string]Transport `toml:"transports"`
@@ -261,6 +262,18 @@ type Policy struct {
 	HardErrorLimit int `toml:"hard_error_limit"`
 }
 
+// Filter configures E-MailRelay's content filters: programs or built-ins
+// (spam:, spam-edit:, net:, pipe:, exit:, msgid:) run on each message.
+type Filter struct {
+	// Server is --filter: run after a message is stored, before the
+	// client hears the reply to its final dot. Several chain.
+	Server []string `toml:"server"`
+	// Client is --client-filter: run before each message is forwarded.
+	Client []string `toml:"client"`
+	// Timeout is --filter-timeout.
+	Timeout time.Duration `toml:"timeout"`
+}
+
 // Routing chooses where each recipient goes, as Postfix's transport_maps,
 // sender_dependent_default_transport_maps, default_transport and relayhost.
 // Without any of it, everything goes to forward.to.
@@ -384,6 +397,7 @@ func Default() Config {
 		Auth:    Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
+		Filter:  Filter{Timeout: 60 * time.Second},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

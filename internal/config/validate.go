@@ -155,6 +155,8 @@ func (c *Config) Validate() error {
 		v.bad("%d is less than 1", c.Routing.RecipientLimit)("routing.destination_recipient_limit")
 	}
 
+	v.positive(c.Filter.Timeout, "filter.timeout")
+
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
 	if en.BanDelay < 0 {

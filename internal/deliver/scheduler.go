@@ -20,11 +20,13 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -84,6 +86,9 @@ type Options struct {
 	MaxLifetime, BounceLifetime time.Duration
 	// DelayWarning, if positive, is Postfix's delay_warning_time.
 	DelayWarning time.Duration
+	// ClientFilter, if set, runs on each message before it is forwarded
+	// (--client-filter).
+	ClientFilter filter.Filter
 	// OnResult, if set, sees every recipient's refusal (the enforcer)
 	// while the message is claimed, and says what to do about it.
 	OnResult func(r Result) Effect
@@ -410,7 +415,68 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 			}
 		}
 	}
+	if f := s.opts.ClientFilter; f != nil {
+		if o, done := s.clientFilter(ctx, f, c); done {
+			return o
+		}
+	}
 	return s.attempt(ctx, wc, c)
+}
+
+// clientFilter runs the client filter on a claimed message. done means the
+// filter settled the message (abandoned, refused, or failed) and no attempt
+// is to be made.
+func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.Claim) (outcome, bool) {
+	res := f.Run(ctx, s.opts.Spool.ContentPath(c.ID()), c.EnvelopePath())
+	if err := c.Relock(); err != nil {
+		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
+		c.Unlock()
+		return outcome{id: c.ID(), skipped: true}, true
+	}
+	switch res.Outcome {
+	case filter.Abandon:
+		// E-MailRelay: skip this message and leave it as it is.
+		c.Unlock()
+		return outcome{id: c.ID(), skipped: true}, true
+	case filter.Reject, filter.TempFail:
+		c.Env.Attempts++
+		reply := fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text)
+		now := s.clock.Now()
+		out := outcome{id: c.ID()}
+		for i := range c.Env.Recipients {
+			r := &c.Env.Recipients[i]
+			if r.Done() {
+				continue
+			}
+			r.Reply = reply
+			if res.Outcome == filter.Reject {
+				r.Status = spool.Bounced
+				out.failed++
+			} else {
+				r.Status = spool.Deferred
+				out.deferred++
+			}
+			s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: "filter " + f.String(),
+				Result: map[bool]maillog.Result{true: maillog.Bounced, false: maillog.Deferred}[res.Outcome == filter.Reject],
+				Delay:  now.Sub(c.Env.Arrival), Attempt: c.Env.Attempts, Reply: reply, Client: c.Env.Client})
+		}
+		c.Env.LastReply = reply
+		var err error
+		if res.Outcome == filter.Reject {
+			c.Env.Reasons = append(c.Env.Reasons, "X-MailRelay-Reason: "+reply, fmt.Sprintf("X-MailRelay-ReasonCode: %d", res.Code))
+			err = c.Move(spool.Failed)
+		} else {
+			c.Env.NextAttempt = now.Add(s.backoff(c.Env.Attempts))
+			out.next = c.Env.NextAttempt
+			err = c.Move(spool.Ready)
+		}
+		if err != nil {
+			s.log.Error("recording the client filter's result failed", "id", c.ID(), "err", err)
+			c.Unlock()
+		}
+		return out, true
+	}
+	return outcome{}, false
 }
 
 // Summary counts what a RunOnce did.

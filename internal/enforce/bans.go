@@ -161,7 +161,10 @@ func (b *Bans) Add(ip netip.Addr, d time.Duration, reason string) (BanEntry, err
 	now := b.clock().UTC()
 	// Rounded up, never down: a ban must not start before its delay is
 	// over (the file keeps whole seconds).
-	from := ceilSecond(now.Add(max(b.Delay, 0)))
+	from := now.Truncate(time.Second) // in force at once
+	if b.Delay > 0 {
+		from = ceilSecond(now.Add(b.Delay))
+	}
 	now = now.Truncate(time.Second)
 	nb := BanEntry{IP: ip, From: from, Until: from.Add(d), Reason: singleLine(reason), Added: now}
 	var out BanEntry

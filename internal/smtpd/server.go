@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
@@ -83,6 +84,12 @@ type Options struct {
 	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
+	// Filter, if set, runs on every message after it is written and
+	// before the client hears the reply to its final dot (--filter).
+	// OnRescan is called when a filter asks for the spool to be
+	// forwarded now (E-MailRelay's exit 103).
+	Filter   filter.Filter
+	OnRescan func()
 	// DebugPeer, if set, says which clients get their whole SMTP
 	// conversation in the diagnostic log (Postfix's debug_peer_list).
 	DebugPeer func(ip netip.Addr) bool

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
@@ -339,6 +340,31 @@ func (ss *session) Data(r io.Reader) error {
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)
 	}
+	rescan := false
+	if f := ss.s.opts.Filter; f != nil {
+		res := f.Run(context.Background(), w.ContentPath(), w.EnvelopePath())
+		// A filter may have renamed a new content file into place.
+		if err := w.Relock(); err != nil {
+			return ss.storageError(err)
+		}
+		rescan = res.Rescan
+		switch res.Outcome {
+		case filter.Reject, filter.TempFail:
+			// The message goes (Data's deferred Abort); the client
+			// keeps it and hears why.
+			return ss.refuse("data", &smtp.SMTPError{Code: res.Code, EnhancedCode: enhanced(res.Enhanced), Message: res.Text},
+				"from", maillog.Addr(ss.from), "rule", "filter "+f.String(), "reason", res.Reason)
+		case filter.Abandon:
+			// E-MailRelay: the client hears success and the message is
+			// dropped; the filter has taken it over.
+			ss.s.opts.MailLog.Event("abandon", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from),
+				"filter", f.String())
+			if rescan && ss.s.opts.OnRescan != nil {
+				ss.s.opts.OnRescan()
+			}
+			return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+		}
+	}
 
 	if ss.s.opts.Proxy != nil {
 		return ss.proxyData(w, env)
@@ -362,6 +388,9 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
 	if ss.s.opts.OnAccept != nil {
 		ss.s.opts.OnAccept(w.ID())
+	}
+	if rescan && ss.s.opts.OnRescan != nil {
+		ss.s.opts.OnRescan()
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 }

@@ -180,3 +180,23 @@ func (s *Spool) Read(id string) (*Envelope, State, error) {
 	}
 	return nil, 0, ErrBusy
 }
+
+// Relock takes the lock again on the content file as it is now, after a
+// client filter may have replaced it, and re-reads the envelope, which the
+// filter may have edited.
+func (c *Claim) Relock() error {
+	nf, err := relock(c.s.contentPath(c.id), c.lock)
+	if err != nil {
+		return err
+	}
+	c.lock = nf
+	env, err := c.s.readEnvelope(c.id, c.cur)
+	if err != nil {
+		return err
+	}
+	c.Env = env
+	return nil
+}
+
+// EnvelopePath is the claimed message's envelope file now.
+func (c *Claim) EnvelopePath() string { return c.s.envelopePath(c.id, c.cur) }

@@ -121,3 +121,22 @@ func (s *Spool) quarantine(id, why string) {
 	s.log.Warn("message quarantined", "id", id, "reason", why, "files", moved,
 		"dir", filepath.Join(s.dir, quarantineDir))
 }
+
+// relock locks path's current inode and lets go of old, unless they are the
+// same file.
+func relock(path string, old *os.File) (*os.File, error) {
+	var st1, st2 syscall.Stat_t
+	if syscall.Fstat(int(old.Fd()), &st1) == nil && syscall.Stat(path, &st2) == nil && st1.Ino == st2.Ino {
+		return old, nil
+	}
+	nf, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool: relock: %w", err)
+	}
+	if err := syscall.Flock(int(nf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		nf.Close()
+		return nil, fmt.Errorf("spool: relock: %w", err)
+	}
+	old.Close()
+	return nf, nil
+}

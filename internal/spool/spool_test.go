@@ -277,3 +277,28 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// TestRelockAfterReplace: a filter that renames a new content file over the
+// old one must not leave the message unlocked.
+func TestRelockAfterReplace(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	w, _ := s.Create(t0)
+	io.WriteString(w, "old")
+	w.Prepare(testEnvelope())
+	os.WriteFile(s.ContentPath(w.ID())+".tmp", []byte("new"), 0o640)
+	os.Rename(s.ContentPath(w.ID())+".tmp", s.ContentPath(w.ID()))
+	// Before Relock the new file is free: anyone could take the message.
+	f, err := s.lockContent(w.ID())
+	if err != nil {
+		t.Fatalf("lock on the replaced content = %v; want it free before Relock", err)
+	}
+	f.Close()
+	if err := w.Relock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.lockContent(w.ID()); !errors.Is(err, ErrBusy) {
+		t.Errorf("lock after Relock = %v; want ErrBusy (the writer holds it)", err)
+	}
+	w.Abort()
+}

@@ -112,3 +112,15 @@ func (w *Writer) Abort() {
 	os.Remove(w.s.contentPath(w.id))
 	w.f.Close()
 }
+
+// Relock takes the lock again on the content file as it is now. A filter
+// that rewrites the content by renaming a new file over it (E-MailRelay's
+// addsig does "mv $1.tmp $1") leaves the old lock on an inode nobody uses.
+func (w *Writer) Relock() error {
+	nf, err := relock(w.s.contentPath(w.id), w.f)
+	if err != nil {
+		return err
+	}
+	w.f = nf
+	return nil
+}
