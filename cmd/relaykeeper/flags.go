@@ -388,6 +388,46 @@ func (p *argParser) options() []option {
 			keys:  []string{"policy.address_verifier"},
 			parse: text(func(c *config.Config, s string) { c.Policy.AddressVerifier = s })},
 
+		{long: "pop", short: "B", group: groupListen,
+			help:  "serve the spool over POP3 (needs --pop-auth)",
+			keys:  []string{"pop.enabled"},
+			parse: onOff(func(c *config.Config, on bool) { c.POP.Enabled = on })},
+		{long: "pop-port", short: "E", arg: "N", group: groupListen,
+			help: "POP3 on port N (default 110)",
+			keys: []string{"pop.port"},
+			parse: func(val string) (func(*config.Config), error) {
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 || n > 65535 {
+					return nil, errors.New("want a port number from 1 to 65535")
+				}
+				return func(c *config.Config) { c.POP.Port = n }, nil
+			}},
+		{long: "pop-auth", short: "F", arg: "FILE", group: groupListen,
+			help:  "POP3 accounts: the \"server\" lines of the secrets FILE",
+			keys:  []string{"pop.auth"},
+			parse: text(func(c *config.Config, s string) { c.POP.Auth = s })},
+		{long: "pop-by-name", short: "J", group: groupListen,
+			help:  "each POP3 user reads SPOOL/USER/ instead of the whole spool",
+			keys:  []string{"pop.by_name"},
+			parse: onOff(func(c *config.Config, on bool) { c.POP.ByName = on })},
+		{long: "pop-no-delete", short: "G", group: groupListen,
+			help:  "POP3 DELE deletes nothing (the mail is still forwarded)",
+			keys:  []string{"pop.no_delete"},
+			parse: onOff(func(c *config.Config, on bool) { c.POP.NoDelete = on })},
+		{long: "admin", short: "a", arg: "PORT", group: groupListen,
+			help: "E-MailRelay's admin interface on PORT (loopback unless --interface admin=ADDR)",
+			keys: []string{"admin.port"},
+			parse: func(val string) (func(*config.Config), error) {
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 || n > 65535 {
+					return nil, errors.New("want a port number from 1 to 65535")
+				}
+				return func(c *config.Config) { c.Admin.Port = n }, nil
+			}},
+		{long: "admin-terminate", short: "Q", group: groupListen,
+			help:  "allow the admin interface's terminate command",
+			keys:  []string{"admin.terminate"},
+			parse: onOff(func(c *config.Config, on bool) { c.Admin.Terminate = on })},
 		{long: "filter", short: "z", arg: "PROGRAM", group: groupPolicy,
 			help:  "run PROGRAM (or spam:HOST:PORT, net:HOST:PORT, pipe:PROGRAM, exit:N, msgid:) on each message before answering its final dot; repeat to chain",
 			keys:  []string{"filter.server"},

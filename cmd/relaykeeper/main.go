@@ -26,6 +26,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -115,6 +116,9 @@ type relay struct {
 	router deliver.Router
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
+	// events copies the mail log to the admin interface's notify sessions.
+	events  *admin.Events
+	started time.Time
 }
 
 type roleListener struct {
@@ -158,7 +162,9 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		r.files = append(r.files, f)
 		mailOut = f
 	}
-	r.maillog = maillog.New(mailOut)
+	r.events = &admin.Events{}
+	r.started = time.Now()
+	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))
 
 	sp, err := spool.Open(cfg.Spool.Dir, r.log)
 	if err != nil {
@@ -510,6 +516,15 @@ func (r *relay) runServer() int {
 		}
 	}
 
+	fe, err := r.startFrontends()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relaykeeper: %v\n", err)
+		for _, l := range r.lns {
+			l.Close()
+		}
+		return exitUsage
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -587,6 +602,7 @@ func (r *relay) runServer() int {
 	// scheduler lets deliveries under way end and releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
+	fe.shutdown(sctx)
 	var swg sync.WaitGroup
 	for _, srv := range r.servers {
 		swg.Add(1)

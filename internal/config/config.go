@@ -43,6 +43,8 @@ type Config struct {
 	Enforce  Enforce  `toml:"enforce"`
 	Routing  Routing  `toml:"routing"`
 	Filter   Filter   `toml:"filter"`
+	POP      POP      `toml:"pop"`
+	Admin    Admin    `toml:"admin"`
 	// Transports are named outbound transports ([transports.NAME]), as
 	// Postfix's master.cf smtp entries with their -o overrides.
 	Transports map[string]Transport `toml:"transports"`
@@ -262,6 +264,35 @@ type Policy struct {
 	HardErrorLimit int `toml:"hard_error_limit"`
 }
 
+// POP configures the POP3 server over the spool (E-MailRelay's --pop).
+type POP struct {
+	// Enabled is --pop.
+	Enabled bool `toml:"enabled"`
+	// Port is --pop-port; the pop= entries of --interface give addresses.
+	Port int `toml:"port"`
+	// Auth is --pop-auth: a secrets file whose "server" lines are the
+	// POP accounts.
+	Auth string `toml:"auth"`
+	// ByName is --pop-by-name: each user reads SPOOL/USER/.
+	ByName bool `toml:"by_name"`
+	// NoDelete is --pop-no-delete: DELE deletes nothing.
+	NoDelete bool `toml:"no_delete"`
+}
+
+// Admin configures the administration interfaces.
+type Admin struct {
+	// Port is --admin: E-MailRelay's text protocol on loopback (or on
+	// the admin= entries of --interface); 0 means off.
+	Port int `toml:"port"`
+	// HTTP is the address of the HTTP JSON API ("127.0.0.1:8025"); empty
+	// means off.
+	HTTP string `toml:"http"`
+	// PasswordFile holds the password required off loopback.
+	PasswordFile string `toml:"password_file"`
+	// Terminate is --admin-terminate: allow the terminate command.
+	Terminate bool `toml:"terminate"`
+}
+
 // Filter configures E-MailRelay's content filters: programs or built-ins
 // (spam:, spam-edit:, net:, pipe:, exit:, msgid:) run on each message.
 type Filter struct {
@@ -398,6 +429,7 @@ func Default() Config {
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Filter:  Filter{Timeout: 60 * time.Second},
+		POP:     POP{Port: 110},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

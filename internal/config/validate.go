@@ -156,6 +156,10 @@ func (c *Config) Validate() error {
 	}
 
 	v.positive(c.Filter.Timeout, "filter.timeout")
+	v.port(c.POP.Port, "pop.port")
+	if c.Admin.Port != 0 {
+		v.port(c.Admin.Port, "admin.port")
+	}
 
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
