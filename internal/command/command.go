@@ -97,27 +97,41 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 		defer cancel()
 	}
 
-	stdout := &capped{max: orDefault(opts.MaxStdout, DefaultMaxStdout)}
-	stderr := &capped{max: orDefault(opts.MaxStderr, DefaultMaxStderr)}
-	cmd := exec.CommandContext(runCtx, path)
-	cmd.Args = argv
-	cmd.Env = env
-	cmd.Stdin = opts.Stdin
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: opts.Credential}
-	cmd.WaitDelay = WaitDelay
-	cmd.Cancel = func() error {
-		// With Setpgid the group's id is the leader's pid.
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if errors.Is(err, syscall.ESRCH) {
-			return os.ErrProcessDone
+	var cmd *exec.Cmd
+	var stdout, stderr *capped
+	// ETXTBSY: a program written a moment ago (an administrator's new
+	// filter, a test's script) may still be open for writing in a child
+	// forked elsewhere in this process; it goes away within milliseconds.
+	for try := 0; ; try++ {
+		stdout = &capped{max: orDefault(opts.MaxStdout, DefaultMaxStdout)}
+		stderr = &capped{max: orDefault(opts.MaxStderr, DefaultMaxStderr)}
+		cmd = exec.CommandContext(runCtx, path)
+		cmd.Args = argv
+		cmd.Env = env
+		cmd.Stdin = opts.Stdin
+		cmd.Stdout = stdout
+		cmd.Stderr = stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: opts.Credential}
+		cmd.WaitDelay = WaitDelay
+		cmd.Cancel = func() error {
+			// With Setpgid the group's id is the leader's pid.
+			err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			if errors.Is(err, syscall.ESRCH) {
+				return os.ErrProcessDone
+			}
+			return err
 		}
-		return err
-	}
 
-	if err := cmd.Start(); err != nil {
+		err := cmd.Start()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, syscall.ETXTBSY) && try < 20 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		return Result{}, fmt.Errorf("command: cannot run %q: %w", argv[0], err)
+
 	}
 	waitErr := cmd.Wait()
 	ps := cmd.ProcessState
