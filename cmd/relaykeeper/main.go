@@ -426,7 +426,7 @@ func (r *relay) serverFor(role string, base smtpd.Options) *smtpd.Server {
 }
 
 func (r *relay) runServer() int {
-	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate && r.cfg.Forward.To != ""
+	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate && (r.cfg.Forward.To != "" || r.router != nil)
 	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
 	if forwarding && !triggered {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
@@ -576,6 +576,8 @@ func (r *relay) runServer() int {
 	switch {
 	case opts.Proxy != nil:
 		mode = "proxy to " + opts.Proxy.Addr
+	case r.sched != nil && r.router != nil:
+		mode = "store and forward by routing"
 	case r.sched != nil:
 		mode = "store and forward to " + r.upstream()
 	}

@@ -64,7 +64,12 @@ func (c *Config) Validate() error {
 			v.bad("%v", err)("forward.to")
 		}
 	} else {
+		routed := len(c.Routing.TransportMaps) > 0 || len(c.Routing.SenderDependentMaps) > 0 ||
+			c.Routing.DefaultTransport != "" || len(c.Transports) > 0
 		switch {
+		case routed && c.Mode != ModeProxy:
+			// Routing decides where mail goes (transports, MX): no
+			// smarthost needed.
 		case c.Mode == ModeProxy || c.Mode == ModeClient:
 			v.bad("%s mode needs a smarthost: set forward.to or --forward-to", c.Mode)("mode")
 		case f.AtStartup:
