@@ -648,7 +648,7 @@ func (p *argParser) iface(val string) (func(*config.Config), error) {
 			addr = rest
 			switch prefix {
 			case "smtp":
-			case "submission", "smtps":
+			case "submission", "smtps", "reinject":
 				// Kept whole: the role travels with the address.
 				addr = entry
 			case "pop", "admin":
@@ -658,7 +658,7 @@ func (p *argParser) iface(val string) (func(*config.Config), error) {
 				other[prefix] = append(other[prefix], addr)
 				continue
 			default:
-				return nil, fmt.Errorf("unknown listener %q; want smtp=, submission=, smtps=, pop= or admin=", prefix)
+				return nil, fmt.Errorf("unknown listener %q; want smtp=, submission=, smtps=, reinject=, pop= or admin=", prefix)
 			}
 		}
 		if addr == "" {

@@ -262,7 +262,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--idle-timeout", "0"}, `--idle-timeout "0": want a positive number of seconds (see relaykeeper --help)`},
 		{[]string{"--size", "-5"}, `--size "-5": want a number of bytes, 0 for no limit (see relaykeeper --help)`},
 		{[]string{"--forward-to", "host:nosuchservice"}, `--forward-to "host:nosuchservice": "host:nosuchservice": unknown port or service "nosuchservice" (see relaykeeper --help)`},
-		{[]string{"--interface", "ftp=1.2.3.4"}, `--interface "ftp=1.2.3.4": unknown listener "ftp"; want smtp=, submission=, smtps=, pop= or admin= (see relaykeeper --help)`},
+		{[]string{"--interface", "ftp=1.2.3.4"}, `--interface "ftp=1.2.3.4": unknown listener "ftp"; want smtp=, submission=, smtps=, reinject=, pop= or admin= (see relaykeeper --help)`},
 		{[]string{"--interface", "127.0.0.1,"}, `--interface "127.0.0.1,": empty address (see relaykeeper --help)`},
 		{[]string{"--spool-dir", ""}, `--spool-dir "": empty value (see relaykeeper --help)`},
 		{[]string{"--log=maybe"}, `--log=maybe: want true or false (see relaykeeper --help)`},

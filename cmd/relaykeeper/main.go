@@ -362,6 +362,7 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		OnResult:              r.onResult(),
 		Router:                r.router,
 		ClientFilter:          r.clientFilter,
+		ContentFilter:         r.cfg.Routing.ContentFilter,
 	})
 }
 
@@ -421,12 +422,19 @@ func (r *relay) serverFor(role string, base smtpd.Options) *smtpd.Server {
 	case config.RoleSMTPS:
 		o.ImplicitTLS = true
 		o.RequireAuth = o.Auth != nil
+	case config.RoleReinject:
+		// The content filter's return path: it has been through policy
+		// and filters already.
+		o.Reinject = true
+		o.Policy, o.HeaderChecks, o.Filter, o.Auth, o.Enforcer = nil, nil, nil, nil, nil
+		o.TLSConfig = nil
 	}
 	return smtpd.New(o)
 }
 
 func (r *relay) runServer() int {
-	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate && (r.cfg.Forward.To != "" || r.router != nil)
+	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&
+		(r.cfg.Forward.To != "" || r.router != nil || r.cfg.Routing.ContentFilter != "")
 	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
 	if forwarding && !triggered {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +

@@ -201,6 +201,9 @@ const (
 	// RoleSMTPS is submission over TLS from the first byte (port 465,
 	// RFC 8314): AUTH is required before MAIL.
 	RoleSMTPS = "smtps"
+	// RoleReinject is the after-queue content filter's return path
+	// (Postfix's 127.0.0.1:10026): no policy, no filters, loopback only.
+	RoleReinject = "reinject"
 )
 
 // SplitRole splits a listen address into its role and address. The role is
@@ -211,7 +214,7 @@ func SplitRole(entry string) (role, addr string) {
 		return RoleSMTP, entry
 	}
 	switch prefix {
-	case RoleSMTP, RoleSubmission, RoleSMTPS:
+	case RoleSMTP, RoleSubmission, RoleSMTPS, RoleReinject:
 		return prefix, rest
 	}
 	return "", rest

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ type leg struct {
 	rcpts []string
 }
 
+// contentFilterKey prefixes the destination of the after-queue filter.
+const contentFilterKey = "content_filter:"
+
 // busyRetry is how soon a message whose destination was at its limit is
 // tried again.
 const busyRetry = time.Second
@@ -67,6 +71,11 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 	groups := map[string]*leg{}
 	for _, a := range pending {
 		rt := s.route(env.From, a)
+		if s.opts.ContentFilter != "" && !env.Filtered {
+			// Postfix's content_filter: the whole message goes to the
+			// filter first; routing happens when it comes back.
+			rt = Route{Key: contentFilterKey + s.opts.ContentFilter}
+		}
 		g := groups[rt.Key]
 		if g == nil {
 			g = &leg{route: rt}
@@ -144,7 +153,17 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		}
 		return
 	}
-	msg := &remote.Message{From: env.From, To: lg.rcpts, Body: body, Size: size,
+	var content io.Reader = body
+	if strings.HasPrefix(lg.route.Key, contentFilterKey) {
+		// The filter hands the message back from its own address; the
+		// client that submitted it travels in a header the reinject
+		// listener reads and removes, so that the enforcer still bans
+		// the right client.
+		hdr := "X-Relaykeeper-Original-Client: " + env.Client + "\r\n"
+		content = io.MultiReader(strings.NewReader(hdr), body)
+		size += int64(len(hdr))
+	}
+	msg := &remote.Message{From: env.From, To: lg.rcpts, Body: content, Size: size,
 		EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	res, sendErr := conn.Send(ctx, msg)
@@ -228,7 +247,10 @@ func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, e
 	var conn *remote.Conn
 	var relay string
 	var err error
-	if s.opts.Router != nil {
+	if addr, ok := strings.CutPrefix(rt.Key, contentFilterKey); ok {
+		relay = addr
+		conn, err = s.opts.Dial(ctx, addr)
+	} else if s.opts.Router != nil {
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
 		relay = s.opts.Upstream

@@ -86,6 +86,11 @@ type Options struct {
 	MaxLifetime, BounceLifetime time.Duration
 	// DelayWarning, if positive, is Postfix's delay_warning_time.
 	DelayWarning time.Duration
+	// ContentFilter, if set, is Postfix's after-queue content filter
+	// ("host:port"): every message not yet filtered goes there first,
+	// with its original client in an X-Relaykeeper-Original-Client
+	// header, and comes back through the reinject listener.
+	ContentFilter string
 	// ClientFilter, if set, runs on each message before it is forwarded
 	// (--client-filter).
 	ClientFilter filter.Filter

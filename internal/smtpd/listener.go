@@ -113,6 +113,9 @@ func (l *policyListener) Accept() (net.Conn, error) {
 // refused client.
 func (s *Server) allowConnect(a net.Addr) (string, bool) {
 	ip := addrIP(a)
+	if s.opts.Reinject && !ip.IsLoopback() {
+		return "554 5.7.1 " + s.opts.Domain + ": the content filter's return path serves loopback only", false
+	}
 	if !s.opts.RemoteClients && !IsLocal(ip) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false

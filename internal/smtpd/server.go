@@ -90,6 +90,11 @@ type Options struct {
 	// forwarded now (E-MailRelay's exit 103).
 	Filter   filter.Filter
 	OnRescan func()
+	// Reinject makes this the after-queue content filter's return path
+	// (Postfix's 10026): messages are marked filtered, their original
+	// client is read back from the X-Relaykeeper-Original-Client header
+	// the relay added, and only loopback clients are served.
+	Reinject bool
 	// DebugPeer, if set, says which clients get their whole SMTP
 	// conversation in the diagnostic log (Postfix's debug_peer_list).
 	DebugPeer func(ip netip.Addr) bool

@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -268,6 +270,10 @@ func (ss *session) Data(r io.Reader) error {
 	hdr := receivedHeader(ss.conn.Hostname(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
 	var checks headercheck.Result
 	var cw *crlfWriter
+	origClient := ""
+	if ss.s.opts.Reinject {
+		r, origClient = takeOriginalClient(r)
+	}
 	if hc := ss.s.opts.HeaderChecks; hc != nil {
 		checks, cw, err = ss.receiveChecked(hc, hdr, r, w)
 	} else {
@@ -311,11 +317,16 @@ func (ss *session) Data(r io.Reader) error {
 		ss.hold = true
 	}
 
+	client := ss.client()
+	if origClient != "" {
+		client = origClient
+	}
 	env := &spool.Envelope{
+		Filtered: ss.s.opts.Reinject,
 		AuthID:   ss.authID,
 		From:     ss.from,
 		BodyType: "7bit",
-		Client:   ss.client(),
+		Client:   client,
 		Helo:     ss.conn.Hostname(),
 		Arrival:  now,
 	}
@@ -385,7 +396,14 @@ func (ss *session) Data(r io.Reader) error {
 	if ss.tc != nil {
 		ss.tc.messages.Add(1)
 	}
-	ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
+	if env.Client != ss.client() {
+		// Back from the content filter: the client that submitted it,
+		// and where it came back from.
+		ss.s.opts.MailLog.Event("accept", "id", w.ID(), "client", env.Client, "from", maillog.Addr(ss.from),
+			"nrcpt", fmt.Sprint(len(ss.rcpts)), "size", fmt.Sprint(w.Size()), "auth", "-", "via", ss.client())
+	} else {
+		ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
+	}
 	if ss.s.opts.OnAccept != nil {
 		ss.s.opts.OnAccept(w.ID())
 	}
@@ -638,4 +656,28 @@ func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reade
 	io.Copy(io.Discard, pr)
 	pr.Close()
 	return res, cw, err
+}
+
+// takeOriginalClient reads the header section of a message coming back from
+// the content filter, removes the X-Relaykeeper-Original-Client header the
+// relay added on the way out, and returns the rest of the message and the
+// client it names. The header section is read whole (bounded); the body
+// streams.
+func takeOriginalClient(r io.Reader) (io.Reader, string) {
+	const name = "x-relaykeeper-original-client:"
+	br := bufio.NewReaderSize(r, 64<<10)
+	var head bytes.Buffer
+	client := ""
+	for head.Len() < 1<<20 {
+		line, err := br.ReadString('\n')
+		if strings.HasPrefix(strings.ToLower(line), name) {
+			client = strings.TrimSpace(line[len(name):])
+		} else {
+			head.WriteString(line)
+		}
+		if err != nil || line == "\r\n" || line == "\n" {
+			break
+		}
+	}
+	return io.MultiReader(&head, br), client
 }

@@ -74,6 +74,10 @@ type Envelope struct {
 	// Bounce marks a message relaykeeper made itself (a DSN, a warning),
 	// which must never cause another.
 	Bounce bool `json:"bounce,omitempty"`
+	// Filtered marks a message that came back from the after-queue
+	// content filter (the reinject listener): it is never sent to the
+	// filter again.
+	Filtered bool `json:"filtered,omitempty"`
 	// Enforced records the refusals the enforcer has acted on ("ACTION
 	// RCPT DIGEST"), so that a deferral seen again on a retry is not acted
 	// on twice, across restarts too.
@@ -226,6 +230,9 @@ func (e *Envelope) Marshal() []byte {
 	for _, v := range e.Enforced {
 		f(ownPrefix, "Enforced", v)
 	}
+	if e.Filtered {
+		f(ownPrefix, "Filtered", "1")
+	}
 	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...".
 	for _, r := range e.Recipients {
 		if r.Notify == "" && r.ORCPT == "" {
@@ -367,6 +374,8 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 				e.Bounce = val == "1"
 			case "Enforced":
 				e.Enforced = append(e.Enforced, val)
+			case "Filtered":
+				e.Filtered = val == "1"
 			case "Dsn":
 				f := strings.Fields(val)
 				var p [2]string
