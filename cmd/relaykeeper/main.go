@@ -212,6 +212,9 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	if r.clientFilter, err = buildFilters(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
 		return nil, fmt.Errorf("--client-filter: %w", err)
 	}
+	if err := r.addMiltersAndDKIM(); err != nil {
+		return nil, err
+	}
 	if routingConfigured(&r.cfg) {
 		rt, err := r.newRouter()
 		if err != nil {

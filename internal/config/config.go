@@ -44,6 +44,8 @@ type Config struct {
 	Routing  Routing  `toml:"routing"`
 	Filter   Filter   `toml:"filter"`
 	POP      POP      `toml:"pop"`
+	Milter   Milter   `toml:"milter"`
+	DKIM     DKIM     `toml:"dkim"`
 	Admin    Admin    `toml:"admin"`
 	// Transports are named outbound transports ([transports.NAME]), as
 	// Postfix's master.cf smtp entries with their -o overrides.
@@ -264,6 +266,26 @@ type Policy struct {
 	HardErrorLimit int `toml:"hard_error_limit"`
 }
 
+// Milter configures milters (OpenDKIM, OpenDMARC, rspamd) run on every
+// message before the client hears the reply to its final dot, after the
+// --filter programs, as Postfix's smtpd_milters.
+type Milter struct {
+	// Server are milter addresses: "inet:8891@127.0.0.1", "unix:/path".
+	Server []string `toml:"server"`
+	// DefaultAction is Postfix's milter_default_action when a milter
+	// cannot be reached: tempfail, accept, reject or quarantine.
+	DefaultAction string `toml:"default_action"`
+}
+
+// DKIM configures built-in DKIM signing of outgoing mail whose From is in
+// Domain: the relay's own notices and encapsulated copies at least.
+type DKIM struct {
+	Domain   string `toml:"domain"`
+	Selector string `toml:"selector"`
+	// Key is a PEM private key file (RSA or Ed25519).
+	Key string `toml:"key"`
+}
+
 // POP configures the POP3 server over the spool (E-MailRelay's --pop).
 type POP struct {
 	// Enabled is --pop.
@@ -434,6 +456,7 @@ func Default() Config {
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Filter:  Filter{Timeout: 60 * time.Second},
 		POP:     POP{Port: 110},
+		Milter:  Milter{DefaultAction: "tempfail"},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

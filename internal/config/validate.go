@@ -162,6 +162,14 @@ func (c *Config) Validate() error {
 
 	v.positive(c.Filter.Timeout, "filter.timeout")
 	v.port(c.POP.Port, "pop.port")
+	switch c.Milter.DefaultAction {
+	case "tempfail", "accept", "reject", "quarantine":
+	default:
+		v.bad("%q: want tempfail, accept, reject or quarantine", c.Milter.DefaultAction)("milter.default_action")
+	}
+	if k := c.DKIM; (k.Domain != "" || k.Selector != "" || k.Key != "") && (k.Domain == "" || k.Selector == "" || k.Key == "") {
+		v.bad("DKIM signing needs domain, selector and key")("dkim.domain", "dkim.selector", "dkim.key")
+	}
 	if c.Admin.Port != 0 {
 		v.port(c.Admin.Port, "admin.port")
 	}

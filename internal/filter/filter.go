@@ -117,6 +117,9 @@ type Result struct {
 	// StopScanning asks the forwarder to end this forwarding run after
 	// this message (exit codes 102, 104 and 105 on the client side).
 	StopScanning bool
+	// Hold asks for the message to be accepted but kept held until an
+	// administrator releases it (a milter's quarantine).
+	Hold bool
 }
 
 // String formats r for logs: "reject 550 5.7.1 rejected (reason)".
@@ -220,17 +223,21 @@ type chain struct {
 }
 
 func (c *chain) Run(ctx context.Context, contentPath, envelopePath string) Result {
-	var rescan, stop bool
+	var rescan, stop, hold bool
+	var reason string
 	for _, f := range c.filters {
 		r := f.Run(ctx, contentPath, envelopePath)
 		rescan = rescan || r.Rescan
 		stop = stop || r.StopScanning
+		if r.Hold {
+			hold, reason = true, r.Reason
+		}
 		if r.Outcome != OK {
-			r.Rescan, r.StopScanning = rescan, stop
+			r.Rescan, r.StopScanning, r.Hold = rescan, stop, hold
 			return r
 		}
 	}
-	return Result{Outcome: OK, Rescan: rescan, StopScanning: stop}
+	return Result{Outcome: OK, Rescan: rescan, StopScanning: stop, Hold: hold, Reason: reason}
 }
 
 func (c *chain) String() string {

@@ -271,7 +271,7 @@ func (m *Milter) failed(ctx context.Context, err error) filter.Result {
 	case "accept":
 		return filter.Result{Outcome: filter.OK, Reason: oneLine(reason + "; accepted unfiltered")}
 	case "quarantine":
-		return filter.Result{Outcome: filter.OK, Reason: QuarantinePrefix + oneLine(reason)}
+		return filter.Result{Outcome: filter.OK, Reason: QuarantinePrefix + oneLine(reason), Hold: true}
 	case "reject":
 		return filter.Result{Outcome: filter.Reject, Code: 550, Enhanced: "5.7.1",
 			Text: "filter failed, message rejected", Reason: oneLine(reason)}

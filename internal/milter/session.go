@@ -143,6 +143,7 @@ func (ses *session) run() (filter.Result, []gomilter.ModifyAction, error) {
 	for _, mod := range mods {
 		if mod.Code == gomilter.ActQuarantine {
 			res.Reason = QuarantinePrefix + oneLine(mod.Reason)
+			res.Hold = true
 			if mod.Reason == "" {
 				res.Reason = QuarantinePrefix + "milter " + m.addr
 			}

@@ -359,6 +359,11 @@ func (ss *session) Data(r io.Reader) error {
 			return ss.storageError(err)
 		}
 		rescan = res.Rescan
+		if res.Hold && res.Outcome == filter.OK {
+			// A milter's quarantine: accepted, and kept held.
+			ss.hold = true
+			ss.s.log.Info("message quarantined by a filter", "id", w.ID(), "reason", res.Reason)
+		}
 		switch res.Outcome {
 		case filter.Reject, filter.TempFail:
 			// The message goes (Data's deferred Abort); the client
