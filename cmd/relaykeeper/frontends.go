@@ -159,7 +159,8 @@ func (a adminRelay) Flush(ctx context.Context) error {
 }
 
 func (a adminRelay) Status() admin.Status {
-	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled, DNSBLEnabled: a.r.cfg.Policy.DNSBL != ""}
+	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
+		DNSBLEnabled: a.r.cfg.Policy.DNSBL != ""}
 	for _, l := range a.r.lns {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}
@@ -167,6 +168,15 @@ func (a adminRelay) Status() admin.Status {
 		st.Sessions += int(s.Active())
 	}
 	return st
+}
+
+// SetSMTP is the admin's "smtp disable" / "smtp enable": new sessions hear
+// 421 while disabled; sessions under way finish.
+func (a adminRelay) SetSMTP(enabled bool) {
+	a.r.smtpOff.Store(!enabled)
+	for _, s := range a.r.servers {
+		s.SetEnabled(enabled)
+	}
 }
 
 // Terminate goes through the signal loop, which owns shutdown.

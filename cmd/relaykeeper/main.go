@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,6 +120,7 @@ type relay struct {
 	// events copies the mail log to the admin interface's notify sessions.
 	events  *admin.Events
 	started time.Time
+	smtpOff atomic.Bool // the admin said "smtp disable"
 }
 
 type roleListener struct {

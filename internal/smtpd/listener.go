@@ -113,6 +113,9 @@ func (l *policyListener) Accept() (net.Conn, error) {
 // refused client.
 func (s *Server) allowConnect(a net.Addr) (string, bool) {
 	ip := addrIP(a)
+	if s.disabled.Load() {
+		return "421 4.3.2 " + s.opts.Domain + ": service not available, closing transmission channel", false
+	}
 	if s.opts.Reinject && !ip.IsLoopback() {
 		return "554 5.7.1 " + s.opts.Domain + ": the content filter's return path serves loopback only", false
 	}

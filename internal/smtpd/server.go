@@ -163,7 +163,14 @@ type Server struct {
 
 	mu    sync.Mutex // guards perIP
 	perIP map[netip.Addr]int
+	// disabled refuses new sessions (the admin's "smtp disable").
+	disabled atomic.Bool
 }
+
+// SetEnabled turns the acceptance of new sessions on or off; sessions
+// under way go on. E-MailRelay's admin "smtp disable" drains a relay this
+// way before maintenance.
+func (s *Server) SetEnabled(on bool) { s.disabled.Store(!on) }
 
 // New returns a Server; Serve starts it on a listener.
 func New(opts Options) *Server {

@@ -104,3 +104,39 @@ func TestAdminFlushAndNotify(t *testing.T) {
 		t.Errorf("notify session saw accept %v, sent %v; want both", sawAccept, sawSent)
 	}
 }
+
+// TestAdminSMTPDisable: "smtp disable" makes new SMTP sessions hear 421
+// while the admin session goes on; "smtp enable" lets them in again.
+func TestAdminSMTPDisable(t *testing.T) {
+	t.Parallel()
+	adminPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--admin", fmt.Sprint(adminPort), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", adminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	greeting := func() string {
+		s, err := net.Dial("tcp", r.addr())
+		if err != nil {
+			return err.Error()
+		}
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(s).ReadString('\n')
+		return strings.TrimSpace(line)
+	}
+	fmt.Fprintf(c, "smtp disable\r\n")
+	br.ReadString('\n')
+	if g := greeting(); !strings.HasPrefix(g, "421 4.3.2 ") {
+		t.Errorf("greeting while disabled = %q; want 421 4.3.2", g)
+	}
+	fmt.Fprintf(c, "smtp enable\r\n")
+	br.ReadString('\n')
+	if g := greeting(); !strings.HasPrefix(g, "220 ") {
+		t.Errorf("greeting after enable = %q; want 220", g)
+	}
+}
