@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -71,10 +72,11 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 	groups := map[string]*leg{}
 	for _, a := range pending {
 		rt := s.route(env.From, a)
-		if s.opts.ContentFilter != "" && !env.Filtered {
-			// Postfix's content_filter: the whole message goes to the
-			// filter first; routing happens when it comes back.
-			rt = Route{Key: contentFilterKey + s.opts.ContentFilter}
+		if cf := contentFilter(env, s.opts.ContentFilter); cf != "" {
+			// Postfix's content_filter, or a FILTER action for this
+			// message: the whole message goes to the filter first;
+			// routing happens when it comes back.
+			rt = Route{Key: contentFilterKey + cf}
 		}
 		g := groups[rt.Key]
 		if g == nil {
@@ -341,4 +343,25 @@ func (s *Scheduler) rateWait(ctx context.Context, rt Route) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// contentFilter is where an unfiltered message goes first: its own FILTER
+// destination ("smtp:[127.0.0.1]:10025", Postfix's transport:nexthop form),
+// else the configured content filter, else nowhere.
+func contentFilter(env *spool.Envelope, configured string) string {
+	if env.Filtered {
+		return ""
+	}
+	if env.FilterTo == "" {
+		return configured
+	}
+	hop := env.FilterTo
+	if _, rest, ok := strings.Cut(hop, ":"); ok {
+		hop = rest // drop the transport name
+	}
+	host, port, err := net.SplitHostPort(hop)
+	if err != nil {
+		host, port = hop, "25"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }

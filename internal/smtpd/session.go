@@ -59,8 +59,10 @@ type session struct {
 	// about to close, and nothing more is done for the client.
 	closing bool
 	closed  bool
-	// hold and discard are what the policy said for this transaction.
+	// hold and discard are what the policy said for this transaction;
+	// filterTo is a FILTER action's destination.
 	hold, discard bool
+	filterTo      string
 	warnings      []string
 }
 
@@ -92,7 +94,7 @@ func (ss *session) Reset() {
 		}
 	}
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
-	ss.hold, ss.discard = false, false
+	ss.hold, ss.discard, ss.filterTo = false, false, ""
 }
 
 func (ss *session) Logout() error {
@@ -208,6 +210,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if d.Address != "" {
 			to = d.Address
 		}
+		if d.Filter != "" {
+			ss.filterTo = d.Filter
+		}
 	}
 	if ss.s.opts.Proxy != nil {
 		if ss.upstream == nil || ss.upMsg == nil {
@@ -316,6 +321,9 @@ func (ss *session) Data(r io.Reader) error {
 	case headercheck.Hold:
 		ss.hold = true
 	}
+	if checks.Filter != "" {
+		ss.filterTo = checks.Filter
+	}
 
 	client := ss.client()
 	if origClient != "" {
@@ -323,6 +331,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	env := &spool.Envelope{
 		Filtered: ss.s.opts.Reinject,
+		FilterTo: ss.filterTo,
 		AuthID:   ss.authID,
 		From:     ss.from,
 		BodyType: "7bit",

@@ -74,6 +74,9 @@ type Envelope struct {
 	// Bounce marks a message relaykeeper made itself (a DSN, a warning),
 	// which must never cause another.
 	Bounce bool `json:"bounce,omitempty"`
+	// FilterTo is a FILTER action's destination ("smtp:[127.0.0.1]:10025")
+	// from an access table or header check: this message's content filter.
+	FilterTo string `json:"filter_to,omitempty"`
 	// Filtered marks a message that came back from the after-queue
 	// content filter (the reinject listener): it is never sent to the
 	// filter again.
@@ -233,6 +236,9 @@ func (e *Envelope) Marshal() []byte {
 	if e.Filtered {
 		f(ownPrefix, "Filtered", "1")
 	}
+	if e.FilterTo != "" {
+		f(ownPrefix, "Filter-To", e.FilterTo)
+	}
 	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...".
 	for _, r := range e.Recipients {
 		if r.Notify == "" && r.ORCPT == "" {
@@ -376,6 +382,8 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 				e.Enforced = append(e.Enforced, val)
 			case "Filtered":
 				e.Filtered = val == "1"
+			case "Filter-To":
+				e.FilterTo = val
 			case "Dsn":
 				f := strings.Fields(val)
 				var p [2]string

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +63,31 @@ func TestContentFilterLoop(t *testing.T) {
 		t.Errorf("deliveries to the filter %d, to the smarthost %d; want 1 and 1", toFilter, toSink)
 	}
 	_ = maillog.Addr
+}
+
+// TestFilterActionPerMessage: a header_checks FILTER action sends only the
+// matching message through the content filter (Postfix's
+// "FILTER transport:destination"); the other goes straight on.
+func TestFilterActionPerMessage(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	reinject := harness.FreePort(t)
+	filter := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: fmt.Sprintf("[127.0.0.1]:%d", reinject)})
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	os.WriteFile(checks, []byte(fmt.Sprintf("/^Subject: scan me/ FILTER smtp:[127.0.0.1]:%s\n", portOf(filter.Addr()))), 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\n", checks))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--interface", fmt.Sprintf("reinject=127.0.0.1:%d", reinject),
+		"--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("scan me"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("leave me"))
+	txs := sink.WaitTransactions(t, 2, 20*time.Second)
+	for _, tx := range txs {
+		data := string(tx.Data)
+		viaFilter := strings.Contains(data, "(Postfix)")
+		scanned := strings.Contains(data, "Subject: scan me")
+		if viaFilter != scanned {
+			t.Errorf("message %q went through the filter: %v; want %v", head(data), viaFilter, scanned)
+		}
+	}
 }
