@@ -108,9 +108,13 @@ func (a *router) Dial(ctx context.Context, d deliver.Route) (*remote.Conn, strin
 	if err != nil {
 		var de *route.DNSError
 		if errors.As(err, &de) && !de.Temporary() {
-			// No such domain, a null MX: no retry will help.
+			// No such domain, a null MX, no address: no retry will help.
+			code := de.Code
+			if code == "" {
+				code = "5.1.2"
+			}
 			return nil, rt.Host, &remote.Error{Stage: "dns", Perm: true,
-				Reply: remote.Reply{Code: 550, Lines: []string{"5.1.2 " + err.Error()}}}
+				Reply: remote.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}}}
 		}
 		return nil, rt.Host, &remote.Error{Stage: "dns", Err: err}
 	}

@@ -224,15 +224,95 @@ func (w *workerConn) close() {
 	}
 }
 
-// get returns a session for rt: the open one if it goes there and may
-// carry more, else a new one, if the destination has a free slot and is not
-// known to be down.
+// park gives the worker's session to the scheduler's idle pool, where any
+// worker with a message for that destination takes it over, slot and all;
+// a broken or used-up session is closed instead.
+func (w *workerConn) park() {
+	if w.conn == nil {
+		return
+	}
+	if w.conn.Broken() || w.carried >= w.s.opts.MessagesPerConnection {
+		w.close()
+		return
+	}
+	s := w.s
+	s.mu.Lock()
+	s.idle[w.key] = append(s.idle[w.key], idleConn{conn: w.conn, relay: w.relay, carried: w.carried, since: s.clock.Now()})
+	s.mu.Unlock()
+	w.conn, w.key, w.relay, w.carried = nil, "", "", 0
+}
+
+// idleConn is a parked session, holding its destination's slot.
+type idleConn struct {
+	conn    *remote.Conn
+	relay   string
+	carried int
+	since   time.Time
+}
+
+// takeIdle hands over a parked session to a destination, if there is one.
+func (s *Scheduler) takeIdle(key string) (idleConn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.idle[key]
+	if len(l) == 0 {
+		return idleConn{}, false
+	}
+	ic := l[len(l)-1]
+	if len(l) == 1 {
+		delete(s.idle, key)
+	} else {
+		s.idle[key] = l[:len(l)-1]
+	}
+	return ic, true
+}
+
+// reapIdle closes sessions parked longer than maxIdle (all of them when
+// maxIdle is zero), freeing their slots.
+func (s *Scheduler) reapIdle(maxIdle time.Duration) {
+	now := s.clock.Now()
+	var old []idleConn
+	var keys []string
+	s.mu.Lock()
+	for k, l := range s.idle {
+		keep := l[:0]
+		for _, ic := range l {
+			if maxIdle == 0 || now.Sub(ic.since) >= maxIdle {
+				old = append(old, ic)
+				keys = append(keys, k)
+			} else {
+				keep = append(keep, ic)
+			}
+		}
+		if len(keep) == 0 {
+			delete(s.idle, k)
+		} else {
+			s.idle[k] = keep
+		}
+	}
+	s.mu.Unlock()
+	for i, ic := range old {
+		ic.conn.Quit()
+		s.release(keys[i])
+	}
+}
+
+// get returns a session for rt: the worker's own if it goes there and may
+// carry more, else a parked one, else a new one if the destination has a
+// free slot and is not known to be down.
 func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, error) {
 	s := w.s
 	if w.conn != nil && w.key == rt.Key && !w.conn.Broken() && w.carried < s.opts.MessagesPerConnection {
 		return w.conn, w.relay, nil
 	}
-	w.close()
+	w.park()
+	if ic, ok := s.takeIdle(rt.Key); ok {
+		w.conn, w.key, w.relay, w.carried = ic.conn, rt.Key, ic.relay, ic.carried
+		if !w.conn.Broken() {
+			return w.conn, w.relay, nil
+		}
+		w.close()
+	}
 	if err := s.deadErr(rt.Key); err != nil {
 		return nil, "", err
 	}

@@ -143,9 +143,10 @@ type Scheduler struct {
 
 	mu        sync.Mutex // guards the fields below
 	rng       *rand.Rand
-	active    map[string]int       // sessions open per destination
-	dead      map[string]deadDest  // destinations that could not be reached
-	nextStart map[string]time.Time // rate delay: earliest next delivery
+	active    map[string]int        // sessions open per destination
+	dead      map[string]deadDest   // destinations that could not be reached
+	nextStart map[string]time.Time  // rate delay: earliest next delivery
+	idle      map[string][]idleConn // parked sessions, per destination
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
@@ -184,6 +185,7 @@ func New(opts Options) *Scheduler {
 		active:    map[string]int{},
 		dead:      map[string]deadDest{},
 		nextStart: map[string]time.Time{},
+		idle:      map[string][]idleConn{},
 		parkLimit: 5 * time.Second,
 	}
 }
@@ -237,6 +239,9 @@ type dispatcher struct {
 	waiting  waitHeap
 	known    map[string]time.Time // id -> next attempt, for Ready messages seen
 	inflight map[string]bool
+	// busy are messages that found their destination at its limit; they
+	// go back in line as soon as some delivery ends.
+	busy map[string]bool
 }
 
 // scan lists the spool and queues Ready messages not yet known. ignoreBackoff
@@ -324,8 +329,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.worker(hard, work, results)
 		}()
 	}
+	reapDone := make(chan struct{})
+	go s.reaper(reapDone)
+	defer close(reapDone)
 
-	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}}
+	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
 	s.scan(d, false, false)
 	for {
 		wake := s.promote(d)
@@ -363,6 +371,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	delete(d.inflight, o.id)
+	if !o.waiting && !o.skipped && len(d.busy) > 0 {
+		// A delivery ended: a slot, or a parked session, may be free for
+		// the messages that found their destination busy.
+		for id := range d.busy {
+			if !d.inflight[id] {
+				d.known[id] = time.Time{}
+				d.due = append(d.due, id)
+			}
+		}
+		clear(d.busy)
+	}
+	if o.waiting {
+		d.busy[o.id] = true
+	}
 	if o.skipped || o.next.IsZero() {
 		delete(d.known, o.id)
 		return
@@ -377,27 +399,32 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 func (s *Scheduler) worker(ctx context.Context, work <-chan string, results chan<- outcome) {
 	wc := &workerConn{s: s}
 	defer wc.close()
-	idle := time.NewTimer(time.Hour)
-	idle.Stop()
 	for {
-		var id string
-		var ok bool
-		if wc.conn != nil {
-			idle.Reset(2 * time.Second)
-			select {
-			case id, ok = <-work:
-			case <-idle.C:
-				wc.close()
-				id, ok = <-work
-			}
-			idle.Stop()
-		} else {
-			id, ok = <-work
-		}
+		id, ok := <-work
 		if !ok {
 			return
 		}
-		results <- s.deliverOne(ctx, wc, id)
+		o := s.deliverOne(ctx, wc, id)
+		// The session goes to the pool, where the next message for its
+		// destination finds it whichever worker carries that message.
+		wc.park()
+		results <- o
+	}
+}
+
+// reaper closes parked sessions that have been idle for a while, until
+// done is closed; then it closes them all.
+func (s *Scheduler) reaper(done <-chan struct{}) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.reapIdle(2 * time.Second)
+		case <-done:
+			s.reapIdle(0)
+			return
+		}
 	}
 }
 
@@ -497,7 +524,7 @@ type Summary struct {
 // flush. After the upstream cannot be reached, the remaining messages are
 // left untouched and counted as untried.
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
-	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}}
+	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
 	s.scan(d, true, true)
 	sum := Summary{}
 	work := make(chan string)
@@ -510,6 +537,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			s.worker(ctx, work, results)
 		}()
 	}
+	reapDone := make(chan struct{})
+	go s.reaper(reapDone)
+	defer close(reapDone)
 	dead := false
 	pending := 0
 	queue := d.due
