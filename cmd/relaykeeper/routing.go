@@ -89,6 +89,7 @@ func (a *router) Route(sender, rcpt string) deliver.Route {
 			d.RecipientLimit = t.RecipientLimit
 		}
 		d.RateDelay = t.RateDelay
+		d.InitialConcurrency = t.InitialConcurrency
 	}
 	a.mu.Lock()
 	a.seen[rt.Key] = rt

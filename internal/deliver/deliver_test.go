@@ -402,3 +402,28 @@ func TestConcurrencyLimitWaits(t *testing.T) {
 		t.Errorf("after the slot was freed the upstream got %v; want the message", got)
 	}
 }
+
+// TestSlowStart: a destination with initial_destination_concurrency 1
+// and a limit of 3 starts with one session and earns more by delivering.
+func TestSlowStart(t *testing.T) {
+	s := New(Options{})
+	rt := Route{Key: "d", ConcurrencyLimit: 3, InitialConcurrency: 1}
+	if w := s.window(rt, 3); w != 1 {
+		t.Fatalf("first window = %d; want 1", w)
+	}
+	s.feedback("d", true)
+	s.feedback("d", true)
+	s.feedback("d", true)
+	if w := s.window(rt, 3); w != 3 {
+		t.Errorf("window after three deliveries = %d; want the limit, 3", w)
+	}
+	for range 3 {
+		s.feedback("d", false)
+	}
+	if w := s.window(rt, 3); w != 1 {
+		t.Errorf("window after three failures to connect = %d; want 1", w)
+	}
+	if w := s.window(Route{Key: "e", ConcurrencyLimit: 5}, 5); w != 5 {
+		t.Errorf("window without slow start = %d; want the limit", w)
+	}
+}

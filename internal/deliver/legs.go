@@ -41,6 +41,11 @@ type Route struct {
 	// RateDelay is the pause between deliveries to the destination
 	// (destination_rate_delay).
 	RateDelay time.Duration
+	// InitialConcurrency is Postfix's initial_destination_concurrency:
+	// a destination starts with this many sessions and gains one per
+	// successful delivery up to its limit, and loses one per failure to
+	// connect; zero means no slow start.
+	InitialConcurrency int
 }
 
 // leg is one transaction's worth of recipients to one destination.
@@ -171,6 +176,9 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	res, sendErr := conn.Send(ctx, msg)
 	body.Close()
 	wc.carried++
+	if sendErr == nil {
+		s.feedback(lg.route.Key, true)
+	}
 	_, upstreamDSN := conn.Extension("DSN")
 	for i, a := range lg.rcpts {
 		rr := rcptResult{relay: relay, err: sendErr, dsn: upstreamDSN}
@@ -323,7 +331,7 @@ func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, e
 	if rt.RateDelay > 0 {
 		limit = 1 // Postfix: a rate delay implies one session at a time
 	}
-	if !s.tryAcquire(rt.Key, limit) {
+	if !s.tryAcquire(rt.Key, s.window(rt, limit)) {
 		return nil, "", errBusy
 	}
 	var conn *remote.Conn
@@ -340,6 +348,7 @@ func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, e
 	}
 	if err != nil {
 		s.release(rt.Key)
+		s.feedback(rt.Key, false)
 		s.markDead(rt.Key, err)
 		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
 		return nil, relay, err
@@ -444,4 +453,40 @@ func contentFilter(env *spool.Envelope, configured string) string {
 		host, port = hop, "25"
 	}
 	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// window is how many sessions a destination may have now: its limit, or
+// with a slow start the window it has earned so far.
+func (s *Scheduler) window(rt Route, limit int) int {
+	if rt.InitialConcurrency <= 0 || (limit > 0 && rt.InitialConcurrency >= limit) {
+		return limit
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.windows[rt.Key]
+	if !ok {
+		w = rt.InitialConcurrency
+		s.windows[rt.Key] = w
+	}
+	if limit > 0 && w > limit {
+		w = limit
+	}
+	return w
+}
+
+// feedback grows a destination's window after a delivery and shrinks it
+// after a failure to connect (Postfix's concurrency feedback, simplified to
+// whole sessions).
+func (s *Scheduler) feedback(key string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, tracked := s.windows[key]
+	if !tracked {
+		return
+	}
+	if ok {
+		s.windows[key] = w + 1
+	} else if w > 1 {
+		s.windows[key] = w - 1
+	}
 }

@@ -147,6 +147,7 @@ type Scheduler struct {
 	dead      map[string]deadDest   // destinations that could not be reached
 	nextStart map[string]time.Time  // rate delay: earliest next delivery
 	idle      map[string][]idleConn // parked sessions, per destination
+	windows   map[string]int        // slow-start windows, per destination
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
@@ -186,6 +187,7 @@ func New(opts Options) *Scheduler {
 		dead:      map[string]deadDest{},
 		nextStart: map[string]time.Time{},
 		idle:      map[string][]idleConn{},
+		windows:   map[string]int{},
 		parkLimit: 5 * time.Second,
 	}
 }
