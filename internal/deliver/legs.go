@@ -246,7 +246,31 @@ func (w *workerConn) park() {
 	s := w.s
 	s.mu.Lock()
 	s.idle[w.key] = append(s.idle[w.key], idleConn{conn: w.conn, relay: w.relay, carried: w.carried, since: s.clock.Now()})
+	s.idleCount++
+	// At most one parked session per worker: beyond that the oldest
+	// goes, so that many destinations never mean many open sockets.
+	var evict idleConn
+	var evictKey string
+	if s.idleCount > s.opts.Connections {
+		for k, l := range s.idle {
+			if len(l) > 0 && (evict.conn == nil || l[0].since.Before(evict.since)) {
+				evict, evictKey = l[0], k
+			}
+		}
+		if evict.conn != nil {
+			if l := s.idle[evictKey][1:]; len(l) == 0 {
+				delete(s.idle, evictKey)
+			} else {
+				s.idle[evictKey] = l
+			}
+			s.idleCount--
+		}
+	}
 	s.mu.Unlock()
+	if evict.conn != nil {
+		evict.conn.Quit()
+		s.release(evictKey)
+	}
 	w.conn, w.key, w.relay, w.carried = nil, "", "", 0
 }
 
@@ -272,6 +296,7 @@ func (s *Scheduler) takeIdle(key string) (idleConn, bool) {
 	} else {
 		s.idle[key] = l[:len(l)-1]
 	}
+	s.idleCount--
 	return ic, true
 }
 
@@ -288,6 +313,7 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 			if maxIdle == 0 || now.Sub(ic.since) >= maxIdle {
 				old = append(old, ic)
 				keys = append(keys, k)
+				s.idleCount--
 			} else {
 				keep = append(keep, ic)
 			}

@@ -147,6 +147,7 @@ type Scheduler struct {
 	dead      map[string]deadDest   // destinations that could not be reached
 	nextStart map[string]time.Time  // rate delay: earliest next delivery
 	idle      map[string][]idleConn // parked sessions, per destination
+	idleCount int                   // sessions in idle
 	windows   map[string]int        // slow-start windows, per destination
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
