@@ -2,7 +2,8 @@
 # test-deps.sh: install the programs that the end-to-end tests drive through
 # test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
 # smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
-# requires AUTH (sasl2-bin, libsasl2-modules). Idempotent: it installs nothing when they are all
+# requires AUTH (sasl2-bin, libsasl2-modules), SpamAssassin's spamd and
+# OpenDKIM for the filter and milter tests. Idempotent: it installs nothing when they are all
 # present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
@@ -17,7 +18,8 @@ PATH="$PATH:/usr/sbin:/sbin"
 missing=""
 for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	smtp-sink:postfix smtp-source:postfix swaks:swaks \
-	saslpasswd2:sasl2-bin openssl:openssl; do
+	saslpasswd2:sasl2-bin openssl:openssl \
+	spamd:spamd spamassassin:spamassassin opendkim:opendkim opendkim-genkey:opendkim-tools; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

@@ -160,7 +160,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 
 func (a adminRelay) Status() admin.Status {
 	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
-		DNSBLEnabled: a.r.cfg.Policy.DNSBL != ""}
+		DNSBLEnabled: a.r.cfg.Policy.DNSBL != "" && !a.r.dnsblOff.Load()}
 	for _, l := range a.r.lns {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}
@@ -176,6 +176,14 @@ func (a adminRelay) SetSMTP(enabled bool) {
 	a.r.smtpOff.Store(!enabled)
 	for _, s := range a.r.servers {
 		s.SetEnabled(enabled)
+	}
+}
+
+// SetDNSBL is the admin's "dnsbl start" / "dnsbl stop".
+func (a adminRelay) SetDNSBL(enabled bool) {
+	a.r.dnsblOff.Store(!enabled)
+	if a.r.policy != nil {
+		a.r.policy.SetDNSBL(enabled)
 	}
 }
 

@@ -118,9 +118,10 @@ type relay struct {
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
-	events  *admin.Events
-	started time.Time
-	smtpOff atomic.Bool // the admin said "smtp disable"
+	events   *admin.Events
+	started  time.Time
+	smtpOff  atomic.Bool // the admin said "smtp disable"
+	dnsblOff atomic.Bool // the admin said "dnsbl stop"
 }
 
 type roleListener struct {

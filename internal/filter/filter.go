@@ -204,8 +204,10 @@ func Parse(spec string, side Side, timeout time.Duration) (Filter, error) {
 		return newNet(spec, arg, timeout)
 	case "pipe":
 		return newPipe(spec, arg, timeout)
-	case "copy", "deliver", "split", "mx":
-		return nil, fmt.Errorf("filter: %q: the %s: filter is not supported", spec, kind)
+	case "copy":
+		return newCopy(spec, arg)
+	case "deliver", "split", "mx":
+		return nil, fmt.Errorf("filter: %q: the %s: filter is not supported (routing does split and mx)", spec, kind)
 	}
 	// Not a known prefix: a program whose name happens to contain a colon.
 	return newProgram(spec, spec, side, timeout)

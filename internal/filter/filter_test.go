@@ -50,7 +50,7 @@ func TestParse(t *testing.T) {
 	for _, spec := range []string{
 		"", "  ", "exit:", "exit:-1", "exit:256", "exit:x",
 		"net:", "net:localhost", "spam:783", "spam-edit:",
-		"msgid:bad domain", "copy:", "deliver:", "split:", "mx:",
+		"msgid:bad domain", "copy:pop", "deliver:", "split:", "mx:",
 		"/nonexistent/filter", filepath.Dir(prog), "no-such-program-on-path",
 		"pipe:", "pipe:" + prog + " ${queue_id}",
 	} {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 )
@@ -80,7 +81,13 @@ type restriction struct {
 type Engine struct {
 	opts  Options
 	lists [6][]restriction
+	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
+	dnsblOff atomic.Bool
 }
+
+// SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
+// admin "dnsbl start" / "dnsbl stop").
+func (e *Engine) SetDNSBL(on bool) { e.dnsblOff.Store(!on) }
 
 // The lists in the order they run at RCPT; the last one runs at MAIL.
 var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
@@ -284,7 +291,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			return d
 		}
 	}
-	if e.opts.DNSBL != nil && stage == StageRcpt && !e.trusted(req.ClientIP) {
+	if e.opts.DNSBL != nil && stage == StageRcpt && !e.dnsblOff.Load() && !e.trusted(req.ClientIP) {
 		if d := e.checkBlocklist(ctx, e.opts.DNSBL, "dnsbl", req); d.Refuses() {
 			return d
 		}

@@ -221,3 +221,15 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSBLSwitch(t *testing.T) {
+	e := engine(t, Options{DNSBL: fakeRBL{listed: map[netip.Addr]string{outside: "listed"}}, RelayDomains: []string{"relay.example"}})
+	req := &Request{ClientIP: outside, Recipient: "u@relay.example"}
+	if d := e.Check(context.Background(), StageRcpt, req); d.Verdict != Reject {
+		t.Fatalf("listed client with the DNSBL on: %v; want reject", d.Verdict)
+	}
+	e.SetDNSBL(false)
+	if d := e.Check(context.Background(), StageRcpt, req); d.Verdict != Permit {
+		t.Errorf("listed client after dnsbl stop: %v; want permit", d.Verdict)
+	}
+}

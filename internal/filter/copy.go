@@ -1,0 +1,139 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// copyFilter is E-MailRelay's copy: one copy of the message into every
+// mailbox directory of the spool (each sub-directory except postmaster and
+// dot directories), for POP users with --pop-by-name; the original is then
+// dropped (the client still hears success) unless nodelete is given. With
+// hardlink the copies share the content file.
+type copyFilter struct {
+	spec               string
+	nodelete, hardlink bool
+}
+
+func newCopy(spec, arg string) (Filter, error) {
+	f := &copyFilter{spec: spec}
+	for _, o := range strings.Split(arg, ",") {
+		switch strings.TrimSpace(o) {
+		case "":
+		case "nodelete":
+			f.nodelete = true
+		case "hardlink":
+			f.hardlink = true
+		case "pop":
+			return nil, fmt.Errorf("filter: %q: copy:pop (content left in the main spool) is not supported; use copy: or copy:hardlink", spec)
+		default:
+			return nil, fmt.Errorf("filter: %q: unknown copy: option %q", spec, o)
+		}
+	}
+	return f, nil
+}
+
+func (f *copyFilter) String() string { return f.spec }
+
+func (f *copyFilter) Run(ctx context.Context, contentPath, envelopePath string) Result {
+	dir := filepath.Dir(contentPath)
+	id := strings.TrimSuffix(filepath.Base(contentPath), ".content")
+	env, err := os.ReadFile(envelopePath)
+	if err != nil {
+		return tempFail("copy: cannot read the envelope: %v", err)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return tempFail("copy: %v", err)
+	}
+	copies := 0
+	for _, de := range des {
+		name := de.Name()
+		if !de.IsDir() || strings.HasPrefix(name, ".") || name == "postmaster" {
+			continue
+		}
+		box := filepath.Join(dir, name)
+		if err := f.copyInto(box, id, contentPath, env); err != nil {
+			return tempFail("copy: %v", err)
+		}
+		copies++
+	}
+	if copies == 0 || f.nodelete {
+		return Result{Outcome: OK, Reason: fmt.Sprintf("copied to %d mailbox(es)", copies)}
+	}
+	// The copies are the message now; the original goes.
+	return Result{Outcome: Abandon, Reason: fmt.Sprintf("copied to %d mailbox(es)", copies)}
+}
+
+// copyInto writes the content, then the envelope in its committed state,
+// each through a temporary name, so a POP user never sees half a message.
+func (f *copyFilter) copyInto(box, id, contentPath string, env []byte) error {
+	content := filepath.Join(box, id+".content")
+	if f.hardlink {
+		if err := os.Link(contentPath, content); err != nil && !os.IsExist(err) {
+			return err
+		}
+	} else if err := copyFile(contentPath, content); err != nil {
+		return err
+	}
+	tmp := filepath.Join(box, id+".envelope.tmp")
+	if err := writeSync(tmp, env); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(box, id+".envelope")); err != nil {
+		return err
+	}
+	d, err := os.Open(box)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func writeSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
