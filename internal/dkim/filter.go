@@ -1,14 +1,12 @@
 package dkim
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
@@ -58,7 +56,7 @@ func (f *signFilter) Run(ctx context.Context, contentPath, _ string) filter.Resu
 			return filter.Result{Outcome: filter.OK, Reason: "dkim: signed already"}
 		}
 	}
-	err = replaceFile(contentPath, func(w io.Writer) error {
+	err = filter.ReplaceFile(contentPath, func(w io.Writer) error {
 		if _, err := file.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -111,53 +109,4 @@ func tag(list, name string) string {
 		}
 	}
 	return ""
-}
-
-// replaceFile replaces the file at path with what fill writes, so that a
-// crash leaves either the old file or the new: a temporary file beside it
-// (named *.tmp, which spool recovery removes), fsynced, renamed over path,
-// and the directory fsynced. The file keeps its permission bits.
-func replaceFile(path string, fill func(w io.Writer) error) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if err := fill(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

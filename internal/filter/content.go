@@ -15,12 +15,13 @@ import (
 	"time"
 )
 
-// replaceContent replaces the file at path with what fill writes, so that a
-// crash leaves either the old content or the new: a temporary file beside
-// it (named *.tmp, which spool recovery removes), fsynced, renamed over
-// path, and the directory fsynced. The file keeps its permission bits. If
-// fill fails, path is untouched.
-func replaceContent(path string, fill func(w io.Writer) error) error {
+// ReplaceFile replaces the file at path with what fill writes, so that a
+// crash leaves either the old file or the new: a temporary file beside it
+// (named *.tmp, which spool recovery removes), fsynced, renamed over path,
+// and the directory fsynced. The file keeps its permission bits. If fill
+// fails, path is untouched. Filters that rewrite a message use it (and
+// then the spool re-takes its lock on the new file).
+func ReplaceFile(path string, fill func(w io.Writer) error) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func (m *msgID) Run(ctx context.Context, contentPath, _ string) Result {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	id := fmt.Sprintf("<%s.%s@%s>", m.now().UTC().Format("20060102150405"), hex.EncodeToString(rnd[:]), m.domain)
-	err = replaceContent(contentPath, func(w io.Writer) error {
+	err = ReplaceFile(contentPath, func(w io.Writer) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}

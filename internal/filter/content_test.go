@@ -129,7 +129,7 @@ func TestCRLFWriter(t *testing.T) {
 
 func TestReplaceContentFailureKeepsOld(t *testing.T) {
 	c, _ := message(t, testContent)
-	err := replaceContent(c, func(w io.Writer) error {
+	err := ReplaceFile(c, func(w io.Writer) error {
 		io.WriteString(w, "half a message")
 		return errors.New("boom")
 	})

@@ -98,7 +98,7 @@ func (p *pipe) rewrite(contentPath, out string) Result {
 	case !wholeMessage(out):
 		return tempFail("pipe: exit 0 with output that is not a whole message: %q", firstLine(out))
 	}
-	err := replaceContent(contentPath, func(w io.Writer) error {
+	err := ReplaceFile(contentPath, func(w io.Writer) error {
 		_, err := io.WriteString(&crlfWriter{w: w}, out)
 		return err
 	})

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	gomilter "github.com/emersion/go-milter"
 
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -184,7 +184,7 @@ func (m *message) apply(mods []gomilter.ModifyAction) (rcptsLeft bool, err error
 		}
 	}
 	if contentChanged {
-		err := replaceFile(m.contentPath, func(w io.Writer) error {
+		err := filter.ReplaceFile(m.contentPath, func(w io.Writer) error {
 			for _, f := range fields {
 				if _, err := w.Write(f.bytes()); err != nil {
 					return err
@@ -213,7 +213,7 @@ func (m *message) apply(mods []gomilter.ModifyAction) (rcptsLeft bool, err error
 	}
 	if envChanged {
 		data := env.Marshal()
-		err := replaceFile(m.envelopePath, func(w io.Writer) error {
+		err := filter.ReplaceFile(m.envelopePath, func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
 		})
@@ -288,55 +288,4 @@ func hasRcpt(env *spool.Envelope, addr string) bool {
 		}
 	}
 	return false
-}
-
-// replaceFile replaces the file at path with what fill writes, so that a
-// crash leaves either the old file or the new: a temporary file beside it
-// (named *.tmp, which spool recovery removes), fsynced, renamed over path,
-// and the directory fsynced. The file keeps its permission bits. If fill
-// fails, path is untouched. (The filter package's built-in filters do the
-// same.)
-func replaceFile(path string, fill func(w io.Writer) error) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if err := fill(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
