@@ -15,38 +15,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
-// accessDecision is cmd/relaykeeper's accessDecision (unexported in package
-// main), copied so that the engine here reads table results as the relay
-// does.
-func accessDecision(v string) (policy.Decision, error) {
-	a, err := table.ParseAction(v)
-	if err != nil {
-		return policy.Decision{}, err
-	}
-	switch a.Kind {
-	case table.OK:
-		return policy.Decision{Verdict: policy.Permit}, nil
-	case table.Reject, table.Defer:
-		code, enh, _ := a.Reply("")
-		verdict := policy.Reject
-		if code < 500 {
-			verdict = policy.Defer
-		}
-		return policy.Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
-	case table.Hold:
-		return policy.Decision{Verdict: policy.Hold}, nil
-	case table.Discard:
-		return policy.Decision{Verdict: policy.Discard}, nil
-	case table.Dunno:
-		return policy.Decision{}, nil
-	case table.Warn, table.Info:
-		return policy.Decision{Warnings: []string{a.Text}}, nil
-	case table.Filter:
-		return policy.Decision{Filter: a.Arg}, nil
-	}
-	return policy.Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
-}
-
 const (
 	senderLines = 10000
 	cidrLines   = 1000
@@ -109,7 +77,7 @@ func policyEngine(b *testing.B) *policy.Engine {
 			}
 			return t, nil
 		},
-		ParseAction: accessDecision,
+		ParseAction: policy.TableAction,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -48,7 +48,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 			}
 			return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{z}, Threshold: 1, Server: p.DNSServer}), log}, nil
 		},
-		ParseAction: accessDecision,
+		ParseAction: policy.TableAction,
 		Log:         log,
 	}
 	var errs []error
@@ -148,40 +148,6 @@ func parseNetworks(entries []string) ([]netip.Prefix, error) {
 		f.Close()
 	}
 	return out, errors.Join(errs...)
-}
-
-// accessDecision turns an access(5) result into a policy decision.
-func accessDecision(v string) (policy.Decision, error) {
-	a, err := table.ParseAction(v)
-	if err != nil {
-		return policy.Decision{}, err
-	}
-	switch a.Kind {
-	case table.OK:
-		return policy.Decision{Verdict: policy.Permit}, nil
-	case table.Reject, table.Defer:
-		code, enh, _ := a.Reply("")
-		verdict := policy.Reject
-		if code < 500 {
-			verdict = policy.Defer
-		}
-		// The text stays as the table wrote it (empty for a bare
-		// REJECT); the engine words it as Postfix does.
-		return policy.Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
-	case table.Hold:
-		return policy.Decision{Verdict: policy.Hold}, nil
-	case table.Discard:
-		return policy.Decision{Verdict: policy.Discard}, nil
-	case table.Dunno:
-		return policy.Decision{}, nil
-	case table.Warn, table.Info:
-		return policy.Decision{Warnings: []string{a.Text}}, nil
-	case table.Filter:
-		return policy.Decision{Filter: a.Arg}, nil
-	}
-	// DEFER_IF_*, PREPEND, REDIRECT, BCC and nested restriction lists are
-	// read but not acted on yet: say so in the log rather than guess.
-	return policy.Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
 }
 
 // blocklist adapts a DNSBL checker to the policy.

@@ -1,0 +1,38 @@
+package policy
+
+import "github.com/relaykeeper/relaykeeper/internal/table"
+
+// TableAction turns an access(5) table result into a decision: the
+// Options.ParseAction for tables read by the table package.
+func TableAction(v string) (Decision, error) {
+	a, err := table.ParseAction(v)
+	if err != nil {
+		return Decision{}, err
+	}
+	switch a.Kind {
+	case table.OK:
+		return Decision{Verdict: Permit}, nil
+	case table.Reject, table.Defer:
+		code, enh, _ := a.Reply("")
+		verdict := Reject
+		if code < 500 {
+			verdict = Defer
+		}
+		// The text stays as the table wrote it (empty for a bare
+		// REJECT); the engine words it as Postfix does.
+		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
+	case table.Hold:
+		return Decision{Verdict: Hold}, nil
+	case table.Discard:
+		return Decision{Verdict: Discard}, nil
+	case table.Dunno:
+		return Decision{}, nil
+	case table.Warn, table.Info:
+		return Decision{Warnings: []string{a.Text}}, nil
+	case table.Filter:
+		return Decision{Filter: a.Arg}, nil
+	}
+	// DEFER_IF_*, PREPEND, REDIRECT, BCC and nested restriction lists are
+	// read but not acted on yet: say so in the log rather than guess.
+	return Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
+}
