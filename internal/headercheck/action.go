@@ -73,7 +73,7 @@ func splitCommand(value string) (cmd, text string) {
 }
 
 func commandKind(cmd string) (kind, error) {
-	if k, ok := commandKindByName(asciiUpper(cmd)); ok {
+	if k, ok := commandKindByName(table.ASCIIUpper(cmd)); ok {
 		return k, nil
 	}
 	if len(cmd) == 3 && (cmd[0] == '4' || cmd[0] == '5') && isDigits(cmd) {
@@ -249,7 +249,7 @@ func rejectReply(text string) (code int, enhanced, msg string) {
 	if enhanced[0] == '4' {
 		code = 451
 	}
-	return code, enhanced, printable(msg)
+	return code, enhanced, table.Printable(msg)
 }
 
 // validDSN reports an RFC 3463 status code: class 2, 4 or 5, then two
@@ -322,28 +322,6 @@ func cutSpace(s string) (word, rest string) {
 	return s, ""
 }
 
-// asciiUpper folds ASCII letters only, like strncasecmp in the C locale.
-func asciiUpper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
-}
-
-// printable makes s one line of valid text: control characters and
-// invalid UTF-8 become spaces.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == utf8.RuneError || r >= 0x80 && r < 0xa0 {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // clip shortens s to 200 bytes, as Postfix logs a matched line.
 func clip(s string) string {
 	if len(s) > 200 {
@@ -352,4 +330,4 @@ func clip(s string) string {
 	return s
 }
 
-func quote(s string) string { return "\"" + printable(clip(s)) + "\"" }
+func quote(s string) string { return "\"" + table.Printable(clip(s)) + "\"" }

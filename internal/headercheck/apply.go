@@ -283,7 +283,7 @@ func (a *applier) record(act action, where, line string) {
 		if act.text == "" {
 			return describe(where, line)
 		}
-		return describe(where, line) + ": " + printable(act.text)
+		return describe(where, line) + ": " + table.Printable(act.text)
 	}
 	switch act.kind {
 	case actReject:
@@ -292,12 +292,12 @@ func (a *applier) record(act action, where, line string) {
 		a.stopped = true
 	case actDiscard:
 		a.res.Verdict, a.res.Match = Discard, describe(where, line)
-		a.res.Code, a.res.Enhanced, a.res.Text = 0, "", printable(act.text)
+		a.res.Code, a.res.Enhanced, a.res.Text = 0, "", table.Printable(act.text)
 		a.stopped = true
 	case actHold:
 		// The first HOLD counts, and never after a DISCARD.
 		if a.res.Verdict == Accept {
-			a.res.Verdict, a.res.Match, a.res.Text = Hold, describe(where, line), printable(act.text)
+			a.res.Verdict, a.res.Match, a.res.Text = Hold, describe(where, line), table.Printable(act.text)
 		}
 	case actWarn:
 		a.res.Warnings = append(a.res.Warnings, logText())
@@ -320,7 +320,7 @@ func (a *applier) record(act action, where, line string) {
 
 // describe names a matched line for the log, as cleanup(8) does.
 func describe(where, line string) string {
-	return where + " " + printable(clip(line))
+	return where + " " + table.Printable(clip(line))
 }
 
 // fold turns the text of REPLACE or PREPEND into lines. A "\n" in it can

@@ -100,7 +100,7 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 	if i := strings.IndexAny(v, " \t"); i >= 0 {
 		word, text = v[:i], trimLeft(v[i:])
 	}
-	switch asciiUpper(word) {
+	switch ASCIIUpper(word) {
 	case "DUNNO":
 		return Action{Kind: Dunno, Text: text}, nil
 	case "REJECT":
@@ -126,10 +126,10 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		return Action{Kind: Filter, Arg: text}, nil
 	case "REDIRECT", "BCC":
 		if !strings.Contains(text, "@") || strings.ContainsAny(text, " \t") {
-			return Action{}, fmt.Errorf("table: %q: %s requires a user@domain target", value, asciiUpper(word))
+			return Action{}, fmt.Errorf("table: %q: %s requires a user@domain target", value, ASCIIUpper(word))
 		}
 		k := Redirect
-		if asciiUpper(word) == "BCC" {
+		if ASCIIUpper(word) == "BCC" {
 			k = BCC
 		}
 		return Action{Kind: k, Arg: text}, nil
@@ -359,12 +359,12 @@ func (a Action) Reply(defaultEnhanced string) (code int, enhanced, text string) 
 		enhanced = "5.7.1"
 	}
 	enhanced = strconv.Itoa(code/100) + enhanced[1:]
-	return code, enhanced, printable(text)
+	return code, enhanced, Printable(text)
 }
 
-// printable replaces control characters and invalid UTF-8 with spaces, so
-// that a reply stays one line (Postfix's printable()).
-func printable(s string) string {
+// Printable replaces control characters and invalid UTF-8 with spaces, so
+// that a reply stays one line (Postfix's Printable()).
+func Printable(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -378,9 +378,9 @@ func printable(s string) string {
 	return b.String()
 }
 
-// asciiUpper and asciiLower fold ASCII letters only, like strncasecmp in
+// ASCIIUpper and asciiLower fold ASCII letters only, like strncasecmp in
 // the C locale: no Unicode letter folds into a keyword.
-func asciiUpper(s string) string {
+func ASCIIUpper(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if c >= 'a' && c <= 'z' {
