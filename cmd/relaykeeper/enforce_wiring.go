@@ -8,14 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
-	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -142,12 +140,12 @@ func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
 		Reply: rep, ContentPath: r.spool.ContentPath(res.Env.ID),
 	})
 	eff := deliver.Effect{Hold: out.Banned}
-	heard := replyCode(out.Heard)
+	heard, _ := reply.ParseLine(out.Heard)
 	switch {
 	case out.Encapsulated:
 		// The recipient has the message, as an attachment.
 		eff.Settle, eff.Reply = spool.Sent, "encapsulated after: "+rep.Text
-	case heard >= 500 && res.Reply.Code < 500:
+	case heard.Permanent() && !res.Reply.Permanent():
 		// A temporary spam refusal made permanent, so that the sender
 		// stops retrying (the bounce carries the rewritten reply).
 		eff.Settle, eff.Reply = spool.Bounced, out.Heard
@@ -158,7 +156,7 @@ func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
 // enforcerProxy adapts the enforcer to the SMTP server's proxy hook.
 type enforcerProxy struct{ r *relay }
 
-func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) remote.Reply {
+func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) reply.Reply {
 	rep := enforce.Reply{Code: pr.Reply.Code, Enhanced: pr.Reply.Enhanced, Text: pr.Reply.String(),
 		Host: pr.Relay, Stage: pr.Stage}
 	out := p.r.enforcer.Act(ctx, enforce.Refusal{
@@ -167,23 +165,11 @@ func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal)
 	if out.Heard == rep.Text {
 		return pr.Reply
 	}
-	code := replyCode(out.Heard)
-	if code == 0 {
+	heard, err := reply.ParseLine(out.Heard)
+	if err != nil {
 		return pr.Reply
 	}
-	text := strings.TrimSpace(out.Heard[min(4, len(out.Heard)):])
-	return remote.Reply{Code: code, Lines: []string{text}}
-}
-
-func replyCode(s string) int {
-	if len(s) < 3 {
-		return 0
-	}
-	n, err := strconv.Atoi(s[:3])
-	if err != nil {
-		return 0
-	}
-	return n
+	return heard
 }
 
 func clientAddr(s string) netip.Addr {

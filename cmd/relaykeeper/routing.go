@@ -16,6 +16,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
 
@@ -75,9 +76,9 @@ func (a *router) Route(sender, rcpt string) deliver.Route {
 		RecipientLimit: a.r.cfg.Routing.RecipientLimit}
 	switch {
 	case rt.Error != "" && rt.Temporary():
-		d.Error = "450 " + rt.Error
+		d.Error = reply.New(450, rt.Error)
 	case rt.Error != "":
-		d.Error = "550 " + rt.Error
+		d.Error = reply.New(550, rt.Error)
 	case rt.Discarded():
 		d.Discard = true
 	}
@@ -115,7 +116,7 @@ func (a *router) Dial(ctx context.Context, d deliver.Route) (*remote.Conn, strin
 				code = "5.1.2"
 			}
 			return nil, rt.Host, &remote.Error{Stage: "dns", Perm: true,
-				Reply: remote.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}}}
+				Reply: reply.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}}}
 		}
 		return nil, rt.Host, &remote.Error{Stage: "dns", Err: err}
 	}

@@ -207,7 +207,7 @@ func remoteHost(s string) string {
 
 // replyCode returns the reply code that starts reply, and whether there is
 // one: "550 5.1.1 no such user" or "451-4.3.0 ..." (a multi-line reply on
-// one line, as remote.Reply.String writes it).
+// one line, as reply.Reply.String writes it).
 func replyCode(reply string) (string, bool) {
 	if len(reply) < 3 || reply[0] < '2' || reply[0] > '5' ||
 		!isDigit(reply[1]) || !isDigit(reply[2]) || len(reply) > 3 && reply[3] != ' ' && reply[3] != '-' {

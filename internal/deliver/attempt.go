@@ -9,6 +9,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -32,9 +33,9 @@ type outcome struct {
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
 type rcptResult struct {
-	reply   remote.Reply // the upstream's reply, Code 0 if none
-	stage   string       // what the reply answered
-	err     error        // the session broke or could not be had
+	reply   reply.Reply // the upstream's reply, Code 0 if none
+	stage   string      // what the reply answered
+	err     error       // the session broke or could not be had
 	sent    bool
 	relay   string
 	waiting bool // not tried: its destination was at its limit
@@ -232,7 +233,7 @@ func firstN(s string, n int) string {
 }
 
 // errReply is the reply recorded for a failure that came with none.
-func errReply(err error) remote.Reply {
+func errReply(err error) reply.Reply {
 	var re *remote.Error
 	if errors.As(err, &re) {
 		return re.AsReply()
@@ -240,7 +241,7 @@ func errReply(err error) remote.Reply {
 	if err == nil {
 		err = errors.New("no reply")
 	}
-	return remote.Reply{Lines: []string{fmt.Sprintf("temporary failure: %v", err)}}
+	return reply.Reply{Lines: []string{fmt.Sprintf("temporary failure: %v", err)}}
 }
 
 // backoff is the wait before attempt n+1: the minimum doubled per attempt,

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -322,7 +323,7 @@ func (d *domainRouter) Route(sender, rcpt string) Route {
 	_, dom, _ := strings.Cut(rcpt, "@")
 	switch dom {
 	case "err.example":
-		return Route{Key: "error", Error: "550 5.1.2 no such domain here"}
+		return Route{Key: "error", Error: reply.New(550, "5.1.2 no such domain here")}
 	case "drop.example":
 		return Route{Key: "discard", Discard: true}
 	}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -27,9 +27,9 @@ type Route struct {
 	// Key groups recipients that share transactions, sessions and limits:
 	// Postfix's per-destination queue (transport and next hop).
 	Key string
-	// Error, if set, fails the recipient with this reply ("550 5.1.1
-	// text"): Postfix's error: transport.
-	Error string
+	// Error, if it has a code, fails the recipient with this reply:
+	// Postfix's error: and retry: transports.
+	Error reply.Reply
 	// Discard claims delivery and drops the recipient (discard:).
 	Discard bool
 	// ConcurrencyLimit bounds parallel sessions to the destination
@@ -113,8 +113,8 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 // runLeg carries one leg and records what each of its recipients got.
 func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome) {
 	env := c.Env
-	if lg.route.Error != "" {
-		rep := parseReply(lg.route.Error)
+	if lg.route.Error.Code != 0 {
+		rep := lg.route.Error
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{reply: rep, stage: "route", relay: "none"}
 		}
@@ -122,7 +122,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	}
 	if lg.route.Discard {
 		for _, a := range lg.rcpts {
-			results[a] = rcptResult{sent: true, reply: remote.Reply{Code: 250, Lines: []string{"2.0.0 discarded"}}, relay: "none"}
+			results[a] = rcptResult{sent: true, reply: reply.Reply{Code: 250, Lines: []string{"2.0.0 discarded"}}, relay: "none"}
 		}
 		return
 	}
@@ -138,7 +138,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	}
 	if err != nil {
 		out.connFailed = true
-		var rep remote.Reply
+		var rep reply.Reply
 		var re *remote.Error
 		if errors.As(err, &re) && re.Perm {
 			// A destination that cannot exist (no such domain, a null
@@ -199,18 +199,6 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	if conn.Broken() {
 		wc.close()
 	}
-}
-
-// parseReply reads a reply written in a route ("550 5.1.1 text").
-func parseReply(s string) remote.Reply {
-	s = strings.TrimSpace(s)
-	code := 550
-	if len(s) >= 3 {
-		if n, err := strconv.Atoi(s[:3]); err == nil && n >= 400 && n < 600 {
-			code, s = n, strings.TrimSpace(s[3:])
-		}
-	}
-	return remote.Reply{Code: code, Enhanced: "", Lines: []string{s}}
 }
 
 // workerConn is a worker's one session, kept open across messages to the

@@ -29,6 +29,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -129,7 +130,7 @@ type Result struct {
 	Rcpt  spool.Recipient
 	Relay string
 	// Reply is the upstream's reply; Code 0 when there was none.
-	Reply remote.Reply
+	Reply reply.Reply
 	// Stage is what the reply answered: "mail", "rcpt", "data".
 	Stage string
 }

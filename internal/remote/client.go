@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/textproto"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // TLSMode says how the client uses TLS with the server.
@@ -63,7 +64,7 @@ type Conn struct {
 	r      *bufio.Reader
 	w      *bufio.Writer
 	ext    map[string]string
-	Greet  Reply
+	Greet  reply.Reply
 	tls    bool
 	broken bool
 	inAuth bool // between AUTH and its final reply: responses are secrets
@@ -305,62 +306,38 @@ func (c *Conn) flush() error {
 	return nil
 }
 
-func (c *Conn) cmd(line string) (Reply, error) {
+func (c *Conn) cmd(line string) (reply.Reply, error) {
 	if err := c.writeLine(line); err != nil {
-		return Reply{}, err
+		return reply.Reply{}, err
 	}
 	if err := c.flush(); err != nil {
-		return Reply{}, err
+		return reply.Reply{}, err
 	}
 	return c.readReply(c.opts.ResponseTimeout)
 }
 
-// maxReplyLines bounds a reply, so that a hostile server cannot make the
-// client read forever.
-const maxReplyLines = 100
-
-func (c *Conn) readReply(timeout time.Duration) (Reply, error) {
+func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
 	tr := textproto.NewReader(c.r)
-	var rep Reply
-	for i := 0; ; i++ {
+	var rep reply.Reply
+	for {
 		line, err := tr.ReadLine()
 		if err != nil {
 			c.broken = true
 			return rep, err
 		}
-		if len(line) < 3 || i >= maxReplyLines {
+		more, err := rep.Add(line)
+		if err != nil {
 			c.broken = true
-			return rep, fmt.Errorf("malformed reply %q", line)
+			return rep, err
 		}
-		code, err := strconv.Atoi(line[:3])
-		if err != nil || code < 200 || code > 599 || (rep.Code != 0 && code != rep.Code) {
-			c.broken = true
-			return rep, fmt.Errorf("malformed reply %q", line)
-		}
-		rep.Code = code
-		text, last := "", true
-		if len(line) > 3 {
-			switch line[3] {
-			case '-':
-				last = false
-			case ' ':
-			default:
-				c.broken = true
-				return rep, fmt.Errorf("malformed reply %q", line)
-			}
-			text = line[4:]
-		}
-		rep.Lines = append(rep.Lines, text)
 		if c.opts.Trace != nil {
 			c.opts.Trace("<", line)
 		}
-		if last {
-			break
+		if !more {
+			return rep, nil
 		}
 	}
-	rep.Enhanced = parseEnhanced(rep.Lines[0])
-	return rep, nil
 }
 
 // Message is what Send carries.
@@ -380,11 +357,11 @@ type Message struct {
 
 // Result is the outcome of one transaction.
 type Result struct {
-	Mail Reply
+	Mail reply.Reply
 	// Rcpt has one reply per Message.To, in order.
-	Rcpt []Reply
+	Rcpt []reply.Reply
 	// Data is the reply to the final dot, or to DATA if that failed.
-	Data Reply
+	Data reply.Reply
 }
 
 // Accepted reports whether recipient i was accepted and the message
@@ -394,7 +371,7 @@ func (r *Result) Accepted(i int) bool {
 }
 
 // RcptReply is the reply that decides recipient i's fate.
-func (r *Result) RcptReply(i int) Reply {
+func (r *Result) RcptReply(i int) reply.Reply {
 	switch {
 	case r.Mail.Code/100 != 2:
 		return r.Mail
@@ -566,7 +543,7 @@ func (c *Conn) reset() error {
 // client as it comes.
 
 // Mail sends MAIL FROM with the given extra parameters.
-func (c *Conn) Mail(m *Message) (Reply, error) {
+func (c *Conn) Mail(m *Message) (reply.Reply, error) {
 	rep, err := c.cmd(c.mailLine(m))
 	if err != nil {
 		return rep, &Error{Stage: "mail", Err: err}
@@ -575,7 +552,7 @@ func (c *Conn) Mail(m *Message) (Reply, error) {
 }
 
 // Rcpt sends RCPT TO for m.To[i].
-func (c *Conn) Rcpt(m *Message, i int) (Reply, error) {
+func (c *Conn) Rcpt(m *Message, i int) (reply.Reply, error) {
 	rep, err := c.cmd(c.rcptLine(m, i))
 	if err != nil {
 		return rep, &Error{Stage: "rcpt", Err: err}
@@ -585,7 +562,7 @@ func (c *Conn) Rcpt(m *Message, i int) (Reply, error) {
 
 // Data sends DATA and, on 354, the body; it returns the reply that decides
 // the transaction.
-func (c *Conn) Data(m *Message) (Reply, error) {
+func (c *Conn) Data(m *Message) (reply.Reply, error) {
 	rep, err := c.cmd("DATA")
 	if err != nil {
 		return rep, &Error{Stage: "data", Err: err}

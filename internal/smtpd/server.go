@@ -27,6 +27,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -106,7 +107,7 @@ type Options struct {
 // Enforcer acts on an upstream's refusal of a proxied transaction and may
 // change what the client hears (relay-enforcer's reply rewriting).
 type Enforcer interface {
-	ProxyRefusal(ctx context.Context, r *ProxyRefusal) remote.Reply
+	ProxyRefusal(ctx context.Context, r *ProxyRefusal) reply.Reply
 }
 
 // ProxyRefusal is an upstream refusal seen while proxying.
@@ -121,7 +122,7 @@ type ProxyRefusal struct {
 	To []string
 	// Stage is "mail", "rcpt" or "data".
 	Stage string
-	Reply remote.Reply
+	Reply reply.Reply
 	// ContentPath is the message's content, for a refusal at end of data.
 	ContentPath string
 	Relay       string

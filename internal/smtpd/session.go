@@ -21,6 +21,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -163,7 +164,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 
 // enforce hands an upstream refusal to the enforcer, if any, and returns
 // the reply the client is to hear.
-func (ss *session) enforce(stage string, rep remote.Reply, to []string, contentPath string) remote.Reply {
+func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPath string) reply.Reply {
 	if ss.s.opts.Enforcer == nil || rep.Code < 400 {
 		return rep
 	}
@@ -491,7 +492,7 @@ func (ss *session) upstreamError(err error, stage string) error {
 	if errors.As(err, &re) {
 		rep := re.AsReply()
 		if rep.Code/100 == 2 {
-			rep = remote.Reply{Code: 451, Lines: []string{"4.4.1 upstream " + stage + " failed"}}
+			rep = reply.Reply{Code: 451, Lines: []string{"4.4.1 upstream " + stage + " failed"}}
 		}
 		ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), "relay", ss.s.opts.Proxy.Addr)
 		return replyError(rep)
@@ -508,7 +509,7 @@ func (ss *session) storageError(err error) error {
 
 // replyError makes an upstream reply into what go-smtp writes back, line for
 // line, with the upstream's own codes.
-func replyError(rep remote.Reply) error {
+func replyError(rep reply.Reply) error {
 	lines := rep.Lines
 	if len(lines) == 0 {
 		lines = []string{""}
@@ -561,11 +562,11 @@ func smtpErrorText(e *smtp.SMTPError) string {
 }
 
 func enhanced(s string) smtp.EnhancedCode {
-	var c smtp.EnhancedCode
-	if _, err := fmt.Sscanf(s, "%d.%d.%d", &c[0], &c[1], &c[2]); err != nil {
+	c, ok := reply.EnhancedCode(s)
+	if !ok {
 		return smtp.EnhancedCodeNotSet
 	}
-	return c
+	return smtp.EnhancedCode(c)
 }
 
 func (ss *session) request(rcpt string) *policy.Request {

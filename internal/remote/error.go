@@ -1,0 +1,66 @@
+// Package remote is relaykeeper's outbound SMTP client: it connects to a
+// smarthost or MX, says EHLO, STARTTLS and AUTH as configured, and carries
+// messages with PIPELINING (RFC 2920) where the server offers it, reporting
+// a reply per recipient.
+//
+// It is not built on go-smtp's client because that client neither pipelines
+// nor exposes its connection, and because the proxy and the enforcer need
+// every upstream reply exactly as it was sent, line by line.
+package remote
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
+)
+
+// Error is a failure to talk to the server at all, or a reply that ended the
+// attempt. Temporary tells a caller whether to try again later.
+type Error struct {
+	// Stage is what was being done: "connect", "greeting", "ehlo",
+	// "starttls", "auth", "mail", "rcpt", "data", "end of data".
+	Stage string
+	// Reply is the server's reply, if it gave one.
+	Reply reply.Reply
+	Err   error
+	// Perm marks a permanent failure; everything else is temporary.
+	Perm bool
+}
+
+func (e *Error) Error() string {
+	if e.Reply.Code != 0 {
+		return fmt.Sprintf("remote: %s: %s", e.Stage, e.Reply)
+	}
+	return fmt.Sprintf("remote: %s: %v", e.Stage, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed.
+func (e *Error) Temporary() bool { return !e.Perm }
+
+// AsReply turns the error into the reply a client should hear: the
+// server's own reply if there was one, else a local 4xx.
+func (e *Error) AsReply() reply.Reply {
+	if e.Reply.Code != 0 && !e.Perm && e.Reply.Permanent() {
+		// A permanent reply that must not fail the message (the
+		// upstream refused our login): say so with a temporary code.
+		return reply.Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"4.7.0 upstream " + e.Stage + " failed: " + e.Reply.String()}}
+	}
+	if e.Reply.Code != 0 {
+		return e.Reply
+	}
+	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + e.Stage + " failed: " + shortErr(e.Err)}}
+}
+
+func shortErr(err error) string {
+	if err == nil {
+		return "no reply"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "dial tcp") {
+		s = s[i+2:]
+	}
+	return s
+}
