@@ -1,0 +1,450 @@
+package remote_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// gmailSpam is Gmail's refusal of a message it takes for spam, as it
+// sends it: three lines, each with the code and enhanced code.
+var gmailSpam = []string{
+	"550-5.7.1 [192.0.2.1      12] Our system has detected that this message is",
+	"550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,",
+	"550 5.7.1 this message has been blocked. 5b1f17b1804b1-4a8f2a - gsmtp",
+}
+
+func message(to ...string) *remote.Message {
+	body := "Subject: test\r\n\r\nhello\r\n.leading dot\r\n"
+	return &remote.Message{From: "sender@example.org", To: to, Body: strings.NewReader(body), Size: int64(len(body))}
+}
+
+func dial(t *testing.T, addr string, opts remote.Options) *remote.Conn {
+	t.Helper()
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	if opts.ResponseTimeout == 0 {
+		opts.ResponseTimeout = 5 * time.Second
+	}
+	if opts.DataTimeout == 0 {
+		opts.DataTimeout = 5 * time.Second
+	}
+	c, err := remote.Dial(context.Background(), addr, opts)
+	if err != nil {
+		t.Fatalf("Dial(%s): %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestMultiLineReplies: every line of a multi-line reply arrives in the
+// reply, with the first line's enhanced code, at each stage.
+func TestMultiLineReplies(t *testing.T) {
+	f := harness.NewFakeSMTP(t, harness.Script{
+		Greeting:  harness.Response{Reply: "220-fake.test ESMTP\r\n220-second greeting line\r\n220 third"},
+		RcptFor:   map[string]harness.Response{"spam@gmail.test": {Reply: strings.Join(gmailSpam, "\r\n")}},
+		EndOfData: harness.Response{Reply: "250-2.0.0 first\r\n250 2.0.0 Ok: queued as X"},
+	})
+	c := dial(t, f.Addr(), remote.Options{})
+	if got, want := c.Greet.Lines, []string{"fake.test ESMTP", "second greeting line", "third"}; !cmp.Equal(got, want) {
+		t.Errorf("Greet.Lines = %q; want %q", got, want)
+	}
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE"} {
+		if _, ok := c.Extension(ext); !ok {
+			t.Errorf("Extension(%q) = false; want the multi-line EHLO reply read", ext)
+		}
+	}
+	res, err := c.Send(context.Background(), message("ok@gmail.test", "spam@gmail.test"))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	want, _ := reply.Parse(gmailSpam)
+	if diff := cmp.Diff(want, res.RcptReply(1)); diff != "" {
+		t.Errorf("RcptReply(1) (-want +got):\n%s", diff)
+	}
+	if got, want := res.RcptReply(1).String(), strings.Join(gmailSpam, " "); got != want {
+		t.Errorf("RcptReply(1).String() = %q; want %q", got, want)
+	}
+	if !res.Accepted(0) || res.Accepted(1) {
+		t.Errorf("Accepted(0), Accepted(1) = %v, %v; want true, false", res.Accepted(0), res.Accepted(1))
+	}
+	if got, want := res.Data, (reply.Reply{Code: 250, Enhanced: "2.0.0", Lines: []string{"2.0.0 first", "2.0.0 Ok: queued as X"}}); !cmp.Equal(got, want) {
+		t.Errorf("Data = %+v; want %+v", got, want)
+	}
+	txs := f.WaitTransactions(t, 1, 5*time.Second)
+	if got, want := string(txs[0].Data), "Subject: test\r\n\r\nhello\r\n.leading dot\r\n"; got != want {
+		t.Errorf("server got %q; want %q (dot-stuffing undone)", got, want)
+	}
+}
+
+// TestMalformedReply: a reply whose lines change code breaks the session.
+func TestMalformedReply(t *testing.T) {
+	f := harness.NewFakeSMTP(t, harness.Script{
+		Mail: harness.Response{Reply: "250-2.1.0 ok\r\n550 5.0.0 other code"},
+	})
+	c := dial(t, f.Addr(), remote.Options{})
+	_, err := c.Send(context.Background(), message("a@example.net"))
+	var re *remote.Error
+	if !errors.As(err, &re) || re.Stage != "mail" || !re.Temporary() {
+		t.Fatalf("Send = %v; want a temporary remote.Error at mail", err)
+	}
+	if !c.Broken() {
+		t.Errorf("Broken() = false after a malformed reply; want true")
+	}
+}
+
+// newScript starts a one-connection SMTP server driven step by step by
+// serve, for what FakeSMTP cannot do: see how commands are batched, and
+// STARTTLS.
+func newScript(t *testing.T, serve func(s *scriptConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(&scriptConn{t: t, nc: nc})
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+type scriptConn struct {
+	t   *testing.T
+	nc  net.Conn
+	buf []byte
+}
+
+// read returns the next n command lines, without their CRLF.
+func (s *scriptConn) read(n int) []string {
+	var lines []string
+	b := make([]byte, 4096)
+	for len(lines) < n {
+		if i := strings.Index(string(s.buf), "\r\n"); i >= 0 {
+			lines = append(lines, string(s.buf[:i]))
+			s.buf = s.buf[i+2:]
+			continue
+		}
+		m, err := s.nc.Read(b)
+		if err != nil {
+			s.t.Errorf("server: reading line %d of %d: %v (got %q)", len(lines)+1, n, err, lines)
+			return lines
+		}
+		s.buf = append(s.buf, b[:m]...)
+	}
+	return lines
+}
+
+// buffered reports whether the client sent more than has been read.
+func (s *scriptConn) buffered() bool { return len(s.buf) > 0 }
+
+func (s *scriptConn) send(lines ...string) {
+	s.nc.Write([]byte(strings.Join(lines, "\r\n") + "\r\n"))
+}
+
+func (s *scriptConn) expect(want ...string) {
+	s.t.Helper()
+	got := s.read(len(want))
+	if !cmp.Equal(got, want) {
+		s.t.Errorf("server got %q; want %q", got, want)
+	}
+}
+
+// TestPipelining: with PIPELINING, MAIL, every RCPT and DATA go in one
+// batch before any reply is read (RFC 2920); the server here answers
+// nothing until it has all of them, so a client that waited would time
+// out. A refused MAIL with a 354 anyway ends the empty transaction with
+// "." and RSET.
+func TestPipelining(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO client.test")
+		s.send("250-script.test", "250 PIPELINING")
+		s.expect("MAIL FROM:<sender@example.org>", "RCPT TO:<a@example.net>", "RCPT TO:<b@example.net>", "DATA")
+		s.send("250 2.1.0 ok", "550 5.1.1 no such user", "250 2.1.5 ok", "354 go ahead")
+		body := s.read(4)
+		if want := []string{"Subject: test", "", "hello", "..leading dot"}; !cmp.Equal(body, want) {
+			t.Errorf("server got body %q; want %q", body, want)
+		}
+		s.expect(".")
+		s.send("250 2.0.0 queued")
+		// The second message: MAIL refused, yet the server says 354.
+		s.expect("MAIL FROM:<sender@example.org>", "RCPT TO:<c@example.net>", "DATA")
+		s.send("452 4.3.1 no room", "503 5.5.1 no MAIL", "354 go ahead anyway")
+		s.expect(".")
+		s.send("554 5.5.1 no valid recipients")
+		s.expect("RSET")
+		s.send("250 2.0.0 ok")
+		s.expect("QUIT")
+		s.send("221 bye")
+	})
+	c := dial(t, addr, remote.Options{Helo: "client.test", ResponseTimeout: 2 * time.Second})
+	res, err := c.Send(context.Background(), message("a@example.net", "b@example.net"))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if res.Accepted(0) || !res.Accepted(1) {
+		t.Errorf("Accepted(0), Accepted(1) = %v, %v; want false, true", res.Accepted(0), res.Accepted(1))
+	}
+	if got := res.RcptReply(0).String(); got != "550 5.1.1 no such user" {
+		t.Errorf("RcptReply(0) = %q; want the 550", got)
+	}
+	res, err = c.Send(context.Background(), message("c@example.net"))
+	if err != nil {
+		t.Fatalf("second Send: %v", err)
+	}
+	if res.Accepted(0) || res.RcptReply(0).Code != 452 {
+		t.Errorf("second Send: RcptReply(0) = %q; want the refused MAIL's 452", res.RcptReply(0))
+	}
+	if c.Broken() {
+		t.Errorf("Broken() after a refused transaction; want the session reusable")
+	}
+	c.Quit()
+}
+
+// TestLockStep: without PIPELINING, each command waits for its reply:
+// the server checks that nothing more was sent before it answers.
+func TestLockStep(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO localhost")
+		s.send("250 script.test")
+		for _, cmd := range []string{"MAIL FROM:<sender@example.org>", "RCPT TO:<a@example.net>", "DATA"} {
+			s.expect(cmd)
+			time.Sleep(20 * time.Millisecond) // time for a wrongly pipelined command to arrive
+			if s.buffered() {
+				t.Errorf("server: the client sent more after %q before its reply", cmd)
+			}
+			s.send(map[bool]string{true: "354 go ahead", false: "250 ok"}[cmd == "DATA"])
+		}
+		s.read(4)
+		s.expect(".")
+		s.send("250 queued")
+	})
+	c := dial(t, addr, remote.Options{})
+	res, err := c.Send(context.Background(), message("a@example.net"))
+	if err != nil || !res.Accepted(0) {
+		t.Fatalf("Send = %+v, %v; want accepted", res, err)
+	}
+}
+
+// TestTimeouts: a server that stops answering fails the attempt
+// temporarily once the timeout for that stage has passed, and the session
+// is not used again.
+func TestTimeouts(t *testing.T) {
+	t.Run("greeting", func(t *testing.T) {
+		f := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Delay: 5 * time.Second}})
+		start := time.Now()
+		_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{ConnectTimeout: 200 * time.Millisecond})
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "greeting" || !re.Temporary() {
+			t.Fatalf("Dial = %v; want a temporary remote.Error at greeting", err)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("Dial = %v; want a timeout", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Dial took %v; want about the 200ms timeout", d)
+		}
+	})
+	t.Run("end of data", func(t *testing.T) {
+		f := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 5 * time.Second}})
+		c := dial(t, f.Addr(), remote.Options{DataTimeout: 200 * time.Millisecond})
+		_, err := c.Send(context.Background(), message("a@example.net"))
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "end of data" || !re.Temporary() {
+			t.Fatalf("Send = %v; want a temporary remote.Error at end of data", err)
+		}
+		if !c.Broken() {
+			t.Errorf("Broken() = false after a timeout; want true")
+		}
+		if got := re.AsReply(); got.Code != 451 || got.Enhanced != "4.4.1" {
+			t.Errorf("AsReply() = %q; want a local 451 4.4.1", got)
+		}
+	})
+	t.Run("rcpt, cancelled", func(t *testing.T) {
+		f := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Delay: 5 * time.Second}})
+		c := dial(t, f.Addr(), remote.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Send(ctx, message("a@example.net"))
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "rcpt" || !re.Temporary() {
+			t.Fatalf("Send = %v; want a temporary remote.Error at rcpt", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Send took %v after its context ended; want it cut short", d)
+		}
+	})
+}
+
+// TestResetMidData: a connection reset while the content is sent fails
+// the attempt temporarily and breaks the session.
+func TestResetMidData(t *testing.T) {
+	f := harness.NewFakeSMTP(t, harness.Script{Content: harness.Response{After: 1000, Fault: harness.Reset}})
+	c := dial(t, f.Addr(), remote.Options{})
+	body := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 4000)
+	_, err := c.Send(context.Background(), &remote.Message{From: "s@example.org", To: []string{"a@example.net"},
+		Body: strings.NewReader(body), Size: int64(len(body))})
+	var re *remote.Error
+	if !errors.As(err, &re) || (re.Stage != "data" && re.Stage != "end of data") || !re.Temporary() {
+		t.Fatalf("Send = %v; want a temporary remote.Error at data or end of data", err)
+	}
+	if re.Reply.Code != 0 {
+		t.Errorf("Error.Reply = %q; want none: the server never replied", re.Reply)
+	}
+	if !c.Broken() {
+		t.Errorf("Broken() = false after a reset; want true")
+	}
+	if txs := f.WaitTransactions(t, 1, 5*time.Second); txs[0].Accepted() {
+		t.Errorf("server accepted the cut message: %+v", txs[0])
+	}
+}
+
+func serverTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+// TestStartTLS: the client upgrades when offered, says EHLO again over
+// TLS and forgets the plain-text extensions; it refuses a server that
+// pushes data before the handshake (CVE-2011-0411), and a required TLS
+// that is not offered.
+func TestStartTLS(t *testing.T) {
+	cfg, pool := serverTLS(t)
+	t.Run("upgrade", func(t *testing.T) {
+		addr := newScript(t, func(s *scriptConn) {
+			s.send("220 script.test ESMTP")
+			s.expect("EHLO localhost")
+			s.send("250-script.test", "250-PLAINONLY", "250 STARTTLS")
+			s.expect("STARTTLS")
+			s.send("220 2.0.0 ready")
+			tc := tls.Server(s.nc, cfg)
+			if err := tc.Handshake(); err != nil {
+				t.Errorf("server handshake: %v", err)
+				return
+			}
+			s.nc = tc
+			s.expect("EHLO localhost")
+			s.send("250-script.test", "250 AUTH PLAIN")
+			s.expect("QUIT")
+			s.send("221 bye")
+		})
+		c := dial(t, addr, remote.Options{TLS: remote.TLSOpportunistic, TLSConfig: &tls.Config{RootCAs: pool}})
+		if !c.TLS() {
+			t.Errorf("TLS() = false; want true after STARTTLS")
+		}
+		if _, ok := c.Extension("PLAINONLY"); ok {
+			t.Errorf("an extension from before TLS survived the second EHLO")
+		}
+		if _, ok := c.Extension("AUTH"); !ok {
+			t.Errorf("Extension(AUTH) = false; want the EHLO reply after TLS")
+		}
+		c.Quit()
+	})
+	t.Run("injection", func(t *testing.T) {
+		addr := newScript(t, func(s *scriptConn) {
+			s.send("220 script.test ESMTP")
+			s.expect("EHLO localhost")
+			s.send("250-script.test", "250 STARTTLS")
+			s.expect("STARTTLS")
+			s.send("220 2.0.0 ready", "250 injected before the handshake")
+		})
+		_, err := remote.Dial(context.Background(), addr, remote.Options{TLS: remote.TLSOpportunistic,
+			TLSConfig: &tls.Config{RootCAs: pool}, ConnectTimeout: 2 * time.Second, ResponseTimeout: 2 * time.Second})
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "starttls" {
+			t.Fatalf("Dial = %v; want a remote.Error at starttls", err)
+		}
+	})
+	t.Run("required, not offered", func(t *testing.T) {
+		f := harness.NewFakeSMTP(t, harness.Script{})
+		_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{TLS: remote.TLSRequired, ConnectTimeout: 2 * time.Second})
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "starttls" || !re.Temporary() {
+			t.Fatalf("Dial = %v; want a temporary remote.Error at starttls", err)
+		}
+	})
+	t.Run("bad certificate", func(t *testing.T) {
+		addr := newScript(t, func(s *scriptConn) {
+			s.send("220 script.test ESMTP")
+			s.expect("EHLO localhost")
+			s.send("250-script.test", "250 STARTTLS")
+			s.expect("STARTTLS")
+			s.send("220 2.0.0 ready")
+			tls.Server(s.nc, cfg).Handshake()
+		})
+		// No RootCAs: the self-signed certificate is not trusted.
+		_, err := remote.Dial(context.Background(), addr, remote.Options{TLS: remote.TLSRequired, ConnectTimeout: 2 * time.Second})
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "tls handshake" || !re.Temporary() {
+			t.Fatalf("Dial = %v; want a temporary remote.Error at tls handshake", err)
+		}
+	})
+}
+
+// TestRefusedGreeting: a 554 greeting is permanent; a 421 is not.
+func TestRefusedGreeting(t *testing.T) {
+	for _, tt := range []struct {
+		greeting string
+		perm     bool
+	}{
+		{"554 5.7.1 go away", true},
+		{"421 4.3.2 busy", false},
+	} {
+		f := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Reply: tt.greeting}})
+		_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{ConnectTimeout: 2 * time.Second})
+		var re *remote.Error
+		if !errors.As(err, &re) || re.Stage != "greeting" || re.Perm != tt.perm || re.Reply.String() != tt.greeting {
+			t.Errorf("Dial with greeting %q = %v; want a remote.Error at greeting with Perm %v and the reply", tt.greeting, err, tt.perm)
+		}
+		if err != nil && re != nil && re.AsReply().String() != tt.greeting {
+			t.Errorf("AsReply() = %q; want the server's own %q", re.AsReply(), tt.greeting)
+		}
+	}
+}
