@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // Filter returns a filter that signs a spooled message in place: the
@@ -56,7 +57,7 @@ func (f *signFilter) Run(ctx context.Context, contentPath, _ string) filter.Resu
 			return filter.Result{Outcome: filter.OK, Reason: "dkim: signed already"}
 		}
 	}
-	err = filter.ReplaceFile(contentPath, func(w io.Writer) error {
+	err = safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
 		if _, err := file.Seek(0, io.SeekStart); err != nil {
 			return err
 		}

@@ -6,13 +6,14 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // Ban durations and delays, as relay-enforcer's fail2ban jail has them.
@@ -279,7 +280,7 @@ func (b *Bans) writeLocked() error {
 		}
 	}
 	slices.SortFunc(list, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
-	if err := writeFileAtomic(b.path, []byte(formatBans(list, b.bad)), 0o640); err != nil {
+	if err := safefile.WriteFile(b.path, []byte(formatBans(list, b.bad)), 0o640); err != nil {
 		return fmt.Errorf("enforce: bans: %w", err)
 	}
 	fi, err := os.Stat(b.path)
@@ -483,62 +484,6 @@ func sameFileVersion(a, b os.FileInfo) bool {
 		return a == nil && b == nil
 	}
 	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
-}
-
-// writeFileAtomic replaces path with data: a temporary file beside it,
-// written, fsynced, renamed over path, and the directory fsynced, so that
-// after a crash the file is either the old one or the new one, whole.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return writeFileAtomicFunc(path, data, perm, nil)
-}
-
-// writeFileAtomicFunc is writeFileAtomic calling prepare, if not nil, on the
-// temporary file before writing it.
-func writeFileAtomicFunc(path string, data []byte, perm os.FileMode, prepare func(*os.File)) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if prepare != nil {
-		prepare(f)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return fsyncDir(dir)
-}
-
-func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // flockPath takes an exclusive flock(2) on path, a directory or a file

@@ -5,13 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // postmapTimeout bounds one run of postmap(1).
@@ -57,12 +59,10 @@ func BlockSenderDomain(path, domain, reason string, now time.Time) (added bool, 
 
 	old, err := os.ReadFile(path)
 	var mode fs.FileMode = 0o644
-	var owner *syscall.Stat_t
 	switch {
 	case err == nil:
 		if fi, err := os.Stat(path); err == nil {
 			mode = fi.Mode().Perm()
-			owner, _ = fi.Sys().(*syscall.Stat_t)
 		}
 	case errors.Is(err, os.ErrNotExist):
 	default:
@@ -77,7 +77,7 @@ func BlockSenderDomain(path, domain, reason string, now time.Time) (added bool, 
 		}
 		fmt.Fprintf(&buf, "# %s relaykeeper: %s\n%s REJECT\n",
 			now.UTC().Format(time.RFC3339), singleLine(reason), d)
-		if err := writeAccessFile(path, buf.Bytes(), mode, owner); err != nil {
+		if err := writeAccessFile(path, buf.Bytes(), mode); err != nil {
 			return false, fmt.Errorf("enforce: sender_access: %w", err)
 		}
 		added = true
@@ -90,14 +90,12 @@ func BlockSenderDomain(path, domain, reason string, now time.Time) (added bool, 
 	return added, nil
 }
 
-// writeAccessFile is writeFileAtomic keeping the old file's owner, so that
-// a table owned by root:postfix stays so. Only root may give a file away;
-// anyone else keeps their own, and the chown error is ignored.
-func writeAccessFile(path string, data []byte, mode fs.FileMode, owner *syscall.Stat_t) error {
-	return writeFileAtomicFunc(path, data, mode, func(f *os.File) {
-		if owner != nil {
-			f.Chown(int(owner.Uid), int(owner.Gid))
-		}
+// writeAccessFile replaces the table keeping the old file's owner, so that
+// a table owned by root:postfix stays so (see safefile.Options.KeepOwner).
+func writeAccessFile(path string, data []byte, mode fs.FileMode) error {
+	return safefile.Replace(path, safefile.Options{Perm: mode, KeepOwner: true}, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
 	})
 }
 

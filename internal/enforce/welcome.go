@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // welcomeCheckEvery is how often Welcome looks at the file's mtime.
@@ -94,7 +96,7 @@ fc00::/7
 func OpenWelcomelist(path string) (*Welcomelist, error) {
 	w := &Welcomelist{path: path, now: time.Now, checkEvery: welcomeCheckEvery}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(path, []byte(DefaultWelcomelist), 0o644); err != nil {
+		if err := safefile.WriteFile(path, []byte(DefaultWelcomelist), 0o644); err != nil {
 			return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
 		}
 	}

@@ -10,61 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
-)
 
-// ReplaceFile replaces the file at path with what fill writes, so that a
-// crash leaves either the old file or the new: a temporary file beside it
-// (named *.tmp, which spool recovery removes), fsynced, renamed over path,
-// and the directory fsynced. The file keeps its permission bits. If fill
-// fails, path is untouched. Filters that rewrite a message use it (and
-// then the spool re-takes its lock on the new file).
-func ReplaceFile(path string, fill func(w io.Writer) error) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if err := fill(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	done = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
+)
 
 // crlfWriter turns bare LF line endings into CRLF, the spool's line ending,
 // as it passes text on.
@@ -139,7 +89,7 @@ func (m *msgID) Run(ctx context.Context, contentPath, _ string) Result {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	id := fmt.Sprintf("<%s.%s@%s>", m.now().UTC().Format("20060102150405"), hex.EncodeToString(rnd[:]), m.domain)
-	err = ReplaceFile(contentPath, func(w io.Writer) error {
+	err = safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}

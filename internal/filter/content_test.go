@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 func TestMsgID(t *testing.T) {
@@ -129,7 +131,7 @@ func TestCRLFWriter(t *testing.T) {
 
 func TestReplaceContentFailureKeepsOld(t *testing.T) {
 	c, _ := message(t, testContent)
-	err := ReplaceFile(c, func(w io.Writer) error {
+	err := safefile.Replace(c, safefile.Options{}, func(w io.Writer) error {
 		io.WriteString(w, "half a message")
 		return errors.New("boom")
 	})

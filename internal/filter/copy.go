@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // copyFilter is E-MailRelay's copy: one copy of the message into every
@@ -80,60 +82,19 @@ func (f *copyFilter) copyInto(box, id, contentPath string, env []byte) error {
 	} else if err := copyFile(contentPath, content); err != nil {
 		return err
 	}
-	tmp := filepath.Join(box, id+".envelope.tmp")
-	if err := writeSync(tmp, env); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(box, id+".envelope")); err != nil {
-		return err
-	}
-	d, err := os.Open(box)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return safefile.WriteFile(filepath.Join(box, id+".envelope"), env, 0o640)
 }
 
+// copyFile copies src to dst through a temporary name; the directory is
+// fsynced when the envelope follows.
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
+	return safefile.Replace(dst, safefile.Options{Perm: 0o640, NoDirSync: true}, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
 		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }

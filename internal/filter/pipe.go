@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/command"
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -98,7 +99,7 @@ func (p *pipe) rewrite(contentPath, out string) Result {
 	case !wholeMessage(out):
 		return tempFail("pipe: exit 0 with output that is not a whole message: %q", firstLine(out))
 	}
-	err := ReplaceFile(contentPath, func(w io.Writer) error {
+	err := safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
 		_, err := io.WriteString(&crlfWriter{w: w}, out)
 		return err
 	})

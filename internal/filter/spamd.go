@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 const (
@@ -99,7 +101,7 @@ func (s *spamd) Run(ctx context.Context, contentPath, _ string) Result {
 	if err != nil || n <= 0 || n > spamMaxReply {
 		return tempFail("spamd %s: bad Content-length %q in the reply to PROCESS", s.address, hdr["content-length"])
 	}
-	err = ReplaceFile(contentPath, func(w io.Writer) error {
+	err = safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
 		got, err := io.Copy(&crlfWriter{w: w}, io.LimitReader(br, n))
 		if err == nil && got != n {
 			err = fmt.Errorf("message cut short after %d of %d bytes", got, n)

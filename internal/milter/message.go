@@ -10,7 +10,7 @@ import (
 
 	gomilter "github.com/emersion/go-milter"
 
-	"github.com/relaykeeper/relaykeeper/internal/filter"
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -184,7 +184,7 @@ func (m *message) apply(mods []gomilter.ModifyAction) (rcptsLeft bool, err error
 		}
 	}
 	if contentChanged {
-		err := filter.ReplaceFile(m.contentPath, func(w io.Writer) error {
+		err := safefile.Replace(m.contentPath, safefile.Options{}, func(w io.Writer) error {
 			for _, f := range fields {
 				if _, err := w.Write(f.bytes()); err != nil {
 					return err
@@ -213,7 +213,7 @@ func (m *message) apply(mods []gomilter.ModifyAction) (rcptsLeft bool, err error
 	}
 	if envChanged {
 		data := env.Marshal()
-		err := filter.ReplaceFile(m.envelopePath, func(w io.Writer) error {
+		err := safefile.Replace(m.envelopePath, safefile.Options{}, func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
 		})

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // Position is how far a Follower has read a log file: up to Offset, the end
@@ -51,37 +52,19 @@ func LoadState(path string) (State, error) {
 	return st, nil
 }
 
-// SaveState writes a state file atomically: to a temporary file in the same
-// directory, synced, then renamed over the old one, and the directory
-// synced, so that after a crash the file holds either the old state or the
-// new one, never a mixture.
+// SaveState writes a state file atomically (see package safefile), so that
+// after a crash the file holds either the old state or the new one, never a
+// mixture.
 func SaveState(path string, st State) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("postfixlog: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	// A state file that cannot be fsynced into its directory is an error:
+	// after a crash the follower would read the log again from an older
+	// position, and act on refusals twice.
+	if err := safefile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("postfixlog: saving state: %w", err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("postfixlog: saving state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -3,9 +3,12 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // syncDir fsyncs the spool directory, which makes the renames and creations
@@ -14,15 +17,7 @@ func (s *Spool) syncDir() error {
 	if s.noSync {
 		return nil
 	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", s.dir, err)
-	}
-	return nil
+	return safefile.SyncDir(s.dir)
 }
 
 func (s *Spool) syncFile(f *os.File) error {
@@ -32,33 +27,14 @@ func (s *Spool) syncFile(f *os.File) error {
 	return f.Sync()
 }
 
-// writeAtomic replaces path with data: a temporary file beside it, written,
-// fsynced, renamed over path. The caller fsyncs the directory.
+// writeAtomic replaces path with data (see package safefile). The caller
+// fsyncs the directory.
 func (s *Spool) writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := s.syncFile(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return safefile.Replace(path, safefile.Options{Perm: 0o640, NoSync: s.noSync, NoDirSync: true},
+		func(w io.Writer) error {
+			_, err := w.Write(data)
+			return err
+		})
 }
 
 // lockContent opens a message's content file and takes its exclusive lock
