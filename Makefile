@@ -42,7 +42,7 @@ FUZZ_TARGETS = \
 	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine \
 	internal/pop3:FuzzParseCommand internal/admin:FuzzParseCommand \
 	internal/filter:FuzzParseOutput internal/route:FuzzParseNextHop \
-	internal/reply:FuzzParse
+	internal/reply:FuzzParse internal/xtext:FuzzDecode
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

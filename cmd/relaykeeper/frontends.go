@@ -70,12 +70,8 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--pop-auth: %w", err)
 		}
-		plain, err := pop3.LoadPlainSecrets(r.cfg.POP.Auth)
-		if err != nil {
-			return nil, fmt.Errorf("--pop-auth: %w", err)
-		}
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
-			Auth: secrets, APOPSecret: plain.Secret, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
+			Auth: secrets, APOPSecret: secrets.APOPSecret, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
 			Domain: r.cfg.Domain, Log: r.log})
 		ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["pop"], []string{""}, r.cfg.POP.Port))
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 const passwdUsage = `usage: relaykeeper passwd [--plain | --md5] [USER]
@@ -65,7 +66,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	typ, secret := "bcrypt", ""
 	switch {
 	case *plain:
-		typ, secret = "plain", auth.EncodeXtext(pw)
+		typ, secret = "plain", xtext.Encode(pw)
 	case *md5:
 		typ, secret = "md5", auth.MD5State(pw)
 	default:
@@ -77,7 +78,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if user == "" {
 		fmt.Fprintln(stdout, secret)
 	} else {
-		fmt.Fprintf(stdout, "server %s %s %s\n", typ, auth.EncodeXtext(user), secret)
+		fmt.Fprintf(stdout, "server %s %s %s\n", typ, xtext.Encode(user), secret)
 	}
 	return exitOK
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // Secrets is a loaded secrets file. It is read-only once loaded and safe for
@@ -52,10 +54,11 @@ const (
 
 // serverUser is one server line with a user.
 type serverUser struct {
-	kind  secretKind
-	state md5State // kindPlain (derived from the password) and kindMD5
-	hash  []byte   // kindBcrypt
-	line  int
+	kind     secretKind
+	state    md5State // kindPlain (derived from the password) and kindMD5
+	hash     []byte   // kindBcrypt
+	password string   // kindPlain, for APOPSecret
+	line     int
 }
 
 // clientSecret is one client line.
@@ -192,7 +195,7 @@ func (s *Secrets) parseServer(typ, id, secret string, n int) error {
 		if user, pass, err = decodePair(typ, id, secret); err != nil {
 			return err
 		}
-		u.kind, u.state = kindPlain, maskKey([]byte(pass))
+		u.kind, u.state, u.password = kindPlain, maskKey([]byte(pass)), pass
 	case "md5":
 		if user, err = decodeUser(id); err != nil {
 			return err
@@ -272,7 +275,7 @@ func (s *Secrets) parseClient(typ, id, secret, sel string, n int) error {
 
 // decodeUser decodes an xtext user field.
 func decodeUser(id string) (string, error) {
-	user, err := DecodeXtext(id)
+	user, err := xtext.Decode(id)
 	if err != nil {
 		return "", fmt.Errorf("invalid xtext in user: %w", err)
 	}
@@ -297,7 +300,7 @@ func decodePair(typ, id, secret string) (user, pass string, err error) {
 	if user, err = decodeUser(id); err != nil {
 		return "", "", err
 	}
-	if pass, err = DecodeXtext(secret); err != nil {
+	if pass, err = xtext.Decode(secret); err != nil {
 		return "", "", fmt.Errorf("invalid xtext in password: %w", err)
 	}
 	return user, pass, nil
@@ -318,6 +321,19 @@ func decodeBase64(s string) (string, error) {
 // HasServer reports whether the file has any server line: a user, or a
 // trusted address.
 func (s *Secrets) HasServer() bool { return len(s.users) > 0 || len(s.trust) > 0 }
+
+// APOPSecret returns the password of a user with a plain or plain:b server
+// line. APOP (RFC 1939 section 7) compares MD5(timestamp + password) with
+// what the client sends, so the server needs the password itself: users
+// with md5 or bcrypt lines cannot use APOP (they still have USER/PASS and
+// AUTH PLAIN).
+func (s *Secrets) APOPSecret(user string) (string, bool) {
+	u, ok := s.users[user]
+	if !ok || u.kind != kindPlain {
+		return "", false
+	}
+	return u.password, true
+}
 
 // HasClient reports whether the file has any client line.
 func (s *Secrets) HasClient() bool { return len(s.clients) > 0 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
+
 )
 
 // testHash is a bcrypt hash at the lowest cost, to keep tests quick.
@@ -35,45 +36,6 @@ func mustParse(t *testing.T, text string) *Secrets {
 	return s
 }
 
-func TestXtext(t *testing.T) {
-	tests := []struct {
-		in, want, err string
-	}{
-		{"alice", "alice", ""},
-		{"p+3Dss+2Bword", "p=ss+word", ""},
-		{"a+20b", "a b", ""},
-		{"+C3+A9", "\xc3\xa9", ""},
-		{"", "", ""},
-		{"a+2", "", "'+' must be followed by two upper-case hex digits"},
-		{"a+", "", "'+' must be followed by two upper-case hex digits"},
-		{"a+3d", "", "'+' must be followed by two upper-case hex digits"},
-		{"a+G0", "", "'+' must be followed by two upper-case hex digits"},
-		{"a=b", "", "'=' must be written +3D"},
-		{"a\x7fb", "", "only printable ASCII is allowed; write other bytes as +XX"},
-		{"é", "", "only printable ASCII is allowed; write other bytes as +XX"},
-	}
-	for _, tt := range tests {
-		got, err := DecodeXtext(tt.in)
-		if tt.err != "" {
-			if err == nil || err.Error() != tt.err {
-				t.Errorf("DecodeXtext(%q) error = %v; want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("DecodeXtext(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-		if back, _ := DecodeXtext(EncodeXtext(got)); back != got {
-			t.Errorf("DecodeXtext(EncodeXtext(%q)) = %q", got, back)
-		}
-	}
-	if got, want := EncodeXtext("a b=c+d\xff"), "a+20b+3Dc+2Bd+FF"; got != want {
-		t.Errorf("EncodeXtext = %q; want %q", got, want)
-	}
-}
-
-// TestMD5State checks the masked key against crypto/hmac, and the two
-// encodings of md5 lines against each other.
 func TestMD5State(t *testing.T) {
 	keys := []string{"", "a", "tanstaaftanstaaf", strings.Repeat("k", 64), strings.Repeat("long", 40)}
 	msgs := []string{"", "<1896.697170952@postoffice.reston.mci.net>", strings.Repeat("m", 200)}
@@ -317,6 +279,39 @@ func TestMechanisms(t *testing.T) {
 		got := mustParse(t, tt.text).Mechanisms(tt.tls, tt.insecure)
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%q: Mechanisms(%v, %v) (-want +got):\n%s", tt.text, tt.tls, tt.insecure, diff)
+		}
+	}
+}
+
+func TestAPOPSecret(t *testing.T) {
+	s, err := parseSecrets("secrets", strings.NewReader(`# comment
+server plain alice sec+20ret
+server plain:b Ym9i aHVudGVyMg==
+SERVER PLAIN carol one
+server md5 dave 8.7.6.5.4.3.2.1
+server bcrypt erin $2a$10$0Sb11u/hI/9JLimz0tIKVeqHIb3q4ur.rq3powXURHJMnet1iIXmy
+client plain frank pw
+login server gina pw2
+server none 127.0.0.1 local
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user, want string
+		ok         bool
+	}{
+		{"alice", "sec ret", true},
+		{"bob", "hunter2", true},
+		{"carol", "one", true},
+		{"gina", "pw2", true},
+		{"dave", "", false},  // an HMAC-MD5 state: no password
+		{"erin", "", false},  // a bcrypt hash: no password
+		{"frank", "", false}, // a client line
+		{"nobody", "", false},
+	} {
+		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
+			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // outcome is what one attempt at one message came to.
@@ -267,7 +268,7 @@ func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
 		mail = append(mail, "RET="+env.Ret)
 	}
 	if env.EnvID != "" {
-		mail = append(mail, "ENVID="+xtext(env.EnvID))
+		mail = append(mail, "ENVID="+xtext.Encode(env.EnvID))
 	}
 	byAddr := map[string]spool.Recipient{}
 	for _, r := range env.Recipients {
@@ -281,24 +282,10 @@ func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
 		}
 		if r.ORCPT != "" {
 			typ, addr, _ := strings.Cut(r.ORCPT, ";")
-			rcpt[i] = append(rcpt[i], "ORCPT="+typ+";"+xtext(addr))
+			rcpt[i] = append(rcpt[i], "ORCPT="+typ+";"+xtext.Encode(addr))
 		}
 	}
 	return mail, rcpt
-}
-
-// xtext encodes a DSN parameter value (RFC 3461 section 4).
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			fmt.Fprintf(&b, "+%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }
 
 // expired reports whether a message has outlived the queue.

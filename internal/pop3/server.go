@@ -55,7 +55,7 @@ type Options struct {
 	// Auth checks USER/PASS and AUTH PLAIN logins.
 	Auth Authenticator
 	// APOPSecret, if set, enables APOP: it returns a user's password
-	// (PlainSecrets.Secret).
+	// (auth.Secrets.APOPSecret).
 	APOPSecret func(user string) (secret string, ok bool)
 	// TLSConfig, if set, offers STLS. RequireTLS refuses USER, PASS, APOP
 	// and AUTH until STLS has been done.

@@ -469,29 +469,3 @@ func TestShutdown(t *testing.T) {
 		t.Error("listener still accepting after Shutdown")
 	}
 }
-
-func TestLoadPlainSecrets(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "secrets")
-	os.WriteFile(path, []byte(`# comment
-server plain alice sec+20ret
-server plain:b Ym9i aHVudGVyMg==
-SERVER PLAIN carol one
-server plain carol two
-server md5 dave 8.7.6.5.4.3.2.1
-server bcrypt erin $2a$10$0Sb11u/hI/9JLimz0tIKVeqHIb3q4ur.rq3powXURHJMnet1iIXmy
-client plain frank pw
-login server gina pw2
-server none 127.0.0.1 local
-`), 0o600)
-	got, err := LoadPlainSecrets(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := PlainSecrets{"alice": "sec ret", "bob": "hunter2", "carol": "one", "gina": "pw2"}
-	if !cmp.Equal(got, want) {
-		t.Errorf("LoadPlainSecrets diff (-got +want):\n%s", cmp.Diff(got, want))
-	}
-	if s, ok := got.Secret("alice"); !ok || s != "sec ret" {
-		t.Errorf("Secret(alice) = %q, %v", s, ok)
-	}
-}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // RcptStatus is where one recipient stands.
@@ -121,36 +123,6 @@ const (
 	formatID    = "#2821.8"
 )
 
-// xtext encodes s as RFC 3461 xtext, as E-MailRelay writes the
-// Authentication field.
-func xtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			fmt.Fprintf(&b, "+%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func unxtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '+' && i+2 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // oneLine makes s safe to write as a field value.
 func oneLine(s string) string {
 	if strings.ContainsAny(s, "\r\n") {
@@ -200,7 +172,7 @@ func (e *Envelope) Marshal() []byte {
 			f(fieldPrefix, "To-Remote", r.Addr)
 		}
 	}
-	f(fieldPrefix, "Authentication", xtext(e.AuthID))
+	f(fieldPrefix, "Authentication", xtext.Encode(e.AuthID))
 	f(fieldPrefix, "Client", e.Client)
 	f(fieldPrefix, "MailFromAuthIn", e.MailFromAuthIn)
 	f(fieldPrefix, "MailFromAuthOut", e.MailFromAuthOut)
@@ -334,7 +306,13 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 			case "To-Remote", "To-Local", "To":
 				toRemote = append(toRemote, val)
 			case "Authentication":
-				e.AuthID = unxtext(val)
+				// E-MailRelay writes xtext; a field that is not (an
+				// envelope written by hand) is taken as it stands.
+				id, err := xtext.Decode(val)
+				if err != nil {
+					id = val
+				}
+				e.AuthID = id
 			case "Client":
 				e.Client = val
 			case "MailFromAuthIn":

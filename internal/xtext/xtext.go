@@ -1,14 +1,16 @@
-package auth
+// Package xtext is RFC 3461's xtext: printable ASCII other than '+' and
+// '=' stands for itself, every other byte is "+XX" in upper-case hex. DSN
+// parameters (ENVID, ORCPT), the AUTH= parameter, secrets-file fields and
+// the spool envelope's Authentication field use it.
+package xtext
 
 import (
 	"errors"
 	"strings"
 )
 
-// EncodeXtext encodes s as RFC 3461 xtext: printable ASCII other than '+'
-// and '=' stands for itself, every other byte is "+XX" in upper-case hex.
-// Secrets-file fields and the AUTH= parameter of MAIL FROM use it.
-func EncodeXtext(s string) string {
+// Encode encodes s as xtext.
+func Encode(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -24,10 +26,10 @@ func EncodeXtext(s string) string {
 	return b.String()
 }
 
-// DecodeXtext decodes RFC 3461 xtext. It refuses what the RFC does not
+// Decode decodes xtext. It refuses what the RFC does not
 // allow: a '+' not followed by two upper-case hex digits, a bare '=', and
 // bytes outside '!'..'~'.
-func DecodeXtext(s string) (string, error) {
+func Decode(s string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
