@@ -42,7 +42,7 @@ FUZZ_TARGETS = \
 	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine \
 	internal/pop3:FuzzParseCommand internal/admin:FuzzParseCommand \
 	internal/filter:FuzzParseOutput internal/route:FuzzParseNextHop \
-	internal/reply:FuzzParse internal/xtext:FuzzDecode
+	internal/reply:FuzzParse internal/xtext:FuzzDecode internal/crlf:FuzzWriter
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

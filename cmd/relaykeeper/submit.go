@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -268,8 +269,9 @@ type headerField struct {
 // first line that is neither a header field nor a continuation line, which
 // then starts the body.
 func parseSubmitted(raw []byte) *submitted {
-	// Every LF becomes CRLF, whatever came before; lone CRs stay.
-	norm := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	// Every line ending becomes CRLF, a lone CR too, as for SMTP (see
+	// package crlf).
+	norm := crlf.Bytes(raw)
 	if len(norm) > 0 && !bytes.HasSuffix(norm, []byte("\r\n")) {
 		norm = append(norm, "\r\n"...)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
-
 )
 
 // testHash is a bcrypt hash at the lowest cost, to keep tests quick.

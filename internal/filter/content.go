@@ -16,36 +16,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
-// crlfWriter turns bare LF line endings into CRLF, the spool's line ending,
-// as it passes text on.
-type crlfWriter struct {
-	w  io.Writer
-	cr bool // the last byte written was CR
-}
-
-func (c *crlfWriter) Write(p []byte) (int, error) {
-	start := 0
-	for i, b := range p {
-		if b != '\n' || (i > 0 && p[i-1] == '\r') || (i == 0 && c.cr) {
-			continue
-		}
-		if _, err := c.w.Write(p[start:i]); err != nil {
-			return 0, err
-		}
-		if _, err := io.WriteString(c.w, "\r\n"); err != nil {
-			return 0, err
-		}
-		start = i + 1
-	}
-	if _, err := c.w.Write(p[start:]); err != nil {
-		return 0, err
-	}
-	if len(p) > 0 {
-		c.cr = p[len(p)-1] == '\r'
-	}
-	return len(p), nil
-}
-
 // msgID is msgid:[DOMAIN]: it adds a Message-ID header field (RFC 5322
 // 3.6.4) to a message that has none, at the end of the header section.
 type msgID struct {

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -100,33 +99,6 @@ func inode(t *testing.T, p string) uint64 {
 		t.Fatal(err)
 	}
 	return fi.Sys().(*syscall.Stat_t).Ino
-}
-
-func TestCRLFWriter(t *testing.T) {
-	tests := []struct {
-		chunks []string
-		want   string
-	}{
-		{[]string{"a\nb\n"}, "a\r\nb\r\n"},
-		{[]string{"a\r\nb\r\n"}, "a\r\nb\r\n"},
-		{[]string{"a\r", "\nb\n"}, "a\r\nb\r\n"},
-		{[]string{"a", "\n", "\n"}, "a\r\n\r\n"},
-		{[]string{"\n"}, "\r\n"},
-		{[]string{"a\rb"}, "a\rb"},
-		{[]string{""}, ""},
-	}
-	for _, tt := range tests {
-		var b bytes.Buffer
-		w := &crlfWriter{w: &b}
-		for _, c := range tt.chunks {
-			if n, err := w.Write([]byte(c)); n != len(c) || err != nil {
-				t.Fatalf("Write(%q) = %d, %v", c, n, err)
-			}
-		}
-		if b.String() != tt.want {
-			t.Errorf("crlfWriter(%q) = %q; want %q", tt.chunks, b.String(), tt.want)
-		}
-	}
 }
 
 func TestReplaceContentFailureKeepsOld(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/command"
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -100,8 +101,11 @@ func (p *pipe) rewrite(contentPath, out string) Result {
 		return tempFail("pipe: exit 0 with output that is not a whole message: %q", firstLine(out))
 	}
 	err := safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
-		_, err := io.WriteString(&crlfWriter{w: w}, out)
-		return err
+		cw := crlf.NewWriter(w)
+		if _, err := io.WriteString(cw, out); err != nil {
+			return err
+		}
+		return cw.Close()
 	})
 	if err != nil {
 		return tempFail("pipe: rewrite %s: %v", contentPath, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
@@ -102,11 +103,15 @@ func (s *spamd) Run(ctx context.Context, contentPath, _ string) Result {
 		return tempFail("spamd %s: bad Content-length %q in the reply to PROCESS", s.address, hdr["content-length"])
 	}
 	err = safefile.Replace(contentPath, safefile.Options{}, func(w io.Writer) error {
-		got, err := io.Copy(&crlfWriter{w: w}, io.LimitReader(br, n))
+		cw := crlf.NewWriter(w)
+		got, err := io.Copy(cw, io.LimitReader(br, n))
 		if err == nil && got != n {
 			err = fmt.Errorf("message cut short after %d of %d bytes", got, n)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return cw.Close()
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 
 	gomilter "github.com/emersion/go-milter"
 
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -194,7 +195,7 @@ func (m *message) apply(mods []gomilter.ModifyAction) (rcptsLeft bool, err error
 				if len(m.sep) > 0 || len(newBody) > 0 {
 					io.WriteString(w, "\r\n")
 				}
-				_, err := w.Write(crlf(newBody))
+				_, err := w.Write(crlf.Bytes(newBody))
 				return err
 			}
 			if m.sep != nil {
@@ -266,15 +267,9 @@ func (f field) bytes() []byte {
 	if f.value != "" && f.value[0] != ' ' && f.value[0] != '\t' {
 		b.WriteByte(' ')
 	}
-	b.Write(crlf([]byte(f.value)))
+	b.Write(crlf.Bytes([]byte(f.value)))
 	b.WriteString("\r\n")
 	return b.Bytes()
-}
-
-// crlf gives every line break the spool's CRLF; milters send bare LF.
-func crlf(b []byte) []byte {
-	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
-	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
 }
 
 func bareAddr(s string) string {

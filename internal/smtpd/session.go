@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -275,7 +276,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	hdr := receivedHeader(ss.conn.Hostname(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
 	var checks headercheck.Result
-	var cw *crlfWriter
+	var cw *crlf.Writer
 	origClient := ""
 	if ss.s.opts.Reinject {
 		r, origClient = takeOriginalClient(r)
@@ -283,7 +284,7 @@ func (ss *session) Data(r io.Reader) error {
 	if hc := ss.s.opts.HeaderChecks; hc != nil {
 		checks, cw, err = ss.receiveChecked(hc, hdr, r, w)
 	} else {
-		cw = &crlfWriter{w: w}
+		cw = crlf.NewWriter(w)
 		if _, err = io.WriteString(w, hdr); err == nil {
 			_, err = io.Copy(cw, r)
 		}
@@ -340,7 +341,7 @@ func (ss *session) Data(r io.Reader) error {
 		Helo:     ss.conn.Hostname(),
 		Arrival:  now,
 	}
-	if cw.eightBit {
+	if cw.EightBit() {
 		env.BodyType = "8bit"
 	}
 	if ss.mailOpts != nil {
@@ -652,9 +653,9 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 // receiveChecked streams the message through header and body checks on its
 // way to the spool: our Received header and the client's content (line
 // endings made CRLF) go into a pipe, and the checks write what is kept.
-func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer) (headercheck.Result, *crlfWriter, error) {
+func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer) (headercheck.Result, *crlf.Writer, error) {
 	pr, pw := io.Pipe()
-	cw := &crlfWriter{w: pw}
+	cw := crlf.NewWriter(pw)
 	go func() {
 		_, err := io.WriteString(pw, hdr)
 		if err == nil {

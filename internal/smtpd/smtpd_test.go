@@ -191,28 +191,6 @@ func mustOnly(t *testing.T, sp *spool.Spool) string {
 	return ents[0].ID
 }
 
-func TestCRLFWriter(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"a\r\nb\r\n", "a\r\nb\r\n"},
-		{"a\nb\n", "a\r\nb\r\n"},
-		{"a\rb\r", "a\r\nb\r\n"},
-		{"a\r\r\nb", "a\r\n\r\nb\r\n"},
-		{"no end", "no end\r\n"},
-		{"", ""},
-	} {
-		var b bytes.Buffer
-		w := &crlfWriter{w: &b}
-		// Byte by byte, so a CR at a write boundary is covered.
-		for i := range len(tc.in) {
-			w.Write([]byte{tc.in[i]})
-		}
-		w.Close()
-		if b.String() != tc.want {
-			t.Errorf("crlf(%q) = %q; want %q", tc.in, b.String(), tc.want)
-		}
-	}
-}
-
 type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
