@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -134,7 +135,7 @@ func validate(file string, data []byte, inHeader bool) error {
 			err = checkText(k, text, inHeader)
 			// Postfix turns a 2.x.x REJECT code into 4.x.x with a
 			// warning at every match; a table that says so is a mistake.
-			if word, _ := cutSpace(text); err == nil && k == actReject && validDSN(word) && word[0] == '2' {
+			if word, _ := cutSpace(text); err == nil && k == actReject && reply.IsEnhanced(word) && word[0] == '2' {
 				err = errors.New("REJECT status code " + word + ": want 4.x.x or 5.x.x")
 			}
 		}
@@ -162,42 +163,19 @@ type rule struct {
 // package, which reports them.
 func ruleResults(data string) []rule {
 	var out []rule
-	var cur strings.Builder
-	first := 0
-	flush := func() {
-		if first == 0 {
-			return
-		}
-		s := trimSpace(cur.String())
-		if s != "" && !isAlnum(s[0]) { // not if, endif or a bad line
-			if rest, ok := skipPattern(s); ok {
-				if strings.HasPrefix(rest, "!") {
-					rest, ok = skipPattern(rest)
-				}
-				if result := trimSpace(rest); ok && result != "" {
-					out = append(out, rule{line: first, result: result})
-				}
-			}
-		}
-		cur.Reset()
-		first = 0
-	}
-	for n := 1; data != ""; n++ {
-		line, rest, _ := strings.Cut(data, "\n")
-		data = rest
-		line = strings.TrimSuffix(line, "\r")
-		if t := trimSpace(line); t == "" || t[0] == '#' {
+	for _, l := range table.LogicalLines(data) {
+		s := l.Text
+		if s == "" || isAlnum(s[0]) { // if, endif or a bad line
 			continue
 		}
-		if !isSpace(line[0]) {
-			flush()
+		rest, ok := skipPattern(s)
+		if ok && strings.HasPrefix(rest, "!") {
+			rest, ok = skipPattern(rest)
 		}
-		if first == 0 {
-			first = n
+		if result := trimSpace(rest); ok && result != "" {
+			out = append(out, rule{line: l.Line, result: result})
 		}
-		cur.WriteString(line)
 	}
-	flush()
 	return out
 }
 
@@ -236,7 +214,7 @@ func skipPattern(s string) (string, bool) {
 // rejected".
 func rejectReply(text string) (code int, enhanced, msg string) {
 	enhanced, msg = "5.7.1", text
-	if word, rest := cutSpace(text); validDSN(word) {
+	if word, rest := cutSpace(text); reply.IsEnhanced(word) {
 		enhanced, msg = word, rest
 	}
 	if enhanced[0] == '2' {
@@ -250,17 +228,6 @@ func rejectReply(text string) (code int, enhanced, msg string) {
 		code = 451
 	}
 	return code, enhanced, table.Printable(msg)
-}
-
-// validDSN reports an RFC 3463 status code: class 2, 4 or 5, then two
-// numbers of one to three digits (Postfix's dsn_valid()).
-func validDSN(s string) bool {
-	if len(s) < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.' {
-		return false
-	}
-	subject, detail, ok := strings.Cut(s[2:], ".")
-	return ok && len(subject) >= 1 && len(subject) <= 3 && isDigits(subject) &&
-		len(detail) >= 1 && len(detail) <= 3 && isDigits(detail)
 }
 
 // isHeader reports "Name: value": a name of printable ASCII without ':',

@@ -173,6 +173,11 @@ func EnhancedCode(s string) (c [3]int, ok bool) {
 	return c, true
 }
 
+// IsEnhanced reports whether s is an RFC 3463 status code and nothing
+// else: a class of 2, 4 or 5, then a subject and a detail of one to three
+// digits each (Postfix's dsn_valid()).
+func IsEnhanced(s string) bool { return s != "" && parseEnhanced(s) == s }
+
 // parseEnhanced returns the RFC 3463 code at the start of s, if any: a
 // class of 2, 4 or 5, and a subject and detail of one to three digits.
 func parseEnhanced(s string) string {

@@ -190,3 +190,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestIsEnhanced(t *testing.T) {
+	for s, want := range map[string]bool{
+		"5.7.1": true, "4.7.26": true, "2.0.0": true, "5.999.999": true,
+		"": false, "5.7": false, "3.1.1": false, "5.7.1 text": false, "5.1234.1": false, "5..1": false, "5.7.1.": false,
+	} {
+		if got := IsEnhanced(s); got != want {
+			t.Errorf("IsEnhanced(%q) = %v; want %v", s, got, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // Kind is what an access(5) action does.
@@ -168,30 +170,10 @@ func withDSN(k Kind, text string) Action {
 	if i := strings.IndexFunc(text, func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }); i >= 0 {
 		word, rest = text[:i], trimLeft(text[i:])
 	}
-	if validDSN(word) {
+	if reply.IsEnhanced(word) {
 		a.Enhanced, a.Text = word, rest
 	}
 	return a
-}
-
-// validDSN reports an RFC 3463 status code: class 2, 4 or 5, then two
-// numbers of one to three digits (Postfix's dsn_valid()).
-func validDSN(s string) bool {
-	if len(s) < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.' {
-		return false
-	}
-	subject, detail, ok := strings.Cut(s[2:], ".")
-	return ok && len(subject) >= 1 && len(subject) <= 3 && allDigits(subject) &&
-		len(detail) >= 1 && len(detail) <= 3 && allDigits(detail)
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // isHeader reports "Name: value" where Name is printable ASCII without
@@ -352,10 +334,10 @@ func (a Action) Reply(defaultEnhanced string) (code int, enhanced, text string) 
 		return 450, "4.7.1", "Service unavailable"
 	}
 	enhanced = a.Enhanced
-	if !validDSN(enhanced) {
+	if !reply.IsEnhanced(enhanced) {
 		enhanced = defaultEnhanced
 	}
-	if !validDSN(enhanced) {
+	if !reply.IsEnhanced(enhanced) {
 		enhanced = "5.7.1"
 	}
 	enhanced = strconv.Itoa(code/100) + enhanced[1:]
@@ -443,4 +425,13 @@ func (t *Table) ValidateActions(classes []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

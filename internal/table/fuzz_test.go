@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // FuzzParseText: no input panics; a parsed table written back out as
@@ -161,7 +163,7 @@ func FuzzParseAction(f *testing.F) {
 		if code == 0 {
 			return
 		}
-		if code < 400 || code > 599 || !validDSN(enh) || enh[0] != byte('0'+code/100) {
+		if code < 400 || code > 599 || !reply.IsEnhanced(enh) || enh[0] != byte('0'+code/100) {
 			t.Fatalf("Reply() = %d %q; want a 4xx/5xx code with a matching enhanced code", code, enh)
 		}
 		if !utf8.ValidString(text) || strings.ContainsAny(text, "\r\n\x00") {

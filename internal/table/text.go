@@ -38,6 +38,24 @@ type logicalLine struct {
 	text string
 }
 
+// A LogicalLine is one logical line of a table file: a line and its
+// continuation lines joined, trimmed, with the number of its first line.
+type LogicalLine struct {
+	Line int
+	Text string
+}
+
+// LogicalLines splits a table file's text into its logical lines as Open
+// reads them (see logicalLines), for readers that look again at a table
+// Open has accepted; it reports no problems.
+func LogicalLines(data string) []LogicalLine {
+	var out []LogicalLine
+	for _, l := range logicalLines(&problems{}, data) {
+		out = append(out, LogicalLine{Line: l.line, Text: l.text})
+	}
+	return out
+}
+
 // isSpace is C's isspace in the C locale, which is what Postfix uses.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
