@@ -33,7 +33,7 @@ FUZZ_TARGETS = \
 	internal/auth:FuzzLoadSecrets internal/auth:FuzzSenderLogins \
 	internal/command:FuzzSplit internal/config:FuzzLoad \
 	internal/dnsbl:FuzzParseEmailRelay internal/envelope:FuzzParse \
-	internal/maillog:FuzzParse internal/spool:FuzzUnmarshal \
+	internal/maillog:FuzzParse internal/maillog:FuzzWrite internal/spool:FuzzUnmarshal \
 	internal/table:FuzzParseAction internal/table:FuzzParseCIDR \
 	internal/table:FuzzParseRegexp internal/table:FuzzParseText \
 	internal/verify:FuzzParseNetReply internal/headercheck:FuzzApply \

@@ -77,8 +77,7 @@ func (r *relay) notify(kind deliver.Notice, env *spool.Envelope, contentPath str
 		w.Abort()
 		return err
 	}
-	r.maillog.Event("notice", "id", w.ID(), "orig", env.ID, "kind", k.String(), "to", "<"+env.From+">",
-		"nrcpt", fmt.Sprint(len(want)))
+	r.maillog.Notice(w.ID(), env.ID, k.String(), env.From, len(want))
 	if r.sched != nil {
 		r.sched.Kick(false)
 	}

@@ -626,7 +626,7 @@ func (e *postfixEnforcer) logAction(a *pfeAction) {
 		e.log.Error("action failed", "action", a.action.String(), "queue", a.r.QueueID, "err", a.failed)
 	}
 	kv = append(kv, "reply", a.r.Reply)
-	e.actions.Event(event, kv...)
+	e.actions.Companion(event, kv...)
 }
 
 // mailReport mails the administrator (-m) what was done.

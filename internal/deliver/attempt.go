@@ -185,7 +185,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		// relay more reputation. An administrator releases or deletes it.
 		env.NextAttempt = time.Time{}
 		err = c.Move(spool.Held)
-		s.opts.MailLog.Event("hold", "id", c.ID(), "client", env.Client, "reason", "client banned")
+		s.opts.MailLog.Hold(c.ID(), env.Client, env.From, "client banned")
 	case env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0:
 		env.NextAttempt = now.Add(s.backoff(env.Attempts))
 		if waiting && env.Count(spool.Deferred) == 0 {
@@ -201,7 +201,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		// A notice nobody can take: Postfix would send a double bounce
 		// to the local postmaster; with no local delivery here it is
 		// logged and dropped rather than kept failed forever.
-		s.opts.MailLog.Event("discard", "id", c.ID(), "reason", "undeliverable notice", "reply", env.LastReply)
+		s.opts.MailLog.Discard(c.ID(), env.Client, env.From, len(env.Recipients), "undeliverable notice", env.LastReply)
 		err = c.Delete()
 	case env.Count(spool.Bounced) > 0:
 		for _, r := range env.Recipients {

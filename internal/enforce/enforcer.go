@@ -128,7 +128,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 		// A welcomelisted client is never banned and its domain never
 		// blocked; its mail may well be good, so it goes on
 		// encapsulated (relay-enforcer's rule).
-		e.MailLog.Event("spare", "id", rf.ID, "client", ipString(rf.Client), "rule", v.Rule, "reason", "welcomelisted")
+		e.MailLog.Spare(rf.ID, ipString(rf.Client), v.Rule, "welcomelisted")
 		act = Encapsulate
 	}
 	switch act {
@@ -167,8 +167,7 @@ func (e *Enforcer) ban(rf Refusal, v Verdict) bool {
 	// now: a jail acting on them at once would cut off the reply the
 	// client is still to hear (relay-enforcer waits too).
 	logBan := func() {
-		e.MailLog.Event("ban", "client", ipString(rf.Client), "id", rf.ID, "until", b.Until.UTC().Format(time.RFC3339),
-			"rule", v.Rule, "reply", rf.Reply.Text)
+		e.MailLog.Ban(ipString(rf.Client), rf.ID, b.Until, v.Rule, rf.Reply.Text)
 		if e.BanLog != nil {
 			fmt.Fprintf(e.BanLog, "%s relay-enforcer: %s\n", e.now().UTC().Format(time.RFC3339), BanLine(reason, rf.Client))
 		}
@@ -207,7 +206,7 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 			continue // being delivered now: its own refusal will hold it
 		}
 		if err := c.Move(spool.Held); err == nil {
-			e.MailLog.Event("hold", "id", ent.ID, "client", ip.String(), "reason", "client banned")
+			e.MailLog.Hold(ent.ID, ip.String(), env.From, "client banned")
 		} else {
 			c.Unlock()
 		}
@@ -241,8 +240,7 @@ func (e *Enforcer) block(rf Refusal, v Verdict) bool {
 			return false
 		}
 	}
-	e.MailLog.Event("block", "domain", domain, "id", rf.ID, "client", ipString(rf.Client), "rule", v.Rule,
-		"added", fmt.Sprint(added), "reply", rf.Reply.Text)
+	e.MailLog.Block(domain, rf.ID, ipString(rf.Client), v.Rule, added, rf.Reply.Text)
 	if added {
 		if e.OnBlocked != nil {
 			e.OnBlocked()
@@ -271,8 +269,7 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) bool {
 			return false
 		}
 		ids = append(ids, id)
-		e.MailLog.Event("encapsulate", "id", id, "orig", rf.ID, "to", maillog.Addr(to), "client", ipString(rf.Client),
-			"rule", v.Rule, "reply", rf.Reply.Text)
+		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.Text)
 	}
 	if e.OnQueued != nil {
 		e.OnQueued()
@@ -327,8 +324,7 @@ func encapsulatedFile(path string) bool {
 }
 
 func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
-	e.MailLog.Event("report", "id", rf.ID, "client", ipString(rf.Client), "from", maillog.Addr(rf.From),
-		"to", maillog.Addr(strings.Join(rf.To, ",")), "rule", v.Rule, "why", why, "reply", rf.Reply.Text)
+	e.MailLog.Report(rf.ID, ipString(rf.Client), rf.From, rf.To, v.Rule, why, rf.Reply.Text)
 	e.notifyAdmin(rf, v, why)
 }
 

@@ -10,8 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 )
 
 const (
@@ -38,6 +41,8 @@ func TestBanLine(t *testing.T) {
 // none. Mail-log lines as relaykeeper writes them, syslog lines as
 // relay-enforcer's jail sees them.
 var fail2banSamples = []struct{ line, ip string }{
+	{writtenBan("203.0.113.9"), "203.0.113.9"},
+	{writtenBan("2001:db8::6"), "2001:db8::6"},
 	{`2026-11-22T10:00:10.000Z ban client=203.0.113.9 reason="very low reputation (550 5.7.1 ...)" until=2026-11-22T14:00:10Z rule=gmail-reputation`, "203.0.113.9"},
 	{`2026-11-22T10:00:11.000Z ban client=2001:db8::7 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::7"},
 	{`2026-11-22T10:00:12.000Z ban client=[2001:db8::8]:5000 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::8"},
@@ -47,6 +52,15 @@ var fail2banSamples = []struct{ line, ip string }{
 	{`Nov 22 10:00:10 relay relay-enforcer[812]: ` + BanLine("very low reputation (550 5.7.1 ...)", netip.MustParseAddr("203.0.113.10")), "203.0.113.10"},
 	{`Nov 22 10:00:11 relay relay-enforcer: ` + BanLine("", netip.MustParseAddr("203.0.113.11")), "203.0.113.11"},
 	{`Nov 22 10:00:12 relay postfix/smtpd[1]: bannable 203.0.113.12`, ""},
+}
+
+// writtenBan is the mail log's ban line for client as maillog writes it.
+func writtenBan(client string) string {
+	var b strings.Builder
+	maillog.NewWithClock(&b, func() time.Time { return time.Date(2026, 11, 22, 10, 0, 10, 0, time.UTC) }).
+		Ban(client, "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited",
+			"550-5.7.1 [192.0.2.1 12] Our system has detected 550 5.7.1 ban client=192.0.2.99 - gsmtp")
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // fail2banRegexps reads the failregex lines of the filter file, with its

@@ -8,7 +8,7 @@
 //	TIME EVENT key=value key=value ...
 //
 // TIME is RFC 3339 in UTC with milliseconds; EVENT is a lower-case word; keys
-// are lower-case words; a value is written bare unless it is empty or holds a
+// are lower-case words (letters, digits, '_', '-'); a value is written bare unless it is empty or holds a
 // space, a quote, '=' or a control character, and then it is a Go-quoted
 // string. Keys appear in a fixed order for each event, and new keys are only
 // ever added at the end, so a regular expression written today keeps working.
@@ -39,9 +39,11 @@ func NewWithClock(w io.Writer, now func() time.Time) *Logger {
 	return &Logger{w: w, now: now}
 }
 
-// Event writes one line: event, then key/value pairs in the order given.
-// kv must have an even length.
-func (l *Logger) Event(event string, kv ...string) {
+// event writes one line: the event, then key/value pairs in the order
+// given; kv must have an even length. Whatever the name, keys and values
+// hold, the line is one line of printable text: names and keys are made
+// words (see word) and values quoted (see Quote).
+func (l *Logger) event(event string, kv ...string) {
 	if l == nil || l.w == nil {
 		return
 	}
@@ -49,10 +51,10 @@ func (l *Logger) Event(event string, kv ...string) {
 	b.Grow(128)
 	b.WriteString(l.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	b.WriteByte(' ')
-	b.WriteString(event)
+	b.WriteString(word(event))
 	for i := 0; i+1 < len(kv); i += 2 {
 		b.WriteByte(' ')
-		b.WriteString(kv[i])
+		b.WriteString(word(kv[i]))
 		b.WriteByte('=')
 		b.WriteString(Quote(kv[i+1]))
 	}
@@ -61,6 +63,35 @@ func (l *Logger) Event(event string, kv ...string) {
 	defer l.mu.Unlock()
 	io.WriteString(l.w, b.String())
 }
+
+// isWordByte reports a byte allowed in an event name or a key: lower-case
+// letters, digits, '_' and '-'.
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// word returns s with every byte that may not stand in an event name or a
+// key replaced by '_'; "_" for an empty s.
+func word(s string) string {
+	if s == "" {
+		return "_"
+	}
+	for i := 0; i < len(s); i++ {
+		if !isWordByte(s[i]) {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if !isWordByte(b[j]) {
+					b[j] = '_'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// isWord reports whether s is a valid event name or key.
+func isWord(s string) bool { return s != "" && word(s) == s }
 
 // Quote returns v as it appears after "key=".
 func Quote(v string) string {
@@ -81,13 +112,13 @@ func Addr(a string) string { return "<" + a + ">" }
 
 // Connect logs a new SMTP connection.
 func (l *Logger) Connect(client, listener string) {
-	l.Event("connect", "client", client, "listener", listener)
+	l.event("connect", "client", client, "listener", listener)
 }
 
 // Reject logs a refused connection or command. stage is connect, helo, mail,
 // rcpt, data or auth; reply is the full SMTP reply the client heard.
 func (l *Logger) Reject(client, stage, reply string, kv ...string) {
-	l.Event("reject", append([]string{"client", client, "stage", stage, "reply", reply}, kv...)...)
+	l.event("reject", append([]string{"client", client, "stage", stage, "reply", reply}, kv...)...)
 }
 
 // Accept logs a message written to the spool and acknowledged with 250.
@@ -95,8 +126,16 @@ func (l *Logger) Accept(id, client, from string, nrcpt int, size int64, auth str
 	if auth == "" {
 		auth = "-"
 	}
-	l.Event("accept", "id", id, "client", client, "from", Addr(from),
+	l.event("accept", "id", id, "client", client, "from", Addr(from),
 		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", auth)
+}
+
+// AcceptBack logs a message back from the after-queue content filter,
+// written to the spool and acknowledged with 250: client is the client
+// that first submitted it, via the filter it came back from.
+func (l *Logger) AcceptBack(id, client, from string, nrcpt int, size int64, via string) {
+	l.event("accept", "id", id, "client", client, "from", Addr(from),
+		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", "-", "via", via)
 }
 
 // Result is the outcome of one delivery attempt for one recipient.
@@ -123,7 +162,7 @@ type Delivery struct {
 
 // Deliver logs one recipient's delivery attempt.
 func (l *Logger) Deliver(d Delivery) {
-	l.Event("delivery", "id", d.ID, "to", Addr(d.To), "relay", d.Relay, "result", string(d.Result),
+	l.event("delivery", "id", d.ID, "to", Addr(d.To), "relay", d.Relay, "result", string(d.Result),
 		"delay", strconv.FormatFloat(d.Delay.Seconds(), 'f', 2, 64), "attempt", strconv.Itoa(d.Attempt),
 		"reply", d.Reply, "client", d.Client)
 }
@@ -131,16 +170,91 @@ func (l *Logger) Deliver(d Delivery) {
 // Proxy logs a message relayed during the client's transaction, with the
 // upstream's reply the client heard.
 func (l *Logger) Proxy(id, client, from string, nrcpt int, size int64, relay string, result Result, reply string) {
-	l.Event("proxy", "id", id, "client", client, "from", Addr(from), "nrcpt", strconv.Itoa(nrcpt),
+	l.event("proxy", "id", id, "client", client, "from", Addr(from), "nrcpt", strconv.Itoa(nrcpt),
 		"size", strconv.FormatInt(size, 10), "relay", relay, "result", string(result), "reply", reply)
 }
 
 // Disconnect logs the end of an SMTP connection.
 func (l *Logger) Disconnect(client string, messages int) {
-	l.Event("disconnect", "client", client, "messages", strconv.Itoa(messages))
+	l.event("disconnect", "client", client, "messages", strconv.Itoa(messages))
 }
 
 // Quarantine logs a message moved aside at recovery.
 func (l *Logger) Quarantine(id, reason string) {
-	l.Event("quarantine", "id", id, "reason", reason)
+	l.event("quarantine", "id", id, "reason", reason)
+}
+
+// Auth logs a client's successful SMTP AUTH; user is the identity it
+// authenticated as.
+func (l *Logger) Auth(client, mech, user string) {
+	l.event("auth", "client", client, "mech", mech, "id", user)
+}
+
+// Abandon logs a message a filter took over: the client heard success and
+// the relay keeps nothing (E-MailRelay's filter exit code 100).
+func (l *Logger) Abandon(id, client, from, filter string) {
+	l.event("abandon", "id", id, "client", client, "from", Addr(from), "filter", filter)
+}
+
+// Discard logs a message dropped on purpose: at receipt by a DISCARD
+// action, the client hearing success; or a delivery notice that nobody
+// can take. reply is the last reply the message had, if any.
+func (l *Logger) Discard(id, client, from string, nrcpt int, reason, reply string) {
+	l.event("discard", "id", id, "client", client, "from", Addr(from), "nrcpt", strconv.Itoa(nrcpt),
+		"reason", reason, "reply", reply)
+}
+
+// Hold logs a message moved to the held state, where it waits for an
+// administrator: at receipt (a HOLD action, a milter's quarantine), or
+// later because its client was banned.
+func (l *Logger) Hold(id, client, from, reason string) {
+	l.event("hold", "id", id, "client", client, "from", Addr(from), "reason", reason)
+}
+
+// Notice logs a delivery status notification (a bounce, a delay warning)
+// queued for orig's sender to; kind is failure, delay or success.
+func (l *Logger) Notice(id, orig, kind, to string, nrcpt int) {
+	l.event("notice", "id", id, "orig", orig, "kind", kind, "to", Addr(to), "nrcpt", strconv.Itoa(nrcpt))
+}
+
+// Ban logs a client banned by the enforcer, when the ban takes effect:
+// this is the line fail2ban's filter matches ("ban client=IP"). reply is
+// the upstream's refusal, on one line as Postfix logs it.
+func (l *Logger) Ban(client, id string, until time.Time, rule, reply string) {
+	l.event("ban", "client", client, "id", id, "until", until.UTC().Format(time.RFC3339), "rule", rule, "reply", reply)
+}
+
+// Block logs a sender domain the enforcer refused at MAIL FROM from now on;
+// added is false when sender_access listed it already.
+func (l *Logger) Block(domain, id, client, rule string, added bool, reply string) {
+	l.event("block", "domain", domain, "id", id, "client", client, "rule", rule,
+		"added", strconv.FormatBool(added), "reply", reply)
+}
+
+// Encapsulate logs a copy of orig queued as id, from the relay itself, with
+// the original attached, for a recipient whose server refused it.
+func (l *Logger) Encapsulate(id, orig, to, client, rule, reply string) {
+	l.event("encapsulate", "id", id, "orig", orig, "to", Addr(to), "client", client, "rule", rule, "reply", reply)
+}
+
+// Report logs a refusal the enforcer only reports to the administrator:
+// no rule knows it, or its action could not be carried out (why).
+func (l *Logger) Report(id, client, from string, to []string, rule, why, reply string) {
+	l.event("report", "id", id, "client", client, "from", Addr(from), "to", Addr(strings.Join(to, ",")),
+		"rule", rule, "why", why, "reply", reply)
+}
+
+// Spare logs a client the enforcer would have banned, or whose domain it
+// would have blocked, and spared (a welcomelisted client); its mail goes on
+// encapsulated.
+func (l *Logger) Spare(id, client, rule, reason string) {
+	l.event("spare", "id", id, "client", client, "rule", rule, "reason", reason)
+}
+
+// Companion writes one line of relaykeeper postfix-enforcer's action log,
+// which has its own stream and keys (docs/postfix-enforcer.md): event is
+// the action (ban, block-domain, encapsulate, report; "would-" in front
+// with -t), kv its key/value pairs in the order given.
+func (l *Logger) Companion(event string, kv ...string) {
+	l.event(event, kv...)
 }

@@ -34,6 +34,22 @@ func TestGolden(t *testing.T) {
 	l.Proxy("6740A1F3C2D94E1C", "127.0.0.1:40001", "a@b", 1, 99, "smarthost:25", Bounced, "550 5.1.1 no such user")
 	l.Disconnect("127.0.0.1:40000", 2)
 	l.Quarantine("6740A1F3C2D94E1D", "receipt never completed")
+	l.AcceptBack("6740A1F3C2D94E1E", "127.0.0.1:40000", "alice@example.com", 1, 1300, "127.0.0.1:10026")
+	l.Auth("127.0.0.1:40002", "PLAIN", "bob")
+	l.Abandon("6740A1F3C2D94E1F", "127.0.0.1:40000", "alice@example.com", "exit:/usr/local/bin/copy")
+	l.Discard("6740A1F3C2D94E20", "127.0.0.1:40000", "alice@example.com", 2, "discard action", "")
+	l.Discard("6740A1F3C2D94E21", "", "", 1, "undeliverable notice", "550 5.1.1 no such user")
+	l.Hold("6740A1F3C2D94E22", "127.0.0.1:40000", "alice@example.com", "held at receipt")
+	l.Hold("6740A1F3C2D94E23", "192.0.2.7:40100", "spam@example.org", "client banned")
+	l.Notice("6740A1F3C2D94E24", "6740A1F3C2D94E1A", "failure", "alice@example.com", 1)
+	gmail := "550-5.7.1 [192.0.2.1 12] Our system has detected that this message is 550 5.7.1 likely unsolicited mail. x - gsmtp"
+	l.Ban("192.0.2.7", "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited", gmail)
+	l.Block("spam.example", "6740A1F3C2D94E25", "192.0.2.8", "gmail-domain-reputation", true, "550 5.7.1 ... low reputation of the sending domain")
+	l.Encapsulate("6740A1F3C2D94E26", "6740A1F3C2D94E27", "carol@gmail.com", "127.0.0.1:40000", "gmail-dmarc",
+		"550 5.7.26 Unauthenticated email from example.com is not accepted")
+	l.Report("6740A1F3C2D94E28", "127.0.0.1:40000", "alice@example.com", []string{"d@gmail.com", "e@gmail.com"}, "", "no rule knows this reply", "550 5.0.0 odd")
+	l.Spare("6740A1F3C2D94E29", "10.0.0.5", "gmail-unsolicited", "welcomelisted")
+	l.Companion("would-ban", "client", "203.0.113.7", "queue", "4XyZ", "client_name", "mx.spam.test", "rule", "gmail-unsolicited")
 
 	golden := "testdata/events.golden"
 	if *update {
@@ -73,6 +89,46 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestNoRawControlCharacters: whatever an event name, a key or a value
+// holds, a line is one line of printable text that parses back.
+func TestNoRawControlCharacters(t *testing.T) {
+	for _, tt := range [][3]string{
+		{"ban\nfake 2026-01-01T00:00:00Z ban client=1.2.3.4", "client", "5.6.7.8"},
+		{"hold", "client\r\n", "x"},
+		{"", "", "a\nb\x00c\x1b[31m"},
+		{"Ünicode", "k=v", "\u2028"},
+	} {
+		var b bytes.Buffer
+		NewWithClock(&b, fixedClock()).event(tt[0], tt[1], tt[2])
+		checkOneLine(t, b.String())
+	}
+}
+
+func checkOneLine(t *testing.T, out string) {
+	t.Helper()
+	body, ok := strings.CutSuffix(out, "\n")
+	if !ok || strings.ContainsFunc(body, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		t.Fatalf("written %q: not one line of printable text", out)
+	}
+	if _, err := Parse(body); err != nil {
+		t.Fatalf("written %q does not parse: %v", out, err)
+	}
+}
+
+func FuzzWrite(f *testing.F) {
+	f.Add("ban", "client", "1.2.3.4")
+	f.Add("a\nb", "k\x00", "v\r\n")
+	f.Fuzz(func(t *testing.T, event, key, value string) {
+		var b bytes.Buffer
+		NewWithClock(&b, fixedClock()).event(event, key, value)
+		checkOneLine(t, b.String())
+		e, _ := Parse(b.String())
+		if e.Get(word(key)) != value {
+			t.Fatalf("value %q read back as %q", value, e.Get(word(key)))
+		}
+	})
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(`2026-11-22T10:00:00.123Z delivery id=X to=<a@b> reply="250 ok" n=1`)
 	f.Add(`2026-11-22T10:00:00.123Z reject client=1.2.3.4:5 reply="a\"b\\c"`)
@@ -88,12 +144,13 @@ func FuzzParse(f *testing.F) {
 		for _, k := range e.Keys {
 			kv = append(kv, k, e.Fields[k])
 		}
-		l.Event(e.Event, kv...)
+		l.event(e.Event, kv...)
+		checkOneLine(t, b.String())
 		e2, err := Parse(b.String())
 		if err != nil {
 			t.Fatalf("re-parse %q: %v", b.String(), err)
 		}
-		if !cmp.Equal(e.Fields, e2.Fields) {
+		if e2.Event != e.Event || !cmp.Equal(e.Fields, e2.Fields) {
 			t.Fatalf("fields %v; after round trip %v", e.Fields, e2.Fields)
 		}
 	})

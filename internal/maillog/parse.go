@@ -35,10 +35,13 @@ func Parse(line string) (*Entry, error) {
 	if ev == "" {
 		return nil, errors.New("maillog: no event")
 	}
+	if !isWord(ev) {
+		return nil, fmt.Errorf("maillog: bad event name %q", trunc(ev))
+	}
 	e := &Entry{Time: t, Event: ev, Fields: map[string]string{}}
 	for rest != "" {
 		k, v, ok := strings.Cut(rest, "=")
-		if !ok || k == "" || strings.ContainsAny(k, " \"") {
+		if !ok || !isWord(k) {
 			return nil, fmt.Errorf("maillog: bad field at %q", trunc(rest))
 		}
 		v, rest, err = value(v)

@@ -384,8 +384,7 @@ func (ss *session) Data(r io.Reader) error {
 		case filter.Abandon:
 			// E-MailRelay: the client hears success and the message is
 			// dropped; the filter has taken it over.
-			ss.s.opts.MailLog.Event("abandon", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from),
-				"filter", f.String())
+			ss.s.opts.MailLog.Abandon(w.ID(), ss.client(), ss.from, f.String())
 			if rescan && ss.s.opts.OnRescan != nil {
 				ss.s.opts.OnRescan()
 			}
@@ -398,8 +397,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix).
-		ss.s.opts.MailLog.Event("discard", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from),
-			"nrcpt", fmt.Sprint(len(ss.rcpts)))
+		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), "discard action", "")
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 	}
 	if err := w.Commit(ss.hold); err != nil {
@@ -407,7 +405,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ok = true
 	if ss.hold {
-		ss.s.opts.MailLog.Event("hold", "id", w.ID(), "client", ss.client(), "from", maillog.Addr(ss.from))
+		ss.s.opts.MailLog.Hold(w.ID(), ss.client(), ss.from, "held at receipt")
 	}
 	if ss.tc != nil {
 		ss.tc.messages.Add(1)
@@ -415,8 +413,7 @@ func (ss *session) Data(r io.Reader) error {
 	if env.Client != ss.client() {
 		// Back from the content filter: the client that submitted it,
 		// and where it came back from.
-		ss.s.opts.MailLog.Event("accept", "id", w.ID(), "client", env.Client, "from", maillog.Addr(ss.from),
-			"nrcpt", fmt.Sprint(len(ss.rcpts)), "size", fmt.Sprint(w.Size()), "auth", "-", "via", ss.client())
+		ss.s.opts.MailLog.AcceptBack(w.ID(), env.Client, ss.from, len(ss.rcpts), w.Size(), ss.client())
 	} else {
 		ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
 	}
@@ -645,7 +642,7 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 		if t != nil {
 			t.Succeed(c.ip)
 		}
-		c.ss.s.opts.MailLog.Event("auth", "client", c.ss.client(), "mech", c.mech, "id", c.ss.authID)
+		c.ss.s.opts.MailLog.Auth(c.ss.client(), c.mech, c.ss.authID)
 	}
 	return chal, done, err
 }
