@@ -39,6 +39,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -122,6 +123,8 @@ type relay struct {
 	started  time.Time
 	smtpOff  atomic.Bool // the admin said "smtp disable"
 	dnsblOff atomic.Bool // the admin said "dnsbl stop"
+	// srs is nil without --srs-secret.
+	srs *srs.Rewriter
 }
 
 type roleListener struct {
@@ -217,6 +220,19 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	}
 	if err := r.addMiltersAndDKIM(); err != nil {
 		return nil, err
+	}
+	if f := cfg.SRS.SecretFile; f != "" {
+		secrets, err := srs.LoadSecrets(f)
+		if err != nil {
+			return nil, fmt.Errorf("--srs-secret: %w", err)
+		}
+		domain := cfg.SRS.Domain
+		if domain == "" {
+			domain = r.cfg.Domain
+		}
+		if r.srs, err = srs.New(domain, secrets); err != nil {
+			return nil, fmt.Errorf("--srs-secret: %w", err)
+		}
 	}
 	if routingConfigured(&r.cfg) {
 		rt, err := r.newRouter()
@@ -350,7 +366,7 @@ func (r *relay) recover() {
 }
 
 func (r *relay) newScheduler() *deliver.Scheduler {
-	return deliver.New(deliver.Options{
+	opts := deliver.Options{
 		Spool:                 r.spool,
 		Upstream:              r.upstream(),
 		Dial:                  r.dialer(),
@@ -369,7 +385,11 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 		Router:                r.router,
 		ClientFilter:          r.clientFilter,
 		ContentFilter:         r.cfg.Routing.ContentFilter,
-	})
+	}
+	if r.srs != nil {
+		opts.Senders = r.srs
+	}
+	return deliver.New(opts)
 }
 
 func (r *relay) run() int {
@@ -463,6 +483,9 @@ func (r *relay) runServer() int {
 		Spool:              r.spool,
 		Log:                r.log,
 		MailLog:            r.maillog,
+	}
+	if r.srs != nil {
+		opts.SRS = r.srs
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
 		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}

@@ -46,6 +46,7 @@ type Config struct {
 	POP      POP      `toml:"pop"`
 	Milter   Milter   `toml:"milter"`
 	DKIM     DKIM     `toml:"dkim"`
+	SRS      SRS      `toml:"srs"`
 	Admin    Admin    `toml:"admin"`
 	// Transports are named outbound transports ([transports.NAME]), as
 	// Postfix's master.cf smtp entries with their -o overrides.
@@ -284,6 +285,19 @@ type DKIM struct {
 	Selector string `toml:"selector"`
 	// Key is a PEM private key file (RSA or Ed25519).
 	Key string `toml:"key"`
+}
+
+// SRS turns on the Sender Rewriting Scheme (postsrsd's format) for mail the
+// relay forwards: a sender whose domain is not Domain goes out as an SRS0
+// address of Domain, and the relay's SMTP server reads its SRS addresses
+// back (bounces) after verifying them. Off while SecretFile is empty.
+type SRS struct {
+	// SecretFile holds the secrets, one per line, the first signing
+	// (postsrsd's secret file works as is): --srs-secret.
+	SecretFile string `toml:"secret_file"`
+	// Domain is the domain of the SRS addresses; the relay's domain if
+	// empty.
+	Domain string `toml:"domain"`
 }
 
 // POP configures the POP3 server over the spool (E-MailRelay's --pop).

@@ -170,6 +170,12 @@ func (c *Config) Validate() error {
 	if k := c.DKIM; (k.Domain != "" || k.Selector != "" || k.Key != "") && (k.Domain == "" || k.Selector == "" || k.Key == "") {
 		v.bad("DKIM signing needs domain, selector and key")("dkim.domain", "dkim.selector", "dkim.key")
 	}
+	if c.SRS.Domain != "" && c.SRS.SecretFile == "" {
+		v.bad("an SRS domain without a secret file")("srs.domain", "srs.secret_file")
+	}
+	if strings.ContainsAny(c.SRS.Domain, "@<>= ") {
+		v.bad("%q is not a domain", c.SRS.Domain)("srs.domain")
+	}
 	if c.Admin.Port != 0 {
 		v.port(c.Admin.Port, "admin.port")
 	}

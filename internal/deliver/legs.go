@@ -170,7 +170,11 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		content = io.MultiReader(strings.NewReader(hdr), body)
 		size += int64(len(hdr))
 	}
-	msg := &remote.Message{From: env.From, To: lg.rcpts, Body: content, Size: size,
+	from := env.From
+	if s.opts.Senders != nil && !strings.HasPrefix(lg.route.Key, contentFilterKey) {
+		from = s.opts.Senders.Forward(from)
+	}
+	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
 		EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	res, sendErr := conn.Send(ctx, msg)

@@ -95,9 +95,19 @@ type Options struct {
 	// ClientFilter, if set, runs on each message before it is forwarded
 	// (--client-filter).
 	ClientFilter filter.Filter
+	// Senders, if set, rewrites the envelope sender of each message as it
+	// goes upstream (SRS); not towards the content filter.
+	Senders SenderRewriter
 	// OnResult, if set, sees every recipient's refusal (the enforcer)
 	// while the message is claimed, and says what to do about it.
 	OnResult func(r Result) Effect
+}
+
+// SenderRewriter gives the envelope sender to use upstream for a
+// message's own (internal/srs.Rewriter: an SRS address for a domain not the
+// relay's).
+type SenderRewriter interface {
+	Forward(from string) string
 }
 
 // Effect is what OnResult wants done with a refused recipient.

@@ -275,98 +275,159 @@ func isQueueID(s string) bool {
 	return digit
 }
 
-// parseClient reads "client=NAME[IP], sasl_method=..., orig_queue_id=ID,
-// orig_client=NAME[IP]".
+// parseClient reads smtpd's "client=NAME[IP]", followed in Postfix's order
+// by ", sasl_method=M, sasl_username=U, sasl_sender=S" and then
+// ", orig_queue_id=ID, orig_client=NAME[IP]" (smtpd_sasl_proto.c).
+//
+// The client is the first field only, up to the first ", ": a name that
+// Postfix verified and an address. sasl_sender is the AUTH= parameter of
+// MAIL FROM, text that any client chooses
+// (`AUTH=<x, orig_client=victim[198.51.100.7]>`), so the SASL fields and
+// everything after them are opaque: the XFORWARD fields are read only from
+// a line without them.
 func (e *Event) parseClient(s string) bool {
 	e.Kind = Client
-	for i, f := range strings.Split(s, ", ") {
-		k, v, _ := strings.Cut(f, "=")
-		switch {
-		case i == 0:
-			var ok bool
-			if e.ClientName, e.ClientIP, ok = nameAddr(v); !ok {
-				return false
-			}
-		case k == "orig_queue_id" && isQueueID(v):
-			e.OrigQueueID = v
-		case k == "orig_client":
-			e.OrigClientName, e.OrigClientIP, _ = nameAddr(v)
-		}
+	first, rest, _ := strings.Cut(strings.TrimPrefix(s, "client="), ", ")
+	var ok bool
+	if e.ClientName, e.ClientIP, ok = clientAddr(first); !ok {
+		return false
 	}
-	return true
+	if rest == "" || strings.HasPrefix(rest, "sasl_") {
+		return true
+	}
+	// ", orig_queue_id=ID, orig_client=NAME[IP]", either or both.
+	if v, ok := strings.CutPrefix(rest, "orig_queue_id="); ok {
+		id, after, _ := strings.Cut(v, ", ")
+		if !isQueueID(id) {
+			return false
+		}
+		e.OrigQueueID, rest = id, after
+	}
+	if v, ok := strings.CutPrefix(rest, "orig_client="); ok {
+		name, ip, ok := clientAddr(v)
+		if !ok {
+			return false
+		}
+		e.OrigClientName, e.OrigClientIP, rest = name, ip, ""
+	}
+	return rest == ""
 }
 
-// parseQueued reads "from=<ADDR>, size=N, nrcpt=N (queue active)".
+// parseQueued reads qmgr's "from=<ADDR>, size=N, nrcpt=N (queue active)",
+// and its other lines about a sender ("from=<ADDR>, status=expired,
+// returned to sender") for the address only.
 func (e *Event) parseQueued(s string) bool {
 	e.Kind = Queued
-	from, rest, ok := angle(strings.TrimPrefix(s, "from="))
-	if !ok {
+	from, rest, ok := readPath(strings.TrimPrefix(s, "from="))
+	if !ok || (rest != "" && !strings.HasPrefix(rest, ", ")) {
 		return false
 	}
 	e.From = from
-	for _, f := range strings.Split(strings.TrimPrefix(rest, ", "), ", ") {
-		k, v, _ := strings.Cut(f, "=")
-		v, _, _ = strings.Cut(v, " ")
-		switch k {
-		case "size":
-			e.Size, _ = strconv.ParseInt(v, 10, 64)
-		case "nrcpt":
-			e.Nrcpt, _ = strconv.Atoi(v)
-		}
+	if v, ok := strings.CutPrefix(rest, ", size="); ok {
+		size, v, _ := strings.Cut(v, ", nrcpt=")
+		nrcpt, _, _ := strings.Cut(v, " ")
+		e.Size, _ = strconv.ParseInt(size, 10, 64)
+		e.Nrcpt, _ = strconv.Atoi(nrcpt)
 	}
 	return true
 }
 
-// parseDelivery reads "to=<ADDR>, orig_to=<ADDR>, relay=HOST[IP]:PORT,
-// delay=..., delays=..., dsn=X.Y.Z, status=WORD (DETAIL)".
+// parseDelivery reads a delivery agent's line by Postfix's own field order
+// (log_adhoc.c):
+//
+//	to=<ADDR>[, orig_to=<ADDR>], relay=R[, conn_use=N], delay=D,
+//	delays=A/B/C/D, dsn=X.Y.Z, status=WORD (DETAIL)
+//
+// The addresses are read as RFC 5321 paths, status is the field after
+// dsn=, and DETAIL is everything in the parentheses up to the end of the
+// line. A line that does not follow this order is not read.
 func (e *Event) parseDelivery(s string) bool {
 	e.Kind = Delivery
-	to, rest, ok := angle(strings.TrimPrefix(s, "to="))
+	to, rest, ok := readPath(strings.TrimPrefix(s, "to="))
 	if !ok {
 		return false
 	}
 	e.To = to
-	head, status, ok := strings.Cut(rest, "status=")
+	// One relay= field after the addresses, or the line is two lines'
+	// worth of fields: an address logged unquoted (Postfix's internal
+	// form) that carries a delivery's fields of its own.
+	if strings.Count(rest, ", relay=") != 1 {
+		return false
+	}
+	if v, ok := strings.CutPrefix(rest, ", orig_to="); ok {
+		if e.OrigTo, rest, ok = readPath(v); !ok {
+			return false
+		}
+	}
+	if e.Relay, rest, ok = cutField(rest, "relay"); !ok {
+		return false
+	}
+	e.RelayHost, e.RelayIP, _ = nameAddr(e.Relay)
+	if strings.HasPrefix(rest, ", conn_use=") {
+		if _, rest, ok = cutField(rest, "conn_use"); !ok {
+			return false
+		}
+	}
+	for _, key := range []string{"delay", "delays", "dsn"} {
+		var v string
+		if v, rest, ok = cutField(rest, key); !ok {
+			return false
+		}
+		e.DSN = v
+	}
+	v, ok := strings.CutPrefix(rest, ", status=")
 	if !ok {
 		return false
 	}
-	for _, f := range strings.Split(head, ", ") {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "orig_to":
-			e.OrigTo = unbracket(v)
-		case "relay":
-			e.Relay = v
-			e.RelayHost, e.RelayIP, _ = nameAddr(v)
-		case "dsn":
-			e.DSN = v
-		}
-	}
-	e.Status, e.Detail, _ = strings.Cut(status, " ")
-	if e.Status == "" {
+	status, detail, ok := strings.Cut(v, " ")
+	if !ok || !isWord(status) || !strings.HasPrefix(detail, "(") || !strings.HasSuffix(detail, ")") {
 		return false
 	}
-	if strings.HasPrefix(e.Detail, "(") && strings.HasSuffix(e.Detail, ")") {
-		e.Detail = e.Detail[1 : len(e.Detail)-1]
-	}
+	e.Status, e.Detail = status, detail[1:len(detail)-1]
 	e.parseDetail()
 	return true
 }
 
-// parseDetail finds the remote reply in a delivery's detail.
+// cutField cuts ", key=VALUE" from the start of s; VALUE, a word without
+// spaces or parentheses, runs to the next ", ".
+func cutField(s, key string) (val, rest string, ok bool) {
+	v, ok := strings.CutPrefix(s, ", "+key+"=")
+	if !ok {
+		return "", "", false
+	}
+	if i := strings.Index(v, ", "); i >= 0 {
+		val, rest = v[:i], v[i:]
+	} else {
+		val = v
+	}
+	if val == "" || strings.ContainsAny(val, " ()") {
+		return "", "", false
+	}
+	return val, rest, true
+}
+
+// isWord reports whether s is a non-empty run of lower-case letters.
+func isWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseDetail finds the remote reply in a delivery's detail. For a refusal
+// it is the text after "host NAME[IP] said: " (or "refused to talk to me:
+// "), and only when NAME[IP] is the server of the line's relay= field: the
+// detail of a local problem may quote text that a client chose.
 func (e *Event) parseDetail() {
 	d := e.Detail
-	if h, ok := strings.CutPrefix(d, "host "); ok {
-		if _, reply, ok := strings.Cut(h, " said: "); ok {
-			e.Reply, e.Stage = inReplyTo(reply)
-		} else if _, reply, ok := strings.Cut(h, " refused to talk to me: "); ok {
-			e.Reply, e.Stage = reply, "connect"
-		}
-	} else if e.Status == "sent" && len(d) > 3 && isDigits(d[:3]) && (d[3] == ' ' || d[3] == '-') {
-		e.Reply = d
-	}
-	// "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as X"
 	if e.Status == "sent" {
+		// "250 2.0.0 Ok: queued as X", or a content filter's
+		// "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as X".
+		if len(d) > 3 && isDigits(d[:3]) && (d[3] == ' ' || d[3] == '-') {
+			e.Reply = d
+		}
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
 			id := d[i+len("queued as "):]
 			id, _, _ = strings.Cut(id, " ")
@@ -375,6 +436,24 @@ func (e *Event) parseDetail() {
 				e.QueuedAs = []string{id}
 			}
 		}
+		return
+	}
+	h, ok := strings.CutPrefix(d, "host ")
+	if !ok {
+		return
+	}
+	end := strings.IndexByte(h, ']')
+	if end < 0 {
+		return
+	}
+	name, ip, _ := nameAddr(h[:end+1])
+	if !strings.EqualFold(name, e.RelayHost) || ip != e.RelayIP || e.RelayIP == "" {
+		return
+	}
+	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok {
+		e.Reply, e.Stage = inReplyTo(reply)
+	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok {
+		e.Reply, e.Stage = reply, "connect"
 	}
 }
 
@@ -409,75 +488,106 @@ func inReplyTo(s string) (reply, stage string) {
 //	(12345-01) Passed CLEAN {RelayedInbound}, [1.2.3.4]:5678 [1.2.3.4]
 //	<from> -> <to>,<to2>, Queue-ID: ABC, Message-ID: <id>, mail_id: x,
 //	Hits: -1.2, size: 1234, queued_as: DEF, 1234 ms
+//
+// It is read from the left up to the Queue-ID, the addresses as RFC 5321
+// paths: everything before the Queue-ID is amavis's or a parsable address.
+// Message-ID and, in some templates, Subject are text the sender chose;
+// they come before queued_as, which is taken from its last occurrence.
 func (e *Event) parseAmavis(msg string) bool {
 	if strings.HasPrefix(msg, "(") {
 		_, msg, _ = strings.Cut(msg, ") ")
 	}
-	qid := field(msg, "Queue-ID: ")
+	// The verdict runs up to " {" or ", ".
+	i := strings.IndexAny(msg, ",{")
+	if i <= 0 {
+		return false
+	}
+	result, rest := strings.TrimSpace(msg[:i]), msg[i:]
+	if strings.HasPrefix(rest, "{") {
+		end := strings.IndexByte(rest, '}')
+		if end < 0 {
+			return false
+		}
+		rest = rest[end+1:]
+	}
+	rest, ok := strings.CutPrefix(rest, ", ")
+	if !ok {
+		return false
+	}
+	// "[IP]:PORT [IP] " or "LOCAL [IP]:PORT [IP] ": the client and the
+	// originating address, before the sender's '<'.
+	lt := strings.IndexByte(rest, '<')
+	if lt < 0 {
+		return false
+	}
+	var ips []string
+	for _, f := range strings.Fields(rest[:lt]) {
+		if !strings.HasPrefix(f, "[") {
+			continue
+		}
+		end := strings.IndexByte(f, ']')
+		if end < 0 {
+			return false
+		}
+		if ip, ok := parseIP(f[1:end]); ok {
+			ips = append(ips, ip)
+		}
+	}
+	from, rest, ok := readPath(rest[lt:])
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, " -> ")
+	if !ok {
+		return false
+	}
+	for {
+		if _, rest, ok = readPath(rest); !ok {
+			return false
+		}
+		if !strings.HasPrefix(rest, ",<") {
+			break
+		}
+		rest = rest[1:]
+	}
+	// ", quarantine: NAME" may come first.
+	if v, ok := strings.CutPrefix(rest, ", quarantine: "); ok {
+		_, rest, _ = strings.Cut(v, ",")
+		rest = "," + rest
+	}
+	v, ok := strings.CutPrefix(rest, ", Queue-ID: ")
+	if !ok {
+		return false
+	}
+	qid, rest, _ := strings.Cut(v, ", ")
 	if !isQueueID(qid) {
 		return false
 	}
 	e.Kind = Amavis
 	e.QueueID = qid
-	// The verdict runs up to the first ", " or " {".
-	if i := strings.IndexAny(msg, ",{"); i > 0 {
-		e.Result = strings.TrimSpace(msg[:i])
-	}
-	// The addresses come after the verdict's "}, " (or ", " without it) and
-	// before the "<from> -> <to>" part.
-	addrs := msg
-	if i := strings.Index(addrs, "}, "); i >= 0 {
-		addrs = addrs[i+3:]
-	} else if i := strings.Index(addrs, ", "); i >= 0 {
-		addrs = addrs[i+2:]
-	}
-	if i := strings.Index(addrs, " -> "); i >= 0 {
-		if j := strings.LastIndexByte(addrs[:i], '<'); j >= 0 {
-			e.From = unbracket(addrs[j:i])
-			addrs = addrs[:j]
-		}
-	}
-	var ips []string
-	for addrs != "" && len(ips) < 2 {
-		open := strings.IndexByte(addrs, '[')
-		if open < 0 {
-			break
-		}
-		end := strings.IndexByte(addrs[open:], ']')
-		if end < 0 {
-			break
-		}
-		if ip, ok := parseIP(addrs[open+1 : open+end]); ok {
-			ips = append(ips, ip)
-		}
-		addrs = addrs[open+end+1:]
-	}
+	e.Result = result
+	e.From = from
 	if len(ips) > 0 {
 		e.ClientIP = ips[0]
 	}
 	if len(ips) > 1 {
 		e.OriginIP = ips[1]
 	}
-	e.MessageID = unbracket(field(msg, "Message-ID: "))
-	for _, id := range strings.Split(field(msg, "queued_as: "), "/") {
-		if isQueueID(id) {
-			e.QueuedAs = append(e.QueuedAs, id)
+	if v, ok := strings.CutPrefix(rest, "Message-ID: <"); ok {
+		if end := strings.Index(v, ">, "); end >= 0 {
+			e.MessageID = v[:end]
+		}
+	}
+	if i := strings.LastIndex(rest, ", queued_as: "); i >= 0 {
+		v := rest[i+len(", queued_as: "):]
+		v, _, _ = strings.Cut(v, ", ")
+		for _, id := range strings.Split(v, "/") {
+			if isQueueID(id) {
+				e.QueuedAs = append(e.QueuedAs, id)
+			}
 		}
 	}
 	return true
-}
-
-// field returns the value after key in amavis's ", Key: value, " list.
-func field(s, key string) string {
-	i := strings.Index(s, key)
-	if i < 0 {
-		return ""
-	}
-	v := s[i+len(key):]
-	if j := strings.Index(v, ", "); j >= 0 {
-		v = v[:j]
-	}
-	return strings.TrimSpace(v)
 }
 
 // nameAddr splits "name[1.2.3.4]" or "name[1.2.3.4]:25". The address may
@@ -496,6 +606,19 @@ func nameAddr(s string) (name, ip string, ok bool) {
 	return name, ip, true
 }
 
+// clientAddr splits smtpd's "name[1.2.3.4]": a name without spaces or
+// brackets, and an IP address in brackets at the end.
+func clientAddr(s string) (name, ip string, ok bool) {
+	open := strings.IndexByte(s, '[')
+	if open < 0 || !strings.HasSuffix(s, "]") || strings.ContainsAny(s[:open], "[] ,") {
+		return "", "", false
+	}
+	if ip, ok = parseIP(s[open+1 : len(s)-1]); !ok {
+		return "", "", false
+	}
+	return s[:open], ip, true
+}
+
 // parseIP accepts "1.2.3.4", "2001:db8::1" and "IPv6:2001:db8::1".
 func parseIP(s string) (string, bool) {
 	a, err := netip.ParseAddr(strings.TrimPrefix(s, "IPv6:"))
@@ -503,19 +626,6 @@ func parseIP(s string) (string, bool) {
 		return "", false
 	}
 	return a.Unmap().String(), true
-}
-
-// angle reads "<addr>" at the start of s and returns the address and what
-// follows it.
-func angle(s string) (addr, rest string, ok bool) {
-	if !strings.HasPrefix(s, "<") {
-		return "", "", false
-	}
-	i := strings.IndexByte(s, '>')
-	if i < 0 {
-		return "", "", false
-	}
-	return s[1:i], s[i+1:], true
 }
 
 func unbracket(s string) string {

@@ -1,6 +1,7 @@
 package postfixlog
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +164,9 @@ func FuzzParseLine(f *testing.F) {
 	f.Add("Nov 22 10:00:01 mx1 amavis[3135]: (03135-08) Passed CLEAN {RelayedInbound}, [203.0.113.7]:46134 [203.0.113.7] <bob@example.com> -> <carol@gmail.com>, Queue-ID: 4C2B7985118, Message-ID: <m@x>, mail_id: d, Hits: -0.1, size: 1234, queued_as: 5D0E1985119, 812 ms")
 	f.Add("Nov 22 10:00:01 mx1 postfix/qmgr[900]: 4C2B7985118: from=<bob@example.com>, size=1234, nrcpt=2 (queue active)")
 	f.Add("<22>Nov  2 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<a@b>")
+	for _, line := range hostileLines(f) {
+		f.Add(line)
+	}
 	f.Fuzz(func(t *testing.T, line string) {
 		e, ok := ParseLine(line)
 		if !ok {
@@ -184,6 +188,23 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if e.Kind == Delivery && e.Status == "" {
 			t.Errorf("ParseLine(%q): a delivery without a status", line)
+		}
+		// The fields the enforcer acts on are read by the grammar: the
+		// address is whole, the status is the one after dsn=, and a
+		// refusal's reply is from the relay of the line.
+		if e.Kind == Delivery {
+			if !strings.Contains(line, ": to=<"+e.To+">, ") {
+				t.Errorf("ParseLine(%q): to %q is not the logged address", line, e.To)
+			}
+			if !strings.Contains(line, ", dsn="+e.DSN+", status="+e.Status+" (") {
+				t.Errorf("ParseLine(%q): status %q is not the field after dsn=", line, e.Status)
+			}
+			if e.Reply != "" && e.Status != "sent" && (e.RelayIP == "" || !strings.HasPrefix(strings.ToLower(e.Detail), "host "+strings.ToLower(e.RelayHost)+"[")) {
+				t.Errorf("ParseLine(%q): reply %q not from relay %q", line, e.Reply, e.Relay)
+			}
+		}
+		if e.Kind == Client && strings.Contains(line, "sasl_sender=") && e.OrigClientIP != "" {
+			t.Errorf("ParseLine(%q): orig_client %q read after sasl_sender", line, e.OrigClientIP)
 		}
 	})
 }

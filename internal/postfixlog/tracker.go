@@ -172,18 +172,16 @@ func (t *Tracker) Add(e Event) []Refusal {
 		if t.Reinjection == ReinjectNever {
 			break
 		}
-		src := t.msgs[e.QueueID]
-		o := &origin{QueueID: e.QueueID, ClientIP: e.ClientIP}
-		if o.ClientIP != "" && isLoopback(o.ClientIP) && e.OriginIP != "" {
-			// Amavis saw no XFORWARD: its client is Postfix; the second
-			// address is its reading of the Received header.
-			o.ClientIP = e.OriginIP
-		}
-		if src != nil {
-			ip, name := t.clientOf(src)
-			if o.ClientIP == "" || o.ClientIP == ip {
-				o.ClientIP, o.ClientName = ip, name
-			}
+		// Postfix's own client= of the queue id amavis names is the
+		// client. Without it, amavis's client is trusted when it is not
+		// Postfix itself (XFORWARD gave it the real one); its second
+		// address, a guess from Received fields that the sender can forge,
+		// never is: the client is then unknown.
+		o := &origin{QueueID: e.QueueID}
+		if src := t.msgs[e.QueueID]; src != nil && src.ClientIP != "" {
+			o.ClientIP, o.ClientName = t.clientOf(src)
+		} else if e.ClientIP != "" && !isLoopback(e.ClientIP) {
+			o.ClientIP = e.ClientIP
 		}
 		var out []Refusal
 		for _, id := range e.QueuedAs {

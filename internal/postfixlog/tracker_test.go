@@ -125,9 +125,9 @@ func TestTrackerXforward(t *testing.T) {
 	log := `Nov 22 10:00:01 mx1 postfix/smtpd[1]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]
 Nov 22 10:00:02 mx1 postfix/smtpd[2]: 5D0E1985119: client=localhost[127.0.0.1], orig_queue_id=4C2B7985118, orig_client=mail.spammer.example[203.0.113.7]
 Nov 22 10:00:02 mx1 postfix/qmgr[9]: 4C2B7985118: removed
-Nov 22 10:00:03 mx1 postfix/smtp[3]: 5D0E1985119: to=<carol@gmail.com>, relay=x[192.0.2.1]:25, dsn=4.7.0, status=deferred (host x[192.0.2.1] said: 421 4.7.0 try later - gsmtp (in reply to RCPT TO command))
+Nov 22 10:00:03 mx1 postfix/smtp[3]: 5D0E1985119: to=<carol@gmail.com>, relay=x[192.0.2.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=4.7.0, status=deferred (host x[192.0.2.1] said: 421 4.7.0 try later - gsmtp (in reply to RCPT TO command))
 Nov 22 10:10:03 mx1 postfix/qmgr[9]: 5D0E1985119: from=<bob@spammer.example>, size=1800, nrcpt=1 (queue active)
-Nov 22 10:10:03 mx1 postfix/smtp[3]: 5D0E1985119: to=<carol@gmail.com>, relay=x[192.0.2.1]:25, dsn=4.7.0, status=deferred (host x[192.0.2.1] said: 421 4.7.0 try later - gsmtp (in reply to RCPT TO command))
+Nov 22 10:10:03 mx1 postfix/smtp[3]: 5D0E1985119: to=<carol@gmail.com>, relay=x[192.0.2.1]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=4.7.0, status=deferred (host x[192.0.2.1] said: 421 4.7.0 try later - gsmtp (in reply to RCPT TO command))
 `
 	got := track(&Tracker{}, log)
 	if len(got) != 2 {

@@ -99,9 +99,20 @@ type Options struct {
 	// DebugPeer, if set, says which clients get their whole SMTP
 	// conversation in the diagnostic log (Postfix's debug_peer_list).
 	DebugPeer func(ip netip.Addr) bool
+	// SRS, if set, reads the relay's own SRS recipients (bounces to the
+	// senders it rewrote) back to the addresses they stand for, after the
+	// policy has accepted them.
+	SRS SRSReverser
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
+}
+
+// SRSReverser reads an SRS address back (internal/srs.Rewriter): mine is
+// false for an address that is not one of the relay's, err is set for one
+// that is but does not verify.
+type SRSReverser interface {
+	Reverse(addr string) (orig string, mine bool, err error)
 }
 
 // Enforcer acts on an upstream's refusal of a proxied transaction and may

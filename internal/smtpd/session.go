@@ -216,6 +216,14 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			ss.filterTo = d.Filter
 		}
 	}
+	if srs := ss.s.opts.SRS; srs != nil {
+		if orig, mine, err := srs.Reverse(to); err != nil {
+			return ss.refuse("rcpt", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+				Message: "SRS address does not verify"}, "from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", "srs")
+		} else if mine {
+			to = orig
+		}
+	}
 	if ss.s.opts.Proxy != nil {
 		if ss.upstream == nil || ss.upMsg == nil {
 			return errLocal

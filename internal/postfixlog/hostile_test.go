@@ -1,0 +1,87 @@
+package postfixlog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The hostile corpus: log lines that carry text a client chose (a MAIL
+// FROM AUTH= parameter, quoted local parts, forged Received fields, a
+// Message-ID) shaped like the fields the enforcer acts on. Each file is a
+// log as Postfix 3.7 (info_log_address_format = external) and amavis write
+// it; want says what the tracker must report. Nothing may name the victim
+// (198.51.100.7, victim.example), and a status=sent line is never a
+// refusal.
+var hostile = []struct {
+	file string
+	want []Refusal // QueueID, To, ClientIP, From and Status only
+}{
+	{"sasl-sender-orig-client.log", []Refusal{
+		{QueueID: "4C2B7985118", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
+		{QueueID: "5D0E1985119", To: "dave@gmail.com", ClientIP: "203.0.113.66", Status: "bounced"},
+	}},
+	{"quoted-rcpt-status.log", nil},
+	{"quoted-from-domain.log", []Refusal{
+		{QueueID: "4C2B7985118", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: `"x@victim.example>"@attacker.example`, Status: "bounced"},
+	}},
+	{"amavis-guess.log", []Refusal{
+		// Postfix's own client= of the original queue id, not amavis's
+		// guess from the Received fields.
+		{QueueID: "5D0E1985119", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
+		// The original queue id's client= was not seen: unknown, not
+		// the guess.
+		{QueueID: "6E1F2A9811A", To: "dave@gmail.com", ClientIP: "", From: "bob@attacker.example", Status: "bounced"},
+	}},
+	{"amavis-injected-fields.log", []Refusal{
+		{QueueID: "5D0E1985119", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: `"x, Queue-ID: 8A0B1C2D3E4, queued_as: 5D0E1985119"@attacker.example`, Status: "bounced"},
+	}},
+	{"reply-not-from-relay.log", nil},
+}
+
+func TestHostileLog(t *testing.T) {
+	for _, tt := range hostile {
+		t.Run(strings.TrimSuffix(tt.file, ".log"), func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "hostile", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := &Tracker{}
+			var got []Refusal
+			for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+				if e, ok := ParseLine(line); ok {
+					got = append(got, tr.Add(e)...)
+				}
+			}
+			got = append(got, tr.Release(0)...)
+			if len(got) != len(tt.want) {
+				t.Fatalf("refusals = %+v; want %d", got, len(tt.want))
+			}
+			for i, r := range got {
+				w := tt.want[i]
+				if r.QueueID != w.QueueID || r.To != w.To || r.ClientIP != w.ClientIP || r.From != w.From || r.Status != w.Status {
+					t.Errorf("refusal %d = {%s %s client %q from %q %s}; want {%s %s client %q from %q %s}", i,
+						r.QueueID, r.To, r.ClientIP, r.From, r.Status, w.QueueID, w.To, w.ClientIP, w.From, w.Status)
+				}
+				if r.ClientIP == "198.51.100.7" || strings.Contains(r.ClientName, "victim") || strings.HasSuffix(r.From, "@victim.example") {
+					t.Errorf("refusal %d names the victim: %+v", i, r)
+				}
+			}
+		})
+	}
+}
+
+// hostileLines returns every line of the hostile corpus, for the fuzz
+// target's seeds.
+func hostileLines(f *testing.F) []string {
+	var lines []string
+	for _, tt := range hostile {
+		b, err := os.ReadFile(filepath.Join("testdata", "hostile", tt.file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	return lines
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestCompanionHostile sends the log-injection attacks through a real,
+// private Postfix that relays to a fake Gmail, and runs "relaykeeper
+// postfix-enforcer" over that Postfix's own mail log: nothing the clients
+// wrote steers it.
+//
+//   - 203.0.113.66 sends spam with MAIL FROM:<...> AUTH=<x,
+//     orig_client=victim[198.51.100.7]>, which Postfix logs as sasl_sender=
+//     on the client= line. Gmail refuses it as unsolicited: the spammer is
+//     banned, the victim is not.
+//   - 203.0.113.67 sends as "x@victim.example>"@attacker.example, refused for
+//     its domain's reputation: attacker.example is blocked, victim.example
+//     is not.
+//   - 203.0.113.68 sends to "a>status=bounced (host x said: 550 5.7.1 likely
+//     unsolicited mail"@gmail.test, which Gmail takes: status=sent is no
+//     refusal, and nothing happens to 203.0.113.68.
+func TestCompanionHostile(t *testing.T) {
+	t.Parallel()
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: []string{
+			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+			"relay_domains = gmail.test",
+			// AUTH= on MAIL FROM is read only with SASL on; no client
+			// logs in.
+			"smtpd_sasl_auth_enable = yes",
+		},
+	})
+
+	sends := []struct {
+		ip, name string
+		cmds     []string // after XCLIENT and EHLO
+	}{
+		{"203.0.113.66", "mx.attacker.test", []string{
+			"MAIL FROM:<bob@attacker.test> AUTH=<x, orig_client=victim.test[198.51.100.7]>",
+			"RCPT TO:<spam@gmail.test>"}},
+		{"203.0.113.67", "mx.attacker.example", []string{
+			`MAIL FROM:<"x@victim.example>"@attacker.example>`,
+			"RCPT TO:<domain@gmail.test>"}},
+		{"203.0.113.68", "mx.quoter.test", []string{
+			"MAIL FROM:<eve@quoter.test>",
+			`RCPT TO:<"a>status=bounced (host x said: 550 5.7.1 likely unsolicited mail"@gmail.test>`}},
+	}
+	for _, s := range sends {
+		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds)
+	}
+	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
+	compWaitLog(t, pf, `to=<domain@gmail\.test>, .*status=bounced`, 30*time.Second)
+	compWaitLog(t, pf, `to=<"a>status=bounced .*status=sent`, 30*time.Second)
+	log := pf.MailLog()
+	t.Logf("Postfix's log:\n%s", log)
+	// The attacks reached the log as described.
+	for _, re := range []string{
+		`client=mx\.attacker\.test\[203\.0\.113\.66\], .*orig_client=victim\.test\[198\.51\.100\.7\]`,
+		`from=<"x@victim\.example>"@attacker\.example>`,
+		`to=<"a>status=bounced \(host x said: 550 5\.7\.1 likely unsolicited mail"@gmail\.test>, .*status=sent`,
+	} {
+		if !regexp.MustCompile(re).MatchString(log) {
+			t.Errorf("Postfix's log has no line matching %s", re)
+		}
+	}
+
+	dir := t.TempDir()
+	banLog := filepath.Join(dir, "bans.log")
+	access := filepath.Join(dir, "sender_access")
+	welcome := filepath.Join(dir, "welcomelist")
+	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
+		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
+	}
+	out := p.Stdout()
+	t.Logf("postfix-enforcer --once:\n%s", out)
+	compWantLines(t, out, []string{
+		`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`,
+		`^\S+ block-domain domain=attacker\.example .*client=203\.0\.113\.67 .*rule=gmail-domain-reputation`,
+	})
+	for _, bad := range []string{"198.51.100.7", "victim.test", "domain=victim", "203.0.113.68", "domain=gmail"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the enforcer's output mentions %q:\n%s", bad, out)
+		}
+	}
+	compWantBans(t, banLog, "203.0.113.66")
+	b, _ := os.ReadFile(access)
+	if !regexp.MustCompile(`(?m)^attacker\.example\s+REJECT$`).Match(b) || regexp.MustCompile(`(?m)^[^#].*victim`).Match(b) {
+		t.Errorf("sender_access:\n%s\nwant attacker.example blocked, and nothing of victim.example", b)
+	}
+}
+
+// hostileGmailDecide refuses spam@ as unsolicited and domain@ for its
+// sender domain's reputation, with Gmail's texts, and takes the rest as
+// Gmail does.
+func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
+	if stage != harness.StageEndOfData || len(tx.Rcpts) == 0 {
+		return harness.Response{}
+	}
+	switch strings.ToLower(tx.Rcpts[0].Addr) {
+	case "spam@gmail.test":
+		return harness.Response{Reply: companionMessages[0].reply}
+	case "domain@gmail.test":
+		return harness.Response{Reply: companionMessages[1].reply}
+	}
+	// Gmail's acceptance ends with "gsmtp" too.
+	return harness.Response{Reply: "250 2.0.0 OK  1733360402 a640c23a62f3a-a7a3c1f4d2si9876543b.100 - gsmtp"}
+}
+
+// hostileSend speaks SMTP to Postfix by hand, for commands that no client
+// library sends: XCLIENT sets the client's address and name, then cmds
+// (MAIL, RCPT), then a short message.
+func hostileSend(t *testing.T, addr, ip, name string, cmds []string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	expect := func(cmd, want string) {
+		t.Helper()
+		if cmd != "" {
+			fmt.Fprintf(c, "%s\r\n", cmd)
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %q: %v", cmd, err)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				if !strings.HasPrefix(line, want) {
+					t.Fatalf("%q: Postfix said %q; want %s", cmd, strings.TrimSpace(line), want)
+				}
+				return
+			}
+		}
+	}
+	expect("", "220")
+	expect("EHLO client.test", "250")
+	expect("XCLIENT ADDR="+ip+" NAME="+name, "220")
+	expect("EHLO "+name, "250")
+	for _, cmd := range cmds {
+		expect(cmd, "250")
+	}
+	expect("DATA", "354")
+	expect("Subject: hostile\r\nMessage-Id: <"+ip+"@hostile.test>\r\n\r\nhello\r\n.", "250")
+	expect("QUIT", "221")
+}
