@@ -41,7 +41,8 @@ FUZZ_TARGETS = \
 	internal/enforce:FuzzReplyFilter internal/enforce:FuzzWelcomelist \
 	internal/enforce:FuzzBansFile internal/postfixlog:FuzzParseLine \
 	internal/pop3:FuzzParseCommand internal/admin:FuzzParseCommand \
-	internal/filter:FuzzParseOutput internal/route:FuzzParseNextHop
+	internal/filter:FuzzParseOutput internal/route:FuzzParseNextHop \
+	internal/smtpd:FuzzCommandLayer
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

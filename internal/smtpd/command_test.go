@@ -290,3 +290,43 @@ func (nullAuth) Server(mech string, _ func(string)) (sasl.Server, error) {
 		return errors.New("no")
 	}), nil
 }
+
+// FuzzCommandLayer sends arbitrary client input through the command layer
+// and go-smtp: every reply must be a well-formed reply line, and nothing
+// may panic (go-smtp answers a panic in a command with 421 "Internal
+// server error"; one in the command layer would kill the server).
+func FuzzCommandLayer(f *testing.F) {
+	ts := startServer(f, func(o *Options) { o.MaxMessageSize = 100000 })
+	for _, s := range []string{
+		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nx\r\n.\r\n",
+		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 3 LAST\r\nabc",
+		"EHLO c\r\nAUTH PLAIN\r\nAAAA\r\n",
+		"HELO [IPv6:::1]\r\nMAIL FROM:<\x00>\r\nRCPT\rTO:<x>\r\n",
+		"EHLO c\r\nSTARTTLS\r\nNOOP\r\n",
+		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n.\r\nDATA\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 64<<10 {
+			return
+		}
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		go c.Write(append(in, "\r\n.\r\nQUIT\r\n"...))
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			l := sc.Text()
+			if len(l) < 4 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-') {
+				t.Fatalf("reply line %q is not a reply", l)
+			}
+			if strings.Contains(l, "Internal server error") {
+				t.Fatalf("a panic serving %q: %q", in, l)
+			}
+		}
+	})
+}

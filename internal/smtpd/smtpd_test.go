@@ -25,7 +25,7 @@ type testServer struct {
 	srv   *Server
 }
 
-func startServer(t *testing.T, mod func(*Options)) *testServer {
+func startServer(t testing.TB, mod func(*Options)) *testServer {
 	t.Helper()
 	sp, err := spool.Open(t.TempDir(), nil)
 	if err != nil {
