@@ -47,6 +47,8 @@ const (
 	maxAuthLine = 12288
 	// defaultJunkLimit is Postfix's smtpd_junk_command_limit.
 	defaultJunkLimit = 100
+	// handshakeTimeout bounds a TLS handshake.
+	handshakeTimeout = 30 * time.Second
 )
 
 type readMode int
@@ -122,18 +124,10 @@ type commandConn struct {
 func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 	c := &commandConn{Conn: nc, srv: srv, cur: nc, answered: true}
 	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
-		tc := tls.Server(nc, srv.opts.TLSConfig)
-		c.cur = tc
-		go func() {
-			// The handshake happens with go-smtp's greeting; record
-			// its state for the session once it is done.
-			tc.SetDeadline(time.Now().Add(30 * time.Second))
-			if tc.Handshake() == nil {
-				st := tc.ConnectionState()
-				c.tls.Store(&st)
-			}
-			tc.SetDeadline(time.Time{})
-		}()
+		// The handshake happens as go-smtp writes its greeting, which
+		// waits for the client's hello under this read deadline.
+		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		c.cur = tls.Server(nc, srv.opts.TLSConfig)
 	}
 	c.br = bufio.NewReaderSize(c.cur, 16<<10)
 	return c
@@ -145,8 +139,7 @@ func (c *commandConn) TLSState() (tls.ConnectionState, bool) {
 		return *st, true
 	}
 	if tc, ok := c.cur.(*tls.Conn); ok && c.srv.opts.ImplicitTLS {
-		// The handshake goroutine may not have stored it yet.
-		tc.Handshake()
+		// Complete since go-smtp's greeting went out.
 		st := tc.ConnectionState()
 		return st, st.HandshakeComplete
 	}
@@ -503,7 +496,7 @@ func (c *commandConn) startTLS() error {
 		c.srv.log.Info("plain text after STARTTLS discarded", "client", c.RemoteAddr().String(), "bytes", c.br.Buffered())
 	}
 	tc := tls.Server(c.Conn, c.srv.opts.TLSConfig)
-	c.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
 		return err
