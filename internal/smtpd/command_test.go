@@ -330,3 +330,35 @@ func FuzzCommandLayer(f *testing.F) {
 		}
 	})
 }
+
+// TestImplicitTLS: with ImplicitTLS the command layer speaks TLS from the
+// first byte, offers no STARTTLS, and the session sees TLS.
+func TestImplicitTLS(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.TLSConfig, o.ImplicitTLS = selfSigned(t), true })
+	c, err := tls.Dial("tcp", ts.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	s := &rawSession{t: t, c: c, tp: textproto.NewReader(newBufReader(c))}
+	if r := s.reply(); !strings.HasPrefix(r, "220 ") {
+		t.Fatalf("greeting over TLS: %q", r)
+	}
+	if r := s.cmd("EHLO client.test"); strings.Contains(r, "STARTTLS") {
+		t.Errorf("EHLO over implicit TLS offers STARTTLS: %q", r)
+	}
+	if r := s.cmd("STARTTLS"); !strings.HasPrefix(r, "502 5.5.1 ") {
+		t.Errorf("STARTTLS over implicit TLS: %q; want 502 5.5.1", r)
+	}
+	s.cmd("MAIL FROM:<a@example.com>")
+	s.cmd("RCPT TO:<b@example.net>")
+	s.cmd("DATA")
+	s.send("Subject: t\r\n\r\nx\r\n.\r\n")
+	if r := s.reply(); !strings.HasPrefix(r, "250 2.0.0 OK") {
+		t.Fatalf("DATA: %q", r)
+	}
+	if msgs := spooled(t, ts.spool); len(msgs) != 1 || !strings.Contains(msgs[0], "with ESMTPS id") {
+		t.Errorf("spooled %d; want one received with ESMTPS", len(msgs))
+	}
+}
