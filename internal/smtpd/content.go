@@ -1,10 +1,14 @@
 package smtpd
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
 // receivedHeader is the trace header for one message (RFC 5321 section
@@ -40,4 +44,134 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// clientReader remembers the error reading the client's message text, so
+// that it is never mistaken for a storage failure (and a full disk is
+// never answered as if the client had gone; see TestStorageFailureIs452).
+type clientReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// maxHeldHeader bounds the header section held back while headerStamp
+// looks for Message-ID and Date; a longer one passes unchanged.
+const maxHeldHeader = 1 << 20
+
+// headerStamp adds the Message-ID and Date header fields a message lacks
+// at the end of its header section, as Postfix's cleanup does for the mail
+// it accepts (RFC 5322 section 3.6 requires a Date; a Message-ID is what
+// receivers and the enforcer's rules expect). Its input is CRLF text. The
+// header section is held back (at most maxHeldHeader octets); the body
+// streams through.
+type headerStamp struct {
+	w          io.Writer
+	id, domain string
+	now        time.Time
+
+	held    []byte
+	scanned int // held[:scanned] is whole lines, all header fields
+	done    bool
+	msgID   bool
+	date    bool
+}
+
+func (h *headerStamp) Write(p []byte) (int, error) {
+	if h.done {
+		return h.w.Write(p)
+	}
+	h.held = append(h.held, p...)
+	for {
+		i := bytes.IndexByte(h.held[h.scanned:], '\n')
+		if i < 0 {
+			break
+		}
+		line := h.held[h.scanned : h.scanned+i+1]
+		if !headerLine(line) {
+			// The blank line that ends the header section, or a line
+			// that is no header field: the body starts here.
+			sep := ""
+			if len(line) > 2 {
+				sep = "\r\n"
+			}
+			return len(p), h.flush(h.scanned, sep)
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		switch {
+		case bytes.EqualFold(name, []byte("Message-ID")):
+			h.msgID = true
+		case bytes.EqualFold(name, []byte("Date")):
+			h.date = true
+		}
+		h.scanned += i + 1
+	}
+	if len(h.held) > maxHeldHeader {
+		h.done = true
+		_, err := h.w.Write(h.held)
+		h.held = nil
+		return len(p), err
+	}
+	return len(p), nil
+}
+
+// headerLine reports whether a line is a header field or the continuation
+// of one (RFC 5322 section 2.2).
+func headerLine(line []byte) bool {
+	if line[0] == ' ' || line[0] == '\t' {
+		return len(bytes.TrimSpace(line)) > 0
+	}
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	if !ok || len(name) == 0 {
+		return false
+	}
+	for _, b := range name {
+		if b <= ' ' || b >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// flush writes the held header section up to at, the missing fields, sep
+// (a blank line when the body had none before it) and the rest.
+func (h *headerStamp) flush(at int, sep string) error {
+	h.done = true
+	var b bytes.Buffer
+	b.Write(h.held[:at])
+	if !h.msgID {
+		fmt.Fprintf(&b, "Message-ID: <%s.%s@%s>\r\n", h.now.UTC().Format("20060102150405"), h.id, h.domain)
+	}
+	if !h.date {
+		fmt.Fprintf(&b, "Date: %s\r\n", h.now.Format(time.RFC1123Z))
+	}
+	b.WriteString(sep)
+	b.Write(h.held[at:])
+	h.held = nil
+	_, err := h.w.Write(b.Bytes())
+	return err
+}
+
+// Close ends a message that was all header section.
+func (h *headerStamp) Close() error {
+	if h.done {
+		return nil
+	}
+	return h.flush(len(h.held), "")
+}
+
+// closeContent ends the client's content: the last line ending, then the
+// header fields added at the end of the header section.
+func closeContent(cw *crlf.Writer, h *headerStamp) error {
+	if err := cw.Close(); err != nil {
+		return err
+	}
+	return h.Close()
 }

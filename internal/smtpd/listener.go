@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -65,16 +64,6 @@ func (t *traceConn) trace(dir string, p []byte) {
 	}
 }
 
-// tracked finds our connection under whatever go-smtp hands the session
-// (a *tls.Conn after STARTTLS).
-func tracked(nc net.Conn) *trackedConn {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	t, _ := nc.(*trackedConn)
-	return t
-}
-
 // policyListener decides at connect time, before the greeting, whether a
 // client may talk to us at all; go-smtp only consults the backend at HELO.
 type policyListener struct {
@@ -105,7 +94,7 @@ func (l *policyListener) Accept() (net.Conn, error) {
 		if dp := l.srv.opts.DebugPeer; dp != nil && dp(addrIP(nc.RemoteAddr())) {
 			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client)}
 		}
-		return &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}, nil
+		return newCommandConn(l.srv, &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}), nil
 	}
 }
 

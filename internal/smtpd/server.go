@@ -76,8 +76,13 @@ type Options struct {
 	// zero means no bound.
 	MaxConnections      int
 	MaxConnectionsPerIP int
-	// HardErrorLimit refused commands end a session; zero means 20.
+	// HardErrorLimit refused commands end a session; zero means 20
+	// (Postfix's smtpd_hard_error_limit).
 	HardErrorLimit int
+	// JunkCommandLimit NOOP, VRFY and RSET commands are free; each one
+	// beyond counts as an error. Zero means 100 (Postfix's
+	// smtpd_junk_command_limit).
+	JunkCommandLimit int
 	// LimitExempt, if set, exempts clients from MaxConnectionsPerIP:
 	// trusted networks, as Postfix's smtpd_client_event_limit_exceptions.
 	LimitExempt func(ip netip.Addr) bool
@@ -198,24 +203,27 @@ func New(opts Options) *Server {
 	if opts.HardErrorLimit <= 0 {
 		opts.HardErrorLimit = 20
 	}
+	if opts.JunkCommandLimit <= 0 {
+		opts.JunkCommandLimit = defaultJunkLimit
+	}
 	s := &Server{opts: opts, log: opts.Log, perIP: map[netip.Addr]int{}}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageSize
 	srv.MaxRecipients = opts.MaxRecipients
-	// RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets;
-	// go-smtp applies this to commands only, not to message text.
-	srv.MaxLineLength = 2000
+	// go-smtp's line limit applies to message text as well as commands;
+	// the command layer (command.go) limits command lines instead, and
+	// message text has no line limit, only the size limit.
+	srv.MaxLineLength = 0
 	srv.ReadTimeout = opts.IdleTimeout
 	srv.WriteTimeout = opts.IdleTimeout
 	srv.EnableSMTPUTF8 = true
 	// DSN parameters are kept in the envelope, honoured in bounces and
 	// passed upstream.
 	srv.EnableDSN = true
-	srv.AllowInsecureAuth = opts.AllowInsecureAuth
-	if opts.TLSConfig != nil && !opts.ImplicitTLS {
-		srv.TLSConfig = opts.TLSConfig
-	}
+	// TLS is the command layer's, below go-smtp, which sees none: AUTH
+	// over plain text is refused by the session instead.
+	srv.AllowInsecureAuth = true
 	srv.ErrorLog = slogAdapter{opts.Log}
 	s.srv = srv
 	return s
@@ -228,11 +236,7 @@ func (a slogAdapter) Println(v ...any)               { a.l.Debug("smtp", "msg", 
 
 // Serve accepts connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	var pl net.Listener = &policyListener{Listener: l, srv: s}
-	if s.opts.ImplicitTLS && s.opts.TLSConfig != nil {
-		pl = tls.NewListener(pl, s.opts.TLSConfig)
-	}
-	err := s.srv.Serve(pl)
+	err := s.srv.Serve(&policyListener{Listener: l, srv: s})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -260,5 +264,10 @@ func (s *Server) Active() int64 { return s.active.Load() }
 type backend struct{ s *Server }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: b.s, conn: c, tc: tracked(c.Conn())}, nil
+	cc, _ := c.Conn().(*commandConn)
+	ss := &session{s: b.s, conn: c, cc: cc}
+	if cc != nil {
+		ss.tc, _ = cc.Conn.(*trackedConn)
+	}
+	return ss, nil
 }

@@ -43,6 +43,7 @@ var (
 type session struct {
 	s    *Server
 	conn *smtp.Conn
+	cc   *commandConn // the command layer: TLS state
 	tc   *trackedConn
 
 	from     string
@@ -56,11 +57,6 @@ type session struct {
 	upMsg0   []string // the recipients the upstream accepted, at DATA
 
 	authID, authMech string
-	errors           int
-	// closing is set once the error limit is reached: the connection is
-	// about to close, and nothing more is done for the client.
-	closing bool
-	closed  bool
 	// hold and discard are what the policy said for this transaction;
 	// filterTo is a FILTER action's destination.
 	hold, discard bool
@@ -69,6 +65,15 @@ type session struct {
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
+
+// tlsState is the connection's TLS state: the command layer does TLS, so
+// go-smtp's own view never has it.
+func (ss *session) tlsState() (tls.ConnectionState, bool) {
+	if ss.cc == nil {
+		return tls.ConnectionState{}, false
+	}
+	return ss.cc.TLSState()
+}
 
 func (ss *session) startTimer() {
 	if ss.s.opts.TransactionTimeout <= 0 || ss.timer != nil {
@@ -109,17 +114,17 @@ func (ss *session) Logout() error {
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
-	if ss.closing {
-		return ss.tooManyErrors()
-	}
 	ss.Reset()
-	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
+	if _, isTLS := ss.tlsState(); ss.s.opts.RequireTLS && !isTLS {
 		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
 			Message: "Must issue a STARTTLS command first"})
 	}
 	if ss.s.opts.RequireAuth && ss.authID == "" {
 		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
 			Message: "Authentication required"})
+	}
+	if !ascii(from) && (opts == nil || !opts.UTF8) {
+		return ss.refuse("mail", errNeedUTF8)
 	}
 	if from != "" {
 		if _, err := envelope.Parse(from); err != nil {
@@ -177,8 +182,8 @@ func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPa
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if ss.closing {
-		return ss.tooManyErrors()
+	if !ascii(to) && (ss.mailOpts == nil || !ss.mailOpts.UTF8) {
+		return ss.refuse("rcpt", errNeedUTF8)
 	}
 	// go-smtp hands over a quoted local part without its quotes; parse
 	// it as such and send it on re-quoted.
@@ -260,9 +265,6 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 func (ss *session) Data(r io.Reader) error {
 	defer ss.stopTimer()
-	if ss.closing {
-		return ss.tooManyErrors()
-	}
 	now := ss.s.opts.Now()
 	w, err := ss.s.opts.Spool.Create(now)
 	if err != nil {
@@ -278,7 +280,7 @@ func (ss *session) Data(r io.Reader) error {
 
 	proto := "ESMTP"
 	tlsInfo := ""
-	if cs, isTLS := ss.conn.TLSConnectionState(); isTLS {
+	if cs, isTLS := ss.tlsState(); isTLS {
 		proto = "ESMTPS"
 		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
 	}
@@ -286,34 +288,37 @@ func (ss *session) Data(r io.Reader) error {
 	var checks headercheck.Result
 	var cw *crlf.Writer
 	origClient := ""
+	// Errors reading from the client are told apart from errors writing
+	// to the spool: only the latter are a storage failure.
+	cr := &clientReader{r: r}
+	r = cr
 	if ss.s.opts.Reinject {
 		r, origClient = takeOriginalClient(r)
 	}
+	stamp := &headerStamp{id: w.ID(), domain: ss.s.opts.Domain, now: now}
 	if hc := ss.s.opts.HeaderChecks; hc != nil {
-		checks, cw, err = ss.receiveChecked(hc, hdr, r, w)
+		checks, cw, err = ss.receiveChecked(hc, hdr, r, w, stamp)
 	} else {
-		cw = crlf.NewWriter(w)
+		stamp.w = w
+		cw = crlf.NewWriter(stamp)
 		if _, err = io.WriteString(w, hdr); err == nil {
 			_, err = io.Copy(cw, r)
 		}
+		if err == nil {
+			err = closeContent(cw, stamp)
+		}
 	}
-	if err != nil {
+	if cr.err != nil {
 		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			// The size limit: go-smtp's own reply.
-			ss.s.opts.MailLog.Reject(ss.client(), "data", fmt.Sprintf("%d %d.%d.%d %s", se.Code,
-				se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message), "from", maillog.Addr(ss.from))
+		if errors.As(cr.err, &se) {
+			// The size limit: go-smtp's own reply, after the dot.
+			ss.s.opts.MailLog.Reject(ss.client(), "data", smtpErrorText(se), "from", maillog.Addr(ss.from))
 			return se
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
-			return err // the client went away; nobody hears a reply
-		}
-		return ss.storageError(err)
+		return cr.err // the client went away; nobody hears a reply
 	}
-	if ss.s.opts.HeaderChecks == nil {
-		if err := cw.Close(); err != nil {
-			return ss.storageError(err)
-		}
+	if err != nil {
+		return ss.storageError(err)
 	}
 	for _, warn := range checks.Warnings {
 		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
@@ -531,33 +536,25 @@ func replyText(err error) string {
 	return err.Error()
 }
 
-// refuse counts a refused command, logs it, and returns the reply; past the
-// hard error limit the session ends with 421, as Postfix's
-// smtpd_hard_error_limit, and every command still in the pipeline hears
-// the same 421.
+// refuse logs a refused command and returns its reply. The command layer
+// counts it towards the hard error limit.
 func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
-	ss.errors++
 	ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(e), kv...)
-	if ss.errors >= ss.s.opts.HardErrorLimit {
-		// As Postfix: this refusal is heard as it is; the next command
-		// hears 421 and the connection closes.
-		ss.closing = true
-	}
 	return e
 }
 
-var errTooManyErrors = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-	Message: "Too many errors; closing connection"}
+// errNeedUTF8 refuses an address with 8-bit characters in a transaction
+// that did not declare SMTPUTF8 (RFC 6531 section 3.4).
+var errNeedUTF8 = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+	Message: "Must declare SMTPUTF8 to send unicode address"}
 
-// tooManyErrors answers a command after the error limit was reached, and
-// closes the connection once the reply is out.
-func (ss *session) tooManyErrors() error {
-	if !ss.closed {
-		ss.closed = true
-		ss.s.opts.MailLog.Reject(ss.client(), "limit", smtpErrorText(errTooManyErrors))
-		time.AfterFunc(100*time.Millisecond, func() { ss.conn.Conn().Close() })
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
 	}
-	return errTooManyErrors
+	return true
 }
 
 func smtpErrorText(e *smtp.SMTPError) string {
@@ -576,7 +573,7 @@ func enhanced(s string) smtp.EnhancedCode {
 }
 
 func (ss *session) request(rcpt string) *policy.Request {
-	_, isTLS := ss.conn.TLSConnectionState()
+	_, isTLS := ss.tlsState()
 	return &policy.Request{
 		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
 		ClientAddr: ss.client(),
@@ -595,10 +592,10 @@ func (ss *session) AuthMechanisms() []string {
 	if ss.s.opts.Auth == nil {
 		return nil
 	}
-	if _, isTLS := ss.conn.TLSConnectionState(); ss.s.opts.RequireTLS && !isTLS {
+	_, isTLS := ss.tlsState()
+	if !isTLS && (ss.s.opts.RequireTLS || !ss.s.opts.AllowInsecureAuth) {
 		return nil
 	}
-	_, isTLS := ss.conn.TLSConnectionState()
 	return ss.s.opts.Auth.Mechanisms(isTLS)
 }
 
@@ -608,6 +605,9 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}
 	if ss.authID != "" {
 		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
+	}
+	if _, isTLS := ss.tlsState(); !isTLS && (ss.s.opts.RequireTLS || !ss.s.opts.AllowInsecureAuth) {
+		return nil, &smtp.SMTPError{Code: 523, EnhancedCode: smtp.EnhancedCode{5, 7, 10}, Message: "TLS is required"}
 	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())
 	if t := ss.s.opts.Throttle; t != nil && !t.Allow(ip) {
@@ -641,7 +641,6 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 		if t != nil {
 			t.Fail(c.ip)
 		}
-		c.ss.errors++
 		c.ss.s.opts.MailLog.Reject(c.ss.client(), "auth", smtpErrorText(smtp.ErrAuthFailed), "mech", c.mech)
 		// One reply for every failure, whatever went wrong, so that it
 		// tells an attacker nothing (unknown user and bad password alike).
@@ -658,16 +657,17 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 // receiveChecked streams the message through header and body checks on its
 // way to the spool: our Received header and the client's content (line
 // endings made CRLF) go into a pipe, and the checks write what is kept.
-func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer) (headercheck.Result, *crlf.Writer, error) {
+func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer, stamp *headerStamp) (headercheck.Result, *crlf.Writer, error) {
 	pr, pw := io.Pipe()
-	cw := crlf.NewWriter(pw)
+	stamp.w = pw
+	cw := crlf.NewWriter(stamp)
 	go func() {
 		_, err := io.WriteString(pw, hdr)
 		if err == nil {
 			_, err = io.Copy(cw, r)
 		}
 		if err == nil {
-			err = cw.Close()
+			err = closeContent(cw, stamp)
 		}
 		pw.CloseWithError(err)
 	}()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,7 @@ type testServer struct {
 	srv   *Server
 }
 
-func startServer(t *testing.T, mod func(*Options)) *testServer {
+func startServer(t testing.TB, mod func(*Options)) *testServer {
 	t.Helper()
 	sp, err := spool.Open(t.TempDir(), nil)
 	if err != nil {
@@ -133,7 +134,8 @@ func TestAcceptAndReceived(t *testing.T) {
 		t.Fatalf("spooled %d; want 1", len(msgs))
 	}
 	if !strings.HasPrefix(msgs[0], "Received: from client.test (unknown [127.0.0.1])\r\n\tby relay.test (relaykeeper) with ESMTP id ") ||
-		!strings.Contains(msgs[0], "\tfor <b@example.net>;") || !strings.HasSuffix(msgs[0], "Subject: x\r\n\r\nbody\r\n") {
+		!strings.Contains(msgs[0], "\tfor <b@example.net>;") ||
+		!regexp.MustCompile(`\r\nSubject: x\r\nMessage-ID: <\d{14}\.[0-9A-F]+@relay\.test>\r\nDate: [^\r]+\r\n\r\nbody\r\n$`).MatchString(msgs[0]) {
 		t.Errorf("content = %q", msgs[0])
 	}
 	if !strings.Contains(ts.log.String(), " accept id=") {
@@ -275,7 +277,7 @@ func TestHeaderChecksSeed(t *testing.T) {
 	}
 	ts := startServer(t, func(o *Options) { o.HeaderChecks = hc })
 	lines := dialog(t, ts.addr, "EHLO sso-api-01\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"+
-		"X-Debug: from localhost\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+		"X-Debug: from localhost\r\nSubject: x\r\nMessage-ID: <1@x>\r\nDate: Sat, 5 Dec 2026 00:00:00 +0000\r\n\r\nbody\r\n.\r\nQUIT\r\n")
 	if countPrefix(lines, "250 2.0.0 OK: queued") != 1 {
 		t.Fatalf("replies %q", lines)
 	}
@@ -285,7 +287,7 @@ func TestHeaderChecksSeed(t *testing.T) {
 	}
 	m := msgs[0]
 	if !strings.HasPrefix(m, "Received: from login.zombig.name (unknown [unknown])") || strings.Contains(m, "sso-api-01") ||
-		strings.Contains(m, "127.0.0.1") || strings.Contains(m, "localhost") || !strings.HasSuffix(m, "Subject: x\r\n\r\nbody\r\n") {
+		strings.Contains(m, "127.0.0.1") || strings.Contains(m, "localhost") || !strings.HasSuffix(m, "Subject: x\r\nMessage-ID: <1@x>\r\nDate: Sat, 5 Dec 2026 00:00:00 +0000\r\n\r\nbody\r\n") {
 		t.Errorf("content after header_checks = %q", m)
 	}
 }

@@ -14,6 +14,9 @@ import (
 // syncDir fsyncs the spool directory, which makes the renames and creations
 // done in it durable.
 func (s *Spool) syncDir() error {
+	if s.failDirSync != nil {
+		return s.failDirSync
+	}
 	if s.noSync {
 		return nil
 	}

@@ -130,6 +130,8 @@ type Spool struct {
 	// fsync itself; every real use leaves it true.
 	noSync bool
 	seq    atomic.Uint32
+	// failDirSync, set by tests, is what every directory fsync returns.
+	failDirSync error
 }
 
 // Open opens the spool directory dir, creating it (and its quarantine

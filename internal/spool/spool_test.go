@@ -182,6 +182,31 @@ func TestAbort(t *testing.T) {
 	}
 }
 
+// TestAbortAfterFailedCommit: when the directory fsync after Commit's rename
+// fails, the envelope may already be durable in state Ready. The writer's
+// owner hears an error and aborts; the message must stay whole (it is
+// forwarded, and the client's retry at worst duplicates it), never an
+// envelope without its content.
+func TestAbortAfterFailedCommit(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	w, _ := s.Create(t0)
+	io.WriteString(w, "x")
+	if err := w.Prepare(testEnvelope()); err != nil {
+		t.Fatal(err)
+	}
+	s.failDirSync = errors.New("injected: fsync failed")
+	if err := w.Commit(false); err == nil {
+		t.Fatal("Commit with a failing directory fsync = nil; want an error")
+	}
+	s.failDirSync = nil
+	w.Abort()
+	want := []string{w.ID() + ".content", w.ID() + ".envelope"}
+	if got := files(t, dir); !cmp.Equal(got, want) {
+		t.Errorf("files after a failed Commit and Abort = %v; want %v", got, want)
+	}
+}
+
 func TestRecover(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)

@@ -91,13 +91,16 @@ func (w *Writer) Commit(hold bool) error {
 	if err := os.Rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
+	// From here the message is Ready (or Held) for everyone who looks,
+	// and Abort must not remove it.
+	w.done = true
 	if err := w.s.syncDir(); err != nil {
 		// The rename may or may not survive a crash. Keep the message:
 		// a duplicate is acceptable, a loss is not. The client hears a
 		// temporary error and may send it again.
+		w.f.Close()
 		return fmt.Errorf("spool: commit: %w", err)
 	}
-	w.done = true
 	return w.f.Close() // releases the lock
 }
 

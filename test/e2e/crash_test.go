@@ -22,6 +22,8 @@ var tagRE = regexp.MustCompile(`(?m)^Subject: (crash-tag-\d+)\r?$`)
 // each until it is acknowledged with 250, and records which were.
 type tagSender struct {
 	addr string
+	// body makes the message for a tag; message if nil.
+	body func(tag string) string
 
 	mu       sync.Mutex
 	next     int
@@ -48,7 +50,11 @@ func (s *tagSender) run(stop <-chan struct{}) {
 		}
 		tag := s.newTag()
 		for try := 0; try < 50; try++ {
-			tx, err := sendMail(s.addr, "tagger@example.org", []string{"crash@example.net"}, message(tag))
+			body := message(tag)
+			if s.body != nil {
+				body = s.body(tag)
+			}
+			tx, err := sendMail(s.addr, "tagger@example.org", []string{"crash@example.net"}, body)
 			if err == nil {
 				id := strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
 				s.mu.Lock()

@@ -264,5 +264,5 @@ func TestTLSSTARTTLSInjection(t *testing.T) {
 	}
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
 	// Had the injected MAIL run, this RCPT would be accepted.
-	mustCmd(t, c, "502 5.5.1 Missing MAIL FROM command.", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "503 5.5.1 Error: need MAIL command", "RCPT TO:<bob@example.net>")
 }

@@ -39,7 +39,15 @@ type relay struct {
 // retried with another.
 func startRelay(t *testing.T, host string, args ...string) *relay {
 	t.Helper()
-	r := &relay{t: t, bin: harness.Binary(t), args: args, host: host, spool: flagValue(args, "--spool-dir")}
+	return startRelayWith(t, host, harness.Binary(t), args...)
+}
+
+// startRelayWith is startRelay with another command in front, such as
+// unshare(1) running the relay in a mount namespace of its own; "--port P"
+// is still added at the end of args.
+func startRelayWith(t *testing.T, host, bin string, args ...string) *relay {
+	t.Helper()
+	r := &relay{t: t, bin: bin, args: args, host: host, spool: flagValue(args, "--spool-dir")}
 	for attempt := 0; ; attempt++ {
 		r.port = harness.FreePort(t)
 		err := r.start()

@@ -1,0 +1,591 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// The command layer.
+//
+// go-smtp reads commands and message text through one line limit
+// (Server.MaxLineLength), so a limit that keeps command lines short also
+// refuses long lines in the middle of DATA, and answers them before the
+// final dot. go-smtp also answers bad sequence with 502, ends a session
+// after three unknown commands, and executes command lines of any length
+// up to that limit. None of this can be configured.
+//
+// So the relay reads the client itself: a commandConn sits between the
+// client's connection and go-smtp, which runs with no line limit. It reads
+// one command line at a time under the limits below, refuses what is bad
+// with Postfix's reply (nothing of a refused line reaches go-smtp), and
+// hands go-smtp exactly one good line per read, so that go-smtp has
+// answered a command before the next one is looked at and replies keep
+// their order under PIPELINING. It watches go-smtp's replies to follow the
+// session's state: after 354 it passes the message text through untouched
+// up to the final dot, with no line limit; after BDAT it passes the chunk.
+// It does STARTTLS itself (go-smtp would wrap the connection in TLS below
+// this layer and read the decrypted commands unguarded), and answers
+// every error past the limit with 421.
+const (
+	// RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets,
+	// CRLF included.
+	maxCommandLine = 512
+	// MAIL and RCPT with ESMTP parameters: Postfix's line_length_limit.
+	maxMailLine = 2048
+	// RFC 4954 section 4: an AUTH command or SASL response line may be
+	// 12,288 octets long.
+	maxAuthLine = 12288
+	// defaultJunkLimit is Postfix's smtpd_junk_command_limit.
+	defaultJunkLimit = 100
+	// handshakeTimeout bounds a TLS handshake.
+	handshakeTimeout = 30 * time.Second
+)
+
+type readMode int
+
+const (
+	modeCommand readMode = iota
+	modeData             // message text after 354, up to the final dot
+	modeChunk            // a BDAT chunk
+)
+
+// The states of the end-of-data scanner; the same machine as go-smtp's
+// data reader, so that both see the message end at the same octet.
+const (
+	dBeginLine = iota
+	dDot
+	dDotCR
+	dCR
+	dData
+	dEnd // the final dot's LF
+)
+
+// nextDataState is go-smtp's data reader's transition: only CRLF ends a
+// line, and only CRLF "." CRLF ends the message.
+func nextDataState(s int, b byte) int {
+	switch {
+	case s == dBeginLine && b == '.':
+		return dDot
+	case s == dDot && b == '\r':
+		return dDotCR
+	case s == dDotCR && b == '\n':
+		return dEnd
+	case s == dCR && b == '\n':
+		return dBeginLine
+	case (s == dBeginLine || s == dData) && b == '\r':
+		return dCR
+	}
+	return dData
+}
+
+// commandConn is the client's connection as go-smtp sees it. Read and
+// Write are called by go-smtp's connection goroutine only; Close and the
+// TLS state may be used from any goroutine.
+type commandConn struct {
+	net.Conn // the accepted connection (deadlines, addresses)
+	srv      *Server
+	cur      net.Conn // what is read and written: Conn, or TLS over it
+	br       *bufio.Reader
+	tls      atomic.Pointer[tls.ConnectionState]
+
+	pending []byte // a good command line not yet all handed to go-smtp
+	mode    readMode
+	dstate  int
+	chunk   int64 // octets of the BDAT chunk still to pass
+	line    []byte
+
+	// The command handed to go-smtp and the code of its reply, which is
+	// applied to the state below before the next line is read.
+	verb       string
+	arg        string
+	code       int
+	answered   bool // go-smtp's reply to verb has been applied
+	ehloTLSAdv bool // STARTTLS was added to this EHLO reply
+
+	greeted   bool // HELO/EHLO accepted
+	inMail    bool // MAIL accepted, transaction open
+	rcpts     int  // recipients accepted
+	rcptTried bool // a RCPT was given in this transaction
+	errors    int  // 4xx and 5xx replies the client heard
+	junk      int  // NOOP, VRFY and RSET commands
+	closed    bool
+}
+
+func newCommandConn(srv *Server, nc net.Conn) *commandConn {
+	c := &commandConn{Conn: nc, srv: srv, cur: nc, answered: true}
+	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
+		// The handshake happens as go-smtp writes its greeting, which
+		// waits for the client's hello under this read deadline.
+		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		c.cur = tls.Server(nc, srv.opts.TLSConfig)
+	}
+	c.br = bufio.NewReaderSize(c.cur, 16<<10)
+	return c
+}
+
+// TLSState reports the connection's TLS state once TLS is up.
+func (c *commandConn) TLSState() (tls.ConnectionState, bool) {
+	if st := c.tls.Load(); st != nil {
+		return *st, true
+	}
+	if tc, ok := c.cur.(*tls.Conn); ok && c.srv.opts.ImplicitTLS {
+		// Complete since go-smtp's greeting went out.
+		st := tc.ConnectionState()
+		return st, st.HandshakeComplete
+	}
+	return tls.ConnectionState{}, false
+}
+
+func (c *commandConn) offerTLS() bool {
+	return c.srv.opts.TLSConfig != nil && !c.srv.opts.ImplicitTLS && c.tls.Load() == nil
+}
+
+// Close closes the accepted connection; under TLS that ends the TLS
+// connection too, without waiting for a close_notify to be sent.
+func (c *commandConn) Close() error { return c.Conn.Close() }
+
+// Write carries go-smtp's replies to the client and notes their code.
+func (c *commandConn) Write(p []byte) (int, error) {
+	if len(p) >= 4 && (p[3] == ' ' || p[3] == '-') {
+		if code, err := strconv.Atoi(string(p[:3])); err == nil {
+			c.code = code
+			if p[3] == ' ' && code >= 400 && c.verb != "" {
+				c.errors++
+			}
+		}
+	}
+	n, err := c.cur.Write(p)
+	if err == nil && c.verb == "EHLO" && !c.ehloTLSAdv && c.offerTLS() && bytes.HasPrefix(p, []byte("250-")) {
+		// go-smtp writes one reply line per Write; go-smtp does not
+		// know about our STARTTLS, so the keyword goes in here.
+		c.ehloTLSAdv = true
+		_, err = io.WriteString(c.cur, "250-STARTTLS\r\n")
+	}
+	return n, err
+}
+
+// reply writes one of our own replies, and counts it if it is an error.
+func (c *commandConn) reply(text string) error {
+	if text[0] == '4' || text[0] == '5' {
+		c.errors++
+	}
+	if d := c.srv.opts.IdleTimeout; d > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	_, err := io.WriteString(c.cur, text+"\r\n")
+	return err
+}
+
+// Read hands go-smtp the next good command line, or message text.
+func (c *commandConn) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, io.EOF
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	if !c.answered && c.mode == modeCommand {
+		c.applyReply()
+	}
+	switch c.mode {
+	case modeData:
+		return c.readData(p)
+	case modeChunk:
+		if int64(len(p)) > c.chunk {
+			p = p[:c.chunk]
+		}
+		n, err := c.br.Read(p)
+		c.chunk -= int64(n)
+		if c.chunk == 0 {
+			c.mode = modeCommand
+		}
+		return n, err
+	}
+	for {
+		if c.errors >= c.srv.opts.HardErrorLimit {
+			// Postfix's smtpd_hard_error_limit: said before the next
+			// command is read, so that nothing pipelined behind the
+			// last refusal is run.
+			text := "421 4.7.0 " + c.srv.opts.Domain + " Error: too many errors"
+			c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "limit", text)
+			c.reply(text)
+			c.closed = true
+			return 0, io.EOF
+		}
+		line, err := c.nextLine(maxAuthLine)
+		if err != nil {
+			return 0, err
+		}
+		if line == nil {
+			continue // refused and answered
+		}
+		if c.verb == "STARTTLS" {
+			c.verb = ""
+			if err := c.startTLS(); err != nil {
+				c.closed = true
+				return 0, io.EOF
+			}
+			continue
+		}
+		c.pending = line
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+}
+
+// readLine reads one line of at most max octets, its LF included. A longer
+// line is read to its end and thrown away; tooLong is then true.
+func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
+	if d := c.srv.opts.IdleTimeout; d > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	c.line = c.line[:0]
+	for {
+		frag, err := c.br.ReadSlice('\n')
+		if len(c.line)+len(frag) <= max {
+			c.line = append(c.line, frag...)
+		} else {
+			tooLong = true
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return nil, tooLong, err
+		}
+		return c.line, tooLong, nil
+	}
+}
+
+// nextLine reads the next line from the client and returns it if it goes
+// to go-smtp, or nil after answering it here.
+func (c *commandConn) nextLine(max int) ([]byte, error) {
+	saslResponse := c.verb == "AUTH" && c.code == 334
+	line, tooLong, err := c.readLine(max)
+	if err != nil {
+		return nil, err
+	}
+	if saslResponse {
+		if tooLong {
+			// go-smtp is waiting for this response; "*" cancels the
+			// exchange (RFC 4954) and go-smtp answers 501.
+			c.srv.log.Info("SASL response too long", "client", c.RemoteAddr().String())
+			return []byte("*\r\n"), nil
+		}
+		c.code = 0
+		return bytes.Clone(line), nil
+	}
+	text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+	verb, arg, _ := strings.Cut(text, " ")
+	verb = strings.ToUpper(verb)
+	refuse := func(r string) ([]byte, error) {
+		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", r, "command", maillogVerb(verb))
+		return nil, c.reply(r)
+	}
+	switch {
+	case tooLong || len(text)+2 > lineLimit(verb):
+		return refuse("500 5.5.2 Error: command line too long")
+	case strings.ContainsAny(text, "\x00\r"):
+		// A NUL or a CR that does not end the line: the whole
+		// command is refused, as a line that some other server
+		// would read differently.
+		return refuse("500 5.5.2 Error: NUL or bare CR in command")
+	case text == "":
+		return refuse("500 5.5.2 Error: bad syntax")
+	}
+	if r := c.check(verb, arg); r != "" {
+		return refuse(r)
+	}
+	switch verb {
+	case "NOOP", "VRFY", "RSET":
+		// Postfix's smtpd_junk_command_limit: past it, each one
+		// counts as an error.
+		c.junk++
+		if c.junk > c.srv.opts.JunkCommandLimit {
+			c.errors++
+		}
+	case "BDAT":
+		size, _, _ := bdatArgs(arg)
+		c.mode, c.chunk = modeChunk, size
+		if size == 0 {
+			c.mode = modeCommand
+		}
+	}
+	c.verb, c.arg, c.code, c.answered, c.ehloTLSAdv = verb, arg, 0, false, false
+	if verb == "STARTTLS" {
+		c.answered = true
+		return []byte{}, nil
+	}
+	return bytes.Clone(line), nil
+}
+
+// check applies the sequence and syntax rules to a command and returns the
+// reply that refuses it, or "" to let go-smtp run it.
+func (c *commandConn) check(verb, arg string) string {
+	arg = strings.TrimSpace(arg)
+	switch verb {
+	case "EHLO", "HELO":
+		if arg == "" {
+			return "501 5.5.4 Syntax: " + verb + " hostname"
+		}
+		if !validHelo(arg) {
+			return "501 5.5.2 Error: " + verb + " argument is neither a domain nor an address literal"
+		}
+	case "MAIL":
+		switch {
+		case !c.greeted:
+			return "503 5.5.1 Error: send HELO/EHLO first"
+		case c.inMail:
+			return "503 5.5.1 Error: nested MAIL command"
+		case !hasPrefixFold(arg, "FROM:"):
+			return "501 5.5.4 Syntax: MAIL FROM:<address>"
+		}
+	case "RCPT":
+		switch {
+		case !c.inMail:
+			return "503 5.5.1 Error: need MAIL command"
+		case !hasPrefixFold(arg, "TO:"):
+			return "501 5.5.4 Syntax: RCPT TO:<address>"
+		}
+		c.rcptTried = true
+	case "DATA", "BDAT":
+		if verb == "DATA" && arg != "" {
+			return "501 5.5.4 Syntax: DATA"
+		}
+		var size int64
+		if verb == "BDAT" {
+			var ok bool
+			if size, _, ok = bdatArgs(arg); !ok {
+				return "501 5.5.4 Syntax: BDAT size [LAST]"
+			}
+		}
+		r := ""
+		switch {
+		case !c.inMail:
+			r = "503 5.5.1 Error: need RCPT command"
+		case c.rcpts == 0 && c.rcptTried:
+			r = "554 5.5.1 Error: no valid recipients"
+		case c.rcpts == 0:
+			r = "503 5.5.1 Error: need RCPT command"
+		}
+		if r != "" && size > 0 {
+			// The chunk follows its command whatever the reply.
+			io.CopyN(io.Discard, c.br, size)
+		}
+		return r
+	case "AUTH":
+		switch {
+		case !c.greeted:
+			return "503 5.5.1 Error: send HELO/EHLO first"
+		case c.inMail:
+			return "503 5.5.1 Error: MAIL transaction in progress"
+		case arg == "":
+			return "501 5.5.4 Syntax: AUTH mechanism"
+		}
+	case "STARTTLS":
+		switch {
+		case arg != "":
+			return "501 5.5.4 Syntax: STARTTLS"
+		case !c.offerTLS():
+			return "502 5.5.1 Error: command not implemented"
+		}
+	case "RSET", "QUIT":
+		if arg != "" {
+			return "501 5.5.4 Syntax: " + verb
+		}
+	case "NOOP", "VRFY":
+	default:
+		return "502 5.5.2 Error: command not recognized"
+	}
+	return ""
+}
+
+// applyReply follows go-smtp's reply to the command it was handed.
+func (c *commandConn) applyReply() {
+	c.answered = true
+	ok := c.code/100 == 2
+	switch c.verb {
+	case "EHLO", "HELO":
+		if ok {
+			c.greeted = true
+			c.endTransaction()
+		}
+	case "MAIL":
+		if ok {
+			c.inMail, c.rcpts, c.rcptTried = true, 0, false
+		}
+	case "RCPT":
+		if ok {
+			c.rcpts++
+		}
+	case "RSET":
+		c.endTransaction()
+	case "DATA":
+		if c.code == 354 {
+			c.mode, c.dstate = modeData, dBeginLine
+			c.verb, c.code, c.answered = "DATA.", 0, false
+		}
+	case "DATA.":
+		// go-smtp resets after the reply to the final dot.
+		c.endTransaction()
+	case "BDAT":
+		_, last, _ := bdatArgs(c.arg)
+		if last || !ok {
+			c.endTransaction()
+		}
+	}
+}
+
+func (c *commandConn) endTransaction() { c.inMail, c.rcpts, c.rcptTried = false, 0, false }
+
+// readData passes message text to go-smtp up to and including the final
+// dot, and no further: what follows is commands again. Lines may be of any
+// length; the size limit is go-smtp's, and its reply comes after the dot.
+func (c *commandConn) readData(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if c.br.Buffered() == 0 {
+			if n > 0 {
+				break
+			}
+			if d := c.srv.opts.IdleTimeout; d > 0 {
+				// Each read of a long message gets the idle
+				// timeout, not the whole message.
+				c.Conn.SetReadDeadline(time.Now().Add(d))
+			}
+		}
+		b, err := c.br.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		p[n] = b
+		n++
+		c.dstate = nextDataState(c.dstate, b)
+		if c.dstate == dEnd {
+			c.mode = modeCommand
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// startTLS answers STARTTLS and turns the connection into TLS (RFC 3207).
+// Whatever the client sent after the command in plain text is thrown away
+// (CVE-2011-0411), and the session starts again from EHLO.
+func (c *commandConn) startTLS() error {
+	if err := c.reply("220 2.0.0 Ready to start TLS"); err != nil {
+		return err
+	}
+	if c.br.Buffered() > 0 {
+		c.srv.log.Info("plain text after STARTTLS discarded", "client", c.RemoteAddr().String(), "bytes", c.br.Buffered())
+	}
+	tc := tls.Server(c.Conn, c.srv.opts.TLSConfig)
+	c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		return err
+	}
+	c.Conn.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	c.tls.Store(&st)
+	c.cur = tc
+	c.br = bufio.NewReaderSize(tc, 16<<10)
+	c.greeted = false
+	c.endTransaction()
+	return nil
+}
+
+// lineLimit is the longest command line, CRLF included, for a verb.
+func lineLimit(verb string) int {
+	switch verb {
+	case "AUTH":
+		return maxAuthLine
+	case "MAIL", "RCPT":
+		return maxMailLine
+	}
+	return maxCommandLine
+}
+
+// bdatArgs reads "size [LAST]" as go-smtp does.
+func bdatArgs(arg string) (size int64, last, ok bool) {
+	f := strings.Fields(arg)
+	if len(f) == 0 || len(f) > 2 || (len(f) == 2 && !strings.EqualFold(f[1], "LAST")) {
+		return 0, false, false
+	}
+	n, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil {
+		return 0, false, false
+	}
+	return int64(n), len(f) == 2, true
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// validHelo reports whether a HELO/EHLO argument is a domain (RFC 5321
+// section 4.1.2: labels of at most 63 octets, at most 255 in all, letters,
+// digits, hyphens inside, and underscores as Postfix allows; U-labels as
+// RFC 6531 allows) or an address literal ([192.0.2.1], [IPv6:2001:db8::1]).
+func validHelo(s string) bool {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		lit := s[1 : len(s)-1]
+		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
+			a, err := netip.ParseAddr(v6)
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(lit)
+		return err == nil && a.Is4()
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 255 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r >= 0x80) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if !hasPrefixFold(s, prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// maillogVerb keeps a refused line's verb short and printable in the log.
+func maillogVerb(v string) string {
+	if len(v) > 16 {
+		v = v[:16]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 'A' || r > 'Z' {
+			return '?'
+		}
+		return r
+	}, v)
+}
