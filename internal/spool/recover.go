@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // RecoveryReport says what Recover found and did.
@@ -40,6 +42,7 @@ func (s *Spool) Recover() (RecoveryReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("spool: %w", err)
 	}
+	s.cleanScratch()
 	type files struct {
 		content bool
 		states  []State
@@ -128,5 +131,19 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 		rep.Failed++
 	case Held:
 		rep.Held++
+	}
+}
+
+// cleanScratch removes proxy scratch files left by a process that died
+// while passing a message on. A day old is older than any transaction.
+func (s *Spool) cleanScratch() {
+	des, err := os.ReadDir(s.ScratchDir())
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			os.Remove(filepath.Join(s.ScratchDir(), de.Name()))
+		}
 	}
 }

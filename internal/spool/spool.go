@@ -119,7 +119,10 @@ var (
 	ErrBusy     = errors.New("spool: message is locked by another worker")
 )
 
-const quarantineDir = ".quarantine"
+const (
+	quarantineDir = ".quarantine"
+	scratchDir    = ".proxy"
+)
 
 // Spool is a spool directory. Its methods are safe for concurrent use, and
 // several processes may share one directory (a daemon and `queue` commands).
@@ -163,6 +166,14 @@ func (s *Spool) newID(now time.Time) string {
 	}
 	return fmt.Sprintf("%08X%08X", uint32(now.Unix()), binary.BigEndian.Uint32(b[:]))
 }
+
+// NewID returns a fresh message id, for a message that passes through
+// without being stored (the proxy's).
+func (s *Spool) NewID(now time.Time) string { return s.newID(now) }
+
+// ScratchDir is where the proxy puts the files of a message it passes on
+// when a filter needs them: private, never fsynced, never recovered.
+func (s *Spool) ScratchDir() string { return filepath.Join(s.dir, scratchDir) }
 
 // ValidID reports whether id can name a message, so that an id from a
 // command line or a network request can never name a path outside the spool.
