@@ -10,17 +10,20 @@ import (
 
 // syncDir fsyncs the spool directory, which makes the renames and creations
 // done in it durable.
-func (s *Spool) syncDir() error {
+func (s *Spool) syncDir() error { return s.syncPath(s.dir) }
+
+// syncPath fsyncs a directory.
+func (s *Spool) syncPath(dir string) error {
 	if s.noSync {
 		return nil
 	}
-	d, err := os.Open(s.dir)
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", s.dir, err)
+		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -133,6 +133,11 @@ type Spool struct {
 	// fsync itself; every real use leaves it true.
 	noSync bool
 	seq    atomic.Uint32
+	// journal, while open, takes small acceptances (group commit).
+	journal atomic.Pointer[Journal]
+	// boot names the kernel's boot, to tell a journal left by a killed
+	// process from one that a power loss interrupted (tests change it).
+	boot string
 }
 
 // Open opens the spool directory dir, creating it (and its quarantine
@@ -144,7 +149,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Spool{dir: dir, log: log}, nil
+	return &Spool{dir: dir, log: log, boot: bootID()}, nil
 }
 
 // SetSync turns fsync on or off. Off is only for setting up benchmarks,
