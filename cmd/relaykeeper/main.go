@@ -562,6 +562,23 @@ func (r *relay) runServer() int {
 		return exitUsage
 	}
 
+	// Group commit: concurrent acceptances share one fdatasync. The
+	// journal outlives the servers and the scheduler, which write to it.
+	jctx, jcancel := context.WithCancel(context.Background())
+	defer jcancel()
+	var journalDone chan struct{}
+	if j, err := r.spool.OpenJournal(); err != nil {
+		r.log.Warn("no spool journal: every message syncs its own files", "err", err)
+	} else {
+		journalDone = make(chan struct{})
+		go func() {
+			defer close(journalDone)
+			if err := j.Run(jctx); err != nil {
+				r.log.Error("spool journal", "err", err)
+			}
+		}()
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -657,6 +674,10 @@ func (r *relay) runServer() int {
 	cancel()
 	if schedDone != nil {
 		<-schedDone
+	}
+	jcancel()
+	if journalDone != nil {
+		<-journalDone
 	}
 	r.log.Info("stopped")
 	return exitOK

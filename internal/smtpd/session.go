@@ -266,7 +266,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (ss *session) Data(r io.Reader) error {
 	defer ss.stopTimer()
 	now := ss.s.opts.Now()
-	w, err := ss.s.opts.Spool.Create(now)
+	w, err := ss.newDraft(now)
 	if err != nil {
 		ss.s.log.Error("spool create failed", "err", err)
 		return errStorage
@@ -405,8 +405,8 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}
 
-	if ss.s.opts.Proxy != nil {
-		return ss.proxyData(w, env)
+	if pd, isProxy := w.(*proxyDraft); isProxy {
+		return ss.proxyData(pd, env)
 	}
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix).
@@ -439,22 +439,20 @@ func (ss *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 }
 
-// proxyData sends the prepared message upstream and answers the client with
-// the upstream's reply. The spool copy goes either way: it was never
-// acknowledged by us, only by the upstream.
-func (ss *session) proxyData(w *spool.Writer, env *spool.Envelope) error {
+// proxyData sends the message upstream and answers the client with the
+// upstream's reply. Nothing of it is kept: it was never acknowledged by us,
+// only by the upstream.
+func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	relay := ss.s.opts.Proxy.Addr
 	if ss.upstream == nil || ss.upMsg == nil {
 		return errLocal
 	}
-	f, err := openContent(w.ContentPath())
+	body, size, err := w.Content()
 	if err != nil {
 		return ss.storageError(err)
 	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	ss.upMsg.Body = f
-	ss.upMsg.Size = fi.Size()
+	ss.upMsg.Body = body
+	ss.upMsg.Size = size
 	ss.upMsg.EightBit = env.BodyType == "8bit"
 	ss.upMsg0 = ss.upMsg.To
 	rep, err := ss.upstream.Data(ss.upMsg)

@@ -148,18 +148,30 @@ func (c *Claim) Unlock() error {
 // Delete removes the message: every recipient is done with, or an
 // administrator said so. The envelope goes first, so that a crash in between
 // leaves an orphan content file (quarantined on restart), never an envelope
-// that would be delivered again without content.
+// that would be delivered again without content. With a journal open, the
+// removal is noted in it and left to the next checkpoint to sync.
 func (c *Claim) Delete() error {
 	if c.done {
 		return fmt.Errorf("spool: claim %s already released", c.id)
 	}
 	c.done = true
 	defer c.lock.Close()
+	// Noted before the files go, so that a replay after a power loss
+	// finds the note and does not bring the message back.
+	noted := false
+	if j := c.s.journal.Load(); j != nil {
+		noted = j.done(c.id) == nil
+	}
 	if err := os.Remove(c.s.envelopePath(c.id, c.cur)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: delete %s: %w", c.id, err)
 	}
 	if err := os.Remove(c.s.contentPath(c.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool: delete %s: %w", c.id, err)
+	}
+	if noted {
+		// The next checkpoint makes the removal durable; if a power
+		// loss comes first, the message may be delivered again.
+		return nil
 	}
 	return c.s.syncDir()
 }

@@ -13,14 +13,17 @@ import (
 
 // syncDir fsyncs the spool directory, which makes the renames and creations
 // done in it durable.
-func (s *Spool) syncDir() error {
+func (s *Spool) syncDir() error { return s.syncPath(s.dir) }
+
+// syncPath fsyncs a directory.
+func (s *Spool) syncPath(dir string) error {
 	if s.failDirSync != nil {
 		return s.failDirSync
 	}
 	if s.noSync {
 		return nil
 	}
-	return safefile.SyncDir(s.dir)
+	return safefile.SyncDir(dir)
 }
 
 func (s *Spool) syncFile(f *os.File) error {

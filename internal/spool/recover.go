@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // RecoveryReport says what Recover found and did.
@@ -15,6 +17,15 @@ type RecoveryReport struct {
 	InUse               int      // messages locked by a live worker, left alone
 	// Reasons says why each quarantined message was moved aside.
 	Reasons map[string]string
+	// Replayed counts the journal records of dead processes read;
+	// Restored lists the messages the journal gave back (promoted from
+	// New, or rewritten after a power loss). TornTails counts journals
+	// that ended in a record cut short (never acknowledged);
+	// CorruptJournals describes journals with an unreadable record.
+	Replayed        int
+	Restored        []string
+	TornTails       int
+	CorruptJournals []string
 }
 
 func (r *RecoveryReport) quarantined(s *Spool, id, why string) {
@@ -27,8 +38,9 @@ func (r *RecoveryReport) quarantined(s *Spool, id, why string) {
 }
 
 func (r RecoveryReport) String() string {
-	return fmt.Sprintf("ready=%d failed=%d held=%d released=%d quarantined=%d in_use=%d",
-		r.Ready, r.Failed, r.Held, len(r.Released), len(r.Quarantined), r.InUse)
+	return fmt.Sprintf("ready=%d failed=%d held=%d released=%d quarantined=%d in_use=%d journal_records=%d restored=%d torn_tails=%d corrupt_journals=%d",
+		r.Ready, r.Failed, r.Held, len(r.Released), len(r.Quarantined), r.InUse,
+		r.Replayed, len(r.Restored), r.TornTails, len(r.CorruptJournals))
 }
 
 // Recover brings the spool to a consistent state after a crash, as the
@@ -36,10 +48,15 @@ func (r RecoveryReport) String() string {
 // the spool: it touches only messages whose content is not locked.
 func (s *Spool) Recover() (RecoveryReport, error) {
 	var rep RecoveryReport
+	if err := s.replayJournal(&rep); err != nil {
+		// The segments stay; the next start replays them again.
+		return rep, err
+	}
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return rep, fmt.Errorf("spool: %w", err)
 	}
+	s.cleanScratch()
 	type files struct {
 		content bool
 		states  []State
@@ -128,5 +145,19 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 		rep.Failed++
 	case Held:
 		rep.Held++
+	}
+}
+
+// cleanScratch removes proxy scratch files left by a process that died
+// while passing a message on. A day old is older than any transaction.
+func (s *Spool) cleanScratch() {
+	des, err := os.ReadDir(s.ScratchDir())
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			os.Remove(filepath.Join(s.ScratchDir(), de.Name()))
+		}
 	}
 }

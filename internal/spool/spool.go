@@ -119,7 +119,10 @@ var (
 	ErrBusy     = errors.New("spool: message is locked by another worker")
 )
 
-const quarantineDir = ".quarantine"
+const (
+	quarantineDir = ".quarantine"
+	scratchDir    = ".proxy"
+)
 
 // Spool is a spool directory. Its methods are safe for concurrent use, and
 // several processes may share one directory (a daemon and `queue` commands).
@@ -132,6 +135,11 @@ type Spool struct {
 	seq    atomic.Uint32
 	// failDirSync, set by tests, is what every directory fsync returns.
 	failDirSync error
+	// journal, while open, takes small acceptances (group commit).
+	journal atomic.Pointer[Journal]
+	// boot names the kernel's boot, to tell a journal left by a killed
+	// process from one that a power loss interrupted (tests change it).
+	boot string
 }
 
 // Open opens the spool directory dir, creating it (and its quarantine
@@ -143,7 +151,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Spool{dir: dir, log: log}, nil
+	return &Spool{dir: dir, log: log, boot: bootID()}, nil
 }
 
 // SetSync turns fsync on or off. Off is only for setting up benchmarks,
@@ -165,6 +173,14 @@ func (s *Spool) newID(now time.Time) string {
 	}
 	return fmt.Sprintf("%08X%08X", uint32(now.Unix()), binary.BigEndian.Uint32(b[:]))
 }
+
+// NewID returns a fresh message id, for a message that passes through
+// without being stored (the proxy's).
+func (s *Spool) NewID(now time.Time) string { return s.newID(now) }
+
+// ScratchDir is where the proxy puts the files of a message it passes on
+// when a filter needs them: private, never fsynced, never recovered.
+func (s *Spool) ScratchDir() string { return filepath.Join(s.dir, scratchDir) }
 
 // ValidID reports whether id can name a message, so that an id from a
 // command line or a network request can never name a path outside the spool.

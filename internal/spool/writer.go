@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -18,7 +19,10 @@ type Writer struct {
 	bw       *bufio.Writer
 	n        int64
 	prepared bool
-	done     bool
+	// journaled: Prepare skipped the fsyncs; Commit journals the
+	// message, or fsyncs its files if the journal is gone.
+	journaled bool
+	done      bool
 }
 
 // Create starts a new message.
@@ -55,16 +59,28 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Size is the number of content bytes written so far.
 func (w *Writer) Size() int64 { return w.n }
 
-// Prepare makes the content durable and writes the envelope in state New.
-// The message is not accepted yet: a crash now quarantines it on restart.
+// Prepare writes the envelope in state New, where filters may see and edit
+// the files. The message is not accepted yet: a crash now quarantines it on
+// restart. Without a journal the content and envelope are fsynced here;
+// with one (and a message small enough for it), Commit journals both.
 func (w *Writer) Prepare(env *Envelope) error {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("spool: write content: %w", err)
 	}
+	env.ID = w.id
+	w.journaled = w.s.journal.Load() != nil && w.n <= journalMaxContent
+	if w.journaled {
+		// A new name, so no temporary file is needed: a torn .new file
+		// is quarantined like any other unfinished receipt.
+		if err := os.WriteFile(w.s.envelopePath(w.id, New), env.Marshal(), 0o640); err != nil {
+			return fmt.Errorf("spool: write envelope: %w", err)
+		}
+		w.prepared = true
+		return nil
+	}
 	if err := w.s.syncFile(w.f); err != nil {
 		return fmt.Errorf("spool: fsync content: %w", err)
 	}
-	env.ID = w.id
 	if err := w.s.writeAtomic(w.s.envelopePath(w.id, New), env.Marshal()); err != nil {
 		return fmt.Errorf("spool: write envelope: %w", err)
 	}
@@ -78,8 +94,13 @@ func (w *Writer) ContentPath() string  { return w.s.contentPath(w.id) }
 func (w *Writer) EnvelopePath() string { return w.s.envelopePath(w.id, New) }
 
 // Commit accepts the message: the envelope is renamed to state Ready (or
-// Held, if hold is true) and the directory fsynced. Only after Commit has
-// returned nil may the client be told 250.
+// Held, if hold is true), and made durable. Only after Commit has returned
+// nil may the client be told 250.
+//
+// With a journal, the content and envelope (as filters left them) go into
+// one journal record, and Commit waits for the batch of records that holds
+// it to be fdatasynced before it renames the envelope; without one, the
+// rename is followed by a directory fsync.
 func (w *Writer) Commit(hold bool) error {
 	if !w.prepared {
 		return fmt.Errorf("spool: commit before prepare")
@@ -87,6 +108,19 @@ func (w *Writer) Commit(hold bool) error {
 	to := Ready
 	if hold {
 		to = Held
+	}
+	if w.journaled {
+		err := w.commitJournal(to)
+		if err == nil {
+			w.done = true
+			return w.f.Close() // releases the lock
+		}
+		if !errors.Is(err, errJournalClosed) {
+			w.s.log.Warn("journal commit failed; syncing the message's own files", "id", w.id, "err", err)
+		}
+		if err := w.syncFiles(); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
@@ -102,6 +136,61 @@ func (w *Writer) Commit(hold bool) error {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	return w.f.Close() // releases the lock
+}
+
+// commitJournal appends the message to the journal, waits for it to be
+// synced, and renames the envelope into state to. The rename comes last:
+// after a power loss, a message whose envelope left state New is always in
+// a synced record, which replay checks the files against.
+func (w *Writer) commitJournal(to State) error {
+	j := w.s.journal.Load()
+	if j == nil {
+		return errJournalClosed
+	}
+	env, err := os.ReadFile(w.s.envelopePath(w.id, New))
+	if err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	fi, err := w.f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	if fi.Size() > journalMaxContent {
+		return errJournalClosed // a filter made it large: the classic path
+	}
+	content := make([]byte, fi.Size())
+	if _, err := w.f.ReadAt(content, 0); err != nil {
+		return fmt.Errorf("spool: commit: read content: %w", err)
+	}
+	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env, content: content})
+	if err != nil {
+		return err
+	}
+	if err := j.waitSynced(seq); err != nil {
+		return err
+	}
+	if err := os.Rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
+		// Durable in the journal, but not renamed: a replay would
+		// deliver it, so the client hearing 452 may mean a duplicate.
+		return fmt.Errorf("spool: commit: %w", err)
+	}
+	return nil
+}
+
+// syncFiles fsyncs the content and the new envelope, for the classic path.
+func (w *Writer) syncFiles() error {
+	if err := w.s.syncFile(w.f); err != nil {
+		return fmt.Errorf("spool: fsync content: %w", err)
+	}
+	f, err := os.Open(w.s.envelopePath(w.id, New))
+	if err != nil {
+		return fmt.Errorf("spool: fsync envelope: %w", err)
+	}
+	defer f.Close()
+	if err := w.s.syncFile(f); err != nil {
+		return fmt.Errorf("spool: fsync envelope: %w", err)
+	}
+	return nil
 }
 
 // Abort throws the message away. It is for messages the client was not told

@@ -1,0 +1,181 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// draft is where Data puts one message while it is received: a
+// spool.Writer for store-and-forward, a proxyDraft for the proxy.
+type draft interface {
+	io.Writer
+	ID() string
+	Size() int64
+	// Prepare writes the envelope; filters may then run on the files.
+	Prepare(env *spool.Envelope) error
+	ContentPath() string
+	EnvelopePath() string
+	// Relock follows a content file a filter renamed into place.
+	Relock() error
+	// Commit accepts the message (store-and-forward only).
+	Commit(hold bool) error
+	Abort()
+}
+
+// newDraft starts one message: in the spool, or for the proxy in memory.
+func (ss *session) newDraft(now time.Time) (draft, error) {
+	if ss.s.opts.Proxy != nil {
+		return newProxyDraft(ss.s.opts.Spool, now, ss.s.opts.Filter != nil), nil
+	}
+	return ss.s.opts.Spool.Create(now)
+}
+
+// proxyMemLimit is how much of a proxied message is kept in memory before
+// it goes to a scratch file: 100 sessions of 100 KiB messages stay in RAM.
+const proxyMemLimit = 256 << 10
+
+// proxyDraft holds a message the proxy is passing on. The client's 250 is
+// the upstream's own, so nothing here needs to survive a crash: the content
+// stays in memory, and only when a filter or the enforcer needs a file, or
+// the message outgrows proxyMemLimit, is it written to a private scratch
+// file (spool.ScratchDir, E-MailRelay's names, never fsynced, never
+// recovered) which Abort removes.
+type proxyDraft struct {
+	sp        *spool.Spool
+	id        string
+	buf       bytes.Buffer
+	f         *os.File // the scratch content file, once there is one
+	n         int64
+	env       []byte // the marshalled envelope, after Prepare
+	wantFiles bool   // a filter will run: write files at Prepare
+	err       error  // a scratch write that failed
+}
+
+func newProxyDraft(sp *spool.Spool, now time.Time, filter bool) *proxyDraft {
+	return &proxyDraft{sp: sp, id: sp.NewID(now), wantFiles: filter}
+}
+
+func (d *proxyDraft) ID() string  { return d.id }
+func (d *proxyDraft) Size() int64 { return d.n }
+
+func (d *proxyDraft) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.n += int64(len(p))
+	if d.f == nil && d.buf.Len()+len(p) > proxyMemLimit {
+		if err := d.spill(); err != nil {
+			return 0, err
+		}
+	}
+	if d.f != nil {
+		n, err := d.f.Write(p)
+		if err != nil {
+			d.err = fmt.Errorf("proxy scratch file: %w", err)
+		}
+		return n, d.err
+	}
+	return d.buf.Write(p)
+}
+
+func (d *proxyDraft) scratchPath(suffix string) string {
+	return filepath.Join(d.sp.ScratchDir(), d.id+suffix)
+}
+
+// spill moves the content from memory to the scratch file.
+func (d *proxyDraft) spill() error {
+	if d.f != nil {
+		return d.err
+	}
+	if err := os.MkdirAll(d.sp.ScratchDir(), 0o750); err != nil {
+		d.err = fmt.Errorf("proxy scratch directory: %w", err)
+		return d.err
+	}
+	f, err := os.OpenFile(d.scratchPath(".content"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		d.err = fmt.Errorf("proxy scratch file: %w", err)
+		return d.err
+	}
+	d.f = f
+	if _, err := f.Write(d.buf.Bytes()); err != nil {
+		d.err = fmt.Errorf("proxy scratch file: %w", err)
+		return d.err
+	}
+	d.buf = bytes.Buffer{}
+	return nil
+}
+
+// Prepare keeps the envelope; with a filter to run, it writes both files.
+func (d *proxyDraft) Prepare(env *spool.Envelope) error {
+	env.ID = d.id
+	d.env = env.Marshal()
+	if !d.wantFiles {
+		return d.err
+	}
+	if err := d.spill(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(d.scratchPath(".envelope.new"), d.env, 0o640); err != nil {
+		return fmt.Errorf("proxy scratch envelope: %w", err)
+	}
+	return nil
+}
+
+// ContentPath is the scratch content file, written now if the content was
+// in memory (the enforcer copies a refused message from it).
+func (d *proxyDraft) ContentPath() string {
+	d.spill()
+	return d.scratchPath(".content")
+}
+
+func (d *proxyDraft) EnvelopePath() string { return d.scratchPath(".envelope.new") }
+
+// Relock reopens the content file, which a filter may have replaced.
+func (d *proxyDraft) Relock() error {
+	if d.f == nil {
+		return nil
+	}
+	f, err := os.Open(d.scratchPath(".content"))
+	if err != nil {
+		return fmt.Errorf("proxy scratch file: %w", err)
+	}
+	d.f.Close()
+	d.f = f
+	return nil
+}
+
+// Content is the message for the upstream, and its size.
+func (d *proxyDraft) Content() (io.Reader, int64, error) {
+	if d.err != nil {
+		return nil, 0, d.err
+	}
+	if d.f == nil {
+		return bytes.NewReader(d.buf.Bytes()), int64(d.buf.Len()), nil
+	}
+	fi, err := d.f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("proxy scratch file: %w", err)
+	}
+	return io.NewSectionReader(d.f, 0, fi.Size()), fi.Size(), nil
+}
+
+// Commit is never called: the proxy's acceptance is the upstream's.
+func (d *proxyDraft) Commit(bool) error { return errors.New("smtpd: a proxied message is not stored") }
+
+// Abort removes the scratch files, if any.
+func (d *proxyDraft) Abort() {
+	if d.f != nil {
+		d.f.Close()
+		os.Remove(d.scratchPath(".content"))
+		os.Remove(d.scratchPath(".envelope.new"))
+		d.f = nil
+	}
+	d.buf = bytes.Buffer{}
+}

@@ -1,0 +1,313 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The journal lets concurrent acceptances share one fdatasync (group
+// commit). Each accepted message is appended to it, content and envelope
+// in one record; the sessions whose records are written wait together for
+// one fdatasync of the journal, then hear 250. The message's own files are
+// written as before, but without fsync: they are made durable in the
+// background once a second, by a syncfs(2) of the spool's file system,
+// after which the journal segment that covered them is removed. After a
+// power loss, Recover rebuilds from the journal whatever the files lost.
+//
+// Segments are files in .journal/ named by a sequence number. A live
+// process holds an exclusive flock on its segment, so Recover (in any
+// process) replays only the segments of processes that have died.
+const (
+	journalDir = ".journal"
+	// journalMaxContent: larger messages take the classic path (fsync of
+	// each file, rename, directory fsync), so that one message never
+	// holds the journal, or memory, for long.
+	journalMaxContent = 1 << 20
+	// checkpointEvery is how often the background makes the files of
+	// journalled messages durable and drops the segment.
+	checkpointEvery = time.Second
+)
+
+// errJournalClosed makes a commit fall back to the classic path.
+var errJournalClosed = errors.New("spool: journal closed")
+
+// Journal is the spool's write-ahead journal of acceptances; see above.
+type Journal struct {
+	s    *Spool
+	dir  string
+	boot string
+
+	// syncMu is held by the one session that runs fdatasync for a batch,
+	// and by rotate; the others queue on it and usually find their
+	// record synced when they get it.
+	syncMu sync.Mutex
+	synced uint64 // records known durable; guarded by syncMu
+	broken error  // a failed fdatasync; guarded by syncMu
+
+	mu      sync.Mutex // guards the fields below
+	f       *os.File   // the active segment, locked
+	segNum  uint64
+	written uint64 // records appended so far
+	closed  bool
+}
+
+// OpenJournal starts group commit: from now on Writer.Commit journals
+// small messages. Call Recover before, so that an old journal is replayed,
+// and run Journal.Run, which makes the files durable and ends the journal.
+func (s *Spool) OpenJournal() (*Journal, error) {
+	dir := filepath.Join(s.dir, journalDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: journal: %w", err)
+	}
+	j := &Journal{s: s, dir: dir, boot: s.boot}
+	f, num, err := j.newSegment(0)
+	if err != nil {
+		return nil, err
+	}
+	j.f, j.segNum = f, num
+	s.journal.Store(j)
+	return j, nil
+}
+
+// bootID names the running kernel's boot. A journal written under another
+// boot may describe files that a power loss took away; one written under
+// this boot, by a process that died, describes files that are all still in
+// the page cache.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// newSegment creates, locks and syncs the segment after num, with its
+// header, and syncs the journal directory, so that records appended to it
+// are found after a power loss.
+func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
+	num := after + 1
+	if after == 0 {
+		num = uint64(time.Now().UnixNano())
+	}
+	for {
+		name := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+		if os.IsExist(err) {
+			num++
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("spool: journal: %w", err)
+		}
+		fail := func(err error) (*os.File, uint64, error) {
+			f.Close()
+			os.Remove(name)
+			return nil, 0, fmt.Errorf("spool: journal: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			return fail(err)
+		}
+		if _, err := f.Write((&record{typ: recHeader, boot: j.boot}).marshal()); err != nil {
+			return fail(err)
+		}
+		if err := j.s.syncFile(f); err != nil {
+			return fail(err)
+		}
+		if err := j.s.syncPath(j.dir); err != nil {
+			return fail(err)
+		}
+		return f, num, nil
+	}
+}
+
+// append writes one record to the active segment and returns its number,
+// for waitSynced.
+func (j *Journal) append(r *record) (uint64, error) {
+	b := r.marshal()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return 0, errJournalClosed
+	}
+	// One write(2) per record: O_APPEND keeps records whole and in order.
+	if _, err := j.f.Write(b); err != nil {
+		return 0, fmt.Errorf("spool: journal write: %w", err)
+	}
+	j.written++
+	return j.written, nil
+}
+
+// waitSynced returns once record seq is durable: either a batch that
+// another session synced included it, or this session syncs every record
+// written so far, for itself and for everyone queued behind it.
+func (j *Journal) waitSynced(seq uint64) error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if j.broken != nil {
+		return j.broken
+	}
+	if j.synced >= seq {
+		return nil
+	}
+	j.mu.Lock()
+	upto, f := j.written, j.f
+	j.mu.Unlock()
+	if err := j.s.syncData(f); err != nil {
+		// After a failed fdatasync the kernel may have dropped the dirty
+		// pages (the "fsyncgate" lesson): nothing in this journal can be
+		// trusted any more, so every later commit takes the classic path.
+		j.broken = fmt.Errorf("spool: journal fdatasync: %w", err)
+		j.mu.Lock()
+		j.closed = true
+		j.mu.Unlock()
+		j.s.journal.CompareAndSwap(j, nil)
+		return j.broken
+	}
+	j.synced = upto
+	return nil
+}
+
+// done notes that a message is gone (delivered or removed), so that a
+// replay after a power loss does not bring it back. It is not synced: if a
+// power loss takes it, the message may be delivered twice, never lost.
+func (j *Journal) done(id string) error {
+	_, err := j.append(&record{typ: recDone, id: id})
+	return err
+}
+
+// Run makes the journalled files durable once a second (checkpoint) until
+// ctx ends; then it closes the journal, makes everything durable, and
+// removes the journal's segments. Commits after that take the classic path.
+func (j *Journal) Run(ctx context.Context) error {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return j.close()
+		case <-t.C:
+		}
+		j.mu.Lock()
+		n := j.written
+		j.mu.Unlock()
+		if n == last {
+			continue
+		}
+		if err := j.checkpoint(); err != nil {
+			j.s.log.Error("journal checkpoint failed; will retry", "err", err)
+			continue
+		}
+		last = n
+	}
+}
+
+// checkpoint starts a new segment, syncs the old one for the sessions
+// waiting on it, makes the spool's files durable with syncfs, and then
+// removes the old segment: everything it recorded is in the files now.
+func (j *Journal) checkpoint() error {
+	j.mu.Lock()
+	num := j.segNum
+	j.mu.Unlock()
+	nf, nnum, err := j.newSegment(num)
+	if err != nil {
+		return err
+	}
+	j.syncMu.Lock()
+	j.mu.Lock()
+	old, oldNum, upto := j.f, j.segNum, j.written
+	j.f, j.segNum = nf, nnum
+	j.mu.Unlock()
+	err = j.s.syncData(old)
+	if err == nil {
+		j.synced = upto
+	}
+	j.syncMu.Unlock()
+	if err != nil {
+		// The old segment keeps its records; replay will use it.
+		old.Close()
+		return fmt.Errorf("spool: journal fdatasync: %w", err)
+	}
+	return j.retire(old, oldNum)
+}
+
+// retire makes the spool durable and removes a synced segment.
+func (j *Journal) retire(f *os.File, num uint64) error {
+	if err := j.s.syncFS(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close() // releases the lock; the segment is garbage now
+	os.Remove(filepath.Join(j.dir, fmt.Sprintf("%020d.log", num)))
+	return nil
+}
+
+// close ends the journal: later commits take the classic path.
+func (j *Journal) close() error {
+	j.s.journal.CompareAndSwap(j, nil)
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	j.closed = true
+	f, num := j.f, j.segNum
+	j.mu.Unlock()
+	if err := j.s.syncData(f); err != nil {
+		f.Close()
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	j.mu.Lock()
+	j.synced = j.written
+	j.mu.Unlock()
+	return j.retire(f, num)
+}
+
+// syncData fdatasyncs f, unless sync is off (benchmark setup).
+func (s *Spool) syncData(f *os.File) error {
+	if s.noSync {
+		return nil
+	}
+	return unix.Fdatasync(int(f.Fd()))
+}
+
+// syncFS makes every file of the spool's file system durable: syncfs(2),
+// which reports write-back errors since Linux 5.8.
+func (s *Spool) syncFS() error {
+	if s.noSync {
+		return nil
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("spool: syncfs: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("spool: syncfs %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// segments lists the journal's segment files in order.
+func (s *Spool) segments() []string {
+	des, err := os.ReadDir(filepath.Join(s.dir, journalDir))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".log") {
+			names = append(names, de.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,143 @@
+package spool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// The journal is a sequence of records, each
+//
+//	"RK" TYPE 0x00   4 bytes
+//	LENGTH           uint32, big-endian: bytes of PAYLOAD
+//	CRC              uint32, big-endian: CRC-32C of TYPE and PAYLOAD
+//	PAYLOAD
+//
+// of three types:
+//
+//	'H' header, first in every segment: the kernel's boot id
+//	'A' accepted: STATE (1 byte) IDLEN (1 byte) ID ENVLEN (uint32) ENVELOPE CONTENT
+//	'D' delivered or removed: ID
+//
+// A record that is cut short or fails its CRC ends the segment: it is the
+// torn tail of a write that a crash interrupted, and since a session hears
+// 250 only after the record was synced, nobody was told it was accepted.
+const (
+	recHeader   = 'H'
+	recAccepted = 'A'
+	recDone     = 'D'
+
+	recHeadLen = 12
+	// maxPayload bounds what a corrupt LENGTH can make the reader allocate;
+	// accepted records are at most journalMaxContent plus an envelope.
+	maxPayload = 16 << 20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// errTorn is a record that is cut short or does not check out; errCutShort,
+// one of them, is a record whose bytes simply end: the usual tail of a
+// journal whose writer died in the middle of a write.
+var (
+	errTorn     = errors.New("torn or corrupt journal record")
+	errCutShort = fmt.Errorf("%w: cut short", errTorn)
+)
+
+// record is one journal record, decoded.
+type record struct {
+	typ      byte
+	boot     string // recHeader
+	id       string // recAccepted, recDone
+	state    State  // recAccepted: Ready or Held
+	envelope []byte // recAccepted
+	content  []byte // recAccepted
+}
+
+// marshal encodes r.
+func (r *record) marshal() []byte {
+	var payload []byte
+	switch r.typ {
+	case recHeader:
+		payload = []byte(r.boot)
+	case recDone:
+		payload = []byte(r.id)
+	case recAccepted:
+		payload = make([]byte, 0, 6+len(r.id)+len(r.envelope)+len(r.content))
+		payload = append(payload, byte(r.state), byte(len(r.id)))
+		payload = append(payload, r.id...)
+		payload = binary.BigEndian.AppendUint32(payload, uint32(len(r.envelope)))
+		payload = append(payload, r.envelope...)
+		payload = append(payload, r.content...)
+	}
+	b := make([]byte, recHeadLen, recHeadLen+len(payload))
+	b[0], b[1], b[2], b[3] = 'R', 'K', r.typ, 0
+	binary.BigEndian.PutUint32(b[4:], uint32(len(payload)))
+	crc := crc32.Update(crc32.Checksum([]byte{r.typ}, crcTable), crcTable, payload)
+	binary.BigEndian.PutUint32(b[8:], crc)
+	return append(b, payload...)
+}
+
+// readRecord reads the next record. It returns io.EOF at a clean end and
+// errTorn for anything else that is not a whole, valid record.
+func readRecord(br *bufio.Reader) (*record, error) {
+	var head [recHeadLen]byte
+	n, err := io.ReadFull(br, head[:])
+	if n == 0 && err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, errCutShort
+	}
+	if head[0] != 'R' || head[1] != 'K' || head[3] != 0 {
+		return nil, fmt.Errorf("%w: bad magic", errTorn)
+	}
+	typ := head[2]
+	size := binary.BigEndian.Uint32(head[4:])
+	if size > maxPayload {
+		return nil, fmt.Errorf("%w: length %d", errTorn, size)
+	}
+	payload := make([]byte, size)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return nil, errCutShort
+	}
+	crc := crc32.Update(crc32.Checksum([]byte{typ}, crcTable), crcTable, payload)
+	if crc != binary.BigEndian.Uint32(head[8:]) {
+		return nil, fmt.Errorf("%w: checksum", errTorn)
+	}
+	r := &record{typ: typ}
+	switch typ {
+	case recHeader:
+		r.boot = string(payload)
+	case recDone:
+		r.id = string(payload)
+		if !ValidID(r.id) {
+			return nil, fmt.Errorf("%w: bad id", errTorn)
+		}
+	case recAccepted:
+		if len(payload) < 2 {
+			return nil, fmt.Errorf("%w: short accepted record", errTorn)
+		}
+		r.state = State(payload[0])
+		idLen := int(payload[1])
+		rest := payload[2:]
+		if len(rest) < idLen+4 {
+			return nil, fmt.Errorf("%w: short accepted record", errTorn)
+		}
+		r.id, rest = string(rest[:idLen]), rest[idLen:]
+		envLen := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(envLen) > uint64(len(rest)) {
+			return nil, fmt.Errorf("%w: envelope length", errTorn)
+		}
+		r.envelope, r.content = rest[:envLen], rest[envLen:]
+		if !ValidID(r.id) || (r.state != Ready && r.state != Held) {
+			return nil, fmt.Errorf("%w: bad id or state", errTorn)
+		}
+	default:
+		return nil, fmt.Errorf("%w: type %q", errTorn, typ)
+	}
+	return r, nil
+}

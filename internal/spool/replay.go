@@ -1,0 +1,213 @@
+package spool
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// replayJournal settles the journal segments of processes that have died,
+// before Recover looks at the files:
+//
+//   - written under this boot (the process was killed; the kernel kept its
+//     page cache): the files are as the process left them. A message whose
+//     record was synced but whose envelope is still New is made Ready (or
+//     Held): its session may or may not have heard 250, so it is kept.
+//   - written under another boot (a power loss or a kernel crash may have
+//     taken files that were not yet synced): every message accepted in the
+//     segment and not noted as done gets its content and envelope back from
+//     the record unless the files on disk match it; messages noted as done
+//     have any files that came back removed.
+//
+// Then the file system is synced and the segments removed. A segment whose
+// records stop at a checksum or format error (not merely at a record cut
+// short) is moved to the quarantine directory and reported.
+func (s *Spool) replayJournal(rep *RecoveryReport) error {
+	type entry struct {
+		rec      *record
+		sameBoot bool
+	}
+	accepted := map[string]entry{}
+	var order []string
+	doneOther := map[string]bool{} // done under another boot
+	var segs []*os.File
+	var names []string
+	defer func() {
+		for _, f := range segs {
+			f.Close()
+		}
+	}()
+	boot := s.boot
+	for _, name := range s.segments() {
+		path := filepath.Join(s.dir, journalDir, name)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close() // a live process's segment
+			continue
+		}
+		segs = append(segs, f)
+		names = append(names, name)
+		br := bufio.NewReaderSize(f, 64<<10)
+		sameBoot := false
+		var off int64
+		for first := true; ; first = false {
+			r, err := readRecord(br)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				s.journalTail(rep, path, off, err)
+				break
+			}
+			off += int64(recHeadLen + payloadLen(r))
+			if first {
+				if r.typ != recHeader {
+					s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn))
+					break
+				}
+				sameBoot = boot != "" && r.boot == boot
+				continue
+			}
+			rep.Replayed++
+			switch r.typ {
+			case recAccepted:
+				if _, ok := accepted[r.id]; !ok {
+					order = append(order, r.id)
+				}
+				accepted[r.id] = entry{r, sameBoot}
+				delete(doneOther, r.id)
+			case recDone:
+				delete(accepted, r.id)
+				if !sameBoot {
+					doneOther[r.id] = true
+				}
+			}
+		}
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	for _, id := range order {
+		if e, ok := accepted[id]; ok {
+			s.restore(e.rec, e.sameBoot, rep)
+		}
+	}
+	for id := range doneOther {
+		s.removeDone(id)
+	}
+	if err := s.syncFS(); err != nil {
+		return fmt.Errorf("spool: journal replay: %w", err)
+	}
+	for _, name := range names {
+		path := filepath.Join(s.dir, journalDir, name)
+		if _, err := os.Stat(path); err == nil {
+			os.Remove(path)
+		}
+	}
+	return nil
+}
+
+// payloadLen is the encoded payload length of a decoded record.
+func payloadLen(r *record) int {
+	switch r.typ {
+	case recHeader:
+		return len(r.boot)
+	case recDone:
+		return len(r.id)
+	}
+	return 6 + len(r.id) + len(r.envelope) + len(r.content)
+}
+
+// journalTail reports where a segment stops being readable. A record cut
+// short is the normal end of a journal whose writer died mid-write (never
+// synced, never acknowledged); anything else is corruption, and the segment
+// is kept in quarantine for inspection.
+func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err error) {
+	fi, _ := os.Stat(path)
+	size := int64(0)
+	if fi != nil {
+		size = fi.Size()
+	}
+	if errors.Is(err, errCutShort) {
+		s.log.Info("journal: dropped a record cut short at its end (never acknowledged)",
+			"segment", path, "offset", off, "size", size)
+		rep.TornTails++
+		return
+	}
+	q := filepath.Join(s.dir, quarantineDir, "journal-"+filepath.Base(path))
+	if data, rerr := os.ReadFile(path); rerr == nil {
+		os.WriteFile(q, data, 0o640)
+	}
+	s.log.Warn("journal: unreadable record; the records before it were replayed, the segment is kept in quarantine",
+		"segment", path, "offset", off, "size", size, "err", err, "copy", q)
+	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
+}
+
+// restore settles one journalled message, as replayJournal describes.
+func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
+	lock, err := s.lockContent(r.id)
+	if errors.Is(err, ErrBusy) {
+		return // a live worker has it
+	}
+	if lock != nil {
+		defer lock.Close()
+	}
+	st, ferr := s.find(r.id)
+	if sameBoot {
+		if ferr == nil && st == New {
+			if err := os.Rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
+				rep.Restored = append(rep.Restored, r.id)
+			}
+		}
+		return
+	}
+	changed := false
+	if got, err := os.ReadFile(s.contentPath(r.id)); err != nil || string(got) != string(r.content) {
+		if err := s.writeAtomic(s.contentPath(r.id), r.content); err != nil {
+			s.log.Error("journal: restoring content failed", "id", r.id, "err", err)
+			return
+		}
+		changed = true
+	}
+	envOK := ferr == nil && st != New
+	if envOK {
+		if _, err := s.readEnvelope(r.id, st); err != nil {
+			envOK = false
+		}
+	}
+	if !envOK {
+		for _, old := range []State{New, Ready, Claimed, Failed, Held} {
+			os.Remove(s.envelopePath(r.id, old))
+		}
+		if err := s.writeAtomic(s.envelopePath(r.id, r.state), r.envelope); err != nil {
+			s.log.Error("journal: restoring envelope failed", "id", r.id, "err", err)
+			return
+		}
+		changed = true
+	}
+	if changed {
+		rep.Restored = append(rep.Restored, r.id)
+	}
+}
+
+// removeDone removes what came back of a message the journal says is gone.
+func (s *Spool) removeDone(id string) {
+	lock, err := s.lockContent(id)
+	if errors.Is(err, ErrBusy) {
+		return
+	}
+	if lock != nil {
+		defer lock.Close()
+	}
+	for _, st := range []State{New, Ready, Claimed, Failed, Held} {
+		os.Remove(s.envelopePath(id, st))
+	}
+	os.Remove(s.contentPath(id))
+}
