@@ -35,8 +35,6 @@ var (
 		Message: "Insufficient system storage; message not accepted, try again later"}
 	errLocal = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Local error in processing; message not accepted, try again later"}
-	errTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
-		Message: "Transaction took too long; closing connection"}
 )
 
 // session is one client's SMTP session, from HELO to disconnect.
@@ -61,7 +59,6 @@ type session struct {
 	// filterTo is a FILTER action's destination.
 	hold, discard bool
 	filterTo      string
-	warnings      []string
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }

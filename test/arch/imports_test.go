@@ -56,6 +56,20 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+	// The back end (everything under internal/ but the front ends and the
+	// scheduler itself) never reaches up into delivery or a front end:
+	// those call it, through interfaces it declares or they declare.
+	upper := append([]string{"internal/deliver"}, frontEnds...)
+	for name, p := range pkgs {
+		if !strings.HasPrefix(name, "internal/") || slices.Contains(upper, name) {
+			continue
+		}
+		for _, u := range upper {
+			if slices.Contains(p.Deps, mod+u) {
+				t.Errorf("%s depends on %s: a back-end package must not import delivery or a front end", name, u)
+			}
+		}
+	}
 	// Only the command reads the configuration; every other package takes
 	// its own options.
 	for name, p := range pkgs {

@@ -114,7 +114,7 @@ func TestCompanionEnforcer(t *testing.T) {
 	if n := strings.Count(out, "ban client=203.0.113.11"); n != 1 {
 		t.Errorf("%d ban lines for the deferred client's retries; want 1", n)
 	}
-	bans := compWantBans(t, banLog, "203.0.113.7", "203.0.113.11")
+	compWantBans(t, banLog, "203.0.113.7", "203.0.113.11")
 	if b, _ := os.ReadFile(access); !regexp.MustCompile(`(?m)^# .*relaykeeper.*gmail-domain-reputation.*\nexample\.com\s+REJECT\n`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant a comment line and \"example.com REJECT\"", b)
 	}
@@ -158,7 +158,7 @@ func TestCompanionEnforcer(t *testing.T) {
 	if strings.Count(f.Stdout(), " ban ")+strings.Count(f.Stdout(), " encapsulate ")+strings.Count(f.Stdout(), " block-domain ") != 1 {
 		t.Errorf("the follower acted on more than the new refusal:\n%s", f.Stdout())
 	}
-	bans = compWantBans(t, banLog, "203.0.113.7", "203.0.113.11", "203.0.113.20")
+	bans := compWantBans(t, banLog, "203.0.113.7", "203.0.113.11", "203.0.113.20")
 
 	// 3. A restart acts on nothing twice: not on the old file's lines, not on
 	// the deferred message's new retries, not on the copy.

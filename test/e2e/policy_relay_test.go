@@ -22,8 +22,6 @@ type relayProbe struct {
 // deniedReply is Postfix's reject_unauth_destination reply.
 func deniedReply(rcpt string) string { return "554 5.7.1 <" + rcpt + ">: Relay access denied" }
 
-const badSyntax = "501 5.1.3 Bad recipient address syntax"
-
 // TestPolicyRelayOpenRelayProbes: a client outside mynetworks, not logged
 // in, tries every classic way of making a relay with relay_domains =
 // ["relay.example"] send elsewhere: a foreign domain, the percent hack, a

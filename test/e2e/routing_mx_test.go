@@ -463,9 +463,9 @@ destination_recipient_limit = 2
 	to := rcpts("few.example", 5)
 	r, _ := storeThenForward(t, cfg, [][]string{to})
 
-	txs := sink.WaitTransactions(t, 3, 10*time.Second)
+	sink.WaitTransactions(t, 3, 10*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a fourth would come now
-	txs = sink.Transactions()
+	txs := sink.Transactions()
 	var sizes []int
 	var all []string
 	for _, tx := range txs {
