@@ -1,11 +1,14 @@
 // Package smtpd is relaykeeper's SMTP listener: it decides who may connect,
-// runs each session on go-smtp, writes accepted messages to the spool (or,
+// reads each client's commands under RFC 5321's limits (command.go) and runs
+// the good ones on go-smtp, writes accepted messages to the spool (or,
 // as a proxy, relays each transaction to the upstream as it happens), and
 // turns every decision into the exact SMTP reply the client hears.
 //
 // A message is acknowledged with 250 only after spool.Writer.Commit has
 // returned; in proxy mode, only after the upstream said 250, with the
-// upstream's own reply.
+// upstream's own reply. The client hears exactly one reply to its message,
+// after the final dot, whatever went wrong while it was read; a storage
+// failure is always 452 4.3.1, and nothing of the message is kept.
 package smtpd
 
 import (
