@@ -455,33 +455,37 @@ func (c *commandConn) endTransaction() { c.inMail, c.rcpts, c.rcptTried = false,
 // dot, and no further: what follows is commands again. Lines may be of any
 // length; the size limit is go-smtp's, and its reply comes after the dot.
 func (c *commandConn) readData(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if c.br.Buffered() == 0 {
-			if n > 0 {
-				break
-			}
-			if d := c.srv.opts.IdleTimeout; d > 0 {
-				// Each read of a long message gets the idle
-				// timeout, not the whole message.
-				c.Conn.SetReadDeadline(time.Now().Add(d))
-			}
+	if c.br.Buffered() == 0 {
+		if d := c.srv.opts.IdleTimeout; d > 0 {
+			// Each read of a long message gets the idle timeout,
+			// not the whole message.
+			c.Conn.SetReadDeadline(time.Now().Add(d))
 		}
-		b, err := c.br.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
-			}
+		if _, err := c.br.Peek(1); err != nil {
 			return 0, err
 		}
-		p[n] = b
+	}
+	buf, _ := c.br.Peek(min(len(p), c.br.Buffered()))
+	n := 0
+	for n < len(buf) {
+		if c.dstate == dData {
+			// Inside a line only a CR can change the state.
+			i := bytes.IndexByte(buf[n:], '\r')
+			if i < 0 {
+				n = len(buf)
+				break
+			}
+			n += i
+		}
+		c.dstate = nextDataState(c.dstate, buf[n])
 		n++
-		c.dstate = nextDataState(c.dstate, b)
 		if c.dstate == dEnd {
 			c.mode = modeCommand
-			return n, nil
+			break
 		}
 	}
+	copy(p, buf[:n])
+	c.br.Discard(n)
 	return n, nil
 }
 
