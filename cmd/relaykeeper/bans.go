@@ -26,9 +26,9 @@ and lasts --duration (default 4h); adding a banned IP extends its ban.
 
 The ban file is, first found:
   --bans FILE        that file
-  --spool-dir DIR    DIR/bans
-  --config FILE      the spool directory of that configuration file, /bans
-  (none)             /var/spool/relaykeeper/bans
+  --spool-dir DIR    DIR/.enforce/bans
+  --config FILE      the spool directory of that configuration file, /.enforce/bans
+  (none)             /var/spool/relaykeeper/.enforce/bans
 `
 
 // runBans is "relaykeeper bans": it lists, adds and removes bans in the

@@ -29,7 +29,9 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/certreload"
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
@@ -104,8 +106,9 @@ type relay struct {
 	sched   *deliver.Scheduler
 	servers map[string]*smtpd.Server // by listener role
 	lns     []roleListener
-	// serverTLS is nil without a certificate.
+	// serverTLS is nil without a certificate; certs reloads it.
 	serverTLS *tls.Config
+	certs     *certreload.Reloader
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
 	secrets  *auth.Secrets
@@ -178,7 +181,7 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	}
 	r.spool = sp
 
-	if r.serverTLS, _, err = serverTLS(&cfg.TLS); err != nil {
+	if r.serverTLS, r.certs, err = serverTLS(&cfg.TLS, r.log); err != nil {
 		return nil, err
 	}
 	mode, tc, err := clientTLS(&cfg.TLS, r.upstream())
@@ -307,10 +310,10 @@ func (r *relay) close() {
 // dialer makes upstream sessions as the configuration says.
 func (r *relay) dialer() deliver.Dialer {
 	opts := r.remote
-	dp := newDebugPeers(r.cfg.Log.DebugPeers)
+	dp := debugpeer.New(r.cfg.Log.DebugPeers)
 	return func(ctx context.Context, addr string) (*remote.Conn, error) {
 		opts := opts
-		if dp != nil && dp.upstream(addr) {
+		if dp != nil && dp.Upstream(addr) {
 			l := r.log.With("debug_peer", addr)
 			opts.Trace = func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
 		}
@@ -506,8 +509,8 @@ func (r *relay) runServer() int {
 			r.sched.Kick(false)
 		}
 	}
-	if dp := newDebugPeers(r.cfg.Log.DebugPeers); dp != nil {
-		opts.DebugPeer = dp.client
+	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
+		opts.DebugPeer = dp.Client
 	}
 	if r.enforcer != nil {
 		opts.Banned = r.banned
@@ -643,8 +646,13 @@ func (r *relay) runServer() int {
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
+			r.log.Info("SIGHUP: reloading tables and the TLS certificate, rescanning the spool")
 			r.reloadTables()
+			if r.certs != nil {
+				if err := r.certs.Reload(); err != nil {
+					r.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)
+				}
+			}
 			if r.sched != nil {
 				r.sched.Kick(true)
 			}

@@ -1,4 +1,6 @@
-package main
+// Package debugpeer is Postfix's debug_peer_list: the clients and upstreams
+// whose SMTP sessions are traced line by line in the diagnostic log.
+package debugpeer
 
 import (
 	"net"
@@ -6,15 +8,18 @@ import (
 	"strings"
 )
 
-// debugPeers is Postfix's debug_peer_list: networks match clients and
-// upstreams by address, names match upstreams by host name or domain.
-type debugPeers struct {
+// List is a debug_peer_list: networks match clients and upstreams by
+// address, names match upstreams by host name or domain.
+type List struct {
 	nets  []netip.Prefix
 	names []string
 }
 
-func newDebugPeers(entries []string) *debugPeers {
-	d := &debugPeers{}
+// New reads the list's entries: networks ("192.0.2.0/24"), addresses, and
+// domain names (".example.org" and "example.org" alike match the domain
+// and its subdomains). It returns nil for an empty list: trace nothing.
+func New(entries []string) *List {
+	d := &List{}
 	for _, e := range entries {
 		e = strings.TrimSpace(e)
 		if p, err := netip.ParsePrefix(e); err == nil {
@@ -31,8 +36,8 @@ func newDebugPeers(entries []string) *debugPeers {
 	return d
 }
 
-// client reports a client address on the list.
-func (d *debugPeers) client(ip netip.Addr) bool {
+// Client reports a client address on the list.
+func (d *List) Client(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range d.nets {
 		if p.Contains(ip) {
@@ -42,15 +47,15 @@ func (d *debugPeers) client(ip netip.Addr) bool {
 	return false
 }
 
-// upstream reports an upstream ("host:port") on the list.
-func (d *debugPeers) upstream(addr string) bool {
+// Upstream reports an upstream ("host:port") on the list.
+func (d *List) Upstream(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
 	}
 	host = strings.ToLower(strings.Trim(host, "[]"))
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return d.client(ip)
+		return d.Client(ip)
 	}
 	for _, n := range d.names {
 		if host == n || strings.HasSuffix(host, "."+n) {

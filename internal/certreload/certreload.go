@@ -1,0 +1,103 @@
+// Package certreload serves a TLS server certificate and reloads it when its
+// files change, so that a renewed certificate is used without a restart.
+//
+// A certificate that fails to load leaves the old one in force: a renewal
+// caught half-written, or a key that does not match, must not take the
+// listeners down. The failure is logged once per version of the files, and
+// Reload returns it to a caller that asked (SIGHUP).
+package certreload
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// checkEvery bounds how often GetCertificate looks at the files, so that a
+// busy server does not stat them on every handshake.
+const checkEvery = 5 * time.Second
+
+// Reloader holds the certificate. Its methods are safe for concurrent use.
+type Reloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+	now               func() time.Time
+
+	mu      sync.Mutex // guards the fields below
+	cert    *tls.Certificate
+	modTime time.Time // of the files the certificate came from
+	failed  time.Time // of the files that last failed to load, logged
+	checked time.Time
+}
+
+// New loads the certificate in certFile and the key in keyFile (keyFile ""
+// means the one PEM file holds both, as E-MailRelay allows). log, if not
+// nil, hears about certificates that fail to reload.
+func New(certFile, keyFile string, log *slog.Logger) (*Reloader, error) {
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Reloader{certFile: certFile, keyFile: keyFile, log: log, now: time.Now}
+	if err := l.Reload(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// newest is the latest modification time of the two files.
+func (l *Reloader) newest() time.Time {
+	var t time.Time
+	for _, f := range []string{l.certFile, l.keyFile} {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
+			t = fi.ModTime()
+		}
+	}
+	return t
+}
+
+// Reload loads the files now. On an error the certificate in force stays.
+func (l *Reloader) Reload() error {
+	mt := l.newest()
+	c, err := tls.LoadX509KeyPair(l.certFile, l.keyFile)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failed = mt
+		return fmt.Errorf("certreload: TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
+	}
+	l.cert, l.modTime, l.failed = &c, mt, time.Time{}
+	return nil
+}
+
+// GetCertificate is tls.Config.GetCertificate: the certificate in force,
+// reloaded first if the files changed since it was loaded.
+func (l *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	l.mu.Lock()
+	stale := l.now().Sub(l.checked) > checkEvery
+	if stale {
+		l.checked = l.now()
+	}
+	cert, mt, failed := l.cert, l.modTime, l.failed
+	l.mu.Unlock()
+	if !stale {
+		return cert, nil
+	}
+	newest := l.newest()
+	if !newest.After(mt) || newest.Equal(failed) {
+		return cert, nil // unchanged, or this version failed and was logged
+	}
+	if err := l.Reload(); err != nil {
+		l.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)
+		return cert, nil
+	}
+	l.log.Info("TLS certificate reloaded", "file", l.certFile)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cert, nil
+}

@@ -1,0 +1,113 @@
+package certreload
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate for name and its key, both in
+// one PEM file at path, with modification time mt.
+func writeCert(t *testing.T, path, name string, mt time.Time) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})...)
+	write(t, path, data, mt)
+}
+
+func write(t *testing.T, path string, data []byte, mt time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func commonName(t *testing.T, c *tls.Certificate) string {
+	t.Helper()
+	x, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x.Subject.CommonName
+}
+
+func TestReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "both.pem")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeCert(t, path, "first", t0)
+	var logs bytes.Buffer
+	l, err := New(path, "", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	l.now = func() time.Time { return clock }
+	get := func() string {
+		t.Helper()
+		clock = clock.Add(2 * checkEvery)
+		c, err := l.GetCertificate(nil)
+		if err != nil || c == nil {
+			t.Fatalf("GetCertificate = %v, %v", c, err)
+		}
+		return commonName(t, c)
+	}
+	if got := get(); got != "first" {
+		t.Errorf("certificate %q; want first", got)
+	}
+
+	// A broken renewal: the old certificate stays, and the failure is
+	// logged once, not on every handshake.
+	write(t, path, []byte("-----BEGIN CERTIFICATE-----\nbroken\n"), t0.Add(time.Minute))
+	for range 3 {
+		if got := get(); got != "first" {
+			t.Errorf("certificate %q after a broken renewal; want the old one", got)
+		}
+	}
+	if n := strings.Count(logs.String(), "not reloaded"); n != 1 {
+		t.Errorf("%d log lines for one broken renewal; want 1:\n%s", n, logs.String())
+	}
+	if err := l.Reload(); err == nil {
+		t.Errorf("Reload of a broken file = nil; want the error")
+	}
+
+	// A good renewal is picked up.
+	writeCert(t, path, "second", t0.Add(2*time.Minute))
+	if got := get(); got != "second" {
+		t.Errorf("certificate %q after renewal; want second", got)
+	}
+}
+
+func TestNewFails(t *testing.T) {
+	if _, err := New(filepath.Join(t.TempDir(), "missing.pem"), "", nil); err == nil {
+		t.Errorf("New of a missing file = nil error")
+	}
+}
