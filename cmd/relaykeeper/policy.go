@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
@@ -61,11 +58,11 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		// "server none" addresses may send without logging in.
 		opts.Trusted = func(ip netip.Addr) bool { _, ok := secrets.Trusted(ip); return ok }
 	} else {
-		nets, err := parseNetworks(p.MyNetworks)
+		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		opts.MyNetworks = nets
+		opts.MyNetworks, opts.MyNetworkTables = nets, tabs
 	}
 	if p.DNSBL != "" {
 		c, err := dnsbl.ParseEmailRelay(p.DNSBL)
@@ -104,50 +101,6 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		return nil, nil, errors.Join(errs...)
 	}
 	return e, tables, nil
-}
-
-// parseNetworks reads mynetworks: CIDRs, bare addresses, and files named
-// by a path ("/etc/postfix/mynetworks", Postfix's /file/name form, or
-// "cidr:/path"), whose lines hold the same, with # comments.
-func parseNetworks(entries []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	var errs []error
-	add := func(where, s string) {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			if p, err := netip.ParsePrefix(strings.Trim(f, "[]")); err == nil {
-				out = append(out, p.Masked())
-			} else if a, err := netip.ParseAddr(strings.Trim(f, "[]")); err == nil {
-				out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: %q is not a network", where, f))
-			}
-		}
-	}
-	for _, e := range entries {
-		path, isFile := strings.CutPrefix(e, "cidr:")
-		if !isFile && !strings.HasPrefix(e, "/") {
-			add("policy.mynetworks", e)
-			continue
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for n := 1; sc.Scan(); n++ {
-			line, _, _ := strings.Cut(sc.Text(), "#")
-			if isFile {
-				// A cidr table's lines are "network result".
-				line, _, _ = strings.Cut(strings.TrimSpace(line), " ")
-			}
-			if strings.TrimSpace(line) != "" {
-				add(fmt.Sprintf("%s:%d", path, n), line)
-			}
-		}
-		f.Close()
-	}
-	return out, errors.Join(errs...)
 }
 
 // blocklist adapts a DNSBL checker to the policy.

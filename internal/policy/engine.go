@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // AccessMap is an access(5) table as the restrictions use it.
@@ -40,6 +41,9 @@ type SenderOwners interface {
 // Options configure an Engine.
 type Options struct {
 	MyNetworks []netip.Prefix
+	// MyNetworkTables are mynetworks given as lookup tables ("cidr:..."):
+	// a client whose address has a result is in mynetworks.
+	MyNetworkTables []*table.Table
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
 	Trusted      func(netip.Addr) bool
@@ -350,6 +354,11 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 	}
 	for _, p := range e.opts.MyNetworks {
 		if p.Contains(ip) {
+			return true
+		}
+	}
+	for _, t := range e.opts.MyNetworkTables {
+		if _, ok := t.Lookup(ip.String()); ok {
 			return true
 		}
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // mapTable is an access map keyed by exact address or client IP string.
@@ -231,5 +235,35 @@ func TestDNSBLSwitch(t *testing.T) {
 	e.SetDNSBL(false)
 	if d := e.Check(context.Background(), StageRcpt, req); d.Verdict != Permit {
 		t.Errorf("listed client after dnsbl stop: %v; want permit", d.Verdict)
+	}
+}
+
+func TestParseNetworks(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "mynetworks")
+	os.WriteFile(list, []byte("# ours\n192.0.2.0/24 198.51.100.1 # a host\n\n[2001:db8::]/32\n"), 0o644)
+	cidr := filepath.Join(dir, "mynetworks.cidr")
+	// A cidr table is looked up, so its negations and if blocks count.
+	os.WriteFile(cidr, []byte("if 203.0.113.0/24\n!203.0.113.66 OK\nendif\n"), 0o644)
+	var set table.Set
+	nets, tabs, err := ParseNetworks([]string{"127.0.0.0/8", "::1", list, "cidr:" + cidr}, &set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{MyNetworks: nets, MyNetworkTables: tabs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, want := range map[string]bool{
+		"127.0.0.1": true, "::1": true, "192.0.2.9": true, "198.51.100.1": true, "198.51.100.2": false,
+		"2001:db8::5": true, "203.0.113.7": true, "203.0.113.66": false, "10.0.0.1": false,
+	} {
+		if got := e.Trusted(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
+		}
+	}
+	_, _, err = ParseNetworks([]string{"nonsense", list + ".missing", "cidr:" + list + ".missing"}, &set)
+	if err == nil || !strings.Contains(err.Error(), `"nonsense" is not a network`) || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
 	}
 }

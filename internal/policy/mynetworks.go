@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// ParseNetworks reads mynetworks as Postfix does: networks and bare
+// addresses ("192.0.2.0/24", "[2001:db8::]/32"), files of them named by an
+// absolute path ("/etc/postfix/network_table", Postfix's /file/name form,
+// with # comments), and lookup tables ("cidr:/etc/postfix/mynetworks.cidr"),
+// opened in tables so that they reload with the others. A client is in
+// mynetworks if a network contains it or a table has a result for its
+// address. Every problem is reported, each with where it is.
+func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*table.Table, error) {
+	var nets []netip.Prefix
+	var tabs []*table.Table
+	var errs []error
+	add := func(where, s string) {
+		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			// Postfix writes IPv6 networks "[2001:db8::]/32".
+			bare := strings.NewReplacer("[", "", "]", "").Replace(f)
+			if p, err := netip.ParsePrefix(bare); err == nil {
+				nets = append(nets, p.Masked())
+			} else if a, err := netip.ParseAddr(bare); err == nil {
+				nets = append(nets, netip.PrefixFrom(a, a.BitLen()))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %q is not a network", where, f))
+			}
+		}
+	}
+	for _, e := range entries {
+		switch {
+		case strings.HasPrefix(e, "/"):
+			f, err := os.Open(e)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
+				continue
+			}
+			sc := bufio.NewScanner(f)
+			for n := 1; sc.Scan(); n++ {
+				if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
+					add(fmt.Sprintf("%s:%d", e, n), line)
+				}
+			}
+			f.Close()
+		case isTableSpec(e):
+			t, err := tables.Open(e)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
+				continue
+			}
+			tabs = append(tabs, t)
+		default:
+			add("policy.mynetworks", e)
+		}
+	}
+	return nets, tabs, errors.Join(errs...)
+}
+
+// isTableSpec reports a "type:name" table rather than an IPv6 network.
+func isTableSpec(s string) bool {
+	typ, _, ok := strings.Cut(s, ":")
+	if !ok || typ == "" {
+		return false
+	}
+	for _, c := range typ {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	// "2001:db8::/32" and "::1" are networks, not tables.
+	bare := strings.NewReplacer("[", "", "]", "").Replace(s)
+	if _, err := netip.ParsePrefix(bare); err == nil {
+		return false
+	}
+	if _, err := netip.ParseAddr(bare); err == nil {
+		return false
+	}
+	return true
+}
