@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
 
@@ -114,7 +115,7 @@ func writeStatsText(w io.Writer, r *stats.Report) {
 		fmt.Fprintln(w, "relaykeeper mail log summary: no mail-log lines")
 	} else {
 		fmt.Fprintf(w, "relaykeeper mail log summary: %s to %s UTC\n",
-			r.First.UTC().Format(timeFormat), r.Last.UTC().Format(timeFormat))
+			r.First.UTC().Format(queue.TimeFormat), r.Last.UTC().Format(queue.TimeFormat))
 	}
 
 	heading(w, "Grand Totals")

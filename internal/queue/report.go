@@ -1,0 +1,146 @@
+package queue
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// TimeFormat is how queue commands show times: UTC, as the mail log has
+// them.
+const TimeFormat = "2006-01-02 15:04:05"
+
+// Standing says in words where a message's delivery stands at now: its
+// state, its attempts, and the last reply.
+func (m Message) Standing(now time.Time) string {
+	var s string
+	switch m.State {
+	case "new":
+		s = "being received or filtered; not accepted yet"
+	case "claimed":
+		s = "being delivered now"
+	case "failed":
+		s = "failed; kept until retried or deleted"
+	case "held":
+		s = "held; not delivered until released"
+	case "ready":
+		switch {
+		case m.NextAttempt.After(now):
+			s = "next attempt " + m.NextAttempt.UTC().Format(TimeFormat)
+		case m.Attempts > 0:
+			s = "due now"
+		}
+	}
+	if m.Attempts > 0 {
+		n := "attempts"
+		if m.Attempts == 1 {
+			n = "attempt"
+		}
+		s = fmt.Sprintf("%d %s; %s", m.Attempts, n, s)
+	}
+	if m.LastReply != "" {
+		s += "; last reply: " + m.LastReply
+	}
+	return s
+}
+
+// String is the result in words: "ID: held (ready -> held)", "ID: busy:
+// being delivered now; left alone".
+func (r Result) String() string {
+	switch {
+	case r.Outcome == Done && r.To == "":
+		return fmt.Sprintf("%s: %s (was %s)", r.ID, r.Detail, r.From)
+	case r.Outcome == Done && r.To == r.From:
+		return fmt.Sprintf("%s: %s", r.ID, r.Detail)
+	case r.Outcome == Done:
+		return fmt.Sprintf("%s: %s (%s -> %s)", r.ID, r.Detail, r.From, r.To)
+	case r.Outcome == Unchanged:
+		return fmt.Sprintf("%s: unchanged, %s", r.ID, r.Detail)
+	}
+	return fmt.Sprintf("%s: %s: %s", r.ID, r.Outcome, r.Detail)
+}
+
+// ReadIDs replaces "-" in args with the ids read from r, one per line (the
+// first word of each; blank lines skipped), as postsuper -d - does. An id
+// given twice (a listing of both of a message's files) counts once.
+func ReadIDs(args []string, r io.Reader) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	read := false
+	for _, a := range args {
+		if a != "-" {
+			add(a)
+			continue
+		}
+		if read {
+			continue // the standard input is read once
+		}
+		read = true
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 0 {
+				add(f[0])
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// RelayNotice says whether a relay running on the spool was told of a
+// change.
+type RelayNotice struct {
+	// Asked: the change called for telling the relay.
+	Asked    bool   `json:"-"`
+	Notified bool   `json:"notified"`
+	PID      int    `json:"pid,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Report is what Change did.
+type Report struct {
+	Results                 []Result
+	Done, Unchanged, Failed int
+	Relay                   RelayNotice
+}
+
+// Change applies act to the messages ids and tells the relay running on
+// the spool when something changed, and for flush and retry whatever
+// happened, since they ask for delivery now.
+func Change(s *spool.Spool, act Action, ids []string) Report {
+	rep := Report{Results: Apply(s, act, ids)}
+	for _, r := range rep.Results {
+		switch {
+		case r.Outcome == Done:
+			rep.Done++
+		case r.OK():
+			rep.Unchanged++
+		default:
+			rep.Failed++
+		}
+	}
+	rep.Relay.Asked = rep.Done > 0 || (act == Flush || act == Retry) && rep.Failed == 0
+	if rep.Relay.Asked {
+		pid, err := Notify(s)
+		switch {
+		case err == nil:
+			rep.Relay.Notified, rep.Relay.PID = true, pid
+		case !errors.Is(err, ErrNoRelay):
+			rep.Relay.PID, rep.Relay.Error = pid, err.Error()
+		}
+	}
+	return rep
+}
