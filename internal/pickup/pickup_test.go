@@ -1,0 +1,84 @@
+package pickup
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+const input = "From bounce@example.org Sat Nov 22 10:00:00 2026\n" +
+	"From: Alice <alice@example.org>\nTo: bob@example.net,\n carol@example.net\nBcc: dave@example.net\n" +
+	"Subject: hi\n\nbody\rline\n"
+
+func TestParse(t *testing.T) {
+	m := Parse([]byte(input))
+	if got, want := m.Values("to"), []string{"bob@example.net, carol@example.net"}; !cmp.Equal(got, want) {
+		t.Errorf("Values(to) = %q; want %q", got, want)
+	}
+	rcpts, err := m.HeaderRecipients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range rcpts {
+		got = append(got, a.String())
+	}
+	if want := []string{"bob@example.net", "carol@example.net", "dave@example.net"}; !cmp.Equal(got, want) {
+		t.Errorf("HeaderRecipients = %q; want %q", got, want)
+	}
+	if a, err := m.DefaultSender("root", "host.example"); err != nil || a.String() != "alice@example.org" {
+		t.Errorf("DefaultSender = %v, %v; want the From address", a, err)
+	}
+	if a, err := Parse([]byte("Subject: x\n\n")).DefaultSender("root", "host.example"); err != nil || a.String() != "root@host.example" {
+		t.Errorf("DefaultSender without From = %v, %v; want root@host.example", a, err)
+	}
+	if _, err := Parse([]byte("To: <<<\n\n")).HeaderRecipients(); err == nil {
+		t.Errorf("HeaderRecipients of a bad To = nil error")
+	}
+}
+
+func TestSubmit(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	sender, _ := envelope.Parse("alice@example.org")
+	id, err := Submit(sp, Parse([]byte(input)), Submission{Sender: sender, Recipients: []string{"bob@example.net"},
+		Host: "host.example", UID: 1000, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, st, err := sp.Read(id)
+	if err != nil || st != spool.Ready || env.From != "alice@example.org" || len(env.Recipients) != 1 {
+		t.Fatalf("Read(%s) = %+v, %v, %v; want a ready message from alice to bob", id, env, st, err)
+	}
+	b, err := os.ReadFile(sp.ContentPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := string(b)
+	for _, want := range []string{
+		"Received: by host.example (relaykeeper, from userid 1000)\r\n\tid " + id + "\r\n\tfor <bob@example.net>;",
+		"From: Alice <alice@example.org>\r\n",
+		"Message-ID: <" + id + ".",
+		"Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n",
+		"\r\n\r\nbody\r\nline\r\n", // a lone CR ends a line (package crlf)
+	} {
+		if !strings.Contains(content, want) {
+			t.Errorf("content lacks %q:\n%s", want, content)
+		}
+	}
+	if strings.Contains(content, "Bcc") || strings.Contains(content, "From bounce") {
+		t.Errorf("content keeps Bcc or the mbox From line:\n%s", content)
+	}
+	if _, err := Submit(sp, Parse([]byte(input)), Submission{Now: now}); err == nil {
+		t.Errorf("Submit without recipients = nil error")
+	}
+}
