@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,16 @@ type frontends struct {
 	pop   *pop3.Server
 	adm   *admin.Server
 	stops []func(ctx context.Context)
+	wg    sync.WaitGroup // the Serve loops; shutdown waits for them
+}
+
+// serve runs one Serve loop, which ends when its server shuts down.
+func (f *frontends) serve(loop func()) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		loop()
+	}()
 }
 
 // listenAll opens one listener per address, or closes what it opened and
@@ -78,7 +89,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			return nil, err
 		}
 		for _, l := range ls {
-			go f.pop.Serve(l)
+			f.serve(func() { f.pop.Serve(l) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.pop.Shutdown(ctx) })
 		r.log.Info("POP3 server started", "listen", addrsFor(r.cfg.OtherInterfaces["pop"], []string{""}, r.cfg.POP.Port))
@@ -104,7 +115,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 					l.Close()
 					return nil, err
 				}
-				go f.adm.ServeText(l)
+				f.serve(func() { f.adm.ServeText(l) })
 			}
 		}
 		if r.cfg.Admin.HTTP != "" {
@@ -116,17 +127,19 @@ func (r *relay) startFrontends() (*frontends, error) {
 				ls[0].Close()
 				return nil, err
 			}
-			go f.adm.ServeAPI(ls[0])
+			f.serve(func() { f.adm.ServeAPI(ls[0]) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.adm.Shutdown(ctx) })
 	}
 	return f, nil
 }
 
+// shutdown stops the servers and waits for their Serve loops to return.
 func (f *frontends) shutdown(ctx context.Context) {
 	for _, stop := range f.stops {
 		stop(ctx)
 	}
+	f.wg.Wait()
 }
 
 // adminRelay is what the admin interface may ask of the relay.

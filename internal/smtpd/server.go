@@ -36,6 +36,11 @@ import (
 
 // Options configure a Server.
 type Options struct {
+	// Context, if set, is the parent of the context of every call a
+	// session makes on a client's behalf (policy and its DNSBL and
+	// verifier lookups, the proxy's dial, filters, the enforcer): ending
+	// it cancels them. Shutdown cancels them too when its grace is over.
+	Context context.Context
 	// Domain is our name in the greeting and in Received headers.
 	Domain         string
 	MaxMessageSize int64
@@ -180,6 +185,10 @@ type Server struct {
 	log    *slog.Logger
 	srv    *smtp.Server
 	active atomic.Int64 // open connections
+	// ctx is the context of sessions' calls (Options.Context); cancel
+	// ends it at the end of Shutdown or Close.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu    sync.Mutex // guards perIP
 	perIP map[netip.Addr]int
@@ -210,6 +219,11 @@ func New(opts Options) *Server {
 		opts.JunkCommandLimit = defaultJunkLimit
 	}
 	s := &Server{opts: opts, log: opts.Log, perIP: map[netip.Addr]int{}}
+	parent := opts.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	s.ctx, s.cancel = context.WithCancel(parent)
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageSize
@@ -250,8 +264,12 @@ func (s *Server) Serve(l net.Listener) error {
 // closes whatever is left. A transaction cut short was never acknowledged,
 // so nothing it carried is lost: the client sends it again.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.cancel()
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Grace is over: cancel what sessions wait for (a DNSBL lookup,
+		// an upstream), then cut them.
+		s.cancel()
 		s.srv.Close()
 		return nil
 	}

@@ -3,7 +3,6 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -132,7 +131,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
 		req.Sender = from
-		if d := ss.s.opts.Policy.Check(context.Background(), policy.StageMail, req); d.Refuses() {
+		if d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageMail, req); d.Refuses() {
 			return ss.refuse("mail", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
 				"from", maillog.Addr(from), "rule", d.Rule)
 		}
@@ -143,7 +142,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return nil
 	}
 	if ss.upstream == nil {
-		up, err := ss.s.opts.Proxy.Dial(context.Background(), ss.s.opts.Proxy.Addr)
+		up, err := ss.s.opts.Proxy.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
 		if err != nil {
 			ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
 			return ss.upstreamError(err, "mail")
@@ -171,7 +170,7 @@ func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPa
 	if ss.s.opts.Enforcer == nil || rep.Code < 400 {
 		return rep
 	}
-	return ss.s.opts.Enforcer.ProxyRefusal(context.Background(), &ProxyRefusal{
+	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{
 		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), Helo: ss.conn.Hostname(),
 		AuthID: ss.authID, From: ss.from, To: to, Stage: stage, Reply: rep, ContentPath: contentPath,
 		Relay: ss.s.opts.Proxy.Addr,
@@ -193,7 +192,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			Message: "Bad recipient address syntax"})
 	}
 	if ss.s.opts.Policy != nil {
-		d := ss.s.opts.Policy.Check(context.Background(), policy.StageRcpt, ss.request(to))
+		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageRcpt, ss.request(to))
 		for _, w := range d.Warnings {
 			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)
 		}
@@ -374,7 +373,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	rescan := false
 	if f := ss.s.opts.Filter; f != nil {
-		res := f.Run(context.Background(), w.ContentPath(), w.EnvelopePath())
+		res := f.Run(ss.s.ctx, w.ContentPath(), w.EnvelopePath())
 		// A filter may have renamed a new content file into place.
 		if err := w.Relock(); err != nil {
 			return ss.storageError(err)

@@ -1,0 +1,334 @@
+package main
+
+// The relay's construction: every component built from the configuration,
+// with its dependencies passed in. main.go runs what is built here.
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/relaykeeper/relaykeeper/internal/admin"
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/certreload"
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/filter"
+	"github.com/relaykeeper/relaykeeper/internal/headercheck"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// relay is one running relaykeeper: the parts main built and must stop.
+type relay struct {
+	cfg     config.Config
+	log     *slog.Logger
+	maillog *maillog.Logger
+	files   []io.Closer
+	spool   *spool.Spool
+	sched   *deliver.Scheduler
+	servers map[string]*smtpd.Server // by listener role
+	lns     []roleListener
+	// serverTLS is nil without a certificate; certs reloads it.
+	serverTLS *tls.Config
+	certs     *certreload.Reloader
+	remote    remote.Options
+	// secrets are the server accounts (--server-auth), nil without.
+	secrets  *auth.Secrets
+	policy   *policy.Engine
+	tables   *table.Set
+	checks   *headercheck.Checks
+	enforcer *enforce.Enforcer
+	// router is nil without Postfix-style routing: then everything goes
+	// to forward.to.
+	router deliver.Router
+	// serverFilter and clientFilter are --filter and --client-filter.
+	serverFilter, clientFilter filter.Filter
+	// events copies the mail log to the admin interface's notify sessions.
+	events   *admin.Events
+	started  time.Time
+	smtpOff  atomic.Bool // the admin said "smtp disable"
+	dnsblOff atomic.Bool // the admin said "dnsbl stop"
+	// srs is nil without --srs-secret.
+	srs *srs.Rewriter
+}
+
+type roleListener struct {
+	net.Listener
+	role string
+}
+
+func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
+	r := &relay{cfg: cfg}
+	if r.cfg.Domain == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		r.cfg.Domain = h
+	}
+
+	logOut := stderr
+	if cfg.Log.File != "" {
+		f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("--log-file: %w", err)
+		}
+		r.files = append(r.files, f)
+		logOut = f
+	}
+	level := slog.LevelWarn
+	if cfg.Log.Enabled || cfg.Mode == config.ModeClient {
+		level = slog.LevelInfo
+	}
+	if cfg.Log.Verbose {
+		level = slog.LevelDebug
+	}
+	r.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	mailOut := logOut
+	if cfg.Log.MailLog != "" {
+		f, err := os.OpenFile(cfg.Log.MailLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("mail log: %w", err)
+		}
+		r.files = append(r.files, f)
+		mailOut = f
+	}
+	r.events = &admin.Events{}
+	r.started = time.Now()
+	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))
+
+	sp, err := spool.Open(cfg.Spool.Dir, r.log)
+	if err != nil {
+		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
+	}
+	r.spool = sp
+
+	if r.serverTLS, r.certs, err = serverTLS(&cfg.TLS, r.log); err != nil {
+		return nil, err
+	}
+	mode, tc, err := clientTLS(&cfg.TLS, r.upstream())
+	if err != nil {
+		return nil, err
+	}
+	r.remote = remote.Options{
+		Helo:            r.cfg.Domain,
+		ConnectTimeout:  cfg.Forward.ConnectionTimeout,
+		ResponseTimeout: cfg.Forward.ResponseTimeout,
+		TLS:             mode,
+		TLSConfig:       tc,
+	}
+	if f := cfg.Auth.ClientSecrets; f != "" {
+		cs, err := auth.LoadSecrets(f)
+		if err != nil {
+			return nil, fmt.Errorf("--client-auth: %w", err)
+		}
+		factory, ok := cs.ClientAuth("")
+		if !ok {
+			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
+		}
+		r.remote.Auth = factory // nil for "client plain:b = =": no AUTH
+	}
+	if f := cfg.Auth.ServerSecrets; f != "" {
+		if r.secrets, err = auth.LoadSecrets(f); err != nil {
+			return nil, fmt.Errorf("--server-auth: %w", err)
+		}
+		if !r.secrets.HasServer() {
+			return nil, fmt.Errorf("--server-auth %s: no \"server\" lines", f)
+		}
+		r.secrets.Domain = r.cfg.Domain
+	}
+	if r.serverFilter, err = buildFilters(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
+		return nil, fmt.Errorf("--filter: %w", err)
+	}
+	if r.clientFilter, err = buildFilters(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
+		return nil, fmt.Errorf("--client-filter: %w", err)
+	}
+	if err := r.addMiltersAndDKIM(); err != nil {
+		return nil, err
+	}
+	if f := cfg.SRS.SecretFile; f != "" {
+		secrets, err := srs.LoadSecrets(f)
+		if err != nil {
+			return nil, fmt.Errorf("--srs-secret: %w", err)
+		}
+		domain := cfg.SRS.Domain
+		if domain == "" {
+			domain = r.cfg.Domain
+		}
+		if r.srs, err = srs.New(domain, secrets); err != nil {
+			return nil, fmt.Errorf("--srs-secret: %w", err)
+		}
+	}
+	if routingConfigured(&r.cfg) {
+		rt, err := r.newRouter()
+		if err != nil {
+			return nil, fmt.Errorf("routing: %w", err)
+		}
+		r.router = rt
+	}
+	if err := enforcePaths(&r.cfg); err != nil {
+		return nil, err
+	}
+	if r.enforcer, err = r.newEnforcer(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode != config.ModeClient {
+		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
+			return nil, err
+		}
+		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
+			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {
+				return nil, fmt.Errorf("header/body checks: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// reloadTables re-reads every access table whose file changed. A table
+// with a bad line keeps its old contents; the error names file and line.
+func (r *relay) reloadTables() {
+	if en := r.enforcer; en != nil {
+		if _, err := en.Bans.Reload(); err != nil {
+			r.log.Error("ban list not reloaded", "err", err)
+		}
+		if _, err := en.Welcome.Reload(); err != nil {
+			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
+		}
+	}
+	if r.checks != nil {
+		if err := r.checks.Reload(); err != nil {
+			r.log.Error("header/body checks not reloaded; the old ones stay in force", "err", err)
+		}
+	}
+	if r.tables == nil {
+		return
+	}
+	for _, err := range r.tables.ReloadAll() {
+		r.log.Error("table not reloaded; the old one stays in force", "err", err)
+	}
+}
+
+// authenticator adapts the secrets file to what the SMTP server asks.
+type authenticator struct {
+	s             *auth.Secrets
+	allowInsecure bool
+}
+
+func (a authenticator) Mechanisms(tlsActive bool) []string {
+	return a.s.Mechanisms(tlsActive, a.allowInsecure)
+}
+
+func (a authenticator) Server(mech string, ok func(string)) (sasl.Server, error) {
+	return a.s.Server(mech, ok)
+}
+
+func (r *relay) close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+}
+
+// dialer makes upstream sessions as the configuration says.
+func (r *relay) dialer() deliver.Dialer {
+	opts := r.remote
+	dp := debugpeer.New(r.cfg.Log.DebugPeers)
+	return func(ctx context.Context, addr string) (*remote.Conn, error) {
+		opts := opts
+		if dp != nil && dp.Upstream(addr) {
+			l := r.log.With("debug_peer", addr)
+			opts.Trace = func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
+		}
+		return remote.Dial(ctx, addr, opts)
+	}
+}
+
+func (r *relay) upstream() string {
+	addr, err := config.ResolveHostPort(r.cfg.Forward.To)
+	if err != nil {
+		return r.cfg.Forward.To // Validate has already refused what cannot resolve
+	}
+	return addr
+}
+
+// buildFilters parses a filter chain; nil for none.
+func buildFilters(specs []string, side filter.Side, timeout time.Duration) (filter.Filter, error) {
+	var fs []filter.Filter
+	for _, sp := range specs {
+		f, err := filter.Parse(sp, side, timeout)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	switch len(fs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return fs[0], nil
+	}
+	return filter.Chain(fs...), nil
+}
+
+// onResult is the scheduler's refusal hook: the enforcer's, if any.
+func (r *relay) onResult() func(deliver.Result) deliver.Effect {
+	if r.enforcer == nil {
+		return nil
+	}
+	return r.onDeliveryRefusal
+}
+
+func (r *relay) recover() {
+	rep, err := r.spool.Recover()
+	if err != nil {
+		r.log.Error("spool recovery failed", "err", err)
+		return
+	}
+	for _, id := range rep.Quarantined {
+		r.maillog.Quarantine(id, rep.Reasons[id])
+	}
+	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
+}
+
+func (r *relay) newScheduler() *deliver.Scheduler {
+	opts := deliver.Options{
+		Spool:                 r.spool,
+		Upstream:              r.upstream(),
+		Dial:                  r.dialer(),
+		Connections:           r.cfg.Delivery.Connections,
+		MessagesPerConnection: r.cfg.Delivery.MessagesPerConnection,
+		MinBackoff:            r.cfg.Delivery.MinBackoff,
+		MaxBackoff:            r.cfg.Delivery.MaxBackoff,
+		Grace:                 r.cfg.SMTP.ShutdownGrace,
+		Log:                   r.log,
+		MailLog:               r.maillog,
+		MaxLifetime:           r.cfg.Delivery.MaxQueueLifetime,
+		BounceLifetime:        r.cfg.Delivery.BounceQueueLifetime,
+		DelayWarning:          r.cfg.Delivery.DelayWarning,
+		Notify:                r.notify,
+		OnResult:              r.onResult(),
+		Router:                r.router,
+		ClientFilter:          r.clientFilter,
+		ContentFilter:         r.cfg.Routing.ContentFilter,
+	}
+	if r.srs != nil {
+		opts.Senders = r.srs
+	}
+	return deliver.New(opts)
+}
