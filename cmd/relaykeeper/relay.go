@@ -83,14 +83,9 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		r.cfg.Domain = h
 	}
 
-	logOut := stderr
-	if cfg.Log.File != "" {
-		f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return nil, fmt.Errorf("--log-file: %w", err)
-		}
-		r.files = append(r.files, f)
-		logOut = f
+	logOut, err := r.openLog(cfg.Log.File, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("--log-file: %w", err)
 	}
 	level := slog.LevelWarn
 	if cfg.Log.Enabled || cfg.Mode == config.ModeClient {
@@ -100,14 +95,9 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		level = slog.LevelDebug
 	}
 	r.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
-	mailOut := logOut
-	if cfg.Log.MailLog != "" {
-		f, err := os.OpenFile(cfg.Log.MailLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return nil, fmt.Errorf("mail log: %w", err)
-		}
-		r.files = append(r.files, f)
-		mailOut = f
+	mailOut, err := r.openLog(cfg.Log.MailLog, logOut)
+	if err != nil {
+		return nil, fmt.Errorf("mail log: %w", err)
 	}
 	r.events = &admin.Events{}
 	r.started = time.Now()
@@ -199,6 +189,20 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		}
 	}
 	return r, nil
+}
+
+// openLog opens a log file for appending, kept open until close; path ""
+// means def.
+func (r *relay) openLog(path string, def io.Writer) (io.Writer, error) {
+	if path == "" {
+		return def, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	r.files = append(r.files, f)
+	return f, nil
 }
 
 // reloadTables re-reads every access table whose file changed. A table
