@@ -342,7 +342,7 @@ func (r *relay) runServer() int {
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			r.log.Info("SIGHUP: reloading tables and the TLS certificate, rescanning the spool")
+			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
 			r.reloadTables()
 			if r.certs != nil {
 				if err := r.certs.Reload(); err != nil {
