@@ -98,7 +98,7 @@ func checkText(k kind, text string, inHeader bool) error {
 		if text == "" {
 			return errors.New(kindName(k) + " requires text")
 		}
-		if inHeader && !isHeader(text) {
+		if inHeader && !table.IsHeader(text) {
 			return errors.New(kindName(k) + " text " + quote(clip(text)) + " is not a header; want \"Name: value\"")
 		}
 	}
@@ -228,22 +228,6 @@ func rejectReply(text string) (code int, enhanced, msg string) {
 		code = 451
 	}
 	return code, enhanced, table.Printable(msg)
-}
-
-// isHeader reports "Name: value": a name of printable ASCII without ':',
-// optional spaces or tabs, then ':' (Postfix's is_header()).
-func isHeader(s string) bool {
-	i := 0
-	for i < len(s) && s[i] > ' ' && s[i] < 0x7f && s[i] != ':' {
-		i++
-	}
-	if i == 0 {
-		return false
-	}
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-		i++
-	}
-	return i < len(s) && s[i] == ':'
 }
 
 func isDigits(s string) bool {

@@ -149,7 +149,7 @@ func (a *applier) headerLine(line []byte, long bool) error {
 			if err := a.endHeader(); err != nil {
 				return err
 			}
-			if !isHeader(string(line[:min(len(line), 1000)])) {
+			if !table.IsHeader(string(line[:min(len(line), 1000)])) {
 				a.inBody = true
 			}
 		}
@@ -179,7 +179,7 @@ func (a *applier) headerLine(line []byte, long bool) error {
 		a.raw = append(a.raw, line...)
 		a.key = append(append(a.key, '\n'), content...)
 		return nil
-	case isHeader(string(content)):
+	case table.IsHeader(string(content)):
 		if err := a.endHeader(); err != nil {
 			return err
 		}

@@ -136,7 +136,7 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		}
 		return Action{Kind: k, Arg: text}, nil
 	case "PREPEND":
-		if !isHeader(text) {
+		if !IsHeader(text) {
 			return Action{}, fmt.Errorf("table: %q: PREPEND requires a header, as in \"X-Header: text\"", value)
 		}
 		return Action{Kind: Prepend, Arg: text}, nil
@@ -176,9 +176,10 @@ func withDSN(k Kind, text string) Action {
 	return a
 }
 
-// isHeader reports "Name: value" where Name is printable ASCII without
-// ':' or space, as Postfix's is_header() requires.
-func isHeader(s string) bool {
+// IsHeader reports "Name: value" where Name is printable ASCII without
+// ':' or space, then optional spaces or tabs, then ':', as Postfix's
+// is_header() requires.
+func IsHeader(s string) bool {
 	i := 0
 	for i < len(s) && s[i] > ' ' && s[i] < 0x7f && s[i] != ':' {
 		i++
