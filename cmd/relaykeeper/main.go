@@ -36,6 +36,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -365,6 +366,10 @@ func (r *relay) recover() {
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
 
+// clientNameTimeout bounds a client's name lookup, which delays its
+// greeting: a slow DNS server makes the client unknown, not stuck.
+const clientNameTimeout = 3 * time.Second
+
 func (r *relay) newScheduler() *deliver.Scheduler {
 	opts := deliver.Options{
 		Spool:                 r.spool,
@@ -486,6 +491,9 @@ func (r *relay) runServer() int {
 	}
 	if r.srs != nil {
 		opts.SRS = r.srs
+	}
+	if r.cfg.SMTP.ClientNames {
+		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
 		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}
