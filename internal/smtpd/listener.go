@@ -52,6 +52,7 @@ func (c *trackedConn) clientName() string {
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.clientName() // the connect line first
 		c.srv.opts.MailLog.Disconnect(c.RemoteAddr().String(), int(c.messages.Load()))
 		c.srv.release(addrIP(c.RemoteAddr()))
 		if c.srv.opts.OnDisconnect != nil {
