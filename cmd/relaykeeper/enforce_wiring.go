@@ -136,7 +136,7 @@ func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
 	}
 	res.Env.Enforced = append(res.Env.Enforced, key)
 	out := en.Act(context.Background(), enforce.Refusal{
-		ID: res.Env.ID, Client: clientAddr(res.Env.Client), From: res.Env.From, To: []string{res.Rcpt.Addr},
+		ID: res.Env.ID, Client: clientAddr(res.Env.Client), ClientName: res.Env.ClientName, From: res.Env.From, To: []string{res.Rcpt.Addr},
 		Reply: rep, ContentPath: r.spool.ContentPath(res.Env.ID),
 	})
 	eff := deliver.Effect{Hold: out.Banned}
@@ -160,7 +160,7 @@ func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal)
 	rep := enforce.Reply{Code: pr.Reply.Code, Enhanced: pr.Reply.Enhanced, Text: pr.Reply.String(),
 		Host: pr.Relay, Stage: pr.Stage}
 	out := p.r.enforcer.Act(ctx, enforce.Refusal{
-		Client: pr.Client, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
+		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
 	})
 	if out.Heard == rep.Text {
 		return pr.Reply

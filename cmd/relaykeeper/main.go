@@ -25,6 +25,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
+	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
@@ -35,6 +36,10 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 )
+
+// clientNameTimeout bounds a client's name lookup, which delays its
+// greeting: a slow DNS server makes the client unknown, not stuck.
+const clientNameTimeout = 3 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -180,6 +185,9 @@ func (r *relay) runServer() int {
 	}
 	if r.srs != nil {
 		opts.SRS = r.srs
+	}
+	if r.cfg.SMTP.ClientNames {
+		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
 		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}

@@ -4,6 +4,7 @@ package main
 // with its dependencies passed in. main.go runs what is built here.
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -153,15 +154,7 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		return nil, err
 	}
 	if f := cfg.SRS.SecretFile; f != "" {
-		secrets, err := srs.LoadSecrets(f)
-		if err != nil {
-			return nil, fmt.Errorf("--srs-secret: %w", err)
-		}
-		domain := cfg.SRS.Domain
-		if domain == "" {
-			domain = r.cfg.Domain
-		}
-		if r.srs, err = srs.New(domain, secrets); err != nil {
+		if r.srs, err = srs.Load(f, cmp.Or(cfg.SRS.Domain, r.cfg.Domain)); err != nil {
 			return nil, fmt.Errorf("--srs-secret: %w", err)
 		}
 	}

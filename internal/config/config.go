@@ -97,6 +97,13 @@ type SMTP struct {
 	TransactionTimeout time.Duration `toml:"transaction_timeout"`
 	// ShutdownGrace is how long sessions may run on after SIGTERM.
 	ShutdownGrace time.Duration `toml:"shutdown_grace"`
+	// ClientNames looks up each client's forward-confirmed host name
+	// (Postfix's smtpd_peername_lookup), for the Received header, the
+	// mail log and the welcomelist's and the policy's name patterns.
+	ClientNames bool `toml:"client_names"`
+	// DNSServer is the resolver for client names ("ip:port"); the
+	// system's by default.
+	DNSServer string `toml:"dns_server"`
 }
 
 // Spool configures the durable queue on disk.

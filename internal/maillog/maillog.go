@@ -110,9 +110,15 @@ func Quote(v string) string {
 // "<>" for the null sender.
 func Addr(a string) string { return "<" + a + ">" }
 
-// Connect logs a new SMTP connection.
-func (l *Logger) Connect(client, listener string) {
-	l.event("connect", "client", client, "listener", listener)
+// Connect logs a new SMTP connection. name is the client's confirmed host
+// name ("unknown" without one), or "" when names are not looked up, which
+// leaves the field out.
+func (l *Logger) Connect(client, name, listener string) {
+	if name == "" {
+		l.event("connect", "client", client, "listener", listener)
+		return
+	}
+	l.event("connect", "client", client, "name", name, "listener", listener)
 }
 
 // Reject logs a refused connection or command. stage is connect, helo, mail,

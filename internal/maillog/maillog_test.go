@@ -23,7 +23,8 @@ func fixedClock() func() time.Time {
 func TestGolden(t *testing.T) {
 	var b bytes.Buffer
 	l := NewWithClock(&b, fixedClock())
-	l.Connect("127.0.0.1:40000", "127.0.0.1:25")
+	l.Connect("127.0.0.1:40000", "", "127.0.0.1:25")
+	l.Connect("203.0.113.7:40002", "mx.example.net", "127.0.0.1:25")
 	l.Reject("203.0.113.9:5000", "connect", "554 5.7.1 relaykeeper: remote clients are not allowed")
 	l.Accept("6740A1F3C2D94E1A", "127.0.0.1:40000", "alice@example.com", 2, 1234, "")
 	l.Accept("6740A1F3C2D94E1B", "127.0.0.1:40000", "", 1, 10, "bob")

@@ -13,13 +13,16 @@ import (
 
 // receivedHeader is the trace header for one message (RFC 5321 section
 // 4.4), in the form Postfix writes, which log tools know.
-func receivedHeader(helo string, client net.Addr, domain, proto, id string, tlsInfo string, rcpts []string, now time.Time) string {
+func receivedHeader(helo, name string, client net.Addr, domain, proto, id string, tlsInfo string, rcpts []string, now time.Time) string {
 	var b strings.Builder
 	ip := addrIP(client)
 	// Postfix's form, "from HELO (NAME [IP])", with "unknown" for a client
 	// without a verified name, so that header_checks written for Postfix's
 	// headers (the seed guide's) match ours.
-	fmt.Fprintf(&b, "Received: from %s (unknown [%s])\r\n", sanitize(helo), ip.String())
+	if name == "" {
+		name = "unknown"
+	}
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(helo), name, ip.String())
 	if tlsInfo != "" {
 		fmt.Fprintf(&b, "\t(%s)\r\n", tlsInfo)
 	}

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,11 +20,39 @@ type trackedConn struct {
 	listener string
 	once     sync.Once
 	messages atomic.Int32
+	// name is the client's confirmed host name, "unknown" without one,
+	// and "" when names are not looked up; set before named is closed
+	// (nil when names are not looked up).
+	name  string
+	named chan struct{}
+}
+
+// lookupName finds the client's confirmed name, then logs the connection
+// with it. It runs in its own goroutine, which ends with the lookup (its
+// resolver's timeout bounds it).
+func (c *trackedConn) lookupName(names ClientNamer) {
+	c.name = names.ClientName(context.Background(), addrIP(c.RemoteAddr()))
+	if c.name == "" {
+		c.name = "unknown"
+	}
+	c.srv.opts.MailLog.Connect(c.RemoteAddr().String(), c.name, c.listener)
+	close(c.named)
+}
+
+// clientName waits for the client's name: "unknown" without a confirmed
+// one, "" when names are not looked up.
+func (c *trackedConn) clientName() string {
+	if c == nil || c.named == nil {
+		return ""
+	}
+	<-c.named
+	return c.name
 }
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.clientName() // the connect line first
 		c.srv.opts.MailLog.Disconnect(c.RemoteAddr().String(), int(c.messages.Load()))
 		c.srv.release(addrIP(c.RemoteAddr()))
 		if c.srv.opts.OnDisconnect != nil {
@@ -90,11 +119,17 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
-		l.srv.opts.MailLog.Connect(client, l.Addr().String())
 		if dp := l.srv.opts.DebugPeer; dp != nil && dp(addrIP(nc.RemoteAddr())) {
 			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client)}
 		}
-		return newCommandConn(l.srv, &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}), nil
+		tc := &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}
+		if names := l.srv.opts.Names; names != nil {
+			tc.named = make(chan struct{})
+			go tc.lookupName(names)
+		} else {
+			l.srv.opts.MailLog.Connect(client, "", tc.listener)
+		}
+		return newCommandConn(l.srv, tc), nil
 	}
 }
 

@@ -112,6 +112,10 @@ type Options struct {
 	// DebugPeer, if set, says which clients get their whole SMTP
 	// conversation in the diagnostic log (Postfix's debug_peer_list).
 	DebugPeer func(ip netip.Addr) bool
+	// Names, if set, looks up each client's forward-confirmed host name
+	// when it connects, for the Received header, the mail log's connect
+	// line, the policy's and the enforcer's welcomelist's name patterns.
+	Names ClientNamer
 	// SRS, if set, reads the relay's own SRS recipients (bounces to the
 	// senders it rewrote) back to the addresses they stand for, after the
 	// policy has accepted them.
@@ -119,6 +123,12 @@ type Options struct {
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
+}
+
+// ClientNamer finds a client's forward-confirmed host name, "" if it has
+// none (internal/rdns.Resolver).
+type ClientNamer interface {
+	ClientName(ctx context.Context, ip netip.Addr) string
 }
 
 // SRSReverser reads an SRS address back (internal/srs.Rewriter): mine is
@@ -138,6 +148,9 @@ type Enforcer interface {
 type ProxyRefusal struct {
 	Client     netip.Addr
 	ClientAddr string
+	// ClientName is the client's confirmed host name; "" if unknown or
+	// not looked up.
+	ClientName string
 	Helo       string
 	AuthID     string
 	From       string

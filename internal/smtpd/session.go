@@ -171,7 +171,7 @@ func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPa
 		return rep
 	}
 	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{
-		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), Helo: ss.conn.Hostname(),
+		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), ClientName: ss.knownName(), Helo: ss.conn.Hostname(),
 		AuthID: ss.authID, From: ss.from, To: to, Stage: stage, Reply: rep, ContentPath: contentPath,
 		Relay: ss.s.opts.Proxy.Addr,
 	})
@@ -280,7 +280,7 @@ func (ss *session) Data(r io.Reader) error {
 		proto = "ESMTPS"
 		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
 	}
-	hdr := receivedHeader(ss.conn.Hostname(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
+	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
 	var checks headercheck.Result
 	var cw *crlf.Writer
 	origClient := ""
@@ -349,6 +349,9 @@ func (ss *session) Data(r io.Reader) error {
 		Client:   client,
 		Helo:     ss.conn.Hostname(),
 		Arrival:  now,
+	}
+	if !ss.s.opts.Reinject {
+		env.ClientName = ss.knownName()
 	}
 	if cw.EightBit() {
 		env.BodyType = "8bit"
@@ -566,11 +569,20 @@ func enhanced(s string) smtp.EnhancedCode {
 	return smtp.EnhancedCode(c)
 }
 
+// knownName is the client's confirmed host name, "" if it has none.
+func (ss *session) knownName() string {
+	if n := ss.tc.clientName(); n != "unknown" {
+		return n
+	}
+	return ""
+}
+
 func (ss *session) request(rcpt string) *policy.Request {
 	_, isTLS := ss.tlsState()
 	return &policy.Request{
 		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
 		ClientAddr: ss.client(),
+		ClientName: ss.knownName(),
 		Helo:       ss.conn.Hostname(),
 		AuthID:     ss.authID,
 		AuthMech:   ss.authMech,

@@ -52,6 +52,9 @@ type Envelope struct {
 	Client string `json:"client"`
 	// Helo is the name the client gave in HELO or EHLO.
 	Helo string `json:"helo,omitempty"`
+	// ClientName is the client's forward-confirmed host name, "" if it
+	// had none or names were not looked up.
+	ClientName string `json:"client_name,omitempty"`
 	// AuthID is the SASL identity the client authenticated as, if any.
 	AuthID string `json:"auth_id,omitempty"`
 	// E-MailRelay fields kept as they are, for filters that use them.
@@ -182,6 +185,9 @@ func (e *Envelope) Marshal() []byte {
 	f(fieldPrefix, "Utf8MailboxNames", b2s(e.SMTPUTF8))
 	f(fieldPrefix, "End", "1")
 	f(ownPrefix, "Helo", e.Helo)
+	if e.ClientName != "" {
+		f(ownPrefix, "Client-Name", e.ClientName)
+	}
 	f(ownPrefix, "Arrival", e.Arrival.UTC().Format(time.RFC3339Nano))
 	f(ownPrefix, "Attempts", strconv.Itoa(e.Attempts))
 	if !e.NextAttempt.IsZero() {
@@ -340,6 +346,8 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 			switch strings.TrimPrefix(key, ownPrefix) {
 			case "Helo":
 				e.Helo = val
+			case "Client-Name":
+				e.ClientName = val
 			case "Arrival":
 				e.Arrival, err = time.Parse(time.RFC3339Nano, val)
 			case "Attempts":

@@ -24,6 +24,7 @@ func testEnvelope() *Envelope {
 		BodyType:   "8bit",
 		Client:     "127.0.0.1:40000",
 		Helo:       "client.example",
+		ClientName: "mx.client.example",
 		AuthID:     "alice user",
 		Arrival:    t0,
 	}

@@ -89,6 +89,16 @@ func New(domain string, secrets []string) (*Rewriter, error) {
 	return r, nil
 }
 
+// Load returns a Rewriter for domain with the secrets in the file at path
+// (LoadSecrets).
+func Load(path, domain string) (*Rewriter, error) {
+	secrets, err := LoadSecrets(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(domain, secrets)
+}
+
 // LoadSecrets reads postsrsd's secret file: one secret per line, the first
 // the one that signs. Empty lines are skipped.
 func LoadSecrets(path string) ([]string, error) {

@@ -58,7 +58,7 @@ func TestCompanionHostile(t *testing.T) {
 			`RCPT TO:<"a>status=bounced (host x said: 550 5.7.1 likely unsolicited mail"@gmail.test>`}},
 	}
 	for _, s := range sends {
-		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds)
+		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
 	}
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -126,8 +126,8 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 
 // hostileSend speaks SMTP to Postfix by hand, for commands that no client
 // library sends: XCLIENT sets the client's address and name, then cmds
-// (MAIL, RCPT), then a short message.
-func hostileSend(t *testing.T, addr, ip, name string, cmds []string) {
+// (MAIL, RCPT), then head (header fields, CRLF-separated) and a short body.
+func hostileSend(t *testing.T, addr, ip, name string, cmds []string, head string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
@@ -162,6 +162,46 @@ func hostileSend(t *testing.T, addr, ip, name string, cmds []string) {
 		expect(cmd, "250")
 	}
 	expect("DATA", "354")
-	expect("Subject: hostile\r\nMessage-Id: <"+ip+"@hostile.test>\r\n\r\nhello\r\n.", "250")
+	expect(head+"Subject: hostile\r\nMessage-Id: <"+ip+"@hostile.test>\r\n\r\nhello\r\n.", "250")
 	expect("QUIT", "221")
+}
+
+// TestCompanionHostileAmavis: amavis without XFORWARD logs 127.0.0.1 as its
+// client and, as the "originating" address, its guess from the Received
+// fields, which the sender may have written. 203.0.113.66 sends spam with a
+// forged "Received: from victim.test ([198.51.100.7])" through Postfix and
+// amavis; Gmail refuses the re-injected copy. The companion bans the client
+// Postfix itself logged for the original queue id, not the guess.
+func TestCompanionHostileAmavis(t *testing.T) {
+	t.Parallel()
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
+	amavis := startFakeAmavis(t, net.JoinHostPort("127.0.0.1", fmt.Sprint(harness.FreePort(t))))
+	amavis.noXforward = true
+	pf := startAmavisPostfix(t, gmail, amavis)
+
+	hostileSend(t, pf.Addr(), "203.0.113.66", "mx.attacker.test",
+		[]string{"MAIL FROM:<bob@attacker.test>", "RCPT TO:<spam@gmail.test>"},
+		"Received: from victim.test (victim.test [198.51.100.7])\r\n\tby mx.attacker.test with ESMTP id FORGED\r\n")
+	compWaitLog(t, pf, `amavis\[\d+\]: .*LOCAL \[127\.0\.0\.1\]:\d+ \[198\.51\.100\.7\]`, 30*time.Second)
+	compWaitLog(t, pf, `to=<spam@gmail\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced`, 30*time.Second)
+
+	dir := t.TempDir()
+	banLog := filepath.Join(dir, "bans.log")
+	welcome := filepath.Join(dir, "welcomelist")
+	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
+		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
+	}
+	out := p.Stdout()
+	t.Logf("postfix-enforcer --once:\n%s", out)
+	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`})
+	if strings.Contains(out, "198.51.100.7") {
+		t.Errorf("the enforcer acted on amavis's guess 198.51.100.7:\n%s", out)
+	}
+	compWantBans(t, banLog, "203.0.113.66")
 }

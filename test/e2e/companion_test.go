@@ -52,21 +52,9 @@ func TestCompanionEnforcer(t *testing.T) {
 	backup := harness.NewFakeSMTP(t, harness.Script{Hostname: "backup.test"})
 	reinject := net.JoinHostPort("127.0.0.1", fmt.Sprint(harness.FreePort(t)))
 	amavis := startFakeAmavis(t, reinject)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"always_bcc = backup@backup.test",
-			"transport_maps = inline:{backup.test=smtp:" + harness.RelayhostFor(backup.Addr()) + "}",
-			"content_filter = smtp-amavis:" + harness.RelayhostFor(amavis.addr()),
-		},
-		MasterCF: []string{
-			"smtp-amavis unix - - n - 2 smtp -o smtp_data_done_timeout=60s",
-			reinject + " inet n - n - - smtpd -o content_filter= -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings -o mynetworks=127.0.0.0/8 -o smtpd_relay_restrictions=permit_mynetworks,reject",
-		},
-	})
-	amavis.setLog(pf.MailLogFile())
+	pf := startAmavisPostfix(t, gmail, amavis,
+		"always_bcc = backup@backup.test",
+		"transport_maps = inline:{backup.test=smtp:"+harness.RelayhostFor(backup.Addr())+"}")
 
 	dir := t.TempDir()
 	mbox := filepath.Join(dir, "backup.mbox")
@@ -178,6 +166,28 @@ func TestCompanionEnforcer(t *testing.T) {
 	}); n != encapsulated {
 		t.Errorf("%d encapsulated copies reached Gmail; want %d", n, encapsulated)
 	}
+}
+
+// startAmavisPostfix starts a private Postfix that takes mail for
+// gmail.test from XCLIENT clients, hands every message to amavis (on the
+// re-injection port it was started with), and relays what comes back to
+// gmail; mainCF adds main.cf lines.
+func startAmavisPostfix(t *testing.T, gmail *harness.FakeSMTP, amavis *fakeAmavis, mainCF ...string) *harness.Postfix {
+	t.Helper()
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: append([]string{
+			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+			"relay_domains = gmail.test",
+			"content_filter = smtp-amavis:" + harness.RelayhostFor(amavis.addr()),
+		}, mainCF...),
+		MasterCF: []string{
+			"smtp-amavis unix - - n - 2 smtp -o smtp_data_done_timeout=60s",
+			amavis.reinject + " inet n - n - - smtpd -o content_filter= -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings -o mynetworks=127.0.0.0/8 -o smtpd_relay_restrictions=permit_mynetworks,reject",
+		},
+	})
+	amavis.setLog(pf.MailLogFile())
+	return pf
 }
 
 // companionMessage is one client's message and Gmail's answer to it.
@@ -423,10 +433,14 @@ func compCountTx(f *harness.FakeSMTP, match func(harness.Transaction) bool) int 
 type fakeAmavis struct {
 	ln       net.Listener
 	reinject string
-	mu       sync.Mutex // guards logPath and n
+	mu       sync.Mutex // guards logPath, noXforward and n
 	logPath  string
 	n        int
-	wg       sync.WaitGroup
+	// noXforward makes it log as amavis does when Postfix sends no
+	// XFORWARD: its client is 127.0.0.1, and the "originating" address is
+	// its guess from the oldest Received field, which the sender wrote.
+	noXforward bool
+	wg         sync.WaitGroup
 }
 
 func startFakeAmavis(t *testing.T, reinject string) *fakeAmavis {
@@ -558,6 +572,13 @@ func (a *fakeAmavis) pass(t *testing.T, from string, rcpts []string, data []byte
 	if cm := amavisReceivedClient.FindSubmatch(data); cm != nil {
 		ip = string(cm[2])
 	}
+	client := "[" + ip + "]"
+	a.mu.Lock()
+	if a.noXforward {
+		all := amavisReceivedClient.FindAllSubmatch(data, -1)
+		client, ip = "LOCAL [127.0.0.1]", string(all[len(all)-1][2])
+	}
+	a.mu.Unlock()
 	if im := amavisReceivedID.FindSubmatch(data); im != nil {
 		qid = string(im[1])
 	}
@@ -573,8 +594,8 @@ func (a *fakeAmavis) pass(t *testing.T, from string, rcpts []string, data []byte
 	defer a.mu.Unlock()
 	a.n++
 	pid := os.Getpid() % 100000
-	line := fmt.Sprintf("%s postfix amavis[%d]: (%05d-%02d) Passed CLEAN {RelayedInbound}, [%s]:%d [%s] <%s> -> %s, Queue-ID: %s, Message-ID: %s, mail_id: fake%d, Hits: -0.1, size: %d, queued_as: %s, 12 ms\n",
-		time.Now().Format(time.Stamp), pid, pid, a.n, ip, 40000+a.n, ip, from, strings.Join(to, ","), qid, msgID, a.n, len(data), newID)
+	line := fmt.Sprintf("%s postfix amavis[%d]: (%05d-%02d) Passed CLEAN {RelayedInbound}, %s:%d [%s] <%s> -> %s, Queue-ID: %s, Message-ID: %s, mail_id: fake%d, Hits: -0.1, size: %d, queued_as: %s, 12 ms\n",
+		time.Now().Format(time.Stamp), pid, pid, a.n, client, 40000+a.n, ip, from, strings.Join(to, ","), qid, msgID, a.n, len(data), newID)
 	if f, err := os.OpenFile(a.logPath, os.O_WRONLY|os.O_APPEND, 0); err == nil {
 		f.WriteString(line) // one write: O_APPEND keeps it whole among Postfix's lines
 		f.Close()
