@@ -355,12 +355,18 @@ func (r *relay) onResult() func(deliver.Result) deliver.Effect {
 
 func (r *relay) recover() {
 	rep, err := r.spool.Recover()
-	if err != nil {
-		r.log.Error("spool recovery failed", "err", err)
-		return
-	}
+	r.reportRecovery(rep, err)
+}
+
+// reportRecovery logs what recovery did, and each quarantined message in
+// the mail log.
+func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 	for _, id := range rep.Quarantined {
 		r.maillog.Quarantine(id, rep.Reasons[id])
+	}
+	if err != nil {
+		r.log.Error("spool recovery failed", "err", err, "report", rep.String())
+		return
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
@@ -393,8 +399,8 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 }
 
 func (r *relay) run() int {
-	r.recover()
 	if r.cfg.Mode == config.ModeClient {
+		r.recover()
 		return r.runClient()
 	}
 	return r.runServer()
@@ -562,6 +568,12 @@ func (r *relay) runServer() int {
 		return exitUsage
 	}
 
+	// The journals of a process that died are replayed before mail is
+	// accepted (a second of mail at most); the rest of recovery, a look at
+	// every message, runs in the background below.
+	if rep, err := r.spool.Replay(); err != nil || len(rep.Restored)+rep.TornTails+len(rep.CorruptJournals) > 0 {
+		r.reportRecovery(rep, err)
+	}
 	// Group commit: concurrent acceptances share one fdatasync. The
 	// journal outlives the servers and the scheduler, which write to it.
 	jctx, jcancel := context.WithCancel(context.Background())
@@ -602,6 +614,21 @@ func (r *relay) runServer() int {
 			case <-ctx.Done():
 				return
 			}
+		}
+	}()
+	// Recovery of the files goes on while mail is accepted, until done or
+	// until ctx ends.
+	recoverDone := make(chan struct{})
+	go func() {
+		defer close(recoverDone)
+		rep, err := r.spool.RecoverFiles(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.reportRecovery(rep, err)
+		if r.sched != nil && r.cfg.Forward.AtStartup {
+			// --forward: what recovery released goes now too.
+			r.sched.Kick(true)
 		}
 	}()
 	var schedDone chan struct{}
@@ -672,6 +699,7 @@ func (r *relay) runServer() int {
 	swg.Wait()
 	wg.Wait()
 	cancel()
+	<-recoverDone
 	if schedDone != nil {
 		<-schedDone
 	}
