@@ -135,8 +135,15 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			continue
 		}
 		// The listing may be stale: whoever held the lock until now may
-		// have moved or removed the envelope.
-		s.recoverOne(id, s.states(id), lock, &rep)
+		// have moved or removed the envelope. One envelope still where
+		// it was listed is where it is (relaykeeper never makes two).
+		states := m.states
+		if len(states) != 1 {
+			states = s.states(id)
+		} else if _, err := os.Lstat(s.envelopePath(id, states[0])); err != nil {
+			states = s.states(id)
+		}
+		s.recoverOne(id, states, lock, &rep)
 		lock.Close()
 	}
 	if err := s.syncDir(); err != nil {
