@@ -18,7 +18,7 @@ set -euo pipefail
 
 # The command as given: the overrides set in the environment, then the script.
 cmd="bash bench/run.sh${*:+ $*}"
-for v in RELAYKEEPER_BIN ROW_TIMEOUT PATHS CONCURRENCY SIZES MSGS_100K_C1 MSGS_4K_C1 MSGS_100K MSGS_4K MSGS QUICK; do
+for v in OLD_BIN RELAYKEEPER_BIN ROW_TIMEOUT PATHS CONCURRENCY SIZES MSGS_100K_C1 MSGS_4K_C1 MSGS_100K MSGS_4K MSGS QUICK; do
 	[[ -z ${!v:-} ]] || cmd="$v=${!v} $cmd"
 done
 
@@ -31,7 +31,10 @@ QUICK=${QUICK:-0}
 SIZES=${SIZES:-"4096 102400"}           # smtp-source -l, bytes of payload
 CONCURRENCY=${CONCURRENCY:-"1 10 100"}  # smtp-source -s
 # Which paths to run, in this order: direct saf saf-poll proxy postfix.
+# saf-old and proxy-old run OLD_BIN, another build, in the same rows
+# (before and after a change, side by side).
 PATHS=${PATHS:-"direct saf saf-poll proxy postfix"}
+OLD_BIN=${OLD_BIN:-}
 if [[ $QUICK == 1 ]]; then
 	MSGS_4K=${MSGS_4K:-60} MSGS_100K=${MSGS_100K:-30}
 	MSGS_4K_C1=${MSGS_4K_C1:-20} MSGS_100K_C1=${MSGS_100K_C1:-10}
@@ -50,6 +53,7 @@ for tool in smtp-source smtp-sink postfix ss awk; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt-get install postfix iproute2)"
 done
 [[ -x $BIN ]] || die "$BIN not built (make build)"
+[[ " $PATHS " != *-old* ]] || [[ -x $OLD_BIN ]] || die "saf-old and proxy-old need OLD_BIN, another relaykeeper build"
 [[ $(id -u) == 0 ]] || [[ " $PATHS " != *" postfix "* ]] || die "the private Postfix needs root (or set PATHS without postfix)"
 
 # ---------------------------------------------------------------- processes
@@ -171,10 +175,10 @@ stop_sink() { stop_pid "$SINK_PID"; SINK_PID=; }
 
 # ---------------------------------------------------------------- relaykeeper
 RK_PID= RK_PORT= RK_DIR=
-start_relaykeeper() { # MODE: saf | saf-poll | proxy
+start_relaykeeper() { # MODE: saf | saf-poll | proxy [BINARY]
 	local mode=$1 try
 	for try in 1 2 3; do
-		start_relaykeeper1 "$mode" && return 0
+		start_relaykeeper1 "$mode" "${2:-}" && return 0
 		log "relaykeeper on port $RK_PORT did not start: $(head -c 600 "$RK_DIR/stdout") $(tail -c 600 "$RK_DIR/log" 2>/dev/null)"
 	done
 	die "relaykeeper did not start"
@@ -190,7 +194,7 @@ start_relaykeeper1() {
 	saf-poll) args=(--as-server "${args[@]}" --forward-to "127.0.0.1:$SINK_PORT" --poll 1) ;;
 	proxy) args=(--as-proxy "127.0.0.1:$SINK_PORT" "${args[@]}") ;;
 	esac
-	"$BIN" "${args[@]}" >"$RK_DIR/stdout" 2>&1 &
+	"${2:-$BIN}" "${args[@]}" >"$RK_DIR/stdout" 2>&1 &
 	RK_PID=$!
 	PIDS+=("$RK_PID")
 	wait_listen "$RK_PORT" "$RK_PID"
@@ -307,6 +311,8 @@ run_row() { # PATH SIZE CONC
 	direct) target=$SINK_PORT label="direct" ;;
 	saf) start_relaykeeper saf; target=$RK_PORT label="relaykeeper store-and-forward" ;;
 	saf-poll) start_relaykeeper saf-poll; target=$RK_PORT label="relaykeeper store-and-forward, --poll 1" ;;
+	saf-old) start_relaykeeper saf "$OLD_BIN"; target=$RK_PORT label="relaykeeper store-and-forward (OLD_BIN)" ;;
+	proxy-old) start_relaykeeper proxy "$OLD_BIN"; target=$RK_PORT label="relaykeeper proxy (OLD_BIN)" ;;
 	proxy) start_relaykeeper proxy; target=$RK_PORT label="relaykeeper proxy" ;;
 	postfix) start_postfix; target=$PF_PORT label="postfix relay" ;;
 	*) die "unknown path $path" ;;
@@ -340,10 +346,10 @@ run_row() { # PATH SIZE CONC
 	notes=""
 	case $path in
 	direct) rss="–"; notes="sink peak RSS $(awk -v k="$(hwm_kib "$SINK_PID")" 'BEGIN {printf "%.1f", k/1024}') MiB" ;;
-	saf | saf-poll | proxy)
+	saf | saf-poll | proxy | saf-old | proxy-old)
 		rss=$(awk -v k="$(hwm_kib "$RK_PID")" 'BEGIN {printf "%.1f", k/1024}')
 		notes="relay CPU $(cpu_s "$RK_PID") s (user+sys)"
-		[[ $path == proxy ]] || notes+="; all accepted after $(awk -v a="$t0" -v b="$t_src" 'BEGIN {printf "%.2f", b-a}') s"
+		[[ $path == proxy* ]] || notes+="; all accepted after $(awk -v a="$t0" -v b="$t_src" 'BEGIN {printf "%.2f", b-a}') s"
 		;;
 	postfix)
 		read -r sum nproc max cpu pss < <(pf_usage)
@@ -353,9 +359,9 @@ run_row() { # PATH SIZE CONC
 	esac
 	# Stop the relay, then check that nothing more arrived (no duplicates).
 	case $path in
-	saf | saf-poll | proxy)
+	saf | saf-poll | proxy | saf-old | proxy-old)
 		stop_pid "$RK_PID"
-		if [[ $path != proxy ]]; then
+		if [[ $path != proxy* ]]; then
 			sent=$(grep -c ' delivery .*result=sent' "$RK_DIR/log" || true)
 			((sent == n)) || { log "WARNING: $label: $sent result=sent lines in the mail log for $n messages"; notes+="; $sent result=sent for $n"; }
 		fi

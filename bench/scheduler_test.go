@@ -62,23 +62,8 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 		sp.SetSync(false)
-		body := "Subject: bench\r\n\r\n" + strings.Repeat("x", 4000) + "\r\n"
 		t0 := time.Now()
-		for i := range n {
-			w, err := sp.Create(t0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.WriteString(w, body)
-			env := &spool.Envelope{From: "bench@example.org", Arrival: t0, Client: "127.0.0.1:1",
-				Recipients: []spool.Recipient{{Addr: fmt.Sprintf("u%d@d%d.example", i, i%dests), Status: spool.Pending}}}
-			if err := w.Prepare(env); err != nil {
-				b.Fatal(err)
-			}
-			if err := w.Commit(false); err != nil {
-				b.Fatal(err)
-			}
-		}
+		queueMessages(b, sp, n, dests, nil)
 		b.Logf("queued %d messages to %d destinations in %v", n, dests, time.Since(t0).Round(time.Millisecond))
 		sp.SetSync(true)
 		router := &sinkRouter{addr: sink.Addr()}
@@ -119,5 +104,31 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 		b.ReportMetric(float64(router.dials.Load()), "sessions")
 		b.Logf("drained %d messages to %d destinations in %v (%.0f msgs/s), peak heap %.1f MiB, %d sessions",
 			n, dests, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), float64(peak.Load())/(1<<20), router.dials.Load())
+	}
+}
+
+// queueMessages puts n messages of 4 KB into sp, to dests destinations,
+// and calls each (if not nil) with every new message's id.
+func queueMessages(b *testing.B, sp *spool.Spool, n, dests int, each func(id string)) {
+	b.Helper()
+	body := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 50)
+	t0 := time.Now()
+	for i := range n {
+		w, err := sp.Create(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(w, body)
+		env := &spool.Envelope{From: "bench@example.org", Arrival: t0, Client: "127.0.0.1:1",
+			Recipients: []spool.Recipient{{Addr: fmt.Sprintf("u%d@d%d.example", i, i%dests), Status: spool.Pending}}}
+		if err := w.Prepare(env); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Commit(false); err != nil {
+			b.Fatal(err)
+		}
+		if each != nil {
+			each(w.ID())
+		}
 	}
 }

@@ -85,8 +85,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 }
 
 func (r *relay) run() int {
-	r.recover()
 	if r.cfg.Mode == config.ModeClient {
+		r.recover()
 		return r.runClient()
 	}
 	return r.runServer()
@@ -264,6 +264,12 @@ func (r *relay) runServer() int {
 		return exitUsage
 	}
 
+	// The journals of a process that died are replayed before mail is
+	// accepted (a second of mail at most); the rest of recovery, a look at
+	// every message, runs in the background below.
+	if rep, err := r.spool.Replay(); err != nil || len(rep.Restored)+rep.TornTails+len(rep.CorruptJournals) > 0 {
+		r.reportRecovery(rep, err)
+	}
 	// Group commit: concurrent acceptances share one fdatasync. The
 	// journal outlives the servers and the scheduler, which write to it.
 	jctx, jcancel := context.WithCancel(context.Background())
@@ -305,6 +311,21 @@ func (r *relay) runServer() int {
 			case <-ctx.Done():
 				return
 			}
+		}
+	}()
+	// Recovery of the files goes on while mail is accepted, until done or
+	// until ctx ends.
+	recoverDone := make(chan struct{})
+	go func() {
+		defer close(recoverDone)
+		rep, err := r.spool.RecoverFiles(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.reportRecovery(rep, err)
+		if r.sched != nil && r.cfg.Forward.AtStartup {
+			// --forward: what recovery released goes now too.
+			r.sched.Kick(true)
 		}
 	}()
 	var schedDone chan struct{}
@@ -387,6 +408,7 @@ func (r *relay) runServer() int {
 	wg.Wait()
 	cancel()
 	bg.Wait()
+	<-recoverDone
 	if schedDone != nil {
 		<-schedDone
 	}

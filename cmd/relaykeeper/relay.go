@@ -293,12 +293,18 @@ func (r *relay) onResult() func(deliver.Result) deliver.Effect {
 
 func (r *relay) recover() {
 	rep, err := r.spool.Recover()
-	if err != nil {
-		r.log.Error("spool recovery failed", "err", err)
-		return
-	}
+	r.reportRecovery(rep, err)
+}
+
+// reportRecovery logs what recovery did, and each quarantined message in
+// the mail log.
+func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 	for _, id := range rep.Quarantined {
 		r.maillog.Quarantine(id, rep.Reasons[id])
+	}
+	if err != nil {
+		r.log.Error("spool recovery failed", "err", err, "report", rep.String())
+		return
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }

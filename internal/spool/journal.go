@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,8 @@ type Journal struct {
 	segNum  uint64
 	written uint64 // records appended so far
 	closed  bool
+
+	batches atomic.Uint64 // fdatasyncs done for commits
 }
 
 // OpenJournal starts group commit: from now on Writer.Commit journals
@@ -174,6 +177,7 @@ func (j *Journal) waitSynced(seq uint64) error {
 		return j.broken
 	}
 	j.synced = upto
+	j.batches.Add(1)
 	return nil
 }
 

@@ -56,28 +56,27 @@ type record struct {
 	content  []byte // recAccepted
 }
 
-// marshal encodes r.
+// marshal encodes r, in one allocation.
 func (r *record) marshal() []byte {
-	var payload []byte
+	b := make([]byte, recHeadLen, recHeadLen+6+len(r.boot)+len(r.id)+len(r.envelope)+len(r.content))
 	switch r.typ {
 	case recHeader:
-		payload = []byte(r.boot)
+		b = append(b, r.boot...)
 	case recDone:
-		payload = []byte(r.id)
+		b = append(b, r.id...)
 	case recAccepted:
-		payload = make([]byte, 0, 6+len(r.id)+len(r.envelope)+len(r.content))
-		payload = append(payload, byte(r.state), byte(len(r.id)))
-		payload = append(payload, r.id...)
-		payload = binary.BigEndian.AppendUint32(payload, uint32(len(r.envelope)))
-		payload = append(payload, r.envelope...)
-		payload = append(payload, r.content...)
+		b = append(b, byte(r.state), byte(len(r.id)))
+		b = append(b, r.id...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(r.envelope)))
+		b = append(b, r.envelope...)
+		b = append(b, r.content...)
 	}
-	b := make([]byte, recHeadLen, recHeadLen+len(payload))
+	payload := b[recHeadLen:]
 	b[0], b[1], b[2], b[3] = 'R', 'K', r.typ, 0
 	binary.BigEndian.PutUint32(b[4:], uint32(len(payload)))
 	crc := crc32.Update(crc32.Checksum([]byte{r.typ}, crcTable), crcTable, payload)
 	binary.BigEndian.PutUint32(b[8:], crc)
-	return append(b, payload...)
+	return b
 }
 
 // readRecord reads the next record. It returns io.EOF at a clean end and

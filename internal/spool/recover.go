@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -44,14 +45,35 @@ func (r RecoveryReport) String() string {
 }
 
 // Recover brings the spool to a consistent state after a crash, as the
-// package comment describes. It is safe to run while other processes use
-// the spool: it touches only messages whose content is not locked.
+// package comment describes: Replay, then RecoverFiles. It is safe to run
+// while other processes use the spool: it touches only messages whose
+// content is not locked.
 func (s *Spool) Recover() (RecoveryReport, error) {
-	var rep RecoveryReport
-	if err := s.replayJournal(&rep); err != nil {
-		// The segments stay; the next start replays them again.
+	rep, err := s.Replay()
+	if err != nil {
 		return rep, err
 	}
+	frep, err := s.RecoverFiles(context.Background())
+	frep.Replayed, frep.Restored, frep.TornTails, frep.CorruptJournals = rep.Replayed, rep.Restored, rep.TornTails, rep.CorruptJournals
+	return frep, err
+}
+
+// Replay settles the journals of processes that died (journal.go). It reads
+// at most about a second of accepted mail per dead process, so a daemon
+// runs it before it accepts mail, and RecoverFiles in the background.
+func (s *Spool) Replay() (RecoveryReport, error) {
+	var rep RecoveryReport
+	// On error the segments stay; the next start replays them again.
+	err := s.replayJournal(&rep)
+	return rep, err
+}
+
+// RecoverFiles settles every message file whose content is not locked, as
+// the package comment describes, until done or ctx ends. Each message's
+// files are looked at again under its lock, so the server and forwarders
+// of this or another process may work on the spool meanwhile.
+func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
+	var rep RecoveryReport
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return rep, fmt.Errorf("spool: %w", err)
@@ -88,20 +110,40 @@ func (s *Spool) Recover() (RecoveryReport, error) {
 		}
 	}
 	for _, id := range ids {
-		m := msgs[id]
-		if !m.content {
-			rep.quarantined(s, id, "envelope without content file (torn)")
-			continue
+		if err := ctx.Err(); err != nil {
+			return rep, err
 		}
+		m := msgs[id]
 		lock, err := s.lockContent(id)
 		if errors.Is(err, ErrBusy) {
 			rep.InUse++
 			continue
 		}
-		if err != nil {
-			continue // gone meanwhile
+		if !m.content || errors.Is(err, ErrNotFound) {
+			// A message's content is created before its envelope and
+			// removed after it, so an envelope still there now, with
+			// no content, is torn, not on its way in or out.
+			if lock == nil && len(s.states(id)) > 0 {
+				rep.quarantined(s, id, "envelope without content file (torn)")
+			}
+			if lock != nil {
+				lock.Close()
+			}
+			continue
 		}
-		s.recoverOne(id, m.states, lock, &rep)
+		if err != nil {
+			continue
+		}
+		// The listing may be stale: whoever held the lock until now may
+		// have moved or removed the envelope. One envelope still where
+		// it was listed is where it is (relaykeeper never makes two).
+		states := m.states
+		if len(states) != 1 {
+			states = s.states(id)
+		} else if _, err := os.Lstat(s.envelopePath(id, states[0])); err != nil {
+			states = s.states(id)
+		}
+		s.recoverOne(id, states, lock, &rep)
 		lock.Close()
 	}
 	if err := s.syncDir(); err != nil {
@@ -160,4 +202,15 @@ func (s *Spool) cleanScratch() {
 			os.Remove(filepath.Join(s.ScratchDir(), de.Name()))
 		}
 	}
+}
+
+// states lists the envelope files a message has now.
+func (s *Spool) states(id string) []State {
+	var out []State
+	for _, st := range []State{New, Ready, Claimed, Failed, Held} {
+		if _, err := os.Lstat(s.envelopePath(id, st)); err == nil {
+			out = append(out, st)
+		}
+	}
+	return out
 }

@@ -22,12 +22,20 @@
 // # Durability
 //
 // A message counts as accepted, and only then may the SMTP server say 250,
-// when Writer.Commit has returned: the content file has been written and
-// fsynced, the envelope has been written to ID.envelope.new and fsynced, it
-// has been renamed to ID.envelope, and the directory has been fsynced. Every
-// later change of state is a rename followed by a directory fsync, and every
+// when Writer.Commit has returned. With a journal open (the daemon; see
+// journal.go), that means: the content and envelope (as filters left them)
+// are in a journal record that has been fdatasynced, in a batch shared with
+// every session committing at the same time, and the envelope has then been
+// renamed to ID.envelope. The files themselves are synced within a second
+// by a checkpoint (syncfs), after which the journal segment is dropped;
+// until then a power loss is repaired from the journal by Recover. Without a
+// journal (and for messages over 1 MiB), Commit means: the content file has
+// been written and fsynced, the envelope written to ID.envelope.new and
+// fsynced, renamed to ID.envelope, and the directory fsynced. Every later
+// change of state is a rename followed by a directory fsync, and every
 // change of an envelope's contents is a write to a temporary file, an fsync,
-// and a rename over the old name.
+// and a rename over the old name; a removal is noted in the journal and
+// synced at the next checkpoint (or, without a journal, at once).
 //
 // # Locks and crashes
 //

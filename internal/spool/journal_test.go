@@ -1,0 +1,311 @@
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func testRecords() []*record {
+	return []*record{
+		{typ: recHeader, boot: "b0a1"},
+		{typ: recAccepted, id: "6B0252D2F906FE64", state: Ready, envelope: testEnvelope().Marshal(), content: []byte("Subject: x\r\n\r\nhello\r\n")},
+		{typ: recAccepted, id: "6B0252D2F906FE65", state: Held, envelope: []byte("e"), content: nil},
+		{typ: recDone, id: "6B0252D2F906FE64"},
+	}
+}
+
+func readAll(b []byte) ([]*record, error) {
+	br := bufio.NewReader(bytes.NewReader(b))
+	var out []*record
+	for {
+		r, err := readRecord(br)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+}
+
+var cmpRecord = cmp.Comparer(func(a, b *record) bool {
+	return bytes.Equal(a.marshal(), b.marshal())
+})
+
+// TestRecordTornTail: a journal cut at any byte yields exactly the records
+// that are whole before the cut, then errCutShort (or a clean end).
+func TestRecordTornTail(t *testing.T) {
+	var all []byte
+	var ends []int
+	for _, r := range testRecords() {
+		all = append(all, r.marshal()...)
+		ends = append(ends, len(all))
+	}
+	for cut := 0; cut <= len(all); cut++ {
+		got, err := readAll(all[:cut])
+		whole := 0
+		for _, e := range ends {
+			if e <= cut {
+				whole++
+			}
+		}
+		if diff := cmp.Diff(testRecords()[:whole], got, cmpRecord, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("cut at %d: records differ (-want +got):\n%s", cut, diff)
+		}
+		atEnd := cut == 0 || whole > 0 && ends[whole-1] == cut
+		if atEnd && err != nil || !atEnd && !errors.Is(err, errCutShort) {
+			t.Fatalf("cut at %d: err = %v; want %v", cut, err, map[bool]string{true: "none", false: "cut short"}[atEnd])
+		}
+	}
+}
+
+// TestRecordCorrupt: a flipped byte anywhere in a record is caught.
+func TestRecordCorrupt(t *testing.T) {
+	b := testRecords()[1].marshal()
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 0x20
+		got, err := readAll(c)
+		if err == nil {
+			t.Fatalf("byte %d flipped: read %d records and no error", i, len(got))
+		}
+	}
+}
+
+func FuzzReadRecord(f *testing.F) {
+	for _, r := range testRecords() {
+		f.Add(r.marshal())
+	}
+	f.Add([]byte("RKA\x00\x00\x00\x00\x05\x00\x00\x00\x00hello"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		recs, _ := readAll(b)
+		// What reads must encode back to the bytes it was read from.
+		var again []byte
+		for _, r := range recs {
+			again = append(again, r.marshal()...)
+		}
+		if !bytes.HasPrefix(b, again) {
+			t.Fatalf("records do not re-encode to their input")
+		}
+	})
+}
+
+// openJournal opens a journal without its Run loop; kill simulates the
+// process dying: the segment stays, its lock goes.
+func openJournal(t *testing.T, s *Spool) *Journal {
+	t.Helper()
+	j, err := s.OpenJournal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func (j *Journal) kill() {
+	j.s.journal.Store(nil)
+	j.mu.Lock()
+	j.closed = true
+	j.f.Close()
+	j.mu.Unlock()
+}
+
+// TestGroupCommit: concurrent commits share fdatasyncs, every one of them
+// is in a synced record, and a checkpoint leaves plain spool files only.
+func TestGroupCommit(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	j := openJournal(t, s)
+	const n = 64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	ids := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ids[i] = newMessage(t, s, "Subject: group\r\n\r\nbody\r\n")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if j.synced != n {
+		t.Errorf("synced = %d records; want %d", j.synced, n)
+	}
+	if b := j.batches.Load(); b >= n {
+		t.Errorf("%d fdatasyncs for %d concurrent commits; want fewer (shared)", b, n)
+	} else {
+		t.Logf("%d commits in %d fdatasyncs", n, b)
+	}
+	if err := j.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := s.segments(); len(segs) != 1 {
+		t.Errorf("after a checkpoint: segments %v; want only the new one", segs)
+	}
+	es, _ := s.List()
+	if len(es) != n {
+		t.Errorf("spool lists %d messages; want %d", len(es), n)
+	}
+	for _, e := range es {
+		if e.State != Ready {
+			t.Errorf("%s is %s; want ready", e.ID, e.State)
+		}
+	}
+	// Deletions are noted; after close nothing of the journal is left.
+	c, err := s.Claim(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := s.segments(); len(segs) != 0 {
+		t.Errorf("after close: segments %v; want none", segs)
+	}
+	// After close, commits take the classic path.
+	newMessage(t, s, "Subject: classic\r\n\r\n")
+}
+
+// TestReplaySameBoot: a process killed after its record was synced but
+// before the rename leaves an envelope in state New; the journal makes it
+// Ready instead of letting Recover quarantine it.
+func TestReplaySameBoot(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := openJournal(t, s)
+	id := newMessage(t, s, "Subject: one\r\n\r\n")
+	gone := newMessage(t, s, "Subject: two\r\n\r\n")
+	c, _ := s.Claim(gone)
+	c.Delete()
+	os.Rename(s.envelopePath(id, Ready), s.envelopePath(id, New))
+	j.kill()
+
+	s2, _ := Open(dir, nil)
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(rep.Restored, []string{id}) || rep.Ready != 1 || len(rep.Quarantined) != 0 || rep.Replayed != 3 {
+		t.Errorf("Recover = %+v; want %s restored and ready, 3 records, nothing quarantined", rep, id)
+	}
+	if _, st, err := s2.Read(id); err != nil || st != Ready {
+		t.Errorf("Read(%s) = %v, %v; want ready", id, st, err)
+	}
+	if segs := s2.segments(); len(segs) != 0 {
+		t.Errorf("segments %v left after replay", segs)
+	}
+}
+
+// TestReplayAfterPowerLoss: under another boot, the journal is the truth
+// for what the files lost: missing or torn content, a lost envelope, a lost
+// rename; and a message noted as done does not come back.
+func TestReplayAfterPowerLoss(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := openJournal(t, s)
+	content := map[string]string{}
+	var ids []string
+	for i, body := range []string{"lost\r\n", "torn\r\n", "no envelope\r\n", "not renamed\r\n", "intact\r\n"} {
+		id := newMessage(t, s, "Subject: "+body+"\r\n"+strings.Repeat("x", i*1000)+"\r\n")
+		ids = append(ids, id)
+		b, _ := os.ReadFile(s.contentPath(id))
+		content[id] = string(b)
+	}
+	done := newMessage(t, s, "Subject: delivered\r\n\r\n")
+	c, _ := s.Claim(done)
+	c.Delete()
+	j.kill()
+
+	// What a power loss may do to files that were never synced.
+	os.Remove(s.contentPath(ids[0]))
+	os.Truncate(s.contentPath(ids[1]), 7)
+	os.Remove(s.envelopePath(ids[2], Ready))
+	os.Rename(s.envelopePath(ids[3], Ready), s.envelopePath(ids[3], New))
+	os.WriteFile(s.contentPath(done), []byte("came back"), 0o640)
+	os.WriteFile(s.envelopePath(done, Ready), testEnvelope().Marshal(), 0o640)
+
+	s2, _ := Open(dir, nil)
+	s2.boot = "another boot"
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids[:4], rep.Restored); diff != "" || rep.Ready != 5 || len(rep.Quarantined) != 0 {
+		t.Errorf("Recover = %+v; restored differs (-want +got):\n%s", rep, diff)
+	}
+	for _, id := range ids {
+		env, st, err := s2.Read(id)
+		got, _ := os.ReadFile(s2.contentPath(id))
+		if err != nil || st != Ready || string(got) != content[id] || env.From != "alice@example.com" {
+			t.Errorf("%s: state %v err %v, content %q; want ready with %q", id, st, err, got, content[id])
+		}
+	}
+	if _, _, err := s2.Read(done); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delivered %s came back: %v", done, err)
+	}
+	if _, err := os.Stat(s2.contentPath(done)); err == nil {
+		t.Errorf("delivered %s: content file left", done)
+	}
+}
+
+// TestReplayTornAndCorrupt: a record cut short at the end is dropped
+// quietly (it was never acknowledged); a corrupt one stops the replay of
+// its segment, which is copied to quarantine and reported.
+func TestReplayTornAndCorrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		tail        func(seg []byte) []byte
+		wantTorn    int
+		wantCorrupt int
+		wantReady   int
+	}{
+		{"cut short", func(seg []byte) []byte {
+			extra := (&record{typ: recAccepted, id: "6B0252D2F906FEFF", state: Ready, envelope: []byte("e"), content: []byte("c")}).marshal()
+			return append(seg, extra[:len(extra)-3]...)
+		}, 1, 0, 2},
+		{"corrupt middle", func(seg []byte) []byte {
+			seg[len(seg)-5] ^= 0xff // inside the last record's payload
+			return seg
+		}, 0, 1, 2}, // the second message's files are still there (same boot)
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := Open(dir, nil)
+			j := openJournal(t, s)
+			newMessage(t, s, "Subject: a\r\n\r\n")
+			newMessage(t, s, "Subject: b\r\n\r\n")
+			j.kill()
+			segs := s.segments()
+			path := filepath.Join(dir, journalDir, segs[0])
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, tc.tail(b), 0o640)
+
+			s2, _ := Open(dir, nil)
+			rep, err := s2.Recover()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.TornTails != tc.wantTorn || len(rep.CorruptJournals) != tc.wantCorrupt || rep.Ready != tc.wantReady {
+				t.Errorf("Recover = %+v; want %d torn, %d corrupt, %d ready", rep, tc.wantTorn, tc.wantCorrupt, tc.wantReady)
+			}
+			q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*"))
+			if len(q) != tc.wantCorrupt {
+				t.Errorf("quarantined journal copies %v; want %d", q, tc.wantCorrupt)
+			}
+		})
+	}
+}
