@@ -101,7 +101,12 @@ func (r *relay) startFrontends() (*frontends, error) {
 			if err != nil {
 				return nil, fmt.Errorf("admin.password_file: %w", err)
 			}
-			pw = strings.TrimSpace(string(b))
+			// The first line, as docs/admin.md says.
+			first, _, _ := strings.Cut(string(b), "\n")
+			pw = strings.TrimSpace(first)
+			if pw == "" {
+				return nil, fmt.Errorf("admin.password_file %s: the first line is empty", r.cfg.Admin.PasswordFile)
+			}
 		}
 		f.adm = admin.New(admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
 			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, Log: r.log})

@@ -179,6 +179,11 @@ func (c *Config) Validate() error {
 	if c.Admin.Port != 0 {
 		v.port(c.Admin.Port, "admin.port")
 	}
+	if c.Admin.HTTP != "" {
+		if _, port, err := net.SplitHostPort(c.Admin.HTTP); err != nil || port == "" {
+			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
+		}
+	}
 
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
