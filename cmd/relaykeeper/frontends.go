@@ -109,7 +109,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 		}
 		f.adm = admin.New(admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, Log: r.log})
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, Metrics: r.metrics.Handler(), Log: r.log})
 		if r.cfg.Admin.Port != 0 {
 			ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["admin"], []string{"127.0.0.1"}, r.cfg.Admin.Port))
 			if err != nil {
@@ -178,9 +178,9 @@ func (a adminRelay) Status() admin.Status {
 	for _, l := range a.r.lns {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}
-	for _, s := range a.r.servers {
-		st.Sessions += int(s.Active())
-	}
+	st.Sessions = relaySessions{a.r}.Sessions()
+	c := a.r.metrics.Counters()
+	st.Connections, st.Accepted, st.Forwarded, st.Failed = c.Connections, c.Accepted, c.Forwarded, c.Failed
 	return st
 }
 
