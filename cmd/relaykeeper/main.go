@@ -190,7 +190,7 @@ func (r *relay) runServer() int {
 	if r.secrets != nil {
 		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
 		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
-		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
+		opts.Throttle = r.loginThrottle()
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks

@@ -62,6 +62,8 @@ type relay struct {
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
 	events *admin.Events
+	// throttle counts failed logins per client for SMTP AUTH and POP3.
+	throttle *auth.Throttle
 	// metrics counts the mail log's events, fsyncs and enforcer verdicts.
 	metrics  *metrics.Metrics
 	started  time.Time

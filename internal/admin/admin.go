@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,10 @@ type Options struct {
 	// Password, when set, must be given by every client. It is required
 	// to serve on a listener that is not on a loopback address.
 	Password string
+	// RemoteClients allows clients beyond loopback and private networks
+	// (E-MailRelay's --remote-clients); others are disconnected (text) or
+	// refused with 403 (HTTP), password or not.
+	RemoteClients bool
 	// Prompt is written after every reply of the text protocol.
 	// Defaults to DefaultPrompt, which scripts written for E-MailRelay
 	// wait for.
@@ -250,6 +255,22 @@ func (s *Server) CheckListener(l net.Listener) error {
 		return fmt.Errorf("%w: %s", ErrPasswordRequired, l.Addr())
 	}
 	return nil
+}
+
+// clientAllowed applies the remote-clients rule to a client's address.
+func (s *Server) clientAllowed(a net.Addr) bool {
+	if s.opts.RemoteClients {
+		return true
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		ip = ip.Unmap()
+		return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
 }
 
 // isLoopback reports whether a is a loopback TCP address or a Unix socket,

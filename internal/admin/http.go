@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -130,6 +131,10 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // name to 127.0.0.1 sends its name, not ours.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && !s.clientAllowed(net.TCPAddrFromAddrPort(ap)) {
+			writeError(w, http.StatusForbidden, "remote clients are not allowed (--remote-clients)")
+			return
+		}
 		if s.requirePassword() {
 			scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 			if !strings.EqualFold(scheme, "Bearer") || !s.checkPassword(strings.TrimSpace(token)) {
