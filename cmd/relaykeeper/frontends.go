@@ -16,6 +16,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 )
 
@@ -145,8 +146,18 @@ func (r *relay) startFrontends() (*frontends, error) {
 				return nil, fmt.Errorf("admin.password_file %s: the first line is empty", r.cfg.Admin.PasswordFile)
 			}
 		}
-		f.adm = admin.New(admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients, Metrics: r.metrics.Handler(), Log: r.log})
+		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients,
+			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Log: r.log}
+		if en := r.enforcer; en != nil {
+			if en.Bans != nil {
+				opts.Bans = en.Bans
+			}
+			if en.SenderAccess != "" {
+				opts.Blocks = adminBlocks{enforce.BlockTable{Path: en.SenderAccess}, r}
+			}
+		}
+		f.adm = admin.New(opts)
 		if r.cfg.Admin.Port != 0 {
 			ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["admin"], r.frontendHosts([]string{"127.0.0.1"}), r.cfg.Admin.Port))
 			if err != nil {
@@ -182,6 +193,29 @@ func (f *frontends) shutdown(ctx context.Context) {
 		stop(ctx)
 	}
 	f.wg.Wait()
+}
+
+// adminBlocks reloads the policy tables after the dashboard changed the
+// sender access table, as the enforcer's OnBlocked does.
+type adminBlocks struct {
+	enforce.BlockTable
+	r *relay
+}
+
+func (b adminBlocks) Block(domain, reason string, now time.Time) (bool, error) {
+	added, err := b.BlockTable.Block(domain, reason, now)
+	if added {
+		b.r.reloadTables()
+	}
+	return added, err
+}
+
+func (b adminBlocks) Unblock(domain string) (bool, error) {
+	removed, err := b.BlockTable.Unblock(domain)
+	if removed {
+		b.r.reloadTables()
+	}
+	return removed, err
 }
 
 // adminRelay is what the admin interface may ask of the relay.

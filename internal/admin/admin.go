@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
 
 // Relay is what the admin interface needs from the running relay. Its
@@ -141,6 +142,18 @@ type Options struct {
 	// Metrics, if set, is served at GET /metrics on the HTTP API, behind
 	// the same password as the rest.
 	Metrics http.Handler
+	// Bans and Blocks, if set, are listed and changed by the dashboard and
+	// /api/bans, /api/blocks.
+	Bans   BanStore
+	Blocks BlockStore
+	// Live and Traffic feed the dashboard's actions, alerts, rates and
+	// plot; Pacer its destinations' paces. Each may be nil.
+	Live    Live
+	Traffic Traffic
+	Pacer   Pacer
+	// Threshold is the rejection-rate alert threshold the dashboard
+	// shows; zero means stats.DefaultThreshold.
+	Threshold stats.Threshold
 	// Log receives diagnostics: sessions, commands that change anything,
 	// refused passwords. Defaults to discarding them.
 	Log *slog.Logger
@@ -172,6 +185,9 @@ type Server struct {
 	log      *slog.Logger
 	handler  http.Handler
 	flushing atomic.Bool // a flush is under way, from any session or request
+	// csrfToken is the dashboard's token for requests that change
+	// something; made at New, never changed.
+	csrfToken string
 
 	// ctx ends on Shutdown or Close; flushes and notify streams run
 	// under it, so that shutting down does not wait for them.
@@ -225,6 +241,7 @@ func New(opts Options) *Server {
 		s.relay = noRelay{}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.csrfToken = newCSRFToken()
 	s.handler = s.newHandler()
 	return s
 }
