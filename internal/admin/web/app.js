@@ -80,7 +80,7 @@ async function act(question, method, path, body, after) {
   } catch (e) {
     showError(e);
   }
-  await after();
+  await Promise.all([after(), loadStatus()]);
 }
 
 // --- status line ---
@@ -252,7 +252,7 @@ async function loadActivity() {
   const minutes = document.getElementById('activity-range').elements.minutes.value;
   const data = await api('GET', '/api/activity?minutes=' + encodeURIComponent(minutes));
   const pts = data.minutes;
-  const W = 1100, H = 300, L = 44, R = 10, T = 10, B = 28;
+  const W = 1100, H = 300, L = 44, R = 24, T = 10, B = 28;
   const top = Math.max(1, ...pts.flatMap(m => series.map(s => m[s])));
   const x = i => L + (W - L - R) * (pts.length <= 1 ? 0 : i / (pts.length - 1));
   const y = v => H - B - (H - B - T) * v / top;
