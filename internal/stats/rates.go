@@ -45,9 +45,13 @@ type ClientRate struct {
 }
 
 // UpstreamRefusal reads the reply logged with a delivery: ok says whether
-// it came from the upstream at all (a 3-digit code first; "connection
-// refused" and other local failures are not its verdict), refused whether
-// it was a 4xx or 5xx.
+// it is the upstream's verdict on the mail at all, refused whether it was a
+// 4xx or 5xx. A reply needs a 3-digit code first; one with an enhanced
+// status code of the network and routing class (X.4.Y, RFC 3463: no
+// answer, a bad connection, a routing loop) is not a verdict on the mail,
+// and the relay writes such replies itself when the upstream cannot be
+// reached ("451 4.4.1 upstream connect failed"), so a smarthost that is
+// down does not look like one that refuses.
 func UpstreamRefusal(reply string) (refused, ok bool) {
 	if len(reply) < 3 {
 		return false, false
@@ -55,6 +59,11 @@ func UpstreamRefusal(reply string) (refused, ok bool) {
 	code, err := strconv.Atoi(reply[:3])
 	if err != nil || code < 200 || code > 599 || (len(reply) > 3 && reply[3] != ' ' && reply[3] != '-') {
 		return false, false
+	}
+	if f := strings.Fields(reply[min(4, len(reply)):]); len(f) > 0 {
+		if class, rest, ok := strings.Cut(f[0], "."); ok && len(class) == 1 && strings.HasPrefix(rest, "4.") {
+			return false, false
+		}
 	}
 	return code >= 400, true
 }

@@ -55,6 +55,9 @@ func TestUpstreamRefusal(t *testing.T) {
 		{"421-4.7.28 Gmail has detected an unusual rate", true, true},
 		{"550 5.7.1 likely unsolicited mail", true, true},
 		{"dial tcp 127.0.0.1:25: connection refused", false, false},
+		{"451 4.4.1 upstream connect failed: connection refused", false, false},
+		{"421-4.4.2 connection dropped", false, false},
+		{"550 5.1.1 no such user", true, true},
 		{"", false, false},
 		{"5500 x", false, false},
 	}
