@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -108,12 +107,10 @@ func (t BlockTable) Unblock(domain string) (removed bool, err error) {
 		return false, nil
 	}
 	var mode fs.FileMode = 0o644
-	var owner *syscall.Stat_t
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
-		owner, _ = fi.Sys().(*syscall.Stat_t)
 	}
-	if err := writeAccessFile(path, []byte(strings.Join(kept, "")), mode, owner); err != nil {
+	if err := writeAccessFile(path, []byte(strings.Join(kept, "")), mode); err != nil {
 		return false, fmt.Errorf("enforce: sender_access: %w", err)
 	}
 	if indexStale(path) {
