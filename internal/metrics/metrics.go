@@ -199,6 +199,11 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.connections.Inc()
 		m.nConnections.Add(1)
 	case "accept":
+		if get("via") != "" {
+			// Back from the after-queue content filter: counted
+			// when it was first accepted.
+			break
+		}
 		m.accepted.Inc()
 		m.nAccepted.Add(1)
 		if n, err := strconv.ParseFloat(get("size"), 64); err == nil {
