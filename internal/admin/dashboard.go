@@ -64,21 +64,10 @@ type Traffic interface {
 	Activity(now time.Time, minutes int) []metrics.Minute
 }
 
-// Pace is one destination's current pace, as the scheduler reports it.
-type Pace struct {
-	Destination string `json:"destination"`
-	// Concurrency is the sessions allowed at once; Delay the pause
-	// between messages; Until when a pause after a rate reply ends.
-	Concurrency int       `json:"concurrency"`
-	Delay       float64   `json:"delay_seconds"`
-	Until       time.Time `json:"until,omitzero"`
-	Reason      string    `json:"reason,omitempty"`
-}
-
-// Pacer reports each destination's pace; the scheduler implements it when
-// it paces.
+// Pacer reports each destination's pace. *metrics.Metrics implements it,
+// from the scheduler's pace lines in the mail log.
 type Pacer interface {
-	Paces() []Pace
+	Paces() []metrics.Pace
 }
 
 // csrfHeader carries the dashboard's token on every request that changes
@@ -386,9 +375,9 @@ func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getPaces(w http.ResponseWriter, r *http.Request) {
 	out := struct {
-		Paces []Pace `json:"paces"`
-		Note  string `json:"note,omitempty"`
-	}{Paces: []Pace{}}
+		Paces []metrics.Pace `json:"paces"`
+		Note  string         `json:"note,omitempty"`
+	}{Paces: []metrics.Pace{}}
 	if s.opts.Pacer == nil {
 		out.Note = "this relay's scheduler does not report paces"
 	} else if p := s.opts.Pacer.Paces(); p != nil {

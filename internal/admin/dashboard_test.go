@@ -16,6 +16,7 @@ var (
 	_ BlockStore = enforce.BlockTable{}
 	_ Live       = (*metrics.Metrics)(nil)
 	_ Traffic    = (*metrics.Metrics)(nil)
+	_ Pacer      = (*metrics.Metrics)(nil)
 )
 
 func TestDashboardPage(t *testing.T) {

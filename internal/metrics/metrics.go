@@ -16,6 +16,7 @@
 package metrics
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -80,6 +81,7 @@ type Metrics struct {
 	rates    stats.Rates
 	recent   ring[Action]
 	alerts   ring[Alert]
+	paces    paces
 }
 
 // New returns Metrics with a registry of its own holding relaykeeper's
@@ -129,6 +131,10 @@ func New(opts Options) *Metrics {
 		Name: "relaykeeper_up", Help: "1 while the relay runs."}, func() float64 { return 1 }))
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&stateCollector{opts: opts})
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "relaykeeper_paced_destinations",
+		Help: "Destinations (and recipients) the scheduler is pacing after rate replies, from the mail log's pace lines.",
+	}, func() float64 { return float64(len(m.Paces())) }))
 	return m
 }
 
@@ -229,6 +235,9 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.activity.add(t, func(c *Minute) { c.count(res) })
 		m.upstreamReply(t, get("reply"), get("client"))
 	}
+	if event == "pace" {
+		m.paces.observe(t, get)
+	}
 	if actionEvents[event] {
 		m.actions.WithLabelValues(event).Inc()
 		a := Action{Time: t.UTC(), Event: event}
@@ -238,7 +247,7 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.recent.add(a)
 		if event == "alert" {
 			m.alertsTotal.WithLabelValues("alert").Inc()
-			m.alerts.add(Alert{Time: t.UTC(), Cause: get("cause"), Text: a.text()})
+			m.alerts.add(Alert{Time: t.UTC(), Cause: cmp.Or(get("cause"), "alert"), Text: a.text()})
 		}
 	}
 }

@@ -70,3 +70,20 @@ func TestRefusalReasonAndAlert(t *testing.T) {
 		t.Errorf("Activity = %+v; want 20 delivered in the last minute", a)
 	}
 }
+
+func TestPacesFromLog(t *testing.T) {
+	m := New(Options{})
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	log := maillog.NewWithClock(nil, func() time.Time { return now })
+	log.Observe(m)
+	log.Companion("pace", "destination", "gmail.com", "verdict", "pace", "until", now.Add(time.Minute).Format(time.RFC3339),
+		"delay", "5s", "concurrency", "1", "reply", "421 4.7.28 unusual rate")
+	got := m.Paces()
+	if len(got) != 1 || got[0].Destination != "gmail.com" || got[0].Delay != 5 || got[0].Concurrency != 1 || !got[0].Until.Equal(now.Add(time.Minute)) {
+		t.Fatalf("Paces = %+v; want gmail.com paced", got)
+	}
+	log.Companion("pace", "destination", "gmail.com", "verdict", "resume")
+	if got := m.Paces(); len(got) != 0 {
+		t.Errorf("Paces after resume = %+v; want none", got)
+	}
+}

@@ -224,9 +224,10 @@ async function loadActions() {
 
 async function loadRates() {
   const p = await api('GET', '/api/paces');
-  fill(document.querySelector('#paces-table tbody'), p.paces.map(x => el('tr', {},
-    el('td', {class: 'mono'}, x.destination), el('td', {}, x.concurrency), el('td', {}, x.delay_seconds + ' s'),
-    el('td', {}, fmtTime(x.until)), el('td', {class: 'reply'}, x.reason || ''))), 'Every destination at full pace.', 5);
+  fill(document.querySelector('#paces-table tbody'), p.paces.map(x => el('tr', {'data-destination': x.destination},
+    el('td', {class: 'mono'}, x.destination), el('td', {}, x.verdict), el('td', {}, x.concurrency),
+    el('td', {}, x.delay_seconds + ' s'), el('td', {}, fmtTime(x.until)), el('td', {class: 'reply'}, x.reply || ''))),
+  'Every destination at full pace.', 6);
   document.getElementById('paces-note').textContent = p.note || '';
   const r = await api('GET', '/api/rates');
   document.getElementById('rates-threshold').textContent =
