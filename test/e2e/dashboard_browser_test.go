@@ -119,6 +119,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	if st := messageState(t, base, id); st != "held" {
 		t.Errorf("message %s is %q after Hold in the browser; want held", id, st)
 	}
+	// The filters: held only, then by destination.
+	err = chromedp.Do(ctx,
+		setField(`#queue-filter select[name="state"]`, "held"),
+		chromedp.Click(css(`#queue-filter button`)),
+		chromedp.WaitNotPresent(css(`#queue-table tr[data-state="ready"]`)),
+		chromedp.WaitVisible(css(`%s[data-state="held"]`, row)),
+		setField(`#queue-filter select[name="state"]`, ""),
+		setField(`#queue-filter input[name="recipient"]`, "@example.com"),
+		chromedp.Click(css(`#queue-filter button`)),
+		chromedp.WaitNotPresent(css("%s", row)),
+		chromedp.WaitVisible(css(`#queue-table tr[data-state="ready"]`)),
+		setField(`#queue-filter input[name="recipient"]`, ""),
+	)
+	if err != nil {
+		t.Fatalf("queue filters: %v", err)
+	}
 
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(base+"/#bans"),
@@ -164,6 +180,15 @@ func screenshots(t *testing.T) (string, func(name string) chromedp.Action[chrome
 			return os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
 		})
 	}
+}
+
+// setField sets a form field's value as a person choosing or typing it
+// would leave it.
+func setField(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %q; return true; })()`, sel, value))(ctx, tg)
+		return err
+	})
 }
 
 func css(format string, a ...any) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(format, a...)) }
