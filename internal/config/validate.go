@@ -190,6 +190,12 @@ func (c *Config) Validate() error {
 	if en.BanDelay < 0 {
 		v.bad("%v is negative", en.BanDelay)("enforce.ban_delay")
 	}
+	if en.AlertRejectionRate <= 0 || en.AlertRejectionRate >= 1 {
+		v.bad("%v: want a share between 0 and 1, such as 0.02 for 2%%", en.AlertRejectionRate)("enforce.alert_rejection_rate")
+	}
+	if en.AlertMinReplies < 1 {
+		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
+	}
 
 	p := &c.Policy
 	v.positive(p.VerifierTimeout, "policy.verifier_timeout")
