@@ -249,7 +249,7 @@ func (a adminRelay) Status() admin.Status {
 	for _, l := range a.r.lns {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}
-	st.Sessions = relaySessions{a.r}.Sessions()
+	st.Sessions = relaySessions(a).Sessions()
 	c := a.r.metrics.Counters()
 	st.Connections, st.Accepted, st.Forwarded, st.Failed = c.Connections, c.Accepted, c.Forwarded, c.Failed
 	return st
