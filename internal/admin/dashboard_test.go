@@ -3,6 +3,7 @@ package admin
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,4 +127,29 @@ func (a *api) post(path, body string, hdr map[string]string) (int, string) {
 	var b strings.Builder
 	io.Copy(&b, resp.Body)
 	return resp.StatusCode, b.String()
+}
+
+// TestRemoteClientsRule: without RemoteClients a client outside local
+// networks is refused, password or not, as E-MailRelay does.
+func TestRemoteClientsRule(t *testing.T) {
+	for _, tt := range []struct {
+		remote bool
+		addr   string
+		want   int
+	}{
+		{false, "192.0.2.1:4000", http.StatusForbidden},
+		{false, "10.0.0.5:4000", http.StatusOK},
+		{false, "127.0.0.1:4000", http.StatusOK},
+		{true, "192.0.2.1:4000", http.StatusOK},
+	} {
+		f := newFixture(t, Options{Password: "pw", RemoteClients: tt.remote})
+		req := httptest.NewRequest("GET", "http://relay.example/api/status", nil)
+		req.RemoteAddr = tt.addr
+		req.Header.Set("Authorization", "Bearer pw")
+		rec := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("RemoteClients=%v, client %s: %d; want %d", tt.remote, tt.addr, rec.Code, tt.want)
+		}
+	}
 }
