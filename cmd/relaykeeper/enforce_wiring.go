@@ -139,6 +139,7 @@ func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
 		ID: res.Env.ID, Client: clientAddr(res.Env.Client), ClientName: res.Env.ClientName, From: res.Env.From, To: []string{res.Rcpt.Addr},
 		Reply: rep, ContentPath: r.spool.ContentPath(res.Env.ID),
 	})
+	r.metrics.Verdict(rep.Code, out.Verdict.Action.String())
 	eff := deliver.Effect{Hold: out.Banned}
 	heard, _ := reply.ParseLine(out.Heard)
 	switch {
@@ -162,6 +163,7 @@ func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal)
 	out := p.r.enforcer.Act(ctx, enforce.Refusal{
 		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
 	})
+	p.r.metrics.Verdict(rep.Code, out.Verdict.Action.String())
 	if out.Heard == rep.Text {
 		return pr.Reply
 	}

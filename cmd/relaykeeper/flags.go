@@ -432,6 +432,14 @@ func (p *argParser) options() []option {
 				}
 				return func(c *config.Config) { c.Admin.Port = n }, nil
 			}},
+		{long: "admin-http", arg: "ADDR", group: groupListen,
+			help:  "the admin HTTP API, dashboard and /metrics on ADDR, e.g. 127.0.0.1:8025 (a password is required off loopback)",
+			keys:  []string{"admin.http"},
+			parse: text(func(c *config.Config, s string) { c.Admin.HTTP = s })},
+		{long: "admin-password-file", arg: "FILE", group: groupListen,
+			help:  "the password both admin front ends ask for: the first line of FILE",
+			keys:  []string{"admin.password_file"},
+			parse: text(func(c *config.Config, s string) { c.Admin.PasswordFile = s })},
 		{long: "admin-terminate", short: "Q", group: groupListen,
 			help:  "allow the admin interface's terminate command",
 			keys:  []string{"admin.terminate"},

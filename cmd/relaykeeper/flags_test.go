@@ -60,6 +60,14 @@ func TestParseArgs(t *testing.T) {
 			},
 		},
 		{
+			name: "admin HTTP",
+			args: strings.Fields("--admin-http 127.0.0.1:8025 --admin-password-file /etc/relaykeeper/admin.password"),
+			want: func(c *config.Config) {
+				c.Admin.HTTP = "127.0.0.1:8025"
+				c.Admin.PasswordFile = "/etc/relaykeeper/admin.password"
+			},
+		},
+		{
 			name: "classic proxy",
 			args: strings.Fields("--as-proxy smarthost:smtp"),
 			want: func(c *config.Config) {
@@ -274,6 +282,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"---log"}, `bad switch "---log" (see relaykeeper --help)`},
 		// Problems only Validate can see name the switch.
 		{[]string{"--poll", "60"}, "--poll: forwarding needs a smarthost: set forward.to or --forward-to"},
+		{[]string{"--admin-http", "8025"}, `--admin-http: "8025": want HOST:PORT, e.g. 127.0.0.1:8025`},
 		{[]string{"--config", bad}, bad + ":2: smtp.prot: unknown key"},
 		{[]string{"--config", filepath.Join(dir, "absent.toml")}, "config: open " + filepath.Join(dir, "absent.toml") + ": no such file or directory"},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 )
 
@@ -69,6 +72,40 @@ func addrsFor(entries []string, defaults []string, port int) []string {
 	return out
 }
 
+// frontendHosts are the hosts the POP3 and admin servers listen on when
+// --interface names none of their own: the hosts of the plain SMTP
+// entries, since E-MailRelay applies an unqualified --interface to all its
+// servers, or else def.
+func (r *relay) frontendHosts(def []string) []string {
+	var hosts []string
+	for _, e := range r.cfg.SMTP.Interfaces {
+		role, a := config.SplitRole(e)
+		if role != config.RoleSMTP {
+			continue
+		}
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			a = h
+		}
+		if !slices.Contains(hosts, a) {
+			hosts = append(hosts, a)
+		}
+	}
+	if len(hosts) == 0 {
+		return def
+	}
+	return hosts
+}
+
+// loginThrottle is the one count of failed logins per client address that
+// SMTP AUTH and POP3 share, so that guesses over parallel connections or
+// alternating services add up.
+func (r *relay) loginThrottle() *auth.Throttle {
+	if r.throttle == nil {
+		r.throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
+	}
+	return r.throttle
+}
+
 func (r *relay) startFrontends() (*frontends, error) {
 	f := &frontends{}
 	if r.cfg.POP.Enabled {
@@ -83,8 +120,9 @@ func (r *relay) startFrontends() (*frontends, error) {
 		}
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
 			Auth: secrets, APOPSecret: secrets.APOPSecret, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
-			Domain: r.cfg.Domain, Log: r.log})
-		ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["pop"], []string{""}, r.cfg.POP.Port))
+			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
+		popAddrs := addrsFor(r.cfg.OtherInterfaces["pop"], r.frontendHosts([]string{""}), r.cfg.POP.Port)
+		ls, err := listenAll(popAddrs)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +130,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			f.serve(func() { f.pop.Serve(l) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.pop.Shutdown(ctx) })
-		r.log.Info("POP3 server started", "listen", addrsFor(r.cfg.OtherInterfaces["pop"], []string{""}, r.cfg.POP.Port))
+		r.log.Info("POP3 server started", "listen", popAddrs)
 	}
 	if r.cfg.Admin.Port != 0 || r.cfg.Admin.HTTP != "" {
 		pw := ""
@@ -101,12 +139,27 @@ func (r *relay) startFrontends() (*frontends, error) {
 			if err != nil {
 				return nil, fmt.Errorf("admin.password_file: %w", err)
 			}
-			pw = strings.TrimSpace(string(b))
+			// The first line, as docs/admin.md says.
+			first, _, _ := strings.Cut(string(b), "\n")
+			pw = strings.TrimSpace(first)
+			if pw == "" {
+				return nil, fmt.Errorf("admin.password_file %s: the first line is empty", r.cfg.Admin.PasswordFile)
+			}
 		}
-		f.adm = admin.New(admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, Log: r.log})
+		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients,
+			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log}
+		if en := r.enforcer; en != nil {
+			if en.Bans != nil {
+				opts.Bans = en.Bans
+			}
+			if en.SenderAccess != "" {
+				opts.Blocks = adminBlocks{enforce.BlockTable{Path: en.SenderAccess}, r}
+			}
+		}
+		f.adm = admin.New(opts)
 		if r.cfg.Admin.Port != 0 {
-			ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["admin"], []string{"127.0.0.1"}, r.cfg.Admin.Port))
+			ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["admin"], r.frontendHosts([]string{"127.0.0.1"}), r.cfg.Admin.Port))
 			if err != nil {
 				return nil, err
 			}
@@ -142,6 +195,29 @@ func (f *frontends) shutdown(ctx context.Context) {
 	f.wg.Wait()
 }
 
+// adminBlocks reloads the policy tables after the dashboard changed the
+// sender access table, as the enforcer's OnBlocked does.
+type adminBlocks struct {
+	enforce.BlockTable
+	r *relay
+}
+
+func (b adminBlocks) Block(domain, reason string, now time.Time) (bool, error) {
+	added, err := b.BlockTable.Block(domain, reason, now)
+	if added {
+		b.r.reloadTables()
+	}
+	return added, err
+}
+
+func (b adminBlocks) Unblock(domain string) (bool, error) {
+	removed, err := b.BlockTable.Unblock(domain)
+	if removed {
+		b.r.reloadTables()
+	}
+	return removed, err
+}
+
 // adminRelay is what the admin interface may ask of the relay.
 type adminRelay struct{ r *relay }
 
@@ -173,9 +249,9 @@ func (a adminRelay) Status() admin.Status {
 	for _, l := range a.r.lns {
 		st.Listeners = append(st.Listeners, l.Addr().String())
 	}
-	for _, s := range a.r.servers {
-		st.Sessions += int(s.Active())
-	}
+	st.Sessions = relaySessions(a).Sessions()
+	c := a.r.metrics.Counters()
+	st.Connections, st.Accepted, st.Forwarded, st.Failed = c.Connections, c.Accepted, c.Forwarded, c.Failed
 	return st
 }
 

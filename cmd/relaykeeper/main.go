@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
@@ -198,7 +197,7 @@ func (r *relay) runServer() int {
 	if r.secrets != nil {
 		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
 		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
-		opts.Throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
+		opts.Throttle = r.loginThrottle()
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks

@@ -27,6 +27,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
@@ -61,7 +62,11 @@ type relay struct {
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
-	events   *admin.Events
+	events *admin.Events
+	// throttle counts failed logins per client for SMTP AUTH and POP3.
+	throttle *auth.Throttle
+	// metrics counts the mail log's events, fsyncs and enforcer verdicts.
+	metrics  *metrics.Metrics
 	started  time.Time
 	smtpOff  atomic.Bool // the admin said "smtp disable"
 	dnsblOff atomic.Bool // the admin said "dnsbl stop"
@@ -171,6 +176,7 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	if r.enforcer, err = r.newEnforcer(); err != nil {
 		return nil, err
 	}
+	r.metrics = r.newMetrics()
 	if cfg.Mode != config.ModeClient {
 		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
 			return nil, err

@@ -22,7 +22,8 @@ const statsUsage = `usage: relaykeeper stats [--top N] [--json] [LOGFILE...]
 Summarises the mail log, as pflogsumm does for Postfix: messages received,
 delivered, deferred, bounced, rejected, proxied and quarantined; traffic by
 hour of the day; the top senders, recipient domains, and reasons for
-rejections, deferrals and bounces.
+rejections, deferrals and bounces; and the upstream's rejection rate per
+client and per hour, marked ALERT over 2% of at least 20 replies.
 
 Reads the LOGFILEs in turn (gzip-compressed ones too), or the standard input
 when there are none or for "-". Lines that are not mail-log lines, such as
@@ -166,6 +167,21 @@ func writeStatsText(w io.Writer, r *stats.Report) {
 	reasons(w, "Rejection reasons", r.RejectReasons)
 	reasons(w, "Deferral reasons", r.DeferralReasons)
 	reasons(w, "Bounce reasons", r.BounceReasons)
+
+	heading(w, "Upstream rejection rates by client and hour (UTC; * is the whole relay)")
+	if len(r.RejectionRates) == 0 {
+		fmt.Fprintln(w, "    (none)")
+		return
+	}
+	fmt.Fprintf(w, "    %-16s  %7s  %7s  %6s  %s\n", "hour", "replies", "refused", "rate", "client")
+	for _, cr := range r.RejectionRates {
+		mark := ""
+		if cr.Alert {
+			mark = "  ALERT"
+		}
+		fmt.Fprintf(w, "    %-16s  %7d  %7d  %5.1f%%  %s%s\n", cr.Hour.UTC().Format("2006-01-02 15:04"),
+			cr.Replies, cr.Refused, 100*cr.Rate, cr.Client, mark)
+	}
 }
 
 func heading(w io.Writer, title string) {

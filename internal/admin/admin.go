@@ -31,11 +31,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
 
 // Relay is what the admin interface needs from the running relay. Its
@@ -123,6 +125,10 @@ type Options struct {
 	// Password, when set, must be given by every client. It is required
 	// to serve on a listener that is not on a loopback address.
 	Password string
+	// RemoteClients allows clients beyond loopback and private networks
+	// (E-MailRelay's --remote-clients); others are disconnected (text) or
+	// refused with 403 (HTTP), password or not.
+	RemoteClients bool
 	// Prompt is written after every reply of the text protocol.
 	// Defaults to DefaultPrompt, which scripts written for E-MailRelay
 	// wait for.
@@ -136,6 +142,18 @@ type Options struct {
 	// Metrics, if set, is served at GET /metrics on the HTTP API, behind
 	// the same password as the rest.
 	Metrics http.Handler
+	// Bans and Blocks, if set, are listed and changed by the dashboard and
+	// /api/bans, /api/blocks.
+	Bans   BanStore
+	Blocks BlockStore
+	// Live and Traffic feed the dashboard's actions, alerts, rates and
+	// plot; Pacer its destinations' paces. Each may be nil.
+	Live    Live
+	Traffic Traffic
+	Pacer   Pacer
+	// Threshold is the rejection-rate alert threshold the dashboard
+	// shows; zero means stats.DefaultThreshold.
+	Threshold stats.Threshold
 	// Log receives diagnostics: sessions, commands that change anything,
 	// refused passwords. Defaults to discarding them.
 	Log *slog.Logger
@@ -167,6 +185,9 @@ type Server struct {
 	log      *slog.Logger
 	handler  http.Handler
 	flushing atomic.Bool // a flush is under way, from any session or request
+	// csrfToken is the dashboard's token for requests that change
+	// something; made at New, never changed.
+	csrfToken string
 
 	// ctx ends on Shutdown or Close; flushes and notify streams run
 	// under it, so that shutting down does not wait for them.
@@ -220,6 +241,7 @@ func New(opts Options) *Server {
 		s.relay = noRelay{}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.csrfToken = newCSRFToken()
 	s.handler = s.newHandler()
 	return s
 }
@@ -250,6 +272,22 @@ func (s *Server) CheckListener(l net.Listener) error {
 		return fmt.Errorf("%w: %s", ErrPasswordRequired, l.Addr())
 	}
 	return nil
+}
+
+// clientAllowed applies the remote-clients rule to a client's address.
+func (s *Server) clientAllowed(a net.Addr) bool {
+	if s.opts.RemoteClients {
+		return true
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		ip = ip.Unmap()
+		return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
 }
 
 // isLoopback reports whether a is a loopback TCP address or a Unix socket,

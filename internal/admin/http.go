@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -76,6 +77,7 @@ func (s *Server) newHandler() http.Handler {
 	if s.opts.Metrics != nil {
 		mux.Handle("/metrics", s.opts.Metrics)
 	}
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -83,7 +85,7 @@ func (s *Server) newHandler() http.Handler {
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	return s.recoverer(s.guard(csrf.Handler(mux)))
+	return s.recoverer(s.guard(csrf.Handler(s.csrf(mux))))
 }
 
 // methods dispatches on the request method and answers 405 in JSON (the
@@ -130,12 +132,19 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // name to 127.0.0.1 sends its name, not ours.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && !s.clientAllowed(net.TCPAddrFromAddrPort(ap)) {
+			writeError(w, http.StatusForbidden, "remote clients are not allowed (--remote-clients)")
+			return
+		}
+		securityHeaders(w)
 		if s.requirePassword() {
-			scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			if !strings.EqualFold(scheme, "Bearer") || !s.checkPassword(strings.TrimSpace(token)) {
+			if !s.httpPasswordOK(r) {
 				s.log.Warn("admin: HTTP request without the right password", "client", r.RemoteAddr, "path", r.URL.Path)
-				w.Header().Set("WWW-Authenticate", `Bearer realm="relaykeeper admin"`)
-				writeError(w, http.StatusUnauthorized, "the admin password is required as a Bearer token")
+				// A browser asks for Basic credentials; tools send a
+				// Bearer token.
+				w.Header().Add("WWW-Authenticate", `Basic realm="relaykeeper admin", charset="UTF-8"`)
+				w.Header().Add("WWW-Authenticate", `Bearer realm="relaykeeper admin"`)
+				writeError(w, http.StatusUnauthorized, "the admin password is required as a Bearer token (or a Basic password)")
 				return
 			}
 		} else if !loopbackHost(r.Host) {
@@ -144,6 +153,17 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// httpPasswordOK checks the password given as a Bearer token, or as the
+// password of HTTP Basic credentials (any user name), which is what a
+// browser can send.
+func (s *Server) httpPasswordOK(r *http.Request) bool {
+	if _, pw, ok := r.BasicAuth(); ok {
+		return s.checkPassword(pw)
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer") && s.checkPassword(strings.TrimSpace(token))
 }
 
 // loopbackHost reports whether a Host header names this machine: localhost

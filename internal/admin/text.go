@@ -54,6 +54,11 @@ func (s *Server) ServeText(l net.Listener) error {
 			return fmt.Errorf("admin: %w", err)
 		}
 		delay = 0
+		if !s.clientAllowed(nc.RemoteAddr()) {
+			s.log.Warn("admin: remote client refused (--remote-clients)", "client", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
 		ss := &session{s: s, conn: nc, br: bufio.NewReaderSize(nc, maxLine),
 			log: s.log.With("client", nc.RemoteAddr().String())}
 		s.mu.Lock()

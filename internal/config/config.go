@@ -429,6 +429,11 @@ type Enforce struct {
 	// NeverBlock are domains never blocked: a forged sender must not cut
 	// off a whole freemail provider. Such refusals are reported.
 	NeverBlock []string `toml:"never_block"`
+	// AlertRejectionRate and AlertMinReplies: an alert when the upstream
+	// refuses more than this share of at least that many replies to one
+	// client's mail, or to the whole relay's, in an hour (2% of 20).
+	AlertRejectionRate float64 `toml:"alert_rejection_rate"`
+	AlertMinReplies    int     `toml:"alert_min_replies"`
 }
 
 // DefaultNeverBlock are the freemail domains no refusal blocks.
@@ -472,8 +477,9 @@ func Default() Config {
 			BounceQueueLifetime:   5 * 24 * time.Hour,
 			Bounces:               true,
 		},
-		Auth:    Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
-		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock},
+		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
+		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock,
+			AlertRejectionRate: 0.02, AlertMinReplies: 20},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Filter:  Filter{Timeout: 60 * time.Second},
 		POP:     POP{Port: 110},

@@ -280,6 +280,15 @@ func (d *decoder) value(key toml.Key, val any, v reflect.Value) {
 			return
 		}
 		v.SetInt(n)
+	case v.Kind() == reflect.Float64:
+		switch n := val.(type) {
+		case float64:
+			v.SetFloat(n)
+		case int64:
+			v.SetFloat(float64(n))
+		default:
+			d.problem(k, "want a number, got %s", tomlType(val))
+		}
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
 		arr, ok := val.([]any)
 		if !ok {

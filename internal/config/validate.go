@@ -179,11 +179,22 @@ func (c *Config) Validate() error {
 	if c.Admin.Port != 0 {
 		v.port(c.Admin.Port, "admin.port")
 	}
+	if c.Admin.HTTP != "" {
+		if _, port, err := net.SplitHostPort(c.Admin.HTTP); err != nil || port == "" {
+			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
+		}
+	}
 
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
 	if en.BanDelay < 0 {
 		v.bad("%v is negative", en.BanDelay)("enforce.ban_delay")
+	}
+	if en.AlertRejectionRate <= 0 || en.AlertRejectionRate >= 1 {
+		v.bad("%v: want a share between 0 and 1, such as 0.02 for 2%%", en.AlertRejectionRate)("enforce.alert_rejection_rate")
+	}
+	if en.AlertMinReplies < 1 {
+		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
 	}
 
 	p := &c.Policy

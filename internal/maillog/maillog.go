@@ -27,7 +27,22 @@ type Logger struct {
 	mu  sync.Mutex // guards w
 	w   io.Writer
 	now func() time.Time
+	// obs sees every event; set by Observe before the Logger is shared.
+	obs Observer
 }
+
+// Observer sees every event a Logger writes, as the fields it was given
+// rather than as the formatted line, so that counters (the metrics, the
+// admin dashboard's rates) need no parser. ObserveEvent is called after the
+// line is written, from the goroutine that logged it; it must not block.
+// kv must not be kept or changed.
+type Observer interface {
+	ObserveEvent(t time.Time, event string, kv []string)
+}
+
+// Observe makes o see every event from now on. Call it before the Logger is
+// used by more than one goroutine.
+func (l *Logger) Observe(o Observer) { l.obs = o }
 
 // New returns a Logger writing to w.
 func New(w io.Writer) *Logger {
@@ -44,12 +59,19 @@ func NewWithClock(w io.Writer, now func() time.Time) *Logger {
 // hold, the line is one line of printable text: names and keys are made
 // words (see word) and values quoted (see Quote).
 func (l *Logger) event(event string, kv ...string) {
-	if l == nil || l.w == nil {
+	if l == nil || (l.w == nil && l.obs == nil) {
+		return
+	}
+	t := l.now()
+	if l.obs != nil {
+		defer l.obs.ObserveEvent(t, event, kv)
+	}
+	if l.w == nil {
 		return
 	}
 	var b strings.Builder
 	b.Grow(128)
-	b.WriteString(l.now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	b.WriteString(t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	b.WriteByte(' ')
 	b.WriteString(word(event))
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -26,14 +26,26 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// Throttle limits failed logins per client address, across connections
+// and across services: the relay gives POP3 the SMTP server's
+// *auth.Throttle, so that guesses over parallel connections, or over SMTP
+// AUTH and POP3 in turn, count together.
+type Throttle interface {
+	Allow(ip netip.Addr) bool
+	Fail(ip netip.Addr)
+	Succeed(ip netip.Addr)
+}
 
 // Authenticator checks a user's password; *auth.Secrets is one.
 type Authenticator interface {
@@ -77,6 +89,13 @@ type Options struct {
 	// FailDelay is the pause before a failed login's reply; 2s if zero,
 	// none if negative.
 	FailDelay time.Duration
+	// Throttle, if set, refuses every login, right password or not, from
+	// an address with too many recent failures.
+	Throttle Throttle
+	// RemoteClients allows clients beyond loopback and private networks;
+	// others are told so and disconnected, as E-MailRelay does without
+	// --remote-clients.
+	RemoteClients bool
 	// Log receives diagnostics, failed logins included; discarded if nil.
 	Log *slog.Logger
 	// Now is the clock; time.Now if nil.
@@ -166,6 +185,13 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		backoff = 0
+		if !s.opts.RemoteClients && !localClient(c.RemoteAddr()) {
+			s.log.Warn("pop3: remote client refused (--remote-clients)", "client", c.RemoteAddr().String())
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "-ERR remote clients are not allowed\r\n")
+			c.Close()
+			continue
+		}
 		sess := newSession(s, c)
 		s.mu.Lock()
 		if s.closing.Load() {
@@ -186,6 +212,22 @@ func (s *Server) Serve(l net.Listener) error {
 			sess.serve()
 		}()
 	}
+}
+
+// localClient reports whether a client is on loopback, a private network or
+// link-local: the clients E-MailRelay serves without --remote-clients, the
+// same rule as the SMTP listener's.
+func localClient(a net.Addr) bool {
+	ip := clientIP(a)
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+}
+
+func clientIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
 }
 
 // temporary reports accept errors worth retrying: too many open files, a

@@ -423,7 +423,18 @@ func (sess *session) auth(args []string) bool {
 // login finishes a login attempt: on success it opens and locks the
 // maildrop and enters the transaction state.
 func (sess *session) login(user string, ok bool) bool {
+	ip := clientIP(sess.conn.RemoteAddr())
+	if t := sess.opts.Throttle; t != nil && !t.Allow(ip) {
+		// Refused whether or not the password was right: otherwise
+		// guesses spread over connections would find it.
+		sess.log.Warn("pop3: login refused: too many failures from this address", "user", user)
+		sess.reply("-ERR [SYS/TEMP] too many failed logins from your address; try again later")
+		return false
+	}
 	if !ok {
+		if t := sess.opts.Throttle; t != nil {
+			t.Fail(ip)
+		}
 		sess.failures++
 		sess.log.Warn("pop3: authentication failed", "user", user, "failures", sess.failures)
 		if sess.opts.FailDelay > 0 {
@@ -451,6 +462,9 @@ func (sess *session) login(user string, ok bool) bool {
 	if err != nil {
 		sess.log.Error("pop3: cannot open mailbox", "user", user, "dir", dir, "err", err)
 		return sess.fail("-ERR [SYS/TEMP] cannot open mailbox")
+	}
+	if t := sess.opts.Throttle; t != nil {
+		t.Succeed(ip)
 	}
 	sess.mbox, sess.state, sess.user = mbox, transaction, user
 	n, size := mbox.stat()

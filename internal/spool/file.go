@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
@@ -23,6 +24,7 @@ func (s *Spool) syncPath(dir string) error {
 	if s.noSync {
 		return nil
 	}
+	defer s.observeSync(SyncDir, time.Now())
 	return safefile.SyncDir(dir)
 }
 
@@ -30,7 +32,32 @@ func (s *Spool) syncFile(f *os.File) error {
 	if s.noSync {
 		return nil
 	}
+	defer s.observeSync(SyncFile, time.Now())
 	return f.Sync()
+}
+
+// What an fsync was of, for a SyncObserver.
+const (
+	SyncFile    = "file"
+	SyncDir     = "directory"
+	SyncJournal = "journal"
+)
+
+// SyncObserver is told how long each fsync took (the metrics' fsync
+// latency). ObserveSync must not block: it runs before the client hears
+// its reply.
+type SyncObserver interface {
+	ObserveSync(kind string, d time.Duration)
+}
+
+// ObserveSyncs makes o see every fsync from now on. Call it before the
+// Spool is shared.
+func (s *Spool) ObserveSyncs(o SyncObserver) { s.syncObs = o }
+
+func (s *Spool) observeSync(kind string, start time.Time) {
+	if s.syncObs != nil {
+		s.syncObs.ObserveSync(kind, time.Since(start))
+	}
 }
 
 // writeAtomic replaces path with data (see package safefile). The caller

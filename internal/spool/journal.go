@@ -280,6 +280,7 @@ func (s *Spool) syncData(f *os.File) error {
 	if s.noSync {
 		return nil
 	}
+	defer s.observeSync(SyncJournal, time.Now())
 	return unix.Fdatasync(int(f.Fd()))
 }
 

@@ -143,6 +143,8 @@ type Spool struct {
 	seq    atomic.Uint32
 	// failDirSync, set by tests, is what every directory fsync returns.
 	failDirSync error
+	// syncObs, if set, sees every fsync's duration; set before sharing.
+	syncObs SyncObserver
 	// journal, while open, takes small acceptances (group commit).
 	journal atomic.Pointer[Journal]
 	// boot names the kernel's boot, to tell a journal left by a killed

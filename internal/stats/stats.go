@@ -83,6 +83,11 @@ type Report struct {
 	RejectReasons    []Reason `json:"reject_reasons"`
 	DeferralReasons  []Reason `json:"deferral_reasons"`
 	BounceReasons    []Reason `json:"bounce_reasons"`
+
+	// RejectionRates are the upstream's refusals per client and per hour
+	// (Client "*" is the whole relay), for the hours with any refusal,
+	// the latest first; Alert marks a rate over DefaultThreshold.
+	RejectionRates []ClientRate `json:"rejection_rates"`
 }
 
 // Hour is one hour of the day's traffic.
@@ -134,6 +139,7 @@ type Aggregator struct {
 	rejects   map[string]int
 	deferrals map[string]int
 	bounces   map[string]int
+	rates     Rates
 }
 
 type domainAcc struct {
@@ -236,6 +242,7 @@ func (a *Aggregator) Line(line string) {
 		s.Messages++
 		s.Bytes += size
 	case "delivery":
+		a.rate(t, e)
 		d := a.domain(e.Get("to"))
 		switch e.Get("result") {
 		case "sent":
@@ -266,6 +273,7 @@ func (a *Aggregator) Line(line string) {
 		h.Rejected++
 		a.rejects[NormaliseReply(e.Get("reply"))]++
 	case "proxy":
+		a.rate(t, e)
 		res := e.Get("result")
 		a.r.Proxied.Total++
 		a.r.Proxied.ByResult[res]++
@@ -279,6 +287,13 @@ func (a *Aggregator) Line(line string) {
 		a.r.Quarantined++
 	default:
 		a.r.OtherEvents++
+	}
+}
+
+// rate counts an upstream reply in the rejection rates.
+func (a *Aggregator) rate(t time.Time, e *maillog.Entry) {
+	if refused, ok := UpstreamRefusal(e.Get("reply")); ok {
+		a.rates.Add(t, ClientIP(e.Get("client")), refused)
 	}
 }
 
@@ -347,6 +362,12 @@ func (a *Aggregator) Report(top int) *Report {
 	r.RejectReasons = reasons(a.rejects, top)
 	r.DeferralReasons = reasons(a.deferrals, top)
 	r.BounceReasons = reasons(a.bounces, top)
+	r.RejectionRates = []ClientRate{}
+	for _, cr := range a.rates.List(time.Time{}) {
+		if cr.Refused > 0 {
+			r.RejectionRates = append(r.RejectionRates, cr)
+		}
+	}
 	return &r
 }
 

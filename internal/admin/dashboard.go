@@ -1,0 +1,387 @@
+package admin
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/metrics"
+	"github.com/relaykeeper/relaykeeper/internal/stats"
+)
+
+// The dashboard is plain HTML, CSS and JavaScript embedded in the binary:
+// nothing is fetched from elsewhere at run time, and the Content Security
+// Policy says so to the browser too. Its script builds every element with
+// textContent, never innerHTML, since queued messages' headers, addresses
+// and the upstream's replies are attacker-controlled text.
+//
+//go:embed web
+var webFiles embed.FS
+
+var indexTemplate = template.Must(template.ParseFS(webFiles, "web/index.html"))
+
+// contentSecurityPolicy allows only the dashboard's own files: no inline
+// script, no other origin, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+// BanStore is the enforcer's ban list as the dashboard changes it.
+// *enforce.Bans implements it.
+type BanStore interface {
+	List() []enforce.BanEntry
+	Add(ip netip.Addr, d time.Duration, reason string) (enforce.BanEntry, error)
+	Remove(ip netip.Addr) (bool, error)
+}
+
+// BlockStore is the enforcer's table of blocked sender domains.
+// enforce.BlockTable implements it.
+type BlockStore interface {
+	BlockedDomains() ([]enforce.BlockedDomain, error)
+	Block(domain, reason string, now time.Time) (bool, error)
+	Unblock(domain string) (bool, error)
+}
+
+// Live is what the relay has seen lately: the enforcer's actions, the
+// alerts and the rejection rates. *metrics.Metrics implements it.
+type Live interface {
+	Recent() []metrics.Action
+	Alerts() []metrics.Alert
+	Rates(since time.Time) []stats.ClientRate
+}
+
+// Traffic counts messages per minute. *metrics.Metrics implements it.
+type Traffic interface {
+	Activity(now time.Time, minutes int) []metrics.Minute
+}
+
+// Pacer reports each destination's pace. *metrics.Metrics implements it,
+// from the scheduler's pace lines in the mail log.
+type Pacer interface {
+	Paces() []metrics.Pace
+}
+
+// csrfHeader carries the dashboard's token on every request that changes
+// something.
+const csrfHeader = "X-Relaykeeper-Csrf"
+
+func newCSRFToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// fromBrowser reports whether a request may carry a browser's ambient
+// credentials: a browser sends Origin or Sec-Fetch-Site with every
+// state-changing request, and Basic credentials are remembered by it. A
+// Bearer token is never sent by a browser on its own.
+func fromBrowser(r *http.Request) bool {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
+		return true
+	}
+	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Cookie") != ""
+}
+
+// csrf refuses a state-changing request from a browser without the page's
+// token, on top of the Origin and Sec-Fetch-Site checks of
+// http.CrossOriginProtection: a page on another origin can neither read
+// the token nor set the header without a CORS preflight, which is never
+// granted.
+func (s *Server) csrf(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if fromBrowser(r) && subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(s.csrfToken)) != 1 {
+				writeError(w, http.StatusForbidden, "missing or wrong "+csrfHeader+" header: reload the dashboard")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders go on every response.
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// dashboardRoutes adds the dashboard's page, files and endpoints.
+func (s *Server) dashboardRoutes(mux *http.ServeMux) {
+	static, _ := fs.Sub(webFiles, "web")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
+	mux.HandleFunc("GET /{$}", s.getIndex)
+	mux.Handle("/api/bans", methods{http.MethodGet: s.getBans, http.MethodPost: s.postBan})
+	mux.Handle("/api/bans/{ip}", methods{http.MethodDelete: s.deleteBan})
+	mux.Handle("/api/blocks", methods{http.MethodGet: s.getBlocks, http.MethodPost: s.postBlock})
+	mux.Handle("/api/blocks/{domain}", methods{http.MethodDelete: s.deleteBlock})
+	mux.Handle("/api/actions", methods{http.MethodGet: s.getActions})
+	mux.Handle("/api/alerts", methods{http.MethodGet: s.getAlerts})
+	mux.Handle("/api/rates", methods{http.MethodGet: s.getRates})
+	mux.Handle("/api/activity", methods{http.MethodGet: s.getActivity})
+	mux.Handle("/api/paces", methods{http.MethodGet: s.getPaces})
+}
+
+func (s *Server) getIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	indexTemplate.Execute(w, struct{ CSRF string }{s.csrfToken})
+}
+
+// notConfigured answers for a part the relay runs without.
+func notConfigured(w http.ResponseWriter, what string) {
+	writeError(w, http.StatusNotImplemented, what+" is not configured on this relay")
+}
+
+func (s *Server) getBans(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Bans == nil {
+		notConfigured(w, "enforcement (the ban list)")
+		return
+	}
+	list := s.opts.Bans.List()
+	if list == nil {
+		list = []enforce.BanEntry{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Bans []enforce.BanEntry `json:"bans"`
+	}{list})
+}
+
+// banRequest is the body of POST /api/bans.
+type banRequest struct {
+	IP       string `json:"ip"`
+	Duration string `json:"duration"`
+	Reason   string `json:"reason"`
+}
+
+// readJSON decodes a small JSON body into v, answering 400 itself.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *Server) postBan(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Bans == nil {
+		notConfigured(w, "enforcement (the ban list)")
+		return
+	}
+	var req banRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	ip, err := netip.ParseAddr(strings.TrimSpace(req.IP))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "ip "+strconv.Quote(req.IP)+": not an IP address")
+		return
+	}
+	d := 4 * time.Hour
+	if req.Duration != "" {
+		if d, err = time.ParseDuration(req.Duration); err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "duration "+strconv.Quote(req.Duration)+": want a positive duration such as 4h")
+			return
+		}
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = "banned from the admin dashboard"
+	}
+	b, err := s.opts.Bans.Add(ip, d, reason)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.log.Info("admin: ban", "ip", ip, "until", b.Until, "client", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) deleteBan(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Bans == nil {
+		notConfigured(w, "enforcement (the ban list)")
+		return
+	}
+	ip, err := netip.ParseAddr(r.PathValue("ip"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "not an IP address: "+strconv.Quote(r.PathValue("ip")))
+		return
+	}
+	removed, err := s.opts.Bans.Remove(ip)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	case !removed:
+		writeError(w, http.StatusNotFound, ip.String()+" is not banned")
+	default:
+		s.log.Info("admin: unban", "ip", ip, "client", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, done{Status: "OK"})
+	}
+}
+
+func (s *Server) getBlocks(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Blocks == nil {
+		notConfigured(w, "enforcement (the sender access table)")
+		return
+	}
+	list, err := s.opts.Blocks.BlockedDomains()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Blocks []enforce.BlockedDomain `json:"blocks"`
+	}{list})
+}
+
+// blockRequest is the body of POST /api/blocks.
+type blockRequest struct {
+	Domain string `json:"domain"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) postBlock(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Blocks == nil {
+		notConfigured(w, "enforcement (the sender access table)")
+		return
+	}
+	var req blockRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = "blocked from the admin dashboard"
+	}
+	added, err := s.opts.Blocks.Block(req.Domain, reason, s.opts.Now())
+	if err != nil && !added {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("admin: block", "domain", req.Domain, "added", added, "err", err, "client", r.RemoteAddr)
+	out := done{Status: "OK"}
+	switch {
+	case err != nil:
+		out.Detail = "added, but: " + err.Error()
+	case !added:
+		out.Detail = "the table lists this domain or a parent already"
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteBlock(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Blocks == nil {
+		notConfigured(w, "enforcement (the sender access table)")
+		return
+	}
+	removed, err := s.opts.Blocks.Unblock(r.PathValue("domain"))
+	switch {
+	case err != nil && !removed:
+		writeError(w, http.StatusBadRequest, err.Error())
+	case !removed:
+		writeError(w, http.StatusNotFound, r.PathValue("domain")+" is not in the table")
+	default:
+		s.log.Info("admin: unblock", "domain", r.PathValue("domain"), "err", err, "client", r.RemoteAddr)
+		out := done{Status: "OK"}
+		if err != nil {
+			out.Detail = "removed, but: " + err.Error()
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *Server) getActions(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Live == nil {
+		notConfigured(w, "live statistics")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Actions []metrics.Action `json:"actions"`
+	}{s.opts.Live.Recent()})
+}
+
+func (s *Server) getAlerts(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Live == nil {
+		notConfigured(w, "live statistics")
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Alerts []metrics.Alert `json:"alerts"`
+	}{s.opts.Live.Alerts()})
+}
+
+func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Live == nil {
+		notConfigured(w, "live statistics")
+		return
+	}
+	hours := 24
+	if v := r.URL.Query().Get("hours"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 24 {
+			writeError(w, http.StatusBadRequest, "hours: want 1 to 24")
+			return
+		}
+		hours = n
+	}
+	since := s.opts.Now().Add(-time.Duration(hours) * time.Hour)
+	writeJSON(w, http.StatusOK, struct {
+		Threshold stats.Threshold    `json:"threshold"`
+		Rates     []stats.ClientRate `json:"rates"`
+	}{s.threshold(), s.opts.Live.Rates(since)})
+}
+
+func (s *Server) threshold() stats.Threshold {
+	if s.opts.Threshold == (stats.Threshold{}) {
+		return stats.DefaultThreshold
+	}
+	return s.opts.Threshold
+}
+
+func (s *Server) getActivity(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Traffic == nil {
+		notConfigured(w, "live statistics")
+		return
+	}
+	minutes := 180
+	if v := r.URL.Query().Get("minutes"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 360 {
+			writeError(w, http.StatusBadRequest, "minutes: want 1 to 360")
+			return
+		}
+		minutes = n
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Minutes []metrics.Minute `json:"minutes"`
+	}{s.opts.Traffic.Activity(s.opts.Now(), minutes)})
+}
+
+func (s *Server) getPaces(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Paces []metrics.Pace `json:"paces"`
+		Note  string         `json:"note,omitempty"`
+	}{Paces: []metrics.Pace{}}
+	if s.opts.Pacer == nil {
+		out.Note = "this relay's scheduler does not report paces"
+	} else if p := s.opts.Pacer.Paces(); p != nil {
+		out.Paces = p
+	}
+	writeJSON(w, http.StatusOK, out)
+}
