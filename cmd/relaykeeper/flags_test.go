@@ -332,17 +332,17 @@ func TestHelpAndVersion(t *testing.T) {
 				t.Errorf("--help does not say %q", want)
 			}
 		}
-		for _, o := range new(argParser).options() {
-			if !strings.Contains(help, "--"+o.long) {
-				t.Errorf("--help does not list --%s", o.long)
+		for _, o := range config.Switches() {
+			if !strings.Contains(help, "--"+o.Long) {
+				t.Errorf("--help does not list --%s", o.Long)
 			}
-			if o.short != "" && !strings.Contains(help, "-"+o.short+",") {
-				t.Errorf("--help does not list -%s", o.short)
+			if o.Short != "" && !strings.Contains(help, "-"+o.Short+",") {
+				t.Errorf("--help does not list -%s", o.Short)
 			}
 		}
 		for _, c := range subcommands {
-			if !strings.Contains(help, c.name) {
-				t.Errorf("--help does not list the %s command", c.name)
+			if !strings.Contains(help, c.Name) {
+				t.Errorf("--help does not list the %s command", c.Name)
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd != nil {
 		return runCommand(cmd, stdout, stderr)
 	}
-	r, err := newRelay(cfg, stderr)
+	r, err := newRelay(cfg, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper: %v\n", err)
 		return exitUsage
@@ -96,14 +96,17 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 
 // relay is one running relaykeeper: the parts main built and must stop.
 type relay struct {
-	cfg     config.Config
-	log     *slog.Logger
-	maillog *maillog.Logger
-	files   []io.Closer
-	spool   *spool.Spool
-	sched   *deliver.Scheduler
-	servers map[string]*smtpd.Server // by listener role
-	lns     []roleListener
+	cfg config.Config
+	// stdout and stderr are the process's, injected so that tests can
+	// read what the operator would see.
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	maillog        *maillog.Logger
+	files          []io.Closer
+	spool          *spool.Spool
+	sched          *deliver.Scheduler
+	servers        map[string]*smtpd.Server // by listener role
+	lns            []roleListener
 	// serverTLS is nil without a certificate.
 	serverTLS *tls.Config
 	remote    remote.Options
@@ -132,8 +135,8 @@ type roleListener struct {
 	role string
 }
 
-func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
-	r := &relay{cfg: cfg}
+func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
+	r := &relay{cfg: cfg, stdout: stdout, stderr: stderr}
 	if r.cfg.Domain == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -406,7 +409,7 @@ func (r *relay) runClient() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sum, err := r.newScheduler().RunOnce(ctx)
-	fmt.Printf("relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
+	fmt.Fprintf(r.stdout, "relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
 		sum.Messages+sum.Untried, sum.Sent, sum.Deferred, sum.Failed, sum.Untried, r.upstream())
 	if err != nil || sum.Deferred+sum.Failed+sum.Untried > 0 {
 		return exitFailure
@@ -525,7 +528,7 @@ func (r *relay) runServer() int {
 			role, a := ra[0], ra[1]
 			l, err := net.Listen("tcp", a)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
+				fmt.Fprintf(r.stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
 				for _, l := range r.lns {
 					l.Close()
 				}
@@ -555,7 +558,7 @@ func (r *relay) runServer() int {
 
 	fe, err := r.startFrontends()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", err)
 		for _, l := range r.lns {
 			l.Close()
 		}
