@@ -89,6 +89,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 		return runStats(cmd.Args, os.Stdin, stdout, stderr)
 	case "postfix-enforcer":
 		return runPostfixEnforcer(cmd.Args, os.Stdin, stdout, stderr)
+	case "completion":
+		return runCompletion(cmd.Args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage

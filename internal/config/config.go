@@ -370,14 +370,20 @@ type Routing struct {
 type Transport struct {
 	// NextHop is "[host]:port" (no MX lookup), "host[:port]" (MX lookup of
 	// host), or empty for the recipient's domain by MX.
-	NextHop     string `toml:"nexthop"`
+	NextHop string `toml:"nexthop"`
+	// BindAddress is Postfix's smtp_bind_address: the local address
+	// connections leave from.
 	BindAddress string `toml:"bind_address"`
-	HeloName    string `toml:"helo_name"`
+	// HeloName is Postfix's smtp_helo_name: the name sent in EHLO
+	// instead of the domain.
+	HeloName string `toml:"helo_name"`
 	// TLS is Postfix's smtp_tls_security_level (none, may, encrypt,
 	// verify, secure) or "wrapper" for TLS from the first byte.
 	TLS string `toml:"tls"`
 	// Auth is a client secrets file for this transport.
-	Auth    string `toml:"auth"`
+	Auth string `toml:"auth"`
+	// LogName is Postfix's syslog_name: how the mail log names this
+	// transport.
 	LogName string `toml:"log_name"`
 	// Per-destination pacing, Postfix's meanings; zero takes the default.
 	ConcurrencyLimit   int           `toml:"destination_concurrency_limit"`

@@ -38,16 +38,8 @@ type Command struct {
 func WriteUsage(w io.Writer, cmds []Command) {
 	opts := Switches()
 	var b strings.Builder
-	b.WriteString(`Usage: relaykeeper [SWITCHES]
-       relaykeeper COMMAND [ARGS]
-
-relaykeeper is an SMTP store-and-forward relay and proxy that takes
-E-MailRelay's switches. It never forks into the background: it runs in the
-foreground, logs to standard error unless told otherwise, and expects
-systemd or a container supervisor to start it, stop it and restart it.
-Timeouts are seconds, or durations such as 90s or 5m. A switch may be
-written --name VALUE or --name=VALUE.
-`)
+	b.WriteString("Usage: relaykeeper [SWITCHES]\n       relaykeeper COMMAND [ARGS]\n\n")
+	b.WriteString(Description)
 	const indent = 34
 	for _, group := range SwitchGroups() {
 		fmt.Fprintf(&b, "\n%s:\n", group)
@@ -79,16 +71,33 @@ written --name VALUE or --name=VALUE.
 	for _, c := range cmds {
 		fmt.Fprintf(&b, "  %-18s %s\n", c.Name, c.Help)
 	}
-	b.WriteString(`
-Examples:
-  relaykeeper --as-server --port 10025 --spool-dir /tmp/spool
-      store mail received on port 10025
-  relaykeeper --as-client smarthost:smtp --spool-dir /tmp/spool
-      forward what is stored to the smarthost, then exit
-  relaykeeper --as-server --poll 3600 --forward-to smarthost:smtp
-      store mail and forward it to the smarthost every hour
-  relaykeeper --as-proxy smarthost:smtp
-      pass each message to the smarthost as it arrives
-`)
+	b.WriteString("\nExamples:\n")
+	for _, e := range Examples() {
+		fmt.Fprintf(&b, "  %s\n      %s\n", e.Command, e.Says)
+	}
 	io.WriteString(w, b.String())
+}
+
+// Description is what relaykeeper is, for --help and the man page.
+const Description = `relaykeeper is an SMTP store-and-forward relay and proxy that takes
+E-MailRelay's switches. It never forks into the background: it runs in the
+foreground, logs to standard error unless told otherwise, and expects
+systemd or a container supervisor to start it, stop it and restart it.
+Timeouts are seconds, or durations such as 90s or 5m. A switch may be
+written --name VALUE or --name=VALUE.
+`
+
+// Example is a command line and what it does.
+type Example struct {
+	Command, Says string
+}
+
+// Examples are the command lines --help and the man page show.
+func Examples() []Example {
+	return []Example{
+		{"relaykeeper --as-server --port 10025 --spool-dir /tmp/spool", "store mail received on port 10025"},
+		{"relaykeeper --as-client smarthost:smtp --spool-dir /tmp/spool", "forward what is stored to the smarthost, then exit"},
+		{"relaykeeper --as-server --poll 3600 --forward-to smarthost:smtp", "store mail and forward it to the smarthost every hour"},
+		{"relaykeeper --as-proxy smarthost:smtp", "pass each message to the smarthost as it arrives"},
+	}
 }
