@@ -37,6 +37,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/srs"
@@ -52,6 +53,9 @@ const (
 )
 
 func main() {
+	if sendmail.Invoked(os.Args[0]) {
+		os.Exit(runSendmail(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
