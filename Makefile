@@ -77,7 +77,7 @@ install: build
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
 		$(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d \
 		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
-		$(DESTDIR)$(COMPLETIONDIR)
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 755 bin/relaykeeper $(DESTDIR)$(SBINDIR)/relaykeeper
 	install -m 644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
@@ -87,6 +87,7 @@ install: build
 		test -e $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f || \
 			install -m 644 etc/$$f $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f; \
 	done
+	install -m 644 etc/logrotate.d/relaykeeper $(DESTDIR)$(SYSCONFDIR)/logrotate.d/relaykeeper
 	install -m 644 etc/fail2ban/filter.d/* $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/
 	for f in etc/fail2ban/jail.d/*; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d/$${f##*/} || \

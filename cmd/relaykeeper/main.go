@@ -34,6 +34,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -108,11 +109,12 @@ type relay struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	maillog        *maillog.Logger
-	files          []io.Closer
-	spool          *spool.Spool
-	sched          *deliver.Scheduler
-	servers        map[string]*smtpd.Server // by listener role
-	lns            []roleListener
+	// files are --log-file and the mail log, reopened on SIGHUP.
+	files   []*logfile.File
+	spool   *spool.Spool
+	sched   *deliver.Scheduler
+	servers map[string]*smtpd.Server // by listener role
+	lns     []roleListener
 	// serverTLS is nil without a certificate.
 	serverTLS *tls.Config
 	remote    remote.Options
@@ -153,7 +155,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 
 	logOut := stderr
 	if cfg.Log.File != "" {
-		f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(cfg.Log.File)
 		if err != nil {
 			return nil, fmt.Errorf("--log-file: %w", err)
 		}
@@ -167,10 +169,15 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if cfg.Log.Verbose {
 		level = slog.LevelDebug
 	}
-	r.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		r.log = slog.New(slog.NewJSONHandler(logOut, hopts))
+	} else {
+		r.log = slog.New(slog.NewTextHandler(logOut, hopts))
+	}
 	mailOut := logOut
 	if cfg.Log.MailLog != "" {
-		f, err := os.OpenFile(cfg.Log.MailLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(cfg.Log.MailLog)
 		if err != nil {
 			return nil, fmt.Errorf("mail log: %w", err)
 		}
@@ -305,6 +312,17 @@ func (a authenticator) Mechanisms(tlsActive bool) []string {
 
 func (a authenticator) Server(mech string, ok func(string)) (sasl.Server, error) {
 	return a.s.Server(mech, ok)
+}
+
+// reopenLogs reopens the log files by name, so that logrotate can rename
+// them and send SIGHUP instead of copying and truncating. A file that
+// cannot be reopened stays in use.
+func (r *relay) reopenLogs() {
+	for _, f := range r.files {
+		if err := f.Reopen(); err != nil {
+			r.log.Error("log file not reopened; still writing to the old one", "file", f.Path(), "err", err)
+		}
+	}
 }
 
 func (r *relay) close() {
@@ -652,7 +670,8 @@ func (r *relay) runServer() int {
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
+			r.reopenLogs()
+			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
 			r.reloadTables()
 			if r.sched != nil {
 				r.sched.Kick(true)

@@ -11,6 +11,7 @@ import (
 	"os/user"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
@@ -131,7 +132,7 @@ func serveStdio(cfgFile string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	mailOut := io.Discard
 	if cfg.Log.MailLog != "" {
-		f, err := os.OpenFile(cfg.Log.MailLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(cfg.Log.MailLog)
 		if err == nil {
 			defer f.Close()
 			mailOut = f

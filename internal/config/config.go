@@ -156,8 +156,12 @@ type Log struct {
 	Enabled bool `toml:"enabled"`
 	// Verbose is --verbose: debug detail.
 	Verbose bool `toml:"verbose"`
-	// File is --log-file; empty means standard error.
+	// File is --log-file; empty means standard error. It is reopened on
+	// SIGHUP, as the mail log is, so that logrotate needs no copytruncate.
 	File string `toml:"file"`
+	// Format is --log-format: "text" (key=value, the default) or "json",
+	// one JSON object per line, for the diagnostic log.
+	Format string `toml:"format"`
 	// MailLog is where the mail log goes; empty means the same place as
 	// the diagnostic log.
 	MailLog string `toml:"mail_log"`
@@ -458,6 +462,7 @@ func Default() Config {
 			ShutdownGrace:      10 * time.Second,
 		},
 		Spool: Spool{Dir: "/var/spool/relaykeeper"},
+		Log:   Log{Format: "text"},
 		Forward: Forward{
 			ConnectionTimeout: 40 * time.Second,
 			ResponseTimeout:   60 * time.Second,

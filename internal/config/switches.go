@@ -404,8 +404,12 @@ func (p *commandLine) switches() []Switch {
 			Help:  "log debugging detail",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
+		{Long: "log-format", Arg: "FORMAT", Group: groupLog,
+			Help:  "text (key=value, the default) or json (one object per line) for the diagnostic log",
+			Keys:  []string{"log.format"},
+			parse: text(func(c *Config, s string) { c.Log.Format = s })},
 		{Long: "log-file", Short: "N", Arg: "FILE", Group: groupLog,
-			Help:  "log to FILE instead of standard error",
+			Help:  "log to FILE instead of standard error; reopened on SIGHUP, for logrotate",
 			Keys:  []string{"log.file"},
 			parse: text(func(c *Config, s string) { c.Log.File = s })},
 

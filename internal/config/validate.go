@@ -54,6 +54,12 @@ func (c *Config) Validate() error {
 		v.bad("a proxy needs its SMTP listener")("smtp.disabled", "mode")
 	}
 
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		v.bad("want \"text\" or \"json\", got %q", c.Log.Format)("log.format")
+	}
+
 	if c.Spool.Dir == "" {
 		v.bad("is empty")("spool.dir")
 	}
