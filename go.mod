@@ -13,6 +13,7 @@ require (
 	github.com/miekg/dns v1.1.73
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 )
 
 require (

@@ -19,9 +19,11 @@ import (
 // frontends are the POP3 and admin servers, started after the SMTP
 // listeners and stopped before them.
 type frontends struct {
-	pop   *pop3.Server
-	adm   *admin.Server
-	stops []func(ctx context.Context)
+	pop *pop3.Server
+	adm *admin.Server
+	// httpAddr is where the admin HTTP listener listens, "" without one.
+	httpAddr string
+	stops    []func(ctx context.Context)
 }
 
 // listenAll opens one listener per address, or closes what it opened and
@@ -116,6 +118,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 				ls[0].Close()
 				return nil, err
 			}
+			f.httpAddr = ls[0].Addr().String()
 			go f.adm.ServeAPI(ls[0])
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.adm.Shutdown(ctx) })

@@ -250,7 +250,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--srs-secret: %w", err)
 		}
 	}
-	if routingConfigured(&r.cfg) {
+	if routingConfigured(&r.cfg) || r.cfg.DeliversByMX() {
 		rt, err := r.newRouter()
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)
@@ -657,6 +657,8 @@ func (r *relay) runServer() int {
 	switch {
 	case opts.Proxy != nil:
 		mode = "proxy to " + opts.Proxy.Addr
+	case r.sched != nil && r.cfg.DeliversByMX():
+		mode = "store and forward to each recipient's domain by MX"
 	case r.sched != nil && r.router != nil:
 		mode = "store and forward by routing"
 	case r.sched != nil:
@@ -664,6 +666,9 @@ func (r *relay) runServer() int {
 	}
 	r.log.Info("relaykeeper started", "version", version, "pid", os.Getpid(), "listen", addrs,
 		"spool", r.spool.Dir(), "mode", mode)
+	if isTerminal(r.stderr) {
+		r.printWhereToLook(addrs, mode, fe)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

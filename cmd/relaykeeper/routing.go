@@ -22,10 +22,7 @@ import (
 
 // routingConfigured reports whether the configuration asks for Postfix-style
 // routing; without it everything goes to forward.to, E-MailRelay's way.
-func routingConfigured(cfg *config.Config) bool {
-	r := &cfg.Routing
-	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(cfg.Transports) > 0
-}
+func routingConfigured(cfg *config.Config) bool { return cfg.Routed() }
 
 // router adapts route.Router and route.Resolver to the scheduler: routes
 // become destination keys with their limits, and sessions are opened to the
