@@ -213,6 +213,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--client-auth: %w", err)
 		}
+		cs.SetLog(r.log) // OAuth2 refresh failures are alerts
 		factory, ok := cs.ClientAuth("")
 		if !ok {
 			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
