@@ -37,6 +37,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
@@ -393,8 +394,13 @@ func (r *relay) recover() {
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
 
-func (r *relay) newScheduler() *deliver.Scheduler {
+func (r *relay) newScheduler() *deliver.Scheduler { return r.newSchedulerWith(nil) }
+
+// newSchedulerWith is newScheduler telling p, if not nil, how RunOnce
+// progresses.
+func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	opts := deliver.Options{
+		Progress:              p,
 		Spool:                 r.spool,
 		Upstream:              r.upstream(),
 		Dial:                  r.dialer(),
@@ -433,7 +439,15 @@ func (r *relay) run() int {
 func (r *relay) runClient() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sum, err := r.newScheduler().RunOnce(ctx)
+	// A progress bar on a terminal; nothing when logged to a file.
+	var bar *progressbar.Bar
+	var p deliver.Progress
+	if isTerminal(r.stderr) {
+		bar = progressbar.New(r.stderr, "delivering", 0)
+		p = bar
+	}
+	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
+	bar.Finish()
 	fmt.Fprintf(r.stdout, "relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
 		sum.Messages+sum.Untried, sum.Sent, sum.Deferred, sum.Failed, sum.Untried, r.upstream())
 	if err != nil || sum.Deferred+sum.Failed+sum.Untried > 0 {

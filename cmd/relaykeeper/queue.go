@@ -505,7 +505,7 @@ type relayNotice struct {
 }
 
 func (q *queueCmd) change(act queue.Action, ids []string) int {
-	res := queue.Apply(q.spool, act, ids)
+	res := q.apply(act, ids)
 	var done, unchanged, failed int
 	for _, r := range res {
 		switch {
