@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/relaykeeper/relaykeeper/internal/clidoc"
+	"github.com/relaykeeper/relaykeeper/internal/config"
 )
 
 const completionUsage = `usage: relaykeeper completion bash
@@ -27,15 +28,34 @@ func runCompletion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "relaykeeper completion: want one shell: bash\n"+completionUsage)
 		return exitUsage
 	}
-	if err := clidoc.Bash(stdout, subcommandDocs()); err != nil {
+	if err := clidoc.Bash(stdout, program()); err != nil {
 		fmt.Fprintf(stderr, "relaykeeper completion: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-// subcommandDocs are the subcommands with their usage texts, for the man
-// pages and completion.
+// program is the switch table, --help's text and the subcommands with
+// their usage texts, for the man pages and completion.
+func program() clidoc.Program {
+	p := clidoc.Program{Description: config.Description, Subcommands: subcommandDocs()}
+	sw := config.Switches()
+	for _, g := range config.SwitchGroups() {
+		cg := clidoc.Group{Title: g}
+		for _, s := range sw {
+			if s.Group == g {
+				cg.Switches = append(cg.Switches, clidoc.Switch{Long: s.Long, Short: s.Short, Arg: s.Arg, Help: s.Help, Keys: s.Keys})
+			}
+		}
+		p.Groups = append(p.Groups, cg)
+	}
+	for _, e := range config.Examples() {
+		p.Examples = append(p.Examples, clidoc.Example{Command: e.Command, Says: e.Says})
+	}
+	return p
+}
+
+// subcommandDocs are the subcommands with their usage texts.
 func subcommandDocs() []clidoc.Subcommand {
 	usage := map[string]string{
 		"queue": queueUsage, "stats": statsUsage, "passwd": passwdUsage, "bans": bansUsage,

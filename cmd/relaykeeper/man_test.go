@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/relaykeeper/relaykeeper/internal/clidoc"
+	"github.com/relaykeeper/relaykeeper/internal/config"
 )
 
 //go:generate go test -run TestManPages -update-man .
@@ -31,12 +32,12 @@ func manPages(t *testing.T) map[string][]byte {
 	}
 	pages := map[string][]byte{}
 	var b bytes.Buffer
-	if err := clidoc.Relaykeeper(&b, subcommandDocs()); err != nil {
+	if err := clidoc.Relaykeeper(&b, program()); err != nil {
 		t.Fatal(err)
 	}
 	pages["relaykeeper.8"] = bytes.Clone(b.Bytes())
 	b.Reset()
-	if err := clidoc.ConfigPage(&b, src); err != nil {
+	if err := clidoc.ConfigPage(&b, src, config.Default(), program()); err != nil {
 		t.Fatal(err)
 	}
 	pages["relaykeeper.toml.5"] = bytes.Clone(b.Bytes())

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/logfile"
@@ -58,56 +56,19 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return serveStdio(cfgFile, stdin, stdout, stderr)
 	}
 
-	sub := common
-	if inv.FromSet {
-		from := inv.From
-		if from == "" {
-			from = "<>"
-		}
-		sub = append(sub, "-f", from)
-	}
-	if inv.Headers {
-		sub = append(sub, "-t")
-	}
-	sub = append(sub, inv.Recipients...)
-	if inv.FullName != "" {
-		// sendmail adds "From: Full Name <sender>" to a message without
-		// a From field.
-		msg, err := io.ReadAll(stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "sendmail: reading the message: %v\n", err)
-			return exTempFail
-		}
-		if !sendmail.HasField(msg, "From") {
-			addr := inv.From
-			if !inv.FromSet || addr == "" {
-				addr = localSender()
-			}
-			msg = append([]byte(sendmail.FromField(inv.FullName, addr)), msg...)
-		}
-		stdin = bytes.NewReader(msg)
+	msg, err := inv.Message(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: reading the message: %v\n", err)
+		return exTempFail
 	}
 	// sendmail prints nothing when all is well: cron mails what it prints.
-	switch runSubmit(sub, stdin, io.Discard, stderr) {
+	switch runSubmit(append(common, inv.SubmitArgs()...), msg, io.Discard, stderr) {
 	case exitOK:
 		return exitOK
 	case exitUsage:
 		return exUsage
 	}
 	return exTempFail
-}
-
-// localSender is USER@HOSTNAME, sendmail's sender when none is given.
-func localSender() string {
-	name := "root"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
-	return name + "@" + host
 }
 
 // serveStdio is -bs: one SMTP session on the standard input and output,

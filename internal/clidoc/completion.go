@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/relaykeeper/relaykeeper/internal/config"
 )
 
 // usageSwitch is a long switch named in a usage text.
@@ -17,9 +15,10 @@ var usageSwitch = regexp.MustCompile(`(?:^|[\s\[|(])(--[a-z][a-z0-9-]*)`)
 // the switch table, the subcommands, and each subcommand's switches as its
 // usage text names them. A switch that takes a FILE or DIR completes file
 // names; other values complete nothing.
-func Bash(w io.Writer, subs []Subcommand) error {
+func Bash(w io.Writer, p Program) error {
+	subs := p.Subcommands
 	var all, files []string
-	for _, s := range config.Switches() {
+	for _, s := range p.switches() {
 		all = append(all, "--"+s.Long)
 		if s.Short != "" {
 			all = append(all, "-"+s.Short)
@@ -83,4 +82,13 @@ complete -F _relaykeeper relaykeeper
 `)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// switches are every group's switches, in order.
+func (p Program) switches() []Switch {
+	var out []Switch
+	for _, g := range p.Groups {
+		out = append(out, g.Switches...)
+	}
+	return out
 }

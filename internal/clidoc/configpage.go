@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/relaykeeper/relaykeeper/internal/config"
 )
 
 // fieldDocs reads the doc comments of the struct fields in Go source:
@@ -90,10 +88,11 @@ type section struct {
 	keys      []key
 }
 
-// configSections walks config.Config: its scalar fields are the top level,
+// configSections walks the configuration struct (defaults is its value
+// with the defaults): its scalar fields are the top level,
 // each struct field a section, and a map of structs a section per entry.
-func configSections(docs map[string]map[string]string) []section {
-	def := reflect.ValueOf(config.Default())
+func configSections(defaults any, docs map[string]map[string]string) []section {
+	def := reflect.ValueOf(defaults)
 	t := def.Type()
 	top := section{}
 	var out []section
@@ -192,10 +191,9 @@ func value(v reflect.Value) string {
 	switch x := v.Interface().(type) {
 	case time.Duration:
 		return fmt.Sprintf("%q", shortDuration(x))
-	case string:
-		return fmt.Sprintf("%q", x)
-	case config.Mode:
-		return fmt.Sprintf("%q", string(x))
+	}
+	if v.Kind() == reflect.String {
+		return fmt.Sprintf("%q", v.String())
 	}
 	if v.Kind() == reflect.Slice {
 		var parts []string
@@ -208,15 +206,16 @@ func value(v reflect.Value) string {
 }
 
 // ConfigPage writes relaykeeper.toml(5): every key of every section with
-// its type, its default, the switch that sets it, and its doc comment from
-// configSource, the source of internal/config's config.go.
-func ConfigPage(w io.Writer, configSource []byte) error {
+// its type, its default (from defaults, the configuration struct as it is
+// when nothing is set), the switch of p that sets it, and its doc comment
+// from configSource, the source of the file declaring the struct.
+func ConfigPage(w io.Writer, configSource []byte, defaults any, p Program) error {
 	docs, err := fieldDocs(configSource)
 	if err != nil {
 		return err
 	}
 	switches := map[string][]string{}
-	for _, s := range config.Switches() {
+	for _, s := range p.switches() {
 		for _, k := range s.Keys {
 			switches[k] = append(switches[k], "--"+s.Long)
 		}
@@ -232,7 +231,7 @@ func ConfigPage(w io.Writer, configSource []byte) error {
 		"Switches given on the command line override the file. Durations are strings such as \"90s\" " +
 		"or \"5m\", or a number of seconds. An unknown key, a value of the wrong type or an " +
 		"invalid setting is reported with the file and line, and the relay does not start.")
-	for _, s := range configSections(docs) {
+	for _, s := range configSections(defaults, docs) {
 		if s.name == "" {
 			r.macro("SH", "TOP-LEVEL KEYS")
 		} else {

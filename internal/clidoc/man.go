@@ -3,9 +3,38 @@ package clidoc
 import (
 	"io"
 	"strings"
-
-	"github.com/relaykeeper/relaykeeper/internal/config"
 )
+
+// Program is what the man page and completion say about relaykeeper
+// itself, taken from the switch table by the command.
+type Program struct {
+	// Description is the --help text's paragraphs, separated by blank
+	// lines.
+	Description string
+	Groups      []Group
+	Examples    []Example
+	Subcommands []Subcommand
+}
+
+// Group is a group of switches, as --help lists them. A title with a
+// second line is a heading and a sentence about the group.
+type Group struct {
+	Title    string
+	Switches []Switch
+}
+
+// Switch is one switch of the table.
+type Switch struct {
+	Long, Short string
+	Arg         string // the value's name; "" for an on/off switch
+	Help        string
+	Keys        []string // the configuration keys it sets
+}
+
+// Example is a command line and what it does.
+type Example struct {
+	Command, Says string
+}
 
 // Subcommand is a subcommand's entry for its man page: its name and its
 // usage text, the one --help prints.
@@ -20,7 +49,8 @@ func PageName(sub string) string { return "relaykeeper-" + sub }
 
 // Relaykeeper writes relaykeeper(8): the switch table, grouped as --help
 // groups it, the subcommands, and what the process does with signals.
-func Relaykeeper(w io.Writer, subs []Subcommand) error {
+func Relaykeeper(w io.Writer, p Program) error {
+	subs := p.Subcommands
 	var r roff
 	r.header("relaykeeper", "8", "System Manager's Manual")
 	r.macro("SH", "NAME")
@@ -29,27 +59,24 @@ func Relaykeeper(w io.Writer, subs []Subcommand) error {
 	r.b.WriteString(bold("relaykeeper") + " [" + italic("SWITCHES") + "]\n.br\n")
 	r.b.WriteString(bold("relaykeeper") + " " + italic("COMMAND") + " [" + italic("ARGS") + "]\n")
 	r.macro("SH", "DESCRIPTION")
-	for _, p := range strings.Split(config.Description, "\n\n") {
-		r.para(p)
+	for _, para := range strings.Split(p.Description, "\n\n") {
+		r.para(para)
 	}
 	r.para("Switches override the settings of the file given with --config; " +
 		"every setting and its switch is listed in relaykeeper.toml(5).")
 	r.macro("SH", "OPTIONS")
-	sw := config.Switches()
-	for _, g := range config.SwitchGroups() {
-		title, rest, _ := strings.Cut(g, "\n")
+	for _, g := range p.Groups {
+		title, rest, _ := strings.Cut(g.Title, "\n")
 		if rest != "" {
 			// The compatibility group: a heading and a sentence, then
 			// the switches with no description of their own.
 			r.macro("SS", quoted("Ignored"))
-			r.para(g)
+			r.para(g.Title)
 		} else {
 			r.macro("SS", quoted(title))
 		}
-		for _, s := range sw {
-			if s.Group == g {
-				r.item(switchTag(s.Long, s.Short, s.Arg), s.Help)
-			}
+		for _, s := range g.Switches {
+			r.item(switchTag(s.Long, s.Short, s.Arg), s.Help)
 		}
 	}
 	r.macro("SH", "COMMANDS")
@@ -68,7 +95,7 @@ func Relaykeeper(w io.Writer, subs []Subcommand) error {
 	r.item("2", "a wrong command line or configuration, or a listening address that cannot be bound. "+
 		"Restarting cannot fix this: a systemd unit may say RestartPreventExitStatus=2.")
 	r.macro("SH", "EXAMPLES")
-	for _, e := range config.Examples() {
+	for _, e := range p.Examples {
 		r.macro("TP")
 		r.b.WriteString(`\f(CR` + esc(e.Command) + `\fR` + "\n")
 		r.text(e.Says)

@@ -1,7 +1,9 @@
 package sendmail
 
 import (
+	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,3 +118,29 @@ func FuzzParse(f *testing.F) {
 }
 
 var _ net.Listener = (*StdioListener)(nil)
+
+func TestSubmitArgsAndMessage(t *testing.T) {
+	inv, _ := Parse("sendmail", strings.Fields("-t -f me@example.org -F Jo a@x b@y"))
+	if got, want := inv.SubmitArgs(), []string{"-f", "me@example.org", "-t", "a@x", "b@y"}; !slices.Equal(got, want) {
+		t.Errorf("SubmitArgs() = %q; want %q", got, want)
+	}
+	inv, _ = Parse("sendmail", strings.Fields("-f <> a@x"))
+	if got, want := inv.SubmitArgs(), []string{"-f", "<>", "a@x"}; !slices.Equal(got, want) {
+		t.Errorf("SubmitArgs() = %q; want %q", got, want)
+	}
+	for _, tt := range []struct{ args, in, want string }{
+		{"-F Jo -f me@example.org a@x", "Subject: s\n\nb\n", "From: Jo <me@example.org>\nSubject: s\n\nb\n"},
+		{"-F Jo -f me@example.org a@x", "From: x@y\n\nb\n", "From: x@y\n\nb\n"},
+		{"-f me@example.org a@x", "Subject: s\n\nb\n", "Subject: s\n\nb\n"},
+	} {
+		inv, _ := Parse("sendmail", strings.Fields(tt.args))
+		r, err := inv.Message(strings.NewReader(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		if string(got) != tt.want {
+			t.Errorf("%s: Message(%q) = %q; want %q", tt.args, tt.in, got, tt.want)
+		}
+	}
+}

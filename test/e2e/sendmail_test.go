@@ -44,6 +44,9 @@ func TestSendmailLink(t *testing.T) {
 	harness.Start(t, harness.Binary(t), "--as-server", "--log", "--forward-on-disconnect",
 		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--spool-dir", spool, "--forward-to", sink.Addr())
 	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+	// sendmail signals the relay through the spool's pid file, written
+	// just after the listener opens.
+	waitForText(t, filepath.Join(spool, ".relaykeeper.pid"), "\n")
 
 	msg := "To: You <you@example.com>\nSubject: from cron\n\nfirst line\n.\nlast line\n"
 	out, errOut, code := runBinary(t, sendmail, msg, "-C", conf, "-t", "-i", "-f", "me@example.org", "-F", "Jo Bloggs", "-oem")
