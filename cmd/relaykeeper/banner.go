@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -29,7 +30,7 @@ func (r *relay) printWhereToLook(addrs []string, mode string, fe *frontends) {
 		fmt.Fprintf(&b, "  SMTP       %s\n", a)
 	}
 	if len(addrs) > 0 && !strings.Contains(addrs[0], "=") {
-		fmt.Fprintf(&b, "             try: swaks --server %s --to you@example.com\n", addrs[0])
+		fmt.Fprintf(&b, "             try: swaks --server %s --to YOUR-ADDRESS\n", dialable(addrs[0]))
 	}
 	if fe != nil && fe.httpAddr != "" {
 		fmt.Fprintf(&b, "  dashboard  http://%s/\n", fe.httpAddr)
@@ -53,4 +54,17 @@ func (r *relay) printWhereToLook(addrs []string, mode string, fe *frontends) {
 		b.WriteString("Stop with Ctrl-C (or SIGTERM); SIGHUP re-reads tables and reopens log files.\n")
 	}
 	io.WriteString(r.stderr, b.String())
+}
+
+// dialable turns a wildcard listen address ("[::]:25", "0.0.0.0:25") into
+// the loopback address a local client connects to.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
