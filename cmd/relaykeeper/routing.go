@@ -176,6 +176,7 @@ func (a *router) options(rt route.Route) (remote.Options, error) {
 			if err != nil {
 				return opts, fmt.Errorf("transport %s: %w", t.Name, err)
 			}
+			s.SetLog(a.r.log) // OAuth2 refresh failures are alerts
 			f, _ = s.ClientAuth("")
 			a.mu.Lock()
 			a.auths[t.Name] = f
