@@ -71,18 +71,21 @@ man:
 
 # install puts the binary, the man pages, bash completion, the example
 # configuration (never over an existing file), the fail2ban filter and the
-# systemd unit with its sysusers.d and tmpfiles.d entries in place.
-install: build
+# systemd unit with its sysusers.d and tmpfiles.d entries in place. BIN is
+# the binary to install; INSTALL_DEPS= installs it without building first.
+BIN          ?= bin/relaykeeper
+INSTALL_DEPS ?= build
+install: $(INSTALL_DEPS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
 		$(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d \
 		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
-	install -m 755 bin/relaykeeper $(DESTDIR)$(SBINDIR)/relaykeeper
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/relaykeeper
 	install -m 644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(DOCDIR)/
-	bin/relaykeeper completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper
+	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper
 	for f in relaykeeper.toml enforce-rules.conf welcomelist; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f || \
 			install -m 644 etc/$$f $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f; \
