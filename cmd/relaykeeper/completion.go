@@ -60,6 +60,7 @@ func subcommandDocs() []clidoc.Subcommand {
 	usage := map[string]string{
 		"queue": queueUsage, "stats": statsUsage, "passwd": passwdUsage, "bans": bansUsage,
 		"submit": submitUsage, "enforce": enforceUsage, "postfix-enforcer": postfixEnforcerUsage,
+		"completion": completionUsage,
 	}
 	var out []clidoc.Subcommand
 	for _, c := range subcommands {

@@ -29,6 +29,7 @@ func TestCompletionBash(t *testing.T) {
 		{"relaykeeper qu", "queue"},
 		{"relaykeeper queue --sp", "--spool-dir"},
 		{"relaykeeper postfix-enforcer --sender-a", "--sender-access"},
+		{"relaykeeper completion b", "bash"},
 	}
 	for _, tt := range tests {
 		words := strings.Fields(tt.words)

@@ -113,4 +113,5 @@ var subcommands = []config.Command{
 	{Name: "submit", Help: "put a message read from standard input into the spool"},
 	{Name: "enforce", Help: "apply the rules about upstream replies"},
 	{Name: "postfix-enforcer", Help: "follow Postfix's mail log and apply the same rules"},
+	{Name: "completion", Help: "print a bash completion script"},
 }

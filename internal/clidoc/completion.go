@@ -44,7 +44,9 @@ _relaykeeper() {
 	for _, s := range subs {
 		names = append(names, s.Name)
 	}
-	names = append(names, "completion")
+	if !slices.Contains(names, "completion") {
+		names = append(names, "completion")
+	}
 	fmt.Fprintf(&b, "\tlocal commands=%q\n", strings.Join(names, " "))
 	fmt.Fprintf(&b, "\tlocal switches=%q\n", strings.Join(all, " "))
 	fmt.Fprintf(&b, "\tlocal fileswitches=%q\n", strings.Join(files, " "))
@@ -52,6 +54,9 @@ _relaykeeper() {
 		case "${COMP_WORDS[1]}" in
 `)
 	for _, s := range subs {
+		if s.Name == "completion" {
+			continue // its argument is a shell, below
+		}
 		var sw []string
 		for _, m := range usageSwitch.FindAllStringSubmatch(s.Usage, -1) {
 			if !slices.Contains(sw, m[1]) {
