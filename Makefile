@@ -6,7 +6,19 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt lint bench fuzz clean
+.PHONY: build test deps fmt lint bench fuzz clean install install-sendmail man
+
+# Where "make install" puts things; DESTDIR is prepended to every path, for
+# packaging into a staging directory.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/relaykeeper
+SYSCONFDIR ?= /etc
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/relaykeeper ./cmd/relaykeeper
@@ -51,3 +63,48 @@ bench: build deps
 
 clean:
 	rm -rf bin bench/out
+
+# The man pages under docs/man are generated from the switch table, the
+# configuration structs and the usage texts; a test fails when they drift.
+man:
+	$(GO) generate ./cmd/relaykeeper
+
+# install puts the binary, the man pages, bash completion, the example
+# configuration (never over an existing file), the fail2ban filter and the
+# systemd unit with its sysusers.d and tmpfiles.d entries in place. BIN is
+# the binary to install; INSTALL_DEPS= installs it without building first.
+BIN          ?= bin/relaykeeper
+INSTALL_DEPS ?= build
+install: $(INSTALL_DEPS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
+		$(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d \
+		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/relaykeeper
+	install -m 644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper
+	for f in relaykeeper.toml enforce-rules.conf welcomelist; do \
+		test -e $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f || \
+			install -m 644 etc/$$f $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f; \
+	done
+	install -m 644 etc/logrotate.d/relaykeeper $(DESTDIR)$(SYSCONFDIR)/logrotate.d/relaykeeper
+	install -m 644 etc/fail2ban/filter.d/* $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/
+	for f in etc/fail2ban/jail.d/*; do \
+		test -e $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d/$${f##*/} || \
+			install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d/; \
+	done
+	sed 's|/usr/local/sbin/relaykeeper|$(SBINDIR)/relaykeeper|g; s|/etc/relaykeeper/|$(SYSCONFDIR)/relaykeeper/|g' \
+		etc/relaykeeper.service > $(DESTDIR)$(SYSTEMDDIR)/relaykeeper.service
+	install -m 644 etc/sysusers.d/relaykeeper.conf $(DESTDIR)$(SYSUSERSDIR)/relaykeeper.conf
+	install -m 644 etc/tmpfiles.d/relaykeeper.conf $(DESTDIR)$(TMPFILESDIR)/relaykeeper.conf
+
+# install-sendmail makes the binary answer as sendmail, mailq and newaliases
+# (see docs/sendmail.md). Not part of install: it replaces the system's MTA.
+install-sendmail: install
+	install -d $(DESTDIR)$(SBINDIR)
+	for n in sendmail mailq newaliases; do \
+		ln -sf relaykeeper $(DESTDIR)$(SBINDIR)/$$n; \
+	done

@@ -3,8 +3,8 @@
 # test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
 # smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
 # requires AUTH (sasl2-bin, libsasl2-modules), SpamAssassin's spamd and
-# OpenDKIM for the filter and milter tests, and Chromium for the admin
-# dashboard's browser tests. Idempotent: it installs nothing when they are all
+# OpenDKIM for the filter and milter tests, Chromium for the admin
+# dashboard's browser tests, and man-db/groff to render the man pages. Idempotent: it installs nothing when they are all
 # present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
@@ -21,7 +21,7 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	smtp-sink:postfix smtp-source:postfix swaks:swaks \
 	saslpasswd2:sasl2-bin openssl:openssl \
 	spamd:spamd spamassassin:spamassassin opendkim:opendkim opendkim-genkey:opendkim-tools \
-	chromium:chromium; do
+	chromium:chromium man:man-db groff:groff-base; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

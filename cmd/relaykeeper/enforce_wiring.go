@@ -13,6 +13,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -104,7 +105,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, fmt.Errorf("--welcomelist: %w", err)
 	}
 	if e.BanLog != "" {
-		f, err := os.OpenFile(e.BanLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(e.BanLog)
 		if err != nil {
 			return nil, fmt.Errorf("enforce.ban_log: %w", err)
 		}

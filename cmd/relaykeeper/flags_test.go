@@ -281,7 +281,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--log", "false"}, `unexpected argument "false" (see relaykeeper --help)`},
 		{[]string{"---log"}, `bad switch "---log" (see relaykeeper --help)`},
 		// Problems only Validate can see name the switch.
-		{[]string{"--poll", "60"}, "--poll: forwarding needs a smarthost: set forward.to or --forward-to"},
+		{[]string{"--immediate"}, "--immediate: forwarding while receiving needs a smarthost: set forward.to or --forward-to"},
 		{[]string{"--admin-http", "8025"}, `--admin-http: "8025": want HOST:PORT, e.g. 127.0.0.1:8025`},
 		{[]string{"--config", bad}, bad + ":2: smtp.prot: unknown key"},
 		{[]string{"--config", filepath.Join(dir, "absent.toml")}, "config: open " + filepath.Join(dir, "absent.toml") + ": no such file or directory"},
@@ -300,20 +300,21 @@ func TestParseArgsErrors(t *testing.T) {
 }
 
 func TestParseArgsSwitchNamedByValidate(t *testing.T) {
-	// --as-server plus a file without a smarthost but with polling: the
-	// problem is the file's, so it names the file's line.
+	// --as-server plus a file without a smarthost but forwarding while
+	// receiving: the problem is the file's, so it names the file's line.
+	// (Polling without a smarthost is fine: stored mail goes by MX.)
 	file := filepath.Join(t.TempDir(), "r.toml")
-	if err := os.WriteFile(file, []byte("[forward]\npoll = \"1h\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("[forward]\nimmediate = true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := parseArgs([]string{"--config", file, "--as-server"}, new(bytes.Buffer))
-	want := file + ":2: forward.poll: forwarding needs a smarthost: set forward.to or --forward-to"
+	want := file + ":2: forward.immediate: forwarding while receiving needs a smarthost: set forward.to or --forward-to"
 	if err == nil || err.Error() != want {
 		t.Errorf("parseArgs = %v; want %s", err, want)
 	}
-	// The same poll from a switch names the switch.
-	_, _, err = parseArgs([]string{"--config", file, "-O", "60"}, new(bytes.Buffer))
-	want = "-O: forwarding needs a smarthost: set forward.to or --forward-to"
+	// The same from a switch names the switch.
+	_, _, err = parseArgs([]string{"--config", file, "-m"}, new(bytes.Buffer))
+	want = "-m: forwarding while receiving needs a smarthost: set forward.to or --forward-to"
 	if err == nil || err.Error() != want {
 		t.Errorf("parseArgs = %v; want %s", err, want)
 	}
@@ -341,17 +342,17 @@ func TestHelpAndVersion(t *testing.T) {
 				t.Errorf("--help does not say %q", want)
 			}
 		}
-		for _, o := range new(argParser).options() {
-			if !strings.Contains(help, "--"+o.long) {
-				t.Errorf("--help does not list --%s", o.long)
+		for _, o := range config.Switches() {
+			if !strings.Contains(help, "--"+o.Long) {
+				t.Errorf("--help does not list --%s", o.Long)
 			}
-			if o.short != "" && !strings.Contains(help, "-"+o.short+",") {
-				t.Errorf("--help does not list -%s", o.short)
+			if o.Short != "" && !strings.Contains(help, "-"+o.Short+",") {
+				t.Errorf("--help does not list -%s", o.Short)
 			}
 		}
 		for _, c := range subcommands {
-			if !strings.Contains(help, c.name) {
-				t.Errorf("--help does not list the %s command", c.name)
+			if !strings.Contains(help, c.Name) {
+				t.Errorf("--help does not list the %s command", c.Name)
 			}
 		}
 	}

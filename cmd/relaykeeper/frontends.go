@@ -23,10 +23,12 @@ import (
 // frontends are the POP3 and admin servers, started after the SMTP
 // listeners and stopped before them.
 type frontends struct {
-	pop   *pop3.Server
-	adm   *admin.Server
-	stops []func(ctx context.Context)
-	wg    sync.WaitGroup // the Serve loops; shutdown waits for them
+	pop *pop3.Server
+	adm *admin.Server
+	// httpAddr is where the admin HTTP listener listens, "" without one.
+	httpAddr string
+	stops    []func(ctx context.Context)
+	wg       sync.WaitGroup // the Serve loops; shutdown waits for them
 }
 
 // serve runs one Serve loop, which ends when its server shuts down.
@@ -180,6 +182,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 				ls[0].Close()
 				return nil, err
 			}
+			f.httpAddr = ls[0].Addr().String()
 			f.serve(func() { f.adm.ServeAPI(ls[0]) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.adm.Shutdown(ctx) })

@@ -25,6 +25,9 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
+	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
@@ -41,6 +44,9 @@ const (
 const clientNameTimeout = 3 * time.Second
 
 func main() {
+	if sendmail.Invoked(os.Args[0]) {
+		os.Exit(runSendmail(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -52,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd != nil {
 		return runCommand(cmd, stdout, stderr)
 	}
-	r, err := newRelay(cfg, stderr)
+	r, err := newRelay(cfg, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper: %v\n", err)
 		return exitUsage
@@ -78,6 +84,8 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 		return runStats(cmd.Args, os.Stdin, stdout, stderr)
 	case "postfix-enforcer":
 		return runPostfixEnforcer(cmd.Args, os.Stdin, stdout, stderr)
+	case "completion":
+		return runCompletion(cmd.Args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
 	return exitUsage
@@ -96,8 +104,16 @@ func (r *relay) run() int {
 func (r *relay) runClient() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sum, err := r.newScheduler().RunOnce(ctx)
-	fmt.Printf("relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
+	// A progress bar on a terminal; nothing when logged to a file.
+	var bar *progressbar.Bar
+	var p deliver.Progress
+	if isTerminal(r.stderr) {
+		bar = progressbar.New(r.stderr, "delivering", 0)
+		p = bar
+	}
+	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
+	bar.Finish()
+	fmt.Fprintf(r.stdout, "relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
 		sum.Messages+sum.Untried, sum.Sent, sum.Deferred, sum.Failed, sum.Untried, r.upstream())
 	if err != nil || sum.Deferred+sum.Failed+sum.Untried > 0 {
 		return exitFailure
@@ -226,7 +242,7 @@ func (r *relay) runServer() int {
 			role, a := ra[0], ra[1]
 			l, err := net.Listen("tcp", a)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
+				fmt.Fprintf(r.stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
 				for _, l := range r.lns {
 					l.Close()
 				}
@@ -256,7 +272,7 @@ func (r *relay) runServer() int {
 
 	fe, err := r.startFrontends()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", err)
 		for _, l := range r.lns {
 			l.Close()
 		}
@@ -357,6 +373,8 @@ func (r *relay) runServer() int {
 	switch {
 	case opts.Proxy != nil:
 		mode = "proxy to " + opts.Proxy.Addr
+	case r.sched != nil && r.cfg.DeliversByMX():
+		mode = "store and forward to each recipient's domain by MX"
 	case r.sched != nil && r.router != nil:
 		mode = "store and forward by routing"
 	case r.sched != nil:
@@ -364,13 +382,17 @@ func (r *relay) runServer() int {
 	}
 	r.log.Info("relaykeeper started", "version", version, "pid", os.Getpid(), "listen", addrs,
 		"spool", r.spool.Dir(), "mode", mode)
+	if isTerminal(r.stderr) {
+		r.printWhereToLook(addrs, mode, fe)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
+			r.reopenLogs()
+			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
 			r.reloadTables()
 			if r.certs != nil {
 				if err := r.certs.Reload(); err != nil {

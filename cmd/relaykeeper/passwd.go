@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
@@ -97,14 +96,4 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("empty password")
 	}
 	return line, nil
-}
-
-// isTerminal reports whether r is a character device, such as a terminal.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

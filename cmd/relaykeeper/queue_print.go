@@ -193,7 +193,7 @@ type queueChanged struct {
 }
 
 func (q *queueCmd) change(act queue.Action, ids []string) int {
-	rep := queue.Change(q.spool, act, ids)
+	rep := q.changeWithProgress(act, ids)
 	if q.json {
 		res := rep.Results
 		if res == nil {

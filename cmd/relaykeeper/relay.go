@@ -26,6 +26,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
@@ -38,10 +39,14 @@ import (
 
 // relay is one running relaykeeper: the parts main built and must stop.
 type relay struct {
-	cfg     config.Config
-	log     *slog.Logger
-	maillog *maillog.Logger
-	files   []io.Closer
+	cfg config.Config
+	// stdout and stderr are the process's, injected so that tests can
+	// read what the operator would see.
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	maillog        *maillog.Logger
+	// files are --log-file and the mail log, reopened on SIGHUP.
+	files   []*logfile.File
 	spool   *spool.Spool
 	sched   *deliver.Scheduler
 	servers map[string]*smtpd.Server // by listener role
@@ -79,8 +84,8 @@ type roleListener struct {
 	role string
 }
 
-func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
-	r := &relay{cfg: cfg}
+func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
+	r := &relay{cfg: cfg, stdout: stdout, stderr: stderr}
 	if r.cfg.Domain == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -100,7 +105,12 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	if cfg.Log.Verbose {
 		level = slog.LevelDebug
 	}
-	r.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		r.log = slog.New(slog.NewJSONHandler(logOut, hopts))
+	} else {
+		r.log = slog.New(slog.NewTextHandler(logOut, hopts))
+	}
 	mailOut, err := r.openLog(cfg.Log.MailLog, logOut)
 	if err != nil {
 		return nil, fmt.Errorf("mail log: %w", err)
@@ -134,6 +144,7 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--client-auth: %w", err)
 		}
+		cs.SetLog(r.log) // OAuth2 refresh failures are alerts
 		factory, ok := cs.ClientAuth("")
 		if !ok {
 			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
@@ -163,7 +174,7 @@ func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--srs-secret: %w", err)
 		}
 	}
-	if routingConfigured(&r.cfg) {
+	if routingConfigured(&r.cfg) || r.cfg.DeliversByMX() {
 		rt, err := r.newRouter()
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)
@@ -196,7 +207,7 @@ func (r *relay) openLog(path string, def io.Writer) (io.Writer, error) {
 	if path == "" {
 		return def, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := logfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +251,17 @@ func (a authenticator) Mechanisms(tlsActive bool) []string {
 
 func (a authenticator) Server(mech string, ok func(string)) (sasl.Server, error) {
 	return a.s.Server(mech, ok)
+}
+
+// reopenLogs reopens the log files by name, so that logrotate can rename
+// them and send SIGHUP instead of copying and truncating. A file that
+// cannot be reopened stays in use.
+func (r *relay) reopenLogs() {
+	for _, f := range r.files {
+		if err := f.Reopen(); err != nil {
+			r.log.Error("log file not reopened; still writing to the old one", "file", f.Path(), "err", err)
+		}
+	}
 }
 
 func (r *relay) close() {
@@ -315,8 +337,13 @@ func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
 
-func (r *relay) newScheduler() *deliver.Scheduler {
+func (r *relay) newScheduler() *deliver.Scheduler { return r.newSchedulerWith(nil) }
+
+// newSchedulerWith is newScheduler telling p, if not nil, how RunOnce
+// progresses.
+func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	opts := deliver.Options{
+		Progress:              p,
 		Spool:                 r.spool,
 		Upstream:              r.upstream(),
 		Dial:                  r.dialer(),

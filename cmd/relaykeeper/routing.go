@@ -22,10 +22,7 @@ import (
 
 // routingConfigured reports whether the configuration asks for Postfix-style
 // routing; without it everything goes to forward.to, E-MailRelay's way.
-func routingConfigured(cfg *config.Config) bool {
-	r := &cfg.Routing
-	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(cfg.Transports) > 0
-}
+func routingConfigured(cfg *config.Config) bool { return cfg.Routed() }
 
 // router adapts route.Router and route.Resolver to the scheduler: routes
 // become destination keys with their limits, and sessions are opened to the
@@ -179,6 +176,7 @@ func (a *router) options(rt route.Route) (remote.Options, error) {
 			if err != nil {
 				return opts, fmt.Errorf("transport %s: %w", t.Name, err)
 			}
+			s.SetLog(a.r.log) // OAuth2 refresh failures are alerts
 			f, _ = s.ClientAuth("")
 			a.mu.Lock()
 			a.auths[t.Name] = f

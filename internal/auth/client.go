@@ -41,6 +41,10 @@ func (c *clientSecret) factory(mechs []string) (sasl.Client, error) {
 		if has("XOAUTH2") {
 			return &xoauth2Client{user: c.user, token: c.password}, nil
 		}
+	case kindOAuth2:
+		if has("XOAUTH2") {
+			return &refreshingXOAUTH2{ts: c.tokens, inner: xoauth2Client{user: c.user}}, nil
+		}
 	case kindMD5:
 		if has("CRAM-MD5") {
 			return &cramClient{user: c.user, state: c.state}, nil
@@ -56,9 +60,10 @@ func (c *clientSecret) factory(mechs []string) (sasl.Client, error) {
 		}
 	}
 	want := map[secretKind]string{
-		kindOAuth: "XOAUTH2",
-		kindMD5:   "CRAM-MD5 (the secret is an md5 state)",
-		kindPlain: "CRAM-MD5, PLAIN or LOGIN",
+		kindOAuth:  "XOAUTH2",
+		kindOAuth2: "XOAUTH2",
+		kindMD5:    "CRAM-MD5 (the secret is an md5 state)",
+		kindPlain:  "CRAM-MD5, PLAIN or LOGIN",
 	}[c.kind]
 	offered := strings.Join(mechs, " ")
 	if offered == "" {

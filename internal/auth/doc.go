@@ -20,6 +20,8 @@
 //	client plain:b  B64USER B64PASS [SELECTOR]
 //	client md5      USER STATE [SELECTOR]    CRAM-MD5 only
 //	client oauth    USER TOKEN [SELECTOR]    XOAUTH2; oauth:b for base64
+//	client oauth2   USER ID,SECRET,REFRESH[,URL] [SELECTOR]   XOAUTH2, refreshed
+//	client oauth2   USER FILE [SELECTOR]     the same from a JSON file
 //	login server    USER PASS            E-MailRelay 1.x: = server plain
 //	login client    USER PASS            E-MailRelay 1.x: = client plain
 //

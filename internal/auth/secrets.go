@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +26,9 @@ type Secrets struct {
 	// Domain goes into CRAM-MD5 challenges, "<random.time@Domain>"
 	// (RFC 2195); "localhost" when empty.
 	Domain string
+
+	// dir is the secrets file's directory, for the oauth2 lines' files.
+	dir string
 
 	users   map[string]*serverUser   // by user name, decoded
 	trust   []trustRule              // server none lines, in file order
@@ -49,6 +54,7 @@ const (
 	kindMD5                          // E-MailRelay's HMAC-MD5 state
 	kindBcrypt                       // a bcrypt hash (server only)
 	kindOAuth                        // an XOAUTH2 bearer token (client only)
+	kindOAuth2                       // OAuth 2 credentials that refresh (client only)
 	kindNone                         // "client plain = =": no AUTH
 )
 
@@ -65,8 +71,9 @@ type serverUser struct {
 type clientSecret struct {
 	kind     secretKind
 	user     string
-	password string   // kindPlain: the password; kindOAuth: the token
-	state    md5State // kindMD5
+	password string       // kindPlain: the password; kindOAuth: the token
+	state    md5State     // kindMD5
+	tokens   *TokenSource // kindOAuth2
 	line     int
 }
 
@@ -77,6 +84,16 @@ const dummyBcryptTail = "0Sb11u/hI/9JLimz0tIKVeqHIb3q4ur.rq3powXURHJMnet1iIXmy"
 
 // bcryptPattern is the shape of the bcrypt hashes accepted in a file.
 var bcryptPattern = regexp.MustCompile(`^\$2[aby]\$[0-9][0-9]\$[./A-Za-z0-9]{53}$`)
+
+// SetLog makes the oauth2 lines' token sources report refresh failures
+// (and refreshes) to log. Call it before the secrets are used.
+func (s *Secrets) SetLog(log *slog.Logger) {
+	for _, c := range s.clients {
+		if c.tokens != nil {
+			c.tokens.log = log
+		}
+	}
+}
 
 // LoadSecrets reads a secrets file (see the package documentation). The
 // error for a bad file lists every bad line as "FILE:LINE: message".
@@ -102,6 +119,7 @@ func newSecrets() *Secrets {
 // parseSecrets reads a secrets file from r; name is used in errors.
 func parseSecrets(name string, r io.Reader) (*Secrets, error) {
 	s := newSecrets()
+	s.dir = filepath.Dir(name)
 	var errs []error
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
@@ -256,12 +274,22 @@ func (s *Secrets) parseClient(typ, id, secret, sel string, n int) error {
 			return err
 		}
 		c.kind = kindOAuth
+	case "oauth2":
+		if c.user, err = decodeUser(id); err != nil {
+			return err
+		}
+		creds, err := parseOAuthCredentials(secret, s.dir)
+		if err != nil {
+			return err
+		}
+		c.tokens = NewTokenSource(c.user, creds, nil)
+		c.kind = kindOAuth2
 	case "bcrypt":
 		return errors.New("bcrypt is for server lines: a client needs the password itself")
 	case "none":
 		return errors.New("none is for server lines; for no AUTH write client plain = = SELECTOR")
 	default:
-		return fmt.Errorf("unsupported password type %q: want plain, plain:b, md5, oauth or oauth:b", typ)
+		return fmt.Errorf("unsupported password type %q: want plain, plain:b, md5, oauth, oauth:b or oauth2", typ)
 	}
 	if old, ok := s.clients[sel]; ok {
 		if sel == "" {

@@ -170,7 +170,7 @@ func TestParseBad(t *testing.T) {
 		{"client none 1.2.3.4 x", "secrets:1: none is for server lines; for no AUTH write client plain = = SELECTOR"},
 		{"client plain:b = x", "secrets:1: invalid base64 in user: illegal base64 data at input byte 0"},
 		{"client plain:b " + b64("u") + " =", "secrets:1: invalid base64 in password: illegal base64 data at input byte 0"},
-		{"client apop alice " + MD5State("x") + " s\nclient xoauth a b", `secrets:2: unsupported password type "xoauth": want plain, plain:b, md5, oauth or oauth:b`},
+		{"client apop alice " + MD5State("x") + " s\nclient xoauth a b", `secrets:2: unsupported password type "xoauth": want plain, plain:b, md5, oauth, oauth:b or oauth2`},
 		{"server plain alice a\nserver bcrypt alice " + hash, `secrets:2: duplicate server secret for user "alice" (first on line 1)`},
 		{"client plain a b\nclient plain c d", "secrets:2: duplicate default client secret (first on line 1)"},
 		{"client plain a b s\nclient plain:b = = s", `secrets:2: duplicate client secret for selector "s" (first on line 1)`},

@@ -163,8 +163,12 @@ type Log struct {
 	Enabled bool `toml:"enabled"`
 	// Verbose is --verbose: debug detail.
 	Verbose bool `toml:"verbose"`
-	// File is --log-file; empty means standard error.
+	// File is --log-file; empty means standard error. It is reopened on
+	// SIGHUP, as the mail log is, so that logrotate needs no copytruncate.
 	File string `toml:"file"`
+	// Format is --log-format: "text" (key=value, the default) or "json",
+	// one JSON object per line, for the diagnostic log.
+	Format string `toml:"format"`
 	// MailLog is where the mail log goes; empty means the same place as
 	// the diagnostic log.
 	MailLog string `toml:"mail_log"`
@@ -377,14 +381,20 @@ type Routing struct {
 type Transport struct {
 	// NextHop is "[host]:port" (no MX lookup), "host[:port]" (MX lookup of
 	// host), or empty for the recipient's domain by MX.
-	NextHop     string `toml:"nexthop"`
+	NextHop string `toml:"nexthop"`
+	// BindAddress is Postfix's smtp_bind_address: the local address
+	// connections leave from.
 	BindAddress string `toml:"bind_address"`
-	HeloName    string `toml:"helo_name"`
+	// HeloName is Postfix's smtp_helo_name: the name sent in EHLO
+	// instead of the domain.
+	HeloName string `toml:"helo_name"`
 	// TLS is Postfix's smtp_tls_security_level (none, may, encrypt,
 	// verify, secure) or "wrapper" for TLS from the first byte.
 	TLS string `toml:"tls"`
 	// Auth is a client secrets file for this transport.
-	Auth    string `toml:"auth"`
+	Auth string `toml:"auth"`
+	// LogName is Postfix's syslog_name: how the mail log names this
+	// transport.
 	LogName string `toml:"log_name"`
 	// Per-destination pacing, Postfix's meanings; zero takes the default.
 	ConcurrencyLimit   int           `toml:"destination_concurrency_limit"`
@@ -464,6 +474,7 @@ func Default() Config {
 			ShutdownGrace:      10 * time.Second,
 		},
 		Spool: Spool{Dir: "/var/spool/relaykeeper"},
+		Log:   Log{Format: "text"},
 		Forward: Forward{
 			ConnectionTimeout: 40 * time.Second,
 			ResponseTimeout:   60 * time.Second,

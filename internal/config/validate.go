@@ -54,6 +54,12 @@ func (c *Config) Validate() error {
 		v.bad("a proxy needs its SMTP listener")("smtp.disabled", "mode")
 	}
 
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		v.bad("want \"text\" or \"json\", got %q", c.Log.Format)("log.format")
+	}
+
 	if c.Spool.Dir == "" {
 		v.bad("is empty")("spool.dir")
 	}
@@ -64,23 +70,17 @@ func (c *Config) Validate() error {
 			v.bad("%v", err)("forward.to")
 		}
 	} else {
-		routed := len(c.Routing.TransportMaps) > 0 || len(c.Routing.SenderDependentMaps) > 0 ||
-			c.Routing.DefaultTransport != "" || len(c.Transports) > 0
 		switch {
-		case routed && c.Mode != ModeProxy:
+		case c.Routed() && c.Mode != ModeProxy:
 			// Routing decides where mail goes (transports, MX): no
 			// smarthost needed.
 		case c.Mode == ModeProxy || c.Mode == ModeClient:
 			v.bad("%s mode needs a smarthost: set forward.to or --forward-to", c.Mode)("mode")
-		case f.AtStartup:
-			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.at_startup")
-		case f.Poll > 0 || f.PollSet:
-			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.poll")
-		case f.OnDisconnect:
-			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.on_disconnect")
 		case f.Immediate:
-			v.bad("forwarding needs a smarthost: set forward.to or --forward-to")("forward.immediate")
+			v.bad("forwarding while receiving needs a smarthost: set forward.to or --forward-to")("forward.immediate")
 		}
+		// A stored message with no smarthost and no routing goes to
+		// its recipients' domains by MX (DeliversByMX).
 	}
 	if f.Poll < 0 {
 		v.bad("%v is negative", f.Poll)("forward.poll")
@@ -401,4 +401,22 @@ func checkListenAddr(s string) error {
 		return fmt.Errorf("%q is not an address or name", host)
 	}
 	return nil
+}
+
+// Routed says whether Postfix-style routing is configured: transport maps,
+// sender-dependent maps, a default transport or named transports.
+func (c *Config) Routed() bool {
+	r := &c.Routing
+	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(c.Transports) > 0
+}
+
+// DeliversByMX says whether the relay, storing mail, forwards it with no
+// smarthost and no routing configured: then each recipient's domain is
+// looked up by MX, as Postfix does with no relayhost. Forwarding must have
+// been asked for (--forward, --poll, --forward-on-disconnect); a relay
+// given none of those only stores, as E-MailRelay's --as-server does.
+func (c *Config) DeliversByMX() bool {
+	f := &c.Forward
+	return c.Mode == ModeServer && f.To == "" && !c.Routed() &&
+		(f.AtStartup || f.Poll > 0 || f.PollSet || f.OnDisconnect)
 }

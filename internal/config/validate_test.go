@@ -30,6 +30,9 @@ func TestValidate(t *testing.T) {
 			c.Forward.To = "smarthost:smtp"
 			c.SMTP.Disabled = true
 		}, nil},
+		// With no smarthost, stored mail goes by MX (DeliversByMX).
+		{"polling without smarthost", func(c *Config) { c.Forward.Poll = time.Hour }, nil},
+		{"forward without smarthost", func(c *Config) { c.Forward.AtStartup = true }, nil},
 		{"interfaces", func(c *Config) {
 			c.SMTP.Interfaces = []string{"127.0.0.1", "::1", "[::1]", "0.0.0.0:2525", "[::]:2525", ":2525", "localhost", "eth0"}
 		}, nil},
@@ -77,10 +80,8 @@ func TestValidate(t *testing.T) {
 			[]string{"mode: proxy mode needs a smarthost: set forward.to or --forward-to"}},
 		{"client without smarthost", func(c *Config) { c.Mode = ModeClient },
 			[]string{"mode: client mode needs a smarthost: set forward.to or --forward-to"}},
-		{"polling without smarthost", func(c *Config) { c.Forward.Poll = time.Hour },
-			[]string{"forward.poll: forwarding needs a smarthost: set forward.to or --forward-to"}},
-		{"forward without smarthost", func(c *Config) { c.Forward.AtStartup = true },
-			[]string{"forward.at_startup: forwarding needs a smarthost: set forward.to or --forward-to"}},
+		{"immediate without smarthost", func(c *Config) { c.Forward.Immediate = true },
+			[]string{"forward.immediate: forwarding while receiving needs a smarthost: set forward.to or --forward-to"}},
 		{"bad smarthost", func(c *Config) { c.Forward.To = "smarthost:nosuchservice" },
 			[]string{`forward.to: "smarthost:nosuchservice": unknown port or service "nosuchservice"`}},
 		{"negative poll", func(c *Config) {
@@ -216,6 +217,29 @@ func TestResolveHostPort(t *testing.T) {
 		got, err := ResolveHostPort(tt.in)
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("ResolveHostPort(%q) = %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestDeliversByMX(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   bool
+	}{
+		{"store only", func(c *Config) {}, false},
+		{"on disconnect, no smarthost", func(c *Config) { c.Forward.OnDisconnect = true }, true},
+		{"poll, no smarthost", func(c *Config) { c.Forward.Poll = time.Minute }, true},
+		{"poll 0, no smarthost", func(c *Config) { c.Forward.PollSet = true }, true},
+		{"smarthost", func(c *Config) { c.Forward.OnDisconnect, c.Forward.To = true, "smarthost:25" }, false},
+		{"routing", func(c *Config) { c.Forward.OnDisconnect, c.Routing.DefaultTransport = true, "smtp" }, false},
+		{"proxy", func(c *Config) { c.Mode, c.Forward.OnDisconnect = ModeProxy, true }, false},
+	}
+	for _, tt := range tests {
+		c := Default()
+		tt.change(&c)
+		if got := c.DeliversByMX(); got != tt.want {
+			t.Errorf("%s: DeliversByMX() = %v; want %v", tt.name, got, tt.want)
 		}
 	}
 }

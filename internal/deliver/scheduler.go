@@ -101,6 +101,15 @@ type Options struct {
 	// OnResult, if set, sees every recipient's refusal (the enforcer)
 	// while the message is claimed, and says what to do about it.
 	OnResult func(r Result) Effect
+	// Progress, if set, hears how far RunOnce has got (a progress bar for
+	// --as-client).
+	Progress Progress
+}
+
+// Progress is told, after each message RunOnce finishes with, how many of
+// how many are done.
+type Progress interface {
+	Step(done, total int)
 }
 
 // SenderRewriter gives the envelope sender to use upstream for a
@@ -557,6 +566,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	dead := false
 	pending := 0
 	queue := d.due
+	total := len(queue)
 	// parked are messages that waited for a busy destination; they go
 	// back in line when a delivery finishes and frees its slot.
 	var parked []string
@@ -614,6 +624,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 				sum.Messages--
 			default:
 				sum.Sent++
+			}
+			if s.opts.Progress != nil {
+				s.opts.Progress.Step(sum.Messages, total)
 			}
 			// One upstream and it cannot be reached: the rest would
 			// only be deferred too (E-MailRelay's --as-client stops).

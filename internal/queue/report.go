@@ -121,7 +121,28 @@ type Report struct {
 // the spool when something changed, and for flush and retry whatever
 // happened, since they ask for delivery now.
 func Change(s *spool.Spool, act Action, ids []string) Report {
-	rep := Report{Results: Apply(s, act, ids)}
+	return ChangeProgress(s, act, ids, nil)
+}
+
+// Progress hears how many of a change's messages are done.
+type Progress interface {
+	Set(done int)
+}
+
+// ChangeProgress is Change telling p, if not nil, how far it has got: the
+// messages are changed in a hundred slices.
+func ChangeProgress(s *spool.Spool, act Action, ids []string, p Progress) Report {
+	var rep Report
+	if p == nil {
+		rep.Results = Apply(s, act, ids)
+	} else {
+		step := max(len(ids)/100, 1)
+		rep.Results = make([]Result, 0, len(ids))
+		for i := 0; i < len(ids); i += step {
+			rep.Results = append(rep.Results, Apply(s, act, ids[i:min(i+step, len(ids))])...)
+			p.Set(len(rep.Results))
+		}
+	}
 	for _, r := range rep.Results {
 		switch {
 		case r.Outcome == Done:

@@ -37,7 +37,6 @@ var pendingMoves = map[string]string{
 	"bans.go":             "the bans subcommand's logic, to internal/enforce",
 	"routing.go":          "route to dial, to internal/route",
 	"notify.go":           "DSN queuing, to internal/bounce",
-	"flags.go":            "the switch table, to internal/config",
 }
 
 func goLines(t *testing.T, path string) int {

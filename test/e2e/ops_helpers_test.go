@@ -200,9 +200,16 @@ func dsnField(h textproto.Header, name string) string {
 // returns its standard output, standard error and exit status.
 func opsCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return runBinary(t, harness.Binary(t), stdin, args...)
+}
+
+// runBinary runs bin (relaykeeper, or a link to it under another name)
+// with stdin and returns its output and exit status.
+func runBinary(t *testing.T, bin, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, harness.Binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
 	cmd.Stdin = strings.NewReader(stdin)
@@ -210,14 +217,14 @@ func opsCmd(t *testing.T, stdin string, args ...string) (string, string, int) {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("relaykeeper %v: still running after 20s", args)
+		t.Fatalf("%s %v: still running after 20s", bin, args)
 	}
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("relaykeeper %v: %v", args, err)
+		t.Fatalf("%s %v: %v", bin, args, err)
 	}
 	return out.String(), errb.String(), code
 }

@@ -1,0 +1,292 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file holds how the switch table's values are read: one small
+// parser per kind of value, each returning the switch's effect on the
+// configuration.
+
+// switchValue adapts an option to flag.Value under one of its names.
+type switchValue struct {
+	p    *switchParser
+	opt  *Switch
+	name string // as E-MailRelay spells it: "--port" or "-p"
+}
+
+func (v *switchValue) String() string   { return "" }
+func (v *switchValue) IsBoolFlag() bool { return v.opt.Arg == "" }
+
+func (v *switchValue) Set(val string) error {
+	apply, err := v.opt.parse(val)
+	if err != nil {
+		switch {
+		case v.opt.Arg != "":
+			v.p.err = fmt.Errorf("%s %q: %w", v.name, val, err)
+		case val == "true":
+			v.p.err = fmt.Errorf("%s: %w", v.name, err)
+		default:
+			v.p.err = fmt.Errorf("%s=%s: %w", v.name, val, err)
+		}
+		return err
+	}
+	if apply == nil {
+		return nil
+	}
+	name, keys := v.name, v.opt.Keys
+	v.p.actions = append(v.p.actions, func(c *Config) {
+		apply(c)
+		if c.Origin.Switches == nil {
+			c.Origin.Switches = make(map[string]string)
+		}
+		for _, k := range keys {
+			c.Origin.Switches[k] = name
+		}
+	})
+	return nil
+}
+
+// FlagError rewrites the flag package's messages, which spell every
+// switch with one dash, to name the switch as E-MailRelay does.
+func FlagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown switch %s", dashed(name))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("%s needs a value", dashed(name))
+	}
+	if arg, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
+		return fmt.Errorf("bad switch %q", arg)
+	}
+	return err
+}
+
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// onOff is an on/off switch; "--log=false" turns off what the file turned on.
+func onOff(set func(c *Config, on bool)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		on, err := strconv.ParseBool(val)
+		if err != nil {
+			return nil, errors.New("want true or false")
+		}
+		return func(c *Config) { set(c, on) }, nil
+	}
+}
+
+// ignored accepts E-MailRelay's switches about forking and syslog, which
+// have no meaning for a process that always runs in the foreground.
+func ignored(val string) (func(*Config), error) {
+	if _, err := strconv.ParseBool(val); err != nil {
+		return nil, errors.New("want true or false")
+	}
+	return nil, nil
+}
+
+// flag is an on/off switch that is not a setting (--help, --version).
+func (p *switchParser) flag(dst *bool) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		on, err := strconv.ParseBool(val)
+		if err != nil {
+			return nil, errors.New("want true or false")
+		}
+		*dst = on
+		return nil, nil
+	}
+}
+
+// claimMode refuses a second, different mode switch: "--as-server
+// --as-proxy" has no sensible meaning.
+func (p *switchParser) claimMode(name string) error {
+	if p.mode != "" && p.mode != name {
+		return fmt.Errorf("conflicts with %s; give one mode", p.mode)
+	}
+	p.mode = name
+	return nil
+}
+
+func (p *switchParser) modeSwitch(name string, set func(*Config)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		if val != "true" {
+			return nil, errors.New("takes no value")
+		}
+		if err := p.claimMode(name); err != nil {
+			return nil, err
+		}
+		return set, nil
+	}
+}
+
+func (p *switchParser) modeHost(name string, set func(*Config, string)) func(string) (func(*Config), error) {
+	parse := hostPort(set)
+	return func(val string) (func(*Config), error) {
+		if err := p.claimMode(name); err != nil {
+			return nil, err
+		}
+		return parse(val)
+	}
+}
+
+func hostPort(set func(*Config, string)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		to, err := ResolveHostPort(val)
+		if err != nil {
+			return nil, err
+		}
+		return func(c *Config) { set(c, to) }, nil
+	}
+}
+
+func text(set func(*Config, string)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		if strings.TrimSpace(val) == "" {
+			return nil, errors.New("empty value")
+		}
+		return func(c *Config) { set(c, val) }, nil
+	}
+}
+
+// seconds reads a timeout: a bare number is seconds, as in E-MailRelay,
+// and a Go duration ("90s") also works.
+func seconds(set func(*Config, time.Duration)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		d, err := ParseDuration(val)
+		if err != nil {
+			return nil, err
+		}
+		if d <= 0 {
+			return nil, errors.New("want a positive number of seconds")
+		}
+		return func(c *Config) { set(c, d) }, nil
+	}
+}
+
+func (p *switchParser) poll(val string) (func(*Config), error) {
+	d, err := ParseDuration(val)
+	if err != nil {
+		return nil, err
+	}
+	if d < 0 {
+		return nil, errors.New("want 0 or more seconds")
+	}
+	return func(c *Config) {
+		c.Forward.Poll = d
+		c.Forward.PollSet = true
+		if d == 0 {
+			// E-MailRelay's "--poll 0" means forward on disconnect.
+			c.Forward.OnDisconnect = true
+		}
+	}, nil
+}
+
+func port(set func(*Config, int)) func(string) (func(*Config), error) {
+	return func(val string) (func(*Config), error) {
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("want a port number from 1 to 65535")
+		}
+		return func(c *Config) { set(c, n) }, nil
+	}
+}
+
+func size(val string) (func(*Config), error) {
+	n, err := strconv.ParseInt(val, 10, 64)
+	if err != nil || n < 0 {
+		return nil, errors.New("want a number of bytes, 0 for no limit")
+	}
+	return func(c *Config) { c.SMTP.MaxMessageSize = n }, nil
+}
+
+// iface reads one --interface: a comma-separated list of addresses, each
+// maybe with E-MailRelay's listener prefix. The first --interface replaces
+// the file's list; later ones add to it.
+func (p *switchParser) iface(val string) (func(*Config), error) {
+	var smtp []string
+	other := make(map[string][]string)
+	for _, entry := range strings.Split(val, ",") {
+		entry = strings.TrimSpace(entry)
+		addr := entry
+		if prefix, rest, ok := strings.Cut(entry, "="); ok {
+			addr = rest
+			switch prefix {
+			case "smtp":
+			case "submission", "smtps", "reinject":
+				// Kept whole: the role travels with the address.
+				addr = entry
+			case "pop", "admin":
+				if addr == "" {
+					return nil, fmt.Errorf("empty address in %q", entry)
+				}
+				other[prefix] = append(other[prefix], addr)
+				continue
+			default:
+				return nil, fmt.Errorf("unknown listener %q; want smtp=, submission=, smtps=, reinject=, pop= or admin=", prefix)
+			}
+		}
+		if addr == "" {
+			return nil, errors.New("empty address")
+		}
+		smtp = append(smtp, addr)
+	}
+	return func(c *Config) {
+		if !p.ifaces {
+			p.ifaces = true
+			c.SMTP.Interfaces = nil
+		}
+		c.SMTP.Interfaces = append(c.SMTP.Interfaces, smtp...)
+		for prefix, addrs := range other {
+			if c.OtherInterfaces == nil {
+				c.OtherInterfaces = make(map[string][]string)
+			}
+			c.OtherInterfaces[prefix] = append(c.OtherInterfaces[prefix], addrs...)
+		}
+	}, nil
+}
+
+// serverCert is --server-tls-certificate: E-MailRelay takes it twice for
+// separate files, the key first, then the certificate; once for a PEM file
+// that holds both.
+func (p *switchParser) serverCert(val string) (func(*Config), error) {
+	if val == "" {
+		return nil, errors.New("empty file name")
+	}
+	p.certs = append(p.certs, val)
+	switch len(p.certs) {
+	case 1:
+		return func(c *Config) { c.TLS.Certificate, c.TLS.Key = val, "" }, nil
+	case 2:
+		key := p.certs[0]
+		return func(c *Config) { c.TLS.Key, c.TLS.Certificate = key, val }, nil
+	}
+	return nil, errors.New("given more than twice (the key file, then the certificate file)")
+}
+
+// filterSpec is --filter or --client-filter: repeatable; the first one
+// given replaces what the file says, later ones chain after it.
+func (p *switchParser) filterSpec(list func(*Config) *[]string) func(string) (func(*Config), error) {
+	replaced := false
+	return func(val string) (func(*Config), error) {
+		if strings.TrimSpace(val) == "" {
+			return nil, errors.New("empty filter")
+		}
+		return func(c *Config) {
+			l := list(c)
+			if !replaced {
+				replaced = true
+				*l = nil
+			}
+			*l = append(*l, val)
+		}, nil
+	}
+}

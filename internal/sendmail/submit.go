@@ -1,0 +1,59 @@
+package sendmail
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/user"
+)
+
+// SubmitArgs are the arguments of "relaykeeper submit" that do what a
+// Deliver invocation asks, after the configuration switches.
+func (inv Invocation) SubmitArgs() []string {
+	var args []string
+	if inv.FromSet {
+		from := inv.From
+		if from == "" {
+			from = "<>"
+		}
+		args = append(args, "-f", from)
+	}
+	if inv.Headers {
+		args = append(args, "-t")
+	}
+	return append(args, inv.Recipients...)
+}
+
+// Message returns the message read from r as sendmail would send it: with
+// "From: FULL NAME <sender>" added when -F was given and the message has
+// no From field. The sender is -f's, else USER@HOSTNAME.
+func (inv Invocation) Message(r io.Reader) (io.Reader, error) {
+	if inv.FullName == "" {
+		return r, nil
+	}
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if !HasField(msg, "From") {
+		addr := inv.From
+		if addr == "" {
+			addr = localSender()
+		}
+		msg = append([]byte(FromField(inv.FullName, addr)), msg...)
+	}
+	return bytes.NewReader(msg), nil
+}
+
+// localSender is USER@HOSTNAME, sendmail's sender when none is given.
+func localSender() string {
+	name := "root"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return name + "@" + host
+}

@@ -1,0 +1,109 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// sendmailNames links the binary as sendmail and mailq in a directory of
+// their own, as "make install-sendmail" does.
+func sendmailNames(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range []string{"sendmail", "mailq", "newaliases"} {
+		if err := os.Symlink(harness.Binary(t), filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestSendmailLink invokes the binary through links named sendmail and
+// mailq, with the invocations cron, mail(1) and PHP use, against a relay
+// forwarding to smtp-sink: -t -i -f -F -oem submits (adding the From field
+// -F names, keeping a lone "." line), prints nothing and the sink gets the
+// message; -bs takes an SMTP session on stdin/stdout; mailq and -bp list
+// the spool; -q runs it; newaliases does nothing successfully; a bad
+// option is EX_USAGE.
+func TestSendmailLink(t *testing.T) {
+	names := sendmailNames(t)
+	sendmail, mailq := filepath.Join(names, "sendmail"), filepath.Join(names, "mailq")
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	spool := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[spool]\ndir = %q\n", spool)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := harness.FreePort(t)
+	harness.Start(t, harness.Binary(t), "--as-server", "--log", "--forward-on-disconnect",
+		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--spool-dir", spool, "--forward-to", sink.Addr())
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+	// sendmail signals the relay through the spool's pid file, written
+	// just after the listener opens.
+	waitForText(t, filepath.Join(spool, ".relaykeeper.pid"), "\n")
+
+	msg := "To: You <you@example.com>\nSubject: from cron\n\nfirst line\n.\nlast line\n"
+	out, errOut, code := runBinary(t, sendmail, msg, "-C", conf, "-t", "-i", "-f", "me@example.org", "-F", "Jo Bloggs", "-oem")
+	if code != 0 || out != "" {
+		t.Fatalf("sendmail -t -i -f -F -oem = exit %d, stdout %q, stderr %q; want 0 and nothing printed", code, out, errOut)
+	}
+	if n := sink.WaitCount(t, 1, 15*time.Second); n != 1 {
+		t.Fatalf("sink got %d messages; want 1", n)
+	}
+	m := sink.Messages()[0]
+	if m.From != "me@example.org" || strings.Join(m.To, ",") != "you@example.com" {
+		t.Errorf("envelope = %s -> %v; want me@example.org -> [you@example.com]", m.From, m.To)
+	}
+	for _, want := range []string{"From: Jo Bloggs <me@example.org>\n", "\nfirst line\n.\nlast line\n"} {
+		if !strings.Contains(m.Data, want) {
+			t.Errorf("delivered message lacks %q:\n%s", want, m.Data)
+		}
+	}
+
+	session := "EHLO cron.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<them@example.net>\r\nDATA\r\nSubject: over -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+	out, errOut, code = runBinary(t, sendmail, session, "-C", conf, "-bs")
+	if code != 0 || !strings.HasPrefix(out, "220 ") || !strings.Contains(out, "\r\n250 2.0.0 OK: queued as ") || !strings.Contains(out, "\r\n221 ") {
+		t.Fatalf("sendmail -bs = exit %d, stdout %q, stderr %q; want a 220 greeting, a queued reply and 221", code, out, errOut)
+	}
+	if n := sink.WaitCount(t, 2, 15*time.Second); n != 2 {
+		t.Fatalf("sink got %d messages after -bs; want 2", n)
+	}
+
+	// A spool no relay runs on: the message stays, mailq and -bp show it.
+	idle := t.TempDir()
+	idleConf := filepath.Join(t.TempDir(), "idle.toml")
+	if err := os.WriteFile(idleConf, []byte(fmt.Sprintf("[spool]\ndir = %q\n", idle)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runBinary(t, sendmail, "Subject: kept\n\nx\n", "-C", idleConf, "-oi", "-f", "", "kept@example.com"); code != 0 {
+		t.Fatalf("sendmail -oi -f '' = exit %d, %q", code, errOut)
+	}
+	for _, args := range [][]string{{"-C", idleConf}, {"-C", idleConf, "-bp"}} {
+		bin := mailq
+		if len(args) == 3 {
+			bin = sendmail
+		}
+		out, errOut, code := runBinary(t, bin, "", args...)
+		if code != 0 || !strings.Contains(out, "<kept@example.com>") || !strings.Contains(out, "1 request") {
+			t.Errorf("%s %v = exit %d, %q, %q; want the queued message listed", filepath.Base(bin), args, code, out, errOut)
+		}
+	}
+	if out, errOut, code := runBinary(t, sendmail, "", "-C", idleConf, "-q"); code != 0 || out != "" {
+		t.Errorf("sendmail -q = exit %d, %q, %q; want 0 and quiet", code, out, errOut)
+	}
+	if _, _, code := runBinary(t, filepath.Join(names, "newaliases"), ""); code != 0 {
+		t.Errorf("newaliases = exit %d; want 0", code)
+	}
+	if _, errOut, code := runBinary(t, sendmail, "", "-Z", "x@example.com"); code != 64 || !strings.Contains(errOut, "unknown option -Z") {
+		t.Errorf("sendmail -Z = exit %d, %q; want 64 and the option named", code, errOut)
+	}
+	if _, errOut, code := runBinary(t, sendmail, ""); code != 64 || !strings.Contains(errOut, "no recipients") {
+		t.Errorf("sendmail with no recipients = exit %d, %q; want 64", code, errOut)
+	}
+}
