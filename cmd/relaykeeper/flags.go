@@ -367,7 +367,7 @@ func (p *argParser) options() []option {
 			keys:  []string{"tls.client_required"},
 			parse: onOff(func(c *config.Config, on bool) { c.TLS.ClientRequired = on })},
 		{long: "client-tls-verify", arg: "CAFILE", group: groupTLS,
-			help:  "verify the smarthost's certificate and name against CAFILE, or <default> for the system's roots",
+			help:  "verify the smarthost's certificate and name against CAFILE, or <default> for the system's roots (the default with --client-auth); <none> never verifies",
 			keys:  []string{"tls.client_verify"},
 			parse: text(func(c *config.Config, s string) { c.TLS.ClientVerify = s })},
 		{long: "client-tls-server-name", arg: "NAME", group: groupTLS,
