@@ -182,7 +182,7 @@ func (r *relay) runServer() int {
 		opts.SRS = r.srs
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
-		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}
+		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer().Dial}
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
 		opts.OnDisconnect = func() { r.sched.Kick(false) }
@@ -288,16 +288,7 @@ func (r *relay) runServer() int {
 	go func() {
 		defer bg.Done()
 		// Tables reload on change too, not only on SIGHUP.
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				r.reloadTables()
-			case <-ctx.Done():
-				return
-			}
-		}
+		r.reloads.Run(ctx)
 	}()
 	var schedDone chan struct{}
 	if r.sched != nil {
@@ -343,7 +334,7 @@ func (r *relay) runServer() int {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
-			r.reloadTables()
+			r.reloads.Hangup()
 			if r.certs != nil {
 				if err := r.certs.Reload(); err != nil {
 					r.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)

@@ -217,6 +217,25 @@ func (l *Logger) Notice(id, orig, kind, to string, nrcpt int) {
 	l.event("notice", "id", id, "orig", orig, "kind", kind, "to", Addr(to), "nrcpt", strconv.Itoa(nrcpt))
 }
 
+// Pace logs a destination (or "rcpt:" and an address) slowed down for a
+// pace or quota verdict: no new session before until, then concurrency
+// sessions at most, delay apart.
+func (l *Logger) Pace(destination, verdict string, until time.Time, delay time.Duration, concurrency int, reply string) {
+	l.event("pace", "destination", destination, "verdict", verdict, "until", until.UTC().Format(time.RFC3339),
+		"delay", delay.String(), "concurrency", strconv.Itoa(concurrency), "reply", reply)
+}
+
+// Resume logs a paced destination back to its normal limits.
+func (l *Logger) Resume(destination string) {
+	l.event("pace", "destination", destination, "verdict", "resume")
+}
+
+// Alert logs an upstream refusing the relay's own account or set-up (its
+// login, TLS, PTR); the mail stays queued.
+func (l *Logger) Alert(destination, relay, reply string) {
+	l.event("alert", "destination", destination, "relay", relay, "reply", reply)
+}
+
 // Ban logs a client banned by the enforcer, when the ban takes effect:
 // this is the line fail2ban's filter matches ("ban client=IP"). reply is
 // the upstream's refusal, on one line as Postfix logs it.

@@ -286,8 +286,8 @@ func TestOpsQueueLifetimeAndDelayWarning(t *testing.T) {
 		},
 	})
 	cfg := `[delivery]
-min_backoff = "1s"
-max_backoff = "1s"
+minimal_backoff_time = "1s"
+maximal_backoff_time = "1s"
 max_queue_lifetime = "3s"
 bounce_queue_lifetime = "3s"
 delay_warning = "1s"
