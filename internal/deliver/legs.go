@@ -170,8 +170,23 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	if s.opts.Senders != nil && !strings.HasPrefix(lg.dst.Key, contentFilterKey) {
 		from = s.opts.Senders.Forward(from)
 	}
+	smtputf8 := env.SMTPUTF8
+	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
+		if need, err := headersNeedUTF8(s.opts.Spool.ContentPath(c.ID())); need || err != nil {
+			body.Close()
+			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
+			if err != nil {
+				rr = rcptResult{err: err, relay: relay} // deferred
+			}
+			for _, a := range lg.rcpts {
+				results[a] = rr
+			}
+			return
+		}
+		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
+	}
 	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
-		EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
+		EightBit: env.BodyType == "8bit", SMTPUTF8: smtputf8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	res, sendErr := conn.Send(ctx, msg)
 	body.Close()
