@@ -64,6 +64,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type upstream struct {
 	mu       sync.Mutex
 	txs      int                        // transactions accepted
+	sessions int                        // sessions opened
 	rcpt     map[string]*smtp.SMTPError // nil entry: accept
 	received []string                   // recipients of accepted messages
 	addr     string
@@ -71,7 +72,12 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	u := &upstream{rcpt: map[string]*smtp.SMTPError{}}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &upSession{u: u}, nil }))
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		u.mu.Lock()
+		u.sessions++
+		u.mu.Unlock()
+		return &upSession{u: u}, nil
+	}))
 	s.Domain = "upstream.test"
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
