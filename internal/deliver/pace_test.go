@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,6 +236,7 @@ func TestStockVerdicts(t *testing.T) {
 		{421, "4.7.28 Gmail has detected an unusual rate of mail originating from your IP address 192.0.2.1.", "rcpt", VerdictPace},
 		{421, "4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP Netblock", "rcpt", VerdictNone},
 		{421, "4.7.0 Try again later, closing connection.", "mail", VerdictPace},
+		{421, "4.7.28 Gmail has detected an unusual rate of email originating\n4.7.28 from your IP address 192.0.2.1.", "rcpt", VerdictPace},
 		{450, "4.2.1 The user you are trying to contact is receiving mail too quickly.", "rcpt", VerdictPaceRecipient},
 		{550, "5.4.5 Daily user sending limit exceeded. For more information", "mail", VerdictQuota},
 		{550, "5.4.5 Daily SMTP relay limit exceeded for user", "mail", VerdictQuota},
@@ -244,6 +246,10 @@ func TestStockVerdicts(t *testing.T) {
 		{451, "4.3.0 Mail server temporarily rejected message.", "data", VerdictNone},
 	} {
 		r := Result{Reply: remote.Reply{Code: c.code, Lines: []string{c.text}}, Stage: c.stage}
+		if strings.Contains(c.text, "\n") {
+			r.Reply.Enhanced, _, _ = strings.Cut(c.text, " ")
+			r.Reply.Lines = strings.Split(c.text, "\n")
+		}
 		if got := (StockVerdicts{}).Verdict(r); got != c.want {
 			t.Errorf("Verdict(%d %s) = %v; want %v", c.code, c.text, got, c.want)
 		}

@@ -14,7 +14,16 @@ func (StockVerdicts) Verdict(r Result) Verdict {
 	if rep.Code < 400 {
 		return VerdictNone
 	}
-	text := strings.ToLower(strings.Join(rep.Lines, " "))
+	// The lines joined as one text, without the enhanced code each line
+	// repeats, so that a phrase broken across lines still matches.
+	lines := make([]string, len(rep.Lines))
+	for i, l := range rep.Lines {
+		if rep.Enhanced != "" {
+			l = strings.TrimPrefix(l, rep.Enhanced+" ")
+		}
+		lines[i] = l
+	}
+	text := strings.ToLower(strings.Join(lines, " "))
 	has := func(subs ...string) bool {
 		for _, s := range subs {
 			if strings.Contains(text, s) {
