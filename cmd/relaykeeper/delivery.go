@@ -136,11 +136,12 @@ func (l *reloader) Run(ctx context.Context) {
 		select {
 		case <-t.C:
 			l.r.reloadTables()
+			l.r.reloadRouting(false)
 		case <-l.changed:
 			l.r.reloadTables()
 		case <-l.hup:
 			l.r.reloadTables()
-			l.r.reloadRouting()
+			l.r.reloadRouting(true)
 		case <-ctx.Done():
 			return
 		}
@@ -148,14 +149,23 @@ func (l *reloader) Run(ctx context.Context) {
 }
 
 // reloadRouting re-reads the routing tables (transport_maps,
-// sender_dependent_default_transport_maps) and the transports' secrets.
-func (r *relay) reloadRouting() {
+// sender_dependent_default_transport_maps) and the transports' secrets:
+// all of them when asked to (SIGHUP), else only if a table's file changed.
+func (r *relay) reloadRouting(all bool) {
 	if r.router == nil {
 		return
 	}
-	if err := r.router.Reload(); err != nil {
-		r.log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
-		return
+	var err error
+	changed := all
+	if all {
+		err = r.router.Reload()
+	} else {
+		changed, err = r.router.ReloadChanged()
 	}
-	r.log.Info("routing tables reloaded")
+	switch {
+	case err != nil:
+		r.log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
+	case changed:
+		r.log.Info("routing tables reloaded")
+	}
 }

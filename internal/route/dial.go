@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -71,8 +74,9 @@ type Dialer struct {
 
 	mu     sync.Mutex // guards the fields below
 	router *Router
-	seen   map[string]Route      // destination key -> route, for Dial
-	auths  map[string]saslClient // transport name -> its AUTH, read once
+	seen     map[string]Route       // destination key -> route, for Dial
+	auths    map[string]saslClient  // transport name -> its AUTH, read once
+	versions map[string]fileVersion // the tables' files as read
 }
 
 // saslClient is remote.Options.Auth.
@@ -87,7 +91,8 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 	if opts.Resolver == nil {
 		opts.Resolver = &Resolver{}
 	}
-	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]saslClient{}}, nil
+	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]saslClient{},
+		versions: tableVersions(rt)}, nil
 }
 
 // Reload reads the routing tables and the transports' secrets files again.
@@ -101,8 +106,55 @@ func (d *Dialer) Reload() error {
 	d.mu.Lock()
 	d.router = rt
 	d.auths = map[string]saslClient{}
+	d.versions = tableVersions(rt)
 	d.mu.Unlock()
 	return nil
+}
+
+// ReloadChanged reloads as Reload does when a routing table's file has
+// changed since it was read (another inode, size or modification time).
+func (d *Dialer) ReloadChanged() (bool, error) {
+	d.mu.Lock()
+	old := d.versions
+	d.mu.Unlock()
+	for path, v := range old {
+		if version(path) != v {
+			return true, d.Reload()
+		}
+	}
+	return false, nil
+}
+
+// fileVersion tells one version of a file from another.
+type fileVersion struct {
+	size, ino uint64
+	mtime     int64
+}
+
+func version(path string) fileVersion {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileVersion{}
+	}
+	v := fileVersion{size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v.ino = st.Ino
+	}
+	return v
+}
+
+// tableVersions are the versions of the files of r's tables.
+func tableVersions(r *Router) map[string]fileVersion {
+	out := map[string]fileVersion{}
+	if r == nil {
+		return out
+	}
+	for _, m := range append(slices.Clone(r.tmaps), r.smaps...) {
+		if p := m.t.Path(); p != "" {
+			out[p] = version(p)
+		}
+	}
+	return out
 }
 
 // Route decides the destination of one recipient.
