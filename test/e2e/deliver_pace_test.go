@@ -119,3 +119,87 @@ func TestPaceDefaultSuspension(t *testing.T) {
 		t.Errorf("pace %+v (until +%v); want no session for 60s, then one at a time 5s apart", p, d)
 	}
 }
+
+// TestQuotaKeepsMail: the smarthost says the account's daily sending
+// limit is used up. Nothing is bounced, no notice goes to the sender, and
+// every message waits for the quota window (24h by default), as queue list
+// shows.
+func TestQuotaKeepsMail(t *testing.T) {
+	t.Parallel()
+	const quota = "550-5.4.5 Daily user sending limit exceeded. For more information on Gmail\r\n" +
+		"550-5.4.5 sending limits go to\r\n550 5.4.5  https://support.google.com/a/answer/166852 - gsmtp"
+	fake := harness.NewFakeSMTP(t, harness.Script{Mail: harness.Response{Reply: quota}})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	for i := range 2 {
+		mustSend(t, r.addr(), "alice@example.org", []string{"bob@gmail.test"}, message(fmt.Sprintf("quota %d", i)))
+	}
+	pace := r.waitEvent("pace", 10*time.Second, nil)
+	if pace.Get("verdict") != "quota" {
+		t.Fatalf("pace line %v; want verdict=quota", pace.Fields)
+	}
+	var l opsListing
+	waitFor(10*time.Second, func() bool {
+		l = opsList(t, r.spool)
+		n := 0
+		for _, m := range l.Messages {
+			if m.State == "ready" && m.NextAttempt.After(time.Now().Add(23*time.Hour)) {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, m := range l.Messages {
+		if m.State != "ready" || m.NextAttempt.Before(time.Now().Add(23*time.Hour)) {
+			t.Errorf("message %s %s next attempt %v; want ready, due after the 24h window", m.ID, m.State, m.NextAttempt)
+		}
+	}
+	if len(l.Messages) != 2 {
+		t.Errorf("%d messages queued; want both", len(l.Messages))
+	}
+	for _, e := range r.events("delivery") {
+		if e.Get("result") == "bounced" {
+			t.Errorf("bounced: %v", e.Fields)
+		}
+	}
+	if n := len(opsNotices(r, "")); n != 0 {
+		t.Errorf("%d notices sent; want none", n)
+	}
+}
+
+// TestDoubleBounceToPostmaster: a message fails, and its failure notice is
+// refused by the upstream too: the notice goes to the postmaster as a double
+// bounce, from double-bounce@ (TestDoubleBounce in internal/deliver shows
+// that a refused double bounce is dropped).
+func TestDoubleBounceToPostmaster(t *testing.T) {
+	t.Parallel()
+	refuse := harness.Response{Reply: "550 5.1.1 no such user"}
+	fake := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		"bob@example.net": refuse, "alice@example.org": refuse}})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("double bounce"))
+	id := queuedID(t, tx.Final)
+	var got *harness.Transaction
+	waitFor(20*time.Second, func() bool {
+		for _, x := range fake.Transactions() {
+			if x.Accepted() && len(x.To()) == 1 && x.To()[0] == "postmaster@relay.test" {
+				got = &x
+				return true
+			}
+		}
+		return false
+	})
+	if got == nil {
+		t.Fatalf("no double bounce reached the upstream; transactions %v", fake.Transactions())
+	}
+	if got.MailFrom != "double-bounce@relay.test" || !strings.Contains(string(got.Data), "alice@example.org") {
+		t.Errorf("double bounce from <%s>; want double-bounce@relay.test, returning the notice to alice", got.MailFrom)
+	}
+	if e := r.events("notice"); len(e) != 2 || e[1].Get("kind") != "2bounce" {
+		t.Errorf("notice lines %v; want the failure notice about %s, then the double bounce", e, id)
+	}
+	// Only the original stays, failed; neither notice is kept.
+	waitFor(5*time.Second, func() bool { return len(spoolFiles(t, r.spool)) == 1 })
+	if files := spoolFiles(t, r.spool); len(files) != 1 || strings.Join(files[id], ",") != "content,envelope.bad" {
+		t.Errorf("spool holds %v; want only %s, failed", files, id)
+	}
+}
