@@ -72,8 +72,8 @@ type DialerOptions struct {
 type Dialer struct {
 	opts DialerOptions
 
-	mu     sync.Mutex // guards the fields below
-	router *Router
+	mu       sync.Mutex // guards the fields below
+	router   *Router
 	seen     map[string]Route       // destination key -> route, for Dial
 	auths    map[string]saslClient  // transport name -> its AUTH, read once
 	versions map[string]fileVersion // the tables' files as read
