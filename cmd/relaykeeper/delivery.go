@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"time"
@@ -101,51 +100,11 @@ func (r *relay) newScheduler() *deliver.Scheduler {
 	return deliver.New(opts)
 }
 
-// reloader re-reads tables in one goroutine, on a timer, on SIGHUP and
-// when asked (the enforcer blocked a domain): never inside a delivery
-// worker or an SMTP session.
-type reloader struct {
-	r       *relay
-	changed chan struct{} // re-read the access tables that changed
-	hup     chan struct{} // re-read everything a SIGHUP covers
-}
-
-func newReloader(r *relay) *reloader {
-	return &reloader{r: r, changed: make(chan struct{}, 1), hup: make(chan struct{}, 1)}
-}
-
-// Request asks for the changed access tables to be re-read; it never
-// blocks, and requests made while one is pending are merged.
-func (l *reloader) Request() { signalOnce(l.changed) }
-
-// Hangup asks for everything a SIGHUP covers (see docs/tables.md).
-func (l *reloader) Hangup() { signalOnce(l.hup) }
-
-func signalOnce(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// Run reloads until ctx ends.
-func (l *reloader) Run(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			l.r.reloadTables()
-			l.r.reloadRouting(false)
-		case <-l.changed:
-			l.r.reloadTables()
-		case <-l.hup:
-			l.r.reloadTables()
-			l.r.reloadRouting(true)
-		case <-ctx.Done():
-			return
-		}
-	}
+// Reload is reload.Loader: the access tables, checks, bans and welcomelist
+// that changed, and the routing tables (all of them, with all).
+func (r *relay) Reload(all bool) {
+	r.reloadTables()
+	r.reloadRouting(all)
 }
 
 // reloadRouting re-reads the routing tables (transport_maps,

@@ -334,7 +334,7 @@ func (r *relay) runServer() int {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool")
-			r.reloads.Hangup()
+			r.reloads.All()
 			if r.certs != nil {
 				if err := r.certs.Reload(); err != nil {
 					r.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)

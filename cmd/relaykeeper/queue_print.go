@@ -74,17 +74,7 @@ func writePaces(w io.Writer, paces []deliver.Pace, now time.Time) {
 		if i == 0 {
 			fmt.Fprintln(w, "Paced destinations:")
 		}
-		what := fmt.Sprintf("one session at a time, %s between deliveries", p.Delay)
-		switch {
-		case p.Quota:
-			what = "sending quota used up"
-		case strings.HasPrefix(p.Destination, "rcpt:"):
-			what = "recipient receiving too fast"
-		}
-		if p.Until.After(now) {
-			what += "; no new session until " + p.Until.UTC().Format(queue.TimeFormat) + " (in " + p.Until.Sub(now).Round(time.Second).String() + ")"
-		}
-		fmt.Fprintf(w, "    %s  %s; %d signal(s); last reply: %s\n", p.Destination, what, p.Signals, p.Reply)
+		fmt.Fprintf(w, "    %s\n", p.Describe(now))
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/reload"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
@@ -57,7 +58,7 @@ type relay struct {
 	// to forward.to.
 	router *route.Dialer
 	// reloads re-reads tables, in one place.
-	reloads *reloader
+	reloads *reload.Runner
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
@@ -76,7 +77,7 @@ type roleListener struct {
 
 func newRelay(cfg config.Config, stderr io.Writer) (*relay, error) {
 	r := &relay{cfg: cfg}
-	r.reloads = newReloader(r)
+	r.reloads = reload.New(r, 5*time.Second)
 	if r.cfg.Domain == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -289,4 +290,3 @@ func (r *relay) recover() {
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
-

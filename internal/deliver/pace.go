@@ -3,6 +3,7 @@ package deliver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,6 +75,22 @@ type Pace struct {
 	Quota bool `json:"quota,omitempty"`
 	// Reply is the reply that set the pace last.
 	Reply string `json:"reply"`
+}
+
+// Describe says in words where the pace stands at now, on one line.
+func (p Pace) Describe(now time.Time) string {
+	what := fmt.Sprintf("one session at a time, %s between deliveries", p.Delay)
+	switch {
+	case p.Quota:
+		what = "sending quota used up"
+	case strings.HasPrefix(p.Destination, rcptPrefix):
+		what = "recipient receiving too fast"
+	}
+	if p.Until.After(now) {
+		what += "; no new session until " + p.Until.UTC().Format("2006-01-02 15:04:05") +
+			" (in " + p.Until.Sub(now).Round(time.Second).String() + ")"
+	}
+	return fmt.Sprintf("%s  %s; %d signal(s); last reply: %s", p.Destination, what, p.Signals, p.Reply)
 }
 
 // pacing is the scheduler's pace per key, guarded by Scheduler.mu.

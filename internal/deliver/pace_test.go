@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/bounce"
-	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -65,7 +65,7 @@ func TestPaceAfterRateReply(t *testing.T) {
 	ns := &notices{}
 	s.opts.Notices = ns
 	run(t, s)
-	waitFor(t, func() bool { env, _, _ := sp.Read(id); return env != nil && env.Attempts == 1 })
+	waitFor(t, func() bool { env, st, _ := sp.Read(id); return env != nil && env.Attempts == 1 && st == spool.Ready })
 	ps := s.Paces()
 	if len(ps) != 1 || ps[0].Destination != up.addr || !ps[0].Until.Equal(t0.Add(time.Minute)) || ps[0].Concurrency != 1 {
 		t.Fatalf("paces = %+v; want %s paced until %v, one session", ps, up.addr, t0.Add(time.Minute))
@@ -120,7 +120,10 @@ func TestPaceRecipient(t *testing.T) {
 	}
 	id2 := addMessage(t, sp, &spool.Envelope{From: "a@example.com", Recipients: rcpts("busy@example.net", "other@example.net")})
 	s.Kick(true)
-	waitFor(t, func() bool { return len(up.got()) == 1 })
+	waitFor(t, func() bool {
+		env, st, _ := sp.Read(id2)
+		return st == spool.Ready && env.Count(spool.Sent) == 1
+	})
 	env, _, _ := sp.Read(id2)
 	for _, r := range env.Recipients {
 		if want := map[string]spool.RcptStatus{"busy@example.net": spool.Pending, "other@example.net": spool.Sent}[r.Addr]; r.Status != want {
@@ -143,7 +146,7 @@ func TestQuotaWindow(t *testing.T) {
 	s.opts.Notices = ns
 	s.opts.Pace.QuotaWindow = 24 * time.Hour
 	run(t, s)
-	waitFor(t, func() bool { env, _, _ := sp.Read(id); return env != nil && env.Attempts == 1 })
+	waitFor(t, func() bool { env, st, _ := sp.Read(id); return env != nil && env.Attempts == 1 && st == spool.Ready })
 	env, st, _ := sp.Read(id)
 	if st != spool.Ready || env.Recipients[0].Status != spool.Deferred || !env.NextAttempt.Equal(t0.Add(24*time.Hour)) {
 		t.Fatalf("after 5.4.5: %v %+v next %v; want ready, deferred, due in 24h", st, env.Recipients, env.NextAttempt)
@@ -211,7 +214,7 @@ func TestFlushRunningScheduler(t *testing.T) {
 	up.set("f@example.net", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"})
 	sp, s, _, id := setup(t, up.addr, "f@example.net")
 	run(t, s)
-	waitFor(t, func() bool { env, _, _ := sp.Read(id); return env != nil && env.Attempts == 1 })
+	waitFor(t, func() bool { env, st, _ := sp.Read(id); return env != nil && env.Attempts == 1 && st == spool.Ready })
 	up.set("f@example.net", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -245,7 +248,7 @@ func TestStockVerdicts(t *testing.T) {
 		{550, "5.1.1 The email account that you tried to reach does not exist.", "rcpt", VerdictNone},
 		{451, "4.3.0 Mail server temporarily rejected message.", "data", VerdictNone},
 	} {
-		r := Result{Reply: remote.Reply{Code: c.code, Lines: []string{c.text}}, Stage: c.stage}
+		r := Result{Reply: reply.Reply{Code: c.code, Lines: []string{c.text}}, Stage: c.stage}
 		if strings.Contains(c.text, "\n") {
 			r.Reply.Enhanced, _, _ = strings.Cut(c.text, " ")
 			r.Reply.Lines = strings.Split(c.text, "\n")

@@ -266,6 +266,7 @@ type dispatcher struct {
 // those done.
 type flushing struct {
 	ids   map[string]bool
+	again map[string]bool // under way when Flush came
 	sum   Summary
 	reply chan<- Summary
 }
@@ -439,12 +440,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case reply := <-s.flushes:
 			s.clearDead()
 			s.scan(d, true, true)
-			f := &flushing{ids: map[string]bool{}, reply: reply}
+			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}
 			for _, id := range d.due {
 				f.ids[id] = true
 			}
 			for id := range d.inflight {
 				f.ids[id] = true
+				f.again[id] = true
 			}
 			d.flushes = append(d.flushes, f)
 			d.endFlushes()
@@ -466,13 +468,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	delete(d.inflight, o.id)
+	again := false
 	for _, f := range d.flushes {
-		if f.ids[o.id] && !o.waiting {
-			delete(f.ids, o.id)
-			f.sum.count(o)
+		if !f.ids[o.id] || o.waiting {
+			continue
 		}
+		if f.again[o.id] {
+			// Under way when the flush came: what counts is the
+			// attempt after this one, if the message is still ready.
+			delete(f.again, o.id)
+			if !o.skipped && !o.next.IsZero() {
+				again = true
+				continue
+			}
+		}
+		delete(f.ids, o.id)
+		f.sum.count(o)
 	}
 	d.endFlushes()
+	if again {
+		defer func() {
+			d.known[o.id] = time.Time{}
+			d.due = append(d.due, o.id)
+		}()
+	}
 	if !o.waiting && !o.skipped && len(d.busy) > 0 {
 		// A delivery ended: a slot, or a parked session, may be free for
 		// the messages that found their destination busy.
