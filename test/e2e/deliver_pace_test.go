@@ -203,3 +203,29 @@ func TestDoubleBounceToPostmaster(t *testing.T) {
 		t.Errorf("spool holds %v; want only %s, failed", files, id)
 	}
 }
+
+// TestAuthFailureDefers: the smarthost refuses the relay's login. The
+// message stays queued (deferred, a 4xx naming the login), the mail log
+// has an alert line, and nothing is bounced.
+func TestAuthFailureDefers(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, pem := authUpstream(t, sink)
+	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test wrong-password\n", 0o600)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.addr(), "--forward-on-disconnect",
+		"--client-tls", "--client-auth", sec, "--client-tls-verify", pem,
+		"--interface", "127.0.0.1", "--domain", "relay.test", "--spool-dir", t.TempDir())
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("wrong password"))
+	id := queuedID(t, tx.Final)
+	alert := r.waitEvent("alert", 10*time.Second, nil)
+	if !strings.Contains(alert.Get("reply"), "535") {
+		t.Errorf("alert line %v; want the upstream's 535", alert.Fields)
+	}
+	d := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id })
+	if d.Get("result") != "deferred" || !strings.HasPrefix(d.Get("reply"), "454 4.7.0 upstream auth failed") {
+		t.Errorf("delivery line %v; want deferred with 454 4.7.0 upstream auth failed", d.Fields)
+	}
+	if n := len(opsNotices(r, "")); n != 0 {
+		t.Errorf("%d notices; want none", n)
+	}
+}
