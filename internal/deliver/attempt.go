@@ -417,7 +417,7 @@ func (s *Scheduler) carryOut(v Verdict, rr rcptResult, r spool.Recipient, rep re
 	case VerdictAlert:
 		if !done["alert "+key] {
 			done["alert "+key] = true
-			s.opts.MailLog.Alert(key, rr.relay, rep.String())
+			s.opts.MailLog.DestinationAlert(key, rr.relay, rep.String())
 		}
 		return
 	}

@@ -230,9 +230,10 @@ func (l *Logger) Resume(destination string) {
 	l.event("pace", "destination", destination, "verdict", "resume")
 }
 
-// Alert logs an upstream refusing the relay's own account or set-up (its
-// login, TLS, PTR); the mail stays queued.
-func (l *Logger) Alert(destination, relay, reply string) {
+// DestinationAlert logs a destination refusing the relay's own account or
+// set-up as the scheduler sees it (its login at the smarthost, TLS, PTR),
+// keyed by destination rather than by message; the mail stays queued.
+func (l *Logger) DestinationAlert(destination, relay, reply string) {
 	l.event("alert", "destination", destination, "relay", relay, "reply", reply)
 }
 
