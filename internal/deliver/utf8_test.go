@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -54,4 +55,40 @@ func TestSMTPUTF8Downgrade(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzHeadersNeedUTF8 holds headersNeedUTF8 to the plain reading: the
+// header section is everything before the first empty line (CRLF or LF),
+// and it needs SMTPUTF8 when any of its bytes is 8-bit.
+func FuzzHeadersNeedUTF8(f *testing.F) {
+	for _, s := range []string{"Subject: a\r\n\r\nbody é\r\n", "Subject: é\r\n\r\n", "Subject: a\n\nx", "", "\r\n", "X: " + strings.Repeat("a", 70000) + "é\r\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		path := t.TempDir() + "/m"
+		if err := os.WriteFile(path, msg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := headersNeedUTF8(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := false
+		for _, line := range strings.SplitAfter(string(msg), "\n") {
+			if strings.TrimRight(line, "\r\n") == "" {
+				break
+			}
+			for i := 0; i < len(line); i++ {
+				if line[i] >= 0x80 {
+					want = true
+				}
+			}
+			if want {
+				break
+			}
+		}
+		if got != want {
+			t.Errorf("headersNeedUTF8(%q) = %v; want %v", msg, got, want)
+		}
+	})
 }
