@@ -392,8 +392,10 @@ func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResul
 	}
 	res := Result{Env: env, Rcpt: r, Relay: rr.relay, Reply: rr.reply, Stage: rr.stage}
 	var re *remote.Error
-	if res.Reply.Code == 0 && errors.As(rr.err, &re) && re.Stage == "auth" && re.Reply.Code != 0 {
-		res.Reply, res.Stage = re.Reply, "auth"
+	if res.Reply.Code == 0 && errors.As(rr.err, &re) && re.Reply.Code != 0 {
+		// No session: the reply to the greeting, EHLO, STARTTLS or the
+		// relay's login ("auth").
+		res.Reply, res.Stage = re.Reply, re.Stage
 	}
 	if res.Reply.Code < 400 {
 		return VerdictNone

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,36 @@ func TestFlushRunningScheduler(t *testing.T) {
 	}
 	if _, _, err := sp.Read(id); err == nil {
 		t.Errorf("message still queued after the flush")
+	}
+}
+
+// TestPaceAtGreeting: Gmail's "421 4.7.0 Try again later, closing
+// connection" as its greeting paces the destination too.
+func TestPaceAtGreeting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "421 4.7.0 Try again later, closing connection. (EHLO) x - gsmtp\r\n")
+			c.Close()
+		}
+	}()
+	sp, s, _, id := setup(t, l.Addr().String(), "g@example.net")
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ps := s.Paces(); len(ps) != 1 || ps[0].Destination != l.Addr().String() {
+		t.Errorf("paces = %+v; want the destination paced", ps)
+	}
+	if env, st, _ := sp.Read(id); st != spool.Ready || env.Recipients[0].Status != spool.Deferred {
+		t.Errorf("message %v %+v; want ready, deferred", st, env.Recipients)
 	}
 }
 
