@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -26,12 +27,12 @@ type sinkRouter struct {
 	dials atomic.Int64
 }
 
-func (r *sinkRouter) Route(_, rcpt string) deliver.Route {
+func (r *sinkRouter) Route(_, rcpt string) route.Destination {
 	_, dom, _ := strings.Cut(rcpt, "@")
-	return deliver.Route{Key: dom, ConcurrencyLimit: 2}
+	return route.Destination{Key: dom, ConcurrencyLimit: 2}
 }
 
-func (r *sinkRouter) Dial(ctx context.Context, rt deliver.Route) (*remote.Conn, string, error) {
+func (r *sinkRouter) Dial(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
 	r.dials.Add(1)
 	c, err := remote.Dial(ctx, r.addr, remote.Options{Helo: "bench.test"})
 	return c, rt.Key, err

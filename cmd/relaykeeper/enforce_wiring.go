@@ -73,7 +73,9 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 				r.sched.Kick(false)
 			}
 		},
-		OnBlocked: r.reloadTables,
+		// The sender_access table is read again by the reloader, not in
+		// the delivery worker that blocked the domain.
+		OnBlocked: r.reloads.Request,
 	}
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
@@ -124,10 +126,14 @@ func (r *relay) banned(ip netip.Addr) (string, time.Time, bool) {
 	return b.Reason, b.Until, true
 }
 
-// onDeliveryRefusal is the scheduler's hook: every refused recipient goes
-// to the enforcer once per distinct refusal (Envelope.Enforced remembers,
+// enforcerRefusals gives the scheduler's refused recipients to the
+// enforcer: each once per distinct refusal (Envelope.Enforced remembers,
 // across retries and restarts), and the outcome decides the recipient.
-func (r *relay) onDeliveryRefusal(res deliver.Result) deliver.Effect {
+// It stands until the enforcement engine implements deliver.Refusals.
+type enforcerRefusals struct{ r *relay }
+
+func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
+	r := er.r
 	en := r.enforcer
 	rep := enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String(),
 		Host: res.Relay, Stage: res.Stage}

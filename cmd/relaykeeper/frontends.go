@@ -16,6 +16,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 )
@@ -236,7 +237,15 @@ func (a adminRelay) Flush(ctx context.Context) error {
 	if a.r.cfg.Forward.To == "" && a.r.router == nil {
 		return errors.New("no remote server configured: use --forward-to")
 	}
-	sum, err := a.r.newScheduler().RunOnce(ctx)
+	var sum deliver.Summary
+	var err error
+	if a.r.sched != nil {
+		// The running scheduler does it, within its own limits and
+		// pacing.
+		sum, err = a.r.sched.Flush(ctx)
+	} else {
+		sum, err = a.r.newScheduler().RunOnce(ctx)
+	}
 	if err != nil {
 		return err
 	}

@@ -24,9 +24,9 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
-	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
+	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
@@ -205,7 +205,7 @@ func (r *relay) runServer() int {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
-		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer()}
+		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer().Dial}
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
 		opts.OnDisconnect = func() { r.sched.Kick(false) }
@@ -317,16 +317,7 @@ func (r *relay) runServer() int {
 	go func() {
 		defer bg.Done()
 		// Tables reload on change too, not only on SIGHUP.
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				r.reloadTables()
-			case <-ctx.Done():
-				return
-			}
-		}
+		r.reloads.Run(ctx)
 	}()
 	// Recovery of the files goes on while mail is accepted, until done or
 	// until ctx ends.
@@ -393,7 +384,7 @@ func (r *relay) runServer() int {
 		if sig == syscall.SIGHUP {
 			r.reopenLogs()
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
-			r.reloadTables()
+			r.reloads.All()
 			if r.certs != nil {
 				if err := r.certs.Reload(); err != nil {
 					r.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)

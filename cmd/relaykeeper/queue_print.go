@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -26,6 +27,8 @@ type queueListing struct {
 	Messages []queue.Message `json:"messages"`
 	Requests int             `json:"requests"`
 	Bytes    int64           `json:"bytes"`
+	// Paces are the running relay's paced destinations.
+	Paces []deliver.Pace `json:"paces,omitempty"`
 }
 
 func (q *queueCmd) list(f queue.Filter) int {
@@ -38,13 +41,18 @@ func (q *queueCmd) list(f queue.Filter) int {
 	for _, m := range msgs {
 		total += m.Size
 	}
+	paces, err := deliver.ReadPaces(q.spool.Dir())
+	if err != nil {
+		fmt.Fprintf(q.stderr, "relaykeeper queue: warning: pace state unreadable: %v\n", err)
+	}
 	if q.json {
 		if msgs == nil {
 			msgs = []queue.Message{}
 		}
-		q.writeJSON(queueListing{Spool: q.spool.Dir(), Messages: msgs, Requests: len(msgs), Bytes: total})
+		q.writeJSON(queueListing{Spool: q.spool.Dir(), Messages: msgs, Requests: len(msgs), Bytes: total, Paces: paces})
 		return exitOK
 	}
+	defer writePaces(q.stdout, paces, q.now)
 	if len(msgs) == 0 && f.Sender == "" && f.Recipient == "" && f.Reply == "" && len(f.States) == 0 {
 		fmt.Fprintln(q.stdout, "Mail queue is empty")
 		return exitOK
@@ -58,6 +66,16 @@ func (q *queueCmd) list(f queue.Filter) int {
 	}
 	fmt.Fprintf(q.stdout, "-- %d Kbytes in %d %s.\n", (total+1023)/1024, len(msgs), req)
 	return exitOK
+}
+
+// writePaces prints the destinations the running relay paces.
+func writePaces(w io.Writer, paces []deliver.Pace, now time.Time) {
+	for i, p := range paces {
+		if i == 0 {
+			fmt.Fprintln(w, "Paced destinations:")
+		}
+		fmt.Fprintf(w, "    %s\n", p.Describe(now))
+	}
 }
 
 // writeQueueList prints messages as mailq does: a line per message, then,

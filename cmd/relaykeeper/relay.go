@@ -5,7 +5,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/certreload"
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
@@ -30,7 +28,9 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/reload"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/srs"
@@ -63,7 +63,9 @@ type relay struct {
 	enforcer *enforce.Enforcer
 	// router is nil without Postfix-style routing: then everything goes
 	// to forward.to.
-	router deliver.Router
+	router *route.Dialer
+	// reloads re-reads tables, in one place.
+	reloads *reload.Runner
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
@@ -86,6 +88,7 @@ type roleListener struct {
 
 func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r := &relay{cfg: cfg, stdout: stdout, stderr: stderr}
+	r.reloads = reload.New(r, 5*time.Second)
 	if r.cfg.Domain == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
@@ -128,7 +131,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.serverTLS, r.certs, err = serverTLS(&cfg.TLS, r.log); err != nil {
 		return nil, err
 	}
-	mode, tc, err := clientTLS(&cfg.TLS, r.upstream())
+	mode, tc, err := clientTLS(&cfg.TLS, r.upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {
 		return nil, err
 	}
@@ -270,20 +273,6 @@ func (r *relay) close() {
 	}
 }
 
-// dialer makes upstream sessions as the configuration says.
-func (r *relay) dialer() deliver.Dialer {
-	opts := r.remote
-	dp := debugpeer.New(r.cfg.Log.DebugPeers)
-	return func(ctx context.Context, addr string) (*remote.Conn, error) {
-		opts := opts
-		if dp != nil && dp.Upstream(addr) {
-			l := r.log.With("debug_peer", addr)
-			opts.Trace = func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
-		}
-		return remote.Dial(ctx, addr, opts)
-	}
-}
-
 func (r *relay) upstream() string {
 	addr, err := config.ResolveHostPort(r.cfg.Forward.To)
 	if err != nil {
@@ -311,14 +300,6 @@ func buildFilters(specs []string, side filter.Side, timeout time.Duration) (filt
 	return filter.Chain(fs...), nil
 }
 
-// onResult is the scheduler's refusal hook: the enforcer's, if any.
-func (r *relay) onResult() func(deliver.Result) deliver.Effect {
-	if r.enforcer == nil {
-		return nil
-	}
-	return r.onDeliveryRefusal
-}
-
 func (r *relay) recover() {
 	rep, err := r.spool.Recover()
 	r.reportRecovery(rep, err)
@@ -335,36 +316,4 @@ func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 		return
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
-}
-
-func (r *relay) newScheduler() *deliver.Scheduler { return r.newSchedulerWith(nil) }
-
-// newSchedulerWith is newScheduler telling p, if not nil, how RunOnce
-// progresses.
-func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
-	opts := deliver.Options{
-		Progress:              p,
-		Spool:                 r.spool,
-		Upstream:              r.upstream(),
-		Dial:                  r.dialer(),
-		Connections:           r.cfg.Delivery.Connections,
-		MessagesPerConnection: r.cfg.Delivery.MessagesPerConnection,
-		MinBackoff:            r.cfg.Delivery.MinBackoff,
-		MaxBackoff:            r.cfg.Delivery.MaxBackoff,
-		Grace:                 r.cfg.SMTP.ShutdownGrace,
-		Log:                   r.log,
-		MailLog:               r.maillog,
-		MaxLifetime:           r.cfg.Delivery.MaxQueueLifetime,
-		BounceLifetime:        r.cfg.Delivery.BounceQueueLifetime,
-		DelayWarning:          r.cfg.Delivery.DelayWarning,
-		Notify:                r.notify,
-		OnResult:              r.onResult(),
-		Router:                r.router,
-		ClientFilter:          r.clientFilter,
-		ContentFilter:         r.cfg.Routing.ContentFilter,
-	}
-	if r.srs != nil {
-		opts.Senders = r.srs
-	}
-	return deliver.New(opts)
 }

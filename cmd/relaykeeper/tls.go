@@ -33,9 +33,20 @@ func serverTLS(cfg *config.TLS, log *slog.Logger) (*tls.Config, *certreload.Relo
 	}, l, nil
 }
 
+// clientVerifyOff reports the administrator's explicit opt-out from
+// certificate verification (--client-tls-verify=<none>).
+func clientVerifyOff(cfg *config.TLS) bool {
+	switch cfg.ClientVerify {
+	case "<none>", "none", "no":
+		return true
+	}
+	return false
+}
+
 // clientTLS turns the configuration into the outbound client's TLS mode and
-// settings.
-func clientTLS(cfg *config.TLS, upstream string) (remote.TLSMode, *tls.Config, error) {
+// settings. credentials says the relay logs in to the smarthost: then its
+// certificate is verified unless the administrator says otherwise.
+func clientTLS(cfg *config.TLS, upstream string, credentials bool) (remote.TLSMode, *tls.Config, error) {
 	mode := remote.TLSNone
 	switch {
 	case cfg.ClientConnection:
@@ -52,10 +63,16 @@ func clientTLS(cfg *config.TLS, upstream string) (remote.TLSMode, *tls.Config, e
 		}
 	}
 	switch cfg.ClientVerify {
+	case "<none>", "none", "no":
+		// Explicitly asked for: encrypt, but accept any certificate,
+		// credentials or not.
+		tc.InsecureSkipVerify = true
 	case "":
 		// As Postfix's "may" and "encrypt": encrypt, but accept any
-		// certificate; an active attacker can read, a passive one cannot.
-		tc.InsecureSkipVerify = true
+		// certificate; an active attacker can read, a passive one
+		// cannot. Not with a password to send: that goes only to a
+		// server that proves its name.
+		tc.InsecureSkipVerify = !credentials
 	case "<default>", "default":
 		// The system's roots, and the server name.
 	default:
@@ -80,7 +97,7 @@ func clientTLS(cfg *config.TLS, upstream string) (remote.TLSMode, *tls.Config, e
 		}
 		tc.Certificates = []tls.Certificate{c}
 	}
-	if mode == remote.TLSNone && (cfg.ClientVerify != "" || cfg.ClientCertificate != "") {
+	if mode == remote.TLSNone && ((cfg.ClientVerify != "" && !clientVerifyOff(cfg)) || cfg.ClientCertificate != "") {
 		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
 	}
 	return mode, tc, nil

@@ -139,9 +139,29 @@ type Delivery struct {
 	// before it is closed and a new one opened.
 	MessagesPerConnection int `toml:"messages_per_connection"`
 	// MinBackoff and MaxBackoff bound the retry delay after a temporary
-	// failure (Postfix: minimal_backoff_time 300s, maximal_backoff_time 4000s).
-	MinBackoff time.Duration `toml:"min_backoff"`
-	MaxBackoff time.Duration `toml:"max_backoff"`
+	// failure, doubled per attempt with jitter (Postfix's
+	// minimal_backoff_time and maximal_backoff_time; relaykeeper's first
+	// retry comes after 60s, not Postfix's 300s).
+	MinBackoff time.Duration `toml:"minimal_backoff_time"`
+	MaxBackoff time.Duration `toml:"maximal_backoff_time"`
+	// PaceSuspend is how long no new session goes to a destination after
+	// it said the relay sends too fast (421 4.7.28 "unusual rate"),
+	// doubled per further signal up to PaceMaxSuspend. When it resumes,
+	// one session at a time carries mail PaceDelay apart, a delay that
+	// doubles per further signal up to PaceMaxDelay and decays with each
+	// delivery.
+	PaceSuspend    time.Duration `toml:"pace_suspend"`
+	PaceMaxSuspend time.Duration `toml:"pace_max_suspend"`
+	PaceDelay      time.Duration `toml:"pace_delay"`
+	PaceMaxDelay   time.Duration `toml:"pace_max_delay"`
+	// QuotaWindow is how long everything for a smarthost waits after it
+	// said the account's sending quota is used up (550 5.4.5): Gmail's
+	// daily limit is a rolling 24 hours.
+	QuotaWindow time.Duration `toml:"quota_window"`
+	// DoubleBounceRecipient gets a notice that could not be delivered
+	// (Postfix's 2bounce_notice_recipient); without an @, the relay's
+	// domain is added.
+	DoubleBounceRecipient string `toml:"double_bounce_recipient"`
 	// MaxQueueLifetime and BounceQueueLifetime are how long a recipient
 	// may stay deferred before it fails (Postfix: maximal_queue_lifetime
 	// and bounce_queue_lifetime, 5 days); the second is for messages from
@@ -203,10 +223,13 @@ type TLS struct {
 	ClientConnection bool `toml:"client_connection"`
 	// ClientRequired is --client-tls-required: never send without TLS.
 	ClientRequired bool `toml:"client_required"`
-	// ClientVerify is --client-tls-verify: "" does not verify the
-	// smarthost's certificate (Postfix's "may" and "encrypt"); "<default>"
-	// verifies against the system's roots; anything else is a CA file.
-	// Verifying includes the server name.
+	// ClientVerify is --client-tls-verify: "" verifies the smarthost's
+	// certificate against the system's roots when the relay sends it
+	// credentials (--client-auth), and otherwise does not (Postfix's "may"
+	// and "encrypt"); "<default>" always verifies against the system's
+	// roots; "<none>" never verifies, even with credentials (the
+	// administrator's explicit opt-out); anything else is a CA file to
+	// verify against. Verifying includes the server name.
 	ClientVerify string `toml:"client_verify"`
 	// ClientServerName is the name to send (SNI) and verify; the
 	// smarthost's host name by default.
@@ -482,8 +505,14 @@ func Default() Config {
 		Delivery: Delivery{
 			Connections:           4,
 			MessagesPerConnection: 100,
-			MinBackoff:            300 * time.Second,
+			MinBackoff:            60 * time.Second,
 			MaxBackoff:            4000 * time.Second,
+			PaceSuspend:           time.Minute,
+			PaceMaxSuspend:        time.Hour,
+			PaceDelay:             5 * time.Second,
+			PaceMaxDelay:          5 * time.Minute,
+			QuotaWindow:           24 * time.Hour,
+			DoubleBounceRecipient: "postmaster",
 			MaxQueueLifetime:      5 * 24 * time.Hour,
 			BounceQueueLifetime:   5 * 24 * time.Hour,
 			Bounces:               true,

@@ -85,7 +85,7 @@ shutdown_grace = 3
 poll = "3600"
 connection_timeout = "1m30s"
 [delivery]
-min_backoff = "0.5h"
+minimal_backoff_time = "0.5h"
 `,
 			want: func(c *Config) {
 				c.SMTP.IdleTimeout = 90 * time.Second

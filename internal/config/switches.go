@@ -253,7 +253,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"tls.client_required"},
 			parse: onOff(func(c *Config, on bool) { c.TLS.ClientRequired = on })},
 		{Long: "client-tls-verify", Arg: "CAFILE", Group: groupTLS,
-			Help:  "verify the smarthost's certificate and name against CAFILE, or <default> for the system's roots",
+			Help:  "verify the smarthost's certificate and name against CAFILE, or <default> for the system's roots (the default with --client-auth); <none> never verifies",
 			Keys:  []string{"tls.client_verify"},
 			parse: text(func(c *Config, s string) { c.TLS.ClientVerify = s })},
 		{Long: "client-tls-server-name", Arg: "NAME", Group: groupTLS,

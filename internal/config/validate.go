@@ -95,16 +95,21 @@ func (c *Config) Validate() error {
 	if d.MessagesPerConnection < 1 {
 		v.bad("%d is less than 1", d.MessagesPerConnection)("delivery.messages_per_connection")
 	}
-	minOK := v.positive(d.MinBackoff, "delivery.min_backoff")
-	maxOK := v.positive(d.MaxBackoff, "delivery.max_backoff")
+	minOK := v.positive(d.MinBackoff, "delivery.minimal_backoff_time")
+	maxOK := v.positive(d.MaxBackoff, "delivery.maximal_backoff_time")
 	if minOK && maxOK && d.MinBackoff > d.MaxBackoff {
-		if key := v.pick("delivery.min_backoff", "delivery.max_backoff"); key == "delivery.max_backoff" {
-			v.bad("%v is shorter than delivery.min_backoff (%v)", d.MaxBackoff, d.MinBackoff)(key)
+		if key := v.pick("delivery.minimal_backoff_time", "delivery.maximal_backoff_time"); key == "delivery.maximal_backoff_time" {
+			v.bad("%v is shorter than delivery.minimal_backoff_time (%v)", d.MaxBackoff, d.MinBackoff)(key)
 		} else {
-			v.bad("%v is longer than delivery.max_backoff (%v)", d.MinBackoff, d.MaxBackoff)(key)
+			v.bad("%v is longer than delivery.maximal_backoff_time (%v)", d.MinBackoff, d.MaxBackoff)(key)
 		}
 	}
 
+	v.positive(d.PaceSuspend, "delivery.pace_suspend")
+	v.positive(d.PaceMaxSuspend, "delivery.pace_max_suspend")
+	v.positive(d.PaceDelay, "delivery.pace_delay")
+	v.positive(d.PaceMaxDelay, "delivery.pace_max_delay")
+	v.positive(d.QuotaWindow, "delivery.quota_window")
 	v.positive(d.MaxQueueLifetime, "delivery.max_queue_lifetime")
 	v.positive(d.BounceQueueLifetime, "delivery.bounce_queue_lifetime")
 	if d.DelayWarning < 0 {

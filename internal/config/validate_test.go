@@ -98,9 +98,9 @@ func TestValidate(t *testing.T) {
 		{"backoff upside down", func(c *Config) {
 			c.Delivery.MinBackoff = time.Hour
 			c.Delivery.MaxBackoff = time.Minute
-		}, []string{"delivery.min_backoff: 1h0m0s is longer than delivery.max_backoff (1m0s)"}},
+		}, []string{"delivery.minimal_backoff_time: 1h0m0s is longer than delivery.maximal_backoff_time (1m0s)"}},
 		{"zero backoff", func(c *Config) { c.Delivery.MinBackoff = 0 },
-			[]string{"delivery.min_backoff: 0s is not positive"}},
+			[]string{"delivery.minimal_backoff_time: 0s is not positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,9 +149,9 @@ func TestValidateOrigin(t *testing.T) {
 			want: "--port: 0 is out of range 1-65535",
 		},
 		{
-			name: "max_backoff set in file",
-			src:  "[delivery]\n\nmax_backoff = \"60s\"\n",
-			want: "FILE:3: delivery.max_backoff: 1m0s is shorter than delivery.min_backoff (5m0s)",
+			name: "maximal_backoff_time set in file",
+			src:  "[delivery]\n\nmaximal_backoff_time = \"30s\"\n",
+			want: "FILE:3: delivery.maximal_backoff_time: 30s is shorter than delivery.minimal_backoff_time (1m0s)",
 		},
 		{
 			name: "proxy mode from the file",

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/bounce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
@@ -30,6 +32,9 @@ type outcome struct {
 	// waiting: some recipients were not tried because their destination
 	// was at its limit; the message is due again soon.
 	waiting bool
+	// paused: no recipient was tried because their destinations are
+	// paced; the message is due when the first pause ends.
+	paused bool
 }
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
@@ -39,7 +44,11 @@ type rcptResult struct {
 	err     error       // the session broke or could not be had
 	sent    bool
 	relay   string
-	waiting bool // not tried: its destination was at its limit
+	key     string // the destination's key
+	waiting bool   // not tried: its destination was at its limit
+	// until, when set, is when the paced destination or recipient may
+	// be tried; it was not tried now.
+	until time.Time
 	// dsn: the upstream took the DSN request on, so it, not we, owes
 	// the sender any success notice.
 	dsn bool
@@ -63,20 +72,20 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	// attempt ended (a timeout may have taken minutes), and delay= is the
 	// whole time the message has waited, as Postfix logs it.
 	now := s.clock.Now()
-	byAddr := map[string]int{}
-	for i, a := range pending {
-		byAddr[a] = i
+	tried := map[string]bool{}
+	for _, a := range pending {
+		tried[a] = true
 	}
 	waiting := false
+	var resume []time.Time // when paused recipients may be tried
 	var lastReply string
 	var newlyFailed []spool.Recipient
+	signalled := map[string]bool{}
 	for k := range env.Recipients {
 		r := &env.Recipients[k]
-		i, ok := byAddr[r.Addr]
-		if !ok || r.Done() {
+		if !tried[r.Addr] || r.Done() {
 			continue
 		}
-		_ = i
 		rr := results[r.Addr]
 		if rr.waiting {
 			// Its destination is busy; nothing was tried: it stays
@@ -84,16 +93,26 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			waiting = true
 			continue
 		}
+		if !rr.until.IsZero() {
+			// Its destination, or the recipient, is paced: not tried.
+			resume = append(resume, rr.until)
+			continue
+		}
 		rep, stage, relay := rr.reply, rr.stage, rr.relay
 		upstreamReply := rep
+		verdict := s.verdict(env, *r, rr)
 		switch {
 		case rr.sent:
 			r.Status = spool.Sent
 			out.sent++
-		case rep.Permanent():
+			s.paceSuccess(rr.key)
+			s.paceSuccess(rcptPrefix + r.Addr)
+		case rep.Permanent() && verdict == VerdictNone:
 			r.Status = spool.Bounced
 			out.failed++
 		default:
+			// A pace or alert verdict keeps even a 5xx queued: the
+			// mail is good, the relay's rate or account is not.
 			r.Status = spool.Deferred
 			out.deferred++
 			if rep.Code == 0 {
@@ -101,6 +120,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		r.Reply = rep.String()
+		s.carryOut(verdict, rr, *r, rep, signalled)
 		if r.Status == spool.Deferred && s.expired(env, now) {
 			// Postfix's wording for a message that outlived the queue.
 			r.Status = spool.Bounced
@@ -112,8 +132,16 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		if r.Status != spool.Sent {
 			lastReply = r.Reply
 		}
-		if s.opts.OnResult != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
-			eff := s.opts.OnResult(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
+			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+			if verdict != VerdictNone {
+				// Nobody is sanctioned for the relay's pace or
+				// account, and the mail stays queued.
+				eff.Hold = false
+				if eff.Settle == spool.Bounced {
+					eff.Settle = ""
+				}
+			}
 			out.hold = out.hold || eff.Hold
 			if eff.Settle != "" && eff.Settle != r.Status {
 				switch r.Status {
@@ -130,6 +158,16 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 					out.failed++
 				}
 			}
+		}
+		if r.Status == spool.Deferred {
+			at := now.Add(s.backoff(env.Attempts))
+			if until, ok := s.paused(rr.key); ok && until.After(at) {
+				at = until
+			}
+			if until, ok := s.paused(rcptPrefix + r.Addr); ok && until.After(at) {
+				at = until
+			}
+			resume = append(resume, at)
 		}
 		// Logged after the enforcer's effect, so that the line says what
 		// became of the recipient (an encapsulated copy is sent, a spam
@@ -148,12 +186,12 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		env.LastReply = lastReply
 	}
 	for _, r := range env.Recipients {
-		if _, tried := byAddr[r.Addr]; tried && r.Status == spool.Bounced {
+		if tried[r.Addr] && r.Status == spool.Bounced {
 			newlyFailed = append(newlyFailed, r)
 		}
 	}
 	if len(newlyFailed) > 0 {
-		s.notify(NoticeFailure, c, newlyFailed)
+		s.notify(bounce.Failure, c, newlyFailed)
 	}
 	var relayed []spool.Recipient
 	for _, r := range env.Recipients {
@@ -163,7 +201,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		}
 	}
 	if len(relayed) > 0 {
-		s.notify(NoticeSuccess, c, relayed)
+		s.notify(bounce.Success, c, relayed)
 	}
 	if s.opts.DelayWarning > 0 && env.Warned.IsZero() && now.Sub(env.Arrival) >= s.opts.DelayWarning {
 		var waiting []spool.Recipient
@@ -173,7 +211,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		if len(waiting) > 0 {
-			s.notify(NoticeDelay, c, waiting)
+			s.notify(bounce.Delay, c, waiting)
 			env.Warned = now
 		}
 	}
@@ -187,22 +225,33 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		err = c.Move(spool.Held)
 		s.opts.MailLog.Hold(c.ID(), env.Client, env.From, "client banned")
 	case env.Count(spool.Deferred) > 0 || env.Count(spool.Pending) > 0:
-		env.NextAttempt = now.Add(s.backoff(env.Attempts))
-		if waiting && env.Count(spool.Deferred) == 0 {
+		switch {
+		case len(resume) > 0:
+			env.NextAttempt = slices.MinFunc(resume, time.Time.Compare)
+			if soon := now.Add(busyRetry); waiting && soon.Before(env.NextAttempt) {
+				env.NextAttempt = soon
+			}
+			if env.Count(spool.Deferred) == 0 {
+				// Paced, not tried: this was no attempt.
+				env.Attempts--
+				out.paused = true
+			}
+		case waiting:
 			// Only waiting for a busy destination: soon, not after a
 			// back-off, and this was no attempt.
 			env.Attempts--
 			env.NextAttempt = now.Add(busyRetry)
 			out.waiting = true
+		default:
+			env.NextAttempt = now.Add(s.backoff(env.Attempts))
 		}
 		out.next = env.NextAttempt
 		err = c.Move(spool.Ready)
 	case env.Count(spool.Bounced) > 0 && env.Bounce:
-		// A notice nobody can take: Postfix would send a double bounce
-		// to the local postmaster; with no local delivery here it is
-		// logged and dropped rather than kept failed forever.
-		s.opts.MailLog.Discard(c.ID(), env.Client, env.From, len(env.Recipients), "undeliverable notice", env.LastReply)
-		err = c.Delete()
+		// A notice nobody can take: Postfix's double bounce to the
+		// postmaster; a double bounce that fails too is dropped, which
+		// ends any loop.
+		err = s.doubleBounce(c)
 	case env.Count(spool.Bounced) > 0:
 		for _, r := range env.Recipients {
 			if r.Status == spool.Bounced {
@@ -297,11 +346,86 @@ func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
 	return life > 0 && now.Sub(env.Arrival) >= life
 }
 
-func (s *Scheduler) notify(kind Notice, c *spool.Claim, rcpts []spool.Recipient) {
-	if s.opts.Notify == nil {
+func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) {
+	if s.opts.Notices == nil {
 		return
 	}
-	if err := s.opts.Notify(kind, c.Env, s.opts.Spool.ContentPath(c.ID()), rcpts); err != nil {
+	if err := s.opts.Notices.Notify(kind, c.Env, s.opts.Spool.ContentPath(c.ID()), rcpts); err != nil {
 		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
+		return
 	}
+	s.Kick(false)
+}
+
+// doubleBounce sends the postmaster a notice that could not be delivered,
+// and deletes it; a double bounce that failed itself is only logged.
+func (s *Scheduler) doubleBounce(c *spool.Claim) error {
+	env := c.Env
+	var failed []spool.Recipient
+	for _, r := range env.Recipients {
+		if r.Status == spool.Bounced {
+			failed = append(failed, r)
+		}
+	}
+	if s.opts.Notices != nil {
+		sent, err := s.opts.Notices.DoubleBounce(env, s.opts.Spool.ContentPath(c.ID()), failed)
+		if err != nil {
+			// Keep it failed rather than lose it: an administrator
+			// sees it in the queue.
+			s.log.Error("double bounce not queued; the notice stays failed", "id", c.ID(), "err", err)
+			env.NextAttempt = time.Time{}
+			return c.Move(spool.Failed)
+		}
+		if sent {
+			s.Kick(false)
+			return c.Delete()
+		}
+	}
+	s.opts.MailLog.Discard(c.ID(), env.Client, env.From, len(env.Recipients), "undeliverable postmaster notification", env.LastReply)
+	return c.Delete()
+}
+
+// verdict reads what a refusal (or a refused login) means for the queue.
+func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResult) Verdict {
+	if rr.sent {
+		return VerdictNone
+	}
+	res := Result{Env: env, Rcpt: r, Relay: rr.relay, Reply: rr.reply, Stage: rr.stage}
+	var re *remote.Error
+	if res.Reply.Code == 0 && errors.As(rr.err, &re) && re.Reply.Code != 0 {
+		// No session: the reply to the greeting, EHLO, STARTTLS or the
+		// relay's login ("auth").
+		res.Reply, res.Stage = re.Reply, re.Stage
+	}
+	if res.Reply.Code < 400 {
+		return VerdictNone
+	}
+	v := s.opts.Verdicts
+	if v == nil {
+		v = StockVerdicts{}
+	}
+	return v.Verdict(res)
+}
+
+// carryOut does what a verdict asks of the queue, once per destination per
+// attempt.
+func (s *Scheduler) carryOut(v Verdict, rr rcptResult, r spool.Recipient, rep reply.Reply, done map[string]bool) {
+	key := rr.key
+	switch v {
+	case VerdictNone:
+		return
+	case VerdictPaceRecipient:
+		key = rcptPrefix + r.Addr
+	case VerdictAlert:
+		if !done["alert "+key] {
+			done["alert "+key] = true
+			s.opts.MailLog.DestinationAlert(key, rr.relay, rep.String())
+		}
+		return
+	}
+	if done[key] || key == "" {
+		return
+	}
+	done[key] = true
+	s.paceSignal(key, v, rep)
 }

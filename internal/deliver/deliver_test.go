@@ -11,8 +11,10 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/bounce"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -62,6 +64,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type upstream struct {
 	mu       sync.Mutex
 	txs      int                        // transactions accepted
+	sessions int                        // sessions opened
 	rcpt     map[string]*smtp.SMTPError // nil entry: accept
 	received []string                   // recipients of accepted messages
 	addr     string
@@ -69,7 +72,12 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	u := &upstream{rcpt: map[string]*smtp.SMTPError{}}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &upSession{u: u}, nil }))
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		u.mu.Lock()
+		u.sessions++
+		u.mu.Unlock()
+		return &upSession{u: u}, nil
+	}))
 	s.Domain = "upstream.test"
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,9 +151,7 @@ func setup(t *testing.T, upAddr string, rcpts ...string) (*spool.Spool, *Schedul
 	clk := &fakeClock{now: t0}
 	s := New(Options{Spool: sp, Upstream: upAddr, Clock: clk, Connections: 2,
 		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
-		Dial: func(ctx context.Context, addr string) (*remote.Conn, error) {
-			return remote.Dial(ctx, addr, remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second})
-		}})
+		Dial: &remote.Dialer{Options: remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second}}})
 	return sp, s, clk, w.ID()
 }
 
@@ -256,9 +262,42 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 type notice struct {
-	kind  Notice
+	kind  bounce.Kind
 	rcpts []string
 }
+
+// notices records the notices a scheduler asks for.
+type notices struct {
+	mu     sync.Mutex
+	got    []notice
+	double []string // ids of notices double-bounced
+}
+
+func (n *notices) Notify(k bounce.Kind, env *spool.Envelope, path string, rcpts []spool.Recipient) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nt := notice{kind: k}
+	for _, r := range rcpts {
+		nt.rcpts = append(nt.rcpts, r.Addr)
+	}
+	n.got = append(n.got, nt)
+	return nil
+}
+
+func (n *notices) DoubleBounce(env *spool.Envelope, path string, rcpts []spool.Recipient) (bool, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.double = append(n.double, env.ID)
+	return true, nil
+}
+
+var (
+	_ Notifier = (*bounce.Notifier)(nil)
+	_ Notifier = (*notices)(nil)
+	_ Router   = (*route.Dialer)(nil)
+	_ Dialer   = (*remote.Dialer)(nil)
+	_ Verdicts = StockVerdicts{}
+)
 
 // TestLifetimeAndNotices: a recipient deferred past the queue lifetime
 // fails with a notice; one deferred past the delay warning time gets one
@@ -267,18 +306,9 @@ func TestLifetimeAndNotices(t *testing.T) {
 	up := startUpstream(t)
 	up.set("slow@example.net", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"})
 	sp, s, clk, id := setup(t, up.addr, "slow@example.net")
-	var mu sync.Mutex
-	var got []notice
-	s.opts.Notify = func(k Notice, env *spool.Envelope, path string, rcpts []spool.Recipient) error {
-		mu.Lock()
-		defer mu.Unlock()
-		n := notice{kind: k}
-		for _, r := range rcpts {
-			n.rcpts = append(n.rcpts, r.Addr)
-		}
-		got = append(got, n)
-		return nil
-	}
+	ns := &notices{}
+	s.opts.Notices = ns
+	mu := &ns.mu
 	s.opts.DelayWarning = 4 * time.Hour
 	s.opts.MaxLifetime = 24 * time.Hour
 
@@ -289,8 +319,8 @@ func TestLifetimeAndNotices(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	if len(got) != 1 || got[0].kind != NoticeDelay {
-		t.Fatalf("notices after two deferrals = %+v; want one delay notice", got)
+	if len(ns.got) != 1 || ns.got[0].kind != bounce.Delay {
+		t.Fatalf("notices after two deferrals = %+v; want one delay notice", ns.got)
 	}
 	mu.Unlock()
 
@@ -307,8 +337,8 @@ func TestLifetimeAndNotices(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 || got[1].kind != NoticeFailure || got[1].rcpts[0] != "slow@example.net" {
-		t.Errorf("notices = %+v; want delay then failure", got)
+	if len(ns.got) != 2 || ns.got[1].kind != bounce.Failure || ns.got[1].rcpts[0] != "slow@example.net" {
+		t.Errorf("notices = %+v; want delay then failure", ns.got)
 	}
 }
 
@@ -319,18 +349,18 @@ type domainRouter struct {
 	mu    sync.Mutex
 }
 
-func (d *domainRouter) Route(sender, rcpt string) Route {
+func (d *domainRouter) Route(sender, rcpt string) route.Destination {
 	_, dom, _ := strings.Cut(rcpt, "@")
 	switch dom {
 	case "err.example":
-		return Route{Key: "error", Error: reply.New(550, "5.1.2 no such domain here")}
+		return route.Destination{Key: "error", Error: reply.New(550, "5.1.2 no such domain here")}
 	case "drop.example":
-		return Route{Key: "discard", Discard: true}
+		return route.Destination{Key: "discard", Discard: true}
 	}
-	return Route{Key: dom, RecipientLimit: 2, ConcurrencyLimit: 1}
+	return route.Destination{Key: dom, RecipientLimit: 2, ConcurrencyLimit: 1}
 }
 
-func (d *domainRouter) Dial(ctx context.Context, rt Route) (*remote.Conn, string, error) {
+func (d *domainRouter) Dial(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
 	d.mu.Lock()
 	d.dials[rt.Key]++
 	d.mu.Unlock()
@@ -408,7 +438,7 @@ func TestConcurrencyLimitWaits(t *testing.T) {
 // and a limit of 3 starts with one session and earns more by delivering.
 func TestSlowStart(t *testing.T) {
 	s := New(Options{})
-	rt := Route{Key: "d", ConcurrencyLimit: 3, InitialConcurrency: 1}
+	rt := route.Destination{Key: "d", ConcurrencyLimit: 3, InitialConcurrency: 1}
 	if w := s.window(rt, 3); w != 1 {
 		t.Fatalf("first window = %d; want 1", w)
 	}
@@ -424,7 +454,7 @@ func TestSlowStart(t *testing.T) {
 	if w := s.window(rt, 3); w != 1 {
 		t.Errorf("window after three failures to connect = %d; want 1", w)
 	}
-	if w := s.window(Route{Key: "e", ConcurrencyLimit: 5}, 5); w != 5 {
+	if w := s.window(route.Destination{Key: "e", ConcurrencyLimit: 5}, 5); w != 5 {
 		t.Errorf("window without slow start = %d; want the limit", w)
 	}
 }

@@ -10,47 +10,13 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// Router decides where each recipient goes and opens sessions there. Without
-// one, every recipient goes to Options.Upstream through Options.Dial.
-type Router interface {
-	Route(sender, rcpt string) Route
-	// Dial opens a session for a destination (resolving MX hosts and
-	// trying them in order); relay names the host it reached, for logs.
-	Dial(ctx context.Context, rt Route) (conn *remote.Conn, relay string, err error)
-}
-
-// Route is a recipient's destination as the scheduler needs it.
-type Route struct {
-	// Key groups recipients that share transactions, sessions and limits:
-	// Postfix's per-destination queue (transport and next hop).
-	Key string
-	// Error, if it has a code, fails the recipient with this reply:
-	// Postfix's error: and retry: transports.
-	Error reply.Reply
-	// Discard claims delivery and drops the recipient (discard:).
-	Discard bool
-	// ConcurrencyLimit bounds parallel sessions to the destination
-	// (destination_concurrency_limit); zero means the scheduler's default.
-	ConcurrencyLimit int
-	// RecipientLimit bounds recipients per transaction
-	// (destination_recipient_limit); zero means the scheduler's default.
-	RecipientLimit int
-	// RateDelay is the pause between deliveries to the destination
-	// (destination_rate_delay).
-	RateDelay time.Duration
-	// InitialConcurrency is Postfix's initial_destination_concurrency:
-	// a destination starts with this many sessions and gains one per
-	// successful delivery up to its limit, and loses one per failure to
-	// connect; zero means no slow start.
-	InitialConcurrency int
-}
-
 // leg is one transaction's worth of recipients to one destination.
 type leg struct {
-	route Route
+	dst   route.Destination
 	rcpts []string
 }
 
@@ -63,9 +29,9 @@ const busyRetry = time.Second
 
 var errBusy = errors.New("deliver: destination at its concurrency limit")
 
-func (s *Scheduler) route(sender, rcpt string) Route {
+func (s *Scheduler) destination(sender, rcpt string) route.Destination {
 	if s.opts.Router == nil {
-		return Route{Key: s.opts.Upstream}
+		return route.Destination{Key: s.opts.Upstream}
 	}
 	return s.opts.Router.Route(sender, rcpt)
 }
@@ -76,16 +42,16 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 	var keys []string
 	groups := map[string]*leg{}
 	for _, a := range pending {
-		rt := s.route(env.From, a)
+		rt := s.destination(env.From, a)
 		if cf := contentFilter(env, s.opts.ContentFilter); cf != "" {
 			// Postfix's content_filter, or a FILTER action for this
 			// message: the whole message goes to the filter first;
 			// routing happens when it comes back.
-			rt = Route{Key: contentFilterKey + cf}
+			rt = route.Destination{Key: contentFilterKey + cf}
 		}
 		g := groups[rt.Key]
 		if g == nil {
-			g = &leg{route: rt}
+			g = &leg{dst: rt}
 			groups[rt.Key] = g
 			keys = append(keys, rt.Key)
 		}
@@ -94,7 +60,7 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 	var legs []leg
 	for _, k := range keys {
 		g := groups[k]
-		limit := g.route.RecipientLimit
+		limit := g.dst.RecipientLimit
 		if limit <= 0 {
 			limit = s.opts.RecipientLimit
 		}
@@ -103,7 +69,7 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 			if limit > 0 && n > limit {
 				n = limit
 			}
-			legs = append(legs, leg{route: g.route, rcpts: g.rcpts[:n]})
+			legs = append(legs, leg{dst: g.dst, rcpts: g.rcpts[:n]})
 			g.rcpts = g.rcpts[n:]
 		}
 	}
@@ -113,20 +79,50 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 // runLeg carries one leg and records what each of its recipients got.
 func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome) {
 	env := c.Env
-	if lg.route.Error.Code != 0 {
-		rep := lg.route.Error
+	defer func() {
+		for _, a := range lg.rcpts {
+			rr := results[a]
+			rr.key = lg.dst.Key
+			results[a] = rr
+		}
+	}()
+	if until, ok := s.paused(lg.dst.Key); ok {
+		// The destination asked the relay to slow down: no session
+		// until the pause ends.
+		for _, a := range lg.rcpts {
+			results[a] = rcptResult{until: until, relay: lg.dst.Key}
+		}
+		return
+	}
+	// A recipient paced alone waits; the others go.
+	go_ := lg.rcpts[:0:0]
+	for _, a := range lg.rcpts {
+		if until, ok := s.paused(rcptPrefix + a); ok {
+			results[a] = rcptResult{until: until, relay: lg.dst.Key}
+		} else {
+			go_ = append(go_, a)
+		}
+	}
+	if len(go_) == 0 {
+		return
+	}
+	all := lg.rcpts
+	lg.rcpts = go_
+	defer func() { lg.rcpts = all }()
+	if lg.dst.Error.Code != 0 {
+		rep := lg.dst.Error
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{reply: rep, stage: "route", relay: "none"}
 		}
 		return
 	}
-	if lg.route.Discard {
+	if lg.dst.Discard {
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{sent: true, reply: reply.Reply{Code: 250, Lines: []string{"2.0.0 discarded"}}, relay: "none"}
 		}
 		return
 	}
-	conn, relay, err := wc.get(ctx, lg.route)
+	conn, relay, err := wc.get(ctx, lg.dst)
 	if errors.Is(err, errBusy) {
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{waiting: true}
@@ -134,7 +130,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		return
 	}
 	if relay == "" {
-		relay = lg.route.Key
+		relay = lg.dst.Key
 	}
 	if err != nil {
 		out.connFailed = true
@@ -150,7 +146,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		}
 		return
 	}
-	s.rateWait(ctx, lg.route)
+	s.rateWait(ctx, lg.dst)
 	body, size, err := c.Content()
 	if err != nil {
 		// The content is unreadable: nothing upstream can help.
@@ -161,7 +157,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		return
 	}
 	var content io.Reader = body
-	if strings.HasPrefix(lg.route.Key, contentFilterKey) {
+	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
 		// The filter hands the message back from its own address; the
 		// client that submitted it travels in a header the reinject
 		// listener reads and removes, so that the enforcer still bans
@@ -171,17 +167,32 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		size += int64(len(hdr))
 	}
 	from := env.From
-	if s.opts.Senders != nil && !strings.HasPrefix(lg.route.Key, contentFilterKey) {
+	if s.opts.Senders != nil && !strings.HasPrefix(lg.dst.Key, contentFilterKey) {
 		from = s.opts.Senders.Forward(from)
 	}
+	smtputf8 := env.SMTPUTF8
+	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
+		if need, err := headersNeedUTF8(s.opts.Spool.ContentPath(c.ID())); need || err != nil {
+			body.Close()
+			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
+			if err != nil {
+				rr = rcptResult{err: err, relay: relay} // deferred
+			}
+			for _, a := range lg.rcpts {
+				results[a] = rr
+			}
+			return
+		}
+		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
+	}
 	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
-		EightBit: env.BodyType == "8bit", SMTPUTF8: env.SMTPUTF8}
+		EightBit: env.BodyType == "8bit", SMTPUTF8: smtputf8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	res, sendErr := conn.Send(ctx, msg)
 	body.Close()
 	wc.carried++
 	if sendErr == nil {
-		s.feedback(lg.route.Key, true)
+		s.feedback(lg.dst.Key, true)
 	}
 	_, upstreamDSN := conn.Extension("DSN")
 	for i, a := range lg.rcpts {
@@ -292,6 +303,19 @@ func (s *Scheduler) takeIdle(key string) (idleConn, bool) {
 	return ic, true
 }
 
+// closeIdle closes the sessions parked for one destination.
+func (s *Scheduler) closeIdle(key string) {
+	s.mu.Lock()
+	l := s.idle[key]
+	delete(s.idle, key)
+	s.idleCount -= len(l)
+	s.mu.Unlock()
+	for _, ic := range l {
+		ic.conn.Quit()
+		s.release(key)
+	}
+}
+
 // reapIdle closes sessions parked longer than maxIdle (all of them when
 // maxIdle is zero), freeing their slots.
 func (s *Scheduler) reapIdle(maxIdle time.Duration) {
@@ -326,7 +350,7 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 // get returns a session for rt: the worker's own if it goes there and may
 // carry more, else a parked one, else a new one if the destination has a
 // free slot and is not known to be down.
-func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, error) {
+func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
 	s := w.s
 	if w.conn != nil && w.key == rt.Key && !w.conn.Broken() && w.carried < s.opts.MessagesPerConnection {
 		return w.conn, w.relay, nil
@@ -346,7 +370,8 @@ func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, e
 	if limit <= 0 {
 		limit = s.opts.DestinationConcurrency
 	}
-	if rt.RateDelay > 0 {
+	limit, delay := s.paced(rt.Key, limit, rt.RateDelay)
+	if delay > 0 {
 		limit = 1 // Postfix: a rate delay implies one session at a time
 	}
 	if !s.tryAcquire(rt.Key, s.window(rt, limit)) {
@@ -357,12 +382,12 @@ func (w *workerConn) get(ctx context.Context, rt Route) (*remote.Conn, string, e
 	var err error
 	if addr, ok := strings.CutPrefix(rt.Key, contentFilterKey); ok {
 		relay = addr
-		conn, err = s.opts.Dial(ctx, addr)
+		conn, err = s.opts.Dial.Dial(ctx, addr)
 	} else if s.opts.Router != nil {
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
 		relay = s.opts.Upstream
-		conn, err = s.opts.Dial(ctx, s.opts.Upstream)
+		conn, err = s.opts.Dial.Dial(ctx, s.opts.Upstream)
 	}
 	if err != nil {
 		s.release(rt.Key)
@@ -432,8 +457,9 @@ type deadDest struct {
 
 // rateWait keeps destination_rate_delay between deliveries to a
 // destination; the worker waits, since it holds the destination's only slot.
-func (s *Scheduler) rateWait(ctx context.Context, rt Route) {
-	if rt.RateDelay <= 0 {
+func (s *Scheduler) rateWait(ctx context.Context, rt route.Destination) {
+	_, delay := s.paced(rt.Key, 0, rt.RateDelay)
+	if delay <= 0 {
 		return
 	}
 	s.mu.Lock()
@@ -442,7 +468,7 @@ func (s *Scheduler) rateWait(ctx context.Context, rt Route) {
 	if at.Before(now) {
 		at = now
 	}
-	s.nextStart[rt.Key] = at.Add(rt.RateDelay)
+	s.nextStart[rt.Key] = at.Add(delay)
 	s.mu.Unlock()
 	if wait := at.Sub(now); wait > 0 {
 		select {
@@ -475,7 +501,7 @@ func contentFilter(env *spool.Envelope, configured string) string {
 
 // window is how many sessions a destination may have now: its limit, or
 // with a slow start the window it has earned so far.
-func (s *Scheduler) window(rt Route, limit int) int {
+func (s *Scheduler) window(rt route.Destination, limit int) int {
 	if rt.InitialConcurrency <= 0 || (limit > 0 && rt.InitialConcurrency >= limit) {
 		return limit
 	}

@@ -28,32 +28,17 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
-	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
-
-// Clock is the scheduler's source of time.
-type Clock interface {
-	Now() time.Time
-	// After is time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// Dialer opens an SMTP session with the upstream.
-type Dialer func(ctx context.Context, addr string) (*remote.Conn, error)
 
 // Options configure a Scheduler.
 type Options struct {
 	Spool *spool.Spool
 	// Upstream is the smarthost, "host:port".
 	Upstream string
-	Dial     Dialer
+	// Dial opens sessions with Upstream and the content filter.
+	Dial Dialer
 	// Connections is the number of workers, each with at most one session.
 	Connections int
 	// MessagesPerConnection bounds what one session carries.
@@ -67,7 +52,14 @@ type Options struct {
 	// (default_destination_recipient_limit, 50).
 	DestinationConcurrency int
 	RecipientLimit         int
+	// MinBackoff and MaxBackoff are Postfix's minimal_backoff_time and
+	// maximal_backoff_time: the wait after a message's first temporary
+	// failure, doubled per attempt up to the maximum.
 	MinBackoff, MaxBackoff time.Duration
+	// Pace is how the scheduler slows down for a destination that says
+	// the relay sends too fast; the zero value takes Postfix-like
+	// defaults (see PaceOptions).
+	Pace PaceOptions
 	// Grace is how long deliveries under way may go on after Run's
 	// context ends.
 	Grace time.Duration
@@ -75,12 +67,14 @@ type Options struct {
 	Log   *slog.Logger
 	// MailLog gets a line per recipient per attempt.
 	MailLog *maillog.Logger
-	// Notify, if set, sends a delivery status notification: NoticeFailure
-	// for recipients that failed for good in this attempt, NoticeDelay
-	// for those still waiting after DelayWarning. It runs while the
+	// Notices, if set, queues delivery status notifications: a failure
+	// notice for recipients that failed for good in this attempt, a delay
+	// warning for those still waiting after DelayWarning, and a double
+	// bounce for a notice that could not be delivered. It runs while the
 	// message is claimed, before its new state is recorded; an error is
 	// logged and the message goes on (a notice is never worth a loss).
-	Notify func(kind Notice, env *spool.Envelope, contentPath string, rcpts []spool.Recipient) error
+	// Without it no notice is sent and an undeliverable notice is dropped.
+	Notices Notifier
 	// MaxLifetime is Postfix's maximal_queue_lifetime: a recipient still
 	// deferred this long after arrival fails. BounceLifetime is
 	// bounce_queue_lifetime, for messages from the null sender.
@@ -98,9 +92,12 @@ type Options struct {
 	// Senders, if set, rewrites the envelope sender of each message as it
 	// goes upstream (SRS); not towards the content filter.
 	Senders SenderRewriter
-	// OnResult, if set, sees every recipient's refusal (the enforcer)
+	// Refusals, if set, sees every recipient's refusal (the enforcer)
 	// while the message is claimed, and says what to do about it.
-	OnResult func(r Result) Effect
+	Refusals Refusals
+	// Verdicts reads what a refusal means for the queue (pace, alert);
+	// nil means StockVerdicts.
+	Verdicts Verdicts
 	// Progress, if set, hears how far RunOnce has got (a progress bar for
 	// --as-client).
 	Progress Progress
@@ -119,7 +116,7 @@ type SenderRewriter interface {
 	Forward(from string) string
 }
 
-// Effect is what OnResult wants done with a refused recipient.
+// Effect is what Refusals wants done with a refused recipient.
 type Effect struct {
 	// Hold keeps the whole message held instead of retrying it.
 	Hold bool
@@ -130,20 +127,7 @@ type Effect struct {
 	Reply  string
 }
 
-// Notice is a kind of delivery status notification.
-type Notice int
-
-// Notices.
-const (
-	NoticeFailure Notice = iota
-	NoticeDelay
-	// NoticeSuccess is the "relayed" notice (RFC 3461 section 5.2.2) for
-	// a recipient that asked for NOTIFY=SUCCESS when the upstream could
-	// not carry the request on.
-	NoticeSuccess
-)
-
-// Result is one recipient's attempt, as OnResult sees it.
+// Result is one recipient's attempt, as Refusals and Verdicts see it.
 type Result struct {
 	Env   *spool.Envelope
 	Rcpt  spool.Recipient
@@ -154,12 +138,23 @@ type Result struct {
 	Stage string
 }
 
+// The default back-off: Postfix's names, minimal_backoff_time and
+// maximal_backoff_time, but a first retry within a minute rather than
+// Postfix's 300s, so that a one-off glitch upstream costs a minute (see
+// docs/queue.md).
+const (
+	DefaultMinBackoff = 60 * time.Second
+	DefaultMaxBackoff = 4000 * time.Second
+)
+
 // Scheduler forwards the spool's Ready messages.
 type Scheduler struct {
 	opts  Options
 	clock Clock
 	log   *slog.Logger
 	kick  chan bool // true: forget cached next-attempt times
+	// flushes are Flush's requests to the running dispatcher.
+	flushes chan chan<- Summary
 
 	mu        sync.Mutex // guards the fields below
 	rng       *rand.Rand
@@ -169,6 +164,7 @@ type Scheduler struct {
 	idle      map[string][]idleConn // parked sessions, per destination
 	idleCount int                   // sessions in idle
 	windows   map[string]int        // slow-start windows, per destination
+	paces     pacing                // paced destinations and recipients
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
@@ -189,11 +185,15 @@ func New(opts Options) *Scheduler {
 		opts.MessagesPerConnection = 100
 	}
 	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 300 * time.Second
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = opts.MinBackoff
 	}
+	opts.Pace.defaults()
 	if opts.DestinationConcurrency <= 0 {
 		opts.DestinationConcurrency = 20
 	}
@@ -203,12 +203,14 @@ func New(opts Options) *Scheduler {
 	return &Scheduler{
 		opts: opts, clock: opts.Clock, log: opts.Log,
 		kick:      make(chan bool, 1),
+		flushes:   make(chan chan<- Summary),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
 		active:    map[string]int{},
 		dead:      map[string]deadDest{},
 		nextStart: map[string]time.Time{},
 		idle:      map[string][]idleConn{},
 		windows:   map[string]int{},
+		paces:     pacing{},
 		parkLimit: 5 * time.Second,
 	}
 }
@@ -265,6 +267,69 @@ type dispatcher struct {
 	// busy are messages that found their destination at its limit; they
 	// go back in line as soon as some delivery ends.
 	busy map[string]bool
+	// flushes are Flush calls waiting for their messages.
+	flushes []*flushing
+}
+
+// flushing is one Flush call: the messages it waits for and what became of
+// those done.
+type flushing struct {
+	ids   map[string]bool
+	again map[string]bool // under way when Flush came
+	sum   Summary
+	reply chan<- Summary
+}
+
+// endFlushes answers the Flush calls whose messages are all done.
+func (d *dispatcher) endFlushes() {
+	keep := d.flushes[:0]
+	for _, f := range d.flushes {
+		if len(f.ids) == 0 {
+			f.reply <- f.sum
+		} else {
+			keep = append(keep, f)
+		}
+	}
+	d.flushes = keep
+}
+
+// count adds one attempt's outcome to a summary.
+func (sum *Summary) count(o outcome) {
+	switch {
+	case o.skipped:
+	case o.paused && o.sent+o.deferred+o.failed == 0:
+		sum.Untried++
+	default:
+		sum.Messages++
+		switch {
+		case o.deferred > 0 || o.paused || o.waiting:
+			sum.Deferred++
+		case o.failed > 0:
+			sum.Failed++
+		default:
+			sum.Sent++
+		}
+	}
+}
+
+// Flush makes the running scheduler (Run) try every Ready message now,
+// whatever its back-off says, and returns when each has had its attempt:
+// the admin's flush. Paced destinations stay paced; their messages count
+// as untried. If ctx ends first, Flush returns its error and the attempts
+// go on.
+func (s *Scheduler) Flush(ctx context.Context) (Summary, error) {
+	reply := make(chan Summary, 1)
+	select {
+	case s.flushes <- reply:
+	case <-ctx.Done():
+		return Summary{}, ctx.Err()
+	}
+	select {
+	case sum := <-reply:
+		return sum, nil
+	case <-ctx.Done():
+		return Summary{}, ctx.Err()
+	}
 }
 
 // scan lists the spool and queues Ready messages not yet known. ignoreBackoff
@@ -357,6 +422,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer close(reapDone)
 
 	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
+	s.savePaces() // none yet: forget a previous run's
 	s.scan(d, false, false)
 	for {
 		wake := s.promote(d)
@@ -380,12 +446,29 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.clearDead()
 			}
 			s.scan(d, force, false)
+		case reply := <-s.flushes:
+			s.clearDead()
+			s.scan(d, true, true)
+			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}
+			for _, id := range d.due {
+				f.ids[id] = true
+			}
+			for id := range d.inflight {
+				f.ids[id] = true
+				f.again[id] = true
+			}
+			d.flushes = append(d.flushes, f)
+			d.endFlushes()
 		case <-timer:
 		case <-ctx.Done():
 			close(work)
 			go func() { wg.Wait(); close(results) }()
 			for o := range results {
 				s.settle(d, o)
+			}
+			for _, f := range d.flushes {
+				f.sum.Untried += len(f.ids)
+				f.reply <- f.sum
 			}
 			return nil
 		}
@@ -394,6 +477,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	delete(d.inflight, o.id)
+	again := false
+	for _, f := range d.flushes {
+		if !f.ids[o.id] || o.waiting {
+			continue
+		}
+		if f.again[o.id] {
+			// Under way when the flush came: what counts is the
+			// attempt after this one, if the message is still ready.
+			delete(f.again, o.id)
+			if !o.skipped && !o.next.IsZero() {
+				again = true
+				continue
+			}
+		}
+		delete(f.ids, o.id)
+		f.sum.count(o)
+	}
+	d.endFlushes()
+	if again {
+		defer func() {
+			d.known[o.id] = time.Time{}
+			d.due = append(d.due, o.id)
+		}()
+	}
 	if !o.waiting && !o.skipped && len(d.busy) > 0 {
 		// A delivery ended: a slot, or a parked session, may be free for
 		// the messages that found their destination busy.
@@ -602,6 +709,10 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			if o.skipped {
 				continue
 			}
+			if o.paused && o.sent+o.deferred+o.failed == 0 {
+				sum.Untried++ // its destination is paced
+				continue
+			}
 			queue = append(queue, parked...)
 			parked = nil
 			if !o.waiting {
@@ -633,7 +744,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			dead = dead || (o.connFailed && s.opts.Router == nil)
 		}
 	}
-	sum.Untried = len(queue)
+	sum.Untried += len(queue)
 	close(work)
 	wg.Wait()
 	return sum, ctx.Err()

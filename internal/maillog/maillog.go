@@ -245,6 +245,26 @@ func (l *Logger) Notice(id, orig, kind, to string, nrcpt int) {
 	l.event("notice", "id", id, "orig", orig, "kind", kind, "to", Addr(to), "nrcpt", strconv.Itoa(nrcpt))
 }
 
+// Pace logs a destination (or "rcpt:" and an address) slowed down for a
+// pace or quota verdict: no new session before until, then concurrency
+// sessions at most, delay apart.
+func (l *Logger) Pace(destination, verdict string, until time.Time, delay time.Duration, concurrency int, reply string) {
+	l.event("pace", "destination", destination, "verdict", verdict, "until", until.UTC().Format(time.RFC3339),
+		"delay", delay.String(), "concurrency", strconv.Itoa(concurrency), "reply", reply)
+}
+
+// Resume logs a paced destination back to its normal limits.
+func (l *Logger) Resume(destination string) {
+	l.event("pace", "destination", destination, "verdict", "resume")
+}
+
+// DestinationAlert logs a destination refusing the relay's own account or
+// set-up as the scheduler sees it (its login at the smarthost, TLS, PTR),
+// keyed by destination rather than by message; the mail stays queued.
+func (l *Logger) DestinationAlert(destination, relay, reply string) {
+	l.event("alert", "destination", destination, "relay", relay, "reply", reply)
+}
+
 // Ban logs a client banned by the enforcer, when the ban takes effect:
 // this is the line fail2ban's filter matches ("ban client=IP"). reply is
 // the upstream's refusal, on one line as Postfix logs it.

@@ -43,6 +43,13 @@ func TestGolden(t *testing.T) {
 	l.Hold("6740A1F3C2D94E22", "127.0.0.1:40000", "alice@example.com", "held at receipt")
 	l.Hold("6740A1F3C2D94E23", "192.0.2.7:40100", "spam@example.org", "client banned")
 	l.Notice("6740A1F3C2D94E24", "6740A1F3C2D94E1A", "failure", "alice@example.com", 1)
+	l.Notice("6740A1F3C2D94E26", "6740A1F3C2D94E24", "2bounce", "postmaster@relay.example", 1)
+	l.Pace("smtp/[smtp.gmail.com]:587", "pace", time.Date(2026, 11, 22, 3, 6, 8, 0, time.UTC), 5*time.Second, 1,
+		"421-4.7.28 Gmail has detected an unusual rate of email originating from your IP address 421 4.7.28 ... - gsmtp")
+	l.Pace("rcpt:bob@gmail.com", "pace-recipient", time.Date(2026, 11, 22, 3, 6, 8, 0, time.UTC), 5*time.Second, 1,
+		"450 4.2.1 The user you are trying to contact is receiving mail too quickly.")
+	l.Resume("smtp/[smtp.gmail.com]:587")
+	l.DestinationAlert("smtp/[smtp.gmail.com]:587", "smtp.gmail.com[142.250.102.108]:587", "535 5.7.8 Username and Password not accepted.")
 	gmail := "550-5.7.1 [192.0.2.1 12] Our system has detected that this message is 550 5.7.1 likely unsolicited mail. x - gsmtp"
 	l.Ban("192.0.2.7", "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited", gmail)
 	l.Block("spam.example", "6740A1F3C2D94E25", "192.0.2.8", "gmail-domain-reputation", true, "550 5.7.1 ... low reputation of the sending domain")

@@ -402,6 +402,26 @@ func (c *Conn) mailLine(m *Message) string {
 	return b.String()
 }
 
+// utf8Refused is the reply for an address that needs SMTPUTF8 when the
+// server does not offer it: the client never sends it raw (RFC 6531
+// section 3.2), and the address fails with 5.6.7 as RFC 6531 section 3.6.1
+// asks, unsent.
+func (c *Conn) utf8Refused(code int, addr string) (reply.Reply, bool) {
+	if _, ok := c.ext["SMTPUTF8"]; ok || ascii(addr) {
+		return reply.Reply{}, false
+	}
+	return reply.Reply{Code: code, Enhanced: "5.6.7", Lines: []string{"5.6.7 <" + addr + ">: the upstream does not offer SMTPUTF8, which this address needs"}}, true
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Conn) rcptLine(m *Message, i int) string {
 	s := "RCPT TO:<" + m.To[i] + ">"
 	if _, ok := c.ext["DSN"]; ok && i < len(m.RcptParams) {
@@ -422,8 +442,17 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 	defer stop()
 	res := &Result{}
 	_, pipelining := c.ext["PIPELINING"]
+	if _, utf8 := c.ext["SMTPUTF8"]; !utf8 && !ascii(m.From+strings.Join(m.To, "")) {
+		// Some addresses are refused unsent; one command at a time
+		// keeps the replies in step.
+		pipelining = false
+	}
 	if pipelining {
 		return res, c.sendPipelined(m, res)
+	}
+	if rep, refused := c.utf8Refused(550, m.From); refused {
+		res.Mail = rep
+		return res, nil
 	}
 	var err error
 	if res.Mail, err = c.cmd(c.mailLine(m)); err != nil {
@@ -434,6 +463,10 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 	}
 	anyOK := false
 	for i := range m.To {
+		if rep, refused := c.utf8Refused(553, m.To[i]); refused {
+			res.Rcpt = append(res.Rcpt, rep)
+			continue
+		}
 		rep, err := c.cmd(c.rcptLine(m, i))
 		if err != nil {
 			return res, &Error{Stage: "rcpt", Err: err}
@@ -544,6 +577,9 @@ func (c *Conn) reset() error {
 
 // Mail sends MAIL FROM with the given extra parameters.
 func (c *Conn) Mail(m *Message) (reply.Reply, error) {
+	if rep, refused := c.utf8Refused(550, m.From); refused {
+		return rep, nil
+	}
 	rep, err := c.cmd(c.mailLine(m))
 	if err != nil {
 		return rep, &Error{Stage: "mail", Err: err}
@@ -553,6 +589,9 @@ func (c *Conn) Mail(m *Message) (reply.Reply, error) {
 
 // Rcpt sends RCPT TO for m.To[i].
 func (c *Conn) Rcpt(m *Message, i int) (reply.Reply, error) {
+	if rep, refused := c.utf8Refused(553, m.To[i]); refused {
+		return rep, nil
+	}
 	rep, err := c.cmd(c.rcptLine(m, i))
 	if err != nil {
 		return rep, &Error{Stage: "rcpt", Err: err}

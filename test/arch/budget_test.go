@@ -35,8 +35,6 @@ var pendingMoves = map[string]string{
 	"enforce_wiring.go":   "the enforcer's wiring, to internal/enforce",
 	"enforce.go":          "the enforce subcommand's logic, to internal/enforce",
 	"bans.go":             "the bans subcommand's logic, to internal/enforce",
-	"routing.go":          "route to dial, to internal/route",
-	"notify.go":           "DSN queuing, to internal/bounce",
 }
 
 func goLines(t *testing.T, path string) int {

@@ -23,7 +23,7 @@ func TestEnforceBan(t *testing.T) {
 	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
 	gmail.answer("slow@gmail.test", stData, "451 4.3.0 Mail server temporarily rejected message. {id} - gsmtp")
 	// A deferred message stays ready (and unclaimed) for a minute.
-	cfg := "[enforce]\nban_delay = \"1s\"\n[delivery]\nmin_backoff = \"60s\"\nmax_backoff = \"60s\"\n"
+	cfg := "[enforce]\nban_delay = \"1s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n"
 	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
 	const banned, other = "127.0.0.5", "127.0.0.6"
 

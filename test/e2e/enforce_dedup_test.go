@@ -21,7 +21,7 @@ func TestEnforceNoDoubleAction(t *testing.T) {
 	gmail.answer("nb@gmail.test", stData, gmailNetblock)
 	gmail.answer("dkim@gmail.test", stData, dkim)
 	filter := writeFile(t, t.TempDir(), "reply_filter", "# no rewriting: Gmail's replies reach the client as they are\n", 0o644)
-	cfg := "[enforce]\nban_delay = \"0s\"\nreply_filter = \"" + filter + "\"\n[delivery]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n"
+	cfg := "[enforce]\nban_delay = \"0s\"\nreply_filter = \"" + filter + "\"\n[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"2s\"\n"
 	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg, extra: []string{"--poll", "1"}})
 	const reported, banned = "127.0.0.8", "127.0.0.9"
 

@@ -47,7 +47,7 @@ func TestEnforceGmailReplies(t *testing.T) {
 		pxGmail.answer(key(c, pxWho(i)), c.stage, c.reply)
 	}
 	// Deferred messages must stay put for the test: no retry for a minute.
-	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nmin_backoff = \"60s\"\nmax_backoff = \"60s\"\n"
+	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n"
 	sf := startEnforcer(t, sfGmail.Addr(), enforceOpts{config: cfg})
 	px := startEnforcer(t, pxGmail.Addr(), enforceOpts{config: cfg, proxy: true})
 	results := make([]gmailResult, len(cases))

@@ -167,7 +167,10 @@ func gmailCases() []gmailCase {
 			reply: gmailReply("552", "5.3.4", "Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines."), outcome: "bounced"},
 		// Report to the administrator.
 		{name: "550 5.7.25 no PTR record", action: "report", rule: "gmail-no-ptr", stage: stData,
-			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."), outcome: "bounced"},
+			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."),
+			// An alert: the relay's own set-up is at fault, so the mail
+			// is kept queued (deferred), never bounced.
+			outcome: "deferred"},
 		{name: "550 5.7.0 unknown to every rule", action: "report", rule: "", stage: stData,
 			reply: gmailUnknown, outcome: "bounced"},
 		// Not a rejection.

@@ -347,7 +347,7 @@ func TestBackoffAfterSlowAttempt(t *testing.T) {
 	t.Logf("gap between connection starts: %v", gap)
 	if gap < 2900*time.Millisecond {
 		t.Fatalf("message %s retried %v after the previous attempt began, i.e. about %v after that attempt "+
-			"timed out (logged %s); with min_backoff 1s the wait after the failure must be at least 0.9s",
+			"timed out (logged %s); with minimal_backoff_time 1s the wait after the failure must be at least 0.9s",
 			id, gap.Round(time.Millisecond), (gap - 2*time.Second).Round(time.Millisecond), d[0].Time.Format("15:04:05.000"))
 	}
 }

@@ -165,7 +165,7 @@ func TestBadCommandLine(t *testing.T) {
 	unknownKey := filepath.Join(dir, "unknown.toml")
 	os.WriteFile(unknownKey, []byte("[smtp]\nport = 2525\nshutdown_grase = \"5s\"\n"), 0o644)
 	badValue := filepath.Join(dir, "badvalue.toml")
-	os.WriteFile(badValue, []byte("# fast retries\n[delivery]\nmin_backoff = \"soon\"\n"), 0o644)
+	os.WriteFile(badValue, []byte("# fast retries\n[delivery]\nminimal_backoff_time = \"soon\"\n"), 0o644)
 	spool := t.TempDir()
 	tests := []struct {
 		name string

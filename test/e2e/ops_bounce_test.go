@@ -268,8 +268,9 @@ func removeParam(params, prefix string) string {
 // the message ends as .envelope.bad with the expiry as its reason, and a
 // failure notice follows. The notices are undeliverable too (the delay
 // notice deferred until bounce_queue_lifetime, the failure notice refused
-// for good): each is dropped with a "discard" line, and neither brings
-// another notice: the count stays at two.
+// for good): each goes to the postmaster as a double bounce (Postfix's
+// 2bounce_notice_recipient), from double-bounce@, and none goes to the
+// sender again.
 func TestOpsQueueLifetimeAndDelayWarning(t *testing.T) {
 	t.Parallel()
 	const busy = "451 4.2.0 <slow@example.net>: mailbox busy"
@@ -286,8 +287,8 @@ func TestOpsQueueLifetimeAndDelayWarning(t *testing.T) {
 		},
 	})
 	cfg := `[delivery]
-min_backoff = "1s"
-max_backoff = "1s"
+minimal_backoff_time = "1s"
+maximal_backoff_time = "1s"
 max_queue_lifetime = "3s"
 bounce_queue_lifetime = "3s"
 delay_warning = "1s"
@@ -380,22 +381,30 @@ delay_warning = "1s"
 	}
 
 	// Both notices fail in turn (the delay notice expires after
-	// bounce_queue_lifetime); an undeliverable notice is logged and
-	// dropped, as Postfix does with no postmaster to take a double
-	// bounce, and nothing about it is sent.
+	// bounce_queue_lifetime); each undeliverable notice goes to the
+	// postmaster as a double bounce, which the upstream takes.
 	for _, nid := range []string{did, fid} {
-		e := r.waitEvent("discard", 12*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == nid })
-		if e.Get("reason") != "undeliverable notice" {
-			t.Errorf("discard line for notice %s: %v; want reason=\"undeliverable notice\"", nid, e.Fields)
+		e := r.waitEvent("notice", 12*time.Second, func(e *maillog.Entry) bool { return e.Get("orig") == nid })
+		if e.Get("kind") != "2bounce" || e.Get("to") != "<postmaster@relay.test>" {
+			t.Errorf("notice line about notice %s: %v; want kind=2bounce to=<postmaster@relay.test>", nid, e.Fields)
 		}
 	}
+	waitFor(10*time.Second, func() bool {
+		n := 0
+		for _, tx := range fake.Transactions() {
+			if tx.MailFrom == "double-bounce@relay.test" && tx.Accepted() && slices.Equal(tx.To(), []string{"postmaster@relay.test"}) {
+				n++
+			}
+		}
+		return n == 2
+	})
 	time.Sleep(1500 * time.Millisecond) // two more poll rounds
-	if ns := opsNotices(r, ""); len(ns) != 2 {
+	if ns := opsNotices(r, ""); len(ns) != 4 {
 		var got []string
 		for _, e := range ns {
 			got = append(got, fmt.Sprintf("%s about %s", e.Get("kind"), e.Get("orig")))
 		}
-		t.Errorf("notices %q; want exactly two, both about %s", got, id)
+		t.Errorf("notices %q; want four: delay and failure about %s, a double bounce about each", got, id)
 	}
 	for _, tx := range fake.Transactions() {
 		if tx.MailFrom == "" && !slices.Equal(tx.To(), []string{"alice@example.org"}) {
@@ -403,7 +412,7 @@ delay_warning = "1s"
 		}
 	}
 	if f := opsSpool(t, r.spool); len(f) != 1 || !slices.Equal(f[id], []string{"content", "envelope.bad"}) {
-		t.Errorf("spool holds %v; want only %s, failed (the notices dropped)", f, id)
+		t.Errorf("spool holds %v; want only %s, failed (the notices double-bounced)", f, id)
 	}
 	dl := deliveries(r.events("delivery"), "alice@example.org", "bounced")
 	if len(dl) != 2 {

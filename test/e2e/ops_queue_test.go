@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +63,7 @@ func TestOpsQueueCommands(t *testing.T) {
 	const later, refused = "451 4.3.0 try later", "550 5.1.1 <fail@example.net>: no such user"
 	failing := map[string]harness.Response{"fail@example.net": {Reply: refused}}
 	fake := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: later}, RcptFor: failing})
-	r := opsRelay(t, fake.Addr(), "[delivery]\nmin_backoff = \"30s\"\nmax_backoff = \"30s\"\n",
+	r := opsRelay(t, fake.Addr(), "[delivery]\nminimal_backoff_time = \"30s\"\nmaximal_backoff_time = \"30s\"\n",
 		"--forward-on-disconnect", "--no-bounces")
 	pid := r.current().PID()
 	spool := r.spool

@@ -36,7 +36,7 @@ func TestOpsStats(t *testing.T) {
 	})
 	logFile := filepath.Join(t.TempDir(), "relaykeeper.log")
 	cfg := "mynetworks = [\"192.0.2.0/24\"]\nrelay_domains = [\"example.net\", \"example.org\"]\n"
-	r := opsRelay(t, fake.Addr(), "[delivery]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\n[policy]\n"+cfg,
+	r := opsRelay(t, fake.Addr(), "[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\n[policy]\n"+cfg,
 		"--poll", "1", "--size", "2000", "--no-enforce", "--log-file", logFile)
 	logged := func(event string) []*maillog.Entry {
 		b, _ := os.ReadFile(logFile)

@@ -90,12 +90,18 @@ func saslPostfix(t *testing.T, sink *harness.Sink, password string) *harness.Pos
 }
 
 // startGmailProxy runs relaykeeper --as-proxy UPSTREAM --client-tls
-// --client-auth with one "client plain USER PASS" line.
-func startGmailProxy(t *testing.T, upstream, user, pass string) *relay {
+// --client-auth with one "client plain USER PASS" line, and
+// --client-tls-verify VERIFY unless it is empty (then the relay verifies
+// against the system's roots, since it sends credentials).
+func startGmailProxy(t *testing.T, upstream, user, pass, verify string) *relay {
 	t.Helper()
 	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain "+user+" "+pass+"\n", 0o600)
-	return startRelay(t, "127.0.0.1", "--as-proxy", upstream, "--client-tls", "--client-auth", sec,
-		"--interface", "127.0.0.1", "--domain", "relay.test", "--spool-dir", t.TempDir())
+	args := []string{"--as-proxy", upstream, "--client-tls", "--client-auth", sec,
+		"--interface", "127.0.0.1", "--domain", "relay.test", "--spool-dir", t.TempDir()}
+	if verify != "" {
+		args = append(args, "--client-tls-verify", verify)
+	}
+	return startRelay(t, "127.0.0.1", args...)
 }
 
 // TestTLSClientPostfixSASL is the Gmail set-up in miniature: relaykeeper
@@ -115,7 +121,8 @@ func TestTLSClientPostfixSASL(t *testing.T) {
 	mustCmd(t, c, "530 5.7.0 Must issue a STARTTLS command first", "MAIL FROM:<a@example.org>")
 	c.Close()
 
-	r := startGmailProxy(t, pf.Addr(), "alice@rk.test", "app-password-1")
+	// The test Postfix's certificate is self-signed: the explicit opt-out.
+	r := startGmailProxy(t, pf.Addr(), "alice@rk.test", "app-password-1", "<none>")
 	tx := mustSend(t, r.addr(), "alice@example.org", []string{outsideRcpt}, message("gmail in miniature"))
 	if len(tx.Final) != 1 || !strings.HasPrefix(tx.Final[0], "250 2.0.0 Ok: queued as ") {
 		t.Errorf("final reply through the proxy = %q; want Postfix's \"250 2.0.0 Ok: queued as ...\"", tx.Final)
@@ -132,7 +139,7 @@ func TestTLSClientPostfixSASL(t *testing.T) {
 	}
 	checkSpoolEmpty(t, r.spool)
 
-	bad := startGmailProxy(t, pf.Addr(), "alice@rk.test", "wrong-password")
+	bad := startGmailProxy(t, pf.Addr(), "alice@rk.test", "wrong-password", "<none>")
 	tx, err := sendMail(bad.addr(), "alice@example.org", []string{outsideRcpt}, message("wrong password"))
 	if err == nil || !(tx.Mail.code() == 535 || tx.Mail.code()/100 == 4) {
 		t.Errorf("with a wrong client password: %v, MAIL reply %q; want the upstream's 535 or a 4xx", err, tx.Mail)
@@ -152,20 +159,30 @@ func TestTLSClientPostfixSASL(t *testing.T) {
 	checkSpoolEmpty(t, bad.spool)
 }
 
+// authUpstream starts relaykeeper as a smarthost that requires STARTTLS
+// (with a self-signed certificate, returned as pem) and then AUTH as
+// alice@rk.test / app-password-1, forwarding to sink.
+func authUpstream(t *testing.T, sink *harness.Sink) (up *relay, pem string) {
+	t.Helper()
+	dir := t.TempDir()
+	_, _, pem = certFiles(t, dir)
+	sec := writeFile(t, dir, "server.secrets", "server plain alice@rk.test app-password-1\n", 0o600)
+	up = startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect",
+		"--server-tls", "--server-tls-certificate", pem, "--server-tls-required", "--server-auth", sec,
+		"--interface", "127.0.0.1", "--domain", "upstream.test", "--spool-dir", t.TempDir())
+	return up, pem
+}
+
 // TestTLSClientRelaykeeperUpstream is the same set-up with relaykeeper in
 // Postfix's place (--as-server --server-tls-required --server-auth), so it
 // runs where no SASL backend for Postfix is installed.
 func TestTLSClientRelaykeeperUpstream(t *testing.T) {
 	t.Parallel()
 	sink := harness.StartSink(t, harness.SinkOptions{})
-	dir := t.TempDir()
-	_, _, pem := certFiles(t, dir)
-	sec := writeFile(t, dir, "server.secrets", "server plain alice@rk.test app-password-1\n", 0o600)
-	up := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect",
-		"--server-tls", "--server-tls-certificate", pem, "--server-tls-required", "--server-auth", sec,
-		"--interface", "127.0.0.1", "--domain", "upstream.test", "--spool-dir", t.TempDir())
+	up, pem := authUpstream(t, sink)
 
-	r := startGmailProxy(t, up.addr(), "alice@rk.test", "app-password-1")
+	// The relay trusts the test's own certificate, as its CA.
+	r := startGmailProxy(t, up.addr(), "alice@rk.test", "app-password-1", pem)
 	tx := mustSend(t, r.addr(), "alice@example.org", []string{outsideRcpt}, message("relaykeeper upstream"))
 	id := queuedID(t, tx.Final) // the upstream's own "queued as", passed through
 	e := up.waitEvent("accept", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id })
@@ -177,7 +194,7 @@ func TestTLSClientRelaykeeperUpstream(t *testing.T) {
 		t.Errorf("sink message lacks the upstream's Received \"with ESMTPS id %s\" (TLS):\n%s", id, head(m.Data))
 	}
 
-	bad := startGmailProxy(t, up.addr(), "alice@rk.test", "wrong-password")
+	bad := startGmailProxy(t, up.addr(), "alice@rk.test", "wrong-password", pem)
 	tx, err := sendMail(bad.addr(), "alice@example.org", []string{outsideRcpt}, message("wrong password"))
 	// The relay's own credentials are wrong, not the client's message: a
 	// temporary refusal carrying the upstream's reply, as Postfix's client
@@ -190,6 +207,37 @@ func TestTLSClientRelaykeeperUpstream(t *testing.T) {
 		t.Errorf("sink has %d messages; want still 1", n)
 	}
 	checkSpoolEmpty(t, bad.spool)
+}
+
+// TestTLSClientAuthVerifiesByDefault: a relay that logs in to its
+// smarthost verifies the smarthost's certificate without being told to.
+// Against a certificate no root vouches for, the password is never sent:
+// the client hears a 4xx naming the handshake, and the upstream sees no
+// login. Trusting the test's CA, or the explicit <none>, lets it through.
+func TestTLSClientAuthVerifiesByDefault(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, pem := authUpstream(t, sink)
+
+	r := startGmailProxy(t, up.addr(), "alice@rk.test", "app-password-1", "")
+	tx, err := sendMail(r.addr(), "alice@example.org", []string{outsideRcpt}, message("unverified upstream"))
+	if err == nil || tx.Mail.code()/100 != 4 || !strings.Contains(tx.Mail.String(), "tls handshake") {
+		t.Errorf("to an unverifiable smarthost with credentials: %v, MAIL reply %q; want a 4xx naming the TLS handshake", err, tx.Mail)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := up.events("accept"); len(got) != 0 {
+		t.Errorf("the upstream accepted %d messages; want none", len(got))
+	}
+	for _, e := range up.events("auth") {
+		t.Errorf("the upstream saw a login: %v", e.Fields)
+	}
+	checkSpoolEmpty(t, r.spool)
+
+	for _, verify := range []string{pem, "<none>"} {
+		ok := startGmailProxy(t, up.addr(), "alice@rk.test", "app-password-1", verify)
+		mustSend(t, ok.addr(), "alice@example.org", []string{outsideRcpt}, message("verified upstream"))
+	}
+	sink.WaitCount(t, 2, 15*time.Second)
 }
 
 // TestTLSClientRequiredNoSTARTTLS: with --client-tls-required and a

@@ -239,7 +239,7 @@ func listensOn(port int) bool {
 // appended) and returns its path.
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
-	text := "[delivery]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n" + body
+	text := "[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"2s\"\n" + body
 	p := filepath.Join(t.TempDir(), "relaykeeper.toml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

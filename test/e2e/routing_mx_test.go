@@ -104,7 +104,7 @@ dns_server = %q
 		}
 	}
 
-	// No retries: min_backoff is 1s, so a deferral would be retried (and
+	// No retries: minimal_backoff_time is 1s, so a deferral would be retried (and
 	// logged again) within the wait.
 	time.Sleep(2500 * time.Millisecond)
 	es := r.events("delivery")

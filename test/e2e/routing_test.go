@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,3 +66,43 @@ helo_name = "mail.zombig.name"
 
 func hostOf(addr string) string { h, _, _ := strings.Cut(addr, ":"); return h }
 func portOf(addr string) string { _, p, _ := strings.Cut(addr, ":"); return p }
+
+// TestRoutingSighupReloads: a transport_maps entry added while the relay
+// runs is used after SIGHUP: mail for the domain goes to the new next hop,
+// and the log says the routing tables were reloaded. A table broken
+// afterwards is refused, and the routes in force stay.
+func TestRoutingSighupReloads(t *testing.T) {
+	t.Parallel()
+	hopA := harness.NewFakeSMTP(t, harness.Script{})
+	hopB := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	transport := filepath.Join(dir, "transport")
+	entryA := fmt.Sprintf("example.com relay:[%s]:%s\n", hostOf(hopA.Addr()), portOf(hopA.Addr()))
+	os.WriteFile(transport, []byte(entryA), 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ntransport_maps = [\"texthash:%s\"]\n", transport))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", "127.0.0.1:9", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--log")
+
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.com"}, message("before"))
+	hopA.WaitTransactions(t, 1, 10*time.Second)
+
+	entryB := fmt.Sprintf("example.net relay:[%s]:%s\n", hostOf(hopB.Addr()), portOf(hopB.Addr()))
+	os.WriteFile(transport, []byte(entryA+entryB), 0o644)
+	r.current().Signal(syscall.SIGHUP)
+	if !waitFor(3*time.Second, func() bool { return strings.Contains(r.stderr(), "routing tables reloaded") }) {
+		t.Fatalf("no \"routing tables reloaded\" in the log within 3s of SIGHUP")
+	}
+	mustSend(t, r.addr(), "alice@example.org", []string{"carol@example.net"}, message("after"))
+	b := hopB.WaitTransactions(t, 1, 10*time.Second)
+	if got := b[0].To(); len(got) != 1 || got[0] != "carol@example.net" {
+		t.Errorf("the new next hop got %v; want carol@example.net", got)
+	}
+
+	os.WriteFile(transport, []byte(entryA+"example.org nosuch:\n"), 0o644)
+	r.current().Signal(syscall.SIGHUP)
+	if !waitFor(3*time.Second, func() bool { return strings.Contains(r.stderr(), "routing tables not reloaded") }) {
+		t.Fatalf("a broken table was not refused within 3s of SIGHUP")
+	}
+	mustSend(t, r.addr(), "alice@example.org", []string{"dave@example.net"}, message("kept"))
+	hopB.WaitTransactions(t, 2, 10*time.Second)
+}

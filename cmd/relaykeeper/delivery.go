@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/bounce"
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/route"
+)
+
+// routingConfigured reports whether the configuration asks for Postfix-style
+// routing; without it everything goes to forward.to, E-MailRelay's way.
+func routingConfigured(cfg *config.Config) bool {
+	r := &cfg.Routing
+	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(cfg.Transports) > 0
+}
+
+// newRouter builds the routing tables and the dialer of their destinations.
+func (r *relay) newRouter() (*route.Dialer, error) {
+	cfg := &r.cfg
+	opts := route.Options{
+		Transports:          map[string]*route.Transport{},
+		DefaultTransport:    cfg.Routing.DefaultTransport,
+		TransportMaps:       cfg.Routing.TransportMaps,
+		SenderDependentMaps: cfg.Routing.SenderDependentMaps,
+	}
+	if cfg.Forward.To != "" {
+		// forward.to is E-MailRelay's smarthost: used as is, no MX lookup.
+		host, port, err := net.SplitHostPort(r.upstream())
+		if err != nil {
+			return nil, fmt.Errorf("forward.to: %w", err)
+		}
+		opts.RelayHost = "[" + host + "]:" + port
+	}
+	for name, t := range cfg.Transports {
+		opts.Transports[name] = &route.Transport{Name: name, NextHop: t.NextHop, BindAddress: t.BindAddress,
+			HeloName: t.HeloName, TLS: t.TLS, Auth: t.Auth, LogName: t.LogName,
+			ConcurrencyLimit: t.ConcurrencyLimit, InitialConcurrency: t.InitialConcurrency,
+			RecipientLimit: t.RecipientLimit, RateDelay: t.RateDelay}
+	}
+	return route.NewDialer(route.DialerOptions{
+		Routes:           opts,
+		Session:          r.remote,
+		Resolver:         &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
+		ConcurrencyLimit: cfg.Routing.ConcurrencyLimit,
+		RecipientLimit:   cfg.Routing.RecipientLimit,
+		InsecureAuth:     clientVerifyOff(&cfg.TLS),
+		Log:              r.log,
+	})
+}
+
+// dialer makes upstream sessions as the configuration says.
+func (r *relay) dialer() *remote.Dialer {
+	d := &remote.Dialer{Options: r.remote, Log: r.log}
+	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
+		d.Debug = dp
+	}
+	return d
+}
+
+func (r *relay) newScheduler() *deliver.Scheduler { return r.newSchedulerWith(nil) }
+
+// newSchedulerWith is newScheduler telling p, if not nil, how RunOnce
+// progresses.
+func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
+	d := &r.cfg.Delivery
+	opts := deliver.Options{
+		Progress:              p,
+		Spool:                 r.spool,
+		Upstream:              r.upstream(),
+		Dial:                  r.dialer(),
+		Connections:           d.Connections,
+		MessagesPerConnection: d.MessagesPerConnection,
+		MinBackoff:            d.MinBackoff,
+		MaxBackoff:            d.MaxBackoff,
+		Pace: deliver.PaceOptions{Suspend: d.PaceSuspend, MaxSuspend: d.PaceMaxSuspend, Delay: d.PaceDelay,
+			MaxDelay: d.PaceMaxDelay, QuotaWindow: d.QuotaWindow},
+		Grace:          r.cfg.SMTP.ShutdownGrace,
+		Log:            r.log,
+		MailLog:        r.maillog,
+		MaxLifetime:    d.MaxQueueLifetime,
+		BounceLifetime: d.BounceQueueLifetime,
+		DelayWarning:   d.DelayWarning,
+		ClientFilter:   r.clientFilter,
+		ContentFilter:  r.cfg.Routing.ContentFilter,
+	}
+	if r.router != nil {
+		opts.Router = r.router
+	}
+	if d.Bounces {
+		remoteMTA, _, _ := net.SplitHostPort(r.upstream())
+		opts.Notices = &bounce.Notifier{Spool: r.spool, ReportingMTA: r.cfg.Domain, RemoteMTA: remoteMTA,
+			MaxQueueLifetime: d.MaxQueueLifetime, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
+	}
+	if r.enforcer != nil {
+		opts.Refusals = enforcerRefusals{r}
+	}
+	if r.srs != nil {
+		opts.Senders = r.srs
+	}
+	return deliver.New(opts)
+}
+
+// Reload is reload.Loader: the access tables, checks, bans and welcomelist
+// that changed, and the routing tables (all of them, with all).
+func (r *relay) Reload(all bool) {
+	r.reloadTables()
+	r.reloadRouting(all)
+}
+
+// reloadRouting re-reads the routing tables (transport_maps,
+// sender_dependent_default_transport_maps) and the transports' secrets:
+// all of them when asked to (SIGHUP), else only if a table's file changed.
+func (r *relay) reloadRouting(all bool) {
+	if r.router == nil {
+		return
+	}
+	var err error
+	changed := all
+	if all {
+		err = r.router.Reload()
+	} else {
+		changed, err = r.router.ReloadChanged()
+	}
+	switch {
+	case err != nil:
+		r.log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
+	case changed:
+		r.log.Info("routing tables reloaded")
+	}
+}

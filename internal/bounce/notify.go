@@ -1,0 +1,155 @@
+package bounce
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Notifier queues notices in the spool, where they wait for delivery like
+// any other message: a notice goes from the null sender to the message's
+// sender; a notice that cannot be delivered goes to the postmaster as a
+// double bounce.
+//
+// Loops cannot form: no notice is made about a notice (Needed), a double
+// bounce comes from DoubleBounceSender, and a double bounce that cannot be
+// delivered is only logged, as Postfix discards mail to its double-bounce
+// address.
+type Notifier struct {
+	Spool *spool.Spool
+	// ReportingMTA is this host's name: notices are from
+	// MAILER-DAEMON@ReportingMTA, and unqualified addresses get it.
+	ReportingMTA string
+	// RemoteMTA is the smarthost the replies came from, "" when routing
+	// decides per recipient.
+	RemoteMTA string
+	// MaxQueueLifetime is how long the relay keeps trying, for a delay
+	// warning's "will retry until".
+	MaxQueueLifetime time.Duration
+	// Postmaster gets double bounces (Postfix's 2bounce_notice_recipient);
+	// "postmaster" when empty. Without an @, ReportingMTA is appended.
+	Postmaster string
+	MailLog    *maillog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// DoubleBounceSender is the local part a double bounce comes from
+// (Postfix's double_bounce_sender): a message from it that fails is
+// discarded, which ends any loop.
+const DoubleBounceSender = "double-bounce"
+
+func (n *Notifier) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
+}
+
+func (n *Notifier) qualify(addr string) string {
+	if addr == "" {
+		addr = "postmaster"
+	}
+	if !strings.Contains(addr, "@") {
+		addr += "@" + n.ReportingMTA
+	}
+	return addr
+}
+
+// IsDoubleBounce reports a message that is itself a double bounce.
+func (n *Notifier) IsDoubleBounce(env *spool.Envelope) bool {
+	return env.Bounce && strings.EqualFold(env.From, n.qualify(DoubleBounceSender))
+}
+
+// Notify queues a notice of kind k about rcpts, keeping only those whose
+// NOTIFY asks for that kind; nothing for a message that needs none.
+func (n *Notifier) Notify(k Kind, env *spool.Envelope, contentPath string, rcpts []spool.Recipient) error {
+	if !Needed(env, k) {
+		return nil
+	}
+	allowed := map[string]bool{}
+	for _, rc := range Recipients(env, k) {
+		allowed[rc.Addr] = true
+	}
+	var want []spool.Recipient
+	for _, rc := range rcpts {
+		if allowed[rc.Addr] {
+			want = append(want, rc)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	id, err := n.queue(env, contentPath, k, want, env, "", env.From)
+	if err != nil {
+		return err
+	}
+	n.MailLog.Notice(id, env.ID, k.String(), env.From, len(want))
+	return nil
+}
+
+// DoubleBounce queues, for the postmaster, a failure notice about a notice
+// that could not be delivered, with that notice returned in it. It returns
+// false, and queues nothing, when env is a double bounce itself: that one
+// is only to be logged and dropped.
+func (n *Notifier) DoubleBounce(env *spool.Envelope, contentPath string, rcpts []spool.Recipient) (bool, error) {
+	if n.IsDoubleBounce(env) || len(rcpts) == 0 {
+		return false, nil
+	}
+	pm := n.qualify(n.Postmaster)
+	// The report is written as if to the postmaster, who sent nothing:
+	// Build only needs someone to address it to.
+	about := *env
+	about.From = pm
+	id, err := n.queue(&about, contentPath, Failure, rcpts, env, n.qualify(DoubleBounceSender), pm)
+	if err != nil {
+		return false, err
+	}
+	n.MailLog.Notice(id, env.ID, "2bounce", pm, len(rcpts))
+	return true, nil
+}
+
+// queue builds the notice about env and commits it from sender to rcpt.
+func (n *Notifier) queue(env *spool.Envelope, contentPath string, k Kind, rcpts []spool.Recipient, orig *spool.Envelope, sender, rcpt string) (string, error) {
+	content, err := os.Open(contentPath)
+	if err != nil {
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	defer content.Close()
+	now := n.now()
+	w, err := n.Spool.Create(now)
+	if err != nil {
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now}
+	if n.MaxQueueLifetime > 0 {
+		opts.RetryUntil = orig.Arrival.Add(n.MaxQueueLifetime)
+	}
+	if err := Build(w, env, content, k, rcpts, opts); err != nil {
+		w.Abort()
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	ne := &spool.Envelope{
+		From:       sender,
+		Recipients: []spool.Recipient{{Addr: rcpt, Status: spool.Pending}},
+		BodyType:   orig.BodyType,
+		SMTPUTF8:   orig.SMTPUTF8,
+		Client:     "local",
+		Helo:       n.ReportingMTA,
+		Arrival:    now,
+		Bounce:     true,
+	}
+	if err := w.Prepare(ne); err != nil {
+		w.Abort()
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	if err := w.Commit(false); err != nil {
+		w.Abort()
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	return w.ID(), nil
+}

@@ -1,0 +1,94 @@
+package deliver
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// TestSMTPUTF8Downgrade: toward an upstream without SMTPUTF8, a UTF-8
+// address fails alone with 5.6.7 and is never sent; an ASCII one goes
+// without the SMTPUTF8 parameter when the headers are ASCII; UTF-8 headers
+// fail the whole message with 5.6.7.
+func TestSMTPUTF8Downgrade(t *testing.T) {
+	for _, c := range []struct {
+		name, header string
+		want         map[string]spool.RcptStatus
+		got          string
+	}{
+		{"ascii headers", "Subject: plain\r\n", map[string]spool.RcptStatus{"ascii@example.net": spool.Sent, "jürgen@example.net": spool.Bounced}, "ascii@example.net"},
+		{"utf-8 headers", "Subject: grüße\r\n", map[string]spool.RcptStatus{"ascii@example.net": spool.Bounced, "jürgen@example.net": spool.Bounced}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			up := startUpstream(t) // go-smtp without SMTPUTF8
+			sp, s, _, id := setup(t, up.addr, "x@example.net")
+			if cl, err := sp.Claim(id); err != nil || cl.Delete() != nil {
+				t.Fatal(err)
+			}
+			w, _ := sp.Create(t0)
+			io.WriteString(w, c.header+"\r\nbody\r\n")
+			env := &spool.Envelope{From: "a@example.com", Arrival: t0, SMTPUTF8: true, Recipients: rcpts("ascii@example.net", "jürgen@example.net")}
+			if err := w.Prepare(env); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := sp.Read(w.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range got.Recipients {
+				if r.Status != c.want[r.Addr] || (r.Status == spool.Bounced && !strings.Contains(r.Reply, "5.6.7")) {
+					t.Errorf("%s: %s %q; want %s (5.6.7 if failed)", r.Addr, r.Status, r.Reply, c.want[r.Addr])
+				}
+			}
+			if g := strings.Join(up.got(), ","); g != c.got {
+				t.Errorf("upstream received %q; want %q", g, c.got)
+			}
+		})
+	}
+}
+
+// FuzzHeadersNeedUTF8 holds headersNeedUTF8 to the plain reading: the
+// header section is everything before the first empty line (CRLF or LF),
+// and it needs SMTPUTF8 when any of its bytes is 8-bit.
+func FuzzHeadersNeedUTF8(f *testing.F) {
+	for _, s := range []string{"Subject: a\r\n\r\nbody é\r\n", "Subject: é\r\n\r\n", "Subject: a\n\nx", "", "\r\n", "X: " + strings.Repeat("a", 70000) + "é\r\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		path := t.TempDir() + "/m"
+		if err := os.WriteFile(path, msg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := headersNeedUTF8(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := false
+		for _, line := range strings.SplitAfter(string(msg), "\n") {
+			if strings.TrimRight(line, "\r\n") == "" {
+				break
+			}
+			for i := 0; i < len(line); i++ {
+				if line[i] >= 0x80 {
+					want = true
+				}
+			}
+			if want {
+				break
+			}
+		}
+		if got != want {
+			t.Errorf("headersNeedUTF8(%q) = %v; want %v", msg, got, want)
+		}
+	})
+}

@@ -1,0 +1,345 @@
+package route
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
+)
+
+// Destination is a recipient's route as the scheduler needs it: where its
+// sessions go and the limits that apply there.
+type Destination struct {
+	// Key groups recipients that share transactions, sessions and limits:
+	// Postfix's per-destination queue (transport and next hop).
+	Key string
+	// Error, when its Code is set, is how the recipient fails without a
+	// session: Postfix's error: (5xx) and retry: (4xx) transports.
+	Error reply.Reply
+	// Discard claims delivery and drops the recipient (discard:).
+	Discard bool
+	// ConcurrencyLimit bounds parallel sessions to the destination
+	// (destination_concurrency_limit); zero means the scheduler's default.
+	ConcurrencyLimit int
+	// RecipientLimit bounds recipients per transaction
+	// (destination_recipient_limit); zero means the scheduler's default.
+	RecipientLimit int
+	// RateDelay is the pause between deliveries to the destination
+	// (destination_rate_delay).
+	RateDelay time.Duration
+	// InitialConcurrency is Postfix's initial_destination_concurrency:
+	// a destination starts with this many sessions and gains one per
+	// successful delivery up to its limit, and loses one per failure to
+	// connect; zero means no slow start.
+	InitialConcurrency int
+}
+
+// DialerOptions configure a Dialer.
+type DialerOptions struct {
+	// Routes are the routing settings; Reload opens their tables again.
+	Routes Options
+	// Session is the relay's own session settings (HELO name, timeouts,
+	// TLS and AUTH toward forward.to); a transport overrides its fields.
+	Session remote.Options
+	// Resolver finds the hosts of a next hop.
+	Resolver *Resolver
+	// ConcurrencyLimit and RecipientLimit are the defaults of every
+	// destination ([routing] concurrency_limit, recipient_limit).
+	ConcurrencyLimit, RecipientLimit int
+	// InsecureAuth lets a transport that sends credentials skip
+	// certificate verification at the TLS levels that do not verify
+	// (may, encrypt, wrapper): the administrator's explicit opt-out.
+	InsecureAuth bool
+	// Log, if set, hears a transport's OAuth2 token refresh failures,
+	// which are alerts.
+	Log *slog.Logger
+}
+
+// Dialer routes recipients to destinations and opens sessions there: the
+// destination's hosts are tried in MX order with the transport's own HELO
+// name, bind address, TLS level and AUTH. Its tables are swapped whole by
+// Reload. It is safe for concurrent use.
+type Dialer struct {
+	opts DialerOptions
+
+	mu       sync.Mutex // guards the fields below
+	router   *Router
+	seen     map[string]Route       // destination key -> route, for Dial
+	auths    map[string]saslClient  // transport name -> its AUTH, read once
+	versions map[string]fileVersion // the tables' files as read
+}
+
+// saslClient is remote.Options.Auth.
+type saslClient = func(mechs []string) (sasl.Client, error)
+
+// NewDialer opens the routing tables; the error reports every problem.
+func NewDialer(opts DialerOptions) (*Dialer, error) {
+	rt, err := New(opts.Routes)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Resolver == nil {
+		opts.Resolver = &Resolver{}
+	}
+	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]saslClient{},
+		versions: tableVersions(rt)}, nil
+}
+
+// Reload reads the routing tables and the transports' secrets files again.
+// A reload that fails keeps the old tables in force and says why; it never
+// leaves routing half changed.
+func (d *Dialer) Reload() error {
+	rt, err := New(d.opts.Routes)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.router = rt
+	d.auths = map[string]saslClient{}
+	d.versions = tableVersions(rt)
+	d.mu.Unlock()
+	return nil
+}
+
+// ReloadChanged reloads as Reload does when a routing table's file has
+// changed since it was read (another inode, size or modification time).
+func (d *Dialer) ReloadChanged() (bool, error) {
+	d.mu.Lock()
+	old := d.versions
+	d.mu.Unlock()
+	for path, v := range old {
+		if version(path) != v {
+			return true, d.Reload()
+		}
+	}
+	return false, nil
+}
+
+// fileVersion tells one version of a file from another.
+type fileVersion struct {
+	size, ino uint64
+	mtime     int64
+}
+
+func version(path string) fileVersion {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileVersion{}
+	}
+	v := fileVersion{size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v.ino = st.Ino
+	}
+	return v
+}
+
+// tableVersions are the versions of the files of r's tables.
+func tableVersions(r *Router) map[string]fileVersion {
+	out := map[string]fileVersion{}
+	if r == nil {
+		return out
+	}
+	for _, m := range append(slices.Clone(r.tmaps), r.smaps...) {
+		if p := m.t.Path(); p != "" {
+			out[p] = version(p)
+		}
+	}
+	return out
+}
+
+// Route decides the destination of one recipient.
+func (d *Dialer) Route(sender, rcpt string) Destination {
+	d.mu.Lock()
+	router := d.router
+	d.mu.Unlock()
+	rt := router.Route(sender, rcpt)
+	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit}
+	switch {
+	case rt.Error != "" && rt.Temporary():
+		dst.Error = reply.New(450, rt.Error)
+	case rt.Error != "":
+		dst.Error = reply.New(550, rt.Error)
+	case rt.Discarded():
+		dst.Discard = true
+	}
+	if t := rt.Transport; t != nil {
+		if t.ConcurrencyLimit > 0 {
+			dst.ConcurrencyLimit = t.ConcurrencyLimit
+		}
+		if t.RecipientLimit > 0 {
+			dst.RecipientLimit = t.RecipientLimit
+		}
+		dst.RateDelay = t.RateDelay
+		dst.InitialConcurrency = t.InitialConcurrency
+	}
+	d.mu.Lock()
+	d.seen[rt.Key] = rt
+	d.mu.Unlock()
+	return dst
+}
+
+// Dial tries the destination's hosts in order until one answers; relay
+// names the host reached (or the destination, if none was), for the logs.
+func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, err error) {
+	d.mu.Lock()
+	rt, ok := d.seen[dst.Key]
+	d.mu.Unlock()
+	if !ok {
+		return nil, "", fmt.Errorf("route: no route for %s", dst.Key)
+	}
+	hosts, err := d.opts.Resolver.Hosts(ctx, rt)
+	if err != nil {
+		var de *DNSError
+		if errors.As(err, &de) && !de.Temporary() {
+			// No such domain, a null MX, no address: no retry will help.
+			code := de.Code
+			if code == "" {
+				code = "5.1.2"
+			}
+			return nil, rt.Host, &remote.Error{Stage: "dns", Perm: true,
+				Reply: reply.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}}}
+		}
+		return nil, rt.Host, &remote.Error{Stage: "dns", Err: err}
+	}
+	opts, err := d.session(rt)
+	if err != nil {
+		return nil, rt.Host, &remote.Error{Stage: "connect", Err: err}
+	}
+	var last error
+	for _, h := range hosts {
+		c, err := remote.Dial(ctx, h, opts)
+		if err == nil {
+			return c, rt.Host + "[" + h + "]", nil
+		}
+		last = err
+		// A host that refuses, even for good (a 554 greeting): Postfix
+		// tries the next MX too.
+	}
+	return nil, rt.Host, last
+}
+
+// session is the session settings for a route's transport.
+func (d *Dialer) session(rt Route) (remote.Options, error) {
+	opts := d.opts.Session
+	t := rt.Transport
+	if t == nil {
+		return opts, nil
+	}
+	if t.HeloName != "" {
+		opts.Helo = t.HeloName
+	}
+	if t.BindAddress != "" {
+		ip := net.ParseIP(strings.Trim(t.BindAddress, "[]"))
+		if ip == nil {
+			return opts, fmt.Errorf("transport %s: bind_address %q is not an IP address", t.Name, t.BindAddress)
+		}
+		opts.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	if t.Auth != "" {
+		// The secrets file is read when the transport is first used, and
+		// again after a reload.
+		d.mu.Lock()
+		a, ok := d.auths[t.Name]
+		d.mu.Unlock()
+		if !ok {
+			s, err := auth.LoadSecrets(t.Auth)
+			if err != nil {
+				return opts, fmt.Errorf("transport %s: %w", t.Name, err)
+			}
+			if d.opts.Log != nil {
+				s.SetLog(d.opts.Log) // OAuth2 refresh failures are alerts
+			}
+			a, _ = s.ClientAuth("")
+			d.mu.Lock()
+			d.auths[t.Name] = a
+			d.mu.Unlock()
+		}
+		opts.Auth = a
+	}
+	if t.TLS != "" {
+		level := Level(t.TLS)
+		if opts.Auth != nil && !d.opts.InsecureAuth {
+			// Credentials never go to a host whose certificate is not
+			// checked: the levels that only encrypt verify too.
+			level = level.forCredentials()
+		}
+		opts.TLS, opts.TLSConfig = level.Session(rt.Host)
+	}
+	return opts, nil
+}
+
+// Level is a TLS security level, Postfix's smtp_tls_security_level plus
+// "wrapper" for TLS from the first byte. See docs/tls.md.
+type Level string
+
+// The levels.
+const (
+	// LevelNone never uses TLS.
+	LevelNone Level = "none"
+	// LevelMay uses STARTTLS when offered and accepts any certificate:
+	// safe against a passive eavesdropper only.
+	LevelMay Level = "may"
+	// LevelEncrypt requires STARTTLS and accepts any certificate: a
+	// server without TLS gets nothing, an active attacker can still read.
+	LevelEncrypt Level = "encrypt"
+	// LevelVerify requires STARTTLS and a certificate valid for the next
+	// hop's name under the system roots. LevelSecure is the same here:
+	// the name checked is always the next hop's, never an MX host's from
+	// DNS, which is what "secure" adds in Postfix.
+	LevelVerify Level = "verify"
+	LevelSecure Level = "secure"
+	// LevelWrapper speaks TLS from the first byte (port 465) and accepts
+	// any certificate; LevelWrapperVerify also verifies it, as a wrapper
+	// transport that sends credentials does.
+	LevelWrapper       Level = "wrapper"
+	LevelWrapperVerify Level = "wrapper+verify"
+)
+
+// forCredentials is the level used when the session sends credentials.
+func (l Level) forCredentials() Level {
+	switch l {
+	case LevelMay, LevelEncrypt:
+		return LevelVerify
+	case LevelWrapper:
+		return LevelWrapperVerify
+	}
+	return l
+}
+
+// Session is the client's TLS mode and configuration at this level for a
+// next hop named host.
+func (l Level) Session(host string) (remote.TLSMode, *tls.Config) {
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	switch l {
+	case LevelNone:
+		return remote.TLSNone, nil
+	case LevelMay:
+		tc.InsecureSkipVerify = true
+		return remote.TLSOpportunistic, tc
+	case LevelEncrypt:
+		tc.InsecureSkipVerify = true
+		return remote.TLSRequired, tc
+	case LevelVerify, LevelSecure:
+		return remote.TLSRequired, tc
+	case LevelWrapper:
+		tc.InsecureSkipVerify = true
+		return remote.TLSImplicit, tc
+	case LevelWrapperVerify:
+		return remote.TLSImplicit, tc
+	}
+	return remote.TLSNone, nil
+}

@@ -1,0 +1,83 @@
+package route
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+)
+
+// TestDialerReload: a transport_maps entry added to the file is used after
+// Reload (and found by ReloadChanged); a file that no longer parses is
+// refused and the old routes stay in force.
+func TestDialerReload(t *testing.T) {
+	dir := t.TempDir()
+	tm := writeFile(t, dir, "transport", "a.example smtp:[192.0.2.1]:2525\n")
+	d, err := NewDialer(DialerOptions{Routes: Options{TransportMaps: []string{"texthash:" + tm}}, ConcurrencyLimit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Route("", "x@b.example").Key; got != "smtp/b.example" {
+		t.Fatalf("Route(b.example) before the change = %q; want by MX", got)
+	}
+	if changed, err := d.ReloadChanged(); changed || err != nil {
+		t.Errorf("ReloadChanged with nothing changed = %v, %v", changed, err)
+	}
+	time.Sleep(10 * time.Millisecond) // a new modification time
+	writeFile(t, dir, "transport", "a.example smtp:[192.0.2.1]:2525\nb.example error:5.1.1 gone\n")
+	if changed, err := d.ReloadChanged(); !changed || err != nil {
+		t.Fatalf("ReloadChanged after the change = %v, %v; want reloaded", changed, err)
+	}
+	if got := d.Route("", "x@b.example"); got.Error.Code != 550 || got.Error.Enhanced != "5.1.1" {
+		t.Errorf("Route(b.example) after the reload = %+v; want the error: route, 550 5.1.1", got)
+	}
+	writeFile(t, dir, "transport", "b.example nosuch:\n")
+	if err := d.Reload(); err == nil {
+		t.Errorf("Reload of a table naming an unknown transport succeeded")
+	}
+	if got := d.Route("", "x@b.example"); got.Error.Code != 550 {
+		t.Errorf("after a refused reload Route(b.example) = %+v; want the old route kept", got)
+	}
+}
+
+// TestDialerCredentialsVerify: a transport that logs in verifies the
+// server's certificate even at the levels that only encrypt, unless the
+// administrator opted out.
+func TestDialerCredentialsVerify(t *testing.T) {
+	dir := t.TempDir()
+	sec := writeFile(t, dir, "secrets", "client plain user pass\n")
+	os.Chmod(sec, 0o600)
+	for _, c := range []struct {
+		level    string
+		auth     string
+		insecure bool
+		mode     remote.TLSMode
+		verify   bool
+	}{
+		{"may", "", false, remote.TLSOpportunistic, false},
+		{"may", sec, false, remote.TLSRequired, true},
+		{"encrypt", sec, false, remote.TLSRequired, true},
+		{"encrypt", sec, true, remote.TLSRequired, false},
+		{"wrapper", sec, false, remote.TLSImplicit, true},
+		{"verify", "", false, remote.TLSRequired, true},
+	} {
+		d, err := NewDialer(DialerOptions{InsecureAuth: c.insecure, Routes: Options{
+			Transports: map[string]*Transport{"out": {TLS: c.level, Auth: c.auth}}, DefaultTransport: "out:[192.0.2.1]:587"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Route("", "x@example.com")
+		opts, err := d.session(d.seen["out/[192.0.2.1]:587"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.TLS != c.mode || opts.TLSConfig == nil || opts.TLSConfig.InsecureSkipVerify == c.verify {
+			t.Errorf("level %s auth %v insecure %v: mode %v verify %v; want %v, verify %v", c.level, c.auth != "", c.insecure,
+				opts.TLS, opts.TLSConfig != nil && !opts.TLSConfig.InsecureSkipVerify, c.mode, c.verify)
+		}
+		if opts.TLSConfig.ServerName != "192.0.2.1" {
+			t.Errorf("server name %q; want the next hop's", opts.TLSConfig.ServerName)
+		}
+	}
+}
