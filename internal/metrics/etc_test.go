@@ -21,7 +21,7 @@ func TestEtcNamesExist(t *testing.T) {
 	log := maillog.NewWithClock(nil, func() time.Time { return now })
 	log.Observe(m)
 	// Touch every vector so that it is gathered.
-	log.Connect("192.0.2.1:1", "l")
+	log.Connect("192.0.2.1:1", "", "l")
 	log.Reject("192.0.2.1:1", "rcpt", "554 5.7.1 no")
 	log.Accept("A", "192.0.2.1:1", "a@example.org", 1, 10, "")
 	log.Proxy("B", "192.0.2.1:1", "a@example.org", 1, 10, "r", maillog.Sent, "250 ok")
