@@ -270,14 +270,24 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		}
 		opts.Auth = a
 	}
-	if t.TLS != "" {
+	credentials := t.Auth != "" && opts.Auth != nil && !d.opts.InsecureAuth
+	switch {
+	case t.TLS != "":
 		level := Level(t.TLS)
-		if opts.Auth != nil && !d.opts.InsecureAuth {
+		if credentials {
 			// Credentials never go to a host whose certificate is not
 			// checked: the levels that only encrypt verify too.
 			level = level.forCredentials()
 		}
 		opts.TLS, opts.TLSConfig = level.Session(rt.Host)
+	case credentials && (opts.TLS == remote.TLSNone || opts.TLS == remote.TLSOpportunistic):
+		// No level of its own, and the relay's would send the
+		// transport's password in the clear or unverified.
+		opts.TLS, opts.TLSConfig = LevelVerify.Session(rt.Host)
+	case credentials && opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify:
+		opts.TLSConfig = opts.TLSConfig.Clone()
+		opts.TLSConfig.InsecureSkipVerify = false
+		opts.TLSConfig.ServerName = rt.Host
 	}
 	return opts, nil
 }

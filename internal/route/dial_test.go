@@ -61,6 +61,7 @@ func TestDialerCredentialsVerify(t *testing.T) {
 		{"encrypt", sec, true, remote.TLSRequired, false},
 		{"wrapper", sec, false, remote.TLSImplicit, true},
 		{"verify", "", false, remote.TLSRequired, true},
+		{"", sec, false, remote.TLSRequired, true},
 	} {
 		d, err := NewDialer(DialerOptions{InsecureAuth: c.insecure, Routes: Options{
 			Transports: map[string]*Transport{"out": {TLS: c.level, Auth: c.auth}}, DefaultTransport: "out:[192.0.2.1]:587"}})
