@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,7 +43,13 @@ func (q *queueCmd) list(f queue.Filter) int {
 	for _, m := range msgs {
 		total += m.Size
 	}
-	paces, err := deliver.ReadPaces(q.spool.Dir())
+	var paces []deliver.Pace
+	if _, err = os.Stat(filepath.Join(q.spool.Dir(), queue.PIDFile)); err == nil {
+		// Paces are the running relay's; a file a killed one left is stale.
+		paces, err = deliver.ReadPaces(q.spool.Dir())
+	} else {
+		err = nil
+	}
 	if err != nil {
 		fmt.Fprintf(q.stderr, "relaykeeper queue: warning: pace state unreadable: %v\n", err)
 	}

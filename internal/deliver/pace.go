@@ -232,6 +232,14 @@ func (s *Scheduler) savePaces() {
 	}
 }
 
+// removePaces removes the pace file when the scheduler stops: the paces
+// live in its memory only.
+func (s *Scheduler) removePaces() {
+	if s.opts.Spool != nil {
+		os.Remove(filepath.Join(s.opts.Spool.Dir(), PaceFile))
+	}
+}
+
 // ReadPaces reads the paces a running scheduler saved in a spool
 // directory; none if it saved none.
 func ReadPaces(spoolDir string) ([]Pace, error) {

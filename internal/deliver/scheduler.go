@@ -423,6 +423,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
 	s.savePaces() // none yet: forget a previous run's
+	defer s.removePaces()
 	s.scan(d, false, false)
 	for {
 		wake := s.promote(d)
