@@ -145,15 +145,18 @@ type Delivery struct {
 	MinBackoff time.Duration `toml:"minimal_backoff_time"`
 	MaxBackoff time.Duration `toml:"maximal_backoff_time"`
 	// PaceSuspend is how long no new session goes to a destination after
-	// it said the relay sends too fast (421 4.7.28 "unusual rate"),
-	// doubled per further signal up to PaceMaxSuspend. When it resumes,
-	// one session at a time carries mail PaceDelay apart, a delay that
-	// doubles per further signal up to PaceMaxDelay and decays with each
-	// delivery.
-	PaceSuspend    time.Duration `toml:"pace_suspend"`
+	// it said the relay sends too fast (421 4.7.28 "unusual rate"); each
+	// further signal doubles it.
+	PaceSuspend time.Duration `toml:"pace_suspend"`
+	// PaceMaxSuspend bounds the doubled suspension.
 	PaceMaxSuspend time.Duration `toml:"pace_max_suspend"`
-	PaceDelay      time.Duration `toml:"pace_delay"`
-	PaceMaxDelay   time.Duration `toml:"pace_max_delay"`
+	// PaceDelay is the pause between deliveries when a paced destination
+	// resumes, one session at a time; each further signal doubles it, each
+	// delivery takes a quarter off, and under a tenth of PaceDelay the
+	// destination is back to its normal limits.
+	PaceDelay time.Duration `toml:"pace_delay"`
+	// PaceMaxDelay bounds the doubled delay.
+	PaceMaxDelay time.Duration `toml:"pace_max_delay"`
 	// QuotaWindow is how long everything for a smarthost waits after it
 	// said the account's sending quota is used up (550 5.4.5): Gmail's
 	// daily limit is a rolling 24 hours.
