@@ -57,7 +57,10 @@ type Refusals interface {
 // carries it out: pace (the upstream says the relay sends too fast) and
 // alert (the relay's own account or set-up is at fault). The enforcement
 // engine is the authority; StockVerdicts knows Gmail's replies until its
-// plan carries these verdicts.
+// plan carries these verdicts. An implementation over the engine's plan
+// maps its pace action to VerdictPace (VerdictPaceRecipient when the
+// enhanced code is X.2.1, one recipient receiving too fast) and its alert
+// action to VerdictQuota for X.4.5 (a sending quota) or else VerdictAlert.
 type Verdicts interface {
 	Verdict(r Result) Verdict
 }
