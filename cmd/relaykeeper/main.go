@@ -107,8 +107,8 @@ func (r *relay) runClient() int {
 	// A progress bar on a terminal; nothing when logged to a file.
 	var bar *progressbar.Bar
 	var p deliver.Progress
-	if isTerminal(r.stderr) {
-		bar = progressbar.New(r.stderr, "delivering", 0)
+	if r.term != nil {
+		bar = progressbar.New(r.term, "delivering", 0)
 		p = bar
 	}
 	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
