@@ -107,8 +107,8 @@ func (r *relay) runClient() int {
 	// A progress bar on a terminal; nothing when logged to a file.
 	var bar *progressbar.Bar
 	var p deliver.Progress
-	if isTerminal(r.stderr) {
-		bar = progressbar.New(r.stderr, "delivering", 0)
+	if r.term != nil {
+		bar = progressbar.New(r.term, "delivering", 0)
 		p = bar
 	}
 	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
@@ -165,27 +165,9 @@ func (r *relay) serverFor(role string, base smtpd.Options) *smtpd.Server {
 	return smtpd.New(o)
 }
 
-func (r *relay) runServer() int {
-	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&
-		(r.cfg.Forward.To != "" || r.router != nil || r.cfg.Routing.ContentFilter != "")
-	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
-	if forwarding && !triggered {
-		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
-			"(add --poll, --forward-on-disconnect or --forward)")
-	}
-	// In proxy mode a scheduler carries what the relay itself queues:
-	// encapsulated copies and reports.
-	proxying := r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate
-	if triggered || (proxying && r.enforcer != nil) {
-		r.sched = r.newScheduler()
-	}
-
-	// The root context: every long-lived part and every call a session
-	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
-	// it, and it ends when the parts have been shut down.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
+// smtpOptions are the SMTP server's options shared by every listener
+// role (serverFor adds each role's own) and by sendmail -bs.
+func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts := smtpd.Options{
 		Context:            ctx,
 		Domain:             r.cfg.Domain,
@@ -236,6 +218,31 @@ func (r *relay) runServer() int {
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
+	return opts
+}
+
+func (r *relay) runServer() int {
+	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&
+		(r.cfg.Forward.To != "" || r.router != nil || r.cfg.Routing.ContentFilter != "")
+	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
+	if forwarding && !triggered {
+		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
+			"(add --poll, --forward-on-disconnect or --forward)")
+	}
+	// In proxy mode a scheduler carries what the relay itself queues:
+	// encapsulated copies and reports.
+	proxying := r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate
+	if triggered || (proxying && r.enforcer != nil) {
+		r.sched = r.newScheduler()
+	}
+
+	// The root context: every long-lived part and every call a session
+	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
+	// it, and it ends when the parts have been shut down.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	opts := r.smtpOptions(ctx)
 	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
 		for _, ra := range r.listenAddrs() {

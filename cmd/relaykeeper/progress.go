@@ -16,7 +16,7 @@ func (q *queueCmd) changeWithProgress(act queue.Action, ids []string) queue.Repo
 	if len(ids) < progressMin || !isTerminal(q.stderr) {
 		return queue.Change(q.spool, act, ids)
 	}
-	bar := progressbar.New(q.stderr, act.String(), len(ids))
+	bar := progressbar.New(progressbar.NewTerminal(q.stderr), act.String(), len(ids))
 	defer bar.Finish()
 	return queue.ChangeProgress(q.spool, act, ids, bar)
 }

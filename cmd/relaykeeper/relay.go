@@ -28,6 +28,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/reload"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
@@ -43,8 +44,11 @@ type relay struct {
 	// stdout and stderr are the process's, injected so that tests can
 	// read what the operator would see.
 	stdout, stderr io.Writer
-	log            *slog.Logger
-	maillog        *maillog.Logger
+	// term is stderr shared with --as-client's progress bar, nil when
+	// stderr is not a terminal or the mode is another.
+	term    *progressbar.Terminal
+	log     *slog.Logger
+	maillog *maillog.Logger
 	// files are --log-file and the mail log, reopened on SIGHUP.
 	files   []*logfile.File
 	spool   *spool.Spool
@@ -97,7 +101,13 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		r.cfg.Domain = h
 	}
 
-	logOut, err := r.openLog(cfg.Log.File, stderr)
+	var term io.Writer = stderr
+	if cfg.Mode == config.ModeClient && isTerminal(stderr) {
+		// --as-client draws a progress bar; log lines go above it.
+		r.term = progressbar.NewTerminal(stderr)
+		term = r.term
+	}
+	logOut, err := r.openLog(cfg.Log.File, term)
 	if err != nil {
 		return nil, fmt.Errorf("--log-file: %w", err)
 	}

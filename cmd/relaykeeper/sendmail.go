@@ -1,20 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/logfile"
-	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
-	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // sendmail's exit statuses (sysexits.h), which its callers know.
@@ -72,49 +69,42 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 }
 
 // serveStdio is -bs: one SMTP session on the standard input and output,
-// stored in the spool as the relay's listener would store it, for a local
-// user (the session comes from 127.0.0.1).
+// through the relay's own SMTP server with its policy, checks and filters,
+// for a local user (the session comes from 127.0.0.1). Without a log file
+// configured, the relay's logs are dropped: the session's replies say
+// what happened.
 func serveStdio(cfgFile string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg := config.Default()
+	var args []string
 	if cfgFile != "" {
-		var err error
-		if cfg, err = config.Load(cfgFile); err != nil {
-			fmt.Fprintf(stderr, "sendmail: %v\n", err)
-			return exUsage
+		args = []string{"--config", cfgFile}
+	}
+	cl, err := config.ParseSwitches(args)
+	if err == nil {
+		var cfg config.Config
+		if cfg, err = cl.Config(); err == nil {
+			var logs io.Writer = io.Discard
+			if cfg.Log.File != "" || cfg.Log.MailLog != "" {
+				logs = stderr
+			}
+			var r *relay
+			if r, err = newRelay(cfg, stdout, logs); err == nil {
+				defer r.close()
+				return r.serveStdio(stdin, stdout, stderr)
+			}
 		}
 	}
-	if cfg.Domain == "" {
-		cfg.Domain, _ = os.Hostname()
-	}
-	sp, err := spool.Open(cfg.Spool.Dir, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "sendmail: spool: %v\n", err)
-		return exTempFail
-	}
-	mailOut := io.Discard
-	if cfg.Log.MailLog != "" {
-		f, err := logfile.Open(cfg.Log.MailLog)
-		if err == nil {
-			defer f.Close()
-			mailOut = f
-		}
-	}
-	srv := smtpd.New(smtpd.Options{
-		Domain:             cfg.Domain,
-		MaxMessageSize:     cfg.SMTP.MaxMessageSize,
-		MaxRecipients:      cfg.SMTP.MaxRecipients,
-		IdleTimeout:        cfg.SMTP.IdleTimeout,
-		TransactionTimeout: cfg.SMTP.TransactionTimeout,
-		Spool:              sp,
-		Log:                slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		MailLog:            maillog.New(mailOut),
-	})
-	l := sendmail.NewStdioListener(stdin, stdout)
-	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+	fmt.Fprintf(stderr, "sendmail: %v\n", err)
+	return exUsage
+}
+
+func (r *relay) serveStdio(stdin io.Reader, stdout, stderr io.Writer) int {
+	opts := r.smtpOptions(context.Background())
+	opts.TLSConfig = nil // no TLS over a pipe
+	if err := smtpd.New(opts).Serve(sendmail.NewStdioListener(stdin, stdout)); err != nil && !errors.Is(err, net.ErrClosed) {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
 		return exTempFail
 	}
-	if _, err := queue.Notify(sp); err != nil && !errors.Is(err, queue.ErrNoRelay) {
+	if _, err := queue.Notify(r.spool); err != nil && !errors.Is(err, queue.ErrNoRelay) {
 		fmt.Fprintf(stderr, "sendmail: warning: relay not notified (the message goes at its next scan): %v\n", err)
 	}
 	return exitOK

@@ -37,7 +37,11 @@ func TestSendmailLink(t *testing.T) {
 	sink := harness.StartSink(t, harness.SinkOptions{})
 	spool := t.TempDir()
 	conf := filepath.Join(t.TempDir(), "relaykeeper.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[spool]\ndir = %q\n", spool)), 0o644); err != nil {
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	if err := os.WriteFile(checks, []byte("/^Subject: refuse me/ REJECT not this one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[spool]\ndir = %q\n[policy]\nheader_checks = %q\n", spool, "regexp:"+checks)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	port := harness.FreePort(t)
@@ -66,10 +70,14 @@ func TestSendmailLink(t *testing.T) {
 		}
 	}
 
-	session := "EHLO cron.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<them@example.net>\r\nDATA\r\nSubject: over -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+	// -bs goes through the relay's own SMTP server: its header checks
+	// apply.
+	session := "EHLO cron.example\r\nMAIL FROM:<bs@example.org>\r\nRCPT TO:<them@example.net>\r\nDATA\r\nSubject: refuse me\r\n\r\nno\r\n.\r\n" +
+		"MAIL FROM:<bs@example.org>\r\nRCPT TO:<them@example.net>\r\nDATA\r\nSubject: over -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n"
 	out, errOut, code = runBinary(t, sendmail, session, "-C", conf, "-bs")
-	if code != 0 || !strings.HasPrefix(out, "220 ") || !strings.Contains(out, "\r\n250 2.0.0 OK: queued as ") || !strings.Contains(out, "\r\n221 ") {
-		t.Fatalf("sendmail -bs = exit %d, stdout %q, stderr %q; want a 220 greeting, a queued reply and 221", code, out, errOut)
+	if code != 0 || !strings.HasPrefix(out, "220 ") || !strings.Contains(out, "\r\n550 5.7.1 not this one\r\n") ||
+		!strings.Contains(out, "\r\n250 2.0.0 OK: queued as ") || !strings.Contains(out, "\r\n221 ") {
+		t.Fatalf("sendmail -bs = exit %d, stdout %q, stderr %q; want a 220 greeting, the header check's 550, a queued reply and 221", code, out, errOut)
 	}
 	if n := sink.WaitCount(t, 2, 15*time.Second); n != 2 {
 		t.Fatalf("sink got %d messages after -bs; want 2", n)
