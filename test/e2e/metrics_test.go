@@ -129,3 +129,41 @@ func grepLines(body, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsPasswordFile: --admin-password-file from the command line
+// guards /metrics and the dashboard; the first line of the file is the
+// password, as a Bearer token for tools or a Basic password for browsers.
+func TestMetricsPasswordFile(t *testing.T) {
+	t.Parallel()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	pwFile := writeFile(t, t.TempDir(), "admin.password", "s3cret\nsecond line is not the password\n", 0o600)
+	startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--admin-http", httpAddr, "--admin-password-file", pwFile)
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	get := func(path string, set func(*http.Request)) int {
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+path, nil)
+		set(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name string
+		path string
+		set  func(*http.Request)
+		want int
+	}{
+		{"no password", "/metrics", func(*http.Request) {}, http.StatusUnauthorized},
+		{"wrong token", "/metrics", func(r *http.Request) { r.Header.Set("Authorization", "Bearer second line is not the password") }, http.StatusUnauthorized},
+		{"bearer", "/metrics", func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret") }, http.StatusOK},
+		{"basic", "/", func(r *http.Request) { r.SetBasicAuth("admin", "s3cret") }, http.StatusOK},
+	}
+	for _, tt := range tests {
+		if got := get(tt.path, tt.set); got != tt.want {
+			t.Errorf("%s: GET %s = %d; want %d", tt.name, tt.path, got, tt.want)
+		}
+	}
+}
