@@ -170,6 +170,9 @@ func screenshots(t *testing.T) (string, func(name string) chromedp.Action[chrome
 	dir := t.TempDir()
 	if *screenshotDir != "" {
 		dir = *screenshotDir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir, func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
