@@ -86,3 +86,42 @@ func TestPOP3ThrottleAcrossConnections(t *testing.T) {
 	}
 	t.Logf("after the guesses, the right password got %q", got)
 }
+
+// TestFrontendsRemoteClients: a client at a TEST-NET address (in a network
+// namespace) is turned away by POP3 and the admin HTTP listener without
+// --remote-clients, as by SMTP, and served with it. Not parallel: it uses
+// the same TEST-NET addresses as TestRemoteClients.
+func TestFrontendsRemoteClients(t *testing.T) {
+	ns := netns(t)
+	secrets := filepath.Join(t.TempDir(), "pop.auth")
+	os.WriteFile(secrets, []byte("server plain alice s3cret\n"), 0o600)
+	pw := writeFile(t, t.TempDir(), "admin.password", "pw\n", 0o600)
+	for _, remote := range []bool{false, true} {
+		t.Run(fmt.Sprintf("remote-clients=%v", remote), func(t *testing.T) {
+			popPort, httpPort := harness.FreePort(t), harness.FreePort(t)
+			args := []string{"--as-server", "--interface", hostIP, "--spool-dir", t.TempDir(),
+				"--pop", "--pop-port", fmt.Sprint(popPort), "--pop-auth", secrets,
+				"--admin-http", fmt.Sprintf("%s:%d", hostIP, httpPort), "--admin-password-file", pw}
+			if remote {
+				args = append(args, "--remote-clients")
+			}
+			startRelay(t, hostIP, args...)
+			harness.WaitPort(t, fmt.Sprintf("%s:%d", hostIP, popPort), 5*time.Second)
+			greeting, _ := run("ip", "netns", "exec", ns, "timeout", "10", "bash", "-c",
+				fmt.Sprintf("exec 3<>/dev/tcp/%s/%d; head -n 1 <&3", hostIP, popPort))
+			status, _ := run("ip", "netns", "exec", ns, "timeout", "10", "bash", "-c",
+				fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d; printf 'GET /api/status HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer pw\r\n\r\n' >&3; head -n 1 <&3`,
+					hostIP, httpPort, hostIP))
+			wantPOP, wantHTTP := "-ERR remote clients are not allowed", "HTTP/1.0 403"
+			if remote {
+				wantPOP, wantHTTP = "+OK", "HTTP/1.0 200"
+			}
+			if !strings.HasPrefix(greeting, wantPOP) {
+				t.Errorf("POP3 greeting to %s = %q; want %q", nsIP, greeting, wantPOP)
+			}
+			if !strings.HasPrefix(status, wantHTTP) {
+				t.Errorf("admin HTTP status for %s = %q; want %s", nsIP, status, wantHTTP)
+			}
+		})
+	}
+}
