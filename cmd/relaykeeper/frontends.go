@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
-	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
@@ -58,47 +55,6 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 	return ls, nil
 }
 
-// addrsFor turns --interface entries (or, without any, the default hosts)
-// and a port into listen addresses.
-func addrsFor(entries []string, defaults []string, port int) []string {
-	if len(entries) == 0 {
-		entries = defaults
-	}
-	var out []string
-	for _, e := range entries {
-		if _, _, err := net.SplitHostPort(e); err == nil {
-			out = append(out, e)
-			continue
-		}
-		out = append(out, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(port)))
-	}
-	return out
-}
-
-// frontendHosts are the hosts the POP3 and admin servers listen on when
-// --interface names none of their own: the hosts of the plain SMTP
-// entries, since E-MailRelay applies an unqualified --interface to all its
-// servers, or else def.
-func (r *relay) frontendHosts(def []string) []string {
-	var hosts []string
-	for _, e := range r.cfg.SMTP.Interfaces {
-		role, a := config.SplitRole(e)
-		if role != config.RoleSMTP {
-			continue
-		}
-		if h, _, err := net.SplitHostPort(a); err == nil {
-			a = h
-		}
-		if !slices.Contains(hosts, a) {
-			hosts = append(hosts, a)
-		}
-	}
-	if len(hosts) == 0 {
-		return def
-	}
-	return hosts
-}
-
 // loginThrottle is the one count of failed logins per client address that
 // SMTP AUTH and POP3 share, so that guesses over parallel connections or
 // alternating services add up.
@@ -124,7 +80,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
 			Auth: secrets, APOPSecret: secrets.APOPSecret, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
 			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
-		popAddrs := addrsFor(r.cfg.OtherInterfaces["pop"], r.frontendHosts([]string{""}), r.cfg.POP.Port)
+		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
 		ls, err := listenAll(popAddrs)
 		if err != nil {
 			return nil, err
@@ -162,7 +118,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		}
 		f.adm = admin.New(opts)
 		if r.cfg.Admin.Port != 0 {
-			ls, err := listenAll(addrsFor(r.cfg.OtherInterfaces["admin"], r.frontendHosts([]string{"127.0.0.1"}), r.cfg.Admin.Port))
+			ls, err := listenAll(r.cfg.FrontendAddrs("admin", "127.0.0.1", r.cfg.Admin.Port))
 			if err != nil {
 				return nil, err
 			}

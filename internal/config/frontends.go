@@ -1,0 +1,43 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FrontendAddrs are the listen addresses of the POP3 ("pop") or admin
+// ("admin") server on port: its own --interface entries (pop=ADDR,
+// admin=ADDR) if there are some; else the hosts of the plain SMTP entries,
+// since E-MailRelay applies an unqualified --interface to all its servers;
+// else def ("" for every address).
+func (c *Config) FrontendAddrs(listener, def string, port int) []string {
+	entries := c.OtherInterfaces[listener]
+	if len(entries) == 0 {
+		for _, e := range c.SMTP.Interfaces {
+			role, a := SplitRole(e)
+			if role != RoleSMTP {
+				continue
+			}
+			if h, _, err := net.SplitHostPort(a); err == nil {
+				a = h
+			}
+			if !slices.Contains(entries, a) {
+				entries = append(entries, a)
+			}
+		}
+	}
+	if len(entries) == 0 {
+		entries = []string{def}
+	}
+	var out []string
+	for _, e := range entries {
+		if _, _, err := net.SplitHostPort(e); err == nil {
+			out = append(out, e)
+			continue
+		}
+		out = append(out, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(port)))
+	}
+	return out
+}
