@@ -261,6 +261,19 @@ func TestDashboardEnforcerPages(t *testing.T) {
 	if !strings.Contains(banRow, "127.0.0.3") || !strings.Contains(banRow, "likely unsolicited mail") {
 		t.Errorf("the ban's row reads %q; want the client and Gmail's reply", banRow)
 	}
+	// The same events in the metrics.
+	body := scrape(t, base+"/metrics")
+	for name, want := range map[string]float64{
+		`relaykeeper_upstream_verdicts_total{class="5xx",verdict="ban"}`: 1,
+		`relaykeeper_enforce_actions_total{action="ban"}`:                1,
+		`relaykeeper_bans_active`:                                        1,
+		`relaykeeper_alerts_total{cause="relay_rejection_rate"}`:         1,
+		`relaykeeper_upstream_replies_total{class="5xx"}`:                1,
+	} {
+		if got := series(body, name); got != want {
+			t.Errorf("%s = %v; want %v", name, got, want)
+		}
+	}
 	rates := scrape(t, base+"/api/rates")
 	for _, want := range []string{`"client": "127.0.0.2"`, `"client": "127.0.0.3"`, `"client": "*"`} {
 		if !strings.Contains(rates, want) {
