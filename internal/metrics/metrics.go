@@ -115,7 +115,7 @@ func New(opts Options) *Metrics {
 	m.replies = f.counterVec("relaykeeper_upstream_replies_total",
 		"Replies from upstream servers to delivery attempts and proxied transactions, by class (2xx, 4xx, 5xx).", "class")
 	m.verdicts = f.counterVec("relaykeeper_upstream_verdicts_total",
-		"Upstream refusals the enforcer classified, by class and verdict (ban, block-domain, encapsulate, pace, alert, none, report).",
+		"Upstream refusals by class and verdict: the enforcer's (ban, block-domain, encapsulate, none, report) and the scheduler's (pace, pace-recipient, quota, alert, from its mail-log lines).",
 		"class", "verdict")
 	m.actions = f.counterVec("relaykeeper_enforce_actions_total",
 		"Actions in the mail log that the enforcer and the relay took on clients and domains (ban, block, spare, hold, ...).", "action")
@@ -167,9 +167,28 @@ func (m *Metrics) ObserveSync(kind string, d time.Duration) {
 }
 
 // Verdict counts one upstream refusal the enforcer classified; code is the
-// reply code and verdict the enforcer's action.
+// reply code and verdict the enforcer's action. The scheduler's own
+// verdicts about the relay's rate and account (pace, quota, alert) are
+// counted from its pace and alert lines instead, since it also reaches
+// them for refusals the enforcer never sees (a 421 that ends the session).
 func (m *Metrics) Verdict(code int, verdict string) {
+	if schedulerVerdict(verdict) {
+		return
+	}
 	m.verdicts.WithLabelValues(replyClass(code), verdict).Inc()
+}
+
+func schedulerVerdict(v string) bool {
+	return v == "pace" || v == "pace-recipient" || v == "quota" || v == "alert"
+}
+
+// replyCode is the code a logged reply starts with, 0 if none.
+func replyCode(reply string) int {
+	if len(reply) < 3 {
+		return 0
+	}
+	code, _ := strconv.Atoi(reply[:3])
+	return code
 }
 
 // Counters are the admin interface's status counters since the start.
@@ -234,6 +253,12 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.countResult(res)
 		m.activity.add(t, func(c *Minute) { c.count(res) })
 		m.upstreamReply(t, get("reply"), get("client"))
+	}
+	switch v := get("verdict"); {
+	case event == "pace" && v != "resume":
+		m.verdicts.WithLabelValues(replyClass(replyCode(get("reply"))), v).Inc()
+	case event == "alert":
+		m.verdicts.WithLabelValues(replyClass(replyCode(get("reply"))), "alert").Inc()
 	}
 	if event == "pace" {
 		m.paces.observe(t, get)

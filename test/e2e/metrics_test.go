@@ -167,3 +167,34 @@ func TestMetricsPasswordFile(t *testing.T) {
 		}
 	}
 }
+
+// TestPaceOnDashboardAndMetrics: after Gmail's 421 4.7.28 rate reply the
+// destination's pace is on the dashboard's /api/paces, with the reply that
+// set it, and in relaykeeper_paced_destinations; the reply counts as a 4xx
+// with the verdict pace.
+func TestPaceOnDashboardAndMetrics(t *testing.T) {
+	t.Parallel()
+	fake := rateOnce(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect", "--admin-http", httpAddr)
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@gmail.test"}, message("paced"))
+	r.waitEvent("pace", 10*time.Second, nil)
+	base := "http://" + httpAddr
+	paces := scrape(t, base+"/api/paces")
+	for _, want := range []string{`"destination": "` + fake.Addr() + `"`, `"verdict": "pace"`, `"concurrency": 1`, "unusual rate of email"} {
+		if !strings.Contains(paces, want) {
+			t.Errorf("/api/paces lacks %s:\n%s", want, paces)
+		}
+	}
+	body := scrape(t, base+"/metrics")
+	for name, want := range map[string]float64{
+		"relaykeeper_paced_destinations":                                  1,
+		`relaykeeper_upstream_replies_total{class="4xx"}`:                 1,
+		`relaykeeper_upstream_verdicts_total{class="4xx",verdict="pace"}`: 1,
+	} {
+		if got := series(body, name); got != want {
+			t.Errorf("%s = %v; want %v", name, got, want)
+		}
+	}
+}
