@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func TestProxyDraft(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := newProxyDraft(sp, time.Now(), tc.filter)
+			d := newProxyDraft(sp, time.Now(), tc.filter, &sync.Pool{})
 			want := bytes.Repeat([]byte("x"), tc.size)
 			for p := want; len(p) > 0; {
 				n := min(len(p), 1000)

@@ -207,6 +207,8 @@ type Server struct {
 	perIP map[netip.Addr]int
 	// disabled refuses new sessions (the admin's "smtp disable").
 	disabled atomic.Bool
+	// proxyBufs holds the proxy's message buffers between messages.
+	proxyBufs sync.Pool
 }
 
 // SetEnabled turns the acceptance of new sessions on or off; sessions

@@ -62,6 +62,7 @@ type Journal struct {
 	closed  bool
 
 	batches atomic.Uint64 // fdatasyncs done for commits
+	bufs    sync.Pool     // *[]byte, for encoding records
 }
 
 // OpenJournal starts group commit: from now on Writer.Commit journals
@@ -136,7 +137,21 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
 // append writes one record to the active segment and returns its number,
 // for waitSynced.
 func (j *Journal) append(r *record) (uint64, error) {
-	b := r.marshal()
+	bp, _ := j.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b, err := r.marshalTo(*bp)
+	if err != nil {
+		return 0, fmt.Errorf("spool: journal: %w", err)
+	}
+	defer func() {
+		if cap(b) <= 256<<10 {
+			// Kept for the next record; a big one goes to the GC.
+			*bp = b
+			j.bufs.Put(bp)
+		}
+	}()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {

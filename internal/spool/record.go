@@ -54,11 +54,32 @@ type record struct {
 	state    State  // recAccepted: Ready or Held
 	envelope []byte // recAccepted
 	content  []byte // recAccepted
+	// contentAt and contentLen, when set, supply the content instead
+	// (marshalTo reads it from the file into the record).
+	contentAt  io.ReaderAt
+	contentLen int
 }
 
-// marshal encodes r, in one allocation.
+// marshal encodes r.
 func (r *record) marshal() []byte {
-	b := make([]byte, recHeadLen, recHeadLen+6+len(r.boot)+len(r.id)+len(r.envelope)+len(r.content))
+	b, _ := r.marshalTo(nil)
+	return b
+}
+
+// marshalTo encodes r into buf's storage (growing it if need be). An
+// accepted record whose contentAt is set reads its content from there,
+// straight into the record, instead of from content.
+func (r *record) marshalTo(buf []byte) ([]byte, error) {
+	n := len(r.content)
+	if r.contentAt != nil {
+		n = r.contentLen
+	}
+	size := recHeadLen + 6 + len(r.boot) + len(r.id) + len(r.envelope) + n
+	b := buf[:0]
+	if cap(b) < size {
+		b = make([]byte, 0, size)
+	}
+	b = b[:recHeadLen]
 	switch r.typ {
 	case recHeader:
 		b = append(b, r.boot...)
@@ -69,14 +90,22 @@ func (r *record) marshal() []byte {
 		b = append(b, r.id...)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(r.envelope)))
 		b = append(b, r.envelope...)
-		b = append(b, r.content...)
+		if r.contentAt != nil {
+			start := len(b)
+			b = b[:start+n]
+			if _, err := r.contentAt.ReadAt(b[start:], 0); err != nil {
+				return nil, err
+			}
+		} else {
+			b = append(b, r.content...)
+		}
 	}
 	payload := b[recHeadLen:]
 	b[0], b[1], b[2], b[3] = 'R', 'K', r.typ, 0
 	binary.BigEndian.PutUint32(b[4:], uint32(len(payload)))
 	crc := crc32.Update(crc32.Checksum([]byte{r.typ}, crcTable), crcTable, payload)
 	binary.BigEndian.PutUint32(b[8:], crc)
-	return b
+	return b, nil
 }
 
 // readRecord reads the next record. It returns io.EOF at a clean end and

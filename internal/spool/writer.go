@@ -158,11 +158,8 @@ func (w *Writer) commitJournal(to State) error {
 	if fi.Size() > journalMaxContent {
 		return errJournalClosed // a filter made it large: the classic path
 	}
-	content := make([]byte, fi.Size())
-	if _, err := w.f.ReadAt(content, 0); err != nil {
-		return fmt.Errorf("spool: commit: read content: %w", err)
-	}
-	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env, content: content})
+	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
+		contentAt: w.f, contentLen: int(fi.Size())})
 	if err != nil {
 		return err
 	}
