@@ -236,6 +236,29 @@ func (r *relay) runServer() int {
 		r.sched = r.newScheduler()
 	}
 
+	// The journals of a process that died are replayed before mail is
+	// accepted (a second of mail at most); the rest of recovery, a look at
+	// every message, runs in the background below.
+	if rep, err := r.spool.Replay(); err != nil || len(rep.Restored)+rep.TornTails+len(rep.CorruptJournals) > 0 {
+		r.reportRecovery(rep, err)
+	}
+	// Group commit: concurrent acceptances share one fdatasync. The
+	// journal outlives the servers and the scheduler, which write to it.
+	jctx, jcancel := context.WithCancel(context.Background())
+	defer jcancel()
+	var journalDone chan struct{}
+	if j, err := r.spool.OpenJournal(); err != nil {
+		r.log.Warn("no spool journal: every message syncs its own files", "err", err)
+	} else {
+		journalDone = make(chan struct{})
+		go func() {
+			defer close(journalDone)
+			if err := j.Run(jctx); err != nil {
+				r.log.Error("spool journal", "err", err)
+			}
+		}()
+	}
+
 	// The root context: every long-lived part and every call a session
 	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
 	// it, and it ends when the parts have been shut down.
@@ -284,29 +307,6 @@ func (r *relay) runServer() int {
 			l.Close()
 		}
 		return exitUsage
-	}
-
-	// The journals of a process that died are replayed before mail is
-	// accepted (a second of mail at most); the rest of recovery, a look at
-	// every message, runs in the background below.
-	if rep, err := r.spool.Replay(); err != nil || len(rep.Restored)+rep.TornTails+len(rep.CorruptJournals) > 0 {
-		r.reportRecovery(rep, err)
-	}
-	// Group commit: concurrent acceptances share one fdatasync. The
-	// journal outlives the servers and the scheduler, which write to it.
-	jctx, jcancel := context.WithCancel(context.Background())
-	defer jcancel()
-	var journalDone chan struct{}
-	if j, err := r.spool.OpenJournal(); err != nil {
-		r.log.Warn("no spool journal: every message syncs its own files", "err", err)
-	} else {
-		journalDone = make(chan struct{})
-		go func() {
-			defer close(journalDone)
-			if err := j.Run(jctx); err != nil {
-				r.log.Error("spool journal", "err", err)
-			}
-		}()
 	}
 
 	var wg sync.WaitGroup // the SMTP listeners
