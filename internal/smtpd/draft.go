@@ -51,8 +51,9 @@ const proxyMemLimit = 256 << 10
 type proxyDraft struct {
 	sp        *spool.Spool
 	id        string
-	bufs      *sync.Pool // of *bytes.Buffer, shared by the server's sessions
-	buf       *bytes.Buffer
+	bufs      *sync.Pool // of *[chunkSize]byte, shared by the server's sessions
+	chunks    []*[chunkSize]byte
+	mem       int      // bytes in chunks
 	f         *os.File // the scratch content file, once there is one
 	n         int64
 	env       []byte // the marshalled envelope, after Prepare
@@ -60,12 +61,51 @@ type proxyDraft struct {
 	err       error  // a scratch write that failed
 }
 
+// chunkSize: the content is kept in pooled chunks, not one growing buffer,
+// so a message takes at most one chunk more than its size, and the chunks
+// are reused, message after message, instead of becoming garbage.
+const chunkSize = 32 << 10
+
 func newProxyDraft(sp *spool.Spool, now time.Time, filter bool, bufs *sync.Pool) *proxyDraft {
-	buf, _ := bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+	return &proxyDraft{sp: sp, id: sp.NewID(now), wantFiles: filter, bufs: bufs}
+}
+
+// memWrite appends p to the chunks.
+func (d *proxyDraft) memWrite(p []byte) {
+	for len(p) > 0 {
+		off := d.mem % chunkSize
+		if off == 0 {
+			c, _ := d.bufs.Get().(*[chunkSize]byte)
+			if c == nil {
+				c = new([chunkSize]byte)
+			}
+			d.chunks = append(d.chunks, c)
+		}
+		n := copy(d.chunks[len(d.chunks)-1][off:], p)
+		d.mem += n
+		p = p[n:]
 	}
-	return &proxyDraft{sp: sp, id: sp.NewID(now), wantFiles: filter, bufs: bufs, buf: buf}
+}
+
+// memReader reads the chunks.
+func (d *proxyDraft) memReader() io.Reader {
+	rs := make([]io.Reader, 0, len(d.chunks))
+	for i, c := range d.chunks {
+		end := chunkSize
+		if i == len(d.chunks)-1 && d.mem%chunkSize != 0 {
+			end = d.mem % chunkSize
+		}
+		rs = append(rs, bytes.NewReader(c[:end]))
+	}
+	return io.MultiReader(rs...)
+}
+
+// freeChunks gives the chunks back to the pool.
+func (d *proxyDraft) freeChunks() {
+	for _, c := range d.chunks {
+		d.bufs.Put(c)
+	}
+	d.chunks, d.mem = nil, 0
 }
 
 func (d *proxyDraft) ID() string  { return d.id }
@@ -76,7 +116,7 @@ func (d *proxyDraft) Write(p []byte) (int, error) {
 		return 0, d.err
 	}
 	d.n += int64(len(p))
-	if d.f == nil && d.buf.Len()+len(p) > proxyMemLimit {
+	if d.f == nil && d.mem+len(p) > proxyMemLimit {
 		if err := d.spill(); err != nil {
 			return 0, err
 		}
@@ -88,7 +128,8 @@ func (d *proxyDraft) Write(p []byte) (int, error) {
 		}
 		return n, d.err
 	}
-	return d.buf.Write(p)
+	d.memWrite(p)
+	return len(p), nil
 }
 
 func (d *proxyDraft) scratchPath(suffix string) string {
@@ -110,11 +151,11 @@ func (d *proxyDraft) spill() error {
 		return d.err
 	}
 	d.f = f
-	if _, err := f.Write(d.buf.Bytes()); err != nil {
+	if _, err := io.Copy(f, d.memReader()); err != nil {
 		d.err = fmt.Errorf("proxy scratch file: %w", err)
 		return d.err
 	}
-	d.buf.Reset()
+	d.freeChunks()
 	return nil
 }
 
@@ -163,7 +204,7 @@ func (d *proxyDraft) Content() (io.Reader, int64, error) {
 		return nil, 0, d.err
 	}
 	if d.f == nil {
-		return bytes.NewReader(d.buf.Bytes()), int64(d.buf.Len()), nil
+		return d.memReader(), int64(d.mem), nil
 	}
 	fi, err := d.f.Stat()
 	if err != nil {
@@ -183,11 +224,5 @@ func (d *proxyDraft) Abort() {
 		os.Remove(d.scratchPath(".envelope.new"))
 		d.f = nil
 	}
-	if d.buf != nil {
-		// Buffers are reused across messages: 100 sessions of 100 KiB
-		// messages then need about 100 buffers, not a stream of garbage.
-		d.buf.Reset()
-		d.bufs.Put(d.buf)
-		d.buf = nil
-	}
+	d.freeChunks()
 }

@@ -41,6 +41,8 @@ func TestProxyDraft(t *testing.T) {
 		wantFiles int // scratch files before Abort
 	}{
 		{"small in memory", 4 << 10, false, false, 0},
+		{"several chunks in memory", 3*chunkSize + 7, false, false, 0},
+		{"whole chunks in memory", 2 * chunkSize, false, false, 0},
 		{"large spills", proxyMemLimit + 1, false, false, 1},
 		{"filter gets both files", 4 << 10, true, false, 2},
 		{"enforcer asks for the content", 4 << 10, false, true, 1},
@@ -51,7 +53,10 @@ func TestProxyDraft(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := newProxyDraft(sp, time.Now(), tc.filter, &sync.Pool{})
-			want := bytes.Repeat([]byte("x"), tc.size)
+			want := make([]byte, tc.size)
+			for i := range want {
+				want[i] = byte(i % 251)
+			}
 			for p := want; len(p) > 0; {
 				n := min(len(p), 1000)
 				if _, err := d.Write(p[:n]); err != nil {

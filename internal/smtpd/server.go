@@ -207,7 +207,7 @@ type Server struct {
 	perIP map[netip.Addr]int
 	// disabled refuses new sessions (the admin's "smtp disable").
 	disabled atomic.Bool
-	// proxyBufs holds the proxy's message buffers between messages.
+	// proxyBufs holds the proxy's message chunks between messages.
 	proxyBufs sync.Pool
 }
 
