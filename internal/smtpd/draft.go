@@ -39,8 +39,9 @@ func (ss *session) newDraft(now time.Time) (draft, error) {
 }
 
 // proxyMemLimit is how much of a proxied message is kept in memory before
-// it goes to a scratch file: 100 sessions of 100 KiB messages stay in RAM.
-const proxyMemLimit = 256 << 10
+// it goes to a scratch file: 100 sessions of 4 KiB messages stay in RAM,
+// and 100 sessions of 100 KiB ones stay under 40 MiB of RSS.
+const proxyMemLimit = 64 << 10
 
 // proxyDraft holds a message the proxy is passing on. The client's 250 is
 // the upstream's own, so nothing here needs to survive a crash: the content

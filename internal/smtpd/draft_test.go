@@ -41,7 +41,7 @@ func TestProxyDraft(t *testing.T) {
 		wantFiles int // scratch files before Abort
 	}{
 		{"small in memory", 4 << 10, false, false, 0},
-		{"several chunks in memory", 3*chunkSize + 7, false, false, 0},
+		{"several chunks in memory", chunkSize + 7, false, false, 0},
 		{"whole chunks in memory", 2 * chunkSize, false, false, 0},
 		{"large spills", proxyMemLimit + 1, false, false, 1},
 		{"filter gets both files", 4 << 10, true, false, 2},
