@@ -159,6 +159,11 @@ func (j *Journal) append(r *record) (uint64, error) {
 	}
 	// One write(2) per record: O_APPEND keeps records whole and in order.
 	if _, err := j.f.Write(b); err != nil {
+		// Part of the record may be there: anything appended after it
+		// would be behind a torn record, where replay stops reading. So
+		// the journal takes nothing more; commits take the classic path.
+		j.closed = true
+		j.s.journal.CompareAndSwap(j, nil)
 		return 0, fmt.Errorf("spool: journal write: %w", err)
 	}
 	j.written++

@@ -309,3 +309,47 @@ func TestReplayTornAndCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalSyncFailure: after a failed fdatasync (or write) the journal
+// is closed for good, and every later commit is made durable the classic
+// way instead; none is lost or refused.
+func TestJournalSyncFailure(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := openJournal(t, s)
+	j.mu.Lock()
+	f := j.f
+	j.mu.Unlock()
+	seq, err := j.append(&record{typ: recDone, id: "X"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // the fdatasync fails (EBADF), as after an I/O error
+	if err := j.waitSynced(seq); err == nil || s.journal.Load() != nil {
+		t.Fatalf("waitSynced after a failed fdatasync = %v, journal still open: %v; want an error, and closed", err, s.journal.Load() != nil)
+	}
+	id := newMessage(t, s, "Subject: after the failure\r\n\r\n")
+	id2 := newMessage(t, s, "Subject: later\r\n\r\n")
+	for _, id := range []string{id, id2} {
+		if _, st, err := s.Read(id); err != nil || st != Ready {
+			t.Errorf("Read(%s) = %v, %v; want ready", id, st, err)
+		}
+	}
+}
+
+// TestJournalWriteFailure: a failed write closes the journal too: a record
+// appended after a torn one would be out of replay's reach.
+func TestJournalWriteFailure(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	j := openJournal(t, s)
+	j.mu.Lock()
+	j.f.Close()
+	j.mu.Unlock()
+	id := newMessage(t, s, "Subject: x\r\n\r\n")
+	if s.journal.Load() != nil {
+		t.Errorf("journal still open after a failed write")
+	}
+	if _, st, err := s.Read(id); err != nil || st != Ready {
+		t.Errorf("Read(%s) = %v, %v; want ready", id, st, err)
+	}
+}
