@@ -108,7 +108,7 @@ func TestEnforceTestFiles(t *testing.T) {
 	os.WriteFile(bad, []byte("rule a\n  action explode\nrule b\n  code 9\n"), 0o644)
 	status, _, errOut = enforceCmd(t, "", "test", "--rules", bad, "550 x")
 	wantErr := "relaykeeper enforce test: --rules:\n" +
-		bad + ":2: unknown action \"explode\" (want none, ban, block-domain, encapsulate or report)\n" +
+		bad + ":2: unknown action \"explode\" (want none, ban, block-domain, encapsulate, pace, alert or report)\n" +
 		bad + ":1: rule \"a\" has no action\n" +
 		bad + ":4: code \"9\": want three digits, or x for any digit (550, 5xx, 55x)\n" +
 		bad + ":3: rule \"b\" has no action\n"

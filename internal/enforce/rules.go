@@ -24,8 +24,8 @@ import (
 //	    gsmtp    yes
 //
 // Each line is a keyword and a value, the rest of the line; indentation is
-// for the reader. "rule NAME" starts a rule; action (none, ban,
-// block-domain, encapsulate or report) is required; the conditions are
+// for the reader. "rule NAME" starts a rule; action (ban, block-domain,
+// encapsulate, pace, alert, none or report) is required; the conditions are
 // optional: code (550, 5xx, 55x) and enhanced (5.7.26, 5.7.*) match when
 // any value listed does; every text must match; host once; gsmtp yes or no
 // (the reply ends with Gmail's marker "gsmtp", or not). text and host are
@@ -163,7 +163,7 @@ func (p *rulesParser) line(n int, s string) {
 		case r.hasAction:
 			p.errorf(n, "second action in rule %q", r.name)
 		case !ok:
-			p.errorf(n, "unknown action %q (want none, ban, block-domain, encapsulate or report)", clipReplyText(val))
+			p.errorf(n, "unknown action %q (want none, ban, block-domain, encapsulate, pace, alert or report)", clipReplyText(val))
 		default:
 			r.action, r.hasAction = a, true
 		}

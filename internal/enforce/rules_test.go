@@ -81,7 +81,7 @@ rule
 		`:7: rule "ok-one" is already defined at line 3`,
 		`:9: rule name "bad name!": use letters, digits, '.', '_' and '-'`,
 		`:11: rule "no-action" has no action`,
-		`:14: unknown action "banish" (want none, ban, block-domain, encapsulate or report)`,
+		`:14: unknown action "banish" (want none, ban, block-domain, encapsulate, pace, alert or report)`,
 		`:15: code "250": rules see only refusals: the code must start with 4 or 5`,
 		`:15: code "5x": want three digits, or x for any digit (550, 5xx, 55x)`,
 		`:15: code "5xxx": want three digits, or x for any digit (550, 5xx, 55x)`,
