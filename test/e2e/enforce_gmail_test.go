@@ -69,6 +69,9 @@ func TestEnforceGmailReplies(t *testing.T) {
 		case "554":
 			want = permanentHeard(sent)
 			results[i].heardHow = "rewritten"
+		case "451":
+			want = temporaryHeard(sent)
+			results[i].heardHow = "made temporary"
 		default:
 			want = reply{c.heard}
 			results[i].heardHow = "rewritten"

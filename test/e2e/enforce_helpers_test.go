@@ -165,12 +165,11 @@ func gmailCases() []gmailCase {
 			reply: "421 4.3.0 Temporary System Problem.  Try again later (10). {id} - gsmtp", outcome: "deferred"},
 		{name: "552 5.3.4 message too big", action: "none", rule: "gmail-message-too-big", stage: stData,
 			reply: gmailReply("552", "5.3.4", "Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines."), outcome: "bounced"},
+		// The relay's own set-up: alert the administrator, keep the mail
+		// (a proxy's client hears a temporary refusal).
+		{name: "550 5.7.25 no PTR record", action: "alert", rule: "gmail-no-ptr", stage: stData,
+			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."), heard: "451", outcome: "deferred"},
 		// Report to the administrator.
-		{name: "550 5.7.25 no PTR record", action: "report", rule: "gmail-no-ptr", stage: stData,
-			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."),
-			// An alert: the relay's own set-up is at fault, so the mail
-			// is kept queued (deferred), never bounced.
-			outcome: "deferred"},
 		{name: "550 5.7.0 unknown to every rule", action: "report", rule: "", stage: stData,
 			reply: gmailUnknown, outcome: "bounced"},
 		// Not a rejection.
@@ -415,6 +414,14 @@ func permanentHeard(s string) reply {
 	return reply{"554 5." + strings.TrimPrefix(enh, "4.") + " " + flatText(s)}
 }
 
+// temporaryHeard is what a proxy's client hears when Gmail's 5xx reply
+// blames the relay itself (alert): the mail is to be tried again, so 451
+// with the enhanced code's class 4, the text on one line.
+func temporaryHeard(s string) reply {
+	enh := strings.Fields(s[4:])[0]
+	return reply{"451 4." + strings.TrimPrefix(enh, "5.") + " " + flatText(s)}
+}
+
 // joinedReply is the reply as the relay logs it (Postfix's form): the lines
 // joined by spaces, prefixes kept.
 func joinedReply(s string) string { return strings.Join(strings.Split(s, "\r\n"), " ") }
@@ -435,7 +442,7 @@ func enforceEvents(r *relay, ip string) []*maillog.Entry {
 	var out []*maillog.Entry
 	for _, e := range r.events("") {
 		switch e.Event {
-		case "ban", "block", "encapsulate", "report", "spare":
+		case "ban", "block", "encapsulate", "report", "spare", "alert":
 			if e.Get("client") == ip {
 				out = append(out, e)
 			}
