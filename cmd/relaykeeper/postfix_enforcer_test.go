@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/companion"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -217,7 +218,7 @@ func TestPostfixEnforcerSwitches(t *testing.T) {
 		t.Errorf("--help: status %d, %q", status, out.String())
 	}
 	// Another instance holds the lock.
-	unlock, err := lockInstance(f.state + ".pid")
+	unlock, err := companion.LockInstance(f.state + ".pid")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,22 +227,4 @@ func TestPostfixEnforcerSwitches(t *testing.T) {
 		t.Errorf("while locked: status %d, stderr %q", status, stderr)
 	}
 	unlock()
-}
-
-func TestSenderDomain(t *testing.T) {
-	for from, want := range map[string]string{
-		"alice@Example.COM": "example.com",
-		"":                  "",
-		"SRS0=HHH=TT=example.org=alice@relay.example":     "example.org",
-		"srs1=HHH=fwd.example==HHH=TT=orig.example=bob@x": "orig.example",
-	} {
-		if got := senderDomain(from); got != want {
-			t.Errorf("senderDomain(%q) = %q; want %q", from, got, want)
-		}
-	}
-	for enh, want := range map[string]bool{"5.1.1": true, "4.2.2": true, "5.1.7": false, "5.7.26": false, "": false} {
-		if got := recipientProblem(enh); got != want {
-			t.Errorf("recipientProblem(%q) = %v; want %v", enh, got, want)
-		}
-	}
 }
