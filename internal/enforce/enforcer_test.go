@@ -1,0 +1,93 @@
+package enforce
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// TestEncapsulatedCopySigned: a refusal for DMARC is answered by a new
+// message from the relay's own address, with the relay's envelope sender,
+// the original attached byte for byte, and a DKIM signature of the relay's
+// domain that verifies against the published key.
+func TestEncapsulatedCopySigned(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	signer, err := dkim.LoadSigner("relay.example", "sel", keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := "From: Carol <carol@dmarc.example>\r\nTo: dave@gmail.test\r\nSubject: hi\r\nMessage-ID: <o-1@dmarc.example>\r\n\r\nhello\r\n"
+	orig := filepath.Join(dir, "original.eml")
+	os.WriteFile(orig, []byte(original), 0o600)
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp,
+		RelayAddress: "postmaster@relay.example", Signer: signer}
+	out := e.Act(context.Background(), Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "carol@dmarc.example",
+		To: []string{"dave@gmail.test"}, ContentPath: orig,
+		Reply: Reply{Text: "550-5.7.26 Unauthenticated email from dmarc.example is not accepted due to domain's 550-5.7.26 DMARC policy. 550 5.7.26 x1 - gsmtp"}})
+	if !out.Encapsulated || out.Settle != spool.Sent || out.Heard.Code != 250 {
+		t.Fatalf("Act = encapsulated %v, settle %q, heard %q; want true, sent, 250", out.Encapsulated, out.Settle, out.Heard.Text)
+	}
+	ents, err := sp.List()
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("spool holds %d messages (%v); want the copy", len(ents), err)
+	}
+	env, _, err := sp.Read(ents[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.From != "postmaster@relay.example" || len(env.Recipients) != 1 || env.Recipients[0].Addr != "dave@gmail.test" {
+		t.Errorf("copy's envelope: from <%s> to %v; want <postmaster@relay.example> to dave@gmail.test", env.From, env.Recipients)
+	}
+	msg, err := os.ReadFile(sp.ContentPath(ents[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(msg, []byte("\r\nFrom: postmaster@relay.example\r\n")) || !bytes.Contains(msg, []byte(original)) {
+		t.Errorf("copy is not from the relay with the original attached byte for byte:\n%s", msg)
+	}
+	lookup := func(domain string) ([]string, error) {
+		if domain != "sel._domainkey.relay.example" {
+			return nil, fmt.Errorf("no TXT record for %s", domain)
+		}
+		return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
+	}
+	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(msg), &msgdkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("Verify = %d signatures, %v; want 1", len(vs), err)
+	}
+	if vs[0].Err != nil || vs[0].Domain != "relay.example" {
+		t.Errorf("signature: domain %q, %v; want relay.example, valid", vs[0].Domain, vs[0].Err)
+	}
+	if !strings.HasPrefix(string(msg), "DKIM-Signature:") {
+		t.Errorf("the signature is not the first field:\n%.200s", msg)
+	}
+}
