@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// mxGmail is the address of the fake Gmail's MX, on port 25.
+const mxGmail = "127.0.71.31"
+
+// TestEnforceByMX: a relay that delivers by MX (default_transport =
+// "smtp", no forward.to) enforces as one with a smarthost does: Gmail's
+// spam refusal bans the submitting client, who is then refused at
+// connection.
+func TestEnforceByMX(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	forwardPort25(t, mxGmail, gmail.Addr())
+	dns := harness.StartDNS(t, fmt.Sprintf("gmail.test. MX 5 mx.gmail.test.\nmx.gmail.test. A %s\n", mxGmail))
+	dir := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n[enforce]\nban_delay = \"0s\"\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
+		"--domain", relayDomain, "--spool-dir", t.TempDir(), "--config", cfg,
+		"--welcomelist", writeFile(t, dir, "welcomelist", "# nobody\n192.0.2.1\n", 0o644))
+	const ip = "127.0.5.9"
+	tx, err := sendFrom(r.addr(), ip, "a@spam.example", []string{"spam@gmail.test"}, gmailMessage("a@spam.example", "by mx"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	ban := r.waitEvent("ban", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == ip })
+	if ban.Get("rule") != "gmail-unsolicited" {
+		t.Errorf("ban line %v; want rule=gmail-unsolicited", ban.Fields)
+	}
+	if _, greet, _ := dialFrom(r.addr(), ip); greet.code() != 554 {
+		t.Errorf("greeting once banned: %q; want 554", greet)
+	}
+}
