@@ -40,3 +40,26 @@ func TestEnforceByMX(t *testing.T) {
 		t.Errorf("greeting once banned: %q; want 554", greet)
 	}
 }
+
+// TestEnforceLocalPickup: a message submitted locally (relaykeeper submit,
+// no client address) that Gmail refuses as spam bans nobody: it is sent on
+// encapsulated, as the welcomelist's clients' are.
+func TestEnforceLocalPickup(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{extra: []string{"--poll", "1"}})
+	out, errOut, code := opsCmd(t, gmailMessage("a@local.example", "local"), "submit", "--spool-dir", r.spool,
+		"-f", "a@local.example", "spam@gmail.test")
+	if code != 0 {
+		t.Fatalf("submit: exit %d %q %q", code, out, errOut)
+	}
+	spare := r.waitEvent("spare", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("reason") == "local" })
+	enc := r.waitEvent("encapsulate", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("orig") == spare.Get("id") })
+	if enc.Get("to") != "<spam@gmail.test>" || enc.Get("rule") != "gmail-unsolicited" {
+		t.Errorf("encapsulate line %v; want to=<spam@gmail.test> rule=gmail-unsolicited", enc.Fields)
+	}
+	if bans := r.events("ban"); len(bans) != 0 {
+		t.Errorf("ban lines %v; want none", fieldsOf(bans))
+	}
+}
