@@ -15,6 +15,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/reload"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
 )
 
 // The seams between the enforcer and its neighbours, each declared by its
@@ -27,6 +28,7 @@ var (
 	_ enforce.VerdictCounter = (*metrics.Metrics)(nil)
 	_ enforce.Signer         = (*dkim.Signer)(nil)
 	_ enforce.Welcomer       = (*enforce.Welcomelist)(nil)
+	_ enforce.SRSDecoder     = (*srs.Rewriter)(nil)
 )
 
 func enforceCmd(t *testing.T, stdin string, args ...string) (int, string, string) {

@@ -76,6 +76,11 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	}
 	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
 	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
+	if r.srs != nil {
+		// Only an SRS sender that verifies with the relay's own secret is
+		// read as another domain's.
+		en.Policy.SRS = r.srs
+	}
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
 	}
