@@ -37,8 +37,7 @@ relay-enforcer's switches:
                   (always_bcc); needed to encapsulate
   -m ADDRESS      mail ADDRESS a report of each action and unknown refusal
   -a | -n         force | forbid following amavis's re-injection
-  -r              replace a running instance (stop it, then run)
-  -s              stop a running instance and exit
+  -r | -s         replace a running instance (stop it, then run) | stop it
 
 relaykeeper's:
   --log FILE            Postfix's mail log (default /var/log/mail.log)
@@ -56,6 +55,8 @@ relaykeeper's:
   --ban-delay DURATION  wait before a ban line (default 10s, as relay-enforcer)
   --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
                         match, instead of on replies ending in "gsmtp"
+  --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
+                        it verifies (--srs-domain D: its SRS_DOMAIN)
   --once                read what the log holds now, then exit
   --from-end            with no state yet, start at the log's end
 `
@@ -82,7 +83,8 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	}{{&o.Backup, "f", ""}, {&o.MailTo, "m", ""}, {&o.Log, "log", "/var/log/mail.log"}, {&o.State, "state", ""},
 		{&o.SenderAccess, "sender-access", "/etc/postfix/sender_access"},
 		{&o.Welcomelist, "welcomelist", "/etc/relaykeeper/welcomelist"}, {&o.Rules, "rules", ""},
-		{&o.SMTP, "smtp", "127.0.0.1:25"}, {&o.Sender, "sender", ""}, {&o.BanLog, "ban-log", ""}, {&upstream, "upstream", ""}} {
+		{&o.SMTP, "smtp", "127.0.0.1:25"}, {&o.Sender, "sender", ""}, {&o.BanLog, "ban-log", ""}, {&upstream, "upstream", ""},
+		{&o.SRSSecret, "srs-secret", ""}, {&o.SRSDomain, "srs-domain", ""}} {
 		fs.StringVar(s.p, s.name, s.dflt, "")
 	}
 	fs.DurationVar(&o.BanDelay, "ban-delay", enforce.DefaultBanDelay, "")
@@ -119,10 +121,8 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	if _, _, err := net.SplitHostPort(o.SMTP); err != nil {
 		problems = append(problems, fmt.Sprintf("--smtp %q: %v", o.SMTP, err))
 	}
-	if o.MailTo != "" {
-		if _, err := mail.ParseAddress(o.MailTo); err != nil {
-			problems = append(problems, fmt.Sprintf("-m %q: %v", o.MailTo, err))
-		}
+	if _, err := mail.ParseAddress(o.MailTo); o.MailTo != "" && err != nil {
+		problems = append(problems, fmt.Sprintf("-m %q: %v", o.MailTo, err))
 	}
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %s\n", p)

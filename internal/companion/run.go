@@ -6,13 +6,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"path/filepath"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
 )
+
+// senderDomain is the domain of an address such as "Relay
+// <postmaster@relay.example>".
+func senderDomain(addr string) string {
+	if a, err := mail.ParseAddress(addr); err == nil {
+		addr = a.Address
+	}
+	return enforce.SenderDomain(addr, nil)
+}
 
 // Config is what Run needs: the companion's Options, its files, and the
 // log follower's switches.
@@ -23,7 +34,11 @@ type Config struct {
 	// missing (in test mode a temporary default list is used instead).
 	Rules, Welcomelist string
 	// BanLog, if set, gets the ban lines instead of syslog.
-	BanLog      string
+	BanLog string
+	// SRSSecret is postsrsd's secret file and SRSDomain its SRS_DOMAIN
+	// (default: the domain of Sender): an SRS sender is read as another
+	// domain's only when its hash verifies with that secret.
+	SRSSecret, SRSDomain string
 	Reinjection postfixlog.Reinjection
 	// Log is Postfix's mail log; State where the position and what was
 	// done are kept.
@@ -60,6 +75,24 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		return err
 	}
 	policy.Welcome = wl // the only authority on who is exempt
+	// This relay's own domains are never blocked: with postsrsd every
+	// forwarded sender is an SRS address of the relay's domain.
+	own := cfg.SRSDomain
+	if own == "" {
+		own = senderDomain(cfg.Sender)
+	}
+	policy.NeverBlock = []string{own, senderDomain(cfg.Sender)}
+	if cfg.SRSSecret != "" {
+		secrets, err := srs.LoadSecrets(cfg.SRSSecret)
+		if err != nil {
+			return err
+		}
+		rw, err := srs.New(own, secrets)
+		if err != nil {
+			return err
+		}
+		policy.SRS = rw
+	}
 
 	var bans *enforce.BanWriter
 	if !cfg.Test {
