@@ -39,7 +39,7 @@ type Config struct {
 	// (default: the domain of Sender): an SRS sender is read as another
 	// domain's only when its hash verifies with that secret.
 	SRSSecret, SRSDomain string
-	Reinjection postfixlog.Reinjection
+	Reinjection          postfixlog.Reinjection
 	// Log is Postfix's mail log; State where the position and what was
 	// done are kept.
 	Log, State    string
