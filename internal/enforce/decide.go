@@ -112,6 +112,13 @@ type Plan struct {
 //     X.2.*): forwarding cannot fix it;
 //   - pace and alert keep the mail: the client hears a temporary reply.
 func Decide(p Policy, rf Refusal) Plan {
+	if rf.Reply.Code == 0 {
+		// Only the text: read the code and enhanced code from it.
+		if r, err := ParseReply(rf.Reply.Text); err == nil {
+			r.Host, r.Stage = rf.Reply.Host, rf.Reply.Stage
+			rf.Reply = r
+		}
+	}
 	v := p.Rules.Classify(rf.Reply)
 	pl := Plan{Verdict: v, Action: v.Action, Heard: rf.Reply, Undone: rf.Reply}
 	pl.Key = Key(v, strings.Join(rf.To, ","), rf.Reply)
