@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +65,34 @@ func TestEnforceLocalPickup(t *testing.T) {
 	}
 	if bans := r.events("ban"); len(bans) != 0 {
 		t.Errorf("ban lines %v; want none", fieldsOf(bans))
+	}
+}
+
+// TestEnforceBanLinesOnStop: a relay stopped within the ban delay still
+// writes the ban's lines (the mail log's ban event, and the bannable line
+// in ban_log) before it exits; none is lost with the process.
+func TestEnforceBanLinesOnStop(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	banLog := filepath.Join(t.TempDir(), "bans.log")
+	cfg := fmt.Sprintf("[enforce]\nban_delay = \"1h\"\nban_log = %q\n", banLog)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, config: cfg})
+	const ip = "127.0.5.10"
+	tx, err := sendFrom(r.addr(), ip, "a@spam.example", []string{"spam@gmail.test"}, gmailMessage("a@spam.example", "stop"))
+	if err != nil || tx.Final.code() != 550 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	r.waitEvent("proxy", 5*time.Second, func(e *maillog.Entry) bool { return strings.HasPrefix(e.Get("client"), ip) })
+	if bans := r.events("ban"); len(bans) != 0 {
+		t.Fatalf("ban lines before the ban delay: %v", fieldsOf(bans))
+	}
+	r.stop(15 * time.Second)
+	if bans := r.events("ban"); len(bans) != 1 || bans[0].Get("client") != ip {
+		t.Errorf("ban lines after stop: %v; want one for %s", fieldsOf(bans), ip)
+	}
+	data, _ := os.ReadFile(banLog)
+	if !regexp.MustCompile(`(?m)^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ relay-enforcer\[\d+\]: bannable .* ` + regexp.QuoteMeta(ip) + `$`).Match(data) {
+		t.Errorf("ban_log:\n%s\nwant relay-enforcer's bannable line for %s", data, ip)
 	}
 }
