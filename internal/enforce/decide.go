@@ -110,7 +110,8 @@ type Plan struct {
 //     address only; report when there is none or it is never blocked;
 //   - encapsulate becomes report for a recipient problem (X.1.1-X.1.6,
 //     X.2.*): forwarding cannot fix it;
-//   - pace and alert keep the mail: the client hears a temporary reply.
+//   - pace and alert keep the mail: the client hears a temporary reply,
+//     also when the refusal was acted on already.
 func Decide(p Policy, rf Refusal) Plan {
 	if rf.Reply.Code == 0 {
 		// Only the text: read the code and enhanced code from it.
@@ -124,6 +125,11 @@ func Decide(p Policy, rf Refusal) Plan {
 	pl.Key = Key(v, strings.Join(rf.To, ","), rf.Reply)
 	if slices.Contains(rf.Done, pl.Key) {
 		pl.Action, pl.Repeat, pl.Why = None, true, "acted on already"
+		if v.Action.KeepsMail() {
+			// Acted on once, but the mail is still kept every time.
+			pl.Heard = temporary(rf.Reply)
+			pl.Undone = pl.Heard
+		}
 		return pl
 	}
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)

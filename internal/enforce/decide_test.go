@@ -103,8 +103,12 @@ func TestDecide(t *testing.T) {
 		again := tt.rf
 		again.Reply.Text = strings.Replace(again.Reply.Text, " x", " y", 1)
 		again.Done = []string{pl.Key}
-		if pl2 := Decide(p, again); !pl2.Repeat || pl2.Action != None {
+		pl2 := Decide(p, again)
+		if !pl2.Repeat || pl2.Action != None {
 			t.Errorf("%s: Decide again = %v, repeat %v; want none, a repeat", tt.name, pl2.Action, pl2.Repeat)
+		}
+		if tt.action.KeepsMail() && pl2.Heard.Code != tt.heard {
+			t.Errorf("%s: Decide again: heard %d; want %d (the mail is still kept)", tt.name, pl2.Heard.Code, tt.heard)
 		}
 	}
 }

@@ -132,7 +132,10 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	}
 	out := Outcome{Plan: pl, Heard: pl.Undone}
 	if pl.Repeat {
-		out.Heard = rf.Reply
+		if pl.Verdict.Action.KeepsMail() && rf.Reply.Code >= 500 {
+			// The relay's pace or set-up still: the mail stays queued.
+			out.Settle, out.SettleReply = spool.Deferred, out.Heard.Text
+		}
 		return out
 	}
 	v := pl.Verdict

@@ -18,6 +18,7 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/relaykeeper/relaykeeper/internal/dkim"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -89,5 +90,28 @@ func TestEncapsulatedCopySigned(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(msg), "DKIM-Signature:") {
 		t.Errorf("the signature is not the first field:\n%.200s", msg)
+	}
+}
+
+// TestDailyLimitKeepsMail: Gmail's daily sending limit (550 5.4.5) keeps
+// the mail deferred, at the first refusal and at every retry; the
+// administrator's alert is given once.
+func TestDailyLimitKeepsMail(t *testing.T) {
+	var ml bytes.Buffer
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
+	rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "a@b.example", To: []string{"c@gmail.test"},
+		Reply: Reply{Text: "550 5.4.5 Daily user sending limit exceeded. x1 - gsmtp"}}
+	for i := range 3 {
+		out := e.Act(context.Background(), rf)
+		if out.Settle != spool.Deferred || out.Heard.Code != 451 || out.Plan.Verdict.Action != Alert {
+			t.Errorf("attempt %d: settle %q, heard %q, verdict %v; want deferred, 451, alert", i+1, out.Settle, out.Heard.Text, out.Plan.Verdict.Action)
+		}
+		if !out.Plan.Repeat {
+			rf.Done = append(rf.Done, out.Plan.Key)
+		}
+		rf.Reply.Text = strings.Replace(rf.Reply.Text, fmt.Sprintf("x%d", i+1), fmt.Sprintf("x%d", i+2), 1)
+	}
+	if n := strings.Count(ml.String(), " alert "); n != 1 {
+		t.Errorf("%d alert lines; want 1:\n%s", n, ml.String())
 	}
 }
