@@ -66,6 +66,43 @@ func ParseAction(s string) (Action, bool) {
 	return None, false
 }
 
+// Scope is what a pace or alert verdict holds back, for the scheduler that
+// keeps the mail.
+type Scope int
+
+// The scopes.
+const (
+	// ScopeDestination: the whole destination (the relay goes too fast
+	// there, or its own set-up is at fault).
+	ScopeDestination Scope = iota
+	// ScopeRecipient: that recipient only (Gmail's 4.2.1: it receives
+	// mail too fast).
+	ScopeRecipient
+	// ScopeAccount: the smarthost account's sending quota (Gmail's 5.4.5
+	// daily limit): everything through that account waits until the
+	// quota window has passed.
+	ScopeAccount
+)
+
+var scopeNames = [...]string{ScopeDestination: "destination", ScopeRecipient: "recipient", ScopeAccount: "account"}
+
+func (s Scope) String() string {
+	if s >= 0 && int(s) < len(scopeNames) {
+		return scopeNames[s]
+	}
+	return "scope?"
+}
+
+// ParseScope is the inverse of Scope.String.
+func ParseScope(s string) (Scope, bool) {
+	for i, n := range scopeNames {
+		if n == s {
+			return Scope(i), true
+		}
+	}
+	return ScopeDestination, false
+}
+
 // Reply is an upstream's refusal as the rules see it.
 type Reply struct {
 	Code int
@@ -92,4 +129,6 @@ type Verdict struct {
 	// "example.com" of "[example.com 30]". It is a hint: the domain to
 	// block is normally the envelope sender's, which only the caller knows.
 	Domain string
+	// Scope is what a pace or alert verdict holds back (the rule's scope).
+	Scope Scope
 }

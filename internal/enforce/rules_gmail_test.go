@@ -60,6 +60,14 @@ func loadGmailReplies(t testing.TB) []gmailReply {
 	return out
 }
 
+// gmailScopes are the rules whose pace or alert holds back less or more
+// than the destination.
+var gmailScopes = map[string]Scope{
+	"gmail-receiving-too-quickly": ScopeRecipient,
+	"gmail-sending-limit":         ScopeAccount,
+	"gmail-sending-limit-code":    ScopeAccount,
+}
+
 // gmailLines is text as Gmail sends it: broken into lines of at most width
 // characters of text, each with its "550-5.7.1 " prefix, the last with
 // "550 5.7.1 " and the session id.
@@ -99,7 +107,7 @@ func TestClassifyGmail(t *testing.T) {
 			lines := gmailLines(g.code, g.enh, g.text, width)
 			multi := strings.Join(lines, "\r\n")
 			joined := strings.Join(lines, " ")
-			want := Verdict{Action: g.want, Rule: g.rule, Domain: g.domain}
+			want := Verdict{Action: g.want, Rule: g.rule, Domain: g.domain, Scope: gmailScopes[g.rule]}
 			for _, form := range []struct{ name, reply string }{{"multi-line", multi}, {"joined", joined}} {
 				r, err := ParseReply(form.reply)
 				if err != nil {
