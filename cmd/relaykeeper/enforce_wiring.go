@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
