@@ -37,7 +37,8 @@ relay-enforcer's switches:
                   (always_bcc); needed to encapsulate
   -m ADDRESS      mail ADDRESS a report of each action and unknown refusal
   -a | -n         force | forbid following amavis's re-injection
-  -r | -s         replace a running instance (stop it, then run) | stop it
+  -r              replace a running instance (stop it, then run)
+  -s              stop a running instance and exit
 
 relaykeeper's:
   --log FILE            Postfix's mail log (default /var/log/mail.log)
@@ -56,7 +57,8 @@ relaykeeper's:
   --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
                         match, instead of on replies ending in "gsmtp"
   --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
-                        it verifies (--srs-domain D: its SRS_DOMAIN)
+                        it verifies
+  --srs-domain DOMAIN   postsrsd's SRS_DOMAIN (default: --sender's domain)
   --once                read what the log holds now, then exit
   --from-end            with no state yet, start at the log's end
 `
@@ -134,10 +136,8 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %v\n", err)
 		return exitFailure
 	}
-	switch {
-	case amavis:
-		o.Reinjection = postfixlog.ReinjectAlways
-	case noAmavis:
+	o.Reinjection = map[bool]postfixlog.Reinjection{true: postfixlog.ReinjectAlways}[amavis]
+	if noAmavis {
 		o.Reinjection = postfixlog.ReinjectNever
 	}
 	if o.Host, _ = os.Hostname(); o.Host == "" {
@@ -175,10 +175,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		level = slog.LevelWarn
 	}
 	diag := slog.New(slog.NewTextHandler(&companion.LineBreaker{P: prog, W: stderr}, &slog.HandlerOptions{Level: level}))
-	actions := io.Writer(&companion.LineBreaker{P: prog, W: stdout})
-	if quiet {
-		actions = io.Discard
-	}
+	actions := map[bool]io.Writer{false: &companion.LineBreaker{P: prog, W: stdout}, true: io.Discard}[quiet]
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()
 	if err := companion.Run(ctx, o, actions, stderr, prog, diag); err != nil {
