@@ -280,7 +280,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 	if !e.alerts.Due(v.Rule, e.now()) {
 		return
 	}
-	e.MailLog.Alert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.Text)
+	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.Text)
 	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
 		"rule", v.Rule, "reply", rf.Reply.Text)
 	e.notifyAdmin(rf, v, "the relay's own set-up or account is at fault; the mail stays queued")

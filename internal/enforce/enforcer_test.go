@@ -111,7 +111,7 @@ func TestDailyLimitKeepsMail(t *testing.T) {
 		}
 		rf.Reply.Text = strings.Replace(rf.Reply.Text, fmt.Sprintf("x%d", i+1), fmt.Sprintf("x%d", i+2), 1)
 	}
-	if n := strings.Count(ml.String(), " alert "); n != 1 {
-		t.Errorf("%d alert lines; want 1:\n%s", n, ml.String())
+	if n := strings.Count(ml.String(), " admin-alert "); n != 1 {
+		t.Errorf("%d admin-alert lines; want 1:\n%s", n, ml.String())
 	}
 }

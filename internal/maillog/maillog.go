@@ -299,12 +299,13 @@ func (l *Logger) Spare(id, client, rule, reason string) {
 	l.event("spare", "id", id, "client", client, "rule", rule, "reason", reason)
 }
 
-// Alert logs a refusal that blames the relay's own set-up or account
-// (TLS, PTR, the daily sending limit, AUTH at the smarthost): the
-// administrator is told, at most once per cause per hour, and the mail
-// stays queued.
-func (l *Logger) Alert(id, client, rule, reply string) {
-	l.event("alert", "id", id, "client", client, "rule", rule, "reply", reply)
+// AdminAlert logs that the administrator was told about a refusal that
+// blames the relay's own set-up or account (TLS, PTR, the daily sending
+// limit, AUTH at the smarthost): at most once per cause (rule) per hour.
+// The scheduler's own alert line (DestinationAlert) says what became of
+// the mail.
+func (l *Logger) AdminAlert(id, client, rule, reply string) {
+	l.event("admin-alert", "id", id, "client", client, "rule", rule, "reply", reply)
 }
 
 // Companion writes one line of relaykeeper postfix-enforcer's action log,

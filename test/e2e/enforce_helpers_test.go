@@ -463,7 +463,7 @@ func enforceEvents(r *relay, ip string) []*maillog.Entry {
 	var out []*maillog.Entry
 	for _, e := range r.events("") {
 		switch e.Event {
-		case "ban", "block", "encapsulate", "report", "spare", "alert":
+		case "ban", "block", "encapsulate", "report", "spare", "admin-alert":
 			if e.Get("client") == ip {
 				out = append(out, e)
 			}
@@ -481,6 +481,9 @@ func actionOf(es []*maillog.Entry) string {
 	case 1:
 		if es[0].Event == "block" {
 			return "block-domain"
+		}
+		if es[0].Event == "admin-alert" {
+			return "alert"
 		}
 		return es[0].Event
 	}
