@@ -9,6 +9,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
@@ -97,9 +98,15 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 		opts.Notices = &bounce.Notifier{Spool: r.spool, ReportingMTA: r.cfg.Domain, RemoteMTA: remoteMTA,
 			MaxQueueLifetime: d.MaxQueueLifetime, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
 	}
+	// The queue reads pace and alert verdicts from the enforcement engine,
+	// with the enforcer's rules, or the built-in ones when enforcement is
+	// off.
+	verdicts := engineVerdicts{enforce.Policy{Rules: enforce.DefaultRules()}}
 	if r.enforcer != nil {
 		opts.Refusals = enforcerRefusals{r}
+		verdicts.policy.Rules = r.enforcer.Policy.Rules
 	}
+	opts.Verdicts = verdicts
 	if r.srs != nil {
 		opts.Senders = r.srs
 	}

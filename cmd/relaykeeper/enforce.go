@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
@@ -149,7 +150,9 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	return status
 }
 
-// test prints the verdict on one reply and what the client would hear.
+// test prints the verdict on one reply and what the client would hear:
+// the engine's plan (enforce.Decide), for a client that is neither
+// welcomelisted nor local.
 func (t enforceTester) test(w io.Writer, s string) error {
 	r, err := enforce.ParseReply(s)
 	if err != nil {
@@ -158,20 +161,25 @@ func (t enforceTester) test(w io.Writer, s string) error {
 	if t.host != "" {
 		r.Host = t.host
 	}
-	v := t.rules.Classify(r)
-	fmt.Fprintln(w, v)
-	hears := func(encapsulated bool) string {
-		out, ok := t.filter.RewriteFor(r.Text, encapsulated)
-		if !ok {
+	pl := enforce.Decide(enforce.Policy{Rules: t.rules, Filter: t.filter},
+		enforce.Refusal{Client: netip.MustParseAddr("192.0.2.1"), Reply: r})
+	fmt.Fprintln(w, pl.Verdict)
+	hears := func(h enforce.Reply) string {
+		if h.Text == r.Text {
 			return r.Text + " (unchanged)"
 		}
-		return out
+		return h.Text
 	}
-	if v.Action == enforce.Encapsulate {
-		fmt.Fprintf(w, "client hears, once the encapsulated copy is sent: %s\n", hears(true))
-		fmt.Fprintf(w, "client hears, if it cannot be sent: %s\n", hears(false))
+	switch pl.Action {
+	case enforce.Encapsulate:
+		fmt.Fprintf(w, "client hears, once the encapsulated copy is sent: %s\n", hears(pl.Heard))
+		fmt.Fprintf(w, "client hears, if it cannot be sent: %s\n", hears(pl.Undone))
+		return nil
+	case enforce.Pace, enforce.Alert:
+		fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
+		fmt.Fprintln(w, "queued mail: kept (deferred), whatever the code says")
 		return nil
 	}
-	fmt.Fprintf(w, "client hears: %s\n", hears(false))
+	fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
 	return nil
 }

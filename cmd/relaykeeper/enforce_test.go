@@ -9,7 +9,27 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/metrics"
+	"github.com/relaykeeper/relaykeeper/internal/reload"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
+)
+
+// The seams between the enforcer and its neighbours, each declared by its
+// consumer.
+var (
+	_ deliver.Refusals       = enforcerRefusals{}
+	_ deliver.Verdicts       = engineVerdicts{}
+	_ smtpd.Enforcer         = enforcerProxy{}
+	_ enforce.Kicker         = (*deliver.Scheduler)(nil)
+	_ enforce.TableReloader  = (*reload.Runner)(nil)
+	_ enforce.VerdictCounter = (*metrics.Metrics)(nil)
+	_ enforce.Signer         = (*dkim.Signer)(nil)
+	_ enforce.Welcomer       = (*enforce.Welcomelist)(nil)
+	_ enforce.SRSDecoder     = (*srs.Rewriter)(nil)
 )
 
 func enforceCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -46,7 +66,8 @@ func TestEnforceTest(t *testing.T) {
 			"block-domain (rule gmail-spf-domain-rate, domain example.com)\n" +
 				"client hears: 554 5.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [example.com 30]. Rate limited. x - gsmtp\n"},
 		{"log fragment", []string{"test", "host gmail-smtp-in.l.google.com[142.250.27.26] said: 550 5.7.25 [192.0.2.25] The IP address sending this message does not have a PTR record setup (in reply to end of DATA command)"},
-			"report (rule gmail-no-ptr)\nclient hears: 550 5.7.25 [192.0.2.25] The IP address sending this message does not have a PTR record setup (unchanged)\n"},
+			"alert (rule gmail-no-ptr)\nclient hears: 451 4.7.25 [192.0.2.25] The IP address sending this message does not have a PTR record setup\n" +
+				"queued mail: kept (deferred), whatever the code says\n"},
 		{"accepted", []string{"test", "250 2.0.0 OK  1795310619 x - gsmtp"},
 			"none\nclient hears: 250 2.0.0 OK  1795310619 x - gsmtp (unchanged)\n"},
 		{"unknown", []string{"test", "451 4.3.0 Something new"},
@@ -108,7 +129,7 @@ func TestEnforceTestFiles(t *testing.T) {
 	os.WriteFile(bad, []byte("rule a\n  action explode\nrule b\n  code 9\n"), 0o644)
 	status, _, errOut = enforceCmd(t, "", "test", "--rules", bad, "550 x")
 	wantErr := "relaykeeper enforce test: --rules:\n" +
-		bad + ":2: unknown action \"explode\" (want none, ban, block-domain, encapsulate or report)\n" +
+		bad + ":2: unknown action \"explode\" (want none, ban, block-domain, encapsulate, pace, alert or report)\n" +
 		bad + ":1: rule \"a\" has no action\n" +
 		bad + ":4: code \"9\": want three digits, or x for any digit (550, 5xx, 55x)\n" +
 		bad + ":3: rule \"b\" has no action\n"
@@ -148,4 +169,58 @@ func TestEnforceUsageErrors(t *testing.T) {
 			t.Errorf("runEnforce(%q) = %d, stdout %q, stderr %q; want 2 and a message", args, status, out, errOut)
 		}
 	}
+}
+
+// TestEnforceTestGmailReplies runs every reply of gmail-replies.md
+// (internal/enforce/testdata/gmail-replies.txt) through "enforce test",
+// as Gmail sends it (lines) and as Postfix logs it (joined): the first
+// word printed is the file's verdict.
+func TestEnforceTestGmailReplies(t *testing.T) {
+	data, err := os.ReadFile("../../internal/enforce/testdata/gmail-replies.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, good := 0, 0
+	for i, line := range strings.Split(string(data), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.SplitN(line, " ", 5)
+		if len(f) != 5 {
+			t.Fatalf("gmail-replies.txt:%d: want VERDICT RULE CODE ENHANCED TEXT", i+1)
+		}
+		verdict, code, enh, text := f[0], f[2], f[3], f[4]
+		// Gmail's lines: at most 60 characters of text after the prefix.
+		var lines []string
+		cur := ""
+		for _, w := range strings.Fields(text + " x1si2 - gsmtp") {
+			if cur != "" && len(cur)+1+len(w) > 60 {
+				lines = append(lines, cur)
+				cur = ""
+			}
+			cur = strings.TrimSpace(cur + " " + w)
+		}
+		lines = append(lines, cur)
+		for j := range lines {
+			sep := "-"
+			if j == len(lines)-1 {
+				sep = " "
+			}
+			lines[j] = code + sep + enh + " " + lines[j]
+		}
+		n++
+		ok := true
+		for _, reply := range []string{strings.Join(lines, "\r\n"), strings.Join(lines, " ")} {
+			status, out, errOut := enforceCmd(t, "", "test", reply)
+			if got, _, _ := strings.Cut(out, " "); status != exitOK || got != verdict {
+				t.Errorf("gmail-replies.txt:%d: enforce test %q: status %d, first word %q; want %q\n%s%s",
+					i+1, reply, status, got, verdict, out, errOut)
+				ok = false
+			}
+		}
+		if ok {
+			good++
+		}
+	}
+	t.Logf("%d of %d replies get the verdict gmail-replies.md gives them", good, n)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
-	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -24,7 +23,7 @@ import (
 // blocked-domain table at MAIL FROM (see buildPolicy).
 func enforcePaths(cfg *config.Config) error {
 	e := &cfg.Enforce
-	if e.Disabled || cfg.Forward.To == "" || cfg.Mode == config.ModeClient {
+	if !enforcing(cfg) {
 		return nil
 	}
 	// The enforcer's state lives beside the messages, in a dot directory
@@ -52,49 +51,53 @@ func enforcePaths(cfg *config.Config) error {
 	return nil
 }
 
+// enforcing reports whether the relay acts on upstream refusals: when it
+// forwards, to a smarthost or by routing (MX), and enforcement is not
+// turned off. A client run (--as-client) only delivers.
+func enforcing(cfg *config.Config) bool {
+	return !cfg.Enforce.Disabled && cfg.Mode != config.ModeClient && (cfg.Forward.To != "" || routingConfigured(cfg))
+}
+
 // newEnforcer builds the enforcer when the relay forwards and enforcement
 // is not turned off; nil otherwise.
 func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	e := &r.cfg.Enforce
-	if e.Disabled || r.cfg.Forward.To == "" || r.cfg.Mode == config.ModeClient {
+	if !enforcing(&r.cfg) {
 		return nil, nil
 	}
 	en := &enforce.Enforcer{
 		SenderAccess: e.SenderAccess,
-		NeverBlock:   append(slices.Clone(e.NeverBlock), r.cfg.Domain),
 		BanTime:      e.BanTime,
 		Spool:        r.spool,
 		RelayAddress: e.RelayAddress,
 		Admin:        e.Mail,
 		MailLog:      r.maillog,
 		Log:          r.log,
-		OnQueued: func() {
-			if r.sched != nil {
-				r.sched.Kick(false)
-			}
-		},
-		// The sender_access table is read again by the reloader, not in
-		// the delivery worker that blocked the domain.
-		OnBlocked: r.reloads.Request,
+	}
+	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
+	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
+	if r.srs != nil {
+		// Only an SRS sender that verifies with the relay's own secret is
+		// read as another domain's.
+		en.Policy.SRS = r.srs
 	}
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
 	}
-	en.NeverBlock = append(en.NeverBlock, r.cfg.Policy.RelayDomains...)
 	var err error
 	if e.Rules != "" {
-		if en.Rules, err = enforce.LoadRules(e.Rules); err != nil {
+		if en.Policy.Rules, err = enforce.LoadRules(e.Rules); err != nil {
 			return nil, fmt.Errorf("--enforce-rules: %w", err)
 		}
 	} else {
-		en.Rules = enforce.DefaultRules()
+		en.Policy.Rules = enforce.DefaultRules()
 	}
 	if e.ReplyFilter != "" {
-		if en.Filter, err = enforce.LoadReplyFilter(e.ReplyFilter); err != nil {
+		if en.Policy.Filter, err = enforce.LoadReplyFilter(e.ReplyFilter); err != nil {
 			return nil, fmt.Errorf("enforce.reply_filter: %w", err)
 		}
 	} else {
-		en.Filter = enforce.DefaultReplyFilter()
+		en.Policy.Filter = enforce.DefaultReplyFilter()
 	}
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
 		return nil, fmt.Errorf("enforce.bans: %w", err)
@@ -103,16 +106,21 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	for _, p := range en.Bans.Problems() {
 		r.log.Warn("ban list line skipped", "err", p)
 	}
-	if en.Welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
+	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, fmt.Errorf("--welcomelist: %w", err)
 	}
+	en.Policy.Welcome = r.welcome
+	var sink enforce.BanSink
 	if e.BanLog != "" {
-		f, err := logfile.Open(e.BanLog)
-		if err != nil {
-			return nil, fmt.Errorf("enforce.ban_log: %w", err)
+		host, _ := os.Hostname()
+		sink = &enforce.FileBans{Path: e.BanLog, Host: host}
+	}
+	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log)
+	if k := r.cfg.DKIM; k.Domain != "" {
+		// Encapsulated copies are signed as the relay's domain.
+		if en.Signer, err = dkim.LoadSigner(k.Domain, k.Selector, k.Key); err != nil {
+			return nil, fmt.Errorf("dkim: %w", err)
 		}
-		r.files = append(r.files, f)
-		en.BanLog = f
 	}
 	return en, nil
 }
@@ -127,66 +135,66 @@ func (r *relay) banned(ip netip.Addr) (string, time.Time, bool) {
 }
 
 // enforcerRefusals gives the scheduler's refused recipients to the
-// enforcer: each once per distinct refusal (Envelope.Enforced remembers,
-// across retries and restarts), and the outcome decides the recipient.
-// It stands until the enforcement engine implements deliver.Refusals.
+// enforcer (enforce.Enforcer.Refused, which decides with enforce.Decide):
+// the plan's key is recorded in the envelope so that the same refusal on a
+// retry is not acted on twice, and the outcome decides the recipient.
 type enforcerRefusals struct{ r *relay }
 
 func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
-	r := er.r
-	en := r.enforcer
 	rep := enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String(),
 		Host: res.Relay, Stage: res.Stage}
-	key := enforce.Key(en.Rules.Classify(rep), res.Rcpt.Addr, rep)
-	if slices.Contains(res.Env.Enforced, key) {
-		return deliver.Effect{}
+	out := er.r.enforcer.Refused(context.Background(),
+		enforce.QueuedRefusal(res.Env, res.Rcpt.Addr, er.r.spool.ContentPath(res.Env.ID), rep))
+	if !out.Plan.Repeat {
+		res.Env.Enforced = append(res.Env.Enforced, out.Plan.Key)
 	}
-	res.Env.Enforced = append(res.Env.Enforced, key)
-	out := en.Act(context.Background(), enforce.Refusal{
-		ID: res.Env.ID, Client: clientAddr(res.Env.Client), ClientName: res.Env.ClientName, From: res.Env.From, To: []string{res.Rcpt.Addr},
-		Reply: rep, ContentPath: r.spool.ContentPath(res.Env.ID),
-	})
-	r.metrics.Verdict(rep.Code, out.Verdict.Action.String())
-	eff := deliver.Effect{Hold: out.Banned}
-	heard, _ := reply.ParseLine(out.Heard)
-	switch {
-	case out.Encapsulated:
-		// The recipient has the message, as an attachment.
-		eff.Settle, eff.Reply = spool.Sent, "encapsulated after: "+rep.Text
-	case heard.Permanent() && !res.Reply.Permanent():
-		// A temporary spam refusal made permanent, so that the sender
-		// stops retrying (the bounce carries the rewritten reply).
-		eff.Settle, eff.Reply = spool.Bounced, out.Heard
+	eff := deliver.Effect{Hold: out.Hold}
+	if out.Settle == spool.Sent || out.Settle == spool.Bounced {
+		eff.Settle, eff.Reply = out.Settle, out.SettleReply
 	}
 	return eff
 }
 
+// engineVerdicts gives the scheduler the engine's pace and alert verdicts
+// (enforce.Decide's plan: its action and scope), so that the queue and the
+// enforcer read a reply the same way. A refused login at the smarthost is
+// an alert whatever its text.
+type engineVerdicts struct{ policy enforce.Policy }
+
+func (ev engineVerdicts) Verdict(res deliver.Result) deliver.Verdict {
+	if res.Stage == "auth" {
+		return deliver.VerdictAlert
+	}
+	pl := enforce.Decide(ev.policy, enforce.Refusal{To: []string{res.Rcpt.Addr},
+		Reply: enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String()}})
+	switch v := pl.Verdict; {
+	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:
+		return deliver.VerdictPaceRecipient
+	case v.Action == enforce.Pace:
+		return deliver.VerdictPace
+	case v.Action == enforce.Alert && v.Scope == enforce.ScopeAccount:
+		return deliver.VerdictQuota
+	case v.Action == enforce.Alert:
+		return deliver.VerdictAlert
+	}
+	return deliver.VerdictNone
+}
+
 // enforcerProxy adapts the enforcer to the SMTP server's proxy hook.
-type enforcerProxy struct{ r *relay }
+type enforcerProxy struct{ en *enforce.Enforcer }
 
 func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) reply.Reply {
 	rep := enforce.Reply{Code: pr.Reply.Code, Enhanced: pr.Reply.Enhanced, Text: pr.Reply.String(),
 		Host: pr.Relay, Stage: pr.Stage}
-	out := p.r.enforcer.Act(ctx, enforce.Refusal{
+	out := p.en.Act(ctx, enforce.Refusal{
 		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
 	})
-	p.r.metrics.Verdict(rep.Code, out.Verdict.Action.String())
-	if out.Heard == rep.Text {
+	if out.Heard.Text == rep.Text || out.Heard.Code == 0 {
 		return pr.Reply
 	}
-	heard, err := reply.ParseLine(out.Heard)
+	heard, err := reply.ParseLine(out.Heard.Text)
 	if err != nil {
 		return pr.Reply
 	}
 	return heard
 }
-
-func clientAddr(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
-	}
-	a, _ := netip.ParseAddr(s)
-	return a.Unmap()
-}
-
-var _ io.Writer = (*os.File)(nil)

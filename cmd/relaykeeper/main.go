@@ -210,7 +210,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	if r.enforcer != nil {
 		opts.Banned = r.banned
-		opts.Enforcer = enforcerProxy{r}
+		opts.Enforcer = enforcerProxy{r.enforcer}
 	}
 	if r.policy != nil {
 		opts.LimitExempt = r.policy.Trusted
@@ -234,6 +234,17 @@ func (r *relay) runServer() int {
 	proxying := r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate
 	if triggered || (proxying && r.enforcer != nil) {
 		r.sched = r.newScheduler()
+	}
+	if r.enforcer != nil {
+		if r.sched != nil {
+			r.enforcer.Queue = r.sched
+		}
+		if r.reloads != nil {
+			r.enforcer.Tables = r.reloads
+		}
+		if r.metrics != nil {
+			r.enforcer.Metrics = r.metrics
+		}
 	}
 
 	// The journals of a process that died are replayed before mail is
@@ -341,6 +352,16 @@ func (r *relay) runServer() int {
 			r.sched.Kick(true)
 		}
 	}()
+	var bansDone chan struct{}
+	if r.enforcer != nil {
+		// Ban lines are written when each ban takes effect; at the end
+		// those still waiting are written at once.
+		bansDone = make(chan struct{})
+		go func() {
+			defer close(bansDone)
+			r.enforcer.BanLines.Run(ctx)
+		}()
+	}
 	var schedDone chan struct{}
 	if r.sched != nil {
 		schedDone = make(chan struct{})
@@ -430,6 +451,10 @@ func (r *relay) runServer() int {
 	<-recoverDone
 	if schedDone != nil {
 		<-schedDone
+	}
+	if bansDone != nil {
+		<-bansDone
+		r.enforcer.BanLines.Flush() // bans found by the last deliveries
 	}
 	jcancel()
 	if journalDone != nil {

@@ -6,11 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/companion"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -217,7 +220,7 @@ func TestPostfixEnforcerSwitches(t *testing.T) {
 		t.Errorf("--help: status %d, %q", status, out.String())
 	}
 	// Another instance holds the lock.
-	unlock, err := lockInstance(f.state + ".pid")
+	unlock, err := companion.LockInstance(f.state + ".pid")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,20 +231,48 @@ func TestPostfixEnforcerSwitches(t *testing.T) {
 	unlock()
 }
 
-func TestSenderDomain(t *testing.T) {
-	for from, want := range map[string]string{
-		"alice@Example.COM": "example.com",
-		"":                  "",
-		"SRS0=HHH=TT=example.org=alice@relay.example":     "example.org",
-		"srs1=HHH=fwd.example==HHH=TT=orig.example=bob@x": "orig.example",
-	} {
-		if got := senderDomain(from); got != want {
-			t.Errorf("senderDomain(%q) = %q; want %q", from, got, want)
-		}
+// TestPostfixEnforcerSRS: with postsrsd, Postfix logs forwarded senders as
+// SRS addresses of the relay's own domain. Without the secret such a
+// sender's domain is the relay's, which is never blocked (reported); with
+// --srs-secret a sender that verifies is read back to its own domain, and
+// one that does not (forged) is not.
+func TestPostfixEnforcerSRS(t *testing.T) {
+	f := newPFEFixture(t)
+	secret := filepath.Join(f.dir, "postsrsd.secret")
+	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
+	rw, err := srs.New("relay.test", []string{"s3cret"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for enh, want := range map[string]bool{"5.1.1": true, "4.2.2": true, "5.1.7": false, "5.7.26": false, "": false} {
-		if got := recipientProblem(enh); got != want {
-			t.Errorf("recipientProblem(%q) = %v; want %v", enh, got, want)
+	good := rw.Forward("news@example.com")
+	if !strings.HasPrefix(good, "SRS0=") || !strings.HasSuffix(good, "@relay.test") {
+		t.Fatalf("Forward = %q; want an SRS0 address of relay.test", good)
+	}
+	forged := "SRS0=abcd=XY=gmail.com=bob@relay.test"
+	log := pfMessage("4A0001ABC1", "4B0001ABC1", "mx.a.test", "203.0.113.8", good, "u1@gmail.test", "d-1@a.test", "bounced", replyDomain) +
+		pfMessage("4A0002ABC2", "4B0002ABC2", "mx.b.test", "203.0.113.9", forged, "u2@gmail.test", "d-2@b.test", "bounced", replyDomain)
+	os.WriteFile(f.log, []byte(log), 0o640)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "[would-report: why=\"the domain relay.test is never blocked\" would-report: why=\"the domain relay.test is never blocked\"]"},
+		{[]string{"--srs-secret", secret}, "[would-block-domain:example.com would-report: why=\"the domain relay.test is never blocked\"]"},
+	} {
+		status, stdout, stderr := f.run(t, append([]string{"-t"}, c.args...)...)
+		if status != 0 {
+			t.Fatalf("%q: status %d: %s", c.args, status, stderr)
+		}
+		var got []string
+		for _, e := range events(t, stdout) {
+			s := e.Event + ":" + e.Get("domain")
+			if e.Get("why") != "" {
+				s += " why=" + strconv.Quote(e.Get("why"))
+			}
+			got = append(got, s)
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("%q: actions %v; want %s\n%s", c.args, got, c.want, stdout)
 		}
 	}
 }

@@ -65,6 +65,7 @@ type relay struct {
 	tables   *table.Set
 	checks   *headercheck.Checks
 	enforcer *enforce.Enforcer
+	welcome  *enforce.Welcomelist
 	// router is nil without Postfix-style routing: then everything goes
 	// to forward.to.
 	router *route.Dialer
@@ -235,7 +236,7 @@ func (r *relay) reloadTables() {
 		if _, err := en.Bans.Reload(); err != nil {
 			r.log.Error("ban list not reloaded", "err", err)
 		}
-		if _, err := en.Welcome.Reload(); err != nil {
+		if _, err := r.welcome.Reload(); err != nil {
 			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
 		}
 	}

@@ -1,6 +1,9 @@
 // Package enforce reads why an upstream refused a relayed message and
 // decides what to do about it: ban the client that submitted it, block the
-// sender's domain, forward the message encapsulated, report it, or nothing.
+// sender's domain, forward the message encapsulated, slow down, alert the
+// administrator, report it, or nothing. Decide is the one decision, a pure
+// function shared by the relay and the Postfix companion; they differ only
+// in where a refusal comes from and how its Plan is carried out.
 // It holds the rules (a built-in set for Gmail, replaceable by a file), the
 // ban list, the welcomelist, the sender_access table it maintains, the
 // encapsulated message, and the reply rewriting of Postfix's
@@ -22,12 +25,29 @@ const (
 	// Encapsulate re-sends the message as an attachment to its recipient:
 	// the refusal is an artefact of forwarding (DMARC, SPF, DKIM).
 	Encapsulate
-	// Report tells the administrator: a refusal no rule knows, or one
-	// nobody can act on (the relay's own DNS is wrong).
+	// Report tells the administrator: a refusal no rule knows.
 	Report
+	// Pace: the relay as a whole (or one recipient) goes too fast. Nobody
+	// is sanctioned and the mail stays queued; the scheduler slows that
+	// destination down.
+	Pace
+	// Alert: the relay's own set-up or account is at fault (TLS, PTR, the
+	// daily sending limit, AUTH at the smarthost). The administrator is
+	// told once per cause per hour; the mail stays queued; nobody is
+	// sanctioned.
+	Alert
 )
 
-var actionNames = [...]string{None: "none", Ban: "ban", BlockDomain: "block-domain", Encapsulate: "encapsulate", Report: "report"}
+var actionNames = [...]string{None: "none", Ban: "ban", BlockDomain: "block-domain", Encapsulate: "encapsulate",
+	Report: "report", Pace: "pace", Alert: "alert"}
+
+// Sanction reports whether the action punishes a client or a domain.
+func (a Action) Sanction() bool { return a == Ban || a == BlockDomain }
+
+// KeepsMail reports whether the message stays queued whatever the reply's
+// code: the fault is the relay's pace or set-up, and the same mail goes
+// through later.
+func (a Action) KeepsMail() bool { return a == Pace || a == Alert }
 
 func (a Action) String() string {
 	if a >= 0 && int(a) < len(actionNames) {
@@ -44,6 +64,43 @@ func ParseAction(s string) (Action, bool) {
 		}
 	}
 	return None, false
+}
+
+// Scope is what a pace or alert verdict holds back, for the scheduler that
+// keeps the mail.
+type Scope int
+
+// The scopes.
+const (
+	// ScopeDestination: the whole destination (the relay goes too fast
+	// there, or its own set-up is at fault).
+	ScopeDestination Scope = iota
+	// ScopeRecipient: that recipient only (Gmail's 4.2.1: it receives
+	// mail too fast).
+	ScopeRecipient
+	// ScopeAccount: the smarthost account's sending quota (Gmail's 5.4.5
+	// daily limit): everything through that account waits until the
+	// quota window has passed.
+	ScopeAccount
+)
+
+var scopeNames = [...]string{ScopeDestination: "destination", ScopeRecipient: "recipient", ScopeAccount: "account"}
+
+func (s Scope) String() string {
+	if s >= 0 && int(s) < len(scopeNames) {
+		return scopeNames[s]
+	}
+	return "scope?"
+}
+
+// ParseScope is the inverse of Scope.String.
+func ParseScope(s string) (Scope, bool) {
+	for i, n := range scopeNames {
+		if n == s {
+			return Scope(i), true
+		}
+	}
+	return ScopeDestination, false
 }
 
 // Reply is an upstream's refusal as the rules see it.
@@ -72,4 +129,6 @@ type Verdict struct {
 	// "example.com" of "[example.com 30]". It is a hint: the domain to
 	// block is normally the envelope sender's, which only the caller knows.
 	Domain string
+	// Scope is what a pace or alert verdict holds back (the rule's scope).
+	Scope Scope
 }

@@ -55,12 +55,13 @@ func (t BlockTable) BlockedDomains() ([]BlockedDomain, error) {
 	return out, nil
 }
 
-// Block adds domain as BlockSenderDomain does.
+// Block adds domain as BlockSenderDomainText does: the relay reads the
+// table as text, so postmap runs only for an indexed copy beside it.
 func (t BlockTable) Block(domain, reason string, now time.Time) (bool, error) {
 	if t.Path == "" {
 		return false, errors.New("enforce: no sender_access table is configured")
 	}
-	return BlockSenderDomain(t.Path, domain, reason, now)
+	return BlockSenderDomainText(t.Path, domain, reason, now)
 }
 
 // Unblock removes domain's entry (the key itself, not a parent's) and
@@ -114,7 +115,7 @@ func (t BlockTable) Unblock(domain string) (removed bool, err error) {
 		return false, fmt.Errorf("enforce: sender_access: %w", err)
 	}
 	if indexStale(path) {
-		return true, runPostmap(path)
+		return true, Postmap(path)
 	}
 	return true, nil
 }

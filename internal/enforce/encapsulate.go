@@ -385,3 +385,9 @@ func addressDomain(addr string) string {
 	}
 	return "localhost"
 }
+
+// Signer DKIM-signs a message (*dkim.Signer): Signature returns the
+// DKIM-Signature field, CRLF-terminated, to put in front of the message.
+type Signer interface {
+	Signature(msg io.Reader) (string, error)
+}

@@ -2,9 +2,8 @@ package enforce
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,73 +17,83 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// Enforcer acts on the upstream's refusals of relayed messages, for the
-// relay itself (store-and-forward and proxy); the Postfix companion uses the
-// same parts on Postfix's log. Its zero value does nothing; set the fields
-// before first use.
+// Kicker wakes the delivery scheduler after a message was queued
+// (*deliver.Scheduler).
+type Kicker interface {
+	Kick(force bool)
+}
+
+// VerdictCounter counts the verdicts on upstream refusals
+// (*metrics.Metrics): code is the reply code, verdict the action's name.
+type VerdictCounter interface {
+	Verdict(code int, verdict string)
+}
+
+// TableReloader asks for the relay's lookup tables to be read again after
+// the enforcer changed one (*reload.Runner): a blocked domain is refused
+// within moments, and the table is read outside the delivery worker.
+type TableReloader interface {
+	Request()
+}
+
+// Enforcer carries out Decide's plans for the relay itself
+// (store-and-forward and proxy); the Postfix companion carries out the same
+// plans its own way (internal/companion). Its zero value decides by no
+// rules and does nothing; set the fields before first use.
 type Enforcer struct {
-	Rules  *Rules
-	Filter *ReplyFilter
+	// Policy is what Decide decides by.
+	Policy Policy
 	Bans   *Bans
-	// Welcome, if set, names clients that are never banned: their
-	// messages are forwarded encapsulated instead.
-	Welcome *Welcomelist
-	// SenderAccess is the Postfix sender_access file the enforcer keeps.
+	// BanLines writes the ban event and fail2ban's line when a ban takes
+	// effect; nil writes none.
+	BanLines *BanWriter
+	// SenderAccess is the access table the enforcer blocks domains in,
+	// which the relay reads as text (no postmap needed).
 	SenderAccess string
-	// NeverBlock are domains never blocked, whatever a reply says: huge
-	// freemail domains and the relay's own, where a forged sender would
-	// otherwise cut off everyone. Such a refusal is reported instead.
-	NeverBlock []string
-	BanTime    time.Duration
-	// Spool receives encapsulated copies and reports; OnQueued is called
-	// after one is queued (to kick the scheduler).
-	Spool    *spool.Spool
-	OnQueued func()
-	// OnBlocked is called after a domain was added to SenderAccess (to
-	// reload the table at once).
-	OnBlocked func()
+	BanTime      time.Duration
+	// Spool receives encapsulated copies and reports; Queue, if set, is
+	// kicked after one is queued.
+	Spool *spool.Spool
+	Queue Kicker
+	// Tables, if set, is asked to reload after a domain was blocked.
+	Tables TableReloader
+	// Metrics, if set, counts every verdict.
+	Metrics VerdictCounter
 	// RelayAddress sends encapsulated copies and reports
-	// ("postmaster@relay.example").
+	// ("postmaster@relay.example"); it is also their envelope sender.
 	RelayAddress string
+	// Signer, if set, DKIM-signs encapsulated copies as the relay's
+	// domain ([dkim]), so that they pass the upstream's checks themselves.
+	Signer Signer
 	// Admin, if set, gets a report of every action and every refusal no
-	// rule knows (relay-enforcer's -m).
-	Admin string
-	// BanLog, if set, gets a fail2ban line per ban (relay-enforcer's
-	// "bannable REASON IP").
-	BanLog  io.Writer
+	// rule knows (relay-enforcer's -m), and the alerts.
+	Admin   string
 	MailLog *maillog.Logger
 	Log     *slog.Logger
 	Now     func() time.Time
+
+	alerts AlertLimiter
 }
 
-// Refusal is one refusal of a relayed message, for some of its recipients.
-type Refusal struct {
-	// ID is the message's queue id.
-	ID         string
-	Client     netip.Addr
-	ClientName string
-	// From is the envelope sender; To the refused recipients.
-	From string
-	To   []string
-	// Reply is the upstream's refusal.
-	Reply Reply
-	// ContentPath is the message, for encapsulation; "" if unavailable.
-	ContentPath string
-}
-
-// Outcome says what the enforcer did and what the original client is to
-// hear about the refused recipients.
+// Outcome says what the enforcer did and what becomes of the refused
+// recipients.
 type Outcome struct {
-	Verdict Verdict
+	Plan Plan
 	// Encapsulated: copies went to every recipient in To; they count as
 	// delivered.
 	Encapsulated bool
 	// Banned: the client is banned; its queued mail is being held.
 	Banned bool
-	// Heard is the reply for the original client after reply rewriting,
-	// on one line (Postfix-joined); equal to the upstream's if no rule
-	// rewrote it.
-	Heard string
+	// Heard is the reply for the original client after reply rewriting.
+	Heard Reply
+	// Hold: hold the rest of the message instead of retrying it.
+	Hold bool
+	// Settle, if set, is the refused recipients' new status: spool.Sent
+	// (delivered encapsulated), spool.Bounced (a temporary refusal made
+	// permanent) or spool.Deferred (pace, alert: the mail is kept whatever
+	// the code said); SettleReply is its reply.
+	Settle      spool.RcptStatus
+	SettleReply string
 }
 
 func (e *Enforcer) now() time.Time {
@@ -101,41 +110,47 @@ func (e *Enforcer) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Key identifies a refusal for deduplication: the same action on the same
-// recipient for the same reply text (without its session id, which Gmail
-// changes on every attempt).
-func Key(v Verdict, rcpt string, r Reply) string {
-	norm := Normalize(r.Text)
-	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
-	if i := strings.LastIndex(norm, " - gsmtp"); i > 0 {
-		if j := strings.LastIndexByte(norm[:i], ' '); j > 0 {
-			norm = norm[:j] + norm[i:]
-		}
-	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s", r.Code, norm)))
-	return v.Action.String() + " " + rcpt + " " + hex.EncodeToString(sum[:6])
+// Refused is the scheduler's entry for one refused recipient of a queued
+// message: Act. The caller records Outcome.Plan.Key with the message and
+// passes the keys back in Refusal.Done, so that a refusal seen again on a
+// retry is not acted on twice.
+func (e *Enforcer) Refused(ctx context.Context, rf Refusal) Outcome {
+	return e.Act(ctx, rf)
 }
 
-// Act classifies a refusal and acts on it.
+// Act decides what to do about a refusal (Decide) and does it.
 func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
-	v := Verdict{}
-	if e.Rules != nil {
-		v = e.Rules.Classify(rf.Reply)
+	if rf.Reply.Code == 0 {
+		if r, err := ParseReply(rf.Reply.Text); err == nil {
+			r.Host, r.Stage = rf.Reply.Host, rf.Reply.Stage
+			rf.Reply = r
+		}
 	}
-	out := Outcome{Verdict: v, Heard: rf.Reply.Text}
-	act := v.Action
-	if (act == Ban || act == BlockDomain) && e.Welcome != nil && e.Welcome.Welcome(rf.Client, rf.ClientName) {
-		// A welcomelisted client is never banned and its domain never
-		// blocked; its mail may well be good, so it goes on
-		// encapsulated (relay-enforcer's rule).
-		e.MailLog.Spare(rf.ID, ipString(rf.Client), v.Rule, "welcomelisted")
-		act = Encapsulate
+	pl := Decide(e.Policy, rf)
+	if e.Metrics != nil {
+		e.Metrics.Verdict(rf.Reply.Code, pl.Verdict.Action.String())
 	}
-	switch act {
+	out := Outcome{Plan: pl, Heard: pl.Undone}
+	if pl.Repeat {
+		if pl.Verdict.Action.KeepsMail() && rf.Reply.Code >= 500 {
+			// The relay's pace or set-up still: the mail stays queued.
+			out.Settle, out.SettleReply = spool.Deferred, out.Heard.Text
+		}
+		return out
+	}
+	v := pl.Verdict
+	if v.Action.Sanction() && pl.Action == Encapsulate {
+		reason := "welcomelisted"
+		if rf.Local {
+			reason = "local"
+		}
+		e.MailLog.Spare(rf.ID, ipString(rf.Client), v.Rule, reason)
+	}
+	switch pl.Action {
 	case Ban:
-		out.Banned = e.ban(rf, v)
+		out.Banned = e.ban(rf, pl)
 	case BlockDomain:
-		if !e.block(rf, v) {
+		if !e.block(rf, pl) {
 			e.report(rf, v, "domain not blocked")
 		}
 	case Encapsulate:
@@ -144,41 +159,56 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 			e.report(rf, v, "not encapsulated")
 		}
 	case Report:
-		e.report(rf, v, "no rule knows this reply")
-	}
-	if e.Filter != nil {
-		if heard, ok := e.Filter.RewriteFor(rf.Reply.Text, out.Encapsulated); ok {
-			out.Heard = heard
+		switch {
+		case v.Action == BlockDomain:
+			e.log().Warn("sender domain not blocked", "why", pl.Why, "rule", v.Rule)
+			e.report(rf, v, "domain not blocked")
+		case pl.Why != "":
+			e.report(rf, v, pl.Why)
+		default:
+			e.report(rf, v, "no rule knows this reply")
 		}
+	case Alert:
+		e.alert(rf, v)
+	}
+	if out.Encapsulated {
+		out.Heard = pl.Heard
+	}
+	out.Hold = out.Banned
+	switch {
+	case out.Encapsulated:
+		// The recipient has the message, as an attachment.
+		out.Settle, out.SettleReply = spool.Sent, "encapsulated after: "+rf.Reply.Text
+	case pl.Action.KeepsMail() && rf.Reply.Code >= 500:
+		// The relay's pace or set-up: the same mail goes through later.
+		out.Settle, out.SettleReply = spool.Deferred, out.Heard.Text
+	case out.Heard.Code >= 500 && rf.Reply.Code < 500:
+		// A temporary spam refusal made permanent, so that the sender
+		// stops retrying (the bounce carries the rewritten reply).
+		out.Settle, out.SettleReply = spool.Bounced, out.Heard.Text
 	}
 	return out
 }
 
-func (e *Enforcer) ban(rf Refusal, v Verdict) bool {
-	if e.Bans == nil || !rf.Client.IsValid() {
+func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
+	if e.Bans == nil || !pl.Client.IsValid() {
 		return false
 	}
+	v := pl.Verdict
 	reason := v.Rule + ": " + firstLine(rf.Reply.Text)
-	b, err := e.Bans.Add(rf.Client, e.BanTime, reason)
+	b, err := e.Bans.Add(pl.Client, e.BanTime, reason)
 	if err != nil {
-		e.log().Error("ban not saved; in force in this process", "client", rf.Client, "err", err)
+		e.log().Error("ban not saved; in force in this process", "client", pl.Client, "err", err)
 	}
 	// The lines fail2ban reads are written when the ban takes effect, not
 	// now: a jail acting on them at once would cut off the reply the
 	// client is still to hear (relay-enforcer waits too).
-	logBan := func() {
-		e.MailLog.Ban(ipString(rf.Client), rf.ID, b.Until, v.Rule, rf.Reply.Text)
-		if e.BanLog != nil {
-			fmt.Fprintf(e.BanLog, "%s relay-enforcer: %s\n", e.now().UTC().Format(time.RFC3339), BanLine(reason, rf.Client))
-		}
+	if e.BanLines != nil {
+		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Reason: reason, Until: b.Until, Rule: v.Rule,
+			ID: rf.ID, Reply: rf.Reply.Text})
 	}
-	if wait := b.From.Sub(e.now()); wait > 0 {
-		time.AfterFunc(wait, logBan)
-	} else {
-		logBan()
-	}
-	e.holdFrom(rf.Client)
-	e.notifyAdmin(rf, v, "banned "+rf.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
+	e.holdFrom(pl.Client)
+	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
 	return true
 }
 
@@ -221,19 +251,12 @@ func clientIP(s string) netip.Addr {
 	return a.Unmap()
 }
 
-func (e *Enforcer) block(rf Refusal, v Verdict) bool {
-	_, domain, ok := strings.Cut(rf.From, "@")
-	if !ok || domain == "" || e.SenderAccess == "" {
+func (e *Enforcer) block(rf Refusal, pl Plan) bool {
+	domain, v := pl.Domain, pl.Verdict
+	if domain == "" || e.SenderAccess == "" {
 		return false
 	}
-	domain = strings.ToLower(domain)
-	for _, d := range e.NeverBlock {
-		if domain == strings.ToLower(d) || strings.HasSuffix(domain, "."+strings.ToLower(d)) {
-			e.log().Warn("refusal names a domain that is never blocked", "domain", domain, "rule", v.Rule)
-			return false
-		}
-	}
-	added, err := BlockSenderDomain(e.SenderAccess, domain, v.Rule+": "+firstLine(rf.Reply.Text), e.now())
+	added, err := BlockSenderDomainText(e.SenderAccess, domain, v.Rule+": "+firstLine(rf.Reply.Text), e.now())
 	if err != nil {
 		e.log().Error("blocking the sender domain failed", "domain", domain, "file", e.SenderAccess, "err", err)
 		if !added {
@@ -242,12 +265,31 @@ func (e *Enforcer) block(rf Refusal, v Verdict) bool {
 	}
 	e.MailLog.Block(domain, rf.ID, ipString(rf.Client), v.Rule, added, rf.Reply.Text)
 	if added {
-		if e.OnBlocked != nil {
-			e.OnBlocked()
+		if e.Tables != nil {
+			e.Tables.Request()
 		}
 		e.notifyAdmin(rf, v, "blocked sender domain "+domain+" in "+e.SenderAccess)
 	}
 	return true
+}
+
+// alert tells the administrator about a fault of the relay's own set-up
+// or account, once per cause per hour (AlertLimiter). The mail stays
+// queued (Outcome.Settle).
+func (e *Enforcer) alert(rf Refusal, v Verdict) {
+	if !e.alerts.Due(v.Rule, e.now()) {
+		return
+	}
+	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.Text)
+	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
+		"rule", v.Rule, "reply", rf.Reply.Text)
+	e.notifyAdmin(rf, v, "the relay's own set-up or account is at fault; the mail stays queued")
+}
+
+func (e *Enforcer) kick() {
+	if e.Queue != nil {
+		e.Queue.Kick(false)
+	}
 }
 
 // encapsulate queues one encapsulated copy per refused recipient. It says
@@ -271,9 +313,7 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) bool {
 		ids = append(ids, id)
 		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.Text)
 	}
-	if e.OnQueued != nil {
-		e.OnQueued()
-	}
+	e.kick()
 	e.notifyAdmin(rf, v, "forwarded encapsulated as "+strings.Join(ids, ", "))
 	return true
 }
@@ -291,7 +331,20 @@ func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 	}
 	opts := EncapsulateOptions{From: e.RelayAddress, To: to, OriginalSender: rf.From, Reason: rf.Reply.Text,
 		Client: rf.Client, Now: now}
-	if err := EncapsulateMessage(w, orig, opts); err != nil {
+	var msg bytes.Buffer
+	err = EncapsulateMessage(&msg, orig, opts)
+	if err == nil && e.Signer != nil {
+		// Signed as the relay's domain, so that the copy passes the
+		// upstream's DKIM and DMARC checks itself.
+		var sig string
+		if sig, err = e.Signer.Signature(bytes.NewReader(msg.Bytes())); err == nil {
+			_, err = io.WriteString(w, sig)
+		}
+	}
+	if err == nil {
+		_, err = w.Write(msg.Bytes())
+	}
+	if err != nil {
 		w.Abort()
 		return "", err
 	}
@@ -354,9 +407,7 @@ func (e *Enforcer) notifyAdmin(rf Refusal, v Verdict, what string) {
 		w.Abort()
 		return
 	}
-	if e.OnQueued != nil {
-		e.OnQueued()
-	}
+	e.kick()
 }
 
 func firstLine(s string) string {

@@ -8,15 +8,16 @@ const defaultReplyFilter = `# relaykeeper's built-in reply filter (smtp_reply_fi
 # the later lines' "550-5.7.26" prefixes removed.
 
 # Refusals that relaykeeper answers by forwarding the message encapsulated
-# are reported as delivered. RewriteFor applies these three rules only when
+# are reported as delivered. RewriteFor applies these rules only when
 # the encapsulated copy was sent.
 /^5[0-9][0-9][- ]5\.7\.(1|26) .*(DMARC policy|authentication information|authentication checks|fails to pass SPF|sender is unauthenticated)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 5.7.$1 authentication)
 /^4[0-9][0-9][- ]4\.7\.0 .*(authentication information|authentication checks)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 4.7.0 authentication)
+/^[45][0-9][0-9][- ]([45]\.7\.(26|27|30|32|40)) .*(unauthenticated|SPF authentication|DKIM authentication|DMARC record|aligned with either)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: $1 authentication)
 /^553[- ]5\.1\.7 .*not a valid RFC-?5321 address/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused the sender address)
 
 # A temporary refusal for spam, bulk mail or reputation becomes permanent,
 # so that the sender stops retrying what will be refused again.
-/^4[0-9][0-9][- ]4\.7\.([0-9]+) (.*(unsolicited mail|suspicious|reputation|Bulk Email).*)/	554 5.7.$1 $2
+/^4[0-9][0-9][- ]4\.7\.([0-9]+) (.*(unsolicited e?mail|suspicious|reputation|Bulk Email).*)/	554 5.7.$1 $2
 `
 
 // DefaultReplyFilterText is the built-in reply filter file.

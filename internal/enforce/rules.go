@@ -24,8 +24,8 @@ import (
 //	    gsmtp    yes
 //
 // Each line is a keyword and a value, the rest of the line; indentation is
-// for the reader. "rule NAME" starts a rule; action (none, ban,
-// block-domain, encapsulate or report) is required; the conditions are
+// for the reader. "rule NAME" starts a rule; action (ban, block-domain,
+// encapsulate, pace, alert, none or report) is required; the conditions are
 // optional: code (550, 5xx, 55x) and enhanced (5.7.26, 5.7.*) match when
 // any value listed does; every text must match; host once; gsmtp yes or no
 // (the reply ends with Gmail's marker "gsmtp", or not). text and host are
@@ -34,6 +34,8 @@ import (
 // anywhere in the value: text in the reply after Normalize, host in
 // Reply.Host. A text pattern with a group named domain, (?P<domain>...),
 // gives Verdict.Domain. A rule with no condition matches every refusal.
+// "scope destination|recipient|account", for a pace or alert rule only,
+// says what the scheduler holds back (Verdict.Scope; default destination).
 //
 // Classify never acts on a 2xx or 3xx reply, and a refusal (4xx, 5xx) that
 // no rule matches is reported.
@@ -74,6 +76,8 @@ type rule struct {
 	domainSub int
 	host      *regexp.Regexp
 	gsmtp     string // "", "yes" or "no"
+	scope     Scope
+	hasScope  bool
 }
 
 // LoadRules reads a rules file. Every problem in it is reported as
@@ -142,9 +146,9 @@ func (p *rulesParser) line(n int, s string) {
 		return
 	}
 	switch kw {
-	case "action", "code", "enhanced", "text", "host", "gsmtp":
+	case "action", "code", "enhanced", "text", "host", "gsmtp", "scope":
 	default:
-		p.errorf(n, "unknown keyword %q (want rule, action, code, enhanced, text, host or gsmtp)", clipReplyText(kw))
+		p.errorf(n, "unknown keyword %q (want rule, action, code, enhanced, text, host, gsmtp or scope)", clipReplyText(kw))
 		return
 	}
 	if p.cur == nil {
@@ -163,7 +167,7 @@ func (p *rulesParser) line(n int, s string) {
 		case r.hasAction:
 			p.errorf(n, "second action in rule %q", r.name)
 		case !ok:
-			p.errorf(n, "unknown action %q (want none, ban, block-domain, encapsulate or report)", clipReplyText(val))
+			p.errorf(n, "unknown action %q (want none, ban, block-domain, encapsulate, pace, alert or report)", clipReplyText(val))
 		default:
 			r.action, r.hasAction = a, true
 		}
@@ -205,6 +209,16 @@ func (p *rulesParser) line(n int, s string) {
 			return
 		}
 		r.host = re
+	case "scope":
+		sc, ok := ParseScope(strings.ToLower(val))
+		switch {
+		case r.hasScope:
+			p.errorf(n, "second scope in rule %q", r.name)
+		case !ok:
+			p.errorf(n, "unknown scope %q (want destination, recipient or account)", clipReplyText(val))
+		default:
+			r.scope, r.hasScope = sc, true
+		}
 	case "gsmtp":
 		v := strings.ToLower(val)
 		switch {
@@ -227,6 +241,10 @@ func (p *rulesParser) finish() {
 	p.cur = nil
 	if !r.hasAction {
 		p.errorf(r.line, "rule %q has no action", r.name)
+		return
+	}
+	if r.hasScope && !r.action.KeepsMail() {
+		p.errorf(r.line, "rule %q: scope applies to pace and alert only", r.name)
 		return
 	}
 	p.rules = append(p.rules, *r)
@@ -331,7 +349,7 @@ func (r *rule) match(m *match) (Verdict, bool) {
 	if r.host != nil && !r.host.MatchString(m.host) {
 		return Verdict{}, false
 	}
-	v := Verdict{Action: r.action, Rule: r.name}
+	v := Verdict{Action: r.action, Rule: r.name, Scope: r.scope}
 	for i, re := range r.texts {
 		if i != r.domainRe {
 			if !re.MatchString(m.norm) {
@@ -408,6 +426,8 @@ func (v Verdict) String() string {
 		return v.Action.String()
 	case v.Domain != "":
 		return fmt.Sprintf("%s (rule %s, domain %s)", v.Action, v.Rule, v.Domain)
+	case v.Scope != ScopeDestination:
+		return fmt.Sprintf("%s (rule %s, scope %s)", v.Action, v.Rule, v.Scope)
 	}
 	return fmt.Sprintf("%s (rule %s)", v.Action, v.Rule)
 }

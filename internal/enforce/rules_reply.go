@@ -259,11 +259,16 @@ func parseLinePrefix(f []string, i int, codes []int, withEnh bool) (replyLine, i
 	return replyLine{}, 0, false
 }
 
-// isEnhanced reports whether s is an RFC 3463 status code of class c
-// ("5.7.26" for a 5xx reply).
-func isEnhanced(s string, class byte) bool {
+// isEnhanced reports whether s is an RFC 3463 status code for a reply
+// whose code starts with c ("5.7.26" for a 5xx reply). A 4xx reply may
+// carry a permanent enhanced code: Google prints "421 5.7.32" for a
+// blocked message it answers with a temporary code.
+func isEnhanced(s string, c byte) bool {
 	parts := strings.Split(s, ".")
-	if len(parts) != 3 || parts[0] != string(class) {
+	if len(parts) != 3 || len(parts[0]) != 1 {
+		return false
+	}
+	if class := parts[0][0]; class != c && !(c == '4' && class == '5') {
 		return false
 	}
 	for _, p := range parts[1:] {

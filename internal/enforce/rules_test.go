@@ -81,7 +81,7 @@ rule
 		`:7: rule "ok-one" is already defined at line 3`,
 		`:9: rule name "bad name!": use letters, digits, '.', '_' and '-'`,
 		`:11: rule "no-action" has no action`,
-		`:14: unknown action "banish" (want none, ban, block-domain, encapsulate or report)`,
+		`:14: unknown action "banish" (want none, ban, block-domain, encapsulate, pace, alert or report)`,
 		`:15: code "250": rules see only refusals: the code must start with 4 or 5`,
 		`:15: code "5x": want three digits, or x for any digit (550, 5xx, 55x)`,
 		`:15: code "5xxx": want three digits, or x for any digit (550, 5xx, 55x)`,
@@ -91,7 +91,7 @@ rule
 		":17: text: error parsing regexp: missing closing ): `(?i)(unclosed`",
 		":18: host: error parsing regexp: invalid character class range: `z-a`",
 		`:19: gsmtp "maybe": want yes or no`,
-		`:20: unknown keyword "colour" (want rule, action, code, enhanced, text, host or gsmtp)`,
+		`:20: unknown keyword "colour" (want rule, action, code, enhanced, text, host, gsmtp or scope)`,
 		`:21: text without a value`,
 		`:13: rule "bad-values" has no action`,
 		`:24: second action in rule "twice"`,
@@ -268,5 +268,27 @@ func TestDocExamples(t *testing.T) {
 	}
 	if _, err := ParseReplyFilter("docs filter example", []byte(filter)); err != nil || filter == "" {
 		t.Errorf("the reply filter example: %v", err)
+	}
+}
+
+func TestRulesScope(t *testing.T) {
+	rs, err := ParseRules("s", []byte("rule a\n action pace\n scope recipient\n enhanced 4.2.1\nrule b\n action alert\n text quota\n scope account\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string]Verdict{
+		"450 4.2.1 slow down": {Action: Pace, Rule: "a", Scope: ScopeRecipient},
+		"550 5.4.5 quota":     {Action: Alert, Rule: "b", Scope: ScopeAccount},
+	} {
+		if got := rs.Classify(Reply{Text: text}); got != want {
+			t.Errorf("Classify(%q) = %v; want %v", text, got, want)
+		}
+	}
+	_, err = ParseRules("s", []byte("rule a\n action ban\n scope recipient\nrule b\n action pace\n scope planet\n"+
+		"rule c\n action pace\n scope account\n scope recipient\n"))
+	for _, want := range []string{`s:1: rule "a": scope applies to pace and alert only`, `s:6: unknown scope "planet"`, `s:10: second scope in rule "c"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseRules error %v; want it to say %q", err, want)
+		}
 	}
 }

@@ -35,13 +35,27 @@ const postmapTimeout = time.Minute
 // fsync, rename, directory fsync) with the old file's mode and owner, and
 // created if missing. After a change, or if the indexed file (PATH.db or
 // PATH.lmdb) is older than PATH, BlockSenderDomain runs "postmap PATH" when
-// postmap is installed, so that a Postfix reading hash:PATH sees the entry;
-// a postmap failure is returned, and the table file stays written.
+// postmap is installed, so that a Postfix reading hash:PATH sees the entry
+// (see Postmap); a postmap failure is returned, and the table file stays
+// written and correct.
 //
 // An empty or malformed domain, or an IP address, is refused. There is no
 // list of domains too big to block: relay-enforcer has none, and the rules
 // decide which refusals name the sending domain (see docs/enforce.md).
 func BlockSenderDomain(path, domain, reason string, now time.Time) (added bool, err error) {
+	return blockSenderDomain(path, domain, reason, now, true)
+}
+
+// BlockSenderDomainText is BlockSenderDomain for a table that relaykeeper
+// reads as text itself (the relay's check_sender_access): it never needs
+// postmap. Only when an indexed copy (PATH.db, .lmdb, .cdb) exists beside
+// the table, for a Postfix that shares it, is postmap run to keep that copy
+// current; its failure is returned and the text table stays correct.
+func BlockSenderDomainText(path, domain, reason string, now time.Time) (added bool, err error) {
+	return blockSenderDomain(path, domain, reason, now, false)
+}
+
+func blockSenderDomain(path, domain, reason string, now time.Time, index bool) (added bool, err error) {
 	d, ok := normalDomain(domain)
 	if !ok {
 		return false, fmt.Errorf("enforce: sender_access: refusing to block %q: not a domain name", domain)
@@ -82,8 +96,9 @@ func BlockSenderDomain(path, domain, reason string, now time.Time) (added bool, 
 		}
 		added = true
 	}
-	if added || indexStale(path) {
-		if err := runPostmap(path); err != nil {
+	switch {
+	case indexStale(path), added && (index || indexExists(path)):
+		if err := Postmap(path); err != nil {
 			return added, err
 		}
 	}
@@ -169,6 +184,16 @@ func indexStale(path string) bool {
 	return false
 }
 
+// indexExists reports whether an indexed form of path exists.
+func indexExists(path string) bool {
+	for _, ext := range []string{".db", ".lmdb", ".cdb"} {
+		if _, err := os.Stat(path + ext); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // postmapPath finds postmap(1): on PATH, or in /usr/sbin, which a non-root
 // PATH often lacks.
 func postmapPath() (string, bool) {
@@ -183,17 +208,39 @@ func postmapPath() (string, bool) {
 	return "", false
 }
 
-// runPostmap runs "postmap path" if postmap is installed.
-func runPostmap(path string) error {
+// postfixConfigDir is Postfix's configuration directory, whose main.cf
+// postmap reads (for default_database_type).
+const postfixConfigDir = "/etc/postfix"
+
+// Postmap runs "postmap -c DIR path" if postmap is installed, so that a
+// Postfix reading hash:path sees the table as it now is. DIR is Postfix's
+// own configuration directory when it has a main.cf; else a private
+// directory with an empty main.cf (postmap refuses to run without one, and
+// a machine that only runs the companion or the tests may have none), which
+// is removed afterwards. Without postmap it does nothing.
+func Postmap(path string) error {
 	bin, ok := postmapPath()
 	if !ok {
 		return nil
 	}
+	conf := postfixConfigDir
+	if _, err := os.Stat(filepath.Join(conf, "main.cf")); err != nil {
+		dir, err := os.MkdirTemp("", "relaykeeper-postmap-")
+		if err != nil {
+			return fmt.Errorf("enforce: sender_access: %s is written, but its postmap index is not: %w", path, err)
+		}
+		defer os.RemoveAll(dir)
+		if err := os.WriteFile(filepath.Join(dir, "main.cf"), nil, 0o600); err != nil {
+			return fmt.Errorf("enforce: sender_access: %s is written, but its postmap index is not: %w", path, err)
+		}
+		conf = dir
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), postmapTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, path).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "-c", conf, path).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("enforce: sender_access: postmap %s: %w: %s", path, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("enforce: sender_access: %s is written, but \"postmap -c %s\" failed, so hash:%s is stale: %w: %s",
+			path, conf, path, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

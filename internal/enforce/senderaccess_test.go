@@ -132,7 +132,9 @@ func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 			t.Errorf("no indexed file after postmap: %v", err)
 		}
 	}
-	out, err := exec.Command(bin, "-q", "Blocked.Example", path).Output()
+	conf := t.TempDir() // postmap needs a main.cf; the machine may have none
+	os.WriteFile(filepath.Join(conf, "main.cf"), nil, 0o600)
+	out, err := exec.Command(bin, "-c", conf, "-q", "Blocked.Example", path).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "REJECT" {
 		t.Errorf("postmap -q blocked.example = %q, %v; want REJECT", out, err)
 	}
@@ -146,7 +148,7 @@ func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 	if added, err := BlockSenderDomain(path, "late.example", "r", blockTime); added || err != nil {
 		t.Errorf("BlockSenderDomain(listed) = %v, %v; want false, nil", added, err)
 	}
-	if out, _ := exec.Command(bin, "-q", "late.example", path).Output(); strings.TrimSpace(string(out)) != "REJECT" {
+	if out, _ := exec.Command(bin, "-c", conf, "-q", "late.example", path).Output(); strings.TrimSpace(string(out)) != "REJECT" {
 		t.Errorf("stale index was not rebuilt: postmap -q late.example = %q", out)
 	}
 }

@@ -89,6 +89,10 @@ const DefaultWelcomelist = `# relaykeeper welcomelist: clients that are never ba
 172.16.0.0/12
 192.168.0.0/16
 fc00::/7
+
+# Link-local addresses (RFC 3927, RFC 4291)
+169.254.0.0/16
+fe80::/10
 `
 
 // OpenWelcomelist reads the welcomelist file path, creating it with

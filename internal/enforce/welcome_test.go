@@ -109,7 +109,7 @@ func TestWelcomelistCreatedAtFirstOpen(t *testing.T) {
 	if err != nil || string(data) != DefaultWelcomelist {
 		t.Fatalf("created file = %q, %v; want DefaultWelcomelist", data, err)
 	}
-	for _, ip := range []string{"127.0.0.1", "127.255.0.3", "::1", "10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.1", "fd00::1", "fc12::9"} {
+	for _, ip := range []string{"127.0.0.1", "127.255.0.3", "::1", "10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.1", "fd00::1", "fc12::9", "169.254.1.1", "fe80::1"} {
 		if !w.Welcome(netip.MustParseAddr(ip), "") {
 			t.Errorf("Welcome(%s) = false; want true in the default list", ip)
 		}

@@ -299,6 +299,15 @@ func (l *Logger) Spare(id, client, rule, reason string) {
 	l.event("spare", "id", id, "client", client, "rule", rule, "reason", reason)
 }
 
+// AdminAlert logs that the administrator was told about a refusal that
+// blames the relay's own set-up or account (TLS, PTR, the daily sending
+// limit, AUTH at the smarthost): at most once per cause (rule) per hour.
+// The scheduler's own alert line (DestinationAlert) says what became of
+// the mail.
+func (l *Logger) AdminAlert(id, client, rule, reply string) {
+	l.event("admin-alert", "id", id, "client", client, "rule", rule, "reply", reply)
+}
+
 // Companion writes one line of relaykeeper postfix-enforcer's action log,
 // which has its own stream and keys (docs/postfix-enforcer.md): event is
 // the action (ban, block-domain, encapsulate, report; "would-" in front

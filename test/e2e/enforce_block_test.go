@@ -55,6 +55,9 @@ func TestEnforceBlockDomain(t *testing.T) {
 	if at, err := time.Parse(time.RFC3339, m[1]); err != nil || at.Before(start) || at.After(time.Now().Add(time.Second)) {
 		t.Errorf("sender_access comment time %q (%v); want the time of the refusal", m[1], err)
 	}
+	// The block is logged during the attempt, before the message is
+	// released in its new state.
+	waitFor(5*time.Second, func() bool { return msgState(r.spool, id) == "failed" })
 	if s := msgState(r.spool, id); s != "failed" {
 		t.Errorf("the refused message is %s; want failed (bounced)", s)
 	}

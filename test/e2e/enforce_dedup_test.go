@@ -17,7 +17,9 @@ import (
 func TestEnforceNoDoubleAction(t *testing.T) {
 	t.Parallel()
 	gmail := newFakeGmail(t)
-	dkim := gmailReply("421", "4.7.28", "Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [dkim.example 30]. ... temporarily rate limited. ...")
+	// A deferral no rule knows (Gmail's DKIM-domain rate limit was one,
+	// before it got its block-domain rule).
+	dkim := gmailReply("421", "4.7.28", "Gmail has detected something no rule of relaykeeper knows about [dkim.example 30]. ... temporarily rate limited. ...")
 	gmail.answer("nb@gmail.test", stData, gmailNetblock)
 	gmail.answer("dkim@gmail.test", stData, dkim)
 	filter := writeFile(t, t.TempDir(), "reply_filter", "# no rewriting: Gmail's replies reach the client as they are\n", 0o644)

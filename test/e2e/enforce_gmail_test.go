@@ -47,7 +47,11 @@ func TestEnforceGmailReplies(t *testing.T) {
 		pxGmail.answer(key(c, pxWho(i)), c.stage, c.reply)
 	}
 	// Deferred messages must stay put for the test: no retry for a minute.
-	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n"
+	// A pace or quota reply must not hold up the cases after it: the
+	// destination's pause is cut to almost nothing (the deliver tests show
+	// the pause itself).
+	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
+		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n"
 	sf := startEnforcer(t, sfGmail.Addr(), enforceOpts{config: cfg})
 	px := startEnforcer(t, pxGmail.Addr(), enforceOpts{config: cfg, proxy: true})
 	results := make([]gmailResult, len(cases))
@@ -69,6 +73,9 @@ func TestEnforceGmailReplies(t *testing.T) {
 		case "554":
 			want = permanentHeard(sent)
 			results[i].heardHow = "rewritten"
+		case "451":
+			want = temporaryHeard(sent)
+			results[i].heardHow = "made temporary"
 		default:
 			want = reply{c.heard}
 			results[i].heardHow = "rewritten"

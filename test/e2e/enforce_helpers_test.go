@@ -165,12 +165,32 @@ func gmailCases() []gmailCase {
 			reply: "421 4.3.0 Temporary System Problem.  Try again later (10). {id} - gsmtp", outcome: "deferred"},
 		{name: "552 5.3.4 message too big", action: "none", rule: "gmail-message-too-big", stage: stData,
 			reply: gmailReply("552", "5.3.4", "Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines."), outcome: "bounced"},
+		// Gmail's 2024-2026 texts ("email", bulk-sender rules).
+		{name: "550 5.7.28 unsolicited email rate, IP", action: "ban", rule: "gmail-ip-rate", stage: stData,
+			reply: gmailReply("550", "5.7.28", "[127.0.0.1 1] There is an unusual rate of unsolicited email originating from your IP address. To protect our users from spam, mail sent from your IP address has been blocked. ..."), outcome: "bounced"},
+		{name: "421 4.7.28 unsolicited email, URL domains", action: "ban", rule: "gmail-url-domain-rate", stage: stData,
+			reply: gmailReply("421", "4.7.28", "Gmail has detected an unusual rate of unsolicited email containing one of your URL domains. To protect our users from spam, email containing your URL domain has been temporarily rate limited. ..."), heard: "554", outcome: "bounced"},
+		{name: "451 4.7.24 SPF suspicious entries", action: "block-domain", rule: "gmail-spf-suspicious-entries", stage: stData,
+			reply: gmailReply("451", "4.7.24", "The SPF record of the sending domain has one or more suspicious entries. To protect our users from spam, email sent from your IP address has been temporarily rate limited. ..."), heard: "554", outcome: "bounced"},
+		{name: "550 5.7.27 SPF did not pass", action: "encapsulate", rule: "gmail-spf-not-passed", stage: stData,
+			reply: gmailReply("550", "5.7.27", "This message was blocked because it didn't pass SPF authentication. ..."), heard: encapsulatedHeard("5.7.27"), outcome: "encapsulated"},
+		{name: "421 4.7.30 DKIM did not pass", action: "encapsulate", rule: "gmail-dkim-not-passed", stage: stData,
+			reply: gmailReply("421", "4.7.30", "Your email has been rate limited because DKIM authentication didn't pass for this message. Gmail requires all email bulk senders to authenticate their email with DKIM. ..."), heard: encapsulatedHeard("4.7.30"), outcome: "encapsulated"},
+		{name: "451 4.7.26 DMARC, but DNS failed", action: "none", rule: "gmail-dmarc-dns-temporary", stage: stData,
+			reply: gmailReply("451", "4.7.26", "Unauthenticated email from example.com is not accepted due to domain's DMARC policy, but temporary DNS failures prevent authentication. ..."), outcome: "deferred"},
+		{name: "421 4.7.28 rate of email (pace)", action: "none", rule: "gmail-rate", stage: stData,
+			reply: gmailReply("421", "4.7.28", "Gmail has detected an unusual rate of email originating from your IP address 127.0.0.1. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. ..."), outcome: "deferred"},
+		{name: "554 5.6.0 malformed (no sanction)", action: "none", rule: "gmail-malformed", stage: stData,
+			reply: gmailReply("554", "5.6.0", "Email message is malformed. Not accepting."), outcome: "bounced"},
+		{name: "550 5.7.1 missing Message-ID (no sanction)", action: "none", rule: "gmail-broken-headers", stage: stData,
+			reply: gmailReply("550", "5.7.1", "Messages missing a valid Message-ID: header are not accepted. ..."), outcome: "bounced"},
+		{name: "550 5.4.5 daily sending limit (alert)", action: "alert", rule: "gmail-sending-limit", stage: stData,
+			reply: gmailReply("550", "5.4.5", "Daily user sending limit exceeded. For more information on Gmail sending limits go to https://support.google.com/a/answer/166852"), heard: "451", outcome: "deferred"},
+		// The relay's own set-up: alert the administrator, keep the mail
+		// (a proxy's client hears a temporary refusal).
+		{name: "550 5.7.25 no PTR record", action: "alert", rule: "gmail-no-ptr", stage: stData,
+			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."), heard: "451", outcome: "deferred"},
 		// Report to the administrator.
-		{name: "550 5.7.25 no PTR record", action: "report", rule: "gmail-no-ptr", stage: stData,
-			reply: gmailReply("550", "5.7.25", "[127.0.0.1] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records. ..."),
-			// An alert: the relay's own set-up is at fault, so the mail
-			// is kept queued (deferred), never bounced.
-			outcome: "deferred"},
 		{name: "550 5.7.0 unknown to every rule", action: "report", rule: "", stage: stData,
 			reply: gmailUnknown, outcome: "bounced"},
 		// Not a rejection.
@@ -415,6 +435,14 @@ func permanentHeard(s string) reply {
 	return reply{"554 5." + strings.TrimPrefix(enh, "4.") + " " + flatText(s)}
 }
 
+// temporaryHeard is what a proxy's client hears when Gmail's 5xx reply
+// blames the relay itself (alert): the mail is to be tried again, so 451
+// with the enhanced code's class 4, the text on one line.
+func temporaryHeard(s string) reply {
+	enh := strings.Fields(s[4:])[0]
+	return reply{"451 4." + strings.TrimPrefix(enh, "5.") + " " + flatText(s)}
+}
+
 // joinedReply is the reply as the relay logs it (Postfix's form): the lines
 // joined by spaces, prefixes kept.
 func joinedReply(s string) string { return strings.Join(strings.Split(s, "\r\n"), " ") }
@@ -435,7 +463,7 @@ func enforceEvents(r *relay, ip string) []*maillog.Entry {
 	var out []*maillog.Entry
 	for _, e := range r.events("") {
 		switch e.Event {
-		case "ban", "block", "encapsulate", "report", "spare":
+		case "ban", "block", "encapsulate", "report", "spare", "admin-alert":
 			if e.Get("client") == ip {
 				out = append(out, e)
 			}
@@ -453,6 +481,9 @@ func actionOf(es []*maillog.Entry) string {
 	case 1:
 		if es[0].Event == "block" {
 			return "block-domain"
+		}
+		if es[0].Event == "admin-alert" {
+			return "alert"
 		}
 		return es[0].Event
 	}

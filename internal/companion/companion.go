@@ -1,0 +1,382 @@
+// Package companion is relaykeeper postfix-enforcer's engine: it follows
+// the refusals that internal/postfixlog finds in Postfix's mail log and
+// carries out internal/enforce's plan for each, as relay-enforcer does for
+// a Postfix that relays to Gmail. The decision is enforce.Decide, the same
+// as the relay's; only where the refusal comes from and how its plan is
+// carried out differ:
+//
+//   - ban: relay-enforcer's "bannable REASON IP" line for fail2ban, through
+//     the one enforce.BanWriter, when the ban takes effect;
+//   - block-domain: an entry in Postfix's sender_access, then postmap;
+//   - encapsulate: the message, taken from the backup mailbox
+//     (always_bcc), sent on attached to a note over SMTP;
+//   - report, alert: a line, and mail to the administrator (-m); an alert
+//     once per cause per hour; pace: a line (Postfix paces itself).
+//
+// A Companion runs on one goroutine, the log follower's: it is not safe
+// for concurrent use. What it acted on is saved with the log position
+// (Checkpoint), so that a deferral seen again on a retry, or a line read
+// again after a crash, is not acted on twice.
+package companion
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+)
+
+// Options configure a Companion.
+type Options struct {
+	// Test: say what would be done ("would-ban"), change nothing, send
+	// nothing.
+	Test bool
+	// Backup is the mbox that keeps a copy of every relayed message
+	// (always_bcc); needed to encapsulate.
+	Backup string
+	// MailTo, if set, is mailed a report of each action.
+	MailTo string
+	// SenderAccess is the access table domains are blocked in.
+	SenderAccess string
+	// SMTP is where encapsulated copies and reports are sent, from Sender;
+	// Host is this machine's name (HELO, reports).
+	SMTP, Sender, Host string
+	// Upstream, if set, picks the refusals to act on by their relay
+	// ("host[ip]:port"); nil: replies ending in Gmail's "gsmtp".
+	Upstream *regexp.Regexp
+	// BanDelay is how long after the refusal a ban takes effect.
+	BanDelay time.Duration
+}
+
+// Companion acts on the refusals in Postfix's mail log.
+type Companion struct {
+	opts    Options
+	policy  enforce.Policy
+	tracker *postfixlog.Tracker
+	bans    *enforce.BanWriter // nil in test mode
+	actions *maillog.Logger    // one line per action
+	log     *slog.Logger
+	now     func() time.Time
+	alerts  enforce.AlertLimiter
+	// acted holds what was done, by queue id and plan key, and when.
+	acted map[string]time.Time
+}
+
+// actedTTL is how long an action is remembered: longer than Postfix keeps
+// a deferred message (maximal_queue_lifetime, 5 days by default).
+const actedTTL = 10 * 24 * time.Hour
+
+// maxActed bounds the actions remembered.
+const maxActed = 100000
+
+// New returns a Companion deciding by policy, following messages with
+// tracker, writing ban lines to bans (nil in test mode) and a line per
+// action to actions.
+func New(opts Options, policy enforce.Policy, tracker *postfixlog.Tracker, bans *enforce.BanWriter,
+	actions *maillog.Logger, log *slog.Logger) *Companion {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Companion{opts: opts, policy: policy, tracker: tracker, bans: bans, actions: actions, log: log,
+		now: time.Now, acted: map[string]time.Time{}}
+}
+
+// state is the companion's part of the state file.
+type state struct {
+	Acted   map[string]time.Time `json:"acted"`
+	Tracker *postfixlog.Tracker  `json:"tracker"`
+}
+
+// Checkpoint returns the companion's state, for the follower to save with
+// its position.
+func (c *Companion) Checkpoint() ([]byte, error) {
+	cutoff := c.now().Add(-actedTTL)
+	for k, t := range c.acted {
+		if t.Before(cutoff) {
+			delete(c.acted, k)
+		}
+	}
+	if over := len(c.acted) - maxActed; over > 0 {
+		keys := make([]string, 0, len(c.acted))
+		for k := range c.acted {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return c.acted[keys[i]].Before(c.acted[keys[j]]) })
+		for _, k := range keys[:over] {
+			delete(c.acted, k)
+		}
+	}
+	return json.Marshal(state{Acted: c.acted, Tracker: c.tracker})
+}
+
+// Restore takes back what Checkpoint saved.
+func (c *Companion) Restore(app []byte) error {
+	if len(app) == 0 {
+		return nil
+	}
+	st := state{Tracker: c.tracker}
+	if err := json.Unmarshal(app, &st); err != nil {
+		return fmt.Errorf("companion: state: %w", err)
+	}
+	if st.Acted != nil {
+		c.acted = st.Acted
+	}
+	return nil
+}
+
+// Line handles one line of the mail log.
+func (c *Companion) Line(line string) error {
+	ev, ok := postfixlog.ParseLine(line)
+	if !ok {
+		return nil
+	}
+	c.log.Debug("line", "kind", ev.Kind.String(), "queue", ev.QueueID)
+	for _, r := range c.tracker.Add(ev) {
+		c.refusal(r)
+	}
+	return nil
+}
+
+// reinjectionWait is how long a refusal of a message from a loopback
+// client waits for the content filter's line that names the original
+// client (see postfixlog.Tracker).
+const reinjectionWait = 30 * time.Second
+
+// AtEOF acts on the refusals that waited long enough for a content
+// filter's link, or on all of them when the run ends (final).
+func (c *Companion) AtEOF(final bool) (bool, error) {
+	wait := reinjectionWait
+	if final {
+		wait = 0
+	}
+	rs := c.tracker.Release(wait)
+	for _, r := range rs {
+		c.refusal(r)
+	}
+	return len(rs) > 0, nil
+}
+
+// upstreamReply reports whether a refusal came from the upstream: by
+// default a reply ending with Gmail's "gsmtp", as relay-enforcer looks for.
+func (c *Companion) upstreamReply(r postfixlog.Refusal) bool {
+	if c.opts.Upstream != nil {
+		return c.opts.Upstream.MatchString(r.Relay)
+	}
+	s := strings.TrimRight(r.Reply, " .)")
+	return len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "gsmtp")
+}
+
+// refusal decides what to do about a refusal (enforce.Decide) and does it.
+func (c *Companion) refusal(r postfixlog.Refusal) {
+	if !c.upstreamReply(r) {
+		c.log.Debug("not from the upstream", "queue", r.QueueID, "relay", r.Relay)
+		return
+	}
+	reply, err := enforce.ParseReply(r.Reply)
+	if err != nil {
+		c.log.Debug("no reply code", "queue", r.QueueID, "err", err)
+		return
+	}
+	reply.Host = r.RelayHost
+	switch r.Stage {
+	case "end-of-data":
+		reply.Stage = "data"
+	case "mail", "rcpt":
+		reply.Stage = r.Stage
+	}
+	ip, _ := netip.ParseAddr(r.ClientIP)
+	name := r.ClientName
+	if name == "unknown" {
+		name = "" // Postfix's name for a client without a verified name
+	}
+	prefix := r.QueueID + " "
+	var done []string
+	for k := range c.acted {
+		if strings.HasPrefix(k, prefix) {
+			done = append(done, k[len(prefix):])
+		}
+	}
+	pl := enforce.Decide(c.policy, enforce.Refusal{ID: r.QueueID, Client: ip, ClientName: name,
+		// No client= line for the message and no content filter in
+		// between: it came through pickup (sendmail), Postfix's local
+		// submission. A re-injected message whose client is unknown is
+		// not local: its ban is reported.
+		Local: r.ClientIP == "" && r.OrigQueueID == "",
+		From:  r.From, To: []string{r.To}, Reply: reply, Done: done})
+	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
+		"action", pl.Action.String(), "repeat", pl.Repeat)
+	if pl.Repeat || pl.Action == enforce.None {
+		return
+	}
+	a := action{r: r, pl: pl, action: pl.Action, why: pl.Why}
+	ok := true
+	switch a.action {
+	case enforce.Ban:
+		c.ban(&a)
+	case enforce.BlockDomain:
+		ok = c.blockDomain(&a)
+	case enforce.Encapsulate:
+		ok = c.encapsulate(&a)
+	case enforce.Alert:
+		if !c.alerts.Due(pl.Verdict.Rule, c.now()) {
+			c.acted[prefix+pl.Key] = c.now()
+			return // told within the hour already
+		}
+	}
+	c.logAction(&a)
+	if c.opts.MailTo != "" && a.action != enforce.Pace {
+		c.mailReport(&a)
+	}
+	if ok {
+		c.acted[prefix+pl.Key] = c.now()
+	}
+}
+
+// action is one refusal and what is done about it.
+type action struct {
+	r      postfixlog.Refusal
+	pl     enforce.Plan
+	action enforce.Action // the plan's, or report when it could not be done
+	why    string         // why the action differs from the verdict's
+	detail []string       // more key/value pairs for the log line
+	failed string         // the action's error, if it failed
+}
+
+func (c *Companion) ban(a *action) {
+	if c.opts.Test {
+		return
+	}
+	reason := fmt.Sprintf("%s queue %s to %s", ruleName(a.pl.Verdict), a.r.QueueID, a.r.To)
+	c.bans.Add(c.now().Add(c.opts.BanDelay), enforce.BanEvent{Client: a.pl.Client, Reason: reason,
+		Rule: a.pl.Verdict.Rule, ID: a.r.QueueID, Reply: a.r.Reply})
+}
+
+func (c *Companion) blockDomain(a *action) bool {
+	if c.opts.Test {
+		return true
+	}
+	reason := fmt.Sprintf("%s: queue %s from %s (client %s) refused: %s", ruleName(a.pl.Verdict), a.r.QueueID, a.r.From,
+		a.r.ClientIP, clip(a.r.Reply, 200))
+	// Postfix reads hash:PATH: the table is indexed with postmap.
+	added, err := enforce.BlockSenderDomain(c.opts.SenderAccess, a.pl.Domain, reason, c.now())
+	if err != nil {
+		a.failed = err.Error()
+		return added // postmap failed after the table was written: done
+	}
+	if !added {
+		a.detail = append(a.detail, "listed", "already")
+	}
+	return true
+}
+
+// encapsulate sends the refused message on, attached to a covering note,
+// to the refused recipient. What prevents it turns the action into a
+// report; a failure to send leaves it to be tried at the next retry.
+func (c *Companion) encapsulate(a *action) bool {
+	if c.opts.Backup == "" {
+		a.action, a.why = enforce.Report, "no backup mailbox (-f) to take the message from"
+		return true
+	}
+	if a.r.MessageID == "" {
+		a.action, a.why = enforce.Report, "the message id is unknown"
+		return true
+	}
+	orig, err := c.findOriginal(a.r.MessageID)
+	if err != nil {
+		a.action, a.why = enforce.Report, err.Error()
+		return true
+	}
+	var msg bytes.Buffer
+	err = enforce.EncapsulateMessage(&msg, bytes.NewReader(orig), enforce.EncapsulateOptions{
+		From: c.opts.Sender, To: a.r.To, OriginalSender: a.r.From, Reason: a.r.Reply, Client: a.pl.Client, Now: c.now(),
+	})
+	if errors.Is(err, enforce.ErrEncapsulated) {
+		a.action, a.why = enforce.Report, "the message is an encapsulated copy already"
+		return true
+	}
+	if err != nil {
+		a.action, a.why = enforce.Report, err.Error()
+		return true
+	}
+	a.detail = append(a.detail, "via", c.opts.SMTP)
+	if c.opts.Test {
+		return true
+	}
+	if err := c.send([]string{a.r.To}, msg.Bytes()); err != nil {
+		a.failed = err.Error()
+		return false
+	}
+	return true
+}
+
+// findOriginal takes the message from the backup mailbox, waiting a little
+// for a copy that local(8) has not stored yet.
+func (c *Companion) findOriginal(id string) ([]byte, error) {
+	for i := 0; ; i++ {
+		orig, err := postfixlog.FindInMbox(c.opts.Backup, id)
+		if err == nil || !errors.Is(err, postfixlog.ErrNotInMbox) || i == 4 {
+			return orig, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// logAction writes the action's line: "ban client=IP ...", "block-domain
+// domain=D ...", "encapsulate to=... ", "report ...", "alert ...",
+// "pace ..."; in test mode "would-ban" and so on.
+func (c *Companion) logAction(a *action) {
+	event := a.action.String()
+	if c.opts.Test {
+		event = "would-" + event
+	}
+	kv := []string{}
+	switch a.action {
+	case enforce.Ban:
+		kv = append(kv, "client", a.pl.Client.String())
+	case enforce.BlockDomain:
+		kv = append(kv, "domain", a.pl.Domain)
+	}
+	kv = append(kv, "queue", a.r.QueueID)
+	if a.action != enforce.Ban {
+		kv = append(kv, "client", a.r.ClientIP)
+	}
+	kv = append(kv, "client_name", a.r.ClientName, "from", maillog.Addr(a.r.From), "to", maillog.Addr(a.r.To))
+	if a.r.OrigQueueID != "" {
+		kv = append(kv, "orig_queue", a.r.OrigQueueID)
+	}
+	kv = append(kv, "msgid", a.r.MessageID, "status", a.r.Status, "stage", a.r.Stage, "rule", ruleName(a.pl.Verdict))
+	if a.why != "" {
+		kv = append(kv, "why", a.why)
+	}
+	kv = append(kv, a.detail...)
+	if a.failed != "" {
+		kv = append(kv, "error", a.failed)
+		c.log.Error("action failed", "action", a.action.String(), "queue", a.r.QueueID, "err", a.failed)
+	}
+	kv = append(kv, "reply", a.r.Reply)
+	c.actions.Companion(event, kv...)
+}
+
+func ruleName(v enforce.Verdict) string {
+	if v.Rule == "" {
+		return "none"
+	}
+	return v.Rule
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,87 @@
+package companion
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+)
+
+const (
+	unsolicited = "550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail, 550 5.7.1 this message has been blocked. %s - gsmtp"
+	domainRep   = "550-5.7.1 [192.0.2.10 12] Our system has detected that this message is likely 550-5.7.1 suspicious due to the very low reputation of the sending domain. 550 5.7.1 %s - gsmtp"
+	noPTR       = "550-5.7.25 [192.0.2.10] The IP address sending this message does not have a 550-5.7.25 PTR record setup. 550 5.7.25 %s - gsmtp"
+)
+
+// message is the log lines of one message to Gmail, refused with reply;
+// client "" is local submission (pickup, no client= line).
+func message(q, client, from, to, msgid, reply string) string {
+	var b strings.Builder
+	if client == "" {
+		fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/pickup[99]: %s: uid=1000 from=<%s>\n", q, from)
+	} else {
+		fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/smtpd[100]: %s: client=host.example[%s]\n", q, client)
+	}
+	fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/cleanup[101]: %s: message-id=<%s>\n", q, msgid)
+	fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/qmgr[102]: %s: from=<%s>, size=900, nrcpt=1 (queue active)\n", q, from)
+	enh := strings.Fields(reply)[0][4:]
+	fmt.Fprintf(&b, "Nov 22 10:00:03 mx1 postfix/smtp[105]: %s: to=<%s>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=2, delays=0/0/1/1, dsn=%s, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: %s (in reply to end of DATA command))\n", q, to, enh, reply)
+	return b.String()
+}
+
+// TestCompanionWelcomelistDecides: the welcomelist alone says who is
+// exempt (a loopback client it does not list is banned); local submission
+// and welcomelisted clients are encapsulated; a forged SRS sender blocks
+// the forwarder's domain, never the one written in it; an alert is given
+// once per cause per hour.
+func TestCompanionWelcomelistDecides(t *testing.T) {
+	dir := t.TempDir()
+	wl := filepath.Join(dir, "welcomelist")
+	os.WriteFile(wl, []byte("198.51.100.9   # a partner's server; no loopback here\n"), 0o644)
+	backup := filepath.Join(dir, "backup")
+	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <p-1@x>\n\npartner\n\n"+
+		"From b@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <l-1@x>\n\nlocal\n\n"), 0o600)
+	w, err := enforce.OpenWelcomelist(wl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	c := New(Options{Test: true, Backup: backup, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules(), Welcome: w}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		nil, maillog.New(&out), nil)
+	log := message("4A0001ABC1", "127.0.0.5", "a@spam.example", "u1@gmail.test", "s-1@x", fmt.Sprintf(unsolicited, "s1")) +
+		message("4A0002ABC2", "198.51.100.9", "a@partner.example", "u2@gmail.test", "p-1@x", fmt.Sprintf(unsolicited, "s2")) +
+		message("4A0003ABC3", "", "b@local.example", "u3@gmail.test", "l-1@x", fmt.Sprintf(unsolicited, "s3")) +
+		message("4A0004ABC4", "203.0.113.4", "SRS0=abcd=XY=gmail.com=bob@attacker.example", "u4@gmail.test", "f-1@x", fmt.Sprintf(domainRep, "s4")) +
+		message("4A0005ABC5", "203.0.113.5", "c@ok.example", "u5@gmail.test", "a-1@x", fmt.Sprintf(noPTR, "s5")) +
+		message("4A0006ABC6", "203.0.113.6", "d@ok.example", "u6@gmail.test", "a-2@x", fmt.Sprintf(noPTR, "s6"))
+	for _, l := range strings.Split(log, "\n") {
+		if err := c.Line(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.AtEOF(true)
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		e, err := maillog.Parse(l)
+		if err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, e.Event+" "+e.Get("queue")+" "+e.Get("client")+e.Get("domain")+" "+e.Get("why"))
+	}
+	want := []string{
+		"would-ban 4A0001ABC1 127.0.0.5 ",
+		"would-encapsulate 4A0002ABC2 198.51.100.9 the client is on the welcomelist",
+		"would-encapsulate 4A0003ABC3  submitted locally",
+		"would-block-domain 4A0004ABC4 203.0.113.4attacker.example ",
+		"would-alert 4A0005ABC5 203.0.113.5 ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}

@@ -1,0 +1,142 @@
+package companion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"path/filepath"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+	"github.com/relaykeeper/relaykeeper/internal/srs"
+)
+
+// senderDomain is the domain of an address such as "Relay
+// <postmaster@relay.example>".
+func senderDomain(addr string) string {
+	if a, err := mail.ParseAddress(addr); err == nil {
+		addr = a.Address
+	}
+	return enforce.SenderDomain(addr, nil)
+}
+
+// Config is what Run needs: the companion's Options, its files, and the
+// log follower's switches.
+type Config struct {
+	Options
+	// Rules is a rules file ("": the built-in Gmail rules). Welcomelist
+	// is the welcomelist, created with the local and private networks if
+	// missing (in test mode a temporary default list is used instead).
+	Rules, Welcomelist string
+	// BanLog, if set, gets the ban lines instead of syslog.
+	BanLog string
+	// SRSSecret is postsrsd's secret file and SRSDomain its SRS_DOMAIN
+	// (default: the domain of Sender): an SRS sender is read as another
+	// domain's only when its hash verifies with that secret.
+	SRSSecret, SRSDomain string
+	Reinjection          postfixlog.Reinjection
+	// Log is Postfix's mail log; State where the position and what was
+	// done are kept.
+	Log, State    string
+	Once, FromEnd bool
+}
+
+// Run follows the mail log until ctx ends (with Once, until the log's
+// end) and acts on every refusal. actions gets one line per action; the
+// ban lines go to syslog, or to stderr when syslog is unavailable; prog,
+// if not nil, shows -v's progress. The bans still waiting for their delay
+// are written before Run returns.
+func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progress, diag *slog.Logger) error {
+	policy := enforce.Policy{Rules: enforce.DefaultRules()}
+	if cfg.Rules != "" {
+		rs, err := enforce.LoadRules(cfg.Rules)
+		if err != nil {
+			return err
+		}
+		policy.Rules = rs
+	}
+	wlPath := cfg.Welcomelist
+	if _, err := os.Stat(wlPath); errors.Is(err, os.ErrNotExist) && cfg.Test {
+		// Test mode changes nothing: the default list, in a temporary file.
+		dir, err := os.MkdirTemp("", "relaykeeper-welcomelist-")
+		if err != nil {
+			return fmt.Errorf("companion: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		wlPath = filepath.Join(dir, "welcomelist")
+	}
+	wl, err := enforce.OpenWelcomelist(wlPath)
+	if err != nil {
+		return err
+	}
+	policy.Welcome = wl // the only authority on who is exempt
+	// This relay's own domains are never blocked: with postsrsd every
+	// forwarded sender is an SRS address of the relay's domain.
+	own := cfg.SRSDomain
+	if own == "" {
+		own = senderDomain(cfg.Sender)
+	}
+	policy.NeverBlock = []string{own, senderDomain(cfg.Sender)}
+	if cfg.SRSSecret != "" {
+		secrets, err := srs.LoadSecrets(cfg.SRSSecret)
+		if err != nil {
+			return err
+		}
+		rw, err := srs.New(own, secrets)
+		if err != nil {
+			return err
+		}
+		policy.SRS = rw
+	}
+
+	var bans *enforce.BanWriter
+	if !cfg.Test {
+		var sink enforce.BanSink = &enforce.FileBans{Path: cfg.BanLog, Host: cfg.Host}
+		if cfg.BanLog == "" {
+			if sink, err = enforce.OpenSyslogBans(); err != nil {
+				diag.Warn("syslog is unavailable; ban lines go to the standard error", "err", err)
+				sink = &enforce.FileBans{W: stderr, Host: cfg.Host}
+			}
+		}
+		bans = enforce.NewBanWriter(sink, nil, nil, diag)
+		bctx, cancelBans := context.WithCancel(context.Background())
+		bansDone := make(chan struct{})
+		// The goroutine ends when Run returns, after writing the bans
+		// still waiting.
+		go func() { defer close(bansDone); bans.Run(bctx) }()
+		defer func() { cancelBans(); <-bansDone }()
+	}
+	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection}, bans, maillog.New(actions), diag)
+	st, err := postfixlog.LoadState(cfg.State)
+	if err != nil {
+		return err
+	}
+	if err := c.Restore(st.App); err != nil {
+		return fmt.Errorf("state file %s: %w", cfg.State, err)
+	}
+	f := &postfixlog.Follower{
+		Path: cfg.Log, State: cfg.State, ReadOnly: cfg.Test, Once: cfg.Once, FromEnd: cfg.FromEnd,
+		Checkpoint: c.Checkpoint,
+		AtEOF:      c.AtEOF,
+		Logf:       func(format string, args ...any) { diag.Warn(fmt.Sprintf(format, args...)) },
+	}
+	diag.Info("postfix-enforcer started", "log", cfg.Log, "state", cfg.State, "test", cfg.Test, "once", cfg.Once)
+	err = f.Run(ctx, func(line string) error {
+		if prog != nil {
+			prog.Dot()
+		}
+		return c.Line(line)
+	})
+	if prog != nil {
+		prog.BreakLine()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

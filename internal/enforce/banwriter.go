@@ -1,0 +1,216 @@
+package enforce
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// Clock is the time source of the ban writer; tests move a fake one.
+type Clock interface {
+	Now() time.Time
+	// After is time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// BanSink takes relay-enforcer's "bannable REASON IP" lines (BanLine), the
+// ones its fail2ban jail reads: syslog (SyslogBans) or a file (FileBans).
+type BanSink interface {
+	WriteBan(line string) error
+}
+
+// BanEvent is one ban as its lines tell it.
+type BanEvent struct {
+	Client netip.Addr
+	Reason string
+	Until  time.Time
+	Rule   string
+	// ID is the refused message's queue id; Reply the upstream's reply.
+	ID, Reply string
+}
+
+// BanWriter is the one writer of ban lines, for the relay and the
+// companion alike: when a ban takes effect it writes the mail log's ban
+// event (docs/maillog.md) and relay-enforcer's bannable line to its sink.
+// Bans wait in a queue ordered by when they take effect (the ban delay:
+// the client still hears the reply to its own session first); Run writes
+// each when due. When Run's context ends, or on Flush, the bans still
+// waiting are written at once: a stop within the ban delay loses none.
+//
+// A BanWriter is safe for concurrent use.
+type BanWriter struct {
+	sink  BanSink         // nil: the mail log only
+	mlog  *maillog.Logger // nil: the sink only
+	clock Clock
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	pending []pendingBan  // guarded by mu; by due time
+	wake    chan struct{} // a new ban may be due sooner
+}
+
+type pendingBan struct {
+	due time.Time
+	ev  BanEvent
+}
+
+// NewBanWriter returns a writer to sink and the mail log; either may be
+// nil. clock nil is the real clock, log nil discards.
+func NewBanWriter(sink BanSink, mlog *maillog.Logger, clock Clock, log *slog.Logger) *BanWriter {
+	if clock == nil {
+		clock = realClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &BanWriter{sink: sink, mlog: mlog, clock: clock, log: log, wake: make(chan struct{}, 1)}
+}
+
+// Add queues a ban's lines for due; a due time already past is written at
+// once.
+func (w *BanWriter) Add(due time.Time, ev BanEvent) {
+	if !due.After(w.clock.Now()) {
+		w.write(ev)
+		return
+	}
+	w.mu.Lock()
+	i, _ := slices.BinarySearchFunc(w.pending, due, func(p pendingBan, t time.Time) int { return p.due.Compare(t) })
+	w.pending = slices.Insert(w.pending, i, pendingBan{due, ev})
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending is the number of bans waiting.
+func (w *BanWriter) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
+// Run writes each ban when due, until ctx ends; then it writes those still
+// waiting and returns.
+func (w *BanWriter) Run(ctx context.Context) {
+	defer w.Flush()
+	for {
+		w.mu.Lock()
+		now := w.clock.Now()
+		var due []pendingBan
+		for len(w.pending) > 0 && !w.pending[0].due.After(now) {
+			due = append(due, w.pending[0])
+			w.pending = w.pending[1:]
+		}
+		var timer <-chan time.Time
+		if len(w.pending) > 0 {
+			timer = w.clock.After(w.pending[0].due.Sub(now))
+		}
+		w.mu.Unlock()
+		for _, p := range due {
+			w.write(p.ev)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer:
+		}
+	}
+}
+
+// Flush writes every ban still waiting, now.
+func (w *BanWriter) Flush() {
+	w.mu.Lock()
+	due := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	for _, p := range due {
+		w.write(p.ev)
+	}
+}
+
+func (w *BanWriter) write(ev BanEvent) {
+	w.mlog.Ban(ipString(ev.Client), ev.ID, ev.Until, ev.Rule, ev.Reply)
+	if w.sink == nil {
+		return
+	}
+	if err := w.sink.WriteBan(BanLine(ev.Reason, ev.Client)); err != nil {
+		w.log.Error("ban line not written", "client", ev.Client, "err", err)
+	}
+}
+
+// SyslogBans sends ban lines to syslog under relay-enforcer's tag, with the
+// priority logger(1) gives (user.notice), as relay-enforcer does.
+type SyslogBans struct{ w *syslog.Writer }
+
+// OpenSyslogBans connects to the local syslog.
+func OpenSyslogBans() (*SyslogBans, error) {
+	w, err := syslog.New(syslog.LOG_USER|syslog.LOG_NOTICE, SyslogTag)
+	if err != nil {
+		return nil, fmt.Errorf("enforce: syslog: %w", err)
+	}
+	return &SyslogBans{w}, nil
+}
+
+// WriteBan implements BanSink.
+func (s *SyslogBans) WriteBan(line string) error { return s.w.Notice(line) }
+
+// FileBans appends ban lines to a file (or a writer) in syslog's format,
+//
+//	Nov 22 10:00:10 relay relay-enforcer[812]: bannable REASON 203.0.113.9
+//
+// so that relay-enforcer's fail2ban filter reads them as they are. Each
+// line is synced before WriteBan returns.
+type FileBans struct {
+	// Path is the file, opened for each line (logrotate may move it);
+	// "" writes to W.
+	Path string
+	W    io.Writer
+	// Host is the host name in the line.
+	Host string
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// WriteBan implements BanSink.
+func (f *FileBans) WriteBan(line string) error {
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	s := fmt.Sprintf("%s %s %s[%d]: %s\n", now().Format(time.Stamp), f.Host, SyslogTag, os.Getpid(), line)
+	if f.Path == "" {
+		_, err := io.WriteString(f.W, s)
+		return err
+	}
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("enforce: ban log: %w", err)
+	}
+	_, err = fh.WriteString(s)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("enforce: ban log: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package enforce
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// Welcomer says whether a client is exempt from bans and domain blocks
+// (*Welcomelist). hostname is the client's verified name, "" if none.
+type Welcomer interface {
+	Welcome(ip netip.Addr, hostname string) bool
+}
+
+// SRSDecoder reads an SRS address (postsrsd's format) back into the
+// address it stands for. ok is true only when the address's hash verifies
+// with the relay's own secret: an SRS address anyone can write
+// ("SRS0=abcd=XY=gmail.com=bob@attacker.example") is never read as another
+// domain's.
+type SRSDecoder interface {
+	Decode(addr string) (orig string, ok bool)
+}
+
+// Policy is what Decide needs besides the refusal. Its zero value has no
+// rules (every refusal is reported), exempts nobody and decodes no SRS.
+type Policy struct {
+	Rules *Rules
+	// Filter rewrites what the client hears (smtp_reply_filter); nil
+	// rewrites nothing.
+	Filter *ReplyFilter
+	// Welcome exempts clients: their refusals are encapsulated instead of
+	// banned or blocked. nil: nobody is exempt.
+	Welcome Welcomer
+	// NeverBlock are domains (and their subdomains) never blocked: the
+	// relay's own. Such a refusal is reported instead.
+	NeverBlock []string
+	// SRS, if set, reads a verified SRS sender back to its domain.
+	SRS SRSDecoder
+}
+
+// Refusal is one upstream refusal of a relayed message, for some of its
+// recipients, as both the relay and the Postfix companion see it.
+type Refusal struct {
+	// ID is the message's queue id.
+	ID string
+	// Client is the address of the client that submitted the message;
+	// invalid when unknown or when Local.
+	Client     netip.Addr
+	ClientName string
+	// Local: the message was submitted on this machine, without a network
+	// client (sendmail, the pickup directory).
+	Local bool
+	// From is the envelope sender; To the refused recipients.
+	From string
+	To   []string
+	// Reply is the upstream's refusal.
+	Reply Reply
+	// ContentPath is the message, for encapsulation; "" if unavailable.
+	ContentPath string
+	// Done are the Keys of the refusals of this message acted on already
+	// (across retries and restarts): the same refusal is never acted on
+	// twice.
+	Done []string
+}
+
+// Plan is what Decide says to do about a refusal. It is a value: the relay
+// and the companion carry it out in their own ways, and the scheduler
+// reads Action to keep (Pace, Alert) or settle the mail.
+type Plan struct {
+	// Verdict is the rules' verdict on the reply.
+	Verdict Verdict
+	// Action is what is to be done: the verdict's action, changed by the
+	// welcomelist, local submission and the guards (Why says how).
+	Action Action
+	// Client is the client to ban (Action Ban).
+	Client netip.Addr
+	// Domain is the domain to block (Action BlockDomain).
+	Domain string
+	// Why says why Action differs from Verdict.Action; "" if it does not.
+	Why string
+	// Heard is what the submitting client hears once the action is done
+	// (on one line, Postfix-joined); Undone what it hears if the action
+	// could not be done (an encapsulated copy that could not be made).
+	// Both equal the upstream's reply when nothing rewrote it.
+	Heard, Undone Reply
+	// Key identifies the refusal for deduplication (see Key).
+	Key string
+	// Repeat: the same refusal was acted on already (its Key is in
+	// Refusal.Done); Action is None.
+	Repeat bool
+}
+
+// Decide is the one enforcement decision, a pure function of the policy
+// and the refusal: it classifies the reply with the rules, then
+//
+//   - a refusal acted on already (same Key) gets nothing;
+//   - ban and block-domain become encapsulate for a welcomelisted client
+//     and for local submission: their mail is probably good;
+//   - ban becomes report when the client is unknown;
+//   - block-domain names the domain in the reply (Gmail's "[example.com
+//     30]") or else the envelope sender's, read through a verified SRS
+//     address only; report when there is none or it is never blocked;
+//   - encapsulate becomes report for a recipient problem (X.1.1-X.1.6,
+//     X.2.*): forwarding cannot fix it;
+//   - pace and alert keep the mail: the client hears a temporary reply,
+//     also when the refusal was acted on already.
+func Decide(p Policy, rf Refusal) Plan {
+	if rf.Reply.Code == 0 {
+		// Only the text: read the code and enhanced code from it.
+		if r, err := ParseReply(rf.Reply.Text); err == nil {
+			r.Host, r.Stage = rf.Reply.Host, rf.Reply.Stage
+			rf.Reply = r
+		}
+	}
+	v := p.Rules.Classify(rf.Reply)
+	pl := Plan{Verdict: v, Action: v.Action, Heard: rf.Reply, Undone: rf.Reply}
+	pl.Key = Key(v, strings.Join(rf.To, ","), rf.Reply)
+	if slices.Contains(rf.Done, pl.Key) {
+		pl.Action, pl.Repeat, pl.Why = None, true, "acted on already"
+		if v.Action.KeepsMail() {
+			// Acted on once, but the mail is still kept every time.
+			pl.Heard = temporary(rf.Reply)
+			pl.Undone = pl.Heard
+		}
+		return pl
+	}
+	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
+	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
+	switch v.Action {
+	case Ban:
+		switch {
+		case rf.Local:
+			change(Encapsulate, "submitted locally")
+		case welcomed:
+			change(Encapsulate, "the client is on the welcomelist")
+		case !rf.Client.IsValid():
+			change(Report, "the client is unknown")
+		default:
+			pl.Client = banIP(rf.Client)
+		}
+	case BlockDomain:
+		pl.Domain = v.Domain
+		if pl.Domain == "" {
+			pl.Domain = SenderDomain(rf.From, p.SRS)
+		}
+		switch {
+		case rf.Local:
+			change(Encapsulate, "submitted locally")
+		case welcomed:
+			change(Encapsulate, "the client is on the welcomelist")
+		case pl.Domain == "":
+			change(Report, "no sender domain to block")
+		case neverBlocked(pl.Domain, p.NeverBlock):
+			change(Report, "the domain "+pl.Domain+" is never blocked")
+		}
+		if pl.Action != BlockDomain {
+			pl.Domain = ""
+		}
+	}
+	if pl.Action == Encapsulate && recipientProblem(rf.Reply.Enhanced) {
+		change(Report, "a recipient problem is never encapsulated")
+	}
+	if pl.Action.KeepsMail() {
+		// The mail stays queued: nobody is told it failed for good.
+		pl.Heard = temporary(rf.Reply)
+		pl.Undone = pl.Heard
+		return pl
+	}
+	if p.Filter != nil {
+		if s, ok := p.Filter.RewriteFor(rf.Reply.Text, false); ok {
+			pl.Undone = rewritten(rf.Reply, s)
+		}
+		pl.Heard = pl.Undone
+		if pl.Action == Encapsulate {
+			if s, ok := p.Filter.RewriteFor(rf.Reply.Text, true); ok {
+				pl.Heard = rewritten(rf.Reply, s)
+			}
+		}
+	}
+	return pl
+}
+
+// rewritten is the reply a filter made of r.
+func rewritten(r Reply, text string) Reply {
+	nr, err := ParseReply(text)
+	if err != nil {
+		return r
+	}
+	nr.Host, nr.Stage = r.Host, r.Stage
+	return nr
+}
+
+// temporary is r as a temporary refusal: a 5xx reply becomes 451 with the
+// enhanced code's class 4, its text on one line.
+func temporary(r Reply) Reply {
+	if r.Code < 500 || r.Code > 599 {
+		return r
+	}
+	enh := r.Enhanced
+	if enh != "" {
+		enh = "4" + enh[1:]
+	}
+	var texts []string
+	for _, l := range splitReply(joinLines(r.Text)) {
+		if l.text != "" {
+			texts = append(texts, l.text)
+		}
+	}
+	t := r
+	t.Code, t.Enhanced = 451, enh
+	t.Text = joinReply(451, enh, []string{strings.Join(texts, " ")})
+	return t
+}
+
+// neverBlocked reports whether domain is one of list or under one.
+func neverBlocked(domain string, list []string) bool {
+	for _, d := range list {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if d != "" && (domain == d || strings.HasSuffix(domain, "."+d)) {
+			return true
+		}
+	}
+	return false
+}
+
+// SenderDomain is the lower-case domain of an envelope sender, "" for the
+// null sender. An SRS address is read back to the domain it stands for
+// only when srs verifies it with the relay's secret; otherwise it is the
+// forwarder's address like any other, whose domain is the one after the
+// last '@'.
+func SenderDomain(from string, srs SRSDecoder) string {
+	if srs != nil && len(from) > 5 && strings.EqualFold(from[:3], "SRS") {
+		if orig, ok := srs.Decode(from); ok {
+			from = orig
+		}
+	}
+	at := strings.LastIndexByte(from, '@')
+	if at < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(from[at+1:], "."))
+}
+
+// recipientProblem reports whether an enhanced status code blames the
+// recipient (RFC 3463: X.1.1 to X.1.6 addressing, X.2.* mailbox): such a
+// refusal is never encapsulated, whatever the rules say.
+func recipientProblem(enh string) bool {
+	f := strings.Split(enh, ".")
+	if len(f) != 3 {
+		return false
+	}
+	switch f[1] {
+	case "1":
+		n, _ := strconv.Atoi(f[2])
+		return n >= 1 && n <= 6
+	case "2":
+		return true
+	}
+	return false
+}
+
+// Key identifies a refusal for deduplication: the same action on the same
+// recipient for the same reply text (without its session id, which Gmail
+// changes on every attempt).
+func Key(v Verdict, rcpt string, r Reply) string {
+	norm := Normalize(r.Text)
+	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
+	if i := strings.LastIndex(norm, " - gsmtp"); i > 0 {
+		if j := strings.LastIndexByte(norm[:i], ' '); j > 0 {
+			norm = norm[:j] + norm[i:]
+		}
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s", r.Code, norm)))
+	return v.Action.String() + " " + rcpt + " " + hex.EncodeToString(sum[:6])
+}
+
+// AlertLimiter lets an alert through once per cause per hour. Its zero
+// value is ready; it is safe for concurrent use.
+type AlertLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time // guarded by mu; cause -> last alert
+}
+
+// AlertEvery is how often one cause is alerted at most.
+const AlertEvery = time.Hour
+
+// Due reports whether an alert for cause is due at now, and if so
+// remembers it.
+func (l *AlertLimiter) Due(cause string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[cause]; ok && now.Sub(t) < AlertEvery && !now.Before(t) {
+		return false
+	}
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	l.last[cause] = now
+	return true
+}
+
+// QueuedRefusal is the Refusal of recipient rcpt of a queued message: the
+// client from the envelope ("local" for local pickup), the recipient's
+// refusals acted on already from Envelope.Enforced.
+func QueuedRefusal(env *spool.Envelope, rcpt, contentPath string, r Reply) Refusal {
+	return Refusal{ID: env.ID, Client: clientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", From: env.From,
+		To: []string{rcpt}, Reply: r, ContentPath: contentPath, Done: env.Enforced}
+}

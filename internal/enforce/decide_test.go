@@ -1,0 +1,228 @@
+package enforce
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// The seams, pinned: the scheduler kicks and the table set reloads are
+// declared here and implemented elsewhere; these are the ones of this
+// package.
+var (
+	_ Welcomer = (*Welcomelist)(nil)
+	_ BanSink  = (*FileBans)(nil)
+	_ BanSink  = (*SyslogBans)(nil)
+	_ Clock    = realClock{}
+)
+
+// welcomeSet welcomes the addresses listed.
+type welcomeSet map[netip.Addr]bool
+
+func (w welcomeSet) Welcome(ip netip.Addr, _ string) bool { return w[ip] }
+
+// srsSecret verifies only the SRS addresses it knows.
+type srsSecret map[string]string
+
+func (s srsSecret) Decode(addr string) (string, bool) {
+	orig, ok := s[addr]
+	return orig, ok
+}
+
+func TestDecide(t *testing.T) {
+	const (
+		unsolicited = "550-5.7.1 [192.0.2.25 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. ... 550 5.7.1 x1 - gsmtp"
+		domainRep   = "550-5.7.1 Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. 550 5.7.1 x2 - gsmtp"
+		spfDomain   = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [spf.example 30]. 421 4.7.28 x3 - gsmtp"
+		dmarc       = "550-5.7.26 Unauthenticated email from a.example is not accepted due to domain's DMARC policy. 550 5.7.26 x4 - gsmtp"
+		dmarcDNS    = "451-4.7.26 Unauthenticated email from a.example is not accepted due to domain's DMARC policy, but temporary DNS failures prevent authentication. 451 4.7.26 x5 - gsmtp"
+		dailyLimit  = "550 5.4.5 Daily user sending limit exceeded. x6 - gsmtp"
+		rate        = "421-4.7.28 Gmail has detected an unusual rate of email originating from your IP address 192.0.2.25. 421 4.7.28 x7 - gsmtp"
+		noUserEncap = "550 5.1.1 The email account that you tried to reach does not exist; likely unsolicited x8 - gsmtp"
+	)
+	client := netip.MustParseAddr("203.0.113.7")
+	friend := netip.MustParseAddr("198.51.100.9")
+	srs := "SRS0=abcd=XY=orig.example=bob@fwd.example"
+	forged := "SRS0=zzzz=XY=gmail.com=bob@attacker.example"
+	rules, err := ParseRules("test", []byte(DefaultRulesText()+"\nrule encap-recipient\n  action encapsulate\n  enhanced 5.1.1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Put the test rule first, so that 5.1.1 is encapsulated.
+	rules.rules = append(rules.rules[len(rules.rules)-1:], rules.rules[:len(rules.rules)-1]...)
+	p := Policy{Rules: rules, Filter: DefaultReplyFilter(), Welcome: welcomeSet{friend: true},
+		NeverBlock: []string{"relay.example"}, SRS: srsSecret{srs: "bob@orig.example"}}
+	tests := []struct {
+		name   string
+		rf     Refusal
+		action Action
+		target string // client or domain
+		why    string
+		heard  int // the reply code the client hears once done
+	}{
+		{"ban", Refusal{Client: client, From: "a@b.example", Reply: Reply{Text: unsolicited}}, Ban, "203.0.113.7", "", 550},
+		{"ban, welcomelisted", Refusal{Client: friend, Reply: Reply{Text: unsolicited}}, Encapsulate, "", "the client is on the welcomelist", 550},
+		{"ban, local pickup", Refusal{Local: true, Reply: Reply{Text: unsolicited}}, Encapsulate, "", "submitted locally", 550},
+		{"ban, client unknown", Refusal{Reply: Reply{Text: unsolicited}}, Report, "", "the client is unknown", 550},
+		{"block, sender domain", Refusal{Client: client, From: "a@Sub.Bad.Example", Reply: Reply{Text: domainRep}}, BlockDomain, "sub.bad.example", "", 550},
+		{"block, the reply's domain", Refusal{Client: client, From: "a@b.example", Reply: Reply{Text: spfDomain}}, BlockDomain, "spf.example", "", 554},
+		{"block, verified SRS", Refusal{Client: client, From: srs, Reply: Reply{Text: domainRep}}, BlockDomain, "orig.example", "", 550},
+		{"block, forged SRS", Refusal{Client: client, From: forged, Reply: Reply{Text: domainRep}}, BlockDomain, "attacker.example", "", 550},
+		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Reply: Reply{Text: domainRep}}, Report, "", "the domain mx.relay.example is never blocked", 550},
+		{"block, null sender", Refusal{Client: client, Reply: Reply{Text: domainRep}}, Report, "", "no sender domain to block", 550},
+		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Reply: Reply{Text: domainRep}}, Encapsulate, "", "the client is on the welcomelist", 550},
+		{"encapsulate", Refusal{Client: client, Reply: Reply{Text: dmarc}}, Encapsulate, "", "", 250},
+		{"encapsulate, recipient problem", Refusal{Client: client, Reply: Reply{Text: noUserEncap}}, Report, "", "a recipient problem is never encapsulated", 550},
+		{"DMARC, DNS failed", Refusal{Client: client, Reply: Reply{Text: dmarcDNS}}, None, "", "", 451},
+		{"alert keeps the mail", Refusal{Client: client, Reply: Reply{Text: dailyLimit}}, Alert, "", "", 451},
+		{"pace", Refusal{Client: client, Reply: Reply{Text: rate}}, Pace, "", "", 421},
+	}
+	for _, tt := range tests {
+		r, err := ParseReply(tt.rf.Reply.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.rf.Reply = r
+		tt.rf.To = []string{"u@gmail.test"}
+		pl := Decide(p, tt.rf)
+		target := pl.Domain
+		if pl.Client.IsValid() {
+			target = pl.Client.String()
+		}
+		if pl.Action != tt.action || target != tt.target || pl.Why != tt.why || pl.Heard.Code != tt.heard {
+			t.Errorf("%s: Decide = %v %q why %q, heard %d; want %v %q why %q, heard %d",
+				tt.name, pl.Action, target, pl.Why, pl.Heard.Code, tt.action, tt.target, tt.why, tt.heard)
+		}
+		// The same refusal again (a retry, another session id) is not
+		// acted on twice.
+		again := tt.rf
+		again.Reply.Text = strings.Replace(again.Reply.Text, " x", " y", 1)
+		again.Done = []string{pl.Key}
+		pl2 := Decide(p, again)
+		if !pl2.Repeat || pl2.Action != None {
+			t.Errorf("%s: Decide again = %v, repeat %v; want none, a repeat", tt.name, pl2.Action, pl2.Repeat)
+		}
+		if tt.action.KeepsMail() && pl2.Heard.Code != tt.heard {
+			t.Errorf("%s: Decide again: heard %d; want %d (the mail is still kept)", tt.name, pl2.Heard.Code, tt.heard)
+		}
+	}
+}
+
+func TestSenderDomainSRS(t *testing.T) {
+	dec := srsSecret{"SRS0=HHH=TT=example.org=alice@relay.example": "alice@example.org",
+		"srs1=HHH=fwd.example==HHH=TT=orig.example=bob@x.example": "bob@orig.example"}
+	for _, tt := range []struct {
+		from string
+		srs  SRSDecoder
+		want string
+	}{
+		{"alice@Example.COM", nil, "example.com"},
+		{"", nil, ""},
+		{"SRS0=HHH=TT=example.org=alice@relay.example", dec, "example.org"},
+		{"srs1=HHH=fwd.example==HHH=TT=orig.example=bob@x.example", dec, "orig.example"},
+		// Unverified: the forwarder's own domain, never the one written in it.
+		{"SRS0=HHH=TT=example.org=alice@relay.example", nil, "relay.example"},
+		{"SRS0=abcd=XY=gmail.com=bob@attacker.example", dec, "attacker.example"},
+	} {
+		if got := SenderDomain(tt.from, tt.srs); got != tt.want {
+			t.Errorf("SenderDomain(%q) = %q; want %q", tt.from, got, tt.want)
+		}
+	}
+	for enh, want := range map[string]bool{"5.1.1": true, "4.2.2": true, "5.1.7": false, "5.7.26": false, "": false} {
+		if got := recipientProblem(enh); got != want {
+			t.Errorf("recipientProblem(%q) = %v; want %v", enh, got, want)
+		}
+	}
+}
+
+func TestAlertLimiter(t *testing.T) {
+	var l AlertLimiter
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for _, s := range []struct {
+		cause string
+		at    time.Duration
+		want  bool
+	}{{"ptr", 0, true}, {"ptr", time.Minute, false}, {"tls", time.Minute, true}, {"ptr", 59 * time.Minute, false}, {"ptr", 61 * time.Minute, true}} {
+		if got := l.Due(s.cause, t0.Add(s.at)); got != s.want {
+			t.Errorf("Due(%s, +%v) = %v; want %v", s.cause, s.at, got, s.want)
+		}
+	}
+}
+
+// lineSink keeps the ban lines.
+type lineSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *lineSink) WriteBan(line string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines = append(s.lines, line)
+	return nil
+}
+
+func (s *lineSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lines)
+}
+
+// TestBanWriter: a ban's lines are written when it takes effect, not
+// before; a stop within the delay writes those still waiting at once.
+func TestBanWriter(t *testing.T) {
+	clock := newFakeClock()
+	sink := &lineSink{}
+	var ml strings.Builder
+	var mlMu sync.Mutex
+	w := NewBanWriter(sink, maillog.New(lockedWriter{&mlMu, &ml}), clock, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	ip1, ip2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	w.Add(clock.Now().Add(10*time.Second), BanEvent{Client: ip1, Reason: "r1", Until: clock.Now().Add(4 * time.Hour), Rule: "x"})
+	w.Add(clock.Now().Add(20*time.Second), BanEvent{Client: ip2, Reason: "r2", Until: clock.Now().Add(4 * time.Hour), Rule: "y"})
+	wait := func(n int) bool {
+		for i := 0; i < 200 && sink.count() != n; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return sink.count() == n
+	}
+	clock.Advance(9 * time.Second)
+	if wait(1) {
+		t.Fatalf("a ban line was written before its ban took effect: %q", sink.lines)
+	}
+	clock.Advance(time.Second)
+	if !wait(1) {
+		t.Fatalf("%d ban lines once the first ban took effect; want 1", sink.count())
+	}
+	cancel() // stop within the second ban's delay
+	<-done
+	if sink.count() != 2 || w.Pending() != 0 {
+		t.Fatalf("after stop: %d lines, %d pending; want 2, 0", sink.count(), w.Pending())
+	}
+	if want := "bannable r2 203.0.113.2"; sink.lines[1] != want {
+		t.Errorf("ban line %q; want %q", sink.lines[1], want)
+	}
+	mlMu.Lock()
+	defer mlMu.Unlock()
+	if !strings.Contains(ml.String(), ` ban client=203.0.113.1 id="" until=2026-11-22T14:00:00Z rule=x `) {
+		t.Errorf("mail log:\n%s\nwant the documented ban line", ml.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}

@@ -1,0 +1,117 @@
+package enforce
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// TestEncapsulatedCopySigned: a refusal for DMARC is answered by a new
+// message from the relay's own address, with the relay's envelope sender,
+// the original attached byte for byte, and a DKIM signature of the relay's
+// domain that verifies against the published key.
+func TestEncapsulatedCopySigned(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	signer, err := dkim.LoadSigner("relay.example", "sel", keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := "From: Carol <carol@dmarc.example>\r\nTo: dave@gmail.test\r\nSubject: hi\r\nMessage-ID: <o-1@dmarc.example>\r\n\r\nhello\r\n"
+	orig := filepath.Join(dir, "original.eml")
+	os.WriteFile(orig, []byte(original), 0o600)
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp,
+		RelayAddress: "postmaster@relay.example", Signer: signer}
+	out := e.Act(context.Background(), Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "carol@dmarc.example",
+		To: []string{"dave@gmail.test"}, ContentPath: orig,
+		Reply: Reply{Text: "550-5.7.26 Unauthenticated email from dmarc.example is not accepted due to domain's 550-5.7.26 DMARC policy. 550 5.7.26 x1 - gsmtp"}})
+	if !out.Encapsulated || out.Settle != spool.Sent || out.Heard.Code != 250 {
+		t.Fatalf("Act = encapsulated %v, settle %q, heard %q; want true, sent, 250", out.Encapsulated, out.Settle, out.Heard.Text)
+	}
+	ents, err := sp.List()
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("spool holds %d messages (%v); want the copy", len(ents), err)
+	}
+	env, _, err := sp.Read(ents[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.From != "postmaster@relay.example" || len(env.Recipients) != 1 || env.Recipients[0].Addr != "dave@gmail.test" {
+		t.Errorf("copy's envelope: from <%s> to %v; want <postmaster@relay.example> to dave@gmail.test", env.From, env.Recipients)
+	}
+	msg, err := os.ReadFile(sp.ContentPath(ents[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(msg, []byte("\r\nFrom: postmaster@relay.example\r\n")) || !bytes.Contains(msg, []byte(original)) {
+		t.Errorf("copy is not from the relay with the original attached byte for byte:\n%s", msg)
+	}
+	lookup := func(domain string) ([]string, error) {
+		if domain != "sel._domainkey.relay.example" {
+			return nil, fmt.Errorf("no TXT record for %s", domain)
+		}
+		return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
+	}
+	vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(msg), &msgdkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("Verify = %d signatures, %v; want 1", len(vs), err)
+	}
+	if vs[0].Err != nil || vs[0].Domain != "relay.example" {
+		t.Errorf("signature: domain %q, %v; want relay.example, valid", vs[0].Domain, vs[0].Err)
+	}
+	if !strings.HasPrefix(string(msg), "DKIM-Signature:") {
+		t.Errorf("the signature is not the first field:\n%.200s", msg)
+	}
+}
+
+// TestDailyLimitKeepsMail: Gmail's daily sending limit (550 5.4.5) keeps
+// the mail deferred, at the first refusal and at every retry; the
+// administrator's alert is given once.
+func TestDailyLimitKeepsMail(t *testing.T) {
+	var ml bytes.Buffer
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
+	rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "a@b.example", To: []string{"c@gmail.test"},
+		Reply: Reply{Text: "550 5.4.5 Daily user sending limit exceeded. x1 - gsmtp"}}
+	for i := range 3 {
+		out := e.Act(context.Background(), rf)
+		if out.Settle != spool.Deferred || out.Heard.Code != 451 || out.Plan.Verdict.Action != Alert {
+			t.Errorf("attempt %d: settle %q, heard %q, verdict %v; want deferred, 451, alert", i+1, out.Settle, out.Heard.Text, out.Plan.Verdict.Action)
+		}
+		if !out.Plan.Repeat {
+			rf.Done = append(rf.Done, out.Plan.Key)
+		}
+		rf.Reply.Text = strings.Replace(rf.Reply.Text, fmt.Sprintf("x%d", i+1), fmt.Sprintf("x%d", i+2), 1)
+	}
+	if n := strings.Count(ml.String(), " admin-alert "); n != 1 {
+		t.Errorf("%d admin-alert lines; want 1:\n%s", n, ml.String())
+	}
+}
