@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -116,6 +117,7 @@ type commandConn struct {
 	inMail    bool // MAIL accepted, transaction open
 	rcpts     int  // recipients accepted
 	rcptTried bool // a RCPT was given in this transaction
+	bdat      bool // a BDAT chunk was accepted in this transaction
 	errors    int  // 4xx and 5xx replies the client heard
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
@@ -156,6 +158,11 @@ func (c *commandConn) Close() error { return c.Conn.Close() }
 
 // Write carries go-smtp's replies to the client and notes their code.
 func (c *commandConn) Write(p []byte) (int, error) {
+	if c.closed {
+		// The session ended with our own reply (textFailed, the
+		// error limit); go-smtp's reply to its end is not sent.
+		return len(p), nil
+	}
 	if len(p) >= 4 && (p[3] == ' ' || p[3] == '-') {
 		if code, err := strconv.Atoi(string(p[:3])); err == nil {
 			c.code = code
@@ -164,10 +171,19 @@ func (c *commandConn) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	if max := c.srv.opts.MaxMessageSize; max > 0 && c.verb == "EHLO" && len(p) == 10 && bytes.Equal(p[4:], []byte("SIZE\r\n")) {
+		// go-smtp has no size limit (see New) and says SIZE without
+		// one; the client is told the relay's (RFC 1870). go-smtp
+		// writes one reply line per Write.
+		if _, err := io.WriteString(c.cur, string(p[:4])+"SIZE "+strconv.FormatInt(max, 10)+"\r\n"); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	n, err := c.cur.Write(p)
 	if err == nil && c.verb == "EHLO" && !c.ehloTLSAdv && c.offerTLS() && bytes.HasPrefix(p, []byte("250-")) {
-		// go-smtp writes one reply line per Write; go-smtp does not
-		// know about our STARTTLS, so the keyword goes in here.
+		// go-smtp does not know about our STARTTLS, so the keyword
+		// goes in here.
 		c.ehloTLSAdv = true
 		_, err = io.WriteString(c.cur, "250-STARTTLS\r\n")
 	}
@@ -201,8 +217,15 @@ func (c *commandConn) Read(p []byte) (int, error) {
 	}
 	switch c.mode {
 	case modeData:
-		return c.readData(p)
+		n, err := c.readData(p)
+		if err != nil {
+			return n, c.textFailed(err)
+		}
+		return n, nil
 	case modeChunk:
+		if d := c.srv.opts.IdleTimeout; d > 0 && c.br.Buffered() == 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(d))
+		}
 		if int64(len(p)) > c.chunk {
 			p = p[:c.chunk]
 		}
@@ -211,7 +234,10 @@ func (c *commandConn) Read(p []byte) (int, error) {
 		if c.chunk == 0 {
 			c.mode = modeCommand
 		}
-		return n, err
+		if err != nil {
+			return n, c.textFailed(err)
+		}
+		return n, nil
 	}
 	for {
 		if c.errors >= c.srv.opts.HardErrorLimit {
@@ -244,6 +270,24 @@ func (c *commandConn) Read(p []byte) (int, error) {
 		c.pending = c.pending[n:]
 		return n, nil
 	}
+}
+
+// textFailed ends the session when the client's message text cannot be
+// read. A client that went silent in the middle of DATA or BDAT hears
+// 421 4.4.2, as from Postfix, and nothing else: the reply go-smtp would
+// give to the failed transaction (554 5.0.0 with the read error's text, a
+// permanent refusal of a message that a retry would deliver) is not
+// written, and the connection closes. A client that went away hears
+// nothing. The message is never accepted either way.
+func (c *commandConn) textFailed(err error) error {
+	c.closed = true
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		text := "421 4.4.2 " + c.srv.opts.Domain + " Error: timeout exceeded"
+		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "data", text)
+		c.reply(text)
+	}
+	return err
 }
 
 // readLine reads one line of at most max octets, its LF included. A longer
@@ -317,6 +361,8 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		if c.junk > c.srv.opts.JunkCommandLimit {
 			c.errors++
 		}
+	case "RCPT":
+		line = c.qualifyPostmaster(arg, line)
 	case "BDAT":
 		size, _, _ := bdatArgs(arg)
 		c.mode, c.chunk = modeChunk, size
@@ -353,6 +399,7 @@ func (c *commandConn) check(verb, arg string) string {
 		case !hasPrefixFold(arg, "FROM:"):
 			return "501 5.5.4 Syntax: MAIL FROM:<address>"
 		}
+		return c.checkParams(arg[len("FROM:"):], mailParams)
 	case "RCPT":
 		switch {
 		case !c.inMail:
@@ -361,6 +408,7 @@ func (c *commandConn) check(verb, arg string) string {
 			return "501 5.5.4 Syntax: RCPT TO:<address>"
 		}
 		c.rcptTried = true
+		return c.checkParams(arg[len("TO:"):], rcptParams)
 	case "DATA", "BDAT":
 		if verb == "DATA" && arg != "" {
 			return "501 5.5.4 Syntax: DATA"
@@ -374,6 +422,10 @@ func (c *commandConn) check(verb, arg string) string {
 		}
 		r := ""
 		switch {
+		case verb == "DATA" && c.bdat:
+			// RFC 3030 section 3: DATA after BDAT in one
+			// transaction is a bad sequence.
+			r = "503 5.5.1 Error: DATA after BDAT"
 		case !c.inMail:
 			r = "503 5.5.1 Error: need RCPT command"
 		case c.rcpts == 0 && c.rcptTried:
@@ -388,6 +440,10 @@ func (c *commandConn) check(verb, arg string) string {
 		return r
 	case "AUTH":
 		switch {
+		case c.srv.opts.Auth == nil:
+			// Not offered: go-smtp would answer 502 5.7.0, or 454
+			// (try again) to a bad initial response.
+			return "503 5.5.1 Error: authentication not enabled"
 		case !c.greeted:
 			return "503 5.5.1 Error: send HELO/EHLO first"
 		case c.inMail:
@@ -411,6 +467,77 @@ func (c *commandConn) check(verb, arg string) string {
 		return "502 5.5.2 Error: command not recognized"
 	}
 	return ""
+}
+
+// The ESMTP parameters of MAIL and RCPT that the relay implements (RFC
+// 1870, 6152, 6531, 4954, 3461); go-smtp knows no others either.
+var (
+	mailParams = []string{"SIZE", "BODY", "SMTPUTF8", "AUTH", "RET", "ENVID"}
+	rcptParams = []string{"NOTIFY", "ORCPT"}
+)
+
+// checkParams refuses a parameter of MAIL or RCPT that the relay does not
+// implement with 555 5.5.4 (RFC 5321 section 4.1.1.11; go-smtp says 500,
+// "command unrecognized"), and a declared SIZE over the size limit with
+// 552 5.3.4 (RFC 1870 section 6), including a valid size-value of up to 20
+// digits that does not fit in 64 bits (go-smtp says 501). A malformed
+// path is left to go-smtp's parser.
+func (c *commandConn) checkParams(rest string, known []string) string {
+	_, params, ok := splitPath(rest)
+	if !ok {
+		return ""
+	}
+	for _, p := range strings.Fields(params) {
+		key, value, _ := strings.Cut(p, "=")
+		key = strings.ToUpper(key)
+		if !slices.Contains(known, key) {
+			return "555 5.5.4 Unsupported option: " + maillogVerb(key)
+		}
+		if key != "SIZE" || c.srv.opts.MaxMessageSize <= 0 || value == "" || len(value) > 20 ||
+			strings.Trim(value, "0123456789") != "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(value, 10, 64); err != nil || n > uint64(c.srv.opts.MaxMessageSize) {
+			return "552 5.3.4 Max message size exceeded"
+		}
+	}
+	return ""
+}
+
+// qualifyPostmaster gives "RCPT TO:<Postmaster>" the relay's domain. RFC
+// 5321 section 4.5.1: a relay MUST accept the reserved mailbox postmaster
+// without a domain; go-smtp's parser refuses an address without one, and
+// Postfix appends its own name ($myorigin) to it as well.
+func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
+	path, params, ok := splitPath(strings.TrimSpace(arg)[len("TO:"):])
+	if !ok || !strings.EqualFold(path, "<postmaster>") {
+		return line
+	}
+	return []byte("RCPT TO:" + path[:len(path)-1] + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+}
+
+// splitPath splits what follows "FROM:" or "TO:" into the path and the
+// parameters, by RFC 5321's grammar: a path in angle brackets may hold a
+// quoted local part with spaces and '>' in it.
+func splitPath(s string) (path, params string, ok bool) {
+	s = strings.TrimLeft(s, " ")
+	if !strings.HasPrefix(s, "<") {
+		// Postfix accepts an address without brackets.
+		path, params, _ = strings.Cut(s, " ")
+		return path, params, true
+	}
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch {
+		case quoted && s[i] == '\\':
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && s[i] == '>':
+			return s[:i+1], s[i+1:], true
+		}
+	}
+	return "", "", false
 }
 
 // applyReply follows go-smtp's reply to the command it was handed.
@@ -445,11 +572,15 @@ func (c *commandConn) applyReply() {
 		_, last, _ := bdatArgs(c.arg)
 		if last || !ok {
 			c.endTransaction()
+		} else {
+			c.bdat = true
 		}
 	}
 }
 
-func (c *commandConn) endTransaction() { c.inMail, c.rcpts, c.rcptTried = false, 0, false }
+func (c *commandConn) endTransaction() {
+	c.inMail, c.rcpts, c.rcptTried, c.bdat = false, 0, false, false
+}
 
 // readData passes message text to go-smtp up to and including the final
 // dot, and no further: what follows is commands again. Lines may be of any

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
@@ -61,6 +63,25 @@ func (c *clientReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if err != nil && err != io.EOF {
 		c.err = err
+	}
+	return n, err
+}
+
+// sizeLimit fails the message text once it is longer than the size limit
+// (--size), counted as Postfix's message_size_limit counts it: the octets
+// after dot-unstuffing, CRLFs included, up to the final dot's line. A
+// message of exactly the limit passes. The failure is go-smtp's
+// ErrDataTooLarge, which go-smtp answers (552 5.3.4) after the final dot
+// for DATA, and at once for the BDAT chunk that went past the limit.
+type sizeLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if l.left -= int64(n); l.left < 0 {
+		return 0, smtp.ErrDataTooLarge
 	}
 	return n, err
 }

@@ -241,7 +241,13 @@ func New(opts Options) *Server {
 	s.ctx, s.cancel = context.WithCancel(parent)
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
-	srv.MaxMessageBytes = opts.MaxMessageSize
+	// go-smtp refuses a message of exactly MaxMessageBytes octets (its
+	// data reader fails when the count reaches the limit, before it sees
+	// the final dot) and lets BDAT reach it; so go-smtp has no limit, and
+	// the relay applies its own: the command layer advertises it and
+	// checks SIZE= (RFC 1870), the session counts the message text
+	// (sizeLimit), and a message of exactly the limit is accepted, as by
+	// Postfix's message_size_limit.
 	srv.MaxRecipients = opts.MaxRecipients
 	// go-smtp's line limit applies to message text as well as commands;
 	// the command layer (command.go) limits command lines instead, and

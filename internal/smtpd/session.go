@@ -286,6 +286,9 @@ func (ss *session) Data(r io.Reader) error {
 	origClient := ""
 	// Errors reading from the client are told apart from errors writing
 	// to the spool: only the latter are a storage failure.
+	if max := ss.s.opts.MaxMessageSize; max > 0 {
+		r = &sizeLimit{r: r, left: max}
+	}
 	cr := &clientReader{r: r}
 	r = cr
 	if ss.s.opts.Reinject {

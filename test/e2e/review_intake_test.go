@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// A hostile review of the SMTP intake, over raw TCP to the built binary:
+// each case here failed before the fix named in its comment.
+
+// TestReviewIntakeReplies: replies the command layer got wrong, each case
+// pipelined in one write.
+func TestReviewIntakeReplies(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--size", "10000", "--spool-dir", t.TempDir())
+	const ehlo, mail, rcpt = "EHLO client.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>"
+	type pipelined struct {
+		name  string
+		setup []string // commands that each get a 2xx
+		// line gets a reply starting with want; next, if set, one
+		// starting with then.
+		line, want, next, then string
+	}
+	for _, tc := range []pipelined{
+		// RFC 5321 section 4.1.1.11: a parameter the server does not
+		// implement is 555; go-smtp said 500 (command unrecognized).
+		{name: "unknown MAIL parameter", setup: []string{ehlo}, line: mail + " FOO=BAR", want: "555 5.5.4 ",
+			next: rcpt, then: "503 5.5.1 "},
+		{name: "unknown RCPT parameter", setup: []string{ehlo, mail}, line: rcpt + " FOO=1", want: "555 5.5.4 ",
+			next: "DATA", then: "554 5.5.1 "},
+		{name: "known parameters", setup: []string{ehlo}, line: mail + " BODY=8BITMIME SIZE=10 RET=HDRS ENVID=x AUTH=<>", want: "250 ",
+			next: rcpt + " NOTIFY=NEVER ORCPT=rfc822;bob@example.net", then: "250 "},
+		// RFC 1870: SIZE is up to 20 digits; one that does not fit in
+		// 64 bits is still too big, not a syntax error (was 501).
+		{name: "SIZE of 20 digits", setup: []string{ehlo}, line: mail + " SIZE=99999999999999999999", want: "552 5.3.4 "},
+		{name: "SIZE at the limit", setup: []string{ehlo}, line: mail + " SIZE=10000", want: "250 "},
+		{name: "SIZE over the limit", setup: []string{ehlo}, line: mail + " SIZE=10001", want: "552 5.3.4 "},
+		// RFC 5321 section 4.5.1: postmaster without a domain MUST be
+		// accepted (was 501).
+		{name: "RCPT to Postmaster", setup: []string{ehlo, mail}, line: "RCPT TO:<Postmaster>", want: "250 ",
+			next: "DATA", then: "354 "},
+		{name: "RCPT to postmaster with a parameter", setup: []string{ehlo, mail}, line: "RCPT TO:<postmaster> NOTIFY=NEVER", want: "250 "},
+		// RFC 3030 section 3: DATA after BDAT is a bad sequence (was
+		// 502); the BDAT transaction goes on.
+		{name: "DATA after BDAT", setup: []string{ehlo, mail, rcpt, "BDAT 5\r\nabc"}, line: "DATA", want: "503 5.5.1 ",
+			next: "BDAT 0 LAST", then: "250 "},
+		// Postfix: 503 when AUTH is not offered; go-smtp said 502, or
+		// 454 (try again) to a bad initial response.
+		{name: "AUTH not offered", setup: []string{ehlo}, line: "AUTH PLAIN AGFsaWNlAHNlY3JldA==", want: "503 5.5.1 "},
+		{name: "AUTH not offered, bad initial response", setup: []string{ehlo}, line: "AUTH PLAIN ***", want: "503 5.5.1 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// All in one write, as a pipelining client sends them
+			// (RFC 2920): each gets its reply, in order.
+			lines := append(append([]string{}, tc.setup...), tc.line)
+			if tc.next != "" {
+				lines = append(lines, tc.next)
+			}
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c.conn, strings.Join(lines, "\r\n")+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range lines {
+				want := "2"
+				switch {
+				case i == len(tc.setup):
+					want = tc.want
+				case i > len(tc.setup):
+					want = tc.then
+				}
+				if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+					t.Errorf("%.50q = %q, %v; want %q", l, rep, err, want+"...")
+				}
+			}
+		})
+	}
+}
+
+// TestReviewMessageSize: a message of exactly --size octets is accepted,
+// one octet more is refused after the final dot (552 5.3.4), by DATA and
+// BDAT alike, in both modes, and the session goes on. go-smtp refused a
+// message of exactly the limit, while EHLO and MAIL SIZE= allowed it.
+func TestReviewMessageSize(t *testing.T) {
+	t.Parallel()
+	const limit = 10000
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	server := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--size", "10000", "--spool-dir", t.TempDir())
+	proxy := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--size", "10000", "--spool-dir", t.TempDir())
+	// content returns n octets of message text, the final CRLF included.
+	content := func(n int) string {
+		h := "Subject: size\r\n\r\n"
+		return h + strings.Repeat("a", n-len(h)-2) + "\r\n"
+	}
+	for _, mode := range []struct {
+		name string
+		r    *relay
+	}{{"store and forward", server}, {"proxy", proxy}} {
+		for _, tc := range []struct {
+			name string
+			size int
+			bdat bool
+			want string
+		}{
+			{"DATA at the limit", limit, false, "250 "},
+			{"DATA one over", limit + 1, false, "552 5.3.4 "},
+			{"BDAT at the limit", limit, true, "250 "},
+			{"BDAT one over", limit + 1, true, "552 5.3.4 "},
+		} {
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				c := mustDial(t, mode.r.addr(), "127.0.0.1")
+				if rep := mustCmd(t, c, "250", "EHLO client.e2e.test"); !strings.Contains(rep.String(), "250-SIZE 10000\\r\\n") {
+					t.Errorf("EHLO = %q; want SIZE 10000", rep)
+				}
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				text := content(tc.size)
+				var rep reply
+				var err error
+				if tc.bdat {
+					// Two chunks: the limit is on their sum.
+					half := len(text) / 2
+					mustCmd(t, c, "250", "BDAT %d\r\n%s", half, text[:half-2]) // cmd adds the CRLF that ends the chunk
+					rep, err = c.cmd("BDAT %d LAST\r\n%s", len(text)-half, text[half:len(text)-2])
+				} else {
+					mustCmd(t, c, "354", "DATA")
+					rep, err = c.cmd("%s.", text)
+				}
+				if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+					t.Errorf("a message of %d octets with --size %d: %q, %v; want %q", tc.size, limit, rep, err, tc.want+"...")
+				}
+				mustCmd(t, c, "250", "NOOP")
+			})
+		}
+	}
+}
+
+// TestReviewSilentInMessageText: a client that stops sending in the middle
+// of DATA or of a BDAT chunk hears exactly one reply, 421 4.4.2, and the
+// connection closes. Before, it heard "554 5.0.0 Error: transaction
+// failed: read tcp ...: i/o timeout", a permanent refusal carrying an
+// internal error, then 421, after three timeouts instead of one.
+func TestReviewSilentInMessageText(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	server := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--idle-timeout", "2", "--spool-dir", t.TempDir())
+	proxy := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--idle-timeout", "2", "--spool-dir", t.TempDir())
+	for _, mode := range []struct {
+		name string
+		r    *relay
+	}{{"store and forward", server}, {"proxy", proxy}} {
+		for _, tc := range []struct {
+			name, start string
+			want        string
+		}{
+			{"DATA", "DATA", "354"},
+			{"BDAT", "", ""},
+		} {
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				c := mustDial(t, mode.r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				if tc.start != "" {
+					mustCmd(t, c, tc.want, "%s", tc.start)
+					io.WriteString(c.conn, "Subject: cut\r\n\r\nhalf a li")
+				} else {
+					io.WriteString(c.conn, "BDAT 100\r\nSubject: cut\r\n\r\nhalf a li")
+				}
+				start := time.Now()
+				rep, err := c.read()
+				if err != nil || !strings.HasPrefix(rep.String(), "421 4.4.2 ") {
+					t.Fatalf("silent in the message text: %q, %v; want 421 4.4.2", rep, err)
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("421 after %v; want it after the 2 s idle timeout", d)
+				}
+				if rep, err := c.read(); !errors.Is(err, io.EOF) {
+					t.Errorf("after the 421: %q, %v; want the connection closed", rep, err)
+				}
+			})
+		}
+	}
+}
