@@ -181,6 +181,14 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	n, err := c.cur.Write(p)
+	if c.code == 421 && len(p) >= 4 && p[3] == ' ' {
+		// RFC 5321 section 3.8: a server that says 421 closes the
+		// connection. In proxy mode the session passes on the
+		// upstream's 421 (to MAIL, RCPT or the final dot), and the
+		// client, who takes it as the end, must not find the session
+		// still reading commands.
+		c.closed = true
+	}
 	if err == nil && c.verb == "EHLO" && !c.ehloTLSAdv && c.offerTLS() && bytes.HasPrefix(p, []byte("250-")) {
 		// go-smtp does not know about our STARTTLS, so the keyword
 		// goes in here.

@@ -187,3 +187,60 @@ func TestReviewSilentInMessageText(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewProxyUpstreamFaults: in proxy mode the client hears the
+// upstream's trouble as a temporary reply, and a 421 passed on from the
+// upstream ends the session, as RFC 5321 section 3.8 says a 421 does.
+// Before, the session said 421 to MAIL and went on reading commands.
+func TestReviewProxyUpstreamFaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		script harness.Script
+		// stage is the command whose reply is want: "MAIL", "RCPT" or
+		// "." (the final dot).
+		stage, want string
+		closes      bool // the connection closes after want
+	}{
+		{"421 at the greeting", harness.Script{Greeting: harness.Response{Reply: "421 4.3.2 fake.relaykeeper.test busy"}}, "MAIL", "421 4.3.2 ", true},
+		{"421 to RCPT", harness.Script{Rcpt: harness.Response{Reply: "421 4.7.0 fake.relaykeeper.test try later"}}, "RCPT", "421 4.7.0 ", true},
+		{"421 to the final dot", harness.Script{EndOfData: harness.Response{Reply: "421 4.3.0 fake.relaykeeper.test shutting down"}}, ".", "421 4.3.0 ", true},
+		{"reset in the content", harness.Script{Content: harness.Response{Fault: harness.Reset, After: 10}}, ".", "451 4.4.1 ", false},
+		{"451 to the final dot", harness.Script{EndOfData: harness.Response{Reply: "451 4.3.0 try later"}}, ".", "451 4.3.0 ", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, tc.script)
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			var rep reply
+			var err error
+			for _, step := range []struct{ stage, line, ok string }{
+				{"MAIL", "MAIL FROM:<alice@example.org>", "250"},
+				{"RCPT", "RCPT TO:<bob@example.net>", "250"},
+				{"DATA", "DATA", "354"},
+				{".", "Subject: upstream faults\r\n\r\nsome text for the upstream\r\n.", ""},
+			} {
+				if rep, err = c.cmd("%s", step.line); step.stage == tc.stage {
+					break
+				}
+				if err != nil || !replyIs(rep, step.ok) {
+					t.Fatalf("%s = %q, %v; want %s", step.stage, rep, err, step.ok)
+				}
+			}
+			if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+				t.Fatalf("reply to %s = %q, %v; want %q", tc.stage, rep, err, tc.want+"...")
+			}
+			if tc.closes {
+				if next, err := c.read(); !errors.Is(err, io.EOF) {
+					t.Errorf("after %q: %q, %v; want the connection closed", rep, next, err)
+				}
+				return
+			}
+			if next, err := c.cmd("NOOP"); err != nil || next.code() != 250 {
+				t.Errorf("after %q: NOOP = %q, %v; want 250, the session usable", rep, next, err)
+			}
+		})
+	}
+}
