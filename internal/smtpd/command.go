@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -146,6 +147,11 @@ func (c *commandConn) TLSState() (tls.ConnectionState, bool) {
 		return st, st.HandshakeComplete
 	}
 	return tls.ConnectionState{}, false
+}
+
+func (c *commandConn) tlsActive() bool {
+	_, ok := c.TLSState()
+	return ok
 }
 
 func (c *commandConn) offerTLS() bool {
@@ -337,6 +343,12 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 			c.srv.log.Info("SASL response too long", "client", c.RemoteAddr().String())
 			return []byte("*\r\n"), nil
 		}
+		if resp := bytes.TrimRight(line, "\r\n"); !bytes.Equal(resp, []byte("*")) && !isBase64(string(resp)) {
+			// go-smtp would answer 454 4.7.0, "try again later",
+			// to a response that can never decode; "*" makes it
+			// a 501 that ends the exchange.
+			return []byte("*\r\n"), nil
+		}
 		c.code = 0
 		return bytes.Clone(line), nil
 	}
@@ -459,10 +471,17 @@ func (c *commandConn) check(verb, arg string) string {
 		case arg == "":
 			return "501 5.5.4 Syntax: AUTH mechanism"
 		}
+		// An initial response that is not base64 (RFC 4954 section
+		// 4): go-smtp would answer 454 4.7.0, "try again later".
+		if f := strings.Fields(arg); len(f) == 2 && f[1] != "=" && !isBase64(f[1]) {
+			return "501 5.5.2 Error: cannot decode response"
+		}
 	case "STARTTLS":
 		switch {
 		case arg != "":
 			return "501 5.5.4 Syntax: STARTTLS"
+		case c.tlsActive():
+			return "554 5.5.1 Error: TLS already active"
 		case !c.offerTLS():
 			return "502 5.5.1 Error: command not implemented"
 		}
@@ -470,7 +489,11 @@ func (c *commandConn) check(verb, arg string) string {
 		if arg != "" {
 			return "501 5.5.4 Syntax: " + verb
 		}
-	case "NOOP", "VRFY":
+	case "VRFY":
+		if arg == "" {
+			return "501 5.5.4 Syntax: VRFY address"
+		}
+	case "NOOP":
 	default:
 		return "502 5.5.2 Error: command not recognized"
 	}
@@ -676,6 +699,12 @@ func bdatArgs(arg string) (size int64, last, ok bool) {
 		return 0, false, false
 	}
 	return int64(n), len(f) == 2, true
+}
+
+// isBase64 reports whether a SASL response decodes (RFC 4954 section 4).
+func isBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -244,3 +244,49 @@ func TestReviewProxyUpstreamFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewAuthReplies: over TLS, a SASL response or initial response
+// that is not base64 is a syntax error (501), not go-smtp's 454 "try
+// again later"; STARTTLS under TLS is Postfix's 554 5.5.1, not 502 (not
+// implemented); VRFY without an address is 501, not 252.
+func TestReviewAuthReplies(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "")
+	for _, tc := range []struct {
+		name  string
+		lines []string // each but the last gets a 2xx or 3xx
+		want  string   // prefix of the reply to the last line
+	}{
+		{"initial response not base64", []string{"AUTH PLAIN ***"}, "501 5.5.2 "},
+		{"SASL response not base64", []string{"AUTH PLAIN", "***"}, "501 "},
+		{"SASL LOGIN password not base64", []string{"AUTH LOGIN", "YWxpY2U=", "not base64!"}, "501 "},
+		{"cancelled", []string{"AUTH PLAIN", "*"}, "501 "},
+		{"wrong password", []string{"AUTH PLAIN " + authPlain("alice", "wrong")}, "535 5.7.8 "},
+		{"STARTTLS under TLS", []string{"STARTTLS"}, "554 5.5.1 "},
+		{"VRFY without an address", []string{"VRFY"}, "501 5.5.4 "},
+		{"VRFY", []string{"VRFY <alice@relay.example>"}, "252 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			if err := c.startTLS(); err != nil {
+				t.Fatal(err)
+			}
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			for i, l := range tc.lines {
+				rep, err := c.cmd("%s", l)
+				if i < len(tc.lines)-1 {
+					if err != nil || rep.code()/100 > 3 {
+						t.Fatalf("%q = %q, %v; want 2xx or 3xx", l, rep, err)
+					}
+					continue
+				}
+				if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+					t.Errorf("%q = %q, %v; want %q", l, rep, err, tc.want+"...")
+				}
+			}
+			// The session goes on.
+			mustCmd(t, c, "250", "NOOP")
+		})
+	}
+}
