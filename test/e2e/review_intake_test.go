@@ -290,3 +290,58 @@ func TestReviewAuthReplies(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewSmuggling: SMTP smuggling (the end-of-data look-alikes that
+// other servers honour) in both modes: each message is one transaction
+// upstream, the smuggled MAIL never runs, and what arrives has CRLF line
+// endings only. It passed at review; it pins the behaviour.
+func TestReviewSmuggling(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	server := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", up.Addr(), "--poll", "1", "--spool-dir", t.TempDir())
+	proxy := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	const smuggled = "MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n"
+	seps := []struct{ name, sep string }{
+		{"LF.LF", "\n.\n"}, {"CR.CR", "\r.\r"}, {"LF.CRLF", "\n.\r\n"}, {"CRLF.LF", "\r\n.\n"},
+		{"CR.LF", "\r.\n"}, {"CRLF.CR", "\r\n.\r"}, {"CRLF.NUL", "\r\n.\x00\r\n"}, {"CRLF.CRCRLF", "\r\n.\r\r\n"},
+	}
+	sent := 0
+	for _, mode := range []struct {
+		name string
+		r    *relay
+	}{{"store and forward", server}, {"proxy", proxy}} {
+		for _, sp := range seps {
+			t.Run(mode.name+"/"+sp.name, func(t *testing.T) {
+				c := mustDial(t, mode.r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				mustCmd(t, c, "354", "DATA")
+				body := "Subject: " + sp.name + "\r\nX-Bare: a\rb\nc\r\n\r\nfirst" + sp.sep + smuggled + "."
+				if rep, err := c.cmd("%s", body); err != nil || rep.code() != 250 {
+					t.Fatalf("final dot = %q, %v; want 250", rep, err)
+				}
+				sent++
+				mustCmd(t, c, "250", "NOOP")
+			})
+		}
+	}
+	up.WaitTransactions(t, sent, 30*time.Second)
+	time.Sleep(2 * time.Second) // a smuggled transaction would come right behind
+	txs := up.Transactions()
+	if len(txs) != sent {
+		t.Errorf("upstream saw %d transactions; want %d, one per message", len(txs), sent)
+	}
+	for _, tx := range txs {
+		if tx.MailFrom != "alice@example.org" {
+			t.Errorf("upstream transaction from <%s>: a smuggled message", tx.MailFrom)
+		}
+		d := strings.ReplaceAll(string(tx.Data), "\r\n", "")
+		if strings.ContainsAny(d, "\r\n") {
+			t.Errorf("upstream content has a bare CR or LF: %.200q", tx.Data)
+		}
+		if !strings.Contains(string(tx.Data), "\r\nevil\r\n") {
+			t.Errorf("upstream content lost the text after the look-alike: %.200q", tx.Data)
+		}
+	}
+}
