@@ -122,6 +122,10 @@ type commandConn struct {
 	errors    int  // 4xx and 5xx replies the client heard
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
+
+	// chunkReader is the message reader of the last BDAT transaction,
+	// set by the session's Data on go-smtp's goroutine for it.
+	chunkReader atomic.Pointer[io.PipeReader]
 }
 
 func newCommandConn(srv *Server, nc net.Conn) *commandConn {
@@ -286,6 +290,43 @@ func (c *commandConn) Read(p []byte) (int, error) {
 	}
 }
 
+// awaitChunkReader waits, before go-smtp sees the first BDAT of a
+// transaction, until go-smtp's goroutine for the previous BDAT transaction
+// is done. go-smtp (v0.25) runs Data for BDAT in a goroutine that sends
+// its result to c.dataResult, a field it reads only then: when RSET or
+// EHLO aborted that transaction, the send can land in the channel of the
+// next one, whose BDAT LAST then answers the aborted transaction's
+// "554 5.0.0 ... message transmission aborted" and resets the session
+// while the new message is being committed, without its envelope. The
+// goroutine closes the reader right after its send, so a closed reader
+// means the send has happened. go-smtp has closed the writer by now (the
+// transaction ended: LAST, RSET, EHLO or an error), so Read never waits
+// for data; the wait is bounded all the same.
+func (c *commandConn) awaitChunkReader() {
+	pr := c.chunkReader.Swap(nil)
+	if pr == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		// Exits when the reader is closed, or when go-smtp closes
+		// the pipe as the connection ends.
+		defer close(done)
+		var b [1]byte
+		for {
+			if _, err := pr.Read(b[:]); errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		c.srv.log.Warn("BDAT: the previous transaction's reader was not closed", "client", c.RemoteAddr().String())
+	}
+}
+
 // textFailed ends the session when the client's message text cannot be
 // read. A client that went silent in the middle of DATA or BDAT hears
 // 421 4.4.2, as from Postfix, and nothing else: the reply go-smtp would
@@ -384,6 +425,9 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	case "RCPT":
 		line = c.qualifyPostmaster(arg, line)
 	case "BDAT":
+		if !c.bdat {
+			c.awaitChunkReader()
+		}
 		size, _, _ := bdatArgs(arg)
 		c.mode, c.chunk = modeChunk, size
 		if size == 0 {

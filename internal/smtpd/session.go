@@ -260,6 +260,10 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
+	if pr, ok := r.(*io.PipeReader); ok && ss.cc != nil {
+		// A BDAT transaction: see awaitChunkReader.
+		ss.cc.chunkReader.Store(pr)
+	}
 	defer ss.stopTimer()
 	now := ss.s.opts.Now()
 	w, err := ss.newDraft(now)

@@ -345,3 +345,48 @@ func TestReviewSmuggling(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewBdatAfterAbortedBdat: a BDAT transaction cut short by RSET or
+// EHLO, then a new one, pipelined. Before, the new one's BDAT LAST heard
+// the aborted one's "554 5.0.0 Error: transaction failed: smtp: message
+// transmission aborted" (go-smtp's result channel race) most of the time,
+// and the new message was queued all the same, with a null sender and no
+// recipients.
+func TestReviewBdatAfterAbortedBdat(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	const tries = 10
+	for _, abort := range []string{"RSET", "EHLO again.e2e.test"} {
+		t.Run(abort, func(t *testing.T) {
+			for i := range tries {
+				c := mustDial(t, r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c.conn, "MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nBDAT 5\r\nabc\r\n"+
+					abort+"\r\nMAIL FROM:<carol@example.org>\r\nRCPT TO:<dave@example.net>\r\nBDAT 15 LAST\r\nSubject: new\r\n\r\n")
+				var last reply
+				for range 7 {
+					rep, err := c.read()
+					if err != nil {
+						t.Fatalf("try %d: %v", i, err)
+					}
+					last = rep
+				}
+				if last.code() != 250 {
+					t.Errorf("try %d, BDAT LAST after %s = %q; want 250", i, abort, last)
+				}
+				c.Close()
+			}
+		})
+	}
+	// Every message queued has its envelope.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.events("accept")) < 2*tries && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, e := range r.events("accept") {
+		if e.Get("from") != "<carol@example.org>" || e.Get("nrcpt") != "1" {
+			t.Errorf("accepted from=%s nrcpt=%s; want <carol@example.org>, 1", e.Get("from"), e.Get("nrcpt"))
+		}
+	}
+}
