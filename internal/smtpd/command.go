@@ -566,7 +566,7 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 		key, value, _ := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
 		if !slices.Contains(known, key) {
-			return "555 5.5.4 Unsupported option: " + maillogVerb(key)
+			return "555 5.5.4 Unsupported option: " + printable(p)
 		}
 		if key != "SIZE" || c.srv.opts.MaxMessageSize <= 0 || value == "" || len(value) > 20 ||
 			strings.Trim(value, "0123456789") != "" {
@@ -585,10 +585,12 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 // Postfix appends its own name ($myorigin) to it as well.
 func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
 	path, params, ok := splitPath(strings.TrimSpace(arg)[len("TO:"):])
-	if !ok || !strings.EqualFold(path, "<postmaster>") {
+	local, bracketed := strings.CutPrefix(path, "<")
+	local = strings.TrimSuffix(local, ">")
+	if !ok || !strings.EqualFold(local, "postmaster") || bracketed != strings.HasSuffix(path, ">") {
 		return line
 	}
-	return []byte("RCPT TO:" + path[:len(path)-1] + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
 }
 
 // splitPath splits what follows "FROM:" or "TO:" into the path and the
@@ -791,6 +793,19 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return s, false
 	}
 	return s[len(prefix):], true
+}
+
+// printable keeps a client's word short and printable in a reply.
+func printable(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // maillogVerb keeps a refused line's verb short and printable in the log.

@@ -305,6 +305,8 @@ func FuzzCommandLayer(f *testing.F) {
 		"HELO [IPv6:::1]\r\nMAIL FROM:<\x00>\r\nRCPT\rTO:<x>\r\n",
 		"EHLO c\r\nSTARTTLS\r\nNOOP\r\n",
 		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n.\r\nDATA\r\n",
+		"EHLO c\r\nMAIL FROM:<\"a >b\"@example.com> SIZE=99999999999999999999 FOO=1\r\nRCPT TO:postmaster NOTIFY=NEVER\r\n",
+		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 3\r\nabcRSET\r\nBDAT 1 LAST\r\nx",
 	} {
 		f.Add([]byte(s))
 	}
@@ -363,4 +365,22 @@ func TestImplicitTLS(t *testing.T) {
 	if msgs := spooled(t, ts.spool); len(msgs) != 1 || !strings.Contains(msgs[0], "with ESMTPS id") {
 		t.Errorf("spooled %d; want one received with ESMTPS", len(msgs))
 	}
+}
+
+// FuzzSplitPath: splitPath never panics, and what it splits is the input
+// again: the path then the parameters.
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"<a@example.com> SIZE=1", ` <"a >b"@example.com> X`, "a@example.com BODY=8BITMIME", `<"\">`, "<", "<postmaster>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		path, params, ok := splitPath(s)
+		if !ok {
+			return
+		}
+		in := strings.TrimLeft(s, " ")
+		if got := path + params; got != in && path+" "+params != in {
+			t.Errorf("splitPath(%q) = %q, %q; they do not make the input", s, path, params)
+		}
+	})
 }

@@ -29,7 +29,7 @@ func TestReviewIntakeReplies(t *testing.T) {
 	for _, tc := range []pipelined{
 		// RFC 5321 section 4.1.1.11: a parameter the server does not
 		// implement is 555; go-smtp said 500 (command unrecognized).
-		{name: "unknown MAIL parameter", setup: []string{ehlo}, line: mail + " FOO=BAR", want: "555 5.5.4 ",
+		{name: "unknown MAIL parameter", setup: []string{ehlo}, line: mail + " FOO=BAR", want: "555 5.5.4 Unsupported option: FOO=BAR",
 			next: rcpt, then: "503 5.5.1 "},
 		{name: "unknown RCPT parameter", setup: []string{ehlo, mail}, line: rcpt + " FOO=1", want: "555 5.5.4 ",
 			next: "DATA", then: "554 5.5.1 "},
@@ -44,6 +44,8 @@ func TestReviewIntakeReplies(t *testing.T) {
 		// accepted (was 501).
 		{name: "RCPT to Postmaster", setup: []string{ehlo, mail}, line: "RCPT TO:<Postmaster>", want: "250 ",
 			next: "DATA", then: "354 "},
+		{name: "MAIL parameter without a name", setup: []string{ehlo}, line: mail + " =x", want: "555 5.5.4 Unsupported option: =x"},
+		{name: "RCPT to postmaster without brackets", setup: []string{ehlo, mail}, line: "RCPT TO:postmaster", want: "250 "},
 		{name: "RCPT to postmaster with a parameter", setup: []string{ehlo, mail}, line: "RCPT TO:<postmaster> NOTIFY=NEVER", want: "250 "},
 		// RFC 3030 section 3: DATA after BDAT is a bad sequence (was
 		// 502); the BDAT transaction goes on.
