@@ -518,7 +518,8 @@ func (ss *session) upstreamError(err error, stage string) error {
 
 func (ss *session) storageError(err error) error {
 	ss.s.log.Error("spool write failed; message refused with 452", "client", ss.client(), "err", err)
-	ss.s.opts.MailLog.Reject(ss.client(), "data", "452 4.3.1 insufficient system storage", "from", maillog.Addr(ss.from))
+	// The reply as the client heard it (one value from the wire to the log).
+	ss.s.opts.MailLog.Reject(ss.client(), "data", smtpErrorText(errStorage), "from", maillog.Addr(ss.from))
 	return errStorage
 }
 

@@ -39,19 +39,7 @@ func needFor(t *testing.T, what string, err error) {
 // them again and they are accepted, without a restart.
 func TestIntakeFullDisk(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		needFor(t, "a loop-mounted spool", errors.New("needs root"))
-	}
-	for _, tool := range []string{"unshare", "mkfs.ext4", "mount"} {
-		_, err := exec.LookPath(tool)
-		needFor(t, "a loop-mounted spool", err)
-	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
-	if out, err := exec.Command("sh", "-c", "truncate -s 16M "+img+" && mkfs.ext4 -q -F -m 0 "+img).CombinedOutput(); err != nil {
-		needFor(t, "mkfs.ext4", fmt.Errorf("%v: %s", err, out))
-	}
+	img, mnt := loopDisk(t)
 	// A mount namespace of its own: the loop mount is seen by the relay
 	// only, and goes when it exits. The test reaches it through
 	// /proc/PID/root.
@@ -121,6 +109,26 @@ func TestIntakeFullDisk(t *testing.T) {
 		t.Errorf("mail log has %d rejects with 452 4.3.1; want %d, one per refused message", n452, len(refused)+1)
 	}
 	t.Logf("full disk: sizes %v, refused %v, %d accepted in all", sizes, refused, accepted)
+}
+
+// loopDisk makes a 16 MB ext4 image and an empty mount point for it; the
+// relay mounts it in a mount namespace of its own (unshare -m).
+func loopDisk(t *testing.T) (img, mnt string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		needFor(t, "a loop-mounted spool", errors.New("needs root"))
+	}
+	for _, tool := range []string{"unshare", "mkfs.ext4", "mount"} {
+		_, err := exec.LookPath(tool)
+		needFor(t, "a loop-mounted spool", err)
+	}
+	dir := t.TempDir()
+	img, mnt = filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	if out, err := exec.Command("sh", "-c", "truncate -s 16M "+img+" && mkfs.ext4 -q -F -m 0 "+img).CombinedOutput(); err != nil {
+		needFor(t, "mkfs.ext4", fmt.Errorf("%v: %s", err, out))
+	}
+	return img, mnt
 }
 
 // fill writes path until the file system is full.

@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -390,5 +394,49 @@ func TestReviewBdatAfterAbortedBdat(t *testing.T) {
 		if e.Get("from") != "<carol@example.org>" || e.Get("nrcpt") != "1" {
 			t.Errorf("accepted from=%s nrcpt=%s; want <carol@example.org>, 1", e.Get("from"), e.Get("nrcpt"))
 		}
+	}
+}
+
+// TestReviewProxyFullDisk: proxy mode writes each message to a scratch
+// file in the spool before it goes upstream; on a full disk the client
+// hears 452 4.3.1 after its dot, nothing goes upstream, the session goes
+// on, and the mail log's reject line has the reply the client heard
+// (before, a different text: "452 4.3.1 insufficient system storage").
+func TestReviewProxyFullDisk(t *testing.T) {
+	t.Parallel()
+	img, mnt := loopDisk(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t),
+		"--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--size", "0", "--spool-dir", filepath.Join(mnt, "spool"))
+	filler := fmt.Sprintf("/proc/%d/root", r.current().PID()) + filepath.Join(mnt, "filler")
+	fill(t, filler)
+
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	tx, err := c.send("alice@example.org", []string{"bob@example.net"}, fullDiskMessage(2<<20))
+	if !errors.Is(err, errRefused) || !strings.HasPrefix(tx.Final.String(), "452 4.3.1 ") {
+		t.Fatalf("a message through the proxy on a full disk: %+v, %v; want 452 4.3.1 after the dot", tx, err)
+	}
+	mustCmd(t, c, "250", "NOOP")
+	for _, utx := range up.Transactions() {
+		// MAIL and RCPT went upstream as they came; the message not.
+		if len(utx.Data) > 0 || utx.Accepted() {
+			t.Errorf("the upstream got %d octets, reply %q; want no message", len(utx.Data), utx.Reply)
+		}
+	}
+	heard := tx.Final.String()
+	logged := ""
+	if e := r.waitEvent("reject", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("stage") == "data" }); e != nil {
+		logged = e.Get("reply")
+	}
+	if logged != heard {
+		t.Errorf("mail log reject reply=%q; want the reply the client heard, %q", logged, heard)
+	}
+
+	// Space again: the next message goes through, in the same session.
+	os.Remove(filler)
+	if _, err := c.send("alice@example.org", []string{"bob@example.net"}, fullDiskMessage(2<<20)); err != nil {
+		t.Errorf("after space was freed: %v; want 250", err)
 	}
 }
