@@ -399,8 +399,13 @@ func (r *relay) runServer() int {
 	case r.sched != nil:
 		mode = "store and forward to " + r.upstream()
 	}
-	r.log.Info("relaykeeper started", "version", version, "pid", os.Getpid(), "listen", addrs,
-		"spool", r.spool.Dir(), "mode", mode)
+	started := []any{"version", version, "pid", os.Getpid(), "listen", addrs, "spool", r.spool.Dir(), "mode", mode}
+	if fe != nil && fe.httpAddr != "" {
+		// Off a terminal (systemd, a container) this line is the only
+		// place that says where the dashboard is.
+		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
+	}
+	r.log.Info("relaykeeper started", started...)
 	if isTerminal(r.stderr) {
 		r.printWhereToLook(addrs, mode, fe)
 	}
