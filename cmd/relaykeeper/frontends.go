@@ -214,9 +214,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 func (a adminRelay) Status() admin.Status {
 	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
 		DNSBLEnabled: a.r.cfg.Policy.DNSBL != "" && !a.r.dnsblOff.Load()}
-	for _, l := range a.r.lns {
-		st.Listeners = append(st.Listeners, l.Addr().String())
-	}
+	st.Listeners = a.r.listeningOn()
 	st.Sessions = relaySessions(a).Sessions()
 	c := a.r.metrics.Counters()
 	st.Connections, st.Accepted, st.Forwarded, st.Failed = c.Connections, c.Accepted, c.Forwarded, c.Failed

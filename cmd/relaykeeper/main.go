@@ -380,14 +380,7 @@ func (r *relay) runServer() int {
 			}()
 		}
 	}
-	var addrs []string
-	for _, l := range r.lns {
-		a := l.Addr().String()
-		if l.role != config.RoleSMTP {
-			a = l.role + "=" + a
-		}
-		addrs = append(addrs, a)
-	}
+	addrs := r.listeningOn()
 	mode := "store"
 	switch {
 	case opts.Proxy != nil:
@@ -481,4 +474,19 @@ func (r *relay) poll(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// listeningOn are the SMTP-side listeners' addresses, "role=addr" for
+// those that are not plain SMTP (submission=..., smtps=...), as the start-up
+// line and the admin status show them.
+func (r *relay) listeningOn() []string {
+	var addrs []string
+	for _, l := range r.lns {
+		a := l.Addr().String()
+		if l.role != config.RoleSMTP {
+			a = l.role + "=" + a
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs
 }

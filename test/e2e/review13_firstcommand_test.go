@@ -32,3 +32,22 @@ func TestReview13StartedLineNamesDashboard(t *testing.T) {
 		t.Errorf("/metrics at the address the log names lacks relaykeeper_up 1:\n%.500s", got)
 	}
 }
+
+// TestReview13StatusListenerRoles: GET /api/status (and the line
+// protocol's status) names a submission listener as "submission=ADDR", as
+// docs/admin.md shows and the start-up line does; it used to list bare
+// addresses, so port 587 could not be told from port 25.
+func TestReview13StatusListenerRoles(t *testing.T) {
+	t.Parallel()
+	admin := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--interface", "submission="+sub,
+		"--spool-dir", t.TempDir(), "--admin-http", admin)
+	harness.WaitPort(t, admin, 5*time.Second)
+	got := scrape(t, "http://"+admin+"/api/status")
+	for _, want := range []string{`"` + r.addr() + `"`, `"submission=` + sub + `"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("/api/status lacks the listener %s:\n%s", want, got)
+		}
+	}
+}
