@@ -183,7 +183,7 @@ type adminRelay struct{ r *relay }
 
 func (a adminRelay) Forward() error {
 	if a.r.sched == nil {
-		return errors.New("no forwarding configured: use --forward-to with --poll or --forward-on-disconnect")
+		return errors.New("no forwarding configured: start the relay with --poll or --forward-on-disconnect (to --forward-to, or by MX without it)")
 	}
 	a.r.sched.Kick(true)
 	return nil

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,39 @@ func TestReview13StatusListenerRoles(t *testing.T) {
 	for _, want := range []string{`"` + r.addr() + `"`, `"submission=` + sub + `"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("/api/status lacks the listener %s:\n%s", want, got)
+		}
+	}
+}
+
+// TestReview13ForwardWithoutSmarthost: POST /api/forward on the README's
+// first command (--forward-on-disconnect, no smarthost: delivery by MX) is
+// accepted, and on a store-only relay it is refused with a hint that no
+// longer demands --forward-to, which the MX delivery made optional.
+func TestReview13ForwardWithoutSmarthost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"by MX", []string{"--forward-on-disconnect"}, http.StatusAccepted},
+		{"store only", nil, http.StatusConflict},
+	} {
+		admin := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+		args := append([]string{"--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--admin-http", admin}, tc.args...)
+		startRelay(t, "127.0.0.1", args...)
+		harness.WaitPort(t, admin, 5*time.Second)
+		resp, err := http.Post("http://"+admin+"/api/forward", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s: POST /api/forward = %d %s; want %d", tc.name, resp.StatusCode, body, tc.code)
+		}
+		if tc.code == http.StatusConflict && (!strings.Contains(string(body), "--forward-on-disconnect") || strings.Contains(string(body), "use --forward-to")) {
+			t.Errorf("%s: the refusal reads %s; want the forwarding switches, without demanding --forward-to", tc.name, body)
 		}
 	}
 }
