@@ -103,8 +103,14 @@ install: $(INSTALL_DEPS)
 
 # install-sendmail makes the binary answer as sendmail, mailq and newaliases
 # (see docs/sendmail.md). Not part of install: it replaces the system's MTA.
+# The links go where callers look whatever PREFIX is: /usr/sbin/sendmail
+# (cron, PHP's mail(), git send-email call it by that path), and mailq and
+# newaliases in /usr/bin, as Debian's Postfix puts them.
+SENDMAILDIR ?= /usr/sbin
+MAILQDIR    ?= /usr/bin
 install-sendmail: install
-	install -d $(DESTDIR)$(SBINDIR)
-	for n in sendmail mailq newaliases; do \
-		ln -sf relaykeeper $(DESTDIR)$(SBINDIR)/$$n; \
+	install -d $(DESTDIR)$(SENDMAILDIR) $(DESTDIR)$(MAILQDIR)
+	ln -sf $(SBINDIR)/relaykeeper $(DESTDIR)$(SENDMAILDIR)/sendmail
+	for n in mailq newaliases; do \
+		ln -sf $(SBINDIR)/relaykeeper $(DESTDIR)$(MAILQDIR)/$$n; \
 	done

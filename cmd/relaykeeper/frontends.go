@@ -183,7 +183,7 @@ type adminRelay struct{ r *relay }
 
 func (a adminRelay) Forward() error {
 	if a.r.sched == nil {
-		return errors.New("no forwarding configured: use --forward-to with --poll or --forward-on-disconnect")
+		return errors.New("no forwarding configured: start the relay with --poll or --forward-on-disconnect (to --forward-to, or by MX without it)")
 	}
 	a.r.sched.Kick(true)
 	return nil
@@ -214,9 +214,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 func (a adminRelay) Status() admin.Status {
 	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
 		DNSBLEnabled: a.r.cfg.Policy.DNSBL != "" && !a.r.dnsblOff.Load()}
-	for _, l := range a.r.lns {
-		st.Listeners = append(st.Listeners, l.Addr().String())
-	}
+	st.Listeners = a.r.listeningOn()
 	st.Sessions = relaySessions(a).Sessions()
 	c := a.r.metrics.Counters()
 	st.Connections, st.Accepted, st.Forwarded, st.Failed = c.Connections, c.Accepted, c.Forwarded, c.Failed

@@ -380,14 +380,7 @@ func (r *relay) runServer() int {
 			}()
 		}
 	}
-	var addrs []string
-	for _, l := range r.lns {
-		a := l.Addr().String()
-		if l.role != config.RoleSMTP {
-			a = l.role + "=" + a
-		}
-		addrs = append(addrs, a)
-	}
+	addrs := r.listeningOn()
 	mode := "store"
 	switch {
 	case opts.Proxy != nil:
@@ -399,8 +392,13 @@ func (r *relay) runServer() int {
 	case r.sched != nil:
 		mode = "store and forward to " + r.upstream()
 	}
-	r.log.Info("relaykeeper started", "version", version, "pid", os.Getpid(), "listen", addrs,
-		"spool", r.spool.Dir(), "mode", mode)
+	started := []any{"version", version, "pid", os.Getpid(), "listen", addrs, "spool", r.spool.Dir(), "mode", mode}
+	if fe != nil && fe.httpAddr != "" {
+		// Off a terminal (systemd, a container) this line is the only
+		// place that says where the dashboard is.
+		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
+	}
+	r.log.Info("relaykeeper started", started...)
 	if isTerminal(r.stderr) {
 		r.printWhereToLook(addrs, mode, fe)
 	}
@@ -476,4 +474,19 @@ func (r *relay) poll(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// listeningOn are the SMTP-side listeners' addresses, "role=addr" for
+// those that are not plain SMTP (submission=..., smtps=...), as the start-up
+// line and the admin status show them.
+func (r *relay) listeningOn() []string {
+	var addrs []string
+	for _, l := range r.lns {
+		a := l.Addr().String()
+		if l.role != config.RoleSMTP {
+			a = l.role + "=" + a
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs
 }

@@ -129,6 +129,11 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mail log: %w", err)
 	}
+	if cfg.Log.Format == "json" && cfg.Log.MailLog == "" {
+		// The mail log shares the diagnostic stream: keep it one JSON
+		// object per line.
+		mailOut = maillog.JSONLines(mailOut)
+	}
 	r.events = &admin.Events{}
 	r.started = time.Now()
 	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))

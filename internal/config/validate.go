@@ -185,7 +185,13 @@ func (c *Config) Validate() error {
 		v.port(c.Admin.Port, "admin.port")
 	}
 	if c.Admin.HTTP != "" {
-		if _, port, err := net.SplitHostPort(c.Admin.HTTP); err != nil || port == "" {
+		// The port is a number or a service name: "unix:/path" splits too,
+		// and would otherwise fail only at listen time, with a resolver's error.
+		_, port, err := net.SplitHostPort(c.Admin.HTTP)
+		if err == nil {
+			_, err = lookupPort(port)
+		}
+		if err != nil {
 			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
 		}
 	}
