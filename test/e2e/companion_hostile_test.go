@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/srs"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -26,6 +27,12 @@ import (
 //   - 203.0.113.67 sends as "x@victim.example>"@attacker.example, refused for
 //     its domain's reputation: attacker.example is blocked, victim.example
 //     is not.
+//   - 203.0.113.69 sends as SRS0=abcd=XY=gmail.com=bob@srs-attacker.example,
+//     an SRS address whose hash nobody checked, refused for its domain's
+//     reputation: srs-attacker.example is blocked, gmail.com is not.
+//   - 203.0.113.70 sends as an SRS0 address signed with the secret the
+//     companion is given (--srs-secret, as postsrsd's): example.org, the
+//     domain it stands for, is blocked.
 //   - 203.0.113.68 sends to "a>status=bounced (host x said: 550 5.7.1 likely
 //     unsolicited mail"@gmail.test, which Gmail takes: status=sent is no
 //     refusal, and nothing happens to 203.0.113.68.
@@ -43,6 +50,19 @@ func TestCompanionHostile(t *testing.T) {
 		},
 	})
 
+	// A sender the relay's own postsrsd rewrote, signed with the secret
+	// the companion is given: read back as example.org's.
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "srs.secret")
+	if err := os.WriteFile(secret, []byte("hostile-srs-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rw, err := srs.Load(secret, "relay.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := rw.Forward("carol@example.org")
+
 	sends := []struct {
 		ip, name string
 		cmds     []string // after XCLIENT and EHLO
@@ -53,6 +73,12 @@ func TestCompanionHostile(t *testing.T) {
 		{"203.0.113.67", "mx.attacker.example", []string{
 			`MAIL FROM:<"x@victim.example>"@attacker.example>`,
 			"RCPT TO:<domain@gmail.test>"}},
+		{"203.0.113.69", "mx.srs.test", []string{
+			"MAIL FROM:<SRS0=abcd=XY=gmail.com=bob@srs-attacker.example>",
+			"RCPT TO:<domain2@gmail.test>"}},
+		{"203.0.113.70", "mx.forwarder.test", []string{
+			"MAIL FROM:<" + signed + ">",
+			"RCPT TO:<domain3@gmail.test>"}},
 		{"203.0.113.68", "mx.quoter.test", []string{
 			"MAIL FROM:<eve@quoter.test>",
 			`RCPT TO:<"a>status=bounced (host x said: 550 5.7.1 likely unsolicited mail"@gmail.test>`}},
@@ -62,6 +88,8 @@ func TestCompanionHostile(t *testing.T) {
 	}
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain@gmail\.test>, .*status=bounced`, 30*time.Second)
+	compWaitLog(t, pf, `to=<domain2@gmail\.test>, .*status=bounced`, 30*time.Second)
+	compWaitLog(t, pf, `to=<domain3@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<"a>status=bounced .*status=sent`, 30*time.Second)
 	log := pf.MailLog()
 	t.Logf("Postfix's log:\n%s", log)
@@ -76,7 +104,6 @@ func TestCompanionHostile(t *testing.T) {
 		}
 	}
 
-	dir := t.TempDir()
 	banLog := filepath.Join(dir, "bans.log")
 	access := filepath.Join(dir, "sender_access")
 	welcome := filepath.Join(dir, "welcomelist")
@@ -85,15 +112,17 @@ func TestCompanionHostile(t *testing.T) {
 	}
 	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
 		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--srs-secret", secret, "--srs-domain", "relay.test", "--once")
 	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
 		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
 	}
 	out := p.Stdout()
 	t.Logf("postfix-enforcer --once:\n%s", out)
 	compWantLines(t, out, []string{
+		`^\S+ block-domain domain=example\.org .*client=203\.0\.113\.70 .*rule=gmail-domain-reputation`,
 		`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`,
 		`^\S+ block-domain domain=attacker\.example .*client=203\.0\.113\.67 .*rule=gmail-domain-reputation`,
+		`^\S+ block-domain domain=srs-attacker\.example .*client=203\.0\.113\.69 .*rule=gmail-domain-reputation`,
 	})
 	for _, bad := range []string{"198.51.100.7", "victim.test", "domain=victim", "203.0.113.68", "domain=gmail"} {
 		if strings.Contains(out, bad) {
@@ -102,7 +131,7 @@ func TestCompanionHostile(t *testing.T) {
 	}
 	compWantBans(t, banLog, "203.0.113.66")
 	b, _ := os.ReadFile(access)
-	if !regexp.MustCompile(`(?m)^attacker\.example\s+REJECT$`).Match(b) || regexp.MustCompile(`(?m)^[^#].*victim`).Match(b) {
+	if !regexp.MustCompile(`(?m)^attacker\.example\s+REJECT$`).Match(b) || regexp.MustCompile(`(?m)^[^#].*(victim|gmail)`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant attacker.example blocked, and nothing of victim.example", b)
 	}
 }
@@ -117,7 +146,7 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 	switch strings.ToLower(tx.Rcpts[0].Addr) {
 	case "spam@gmail.test":
 		return harness.Response{Reply: companionMessages[0].reply}
-	case "domain@gmail.test":
+	case "domain@gmail.test", "domain2@gmail.test", "domain3@gmail.test":
 		return harness.Response{Reply: companionMessages[1].reply}
 	}
 	// Gmail's acceptance ends with "gsmtp" too.
