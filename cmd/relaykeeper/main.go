@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -190,7 +191,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer().Dial}
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
-		opts.OnDisconnect = func() { r.sched.Kick(false) }
+		opts.KickOnDisconnect = r.sched
 	}
 	if r.secrets != nil {
 		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
@@ -200,26 +201,29 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
 	opts.Filter = r.serverFilter
-	opts.OnRescan = func() {
-		if r.sched != nil {
-			r.sched.Kick(false)
-		}
+	if r.sched != nil {
+		opts.KickOnRescan = r.sched
 	}
 	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
-		opts.DebugPeer = dp.Client
+		opts.DebugPeer = dp
 	}
 	if r.enforcer != nil {
-		opts.Banned = r.banned
+		opts.Bans = connectBans{r}
 		opts.Enforcer = enforcerProxy{r.enforcer}
 	}
 	if r.policy != nil {
-		opts.LimitExempt = r.policy.Trusted
+		opts.LimitExempt = r.policy
 	}
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
 	return opts
 }
+
+// connectBans gives the SMTP server the enforcer's bans at connect time.
+type connectBans struct{ r *relay }
+
+func (b connectBans) Banned(ip netip.Addr) (string, time.Time, bool) { return b.r.banned(ip) }
 
 func (r *relay) runServer() int {
 	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&
