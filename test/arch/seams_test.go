@@ -2,7 +2,11 @@ package arch
 
 import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/pop3"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
 // The seams between packages: each interface is declared by its consumer
@@ -11,4 +15,10 @@ import (
 var (
 	_ policy.Tables         = policy.SetTables{}
 	_ policy.TrustedClients = (*auth.Secrets)(nil)
+
+	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
+
+	_ smtpd.Kicker          = (*deliver.Scheduler)(nil)
+	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
+	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
 )
