@@ -188,7 +188,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
-		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer().Dial}
+		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dialer: r.dialer()}
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
 		opts.KickOnDisconnect = r.sched

@@ -209,8 +209,14 @@ type Checker interface {
 // Proxy is the upstream of a proxying server.
 type Proxy struct {
 	// Addr is "host:port", for logs.
-	Addr string
-	Dial func(ctx context.Context, addr string) (*remote.Conn, error)
+	Addr   string
+	Dialer UpstreamDialer
+}
+
+// UpstreamDialer opens a session with the proxy's upstream;
+// *remote.Dialer is one.
+type UpstreamDialer interface {
+	Dial(ctx context.Context, addr string) (*remote.Conn, error)
 }
 
 // Server accepts SMTP on any number of listeners.

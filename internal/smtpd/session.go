@@ -142,7 +142,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return nil
 	}
 	if ss.upstream == nil {
-		up, err := ss.s.opts.Proxy.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
+		up, err := ss.s.opts.Proxy.Dialer.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
 		if err != nil {
 			ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
 			return ss.upstreamError(err, "mail")
