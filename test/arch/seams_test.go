@@ -6,6 +6,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
@@ -21,4 +22,5 @@ var (
 	_ smtpd.Kicker          = (*deliver.Scheduler)(nil)
 	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
 	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
+	_ smtpd.UpstreamDialer  = (*remote.Dialer)(nil)
 )
