@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -208,7 +207,9 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.DebugPeer = dp
 	}
 	if r.enforcer != nil {
-		opts.Bans = connectBans{r}
+		if r.enforcer.Bans != nil {
+			opts.Bans = r.enforcer.Bans
+		}
 		opts.Enforcer = enforcerProxy{r.enforcer}
 	}
 	if r.policy != nil {
@@ -219,11 +220,6 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
 	return opts
 }
-
-// connectBans gives the SMTP server the enforcer's bans at connect time.
-type connectBans struct{ r *relay }
-
-func (b connectBans) Banned(ip netip.Addr) (string, time.Time, bool) { return b.r.banned(ip) }
 
 func (r *relay) runServer() int {
 	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&

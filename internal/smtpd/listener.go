@@ -148,9 +148,9 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
 	if s.opts.Bans != nil {
-		if reason, until, banned := s.opts.Bans.Banned(ip); banned {
+		if b, banned := s.opts.Bans.Banned(ip); banned {
 			return "554 5.7.1 " + s.opts.Domain + ": " + ip.String() + " is banned until " +
-				until.UTC().Format(time.RFC3339) + ": " + reason, false
+				b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason, false
 		}
 	}
 	// Counted here and released when the connection closes.

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -175,9 +176,10 @@ type TrustedNetworks interface {
 	Trusted(ip netip.Addr) bool
 }
 
-// Bans are the enforcer's banned clients, refused at connect time.
+// Bans are the enforcer's banned clients, refused at connect time;
+// *enforce.Bans is one.
 type Bans interface {
-	Banned(ip netip.Addr) (reason string, until time.Time, ok bool)
+	Banned(ip netip.Addr) (enforce.BanEntry, bool)
 }
 
 // DebugPeers says which clients have their conversation traced

@@ -4,6 +4,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -19,6 +20,7 @@ var (
 
 	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
 
+	_ smtpd.Bans            = (*enforce.Bans)(nil)
 	_ smtpd.Kicker          = (*deliver.Scheduler)(nil)
 	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
 	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
