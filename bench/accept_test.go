@@ -42,9 +42,7 @@ func BenchmarkAccept(b *testing.B) {
 					MaxMessageSize: 10 << 20, MaxRecipients: 100}
 				if mode == "proxy" {
 					sink := harness.StartSink(b, harness.SinkOptions{})
-					opts.Proxy = &smtpd.Proxy{Addr: sink.Addr(), Dial: func(ctx context.Context, addr string) (*remote.Conn, error) {
-						return remote.Dial(ctx, addr, remote.Options{Helo: "relay.bench"})
-					}}
+					opts.Proxy = &smtpd.Proxy{Addr: sink.Addr(), Dialer: &remote.Dialer{Options: remote.Options{Helo: "relay.bench"}}}
 				} else if os.Getenv("RK_BENCH_NO_JOURNAL") == "" {
 					// RK_BENCH_NO_JOURNAL=1: every message syncs its
 					// own files, for comparison.

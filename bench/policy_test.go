@@ -70,14 +70,7 @@ func policyEngine(b *testing.B) *policy.Engine {
 		Client:       []string{"check_client_access cidr:" + client},
 		Sender:       []string{"check_sender_access hash:" + sender},
 		Relay:        []string{"permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"},
-		OpenMap: func(spec string) (policy.AccessMap, error) {
-			t, err := tables.Open(spec)
-			if err != nil {
-				return nil, err
-			}
-			return t, nil
-		},
-		ParseAction: policy.TableAction,
+		Tables:       policy.SetTables{Set: tables},
 	})
 	if err != nil {
 		b.Fatal(err)

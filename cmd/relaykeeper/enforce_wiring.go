@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -123,15 +121,6 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		}
 	}
 	return en, nil
-}
-
-// banned is the SMTP server's connect-time check.
-func (r *relay) banned(ip netip.Addr) (string, time.Time, bool) {
-	b, ok := r.enforcer.Bans.Banned(ip)
-	if !ok {
-		return "", time.Time{}, false
-	}
-	return b.Reason, b.Until, true
 }
 
 // enforcerRefusals gives the scheduler's refused recipients to the

@@ -78,7 +78,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			return nil, fmt.Errorf("--pop-auth: %w", err)
 		}
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
-			Auth: secrets, APOPSecret: secrets.APOPSecret, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
+			Auth: secrets, APOP: secrets, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
 			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
 		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
 		ls, err := listenAll(popAddrs)

@@ -187,10 +187,10 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
-		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dial: r.dialer().Dial}
+		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dialer: r.dialer()}
 	}
 	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
-		opts.OnDisconnect = func() { r.sched.Kick(false) }
+		opts.KickOnDisconnect = r.sched
 	}
 	if r.secrets != nil {
 		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
@@ -200,20 +200,20 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
 	opts.Filter = r.serverFilter
-	opts.OnRescan = func() {
-		if r.sched != nil {
-			r.sched.Kick(false)
-		}
+	if r.sched != nil {
+		opts.KickOnRescan = r.sched
 	}
 	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
-		opts.DebugPeer = dp.Client
+		opts.DebugPeer = dp
 	}
 	if r.enforcer != nil {
-		opts.Banned = r.banned
+		if r.enforcer.Bans != nil {
+			opts.Bans = r.enforcer.Bans
+		}
 		opts.Enforcer = enforcerProxy{r.enforcer}
 	}
 	if r.policy != nil {
-		opts.LimitExempt = r.policy.Trusted
+		opts.LimitExempt = r.policy
 	}
 	opts.MaxConnections = r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP

@@ -31,22 +31,9 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Relay:        p.RelayRestrictions,
 		Recipient:    p.RecipientRestrictions,
 		Mail:         mailRestrictions(cfg),
-		OpenMap: func(spec string) (policy.AccessMap, error) {
-			t, err := tables.Open(spec)
-			if err != nil {
-				return nil, err
-			}
-			return t, nil
-		},
-		OpenRBL: func(zone string) (policy.Blocklist, error) {
-			z, err := dnsbl.ParseRBLSpec(zone)
-			if err != nil {
-				return nil, err
-			}
-			return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{z}, Threshold: 1, Server: p.DNSServer}), log}, nil
-		},
-		ParseAction: policy.TableAction,
-		Log:         log,
+		Tables:       policy.SetTables{Set: tables},
+		Blocklists:   rblZones{server: p.DNSServer, log: log},
+		Log:          log,
 	}
 	var errs []error
 	_, explicit := cfg.Origin.Lines["policy.mynetworks"]
@@ -56,7 +43,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 	if secrets != nil && !explicit {
 		// E-MailRelay: with --server-auth, only the secrets file's
 		// "server none" addresses may send without logging in.
-		opts.Trusted = func(ip netip.Addr) bool { _, ok := secrets.Trusted(ip); return ok }
+		opts.Trusted = secrets
 	} else {
 		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)
 		if err != nil {
@@ -101,6 +88,21 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		return nil, nil, errors.Join(errs...)
 	}
 	return e, tables, nil
+}
+
+// rblZones makes the policy's reject_rbl_client checks: one zone each,
+// asked through the configured DNS server.
+type rblZones struct {
+	server string
+	log    *slog.Logger
+}
+
+func (z rblZones) Open(zone string) (policy.Blocklist, error) {
+	c, err := dnsbl.ParseRBLSpec(zone)
+	if err != nil {
+		return nil, err
+	}
+	return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), z.log}, nil
 }
 
 // blocklist adapts a DNSBL checker to the policy.

@@ -168,7 +168,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		if !ok {
 			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
 		}
-		r.remote.Auth = factory // nil for "client plain:b = =": no AUTH
+		if factory != nil { // nil for "client plain:b = =": no AUTH
+			r.remote.Auth = factory
+		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
 		if r.secrets, err = auth.LoadSecrets(f); err != nil {

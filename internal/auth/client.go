@@ -11,17 +11,15 @@ import (
 	"github.com/emersion/go-sasl"
 )
 
+// ClientLogin is one "client" line of a secrets file: how the relay logs
+// in to a server. It is what remote.Options.Auth takes.
+type ClientLogin struct{ c *clientSecret }
+
 // ClientAuth returns the client line for selector ("" is the default line,
-// the one without a fifth field) as a factory that picks a mechanism from
-// those the server advertised, the shape of remote.Options.Auth. ok is false
-// when the file has no line for selector. A line "client plain = =
-// SELECTOR" means no AUTH: the factory is then nil and ok true.
-//
-// The factory prefers CRAM-MD5, which never sends the password, then PLAIN,
-// then LOGIN; an md5 line can only do CRAM-MD5 and an oauth line only
-// XOAUTH2. When the server offers nothing usable it returns an error, and
-// the delivery fails permanently.
-func (s *Secrets) ClientAuth(selector string) (func(mechs []string) (sasl.Client, error), bool) {
+// the one without a fifth field). ok is false when the file has no line for
+// selector. A line "client plain = = SELECTOR" means no AUTH: the login is
+// then nil and ok true.
+func (s *Secrets) ClientAuth(selector string) (*ClientLogin, bool) {
 	c, ok := s.clients[selector]
 	if !ok {
 		return nil, false
@@ -29,10 +27,16 @@ func (s *Secrets) ClientAuth(selector string) (func(mechs []string) (sasl.Client
 	if c.kind == kindNone {
 		return nil, true
 	}
-	return c.factory, true
+	return &ClientLogin{c}, true
 }
 
-func (c *clientSecret) factory(mechs []string) (sasl.Client, error) {
+// Client picks a mechanism from those the server advertised and returns
+// the SASL client for it. It prefers CRAM-MD5, which never sends the password, then PLAIN,
+// then LOGIN; an md5 line can only do CRAM-MD5 and an oauth line only
+// XOAUTH2. When the server offers nothing usable it returns an error, and
+// the delivery fails permanently.
+func (l *ClientLogin) Client(mechs []string) (sasl.Client, error) {
+	c := l.c
 	has := func(m string) bool {
 		return slices.ContainsFunc(mechs, func(x string) bool { return strings.EqualFold(x, m) })
 	}

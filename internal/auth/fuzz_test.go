@@ -44,7 +44,7 @@ func FuzzLoadSecrets(f *testing.F) {
 		s.Trusted(netip.MustParseAddr("fd00::1"))
 		for sel := range s.clients {
 			if f, ok := s.ClientAuth(sel); ok && f != nil {
-				f([]string{"CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"})
+				f.Client([]string{"CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2"})
 			}
 		}
 		// Verify only for users without bcrypt: real bcrypt is slow.

@@ -141,7 +141,7 @@ func TestOAuth2SecretsLine(t *testing.T) {
 		if !ok {
 			t.Fatalf("ClientAuth(%q): no line", sel)
 		}
-		cl, err := f([]string{"PLAIN", "XOAUTH2"})
+		cl, err := f.Client([]string{"PLAIN", "XOAUTH2"})
 		if err != nil {
 			t.Fatal(err)
 		}

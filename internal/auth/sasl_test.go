@@ -21,11 +21,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
-// ClientAuth's factory is what remote.Options.Auth takes.
-var _ = func(s *Secrets) remote.Options {
-	f, _ := s.ClientAuth("")
-	return remote.Options{Auth: f}
-}
+var _ remote.Authenticator = (*ClientLogin)(nil)
 
 // exchange runs a SASL exchange in memory, passing each message through
 // base64 as an SMTP server and client would, and returns the mechanism used.
@@ -108,7 +104,7 @@ func TestSASLExchange(t *testing.T) {
 			if !ok {
 				t.Fatal("ClientAuth(\"\") found no line")
 			}
-			c, err := factory(tt.mechs)
+			c, err := factory.Client(tt.mechs)
 			if err != nil {
 				t.Fatalf("factory(%v): %v", tt.mechs, err)
 			}
@@ -256,7 +252,7 @@ func TestClientAuth(t *testing.T) {
 		if !ok || f == nil {
 			t.Fatalf("ClientAuth(%q) = %v, %v", tt.sel, f != nil, ok)
 		}
-		c, err := f(tt.mechs)
+		c, err := f.Client(tt.mechs)
 		if tt.mech == "" {
 			if err == nil {
 				t.Errorf("ClientAuth(%q)(%v) = a client; want an error", tt.sel, tt.mechs)
@@ -273,7 +269,7 @@ func TestClientAuth(t *testing.T) {
 	}
 
 	f, _ := s.ClientAuth("")
-	_, err := f([]string{"XOAUTH2"})
+	_, err := f.Client([]string{"XOAUTH2"})
 	if want := "auth: the server offers XOAUTH2; the client secret on line 1 needs CRAM-MD5, PLAIN or LOGIN"; err == nil || err.Error() != want {
 		t.Errorf("error = %v; want %q", err, want)
 	}

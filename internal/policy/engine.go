@@ -32,6 +32,25 @@ type Verifier interface {
 	Verify(ctx context.Context, req *Request) Decision
 }
 
+// Tables opens the access tables that restrictions name
+// ("hash:/etc/postfix/sender_access"). SetTables serves it from a
+// table.Set.
+type Tables interface {
+	Open(spec string) (AccessMap, error)
+}
+
+// Blocklists makes the check for a reject_rbl_client argument
+// ("zen.example=127.0.0.2").
+type Blocklists interface {
+	Open(zone string) (Blocklist, error)
+}
+
+// TrustedClients trusts clients beyond mynetworks; *auth.Secrets is one
+// ("server none" lines). The keyword is not used here.
+type TrustedClients interface {
+	Trusted(ip netip.Addr) (keyword string, ok bool)
+}
+
 // SenderOwners is Postfix's smtpd_sender_login_maps.
 type SenderOwners interface {
 	// Owners returns the logins that own sender, or nil if nobody does.
@@ -46,7 +65,7 @@ type Options struct {
 	MyNetworkTables []*table.Table
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
-	Trusted      func(netip.Addr) bool
+	Trusted      TrustedClients
 	RelayDomains []string
 	// The restriction lists, each item as Postfix writes it
 	// ("check_sender_access hash:/etc/postfix/sender_access").
@@ -55,16 +74,15 @@ type Options struct {
 	// (Postfix's smtpd_delay_reject): the enforcer's blocked domains,
 	// which must be refused at MAIL FROM.
 	Mail []string
-	// OpenMap opens an access table named in a restriction.
-	OpenMap func(spec string) (AccessMap, error)
-	// OpenRBL makes a blocklist check for reject_rbl_client's argument.
-	OpenRBL func(zone string) (Blocklist, error)
+	// Tables opens the access tables named in restrictions; their
+	// results are read by TableAction.
+	Tables Tables
+	// Blocklists makes the checks for reject_rbl_client's arguments.
+	Blocklists Blocklists
 	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
 	// mynetworks before the lists.
-	DNSBL Blocklist
-	// ParseAction reads an access table's result.
-	ParseAction func(value string) (Decision, error)
-	Verifier    Verifier
+	DNSBL    Blocklist
+	Verifier Verifier
 	// SenderOwners, with RejectSenderLoginMismatch, makes every list
 	// start with reject_sender_login_mismatch.
 	SenderOwners              SenderOwners
@@ -192,10 +210,10 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 		if err := want(1); err != nil {
 			return r, err
 		}
-		if e.opts.OpenMap == nil || e.opts.ParseAction == nil {
+		if e.opts.Tables == nil {
 			return r, errors.New("access tables are not available")
 		}
-		m, err := e.opts.OpenMap(args[0])
+		m, err := e.opts.Tables.Open(args[0])
 		if err != nil {
 			return r, err
 		}
@@ -222,7 +240,7 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 			if !found {
 				return Decision{}
 			}
-			d, err := e.opts.ParseAction(v)
+			d, err := TableAction(v)
 			if err != nil {
 				// A result the table should not hold: Postfix answers
 				// 451 4.3.5 "Server configuration error".
@@ -236,10 +254,10 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 		if err := want(1); err != nil {
 			return r, err
 		}
-		if e.opts.OpenRBL == nil {
+		if e.opts.Blocklists == nil {
 			return r, errors.New("DNS blocklists are not available")
 		}
-		bl, err := e.opts.OpenRBL(args[0])
+		bl, err := e.opts.Blocklists.Open(args[0])
 		if err != nil {
 			return r, err
 		}
@@ -349,8 +367,10 @@ func (e *Engine) Trusted(ip netip.Addr) bool { return e.trusted(ip) }
 
 func (e *Engine) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if e.opts.Trusted != nil && e.opts.Trusted(ip) {
-		return true
+	if e.opts.Trusted != nil {
+		if _, ok := e.opts.Trusted.Trusted(ip); ok {
+			return true
+		}
 	}
 	for _, p := range e.opts.MyNetworks {
 		if p.Contains(ip) {

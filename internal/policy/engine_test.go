@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -34,25 +33,21 @@ func (m mapTable) LookupClient(ip netip.Addr, host string) (string, bool) {
 	return v, ok
 }
 
-// parseAction is a minimal stand-in for the table package's parser.
-func parseAction(v string) (Decision, error) {
-	w, text, _ := strings.Cut(v, " ")
-	switch strings.ToUpper(w) {
-	case "OK":
-		return Decision{Verdict: Permit}, nil
-	case "REJECT":
-		return Decision{Verdict: Reject, Code: 554, Enhanced: "5.7.1", Text: text}, nil
-	case "DEFER":
-		return Decision{Verdict: Defer, Code: 450, Enhanced: "4.7.1", Text: text}, nil
-	case "HOLD":
-		return Decision{Verdict: Hold}, nil
-	case "DISCARD":
-		return Decision{Verdict: Discard}, nil
-	case "DUNNO":
-		return Decision{}, nil
-	}
-	return Decision{}, errors.New("bad action")
-}
+// oneTable opens the same access map for every spec.
+type oneTable struct{ m AccessMap }
+
+func (o oneTable) Open(string) (AccessMap, error) { return o.m, nil }
+
+// oneRBL makes the same blocklist for every zone.
+type oneRBL struct{ bl Blocklist }
+
+func (o oneRBL) Open(string) (Blocklist, error) { return o.bl, nil }
+
+var (
+	_ Tables     = SetTables{}
+	_ Tables     = oneTable{}
+	_ Blocklists = oneRBL{}
+)
 
 type fakeRBL struct{ listed map[netip.Addr]string }
 
@@ -69,7 +64,6 @@ func engine(t *testing.T, o Options) *Engine {
 	if o.Relay == nil {
 		o.Relay = []string{"permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"}
 	}
-	o.ParseAction = parseAction
 	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +129,8 @@ func TestAccessActions(t *testing.T) {
 		"<>":               "REJECT no bounces here",
 	}
 	e := engine(t, Options{
-		Sender:  []string{"check_sender_access", "hash:/etc/postfix/sender_access"},
-		OpenMap: func(string) (AccessMap, error) { return senders, nil },
+		Sender: []string{"check_sender_access", "hash:/etc/postfix/sender_access"},
+		Tables: oneTable{senders},
 	})
 	for _, tc := range []struct {
 		sender string
@@ -166,7 +160,7 @@ func TestRBLAndWarn(t *testing.T) {
 	e := engine(t, Options{
 		Client:       []string{"reject_rbl_client bl.example"},
 		RelayDomains: []string{"relay.example"},
-		OpenRBL:      func(string) (Blocklist, error) { return bl, nil },
+		Blocklists:   oneRBL{bl},
 	})
 	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "u@relay.example"})
 	if d.Code != 554 || !strings.Contains(d.Text, "blocked using bl.example") {
@@ -175,7 +169,7 @@ func TestRBLAndWarn(t *testing.T) {
 	e = engine(t, Options{
 		Client:       []string{"warn_if_reject", "reject_rbl_client bl.example"},
 		RelayDomains: []string{"relay.example"},
-		OpenRBL:      func(string) (Blocklist, error) { return bl, nil },
+		Blocklists:   oneRBL{bl},
 	})
 	d = e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "u@relay.example"})
 	if d.Verdict != Permit || len(d.Warnings) != 1 {

@@ -2,8 +2,21 @@ package policy
 
 import "github.com/relaykeeper/relaykeeper/internal/table"
 
-// TableAction turns an access(5) table result into a decision: the
-// Options.ParseAction for tables read by the table package.
+// SetTables serves Options.Tables from a table.Set, which opens each
+// table once and reloads it.
+type SetTables struct{ Set *table.Set }
+
+// Open opens spec in the set.
+func (s SetTables) Open(spec string) (AccessMap, error) {
+	t, err := s.Set.Open(spec)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// TableAction turns an access(5) table result, as the table package
+// reads it, into a decision.
 func TableAction(v string) (Decision, error) {
 	a, err := table.ParseAction(v)
 	if err != nil {

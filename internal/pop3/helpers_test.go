@@ -31,7 +31,7 @@ func (a testAuth) Verify(user, pass string) bool {
 	return ok && p == pass
 }
 
-func (a testAuth) Secret(user string) (string, bool) {
+func (a testAuth) APOPSecret(user string) (string, bool) {
 	p, ok := a[user]
 	return p, ok
 }

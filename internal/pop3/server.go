@@ -52,6 +52,14 @@ type Authenticator interface {
 	Verify(user, pass string) bool
 }
 
+// APOPSecrets gives the passwords APOP digests are made from;
+// *auth.Secrets is one.
+type APOPSecrets interface {
+	// APOPSecret returns user's password, or false if APOP cannot
+	// log user in.
+	APOPSecret(user string) (secret string, ok bool)
+}
+
 // Options configure a Server. Only SpoolDir and Auth are required; the zero
 // value of every other field is a working default.
 type Options struct {
@@ -66,9 +74,8 @@ type Options struct {
 	NoDelete bool
 	// Auth checks USER/PASS and AUTH PLAIN logins.
 	Auth Authenticator
-	// APOPSecret, if set, enables APOP: it returns a user's password
-	// (auth.Secrets.APOPSecret).
-	APOPSecret func(user string) (secret string, ok bool)
+	// APOP, if set, enables APOP with the users' passwords.
+	APOP APOPSecrets
 	// TLSConfig, if set, offers STLS. RequireTLS refuses USER, PASS, APOP
 	// and AUTH until STLS has been done.
 	TLSConfig  *tls.Config

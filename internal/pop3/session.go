@@ -109,7 +109,7 @@ func (sess *session) serve() {
 		sess.closeConn()
 	}()
 	greeting := "+OK relaykeeper POP3 server ready"
-	if sess.opts.APOPSecret != nil {
+	if sess.opts.APOP != nil {
 		sess.timestamp = sess.srv.timestamp()
 		greeting += " " + sess.timestamp
 	}
@@ -356,14 +356,14 @@ func (sess *session) stls(args []string) bool {
 // apop checks "APOP name digest": digest is the hex MD5 of the greeting's
 // timestamp followed by the user's password (RFC 1939 section 7).
 func (sess *session) apop(args []string) bool {
-	if sess.opts.APOPSecret == nil {
+	if sess.opts.APOP == nil {
 		return sess.fail("-ERR APOP not available")
 	}
 	if len(args) != 2 {
 		return sess.fail("-ERR usage: APOP name digest")
 	}
 	user, digest := args[0], strings.ToLower(args[1])
-	secret, ok := sess.opts.APOPSecret(user)
+	secret, ok := sess.opts.APOP.APOPSecret(user)
 	if !ok {
 		// The same work for an unknown user, so that timing does not
 		// tell which users exist.

@@ -160,7 +160,7 @@ func TestPassWithSpaces(t *testing.T) {
 func TestAPOP(t *testing.T) {
 	dir := t.TempDir()
 	addMessage(t, dir, msg1)
-	_, addr := startServer(t, Options{SpoolDir: dir, Auth: users, APOPSecret: users.Secret, Domain: "pop.example"})
+	_, addr := startServer(t, Options{SpoolDir: dir, Auth: users, APOP: users, Domain: "pop.example"})
 	digest := func(ts, secret string) string {
 		sum := md5.Sum([]byte(ts + secret))
 		return hex.EncodeToString(sum[:])

@@ -32,6 +32,14 @@ const (
 	TLSImplicit
 )
 
+// Authenticator logs in to a server; *auth.ClientLogin is one.
+type Authenticator interface {
+	// Client returns the SASL client for one of the mechanisms the
+	// server offers (EHLO's AUTH keyword), or an error if none will do:
+	// the delivery then fails permanently.
+	Client(mechs []string) (sasl.Client, error)
+}
+
 // Options configure a connection. The zero value connects in plain text with
 // EHLO "localhost" and generous timeouts.
 type Options struct {
@@ -48,8 +56,8 @@ type Options struct {
 	DataTimeout time.Duration
 	TLS         TLSMode
 	TLSConfig   *tls.Config
-	// Auth, if set, makes a SASL client to authenticate with after TLS.
-	Auth func(mechs []string) (sasl.Client, error)
+	// Auth, if set, logs in after TLS.
+	Auth Authenticator
 	// Trace, if set, sees every command sent ("> ") and reply line
 	// received ("< "), for Postfix-style debug_peer_list; AUTH exchanges
 	// are shown without their secrets.
@@ -207,7 +215,7 @@ func (c *Conn) auth() error {
 	if v, ok := c.ext["AUTH"]; ok {
 		mechs = strings.Fields(strings.ToUpper(v))
 	}
-	sc, err := c.opts.Auth(mechs)
+	sc, err := c.opts.Auth.Client(mechs)
 	if err != nil {
 		return &Error{Stage: "auth", Err: err, Perm: true}
 	}

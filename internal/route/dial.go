@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emersion/go-sasl"
-
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
@@ -78,13 +76,10 @@ type Dialer struct {
 
 	mu       sync.Mutex // guards the fields below
 	router   *Router
-	seen     map[string]Route       // destination key -> route, for Dial
-	auths    map[string]saslClient  // transport name -> its AUTH, read once
-	versions map[string]fileVersion // the tables' files as read
+	seen     map[string]Route             // destination key -> route, for Dial
+	auths    map[string]*auth.ClientLogin // transport name -> its AUTH, read once
+	versions map[string]fileVersion       // the tables' files as read
 }
-
-// saslClient is remote.Options.Auth.
-type saslClient = func(mechs []string) (sasl.Client, error)
 
 // NewDialer opens the routing tables; the error reports every problem.
 func NewDialer(opts DialerOptions) (*Dialer, error) {
@@ -95,7 +90,7 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 	if opts.Resolver == nil {
 		opts.Resolver = &Resolver{}
 	}
-	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]saslClient{},
+	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
 		versions: tableVersions(rt)}, nil
 }
 
@@ -109,7 +104,7 @@ func (d *Dialer) Reload() error {
 	}
 	d.mu.Lock()
 	d.router = rt
-	d.auths = map[string]saslClient{}
+	d.auths = map[string]*auth.ClientLogin{}
 	d.versions = tableVersions(rt)
 	d.mu.Unlock()
 	return nil
@@ -268,7 +263,9 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			d.auths[t.Name] = a
 			d.mu.Unlock()
 		}
-		opts.Auth = a
+		if a != nil { // nil for "client plain = =": no AUTH
+			opts.Auth = a
+		}
 	}
 	credentials := t.Auth != "" && opts.Auth != nil && !d.opts.InsecureAuth
 	switch {

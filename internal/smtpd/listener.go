@@ -55,8 +55,8 @@ func (c *trackedConn) Close() error {
 		c.clientName() // the connect line first
 		c.srv.opts.MailLog.Disconnect(c.RemoteAddr().String(), int(c.messages.Load()))
 		c.srv.release(addrIP(c.RemoteAddr()))
-		if c.srv.opts.OnDisconnect != nil {
-			c.srv.opts.OnDisconnect()
+		if k := c.srv.opts.KickOnDisconnect; k != nil {
+			k.Kick(false)
 		}
 	})
 	return err
@@ -119,7 +119,7 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			}()
 			continue
 		}
-		if dp := l.srv.opts.DebugPeer; dp != nil && dp(addrIP(nc.RemoteAddr())) {
+		if dp := l.srv.opts.DebugPeer; dp != nil && dp.Client(addrIP(nc.RemoteAddr())) {
 			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client)}
 		}
 		tc := &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}
@@ -147,10 +147,10 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
-	if s.opts.Banned != nil {
-		if reason, until, banned := s.opts.Banned(ip); banned {
+	if s.opts.Bans != nil {
+		if b, banned := s.opts.Bans.Banned(ip); banned {
 			return "554 5.7.1 " + s.opts.Domain + ": " + ip.String() + " is banned until " +
-				until.UTC().Format(time.RFC3339) + ": " + reason, false
+				b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason, false
 		}
 	}
 	// Counted here and released when the connection closes.
@@ -160,7 +160,7 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "421 4.7.0 " + s.opts.Domain + ": too many connections; try again later", false
 	}
 	if s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP &&
-		(s.opts.LimitExempt == nil || !s.opts.LimitExempt(ip)) {
+		(s.opts.LimitExempt == nil || !s.opts.LimitExempt.Trusted(ip)) {
 		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false
 	}
 	s.perIP[ip]++

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -55,13 +56,11 @@ type Options struct {
 	// Proxy, if set, makes every transaction go to the upstream as it
 	// happens instead of being stored.
 	Proxy *Proxy
-	// OnDisconnect, if set, runs when a client's connection ends
-	// (--forward-on-disconnect).
-	OnDisconnect func()
-	// OnAccept, if set, runs when a message has been committed.
-	OnAccept func(id string)
-	Log      *slog.Logger
-	MailLog  *maillog.Logger
+	// KickOnDisconnect, if set, is kicked when a client's connection
+	// ends (--forward-on-disconnect).
+	KickOnDisconnect Kicker
+	Log              *slog.Logger
+	MailLog          *maillog.Logger
 	// Now is the clock for Received headers; time.Now if nil.
 	Now func() time.Time
 
@@ -93,17 +92,17 @@ type Options struct {
 	JunkCommandLimit int
 	// LimitExempt, if set, exempts clients from MaxConnectionsPerIP:
 	// trusted networks, as Postfix's smtpd_client_event_limit_exceptions.
-	LimitExempt func(ip netip.Addr) bool
-	// Banned, if set, refuses banned clients at connect time.
-	Banned func(ip netip.Addr) (reason string, until time.Time, banned bool)
+	LimitExempt TrustedNetworks
+	// Bans, if set, refuses banned clients at connect time.
+	Bans Bans
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
 	// Filter, if set, runs on every message after it is written and
 	// before the client hears the reply to its final dot (--filter).
-	// OnRescan is called when a filter asks for the spool to be
+	// KickOnRescan is kicked when a filter asks for the spool to be
 	// forwarded now (E-MailRelay's exit 103).
-	Filter   filter.Filter
-	OnRescan func()
+	Filter       filter.Filter
+	KickOnRescan Kicker
 	// Reinject makes this the after-queue content filter's return path
 	// (Postfix's 10026): messages are marked filtered, their original
 	// client is read back from the X-Relaykeeper-Original-Client header
@@ -111,7 +110,7 @@ type Options struct {
 	Reinject bool
 	// DebugPeer, if set, says which clients get their whole SMTP
 	// conversation in the diagnostic log (Postfix's debug_peer_list).
-	DebugPeer func(ip netip.Addr) bool
+	DebugPeer DebugPeers
 	// Names, if set, looks up each client's forward-confirmed host name
 	// when it connects, for the Received header, the mail log's connect
 	// line, the policy's and the enforcer's welcomelist's name patterns.
@@ -165,6 +164,30 @@ type ProxyRefusal struct {
 	Relay       string
 }
 
+// Kicker starts a delivery pass over the spool now; *deliver.Scheduler
+// is one. force is false here: messages waiting for a retry keep waiting.
+type Kicker interface {
+	Kick(force bool)
+}
+
+// TrustedNetworks says which clients are trusted (mynetworks);
+// *policy.Engine is one.
+type TrustedNetworks interface {
+	Trusted(ip netip.Addr) bool
+}
+
+// Bans are the enforcer's banned clients, refused at connect time;
+// *enforce.Bans is one.
+type Bans interface {
+	Banned(ip netip.Addr) (enforce.BanEntry, bool)
+}
+
+// DebugPeers says which clients have their conversation traced
+// (Postfix's debug_peer_list); *debugpeer.List is one.
+type DebugPeers interface {
+	Client(ip netip.Addr) bool
+}
+
 // Authenticator is the password store, as the server needs it.
 type Authenticator interface {
 	// Mechanisms lists the SASL mechanisms to offer.
@@ -188,8 +211,14 @@ type Checker interface {
 // Proxy is the upstream of a proxying server.
 type Proxy struct {
 	// Addr is "host:port", for logs.
-	Addr string
-	Dial func(ctx context.Context, addr string) (*remote.Conn, error)
+	Addr   string
+	Dialer UpstreamDialer
+}
+
+// UpstreamDialer opens a session with the proxy's upstream;
+// *remote.Dialer is one.
+type UpstreamDialer interface {
+	Dial(ctx context.Context, addr string) (*remote.Conn, error)
 }
 
 // Server accepts SMTP on any number of listeners.

@@ -142,7 +142,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return nil
 	}
 	if ss.upstream == nil {
-		up, err := ss.s.opts.Proxy.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
+		up, err := ss.s.opts.Proxy.Dialer.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
 		if err != nil {
 			ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
 			return ss.upstreamError(err, "mail")
@@ -404,8 +404,8 @@ func (ss *session) Data(r io.Reader) error {
 			// E-MailRelay: the client hears success and the message is
 			// dropped; the filter has taken it over.
 			ss.s.opts.MailLog.Abandon(w.ID(), ss.client(), ss.from, f.String())
-			if rescan && ss.s.opts.OnRescan != nil {
-				ss.s.opts.OnRescan()
+			if k := ss.s.opts.KickOnRescan; rescan && k != nil {
+				k.Kick(false)
 			}
 			return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 		}
@@ -436,11 +436,8 @@ func (ss *session) Data(r io.Reader) error {
 	} else {
 		ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
 	}
-	if ss.s.opts.OnAccept != nil {
-		ss.s.opts.OnAccept(w.ID())
-	}
-	if rescan && ss.s.opts.OnRescan != nil {
-		ss.s.opts.OnRescan()
+	if k := ss.s.opts.KickOnRescan; rescan && k != nil {
+		k.Kick(false)
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 }

@@ -1,0 +1,28 @@
+package arch
+
+import (
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/pop3"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+)
+
+// The seams between packages: each interface is declared by its consumer
+// and implemented by a concrete type of the package that provides it.
+// These lines fail to compile when either side drifts.
+var (
+	_ policy.Tables         = policy.SetTables{}
+	_ policy.TrustedClients = (*auth.Secrets)(nil)
+
+	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
+
+	_ smtpd.Bans            = (*enforce.Bans)(nil)
+	_ smtpd.Kicker          = (*deliver.Scheduler)(nil)
+	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
+	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
+	_ smtpd.UpstreamDialer  = (*remote.Dialer)(nil)
+)
