@@ -85,8 +85,13 @@ func TestPaceAfterGmailRateReply(t *testing.T) {
 	if first := sent[0].Time.Sub(pace.Time); first < 2900*time.Millisecond {
 		t.Errorf("first delivery %v after the rate reply; want the 3s suspension kept", first)
 	}
-	if gap := sent[1].Time.Sub(sent[0].Time); gap < 900*time.Millisecond {
-		t.Errorf("second delivery %v after the first; want pace_delay, 1s", gap)
+	// The pace spaces session starts; these are the times the replies came
+	// back, and the delay shrinks by a quarter per delivery, so the design
+	// promises at least 0.75 × pace_delay between them, less a little for
+	// a first session slower than the second (it failed once at 889ms under
+	// load with a 900ms bound). Unpaced, the gap is a few milliseconds.
+	if gap := sent[1].Time.Sub(sent[0].Time); gap < 650*time.Millisecond {
+		t.Errorf("second delivery %v after the first; want about pace_delay, 1s", gap)
 	}
 	if m := fake.MaxConcurrent(); m != 1 {
 		t.Errorf("at most %d sessions at once; want 1 while paced", m)
