@@ -24,6 +24,8 @@ var stateMachines = map[string]bool{
 	"internal/smtpd/session.go": true,
 	"internal/pop3/session.go":  true,
 	"internal/remote/client.go": true,
+	// The command layer reads every client line before go-smtp does.
+	"internal/smtpd/command.go": true,
 }
 
 // pendingMoves are files of cmd/relaykeeper whose logic other work is
