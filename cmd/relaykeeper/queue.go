@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -132,12 +133,8 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var f queue.Filter
 	f.Sender, f.Recipient, f.Reply = *sender, *recipient, *reply
 	if *state != "" {
-		for _, s := range strings.Split(*state, ",") {
-			st, ok := spool.ParseState(strings.TrimSpace(strings.ToLower(s)))
-			if !ok {
-				return usage("--state %q: not a state (new, ready, claimed, failed, held)", s)
-			}
-			f.States = append(f.States, st)
+		if f.States, err = queue.ParseStates(*state); err != nil {
+			return usage("%v", err)
 		}
 	}
 	switch {
@@ -244,4 +241,76 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func (q *queueCmd) list(f queue.Filter) int {
+	msgs, err := queue.List(q.spool, f)
+	if err != nil {
+		fmt.Fprintf(q.stderr, "relaykeeper queue: %v\n", err)
+		return exitFailure
+	}
+	var paces []queue.Pace
+	if _, err := os.Stat(filepath.Join(q.spool.Dir(), queue.PIDFile)); err == nil {
+		// Paces are the running relay's; a file a killed one left is stale.
+		ps, err := deliver.ReadPaces(q.spool.Dir())
+		if err != nil {
+			fmt.Fprintf(q.stderr, "relaykeeper queue: warning: pace state unreadable: %v\n", err)
+		}
+		for _, p := range ps {
+			paces = append(paces, p)
+		}
+	}
+	l := queue.NewListing(q.spool.Dir(), msgs, paces)
+	if q.json {
+		queue.WriteJSON(q.stdout, l)
+	} else {
+		l.WriteText(q.stdout, q.now, !f.IsZero())
+	}
+	return exitOK
+}
+
+func (q *queueCmd) show(id string, body bool) int {
+	sh, err := queue.Show(q.spool, id, body)
+	switch {
+	case errors.Is(err, spool.ErrNotFound):
+		fmt.Fprintf(q.stderr, "relaykeeper queue: %s: no such message\n", id)
+		return exitFailure
+	case err != nil:
+		fmt.Fprintf(q.stderr, "relaykeeper queue: %s: %v\n", id, err)
+		return exitFailure
+	case q.json:
+		queue.WriteJSON(q.stdout, sh)
+	default:
+		sh.WriteText(q.stdout)
+	}
+	return exitOK
+}
+
+func (q *queueCmd) change(act queue.Action, ids []string) int {
+	rep := q.changeWithProgress(act, ids)
+	if q.json {
+		queue.WriteJSON(q.stdout, rep.Changed(act, q.spool.Dir()))
+	} else {
+		rep.WriteText(q.stdout, q.stderr, act, q.spool.Dir())
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(q.stderr, "relaykeeper queue: %s: %d of %d messages not done\n", act, rep.Failed, len(rep.Results))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// progressMin is the fewest messages a queue change shows a progress bar
+// for: fewer are done before a bar could be read.
+const progressMin = 50
+
+// changeWithProgress is queue.Change with a progress bar on a terminal
+// when there are many messages.
+func (q *queueCmd) changeWithProgress(act queue.Action, ids []string) queue.Report {
+	if len(ids) < progressMin || !isTerminal(q.stderr) {
+		return queue.Change(q.spool, act, ids)
+	}
+	bar := progressbar.New(progressbar.NewTerminal(q.stderr), act.String(), len(ids))
+	defer bar.Finish()
+	return queue.ChangeProgress(q.spool, act, ids, bar)
 }

@@ -166,7 +166,7 @@ func TestQueueListJSON(t *testing.T) {
 	if status := runQueue([]string{"list", "--json", "--spool-dir", q.dir}, nil, &out, &errb); status != 0 {
 		t.Fatalf("queue list --json = %d, %s", status, errb.String())
 	}
-	var got queueListing
+	var got queue.Listing
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("queue list --json: %v\n%s", err, out.String())
 	}
@@ -174,7 +174,7 @@ func TestQueueListJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := queueListing{Spool: q.dir, Messages: msgs, Requests: 5, Bytes: 5 * int64(len(qContent))}
+	want := queue.Listing{Spool: q.dir, Messages: msgs, Requests: 5, Bytes: 5 * int64(len(qContent))}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("queue list --json round trip (-want +got):\n%s", d)
 	}
@@ -195,7 +195,7 @@ func TestQueueListFilters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		status, out, _ := q.run(t, "", append([]string{"list", "--json"}, tt.args...)...)
-		var l queueListing
+		var l queue.Listing
 		if err := json.Unmarshal([]byte(out), &l); status != 0 || err != nil {
 			t.Fatalf("queue list %v = %d, %v", tt.args, status, err)
 		}
@@ -237,7 +237,7 @@ func TestQueueShow(t *testing.T) {
 		t.Errorf("queue show --body:\n%s", out)
 	}
 	_, out, _ = q.run(t, "", "show", "--json", "--body", q.failed)
-	var got queueShown
+	var got queue.Shown
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestQueueRetryFailed(t *testing.T) {
 func TestQueueFlush(t *testing.T) {
 	q := newQueueSpool(t)
 	status, out, _ := q.run(t, "", "flush", "--json")
-	var got queueChanged
+	var got queue.Changed
 	if err := json.Unmarshal([]byte(out), &got); status != 0 || err != nil {
 		t.Fatalf("queue flush --json = %d, %v:\n%s", status, err, out)
 	}

@@ -1,0 +1,55 @@
+package queue
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// The command's tests (cmd/relaykeeper) pin the whole output against a
+// real spool; these pin the choices the printers make on their own.
+
+func TestListingEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		filtered bool
+		want     string
+	}{
+		{false, "Mail queue is empty\n"},
+		{true, "-- 0 Kbytes in 0 requests.\n"},
+	} {
+		var b bytes.Buffer
+		NewListing("/spool", nil, nil).WriteText(&b, time.Now(), tc.filtered)
+		if got := b.String(); got != tc.want {
+			t.Errorf("WriteText(filtered=%v) = %q; want %q", tc.filtered, got, tc.want)
+		}
+	}
+}
+
+func TestReportWriteTextRelay(t *testing.T) {
+	for _, tc := range []struct {
+		act        Action
+		relay      RelayNotice
+		want, warn string
+	}{
+		{Hold, RelayNotice{}, "hold: 0 done.\n", ""},
+		{Retry, RelayNotice{Asked: true, Notified: true, PID: 7}, "retry: 0 done.\nrelay (pid 7) notified: it re-reads the spool now.\n", ""},
+		{Delete, RelayNotice{Asked: true}, "delete: 0 done.\nno relay is running on /s.\n", ""},
+		{Retry, RelayNotice{Asked: true}, "retry: 0 done.\nno relay is running on /s; the messages go when it starts.\n", ""},
+		{Flush, RelayNotice{Asked: true, Error: "x"}, "flush: 0 done.\n", "relaykeeper queue: warning: relay not notified: x\n"},
+	} {
+		var out, warn bytes.Buffer
+		Report{Relay: tc.relay}.WriteText(&out, &warn, tc.act, "/s")
+		if out.String() != tc.want || warn.String() != tc.warn {
+			t.Errorf("%s %+v: WriteText = %q, %q; want %q, %q", tc.act, tc.relay, out.String(), warn.String(), tc.want, tc.warn)
+		}
+	}
+}
+
+func TestParseStates(t *testing.T) {
+	if sts, err := ParseStates("Ready, held"); err != nil || len(sts) != 2 {
+		t.Errorf("ParseStates(%q) = %v, %v; want two states", "Ready, held", sts, err)
+	}
+	if _, err := ParseStates("ready,sleeping"); err == nil {
+		t.Errorf("ParseStates(%q) = nil error; want one", "ready,sleeping")
+	}
+}
