@@ -20,10 +20,6 @@ const (
 	exTempFail = 75
 )
 
-// defaultConfigFile is read by the sendmail names when -C does not name
-// another and it exists, since sendmail's callers cannot pass --config.
-const defaultConfigFile = "/etc/relaykeeper/relaykeeper.toml"
-
 // runSendmail is relaykeeper invoked as sendmail, mailq or newaliases.
 func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	inv, err := sendmail.Parse(argv0, args)
@@ -32,12 +28,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return exUsage
 	}
 	var common []string
-	cfgFile := inv.ConfigFile
-	if cfgFile == "" {
-		if _, err := os.Stat(defaultConfigFile); err == nil {
-			cfgFile = defaultConfigFile
-		}
-	}
+	cfgFile := inv.Config()
 	if cfgFile != "" {
 		common = []string{"--config", cfgFile}
 	}

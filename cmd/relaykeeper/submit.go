@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/pickup"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -54,22 +52,9 @@ func runSubmit(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return submit(args, stdin, stdout, stderr, submitEnv{
 		now:      time.Now,
 		hostname: os.Hostname,
-		username: loginName,
+		username: pickup.LoginName,
 		uid:      os.Getuid(),
 	})
-}
-
-// loginName is the invoking user's name, for the default sender.
-func loginName() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	for _, v := range []string{"LOGNAME", "USER"} {
-		if s := os.Getenv(v); s != "" {
-			return s
-		}
-	}
-	return "nobody"
 }
 
 func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submitEnv) int {
@@ -104,38 +89,9 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 	fromSet := false
 	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "f" || f.Name == "from" })
-
-	var rcpts []string
-	seen := map[string]bool{}
-	addRcpt := func(a envelope.Address) {
-		if s := a.String(); !seen[s] {
-			seen[s] = true
-			rcpts = append(rcpts, s)
-		}
-	}
-	for _, arg := range pos {
-		for _, s := range strings.Split(arg, ",") {
-			s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "<"), ">")
-			if s == "" {
-				continue
-			}
-			a, err := envelope.Parse(s)
-			if err != nil {
-				return usage("recipient %q: %v", s, err)
-			}
-			addRcpt(a)
-		}
-	}
-	var sender envelope.Address // the zero Address is the null sender, <>
-	if fromSet {
-		if s := strings.TrimSpace(from); s != "" && s != "<>" {
-			if sender, err = envelope.Parse(strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")); err != nil {
-				return usage("sender %q: %v", from, err)
-			}
-		}
-	}
-	if len(rcpts) == 0 && !*fromHeaders {
-		return usage("no recipients: give addresses, or -t to take them from the headers")
+	req, err := pickup.ParseArgs(pos, from, fromSet, *fromHeaders)
+	if err != nil {
+		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
 	cfg := config.Default()
@@ -161,22 +117,9 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		return failure("reading the message: %v", err)
 	}
 	msg := pickup.Parse(raw)
-	if *fromHeaders {
-		list, err := msg.HeaderRecipients()
-		if err != nil {
-			return failure("%v", strings.TrimPrefix(err.Error(), "pickup: "))
-		}
-		for _, a := range list {
-			addRcpt(a)
-		}
-		if len(rcpts) == 0 {
-			return failure("no recipients in the To, Cc or Bcc headers")
-		}
-	}
-	if !fromSet {
-		if sender, err = msg.DefaultSender(sys.username(), host); err != nil {
-			return failure("no sender: give -f ADDRESS (%v)", err)
-		}
+	sub, err := req.Submission(msg, sys.username(), host, sys.uid, sys.now())
+	if err != nil {
+		return failure("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
 	// spool.Open creates a missing directory: a mistyped --spool-dir must
@@ -191,8 +134,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	if err != nil {
 		return failure("%v", err)
 	}
-	id, err := pickup.Submit(sp, msg, pickup.Submission{Sender: sender, Recipients: rcpts, Host: host,
-		UID: sys.uid, Now: sys.now()})
+	id, err := pickup.Submit(sp, msg, sub)
 	if err != nil {
 		return failure("%v", strings.TrimPrefix(err.Error(), "pickup: "))
 	}

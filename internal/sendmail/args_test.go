@@ -3,6 +3,7 @@ package sendmail
 import (
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -142,5 +143,19 @@ func TestSubmitArgsAndMessage(t *testing.T) {
 		if string(got) != tt.want {
 			t.Errorf("%s: Message(%q) = %q; want %q", tt.args, tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if got := (Invocation{ConfigFile: "/x.toml"}).Config(); got != "/x.toml" {
+		t.Errorf("Config() with -C /x.toml = %q; want /x.toml", got)
+	}
+	_, err := os.Stat(DefaultConfigFile)
+	want := ""
+	if err == nil {
+		want = DefaultConfigFile
+	}
+	if got := (Invocation{}).Config(); got != want {
+		t.Errorf("Config() without -C = %q; want %q", got, want)
 	}
 }

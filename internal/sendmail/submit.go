@@ -57,3 +57,19 @@ func localSender() string {
 	}
 	return name + "@" + host
 }
+
+// DefaultConfigFile is read when -C does not name another and it exists,
+// since sendmail's callers cannot pass --config.
+const DefaultConfigFile = "/etc/relaykeeper/relaykeeper.toml"
+
+// Config is the configuration file the invocation reads: -C's, else
+// DefaultConfigFile if it exists, else none ("").
+func (inv Invocation) Config() string {
+	if inv.ConfigFile != "" {
+		return inv.ConfigFile
+	}
+	if _, err := os.Stat(DefaultConfigFile); err == nil {
+		return DefaultConfigFile
+	}
+	return ""
+}

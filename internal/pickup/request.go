@@ -1,0 +1,110 @@
+package pickup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
+)
+
+// Request is a submission as its command line asks for it, before the
+// message is read.
+type Request struct {
+	// Sender is -f's address; SenderGiven says whether -f was given at
+	// all. The zero Address ("-f ''", "-f '<>'") is the null sender.
+	Sender      envelope.Address
+	SenderGiven bool
+	// Recipients are the addresses given, each once.
+	Recipients []string
+	// FromHeaders is -t: the To, Cc and Bcc fields add recipients.
+	FromHeaders bool
+}
+
+// ParseArgs reads a submission's command line: the recipient arguments,
+// each a comma-separated list of addresses with or without <>, and -f's
+// sender if given. Without recipients, -t must take them from the header.
+func ParseArgs(rcpts []string, from string, fromGiven, fromHeaders bool) (Request, error) {
+	r := Request{SenderGiven: fromGiven, FromHeaders: fromHeaders}
+	seen := map[string]bool{}
+	for _, arg := range rcpts {
+		for _, s := range strings.Split(arg, ",") {
+			s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "<"), ">")
+			if s == "" {
+				continue
+			}
+			a, err := envelope.Parse(s)
+			if err != nil {
+				return Request{}, fmt.Errorf("pickup: recipient %q: %w", s, err)
+			}
+			r.Recipients = addOnce(r.Recipients, seen, a)
+		}
+	}
+	if fromGiven {
+		if s := strings.TrimSpace(from); s != "" && s != "<>" {
+			var err error
+			if r.Sender, err = envelope.Parse(strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")); err != nil {
+				return Request{}, fmt.Errorf("pickup: sender %q: %w", from, err)
+			}
+		}
+	}
+	if len(r.Recipients) == 0 && !fromHeaders {
+		return Request{}, errors.New("pickup: no recipients: give addresses, or -t to take them from the headers")
+	}
+	return r, nil
+}
+
+func addOnce(list []string, seen map[string]bool, a envelope.Address) []string {
+	if s := a.String(); !seen[s] {
+		seen[s] = true
+		list = append(list, s)
+	}
+	return list
+}
+
+// Submission completes the request from the message m: with -t, the
+// header's recipients join those given (each once); without -f, the
+// sender is m's default sender (DefaultSender with user and host). Host,
+// UID and Now go into the Submission as they are.
+func (r Request) Submission(m *Message, user, host string, uid int, now time.Time) (Submission, error) {
+	s := Submission{Sender: r.Sender, Recipients: r.Recipients, Host: host, UID: uid, Now: now}
+	if r.FromHeaders {
+		list, err := m.HeaderRecipients()
+		if err != nil {
+			return Submission{}, err
+		}
+		seen := map[string]bool{}
+		for _, a := range r.Recipients {
+			seen[a] = true
+		}
+		for _, a := range list {
+			s.Recipients = addOnce(s.Recipients, seen, a)
+		}
+		if len(s.Recipients) == 0 {
+			return Submission{}, errors.New("pickup: no recipients in the To, Cc or Bcc headers")
+		}
+	}
+	if !r.SenderGiven {
+		var err error
+		if s.Sender, err = m.DefaultSender(user, host); err != nil {
+			return Submission{}, fmt.Errorf("pickup: no sender: give -f ADDRESS (%w)", err)
+		}
+	}
+	return s, nil
+}
+
+// LoginName is the invoking user's name, for the default sender.
+func LoginName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	for _, v := range []string{"LOGNAME", "USER"} {
+		if s := os.Getenv(v); s != "" {
+			return s
+		}
+	}
+	return "nobody"
+}
