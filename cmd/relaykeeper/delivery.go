@@ -50,7 +50,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		Resolver:         &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
 		ConcurrencyLimit: cfg.Routing.ConcurrencyLimit,
 		RecipientLimit:   cfg.Routing.RecipientLimit,
-		InsecureAuth:     clientVerifyOff(&cfg.TLS),
+		InsecureAuth:     clientTLS(&cfg.TLS).VerifyOff(),
 		Log:              r.log,
 	})
 }

@@ -144,10 +144,10 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	}
 	r.spool = sp
 
-	if r.serverTLS, r.certs, err = serverTLS(&cfg.TLS, r.log); err != nil {
+	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
 		return nil, err
 	}
-	mode, tc, err := clientTLS(&cfg.TLS, r.upstream(), cfg.Auth.ClientSecrets != "")
+	mode, tc, err := clientTLS(&cfg.TLS).Config(r.upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {
 		return nil, err
 	}
@@ -334,4 +334,10 @@ func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 		return
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
+}
+
+// clientTLS is the outbound client's part of the TLS configuration.
+func clientTLS(t *config.TLS) remote.TLSSettings {
+	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
+		Verify: t.ClientVerify, ServerName: t.ClientServerName, Certificate: t.ClientCertificate, Key: t.ClientKey}
 }

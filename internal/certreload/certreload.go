@@ -101,3 +101,23 @@ func (l *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	defer l.mu.Unlock()
 	return l.cert, nil
 }
+
+// ServerConfig is the TLS configuration for the SMTP and POP3 listeners
+// with the certificate in certFile and keyFile, served by the Reloader it
+// also returns; nil, nil without a certificate.
+func ServerConfig(certFile, keyFile string, log *slog.Logger) (*tls.Config, *Reloader, error) {
+	if certFile == "" {
+		return nil, nil, nil
+	}
+	l, err := New(certFile, keyFile, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &tls.Config{
+		GetCertificate: l.GetCertificate,
+		MinVersion:     tls.VersionTLS12,
+		// Outlook and other Schannel clients fail STARTTLS against Go
+		// servers that issue session tickets; nothing needs them here.
+		SessionTicketsDisabled: true,
+	}, l, nil
+}

@@ -1,0 +1,102 @@
+package remote
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+)
+
+// TLSSettings are the outbound client's TLS switches, as the
+// configuration holds them.
+type TLSSettings struct {
+	// Opportunistic is --client-tls: STARTTLS when offered.
+	Opportunistic bool
+	// Required is --client-tls-required: never send without TLS.
+	Required bool
+	// Implicit is --client-tls-connection: TLS from the first byte.
+	Implicit bool
+	// Verify is --client-tls-verify: "" verifies only when the relay
+	// sends credentials; "<default>" always against the system's roots;
+	// "<none>" never; anything else is a CA file.
+	Verify string
+	// ServerName is the name to send (SNI) and verify; the upstream's
+	// host by default.
+	ServerName string
+	// Certificate and Key are the client certificate, if any; the key
+	// is in the certificate's file when Key is "".
+	Certificate, Key string
+}
+
+// VerifyOff reports the administrator's explicit opt-out from
+// certificate verification (--client-tls-verify=<none>).
+func (s TLSSettings) VerifyOff() bool {
+	switch s.Verify {
+	case "<none>", "none", "no":
+		return true
+	}
+	return false
+}
+
+// Config turns the settings into the client's TLS mode and configuration
+// for upstream (host:port). credentials says the relay logs in to the
+// smarthost: then its certificate is verified unless the administrator
+// says otherwise.
+func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Config, error) {
+	mode := TLSNone
+	switch {
+	case s.Implicit:
+		mode = TLSImplicit
+	case s.Required:
+		mode = TLSRequired
+	case s.Opportunistic:
+		mode = TLSOpportunistic
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
+	if tc.ServerName == "" {
+		if host, _, err := net.SplitHostPort(upstream); err == nil {
+			tc.ServerName = host
+		}
+	}
+	switch {
+	case s.VerifyOff():
+		// Explicitly asked for: encrypt, but accept any certificate,
+		// credentials or not.
+		tc.InsecureSkipVerify = true
+	case s.Verify == "":
+		// As Postfix's "may" and "encrypt": encrypt, but accept any
+		// certificate; an active attacker can read, a passive one
+		// cannot. Not with a password to send: that goes only to a
+		// server that proves its name.
+		tc.InsecureSkipVerify = !credentials
+	case s.Verify == "<default>" || s.Verify == "default":
+		// The system's roots, and the server name.
+	default:
+		pem, err := os.ReadFile(s.Verify)
+		if err != nil {
+			return 0, nil, fmt.Errorf("--client-tls-verify: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return 0, nil, fmt.Errorf("--client-tls-verify %s: no PEM certificates in it", s.Verify)
+		}
+		tc.RootCAs = pool
+	}
+	if s.Certificate != "" {
+		key := s.Key
+		if key == "" {
+			key = s.Certificate
+		}
+		c, err := tls.LoadX509KeyPair(s.Certificate, key)
+		if err != nil {
+			return 0, nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "") {
+		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
+	}
+	return mode, tc, nil
+}

@@ -1,0 +1,43 @@
+package remote
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTLSSettingsConfig(t *testing.T) {
+	for _, tc := range []struct {
+		s        TLSSettings
+		creds    bool
+		mode     TLSMode
+		insecure bool
+	}{
+		{TLSSettings{}, false, TLSNone, true},
+		{TLSSettings{Opportunistic: true}, false, TLSOpportunistic, true},
+		{TLSSettings{Opportunistic: true}, true, TLSOpportunistic, false},
+		{TLSSettings{Required: true, Verify: "<none>"}, true, TLSRequired, true},
+		{TLSSettings{Implicit: true, Verify: "<default>"}, false, TLSImplicit, false},
+	} {
+		mode, c, err := tc.s.Config("smarthost.example:587", tc.creds)
+		if err != nil || mode != tc.mode || c.InsecureSkipVerify != tc.insecure || c.ServerName != "smarthost.example" {
+			t.Errorf("%+v.Config(creds=%v) = %v, insecure %v, %q, %v; want %v, insecure %v, smarthost.example",
+				tc.s, tc.creds, mode, c.InsecureSkipVerify, c.ServerName, err, tc.mode, tc.insecure)
+		}
+	}
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644)
+	for _, tc := range []struct {
+		s    TLSSettings
+		want string
+	}{
+		{TLSSettings{Verify: "<default>"}, "without --client-tls"},
+		{TLSSettings{Opportunistic: true, Verify: notPEM}, "no PEM certificates"},
+		{TLSSettings{Opportunistic: true, Verify: notPEM + ".absent"}, "--client-tls-verify"},
+	} {
+		if _, _, err := tc.s.Config("h:25", false); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v.Config = %v; want an error containing %q", tc.s, err, tc.want)
+		}
+	}
+}
