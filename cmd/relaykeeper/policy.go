@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -59,7 +56,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 			if c.Server == "" {
 				c.Server = p.DNSServer
 			}
-			opts.DNSBL = blocklist{dnsbl.New(c), log}
+			opts.DNSBL = dnsbl.Blocklist{C: dnsbl.New(c), Log: log}
 		}
 	}
 	if p.AddressVerifier != "" {
@@ -68,7 +65,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 			errs = append(errs, fmt.Errorf("--address-verifier: %w", err))
 		} else {
 			v.Logger = log
-			opts.Verifier = verifier{v: v, domain: cfg.Domain}
+			opts.Verifier = policy.AddressVerifier{V: v, Domain: cfg.Domain}
 		}
 	}
 	if f := cfg.Auth.SenderLoginMaps; f != "" {
@@ -76,7 +73,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		if err != nil {
 			errs = append(errs, fmt.Errorf("auth.sender_login_maps: %w", err))
 		} else {
-			opts.SenderOwners = senderOwners{sl}
+			opts.SenderOwners = sl
 			opts.RejectSenderLoginMismatch = cfg.Auth.RejectSenderLoginMismatch
 		}
 	}
@@ -102,66 +99,7 @@ func (z rblZones) Open(zone string) (policy.Blocklist, error) {
 	if err != nil {
 		return nil, err
 	}
-	return blocklist{dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), z.log}, nil
-}
-
-// blocklist adapts a DNSBL checker to the policy.
-type blocklist struct {
-	c   *dnsbl.Checker
-	log *slog.Logger
-}
-
-func (b blocklist) Listed(ctx context.Context, ip netip.Addr) (bool, string, error) {
-	res, err := b.c.Check(ctx, ip)
-	if err != nil {
-		return false, "", err
-	}
-	for _, f := range res.Failures {
-		b.log.Warn("blocklist gave no usable answer", "zone", f.Zone, "client", ip, "err", f.Err, "timed_out", res.TimedOut)
-	}
-	if res.TimedOut && !res.Listed {
-		b.log.Warn("blocklist lookup timed out; client let through (fail open)", "client", ip, "server", b.c.Server())
-	}
-	return res.Listed, res.RejectText(ip), nil
-}
-
-// verifier adapts E-MailRelay's address verifier to the policy.
-type verifier struct {
-	v      *verify.Verifier
-	domain string
-}
-
-func (v verifier) Verify(ctx context.Context, req *policy.Request) policy.Decision {
-	mech := req.AuthMech
-	if mech == "" {
-		mech = "none"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	r := v.v.Verify(ctx, verify.Request{Recipient: req.Recipient, Sender: req.Sender, ClientAddr: req.ClientAddr,
-		Domain: v.domain, AuthMechanism: mech, AuthID: req.AuthID})
-	const rule = "address_verifier"
-	switch r.Kind {
-	case verify.Local:
-		return policy.Decision{Mailbox: r.Mailbox, Rule: rule}
-	case verify.Remote:
-		return policy.Decision{Address: r.Address, Rule: rule}
-	case verify.Reject:
-		return policy.Decision{Verdict: policy.Reject, Code: r.Code, Enhanced: r.EnhancedCode, Text: r.Text, Rule: rule}
-	case verify.Drop:
-		return policy.Decision{Verdict: policy.Drop, Rule: rule}
-	}
-	return policy.Decision{Verdict: policy.Defer, Code: r.Code, Enhanced: r.EnhancedCode, Text: r.Text, Rule: rule}
-}
-
-type senderOwners struct{ s *auth.SenderLogins }
-
-func (o senderOwners) Owners(sender string) []string {
-	owners, ok := o.s.Owners(sender)
-	if !ok {
-		return nil
-	}
-	return owners
+	return dnsbl.Blocklist{C: dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), Log: z.log}, nil
 }
 
 // mailRestrictions are checked at MAIL FROM: the enforcer's blocked sender

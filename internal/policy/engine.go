@@ -53,8 +53,9 @@ type TrustedClients interface {
 
 // SenderOwners is Postfix's smtpd_sender_login_maps.
 type SenderOwners interface {
-	// Owners returns the logins that own sender, or nil if nobody does.
-	Owners(sender string) []string
+	// Owners returns the logins that own sender; ok is false if nobody
+	// does. auth.SenderLogins is one.
+	Owners(sender string) (owners []string, ok bool)
 }
 
 // Options configure an Engine.
@@ -448,7 +449,10 @@ func (e *Engine) loginMismatch(req *Request) Decision {
 	if e.opts.SenderOwners == nil || req.Sender == "" {
 		return Decision{}
 	}
-	owners := e.opts.SenderOwners.Owners(req.Sender)
+	owners, ok := e.opts.SenderOwners.Owners(req.Sender)
+	if !ok {
+		owners = nil
+	}
 	const rule = "reject_sender_login_mismatch"
 	switch {
 	case owners == nil && req.AuthID == "":

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/dnsbl"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -184,7 +186,7 @@ func TestRBLAndWarn(t *testing.T) {
 
 type owners map[string][]string
 
-func (o owners) Owners(s string) []string { return o[s] }
+func (o owners) Owners(s string) ([]string, bool) { v, ok := o[s]; return v, ok }
 
 func TestSenderLoginMismatch(t *testing.T) {
 	e := engine(t, Options{SenderOwners: owners{"alice@example.com": {"alice"}}, RejectSenderLoginMismatch: true})
@@ -261,3 +263,10 @@ func TestParseNetworks(t *testing.T) {
 		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
 	}
 }
+
+// The providers the command plugs in.
+var (
+	_ SenderOwners = (*auth.SenderLogins)(nil)
+	_ Verifier     = AddressVerifier{}
+	_ Blocklist    = dnsbl.Blocklist{}
+)
