@@ -35,36 +35,6 @@ func runCompletion(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// program is the switch table, --help's text and the subcommands with
-// their usage texts, for the man pages and completion.
-func program() clidoc.Program {
-	p := clidoc.Program{Description: config.Description, Subcommands: subcommandDocs()}
-	sw := config.Switches()
-	for _, g := range config.SwitchGroups() {
-		cg := clidoc.Group{Title: g}
-		for _, s := range sw {
-			if s.Group == g {
-				cg.Switches = append(cg.Switches, clidoc.Switch{Long: s.Long, Short: s.Short, Arg: s.Arg, Help: s.Help, Keys: s.Keys})
-			}
-		}
-		p.Groups = append(p.Groups, cg)
-	}
-	for _, e := range config.Examples() {
-		p.Examples = append(p.Examples, clidoc.Example{Command: e.Command, Says: e.Says})
-	}
-	return p
-}
-
-// subcommandDocs are the subcommands with their usage texts.
-func subcommandDocs() []clidoc.Subcommand {
-	usage := map[string]string{
-		"queue": queueUsage, "stats": statsUsage, "passwd": passwdUsage, "bans": bansUsage,
-		"submit": submitUsage, "enforce": enforceUsage, "postfix-enforcer": postfixEnforcerUsage,
-		"completion": completionUsage,
-	}
-	var out []clidoc.Subcommand
-	for _, c := range subcommands {
-		out = append(out, clidoc.Subcommand{Name: c.Name, Help: c.Help, Usage: usage[c.Name]})
-	}
-	return out
-}
+// program is the switch table and the subcommands, for the man pages and
+// completion.
+func program() clidoc.Program { return config.Program(subcommands) }

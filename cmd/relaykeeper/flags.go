@@ -106,12 +106,12 @@ func usageError(err error) error {
 // subcommands are listed in --help, the man page and completion; runCommand
 // dispatches them.
 var subcommands = []config.Command{
-	{Name: "queue", Help: "list and manage the messages in the spool"},
-	{Name: "stats", Help: "show delivery statistics"},
-	{Name: "passwd", Help: "make an entry for a secrets file"},
-	{Name: "bans", Help: "list and lift bans"},
-	{Name: "submit", Help: "put a message read from standard input into the spool"},
-	{Name: "enforce", Help: "apply the rules about upstream replies"},
-	{Name: "postfix-enforcer", Help: "follow Postfix's mail log and apply the same rules"},
-	{Name: "completion", Help: "print a bash completion script"},
+	{Name: "queue", Help: "list and manage the messages in the spool", Usage: queueUsage},
+	{Name: "stats", Help: "show delivery statistics", Usage: statsUsage},
+	{Name: "passwd", Help: "make an entry for a secrets file", Usage: passwdUsage},
+	{Name: "bans", Help: "list and lift bans", Usage: bansUsage},
+	{Name: "submit", Help: "put a message read from standard input into the spool", Usage: submitUsage},
+	{Name: "enforce", Help: "apply the rules about upstream replies", Usage: enforceUsage},
+	{Name: "postfix-enforcer", Help: "follow Postfix's mail log and apply the same rules", Usage: postfixEnforcerUsage},
+	{Name: "completion", Help: "print a bash completion script", Usage: completionUsage},
 }

@@ -41,7 +41,7 @@ func manPages(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	pages["relaykeeper.toml.5"] = bytes.Clone(b.Bytes())
-	for _, s := range subcommandDocs() {
+	for _, s := range program().Subcommands {
 		b.Reset()
 		if err := clidoc.SubcommandPage(&b, s); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/clidoc"
 )
 
 // wrap breaks text into lines of at most width columns, all but the first
@@ -31,6 +33,31 @@ func wrap(text string, indent, width int) string {
 // Command is a subcommand as --help, the man page and completion list it.
 type Command struct {
 	Name, Help string
+	// Usage is the subcommand's --help text, for its man page.
+	Usage string
+}
+
+// Program is the switch table, --help's text and the subcommands cmds
+// with their usage texts, as the man pages and completion want them.
+func Program(cmds []Command) clidoc.Program {
+	p := clidoc.Program{Description: Description}
+	for _, c := range cmds {
+		p.Subcommands = append(p.Subcommands, clidoc.Subcommand{Name: c.Name, Help: c.Help, Usage: c.Usage})
+	}
+	sw := Switches()
+	for _, g := range SwitchGroups() {
+		cg := clidoc.Group{Title: g}
+		for _, s := range sw {
+			if s.Group == g {
+				cg.Switches = append(cg.Switches, clidoc.Switch{Long: s.Long, Short: s.Short, Arg: s.Arg, Help: s.Help, Keys: s.Keys})
+			}
+		}
+		p.Groups = append(p.Groups, cg)
+	}
+	for _, e := range Examples() {
+		p.Examples = append(p.Examples, clidoc.Example{Command: e.Command, Says: e.Says})
+	}
+	return p
 }
 
 // WriteUsage prints --help: the switch table grouped like E-MailRelay's,
