@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -119,24 +118,6 @@ func (r *relay) runClient() int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-// listenAddrs turns --interface and --port into listen addresses, each with
-// its role.
-func (r *relay) listenAddrs() [][2]string {
-	port := strconv.Itoa(r.cfg.SMTP.Port)
-	if len(r.cfg.SMTP.Interfaces) == 0 {
-		return [][2]string{{config.RoleSMTP, ":" + port}}
-	}
-	var out [][2]string
-	for _, entry := range r.cfg.SMTP.Interfaces {
-		role, a := config.SplitRole(entry)
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			a = net.JoinHostPort(strings.Trim(a, "[]"), port)
-		}
-		out = append(out, [2]string{role, a})
-	}
-	return out
 }
 
 // serverFor builds the SMTP server for one listener role: plain SMTP offers
@@ -279,8 +260,8 @@ func (r *relay) runServer() int {
 	opts := r.smtpOptions(ctx)
 	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
-		for _, ra := range r.listenAddrs() {
-			role, a := ra[0], ra[1]
+		for _, la := range r.cfg.SMTPListens() {
+			role, a := la.Role, la.Addr
 			l, err := net.Listen("tcp", a)
 			if err != nil {
 				fmt.Fprintf(r.stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
