@@ -6,20 +6,12 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/bounce"
-	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
-
-// routingConfigured reports whether the configuration asks for Postfix-style
-// routing; without it everything goes to forward.to, E-MailRelay's way.
-func routingConfigured(cfg *config.Config) bool {
-	r := &cfg.Routing
-	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(cfg.Transports) > 0
-}
 
 // newRouter builds the routing tables and the dialer of their destinations.
 func (r *relay) newRouter() (*route.Dialer, error) {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -174,7 +175,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.KickOnDisconnect = r.sched
 	}
 	if r.secrets != nil {
-		opts.Auth = authenticator{r.secrets, r.cfg.Auth.AllowInsecure}
+		opts.Auth = auth.SMTPAuth{S: r.secrets, AllowInsecure: r.cfg.Auth.AllowInsecure}
 		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
 		opts.Throttle = r.loginThrottle()
 	}

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-sasl"
-
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/certreload"
@@ -181,10 +179,10 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		r.secrets.Domain = r.cfg.Domain
 	}
-	if r.serverFilter, err = buildFilters(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
+	if r.serverFilter, err = filter.ParseChain(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
 		return nil, fmt.Errorf("--filter: %w", err)
 	}
-	if r.clientFilter, err = buildFilters(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
+	if r.clientFilter, err = filter.ParseChain(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
 		return nil, fmt.Errorf("--client-filter: %w", err)
 	}
 	if err := r.addMiltersAndDKIM(); err != nil {
@@ -195,7 +193,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--srs-secret: %w", err)
 		}
 	}
-	if routingConfigured(&r.cfg) || r.cfg.DeliversByMX() {
+	if r.cfg.Routed() || r.cfg.DeliversByMX() {
 		rt, err := r.newRouter()
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)
@@ -260,20 +258,6 @@ func (r *relay) reloadTables() {
 	}
 }
 
-// authenticator adapts the secrets file to what the SMTP server asks.
-type authenticator struct {
-	s             *auth.Secrets
-	allowInsecure bool
-}
-
-func (a authenticator) Mechanisms(tlsActive bool) []string {
-	return a.s.Mechanisms(tlsActive, a.allowInsecure)
-}
-
-func (a authenticator) Server(mech string, ok func(string)) (sasl.Server, error) {
-	return a.s.Server(mech, ok)
-}
-
 // reopenLogs reopens the log files by name, so that logrotate can rename
 // them and send SIGHUP instead of copying and truncating. A file that
 // cannot be reopened stays in use.
@@ -297,25 +281,6 @@ func (r *relay) upstream() string {
 		return r.cfg.Forward.To // Validate has already refused what cannot resolve
 	}
 	return addr
-}
-
-// buildFilters parses a filter chain; nil for none.
-func buildFilters(specs []string, side filter.Side, timeout time.Duration) (filter.Filter, error) {
-	var fs []filter.Filter
-	for _, sp := range specs {
-		f, err := filter.Parse(sp, side, timeout)
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, f)
-	}
-	switch len(fs) {
-	case 0:
-		return nil, nil
-	case 1:
-		return fs[0], nil
-	}
-	return filter.Chain(fs...), nil
 }
 
 func (r *relay) recover() {

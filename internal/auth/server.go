@@ -224,3 +224,20 @@ func (c *cramServer) Next(resp []byte) (challenge []byte, done bool, err error) 
 	user := string(resp[:i])
 	return nil, true, check(user, c.s.verifyCRAM(user, c.challenge, resp[i+1:]))
 }
+
+// SMTPAuth is the secrets file as the SMTP server's Authenticator: the
+// mechanisms offered before TLS depend on AllowInsecure.
+type SMTPAuth struct {
+	S             *Secrets
+	AllowInsecure bool
+}
+
+// Mechanisms is Secrets.Mechanisms with AllowInsecure.
+func (a SMTPAuth) Mechanisms(tlsActive bool) []string {
+	return a.S.Mechanisms(tlsActive, a.AllowInsecure)
+}
+
+// Server is Secrets.Server.
+func (a SMTPAuth) Server(mech string, onSuccess func(identity string)) (sasl.Server, error) {
+	return a.S.Server(mech, onSuccess)
+}

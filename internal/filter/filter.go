@@ -213,6 +213,26 @@ func Parse(spec string, side Side, timeout time.Duration) (Filter, error) {
 	return newProgram(spec, spec, side, timeout)
 }
 
+// ParseChain parses a chain of filter specifications (--filter given
+// several times, or comma-separated); nil for none.
+func ParseChain(specs []string, side Side, timeout time.Duration) (Filter, error) {
+	var fs []Filter
+	for _, sp := range specs {
+		f, err := Parse(sp, side, timeout)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	switch len(fs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return fs[0], nil
+	}
+	return Chain(fs...), nil
+}
+
 // Chain runs filters in order and stops at the first result that is not OK,
 // which it returns. Rescan and StopScanning accumulate over the filters that
 // ran. A chain of no filters passes everything.

@@ -334,3 +334,22 @@ func TestResultString(t *testing.T) {
 		t.Errorf("String() = %q; want ok", got)
 	}
 }
+
+func TestParseChain(t *testing.T) {
+	if f, err := ParseChain(nil, Server, 0); f != nil || err != nil {
+		t.Errorf("ParseChain(nil) = %v, %v; want nil, nil", f, err)
+	}
+	if f, err := ParseChain([]string{"exit:0"}, Server, 0); err != nil {
+		t.Errorf("ParseChain(exit:0) = %v", err)
+	} else if _, ok := f.(*chain); ok {
+		t.Errorf("ParseChain of one filter = a chain; want the filter itself")
+	}
+	if f, err := ParseChain([]string{"exit:0", "exit:1"}, Server, 0); err != nil {
+		t.Errorf("ParseChain(two) = %v", err)
+	} else if _, ok := f.(*chain); !ok {
+		t.Errorf("ParseChain of two filters = %T; want a chain", f)
+	}
+	if _, err := ParseChain([]string{"exit:0", "exit:999"}, Server, 0); err == nil {
+		t.Error("ParseChain(exit:999) = nil error; want one")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
 
@@ -22,6 +23,9 @@ func (p waitingPolicy) Check(ctx context.Context, _ policy.Stage, _ *policy.Requ
 }
 
 var _ Checker = waitingPolicy{}
+
+// The secrets file, as the command plugs it in.
+var _ Authenticator = auth.SMTPAuth{}
 
 // TestContextCancelsCalls: ending Options.Context cancels a policy check
 // under way, which would otherwise hold its session as long as it likes.
