@@ -53,7 +53,7 @@ func enforcePaths(cfg *config.Config) error {
 // forwards, to a smarthost or by routing (MX), and enforcement is not
 // turned off. A client run (--as-client) only delivers.
 func enforcing(cfg *config.Config) bool {
-	return !cfg.Enforce.Disabled && cfg.Mode != config.ModeClient && (cfg.Forward.To != "" || routingConfigured(cfg))
+	return !cfg.Enforce.Disabled && cfg.Mode != config.ModeClient && (cfg.Forward.To != "" || cfg.Routed())
 }
 
 // newEnforcer builds the enforcer when the relay forwards and enforcement

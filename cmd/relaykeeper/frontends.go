@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -93,16 +92,10 @@ func (r *relay) startFrontends() (*frontends, error) {
 	}
 	if r.cfg.Admin.Port != 0 || r.cfg.Admin.HTTP != "" {
 		pw := ""
-		if r.cfg.Admin.PasswordFile != "" {
-			b, err := os.ReadFile(r.cfg.Admin.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("admin.password_file: %w", err)
-			}
-			// The first line, as docs/admin.md says.
-			first, _, _ := strings.Cut(string(b), "\n")
-			pw = strings.TrimSpace(first)
-			if pw == "" {
-				return nil, fmt.Errorf("admin.password_file %s: the first line is empty", r.cfg.Admin.PasswordFile)
+		if f := r.cfg.Admin.PasswordFile; f != "" {
+			var err error
+			if pw, err = admin.ReadPasswordFile(f); err != nil {
+				return nil, err
 			}
 		}
 		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,

@@ -168,10 +168,10 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.cfg.SMTP.ClientNames {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
-	if r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate {
+	if r.cfg.Proxies() {
 		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dialer: r.dialer()}
 	}
-	if r.sched != nil && (r.cfg.Forward.OnDisconnect || (r.cfg.Forward.PollSet && r.cfg.Forward.Poll == 0)) {
+	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
 		opts.KickOnDisconnect = r.sched
 	}
 	if r.secrets != nil {
@@ -204,17 +204,14 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 }
 
 func (r *relay) runServer() int {
-	forwarding := r.cfg.Mode == config.ModeServer && !r.cfg.Forward.Immediate &&
-		(r.cfg.Forward.To != "" || r.router != nil || r.cfg.Routing.ContentFilter != "")
-	triggered := forwarding && (r.cfg.Forward.Poll > 0 || r.cfg.Forward.OnDisconnect || r.cfg.Forward.AtStartup)
+	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
 			"(add --poll, --forward-on-disconnect or --forward)")
 	}
 	// In proxy mode a scheduler carries what the relay itself queues:
 	// encapsulated copies and reports.
-	proxying := r.cfg.Mode == config.ModeProxy || r.cfg.Forward.Immediate
-	if triggered || (proxying && r.enforcer != nil) {
+	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {
 		r.sched = r.newScheduler()
 	}
 	if r.enforcer != nil {
@@ -363,17 +360,7 @@ func (r *relay) runServer() int {
 		}
 	}
 	addrs := r.listeningOn()
-	mode := "store"
-	switch {
-	case opts.Proxy != nil:
-		mode = "proxy to " + opts.Proxy.Addr
-	case r.sched != nil && r.cfg.DeliversByMX():
-		mode = "store and forward to each recipient's domain by MX"
-	case r.sched != nil && r.router != nil:
-		mode = "store and forward by routing"
-	case r.sched != nil:
-		mode = "store and forward to " + r.upstream()
-	}
+	mode := r.cfg.Describe(r.upstream(), r.sched != nil)
 	started := []any{"version", version, "pid", os.Getpid(), "listen", addrs, "spool", r.spool.Dir(), "mode", mode}
 	if fe != nil && fe.httpAddr != "" {
 		// Off a terminal (systemd, a container) this line is the only

@@ -110,14 +110,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--log-file: %w", err)
 	}
-	level := slog.LevelWarn
-	if cfg.Log.Enabled || cfg.Mode == config.ModeClient {
-		level = slog.LevelInfo
-	}
-	if cfg.Log.Verbose {
-		level = slog.LevelDebug
-	}
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: cfg.Level()}
 	if cfg.Log.Format == "json" {
 		r.log = slog.New(slog.NewJSONHandler(logOut, hopts))
 	} else {

@@ -1,0 +1,58 @@
+package config
+
+import "log/slog"
+
+// What the relay does with the mail it receives, as the configuration
+// says: the answers main builds its parts by.
+
+// Proxies says whether each message goes upstream during its own SMTP
+// session (--as-proxy, --immediate).
+func (c *Config) Proxies() bool {
+	return c.Mode == ModeProxy || c.Forward.Immediate
+}
+
+// Forwards says whether the relay, storing mail, has somewhere to
+// forward it (a smarthost, routing, MX or a content filter), and whether
+// anything triggers forwarding (--forward, --poll,
+// --forward-on-disconnect). Forwarding without a trigger only stores.
+func (c *Config) Forwards() (forwarding, triggered bool) {
+	f := &c.Forward
+	forwarding = c.Mode == ModeServer && !f.Immediate &&
+		(f.To != "" || c.Routed() || c.DeliversByMX() || c.Routing.ContentFilter != "")
+	return forwarding, forwarding && (f.Poll > 0 || f.OnDisconnect || f.AtStartup)
+}
+
+// ForwardsOnDisconnect says whether a client's disconnection starts
+// forwarding: --forward-on-disconnect, or --poll 0.
+func (c *Config) ForwardsOnDisconnect() bool {
+	return c.Forward.OnDisconnect || (c.Forward.PollSet && c.Forward.Poll == 0)
+}
+
+// Describe says in words what the relay does, for the start-up log line:
+// upstream is the smarthost's resolved address, scheduling whether a
+// delivery scheduler runs.
+func (c *Config) Describe(upstream string, scheduling bool) string {
+	switch {
+	case c.Proxies():
+		return "proxy to " + upstream
+	case !scheduling:
+		return "store"
+	case c.DeliversByMX():
+		return "store and forward to each recipient's domain by MX"
+	case c.Routed():
+		return "store and forward by routing"
+	}
+	return "store and forward to " + upstream
+}
+
+// Level is the diagnostic log's level: warnings; information with --log
+// or --as-client; debug detail with --verbose.
+func (c *Config) Level() slog.Level {
+	switch {
+	case c.Log.Verbose:
+		return slog.LevelDebug
+	case c.Log.Enabled || c.Mode == ModeClient:
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}

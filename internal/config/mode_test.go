@@ -1,0 +1,50 @@
+package config
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+)
+
+func TestForwardsAndDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		set                   func(c *Config)
+		forwarding, triggered bool
+		scheduling            bool
+		describe              string
+	}{
+		{"store only", func(c *Config) {}, false, false, false, "store"},
+		{"smarthost, no trigger", func(c *Config) { c.Forward.To = "mx:25" }, true, false, false, "store"},
+		{"smarthost, polled", func(c *Config) { c.Forward.To = "mx:25"; c.Forward.Poll = time.Minute }, true, true, true, "store and forward to 192.0.2.1:25"},
+		{"by MX", func(c *Config) { c.Forward.AtStartup = true }, true, true, true, "store and forward to each recipient's domain by MX"},
+		{"routed", func(c *Config) { c.Routing.DefaultTransport = "smtp:x"; c.Forward.OnDisconnect = true }, true, true, true, "store and forward by routing"},
+		{"proxy", func(c *Config) { c.Mode = ModeProxy; c.Forward.To = "mx:25" }, false, false, false, "proxy to 192.0.2.1:25"},
+		{"immediate", func(c *Config) { c.Forward.To = "mx:25"; c.Forward.Immediate = true; c.Forward.Poll = time.Minute }, false, false, false, "proxy to 192.0.2.1:25"},
+	} {
+		c := Default()
+		tc.set(&c)
+		f, tr := c.Forwards()
+		if f != tc.forwarding || tr != tc.triggered {
+			t.Errorf("%s: Forwards() = %v, %v; want %v, %v", tc.name, f, tr, tc.forwarding, tc.triggered)
+		}
+		if got := c.Describe("192.0.2.1:25", tc.scheduling); got != tc.describe {
+			t.Errorf("%s: Describe = %q; want %q", tc.name, got, tc.describe)
+		}
+	}
+}
+
+func TestLevel(t *testing.T) {
+	c := Default()
+	if got := c.Level(); got != slog.LevelWarn {
+		t.Errorf("Level() by default = %v; want WARN", got)
+	}
+	c.Mode = ModeClient
+	if got := c.Level(); got != slog.LevelInfo {
+		t.Errorf("Level() with --as-client = %v; want INFO", got)
+	}
+	c.Log.Verbose = true
+	if got := c.Level(); got != slog.LevelDebug {
+		t.Errorf("Level() with --verbose = %v; want DEBUG", got)
+	}
+}
