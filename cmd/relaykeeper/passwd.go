@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
-	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 const passwdUsage = `usage: relaykeeper passwd [--plain | --md5] [USER]
@@ -56,44 +52,23 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// No x/term here to turn echo off: say so rather than pretend.
 		io.WriteString(stderr, "Password (it will be shown as you type): ")
 	}
-	pw, err := readPassword(stdin)
+	pw, err := auth.ReadPassword(stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
 		return exitFailure
 	}
-
-	typ, secret := "bcrypt", ""
+	kind := "bcrypt"
 	switch {
 	case *plain:
-		typ, secret = "plain", xtext.Encode(pw)
+		kind = "plain"
 	case *md5:
-		typ, secret = "md5", auth.MD5State(pw)
-	default:
-		if secret, err = auth.HashPassword(pw); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
-			return exitFailure
-		}
+		kind = "md5"
 	}
-	if user == "" {
-		fmt.Fprintln(stdout, secret)
-	} else {
-		fmt.Fprintf(stdout, "server %s %s %s\n", typ, xtext.Encode(user), secret)
+	line, err := auth.ServerEntry(kind, user, pw)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
+		return exitFailure
 	}
+	fmt.Fprintln(stdout, line)
 	return exitOK
-}
-
-// readPassword reads one line, without its line ending.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		if errors.Is(err, io.EOF) {
-			return "", errors.New("no password on the standard input")
-		}
-		return "", fmt.Errorf("reading the password: %w", err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", errors.New("empty password")
-	}
-	return line, nil
 }
