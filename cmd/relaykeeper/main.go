@@ -369,7 +369,8 @@ func (r *relay) runServer() int {
 	}
 	r.log.Info("relaykeeper started", started...)
 	if isTerminal(r.stderr) {
-		r.printWhereToLook(addrs, mode, fe)
+		r.cfg.WriteWhereToLook(r.stderr, config.Running{Version: version, Mode: mode, Addrs: addrs,
+			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})
 	}
 
 	sigs := make(chan os.Signal, 4)

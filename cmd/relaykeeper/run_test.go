@@ -36,14 +36,3 @@ func TestRunWritesToInjectedWriters(t *testing.T) {
 		}
 	})
 }
-
-func TestDialable(t *testing.T) {
-	for in, want := range map[string]string{
-		"[::]:2525": "127.0.0.1:2525", "0.0.0.0:25": "127.0.0.1:25", ":25": "127.0.0.1:25",
-		"127.0.0.1:2525": "127.0.0.1:2525", "[::1]:25": "[::1]:25", "192.0.2.1:25": "192.0.2.1:25",
-	} {
-		if got := dialable(in); got != want {
-			t.Errorf("dialable(%q) = %q; want %q", in, got, want)
-		}
-	}
-}

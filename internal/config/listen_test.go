@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,5 +17,38 @@ func TestSMTPListens(t *testing.T) {
 	want := []Listen{{RoleSMTP, "127.0.0.1:2525"}, {RoleSubmission, "[::1]:587"}, {RoleSMTPS, "[::1]:2525"}}
 	if got := c.SMTPListens(); !cmp.Equal(got, want) {
 		t.Errorf("SMTPListens() = %v; want %v", got, want)
+	}
+}
+
+func TestDialable(t *testing.T) {
+	for in, want := range map[string]string{
+		"[::]:2525": "127.0.0.1:2525", "0.0.0.0:25": "127.0.0.1:25", ":25": "127.0.0.1:25",
+		"127.0.0.1:2525": "127.0.0.1:2525", "[::1]:25": "[::1]:25", "192.0.2.1:25": "192.0.2.1:25",
+	} {
+		if got := Dialable(in); got != want {
+			t.Errorf("Dialable(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestWriteWhereToLook(t *testing.T) {
+	c := Default()
+	c.Forward.AtStartup = true // by MX
+	var b strings.Builder
+	c.WriteWhereToLook(&b, Running{Version: "1.0", Mode: c.Describe("", true), Addrs: []string{"[::]:2525", "submission=[::]:587"},
+		Spool: "/var/spool/relaykeeper"})
+	for _, want := range []string{
+		"relaykeeper 1.0 is running: store and forward to each recipient's domain by MX.\n",
+		"  SMTP       submission=[::]:587\n",
+		"try: swaks --server 127.0.0.1:2525 --to YOUR-ADDRESS\n",
+		"  dashboard  off",
+		"(relaykeeper queue list --spool-dir /var/spool/relaykeeper)\n",
+		"  mail log   here, one line per event\n",
+		"Most home and cloud networks block port 25",
+		"Stop with Ctrl-C",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("WriteWhereToLook wrote\n%s\nwithout %q", b.String(), want)
+		}
 	}
 }
