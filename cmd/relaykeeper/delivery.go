@@ -109,27 +109,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 // that changed, and the routing tables (all of them, with all).
 func (r *relay) Reload(all bool) {
 	r.reloadTables()
-	r.reloadRouting(all)
-}
-
-// reloadRouting re-reads the routing tables (transport_maps,
-// sender_dependent_default_transport_maps) and the transports' secrets:
-// all of them when asked to (SIGHUP), else only if a table's file changed.
-func (r *relay) reloadRouting(all bool) {
-	if r.router == nil {
-		return
-	}
-	var err error
-	changed := all
-	if all {
-		err = r.router.Reload()
-	} else {
-		changed, err = r.router.ReloadChanged()
-	}
-	switch {
-	case err != nil:
-		r.log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
-	case changed:
-		r.log.Info("routing tables reloaded")
+	if r.router != nil {
+		r.router.ReloadTables(all)
 	}
 }

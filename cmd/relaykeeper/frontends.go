@@ -198,7 +198,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n := sum.Deferred + sum.Failed + sum.Untried; n > 0 {
+	if n := sum.NotDelivered(); n > 0 {
 		return fmt.Errorf("%d of %d message(s) not delivered", n, sum.Messages+sum.Untried)
 	}
 	return nil

@@ -113,9 +113,8 @@ func (r *relay) runClient() int {
 	}
 	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
 	bar.Finish()
-	fmt.Fprintf(r.stdout, "relaykeeper: %d message(s): %d delivered, %d deferred, %d failed, %d not tried (upstream %s)\n",
-		sum.Messages+sum.Untried, sum.Sent, sum.Deferred, sum.Failed, sum.Untried, r.upstream())
-	if err != nil || sum.Deferred+sum.Failed+sum.Untried > 0 {
+	fmt.Fprintf(r.stdout, "relaykeeper: %s (upstream %s)\n", sum, r.upstream())
+	if err != nil || sum.NotDelivered() > 0 {
 		return exitFailure
 	}
 	return exitOK

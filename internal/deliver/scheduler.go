@@ -650,6 +650,15 @@ type Summary struct {
 	Untried int
 }
 
+// NotDelivered counts the messages that are still to go.
+func (s Summary) NotDelivered() int { return s.Deferred + s.Failed + s.Untried }
+
+// String is the summary on one line: "3 message(s): 2 delivered, ...".
+func (s Summary) String() string {
+	return fmt.Sprintf("%d message(s): %d delivered, %d deferred, %d failed, %d not tried",
+		s.Messages+s.Untried, s.Sent, s.Deferred, s.Failed, s.Untried)
+}
+
 // RunOnce forwards every Ready message once, whatever its back-off says,
 // and returns when all are done: E-MailRelay's --as-client and the admin's
 // flush. After the upstream cannot be reached, the remaining messages are

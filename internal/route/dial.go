@@ -124,6 +124,28 @@ func (d *Dialer) ReloadChanged() (bool, error) {
 	return false, nil
 }
 
+// ReloadTables reloads the routing tables and the transports' secrets:
+// all of them when asked to (SIGHUP), else only if a table's file
+// changed. It logs the outcome: a failed reload keeps the old tables.
+func (d *Dialer) ReloadTables(all bool) {
+	var err error
+	changed := all
+	if all {
+		err = d.Reload()
+	} else {
+		changed, err = d.ReloadChanged()
+	}
+	if d.opts.Log == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		d.opts.Log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
+	case changed:
+		d.opts.Log.Info("routing tables reloaded")
+	}
+}
+
 // fileVersion tells one version of a file from another.
 type fileVersion struct {
 	size, ino uint64
