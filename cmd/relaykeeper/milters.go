@@ -12,10 +12,7 @@ import (
 // server side, and DKIM signing last on the client side, so that a message
 // is signed as it leaves, after every filter that might change it.
 func (r *relay) addMiltersAndDKIM() error {
-	var server []filter.Filter
-	if r.serverFilter != nil {
-		server = append(server, r.serverFilter)
-	}
+	server := []filter.Filter{r.serverFilter}
 	for _, addr := range r.cfg.Milter.Server {
 		m, err := milter.New(addr, milter.Options{DefaultAction: r.cfg.Milter.DefaultAction,
 			MacroValues: map[string]string{"j": r.cfg.Domain, "{daemon_name}": "relaykeeper"}})
@@ -24,23 +21,13 @@ func (r *relay) addMiltersAndDKIM() error {
 		}
 		server = append(server, m)
 	}
-	switch len(server) {
-	case 0:
-	case 1:
-		r.serverFilter = server[0]
-	default:
-		r.serverFilter = filter.Chain(server...)
-	}
+	r.serverFilter = filter.Join(server...)
 	if k := r.cfg.DKIM; k.Domain != "" {
 		s, err := dkim.LoadSigner(k.Domain, k.Selector, k.Key)
 		if err != nil {
 			return fmt.Errorf("dkim: %w", err)
 		}
-		if r.clientFilter != nil {
-			r.clientFilter = filter.Chain(r.clientFilter, s.Filter())
-		} else {
-			r.clientFilter = s.Filter()
-		}
+		r.clientFilter = filter.Join(r.clientFilter, s.Filter())
 	}
 	return nil
 }

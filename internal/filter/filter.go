@@ -224,13 +224,25 @@ func ParseChain(specs []string, side Side, timeout time.Duration) (Filter, error
 		}
 		fs = append(fs, f)
 	}
+	return Join(fs...), nil
+}
+
+// Join runs the filters that are not nil in order: nil for none, the one
+// itself for one, else their Chain.
+func Join(filters ...Filter) Filter {
+	var fs []Filter
+	for _, f := range filters {
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
 	switch len(fs) {
 	case 0:
-		return nil, nil
+		return nil
 	case 1:
-		return fs[0], nil
+		return fs[0]
 	}
-	return Chain(fs...), nil
+	return Chain(fs...)
 }
 
 // Chain runs filters in order and stops at the first result that is not OK,

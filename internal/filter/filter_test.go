@@ -353,3 +353,19 @@ func TestParseChain(t *testing.T) {
 		t.Error("ParseChain(exit:999) = nil error; want one")
 	}
 }
+
+func TestJoin(t *testing.T) {
+	f, err := Parse("exit:0", Server, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Join(nil, nil); got != nil {
+		t.Errorf("Join(nil, nil) = %v; want nil", got)
+	}
+	if got := Join(nil, f, nil); got != f {
+		t.Errorf("Join(nil, f, nil) = %v; want f itself", got)
+	}
+	if got, ok := Join(f, nil, f).(*chain); !ok || len(got.filters) != 2 {
+		t.Errorf("Join(f, nil, f) = %v; want a chain of two", got)
+	}
+}
