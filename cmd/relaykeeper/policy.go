@@ -27,17 +27,13 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Sender:       p.SenderRestrictions,
 		Relay:        p.RelayRestrictions,
 		Recipient:    p.RecipientRestrictions,
-		Mail:         mailRestrictions(cfg),
+		Mail:         cfg.MailRestrictions(),
 		Tables:       policy.SetTables{Set: tables},
 		Blocklists:   rblZones{server: p.DNSServer, log: log},
 		Log:          log,
 	}
 	var errs []error
-	_, explicit := cfg.Origin.Lines["policy.mynetworks"]
-	if _, sw := cfg.Origin.Switches["policy.mynetworks"]; sw {
-		explicit = true
-	}
-	if secrets != nil && !explicit {
+	if secrets != nil && cfg.TrustsSecretsFile() {
 		// E-MailRelay: with --server-auth, only the secrets file's
 		// "server none" addresses may send without logging in.
 		opts.Trusted = secrets
@@ -100,13 +96,4 @@ func (z rblZones) Open(zone string) (policy.Blocklist, error) {
 		return nil, err
 	}
 	return dnsbl.Blocklist{C: dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), Log: z.log}, nil
-}
-
-// mailRestrictions are checked at MAIL FROM: the enforcer's blocked sender
-// domains, "enforced at MAIL FROM from then on".
-func mailRestrictions(cfg *config.Config) []string {
-	if cfg.Enforce.SenderAccess == "" || cfg.Enforce.Disabled {
-		return nil
-	}
-	return []string{"check_sender_access texthash:" + cfg.Enforce.SenderAccess}
 }

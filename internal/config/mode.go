@@ -56,3 +56,27 @@ func (c *Config) Level() slog.Level {
 	}
 	return slog.LevelWarn
 }
+
+// Given says whether the operator set key ("policy.mynetworks"), in the
+// file or by a switch, rather than leaving its default.
+func (o Origin) Given(key string) bool {
+	_, inFile := o.Lines[key]
+	_, bySwitch := o.Switches[key]
+	return inFile || bySwitch
+}
+
+// TrustsSecretsFile says whether the relay's own networks are the secrets
+// file's "server none" addresses: with --server-auth and no
+// policy.mynetworks of the operator's, as E-MailRelay has it.
+func (c *Config) TrustsSecretsFile() bool {
+	return c.Auth.ServerSecrets != "" && !c.Origin.Given("policy.mynetworks")
+}
+
+// MailRestrictions are checked at MAIL FROM: the enforcer's blocked sender
+// domains, "enforced at MAIL FROM from then on".
+func (c *Config) MailRestrictions() []string {
+	if c.Enforce.SenderAccess == "" || c.Enforce.Disabled {
+		return nil
+	}
+	return []string{"check_sender_access texthash:" + c.Enforce.SenderAccess}
+}

@@ -48,3 +48,26 @@ func TestLevel(t *testing.T) {
 		t.Errorf("Level() with --verbose = %v; want DEBUG", got)
 	}
 }
+
+func TestTrustsSecretsFileAndMailRestrictions(t *testing.T) {
+	c := Default()
+	if c.TrustsSecretsFile() {
+		t.Error("TrustsSecretsFile() without --server-auth = true")
+	}
+	c.Auth.ServerSecrets = "/etc/relaykeeper.auth"
+	if !c.TrustsSecretsFile() {
+		t.Error("TrustsSecretsFile() with --server-auth = false")
+	}
+	c.Origin.Lines = map[string]int{"policy.mynetworks": 3}
+	if c.TrustsSecretsFile() {
+		t.Error("TrustsSecretsFile() with policy.mynetworks in the file = true")
+	}
+	c.Enforce.SenderAccess = "/var/lib/x/blocked"
+	if got := c.MailRestrictions(); len(got) != 1 || got[0] != "check_sender_access texthash:/var/lib/x/blocked" {
+		t.Errorf("MailRestrictions() = %q", got)
+	}
+	c.Enforce.Disabled = true
+	if got := c.MailRestrictions(); got != nil {
+		t.Errorf("MailRestrictions() with enforcement off = %q; want none", got)
+	}
+}
