@@ -120,30 +120,11 @@ func (r *relay) runClient() int {
 	return exitOK
 }
 
-// serverFor builds the SMTP server for one listener role: plain SMTP offers
-// STARTTLS when there is a certificate; submission requires TLS and, with
-// accounts, AUTH; smtps speaks TLS from the first byte.
-func (r *relay) serverFor(role string, base smtpd.Options) *smtpd.Server {
-	o := base
+// serverFor builds the SMTP server for one listener role, which decides
+// what it requires (smtpd.Options.ForRole).
+func (r *relay) serverFor(role string, o smtpd.Options) *smtpd.Server {
 	o.TLSConfig = r.serverTLS
-	switch role {
-	case config.RoleSMTP:
-		o.ImplicitTLS = r.cfg.TLS.ServerConnection
-		o.RequireTLS = r.cfg.TLS.ServerRequired
-	case config.RoleSubmission:
-		o.RequireTLS = r.serverTLS != nil
-		o.RequireAuth = o.Auth != nil
-	case config.RoleSMTPS:
-		o.ImplicitTLS = true
-		o.RequireAuth = o.Auth != nil
-	case config.RoleReinject:
-		// The content filter's return path: it has been through policy
-		// and filters already.
-		o.Reinject = true
-		o.Policy, o.HeaderChecks, o.Filter, o.Auth, o.Enforcer = nil, nil, nil, nil, nil
-		o.TLSConfig = nil
-	}
-	return smtpd.New(o)
+	return smtpd.New(o.ForRole(role, r.cfg.TLS.ServerConnection, r.cfg.TLS.ServerRequired))
 }
 
 // smtpOptions are the SMTP server's options shared by every listener

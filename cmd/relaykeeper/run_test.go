@@ -5,6 +5,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
 // TestRunWritesToInjectedWriters pins that the relay's own words reach the
@@ -35,4 +38,17 @@ func TestRunWritesToInjectedWriters(t *testing.T) {
 			t.Errorf("stderr = %q; want it to contain %q", got, want)
 		}
 	})
+}
+
+// The listener roles config reads from --interface are the ones smtpd
+// serves.
+func TestRolesAgree(t *testing.T) {
+	for _, r := range [][2]string{
+		{config.RoleSMTP, smtpd.RoleSMTP}, {config.RoleSubmission, smtpd.RoleSubmission},
+		{config.RoleSMTPS, smtpd.RoleSMTPS}, {config.RoleReinject, smtpd.RoleReinject},
+	} {
+		if r[0] != r[1] {
+			t.Errorf("config role %q != smtpd role %q", r[0], r[1])
+		}
+	}
 }
