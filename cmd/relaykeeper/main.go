@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -26,6 +25,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
+	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
@@ -256,11 +256,10 @@ func (r *relay) runServer() int {
 	}
 	// The spool's own pid file tells `relaykeeper queue` which process
 	// to signal after changing the spool.
-	spoolPid := filepath.Join(r.spool.Dir(), ".relaykeeper.pid")
-	if err := os.WriteFile(spoolPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		r.log.Warn("cannot write the spool's pid file", "file", spoolPid, "err", err)
+	if err := queue.WritePID(r.spool); err != nil {
+		r.log.Warn("cannot write the spool's pid file", "err", err)
 	} else {
-		defer os.Remove(spoolPid)
+		defer queue.RemovePID(r.spool)
 	}
 	if r.cfg.Process.PidFile != "" {
 		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

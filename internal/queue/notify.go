@@ -17,6 +17,15 @@ import (
 // process id, so that queue commands know whom to tell about a change.
 const PIDFile = ".relaykeeper.pid"
 
+// WritePID records the calling process as the relay running on s, for
+// Notify; RemovePID takes it back when the relay stops.
+func WritePID(s *spool.Spool) error {
+	return os.WriteFile(filepath.Join(s.Dir(), PIDFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// RemovePID removes the record WritePID made.
+func RemovePID(s *spool.Spool) { os.Remove(filepath.Join(s.Dir(), PIDFile)) }
+
 // ErrNoRelay is returned by Notify when no relay runs on the spool.
 var ErrNoRelay = errors.New("queue: no relay is running on the spool")
 

@@ -2,8 +2,13 @@ package queue
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // The command's tests (cmd/relaykeeper) pin the whole output against a
@@ -51,5 +56,23 @@ func TestParseStates(t *testing.T) {
 	}
 	if _, err := ParseStates("ready,sleeping"); err == nil {
 		t.Errorf("ParseStates(%q) = nil error; want one", "ready,sleeping")
+	}
+}
+
+func TestWritePID(t *testing.T) {
+	s, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePID(s); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(), PIDFile))
+	if want := strconv.Itoa(os.Getpid()) + "\n"; err != nil || string(b) != want {
+		t.Errorf("pid file = %q, %v; want %q", b, err, want)
+	}
+	RemovePID(s)
+	if _, err := os.Stat(filepath.Join(s.Dir(), PIDFile)); err == nil {
+		t.Error("RemovePID left the pid file")
 	}
 }
