@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/relaykeeper/relaykeeper/internal/auth"
-	"github.com/relaykeeper/relaykeeper/internal/dnsbl"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -263,10 +261,3 @@ func TestParseNetworks(t *testing.T) {
 		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
 	}
 }
-
-// The providers the command plugs in.
-var (
-	_ SenderOwners = (*auth.SenderLogins)(nil)
-	_ Verifier     = AddressVerifier{}
-	_ Blocklist    = dnsbl.Blocklist{}
-)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
 
@@ -23,9 +22,6 @@ func (p waitingPolicy) Check(ctx context.Context, _ policy.Stage, _ *policy.Requ
 }
 
 var _ Checker = waitingPolicy{}
-
-// The secrets file, as the command plugs it in.
-var _ Authenticator = auth.SMTPAuth{}
 
 // TestContextCancelsCalls: ending Options.Context cancels a policy check
 // under way, which would otherwise hold its session as long as it likes.

@@ -4,9 +4,11 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/dnsbl"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
+	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
@@ -17,6 +19,11 @@ import (
 var (
 	_ policy.Tables         = policy.SetTables{}
 	_ policy.TrustedClients = (*auth.Secrets)(nil)
+	_ policy.SenderOwners   = (*auth.SenderLogins)(nil)
+	_ policy.Blocklist      = dnsbl.Blocklist{}
+	_ policy.Verifier       = policy.AddressVerifier{}
+
+	_ queue.Pace = deliver.Pace{}
 
 	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
 
@@ -25,4 +32,5 @@ var (
 	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
 	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
 	_ smtpd.UpstreamDialer  = (*remote.Dialer)(nil)
+	_ smtpd.Authenticator   = auth.SMTPAuth{}
 )
