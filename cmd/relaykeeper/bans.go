@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -45,18 +42,10 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 
-	// Switches may come before, between or after the words.
-	var words []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v (see relaykeeper bans --help)\n", err)
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words = append(words, fs.Arg(0))
-		rest = fs.Args()[1:]
+	words, err := parseInterspersed(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper bans: %v (see relaykeeper bans --help)\n", err)
+		return exitUsage
 	}
 	if *help {
 		io.WriteString(stdout, bansUsage)
@@ -94,7 +83,6 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ip netip.Addr
 	if wantOperands == 1 {
-		var err error
 		if ip, err = netip.ParseAddr(operands[0]); err != nil {
 			return usage("%q is not an IP address", operands[0])
 		}
@@ -108,13 +96,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 		return exitUsage
 	}
-	// The enforcer's directory in the spool may not exist before the
-	// relay first ran with enforcement on.
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
-		return exitFailure
-	}
-	b, err := enforce.OpenBans(path, nil)
+	b, err := enforce.OpenBansByHand(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 		return exitFailure
@@ -122,12 +104,13 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, p := range b.Problems() {
 		fmt.Fprintf(stderr, "relaykeeper bans: warning: %v\n", p)
 	}
-	// Bans added by hand take effect at once: no reply is on its way.
-	b.Delay = 0
 
 	switch cmd {
 	case "list":
-		return listBans(b.List(), *asJSON, stdout, stderr)
+		if err := enforce.WriteBanList(stdout, b.List(), *asJSON); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			return exitFailure
+		}
 	case "add":
 		r := *reason
 		if r == "" {
@@ -154,32 +137,6 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func listBans(list []enforce.BanEntry, asJSON bool, stdout, stderr io.Writer) int {
-	if asJSON {
-		if list == nil {
-			list = []enforce.BanEntry{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
-			return exitFailure
-		}
-		return exitOK
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "IP\tFROM\tUNTIL\tREASON")
-	for _, ban := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, ban.From.UTC().Format(time.RFC3339),
-			ban.Until.UTC().Format(time.RFC3339), ban.Reason)
-	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
-		return exitFailure
-	}
-	return exitOK
-}
-
 // bansPath chooses the ban file: --bans, else the spool directory of
 // --spool-dir or --config, else the default configuration's.
 func bansPath(file, spoolDir, configFile string) (string, error) {
@@ -187,13 +144,13 @@ func bansPath(file, spoolDir, configFile string) (string, error) {
 	case file != "":
 		return file, nil
 	case spoolDir != "":
-		return filepath.Join(spoolDir, ".enforce", "bans"), nil
+		return filepath.Join(enforce.StateDir(spoolDir), "bans"), nil
 	case configFile != "":
 		cfg, err := config.Load(configFile)
 		if err != nil {
 			return "", err
 		}
-		return filepath.Join(cfg.Spool.Dir, ".enforce", "bans"), nil
+		return filepath.Join(enforce.StateDir(cfg.Spool.Dir), "bans"), nil
 	}
-	return filepath.Join(config.Default().Spool.Dir, ".enforce", "bans"), nil
+	return filepath.Join(enforce.StateDir(config.Default().Spool.Dir), "bans"), nil
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
-	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 )
@@ -64,13 +61,6 @@ func runEnforce(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// enforceTester is what "enforce test" tries replies on.
-type enforceTester struct {
-	rules  *enforce.Rules
-	filter *enforce.ReplyFilter
-	host   string
-}
-
 func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relaykeeper enforce test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -79,18 +69,10 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	host := fs.String("host", "", "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
-	// Switches may come before or after the reply.
-	var replies []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: %v (see relaykeeper enforce --help)\n", err)
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		replies = append(replies, fs.Arg(0))
-		args = fs.Args()[1:]
+	replies, err := parseInterspersed(fs, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper enforce test: %v (see relaykeeper enforce --help)\n", err)
+		return exitUsage
 	}
 	if *help {
 		io.WriteString(stdout, enforceUsage)
@@ -101,85 +83,30 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 
-	t := enforceTester{rules: enforce.DefaultRules(), filter: enforce.DefaultReplyFilter(), host: *host}
-	var err error
-	if *rulesFile != "" {
-		if t.rules, err = enforce.LoadRules(*rulesFile); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: --rules:\n%v\n", err)
-			return exitUsage
-		}
+	pol, rulesErr, filterErr := enforce.OpenPolicy(*rulesFile, *filterFile)
+	switch {
+	case rulesErr != nil:
+		fmt.Fprintf(stderr, "relaykeeper enforce test: --rules:\n%v\n", rulesErr)
+		return exitUsage
+	case filterErr != nil:
+		fmt.Fprintf(stderr, "relaykeeper enforce test: --reply-filter:\n%v\n", filterErr)
+		return exitUsage
 	}
-	if *filterFile != "" {
-		if t.filter, err = enforce.LoadReplyFilter(*filterFile); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: --reply-filter:\n%v\n", err)
-			return exitUsage
-		}
-	}
-
 	if replies[0] != "-" {
-		if err := t.test(stdout, replies[0]); err != nil {
+		if err := enforce.Explain(stdout, pol, replies[0], *host); err != nil {
 			fmt.Fprintf(stderr, "relaykeeper enforce test: %v\n", err)
 			return exitUsage
 		}
 		return exitOK
 	}
 	status := exitOK
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	n, first := 0, true
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if !first {
-			fmt.Fprintln(stdout)
-		}
-		first = false
-		fmt.Fprintf(stdout, "reply: %s\n", line)
-		if err := t.test(stdout, line); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: line %d: %v\n", n, err)
-			status = exitFailure
-		}
-	}
-	if err := sc.Err(); err != nil {
+	err = enforce.ExplainEach(stdout, stdin, pol, *host, func(n int, err error) {
+		fmt.Fprintf(stderr, "relaykeeper enforce test: line %d: %v\n", n, err)
+		status = exitFailure
+	})
+	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper enforce test: reading the standard input: %v\n", err)
 		return exitFailure
 	}
 	return status
-}
-
-// test prints the verdict on one reply and what the client would hear:
-// the engine's plan (enforce.Decide), for a client that is neither
-// welcomelisted nor local.
-func (t enforceTester) test(w io.Writer, s string) error {
-	r, err := enforce.ParseReply(s)
-	if err != nil {
-		return err
-	}
-	if t.host != "" {
-		r.Host = t.host
-	}
-	pl := enforce.Decide(enforce.Policy{Rules: t.rules, Filter: t.filter},
-		enforce.Refusal{Client: netip.MustParseAddr("192.0.2.1"), Reply: r})
-	fmt.Fprintln(w, pl.Verdict)
-	hears := func(h enforce.Reply) string {
-		if h.Text == r.Text {
-			return r.Text + " (unchanged)"
-		}
-		return h.Text
-	}
-	switch pl.Action {
-	case enforce.Encapsulate:
-		fmt.Fprintf(w, "client hears, once the encapsulated copy is sent: %s\n", hears(pl.Heard))
-		fmt.Fprintf(w, "client hears, if it cannot be sent: %s\n", hears(pl.Undone))
-		return nil
-	case enforce.Pace, enforce.Alert:
-		fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
-		fmt.Fprintln(w, "queued mail: kept (deferred), whatever the code says")
-		return nil
-	}
-	fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
-	return nil
 }

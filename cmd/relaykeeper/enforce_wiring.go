@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -24,29 +23,9 @@ func enforcePaths(cfg *config.Config) error {
 	if !enforcing(cfg) {
 		return nil
 	}
-	// The enforcer's state lives beside the messages, in a dot directory
-	// that spool tools pass over (E-MailRelay's copy: filter among them).
-	dir := filepath.Join(cfg.Spool.Dir, ".enforce")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("enforce: %w", err)
-	}
-	if e.SenderAccess == "" {
-		e.SenderAccess = filepath.Join(dir, "sender_access")
-	}
-	if e.Welcomelist == "" {
-		e.Welcomelist = filepath.Join(dir, "welcomelist")
-	}
-	if e.Bans == "" {
-		e.Bans = filepath.Join(dir, "bans")
-	}
-	if _, err := os.Stat(e.SenderAccess); os.IsNotExist(err) {
-		hdr := "# Sender domains blocked by relaykeeper's enforcer (Postfix access(5) format).\n" +
-			"# Each entry follows a comment saying when and why. Edit freely.\n"
-		if err := os.WriteFile(e.SenderAccess, []byte(hdr), 0o644); err != nil {
-			return fmt.Errorf("enforce.sender_access: %w", err)
-		}
-	}
-	return nil
+	f, err := enforce.Files{SenderAccess: e.SenderAccess, Welcomelist: e.Welcomelist, Bans: e.Bans}.Prepare(cfg.Spool.Dir)
+	e.SenderAccess, e.Welcomelist, e.Bans = f.SenderAccess, f.Welcomelist, f.Bans
+	return err
 }
 
 // enforcing reports whether the relay acts on upstream refusals: when it
@@ -72,6 +51,12 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		MailLog:      r.maillog,
 		Log:          r.log,
 	}
+	var rulesErr, filterErr error
+	if en.Policy, rulesErr, filterErr = enforce.OpenPolicy(e.Rules, e.ReplyFilter); rulesErr != nil {
+		return nil, fmt.Errorf("--enforce-rules: %w", rulesErr)
+	} else if filterErr != nil {
+		return nil, fmt.Errorf("enforce.reply_filter: %w", filterErr)
+	}
 	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
 	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
 	if r.srs != nil {
@@ -83,20 +68,6 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
 	}
 	var err error
-	if e.Rules != "" {
-		if en.Policy.Rules, err = enforce.LoadRules(e.Rules); err != nil {
-			return nil, fmt.Errorf("--enforce-rules: %w", err)
-		}
-	} else {
-		en.Policy.Rules = enforce.DefaultRules()
-	}
-	if e.ReplyFilter != "" {
-		if en.Policy.Filter, err = enforce.LoadReplyFilter(e.ReplyFilter); err != nil {
-			return nil, fmt.Errorf("enforce.reply_filter: %w", err)
-		}
-	} else {
-		en.Policy.Filter = enforce.DefaultReplyFilter()
-	}
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
 		return nil, fmt.Errorf("enforce.bans: %w", err)
 	}

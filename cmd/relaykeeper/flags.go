@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -101,6 +102,22 @@ func parseArgs(args []string, stdout io.Writer) (config.Config, *Command, error)
 // usageError is a one-line command-line error with the way out.
 func usageError(err error) error {
 	return &exitError{status: exitUsage, err: fmt.Errorf("%w (see relaykeeper --help)", err)}
+}
+
+// parseInterspersed parses a subcommand's switches, which may come before,
+// between or after its words, and returns the words.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // subcommands are listed in --help, the man page and completion; runCommand

@@ -1,0 +1,118 @@
+package enforce
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// OpenPolicy reads the rules and the reply filter from their files, or
+// takes the built-in ones for an empty path. The error names the file that
+// failed: rulesErr for the rules, else the filter's.
+func OpenPolicy(rulesFile, filterFile string) (p Policy, rulesErr, filterErr error) {
+	p.Rules, p.Filter = DefaultRules(), DefaultReplyFilter()
+	if rulesFile != "" {
+		if p.Rules, rulesErr = LoadRules(rulesFile); rulesErr != nil {
+			return p, rulesErr, nil
+		}
+	}
+	if filterFile != "" {
+		p.Filter, filterErr = LoadReplyFilter(filterFile)
+	}
+	return p, nil, filterErr
+}
+
+// Explain tells what the relay would do about an upstream's reply s (as
+// ParseReply reads it) and what the client that submitted the message would
+// hear: Decide's plan for a client that is neither welcomelisted nor local.
+// The verdict comes first. A non-empty host stands for the upstream's name.
+func Explain(w io.Writer, p Policy, s, host string) error {
+	r, err := ParseReply(s)
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		r.Host = host
+	}
+	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), Reply: r})
+	fmt.Fprintln(w, pl.Verdict)
+	hears := func(h Reply) string {
+		if h.Text == r.Text {
+			return r.Text + " (unchanged)"
+		}
+		return h.Text
+	}
+	switch pl.Action {
+	case Encapsulate:
+		fmt.Fprintf(w, "client hears, once the encapsulated copy is sent: %s\n", hears(pl.Heard))
+		fmt.Fprintf(w, "client hears, if it cannot be sent: %s\n", hears(pl.Undone))
+		return nil
+	case Pace, Alert:
+		fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
+		fmt.Fprintln(w, "queued mail: kept (deferred), whatever the code says")
+		return nil
+	}
+	fmt.Fprintf(w, "client hears: %s\n", hears(pl.Heard))
+	return nil
+}
+
+// ExplainEach explains every reply read from in, one a line, skipping blank
+// lines and # comments; each explanation follows a "reply:" line and a
+// blank line separates them. A reply that does not parse is reported to
+// bad with its line number and the rest go on; the returned error is one
+// of reading in.
+func ExplainEach(w io.Writer, in io.Reader, p Policy, host string, bad func(line int, err error)) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for n, first := 1, true; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if !first {
+			fmt.Fprintln(w)
+		}
+		first = false
+		fmt.Fprintf(w, "reply: %s\n", line)
+		if err := Explain(w, p, line, host); err != nil {
+			bad(n, err)
+		}
+	}
+	return sc.Err()
+}
+
+// StateDir is the enforcer's directory in a spool: a dot directory that
+// spool tools pass over (E-MailRelay's copy: filter among them).
+func StateDir(spoolDir string) string { return filepath.Join(spoolDir, ".enforce") }
+
+// Files are the enforcer's state files.
+type Files struct {
+	SenderAccess, Welcomelist, Bans string
+}
+
+// Prepare fills in the files that are not set with their places in the
+// spool's StateDir, creates that directory, and starts an absent sender
+// access table with a header saying whose it is.
+func (f Files) Prepare(spoolDir string) (Files, error) {
+	dir := StateDir(spoolDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return f, fmt.Errorf("enforce: %w", err)
+	}
+	for p, name := range map[*string]string{&f.SenderAccess: "sender_access", &f.Welcomelist: "welcomelist", &f.Bans: "bans"} {
+		if *p == "" {
+			*p = filepath.Join(dir, name)
+		}
+	}
+	if _, err := os.Stat(f.SenderAccess); os.IsNotExist(err) {
+		hdr := "# Sender domains blocked by relaykeeper's enforcer (Postfix access(5) format).\n" +
+			"# Each entry follows a comment saying when and why. Edit freely.\n"
+		if err := os.WriteFile(f.SenderAccess, []byte(hdr), 0o644); err != nil {
+			return f, fmt.Errorf("enforce.sender_access: %w", err)
+		}
+	}
+	return f, nil
+}
