@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 const enforceUsage = `usage: relaykeeper enforce test REPLY [--rules FILE] [--reply-filter FILE] [--host HOST]
@@ -154,21 +155,22 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 // the engine's plan (enforce.Decide), for a client that is neither
 // welcomelisted nor local.
 func (t enforceTester) test(w io.Writer, s string) error {
-	r, err := enforce.ParseReply(s)
+	up, err := enforce.ParseReply(s)
 	if err != nil {
 		return err
 	}
 	if t.host != "" {
-		r.Host = t.host
+		up.Host = t.host
 	}
 	pl := enforce.Decide(enforce.Policy{Rules: t.rules, Filter: t.filter},
-		enforce.Refusal{Client: netip.MustParseAddr("192.0.2.1"), Reply: r})
+		enforce.Refusal{Client: netip.MustParseAddr("192.0.2.1"), Upstream: up})
 	fmt.Fprintln(w, pl.Verdict)
-	hears := func(h enforce.Reply) string {
-		if h.Text == r.Text {
-			return r.Text + " (unchanged)"
+	heard := up.Reply.String()
+	hears := func(h reply.Reply) string {
+		if s := h.String(); s != heard {
+			return s
 		}
-		return h.Text
+		return heard + " (unchanged)"
 	}
 	switch pl.Action {
 	case enforce.Encapsulate:
