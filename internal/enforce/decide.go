@@ -88,7 +88,7 @@ type Plan struct {
 	// Why says why Action differs from Verdict.Action; "" if it does not.
 	Why string
 	// Heard is what the submitting client hears once the action is done
-	// (on one line, Postfix-joined); Undone what it hears if the action
+	// (the reply the SMTP edge writes back); Undone what it hears if the action
 	// could not be done (an encapsulated copy that could not be made).
 	// Both equal the upstream's reply when nothing rewrote it.
 	Heard, Undone reply.Reply
