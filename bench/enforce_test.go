@@ -28,7 +28,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.Fatal(err)
 		}
 		refusals = append(refusals, enforce.Refusal{ID: "Q", Client: netip.MustParseAddr("203.0.113.9"),
-			From: "a@b.example", To: []string{"c@gmail.test"}, Reply: r})
+			From: "a@b.example", To: []string{"c@gmail.test"}, Upstream: r})
 	}
 	wl, err := enforce.OpenWelcomelist(b.TempDir() + "/welcomelist")
 	if err != nil {

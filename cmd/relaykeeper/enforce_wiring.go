@@ -101,10 +101,9 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 type enforcerRefusals struct{ r *relay }
 
 func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
-	rep := enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String(),
-		Host: res.Relay, Stage: res.Stage}
+	up := enforce.Upstream{Reply: res.Reply, Host: res.Relay, Stage: res.Stage}
 	out := er.r.enforcer.Refused(context.Background(),
-		enforce.QueuedRefusal(res.Env, res.Rcpt.Addr, er.r.spool.ContentPath(res.Env.ID), rep))
+		enforce.QueuedRefusal(res.Env, res.Rcpt.Addr, er.r.spool.ContentPath(res.Env.ID), up))
 	if !out.Plan.Repeat {
 		res.Env.Enforced = append(res.Env.Enforced, out.Plan.Key)
 	}
@@ -126,7 +125,7 @@ func (ev engineVerdicts) Verdict(res deliver.Result) deliver.Verdict {
 		return deliver.VerdictAlert
 	}
 	pl := enforce.Decide(ev.policy, enforce.Refusal{To: []string{res.Rcpt.Addr},
-		Reply: enforce.Reply{Code: res.Reply.Code, Enhanced: res.Reply.Enhanced, Text: res.Reply.String()}})
+		Upstream: enforce.Upstream{Reply: res.Reply}})
 	switch v := pl.Verdict; {
 	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:
 		return deliver.VerdictPaceRecipient
@@ -144,17 +143,12 @@ func (ev engineVerdicts) Verdict(res deliver.Result) deliver.Verdict {
 type enforcerProxy struct{ en *enforce.Enforcer }
 
 func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) reply.Reply {
-	rep := enforce.Reply{Code: pr.Reply.Code, Enhanced: pr.Reply.Enhanced, Text: pr.Reply.String(),
-		Host: pr.Relay, Stage: pr.Stage}
 	out := p.en.Act(ctx, enforce.Refusal{
-		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To, Reply: rep, ContentPath: pr.ContentPath,
+		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To,
+		Upstream: enforce.Upstream{Reply: pr.Reply, Host: pr.Relay, Stage: pr.Stage}, ContentPath: pr.ContentPath,
 	})
-	if out.Heard.Text == rep.Text || out.Heard.Code == 0 {
+	if out.Heard.Code == 0 {
 		return pr.Reply
 	}
-	heard, err := reply.ParseLine(out.Heard.Text)
-	if err != nil {
-		return pr.Reply
-	}
-	return heard
+	return out.Heard
 }

@@ -182,17 +182,17 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		c.log.Debug("not from the upstream", "queue", r.QueueID, "relay", r.Relay)
 		return
 	}
-	reply, err := enforce.ParseReply(r.Reply)
+	up, err := enforce.ParseReply(r.Reply)
 	if err != nil {
 		c.log.Debug("no reply code", "queue", r.QueueID, "err", err)
 		return
 	}
-	reply.Host = r.RelayHost
+	up.Host = r.RelayHost
 	switch r.Stage {
 	case "end-of-data":
-		reply.Stage = "data"
+		up.Stage = "data"
 	case "mail", "rcpt":
-		reply.Stage = r.Stage
+		up.Stage = r.Stage
 	}
 	ip, _ := netip.ParseAddr(r.ClientIP)
 	name := r.ClientName
@@ -212,7 +212,7 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// submission. A re-injected message whose client is unknown is
 		// not local: its ban is reported.
 		Local: r.ClientIP == "" && r.OrigQueueID == "",
-		From:  r.From, To: []string{r.To}, Reply: reply, Done: done})
+		From:  r.From, To: []string{r.To}, Upstream: up, Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
 	if pl.Repeat || pl.Action == enforce.None {

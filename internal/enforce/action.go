@@ -10,6 +10,8 @@
 // smtp_reply_filter.
 package enforce
 
+import "github.com/relaykeeper/relaykeeper/internal/reply"
+
 // Action is what a rule says to do about a refusal.
 type Action int
 
@@ -103,14 +105,14 @@ func ParseScope(s string) (Scope, bool) {
 	return ScopeDestination, false
 }
 
-// Reply is an upstream's refusal as the rules see it.
-type Reply struct {
-	Code int
-	// Enhanced is the RFC 3463 code of the first line ("5.7.26"), or "".
-	Enhanced string
-	// Text is the whole reply on one line, each line keeping its
-	// "550-5.7.1" prefix as Postfix logs it.
-	Text string
+// Upstream is an upstream's refusal as the rules see it: the reply and
+// where it came from. A Reply without a code holds only text in its
+// Lines, as a test or a hand-written rule check gives it; the code and
+// enhanced code are then read from the text.
+type Upstream struct {
+	// Reply is the refusal. Its String, each line keeping its
+	// "550-5.7.1" prefix as Postfix logs it, is the text the rules match.
+	Reply reply.Reply
 	// Host is the upstream's host name or address, as far as known.
 	Host string
 	// Stage is what the reply answered: "mail", "rcpt", "data" (end of
@@ -118,7 +120,7 @@ type Reply struct {
 	Stage string
 }
 
-// Verdict is the outcome of classifying a Reply.
+// Verdict is the outcome of classifying an Upstream reply.
 type Verdict struct {
 	Action Action
 	// Rule names the rule that matched (its name, or FILE:LINE), "" if

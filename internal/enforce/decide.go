@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -61,8 +62,8 @@ type Refusal struct {
 	// From is the envelope sender; To the refused recipients.
 	From string
 	To   []string
-	// Reply is the upstream's refusal.
-	Reply Reply
+	// Upstream is the upstream's refusal: rf.Reply, rf.Host, rf.Stage.
+	Upstream
 	// ContentPath is the message, for encapsulation; "" if unavailable.
 	ContentPath string
 	// Done are the Keys of the refusals of this message acted on already
@@ -87,10 +88,10 @@ type Plan struct {
 	// Why says why Action differs from Verdict.Action; "" if it does not.
 	Why string
 	// Heard is what the submitting client hears once the action is done
-	// (on one line, Postfix-joined); Undone what it hears if the action
+	// (the reply the SMTP edge writes back); Undone what it hears if the action
 	// could not be done (an encapsulated copy that could not be made).
 	// Both equal the upstream's reply when nothing rewrote it.
-	Heard, Undone Reply
+	Heard, Undone reply.Reply
 	// Key identifies the refusal for deduplication (see Key).
 	Key string
 	// Repeat: the same refusal was acted on already (its Key is in
@@ -115,12 +116,11 @@ type Plan struct {
 func Decide(p Policy, rf Refusal) Plan {
 	if rf.Reply.Code == 0 {
 		// Only the text: read the code and enhanced code from it.
-		if r, err := ParseReply(rf.Reply.Text); err == nil {
-			r.Host, r.Stage = rf.Reply.Host, rf.Reply.Stage
-			rf.Reply = r
+		if u, err := ParseReply(rf.Reply.String()); err == nil {
+			rf.Reply = u.Reply
 		}
 	}
-	v := p.Rules.Classify(rf.Reply)
+	v := p.Rules.Classify(rf.Upstream)
 	pl := Plan{Verdict: v, Action: v.Action, Heard: rf.Reply, Undone: rf.Reply}
 	pl.Key = Key(v, strings.Join(rf.To, ","), rf.Reply)
 	if slices.Contains(rf.Done, pl.Key) {
@@ -175,12 +175,12 @@ func Decide(p Policy, rf Refusal) Plan {
 		return pl
 	}
 	if p.Filter != nil {
-		if s, ok := p.Filter.RewriteFor(rf.Reply.Text, false); ok {
+		if s, ok := p.Filter.RewriteFor(rf.Reply.String(), false); ok {
 			pl.Undone = rewritten(rf.Reply, s)
 		}
 		pl.Heard = pl.Undone
 		if pl.Action == Encapsulate {
-			if s, ok := p.Filter.RewriteFor(rf.Reply.Text, true); ok {
+			if s, ok := p.Filter.RewriteFor(rf.Reply.String(), true); ok {
 				pl.Heard = rewritten(rf.Reply, s)
 			}
 		}
@@ -188,19 +188,20 @@ func Decide(p Policy, rf Refusal) Plan {
 	return pl
 }
 
-// rewritten is the reply a filter made of r.
-func rewritten(r Reply, text string) Reply {
-	nr, err := ParseReply(text)
+// rewritten is the reply a filter made of r: the filter rewrites the
+// reply's text, as Postfix's smtp_reply_filter does, so its output is read
+// as a reply.
+func rewritten(r reply.Reply, text string) reply.Reply {
+	u, err := ParseReply(text)
 	if err != nil {
 		return r
 	}
-	nr.Host, nr.Stage = r.Host, r.Stage
-	return nr
+	return u.Reply
 }
 
 // temporary is r as a temporary refusal: a 5xx reply becomes 451 with the
 // enhanced code's class 4, its text on one line.
-func temporary(r Reply) Reply {
+func temporary(r reply.Reply) reply.Reply {
 	if r.Code < 500 || r.Code > 599 {
 		return r
 	}
@@ -209,15 +210,16 @@ func temporary(r Reply) Reply {
 		enh = "4" + enh[1:]
 	}
 	var texts []string
-	for _, l := range splitReply(joinLines(r.Text)) {
+	for _, l := range splitReply(joinLines(r.String())) {
 		if l.text != "" {
 			texts = append(texts, l.text)
 		}
 	}
-	t := r
-	t.Code, t.Enhanced = 451, enh
-	t.Text = joinReply(451, enh, []string{strings.Join(texts, " ")})
-	return t
+	line := strings.Join(texts, " ")
+	if enh != "" {
+		line = strings.TrimSpace(enh + " " + line)
+	}
+	return reply.Reply{Code: 451, Enhanced: enh, Lines: []string{line}}
 }
 
 // neverBlocked reports whether domain is one of list or under one.
@@ -270,8 +272,8 @@ func recipientProblem(enh string) bool {
 // Key identifies a refusal for deduplication: the same action on the same
 // recipient for the same reply text (without its session id, which Gmail
 // changes on every attempt).
-func Key(v Verdict, rcpt string, r Reply) string {
-	norm := Normalize(r.Text)
+func Key(v Verdict, rcpt string, r reply.Reply) string {
+	norm := Normalize(r.String())
 	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
 	if i := strings.LastIndex(norm, " - gsmtp"); i > 0 {
 		if j := strings.LastIndexByte(norm[:i], ' '); j > 0 {
@@ -310,7 +312,7 @@ func (l *AlertLimiter) Due(cause string, now time.Time) bool {
 // QueuedRefusal is the Refusal of recipient rcpt of a queued message: the
 // client from the envelope ("local" for local pickup), the recipient's
 // refusals acted on already from Envelope.Enforced.
-func QueuedRefusal(env *spool.Envelope, rcpt, contentPath string, r Reply) Refusal {
+func QueuedRefusal(env *spool.Envelope, rcpt, contentPath string, u Upstream) Refusal {
 	return Refusal{ID: env.ID, Client: clientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", From: env.From,
-		To: []string{rcpt}, Reply: r, ContentPath: contentPath, Done: env.Enforced}
+		To: []string{rcpt}, Upstream: u, ContentPath: contentPath, Done: env.Enforced}
 }

@@ -65,29 +65,29 @@ func TestDecide(t *testing.T) {
 		why    string
 		heard  int // the reply code the client hears once done
 	}{
-		{"ban", Refusal{Client: client, From: "a@b.example", Reply: Reply{Text: unsolicited}}, Ban, "203.0.113.7", "", 550},
-		{"ban, welcomelisted", Refusal{Client: friend, Reply: Reply{Text: unsolicited}}, Encapsulate, "", "the client is on the welcomelist", 550},
-		{"ban, local pickup", Refusal{Local: true, Reply: Reply{Text: unsolicited}}, Encapsulate, "", "submitted locally", 550},
-		{"ban, client unknown", Refusal{Reply: Reply{Text: unsolicited}}, Report, "", "the client is unknown", 550},
-		{"block, sender domain", Refusal{Client: client, From: "a@Sub.Bad.Example", Reply: Reply{Text: domainRep}}, BlockDomain, "sub.bad.example", "", 550},
-		{"block, the reply's domain", Refusal{Client: client, From: "a@b.example", Reply: Reply{Text: spfDomain}}, BlockDomain, "spf.example", "", 554},
-		{"block, verified SRS", Refusal{Client: client, From: srs, Reply: Reply{Text: domainRep}}, BlockDomain, "orig.example", "", 550},
-		{"block, forged SRS", Refusal{Client: client, From: forged, Reply: Reply{Text: domainRep}}, BlockDomain, "attacker.example", "", 550},
-		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Reply: Reply{Text: domainRep}}, Report, "", "the domain mx.relay.example is never blocked", 550},
-		{"block, null sender", Refusal{Client: client, Reply: Reply{Text: domainRep}}, Report, "", "no sender domain to block", 550},
-		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Reply: Reply{Text: domainRep}}, Encapsulate, "", "the client is on the welcomelist", 550},
-		{"encapsulate", Refusal{Client: client, Reply: Reply{Text: dmarc}}, Encapsulate, "", "", 250},
-		{"encapsulate, recipient problem", Refusal{Client: client, Reply: Reply{Text: noUserEncap}}, Report, "", "a recipient problem is never encapsulated", 550},
-		{"DMARC, DNS failed", Refusal{Client: client, Reply: Reply{Text: dmarcDNS}}, None, "", "", 451},
-		{"alert keeps the mail", Refusal{Client: client, Reply: Reply{Text: dailyLimit}}, Alert, "", "", 451},
-		{"pace", Refusal{Client: client, Reply: Reply{Text: rate}}, Pace, "", "", 421},
+		{"ban", Refusal{Client: client, From: "a@b.example", Upstream: upstream(unsolicited)}, Ban, "203.0.113.7", "", 550},
+		{"ban, welcomelisted", Refusal{Client: friend, Upstream: upstream(unsolicited)}, Encapsulate, "", "the client is on the welcomelist", 550},
+		{"ban, local pickup", Refusal{Local: true, Upstream: upstream(unsolicited)}, Encapsulate, "", "submitted locally", 550},
+		{"ban, client unknown", Refusal{Upstream: upstream(unsolicited)}, Report, "", "the client is unknown", 550},
+		{"block, sender domain", Refusal{Client: client, From: "a@Sub.Bad.Example", Upstream: upstream(domainRep)}, BlockDomain, "sub.bad.example", "", 550},
+		{"block, the reply's domain", Refusal{Client: client, From: "a@b.example", Upstream: upstream(spfDomain)}, BlockDomain, "spf.example", "", 554},
+		{"block, verified SRS", Refusal{Client: client, From: srs, Upstream: upstream(domainRep)}, BlockDomain, "orig.example", "", 550},
+		{"block, forged SRS", Refusal{Client: client, From: forged, Upstream: upstream(domainRep)}, BlockDomain, "attacker.example", "", 550},
+		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Upstream: upstream(domainRep)}, Report, "", "the domain mx.relay.example is never blocked", 550},
+		{"block, null sender", Refusal{Client: client, Upstream: upstream(domainRep)}, Report, "", "no sender domain to block", 550},
+		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Upstream: upstream(domainRep)}, Encapsulate, "", "the client is on the welcomelist", 550},
+		{"encapsulate", Refusal{Client: client, Upstream: upstream(dmarc)}, Encapsulate, "", "", 250},
+		{"encapsulate, recipient problem", Refusal{Client: client, Upstream: upstream(noUserEncap)}, Report, "", "a recipient problem is never encapsulated", 550},
+		{"DMARC, DNS failed", Refusal{Client: client, Upstream: upstream(dmarcDNS)}, None, "", "", 451},
+		{"alert keeps the mail", Refusal{Client: client, Upstream: upstream(dailyLimit)}, Alert, "", "", 451},
+		{"pace", Refusal{Client: client, Upstream: upstream(rate)}, Pace, "", "", 421},
 	}
 	for _, tt := range tests {
-		r, err := ParseReply(tt.rf.Reply.Text)
+		u, err := ParseReply(tt.rf.Reply.String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tt.rf.Reply = r
+		tt.rf.Reply = u.Reply
 		tt.rf.To = []string{"u@gmail.test"}
 		pl := Decide(p, tt.rf)
 		target := pl.Domain
@@ -101,7 +101,7 @@ func TestDecide(t *testing.T) {
 		// The same refusal again (a retry, another session id) is not
 		// acted on twice.
 		again := tt.rf
-		again.Reply.Text = strings.Replace(again.Reply.Text, " x", " y", 1)
+		again.Reply = textReply(strings.Replace(again.Reply.String(), " x", " y", 1))
 		again.Done = []string{pl.Key}
 		pl2 := Decide(p, again)
 		if !pl2.Repeat || pl2.Action != None {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -85,7 +86,7 @@ type Outcome struct {
 	// Banned: the client is banned; its queued mail is being held.
 	Banned bool
 	// Heard is the reply for the original client after reply rewriting.
-	Heard Reply
+	Heard reply.Reply
 	// Hold: hold the rest of the message instead of retrying it.
 	Hold bool
 	// Settle, if set, is the refused recipients' new status: spool.Sent
@@ -121,9 +122,8 @@ func (e *Enforcer) Refused(ctx context.Context, rf Refusal) Outcome {
 // Act decides what to do about a refusal (Decide) and does it.
 func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if rf.Reply.Code == 0 {
-		if r, err := ParseReply(rf.Reply.Text); err == nil {
-			r.Host, r.Stage = rf.Reply.Host, rf.Reply.Stage
-			rf.Reply = r
+		if u, err := ParseReply(rf.Reply.String()); err == nil {
+			rf.Reply = u.Reply
 		}
 	}
 	pl := Decide(e.Policy, rf)
@@ -134,7 +134,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if pl.Repeat {
 		if pl.Verdict.Action.KeepsMail() && rf.Reply.Code >= 500 {
 			// The relay's pace or set-up still: the mail stays queued.
-			out.Settle, out.SettleReply = spool.Deferred, out.Heard.Text
+			out.Settle, out.SettleReply = spool.Deferred, out.Heard.String()
 		}
 		return out
 	}
@@ -178,14 +178,14 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	switch {
 	case out.Encapsulated:
 		// The recipient has the message, as an attachment.
-		out.Settle, out.SettleReply = spool.Sent, "encapsulated after: "+rf.Reply.Text
+		out.Settle, out.SettleReply = spool.Sent, "encapsulated after: "+rf.Reply.String()
 	case pl.Action.KeepsMail() && rf.Reply.Code >= 500:
 		// The relay's pace or set-up: the same mail goes through later.
-		out.Settle, out.SettleReply = spool.Deferred, out.Heard.Text
+		out.Settle, out.SettleReply = spool.Deferred, out.Heard.String()
 	case out.Heard.Code >= 500 && rf.Reply.Code < 500:
 		// A temporary spam refusal made permanent, so that the sender
 		// stops retrying (the bounce carries the rewritten reply).
-		out.Settle, out.SettleReply = spool.Bounced, out.Heard.Text
+		out.Settle, out.SettleReply = spool.Bounced, out.Heard.String()
 	}
 	return out
 }
@@ -195,7 +195,7 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		return false
 	}
 	v := pl.Verdict
-	reason := v.Rule + ": " + firstLine(rf.Reply.Text)
+	reason := v.Rule + ": " + firstLine(rf.Reply.String())
 	b, err := e.Bans.Add(pl.Client, e.BanTime, reason)
 	if err != nil {
 		e.log().Error("ban not saved; in force in this process", "client", pl.Client, "err", err)
@@ -205,7 +205,7 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 	// client is still to hear (relay-enforcer waits too).
 	if e.BanLines != nil {
 		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Reason: reason, Until: b.Until, Rule: v.Rule,
-			ID: rf.ID, Reply: rf.Reply.Text})
+			ID: rf.ID, Reply: rf.Reply.String()})
 	}
 	e.holdFrom(pl.Client)
 	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
@@ -256,14 +256,14 @@ func (e *Enforcer) block(rf Refusal, pl Plan) bool {
 	if domain == "" || e.SenderAccess == "" {
 		return false
 	}
-	added, err := BlockSenderDomainText(e.SenderAccess, domain, v.Rule+": "+firstLine(rf.Reply.Text), e.now())
+	added, err := BlockSenderDomainText(e.SenderAccess, domain, v.Rule+": "+firstLine(rf.Reply.String()), e.now())
 	if err != nil {
 		e.log().Error("blocking the sender domain failed", "domain", domain, "file", e.SenderAccess, "err", err)
 		if !added {
 			return false
 		}
 	}
-	e.MailLog.Block(domain, rf.ID, ipString(rf.Client), v.Rule, added, rf.Reply.Text)
+	e.MailLog.Block(domain, rf.ID, ipString(rf.Client), v.Rule, added, rf.Reply.String())
 	if added {
 		if e.Tables != nil {
 			e.Tables.Request()
@@ -280,9 +280,9 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 	if !e.alerts.Due(v.Rule, e.now()) {
 		return
 	}
-	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.Text)
+	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.String())
 	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
-		"rule", v.Rule, "reply", rf.Reply.Text)
+		"rule", v.Rule, "reply", rf.Reply.String())
 	e.notifyAdmin(rf, v, "the relay's own set-up or account is at fault; the mail stays queued")
 }
 
@@ -311,7 +311,7 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) bool {
 			return false
 		}
 		ids = append(ids, id)
-		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.Text)
+		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.String())
 	}
 	e.kick()
 	e.notifyAdmin(rf, v, "forwarded encapsulated as "+strings.Join(ids, ", "))
@@ -329,7 +329,7 @@ func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	opts := EncapsulateOptions{From: e.RelayAddress, To: to, OriginalSender: rf.From, Reason: rf.Reply.Text,
+	opts := EncapsulateOptions{From: e.RelayAddress, To: to, OriginalSender: rf.From, Reason: rf.Reply.String(),
 		Client: rf.Client, Now: now}
 	var msg bytes.Buffer
 	err = EncapsulateMessage(&msg, orig, opts)
@@ -377,7 +377,7 @@ func encapsulatedFile(path string) bool {
 }
 
 func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
-	e.MailLog.Report(rf.ID, ipString(rf.Client), rf.From, rf.To, v.Rule, why, rf.Reply.Text)
+	e.MailLog.Report(rf.ID, ipString(rf.Client), rf.From, rf.To, v.Rule, why, rf.Reply.String())
 	e.notifyAdmin(rf, v, why)
 }
 
@@ -396,7 +396,7 @@ func (e *Enforcer) notifyAdmin(rf Refusal, v Verdict, what string) {
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
 		"Action:   %s\r\nRule:     %s\r\nMessage:  %s\r\nClient:   %s\r\nSender:   %s\r\nRecipients: %s\r\n\r\nThe upstream said:\r\n  %s\r\n",
 		e.RelayAddress, e.Admin, v.Action, what, now.Format(time.RFC1123Z),
-		what, v.Rule, rf.ID, rf.Client, rf.From, strings.Join(rf.To, ", "), oneLineText(rf.Reply.Text))
+		what, v.Rule, rf.ID, rf.Client, rf.From, strings.Join(rf.To, ", "), oneLineText(rf.Reply.String()))
 	env := &spool.Envelope{From: "", Recipients: []spool.Recipient{{Addr: e.Admin, Status: spool.Pending}},
 		BodyType: "8bit", Client: "local", Arrival: now, Bounce: true}
 	if err := w.Prepare(env); err != nil {

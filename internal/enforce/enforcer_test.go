@@ -53,9 +53,9 @@ func TestEncapsulatedCopySigned(t *testing.T) {
 		RelayAddress: "postmaster@relay.example", Signer: signer}
 	out := e.Act(context.Background(), Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "carol@dmarc.example",
 		To: []string{"dave@gmail.test"}, ContentPath: orig,
-		Reply: Reply{Text: "550-5.7.26 Unauthenticated email from dmarc.example is not accepted due to domain's 550-5.7.26 DMARC policy. 550 5.7.26 x1 - gsmtp"}})
+		Upstream: upstream("550-5.7.26 Unauthenticated email from dmarc.example is not accepted due to domain's 550-5.7.26 DMARC policy. 550 5.7.26 x1 - gsmtp")})
 	if !out.Encapsulated || out.Settle != spool.Sent || out.Heard.Code != 250 {
-		t.Fatalf("Act = encapsulated %v, settle %q, heard %q; want true, sent, 250", out.Encapsulated, out.Settle, out.Heard.Text)
+		t.Fatalf("Act = encapsulated %v, settle %q, heard %q; want true, sent, 250", out.Encapsulated, out.Settle, out.Heard.String())
 	}
 	ents, err := sp.List()
 	if err != nil || len(ents) != 1 {
@@ -100,16 +100,16 @@ func TestDailyLimitKeepsMail(t *testing.T) {
 	var ml bytes.Buffer
 	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
 	rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "a@b.example", To: []string{"c@gmail.test"},
-		Reply: Reply{Text: "550 5.4.5 Daily user sending limit exceeded. x1 - gsmtp"}}
+		Upstream: upstream("550 5.4.5 Daily user sending limit exceeded. x1 - gsmtp")}
 	for i := range 3 {
 		out := e.Act(context.Background(), rf)
 		if out.Settle != spool.Deferred || out.Heard.Code != 451 || out.Plan.Verdict.Action != Alert {
-			t.Errorf("attempt %d: settle %q, heard %q, verdict %v; want deferred, 451, alert", i+1, out.Settle, out.Heard.Text, out.Plan.Verdict.Action)
+			t.Errorf("attempt %d: settle %q, heard %q, verdict %v; want deferred, 451, alert", i+1, out.Settle, out.Heard.String(), out.Plan.Verdict.Action)
 		}
 		if !out.Plan.Repeat {
 			rf.Done = append(rf.Done, out.Plan.Key)
 		}
-		rf.Reply.Text = strings.Replace(rf.Reply.Text, fmt.Sprintf("x%d", i+1), fmt.Sprintf("x%d", i+2), 1)
+		rf.Reply = textReply(strings.Replace(rf.Reply.String(), fmt.Sprintf("x%d", i+1), fmt.Sprintf("x%d", i+2), 1))
 	}
 	if n := strings.Count(ml.String(), " admin-alert "); n != 1 {
 		t.Errorf("%d admin-alert lines; want 1:\n%s", n, ml.String())

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // OpenPolicy reads the rules and the reply filter from their files, or
@@ -31,20 +33,21 @@ func OpenPolicy(rulesFile, filterFile string) (p Policy, rulesErr, filterErr err
 // hear: Decide's plan for a client that is neither welcomelisted nor local.
 // The verdict comes first. A non-empty host stands for the upstream's name.
 func Explain(w io.Writer, p Policy, s, host string) error {
-	r, err := ParseReply(s)
+	up, err := ParseReply(s)
 	if err != nil {
 		return err
 	}
 	if host != "" {
-		r.Host = host
+		up.Host = host
 	}
-	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), Reply: r})
+	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), Upstream: up})
 	fmt.Fprintln(w, pl.Verdict)
-	hears := func(h Reply) string {
-		if h.Text == r.Text {
-			return r.Text + " (unchanged)"
+	heard := up.Reply.String()
+	hears := func(h reply.Reply) string {
+		if s := h.String(); s != heard {
+			return s
 		}
-		return h.Text
+		return heard + " (unchanged)"
 	}
 	switch pl.Action {
 	case Encapsulate:

@@ -294,12 +294,13 @@ func parseEnhancedPattern(e string) ([3]string, string) {
 
 // Classify says what to do about a reply: the action of the first rule
 // that matches, None for a reply that is not a refusal (2xx, 3xx, or no
-// code at all), Report for a refusal that no rule matches. A Code or
-// Enhanced left zero is read from the start of the text.
-func (rs *Rules) Classify(r Reply) Verdict {
-	text := joinLines(r.Text)
+// code at all), Report for a refusal that no rule matches. The text the
+// rules match is the reply's String; a Code or Enhanced left zero is read
+// from its start.
+func (rs *Rules) Classify(u Upstream) Verdict {
+	text := joinLines(u.Reply.String())
 	lines := splitReply(text)
-	code, enh := r.Code, r.Enhanced
+	code, enh := u.Reply.Code, u.Reply.Enhanced
 	if code == 0 && lines != nil {
 		code = lines[0].code
 	}
@@ -314,7 +315,7 @@ func (rs *Rules) Classify(r Reply) Verdict {
 		code:  fmt.Sprintf("%03d", code),
 		enh:   strings.Split(enh, "."),
 		norm:  norm,
-		host:  r.Host,
+		host:  u.Host,
 		gsmtp: endsGsmtp(norm),
 	}
 	if rs != nil {

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,7 @@ func FuzzClassify(f *testing.F) {
 	}
 	rules := DefaultRules()
 	f.Fuzz(func(t *testing.T, text, host string) {
-		r := Reply{Text: text, Host: host}
+		r := Upstream{Reply: textReply(text), Host: host}
 		v := rules.Classify(r)
 		if again := rules.Classify(r); again != v {
 			t.Fatalf("Classify(%q) = %v, then %v", text, v, again)
@@ -30,17 +31,21 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("Classify(%q) = action %d", text, v.Action)
 		}
 		if strings.Contains(text, "\n") {
-			oneLine := Reply{Text: strings.ReplaceAll(text, "\n", " "), Host: host}
+			oneLine := Upstream{Reply: textReply(strings.ReplaceAll(text, "\n", " ")), Host: host}
 			if got := rules.Classify(oneLine); got != v {
 				t.Fatalf("Classify(%q) = %v, but joined %v", text, v, got)
 			}
 		}
 		if p, err := ParseReply(text); err == nil {
-			if got := rules.Classify(Reply{Text: p.Text, Host: host}); got != rules.Classify(Reply{Code: p.Code, Enhanced: p.Enhanced, Text: p.Text, Host: host}) {
+			if got := rules.Classify(Upstream{Reply: textReply(p.Reply.String()), Host: host}); got != rules.Classify(Upstream{Reply: p.Reply, Host: host}) {
 				t.Fatalf("ParseReply(%q): the parsed code and enhanced code classify differently from the text", text)
 			}
-			if p.Code < 200 || p.Code > 599 {
-				t.Fatalf("ParseReply(%q) = code %d", text, p.Code)
+			// Postfix's joined form, split into lines, joins back the same.
+			if again, err := ParseReply(p.Reply.String()); err != nil || !slices.Equal(again.Reply.Lines, p.Reply.Lines) || again.Reply.Code != p.Reply.Code || again.Reply.Enhanced != p.Reply.Enhanced {
+				t.Fatalf("ParseReply(%q) = %q, but its String %q reads back as %q, %v", text, p.Reply.Lines, p.Reply.String(), again.Reply.Lines, err)
+			}
+			if p.Reply.Code < 200 || p.Reply.Code > 599 {
+				t.Fatalf("ParseReply(%q) = code %d", text, p.Reply.Code)
 			}
 		}
 	})
@@ -71,8 +76,8 @@ func FuzzLoadRules(f *testing.F) {
 			return
 		}
 		for _, s := range replies {
-			v := rules.Classify(Reply{Text: s})
-			if v != rules.Classify(Reply{Text: s}) {
+			v := rules.Classify(upstream(s))
+			if v != rules.Classify(upstream(s)) {
 				t.Fatalf("Classify(%q) is not deterministic", s)
 			}
 		}

@@ -1,6 +1,8 @@
 package enforce
 
 import (
+	"github.com/relaykeeper/relaykeeper/internal/reply"
+
 	"fmt"
 	"os"
 	"regexp"
@@ -113,16 +115,16 @@ func TestClassifyGmail(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseReply(%q): %v", form.reply, err)
 				}
-				if r.Code != g.code || r.Enhanced != g.enh {
+				if r.Reply.Code != g.code || r.Reply.Enhanced != g.enh {
 					// "421 5.7.32": Google's 5.x.x code on a 4xx reply is read too.
-					t.Errorf("ParseReply(%q) = code %d, enhanced %q; want %d, %q", form.reply, r.Code, r.Enhanced, g.code, g.enh)
+					t.Errorf("ParseReply(%q) = code %d, enhanced %q; want %d, %q", form.reply, r.Reply.Code, r.Reply.Enhanced, g.code, g.enh)
 				}
 				if got := rules.Classify(r); got != want {
 					t.Errorf("Classify(%s, width %d: %q) = %v; want %v", form.name, width, form.reply, got, want)
 				}
-				// Given straight in Reply.Text, code and enhanced code unset.
-				if got := rules.Classify(Reply{Text: form.reply}); got != want {
-					t.Errorf("Classify(Reply{Text: %q}) = %v; want %v", form.reply, got, want)
+				// Given as text only, code and enhanced code unset.
+				if got := rules.Classify(upstream(form.reply)); got != want {
+					t.Errorf("Classify(upstream(%q)) = %v; want %v", form.reply, got, want)
 				}
 			}
 		}
@@ -169,11 +171,11 @@ func TestClassifyNotRefusals(t *testing.T) {
 		"",
 		"no code at all: likely unsolicited mail",
 	} {
-		if got := rules.Classify(Reply{Text: s}); got != (Verdict{Action: None}) {
+		if got := rules.Classify(upstream(s)); got != (Verdict{Action: None}) {
 			t.Errorf("Classify(%q) = %v; want none", s, got)
 		}
 	}
-	if got := rules.Classify(Reply{Code: 250, Text: "likely unsolicited mail"}); got.Action != None {
+	if got := rules.Classify(Upstream{Reply: reply.Reply{Code: 250, Lines: []string{"likely unsolicited mail"}}}); got.Action != None {
 		t.Errorf("Classify(250 ... likely unsolicited mail) = %v; want none", got)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
+
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // A reply reaches the enforcer in one of three shapes, and every one of
@@ -19,13 +22,14 @@ import (
 // Normalize turns the first two into one canonical line, so that a rule's
 // phrase matches even where Gmail broke the line in the middle of it.
 
-// ParseReply reads a reply in any of the shapes above and returns it with
-// its code, the enhanced code of its first line, and its text joined on one
-// line. From a Postfix log fragment it also takes Host (the name before
-// "[address] said:") and Stage ("mail", "rcpt" or "data" from "(in reply
-// to ... command)").
-func ParseReply(s string) (Reply, error) {
-	var r Reply
+// ParseReply reads a reply in any of the shapes above and returns it as
+// one reply.Reply: its code, the enhanced code of its first line, and its
+// lines, split where Postfix joined them, so that its String is the reply
+// on one line as Postfix logs it. From a Postfix log fragment it also takes
+// Host (the name before "[address] said:") and Stage ("mail", "rcpt" or
+// "data" from "(in reply to ... command)").
+func ParseReply(s string) (Upstream, error) {
+	var u Upstream
 	s = strings.TrimSpace(s)
 	if i := strings.Index(s, "] said: "); i >= 0 {
 		head := s[:i]
@@ -34,21 +38,54 @@ func ParseReply(s string) (Reply, error) {
 			head = head[j+len("host "):]
 		}
 		if k := strings.IndexByte(head, '['); k >= 0 {
-			r.Host = head[:k]
+			u.Host = head[:k]
 		}
 	}
 	if m := inReplyTo.FindStringSubmatchIndex(s); m != nil {
-		r.Stage = stageOf(s[m[2]:m[3]])
+		u.Stage = stageOf(s[m[2]:m[3]])
 		s = s[:m[0]]
 	}
-	r.Text = joinLines(s)
-	lines := splitReply(r.Text)
+	text := joinLines(s)
+	lines := splitReply(text)
 	if lines == nil {
-		return Reply{}, fmt.Errorf("enforce: no reply code at the start of %q", clipReplyText(r.Text))
+		return Upstream{}, fmt.Errorf("enforce: no reply code at the start of %q", clipReplyText(text))
 	}
-	r.Code = lines[0].code
-	r.Enhanced = lines[0].enh
-	return r, nil
+	u.Reply = reply.Reply{Code: lines[0].code, Enhanced: lines[0].enh, Lines: replyTexts(text, lines)}
+	return u, nil
+}
+
+// replyTexts cuts text, a reply on one line that splitReply split into
+// lines, at the start of each line and returns what follows each line's
+// code and separator, as written, so that reply.Reply.String gives text
+// back (up to the spaces between lines).
+func replyTexts(text string, lines []replyLine) []string {
+	starts := fieldStarts(text)
+	out := make([]string, len(lines))
+	for k, l := range lines {
+		end := len(text)
+		if k+1 < len(lines) {
+			end = starts[lines[k+1].at]
+		}
+		seg := strings.TrimRight(text[starts[l.at]:end], " \t")
+		if len(seg) > 4 {
+			out[k] = seg[4:]
+		}
+	}
+	return out
+}
+
+// fieldStarts is the byte offset of each of strings.Fields(s).
+func fieldStarts(s string) []int {
+	var starts []int
+	in := false
+	for i, r := range s {
+		space := unicode.IsSpace(r)
+		if !space && !in {
+			starts = append(starts, i)
+		}
+		in = !space
+	}
+	return starts
 }
 
 var inReplyTo = regexp.MustCompile(`\s*\(in reply to (.+?) command\)\)?\s*$`)
@@ -117,6 +154,7 @@ func Normalize(text string) string {
 // follow, ' ' on the last), enhanced code or "", and text with its
 // whitespace collapsed.
 type replyLine struct {
+	at   int // the index of the line's first field in the split words
 	code int
 	sep  byte
 	enh  string
@@ -188,6 +226,7 @@ func splitFields(f []string, lenient bool, also []int) []replyLine {
 		if more {
 			if l, n, ok := parseLinePrefix(f, i, codes, first.enh != ""); ok {
 				flush()
+				l.at = i
 				if l.text != "" {
 					words = append(words, l.text)
 					l.text = ""

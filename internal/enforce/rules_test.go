@@ -1,6 +1,8 @@
 package enforce
 
 import (
+	"github.com/relaykeeper/relaykeeper/internal/reply"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,25 +129,25 @@ func TestClassifyConditions(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		reply Reply
+		reply Upstream
 		want  Verdict
 	}{
-		{Reply{Text: "550 5.7.1 some words", Host: "MX.example.net"}, Verdict{Action: Report, Rule: "host-only"}},
-		{Reply{Text: "550 5.7.1 some words", Host: "mx.example.net.evil"}, Verdict{Action: None, Rule: "not-gmail"}},
-		{Reply{Text: "550 5.7.1 Some  Words x - gsmtp"}, Verdict{Action: Encapsulate, Rule: "gmail-marker"}},
-		{Reply{Text: "550-5.7.1 some 550 5.7.1 words x - GSMTP)"}, Verdict{Action: Encapsulate, Rule: "gmail-marker"}},
-		{Reply{Text: "451 4.7.1 x"}, Verdict{Action: Ban, Rule: "code-class"}},
-		{Reply{Text: "461 4.7.1 x"}, Verdict{Action: None, Rule: "catch-all"}},
-		{Reply{Text: "554 5.7.99 x"}, Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
-		{Reply{Text: "550 5.1.1 x"}, Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
-		{Reply{Code: 550, Enhanced: "5.7.01", Text: "x"}, Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
-		{Reply{Text: "550 5.1.2 alpha"}, Verdict{Action: None, Rule: "catch-all"}},
-		{Reply{Text: "550 5.1.2 beta and alpha"}, Verdict{Action: Ban, Rule: "two-texts"}},
-		{Reply{Text: "550-5.1.2 alpha 550 5.1.2 beta"}, Verdict{Action: Ban, Rule: "two-texts"}},
-		{Reply{Text: "550 5.1.2 from Example.ORG refused"}, Verdict{Action: BlockDomain, Rule: "domain", Domain: "example.org"}},
-		{Reply{Text: "550 5.1.2 from [192.0.2.1] refused"}, Verdict{Action: BlockDomain, Rule: "domain"}},
-		{Reply{Text: "550 5.1.2 from 192.0.2.1 refused"}, Verdict{Action: BlockDomain, Rule: "domain"}},
-		{Reply{Text: "250 2.0.0 some words - gsmtp"}, Verdict{Action: None}},
+		{Upstream{Reply: textReply("550 5.7.1 some words"), Host: "MX.example.net"}, Verdict{Action: Report, Rule: "host-only"}},
+		{Upstream{Reply: textReply("550 5.7.1 some words"), Host: "mx.example.net.evil"}, Verdict{Action: None, Rule: "not-gmail"}},
+		{upstream("550 5.7.1 Some  Words x - gsmtp"), Verdict{Action: Encapsulate, Rule: "gmail-marker"}},
+		{upstream("550-5.7.1 some 550 5.7.1 words x - GSMTP)"), Verdict{Action: Encapsulate, Rule: "gmail-marker"}},
+		{upstream("451 4.7.1 x"), Verdict{Action: Ban, Rule: "code-class"}},
+		{upstream("461 4.7.1 x"), Verdict{Action: None, Rule: "catch-all"}},
+		{upstream("554 5.7.99 x"), Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
+		{upstream("550 5.1.1 x"), Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
+		{Upstream{Reply: reply.Reply{Code: 550, Enhanced: "5.7.01", Lines: []string{"x"}}}, Verdict{Action: BlockDomain, Rule: "enhanced-any"}},
+		{upstream("550 5.1.2 alpha"), Verdict{Action: None, Rule: "catch-all"}},
+		{upstream("550 5.1.2 beta and alpha"), Verdict{Action: Ban, Rule: "two-texts"}},
+		{upstream("550-5.1.2 alpha 550 5.1.2 beta"), Verdict{Action: Ban, Rule: "two-texts"}},
+		{upstream("550 5.1.2 from Example.ORG refused"), Verdict{Action: BlockDomain, Rule: "domain", Domain: "example.org"}},
+		{upstream("550 5.1.2 from [192.0.2.1] refused"), Verdict{Action: BlockDomain, Rule: "domain"}},
+		{upstream("550 5.1.2 from 192.0.2.1 refused"), Verdict{Action: BlockDomain, Rule: "domain"}},
+		{upstream("250 2.0.0 some words - gsmtp"), Verdict{Action: None}},
 	}
 	for _, tt := range tests {
 		if got := rules.Classify(tt.reply); got != tt.want {
@@ -157,10 +159,10 @@ func TestClassifyConditions(t *testing.T) {
 // TestClassifyNoRules: the zero value and nil report every refusal.
 func TestClassifyNoRules(t *testing.T) {
 	for _, rules := range []*Rules{nil, {}} {
-		if got := rules.Classify(Reply{Text: "550 5.7.1 x"}); got != (Verdict{Action: Report}) {
+		if got := rules.Classify(upstream("550 5.7.1 x")); got != (Verdict{Action: Report}) {
 			t.Errorf("Classify with no rules = %v; want report", got)
 		}
-		if got := rules.Classify(Reply{Text: "250 ok"}); got != (Verdict{Action: None}) {
+		if got := rules.Classify(upstream("250 ok")); got != (Verdict{Action: None}) {
 			t.Errorf("Classify(250) with no rules = %v; want none", got)
 		}
 	}
@@ -195,29 +197,40 @@ func TestNormalize(t *testing.T) {
 }
 
 func TestParseReply(t *testing.T) {
+	// want.Text is the reply's String: Postfix's joined form.
+	type parsed struct {
+		Code           int
+		Enhanced, Text string
+		Host, Stage    string
+	}
 	tests := []struct {
 		in   string
-		want Reply
+		want parsed
 	}{
-		{"550-5.7.26 a\n550 5.7.26 b - gsmtp\n", Reply{Code: 550, Enhanced: "5.7.26", Text: "550-5.7.26 a 550 5.7.26 b - gsmtp"}},
-		{"  421 4.3.0 Temporary System Problem.  Try again later (10).  ", Reply{Code: 421, Enhanced: "4.3.0", Text: "421 4.3.0 Temporary System Problem.  Try again later (10)."}},
-		{"451 try later", Reply{Code: 451, Text: "451 try later"}},
-		{"550 4.7.1 class mismatch", Reply{Code: 550, Text: "550 4.7.1 class mismatch"}},
+		{"550-5.7.26 a\n550 5.7.26 b - gsmtp\n", parsed{Code: 550, Enhanced: "5.7.26", Text: "550-5.7.26 a 550 5.7.26 b - gsmtp"}},
+		{"  421 4.3.0 Temporary System Problem.  Try again later (10).  ", parsed{Code: 421, Enhanced: "4.3.0", Text: "421 4.3.0 Temporary System Problem.  Try again later (10)."}},
+		{"451 try later", parsed{Code: 451, Text: "451 try later"}},
+		{"550 4.7.1 class mismatch", parsed{Code: 550, Text: "550 4.7.1 class mismatch"}},
 		{"status=bounced (host gmail-smtp-in.l.google.com[142.250.27.26] said: 553-5.1.7 The sender address <x@example.com> is not a valid RFC-5321 address. 553 5.1.7 more - gsmtp (in reply to MAIL FROM command))",
-			Reply{Code: 553, Enhanced: "5.1.7", Host: "gmail-smtp-in.l.google.com", Stage: "mail",
+			parsed{Code: 553, Enhanced: "5.1.7", Host: "gmail-smtp-in.l.google.com", Stage: "mail",
 				Text: "553-5.1.7 The sender address <x@example.com> is not a valid RFC-5321 address. 553 5.1.7 more - gsmtp"}},
-		{"host mx[192.0.2.1] said: 550 5.1.1 no such user (in reply to RCPT TO command)", Reply{Code: 550, Enhanced: "5.1.1", Host: "mx", Stage: "rcpt", Text: "550 5.1.1 no such user"}},
-		{"550 5.7.1 blocked (in reply to end of DATA command)", Reply{Code: 550, Enhanced: "5.7.1", Stage: "data", Text: "550 5.7.1 blocked"}},
+		{"host mx[192.0.2.1] said: 550 5.1.1 no such user (in reply to RCPT TO command)", parsed{Code: 550, Enhanced: "5.1.1", Host: "mx", Stage: "rcpt", Text: "550 5.1.1 no such user"}},
+		{"550 5.7.1 blocked (in reply to end of DATA command)", parsed{Code: 550, Enhanced: "5.7.1", Stage: "data", Text: "550 5.7.1 blocked"}},
 	}
 	for _, tt := range tests {
-		got, err := ParseReply(tt.in)
+		u, err := ParseReply(tt.in)
 		if err != nil {
 			t.Errorf("ParseReply(%q): %v", tt.in, err)
 			continue
 		}
+		got := parsed{Code: u.Reply.Code, Enhanced: u.Reply.Enhanced, Text: u.Reply.String(), Host: u.Host, Stage: u.Stage}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("ParseReply(%q) (-want +got):\n%s", tt.in, diff)
 		}
+	}
+	// Postfix's joined form is split back into the reply's lines.
+	if u, err := ParseReply("550-5.7.1 a  b 550-5.7.1 c 550 5.7.1 d"); err != nil || !cmp.Equal(u.Reply.Lines, []string{"5.7.1 a  b", "5.7.1 c", "5.7.1 d"}) {
+		t.Errorf("ParseReply(joined) = %q, %v; want three lines", u.Reply.Lines, err)
 	}
 	for _, bad := range []string{"", "hello", "55 short", "650 no such class", "5500 x"} {
 		if r, err := ParseReply(bad); err == nil {
@@ -225,6 +238,13 @@ func TestParseReply(t *testing.T) {
 		}
 	}
 }
+
+// textReply is a reply given only as text, its code and enhanced code
+// unset: they are read from the text.
+func textReply(s string) reply.Reply { return reply.Reply{Lines: []string{s}} }
+
+// upstream is a refusal given only as text.
+func upstream(s string) Upstream { return Upstream{Reply: textReply(s)} }
 
 func TestVerdictString(t *testing.T) {
 	tests := []struct {
@@ -257,7 +277,7 @@ func TestDocExamples(t *testing.T) {
 	rules, err := ParseRules("docs rules example", []byte(blocks[1]))
 	if err != nil {
 		t.Errorf("the rules example: %v", err)
-	} else if got := rules.Classify(Reply{Text: "421 4.7.28 originating from your SPF domain [example.com 30] rate limited - gsmtp", Host: "mx.google.com"}); got != (Verdict{Action: BlockDomain, Rule: "gmail-spf-domain-rate", Domain: "example.com"}) {
+	} else if got := rules.Classify(Upstream{Reply: textReply("421 4.7.28 originating from your SPF domain [example.com 30] rate limited - gsmtp"), Host: "mx.google.com"}); got != (Verdict{Action: BlockDomain, Rule: "gmail-spf-domain-rate", Domain: "example.com"}) {
 		t.Errorf("the rules example: Classify = %v", got)
 	}
 	var filter string
@@ -280,7 +300,7 @@ func TestRulesScope(t *testing.T) {
 		"450 4.2.1 slow down": {Action: Pace, Rule: "a", Scope: ScopeRecipient},
 		"550 5.4.5 quota":     {Action: Alert, Rule: "b", Scope: ScopeAccount},
 	} {
-		if got := rs.Classify(Reply{Text: text}); got != want {
+		if got := rs.Classify(upstream(text)); got != want {
 			t.Errorf("Classify(%q) = %v; want %v", text, got, want)
 		}
 	}
