@@ -348,16 +348,18 @@ func (e *Event) parseDelivery(s string) bool {
 		return false
 	}
 	e.To = to
-	// One relay= field after the addresses, or the line is two lines'
-	// worth of fields: an address logged unquoted (Postfix's internal
-	// form) that carries a delivery's fields of its own.
-	if strings.Count(rest, ", relay=") != 1 {
-		return false
-	}
 	if v, ok := strings.CutPrefix(rest, ", orig_to="); ok {
 		if e.OrigTo, rest, ok = readPath(v); !ok {
 			return false
 		}
+	}
+	// One relay= field after the addresses, or the line is two lines'
+	// worth of fields: an address logged unquoted (Postfix's internal
+	// form) that carries a delivery's fields of its own. Counted after
+	// orig_to: a quoted original recipient may hold ", relay=", and
+	// counting it made a spammer's refusal unreadable.
+	if strings.Count(rest, ", relay=") != 1 {
+		return false
 	}
 	if e.Relay, rest, ok = cutField(rest, "relay"); !ok {
 		return false
