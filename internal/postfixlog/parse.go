@@ -441,8 +441,13 @@ func (e *Event) parseDetail() {
 		return
 	}
 	h, ok := strings.CutPrefix(d, "host ")
+	// The relay's own login refused (smtp_sasl_glue.c): "SASL
+	// authentication failed; server NAME[IP] said: REPLY".
+	sasl := false
 	if !ok {
-		return
+		if h, sasl = strings.CutPrefix(d, "SASL authentication failed; server "); !sasl {
+			return
+		}
 	}
 	end := strings.IndexByte(h, ']')
 	if end < 0 {
@@ -452,9 +457,11 @@ func (e *Event) parseDetail() {
 	if !strings.EqualFold(name, e.RelayHost) || ip != e.RelayIP || e.RelayIP == "" {
 		return
 	}
-	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok {
+	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok && sasl {
+		e.Reply, e.Stage = reply, "auth"
+	} else if ok {
 		e.Reply, e.Stage = inReplyTo(reply)
-	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok {
+	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok && !sasl {
 		e.Reply, e.Stage = reply, "connect"
 	}
 }
