@@ -206,3 +206,57 @@ func review11GmailDecide(stage harness.Stage, tx harness.Transaction, arg string
 	}
 	return hostileGmailDecide(stage, tx, arg)
 }
+
+// TestReview11CompanionSASLAlert: the upstream refuses Postfix's own login
+// (a real Postfix, SASL over TLS, to relaykeeper as a smarthost that takes
+// another password). Postfix logs "SASL authentication failed; server ...
+// said: 535 5.7.8 ..."; the companion tells the administrator once, and
+// sanctions nobody.
+func TestReview11CompanionSASLAlert(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, _ := authUpstream(t, sink)
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "sasl_passwd")
+	if err := os.WriteFile(passwd, []byte(harness.RelayhostFor(up.addr())+" alice@rk.test:wrong-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost:            harness.RelayhostFor(up.addr()),
+		SMTPTLSSecurityLevel: "encrypt",
+		MainCF: []string{
+			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+			"relay_domains = gmail.test",
+			"smtp_sasl_auth_enable = yes",
+			"smtp_sasl_password_maps = texthash:" + passwd,
+			"smtp_sasl_security_options = noanonymous",
+			"smtp_sasl_tls_security_options = noanonymous",
+		},
+	})
+	for _, to := range []string{"one@gmail.test", "two@gmail.test"} {
+		hostileSend(t, pf.Addr(), "203.0.113.80", "mx.client.test", []string{"MAIL FROM:<bob@client.test>", "RCPT TO:<" + to + ">"}, "")
+	}
+	compWaitCount(t, pf, `status=deferred \(SASL authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535`, 2, 30*time.Second)
+
+	banLog := filepath.Join(dir, "bans.log")
+	welcome := filepath.Join(dir, "welcomelist")
+	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
+		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
+		"--upstream", `^127\.0\.0\.1\[`, "--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
+	}
+	out := p.Stdout()
+	t.Logf("postfix-enforcer --once:\n%s", out)
+	alerts := regexp.MustCompile(`(?m)^\S+ alert .*rule=gmail-auth`).FindAllString(out, -1)
+	if len(alerts) != 1 {
+		t.Errorf("%d alert lines for the refused login; want one", len(alerts))
+	}
+	if regexp.MustCompile(`(?m)^\S+ (ban|block-domain) `).MatchString(out) {
+		t.Errorf("the relay's own login failure sanctioned a client:\n%s", out)
+	}
+	compWantBans(t, banLog)
+}
