@@ -113,15 +113,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--srs-secret", secret, "--srs-domain", "relay.test",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s\nstderr:\n%s", out, p.Stderr())
+	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--srs-secret", secret, "--srs-domain", "relay.test")
 	compWantLines(t, out, []string{
 		`^\S+ ban client=203\.0\.113\.71 .*rule=gmail-unsolicited`,
 		`^\S+ block-domain domain=attacker\.example .*client=203\.0\.113\.73 `,
@@ -181,15 +173,8 @@ func TestReview11CompanionForeignUpstream(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"), "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	t.Logf("postfix-enforcer --once:\n%s", p.Stdout())
-	b, err := os.ReadFile(access)
-	t.Logf("sender_access (%v):\n%s\nstderr:\n%s", err, b, p.Stderr())
+	review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"))
+	b, _ := os.ReadFile(access)
 	if regexp.MustCompile(`(?m)^[^#\n]*victim`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant nothing of victim.example or victim2.example", b)
 	}
@@ -243,14 +228,7 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--upstream", `^127\.0\.0\.1\[`, "--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, banLog, "--upstream", `^127\.0\.0\.1\[`)
 	alerts := regexp.MustCompile(`(?m)^\S+ alert .*rule=gmail-auth`).FindAllString(out, -1)
 	if len(alerts) != 1 {
 		t.Errorf("%d alert lines for the refused login; want one", len(alerts))
@@ -259,4 +237,19 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 		t.Errorf("the relay's own login failure sanctioned a client:\n%s", out)
 	}
 	compWantBans(t, banLog)
+}
+
+// review11Enforcer runs "postfix-enforcer --once" over pf's log, with its
+// state in dir, and returns what it printed.
+func review11Enforcer(t *testing.T, pf *harness.Postfix, dir, access, welcome, banLog string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
+		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once"}, extra...)
+	p := harness.Start(t, harness.Binary(t), args...)
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
+	}
+	t.Logf("postfix-enforcer --once:\n%s\nstderr:\n%s", p.Stdout(), p.Stderr())
+	return p.Stdout()
 }
