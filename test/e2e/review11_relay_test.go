@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,35 @@ func TestReview11AuthAlertOnce(t *testing.T) {
 	}
 	if a := r.events("admin-alert"); len(a) != 1 {
 		t.Errorf("%d admin-alert lines; want one for the cause:\n%v", len(a), a)
+	}
+}
+
+// TestReview11RelayForeignMX: a relay that delivers by MX sends a client's
+// mail, as victim.example, to a domain whose mail server the client runs;
+// that server answers with Gmail's domain-reputation refusal, "gsmtp" and
+// all. The relay must not block victim.example on a stranger's say-so.
+func TestReview11RelayForeignMX(t *testing.T) {
+	if os.Getenv("RELAYKEEPER_REVIEW11_KNOWN") == "" {
+		t.Skip("known defect (review11): any upstream speaking Gmail's words is believed; set RELAYKEEPER_REVIEW11_KNOWN=1 to run")
+	}
+	t.Parallel()
+	const mxEvil = "127.0.71.41"
+	evil := newFakeGmail(t)
+	evil.answer("x@attacker.test", stData, gmailDomainReputation)
+	forwardPort25(t, mxEvil, evil.Addr())
+	dns := harness.StartDNS(t, fmt.Sprintf("attacker.test. MX 5 mx.attacker.test.\nmx.attacker.test. A %s\n", mxEvil))
+	dir := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n[enforce]\nban_delay = \"0s\"\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
+		"--domain", relayDomain, "--spool-dir", t.TempDir(), "--config", cfg,
+		"--welcomelist", writeFile(t, dir, "welcomelist", "# nobody\n192.0.2.1\n", 0o644))
+	tx, err := sendFrom(r.addr(), "127.0.5.10", "bob@victim.example", []string{"x@attacker.test"}, gmailMessage("bob@victim.example", "steer"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	r.waitEvent("delivery", 10*time.Second, nil)
+	time.Sleep(time.Second)
+	for _, e := range r.events("block") {
+		t.Errorf("block line %v; want no domain blocked on a foreign server's word", e.Fields)
 	}
 }
