@@ -132,6 +132,17 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		if r.Status != spool.Sent {
 			lastReply = r.Reply
 		}
+		if upstreamReply.Code == 0 && verdict == VerdictAlert {
+			// No session: the smarthost refused the relay's login (or
+			// its greeting blamed the relay's set-up). The enforcer
+			// still hears of it, so that the administrator is told
+			// once per cause per hour; nobody is sanctioned for an
+			// alert, and the mail stays queued (below).
+			var re *remote.Error
+			if errors.As(rr.err, &re) {
+				upstreamReply, stage = re.Reply, re.Stage
+			}
+		}
 		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
 			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
 			if verdict != VerdictNone {

@@ -71,7 +71,10 @@ func Follow(ctx context.Context, path, state string, fn func(line string) error)
 	return f.Run(ctx, fn)
 }
 
-// maxLine bounds a line; a longer one is handed on in pieces.
+// maxLine bounds a line; of a longer one only the first maxLine bytes are
+// handed on. The rest is dropped: handed on as a line of its own, it would
+// start wherever the writer's text happened to be at that offset, and a
+// client could shape it as a whole log line.
 const maxLine = 1 << 20
 
 // cursor is an open log file and how far it has been handed on.
@@ -80,6 +83,9 @@ type cursor struct {
 	dev, ino uint64
 	pos      Position
 	buf      []byte // bytes read past pos.Offset, not yet a whole line
+	// rest: the last piece handed on was the first maxLine bytes of a
+	// longer line; what follows up to the next newline is dropped.
+	rest bool
 }
 
 func (f *Follower) logf(format string, args ...any) {
@@ -266,8 +272,15 @@ func (f *Follower) handLines(c *cursor, fn func(string) error, final bool) (int,
 		default:
 			return handed, nil
 		}
-		if err := fn(strings.TrimSuffix(string(line), "\r")); err != nil {
-			return handed, err
+		switch {
+		case c.rest:
+			// The tail of an overlong line.
+			c.rest = i < 0
+		default:
+			if err := fn(strings.TrimSuffix(string(line), "\r")); err != nil {
+				return handed, err
+			}
+			c.rest = i < 0 && !final
 		}
 		handed++
 		c.pos.Offset += int64(n)

@@ -348,16 +348,18 @@ func (e *Event) parseDelivery(s string) bool {
 		return false
 	}
 	e.To = to
-	// One relay= field after the addresses, or the line is two lines'
-	// worth of fields: an address logged unquoted (Postfix's internal
-	// form) that carries a delivery's fields of its own.
-	if strings.Count(rest, ", relay=") != 1 {
-		return false
-	}
 	if v, ok := strings.CutPrefix(rest, ", orig_to="); ok {
 		if e.OrigTo, rest, ok = readPath(v); !ok {
 			return false
 		}
+	}
+	// One relay= field after the addresses, or the line is two lines'
+	// worth of fields: an address logged unquoted (Postfix's internal
+	// form) that carries a delivery's fields of its own. Counted after
+	// orig_to: a quoted original recipient may hold ", relay=", and
+	// counting it made a spammer's refusal unreadable.
+	if strings.Count(rest, ", relay=") != 1 {
+		return false
 	}
 	if e.Relay, rest, ok = cutField(rest, "relay"); !ok {
 		return false
@@ -439,8 +441,13 @@ func (e *Event) parseDetail() {
 		return
 	}
 	h, ok := strings.CutPrefix(d, "host ")
+	// The relay's own login refused (smtp_sasl_glue.c): "SASL
+	// authentication failed; server NAME[IP] said: REPLY".
+	sasl := false
 	if !ok {
-		return
+		if h, sasl = strings.CutPrefix(d, "SASL authentication failed; server "); !sasl {
+			return
+		}
 	}
 	end := strings.IndexByte(h, ']')
 	if end < 0 {
@@ -450,9 +457,11 @@ func (e *Event) parseDetail() {
 	if !strings.EqualFold(name, e.RelayHost) || ip != e.RelayIP || e.RelayIP == "" {
 		return
 	}
-	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok {
+	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok && sasl {
+		e.Reply, e.Stage = reply, "auth"
+	} else if ok {
 		e.Reply, e.Stage = inReplyTo(reply)
-	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok {
+	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok && !sasl {
 		e.Reply, e.Stage = reply, "connect"
 	}
 }
