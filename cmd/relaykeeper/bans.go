@@ -13,21 +13,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 )
 
-const bansUsage = `usage: relaykeeper bans [FILE SWITCH] list [--json]
-       relaykeeper bans [FILE SWITCH] add IP [--duration 4h] [--reason TEXT]
-       relaykeeper bans [FILE SWITCH] remove IP
-
-Lists, adds and lifts bans of client IPs. The running relay re-reads the
-ban file within seconds of a change. A ban added here takes effect at once
-and lasts --duration (default 4h); adding a banned IP extends its ban.
-
-The ban file is, first found:
-  --bans FILE        that file
-  --spool-dir DIR    DIR/.enforce/bans
-  --config FILE      the spool directory of that configuration file, /.enforce/bans
-  (none)             /var/spool/relaykeeper/.enforce/bans
-`
-
 // runBans is "relaykeeper bans": it lists, adds and removes bans in the
 // ban file the daemon shares. It returns the exit status.
 func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -48,7 +33,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *help {
-		io.WriteString(stdout, bansUsage)
+		io.WriteString(stdout, config.BansUsage)
 		return exitOK
 	}
 	set := map[string]bool{}

@@ -5,43 +5,22 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 )
-
-const enforceUsage = `usage: relaykeeper enforce test REPLY [--rules FILE] [--reply-filter FILE] [--host HOST]
-       relaykeeper enforce test - [...]     (replies from the standard input, one a line)
-       relaykeeper enforce rules            (print the built-in rules)
-       relaykeeper enforce reply-filter     (print the built-in reply filter)
-
-"enforce test" prints what relaykeeper would do about an upstream's reply to
-a relayed message, the rule that decided, and what the client that
-submitted the message would hear after reply rewriting:
-
-  $ relaykeeper enforce test '550-5.7.1 [192.0.2.25 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. ... - gsmtp'
-  ban (rule gmail-unsolicited)
-  client hears: 550-5.7.1 [192.0.2.25 12] Our system ... - gsmtp (unchanged)
-
-REPLY may be as the server sent it (lines "550-5.7.1 ...", then "550 5.7.1
-..."), as Postfix logs it (the lines joined on one line), or a piece of a
-Postfix log line: "host H[A] said: REPLY (in reply to end of DATA command)".
-
-  --rules FILE         rules to use instead of the built-in ones (docs/enforce-rules.md)
-  --reply-filter FILE  reply filter (Postfix smtp_reply_filter format) instead of the built-in one
-  --host HOST          the upstream's host name, for rules with a host condition
-`
 
 // runEnforce is "relaykeeper enforce": it tries the enforcement rules and
 // the reply filter on replies, or prints the built-in ones. It returns the
 // exit status.
 func runEnforce(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "relaykeeper enforce: missing subcommand\n"+enforceUsage)
+		fmt.Fprint(stderr, "relaykeeper enforce: missing subcommand\n"+config.EnforceUsage)
 		return exitUsage
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "-h", "-help", "--help", "help":
-		io.WriteString(stdout, enforceUsage)
+		io.WriteString(stdout, config.EnforceUsage)
 		return exitOK
 	case "rules", "reply-filter":
 		if len(rest) > 0 {
@@ -75,7 +54,7 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	if *help {
-		io.WriteString(stdout, enforceUsage)
+		io.WriteString(stdout, config.EnforceUsage)
 		return exitOK
 	}
 	if len(replies) != 1 {

@@ -85,7 +85,7 @@ func parseArgs(args []string, stdout io.Writer) (config.Config, *Command, error)
 		return config.Config{}, nil, usageError(err)
 	}
 	if cl.Help {
-		config.WriteUsage(stdout, subcommands)
+		config.WriteUsage(stdout, config.Subcommands)
 		return config.Config{}, nil, &exitError{status: 0}
 	}
 	if cl.Version {
@@ -118,17 +118,4 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		words = append(words, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-}
-
-// subcommands are listed in --help, the man page and completion; runCommand
-// dispatches them.
-var subcommands = []config.Command{
-	{Name: "queue", Help: "list and manage the messages in the spool", Usage: queueUsage},
-	{Name: "stats", Help: "show delivery statistics", Usage: statsUsage},
-	{Name: "passwd", Help: "make an entry for a secrets file", Usage: passwdUsage},
-	{Name: "bans", Help: "list and lift bans", Usage: bansUsage},
-	{Name: "submit", Help: "put a message read from standard input into the spool", Usage: submitUsage},
-	{Name: "enforce", Help: "apply the rules about upstream replies", Usage: enforceUsage},
-	{Name: "postfix-enforcer", Help: "follow Postfix's mail log and apply the same rules", Usage: postfixEnforcerUsage},
-	{Name: "completion", Help: "print a bash completion script", Usage: completionUsage},
 }

@@ -350,7 +350,7 @@ func TestHelpAndVersion(t *testing.T) {
 				t.Errorf("--help does not list -%s", o.Short)
 			}
 		}
-		for _, c := range subcommands {
+		for _, c := range config.Subcommands {
 			if !strings.Contains(help, c.Name) {
 				t.Errorf("--help does not list the %s command", c.Name)
 			}

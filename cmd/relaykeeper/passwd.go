@@ -6,20 +6,8 @@ import (
 	"io"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/config"
 )
-
-const passwdUsage = `usage: relaykeeper passwd [--plain | --md5] [USER]
-
-Reads a password from the standard input (one line) and prints a line for
-the secrets file:
-
-  server bcrypt USER HASH      (default: a bcrypt hash; PLAIN and LOGIN)
-  server plain USER PASSWORD   (--plain: the password, xtext-encoded)
-  server md5 USER STATE        (--md5: E-MailRelay's HMAC-MD5 state)
-
-Without USER only the last field is printed. Plain and md5 lines also allow
-CRAM-MD5; keep the file readable by relaykeeper only, whatever it holds.
-`
 
 // runPasswd is "relaykeeper passwd": it prints a secrets-file line for a
 // password read from stdin. It returns the exit status.
@@ -35,7 +23,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *help {
-		io.WriteString(stdout, passwdUsage)
+		io.WriteString(stdout, config.PasswdUsage)
 		return exitOK
 	}
 	if *plain && *md5 {

@@ -16,52 +16,10 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/companion"
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
 )
-
-const postfixEnforcerUsage = `usage: relaykeeper postfix-enforcer [switches]
-
-Follows Postfix's mail log and acts on the upstream's (Gmail's) refusals of
-relayed mail, as relay-enforcer does: bans the client that submitted the
-message (a "bannable" line for fail2ban), blocks the sender's domain in
-sender_access, or sends the message on encapsulated, by the rules. See
-docs/postfix-enforcer.md.
-
-relay-enforcer's switches:
-  -v              verbose: a dot per log line read, the time every hour
-  -q              quiet: no line per action (errors are still shown)
-  -t              test mode: say what would be done, change nothing
-  -d              debug: every line understood and every verdict; implies -v
-  -f BACKUP       the mbox that keeps a copy of every relayed message
-                  (always_bcc); needed to encapsulate
-  -m ADDRESS      mail ADDRESS a report of each action and unknown refusal
-  -a | -n         force | forbid following amavis's re-injection
-  -r              replace a running instance (stop it, then run)
-  -s              stop a running instance and exit
-
-relaykeeper's:
-  --log FILE            Postfix's mail log (default /var/log/mail.log)
-  --state FILE          how far the log was read, and what was done
-                        (default /var/lib/relaykeeper/postfix-enforcer.state)
-  --sender-access FILE  the access table to block domains in
-                        (default /etc/postfix/sender_access; postmap'ed)
-  --welcomelist FILE    clients never banned (default
-                        /etc/relaykeeper/welcomelist; created if missing)
-  --rules FILE          the rules (default: the built-in Gmail rules)
-  --smtp HOST:PORT      where encapsulated copies and reports are sent
-                        (default 127.0.0.1:25)
-  --sender ADDRESS      their sender (default postmaster@HOSTNAME)
-  --ban-log FILE        append ban lines there instead of to syslog
-  --ban-delay DURATION  wait before a ban line (default 10s, as relay-enforcer)
-  --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
-                        match, instead of on replies ending in "gsmtp"
-  --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
-                        it verifies
-  --srs-domain DOMAIN   postsrsd's SRS_DOMAIN (default: --sender's domain)
-  --once                read what the log holds now, then exit
-  --from-end            with no state yet, start at the log's end
-`
 
 // runPostfixEnforcer is "relaykeeper postfix-enforcer": it parses the
 // switches and wires internal/companion to the log follower. It returns the
@@ -97,7 +55,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		return exitUsage
 	}
 	if *help {
-		io.WriteString(stdout, postfixEnforcerUsage)
+		io.WriteString(stdout, config.PostfixEnforcerUsage)
 		return exitOK
 	}
 	var problems []string

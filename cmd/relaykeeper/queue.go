@@ -17,41 +17,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-const queueUsage = `usage: relaykeeper queue [COMMAND] [SWITCHES] [ARGS]
-
-Lists and changes the messages in the spool, whether a relay is running on it
-or not (see docs/queue.md).
-
-  list                   the messages, like mailq (the default command)
-      --sender TEXT      only those whose sender contains TEXT
-      --recipient TEXT   only those with a recipient containing TEXT
-      --reply TEXT       only those with a last reply containing TEXT
-      --state STATE      only those in STATE: new, ready, claimed, failed,
-                         held (several separated by commas)
-  show ID [--body]       one message's envelope and header (--body: all)
-  delete ID...           remove messages for good
-  hold ID...             keep ready messages from delivery
-  release ID...          make held messages ready, due at once
-  retry ID...            make ready and failed messages due at once
-  flush                  make every ready message due at once
-
-delete, hold, release and retry take ids, or "-" to read ids from the
-standard input one per line (also when no ids are given and the standard
-input is not a terminal), or --all, or --match TEXT (the messages whose
-sender, a recipient or a reply contains TEXT). A message a delivery has
-claimed is reported busy and left alone.
-
-Every command:
-      --spool-dir DIR    the spool (default: from --config, else
-                         /var/spool/relaykeeper)
-      --config FILE      read the spool directory from this file
-      --json             machine-readable output
-
-After a change, a relay running on the spool is sent SIGHUP so that it
-re-reads the envelopes. Exit status: 0 done, 1 some messages could not be
-changed (not found, busy), 2 a wrong command line.
-`
-
 // queueCommands are the queue subcommands and the switches each takes
 // besides the common ones.
 var queueCommands = map[string][]string{
@@ -105,7 +70,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return usage("%v", err)
 	}
 	if *help || len(pos) > 0 && pos[0] == "help" {
-		io.WriteString(stdout, queueUsage)
+		io.WriteString(stdout, config.QueueUsage)
 		return exitOK
 	}
 	name := "list"

@@ -6,24 +6,9 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
-
-const statsUsage = `usage: relaykeeper stats [--top N] [--json] [LOGFILE...]
-
-Summarises the mail log, as pflogsumm does for Postfix: messages received,
-delivered, deferred, bounced, rejected, proxied and quarantined; traffic by
-hour of the day; the top senders, recipient domains, and reasons for
-rejections, deferrals and bounces; and the upstream's rejection rate per
-client and per hour, marked ALERT over 2% of at least 20 replies.
-
-Reads the LOGFILEs in turn (gzip-compressed ones too), or the standard input
-when there are none or for "-". Lines that are not mail-log lines, such as
-the diagnostic log's "time=... level=..." lines, are skipped and counted.
-
-      --top N    entries in each top list (default 10)
-      --json     machine-readable output
-`
 
 // runStats is "relaykeeper stats": it summarises mail logs and returns the
 // exit status.
@@ -43,7 +28,7 @@ func runStats(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return usage("%v", err)
 	}
 	if *help {
-		io.WriteString(stdout, statsUsage)
+		io.WriteString(stdout, config.StatsUsage)
 		return exitOK
 	}
 	top, err := strconv.Atoi(*topText)

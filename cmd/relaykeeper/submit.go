@@ -15,29 +15,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-const submitUsage = `usage: relaykeeper submit [SWITCHES] [RECIPIENT...]
-
-Reads a message (RFC 5322, LF or CRLF line endings) from the standard input
-and puts it in the spool for forwarding, as E-MailRelay's emailrelay-submit
-does (see docs/pop3.md).
-
-  -f, --from ADDRESS     the envelope sender (default: the From header's
-                         address, else USER@HOSTNAME); "<>" for none
-  -t                     also send to the addresses in the To, Cc and Bcc
-                         headers
-      --spool-dir DIR    the spool (default: from --config, else
-                         /var/spool/relaykeeper)
-      --config FILE      read the spool directory and domain from this file
-  -i, -oi                ignored, for sendmail's callers: the message always
-                         ends at the end of the input, never at a "." line
-
-A RECIPIENT may be a comma-separated list. Bcc headers are removed. The
-message gets a Received header, and Date and Message-ID headers if it has
-none; it is stored durably, ready for forwarding, and its queue id printed.
-A relay running on the spool is then sent SIGHUP so that it forwards the
-message at once. Exit status: 0 stored, 1 not stored, 2 a wrong command line.
-`
-
 // submitEnv is what submit takes from the system, replaceable in tests.
 type submitEnv struct {
 	now      func() time.Time
@@ -84,7 +61,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		return usage("%v", err)
 	}
 	if *help {
-		io.WriteString(stdout, submitUsage)
+		io.WriteString(stdout, config.SubmitUsage)
 		return exitOK
 	}
 	fromSet := false

@@ -1,0 +1,187 @@
+package config
+
+// Subcommands are listed in --help, the man page and completion; the command
+// dispatches them.
+var Subcommands = []Command{
+	{Name: "queue", Help: "list and manage the messages in the spool", Usage: QueueUsage},
+	{Name: "stats", Help: "show delivery statistics", Usage: StatsUsage},
+	{Name: "passwd", Help: "make an entry for a secrets file", Usage: PasswdUsage},
+	{Name: "bans", Help: "list and lift bans", Usage: BansUsage},
+	{Name: "submit", Help: "put a message read from standard input into the spool", Usage: SubmitUsage},
+	{Name: "enforce", Help: "apply the rules about upstream replies", Usage: EnforceUsage},
+	{Name: "postfix-enforcer", Help: "follow Postfix's mail log and apply the same rules", Usage: PostfixEnforcerUsage},
+	{Name: "completion", Help: "print a bash completion script", Usage: CompletionUsage},
+}
+
+// The subcommands' --help texts, also their man pages' bodies.
+const (
+	BansUsage = `usage: relaykeeper bans [FILE SWITCH] list [--json]
+       relaykeeper bans [FILE SWITCH] add IP [--duration 4h] [--reason TEXT]
+       relaykeeper bans [FILE SWITCH] remove IP
+
+Lists, adds and lifts bans of client IPs. The running relay re-reads the
+ban file within seconds of a change. A ban added here takes effect at once
+and lasts --duration (default 4h); adding a banned IP extends its ban.
+
+The ban file is, first found:
+  --bans FILE        that file
+  --spool-dir DIR    DIR/.enforce/bans
+  --config FILE      the spool directory of that configuration file, /.enforce/bans
+  (none)             /var/spool/relaykeeper/.enforce/bans
+`
+	CompletionUsage = `usage: relaykeeper completion bash
+
+Prints a bash completion script for relaykeeper's switches and commands.
+Load it with:
+
+  source <(relaykeeper completion bash)
+
+or install it as /usr/share/bash-completion/completions/relaykeeper.
+`
+	EnforceUsage = `usage: relaykeeper enforce test REPLY [--rules FILE] [--reply-filter FILE] [--host HOST]
+       relaykeeper enforce test - [...]     (replies from the standard input, one a line)
+       relaykeeper enforce rules            (print the built-in rules)
+       relaykeeper enforce reply-filter     (print the built-in reply filter)
+
+"enforce test" prints what relaykeeper would do about an upstream's reply to
+a relayed message, the rule that decided, and what the client that
+submitted the message would hear after reply rewriting:
+
+  $ relaykeeper enforce test '550-5.7.1 [192.0.2.25 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. ... - gsmtp'
+  ban (rule gmail-unsolicited)
+  client hears: 550-5.7.1 [192.0.2.25 12] Our system ... - gsmtp (unchanged)
+
+REPLY may be as the server sent it (lines "550-5.7.1 ...", then "550 5.7.1
+..."), as Postfix logs it (the lines joined on one line), or a piece of a
+Postfix log line: "host H[A] said: REPLY (in reply to end of DATA command)".
+
+  --rules FILE         rules to use instead of the built-in ones (docs/enforce-rules.md)
+  --reply-filter FILE  reply filter (Postfix smtp_reply_filter format) instead of the built-in one
+  --host HOST          the upstream's host name, for rules with a host condition
+`
+	PasswdUsage = `usage: relaykeeper passwd [--plain | --md5] [USER]
+
+Reads a password from the standard input (one line) and prints a line for
+the secrets file:
+
+  server bcrypt USER HASH      (default: a bcrypt hash; PLAIN and LOGIN)
+  server plain USER PASSWORD   (--plain: the password, xtext-encoded)
+  server md5 USER STATE        (--md5: E-MailRelay's HMAC-MD5 state)
+
+Without USER only the last field is printed. Plain and md5 lines also allow
+CRAM-MD5; keep the file readable by relaykeeper only, whatever it holds.
+`
+	PostfixEnforcerUsage = `usage: relaykeeper postfix-enforcer [switches]
+
+Follows Postfix's mail log and acts on the upstream's (Gmail's) refusals of
+relayed mail, as relay-enforcer does: bans the client that submitted the
+message (a "bannable" line for fail2ban), blocks the sender's domain in
+sender_access, or sends the message on encapsulated, by the rules. See
+docs/postfix-enforcer.md.
+
+relay-enforcer's switches:
+  -v              verbose: a dot per log line read, the time every hour
+  -q              quiet: no line per action (errors are still shown)
+  -t              test mode: say what would be done, change nothing
+  -d              debug: every line understood and every verdict; implies -v
+  -f BACKUP       the mbox that keeps a copy of every relayed message
+                  (always_bcc); needed to encapsulate
+  -m ADDRESS      mail ADDRESS a report of each action and unknown refusal
+  -a | -n         force | forbid following amavis's re-injection
+  -r              replace a running instance (stop it, then run)
+  -s              stop a running instance and exit
+
+relaykeeper's:
+  --log FILE            Postfix's mail log (default /var/log/mail.log)
+  --state FILE          how far the log was read, and what was done
+                        (default /var/lib/relaykeeper/postfix-enforcer.state)
+  --sender-access FILE  the access table to block domains in
+                        (default /etc/postfix/sender_access; postmap'ed)
+  --welcomelist FILE    clients never banned (default
+                        /etc/relaykeeper/welcomelist; created if missing)
+  --rules FILE          the rules (default: the built-in Gmail rules)
+  --smtp HOST:PORT      where encapsulated copies and reports are sent
+                        (default 127.0.0.1:25)
+  --sender ADDRESS      their sender (default postmaster@HOSTNAME)
+  --ban-log FILE        append ban lines there instead of to syslog
+  --ban-delay DURATION  wait before a ban line (default 10s, as relay-enforcer)
+  --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
+                        match, instead of on replies ending in "gsmtp"
+  --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
+                        it verifies
+  --srs-domain DOMAIN   postsrsd's SRS_DOMAIN (default: --sender's domain)
+  --once                read what the log holds now, then exit
+  --from-end            with no state yet, start at the log's end
+`
+	QueueUsage = `usage: relaykeeper queue [COMMAND] [SWITCHES] [ARGS]
+
+Lists and changes the messages in the spool, whether a relay is running on it
+or not (see docs/queue.md).
+
+  list                   the messages, like mailq (the default command)
+      --sender TEXT      only those whose sender contains TEXT
+      --recipient TEXT   only those with a recipient containing TEXT
+      --reply TEXT       only those with a last reply containing TEXT
+      --state STATE      only those in STATE: new, ready, claimed, failed,
+                         held (several separated by commas)
+  show ID [--body]       one message's envelope and header (--body: all)
+  delete ID...           remove messages for good
+  hold ID...             keep ready messages from delivery
+  release ID...          make held messages ready, due at once
+  retry ID...            make ready and failed messages due at once
+  flush                  make every ready message due at once
+
+delete, hold, release and retry take ids, or "-" to read ids from the
+standard input one per line (also when no ids are given and the standard
+input is not a terminal), or --all, or --match TEXT (the messages whose
+sender, a recipient or a reply contains TEXT). A message a delivery has
+claimed is reported busy and left alone.
+
+Every command:
+      --spool-dir DIR    the spool (default: from --config, else
+                         /var/spool/relaykeeper)
+      --config FILE      read the spool directory from this file
+      --json             machine-readable output
+
+After a change, a relay running on the spool is sent SIGHUP so that it
+re-reads the envelopes. Exit status: 0 done, 1 some messages could not be
+changed (not found, busy), 2 a wrong command line.
+`
+	StatsUsage = `usage: relaykeeper stats [--top N] [--json] [LOGFILE...]
+
+Summarises the mail log, as pflogsumm does for Postfix: messages received,
+delivered, deferred, bounced, rejected, proxied and quarantined; traffic by
+hour of the day; the top senders, recipient domains, and reasons for
+rejections, deferrals and bounces; and the upstream's rejection rate per
+client and per hour, marked ALERT over 2% of at least 20 replies.
+
+Reads the LOGFILEs in turn (gzip-compressed ones too), or the standard input
+when there are none or for "-". Lines that are not mail-log lines, such as
+the diagnostic log's "time=... level=..." lines, are skipped and counted.
+
+      --top N    entries in each top list (default 10)
+      --json     machine-readable output
+`
+	SubmitUsage = `usage: relaykeeper submit [SWITCHES] [RECIPIENT...]
+
+Reads a message (RFC 5322, LF or CRLF line endings) from the standard input
+and puts it in the spool for forwarding, as E-MailRelay's emailrelay-submit
+does (see docs/pop3.md).
+
+  -f, --from ADDRESS     the envelope sender (default: the From header's
+                         address, else USER@HOSTNAME); "<>" for none
+  -t                     also send to the addresses in the To, Cc and Bcc
+                         headers
+      --spool-dir DIR    the spool (default: from --config, else
+                         /var/spool/relaykeeper)
+      --config FILE      read the spool directory and domain from this file
+  -i, -oi                ignored, for sendmail's callers: the message always
+                         ends at the end of the input, never at a "." line
+
+A RECIPIENT may be a comma-separated list. Bcc headers are removed. The
+message gets a Received header, and Date and Message-ID headers if it has
+none; it is stored durably, ready for forwarding, and its queue id printed.
+A relay running on the spool is then sent SIGHUP so that it forwards the
+message at once. Exit status: 0 stored, 1 not stored, 2 a wrong command line.
+`
+)
