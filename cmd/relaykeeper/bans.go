@@ -27,7 +27,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 
-	words, err := parseInterspersed(fs, args)
+	words, err := config.ParseInterleaved(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper bans: %v (see relaykeeper bans --help)\n", err)
 		return exitUsage

@@ -24,7 +24,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 	}
 	if cfg.Forward.To != "" {
 		// forward.to is E-MailRelay's smarthost: used as is, no MX lookup.
-		host, port, err := net.SplitHostPort(r.upstream())
+		host, port, err := net.SplitHostPort(r.cfg.Upstream())
 		if err != nil {
 			return nil, fmt.Errorf("forward.to: %w", err)
 		}
@@ -65,7 +65,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	opts := deliver.Options{
 		Progress:              p,
 		Spool:                 r.spool,
-		Upstream:              r.upstream(),
+		Upstream:              r.cfg.Upstream(),
 		Dial:                  r.dialer(),
 		Connections:           d.Connections,
 		MessagesPerConnection: d.MessagesPerConnection,
@@ -86,7 +86,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 		opts.Router = r.router
 	}
 	if d.Bounces {
-		remoteMTA, _, _ := net.SplitHostPort(r.upstream())
+		remoteMTA, _, _ := net.SplitHostPort(r.cfg.Upstream())
 		opts.Notices = &bounce.Notifier{Spool: r.spool, ReportingMTA: r.cfg.Domain, RemoteMTA: remoteMTA,
 			MaxQueueLifetime: d.MaxQueueLifetime, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
 	}

@@ -48,7 +48,7 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	host := fs.String("host", "", "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
-	replies, err := parseInterspersed(fs, args)
+	replies, err := config.ParseInterleaved(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper enforce test: %v (see relaykeeper enforce --help)\n", err)
 		return exitUsage

@@ -20,7 +20,7 @@ import (
 // blocked-domain table at MAIL FROM (see buildPolicy).
 func enforcePaths(cfg *config.Config) error {
 	e := &cfg.Enforce
-	if !enforcing(cfg) {
+	if !cfg.Enforcing() {
 		return nil
 	}
 	f, err := enforce.Files{SenderAccess: e.SenderAccess, Welcomelist: e.Welcomelist, Bans: e.Bans}.Prepare(cfg.Spool.Dir)
@@ -28,18 +28,11 @@ func enforcePaths(cfg *config.Config) error {
 	return err
 }
 
-// enforcing reports whether the relay acts on upstream refusals: when it
-// forwards, to a smarthost or by routing (MX), and enforcement is not
-// turned off. A client run (--as-client) only delivers.
-func enforcing(cfg *config.Config) bool {
-	return !cfg.Enforce.Disabled && cfg.Mode != config.ModeClient && (cfg.Forward.To != "" || cfg.Routed())
-}
-
 // newEnforcer builds the enforcer when the relay forwards and enforcement
 // is not turned off; nil otherwise.
 func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	e := &r.cfg.Enforce
-	if !enforcing(&r.cfg) {
+	if !r.cfg.Enforcing() {
 		return nil, nil
 	}
 	en := &enforce.Enforcer{

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -102,20 +101,4 @@ func parseArgs(args []string, stdout io.Writer) (config.Config, *Command, error)
 // usageError is a one-line command-line error with the way out.
 func usageError(err error) error {
 	return &exitError{status: exitUsage, err: fmt.Errorf("%w (see relaykeeper --help)", err)}
-}
-
-// parseInterspersed parses a subcommand's switches, which may come before,
-// between or after its words, and returns the words.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var words []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return words, nil
-		}
-		words = append(words, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }

@@ -113,7 +113,7 @@ func (r *relay) runClient() int {
 	}
 	sum, err := r.newSchedulerWith(p).RunOnce(ctx)
 	bar.Finish()
-	fmt.Fprintf(r.stdout, "relaykeeper: %s (upstream %s)\n", sum, r.upstream())
+	fmt.Fprintf(r.stdout, "relaykeeper: %s (upstream %s)\n", sum, r.cfg.Upstream())
 	if err != nil || sum.NotDelivered() > 0 {
 		return exitFailure
 	}
@@ -149,7 +149,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Proxies() {
-		opts.Proxy = &smtpd.Proxy{Addr: r.upstream(), Dialer: r.dialer()}
+		opts.Proxy = &smtpd.Proxy{Addr: r.cfg.Upstream(), Dialer: r.dialer()}
 	}
 	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
 		opts.KickOnDisconnect = r.sched
@@ -339,7 +339,7 @@ func (r *relay) runServer() int {
 		}
 	}
 	addrs := r.listeningOn()
-	mode := r.cfg.Describe(r.upstream(), r.sched != nil)
+	mode := r.cfg.Describe(r.cfg.Upstream(), r.sched != nil)
 	started := []any{"version", version, "pid", os.Getpid(), "listen", addrs, "spool", r.spool.Dir(), "mode", mode}
 	if fe != nil && fe.httpAddr != "" {
 		// Off a terminal (systemd, a container) this line is the only

@@ -65,7 +65,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "relaykeeper queue: %s (see relaykeeper queue --help)\n", fmt.Sprintf(format, a...))
 		return exitUsage
 	}
-	pos, err := parseInterleaved(fs, args)
+	pos, err := config.ParseInterleaved(fs, args)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -176,27 +176,6 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return q.change(act, ids)
-}
-
-// parseInterleaved parses switches wherever they are among the arguments
-// ("queue show ID --body"), and returns the other arguments in order. After
-// "--" everything is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, config.FlagError(err)
-		}
-		rest := fs.Args()
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // unwrapPath drops the path from an *os.PathError, which the caller names.

@@ -138,7 +138,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
 		return nil, err
 	}
-	mode, tc, err := clientTLS(&cfg.TLS).Config(r.upstream(), cfg.Auth.ClientSecrets != "")
+	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {
 		return nil, err
 	}
@@ -266,14 +266,6 @@ func (r *relay) close() {
 	for _, f := range r.files {
 		f.Close()
 	}
-}
-
-func (r *relay) upstream() string {
-	addr, err := config.ResolveHostPort(r.cfg.Forward.To)
-	if err != nil {
-		return r.cfg.Forward.To // Validate has already refused what cannot resolve
-	}
-	return addr
 }
 
 func (r *relay) recover() {

@@ -23,7 +23,7 @@ func runStats(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "relaykeeper stats: %s (see relaykeeper stats --help)\n", fmt.Sprintf(format, a...))
 		return exitUsage
 	}
-	files, err := parseInterleaved(fs, args)
+	files, err := config.ParseInterleaved(fs, args)
 	if err != nil {
 		return usage("%v", err)
 	}

@@ -56,7 +56,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		fmt.Fprintf(stderr, "relaykeeper submit: %s\n", fmt.Sprintf(format, a...))
 		return exitFailure
 	}
-	pos, err := parseInterleaved(fs, args)
+	pos, err := config.ParseInterleaved(fs, args)
 	if err != nil {
 		return usage("%v", err)
 	}

@@ -80,3 +80,19 @@ func (c *Config) MailRestrictions() []string {
 	}
 	return []string{"check_sender_access texthash:" + c.Enforce.SenderAccess}
 }
+
+// Enforcing says whether the relay acts on upstream refusals: when it
+// forwards, to a smarthost or by routing (MX), and enforcement is not
+// turned off. A client run (--as-client) only delivers.
+func (c *Config) Enforcing() bool {
+	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed())
+}
+
+// Upstream is the smarthost's host:port, the port filled in.
+func (c *Config) Upstream() string {
+	addr, err := ResolveHostPort(c.Forward.To)
+	if err != nil {
+		return c.Forward.To // Validate has already refused what cannot resolve
+	}
+	return addr
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -288,5 +289,26 @@ func (p *switchParser) filterSpec(list func(*Config) *[]string) func(string) (fu
 			}
 			*l = append(*l, val)
 		}, nil
+	}
+}
+
+// ParseInterleaved parses a subcommand's switches wherever they are among
+// its arguments ("queue show ID --body"), and returns the other arguments
+// in order; errors are FlagError's. After "--" everything is an argument.
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, FlagError(err)
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }
