@@ -6,11 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/mail"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"syscall"
 	"time"
@@ -68,9 +64,6 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	if quiet && (verbose || debug) {
 		problems = append(problems, "-q excludes -v and -d")
 	}
-	if o.BanDelay < 0 {
-		problems = append(problems, "--ban-delay must not be negative")
-	}
 	if upstream != "" {
 		re, err := regexp.Compile(upstream)
 		if err != nil {
@@ -78,12 +71,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		}
 		o.Upstream = re
 	}
-	if _, _, err := net.SplitHostPort(o.SMTP); err != nil {
-		problems = append(problems, fmt.Sprintf("--smtp %q: %v", o.SMTP, err))
-	}
-	if _, err := mail.ParseAddress(o.MailTo); o.MailTo != "" && err != nil {
-		problems = append(problems, fmt.Sprintf("-m %q: %v", o.MailTo, err))
-	}
+	problems = append(problems, o.Problems()...)
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %s\n", p)
 	}
@@ -98,15 +86,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	if noAmavis {
 		o.Reinjection = postfixlog.ReinjectNever
 	}
-	if o.Host, _ = os.Hostname(); o.Host == "" {
-		o.Host = "localhost"
-	}
-	if o.Sender == "" {
-		o.Sender = "postmaster@" + o.Host
-	}
-	if o.State == "" {
-		o.State = defaultStatePath(o.Log)
-	}
+	o.FillDefaults()
 	if stop || restart {
 		if err := companion.StopOther(o.State+".pid", stderr); err != nil {
 			return fail(err)
@@ -140,14 +120,4 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		return fail(err)
 	}
 	return exitOK
-}
-
-// defaultStatePath is /var/lib/relaykeeper/postfix-enforcer.state, or, if
-// that directory cannot be made, a hidden file next to the log.
-func defaultStatePath(logPath string) string {
-	const dir = "/var/lib/relaykeeper"
-	if err := os.MkdirAll(dir, 0o750); err == nil {
-		return filepath.Join(dir, "postfix-enforcer.state")
-	}
-	return filepath.Join(filepath.Dir(logPath), ".postfix-enforcer.state")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -139,4 +140,43 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		return err
 	}
 	return nil
+}
+
+// Problems are what is wrong with the switches c holds, one line each.
+func (c *Config) Problems() []string {
+	var problems []string
+	if c.BanDelay < 0 {
+		problems = append(problems, "--ban-delay must not be negative")
+	}
+	if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
+		problems = append(problems, fmt.Sprintf("--smtp %q: %v", c.SMTP, err))
+	}
+	if _, err := mail.ParseAddress(c.MailTo); c.MailTo != "" && err != nil {
+		problems = append(problems, fmt.Sprintf("-m %q: %v", c.MailTo, err))
+	}
+	return problems
+}
+
+// FillDefaults fills in what the switches left out: the host name, the
+// reports' sender and the state file.
+func (c *Config) FillDefaults() {
+	if c.Host, _ = os.Hostname(); c.Host == "" {
+		c.Host = "localhost"
+	}
+	if c.Sender == "" {
+		c.Sender = "postmaster@" + c.Host
+	}
+	if c.State == "" {
+		c.State = defaultStatePath(c.Log)
+	}
+}
+
+// defaultStatePath is /var/lib/relaykeeper/postfix-enforcer.state, or, if
+// that directory cannot be made, a hidden file next to the log.
+func defaultStatePath(logPath string) string {
+	const dir = "/var/lib/relaykeeper"
+	if err := os.MkdirAll(dir, 0o750); err == nil {
+		return filepath.Join(dir, "postfix-enforcer.state")
+	}
+	return filepath.Join(filepath.Dir(logPath), ".postfix-enforcer.state")
 }
