@@ -122,20 +122,15 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// bansPath chooses the ban file: --bans, else the spool directory of
-// --spool-dir or --config, else the default configuration's.
+// bansPath chooses the ban file: --bans, else the one in the spool
+// directory of --spool-dir or --config or the default configuration.
 func bansPath(file, spoolDir, configFile string) (string, error) {
-	switch {
-	case file != "":
+	if file != "" {
 		return file, nil
-	case spoolDir != "":
-		return filepath.Join(enforce.StateDir(spoolDir), "bans"), nil
-	case configFile != "":
-		cfg, err := config.Load(configFile)
-		if err != nil {
-			return "", err
-		}
-		return filepath.Join(enforce.StateDir(cfg.Spool.Dir), "bans"), nil
 	}
-	return filepath.Join(enforce.StateDir(config.Default().Spool.Dir), "bans"), nil
+	dir, err := config.SpoolDir(spoolDir, configFile)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(enforce.StateDir(dir), "bans"), nil
 }

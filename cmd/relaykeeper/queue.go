@@ -120,28 +120,16 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 
-	dir := config.Default().Spool.Dir
-	if *configFile != "" {
-		cfg, err := config.Load(*configFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
-			return exitUsage
-		}
-		dir = cfg.Spool.Dir
-	}
-	if *spoolDir != "" {
-		dir = *spoolDir
+	dir, err := config.SpoolDir(*spoolDir, *configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+		return exitUsage
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // the output names it; a relative name says little
 	}
-	// spool.Open creates a missing directory: a mistyped --spool-dir
-	// must not make an empty spool and report it empty.
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		if err == nil {
-			err = errors.New("not a directory")
-		}
-		return usage("spool directory %s: %v", dir, unwrapPath(err))
+	if err := spool.CheckDir(dir); err != nil {
+		return usage("%v", err)
 	}
 	sp, err := spool.Open(dir, nil)
 	if err != nil {
@@ -176,15 +164,6 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return q.change(act, ids)
-}
-
-// unwrapPath drops the path from an *os.PathError, which the caller names.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func (q *queueCmd) list(f queue.Filter) int {

@@ -99,13 +99,8 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		return failure("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
-	// spool.Open creates a missing directory: a mistyped --spool-dir must
-	// not make a spool that no relay reads.
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		if err == nil {
-			err = errors.New("not a directory")
-		}
-		return failure("spool directory %s: %v", dir, unwrapPath(err))
+	if err := spool.CheckDir(dir); err != nil {
+		return failure("%v", err)
 	}
 	sp, err := spool.Open(dir, nil)
 	if err != nil {

@@ -392,3 +392,19 @@ func keyLines(src string) map[string]int {
 	}
 	return lines
 }
+
+// SpoolDir is the spool directory a subcommand works on: --spool-dir
+// (flagDir), else that of --config (configFile), else the default.
+func SpoolDir(flagDir, configFile string) (string, error) {
+	cfg := Default()
+	if configFile != "" {
+		var err error
+		if cfg, err = Load(configFile); err != nil {
+			return "", err
+		}
+	}
+	if flagDir != "" {
+		return flagDir, nil
+	}
+	return cfg.Spool.Dir, nil
+}

@@ -152,6 +152,24 @@ type Spool struct {
 	boot string
 }
 
+// CheckDir says whether dir is an existing directory, for the commands
+// that must not let Open make a mistyped spool directory: an empty spool
+// no relay reads.
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		err = errors.New("not a directory")
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return fmt.Errorf("spool directory %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Open opens the spool directory dir, creating it (and its quarantine
 // directory) if needed.
 func Open(dir string, log *slog.Logger) (*Spool, error) {
