@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -45,6 +46,58 @@ type Policy struct {
 	NeverBlock []string
 	// SRS, if set, reads a verified SRS sender back to its domain.
 	SRS SRSDecoder
+	// TrustedUpstreams are the upstream hosts (names or addresses, no
+	// port) whose refusals are acted on besides Google's mail servers
+	// (see Trusted): the smarthost, the administrator's next hops. A
+	// sanction (ban, block-domain) on any other upstream's word becomes a
+	// report: whoever runs a mail server can answer in Gmail's words.
+	TrustedUpstreams []string
+}
+
+// googleMail are the domains of Google's mail servers: an upstream named
+// under one is trusted without being listed.
+var googleMail = []string{"google.com", "googlemail.com", "gmail.com"}
+
+// Trusted reports whether an upstream refusal's host is one whose word
+// sanctions a client or a domain: a host of trusted (exact, case-
+// insensitive, without a port) or a name under Google's mail domains.
+// host is as the relay or Postfix logs it: "name", "name:port", "[ip]:port"
+// or "name[ip]:port", where name and ip both count for trusted and the
+// name alone for Google.
+func Trusted(host string, trusted []string) bool {
+	name, ip := splitUpstream(host)
+	for _, t := range trusted {
+		tn, tip := splitUpstream(t)
+		for _, a := range []string{tn, tip} {
+			if a != "" && (strings.EqualFold(a, name) || strings.EqualFold(a, ip)) {
+				return true
+			}
+		}
+	}
+	return neverBlocked(strings.ToLower(name), googleMail)
+}
+
+// splitUpstream reads an upstream as logged ("name[ip]:port", "host:port",
+// "[ip]", "host") into its name and address, without a port or a final
+// dot; either may be "".
+func splitUpstream(s string) (name, ip string) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '['); i >= 0 {
+		if j := strings.IndexByte(s[i:], ']'); j > 0 {
+			name, ip = s[:i], s[i+1:i+j]
+			if h, _, err := net.SplitHostPort(ip); err == nil {
+				ip = h
+			}
+			return strings.TrimSuffix(name, "."), ip
+		}
+	}
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		s = h
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "", s
+	}
+	return strings.TrimSuffix(s, "."), ""
 }
 
 // Refusal is one upstream refusal of a relayed message, for some of its
@@ -111,6 +164,8 @@ type Plan struct {
 //     address only; report when there is none or it is never blocked;
 //   - encapsulate becomes report for a recipient problem (X.1.1-X.1.6,
 //     X.2.*): forwarding cannot fix it;
+//   - ban and block-domain become report when the refusal did not come
+//     from a trusted upstream (see Trusted);
 //   - pace and alert keep the mail: the client hears a temporary reply,
 //     also when the refusal was acted on already.
 func Decide(p Policy, rf Refusal) Plan {
@@ -134,6 +189,11 @@ func Decide(p Policy, rf Refusal) Plan {
 	}
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
 	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
+	trusted := Trusted(rf.Host, p.TrustedUpstreams)
+	untrusted := "upstream " + rf.Host + " is not a trusted upstream; not acted on"
+	if rf.Host == "" {
+		untrusted = "the upstream is unknown; not acted on"
+	}
 	switch v.Action {
 	case Ban:
 		switch {
@@ -143,6 +203,8 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Encapsulate, "the client is on the welcomelist")
 		case !rf.Client.IsValid():
 			change(Report, "the client is unknown")
+		case !trusted:
+			change(Report, untrusted)
 		default:
 			pl.Client = banIP(rf.Client)
 		}
@@ -160,6 +222,8 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Report, "no sender domain to block")
 		case neverBlocked(pl.Domain, p.NeverBlock):
 			change(Report, "the domain "+pl.Domain+" is never blocked")
+		case !trusted:
+			change(Report, untrusted)
 		}
 		if pl.Action != BlockDomain {
 			pl.Domain = ""

@@ -34,6 +34,64 @@ func (s srsSecret) Decode(addr string) (string, bool) {
 	return orig, ok
 }
 
+// TestDecideTrusted: a ban or a domain block is carried out only on the
+// word of a trusted upstream (one named, or Google's); anyone else's
+// refusal in Gmail's words is reported.
+func TestDecideTrusted(t *testing.T) {
+	const (
+		unsolicited = "550-5.7.1 Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 x1 - gsmtp"
+		domainRep   = "550-5.7.1 Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. 550 5.7.1 x2 - gsmtp"
+		spfDomain   = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [victim2.example 30]. 421 4.7.28 x3 - gsmtp"
+	)
+	p := Policy{Rules: DefaultRules(), TrustedUpstreams: []string{"smtp.Relay.example", "192.0.2.25", "[198.51.100.4]:2525"}}
+	client := netip.MustParseAddr("203.0.113.7")
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"gmail-smtp-in.l.google.com[142.250.153.27]:25", true},
+		{"smtp.gmail.com:587", true},
+		{"alt1.aspmx.l.GOOGLE.com.[142.250.1.1]", true},
+		{"gmail.com", true},
+		{"x.googlemail.com[192.0.2.9]:25", true},
+		{"smtp.relay.example:25", true},
+		{"SMTP.RELAY.EXAMPLE[203.0.113.99]:25", true},
+		{"mx.other.example[192.0.2.25]:25", true}, // the address is named
+		{"192.0.2.25:2525", true},
+		{"[192.0.2.25]:25", true},
+		{"198.51.100.4", true},
+		{"mx.attacker.test[127.0.71.41]:25", false},
+		{"google.com.attacker.test[192.0.2.8]:25", false},
+		{"notgoogle.com[192.0.2.8]", false},
+		{"attacker.test[142.250.153.27]", false}, // Google's address, not its name
+		{"relay.example", false},
+		{"127.0.0.1:25", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := Trusted(tt.host, p.TrustedUpstreams); got != tt.ok {
+			t.Errorf("Trusted(%q) = %v; want %v", tt.host, got, tt.ok)
+		}
+		for _, c := range []struct {
+			reply string
+			want  Action
+		}{{unsolicited, Ban}, {domainRep, BlockDomain}, {spfDomain, BlockDomain}} {
+			pl := Decide(p, Refusal{Client: client, From: "bob@victim.example", To: []string{"x@attacker.test"},
+				Upstream: Upstream{Reply: textReply(c.reply), Host: tt.host}})
+			want := c.want
+			if !tt.ok {
+				want = Report
+			}
+			if pl.Action != want || pl.Verdict.Action != c.want {
+				t.Errorf("%q, %.30s: Decide = %v (verdict %v); want %v", tt.host, c.reply, pl.Action, pl.Verdict.Action, want)
+			}
+			if !tt.ok && (pl.Client.IsValid() || pl.Domain != "" || !strings.Contains(pl.Why, "not a trusted upstream") && !strings.Contains(pl.Why, "unknown")) {
+				t.Errorf("%q: plan %+v; want nobody named, why saying so", tt.host, pl)
+			}
+		}
+	}
+}
+
 func TestDecide(t *testing.T) {
 	const (
 		unsolicited = "550-5.7.1 [192.0.2.25 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. ... 550 5.7.1 x1 - gsmtp"
@@ -89,6 +147,7 @@ func TestDecide(t *testing.T) {
 		}
 		tt.rf.Reply = u.Reply
 		tt.rf.To = []string{"u@gmail.test"}
+		tt.rf.Host = "gmail-smtp-in.l.google.com[142.250.153.27]:25"
 		pl := Decide(p, tt.rf)
 		target := pl.Domain
 		if pl.Client.IsValid() {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
@@ -39,6 +40,11 @@ func Explain(w io.Writer, p Policy, s, host string) error {
 	}
 	if host != "" {
 		up.Host = host
+	}
+	if up.Host == "" {
+		// No upstream named: read the reply as the smarthost's.
+		up.Host = "the smarthost"
+		p.TrustedUpstreams = append(slices.Clone(p.TrustedUpstreams), up.Host)
 	}
 	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), Upstream: up})
 	fmt.Fprintln(w, pl.Verdict)
