@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +45,13 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		{&o.SRSSecret, "srs-secret", ""}, {&o.SRSDomain, "srs-domain", ""}} {
 		fs.StringVar(s.p, s.name, s.dflt, "")
 	}
+	fs.Func("trusted-upstream", "", func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("empty host")
+		}
+		o.TrustedUpstreams = append(o.TrustedUpstreams, v)
+		return nil
+	})
 	fs.DurationVar(&o.BanDelay, "ban-delay", enforce.DefaultBanDelay, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")

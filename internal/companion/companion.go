@@ -212,7 +212,7 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// submission. A re-injected message whose client is unknown is
 		// not local: its ban is reported.
 		Local: r.ClientIP == "" && r.OrigQueueID == "",
-		From:  r.From, To: []string{r.To}, Upstream: up, Done: done})
+		From:  r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
 	if pl.Repeat || pl.Action == enforce.None {
@@ -240,6 +240,17 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	if ok {
 		c.acted[prefix+pl.Key] = c.now()
 	}
+}
+
+// relayIP is the address of a relay as Postfix logs it ("name[ip]:port"),
+// "" if none.
+func relayIP(relay string) string {
+	_, rest, ok := strings.Cut(relay, "[")
+	ip, _, ok2 := strings.Cut(rest, "]")
+	if !ok || !ok2 {
+		return ""
+	}
+	return ip
 }
 
 // action is one refusal and what is done about it.

@@ -36,6 +36,11 @@ type Config struct {
 	Rules, Welcomelist string
 	// BanLog, if set, gets the ban lines instead of syslog.
 	BanLog string
+	// TrustedUpstreams are the relays (names or addresses, as Postfix
+	// logs relay=name[ip]:port) whose refusals may ban a client or block
+	// a domain, besides Google's mail servers: Postfix's relayhost unless
+	// it is Google. Any other relay's refusal is only reported.
+	TrustedUpstreams []string
 	// SRSSecret is postsrsd's secret file and SRSDomain its SRS_DOMAIN
 	// (default: the domain of Sender): an SRS sender is read as another
 	// domain's only when its hash verifies with that secret.
@@ -53,7 +58,7 @@ type Config struct {
 // if not nil, shows -v's progress. The bans still waiting for their delay
 // are written before Run returns.
 func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progress, diag *slog.Logger) error {
-	policy := enforce.Policy{Rules: enforce.DefaultRules()}
+	policy := enforce.Policy{Rules: enforce.DefaultRules(), TrustedUpstreams: cfg.TrustedUpstreams}
 	if cfg.Rules != "" {
 		rs, err := enforce.LoadRules(cfg.Rules)
 		if err != nil {

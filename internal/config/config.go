@@ -465,6 +465,11 @@ type Enforce struct {
 	// NeverBlock are domains never blocked: a forged sender must not cut
 	// off a whole freemail provider. Such refusals are reported.
 	NeverBlock []string `toml:"never_block"`
+	// TrustedUpstreams are upstream hosts (names or addresses, exact)
+	// whose refusals may ban a client or block a domain, besides Google's
+	// mail servers, forward.to and the transports' next hops; any other
+	// upstream's refusal is only reported.
+	TrustedUpstreams []string `toml:"trusted_upstreams"`
 	// AlertRejectionRate and AlertMinReplies: an alert when the upstream
 	// refuses more than this share of at least that many replies to one
 	// client's mail, or to the whole relay's, in an hour (2% of 20).

@@ -107,6 +107,11 @@ relaykeeper's:
   --ban-delay DURATION  wait before a ban line (default 10s, as relay-enforcer)
   --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
                         match, instead of on replies ending in "gsmtp"
+  --trusted-upstream HOST
+                        a relay (name or address, as in relay=name[ip]:port)
+                        whose refusals may ban or block, besides Google's
+                        mail servers; name Postfix's relayhost here unless it
+                        is Google (repeatable). Others' refusals are reported
   --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
                         it verifies
   --srs-domain DOMAIN   postsrsd's SRS_DOMAIN (default: --sender's domain)

@@ -117,6 +117,9 @@ type Refusal struct {
 	To   []string
 	// Upstream is the upstream's refusal: rf.Reply, rf.Host, rf.Stage.
 	Upstream
+	// UpstreamIP is the upstream's address when Host is its name only (the
+	// companion's relay=name[ip]): either makes it trusted.
+	UpstreamIP string
 	// ContentPath is the message, for encapsulation; "" if unavailable.
 	ContentPath string
 	// Done are the Keys of the refusals of this message acted on already
@@ -189,8 +192,12 @@ func Decide(p Policy, rf Refusal) Plan {
 	}
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
 	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
-	trusted := Trusted(rf.Host, p.TrustedUpstreams)
-	untrusted := "upstream " + rf.Host + " is not a trusted upstream; not acted on"
+	host := rf.Host
+	if rf.UpstreamIP != "" && !strings.Contains(host, "[") {
+		host += "[" + rf.UpstreamIP + "]"
+	}
+	trusted := Trusted(host, p.TrustedUpstreams)
+	untrusted := "upstream " + host + " is not a trusted upstream; not acted on"
 	if rf.Host == "" {
 		untrusted = "the upstream is unknown; not acted on"
 	}

@@ -112,7 +112,8 @@ func TestCompanionHostile(t *testing.T) {
 	}
 	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
 		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--srs-secret", secret, "--srs-domain", "relay.test", "--once")
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--srs-secret", secret, "--srs-domain", "relay.test", "--once",
+		"--trusted-upstream", "127.0.0.1")
 	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
 		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
 	}
@@ -222,7 +223,7 @@ func TestCompanionHostileAmavis(t *testing.T) {
 	}
 	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
 		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once")
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
 	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
 		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
 	}

@@ -68,7 +68,7 @@ func TestCompanionEnforcer(t *testing.T) {
 	}
 	args := []string{"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
 		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "-f", mbox}
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "-f", mbox, "--trusted-upstream", "127.0.0.1"}
 	bin := harness.Binary(t)
 
 	// Five clients, five refusals.

@@ -113,7 +113,8 @@ func TestReview11CompanionSteering(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--srs-secret", secret, "--srs-domain", "relay.test")
+	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--srs-secret", secret, "--srs-domain", "relay.test",
+		"--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{
 		`^\S+ ban client=203\.0\.113\.71 .*rule=gmail-unsolicited`,
 		`^\S+ block-domain domain=attacker\.example .*client=203\.0\.113\.73 `,
@@ -137,9 +138,6 @@ func TestReview11CompanionSteering(t *testing.T) {
 // must not block victim.example on a stranger's say-so: only Gmail's
 // refusals act.
 func TestReview11CompanionForeignUpstream(t *testing.T) {
-	if os.Getenv("RELAYKEEPER_REVIEW11_KNOWN") == "" {
-		t.Skip("known defect (review11): the companion's default trusts any upstream whose reply ends in gsmtp; set RELAYKEEPER_REVIEW11_KNOWN=1 to run")
-	}
 	t.Parallel()
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
 	evil := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.attacker.test", Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,9 +133,6 @@ func TestReview11AuthAlertOnce(t *testing.T) {
 // that server answers with Gmail's domain-reputation refusal, "gsmtp" and
 // all. The relay must not block victim.example on a stranger's say-so.
 func TestReview11RelayForeignMX(t *testing.T) {
-	if os.Getenv("RELAYKEEPER_REVIEW11_KNOWN") == "" {
-		t.Skip("known defect (review11): any upstream speaking Gmail's words is believed; set RELAYKEEPER_REVIEW11_KNOWN=1 to run")
-	}
 	t.Parallel()
 	const mxEvil = "127.0.71.41"
 	evil := newFakeGmail(t)
