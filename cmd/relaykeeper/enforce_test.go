@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
@@ -223,4 +224,22 @@ func TestEnforceTestGmailReplies(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d replies get the verdict gmail-replies.md gives them", good, n)
+}
+
+// TestTrustedUpstreams: the relay trusts the administrator's list, the
+// smarthost and every named transport's next hop, and nobody else.
+func TestTrustedUpstreams(t *testing.T) {
+	var cfg config.Config
+	cfg.Enforce.TrustedUpstreams = []string{"mx.partner.example"}
+	cfg.Forward.To = "127.0.0.1:2525"
+	cfg.Transports = map[string]config.Transport{"out": {NextHop: "[smtp.relay.example]:587"}, "mx": {}}
+	got := trustedUpstreams(&cfg)
+	for host, want := range map[string]bool{
+		"mx.partner.example[192.0.2.4]:25": true, "127.0.0.1:2525": true, "smtp.relay.example[192.0.2.5]": true,
+		"[127.0.0.1]:25": true, "mx.attacker.test[192.0.2.6]:25": false, "gmail-smtp-in.l.google.com[142.250.1.1]": true,
+	} {
+		if enforce.Trusted(host, got) != want {
+			t.Errorf("upstream %s trusted = %v with %q; want %v", host, !want, got, want)
+		}
+	}
 }
