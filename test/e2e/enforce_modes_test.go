@@ -27,7 +27,7 @@ func TestEnforceByMX(t *testing.T) {
 	forwardPort25(t, mxGmail, gmail.Addr())
 	dns := harness.StartDNS(t, fmt.Sprintf("gmail.test. MX 5 mx.gmail.test.\nmx.gmail.test. A %s\n", mxGmail))
 	dir := t.TempDir()
-	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n[enforce]\nban_delay = \"0s\"\ntrusted_upstreams = [\"mx.gmail.test\"]\n", dns.Addr()))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n[enforce]\nban_delay = \"0s\"\ntrusted_upstreams = [%q]\n", dns.Addr(), mxGmail))
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
 		"--domain", relayDomain, "--spool-dir", t.TempDir(), "--config", cfg,
 		"--welcomelist", writeFile(t, dir, "welcomelist", "# nobody\n192.0.2.1\n", 0o644))
