@@ -233,7 +233,7 @@ func TestTrustedUpstreams(t *testing.T) {
 	cfg.Enforce.TrustedUpstreams = []string{"mx.partner.example"}
 	cfg.Forward.To = "127.0.0.1:2525"
 	cfg.Transports = map[string]config.Transport{"out": {NextHop: "[smtp.relay.example]:587"}, "mx": {}}
-	got := trustedUpstreams(&cfg)
+	got := cfg.TrustedUpstreams()
 	for host, want := range map[string]bool{
 		"mx.partner.example[192.0.2.4]:25": true, "127.0.0.1:2525": true, "smtp.relay.example[192.0.2.5]": true,
 		"[127.0.0.1]:25": true, "mx.attacker.test[192.0.2.6]:25": false, "gmail-smtp-in.l.google.com[142.250.1.1]": true,

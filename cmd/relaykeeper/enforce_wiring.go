@@ -52,7 +52,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	}
 	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
 	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
-	en.Policy.TrustedUpstreams = trustedUpstreams(&r.cfg)
+	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
 	if r.srs != nil {
 		// Only an SRS sender that verifies with the relay's own secret is
 		// read as another domain's.
@@ -86,23 +86,6 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		}
 	}
 	return en, nil
-}
-
-// trustedUpstreams are the upstreams whose refusals may sanction a client
-// or a domain besides Google's: the administrator's [enforce]
-// trusted_upstreams, the smarthost (forward.to) and every named
-// transport's next hop.
-func trustedUpstreams(cfg *config.Config) []string {
-	t := slices.Clone(cfg.Enforce.TrustedUpstreams)
-	if cfg.Forward.To != "" {
-		t = append(t, cfg.Forward.To)
-	}
-	for _, tr := range cfg.Transports {
-		if tr.NextHop != "" {
-			t = append(t, tr.NextHop)
-		}
-	}
-	return t
 }
 
 // enforcerRefusals gives the scheduler's refused recipients to the

@@ -1,6 +1,9 @@
 package config
 
-import "log/slog"
+import (
+	"log/slog"
+	"slices"
+)
 
 // What the relay does with the mail it receives, as the configuration
 // says: the answers main builds its parts by.
@@ -86,6 +89,22 @@ func (c *Config) MailRestrictions() []string {
 // turned off. A client run (--as-client) only delivers.
 func (c *Config) Enforcing() bool {
 	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed())
+}
+
+// TrustedUpstreams are the upstreams whose refusals may sanction a client
+// or a domain besides Google's: [enforce] trusted_upstreams, the smarthost
+// (forward.to) and every named transport's next hop.
+func (c *Config) TrustedUpstreams() []string {
+	t := slices.Clone(c.Enforce.TrustedUpstreams)
+	if c.Forward.To != "" {
+		t = append(t, c.Forward.To)
+	}
+	for _, tr := range c.Transports {
+		if tr.NextHop != "" {
+			t = append(t, tr.NextHop)
+		}
+	}
+	return t
 }
 
 // Upstream is the smarthost's host:port, the port filled in.
