@@ -215,8 +215,16 @@ func (r *relay) runServer() int {
 	// Group commit: concurrent acceptances share one fdatasync. The
 	// journal outlives the servers and the scheduler, which write to it.
 	jctx, jcancel := context.WithCancel(context.Background())
-	defer jcancel()
 	var journalDone chan struct{}
+	// Every return stops the journal and waits for it, so that nothing is
+	// written after runServer has returned (a listener that cannot be
+	// bound returns early).
+	defer func() {
+		jcancel()
+		if journalDone != nil {
+			<-journalDone
+		}
+	}()
 	if j, err := r.spool.OpenJournal(); err != nil {
 		r.log.Warn("no spool journal: every message syncs its own files", "err", err)
 	} else {
