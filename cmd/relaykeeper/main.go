@@ -216,9 +216,7 @@ func (r *relay) runServer() int {
 	// journal outlives the servers and the scheduler, which write to it.
 	jctx, jcancel := context.WithCancel(context.Background())
 	var journalDone chan struct{}
-	// Every return stops the journal and waits for it, so that nothing is
-	// written after runServer has returned (a listener that cannot be
-	// bound returns early).
+	// Every return (an early one too) stops the journal and waits for it.
 	defer func() {
 		jcancel()
 		if journalDone != nil {
