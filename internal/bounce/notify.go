@@ -143,12 +143,7 @@ func (n *Notifier) queue(env *spool.Envelope, contentPath string, k Kind, rcpts 
 		Arrival:    now,
 		Bounce:     true,
 	}
-	if err := w.Prepare(ne); err != nil {
-		w.Abort()
-		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
-	}
-	if err := w.Commit(false); err != nil {
-		w.Abort()
+	if err := w.Finish(ne); err != nil {
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
 	}
 	return w.ID(), nil

@@ -350,12 +350,7 @@ func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 	}
 	env := &spool.Envelope{From: e.RelayAddress, Recipients: []spool.Recipient{{Addr: to, Status: spool.Pending}},
 		BodyType: "8bit", Client: "local", Arrival: now}
-	if err := w.Prepare(env); err != nil {
-		w.Abort()
-		return "", err
-	}
-	if err := w.Commit(false); err != nil {
-		w.Abort()
+	if err := w.Finish(env); err != nil {
 		return "", err
 	}
 	return w.ID(), nil
@@ -399,12 +394,7 @@ func (e *Enforcer) notifyAdmin(rf Refusal, v Verdict, what string) {
 		what, v.Rule, rf.ID, rf.Client, rf.From, strings.Join(rf.To, ", "), oneLineText(rf.Reply.String()))
 	env := &spool.Envelope{From: "", Recipients: []spool.Recipient{{Addr: e.Admin, Status: spool.Pending}},
 		BodyType: "8bit", Client: "local", Arrival: now, Bounce: true}
-	if err := w.Prepare(env); err != nil {
-		w.Abort()
-		return
-	}
-	if err := w.Commit(false); err != nil {
-		w.Abort()
+	if err := w.Finish(env); err != nil {
 		return
 	}
 	e.kick()

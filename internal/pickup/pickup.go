@@ -96,12 +96,7 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		w.Abort()
 		return "", fmt.Errorf("pickup: writing the message: %w", err)
 	}
-	if err := w.Prepare(env); err != nil {
-		w.Abort()
-		return "", err
-	}
-	if err := w.Commit(false); err != nil {
-		w.Abort()
+	if err := w.Finish(env); err != nil {
 		return "", err
 	}
 	return w.ID(), nil

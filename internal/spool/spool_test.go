@@ -328,3 +328,30 @@ func TestRelockAfterReplace(t *testing.T) {
 	}
 	w.Abort()
 }
+
+// TestFinish: Finish leaves a ready message, and one that cannot be
+// prepared leaves nothing.
+func TestFinish(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	w, _ := s.Create(t0)
+	io.WriteString(w, "x")
+	if err := w.Finish(testEnvelope()); err != nil {
+		t.Fatalf("Finish = %v", err)
+	}
+	if _, err := os.Stat(s.envelopePath(w.ID(), Ready)); err != nil {
+		t.Errorf("after Finish: %v; want a ready envelope", err)
+	}
+
+	dir = t.TempDir()
+	s, _ = Open(dir, nil)
+	w, _ = s.Create(t0)
+	io.WriteString(w, "x")
+	w.Abort() // the content file is gone: Prepare cannot flush into it
+	if err := w.Finish(testEnvelope()); err == nil {
+		t.Errorf("Finish after Abort = nil; want an error")
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Errorf("files after a failed Finish = %v", got)
+	}
+}

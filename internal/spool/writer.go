@@ -88,6 +88,20 @@ func (w *Writer) Prepare(env *Envelope) error {
 	return nil
 }
 
+// Finish prepares and commits, ready, a message that no filter sees (a
+// notice, a local submission, an encapsulated copy), and aborts it if
+// either step fails.
+func (w *Writer) Finish(env *Envelope) error {
+	err := w.Prepare(env)
+	if err == nil {
+		err = w.Commit(false)
+	}
+	if err != nil {
+		w.Abort()
+	}
+	return err
+}
+
 // ContentPath and EnvelopePath name the files of a prepared message, for
 // filters that run between Prepare and Commit.
 func (w *Writer) ContentPath() string  { return w.s.contentPath(w.id) }
