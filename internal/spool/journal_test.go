@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -351,5 +352,57 @@ func TestJournalWriteFailure(t *testing.T) {
 	}
 	if _, st, err := s.Read(id); err != nil || st != Ready {
 		t.Errorf("Read(%s) = %v, %v; want ready", id, st, err)
+	}
+}
+
+// TestJournalKeepsFilterEdits: a filter that edits the files between
+// Prepare and Commit (through the paths it was given) is what the journal
+// records, so a power loss brings back the edited message, not the one
+// received; without a filter, Commit journals what Prepare wrote.
+func TestJournalKeepsFilterEdits(t *testing.T) {
+	for _, filtered := range []bool{false, true} {
+		dir := t.TempDir()
+		s, _ := Open(dir, nil)
+		j := openJournal(t, s)
+		w, err := s.Create(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "Subject: received\r\n\r\n")
+		env := testEnvelope()
+		if err := w.Prepare(env); err != nil {
+			t.Fatal(err)
+		}
+		want, wantFrom := "Subject: received\r\n\r\n", env.From
+		if filtered {
+			// E-MailRelay's addsig: a new content file renamed over the
+			// old, and an edited envelope.
+			want = "Subject: edited by a filter\r\n\r\n"
+			os.WriteFile(w.ContentPath()+".tmp", []byte(want), 0o640)
+			os.Rename(w.ContentPath()+".tmp", w.ContentPath())
+			env.From, wantFrom = "filter@example.com", "filter@example.com"
+			os.WriteFile(w.EnvelopePath(), env.Marshal(), 0o640)
+			if err := w.Relock(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		id := w.ID()
+		j.kill()
+		os.Remove(s.contentPath(id)) // a power loss took both files
+		os.Remove(s.envelopePath(id, Ready))
+
+		s2, _ := Open(dir, nil)
+		s2.boot = "another boot"
+		if _, err := s2.Recover(); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(s2.contentPath(id))
+		e, _, err := s2.Read(id)
+		if err != nil || string(got) != want || e.From != wantFrom {
+			t.Errorf("filtered=%v: after replay content %q from %q (err %v); want %q from %q", filtered, got, e.From, err, want, wantFrom)
+		}
 	}
 }

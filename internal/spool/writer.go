@@ -22,7 +22,13 @@ type Writer struct {
 	// journaled: Prepare skipped the fsyncs; Commit journals the
 	// message, or fsyncs its files if the journal is gone.
 	journaled bool
-	done      bool
+	// env is the envelope Prepare wrote; exposed says its path or the
+	// content's was handed out (to a filter, which may have edited
+	// them), so Commit must read the files again rather than trust env
+	// and n.
+	env     []byte
+	exposed bool
+	done    bool
 }
 
 // Create starts a new message.
@@ -72,7 +78,8 @@ func (w *Writer) Prepare(env *Envelope) error {
 	if w.journaled {
 		// A new name, so no temporary file is needed: a torn .new file
 		// is quarantined like any other unfinished receipt.
-		if err := os.WriteFile(w.s.envelopePath(w.id, New), env.Marshal(), 0o640); err != nil {
+		w.env = env.Marshal()
+		if err := os.WriteFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
 			return fmt.Errorf("spool: write envelope: %w", err)
 		}
 		w.prepared = true
@@ -104,8 +111,15 @@ func (w *Writer) Finish(env *Envelope) error {
 
 // ContentPath and EnvelopePath name the files of a prepared message, for
 // filters that run between Prepare and Commit.
-func (w *Writer) ContentPath() string  { return w.s.contentPath(w.id) }
-func (w *Writer) EnvelopePath() string { return w.s.envelopePath(w.id, New) }
+func (w *Writer) ContentPath() string {
+	w.exposed = true
+	return w.s.contentPath(w.id)
+}
+
+func (w *Writer) EnvelopePath() string {
+	w.exposed = true
+	return w.s.envelopePath(w.id, New)
+}
 
 // Commit accepts the message: the envelope is renamed to state Ready (or
 // Held, if hold is true), and made durable. Only after Commit has returned
@@ -161,19 +175,23 @@ func (w *Writer) commitJournal(to State) error {
 	if j == nil {
 		return errJournalClosed
 	}
-	env, err := os.ReadFile(w.s.envelopePath(w.id, New))
-	if err != nil {
-		return fmt.Errorf("spool: commit: %w", err)
-	}
-	fi, err := w.f.Stat()
-	if err != nil {
-		return fmt.Errorf("spool: commit: %w", err)
-	}
-	if fi.Size() > journalMaxContent {
-		return errJournalClosed // a filter made it large: the classic path
+	env, size := w.env, w.n
+	if w.exposed {
+		// A filter may have edited the files: journal them as they are.
+		var err error
+		if env, err = os.ReadFile(w.s.envelopePath(w.id, New)); err != nil {
+			return fmt.Errorf("spool: commit: %w", err)
+		}
+		fi, err := w.f.Stat()
+		if err != nil {
+			return fmt.Errorf("spool: commit: %w", err)
+		}
+		if size = fi.Size(); size > journalMaxContent {
+			return errJournalClosed // a filter made it large: the classic path
+		}
 	}
 	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
-		contentAt: w.f, contentLen: int(fi.Size())})
+		contentAt: w.f, contentLen: int(size)})
 	if err != nil {
 		return err
 	}
