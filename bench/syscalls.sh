@@ -4,6 +4,7 @@
 # prints the counts of the file-system calls that cost, divided by MSGS.
 #
 #   bash bench/syscalls.sh saf|proxy [MSGS [CONC]]
+#   TRACE=%all bash bench/syscalls.sh ...   (every system call, not only the file-system ones)
 #
 # saf: --as-server --forward-to SINK --forward-on-disconnect (acceptance and
 # delivery both counted); proxy: --as-proxy SINK. Listens on 127.0.0.1 only;
@@ -30,7 +31,7 @@ saf) args=(--as-server "${args[@]}" --forward-to "127.0.0.1:$sink" --forward-on-
 proxy) args=(--as-proxy "127.0.0.1:$sink" "${args[@]}") ;;
 *) echo "mode: saf or proxy" >&2; exit 2 ;;
 esac
-strace -f -c -o "$WORK/strace" -e trace=fsync,fdatasync,syncfs,openat,unlinkat,renameat,renameat2,flock,pwrite64,write "$BIN" "${args[@]}" >"$WORK/stdout" 2>&1 &
+strace -f -c -o "$WORK/strace" -e trace="${TRACE:-fsync,fdatasync,syncfs,openat,unlinkat,renameat,renameat2,flock,pwrite64,write}" "$BIN" "${args[@]}" >"$WORK/stdout" 2>&1 &
 spid=$!
 pids+=($spid)
 listening "$rk"

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +54,7 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 	}
 	c.Env = env
 	if from != to {
-		if err := os.Rename(s.envelopePath(id, from), s.envelopePath(id, to)); err != nil {
+		if err := rename(s.envelopePath(id, from), s.envelopePath(id, to)); err != nil {
 			lock.Close()
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, ErrNotFound
@@ -68,15 +69,14 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 }
 
 func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
-	f, err := os.Open(s.envelopePath(id, st))
+	b, err := readFile(s.envelopePath(id, st))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	defer f.Close()
-	env, err := Unmarshal(f)
+	env, err := Unmarshal(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("spool: %s%s: %w", id, stateSuffix[st], err)
 	}
@@ -87,18 +87,15 @@ func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 // ID is the claimed message's id.
 func (c *Claim) ID() string { return c.id }
 
-// Content opens the message's content for reading.
+// Content reads the message's content from the start, through the
+// descriptor the claim holds locked (Relock follows a replaced file).
+// Closing it leaves the claim's lock alone.
 func (c *Claim) Content() (io.ReadCloser, int64, error) {
-	f, err := os.Open(c.s.contentPath(c.id))
+	fi, err := c.lock.Stat()
 	if err != nil {
 		return nil, 0, fmt.Errorf("spool: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("spool: %w", err)
-	}
-	return f, fi.Size(), nil
+	return io.NopCloser(io.NewSectionReader(c.lock, 0, fi.Size())), fi.Size(), nil
 }
 
 // Save writes c.Env durably, in place of the envelope.
@@ -121,7 +118,7 @@ func (c *Claim) Move(to State) error {
 		return fmt.Errorf("spool: save %s: %w", c.id, err)
 	}
 	if to != c.cur {
-		if err := os.Rename(c.s.envelopePath(c.id, c.cur), c.s.envelopePath(c.id, to)); err != nil {
+		if err := rename(c.s.envelopePath(c.id, c.cur), c.s.envelopePath(c.id, to)); err != nil {
 			return fmt.Errorf("spool: move %s to %s: %w", c.id, to, err)
 		}
 	}

@@ -105,7 +105,7 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
 	}
 	for {
 		name := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+		f, err := openFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
 		if os.IsExist(err) {
 			num++
 			continue

@@ -175,7 +175,7 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 	}
 	switch st {
 	case Claimed:
-		if err := os.Rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready)); err != nil {
+		if err := rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready)); err != nil {
 			s.log.Error("releasing stale claim failed", "id", id, "err", err)
 			return
 		}

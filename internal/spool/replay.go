@@ -162,7 +162,7 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
 	st, ferr := s.find(r.id)
 	if sameBoot {
 		if ferr == nil && st == New {
-			if err := os.Rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
+			if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
 				rep.Restored = append(rep.Restored, r.id)
 			}
 		}

@@ -35,7 +35,7 @@ type Writer struct {
 func (s *Spool) Create(now time.Time) (*Writer, error) {
 	for range 5 {
 		id := s.newID(now)
-		f, err := os.OpenFile(s.contentPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		f, err := openFile(s.contentPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 		if os.IsExist(err) {
 			continue
 		}
@@ -79,7 +79,7 @@ func (w *Writer) Prepare(env *Envelope) error {
 		// A new name, so no temporary file is needed: a torn .new file
 		// is quarantined like any other unfinished receipt.
 		w.env = env.Marshal()
-		if err := os.WriteFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
+		if err := writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
 			return fmt.Errorf("spool: write envelope: %w", err)
 		}
 		w.prepared = true
@@ -150,7 +150,7 @@ func (w *Writer) Commit(hold bool) error {
 			return err
 		}
 	}
-	if err := os.Rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
+	if err := rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
 	// From here the message is Ready (or Held) for everyone who looks,
@@ -179,7 +179,7 @@ func (w *Writer) commitJournal(to State) error {
 	if w.exposed {
 		// A filter may have edited the files: journal them as they are.
 		var err error
-		if env, err = os.ReadFile(w.s.envelopePath(w.id, New)); err != nil {
+		if env, err = readFile(w.s.envelopePath(w.id, New)); err != nil {
 			return fmt.Errorf("spool: commit: %w", err)
 		}
 		fi, err := w.f.Stat()
@@ -198,7 +198,7 @@ func (w *Writer) commitJournal(to State) error {
 	if err := j.waitSynced(seq); err != nil {
 		return err
 	}
-	if err := os.Rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
+	if err := rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		// Durable in the journal, but not renamed: a replay would
 		// deliver it, so the client hearing 452 may mean a duplicate.
 		return fmt.Errorf("spool: commit: %w", err)
@@ -211,7 +211,7 @@ func (w *Writer) syncFiles() error {
 	if err := w.s.syncFile(w.f); err != nil {
 		return fmt.Errorf("spool: fsync content: %w", err)
 	}
-	f, err := os.Open(w.s.envelopePath(w.id, New))
+	f, err := openFile(w.s.envelopePath(w.id, New), os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("spool: fsync envelope: %w", err)
 	}
