@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -31,6 +32,11 @@ type Writer struct {
 	done    bool
 }
 
+// writeBufs keeps the content buffers of finished Writers: 64 KiB each,
+// which would otherwise be a new allocation (and as much garbage) per
+// message.
+var writeBufs sync.Pool
+
 // Create starts a new message.
 func (s *Spool) Create(now time.Time) (*Writer, error) {
 	for range 5 {
@@ -47,7 +53,12 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 			os.Remove(s.contentPath(id))
 			return nil, fmt.Errorf("spool: lock new message: %w", err)
 		}
-		return &Writer{s: s, id: id, f: f, bw: bufio.NewWriterSize(f, 64<<10)}, nil
+		bw, _ := writeBufs.Get().(*bufio.Writer)
+		if bw == nil {
+			bw = bufio.NewWriterSize(f, 64<<10)
+		}
+		bw.Reset(f)
+		return &Writer{s: s, id: id, f: f, bw: bw}, nil
 	}
 	return nil, fmt.Errorf("spool: create: no free id")
 }
@@ -57,6 +68,9 @@ func (w *Writer) ID() string { return w.id }
 
 // Write appends to the content.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.bw == nil {
+		return 0, fmt.Errorf("spool: write after prepare")
+	}
 	n, err := w.bw.Write(p)
 	w.n += int64(n)
 	return n, err
@@ -70,7 +84,12 @@ func (w *Writer) Size() int64 { return w.n }
 // restart. Without a journal the content and envelope are fsynced here;
 // with one (and a message small enough for it), Commit journals both.
 func (w *Writer) Prepare(env *Envelope) error {
-	if err := w.bw.Flush(); err != nil {
+	if w.bw == nil {
+		return fmt.Errorf("spool: prepare twice")
+	}
+	err := w.bw.Flush()
+	w.releaseBuf()
+	if err != nil {
 		return fmt.Errorf("spool: write content: %w", err)
 	}
 	env.ID = w.id
@@ -229,9 +248,19 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	w.releaseBuf()
 	os.Remove(w.s.envelopePath(w.id, New))
 	os.Remove(w.s.contentPath(w.id))
 	w.f.Close()
+}
+
+// releaseBuf gives the content buffer back for the next Writer.
+func (w *Writer) releaseBuf() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		writeBufs.Put(w.bw)
+		w.bw = nil
+	}
 }
 
 // Relock takes the lock again on the content file as it is now. A filter
