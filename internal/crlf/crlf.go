@@ -10,11 +10,19 @@
 // keep it: it ends a line.
 package crlf
 
-import "io"
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+)
 
 // Writer passes content on with its line endings made CRLF. Close ends
 // content that does not end with a line ending with one; a CR held at the
 // end of one Write waits for the next to see whether an LF follows.
+//
+// Content that is CRLF already, as SMTP brings it, goes through as it
+// came: Write checks it with bulk scans and passes p on whole, without a
+// copy; only content with a bare LF or CR is rewritten.
 type Writer struct {
 	w         io.Writer
 	pendingCR bool
@@ -30,32 +38,116 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 // Write writes p with its line endings made CRLF. It reports len(p) on
 // success, whatever it wrote.
 func (c *Writer) Write(p []byte) (int, error) {
-	c.buf = c.buf[:0]
-	for _, b := range p {
-		if b >= 0x80 {
-			c.eightBit = true
-		}
-		switch {
-		case b == '\r':
-			if c.pendingCR {
-				c.buf = append(c.buf, '\r', '\n')
-			}
-			c.pendingCR = true
-			continue
-		case b == '\n':
-			c.buf = append(c.buf, '\r', '\n')
-		case c.pendingCR:
-			c.buf = append(c.buf, '\r', '\n', b)
-		default:
-			c.buf = append(c.buf, b)
-		}
-		c.pendingCR = false
-		c.last, c.any = b, true
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if _, err := c.w.Write(c.buf); err != nil {
+	if !c.eightBit && hasHigh(p) {
+		c.eightBit = true
+	}
+	q := p
+	prefix := false // the CR held from the last Write goes out first
+	if c.pendingCR {
+		c.pendingCR, prefix = false, true
+		if q[0] == '\n' {
+			q = q[1:]
+		}
+	}
+	hold := len(q) > 0 && q[len(q)-1] == '\r'
+	if hold {
+		// Whether this CR ends a line alone or with an LF is for the
+		// next Write to see.
+		q = q[:len(q)-1]
+	}
+	out := q
+	if clean := isCRLF(q); prefix || !clean {
+		c.buf = c.buf[:0]
+		if prefix {
+			c.buf = append(c.buf, '\r', '\n')
+		}
+		if clean {
+			c.buf = append(c.buf, q...)
+		} else {
+			c.buf = normalize(c.buf, q)
+		}
+		out = c.buf
+	}
+	c.pendingCR = hold
+	if len(out) == 0 {
+		return len(p), nil
+	}
+	c.last, c.any = out[len(out)-1], true
+	if _, err := c.w.Write(out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// isCRLF reports whether every CR in b is followed by an LF and every LF
+// preceded by a CR.
+func isCRLF(b []byte) bool {
+	pairs := 0
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '\r')
+		if i < 0 {
+			break
+		}
+		off += i + 1
+		if off == len(b) || b[off] != '\n' {
+			return false
+		}
+		off++
+		pairs++
+	}
+	return bytes.Count(b, []byte{'\n'}) == pairs
+}
+
+// normalize appends b to dst with every bare LF and every CR not followed
+// by an LF made CRLF; a CR at the very end becomes CRLF.
+func normalize(dst, b []byte) []byte {
+	cr, lf := -1, -1 // the next CR and LF at or after pos, found lazily
+	for pos := 0; pos < len(b); {
+		if cr < pos {
+			if cr = bytes.IndexByte(b[pos:], '\r'); cr < 0 {
+				cr = len(b)
+			} else {
+				cr += pos
+			}
+		}
+		if lf < pos {
+			if lf = bytes.IndexByte(b[pos:], '\n'); lf < 0 {
+				lf = len(b)
+			} else {
+				lf += pos
+			}
+		}
+		k := min(cr, lf)
+		dst = append(dst, b[pos:k]...)
+		if k == len(b) {
+			break
+		}
+		dst = append(dst, '\r', '\n')
+		pos = k + 1
+		if k == cr && pos < len(b) && b[pos] == '\n' {
+			pos++
+		}
+	}
+	return dst
+}
+
+// hasHigh reports whether b has a byte above 0x7F, eight bytes at a time.
+func hasHigh(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // Close ends non-empty content with CRLF if it has no line ending at its

@@ -91,9 +91,18 @@ func FuzzWriter(f *testing.F) {
 		w := NewWriter(&b)
 		k := min(int(cut), len(in))
 		w.Write(in[:k])
-		w.Write(in[k:])
+		// The rest in pieces of 1 to 13 octets, so that line endings
+		// fall across Writes every way.
+		for rest, step := in[k:], 1+int(cut)%13; len(rest) > 0; {
+			n := min(step, len(rest))
+			w.Write(rest[:n])
+			rest = rest[n:]
+		}
 		w.Close()
 		out := b.Bytes()
+		if high := bytes.ContainsFunc(in, func(r rune) bool { return r >= 0x80 }); w.EightBit() != high {
+			t.Fatalf("Writer(%q).EightBit() = %v; want %v", in, w.EightBit(), high)
+		}
 		// Every CR is followed by LF and every LF preceded by CR.
 		for i, c := range out {
 			if c == '\r' && (i+1 == len(out) || out[i+1] != '\n') || c == '\n' && (i == 0 || out[i-1] != '\r') {
