@@ -104,6 +104,8 @@ type commandConn struct {
 	mode    readMode
 	dstate  int
 	chunk   int64 // octets of the BDAT chunk still to pass
+	text    bool  // the session reads this DATA's text (Text, text.go)
+	textErr error // the read error that ended the text
 	line    []byte
 
 	// The command handed to go-smtp and the code of its reply, which is
@@ -235,6 +237,16 @@ func (c *commandConn) Read(p []byte) (int, error) {
 	}
 	switch c.mode {
 	case modeData:
+		if c.text {
+			// The session stopped reading the text it took: the
+			// rest goes, and go-smtp sees the end marker.
+			if err := c.drainText(p); err != nil {
+				return 0, err
+			}
+			n := copy(p, c.pending)
+			c.pending = c.pending[n:]
+			return n, nil
+		}
 		n, err := c.readData(p)
 		if err != nil {
 			return n, c.textFailed(err)

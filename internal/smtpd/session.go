@@ -263,6 +263,12 @@ func (ss *session) Data(r io.Reader) error {
 	if pr, ok := r.(*io.PipeReader); ok && ss.cc != nil {
 		// A BDAT transaction: see awaitChunkReader.
 		ss.cc.chunkReader.Store(pr)
+	} else if ss.cc != nil {
+		if t := ss.cc.Text(); t != nil {
+			// DATA: the text in blocks, not go-smtp's octet at a
+			// time (text.go).
+			r = t
+		}
 	}
 	defer ss.stopTimer()
 	now := ss.s.opts.Now()

@@ -1,0 +1,236 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// goSMTPText is the reference: the message text as go-smtp's own data
+// reader gives it to a session, through a go-smtp server configured as New
+// configures it (no line limit, no size limit), over an in-memory pipe.
+// raw must hold an end of data.
+type goSMTPText struct {
+	l   *pipeListener
+	got chan []byte
+}
+
+func newGoSMTPText(t testing.TB) *goSMTPText {
+	g := &goSMTPText{l: &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}, got: make(chan []byte, 1)}
+	srv := smtp.NewServer(refBackend{g.got})
+	srv.Domain = "ref.test"
+	srv.MaxLineLength = 0
+	go srv.Serve(g.l)
+	t.Cleanup(func() { srv.Close() })
+	return g
+}
+
+func (g *goSMTPText) text(t testing.TB, raw []byte) []byte {
+	client, server := net.Pipe()
+	defer client.Close()
+	g.l.conns <- server
+	go io.Copy(io.Discard, client)
+	// go-smtp reads what follows the end of data as commands; whatever
+	// it makes of them, the text is what Data read.
+	go client.Write(append([]byte("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"), raw...))
+	select {
+	case b := <-g.got:
+		return b
+	case <-time.After(5 * time.Second):
+		t.Fatalf("go-smtp did not end the text %q", raw)
+		return nil
+	}
+}
+
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return fakeAddr("pipe") }
+
+type refBackend struct{ got chan []byte }
+
+func (b refBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return refSession(b), nil }
+
+type refSession struct{ got chan []byte }
+
+func (refSession) Reset()                                    {}
+func (refSession) Logout() error                             { return nil }
+func (refSession) Mail(string, *smtp.MailOptions) error      { return nil }
+func (refSession) Rcpt(to string, _ *smtp.RcptOptions) error { return nil }
+func (s refSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		b = append(b, "<read error>"...)
+	}
+	s.got <- b
+	return nil
+}
+
+// fragReader gives its bytes in pieces of random sizes, as a network does.
+type fragReader struct {
+	b   []byte
+	rnd *rand.Rand
+}
+
+func (f *fragReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(f.b), 1+f.rnd.IntN(40))
+	if f.rnd.IntN(4) == 0 {
+		n = min(len(p), len(f.b)) // sometimes all there is
+	}
+	copy(p, f.b[:n])
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// endOfText is where the text of raw ends by nextDataState, the scanner
+// readData uses: the offset after the final dot's LF, or -1.
+func endOfText(raw []byte) int {
+	s := dBeginLine
+	for i, b := range raw {
+		if s = nextDataState(s, b); s == dEnd {
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// readAllText reads raw through the command layer's Text reader, raw
+// arriving in random pieces and read with buffers of random sizes; it
+// returns the text, the octets of raw left unread after it, and the
+// command layer's state.
+func readAllText(t testing.TB, raw []byte, seed uint64) (text []byte, rest int, c *commandConn) {
+	rnd := rand.New(rand.NewPCG(seed, seed>>7))
+	fr := &fragReader{b: raw, rnd: rnd}
+	c = &commandConn{srv: &Server{opts: Options{}}, br: bufio.NewReaderSize(fr, 16<<10),
+		verb: "DATA", code: 354}
+	r := c.Text()
+	if r == nil {
+		t.Fatal("Text() = nil after 354 to DATA")
+	}
+	var out []byte
+	for range 1 << 20 {
+		p := make([]byte, 1+rnd.IntN(100))
+		if rnd.IntN(8) == 0 {
+			p = make([]byte, 32<<10)
+		}
+		n, err := r.Read(p)
+		out = append(out, p[:n]...)
+		if err == io.EOF {
+			return out, c.br.Buffered() + len(fr.b), c
+		}
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+	}
+	t.Fatal("no end of text")
+	return nil, 0, nil
+}
+
+// FuzzText: the command layer's Text reader gives exactly the text that
+// go-smtp's own data reader gives, however the text arrives and is read,
+// and ends at the octet where the command layer's scanner ends it (so go-smtp
+// and the command layer agree on where commands start again); go-smtp
+// then sees only the end marker.
+func FuzzText(f *testing.F) {
+	g := newGoSMTPText(f)
+	for _, s := range []string{
+		"Subject: x\r\n\r\nbody\r\n",
+		".\r\n",
+		"..\r\n.x\r\n",
+		".\r.\r\n",
+		"a\r\r\n.\r\n",
+		"a\r\r\r\n.\r\n",
+		".\rX\r\n",
+		".\r\r\n.\r\n",
+		"a\n.\nb\r.\rc\r\n.\nd\n.\r\ne\r.\r\n",
+		"x\r\n.\r",
+		"\r\n.\r\n",
+	} {
+		f.Add([]byte(s), uint64(len(s)))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64) {
+		if len(in) > 256<<10 {
+			return
+		}
+		raw := append([]byte(nil), in...)
+		for endOfText(raw) < 0 {
+			raw = append(raw, "\r\n.\r\n"...)
+		}
+		want := g.text(t, raw)
+		got, rest, c := readAllText(t, raw, seed)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Text(%q) = %q; go-smtp reads %q", raw, got, want)
+		}
+		if end := endOfText(raw); len(raw)-rest != end {
+			t.Fatalf("Text(%q) ends after %d octets; the scanner after %d", raw, len(raw)-rest, end)
+		}
+		// go-smtp's next read is the end marker, then a command.
+		p := make([]byte, 4096)
+		n, err := c.Read(p)
+		if err != nil || string(p[:n]) != ".\r\n" {
+			t.Fatalf("go-smtp reads %q, %v after the text; want the end marker", p[:n], err)
+		}
+		if c.mode != modeCommand || c.text {
+			t.Fatalf("after the end marker: mode %d, text %v", c.mode, c.text)
+		}
+	})
+}
+
+// TestTextDrain: when the session stops reading early, go-smtp's next read
+// throws the rest of the text away and gives the end marker; a text that
+// is cut off is a read error, never an end.
+func TestTextDrain(t *testing.T) {
+	raw := []byte("a\r\n..b\r\n" + string(bytes.Repeat([]byte("x"), 50000)) + "\r\n.\r\nNOOP\r\n")
+	c := &commandConn{srv: &Server{opts: Options{}}, br: bufio.NewReaderSize(bytes.NewReader(raw), 16<<10),
+		verb: "DATA", code: 354}
+	r := c.Text()
+	p := make([]byte, 5)
+	if n, err := r.Read(p); err != nil || string(p[:n]) != "a\r\n." {
+		t.Fatalf("Read = %q, %v", p[:n], err)
+	}
+	q := make([]byte, 4096)
+	if n, err := c.Read(q); err != nil || string(q[:n]) != ".\r\n" {
+		t.Fatalf("go-smtp's read after an early stop = %q, %v; want the end marker", q[:n], err)
+	}
+	if rest, _ := io.ReadAll(c.br); string(rest) != "NOOP\r\n" {
+		t.Errorf("left for commands: %q; want NOOP", rest)
+	}
+
+	c = &commandConn{srv: &Server{opts: Options{}}, br: bufio.NewReader(bytes.NewReader([]byte("cut\r\n.")))}
+	c.verb, c.code = "DATA", 354
+	_, err := io.ReadAll(c.Text())
+	if err == nil || errors.Is(err, io.EOF) {
+		t.Errorf("a text cut off before its end reads as %v; want a read error", err)
+	}
+	if n, err := c.Read(q); err == nil {
+		t.Errorf("go-smtp's read after the failure = %q; want an error", q[:n])
+	}
+}
