@@ -75,7 +75,8 @@ type Conn struct {
 	Greet  reply.Reply
 	tls    bool
 	broken bool
-	inAuth bool // between AUTH and its final reply: responses are secrets
+	inAuth bool      // between AUTH and its final reply: responses are secrets
+	dot    dotWriter // sendBody's, its buffer kept for the next message
 }
 
 // Dial connects to addr ("host:port"), reads the greeting and says EHLO
@@ -545,12 +546,12 @@ func (c *Conn) sendPipelined(m *Message, res *Result) error {
 
 func (c *Conn) sendBody(m *Message, res *Result) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.DataTimeout))
-	dw := textproto.NewWriter(c.w).DotWriter()
-	if _, err := io.Copy(dw, m.Body); err != nil {
+	c.dot.reset(c.w)
+	if _, err := io.Copy(&c.dot, m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
-	if err := dw.Close(); err != nil { // writes the final dot
+	if err := c.dot.Close(); err != nil { // writes the final dot
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}

@@ -1,0 +1,66 @@
+package remote
+
+import (
+	"bufio"
+	"bytes"
+	"math/rand/v2"
+	"net/textproto"
+	"testing"
+	"testing/iotest"
+)
+
+// FuzzDotWriter: dotWriter writes exactly what net/textproto's DotWriter
+// writes, whatever the text and however it is cut into Writes, and through
+// ReadFrom.
+func FuzzDotWriter(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\r\n\r\nbody\r\n",
+		".\r\n..\r\n.x\r\n",
+		"a\nb\n.\n",
+		"a\r\r\nb\r\r\r\n",
+		"a\rb\r",
+		"\r\n.\r\n",
+		"",
+		"no end",
+		".",
+		"\n",
+		"\r",
+	} {
+		f.Add([]byte(s), uint64(len(s)))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64) {
+		var want bytes.Buffer
+		tw := textproto.NewWriter(bufio.NewWriter(&want)).DotWriter()
+		tw.Write(in)
+		tw.Close()
+
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		var got bytes.Buffer
+		d := &dotWriter{}
+		d.reset(bufio.NewWriterSize(&got, 16+rnd.IntN(64)))
+		for rest := in; len(rest) > 0; {
+			n := min(len(rest), rnd.IntN(20))
+			if n, err := d.Write(rest[:n]); err != nil || n != len(rest[:n]) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			rest = rest[n:]
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("dotWriter(%q) = %q; textproto writes %q", in, got.Bytes(), want.Bytes())
+		}
+
+		// ReadFrom, with a buffer kept from an earlier message.
+		got.Reset()
+		d.reset(bufio.NewWriter(&got))
+		if n, err := d.ReadFrom(iotest.HalfReader(bytes.NewReader(in))); err != nil || n != int64(len(in)) {
+			t.Fatalf("ReadFrom = %d, %v", n, err)
+		}
+		d.Close()
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("dotWriter.ReadFrom(%q) = %q; textproto writes %q", in, got.Bytes(), want.Bytes())
+		}
+	})
+}
