@@ -86,39 +86,47 @@ func (l *sizeLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// maxHeldHeader bounds the header section held back while headerStamp
-// looks for Message-ID and Date; a longer one passes unchanged.
+// maxHeldHeader bounds the header section headerStamp looks through for
+// Message-ID and Date; past it, a message passes unchanged.
 const maxHeldHeader = 1 << 20
 
 // headerStamp adds the Message-ID and Date header fields a message lacks
 // at the end of its header section, as Postfix's cleanup does for the mail
 // it accepts (RFC 5322 section 3.6 requires a Date; a Message-ID is what
-// receivers and the enforcer's rules expect). Its input is CRLF text. The
-// header section is held back (at most maxHeldHeader octets); the body
-// streams through.
+// receivers and the enforcer's rules expect). Its input is CRLF text.
+// Header fields pass on as soon as they are whole (what is added goes
+// after all of them), so only a line cut between two Writes is held; when
+// the header section has not ended within maxHeldHeader octets nothing is
+// added. The body streams through.
 type headerStamp struct {
 	w          io.Writer
 	id, domain string
 	now        time.Time
 
-	held    []byte
-	scanned int // held[:scanned] is whole lines, all header fields
-	done    bool
-	msgID   bool
-	date    bool
+	held  []byte // the start of a line, cut off at the end of a Write
+	seen  int    // octets of the header section taken so far
+	done  bool
+	msgID bool
+	date  bool
 }
 
 func (h *headerStamp) Write(p []byte) (int, error) {
 	if h.done {
 		return h.w.Write(p)
 	}
-	h.held = append(h.held, p...)
+	h.seen += len(p)
+	from, pos := 0, 0 // p[from:pos] is whole header fields not yet written
 	for {
-		i := bytes.IndexByte(h.held[h.scanned:], '\n')
+		i := bytes.IndexByte(p[pos:], '\n')
 		if i < 0 {
 			break
 		}
-		line := h.held[h.scanned : h.scanned+i+1]
+		end := pos + i + 1
+		line := p[pos:end]
+		if len(h.held) > 0 {
+			h.held = append(h.held, line...)
+			line = h.held
+		}
 		if !headerLine(line) {
 			// The blank line that ends the header section, or a line
 			// that is no header field: the body starts here.
@@ -126,7 +134,9 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			if len(line) > 2 {
 				sep = "\r\n"
 			}
-			return len(p), h.flush(h.scanned, sep)
+			err := h.writeAll(p[from:pos], h.added(sep), line, p[end:])
+			h.done, h.held = true, nil
+			return len(p), err
 		}
 		name, _, _ := bytes.Cut(line, []byte(":"))
 		switch {
@@ -135,15 +145,51 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 		case bytes.EqualFold(name, []byte("Date")):
 			h.date = true
 		}
-		h.scanned += i + 1
+		if len(h.held) > 0 {
+			// pos is 0: the line began in an earlier Write.
+			if _, err := h.w.Write(h.held); err != nil {
+				return 0, err
+			}
+			h.held, from = h.held[:0], end
+		}
+		pos = end
 	}
-	if len(h.held) > maxHeldHeader {
+	if err := h.writeAll(p[from:pos]); err != nil {
+		return 0, err
+	}
+	h.held = append(h.held, p[pos:]...)
+	if h.seen > maxHeldHeader {
 		h.done = true
 		_, err := h.w.Write(h.held)
 		h.held = nil
 		return len(p), err
 	}
 	return len(p), nil
+}
+
+// added is the header fields the message lacks, then sep.
+func (h *headerStamp) added(sep string) []byte {
+	var b []byte
+	if !h.msgID {
+		b = fmt.Appendf(b, "Message-ID: <%s.%s@%s>\r\n", h.now.UTC().Format("20060102150405"), h.id, h.domain)
+	}
+	if !h.date {
+		b = fmt.Appendf(b, "Date: %s\r\n", h.now.Format(time.RFC1123Z))
+	}
+	return append(b, sep...)
+}
+
+// writeAll writes each non-empty piece.
+func (h *headerStamp) writeAll(pieces ...[]byte) error {
+	for _, b := range pieces {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := h.w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // headerLine reports whether a line is a header field or the continuation
@@ -164,31 +210,16 @@ func headerLine(line []byte) bool {
 	return true
 }
 
-// flush writes the held header section up to at, the missing fields, sep
-// (a blank line when the body had none before it) and the rest.
-func (h *headerStamp) flush(at int, sep string) error {
-	h.done = true
-	var b bytes.Buffer
-	b.Write(h.held[:at])
-	if !h.msgID {
-		fmt.Fprintf(&b, "Message-ID: <%s.%s@%s>\r\n", h.now.UTC().Format("20060102150405"), h.id, h.domain)
-	}
-	if !h.date {
-		fmt.Fprintf(&b, "Date: %s\r\n", h.now.Format(time.RFC1123Z))
-	}
-	b.WriteString(sep)
-	b.Write(h.held[at:])
-	h.held = nil
-	_, err := h.w.Write(b.Bytes())
-	return err
-}
-
-// Close ends a message that was all header section.
+// Close ends a message that was all header section: what it lacks goes at
+// its end.
 func (h *headerStamp) Close() error {
 	if h.done {
 		return nil
 	}
-	return h.flush(len(h.held), "")
+	h.done = true
+	err := h.writeAll(h.held, h.added(""))
+	h.held = nil
+	return err
 }
 
 // closeContent ends the client's content: the last line ending, then the

@@ -238,7 +238,12 @@ type Server struct {
 	disabled atomic.Bool
 	// proxyBufs holds the proxy's message chunks between messages.
 	proxyBufs sync.Pool
+	// copyBufs holds Data's copy buffers (*[copySize]byte) between
+	// messages, rather than one new buffer for every message.
+	copyBufs sync.Pool
 }
+
+const copySize = 32 << 10
 
 // SetEnabled turns the acceptance of new sessions on or off; sessions
 // under way go on. E-MailRelay's admin "smtp disable" drains a relay this

@@ -305,13 +305,18 @@ func (ss *session) Data(r io.Reader) error {
 		r, origClient = takeOriginalClient(r)
 	}
 	stamp := &headerStamp{id: w.ID(), domain: ss.s.opts.Domain, now: now}
+	buf, _ := ss.s.copyBufs.Get().(*[copySize]byte)
+	if buf == nil {
+		buf = new([copySize]byte)
+	}
+	defer ss.s.copyBufs.Put(buf)
 	if hc := ss.s.opts.HeaderChecks; hc != nil {
-		checks, cw, err = ss.receiveChecked(hc, hdr, r, w, stamp)
+		checks, cw, err = ss.receiveChecked(hc, hdr, r, w, stamp, buf[:])
 	} else {
 		stamp.w = w
 		cw = crlf.NewWriter(stamp)
 		if _, err = io.WriteString(w, hdr); err == nil {
-			_, err = io.Copy(cw, r)
+			_, err = io.CopyBuffer(cw, r, buf[:])
 		}
 		if err == nil {
 			err = closeContent(cw, stamp)
@@ -674,14 +679,14 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 // receiveChecked streams the message through header and body checks on its
 // way to the spool: our Received header and the client's content (line
 // endings made CRLF) go into a pipe, and the checks write what is kept.
-func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer, stamp *headerStamp) (headercheck.Result, *crlf.Writer, error) {
+func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reader, w io.Writer, stamp *headerStamp, buf []byte) (headercheck.Result, *crlf.Writer, error) {
 	pr, pw := io.Pipe()
 	stamp.w = pw
 	cw := crlf.NewWriter(stamp)
 	go func() {
 		_, err := io.WriteString(pw, hdr)
 		if err == nil {
-			_, err = io.Copy(cw, r)
+			_, err = io.CopyBuffer(cw, r, buf)
 		}
 		if err == nil {
 			err = closeContent(cw, stamp)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
 // goSMTPText is the reference: the message text as go-smtp's own data
@@ -233,4 +235,67 @@ func TestTextDrain(t *testing.T) {
 	if n, err := c.Read(q); err == nil {
 		t.Errorf("go-smtp's read after the failure = %q; want an error", q[:n])
 	}
+}
+
+// stampWhole is headerStamp's rule applied to a whole CRLF message at once:
+// the reference for FuzzHeaderStamp.
+func stampWhole(msg []byte, h *headerStamp) []byte {
+	lines := bytes.SplitAfter(msg, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	for k, line := range lines {
+		if !headerLine(line) {
+			sep := ""
+			if len(line) > 2 {
+				sep = "\r\n"
+			}
+			out := bytes.Join(lines[:k], nil)
+			out = append(out, h.added(sep)...)
+			return append(out, bytes.Join(lines[k:], nil)...)
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		h.msgID = h.msgID || bytes.EqualFold(name, []byte("Message-ID"))
+		h.date = h.date || bytes.EqualFold(name, []byte("Date"))
+	}
+	return append(bytes.Join(lines, nil), h.added("")...)
+}
+
+// FuzzHeaderStamp: the header stamp, fed in pieces of random sizes through
+// the CRLF writer as Data feeds it, writes what its rule gives for the whole
+// message.
+func FuzzHeaderStamp(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\r\n\r\nbody\r\n",
+		"Subject: x\r\nMessage-ID: <a@b>\r\nDate: y\r\n\r\nbody\r\n",
+		"just a body line\r\n",
+		"Subject: only headers",
+		"Subject: x\r\n\tfolded\r\n \r\nbody",
+		"",
+	} {
+		f.Add([]byte(s), uint64(len(s)))
+	}
+	now := time.Date(2026, 12, 5, 1, 2, 3, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64) {
+		var out bytes.Buffer
+		h := &headerStamp{w: &out, id: "ID1", domain: "relay.test", now: now}
+		cw := crlf.NewWriter(h)
+		rnd := rand.New(rand.NewPCG(seed, 3))
+		for rest := in; len(rest) > 0; {
+			n := min(len(rest), rnd.IntN(30))
+			cw.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if err := closeContent(cw, h); err != nil {
+			t.Fatal(err)
+		}
+		text := crlf.Bytes(in)
+		if len(text) > 0 && !bytes.HasSuffix(text, []byte("\r\n")) {
+			text = append(text, '\r', '\n')
+		}
+		want := stampWhole(text, &headerStamp{id: "ID1", domain: "relay.test", now: now})
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("stamp(%q) = %q; want %q", in, out.Bytes(), want)
+		}
+	})
 }
