@@ -15,9 +15,9 @@ import (
 // passes the text between the octets it adds in one Write, so that CRLF
 // text without leading dots goes out as it came.
 type dotWriter struct {
-	w     *bufio.Writer
-	state int
-	buf   []byte // ReadFrom's, kept for the connection's next message
+	w       *bufio.Writer
+	state   int
+	scratch []byte // ReadFrom's, for text that needs octets added
 }
 
 // The states of textproto's dotWriter.
@@ -31,26 +31,24 @@ const (
 // reset starts a new message.
 func (d *dotWriter) reset(w *bufio.Writer) { d.w, d.state = w, wBegin }
 
-// Write writes b, dot-stuffed, with bare LFs made CRLF. A CR keeps its
-// place; as in textproto, a CR that follows a CR does not pair with the
-// LF after it, which is then given its own CR.
-func (d *dotWriter) Write(b []byte) (int, error) {
-	run := 0 // b[run:i] goes out as it is
-	i := 0
+// nextAdd scans b from i in state s to the first place where an octet is
+// added: it returns that place, the octet ('.' before a line's leading
+// dot, '\r' before a bare LF), where to scan on and the state there; or
+// len(b), 0 and the state at the end. A CR keeps its place; as in
+// textproto, a CR that follows a CR does not pair with the LF after it,
+// which is then given its own CR.
+func nextAdd(b []byte, i, s int) (at int, add byte, resume, state int) {
 	for i < len(b) {
-		switch d.state {
+		switch s {
 		case wBegin, wBeginLine:
-			d.state = wData
+			s = wData
 			if b[i] == '.' {
-				if err := d.insert(b[run:i], '.'); err != nil {
-					return 0, err
-				}
-				run = i
+				return i, '.', i, s
 			}
 		case wCR:
-			d.state = wData
+			s = wData
 			if b[i] == '\n' {
-				d.state = wBeginLine
+				s = wBeginLine
 			}
 			i++
 			continue
@@ -67,21 +65,35 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 			crs++
 		}
 		if crs%2 == 1 {
-			d.state = wCR
+			s = wCR
 		}
-		i = end
-		if i == len(b) {
+		if end == len(b) {
 			break
 		}
-		if d.state == wData {
-			// A bare LF: its CR goes first.
-			if err := d.insert(b[run:i], '\r'); err != nil {
-				return 0, err
-			}
-			run = i
+		if s == wData {
+			return end, '\r', end + 1, wBeginLine
 		}
-		d.state = wBeginLine
-		i++
+		s, i = wBeginLine, end+1
+	}
+	return len(b), 0, len(b), s
+}
+
+// Write writes b, dot-stuffed, with bare LFs made CRLF.
+func (d *dotWriter) Write(b []byte) (int, error) {
+	run, i := 0, 0 // b[run:] is written as it is up to the next added octet
+	for {
+		at, add, resume, s := nextAdd(b, i, d.state)
+		d.state = s
+		if add == 0 {
+			break
+		}
+		if _, err := d.w.Write(b[run:at]); err != nil {
+			return 0, err
+		}
+		if err := d.w.WriteByte(add); err != nil {
+			return 0, err
+		}
+		run, i = at, resume
 	}
 	if _, err := d.w.Write(b[run:]); err != nil {
 		return 0, err
@@ -89,25 +101,28 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// insert writes text as it is, then c.
-func (d *dotWriter) insert(text []byte, c byte) error {
-	if _, err := d.w.Write(text); err != nil {
-		return err
-	}
-	return d.w.WriteByte(c)
-}
-
-// ReadFrom copies r through Write with a buffer the writer keeps, rather
-// than one io.Copy would allocate for every message.
+// ReadFrom reads r straight into the free space of the bufio.Writer; text
+// that needs no octet added (most text: CRLF lines, no leading dot) is
+// then written where it already is. Only text that needs octets added is
+// copied out first, to a buffer kept for the connection's next message.
 func (d *dotWriter) ReadFrom(r io.Reader) (int64, error) {
-	if d.buf == nil {
-		d.buf = make([]byte, 32<<10)
-	}
 	var n int64
 	for {
-		m, err := r.Read(d.buf)
+		if d.w.Available() < 4<<10 {
+			if err := d.w.Flush(); err != nil {
+				return n, err
+			}
+		}
+		free := d.w.AvailableBuffer()[:d.w.Available()]
+		m, err := r.Read(free)
 		if m > 0 {
-			if _, werr := d.Write(d.buf[:m]); werr != nil {
+			text := free[:m]
+			if _, add, _, _ := nextAdd(text, 0, d.state); add != 0 {
+				// Added octets would overwrite text not yet read.
+				d.scratch = append(d.scratch[:0], text...)
+				text = d.scratch
+			}
+			if _, werr := d.Write(text); werr != nil {
 				return n, werr
 			}
 			n += int64(m)

@@ -52,9 +52,10 @@ func FuzzDotWriter(f *testing.F) {
 			t.Fatalf("dotWriter(%q) = %q; textproto writes %q", in, got.Bytes(), want.Bytes())
 		}
 
-		// ReadFrom, with a buffer kept from an earlier message.
+		// ReadFrom into the bufio.Writer's free space, with the scratch
+		// buffer of an earlier message.
 		got.Reset()
-		d.reset(bufio.NewWriter(&got))
+		d.reset(bufio.NewWriterSize(&got, 16+rnd.IntN(8<<10)))
 		if n, err := d.ReadFrom(iotest.HalfReader(bytes.NewReader(in))); err != nil || n != int64(len(in)) {
 			t.Fatalf("ReadFrom = %d, %v", n, err)
 		}
