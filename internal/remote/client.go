@@ -344,6 +344,11 @@ func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 			c.opts.Trace("<", line)
 		}
 		if !more {
+			if rep.Code == 421 {
+				// The server is closing the session (RFC 5321
+				// section 3.8): it carries nothing more.
+				c.broken = true
+			}
 			return rep, nil
 		}
 	}

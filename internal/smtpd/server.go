@@ -213,6 +213,11 @@ type Proxy struct {
 	// Addr is "host:port", for logs.
 	Addr   string
 	Dialer UpstreamDialer
+	// MaxIdle bounds the upstream sessions kept open between
+	// transactions, and IdleTimeout how long each waits for the next
+	// one (upstream.go); zero means 100 and 2 seconds.
+	MaxIdle     int
+	IdleTimeout time.Duration
 }
 
 // UpstreamDialer opens a session with the proxy's upstream;
@@ -231,6 +236,8 @@ type Server struct {
 	// ends it at the end of Shutdown or Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// upstreams keeps idle upstream sessions (proxy mode only).
+	upstreams *upstreamPool
 
 	mu    sync.Mutex // guards perIP
 	perIP map[netip.Addr]int
@@ -273,6 +280,9 @@ func New(opts Options) *Server {
 		parent = context.Background()
 	}
 	s.ctx, s.cancel = context.WithCancel(parent)
+	if opts.Proxy != nil {
+		s.upstreams = newUpstreamPool(opts.Proxy)
+	}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	// go-smtp refuses a message of exactly MaxMessageBytes octets (its
@@ -320,6 +330,9 @@ func (s *Server) Serve(l net.Listener) error {
 // so nothing it carried is lost: the client sends it again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.cancel()
+	if s.upstreams != nil {
+		defer s.upstreams.close()
+	}
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Grace is over: cancel what sessions wait for (a DNSBL lookup,
