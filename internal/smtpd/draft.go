@@ -72,16 +72,20 @@ func newProxyDraft(sp *spool.Spool, now time.Time, filter bool, bufs *sync.Pool)
 	return &proxyDraft{sp: sp, id: sp.NewID(now), wantFiles: filter, bufs: bufs}
 }
 
+// getChunk takes a chunk from the pool, or makes one.
+func getChunk(bufs *sync.Pool) *[chunkSize]byte {
+	if c, _ := bufs.Get().(*[chunkSize]byte); c != nil {
+		return c
+	}
+	return new([chunkSize]byte)
+}
+
 // memWrite appends p to the chunks.
 func (d *proxyDraft) memWrite(p []byte) {
 	for len(p) > 0 {
 		off := d.mem % chunkSize
 		if off == 0 {
-			c, _ := d.bufs.Get().(*[chunkSize]byte)
-			if c == nil {
-				c = new([chunkSize]byte)
-			}
-			d.chunks = append(d.chunks, c)
+			d.chunks = append(d.chunks, getChunk(d.bufs))
 		}
 		n := copy(d.chunks[len(d.chunks)-1][off:], p)
 		d.mem += n
