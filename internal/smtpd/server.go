@@ -122,6 +122,15 @@ type Options struct {
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
+	// Memory, if set, is told of every session that opens and closes
+	// (*memlimit.Budget: the runtime's memory limit follows the load).
+	Memory SessionBudget
+}
+
+// SessionBudget counts open sessions, across all of a process's servers.
+type SessionBudget interface {
+	SessionOpened()
+	SessionClosed()
 }
 
 // ClientNamer finds a client's forward-confirmed host name, "" if it has
