@@ -53,7 +53,10 @@ const headroom = 4 << 20
 // GOMEMLIMIT in the environment, leaves the runtime's limit alone.
 func New(base, perSession int64) *Budget {
 	b := &Budget{base: base, perSession: perSession, off: base <= 0 || os.Getenv("GOMEMLIMIT") != ""}
-	b.apply(0)
+	if !b.off {
+		b.set = b.Limit(0, 0)
+		debug.SetMemoryLimit(b.set)
+	}
 	if !b.off {
 		b.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		b.watch()
@@ -95,7 +98,7 @@ func (b *Budget) afterGC() bool {
 	metrics.Read(b.sample)
 	if v := b.sample[0].Value; v.Kind() == metrics.KindUint64 {
 		b.live = int64(min(v.Uint64(), math.MaxInt64/2))
-		b.setLocked()
+		b.setLocked(true)
 	}
 	return true
 }
@@ -129,11 +132,16 @@ func (b *Budget) apply(delta int64) {
 		return
 	}
 	b.sessions += delta
-	b.setLocked()
+	b.setLocked(false)
 }
 
-func (b *Budget) setLocked() {
-	if lim := b.Limit(b.sessions, b.live); lim != b.set {
+// setLocked sets the limit for the sessions and the live heap. Between
+// collections it only raises it: a lower limit set then, while the heap
+// holds the garbage of the cycle, would start a collection at once, and a
+// session count going to and fro across a step did that many times a
+// second. The limit comes down after the next collection.
+func (b *Budget) setLocked(afterGC bool) {
+	if lim := b.Limit(b.sessions, b.live); lim > b.set || (afterGC && lim != b.set) {
 		b.set = lim
 		debug.SetMemoryLimit(lim)
 	}
