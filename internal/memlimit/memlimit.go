@@ -137,11 +137,22 @@ func (b *Budget) apply(delta int64) {
 
 // setLocked sets the limit for the sessions and the live heap. Between
 // collections it only raises it: a lower limit set then, while the heap
-// holds the garbage of the cycle, would start a collection at once, and a
-// session count going to and fro across a step did that many times a
-// second. The limit comes down after the next collection.
+// holds the garbage of the cycle, would start a collection at once. It
+// comes down after a collection, and only once the sessions are a whole
+// step fewer than it allows for, or none: a count going to and fro across
+// a step made the limit saw up and down, and the runtime collect a fifth
+// more often than under a fixed limit.
 func (b *Budget) setLocked(afterGC bool) {
-	if lim := b.Limit(b.sessions, b.live); lim > b.set || (afterGC && lim != b.set) {
+	lim := b.Limit(b.sessions, b.live)
+	if lim < b.set {
+		if !afterGC {
+			return
+		}
+		if b.sessions > 0 {
+			lim = min(b.set, b.Limit(b.sessions+step, b.live))
+		}
+	}
+	if lim != b.set {
 		b.set = lim
 		debug.SetMemoryLimit(lim)
 	}
