@@ -218,3 +218,20 @@ func TestUpstreamPoolBounds(t *testing.T) {
 		t.Errorf("%d upstream dials; want 3", n)
 	}
 }
+
+// TestUpstreamPoolShutdown: Shutdown ends the idle upstream sessions.
+func TestUpstreamPoolShutdown(t *testing.T) {
+	ts, _, _ := startProxy(t, harness.SinkOptions{})
+	c := dialClient(t, ts.addr, "client-a.test")
+	c.message("a@client-a.test", "x@sink.test", "Subject: a\r\n\r\na", "250")
+	c.quit()
+	waitIdle(t, ts, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := ts.srv.upstreams.idleCount(); n != 0 {
+		t.Errorf("after Shutdown: %d idle upstream sessions; want 0", n)
+	}
+}
