@@ -345,8 +345,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Grace is over: cancel what sessions wait for (a DNSBL lookup,
-		// an upstream), then cut them.
+		// an upstream), then cut them. The pool closes first, so that
+		// the upstream sessions of the sessions cut are ended, not kept.
 		s.cancel()
+		if s.upstreams != nil {
+			s.upstreams.close()
+		}
 		s.srv.Close()
 		return nil
 	}
