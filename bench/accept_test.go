@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/smtp"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,10 +28,15 @@ import (
 //	go test -run XXX -bench Accept -benchtime 2000x -cpuprofile /tmp/accept.prof ./bench/
 //	go tool pprof -top -nodecount 40 /tmp/accept.prof
 //
+// RK_BENCH_SIZE sets the message size in bytes (default 4096).
 // RK_BENCH_NO_JOURNAL=1 runs the store without its journal (every message
 // fsyncs its own files), for comparison.
 func BenchmarkAccept(b *testing.B) {
-	body := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80) + "\r\n"
+	size := 4096
+	if v, err := strconv.Atoi(os.Getenv("RK_BENCH_SIZE")); err == nil && v > 0 {
+		size = v
+	}
+	body := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", size/80) + "\r\n"
 	for _, mode := range []string{"store", "proxy"} {
 		for _, sessions := range []int{1, 10, 100} {
 			b.Run(fmt.Sprintf("%s/s%d", mode, sessions), func(b *testing.B) {

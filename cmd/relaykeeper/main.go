@@ -177,7 +177,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.policy != nil {
 		opts.LimitExempt = r.policy
 	}
-	opts.MaxConnections = r.cfg.Policy.MaxConnections
+	opts.Memory, opts.MaxConnections = r.memory, r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
 	return opts

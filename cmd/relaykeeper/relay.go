@@ -24,6 +24,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/memlimit"
 	"github.com/relaykeeper/relaykeeper/internal/metrics"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
@@ -39,11 +40,9 @@ import (
 // relay is one running relaykeeper: the parts main built and must stop.
 type relay struct {
 	cfg config.Config
-	// stdout and stderr are the process's, injected so that tests can
-	// read what the operator would see.
+	// stdout and stderr are the process's, injected: tests read them.
 	stdout, stderr io.Writer
-	// term is stderr shared with --as-client's progress bar, nil when
-	// stderr is not a terminal or the mode is another.
+	// term is stderr shared with --as-client's progress bar, or nil.
 	term    *progressbar.Terminal
 	log     *slog.Logger
 	maillog *maillog.Logger
@@ -64,9 +63,8 @@ type relay struct {
 	checks   *headercheck.Checks
 	enforcer *enforce.Enforcer
 	welcome  *enforce.Welcomelist
-	// router is nil without Postfix-style routing: then everything goes
-	// to forward.to.
-	router *route.Dialer
+	router   *route.Dialer    // nil without Postfix-style routing
+	memory   *memlimit.Budget // the runtime's memory limit
 	// reloads re-reads tables, in one place.
 	reloads *reload.Runner
 	// serverFilter and clientFilter are --filter and --client-filter.
@@ -92,6 +90,7 @@ type roleListener struct {
 func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r := &relay{cfg: cfg, stdout: stdout, stderr: stderr}
 	r.reloads = reload.New(r, 5*time.Second)
+	r.memory = memlimit.New(cfg.Process.MemoryLimit, cfg.Process.MemoryPerSession)
 	if r.cfg.Domain == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {

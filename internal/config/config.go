@@ -204,6 +204,17 @@ type Log struct {
 // Process configures the process itself.
 type Process struct {
 	PidFile string `toml:"pid_file"`
+	// MemoryLimit is the soft memory limit of the Go runtime, in bytes,
+	// with no SMTP session open: the runtime collects garbage earlier
+	// rather than grow past it. Each open session raises it by
+	// MemoryPerSession, and it is never below one and a half times the
+	// heap in use plus 4 MiB, so it never makes the runtime collect
+	// without pause. 0 sets no limit; GOMEMLIMIT in the environment
+	// overrides both keys.
+	MemoryLimit int64 `toml:"memory_limit"`
+	// MemoryPerSession is what each open SMTP session adds to
+	// MemoryLimit, in bytes.
+	MemoryPerSession int64 `toml:"memory_per_session"`
 }
 
 // TLS configures TLS on both sides. The switch names are E-MailRelay's.
@@ -495,7 +506,8 @@ var DefaultRelayRestrictions = []string{"permit_mynetworks", "permit_sasl_authen
 // the switches say otherwise.
 func Default() Config {
 	return Config{
-		Mode: ModeServer,
+		Mode:    ModeServer,
+		Process: Process{MemoryLimit: 16 << 20, MemoryPerSession: 100 << 10},
 		SMTP: SMTP{
 			Port:               25,
 			MaxMessageSize:     10240000, // Postfix's message_size_limit

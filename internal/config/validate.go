@@ -208,6 +208,13 @@ func (c *Config) Validate() error {
 		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
 	}
 
+	if c.Process.MemoryLimit < 0 {
+		v.bad("%d is negative; 0 sets no limit", c.Process.MemoryLimit)("process.memory_limit")
+	}
+	if c.Process.MemoryPerSession < 0 {
+		v.bad("%d is negative", c.Process.MemoryPerSession)("process.memory_per_session")
+	}
+
 	p := &c.Policy
 	v.positive(p.VerifierTimeout, "policy.verifier_timeout")
 	if p.MaxConnections < 1 {

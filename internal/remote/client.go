@@ -144,10 +144,15 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	return c, nil
 }
 
+// setConn sets the connection and its buffers. The write buffer is sized
+// for the memory of many sessions kept open at once (the proxy keeps one
+// per busy client): commands are short; message text in memory comes in
+// large writes, which bufio passes on whole once the buffer is empty, and
+// text from a file is read into the buffer, 16 KiB a write.
 func (c *Conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = bufio.NewReaderSize(nc, 4096)
-	c.w = bufio.NewWriterSize(nc, 64<<10)
+	c.w = bufio.NewWriterSize(nc, 16<<10)
 }
 
 func (c *Conn) tlsConfig() *tls.Config {
@@ -344,6 +349,11 @@ func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 			c.opts.Trace("<", line)
 		}
 		if !more {
+			if rep.Code == 421 {
+				// The server is closing the session (RFC 5321
+				// section 3.8): it carries nothing more.
+				c.broken = true
+			}
 			return rep, nil
 		}
 	}

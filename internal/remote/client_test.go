@@ -448,3 +448,21 @@ func TestRefusedGreeting(t *testing.T) {
 		}
 	}
 }
+
+// TestReply421Breaks: a 421 reply says the server is closing the session
+// (RFC 5321 section 3.8), so the session carries no more messages and is
+// not said QUIT to.
+func TestReply421Breaks(t *testing.T) {
+	sink := harness.StartSink(t, harness.SinkOptions{Reply421: []string{"MAIL"}})
+	c := dial(t, sink.Addr(), remote.Options{})
+	if c.Broken() {
+		t.Fatal("Broken() = true before any transaction")
+	}
+	rep, err := c.Mail(message("a@example.net"))
+	if err != nil || rep.Code != 421 {
+		t.Fatalf("Mail = %v, %v; want the sink's 421", rep, err)
+	}
+	if !c.Broken() {
+		t.Error("Broken() = false after a 421 reply; want true")
+	}
+}

@@ -1,10 +1,10 @@
 package smtpd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,18 +57,27 @@ type proxyDraft struct {
 	mem       int      // bytes in chunks
 	f         *os.File // the scratch content file, once there is one
 	n         int64
-	env       []byte // the marshalled envelope, after Prepare
-	wantFiles bool   // a filter will run: write files at Prepare
-	err       error  // a scratch write that failed
+	wantFiles bool  // a filter will run: write files at Prepare
+	err       error // a scratch write that failed
 }
 
 // chunkSize: the content is kept in pooled chunks, not one growing buffer,
 // so a message takes at most one chunk more than its size, and the chunks
-// are reused, message after message, instead of becoming garbage.
-const chunkSize = 32 << 10
+// are reused, message after message, instead of becoming garbage. 16 KiB
+// holds a typical message (4 KiB, and our Received header) in one chunk
+// without holding much more than it needs.
+const chunkSize = 16 << 10
 
 func newProxyDraft(sp *spool.Spool, now time.Time, filter bool, bufs *sync.Pool) *proxyDraft {
 	return &proxyDraft{sp: sp, id: sp.NewID(now), wantFiles: filter, bufs: bufs}
+}
+
+// getChunk takes a chunk from the pool, or makes one.
+func getChunk(bufs *sync.Pool) *[chunkSize]byte {
+	if c, _ := bufs.Get().(*[chunkSize]byte); c != nil {
+		return c
+	}
+	return new([chunkSize]byte)
 }
 
 // memWrite appends p to the chunks.
@@ -76,11 +85,7 @@ func (d *proxyDraft) memWrite(p []byte) {
 	for len(p) > 0 {
 		off := d.mem % chunkSize
 		if off == 0 {
-			c, _ := d.bufs.Get().(*[chunkSize]byte)
-			if c == nil {
-				c = new([chunkSize]byte)
-			}
-			d.chunks = append(d.chunks, c)
+			d.chunks = append(d.chunks, getChunk(d.bufs))
 		}
 		n := copy(d.chunks[len(d.chunks)-1][off:], p)
 		d.mem += n
@@ -88,17 +93,19 @@ func (d *proxyDraft) memWrite(p []byte) {
 	}
 }
 
-// memReader reads the chunks.
-func (d *proxyDraft) memReader() io.Reader {
-	rs := make([]io.Reader, 0, len(d.chunks))
+// memReader reads the chunks. It is a WriterTo that hands each chunk to
+// the writer whole: io.Copy then needs no buffer of its own (an
+// io.MultiReader made it allocate 32 KiB for every message).
+func (d *proxyDraft) memReader() *net.Buffers {
+	bs := make(net.Buffers, 0, len(d.chunks))
 	for i, c := range d.chunks {
 		end := chunkSize
 		if i == len(d.chunks)-1 && d.mem%chunkSize != 0 {
 			end = d.mem % chunkSize
 		}
-		rs = append(rs, bytes.NewReader(c[:end]))
+		bs = append(bs, c[:end])
 	}
-	return io.MultiReader(rs...)
+	return &bs
 }
 
 // freeChunks gives the chunks back to the pool.
@@ -163,14 +170,13 @@ func (d *proxyDraft) spill() error {
 // Prepare keeps the envelope; with a filter to run, it writes both files.
 func (d *proxyDraft) Prepare(env *spool.Envelope) error {
 	env.ID = d.id
-	d.env = env.Marshal()
 	if !d.wantFiles {
 		return d.err
 	}
 	if err := d.spill(); err != nil {
 		return err
 	}
-	if err := os.WriteFile(d.scratchPath(".envelope.new"), d.env, 0o640); err != nil {
+	if err := os.WriteFile(d.scratchPath(".envelope.new"), env.Marshal(), 0o640); err != nil {
 		return fmt.Errorf("proxy scratch envelope: %w", err)
 	}
 	return nil

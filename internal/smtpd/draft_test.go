@@ -83,6 +83,15 @@ func TestProxyDraft(t *testing.T) {
 			if n != int64(len(want)) || !bytes.Equal(got, want) || d.Size() != int64(len(want)) {
 				t.Errorf("Content = %d bytes (size %d, Size %d); want %d", len(got), n, d.Size(), len(want))
 			}
+			// Again, as io.Copy reads it: through its WriteTo.
+			r, _, err = d.Content()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var copied bytes.Buffer
+			if _, err := io.Copy(&copied, r); err != nil || !bytes.Equal(copied.Bytes(), want) {
+				t.Errorf("io.Copy(Content) = %d bytes, %v; want %d", copied.Len(), err, len(want))
+			}
 			d.Abort()
 			if left := scratchFiles(t, sp); len(left) != 0 {
 				t.Errorf("after Abort: %v left", left)

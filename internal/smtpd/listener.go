@@ -165,10 +165,16 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 	}
 	s.perIP[ip]++
 	s.active.Add(1)
+	if s.opts.Memory != nil {
+		s.opts.Memory.SessionOpened()
+	}
 	return "", true
 }
 
 func (s *Server) release(ip netip.Addr) {
+	if s.opts.Memory != nil {
+		s.opts.Memory.SessionClosed()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active.Add(-1)

@@ -122,6 +122,15 @@ type Options struct {
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
+	// Memory, if set, is told of every session that opens and closes
+	// (*memlimit.Budget: the runtime's memory limit follows the load).
+	Memory SessionBudget
+}
+
+// SessionBudget counts open sessions, across all of a process's servers.
+type SessionBudget interface {
+	SessionOpened()
+	SessionClosed()
 }
 
 // ClientNamer finds a client's forward-confirmed host name, "" if it has
@@ -213,6 +222,11 @@ type Proxy struct {
 	// Addr is "host:port", for logs.
 	Addr   string
 	Dialer UpstreamDialer
+	// MaxIdle bounds the upstream sessions kept open between
+	// transactions, and IdleTimeout how long each waits for the next
+	// one (upstream.go); zero means 100 and 2 seconds.
+	MaxIdle     int
+	IdleTimeout time.Duration
 }
 
 // UpstreamDialer opens a session with the proxy's upstream;
@@ -231,6 +245,8 @@ type Server struct {
 	// ends it at the end of Shutdown or Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// upstreams keeps idle upstream sessions (proxy mode only).
+	upstreams *upstreamPool
 
 	mu    sync.Mutex // guards perIP
 	perIP map[netip.Addr]int
@@ -273,6 +289,9 @@ func New(opts Options) *Server {
 		parent = context.Background()
 	}
 	s.ctx, s.cancel = context.WithCancel(parent)
+	if opts.Proxy != nil {
+		s.upstreams = newUpstreamPool(opts.Proxy)
+	}
 	srv := smtp.NewServer(&backend{s: s})
 	srv.Domain = opts.Domain
 	// go-smtp refuses a message of exactly MaxMessageBytes octets (its
@@ -320,11 +339,18 @@ func (s *Server) Serve(l net.Listener) error {
 // so nothing it carried is lost: the client sends it again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.cancel()
+	if s.upstreams != nil {
+		defer s.upstreams.close()
+	}
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Grace is over: cancel what sessions wait for (a DNSBL lookup,
-		// an upstream), then cut them.
+		// an upstream), then cut them. The pool closes first, so that
+		// the upstream sessions of the sessions cut are ended, not kept.
 		s.cancel()
+		if s.upstreams != nil {
+			s.upstreams.close()
+		}
 		s.srv.Close()
 		return nil
 	}

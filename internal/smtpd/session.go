@@ -49,7 +49,7 @@ type session struct {
 	rcptDSN  [][2]string // NOTIFY, ORCPT per recipient
 	timer    *time.Timer // transaction timeout
 
-	upstream *remote.Conn // proxy mode only
+	upstream *upstreamConn // proxy mode only, from MAIL to the end of the transaction
 	upMsg    *remote.Message
 	upMsg0   []string // the recipients the upstream accepted, at DATA
 
@@ -91,22 +91,26 @@ func (ss *session) stopTimer() {
 
 func (ss *session) Reset() {
 	ss.stopTimer()
-	if ss.upstream != nil && ss.upMsg != nil {
-		if err := ss.upstream.Reset(); err != nil {
-			ss.dropUpstream()
-		}
-	}
+	ss.releaseUpstream()
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
 	ss.hold, ss.discard, ss.filterTo = false, false, ""
 }
 
 func (ss *session) Logout() error {
 	ss.stopTimer()
+	ss.releaseUpstream()
+	return nil
+}
+
+// releaseUpstream gives the upstream session back to the pool at the end of
+// a transaction (go-smtp resets the session after the reply to the final
+// dot, and at RSET, MAIL and disconnect); the pool says RSET first if the
+// transaction was left open.
+func (ss *session) releaseUpstream() {
 	if ss.upstream != nil {
-		ss.upstream.Quit()
+		ss.s.upstreams.put(ss.upstream)
 		ss.upstream = nil
 	}
-	return nil
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
@@ -141,27 +145,47 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Proxy == nil {
 		return nil
 	}
-	if ss.upstream == nil {
-		up, err := ss.s.opts.Proxy.Dialer.Dial(ss.s.ctx, ss.s.opts.Proxy.Addr)
-		if err != nil {
-			ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
-			return ss.upstreamError(err, "mail")
-		}
-		ss.upstream = up
-	}
 	ss.upMsg = &remote.Message{From: from, SMTPUTF8: opts != nil && opts.UTF8,
 		EightBit: opts != nil && opts.Body == smtp.Body8BitMIME}
-	rep, err := ss.upstream.Mail(ss.upMsg)
+	rep, err := ss.upstreamMail()
 	if err != nil {
 		ss.dropUpstream()
 		return ss.upstreamError(err, "mail")
 	}
-	if rep.Code/100 != 2 {
+	if rep.Code/100 == 2 {
+		ss.upstream.inTx = true
+	} else {
 		ss.upMsg = nil
 		ss.s.opts.MailLog.Reject(ss.client(), "mail", rep.String(), "from", maillog.Addr(from), "relay", ss.s.opts.Proxy.Addr)
 		return replyError(ss.enforce("mail", rep, nil, ""))
 	}
 	return nil
+}
+
+// upstreamMail takes an upstream session and says MAIL on it. A session
+// from the pool that turns out to be dead (the upstream closed it while it
+// was idle: a network error or 421) is replaced by a fresh one, once, and
+// MAIL said again: the client hears the fresh session's reply.
+func (ss *session) upstreamMail() (reply.Reply, error) {
+	up, err := ss.s.upstreams.get(ss.s.ctx)
+	if err != nil {
+		ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
+		return reply.Reply{}, err
+	}
+	ss.upstream = up
+	rep, err := up.Mail(ss.upMsg)
+	if !up.reused || (err == nil && rep.Code != 421) {
+		return rep, err
+	}
+	ss.s.log.Debug("idle upstream session lost; dialling a fresh one", "upstream", ss.s.opts.Proxy.Addr, "err", err, "reply", rep.String())
+	up.Close()
+	ss.upstream = nil
+	if up, err = ss.s.upstreams.dialFresh(ss.s.ctx); err != nil {
+		ss.s.log.Warn("upstream unavailable", "upstream", ss.s.opts.Proxy.Addr, "err", err)
+		return reply.Reply{}, err
+	}
+	ss.upstream = up
+	return up.Mail(ss.upMsg)
 }
 
 // enforce hands an upstream refusal to the enforcer, if any, and returns
@@ -471,6 +495,11 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	ss.upMsg0 = ss.upMsg.To
 	rep, err := ss.upstream.Data(ss.upMsg)
 	ss.upMsg = nil
+	if err == nil && rep.Code/100 == 2 {
+		// The transaction is over. After a refusal of DATA it is
+		// still open, and the pool says RSET.
+		ss.upstream.inTx = false
+	}
 	if err != nil {
 		ss.dropUpstream()
 		e := ss.upstreamError(err, "data")

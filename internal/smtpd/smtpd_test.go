@@ -10,11 +10,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/memlimit"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -289,5 +291,40 @@ func TestHeaderChecksSeed(t *testing.T) {
 	if !strings.HasPrefix(m, "Received: from login.zombig.name (unknown [unknown])") || strings.Contains(m, "sso-api-01") ||
 		strings.Contains(m, "127.0.0.1") || strings.Contains(m, "localhost") || !strings.HasSuffix(m, "Subject: x\r\nMessage-ID: <1@x>\r\nDate: Sat, 5 Dec 2026 00:00:00 +0000\r\n\r\nbody\r\n") {
 		t.Errorf("content after header_checks = %q", m)
+	}
+}
+
+var _ SessionBudget = (*memlimit.Budget)(nil)
+
+// countingBudget counts the sessions a server reports.
+type countingBudget struct{ open atomic.Int32 }
+
+func (c *countingBudget) SessionOpened() { c.open.Add(1) }
+func (c *countingBudget) SessionClosed() { c.open.Add(-1) }
+
+// TestSessionBudget: the server reports every session it lets in and every
+// one that ends, and none it refuses.
+func TestSessionBudget(t *testing.T) {
+	b := &countingBudget{}
+	ts := startServer(t, func(o *Options) { o.Memory = b; o.MaxConnections = 1 })
+	c := rawDial(t, ts.addr)
+	if n := b.open.Load(); n != 1 {
+		t.Errorf("with one session open: %d counted; want 1", n)
+	}
+	refused := dialog(t, ts.addr, "")
+	if len(refused) == 0 || !strings.HasPrefix(refused[0], "421") {
+		t.Errorf("second connection: %q; want 421", refused)
+	}
+	if n := b.open.Load(); n != 1 {
+		t.Errorf("after a refused connection: %d counted; want 1", n)
+	}
+	if got := c.cmd("QUIT"); !strings.HasPrefix(got, "221") {
+		t.Fatalf("QUIT: %q", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); b.open.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after QUIT: %d counted; want 0", b.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
