@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,11 +37,12 @@ type dispatcher struct {
 	// ready are the due messages, queued per destination (queues.go).
 	ready   *readyQueues
 	waiting waitHeap
-	// known are the Ready messages seen: when each is due and the key of
+	// known are the Ready messages seen: when each is due and the
 	// the destination whose queue it waits in.
 	known map[string]queued
-	// dsts are the destinations of known messages, by key.
-	dsts     map[string]route.Destination
+	// dsts are the destinations of known messages, by key; known
+	// messages point to them, so that a key is held once.
+	dsts     map[string]*route.Destination
 	inflight map[string]bool
 	// busy are messages that found their destination at its limit; they
 	// go back in line as soon as some delivery ends.
@@ -51,14 +53,15 @@ type dispatcher struct {
 	flushes []*flushing
 }
 
-// queued is what the dispatcher keeps per known message.
+// queued is what the dispatcher keeps per known message: when it is due
+// (Unix nanoseconds, 0 for now) and where it goes (nil if not known yet).
 type queued struct {
-	next time.Time
-	key  string
+	next int64
+	dst  *route.Destination
 }
 
 func newDispatcher() *dispatcher {
-	return &dispatcher{ready: newReadyQueues(), known: map[string]queued{}, dsts: map[string]route.Destination{},
+	return &dispatcher{ready: newReadyQueues(), known: map[string]queued{}, dsts: map[string]*route.Destination{},
 		inflight: map[string]bool{}, busy: map[string]bool{}}
 }
 
@@ -135,31 +138,43 @@ func (s *Scheduler) Flush(ctx context.Context) (Summary, error) {
 // note makes a Ready message known: due now (ignoreBackoff, or its time has
 // come) in its destination's queue, or waiting for its next attempt.
 func (s *Scheduler) note(d *dispatcher, id string, env *spool.Envelope, ignoreBackoff bool) {
-	dst := s.destinationOf(env)
-	d.dsts[dst.Key] = dst
-	next := time.Time{}
-	if !ignoreBackoff {
-		next = env.NextAttempt
+	dst := d.intern(s.destinationOf(env))
+	if ignoreBackoff || !env.NextAttempt.After(s.clock.Now()) {
+		d.known[id] = queued{dst: dst}
+		d.ready.push(id, *dst)
+		return
 	}
-	d.known[id] = queued{next: next, key: dst.Key}
-	if next.After(s.clock.Now()) {
-		heap.Push(&d.waiting, waitItem{id, next})
-	} else {
-		d.ready.push(id, dst)
-	}
+	d.known[id] = queued{next: env.NextAttempt.UnixNano(), dst: dst}
+	heap.Push(&d.waiting, waitItem{id, env.NextAttempt})
 }
 
-// requeue puts a known message back in its destination's queue, due now.
+// intern makes dst its key's destination, for every message that goes
+// there (the latest route wins: tables may have been reloaded). The key is
+// copied: one cut from a recipient address would keep that envelope's
+// whole text alive.
+func (d *dispatcher) intern(dst route.Destination) *route.Destination {
+	if p, ok := d.dsts[dst.Key]; ok {
+		dst.Key = p.Key
+		*p = dst
+		return p
+	}
+	dst.Key = strings.Clone(dst.Key)
+	p := &dst
+	d.dsts[dst.Key] = p
+	return p
+}
+
+// requeue puts a message back in its destination's queue, due now: the
+// one it is known to go to, else key's.
 func (d *dispatcher) requeue(id, key string) {
-	if q, ok := d.known[id]; ok && q.key != "" {
-		key = q.key
+	dst := d.known[id].dst
+	if dst == nil {
+		if dst = d.dsts[key]; dst == nil {
+			dst = d.intern(route.Destination{Key: key})
+		}
 	}
-	d.known[id] = queued{key: key}
-	dst, ok := d.dsts[key]
-	if !ok {
-		dst = route.Destination{Key: key}
-	}
-	d.ready.push(id, dst)
+	d.known[id] = queued{dst: dst}
+	d.ready.push(id, *dst)
 }
 
 // scan lists the spool and queues Ready messages not yet known. ignoreBackoff
@@ -197,16 +212,16 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 	}
 	// Forget messages that left Ready behind our back (deleted, held),
 	// and the destinations no message goes to any more.
-	used := map[string]bool{}
+	used := map[*route.Destination]bool{}
 	for id, q := range d.known {
 		if !present[id] && !d.inflight[id] {
 			delete(d.known, id)
 			continue
 		}
-		used[q.key] = true
+		used[q.dst] = true
 	}
-	for k := range d.dsts {
-		if !used[k] && d.ready.queues[k] == nil {
+	for k, p := range d.dsts {
+		if !used[p] && d.ready.queues[k] == nil {
 			delete(d.dsts, k)
 		}
 	}
@@ -218,8 +233,8 @@ func (s *Scheduler) promote(d *dispatcher) time.Time {
 	now := s.clock.Now()
 	for len(d.waiting) > 0 && !d.waiting[0].next.After(now) {
 		it := heap.Pop(&d.waiting).(waitItem)
-		if q, ok := d.known[it.id]; ok && q.next.Equal(it.next) && !d.inflight[it.id] {
-			d.requeue(it.id, q.key)
+		if q, ok := d.known[it.id]; ok && q.next == it.next.UnixNano() && !d.inflight[it.id] {
+			d.requeue(it.id, "")
 		}
 	}
 	if len(d.waiting) > 0 {
@@ -255,7 +270,7 @@ func (d *dispatcher) ended(o outcome) {
 	for _, id := range o.rest {
 		delete(d.inflight, id)
 		if _, ok := d.known[id]; !ok {
-			d.known[id] = queued{key: o.key}
+			d.known[id] = queued{dst: d.dsts[o.key]}
 		}
 	}
 	d.ready.finished(o.key, o.rest)
@@ -373,21 +388,22 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 		f.sum.count(o)
 	}
 	d.endFlushes()
-	key := o.key
+	dst := d.known[o.id].dst
 	if o.rerouted {
 		// Its first pending leg may go elsewhere now.
-		key = o.dst.Key
-		d.dsts[key] = o.dst
+		dst = d.intern(o.dst)
+	} else if dst == nil {
+		dst = d.dsts[o.key] // forgotten by a forced scan while under way
 	}
 	if again {
-		defer func() { d.requeue(o.id, key) }()
+		defer func() { d.requeue(o.id, o.key) }()
 	}
 	if !o.waiting && !o.skipped && len(d.busy) > 0 {
 		// A delivery ended: a slot, or a parked session, may be free for
 		// the messages that found their destination busy.
 		for id := range d.busy {
 			if !d.inflight[id] {
-				d.requeue(id, d.known[id].key)
+				d.requeue(id, "")
 			}
 		}
 		clear(d.busy)
@@ -399,7 +415,7 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 		delete(d.known, o.id)
 		return
 	}
-	d.known[o.id] = queued{next: o.next, key: key}
+	d.known[o.id] = queued{next: o.next.UnixNano(), dst: dst}
 	heap.Push(&d.waiting, waitItem{o.id, o.next})
 }
 
@@ -411,7 +427,7 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 
 // maxArrivals bounds the hand-off list; beyond it the next kick lists the
 // spool instead.
-const maxArrivals = 4096
+const maxArrivals = 1024
 
 // arrival is a message committed by this process, with its envelope when
 // the spool had it at hand.

@@ -13,8 +13,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-var _ spool.Watcher = (*Scheduler)(nil)
-
 // takeAll takes batches of one until none is left, with every destination
 // limited to limit batches under way, and returns the keys in the order
 // served.
