@@ -192,12 +192,19 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		d.waiting = d.waiting[:0]
 		d.ready.clear()
 	}
-	present := map[string]bool{}
+	// present are the Ready messages listed, to forget those that have
+	// gone; after a forced scan only those are known anyway.
+	var present map[string]bool
+	if !force {
+		present = map[string]bool{}
+	}
 	for _, e := range ents {
 		if e.State != spool.Ready {
 			continue
 		}
-		present[e.ID] = true
+		if present != nil {
+			present[e.ID] = true
+		}
 		if d.inflight[e.ID] {
 			continue
 		}
@@ -214,7 +221,7 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 	// and the destinations no message goes to any more.
 	used := map[*route.Destination]bool{}
 	for id, q := range d.known {
-		if !present[id] && !d.inflight[id] {
+		if present != nil && !present[id] && !d.inflight[id] {
 			delete(d.known, id)
 			continue
 		}

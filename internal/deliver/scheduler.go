@@ -388,6 +388,9 @@ func (s Summary) String() string {
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	d := newDispatcher()
 	s.scan(d, true, true)
+	// Every message is due once: no next-attempt time is kept, so that
+	// a large spool costs only its queues.
+	d.known = map[string]queued{}
 	sum := Summary{}
 	work, results, wg := s.startWorkers(ctx, ctx.Done())
 	reapDone := make(chan struct{})
@@ -397,10 +400,10 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	total := d.ready.n
 	// parked are messages that waited for a busy destination; they go
 	// back in line when a delivery finishes and frees its slot.
-	var parked []string
+	var parked []outcome
 	unpark := func() {
-		for _, id := range parked {
-			d.requeue(id, "")
+		for _, o := range parked {
+			d.requeue(o.id, o.key)
 		}
 		parked = nil
 	}
@@ -445,7 +448,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			stalled = time.Time{}
 		}
 		if o.waiting {
-			parked = append(parked, o.id)
+			parked = append(parked, o)
 			if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
 				continue
 			}
