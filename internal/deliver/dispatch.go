@@ -16,14 +16,24 @@ import (
 type waitItem struct {
 	id   string
 	next time.Time
+	// untried: it waited for a paced destination without an attempt.
+	// Due at the same moment as messages that were tried, it goes first:
+	// a message whose every try gets the destination paced again must
+	// not keep the others waiting for ever.
+	untried bool
 }
 
 type waitHeap []waitItem
 
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waitItem)) }
+func (h waitHeap) Len() int { return len(h) }
+func (h waitHeap) Less(i, j int) bool {
+	if h[i].next.Equal(h[j].next) {
+		return h[i].untried && !h[j].untried
+	}
+	return h[i].next.Before(h[j].next)
+}
+func (h waitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)   { *h = append(*h, x.(waitItem)) }
 func (h *waitHeap) Pop() any {
 	old := *h
 	it := old[len(old)-1]
@@ -145,7 +155,7 @@ func (s *Scheduler) note(d *dispatcher, id string, env *spool.Envelope, ignoreBa
 		return
 	}
 	d.known[id] = queued{next: env.NextAttempt.UnixNano(), dst: dst}
-	heap.Push(&d.waiting, waitItem{id, env.NextAttempt})
+	heap.Push(&d.waiting, waitItem{id: id, next: env.NextAttempt})
 }
 
 // intern makes dst its key's destination, for every message that goes
@@ -423,7 +433,7 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 		return
 	}
 	d.known[o.id] = queued{next: o.next.UnixNano(), dst: dst}
-	heap.Push(&d.waiting, waitItem{o.id, o.next})
+	heap.Push(&d.waiting, waitItem{id: o.id, next: o.next, untried: o.paused && o.sent+o.deferred+o.failed == 0})
 }
 
 // The hand-off from intake: the spool tells the scheduler of each message
