@@ -59,6 +59,10 @@ type dispatcher struct {
 	busy map[string]bool
 	// working counts the batches under way, one per busy worker.
 	working int
+	// once: RunOnce's, which tries every message once and keeps no
+	// next-attempt time per message, so that a large spool costs only
+	// its queues.
+	once bool
 	// flushes are Flush calls waiting for their messages.
 	flushes []*flushing
 }
@@ -149,6 +153,10 @@ func (s *Scheduler) Flush(ctx context.Context) (Summary, error) {
 // come) in its destination's queue, or waiting for its next attempt.
 func (s *Scheduler) note(d *dispatcher, id string, env *spool.Envelope, ignoreBackoff bool) {
 	dst := d.intern(s.destinationOf(env))
+	if d.once {
+		d.ready.push(id, *dst)
+		return
+	}
 	if ignoreBackoff || !env.NextAttempt.After(s.clock.Now()) {
 		d.known[id] = queued{dst: dst}
 		d.ready.push(id, *dst)

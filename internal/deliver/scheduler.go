@@ -387,10 +387,8 @@ func (s Summary) String() string {
 // left untouched and counted as untried.
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	d := newDispatcher()
+	d.once = true
 	s.scan(d, true, true)
-	// Every message is due once: no next-attempt time is kept, so that
-	// a large spool costs only its queues.
-	d.known = map[string]queued{}
 	sum := Summary{}
 	work, results, wg := s.startWorkers(ctx, ctx.Done())
 	reapDone := make(chan struct{})
