@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"strings"
@@ -190,4 +191,23 @@ func TestArrivalKick(t *testing.T) {
 	}
 	s.Kick(false)
 	waitFor(t, func() bool { return len(up.got()) == 3 })
+}
+
+// TestWaitingUntriedFirst: of messages due at the same moment, those that
+// waited untried for a paced destination come out before one that was
+// tried (and may get the destination paced again).
+func TestWaitingUntriedFirst(t *testing.T) {
+	var h waitHeap
+	at := t0.Add(time.Minute)
+	heap.Push(&h, waitItem{id: "tried", next: at})
+	heap.Push(&h, waitItem{id: "later", next: at.Add(time.Second), untried: true})
+	heap.Push(&h, waitItem{id: "untried", next: at, untried: true})
+	heap.Push(&h, waitItem{id: "earlier", next: at.Add(-time.Second)})
+	var got []string
+	for h.Len() > 0 {
+		got = append(got, heap.Pop(&h).(waitItem).id)
+	}
+	if want := []string{"earlier", "untried", "tried", "later"}; !cmp.Equal(got, want) {
+		t.Errorf("order = %v; want %v", got, want)
+	}
 }
