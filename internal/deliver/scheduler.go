@@ -11,8 +11,10 @@
 // a wait: between attempts a message is only a file, so a crash at any
 // moment loses nothing.
 //
-// The dispatcher goroutine owns all scheduling state; workers only receive
-// ids and send back outcomes. Time comes from an injected Clock, so back-off
+// The dispatcher goroutine owns all scheduling state: due messages wait in
+// one ready queue per destination (queues.go), and workers receive batches
+// of one destination's ids, carry them over one session, and send back an
+// outcome per message. Time comes from an injected Clock, so back-off
 // schedules can be tested without sleeping.
 package deliver
 
