@@ -152,7 +152,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.Proxy = &smtpd.Proxy{Addr: r.cfg.Upstream(), Dialer: r.dialer()}
 	}
 	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
-		opts.KickOnDisconnect = r.sched
+		opts.KickOnDisconnect = deliver.ArrivalKick{S: r.sched}
 	}
 	if r.secrets != nil {
 		opts.Auth = auth.SMTPAuth{S: r.secrets, AllowInsecure: r.cfg.Auth.AllowInsecure}

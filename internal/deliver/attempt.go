@@ -12,6 +12,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
@@ -35,6 +36,15 @@ type outcome struct {
 	// paused: no recipient was tried because their destinations are
 	// paced; the message is due when the first pause ends.
 	paused bool
+	// key is the destination whose batch carried the message; with
+	// rerouted, dst is the one whose queue it waits in now.
+	key      string
+	rerouted bool
+	dst      route.Destination
+	// end marks a worker's batch done rather than a message; rest are
+	// the batch's messages it did not start.
+	end  bool
+	rest []string
 }
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
@@ -257,6 +267,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			env.NextAttempt = now.Add(s.backoff(env.Attempts))
 		}
 		out.next = env.NextAttempt
+		out.dst, out.rerouted = s.destinationOf(env), true
 		err = c.Move(spool.Ready)
 	case env.Count(spool.Bounced) > 0 && env.Bounce:
 		// A notice nobody can take: Postfix's double bounce to the

@@ -68,6 +68,10 @@ type upstream struct {
 	rcpt     map[string]*smtp.SMTPError // nil entry: accept
 	received []string                   // recipients of accepted messages
 	addr     string
+	// hold, if set, makes DATA wait until it is closed; inData hears of
+	// each DATA that waits.
+	hold   chan struct{}
+	inData chan struct{}
 }
 
 func startUpstream(t *testing.T) *upstream {
@@ -111,6 +115,10 @@ func (s *upSession) Logout() error                        { return nil }
 func (s *upSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *upSession) Data(r io.Reader) error {
 	io.Copy(io.Discard, r)
+	if s.u.hold != nil {
+		s.u.inData <- struct{}{}
+		<-s.u.hold
+	}
 	s.u.mu.Lock()
 	s.u.received = append(s.u.received, s.rcpts...)
 	s.u.txs++

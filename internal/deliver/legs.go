@@ -366,15 +366,7 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 	if err := s.deadErr(rt.Key); err != nil {
 		return nil, "", err
 	}
-	limit := rt.ConcurrencyLimit
-	if limit <= 0 {
-		limit = s.opts.DestinationConcurrency
-	}
-	limit, delay := s.paced(rt.Key, limit, rt.RateDelay)
-	if delay > 0 {
-		limit = 1 // Postfix: a rate delay implies one session at a time
-	}
-	if !s.tryAcquire(rt.Key, s.window(rt, limit)) {
+	if !s.tryAcquire(rt.Key, s.queueLimit(rt)) {
 		return nil, "", errBusy
 	}
 	var conn *remote.Conn

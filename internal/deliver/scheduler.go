@@ -11,13 +11,14 @@
 // a wait: between attempts a message is only a file, so a crash at any
 // moment loses nothing.
 //
-// The dispatcher goroutine owns all scheduling state; workers only receive
-// ids and send back outcomes. Time comes from an injected Clock, so back-off
+// The dispatcher goroutine owns all scheduling state: due messages wait in
+// one ready queue per destination (queues.go), and workers receive batches
+// of one destination's ids, carry them over one session, and send back an
+// outcome per message. Time comes from an injected Clock, so back-off
 // schedules can be tested without sleeping.
 package deliver
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -152,19 +153,25 @@ type Scheduler struct {
 	opts  Options
 	clock Clock
 	log   *slog.Logger
-	kick  chan bool // true: forget cached next-attempt times
+	kick  chan struct{} // wakes the dispatcher for pendingKick
 	// flushes are Flush's requests to the running dispatcher.
 	flushes chan chan<- Summary
 
-	mu        sync.Mutex // guards the fields below
-	rng       *rand.Rand
-	active    map[string]int        // sessions open per destination
-	dead      map[string]deadDest   // destinations that could not be reached
-	nextStart map[string]time.Time  // rate delay: earliest next delivery
-	idle      map[string][]idleConn // parked sessions, per destination
-	idleCount int                   // sessions in idle
-	windows   map[string]int        // slow-start windows, per destination
-	paces     pacing                // paced destinations and recipients
+	mu          sync.Mutex // guards the fields below
+	kicked      bool       // a kick is pending
+	pendingKick kickKind
+	// arrivals are the messages this process committed since the last
+	// kick (the hand-off, dispatch.go); arrivalsLost says some did not fit.
+	arrivals     []arrival
+	arrivalsLost bool
+	rng          *rand.Rand
+	active       map[string]int        // sessions open per destination
+	dead         map[string]deadDest   // destinations that could not be reached
+	nextStart    map[string]time.Time  // rate delay: earliest next delivery
+	idle         map[string][]idleConn // parked sessions, per destination
+	idleCount    int                   // sessions in idle
+	windows      map[string]int        // slow-start windows, per destination
+	paces        pacing                // paced destinations and recipients
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
@@ -202,7 +209,7 @@ func New(opts Options) *Scheduler {
 	}
 	return &Scheduler{
 		opts: opts, clock: opts.Clock, log: opts.Log,
-		kick:      make(chan bool, 1),
+		kick:      make(chan struct{}, 1),
 		flushes:   make(chan chan<- Summary),
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
 		active:    map[string]int{},
@@ -221,325 +228,42 @@ func New(opts Options) *Scheduler {
 // next-attempt times are forgotten, so that envelopes changed by other
 // processes (a `queue retry`) are read again.
 func (s *Scheduler) Kick(force bool) {
-	select {
-	case s.kick <- force:
-	default:
-		if force {
-			// A plain kick is pending; make it a forced one.
-			select {
-			case <-s.kick:
-			default:
-			}
-			select {
-			case s.kick <- true:
-			default:
-			}
-		}
-	}
-}
-
-// waitItem is a message waiting for its next attempt.
-type waitItem struct {
-	id   string
-	next time.Time
-}
-
-type waitHeap []waitItem
-
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waitItem)) }
-func (h *waitHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return it
-}
-
-// dispatcher is the scheduling state, owned by the goroutine in Run or
-// RunOnce.
-type dispatcher struct {
-	due      []string
-	waiting  waitHeap
-	known    map[string]time.Time // id -> next attempt, for Ready messages seen
-	inflight map[string]bool
-	// busy are messages that found their destination at its limit; they
-	// go back in line as soon as some delivery ends.
-	busy map[string]bool
-	// flushes are Flush calls waiting for their messages.
-	flushes []*flushing
-}
-
-// flushing is one Flush call: the messages it waits for and what became of
-// those done.
-type flushing struct {
-	ids   map[string]bool
-	again map[string]bool // under way when Flush came
-	sum   Summary
-	reply chan<- Summary
-}
-
-// endFlushes answers the Flush calls whose messages are all done.
-func (d *dispatcher) endFlushes() {
-	keep := d.flushes[:0]
-	for _, f := range d.flushes {
-		if len(f.ids) == 0 {
-			f.reply <- f.sum
-		} else {
-			keep = append(keep, f)
-		}
-	}
-	d.flushes = keep
-}
-
-// count adds one attempt's outcome to a summary.
-func (sum *Summary) count(o outcome) {
-	switch {
-	case o.skipped:
-	case o.paused && o.sent+o.deferred+o.failed == 0:
-		sum.Untried++
-	default:
-		sum.Messages++
-		switch {
-		case o.deferred > 0 || o.paused || o.waiting:
-			sum.Deferred++
-		case o.failed > 0:
-			sum.Failed++
-		default:
-			sum.Sent++
-		}
-	}
-}
-
-// Flush makes the running scheduler (Run) try every Ready message now,
-// whatever its back-off says, and returns when each has had its attempt:
-// the admin's flush. Paced destinations stay paced; their messages count
-// as untried. If ctx ends first, Flush returns its error and the attempts
-// go on.
-func (s *Scheduler) Flush(ctx context.Context) (Summary, error) {
-	reply := make(chan Summary, 1)
-	select {
-	case s.flushes <- reply:
-	case <-ctx.Done():
-		return Summary{}, ctx.Err()
-	}
-	select {
-	case sum := <-reply:
-		return sum, nil
-	case <-ctx.Done():
-		return Summary{}, ctx.Err()
-	}
-}
-
-// scan lists the spool and queues Ready messages not yet known. ignoreBackoff
-// makes every Ready message due now (--as-client, admin flush).
-func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
-	ents, err := s.opts.Spool.List()
-	if err != nil {
-		s.log.Error("spool scan failed", "err", err)
-		return
-	}
 	if force {
-		d.known = map[string]time.Time{}
-		d.waiting = d.waiting[:0]
-		d.due = d.due[:0]
-	}
-	now := s.clock.Now()
-	present := map[string]bool{}
-	for _, e := range ents {
-		if e.State != spool.Ready {
-			continue
-		}
-		present[e.ID] = true
-		if d.inflight[e.ID] {
-			continue
-		}
-		if _, ok := d.known[e.ID]; ok {
-			continue
-		}
-		next := time.Time{}
-		if !ignoreBackoff {
-			env, _, err := s.opts.Spool.Read(e.ID)
-			if err != nil {
-				continue // renamed meanwhile, or broken: a claim will tell
-			}
-			next = env.NextAttempt
-		}
-		d.known[e.ID] = next
-		if next.After(now) {
-			heap.Push(&d.waiting, waitItem{e.ID, next})
-		} else {
-			d.due = append(d.due, e.ID)
-		}
-	}
-	// Forget messages that left Ready behind our back (deleted, held).
-	for id := range d.known {
-		if !present[id] && !d.inflight[id] {
-			delete(d.known, id)
-		}
+		s.kickWith(kickForce)
+	} else {
+		s.kickWith(kickScan)
 	}
 }
 
-// promote moves waiting messages whose time has come to due, and returns
-// when the next one will be due (zero if none waits).
-func (s *Scheduler) promote(d *dispatcher) time.Time {
-	now := s.clock.Now()
-	for len(d.waiting) > 0 && !d.waiting[0].next.After(now) {
-		it := heap.Pop(&d.waiting).(waitItem)
-		if next, ok := d.known[it.id]; ok && next.Equal(it.next) && !d.inflight[it.id] {
-			d.due = append(d.due, it.id)
-		}
-	}
-	if len(d.waiting) > 0 {
-		return d.waiting[0].next
-	}
-	return time.Time{}
-}
-
-// Run forwards due messages until ctx ends, then lets deliveries under way
-// finish within Options.Grace and releases every claim.
-func (s *Scheduler) Run(ctx context.Context) error {
-	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stopGrace := context.AfterFunc(ctx, func() {
-		time.AfterFunc(s.opts.Grace, cancel)
-	})
-	defer stopGrace()
-
-	work := make(chan string)
-	results := make(chan outcome)
-	var wg sync.WaitGroup
-	for range s.opts.Connections {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.worker(hard, work, results)
-		}()
-	}
-	reapDone := make(chan struct{})
-	go s.reaper(reapDone)
-	defer close(reapDone)
-
-	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
-	s.savePaces() // none yet: forget a previous run's
-	defer s.removePaces()
-	s.scan(d, false, false)
-	for {
-		wake := s.promote(d)
-		var out chan string
-		var next string
-		if len(d.due) > 0 {
-			out, next = work, d.due[0]
-		}
-		var timer <-chan time.Time
-		if !wake.IsZero() {
-			timer = s.clock.After(max(wake.Sub(s.clock.Now()), time.Millisecond))
-		}
-		select {
-		case out <- next:
-			d.due = d.due[1:]
-			d.inflight[next] = true
-		case o := <-results:
-			s.settle(d, o)
-		case force := <-s.kick:
-			if force {
-				s.clearDead()
-			}
-			s.scan(d, force, false)
-		case reply := <-s.flushes:
-			s.clearDead()
-			s.scan(d, true, true)
-			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}
-			for _, id := range d.due {
-				f.ids[id] = true
-			}
-			for id := range d.inflight {
-				f.ids[id] = true
-				f.again[id] = true
-			}
-			d.flushes = append(d.flushes, f)
-			d.endFlushes()
-		case <-timer:
-		case <-ctx.Done():
-			close(work)
-			go func() { wg.Wait(); close(results) }()
-			for o := range results {
-				s.settle(d, o)
-			}
-			for _, f := range d.flushes {
-				f.sum.Untried += len(f.ids)
-				f.reply <- f.sum
-			}
-			return nil
-		}
-	}
-}
-
-func (s *Scheduler) settle(d *dispatcher, o outcome) {
-	delete(d.inflight, o.id)
-	again := false
-	for _, f := range d.flushes {
-		if !f.ids[o.id] || o.waiting {
-			continue
-		}
-		if f.again[o.id] {
-			// Under way when the flush came: what counts is the
-			// attempt after this one, if the message is still ready.
-			delete(f.again, o.id)
-			if !o.skipped && !o.next.IsZero() {
-				again = true
-				continue
-			}
-		}
-		delete(f.ids, o.id)
-		f.sum.count(o)
-	}
-	d.endFlushes()
-	if again {
-		defer func() {
-			d.known[o.id] = time.Time{}
-			d.due = append(d.due, o.id)
-		}()
-	}
-	if !o.waiting && !o.skipped && len(d.busy) > 0 {
-		// A delivery ended: a slot, or a parked session, may be free for
-		// the messages that found their destination busy.
-		for id := range d.busy {
-			if !d.inflight[id] {
-				d.known[id] = time.Time{}
-				d.due = append(d.due, id)
-			}
-		}
-		clear(d.busy)
-	}
-	if o.waiting {
-		d.busy[o.id] = true
-	}
-	if o.skipped || o.next.IsZero() {
-		delete(d.known, o.id)
-		return
-	}
-	d.known[o.id] = o.next
-	heap.Push(&d.waiting, waitItem{o.id, o.next})
-}
-
-// worker carries messages from work over a session it keeps open while
-// messages to the same destination follow, and closes it when no work has
-// come for a moment or it has carried enough.
-func (s *Scheduler) worker(ctx context.Context, work <-chan string, results chan<- outcome) {
+// worker carries batches of one destination's messages: it keeps its
+// session open from one message to the next, and when the batch is done
+// gives it to the idle pool, where the next batch for that destination
+// finds it whichever worker takes it. After stop is closed it starts no
+// more messages and hands the rest of its batch back.
+func (s *Scheduler) worker(ctx context.Context, stop <-chan struct{}, work <-chan job, results chan<- outcome) {
 	wc := &workerConn{s: s}
 	defer wc.close()
-	for {
-		id, ok := <-work
-		if !ok {
-			return
+	for j := range work {
+		var rest []string
+		for i, id := range j.ids {
+			select {
+			case <-stop:
+				rest = j.ids[i:]
+			default:
+			}
+			if rest != nil {
+				break
+			}
+			o := s.deliverOne(ctx, wc, id)
+			o.key = j.key
+			results <- o
+			if o.connFailed && j.halt {
+				rest = j.ids[i+1:]
+				break
+			}
 		}
-		o := s.deliverOne(ctx, wc, id)
-		// The session goes to the pool, where the next message for its
-		// destination finds it whichever worker carries that message.
 		wc.park()
-		results <- o
+		results <- outcome{end: true, key: j.key, rest: rest}
 	}
 }
 
@@ -664,98 +388,97 @@ func (s Summary) String() string {
 // flush. After the upstream cannot be reached, the remaining messages are
 // left untouched and counted as untried.
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
-	d := &dispatcher{known: map[string]time.Time{}, inflight: map[string]bool{}, busy: map[string]bool{}}
+	d := newDispatcher()
+	d.once = true
 	s.scan(d, true, true)
 	sum := Summary{}
-	work := make(chan string)
-	results := make(chan outcome)
-	var wg sync.WaitGroup
-	for range s.opts.Connections {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.worker(ctx, work, results)
-		}()
-	}
+	work, results, wg := s.startWorkers(ctx, ctx.Done())
 	reapDone := make(chan struct{})
 	go s.reaper(reapDone)
 	defer close(reapDone)
 	dead := false
-	pending := 0
-	queue := d.due
-	total := len(queue)
+	total := d.ready.n
 	// parked are messages that waited for a busy destination; they go
 	// back in line when a delivery finishes and frees its slot.
-	var parked []string
+	var parked []outcome
+	unpark := func() {
+		for _, o := range parked {
+			d.requeue(o.id, o.key)
+		}
+		parked = nil
+	}
 	stalled := time.Time{} // since when only parked messages are left
-	for len(queue) > 0 || pending > 0 || len(parked) > 0 {
-		if len(queue) == 0 && pending == 0 {
+	for d.ready.n > 0 || d.working > 0 || len(parked) > 0 {
+		if d.ready.n == 0 && d.working == 0 {
 			// Only parked messages left: the slots they wait for are
 			// held by idle sessions that close within seconds. If they
 			// stay held, give up on them: they are counted untried.
 			if stalled.IsZero() {
 				stalled = time.Now()
 			} else if time.Since(stalled) > s.parkLimit {
-				queue = append(queue, parked...)
-				parked = nil
+				unpark()
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
-			queue, parked = parked, nil
+			unpark()
 		}
-		var out chan string
-		var next string
-		if len(queue) > 0 && !dead && ctx.Err() == nil {
-			out, next = work, queue[0]
-		} else if pending == 0 {
-			break
+		if !dead && ctx.Err() == nil {
+			// One upstream: after it cannot be reached, a batch hands
+			// back the rest, which would only be deferred too.
+			s.dispatch(d, work, s.opts.Router == nil)
 		}
-		select {
-		case out <- next:
-			queue = queue[1:]
-			pending++
-		case o := <-results:
-			pending--
-			if o.skipped {
+		if d.working == 0 {
+			break // nothing under way and nothing more to start
+		}
+		o := <-results
+		if o.end {
+			d.ended(o)
+			continue
+		}
+		delete(d.inflight, o.id)
+		if o.skipped {
+			continue
+		}
+		if o.paused && o.sent+o.deferred+o.failed == 0 {
+			sum.Untried++ // its destination is paced
+			continue
+		}
+		unpark()
+		if !o.waiting {
+			stalled = time.Time{}
+		}
+		if o.waiting {
+			parked = append(parked, o)
+			if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
 				continue
 			}
-			if o.paused && o.sent+o.deferred+o.failed == 0 {
-				sum.Untried++ // its destination is paced
-				continue
-			}
-			queue = append(queue, parked...)
-			parked = nil
-			if !o.waiting {
-				stalled = time.Time{}
-			}
-			if o.waiting {
-				parked = append(parked, o.id)
-				if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
-					continue
-				}
-			}
-			sum.Messages++
-			switch {
-			case o.deferred > 0:
-				sum.Deferred++
-			case o.failed > 0:
-				sum.Failed++
-			case o.waiting:
-				// Partly delivered; counted when its last part goes.
-				sum.Messages--
-			default:
-				sum.Sent++
-			}
-			if s.opts.Progress != nil {
-				s.opts.Progress.Step(sum.Messages, total)
-			}
-			// One upstream and it cannot be reached: the rest would
-			// only be deferred too (E-MailRelay's --as-client stops).
-			dead = dead || (o.connFailed && s.opts.Router == nil)
+		}
+		sum.Messages++
+		switch {
+		case o.deferred > 0:
+			sum.Deferred++
+		case o.failed > 0:
+			sum.Failed++
+		case o.waiting:
+			// Partly delivered; counted when its last part goes.
+			sum.Messages--
+		default:
+			sum.Sent++
+		}
+		if s.opts.Progress != nil {
+			s.opts.Progress.Step(sum.Messages, total)
+		}
+		// One upstream and it cannot be reached: the rest would
+		// only be deferred too (E-MailRelay's --as-client stops).
+		dead = dead || (o.connFailed && s.opts.Router == nil)
+	}
+	sum.Untried += d.ready.n
+	close(work)
+	for d.working > 0 {
+		if o := <-results; o.end {
+			d.working--
 		}
 	}
-	sum.Untried += len(queue)
-	close(work)
 	wg.Wait()
 	return sum, ctx.Err()
 }

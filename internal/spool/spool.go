@@ -147,6 +147,8 @@ type Spool struct {
 	syncObs SyncObserver
 	// journal, while open, takes small acceptances (group commit).
 	journal atomic.Pointer[Journal]
+	// watcher, if set, hears of each commit to Ready (watch.go).
+	watcher atomic.Pointer[Watcher]
 	// boot names the kernel's boot, to tell a journal left by a killed
 	// process from one that a power loss interrupted (tests change it).
 	boot string

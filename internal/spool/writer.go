@@ -157,10 +157,14 @@ func (w *Writer) Commit(hold bool) error {
 		to = Held
 	}
 	if w.journaled {
-		err := w.commitJournal(to)
+		env, err := w.commitJournal(to)
 		if err == nil {
 			w.done = true
-			return w.f.Close() // releases the lock
+			err = w.f.Close() // releases the lock
+			if to == Ready {
+				w.s.committed(w.id, env)
+			}
+			return err
 		}
 		if !errors.Is(err, errJournalClosed) {
 			w.s.log.Warn("journal commit failed; syncing the message's own files", "id", w.id, "err", err)
@@ -182,47 +186,52 @@ func (w *Writer) Commit(hold bool) error {
 		w.f.Close()
 		return fmt.Errorf("spool: commit: %w", err)
 	}
-	return w.f.Close() // releases the lock
+	err := w.f.Close() // releases the lock
+	if to == Ready {
+		w.s.committed(w.id, nil)
+	}
+	return err
 }
 
 // commitJournal appends the message to the journal, waits for it to be
 // synced, and renames the envelope into state to. The rename comes last:
 // after a power loss, a message whose envelope left state New is always in
-// a synced record, which replay checks the files against.
-func (w *Writer) commitJournal(to State) error {
+// a synced record, which replay checks the files against. It returns the
+// envelope as journaled.
+func (w *Writer) commitJournal(to State) ([]byte, error) {
 	j := w.s.journal.Load()
 	if j == nil {
-		return errJournalClosed
+		return nil, errJournalClosed
 	}
 	env, size := w.env, w.n
 	if w.exposed {
 		// A filter may have edited the files: journal them as they are.
 		var err error
 		if env, err = readFile(w.s.envelopePath(w.id, New)); err != nil {
-			return fmt.Errorf("spool: commit: %w", err)
+			return nil, fmt.Errorf("spool: commit: %w", err)
 		}
 		fi, err := w.f.Stat()
 		if err != nil {
-			return fmt.Errorf("spool: commit: %w", err)
+			return nil, fmt.Errorf("spool: commit: %w", err)
 		}
 		if size = fi.Size(); size > journalMaxContent {
-			return errJournalClosed // a filter made it large: the classic path
+			return nil, errJournalClosed // a filter made it large: the classic path
 		}
 	}
 	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
 		contentAt: w.f, contentLen: int(size)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := j.waitSynced(seq); err != nil {
-		return err
+		return nil, err
 	}
 	if err := rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		// Durable in the journal, but not renamed: a replay would
 		// deliver it, so the client hearing 452 may mean a duplicate.
-		return fmt.Errorf("spool: commit: %w", err)
+		return nil, fmt.Errorf("spool: commit: %w", err)
 	}
-	return nil
+	return env, nil
 }
 
 // syncFiles fsyncs the content and the new envelope, for the classic path.

@@ -11,6 +11,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // The seams between packages: each interface is declared by its consumer
@@ -27,8 +28,11 @@ var (
 
 	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
 
+	_ spool.Watcher = (*deliver.Scheduler)(nil)
+
 	_ smtpd.Bans            = (*enforce.Bans)(nil)
 	_ smtpd.Kicker          = (*deliver.Scheduler)(nil)
+	_ smtpd.Kicker          = deliver.ArrivalKick{}
 	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
 	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
 	_ smtpd.UpstreamDialer  = (*remote.Dialer)(nil)

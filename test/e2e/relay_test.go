@@ -304,10 +304,13 @@ func idsIn(files map[string][]string, want ...string) []string {
 	return ids
 }
 
-// checkSpoolEmpty fails the test if dir holds any message file.
+// checkSpoolEmpty fails the test if dir still holds a message file after a
+// few seconds.
 func checkSpoolEmpty(t *testing.T, dir string) {
 	t.Helper()
-	if files := spoolFiles(t, dir); len(files) != 0 {
+	// The mail log's sent line comes just before the files are removed.
+	var files map[string][]string
+	if !waitFor(5*time.Second, func() bool { files = spoolFiles(t, dir); return len(files) == 0 }) {
 		t.Errorf("spool %s holds %v; want no message files", dir, files)
 	}
 }

@@ -1,0 +1,560 @@
+package deliver
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/route"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// waitItem is a message waiting for its next attempt.
+type waitItem struct {
+	id   string
+	next time.Time
+	// untried: it waited for a paced destination without an attempt.
+	// Due at the same moment as messages that were tried, it goes first:
+	// a message whose every try gets the destination paced again must
+	// not keep the others waiting for ever.
+	untried bool
+}
+
+type waitHeap []waitItem
+
+func (h waitHeap) Len() int { return len(h) }
+func (h waitHeap) Less(i, j int) bool {
+	if h[i].next.Equal(h[j].next) {
+		return h[i].untried && !h[j].untried
+	}
+	return h[i].next.Before(h[j].next)
+}
+func (h waitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)   { *h = append(*h, x.(waitItem)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// dispatcher is the scheduling state, owned by the goroutine in Run or
+// RunOnce.
+type dispatcher struct {
+	// ready are the due messages, queued per destination (queues.go).
+	ready   *readyQueues
+	waiting waitHeap
+	// known are the Ready messages seen: when each is due and the
+	// the destination whose queue it waits in.
+	known map[string]queued
+	// dsts are the destinations of known messages, by key; known
+	// messages point to them, so that a key is held once.
+	dsts     map[string]*route.Destination
+	inflight map[string]bool
+	// busy are messages that found their destination at its limit; they
+	// go back in line as soon as some delivery ends.
+	busy map[string]bool
+	// working counts the batches under way, one per busy worker.
+	working int
+	// once: RunOnce's, which tries every message once and keeps no
+	// next-attempt time per message, so that a large spool costs only
+	// its queues.
+	once bool
+	// flushes are Flush calls waiting for their messages.
+	flushes []*flushing
+}
+
+// queued is what the dispatcher keeps per known message: when it is due
+// (Unix nanoseconds, 0 for now) and where it goes (nil if not known yet).
+type queued struct {
+	next int64
+	dst  *route.Destination
+}
+
+func newDispatcher() *dispatcher {
+	return &dispatcher{ready: newReadyQueues(), known: map[string]queued{}, dsts: map[string]*route.Destination{},
+		inflight: map[string]bool{}, busy: map[string]bool{}}
+}
+
+// job is a batch of one destination's messages for one worker.
+type job struct {
+	key string
+	ids []string
+	// halt: after a failure to connect, hand the rest back untried
+	// (RunOnce with a single upstream stops there).
+	halt bool
+}
+
+// flushing is one Flush call: the messages it waits for and what became of
+// those done.
+type flushing struct {
+	ids   map[string]bool
+	again map[string]bool // under way when Flush came
+	sum   Summary
+	reply chan<- Summary
+}
+
+// endFlushes answers the Flush calls whose messages are all done.
+func (d *dispatcher) endFlushes() {
+	keep := d.flushes[:0]
+	for _, f := range d.flushes {
+		if len(f.ids) == 0 {
+			f.reply <- f.sum
+		} else {
+			keep = append(keep, f)
+		}
+	}
+	d.flushes = keep
+}
+
+// count adds one attempt's outcome to a summary.
+func (sum *Summary) count(o outcome) {
+	switch {
+	case o.skipped:
+	case o.paused && o.sent+o.deferred+o.failed == 0:
+		sum.Untried++
+	default:
+		sum.Messages++
+		switch {
+		case o.deferred > 0 || o.paused || o.waiting:
+			sum.Deferred++
+		case o.failed > 0:
+			sum.Failed++
+		default:
+			sum.Sent++
+		}
+	}
+}
+
+// Flush makes the running scheduler (Run) try every Ready message now,
+// whatever its back-off says, and returns when each has had its attempt:
+// the admin's flush. Paced destinations stay paced; their messages count
+// as untried. If ctx ends first, Flush returns its error and the attempts
+// go on.
+func (s *Scheduler) Flush(ctx context.Context) (Summary, error) {
+	reply := make(chan Summary, 1)
+	select {
+	case s.flushes <- reply:
+	case <-ctx.Done():
+		return Summary{}, ctx.Err()
+	}
+	select {
+	case sum := <-reply:
+		return sum, nil
+	case <-ctx.Done():
+		return Summary{}, ctx.Err()
+	}
+}
+
+// note makes a Ready message known: due now (ignoreBackoff, or its time has
+// come) in its destination's queue, or waiting for its next attempt.
+func (s *Scheduler) note(d *dispatcher, id string, env *spool.Envelope, ignoreBackoff bool) {
+	dst := d.intern(s.destinationOf(env))
+	if d.once {
+		d.ready.push(id, *dst)
+		return
+	}
+	if ignoreBackoff || !env.NextAttempt.After(s.clock.Now()) {
+		d.known[id] = queued{dst: dst}
+		d.ready.push(id, *dst)
+		return
+	}
+	d.known[id] = queued{next: env.NextAttempt.UnixNano(), dst: dst}
+	heap.Push(&d.waiting, waitItem{id: id, next: env.NextAttempt})
+}
+
+// intern makes dst its key's destination, for every message that goes
+// there (the latest route wins: tables may have been reloaded). The key is
+// copied: one cut from a recipient address would keep that envelope's
+// whole text alive.
+func (d *dispatcher) intern(dst route.Destination) *route.Destination {
+	if p, ok := d.dsts[dst.Key]; ok {
+		dst.Key = p.Key
+		*p = dst
+		return p
+	}
+	dst.Key = strings.Clone(dst.Key)
+	p := &dst
+	d.dsts[dst.Key] = p
+	return p
+}
+
+// requeue puts a message back in its destination's queue, due now: the
+// one it is known to go to, else key's.
+func (d *dispatcher) requeue(id, key string) {
+	dst := d.known[id].dst
+	if dst == nil {
+		if dst = d.dsts[key]; dst == nil {
+			dst = d.intern(route.Destination{Key: key})
+		}
+	}
+	d.known[id] = queued{dst: dst}
+	d.ready.push(id, *dst)
+}
+
+// scan lists the spool and queues Ready messages not yet known. ignoreBackoff
+// makes every Ready message due now (--as-client, admin flush). With force,
+// what the dispatcher knew is forgotten and read again.
+func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
+	s.takeArrivals() // the listing finds them too
+	ents, err := s.opts.Spool.List()
+	if err != nil {
+		s.log.Error("spool scan failed", "err", err)
+		return
+	}
+	if force {
+		d.known = map[string]queued{}
+		d.waiting = d.waiting[:0]
+		d.ready.clear()
+	}
+	// present are the Ready messages listed, to forget those that have
+	// gone; after a forced scan only those are known anyway.
+	var present map[string]bool
+	if !force {
+		present = map[string]bool{}
+	}
+	for _, e := range ents {
+		if e.State != spool.Ready {
+			continue
+		}
+		if present != nil {
+			present[e.ID] = true
+		}
+		if d.inflight[e.ID] {
+			continue
+		}
+		if _, ok := d.known[e.ID]; ok {
+			continue
+		}
+		env, _, err := s.opts.Spool.Read(e.ID)
+		if err != nil {
+			continue // renamed meanwhile, or broken: a claim will tell
+		}
+		s.note(d, e.ID, env, ignoreBackoff)
+	}
+	// Forget messages that left Ready behind our back (deleted, held),
+	// and the destinations no message goes to any more.
+	used := map[*route.Destination]bool{}
+	for id, q := range d.known {
+		if present != nil && !present[id] && !d.inflight[id] {
+			delete(d.known, id)
+			continue
+		}
+		used[q.dst] = true
+	}
+	for k, p := range d.dsts {
+		if !used[p] && d.ready.queues[k] == nil {
+			delete(d.dsts, k)
+		}
+	}
+}
+
+// promote moves waiting messages whose time has come to their queues, and
+// returns when the next one will be due (zero if none waits).
+func (s *Scheduler) promote(d *dispatcher) time.Time {
+	now := s.clock.Now()
+	for len(d.waiting) > 0 && !d.waiting[0].next.After(now) {
+		it := heap.Pop(&d.waiting).(waitItem)
+		if q, ok := d.known[it.id]; ok && q.next == it.next.UnixNano() && !d.inflight[it.id] {
+			d.requeue(it.id, "")
+		}
+	}
+	if len(d.waiting) > 0 {
+		return d.waiting[0].next
+	}
+	return time.Time{}
+}
+
+// dispatch hands batches to free workers while there are any and a queue
+// below its limit has messages. A worker counted free is waiting on work,
+// so the send does not block for long.
+func (s *Scheduler) dispatch(d *dispatcher, work chan<- job, halt bool) {
+	for d.working < s.opts.Connections {
+		free, dests := s.opts.Connections-d.working, len(d.ready.ring)
+		key, ids, ok := d.ready.take(s.queueLimit, func(queued, slots int) int {
+			return s.batchSize(queued, slots, free, dests)
+		})
+		if !ok {
+			return
+		}
+		for _, id := range ids {
+			d.inflight[id] = true
+		}
+		d.working++
+		work <- job{key: key, ids: ids, halt: halt}
+	}
+}
+
+// ended books the end of a worker's batch: its destination may take
+// another, and the messages it did not get to go back in line.
+func (d *dispatcher) ended(o outcome) {
+	d.working--
+	for _, id := range o.rest {
+		delete(d.inflight, id)
+		if _, ok := d.known[id]; !ok {
+			d.known[id] = queued{dst: d.dsts[o.key]}
+		}
+	}
+	d.ready.finished(o.key, o.rest)
+}
+
+// startWorkers starts Options.Connections workers, which return when work
+// is closed; wg says when they all have.
+func (s *Scheduler) startWorkers(ctx context.Context, stop <-chan struct{}) (chan<- job, chan outcome, *sync.WaitGroup) {
+	work := make(chan job)
+	results := make(chan outcome)
+	wg := &sync.WaitGroup{}
+	for range s.opts.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.worker(ctx, stop, work, results)
+		}()
+	}
+	return work, results, wg
+}
+
+// Run forwards due messages until ctx ends, then lets deliveries under way
+// finish within Options.Grace and releases every claim.
+func (s *Scheduler) Run(ctx context.Context) error {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopGrace := context.AfterFunc(ctx, func() {
+		time.AfterFunc(s.opts.Grace, cancel)
+	})
+	defer stopGrace()
+
+	work, results, wg := s.startWorkers(hard, ctx.Done())
+	reapDone := make(chan struct{})
+	go s.reaper(reapDone)
+	defer close(reapDone)
+
+	d := newDispatcher()
+	s.savePaces() // none yet: forget a previous run's
+	defer s.removePaces()
+	// Watching before the first listing: a message committed in between
+	// is found by both, and known once.
+	s.opts.Spool.Watch(s)
+	defer s.opts.Spool.Unwatch(s)
+	s.scan(d, false, false)
+	for {
+		wake := s.promote(d)
+		s.dispatch(d, work, false)
+		var timer <-chan time.Time
+		if !wake.IsZero() {
+			timer = s.clock.After(max(wake.Sub(s.clock.Now()), time.Millisecond))
+		}
+		select {
+		case o := <-results:
+			if o.end {
+				d.ended(o)
+			} else {
+				s.settle(d, o)
+			}
+		case <-s.kick:
+			switch k := s.takeKick(); {
+			case k == kickForce:
+				s.clearDead()
+				s.scan(d, true, false)
+			case k == kickScan:
+				s.scan(d, false, false)
+			default:
+				s.arrived(d)
+			}
+		case reply := <-s.flushes:
+			s.clearDead()
+			s.scan(d, true, true)
+			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}
+			d.ready.each(func(id string) { f.ids[id] = true })
+			for id := range d.inflight {
+				f.ids[id] = true
+				f.again[id] = true
+			}
+			d.flushes = append(d.flushes, f)
+			d.endFlushes()
+		case <-timer:
+		case <-ctx.Done():
+			close(work)
+			go func() { wg.Wait(); close(results) }()
+			for o := range results {
+				if !o.end {
+					s.settle(d, o)
+				}
+			}
+			for _, f := range d.flushes {
+				f.sum.Untried += len(f.ids)
+				f.reply <- f.sum
+			}
+			return nil
+		}
+	}
+}
+
+func (s *Scheduler) settle(d *dispatcher, o outcome) {
+	delete(d.inflight, o.id)
+	again := false
+	for _, f := range d.flushes {
+		if !f.ids[o.id] || o.waiting {
+			continue
+		}
+		if f.again[o.id] {
+			// Under way when the flush came: what counts is the
+			// attempt after this one, if the message is still ready.
+			delete(f.again, o.id)
+			if !o.skipped && !o.next.IsZero() {
+				again = true
+				continue
+			}
+		}
+		delete(f.ids, o.id)
+		f.sum.count(o)
+	}
+	d.endFlushes()
+	dst := d.known[o.id].dst
+	if o.rerouted {
+		// Its first pending leg may go elsewhere now.
+		dst = d.intern(o.dst)
+	} else if dst == nil {
+		dst = d.dsts[o.key] // forgotten by a forced scan while under way
+	}
+	if again {
+		defer func() { d.requeue(o.id, o.key) }()
+	}
+	if !o.waiting && !o.skipped && len(d.busy) > 0 {
+		// A delivery ended: a slot, or a parked session, may be free for
+		// the messages that found their destination busy.
+		for id := range d.busy {
+			if !d.inflight[id] {
+				d.requeue(id, "")
+			}
+		}
+		clear(d.busy)
+	}
+	if o.waiting {
+		d.busy[o.id] = true
+	}
+	if o.skipped || o.next.IsZero() {
+		delete(d.known, o.id)
+		return
+	}
+	d.known[o.id] = queued{next: o.next.UnixNano(), dst: dst}
+	heap.Push(&d.waiting, waitItem{id: o.id, next: o.next, untried: o.paused && o.sent+o.deferred+o.failed == 0})
+}
+
+// The hand-off from intake: the spool tells the scheduler of each message
+// this process commits (spool.Watcher), and a kick from a client's
+// disconnection (ArrivalKick) queues those messages without listing the
+// spool directory. Listings stay for start-up, poll ticks, forced kicks
+// and filters that ask for a rescan, which find what other processes add.
+
+// maxArrivals bounds the hand-off list; beyond it the next kick lists the
+// spool instead.
+const maxArrivals = 1024
+
+// arrival is a message committed by this process, with its envelope when
+// the spool had it at hand.
+type arrival struct {
+	id       string
+	envelope []byte
+}
+
+// kickKind is what a kick asks for; a stronger kick absorbs a weaker one.
+type kickKind int
+
+const (
+	kickArrivals kickKind = iota // queue the messages handed off
+	kickScan                     // list the spool
+	kickForce                    // list the spool, forgetting cached times
+)
+
+// kickWith merges k into the pending kick and wakes the dispatcher.
+func (s *Scheduler) kickWith(k kickKind) {
+	s.mu.Lock()
+	if !s.kicked || k > s.pendingKick {
+		s.pendingKick = k
+	}
+	s.kicked = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeKick returns the pending kick and clears it.
+func (s *Scheduler) takeKick() kickKind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.pendingKick
+	s.kicked, s.pendingKick = false, kickArrivals
+	return k
+}
+
+// Committed is spool.Watcher: a message this process committed is noted
+// for the next kick. It never blocks.
+func (s *Scheduler) Committed(id string, envelope []byte) {
+	s.mu.Lock()
+	if len(s.arrivals) < maxArrivals {
+		s.arrivals = append(s.arrivals, arrival{id, envelope})
+	} else {
+		s.arrivalsLost = true
+	}
+	s.mu.Unlock()
+}
+
+// takeArrivals returns the messages handed off since the last call, and
+// whether some were not kept.
+func (s *Scheduler) takeArrivals() ([]arrival, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, lost := s.arrivals, s.arrivalsLost
+	s.arrivals, s.arrivalsLost = nil, false
+	return a, lost
+}
+
+// arrived queues the messages handed off since the last kick, reading an
+// envelope only when the spool did not pass it on.
+func (s *Scheduler) arrived(d *dispatcher) {
+	as, lost := s.takeArrivals()
+	if lost {
+		s.scan(d, false, false)
+		return
+	}
+	for _, a := range as {
+		if _, ok := d.known[a.id]; ok || d.inflight[a.id] {
+			continue
+		}
+		var env *spool.Envelope
+		var err error
+		if a.envelope != nil {
+			env, err = spool.Unmarshal(bytes.NewReader(a.envelope))
+		} else {
+			var st spool.State
+			env, st, err = s.opts.Spool.Read(a.id)
+			if err == nil && st != spool.Ready {
+				continue
+			}
+		}
+		if err != nil {
+			continue // gone meanwhile, or broken: a scan or claim will tell
+		}
+		s.note(d, a.id, env, false)
+	}
+}
+
+// ArrivalKick is a Kicker for a client's disconnection: it forwards what
+// this process committed since the last kick without listing the spool. A
+// forced kick is an ordinary one.
+type ArrivalKick struct{ S *Scheduler }
+
+// Kick queues the messages handed off, or with force rescans the spool.
+func (k ArrivalKick) Kick(force bool) {
+	if force {
+		k.S.Kick(true)
+		return
+	}
+	k.S.kickWith(kickArrivals)
+}
