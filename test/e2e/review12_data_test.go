@@ -1,0 +1,314 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Review 12 (issue 12's data path: DATA read in blocks, the CRLF
+// normaliser, the bulk dot-stuffing writer to the upstream). Each message
+// goes through the relay, store and forward and proxy, to an upstream that
+// keeps the text exactly as it was sent; what it reads must be, octet for
+// octet, what go-smtp's own data reader made of the client's text (the
+// relay's semantics before the change), with the relay's line-ending
+// repair, and correctly dot-stuffed with CRLF line endings only.
+
+// review12Head starts each message, so that the relay adds no header
+// field but its Received.
+const review12Head = "Message-ID: <review12@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\nSubject: review 12\r\n\r\n"
+
+// review12Modes starts a relay in each mode, forwarding to up.
+func review12Modes(t *testing.T, up string, extra ...string) []struct {
+	name string
+	r    *relay
+} {
+	server := startRelay(t, "127.0.0.1", append([]string{"--as-server", "--interface", "127.0.0.1", "--forward-to", up,
+		"--poll", "1", "--spool-dir", t.TempDir()}, extra...)...)
+	proxy := startRelay(t, "127.0.0.1", append([]string{"--as-proxy", up, "--interface", "127.0.0.1",
+		"--spool-dir", t.TempDir()}, extra...)...)
+	return []struct {
+		name string
+		r    *relay
+	}{{"store and forward", server}, {"proxy", proxy}}
+}
+
+// dataCase is a message text as the client sends it after 354, final
+// dot included, and where to cut it into separate TCP writes.
+type dataCase struct {
+	name string
+	raw  string
+}
+
+func review12Cases() []dataCase {
+	long := strings.Repeat("x", 1<<20)
+	// Lines that start with a dot, of every length from 0 to 300,
+	// so that dots and line ends fall on every buffer boundary the
+	// relay's readers and writers have.
+	var dots strings.Builder
+	for i := range 1200 {
+		dots.WriteString(".." + strings.Repeat("d", i%301) + "\r\n") // stuffed: the text has one dot
+	}
+	var crs strings.Builder
+	for i := range 1200 {
+		crs.WriteString(strings.Repeat("c", i%257) + "\r")
+		if i%3 == 0 {
+			crs.WriteString("\n.")
+		}
+	}
+	cases := []dataCase{
+		{"plain", review12Head + "body\r\n.\r\n"},
+		{"only the final dot", ".\r\n"},
+		{"one empty line", "\r\n.\r\n"},
+		{"a line that is a dot", review12Head + "..\r\n.\r\n"},
+		{"stuffed dots", review12Head + "...\r\n..x\r\n.y\r\n. \r\n.\r\n"},
+		{"LF dot LF", review12Head + "a\n.\nMAIL FROM:<evil@example.org>\r\nb\r\n.\r\n"},
+		{"CR dot CR", review12Head + "a\r.\rb\r\n.\r\n"},
+		{"CRLF dot LF", review12Head + "a\r\n.\nb\r\n.\r\n"},
+		{"LF dot CRLF", review12Head + "a\n.\r\nb\r\n.\r\n"},
+		{"dot CR x", review12Head + "a\r\n.\rx\r\n.\r\n"},
+		// go-smtp's reader (like net/textproto's) does not see an end
+		// after CR CR LF: the text goes on, and the dot line is data.
+		{"CR CR LF dot", review12Head + "a\r\r\n.\r\nMAIL FROM:<evil@example.org>\r\n.\r\n"},
+		{"CR CR CR LF", review12Head + "a\r\r\r\n.\r\n"},
+		{"dot CR CR LF", review12Head + "a\r\n.\r\r\n.\r\n\r\n.\r\n"},
+		{"dot NUL", review12Head + "a\r\n.\x00\r\nb\r\n.\r\n"},
+		{"NUL and 8-bit", review12Head + "\x00\xff\xfe\x80 caf\xc3\xa9\r\n\x00\r\n.\r\n"},
+		{"no final line ending", review12Head + "last line\r\n.\r\n"},
+		{"header only, no blank line", "Message-ID: <review12@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\n.\r\n"},
+		{"line of 1 MiB", review12Head + long + "\r\n.\r\n"},
+		{"line of 1 MiB starting with a dot", review12Head + "." + long + "\r\n.\r\n"},
+		{"dotted lines of every length", review12Head + dots.String() + ".\r\n"},
+		{"bare CRs before dots", review12Head + crs.String() + "\r\n\r\n.\r\n"},
+	}
+	for _, c := range cases {
+		// Each ends where go-smtp ends it, and only there.
+		if _, rest, ok := goSMTPText([]byte(c.raw)); !ok || len(rest) > 0 {
+			panic(fmt.Sprintf("case %q: end %v, %d octets after it", c.name, ok, len(rest)))
+		}
+	}
+	return cases
+}
+
+// sendText runs one transaction whose text is sent in the pieces given,
+// with a pause between them, and checks that no reply comes before the
+// last piece and exactly one after it. It returns that reply.
+func sendText(t *testing.T, addr, from string, pieces []string, pause time.Duration) reply {
+	t.Helper()
+	c := mustDial(t, addr, "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<%s>", from)
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	for i, p := range pieces {
+		c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(c.conn, p); err != nil {
+			t.Fatalf("%s: write piece %d: %v", from, i, err)
+		}
+		if i < len(pieces)-1 {
+			time.Sleep(pause)
+			if early := c.peekReply(); early != "" {
+				t.Fatalf("%s: a reply before the final dot (after piece %d of %d): %q", from, i+1, len(pieces), early)
+			}
+		}
+	}
+	rep, err := c.read()
+	if err != nil {
+		t.Fatalf("%s: reply to the final dot: %v", from, err)
+	}
+	// Exactly one reply: the next one is NOOP's.
+	if next, err := c.cmd("NOOP"); err != nil || len(next) != 1 || !strings.HasPrefix(next[0], "250 2.0.0 ") || strings.Contains(next[0], "queued") {
+		t.Errorf("%s: after the reply to the final dot, NOOP = %q, %v; want NOOP's 250 (one reply per dot)", from, next, err)
+	}
+	return rep
+}
+
+// peekReply returns whatever the server has sent, waiting briefly.
+func (c *smtpClient) peekReply() string {
+	c.conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	b, err := c.r.Peek(1)
+	var ne net.Error
+	if len(b) == 0 && (errors.As(err, &ne) && ne.Timeout()) {
+		return ""
+	}
+	if err != nil && len(b) == 0 {
+		return "<" + err.Error() + ">"
+	}
+	rep, _ := c.read()
+	return rep.String()
+}
+
+// checkUpstreamText compares what the upstream read for from with what
+// go-smtp's reader and the relay's line endings make of raw.
+func checkUpstreamText(t *testing.T, up *rawUpstream, from, raw string) {
+	t.Helper()
+	m, ok := up.waitFrom(from, 30*time.Second)
+	if !ok {
+		t.Errorf("%s: nothing reached the upstream", from)
+		return
+	}
+	text, problems := wireText(m.raw)
+	for _, p := range problems {
+		t.Errorf("%s: on the wire to the upstream: %s", from, p)
+	}
+	got := withoutRelayFields(text)
+	ref, _, _ := goSMTPText([]byte(raw))
+	want := relayCRLF(ref)
+	if i := firstDiffAt(got, want); i >= 0 {
+		t.Errorf("%s: upstream text (%d octets) differs from go-smtp's reading (%d octets) at %d:\n got %s\nwant %s",
+			from, len(got), len(want), i, around(got, i), around(want, i))
+	}
+	if os.Getenv("REVIEW12_DUMP") != "" {
+		os.WriteFile(os.Getenv("REVIEW12_DUMP")+"/"+strings.NewReplacer("/", "_", " ", "_").Replace(from), m.raw, 0o644)
+	}
+}
+
+// TestReview12DataText: every case, in one write, in both modes.
+func TestReview12DataText(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	modes := review12Modes(t, up.addr(), "--size", "0")
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				var pending [][2]string
+				defer func() {
+					for _, p := range pending {
+						checkUpstreamText(t, up, p[0], p[1])
+					}
+				}()
+				for i, tc := range review12Cases() {
+					from := fmt.Sprintf("case%d-%s@example.org", i, strings.ReplaceAll(mode.name, " ", "-"))
+					rep := sendText(t, mode.r.addr(), from, []string{tc.raw}, 0)
+					if rep.code() != 250 {
+						t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
+						continue
+					}
+					pending = append(pending, [2]string{from, tc.raw})
+				}
+			})
+		}
+	})
+	// Nothing but the messages sent: a look-alike that ended a text
+	// early would show as a transaction of its own.
+	time.Sleep(time.Second)
+	for _, m := range up.messages() {
+		if !strings.HasPrefix(m.from, "case") {
+			t.Errorf("upstream transaction from <%s>: smuggled", m.from)
+		}
+	}
+	if n := len(up.messages()); n != 2*len(review12Cases()) {
+		t.Errorf("upstream got %d messages; want %d", n, 2*len(review12Cases()))
+	}
+}
+
+// TestReview12DataSplit: the end of the text and its look-alikes cut into
+// two TCP writes at every position, with a pause between them: no reply
+// before the final dot, one after it, and the text as go-smtp reads it.
+func TestReview12DataSplit(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	texts := []string{
+		review12Head + "a\r\n..\r\n.\n.\r.\r\r\n.x\r\nb\r\n.\r\n",
+		".\r\n",
+		"\r\n.\r\n",
+	}
+	for _, mode := range review12Modes(t, up.addr()) {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			var pending [][2]string
+			defer func() {
+				for _, p := range pending {
+					checkUpstreamText(t, up, p[0], p[1])
+				}
+			}()
+			for k, raw := range texts {
+				start := 0
+				if k == 0 {
+					start = len(review12Head) - 2
+				}
+				for cut := max(start, 1); cut < len(raw); cut++ {
+					from := fmt.Sprintf("split%d-%d-%s@example.org", k, cut, strings.ReplaceAll(mode.name, " ", "-"))
+					rep := sendText(t, mode.r.addr(), from, []string{raw[:cut], raw[cut:]}, 60*time.Millisecond)
+					if rep.code() != 250 {
+						t.Errorf("%s: final reply %q; want 250", from, rep)
+						continue
+					}
+					pending = append(pending, [2]string{from, raw})
+				}
+			}
+			// Every octet of the end in a write of its own.
+			raw := review12Head + "z\r\n.\r\n"
+			var pieces []string
+			pieces = append(pieces, raw[:len(raw)-6])
+			for _, b := range raw[len(raw)-6:] {
+				pieces = append(pieces, string(b))
+			}
+			from := "octets-" + strings.ReplaceAll(mode.name, " ", "-") + "@example.org"
+			if rep := sendText(t, mode.r.addr(), from, pieces, 60*time.Millisecond); rep.code() != 250 {
+				t.Errorf("%s: final reply %q; want 250", from, rep)
+			} else {
+				pending = append(pending, [2]string{from, raw})
+			}
+		})
+	}
+}
+
+// TestReview12DataRandom: random texts of dots, CRs, LFs and letters,
+// arriving in random pieces, compared with go-smtp's reading.
+func TestReview12DataRandom(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewPCG(seed, 12))
+	const alphabet = "..\r\r\n\nab\x00\xff "
+	var mu sync.Mutex
+	for _, mode := range review12Modes(t, up.addr()) {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			var pending [][2]string
+			defer func() {
+				for _, p := range pending {
+					checkUpstreamText(t, up, p[0], p[1])
+				}
+			}()
+			for i := range 60 {
+				mu.Lock()
+				var b []byte
+				for range rnd.IntN(3000) {
+					b = append(b, alphabet[rnd.IntN(len(alphabet))])
+				}
+				b = append(b, "\r\n\r\n.\r\n"...) // an end from any state
+				raw := review12Head + string(b)
+				// The text go-smtp reads ends at the first end
+				// marker; what follows would be commands.
+				_, rest, _ := goSMTPText([]byte(raw))
+				raw = raw[:len(raw)-len(rest)]
+				var pieces []string
+				for p := raw; len(p) > 0; {
+					n := min(len(p), 1+rnd.IntN(700))
+					pieces = append(pieces, p[:n])
+					p = p[n:]
+				}
+				mu.Unlock()
+				from := fmt.Sprintf("random%d-%s@example.org", i, strings.ReplaceAll(mode.name, " ", "-"))
+				rep := sendText(t, mode.r.addr(), from, pieces, 2*time.Millisecond)
+				if rep.code() != 250 {
+					t.Errorf("%s: final reply %q; want 250", from, rep)
+					continue
+				}
+				pending = append(pending, [2]string{from, raw})
+			}
+		})
+	}
+}
