@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +312,284 @@ func TestReview12DataRandom(t *testing.T) {
 				pending = append(pending, [2]string{from, raw})
 			}
 		})
+	}
+}
+
+// stampedHeader is what the relay's header stamp makes of CRLF text: the
+// Message-ID and Date fields it lacks go at the end of its header
+// section, before the first line that is not a header field (with a blank
+// line first if that line is not blank), or at the end of a text that is
+// all header. Added fields are written as "Message-ID: <STAMP>" and
+// "Date: STAMP".
+func stampedHeader(text []byte) []byte {
+	msgID, date := false, false
+	added := func() []byte {
+		var b []byte
+		if !msgID {
+			b = append(b, "Message-ID: <STAMP>\r\n"...)
+		}
+		if !date {
+			b = append(b, "Date: STAMP\r\n"...)
+		}
+		return b
+	}
+	for pos := 0; pos < len(text); {
+		end := bytes.Index(text[pos:], []byte("\r\n"))
+		if end < 0 {
+			break
+		}
+		line := text[pos : pos+end+2]
+		isHeader := false
+		if line[0] == ' ' || line[0] == '\t' {
+			isHeader = len(bytes.TrimSpace(line)) > 0
+		} else if name, _, ok := bytes.Cut(line, []byte(":")); ok && len(name) > 0 {
+			isHeader = !bytes.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f })
+			msgID = msgID || bytes.EqualFold(name, []byte("Message-ID"))
+			date = date || bytes.EqualFold(name, []byte("Date"))
+		}
+		if !isHeader {
+			out := append(append([]byte(nil), text[:pos]...), added()...)
+			if len(line) > 2 {
+				out = append(out, "\r\n"...)
+			}
+			return append(out, text[pos:]...)
+		}
+		pos += end + 2
+	}
+	return append(append([]byte(nil), text...), added()...)
+}
+
+var (
+	relayMsgIDRE = regexp.MustCompile(`(?m)^Message-ID: <\d{14}\.[^@>\s]+@[^>\s]*>\r\n`)
+	relayDateRE  = regexp.MustCompile(`(?m)^Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n`)
+)
+
+// TestReview12HeaderStamp: the Message-ID and Date the relay adds to a
+// message that lacks them go at the end of its header section, however
+// the header arrives in pieces, and the rest is untouched.
+func TestReview12HeaderStamp(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	longField := "X-Long: " + strings.Repeat("h", 100<<10) + "\r\n"
+	cases := []struct{ name, text string }{
+		{"plain", "Subject: a\r\nFrom: <b@example.org>\r\n\r\nbody\r\n"},
+		{"folded", "Subject: a\r\n  folded\r\n\tmore\r\nX: y\r\n\r\nbody\r\n"},
+		{"no blank line", "Subject: a\r\nbody line without colon\r\nmore\r\n"},
+		{"header only", "Subject: a\r\nX: b\r\n"},
+		{"has a Message-Id", "message-id: <x@e2e.test>\r\nSubject: a\r\n\r\nb\r\n"},
+		{"has a Date", "DATE: 5 Dec 2026 04:00:00 +0000\r\nSubject: a\r\n\r\nb\r\n"},
+		{"Message-ID in the body", "Subject: a\r\n\r\nMessage-ID: <x@e2e.test>\r\nDate: 1 Jan 2026 00:00:00 +0000\r\n"},
+		{"starts blank", "\r\nbody\r\n"},
+		{"starts with a body line", "body line\r\n"},
+		{"long field", "Subject: long\r\n" + longField + longField + "\r\nbody\r\n"},
+		{"colon-less line after folding", "Subject: a\r\n b\r\nnot a field\r\n\r\nbody\r\n"},
+		{"space in a field name", "Subject: a\r\nBad Name: x\r\n\r\nbody\r\n"},
+	}
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	modes := review12Modes(t, up.addr(), "--size", "0")
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				var sent [][2]string
+				for i, tc := range cases {
+					for _, piece := range []int{0, 1, 7, 4096} {
+						raw := tc.text + ".\r\n"
+						var pieces []string
+						for p := raw; len(p) > 0; {
+							n := len(p)
+							if piece > 0 {
+								n = min(len(p), 1+rnd.IntN(piece))
+							}
+							if len(pieces) > 200 {
+								n = len(p)
+							}
+							pieces = append(pieces, p[:n])
+							p = p[n:]
+						}
+						from := fmt.Sprintf("stamp%d-%d-%s@example.org", i, piece, strings.ReplaceAll(mode.name, " ", "-"))
+						if rep := sendText(t, mode.r.addr(), from, pieces, time.Millisecond); rep.code() != 250 {
+							t.Errorf("%s: %q", from, rep)
+							continue
+						}
+						sent = append(sent, [2]string{from, tc.text})
+					}
+				}
+				for _, s := range sent {
+					m, ok := up.waitFrom(s[0], 30*time.Second)
+					if !ok {
+						t.Errorf("%s: not delivered", s[0])
+						continue
+					}
+					text, _ := wireText(m.raw)
+					text = withoutReceived(text)
+					text = relayMsgIDRE.ReplaceAll(text, []byte("Message-ID: <STAMP>\r\n"))
+					text = relayDateRE.ReplaceAll(text, []byte("Date: STAMP\r\n"))
+					want := stampedHeader([]byte(s[1]))
+					if i := firstDiffAt(text, want); i >= 0 {
+						t.Errorf("%s: upstream text differs at %d:\n got %s\nwant %s", s[0], i, around(text, i), around(want, i))
+					}
+				}
+			})
+		}
+	})
+}
+
+// withoutReceived removes the relay's Received field from the top.
+func withoutReceived(text []byte) []byte {
+	if !bytes.HasPrefix(text, []byte("Received:")) {
+		return text
+	}
+	i := 0
+	for {
+		j := bytes.Index(text[i:], []byte("\r\n"))
+		if j < 0 {
+			return nil
+		}
+		i += j + 2
+		if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
+			return text[i:]
+		}
+	}
+}
+
+// TestReview12Pipelined: the next transaction written right behind the
+// final dot, in the same TCP write, after a large text and a small one,
+// with BDAT transactions (BDAT 0 LAST, a chunk holding an end-of-data
+// look-alike and bare line endings) and RSET and NOOP in between: each
+// command gets its reply in order, and each message reaches the upstream
+// whole and correctly stuffed.
+func TestReview12Pipelined(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	big := review12Head + strings.Repeat(".dotted line of text, stuffed by the client\r\n", 3000)
+	stuff := func(s string) string { return strings.ReplaceAll("\r\n"+s, "\r\n.", "\r\n..")[2:] }
+	modes := review12Modes(t, up.addr(), "--size", "0")
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				m := strings.ReplaceAll(mode.name, " ", "-")
+				c := mustDial(t, mode.r.addr(), "127.0.0.1")
+				defer c.Close()
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<p1-%s@example.org>", m)
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				mustCmd(t, c, "354", "DATA")
+				bdat := "a\r\n.\r\nMAIL FROM:<evil@example.org>\r\nbare\nLF and bare\rCR\r\n"
+				write := stuff(big) + ".\r\n" +
+					"MAIL FROM:<p2-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n"
+				c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if _, err := io.WriteString(c.conn, write); err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+					if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+						t.Fatalf("reply %d = %q, %v; want %q", i, rep, err, want)
+					}
+				}
+				write = review12Head + "small\r\n.\r\nRSET\r\nNOOP\r\n" +
+					"MAIL FROM:<p3-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nBDAT 0 LAST\r\n" +
+					"MAIL FROM:<p4-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\n" +
+					fmt.Sprintf("BDAT %d\r\n%s", len(review12Head), review12Head) +
+					fmt.Sprintf("BDAT %d LAST\r\n%s", len(bdat), bdat) + "NOOP\r\n"
+				if _, err := io.WriteString(c.conn, write); err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range []string{"250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 "} {
+					if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+						t.Fatalf("second write, reply %d = %q, %v; want %q", i, rep, err, want)
+					}
+				}
+				if rep := c.peekReply(); rep != "" {
+					t.Errorf("a reply too many: %q", rep)
+				}
+				for _, w := range []struct{ from, raw string }{
+					{"p1", stuff(big) + ".\r\n"},
+					{"p2", review12Head + "small\r\n.\r\n"},
+				} {
+					checkUpstreamText(t, up, w.from+"-"+m+"@example.org", w.raw)
+				}
+				for _, w := range []struct{ from, text string }{
+					{"p3", ""},
+					{"p4", review12Head + bdat},
+				} {
+					from := w.from + "-" + m + "@example.org"
+					msg, ok := up.waitFrom(from, 30*time.Second)
+					if !ok {
+						t.Errorf("%s: not delivered", from)
+						continue
+					}
+					text, problems := wireText(msg.raw)
+					for _, p := range problems {
+						t.Errorf("%s: on the wire: %s", from, p)
+					}
+					got, want := withoutRelayFields(text), relayCRLF([]byte(w.text))
+					if i := firstDiffAt(got, want); i >= 0 {
+						t.Errorf("%s: BDAT text differs at %d:\n got %s\nwant %s", from, i, around(got, i), around(want, i))
+					}
+				}
+			})
+		}
+	})
+	time.Sleep(time.Second)
+	for _, m := range up.messages() {
+		if strings.HasPrefix(m.from, "evil") {
+			t.Errorf("a smuggled transaction reached the upstream")
+		}
+	}
+}
+
+// TestReview12GoneMidData: a client that disconnects in the middle of the
+// text, and one that sends it one octet every 300 ms (slower than any
+// block, faster than the idle timeout): the first leaves nothing behind,
+// upstream or queued; the second is accepted whole.
+func TestReview12GoneMidData(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	modes := review12Modes(t, up.addr(), "--idle-timeout", "2")
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				m := strings.ReplaceAll(mode.name, " ", "-")
+				for _, cut := range []string{review12Head + "half a li", review12Head + "line\r\n.", review12Head + "line\r\n.\r"} {
+					c := mustDial(t, mode.r.addr(), "127.0.0.1")
+					mustCmd(t, c, "250", "EHLO client.e2e.test")
+					mustCmd(t, c, "250", "MAIL FROM:<gone-%s@example.org>", m)
+					mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+					mustCmd(t, c, "354", "DATA")
+					io.WriteString(c.conn, cut)
+					time.Sleep(100 * time.Millisecond)
+					c.Close()
+				}
+				raw := review12Head + "slow\r\n.\r\n"
+				var pieces []string
+				for i := range raw {
+					if i < len(review12Head) {
+						continue
+					}
+					pieces = append(pieces, raw[i:i+1])
+				}
+				pieces[0] = review12Head + pieces[0]
+				from := "slow-" + m + "@example.org"
+				if rep := sendText(t, mode.r.addr(), from, pieces, 300*time.Millisecond); rep.code() != 250 {
+					t.Errorf("slow client: %q; want 250", rep)
+				} else {
+					checkUpstreamText(t, up, from, raw)
+				}
+			})
+		}
+	})
+	time.Sleep(2 * time.Second)
+	for _, msg := range up.messages() {
+		if strings.HasPrefix(msg.from, "gone") {
+			t.Errorf("a message cut short reached the upstream: %q", msg.raw)
+		}
+	}
+	for _, mode := range modes {
+		if ids := messageIDs(t, mode.r.spool); len(ids) > 0 {
+			t.Errorf("%s: messages left in the spool: %v", mode.name, ids)
+		}
 	}
 }
