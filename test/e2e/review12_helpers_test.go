@@ -28,6 +28,10 @@ type rawUpstream struct {
 	// mailReply, if set, answers MAIL on connection conn, the n-th MAIL
 	// there (from 1); "" is the default 250.
 	mailReply func(conn, n int) string
+	// rcptReply, if set, answers RCPT for an address; "" is 250.
+	rcptReply func(conn int, addr string) string
+	// dotClose closes each connection after its reply to a final dot.
+	dotClose bool
 	// idle closes a connection that sends nothing for this long.
 	idle time.Duration
 }
@@ -75,8 +79,6 @@ func (u *rawUpstream) setMailReply(f func(conn, n int) string) {
 	u.mu.Unlock()
 }
 
-// closeAll is set by tests that want the upstream to drop its idle
-// connections: it closes every connection open now.
 func (u *rawUpstream) serve(c net.Conn, conn int) {
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
@@ -151,8 +153,25 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 				break
 			}
 			a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "TO:"), "to:"), " ")
-			rcpts = append(rcpts, strings.Trim(a, "<>"))
-			say("250 2.1.5 Ok")
+			addr := strings.Trim(a, "<>")
+			u.mu.Lock()
+			f := u.rcptReply
+			u.mu.Unlock()
+			rep := ""
+			if f != nil {
+				rep = f(conn, addr)
+			}
+			if rep == "" {
+				rep = "250 2.1.5 Ok"
+			}
+			say(rep)
+			if strings.HasPrefix(rep, "421") {
+				w.Flush()
+				return
+			}
+			if strings.HasPrefix(rep, "2") {
+				rcpts = append(rcpts, addr)
+			}
 		case "DATA":
 			if !inTx || len(rcpts) == 0 {
 				say("503 5.5.1 Error: need RCPT command")
@@ -179,6 +198,13 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			u.mu.Unlock()
 			say(rep)
 			inTx = false
+			u.mu.Lock()
+			dc := u.dotClose
+			u.mu.Unlock()
+			if dc {
+				w.Flush()
+				return
+			}
 		case "RSET":
 			inTx = false
 			say("250 2.0.0 Ok")
