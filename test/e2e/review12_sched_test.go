@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// Review 12, the scheduler's hand-off of committed messages and its
+// per-destination queues: the queue commands, run from another process,
+// still rule messages the relay handed itself in memory, and no message
+// goes twice in a run without a crash.
+
+// queueCLI runs "relaykeeper queue ACTION --json" on the spool and returns
+// each id's outcome.
+func queueCLI(t *testing.T, spool, action string, ids ...string) map[string]string {
+	t.Helper()
+	_, out, errOut := runCLI(t, append([]string{"queue", action, "--json", "--spool-dir", spool}, ids...)...)
+	var res struct {
+		Results []struct{ ID, Outcome, Detail string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("queue %s %v: %v; stdout %q stderr %q", action, ids, err, out, errOut)
+	}
+	m := map[string]string{}
+	for _, r := range res.Results {
+		m[r.ID] = r.Outcome
+	}
+	return m
+}
+
+// acceptedFrom counts the messages from a sender the upstream accepted.
+func acceptedFrom(f *harness.FakeSMTP, from string) int {
+	n := 0
+	for _, tx := range f.Transactions() {
+		if tx.MailFrom == from && tx.Accepted() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReview12SchedQueueCommands: messages accepted while the only
+// delivery worker is busy wait in the scheduler's memory; "queue hold" and
+// "queue delete" from another process, before and after the client's
+// disconnection hands them over, keep them from delivery (unless the
+// command reported them busy, claimed by a delivery), the others go once,
+// and "queue release" sends a held one.
+func TestReview12SchedQueueCommands(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData && tx.MailFrom == "blocker@example.org" {
+			return harness.Response{Delay: 3 * time.Second}
+		}
+		return harness.Response{}
+	}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1",
+		"--config", writeConfig(t, "connections = 1\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	mustSend(t, r.addr(), "blocker@example.org", []string{"bob@example.net"}, message("blocker"))
+	time.Sleep(500 * time.Millisecond) // the blocker is under way
+
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	ids := map[string]string{}
+	for _, name := range []string{"hold-before", "hold-after", "delete-before", "delete-after", "plain1", "plain2"} {
+		tx, err := c.send(name+"@example.org", []string{"bob@example.net"}, message(name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ids[name] = queuedID(t, tx.Final)
+	}
+	busy := map[string]bool{}
+	note := func(action string, names ...string) {
+		var list []string
+		for _, n := range names {
+			list = append(list, ids[n])
+		}
+		for _, n := range names {
+			out := queueCLI(t, spool, action, list...)[ids[n]]
+			t.Logf("%s %s (%s): %s", action, n, ids[n], out)
+			switch out {
+			case "busy":
+				busy[n] = true
+				t.Logf("%s %s: busy (claimed by a delivery)", action, n)
+			case "held", "deleted", "done", "ok", "released":
+			default:
+				t.Logf("%s %s: outcome %q", action, n, out)
+			}
+			list = list[:0]
+		}
+	}
+	// Before the disconnection hands the messages to the scheduler.
+	note("hold", "hold-before")
+	note("delete", "delete-before")
+	c.cmd("QUIT")
+	c.Close()
+	// After it: they wait behind the blocker.
+	note("hold", "hold-after")
+	note("delete", "delete-after")
+
+	if !waitFor(20*time.Second, func() bool {
+		return acceptedFrom(up, "plain1@example.org") > 0 && acceptedFrom(up, "plain2@example.org") > 0
+	}) {
+		t.Fatalf("plain1 and plain2 not delivered; stderr:\n%s", r.stderr())
+	}
+	time.Sleep(2500 * time.Millisecond) // two poll ticks more
+	for _, name := range []string{"hold-before", "hold-after", "delete-before", "delete-after"} {
+		if n := acceptedFrom(up, name+"@example.org"); n > 0 && !busy[name] {
+			t.Errorf("%s (%s): delivered %d times after the queue command said it was done", name, ids[name], n)
+		}
+	}
+	for _, name := range []string{"blocker", "plain1", "plain2"} {
+		if n := acceptedFrom(up, name+"@example.org"); n != 1 {
+			t.Errorf("%s: delivered %d times; want once", name, n)
+		}
+	}
+	// Released, a held message goes, once.
+	for _, name := range []string{"hold-before", "hold-after"} {
+		if busy[name] {
+			continue
+		}
+		if out := queueCLI(t, spool, "release", ids[name])[ids[name]]; out == "not found" {
+			t.Errorf("release %s: %q; want it held", name, out)
+			continue
+		}
+		if !waitFor(10*time.Second, func() bool { return acceptedFrom(up, name+"@example.org") > 0 }) {
+			t.Errorf("%s: not delivered after release", name)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	for _, name := range []string{"hold-before", "hold-after"} {
+		if n := acceptedFrom(up, name+"@example.org"); n > 1 {
+			t.Errorf("%s: delivered %d times after release; want once", name, n)
+		}
+	}
+}
+
+// TestReview12SchedOnce: senders in parallel, several messages per session,
+// while poll ticks, disconnections and "queue flush" all wake the
+// scheduler, to a destination that takes a while over each message:
+// every acknowledged message is delivered exactly once, and nothing else.
+func TestReview12SchedOnce(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 40 * time.Millisecond}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1",
+		"--config", writeConfig(t, "connections = 4\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	const senders, sessions, per = 4, 8, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	stopFlush := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopFlush:
+				return
+			case <-time.After(700 * time.Millisecond):
+				runCLI(t, "queue", "flush", "--spool-dir", spool)
+			}
+		}
+	}()
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range sessions {
+				c, _, err := dialFrom(r.addr(), "127.0.0.1")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.cmd("EHLO client.e2e.test")
+				for m := range per {
+					from := fmt.Sprintf("once-%d-%d-%d@example.org", s, k, m)
+					if _, err := c.send(from, []string{"bob@example.net"}, message(from)); err == nil {
+						mu.Lock()
+						acked[from] = true
+						mu.Unlock()
+					}
+					if m == 1 {
+						time.Sleep(300 * time.Millisecond) // a poll tick may come first
+					}
+				}
+				c.cmd("QUIT")
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stopFlush)
+	waitFor(30*time.Second, func() bool {
+		for from := range acked {
+			if acceptedFrom(up, from) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
+	counts := map[string]int{}
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() {
+			counts[tx.MailFrom]++
+		}
+	}
+	for from := range acked {
+		if counts[from] != 1 {
+			t.Errorf("%s: delivered %d times; want exactly once", from, counts[from])
+		}
+	}
+	for from, n := range counts {
+		if !acked[from] {
+			t.Errorf("%s: delivered %d times but never acknowledged", from, n)
+		}
+	}
+	if len(acked) != senders*sessions*per {
+		t.Errorf("%d messages acknowledged; want %d", len(acked), senders*sessions*per)
+	}
+	if ids := messageIDs(t, spool); len(ids) > 0 {
+		t.Errorf("left in the spool: %v", ids)
+	}
+	_ = strings.TrimSpace
+}
