@@ -104,9 +104,21 @@ func review12Cases() []dataCase {
 // last piece and exactly one after it. It returns that reply.
 func sendText(t *testing.T, addr, from string, pieces []string, pause time.Duration) reply {
 	t.Helper()
+	return sendTextTLS(t, addr, from, pieces, pause, false)
+}
+
+// sendTextTLS is sendText, after STARTTLS if withTLS.
+func sendTextTLS(t *testing.T, addr, from string, pieces []string, pause time.Duration, withTLS bool) reply {
+	t.Helper()
 	c := mustDial(t, addr, "127.0.0.1")
 	defer c.Close()
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	if withTLS {
+		if err := c.startTLS(); err != nil {
+			t.Fatalf("%s: STARTTLS: %v", from, err)
+		}
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+	}
 	mustCmd(t, c, "250", "MAIL FROM:<%s>", from)
 	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
 	mustCmd(t, c, "354", "DATA")
@@ -592,4 +604,95 @@ func TestReview12GoneMidData(t *testing.T) {
 			t.Errorf("%s: messages left in the spool: %v", mode.name, ids)
 		}
 	}
+}
+
+// TestReview12DataTLS: the texts and a split end again, over STARTTLS,
+// where the command layer reads through TLS records.
+func TestReview12DataTLS(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	_, _, pem := certFiles(t, t.TempDir())
+	modes := review12Modes(t, up.addr(), "--size", "0", "--server-tls", "--server-tls-certificate", pem)
+	split := review12Head + "a\r\n..\r\n.\n.\r.\r\r\n.x\r\nb\r\n.\r\n"
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				m := strings.ReplaceAll(mode.name, " ", "-")
+				var pending [][2]string
+				for i, tc := range review12Cases() {
+					from := fmt.Sprintf("tls%d-%s@example.org", i, m)
+					if rep := sendTextTLS(t, mode.r.addr(), from, []string{tc.raw}, 0, true); rep.code() != 250 {
+						t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
+						continue
+					}
+					pending = append(pending, [2]string{from, tc.raw})
+				}
+				for cut := len(review12Head) - 2; cut < len(split); cut++ {
+					from := fmt.Sprintf("tlssplit%d-%s@example.org", cut, m)
+					if rep := sendTextTLS(t, mode.r.addr(), from, []string{split[:cut], split[cut:]}, 40*time.Millisecond, true); rep.code() != 250 {
+						t.Errorf("%s: final reply %q; want 250", from, rep)
+						continue
+					}
+					pending = append(pending, [2]string{from, split})
+				}
+				for _, p := range pending {
+					checkUpstreamText(t, up, p[0], p[1])
+				}
+			})
+		}
+	})
+}
+
+// TestReview12SizeDots: --size counts the message text as the client
+// meant it, dot-unstuffed: a text of exactly the limit made of lines that
+// start with a dot (stuffed on the wire, so more octets arrive), or of
+// bare-LF lines, is accepted; one octet more is refused with 552 5.3.4
+// after the final dot, and the session goes on.
+func TestReview12SizeDots(t *testing.T) {
+	t.Parallel()
+	const limit = 10000
+	up := newRawUpstream(t)
+	modes := review12Modes(t, up.addr(), "--size", fmt.Sprint(limit))
+	// text returns n octets of text whose lines start with a dot (or end
+	// in a bare LF), final line ending included.
+	text := func(n int, lf bool) string {
+		var b strings.Builder
+		for b.Len() < n {
+			line := ".dotted\r\n"
+			if lf {
+				line = "bare-lf\n"
+			}
+			if n-b.Len() < 2*len(line) {
+				line = strings.Repeat("x", n-b.Len()-2) + "\r\n"
+			}
+			b.WriteString(line)
+		}
+		return b.String()
+	}
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				for _, lf := range []bool{false, true} {
+					for _, n := range []int{limit, limit + 1} {
+						txt := text(n, lf)
+						if len(txt) != n {
+							t.Fatalf("text of %d octets, want %d", len(txt), n)
+						}
+						stuffed := strings.ReplaceAll("\r\n"+txt, "\r\n.", "\r\n..")[2:] + ".\r\n"
+						from := fmt.Sprintf("size%d-%v-%s@example.org", n, lf, strings.ReplaceAll(mode.name, " ", "-"))
+						rep := sendText(t, mode.r.addr(), from, []string{stuffed}, 0)
+						want := "250 "
+						if n > limit {
+							want = "552 5.3.4 "
+						}
+						if !strings.HasPrefix(rep.String(), want) {
+							t.Errorf("%s: %d octets of text (%d on the wire), --size %d: %q; want %q", from, n, len(stuffed), limit, rep, want+"...")
+						}
+					}
+				}
+			})
+		}
+	})
 }
