@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,5 +225,62 @@ func TestReview12SchedOnce(t *testing.T) {
 	if ids := messageIDs(t, spool); len(ids) > 0 {
 		t.Errorf("left in the spool: %v", ids)
 	}
-	_ = strings.TrimSpace
+}
+
+// TestReview12SchedOtherProcesses: with --forward-on-disconnect and no
+// poll, messages that another process puts in the spool ("relaykeeper
+// submit", which sends SIGHUP) are forwarded at once, also while clients
+// come and go, and a restart forwards what was left, each message once.
+func TestReview12SchedOtherProcesses(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	for k := range 4 {
+		from := fmt.Sprintf("submitted%d@example.org", k)
+		code, out, errOut := runCLIStdin(t, "Subject: submitted\n\nvia submit\n", "submit", "--spool-dir", spool, "-f", from, "bob@example.net")
+		if code != 0 {
+			t.Fatalf("submit: exit %d, %q %q", code, out, errOut)
+		}
+		// A client session in between: its disconnection hands over
+		// only what the relay itself accepted.
+		mustSend(t, r.addr(), fmt.Sprintf("client%d@example.org", k), []string{"bob@example.net"}, message("client"))
+	}
+	for k := range 4 {
+		for _, from := range []string{fmt.Sprintf("submitted%d@example.org", k), fmt.Sprintf("client%d@example.org", k)} {
+			if !waitFor(10*time.Second, func() bool { return acceptedFrom(up, from) > 0 }) {
+				t.Errorf("%s: not forwarded within 10s", from)
+			}
+		}
+	}
+	// Stopped, a message submitted; started again, it goes.
+	r.stop(10 * time.Second)
+	if code, out, errOut := runCLIStdin(t, "Subject: while stopped\n\nx\n", "submit", "--spool-dir", spool, "-f", "stopped@example.org", "bob@example.net"); code != 0 {
+		t.Fatalf("submit: exit %d, %q %q", code, out, errOut)
+	}
+	r.restart()
+	if !waitFor(10*time.Second, func() bool { return acceptedFrom(up, "stopped@example.org") > 0 }) {
+		t.Errorf("a message submitted while the relay was stopped: not forwarded within 10s of the restart")
+	}
+	time.Sleep(time.Second)
+	counts := map[string]int{}
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() {
+			counts[tx.MailFrom]++
+		}
+	}
+	for from, n := range counts {
+		if n != 1 {
+			t.Errorf("%s: forwarded %d times; want once", from, n)
+		}
+	}
+}
+
+// runCLIStdin runs the binary with stdin and returns its exit code and
+// output.
+func runCLIStdin(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	out, errOut, code := runBinary(t, harness.Binary(t), stdin, args...)
+	return code, out, errOut
 }
