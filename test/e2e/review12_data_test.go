@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/textproto"
 	"os"
 	"regexp"
 	"strings"
@@ -690,6 +692,75 @@ func TestReview12SizeDots(t *testing.T) {
 						if !strings.HasPrefix(rep.String(), want) {
 							t.Errorf("%s: %d octets of text (%d on the wire), --size %d: %q; want %q", from, n, len(stuffed), limit, rep, want+"...")
 						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestReview12FilteredTextStuffing: a filter may leave any octets in the
+// content file (bare LFs, bare CRs, CR CR LF, lines of a lone dot, no
+// final line ending). The relay's DATA writer to the upstream must send
+// exactly what net/textproto's DotWriter (which it replaced) makes of that
+// content, in both modes, at every buffer boundary: the filter here puts
+// in place a content chosen by the sender's name.
+func TestReview12FilteredTextStuffing(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	dir := t.TempDir()
+	filt := script(t, "replace", `from=$(sed -n 's/^X-MailRelay-From: //p' "$2" | tr -d '\r')
+cp "`+dir+`/${from%%@*}" "$1.tmp" && mv "$1.tmp" "$1"
+`)
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	const alphabet = "...\r\r\n\n\nabcdefgh \x00\xff"
+	contents := map[string][]byte{
+		"fixed0": []byte("a\n.\nb\r.\r\nc\r\r\n.\r\r\n..\n\r\n.\rx\r\nlast"),
+		"fixed1": []byte(".\r\n"),
+		"fixed2": []byte("\r"),
+		"fixed3": []byte("\n.\n"),
+	}
+	for i := range 24 {
+		var b []byte
+		n := rnd.IntN(200 << 10)
+		for len(b) < n {
+			if rnd.IntN(50) == 0 {
+				b = append(b, strings.Repeat("x", rnd.IntN(20000))...)
+			}
+			b = append(b, alphabet[rnd.IntN(len(alphabet))])
+		}
+		contents[fmt.Sprintf("random%d", i)] = b
+	}
+	for name, b := range contents {
+		if err := os.WriteFile(dir+"/"+name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	modes := review12Modes(t, up.addr(), "--size", "0", "--filter", filt)
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				m := strings.ReplaceAll(mode.name, " ", "-")
+				for name := range contents {
+					mustSend(t, mode.r.addr(), name+"@"+m+".example.org", []string{"bob@example.net"}, message(name))
+				}
+				for name, b := range contents {
+					msg, ok := up.waitFrom(name+"@"+m+".example.org", 30*time.Second)
+					if !ok {
+						t.Errorf("%s: not delivered", name)
+						continue
+					}
+					var want bytes.Buffer
+					bw := bufio.NewWriter(&want)
+					dw := textproto.NewWriter(bw).DotWriter()
+					dw.Write(b)
+					dw.Close()
+					bw.Flush()
+					got := append(append([]byte(nil), msg.raw...), ".\r\n"...)
+					if i := firstDiffAt(got, want.Bytes()); i >= 0 {
+						t.Errorf("%s (%d octets): the upstream read other octets than textproto's DotWriter sends, at %d:\n got %s\nwant %s",
+							name, len(b), i, around(got, i), around(want.Bytes(), i))
 					}
 				}
 			})
