@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // Review 12 (issue 12's data path: DATA read in blocks, the CRLF
@@ -766,4 +767,42 @@ cp "`+dir+`/${from%%@*}" "$1.tmp" && mv "$1.tmp" "$1"
 			})
 		}
 	})
+}
+
+// TestReview12EightBit: one octet with the high bit set, at every offset
+// of the first 40 of the body and near its end, makes the relay forward
+// the message with BODY=8BITMIME (store and forward, where the relay
+// judges the content; the proxy passes on what the client declared), and
+// plain ASCII does not.
+func TestReview12EightBit(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", up.addr(),
+		"--poll", "1", "--spool-dir", t.TempDir())
+	body := strings.Repeat("0123456789abcdef", 8) + "\r\n"
+	var sent []string
+	for _, off := range []int{-1, 0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 32, 39, 40, 63, 64, 65, 127, 128} {
+		text := []byte(body)
+		if off >= 0 && off < len(body)-2 {
+			text[off] = 0xe9
+		}
+		raw := review12Head + string(text) + ".\r\n"
+		from := fmt.Sprintf("eight%d@example.org", off)
+		if rep := sendText(t, r.addr(), from, []string{raw}, 0); rep.code() != 250 {
+			t.Fatalf("%s: %q", from, rep)
+		}
+		sent = append(sent, from)
+	}
+	for _, from := range sent {
+		m, ok := up.waitFrom(from, 30*time.Second)
+		if !ok {
+			t.Errorf("%s: not delivered", from)
+			continue
+		}
+		eight := bytes.ContainsFunc(m.raw, func(r rune) bool { return r >= 0x80 || r == utf8.RuneError })
+		declared := strings.Contains(strings.ToUpper(m.mail), "BODY=8BITMIME")
+		if eight != declared {
+			t.Errorf("%s: 8-bit content %v, MAIL %q: BODY=8BITMIME %v", from, eight, m.mail, declared)
+		}
+	}
 }

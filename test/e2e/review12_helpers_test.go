@@ -40,6 +40,7 @@ type rawUpstream struct {
 type rawMsg struct {
 	conn  int
 	from  string
+	mail  string // the MAIL command's argument, parameters and all
 	rcpts []string
 	raw   []byte // between the 354 and the final ".\r\n", as sent
 	reply string
@@ -92,7 +93,7 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 	}
 	say("220 raw.relaykeeper.test ESMTP raw")
 	w.Flush()
-	var from string
+	var from, mailArg string
 	var rcpts []string
 	inTx := false
 	mails := 0
@@ -145,7 +146,7 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			if strings.HasPrefix(rep, "2") {
 				inTx = true
 				a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "FROM:"), "from:"), " ")
-				from, rcpts = strings.Trim(a, "<>"), nil
+				from, rcpts, mailArg = strings.Trim(a, "<>"), nil, arg
 			}
 		case "RCPT":
 			if !inTx {
@@ -194,7 +195,7 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			u.mu.Lock()
 			n := len(u.msgs) + 1
 			rep := fmt.Sprintf("250 2.0.0 Ok: queued as RAW%06d", n)
-			u.msgs = append(u.msgs, rawMsg{conn: conn, from: from, rcpts: rcpts, raw: raw.Bytes(), reply: rep})
+			u.msgs = append(u.msgs, rawMsg{conn: conn, from: from, mail: mailArg, rcpts: rcpts, raw: raw.Bytes(), reply: rep})
 			u.mu.Unlock()
 			say(rep)
 			inTx = false
