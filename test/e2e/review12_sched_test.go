@@ -284,3 +284,56 @@ func runCLIStdin(t *testing.T, stdin string, args ...string) (int, string, strin
 	out, errOut, code := runBinary(t, harness.Binary(t), stdin, args...)
 	return code, out, errOut
 }
+
+// TestReview12SchedSecondLegLimit: a message whose first recipient is at
+// one destination and another at a second one waits in the first's queue;
+// the session its worker opens for the second destination still counts
+// against that destination's destination_concurrency_limit (1 here), with
+// messages of the second destination's own queue under way at the same
+// time.
+func TestReview12SchedSecondLegLimit(t *testing.T) {
+	t.Parallel()
+	fast := harness.NewFakeSMTP(t, harness.Script{})
+	slow, meter := newMeteredSink(t, 300*time.Millisecond)
+	table := transportTable(t, "a.example fast:", "b.example slow:")
+	cfg := writeConfig(t, fmt.Sprintf(`connections = 8
+
+[routing]
+transport_maps = ["hash:%s"]
+
+[transports.fast]
+nexthop = "[%s]:%s"
+
+[transports.slow]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 1
+`, table, hostOf(fast.Addr()), portOf(fast.Addr()), hostOf(slow.Addr()), portOf(slow.Addr())))
+	var msgs [][]string
+	for i := range 8 {
+		msgs = append(msgs, []string{fmt.Sprintf("x%d@a.example", i), fmt.Sprintf("x%d@b.example", i)})
+		msgs = append(msgs, []string{fmt.Sprintf("y%d@b.example", i)})
+	}
+	storeThenForward(t, cfg, msgs)
+	slow.WaitTransactions(t, 16, 30*time.Second)
+	if n := slow.MaxConcurrent(); n > 1 {
+		t.Errorf("%d sessions at once at the destination limited to 1", n)
+	}
+	if n := meter.max(); n > 1 {
+		t.Errorf("%d transactions at once at the destination limited to 1", n)
+	}
+	got := map[string]int{}
+	for _, tx := range append(slow.Transactions(), fast.Transactions()...) {
+		for _, a := range tx.To() {
+			if tx.Accepted() {
+				got[a]++
+			}
+		}
+	}
+	for _, m := range msgs {
+		for _, a := range m {
+			if got[a] != 1 {
+				t.Errorf("%s: delivered %d times; want once", a, got[a])
+			}
+		}
+	}
+}
