@@ -337,3 +337,75 @@ destination_concurrency_limit = 1
 		}
 	}
 }
+
+// TestReview12SchedSessionFaults: the scheduler carries several messages
+// over one session; when the upstream ends that session in the middle of
+// a batch (421 to the third MAIL, a close without a word, a reset before
+// its reply to a final dot), the rest of the batch is neither lost nor
+// bounced: every message is accepted exactly once in the end.
+func TestReview12SchedSessionFaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		stage harness.Stage
+		nth   int // the nth MAIL of a connection, or nth final dot
+		fault harness.Response
+	}{
+		{"421 to the third MAIL", harness.StageMail, 3, harness.Response{Fault: harness.Close421, Reply: "421 4.7.0 fake Too many messages, closing connection"}},
+		{"close at the third MAIL", harness.StageMail, 3, harness.Response{Fault: harness.Close}},
+		{"reset at the second final dot", harness.StageEndOfData, 2, harness.Response{Fault: harness.Reset}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			seen := map[[2]int]int{}
+			up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, _ string) harness.Response {
+				if st != tc.stage {
+					return harness.Response{}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				k := [2]int{tx.Conn, int(st)}
+				seen[k]++
+				if seen[k] == tc.nth {
+					return tc.fault
+				}
+				return harness.Response{}
+			}})
+			spool := t.TempDir()
+			cfg := writeConfig(t, "connections = 2\n")
+			store := startRelay(t, "127.0.0.1", "--as-server", "--no-bounces", "--config", cfg, "--forward-to", up.Addr(),
+				"--poll", "3600", "--interface", "127.0.0.1", "--spool-dir", spool)
+			const n = 12
+			for i := range n {
+				mustSend(t, store.addr(), fmt.Sprintf("batch%d@example.org", i), []string{"bob@example.net"}, message("batch"))
+			}
+			store.stop(10 * time.Second)
+			r := startRelay(t, "127.0.0.1", "--as-server", "--no-bounces", "--config", cfg, "--forward-to", up.Addr(),
+				"--poll", "1", "--interface", "127.0.0.1", "--spool-dir", spool)
+			ok := waitFor(40*time.Second, func() bool {
+				for i := range n {
+					if acceptedFrom(up, fmt.Sprintf("batch%d@example.org", i)) == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			time.Sleep(time.Second)
+			for i := range n {
+				if c := acceptedFrom(up, fmt.Sprintf("batch%d@example.org", i)); c != 1 {
+					t.Errorf("batch%d: accepted %d times; want once", i, c)
+				}
+			}
+			if !ok {
+				t.Logf("relay:\n%s", r.stderr())
+			}
+			for _, e := range r.events("delivery") {
+				if res := e.Get("result"); res != "sent" && res != "deferred" {
+					t.Errorf("delivery line with result=%s: %v", res, e.Fields)
+				}
+			}
+			t.Logf("%d connections", up.Connections())
+		})
+	}
+}
