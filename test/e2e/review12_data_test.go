@@ -806,3 +806,45 @@ func TestReview12EightBit(t *testing.T) {
 		}
 	}
 }
+
+// TestReview12RefusedEarly: header and body checks refuse a message as
+// soon as they see it (the header's first field, a body line), while the
+// client is still sending a large text in pieces; the client hears one
+// refusal after its final dot, none before, the session goes on, and the
+// message with the same text but nothing to refuse goes through whole
+// (the checks read the text through a pipe, with the relay's added
+// fields).
+func TestReview12RefusedEarly(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	dir := t.TempDir()
+	hc := writeFile(t, dir, "header_checks", "/^Subject: refuse-me/ REJECT no thanks\n", 0o644)
+	bc := writeFile(t, dir, "body_checks", "/^refuse-body/ REJECT not this body\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\nbody_checks = \"regexp:%s\"\n", hc, bc))
+	modes := review12Modes(t, up.addr(), "--size", "0", "--config", cfg)
+	body := strings.Repeat("..a dotted line of body text, stuffed\r\nplain line\r\n", 5000)
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				m := strings.ReplaceAll(mode.name, " ", "-")
+				for _, tc := range []struct{ name, head, first, want string }{
+					{"header", "Subject: refuse-me\r\n", "", "550 5.7.1 no thanks"},
+					{"body", "Subject: fine\r\n", "refuse-body\r\n", "550 5.7.1 not this body"},
+					{"nothing", "Subject: fine\r\n", "fine body\r\n", "250 "},
+				} {
+					raw := "Message-ID: <x@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\n" + tc.head + "\r\n" + tc.first + body + ".\r\n"
+					third := len(raw) / 3
+					from := "early-" + tc.name + "-" + m + "@example.org"
+					rep := sendText(t, mode.r.addr(), from, []string{raw[:third], raw[third : 2*third], raw[2*third:]}, 300*time.Millisecond)
+					if !strings.HasPrefix(rep.String(), tc.want) {
+						t.Errorf("%s: %q; want %q", tc.name, rep, tc.want+"...")
+					}
+					if tc.want == "250 " {
+						checkUpstreamText(t, up, from, raw)
+					}
+				}
+			})
+		}
+	})
+}

@@ -409,3 +409,82 @@ func TestReview12SchedSessionFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestReview12SchedPartialRetry: messages with a recipient at each of two
+// destinations, the second of which defers each recipient once (451 to
+// RCPT), and several messages per session: the retry goes to the deferred
+// recipient only, and every recipient gets the message exactly once.
+func TestReview12SchedPartialRetry(t *testing.T) {
+	t.Parallel()
+	fast := harness.NewFakeSMTP(t, harness.Script{})
+	var mu sync.Mutex
+	tries := map[string]int{}
+	slow := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, arg string) harness.Response {
+		if st != harness.StageRcpt {
+			return harness.Response{}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tries[arg]++
+		if tries[arg] == 1 {
+			return harness.Response{Reply: "451 4.7.1 greylisted, try again"}
+		}
+		return harness.Response{}
+	}})
+	table := transportTable(t, "a.example fast:", "b.example slow:")
+	cfg := writeConfig(t, fmt.Sprintf(`connections = 4
+
+[routing]
+transport_maps = ["hash:%s"]
+
+[transports.fast]
+nexthop = "[%s]:%s"
+
+[transports.slow]
+nexthop = "[%s]:%s"
+`, table, hostOf(fast.Addr()), portOf(fast.Addr()), hostOf(slow.Addr()), portOf(slow.Addr())))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--no-bounces", "--config", cfg, "--forward-on-disconnect", "--poll", "1",
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	var all []string
+	for i := range 6 {
+		to := []string{fmt.Sprintf("x%d@a.example", i), fmt.Sprintf("x%d@b.example", i), fmt.Sprintf("y%d@b.example", i)}
+		if i%2 == 1 {
+			to = []string{to[1], to[0], to[2]} // the deferring destination first
+		}
+		if _, err := c.send("alice@example.org", to, message(fmt.Sprintf("partial %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, to...)
+	}
+	c.cmd("QUIT")
+	c.Close()
+	count := func() map[string]int {
+		got := map[string]int{}
+		for _, tx := range append(fast.Transactions(), slow.Transactions()...) {
+			if tx.Accepted() {
+				for _, a := range tx.To() {
+					got[a]++
+				}
+			}
+		}
+		return got
+	}
+	waitFor(30*time.Second, func() bool {
+		got := count()
+		for _, a := range all {
+			if got[a] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
+	got := count()
+	for _, a := range all {
+		if got[a] != 1 {
+			t.Errorf("%s: got the message %d times; want once", a, got[a])
+		}
+	}
+}
