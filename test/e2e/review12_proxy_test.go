@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 	"io"
 	"slices"
 	"strings"
@@ -267,6 +268,74 @@ func TestReview12ProxyIdleUpstream(t *testing.T) {
 					checkHeard(t, up, rep, from, "own@example.net")
 				}
 				time.Sleep(tc.pause)
+			}
+		})
+	}
+}
+
+// TestReview12ProxyNoReuseAfter421: the upstream answers 421 to a final
+// dot, RCPT or MAIL and leaves the session open; the client hears the 421
+// (or, at MAIL, the reply of a fresh session the proxy tried once more),
+// and no later transaction goes over that upstream session.
+func TestReview12ProxyNoReuseAfter421(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []harness.Stage{harness.StageEndOfData, harness.StageMail, harness.StageRcpt} {
+		t.Run(stage.String(), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			n := 0
+			up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+				if st != stage {
+					return harness.Response{}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				n++
+				if n == 2 {
+					return harness.Response{Reply: "421 4.3.2 fake shutting down"}
+				}
+				return harness.Response{}
+			}})
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+			heard := []string{}
+			for k := range 5 {
+				c, _, err := dialFrom(r.addr(), "127.0.0.1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.cmd("EHLO client.e2e.test")
+				var last reply
+				for _, l := range []string{fmt.Sprintf("MAIL FROM:<p%d@example.org>", k), "RCPT TO:<own@example.net>", "DATA",
+					review12Head + "text\r\n."} {
+					if last, err = c.cmd("%s", l); err != nil || last.code()/100 > 3 {
+						break
+					}
+				}
+				heard = append(heard, last.String())
+				c.cmd("QUIT")
+				c.Close()
+				time.Sleep(100 * time.Millisecond)
+			}
+			saw421 := false
+			for _, h := range heard {
+				saw421 = saw421 || strings.HasPrefix(h, "421 4.3.2 fake shutting down")
+			}
+			// A 421 to MAIL on a reused session may be answered by a
+			// fresh session instead (the pool's one retry); elsewhere
+			// the client hears it.
+			if !saw421 && stage != harness.StageMail {
+				t.Errorf("no client heard the upstream's 421: %q", heard)
+			}
+			done := map[int]bool{}
+			for _, tx := range up.Transactions() {
+				if done[tx.Conn] {
+					t.Errorf("upstream conn %d: a transaction (MAIL <%s>) after its 421", tx.Conn, tx.MailFrom)
+				}
+				said := strings.HasPrefix(tx.Reply, "421") || strings.HasPrefix(tx.MailReply, "421")
+				for _, rc := range tx.Rcpts {
+					said = said || strings.HasPrefix(rc.Reply, "421")
+				}
+				done[tx.Conn] = done[tx.Conn] || said
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,6 +355,9 @@ func TestReview12SchedSessionFaults(t *testing.T) {
 		{"421 to the third MAIL", harness.StageMail, 3, harness.Response{Fault: harness.Close421, Reply: "421 4.7.0 fake Too many messages, closing connection"}},
 		{"close at the third MAIL", harness.StageMail, 3, harness.Response{Fault: harness.Close}},
 		{"reset at the second final dot", harness.StageEndOfData, 2, harness.Response{Fault: harness.Reset}},
+		{"421 to the fourth RCPT", harness.StageRcpt, 4, harness.Response{Fault: harness.Close421, Reply: "421 4.3.2 fake shutting down"}},
+		{"421 to the third MAIL, session left open", harness.StageMail, 3, harness.Response{Reply: "421 4.3.2 fake shutting down"}},
+		{"421 to the second final dot", harness.StageEndOfData, 2, harness.Response{Reply: "421 4.3.2 fake shutting down"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -403,6 +407,22 @@ func TestReview12SchedSessionFaults(t *testing.T) {
 			for _, e := range r.events("delivery") {
 				if res := e.Get("result"); res != "sent" && res != "deferred" {
 					t.Errorf("delivery line with result=%s: %v", res, e.Fields)
+				}
+			}
+			// RFC 5321 section 3.8: after a 421 the session is over; the
+			// relay sends no further transaction on it (this upstream
+			// leaves it open to see).
+			done421 := map[int]bool{}
+			for _, tx := range up.Transactions() {
+				if done421[tx.Conn] {
+					t.Errorf("conn %d: a transaction (MAIL <%s>) after the upstream's 421 on the same session", tx.Conn, tx.MailFrom)
+				}
+				said421 := strings.HasPrefix(tx.Reply, "421") || strings.HasPrefix(tx.MailReply, "421")
+				for _, r := range tx.Rcpts {
+					said421 = said421 || strings.HasPrefix(r.Reply, "421")
+				}
+				if said421 {
+					done421[tx.Conn] = true
 				}
 			}
 			t.Logf("%d connections", up.Connections())
