@@ -508,3 +508,176 @@ nexthop = "[%s]:%s"
 		}
 	}
 }
+
+// TestReview12SchedStopMidBatch: SIGTERM while a worker carries a batch of
+// one destination's messages over a slow session: the relay exits
+// cleanly, the message under way is finished or left ready, the rest of
+// the batch is left ready (not claimed, not failed), and after a restart
+// every message is delivered exactly once.
+func TestReview12SchedStopMidBatch(t *testing.T) {
+	t.Parallel()
+	up, _ := newMeteredSink(t, 250*time.Millisecond)
+	spool := t.TempDir()
+	cfg := writeConfig(t, "connections = 1\n[smtp]\nshutdown_grace = \"5s\"\n")
+	store := startRelay(t, "127.0.0.1", "--as-server", "--no-bounces", "--config", cfg, "--forward-to", up.Addr(),
+		"--poll", "3600", "--interface", "127.0.0.1", "--spool-dir", spool)
+	const n = 20
+	for i := range n {
+		mustSend(t, store.addr(), fmt.Sprintf("stop%d@example.org", i), []string{"bob@example.net"}, message("stop"))
+	}
+	store.stop(10 * time.Second)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--no-bounces", "--config", cfg, "--forward-to", up.Addr(),
+		"--poll", "1", "--interface", "127.0.0.1", "--spool-dir", spool)
+	time.Sleep(1200 * time.Millisecond)
+	r.stop(10 * time.Second)
+	before := len(up.Transactions())
+	st := opsSpool(t, spool)
+	t.Logf("stopped after %d transactions; spool %v", before, st)
+	for id, suffixes := range st {
+		for _, suf := range suffixes {
+			if strings.HasSuffix(suf, ".busy") || strings.HasSuffix(suf, ".bad") || strings.HasSuffix(suf, ".new") {
+				t.Errorf("after a clean stop: %s.%s", id, suf)
+			}
+		}
+	}
+	r.restart()
+	waitFor(30*time.Second, func() bool {
+		for i := range n {
+			if acceptedFrom(up, fmt.Sprintf("stop%d@example.org", i)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Second)
+	for i := range n {
+		if c := acceptedFrom(up, fmt.Sprintf("stop%d@example.org", i)); c != 1 {
+			t.Errorf("stop%d: delivered %d times; want once", i, c)
+		}
+	}
+}
+
+// TestReview12SchedKillHandOff: SIGKILL, three times, while clients send
+// several messages per session and the relay forwards only on their
+// disconnection (the in-memory hand-off) and at start-up, to an upstream
+// that takes a while over each message: every acknowledged message is
+// delivered (duplicates are allowed only after a kill), nothing
+// unacknowledged appears, and the spool ends empty.
+func TestReview12SchedKillHandOff(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 30 * time.Millisecond}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "connections = 3\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	tried := map[string]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for s := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, _, err := dialFrom(r.addr(), "127.0.0.1")
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				c.cmd("EHLO client.e2e.test")
+				for m := range 3 {
+					from := fmt.Sprintf("kill-%d-%d-%d@example.org", s, k, m)
+					mu.Lock()
+					tried[from] = true
+					mu.Unlock()
+					if _, err := c.send(from, []string{"bob@example.net"}, message(from)); err != nil {
+						break
+					}
+					mu.Lock()
+					acked[from] = true
+					mu.Unlock()
+				}
+				c.cmd("QUIT")
+				c.Close()
+			}
+		}()
+	}
+	for round := range 3 {
+		time.Sleep(time.Duration(900+400*round) * time.Millisecond)
+		t.Logf("kill at %s", time.Now().UTC().Format("15:04:05.000"))
+		r.kill()
+		r.restart()
+	}
+	close(stop)
+	wg.Wait()
+	// Wake the scheduler for what the last run's clients left.
+	mustSend(t, r.addr(), "last@example.org", []string{"bob@example.net"}, message("last"))
+	mu.Lock()
+	defer mu.Unlock()
+	if !waitFor(60*time.Second, func() bool {
+		for from := range acked {
+			if acceptedFrom(up, from) == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		for from := range acked {
+			if acceptedFrom(up, from) == 0 {
+				t.Errorf("%s: acknowledged, never delivered (lost)", from)
+			}
+		}
+	}
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() && !tried[tx.MailFrom] && tx.MailFrom != "last@example.org" {
+			t.Errorf("delivered a message nobody sent: <%s>", tx.MailFrom)
+		}
+	}
+	waitFor(10*time.Second, func() bool { return len(messageIDs(t, spool)) == 0 })
+	if ids := messageIDs(t, spool); len(ids) > 0 {
+		t.Errorf("left in the spool: %v (files %v)", ids, spoolFiles(t, spool))
+		for _, id := range ids {
+			for _, l := range strings.Split(r.stderr(), "\n") {
+				if strings.Contains(l, id) || strings.Contains(l, "recover") || strings.Contains(l, "started") || strings.Contains(l, "journal") {
+					t.Logf("log: %s", l)
+				}
+			}
+		}
+	}
+	t.Logf("%d acknowledged, %d upstream transactions", len(acked), len(up.Transactions()))
+}
+
+// TestReview12SchedRestartFindsAll: with --forward-on-disconnect and no
+// poll (E-MailRelay's usual forwarding), a relay killed in the middle of
+// deliveries (messages claimed, journal not yet checkpointed) and started
+// again forwards every message in the spool without any client coming:
+// the start-up must not miss the messages its recovery hands back.
+func TestReview12SchedRestartFindsAll(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 100 * time.Millisecond}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "connections = 4\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	const n = 60
+	for i := range n {
+		mustSend(t, r.addr(), fmt.Sprintf("restart%d@example.org", i), []string{"bob@example.net"}, message("restart"))
+	}
+	time.Sleep(300 * time.Millisecond) // deliveries under way
+	r.kill()
+	t.Logf("killed with %d delivered; spool %d messages", len(up.Transactions()), len(messageIDs(t, spool)))
+	r.restart()
+	if !waitFor(40*time.Second, func() bool { return len(messageIDs(t, spool)) == 0 }) {
+		ids := messageIDs(t, spool)
+		t.Errorf("40s after the restart, %d messages still in the spool, none of them tried: %v", len(ids), spoolFiles(t, spool))
+	}
+	for i := range n {
+		if acceptedFrom(up, fmt.Sprintf("restart%d@example.org", i)) == 0 {
+			t.Errorf("restart%d: never delivered", i)
+		}
+	}
+}
