@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -678,6 +681,130 @@ func TestReview12SchedRestartFindsAll(t *testing.T) {
 	for i := range n {
 		if acceptedFrom(up, fmt.Sprintf("restart%d@example.org", i)) == 0 {
 			t.Errorf("restart%d: never delivered", i)
+		}
+	}
+}
+
+// claimedAtKill fills a spool with many held messages (which recovery
+// looks at one by one, in the background, after the relay has started)
+// and kills a relay while ten messages are claimed by deliveries that a
+// slow upstream keeps under way. It returns the spool and the upstream.
+func claimedAtKill(t *testing.T) (string, *harness.FakeSMTP, []string, int) {
+	t.Helper()
+	var mu sync.Mutex
+	slowNow := true
+	up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		mu.Lock()
+		defer mu.Unlock()
+		if st == harness.StageEndOfData && slowNow {
+			return harness.Response{Delay: 20 * time.Second}
+		}
+		return harness.Response{}
+	}})
+	spool := t.TempDir()
+	// Held messages, written as the spool documents them.
+	held := 4000
+	for i := range held {
+		id := fmt.Sprintf("%08X%08X", 0x10000000, i)
+		os.WriteFile(filepath.Join(spool, id+".content"), []byte("Subject: held\r\n\r\nheld\r\n"), 0o640)
+		os.WriteFile(filepath.Join(spool, id+".envelope.held"), []byte("X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n"+
+			"X-MailRelay-From: held@example.org\r\nX-MailRelay-ToCount: 1\r\nX-MailRelay-To-Remote: bob@example.net\r\n"+
+			"X-MailRelay-Authentication: \r\nX-MailRelay-Client: 127.0.0.1\r\nX-MailRelay-MailFromAuthIn: \r\nX-MailRelay-MailFromAuthOut: \r\nX-MailRelay-End: 1\r\n"), 0o640)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "connections = 10\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	var from []string
+	for i := range 10 {
+		f := fmt.Sprintf("claimed%d@example.org", i)
+		mustSend(t, r.addr(), f, []string{"bob@example.net"}, message("claimed"))
+		from = append(from, f)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		n := 0
+		for _, sufs := range spoolFiles(t, spool) {
+			if slices.Contains(sufs, "envelope.busy") {
+				n++
+			}
+		}
+		return n == 10
+	}) {
+		t.Fatalf("the ten messages were not all claimed: %v", len(spoolFiles(t, spool)))
+	}
+	r.kill()
+	mu.Lock()
+	slowNow = false
+	mu.Unlock()
+	return spool, up, from, up.Connections()
+}
+
+// acceptedAfter counts the messages from a sender the upstream accepted
+// on connections after the first conns (the killed relay's sessions may
+// still get their replies, written to a closed socket).
+func acceptedAfter(f *harness.FakeSMTP, from string, conns int) int {
+	n := 0
+	for _, tx := range f.Transactions() {
+		if tx.MailFrom == from && tx.Accepted() && tx.Conn > conns {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReview12SchedRecoveredAfterClient: messages that a killed relay had
+// claimed are handed back by the recovery of the next start, which runs in
+// the background; a client that comes and goes afterwards makes the relay
+// forward them (it listed the spool on each disconnection). With the
+// hand-off of committed messages, a disconnection no longer lists the
+// spool, and they wait for a SIGHUP, a poll or the next start.
+func TestReview12SchedRecoveredAfterClient(t *testing.T) {
+	t.Parallel()
+	spool, up, from, conns := claimedAtKill(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "connections = 10\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	waitFor(20*time.Second, func() bool { return strings.Contains(r.stderr(), "spool recovered") })
+	time.Sleep(time.Second)
+	mustSend(t, r.addr(), "later@example.org", []string{"bob@example.net"}, message("later"))
+	waitFor(10*time.Second, func() bool {
+		for _, f := range from {
+			if acceptedAfter(up, f, conns) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, f := range from {
+		if acceptedAfter(up, f, conns) == 0 {
+			t.Errorf("%s: claimed when the relay was killed, not forwarded within 10s of the restart and a client's visit", f)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(r.stderr(), "\n") {
+			if strings.Contains(l, "delivery") || strings.Contains(l, "recover") || strings.Contains(l, "accept") {
+				t.Logf("log: %s", l)
+			}
+		}
+		t.Logf("spool: %d files", len(spoolFiles(t, spool)))
+	}
+}
+
+// TestReview12SchedRecoveredNoClient: the same without any client after
+// the restart: what recovery hands back is forwarded all the same.
+func TestReview12SchedRecoveredNoClient(t *testing.T) {
+	t.Parallel()
+	spool, up, from, conns := claimedAtKill(t)
+	startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "connections = 10\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	waitFor(10*time.Second, func() bool {
+		for _, f := range from {
+			if acceptedAfter(up, f, conns) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, f := range from {
+		if acceptedAfter(up, f, conns) == 0 {
+			t.Errorf("%s: claimed when the relay was killed, not forwarded within 10s of the restart", f)
 		}
 	}
 }
