@@ -1,0 +1,414 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawUpstream is an SMTP server for review 12's checks that keeps each
+// message's text exactly as it came over the wire, still dot-stuffed, and
+// every command line of every connection, so that a relay's dot-stuffing,
+// line endings and session state can be checked octet for octet (the
+// harness's FakeSMTP unstuffs and ends the text at ".\n" as well).
+type rawUpstream struct {
+	t  testing.TB
+	ln net.Listener
+
+	mu    sync.Mutex
+	conns int
+	msgs  []rawMsg
+	lines map[int][]string // each connection's command lines, in order
+	// mailReply, if set, answers MAIL on connection conn, the n-th MAIL
+	// there (from 1); "" is the default 250.
+	mailReply func(conn, n int) string
+	// rcptReply, if set, answers RCPT for an address; "" is 250.
+	rcptReply func(conn int, addr string) string
+	// dotClose closes each connection after its reply to a final dot.
+	dotClose bool
+	// idle closes a connection that sends nothing for this long.
+	idle time.Duration
+}
+
+// rawMsg is one message the upstream accepted.
+type rawMsg struct {
+	conn  int
+	from  string
+	mail  string // the MAIL command's argument, parameters and all
+	rcpts []string
+	raw   []byte // between the 354 and the final ".\r\n", as sent
+	reply string
+}
+
+func newRawUpstream(t testing.TB) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{t: t, ln: ln, lines: map[int][]string{}, idle: 30 * time.Second}
+	t.Cleanup(func() { ln.Close() })
+	go u.accept()
+	return u
+}
+
+func (u *rawUpstream) addr() string { return u.ln.Addr().String() }
+
+func (u *rawUpstream) accept() {
+	for {
+		c, err := u.ln.Accept()
+		if err != nil {
+			return
+		}
+		u.mu.Lock()
+		u.conns++
+		n := u.conns
+		u.mu.Unlock()
+		go u.serve(c, n)
+	}
+}
+
+func (u *rawUpstream) setMailReply(f func(conn, n int) string) {
+	u.mu.Lock()
+	u.mailReply = f
+	u.mu.Unlock()
+}
+
+func (u *rawUpstream) serve(c net.Conn, conn int) {
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 64<<10)
+	w := bufio.NewWriter(c)
+	say := func(s string) { w.WriteString(s + "\r\n") }
+	flush := func() bool {
+		if r.Buffered() == 0 {
+			return w.Flush() == nil
+		}
+		return true
+	}
+	say("220 raw.relaykeeper.test ESMTP raw")
+	w.Flush()
+	var from, mailArg string
+	var rcpts []string
+	inTx := false
+	mails := 0
+	for {
+		u.mu.Lock()
+		idle := u.idle
+		u.mu.Unlock()
+		c.SetReadDeadline(time.Now().Add(idle))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		u.mu.Lock()
+		u.lines[conn] = append(u.lines[conn], line)
+		u.mu.Unlock()
+		verb, arg, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(verb) {
+		case "EHLO":
+			inTx = false
+			say("250-raw.relaykeeper.test")
+			say("250-PIPELINING")
+			say("250-8BITMIME")
+			say("250-SMTPUTF8")
+			say("250 SIZE 0")
+		case "HELO":
+			inTx = false
+			say("250 raw.relaykeeper.test")
+		case "MAIL":
+			if inTx {
+				say("503 5.5.1 Error: nested MAIL command")
+				break
+			}
+			mails++
+			u.mu.Lock()
+			f := u.mailReply
+			u.mu.Unlock()
+			rep := ""
+			if f != nil {
+				rep = f(conn, mails)
+			}
+			if rep == "" {
+				rep = "250 2.1.0 Ok"
+			}
+			say(rep)
+			if strings.HasPrefix(rep, "421") {
+				w.Flush()
+				return
+			}
+			if strings.HasPrefix(rep, "2") {
+				inTx = true
+				a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "FROM:"), "from:"), " ")
+				from, rcpts, mailArg = strings.Trim(a, "<>"), nil, arg
+			}
+		case "RCPT":
+			if !inTx {
+				say("503 5.5.1 Error: need MAIL command")
+				break
+			}
+			a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "TO:"), "to:"), " ")
+			addr := strings.Trim(a, "<>")
+			u.mu.Lock()
+			f := u.rcptReply
+			u.mu.Unlock()
+			rep := ""
+			if f != nil {
+				rep = f(conn, addr)
+			}
+			if rep == "" {
+				rep = "250 2.1.5 Ok"
+			}
+			say(rep)
+			if strings.HasPrefix(rep, "421") {
+				w.Flush()
+				return
+			}
+			if strings.HasPrefix(rep, "2") {
+				rcpts = append(rcpts, addr)
+			}
+		case "DATA":
+			if !inTx || len(rcpts) == 0 {
+				say("503 5.5.1 Error: need RCPT command")
+				break
+			}
+			say("354 End data with <CR><LF>.<CR><LF>")
+			w.Flush()
+			var raw bytes.Buffer
+			for {
+				c.SetReadDeadline(time.Now().Add(idle))
+				l, err := r.ReadSlice('\n')
+				if err != nil && err != bufio.ErrBufferFull {
+					return
+				}
+				if err == nil && string(l) == ".\r\n" {
+					break
+				}
+				raw.Write(l)
+			}
+			u.mu.Lock()
+			n := len(u.msgs) + 1
+			rep := fmt.Sprintf("250 2.0.0 Ok: queued as RAW%06d", n)
+			u.msgs = append(u.msgs, rawMsg{conn: conn, from: from, mail: mailArg, rcpts: rcpts, raw: raw.Bytes(), reply: rep})
+			u.mu.Unlock()
+			say(rep)
+			inTx = false
+			u.mu.Lock()
+			dc := u.dotClose
+			u.mu.Unlock()
+			if dc {
+				w.Flush()
+				return
+			}
+		case "RSET":
+			inTx = false
+			say("250 2.0.0 Ok")
+		case "NOOP":
+			say("250 2.0.0 Ok")
+		case "QUIT":
+			say("221 2.0.0 Bye")
+			w.Flush()
+			return
+		default:
+			say("502 5.5.2 Error: command not recognized")
+		}
+		if !flush() {
+			return
+		}
+	}
+}
+
+func (u *rawUpstream) messages() []rawMsg {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]rawMsg(nil), u.msgs...)
+}
+
+func (u *rawUpstream) connLines() map[int][]string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m := map[int][]string{}
+	for k, v := range u.lines {
+		m[k] = append([]string(nil), v...)
+	}
+	return m
+}
+
+func (u *rawUpstream) connections() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.conns
+}
+
+// waitFrom waits for the message from a sender.
+func (u *rawUpstream) waitFrom(from string, timeout time.Duration) (rawMsg, bool) {
+	var m rawMsg
+	ok := waitFor(timeout, func() bool {
+		for _, x := range u.messages() {
+			if x.from == from {
+				m = x
+				return true
+			}
+		}
+		return false
+	})
+	return m, ok
+}
+
+// wireProblems checks text as sent after DATA: CRLF line endings only, and
+// no line that is a lone "." (it would have ended the text). It returns
+// the text unstuffed, as a compliant server reads it.
+func wireText(raw []byte) (text []byte, problems []string) {
+	for i, b := range raw {
+		switch {
+		case b == '\r' && (i+1 >= len(raw) || raw[i+1] != '\n'):
+			problems = append(problems, fmt.Sprintf("bare CR at %d", i))
+		case b == '\n' && (i == 0 || raw[i-1] != '\r'):
+			problems = append(problems, fmt.Sprintf("bare LF at %d", i))
+		}
+	}
+	if len(raw) > 0 && !bytes.HasSuffix(raw, []byte("\r\n")) {
+		problems = append(problems, "text does not end with CRLF")
+	}
+	for len(raw) > 0 {
+		i := bytes.Index(raw, []byte("\r\n"))
+		line := raw
+		if i >= 0 {
+			line, raw = raw[:i+2], raw[i+2:]
+		} else {
+			raw = nil
+		}
+		if line[0] == '.' {
+			line = line[1:]
+		}
+		text = append(text, line...)
+	}
+	if len(problems) > 5 {
+		problems = append(problems[:5], "...")
+	}
+	return text, problems
+}
+
+var (
+	relayStampRE = regexp.MustCompile(`(?m)^(Message-ID: <\d{14}\.[^@>\s]+@[^>\s]*>|Date: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4})\r\n`)
+)
+
+// withoutRelayFields removes what the relay adds to a message: its
+// Received field at the top, and the Message-ID and Date fields it adds
+// when the message has none.
+func withoutRelayFields(text []byte) []byte {
+	if bytes.HasPrefix(text, []byte("Received:")) {
+		i := 0
+		for {
+			j := bytes.Index(text[i:], []byte("\r\n"))
+			if j < 0 {
+				return nil
+			}
+			i += j + 2
+			if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
+				break
+			}
+		}
+		text = text[i:]
+	}
+	return relayStampRE.ReplaceAll(text, nil)
+}
+
+// goSMTPText is the message text go-smtp's data reader (v0.25) makes of
+// what a client sends after 354: a "." at the start of a line is removed,
+// and a CR right after it too; only CRLF ends a line; CRLF "." CRLF ends
+// the text. ok is false if raw holds no end.
+func goSMTPText(raw []byte) (text []byte, rest []byte, ok bool) {
+	const (
+		begin = iota
+		dot
+		dotCR
+		cr
+		data
+	)
+	s := begin
+	for i, c := range raw {
+		switch s {
+		case begin:
+			if c == '.' {
+				s = dot
+				continue
+			}
+			if c == '\r' {
+				s = cr
+			} else {
+				s = data
+			}
+		case dot:
+			if c == '\r' {
+				s = dotCR
+				continue
+			}
+			s = data
+		case dotCR:
+			if c == '\n' {
+				return text, raw[i+1:], true
+			}
+			s = data
+		case cr:
+			if c == '\n' {
+				s = begin
+			} else {
+				s = data
+			}
+		case data:
+			if c == '\r' {
+				s = cr
+			}
+		}
+		text = append(text, c)
+	}
+	return text, nil, false
+}
+
+// relayCRLF is what the relay makes of a message's line endings: CRLF
+// stays, a bare CR or LF becomes CRLF, and a last line without an ending
+// gets one.
+func relayCRLF(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// firstDiffAt is where a and b first differ, -1 if equal.
+func firstDiffAt(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
+}
+
+// around quotes b near position i.
+func around(b []byte, i int) string {
+	lo, hi := max(0, i-40), min(len(b), i+40)
+	return fmt.Sprintf("...%q...", b[lo:hi])
+}
