@@ -311,9 +311,9 @@ func (r *relay) runServer() int {
 			return
 		}
 		r.reportRecovery(rep, err)
-		if r.sched != nil && r.cfg.Forward.AtStartup {
-			// --forward: what recovery released goes now too.
-			r.sched.Kick(true)
+		if r.sched != nil {
+			// What recovery released is listed now, not on a later kick.
+			r.sched.Kick(r.cfg.Forward.AtStartup)
 		}
 	}()
 	var bansDone chan struct{}
