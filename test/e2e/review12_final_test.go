@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// Review 12, final round: several destinations with their own limits and
+// a dead one, the runtime memory limit's configuration and a crowd of
+// slow clients, and the proxy's upstream session pool.
+
+// r12Listing is "queue list --json".
+type r12Listing struct {
+	Messages []struct {
+		ID          string    `json:"id"`
+		State       string    `json:"state"`
+		Sender      string    `json:"sender"`
+		Attempts    int       `json:"attempts"`
+		NextAttempt time.Time `json:"next_attempt"`
+		Recipients  []struct {
+			Addr   string `json:"addr"`
+			Status string `json:"status"`
+		} `json:"recipients"`
+	} `json:"messages"`
+}
+
+// r12Routes starts a relay whose transport_maps send a.test and b.test to
+// two live next hops (concurrency 1 and 2) and dead.test to a port where
+// nothing listens.
+func r12Routes(t *testing.T, extra ...string) (r *relay, a, b *harness.FakeSMTP, dead string) {
+	t.Helper()
+	// hop_a takes a while over each message, so that its one session is
+	// often busy.
+	a = harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData {
+			return harness.Response{Delay: 300 * time.Millisecond}
+		}
+		return harness.Response{}
+	}})
+	b = harness.NewFakeSMTP(t, harness.Script{})
+	dead = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)) // nothing listens: connection refused
+	dir := t.TempDir()
+	transport := filepath.Join(dir, "transport")
+	os.WriteFile(transport, []byte("a.test hop_a:\nb.test hop_b:\ndead.test hop_dead:\n"), 0o644)
+	cfg := filepath.Join(dir, "relaykeeper.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+[delivery]
+connections = 4
+minimal_backoff_time = "60s"
+
+[routing]
+transport_maps = ["texthash:%s"]
+
+[transports.hop_a]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 1
+
+[transports.hop_b]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 2
+
+[transports.hop_dead]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 3
+`, transport, hostOf(a.Addr()), portOf(a.Addr()), hostOf(b.Addr()), portOf(b.Addr()), hostOf(dead), portOf(dead))), 0o644)
+	args := append([]string{"--as-server", "--forward-to", "127.0.0.1:9", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}, extra...)
+	return startRelay(t, "127.0.0.1", args...), a, b, dead
+}
+
+// acceptedTo counts the accepted transactions of a fake that carried rcpt.
+func acceptedTo(f *harness.FakeSMTP, from, rcpt string) int {
+	n := 0
+	for _, tx := range f.Transactions() {
+		if tx.MailFrom != from || !tx.Accepted() {
+			continue
+		}
+		for _, to := range tx.To() {
+			if to == rcpt {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestReview12FinalDeadDestination: a destination that refuses
+// connections backs off while mail to two live destinations flows, also
+// the live half of messages whose first recipient is at the dead one
+// (sent after the dead one is known dead); each live recipient gets its
+// message once; queue list shows the dead recipients deferred with a next
+// attempt about a minimal back-off (60 s) after their failure.
+func TestReview12FinalDeadDestination(t *testing.T) {
+	t.Parallel()
+	r, a, b, _ := r12Routes(t, "--forward-on-disconnect", "--poll", "1")
+	mustSend(t, r.addr(), "first@example.org", []string{"x@dead.test"}, message("dead first"))
+	first := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<x@dead.test>" })
+	if res := first.Get("result"); res != "deferred" {
+		t.Fatalf("first delivery to the dead destination: %v; want deferred", first.Fields)
+	}
+	// The dead destination is known dead now. Mixed messages, the dead
+	// recipient first or last, and plain ones to the live destinations.
+	type sent struct {
+		from, id string
+		to       []string
+	}
+	var msgs []sent
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for i, to := range [][]string{
+		{"x@dead.test", "y@a.test"},
+		{"y@b.test", "x@dead.test"},
+		{"x@dead.test", "y@a.test", "z@b.test"},
+		{"p@a.test"}, {"q@a.test"}, {"r@a.test"},
+		{"p@b.test"}, {"q@b.test"}, {"r@b.test"},
+	} {
+		from := fmt.Sprintf("m%d@example.org", i)
+		tx, err := c.send(from, to, message(fmt.Sprintf("dest %d", i)))
+		if err != nil {
+			t.Fatalf("%s: %v", from, err)
+		}
+		msgs = append(msgs, sent{from, queuedID(t, tx.Final), to})
+	}
+	c.cmd("QUIT")
+	c.Close()
+	live := func(rcpt string) *harness.FakeSMTP {
+		switch {
+		case strings.HasSuffix(rcpt, "@a.test"):
+			return a
+		case strings.HasSuffix(rcpt, "@b.test"):
+			return b
+		}
+		return nil
+	}
+	allLive := func() bool {
+		for _, m := range msgs {
+			for _, to := range m.to {
+				if f := live(to); f != nil && acceptedTo(f, m.from, to) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if !waitFor(12*time.Second, allLive) {
+		for _, m := range msgs {
+			for _, to := range m.to {
+				if f := live(to); f != nil && acceptedTo(f, m.from, to) == 0 {
+					t.Errorf("%s (%s) to %s: not delivered while %s is dead", m.from, m.id, to, "dead.test")
+				}
+			}
+		}
+		out, _, _ := opsCmd(t, "", "queue", "list", "--spool-dir", r.spool)
+		t.Fatalf("queue:\n%s\nstderr:\n%s", out, r.stderr())
+	}
+	time.Sleep(2500 * time.Millisecond) // poll ticks: nothing goes twice
+	for _, m := range msgs {
+		for _, to := range m.to {
+			if f := live(to); f != nil {
+				if n := acceptedTo(f, m.from, to); n != 1 {
+					t.Errorf("%s (%s) to %s: delivered %d times; want once", m.from, m.id, to, n)
+				}
+			}
+		}
+	}
+	// Each message was tried at the dead destination once at most: its
+	// back-off is 60 s, and a busy live destination is no failure.
+	for _, e := range deliveries(r.events("delivery"), "<x@dead.test>", "") {
+		if e.Get("attempt") != "1" {
+			t.Errorf("delivery %v: a further attempt at the dead destination within seconds; want none before minimal_backoff_time (60 s)", e.Fields)
+		}
+	}
+	out, _, _ := opsCmd(t, "", "queue", "list", "--json", "--spool-dir", r.spool)
+	var l r12Listing
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("queue list --json: %v %q", err, out)
+	}
+	wantDead := map[string]bool{"first@example.org": true, msgs[0].from: true, msgs[1].from: true, msgs[2].from: true}
+	now := time.Now()
+	for _, m := range l.Messages {
+		if !wantDead[m.Sender] {
+			t.Errorf("queue list shows %s from %s (%s); want only the dead destination's messages", m.ID, m.Sender, m.State)
+			continue
+		}
+		delete(wantDead, m.Sender)
+		if m.Attempts != 1 {
+			t.Errorf("%s from %s: %d attempts; want 1", m.ID, m.Sender, m.Attempts)
+		}
+		if m.NextAttempt.IsZero() || m.NextAttempt.Before(now.Add(30*time.Second)) || m.NextAttempt.After(now.Add(61*time.Second)) {
+			t.Errorf("%s from %s: next attempt %v (in %v); want about 60 s after its failure", m.ID, m.Sender, m.NextAttempt, m.NextAttempt.Sub(now))
+		}
+		for _, rc := range m.Recipients {
+			want := "sent"
+			if strings.HasSuffix(rc.Addr, "@dead.test") {
+				want = "deferred"
+			}
+			if rc.Status != want {
+				t.Errorf("%s from %s: recipient %s is %q; want %q", m.ID, m.Sender, rc.Addr, rc.Status, want)
+			}
+		}
+	}
+	for s := range wantDead {
+		t.Errorf("queue list lacks the message from %s; output %s", s, out)
+	}
+}
