@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,4 +211,137 @@ func TestReview12FinalDeadDestination(t *testing.T) {
 	for s := range wantDead {
 		t.Errorf("queue list lacks the message from %s; output %s", s, out)
 	}
+}
+
+// r12CPU is a process's user and system CPU time, from /proc.
+func r12CPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var u, k int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &k)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// r12RSS is a process's resident set in KiB.
+func r12RSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var n int64
+			fmt.Sscan(strings.TrimSpace(v), &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// TestReview12FinalSlowloris: 200 clients in the middle of DATA, each
+// sending a few bytes a second, with the default memory limit (16 MiB plus
+// 100 KiB a session): the relay does not crash, its CPU stays bounded (no
+// garbage collection without pause), and a good message from another
+// client is accepted and forwarded while they trickle; the trickled
+// messages that end are accepted too.
+func TestReview12FinalSlowloris(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "[policy]\nmax_connections_per_ip = 1000\n"),
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	pid := r.current().PID()
+	const n = 200
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := net.DialTimeout("tcp4", r.addr(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "EHLO slow%d.e2e.test\r\nMAIL FROM:<slow%d@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n", i, i)
+	}
+	// Each reads its replies up to the 354 (PIPELINING).
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		br := newReader(c)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("client %d before 354: %v; stderr:\n%s", i, err, r.stderr())
+			}
+			if strings.HasPrefix(l, "354") {
+				break
+			}
+			if l[0] != '2' {
+				t.Fatalf("client %d: %q", i, l)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a line of 64 bytes in 8-byte pieces, every 100 ms, round robin
+		defer close(done)
+		piece := []byte("X-Slow: ")
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+			for _, c := range conns {
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				c.Write(piece)
+			}
+			piece = []byte("abcdefg\n")
+		}
+	}()
+	time.Sleep(time.Second)
+	cpu0, t0 := r12CPU(t, pid), time.Now()
+	time.Sleep(4 * time.Second)
+	cpu, wall := r12CPU(t, pid)-cpu0, time.Since(t0)
+	rss := r12RSS(t, pid)
+	t.Logf("200 slow clients: relay CPU %v in %v, RSS %d KiB", cpu, wall.Round(time.Millisecond), rss)
+	if cpu > wall/2 {
+		t.Errorf("relay used %v of CPU in %v with 200 slow clients; want well under half a core", cpu, wall)
+	}
+	if rss > 256<<10 {
+		t.Errorf("relay RSS %d KiB with 200 slow clients; want under 256 MiB", rss)
+	}
+	mustSend(t, r.addr(), "good@example.org", []string{"bob@example.net"}, message("good among slow"))
+	if !waitFor(10*time.Second, func() bool { return acceptedFrom(up, "good@example.org") == 1 }) {
+		t.Fatalf("the good message was not forwarded while 200 clients trickle; stderr:\n%s", r.stderr())
+	}
+	close(stop)
+	<-done
+	// The slow messages end; each gets its 250.
+	ok := 0
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		if _, err := c.Write([]byte("\r\n.\r\n")); err != nil {
+			t.Errorf("client %d: %v", i, err)
+			continue
+		}
+		l, err := newReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, "250 ") {
+			t.Errorf("client %d after the final dot: %q %v", i, l, err)
+			continue
+		}
+		ok++
+	}
+	if !r.current().Running() {
+		t.Fatalf("relay exited; stderr:\n%s", r.stderr())
+	}
+	t.Logf("%d of %d slow messages accepted", ok, n)
 }
