@@ -345,3 +345,75 @@ func TestReview12FinalSlowloris(t *testing.T) {
 	}
 	t.Logf("%d of %d slow messages accepted", ok, n)
 }
+
+// TestReview12FinalProxyEhloChanges: the upstream offers SMTPUTF8 and
+// 8BITMIME on its first connection and not on the later ones (a server
+// replaced behind the same address). The proxy never sends a MAIL
+// parameter that the upstream session it uses did not offer: it answers
+// the client itself (or uses a session that offers it).
+func TestReview12FinalProxyEhloChanges(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.mu.Lock()
+	up.dotClose = true // a new upstream session for each message
+	up.ehlo = func(conn int) []string {
+		if conn == 1 {
+			return []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 0"}
+		}
+		return []string{"PIPELINING", "SIZE 100000"}
+	}
+	up.mu.Unlock()
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for i := range 3 {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		ehlo := mustCmd(t, c, "250", "EHLO client.e2e.test")
+		from := fmt.Sprintf("ascii%d@example.org", i)
+		params := ""
+		if strings.Contains(ehlo.String(), "8BITMIME") {
+			params += " BODY=8BITMIME"
+		}
+		if strings.Contains(ehlo.String(), "SMTPUTF8") && i < 2 { // the third only 8-bit
+			from = fmt.Sprintf("jürgen%d@example.org", i)
+			params += " SMTPUTF8"
+		}
+		rep, _ := c.cmd("MAIL FROM:<%s>%s", from, params)
+		if rep.code() == 250 {
+			rep, _ = c.cmd("RCPT TO:<bob@example.net>")
+		}
+		if rep.code() == 250 {
+			rep, _ = c.cmd("DATA")
+		}
+		if rep.code() == 354 {
+			rep, _ = c.cmd("%s", "Subject: caf\xc3\xa9\r\n\r\nna\xc3\xafve\r\n.")
+		}
+		t.Logf("client %d: EHLO %q, MAIL ... %q: last reply %q", i, ehlo, params, rep)
+		c.cmd("QUIT")
+		c.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	for conn, lines := range up.connLines() {
+		var offered []string
+		if up.ehlo != nil {
+			offered = up.ehlo(conn)
+		}
+		has := func(ext string) bool {
+			for _, o := range offered {
+				if strings.HasPrefix(o, ext) {
+					return true
+				}
+			}
+			return false
+		}
+		for _, l := range lines {
+			u := strings.ToUpper(l)
+			if !strings.HasPrefix(u, "MAIL ") {
+				continue
+			}
+			for _, p := range []struct{ param, ext string }{{" SMTPUTF8", "SMTPUTF8"}, {" BODY=8BITMIME", "8BITMIME"}, {" SIZE=", "SIZE"}} {
+				if strings.Contains(u, p.param) && !has(p.ext) {
+					t.Errorf("upstream connection %d (offering %q) got %q: %s was not offered", conn, offered, l, p.ext)
+				}
+			}
+		}
+	}
+}

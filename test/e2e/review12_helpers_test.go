@@ -34,6 +34,10 @@ type rawUpstream struct {
 	dotClose bool
 	// idle closes a connection that sends nothing for this long.
 	idle time.Duration
+	// ehlo, if set, is the EHLO reply's lines after the first on
+	// connection conn (the default is PIPELINING, 8BITMIME, SMTPUTF8 and
+	// SIZE 0).
+	ehlo func(conn int) []string
 }
 
 // rawMsg is one message the upstream accepted.
@@ -114,11 +118,24 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 		switch strings.ToUpper(verb) {
 		case "EHLO":
 			inTx = false
+			ext := []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 0"}
+			u.mu.Lock()
+			if u.ehlo != nil {
+				ext = u.ehlo(conn)
+			}
+			u.mu.Unlock()
+			if len(ext) == 0 {
+				say("250 raw.relaykeeper.test")
+				break
+			}
 			say("250-raw.relaykeeper.test")
-			say("250-PIPELINING")
-			say("250-8BITMIME")
-			say("250-SMTPUTF8")
-			say("250 SIZE 0")
+			for i, e := range ext {
+				if i == len(ext)-1 {
+					say("250 " + e)
+				} else {
+					say("250-" + e)
+				}
+			}
 		case "HELO":
 			inTx = false
 			say("250 raw.relaykeeper.test")
