@@ -417,3 +417,68 @@ func TestReview12FinalProxyEhloChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestReview12FinalProxyPoolTLSAuth: the upstream (relaykeeper itself)
+// requires STARTTLS and then AUTH with the relay's own credentials.
+// Client sessions one after the other, each with RSET and a second
+// transaction, go through the proxy's pooled upstream sessions: every
+// message is accepted upstream over TLS and logged in, exactly once, and
+// each client hears the upstream's own reply to its message.
+func TestReview12FinalProxyPoolTLSAuth(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, pem := authUpstream(t, sink)
+	r := startGmailProxy(t, up.addr(), "alice@rk.test", "app-password-1", pem)
+	heard := map[string]string{} // sender -> upstream id the client heard
+	for i := range 4 {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client%d.e2e.test", i)
+		// An abandoned transaction first.
+		mustCmd(t, c, "250", "MAIL FROM:<abandoned%d@example.org>", i)
+		mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
+		mustCmd(t, c, "250", "RSET")
+		for k := range 2 {
+			from := fmt.Sprintf("c%d-m%d@example.org", i, k)
+			mustCmd(t, c, "250", "MAIL FROM:<%s>", from)
+			mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
+			mustCmd(t, c, "354", "DATA")
+			rep := mustCmd(t, c, "250", "%s", "Subject: pool "+from+"\r\n\r\nfrom "+from+"\r\n.")
+			heard[from] = queuedID(t, rep)
+			if k == 0 {
+				mustCmd(t, c, "250", "RSET")
+			}
+		}
+		if i%2 == 0 {
+			c.cmd("QUIT")
+		}
+		c.Close()
+		time.Sleep(100 * time.Millisecond) // the upstream session is parked
+	}
+	accepts := map[string][]string{}
+	if !waitFor(10*time.Second, func() bool {
+		accepts = map[string][]string{}
+		for _, e := range up.events("accept") {
+			accepts[strings.Trim(e.Get("from"), "<>")] = append(accepts[strings.Trim(e.Get("from"), "<>")], e.Get("id")+" auth="+e.Get("auth"))
+		}
+		return len(accepts) >= len(heard)
+	}) {
+		t.Fatalf("upstream accepted %v; want %d messages; upstream stderr:\n%s", accepts, len(heard), up.stderr())
+	}
+	for from, id := range heard {
+		if got := accepts[from]; len(got) != 1 || got[0] != id+" auth=alice@rk.test" {
+			t.Errorf("%s: upstream accepts %q; want once, as %s, logged in as alice@rk.test", from, got, id)
+		}
+	}
+	for from := range accepts {
+		if _, ok := heard[from]; !ok {
+			t.Errorf("upstream accepted a message from %s, which no client completed", from)
+		}
+	}
+	sink.WaitCount(t, len(heard), 20*time.Second)
+	for _, m := range sink.Messages() {
+		if !strings.Contains(m.Data, "with ESMTPS") {
+			t.Errorf("message from %s reached the upstream without TLS:\n%s", m.From, head(m.Data))
+		}
+	}
+	t.Logf("upstream sessions: %d", len(up.events("connect")))
+}
