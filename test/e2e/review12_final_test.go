@@ -482,3 +482,81 @@ func TestReview12FinalProxyPoolTLSAuth(t *testing.T) {
 	}
 	t.Logf("upstream sessions: %d", len(up.events("connect")))
 }
+
+// TestReview12FinalAsClientWithDaemon: messages dropped into a spool by
+// "relaykeeper submit" from other processes, forwarded at the same time
+// by a daemon polling every second and by two "--as-client" runs on the
+// same spool (cron jobs overlapping a daemon): every message reaches the
+// upstream exactly once and the spool ends empty.
+func TestReview12FinalAsClientWithDaemon(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData {
+			return harness.Response{Delay: 30 * time.Millisecond}
+		}
+		return harness.Response{}
+	}})
+	spool := t.TempDir()
+	submit := func(from string) {
+		if code, out, errOut := runCLIStdin(t, "Subject: "+from+"\n\nbody\n", "submit", "--spool-dir", spool, "-f", from, "bob@example.net"); code != 0 {
+			t.Errorf("submit %s: exit %d, %q %q", from, code, out, errOut)
+		}
+	}
+	var want []string
+	for k := range 30 {
+		from := fmt.Sprintf("early%d@example.org", k)
+		submit(from)
+		want = append(want, from)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--poll", "1",
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	type res struct {
+		code        int
+		out, errOut string
+	}
+	results := make(chan res, 2)
+	for range 2 {
+		go func() {
+			out, errOut, code := runBinary(t, harness.Binary(t), "", "--as-client", up.Addr(), "--spool-dir", spool)
+			results <- res{code, out, errOut}
+		}()
+	}
+	for k := range 10 {
+		from := fmt.Sprintf("late%d@example.org", k)
+		submit(from)
+		want = append(want, from)
+	}
+	for range 2 {
+		select {
+		case x := <-results:
+			if x.code != 0 {
+				t.Logf("--as-client: exit %d; stdout %q stderr %q", x.code, x.out, x.errOut)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("--as-client still running after 30s")
+		}
+	}
+	if !waitFor(15*time.Second, func() bool {
+		for _, f := range want {
+			if acceptedFrom(up, f) == 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		for _, f := range want {
+			if acceptedFrom(up, f) == 0 {
+				t.Errorf("%s: never forwarded", f)
+			}
+		}
+		out, _, _ := opsCmd(t, "", "queue", "list", "--spool-dir", spool)
+		t.Fatalf("queue:\n%s\nstderr:\n%s", out, r.stderr())
+	}
+	time.Sleep(2 * time.Second) // two more poll ticks
+	for _, f := range want {
+		if n := acceptedFrom(up, f); n != 1 {
+			t.Errorf("%s: forwarded %d times; want once", f, n)
+		}
+	}
+	waitSpool(t, spool, 5*time.Second, "empty", func(m map[string][]string) bool { return len(m) == 0 })
+}
