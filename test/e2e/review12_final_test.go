@@ -47,6 +47,13 @@ func r12Routes(t *testing.T, extra ...string) (r *relay, a, b *harness.FakeSMTP,
 		return harness.Response{}
 	}})
 	b = harness.NewFakeSMTP(t, harness.Script{})
+	r, dead = r12RoutesTo(t, a.Addr(), b.Addr(), extra...)
+	return r, a, b, dead
+}
+
+// r12RoutesTo is r12Routes with the live next hops given.
+func r12RoutesTo(t *testing.T, aAddr, bAddr string, extra ...string) (r *relay, dead string) {
+	t.Helper()
 	dead = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)) // nothing listens: connection refused
 	dir := t.TempDir()
 	transport := filepath.Join(dir, "transport")
@@ -71,10 +78,10 @@ destination_concurrency_limit = 2
 [transports.hop_dead]
 nexthop = "[%s]:%s"
 destination_concurrency_limit = 3
-`, transport, hostOf(a.Addr()), portOf(a.Addr()), hostOf(b.Addr()), portOf(b.Addr()), hostOf(dead), portOf(dead))), 0o644)
+`, transport, hostOf(aAddr), portOf(aAddr), hostOf(bAddr), portOf(bAddr), hostOf(dead), portOf(dead))), 0o644)
 	args := append([]string{"--as-server", "--forward-to", "127.0.0.1:9", "--no-bounces",
 		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}, extra...)
-	return startRelay(t, "127.0.0.1", args...), a, b, dead
+	return startRelay(t, "127.0.0.1", args...), dead
 }
 
 // acceptedTo counts the accepted transactions of a fake that carried rcpt.
@@ -559,4 +566,54 @@ func TestReview12FinalAsClientWithDaemon(t *testing.T) {
 		}
 	}
 	waitSpool(t, spool, 5*time.Second, "empty", func(m map[string][]string) bool { return len(m) == 0 })
+}
+
+// TestReview12FinalStaleParkedSession: b.test's next hop closes a session
+// that stays idle for 300 ms (as servers do, without a 421). A message to
+// b.test leaves a parked session behind; once the upstream has closed it,
+// messages to b.test alone and with a recipient at a.test first (whose
+// worker borrows a b.test session) are delivered at their first attempt,
+// on a new session, not deferred for a minimal back-off (60 s here).
+func TestReview12FinalStaleParkedSession(t *testing.T) {
+	t.Parallel()
+	a := harness.NewFakeSMTP(t, harness.Script{})
+	b := newRawUpstream(t)
+	b.mu.Lock()
+	b.idle = 300 * time.Millisecond
+	b.mu.Unlock()
+	r, _ := r12RoutesTo(t, a.Addr(), b.addr(), "--forward-on-disconnect")
+	mustSend(t, r.addr(), "park@example.org", []string{"x@b.test"}, message("park"))
+	if _, ok := b.waitFrom("park@example.org", 10*time.Second); !ok {
+		t.Fatalf("first message not delivered; stderr:\n%s", r.stderr())
+	}
+	time.Sleep(time.Second) // the upstream has closed the parked session
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for _, m := range []struct {
+		from string
+		to   []string
+	}{{"alone@example.org", []string{"y@b.test"}}, {"mixed@example.org", []string{"y@a.test", "z@b.test"}}} {
+		if _, err := c.send(m.from, m.to, message(m.from)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.cmd("QUIT")
+	c.Close()
+	for _, from := range []string{"alone@example.org", "mixed@example.org"} {
+		if _, ok := b.waitFrom(from, 10*time.Second); !ok {
+			var lines []string
+			for _, e := range r.events("delivery") {
+				lines = append(lines, fmt.Sprint(e.Fields))
+			}
+			t.Errorf("%s: not delivered to b.test's next hop within 10 s of its first attempt; deliveries:\n%s", from, strings.Join(lines, "\n"))
+		}
+	}
+	if acceptedTo(a, "mixed@example.org", "y@a.test") != 1 {
+		t.Errorf("mixed: a.test's recipient not delivered once")
+	}
+	for _, e := range r.events("delivery") {
+		if e.Get("result") != "sent" {
+			t.Errorf("delivery %v; want every recipient sent at once", e.Fields)
+		}
+	}
 }
