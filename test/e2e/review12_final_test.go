@@ -617,3 +617,47 @@ func TestReview12FinalStaleParkedSession(t *testing.T) {
 		}
 	}
 }
+
+// TestReview12FinalStopMidLegs: a message for a.test and b.test is
+// delivered to a.test, and b.test's next hop is slow to answer RCPT when
+// the relay is told to stop (SIGTERM, the default grace). Whether the
+// relay finishes b.test's leg before it exits or leaves it for the
+// restart, b.test gets the message once and a.test is not sent it again:
+// a clean stop duplicates nothing.
+func TestReview12FinalStopMidLegs(t *testing.T) {
+	t.Parallel()
+	a := harness.NewFakeSMTP(t, harness.Script{})
+	b := newRawUpstream(t)
+	b.mu.Lock()
+	b.rcptReply = func(conn int, _ string) string {
+		if conn == 1 {
+			time.Sleep(4 * time.Second)
+		}
+		return ""
+	}
+	b.mu.Unlock()
+	r, _ := r12RoutesTo(t, a.Addr(), b.addr(), "--forward-on-disconnect")
+	mustSend(t, r.addr(), "mixed@example.org", []string{"y@a.test", "z@b.test"}, message("mixed stop"))
+	if !waitFor(10*time.Second, func() bool { return acceptedTo(a, "mixed@example.org", "y@a.test") == 1 }) {
+		t.Fatalf("a.test's leg not delivered; stderr:\n%s", r.stderr())
+	}
+	time.Sleep(300 * time.Millisecond) // b.test's RCPT is under way
+	r.stop(20 * time.Second)
+	r.restart()
+	if _, ok := b.waitFrom("mixed@example.org", 15*time.Second); !ok {
+		t.Fatalf("b.test's leg never delivered; stderr:\n%s", r.stderr())
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := acceptedTo(a, "mixed@example.org", "y@a.test"); n != 1 {
+		t.Errorf("a.test got the message %d times; want once (a clean stop duplicated it)", n)
+	}
+	n := 0
+	for _, m := range b.messages() {
+		if m.from == "mixed@example.org" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("b.test got the message %d times; want once", n)
+	}
+}
