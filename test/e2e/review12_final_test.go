@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -659,5 +660,57 @@ func TestReview12FinalStopMidLegs(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("b.test got the message %d times; want once", n)
+	}
+}
+
+// TestReview12FinalUnreachableNotRetried: dead.test's next hop accepts
+// each connection and closes it at once, without a greeting. Once a
+// session to it has failed so, other messages for it are not tried before
+// minimal_backoff_time (60 s here) either (docs/queue.md): six messages
+// sent in the next seconds open no further connection, and all stay
+// queued.
+func TestReview12FinalUnreachableNotRetried(t *testing.T) {
+	t.Parallel()
+	a := harness.NewFakeSMTP(t, harness.Script{})
+	b := harness.NewFakeSMTP(t, harness.Script{})
+	r, dead := r12RoutesTo(t, a.Addr(), b.Addr(), "--forward-on-disconnect", "--poll", "1")
+	r.stop(10 * time.Second)
+	ln, err := net.Listen("tcp4", dead)
+	if err != nil {
+		t.Fatalf("the dead port was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	accepted := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return accepted }
+	r.restart()
+	mustSend(t, r.addr(), "first@example.org", []string{"x@dead.test"}, message("unreachable first"))
+	r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<x@dead.test>" })
+	n0 := count()
+	for i := range 6 {
+		mustSend(t, r.addr(), fmt.Sprintf("later%d@example.org", i), []string{fmt.Sprintf("x%d@dead.test", i)}, message("later"))
+	}
+	mustSend(t, r.addr(), "live@example.org", []string{"y@a.test"}, message("live"))
+	if !waitFor(10*time.Second, func() bool { return acceptedTo(a, "live@example.org", "y@a.test") == 1 }) {
+		t.Fatalf("live message not delivered")
+	}
+	time.Sleep(2500 * time.Millisecond) // poll ticks
+	if n := count(); n > n0 {
+		t.Errorf("%d connections to the unreachable next hop after the first failure (%d before); want none within minimal_backoff_time", n-n0, n0)
+	}
+	for _, e := range r.events("delivery") {
+		t.Logf("%s %s attempt=%s %s", e.Get("to"), e.Get("result"), e.Get("attempt"), e.Get("reply"))
 	}
 }
