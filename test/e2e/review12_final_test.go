@@ -776,3 +776,45 @@ func TestReview12FinalBigConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestReview12FinalAsClientDead: "--as-client" to a smarthost that refuses
+// connections keeps every submitted message (none failed or bounced) and
+// says so in its exit status; the next run to a live smarthost forwards
+// each once and leaves the spool empty.
+func TestReview12FinalAsClientDead(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	for k := range 5 {
+		from := fmt.Sprintf("ac%d@example.org", k)
+		if code, out, errOut := runCLIStdin(t, "Subject: ac\n\nbody\n", "submit", "--spool-dir", spool, "-f", from, "bob@example.net", "carol@example.net"); code != 0 {
+			t.Fatalf("submit: exit %d %q %q", code, out, errOut)
+		}
+	}
+	dead := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	out, errOut, code := runBinary(t, harness.Binary(t), "", "--as-client", dead, "--spool-dir", spool)
+	t.Logf("--as-client to a dead smarthost: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	if code == 0 {
+		t.Errorf("--as-client to a dead smarthost exited 0; want a failure status")
+	}
+	files := spoolFiles(t, spool)
+	if len(files) != 5 {
+		t.Errorf("spool after the failed run: %v; want the 5 messages", files)
+	}
+	for id, sfx := range files {
+		for _, s := range sfx {
+			if strings.Contains(s, "bad") || strings.Contains(s, "fail") {
+				t.Errorf("%s: %v after a refused connection; want it still ready", id, sfx)
+			}
+		}
+	}
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	if out, errOut, code := runBinary(t, harness.Binary(t), "", "--as-client", up.Addr(), "--spool-dir", spool); code != 0 {
+		t.Errorf("--as-client to a live smarthost: exit %d %q %q", code, out, errOut)
+	}
+	for k := range 5 {
+		if n := acceptedFrom(up, fmt.Sprintf("ac%d@example.org", k)); n != 1 {
+			t.Errorf("ac%d: forwarded %d times; want once", k, n)
+		}
+	}
+	checkSpoolEmpty(t, spool)
+}
