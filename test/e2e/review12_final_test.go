@@ -818,3 +818,64 @@ func TestReview12FinalAsClientDead(t *testing.T) {
 	}
 	checkSpoolEmpty(t, spool)
 }
+
+// TestReview12FinalConcurrencyLimits: with four delivery workers, twelve
+// messages for a.test (destination_concurrency_limit 1) and twelve for
+// b.test (limit 2), sent by parallel clients: never more sessions in the
+// middle of a message at a next hop than its limit, and each message once.
+func TestReview12FinalConcurrencyLimits(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	inFlight, peak := map[string]int{}, map[string]int{}
+	slow := func(name string) harness.Script {
+		return harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+			if st == harness.StageEndOfData {
+				mu.Lock()
+				inFlight[name]++
+				peak[name] = max(peak[name], inFlight[name])
+				mu.Unlock()
+				time.Sleep(150 * time.Millisecond)
+				mu.Lock()
+				inFlight[name]--
+				mu.Unlock()
+			}
+			return harness.Response{}
+		}}
+	}
+	a, b := harness.NewFakeSMTP(t, slow("a")), harness.NewFakeSMTP(t, slow("b"))
+	r, _ := r12RoutesTo(t, a.Addr(), b.Addr(), "--forward-on-disconnect")
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, d := range []string{"a", "b"} {
+				from := fmt.Sprintf("lim-%s%d@example.org", d, i)
+				if _, err := sendMail(r.addr(), from, []string{"x@" + d + ".test"}, message(from)); err != nil {
+					t.Errorf("%s: %v", from, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if !waitFor(20*time.Second, func() bool { return len(a.Transactions()) >= 12 && len(b.Transactions()) >= 12 }) {
+		t.Fatalf("delivered %d to a.test, %d to b.test; want 12 each", len(a.Transactions()), len(b.Transactions()))
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	t.Logf("peak sessions in a message: a.test %d, b.test %d", peak["a"], peak["b"])
+	if peak["a"] > 1 || peak["b"] > 2 {
+		t.Errorf("peak sessions a.test %d (limit 1), b.test %d (limit 2)", peak["a"], peak["b"])
+	}
+	mu.Unlock()
+	for i := range 12 {
+		for _, f := range []*harness.FakeSMTP{a, b} {
+			for _, d := range []string{"a", "b"} {
+				from := fmt.Sprintf("lim-%s%d@example.org", d, i)
+				if n := acceptedFrom(f, from); (f == a) == (d == "a") && n != 1 {
+					t.Errorf("%s: delivered %d times; want once", from, n)
+				}
+			}
+		}
+	}
+}
