@@ -236,20 +236,6 @@ func r12CPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
-// r12RSS is a process's resident set in KiB.
-func r12RSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			var n int64
-			fmt.Sscan(strings.TrimSpace(v), &n)
-			return n
-		}
-	}
-	return -1
-}
-
 // TestReview12FinalSlowloris: 200 clients in the middle of DATA, each
 // sending a few bytes a second, with the default memory limit (16 MiB plus
 // 100 KiB a session): the relay does not crash, its CPU stays bounded (no
@@ -319,7 +305,7 @@ func TestReview12FinalSlowloris(t *testing.T) {
 	cpu0, t0 := r12CPU(t, pid), time.Now()
 	time.Sleep(4 * time.Second)
 	cpu, wall := r12CPU(t, pid)-cpu0, time.Since(t0)
-	rss := r12RSS(t, pid)
+	rss := r12Status(t, pid, "VmRSS")
 	t.Logf("200 slow clients: relay CPU %v in %v, RSS %d KiB", cpu, wall.Round(time.Millisecond), rss)
 	if cpu > wall/2 {
 		t.Errorf("relay used %v of CPU in %v with 200 slow clients; want well under half a core", cpu, wall)
