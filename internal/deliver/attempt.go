@@ -252,8 +252,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			if soon := now.Add(busyRetry); waiting && soon.Before(env.NextAttempt) {
 				env.NextAttempt = soon
 			}
-			if env.Count(spool.Deferred) == 0 {
-				// Paced, not tried: this was no attempt.
+			if out.deferred == 0 {
+				// Paced (or behind a destination that just failed),
+				// nothing deferred now: this was no attempt.
 				env.Attempts--
 				out.paused = true
 			}

@@ -78,7 +78,6 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 
 // runLeg carries one leg and records what each of its recipients got.
 func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome) {
-	env := c.Env
 	defer func() {
 		for _, a := range lg.rcpts {
 			rr := results[a]
@@ -122,12 +121,45 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		}
 		return
 	}
+	for try := 0; ; try++ {
+		if !s.sendLeg(ctx, wc, c, lg, results, out, try) {
+			return
+		}
+	}
+}
+
+// sendLeg carries one leg over a session: the worker's own, a parked one or
+// a new one. It reports whether to try again: a reused session that failed
+// before any reply (the upstream closed it while it was parked) is closed,
+// and the leg goes once more on another, as with Postfix's connection cache.
+// Nothing was accepted on the dead session, so nothing is sent twice.
+func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome, try int) (again bool) {
+	env := c.Env
 	conn, relay, err := wc.get(ctx, lg.dst)
+	if de := (*deadError)(nil); errors.As(err, &de) {
+		// The destination failed a moment ago and is not dialled again
+		// until de.until. A recipient already deferred by an earlier
+		// attempt is not tried now (no attempt counted, its back-off
+		// does not grow, no log line), as when its destination is
+		// paced; a new one is deferred with the failure.
+		fresh := lg.rcpts[:0:0]
+		for _, a := range lg.rcpts {
+			if deferredBefore(env, a) {
+				results[a] = rcptResult{until: de.until, relay: lg.dst.Key}
+			} else {
+				fresh = append(fresh, a)
+			}
+		}
+		lg.rcpts = fresh
+		if len(fresh) == 0 {
+			return false
+		}
+	}
 	if errors.Is(err, errBusy) {
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{waiting: true}
 		}
-		return
+		return false
 	}
 	if relay == "" {
 		relay = lg.dst.Key
@@ -144,7 +176,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{err: err, relay: relay, reply: rep}
 		}
-		return
+		return false
 	}
 	s.rateWait(ctx, lg.dst)
 	body, size, err := c.Content()
@@ -154,7 +186,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{err: err, relay: relay}
 		}
-		return
+		return false
 	}
 	var content io.Reader = body
 	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
@@ -181,16 +213,22 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 			for _, a := range lg.rcpts {
 				results[a] = rr
 			}
-			return
+			return false
 		}
 		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
 	}
 	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
 		EightBit: env.BodyType == "8bit", SMTPUTF8: smtputf8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
+	reused := wc.carried > 0
 	res, sendErr := conn.Send(ctx, msg)
 	body.Close()
 	wc.carried++
+	if sendErr != nil && reused && try == 0 && (res == nil || res.Mail.Code == 0) && ctx.Err() == nil {
+		s.log.Info("reused session failed before any reply; trying a new one", "destination", lg.dst.Key, "err", sendErr)
+		wc.close()
+		return true
+	}
 	if sendErr == nil {
 		s.feedback(lg.dst.Key, true)
 	}
@@ -214,6 +252,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	if conn.Broken() {
 		wc.close()
 	}
+	return false
 }
 
 // workerConn is a worker's one session, kept open across messages to the
@@ -363,8 +402,8 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		}
 		w.close()
 	}
-	if err := s.deadErr(rt.Key); err != nil {
-		return nil, "", err
+	if until, err := s.deadErr(rt.Key); err != nil {
+		return nil, "", &deadError{until: until, err: err}
 	}
 	if !s.tryAcquire(rt.Key, s.queueLimit(rt)) {
 		return nil, "", errBusy
@@ -422,18 +461,38 @@ func (s *Scheduler) markDead(key string, err error) {
 	s.dead[key] = deadDest{until: s.clock.Now().Add(s.opts.MinBackoff), err: err}
 }
 
-func (s *Scheduler) deadErr(key string) error {
+func (s *Scheduler) deadErr(key string) (time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.dead[key]
 	if !ok {
-		return nil
+		return time.Time{}, nil
 	}
 	if !s.clock.Now().Before(d.until) {
 		delete(s.dead, key)
-		return nil
+		return time.Time{}, nil
 	}
-	return d.err
+	return d.until, d.err
+}
+
+// deadError is a destination's recent failure, given to the messages
+// behind it until it may be dialled again.
+type deadError struct {
+	until time.Time
+	err   error
+}
+
+func (e *deadError) Error() string { return e.err.Error() }
+func (e *deadError) Unwrap() error { return e.err }
+
+// deferredBefore reports whether an earlier attempt deferred addr.
+func deferredBefore(env *spool.Envelope, addr string) bool {
+	for _, r := range env.Recipients {
+		if r.Addr == addr {
+			return r.Status == spool.Deferred
+		}
+	}
+	return false
 }
 
 func (s *Scheduler) clearDead() {
