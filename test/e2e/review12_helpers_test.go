@@ -78,12 +78,6 @@ func (u *rawUpstream) accept() {
 	}
 }
 
-func (u *rawUpstream) setMailReply(f func(conn, n int) string) {
-	u.mu.Lock()
-	u.mailReply = f
-	u.mu.Unlock()
-}
-
 func (u *rawUpstream) serve(c net.Conn, conn int) {
 	defer c.Close()
 	r := bufio.NewReaderSize(c, 64<<10)
