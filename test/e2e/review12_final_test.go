@@ -751,7 +751,7 @@ func TestReview12FinalBigConcurrent(t *testing.T) {
 	if hwm > 160<<10 {
 		t.Errorf("relay peak RSS %d KiB; want well under the %d MB of mail in flight", hwm, clients*size>>20)
 	}
-	if !waitFor(30*time.Second, func() bool { return len(up.Transactions()) >= clients }) {
+	if !waitFor(120*time.Second, func() bool { return len(up.Transactions()) >= clients }) {
 		t.Fatalf("forwarded %d of %d", len(up.Transactions()), clients)
 	}
 	want := len(strings.ReplaceAll(body, "\n", "\r\n"))

@@ -125,12 +125,14 @@ func TestReview12ProxyConcurrentClients(t *testing.T) {
 func TestReview12ProxyLeftovers(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
+	up.mu.Lock() // its accept loop runs already
 	up.rcptReply = func(_ int, addr string) string {
 		if strings.HasPrefix(addr, "refused") {
 			return "550 5.1.1 <" + addr + ">: Recipient address rejected"
 		}
 		return ""
 	}
+	up.mu.Unlock()
 	r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	leave := []struct {
 		name  string
@@ -227,7 +229,9 @@ func TestReview12ProxyIdleUpstream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			up := newRawUpstream(t)
+			up.mu.Lock() // its accept loop runs already
 			tc.setup(up)
+			up.mu.Unlock()
 			r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 			for k := range 4 {
 				c := mustDial(t, r.addr(), "127.0.0.1")
