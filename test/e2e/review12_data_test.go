@@ -287,12 +287,12 @@ func TestReview12DataRandom(t *testing.T) {
 	up := newRawUpstream(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	rnd := rand.New(rand.NewPCG(seed, 12))
 	const alphabet = "..\r\r\n\nab\x00\xff "
 	var mu sync.Mutex
 	for _, mode := range review12Modes(t, up.addr()) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
+			rnd := rand.New(rand.NewPCG(seed, uint64(len(mode.name)))) // one per parallel subtest
 			var pending [][2]string
 			defer func() {
 				for _, p := range pending {
@@ -400,12 +400,12 @@ func TestReview12HeaderStamp(t *testing.T) {
 		{"colon-less line after folding", "Subject: a\r\n b\r\nnot a field\r\n\r\nbody\r\n"},
 		{"space in a field name", "Subject: a\r\nBad Name: x\r\n\r\nbody\r\n"},
 	}
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	modes := review12Modes(t, up.addr(), "--size", "0")
 	t.Run("modes", func(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(mode.name, func(t *testing.T) {
 				t.Parallel()
+				rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(mode.name)))) // one per parallel subtest
 				var sent [][2]string
 				for i, tc := range cases {
 					for _, piece := range []int{0, 1, 7, 4096} {

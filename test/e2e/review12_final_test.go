@@ -715,8 +715,8 @@ func r12Status(t *testing.T, pid int, field string) int64 {
 	return -1
 }
 
-// TestReview12FinalBigConcurrent: 40 clients at once, each sending a 4 MB
-// message (160 MB in all), with the default memory limit: every message is
+// TestReview12FinalBigConcurrent: 16 clients at once, each sending a 4 MB
+// message (64 MB in all), with the default memory limit: every message is
 // accepted and forwarded intact in size, and the relay's peak resident set
 // stays far below the mail in flight (the text is read in blocks and
 // spooled, not held whole).
@@ -727,7 +727,7 @@ func TestReview12FinalBigConcurrent(t *testing.T) {
 		"--config", writeConfig(t, "[policy]\nmax_connections_per_ip = 1000\n"),
 		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	pid := r.current().PID()
-	const clients, size = 40, 4 << 20
+	const clients, size = 16, 4 << 20
 	line := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ..", 1) + "\n"
 	body := "Subject: big\n\n" + strings.Repeat(line, size/len(line))
 	var wg sync.WaitGroup

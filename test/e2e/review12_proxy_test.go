@@ -202,7 +202,7 @@ func TestReview12ProxyIdleUpstream(t *testing.T) {
 		// RCPT.
 		want string
 	}{
-		{"upstream idle timeout", func(u *rawUpstream) { u.idle = 300 * time.Millisecond }, time.Second, "250 "},
+		{"upstream idle timeout", func(u *rawUpstream) { u.idle = time.Second }, 1500 * time.Millisecond, "250 "},
 		{"one message per session", func(u *rawUpstream) { u.dotClose = true }, 100 * time.Millisecond, "250 "},
 		{"421 to the second MAIL", func(u *rawUpstream) {
 			u.mailReply = func(_, n int) string {
