@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"os"
 	"strconv"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 // implements it.
 type Queue interface {
 	List() ([]spool.Entry, error)
-	ContentPath(id string) string
+	ContentSize(id string) (int64, error)
 }
 
 // BanList is the enforcer's bans. *enforce.Bans implements it.
@@ -115,8 +114,8 @@ func collectQueue(ch chan<- prometheus.Metric, q Queue, ents []spool.Entry, now 
 				byAge[e.State][i]++
 			}
 		}
-		if fi, err := os.Stat(q.ContentPath(e.ID)); err == nil {
-			bytes += fi.Size()
+		if n, err := q.ContentSize(e.ID); err == nil {
+			bytes += n
 		}
 	}
 	for _, st := range states {

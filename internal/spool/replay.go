@@ -16,7 +16,9 @@ import (
 //   - written under this boot (the process was killed; the kernel kept its
 //     page cache): the files are as the process left them. A message whose
 //     record was synced but whose envelope is still New is made Ready (or
-//     Held): its session may or may not have heard 250, so it is kept.
+//     Held): its session may or may not have heard 250, so it is kept. A
+//     message with no envelope at all was served from memory and never
+//     written out: its files are written from the record.
 //   - written under another boot (a power loss or a kernel crash may have
 //     taken files that were not yet synced): every message accepted in the
 //     segment and not noted as done gets its content and envelope back from
@@ -160,14 +162,17 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
 		defer lock.Close()
 	}
 	st, ferr := s.find(r.id)
-	if sameBoot {
-		if ferr == nil && st == New {
+	if sameBoot && ferr == nil {
+		if st == New {
 			if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
 				rep.Restored = append(rep.Restored, r.id)
 			}
 		}
 		return
 	}
+	// Under this boot, a message without an envelope was served from
+	// memory (hot.go) and never written out: the record is all there
+	// is, as after a power loss.
 	changed := false
 	if got, err := os.ReadFile(s.contentPath(r.id)); err != nil || string(got) != string(r.content) {
 		if err := s.writeAtomic(s.contentPath(r.id), r.content); err != nil {

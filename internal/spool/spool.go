@@ -147,6 +147,10 @@ type Spool struct {
 	syncObs SyncObserver
 	// journal, while open, takes small acceptances (group commit).
 	journal atomic.Pointer[Journal]
+	// hot holds the messages served from the journal (hot.go); noHot,
+	// set by tests of the file path, keeps every message in files.
+	hot   hotTable
+	noHot bool
 	// watcher, if set, hears of each commit to Ready (watch.go).
 	watcher atomic.Pointer[Watcher]
 	// boot names the kernel's boot, to tell a journal left by a killed
@@ -282,13 +286,40 @@ func (s *Spool) List() ([]Entry, error) {
 		out = append(out, Entry{ID: id, State: st})
 	}
 	// ReadDir sorts by file name, and ids of one length sort as names do.
+	if served := s.servedEntries(); len(served) > 0 {
+		out = mergeEntries(out, served)
+	}
 	return out, nil
+}
+
+// mergeEntries merges two lists in id order; an id in both (written out
+// between the two looks) is listed once, as its file says.
+func mergeEntries(files, served []Entry) []Entry {
+	out := make([]Entry, 0, len(files)+len(served))
+	i, j := 0, 0
+	for i < len(files) || j < len(served) {
+		switch {
+		case j == len(served) || i < len(files) && files[i].ID < served[j].ID:
+			out = append(out, files[i])
+			i++
+		case i == len(files) || served[j].ID < files[i].ID:
+			out = append(out, served[j])
+			j++
+		default:
+			out = append(out, files[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
 }
 
 // find returns the state a message's envelope is in now.
 func (s *Spool) find(id string) (State, error) {
 	if !ValidID(id) {
 		return 0, ErrNotFound
+	}
+	if _, st, ok, _ := s.readServed(id); ok {
+		return st, nil
 	}
 	for _, st := range []State{Ready, Claimed, Failed, Held, New} {
 		if _, err := os.Lstat(s.envelopePath(id, st)); err == nil {
