@@ -12,6 +12,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// serve makes s serve messages from the journal: that takes a Watcher, a
+// scheduler in the process to claim them.
+func serve(t *testing.T, s *Spool) *Journal {
+	t.Helper()
+	s.Watch(nopWatcher{})
+	return openJournal(t, s)
+}
+
+type nopWatcher struct{}
+
+func (nopWatcher) Committed(string, []byte) {}
+
 func readContent(t *testing.T, c *Claim) string {
 	t.Helper()
 	r, n, err := c.Content()
@@ -30,7 +42,7 @@ func readContent(t *testing.T, c *Claim) string {
 func TestServedLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
-	j := openJournal(t, s)
+	j := serve(t, s)
 	body := "Subject: served\r\n\r\n" + strings.Repeat("x", 20000) + "\r\n" // more than one chunk
 	id := newMessage(t, s, body)
 	if got := files(t, dir); len(got) != 0 {
@@ -75,7 +87,7 @@ func TestServedLifecycle(t *testing.T) {
 func TestServedWrittenOut(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
-	j := openJournal(t, s)
+	j := serve(t, s)
 	idle := newMessage(t, s, "Subject: idle\r\n\r\n")
 	busy := newMessage(t, s, "Subject: busy\r\n\r\n")
 	c, err := s.Claim(busy)
@@ -123,7 +135,7 @@ func TestServedWrittenOut(t *testing.T) {
 func TestServedChanges(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
-	openJournal(t, s)
+	serve(t, s)
 	id := newMessage(t, s, "Subject: deferred\r\n\r\n")
 	c, _ := s.Claim(id)
 	c.Env.Recipients[1].Status = Sent
@@ -161,7 +173,7 @@ func TestServedKilled(t *testing.T) {
 	for _, boot := range []string{"", "another boot"} {
 		dir := t.TempDir()
 		s, _ := Open(dir, nil)
-		j := openJournal(t, s)
+		j := serve(t, s)
 		want := map[string]string{}
 		for _, b := range []string{"one", "two", strings.Repeat("three", 9000)} {
 			body := "Subject: " + b + "\r\n\r\n"
@@ -204,7 +216,7 @@ func TestServedKilled(t *testing.T) {
 func TestServedLimits(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
-	j := openJournal(t, s)
+	j := serve(t, s)
 	big := newMessage(t, s, strings.Repeat("b", hotMaxContent+1))
 	if _, err := os.Stat(s.contentPath(big)); err != nil {
 		t.Errorf("big message has no content file: %v", err)
@@ -255,7 +267,7 @@ func TestServedLimits(t *testing.T) {
 func TestServedConcurrent(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
-	j := openJournal(t, s)
+	j := serve(t, s)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	var cpErr error

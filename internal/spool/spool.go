@@ -26,9 +26,11 @@
 // journal.go), that means: the content and envelope (as filters left them)
 // are in a journal record that has been fdatasynced, in a batch shared with
 // every session committing at the same time, and the envelope has then been
-// renamed to ID.envelope. The files themselves are synced within a second
-// by a checkpoint (syncfs), after which the journal segment is dropped;
-// until then a power loss is repaired from the journal by Recover. Without a
+// renamed to ID.envelope, or, for a small message no filter saw, that it is
+// served from memory (hot.go) until the checkpoint writes its files. The
+// files themselves are synced within a second by a checkpoint (syncfs),
+// after which the journal segment is dropped; until then a kill or a power
+// loss is repaired from the journal by Recover. Without a
 // journal (and for messages over 1 MiB), Commit means: the content file has
 // been written and fsynced, the envelope written to ID.envelope.new and
 // fsynced, renamed to ID.envelope, and the directory fsynced. Every later

@@ -41,10 +41,12 @@ type Writer struct {
 // message.
 var writeBufs sync.Pool
 
-// Create starts a new message. With the journal open, it starts in
-// memory, to be served from the journal if it stays small.
+// Create starts a new message. With the journal open and a scheduler in
+// this process watching (there is no point otherwise: nobody here would
+// claim it), it starts in memory, to be served from the journal if it
+// stays small.
 func (s *Spool) Create(now time.Time) (*Writer, error) {
-	if s.journal.Load() != nil && !s.noHot {
+	if s.journal.Load() != nil && s.watcher.Load() != nil && !s.noHot {
 		for range 5 {
 			if id := s.newID(now); s.reserve(id) {
 				return &Writer{s: s, id: id, mem: &chunks{budget: &s.hot.mem}}, nil
@@ -240,6 +242,12 @@ func (w *Writer) Commit(hold bool) error {
 	to := Ready
 	if hold {
 		to = Held
+	}
+	if w.mem != nil && hold {
+		// Held: kept until an administrator acts, as files.
+		if err := w.toFiles(); err != nil {
+			return err
+		}
 	}
 	if w.mem != nil {
 		err := w.commitServed(to)
