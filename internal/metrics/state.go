@@ -134,15 +134,11 @@ func collectQueue(ch chan<- prometheus.Metric, q Queue, ents []spool.Entry, now 
 	ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(bytes))
 }
 
-// IDAge is how long ago a message arrived, from its id: the spool's ids
-// start with eight hex digits of the arrival time in seconds.
+// IDAge is how long ago a message arrived, from its id.
 func IDAge(id string, now time.Time) time.Duration {
-	if len(id) < 8 {
+	t, ok := spool.IDTime(id)
+	if !ok {
 		return 0
 	}
-	sec, err := strconv.ParseUint(id[:8], 16, 32)
-	if err != nil {
-		return 0
-	}
-	return max(now.Sub(time.Unix(int64(sec), 0)), 0)
+	return max(now.Sub(t), 0)
 }

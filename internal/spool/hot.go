@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Messages served from the journal. While the journal is open, a small
@@ -38,6 +40,27 @@ const (
 	// its headers fit in one.
 	hotChunk = 8 << 10
 )
+
+// ServedWindow bounds how long after its acceptance a message may be
+// served from the memory of the daemon that accepted it, unseen by other
+// processes: the next checkpoint, within about a second, writes it out.
+// Commands in another process that do not find a message that young wait
+// this long for it.
+const ServedWindow = 3 * time.Second
+
+// IDTime is when a message was created, from its id: the spool's ids start
+// with eight hex digits of the time in seconds. ok is false for an id of
+// another form (E-MailRelay's).
+func IDTime(id string) (t time.Time, ok bool) {
+	if len(id) < 8 {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseUint(id[:8], 16, 32)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(sec), 0), true
+}
 
 var hotChunks = sync.Pool{New: func() any { return new([hotChunk]byte) }}
 

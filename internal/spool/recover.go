@@ -90,8 +90,12 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 		name := de.Name()
 		if strings.HasSuffix(name, ".tmp") && !strings.HasPrefix(name, ".") {
 			// A half-written envelope replacement: the old envelope is
-			// still in place, so the temporary file is garbage.
-			os.Remove(s.dir + "/" + name)
+			// still in place, so the temporary file is garbage, unless
+			// another process is writing it now (a queue command, or
+			// submit, while the daemon starts): only old ones go.
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(s.dir + "/" + name)
+			}
 			continue
 		}
 		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".content") {
