@@ -229,7 +229,9 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		if _, ok := d.known[e.ID]; ok {
 			continue
 		}
-		env, _, err := s.opts.Spool.Read(e.ID)
+		// Read in the state listed: no looking for it under other
+		// names, since only a Ready envelope is to be queued.
+		env, err := s.opts.Spool.ReadListed(e)
 		if err != nil {
 			continue // renamed meanwhile, or broken: a claim will tell
 		}
