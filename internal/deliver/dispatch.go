@@ -307,7 +307,10 @@ func (d *dispatcher) ended(o outcome) {
 // is closed; wg says when they all have.
 func (s *Scheduler) startWorkers(ctx context.Context, stop <-chan struct{}) (chan<- job, chan outcome, *sync.WaitGroup) {
 	work := make(chan job)
-	results := make(chan outcome)
+	// Room for every worker's outcome: a worker hands one over and goes
+	// on to its next message without waiting for the dispatcher to take
+	// it (a wake-up of the dispatcher for each message otherwise).
+	results := make(chan outcome, s.opts.Connections)
 	wg := &sync.WaitGroup{}
 	for range s.opts.Connections {
 		wg.Add(1)
