@@ -107,8 +107,8 @@ type commandConn struct {
 	net.Conn // the accepted connection (deadlines, addresses)
 	srv      *Server
 	// br reads the client (through replyFlusher); it comes from the
-	// server's pool and goes back when Read returns an error, after which
-	// go-smtp reads no more (rerr is then returned again).
+	// server's pool and goes back when go-smtp reads no more (endRead);
+	// later reads return rerr.
 	br   *bufio.Reader
 	rerr error
 	tls  atomic.Pointer[tls.ConnectionState]
@@ -117,6 +117,9 @@ type commandConn struct {
 	cur  net.Conn   // what is read and written: Conn, or TLS over it
 	out  []byte     // replies not yet written
 	werr error      // the write that failed; later replies are dropped
+	// outBuf is out's first array: most replies fit, without a new one
+	// for each connection.
+	outBuf [512]byte
 
 	pending []byte // a good command line not yet all handed to go-smtp
 	mode    readMode
@@ -150,6 +153,7 @@ type commandConn struct {
 
 func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 	c := &commandConn{Conn: nc, srv: srv, cur: nc, answered: true}
+	c.out = c.outBuf[:0]
 	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
 		// The handshake happens as go-smtp writes its greeting, which
 		// waits for the client's hello under this read deadline.
@@ -337,12 +341,33 @@ func (c *commandConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.read(p)
 	if err != nil {
-		c.rerr = err
-		c.br.Reset(nil)
-		c.srv.readers.Put(c.br)
-		c.br = nil
+		c.endRead(err)
 	}
 	return n, err
+}
+
+// endRead gives the read buffer back to the pool once go-smtp reads no
+// more: Read returns err from now on.
+func (c *commandConn) endRead(err error) {
+	if c.br == nil {
+		return
+	}
+	c.rerr = err
+	c.br.Reset(nil)
+	c.srv.readers.Put(c.br)
+	c.br = nil
+}
+
+// SetReadDeadline is go-smtp's, before it reads the next command. It fails
+// on a closed connection, and go-smtp's session then ends without another
+// Read (after QUIT, go-smtp closes the connection itself): the read buffer
+// goes back to the pool here then. Only go-smtp's goroutine calls it.
+func (c *commandConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if err != nil {
+		c.endRead(err)
+	}
+	return err
 }
 
 func (c *commandConn) read(p []byte) (int, error) {
