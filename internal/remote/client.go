@@ -319,6 +319,10 @@ func (c *Conn) writeLine(s string) error {
 }
 
 func (c *Conn) flush() error {
+	if c.w.Buffered() == 0 {
+		// sendBody's dot writer has flushed already.
+		return nil
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
 	if err := c.w.Flush(); err != nil {
 		c.broken = true

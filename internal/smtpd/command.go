@@ -131,11 +131,14 @@ type commandConn struct {
 
 	// The command handed to go-smtp and the code of its reply, which is
 	// applied to the state below before the next line is read.
-	verb       string
-	arg        string
-	code       int
-	answered   bool // go-smtp's reply to verb has been applied
-	ehloTLSAdv bool // STARTTLS was added to this EHLO reply
+	verb     string
+	arg      string
+	code     int
+	answered bool // go-smtp's reply to verb has been applied
+	// deadlineSet: go-smtp has just set the idle timeout's read deadline
+	// (its ReadTimeout is the same), before the read of a command line.
+	deadlineSet bool
+	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
 	greeted   bool // HELO/EHLO accepted
 	inMail    bool // MAIL accepted, transaction open
@@ -367,6 +370,7 @@ func (c *commandConn) SetReadDeadline(t time.Time) error {
 	if err != nil {
 		c.endRead(err)
 	}
+	c.deadlineSet = err == nil
 	return err
 }
 
@@ -507,9 +511,10 @@ func (c *commandConn) textFailed(err error) error {
 // readLine reads one line of at most max octets, its LF included. A longer
 // line is read to its end and thrown away; tooLong is then true.
 func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
-	if d := c.srv.opts.IdleTimeout; d > 0 {
+	if d := c.srv.opts.IdleTimeout; d > 0 && !c.deadlineSet {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
+	c.deadlineSet = false
 	c.line = c.line[:0]
 	for {
 		frag, err := c.br.ReadSlice('\n')
