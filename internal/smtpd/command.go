@@ -117,6 +117,9 @@ type commandConn struct {
 	cur  net.Conn   // what is read and written: Conn, or TLS over it
 	out  []byte     // replies not yet written
 	werr error      // the write that failed; later replies are dropped
+	// handshake: the greeting is to be written at once, which does the
+	// implicit TLS handshake (newCommandConn).
+	handshake bool
 	// outBuf is out's first array: most replies fit, without a new one
 	// for each connection.
 	outBuf [512]byte
@@ -159,9 +162,12 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 	c.out = c.outBuf[:0]
 	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
 		// The handshake happens as go-smtp writes its greeting, which
-		// waits for the client's hello under this read deadline.
+		// waits for the client's hello under this read deadline: the
+		// greeting is written at once (Write), not queued until go-smtp
+		// has set its own read deadline.
 		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 		c.cur = tls.Server(nc, srv.opts.TLSConfig)
+		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
 	return c
@@ -307,6 +313,10 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	err := c.queue(p)
+	if c.handshake && err == nil {
+		c.handshake = false
+		err = c.flush()
+	}
 	if c.code == 421 && len(p) >= 4 && p[3] == ' ' {
 		// RFC 5321 section 3.8: a server that says 421 closes the
 		// connection. In proxy mode the session passes on the
