@@ -222,6 +222,15 @@ func (c *commandConn) flush() error {
 	return c.flushLocked()
 }
 
+// flushNow writes the queued replies unless a write is under way (from
+// the transaction's own goroutine, or a Close): it never waits for one.
+func (c *commandConn) flushNow() {
+	if c.wmu.TryLock() {
+		c.flushLocked()
+		c.wmu.Unlock()
+	}
+}
+
 // flushLocked writes the queued replies, under the idle timeout (go-smtp's
 // own write deadline for each reply is not used: see SetWriteDeadline).
 func (c *commandConn) flushLocked() error {
