@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +52,18 @@ func envInt(name string, def int) int {
 // scheduler takes to drain them into smtp-sink, with fsync on as in
 // production, and the heap at its peak.
 //
+// The sink's own pace is measured first, in the same run: smtp-source
+// sends as many messages (at most 20,000) of the same size into the same
+// kind of sink over as many sessions as the scheduler has workers, each
+// session carrying several messages; "x-sink" is the drain's pace over
+// it. CPU is counted over the drain alone: "relay-cpu-us/msg" is this
+// process's user+system time per message (the scheduler, the spool and
+// the SMTP client), "sink-cpu-us/msg" smtp-sink's. RK_BENCH_CPUPROFILE
+// names a file for a CPU profile of the drain alone (-cpuprofile also
+// covers the queueing).
+//
 //	go test -run XXX -bench SchedulerDrain -benchtime 1x -timeout 30m ./bench/
+//	RK_BENCH_MESSAGES=20000 RK_BENCH_CPUPROFILE=/tmp/drain.prof go test -run XXX -bench SchedulerDrain -benchtime 1x ./bench/
 func BenchmarkSchedulerDrain(b *testing.B) {
 	n := envInt("RK_BENCH_MESSAGES", 100000)
 	dests := envInt("RK_BENCH_DESTINATIONS", 1000)
@@ -58,6 +71,8 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		sink := harness.StartSink(b, harness.SinkOptions{})
+		sinkRate := sinkPace(b, sink.Addr(), min(n, 20000), workers)
+		sinkPID := childPID(b, "smtp-sink")
 		sp, err := spool.Open(b.TempDir(), nil)
 		if err != nil {
 			b.Fatal(err)
@@ -97,11 +112,15 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 				}
 			}
 		}()
+		stopProfile := startProfile(b, os.Getenv("RK_BENCH_CPUPROFILE"))
+		relay0, sink0 := selfCPU(), procCPU(sinkPID)
 		b.StartTimer()
 		start := time.Now()
 		sum, err := s.RunOnce(context.Background())
 		elapsed := time.Since(start)
 		b.StopTimer()
+		relayCPU, sinkCPU := selfCPU()-relay0, procCPU(sinkPID)-sink0
+		stopProfile()
 		close(stop)
 		jstop()
 		<-jdone
@@ -112,11 +131,16 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 		if len(ents) != 0 {
 			b.Fatalf("%d messages left in the spool", len(ents))
 		}
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "msgs/s")
+		rate := float64(n) / elapsed.Seconds()
+		b.ReportMetric(rate, "msgs/s")
+		b.ReportMetric(rate/sinkRate, "x-sink")
+		b.ReportMetric(float64(relayCPU.Microseconds())/float64(n), "relay-cpu-us/msg")
+		b.ReportMetric(float64(sinkCPU.Microseconds())/float64(n), "sink-cpu-us/msg")
 		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 		b.ReportMetric(float64(router.dials.Load()), "sessions")
-		b.Logf("drained %d messages to %d destinations in %v (%.0f msgs/s), peak heap %.1f MiB, %d sessions",
-			n, dests, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), float64(peak.Load())/(1<<20), router.dials.Load())
+		b.Logf("drained %d messages to %d destinations in %v (%.0f msgs/s, %.2f× the sink's %.0f), relay CPU %v, sink CPU %v, peak heap %.1f MiB, %d sessions",
+			n, dests, elapsed.Round(time.Millisecond), rate, rate/sinkRate, sinkRate, relayCPU.Round(time.Millisecond), sinkCPU.Round(time.Millisecond),
+			float64(peak.Load())/(1<<20), router.dials.Load())
 	}
 }
 
@@ -143,5 +167,101 @@ func queueMessages(b *testing.B, sp *spool.Spool, n, dests int, each func(id str
 		if each != nil {
 			each(w.ID())
 		}
+	}
+}
+
+// sinkPace sends n messages of the benchmark's size into the sink at addr
+// with smtp-source over sessions sessions, each carrying several
+// messages, and returns the messages per second it took them at.
+func sinkPace(b *testing.B, addr string, n, sessions int) float64 {
+	b.Helper()
+	start := time.Now()
+	out, err := harness.Source(b, harness.SourceOptions{Addr: addr, Messages: n, Sessions: sessions, Size: 4000,
+		Reuse: true, Timeout: 5 * time.Minute})
+	if err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	b.Logf("the sink alone: %d messages over %d sessions at %.0f msgs/s", n, sessions, rate)
+	return rate
+}
+
+// childPID is the pid of this process's child named comm (as in
+// /proc/PID/comm), or 0.
+func childPID(b *testing.B, comm string) int {
+	b.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so the
+		// fields are counted from the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		name := string(stat[strings.IndexByte(string(stat), '(')+1 : i])
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && name == comm && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	b.Logf("no child process %s found; its CPU is not counted", comm)
+	return 0
+}
+
+// procCPU is a process's user+system time so far (0 if pid is 0 or gone).
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// utime and stime are fields 14 and 15 of stat(5), in clock ticks
+	// (100 a second on Linux).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// selfCPU is this process's user+system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startProfile starts a CPU profile into file, if one is named, and
+// returns what stops it.
+func startProfile(b *testing.B, file string) func() {
+	b.Helper()
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }

@@ -246,7 +246,7 @@ func (r *relay) runServer() int {
 	if !r.cfg.SMTP.Disabled {
 		for _, la := range r.cfg.SMTPListens() {
 			role, a := la.Role, la.Addr
-			l, err := net.Listen("tcp", a)
+			l, err := smtpd.Listen(ctx, a, opts.IdleTimeout)
 			if err != nil {
 				fmt.Fprintf(r.stderr, "relaykeeper: cannot listen on %s: %v\n", a, err)
 				for _, l := range r.lns {

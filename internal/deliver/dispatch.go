@@ -229,7 +229,9 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		if _, ok := d.known[e.ID]; ok {
 			continue
 		}
-		env, _, err := s.opts.Spool.Read(e.ID)
+		// Read in the state listed: no looking for it under other
+		// names, since only a Ready envelope is to be queued.
+		env, err := s.opts.Spool.ReadListed(e)
 		if err != nil {
 			continue // renamed meanwhile, or broken: a claim will tell
 		}
@@ -305,7 +307,10 @@ func (d *dispatcher) ended(o outcome) {
 // is closed; wg says when they all have.
 func (s *Scheduler) startWorkers(ctx context.Context, stop <-chan struct{}) (chan<- job, chan outcome, *sync.WaitGroup) {
 	work := make(chan job)
-	results := make(chan outcome)
+	// Room for every worker's outcome: a worker hands one over and goes
+	// on to its next message without waiting for the dispatcher to take
+	// it (a wake-up of the dispatcher for each message otherwise).
+	results := make(chan outcome, s.opts.Connections)
 	wg := &sync.WaitGroup{}
 	for range s.opts.Connections {
 		wg.Add(1)

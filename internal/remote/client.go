@@ -70,6 +70,7 @@ type Conn struct {
 	addr   string
 	nc     net.Conn
 	r      *bufio.Reader
+	tr     textproto.Reader // over r
 	w      *bufio.Writer
 	ext    map[string]string
 	Greet  reply.Reply
@@ -152,6 +153,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 func (c *Conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = bufio.NewReaderSize(nc, 4096)
+	c.tr = textproto.Reader{R: c.r}
 	c.w = bufio.NewWriterSize(nc, 16<<10)
 }
 
@@ -303,8 +305,13 @@ func (c *Conn) writeLine(s string) error {
 		}
 		c.opts.Trace(">", shown)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
-	if _, err := c.w.WriteString(s + "\r\n"); err != nil {
+	if c.w.Available() < len(s)+2 {
+		// The buffer is written out now, not only at flush, which
+		// sets the deadline otherwise.
+		c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+	}
+	c.w.WriteString(s)
+	if _, err := c.w.WriteString("\r\n"); err != nil {
 		c.broken = true
 		return err
 	}
@@ -312,6 +319,10 @@ func (c *Conn) writeLine(s string) error {
 }
 
 func (c *Conn) flush() error {
+	if c.w.Buffered() == 0 {
+		// sendBody's dot writer has flushed already.
+		return nil
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
 	if err := c.w.Flush(); err != nil {
 		c.broken = true
@@ -332,10 +343,9 @@ func (c *Conn) cmd(line string) (reply.Reply, error) {
 
 func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
-	tr := textproto.NewReader(c.r)
 	var rep reply.Reply
 	for {
-		line, err := tr.ReadLine()
+		line, err := c.tr.ReadLine()
 		if err != nil {
 			c.broken = true
 			return rep, err

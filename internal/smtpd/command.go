@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -93,12 +94,35 @@ func nextDataState(s int, b byte) int {
 // commandConn is the client's connection as go-smtp sees it. Read and
 // Write are called by go-smtp's connection goroutine only; Close and the
 // TLS state may be used from any goroutine.
+//
+// Replies are written in batches: go-smtp writes each reply line on its
+// own (an EHLO reply is eight writes), and every write to a TCP socket is
+// a system call and a packet. So Write keeps the replies in out, and they
+// go out together just before the connection is read from and would wait
+// for the client (replyFlusher, below the read buffer), and at Close. A
+// client therefore has every reply it waits for before the relay waits for
+// it, as RFC 2920 section 3.1 asks of a server under PIPELINING; a client
+// that sends one command at a time sees no difference but fewer packets.
 type commandConn struct {
 	net.Conn // the accepted connection (deadlines, addresses)
 	srv      *Server
-	cur      net.Conn // what is read and written: Conn, or TLS over it
-	br       *bufio.Reader
-	tls      atomic.Pointer[tls.ConnectionState]
+	// br reads the client (through replyFlusher); it comes from the
+	// server's pool and goes back when go-smtp reads no more (endRead);
+	// later reads return rerr.
+	br   *bufio.Reader
+	rerr error
+	tls  atomic.Pointer[tls.ConnectionState]
+
+	wmu  sync.Mutex // guards cur, out and werr; Close may come from another goroutine
+	cur  net.Conn   // what is read and written: Conn, or TLS over it
+	out  []byte     // replies not yet written
+	werr error      // the write that failed; later replies are dropped
+	// handshake: the greeting is to be written at once, which does the
+	// implicit TLS handshake (newCommandConn).
+	handshake bool
+	// outBuf is out's first array: most replies fit, without a new one
+	// for each connection.
+	outBuf [512]byte
 
 	pending []byte // a good command line not yet all handed to go-smtp
 	mode    readMode
@@ -110,11 +134,14 @@ type commandConn struct {
 
 	// The command handed to go-smtp and the code of its reply, which is
 	// applied to the state below before the next line is read.
-	verb       string
-	arg        string
-	code       int
-	answered   bool // go-smtp's reply to verb has been applied
-	ehloTLSAdv bool // STARTTLS was added to this EHLO reply
+	verb     string
+	arg      string
+	code     int
+	answered bool // go-smtp's reply to verb has been applied
+	// deadlineSet: go-smtp has just set the idle timeout's read deadline
+	// (its ReadTimeout is the same), before the read of a command line.
+	deadlineSet bool
+	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
 	greeted   bool // HELO/EHLO accepted
 	inMail    bool // MAIL accepted, transaction open
@@ -132,15 +159,98 @@ type commandConn struct {
 
 func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 	c := &commandConn{Conn: nc, srv: srv, cur: nc, answered: true}
+	c.out = c.outBuf[:0]
 	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
 		// The handshake happens as go-smtp writes its greeting, which
-		// waits for the client's hello under this read deadline.
+		// waits for the client's hello under this read deadline: the
+		// greeting is written at once (Write), not queued until go-smtp
+		// has set its own read deadline.
 		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 		c.cur = tls.Server(nc, srv.opts.TLSConfig)
+		c.handshake = true
 	}
-	c.br = bufio.NewReaderSize(c.cur, 16<<10)
+	c.br = srv.getReader(replyFlusher{c})
 	return c
 }
+
+// readBufSize is the client read buffer: a command line, or a block of
+// message text.
+const readBufSize = 16 << 10
+
+// getReader takes a client read buffer from the pool, or makes one. The
+// buffers are reused connection after connection: the proxy's clients
+// often send one message per connection, and a new 16 KiB buffer for each
+// was most of the garbage per message.
+func (s *Server) getReader(r io.Reader) *bufio.Reader {
+	if br, _ := s.readers.Get().(*bufio.Reader); br != nil {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, readBufSize)
+}
+
+// replyFlusher is what the read buffer reads from: it writes the replies
+// not yet written before it reads, and so before the read can wait.
+type replyFlusher struct{ c *commandConn }
+
+func (f replyFlusher) Read(p []byte) (int, error) {
+	if err := f.c.flush(); err != nil {
+		return 0, err
+	}
+	return f.c.cur.Read(p)
+}
+
+// queue adds reply text to what flush writes. Past a few KiB (a client
+// that pipelines many commands) it is written at once.
+func (c *commandConn) queue(p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	c.out = append(c.out, p...)
+	if len(c.out) >= 4<<10 {
+		return c.flushLocked()
+	}
+	return nil
+}
+
+// flush writes the queued replies.
+func (c *commandConn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+// flushNow writes the queued replies unless a write is under way (from
+// the transaction's own goroutine, or a Close): it never waits for one.
+func (c *commandConn) flushNow() {
+	if c.wmu.TryLock() {
+		c.flushLocked()
+		c.wmu.Unlock()
+	}
+}
+
+// flushLocked writes the queued replies, under the idle timeout (go-smtp's
+// own write deadline for each reply is not used: see SetWriteDeadline).
+func (c *commandConn) flushLocked() error {
+	if c.werr != nil || len(c.out) == 0 {
+		return c.werr
+	}
+	if d := c.srv.opts.IdleTimeout; d > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	_, err := c.cur.Write(c.out)
+	c.out = c.out[:0]
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// SetWriteDeadline is go-smtp's, before each reply it writes; the reply
+// is only queued, and flush sets the deadline for the write itself.
+func (c *commandConn) SetWriteDeadline(time.Time) error { return nil }
 
 // TLSState reports the connection's TLS state once TLS is up.
 func (c *commandConn) TLSState() (tls.ConnectionState, bool) {
@@ -164,11 +274,30 @@ func (c *commandConn) offerTLS() bool {
 	return c.srv.opts.TLSConfig != nil && !c.srv.opts.ImplicitTLS && c.tls.Load() == nil
 }
 
-// Close closes the accepted connection; under TLS that ends the TLS
-// connection too, without waiting for a close_notify to be sent.
-func (c *commandConn) Close() error { return c.Conn.Close() }
+// Close writes the replies still queued (go-smtp's 221 to QUIT, a 421)
+// and closes the accepted connection; under TLS that ends the TLS
+// connection too, without waiting for a close_notify to be sent. A Close
+// from another goroutine (the transaction timeout, a shutdown) while go-smtp
+// writes or flushes does not wait for it: the connection closes at once, as
+// it would have without the queue.
+func (c *commandConn) Close() error {
+	if c.wmu.TryLock() {
+		if len(c.out) > 0 && c.werr == nil {
+			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+			c.cur.Write(c.out)
+			c.out = c.out[:0]
+		}
+		c.werr = net.ErrClosed
+		c.wmu.Unlock()
+	}
+	return c.Conn.Close()
+}
 
-// Write carries go-smtp's replies to the client and notes their code.
+// closeFlushTimeout bounds the write of the last replies at Close.
+const closeFlushTimeout = 5 * time.Second
+
+// Write carries go-smtp's replies to the client and notes their code. The
+// replies are queued, and written when the client is read next.
 func (c *commandConn) Write(p []byte) (int, error) {
 	if c.closed {
 		// The session ended with our own reply (textFailed, the
@@ -187,12 +316,16 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		// go-smtp has no size limit (see New) and says SIZE without
 		// one; the client is told the relay's (RFC 1870). go-smtp
 		// writes one reply line per Write.
-		if _, err := io.WriteString(c.cur, string(p[:4])+"SIZE "+strconv.FormatInt(max, 10)+"\r\n"); err != nil {
+		if err := c.queue([]byte(string(p[:4]) + "SIZE " + strconv.FormatInt(max, 10) + "\r\n")); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	n, err := c.cur.Write(p)
+	err := c.queue(p)
+	if c.handshake && err == nil {
+		c.handshake = false
+		err = c.flush()
+	}
 	if c.code == 421 && len(p) >= 4 && p[3] == ' ' {
 		// RFC 5321 section 3.8: a server that says 421 closes the
 		// connection. In proxy mode the session passes on the
@@ -205,9 +338,12 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		// go-smtp does not know about our STARTTLS, so the keyword
 		// goes in here.
 		c.ehloTLSAdv = true
-		_, err = io.WriteString(c.cur, "250-STARTTLS\r\n")
+		err = c.queue([]byte("250-STARTTLS\r\n"))
 	}
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // reply writes one of our own replies, and counts it if it is an error.
@@ -215,15 +351,49 @@ func (c *commandConn) reply(text string) error {
 	if text[0] == '4' || text[0] == '5' {
 		c.errors++
 	}
-	if d := c.srv.opts.IdleTimeout; d > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(d))
+	return c.queue([]byte(text + "\r\n"))
+}
+
+// Read hands go-smtp the next good command line, or message text. An
+// error ends go-smtp's session: the read buffer then goes back to the
+// pool, and later reads return the same error.
+func (c *commandConn) Read(p []byte) (int, error) {
+	if c.br == nil {
+		return 0, c.rerr
 	}
-	_, err := io.WriteString(c.cur, text+"\r\n")
+	n, err := c.read(p)
+	if err != nil {
+		c.endRead(err)
+	}
+	return n, err
+}
+
+// endRead gives the read buffer back to the pool once go-smtp reads no
+// more: Read returns err from now on.
+func (c *commandConn) endRead(err error) {
+	if c.br == nil {
+		return
+	}
+	c.rerr = err
+	c.br.Reset(nil)
+	c.srv.readers.Put(c.br)
+	c.br = nil
+}
+
+// SetReadDeadline is go-smtp's, before it reads the next command. It fails
+// on a closed connection, and go-smtp's session then ends without another
+// Read (after QUIT, go-smtp closes the connection itself): the read buffer
+// goes back to the pool here then. Only go-smtp's goroutine calls it.
+func (c *commandConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if err != nil {
+		c.endRead(err)
+	}
+	c.deadlineSet = err == nil
 	return err
 }
 
-// Read hands go-smtp the next good command line, or message text.
-func (c *commandConn) Read(p []byte) (int, error) {
+func (c *commandConn) read(p []byte) (int, error) {
 	if c.closed {
 		return 0, io.EOF
 	}
@@ -360,9 +530,10 @@ func (c *commandConn) textFailed(err error) error {
 // readLine reads one line of at most max octets, its LF included. A longer
 // line is read to its end and thrown away; tooLong is then true.
 func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
-	if d := c.srv.opts.IdleTimeout; d > 0 {
+	if d := c.srv.opts.IdleTimeout; d > 0 && !c.deadlineSet {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
+	c.deadlineSet = false
 	c.line = c.line[:0]
 	for {
 		frag, err := c.br.ReadSlice('\n')
@@ -716,6 +887,9 @@ func (c *commandConn) startTLS() error {
 	if err := c.reply("220 2.0.0 Ready to start TLS"); err != nil {
 		return err
 	}
+	if err := c.flush(); err != nil {
+		return err
+	}
 	if c.br.Buffered() > 0 {
 		c.srv.log.Info("plain text after STARTTLS discarded", "client", c.RemoteAddr().String(), "bytes", c.br.Buffered())
 	}
@@ -728,8 +902,10 @@ func (c *commandConn) startTLS() error {
 	c.Conn.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	c.tls.Store(&st)
+	c.wmu.Lock()
 	c.cur = tc
-	c.br = bufio.NewReaderSize(tc, 16<<10)
+	c.wmu.Unlock()
+	c.br.Reset(replyFlusher{c})
 	c.greeted = false
 	c.endTransaction()
 	return nil

@@ -12,6 +12,20 @@ import (
 	"unicode/utf8"
 )
 
+// Listen opens a TCP listener for a Server whose IdleTimeout is idle. With
+// an idle timeout, TCP keep-alives are off: the timeout already ends a
+// session whose client has vanished, and Go's keep-alive settings cost four
+// setsockopt calls on every connection accepted (a client that sends one
+// message per connection pays them for every message). Without one,
+// keep-alives stay Go's default.
+func Listen(ctx context.Context, addr string, idle time.Duration) (net.Listener, error) {
+	var lc net.ListenConfig
+	if idle > 0 {
+		lc.KeepAlive = -1
+	}
+	return lc.Listen(ctx, "tcp", addr)
+}
+
 // trackedConn is an accepted connection with the bookkeeping the mail log
 // needs at disconnect.
 type trackedConn struct {

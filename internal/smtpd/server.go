@@ -254,6 +254,9 @@ type Server struct {
 	disabled atomic.Bool
 	// proxyBufs holds the proxy's message chunks between messages.
 	proxyBufs sync.Pool
+	// readers holds client read buffers (*bufio.Reader) between
+	// connections (command.go).
+	readers sync.Pool
 	// copyBufs holds Data's copy buffers (*[copySize]byte) between
 	// messages, rather than one new buffer for every message.
 	copyBufs sync.Pool

@@ -108,6 +108,13 @@ func (ss *session) Logout() error {
 // transaction was left open.
 func (ss *session) releaseUpstream() {
 	if ss.upstream != nil {
+		if ss.upstream.inTx && ss.cc != nil {
+			// The pool says RSET and waits for the upstream: the
+			// client's reply (to the final dot, or QUIT's) goes out
+			// first, not after it. (Logout may come from another
+			// goroutine at shutdown: flushNow does not wait.)
+			ss.cc.flushNow()
+		}
 		ss.s.upstreams.put(ss.upstream)
 		ss.upstream = nil
 	}

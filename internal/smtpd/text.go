@@ -33,7 +33,7 @@ import (
 // go-smtp's connection goroutine, from Data; the reader is read there, or
 // by one goroutine that Data waits for.
 func (c *commandConn) Text() io.Reader {
-	if c.verb != "DATA" || c.code != 354 || c.answered || c.mode != modeCommand || len(c.pending) > 0 {
+	if c.br == nil || c.verb != "DATA" || c.code != 354 || c.answered || c.mode != modeCommand || len(c.pending) > 0 {
 		return nil
 	}
 	c.applyReply() // modeData, from the start of a line

@@ -235,3 +235,20 @@ func TestUpstreamPoolShutdown(t *testing.T) {
 		t.Errorf("after Shutdown: %d idle upstream sessions; want 0", n)
 	}
 }
+
+// TestUpstreamRefusalReplyBeforeRSET: when the upstream refuses the message,
+// the client hears the refusal while the pool is still saying RSET to the
+// upstream (which takes two seconds here), not after: the replies the
+// command layer holds back are written before the session waits for the
+// upstream.
+func TestUpstreamRefusalReplyBeforeRSET(t *testing.T) {
+	ts, _, _ := startProxy(t, harness.SinkOptions{HardReject: []string{"."},
+		Delay: map[string]time.Duration{"RSET": 2 * time.Second}})
+	c := dialClient(t, ts.addr, "client.test")
+	c.message("a@client.test", "b@sink.test", "Subject: refused\r\n\r\nbody", "5")
+	if n := ts.srv.upstreams.idleCount(); n != 0 {
+		t.Errorf("the client heard the refusal after the upstream's RSET (%d idle sessions); want it before", n)
+	}
+	waitIdle(t, ts, 1)
+	c.quit()
+}

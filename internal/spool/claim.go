@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -129,14 +128,14 @@ func (c *Claim) end() {
 }
 
 func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
-	b, err := readFile(s.envelopePath(id, st))
+	b, err := readEnvelopeFile(s.envelopePath(id, st))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	env, err := Unmarshal(bytes.NewReader(b))
+	env, err := unmarshalBytes(b)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %s%s: %w", id, stateSuffix[st], err)
 	}

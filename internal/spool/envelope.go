@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -272,9 +271,22 @@ const maxEnvelope = 16 << 20
 // E-MailRelay 2.x writes, and either line ending; a file without the End line
 // is torn and is an error.
 func Unmarshal(r io.Reader) (*Envelope, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxEnvelope))
+	if err != nil {
+		return nil, &ParseError{1, err.Error()}
+	}
+	return unmarshalBytes(b)
+}
+
+// maxEnvelopeLine bounds one line of an envelope.
+const maxEnvelopeLine = 1 << 20
+
+// unmarshalBytes is Unmarshal of an envelope read whole. Its lines are
+// cut from b (bufio.ScanLines's rules: LF or CRLF, a last line without
+// one), each copied once into a string of its own, so that a field kept
+// for long never holds the whole envelope's text.
+func unmarshalBytes(b []byte) (*Envelope, error) {
 	e := &Envelope{}
-	sc := bufio.NewScanner(io.LimitReader(r, maxEnvelope))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	var (
 		lineNo   int
 		sawEnd   bool
@@ -284,9 +296,14 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 		sent     []Recipient
 		dsn      = map[string][2]string{}
 	)
-	for sc.Scan() {
+	for len(b) > 0 {
+		raw, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
 		lineNo++
-		line := strings.TrimRight(sc.Text(), "\r")
+		if len(raw) > maxEnvelopeLine {
+			return nil, &ParseError{lineNo, "line longer than 1 MiB"}
+		}
+		line := string(bytes.TrimRight(raw, "\r"))
 		key, val, ok := strings.Cut(line, ":")
 		if !ok {
 			if line == "" {
@@ -406,9 +423,6 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 		default:
 			e.Extra = append(e.Extra, line)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &ParseError{lineNo + 1, err.Error()}
 	}
 	if !sawFmt {
 		return nil, &ParseError{1, "no Format line"}
