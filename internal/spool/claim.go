@@ -92,7 +92,7 @@ func (s *Spool) claimServed(e *hotMsg, from, to State) (*Claim, error) {
 	case e.state != from:
 		return nil, ErrNotFound
 	}
-	env, err := Unmarshal(bytes.NewReader(e.env))
+	env, err := unmarshalBytes(e.env)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %s: %w", e.id, err)
 	}

@@ -272,7 +272,7 @@ func (s *Spool) readServed(id string) (env *Envelope, st State, ok bool, err err
 	if e.claimed {
 		st = e.as
 	}
-	env, err = Unmarshal(bytes.NewReader(e.env))
+	env, err = unmarshalBytes(e.env)
 	if err != nil {
 		return nil, 0, true, fmt.Errorf("spool: %s: %w", id, err)
 	}
