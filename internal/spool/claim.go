@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -210,7 +211,7 @@ func (c *Claim) Unlock() error {
 	}
 	if e := c.hot; e != nil {
 		e.mu.Lock()
-		if !e.files {
+		if !e.files && bytes.Equal(c.Env.Marshal(), e.env) {
 			// Unchanged: served again, as journalled.
 			e.claimed = false
 			e.mu.Unlock()
@@ -218,6 +219,8 @@ func (c *Claim) Unlock() error {
 			return nil
 		}
 		e.mu.Unlock()
+		// Written out, or changed: the changes are kept, as Move
+		// keeps them for a message in files.
 		if err := c.files(); err != nil {
 			return err
 		}

@@ -164,6 +164,22 @@ func TestServedChanges(t *testing.T) {
 	if _, st, err := s.Read(id2); err != nil || st != Ready {
 		t.Errorf("after Lock, Unlock: %v, %v", st, err)
 	}
+	// An unchanged claim ends in memory; one that changed the envelope
+	// keeps the change, as it does for a message in files.
+	id3 := newMessage(t, s, "Subject: unlocked\r\n\r\n")
+	c, _ = s.Claim(id3)
+	c.Unlock()
+	if _, err := os.Stat(s.contentPath(id3)); err == nil {
+		t.Errorf("an unchanged Unlock wrote files")
+	}
+	c, _ = s.Claim(id3)
+	c.Env.Attempts = 7
+	if err := c.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if env, st, err := s.Read(id3); err != nil || st != Ready || env.Attempts != 7 {
+		t.Errorf("after a changed Unlock: %v, %v, attempts %d; want ready, 7", st, err, env.Attempts)
+	}
 }
 
 // TestServedKilled: a process killed while it serves messages from memory
