@@ -360,7 +360,16 @@ func (s *Spool) writeFiles(id string, st State, env []byte, content *chunks) (*o
 		return fail(err)
 	}
 	os.Remove(tmp)
-	if err := writeFile(s.envelopePath(id, st), env, 0o640); err != nil {
+	// The envelope too is written under a hidden name and renamed, so
+	// that a process killed half way leaves no torn envelope behind
+	// (replay writes a missing one from the record).
+	etmp := filepath.Join(s.dir, "."+id+".envelope")
+	err = writeFile(etmp, env, 0o640)
+	if err == nil {
+		err = rename(etmp, s.envelopePath(id, st))
+	}
+	if err != nil {
+		os.Remove(etmp)
 		os.Remove(s.contentPath(id))
 		return fail(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -339,5 +340,40 @@ func TestServedConcurrent(t *testing.T) {
 		if _, err := os.Stat(s.contentPath(e.ID)); err != nil {
 			t.Errorf("%s: %v", e.ID, err)
 		}
+	}
+}
+
+// TestServedKilledWritingOut: a process killed while a checkpoint wrote a
+// served message out leaves its content without an envelope, or (written
+// in place, before) a torn envelope; the replay under the same boot gives
+// it a whole envelope from the record instead of leaving it for recovery
+// to quarantine.
+func TestServedKilledWritingOut(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	noEnv := newMessage(t, s, "Subject: no envelope yet\r\n\r\n")
+	torn := newMessage(t, s, "Subject: torn envelope\r\n\r\n")
+	j.kill()
+	os.WriteFile(s.contentPath(noEnv), []byte("Subject: no envelope yet\r\n\r\n"), 0o640)
+	os.WriteFile(s.contentPath(torn), []byte("Subject: torn envelope\r\n\r\n"), 0o640)
+	os.WriteFile(s.envelopePath(torn, Ready), nil, 0o640)
+	os.WriteFile(filepath.Join(dir, "."+noEnv+".content"), []byte("Subject: no"), 0o640)
+
+	s2, _ := Open(dir, nil)
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ready != 2 || len(rep.Quarantined) != 0 {
+		t.Errorf("Recover = %+v; want both ready, nothing quarantined", rep)
+	}
+	for _, id := range []string{noEnv, torn} {
+		if env, st, err := s2.Read(id); err != nil || st != Ready || env.From != "alice@example.com" {
+			t.Errorf("%s: %v %v", id, st, err)
+		}
+	}
+	if got := files(t, dir); len(got) != 4 {
+		t.Errorf("files = %v; want two messages and no write-out leftovers", got)
 	}
 }

@@ -105,6 +105,14 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			s.removeUnlocked(name)
 			continue
 		}
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".envelope") {
+			// Its envelope, on its way into place: writing one out
+			// takes milliseconds, so an old one is garbage.
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.Remove(s.dir + "/" + name)
+			}
+			continue
+		}
 		id, st, isContent, ok := parseName(name)
 		if !ok {
 			continue
