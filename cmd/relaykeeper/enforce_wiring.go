@@ -97,7 +97,7 @@ type enforcerRefusals struct{ r *relay }
 func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
 	up := enforce.Upstream{Reply: res.Reply, Host: res.Relay, Stage: res.Stage}
 	out := er.r.enforcer.Refused(context.Background(),
-		enforce.QueuedRefusal(res.Env, res.Rcpt.Addr, er.r.spool.ContentPath(res.Env.ID), up))
+		enforce.QueuedRefusal(res.Env, res.Rcpt.Addr, res.ContentPath, up))
 	if !out.Plan.Repeat {
 		res.Env.Enforced = append(res.Env.Enforced, out.Plan.Key)
 	}

@@ -154,7 +154,8 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
-			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage})
+			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage,
+				ContentPath: c.ContentPath()})
 			if verdict != VerdictNone {
 				// Nobody is sanctioned for the relay's pace or
 				// account, and the mail stays queued.
@@ -373,7 +374,7 @@ func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recip
 	if s.opts.Notices == nil {
 		return
 	}
-	if err := s.opts.Notices.Notify(kind, c.Env, s.opts.Spool.ContentPath(c.ID()), rcpts); err != nil {
+	if err := s.opts.Notices.Notify(kind, c.Env, c.ContentPath(), rcpts); err != nil {
 		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
 		return
 	}
@@ -391,7 +392,7 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 		}
 	}
 	if s.opts.Notices != nil {
-		sent, err := s.opts.Notices.DoubleBounce(env, s.opts.Spool.ContentPath(c.ID()), failed)
+		sent, err := s.opts.Notices.DoubleBounce(env, c.ContentPath(), failed)
 		if err != nil {
 			// Keep it failed rather than lose it: an administrator
 			// sees it in the queue.

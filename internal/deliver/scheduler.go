@@ -137,6 +137,8 @@ type Result struct {
 	Reply reply.Reply
 	// Stage is what the reply answered: "mail", "rcpt", "data".
 	Stage string
+	// ContentPath is the message's content file, for encapsulation.
+	ContentPath string
 }
 
 // The default back-off: Postfix's names, minimal_backoff_time and
@@ -314,7 +316,7 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 // filter settled the message (abandoned, refused, or failed) and no attempt
 // is to be made.
 func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.Claim) (outcome, bool) {
-	res := f.Run(ctx, s.opts.Spool.ContentPath(c.ID()), c.EnvelopePath())
+	res := f.Run(ctx, c.ContentPath(), c.EnvelopePath())
 	if err := c.Relock(); err != nil {
 		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"os"
 	"strconv"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 // implements it.
 type Queue interface {
 	List() ([]spool.Entry, error)
-	ContentPath(id string) string
+	ContentSize(id string) (int64, error)
 }
 
 // BanList is the enforcer's bans. *enforce.Bans implements it.
@@ -115,8 +114,8 @@ func collectQueue(ch chan<- prometheus.Metric, q Queue, ents []spool.Entry, now 
 				byAge[e.State][i]++
 			}
 		}
-		if fi, err := os.Stat(q.ContentPath(e.ID)); err == nil {
-			bytes += fi.Size()
+		if n, err := q.ContentSize(e.ID); err == nil {
+			bytes += n
 		}
 	}
 	for _, st := range states {
@@ -135,15 +134,11 @@ func collectQueue(ch chan<- prometheus.Metric, q Queue, ents []spool.Entry, now 
 	ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(bytes))
 }
 
-// IDAge is how long ago a message arrived, from its id: the spool's ids
-// start with eight hex digits of the arrival time in seconds.
+// IDAge is how long ago a message arrived, from its id.
 func IDAge(id string, now time.Time) time.Duration {
-	if len(id) < 8 {
+	t, ok := spool.IDTime(id)
+	if !ok {
 		return 0
 	}
-	sec, err := strconv.ParseUint(id[:8], 16, 32)
-	if err != nil {
-		return 0
-	}
-	return max(now.Sub(time.Unix(int64(sec), 0)), 0)
+	return max(now.Sub(t), 0)
 }

@@ -134,11 +134,11 @@ func openMailbox(dir string, log *slog.Logger) (*mailbox, error) {
 		if e.State != spool.Ready {
 			continue
 		}
-		fi, err := os.Lstat(sp.ContentPath(e.ID))
-		if err != nil || !fi.Mode().IsRegular() {
+		size, err := sp.ContentSize(e.ID)
+		if err != nil {
 			continue // delivered meanwhile, or torn: Recover's business
 		}
-		m.msgs = append(m.msgs, message{id: e.ID, uid: uidFor(e.ID), size: fi.Size()})
+		m.msgs = append(m.msgs, message{id: e.ID, uid: uidFor(e.ID), size: size})
 	}
 	return m, nil
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -524,7 +523,7 @@ func (sess *session) send(arg string, lines int) bool {
 	if m == nil {
 		return sess.fail(errReply)
 	}
-	f, err := os.Open(sess.mbox.sp.ContentPath(m.id))
+	f, err := sess.mbox.sp.OpenContent(m.id)
 	if err != nil {
 		// Delivered and removed by a forwarder since login.
 		sess.log.Info("pop3: message gone", "id", m.id, "err", err)

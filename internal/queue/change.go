@@ -129,13 +129,27 @@ func Apply(s *spool.Spool, act Action, ids []string) []Result {
 	return out
 }
 
+// lockYoung locks a message; one accepted in the last few seconds may
+// still be served from the daemon's memory (spool.ServedWindow), so a
+// command in another process waits for its files rather than report it
+// gone.
+func lockYoung(s *spool.Spool, id string) (*spool.Claim, error) {
+	c, err := s.Lock(id)
+	t, ok := spool.IDTime(id)
+	for errors.Is(err, spool.ErrNotFound) && ok && time.Since(t) < spool.ServedWindow+time.Second {
+		time.Sleep(50 * time.Millisecond)
+		c, err = s.Lock(id)
+	}
+	return c, err
+}
+
 func applyOne(s *spool.Spool, act Action, id string) Result {
 	r := Result{ID: id}
 	if !spool.ValidID(id) {
 		r.Outcome, r.Detail = NotFound, "not a message id"
 		return r
 	}
-	c, err := s.Lock(id)
+	c, err := lockYoung(s, id)
 	if err != nil {
 		return lockFailed(s, r, err)
 	}

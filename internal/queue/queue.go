@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -127,8 +126,8 @@ func List(s *spool.Spool, f Filter) ([]Message, error) {
 		}
 		if err != nil {
 			m = Message{ID: e.ID, State: e.State.String(), Error: err.Error()}
-			if fi, err := os.Stat(s.ContentPath(e.ID)); err == nil {
-				m.Size = fi.Size()
+			if n, err := s.ContentSize(e.ID); err == nil {
+				m.Size = n
 			}
 		}
 		if f.match(&m) {
@@ -148,8 +147,8 @@ func Get(s *spool.Spool, id string) (Message, error) {
 		return Message{}, err
 	}
 	m := view(env, st)
-	if fi, err := os.Stat(s.ContentPath(id)); err == nil {
-		m.Size = fi.Size()
+	if n, err := s.ContentSize(id); err == nil {
+		m.Size = n
 	}
 	return m, nil
 }
@@ -207,15 +206,5 @@ func Header(s *spool.Spool, id string) ([]byte, error) {
 // changes while the message lives, so no lock is needed; a message
 // delivered meanwhile may vanish, which gives spool.ErrNotFound.
 func OpenContent(s *spool.Spool, id string) (io.ReadCloser, error) {
-	if !spool.ValidID(id) {
-		return nil, spool.ErrNotFound
-	}
-	f, err := os.Open(s.ContentPath(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, spool.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	return f, nil
+	return s.OpenContent(id)
 }

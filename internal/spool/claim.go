@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,12 @@ type Claim struct {
 	lock *os.File
 	Env  *Envelope
 	done bool
+	// hot is the message while it is served from memory (hot.go);
+	// once written out, the claim goes on with its files.
+	hot *hotMsg
+	// mem is the served content the claim still reads from, released
+	// when the claim ends.
+	mem *chunks
 }
 
 // Claim takes a Ready message for delivery: its content is locked and its
@@ -40,6 +47,12 @@ func (s *Spool) Lock(id string) (*Claim, error) {
 func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
+	}
+	if e := s.served(id); e != nil {
+		if c, err := s.claimServed(e, from, to); c != nil || err != nil {
+			return c, err
+		}
+		// Written out meanwhile: the files are the message now.
 	}
 	lock, err := s.lockContent(id)
 	if err != nil {
@@ -67,6 +80,54 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 	return c, nil
 }
 
+// claimServed claims a message served from memory, or returns nil, nil
+// if it has been written out since the caller found it.
+func (s *Spool) claimServed(e *hotMsg, from, to State) (*Claim, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.files || e.gone:
+		return nil, nil
+	case e.claimed:
+		return nil, ErrBusy
+	case e.state != from:
+		return nil, ErrNotFound
+	}
+	env, err := unmarshalBytes(e.env)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %s: %w", e.id, err)
+	}
+	env.ID = e.id
+	e.claimed, e.as = true, to
+	return &Claim{s: s, id: e.id, cur: to, Env: env, hot: e}, nil
+}
+
+// files makes the claim work on the message's files from now on, writing
+// them out if it is still served from memory: for a change of its
+// envelope, and for readers that need a path.
+func (c *Claim) files() error {
+	e := c.hot
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := c.s.writeOut(e); err != nil {
+		return err
+	}
+	c.lock, e.lock = e.lock, nil
+	c.mem, c.hot = &e.content, nil
+	return nil
+}
+
+// end releases the served content a claim read, when the claim is over.
+func (c *Claim) end() {
+	if c.mem != nil {
+		c.mem.release()
+		c.mem = nil
+	}
+}
+
 func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 	b, err := readEnvelopeFile(s.envelopePath(id, st))
 	if errors.Is(err, os.ErrNotExist) {
@@ -90,6 +151,13 @@ func (c *Claim) ID() string { return c.id }
 // descriptor the claim holds locked (Relock follows a replaced file).
 // Closing it leaves the claim's lock alone.
 func (c *Claim) Content() (io.ReadCloser, int64, error) {
+	if e := c.hot; e != nil {
+		// Valid for as long as the claim: only its end releases the
+		// chunks, even once the message has been written out.
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.content.reader(), int64(e.content.n), nil
+	}
 	fi, err := c.lock.Stat()
 	if err != nil {
 		return nil, 0, fmt.Errorf("spool: %w", err)
@@ -99,6 +167,9 @@ func (c *Claim) Content() (io.ReadCloser, int64, error) {
 
 // Save writes c.Env durably, in place of the envelope.
 func (c *Claim) Save() error {
+	if err := c.files(); err != nil {
+		return err
+	}
 	if err := c.s.writeAtomic(c.s.envelopePath(c.id, c.cur), c.Env.Marshal()); err != nil {
 		return fmt.Errorf("spool: save %s: %w", c.id, err)
 	}
@@ -113,6 +184,9 @@ func (c *Claim) Move(to State) error {
 	if c.done {
 		return fmt.Errorf("spool: claim %s already released", c.id)
 	}
+	if err := c.files(); err != nil {
+		return err
+	}
 	if err := c.s.writeAtomic(c.s.envelopePath(c.id, c.cur), c.Env.Marshal()); err != nil {
 		return fmt.Errorf("spool: save %s: %w", c.id, err)
 	}
@@ -125,6 +199,7 @@ func (c *Claim) Move(to State) error {
 		return fmt.Errorf("spool: move %s: %w", c.id, err)
 	}
 	c.done = true
+	c.end()
 	return c.lock.Close()
 }
 
@@ -134,10 +209,27 @@ func (c *Claim) Unlock() error {
 	if c.done {
 		return nil
 	}
+	if e := c.hot; e != nil {
+		e.mu.Lock()
+		if !e.files && bytes.Equal(c.Env.Marshal(), e.env) {
+			// Unchanged: served again, as journalled.
+			e.claimed = false
+			e.mu.Unlock()
+			c.done, c.hot = true, nil
+			return nil
+		}
+		e.mu.Unlock()
+		// Written out, or changed: the changes are kept, as Move
+		// keeps them for a message in files.
+		if err := c.files(); err != nil {
+			return err
+		}
+	}
 	if c.cur == Claimed {
 		return c.Move(Ready)
 	}
 	c.done = true
+	c.end()
 	return c.lock.Close()
 }
 
@@ -150,7 +242,28 @@ func (c *Claim) Delete() error {
 	if c.done {
 		return fmt.Errorf("spool: claim %s already released", c.id)
 	}
+	if e := c.hot; e != nil {
+		e.mu.Lock()
+		if !e.files {
+			e.gone = true
+			c.s.drop(e)
+			e.content.release()
+			e.mu.Unlock()
+			c.done, c.hot = true, nil
+			if j := c.s.journal.Load(); j != nil {
+				// If this note is lost (a power loss, a journal that
+				// broke), the message may be delivered twice.
+				j.done(c.id)
+			}
+			return nil
+		}
+		e.mu.Unlock()
+		if err := c.files(); err != nil {
+			return err
+		}
+	}
 	c.done = true
+	c.end()
 	defer c.lock.Close()
 	// Noted before the files go, so that a replay after a power loss
 	// finds the note and does not bring the message back.
@@ -175,6 +288,9 @@ func (c *Claim) Delete() error {
 // Read returns a message's envelope and state without claiming it. The
 // envelope may change under the caller; it is for listing and showing.
 func (s *Spool) Read(id string) (*Envelope, State, error) {
+	if env, st, ok, err := s.readServed(id); ok {
+		return env, st, err
+	}
 	for range 3 {
 		st, err := s.find(id)
 		if err != nil {
@@ -193,6 +309,9 @@ func (s *Spool) Read(id string) (*Envelope, State, error) {
 // client filter may have replaced it, and re-reads the envelope, which the
 // filter may have edited.
 func (c *Claim) Relock() error {
+	if err := c.files(); err != nil {
+		return err
+	}
 	nf, err := relock(c.s.contentPath(c.id), c.lock)
 	if err != nil {
 		return err
@@ -207,4 +326,15 @@ func (c *Claim) Relock() error {
 }
 
 // EnvelopePath is the claimed message's envelope file now.
-func (c *Claim) EnvelopePath() string { return c.s.envelopePath(c.id, c.cur) }
+func (c *Claim) EnvelopePath() string {
+	c.files()
+	return c.s.envelopePath(c.id, c.cur)
+}
+
+// ContentPath is the claimed message's content file, written out first if
+// the message is served from memory: for filters, notices and anything
+// else that reads it by name.
+func (c *Claim) ContentPath() string {
+	c.files()
+	return c.s.contentPath(c.id)
+}

@@ -60,6 +60,15 @@ type Journal struct {
 	segNum  uint64
 	written uint64 // records appended so far
 	closed  bool
+	// inflight counts the acceptances appended to the active segment
+	// that have not yet settled (renamed their envelope, or been put
+	// in the table of served messages): a checkpoint waits for them
+	// before it writes out and syncs what the segment covers.
+	inflight *sync.WaitGroup
+	// old are segments checkpointed but not yet removed, because
+	// writing out their served messages failed (a full disk); they
+	// stay, locked, until a checkpoint succeeds.
+	old []oldSegment
 
 	batches atomic.Uint64 // fdatasyncs done for commits
 	bufs    sync.Pool     // *[]byte, for encoding records
@@ -78,7 +87,7 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.f, j.segNum = f, num
+	j.f, j.segNum, j.inflight = f, num, new(sync.WaitGroup)
 	s.journal.Store(j)
 	return j, nil
 }
@@ -134,16 +143,37 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
 	}
 }
 
+type oldSegment struct {
+	f   *os.File
+	num uint64
+}
+
 // append writes one record to the active segment and returns its number,
 // for waitSynced.
 func (j *Journal) append(r *record) (uint64, error) {
+	seq, _, _, err := j.appendRec(r, false)
+	return seq, err
+}
+
+// appendAccepted appends an acceptance and returns, besides its number,
+// the segment it went to and that segment's inflight group, on which the
+// caller must call Done once the message has settled.
+func (j *Journal) appendAccepted(r *record) (seq, seg uint64, settled func(), err error) {
+	seq, seg, wg, err := j.appendRec(r, true)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return seq, seg, wg.Done, nil
+}
+
+func (j *Journal) appendRec(r *record, hold bool) (uint64, uint64, *sync.WaitGroup, error) {
 	bp, _ := j.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	b, err := r.marshalTo(*bp)
 	if err != nil {
-		return 0, fmt.Errorf("spool: journal: %w", err)
+		return 0, 0, nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	defer func() {
 		if cap(b) <= 256<<10 {
@@ -155,7 +185,7 @@ func (j *Journal) append(r *record) (uint64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return 0, errJournalClosed
+		return 0, 0, nil, errJournalClosed
 	}
 	// One write(2) per record: O_APPEND keeps records whole and in order.
 	if _, err := j.f.Write(b); err != nil {
@@ -164,10 +194,13 @@ func (j *Journal) append(r *record) (uint64, error) {
 		// the journal takes nothing more; commits take the classic path.
 		j.closed = true
 		j.s.journal.CompareAndSwap(j, nil)
-		return 0, fmt.Errorf("spool: journal write: %w", err)
+		return 0, 0, nil, fmt.Errorf("spool: journal write: %w", err)
 	}
 	j.written++
-	return j.written, nil
+	if hold {
+		j.inflight.Add(1)
+	}
+	return j.written, j.segNum, j.inflight, nil
 }
 
 // waitSynced returns once record seq is durable: either a batch that
@@ -225,7 +258,7 @@ func (j *Journal) Run(ctx context.Context) error {
 		j.mu.Lock()
 		n := j.written
 		j.mu.Unlock()
-		if n == last {
+		if n == last && len(j.old) == 0 && !j.s.serving() {
 			continue
 		}
 		if err := j.checkpoint(); err != nil {
@@ -237,8 +270,9 @@ func (j *Journal) Run(ctx context.Context) error {
 }
 
 // checkpoint starts a new segment, syncs the old one for the sessions
-// waiting on it, makes the spool's files durable with syncfs, and then
-// removes the old segment: everything it recorded is in the files now.
+// waiting on it, waits for its acceptances to settle, writes out the
+// messages it serves, makes the spool's files durable with syncfs, and
+// then removes the old segment: everything it recorded is in the files now.
 func (j *Journal) checkpoint() error {
 	j.mu.Lock()
 	num := j.segNum
@@ -249,50 +283,76 @@ func (j *Journal) checkpoint() error {
 	}
 	j.syncMu.Lock()
 	j.mu.Lock()
-	old, oldNum, upto := j.f, j.segNum, j.written
-	j.f, j.segNum = nf, nnum
+	old, oldNum, upto, wg := j.f, j.segNum, j.written, j.inflight
+	j.f, j.segNum, j.inflight = nf, nnum, new(sync.WaitGroup)
 	j.mu.Unlock()
 	err = j.s.syncData(old)
 	if err == nil {
 		j.synced = upto
+	} else {
+		// As in waitSynced: nothing in this journal can be trusted
+		// any more; the sessions waiting on it take the classic path.
+		j.broken = fmt.Errorf("spool: journal fdatasync: %w", err)
+		j.mu.Lock()
+		j.closed = true
+		j.mu.Unlock()
+		j.s.journal.CompareAndSwap(j, nil)
 	}
 	j.syncMu.Unlock()
+	j.old = append(j.old, oldSegment{old, oldNum})
 	if err != nil {
-		// The old segment keeps its records; replay will use it.
-		old.Close()
-		return fmt.Errorf("spool: journal fdatasync: %w", err)
+		// The old segment keeps its records; replay will use them.
+		wg.Wait()
+		j.s.writeOutAll(0)
+		return j.broken
 	}
-	return j.retire(old, oldNum)
+	wg.Wait()
+	return j.retire(oldNum)
 }
 
-// retire makes the spool durable and removes a synced segment.
-func (j *Journal) retire(f *os.File, num uint64) error {
-	if err := j.s.syncFS(); err != nil {
-		f.Close()
+// retire writes out the served messages recorded in the old segments (up
+// to num), makes the spool durable, and removes those segments. If the
+// files cannot be written, the segments stay for the next checkpoint, or
+// for replay after a crash.
+func (j *Journal) retire(num uint64) error {
+	if err := j.s.writeOutAll(num); err != nil {
 		return err
 	}
-	f.Close() // releases the lock; the segment is garbage now
-	os.Remove(filepath.Join(j.dir, fmt.Sprintf("%020d.log", num)))
+	if err := j.s.syncFS(); err != nil {
+		return err
+	}
+	for _, o := range j.old {
+		o.f.Close() // releases the lock; the segment is garbage now
+		os.Remove(filepath.Join(j.dir, fmt.Sprintf("%020d.log", o.num)))
+	}
+	j.old = nil
 	return nil
 }
 
-// close ends the journal: later commits take the classic path.
+// close ends the journal: later commits take the classic path, and the
+// messages it serves are written out.
 func (j *Journal) close() error {
 	j.s.journal.CompareAndSwap(j, nil)
 	j.syncMu.Lock()
-	defer j.syncMu.Unlock()
 	j.mu.Lock()
 	j.closed = true
-	f, num := j.f, j.segNum
+	f, num, wg := j.f, j.segNum, j.inflight
 	j.mu.Unlock()
-	if err := j.s.syncData(f); err != nil {
-		f.Close()
+	err := j.s.syncData(f)
+	if err == nil {
+		j.mu.Lock()
+		j.synced = j.written
+		j.mu.Unlock()
+	}
+	j.syncMu.Unlock()
+	j.old = append(j.old, oldSegment{f, num})
+	wg.Wait()
+	if err != nil {
+		// The segments stay for replay; the files are the best copy.
+		j.s.writeOutAll(0)
 		return fmt.Errorf("spool: journal: %w", err)
 	}
-	j.mu.Lock()
-	j.synced = j.written
-	j.mu.Unlock()
-	return j.retire(f, num)
+	return j.retire(0)
 }
 
 // syncData fdatasyncs f, unless sync is off (benchmark setup).

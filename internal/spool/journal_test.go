@@ -217,6 +217,7 @@ func TestReplaySameBoot(t *testing.T) {
 func TestReplayAfterPowerLoss(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
+	s.noHot = true // the files the journal covers (TestServedKilled: served ones)
 	j := openJournal(t, s)
 	content := map[string]string{}
 	var ids []string
@@ -286,6 +287,7 @@ func TestReplayTornAndCorrupt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s, _ := Open(dir, nil)
+			s.noHot = true // with files beside the journal
 			j := openJournal(t, s)
 			newMessage(t, s, "Subject: a\r\n\r\n")
 			newMessage(t, s, "Subject: b\r\n\r\n")

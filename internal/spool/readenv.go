@@ -21,6 +21,12 @@ func (s *Spool) ReadListed(e Entry) (*Envelope, error) {
 	if !ValidID(e.ID) {
 		return nil, ErrNotFound
 	}
+	if env, st, ok, err := s.readServed(e.ID); ok {
+		if err == nil && st != e.State {
+			return nil, ErrNotFound // moved on since the listing
+		}
+		return env, err
+	}
 	return s.readEnvelope(e.ID, e.State)
 }
 

@@ -58,6 +58,8 @@ type record struct {
 	// (marshalTo reads it from the file into the record).
 	contentAt  io.ReaderAt
 	contentLen int
+	// parts, when set, supply the content in pieces (a served message).
+	parts [][]byte
 }
 
 // marshal encodes r.
@@ -73,6 +75,9 @@ func (r *record) marshalTo(buf []byte) ([]byte, error) {
 	n := len(r.content)
 	if r.contentAt != nil {
 		n = r.contentLen
+	}
+	for _, p := range r.parts {
+		n += len(p)
 	}
 	size := recHeadLen + 6 + len(r.boot) + len(r.id) + len(r.envelope) + n
 	b := buf[:0]
@@ -98,6 +103,9 @@ func (r *record) marshalTo(buf []byte) ([]byte, error) {
 			}
 		} else {
 			b = append(b, r.content...)
+			for _, p := range r.parts {
+				b = append(b, p...)
+			}
 		}
 	}
 	payload := b[recHeadLen:]

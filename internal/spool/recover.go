@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -89,8 +90,27 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 		name := de.Name()
 		if strings.HasSuffix(name, ".tmp") && !strings.HasPrefix(name, ".") {
 			// A half-written envelope replacement: the old envelope is
-			// still in place, so the temporary file is garbage.
-			os.Remove(s.dir + "/" + name)
+			// still in place, so the temporary file is garbage, unless
+			// another process is writing it now (a queue command, or
+			// submit, while the daemon starts): only old ones go.
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(s.dir + "/" + name)
+			}
+			continue
+		}
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".content") {
+			// A served message being written out (hot.go) by a process
+			// that died: the journal still has it, or it was linked
+			// into place already.
+			s.removeUnlocked(name)
+			continue
+		}
+		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".envelope") {
+			// Its envelope, on its way into place: writing one out
+			// takes milliseconds, so an old one is garbage.
+			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.Remove(s.dir + "/" + name)
+			}
 			continue
 		}
 		id, st, isContent, ok := parseName(name)
@@ -187,6 +207,18 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 		rep.Failed++
 	case Held:
 		rep.Held++
+	}
+}
+
+// removeUnlocked removes a spool file that nobody holds locked.
+func (s *Spool) removeUnlocked(name string) {
+	f, err := openFile(filepath.Join(s.dir, name), os.O_RDONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		os.Remove(filepath.Join(s.dir, name))
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 //   - written under this boot (the process was killed; the kernel kept its
 //     page cache): the files are as the process left them. A message whose
 //     record was synced but whose envelope is still New is made Ready (or
-//     Held): its session may or may not have heard 250, so it is kept.
+//     Held): its session may or may not have heard 250, so it is kept. A
+//     message with no envelope at all was served from memory and never
+//     written out: its files are written from the record.
 //   - written under another boot (a power loss or a kernel crash may have
 //     taken files that were not yet synced): every message accepted in the
 //     segment and not noted as done gets its content and envelope back from
@@ -160,16 +162,22 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
 		defer lock.Close()
 	}
 	st, ferr := s.find(r.id)
-	if sameBoot {
-		if ferr == nil && st == New {
-			if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
-				rep.Restored = append(rep.Restored, r.id)
-			}
+	if sameBoot && ferr == nil && st == New {
+		if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
+			rep.Restored = append(rep.Restored, r.id)
 		}
 		return
 	}
+	// Under this boot the files are as the process left them, and are
+	// kept if whole. A message served from memory (hot.go) and never
+	// written out has none, and one whose writing out was cut short may
+	// lack its envelope: the record is all there is, as after a power
+	// loss. Content that exists is whole (it is linked into place only
+	// once written) and may have been changed since by a client filter,
+	// so it is kept.
 	changed := false
-	if got, err := os.ReadFile(s.contentPath(r.id)); err != nil || string(got) != string(r.content) {
+	got, cerr := os.ReadFile(s.contentPath(r.id))
+	if cerr != nil || (!sameBoot && string(got) != string(r.content)) {
 		if err := s.writeAtomic(s.contentPath(r.id), r.content); err != nil {
 			s.log.Error("journal: restoring content failed", "id", r.id, "err", err)
 			return

@@ -26,9 +26,11 @@
 // journal.go), that means: the content and envelope (as filters left them)
 // are in a journal record that has been fdatasynced, in a batch shared with
 // every session committing at the same time, and the envelope has then been
-// renamed to ID.envelope. The files themselves are synced within a second
-// by a checkpoint (syncfs), after which the journal segment is dropped;
-// until then a power loss is repaired from the journal by Recover. Without a
+// renamed to ID.envelope, or, for a small message no filter saw, that it is
+// served from memory (hot.go) until the checkpoint writes its files. The
+// files themselves are synced within a second by a checkpoint (syncfs),
+// after which the journal segment is dropped; until then a kill or a power
+// loss is repaired from the journal by Recover. Without a
 // journal (and for messages over 1 MiB), Commit means: the content file has
 // been written and fsynced, the envelope written to ID.envelope.new and
 // fsynced, renamed to ID.envelope, and the directory fsynced. Every later
@@ -147,6 +149,10 @@ type Spool struct {
 	syncObs SyncObserver
 	// journal, while open, takes small acceptances (group commit).
 	journal atomic.Pointer[Journal]
+	// hot holds the messages served from the journal (hot.go); noHot,
+	// set by tests of the file path, keeps every message in files.
+	hot   hotTable
+	noHot bool
 	// watcher, if set, hears of each commit to Ready (watch.go).
 	watcher atomic.Pointer[Watcher]
 	// boot names the kernel's boot, to tell a journal left by a killed
@@ -282,13 +288,40 @@ func (s *Spool) List() ([]Entry, error) {
 		out = append(out, Entry{ID: id, State: st})
 	}
 	// ReadDir sorts by file name, and ids of one length sort as names do.
+	if served := s.servedEntries(); len(served) > 0 {
+		out = mergeEntries(out, served)
+	}
 	return out, nil
+}
+
+// mergeEntries merges two lists in id order; an id in both (written out
+// between the two looks) is listed once, as its file says.
+func mergeEntries(files, served []Entry) []Entry {
+	out := make([]Entry, 0, len(files)+len(served))
+	i, j := 0, 0
+	for i < len(files) || j < len(served) {
+		switch {
+		case j == len(served) || i < len(files) && files[i].ID < served[j].ID:
+			out = append(out, files[i])
+			i++
+		case i == len(files) || served[j].ID < files[i].ID:
+			out = append(out, served[j])
+			j++
+		default:
+			out = append(out, files[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
 }
 
 // find returns the state a message's envelope is in now.
 func (s *Spool) find(id string) (State, error) {
 	if !ValidID(id) {
 		return 0, ErrNotFound
+	}
+	if _, st, ok, _ := s.readServed(id); ok {
+		return st, nil
 	}
 	for _, st := range []State{Ready, Claimed, Failed, Held, New} {
 		if _, err := os.Lstat(s.envelopePath(id, st)); err == nil {

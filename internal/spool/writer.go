@@ -29,7 +29,11 @@ type Writer struct {
 	// and n.
 	env     []byte
 	exposed bool
+	fileErr error // writing the files of a message held in memory failed
 	done    bool
+	// mem holds the content while the message may still be served from
+	// the journal (hot.go); spill moves it to the content file.
+	mem *chunks
 }
 
 // writeBufs keeps the content buffers of finished Writers: 64 KiB each,
@@ -37,30 +41,71 @@ type Writer struct {
 // message.
 var writeBufs sync.Pool
 
-// Create starts a new message.
+// Create starts a new message. With the journal open and a scheduler in
+// this process watching (there is no point otherwise: nobody here would
+// claim it), it starts in memory, to be served from the journal if it
+// stays small.
 func (s *Spool) Create(now time.Time) (*Writer, error) {
+	if s.journal.Load() != nil && s.watcher.Load() != nil && !s.noHot {
+		for range 5 {
+			if id := s.newID(now); s.reserve(id) {
+				return &Writer{s: s, id: id, mem: &chunks{budget: &s.hot.mem}}, nil
+			}
+		}
+		return nil, fmt.Errorf("spool: create: no free id")
+	}
 	for range 5 {
-		id := s.newID(now)
-		f, err := openFile(s.contentPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		w := &Writer{s: s, id: s.newID(now)}
+		err := w.createFile()
 		if os.IsExist(err) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("spool: create: %w", err)
+			return nil, err
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
-			os.Remove(s.contentPath(id))
-			return nil, fmt.Errorf("spool: lock new message: %w", err)
-		}
-		bw, _ := writeBufs.Get().(*bufio.Writer)
-		if bw == nil {
-			bw = bufio.NewWriterSize(f, 64<<10)
-		}
-		bw.Reset(f)
-		return &Writer{s: s, id: id, f: f, bw: bw}, nil
+		return w, nil
 	}
 	return nil, fmt.Errorf("spool: create: no free id")
+}
+
+// createFile creates and locks the content file, with a write buffer.
+func (w *Writer) createFile() error {
+	f, err := openFile(w.s.contentPath(w.id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if os.IsExist(err) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("spool: create: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(w.s.contentPath(w.id))
+		return fmt.Errorf("spool: lock new message: %w", err)
+	}
+	bw, _ := writeBufs.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(f, 64<<10)
+	}
+	bw.Reset(f)
+	w.f, w.bw = f, bw
+	return nil
+}
+
+// spill moves content held in memory to the content file, which from now
+// on holds the message's id.
+func (w *Writer) spill() error {
+	if err := w.createFile(); err != nil {
+		return err
+	}
+	w.s.unreserve(w.id)
+	for _, p := range w.mem.parts() {
+		if _, err := w.bw.Write(p); err != nil {
+			return fmt.Errorf("spool: write content: %w", err)
+		}
+	}
+	w.mem.release()
+	w.mem = nil
+	return nil
 }
 
 // ID is the new message's id.
@@ -68,6 +113,16 @@ func (w *Writer) ID() string { return w.id }
 
 // Write appends to the content.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.mem != nil && !w.prepared {
+		if w.mem.n+len(p) <= hotMaxContent && w.mem.fits(len(p)) {
+			w.mem.Write(p)
+			w.n += int64(len(p))
+			return len(p), nil
+		}
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
+	}
 	if w.bw == nil {
 		return 0, fmt.Errorf("spool: write after prepare")
 	}
@@ -84,8 +139,16 @@ func (w *Writer) Size() int64 { return w.n }
 // restart. Without a journal the content and envelope are fsynced here;
 // with one (and a message small enough for it), Commit journals both.
 func (w *Writer) Prepare(env *Envelope) error {
-	if w.bw == nil {
+	if w.prepared || (w.mem == nil && w.bw == nil) {
 		return fmt.Errorf("spool: prepare twice")
+	}
+	if w.mem != nil {
+		// Still in memory: Commit serves it from the journal, or
+		// writes its files (toFiles) if a filter or the budget wants.
+		env.ID = w.id
+		w.env = env.Marshal()
+		w.journaled, w.prepared = true, true
+		return nil
 	}
 	err := w.bw.Flush()
 	w.releaseBuf()
@@ -131,13 +194,37 @@ func (w *Writer) Finish(env *Envelope) error {
 // ContentPath and EnvelopePath name the files of a prepared message, for
 // filters that run between Prepare and Commit.
 func (w *Writer) ContentPath() string {
+	w.toFiles()
 	w.exposed = true
 	return w.s.contentPath(w.id)
 }
 
 func (w *Writer) EnvelopePath() string {
+	w.toFiles()
 	w.exposed = true
 	return w.s.envelopePath(w.id, New)
+}
+
+// toFiles writes a message held in memory to its files: the content, and,
+// once prepared, the envelope in state New. An error is kept for Commit.
+func (w *Writer) toFiles() error {
+	if w.mem == nil {
+		return w.fileErr
+	}
+	err := w.spill()
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err == nil && w.prepared {
+		w.releaseBuf()
+		if err = writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
+			err = fmt.Errorf("spool: write envelope: %w", err)
+		}
+	}
+	if err != nil && w.fileErr == nil {
+		w.fileErr = err
+	}
+	return w.fileErr
 }
 
 // Commit accepts the message: the envelope is renamed to state Ready (or
@@ -155,6 +242,34 @@ func (w *Writer) Commit(hold bool) error {
 	to := Ready
 	if hold {
 		to = Held
+	}
+	if w.mem != nil && hold {
+		// Held: kept until an administrator acts, as files.
+		if err := w.toFiles(); err != nil {
+			return err
+		}
+	}
+	if w.mem != nil {
+		err := w.commitServed(to)
+		if err == nil {
+			w.done = true
+			if to == Ready {
+				w.s.committed(w.id, w.env)
+			}
+			return nil
+		}
+		if !errors.Is(err, errJournalClosed) {
+			w.s.log.Warn("journal commit failed; syncing the message's own files", "id", w.id, "err", err)
+			w.journaled = false
+		}
+		if err := w.toFiles(); err != nil {
+			return err
+		}
+		if !w.journaled {
+			if err := w.syncFiles(); err != nil {
+				return err
+			}
+		}
 	}
 	if w.journaled {
 		env, err := w.commitJournal(to)
@@ -193,6 +308,28 @@ func (w *Writer) Commit(hold bool) error {
 	return err
 }
 
+// commitServed journals a message held in memory, waits for the record to
+// be synced, and serves the message from memory from then on (hot.go).
+func (w *Writer) commitServed(to State) error {
+	j := w.s.journal.Load()
+	if j == nil {
+		return errJournalClosed
+	}
+	seq, seg, settled, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to,
+		envelope: w.env, parts: w.mem.parts()})
+	if err != nil {
+		return err
+	}
+	defer settled()
+	if err := j.waitSynced(seq); err != nil {
+		return err
+	}
+	e := &hotMsg{id: w.id, seg: seg, state: to, env: w.env, content: *w.mem}
+	w.mem = nil
+	w.s.accepted(e)
+	return nil
+}
+
 // commitJournal appends the message to the journal, waits for it to be
 // synced, and renames the envelope into state to. The rename comes last:
 // after a power loss, a message whose envelope left state New is always in
@@ -218,11 +355,14 @@ func (w *Writer) commitJournal(to State) ([]byte, error) {
 			return nil, errJournalClosed // a filter made it large: the classic path
 		}
 	}
-	seq, err := j.append(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
+	seq, _, settled, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
 		contentAt: w.f, contentLen: int(size)})
 	if err != nil {
 		return nil, err
 	}
+	// Settled after the rename: the checkpoint that removes this
+	// segment waits for it, so that its syncfs covers the rename.
+	defer settled()
 	if err := j.waitSynced(seq); err != nil {
 		return nil, err
 	}
@@ -257,6 +397,12 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	if w.mem != nil {
+		w.mem.release()
+		w.mem = nil
+		w.s.unreserve(w.id)
+		return
+	}
 	w.releaseBuf()
 	os.Remove(w.s.envelopePath(w.id, New))
 	os.Remove(w.s.contentPath(w.id))
@@ -276,6 +422,9 @@ func (w *Writer) releaseBuf() {
 // that rewrites the content by renaming a new file over it (E-MailRelay's
 // addsig does "mv $1.tmp $1") leaves the old lock on an inode nobody uses.
 func (w *Writer) Relock() error {
+	if w.f == nil {
+		return w.toFiles() // no filter has seen it: nothing moved
+	}
 	nf, err := relock(w.s.contentPath(w.id), w.f)
 	if err != nil {
 		return err
