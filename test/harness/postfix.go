@@ -78,11 +78,25 @@ func StartPostfix(t testing.TB, opts PostfixOptions) *Postfix {
 	if err != nil {
 		t.Skipf("harness: no postfix user: %v", err)
 	}
+	// Instances left by test processes that died before their cleanups.
+	sweepOnce.Do(func() {
+		sweeper{postfix: bin, grace: 10 * time.Second, logf: t.Logf}.sweep(os.TempDir())
+	})
+	me, err := self()
+	if err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
 	// A short path under /tmp, traversable by the postfix user: Postfix's
 	// UNIX sockets live under the queue directory and their paths must stay
 	// under 108 bytes, which t.TempDir's long names may not.
-	base, err := os.MkdirTemp("", "rkpf-")
+	base, err := os.MkdirTemp("", instancePrefix)
 	if err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
+	// First of all, so that a sweep by another test process never takes
+	// this instance for a stale one.
+	if err := writeOwner(base, me); err != nil {
+		os.RemoveAll(base)
 		t.Fatalf("harness: postfix: %v", err)
 	}
 	if b, err := filepath.EvalSymlinks(base); err == nil {
@@ -314,11 +328,7 @@ func (p *Postfix) stopMaster() {
 		return
 	}
 	children := childrenOf(master.pid)
-	out, _, err := runTimeout(30*time.Second, nil, p.bin, "-c", p.confDir, "stop")
-	if err != nil {
-		p.t.Logf("harness: postfix -c %s stop: %v\n%s", p.confDir, err, out)
-	}
-	if !master.waitGone(10 * time.Second) {
+	if !p.postfixStop(master, 10*time.Second, p.t.Logf) {
 		p.t.Logf("harness: postfix master %d still running; killing it", master.pid)
 		syscall.Kill(master.pid, syscall.SIGKILL)
 		master.waitGone(5 * time.Second)
@@ -329,6 +339,16 @@ func (p *Postfix) stopMaster() {
 			syscall.Kill(c.pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// postfixStop runs the instance's own "postfix -c DIR stop" and waits up to
+// grace for its master to go; it reports whether it went.
+func (p *Postfix) postfixStop(master proc, grace time.Duration, logf func(string, ...any)) bool {
+	out, _, err := runTimeout(30*time.Second, nil, p.bin, "-c", p.confDir, "stop")
+	if err != nil {
+		logf("harness: postfix -c %s stop: %v\n%s", p.confDir, err, out)
+	}
+	return master.waitGone(grace)
 }
 
 // master finds the instance's running master: the PID in its pid file, if
