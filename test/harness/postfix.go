@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,8 @@ type PostfixOptions struct {
 	// SMTPTLSSecurityLevel is smtp_tls_security_level, the TLS policy of
 	// Postfix's SMTP client; default "none".
 	SMTPTLSSecurityLevel string
-	// MainCF lines are appended to main.cf, after the harness's own, so
-	// they override them ("smtp_connect_timeout = 2s").
+	// MainCF lines set main.cf parameters ("smtp_connect_timeout = 2s"),
+	// over the harness's own where they name the same parameter.
 	MainCF []string
 	// MasterCF lines are appended to master.cf.
 	MasterCF []string
@@ -193,7 +194,7 @@ func (p *Postfix) writeConfig(opts PostfixOptions, data string) error {
 		"delay_warning_time = 0h",
 		"smtputf8_enable = no",
 	}
-	main = append(main, opts.MainCF...)
+	main = mergeMainCF(main, opts.MainCF)
 	// Every service runs without chroot: a chroot jail would need copies of
 	// /etc files inside the queue directory.
 	master := []string{
@@ -226,6 +227,53 @@ func (p *Postfix) writeConfig(opts PostfixOptions, data string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(p.confDir, "master.cf"), []byte(strings.Join(master, "\n")+"\n"), 0o644)
+}
+
+// mergeMainCF returns base with each "name = value" line of extra in place
+// of base's line for the same parameter, or at the end when base has none.
+//
+// main.cf may set a parameter twice, the last one counting, but then every
+// Postfix program warns "overriding earlier entry" as it starts. With
+// maillog_file those warnings go through the postlog socket, whose queue
+// holds about ten datagrams (net.unix.max_dgram_qlen); postlogd itself logs
+// its own start-up there. On a busy machine the warnings of the master's
+// first children filled the queue before postlogd had started: postlogd
+// then blocked for ever on its own warnings, and so did every Postfix
+// program that logged, smtpd before its greeting and postfix stop.
+func mergeMainCF(base, extra []string) []string {
+	out := slices.Clone(base)
+	at := map[string]int{}
+	for i, line := range out {
+		if name, ok := mainCFName(line); ok {
+			at[name] = i
+		}
+	}
+	for _, line := range extra {
+		name, ok := mainCFName(line)
+		if i, set := at[name]; ok && set {
+			out[i] = line
+			continue
+		}
+		if ok {
+			at[name] = len(out)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// mainCFName returns the parameter a main.cf line sets; ok is false for a
+// comment, a blank line or a continuation line.
+func mainCFName(line string) (name string, ok bool) {
+	if line == "" || line[0] == ' ' || line[0] == '\t' || line[0] == '#' {
+		return "", false
+	}
+	name, _, found := strings.Cut(line, "=")
+	name = strings.TrimSpace(name)
+	if !found || name == "" || strings.ContainsAny(name, " \t") {
+		return "", false
+	}
+	return name, true
 }
 
 func (p *Postfix) start() error {
