@@ -167,24 +167,42 @@ func (c *smtpClient) peekReply() string {
 // go-smtp's reader and the relay's line endings make of raw.
 func checkUpstreamText(t *testing.T, up *rawUpstream, from, raw string) {
 	t.Helper()
+	text, ok := upstreamText(t, up, from)
+	if !ok {
+		return
+	}
+	ref, _, _ := goSMTPText([]byte(raw))
+	sameText(t, from, withoutRelayFields(text), relayCRLF(ref), "go-smtp's reading")
+}
+
+// upstreamText waits for the message from from at the upstream, checks
+// what came over the wire (CRLF line endings only, no lone "." line) and
+// returns the text unstuffed; ok is false, and the test failed, when no
+// message came.
+func upstreamText(t *testing.T, up *rawUpstream, from string) (text []byte, ok bool) {
+	t.Helper()
 	m, ok := up.waitFrom(from, 30*time.Second)
 	if !ok {
 		t.Errorf("%s: nothing reached the upstream", from)
-		return
+		return nil, false
+	}
+	if dir := os.Getenv("REVIEW12_DUMP"); dir != "" {
+		os.WriteFile(dir+"/"+strings.NewReplacer("/", "_", " ", "_").Replace(from), m.raw, 0o644)
 	}
 	text, problems := wireText(m.raw)
 	for _, p := range problems {
 		t.Errorf("%s: on the wire to the upstream: %s", from, p)
 	}
-	got := withoutRelayFields(text)
-	ref, _, _ := goSMTPText([]byte(raw))
-	want := relayCRLF(ref)
+	return text, true
+}
+
+// sameText fails the test, showing where, when the text the upstream got
+// for from differs from want (which is what, in the message).
+func sameText(t *testing.T, from string, got, want []byte, what string) {
+	t.Helper()
 	if i := firstDiffAt(got, want); i >= 0 {
-		t.Errorf("%s: upstream text (%d octets) differs from go-smtp's reading (%d octets) at %d:\n got %s\nwant %s",
-			from, len(got), len(want), i, around(got, i), around(want, i))
-	}
-	if os.Getenv("REVIEW12_DUMP") != "" {
-		os.WriteFile(os.Getenv("REVIEW12_DUMP")+"/"+strings.NewReplacer("/", "_", " ", "_").Replace(from), m.raw, 0o644)
+		t.Errorf("%s: upstream text (%d octets) differs from %s (%d octets) at %d:\n got %s\nwant %s",
+			from, len(got), what, len(want), i, around(got, i), around(want, i))
 	}
 }
 
@@ -431,41 +449,18 @@ func TestReview12HeaderStamp(t *testing.T) {
 					}
 				}
 				for _, s := range sent {
-					m, ok := up.waitFrom(s[0], 30*time.Second)
+					text, ok := upstreamText(t, up, s[0])
 					if !ok {
-						t.Errorf("%s: not delivered", s[0])
 						continue
 					}
-					text, _ := wireText(m.raw)
 					text = withoutReceived(text)
 					text = relayMsgIDRE.ReplaceAll(text, []byte("Message-ID: <STAMP>\r\n"))
 					text = relayDateRE.ReplaceAll(text, []byte("Date: STAMP\r\n"))
-					want := stampedHeader([]byte(s[1]))
-					if i := firstDiffAt(text, want); i >= 0 {
-						t.Errorf("%s: upstream text differs at %d:\n got %s\nwant %s", s[0], i, around(text, i), around(want, i))
-					}
+					sameText(t, s[0], text, stampedHeader([]byte(s[1])), "the client's text with the relay's stamps")
 				}
 			})
 		}
 	})
-}
-
-// withoutReceived removes the relay's Received field from the top.
-func withoutReceived(text []byte) []byte {
-	if !bytes.HasPrefix(text, []byte("Received:")) {
-		return text
-	}
-	i := 0
-	for {
-		j := bytes.Index(text[i:], []byte("\r\n"))
-		if j < 0 {
-			return nil
-		}
-		i += j + 2
-		if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
-			return text[i:]
-		}
-	}
 }
 
 // TestReview12Pipelined: the next transaction written right behind the
@@ -530,18 +525,8 @@ func TestReview12Pipelined(t *testing.T) {
 					{"p4", review12Head + bdat},
 				} {
 					from := w.from + "-" + m + "@example.org"
-					msg, ok := up.waitFrom(from, 30*time.Second)
-					if !ok {
-						t.Errorf("%s: not delivered", from)
-						continue
-					}
-					text, problems := wireText(msg.raw)
-					for _, p := range problems {
-						t.Errorf("%s: on the wire: %s", from, p)
-					}
-					got, want := withoutRelayFields(text), relayCRLF([]byte(w.text))
-					if i := firstDiffAt(got, want); i >= 0 {
-						t.Errorf("%s: BDAT text differs at %d:\n got %s\nwant %s", from, i, around(got, i), around(want, i))
+					if text, ok := upstreamText(t, up, from); ok {
+						sameText(t, from, withoutRelayFields(text), relayCRLF([]byte(w.text)), "the BDAT chunks")
 					}
 				}
 			})
