@@ -356,6 +356,24 @@ func (p *Postfix) QueueCount() int {
 	return n
 }
 
+// WaitEmpty waits until the instance's queue is empty, or fails the test
+// after timeout. Postfix logs status=sent before its queue manager removes
+// the message, so a count taken right after a delivery may still see it.
+func (p *Postfix) WaitEmpty(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := p.QueueCount()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("harness: postfix %s: %d messages still queued after %v:\n%s", p.addr, n, timeout, tail(p.MailLog(), 8<<10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Stop stops the instance (postfix stop) and makes sure that its master and
 // the master's children are gone, killing them by PID if they linger. It
 // can be called more than once.
