@@ -47,6 +47,6 @@
 //     connections, and its Script can be changed while it runs.
 //
 // Peers that need an installed program (smtp-sink, smtp-source, postfix,
-// swaks) skip the test, naming the program, when it is missing;
-// scripts/test-deps.sh installs them.
+// swaks) skip the test, naming the program, when it is missing, and fail
+// it when $CI is "true" (Missing); scripts/test-deps.sh installs them.
 package harness

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +65,29 @@ func TestPostfixMainCFOverride(t *testing.T) {
 	pf.WaitLog(t, "status=sent", 15*time.Second)
 	if log := pf.MailLog(); strings.Contains(log, "overriding earlier entry") {
 		t.Errorf("Postfix warned of a parameter set twice:\n%s", log)
+	}
+}
+
+// recordTB notes what a helper asked of its test instead of doing it.
+type recordTB struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recordTB) Helper()                        {}
+func (r *recordTB) Fatalf(format string, a ...any) { r.fatal = fmt.Sprintf(format, a...) }
+func (r *recordTB) Skipf(format string, a ...any)  { r.skip = fmt.Sprintf(format, a...) }
+
+func TestMissing(t *testing.T) {
+	for _, tc := range []struct {
+		ci          string
+		fails, skip bool
+	}{{"true", true, false}, {"", false, true}, {"false", false, true}} {
+		t.Setenv("CI", tc.ci)
+		r := &recordTB{TB: t}
+		Missing(r, "%s is not installed", "smtp-sink")
+		if (r.fatal != "") != tc.fails || (r.skip != "") != tc.skip || !strings.Contains(r.fatal+r.skip, "smtp-sink is not installed") {
+			t.Errorf("CI=%q: Missing failed with %q, skipped with %q; want fails %v, skips %v", tc.ci, r.fatal, r.skip, tc.fails, tc.skip)
+		}
 	}
 }
