@@ -342,6 +342,27 @@ func (p *Postfix) Flush() {
 	}
 }
 
+// FlushUntil asks Postfix for a queue run (postqueue -f) at once and then
+// every second until cond holds, and fails the test, naming what, after
+// timeout. A deferred message is retried on its own after the one-second
+// backoff, but when the queue manager comes back to a message whose file
+// the delivery agent of the last attempt still has locked, as happens on a
+// busy machine, it logs "skipped, still being delivered" and puts the
+// message off for a fixed 60 seconds; a queue run ignores that time stamp.
+func (p *Postfix) FlushUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for next := time.Now(); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("harness: postfix %s: no %s after %v of queue runs:\n%s", p.addr, what, timeout, tail(p.MailLog(), 8<<10))
+		}
+		if time.Now().After(next) {
+			p.Flush()
+			next = time.Now().Add(time.Second)
+		}
+	}
+}
+
 // QueueCount returns the number of messages in the instance's queue
 // (maildrop, incoming, active, deferred and hold), counted from the queue
 // files.
