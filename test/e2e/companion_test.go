@@ -79,7 +79,7 @@ func TestCompanionEnforcer(t *testing.T) {
 		compWaitLog(t, pf, `to=<`+regexp.QuoteMeta(m.to)+`>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=(bounced|deferred) \(host .* said: `, 30*time.Second)
 		compWaitLog(t, pf, `amavis\[\d+\]: .*\[`+regexp.QuoteMeta(m.ip)+`\].* -> .*<`+regexp.QuoteMeta(m.to)+`>`, 10*time.Second)
 	}
-	compWaitCount(t, pf, `to=<rate@gmail\.test>, .*status=deferred`, 2, 30*time.Second) // retried
+	compWaitRetries(t, pf, `to=<rate@gmail\.test>, .*status=deferred`, 2, 30*time.Second)
 	compWait(t, 10*time.Second, "the backup mbox holds the five messages", func() bool {
 		b, _ := os.ReadFile(mbox)
 		return bytes.Count(b, []byte("\nFrom ")) >= 4 && bytes.Count(b, []byte("@companion.test>")) >= 5
@@ -135,7 +135,7 @@ func TestCompanionEnforcer(t *testing.T) {
 		return bytes.Contains(b, []byte(" 203.0.113.20\n"))
 	})
 	// More retries of the deferred message, now in the new file.
-	compWaitCount(t, pf, `to=<rate@gmail\.test>, .*status=deferred`, 2, 30*time.Second)
+	compWaitRetries(t, pf, `to=<rate@gmail\.test>, .*status=deferred`, 2, 30*time.Second)
 	time.Sleep(time.Second)
 	f.Signal(syscall.SIGTERM)
 	if code, err := f.Wait(20 * time.Second); code != 0 || err != nil {
@@ -365,6 +365,17 @@ func compWait(t *testing.T, timeout time.Duration, what string, cond func() bool
 func compWaitLog(t *testing.T, pf *harness.Postfix, re string, timeout time.Duration) {
 	t.Helper()
 	compWaitCount(t, pf, re, 1, timeout)
+}
+
+// compWaitRetries waits until n lines of the current mail-log file match
+// re, lines that Postfix's retries of a deferred message write; it asks
+// Postfix for queue runs meanwhile (see FlushUntil).
+func compWaitRetries(t *testing.T, pf *harness.Postfix, re string, n int, timeout time.Duration) {
+	t.Helper()
+	rx := regexp.MustCompile(`(?m)` + re)
+	pf.FlushUntil(t, timeout, fmt.Sprintf("%d mail-log lines matching %s", n, re), func() bool {
+		return len(rx.FindAllString(pf.MailLog(), -1)) >= n
+	})
 }
 
 // compWaitCount waits until n lines of the current mail-log file match re.

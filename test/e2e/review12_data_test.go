@@ -31,18 +31,41 @@ import (
 const review12Head = "Message-ID: <review12@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\nSubject: review 12\r\n\r\n"
 
 // review12Modes starts a relay in each mode, forwarding to up.
-func review12Modes(t *testing.T, up string, extra ...string) []struct {
-	name string
-	r    *relay
-} {
+func review12Modes(t *testing.T, up string, extra ...string) []review12Mode {
 	server := startRelay(t, "127.0.0.1", append([]string{"--as-server", "--interface", "127.0.0.1", "--forward-to", up,
 		"--poll", "1", "--spool-dir", t.TempDir()}, extra...)...)
 	proxy := startRelay(t, "127.0.0.1", append([]string{"--as-proxy", up, "--interface", "127.0.0.1",
 		"--spool-dir", t.TempDir()}, extra...)...)
-	return []struct {
-		name string
-		r    *relay
-	}{{"store and forward", server}, {"proxy", proxy}}
+	return []review12Mode{{"store and forward", server}, {"proxy", proxy}}
+}
+
+// checkingModes is review12Modes with --size size and header and body
+// checks that refuse "Subject: refuse-me" and a body line "refuse-body".
+func checkingModes(t *testing.T, up *rawUpstream, size string) []review12Mode {
+	dir := t.TempDir()
+	hc := writeFile(t, dir, "header_checks", "/^Subject: refuse-me/ REJECT no thanks\n", 0o644)
+	bc := writeFile(t, dir, "body_checks", "/^refuse-body/ REJECT not this body\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\nbody_checks = \"regexp:%s\"\n", hc, bc))
+	return review12Modes(t, up.addr(), "--size", size, "--config", cfg)
+}
+
+// review12Mode is a relay in one of its modes, named.
+type review12Mode struct {
+	name string
+	r    *relay
+}
+
+// inModes runs f for each mode, in parallel subtests of a subtest "modes"
+// that ends when they all have.
+func inModes(t *testing.T, modes []review12Mode, f func(t *testing.T, mode review12Mode)) {
+	t.Run("modes", func(t *testing.T) {
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				t.Parallel()
+				f(t, mode)
+			})
+		}
+	})
 }
 
 // dataCase is a message text as the client sends it after 354, final
@@ -167,24 +190,42 @@ func (c *smtpClient) peekReply() string {
 // go-smtp's reader and the relay's line endings make of raw.
 func checkUpstreamText(t *testing.T, up *rawUpstream, from, raw string) {
 	t.Helper()
+	text, ok := upstreamText(t, up, from)
+	if !ok {
+		return
+	}
+	ref, _, _ := goSMTPText([]byte(raw))
+	sameText(t, from, withoutRelayFields(text), relayCRLF(ref), "go-smtp's reading")
+}
+
+// upstreamText waits for the message from from at the upstream, checks
+// what came over the wire (CRLF line endings only, no lone "." line) and
+// returns the text unstuffed; ok is false, and the test failed, when no
+// message came.
+func upstreamText(t *testing.T, up *rawUpstream, from string) (text []byte, ok bool) {
+	t.Helper()
 	m, ok := up.waitFrom(from, 30*time.Second)
 	if !ok {
 		t.Errorf("%s: nothing reached the upstream", from)
-		return
+		return nil, false
+	}
+	if dir := os.Getenv("REVIEW12_DUMP"); dir != "" {
+		os.WriteFile(dir+"/"+strings.NewReplacer("/", "_", " ", "_").Replace(from), m.raw, 0o644)
 	}
 	text, problems := wireText(m.raw)
 	for _, p := range problems {
 		t.Errorf("%s: on the wire to the upstream: %s", from, p)
 	}
-	got := withoutRelayFields(text)
-	ref, _, _ := goSMTPText([]byte(raw))
-	want := relayCRLF(ref)
+	return text, true
+}
+
+// sameText fails the test, showing where, when the text the upstream got
+// for from differs from want (which is what, in the message).
+func sameText(t *testing.T, from string, got, want []byte, what string) {
+	t.Helper()
 	if i := firstDiffAt(got, want); i >= 0 {
-		t.Errorf("%s: upstream text (%d octets) differs from go-smtp's reading (%d octets) at %d:\n got %s\nwant %s",
-			from, len(got), len(want), i, around(got, i), around(want, i))
-	}
-	if os.Getenv("REVIEW12_DUMP") != "" {
-		os.WriteFile(os.Getenv("REVIEW12_DUMP")+"/"+strings.NewReplacer("/", "_", " ", "_").Replace(from), m.raw, 0o644)
+		t.Errorf("%s: upstream text (%d octets) differs from %s (%d octets) at %d:\n got %s\nwant %s",
+			from, len(got), what, len(want), i, around(got, i), around(want, i))
 	}
 }
 
@@ -193,26 +234,21 @@ func TestReview12DataText(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
 	modes := review12Modes(t, up.addr(), "--size", "0")
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				var pending [][2]string
-				defer func() {
-					for _, p := range pending {
-						checkUpstreamText(t, up, p[0], p[1])
-					}
-				}()
-				for i, tc := range review12Cases() {
-					from := fmt.Sprintf("case%d-%s@example.org", i, strings.ReplaceAll(mode.name, " ", "-"))
-					rep := sendText(t, mode.r.addr(), from, []string{tc.raw}, 0)
-					if rep.code() != 250 {
-						t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
-						continue
-					}
-					pending = append(pending, [2]string{from, tc.raw})
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		var pending [][2]string
+		defer func() {
+			for _, p := range pending {
+				checkUpstreamText(t, up, p[0], p[1])
+			}
+		}()
+		for i, tc := range review12Cases() {
+			from := fmt.Sprintf("case%d-%s@example.org", i, strings.ReplaceAll(mode.name, " ", "-"))
+			rep := sendText(t, mode.r.addr(), from, []string{tc.raw}, 0)
+			if rep.code() != 250 {
+				t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
+				continue
+			}
+			pending = append(pending, [2]string{from, tc.raw})
 		}
 	})
 	// Nothing but the messages sent: a look-alike that ended a text
@@ -401,71 +437,43 @@ func TestReview12HeaderStamp(t *testing.T) {
 		{"space in a field name", "Subject: a\r\nBad Name: x\r\n\r\nbody\r\n"},
 	}
 	modes := review12Modes(t, up.addr(), "--size", "0")
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(mode.name)))) // one per parallel subtest
-				var sent [][2]string
-				for i, tc := range cases {
-					for _, piece := range []int{0, 1, 7, 4096} {
-						raw := tc.text + ".\r\n"
-						var pieces []string
-						for p := raw; len(p) > 0; {
-							n := len(p)
-							if piece > 0 {
-								n = min(len(p), 1+rnd.IntN(piece))
-							}
-							if len(pieces) > 200 {
-								n = len(p)
-							}
-							pieces = append(pieces, p[:n])
-							p = p[n:]
-						}
-						from := fmt.Sprintf("stamp%d-%d-%s@example.org", i, piece, strings.ReplaceAll(mode.name, " ", "-"))
-						if rep := sendText(t, mode.r.addr(), from, pieces, time.Millisecond); rep.code() != 250 {
-							t.Errorf("%s: %q", from, rep)
-							continue
-						}
-						sent = append(sent, [2]string{from, tc.text})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(mode.name)))) // one per parallel subtest
+		var sent [][2]string
+		for i, tc := range cases {
+			for _, piece := range []int{0, 1, 7, 4096} {
+				raw := tc.text + ".\r\n"
+				var pieces []string
+				for p := raw; len(p) > 0; {
+					n := len(p)
+					if piece > 0 {
+						n = min(len(p), 1+rnd.IntN(piece))
 					}
+					if len(pieces) > 200 {
+						n = len(p)
+					}
+					pieces = append(pieces, p[:n])
+					p = p[n:]
 				}
-				for _, s := range sent {
-					m, ok := up.waitFrom(s[0], 30*time.Second)
-					if !ok {
-						t.Errorf("%s: not delivered", s[0])
-						continue
-					}
-					text, _ := wireText(m.raw)
-					text = withoutReceived(text)
-					text = relayMsgIDRE.ReplaceAll(text, []byte("Message-ID: <STAMP>\r\n"))
-					text = relayDateRE.ReplaceAll(text, []byte("Date: STAMP\r\n"))
-					want := stampedHeader([]byte(s[1]))
-					if i := firstDiffAt(text, want); i >= 0 {
-						t.Errorf("%s: upstream text differs at %d:\n got %s\nwant %s", s[0], i, around(text, i), around(want, i))
-					}
+				from := fmt.Sprintf("stamp%d-%d-%s@example.org", i, piece, strings.ReplaceAll(mode.name, " ", "-"))
+				if rep := sendText(t, mode.r.addr(), from, pieces, time.Millisecond); rep.code() != 250 {
+					t.Errorf("%s: %q", from, rep)
+					continue
 				}
-			})
+				sent = append(sent, [2]string{from, tc.text})
+			}
+		}
+		for _, s := range sent {
+			text, ok := upstreamText(t, up, s[0])
+			if !ok {
+				continue
+			}
+			text = withoutReceived(text)
+			text = relayMsgIDRE.ReplaceAll(text, []byte("Message-ID: <STAMP>\r\n"))
+			text = relayDateRE.ReplaceAll(text, []byte("Date: STAMP\r\n"))
+			sameText(t, s[0], text, stampedHeader([]byte(s[1])), "the client's text with the relay's stamps")
 		}
 	})
-}
-
-// withoutReceived removes the relay's Received field from the top.
-func withoutReceived(text []byte) []byte {
-	if !bytes.HasPrefix(text, []byte("Received:")) {
-		return text
-	}
-	i := 0
-	for {
-		j := bytes.Index(text[i:], []byte("\r\n"))
-		if j < 0 {
-			return nil
-		}
-		i += j + 2
-		if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
-			return text[i:]
-		}
-	}
 }
 
 // TestReview12Pipelined: the next transaction written right behind the
@@ -480,71 +488,56 @@ func TestReview12Pipelined(t *testing.T) {
 	big := review12Head + strings.Repeat(".dotted line of text, stuffed by the client\r\n", 3000)
 	stuff := func(s string) string { return strings.ReplaceAll("\r\n"+s, "\r\n.", "\r\n..")[2:] }
 	modes := review12Modes(t, up.addr(), "--size", "0")
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				c := mustDial(t, mode.r.addr(), "127.0.0.1")
-				defer c.Close()
-				mustCmd(t, c, "250", "EHLO client.e2e.test")
-				mustCmd(t, c, "250", "MAIL FROM:<p1-%s@example.org>", m)
-				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
-				mustCmd(t, c, "354", "DATA")
-				bdat := "a\r\n.\r\nMAIL FROM:<evil@example.org>\r\nbare\nLF and bare\rCR\r\n"
-				write := stuff(big) + ".\r\n" +
-					"MAIL FROM:<p2-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n"
-				c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-				if _, err := io.WriteString(c.conn, write); err != nil {
-					t.Fatal(err)
-				}
-				for i, want := range []string{"250 ", "250 ", "250 ", "354 "} {
-					if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
-						t.Fatalf("reply %d = %q, %v; want %q", i, rep, err, want)
-					}
-				}
-				write = review12Head + "small\r\n.\r\nRSET\r\nNOOP\r\n" +
-					"MAIL FROM:<p3-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nBDAT 0 LAST\r\n" +
-					"MAIL FROM:<p4-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\n" +
-					fmt.Sprintf("BDAT %d\r\n%s", len(review12Head), review12Head) +
-					fmt.Sprintf("BDAT %d LAST\r\n%s", len(bdat), bdat) + "NOOP\r\n"
-				if _, err := io.WriteString(c.conn, write); err != nil {
-					t.Fatal(err)
-				}
-				for i, want := range []string{"250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 "} {
-					if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
-						t.Fatalf("second write, reply %d = %q, %v; want %q", i, rep, err, want)
-					}
-				}
-				if rep := c.peekReply(); rep != "" {
-					t.Errorf("a reply too many: %q", rep)
-				}
-				for _, w := range []struct{ from, raw string }{
-					{"p1", stuff(big) + ".\r\n"},
-					{"p2", review12Head + "small\r\n.\r\n"},
-				} {
-					checkUpstreamText(t, up, w.from+"-"+m+"@example.org", w.raw)
-				}
-				for _, w := range []struct{ from, text string }{
-					{"p3", ""},
-					{"p4", review12Head + bdat},
-				} {
-					from := w.from + "-" + m + "@example.org"
-					msg, ok := up.waitFrom(from, 30*time.Second)
-					if !ok {
-						t.Errorf("%s: not delivered", from)
-						continue
-					}
-					text, problems := wireText(msg.raw)
-					for _, p := range problems {
-						t.Errorf("%s: on the wire: %s", from, p)
-					}
-					got, want := withoutRelayFields(text), relayCRLF([]byte(w.text))
-					if i := firstDiffAt(got, want); i >= 0 {
-						t.Errorf("%s: BDAT text differs at %d:\n got %s\nwant %s", from, i, around(got, i), around(want, i))
-					}
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		c := mustDial(t, mode.r.addr(), "127.0.0.1")
+		defer c.Close()
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<p1-%s@example.org>", m)
+		mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		bdat := "a\r\n.\r\nMAIL FROM:<evil@example.org>\r\nbare\nLF and bare\rCR\r\n"
+		write := stuff(big) + ".\r\n" +
+			"MAIL FROM:<p2-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n"
+		c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(c.conn, write); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+			if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+				t.Fatalf("reply %d = %q, %v; want %q", i, rep, err, want)
+			}
+		}
+		write = review12Head + "small\r\n.\r\nRSET\r\nNOOP\r\n" +
+			"MAIL FROM:<p3-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\nBDAT 0 LAST\r\n" +
+			"MAIL FROM:<p4-" + m + "@example.org>\r\nRCPT TO:<bob@example.net>\r\n" +
+			fmt.Sprintf("BDAT %d\r\n%s", len(review12Head), review12Head) +
+			fmt.Sprintf("BDAT %d LAST\r\n%s", len(bdat), bdat) + "NOOP\r\n"
+		if _, err := io.WriteString(c.conn, write); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 ", "250 "} {
+			if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+				t.Fatalf("second write, reply %d = %q, %v; want %q", i, rep, err, want)
+			}
+		}
+		if rep := c.peekReply(); rep != "" {
+			t.Errorf("a reply too many: %q", rep)
+		}
+		for _, w := range []struct{ from, raw string }{
+			{"p1", stuff(big) + ".\r\n"},
+			{"p2", review12Head + "small\r\n.\r\n"},
+		} {
+			checkUpstreamText(t, up, w.from+"-"+m+"@example.org", w.raw)
+		}
+		for _, w := range []struct{ from, text string }{
+			{"p3", ""},
+			{"p4", review12Head + bdat},
+		} {
+			from := w.from + "-" + m + "@example.org"
+			if text, ok := upstreamText(t, up, from); ok {
+				sameText(t, from, withoutRelayFields(text), relayCRLF([]byte(w.text)), "the BDAT chunks")
+			}
 		}
 	})
 	time.Sleep(time.Second)
@@ -563,37 +556,32 @@ func TestReview12GoneMidData(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
 	modes := review12Modes(t, up.addr(), "--idle-timeout", "2")
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				for _, cut := range []string{review12Head + "half a li", review12Head + "line\r\n.", review12Head + "line\r\n.\r"} {
-					c := mustDial(t, mode.r.addr(), "127.0.0.1")
-					mustCmd(t, c, "250", "EHLO client.e2e.test")
-					mustCmd(t, c, "250", "MAIL FROM:<gone-%s@example.org>", m)
-					mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
-					mustCmd(t, c, "354", "DATA")
-					io.WriteString(c.conn, cut)
-					time.Sleep(100 * time.Millisecond)
-					c.Close()
-				}
-				raw := review12Head + "slow\r\n.\r\n"
-				var pieces []string
-				for i := range raw {
-					if i < len(review12Head) {
-						continue
-					}
-					pieces = append(pieces, raw[i:i+1])
-				}
-				pieces[0] = review12Head + pieces[0]
-				from := "slow-" + m + "@example.org"
-				if rep := sendText(t, mode.r.addr(), from, pieces, 300*time.Millisecond); rep.code() != 250 {
-					t.Errorf("slow client: %q; want 250", rep)
-				} else {
-					checkUpstreamText(t, up, from, raw)
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		for _, cut := range []string{review12Head + "half a li", review12Head + "line\r\n.", review12Head + "line\r\n.\r"} {
+			c := mustDial(t, mode.r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			mustCmd(t, c, "250", "MAIL FROM:<gone-%s@example.org>", m)
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+			mustCmd(t, c, "354", "DATA")
+			io.WriteString(c.conn, cut)
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+		raw := review12Head + "slow\r\n.\r\n"
+		var pieces []string
+		for i := range raw {
+			if i < len(review12Head) {
+				continue
+			}
+			pieces = append(pieces, raw[i:i+1])
+		}
+		pieces[0] = review12Head + pieces[0]
+		from := "slow-" + m + "@example.org"
+		if rep := sendText(t, mode.r.addr(), from, pieces, 300*time.Millisecond); rep.code() != 250 {
+			t.Errorf("slow client: %q; want 250", rep)
+		} else {
+			checkUpstreamText(t, up, from, raw)
 		}
 	})
 	time.Sleep(2 * time.Second)
@@ -617,32 +605,27 @@ func TestReview12DataTLS(t *testing.T) {
 	_, _, pem := certFiles(t, t.TempDir())
 	modes := review12Modes(t, up.addr(), "--size", "0", "--server-tls", "--server-tls-certificate", pem)
 	split := review12Head + "a\r\n..\r\n.\n.\r.\r\r\n.x\r\nb\r\n.\r\n"
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				var pending [][2]string
-				for i, tc := range review12Cases() {
-					from := fmt.Sprintf("tls%d-%s@example.org", i, m)
-					if rep := sendTextTLS(t, mode.r.addr(), from, []string{tc.raw}, 0, true); rep.code() != 250 {
-						t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
-						continue
-					}
-					pending = append(pending, [2]string{from, tc.raw})
-				}
-				for cut := len(review12Head) - 2; cut < len(split); cut++ {
-					from := fmt.Sprintf("tlssplit%d-%s@example.org", cut, m)
-					if rep := sendTextTLS(t, mode.r.addr(), from, []string{split[:cut], split[cut:]}, 40*time.Millisecond, true); rep.code() != 250 {
-						t.Errorf("%s: final reply %q; want 250", from, rep)
-						continue
-					}
-					pending = append(pending, [2]string{from, split})
-				}
-				for _, p := range pending {
-					checkUpstreamText(t, up, p[0], p[1])
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		var pending [][2]string
+		for i, tc := range review12Cases() {
+			from := fmt.Sprintf("tls%d-%s@example.org", i, m)
+			if rep := sendTextTLS(t, mode.r.addr(), from, []string{tc.raw}, 0, true); rep.code() != 250 {
+				t.Errorf("%s (%s): final reply %q; want 250", tc.name, from, rep)
+				continue
+			}
+			pending = append(pending, [2]string{from, tc.raw})
+		}
+		for cut := len(review12Head) - 2; cut < len(split); cut++ {
+			from := fmt.Sprintf("tlssplit%d-%s@example.org", cut, m)
+			if rep := sendTextTLS(t, mode.r.addr(), from, []string{split[:cut], split[cut:]}, 40*time.Millisecond, true); rep.code() != 250 {
+				t.Errorf("%s: final reply %q; want 250", from, rep)
+				continue
+			}
+			pending = append(pending, [2]string{from, split})
+		}
+		for _, p := range pending {
+			checkUpstreamText(t, up, p[0], p[1])
 		}
 	})
 }
@@ -673,29 +656,24 @@ func TestReview12SizeDots(t *testing.T) {
 		}
 		return b.String()
 	}
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				for _, lf := range []bool{false, true} {
-					for _, n := range []int{limit, limit + 1} {
-						txt := text(n, lf)
-						if len(txt) != n {
-							t.Fatalf("text of %d octets, want %d", len(txt), n)
-						}
-						stuffed := strings.ReplaceAll("\r\n"+txt, "\r\n.", "\r\n..")[2:] + ".\r\n"
-						from := fmt.Sprintf("size%d-%v-%s@example.org", n, lf, strings.ReplaceAll(mode.name, " ", "-"))
-						rep := sendText(t, mode.r.addr(), from, []string{stuffed}, 0)
-						want := "250 "
-						if n > limit {
-							want = "552 5.3.4 "
-						}
-						if !strings.HasPrefix(rep.String(), want) {
-							t.Errorf("%s: %d octets of text (%d on the wire), --size %d: %q; want %q", from, n, len(stuffed), limit, rep, want+"...")
-						}
-					}
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		for _, lf := range []bool{false, true} {
+			for _, n := range []int{limit, limit + 1} {
+				txt := text(n, lf)
+				if len(txt) != n {
+					t.Fatalf("text of %d octets, want %d", len(txt), n)
 				}
-			})
+				stuffed := strings.ReplaceAll("\r\n"+txt, "\r\n.", "\r\n..")[2:] + ".\r\n"
+				from := fmt.Sprintf("size%d-%v-%s@example.org", n, lf, strings.ReplaceAll(mode.name, " ", "-"))
+				rep := sendText(t, mode.r.addr(), from, []string{stuffed}, 0)
+				want := "250 "
+				if n > limit {
+					want = "552 5.3.4 "
+				}
+				if !strings.HasPrefix(rep.String(), want) {
+					t.Errorf("%s: %d octets of text (%d on the wire), --size %d: %q; want %q", from, n, len(stuffed), limit, rep, want+"...")
+				}
+			}
 		}
 	})
 }
@@ -738,33 +716,28 @@ cp "`+dir+`/${from%%@*}" "$1.tmp" && mv "$1.tmp" "$1"
 		}
 	}
 	modes := review12Modes(t, up.addr(), "--size", "0", "--filter", filt)
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				for name := range contents {
-					mustSend(t, mode.r.addr(), name+"@"+m+".example.org", []string{"bob@example.net"}, message(name))
-				}
-				for name, b := range contents {
-					msg, ok := up.waitFrom(name+"@"+m+".example.org", 30*time.Second)
-					if !ok {
-						t.Errorf("%s: not delivered", name)
-						continue
-					}
-					var want bytes.Buffer
-					bw := bufio.NewWriter(&want)
-					dw := textproto.NewWriter(bw).DotWriter()
-					dw.Write(b)
-					dw.Close()
-					bw.Flush()
-					got := append(append([]byte(nil), msg.raw...), ".\r\n"...)
-					if i := firstDiffAt(got, want.Bytes()); i >= 0 {
-						t.Errorf("%s (%d octets): the upstream read other octets than textproto's DotWriter sends, at %d:\n got %s\nwant %s",
-							name, len(b), i, around(got, i), around(want.Bytes(), i))
-					}
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		for name := range contents {
+			mustSend(t, mode.r.addr(), name+"@"+m+".example.org", []string{"bob@example.net"}, message(name))
+		}
+		for name, b := range contents {
+			msg, ok := up.waitFrom(name+"@"+m+".example.org", 30*time.Second)
+			if !ok {
+				t.Errorf("%s: not delivered", name)
+				continue
+			}
+			var want bytes.Buffer
+			bw := bufio.NewWriter(&want)
+			dw := textproto.NewWriter(bw).DotWriter()
+			dw.Write(b)
+			dw.Close()
+			bw.Flush()
+			got := append(append([]byte(nil), msg.raw...), ".\r\n"...)
+			if i := firstDiffAt(got, want.Bytes()); i >= 0 {
+				t.Errorf("%s (%d octets): the upstream read other octets than textproto's DotWriter sends, at %d:\n got %s\nwant %s",
+					name, len(b), i, around(got, i), around(want.Bytes(), i))
+			}
 		}
 	})
 }
@@ -817,34 +790,25 @@ func TestReview12EightBit(t *testing.T) {
 func TestReview12RefusedEarly(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
-	dir := t.TempDir()
-	hc := writeFile(t, dir, "header_checks", "/^Subject: refuse-me/ REJECT no thanks\n", 0o644)
-	bc := writeFile(t, dir, "body_checks", "/^refuse-body/ REJECT not this body\n", 0o644)
-	cfg := writeConfig(t, fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\nbody_checks = \"regexp:%s\"\n", hc, bc))
-	modes := review12Modes(t, up.addr(), "--size", "0", "--config", cfg)
+	modes := checkingModes(t, up, "0")
 	body := strings.Repeat("..a dotted line of body text, stuffed\r\nplain line\r\n", 5000)
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				for _, tc := range []struct{ name, head, first, want string }{
-					{"header", "Subject: refuse-me\r\n", "", "550 5.7.1 no thanks"},
-					{"body", "Subject: fine\r\n", "refuse-body\r\n", "550 5.7.1 not this body"},
-					{"nothing", "Subject: fine\r\n", "fine body\r\n", "250 "},
-				} {
-					raw := "Message-ID: <x@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\n" + tc.head + "\r\n" + tc.first + body + ".\r\n"
-					third := len(raw) / 3
-					from := "early-" + tc.name + "-" + m + "@example.org"
-					rep := sendText(t, mode.r.addr(), from, []string{raw[:third], raw[third : 2*third], raw[2*third:]}, 300*time.Millisecond)
-					if !strings.HasPrefix(rep.String(), tc.want) {
-						t.Errorf("%s: %q; want %q", tc.name, rep, tc.want+"...")
-					}
-					if tc.want == "250 " {
-						checkUpstreamText(t, up, from, raw)
-					}
-				}
-			})
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		for _, tc := range []struct{ name, head, first, want string }{
+			{"header", "Subject: refuse-me\r\n", "", "550 5.7.1 no thanks"},
+			{"body", "Subject: fine\r\n", "refuse-body\r\n", "550 5.7.1 not this body"},
+			{"nothing", "Subject: fine\r\n", "fine body\r\n", "250 "},
+		} {
+			raw := "Message-ID: <x@e2e.test>\r\nDate: 5 Dec 2026 04:00:00 +0000\r\n" + tc.head + "\r\n" + tc.first + body + ".\r\n"
+			third := len(raw) / 3
+			from := "early-" + tc.name + "-" + m + "@example.org"
+			rep := sendText(t, mode.r.addr(), from, []string{raw[:third], raw[third : 2*third], raw[2*third:]}, 300*time.Millisecond)
+			if !strings.HasPrefix(rep.String(), tc.want) {
+				t.Errorf("%s: %q; want %q", tc.name, rep, tc.want+"...")
+			}
+			if tc.want == "250 " {
+				checkUpstreamText(t, up, from, raw)
+			}
 		}
 	})
 }
@@ -860,89 +824,80 @@ func TestReview12RefusedEarly(t *testing.T) {
 func TestReview12ConcurrentIntegrity(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
-	dir := t.TempDir()
-	hc := writeFile(t, dir, "header_checks", "/^Subject: refuse-me/ REJECT no thanks\n", 0o644)
-	bc := writeFile(t, dir, "body_checks", "/^refuse-body/ REJECT not this body\n", 0o644)
-	cfg := writeConfig(t, fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\nbody_checks = \"regexp:%s\"\n", hc, bc))
-	modes := review12Modes(t, up.addr(), "--size", "300000", "--config", cfg)
+	modes := checkingModes(t, up, "300000")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	t.Run("modes", func(t *testing.T) {
-		for _, mode := range modes {
-			t.Run(mode.name, func(t *testing.T) {
-				t.Parallel()
-				m := strings.ReplaceAll(mode.name, " ", "-")
-				var mu sync.Mutex
-				good := map[string]string{}
-				var wg sync.WaitGroup
-				for cl := range 6 {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						rnd := rand.New(rand.NewPCG(seed, uint64(cl)))
-						for k := range 12 {
-							var b strings.Builder
-							for b.Len() < rnd.IntN(200<<10) {
-								line := make([]byte, rnd.IntN(120))
-								for i := range line {
-									line[i] = byte('!' + rnd.IntN(90))
-								}
-								b.Write(line)
-								b.WriteString("\r\n")
-							}
-							from := fmt.Sprintf("int-%d-%d-%s@example.org", cl, k, m)
-							kind := rnd.IntN(5)
-							head := "Message-ID: <" + from + ">\r\nDate: 5 Dec 2026 04:00:00 +0000\r\nSubject: "
-							var raw string
-							switch kind {
-							case 0:
-								raw = head + "refuse-me\r\n\r\n" + b.String()
-							case 1:
-								raw = head + "x\r\n\r\nrefuse-body\r\n" + b.String()
-							case 2:
-								raw = head + "big\r\n\r\n" + strings.Repeat("y", 300001) + "\r\n"
-							default:
-								raw = head + "good\r\n\r\n" + b.String()
-							}
-							stuffed := strings.ReplaceAll("\r\n"+raw, "\r\n.", "\r\n..")[2:] + ".\r\n"
-							c, _, err := dialFrom(mode.r.addr(), "127.0.0.1")
-							if err != nil {
-								t.Error(err)
-								return
-							}
-							c.cmd("EHLO c.e2e.test")
-							c.cmd("MAIL FROM:<%s>", from)
-							c.cmd("RCPT TO:<bob@example.net>")
-							c.cmd("DATA")
-							if kind == 4 && k%3 == 0 {
-								// Gone in the middle.
-								io.WriteString(c.conn, stuffed[:len(stuffed)/2])
-								c.Close()
-								continue
-							}
-							c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-							io.WriteString(c.conn, stuffed)
-							rep, err := c.read()
-							c.Close()
-							if kind >= 3 {
-								if err != nil || rep.code() != 250 {
-									t.Errorf("%s: %q, %v; want 250", from, rep, err)
-									continue
-								}
-								mu.Lock()
-								good[from] = stuffed
-								mu.Unlock()
-							} else if err != nil || rep.code()/100 != 5 {
-								t.Errorf("%s (kind %d): %q, %v; want a refusal", from, kind, rep, err)
-							}
+	inModes(t, modes, func(t *testing.T, mode review12Mode) {
+		m := strings.ReplaceAll(mode.name, " ", "-")
+		var mu sync.Mutex
+		good := map[string]string{}
+		var wg sync.WaitGroup
+		for cl := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rnd := rand.New(rand.NewPCG(seed, uint64(cl)))
+				for k := range 12 {
+					var b strings.Builder
+					for b.Len() < rnd.IntN(200<<10) {
+						line := make([]byte, rnd.IntN(120))
+						for i := range line {
+							line[i] = byte('!' + rnd.IntN(90))
 						}
-					}()
+						b.Write(line)
+						b.WriteString("\r\n")
+					}
+					from := fmt.Sprintf("int-%d-%d-%s@example.org", cl, k, m)
+					kind := rnd.IntN(5)
+					head := "Message-ID: <" + from + ">\r\nDate: 5 Dec 2026 04:00:00 +0000\r\nSubject: "
+					var raw string
+					switch kind {
+					case 0:
+						raw = head + "refuse-me\r\n\r\n" + b.String()
+					case 1:
+						raw = head + "x\r\n\r\nrefuse-body\r\n" + b.String()
+					case 2:
+						raw = head + "big\r\n\r\n" + strings.Repeat("y", 300001) + "\r\n"
+					default:
+						raw = head + "good\r\n\r\n" + b.String()
+					}
+					stuffed := strings.ReplaceAll("\r\n"+raw, "\r\n.", "\r\n..")[2:] + ".\r\n"
+					c, _, err := dialFrom(mode.r.addr(), "127.0.0.1")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					c.cmd("EHLO c.e2e.test")
+					c.cmd("MAIL FROM:<%s>", from)
+					c.cmd("RCPT TO:<bob@example.net>")
+					c.cmd("DATA")
+					if kind == 4 && k%3 == 0 {
+						// Gone in the middle.
+						io.WriteString(c.conn, stuffed[:len(stuffed)/2])
+						c.Close()
+						continue
+					}
+					c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+					io.WriteString(c.conn, stuffed)
+					rep, err := c.read()
+					c.Close()
+					if kind >= 3 {
+						if err != nil || rep.code() != 250 {
+							t.Errorf("%s: %q, %v; want 250", from, rep, err)
+							continue
+						}
+						mu.Lock()
+						good[from] = stuffed
+						mu.Unlock()
+					} else if err != nil || rep.code()/100 != 5 {
+						t.Errorf("%s (kind %d): %q, %v; want a refusal", from, kind, rep, err)
+					}
 				}
-				wg.Wait()
-				for from, raw := range good {
-					checkUpstreamText(t, up, from, raw)
-				}
-			})
+			}()
+		}
+		wg.Wait()
+		for from, raw := range good {
+			checkUpstreamText(t, up, from, raw)
 		}
 	})
 	time.Sleep(time.Second)

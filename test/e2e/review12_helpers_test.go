@@ -109,6 +109,7 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 		u.lines[conn] = append(u.lines[conn], line)
 		u.mu.Unlock()
 		verb, arg, _ := strings.Cut(line, " ")
+		closing := false // a 421 from a reply hook ends the session
 		switch strings.ToUpper(verb) {
 		case "EHLO":
 			inTx = false
@@ -139,21 +140,9 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 				break
 			}
 			mails++
-			u.mu.Lock()
-			f := u.mailReply
-			u.mu.Unlock()
-			rep := ""
-			if f != nil {
-				rep = f(conn, mails)
-			}
-			if rep == "" {
-				rep = "250 2.1.0 Ok"
-			}
+			rep := hookReply(u, &u.mailReply, conn, mails, "250 2.1.0 Ok")
 			say(rep)
-			if strings.HasPrefix(rep, "421") {
-				w.Flush()
-				return
-			}
+			closing = strings.HasPrefix(rep, "421")
 			if strings.HasPrefix(rep, "2") {
 				inTx = true
 				a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "FROM:"), "from:"), " ")
@@ -166,21 +155,9 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			}
 			a, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "TO:"), "to:"), " ")
 			addr := strings.Trim(a, "<>")
-			u.mu.Lock()
-			f := u.rcptReply
-			u.mu.Unlock()
-			rep := ""
-			if f != nil {
-				rep = f(conn, addr)
-			}
-			if rep == "" {
-				rep = "250 2.1.5 Ok"
-			}
+			rep := hookReply(u, &u.rcptReply, conn, addr, "250 2.1.5 Ok")
 			say(rep)
-			if strings.HasPrefix(rep, "421") {
-				w.Flush()
-				return
-			}
+			closing = strings.HasPrefix(rep, "421")
 			if strings.HasPrefix(rep, "2") {
 				rcpts = append(rcpts, addr)
 			}
@@ -229,10 +206,28 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 		default:
 			say("502 5.5.2 Error: command not recognized")
 		}
+		if closing {
+			w.Flush()
+			return
+		}
 		if !flush() {
 			return
 		}
 	}
+}
+
+// hookReply is the reply a hook (read under u.mu) gives for a command on
+// connection conn, or def when the hook is unset or gives "".
+func hookReply[A any](u *rawUpstream, hook *func(int, A) string, conn int, a A, def string) string {
+	u.mu.Lock()
+	f := *hook
+	u.mu.Unlock()
+	if f != nil {
+		if rep := f(conn, a); rep != "" {
+			return rep
+		}
+	}
+	return def
 }
 
 func (u *rawUpstream) messages() []rawMsg {
@@ -314,21 +309,25 @@ var (
 // Received field at the top, and the Message-ID and Date fields it adds
 // when the message has none.
 func withoutRelayFields(text []byte) []byte {
-	if bytes.HasPrefix(text, []byte("Received:")) {
-		i := 0
-		for {
-			j := bytes.Index(text[i:], []byte("\r\n"))
-			if j < 0 {
-				return nil
-			}
-			i += j + 2
-			if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
-				break
-			}
-		}
-		text = text[i:]
+	return relayStampRE.ReplaceAll(withoutReceived(text), nil)
+}
+
+// withoutReceived removes the relay's Received field from the top.
+func withoutReceived(text []byte) []byte {
+	if !bytes.HasPrefix(text, []byte("Received:")) {
+		return text
 	}
-	return relayStampRE.ReplaceAll(text, nil)
+	i := 0
+	for {
+		j := bytes.Index(text[i:], []byte("\r\n"))
+		if j < 0 {
+			return nil
+		}
+		i += j + 2
+		if i >= len(text) || (text[i] != ' ' && text[i] != '\t') {
+			return text[i:]
+		}
+	}
 }
 
 // goSMTPText is the message text go-smtp's data reader (v0.25) makes of

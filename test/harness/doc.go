@@ -33,6 +33,11 @@
 //     of the test's choosing. Retries are quick (one second). It needs root,
 //     as Postfix's master does; as root, postfix(1) and postqueue(1) accept
 //     any -c directory, so the system instance's main.cf is never touched.
+//     Its master is a daemon that outlives a test process killed before its
+//     cleanups (go test's -timeout): each instance's directory records its
+//     test process, and StartPostfix first stops (with the instance's own
+//     "postfix -c DIR stop") and removes the instances whose recorded owner
+//     is gone.
 //
 //   - FakeSMTP (NewFakeSMTP): a scripted SMTP server written here, for what
 //     real servers will not do on demand: exact multi-line replies at each
@@ -42,6 +47,6 @@
 //     connections, and its Script can be changed while it runs.
 //
 // Peers that need an installed program (smtp-sink, smtp-source, postfix,
-// swaks) skip the test, naming the program, when it is missing;
-// scripts/test-deps.sh installs them.
+// swaks) skip the test, naming the program, when it is missing, and fail
+// it when $CI is "true" (Missing); scripts/test-deps.sh installs them.
 package harness

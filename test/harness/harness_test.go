@@ -340,9 +340,7 @@ func TestPostfixRelaysToSink(t *testing.T) {
 			if m.From != "alice@example.org" || !slices.Equal(m.To, []string{name + "@example.net"}) || !strings.Contains(m.Data, "Subject: via postfix") {
 				t.Errorf("sink got From %q, To %q, Data %q; want the message relayed", m.From, m.To, m.Data)
 			}
-			if got := pf.QueueCount(); got != 0 {
-				t.Errorf("QueueCount() = %d; want 0", got)
-			}
+			pf.WaitEmpty(t, 10*time.Second)
 		})
 	}
 }
@@ -365,8 +363,7 @@ func TestPostfixSmarthostDown(t *testing.T) {
 		t.Errorf("QueueCount() with the smarthost down = %d; want 1", got)
 	}
 	sink.Restart()
-	pf.Flush()
-	pf.WaitLog(t, "status=sent", 15*time.Second)
+	pf.FlushUntil(t, 15*time.Second, "status=sent", func() bool { return strings.Contains(pf.MailLog(), "status=sent") })
 	sink.WaitCount(t, 1, 5*time.Second)
 	pf.Stop()
 	if m, ok := pf.master(); ok {
@@ -385,8 +382,7 @@ func TestPostfixToFakeSMTP(t *testing.T) {
 	}
 	pf.WaitLog(t, "status=deferred", 15*time.Second)
 	f.Update(func(s *Script) { s.EndOfData = Response{} })
-	pf.Flush()
-	pf.WaitLog(t, "status=sent", 15*time.Second)
+	pf.FlushUntil(t, 15*time.Second, "status=sent", func() bool { return strings.Contains(pf.MailLog(), "status=sent") })
 	// Postfix may have retried before the Update: 451 at least once, then 250.
 	txs := f.WaitTransactions(t, 2, 5*time.Second)
 	for i, tx := range txs {
@@ -395,7 +391,5 @@ func TestPostfixToFakeSMTP(t *testing.T) {
 			t.Errorf("transaction %d: Accepted %v, MailFrom %q, To %q, %d bytes; want %v, a@example.org, two recipients, a message", i, tx.Accepted(), tx.MailFrom, tx.To(), len(tx.Data), want)
 		}
 	}
-	if got := pf.QueueCount(); got != 0 {
-		t.Errorf("QueueCount() = %d; want 0", got)
-	}
+	pf.WaitEmpty(t, 10*time.Second)
 }

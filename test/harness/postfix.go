@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,8 @@ type PostfixOptions struct {
 	// SMTPTLSSecurityLevel is smtp_tls_security_level, the TLS policy of
 	// Postfix's SMTP client; default "none".
 	SMTPTLSSecurityLevel string
-	// MainCF lines are appended to main.cf, after the harness's own, so
-	// they override them ("smtp_connect_timeout = 2s").
+	// MainCF lines set main.cf parameters ("smtp_connect_timeout = 2s"),
+	// over the harness's own where they name the same parameter.
 	MainCF []string
 	// MasterCF lines are appended to master.cf.
 	MasterCF []string
@@ -51,7 +52,8 @@ func RelayhostFor(addr string) string {
 // As root, postfix(1) and postqueue(1) accept any configuration directory
 // given with -c; the alternate_config_directories check in the default
 // main.cf applies only to unprivileged users. So StartPostfix needs root,
-// as Postfix's master does anyway, and skips the test otherwise.
+// as Postfix's master does anyway, and skips the test otherwise (fails it
+// under CI).
 type Postfix struct {
 	t       testing.TB
 	bin     string // postfix(1)
@@ -66,23 +68,38 @@ type Postfix struct {
 }
 
 // StartPostfix creates, starts and waits for a private Postfix instance,
-// stopped and deleted at the end of the test. It skips the test when the
-// postfix command is missing or the test does not run as root.
+// stopped and deleted at the end of the test. It skips the test (fails it
+// under CI) when the postfix command is missing or the test does not run
+// as root.
 func StartPostfix(t testing.TB, opts PostfixOptions) *Postfix {
 	t.Helper()
 	bin := need(t, "postfix")
 	if os.Geteuid() != 0 {
-		t.Skip("harness: a private Postfix instance needs root (its master refuses to run otherwise)")
+		Missing(t, "harness: a private Postfix instance needs root (its master refuses to run otherwise)")
 	}
 	pfUser, err := user.Lookup("postfix")
 	if err != nil {
-		t.Skipf("harness: no postfix user: %v", err)
+		Missing(t, "harness: no postfix user: %v", err)
+	}
+	// Instances left by test processes that died before their cleanups.
+	sweepOnce.Do(func() {
+		sweeper{postfix: bin, grace: 10 * time.Second, logf: t.Logf}.sweep(os.TempDir())
+	})
+	me, err := self()
+	if err != nil {
+		t.Fatalf("harness: postfix: %v", err)
 	}
 	// A short path under /tmp, traversable by the postfix user: Postfix's
 	// UNIX sockets live under the queue directory and their paths must stay
 	// under 108 bytes, which t.TempDir's long names may not.
-	base, err := os.MkdirTemp("", "rkpf-")
+	base, err := os.MkdirTemp("", instancePrefix)
 	if err != nil {
+		t.Fatalf("harness: postfix: %v", err)
+	}
+	// First of all, so that a sweep by another test process never takes
+	// this instance for a stale one.
+	if err := writeOwner(base, me); err != nil {
+		os.RemoveAll(base)
 		t.Fatalf("harness: postfix: %v", err)
 	}
 	if b, err := filepath.EvalSymlinks(base); err == nil {
@@ -179,7 +196,7 @@ func (p *Postfix) writeConfig(opts PostfixOptions, data string) error {
 		"delay_warning_time = 0h",
 		"smtputf8_enable = no",
 	}
-	main = append(main, opts.MainCF...)
+	main = mergeMainCF(main, opts.MainCF)
 	// Every service runs without chroot: a chroot jail would need copies of
 	// /etc files inside the queue directory.
 	master := []string{
@@ -212,6 +229,53 @@ func (p *Postfix) writeConfig(opts PostfixOptions, data string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(p.confDir, "master.cf"), []byte(strings.Join(master, "\n")+"\n"), 0o644)
+}
+
+// mergeMainCF returns base with each "name = value" line of extra in place
+// of base's line for the same parameter, or at the end when base has none.
+//
+// main.cf may set a parameter twice, the last one counting, but then every
+// Postfix program warns "overriding earlier entry" as it starts. With
+// maillog_file those warnings go through the postlog socket, whose queue
+// holds about ten datagrams (net.unix.max_dgram_qlen); postlogd itself logs
+// its own start-up there. On a busy machine the warnings of the master's
+// first children filled the queue before postlogd had started: postlogd
+// then blocked for ever on its own warnings, and so did every Postfix
+// program that logged, smtpd before its greeting and postfix stop.
+func mergeMainCF(base, extra []string) []string {
+	out := slices.Clone(base)
+	at := map[string]int{}
+	for i, line := range out {
+		if name, ok := mainCFName(line); ok {
+			at[name] = i
+		}
+	}
+	for _, line := range extra {
+		name, ok := mainCFName(line)
+		if i, set := at[name]; ok && set {
+			out[i] = line
+			continue
+		}
+		if ok {
+			at[name] = len(out)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// mainCFName returns the parameter a main.cf line sets; ok is false for a
+// comment, a blank line or a continuation line.
+func mainCFName(line string) (name string, ok bool) {
+	if line == "" || line[0] == ' ' || line[0] == '\t' || line[0] == '#' {
+		return "", false
+	}
+	name, _, found := strings.Cut(line, "=")
+	name = strings.TrimSpace(name)
+	if !found || name == "" || strings.ContainsAny(name, " \t") {
+		return "", false
+	}
+	return name, true
 }
 
 func (p *Postfix) start() error {
@@ -278,6 +342,27 @@ func (p *Postfix) Flush() {
 	}
 }
 
+// FlushUntil asks Postfix for a queue run (postqueue -f) at once and then
+// every second until cond holds, and fails the test, naming what, after
+// timeout. A deferred message is retried on its own after the one-second
+// backoff, but when the queue manager comes back to a message whose file
+// the delivery agent of the last attempt still has locked, as happens on a
+// busy machine, it logs "skipped, still being delivered" and puts the
+// message off for a fixed 60 seconds; a queue run ignores that time stamp.
+func (p *Postfix) FlushUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for next := time.Now(); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("harness: postfix %s: no %s after %v of queue runs:\n%s", p.addr, what, timeout, tail(p.MailLog(), 8<<10))
+		}
+		if time.Now().After(next) {
+			p.Flush()
+			next = time.Now().Add(time.Second)
+		}
+	}
+}
+
 // QueueCount returns the number of messages in the instance's queue
 // (maildrop, incoming, active, deferred and hold), counted from the queue
 // files.
@@ -292,6 +377,24 @@ func (p *Postfix) QueueCount() int {
 		})
 	}
 	return n
+}
+
+// WaitEmpty waits until the instance's queue is empty, or fails the test
+// after timeout. Postfix logs status=sent before its queue manager removes
+// the message, so a count taken right after a delivery may still see it.
+func (p *Postfix) WaitEmpty(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := p.QueueCount()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("harness: postfix %s: %d messages still queued after %v:\n%s", p.addr, n, timeout, tail(p.MailLog(), 8<<10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Stop stops the instance (postfix stop) and makes sure that its master and
@@ -314,11 +417,7 @@ func (p *Postfix) stopMaster() {
 		return
 	}
 	children := childrenOf(master.pid)
-	out, _, err := runTimeout(30*time.Second, nil, p.bin, "-c", p.confDir, "stop")
-	if err != nil {
-		p.t.Logf("harness: postfix -c %s stop: %v\n%s", p.confDir, err, out)
-	}
-	if !master.waitGone(10 * time.Second) {
+	if !p.postfixStop(master, 10*time.Second, p.t.Logf) {
 		p.t.Logf("harness: postfix master %d still running; killing it", master.pid)
 		syscall.Kill(master.pid, syscall.SIGKILL)
 		master.waitGone(5 * time.Second)
@@ -329,6 +428,16 @@ func (p *Postfix) stopMaster() {
 			syscall.Kill(c.pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// postfixStop runs the instance's own "postfix -c DIR stop" and waits up to
+// grace for its master to go; it reports whether it went.
+func (p *Postfix) postfixStop(master proc, grace time.Duration, logf func(string, ...any)) bool {
+	out, _, err := runTimeout(30*time.Second, nil, p.bin, "-c", p.confDir, "stop")
+	if err != nil {
+		logf("harness: postfix -c %s stop: %v\n%s", p.confDir, err, out)
+	}
+	return master.waitGone(grace)
 }
 
 // master finds the instance's running master: the PID in its pid file, if

@@ -144,14 +144,27 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("%s not found in $PATH or sbin", name)
 }
 
-// need returns the path of an installed program or skips the test.
+// need returns the path of an installed program, or skips the test
+// (fails it under CI) when it is missing.
 func need(t testing.TB, name string) string {
 	t.Helper()
 	p, err := lookPath(name)
 	if err != nil {
-		t.Skipf("harness: %s is not installed (run scripts/test-deps.sh)", name)
+		Missing(t, "harness: %s is not installed (run scripts/test-deps.sh)", name)
 	}
 	return p
+}
+
+// Missing skips a test for want of something the machine must provide, or
+// fails it when $CI is "true": there scripts/test-deps.sh has installed
+// every peer, so a missing one is a broken set-up, never a pass.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format+" (CI=true: a missing peer fails the test)", args...)
+		return
+	}
+	t.Skipf(format, args...)
 }
 
 var build struct {
