@@ -395,7 +395,13 @@ func (s *Spool) writeOutAll(seg uint64) error {
 func (s *Spool) ContentSize(id string) (int64, error) {
 	if e := s.served(id); e != nil {
 		e.mu.Lock()
-		n, ok := int64(e.content.n), !e.files && !e.gone
+		ok := !e.files && !e.gone
+		var n int64
+		if ok {
+			// Once written out, the content belongs to the claim
+			// that may hold it, which releases it without e.mu.
+			n = int64(e.content.n)
+		}
 		e.mu.Unlock()
 		if ok {
 			return n, nil
