@@ -79,7 +79,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			}
 			rep.Replayed++
 			switch r.typ {
-			case recAccepted:
+			case recAccepted, recServed:
 				if _, ok := accepted[r.id]; !ok {
 					order = append(order, r.id)
 				}
@@ -171,9 +171,14 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) bool {
 		defer lock.Close()
 	}
 	st, ferr := s.find(r.id)
-	if sameBoot && ferr == nil && st == New {
-		if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
-			rep.Restored = append(rep.Restored, r.id)
+	if sameBoot && (r.typ != recServed || ferr == nil && st == New) {
+		// A message accepted with its files has them as the process
+		// left them; missing ones were removed by another process (a
+		// queue command, a forwarder) and stay removed.
+		if ferr == nil && st == New {
+			if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
+				rep.Restored = append(rep.Restored, r.id)
+			}
 		}
 		return true
 	}

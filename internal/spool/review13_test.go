@@ -241,3 +241,38 @@ func TestReview13ServedRaces(t *testing.T) {
 		t.Errorf("memory budget holds %d bytes after every message ended; want 0 (chunks leaked)", m)
 	}
 }
+
+// TestReview13ReplayDeletedElsewhere: a store-only daemon journals a
+// message with its files; within the second before the checkpoint,
+// another process ("queue delete", or a forwarder run with --as-client)
+// deletes it, and the daemon is killed. The replay under the same boot
+// must not bring the message back from its record: its files are missing
+// because someone removed them, not because it was served from memory.
+func TestReview13ReplayDeletedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := openJournal(t, s) // no scheduler here: files, as before
+	deleted := newMessage(t, s, "Subject: deleted by an administrator\r\n\r\n")
+	delivered := newMessage(t, s, "Subject: delivered by another process\r\n\r\n")
+	other, _ := Open(dir, nil)
+	for _, id := range []string{deleted, delivered} {
+		c, err := other.Claim(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.kill()
+	s2, _ := Open(dir, nil)
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{deleted, delivered} {
+		if _, st, err := s2.Read(id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s, removed by another process before the kill, came back as %v (%+v)", id, st, rep)
+		}
+	}
+}

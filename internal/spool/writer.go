@@ -315,7 +315,7 @@ func (w *Writer) commitServed(to State) error {
 	if j == nil {
 		return errJournalClosed
 	}
-	seq, seg, settled, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to,
+	seq, seg, settled, err := j.appendAccepted(&record{typ: recServed, id: w.id, state: to,
 		envelope: w.env, parts: w.mem.parts()})
 	if err != nil {
 		return err
