@@ -276,3 +276,83 @@ func TestReview13ReplayDeletedElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestReview13PowerLossWrittenOut: served messages that deliveries wrote
+// out before the checkpoint (a filter's path, a failure, a retry) have
+// files that were never synced; a power loss takes them. The replay under
+// the next boot brings every acknowledged message back from its record,
+// keeps a failure's synced envelope, and does not bring back the one
+// delivered.
+func TestReview13PowerLossWrittenOut(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	body := map[string]string{}
+	msg := func(subject string) string {
+		b := "Subject: " + subject + "\r\n\r\n" + strings.Repeat(subject, 500) + "\r\n"
+		id := newMessage(t, s, b)
+		body[id] = b
+		return id
+	}
+	untouched, filtered, retried, failed, delivered := msg("untouched"), msg("filtered"), msg("retried"), msg("failed"), msg("delivered")
+	claim := func(id string) *Claim {
+		c, err := s.Claim(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := claim(filtered)
+	if b, err := os.ReadFile(c.ContentPath()); err != nil || string(b) != body[filtered] {
+		t.Fatalf("ContentPath: %d bytes, %v", len(b), err)
+	}
+	c.Unlock()
+	c = claim(retried)
+	c.Env.Attempts++
+	if err := c.Move(Ready); err != nil {
+		t.Fatal(err)
+	}
+	c = claim(failed)
+	c.Env.Attempts++
+	if err := c.Move(Failed); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim(delivered).Delete(); err != nil {
+		t.Fatal(err)
+	}
+	j.kill()
+	// The power loss: no written-out content was synced, nor the
+	// filtered message's envelope; the fsynced envelopes of the others
+	// survive.
+	for id := range body {
+		os.Remove(s.contentPath(id))
+	}
+	os.Remove(s.envelopePath(filtered, Ready))
+
+	s2, _ := Open(dir, nil)
+	s2.boot = "another boot"
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{untouched: Ready, filtered: Ready, retried: Ready, failed: Failed}
+	for id, st := range want {
+		env, got, err := s2.Read(id)
+		b, _ := os.ReadFile(s2.contentPath(id))
+		if err != nil || got != st || string(b) != body[id] {
+			t.Errorf("%s: %v %v, %d bytes; want %v with its %d bytes (%+v)", id, got, err, len(b), st, len(body[id]), rep)
+			continue
+		}
+		if id == retried || id == failed {
+			if env.Attempts != 1 {
+				t.Errorf("%s: %d attempts; want the synced envelope's 1", id, env.Attempts)
+			}
+		}
+	}
+	if _, _, err := s2.Read(delivered); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delivered %s came back: %v", delivered, err)
+	}
+	if len(rep.Quarantined) != 0 {
+		t.Errorf("quarantined: %v", rep.Quarantined)
+	}
+}
