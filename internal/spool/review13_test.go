@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,4 +356,49 @@ func TestReview13PowerLossWrittenOut(t *testing.T) {
 	if len(rep.Quarantined) != 0 {
 		t.Errorf("quarantined: %v", rep.Quarantined)
 	}
+}
+
+// TestReview13UnlockWhenFilesFail: a delivery of a served message that
+// cannot record its result (a full disk: writing the message out fails;
+// a hidden directory in the way stands in for it) unlocks the claim, as
+// the scheduler does after such an error. The message must be claimable
+// again, and once there is room, written out as Ready, unlocked: not left
+// claimed by a claim nobody holds, its content locked by the daemon until
+// a restart.
+func TestReview13UnlockWhenFilesFail(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	id := newMessage(t, s, "Subject: the disk is full\r\n\r\n")
+	blocker := filepath.Join(dir, "."+id+".content")
+	if err := os.Mkdir(blocker, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Env.Attempts++
+	if err := c.Move(Ready); err == nil {
+		t.Fatalf("Move with the files' way blocked: no error")
+	}
+	c.Unlock() // as the scheduler does when the result cannot be recorded
+	c2, err := s.Claim(id)
+	if err != nil {
+		t.Fatalf("Claim after a failed Move and Unlock: %v; want the message claimable again", err)
+	}
+	c2.Unlock()
+	os.Remove(blocker)
+	if err := j.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.envelopePath(id, Ready)); err != nil {
+		t.Errorf("after the checkpoint: %v; want a ready envelope (files %v)", err, files(t, dir))
+	}
+	other, _ := Open(dir, nil)
+	c3, err := other.Claim(id)
+	if err != nil {
+		t.Fatalf("another process's Claim: %v; want the message free", err)
+	}
+	c3.Unlock()
 }
