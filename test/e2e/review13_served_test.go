@@ -220,3 +220,62 @@ func TestReview13ServedKillMixed(t *testing.T) {
 	t.Logf("%d quarantined files (unacknowledged receipts)", len(q))
 	t.Logf("%d acknowledged, %d upstream transactions", len(acked), len(up.Transactions()))
 }
+
+// TestReview13ServedClientFilter: a --client-filter gets the paths of
+// messages that were served from memory (their files are written at
+// once) and edits both, by renaming new files over them as E-MailRelay's
+// addsig does; what is forwarded is the edited content, to the edited
+// recipient, once each, and the spool ends empty.
+func TestReview13ServedClientFilter(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--client-filter", script(t, "addsig", review12Addsig), "--interface", "127.0.0.1", "--spool-dir", spool)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var froms []string
+	for s := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _, err := dialFrom(r.addr(), "127.0.0.1")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.cmd("EHLO client.e2e.test")
+			for m := range 8 {
+				from := fmt.Sprintf("cf-%d-%d@example.org", s, m)
+				if _, err := c.send(from, []string{"bob@example.net"}, review13Body(from, 1000+m*9000)); err != nil {
+					t.Errorf("%s: %v", from, err)
+					continue
+				}
+				mu.Lock()
+				froms = append(froms, from)
+				mu.Unlock()
+			}
+			c.cmd("QUIT")
+		}()
+	}
+	wg.Wait()
+	review13Arrive(t, up, froms, 30*time.Second)
+	for _, from := range froms {
+		if n := acceptedFrom(up, from); n != 1 {
+			t.Errorf("%s delivered %d times; want once", from, n)
+		}
+	}
+	for _, tx := range up.Transactions() {
+		if !strings.HasSuffix(string(tx.Data), "-- \r\nsigned by review 12\r\n") {
+			t.Errorf("%s: forwarded without the client filter's signature", tx.MailFrom)
+		}
+		if to := tx.To(); len(to) != 1 || to[0] != "carol@example.net" {
+			t.Errorf("%s: forwarded to %v; want the filter's carol@example.net", tx.MailFrom, to)
+		}
+	}
+	waitFor(10*time.Second, func() bool { return len(messageIDs(t, spool)) == 0 })
+	if ids := messageIDs(t, spool); len(ids) > 0 {
+		t.Errorf("left in the spool: %v", spoolFiles(t, spool))
+	}
+}
