@@ -279,3 +279,45 @@ func TestReview13ServedClientFilter(t *testing.T) {
 		t.Errorf("left in the spool: %v", spoolFiles(t, spool))
 	}
 }
+
+// TestReview13ServedSlowDataCommand: a client that takes six seconds over
+// its DATA gets a message id from the time it started; the message is then
+// served from memory for up to a second or two after its 250, like any
+// other. "queue hold" from another process right after the 250 must find
+// it (waiting for its files, as for any young message) and hold it, and
+// the relay must not forward it when the client disconnects.
+func TestReview13ServedSlowDataCommand(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<slow@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	fmt.Fprintf(c.conn, "Subject: slow\r\n\r\n")
+	for i := range 12 {
+		time.Sleep(500 * time.Millisecond)
+		fmt.Fprintf(c.conn, "line %d of a slow client\r\n", i)
+	}
+	final, err := c.cmd(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := queuedID(t, final)
+	out := queueCLI(t, spool, "hold", id)[id]
+	if out == "done" {
+		out = "held"
+	}
+	if out != "held" {
+		t.Errorf("queue hold %s right after its 250: %q; want held (files %v)", id, out, spoolFiles(t, spool))
+	}
+	c.cmd("QUIT")
+	c.Close()
+	time.Sleep(2 * time.Second)
+	if n := acceptedFrom(up, "slow@example.org"); n != 0 && out == "held" {
+		t.Errorf("held, and forwarded %d times", n)
+	}
+}
