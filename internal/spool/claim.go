@@ -222,6 +222,15 @@ func (c *Claim) Unlock() error {
 		// Written out, or changed: the changes are kept, as Move
 		// keeps them for a message in files.
 		if err := c.files(); err != nil {
+			// They cannot be (a full disk): the claim ends all the
+			// same, and the message is served again as journalled,
+			// rather than left claimed by nobody.
+			e.mu.Lock()
+			if !e.files {
+				e.claimed = false
+				c.done, c.hot = true, nil
+			}
+			e.mu.Unlock()
 			return err
 		}
 	}

@@ -48,6 +48,11 @@ const (
 // this long for it.
 const ServedWindow = 3 * time.Second
 
+// servedIntake is how long after its id was made a message may still be
+// accepted to be served from memory: with the checkpoint's second after
+// it, its files appear well within ServedWindow of its id's time.
+const servedIntake = time.Second
+
 // IDTime is when a message was created, from its id: the spool's ids start
 // with eight hex digits of the time in seconds. ok is false for an id of
 // another form (E-MailRelay's).
@@ -395,7 +400,13 @@ func (s *Spool) writeOutAll(seg uint64) error {
 func (s *Spool) ContentSize(id string) (int64, error) {
 	if e := s.served(id); e != nil {
 		e.mu.Lock()
-		n, ok := int64(e.content.n), !e.files && !e.gone
+		ok := !e.files && !e.gone
+		var n int64
+		if ok {
+			// Once written out, the content belongs to the claim
+			// that may hold it, which releases it without e.mu.
+			n = int64(e.content.n)
+		}
 		e.mu.Unlock()
 		if ok {
 			return n, nil

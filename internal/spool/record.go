@@ -16,10 +16,11 @@ import (
 //	CRC              uint32, big-endian: CRC-32C of TYPE and PAYLOAD
 //	PAYLOAD
 //
-// of three types:
+// of four types:
 //
 //	'H' header, first in every segment: the kernel's boot id
 //	'A' accepted: STATE (1 byte) IDLEN (1 byte) ID ENVLEN (uint32) ENVELOPE CONTENT
+//	'S' accepted and served from memory (hot.go), with no files: as 'A'
 //	'D' delivered or removed: ID
 //
 // A record that is cut short or fails its CRC ends the segment: it is the
@@ -28,6 +29,7 @@ import (
 const (
 	recHeader   = 'H'
 	recAccepted = 'A'
+	recServed   = 'S'
 	recDone     = 'D'
 
 	recHeadLen = 12
@@ -90,7 +92,7 @@ func (r *record) marshalTo(buf []byte) ([]byte, error) {
 		b = append(b, r.boot...)
 	case recDone:
 		b = append(b, r.id...)
-	case recAccepted:
+	case recAccepted, recServed:
 		b = append(b, byte(r.state), byte(len(r.id)))
 		b = append(b, r.id...)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(r.envelope)))
@@ -152,7 +154,7 @@ func readRecord(br *bufio.Reader) (*record, error) {
 		if !ValidID(r.id) {
 			return nil, fmt.Errorf("%w: bad id", errTorn)
 		}
-	case recAccepted:
+	case recAccepted, recServed:
 		if len(payload) < 2 {
 			return nil, fmt.Errorf("%w: short accepted record", errTorn)
 		}

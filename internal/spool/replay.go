@@ -79,7 +79,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			}
 			rep.Replayed++
 			switch r.typ {
-			case recAccepted:
+			case recAccepted, recServed:
 				if _, ok := accepted[r.id]; !ok {
 					order = append(order, r.id)
 				}
@@ -96,9 +96,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	if len(segs) == 0 {
 		return nil
 	}
+	unrestored := 0
 	for _, id := range order {
-		if e, ok := accepted[id]; ok {
-			s.restore(e.rec, e.sameBoot, rep)
+		if e, ok := accepted[id]; ok && !s.restore(e.rec, e.sameBoot, rep) {
+			unrestored++
 		}
 	}
 	for id := range doneOther {
@@ -106,6 +107,13 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	}
 	if err := s.syncFS(); err != nil {
 		return fmt.Errorf("spool: journal replay: %w", err)
+	}
+	if unrestored > 0 {
+		// The records are these messages' only copy (a message served
+		// from memory, or one a power loss took): the segments stay for
+		// the next replay, which may deliver the others twice, never
+		// lose one.
+		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept for the next start", unrestored)
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
@@ -152,21 +160,27 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
 }
 
-// restore settles one journalled message, as replayJournal describes.
-func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
+// restore settles one journalled message, as replayJournal describes. It
+// returns false if the message's files could not be written.
+func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) bool {
 	lock, err := s.lockContent(r.id)
 	if errors.Is(err, ErrBusy) {
-		return // a live worker has it
+		return true // a live worker has it
 	}
 	if lock != nil {
 		defer lock.Close()
 	}
 	st, ferr := s.find(r.id)
-	if sameBoot && ferr == nil && st == New {
-		if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
-			rep.Restored = append(rep.Restored, r.id)
+	if sameBoot && (r.typ != recServed || ferr == nil && st == New) {
+		// A message accepted with its files has them as the process
+		// left them; missing ones were removed by another process (a
+		// queue command, a forwarder) and stay removed.
+		if ferr == nil && st == New {
+			if err := rename(s.envelopePath(r.id, New), s.envelopePath(r.id, r.state)); err == nil {
+				rep.Restored = append(rep.Restored, r.id)
+			}
 		}
-		return
+		return true
 	}
 	// Under this boot the files are as the process left them, and are
 	// kept if whole. A message served from memory (hot.go) and never
@@ -180,7 +194,7 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
 	if cerr != nil || (!sameBoot && string(got) != string(r.content)) {
 		if err := s.writeAtomic(s.contentPath(r.id), r.content); err != nil {
 			s.log.Error("journal: restoring content failed", "id", r.id, "err", err)
-			return
+			return false
 		}
 		changed = true
 	}
@@ -196,13 +210,14 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) {
 		}
 		if err := s.writeAtomic(s.envelopePath(r.id, r.state), r.envelope); err != nil {
 			s.log.Error("journal: restoring envelope failed", "id", r.id, "err", err)
-			return
+			return false
 		}
 		changed = true
 	}
 	if changed {
 		rep.Restored = append(rep.Restored, r.id)
 	}
+	return true
 }
 
 // removeDone removes what came back of a message the journal says is gone.

@@ -34,6 +34,8 @@ type Writer struct {
 	// mem holds the content while the message may still be served from
 	// the journal (hot.go); spill moves it to the content file.
 	mem *chunks
+	// started is when Create made the id (on the real clock).
+	started time.Time
 }
 
 // writeBufs keeps the content buffers of finished Writers: 64 KiB each,
@@ -49,7 +51,7 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 	if s.journal.Load() != nil && s.watcher.Load() != nil && !s.noHot {
 		for range 5 {
 			if id := s.newID(now); s.reserve(id) {
-				return &Writer{s: s, id: id, mem: &chunks{budget: &s.hot.mem}}, nil
+				return &Writer{s: s, id: id, mem: &chunks{budget: &s.hot.mem}, started: time.Now()}, nil
 			}
 		}
 		return nil, fmt.Errorf("spool: create: no free id")
@@ -243,8 +245,11 @@ func (w *Writer) Commit(hold bool) error {
 	if hold {
 		to = Held
 	}
-	if w.mem != nil && hold {
-		// Held: kept until an administrator acts, as files.
+	if w.mem != nil && (hold || time.Since(w.started) > servedIntake) {
+		// Held: kept until an administrator acts, as files. A message
+		// that took long to arrive has an id too old for the window in
+		// which other processes wait for a served message's files
+		// (ServedWindow, counted from the id's time): files too.
 		if err := w.toFiles(); err != nil {
 			return err
 		}
@@ -315,7 +320,7 @@ func (w *Writer) commitServed(to State) error {
 	if j == nil {
 		return errJournalClosed
 	}
-	seq, seg, settled, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to,
+	seq, seg, settled, err := j.appendAccepted(&record{typ: recServed, id: w.id, state: to,
 		envelope: w.env, parts: w.mem.parts()})
 	if err != nil {
 		return err
