@@ -134,6 +134,8 @@ type Forward struct {
 // Delivery configures the outbound scheduler.
 type Delivery struct {
 	// Connections is how many upstream connections run in parallel.
+	// Postfix allows 20 per destination; 10 keeps delivery up with 100
+	// clients sending at once without crowding a smarthost.
 	Connections int `toml:"connections"`
 	// MessagesPerConnection is how many messages one connection carries
 	// before it is closed and a new one opened.
@@ -523,7 +525,7 @@ func Default() Config {
 			ResponseTimeout:   60 * time.Second,
 		},
 		Delivery: Delivery{
-			Connections:           4,
+			Connections:           10,
 			MessagesPerConnection: 100,
 			MinBackoff:            60 * time.Second,
 			MaxBackoff:            4000 * time.Second,
