@@ -422,3 +422,48 @@ func around(b []byte, i int) string {
 	lo, hi := max(0, i-40), min(len(b), i+40)
 	return fmt.Sprintf("...%q...", b[lo:hi])
 }
+
+// senders runs round(s, k) over and over in n goroutines (s is the
+// goroutine, k the round) until the returned stop is called, which waits
+// for every round under way to end. The load of the kill tests.
+func senders(n int, round func(s, k int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for s := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				round(s, k)
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
+}
+
+// sendSession sends n messages over one session to addr, msg(m) giving
+// each one's sender and text, and calls acked for each that was accepted;
+// it stops at the first that was not. A relay that cannot be reached is
+// tried again after a pause, by the caller's next round.
+func sendSession(addr string, n int, msg func(m int) (from, body string), acked func(from, body string)) {
+	c, _, err := dialFrom(addr, "127.0.0.1")
+	if err != nil {
+		time.Sleep(50 * time.Millisecond)
+		return
+	}
+	c.cmd("EHLO client.e2e.test")
+	for m := range n {
+		from, body := msg(m)
+		if _, err := c.send(from, []string{"bob@example.net"}, body); err != nil {
+			break
+		}
+		acked(from, body)
+	}
+	c.cmd("QUIT")
+	c.Close()
+}

@@ -575,53 +575,30 @@ func TestReview12SchedKillHandOff(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	tried := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for s := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := 0; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, _, err := dialFrom(r.addr(), "127.0.0.1")
-				if err != nil {
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				c.cmd("EHLO client.e2e.test")
-				for m := range 3 {
-					from := fmt.Sprintf("kill-%d-%d-%d@example.org", s, k, m)
-					mu.Lock()
-					tried[from] = true
-					mu.Unlock()
-					if _, err := c.send(from, []string{"bob@example.net"}, message(from)); err != nil {
-						break
-					}
-					mu.Lock()
-					acked[from] = true
-					mu.Unlock()
-				}
-				c.cmd("QUIT")
-				c.Close()
-				// Hundreds of messages, not thousands: what counts is
-				// the kills, and a race-built run on a busy machine
-				// must still deliver them all within the wait below.
-				time.Sleep(25 * time.Millisecond)
-			}
-		}()
-	}
+	stop := senders(4, func(s, k int) {
+		sendSession(r.addr(), 3, func(m int) (string, string) {
+			from := fmt.Sprintf("kill-%d-%d-%d@example.org", s, k, m)
+			mu.Lock()
+			tried[from] = true
+			mu.Unlock()
+			return from, message(from)
+		}, func(from, _ string) {
+			mu.Lock()
+			acked[from] = true
+			mu.Unlock()
+		})
+		// Hundreds of messages, not thousands: what counts is the kills,
+		// and a race-built run on a busy machine must still deliver them
+		// all within the wait below.
+		time.Sleep(25 * time.Millisecond)
+	})
 	for round := range 3 {
 		time.Sleep(time.Duration(900+400*round) * time.Millisecond)
 		t.Logf("kill at %s", time.Now().UTC().Format("15:04:05.000"))
 		r.kill()
 		r.restart()
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	// Wake the scheduler for what the last run's clients left.
 	mustSend(t, r.addr(), "last@example.org", []string{"bob@example.net"}, message("last"))
 	mu.Lock()

@@ -53,39 +53,25 @@ func TestReview12FilterEditsKill(t *testing.T) {
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for s := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := 0; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tag := fmt.Sprintf("edit-%d-%d", s, k)
-				body := "Subject: " + tag + "\n"
-				if k%3 == 2 {
-					body += "X-Big: yes\n"
-				}
-				body += "\nbody of " + tag + "\n"
-				if _, err := sendMail(r.addr(), tag+"@example.org", []string{"bob@example.net"}, body); err == nil {
-					mu.Lock()
-					acked[tag] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	stop := senders(3, func(s, k int) {
+		tag := fmt.Sprintf("edit-%d-%d", s, k)
+		body := "Subject: " + tag + "\n"
+		if k%3 == 2 {
+			body += "X-Big: yes\n"
+		}
+		body += "\nbody of " + tag + "\n"
+		if _, err := sendMail(r.addr(), tag+"@example.org", []string{"bob@example.net"}, body); err == nil {
+			mu.Lock()
+			acked[tag] = true
+			mu.Unlock()
+		}
+	})
 	for round := range 3 {
 		time.Sleep(time.Duration(700+300*round) * time.Millisecond)
 		r.kill()
 		r.restart()
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	refuse.Lock()
 	refusing = false
 	refuse.Unlock()

@@ -133,52 +133,22 @@ func TestReview13ServedKillMixed(t *testing.T) {
 	sizes := []int{300, 8 << 10, 60 << 10, 128<<10 - 200, 128<<10 + 200, 200 << 10}
 	var mu sync.Mutex
 	acked := map[string]string{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for s := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := 0; ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, _, err := dialFrom(r.addr(), "127.0.0.1")
-				if err != nil {
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				c.cmd("EHLO client.e2e.test")
-				for m := range 2 {
-					from := fmt.Sprintf("mix-%d-%d-%d@example.org", s, k, m)
-					body := review13Body(from, sizes[(s+k+m)%len(sizes)])
-					if _, err := c.send(from, []string{"bob@example.net"}, body); err != nil {
-						break
-					}
-					mu.Lock()
-					acked[from] = body
-					mu.Unlock()
-				}
-				c.cmd("QUIT")
-				c.Close()
-				time.Sleep(30 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Add(1)
-	go func() { // another process looks at the spool meanwhile
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			exec.Command(harness.Binary(t), "queue", "list", "--spool-dir", spool).Run()
-		}
-	}()
+	stopSending := senders(4, func(s, k int) {
+		sendSession(r.addr(), 2, func(m int) (string, string) {
+			from := fmt.Sprintf("mix-%d-%d-%d@example.org", s, k, m)
+			return from, review13Body(from, sizes[(s+k+m)%len(sizes)])
+		}, func(from, body string) {
+			mu.Lock()
+			acked[from] = body
+			mu.Unlock()
+		})
+		time.Sleep(30 * time.Millisecond)
+	})
+	// Another process looks at the spool meanwhile.
+	stopListing := senders(1, func(_, _ int) {
+		time.Sleep(300 * time.Millisecond)
+		exec.Command(harness.Binary(t), "queue", "list", "--spool-dir", spool).Run()
+	})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
 	for range 5 {
 		time.Sleep(time.Duration(600+rng.IntN(1200)) * time.Millisecond)
@@ -186,8 +156,8 @@ func TestReview13ServedKillMixed(t *testing.T) {
 		r.kill()
 		r.restart()
 	}
-	close(stop)
-	wg.Wait()
+	stopSending()
+	stopListing()
 	mustSend(t, r.addr(), "last@example.org", []string{"bob@example.net"}, message("last"))
 	mu.Lock()
 	defer mu.Unlock()
