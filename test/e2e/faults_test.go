@@ -334,8 +334,11 @@ func TestBackoffAfterSlowAttempt(t *testing.T) {
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect",
 		"--response-timeout", "2", "--config", writeConfig(t, ""), "--interface", "127.0.0.1", "--spool-dir", spool)
 	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("slow")).Final)
-	if !waitFor(15*time.Second, func() bool { return fake.Connections() >= 2 }) {
-		t.Fatalf("upstream saw %d connections in 15s; want a retry", fake.Connections())
+	// Wait on the Decide calls themselves: the fake counts a connection
+	// before it calls Decide for it.
+	started := func() int { mu.Lock(); defer mu.Unlock(); return len(starts) }
+	if !waitFor(15*time.Second, func() bool { return started() >= 2 }) {
+		t.Fatalf("upstream saw %d connections in 15s; want a retry", started())
 	}
 	mu.Lock()
 	gap := starts[1].Sub(starts[0])
