@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -112,7 +113,10 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 				}
 			}
 		}()
-		stopProfile := startProfile(b, os.Getenv("RK_BENCH_CPUPROFILE"))
+		stopProfile := startProfile(b, os.Getenv("RK_BENCH_CPUPROFILE"), pprof.StartCPUProfile, pprof.StopCPUProfile)
+		// The execution trace (go tool trace) shows where workers wait,
+		// which the CPU profile does not.
+		stopTrace := startProfile(b, os.Getenv("RK_BENCH_TRACE"), trace.Start, trace.Stop)
 		relay0, sink0 := selfCPU(), procCPU(sinkPID)
 		b.StartTimer()
 		start := time.Now()
@@ -121,6 +125,7 @@ func BenchmarkSchedulerDrain(b *testing.B) {
 		b.StopTimer()
 		relayCPU, sinkCPU := selfCPU()-relay0, procCPU(sinkPID)-sink0
 		stopProfile()
+		stopTrace()
 		close(stop)
 		jstop()
 		<-jdone
@@ -246,9 +251,9 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// startProfile starts a CPU profile into file, if one is named, and
-// returns what stops it.
-func startProfile(b *testing.B, file string) func() {
+// startProfile starts a profile or trace into file with start, if a file
+// is named, and returns what stops it.
+func startProfile(b *testing.B, file string, start func(io.Writer) error, stop func()) func() {
 	b.Helper()
 	if file == "" {
 		return func() {}
@@ -257,11 +262,11 @@ func startProfile(b *testing.B, file string) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		stop()
 		f.Close()
 	}
 }

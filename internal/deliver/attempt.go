@@ -287,7 +287,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		env.NextAttempt = time.Time{}
 		err = c.Move(spool.Failed)
 	default:
-		err = c.Delete()
+		err = c.Delivered()
 	}
 	if err != nil {
 		// The upstream has the message but the spool could not record
@@ -402,11 +402,11 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 		}
 		if sent {
 			s.Kick(false)
-			return c.Delete()
+			return c.Delivered()
 		}
 	}
 	s.opts.MailLog.Discard(c.ID(), env.Client, env.From, len(env.Recipients), "undeliverable postmaster notification", env.LastReply)
-	return c.Delete()
+	return c.Delivered()
 }
 
 // verdict reads what a refusal (or a refused login) means for the queue.

@@ -248,6 +248,18 @@ func (c *Claim) Unlock() error {
 // that would be delivered again without content. With a journal open, the
 // removal is noted in it and left to the next checkpoint to sync.
 func (c *Claim) Delete() error {
+	return c.remove(false)
+}
+
+// Delivered is Delete for the scheduler, once every recipient is done with:
+// with a journal open, the files are removed in the background (remove.go),
+// and until then the message stays claimed. Administrative deletions use
+// Delete, after which the message is gone from every listing at once.
+func (c *Claim) Delivered() error {
+	return c.remove(true)
+}
+
+func (c *Claim) remove(later bool) error {
 	if c.done {
 		return fmt.Errorf("spool: claim %s already released", c.id)
 	}
@@ -273,17 +285,20 @@ func (c *Claim) Delete() error {
 	}
 	c.done = true
 	c.end()
-	defer c.lock.Close()
-	// Noted before the files go, so that a replay after a power loss
-	// finds the note and does not bring the message back.
+	// Noted before the files go, so that a replay finds the note and
+	// does not bring the message back.
+	envPath := c.s.envelopePath(c.id, c.cur)
 	noted := false
 	if j := c.s.journal.Load(); j != nil {
-		noted = j.done(c.id) == nil
+		if !later {
+			noted = j.done(c.id) == nil
+		} else if settled, err := j.doneHeld(c.id); err == nil {
+			c.s.removeLater(removal{id: c.id, envPath: envPath, lock: c.lock, settled: settled})
+			return nil // remove.go
+		}
 	}
-	if err := os.Remove(c.s.envelopePath(c.id, c.cur)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("spool: delete %s: %w", c.id, err)
-	}
-	if err := os.Remove(c.s.contentPath(c.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	defer c.lock.Close()
+	if err := c.s.removeFiles(c.id, envPath); err != nil {
 		return fmt.Errorf("spool: delete %s: %w", c.id, err)
 	}
 	if noted {

@@ -242,6 +242,17 @@ func (j *Journal) done(id string) error {
 	return err
 }
 
+// doneHeld is done for a removal that is still to happen: the note's
+// segment does not retire until settled is called, after the files are
+// gone.
+func (j *Journal) doneHeld(id string) (settled func(), err error) {
+	_, _, wg, err := j.appendRec(&record{typ: recDone, id: id}, true)
+	if err != nil {
+		return nil, err
+	}
+	return wg.Done, nil
+}
+
 // Run makes the journalled files durable once a second (checkpoint) until
 // ctx ends; then it closes the journal, makes everything durable, and
 // removes the journal's segments. Commits after that take the classic path.

@@ -22,8 +22,9 @@ import (
 //   - written under another boot (a power loss or a kernel crash may have
 //     taken files that were not yet synced): every message accepted in the
 //     segment and not noted as done gets its content and envelope back from
-//     the record unless the files on disk match it; messages noted as done
-//     have any files that came back removed.
+//     the record unless the files on disk match it.
+//
+// Under either boot, a message noted as done has any files left removed.
 //
 // Then the file system is synced and the segments removed. A segment whose
 // records stop at a checksum or format error (not merely at a record cut
@@ -35,7 +36,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	}
 	accepted := map[string]entry{}
 	var order []string
-	doneOther := map[string]bool{} // done under another boot
+	// done are the messages noted as removed: their files go, whichever
+	// boot wrote the note. A power loss may have brought files back; a
+	// kill may have come between the note and the unlinks (remove.go).
+	done := map[string]bool{}
 	var segs []*os.File
 	var names []string
 	defer func() {
@@ -84,12 +88,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					order = append(order, r.id)
 				}
 				accepted[r.id] = entry{r, sameBoot}
-				delete(doneOther, r.id)
+				delete(done, r.id)
 			case recDone:
 				delete(accepted, r.id)
-				if !sameBoot {
-					doneOther[r.id] = true
-				}
+				done[r.id] = true
 			}
 		}
 	}
@@ -102,7 +104,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			unrestored++
 		}
 	}
-	for id := range doneOther {
+	for id := range done {
 		s.removeDone(id)
 	}
 	if err := s.syncFS(); err != nil {

@@ -155,6 +155,8 @@ type Spool struct {
 	noHot bool
 	// watcher, if set, hears of each commit to Ready (watch.go).
 	watcher atomic.Pointer[Watcher]
+	// rm removes delivered messages' files in the background (remove.go).
+	rm remover
 	// boot names the kernel's boot, to tell a journal left by a killed
 	// process from one that a power loss interrupted (tests change it).
 	boot string

@@ -1,0 +1,122 @@
+package spool
+
+import (
+	"errors"
+	"os"
+	"sync"
+)
+
+// Removing a delivered message's files happens off the worker's path when a
+// journal is open. The worker notes the removal in the journal and goes on
+// to its next message; a remover unlinks the envelope and the content and
+// then closes the content lock. Freeing a file's blocks can wait on the
+// disk: on ext4 mounted with discard and without a journal, the unlink(2)
+// of a synced file, or the close(2) that drops its last reference, waits
+// for the TRIM. In a drain of 20,000 messages on such a disk, twenty
+// workers spent a quarter of their time there instead of delivering.
+//
+// While a removal waits, the message keeps its claim: its envelope is still
+// named Claimed and its content locked, so no other worker or process takes
+// it. The journal's checkpoint waits for the removals noted in the segment
+// it retires (the note holds the segment's inflight group), so a segment
+// never goes while a message it notes as done still has files. A kill in
+// between leaves the files and the note; replay removes them.
+
+// maxPendingRemovals bounds the queue, and with it the content locks held
+// open: beyond it a worker waits for room.
+const maxPendingRemovals = 1024
+
+// removers is how many goroutines remove at most. Where the file system
+// discards freed blocks at once (ext4 mounted with discard and no journal),
+// each unlink waits for the disk; a few removers overlap those waits, more
+// only queue at the disk (bench/README.md, "Removing delivered messages").
+const removers = 4
+
+// removal is one delivered message's files to remove.
+type removal struct {
+	id      string
+	envPath string
+	lock    *os.File // the content lock, closed after the unlinks
+	settled func()   // the journal note's segment may retire after this
+}
+
+// remover is the spool's background remover: up to removers goroutines,
+// started as the queue grows and ending when it is empty.
+type remover struct {
+	mu      sync.Mutex
+	q       []removal
+	running int // goroutines
+	// cond is broadcast when the remover takes the queue (room for
+	// removeLater) and when it stops (WaitRemovals).
+	cond *sync.Cond
+}
+
+// removeLater queues r, waiting while the queue is full.
+func (s *Spool) removeLater(r removal) {
+	rm := &s.rm
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.cond == nil {
+		rm.cond = sync.NewCond(&rm.mu)
+	}
+	for len(rm.q) >= maxPendingRemovals {
+		rm.cond.Wait()
+	}
+	rm.q = append(rm.q, r)
+	if rm.running < removers && len(rm.q) > rm.running*8 {
+		rm.running++
+		go s.removeLoop()
+	}
+}
+
+func (s *Spool) removeLoop() {
+	rm := &s.rm
+	var batch []removal
+	for {
+		rm.mu.Lock()
+		k := min(len(rm.q), 16)
+		batch = append(batch[:0], rm.q[:k]...)
+		rm.q = rm.q[:copy(rm.q, rm.q[k:])]
+		if len(batch) == 0 {
+			rm.running--
+		}
+		rm.cond.Broadcast()
+		rm.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for i, r := range batch {
+			if err := s.removeFiles(r.id, r.envPath); err != nil {
+				s.log.Error("removing a delivered message's files failed; it may be delivered again",
+					"id", r.id, "err", err)
+			}
+			r.lock.Close()
+			r.settled()
+			batch[i] = removal{}
+		}
+	}
+}
+
+// removeFiles unlinks a message's envelope, then its content: a crash in
+// between leaves an orphan content file (quarantined on restart), never an
+// envelope without content.
+func (s *Spool) removeFiles(id, envPath string) error {
+	if err := os.Remove(envPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(s.contentPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// WaitRemovals returns once every removal queued so far is done: for
+// callers (tests, commands about to exit) that look at the files next.
+func (s *Spool) WaitRemovals() {
+	rm := &s.rm
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for rm.running > 0 || len(rm.q) > 0 {
+		rm.cond.Wait()
+	}
+}
