@@ -46,9 +46,11 @@ type remover struct {
 	mu      sync.Mutex
 	q       []removal
 	running int // goroutines
-	// cond is broadcast when the remover takes the queue (room for
-	// removeLater) and when it stops (WaitRemovals).
-	cond *sync.Cond
+	full    bool
+	// room is broadcast when a full queue has drained to half (the
+	// workers waiting in removeLater go on together, not one wake-up
+	// per removal), idle when the last remover stops (WaitRemovals).
+	room, idle *sync.Cond
 }
 
 // removeLater queues r, waiting while the queue is full.
@@ -56,11 +58,12 @@ func (s *Spool) removeLater(r removal) {
 	rm := &s.rm
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if rm.cond == nil {
-		rm.cond = sync.NewCond(&rm.mu)
+	if rm.room == nil {
+		rm.room, rm.idle = sync.NewCond(&rm.mu), sync.NewCond(&rm.mu)
 	}
-	for len(rm.q) >= maxPendingRemovals {
-		rm.cond.Wait()
+	for len(rm.q) >= maxPendingRemovals || rm.full {
+		rm.full = true
+		rm.room.Wait()
 	}
 	rm.q = append(rm.q, r)
 	if rm.running < removers && len(rm.q) > rm.running*8 {
@@ -76,13 +79,20 @@ func (s *Spool) removeLoop() {
 		rm.mu.Lock()
 		k := min(len(rm.q), 16)
 		batch = append(batch[:0], rm.q[:k]...)
-		rm.q = rm.q[:copy(rm.q, rm.q[k:])]
-		if len(batch) == 0 {
-			rm.running--
+		clear(rm.q[:k])
+		rm.q = rm.q[k:]
+		if rm.full && len(rm.q) <= maxPendingRemovals/2 {
+			rm.full = false
+			rm.room.Broadcast()
 		}
-		rm.cond.Broadcast()
+		if k == 0 {
+			rm.running--
+			if rm.running == 0 {
+				rm.idle.Broadcast()
+			}
+		}
 		rm.mu.Unlock()
-		if len(batch) == 0 {
+		if k == 0 {
 			return
 		}
 		for i, r := range batch {
@@ -116,7 +126,7 @@ func (s *Spool) WaitRemovals() {
 	rm := &s.rm
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	for rm.running > 0 || len(rm.q) > 0 {
-		rm.cond.Wait()
+	for rm.running > 0 {
+		rm.idle.Wait()
 	}
 }

@@ -2,6 +2,8 @@ package spool
 
 import (
 	"errors"
+	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -101,5 +103,41 @@ func TestReplayRemovesNotedSameBoot(t *testing.T) {
 	}
 	if got := files(t, dir); len(got) != 2 {
 		t.Errorf("files %v; want only %s's two", got, keep)
+	}
+}
+
+// TestRemoverBackpressure: more removals than the queue holds, from many
+// workers at once: every one is done and settled, none twice, and
+// WaitRemovals returns after the last.
+func TestRemoverBackpressure(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	const workers, each = 20, 200 // 4,000 > maxPendingRemovals
+	var settled sync.Map
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				f, err := os.Open(os.DevNull)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				key := w*each + i
+				s.removeLater(removal{id: "6B0252D2F906FE64", envPath: "/nonexistent", lock: f, settled: func() {
+					if _, dup := settled.LoadOrStore(key, true); dup {
+						t.Errorf("removal %d settled twice", key)
+					}
+				}})
+			}
+		}()
+	}
+	wg.Wait()
+	s.WaitRemovals()
+	n := 0
+	settled.Range(func(any, any) bool { n++; return true })
+	if n != workers*each {
+		t.Errorf("%d removals settled; want %d", n, workers*each)
 	}
 }
