@@ -211,3 +211,35 @@ func TestWaitingUntriedFirst(t *testing.T) {
 		t.Errorf("order = %v; want %v", got, want)
 	}
 }
+
+// TestScanReadsLargeSpool: a listing larger than the scan's chunk is read
+// by several goroutines and every message comes back once, whole, in the
+// order listed.
+func TestScanReadsLargeSpool(t *testing.T) {
+	sp, s, _, _ := setup(t, "") // and its one message
+	const n = 1300              // two full chunks of 512 and a part
+	want := map[string]string{}
+	for i := range n {
+		to := fmt.Sprintf("%d@d%d.example", i, i%7)
+		want[addMessage(t, sp, &spool.Envelope{From: "x@example.com", Recipients: rcpts(to)})] = to
+	}
+	ents, err := sp.List()
+	if err != nil || len(ents) != n+1 {
+		t.Fatalf("List = %d, %v; want %d", len(ents), err, n+1)
+	}
+	var got []string
+	s.readListed(ents, func(id string, env *spool.Envelope) {
+		got = append(got, id)
+		if to, ok := want[id]; ok && (len(env.Recipients) != 1 || env.Recipients[0].Addr != to) {
+			t.Errorf("%s: recipients %+v; want %s", id, env.Recipients, to)
+		}
+	})
+	if len(got) != n+1 {
+		t.Fatalf("%d messages read; want %d", len(got), n+1)
+	}
+	for i, e := range ents {
+		if got[i] != e.ID {
+			t.Fatalf("message %d is %s; want %s (the listing's order)", i, got[i], e.ID)
+		}
+	}
+}
