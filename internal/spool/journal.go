@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // The journal lets concurrent acceptances share one fdatasync (group
@@ -70,6 +72,15 @@ type Journal struct {
 	// stay, locked, until a checkpoint succeeds.
 	old []oldSegment
 
+	// fsDir is held open for the journal's life: syncfs(2) reports a
+	// write-back error only to descriptors opened before it happened, so
+	// a directory opened afresh for each checkpoint would miss an error
+	// hit by background write-back between two checkpoints.
+	fsDir *os.File
+	// keep, once a sync has failed, stops the checkpoints: the segments
+	// stay, for the replay at the next start (see markUnsynced).
+	keep atomic.Bool
+
 	batches atomic.Uint64 // fdatasyncs done for commits
 	bufs    sync.Pool     // *[]byte, for encoding records
 }
@@ -83,8 +94,14 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	j := &Journal{s: s, dir: dir, boot: s.boot}
+	fsDir, err := os.Open(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: journal: %w", err)
+	}
+	j.fsDir = fsDir
 	f, num, err := j.newSegment(0)
 	if err != nil {
+		fsDir.Close()
 		return nil, err
 	}
 	j.f, j.segNum, j.inflight = f, num, new(sync.WaitGroup)
@@ -223,10 +240,7 @@ func (j *Journal) waitSynced(seq uint64) error {
 		// pages (the "fsyncgate" lesson): nothing in this journal can be
 		// trusted any more, so every later commit takes the classic path.
 		j.broken = fmt.Errorf("spool: journal fdatasync: %w", err)
-		j.mu.Lock()
-		j.closed = true
-		j.mu.Unlock()
-		j.s.journal.CompareAndSwap(j, nil)
+		j.markUnsynced(j.broken)
 		return j.broken
 	}
 	j.synced = upto
@@ -269,6 +283,14 @@ func (j *Journal) Run(ctx context.Context) error {
 		j.mu.Lock()
 		n := j.written
 		j.mu.Unlock()
+		if j.keep.Load() {
+			// No more checkpoints (markUnsynced); messages still served
+			// get their files, for other processes to see.
+			if j.s.serving() {
+				j.s.writeOutAll(0)
+			}
+			continue
+		}
 		if n == last && len(j.old) == 0 && !j.s.serving() {
 			continue
 		}
@@ -285,6 +307,9 @@ func (j *Journal) Run(ctx context.Context) error {
 // messages it serves, makes the spool's files durable with syncfs, and
 // then removes the old segment: everything it recorded is in the files now.
 func (j *Journal) checkpoint() error {
+	if j.keep.Load() {
+		return errJournalKept
+	}
 	j.mu.Lock()
 	num := j.segNum
 	j.mu.Unlock()
@@ -315,6 +340,7 @@ func (j *Journal) checkpoint() error {
 		// The old segment keeps its records; replay will use them.
 		wg.Wait()
 		j.s.writeOutAll(0)
+		j.markUnsynced(err)
 		return j.broken
 	}
 	wg.Wait()
@@ -326,10 +352,15 @@ func (j *Journal) checkpoint() error {
 // files cannot be written, the segments stay for the next checkpoint, or
 // for replay after a crash.
 func (j *Journal) retire(num uint64) error {
+	if j.keep.Load() {
+		j.s.writeOutAll(num) // the segments stay whatever this does
+		return errJournalKept
+	}
 	if err := j.s.writeOutAll(num); err != nil {
 		return err
 	}
-	if err := j.s.syncFS(); err != nil {
+	if err := j.s.syncFSOn(j.fsDir); err != nil {
+		j.markUnsynced(err)
 		return err
 	}
 	for _, o := range j.old {
@@ -358,12 +389,43 @@ func (j *Journal) close() error {
 	j.syncMu.Unlock()
 	j.old = append(j.old, oldSegment{f, num})
 	wg.Wait()
+	defer j.fsDir.Close()
 	if err != nil {
 		// The segments stay for replay; the files are the best copy.
 		j.s.writeOutAll(0)
+		j.markUnsynced(err)
 		return fmt.Errorf("spool: journal: %w", err)
 	}
 	return j.retire(0)
+}
+
+// errJournalKept is what a checkpoint returns once a sync has failed.
+var errJournalKept = errors.New("spool: journal kept for the next start after a failed sync")
+
+// unsyncedMarker, in the journal directory, tells the next start's replay
+// that a sync failed while the segments were written: the kernel may have
+// dropped dirty pages of the spool's files, so the replay checks every
+// file against the records as after a power loss, even under this boot.
+const unsyncedMarker = "unsynced"
+
+// markUnsynced keeps the segments and stops group commit after a failed
+// fdatasync or syncfs: a later sync that succeeds says nothing of the
+// pages the failed one dropped (the "fsyncgate" lesson), so no segment may
+// be retired on its word. Commits take the classic path, whose fsyncs
+// answer for each message.
+func (j *Journal) markUnsynced(cause error) {
+	if !j.keep.CompareAndSwap(false, true) {
+		return
+	}
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+	j.s.journal.CompareAndSwap(j, nil)
+	j.s.log.Error("spool: a sync failed; group commit is off and the journal is kept until the next start, which checks every journalled message's files against it",
+		"err", cause)
+	if err := safefile.WriteFile(filepath.Join(j.dir, unsyncedMarker), []byte(cause.Error()+"\n"), 0o640); err != nil {
+		j.s.log.Error("spool: cannot mark the journal as unsynced", "err", err)
+	}
 }
 
 // syncData fdatasyncs f, unless sync is off (benchmark setup).
@@ -375,17 +437,12 @@ func (s *Spool) syncData(f *os.File) error {
 	return unix.Fdatasync(int(f.Fd()))
 }
 
-// syncFS makes every file of the spool's file system durable: syncfs(2),
+// syncFSOn makes every file of the spool's file system durable: syncfs(2),
 // which reports write-back errors since Linux 5.8.
-func (s *Spool) syncFS() error {
+func (s *Spool) syncFSOn(d *os.File) error {
 	if s.noSync {
 		return nil
 	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return fmt.Errorf("spool: syncfs: %w", err)
-	}
-	defer d.Close()
 	if err := unix.Syncfs(int(d.Fd())); err != nil {
 		return fmt.Errorf("spool: syncfs %s: %w", s.dir, err)
 	}

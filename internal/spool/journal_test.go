@@ -408,3 +408,60 @@ func TestJournalKeepsFilterEdits(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointSyncFailureKeepsJournal: after a failed syncfs the journal
+// is not retired by a later sync that succeeds (which says nothing of the
+// pages the failed one dropped): group commit stops, the segments stay,
+// and the next start checks the files against them even under this boot,
+// restoring content that write-back lost.
+func TestCheckpointSyncFailureKeepsJournal(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	s.noHot = true
+	j := openJournal(t, s)
+	id := newMessage(t, s, "Subject: journalled\r\n\r\nthe body\r\n")
+	want, _ := os.ReadFile(s.contentPath(id))
+	j.fsDir.Close() // the syncfs fails (EBADF), as after a write-back error
+	if err := j.checkpoint(); err == nil {
+		t.Fatal("checkpoint with a failing syncfs succeeded")
+	}
+	if s.journal.Load() != nil {
+		t.Error("group commit still on after a failed syncfs")
+	}
+	if err := j.checkpoint(); !errors.Is(err, errJournalKept) {
+		t.Errorf("second checkpoint = %v; want %v", err, errJournalKept)
+	}
+	later := newMessage(t, s, "Subject: classic path\r\n\r\n")
+	j.close()
+	for _, o := range j.old {
+		o.f.Close() // the process ends; its locks go
+	}
+	if len(s.segments()) == 0 {
+		t.Fatal("segments removed after a failed syncfs")
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalDir, unsyncedMarker)); err != nil {
+		t.Fatalf("no marker: %v", err)
+	}
+	// What the dropped pages may have been.
+	os.Truncate(s.contentPath(id), 3)
+
+	s2, _ := Open(dir, nil) // the same boot
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(s2.contentPath(id)); string(got) != string(want) {
+		t.Errorf("content after replay = %q; want %q (report %+v)", got, want, rep)
+	}
+	for _, m := range []string{id, later} {
+		if _, st, err := s2.Read(m); err != nil || st != Ready {
+			t.Errorf("Read(%s) = %v, %v; want ready", m, st, err)
+		}
+	}
+	if segs := s2.segments(); len(segs) != 0 {
+		t.Errorf("segments %v left after the replay", segs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalDir, unsyncedMarker)); err == nil {
+		t.Error("marker left after the replay")
+	}
+}

@@ -48,6 +48,20 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		}
 	}()
 	boot := s.boot
+	// A sync failed while these segments were written (markUnsynced): the
+	// files cannot be trusted even under this boot.
+	marker := filepath.Join(s.dir, journalDir, unsyncedMarker)
+	if _, err := os.Stat(marker); err == nil {
+		s.log.Warn("spool: the journal was kept after a failed sync; checking every journalled message's files against it")
+		boot = ""
+	}
+	// Opened before the files are written, so that its syncfs reports
+	// their write-back errors.
+	fsDir, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("spool: journal replay: %w", err)
+	}
+	defer fsDir.Close()
 	for _, name := range s.segments() {
 		path := filepath.Join(s.dir, journalDir, name)
 		f, err := os.Open(path)
@@ -107,7 +121,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	for id := range done {
 		s.removeDone(id)
 	}
-	if err := s.syncFS(); err != nil {
+	if err := s.syncFSOn(fsDir); err != nil {
 		return fmt.Errorf("spool: journal replay: %w", err)
 	}
 	if unrestored > 0 {
@@ -122,6 +136,9 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		if _, err := os.Stat(path); err == nil {
 			os.Remove(path)
 		}
+	}
+	if len(s.segments()) == 0 {
+		os.Remove(marker)
 	}
 	return nil
 }
