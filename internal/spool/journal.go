@@ -364,8 +364,11 @@ func (j *Journal) retire(num uint64) error {
 		return err
 	}
 	for _, o := range j.old {
-		o.f.Close() // releases the lock; the segment is garbage now
+		// Removed while still locked, so that no other process's replay
+		// finds it unlocked under its name (replay skips a segment it
+		// locks after its removal).
 		os.Remove(filepath.Join(j.dir, fmt.Sprintf("%020d.log", o.num)))
+		o.f.Close()
 	}
 	j.old = nil
 	return nil

@@ -72,6 +72,11 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			f.Close() // a live process's segment
 			continue
 		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 0 {
+			f.Close() // retired by its process between our open and lock
+			continue
+		}
 		segs = append(segs, f)
 		names = append(names, name)
 		br := bufio.NewReaderSize(f, 64<<10)
