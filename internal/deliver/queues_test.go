@@ -243,3 +243,39 @@ func TestScanReadsLargeSpool(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveredWithJournal: with a journal open (as in the daemon), what
+// the scheduler delivers is removed by the spool's background removers:
+// once the journal is closed, as at shutdown, nothing is left, and the
+// upstream got every message once.
+func TestDeliveredWithJournal(t *testing.T) {
+	up := startUpstream(t)
+	sp, s, _, _ := setup(t, up.addr, "0@example.net")
+	j, err := sp.OpenJournal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	jdone := make(chan error, 1)
+	go func() { jdone <- j.Run(ctx) }()
+	const n = 300
+	for i := 1; i < n; i++ {
+		addMessage(t, sp, &spool.Envelope{From: "x@example.com", Recipients: rcpts(fmt.Sprintf("%d@example.net", i))})
+	}
+	sum, err := s.RunOnce(context.Background())
+	if err != nil || sum.Sent != n {
+		t.Fatalf("RunOnce = %+v, %v; want %d sent", sum, err, n)
+	}
+	stop()
+	if err := <-jdone; err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := sp.List(); len(ents) != 0 {
+		t.Errorf("%d messages left after the journal closed: %+v", len(ents), ents[0])
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.txs != n {
+		t.Errorf("upstream got %d messages; want %d", up.txs, n)
+	}
+}
