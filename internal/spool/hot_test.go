@@ -46,8 +46,8 @@ func TestServedLifecycle(t *testing.T) {
 	j := serve(t, s)
 	body := "Subject: served\r\n\r\n" + strings.Repeat("x", 20000) + "\r\n" // more than one chunk
 	id := newMessage(t, s, body)
-	if got := files(t, dir); len(got) != 0 {
-		t.Fatalf("files after commit: %v; want none (served from the journal)", got)
+	if !noFiles(t, dir, "after commit (served from the journal)") {
+		t.FailNow()
 	}
 	if es, _ := s.List(); !cmp.Equal(es, []Entry{{id, Ready}}) {
 		t.Errorf("List = %v; want %s ready", es, id)
@@ -77,9 +77,7 @@ func TestServedLifecycle(t *testing.T) {
 	if err := j.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files after a checkpoint: %v; want none (delivered before it)", got)
-	}
+	noFiles(t, dir, "after a checkpoint (delivered before it)")
 }
 
 // TestServedWrittenOut: a checkpoint writes out what is still served, as
@@ -126,9 +124,7 @@ func TestServedWrittenOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files left: %v", got)
-	}
+	noFiles(t, dir, "left")
 }
 
 // TestServedChanges: a change of a served message's envelope (a deferral,
@@ -200,8 +196,8 @@ func TestServedKilled(t *testing.T) {
 		c, _ := s.Claim(gone)
 		c.Delete()
 		j.kill()
-		if got := files(t, dir); len(got) != 0 {
-			t.Fatalf("files before the restart: %v", got)
+		if !noFiles(t, dir, "before the restart") {
+			t.FailNow()
 		}
 		s2, _ := Open(dir, nil)
 		if boot != "" {

@@ -113,6 +113,16 @@ func openJournal(t *testing.T, s *Spool) *Journal {
 	return j
 }
 
+// journalWithFiles opens a spool in a new directory with a journal whose
+// messages keep their files (none served from memory).
+func journalWithFiles(t *testing.T) (string, *Spool, *Journal) {
+	t.Helper()
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	s.noHot = true
+	return dir, s, openJournal(t, s)
+}
+
 func (j *Journal) kill() {
 	j.s.journal.Store(nil)
 	j.mu.Lock()
@@ -215,10 +225,7 @@ func TestReplaySameBoot(t *testing.T) {
 // for what the files lost: missing or torn content, a lost envelope, a lost
 // rename; and a message noted as done does not come back.
 func TestReplayAfterPowerLoss(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	s.noHot = true // the files the journal covers (TestServedKilled: served ones)
-	j := openJournal(t, s)
+	dir, s, j := journalWithFiles(t)
 	content := map[string]string{}
 	var ids []string
 	for i, body := range []string{"lost\r\n", "torn\r\n", "no envelope\r\n", "not renamed\r\n", "intact\r\n"} {
@@ -285,10 +292,7 @@ func TestReplayTornAndCorrupt(t *testing.T) {
 		}, 0, 1, 2}, // the second message's files are still there (same boot)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, _ := Open(dir, nil)
-			s.noHot = true // with files beside the journal
-			j := openJournal(t, s)
+			dir, s, j := journalWithFiles(t)
 			newMessage(t, s, "Subject: a\r\n\r\n")
 			newMessage(t, s, "Subject: b\r\n\r\n")
 			j.kill()
@@ -415,10 +419,7 @@ func TestJournalKeepsFilterEdits(t *testing.T) {
 // and the next start checks the files against them even under this boot,
 // restoring content that write-back lost.
 func TestCheckpointSyncFailureKeepsJournal(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	s.noHot = true
-	j := openJournal(t, s)
+	dir, s, j := journalWithFiles(t)
 	id := newMessage(t, s, "Subject: journalled\r\n\r\nthe body\r\n")
 	want, _ := os.ReadFile(s.contentPath(id))
 	j.fsDir.Close() // the syncfs fails (EBADF), as after a write-back error

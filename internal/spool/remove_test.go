@@ -12,10 +12,7 @@ import (
 // unlinks to the remover; until they are done the message stays claimed
 // (no other claim takes it), and afterwards it is gone.
 func TestDeliveredRemovedLater(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	s.noHot = true
-	j := openJournal(t, s)
+	dir, s, j := journalWithFiles(t)
 	defer j.close()
 	var ids []string
 	for range 50 {
@@ -37,9 +34,7 @@ func TestDeliveredRemovedLater(t *testing.T) {
 		}
 	}
 	s.WaitRemovals()
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files left after the removals: %v", got)
-	}
+	noFiles(t, dir, "left after the removals")
 }
 
 // TestCheckpointWaitsForRemovals: a segment that notes a removal is not
@@ -73,10 +68,7 @@ func TestCheckpointWaitsForRemovals(t *testing.T) {
 // the unlinks leaves the files; the replay removes them, so that the
 // message is not delivered again.
 func TestReplayRemovesNotedSameBoot(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	s.noHot = true
-	j := openJournal(t, s)
+	dir, s, j := journalWithFiles(t)
 	id := newMessage(t, s, "Subject: delivered\r\n\r\n")
 	keep := newMessage(t, s, "Subject: kept\r\n\r\n")
 	c, err := s.Claim(id)

@@ -46,6 +46,17 @@ func newMessage(t *testing.T, s *Spool, content string) string {
 	return w.ID()
 }
 
+// noFiles reports, as an error of t, any file left in dir; when says at
+// what point. It returns whether there was none.
+func noFiles(t *testing.T, dir, when string) bool {
+	t.Helper()
+	got := files(t, dir)
+	if len(got) != 0 {
+		t.Errorf("files %s: %v; want none", when, got)
+	}
+	return len(got) == 0
+}
+
 func files(t *testing.T, dir string) []string {
 	t.Helper()
 	des, err := os.ReadDir(dir)
@@ -166,9 +177,7 @@ func TestLifecycle(t *testing.T) {
 	if err := c.Delete(); err != nil {
 		t.Fatal(err)
 	}
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files after delete = %v", got)
-	}
+	noFiles(t, dir, "after delete")
 }
 
 func TestAbort(t *testing.T) {
@@ -178,9 +187,7 @@ func TestAbort(t *testing.T) {
 	io.WriteString(w, "x")
 	w.Prepare(testEnvelope())
 	w.Abort()
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files after abort = %v", got)
-	}
+	noFiles(t, dir, "after abort")
 }
 
 // TestAbortAfterFailedCommit: when the directory fsync after Commit's rename
@@ -351,7 +358,5 @@ func TestFinish(t *testing.T) {
 	if err := w.Finish(testEnvelope()); err == nil {
 		t.Errorf("Finish after Abort = nil; want an error")
 	}
-	if got := files(t, dir); len(got) != 0 {
-		t.Errorf("files after a failed Finish = %v", got)
-	}
+	noFiles(t, dir, "after a failed Finish")
 }
