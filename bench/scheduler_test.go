@@ -270,3 +270,76 @@ func startProfile(b *testing.B, file string, start func(io.Writer) error, stop f
 		f.Close()
 	}
 }
+
+// BenchmarkPostfixDrain is BenchmarkSchedulerDrain's yardstick: a private
+// Postfix instance drains as many queued messages (RK_BENCH_MESSAGES, at
+// most 20,000, since they are queued through its smtpd at its own pace)
+// of the same size into the same kind of sink, measured the same way. Its
+// queue fills while defer_transports holds the smtp transport back;
+// postqueue -f then releases it all at once (a flush overrides
+// defer_transports), and the drain ends when the queue is empty. Postfix
+// sends everything to the one relayhost with at most 20 sessions
+// (default_destination_concurrency_limit), as many as the scheduler has
+// workers, and reuses them while a backlog waits
+// (smtp_connection_cache_on_demand). "postfix-cpu-us/msg" counts every
+// process of the instance.
+//
+//	go test -run XXX -bench PostfixDrain -benchtime 1x -timeout 30m ./bench/
+func BenchmarkPostfixDrain(b *testing.B) {
+	n := min(envInt("RK_BENCH_MESSAGES", 20000), 20000)
+	const sessions = 20
+	for range b.N {
+		b.StopTimer()
+		sink := harness.StartSink(b, harness.SinkOptions{})
+		sinkRate := sinkPace(b, sink.Addr(), n, sessions)
+		sinkPID := childPID(b, "smtp-sink")
+		pf := harness.StartPostfix(b, harness.PostfixOptions{Relayhost: harness.RelayhostFor(sink.Addr()),
+			MainCF: []string{"defer_transports = smtp", "queue_run_delay = 1h", "minimal_backoff_time = 1h", "maximal_backoff_time = 1h"}})
+		t0 := time.Now()
+		out, err := harness.Source(b, harness.SourceOptions{Addr: pf.Addr(), Messages: n, Sessions: sessions, Size: 4000,
+			From: "bench@example.org", To: "u@d.example", Reuse: true, Timeout: 10 * time.Minute})
+		if err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+		waitFor(b, 5*time.Minute, "all messages deferred", func() bool { return pf.QueueCountOf("deferred") >= n })
+		b.Logf("queued %d messages in Postfix in %v", n, time.Since(t0).Round(time.Millisecond))
+
+		cpu0, sink0 := pf.CPU(), procCPU(sinkPID)
+		b.StartTimer()
+		start := time.Now()
+		pf.Flush()
+		waitFor(b, 10*time.Minute, "an empty queue", func() bool { return pf.QueueCount() == 0 })
+		elapsed := time.Since(start)
+		b.StopTimer()
+		pfCPU, sinkCPU := pf.CPU()-cpu0, procCPU(sinkPID)-sink0
+		if got := sink.Count(); got < 2*n {
+			b.Fatalf("the sink has %d messages; want %d (%d from smtp-source, %d from Postfix)", got, 2*n, n, n)
+		}
+		// A delivery over a cached session says conn_use=N (N > 1).
+		logged := pf.MailLog()
+		sent := strings.Count(logged, "status=sent")
+		sessionsOpened := sent - strings.Count(logged, "conn_use=")
+		rate := float64(n) / elapsed.Seconds()
+		b.ReportMetric(rate, "msgs/s")
+		b.ReportMetric(rate/sinkRate, "x-sink")
+		b.ReportMetric(float64(sessionsOpened), "sessions")
+		b.ReportMetric(float64(pfCPU.Microseconds())/float64(n), "postfix-cpu-us/msg")
+		b.ReportMetric(float64(sinkCPU.Microseconds())/float64(n), "sink-cpu-us/msg")
+		b.Logf("Postfix drained %d messages in %v (%.0f msgs/s, %.2f× the sink's %.0f), Postfix CPU %v, sink CPU %v",
+			n, elapsed.Round(time.Millisecond), rate, rate/sinkRate, sinkRate, pfCPU.Round(time.Millisecond), sinkCPU.Round(time.Millisecond))
+		pf.Stop()
+	}
+}
+
+// waitFor polls cond every 20 ms and fails the benchmark, naming what,
+// after timeout.
+func waitFor(b *testing.B, timeout time.Duration, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("no %s after %v", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -367,16 +367,7 @@ func (p *Postfix) FlushUntil(t testing.TB, timeout time.Duration, what string, c
 // (maildrop, incoming, active, deferred and hold), counted from the queue
 // files.
 func (p *Postfix) QueueCount() int {
-	n := 0
-	for _, q := range []string{"maildrop", "incoming", "active", "deferred", "hold"} {
-		filepath.WalkDir(filepath.Join(p.spool, q), func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				n++
-			}
-			return nil
-		})
-	}
-	return n
+	return p.QueueCountOf("maildrop", "incoming", "active", "deferred", "hold")
 }
 
 // WaitEmpty waits until the instance's queue is empty, or fails the test
@@ -395,6 +386,65 @@ func (p *Postfix) WaitEmpty(t testing.TB, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// QueueCountOf counts the messages in the named queues ("deferred",
+// "active", ...) of the instance, from the queue files.
+func (p *Postfix) QueueCountOf(queues ...string) int {
+	n := 0
+	for _, q := range queues {
+		filepath.WalkDir(filepath.Join(p.spool, q), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// CPU is the user and system time the instance's processes have used so
+// far: the master's own, its reaped children's (which the kernel adds to
+// the master's), and that of its children still running. Benchmarks take
+// differences of it.
+func (p *Postfix) CPU() time.Duration {
+	master, ok := p.master()
+	if !ok {
+		return 0
+	}
+	total := procTicks(master.pid, true)
+	for _, c := range childrenOf(master.pid) {
+		total += procTicks(c.pid, false)
+	}
+	// Clock ticks, 100 a second on Linux.
+	return time.Duration(total) * 10 * time.Millisecond
+}
+
+// procTicks is pid's utime+stime in clock ticks, with cutime+cstime (its
+// reaped children's) when reaped is set.
+func procTicks(pid int, reaped bool) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	n := 2
+	if reaped {
+		n = 4
+	}
+	var t int64
+	for _, v := range f[11 : 11+n] {
+		x, _ := strconv.ParseInt(v, 10, 64)
+		t += x
+	}
+	return t
 }
 
 // Stop stops the instance (postfix stop) and makes sure that its master and
