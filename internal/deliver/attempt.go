@@ -154,8 +154,13 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
+			content, err := c.ContentPath()
+			if err != nil {
+				// Encapsulation then does without it.
+				s.log.Error("the refused message cannot be written out for the enforcer", "id", c.ID(), "err", err)
+			}
 			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage,
-				ContentPath: c.ContentPath()})
+				ContentPath: content})
 			if verdict != VerdictNone {
 				// Nobody is sanctioned for the relay's pace or
 				// account, and the mail stays queued.
@@ -374,7 +379,11 @@ func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recip
 	if s.opts.Notices == nil {
 		return
 	}
-	if err := s.opts.Notices.Notify(kind, c.Env, c.ContentPath(), rcpts); err != nil {
+	content, err := c.ContentPath()
+	if err == nil {
+		err = s.opts.Notices.Notify(kind, c.Env, content, rcpts)
+	}
+	if err != nil {
 		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
 		return
 	}
@@ -392,7 +401,11 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 		}
 	}
 	if s.opts.Notices != nil {
-		sent, err := s.opts.Notices.DoubleBounce(env, c.ContentPath(), failed)
+		content, err := c.ContentPath()
+		sent := false
+		if err == nil {
+			sent, err = s.opts.Notices.DoubleBounce(env, content, failed)
+		}
 		if err != nil {
 			// Keep it failed rather than lose it: an administrator
 			// sees it in the queue.

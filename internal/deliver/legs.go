@@ -204,7 +204,12 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	}
 	smtputf8 := env.SMTPUTF8
 	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
-		if need, err := headersNeedUTF8(c.ContentPath()); need || err != nil {
+		content, err := c.ContentPath()
+		need := false
+		if err == nil {
+			need, err = headersNeedUTF8(content)
+		}
+		if need || err != nil {
 			body.Close()
 			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
 			if err != nil {

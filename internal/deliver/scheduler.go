@@ -316,7 +316,13 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 // filter settled the message (abandoned, refused, or failed) and no attempt
 // is to be made.
 func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.Claim) (outcome, bool) {
-	res := f.Run(ctx, c.ContentPath(), c.EnvelopePath())
+	content, err := c.ContentPath()
+	if err != nil {
+		s.log.Error("the message cannot be written out for the client filter; left for the next run", "id", c.ID(), "err", err)
+		c.Unlock()
+		return outcome{id: c.ID(), skipped: true}, true
+	}
+	res := f.Run(ctx, content, c.EnvelopePath())
 	if err := c.Relock(); err != nil {
 		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()

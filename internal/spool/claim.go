@@ -357,8 +357,11 @@ func (c *Claim) EnvelopePath() string {
 
 // ContentPath is the claimed message's content file, written out first if
 // the message is served from memory: for filters, notices and anything
-// else that reads it by name.
-func (c *Claim) ContentPath() string {
-	c.files()
-	return c.s.contentPath(c.id)
+// else that reads it by name. The error is the write-out's (a full disk):
+// the file is then not there to read.
+func (c *Claim) ContentPath() (string, error) {
+	if err := c.files(); err != nil {
+		return "", err
+	}
+	return c.s.contentPath(c.id), nil
 }

@@ -156,7 +156,7 @@ func TestReview13ServedRaces(t *testing.T) {
 						}
 						continue
 					case op == 2: // a client filter or a notice reads it by name
-						b, err := os.ReadFile(c.ContentPath())
+						b, err := os.ReadFile(mustPath(t, c.ContentPath))
 						if err != nil || string(b) != body {
 							t.Errorf("%s: ContentPath gave %d bytes, %v", id, len(b), err)
 						}
@@ -304,7 +304,7 @@ func TestReview13PowerLossWrittenOut(t *testing.T) {
 		return c
 	}
 	c := claim(filtered)
-	if b, err := os.ReadFile(c.ContentPath()); err != nil || string(b) != body[filtered] {
+	if b, err := os.ReadFile(mustPath(t, c.ContentPath)); err != nil || string(b) != body[filtered] {
 		t.Fatalf("ContentPath: %d bytes, %v", len(b), err)
 	}
 	c.Unlock()
@@ -401,4 +401,47 @@ func TestReview13UnlockWhenFilesFail(t *testing.T) {
 		t.Fatalf("another process's Claim: %v; want the message free", err)
 	}
 	c3.Unlock()
+}
+
+// mustPath calls a path method that can fail (Claim.ContentPath) and
+// fails the test if it does.
+func mustPath(t *testing.T, f func() (string, error)) string {
+	t.Helper()
+	p, err := f()
+	if err != nil {
+		t.Errorf("%v", err)
+	}
+	return p
+}
+
+// TestContentPathWhenFilesFail: a served message whose content cannot be
+// written out (a full disk; a hidden directory in the way stands in for
+// it) gives the client filter, the notices and the enforcer an error, not
+// the name of a file that is not there.
+func TestContentPathWhenFilesFail(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	serve(t, s)
+	id := newMessage(t, s, "Subject: the disk is full\r\n\r\n")
+	blocker := filepath.Join(dir, "."+id+".content")
+	if err := os.Mkdir(blocker, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.ContentPath(); err == nil {
+		t.Errorf("ContentPath with the files' way blocked = %q, nil; want an error", p)
+	}
+	c.Unlock()
+	os.Remove(blocker)
+	c, err = s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Unlock()
+	if b, err := os.ReadFile(mustPath(t, c.ContentPath)); err != nil || string(b) != "Subject: the disk is full\r\n\r\n" {
+		t.Errorf("ContentPath once there is room: %q, %v", b, err)
+	}
 }
