@@ -366,14 +366,8 @@ func TestReview13PowerLossWrittenOut(t *testing.T) {
 // claimed by a claim nobody holds, its content locked by the daemon until
 // a restart.
 func TestReview13UnlockWhenFilesFail(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	j := serve(t, s)
-	id := newMessage(t, s, "Subject: the disk is full\r\n\r\n")
-	blocker := filepath.Join(dir, "."+id+".content")
-	if err := os.Mkdir(blocker, 0o750); err != nil {
-		t.Fatal(err)
-	}
+	s, j, id, blocker := blockedServed(t)
+	dir := s.dir
 	c, err := s.Claim(id)
 	if err != nil {
 		t.Fatal(err)
@@ -419,14 +413,7 @@ func mustPath(t *testing.T, f func() (string, error)) string {
 // it) gives the client filter, the notices and the enforcer an error, not
 // the name of a file that is not there.
 func TestContentPathWhenFilesFail(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	serve(t, s)
-	id := newMessage(t, s, "Subject: the disk is full\r\n\r\n")
-	blocker := filepath.Join(dir, "."+id+".content")
-	if err := os.Mkdir(blocker, 0o750); err != nil {
-		t.Fatal(err)
-	}
+	s, _, id, blocker := blockedServed(t)
 	c, err := s.Claim(id)
 	if err != nil {
 		t.Fatal(err)
@@ -444,4 +431,20 @@ func TestContentPathWhenFilesFail(t *testing.T) {
 	if b, err := os.ReadFile(mustPath(t, c.ContentPath)); err != nil || string(b) != "Subject: the disk is full\r\n\r\n" {
 		t.Errorf("ContentPath once there is room: %q, %v", b, err)
 	}
+}
+
+// blockedServed is a spool with a journal serving one message whose
+// content cannot be written out: a hidden directory stands in the way of
+// its temporary file, as a full disk would. Removing blocker makes room.
+func blockedServed(t *testing.T) (s *Spool, j *Journal, id, blocker string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, _ = Open(dir, nil)
+	j = serve(t, s)
+	id = newMessage(t, s, "Subject: the disk is full\r\n\r\n")
+	blocker = filepath.Join(dir, "."+id+".content")
+	if err := os.Mkdir(blocker, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return s, j, id, blocker
 }
