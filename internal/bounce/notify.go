@@ -67,7 +67,8 @@ func (n *Notifier) IsDoubleBounce(env *spool.Envelope) bool {
 
 // Notify queues a notice of kind k about rcpts, keeping only those whose
 // NOTIFY asks for that kind; nothing for a message that needs none.
-func (n *Notifier) Notify(k Kind, env *spool.Envelope, contentPath string, rcpts []spool.Recipient) error {
+// content names the message's content file, and is called only then.
+func (n *Notifier) Notify(k Kind, env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) error {
 	if !Needed(env, k) {
 		return nil
 	}
@@ -84,7 +85,7 @@ func (n *Notifier) Notify(k Kind, env *spool.Envelope, contentPath string, rcpts
 	if len(want) == 0 {
 		return nil
 	}
-	id, err := n.queue(env, contentPath, k, want, env, "", env.From)
+	id, err := n.queue(env, content, k, want, env, "", env.From)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (n *Notifier) Notify(k Kind, env *spool.Envelope, contentPath string, rcpts
 // that could not be delivered, with that notice returned in it. It returns
 // false, and queues nothing, when env is a double bounce itself: that one
 // is only to be logged and dropped.
-func (n *Notifier) DoubleBounce(env *spool.Envelope, contentPath string, rcpts []spool.Recipient) (bool, error) {
+func (n *Notifier) DoubleBounce(env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) (bool, error) {
 	if n.IsDoubleBounce(env) || len(rcpts) == 0 {
 		return false, nil
 	}
@@ -105,7 +106,7 @@ func (n *Notifier) DoubleBounce(env *spool.Envelope, contentPath string, rcpts [
 	// Build only needs someone to address it to.
 	about := *env
 	about.From = pm
-	id, err := n.queue(&about, contentPath, Failure, rcpts, env, n.qualify(DoubleBounceSender), pm)
+	id, err := n.queue(&about, content, Failure, rcpts, env, n.qualify(DoubleBounceSender), pm)
 	if err != nil {
 		return false, err
 	}
@@ -114,8 +115,12 @@ func (n *Notifier) DoubleBounce(env *spool.Envelope, contentPath string, rcpts [
 }
 
 // queue builds the notice about env and commits it from sender to rcpt.
-func (n *Notifier) queue(env *spool.Envelope, contentPath string, k Kind, rcpts []spool.Recipient, orig *spool.Envelope, sender, rcpt string) (string, error) {
-	content, err := os.Open(contentPath)
+func (n *Notifier) queue(env *spool.Envelope, contentPath func() (string, error), k Kind, rcpts []spool.Recipient, orig *spool.Envelope, sender, rcpt string) (string, error) {
+	path, err := contentPath()
+	if err != nil {
+		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	content, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
 	}

@@ -154,11 +154,10 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
-			content, err := c.ContentPath()
-			if err != nil {
-				// Encapsulation then does without it.
-				s.log.Error("the refused message cannot be written out for the enforcer", "id", c.ID(), "err", err)
-			}
+			// Without its file (a write-out failed: the disk is full)
+			// the enforcer cannot encapsulate; recording the result
+			// below fails the same way, and says so.
+			content, _ := c.ContentPath()
 			eff := s.opts.Refusals.Refused(Result{Env: env, Rcpt: *r, Relay: relay, Reply: upstreamReply, Stage: stage,
 				ContentPath: content})
 			if verdict != VerdictNone {
@@ -379,11 +378,7 @@ func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recip
 	if s.opts.Notices == nil {
 		return
 	}
-	content, err := c.ContentPath()
-	if err == nil {
-		err = s.opts.Notices.Notify(kind, c.Env, content, rcpts)
-	}
-	if err != nil {
+	if err := s.opts.Notices.Notify(kind, c.Env, c.ContentPath, rcpts); err != nil {
 		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
 		return
 	}
@@ -401,11 +396,7 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 		}
 	}
 	if s.opts.Notices != nil {
-		content, err := c.ContentPath()
-		sent := false
-		if err == nil {
-			sent, err = s.opts.Notices.DoubleBounce(env, content, failed)
-		}
+		sent, err := s.opts.Notices.DoubleBounce(env, c.ContentPath, failed)
 		if err != nil {
 			// Keep it failed rather than lose it: an administrator
 			// sees it in the queue.

@@ -281,7 +281,7 @@ type notices struct {
 	double []string // ids of notices double-bounced
 }
 
-func (n *notices) Notify(k bounce.Kind, env *spool.Envelope, path string, rcpts []spool.Recipient) error {
+func (n *notices) Notify(k bounce.Kind, env *spool.Envelope, _ func() (string, error), rcpts []spool.Recipient) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	nt := notice{kind: k}
@@ -292,7 +292,7 @@ func (n *notices) Notify(k bounce.Kind, env *spool.Envelope, path string, rcpts 
 	return nil
 }
 
-func (n *notices) DoubleBounce(env *spool.Envelope, path string, rcpts []spool.Recipient) (bool, error) {
+func (n *notices) DoubleBounce(env *spool.Envelope, _ func() (string, error), rcpts []spool.Recipient) (bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.double = append(n.double, env.ID)

@@ -204,10 +204,10 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	}
 	smtputf8 := env.SMTPUTF8
 	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
-		content, err := c.ContentPath()
+		path, err := c.ContentPath()
 		need := false
 		if err == nil {
-			need, err = headersNeedUTF8(content)
+			need, err = headersNeedUTF8(path)
 		}
 		if need || err != nil {
 			body.Close()

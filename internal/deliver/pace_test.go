@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +209,46 @@ func TestDoubleBounce(t *testing.T) {
 		t.Errorf("spool holds %d messages; want none (a refused double bounce is dropped)", len(ents))
 	}
 }
+
+// TestDoubleBounceServedFullDisk: a refused double bounce served from the
+// journal is dropped even when its content cannot be written out (a full
+// disk; a hidden directory in the way stands in for it): dropping it needs
+// no file, so the notifier must not ask for one. Asking made it fail, go
+// back to the queue untouched and be refused again at every run.
+func TestDoubleBounceServedFullDisk(t *testing.T) {
+	up := startUpstream(t)
+	up.set("postmaster@relay.test", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	sp, s, _, id := setup(t, up.addr, "x@example.net")
+	if c, err := sp.Claim(id); err != nil || c.Delete() != nil {
+		t.Fatalf("removing the setup message: %v", err)
+	}
+	if _, err := sp.OpenJournal(); err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Notices = &bounce.Notifier{Spool: sp, ReportingMTA: "relay.test", Now: func() time.Time { return t0 }}
+	// As while the daemon's scheduler runs: a watcher makes the spool
+	// serve small messages from memory.
+	sp.Watch(nopWatcher{})
+	double := addMessage(t, sp, &spool.Envelope{From: "double-bounce@relay.test", Bounce: true,
+		Recipients: rcpts("postmaster@relay.test"), Client: "local"})
+	sp.Watch(nil)
+	if _, err := os.Stat(sp.ContentPath(double)); !os.IsNotExist(err) {
+		t.Fatalf("the double bounce has its content file (%v); want it served from memory", err)
+	}
+	if err := os.Mkdir(filepath.Join(sp.Dir(), "."+double+".content"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if env, st, err := sp.Read(double); err == nil {
+		t.Errorf("the refused double bounce is still queued: %v, attempts %d; want it dropped", st, env.Attempts)
+	}
+}
+
+type nopWatcher struct{}
+
+func (nopWatcher) Committed(string, []byte) {}
 
 // TestFlushRunningScheduler: Flush has the running scheduler try a
 // deferred message at once, and reports what became of it.

@@ -40,11 +40,13 @@ type Router interface {
 // Notifier queues delivery status notifications (bounce.Notifier).
 type Notifier interface {
 	// Notify queues a notice of kind k to env's sender about rcpts.
-	Notify(k bounce.Kind, env *spool.Envelope, contentPath string, rcpts []spool.Recipient) error
+	// content names the message's content file; it is asked for only
+	// when a notice is queued, since it may have to write the file out.
+	Notify(k bounce.Kind, env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) error
 	// DoubleBounce queues a notice to the postmaster about a notice that
 	// could not be delivered; false when env must simply be dropped (it
 	// is a double bounce itself).
-	DoubleBounce(env *spool.Envelope, contentPath string, rcpts []spool.Recipient) (bool, error)
+	DoubleBounce(env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) (bool, error)
 }
 
 // Refusals sees each refused recipient while its message is claimed (the
