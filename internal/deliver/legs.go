@@ -204,10 +204,13 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	}
 	smtputf8 := env.SMTPUTF8
 	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
-		path, err := c.ContentPath()
+		// Read from where the claim holds it: a message served from
+		// memory need not be written out for this.
+		head, _, err := c.Content()
 		need := false
 		if err == nil {
-			need, err = headersNeedUTF8(path)
+			need, err = headersNeedUTF8(head)
+			head.Close()
 		}
 		if need || err != nil {
 			body.Close()

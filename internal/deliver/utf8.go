@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"os"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -21,15 +20,10 @@ import (
 var utf8HeadersReply = reply.Reply{Code: 554, Enhanced: "5.6.7",
 	Lines: []string{"5.6.7 the upstream does not offer SMTPUTF8, which this message's UTF-8 header fields need (RFC 6532)"}}
 
-// headersNeedUTF8 reports whether the header section of the message at path
-// holds 8-bit bytes.
-func headersNeedUTF8(path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
+// headersNeedUTF8 reports whether the header section of the message r
+// reads holds 8-bit bytes.
+func headersNeedUTF8(msg io.Reader) (bool, error) {
+	r := bufio.NewReaderSize(msg, 64<<10)
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err == io.EOF) {

@@ -1,7 +1,9 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -13,8 +15,15 @@ import (
 // TestSMTPUTF8Downgrade: toward an upstream without SMTPUTF8, a UTF-8
 // address fails alone with 5.6.7 and is never sent; an ASCII one goes
 // without the SMTPUTF8 parameter when the headers are ASCII; UTF-8 headers
-// fail the whole message with 5.6.7.
+// fail the whole message with 5.6.7. The same for a message served from
+// memory, whose headers are read there rather than from a file.
 func TestSMTPUTF8Downgrade(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		testSMTPUTF8Downgrade(t, served)
+	}
+}
+
+func testSMTPUTF8Downgrade(t *testing.T, served bool) {
 	for _, c := range []struct {
 		name, header string
 		want         map[string]spool.RcptStatus
@@ -23,11 +32,18 @@ func TestSMTPUTF8Downgrade(t *testing.T) {
 		{"ascii headers", "Subject: plain\r\n", map[string]spool.RcptStatus{"ascii@example.net": spool.Sent, "jürgen@example.net": spool.Bounced}, "ascii@example.net"},
 		{"utf-8 headers", "Subject: grüße\r\n", map[string]spool.RcptStatus{"ascii@example.net": spool.Bounced, "jürgen@example.net": spool.Bounced}, ""},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s, served %v", c.name, served), func(t *testing.T) {
 			up := startUpstream(t) // go-smtp without SMTPUTF8
 			sp, s, _, id := setup(t, up.addr, "x@example.net")
 			if cl, err := sp.Claim(id); err != nil || cl.Delete() != nil {
 				t.Fatal(err)
+			}
+			if served {
+				if _, err := sp.OpenJournal(); err != nil {
+					t.Fatal(err)
+				}
+				sp.Watch(nopWatcher{})
+				defer sp.Watch(nil)
 			}
 			w, _ := sp.Create(t0)
 			io.WriteString(w, c.header+"\r\nbody\r\n")
@@ -37,6 +53,9 @@ func TestSMTPUTF8Downgrade(t *testing.T) {
 			}
 			if err := w.Commit(false); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := os.Stat(sp.ContentPath(w.ID())); os.IsNotExist(err) != served {
+				t.Fatalf("content file: %v; want it only when not served from memory", err)
 			}
 			if _, err := s.RunOnce(context.Background()); err != nil {
 				t.Fatal(err)
@@ -65,11 +84,7 @@ func FuzzHeadersNeedUTF8(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		path := t.TempDir() + "/m"
-		if err := os.WriteFile(path, msg, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		got, err := headersNeedUTF8(path)
+		got, err := headersNeedUTF8(bytes.NewReader(msg))
 		if err != nil {
 			t.Fatal(err)
 		}
