@@ -337,10 +337,13 @@ func (j *Journal) checkpoint() error {
 	j.syncMu.Unlock()
 	j.old = append(j.old, oldSegment{old, oldNum})
 	if err != nil {
-		// The old segment keeps its records; replay will use them.
+		// The old segment keeps its records; replay will use them. The
+		// marker goes down first: waiting for sessions on a failing
+		// disk can take long, and a kill meanwhile must not leave a
+		// journal that the next start trusts.
+		j.markUnsynced(err)
 		wg.Wait()
 		j.s.writeOutAll(0)
-		j.markUnsynced(err)
 		return j.broken
 	}
 	wg.Wait()
@@ -388,15 +391,21 @@ func (j *Journal) close() error {
 		j.mu.Lock()
 		j.synced = j.written
 		j.mu.Unlock()
+	} else {
+		// As in waitSynced: a session still waiting on a record must
+		// not sync again and take that second sync's word for it.
+		j.broken = fmt.Errorf("spool: journal fdatasync: %w", err)
 	}
 	j.syncMu.Unlock()
 	j.old = append(j.old, oldSegment{f, num})
+	if err != nil {
+		j.markUnsynced(err)
+	}
 	wg.Wait()
 	defer j.fsDir.Close()
 	if err != nil {
 		// The segments stay for replay; the files are the best copy.
 		j.s.writeOutAll(0)
-		j.markUnsynced(err)
 		return fmt.Errorf("spool: journal: %w", err)
 	}
 	return j.retire(0)
@@ -426,10 +435,21 @@ func (j *Journal) markUnsynced(cause error) {
 	j.s.journal.CompareAndSwap(j, nil)
 	j.s.log.Error("spool: a sync failed; group commit is off and the journal is kept until the next start, which checks every journalled message's files against it",
 		"err", cause)
-	if err := safefile.WriteFile(filepath.Join(j.dir, unsyncedMarker), []byte(cause.Error()+"\n"), 0o640); err != nil {
-		j.s.log.Error("spool: cannot mark the journal as unsynced", "err", err)
+	j.s.markJournalUnsynced()
+}
+
+// markJournalUnsynced writes the unsynced marker durably. It is empty, so
+// that it needs an inode but no data block: a failed sync often comes with
+// a full disk. The cause is in the log.
+func (s *Spool) markJournalUnsynced() {
+	if err := safefile.WriteFile(filepath.Join(s.dir, journalDir, unsyncedMarker), nil, 0o640); err != nil {
+		s.log.Error("spool: cannot mark the journal as unsynced; a start under this boot will trust the files", "err", err)
 	}
 }
+
+// Fault hooks for tests: a non-nil error from one fails the sync it stands
+// for, as the disk would.
+var faultSyncData, faultSyncFS func() error
 
 // syncData fdatasyncs f, unless sync is off (benchmark setup).
 func (s *Spool) syncData(f *os.File) error {
@@ -437,6 +457,11 @@ func (s *Spool) syncData(f *os.File) error {
 		return nil
 	}
 	defer s.observeSync(SyncJournal, time.Now())
+	if faultSyncData != nil {
+		if err := faultSyncData(); err != nil {
+			return err
+		}
+	}
 	return unix.Fdatasync(int(f.Fd()))
 }
 
@@ -445,6 +470,11 @@ func (s *Spool) syncData(f *os.File) error {
 func (s *Spool) syncFSOn(d *os.File) error {
 	if s.noSync {
 		return nil
+	}
+	if faultSyncFS != nil {
+		if err := faultSyncFS(); err != nil {
+			return fmt.Errorf("spool: syncfs %s: %w", s.dir, err)
+		}
 	}
 	if err := unix.Syncfs(int(d.Fd())); err != nil {
 		return fmt.Errorf("spool: syncfs %s: %w", s.dir, err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,5 +465,105 @@ func TestCheckpointSyncFailureKeepsJournal(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, journalDir, unsyncedMarker)); err == nil {
 		t.Error("marker left after the replay")
+	}
+}
+
+// failOnce makes the first sync through hook fail, as a write-back error
+// would, and the later ones succeed, as the kernel reports such an error
+// only once; it returns a channel closed at the failure.
+func failOnce(t *testing.T, hook *func() error) <-chan struct{} {
+	t.Helper()
+	failed := make(chan struct{})
+	var calls atomic.Int32
+	*hook = func() error {
+		if calls.Add(1) == 1 {
+			close(failed)
+			return errors.New("EIO (injected)")
+		}
+		return nil
+	}
+	t.Cleanup(func() { *hook = nil })
+	return failed
+}
+
+// TestCloseFailedSyncFailsWaiters: a session whose record was appended
+// before the journal closed, and that waits for it after close's fdatasync
+// failed, hears the failure. Before, it ran fdatasync again, which succeeds
+// once the error has been reported, and would have said 250 for a record
+// whose pages may be gone.
+func TestCloseFailedSyncFailsWaiters(t *testing.T) {
+	_, _, j := journalWithFiles(t)
+	failed := failOnce(t, &faultSyncData)
+	seq, _, settled, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- j.close() }()
+	<-failed
+	err = j.waitSynced(seq)
+	settled()
+	<-closed
+	if err == nil {
+		t.Errorf("waitSynced = nil after close's fdatasync failed; want the failure (the session would say 250)")
+	}
+}
+
+// TestCheckpointFailedSyncMarksFirst: after a failed fdatasync the marker
+// is down before the checkpoint waits for the sessions still on the
+// segment, which a failing disk can make long: a kill meanwhile must not
+// leave a journal that the next start under this boot trusts.
+func TestCheckpointFailedSyncMarksFirst(t *testing.T) {
+	dir, _, j := journalWithFiles(t)
+	failOnce(t, &faultSyncData)
+	_, _, settled, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- j.checkpoint() }()
+	marker := filepath.Join(dir, journalDir, unsyncedMarker)
+	for i := 0; ; i++ {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if i == 500 {
+			settled()
+			t.Fatalf("no marker while the checkpoint waits for its session (checkpoint: %v)", <-done)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	settled()
+	if err := <-done; err == nil {
+		t.Error("checkpoint after a failed fdatasync = nil; want its error")
+	}
+}
+
+// TestReplaySyncfsFailureMarks: a replay whose syncfs fails (a write-back
+// error the dead process never saw) keeps the segments and leaves the
+// marker, so that the next replay under the same boot, whose syncfs
+// succeeds now that the error has been reported, still checks the files
+// against the records instead of trusting them and dropping the only good
+// copy.
+func TestReplaySyncfsFailureMarks(t *testing.T) {
+	dir, s, j := journalWithFiles(t)
+	id := newMessage(t, s, "Subject: journalled\r\n\r\nthe body\r\n")
+	want, _ := os.ReadFile(s.contentPath(id))
+	j.kill()
+	os.Truncate(s.contentPath(id), 3) // the pages the write-back lost
+	failOnce(t, &faultSyncFS)
+	s2, _ := Open(dir, nil) // the same boot
+	if _, err := s2.Replay(); err == nil {
+		t.Fatal("replay with a failing syncfs = nil; want its error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalDir, unsyncedMarker)); err != nil {
+		t.Errorf("no marker after the replay's syncfs failed: %v", err)
+	}
+	s3, _ := Open(dir, nil)
+	if _, err := s3.Replay(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(s3.contentPath(id)); string(got) != string(want) {
+		t.Errorf("content after the next replay = %q; want %q (segments left: %v)", got, want, s3.segments())
 	}
 }

@@ -127,6 +127,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		s.removeDone(id)
 	}
 	if err := s.syncFSOn(fsDir); err != nil {
+		// The error is reported once: the next replay's syncfs may
+		// succeed without the pages this one lost. The marker makes it
+		// check the files against the records even under this boot.
+		s.markJournalUnsynced()
 		return fmt.Errorf("spool: journal replay: %w", err)
 	}
 	if unrestored > 0 {
