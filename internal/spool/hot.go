@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,14 +40,19 @@ const (
 	// hotChunk is the size of one content chunk: a 4 KiB message and
 	// its headers fit in one.
 	hotChunk = 8 << 10
+	// hotMaxFiles bounds the messages received into scratch files or
+	// served from their journal records (each holds a descriptor); past
+	// it, a message goes to its content file.
+	hotMaxFiles = 128
 )
 
-// ServedWindow bounds how long after its acceptance a message may be
+// ServedWindow bounds how long after its id's time a message may be
 // served from the memory of the daemon that accepted it, unseen by other
-// processes: the next checkpoint, within about a second, writes it out.
-// Commands in another process that do not find a message that young wait
-// this long for it.
-const ServedWindow = 3 * time.Second
+// processes: accepted within servedIntake of its id (which counts whole
+// seconds), it is written out by the checkpoint after the next one's
+// writeOutGrace. Commands in another process that do not find a message
+// that young wait this long for it.
+const ServedWindow = 4 * time.Second
 
 // servedIntake is how long after its id was made a message may still be
 // accepted to be served from memory: with the checkpoint's second after
@@ -70,26 +76,42 @@ func IDTime(id string) (t time.Time, ok bool) {
 var hotChunks = sync.Pool{New: func() any { return new([hotChunk]byte) }}
 
 // chunks is message content in pooled fixed-size pieces, counted in the
-// Spool's budget.
+// Spool's budget; or, in file mode, in a file: a message that does not fit
+// the budget is received into a private scratch file (toScratch), and once
+// its record is synced it is read from the journal segment (toSegment).
 type chunks struct {
-	bufs   []*[hotChunk]byte
-	n      int
-	budget *atomic.Int64
+	bufs []*[hotChunk]byte
+	n    int
+	t    *hotTable // the budget, the count of file-mode chunks, scratch files
+	// f, in file mode, holds the content from off: a scratch file
+	// (isScratch), or the journal segment; tail buffers the last bytes
+	// written to the scratch file, until flush.
+	f         *os.File
+	off       int64
+	isScratch bool
+	tail      *[hotChunk]byte
+	tailN     int
 }
 
-// fits says whether k more bytes fit, within the budget.
+// fits says whether k more bytes fit in memory, within the budget.
 func (c *chunks) fits(k int) bool {
+	if c.f != nil {
+		return false
+	}
 	need := int64((c.n+k+hotChunk-1)/hotChunk-len(c.bufs)) * hotChunk
-	return need <= 0 || c.budget.Load()+need <= hotBudget
+	return need <= 0 || c.t.mem.Load()+need <= hotBudget
 }
 
 func (c *chunks) Write(p []byte) (int, error) {
+	if c.f != nil {
+		return c.writeFile(p)
+	}
 	total := len(p)
 	for len(p) > 0 {
 		off := c.n % hotChunk
 		if off == 0 && c.n/hotChunk == len(c.bufs) {
 			c.bufs = append(c.bufs, hotChunks.Get().(*[hotChunk]byte))
-			c.budget.Add(hotChunk)
+			c.t.mem.Add(hotChunk)
 		}
 		k := copy(c.bufs[c.n/hotChunk][off:], p)
 		c.n += k
@@ -98,7 +120,82 @@ func (c *chunks) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// parts are the content's bytes, piece by piece.
+// writeFile appends to the scratch file, a chunk at a time.
+func (c *chunks) writeFile(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		k := copy(c.tail[c.tailN:], p)
+		c.tailN += k
+		c.n += k
+		p = p[k:]
+		if c.tailN == hotChunk {
+			if err := c.flush(); err != nil {
+				return total - len(p), err
+			}
+		}
+	}
+	return total, nil
+}
+
+// flush writes the tail to the scratch file.
+func (c *chunks) flush() error {
+	if c.f == nil || c.tailN == 0 {
+		return nil
+	}
+	_, err := c.f.WriteAt(c.tail[:c.tailN], int64(c.n-c.tailN))
+	c.tailN = 0
+	if err != nil {
+		return fmt.Errorf("spool: write content: %w", err)
+	}
+	return nil
+}
+
+// toScratch moves the content to a private scratch file (scratch.go).
+func (c *chunks) toScratch(dir string) error {
+	if c.t.files.Add(1) > hotMaxFiles {
+		c.t.files.Add(-1)
+		return errNoScratch
+	}
+	f, err := c.t.scratch.get(dir)
+	if err != nil {
+		c.t.files.Add(-1)
+		return err
+	}
+	var off int64
+	for _, p := range c.parts() {
+		if _, err := f.WriteAt(p, off); err != nil {
+			c.t.scratch.put(f)
+			c.t.files.Add(-1)
+			return fmt.Errorf("spool: write content: %w", err)
+		}
+		off += int64(len(p))
+	}
+	n := c.n
+	c.release()
+	c.f, c.n, c.tail, c.isScratch = f, n, hotChunks.Get().(*[hotChunk]byte), true
+	return nil
+}
+
+// toSegment reads the content from now on from its synced journal record,
+// at off in the segment seg, rather than from the scratch file, whose
+// pages would otherwise take memory twice and might be written back. The
+// segment is opened anew (not dup'ed: that would share the lock with
+// which the journal tells other processes it is live). It keeps the
+// scratch file if the segment cannot be opened.
+func (c *chunks) toSegment(seg *os.File, off int64) {
+	f, err := os.Open(seg.Name())
+	if err != nil {
+		return
+	}
+	c.t.scratch.put(c.f)
+	c.f, c.off, c.isScratch = f, off, false
+	if c.tail != nil {
+		hotChunks.Put(c.tail)
+		c.tail = nil
+	}
+}
+
+// parts are the content's bytes, piece by piece (memory mode only).
 func (c *chunks) parts() [][]byte {
 	out := make([][]byte, 0, len(c.bufs))
 	for i, b := range c.bufs {
@@ -113,8 +210,16 @@ func (c *chunks) parts() [][]byte {
 
 func (c *chunks) mem() int64 { return int64(len(c.bufs)) * hotChunk }
 
+// section reads the content of a file-mode message, tail flushed.
+func (c *chunks) section() *io.SectionReader {
+	return io.NewSectionReader(c.f, c.off, int64(c.n))
+}
+
 // reader reads the content; it is valid until release.
 func (c *chunks) reader() io.ReadCloser {
+	if c.f != nil {
+		return io.NopCloser(c.section())
+	}
 	parts := c.parts()
 	rs := make([]io.Reader, len(parts))
 	for i, p := range parts {
@@ -123,9 +228,32 @@ func (c *chunks) reader() io.ReadCloser {
 	return io.NopCloser(io.MultiReader(rs...))
 }
 
-func (c *chunks) writeTo(f *os.File) error {
+// bytes copies the content.
+func (c *chunks) bytes() ([]byte, error) {
+	b := make([]byte, c.n)
+	if c.f != nil {
+		if _, err := io.ReadFull(c.section(), b); err != nil {
+			return nil, fmt.Errorf("spool: read content: %w", err)
+		}
+		return b, nil
+	}
+	b = b[:0]
 	for _, p := range c.parts() {
-		if _, err := f.Write(p); err != nil {
+		b = append(b, p...)
+	}
+	return b, nil
+}
+
+func (c *chunks) writeTo(w io.Writer) error {
+	if c.f != nil {
+		if err := c.flush(); err != nil {
+			return err
+		}
+		_, err := io.Copy(w, c.section())
+		return err
+	}
+	for _, p := range c.parts() {
+		if _, err := w.Write(p); err != nil {
 			return err
 		}
 	}
@@ -136,8 +264,22 @@ func (c *chunks) release() {
 	for _, b := range c.bufs {
 		hotChunks.Put(b)
 	}
-	c.budget.Add(-c.mem())
+	c.t.mem.Add(-c.mem())
 	c.bufs, c.n = nil, 0
+	if c.f != nil {
+		if c.isScratch {
+			c.t.scratch.put(c.f)
+		} else {
+			c.f.Close()
+		}
+		c.f, c.off, c.isScratch = nil, 0, false
+		c.t.files.Add(-1)
+		c.t.roomMade()
+	}
+	if c.tail != nil {
+		hotChunks.Put(c.tail)
+		c.tail, c.tailN = nil, 0
+	}
 }
 
 // hotMsg is one message served from the journal.
@@ -165,6 +307,49 @@ type hotTable struct {
 	m   map[string]*hotMsg
 	n   int          // accepted entries
 	mem atomic.Int64 // bytes of chunks held, by Writers and entries
+	// files counts chunks in file mode (hotMaxFiles).
+	files   atomic.Int64
+	scratch scratchPool
+	// waiting counts Writers in waitRoom; room wakes one of them when
+	// a file-mode message lets go of its slot.
+	waiting atomic.Int32
+	room    chan struct{}
+}
+
+// errNoScratch: every file-mode slot (hotMaxFiles) is taken.
+var errNoScratch = errors.New("spool: every scratch slot is taken")
+
+// inFlowDelay bounds how long a message being received waits for a
+// file-mode slot before it takes its own files instead (Writer.toScratch).
+const inFlowDelay = time.Second
+
+// waitRoom waits until a file-mode slot may have come free, or deadline;
+// it returns false at the deadline.
+func (t *hotTable) waitRoom(deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	t.waiting.Add(1)
+	defer t.waiting.Add(-1)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.room:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// roomMade wakes a Writer waiting for a slot, if any.
+func (t *hotTable) roomMade() {
+	if t.waiting.Load() > 0 {
+		select {
+		case t.room <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // reserve takes id for a Writer, unless a served message or a file has it.
@@ -436,14 +621,15 @@ func (s *Spool) OpenContent(id string) (io.ReadCloser, error) {
 	if e := s.served(id); e != nil {
 		e.mu.Lock()
 		var b []byte
+		var err error
 		ok := !e.files && !e.gone
 		if ok {
-			b = make([]byte, 0, e.content.n)
-			for _, p := range e.content.parts() {
-				b = append(b, p...)
-			}
+			b, err = e.content.bytes()
 		}
 		e.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 		if ok {
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -41,10 +42,16 @@ func readContent(t *testing.T, c *Claim) string {
 // TestServedLifecycle: with the journal open, a small message is accepted,
 // listed, claimed, read and deleted without a file ever being made.
 func TestServedLifecycle(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testServedLifecycle(t, 20000) }) // more than one chunk
+	// Larger than memory takes: a scratch file, then the journal record.
+	t.Run("journal", func(t *testing.T) { testServedLifecycle(t, 300<<10) })
+}
+
+func testServedLifecycle(t *testing.T, size int) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
 	j := serve(t, s)
-	body := "Subject: served\r\n\r\n" + strings.Repeat("x", 20000) + "\r\n" // more than one chunk
+	body := "Subject: served\r\n\r\n" + strings.Repeat("x", size) + "\r\n"
 	id := newMessage(t, s, body)
 	if !noFiles(t, dir, "after commit (served from the journal)") {
 		t.FailNow()
@@ -89,23 +96,44 @@ func TestServedWrittenOut(t *testing.T) {
 	j := serve(t, s)
 	idle := newMessage(t, s, "Subject: idle\r\n\r\n")
 	busy := newMessage(t, s, "Subject: busy\r\n\r\n")
+	// One read from its journal record: the segment goes at the
+	// checkpoint, and the claim reads on.
+	bigBody := "Subject: big\r\n\r\n" + strings.Repeat("y", 200<<10)
+	big := newMessage(t, s, bigBody)
 	c, err := s.Claim(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := s.Claim(big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := j.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{busy + ".content", busy + ".envelope.busy", idle + ".content", idle + ".envelope"}
+	want := []string{busy + ".content", busy + ".envelope.busy", idle + ".content", idle + ".envelope",
+		big + ".content", big + ".envelope.busy"}
 	sort.Strings(want)
 	if got := files(t, dir); !cmp.Equal(got, want) {
 		t.Errorf("files after checkpoint = %v; want %v", got, want)
+	}
+	if segs := s.segments(); len(segs) != 1 {
+		t.Errorf("segments after checkpoint: %v; want the new one only", segs)
 	}
 	if _, err := s.lockContent(busy); !errors.Is(err, ErrBusy) {
 		t.Errorf("written-out claimed message not locked: %v", err)
 	}
 	if got := readContent(t, c); got != "Subject: busy\r\n\r\n" {
 		t.Errorf("claim reads %q after write-out", got)
+	}
+	if got := readContent(t, cb); got != bigBody {
+		t.Errorf("claim of a message read from the journal reads %d bytes after write-out; want %d", len(got), len(bigBody))
+	}
+	if b, _ := os.ReadFile(s.contentPath(big)); string(b) != bigBody {
+		t.Errorf("written-out content file: %d bytes; want %d", len(b), len(bigBody))
+	}
+	if err := cb.Move(Ready); err != nil {
+		t.Fatal(err)
 	}
 	c.Env.Recipients[0].Status = Sent
 	if err := c.Move(Ready); err != nil {
@@ -115,7 +143,7 @@ func TestServedWrittenOut(t *testing.T) {
 	if err != nil || st != Ready || env.Recipients[0].Status != Sent {
 		t.Errorf("after Move: %v %v %+v", st, err, env)
 	}
-	for _, id := range []string{idle, busy} {
+	for _, id := range []string{idle, busy, big} {
 		c, err := s.Claim(id)
 		if err != nil {
 			t.Fatalf("Claim(%s) from files: %v", id, err)
@@ -188,7 +216,8 @@ func TestServedKilled(t *testing.T) {
 		s, _ := Open(dir, nil)
 		j := serve(t, s)
 		want := map[string]string{}
-		for _, b := range []string{"one", "two", strings.Repeat("three", 9000)} {
+		// The last from a scratch file: larger than memory takes.
+		for _, b := range []string{"one", "two", strings.Repeat("three", 9000), strings.Repeat("four", 60000)} {
 			body := "Subject: " + b + "\r\n\r\n"
 			want[newMessage(t, s, body)] = body
 		}
@@ -207,8 +236,8 @@ func TestServedKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Ready != 3 || len(rep.Restored) != 3 || len(rep.Quarantined) != 0 {
-			t.Errorf("boot %q: Recover = %+v; want 3 restored and ready", boot, rep)
+		if rep.Ready != 4 || len(rep.Restored) != 4 || len(rep.Quarantined) != 0 {
+			t.Errorf("boot %q: Recover = %+v; want 4 restored and ready", boot, rep)
 		}
 		for id, body := range want {
 			env, st, err := s2.Read(id)
@@ -223,16 +252,32 @@ func TestServedKilled(t *testing.T) {
 	}
 }
 
-// TestServedLimits: a message larger than hotMaxContent is written to its
-// file as it arrives; past hotBudget, acceptances get files; a filter's
-// paths write the files at once; closing the journal writes out the rest.
+// TestServedLimits: a message larger than hotMaxContent, or one past
+// hotBudget, is received into a scratch file and served from its journal
+// record, taking no memory; one larger than journalMaxContent is written
+// to its file as it arrives; a filter's paths write the files at once;
+// closing the journal writes out the rest.
 func TestServedLimits(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
 	j := serve(t, s)
-	big := newMessage(t, s, strings.Repeat("b", hotMaxContent+1))
-	if _, err := os.Stat(s.contentPath(big)); err != nil {
-		t.Errorf("big message has no content file: %v", err)
+	bigBody := strings.Repeat("b", hotMaxContent+1)
+	big := newMessage(t, s, bigBody)
+	if _, err := os.Stat(s.contentPath(big)); err == nil {
+		t.Errorf("message larger than memory takes has a content file; want it served from the journal")
+	}
+	if n := s.hot.mem.Load(); n != 0 {
+		t.Errorf("message served from the journal holds %d bytes of memory", n)
+	}
+	s.hot.files.Add(hotMaxFiles) // as many as may be open
+	full := newMessage(t, s, bigBody)
+	s.hot.files.Add(-hotMaxFiles)
+	if _, err := os.Stat(s.contentPath(full)); err != nil {
+		t.Errorf("message past hotMaxFiles has no content file: %v", err)
+	}
+	huge := newMessage(t, s, strings.Repeat("h", journalMaxContent+1))
+	if _, err := os.Stat(s.contentPath(huge)); err != nil {
+		t.Errorf("message larger than the journal takes has no content file: %v", err)
 	}
 	w, _ := s.Create(t0)
 	io.WriteString(w, "Subject: filtered\r\n\r\n")
@@ -255,23 +300,30 @@ func TestServedLimits(t *testing.T) {
 	for range hotBudget / (hotChunk * 4) {
 		ids = append(ids, newMessage(t, s, body))
 	}
+	mem := s.hot.mem.Load()
 	over := newMessage(t, s, body)
 	if _, err := os.Stat(s.contentPath(ids[0])); err == nil {
 		t.Errorf("message within the budget has files")
 	}
-	if _, err := os.Stat(s.contentPath(over)); err != nil {
-		t.Errorf("message over the budget has no files: %v", err)
+	if _, err := os.Stat(s.contentPath(over)); err == nil {
+		t.Errorf("message over the budget has files; want it served from the journal")
+	}
+	if n := s.hot.mem.Load(); n != mem || n > hotBudget {
+		t.Errorf("message over the budget took memory: %d bytes held, %d before", n, mem)
 	}
 	if err := j.close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range ids {
+	if b, err := os.ReadFile(s.contentPath(big)); err != nil || string(b) != bigBody {
+		t.Errorf("%s after close: %d bytes, %v", big, len(b), err)
+	}
+	for _, id := range append(ids, over) {
 		if b, err := os.ReadFile(s.contentPath(id)); err != nil || string(b) != body {
 			t.Fatalf("%s after close: %v", id, err)
 		}
 	}
-	if s.serving() || s.hot.mem.Load() != 0 {
-		t.Errorf("after close: serving %v, %d bytes held; want none", s.serving(), s.hot.mem.Load())
+	if s.serving() || s.hot.mem.Load() != 0 || s.hot.files.Load() != 0 {
+		t.Errorf("after close: serving %v, %d bytes held, %d files open; want none", s.serving(), s.hot.mem.Load(), s.hot.files.Load())
 	}
 }
 
@@ -371,5 +423,79 @@ func TestServedKilledWritingOut(t *testing.T) {
 	}
 	if got := files(t, dir); len(got) != 4 {
 		t.Errorf("files = %v; want two messages and no write-out leftovers", got)
+	}
+}
+
+// TestServedInFlowWait: a message past the memory budget with every
+// scratch slot taken waits for one (Postfix's in_flow_delay) rather than
+// taking files at once, and takes files when none comes free in time.
+func TestServedInFlowWait(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	serve(t, s)
+	body := strings.Repeat("w", hotMaxContent+1)
+	s.hot.files.Add(hotMaxFiles)
+	got := make(chan string, 1)
+	go func() { got <- newMessage(t, s, body) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case id := <-got:
+		t.Fatalf("%s accepted while every slot was taken; want it to wait", id)
+	default:
+	}
+	s.hot.files.Add(-1) // a delivered message lets go of its slot
+	s.hot.roomMade()
+	id := <-got
+	if _, err := os.Stat(s.contentPath(id)); err == nil {
+		t.Errorf("message that got a slot has files; want it served from the journal")
+	}
+	start := time.Now()
+	late := newMessage(t, s, body) // the slot is taken again
+	if d := time.Since(start); d < inFlowDelay {
+		t.Errorf("with no slot, accepted after %v; want a wait of %v first", d, inFlowDelay)
+	}
+	if _, err := os.Stat(s.contentPath(late)); err != nil {
+		t.Errorf("message that found no slot in time has no files: %v", err)
+	}
+	s.hot.files.Add(-hotMaxFiles + 1)
+}
+
+// TestCheckpointGrace: a served message of the segment a checkpoint closes
+// that is delivered within writeOutGrace is never written out.
+func TestCheckpointGrace(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	j.grace = time.Second
+	id := newMessage(t, s, "Subject: quick\r\n\r\n")
+	done := make(chan error, 1)
+	go func() { done <- j.checkpoint() }()
+	for i := 0; len(s.segments()) < 2; i++ {
+		if i == 500 {
+			t.Fatal("the checkpoint opened no new segment")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.hot == nil {
+		t.Error("message written out as soon as its segment closed; want it served through the grace")
+	}
+	if err := c.Delivered(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("checkpoint did not end")
+	}
+	noFiles(t, dir, "after a checkpoint whose served message was delivered in its grace")
+	if segs := s.segments(); len(segs) != 1 {
+		t.Errorf("segments: %v; want the new one only", segs)
 	}
 }

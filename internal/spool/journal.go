@@ -39,6 +39,12 @@ const (
 	// checkpointEvery is how often the background makes the files of
 	// journalled messages durable and drops the segment.
 	checkpointEvery = time.Second
+	// writeOutGrace is how long after a segment is closed to new
+	// records its served messages still have to be delivered before
+	// the checkpoint writes them out: a message accepted just before
+	// the segment closed is usually forwarded within it, and writing
+	// it out costs two files made and removed. (ServedWindow counts it.)
+	writeOutGrace = 500 * time.Millisecond
 )
 
 // errJournalClosed makes a commit fall back to the classic path.
@@ -59,6 +65,7 @@ type Journal struct {
 
 	mu      sync.Mutex // guards the fields below
 	f       *os.File   // the active segment, locked
+	size    int64      // f's size
 	segNum  uint64
 	written uint64 // records appended so far
 	closed  bool
@@ -81,6 +88,7 @@ type Journal struct {
 	// stay, for the replay at the next start (see markUnsynced).
 	keep atomic.Bool
 
+	grace   time.Duration // writeOutGrace; tests set it to 0
 	batches atomic.Uint64 // fdatasyncs done for commits
 	bufs    sync.Pool     // *[]byte, for encoding records
 }
@@ -93,18 +101,18 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
-	j := &Journal{s: s, dir: dir, boot: s.boot}
+	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace}
 	fsDir, err := os.Open(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	j.fsDir = fsDir
-	f, num, err := j.newSegment(0)
+	f, num, size, err := j.newSegment(0)
 	if err != nil {
 		fsDir.Close()
 		return nil, err
 	}
-	j.f, j.segNum, j.inflight = f, num, new(sync.WaitGroup)
+	j.f, j.segNum, j.size, j.inflight = f, num, size, new(sync.WaitGroup)
 	s.journal.Store(j)
 	return j, nil
 }
@@ -124,7 +132,7 @@ func bootID() string {
 // newSegment creates, locks and syncs the segment after num, with its
 // header, and syncs the journal directory, so that records appended to it
 // are found after a power loss.
-func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
+func (j *Journal) newSegment(after uint64) (*os.File, uint64, int64, error) {
 	num := after + 1
 	if after == 0 {
 		num = uint64(time.Now().UnixNano())
@@ -137,17 +145,18 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
 			continue
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("spool: journal: %w", err)
+			return nil, 0, 0, fmt.Errorf("spool: journal: %w", err)
 		}
-		fail := func(err error) (*os.File, uint64, error) {
+		fail := func(err error) (*os.File, uint64, int64, error) {
 			f.Close()
 			os.Remove(name)
-			return nil, 0, fmt.Errorf("spool: journal: %w", err)
+			return nil, 0, 0, fmt.Errorf("spool: journal: %w", err)
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			return fail(err)
 		}
-		if _, err := f.Write((&record{typ: recHeader, boot: j.boot}).marshal()); err != nil {
+		head := (&record{typ: recHeader, boot: j.boot}).marshal()
+		if _, err := f.Write(head); err != nil {
 			return fail(err)
 		}
 		if err := j.s.syncFile(f); err != nil {
@@ -156,7 +165,7 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, error) {
 		if err := j.s.syncPath(j.dir); err != nil {
 			return fail(err)
 		}
-		return f, num, nil
+		return f, num, int64(len(head)), nil
 	}
 }
 
@@ -172,25 +181,40 @@ func (j *Journal) append(r *record) (uint64, error) {
 	return seq, err
 }
 
-// appendAccepted appends an acceptance and returns, besides its number,
-// the segment it went to and that segment's inflight group, on which the
-// caller must call Done once the message has settled.
-func (j *Journal) appendAccepted(r *record) (seq, seg uint64, settled func(), err error) {
-	seq, seg, wg, err := j.appendRec(r, true)
+// appended is where appendAccepted put a record.
+type appended struct {
+	seq uint64 // its number, for waitSynced
+	seg uint64 // the segment's number
+	// settled is called once the message has settled: the segment's
+	// checkpoint waits for it.
+	settled func()
+	f       *os.File // the segment, open until settled
+	end     int64    // the record's end in f
+}
+
+// appendAccepted appends an acceptance.
+func (j *Journal) appendAccepted(r *record) (appended, error) {
+	a, wg, err := j.appendAt(r, true)
 	if err != nil {
-		return 0, 0, nil, err
+		return appended{}, err
 	}
-	return seq, seg, wg.Done, nil
+	a.settled = wg.Done
+	return a, nil
 }
 
 func (j *Journal) appendRec(r *record, hold bool) (uint64, uint64, *sync.WaitGroup, error) {
+	a, wg, err := j.appendAt(r, hold)
+	return a.seq, a.seg, wg, err
+}
+
+func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, error) {
 	bp, _ := j.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
 	b, err := r.marshalTo(*bp)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("spool: journal: %w", err)
+		return appended{}, nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	defer func() {
 		if cap(b) <= 256<<10 {
@@ -202,7 +226,7 @@ func (j *Journal) appendRec(r *record, hold bool) (uint64, uint64, *sync.WaitGro
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return 0, 0, nil, errJournalClosed
+		return appended{}, nil, errJournalClosed
 	}
 	// One write(2) per record: O_APPEND keeps records whole and in order.
 	if _, err := j.f.Write(b); err != nil {
@@ -211,13 +235,14 @@ func (j *Journal) appendRec(r *record, hold bool) (uint64, uint64, *sync.WaitGro
 		// the journal takes nothing more; commits take the classic path.
 		j.closed = true
 		j.s.journal.CompareAndSwap(j, nil)
-		return 0, 0, nil, fmt.Errorf("spool: journal write: %w", err)
+		return appended{}, nil, fmt.Errorf("spool: journal write: %w", err)
 	}
 	j.written++
+	j.size += int64(len(b))
 	if hold {
 		j.inflight.Add(1)
 	}
-	return j.written, j.segNum, j.inflight, nil
+	return appended{seq: j.written, seg: j.segNum, f: j.f, end: j.size}, j.inflight, nil
 }
 
 // waitSynced returns once record seq is durable: either a batch that
@@ -313,15 +338,16 @@ func (j *Journal) checkpoint() error {
 	j.mu.Lock()
 	num := j.segNum
 	j.mu.Unlock()
-	nf, nnum, err := j.newSegment(num)
+	nf, nnum, nsize, err := j.newSegment(num)
 	if err != nil {
 		return err
 	}
 	j.syncMu.Lock()
 	j.mu.Lock()
 	old, oldNum, upto, wg := j.f, j.segNum, j.written, j.inflight
-	j.f, j.segNum, j.inflight = nf, nnum, new(sync.WaitGroup)
+	j.f, j.segNum, j.size, j.inflight = nf, nnum, nsize, new(sync.WaitGroup)
 	j.mu.Unlock()
+	rotated := time.Now()
 	err = j.s.syncData(old)
 	if err == nil {
 		j.synced = upto
@@ -347,6 +373,9 @@ func (j *Journal) checkpoint() error {
 		return j.broken
 	}
 	wg.Wait()
+	if d := j.grace - time.Since(rotated); d > 0 && j.s.serving() {
+		time.Sleep(d)
+	}
 	return j.retire(oldNum)
 }
 

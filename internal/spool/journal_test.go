@@ -111,6 +111,7 @@ func openJournal(t *testing.T, s *Spool) *Journal {
 	if err != nil {
 		t.Fatal(err)
 	}
+	j.grace = 0
 	return j
 }
 
@@ -494,15 +495,15 @@ func failOnce(t *testing.T, hook *func() error) <-chan struct{} {
 func TestCloseFailedSyncFailsWaiters(t *testing.T) {
 	_, _, j := journalWithFiles(t)
 	failed := failOnce(t, &faultSyncData)
-	seq, _, settled, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
+	a, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- j.close() }()
 	<-failed
-	err = j.waitSynced(seq)
-	settled()
+	err = j.waitSynced(a.seq)
+	a.settled()
 	<-closed
 	if err == nil {
 		t.Errorf("waitSynced = nil after close's fdatasync failed; want the failure (the session would say 250)")
@@ -516,10 +517,11 @@ func TestCloseFailedSyncFailsWaiters(t *testing.T) {
 func TestCheckpointFailedSyncMarksFirst(t *testing.T) {
 	dir, _, j := journalWithFiles(t)
 	failOnce(t, &faultSyncData)
-	_, _, settled, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
+	a, err := j.appendAccepted(&record{typ: recDone, id: "0000000000000001"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	settled := a.settled
 	done := make(chan error, 1)
 	go func() { done <- j.checkpoint() }()
 	marker := filepath.Join(dir, journalDir, unsyncedMarker)

@@ -189,7 +189,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Spool{dir: dir, log: log, boot: bootID()}, nil
+	return &Spool{dir: dir, log: log, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }
 
 // SetSync turns fsync on or off. Off is only for setting up benchmarks,

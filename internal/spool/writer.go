@@ -51,7 +51,7 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 	if s.journal.Load() != nil && s.watcher.Load() != nil && !s.noHot {
 		for range 5 {
 			if id := s.newID(now); s.reserve(id) {
-				return &Writer{s: s, id: id, mem: &chunks{budget: &s.hot.mem}, started: time.Now()}, nil
+				return &Writer{s: s, id: id, mem: &chunks{t: &s.hot}, started: time.Now()}, nil
 			}
 		}
 		return nil, fmt.Errorf("spool: create: no free id")
@@ -100,14 +100,33 @@ func (w *Writer) spill() error {
 		return err
 	}
 	w.s.unreserve(w.id)
-	for _, p := range w.mem.parts() {
-		if _, err := w.bw.Write(p); err != nil {
-			return fmt.Errorf("spool: write content: %w", err)
-		}
+	if err := w.mem.writeTo(w.bw); err != nil {
+		return fmt.Errorf("spool: write content: %w", err)
 	}
 	w.mem.release()
 	w.mem = nil
 	return nil
+}
+
+// toScratch moves the content to a scratch file (hot.go), waiting up to
+// inFlowDelay for one while all are taken: those are the messages received
+// or accepted but not yet delivered, and a message past them gets its own
+// files, which then cost more work than the wait (Postfix's in_flow_delay:
+// intake slows to the pace of delivery, for a second at most).
+func (w *Writer) toScratch() bool {
+	var deadline time.Time
+	for {
+		err := w.mem.toScratch(w.s.dir)
+		if !errors.Is(err, errNoScratch) {
+			return err == nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(inFlowDelay)
+		}
+		if !w.s.hot.waitRoom(deadline) {
+			return false
+		}
+	}
 }
 
 // ID is the new message's id.
@@ -120,6 +139,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 			w.mem.Write(p)
 			w.n += int64(len(p))
 			return len(p), nil
+		}
+		if w.mem.n+len(p) <= journalMaxContent && (w.mem.f != nil || w.toScratch()) {
+			// Past the memory: a scratch file, then served from the
+			// journal segment all the same (hot.go).
+			n, err := w.mem.Write(p)
+			w.n += int64(n)
+			return n, err
 		}
 		if err := w.spill(); err != nil {
 			return 0, err
@@ -320,16 +346,28 @@ func (w *Writer) commitServed(to State) error {
 	if j == nil {
 		return errJournalClosed
 	}
-	seq, seg, settled, err := j.appendAccepted(&record{typ: recServed, id: w.id, state: to,
-		envelope: w.env, parts: w.mem.parts()})
+	r := &record{typ: recServed, id: w.id, state: to, envelope: w.env}
+	if w.mem.f != nil {
+		if err := w.mem.flush(); err != nil {
+			return err
+		}
+		r.contentAt, r.contentLen = w.mem.f, w.mem.n
+	} else {
+		r.parts = w.mem.parts()
+	}
+	a, err := j.appendAccepted(r)
 	if err != nil {
 		return err
 	}
-	defer settled()
-	if err := j.waitSynced(seq); err != nil {
+	defer a.settled()
+	if err := j.waitSynced(a.seq); err != nil {
 		return err
 	}
-	e := &hotMsg{id: w.id, seg: seg, state: to, env: w.env, content: *w.mem}
+	if w.mem.f != nil {
+		// The record ends with the content.
+		w.mem.toSegment(a.f, a.end-int64(w.mem.n))
+	}
+	e := &hotMsg{id: w.id, seg: a.seg, state: to, env: w.env, content: *w.mem}
 	w.mem = nil
 	w.s.accepted(e)
 	return nil
@@ -360,15 +398,15 @@ func (w *Writer) commitJournal(to State) ([]byte, error) {
 			return nil, errJournalClosed // a filter made it large: the classic path
 		}
 	}
-	seq, _, settled, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
+	a, err := j.appendAccepted(&record{typ: recAccepted, id: w.id, state: to, envelope: env,
 		contentAt: w.f, contentLen: int(size)})
 	if err != nil {
 		return nil, err
 	}
 	// Settled after the rename: the checkpoint that removes this
 	// segment waits for it, so that its syncfs covers the rename.
-	defer settled()
-	if err := j.waitSynced(seq); err != nil {
+	defer a.settled()
+	if err := j.waitSynced(a.seq); err != nil {
 		return nil, err
 	}
 	if err := rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
