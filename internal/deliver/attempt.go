@@ -27,9 +27,10 @@ type outcome struct {
 	connFailed             bool
 	sent, deferred, failed int
 	// skipped means the message could not be claimed (another worker has
-	// it, or it is gone).
-	skipped bool
-	hold    bool
+	// it, or it is gone); with stuck, an error left it for the next run
+	// untried (a flush counts it so).
+	skipped, stuck bool
+	hold           bool
 	// waiting: some recipients were not tried because their destination
 	// was at its limit; the message is due again soon.
 	waiting bool
@@ -400,9 +401,15 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 		if err != nil {
 			// Keep it failed rather than lose it: an administrator
 			// sees it in the queue.
-			s.log.Error("double bounce not queued; the notice stays failed", "id", c.ID(), "err", err)
 			env.NextAttempt = time.Time{}
-			return c.Move(spool.Failed)
+			if merr := c.Move(spool.Failed); merr != nil {
+				// A full disk, often the cause of both: the claim
+				// ends with the notice as it was, queued.
+				s.log.Error("double bounce not queued, and the notice cannot be marked failed; it stays queued", "id", c.ID(), "err", err, "move_err", merr)
+				return merr
+			}
+			s.log.Error("double bounce not queued; the notice stays failed", "id", c.ID(), "err", err)
+			return nil
 		}
 		if sent {
 			s.Kick(false)

@@ -113,6 +113,8 @@ func (d *dispatcher) endFlushes() {
 // count adds one attempt's outcome to a summary.
 func (sum *Summary) count(o outcome) {
 	switch {
+	case o.skipped && o.stuck:
+		sum.Untried++
 	case o.skipped:
 	case o.paused && o.sent+o.deferred+o.failed == 0:
 		sum.Untried++

@@ -291,6 +291,7 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 	if err != nil {
 		if !errors.Is(err, spool.ErrBusy) && !errors.Is(err, spool.ErrNotFound) {
 			s.log.Error("claim failed", "id", id, "err", err)
+			return outcome{id: id, skipped: true, stuck: true}
 		}
 		return outcome{id: id, skipped: true}
 	}
@@ -320,13 +321,13 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	if err != nil {
 		s.log.Error("the message cannot be written out for the client filter; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()
-		return outcome{id: c.ID(), skipped: true}, true
+		return outcome{id: c.ID(), skipped: true, stuck: true}, true
 	}
 	res := f.Run(ctx, content, c.EnvelopePath())
 	if err := c.Relock(); err != nil {
 		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()
-		return outcome{id: c.ID(), skipped: true}, true
+		return outcome{id: c.ID(), skipped: true, stuck: true}, true
 	}
 	switch res.Outcome {
 	case filter.Abandon:
@@ -377,8 +378,9 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 // Summary counts what a RunOnce did.
 type Summary struct {
 	Messages, Sent, Deferred, Failed int
-	// Untried messages were not attempted because the upstream could not
-	// be reached.
+	// Untried messages were not attempted: the upstream could not be
+	// reached, or an error (a full disk, a broken envelope) left them for
+	// the next run.
 	Untried int
 }
 
@@ -445,6 +447,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 		}
 		delete(d.inflight, o.id)
 		if o.skipped {
+			if o.stuck {
+				sum.Untried++ // an error left it for the next run
+			}
 			continue
 		}
 		if o.paused && o.sent+o.deferred+o.failed == 0 {
