@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,6 +123,17 @@ func TestCrashUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	sender := &tagSender{addr: r.addr(), acked: map[string]string{}}
+	// Every third tagged message is 200 KB: past what the relay keeps in
+	// memory, it is received into a scratch file and served from its
+	// journal record (docs/spool.md), a path a kill must not lose either.
+	var big atomic.Int64
+	filler := strings.Repeat(strings.Repeat("z", 998)+"\n", 200)
+	sender.body = func(tag string) string {
+		if big.Add(1)%3 == 0 {
+			return message(tag) + filler
+		}
+		return message(tag)
+	}
 	for range 2 {
 		wg.Add(1)
 		go func() {

@@ -180,6 +180,13 @@ func TestParseSinkDump(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("parseSinkDump() = %+v; want %+v", got, want)
 	}
+	// A dump larger than a read buffer: the data is all that follows
+	// the Received header, not the dump's tail.
+	body := "Subject: big\n\n" + strings.Repeat(strings.Repeat("z", 998)+"\n", 20)
+	big, err := parseSinkDump([]byte(strings.Replace(dump, "Subject: hi\n\n.leading dot\nbody\n\n", body+"\n", 1)))
+	if err != nil || big.Data != body {
+		t.Errorf("parseSinkDump(20 KB) = %d bytes of data starting %.20q, %v; want %d starting %.20q", len(big.Data), big.Data, err, len(body), body)
+	}
 	if _, err := parseSinkDump([]byte("X-Client-Addr: 127.0.0.1\nX-Mail-Args: <>\n")); err == nil {
 		t.Errorf("parseSinkDump(incomplete) = nil error; want an error")
 	}

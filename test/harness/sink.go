@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -398,13 +397,21 @@ func openFiles(pid int, dir string) map[string]bool {
 // part, then the message with "\n" line endings, then an empty line.
 func parseSinkDump(b []byte) (SinkMessage, error) {
 	var m SinkMessage
-	r := bufio.NewReader(bytes.NewReader(b))
+	off := 0 // what is read of b
+	next := func() (string, bool) {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return "", false
+		}
+		line := string(b[off : off+i])
+		off += i + 1
+		return line, true
+	}
 	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
+		line, ok := next()
+		if !ok {
 			return m, fmt.Errorf("no Received header: incomplete dump")
 		}
-		line = strings.TrimSuffix(line, "\n")
 		name, value, _ := strings.Cut(line, ": ")
 		switch name {
 		case "X-Client-Addr":
@@ -422,12 +429,11 @@ func parseSinkDump(b []byte) (SinkMessage, error) {
 		case "Received":
 			// Two continuation lines follow: "\tby ..." and "\tdate".
 			for i := 0; i < 2; i++ {
-				if _, err := r.ReadString('\n'); err != nil {
+				if _, ok := next(); !ok {
 					return m, fmt.Errorf("short Received header")
 				}
 			}
-			rest := b[len(b)-r.Buffered():]
-			m.Data = strings.TrimSuffix(string(rest), "\n")
+			m.Data = strings.TrimSuffix(string(b[off:]), "\n")
 			return m, nil
 		}
 	}
