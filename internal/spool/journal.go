@@ -229,7 +229,18 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 		return appended{}, nil, errJournalClosed
 	}
 	// One write(2) per record: O_APPEND keeps records whole and in order.
-	if _, err := j.f.Write(b); err != nil {
+	write := j.f.Write
+	if faultAppend != nil {
+		write = func(b []byte) (int, error) { return faultAppend(j.f, b) }
+	}
+	if _, err := write(b); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			// A full disk: cut off what part of the record went in,
+			// and the journal goes on once there is room again.
+			if j.f.Truncate(j.size) == nil {
+				return appended{}, nil, fmt.Errorf("spool: journal write: %w", err)
+			}
+		}
 		// Part of the record may be there: anything appended after it
 		// would be behind a torn record, where replay stops reading. So
 		// the journal takes nothing more; commits take the classic path.
@@ -477,8 +488,11 @@ func (s *Spool) markJournalUnsynced() {
 }
 
 // Fault hooks for tests: a non-nil error from one fails the sync it stands
-// for, as the disk would.
-var faultSyncData, faultSyncFS func() error
+// for, as the disk would; faultAppend, if set, writes a journal record.
+var (
+	faultSyncData, faultSyncFS func() error
+	faultAppend                func(f *os.File, b []byte) (int, error)
+)
 
 // syncData fdatasyncs f, unless sync is off (benchmark setup).
 func (s *Spool) syncData(f *os.File) error {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -348,6 +349,44 @@ func TestJournalSyncFailure(t *testing.T) {
 
 // TestJournalWriteFailure: a failed write closes the journal too: a record
 // appended after a torn one would be out of replay's reach.
+// TestJournalFullDisk: a journal write cut short by a full disk is cut off
+// again, and the journal goes on: the message falls back to its own files
+// (here refused too: the disk is full), the next one is journalled, and a
+// replay reads every record, none torn.
+func TestJournalFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := openJournal(t, s)
+	faultAppend = func(f *os.File, b []byte) (int, error) {
+		n, _ := f.Write(b[:len(b)/2])
+		return n, syscall.ENOSPC
+	}
+	_, err := j.appendAccepted(&record{typ: recAccepted, id: "6B0252D2F906FE64", state: Ready, envelope: []byte("e"), content: []byte("half")})
+	faultAppend = nil
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk = %v; want ENOSPC", err)
+	}
+	if s.journal.Load() != j {
+		t.Fatal("journal closed after a full disk; want it to go on")
+	}
+	id := newMessage(t, s, "Subject: after\r\n\r\n")
+	if n := j.written; n != 1 {
+		t.Errorf("records written = %d; want 1 (the message after the full disk)", n)
+	}
+	j.kill()
+	s2, _ := Open(dir, nil)
+	rep, err := s2.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TornTails != 0 || len(rep.CorruptJournals) != 0 || rep.Replayed < 1 {
+		t.Errorf("replay: %+v; want the record read, nothing torn", rep)
+	}
+	if _, st, err := s2.Read(id); err != nil || st != Ready {
+		t.Errorf("Read(%s) after replay = %v, %v; want ready", id, st, err)
+	}
+}
+
 func TestJournalWriteFailure(t *testing.T) {
 	s, _ := Open(t.TempDir(), nil)
 	j := openJournal(t, s)

@@ -100,11 +100,14 @@ func (w *Writer) spill() error {
 		return err
 	}
 	w.s.unreserve(w.id)
-	if err := w.mem.writeTo(w.bw); err != nil {
-		return fmt.Errorf("spool: write content: %w", err)
-	}
+	err := w.mem.writeTo(w.bw)
+	// The content file holds the message from now on, whole or not:
+	// after a failure (a full disk) Abort removes it.
 	w.mem.release()
 	w.mem = nil
+	if err != nil {
+		return fmt.Errorf("spool: write content: %w", err)
+	}
 	return nil
 }
 
