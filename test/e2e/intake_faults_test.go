@@ -41,9 +41,7 @@ func TestIntakeFullDisk(t *testing.T) {
 	// only, and goes when it exits. The test reaches it through
 	// /proc/PID/root.
 	spool := filepath.Join(mnt, "spool")
-	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t),
-		"--as-server", "--interface", "127.0.0.1", "--size", "0", "--spool-dir", spool)
+	r := startRelayOnLoop(t, img, mnt, "--as-server", "--interface", "127.0.0.1", "--size", "0", "--spool-dir", spool)
 	view := fmt.Sprintf("/proc/%d/root", r.current().PID())
 	seen := view + spool
 	if _, err := os.Stat(seen); err != nil {
@@ -52,10 +50,7 @@ func TestIntakeFullDisk(t *testing.T) {
 	// Fill the file system, then free 300 KB: room for small messages,
 	// none for big ones.
 	filler := view + filepath.Join(mnt, "filler")
-	fill(t, filler)
-	if err := os.Truncate(filler, fileSize(t, filler)-300<<10); err != nil {
-		t.Fatal(err)
-	}
+	fillLeaving(t, filler, 300<<10)
 
 	c := mustDial(t, r.addr(), "127.0.0.1")
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
@@ -126,6 +121,25 @@ func loopDisk(t *testing.T) (img, mnt string) {
 		needFor(t, "mkfs.ext4", fmt.Errorf("%v: %s", err, out))
 	}
 	return img, mnt
+}
+
+// startRelayOnLoop starts the relay in a mount namespace of its own, in
+// which the loop image img is mounted on mnt (loopDisk): the mount is
+// seen by the relay only, and goes when it exits. A test reaches it
+// through /proc/PID/root.
+func startRelayOnLoop(t *testing.T, img, mnt string, args ...string) *relay {
+	t.Helper()
+	return startRelayWith(t, "127.0.0.1", "unshare", append([]string{"-m", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t)}, args...)...)
+}
+
+// fillLeaving fills the file system with path, then frees free octets.
+func fillLeaving(t *testing.T, path string, free int64) {
+	t.Helper()
+	fill(t, path)
+	if err := os.Truncate(path, fileSize(t, path)-free); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fill writes path until the file system is full.

@@ -23,16 +23,11 @@ func TestIntakeFullDiskServed(t *testing.T) {
 	img, mnt := loopDisk(t)
 	sink := harness.StartSink(t, harness.SinkOptions{})
 	spool := filepath.Join(mnt, "spool")
-	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t),
-		"--as-server", "--interface", "127.0.0.1", "--size", "0", "--spool-dir", spool,
+	r := startRelayOnLoop(t, img, mnt, "--as-server", "--interface", "127.0.0.1", "--size", "0", "--spool-dir", spool,
 		"--forward-to", sink.Addr(), "--forward-on-disconnect", "--poll", "1")
 	view := fmt.Sprintf("/proc/%d/root", r.current().PID())
 	filler := view + filepath.Join(mnt, "filler")
-	fill(t, filler)
-	if err := os.Truncate(filler, fileSize(t, filler)-300<<10); err != nil {
-		t.Fatal(err)
-	}
+	fillLeaving(t, filler, 300<<10)
 
 	c := mustDial(t, r.addr(), "127.0.0.1")
 	mustCmd(t, c, "250", "EHLO client.e2e.test")

@@ -29,9 +29,7 @@ func TestReview13ServedFullDiskKill(t *testing.T) {
 	img, mnt := loopDisk(t)
 	up := harness.NewFakeSMTP(t, harness.Script{})
 	spool := filepath.Join(mnt, "spool")
-	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t),
-		"--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1",
+	r := startRelayOnLoop(t, img, mnt, "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1",
 		"--spool-dir", spool)
 	view := func() string { return fmt.Sprintf("/proc/%d/root", r.current().PID()) }
 	filler := filepath.Join(mnt, "filler")

@@ -406,9 +406,7 @@ func TestReviewProxyFullDisk(t *testing.T) {
 	t.Parallel()
 	img, mnt := loopDisk(t)
 	up := harness.NewFakeSMTP(t, harness.Script{})
-	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf(`mount -o loop '%s' '%s' && exec "$0" "$@"`, img, mnt), harness.Binary(t),
-		"--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--size", "0", "--spool-dir", filepath.Join(mnt, "spool"))
+	r := startRelayOnLoop(t, img, mnt, "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--size", "0", "--spool-dir", filepath.Join(mnt, "spool"))
 	filler := fmt.Sprintf("/proc/%d/root", r.current().PID()) + filepath.Join(mnt, "filler")
 	fill(t, filler)
 
