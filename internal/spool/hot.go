@@ -137,16 +137,16 @@ func (c *chunks) writeFile(p []byte) (int, error) {
 	return total, nil
 }
 
-// flush writes the tail to the scratch file.
+// flush writes the tail to the scratch file. After a failure the tail
+// stays in memory, so that writeTo still has every byte.
 func (c *chunks) flush() error {
 	if c.f == nil || c.tailN == 0 {
 		return nil
 	}
-	_, err := c.f.WriteAt(c.tail[:c.tailN], int64(c.n-c.tailN))
-	c.tailN = 0
-	if err != nil {
+	if _, err := c.f.WriteAt(c.tail[:c.tailN], int64(c.n-c.tailN)); err != nil {
 		return fmt.Errorf("spool: write content: %w", err)
 	}
+	c.tailN = 0
 	return nil
 }
 
@@ -166,6 +166,7 @@ func (c *chunks) toScratch(dir string) error {
 		if _, err := f.WriteAt(p, off); err != nil {
 			c.t.scratch.put(f)
 			c.t.files.Add(-1)
+			c.t.roomMade()
 			return fmt.Errorf("spool: write content: %w", err)
 		}
 		off += int64(len(p))
@@ -246,11 +247,20 @@ func (c *chunks) bytes() ([]byte, error) {
 
 func (c *chunks) writeTo(w io.Writer) error {
 	if c.f != nil {
-		if err := c.flush(); err != nil {
+		// What the file has, then the tail not flushed to it: a short
+		// file is an error, never a message cut short.
+		n := int64(c.n - c.tailN)
+		if m, err := io.CopyN(w, io.NewSectionReader(c.f, c.off, n), n); err != nil {
+			if err == io.EOF {
+				return fmt.Errorf("spool: content file holds %d of %d bytes", m, n)
+			}
 			return err
 		}
-		_, err := io.Copy(w, c.section())
-		return err
+		if c.tailN > 0 {
+			_, err := w.Write(c.tail[:c.tailN])
+			return err
+		}
+		return nil
 	}
 	for _, p := range c.parts() {
 		if _, err := w.Write(p); err != nil {
@@ -332,6 +342,9 @@ func (t *hotTable) waitRoom(deadline time.Time) bool {
 	}
 	t.waiting.Add(1)
 	defer t.waiting.Add(-1)
+	if t.files.Load() < hotMaxFiles {
+		return true // freed before this waiter was counted
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

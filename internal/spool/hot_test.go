@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -497,5 +498,36 @@ func TestCheckpointGrace(t *testing.T) {
 	noFiles(t, dir, "after a checkpoint whose served message was delivered in its grace")
 	if segs := s.segments(); len(segs) != 1 {
 		t.Errorf("segments: %v; want the new one only", segs)
+	}
+}
+
+// TestCheckpointGraceEndsAtShutdown: a checkpoint in its grace does not
+// hold up the journal's end.
+func TestCheckpointGraceEndsAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	j.grace = time.Minute
+	newMessage(t, s, "Subject: waits\r\n\r\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	for i := 0; len(s.segments()) < 2; i++ { // the checkpoint has begun
+		if i == 500 {
+			t.Fatal("no checkpoint began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still in the checkpoint's grace 10 s after it was told to stop")
+	}
+	if s.serving() || len(s.segments()) != 0 {
+		t.Errorf("after Run: serving %v, segments %v; want the message written out and none", s.serving(), s.segments())
 	}
 }

@@ -89,6 +89,7 @@ type Journal struct {
 	keep atomic.Bool
 
 	grace   time.Duration // writeOutGrace; tests set it to 0
+	quit    chan struct{} // closed when Run is told to stop: the grace ends
 	batches atomic.Uint64 // fdatasyncs done for commits
 	bufs    sync.Pool     // *[]byte, for encoding records
 }
@@ -101,7 +102,7 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
-	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace}
+	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace, quit: make(chan struct{})}
 	fsDir, err := os.Open(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
@@ -309,6 +310,8 @@ func (j *Journal) doneHeld(id string) (settled func(), err error) {
 func (j *Journal) Run(ctx context.Context) error {
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
+	stop := context.AfterFunc(ctx, func() { close(j.quit) })
+	defer stop()
 	var last uint64
 	for {
 		select {
@@ -384,8 +387,13 @@ func (j *Journal) checkpoint() error {
 		return j.broken
 	}
 	wg.Wait()
-	if d := j.grace - time.Since(rotated); d > 0 && j.s.serving() {
-		time.Sleep(d)
+	if d := j.grace - time.Since(rotated); d > 0 && len(j.s.servedUpTo(oldNum)) > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-j.quit:
+			t.Stop()
+		}
 	}
 	return j.retire(oldNum)
 }

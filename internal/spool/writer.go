@@ -97,6 +97,7 @@ func (w *Writer) createFile() error {
 // on holds the message's id.
 func (w *Writer) spill() error {
 	if err := w.createFile(); err != nil {
+		w.fileErr = err
 		return err
 	}
 	w.s.unreserve(w.id)
@@ -106,7 +107,8 @@ func (w *Writer) spill() error {
 	w.mem.release()
 	w.mem = nil
 	if err != nil {
-		return fmt.Errorf("spool: write content: %w", err)
+		w.fileErr = fmt.Errorf("spool: write content: %w", err)
+		return w.fileErr
 	}
 	return nil
 }
@@ -116,18 +118,21 @@ func (w *Writer) spill() error {
 // or accepted but not yet delivered, and a message past them gets its own
 // files, which then cost more work than the wait (Postfix's in_flow_delay:
 // intake slows to the pace of delivery, for a second at most).
+//
+// The wait ends too when the message would be too old to be served
+// (servedIntake): it would take its files at Commit anyway.
 func (w *Writer) toScratch() bool {
-	var deadline time.Time
+	deadline := w.started.Add(servedIntake)
+	if d := time.Now().Add(inFlowDelay); d.Before(deadline) {
+		deadline = d
+	}
 	for {
 		err := w.mem.toScratch(w.s.dir)
 		if !errors.Is(err, errNoScratch) {
 			return err == nil
 		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(inFlowDelay)
-		}
 		if !w.s.hot.waitRoom(deadline) {
-			return false
+			return w.mem.toScratch(w.s.dir) == nil // a last look
 		}
 	}
 }
@@ -137,6 +142,13 @@ func (w *Writer) ID() string { return w.id }
 
 // Write appends to the content.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.mem != nil && !w.prepared && time.Since(w.started) > servedIntake {
+		// Too slow to be served (Commit would write its files): to
+		// its files now, letting go of its memory or scratch slot.
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
+	}
 	if w.mem != nil && !w.prepared {
 		if w.mem.n+len(p) <= hotMaxContent && w.mem.fits(len(p)) {
 			w.mem.Write(p)
@@ -269,6 +281,12 @@ func (w *Writer) toFiles() error {
 func (w *Writer) Commit(hold bool) error {
 	if !w.prepared {
 		return fmt.Errorf("spool: commit before prepare")
+	}
+	if w.fileErr != nil {
+		// Its files could not be written (a full disk), and a filter
+		// may have seen them part-written: refused, never served as
+		// though nothing had happened.
+		return w.fileErr
 	}
 	to := Ready
 	if hold {
