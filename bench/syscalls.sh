@@ -5,12 +5,13 @@
 #
 #   bash bench/syscalls.sh saf|proxy [MSGS [CONC]]
 #   TRACE=%all bash bench/syscalls.sh ...   (every system call, not only the file-system ones)
+#   SIZE=102400 bash bench/syscalls.sh ...  (smtp-source -l: bytes of payload; 4096 by default)
 #
 # saf: --as-server --forward-to SINK --forward-on-disconnect (acceptance and
 # delivery both counted); proxy: --as-proxy SINK. Listens on 127.0.0.1 only;
 # ends what it started by PID.
 set -euo pipefail
-mode=${1:?saf or proxy} msgs=${2:-2000} conc=${3:-10}
+mode=${1:?saf or proxy} msgs=${2:-2000} conc=${3:-10} size=${SIZE:-4096}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${RELAYKEEPER_BIN:-$ROOT/bin/relaykeeper}
 WORK=$(mktemp -d /tmp/rks-XXXXXX)
@@ -35,7 +36,7 @@ strace -f -c -o "$WORK/strace" -e trace="${TRACE:-fsync,fdatasync,syncfs,openat,
 spid=$!
 pids+=($spid)
 listening "$rk"
-smtp-source -4 -M bench.test -f s@bench.test -t r@sink.test -m "$msgs" -s "$conc" -l 4096 "127.0.0.1:$rk"
+smtp-source -4 -M bench.test -f s@bench.test -t r@sink.test -m "$msgs" -s "$conc" -l "$size" "127.0.0.1:$rk"
 for _ in $(seq 600); do
 	n=$(tail -c 80 "$WORK/sink.out" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2)
 	((${n:-0} >= msgs)) && break
@@ -44,6 +45,6 @@ done
 # End relaykeeper (strace's child) so that strace writes its summary.
 kill -TERM "$(pgrep -P "$spid")" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
-echo "relaykeeper $mode, $msgs messages of 4 KiB, $conc sessions (sink got ${n:-0}): calls per message"
+echo "relaykeeper $mode, $msgs messages of $size bytes, $conc sessions (sink got ${n:-0}): calls per message"
 awk -v m="$msgs" '$NF ~ /^[a-z0-9_]+$/ && $(NF-1) ~ /^[0-9]+$/ && $NF != "total" {
 	calls = ($4 ~ /^[0-9]+$/ && NF >= 5) ? $4 : $(NF-2); printf "  %-10s %8d  %6.2f\n", $NF, calls, calls/m }' "$WORK/strace"

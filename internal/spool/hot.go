@@ -120,10 +120,20 @@ func (c *chunks) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// writeFile appends to the scratch file, a chunk at a time.
+// writeFile appends to the scratch file: whole chunks of p at once, the
+// rest through the tail.
 func (c *chunks) writeFile(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
+		if c.tailN == 0 && len(p) >= hotChunk {
+			k := len(p) - len(p)%hotChunk
+			if _, err := c.f.WriteAt(p[:k], int64(c.n)); err != nil {
+				return total - len(p), fmt.Errorf("spool: write content: %w", err)
+			}
+			c.n += k
+			p = p[k:]
+			continue
+		}
 		k := copy(c.tail[c.tailN:], p)
 		c.tailN += k
 		c.n += k
