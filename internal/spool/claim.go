@@ -194,6 +194,7 @@ func (c *Claim) Move(to State) error {
 		if err := rename(c.s.envelopePath(c.id, c.cur), c.s.envelopePath(c.id, to)); err != nil {
 			return fmt.Errorf("spool: move %s to %s: %w", c.id, to, err)
 		}
+		c.cur = to // whatever the directory fsync says, the envelope is there now
 	}
 	if err := c.s.syncDir(); err != nil {
 		return fmt.Errorf("spool: move %s: %w", c.id, err)
@@ -235,7 +236,19 @@ func (c *Claim) Unlock() error {
 		}
 	}
 	if c.cur == Claimed {
-		return c.Move(Ready)
+		err := c.Move(Ready)
+		if err == nil {
+			return nil
+		}
+		// The changes cannot be recorded (a full disk): the message goes
+		// back as it was, and the claim ends all the same.
+		if c.cur == Claimed {
+			rename(c.s.envelopePath(c.id, Claimed), c.s.envelopePath(c.id, Ready))
+		}
+		c.done = true
+		c.end()
+		c.lock.Close()
+		return err
 	}
 	c.done = true
 	c.end()

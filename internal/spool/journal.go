@@ -68,7 +68,9 @@ type Journal struct {
 	size    int64      // f's size
 	segNum  uint64
 	written uint64 // records appended so far
-	closed  bool
+	// segStart is written when the active segment began.
+	segStart uint64
+	closed   bool
 	// inflight counts the acceptances appended to the active segment
 	// that have not yet settled (renamed their envelope, or been put
 	// in the table of served messages): a checkpoint waits for them
@@ -350,8 +352,14 @@ func (j *Journal) checkpoint() error {
 		return errJournalKept
 	}
 	j.mu.Lock()
-	num := j.segNum
+	num, empty := j.segNum, j.written == j.segStart
 	j.mu.Unlock()
+	if empty && len(j.old) > 0 {
+		// Nothing recorded since the last checkpoint, which could not
+		// retire its segment (a full disk): try that again, rather than
+		// keep one more empty segment open for every retry.
+		return j.retire(j.old[len(j.old)-1].num)
+	}
 	nf, nnum, nsize, err := j.newSegment(num)
 	if err != nil {
 		return err
@@ -359,7 +367,7 @@ func (j *Journal) checkpoint() error {
 	j.syncMu.Lock()
 	j.mu.Lock()
 	old, oldNum, upto, wg := j.f, j.segNum, j.written, j.inflight
-	j.f, j.segNum, j.size, j.inflight = nf, nnum, nsize, new(sync.WaitGroup)
+	j.f, j.segNum, j.size, j.inflight, j.segStart = nf, nnum, nsize, new(sync.WaitGroup), upto
 	j.mu.Unlock()
 	rotated := time.Now()
 	err = j.s.syncData(old)

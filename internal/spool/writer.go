@@ -486,6 +486,9 @@ func (w *Writer) releaseBuf() {
 // that rewrites the content by renaming a new file over it (E-MailRelay's
 // addsig does "mv $1.tmp $1") leaves the old lock on an inode nobody uses.
 func (w *Writer) Relock() error {
+	if w.fileErr != nil {
+		return w.fileErr // the filter saw files that are not the message
+	}
 	if w.f == nil {
 		return w.toFiles() // no filter has seen it: nothing moved
 	}
