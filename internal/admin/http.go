@@ -263,6 +263,7 @@ type messageShown struct {
 	queue.Message
 	EnvelopeFile string `json:"envelope_file,omitempty"`
 	ContentFile  string `json:"content_file"`
+	Served       bool   `json:"served,omitempty"` // no files yet: queue.Files
 	Header       string `json:"header"`
 }
 
@@ -278,10 +279,8 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		writeSpoolError(w, id, err)
 		return
 	}
-	out := messageShown{Message: m, ContentFile: s.opts.Spool.ContentPath(id), Header: string(hdr)}
-	if st, ok := spool.ParseState(m.State); ok {
-		out.EnvelopeFile = s.opts.Spool.EnvelopePath(id, st)
-	}
+	out := messageShown{Message: m, Header: string(hdr)}
+	out.EnvelopeFile, out.ContentFile, out.Served = queue.Files(s.opts.Spool, id, m.State)
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -124,10 +124,25 @@ func angle(a string) string { return "<" + a + ">" }
 // Shown is what "queue show" shows of one message.
 type Shown struct {
 	Message
-	EnvelopeFile string  `json:"envelope_file,omitempty"`
-	ContentFile  string  `json:"content_file"`
-	Header       string  `json:"header"`
-	Content      *string `json:"content,omitempty"`
+	EnvelopeFile string `json:"envelope_file,omitempty"`
+	ContentFile  string `json:"content_file"`
+	// Served: the relay serves the message from its journal, and it
+	// has no files yet (both file names are then empty).
+	Served  bool    `json:"served,omitempty"`
+	Header  string  `json:"header"`
+	Content *string `json:"content,omitempty"`
+}
+
+// Files names a message's envelope and content files, or says it has
+// none yet (served from the journal of the relay in this process).
+func Files(s *spool.Spool, id, state string) (envelope, content string, served bool) {
+	if s.Served(id) {
+		return "", "", true
+	}
+	if st, ok := spool.ParseState(state); ok {
+		envelope = s.EnvelopePath(id, st)
+	}
+	return envelope, s.ContentPath(id), false
 }
 
 // Show gathers message id's envelope, files and header, and with body
@@ -141,10 +156,8 @@ func Show(s *spool.Spool, id string, body bool) (Shown, error) {
 	if err != nil {
 		return Shown{}, err
 	}
-	out := Shown{Message: m, ContentFile: s.ContentPath(id), Header: string(hdr)}
-	if st, ok := spool.ParseState(m.State); ok {
-		out.EnvelopeFile = s.EnvelopePath(id, st)
-	}
+	out := Shown{Message: m, Header: string(hdr)}
+	out.EnvelopeFile, out.ContentFile, out.Served = Files(s, id, m.State)
 	if body {
 		f, err := OpenContent(s, id)
 		if err != nil {
@@ -188,8 +201,12 @@ func (sh Shown) WriteText(w io.Writer) {
 	for _, r := range m.Recipients {
 		field("recipient", strings.TrimRight(fmt.Sprintf("%s %s %s", r.Status, angle(r.Addr), r.Reply), " "))
 	}
-	field("envelope", sh.EnvelopeFile)
-	field("content", sh.ContentFile)
+	if sh.Served {
+		field("files", "none yet: served from the relay's journal")
+	} else {
+		field("envelope", sh.EnvelopeFile)
+		field("content", sh.ContentFile)
+	}
 	fmt.Fprintln(w)
 	text := sh.Header
 	if sh.Content != nil {

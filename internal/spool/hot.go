@@ -493,6 +493,19 @@ func (s *Spool) readServed(id string) (env *Envelope, st State, ok bool, err err
 	return env, st, true, nil
 }
 
+// Served says whether a message is served from the journal by this
+// process: it has no files yet (they are written within about two
+// seconds, or never if it is delivered first).
+func (s *Spool) Served(id string) bool {
+	e := s.served(id)
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.files && !e.gone
+}
+
 // servedEntries lists the served messages for List.
 func (s *Spool) servedEntries() []Entry {
 	t := &s.hot

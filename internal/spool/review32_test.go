@@ -434,10 +434,15 @@ func TestReview32ProbeWriterExits(t *testing.T) {
 		}
 	}
 	exits := map[string][]step{
-		"abort":               {},
-		"prepare+abort":       {prep},
-		"contentpath+abort":   {prep, func(_ *testing.T, _ *Spool, _ *Journal, w *Writer) { w.ContentPath(); w.Relock() }},
-		"journal closed+fail": {prep, func(_ *testing.T, s *Spool, j *Journal, w *Writer) { s.failDirSync = errors.New("x"); j.close(); w.Commit(false); s.failDirSync = nil }},
+		"abort":             {},
+		"prepare+abort":     {prep},
+		"contentpath+abort": {prep, func(_ *testing.T, _ *Spool, _ *Journal, w *Writer) { w.ContentPath(); w.Relock() }},
+		"journal closed+fail": {prep, func(_ *testing.T, s *Spool, j *Journal, w *Writer) {
+			s.failDirSync = errors.New("x")
+			j.close()
+			w.Commit(false)
+			s.failDirSync = nil
+		}},
 		"slow+abort": {func(_ *testing.T, _ *Spool, _ *Journal, w *Writer) {
 			w.started = w.started.Add(-2 * servedIntake)
 			w.Write([]byte("more\r\n"))
