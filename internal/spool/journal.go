@@ -86,6 +86,10 @@ type Journal struct {
 	// a directory opened afresh for each checkpoint would miss an error
 	// hit by background write-back between two checkpoints.
 	fsDir *os.File
+	// nfs: the spool is on NFS, where write(2) may report an earlier
+	// write-back failure as ENOSPC or EDQUOT, which then closes the
+	// journal like any other write error.
+	nfs bool
 	// keep, once a sync has failed, stops the checkpoints: the segments
 	// stay, for the replay at the next start (see markUnsynced).
 	keep atomic.Bool
@@ -110,6 +114,8 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	j.fsDir = fsDir
+	var st unix.Statfs_t
+	j.nfs = unix.Fstatfs(int(fsDir.Fd()), &st) == nil && st.Type == unix.NFS_SUPER_MAGIC
 	f, num, size, err := j.newSegment(0)
 	if err != nil {
 		fsDir.Close()
@@ -237,7 +243,7 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 		write = func(b []byte) (int, error) { return faultAppend(j.f, b) }
 	}
 	if _, err := write(b); err != nil {
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) && !j.nfs {
 			// A full disk: cut off what part of the record went in,
 			// and the journal goes on once there is room again.
 			if j.f.Truncate(j.size) == nil {

@@ -387,6 +387,21 @@ func TestJournalFullDisk(t *testing.T) {
 	}
 }
 
+// TestJournalFullDiskNFS: on NFS, where write(2) may report an earlier
+// write-back failure as ENOSPC, a full disk closes the journal as any other
+// write error does.
+func TestJournalFullDiskNFS(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	j := openJournal(t, s)
+	j.nfs = true
+	faultAppend = func(*os.File, []byte) (int, error) { return 0, syscall.ENOSPC }
+	_, err := j.appendAccepted(&record{typ: recDone, id: "6B0252D2F906FE64"})
+	faultAppend = nil
+	if err == nil || s.journal.Load() != nil {
+		t.Errorf("append on a full NFS disk = %v, journal open %v; want the error and the journal closed", err, s.journal.Load() != nil)
+	}
+}
+
 func TestJournalWriteFailure(t *testing.T) {
 	s, _ := Open(t.TempDir(), nil)
 	j := openJournal(t, s)
