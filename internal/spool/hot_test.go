@@ -471,12 +471,7 @@ func TestCheckpointGrace(t *testing.T) {
 	id := newMessage(t, s, "Subject: quick\r\n\r\n")
 	done := make(chan error, 1)
 	go func() { done <- j.checkpoint() }()
-	for i := 0; len(s.segments()) < 2; i++ {
-		if i == 500 {
-			t.Fatal("the checkpoint opened no new segment")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCheckpointBegun(t, s)
 	c, err := s.Claim(id)
 	if err != nil {
 		t.Fatal(err)
@@ -487,14 +482,7 @@ func TestCheckpointGrace(t *testing.T) {
 	if err := c.Delivered(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("checkpoint did not end")
-	}
+	waitDone(t, done, 15*time.Second, "checkpoint did not end")
 	noFiles(t, dir, "after a checkpoint whose served message was delivered in its grace")
 	if segs := s.segments(); len(segs) != 1 {
 		t.Errorf("segments: %v; want the new one only", segs)
@@ -512,22 +500,34 @@ func TestCheckpointGraceEndsAtShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- j.Run(ctx) }()
-	for i := 0; len(s.segments()) < 2; i++ { // the checkpoint has begun
+	waitCheckpointBegun(t, s)
+	cancel()
+	waitDone(t, done, 10*time.Second, "Run still in the checkpoint's grace 10 s after it was told to stop")
+	if s.serving() || len(s.segments()) != 0 {
+		t.Errorf("after Run: serving %v, segments %v; want the message written out and none", s.serving(), s.segments())
+	}
+}
+
+// waitCheckpointBegun waits until a checkpoint has opened its new segment.
+func waitCheckpointBegun(t *testing.T, s *Spool) {
+	t.Helper()
+	for i := 0; len(s.segments()) < 2; i++ {
 		if i == 500 {
-			t.Fatal("no checkpoint began")
+			t.Fatal("no checkpoint began: no new segment")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
+}
+
+// waitDone waits for done's error, failing the test on one or after d.
+func waitDone(t *testing.T, done <-chan error, d time.Duration, late string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run still in the checkpoint's grace 10 s after it was told to stop")
-	}
-	if s.serving() || len(s.segments()) != 0 {
-		t.Errorf("after Run: serving %v, segments %v; want the message written out and none", s.serving(), s.segments())
+	case <-time.After(d):
+		t.Fatal(late)
 	}
 }

@@ -32,6 +32,18 @@ func tmpfsDir(t *testing.T, size string) string {
 	return d
 }
 
+// tmpfsSpool opens a spool in a "spool" directory on a new tmpfs of size.
+func tmpfsSpool(t *testing.T, size string) (mnt, dir string, s *Spool) {
+	t.Helper()
+	mnt = tmpfsDir(t, size)
+	dir = filepath.Join(mnt, "spool")
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mnt, dir, s
+}
+
 // fillDisk writes a file in dir until the file system is full, leaving
 // about leave bytes; removing the returned path makes room again.
 func fillDisk(t *testing.T, dir string, leave int64) string {
@@ -75,12 +87,7 @@ func fillDisk(t *testing.T, dir string, leave int64) string {
 // running process will claim it again (not Ready; another worker gets
 // ErrBusy) until a restart.
 func TestReview32UnlockAfterFailedMoveFullDisk(t *testing.T) {
-	mnt := tmpfsDir(t, "1m")
-	dir := filepath.Join(mnt, "spool")
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt, dir, s := tmpfsSpool(t, "1m")
 	id := newMessage(t, s, "Subject: full\r\n\r\nbody\r\n")
 	c, err := s.Claim(id)
 	if err != nil {
@@ -146,12 +153,7 @@ func TestReview32MoveRenamedThenUnlock(t *testing.T) {
 // its chunks are never released, so the slot (hotMaxFiles) and the
 // segment's descriptor are gone for the life of the process.
 func TestReview32UnlockLeaksServedSlot(t *testing.T) {
-	mnt := tmpfsDir(t, "8m")
-	dir := filepath.Join(mnt, "spool")
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt, _, s := tmpfsSpool(t, "8m")
 	j := serve(t, s)
 	id := newMessage(t, s, "Subject: big\r\n\r\n"+strings.Repeat("b", 300<<10))
 	if n := s.hot.files.Load(); n != 1 {
@@ -216,12 +218,7 @@ func TestReview32ProbeWaitRoomTwoWaiters(t *testing.T) {
 // again. Every Commit that returned nil must replay with its content, the
 // active segment must always be j.size long, and nothing is torn.
 func TestReview32ProbeFullDiskJournal(t *testing.T) {
-	mnt := tmpfsDir(t, "6m")
-	dir := filepath.Join(mnt, "spool")
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt, dir, s := tmpfsSpool(t, "6m")
 	j := serve(t, s)
 	var enospc, partial int
 	faultAppend = func(f *os.File, b []byte) (int, error) {
@@ -383,12 +380,7 @@ func TestReview32OldSegmentsGrow(t *testing.T) {
 // exit 100, copy:) is never followed by Commit: the client hears 250 for a
 // message the filter was handed empty. Relock must report the failure.
 func TestReview32RelockAfterFailedFiles(t *testing.T) {
-	mnt := tmpfsDir(t, "1m")
-	dir := filepath.Join(mnt, "spool")
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mnt, _, s := tmpfsSpool(t, "1m")
 	serve(t, s)
 	w, err := s.Create(t0)
 	if err != nil {
