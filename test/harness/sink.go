@@ -73,6 +73,11 @@ type SinkOptions struct {
 	MaxConnections int
 	// Args are added to the smtp-sink command line as they are.
 	Args []string
+
+	// DumpDir is where the directory of dump files is made; default
+	// os.TempDir(). Benchmarks put it on a tmpfs so that the sink, which
+	// stands for another machine, does not share the relay's disk.
+	DumpDir string
 }
 
 // SinkMessage is one mail transaction as smtp-sink dumped it.
@@ -121,7 +126,7 @@ type Sink struct {
 func StartSink(t testing.TB, opts SinkOptions) *Sink {
 	t.Helper()
 	bin := need(t, "smtp-sink")
-	dir, err := os.MkdirTemp("", "relaykeeper-sink-")
+	dir, err := os.MkdirTemp(opts.DumpDir, "relaykeeper-sink-")
 	if err != nil {
 		t.Fatalf("harness: sink: %v", err)
 	}
