@@ -22,6 +22,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 	tables := &table.Set{}
 	opts := policy.Options{
 		RelayDomains: p.RelayDomains,
+		Postmaster:   "postmaster@" + cfg.Domain,
 		Client:       p.ClientRestrictions,
 		Helo:         p.HeloRestrictions,
 		Sender:       p.SenderRestrictions,

@@ -68,6 +68,10 @@ type Options struct {
 	// "server none" secrets lines.
 	Trusted      TrustedClients
 	RelayDomains []string
+	// Postmaster is the relay's own postmaster (postmaster@DOMAIN, what
+	// "RCPT TO:<Postmaster>" becomes): a destination for anyone, as RFC
+	// 5321 section 4.5.1 requires of every SMTP server.
+	Postmaster string
 	// The restriction lists, each item as Postfix writes it
 	// ("check_sender_access hash:/etc/postfix/sender_access").
 	Client, Helo, Sender, Relay, Recipient []string
@@ -392,6 +396,9 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 // "user@other"@relay, source routes) never are: they are how open-relay
 // probes get a relay to send elsewhere.
 func (e *Engine) authDestination(rcpt string) bool {
+	if e.opts.Postmaster != "" && strings.EqualFold(rcpt, e.opts.Postmaster) {
+		return true
+	}
 	a, err := envelope.Parse(rcpt)
 	if err != nil || a.Indirect() || a.IsLiteral() {
 		return false

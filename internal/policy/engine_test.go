@@ -261,3 +261,23 @@ func TestParseNetworks(t *testing.T) {
 		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
 	}
 }
+
+// TestPostmasterForAnyone: the relay's own postmaster takes mail from any
+// client (RFC 5321 section 4.5.1), and only that one address: other
+// domains' postmasters and probes dressed as it are still refused.
+func TestPostmasterForAnyone(t *testing.T) {
+	e := engine(t, Options{Postmaster: "postmaster@relay.test"})
+	for rcpt, want := range map[string]bool{
+		"postmaster@relay.test":                     true,
+		"Postmaster@RELAY.TEST":                     true,
+		"postmaster@elsewhere.example":              false,
+		"postmaster%elsewhere.example@relay.test":   false,
+		`"postmaster@relay.test"@elsewhere.example`: false,
+		"abuse@relay.test":                          false,
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+		if got := d.Verdict != Reject; got != want {
+			t.Errorf("RCPT %q from outside: %v %s; want accepted %v", rcpt, d.Verdict, d.Reply(), want)
+		}
+	}
+}

@@ -149,6 +149,7 @@ type commandConn struct {
 	rcptTried bool // a RCPT was given in this transaction
 	bdat      bool // a BDAT chunk was accepted in this transaction
 	errors    int  // 4xx and 5xx replies the client heard
+	overshoot int  // recipients refused past the limit (overshot)
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
 
@@ -299,19 +300,21 @@ const closeFlushTimeout = 5 * time.Second
 // Write carries go-smtp's replies to the client and notes their code. The
 // replies are queued, and written when the client is read next.
 func (c *commandConn) Write(p []byte) (int, error) {
+	n := len(p) // what go-smtp wrote, whatever is said in its place
 	if c.closed {
 		// The session ended with our own reply (textFailed, the
 		// error limit); go-smtp's reply to its end is not sent.
-		return len(p), nil
+		return n, nil
 	}
 	if len(p) >= 4 && (p[3] == ' ' || p[3] == '-') {
 		if code, err := strconv.Atoi(string(p[:3])); err == nil {
 			c.code = code
-			if p[3] == ' ' && code >= 400 && c.verb != "" {
+			if p[3] == ' ' && code >= 400 && c.verb != "" && !c.overshot(code, p) {
 				c.errors++
 			}
 		}
 	}
+	p = c.wording(p)
 	if max := c.srv.opts.MaxMessageSize; max > 0 && c.verb == "EHLO" && len(p) == 10 && bytes.Equal(p[4:], []byte("SIZE\r\n")) {
 		// go-smtp has no size limit (see New) and says SIZE without
 		// one; the client is told the relay's (RFC 1870). go-smtp
@@ -319,7 +322,7 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		if err := c.queue([]byte(string(p[:4]) + "SIZE " + strconv.FormatInt(max, 10) + "\r\n")); err != nil {
 			return 0, err
 		}
-		return len(p), nil
+		return n, nil
 	}
 	err := c.queue(p)
 	if c.handshake && err == nil {
@@ -343,7 +346,46 @@ func (c *commandConn) Write(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// recipientOvershootLimit is how many recipients past the limit a session
+// may send before each one counts as an error: Postfix's
+// smtpd_recipient_overshoot_limit.
+const recipientOvershootLimit = 1000
+
+// overshot reports whether p is go-smtp's refusal of a recipient past the
+// limit (452 4.5.3) that does not count as an error. RFC 5321 section
+// 4.5.3.1.8 has the client send the rest in another transaction; counted
+// as errors, twenty of them would end the session before its DATA, and a
+// client could never deliver a message to more than MaxRecipients+19.
+func (c *commandConn) overshot(code int, p []byte) bool {
+	if c.verb != "RCPT" || code != 452 || !bytes.HasPrefix(p[4:], []byte("4.5.3 ")) {
+		return false
+	}
+	c.overshoot++
+	return c.overshoot <= recipientOvershootLimit
+}
+
+// wording says as Postfix does the replies that go-smtp words its own way.
+// The EHLO and HELO replies start with the server's name (RFC 5321 section
+// 4.1.1.1: a client compares it with its own to find a loop; go-smtp puts
+// "Hello" there), MAIL and RCPT carry RFC 3463's codes for addresses (2.1.0,
+// 2.1.5), and the idle timeout is the text docs/limits.md gives.
+func (c *commandConn) wording(p []byte) []byte {
+	switch {
+	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
+		return []byte("250-" + c.srv.opts.Domain + "\r\n")
+	case c.verb == "HELO" && bytes.HasPrefix(p, []byte("250 2.0.0 Hello ")):
+		return []byte("250 " + c.srv.opts.Domain + "\r\n")
+	case c.verb == "MAIL" && bytes.HasPrefix(p, []byte("250 2.0.0 Roger, accepting mail from ")):
+		return []byte("250 2.1.0 Ok\r\n")
+	case c.verb == "RCPT" && bytes.HasPrefix(p, []byte("250 2.0.0 I'll make sure ")):
+		return []byte("250 2.1.5 Ok\r\n")
+	case bytes.HasPrefix(p, []byte("421 4.4.2 Idle timeout")):
+		return []byte("421 4.4.2 " + c.srv.opts.Domain + " Error: timeout exceeded\r\n")
+	}
+	return p
 }
 
 // reply writes one of our own replies, and counts it if it is an error.
@@ -577,6 +619,12 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		return bytes.Clone(line), nil
 	}
 	text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
+	octets := len(text) + 2 // as sent: trailing blanks count toward the limit
+	if t := strings.TrimRight(text, " \t"); len(t) < len(text) && t != "" {
+		// "QUIT " and "DATA\t": go-smtp takes a five-octet line for a
+		// mangled command; Postfix ignores the trailing space.
+		text, line = t, []byte(t+"\r\n")
+	}
 	verb, arg, _ := strings.Cut(text, " ")
 	verb = strings.ToUpper(verb)
 	refuse := func(r string) ([]byte, error) {
@@ -584,7 +632,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		return nil, c.reply(r)
 	}
 	switch {
-	case tooLong || len(text)+2 > lineLimit(verb):
+	case tooLong || octets > lineLimit(verb):
 		return refuse("500 5.5.2 Error: command line too long")
 	case strings.ContainsAny(text, "\x00\r"):
 		// A NUL or a CR that does not end the line: the whole

@@ -134,9 +134,15 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.refuse("mail", errNeedUTF8)
 	}
 	if from != "" {
-		if _, err := envelope.Parse(from); err != nil {
+		// As for RCPT: go-smtp hands over a quoted local part
+		// without its quotes ("a b"@example.com); it goes on re-quoted.
+		addr, err := envelope.ParseUnquoted(from)
+		if err != nil {
 			return ss.refuse("mail", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
 				Message: "Bad sender address syntax"})
+		}
+		if addr.Quoted {
+			from = addr.String()
 		}
 	}
 	if ss.s.opts.Policy != nil {

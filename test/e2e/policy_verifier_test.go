@@ -41,8 +41,8 @@ func TestVerifierExitCodes(t *testing.T) {
 	c := mustDial(t, r.addr(), "127.0.0.1")
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
 	mustCmd(t, c, "250", "MAIL FROM:<sender@example.org>")
-	mustCmd(t, c, "250 2.0.0 I'll make sure <local@example.net> gets this", "RCPT TO:<local@example.net>")
-	mustCmd(t, c, "250 2.0.0 I'll make sure <remote@example.net> gets this", "RCPT TO:<remote@example.net>")
+	mustCmd(t, c, "250 2.1.5 Ok", "RCPT TO:<local@example.net>")
+	mustCmd(t, c, "250 2.1.5 Ok", "RCPT TO:<remote@example.net>")
 	for _, x := range []struct{ rcpt, want string }{
 		{"reject@example.net", "550 5.1.1 no such user here"},
 		{"tempfail@example.net", "450 4.3.0 mailbox busy, try later"},
