@@ -433,6 +433,10 @@ func TestStatus(t *testing.T) {
 		{"connection refused", Failure, "5.0.0"},
 		{"", Success, "2.0.0"},
 		{"5501 not a code", Failure, "5.0.0"},
+		// The relay's own account of a failure (reply.Account).
+		{"5.6.7 the upstream does not offer SMTPUTF8", Failure, "5.6.7"},
+		{"4.4.6 mail loops", Delay, "4.4.6"},
+		{"4.4.6 a temporary code in a failure notice", Failure, "5.0.0"},
 	}
 	for _, tt := range tests {
 		if got := status(tt.reply, tt.kind); got != tt.want {
@@ -500,5 +504,28 @@ func TestGolden(t *testing.T) {
 		if bytes.ContainsAny(l, "\r\n") {
 			t.Errorf("line %d has a bare CR or LF: %q", i+1, l)
 		}
+	}
+}
+
+// TestOwnAccount: a failure the relay found itself (stored without a reply
+// code, reply.Account) is not put in the upstream's mouth: no "host X
+// said", no Remote-MTA, Diagnostic-Code X-Relaykeeper, and its own status.
+func TestOwnAccount(t *testing.T) {
+	env := testEnv()
+	const account = "5.6.7 <bob@example.net>: the upstream does not offer SMTPUTF8, which this address needs"
+	env.Recipients = []spool.Recipient{{Addr: "bob@example.net", Status: spool.Bounced, Reply: account}}
+	n := parse(t, build(t, env, original, Failure, testOpts()))
+	g := dsnGroups(t, n.parts[1].body)
+	if got := g[1]["diagnostic-code"]; got != "X-Relaykeeper; "+account {
+		t.Errorf("Diagnostic-Code %q; want X-Relaykeeper; %s", got, account)
+	}
+	if got := g[1]["status"]; got != "5.6.7" {
+		t.Errorf("Status %q; want 5.6.7", got)
+	}
+	if got, ok := g[1]["remote-mta"]; ok {
+		t.Errorf("Remote-MTA %q; want none: no server said it", got)
+	}
+	if text := string(n.parts[0].body); strings.Contains(text, " said:") {
+		t.Errorf("the text blames a host:\n%s", text)
 	}
 }

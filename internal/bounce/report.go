@@ -229,6 +229,9 @@ func status(reply string, k Kind) string {
 		}
 		return class + ".0.0"
 	}
+	if e := enhanced(reply); e != "" && (e[0] == '5') == (k == Failure) {
+		return e // the relay's own account, as "5.6.7 ..." (reply.Account)
+	}
 	return [...]string{Failure: "5.0.0", Delay: "4.0.0", Success: "2.0.0"}[k]
 }
 

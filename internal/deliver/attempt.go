@@ -130,7 +130,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				rep = errReply(rr.err)
 			}
 		}
-		r.Reply = rep.String()
+		r.Reply = rep.Account()
 		s.carryOut(verdict, rr, *r, rep, signalled)
 		if r.Status == spool.Deferred && s.expired(env, now) {
 			// Postfix's wording for a message that outlived the queue.
@@ -154,7 +154,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				upstreamReply, stage = re.Reply, re.Stage
 			}
 		}
-		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 {
+		if s.opts.Refusals != nil && r.Status != spool.Sent && upstreamReply.Code >= 400 && !upstreamReply.Local {
 			// Without its file (a write-out failed: the disk is full)
 			// the enforcer cannot encapsulate; recording the result
 			// below fails the same way, and says so.
@@ -422,8 +422,8 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 
 // verdict reads what a refusal (or a refused login) means for the queue.
 func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResult) Verdict {
-	if rr.sent {
-		return VerdictNone
+	if rr.sent || rr.reply.Local {
+		return VerdictNone // no upstream said it
 	}
 	res := Result{Env: env, Rcpt: r, Relay: rr.relay, Reply: rr.reply, Stage: rr.stage}
 	var re *remote.Error

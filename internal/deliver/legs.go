@@ -110,6 +110,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 	defer func() { lg.rcpts = all }()
 	if lg.dst.Error.Code != 0 {
 		rep := lg.dst.Error
+		rep.Local = true // the route's own refusal (a transport's error:)
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{reply: rep, stage: "route", relay: "none"}
 		}

@@ -18,7 +18,8 @@ import (
 
 // utf8HeadersReply is the reply for a message whose headers need SMTPUTF8.
 var utf8HeadersReply = reply.Reply{Code: 554, Enhanced: "5.6.7",
-	Lines: []string{"5.6.7 the upstream does not offer SMTPUTF8, which this message's UTF-8 header fields need (RFC 6532)"}}
+	Lines: []string{"5.6.7 the upstream does not offer SMTPUTF8, which this message's UTF-8 header fields need (RFC 6532)"},
+	Local: true}
 
 // headersNeedUTF8 reports whether the header section of the message r
 // reads holds 8-bit bytes.

@@ -21,6 +21,23 @@ type Reply struct {
 	// Lines are the texts after the code and separator, one per line, each
 	// with its enhanced code (if any) still in front.
 	Lines []string
+	// Local marks a reply that this relay made itself and no server sent
+	// (a route's error, an address the upstream cannot take): it is never
+	// blamed on the upstream, in a notice or by the enforcer.
+	Local bool
+}
+
+// Account is a local reply as the relay's own account of the failure,
+// without the reply code ("5.6.7 the upstream does not offer ..."), as
+// Postfix records a failure it found itself; any other reply is String.
+func (r Reply) Account() string {
+	if !r.Local || r.Code == 0 {
+		return r.String()
+	}
+	if r.Enhanced == "" {
+		return r.Text()
+	}
+	return r.Enhanced + " " + r.Text()
 }
 
 // New is a reply with code and text, one line per line of text; the

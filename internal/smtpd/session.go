@@ -204,8 +204,8 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 // enforce hands an upstream refusal to the enforcer, if any, and returns
 // the reply the client is to hear.
 func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPath string) reply.Reply {
-	if ss.s.opts.Enforcer == nil || rep.Code < 400 {
-		return rep
+	if ss.s.opts.Enforcer == nil || rep.Code < 400 || rep.Local {
+		return rep // a local reply: the upstream never said it
 	}
 	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{
 		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), ClientName: ss.knownName(), Helo: ss.conn.Hostname(),
