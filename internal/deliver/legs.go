@@ -190,12 +190,14 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		return false
 	}
 	var content io.Reader = body
+	prefix := "" // what goes before the content
 	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
 		// The filter hands the message back from its own address; the
 		// client that submitted it travels in a header the reinject
 		// listener reads and removes, so that the enforcer still bans
 		// the right client.
 		hdr := "X-Relaykeeper-Original-Client: " + env.Client + "\r\n"
+		prefix = hdr
 		content = io.MultiReader(strings.NewReader(hdr), body)
 		size += int64(len(hdr))
 	}
@@ -226,8 +228,15 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		}
 		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
 	}
+	eightBit := env.BodyType == "8bit"
+	if _, offered := conn.Extension("8BITMIME"); eightBit && !offered {
+		if r, n, stop, ok := s.downgraded(c, prefix, content); ok {
+			content, size, eightBit = r, n, false
+			defer stop()
+		}
+	}
 	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
-		EightBit: env.BodyType == "8bit", SMTPUTF8: smtputf8}
+		EightBit: eightBit, SMTPUTF8: smtputf8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	reused := wc.carried > 0
 	res, sendErr := conn.Send(ctx, msg)

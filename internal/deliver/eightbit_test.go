@@ -1,0 +1,190 @@
+package deliver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// mixed8bit is a MIME message with 8-bit text at every level: a Latin-1
+// text part, a UTF-8 HTML part, a binary part, a base64 attachment that
+// must come through untouched, and a forwarded message/rfc822 whose own
+// text is 8-bit.
+const mixed8bit = "From: a@example.com\r\nTo: b@example.net\r\nSubject: mixed\r\nMIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"OUTER\"\r\n\r\n" +
+	"preamble\r\n--OUTER\r\n" +
+	"Content-Type: multipart/alternative; boundary=\"ALT\"\r\n\r\n" +
+	"--ALT\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+	"Gr\xfc\xdfe aus K\xf6ln\r\n.leading dot and = sign\r\n" +
+	"--ALT\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+	"<p>Gr\xc3\xbc\xc3\x9fe</p>\r\n" +
+	"--ALT--\r\n" +
+	"--OUTER\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
+	"\x00\x01\xff\xfe\n\r\x80" +
+	"\r\n--OUTER\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+	"JVBERi0xLjQKJcfsj6IK\r\n" +
+	"--OUTER\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+	"Subject: forwarded\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+	"na\xc3\xafve caf\xc3\xa9\r\n" +
+	"--OUTER--\r\nepilogue\r\n"
+
+// leaves returns every leaf part of a message as (media type, decoded
+// body), depth first, following message/rfc822.
+func leaves(t *testing.T, msg string) [][2]string {
+	t.Helper()
+	br := bufio.NewReader(strings.NewReader(msg))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]string
+	var walk func(h textproto.Header, body io.Reader)
+	walk = func(h textproto.Header, body io.Reader) {
+		mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
+		switch {
+		case strings.HasPrefix(mt, "multipart/"):
+			mr := textproto.NewMultipartReader(body, params["boundary"])
+			for {
+				p, err := mr.NextPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				walk(p.Header, p)
+			}
+		case mt == "message/rfc822":
+			ib := bufio.NewReader(body)
+			ih, err := textproto.ReadHeader(ib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walk(ih, ib)
+		default:
+			var r io.Reader = body
+			switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+			case "quoted-printable":
+				r = quotedprintable.NewReader(body)
+			case "base64":
+				r = base64.NewDecoder(base64.StdEncoding, body)
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, [2]string{mt, string(b)})
+		}
+	}
+	walk(h, br)
+	return out
+}
+
+// TestDowngrade: every part decodes to what it was, and nothing 8-bit
+// is left.
+func TestDowngrade(t *testing.T) {
+	var b bytes.Buffer
+	if err := downgrade(&b, strings.NewReader(mixed8bit)); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	if has8bit([]byte(got)) {
+		t.Errorf("8-bit bytes left:\n%s", got)
+	}
+	want := leaves(t, mixed8bit)
+	after := leaves(t, got)
+	if len(after) != len(want) {
+		t.Fatalf("%d leaf parts after; want %d", len(after), len(want))
+	}
+	for i := range want {
+		// Quoted-printable text ends its last line with CRLF as it was;
+		// compare the decoded bytes.
+		if after[i] != want[i] {
+			t.Errorf("part %d: %q; want %q", i, after[i], want[i])
+		}
+	}
+	if !strings.Contains(got, "\r\nJVBERi0xLjQKJcfsj6IK\r\n") {
+		t.Errorf("the base64 attachment was re-encoded:\n%s", got)
+	}
+	if !strings.Contains(got, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n") &&
+		!strings.Contains(got, "Content-Transfer-Encoding: 7bit\r\nContent-Type: message/rfc822\r\n") {
+		t.Errorf("the message/rfc822 part still says 8bit:\n%s", got)
+	}
+	// Without MIME-Version there is nothing to label: as it is.
+	plain := "Subject: old\r\n\r\nGr\xfc\xdfe\r\n"
+	b.Reset()
+	if err := downgrade(&b, strings.NewReader(plain)); err != nil || b.String() != plain {
+		t.Errorf("non-MIME message: %q, %v; want it unchanged", b.String(), err)
+	}
+}
+
+// TestDowngradeToUpstream: toward a real smtp-sink that does not offer
+// 8BITMIME, an 8-bit MIME message arrives 7-bit and whole, without
+// BODY=8BITMIME; toward one that offers it, as it was.
+func TestDowngradeToUpstream(t *testing.T) {
+	for _, no8bit := range []bool{true, false} {
+		sink := harness.StartSink(t, harness.SinkOptions{No8BitMIME: no8bit})
+		sp, err := spool.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := sp.Create(t0)
+		io.WriteString(w, mixed8bit)
+		env := &spool.Envelope{From: "a@example.com", Arrival: t0, BodyType: "8bit", Recipients: rcpts("b@example.net")}
+		if err := w.Prepare(env); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		s := New(Options{Spool: sp, Upstream: sink.Addr(), Clock: &fakeClock{now: t0}, Connections: 1,
+			MinBackoff: time.Minute, MaxBackoff: time.Hour,
+			Dial: &remote.Dialer{Options: remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second}}})
+		sum, err := s.RunOnce(context.Background())
+		if err != nil || sum.Sent != 1 {
+			t.Fatalf("no8bit %v: RunOnce = %+v, %v", no8bit, sum, err)
+		}
+		sink.WaitCount(t, 1, 10*time.Second)
+		got := sink.Messages()[0]
+		data := strings.ReplaceAll(got.Data, "\n", "\r\n")
+		if no8bit {
+			if has8bit([]byte(data)) || strings.Contains(got.MailArgs, "BODY=8BITMIME") {
+				t.Errorf("to a sink without 8BITMIME: MAIL %q, 8-bit data %v", got.MailArgs, has8bit([]byte(data)))
+			}
+			if w, g := leaves(t, mixed8bit), leaves(t, data); len(w) != len(g) || w[3] != g[3] || w[0] != g[0] {
+				t.Errorf("the parts did not arrive whole: %q", g)
+			}
+		} else if !strings.Contains(got.MailArgs, "BODY=8BITMIME") || !has8bit([]byte(data)) {
+			t.Errorf("to a sink with 8BITMIME: MAIL %q; want BODY=8BITMIME and the message as it was", got.MailArgs)
+		}
+	}
+}
+
+// FuzzDowngrade: downgrade never panics, and gives the same output for
+// the same input.
+func FuzzDowngrade(f *testing.F) {
+	for _, s := range []string{mixed8bit, "Subject: x\r\n\r\n\xff", "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n\xe9\r\n--b--\r\n",
+		"MIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\nMIME-Version: 1.0\r\n\r\n\xe9", "MIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var a, b bytes.Buffer
+		errA := downgrade(&a, bytes.NewReader(in))
+		errB := downgrade(&b, bytes.NewReader(in))
+		if (errA == nil) != (errB == nil) || !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("two runs differ: %v / %v", errA, errB)
+		}
+	})
+}
