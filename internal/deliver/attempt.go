@@ -136,7 +136,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			// Postfix's wording for a message that outlived the queue.
 			r.Status = spool.Bounced
 			r.Reply = fmt.Sprintf("message delivery expired after %s in the queue; last reply: %s",
-				now.Sub(env.Arrival).Round(time.Second), rep.String())
+				now.Sub(env.Arrival).Round(time.Second), rep.Account())
 			out.deferred--
 			out.failed++
 		}

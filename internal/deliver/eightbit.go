@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -14,6 +13,416 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
+// Toward an upstream that does not offer 8BITMIME (RFC 6152), a message
+// with 8-bit content must not go as it is (section 3). As Postfix does
+// (disable_mime_output_conversion = no), each MIME leaf part that holds
+// 8-bit octets is sent encoded instead: quoted-printable for text in CRLF
+// lines, base64 for anything else (a lone CR or LF, a NUL, a non-text
+// type), in multiparts nested as deep as they go and in message/rfc822.
+// Everything else goes byte for byte: the header fields, the preamble and
+// epilogue, the boundary lines, every part without 8-bit octets. A message
+// with nothing to convert (all 7-bit, or without MIME-Version: it cannot
+// be labelled, and Postfix sends it as it is) goes unchanged. Conversion
+// breaks a DKIM signature over the body, as it does in Postfix.
+//
+// The walk is line by line and keeps no part in memory. It runs three
+// times: a plan (which leaves need what), a count (the SIZE to declare),
+// and the conversion that is sent.
+
+// maxMIMEDepth bounds the nesting followed: deeper parts go as they are.
+const maxMIMEDepth = 32
+
+// leafAction is what the conversion does with one leaf part.
+type leafAction uint8
+
+const (
+	leafAsIs leafAction = iota
+	leafQP
+	leafBase64
+)
+
+// downgrader walks a message once; plan is filled by the planning walk
+// and followed, leaf by leaf in the same order, by the writing walks.
+type downgrader struct {
+	r      *bufio.Reader
+	w      io.Writer // nil while planning
+	err    error     // the first write error: the walk stops
+	plan   []leafAction
+	leaf   int
+	bounds []string // the enclosing multiparts' boundaries, innermost last
+	// lineStart: the next read begins a line (a long line comes in
+	// pieces, and only a whole line can be a delimiter line);
+	// pieceStart: the last one did.
+	lineStart, pieceStart bool
+}
+
+// planDowngrade reads the message and returns what each leaf needs, and
+// whether anything needs converting at all.
+func planDowngrade(r io.Reader) ([]leafAction, bool, error) {
+	d := &downgrader{r: bufio.NewReaderSize(r, 64<<10), lineStart: true}
+	if err := d.message(); err != nil {
+		return nil, false, err
+	}
+	for _, a := range d.plan {
+		if a != leafAsIs {
+			return d.plan, true, nil
+		}
+	}
+	return d.plan, false, nil
+}
+
+// downgrade writes the message r reads to w converted as plan says.
+func downgrade(w io.Writer, r io.Reader, plan []leafAction) error {
+	d := &downgrader{r: bufio.NewReaderSize(r, 64<<10), w: w, plan: plan, lineStart: true}
+	if err := d.message(); err != nil {
+		return err
+	}
+	return d.err
+}
+
+func (d *downgrader) message() error {
+	h, raw, _, err := d.header()
+	if err != nil {
+		return err
+	}
+	if !h.Has("Mime-Version") {
+		d.write(raw)
+		_, _, err := d.body(leafAsIs)
+		return err
+	}
+	_, err = d.entity(h, raw, 0)
+	return err
+}
+
+// write writes p while converting; planning writes nothing.
+func (d *downgrader) write(p []byte) {
+	if d.w != nil && d.err == nil && len(p) > 0 {
+		_, d.err = d.w.Write(p)
+	}
+}
+
+// line reads the next line, or a piece of a long one, valid until the
+// next read; a delimiter line is a copy the caller may keep. delim is the
+// index in bounds of the multipart it is a delimiter line of (-1 if none),
+// and closing whether it is the closing one ("--B--"). At the end of the
+// message line is what is left, and err io.EOF.
+func (d *downgrader) line() (line []byte, delim int, closing bool, err error) {
+	if d.err != nil {
+		return nil, -1, false, d.err
+	}
+	start := d.lineStart
+	d.pieceStart = start
+	line, err = d.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		d.lineStart = false
+		return line, -1, false, nil
+	}
+	d.lineStart = true
+	if !start {
+		return line, -1, false, err
+	}
+	if delim, closing = d.delimiter(line); delim >= 0 {
+		line = bytes.Clone(line)
+	}
+	return line, delim, closing, err
+}
+
+// delimiter says which enclosing multipart's delimiter line a whole line
+// is: "--" boundary, "--" for the closing one, then white space (RFC 2046
+// section 5.1.1). The innermost wins.
+func (d *downgrader) delimiter(line []byte) (delim int, closing bool) {
+	if len(line) < 3 || line[0] != '-' || line[1] != '-' {
+		return -1, false
+	}
+	s := strings.TrimRight(string(line[2:]), " \t\r\n")
+	for i := len(d.bounds) - 1; i >= 0; i-- {
+		switch s {
+		case d.bounds[i]:
+			return i, false
+		case d.bounds[i] + "--":
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// header reads a header section, up to and including its empty line, as
+// it came (raw) and parsed. A delimiter line before the empty line ends
+// the part there: it comes back as end, not in raw.
+func (d *downgrader) header() (h textproto.Header, raw, end []byte, err error) {
+	for {
+		line, delim, _, err := d.line()
+		if delim >= 0 {
+			return h, raw, line, nil
+		}
+		raw = append(raw, line...)
+		blank := d.pieceStart && (string(line) == "\r\n" || string(line) == "\n")
+		if err != nil && err != io.EOF {
+			return h, raw, nil, err
+		}
+		if blank || err == io.EOF {
+			h, perr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+			if perr != nil {
+				h = textproto.Header{} // not a header that parses: as it is
+			}
+			return h, raw, nil, nil
+		}
+	}
+}
+
+// entity converts one entity whose header h (raw as it came) is read; it
+// returns the delimiter line of an enclosing multipart that ended it, not
+// written, or nil at the end of the message.
+func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, error) {
+	mt, params := mediaType(h)
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	identity := cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary"
+	switch {
+	case depth < maxMIMEDepth && strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
+		d.write(d.containerHeader(h, raw, cte))
+		return d.multipart(params["boundary"], depth)
+	case depth < maxMIMEDepth && (mt == "message/rfc822" || mt == "message/global") && identity:
+		d.write(d.containerHeader(h, raw, cte))
+		ih, iraw, end, err := d.header()
+		if err != nil || end != nil {
+			d.write(iraw)
+			return end, err
+		}
+		return d.entity(ih, iraw, depth+1)
+	}
+	// A leaf.
+	if d.w == nil {
+		act, end, err := d.body(leafAsIs)
+		switch {
+		case !identity:
+			act = leafAsIs // base64, quoted-printable: 7-bit already
+		case act == leafQP && !strings.HasPrefix(mt, "text/"):
+			act = leafBase64
+		}
+		d.plan = append(d.plan, act)
+		return end, err
+	}
+	act := leafAsIs
+	if d.leaf < len(d.plan) {
+		act = d.plan[d.leaf]
+	}
+	d.leaf++
+	if act == leafAsIs {
+		d.write(raw)
+	} else {
+		h = h.Copy()
+		h.Set("Content-Transfer-Encoding", map[leafAction]string{leafQP: "quoted-printable", leafBase64: "base64"}[act])
+		var b bytes.Buffer
+		textproto.WriteHeader(&b, h)
+		d.write(b.Bytes())
+	}
+	_, end, err := d.body(act)
+	return end, err
+}
+
+// containerHeader is a multipart's or message's header as it goes: when
+// its parts are converted, "8bit" or "binary" says 7bit (RFC 2045 section
+// 6.4).
+func (d *downgrader) containerHeader(h textproto.Header, raw []byte, cte string) []byte {
+	if d.w == nil || cte != "8bit" && cte != "binary" {
+		return raw
+	}
+	h = h.Copy()
+	h.Set("Content-Transfer-Encoding", "7bit")
+	var b bytes.Buffer
+	textproto.WriteHeader(&b, h)
+	return b.Bytes()
+}
+
+// multipart converts a multipart body: the preamble, each part after its
+// delimiter line, and the epilogue, up to a delimiter line of an
+// enclosing multipart (returned, not written) or the end.
+func (d *downgrader) multipart(boundary string, depth int) ([]byte, error) {
+	d.bounds = append(d.bounds, boundary)
+	mine := len(d.bounds) - 1
+	defer func() { d.bounds = d.bounds[:mine] }()
+	line, delim, closing, err := d.copyToDelimiter() // the preamble
+	for line != nil && err == nil && delim == mine && !closing {
+		d.write(line)
+		h, raw, end, herr := d.header()
+		switch {
+		case herr != nil:
+			return nil, herr
+		case end != nil:
+			d.write(raw) // a part cut off in its header
+		default:
+			if end, err = d.entity(h, raw, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		if end == nil {
+			return nil, nil // the end of the message, unclosed
+		}
+		line = end
+		delim, closing = d.delimiter(end)
+	}
+	if line == nil || err != nil || delim != mine {
+		return line, err // the end, or an enclosing multipart's line
+	}
+	d.write(line) // our closing line; then the epilogue
+	for {
+		line, delim, _, err = d.copyToDelimiter()
+		if line == nil || err != nil || delim != mine {
+			return line, err
+		}
+		d.write(line) // our boundary again, after the close: text
+	}
+}
+
+// copyToDelimiter copies lines up to the next delimiter line, which it
+// returns unwritten (nil at the end of the message).
+func (d *downgrader) copyToDelimiter() ([]byte, int, bool, error) {
+	for {
+		line, delim, closing, err := d.line()
+		if delim >= 0 {
+			return line, delim, closing, nil
+		}
+		d.write(line)
+		if err == io.EOF {
+			return nil, -1, false, nil
+		}
+		if err != nil {
+			return nil, -1, false, err
+		}
+	}
+}
+
+// body reads a leaf's body up to a delimiter line of an enclosing
+// multipart (returned, not written) or the end. While planning it returns
+// what the body needs; while converting it writes the body as act says.
+// The line break before a delimiter line belongs to the delimiter (RFC
+// 2046 section 5.1.1): it is not encoded, and goes as CRLF after the
+// encoded body.
+func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
+	var enc io.WriteCloser
+	switch {
+	case d.w == nil:
+	case act == leafQP:
+		enc = quotedprintable.NewWriter(writerFunc(d.write))
+	case act == leafBase64:
+		enc = base64.NewEncoder(base64.StdEncoding, &lineWrapper{w: writerFunc(d.write)})
+	}
+	eightBit, binary := false, false
+	var heldBuf [2]byte
+	var held []byte // the last line break, which may be the delimiter's
+	finish := func(end []byte) []byte {
+		if enc == nil {
+			d.write(held)
+			return end
+		}
+		if end == nil {
+			enc.Write(held) // the end of the message: the body's own
+		}
+		enc.Close()
+		d.write([]byte("\r\n"))
+		return end
+	}
+	for {
+		line, delim, _, err := d.line()
+		if delim >= 0 {
+			return plan(eightBit, binary), finish(line), nil
+		}
+		if err != nil && err != io.EOF {
+			return leafAsIs, nil, err
+		}
+		d.emit(enc, held)
+		held = nil
+		content := line
+		if n := len(line); d.lineStart && n > 0 && line[n-1] == '\n' {
+			k := n - 1
+			if k > 0 && line[k-1] == '\r' {
+				k--
+			}
+			content, held = line[:k], heldBuf[:copy(heldBuf[:], line[k:])]
+		}
+		for _, c := range content {
+			switch {
+			case c >= 0x80:
+				eightBit = true
+			case c == 0 || c == '\r' || c == '\n':
+				binary = true // a NUL, a lone CR: not lines of text
+			}
+		}
+		d.emit(enc, content)
+		if err == io.EOF {
+			return plan(eightBit, binary), finish(nil), nil
+		}
+	}
+}
+
+// writerFunc writes through d.write.
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
+}
+
+// emit writes body bytes, through the encoder if there is one.
+func (d *downgrader) emit(enc io.WriteCloser, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if enc != nil {
+		enc.Write(p)
+		return
+	}
+	d.write(p)
+}
+
+// plan is what a leaf with such octets needs.
+func plan(eightBit, binary bool) leafAction {
+	switch {
+	case !eightBit:
+		return leafAsIs
+	case binary:
+		return leafBase64
+	}
+	return leafQP
+}
+
+// lineWrapper breaks base64 into lines of 76 characters (RFC 2045
+// section 6.8).
+type lineWrapper struct {
+	w   io.Writer
+	col int
+}
+
+func (l *lineWrapper) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), 76-l.col)
+		if _, err := l.w.Write(p[:k]); err != nil {
+			return 0, err
+		}
+		p, l.col = p[k:], l.col+k
+		if l.col == 76 && len(p) > 0 {
+			l.w.Write([]byte("\r\n"))
+			l.col = 0
+		}
+	}
+	return n, nil
+}
+
+// mediaType is h's lower-case media type and parameters; text/plain when
+// it has none or one that does not parse (RFC 2045 section 5.2).
+func mediaType(h textproto.Header) (string, map[string]string) {
+	v := h.Get("Content-Type")
+	if v == "" {
+		return "text/plain", nil
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "text/plain", nil
+	}
+	return mt, params
+}
+
 // countWriter counts what is written to it and keeps nothing.
 type countWriter int64
 
@@ -22,201 +431,42 @@ func (n *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Toward an upstream that does not offer 8BITMIME (RFC 6152), a message
-// that came in as BODY=8BITMIME must not go as it is (section 3): as
-// Postfix does (disable_mime_output_conversion = no), every MIME part
-// that holds 8-bit text is sent quoted-printable instead, in parts nested
-// as deep as they go, message/rfc822 included. Every other part and every
-// header field goes through byte for byte. A message without MIME-Version
-// cannot be labelled, and goes as it is, as Postfix sends it. Conversion
-// breaks a DKIM signature over the body, as it does in Postfix.
-
-// maxMIMEDepth bounds the nesting downgrade follows: a message nested
-// deeper is sent as it is.
-const maxMIMEDepth = 32
-
-var errTooDeep = errors.New("MIME parts nested too deep")
-
-// downgrade writes the message r reads to w with its 8-bit parts
-// quoted-printable. On an error, what was written is not a whole message.
-func downgrade(w io.Writer, r io.Reader) error {
-	br := bufio.NewReader(r)
-	h, err := textproto.ReadHeader(br)
-	if err != nil {
-		return err
-	}
-	if !h.Has("Mime-Version") {
-		if err := textproto.WriteHeader(w, h); err != nil {
-			return err
-		}
-		_, err := io.Copy(w, br)
-		return err
-	}
-	return downgradeEntity(w, h, br, 0)
-}
-
-// downgradeEntity writes one entity, header h and body, downgraded.
-func downgradeEntity(w io.Writer, h textproto.Header, body io.Reader, depth int) error {
-	if depth > maxMIMEDepth {
-		return errTooDeep
-	}
-	h, body, err := downgradePart(h, body)
-	if err != nil {
-		return err
-	}
-	if err := textproto.WriteHeader(w, h); err != nil {
-		return err
-	}
-	return downgradeBody(w, h, body, depth)
-}
-
-// downgradePart returns a leaf part's header and body as they go: 8-bit
-// text quoted-printable. Containers (multipart, message) come back with a
-// Content-Transfer-Encoding that RFC 2045 allows them, their body to be
-// downgraded by downgradeBody.
-func downgradePart(h textproto.Header, body io.Reader) (textproto.Header, io.Reader, error) {
-	mt := mediaType(h)
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	if strings.HasPrefix(mt, "multipart/") || mt == "message/rfc822" || mt == "message/global" {
-		if cte == "8bit" || cte == "binary" {
-			h = h.Copy()
-			h.Set("Content-Transfer-Encoding", "7bit")
-		}
-		return h, body, nil
-	}
-	if cte != "" && cte != "7bit" && cte != "8bit" && cte != "binary" {
-		return h, body, nil // base64, quoted-printable: 7-bit already
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		return h, nil, err
-	}
-	if !has8bit(raw) {
-		return h, bytes.NewReader(raw), nil
-	}
-	h = h.Copy()
-	var out bytes.Buffer
-	if cte == "binary" {
-		// Not lines of text: quoted-printable's line breaks would
-		// change it.
-		enc := base64.StdEncoding.EncodeToString(raw)
-		for len(enc) > 76 {
-			out.WriteString(enc[:76] + "\r\n")
-			enc = enc[76:]
-		}
-		out.WriteString(enc + "\r\n")
-		h.Set("Content-Transfer-Encoding", "base64")
-		return h, &out, nil
-	}
-	qw := quotedprintable.NewWriter(&out)
-	if _, err := qw.Write(raw); err != nil {
-		return h, nil, err
-	}
-	if err := qw.Close(); err != nil {
-		return h, nil, err
-	}
-	h.Set("Content-Transfer-Encoding", "quoted-printable")
-	return h, &out, nil
-}
-
-// downgradeBody writes a body whose header is written already: a
-// container's parts downgraded in turn, a leaf's as downgradePart left it.
-func downgradeBody(w io.Writer, h textproto.Header, body io.Reader, depth int) error {
-	mt := mediaType(h)
-	switch {
-	case strings.HasPrefix(mt, "multipart/"):
-		_, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
-		boundary := params["boundary"]
-		if boundary == "" {
-			return errors.New("a multipart part without a boundary")
-		}
-		mr := textproto.NewMultipartReader(body, boundary)
-		mw := textproto.NewMultipartWriter(w)
-		if err := mw.SetBoundary(boundary); err != nil {
-			return err
-		}
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if depth+1 > maxMIMEDepth {
-				return errTooDeep
-			}
-			ph, pbody, err := downgradePart(p.Header, p)
-			if err != nil {
-				return err
-			}
-			pw, err := mw.CreatePart(ph)
-			if err != nil {
-				return err
-			}
-			if err := downgradeBody(pw, ph, pbody, depth+1); err != nil {
-				return err
-			}
-		}
-		return mw.Close()
-	case mt == "message/rfc822" || mt == "message/global":
-		br := bufio.NewReader(body)
-		inner, err := textproto.ReadHeader(br)
+// downgraded returns content (the message as it is to go: prefix, then
+// the claim's content from its start) converted to 7 bits, read as it is
+// converted, its size, and what ends the conversion; ok is false when
+// there is nothing to convert, and the message then goes as it is.
+func (s *Scheduler) downgraded(c *spool.Claim, prefix string, content io.Reader) (r io.Reader, size int64, stop func(), ok bool) {
+	again := func(f func(io.Reader) error) error {
+		body, _, err := c.Content()
 		if err != nil {
 			return err
 		}
-		return downgradeEntity(w, inner, br, depth+1)
+		defer body.Close()
+		return f(io.MultiReader(strings.NewReader(prefix), body))
 	}
-	_, err := io.Copy(w, body)
-	return err
-}
-
-// mediaType is h's lower-case media type; text/plain when it has none or
-// one that does not parse (RFC 2045 section 5.2).
-func mediaType(h textproto.Header) string {
-	v := h.Get("Content-Type")
-	if v == "" {
-		return "text/plain"
-	}
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return "text/plain"
-	}
-	return mt
-}
-
-func has8bit(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return true
-		}
-	}
-	return false
-}
-
-// downgraded returns content (the message as it is to go: prefix, then
-// the claim's content from its start) downgraded to 7 bits, read as it is
-// converted, its size, and what ends the conversion; ok is false when the
-// message cannot be converted (MIME that does not parse), and it then goes
-// as it is, as Postfix sends what it cannot convert. A first pass, which keeps nothing, finds out and counts the
-// size, so that a conversion never fails half-way through a transaction.
-func (s *Scheduler) downgraded(c *spool.Claim, prefix string, content io.Reader) (r io.Reader, size int64, stop func(), ok bool) {
+	var plan []leafAction
+	var convert bool
+	err := again(func(r io.Reader) (err error) {
+		plan, convert, err = planDowngrade(r)
+		return err
+	})
 	var n countWriter
-	again, _, err := c.Content()
-	if err == nil {
-		err = downgrade(&n, io.MultiReader(strings.NewReader(prefix), again))
-		again.Close()
+	if err == nil && convert {
+		err = again(func(r io.Reader) error { return downgrade(&n, r, plan) })
 	}
 	if err != nil {
-		s.log.Warn("8-bit message cannot be converted for an upstream without 8BITMIME; sent as it is",
+		s.log.Warn("8-bit message cannot be read for conversion for an upstream without 8BITMIME; sent as it is",
 			"id", c.ID(), "err", err)
+		return nil, 0, nil, false
+	}
+	if !convert {
 		return nil, 0, nil, false
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pw.CloseWithError(downgrade(pw, content))
+		pw.CloseWithError(downgrade(pw, content, plan))
 	}()
 	// stop ends the conversion, read to its end or not (Send may stop
 	// at a refused MAIL), before the claim's content goes.

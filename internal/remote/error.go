@@ -41,7 +41,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Temporary() bool { return !e.Perm }
 
 // AsReply turns the error into the reply a client should hear: the
-// server's own reply if there was one, else a local 4xx.
+// server's own reply if there was one, else a local 4xx (Local).
 func (e *Error) AsReply() reply.Reply {
 	if e.Reply.Code != 0 && !e.Perm && e.Reply.Permanent() {
 		// A permanent reply that must not fail the message (the
@@ -51,7 +51,8 @@ func (e *Error) AsReply() reply.Reply {
 	if e.Reply.Code != 0 {
 		return e.Reply
 	}
-	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + e.Stage + " failed: " + shortErr(e.Err)}}
+	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + e.Stage + " failed: " + shortErr(e.Err)},
+		Local: true} // no server said it
 }
 
 func shortErr(err error) string {

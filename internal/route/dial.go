@@ -228,7 +228,7 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 				code = "5.1.2"
 			}
 			return nil, rt.Host, &remote.Error{Stage: "dns", Perm: true,
-				Reply: reply.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}}}
+				Reply: reply.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}, Local: true}}
 		}
 		return nil, rt.Host, &remote.Error{Stage: "dns", Err: err}
 	}

@@ -1,6 +1,9 @@
 package route
 
 import (
+	"context"
+	"errors"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 	"os"
 	"testing"
 	"time"
@@ -80,5 +83,20 @@ func TestDialerCredentialsVerify(t *testing.T) {
 		if opts.TLSConfig.ServerName != "192.0.2.1" {
 			t.Errorf("server name %q; want the next hop's", opts.TLSConfig.ServerName)
 		}
+	}
+}
+
+// TestDNSFailureLocal: a next hop that cannot exist fails with the relay's
+// own reply (Local): no upstream said it, so it is never blamed on one.
+func TestDNSFailureLocal(t *testing.T) {
+	s := harness.StartDNS(t, testZone)
+	d, err := NewDialer(DialerOptions{Resolver: &Resolver{Server: s.Addr(), Timeout: time.Second}, ConcurrencyLimit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = d.Dial(context.Background(), d.Route("", "x@nosuch.example"))
+	var re *remote.Error
+	if !errors.As(err, &re) || !re.Perm || re.Reply.Code != 550 || !re.Reply.Local {
+		t.Fatalf("Dial(nosuch.example) = %v; want a permanent 550 made by the relay (Local)", err)
 	}
 }

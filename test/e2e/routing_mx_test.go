@@ -99,8 +99,10 @@ dns_server = %q
 	} {
 		e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<"+c.rcpt+">" })
 		reply := e.Get("reply")
-		if e.Get("result") != "bounced" || !strings.HasPrefix(reply, "550 ") || !hasCode(reply, c.code) {
-			t.Errorf("delivery line for %s: result=%s reply=%q; want bounced with 550 %s", c.rcpt, e.Get("result"), reply, c.code)
+		// The relay's own finding: its account, without a reply code
+		// that would put it in a server's mouth.
+		if e.Get("result") != "bounced" || !strings.HasPrefix(reply, c.code+" ") {
+			t.Errorf("delivery line for %s: result=%s reply=%q; want bounced with %s", c.rcpt, e.Get("result"), reply, c.code)
 		}
 	}
 
@@ -129,17 +131,6 @@ dns_server = %q
 	if mx2.Connections() != 1 {
 		t.Errorf("mx2 had %d connections; want 1", mx2.Connections())
 	}
-}
-
-// hasCode reports whether the enhanced status code appears in reply as a
-// whole word ("5.1.1" is not in "5.1.10").
-func hasCode(reply, code string) bool {
-	for _, f := range strings.FieldsFunc(reply, func(r rune) bool { return r == ' ' || r == ',' || r == ';' || r == '(' || r == ')' }) {
-		if f == code {
-			return true
-		}
-	}
-	return false
 }
 
 func countQuestions(dns *harness.DNSServer, q string) int {
