@@ -112,6 +112,14 @@ type Refusal struct {
 	// Local: the message was submitted on this machine, without a network
 	// client (sendmail, the pickup directory).
 	Local bool
+	// Own: the relay made the message itself (a delivery status notice, a
+	// double bounce, a report: spool.Envelope.Bounce). Its refusal is
+	// reported, never acted on: an encapsulated copy of a notice, refused
+	// in turn, makes another notice, and the relay's own mail feeds itself.
+	// A null sender submitted locally counts as Own too: Postfix's own
+	// notices, as postfix-enforcer sees them. (An encapsulated copy is
+	// known by its marker, and never encapsulated again.)
+	Own bool
 	// From is the envelope sender; To the refused recipients.
 	From string
 	To   []string
@@ -201,8 +209,10 @@ func Decide(p Policy, rf Refusal) Plan {
 	if rf.Host == "" {
 		untrusted = "the upstream is unknown; not acted on"
 	}
-	switch v.Action {
-	case Ban:
+	switch own := rf.Own || rf.Local && rf.From == ""; {
+	case own && (v.Action == Ban || v.Action == BlockDomain || v.Action == Encapsulate):
+		change(Report, "the relay's own message (a notice): never acted on")
+	case v.Action == Ban:
 		switch {
 		case rf.Local:
 			change(Encapsulate, "submitted locally")
@@ -215,7 +225,7 @@ func Decide(p Policy, rf Refusal) Plan {
 		default:
 			pl.Client = banIP(rf.Client)
 		}
-	case BlockDomain:
+	case v.Action == BlockDomain:
 		pl.Domain = v.Domain
 		if pl.Domain == "" {
 			pl.Domain = SenderDomain(rf.From, p.SRS)
@@ -384,6 +394,6 @@ func (l *AlertLimiter) Due(cause string, now time.Time) bool {
 // client from the envelope ("local" for local pickup), the recipient's
 // refusals acted on already from Envelope.Enforced.
 func QueuedRefusal(env *spool.Envelope, rcpt, contentPath string, u Upstream) Refusal {
-	return Refusal{ID: env.ID, Client: clientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", From: env.From,
+	return Refusal{ID: env.ID, Client: clientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", Own: env.Bounce, From: env.From,
 		To: []string{rcpt}, Upstream: u, ContentPath: contentPath, Done: env.Enforced}
 }

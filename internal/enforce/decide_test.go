@@ -125,7 +125,11 @@ func TestDecide(t *testing.T) {
 	}{
 		{"ban", Refusal{Client: client, From: "a@b.example", Upstream: upstream(unsolicited)}, Ban, "203.0.113.7", "", 550},
 		{"ban, welcomelisted", Refusal{Client: friend, Upstream: upstream(unsolicited)}, Encapsulate, "", "the client is on the welcomelist", 550},
-		{"ban, local pickup", Refusal{Local: true, Upstream: upstream(unsolicited)}, Encapsulate, "", "submitted locally", 550},
+		{"ban, local pickup", Refusal{Local: true, From: "a@b.example", Upstream: upstream(unsolicited)}, Encapsulate, "", "submitted locally", 550},
+		{"ban, the relay's own notice", Refusal{Local: true, Own: true, Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
+		{"ban, a local null sender (Postfix's notice)", Refusal{Local: true, Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
+		{"ban, a double bounce", Refusal{Local: true, Own: true, From: "double-bounce@relay.example", Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
+		{"ban, a client's null sender", Refusal{Client: client, Upstream: upstream(unsolicited)}, Ban, "203.0.113.7", "", 550},
 		{"ban, client unknown", Refusal{Upstream: upstream(unsolicited)}, Report, "", "the client is unknown", 550},
 		{"block, sender domain", Refusal{Client: client, From: "a@Sub.Bad.Example", Upstream: upstream(domainRep)}, BlockDomain, "sub.bad.example", "", 550},
 		{"block, the reply's domain", Refusal{Client: client, From: "a@b.example", Upstream: upstream(spfDomain)}, BlockDomain, "spf.example", "", 554},
