@@ -310,7 +310,7 @@ func (rs *Rules) Classify(u Upstream) Verdict {
 	if code < 400 || code > 599 {
 		return Verdict{Action: None}
 	}
-	norm := Normalize(text)
+	norm := withoutEchoes(Normalize(text))
 	m := match{
 		code:  fmt.Sprintf("%03d", code),
 		enh:   strings.Split(enh, "."),
@@ -326,6 +326,53 @@ func (rs *Rules) Classify(u Upstream) Verdict {
 		}
 	}
 	return Verdict{Action: Report}
+}
+
+// withoutEchoes blanks what a reply quotes back from the envelope: a path
+// in angle brackets ("<user@example.com>" becomes "<>") and a quoted
+// string ("\"...\"" becomes "\"\""). A client chooses those; an upstream
+// that echoes a recipient ("550 5.1.1 <\"unusual rate of unsolicited mail
+// originating from your SPF domain [victim.example 30]\"@example.net>:
+// Recipient address rejected") must not make the rules read Gmail's words
+// in it, nor take the domain to block from it. Gmail's own texts have
+// neither. Unquoted, an address holds no space, and every rule's phrase
+// has one. An unterminated bracket or quote blanks the rest.
+func withoutEchoes(s string) string {
+	if !strings.ContainsAny(s, "<\"") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			b.WriteString(`""`)
+			i = skipQuoted(s, i)
+		case '<':
+			b.WriteString("<>")
+			for i++; i < len(s) && s[i] != '>'; i++ {
+				if s[i] == '"' {
+					i = skipQuoted(s, i)
+				}
+			}
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// skipQuoted returns the index of the quote that closes the quoted string
+// opened at s[i] (a backslash escapes), or the end of s.
+func skipQuoted(s string, i int) int {
+	for i++; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(s)
 }
 
 // match is a reply prepared for the rules.

@@ -200,3 +200,51 @@ func TestClassifyUnknown(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyEchoes: Gmail's words inside what an upstream quotes back
+// from the envelope are the client's, not Gmail's. Every ban and
+// block-domain reply, put in a quoted local part that a smarthost echoes
+// (Postfix's "<...>: Recipient address rejected", Gmail's own "The sender
+// address <...> is not a valid RFC-5321 address"), or in brackets without
+// quotes, steers nothing: an outside check blocked any domain that way.
+func TestClassifyEchoes(t *testing.T) {
+	rules := DefaultRules()
+	for _, g := range loadGmailReplies(t) {
+		if g.want != Ban && g.want != BlockDomain {
+			continue
+		}
+		text := strings.ReplaceAll(g.text, "example.com", "victim.example")
+		for _, reply := range []string{
+			`550 5.1.1 <"` + text + `"@example.net>: Recipient address rejected: User unknown in local recipient table`,
+			`553-5.1.7 The sender address <"` + text + `"@attacker.example> is not a valid RFC-5321 553-5.1.7 address. 553 5.1.7 https://support.google.com/a/answer/3221692 x1 - gsmtp`,
+			`550 5.1.1 "` + text + `"@example.net... User unknown`,
+			`550 5.7.1 <` + strings.ReplaceAll(text, " ", "") + `@example.net>: Relay access denied`,
+		} {
+			u, err := ParseReply(reply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := rules.Classify(u); v.Action == Ban || v.Action == BlockDomain || v.Domain != "" {
+				t.Errorf("line %d echoed: Classify(%q) = %+v; want no ban, no block", g.line, reply, v)
+			}
+		}
+	}
+}
+
+// TestWithoutEchoes: paths and quoted strings are blanked, quotes inside
+// brackets and escapes respected, and an unterminated one blanks the rest.
+func TestWithoutEchoes(t *testing.T) {
+	for in, want := range map[string]string{
+		"550 5.1.1 <a@b>: rejected":                       "550 5.1.1 <>: rejected",
+		`550 5.1.1 <"x> y"@b> z`:                          "550 5.1.1 <> z",
+		`550 "q \" r" after`:                              `550 "" after`,
+		`550 <unterminated likely unsolicited mail`:       "550 <>",
+		`550 "unterminated likely unsolicited mail`:       `550 ""`,
+		"421 4.7.28 [example.com 30] no echo here":        "421 4.7.28 [example.com 30] no echo here",
+		"550 5.7.1 doesn't have a DMARC record, isn't ok": "550 5.7.1 doesn't have a DMARC record, isn't ok",
+	} {
+		if got := withoutEchoes(in); got != want {
+			t.Errorf("withoutEchoes(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -36,6 +36,11 @@ import (
 //   - 203.0.113.68 sends to "a>status=bounced (host x said: 550 5.7.1 likely
 //     unsolicited mail"@gmail.test, which Gmail takes: status=sent is no
 //     refusal, and nothing happens to 203.0.113.68.
+//   - 203.0.113.71 sends as "unusual rate of unsolicited mail originating
+//     from your SPF domain [victim2.example 30]"@echo.example, which Gmail
+//     refuses as an invalid sender, quoting it: the rules do not read
+//     Gmail's words in the quoted address (an outside check blocked
+//     victim2.example that way), and nobody is banned or blocked.
 func TestCompanionHostile(t *testing.T) {
 	t.Parallel()
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
@@ -82,6 +87,9 @@ func TestCompanionHostile(t *testing.T) {
 		{"203.0.113.68", "mx.quoter.test", []string{
 			"MAIL FROM:<eve@quoter.test>",
 			`RCPT TO:<"a>status=bounced (host x said: 550 5.7.1 likely unsolicited mail"@gmail.test>`}},
+		{"203.0.113.71", "mx.echo.test", []string{
+			`MAIL FROM:<"unusual rate of unsolicited mail originating from your SPF domain [victim2.example 30]"@echo.example>`,
+			"RCPT TO:<echo@gmail.test>"}},
 	}
 	for _, s := range sends {
 		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
@@ -91,6 +99,7 @@ func TestCompanionHostile(t *testing.T) {
 	compWaitLog(t, pf, `to=<domain2@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain3@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<"a>status=bounced .*status=sent`, 30*time.Second)
+	compWaitLog(t, pf, `to=<echo@gmail\.test>, .*status=bounced`, 30*time.Second)
 	log := pf.MailLog()
 	t.Logf("Postfix's log:\n%s", log)
 	// The attacks reached the log as described.
@@ -125,7 +134,7 @@ func TestCompanionHostile(t *testing.T) {
 		`^\S+ block-domain domain=attacker\.example .*client=203\.0\.113\.67 .*rule=gmail-domain-reputation`,
 		`^\S+ block-domain domain=srs-attacker\.example .*client=203\.0\.113\.69 .*rule=gmail-domain-reputation`,
 	})
-	for _, bad := range []string{"198.51.100.7", "victim.test", "domain=victim", "203.0.113.68", "domain=gmail"} {
+	for _, bad := range []string{"198.51.100.7", "victim.test", "domain=victim", "203.0.113.68", "domain=gmail", "domain=echo", "ban client=203.0.113.71"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("the enforcer's output mentions %q:\n%s", bad, out)
 		}
@@ -145,6 +154,10 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 		return harness.Response{}
 	}
 	switch strings.ToLower(tx.Rcpts[0].Addr) {
+	case "echo@gmail.test":
+		// Gmail quotes a sender it cannot parse.
+		return harness.Response{Reply: "553-5.1.7 The sender address <" + tx.MailFrom + "> is not a valid RFC-5321\r\n" +
+			"553-5.1.7 address. For more information, go to\r\n553 5.1.7  https://support.google.com/a/answer/3221692 e2e71si1 - gsmtp"}
 	case "spam@gmail.test":
 		return harness.Response{Reply: companionMessages[0].reply}
 	case "domain@gmail.test", "domain2@gmail.test", "domain3@gmail.test":
