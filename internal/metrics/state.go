@@ -37,8 +37,10 @@ var (
 		"Messages in the spool, by state (new, ready, claimed, failed, held).", []string{"state"}, nil)
 	queueOldestDesc = prometheus.NewDesc("relaykeeper_queue_oldest_message_age_seconds",
 		"Age of the oldest message in each state.", []string{"state"}, nil)
+	// Not "le": Prometheus keeps that label for histograms' buckets, and
+	// promtool check metrics refuses it on a gauge.
 	queueAgeDesc = prometheus.NewDesc("relaykeeper_queue_messages_by_age",
-		"Messages in the spool by state and age: younger than le seconds.", []string{"state", "le"}, nil)
+		"Messages in the spool by state and age: younger than max_age_seconds.", []string{"state", "max_age_seconds"}, nil)
 	spoolBytesDesc = prometheus.NewDesc("relaykeeper_spool_bytes",
 		"Bytes of message content in the spool.", nil, nil)
 	bansDesc = prometheus.NewDesc("relaykeeper_bans_active",
