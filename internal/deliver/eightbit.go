@@ -44,11 +44,14 @@ const (
 // downgrader walks a message once; plan is filled by the planning walk
 // and followed, leaf by leaf in the same order, by the writing walks.
 type downgrader struct {
-	r      *bufio.Reader
-	w      io.Writer // nil while planning
-	err    error     // the first write error: the walk stops
-	plan   []leafAction
-	leaf   int
+	r    *bufio.Reader
+	w    io.Writer // nil while planning
+	err  error     // the first write error: the walk stops
+	plan []leafAction
+	leaf int
+	// junk8: a preamble or epilogue holds 8-bit octets. Mail readers
+	// ignore that text; it goes with each such octet as '?'.
+	junk8  bool
 	bounds []string // the enclosing multiparts' boundaries, innermost last
 	// lineStart: the next read begins a line (a long line comes in
 	// pieces, and only a whole line can be a delimiter line);
@@ -62,6 +65,9 @@ func planDowngrade(r io.Reader) ([]leafAction, bool, error) {
 	d := &downgrader{r: bufio.NewReaderSize(r, 64<<10), lineStart: true}
 	if err := d.message(); err != nil {
 		return nil, false, err
+	}
+	if d.junk8 {
+		return d.plan, true, nil
 	}
 	for _, a := range d.plan {
 		if a != leafAsIs {
@@ -136,10 +142,13 @@ func (d *downgrader) delimiter(line []byte) (delim int, closing bool) {
 	}
 	s := strings.TrimRight(string(line[2:]), " \t\r\n")
 	for i := len(d.bounds) - 1; i >= 0; i-- {
+		// A boundary may not end in a blank (RFC 2046 section 5.1.1),
+		// but one that does is read as mail readers read it.
+		b := strings.TrimRight(d.bounds[i], " \t")
 		switch s {
-		case d.bounds[i]:
+		case b:
 			return i, false
-		case d.bounds[i] + "--":
+		case b + "--":
 			return i, true
 		}
 	}
@@ -161,13 +170,37 @@ func (d *downgrader) header() (h textproto.Header, raw, end []byte, err error) {
 			return h, raw, nil, err
 		}
 		if blank || err == io.EOF {
-			h, perr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-			if perr != nil {
-				h = textproto.Header{} // not a header that parses: as it is
-			}
-			return h, raw, nil, nil
+			return parseHeader(raw), raw, nil, nil
 		}
 	}
+}
+
+// parseHeader parses a header section for its fields; a line that is no
+// field (no colon, not a continuation) is left out of the parse, as mail
+// readers skip it, and stays in the raw header that goes on.
+func parseHeader(raw []byte) textproto.Header {
+	if h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw))); err == nil {
+		return h
+	}
+	var kept []byte
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		if bytes.IndexByte(line, ':') > 0 || len(line) > 0 && (line[0] == ' ' || line[0] == '\t') ||
+			len(bytes.TrimRight(line, "\r\n")) == 0 {
+			kept = append(kept, line...)
+		}
+	}
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(kept)))
+	return h
+}
+
+// transferEncoding is a part's Content-Transfer-Encoding, lower case,
+// without a comment ("8bit (utf-8)").
+func transferEncoding(h textproto.Header) string {
+	v := h.Get("Content-Transfer-Encoding")
+	if i := strings.IndexAny(v, "( \t;"); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
 }
 
 // entity converts one entity whose header h (raw as it came) is read; it
@@ -175,7 +208,7 @@ func (d *downgrader) header() (h textproto.Header, raw, end []byte, err error) {
 // written, or nil at the end of the message.
 func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, error) {
 	mt, params := mediaType(h)
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	cte := transferEncoding(h)
 	identity := cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary"
 	switch {
 	case depth < maxMIMEDepth && strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
@@ -194,8 +227,10 @@ func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, 
 	if d.w == nil {
 		act, end, err := d.body(leafAsIs)
 		switch {
-		case !identity:
-			act = leafAsIs // base64, quoted-printable: 7-bit already
+		case !identity && act != leafAsIs:
+			// Labelled base64 or quoted-printable, yet 8-bit: the
+			// label is wrong, and only base64 carries such octets.
+			act = leafBase64
 		case act == leafQP && !strings.HasPrefix(mt, "text/"):
 			act = leafBase64
 		}
@@ -274,13 +309,25 @@ func (d *downgrader) multipart(boundary string, depth int) ([]byte, error) {
 	}
 }
 
-// copyToDelimiter copies lines up to the next delimiter line, which it
-// returns unwritten (nil at the end of the message).
+// copyToDelimiter copies a preamble or an epilogue, lines up to the next
+// delimiter line, which it returns unwritten (nil at the end of the
+// message), with 8-bit octets as '?'.
 func (d *downgrader) copyToDelimiter() ([]byte, int, bool, error) {
 	for {
 		line, delim, closing, err := d.line()
 		if delim >= 0 {
 			return line, delim, closing, nil
+		}
+		if eightBitIn(line) {
+			d.junk8 = true
+			if d.w != nil {
+				line = bytes.Clone(line)
+				for i, c := range line {
+					if c >= 0x80 {
+						line[i] = '?'
+					}
+				}
+			}
 		}
 		d.write(line)
 		if err == io.EOF {
@@ -315,8 +362,16 @@ func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
 			d.write(held)
 			return end
 		}
-		if end == nil {
-			enc.Write(held) // the end of the message: the body's own
+		if end == nil && len(held) > 0 {
+			// The end of the message: the line break is the body's
+			// own. Quoted-printable writes it as the CRLF that ends
+			// the text; base64 encodes it, and its line ends below.
+			enc.Write(held)
+			enc.Close()
+			if act == leafBase64 {
+				d.write([]byte("\r\n"))
+			}
+			return end
 		}
 		enc.Close()
 		d.write([]byte("\r\n"))
@@ -329,6 +384,9 @@ func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
 		}
 		if err != nil && err != io.EOF {
 			return leafAsIs, nil, err
+		}
+		if len(line) == 0 && err == io.EOF {
+			return plan(eightBit, binary), finish(nil), nil
 		}
 		d.emit(enc, held)
 		held = nil
@@ -353,6 +411,15 @@ func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
 			return plan(eightBit, binary), finish(nil), nil
 		}
 	}
+}
+
+func eightBitIn(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // writerFunc writes through d.write.

@@ -217,3 +217,29 @@ func has8bit(b []byte) bool {
 	}
 	return false
 }
+
+// TestDowngradeReview35: from a second review of the conversion, each
+// case fails on the code before it.
+func TestDowngradeReview35(t *testing.T) {
+	// A single-part message ending in CRLF gains no empty line.
+	msg := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9 \r\nline two\r\n"
+	out, _ := convert(t, msg)
+	if got := leaves(t, out); len(got) != 1 || got[0][1] != "caf\xc3\xa9 \r\nline two\r\n" {
+		t.Errorf("single part decodes to %q; want it as it was", got)
+	}
+	// Nothing 8-bit reaches the upstream: a boundary with a trailing
+	// blank, a header line that is no field, an encoding with a comment,
+	// 8-bit under a base64 label, 8-bit in the preamble and epilogue.
+	for name, msg := range map[string]string{
+		"boundary with a blank": "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B \"\r\n\r\n--B \r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n--B --\r\n",
+		"broken header line":    "X-Broken header without colon\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n",
+		"encoding comment":      "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit (utf-8)\r\n\r\ncaf\xc3\xa9\r\n",
+		"8-bit labelled base64": "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\ncaf\xc3\xa9\r\n",
+		"preamble, epilogue":    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\nPr\xc3\xa9ambule\r\n--B\r\n\r\nx\r\n--B--\r\n\xc3\xa9pilogue\r\n",
+	} {
+		out, converted := convert(t, msg)
+		if !converted || has8bit([]byte(out)) {
+			t.Errorf("%s: converted %v, 8-bit left in %q", name, converted, out)
+		}
+	}
+}

@@ -136,6 +136,10 @@ type Refusal struct {
 	Done []string
 }
 
+// own reports a refusal of the relay's own message (Own), or of a local
+// null sender (Postfix's own notice).
+func (rf Refusal) own() bool { return rf.Own || rf.Local && rf.From == "" }
+
 // Plan is what Decide says to do about a refusal. It is a value: the relay
 // and the companion carry it out in their own ways, and the scheduler
 // reads Action to keep (Pace, Alert) or settle the mail.
@@ -209,7 +213,7 @@ func Decide(p Policy, rf Refusal) Plan {
 	if rf.Host == "" {
 		untrusted = "the upstream is unknown; not acted on"
 	}
-	switch own := rf.Own || rf.Local && rf.From == ""; {
+	switch own := rf.own(); {
 	case own && (v.Action == Ban || v.Action == BlockDomain || v.Action == Encapsulate):
 		change(Report, "the relay's own message (a notice): never acted on")
 	case v.Action == Ban:

@@ -373,6 +373,11 @@ func encapsulatedFile(path string) bool {
 
 func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
 	e.MailLog.Report(rf.ID, ipString(rf.Client), rf.From, rf.To, v.Rule, why, rf.Reply.String())
+	if rf.own() {
+		// A refused report, notice or double bounce: a report about it,
+		// refused in turn, would make the next one.
+		return
+	}
 	e.notifyAdmin(rf, v, why)
 }
 

@@ -115,3 +115,39 @@ func TestDailyLimitKeepsMail(t *testing.T) {
 		t.Errorf("%d admin-alert lines; want 1:\n%s", n, ml.String())
 	}
 }
+
+// TestAdminReportNoLoop: a report to the administrator that the upstream
+// refuses makes no report about itself. From a review: the refusal of a
+// report ("the relay's own message") was reported, and that report,
+// refused in turn, made the next one, for every reply the rules map to a
+// report, a ban or an encapsulation.
+func TestAdminReportNoLoop(t *testing.T) {
+	for _, text := range []string{
+		"550-5.7.1 Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 x1 - gsmtp",
+		"451 4.3.0 Temporary local problem",
+	} {
+		sp, err := spool.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp,
+			RelayAddress: "postmaster@relay.example", Admin: "admin@gmail.test", MailLog: maillog.New(nil)}
+		// A client's refused message: one report, as before.
+		e.Act(context.Background(), Refusal{ID: "Q1", Local: true, From: "a@b.example", To: []string{"c@gmail.test"}, Upstream: upstream(text)})
+		for round := range 5 {
+			ents, err := sp.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != 1 {
+				t.Fatalf("%q, round %d: %d messages queued; want the one report", text, round, len(ents))
+			}
+			env, _, err := sp.Read(ents[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The upstream refuses the report with the same reply.
+			e.Act(context.Background(), QueuedRefusal(env, "admin@gmail.test", "", Upstream{Reply: upstream(text).Reply}))
+		}
+	}
+}

@@ -349,16 +349,34 @@ func withoutEchoes(s string) string {
 			i = skipQuoted(s, i)
 		case '<':
 			b.WriteString("<>")
-			for i++; i < len(s) && s[i] != '>'; i++ {
-				if s[i] == '"' {
-					i = skipQuoted(s, i)
-				}
-			}
+			i = pathEnd(s, i)
 		default:
 			b.WriteByte(s[i])
 		}
 	}
 	return b.String()
+}
+
+// pathEnd returns the index of the '>' that closes the path opened at
+// s[i], past quoted strings in it. A quote that does not close ends at
+// the first '>' after the '<' instead ("<x\"@example.com>", which Gmail
+// refuses with 5.1.7): it must not blank Gmail's own words after it.
+func pathEnd(s string, i int) int {
+	first := strings.IndexByte(s[i:], '>')
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '>':
+			return j
+		case '"':
+			if j = skipQuoted(s, j); j == len(s) {
+				if first < 0 {
+					return len(s)
+				}
+				return i + first
+			}
+		}
+	}
+	return len(s)
 }
 
 // skipQuoted returns the index of the quote that closes the quoted string

@@ -235,13 +235,15 @@ func TestClassifyEchoes(t *testing.T) {
 // brackets and escapes respected, and an unterminated one blanks the rest.
 func TestWithoutEchoes(t *testing.T) {
 	for in, want := range map[string]string{
-		"550 5.1.1 <a@b>: rejected":                       "550 5.1.1 <>: rejected",
-		`550 5.1.1 <"x> y"@b> z`:                          "550 5.1.1 <> z",
-		`550 "q \" r" after`:                              `550 "" after`,
-		`550 <unterminated likely unsolicited mail`:       "550 <>",
-		`550 "unterminated likely unsolicited mail`:       `550 ""`,
-		"421 4.7.28 [example.com 30] no echo here":        "421 4.7.28 [example.com 30] no echo here",
-		"550 5.7.1 doesn't have a DMARC record, isn't ok": "550 5.7.1 doesn't have a DMARC record, isn't ok",
+		`553 5.1.7 The sender address <x"@b> is not valid`: "553 5.1.7 The sender address <> is not valid",
+		`553 5.1.7 The sender address <"x@b> is not valid`: "553 5.1.7 The sender address <> is not valid",
+		"550 5.1.1 <a@b>: rejected":                        "550 5.1.1 <>: rejected",
+		`550 5.1.1 <"x> y"@b> z`:                           "550 5.1.1 <> z",
+		`550 "q \" r" after`:                               `550 "" after`,
+		`550 <unterminated likely unsolicited mail`:        "550 <>",
+		`550 "unterminated likely unsolicited mail`:        `550 ""`,
+		"421 4.7.28 [example.com 30] no echo here":         "421 4.7.28 [example.com 30] no echo here",
+		"550 5.7.1 doesn't have a DMARC record, isn't ok":  "550 5.7.1 doesn't have a DMARC record, isn't ok",
 	} {
 		if got := withoutEchoes(in); got != want {
 			t.Errorf("withoutEchoes(%q) = %q; want %q", in, got, want)
