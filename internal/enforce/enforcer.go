@@ -74,6 +74,11 @@ type Enforcer struct {
 	Now     func() time.Time
 
 	alerts AlertLimiter
+	// reports: the administrator hears of one kind of report (rule and
+	// why) once an hour; the mail log has every one. An upstream that
+	// answers everything with a reply no rule knows would otherwise mail
+	// the administrator once per refused message.
+	reports AlertLimiter
 }
 
 // Outcome says what the enforcer did and what becomes of the refused
@@ -376,6 +381,9 @@ func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
 	if rf.own() {
 		// A refused report, notice or double bounce: a report about it,
 		// refused in turn, would make the next one.
+		return
+	}
+	if !e.reports.Due(v.Rule+"\x00"+why, e.now()) {
 		return
 	}
 	e.notifyAdmin(rf, v, why)

@@ -151,3 +151,41 @@ func TestAdminReportNoLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminReportsLimited: the administrator hears of one kind of report
+// once an hour, however many messages an upstream refuses with a reply no
+// rule knows; the mail log has every one.
+func TestAdminReportsLimited(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	var log bytes.Buffer
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp, Now: clk.Now,
+		RelayAddress: "postmaster@relay.example", Admin: "admin@relay.example", MailLog: maillog.New(&log)}
+	unknown := upstream("451 4.3.0 Temporary local problem")
+	queued := func() int {
+		ents, err := sp.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	for i := range 5 {
+		e.Act(context.Background(), Refusal{ID: fmt.Sprintf("Q%d", i), Client: netip.MustParseAddr("203.0.113.9"),
+			From: "a@b.example", To: []string{"c@gmail.test"}, Upstream: unknown})
+	}
+	if n := queued(); n != 1 {
+		t.Errorf("%d reports queued for five refusals in a minute; want 1", n)
+	}
+	if n := strings.Count(log.String(), " report "); n != 5 {
+		t.Errorf("%d report lines in the mail log; want 5", n)
+	}
+	clk.Advance(AlertEvery)
+	e.Act(context.Background(), Refusal{ID: "Q9", Client: netip.MustParseAddr("203.0.113.9"),
+		From: "a@b.example", To: []string{"c@gmail.test"}, Upstream: unknown})
+	if n := queued(); n != 2 {
+		t.Errorf("%d reports queued after an hour; want 2", n)
+	}
+}
