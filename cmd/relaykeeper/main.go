@@ -184,6 +184,12 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 }
 
 func (r *relay) runServer() int {
+	// Caught from the start, not once everything listens: a SIGTERM
+	// that comes while the listeners open (a stop right after a start)
+	// still shuts down cleanly, instead of killing the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
@@ -358,9 +364,6 @@ func (r *relay) runServer() int {
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			r.reopenLogs()
