@@ -184,9 +184,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 }
 
 func (r *relay) runServer() int {
-	// Caught from the start, not once everything listens: a SIGTERM
-	// that comes while the listeners open (a stop right after a start)
-	// still shuts down cleanly, instead of killing the process.
+	// Caught before the listeners open: a stop right after a start shuts down cleanly.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -354,8 +352,7 @@ func (r *relay) runServer() int {
 	mode := r.cfg.Describe(r.cfg.Upstream(), r.sched != nil)
 	started := []any{"version", version, "pid", os.Getpid(), "listen", addrs, "spool", r.spool.Dir(), "mode", mode}
 	if fe != nil && fe.httpAddr != "" {
-		// Off a terminal (systemd, a container) this line is the only
-		// place that says where the dashboard is.
+		// Off a terminal (systemd, a container) only this line says where the dashboard is.
 		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
 	}
 	r.log.Info("relaykeeper started", started...)
