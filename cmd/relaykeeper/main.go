@@ -184,10 +184,11 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 }
 
 func (r *relay) runServer() int {
-	// Caught before the listeners open: a stop right after a start shuts down cleanly.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	// Caught before the listeners open, a stop apart: HUPs never crowd it out.
+	sigs, hups := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer func() { signal.Stop(sigs); signal.Stop(hups) }()
 	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
@@ -361,8 +362,11 @@ func (r *relay) runServer() int {
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})
 	}
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+	for sig := os.Signal(nil); sig == nil; {
+		select {
+		case sig = <-sigs:
+			r.log.Info("stopping", "signal", sig.String())
+		case <-hups:
 			r.reopenLogs()
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
 			r.reloads.All()
@@ -374,16 +378,12 @@ func (r *relay) runServer() int {
 			if r.sched != nil {
 				r.sched.Kick(true)
 			}
-			continue
 		}
-		r.log.Info("stopping", "signal", sig.String())
-		break
 	}
 
-	// Reverse order: the POP3 and admin servers, then no new SMTP
-	// sessions, sessions finish or are cut, then the ticker and the poll
-	// loop end, and the scheduler lets deliveries under way end and
-	// releases its claims.
+	// Reverse order: the POP3 and admin servers, then no new SMTP sessions,
+	// sessions finish or are cut, then the ticker and the poll loop end, and
+	// the scheduler lets deliveries under way end and releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
 	fe.shutdown(sctx)

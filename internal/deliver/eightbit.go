@@ -39,6 +39,12 @@ const (
 	leafAsIs leafAction = iota
 	leafQP
 	leafBase64
+	// Labelled quoted-printable or base64 yet holding 8-bit octets: the
+	// label stays, and what readers would decode stays the same. An 8-bit
+	// octet goes as =XX in quoted-printable (which readers take raw), and
+	// is dropped from base64 (whose readers skip what is not base64).
+	leafEscapeQP
+	leafDrop8
 )
 
 // downgrader walks a message once; plan is filled by the planning walk
@@ -183,14 +189,33 @@ func parseHeader(raw []byte) textproto.Header {
 		return h
 	}
 	var kept []byte
+	keep := false // the field the continuation lines belong to is kept
 	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
-		if bytes.IndexByte(line, ':') > 0 || len(line) > 0 && (line[0] == ' ' || line[0] == '\t') ||
-			len(bytes.TrimRight(line, "\r\n")) == 0 {
+		switch {
+		case len(line) > 0 && (line[0] == ' ' || line[0] == '\t'):
+		case len(bytes.TrimRight(line, "\r\n")) == 0:
+			keep = true // the end of the header
+		default:
+			i := bytes.IndexByte(line, ':')
+			keep = i > 0 && fieldName(line[:i])
+		}
+		if keep {
 			kept = append(kept, line...)
 		}
 	}
 	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(kept)))
 	return h
+}
+
+// fieldName reports a header field name: printable ASCII, no colon (RFC
+// 5322 section 2.2).
+func fieldName(b []byte) bool {
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // transferEncoding is a part's Content-Transfer-Encoding, lower case,
@@ -227,10 +252,12 @@ func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, 
 	if d.w == nil {
 		act, end, err := d.body(leafAsIs)
 		switch {
+		case !identity && act != leafAsIs && cte == "quoted-printable":
+			act = leafEscapeQP
+		case !identity && act != leafAsIs && cte == "base64":
+			act = leafDrop8
 		case !identity && act != leafAsIs:
-			// Labelled base64 or quoted-printable, yet 8-bit: the
-			// label is wrong, and only base64 carries such octets.
-			act = leafBase64
+			act = leafBase64 // another encoding: only base64 carries it
 		case act == leafQP && !strings.HasPrefix(mt, "text/"):
 			act = leafBase64
 		}
@@ -242,7 +269,7 @@ func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, 
 		act = d.plan[d.leaf]
 	}
 	d.leaf++
-	if act == leafAsIs {
+	if act == leafAsIs || act == leafEscapeQP || act == leafDrop8 {
 		d.write(raw)
 	} else {
 		h = h.Copy()
@@ -349,6 +376,8 @@ func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
 	var enc io.WriteCloser
 	switch {
 	case d.w == nil:
+	case act == leafEscapeQP || act == leafDrop8:
+		enc = &octetFilter{w: writerFunc(d.write), escape: act == leafEscapeQP}
 	case act == leafQP:
 		enc = quotedprintable.NewWriter(writerFunc(d.write))
 	case act == leafBase64:
@@ -360,6 +389,10 @@ func (d *downgrader) body(act leafAction) (leafAction, []byte, error) {
 	finish := func(end []byte) []byte {
 		if enc == nil {
 			d.write(held)
+			return end
+		}
+		if f, ok := enc.(*octetFilter); ok {
+			f.Write(held) // copied as it came, 8-bit octets aside
 			return end
 		}
 		if end == nil && len(held) > 0 {
@@ -421,6 +454,29 @@ func eightBitIn(b []byte) bool {
 	}
 	return false
 }
+
+// octetFilter passes 7-bit octets on as they are, and an 8-bit one as
+// =XX (escape) or not at all.
+type octetFilter struct {
+	w      io.Writer
+	escape bool
+}
+
+func (f *octetFilter) Write(p []byte) (int, error) {
+	var b []byte
+	for _, c := range p {
+		switch {
+		case c < 0x80:
+			b = append(b, c)
+		case f.escape:
+			b = append(b, '=', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		}
+	}
+	f.w.Write(b)
+	return len(p), nil
+}
+
+func (f *octetFilter) Close() error { return nil }
 
 // writerFunc writes through d.write.
 type writerFunc func([]byte)

@@ -235,11 +235,33 @@ func TestDowngradeReview35(t *testing.T) {
 		"broken header line":    "X-Broken header without colon\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n",
 		"encoding comment":      "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit (utf-8)\r\n\r\ncaf\xc3\xa9\r\n",
 		"8-bit labelled base64": "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\ncaf\xc3\xa9\r\n",
+		"mbox From line":        "From a@b.example Mon Jan  1 12:00:00 2024\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n",
+		"leading continuation":  " folded junk\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n",
+		"8-bit field name":      "X-\xc3\xa9: y\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\ncaf\xc3\xa9\r\n",
 		"preamble, epilogue":    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\nPr\xc3\xa9ambule\r\n--B\r\n\r\nx\r\n--B--\r\n\xc3\xa9pilogue\r\n",
 	} {
 		out, converted := convert(t, msg)
 		if !converted || has8bit([]byte(out)) {
 			t.Errorf("%s: converted %v, 8-bit left in %q", name, converted, out)
+		}
+	}
+}
+
+// TestDowngradeKeepsDecoding: a part labelled quoted-printable or base64
+// that holds 8-bit octets decodes to what it did: quoted-printable gets
+// each such octet as =XX, base64 loses them (its readers skip them).
+func TestDowngradeKeepsDecoding(t *testing.T) {
+	for name, msg := range map[string]string{
+		"quoted-printable": "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nna=C3=AFve caf\xc3\xa9 soft=\r\nbreak\r\n",
+		"base64":           "MIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0x\xa0LjQK\r\n",
+	} {
+		out, converted := convert(t, msg)
+		if !converted || has8bit([]byte(out)) {
+			t.Errorf("%s: converted %v, 8-bit left in %q", name, converted, out)
+		}
+		want := leaves(t, strings.ReplaceAll(msg, "\xa0", ""))
+		if got := leaves(t, out); len(got) != 1 || got[0] != want[0] {
+			t.Errorf("%s: decodes to %q; want %q", name, got, want)
 		}
 	}
 }

@@ -74,8 +74,9 @@ type Enforcer struct {
 	Now     func() time.Time
 
 	alerts AlertLimiter
-	// reports: the administrator hears of one kind of report (rule and
-	// why) once an hour; the mail log has every one. An upstream that
+	// reports: the administrator hears of one kind of report (the rule,
+	// and the verdict it gave) once an hour; the mail log has every one.
+	// Not the reason's text: it names hosts and domains a client picks. An upstream that
 	// answers everything with a reply no rule knows would otherwise mail
 	// the administrator once per refused message.
 	reports AlertLimiter
@@ -383,7 +384,7 @@ func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
 		// refused in turn, would make the next one.
 		return
 	}
-	if !e.reports.Due(v.Rule+"\x00"+why, e.now()) {
+	if !e.reports.Due(v.Rule+"\x00"+v.Action.String(), e.now()) {
 		return
 	}
 	e.notifyAdmin(rf, v, why)

@@ -189,3 +189,24 @@ func TestAdminReportsLimited(t *testing.T) {
 		t.Errorf("%d reports queued after an hour; want 2", n)
 	}
 }
+
+// TestAdminReportsLimitedByRule: the limiter's key is the rule, not the
+// reason's text, which names the upstream and the sender's domain: a
+// client sending to hosts it controls got one report per message.
+func TestAdminReportsLimitedByRule(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp, Now: newFakeClock().Now,
+		RelayAddress: "postmaster@relay.example", Admin: "admin@relay.example", MailLog: maillog.New(nil)}
+	for i := range 20 {
+		u := upstream("550-5.7.1 Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 x1 - gsmtp")
+		u.Host = fmt.Sprintf("mx%d.attacker.example[198.51.100.%d]", i, i)
+		e.Act(context.Background(), Refusal{ID: fmt.Sprintf("Q%d", i), Client: netip.MustParseAddr("203.0.113.9"),
+			From: "a@b.example", To: []string{"c@gmail.test"}, Upstream: u})
+	}
+	if ents, _ := sp.List(); len(ents) != 1 {
+		t.Errorf("%d reports queued for 20 refusals from 20 untrusted hosts; want 1", len(ents))
+	}
+}
