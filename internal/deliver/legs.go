@@ -240,6 +240,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	reused := wc.carried > 0
 	res, sendErr := conn.Send(ctx, msg)
+	s.rateDone(lg.dst)
 	body.Close()
 	wc.carried++
 	if sendErr != nil && reused && try == 0 && (res == nil || res.Mail.Code == 0) && ctx.Err() == nil {
@@ -526,6 +527,8 @@ type deadDest struct {
 
 // rateWait keeps destination_rate_delay between deliveries to a
 // destination; the worker waits, since it holds the destination's only slot.
+// The delay counts from the end of the delivery before (rateDone), so the
+// upstream sees at least that gap however long a delivery takes to start.
 func (s *Scheduler) rateWait(ctx context.Context, rt route.Destination) {
 	_, delay := s.paced(rt.Key, 0, rt.RateDelay)
 	if delay <= 0 {
@@ -545,6 +548,19 @@ func (s *Scheduler) rateWait(ctx context.Context, rt route.Destination) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// rateDone starts a destination's rate delay when a delivery ends.
+func (s *Scheduler) rateDone(rt route.Destination) {
+	_, delay := s.paced(rt.Key, 0, rt.RateDelay)
+	if delay <= 0 {
+		return
+	}
+	s.mu.Lock()
+	if next := s.clock.Now().Add(delay); next.After(s.nextStart[rt.Key]) {
+		s.nextStart[rt.Key] = next
+	}
+	s.mu.Unlock()
 }
 
 // contentFilter is where an unfiltered message goes first: its own FILTER
