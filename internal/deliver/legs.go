@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
@@ -230,7 +231,19 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	}
 	eightBit := env.BodyType == "8bit"
 	if _, offered := conn.Extension("8BITMIME"); eightBit && !offered {
-		if r, n, stop, ok := s.downgraded(c, prefix, content); ok {
+		open := func() (io.ReadCloser, error) {
+			body, _, err := c.Content()
+			if err != nil {
+				return nil, err
+			}
+			return readCloser{io.MultiReader(strings.NewReader(prefix), body), body}, nil
+		}
+		r, n, stop, ok, err := eightbit.Converted(open)
+		if err != nil {
+			s.log.Warn("8-bit message cannot be read for conversion for an upstream without 8BITMIME; sent as it is",
+				"id", c.ID(), "err", err)
+		}
+		if ok {
 			content, size, eightBit = r, n, false
 			defer stop()
 		}
@@ -618,4 +631,10 @@ func (s *Scheduler) feedback(key string, ok bool) {
 	} else if w > 1 {
 		s.windows[key] = w - 1
 	}
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

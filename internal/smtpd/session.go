@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
+	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -502,9 +503,25 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if err != nil {
 		return ss.storageError(err)
 	}
+	eightBit := env.BodyType == "8bit"
+	if _, offered := ss.upstream.Extension("8BITMIME"); eightBit && !offered {
+		// As the store-and-forward path does: 8-bit leaves go encoded
+		// (RFC 6152 section 3).
+		r, n, stop, ok, err := eightbit.Converted(func() (io.ReadCloser, error) {
+			r, _, err := w.Content()
+			return io.NopCloser(r), err
+		})
+		if err != nil {
+			return ss.storageError(err)
+		}
+		if ok {
+			body, size, eightBit = r, n, false
+			defer stop()
+		}
+	}
 	ss.upMsg.Body = body
 	ss.upMsg.Size = size
-	ss.upMsg.EightBit = env.BodyType == "8bit"
+	ss.upMsg.EightBit = eightBit
 	ss.upMsg0 = ss.upMsg.To
 	rep, err := ss.upstream.Data(ss.upMsg)
 	ss.upMsg = nil

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"slices"
 	"strings"
 	"testing"
@@ -143,4 +145,32 @@ func matchReply(got, want reply) bool {
 		return got.code() == want.code() && len(got) == 1
 	}
 	return slices.Equal(got, want)
+}
+
+// TestProxyDowngrade: through the proxy, an 8-bit MIME message declared
+// BODY=8BITMIME reaches a real smtp-sink that does not offer 8BITMIME in
+// 7 bits (RFC 6152 section 3), its text quoted-printable, without BODY=;
+// the client hears the sink's own 250.
+func TestProxyDowngrade(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{No8BitMIME: true})
+	r, _ := startProxy(t, sink.Addr())
+	const text = "Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln, = und mehr\r\n"
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> BODY=8BITMIME")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250 2.0.0 Ok", "From: alice@example.org\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s.", text)
+	sink.WaitCount(t, 1, 10*time.Second)
+	m := sink.Messages()[0]
+	data := strings.ReplaceAll(m.Data, "\n", "\r\n")
+	_, body, _ := strings.Cut(data, "\r\n\r\n")
+	decoded, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(body)))
+	if strings.ContainsFunc(data, func(r rune) bool { return r >= 0x80 }) || strings.Contains(m.MailArgs, "BODY=") ||
+		err != nil || string(decoded) != text || !strings.Contains(data, "Content-Transfer-Encoding: quoted-printable") {
+		t.Errorf("sink got MAIL %q, data %q; want 7 bits, no BODY=, quoted-printable that decodes to %q", m.MailArgs, data, text)
+	}
 }

@@ -1,4 +1,4 @@
-package deliver
+package eightbit
 
 import (
 	"bytes"

@@ -1,19 +1,5 @@
-package deliver
-
-import (
-	"bufio"
-	"bytes"
-	"encoding/base64"
-	"io"
-	"mime"
-	"mime/quotedprintable"
-	"strings"
-
-	"github.com/emersion/go-message/textproto"
-	"github.com/relaykeeper/relaykeeper/internal/spool"
-)
-
-// Toward an upstream that does not offer 8BITMIME (RFC 6152), a message
+// Package eightbit converts 8-bit MIME messages to 7 bits. Toward an
+// upstream that does not offer 8BITMIME (RFC 6152), a message
 // with 8-bit content must not go as it is (section 3). As Postfix does
 // (disable_mime_output_conversion = no), each MIME leaf part that holds
 // 8-bit octets is sent encoded instead: quoted-printable for text in CRLF
@@ -28,6 +14,19 @@ import (
 // The walk is line by line and keeps no part in memory. It runs three
 // times: a plan (which leaves need what), a count (the SIZE to declare),
 // and the conversion that is sent.
+package eightbit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+)
 
 // maxMIMEDepth bounds the nesting followed: deeper parts go as they are.
 const maxMIMEDepth = 32
@@ -554,22 +553,23 @@ func (n *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// downgraded returns content (the message as it is to go: prefix, then
-// the claim's content from its start) converted to 7 bits, read as it is
-// converted, its size, and what ends the conversion; ok is false when
-// there is nothing to convert, and the message then goes as it is.
-func (s *Scheduler) downgraded(c *spool.Claim, prefix string, content io.Reader) (r io.Reader, size int64, stop func(), ok bool) {
+// Converted returns the message that open reads, converted to 7 bits as
+// it is read, with its size (for SIZE=) and what ends the conversion; ok
+// is false when there is nothing to convert, and the message then goes
+// as it is. open is called three times (a plan, a count, the conversion),
+// so it must give the same message each time.
+func Converted(open func() (io.ReadCloser, error)) (r io.Reader, size int64, stop func(), ok bool, err error) {
 	again := func(f func(io.Reader) error) error {
-		body, _, err := c.Content()
+		body, err := open()
 		if err != nil {
 			return err
 		}
 		defer body.Close()
-		return f(io.MultiReader(strings.NewReader(prefix), body))
+		return f(body)
 	}
 	var plan []leafAction
 	var convert bool
-	err := again(func(r io.Reader) (err error) {
+	err = again(func(r io.Reader) (err error) {
 		plan, convert, err = planDowngrade(r)
 		return err
 	})
@@ -577,25 +577,25 @@ func (s *Scheduler) downgraded(c *spool.Claim, prefix string, content io.Reader)
 	if err == nil && convert {
 		err = again(func(r io.Reader) error { return downgrade(&n, r, plan) })
 	}
-	if err != nil {
-		s.log.Warn("8-bit message cannot be read for conversion for an upstream without 8BITMIME; sent as it is",
-			"id", c.ID(), "err", err)
-		return nil, 0, nil, false
+	if err != nil || !convert {
+		return nil, 0, nil, false, err
 	}
-	if !convert {
-		return nil, 0, nil, false
+	body, err := open()
+	if err != nil {
+		return nil, 0, nil, false, err
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pw.CloseWithError(downgrade(pw, content, plan))
+		pw.CloseWithError(downgrade(pw, body, plan))
 	}()
-	// stop ends the conversion, read to its end or not (Send may stop
-	// at a refused MAIL), before the claim's content goes.
+	// stop ends the conversion, read to its end or not (the upstream may
+	// refuse MAIL), before the caller lets the content go.
 	stop = func() {
 		pr.Close()
 		<-done
+		body.Close()
 	}
-	return pr, int64(n), stop, true
+	return pr, int64(n), stop, true, nil
 }
