@@ -551,17 +551,20 @@ func (sess *session) quit() bool {
 		sess.reply("+OK bye")
 		return false
 	}
+	var msg string
 	if sess.opts.NoDelete {
-		sess.reply("+OK bye (nothing deleted: --pop-no-delete)")
-		return false
+		msg = "+OK bye (nothing deleted: --pop-no-delete)"
+	} else if removed, kept := sess.mbox.commit(sess.log); kept > 0 {
+		msg = fmt.Sprintf("-ERR [SYS/TEMP] %d deleted messages not removed: in use; try again later", kept)
+	} else {
+		n, _ := sess.mbox.stat()
+		sess.log.Info("pop3: logout", "user", sess.user, "removed", removed)
+		msg = fmt.Sprintf("+OK bye (%d messages removed, %d left)", removed, n)
 	}
-	removed, kept := sess.mbox.commit(sess.log)
-	n, _ := sess.mbox.stat()
-	if kept > 0 {
-		sess.reply("-ERR [SYS/TEMP] %d deleted messages not removed: in use; try again later", kept)
-		return false
-	}
-	sess.log.Info("pop3: logout", "user", sess.user, "removed", removed)
-	sess.reply("+OK bye (%d messages removed, %d left)", removed, n)
+	// The lock goes before the reply: a client that logs in again as
+	// soon as it hears it finds the maildrop free.
+	sess.mbox.close()
+	sess.mbox = nil
+	sess.reply("%s", msg)
 	return false
 }
