@@ -62,6 +62,15 @@ type nopLogger struct{}
 func (nopLogger) Printf(string, ...any) {}
 func (nopLogger) Println(...any)        {}
 
+// waitRenewable sleeps until the relay renews tok before using it: three
+// quarters of its life are gone (internal/auth renews then).
+func (g *gmailOAuth) waitRenewable(tok string) {
+	g.mu.Lock()
+	at := g.issued[tok].Add(-g.lifetime/4 + time.Second)
+	g.mu.Unlock()
+	time.Sleep(time.Until(at))
+}
+
 func (g *gmailOAuth) token(w http.ResponseWriter, r *http.Request) {
 	r.ParseForm()
 	id, secret, ok := r.BasicAuth()
@@ -185,7 +194,7 @@ func (s *gmailSession) Logout() error { return nil }
 // revokes is dropped and replaced at the next attempt.
 func TestOAuth2Refresh(t *testing.T) {
 	t.Parallel()
-	g := newGmailOAuth(t, 4*time.Second)
+	g := newGmailOAuth(t, 12*time.Second)
 	dir := t.TempDir()
 	secrets := filepath.Join(dir, "client.auth")
 	line := fmt.Sprintf("client oauth2 me@gmail.com cid.apps.googleusercontent.com,GOCSPX-s3cret,1//0grefresh,%s/token\n", g.tokens.URL)
@@ -225,16 +234,17 @@ func TestOAuth2Refresh(t *testing.T) {
 	send(2)
 	waitDelivered(2, "ya29.token-1")
 
-	// 2. Three of its four seconds later the server would still take
-	// it, but the relay refreshes first.
-	time.Sleep(3200 * time.Millisecond)
+	// 2. Once three quarters of its life are gone the server would
+	// still take it, but the relay refreshes first. (Twelve seconds of
+	// life: a loaded machine took eight to deliver the first two.)
+	g.waitRenewable("ya29.token-1")
 	send(3)
 	waitDelivered(3, "ya29.token-2")
 
 	// 3. The token endpoint refuses: the message waits, and the relay
 	// says why, as an error.
 	g.setFail(true)
-	time.Sleep(3200 * time.Millisecond)
+	g.waitRenewable("ya29.token-2")
 	send(4)
 	e := waitDeferred(4)
 	if e != nil && e.Get("result") != "deferred" {
