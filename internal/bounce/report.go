@@ -159,7 +159,11 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 			}
 			b.WriteString(field("Original-Recipient", orcpt))
 		}
-		b.WriteString(field("Final-Recipient", "rfc822; "+r.Addr))
+		addrType := "rfc822; "
+		if !ascii([]byte(r.Addr)) {
+			addrType = "utf-8; " // RFC 6533 section 3
+		}
+		b.WriteString(field("Final-Recipient", addrType+r.Addr))
 		b.WriteString(field("Action", actions[k]))
 		reply := reason(env, r)
 		b.WriteString(field("Status", status(reply, k)))
@@ -186,11 +190,18 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 	p.eightBit = !ascii(p.body)
 	fields := []string{"Content-Description", "Delivery report", "Content-Type", "message/delivery-status"}
 	if p.eightBit {
-		fields = append(fields, "Content-Transfer-Encoding", "8bit")
+		// message/delivery-status is ASCII only; a UTF-8 address or
+		// reply makes it RFC 6533's message/global-delivery-status.
+		fields = []string{"Content-Description", "Delivery report", "Content-Type", globalStatus,
+			"Content-Transfer-Encoding", "8bit"}
 	}
 	p.header = header(fields...)
 	return p
 }
+
+// globalStatus is the delivery status part's type when it holds UTF-8
+// (RFC 6533 section 6.2); the report's report-type names it too.
+const globalStatus = "message/global-delivery-status"
 
 // actions are the Action field's values (RFC 3464 section 2.3.3). A
 // success notice is only sent when the upstream took no DSN request, so
@@ -291,6 +302,11 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 		ctype = "text/rfc822-headers"
 	}
 	p := part{body: data, eightBit: !ascii(data)}
+	if !ascii(headerSection(data, cut)) {
+		// A UTF-8 header field (RFC 6532) is allowed in RFC 6533's
+		// types only.
+		ctype = map[bool]string{false: "message/global", true: "message/global-headers"}[headersOnly]
+	}
 	fields := []string{"Content-Description", desc, "Content-Type", ctype}
 	if p.eightBit {
 		// RFC 2046 section 5.2.1: message/rfc822 may not be encoded
