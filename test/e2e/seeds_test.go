@@ -298,3 +298,30 @@ func TestSeedForwardOnDisconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestSeedMailqPipeline: the Postfix guide's
+//
+//	mailq -bp | grep 'Connection refused' -B1 | grep -E '^[0-9A-Z]' | cut -d' ' -f1 | postsuper -d -
+//
+// with relaykeeper queue for mailq and postsuper, deletes the messages
+// deferred because the upstream refused the connection, and only those.
+func TestSeedMailqPipeline(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	ids := spoolMessages(t, spool, 3)
+	bin := harness.Binary(t)
+	if _, errOut, code := opsCmd(t, "", "queue", "hold", ids[2], "--spool-dir", spool); code != 0 {
+		t.Fatalf("queue hold %s: exit %d: %s", ids[2], code, errOut)
+	}
+	runClient(t, "--as-client", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), "--spool-dir", spool)
+
+	pipeline := fmt.Sprintf(`%[1]s queue --spool-dir %[2]s | grep 'Connection refused' -B1 | grep -E '^[0-9A-Z]' | cut -d' ' -f1 | %[1]s queue delete --spool-dir %[2]s -`, bin, spool)
+	out, errOut, code := runBinary(t, "bash", "", "-c", pipeline)
+	t.Logf("pipeline: exit %d\n%s%s", code, out, errOut)
+	if code != 0 || strings.Count(out, ": deleted (was ready)") != 2 {
+		t.Errorf("the guide's pipeline: exit %d, output:\n%s%s\nwant both refused messages deleted", code, out, errOut)
+	}
+	if got := idsIn(spoolFiles(t, spool), "content", "envelope.held"); !slices.Equal(got, ids[2:]) {
+		t.Errorf("left in the spool: %v; want only the held %s", spoolFiles(t, spool), ids[2])
+	}
+}
