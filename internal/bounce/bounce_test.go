@@ -577,3 +577,37 @@ func TestInternationalized(t *testing.T) {
 		t.Errorf("8-bit body: parts %q, %q; want message/delivery-status, message/rfc822", n.parts[1].ctype, n.parts[2].ctype)
 	}
 }
+
+// TestExpired: a recipient that outlived the queue failed for want of
+// time, not because anyone refused it: its Status stays in class 4 (the
+// last deferral's, else 4.4.7 "delivery time expired"), as Postfix and
+// RFC 3463 have it, so that a bounce processor does not take it for a
+// hard bounce and drop the address; the last SMTP reply is the
+// Diagnostic-Code.
+func TestExpired(t *testing.T) {
+	for _, tt := range []struct {
+		last                 string
+		status, remote, diag string
+	}{
+		{"451 4.3.0 Try again later", "4.3.0", "dns; smtp.example.net", "smtp; 451 4.3.0 Try again later"},
+		{"421 service not available", "4.0.0", "dns; smtp.example.net", "smtp; 421 service not available"},
+		{"4.4.1 upstream connect failed: Connection refused", "4.4.1", "",
+			"X-Relaykeeper; " + Expired(5*24*time.Hour, "4.4.1 upstream connect failed: Connection refused")},
+		{"", "4.4.7", "", "X-Relaykeeper; " + strings.TrimSpace(Expired(5*24*time.Hour, ""))},
+	} {
+		env := testEnv()
+		env.Recipients = []spool.Recipient{{Addr: "erin@example.net", Status: spool.Bounced, Reply: Expired(5*24*time.Hour, tt.last)}}
+		n := parse(t, build(t, env, original, Failure, testOpts()))
+		g := dsnGroups(t, n.parts[1].body)
+		if len(g) != 2 {
+			t.Fatalf("%q: %d field groups; want 2", tt.last, len(g))
+		}
+		if g[1]["action"] != "failed" || g[1]["status"] != tt.status || g[1]["remote-mta"] != tt.remote || g[1]["diagnostic-code"] != tt.diag {
+			t.Errorf("last reply %q: Action %q, Status %q, Remote-MTA %q, Diagnostic-Code %q; want failed, %q, %q, %q",
+				tt.last, g[1]["action"], g[1]["status"], g[1]["remote-mta"], g[1]["diagnostic-code"], tt.status, tt.remote, tt.diag)
+		}
+		if text := strings.Join(strings.Fields(string(n.parts[0].body)), " "); !strings.Contains(text, "<erin@example.net>: message delivery expired after 120h0m0s in the queue") {
+			t.Errorf("last reply %q: text part does not say the message expired:\n%s", tt.last, n.parts[0].body)
+		}
+	}
+}

@@ -97,6 +97,30 @@ func explain(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) strin
 	return reply
 }
 
+// expiredWords start the account of a recipient that outlived the queue,
+// and lastWords lead to the last reply it had, in Expired's wording.
+const (
+	expiredWords = "message delivery expired after "
+	lastWords    = " in the queue; last reply: "
+)
+
+// Expired is the account of a recipient still deferred after age in the
+// queue (max_queue_lifetime), with the last reply it had.
+func Expired(age time.Duration, last string) string {
+	return expiredWords + age.String() + lastWords + last
+}
+
+// expiredLast returns the last reply in an account Expired wrote, and
+// whether reply is one.
+func expiredLast(reply string) (string, bool) {
+	rest, ok := strings.CutPrefix(reply, expiredWords)
+	if !ok {
+		return "", false
+	}
+	_, last, ok := strings.Cut(rest, strings.TrimSpace(lastWords)) // reason trims an empty one's space
+	return strings.TrimSpace(last), ok
+}
+
 // reason is what went wrong for r: its own reply, or else the message's
 // (a refused connection, a reply to MAIL or DATA, which concern every
 // recipient).
@@ -166,7 +190,20 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 		b.WriteString(field("Final-Recipient", addrType+r.Addr))
 		b.WriteString(field("Action", actions[k]))
 		reply := reason(env, r)
-		b.WriteString(field("Status", status(reply, k)))
+		st := status(reply, k)
+		if last, ok := expiredLast(reply); ok {
+			// Failed for want of time, not refused: the last
+			// deferral's status, as Postfix keeps it, else RFC
+			// 3463's "delivery time expired"; both in class 4, so
+			// that no bounce processor counts it as a hard bounce.
+			if st = status(last, Delay); st == "4.0.0" && last == "" {
+				st = "4.4.7"
+			}
+			if _, smtp := replyCode(last); smtp {
+				reply = last
+			}
+		}
+		b.WriteString(field("Status", st))
 		_, smtp := replyCode(reply)
 		if smtp && host != "" {
 			b.WriteString(field("Remote-MTA", "dns; "+host))
