@@ -156,6 +156,15 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 		return r
 	}
 	c, err := lockYoung(s, id)
+	if err != nil && act == Delete && !errors.Is(err, spool.ErrNotFound) && !errors.Is(err, spool.ErrBusy) {
+		// No claim without a readable envelope; deleting needs
+		// nothing from it.
+		st, rerr := s.RemoveUnreadable(id)
+		if rerr == nil {
+			r.From, r.Outcome, r.Detail = st.String(), Done, "deleted"
+			return r
+		}
+	}
 	if err != nil {
 		return lockFailed(s, r, err)
 	}
