@@ -22,10 +22,10 @@ import (
 var queueCommands = map[string][]string{
 	"list":    {"sender", "recipient", "reply", "state"},
 	"show":    {"body"},
-	"delete":  {"all", "match"},
-	"hold":    {"all", "match"},
-	"release": {"all", "match"},
-	"retry":   {"all", "match"},
+	"delete":  {"all", "match", "state"},
+	"hold":    {"all", "match", "state"},
+	"release": {"all", "match", "state"},
+	"retry":   {"all", "match", "state"},
 	"flush":   nil,
 }
 
@@ -111,8 +111,8 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return usage("queue flush takes no arguments (queue retry ID makes one message due)")
 	case *all && *match != "":
 		return usage("--all and --match exclude each other")
-	case (*all || *match != "") && len(pos) > 0:
-		return usage("give message ids or --all or --match, not both")
+	case (*all || *match != "" || *state != "") && len(pos) > 0:
+		return usage("give message ids or --all, --match or --state, not both")
 	}
 	for _, id := range pos {
 		if id != "-" && !spool.ValidID(id) {
@@ -147,8 +147,8 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	act := queueActions[name]
 	var ids []string
 	switch {
-	case act == queue.Flush || *all || *match != "":
-		if ids, err = queue.Select(sp, act, queue.Selector{All: *all || act == queue.Flush, Match: *match}); err != nil {
+	case act == queue.Flush || *all || *match != "" || f.States != nil:
+		if ids, err = queue.Select(sp, act, queue.Selector{All: *all || act == queue.Flush, Match: *match, States: f.States}); err != nil {
 			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
 			return exitFailure
 		}

@@ -6,7 +6,11 @@
 // report-type=delivery-status and three parts: a human-readable text/plain,
 // a machine-readable message/delivery-status (RFC 3464), and the original
 // message as message/rfc822 or only its header section as
-// text/rfc822-headers. Who gets which notice follows the client's DSN
+// text/rfc822-headers. About an internationalized message (a UTF-8
+// recipient, reply or header field) the status part is
+// message/global-delivery-status and the original message/global or
+// message/global-headers, as RFC 6533 says. Who gets which notice follows
+// the client's DSN
 // parameters (RFC 3461): NOTIFY per recipient, RET and ENVID per message.
 // A notice is marked Auto-Submitted: auto-replied (RFC 3834), is sent from
 // the null sender, and is never sent about a message that is itself a
@@ -200,6 +204,10 @@ func Build(w io.Writer, env *spool.Envelope, content io.Reader, k Kind, rcpts []
 	} else {
 		mid = "<" + now.UTC().Format("20060102150405") + "." + rand.Text()[:12] + "@" + opts.ReportingMTA + ">"
 	}
+	reportType := "delivery-status"
+	if parts[1].header.Get("Content-Type") == globalStatus {
+		reportType = "global-delivery-status" // the status part's subtype (RFC 6522)
+	}
 	fields := []string{
 		"From", "MAILER-DAEMON@" + opts.ReportingMTA + " (Mail Delivery System)",
 		"To", env.From,
@@ -208,7 +216,7 @@ func Build(w io.Writer, env *spool.Envelope, content io.Reader, k Kind, rcpts []
 		"Message-Id", mid,
 		"Auto-Submitted", "auto-replied",
 		"MIME-Version", "1.0",
-		"Content-Type", `multipart/report; report-type=delivery-status; boundary="` + boundary + `"`,
+		"Content-Type", `multipart/report; report-type=` + reportType + `; boundary="` + boundary + `"`,
 	}
 	for _, p := range parts {
 		if p.eightBit {

@@ -328,8 +328,11 @@ func TestReturnedOriginal(t *testing.T) {
 		{"larger than default", "FULL", Failure, original + strings.Repeat("y", DefaultMaxReturnSize), false, 0, "text/rfc822-headers", headers, false, "Undelivered Message Headers"},
 		{"no limit", "FULL", Failure, big, false, -1, "message/rfc822", big, false, "Undelivered Message"},
 		{"exactly the limit", "FULL", Failure, original, false, int64(len(original)), "message/rfc822", original, false, "Undelivered Message"},
-		{"8-bit", "FULL", Failure, eight, false, 0, "message/rfc822", eight, true, "Undelivered Message"},
-		{"8-bit headers", "HDRS", Failure, eight, false, 0, "text/rfc822-headers", eight[:strings.Index(eight, "\r\n\r\n")+2], true, "Undelivered Message Headers"},
+		// UTF-8 header fields (RFC 6532) go back in RFC 6533's types;
+		// an 8-bit body alone does not need them.
+		{"8-bit", "FULL", Failure, eight, false, 0, "message/global", eight, true, "Undelivered Message"},
+		{"8-bit headers", "HDRS", Failure, eight, false, 0, "message/global-headers", eight[:strings.Index(eight, "\r\n\r\n")+2], true, "Undelivered Message Headers"},
+		{"8-bit body", "FULL", Failure, original + "H\xc3\xa4llo\r\n", false, 0, "message/rfc822", original + "H\xc3\xa4llo\r\n", true, "Undelivered Message"},
 		{"odd bytes", "FULL", Failure, odd, false, 0, "message/rfc822", odd, false, "Undelivered Message"},
 		{"headers cut at a line", "HDRS", Failure, original, false, 50, "text/rfc822-headers", "Return-Path: <alice@example.org>\r\n", false, "Undelivered Message Headers"},
 		{"header only message", "FULL", Failure, "Subject: x\r\n", false, 0, "message/rfc822", "Subject: x\r\n", false, "Undelivered Message"},
@@ -527,5 +530,84 @@ func TestOwnAccount(t *testing.T) {
 	}
 	if text := string(n.parts[0].body); strings.Contains(text, " said:") {
 		t.Errorf("the text blames a host:\n%s", text)
+	}
+}
+
+// TestInternationalized: a notice about an SMTPUTF8 message whose failed
+// recipient, reply or header is UTF-8 uses RFC 6533's types, since
+// message/delivery-status, message/rfc822 and text/rfc822-headers are
+// ASCII only; a notice with nothing but an 8-bit body keeps RFC 3464's.
+func TestInternationalized(t *testing.T) {
+	const utf8Original = "From: Jörg <jörg@exämple.org>\r\nSubject: grüße\r\n\r\ncafé\r\n"
+	env := testEnv()
+	env.Recipients = []spool.Recipient{{Addr: "mañana@example.net", Status: spool.Bounced,
+		ORCPT: "utf-8;mañana@example.net", Reply: "550 5.1.1 no such user"}}
+
+	for _, tc := range []struct {
+		name, ret string
+		want      []string
+	}{
+		{"full", "FULL", []string{"text/plain", "message/global-delivery-status", "message/global"}},
+		{"headers", "HDRS", []string{"text/plain", "message/global-delivery-status", "message/global-headers"}},
+	} {
+		env.Ret = tc.ret
+		n := parse(t, build(t, env, utf8Original, Failure, testOpts()))
+		if _, params, _ := n.header.ContentType(); params["report-type"] != "global-delivery-status" {
+			t.Errorf("%s: report-type = %q; want global-delivery-status", tc.name, params["report-type"])
+		}
+		var types []string
+		for _, p := range n.parts {
+			types = append(types, p.ctype)
+		}
+		if diff := cmp.Diff(tc.want, types); diff != "" {
+			t.Errorf("%s: part types (-want +got):\n%s", tc.name, diff)
+		}
+		if g := dsnGroups(t, n.parts[1].body); len(g) < 2 || g[1]["final-recipient"] != "utf-8; mañana@example.net" {
+			t.Errorf("%s: Final-Recipient = %q; want the utf-8 address type", tc.name, g[len(g)-1]["final-recipient"])
+		}
+	}
+
+	// An ASCII envelope and header with an 8-bit body: RFC 3464's types.
+	env = testEnv()
+	n := parse(t, build(t, env, "Subject: x\r\n\r\ncafé\r\n", Failure, testOpts()))
+	if _, params, _ := n.header.ContentType(); params["report-type"] != "delivery-status" {
+		t.Errorf("8-bit body: report-type = %q; want delivery-status", params["report-type"])
+	}
+	if n.parts[1].ctype != "message/delivery-status" || n.parts[2].ctype != "message/rfc822" {
+		t.Errorf("8-bit body: parts %q, %q; want message/delivery-status, message/rfc822", n.parts[1].ctype, n.parts[2].ctype)
+	}
+}
+
+// TestExpired: a recipient that outlived the queue failed for want of
+// time, not because anyone refused it: its Status stays in class 4 (the
+// last deferral's, else 4.4.7 "delivery time expired"), as Postfix and
+// RFC 3463 have it, so that a bounce processor does not take it for a
+// hard bounce and drop the address; the last SMTP reply is the
+// Diagnostic-Code.
+func TestExpired(t *testing.T) {
+	for _, tt := range []struct {
+		last                 string
+		status, remote, diag string
+	}{
+		{"451 4.3.0 Try again later", "4.3.0", "dns; smtp.example.net", "smtp; 451 4.3.0 Try again later"},
+		{"421 service not available", "4.0.0", "dns; smtp.example.net", "smtp; 421 service not available"},
+		{"4.4.1 upstream connect failed: Connection refused", "4.4.1", "",
+			"X-Relaykeeper; " + Expired(5*24*time.Hour, "4.4.1 upstream connect failed: Connection refused")},
+		{"", "4.4.7", "", "X-Relaykeeper; " + strings.TrimSpace(Expired(5*24*time.Hour, ""))},
+	} {
+		env := testEnv()
+		env.Recipients = []spool.Recipient{{Addr: "erin@example.net", Status: spool.Bounced, Reply: Expired(5*24*time.Hour, tt.last)}}
+		n := parse(t, build(t, env, original, Failure, testOpts()))
+		g := dsnGroups(t, n.parts[1].body)
+		if len(g) != 2 {
+			t.Fatalf("%q: %d field groups; want 2", tt.last, len(g))
+		}
+		if g[1]["action"] != "failed" || g[1]["status"] != tt.status || g[1]["remote-mta"] != tt.remote || g[1]["diagnostic-code"] != tt.diag {
+			t.Errorf("last reply %q: Action %q, Status %q, Remote-MTA %q, Diagnostic-Code %q; want failed, %q, %q, %q",
+				tt.last, g[1]["action"], g[1]["status"], g[1]["remote-mta"], g[1]["diagnostic-code"], tt.status, tt.remote, tt.diag)
+		}
+		if text := strings.Join(strings.Fields(string(n.parts[0].body)), " "); !strings.Contains(text, "<erin@example.net>: message delivery expired after 120h0m0s in the queue") {
+			t.Errorf("last reply %q: text part does not say the message expired:\n%s", tt.last, n.parts[0].body)
+		}
 	}
 }

@@ -97,6 +97,30 @@ func explain(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) strin
 	return reply
 }
 
+// expiredWords start the account of a recipient that outlived the queue,
+// and lastWords lead to the last reply it had, in Expired's wording.
+const (
+	expiredWords = "message delivery expired after "
+	lastWords    = " in the queue; last reply: "
+)
+
+// Expired is the account of a recipient still deferred after age in the
+// queue (max_queue_lifetime), with the last reply it had.
+func Expired(age time.Duration, last string) string {
+	return expiredWords + age.String() + lastWords + last
+}
+
+// expiredLast returns the last reply in an account Expired wrote, and
+// whether reply is one.
+func expiredLast(reply string) (string, bool) {
+	rest, ok := strings.CutPrefix(reply, expiredWords)
+	if !ok {
+		return "", false
+	}
+	_, last, ok := strings.Cut(rest, strings.TrimSpace(lastWords)) // reason trims an empty one's space
+	return strings.TrimSpace(last), ok
+}
+
 // reason is what went wrong for r: its own reply, or else the message's
 // (a refused connection, a reply to MAIL or DATA, which concern every
 // recipient).
@@ -159,10 +183,27 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 			}
 			b.WriteString(field("Original-Recipient", orcpt))
 		}
-		b.WriteString(field("Final-Recipient", "rfc822; "+r.Addr))
+		addrType := "rfc822; "
+		if !ascii([]byte(r.Addr)) {
+			addrType = "utf-8; " // RFC 6533 section 3
+		}
+		b.WriteString(field("Final-Recipient", addrType+r.Addr))
 		b.WriteString(field("Action", actions[k]))
 		reply := reason(env, r)
-		b.WriteString(field("Status", status(reply, k)))
+		st := status(reply, k)
+		if last, ok := expiredLast(reply); ok {
+			// Failed for want of time, not refused: the last
+			// deferral's status, as Postfix keeps it, else RFC
+			// 3463's "delivery time expired"; both in class 4, so
+			// that no bounce processor counts it as a hard bounce.
+			if st = status(last, Delay); st == "4.0.0" && last == "" {
+				st = "4.4.7"
+			}
+			if _, smtp := replyCode(last); smtp {
+				reply = last
+			}
+		}
+		b.WriteString(field("Status", st))
 		_, smtp := replyCode(reply)
 		if smtp && host != "" {
 			b.WriteString(field("Remote-MTA", "dns; "+host))
@@ -186,11 +227,18 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 	p.eightBit = !ascii(p.body)
 	fields := []string{"Content-Description", "Delivery report", "Content-Type", "message/delivery-status"}
 	if p.eightBit {
-		fields = append(fields, "Content-Transfer-Encoding", "8bit")
+		// message/delivery-status is ASCII only; a UTF-8 address or
+		// reply makes it RFC 6533's message/global-delivery-status.
+		fields = []string{"Content-Description", "Delivery report", "Content-Type", globalStatus,
+			"Content-Transfer-Encoding", "8bit"}
 	}
 	p.header = header(fields...)
 	return p
 }
+
+// globalStatus is the delivery status part's type when it holds UTF-8
+// (RFC 6533 section 6.2); the report's report-type names it too.
+const globalStatus = "message/global-delivery-status"
 
 // actions are the Action field's values (RFC 3464 section 2.3.3). A
 // success notice is only sent when the upstream took no DSN request, so
@@ -291,6 +339,11 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 		ctype = "text/rfc822-headers"
 	}
 	p := part{body: data, eightBit: !ascii(data)}
+	if !ascii(headerSection(data, cut)) {
+		// A UTF-8 header field (RFC 6532) is allowed in RFC 6533's
+		// types only.
+		ctype = map[bool]string{false: "message/global", true: "message/global-headers"}[headersOnly]
+	}
 	fields := []string{"Content-Description", desc, "Content-Type", ctype}
 	if p.eightBit {
 		// RFC 2046 section 5.2.1: message/rfc822 may not be encoded

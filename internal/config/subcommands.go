@@ -139,8 +139,9 @@ or not (see docs/queue.md).
 delete, hold, release and retry take ids, or "-" to read ids from the
 standard input one per line (also when no ids are given and the standard
 input is not a terminal), or --all, or --match TEXT (the messages whose
-sender, a recipient or a reply contains TEXT). A message a delivery has
-claimed is reported busy and left alone.
+sender, a recipient or a reply contains TEXT); --state STATE keeps those in
+STATE ("delete --all --state ready" is "postsuper -d ALL deferred"). A
+message a delivery has claimed is reported busy and left alone.
 
 Every command:
       --spool-dir DIR    the spool (default: from --config, else

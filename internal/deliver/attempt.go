@@ -135,8 +135,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		if r.Status == spool.Deferred && s.expired(env, now) {
 			// Postfix's wording for a message that outlived the queue.
 			r.Status = spool.Bounced
-			r.Reply = fmt.Sprintf("message delivery expired after %s in the queue; last reply: %s",
-				now.Sub(env.Arrival).Round(time.Second), rep.Account())
+			r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), rep.Account())
 			out.deferred--
 			out.failed++
 		}

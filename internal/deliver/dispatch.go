@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -234,7 +235,21 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		}
 		unknown = append(unknown, e)
 	}
-	s.readListed(unknown, func(id string, env *spool.Envelope) { s.note(d, id, env, ignoreBackoff) })
+	broken := map[string]bool{}
+	s.readListed(unknown, func(id string, env *spool.Envelope, err error) {
+		switch {
+		case env != nil:
+			s.note(d, id, env, ignoreBackoff)
+		case err == nil || errors.Is(err, spool.ErrNotFound): // gone meanwhile
+		case !s.broken[id]:
+			// Never claimed, so nothing else tells of it.
+			s.log.Warn("envelope unreadable: not delivered until a restart quarantines it, or queue delete removes it", "id", id, "err", err)
+			fallthrough
+		default:
+			broken[id] = true
+		}
+	})
+	s.broken = broken
 	// Forget messages that left Ready behind our back (deleted, held),
 	// and the destinations no message goes to any more.
 	used := map[*route.Destination]bool{}
@@ -253,13 +268,14 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 }
 
 // readListed reads the envelopes of listed Ready messages and calls each,
-// in the listing's order, with each one read; one renamed meanwhile, or
-// broken, is left to a claim to tell. A large spool (a restart with 100,000
+// in the listing's order, with each one's envelope, or the error reading
+// it (renamed meanwhile: ErrNotFound; broken). A large spool (a restart with 100,000
 // messages queued: about 2 s here) is read by a few goroutines at once, a
 // chunk at a time, so that the parsed envelopes held at once stay few.
-func (s *Scheduler) readListed(ents []spool.Entry, each func(id string, env *spool.Envelope)) {
+func (s *Scheduler) readListed(ents []spool.Entry, each func(id string, env *spool.Envelope, err error)) {
 	const chunk, readers = 512, 4
 	envs := make([]*spool.Envelope, min(len(ents), chunk))
+	errs := make([]error, len(envs))
 	for len(ents) > 0 {
 		part := ents[:min(len(ents), chunk)]
 		ents = ents[len(part):]
@@ -270,16 +286,14 @@ func (s *Scheduler) readListed(ents []spool.Entry, each func(id string, env *spo
 				for i := r; i < len(part); i += n {
 					// Read in the state listed: no looking for it under
 					// other names, since only a Ready envelope is queued.
-					envs[i], _ = s.opts.Spool.ReadListed(part[i])
+					envs[i], errs[i] = s.opts.Spool.ReadListed(part[i])
 				}
 			})
 		}
 		wg.Wait()
 		for i, e := range part {
-			if envs[i] != nil {
-				each(e.ID, envs[i])
-				envs[i] = nil
-			}
+			each(e.ID, envs[i], errs[i])
+			envs[i], errs[i] = nil, nil
 		}
 	}
 }

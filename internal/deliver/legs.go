@@ -118,8 +118,12 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 		return
 	}
 	if lg.dst.Discard {
+		text := "2.0.0 discarded"
+		if lg.dst.DiscardText != "" {
+			text += ": " + lg.dst.DiscardText
+		}
 		for _, a := range lg.rcpts {
-			results[a] = rcptResult{sent: true, reply: reply.Reply{Code: 250, Lines: []string{"2.0.0 discarded"}}, relay: "none"}
+			results[a] = rcptResult{sent: true, reply: reply.Reply{Code: 250, Enhanced: "2.0.0", Lines: []string{text}, Local: true}, relay: "none"}
 		}
 		return
 	}

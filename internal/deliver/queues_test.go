@@ -228,7 +228,11 @@ func TestScanReadsLargeSpool(t *testing.T) {
 		t.Fatalf("List = %d, %v; want %d", len(ents), err, n+1)
 	}
 	var got []string
-	s.readListed(ents, func(id string, env *spool.Envelope) {
+	s.readListed(ents, func(id string, env *spool.Envelope, err error) {
+		if env == nil {
+			t.Errorf("%s: not read: %v", id, err)
+			return
+		}
 		got = append(got, id)
 		if to, ok := want[id]; ok && (len(env.Recipients) != 1 || env.Recipients[0].Addr != to) {
 			t.Errorf("%s: recipients %+v; want %s", id, env.Recipients, to)

@@ -158,6 +158,9 @@ type Scheduler struct {
 	kick  chan struct{} // wakes the dispatcher for pendingKick
 	// flushes are Flush's requests to the running dispatcher.
 	flushes chan chan<- Summary
+	// broken are the Ready messages whose envelopes the last scan could
+	// not read, reported once each (dispatch.go); only scans use it.
+	broken map[string]bool
 
 	mu          sync.Mutex // guards the fields below
 	kicked      bool       // a kick is pending

@@ -99,6 +99,9 @@ type Selector struct {
 	// Match selects those whose sender, a recipient or a reply contains
 	// the text, case-insensitively.
 	Match string
+	// States, if not empty, keeps only messages in these states (Postfix's
+	// "postsuper -d ALL deferred"); alone it selects all of them.
+	States []spool.State
 }
 
 // Select returns the ids of the messages sel chooses for act, in arrival
@@ -110,7 +113,10 @@ func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
 	}
 	var ids []string
 	for i := range msgs {
-		if sel.All || sel.Match != "" && matchText(&msgs[i], sel.Match) {
+		if len(sel.States) > 0 && !hasState(sel.States, msgs[i].State) {
+			continue
+		}
+		if sel.All || len(sel.States) > 0 && sel.Match == "" || sel.Match != "" && matchText(&msgs[i], sel.Match) {
 			ids = append(ids, msgs[i].ID)
 		}
 	}
@@ -150,6 +156,15 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 		return r
 	}
 	c, err := lockYoung(s, id)
+	if err != nil && act == Delete && !errors.Is(err, spool.ErrNotFound) && !errors.Is(err, spool.ErrBusy) {
+		// No claim without a readable envelope; deleting needs
+		// nothing from it.
+		st, rerr := s.RemoveUnreadable(id)
+		if rerr == nil {
+			r.From, r.Outcome, r.Detail = st.String(), Done, "deleted"
+			return r
+		}
+	}
 	if err != nil {
 		return lockFailed(s, r, err)
 	}

@@ -13,55 +13,129 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// PIDFile is the file in the spool directory where a running relay keeps its
-// process id, so that queue commands know whom to tell about a change.
+// PIDFile is the file in the spool directory where the relays running on it
+// keep their process ids, one a line, so that queue commands know whom to
+// tell about a change. Several relays may share a spool (one receiving and
+// one forwarding, or a second one started to try something out); each adds
+// itself when it starts and takes itself out when it stops.
 const PIDFile = ".relaykeeper.pid"
 
-// WritePID records the calling process as the relay running on s, for
-// Notify; RemovePID takes it back when the relay stops.
+// WritePID records the calling process as a relay running on s, for Notify;
+// RemovePID takes it back when the relay stops. Relays listed that have gone
+// meanwhile are dropped.
 func WritePID(s *spool.Spool) error {
-	return os.WriteFile(filepath.Join(s.Dir(), PIDFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	return rewritePIDs(s, true)
 }
 
-// RemovePID removes the record WritePID made.
-func RemovePID(s *spool.Spool) { os.Remove(filepath.Join(s.Dir(), PIDFile)) }
+// RemovePID removes the record WritePID made, leaving the other relays'.
+func RemovePID(s *spool.Spool) { rewritePIDs(s, false) }
+
+// rewritePIDs writes the pid file anew with the relays that still run,
+// other than this process, and this process if add; an empty list removes
+// the file. The file is replaced by a rename, so a reader sees either
+// version whole.
+func rewritePIDs(s *spool.Spool, add bool) error {
+	path := filepath.Join(s.Dir(), PIDFile)
+	pids, _, err := livePIDs(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var b strings.Builder
+	for _, pid := range pids {
+		if pid != os.Getpid() {
+			fmt.Fprintf(&b, "%d\n", pid)
+		}
+	}
+	if add {
+		fmt.Fprintf(&b, "%d\n", os.Getpid())
+	}
+	if b.Len() == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// livePIDs reads the pid file and returns the processes it lists that still
+// run, leaving out a pid whose process started after the file was written
+// (a relay that died without taking itself out, its pid since reused:
+// SIGHUP would end that other process). bad is the first line that is not a
+// process id.
+func livePIDs(path string) (pids []int, bad string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	var written time.Time
+	if fi, err := os.Stat(path); err == nil {
+		written = fi.ModTime()
+	}
+	for _, line := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(line)
+		if err != nil || pid <= 1 {
+			if bad == "" {
+				bad = line
+			}
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			continue
+		}
+		if start, ok := processStart(pid); ok && !written.IsZero() && start.After(written.Add(2*time.Second)) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids, bad, nil
+}
 
 // ErrNoRelay is returned by Notify when no relay runs on the spool.
 var ErrNoRelay = errors.New("queue: no relay is running on the spool")
 
-// Notify sends SIGHUP to the relay running on s, which then re-reads the
-// envelopes and delivers what is due. It returns the relay's pid, or
-// ErrNoRelay when there is no pid file, the process is gone, or the pid file
-// is older than the process that now has its pid (a relay that died without
-// removing it, its pid since reused: SIGHUP would end that other process).
+// Notify sends SIGHUP to every relay running on s, each of which then
+// re-reads the envelopes and delivers what is due. It returns the pid of
+// the relay that started last, or ErrNoRelay when there is no pid file or
+// none of the processes it lists runs.
 func Notify(s *spool.Spool) (int, error) {
 	path := filepath.Join(s.Dir(), PIDFile)
-	b, err := os.ReadFile(path)
+	pids, bad, err := livePIDs(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, ErrNoRelay
 	}
 	if err != nil {
 		return 0, fmt.Errorf("queue: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return 0, fmt.Errorf("queue: %s: not a process id: %q", path, strings.TrimSpace(string(b)))
+	if len(pids) == 0 && bad != "" {
+		return 0, fmt.Errorf("queue: %s: not a process id: %q", path, bad)
 	}
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+	notified, failed := 0, error(nil)
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGHUP); err == nil {
+			notified = pid
+		} else if !errors.Is(err, syscall.ESRCH) && failed == nil {
+			failed = fmt.Errorf("queue: signal relay (pid %d): %w", pid, err)
+			if notified == 0 {
+				notified = pid
+			}
+		}
+	}
+	switch {
+	case failed != nil:
+		return notified, failed
+	case notified == 0:
 		return 0, ErrNoRelay
 	}
-	if fi, err := os.Stat(path); err == nil {
-		if start, ok := processStart(pid); ok && start.After(fi.ModTime().Add(2*time.Second)) {
-			return 0, ErrNoRelay
-		}
-	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			return 0, ErrNoRelay
-		}
-		return pid, fmt.Errorf("queue: signal relay (pid %d): %w", pid, err)
-	}
-	return pid, nil
+	return notified, nil
 }
 
 // userHZ is the unit of /proc/PID/stat's times; it is 100 on every Linux

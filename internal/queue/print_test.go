@@ -76,3 +76,29 @@ func TestWritePID(t *testing.T) {
 		t.Error("RemovePID left the pid file")
 	}
 }
+
+// TestRemovePIDOfAnother: a relay that stops removes the spool's pid file
+// only while it names that relay. A second relay started on the same spool
+// has the file now; removing it would leave the running one unnotified, and
+// queue commands would say that no relay runs.
+func TestRemovePIDOfAnother(t *testing.T) {
+	s, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.Dir(), PIDFile)
+	other := strconv.Itoa(os.Getppid()) + "\n" // a live process, not this one
+	if err := os.WriteFile(path, []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePID(s); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != other+strconv.Itoa(os.Getpid())+"\n" {
+		t.Errorf("after WritePID, pid file = %q, %v; want both relays", b, err)
+	}
+	RemovePID(s)
+	if b, err := os.ReadFile(path); err != nil || string(b) != other {
+		t.Errorf("after RemovePID, pid file = %q, %v; want the other relay's %q kept", b, err, other)
+	}
+}

@@ -207,6 +207,15 @@ func TestListTornEnvelope(t *testing.T) {
 	if r := Apply(ts.s, Hold, []string{ts.due}); r[0].Outcome != Failed {
 		t.Errorf("Hold(torn) = %+v; want error", r[0])
 	}
+	// Delete needs nothing from the envelope, as postsuper -d removes a
+	// damaged queue file: the administrator need not wait for a restart's
+	// quarantine, nor remove files by hand.
+	if r := Apply(ts.s, Delete, []string{ts.due}); r[0].Outcome != Done || r[0].From != "ready" {
+		t.Errorf("Delete(torn) = %+v; want done, was ready", r[0])
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the torn envelope is still there after Delete (%v)", err)
+	}
 }
 
 func TestHeader(t *testing.T) {

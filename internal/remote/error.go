@@ -9,8 +9,11 @@
 package remote
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -51,13 +54,27 @@ func (e *Error) AsReply() reply.Reply {
 	if e.Reply.Code != 0 {
 		return e.Reply
 	}
-	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + e.Stage + " failed: " + shortErr(e.Err)},
+	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + e.Stage + " failed: " + e.shortErr()},
 		Local: true} // no server said it
 }
 
-func shortErr(err error) string {
+// shortErr is the cause of a failure without Go's wrapping. A system
+// error is in strerror's words and a connect timeout is "Connection timed
+// out", as Postfix logs them, so that what administrators grep mailq's
+// output for ("Connection refused") finds the same messages here.
+func (e *Error) shortErr() string {
+	err := e.Err
 	if err == nil {
 		return "no reply"
+	}
+	var errno syscall.Errno
+	var ne net.Error
+	switch {
+	case errors.As(err, &errno) && errno.Error() != "":
+		s := errno.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	case e.Stage == "connect" && errors.As(err, &ne) && ne.Timeout():
+		return "Connection timed out"
 	}
 	s := err.Error()
 	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "dial tcp") {

@@ -28,8 +28,10 @@ type Destination struct {
 	// Error, when its Code is set, is how the recipient fails without a
 	// session: Postfix's error: (5xx) and retry: (4xx) transports.
 	Error reply.Reply
-	// Discard claims delivery and drops the recipient (discard:).
-	Discard bool
+	// Discard claims delivery and drops the recipient (discard:), logged
+	// with DiscardText (the table's text, else the recipient domain).
+	Discard     bool
+	DiscardText string
 	// ConcurrencyLimit bounds parallel sessions to the destination
 	// (destination_concurrency_limit); zero means the scheduler's default.
 	ConcurrencyLimit int
@@ -191,7 +193,7 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 	case rt.Error != "":
 		dst.Error = reply.New(550, rt.Error)
 	case rt.Discarded():
-		dst.Discard = true
+		dst.Discard, dst.DiscardText = true, rt.NextHop
 	}
 	if t := rt.Transport; t != nil {
 		if t.ConcurrencyLimit > 0 {

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 )
@@ -118,6 +119,33 @@ func (s *Spool) removeFiles(id, envPath string) error {
 		return err
 	}
 	return nil
+}
+
+// RemoveUnreadable removes a message whose envelope cannot be read (torn,
+// or edited by hand), under the lock a claim takes; Lock refuses such a
+// message, since a claim needs its envelope. It is for "queue delete", as
+// postsuper -d removes a damaged queue file, and returns the state the
+// message was in.
+func (s *Spool) RemoveUnreadable(id string) (State, error) {
+	st, err := s.find(id)
+	switch {
+	case err != nil:
+		return 0, err
+	case st == New:
+		return st, ErrBusy
+	}
+	lock, err := s.lockContent(id)
+	if err != nil {
+		return st, err
+	}
+	defer lock.Close()
+	if _, err := s.readEnvelope(id, st); err == nil || errors.Is(err, ErrNotFound) {
+		return st, fmt.Errorf("spool: %s%s changed meanwhile; try again", id, stateSuffix[st])
+	}
+	if err := s.removeFiles(id, s.envelopePath(id, st)); err != nil {
+		return st, fmt.Errorf("spool: delete %s: %w", id, err)
+	}
+	return st, s.syncDir()
 }
 
 // WaitRemovals returns once every removal queued so far is done: for

@@ -278,3 +278,23 @@ func acceptedSubjects(f *harness.FakeSMTP) []string {
 	}
 	return s
 }
+
+// TestOpsQueueTwoRelaysOneSpool: a second relay started on a spool and
+// stopped again leaves the first one known to the queue commands, which
+// still notify it: a stopped relay takes only itself out of the pid file.
+func TestOpsQueueTwoRelaysOneSpool(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	first := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool)
+	second := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool)
+	second.stop(15 * time.Second)
+
+	out, errOut, code := opsCmd(t, "", "queue", "flush", "--spool-dir", spool)
+	want := fmt.Sprintf("relay (pid %d) notified", first.current().PID())
+	if code != 0 || !strings.Contains(out, want) {
+		t.Errorf("queue flush after the second relay stopped: exit %d\n%s%s\nwant %q", code, out, errOut, want)
+	}
+	if !waitFor(5*time.Second, func() bool { return sighups(first) >= 1 }) {
+		t.Errorf("the first relay got no SIGHUP from queue flush")
+	}
+}

@@ -24,7 +24,7 @@ func TestRoutingTransports(t *testing.T) {
 	hopB := harness.NewFakeSMTP(t, harness.Script{})
 	dir := t.TempDir()
 	transport := filepath.Join(dir, "transport")
-	os.WriteFile(transport, []byte(fmt.Sprintf("example.com relay:[%s]:%s\nbroken.example error:5.1.2 we do not send there\n",
+	os.WriteFile(transport, []byte(fmt.Sprintf("example.com relay:[%s]:%s\nbroken.example error:5.1.2 we do not send there\ndrop.example discard:dropped by policy\n",
 		hostOf(hopA.Addr()), portOf(hopA.Addr()))), 0o644)
 	senders := filepath.Join(dir, "sender_transports")
 	os.WriteFile(senders, []byte("@zombig.name zombig_name\n"), 0o644)
@@ -42,7 +42,7 @@ helo_name = "mail.zombig.name"
 		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.com"}, message("to example.com"))
-	mustSend(t, r.addr(), "news@zombig.name", []string{"carol@elsewhere.example", "dave@broken.example"}, message("from zombig"))
+	mustSend(t, r.addr(), "news@zombig.name", []string{"carol@elsewhere.example", "dave@broken.example", "erin@drop.example"}, message("from zombig"))
 
 	a := hopA.WaitTransactions(t, 1, 10*time.Second)
 	if got := a[0].To(); len(got) != 1 || got[0] != "bob@example.com" {
@@ -61,6 +61,11 @@ helo_name = "mail.zombig.name"
 	e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<dave@broken.example>" })
 	if e.Get("result") != "bounced" || !strings.Contains(e.Get("reply"), "5.1.2 we do not send there") {
 		t.Errorf("error: route delivery line = %v; want bounced with the table's text", e.Fields)
+	}
+	// discard:TEXT is logged with the text, as Postfix's discard(8) does.
+	e = r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<erin@drop.example>" })
+	if e.Get("result") != "sent" || e.Get("relay") != "none" || !strings.Contains(e.Get("reply"), "dropped by policy") {
+		t.Errorf("discard: route delivery line = %v; want sent, relay=none, with the table's text", e.Fields)
 	}
 }
 

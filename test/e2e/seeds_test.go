@@ -298,3 +298,57 @@ func TestSeedForwardOnDisconnect(t *testing.T) {
 		})
 	}
 }
+
+// TestSeedMailqPipeline: the Postfix guide's
+//
+//	mailq -bp | grep 'Connection refused' -B1 | grep -E '^[0-9A-Z]' | cut -d' ' -f1 | postsuper -d -
+//
+// with relaykeeper queue for mailq and postsuper, deletes the messages
+// deferred because the upstream refused the connection, and only those.
+func TestSeedMailqPipeline(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	ids := spoolMessages(t, spool, 3)
+	bin := harness.Binary(t)
+	if _, errOut, code := opsCmd(t, "", "queue", "hold", ids[2], "--spool-dir", spool); code != 0 {
+		t.Fatalf("queue hold %s: exit %d: %s", ids[2], code, errOut)
+	}
+	runClient(t, "--as-client", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), "--spool-dir", spool)
+
+	pipeline := fmt.Sprintf(`%[1]s queue --spool-dir %[2]s | grep 'Connection refused' -B1 | grep -E '^[0-9A-Z]' | cut -d' ' -f1 | %[1]s queue delete --spool-dir %[2]s -`, bin, spool)
+	out, errOut, code := runBinary(t, "bash", "", "-c", pipeline)
+	t.Logf("pipeline: exit %d\n%s%s", code, out, errOut)
+	if code != 0 || strings.Count(out, ": deleted (was ready)") != 2 {
+		t.Errorf("the guide's pipeline: exit %d, output:\n%s%s\nwant both refused messages deleted", code, out, errOut)
+	}
+	if got := idsIn(spoolFiles(t, spool), "content", "envelope.held"); !slices.Equal(got, ids[2:]) {
+		t.Errorf("left in the spool: %v; want only the held %s", spoolFiles(t, spool), ids[2])
+	}
+}
+
+// TestSeedDeleteAllDeferred: the Postfix guide's "postsuper -d ALL
+// deferred" is "relaykeeper queue delete --all --state ready" (deferred
+// mail is ready, waiting for its next attempt); held and failed messages
+// stay. --state alone selects the same.
+func TestSeedDeleteAllDeferred(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	ids := spoolMessages(t, spool, 4)
+	if _, errOut, code := opsCmd(t, "", "queue", "hold", ids[3], "--spool-dir", spool); code != 0 {
+		t.Fatalf("queue hold %s: exit %d: %s", ids[3], code, errOut)
+	}
+	out, errOut, code := opsCmd(t, "", "queue", "delete", "--all", "--state", "ready", "--spool-dir", spool)
+	if code != 0 || strings.Count(out, ": deleted (was ready)") != 3 {
+		t.Errorf("queue delete --all --state ready: exit %d\n%s%s\nwant the three ready messages deleted", code, out, errOut)
+	}
+	if got := idsIn(spoolFiles(t, spool), "content", "envelope.held"); !slices.Equal(got, ids[3:]) {
+		t.Errorf("left in the spool: %v; want only the held %s", spoolFiles(t, spool), ids[3])
+	}
+	out, errOut, code = opsCmd(t, "", "queue", "release", "--state", "held", "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, ids[3]+": released") {
+		t.Errorf("queue release --state held: exit %d\n%s%s\nwant %s released", code, out, errOut, ids[3])
+	}
+	if _, errOut, code := opsCmd(t, "", "queue", "delete", ids[3], "--state", "ready", "--spool-dir", spool); code != 2 {
+		t.Errorf("queue delete ID --state ready: exit %d (%s); want 2, ids and a selection together", code, errOut)
+	}
+}
