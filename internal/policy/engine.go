@@ -138,6 +138,9 @@ func New(opts Options) (*Engine, error) {
 			}
 			name := lower(words[0])
 			if name == "warn_if_reject" {
+				if len(words) > 1 {
+					errs = append(errs, fmt.Errorf("policy.%s: %q: takes no argument: write one restriction per list item", listNames[i], list[j]))
+				}
 				warn = true
 				continue
 			}
@@ -303,6 +306,12 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
 	default:
 		return r, errors.New("unknown restriction")
+	}
+	if len(args) > 0 && !needsArg[name] {
+		// A main.cf line pasted as one item would otherwise be its first
+		// restriction alone: "permit_mynetworks reject_unauth_destination"
+		// an open relay.
+		return r, fmt.Errorf("takes no argument, got %q: write one restriction per list item", strings.Join(args, " "))
 	}
 	return r, nil
 }

@@ -220,6 +220,23 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestCompileExtraWords: a main.cf line pasted as one list item
+// ("permit_mynetworks permit_sasl_authenticated reject_unauth_destination")
+// must not compile to its first word alone, which leaves the relay open.
+func TestCompileExtraWords(t *testing.T) {
+	for _, item := range []string{
+		"permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+		"reject_unauth_destination foo",
+		"permit_sasl_authenticated reject",
+		"warn_if_reject reject_unauth_destination",
+	} {
+		_, err := New(Options{Relay: []string{item}})
+		if err == nil || !strings.Contains(err.Error(), "takes no argument") {
+			t.Errorf("relay_restrictions [%q]: %v; want an error saying it takes no argument", item, err)
+		}
+	}
+}
+
 func TestDNSBLSwitch(t *testing.T) {
 	e := engine(t, Options{DNSBL: fakeRBL{listed: map[netip.Addr]string{outside: "listed"}}, RelayDomains: []string{"relay.example"}})
 	req := &Request{ClientIP: outside, Recipient: "u@relay.example"}
