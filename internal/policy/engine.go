@@ -46,7 +46,8 @@ type Blocklists interface {
 }
 
 // TrustedClients trusts clients beyond mynetworks; *auth.Secrets is one
-// ("server none" lines). The keyword is not used here.
+// ("server none" lines). The keyword is the address verifier's auth id
+// for a trusted client that did not log in.
 type TrustedClients interface {
 	Trusted(ip netip.Addr) (keyword string, ok bool)
 }
@@ -365,7 +366,17 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		}
 	}
 	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
-		d := e.opts.Verifier.Verify(ctx, req)
+		vreq := req
+		if req.AuthID == "" && e.opts.Trusted != nil {
+			// E-MailRelay gives the verifier a trusted client's
+			// "server none" keyword as its auth id.
+			if kw, ok := e.opts.Trusted.Trusted(req.ClientIP.Unmap()); ok {
+				r := *req
+				r.AuthID = kw
+				vreq = &r
+			}
+		}
+		d := e.opts.Verifier.Verify(ctx, vreq)
 		if d.Refuses() {
 			d.Warnings = warnings
 			return d

@@ -298,3 +298,31 @@ func TestPostmasterForAnyone(t *testing.T) {
 		}
 	}
 }
+
+// keywordTrust trusts every client, with a keyword, as "server none
+// *.*.*.* KEYWORD" does.
+type keywordTrust string
+
+func (k keywordTrust) Trusted(netip.Addr) (string, bool) { return string(k), true }
+
+// seenVerifier records the requests it is asked about and accepts them.
+type seenVerifier struct{ reqs []Request }
+
+func (v *seenVerifier) Verify(_ context.Context, req *Request) Decision {
+	v.reqs = append(v.reqs, *req)
+	return Decision{}
+}
+
+// TestVerifierTrustedKeyword: as in E-MailRelay, a client trusted by a
+// "server none ADDRESS KEYWORD" line is verified with KEYWORD as its auth
+// id; a client that logged in with its login.
+func TestVerifierTrustedKeyword(t *testing.T) {
+	v := &seenVerifier{}
+	e := engine(t, Options{Trusted: keywordTrust("lan"), Verifier: v})
+	for _, auth := range []string{"", "alice"} {
+		e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, AuthID: auth, Recipient: "u@elsewhere.example"})
+	}
+	if len(v.reqs) != 2 || v.reqs[0].AuthID != "lan" || v.reqs[1].AuthID != "alice" {
+		t.Errorf("verifier asked %+v; want auth ids lan (trusted, no login), then alice", v.reqs)
+	}
+}
