@@ -122,6 +122,10 @@ var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_re
 
 const mailList = 5
 
+// listChecks is the access check whose reply wording each list shares.
+var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
+	"check_recipient_access", "check_recipient_access", "check_sender_access"}
+
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.
 func New(opts Options) (*Engine, error) {
@@ -152,7 +156,7 @@ func New(opts Options) (*Engine, error) {
 				j++
 				args = strings.Fields(list[j])
 			}
-			r, err := e.compile(name, args)
+			r, err := e.compile(i, name, args)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("policy.%s: %q: %w", listNames[i], list[j], err))
 				continue
@@ -170,7 +174,7 @@ var needsArg = map[string]bool{
 	"check_recipient_access": true, "reject_rbl_client": true,
 }
 
-func (e *Engine) compile(name string, args []string) (restriction, error) {
+func (e *Engine) compile(list int, name string, args []string) (restriction, error) {
 	r := restriction{name: name}
 	want := func(n int) error {
 		if len(args) != n {
@@ -187,9 +191,13 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 			"permit": {Verdict: Permit, Rule: name},
 			"dunno":  {Rule: name},
 			"reject": reject(554, "5.7.1", "Access denied", name),
-			"defer":  deferral(450, "4.7.1", "Try again later", name),
+			"defer":  deferral(450, "4.3.2", "Try again later", name),
 		}[name]
-		r.check = func(context.Context, *Engine, *Request) Decision { return d }
+		// Postfix names who is refused after the list: "<s@example.org>:
+		// Sender address rejected: Access denied".
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			return e.fillText(d, listChecks[list], req)
+		}
 	case "permit_mynetworks":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			if e.trusted(req.ClientIP) {

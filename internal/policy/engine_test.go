@@ -326,3 +326,32 @@ func TestVerifierTrustedKeyword(t *testing.T) {
 		t.Errorf("verifier asked %+v; want auth ids lan (trusted, no login), then alice", v.reqs)
 	}
 }
+
+// TestRejectDeferReplies: Postfix words the plain reject and defer
+// restrictions after the list they are in: "<who>: Client host rejected:
+// Access denied" and "... Try again later" (smtpd_check.c).
+func TestRejectDeferReplies(t *testing.T) {
+	req := Request{ClientIP: outside, Helo: "helo.example", Sender: "s@example.org", Recipient: "r@relay.example"}
+	for _, c := range []struct {
+		list func(o *Options) *[]string
+		who  string
+	}{
+		{func(o *Options) *[]string { return &o.Client }, "<unknown[203.0.113.9]>: Client host"},
+		{func(o *Options) *[]string { return &o.Helo }, "<helo.example>: Helo command"},
+		{func(o *Options) *[]string { return &o.Sender }, "<s@example.org>: Sender address"},
+		{func(o *Options) *[]string { return &o.Recipient }, "<r@relay.example>: Recipient address"},
+	} {
+		for _, r := range []struct{ item, want string }{
+			{"reject", "554 5.7.1 " + c.who + " rejected: Access denied"},
+			{"defer", "450 4.3.2 " + c.who + " rejected: Try again later"},
+		} {
+			o := Options{RelayDomains: []string{"relay.example"}}
+			*c.list(&o) = []string{r.item}
+			e := engine(t, o)
+			rq := req
+			if got := e.Check(context.Background(), StageRcpt, &rq).Reply(); got != r.want {
+				t.Errorf("%s in the list of %s: %q; want %q", r.item, c.who, got, r.want)
+			}
+		}
+	}
+}
