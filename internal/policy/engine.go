@@ -150,11 +150,20 @@ func New(opts Options) (*Engine, error) {
 				continue
 			}
 			args := words[1:]
-			// Postfix writes a table argument as the next list item:
-			// "check_sender_access", "hash:/etc/postfix/sender_access".
-			if needsArg[name] && len(args) == 0 && j+1 < len(list) {
-				j++
-				args = strings.Fields(list[j])
+			if needsArg[name] {
+				// The table is the rest of the item, spaces and all
+				// ("inline:{ a=OK, b=REJECT }"), or, as Postfix writes
+				// it, the next item: "check_sender_access",
+				// "hash:/etc/postfix/sender_access".
+				arg := strings.TrimSpace(strings.TrimSpace(list[j])[len(words[0]):])
+				if arg == "" && j+1 < len(list) {
+					j++
+					arg = strings.TrimSpace(list[j])
+				}
+				args = nil
+				if arg != "" {
+					args = []string{arg}
+				}
 			}
 			r, err := e.compile(i, name, args)
 			if err != nil {

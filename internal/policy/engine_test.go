@@ -355,3 +355,19 @@ func TestRejectDeferReplies(t *testing.T) {
 		}
 	}
 }
+
+// TestTableSpecWithSpaces: a table written in the restriction itself
+// (inline:{ ... }, regexp:{ {...}, {...} }), which docs/tables.md allows,
+// is one argument, on the restriction's item or the next.
+func TestTableSpecWithSpaces(t *testing.T) {
+	for _, list := range [][]string{
+		{"check_client_access inline:{ 203.0.113.9=REJECT, 192.0.2.1=OK }"},
+		{"check_client_access", "cidr:{ {203.0.113.9 REJECT}, {192.0.2.1 OK} }"},
+	} {
+		e := engine(t, Options{Client: list, Tables: SetTables{Set: &table.Set{}}, RelayDomains: []string{"relay.example"}})
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "r@relay.example"})
+		if want := "554 5.7.1 <unknown[203.0.113.9]>: Client host rejected: Access denied"; d.Reply() != want {
+			t.Errorf("client_restrictions %q: %q; want %q", list, d.Reply(), want)
+		}
+	}
+}
