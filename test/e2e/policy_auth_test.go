@@ -288,3 +288,25 @@ func bcryptLine(t *testing.T, user, pass string) string {
 	}
 	return line
 }
+
+// TestAuthNotCarriedIntoTLS: with auth.allow_insecure a client may log in
+// before STARTTLS, but that login must not outlive the switch to TLS (RFC
+// 3207 section 4.2: the server discards what it learnt before): STARTTLS
+// after a login is refused, and the session stays in plain text.
+func TestAuthNotCarriedIntoTLS(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "[auth]\nallow_insecure = true\n")
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "235", "AUTH PLAIN %s", authPlain("bob", "bobpw"))
+	rep, err := c.cmd("STARTTLS")
+	if err != nil || rep.code() != 503 {
+		t.Fatalf("STARTTLS after AUTH = %q, %v; want a 503 refusal (the login would carry into TLS)", rep, err)
+	}
+	if _, ok := ehloKeywords(t, c)["STARTTLS"]; ok {
+		t.Errorf("EHLO after AUTH offers STARTTLS; want it no longer offered")
+	}
+	// Still the same plain-text session, still logged in.
+	mustCmd(t, c, "250", "MAIL FROM:<bob@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
+}
