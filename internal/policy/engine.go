@@ -110,7 +110,8 @@ type Engine struct {
 	opts  Options
 	lists [6][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
-	dnsblOff atomic.Bool
+	dnsblOff     atomic.Bool
+	relayDomains relayDomains
 }
 
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
@@ -134,6 +135,10 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts}
 	var errs []error
+	var err error
+	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
+		errs = append(errs, err)
+	}
 	for i, list := range [6][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail} {
 		warn := false
 		for j := 0; j < len(list); j++ {
@@ -440,7 +445,7 @@ func (e *Engine) authDestination(rcpt string) bool {
 	if err != nil || a.Indirect() || a.IsLiteral() {
 		return false
 	}
-	return envelope.InDomains(a.Domain, e.opts.RelayDomains)
+	return e.relayDomains.has(a.Domain)
 }
 
 func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, req *Request) Decision {

@@ -371,3 +371,27 @@ func TestTableSpecWithSpaces(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayDomainsFilesAndTables: relay_domains takes Postfix's files (one
+// or more domains a line) and tables, as mynetworks does, not only names;
+// a path is never taken for a domain.
+func TestRelayDomainsFilesAndTables(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "relay_domains")
+	os.WriteFile(list, []byte("# ours\nfile.example, other.example\n"), 0o644)
+	hash := filepath.Join(dir, "relay_domains.hash")
+	os.WriteFile(hash, []byte("table.example OK\n"), 0o644)
+	e := engine(t, Options{RelayDomains: []string{list, "hash:" + hash, "name.example"}, Tables: SetTables{Set: &table.Set{}}})
+	for rcpt, ok := range map[string]bool{
+		"u@file.example": true, "u@other.example": true, "u@table.example": true, "u@sub.table.example": true,
+		"u@name.example": true, "u@elsewhere.example": false, "u%x@table.example": false,
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: rcpt})
+		if (d.Verdict == Permit) != ok {
+			t.Errorf("RCPT %s from outside: %s; want relayed %v", rcpt, d.Reply(), ok)
+		}
+	}
+	if _, err := New(Options{RelayDomains: []string{filepath.Join(dir, "absent")}}); err == nil || !strings.Contains(err.Error(), "policy.relay_domains") {
+		t.Errorf("relay_domains naming a missing file: %v; want an error naming policy.relay_domains", err)
+	}
+}
