@@ -118,12 +118,16 @@ func (c *Config) Validate() error {
 
 	t := &c.TLS
 	implicit := t.ServerConnection
+	submission := false // requires STARTTLS (docs/policy.md)
 	for _, entry := range s.Interfaces {
-		if role, _ := SplitRole(entry); role == RoleSMTPS {
+		switch role, _ := SplitRole(entry); role {
+		case RoleSMTPS:
 			implicit = true
+		case RoleSubmission:
+			submission = true
 		}
 	}
-	if (t.Server || implicit) && t.Certificate == "" {
+	if (t.Server || implicit || submission) && t.Certificate == "" {
 		v.bad("TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate")("tls.server", "tls.server_connection", "smtp.interfaces")
 	}
 	if t.ServerRequired && !t.Server && !implicit {

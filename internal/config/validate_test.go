@@ -120,6 +120,13 @@ func TestValidate(t *testing.T) {
 		{"relay restrictions ending in reject", func(c *Config) {
 			c.Policy.RelayRestrictions = []string{"permit_mynetworks", "reject"}
 		}, nil},
+		// submission= requires STARTTLS (docs/policy.md), smtps= is TLS.
+		{"submission without certificate", func(c *Config) { c.SMTP.Interfaces = []string{"127.0.0.1", "submission=127.0.0.1:587"} },
+			[]string{"tls.server: TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate"}},
+		{"submission with certificate", func(c *Config) {
+			c.SMTP.Interfaces = []string{"submission=127.0.0.1:587"}
+			c.TLS.Certificate = "/etc/relaykeeper/cert.pem"
+		}, nil},
 		{"no listener, no relay check", func(c *Config) {
 			c.Mode = ModeClient
 			c.Forward.To = "smarthost:25"

@@ -310,3 +310,16 @@ func TestAuthNotCarriedIntoTLS(t *testing.T) {
 	mustCmd(t, c, "250", "MAIL FROM:<bob@example.org>")
 	mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
 }
+
+// TestSubmissionNeedsCertificate: a submission= listener requires
+// STARTTLS (RFC 8314, docs/policy.md), so one without a certificate is an
+// error at start-up naming --interface, not a port that takes mail in
+// plain text.
+func TestSubmissionNeedsCertificate(t *testing.T) {
+	t.Parallel()
+	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	_, out, code := runBinary(t, harness.Binary(t), "", "--as-server", "--interface", "submission="+sub, "--spool-dir", t.TempDir())
+	if code != 2 || !strings.Contains(out, "--interface") || !strings.Contains(out, "needs a certificate") {
+		t.Errorf("submission= without a certificate: exit %d, %q; want 2 and an error naming --interface and the certificate", code, out)
+	}
+}
