@@ -42,7 +42,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		Resolver:         &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
 		ConcurrencyLimit: cfg.Routing.ConcurrencyLimit,
 		RecipientLimit:   cfg.Routing.RecipientLimit,
-		InsecureAuth:     clientTLS(&cfg.TLS).VerifyOff(),
+		TLS:              clientTLS(&cfg.TLS),
 		Log:              r.log,
 	})
 }

@@ -162,6 +162,14 @@ func (s *Secrets) parseLine(f []string, n int) error {
 		side = strings.ToLower(f[1])
 		f = []string{side, "plain", f[2], f[3]}
 	}
+	if side != "server" && side != "client" && len(f) > 1 {
+		if s1 := strings.ToLower(f[1]); s1 == "server" || s1 == "client" {
+			// E-MailRelay 1.x: the mechanism first, as in its user
+			// guide's "NONE server *.*.*.* x" or "CRAM-MD5 server USER STATE".
+			f = append([]string{s1, f[0]}, f[2:]...)
+			side = s1
+		}
+	}
 	switch side {
 	case "server":
 		if len(f) < 4 {

@@ -221,6 +221,29 @@ func TestHasServerClient(t *testing.T) {
 	}
 }
 
+// TestParseOldOrder: E-MailRelay 1.x wrote the mechanism first; its user
+// guide's "NONE server *.*.*.* x" (seed 001) must work as written.
+func TestParseOldOrder(t *testing.T) {
+	s := mustParse(t, strings.Join([]string{
+		"NONE server *.*.*.* x",
+		"CRAM-MD5 server erin " + MD5State("erinpw"),
+		"APOP server fred " + MD5State("fredpw"),
+		"LOGIN server gina ginapw",
+		"LOGIN client me@example.com secret",
+	}, "\n"))
+	if kw, ok := s.Trusted(netip.MustParseAddr("203.0.113.9")); !ok || kw != "x" {
+		t.Errorf("Trusted(203.0.113.9) = %q, %v; want x, true", kw, ok)
+	}
+	for user, kind := range map[string]secretKind{"erin": kindMD5, "fred": kindMD5, "gina": kindPlain} {
+		if u, ok := s.users[user]; !ok || u.kind != kind {
+			t.Errorf("user %s: %+v, %v; want kind %d", user, u, ok, kind)
+		}
+	}
+	if c, ok := s.clients[""]; !ok || c.user != "me@example.com" || c.password != "secret" {
+		t.Errorf("client line: %+v, %v; want me@example.com secret", c, ok)
+	}
+}
+
 func TestTrusted(t *testing.T) {
 	s := mustParse(t, strings.Join([]string{
 		"server none 192.168.0.0/16 wide",

@@ -273,6 +273,10 @@ func (p *switchParser) switches() []Switch {
 			Help:  "ask PROGRAM (or net:HOST:PORT) about every recipient, with E-MailRelay's verifier protocol",
 			Keys:  []string{"policy.address_verifier"},
 			parse: text(func(c *Config, s string) { c.Policy.AddressVerifier = s })},
+		{Long: "verifier", Arg: "PROGRAM", Group: groupPolicy,
+			Help:  "E-MailRelay 1.x's name for --address-verifier, as its user guide writes it",
+			Keys:  []string{"policy.address_verifier"},
+			parse: text(func(c *Config, s string) { c.Policy.AddressVerifier = s })},
 
 		{Long: "pop", Short: "B", Group: groupListen,
 			Help:  "serve the spool over POP3 (needs --pop-auth)",

@@ -118,12 +118,16 @@ func (c *Config) Validate() error {
 
 	t := &c.TLS
 	implicit := t.ServerConnection
+	submission := false // requires STARTTLS (docs/policy.md)
 	for _, entry := range s.Interfaces {
-		if role, _ := SplitRole(entry); role == RoleSMTPS {
+		switch role, _ := SplitRole(entry); role {
+		case RoleSMTPS:
 			implicit = true
+		case RoleSubmission:
+			submission = true
 		}
 	}
-	if (t.Server || implicit) && t.Certificate == "" {
+	if (t.Server || implicit || submission) && t.Certificate == "" {
 		v.bad("TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate")("tls.server", "tls.server_connection", "smtp.interfaces")
 	}
 	if t.ServerRequired && !t.Server && !implicit {
@@ -225,6 +229,11 @@ func (c *Config) Validate() error {
 	}
 	if p.HardErrorLimit < 1 {
 		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
+	}
+	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions) && !refusesRelay(p.RecipientRestrictions) {
+		// Postfix refuses to start like this too.
+		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+
+			"reject or defer: anyone could relay anywhere")("policy.relay_restrictions", "policy.recipient_restrictions")
 	}
 
 	if len(v.probs) == 0 {
@@ -437,4 +446,27 @@ func (c *Config) DeliversByMX() bool {
 	f := &c.Forward
 	return c.Mode == ModeServer && f.To == "" && !c.Routed() &&
 		(f.AtStartup || f.Poll > 0 || f.PollSet || f.OnDisconnect)
+}
+
+// refusesRelay reports whether a restriction list can refuse a recipient
+// outside relay_domains, as Postfix requires of smtpd_relay_restrictions
+// or smtpd_recipient_restrictions: a restriction that does so, not behind
+// warn_if_reject.
+func refusesRelay(list []string) bool {
+	warn := false
+	for _, item := range list {
+		words := strings.Fields(strings.ToLower(item))
+		if len(words) == 0 {
+			continue
+		}
+		switch name := words[0]; {
+		case name == "warn_if_reject":
+			warn = true
+		case warn:
+			warn = false
+		case name == "reject_unauth_destination" || name == "reject" || name == "defer":
+			return true
+		}
+	}
+	return false
 }

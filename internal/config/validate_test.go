@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+const openRelayProblem = "policy.relay_restrictions: neither it nor policy.recipient_restrictions has " +
+	"reject_unauth_destination, reject or defer: anyone could relay anywhere"
+
 func TestValidateDefault(t *testing.T) {
 	c := Default()
 	if err := c.Validate(); err != nil {
@@ -104,6 +107,32 @@ func TestValidate(t *testing.T) {
 		}, []string{"delivery.minimal_backoff_time: 1h0m0s is longer than delivery.maximal_backoff_time (1m0s)"}},
 		{"zero backoff", func(c *Config) { c.Delivery.MinBackoff = 0 },
 			[]string{"delivery.minimal_backoff_time: 0s is not positive"}},
+		// Postfix refuses to start without a restriction that refuses
+		// relaying in one of the two lists: an open relay by mistake.
+		{"relay restrictions empty", func(c *Config) { c.Policy.RelayRestrictions = nil }, []string{openRelayProblem}},
+		{"relay restrictions permit only", func(c *Config) {
+			c.Policy.RelayRestrictions = []string{"permit_mynetworks", "warn_if_reject", "reject_unauth_destination", "permit"}
+		}, []string{openRelayProblem}},
+		{"relay check in recipient restrictions", func(c *Config) {
+			c.Policy.RelayRestrictions = nil
+			c.Policy.RecipientRestrictions = []string{"permit_mynetworks", "Reject_Unauth_Destination"}
+		}, nil},
+		{"relay restrictions ending in reject", func(c *Config) {
+			c.Policy.RelayRestrictions = []string{"permit_mynetworks", "reject"}
+		}, nil},
+		// submission= requires STARTTLS (docs/policy.md), smtps= is TLS.
+		{"submission without certificate", func(c *Config) { c.SMTP.Interfaces = []string{"127.0.0.1", "submission=127.0.0.1:587"} },
+			[]string{"tls.server: TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate"}},
+		{"submission with certificate", func(c *Config) {
+			c.SMTP.Interfaces = []string{"submission=127.0.0.1:587"}
+			c.TLS.Certificate = "/etc/relaykeeper/cert.pem"
+		}, nil},
+		{"no listener, no relay check", func(c *Config) {
+			c.Mode = ModeClient
+			c.Forward.To = "smarthost:25"
+			c.SMTP.Disabled = true
+			c.Policy.RelayRestrictions = nil
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

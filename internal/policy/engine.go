@@ -46,7 +46,8 @@ type Blocklists interface {
 }
 
 // TrustedClients trusts clients beyond mynetworks; *auth.Secrets is one
-// ("server none" lines). The keyword is not used here.
+// ("server none" lines). The keyword is the address verifier's auth id
+// for a trusted client that did not log in.
 type TrustedClients interface {
 	Trusted(ip netip.Addr) (keyword string, ok bool)
 }
@@ -109,7 +110,8 @@ type Engine struct {
 	opts  Options
 	lists [6][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
-	dnsblOff atomic.Bool
+	dnsblOff     atomic.Bool
+	relayDomains relayDomains
 }
 
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
@@ -121,6 +123,10 @@ var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_re
 
 const mailList = 5
 
+// listChecks is the access check whose reply wording each list shares.
+var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
+	"check_recipient_access", "check_recipient_access", "check_sender_access"}
+
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.
 func New(opts Options) (*Engine, error) {
@@ -129,6 +135,10 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts}
 	var errs []error
+	var err error
+	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
+		errs = append(errs, err)
+	}
 	for i, list := range [6][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail} {
 		warn := false
 		for j := 0; j < len(list); j++ {
@@ -138,17 +148,29 @@ func New(opts Options) (*Engine, error) {
 			}
 			name := lower(words[0])
 			if name == "warn_if_reject" {
+				if len(words) > 1 {
+					errs = append(errs, fmt.Errorf("policy.%s: %q: takes no argument: write one restriction per list item", listNames[i], list[j]))
+				}
 				warn = true
 				continue
 			}
 			args := words[1:]
-			// Postfix writes a table argument as the next list item:
-			// "check_sender_access", "hash:/etc/postfix/sender_access".
-			if needsArg[name] && len(args) == 0 && j+1 < len(list) {
-				j++
-				args = strings.Fields(list[j])
+			if needsArg[name] {
+				// The table is the rest of the item, spaces and all
+				// ("inline:{ a=OK, b=REJECT }"), or, as Postfix writes
+				// it, the next item: "check_sender_access",
+				// "hash:/etc/postfix/sender_access".
+				arg := strings.TrimSpace(strings.TrimSpace(list[j])[len(words[0]):])
+				if arg == "" && j+1 < len(list) {
+					j++
+					arg = strings.TrimSpace(list[j])
+				}
+				args = nil
+				if arg != "" {
+					args = []string{arg}
+				}
 			}
-			r, err := e.compile(name, args)
+			r, err := e.compile(i, name, args)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("policy.%s: %q: %w", listNames[i], list[j], err))
 				continue
@@ -166,7 +188,7 @@ var needsArg = map[string]bool{
 	"check_recipient_access": true, "reject_rbl_client": true,
 }
 
-func (e *Engine) compile(name string, args []string) (restriction, error) {
+func (e *Engine) compile(list int, name string, args []string) (restriction, error) {
 	r := restriction{name: name}
 	want := func(n int) error {
 		if len(args) != n {
@@ -183,9 +205,13 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 			"permit": {Verdict: Permit, Rule: name},
 			"dunno":  {Rule: name},
 			"reject": reject(554, "5.7.1", "Access denied", name),
-			"defer":  deferral(450, "4.7.1", "Try again later", name),
+			"defer":  deferral(450, "4.3.2", "Try again later", name),
 		}[name]
-		r.check = func(context.Context, *Engine, *Request) Decision { return d }
+		// Postfix names who is refused after the list: "<s@example.org>:
+		// Sender address rejected: Access denied".
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			return e.fillText(d, listChecks[list], req)
+		}
 	case "permit_mynetworks":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			if e.trusted(req.ClientIP) {
@@ -304,6 +330,12 @@ func (e *Engine) compile(name string, args []string) (restriction, error) {
 	default:
 		return r, errors.New("unknown restriction")
 	}
+	if len(args) > 0 && !needsArg[name] {
+		// A main.cf line pasted as one item would otherwise be its first
+		// restriction alone: "permit_mynetworks reject_unauth_destination"
+		// an open relay.
+		return r, fmt.Errorf("takes no argument, got %q: write one restriction per list item", strings.Join(args, " "))
+	}
 	return r, nil
 }
 
@@ -356,7 +388,17 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		}
 	}
 	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
-		d := e.opts.Verifier.Verify(ctx, req)
+		vreq := req
+		if req.AuthID == "" && e.opts.Trusted != nil {
+			// E-MailRelay gives the verifier a trusted client's
+			// "server none" keyword as its auth id.
+			if kw, ok := e.opts.Trusted.Trusted(req.ClientIP.Unmap()); ok {
+				r := *req
+				r.AuthID = kw
+				vreq = &r
+			}
+		}
+		d := e.opts.Verifier.Verify(ctx, vreq)
 		if d.Refuses() {
 			d.Warnings = warnings
 			return d
@@ -403,7 +445,7 @@ func (e *Engine) authDestination(rcpt string) bool {
 	if err != nil || a.Indirect() || a.IsLiteral() {
 		return false
 	}
-	return envelope.InDomains(a.Domain, e.opts.RelayDomains)
+	return e.relayDomains.has(a.Domain)
 }
 
 func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, req *Request) Decision {

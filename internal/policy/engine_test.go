@@ -220,6 +220,23 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestCompileExtraWords: a main.cf line pasted as one list item
+// ("permit_mynetworks permit_sasl_authenticated reject_unauth_destination")
+// must not compile to its first word alone, which leaves the relay open.
+func TestCompileExtraWords(t *testing.T) {
+	for _, item := range []string{
+		"permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+		"reject_unauth_destination foo",
+		"permit_sasl_authenticated reject",
+		"warn_if_reject reject_unauth_destination",
+	} {
+		_, err := New(Options{Relay: []string{item}})
+		if err == nil || !strings.Contains(err.Error(), "takes no argument") {
+			t.Errorf("relay_restrictions [%q]: %v; want an error saying it takes no argument", item, err)
+		}
+	}
+}
+
 func TestDNSBLSwitch(t *testing.T) {
 	e := engine(t, Options{DNSBL: fakeRBL{listed: map[netip.Addr]string{outside: "listed"}}, RelayDomains: []string{"relay.example"}})
 	req := &Request{ClientIP: outside, Recipient: "u@relay.example"}
@@ -279,5 +296,102 @@ func TestPostmasterForAnyone(t *testing.T) {
 		if got := d.Verdict != Reject; got != want {
 			t.Errorf("RCPT %q from outside: %v %s; want accepted %v", rcpt, d.Verdict, d.Reply(), want)
 		}
+	}
+}
+
+// keywordTrust trusts every client, with a keyword, as "server none
+// *.*.*.* KEYWORD" does.
+type keywordTrust string
+
+func (k keywordTrust) Trusted(netip.Addr) (string, bool) { return string(k), true }
+
+// seenVerifier records the requests it is asked about and accepts them.
+type seenVerifier struct{ reqs []Request }
+
+func (v *seenVerifier) Verify(_ context.Context, req *Request) Decision {
+	v.reqs = append(v.reqs, *req)
+	return Decision{}
+}
+
+// TestVerifierTrustedKeyword: as in E-MailRelay, a client trusted by a
+// "server none ADDRESS KEYWORD" line is verified with KEYWORD as its auth
+// id; a client that logged in with its login.
+func TestVerifierTrustedKeyword(t *testing.T) {
+	v := &seenVerifier{}
+	e := engine(t, Options{Trusted: keywordTrust("lan"), Verifier: v})
+	for _, auth := range []string{"", "alice"} {
+		e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, AuthID: auth, Recipient: "u@elsewhere.example"})
+	}
+	if len(v.reqs) != 2 || v.reqs[0].AuthID != "lan" || v.reqs[1].AuthID != "alice" {
+		t.Errorf("verifier asked %+v; want auth ids lan (trusted, no login), then alice", v.reqs)
+	}
+}
+
+// TestRejectDeferReplies: Postfix words the plain reject and defer
+// restrictions after the list they are in: "<who>: Client host rejected:
+// Access denied" and "... Try again later" (smtpd_check.c).
+func TestRejectDeferReplies(t *testing.T) {
+	req := Request{ClientIP: outside, Helo: "helo.example", Sender: "s@example.org", Recipient: "r@relay.example"}
+	for _, c := range []struct {
+		list func(o *Options) *[]string
+		who  string
+	}{
+		{func(o *Options) *[]string { return &o.Client }, "<unknown[203.0.113.9]>: Client host"},
+		{func(o *Options) *[]string { return &o.Helo }, "<helo.example>: Helo command"},
+		{func(o *Options) *[]string { return &o.Sender }, "<s@example.org>: Sender address"},
+		{func(o *Options) *[]string { return &o.Recipient }, "<r@relay.example>: Recipient address"},
+	} {
+		for _, r := range []struct{ item, want string }{
+			{"reject", "554 5.7.1 " + c.who + " rejected: Access denied"},
+			{"defer", "450 4.3.2 " + c.who + " rejected: Try again later"},
+		} {
+			o := Options{RelayDomains: []string{"relay.example"}}
+			*c.list(&o) = []string{r.item}
+			e := engine(t, o)
+			rq := req
+			if got := e.Check(context.Background(), StageRcpt, &rq).Reply(); got != r.want {
+				t.Errorf("%s in the list of %s: %q; want %q", r.item, c.who, got, r.want)
+			}
+		}
+	}
+}
+
+// TestTableSpecWithSpaces: a table written in the restriction itself
+// (inline:{ ... }, regexp:{ {...}, {...} }), which docs/tables.md allows,
+// is one argument, on the restriction's item or the next.
+func TestTableSpecWithSpaces(t *testing.T) {
+	for _, list := range [][]string{
+		{"check_client_access inline:{ 203.0.113.9=REJECT, 192.0.2.1=OK }"},
+		{"check_client_access", "cidr:{ {203.0.113.9 REJECT}, {192.0.2.1 OK} }"},
+	} {
+		e := engine(t, Options{Client: list, Tables: SetTables{Set: &table.Set{}}, RelayDomains: []string{"relay.example"}})
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: "r@relay.example"})
+		if want := "554 5.7.1 <unknown[203.0.113.9]>: Client host rejected: Access denied"; d.Reply() != want {
+			t.Errorf("client_restrictions %q: %q; want %q", list, d.Reply(), want)
+		}
+	}
+}
+
+// TestRelayDomainsFilesAndTables: relay_domains takes Postfix's files (one
+// or more domains a line) and tables, as mynetworks does, not only names;
+// a path is never taken for a domain.
+func TestRelayDomainsFilesAndTables(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "relay_domains")
+	os.WriteFile(list, []byte("# ours\nfile.example, other.example\n"), 0o644)
+	hash := filepath.Join(dir, "relay_domains.hash")
+	os.WriteFile(hash, []byte("table.example OK\n"), 0o644)
+	e := engine(t, Options{RelayDomains: []string{list, "hash:" + hash, "name.example"}, Tables: SetTables{Set: &table.Set{}}})
+	for rcpt, ok := range map[string]bool{
+		"u@file.example": true, "u@other.example": true, "u@table.example": true, "u@sub.table.example": true,
+		"u@name.example": true, "u@elsewhere.example": false, "u%x@table.example": false,
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Recipient: rcpt})
+		if (d.Verdict == Permit) != ok {
+			t.Errorf("RCPT %s from outside: %s; want relayed %v", rcpt, d.Reply(), ok)
+		}
+	}
+	if _, err := New(Options{RelayDomains: []string{filepath.Join(dir, "absent")}}); err == nil || !strings.Contains(err.Error(), "policy.relay_domains") {
+		t.Errorf("relay_domains naming a missing file: %v; want an error naming policy.relay_domains", err)
 	}
 }

@@ -42,8 +42,8 @@ func (s TLSSettings) VerifyOff() bool {
 
 // Config turns the settings into the client's TLS mode and configuration
 // for upstream (host:port). credentials says the relay logs in to the
-// smarthost: then its certificate is verified unless the administrator
-// says otherwise.
+// smarthost: then TLS is required and the certificate verified, unless
+// the administrator says otherwise (<none>).
 func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Config, error) {
 	mode := TLSNone
 	switch {
@@ -94,6 +94,12 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 			return 0, nil, fmt.Errorf("client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{c}
+	}
+	if credentials && !s.VerifyOff() && (mode == TLSNone || mode == TLSOpportunistic) {
+		// A password goes only to a server that proves its name: a
+		// smarthost without STARTTLS (or one an attacker stripped it
+		// from) gets none, as a transport with auth gets "verify".
+		mode = TLSRequired
 	}
 	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "") {
 		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")

@@ -16,7 +16,9 @@ func TestTLSSettingsConfig(t *testing.T) {
 	}{
 		{TLSSettings{}, false, TLSNone, true},
 		{TLSSettings{Opportunistic: true}, false, TLSOpportunistic, true},
-		{TLSSettings{Opportunistic: true}, true, TLSOpportunistic, false},
+		{TLSSettings{Opportunistic: true}, true, TLSRequired, false},
+		{TLSSettings{}, true, TLSRequired, false},
+		{TLSSettings{Verify: "<none>"}, true, TLSNone, true},
 		{TLSSettings{Required: true, Verify: "<none>"}, true, TLSRequired, true},
 		{TLSSettings{Implicit: true, Verify: "<default>"}, false, TLSImplicit, false},
 	} {

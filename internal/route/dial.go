@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,7 +64,13 @@ type DialerOptions struct {
 	// InsecureAuth lets a transport that sends credentials skip
 	// certificate verification at the TLS levels that do not verify
 	// (may, encrypt, wrapper): the administrator's explicit opt-out.
+	// TLS.VerifyOff() sets it too.
 	InsecureAuth bool
+	// TLS are the relay's TLS switches, which Session applies to
+	// forward.to. A next hop other than forward.to gets them without
+	// forward.to's credentials (Session.Auth), the verification those
+	// call for, and --client-tls-server-name.
+	TLS remote.TLSSettings
 	// Log, if set, hears a transport's OAuth2 token refresh failures,
 	// which are alerts.
 	Log *slog.Logger
@@ -91,6 +98,9 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = &Resolver{}
+	}
+	if opts.TLS.VerifyOff() {
+		opts.InsecureAuth = true
 	}
 	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
 		versions: tableVersions(rt)}, nil
@@ -258,6 +268,17 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 	if t == nil {
 		return opts, nil
 	}
+	if !d.toRelayHost(rt) {
+		// forward.to's credentials are for forward.to alone, as Postfix
+		// looks smtp_sasl_password_maps up by next hop.
+		s := d.opts.TLS
+		s.ServerName = ""
+		var err error
+		if opts.TLS, opts.TLSConfig, err = s.Config(net.JoinHostPort(rt.Host, strconv.Itoa(rt.Port)), false); err != nil {
+			return opts, err
+		}
+		opts.Auth = nil
+	}
 	if t.HeloName != "" {
 		opts.Helo = t.HeloName
 	}
@@ -287,11 +308,12 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			d.auths[t.Name] = a
 			d.mu.Unlock()
 		}
-		if a != nil { // nil for "client plain = =": no AUTH
+		opts.Auth = nil // "client plain = =": no AUTH
+		if a != nil {
 			opts.Auth = a
 		}
 	}
-	credentials := t.Auth != "" && opts.Auth != nil && !d.opts.InsecureAuth
+	credentials := opts.Auth != nil && !d.opts.InsecureAuth
 	switch {
 	case t.TLS != "":
 		level := Level(t.TLS)
@@ -311,6 +333,19 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		opts.TLSConfig.ServerName = rt.Host
 	}
 	return opts, nil
+}
+
+// toRelayHost reports whether rt goes to the relayhost (forward.to).
+func (d *Dialer) toRelayHost(rt Route) bool {
+	n, err := ParseNextHop(d.opts.Routes.RelayHost)
+	if err != nil || d.opts.Routes.RelayHost == "" {
+		return false
+	}
+	port := n.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	return rt.Host == n.Host && rt.MX == n.MX && rt.Port == port
 }
 
 // Level is a TLS security level, Postfix's smtp_tls_security_level plus

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
@@ -98,5 +99,48 @@ func TestDNSFailureLocal(t *testing.T) {
 	var re *remote.Error
 	if !errors.As(err, &re) || !re.Perm || re.Reply.Code != 550 || !re.Reply.Local {
 		t.Fatalf("Dial(nosuch.example) = %v; want a permanent 550 made by the relay (Local)", err)
+	}
+}
+
+// TestDialerRelayCredentialsStay: the relay's own credentials (the
+// smarthost's, Session.Auth) go to the relayhost only; a transport's other
+// next hop gets the relay's TLS switches without them, named for itself.
+func TestDialerRelayCredentialsStay(t *testing.T) {
+	sec := writeFile(t, t.TempDir(), "secrets", "client plain user pass\n")
+	os.Chmod(sec, 0o600)
+	s, err := auth.LoadSecrets(sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, _ := s.ClientAuth("")
+	settings := remote.TLSSettings{Opportunistic: true, ServerName: "smtp.smart.example"}
+	mode, tc, err := settings.Config("smart.example:587", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDialer(DialerOptions{TLS: settings, Session: remote.Options{Auth: login, TLS: mode, TLSConfig: tc},
+		Routes: Options{RelayHost: "[smart.example]:587", Transports: map[string]*Transport{"other": {NextHop: "[192.0.2.9]"}},
+			TransportMaps: []string{"inline:{ other.example=other: }"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rcpt, key string
+		auth      bool
+		mode      remote.TLSMode
+		name      string
+	}{
+		{"x@example.com", "smtp/[smart.example]:587", true, remote.TLSRequired, "smtp.smart.example"},
+		{"x@other.example", "other/[192.0.2.9]", false, remote.TLSOpportunistic, "192.0.2.9"},
+	} {
+		d.Route("", c.rcpt)
+		opts, err := d.session(d.seen[c.key])
+		if err != nil {
+			t.Fatalf("%s: %v", c.rcpt, err)
+		}
+		if (opts.Auth != nil) != c.auth || opts.TLS != c.mode || opts.TLSConfig.ServerName != c.name {
+			t.Errorf("%s: auth %v, mode %v, name %q; want auth %v, mode %v, name %q", c.rcpt, opts.Auth != nil, opts.TLS,
+				opts.TLSConfig.ServerName, c.auth, c.mode, c.name)
+		}
 	}
 }

@@ -144,6 +144,7 @@ type commandConn struct {
 	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
 	greeted   bool // HELO/EHLO accepted
+	authed    bool // AUTH succeeded
 	inMail    bool // MAIL accepted, transaction open
 	rcpts     int  // recipients accepted
 	rcptTried bool // a RCPT was given in this transaction
@@ -272,7 +273,7 @@ func (c *commandConn) tlsActive() bool {
 }
 
 func (c *commandConn) offerTLS() bool {
-	return c.srv.opts.TLSConfig != nil && !c.srv.opts.ImplicitTLS && c.tls.Load() == nil
+	return c.srv.opts.TLSConfig != nil && !c.srv.opts.ImplicitTLS && c.tls.Load() == nil && !c.authed
 }
 
 // Close writes the replies still queued (go-smtp's 221 to QUIT, a 421)
@@ -757,6 +758,10 @@ func (c *commandConn) check(verb, arg string) string {
 			return "501 5.5.4 Syntax: STARTTLS"
 		case c.tlsActive():
 			return "554 5.5.1 Error: TLS already active"
+		case c.authed:
+			// A login in plain text (auth.allow_insecure) would
+			// outlive the handshake, which RFC 3207 forbids.
+			return "503 5.5.1 Error: already authenticated"
 		case !c.offerTLS():
 			return "502 5.5.1 Error: command not implemented"
 		}
@@ -868,6 +873,8 @@ func (c *commandConn) applyReply() {
 		}
 	case "RSET":
 		c.endTransaction()
+	case "AUTH":
+		c.authed = c.authed || c.code == 235
 	case "DATA":
 		if c.code == 354 {
 			c.mode, c.dstate = modeData, dBeginLine

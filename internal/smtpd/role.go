@@ -16,7 +16,8 @@ const (
 // ForRole adapts the options of a listener to its role: plain SMTP offers
 // STARTTLS when there is a certificate, and takes implicitTLS and
 // requireTLS (--server-tls-connection, --server-tls-required); submission
-// requires TLS when there is a certificate and, with accounts, AUTH; smtps
+// requires TLS (the configuration has a certificate for it) and, with
+// accounts, AUTH; smtps
 // speaks TLS from the first byte and, with accounts, requires AUTH; the
 // reinjection port has been through policy and filters already, so it
 // has none, and no TLS.

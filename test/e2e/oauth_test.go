@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 // loopback.
 type gmailOAuth struct {
 	tokens   *httptest.Server
+	ca       string // the SMTP server's certificate, for --client-tls-verify
 	smtp     net.Listener
 	lifetime time.Duration
 
@@ -49,7 +51,14 @@ func newGmailOAuth(t *testing.T, lifetime time.Duration) *gmailOAuth {
 	}
 	srv := smtp.NewServer(g)
 	srv.Domain = "smtp.gmail.example"
-	srv.AllowInsecureAuth = true
+	// As smtp.gmail.com: STARTTLS first, AUTH only after it.
+	cert, key, _ := certFiles(t, t.TempDir())
+	kp, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp}}
+	g.ca = cert
 	srv.ErrorLog = nopLogger{}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -203,7 +212,7 @@ func TestOAuth2Refresh(t *testing.T) {
 	}
 	spool := filepath.Join(dir, "spool")
 	r := startRelay(t, "127.0.0.1", "--as-server", "--log", "--forward-on-disconnect", "--no-bounces",
-		"--forward-to", g.smtp.Addr().String(), "--client-auth", secrets, "--interface", "127.0.0.1", "--spool-dir", spool)
+		"--forward-to", g.smtp.Addr().String(), "--client-tls", "--client-tls-verify", g.ca, "--client-auth", secrets, "--interface", "127.0.0.1", "--spool-dir", spool)
 
 	send := func(n int) {
 		t.Helper()

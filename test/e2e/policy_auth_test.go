@@ -288,3 +288,38 @@ func bcryptLine(t *testing.T, user, pass string) string {
 	}
 	return line
 }
+
+// TestAuthNotCarriedIntoTLS: with auth.allow_insecure a client may log in
+// before STARTTLS, but that login must not outlive the switch to TLS (RFC
+// 3207 section 4.2: the server discards what it learnt before): STARTTLS
+// after a login is refused, and the session stays in plain text.
+func TestAuthNotCarriedIntoTLS(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "[auth]\nallow_insecure = true\n")
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "235", "AUTH PLAIN %s", authPlain("bob", "bobpw"))
+	rep, err := c.cmd("STARTTLS")
+	if err != nil || rep.code() != 503 {
+		t.Fatalf("STARTTLS after AUTH = %q, %v; want a 503 refusal (the login would carry into TLS)", rep, err)
+	}
+	if _, ok := ehloKeywords(t, c)["STARTTLS"]; ok {
+		t.Errorf("EHLO after AUTH offers STARTTLS; want it no longer offered")
+	}
+	// Still the same plain-text session, still logged in.
+	mustCmd(t, c, "250", "MAIL FROM:<bob@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
+}
+
+// TestSubmissionNeedsCertificate: a submission= listener requires
+// STARTTLS (RFC 8314, docs/policy.md), so one without a certificate is an
+// error at start-up naming --interface, not a port that takes mail in
+// plain text.
+func TestSubmissionNeedsCertificate(t *testing.T) {
+	t.Parallel()
+	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	_, out, code := runBinary(t, harness.Binary(t), "", "--as-server", "--interface", "submission="+sub, "--spool-dir", t.TempDir())
+	if code != 2 || !strings.Contains(out, "--interface") || !strings.Contains(out, "needs a certificate") {
+		t.Errorf("submission= without a certificate: exit %d, %q; want 2 and an error naming --interface and the certificate", code, out)
+	}
+}

@@ -124,3 +124,20 @@ dns_server = %q
 		}
 	}
 }
+
+// TestDNSBLFailClosedDefers: with E-MailRelay's negative timeout (fail
+// closed) a client whose lookups time out is refused, but temporarily: a
+// DNS outage is no verdict on the client, and a 5xx would bounce its mail.
+// A listed client still hears the permanent refusal.
+func TestDNSBLFailClosedDefers(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, blZone)
+	dns.SetDropFunc(func(name, _ string) bool { return strings.HasPrefix(name, "4.0.0.127.") })
+	r := startPolicyRelay(t, "[policy]\nmynetworks = [\"127.0.0.5/32\"]\nrelay_domains = [\"relay.example\"]\n",
+		"--dnsbl", "bl.example,1,-1000,"+dns.Addr())
+	runDNSBLCases(t, r, []dnsblCase{
+		{"127.0.0.2", "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using bl.example; " + blText},
+		{"127.0.0.3", "250"},
+		{"127.0.0.4", "450 4.7.1 Service unavailable; client [127.0.0.4] blocklist lookup failed"},
+	})
+}

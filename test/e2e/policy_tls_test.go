@@ -312,3 +312,69 @@ func TestTLSSTARTTLSInjection(t *testing.T) {
 	// Had the injected MAIL run, this RCPT would be accepted.
 	mustCmd(t, c, "503 5.5.1 Error: need MAIL command", "RCPT TO:<bob@example.net>")
 }
+
+// TestTLSClientAuthNeverInClear: a relay that logs in to its smarthost
+// never sends the password to one that offers no STARTTLS (or whose
+// STARTTLS an attacker stripped), with --client-tls ("may" becomes
+// "verify") or without any --client-tls switch: the client hears a 4xx
+// naming STARTTLS and the upstream sees no AUTH.
+func TestTLSClientAuthNeverInClear(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH PLAIN LOGIN"} }
+	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test app-password-1\n", 0o600)
+	for _, tlsArgs := range [][]string{{"--client-tls"}, nil} {
+		args := append([]string{"--as-proxy", up.addr(), "--client-auth", sec, "--interface", "127.0.0.1",
+			"--spool-dir", t.TempDir()}, tlsArgs...)
+		r := startRelay(t, "127.0.0.1", args...)
+		tx, err := sendMail(r.addr(), "alice@example.org", []string{outsideRcpt}, message("no tls upstream"))
+		if err == nil || tx.Mail.code()/100 != 4 || !strings.Contains(tx.Mail.String(), "STARTTLS") {
+			t.Errorf("%v --client-auth, upstream without STARTTLS: %v, MAIL reply %q; want a 4xx naming STARTTLS", tlsArgs, err, tx.Mail)
+		}
+		checkSpoolEmpty(t, r.spool)
+	}
+	for conn, lines := range up.connLines() {
+		for _, l := range lines {
+			if strings.HasPrefix(strings.ToUpper(l), "AUTH") {
+				t.Errorf("upstream connection %d got %q over plain text", conn, l)
+			}
+		}
+	}
+	if n := len(up.messages()); n != 0 {
+		t.Errorf("upstream got %d messages; want none", n)
+	}
+}
+
+// TestTLSClientAuthOnlyToSmarthost: the --client-auth credentials are the
+// smarthost's. Mail that a transport sends to another next hop goes there
+// without them (Postfix looks smtp_sasl_password_maps up by next hop), and
+// arrives; mail for the smarthost still logs in there, verified.
+func TestTLSClientAuthOnlyToSmarthost(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, pem := authUpstream(t, sink)
+	other := newRawUpstream(t)
+	other.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH PLAIN LOGIN"} }
+	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test app-password-1\n", 0o600)
+	cfg := writeConfig(t, "[routing]\ntransport_maps = [\"inline:{ other.example=other: }\"]\n"+
+		"[transports.other]\nnexthop = \"["+strings.Replace(other.addr(), ":", "]:", 1)+"\"\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.addr(), "--forward-on-disconnect",
+		"--client-tls", "--client-tls-verify", pem, "--client-auth", sec, "--config", cfg,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@other.example"}, message("to the transport's next hop"))
+	mustSend(t, r.addr(), "carol@example.org", []string{outsideRcpt}, message("to the smarthost"))
+	if _, ok := other.waitFrom("alice@example.org", 15*time.Second); !ok {
+		t.Errorf("the transport's next hop got no message; relay log:\n%s", r.stderr())
+	}
+	sink.WaitCount(t, 1, 15*time.Second)
+	for conn, lines := range other.connLines() {
+		for _, l := range lines {
+			if strings.HasPrefix(strings.ToUpper(l), "AUTH") {
+				t.Errorf("the transport's next hop got the smarthost's credentials on connection %d: %q", conn, l)
+			}
+		}
+	}
+	if len(up.events("auth")) == 0 && !strings.Contains(up.stderr(), "auth=alice@rk.test") {
+		t.Errorf("the smarthost saw no login; its log:\n%s", up.stderr())
+	}
+}

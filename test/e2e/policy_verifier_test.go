@@ -84,3 +84,39 @@ func TestVerifierExitCodes(t *testing.T) {
 	}
 	r.waitEvent("disconnect", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == client })
 }
+
+// seedVerifierScript is the E-MailRelay user guide's "only local users"
+// verifier: local recipients (of relay.example) are accepted from anyone;
+// others only for a client that logged in (mechanism, $5, not "none"). It
+// records its auth id argument ($6).
+const seedVerifierScript = `#!/bin/sh
+echo "$6" >> "$(dirname "$0")/authids"
+case "$1" in
+*@relay.example) echo "Local"; echo "$1"; exit 0 ;;
+esac
+if [ "$5" = "none" ]; then echo "no relaying for $6"; exit 2; fi
+echo; echo "$1"; exit 1
+`
+
+// TestSeedVerifierAnyoneLocal is the E-MailRelay user guide's set-up (seed
+// 001, "Preventing open mail relay"), as written: --server-auth with a
+// "NONE server *.*.*.* x" line, so that nobody needs to log in, and an
+// address verifier (--verifier) that refuses remote recipients to clients
+// that did not log in. Anyone may send to local users; only a login
+// relays; the verifier hears the line's keyword x as the auth id.
+func TestSeedVerifierAnyoneLocal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := writeFile(t, dir, "verify.sh", seedVerifierScript, 0o755)
+	r := startAuthRelay(t, "NONE server *.*.*.* x\nserver plain alice alicepw\n", "", "--verifier", script)
+	c := mustDial(t, r.addr(), "127.0.0.2")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<sender@example.org>")
+	mustCmd(t, c, "250 2.1.5 Ok", "RCPT TO:<user@relay.example>")
+	mustCmd(t, c, "550 5.1.1 no relaying for x", "RCPT TO:<%s>", outsideRcpt)
+	c.Close()
+	c = loginTLS(t, r.addr(), "127.0.0.2", "alice", "alicepw", "235")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "250 2.1.5 Ok", "RCPT TO:<%s>", outsideRcpt)
+	c.Close()
+}

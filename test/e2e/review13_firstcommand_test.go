@@ -43,8 +43,9 @@ func TestReview13StatusListenerRoles(t *testing.T) {
 	t.Parallel()
 	admin := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	_, _, pem := certFiles(t, t.TempDir()) // submission requires STARTTLS
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--interface", "submission="+sub,
-		"--spool-dir", t.TempDir(), "--admin-http", admin)
+		"--server-tls-certificate", pem, "--spool-dir", t.TempDir(), "--admin-http", admin)
 	harness.WaitPort(t, admin, 5*time.Second)
 	got := scrape(t, "http://"+admin+"/api/status")
 	for _, want := range []string{`"` + r.addr() + `"`, `"submission=` + sub + `"`} {
