@@ -467,3 +467,35 @@ func TestSlowStart(t *testing.T) {
 		t.Errorf("window without slow start = %d; want the limit", w)
 	}
 }
+
+// TestRunStartsWithWhatWasQueued: Run's first listing delivers what was
+// queued before the scheduler was made, but a message accepted after that
+// and before the listing (a client quick after a start) waits for its
+// kick, as with --poll: E-MailRelay forwards at start only with --forward.
+func TestRunStartsWithWhatWasQueued(t *testing.T) {
+	up := startUpstream(t)
+	sp, s, _, old := setup(t, up.addr, "old@example.net")
+	w, _ := sp.Create(t0)
+	io.WriteString(w, "Subject: new\r\n\r\nbody\r\n")
+	if err := w.Prepare(&spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1",
+		Recipients: []spool.Recipient{{Addr: "new@example.net", Status: spool.Pending}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, func() bool { _, _, err := sp.Read(old); return err != nil })
+	time.Sleep(200 * time.Millisecond)
+	if got := up.got(); len(got) != 1 || got[0] != "old@example.net" {
+		t.Fatalf("upstream received %v before a kick; want only old@example.net", got)
+	}
+	s.Kick(false)
+	waitFor(t, func() bool { _, _, err := sp.Read(w.ID()); return err != nil })
+	if got := up.got(); len(got) != 2 {
+		t.Errorf("upstream received %v after the kick; want both", got)
+	}
+}

@@ -60,6 +60,8 @@ type dispatcher struct {
 	busy map[string]bool
 	// working counts the batches under way, one per busy worker.
 	working int
+	// first is true during Run's first listing.
+	first bool
 	// once: RunOnce's, which tries every message once and keeps no
 	// next-attempt time per message, so that a large spool costs only
 	// its queues.
@@ -202,7 +204,19 @@ func (d *dispatcher) requeue(id, key string) {
 // makes every Ready message due now (--as-client, admin flush). With force,
 // what the dispatcher knew is forgotten and read again.
 func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
-	s.takeArrivals() // the listing finds them too
+	arrivals, lost := s.takeArrivals() // the listing finds them too
+	var later map[string]bool
+	if d.first && !lost && len(arrivals) > 0 {
+		// The first listing is of what was queued at start; messages
+		// accepted since wait for their kick.
+		later = map[string]bool{}
+		for _, a := range arrivals {
+			later[a.id] = true
+		}
+		s.mu.Lock()
+		s.arrivals = append(arrivals, s.arrivals...)
+		s.mu.Unlock()
+	}
 	ents, err := s.opts.Spool.List()
 	if err != nil {
 		s.log.Error("spool scan failed", "err", err)
@@ -227,7 +241,7 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		if present != nil {
 			present[e.ID] = true
 		}
-		if d.inflight[e.ID] {
+		if d.inflight[e.ID] || later[e.ID] {
 			continue
 		}
 		if _, ok := d.known[e.ID]; ok {
@@ -384,11 +398,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	d := newDispatcher()
 	s.savePaces() // none yet: forget a previous run's
 	defer s.removePaces()
-	// Watching before the first listing: a message committed in between
-	// is found by both, and known once.
-	s.opts.Spool.Watch(s)
+	s.opts.Spool.Watch(s) // again, after an earlier Run's Unwatch
 	defer s.opts.Spool.Unwatch(s)
+	d.first = true
 	s.scan(d, false, false)
+	d.first = false
 	for {
 		wake := s.promote(d)
 		s.dispatch(d, work, false)

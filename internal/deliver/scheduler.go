@@ -212,7 +212,7 @@ func New(opts Options) *Scheduler {
 	if opts.RecipientLimit <= 0 {
 		opts.RecipientLimit = 50
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		opts: opts, clock: opts.Clock, log: opts.Log,
 		kick:      make(chan struct{}, 1),
 		flushes:   make(chan chan<- Summary),
@@ -225,6 +225,14 @@ func New(opts Options) *Scheduler {
 		paces:     pacing{},
 		parkLimit: 5 * time.Second,
 	}
+	if opts.Spool != nil {
+		// Watching from the start: a message accepted before Run's first
+		// listing waits for its trigger (a poll, a disconnect), as one
+		// accepted after it does, instead of going with what was queued
+		// at start (E-MailRelay forwards at start only with --forward).
+		opts.Spool.Watch(s)
+	}
+	return s
 }
 
 // Kick asks for a scan of the spool and delivery of everything due, as a
