@@ -395,3 +395,24 @@ func TestRelayDomainsFilesAndTables(t *testing.T) {
 		t.Errorf("relay_domains naming a missing file: %v; want an error naming policy.relay_domains", err)
 	}
 }
+
+// TestRelayDomainsIDN: an internationalized relay domain matches in its
+// U-label and A-label forms both, whichever form relay_domains names,
+// and a look-alike still does not.
+func TestRelayDomainsIDN(t *testing.T) {
+	for _, listed := range []string{"bücher.example", "xn--bcher-kva.example"} {
+		e := engine(t, Options{RelayDomains: []string{listed}})
+		for rcpt, want := range map[string]Verdict{
+			"a@bücher.example":             Dunno,
+			"a@xn--bcher-kva.example":      Dunno,
+			"a@sub.XN--BCHER-KVA.example":  Dunno,
+			"a@bucher.example":             Reject,
+			"a@xn--bcher-kva.example.evil": Reject,
+		} {
+			d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+			if (d.Verdict == Reject) != (want == Reject) {
+				t.Errorf("relay_domains %q, RCPT %q: %v %s; want %v", listed, rcpt, d.Verdict, d.Reply(), want)
+			}
+		}
+	}
+}

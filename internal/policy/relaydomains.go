@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/net/idna"
+
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 )
 
@@ -53,19 +55,42 @@ func parseRelayDomains(entries []string, tables Tables) (relayDomains, error) {
 			rd.names = append(rd.names, e)
 		}
 	}
+	// A name in either form of an internationalized domain matches the
+	// other form too: "bücher.example" and "xn--bcher-kva.example".
+	for _, n := range rd.names {
+		if a := asciiDomain(n); a != n {
+			rd.names = append(rd.names, a)
+		}
+	}
 	return rd, errors.Join(errs...)
+}
+
+// asciiDomain is domain's A-label form (RFC 5891), or domain itself if it
+// has none.
+func asciiDomain(domain string) string {
+	a, err := idna.Punycode.ToASCII(domain)
+	if err != nil {
+		return domain
+	}
+	return a
 }
 
 // has reports whether domain is a relay domain.
 func (rd relayDomains) has(domain string) bool {
-	if envelope.InDomains(domain, rd.names) {
-		return true
+	forms := []string{domain}
+	if a := asciiDomain(domain); a != domain {
+		forms = append(forms, a)
 	}
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	for _, m := range rd.tables {
-		// A host name lookup: the domain, then its parents.
-		if _, ok := m.LookupClient(netip.Addr{}, domain); ok {
+	for _, d := range forms {
+		if envelope.InDomains(d, rd.names) {
 			return true
+		}
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		for _, m := range rd.tables {
+			// A host name lookup: the domain, then its parents.
+			if _, ok := m.LookupClient(netip.Addr{}, d); ok {
+				return true
+			}
 		}
 	}
 	return false
