@@ -278,7 +278,7 @@ func (j *Journal) waitSynced(seq uint64) error {
 		return nil
 	}
 	j.mu.Lock()
-	upto, f := j.written, j.f
+	upto, f, num := j.written, j.f, j.segNum
 	j.mu.Unlock()
 	if err := j.s.syncData(f); err != nil {
 		// After a failed fdatasync the kernel may have dropped the dirty
@@ -288,8 +288,37 @@ func (j *Journal) waitSynced(seq uint64) error {
 		j.markUnsynced(j.broken)
 		return j.broken
 	}
+	if err := j.named(f, num); err != nil {
+		// Synced into a file that no name leads to: a spool removed or
+		// moved away under the daemon. Nothing in it survives a stop;
+		// the commits take the classic path, which fails there too.
+		j.broken = err
+		j.mu.Lock()
+		j.closed = true
+		j.mu.Unlock()
+		j.s.journal.CompareAndSwap(j, nil)
+		j.s.log.Error("spool: the journal's segment is no longer in the spool directory; group commit is off", "err", err)
+		return j.broken
+	}
 	j.synced = upto
 	j.batches.Add(1)
+	return nil
+}
+
+// named checks that segment num's path in the spool still leads to f.
+func (j *Journal) named(f *os.File, num uint64) error {
+	path := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	pi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	if !os.SameFile(fi, pi) {
+		return fmt.Errorf("spool: journal: %s is another file", path)
+	}
 	return nil
 }
 
