@@ -153,3 +153,44 @@ func TestReviewDurReplayPastDamagedRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewDurUnmarshalFoldedCertificate: E-MailRelay writes the
+// certificate of a client that presented one as folded PEM, one
+// continuation line (starting with a space) per PEM line. Such a message
+// is E-MailRelay's, whole, and must be read, not quarantined as torn.
+func TestReviewDurUnmarshalFoldedCertificate(t *testing.T) {
+	env := "X-MailRelay-Format: #2821.8\r\n" +
+		"X-MailRelay-Content: 8bit\r\n" +
+		"X-MailRelay-From: alice@example.com\r\n" +
+		"X-MailRelay-ToCount: 1\r\n" +
+		"X-MailRelay-To-Remote: bob@example.net\r\n" +
+		"X-MailRelay-Authentication: \r\n" +
+		"X-MailRelay-Client: 192.0.2.1:4321\r\n" +
+		"X-MailRelay-ClientCertificate: -----BEGIN CERTIFICATE-----\r\n" +
+		" MIIBszCCAVmgAwIBAgIUQ2x1ZW50\r\n" +
+		" -----END CERTIFICATE-----\r\n" +
+		"X-MailRelay-MailFromAuthIn: \r\n" +
+		"X-MailRelay-MailFromAuthOut: \r\n" +
+		"X-MailRelay-ForwardTo: \r\n" +
+		"X-MailRelay-ForwardToAddress: \r\n" +
+		"X-MailRelay-ClientAccountSelector: \r\n" +
+		"X-MailRelay-Utf8MailboxNames: 0\r\n" +
+		"X-MailRelay-End: 1\r\n" +
+		"X-Something-Else: a\r\n" +
+		" folded b\r\n"
+	e, err := Unmarshal(strings.NewReader(env))
+	if err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if e.From != "alice@example.com" || len(e.Recipients) != 1 || e.Recipients[0].Addr != "bob@example.net" || e.Client != "192.0.2.1:4321" {
+		t.Errorf("Unmarshal = from %q, recipients %v, client %q", e.From, e.Recipients, e.Client)
+	}
+	if want := []string{"X-Something-Else: a", " folded b"}; strings.Join(e.Extra, "|") != strings.Join(want, "|") {
+		t.Errorf("Extra = %q; want %q (a folded trailer line kept as it was)", e.Extra, want)
+	}
+	// A line starting with a space anywhere else is still damage.
+	bad := strings.Replace(env, "X-MailRelay-To-Remote: bob@example.net\r\n", "X-MailRelay-To-Remote: bob@example.net\r\n continued\r\n", 1)
+	if _, err := Unmarshal(strings.NewReader(bad)); err == nil {
+		t.Error("a folded To-Remote line was accepted; want a parse error")
+	}
+}
