@@ -12,7 +12,6 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
-	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 )
@@ -175,7 +174,9 @@ func (b adminBlocks) Unblock(domain string) (bool, error) {
 type adminRelay struct{ r *relay }
 
 func (a adminRelay) Forward() error {
-	if a.r.sched == nil {
+	if fwd, _ := a.r.cfg.Forwards(); a.r.sched == nil && fwd {
+		return admin.ErrForwardOnce
+	} else if a.r.sched == nil {
 		return errors.New("no forwarding configured: start the relay with --poll or --forward-on-disconnect (to --forward-to, or by MX without it)")
 	}
 	a.r.sched.Kick(true)
@@ -186,15 +187,11 @@ func (a adminRelay) Flush(ctx context.Context) error {
 	if a.r.cfg.Forward.To == "" && a.r.router == nil {
 		return errors.New("no remote server configured: use --forward-to")
 	}
-	var sum deliver.Summary
-	var err error
-	if a.r.sched != nil {
-		// The running scheduler does it, within its own limits and
-		// pacing.
-		sum, err = a.r.sched.Flush(ctx)
-	} else {
-		sum, err = a.r.newScheduler().RunOnce(ctx)
+	run := a.r.sched.Flush // the running scheduler, within its own limits and pacing
+	if a.r.sched == nil {
+		run = a.r.newScheduler().RunOnce
 	}
+	sum, err := run(ctx)
 	if err != nil {
 		return err
 	}

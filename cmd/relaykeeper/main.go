@@ -190,7 +190,7 @@ func (r *relay) runServer() int {
 	signal.Notify(hups, syscall.SIGHUP)
 	defer func() { signal.Stop(sigs); signal.Stop(hups) }()
 	forwarding, triggered := r.cfg.Forwards()
-	if forwarding && !triggered {
+	if forwarding && !triggered && r.cfg.Admin.Port == 0 && r.cfg.Admin.HTTP == "" {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
 			"(add --poll, --forward-on-disconnect or --forward)")
 	}

@@ -246,6 +246,13 @@ func New(opts Options) *Server {
 	return s
 }
 
+// ErrForwardOnce is what Relay.Forward returns when the relay has an
+// upstream but runs no forwarding of its own (no --poll, no
+// --forward-on-disconnect): "forward" is then the trigger, as in
+// E-MailRelay, and the admin interface flushes the spool once, in the
+// background. Other callers of Forward (after unfail-all) forward nothing.
+var ErrForwardOnce = errors.New("the relay forwards only when told to")
+
 // noRelay stands in for a missing Relay.
 type noRelay struct{}
 

@@ -395,7 +395,7 @@ func (s *Server) postFlush(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postForward(w http.ResponseWriter, r *http.Request) {
-	if err := s.relay.Forward(); err != nil {
+	if err := s.forward(); err != nil {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}

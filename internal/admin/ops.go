@@ -29,6 +29,30 @@ func (s *Server) flush(ctx context.Context) error {
 	return s.relay.Flush(ctx)
 }
 
+// forward is the "forward" command: the relay forwards what is due, or,
+// without forwarding of its own (ErrForwardOnce), a flush runs in the
+// background, unless one is under way already.
+func (s *Server) forward() error {
+	err := s.relay.Forward()
+	if !errors.Is(err, ErrForwardOnce) {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrServerClosed
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := s.flush(s.ctx)
+		if err != nil && !errors.Is(err, errStillWorking) && !errors.Is(err, errNothingToSend) {
+			s.log.Warn("admin: forward", "err", err)
+		}
+	}()
+	return nil
+}
+
 var (
 	errStillWorking  = errors.New("still working")
 	errNothingToSend = errors.New("no messages to send")

@@ -254,7 +254,7 @@ func (ss *session) handle(line string) bool {
 		ss.log.Info("admin: unfail-all")
 		return ss.reply(s.unfailAllText())
 	case verbForward:
-		if err := s.relay.Forward(); err != nil {
+		if err := s.forward(); err != nil {
 			return ss.reply("error: " + oneLine(err.Error()))
 		}
 		return ss.reply("OK")

@@ -295,6 +295,16 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 		status   = map[string]Recipient{}
 		sent     []Recipient
 		dsn      = map[string][2]string{}
+		// fold says what a folded line (one starting with a space or a
+		// tab) continues: a field not kept (E-MailRelay folds the PEM of
+		// ClientCertificate over several lines), or a trailer line kept
+		// verbatim.
+		fold int
+	)
+	const (
+		foldNone = iota
+		foldSkip
+		foldExtra
 	)
 	for len(b) > 0 {
 		raw, rest, _ := bytes.Cut(b, []byte{'\n'})
@@ -304,6 +314,13 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			return nil, &ParseError{lineNo, "line longer than 1 MiB"}
 		}
 		line := string(bytes.TrimRight(raw, "\r"))
+		if fold != foldNone && (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) {
+			if fold == foldExtra {
+				e.Extra = append(e.Extra, line)
+			}
+			continue
+		}
+		fold = foldNone
 		key, val, ok := strings.Cut(line, ":")
 		if !ok {
 			if line == "" {
@@ -355,6 +372,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			default:
 				// Older formats have fields we neither need nor keep
 				// (ClientCertificate, Authentication of other shapes).
+				fold = foldSkip
 			}
 		case !sawEnd:
 			return nil, &ParseError{lineNo, fmt.Sprintf("unexpected line before End: %q", trunc(line))}
@@ -414,6 +432,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				}
 			default:
 				e.Extra = append(e.Extra, line)
+				fold = foldExtra
 			}
 			if err != nil {
 				return nil, &ParseError{lineNo, fmt.Sprintf("bad %s: %v", key, err)}
@@ -422,6 +441,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			e.Reasons = append(e.Reasons, line)
 		default:
 			e.Extra = append(e.Extra, line)
+			fold = foldExtra
 		}
 	}
 	if !sawFmt {

@@ -80,6 +80,12 @@ type Journal struct {
 	// writing out their served messages failed (a full disk); they
 	// stay, locked, until a checkpoint succeeds.
 	old []oldSegment
+	// served counts the records of messages served from memory in the
+	// active segment, and oldServed those in segments not yet removed:
+	// what a checkpoint, or a replay after a kill, must write out as
+	// files, for which room keeps space and inodes free.
+	served, oldServed usage
+	room              room
 
 	// fsDir is held open for the journal's life: syncfs(2) reports a
 	// write-back error only to descriptors opened before it happened, so
@@ -183,6 +189,65 @@ type oldSegment struct {
 	num uint64
 }
 
+// usage is what served messages' records hold: bytes and messages.
+type usage struct{ bytes, n int64 }
+
+// room is what the spool's file system had free when last asked
+// (statfs), less what the journal has appended since.
+type room struct {
+	at            time.Time
+	bytes, inodes int64
+	bsize         int64
+	noInodes      bool // the file system does not count inodes
+}
+
+// roomSlack is how much more than it needs the journal must have found
+// free to go on without asking the file system again, for up to
+// roomTrust: other writers (files of the classic path, other processes)
+// take room too.
+const (
+	roomSlack = 64 << 20
+	roomTrust = 100 * time.Millisecond
+)
+
+// roomFor says whether the spool's file system has room for a record of
+// n bytes and, after it, for writing out as files every message the
+// journal serves, this one too if served: each a content file and an
+// envelope, rounded up to whole blocks, two inodes. Without that room a
+// kill would leave records that the replay cannot write out (their
+// segment kept, the disk full of it, none of them delivered), so a served
+// message takes the classic path instead, whose files need the room only
+// once, and any other commit is refused (452) rather than take that room.
+// Called with j.mu held.
+func (j *Journal) roomFor(n int64, served bool) error {
+	u := usage{j.served.bytes + j.oldServed.bytes, j.served.n + j.oldServed.n}
+	if served {
+		u = usage{u.bytes + n, u.n + 1}
+	}
+	if u.n == 0 {
+		return nil
+	}
+	r := &j.room
+	need := func() (int64, int64) {
+		return n + u.bytes + 2*u.n*r.bsize, 2*u.n + 4
+	}
+	b, in := need()
+	if time.Since(r.at) > roomTrust || r.bytes < b+roomSlack || !r.noInodes && r.inodes < in+1024 {
+		var st unix.Statfs_t
+		if err := unix.Fstatfs(int(j.fsDir.Fd()), &st); err != nil {
+			return nil // unknown: the writes will tell
+		}
+		r.at, r.bsize = time.Now(), max(int64(st.Bsize), 512)
+		r.bytes, r.inodes, r.noInodes = int64(st.Bavail)*int64(st.Bsize), int64(st.Ffree), st.Files == 0
+		b, in = need()
+	}
+	if r.bytes < b || !r.noInodes && r.inodes < in {
+		return fmt.Errorf("spool: the journal keeps room to write out the %d messages it serves (%d bytes): %w", u.n, u.bytes, syscall.ENOSPC)
+	}
+	r.bytes -= n
+	return nil
+}
+
 // append writes one record to the active segment and returns its number,
 // for waitSynced.
 func (j *Journal) append(r *record) (uint64, error) {
@@ -237,6 +302,11 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 	if j.closed {
 		return appended{}, nil, errJournalClosed
 	}
+	if r.typ != recDone && !j.nfs {
+		if err := j.roomFor(int64(len(b)), r.typ == recServed); err != nil {
+			return appended{}, nil, err
+		}
+	}
 	// One write(2) per record: O_APPEND keeps records whole and in order.
 	write := j.f.Write
 	if faultAppend != nil {
@@ -259,6 +329,10 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 	}
 	j.written++
 	j.size += int64(len(b))
+	if r.typ == recServed {
+		j.served.bytes += int64(len(b))
+		j.served.n++
+	}
 	if hold {
 		j.inflight.Add(1)
 	}
@@ -278,7 +352,7 @@ func (j *Journal) waitSynced(seq uint64) error {
 		return nil
 	}
 	j.mu.Lock()
-	upto, f := j.written, j.f
+	upto, f, num := j.written, j.f, j.segNum
 	j.mu.Unlock()
 	if err := j.s.syncData(f); err != nil {
 		// After a failed fdatasync the kernel may have dropped the dirty
@@ -288,8 +362,49 @@ func (j *Journal) waitSynced(seq uint64) error {
 		j.markUnsynced(j.broken)
 		return j.broken
 	}
+	if err := j.named(f, num); err != nil {
+		// Synced into a file that no name leads to: a spool removed or
+		// moved away under the daemon. Nothing in it survives a stop;
+		// the commits take the classic path, which fails there too.
+		j.broken = err
+		j.mu.Lock()
+		j.closed = true
+		j.mu.Unlock()
+		j.s.journal.CompareAndSwap(j, nil)
+		j.s.log.Error("spool: the journal's segment is no longer in the spool directory; group commit is off", "err", err)
+		return j.broken
+	}
 	j.synced = upto
 	j.batches.Add(1)
+	return nil
+}
+
+// keepRoom says whether a message committed with its own files leaves the
+// journal the room it needs to write out what it serves (roomFor).
+func (s *Spool) keepRoom() error {
+	j := s.journal.Load()
+	if j == nil || j.nfs {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.roomFor(0, false)
+}
+
+// named checks that segment num's path in the spool still leads to f.
+func (j *Journal) named(f *os.File, num uint64) error {
+	path := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	pi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	if !os.SameFile(fi, pi) {
+		return fmt.Errorf("spool: journal: %s is another file", path)
+	}
 	return nil
 }
 
@@ -374,6 +489,8 @@ func (j *Journal) checkpoint() error {
 	j.mu.Lock()
 	old, oldNum, upto, wg := j.f, j.segNum, j.written, j.inflight
 	j.f, j.segNum, j.size, j.inflight, j.segStart = nf, nnum, nsize, new(sync.WaitGroup), upto
+	j.oldServed = usage{j.oldServed.bytes + j.served.bytes, j.oldServed.n + j.served.n}
+	j.served = usage{}
 	j.mu.Unlock()
 	rotated := time.Now()
 	err = j.s.syncData(old)
@@ -436,6 +553,9 @@ func (j *Journal) retire(num uint64) error {
 		o.f.Close()
 	}
 	j.old = nil
+	j.mu.Lock()
+	j.oldServed = usage{}
+	j.mu.Unlock()
 	return nil
 }
 

@@ -340,6 +340,9 @@ func (w *Writer) Commit(hold bool) error {
 			return err
 		}
 	}
+	if err := w.s.keepRoom(); err != nil {
+		return err
+	}
 	if err := rename(w.s.envelopePath(w.id, New), w.s.envelopePath(w.id, to)); err != nil {
 		return fmt.Errorf("spool: commit: %w", err)
 	}
