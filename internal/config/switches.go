@@ -175,7 +175,7 @@ func (p *switchParser) switches() []Switch {
 				c.Forward.ConnectionTimeout = d
 			})},
 		{Long: "response-timeout", Short: "T", Arg: "SECONDS", Group: groupForward,
-			Help:  "give up waiting for each smarthost reply after SECONDS",
+			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.ResponseTimeout = d })},
 
