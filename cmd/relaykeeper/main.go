@@ -120,8 +120,7 @@ func (r *relay) runClient() int {
 	return exitOK
 }
 
-// serverFor builds the SMTP server for one listener role, which decides
-// what it requires (smtpd.Options.ForRole).
+// serverFor builds the SMTP server for a listener role (smtpd.Options.ForRole).
 func (r *relay) serverFor(role string, o smtpd.Options) *smtpd.Server {
 	o.TLSConfig = r.serverTLS
 	return smtpd.New(o.ForRole(role, r.cfg.TLS.ServerConnection, r.cfg.TLS.ServerRequired))
@@ -194,8 +193,7 @@ func (r *relay) runServer() int {
 		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
 			"(add --poll, --forward-on-disconnect or --forward)")
 	}
-	// In proxy mode a scheduler carries what the relay itself queues:
-	// encapsulated copies and reports.
+	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports.
 	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {
 		r.sched = r.newScheduler()
 	}
@@ -265,8 +263,7 @@ func (r *relay) runServer() int {
 			}
 		}
 	}
-	// The spool's own pid file tells `relaykeeper queue` which process
-	// to signal after changing the spool.
+	// The spool's pid file tells `relaykeeper queue` which process to signal.
 	if err := queue.WritePID(r.spool); err != nil {
 		r.log.Warn("cannot write the spool's pid file", "err", err)
 	} else {

@@ -29,5 +29,8 @@ func (r *relay) addMiltersAndDKIM() error {
 		}
 		r.clientFilter = filter.Join(r.clientFilter, s.Filter())
 	}
+	if r.cfg.Proxies() { // no queue: the client side's filters run during the session
+		r.serverFilter = filter.Join(r.serverFilter, filter.Proxied(r.clientFilter))
+	}
 	return nil
 }

@@ -294,6 +294,30 @@ func (c *chain) Close() error {
 	return errors.Join(errs...)
 }
 
+// Proxied adapts a client filter (Side Client) to proxy mode, where a
+// message goes upstream during its own SMTP session and there is no queue to
+// leave it in: it runs with the server's filters, an abandon ("not now") is
+// a temporary refusal the sending client hears, and a request to stop the
+// forwarding run means nothing. Proxied(nil) is nil.
+func Proxied(f Filter) Filter {
+	if f == nil {
+		return nil
+	}
+	return proxied{f}
+}
+
+type proxied struct{ Filter }
+
+func (p proxied) Run(ctx context.Context, contentPath, envelopePath string) Result {
+	r := p.Filter.Run(ctx, contentPath, envelopePath)
+	r.StopScanning = false
+	if r.Outcome == Abandon {
+		return Result{Outcome: TempFail, Code: 451, Enhanced: "4.3.0", Text: "message not forwarded now, try again later",
+			Reason: "client filter abandoned the message"}
+	}
+	return r
+}
+
 // Results that several filters give.
 
 func okResult() Result { return Result{Outcome: OK} }
