@@ -46,6 +46,9 @@ type outcome struct {
 	// the batch's messages it did not start.
 	end  bool
 	rest []string
+	// stop: the client filter asked to end this forwarding run after the
+	// message (E-MailRelay's exit codes 102, 104 and 105).
+	stop bool
 }
 
 // rcptResult is what one leg of an attempt learnt about one recipient.

@@ -68,6 +68,12 @@ type dispatcher struct {
 	once bool
 	// flushes are Flush calls waiting for their messages.
 	flushes []*flushing
+	// stopped: a client filter ended the forwarding run; nothing more
+	// starts until the next kick or flush. probe: a run with a client
+	// filter has begun and only one batch goes until a message's outcome
+	// says whether the filter ends the run, as E-MailRelay's forwarding,
+	// one message after the other, would have it.
+	stopped, probe bool
 }
 
 // queued is what the dispatcher keeps per known message: when it is due
@@ -98,6 +104,22 @@ type flushing struct {
 	again map[string]bool // under way when Flush came
 	sum   Summary
 	reply chan<- Summary
+}
+
+// stop ends the forwarding run at a client filter's request: nothing more
+// starts until the next kick, and the Flush calls count the messages not
+// under way as untried.
+func (d *dispatcher) stop() {
+	d.stopped = true
+	for _, f := range d.flushes {
+		for id := range f.ids {
+			if !d.inflight[id] {
+				delete(f.ids, id)
+				f.sum.Untried++
+			}
+		}
+	}
+	d.endFlushes()
 }
 
 // endFlushes answers the Flush calls whose messages are all done.
@@ -332,7 +354,7 @@ func (s *Scheduler) promote(d *dispatcher) time.Time {
 // below its limit has messages. A worker counted free is waiting on work,
 // so the send does not block for long.
 func (s *Scheduler) dispatch(d *dispatcher, work chan<- job, halt bool) {
-	for d.working < s.opts.Connections {
+	for d.working < s.opts.Connections && !(d.probe && d.working > 0) {
 		free, dests := s.opts.Connections-d.working, len(d.ready.ring)
 		key, ids, ok := d.ready.take(s.queueLimit, func(queued, slots int) int {
 			return s.batchSize(queued, slots, free, dests)
@@ -403,9 +425,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	d.first = true
 	s.scan(d, false, false)
 	d.first = false
+	d.probe = s.opts.ClientFilter != nil
 	for {
 		wake := s.promote(d)
-		s.dispatch(d, work, false)
+		if !d.stopped {
+			s.dispatch(d, work, false)
+		}
 		var timer <-chan time.Time
 		if !wake.IsZero() {
 			timer = s.clock.After(max(wake.Sub(s.clock.Now()), time.Millisecond))
@@ -416,8 +441,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				d.ended(o)
 			} else {
 				s.settle(d, o)
+				d.probe = false
+				if o.stop {
+					d.stop()
+				}
 			}
 		case <-s.kick:
+			d.stopped, d.probe = false, s.opts.ClientFilter != nil
 			switch k := s.takeKick(); {
 			case k == kickForce:
 				s.clearDead()
@@ -428,6 +458,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.arrived(d)
 			}
 		case reply := <-s.flushes:
+			d.stopped, d.probe = false, s.opts.ClientFilter != nil
 			s.clearDead()
 			s.scan(d, true, true)
 			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}

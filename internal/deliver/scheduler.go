@@ -270,7 +270,7 @@ func (s *Scheduler) worker(ctx context.Context, stop <-chan struct{}, work <-cha
 			o := s.deliverOne(ctx, wc, id)
 			o.key = j.key
 			results <- o
-			if o.connFailed && j.halt {
+			if (o.connFailed && j.halt) || o.stop {
 				rest = j.ids[i+1:]
 				break
 			}
@@ -316,17 +316,23 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 			}
 		}
 	}
+	stop := false
 	if f := s.opts.ClientFilter; f != nil {
-		if o, done := s.clientFilter(ctx, f, c); done {
+		o, done := s.clientFilter(ctx, f, c)
+		if done {
 			return o
 		}
+		stop = o.stop
 	}
-	return s.attempt(ctx, wc, c)
+	o := s.attempt(ctx, wc, c)
+	o.stop = stop
+	return o
 }
 
 // clientFilter runs the client filter on a claimed message. done means the
 // filter settled the message (abandoned, refused, or failed) and no attempt
-// is to be made.
+// is to be made. The outcome's stop says the filter asked to end the
+// forwarding run after this message.
 func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.Claim) (outcome, bool) {
 	content, err := c.ContentPath()
 	if err != nil {
@@ -344,12 +350,12 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	case filter.Abandon:
 		// E-MailRelay: skip this message and leave it as it is.
 		c.Unlock()
-		return outcome{id: c.ID(), skipped: true}, true
+		return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
 	case filter.Reject, filter.TempFail:
 		c.Env.Attempts++
 		reply := fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text)
 		now := s.clock.Now()
-		out := outcome{id: c.ID()}
+		out := outcome{id: c.ID(), stop: res.StopScanning}
 		for i := range c.Env.Recipients {
 			r := &c.Env.Recipients[i]
 			if r.Done() {
@@ -383,7 +389,7 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 		}
 		return out, true
 	}
-	return outcome{}, false
+	return outcome{stop: res.StopScanning}, false
 }
 
 // Summary counts what a RunOnce did.
@@ -411,6 +417,7 @@ func (s Summary) String() string {
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	d := newDispatcher()
 	d.once = true
+	d.probe = s.opts.ClientFilter != nil
 	s.scan(d, true, true)
 	sum := Summary{}
 	work, results, wg := s.startWorkers(ctx, ctx.Done())
@@ -429,6 +436,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 		parked = nil
 	}
 	stalled := time.Time{} // since when only parked messages are left
+	stopped := false
 	for d.ready.n > 0 || d.working > 0 || len(parked) > 0 {
 		if d.ready.n == 0 && d.working == 0 {
 			// Only parked messages left: the slots they wait for are
@@ -443,7 +451,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			time.Sleep(50 * time.Millisecond)
 			unpark()
 		}
-		if !dead && ctx.Err() == nil {
+		if !dead && !stopped && ctx.Err() == nil {
 			// One upstream: after it cannot be reached, a batch hands
 			// back the rest, which would only be deferred too.
 			s.dispatch(d, work, s.opts.Router == nil)
@@ -457,6 +465,8 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			continue
 		}
 		delete(d.inflight, o.id)
+		// The client filter ended the run: nothing more starts.
+		stopped, d.probe = stopped || o.stop, false
 		if o.skipped {
 			if o.stuck {
 				sum.Untried++ // an error left it for the next run
