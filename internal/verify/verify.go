@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/command"
 )
@@ -292,9 +293,25 @@ func interpret(recipient string, exit int, lines []string) Result {
 	return reply(Reject, 550, RejectEnhancedCode, RejectText, line(0), line(1))
 }
 
+// maxText bounds the verifier's text in a reply: an SMTP reply line is at
+// most 512 octets with its codes and CRLF (RFC 5321 4.5.3.1.5).
+const maxText = 400
+
+// clip cuts s to maxText bytes, at a character boundary.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	i := maxText
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
 // reply builds a Reject or TempFail Result from the verifier's text.
 func reply(kind Kind, code int, defEnhanced, defText, text, reason string) Result {
-	r := Result{Kind: kind, Code: code, EnhancedCode: defEnhanced, Text: text, Reason: reason}
+	r := Result{Kind: kind, Code: code, EnhancedCode: defEnhanced, Text: clip(text), Reason: clip(reason)}
 	if ec, rest, ok := splitEnhancedCode(text); ok {
 		// RFC 3463: the class digit must match the reply code's.
 		r.EnhancedCode = strconv.Itoa(code/100) + ec[1:]

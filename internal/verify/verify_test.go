@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -393,5 +394,16 @@ func TestParseNetReply(t *testing.T) {
 		if exit, lines, err := parseNetReply(in); err == nil {
 			t.Errorf("parseNetReply(%q) = %d, %q; want an error", in, exit, lines)
 		}
+	}
+}
+
+// TestLongText: a verifier that writes a huge first line does not make the
+// server send a reply line past SMTP's 512 octets (RFC 5321 4.5.3.1.5); the
+// text is cut, without splitting a UTF-8 character.
+func TestLongText(t *testing.T) {
+	v := verifier(t, `printf 'é%.0s' $(seq 1 5000); echo; echo reason; exit 2`, 10*time.Second)
+	got := v.Verify(context.Background(), testReq)
+	if got.Kind != Reject || len(got.Text) > maxText || !strings.HasPrefix(got.Text, "éé") || !utf8.ValidString(got.Text) {
+		t.Errorf("Verify = %v, text of %d bytes; want a reject with at most %d bytes of valid text", got.Kind, len(got.Text), maxText)
 	}
 }
