@@ -352,6 +352,9 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 		c.Unlock()
 		return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
 	case filter.Reject, filter.TempFail:
+		// The delivery lines say what the client side would hear; the
+		// filter's reason (its second <<...>> line) is for this log.
+		s.log.Info("client filter did not pass the message", "id", c.ID(), "filter", f.String(), "result", res.String())
 		c.Env.Attempts++
 		reply := fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text)
 		now := s.clock.Now()
