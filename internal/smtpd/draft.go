@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -232,4 +234,20 @@ func (d *proxyDraft) Abort() {
 		d.f = nil
 	}
 	d.freeChunks()
+}
+
+// checkFilteredEnvelope turns a filter's pass into a failure when the
+// filter left an envelope that does not parse: accepted, the message could
+// never be forwarded.
+func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
+	f, err := os.Open(path)
+	if err == nil {
+		_, err = spool.Unmarshal(f)
+		f.Close()
+	}
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return res // no file: a proxied message, or a commit's own error
+	}
+	return filter.Result{Outcome: filter.TempFail, Code: 451, Enhanced: "4.3.0", Text: "filter failed, try again later",
+		Reason: "the filter left an envelope that does not parse: " + err.Error()}
 }

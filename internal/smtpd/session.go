@@ -437,6 +437,9 @@ func (ss *session) Data(r io.Reader) error {
 		if err := w.Relock(); err != nil {
 			return ss.storageError(err)
 		}
+		if res.Outcome == filter.OK {
+			res = checkFilteredEnvelope(w.EnvelopePath(), res)
+		}
 		rescan = res.Rescan
 		if res.Hold && res.Outcome == filter.OK {
 			// A milter's quarantine: accepted, and kept held.
