@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/command"
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 )
 
 // DefaultTimeout is the verifier timeout when New is given zero; it is the
@@ -280,9 +281,15 @@ func interpret(recipient string, exit int, lines []string) Result {
 		}
 		return Result{Kind: Local, FullName: line(0), Mailbox: mbox}
 	case 1:
-		addr := line(1)
-		if addr == "" {
-			addr = recipient
+		if len(lines) < 2 || lines[1] == "" {
+			return Result{Kind: Remote, Address: recipient}
+		}
+		addr, err := remoteAddress(lines[1])
+		if err != nil {
+			// Forwarded, it would be a broken RCPT upstream: the
+			// verifier failed.
+			return Result{Kind: TempFail, Code: 450, EnhancedCode: TempFailEnhancedCode, Text: UnavailableText,
+				Reason: clip(printable("the verifier's address " + err.Error()))}
 		}
 		return Result{Kind: Remote, Address: addr}
 	case 3:
@@ -341,6 +348,24 @@ func splitEnhancedCode(s string) (code, rest string, ok bool) {
 		}
 	}
 	return code, strings.TrimSpace(rest), true
+}
+
+// remoteAddress checks the address a verifier gives for a remote recipient
+// (line 2 after exit 1), with or without angle brackets, and returns it as
+// an SMTP server receives one: without the brackets, the local part
+// unquoted.
+func remoteAddress(s string) (string, error) {
+	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+		s = s[1 : len(s)-1]
+	}
+	a, err := envelope.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", s, err)
+	}
+	if a.Quoted {
+		return a.Local + "@" + a.Domain, nil
+	}
+	return s, nil
 }
 
 func localPart(addr string) string {

@@ -80,6 +80,16 @@ func TestExitCodes(t *testing.T) {
 			Result{Kind: Remote, Address: "alice@example.com"}},
 		{"remote without line 2", `exit 1`,
 			Result{Kind: Remote, Address: "Alice@Example.com"}},
+		{"remote in angle brackets", `echo; echo '<alice@example.com>'; exit 1`,
+			Result{Kind: Remote, Address: "alice@example.com"}},
+		{"remote quoted", `echo; echo '"alice smith"@example.com'; exit 1`,
+			Result{Kind: Remote, Address: "alice smith@example.com"}},
+		{"remote with a space", `echo; echo 'alice smith@example.com'; exit 1`,
+			Result{Kind: TempFail, Code: 450, EnhancedCode: TempFailEnhancedCode, Text: UnavailableText,
+				Reason: `the verifier's address "alice smith@example.com": bad address syntax: ' ' in local part`}},
+		{"remote without a domain", `echo; echo alice; exit 1`,
+			Result{Kind: TempFail, Code: 450, EnhancedCode: TempFailEnhancedCode, Text: UnavailableText,
+				Reason: `the verifier's address "alice": bad address syntax: no domain`}},
 		{"reject", `echo "no such user"; echo "not in passwd"; exit 2`,
 			Result{Kind: Reject, Code: 550, EnhancedCode: "5.1.1", Text: "no such user", Reason: "not in passwd"}},
 		{"reject CRLF", `printf 'no such user\r\nwhy\r\n'; exit 2`,
@@ -345,7 +355,7 @@ func TestNetVerifierConcurrent(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			req := testReq
-			req.Recipient = strings.Repeat("x", i) + "@example.com"
+			req.Recipient = strings.Repeat("x", i+1) + "@example.com"
 			if got := v.Verify(context.Background(), req); got.Address != req.Recipient {
 				t.Errorf("Verify(%q) = %+v; want its own answer", req.Recipient, got)
 			}
