@@ -237,17 +237,25 @@ func (d *proxyDraft) Abort() {
 }
 
 // checkFilteredEnvelope turns a filter's pass into a failure when the
-// filter left an envelope that does not parse: accepted, the message could
-// never be forwarded.
+// filter left an envelope that is gone or does not parse: accepted, the
+// message could never be forwarded.
 func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
 	f, err := os.Open(path)
 	if err == nil {
 		_, err = spool.Unmarshal(f)
 		f.Close()
 	}
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
-		return res // no file: a proxied message, or a commit's own error
+	switch {
+	case err == nil:
+		return res
+	case errors.Is(err, fs.ErrNotExist):
+		return filterBroke("the filter removed the envelope but did not abandon the message (exit 100)")
 	}
+	return filterBroke("the filter left an envelope that does not parse: " + err.Error())
+}
+
+// filterBroke is the result of a filter that passed a message it broke.
+func filterBroke(reason string) filter.Result {
 	return filter.Result{Outcome: filter.TempFail, Code: 451, Enhanced: "4.3.0", Text: "filter failed, try again later",
-		Reason: "the filter left an envelope that does not parse: " + err.Error()}
+		Reason: reason}
 }

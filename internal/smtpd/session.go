@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"strings"
 	"time"
@@ -433,9 +434,14 @@ func (ss *session) Data(r io.Reader) error {
 	rescan := false
 	if f := ss.s.opts.Filter; f != nil {
 		res := f.Run(ss.s.ctx, w.ContentPath(), w.EnvelopePath())
-		// A filter may have renamed a new content file into place.
-		if err := w.Relock(); err != nil {
+		// A filter may have renamed a new content file into place, or
+		// taken the message away (abandon).
+		switch err := w.Relock(); {
+		case err == nil:
+		case !errors.Is(err, fs.ErrNotExist):
 			return ss.storageError(err)
+		case res.Outcome == filter.OK:
+			res = filterBroke("the filter removed the message but did not abandon it (exit 100)")
 		}
 		if res.Outcome == filter.OK {
 			res = checkFilteredEnvelope(w.EnvelopePath(), res)
