@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -342,6 +343,14 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	}
 	res := f.Run(ctx, content, c.EnvelopePath())
 	if err := c.Relock(); err != nil {
+		if res.Outcome == filter.Abandon && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, spool.ErrNotFound)) {
+			// The filter took the message away, as E-MailRelay's may.
+			s.log.Info("the client filter took the message", "id", c.ID(), "filter", f.String())
+			if err := c.Delete(); err != nil {
+				s.log.Warn("the client filter took the message; its claim did not end cleanly", "id", c.ID(), "err", err)
+			}
+			return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
+		}
 		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()
 		return outcome{id: c.ID(), skipped: true, stuck: true}, true
