@@ -263,6 +263,9 @@ func (sess *session) command(verb string, args []string) bool {
 			return sess.fail("-ERR usage: TOP message lines")
 		}
 		lines, err := strconv.ParseUint(args[1], 10, 31)
+		if errors.Is(err, strconv.ErrRange) {
+			err = nil // more lines than any message has: all of it
+		}
 		if err != nil {
 			return sess.fail("-ERR usage: TOP message lines")
 		}

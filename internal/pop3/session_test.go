@@ -85,6 +85,11 @@ func TestSessionCommands(t *testing.T) {
 	if got, want := c.multi("RETR 1"), strings.Split(strings.TrimSuffix(msg1, "\r\n"), "\r\n"); !cmp.Equal(got, want) {
 		t.Errorf("RETR 1: %q; want %q", got, want)
 	}
+	// RFC 1939: any non-negative number of lines; more than there are is
+	// the whole message.
+	if got, want := c.multi("TOP 1 99999999999"), strings.Split(strings.TrimSuffix(msg1, "\r\n"), "\r\n"); !cmp.Equal(got, want) {
+		t.Errorf("TOP 1 99999999999: %q; want %q", got, want)
+	}
 	for _, tt := range []struct{ cmd, want string }{
 		{"LIST 3", replyNoMessage},
 		{"LIST 0", replyNoMessage},
