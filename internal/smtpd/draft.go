@@ -237,8 +237,8 @@ func (d *proxyDraft) Abort() {
 }
 
 // checkFilteredEnvelope turns a filter's pass into a failure when the
-// filter left an envelope that is gone or does not parse: accepted, the
-// message could never be forwarded.
+// filter left an envelope that does not parse: accepted, the message could
+// never be forwarded. An envelope the filter took away makes it an abandon.
 func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
 	f, err := os.Open(path)
 	if err == nil {
@@ -249,13 +249,19 @@ func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
 	case err == nil:
 		return res
 	case errors.Is(err, fs.ErrNotExist):
-		return filterBroke("the filter removed the envelope but did not abandon the message (exit 100)")
+		return filterTook(res)
 	}
-	return filterBroke("the filter left an envelope that does not parse: " + err.Error())
+	return filter.Result{Outcome: filter.TempFail, Code: 451, Enhanced: "4.3.0", Text: "filter failed, try again later",
+		Reason: "the filter left an envelope that does not parse: " + err.Error()}
 }
 
-// filterBroke is the result of a filter that passed a message it broke.
-func filterBroke(reason string) filter.Result {
-	return filter.Result{Outcome: filter.TempFail, Code: 451, Enhanced: "4.3.0", Text: "filter failed, try again later",
-		Reason: reason}
+const filterTookReason = "the filter took the message's files"
+
+// filterTook is the result of a filter that passed a message (exit 0) but
+// moved or removed its files: it took the message, as with exit 100, which
+// E-MailRelay's guide allows ("it can even remove the current message").
+// Refusing it would only have the client send it again, for the filter to
+// take another copy.
+func filterTook(res filter.Result) filter.Result {
+	return filter.Result{Outcome: filter.Abandon, Rescan: res.Rescan, Reason: filterTookReason}
 }

@@ -441,10 +441,14 @@ func (ss *session) Data(r io.Reader) error {
 		case !errors.Is(err, fs.ErrNotExist):
 			return ss.storageError(err)
 		case res.Outcome == filter.OK:
-			res = filterBroke("the filter removed the message but did not abandon it (exit 100)")
+			res = filterTook(res)
 		}
 		if res.Outcome == filter.OK {
 			res = checkFilteredEnvelope(w.EnvelopePath(), res)
+		}
+		if res.Outcome == filter.Abandon && res.Reason == filterTookReason {
+			ss.s.log.Warn("a filter passed the message but took its files away; taken as abandoned (exit 100)",
+				"id", w.ID(), "filter", f.String())
 		}
 		rescan = res.Rescan
 		if res.Hold && res.Outcome == filter.OK {
