@@ -24,6 +24,9 @@
 //	client oauth2   USER FILE [SELECTOR]     the same from a JSON file
 //	login server    USER PASS            E-MailRelay 1.x: = server plain
 //	login client    USER PASS            E-MailRelay 1.x: = client plain
+//	APOP server     USER PASS            E-MailRelay 1.x: = server plain
+//	CRAM-MD5 server USER PASS|STATE      E-MailRelay 1.x: = server plain or md5
+//	NONE server     ADDRESS KEYWORD      E-MailRelay 1.x: = server none
 //
 // The first two words are not case-sensitive; "login" is accepted as a type
 // meaning plain, and "cram-md5" and "apop" as types meaning md5, as in

@@ -154,21 +154,15 @@ func (s *Secrets) finish() {
 
 func (s *Secrets) parseLine(f []string, n int) error {
 	side := strings.ToLower(f[0])
-	if side == "login" {
-		// E-MailRelay 1.x: "login server USER PASS", "login client USER PASS".
+	if typ, ok := oldMechanismType(side, f); ok {
+		// E-MailRelay 1.x: "MECHANISM SIDE USER SECRET", as in "login
+		// server USER PASS", "APOP server USER PASS" (its user guide's POP
+		// example) or "NONE server ADDRESS KEYWORD".
 		if len(f) != 4 {
-			return errors.New("want login server USER PASSWORD or login client USER PASSWORD")
+			return fmt.Errorf("want %[1]s server USER PASSWORD or %[1]s client USER PASSWORD", f[0])
 		}
 		side = strings.ToLower(f[1])
-		f = []string{side, "plain", f[2], f[3]}
-	}
-	if side != "server" && side != "client" && len(f) > 1 {
-		if s1 := strings.ToLower(f[1]); s1 == "server" || s1 == "client" {
-			// E-MailRelay 1.x: the mechanism first, as in its user
-			// guide's "NONE server *.*.*.* x" or "CRAM-MD5 server USER STATE".
-			f = append([]string{s1, f[0]}, f[2:]...)
-			side = s1
-		}
+		f = []string{side, typ, f[2], f[3]}
 	}
 	switch side {
 	case "server":
@@ -194,6 +188,27 @@ func (s *Secrets) parseLine(f []string, n int) error {
 	default:
 		return fmt.Errorf("unknown first word %q: want server or client", f[0])
 	}
+}
+
+// oldMechanismType returns the type of an E-MailRelay 1.x line whose first
+// word is a mechanism: LOGIN and APOP lines hold the password, CRAM-MD5 ones
+// the password or its masked form (emailrelay-passwd), NONE ones a trusted
+// address.
+func oldMechanismType(first string, f []string) (string, bool) {
+	switch first {
+	case "login", "apop":
+		return "plain", true
+	case "none":
+		return "none", true
+	case "cram-md5":
+		if len(f) == 4 {
+			if _, err := parseMD5State(f[3]); err == nil {
+				return "md5", true
+			}
+		}
+		return "plain", true
+	}
+	return "", false
 }
 
 // canonicalType maps E-MailRelay's older type names to the current ones.

@@ -227,14 +227,14 @@ func TestParseOldOrder(t *testing.T) {
 	s := mustParse(t, strings.Join([]string{
 		"NONE server *.*.*.* x",
 		"CRAM-MD5 server erin " + MD5State("erinpw"),
-		"APOP server fred " + MD5State("fredpw"),
+		"APOP server fred fredpw",
 		"LOGIN server gina ginapw",
 		"LOGIN client me@example.com secret",
 	}, "\n"))
 	if kw, ok := s.Trusted(netip.MustParseAddr("203.0.113.9")); !ok || kw != "x" {
 		t.Errorf("Trusted(203.0.113.9) = %q, %v; want x, true", kw, ok)
 	}
-	for user, kind := range map[string]secretKind{"erin": kindMD5, "fred": kindMD5, "gina": kindPlain} {
+	for user, kind := range map[string]secretKind{"erin": kindMD5, "fred": kindPlain, "gina": kindPlain} {
 		if u, ok := s.users[user]; !ok || u.kind != kind {
 			t.Errorf("user %s: %+v, %v; want kind %d", user, u, ok, kind)
 		}
@@ -335,5 +335,42 @@ server none 127.0.0.1 local
 		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
 			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestOldMechanismFirstLines: E-MailRelay 1.x's "MECHANISM SIDE USER SECRET"
+// lines, as the E-MailRelay user guide's POP example has them ("APOP server
+// user1 password1") and its "NONE server *.*.*.* x", are read.
+func TestOldMechanismFirstLines(t *testing.T) {
+	s, err := parseSecrets("secrets", strings.NewReader(`APOP server user1 password1
+apop server user2 pass+20word
+CRAM-MD5 server carol carolpw
+CRAM-MD5 server dave `+MD5State("davepw")+`
+LOGIN server erin erinpw
+NONE server *.*.*.* x
+LOGIN client me@example.com mypassword
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user, want string
+		ok         bool
+	}{
+		{"user1", "password1", true},
+		{"user2", "pass word", true},
+		{"carol", "carolpw", true},
+		{"erin", "erinpw", true},
+		{"dave", "", false}, // a masked CRAM-MD5 secret: no password
+	} {
+		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
+			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := s.Trusted(netip.MustParseAddr("203.0.113.9")); !ok {
+		t.Errorf("NONE server *.*.*.* x does not trust 203.0.113.9")
+	}
+	if !s.HasClient() {
+		t.Errorf("LOGIN client line not read")
 	}
 }
