@@ -275,8 +275,8 @@ func TestReplayAfterPowerLoss(t *testing.T) {
 }
 
 // TestReplayTornAndCorrupt: a record cut short at the end is dropped
-// quietly (it was never acknowledged); a corrupt one is skipped, and its
-// segment copied to quarantine and reported.
+// quietly (it was never acknowledged); a corrupt one stops the replay of
+// its segment, which is copied to quarantine and reported.
 func TestReplayTornAndCorrupt(t *testing.T) {
 	for _, tc := range []struct {
 		name        string

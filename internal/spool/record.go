@@ -23,12 +23,9 @@ import (
 //	'S' accepted and served from memory (hot.go), with no files: as 'A'
 //	'D' delivered or removed: ID
 //
-// A record that is cut short ends the segment: it is the torn tail of a
-// write that a crash interrupted, and since a session hears 250 only after
-// the record was synced, nobody was told it was accepted. A record whose
-// header is whole but whose payload fails its CRC or format check is
-// damaged (a bad disk block): the reader skips it by its LENGTH and goes
-// on, so that the records after it still count.
+// A record that is cut short or fails its CRC ends the segment: it is the
+// torn tail of a write that a crash interrupted, and since a session hears
+// 250 only after the record was synced, nobody was told it was accepted.
 const (
 	recHeader   = 'H'
 	recAccepted = 'A'
@@ -50,16 +47,6 @@ var (
 	errTorn     = errors.New("torn or corrupt journal record")
 	errCutShort = fmt.Errorf("%w: cut short", errTorn)
 )
-
-// damagedError is a record with a whole header whose payload does not
-// check out; the reader is past it, at the next record.
-type damagedError struct {
-	why  string
-	size int // the payload's length
-}
-
-func (e *damagedError) Error() string { return errTorn.Error() + ": " + e.why }
-func (e *damagedError) Unwrap() error { return errTorn }
 
 // record is one journal record, decoded.
 type record struct {
@@ -156,17 +143,8 @@ func readRecord(br *bufio.Reader) (*record, error) {
 	}
 	crc := crc32.Update(crc32.Checksum([]byte{typ}, crcTable), crcTable, payload)
 	if crc != binary.BigEndian.Uint32(head[8:]) {
-		return nil, &damagedError{"checksum", len(payload)}
+		return nil, fmt.Errorf("%w: checksum", errTorn)
 	}
-	r, err := decodeRecord(typ, payload)
-	if err != nil {
-		return nil, &damagedError{err.Error(), len(payload)}
-	}
-	return r, nil
-}
-
-// decodeRecord decodes a payload whose checksum is right.
-func decodeRecord(typ byte, payload []byte) (*record, error) {
 	r := &record{typ: typ}
 	switch typ {
 	case recHeader:
@@ -174,30 +152,30 @@ func decodeRecord(typ byte, payload []byte) (*record, error) {
 	case recDone:
 		r.id = string(payload)
 		if !ValidID(r.id) {
-			return nil, errors.New("bad id")
+			return nil, fmt.Errorf("%w: bad id", errTorn)
 		}
 	case recAccepted, recServed:
 		if len(payload) < 2 {
-			return nil, errors.New("short accepted record")
+			return nil, fmt.Errorf("%w: short accepted record", errTorn)
 		}
 		r.state = State(payload[0])
 		idLen := int(payload[1])
 		rest := payload[2:]
 		if len(rest) < idLen+4 {
-			return nil, errors.New("short accepted record")
+			return nil, fmt.Errorf("%w: short accepted record", errTorn)
 		}
 		r.id, rest = string(rest[:idLen]), rest[idLen:]
 		envLen := binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
 		if uint64(envLen) > uint64(len(rest)) {
-			return nil, errors.New("envelope length")
+			return nil, fmt.Errorf("%w: envelope length", errTorn)
 		}
 		r.envelope, r.content = rest[:envLen], rest[envLen:]
 		if !ValidID(r.id) || (r.state != Ready && r.state != Held) {
-			return nil, errors.New("bad id or state")
+			return nil, fmt.Errorf("%w: bad id or state", errTorn)
 		}
 	default:
-		return nil, fmt.Errorf("type %q", typ)
+		return nil, fmt.Errorf("%w: type %q", errTorn, typ)
 	}
 	return r, nil
 }

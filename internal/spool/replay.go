@@ -26,10 +26,9 @@ import (
 //
 // Under either boot, a message noted as done has any files left removed.
 //
-// Then the file system is synced and the segments removed. A segment with
-// a damaged record (not merely a record cut short at its end) is copied to
-// the quarantine directory and reported; the records after a damaged
-// payload are still replayed, those after a damaged header are not.
+// Then the file system is synced and the segments removed. A segment whose
+// records stop at a checksum or format error (not merely at a record cut
+// short) is moved to the quarantine directory and reported.
 func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	type entry struct {
 		rec      *record
@@ -83,23 +82,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		br := bufio.NewReaderSize(f, 64<<10)
 		sameBoot := false
 		var off int64
-		damaged := false
 		for first := true; ; first = false {
 			r, err := readRecord(br)
 			if err == io.EOF {
 				break
-			}
-			var d *damagedError
-			if errors.As(err, &d) {
-				// Its header is whole: the records after it are read
-				// (a damaged header record leaves the boot unknown, so
-				// the files are checked as after a power loss).
-				if !damaged {
-					s.journalTail(rep, path, off, err)
-					damaged = true
-				}
-				off += int64(recHeadLen + d.size)
-				continue
 			}
 			if err != nil {
 				s.journalTail(rep, path, off, err)
@@ -197,7 +183,7 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	if data, rerr := os.ReadFile(path); rerr == nil {
 		os.WriteFile(q, data, 0o640)
 	}
-	s.log.Warn("journal: unreadable record; the others were replayed up to the first whose header is damaged, the segment is kept in quarantine",
+	s.log.Warn("journal: unreadable record; the records before it were replayed, the segment is kept in quarantine",
 		"segment", path, "offset", off, "size", size, "err", err, "copy", q)
 	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
 }

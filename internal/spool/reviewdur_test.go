@@ -103,57 +103,6 @@ func TestReviewDurJournalLeavesRoomToWriteOut(t *testing.T) {
 	}
 }
 
-// TestReviewDurReplayPastDamagedRecord: one damaged byte inside one
-// record's payload (its header whole) costs that record, not every record
-// after it. The segment of a killed daemon that served six messages from
-// memory, the third record damaged: the other five acknowledged messages
-// must come back, the segment be kept in quarantine and reported.
-func TestReviewDurReplayPastDamagedRecord(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir, nil)
-	j := serve(t, s)
-	var ids []string
-	for i := range 6 {
-		ids = append(ids, newMessage(t, s, "Subject: "+strings.Repeat("x", i+1)+"\r\n\r\nbody\r\n"))
-	}
-	j.kill()
-	segs := s.segments()
-	path := filepath.Join(dir, journalDir, segs[0])
-	b, _ := os.ReadFile(path)
-	// Walk to the third message's record (after the header) and damage
-	// its payload.
-	off := 0
-	for range 3 {
-		off += recHeadLen + int(uint32(b[off+4])<<24|uint32(b[off+5])<<16|uint32(b[off+6])<<8|uint32(b[off+7]))
-	}
-	b[off+recHeadLen+30] ^= 0xff
-	os.WriteFile(path, b, 0o640)
-
-	s2, _ := Open(dir, nil)
-	rep, err := s2.Recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.CorruptJournals) != 1 {
-		t.Errorf("corrupt journals reported: %v; want 1", rep.CorruptJournals)
-	}
-	if q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*")); len(q) != 1 {
-		t.Errorf("quarantined journal copies %v; want 1", q)
-	}
-	for i, id := range ids {
-		_, st, err := s2.Read(id)
-		if i == 2 {
-			if err == nil {
-				t.Errorf("message %d (damaged record) is %v; want it gone (only the quarantined copy has it)", i, st)
-			}
-			continue
-		}
-		if err != nil || st != Ready {
-			t.Errorf("message %d after the replay: %v %v; want ready (its record is whole)", i, st, err)
-		}
-	}
-}
-
 // TestReviewDurUnmarshalFoldedCertificate: E-MailRelay writes the
 // certificate of a client that presented one as folded PEM, one
 // continuation line (starting with a space) per PEM line. Such a message
