@@ -322,7 +322,7 @@ func reply(kind Kind, code int, defEnhanced, defText, text, reason string) Resul
 	if ec, rest, ok := splitEnhancedCode(text); ok {
 		// RFC 3463: the class digit must match the reply code's.
 		r.EnhancedCode = strconv.Itoa(code/100) + ec[1:]
-		r.Text = rest
+		r.Text = clip(rest)
 	}
 	if r.Text == "" {
 		r.Text = defText
