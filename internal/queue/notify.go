@@ -36,6 +36,16 @@ func RemovePID(s *spool.Spool) { rewritePIDs(s, false) }
 // version whole.
 func rewritePIDs(s *spool.Spool, add bool) error {
 	path := filepath.Join(s.Dir(), PIDFile)
+	// Relays starting together each read, change and write the list:
+	// a lock keeps one from writing over another's entry.
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
 	pids, _, err := livePIDs(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
