@@ -139,8 +139,14 @@ func (s *Spool) RemoveUnreadable(id string) (State, error) {
 		return st, err
 	}
 	defer lock.Close()
-	if _, err := s.readEnvelope(id, st); err == nil || errors.Is(err, ErrNotFound) {
+	_, err = s.readEnvelope(id, st)
+	var pe *ParseError
+	switch {
+	case err == nil || errors.Is(err, ErrNotFound):
 		return st, fmt.Errorf("spool: %s%s changed meanwhile; try again", id, stateSuffix[st])
+	case !errors.As(err, &pe):
+		// Unread, not unreadable (EIO, EMFILE, EACCES): it may be whole.
+		return st, err
 	}
 	if err := s.removeFiles(id, s.envelopePath(id, st)); err != nil {
 		return st, fmt.Errorf("spool: delete %s: %w", id, err)
