@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"strings"
 )
 
 // TLSSettings are the outbound client's TLS switches, as the
@@ -95,14 +97,29 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		}
 		tc.Certificates = []tls.Certificate{c}
 	}
-	if credentials && !s.VerifyOff() && (mode == TLSNone || mode == TLSOpportunistic) {
+	if credentials && !s.VerifyOff() && (mode == TLSNone && !loopback(upstream) || mode == TLSOpportunistic) {
 		// A password goes only to a server that proves its name: a
 		// smarthost without STARTTLS (or one an attacker stripped it
-		// from) gets none, as a transport with auth gets "verify".
+		// from) gets none, as a transport with auth gets "verify". A
+		// smarthost on this host, with no TLS asked for, gets it as
+		// E-MailRelay and Postfix send it: it crosses no network.
 		mode = TLSRequired
 	}
 	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "") {
 		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
 	}
 	return mode, tc, nil
+}
+
+// loopback reports whether upstream (host:port) is named as this host.
+func loopback(upstream string) bool {
+	host, _, err := net.SplitHostPort(upstream)
+	if err != nil {
+		host = upstream
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
 }

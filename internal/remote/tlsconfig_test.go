@@ -43,3 +43,26 @@ func TestTLSSettingsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSSettingsLoopback: with a password and no TLS switch, a smarthost
+// named as this host gets it without TLS (it crosses no network); any
+// other, or one with --client-tls, only over verified TLS.
+func TestTLSSettingsLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		s        TLSSettings
+		upstream string
+		mode     TLSMode
+	}{
+		{TLSSettings{}, "127.0.0.1:25", TLSNone},
+		{TLSSettings{}, "[::1]:587", TLSNone},
+		{TLSSettings{}, "localhost:25", TLSNone},
+		{TLSSettings{}, "127.0.0.1.example:25", TLSRequired},
+		{TLSSettings{}, "192.0.2.1:25", TLSRequired},
+		{TLSSettings{Opportunistic: true}, "127.0.0.1:25", TLSRequired},
+	} {
+		mode, _, err := tc.s.Config(tc.upstream, true)
+		if err != nil || mode != tc.mode {
+			t.Errorf("%+v to %s with a password: %v, %v; want %v", tc.s, tc.upstream, mode, err, tc.mode)
+		}
+	}
+}
