@@ -140,7 +140,8 @@ delete, hold, release and retry take ids, or "-" to read ids from the
 standard input one per line (also when no ids are given and the standard
 input is not a terminal), or --all, or --match TEXT (the messages whose
 sender, a recipient or a reply contains TEXT); --state STATE keeps those in
-STATE ("delete --all --state ready" is "postsuper -d ALL deferred"). A
+STATE ("delete --state ready" is "postsuper -d ALL deferred" with the mail
+not yet tried; add --match with the deferral's text to leave that out). A
 message a delivery has claimed is reported busy and left alone.
 
 Every command:

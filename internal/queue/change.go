@@ -99,7 +99,7 @@ type Selector struct {
 	// Match selects those whose sender, a recipient or a reply contains
 	// the text, case-insensitively.
 	Match string
-	// States, if not empty, keeps only messages in these states (Postfix's
+	// States, if not empty, keeps only messages in these states (with Ready, Postfix's
 	// "postsuper -d ALL deferred"); alone it selects all of them.
 	States []spool.State
 }
