@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -425,7 +426,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	d.first = true
 	s.scan(d, false, false)
 	d.first = false
-	d.probe = s.opts.ClientFilter != nil
+	d.probe = filter.MayStop(s.opts.ClientFilter)
 	for {
 		wake := s.promote(d)
 		if !d.stopped {
@@ -447,7 +448,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				}
 			}
 		case <-s.kick:
-			d.stopped, d.probe = false, s.opts.ClientFilter != nil
+			d.stopped, d.probe = false, filter.MayStop(s.opts.ClientFilter)
 			switch k := s.takeKick(); {
 			case k == kickForce:
 				s.clearDead()
@@ -458,7 +459,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.arrived(d)
 			}
 		case reply := <-s.flushes:
-			d.stopped, d.probe = false, s.opts.ClientFilter != nil
+			d.stopped, d.probe = false, filter.MayStop(s.opts.ClientFilter)
 			s.clearDead()
 			s.scan(d, true, true)
 			f := &flushing{ids: map[string]bool{}, again: map[string]bool{}, reply: reply}

@@ -427,9 +427,12 @@ func (s Summary) String() string {
 // flush. After the upstream cannot be reached, the remaining messages are
 // left untouched and counted as untried.
 func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
+	// A one-off run (--as-client, an admin flush) needs no hand-off of
+	// what is accepted after it: it lists the spool.
+	defer s.opts.Spool.Unwatch(s)
 	d := newDispatcher()
 	d.once = true
-	d.probe = s.opts.ClientFilter != nil
+	d.probe = filter.MayStop(s.opts.ClientFilter)
 	s.scan(d, true, true)
 	sum := Summary{}
 	work, results, wg := s.startWorkers(ctx, ctx.Done())

@@ -29,6 +29,10 @@ type signFilter struct {
 	s *Signer
 }
 
+// NeverStops says that signing never ends a forwarding run
+// (filter.MayStop).
+func (f *signFilter) NeverStops() {}
+
 func (f *signFilter) String() string { return "dkim:" + f.s.selector + "._domainkey." + f.s.domain }
 
 func (f *signFilter) Run(ctx context.Context, contentPath, _ string) filter.Result {

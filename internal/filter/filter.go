@@ -245,6 +245,27 @@ func Join(filters ...Filter) Filter {
 	return Chain(fs...)
 }
 
+// MayStop reports whether f may end a forwarding run (exit 102, 104 or
+// 105 of a client filter): a filter that never does (a signer) says so
+// with a NeverStops method, and the scheduler then need not start a run
+// with one message to find out.
+func MayStop(f Filter) bool {
+	switch f := f.(type) {
+	case nil:
+		return false
+	case interface{ NeverStops() }:
+		return false
+	case *chain:
+		for _, g := range f.filters {
+			if MayStop(g) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
 // Chain runs filters in order and stops at the first result that is not OK,
 // which it returns. Rescan and StopScanning accumulate over the filters that
 // ran. A chain of no filters passes everything.
