@@ -165,6 +165,8 @@ func gmailCases() []gmailCase {
 			reply: "421 4.3.0 Temporary System Problem.  Try again later (10). {id} - gsmtp", outcome: "deferred"},
 		{name: "552 5.3.4 message too big", action: "none", rule: "gmail-message-too-big", stage: stData,
 			reply: gmailReply("552", "5.3.4", "Your message exceeded Google's message size limits. Please visit https://support.google.com/mail/?p=MaxSizeError to view our size guidelines."), outcome: "bounced"},
+		{name: "452 4.5.3 too many recipients", action: "none", rule: "too-many-recipients", stage: stRcpt,
+			reply: gmailReply("452", "4.5.3", "Your message has too many recipients. For more information regarding Google's sending limits, visit https://support.google.com/mail/?p=TooManyRecipientsError"), outcome: "deferred"},
 		// Gmail's 2024-2026 texts ("email", bulk-sender rules).
 		{name: "550 5.7.28 unsolicited email rate, IP", action: "ban", rule: "gmail-ip-rate", stage: stData,
 			reply: gmailReply("550", "5.7.28", "[127.0.0.1 1] There is an unusual rate of unsolicited email originating from your IP address. To protect our users from spam, mail sent from your IP address has been blocked. ..."), outcome: "bounced"},
