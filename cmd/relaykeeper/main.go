@@ -315,7 +315,7 @@ func (r *relay) runServer() int {
 		r.reportRecovery(rep, err)
 		if r.sched != nil {
 			// What recovery released is listed now, not on a later kick.
-			r.sched.Kick(r.cfg.Forward.AtStartup)
+			r.sched.KickRecovered(r.cfg.Forward.AtStartup)
 		}
 	}()
 	var bansDone chan struct{}

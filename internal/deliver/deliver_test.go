@@ -472,6 +472,8 @@ func TestSlowStart(t *testing.T) {
 // queued before the scheduler was made, but a message accepted after that
 // and before the listing (a client quick after a start) waits for its
 // kick, as with --poll: E-MailRelay forwards at start only with --forward.
+// So does the listing after recovery; the client's disconnection (an
+// arrival kick) then sends it.
 func TestRunStartsWithWhatWasQueued(t *testing.T) {
 	up := startUpstream(t)
 	sp, s, _, old := setup(t, up.addr, "old@example.net")
@@ -493,7 +495,14 @@ func TestRunStartsWithWhatWasQueued(t *testing.T) {
 	if got := up.got(); len(got) != 1 || got[0] != "old@example.net" {
 		t.Fatalf("upstream received %v before a kick; want only old@example.net", got)
 	}
-	s.Kick(false)
+	// Recovery's listing, when it has released what a dead process held,
+	// leaves it waiting too.
+	s.KickRecovered(false)
+	time.Sleep(200 * time.Millisecond)
+	if got := up.got(); len(got) != 1 {
+		t.Fatalf("upstream received %v after recovery's listing; want only old@example.net", got)
+	}
+	ArrivalKick{s}.Kick(false)
 	waitFor(t, func() bool { _, _, err := sp.Read(w.ID()); return err != nil })
 	if got := up.got(); len(got) != 2 {
 		t.Errorf("upstream received %v after the kick; want both", got)

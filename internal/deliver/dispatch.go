@@ -449,7 +449,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		case <-s.kick:
 			d.stopped, d.probe = false, filter.MayStop(s.opts.ClientFilter)
-			switch k := s.takeKick(); {
+			k, kicked, recovered := s.takeKick()
+			if recovered {
+				// What recovery released; what arrived meanwhile
+				// still waits for its own trigger, as at start.
+				d.first = true
+				s.scan(d, false, false)
+				d.first = false
+			}
+			switch {
+			case !kicked:
 			case k == kickForce:
 				s.clearDead()
 				s.scan(d, true, false)
@@ -579,13 +588,33 @@ func (s *Scheduler) kickWith(k kickKind) {
 	}
 }
 
-// takeKick returns the pending kick and clears it.
-func (s *Scheduler) takeKick() kickKind {
+// takeKick returns the pending kick, whether there is one, and whether
+// recovery asked for a listing (KickRecovered), and clears them.
+func (s *Scheduler) takeKick() (k kickKind, kicked, recovered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := s.pendingKick
-	s.kicked, s.pendingKick = false, kickArrivals
-	return k
+	k, kicked, recovered = s.pendingKick, s.kicked, s.recovered
+	s.kicked, s.pendingKick, s.recovered = false, kickArrivals, false
+	return k, kicked, recovered
+}
+
+// KickRecovered asks for a listing of the spool after recovery has
+// released messages (a dead process's claims): they go now, as what was
+// queued at start does, while messages accepted since wait for their own
+// trigger (a poll, a disconnect) as they would have without recovery.
+// With all (--forward), everything goes, as a forced kick.
+func (s *Scheduler) KickRecovered(all bool) {
+	if all {
+		s.kickWith(kickForce)
+		return
+	}
+	s.mu.Lock()
+	s.recovered = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Committed is spool.Watcher: a message this process committed is noted

@@ -166,6 +166,7 @@ type Scheduler struct {
 	mu          sync.Mutex // guards the fields below
 	kicked      bool       // a kick is pending
 	pendingKick kickKind
+	recovered   bool // KickRecovered is pending
 	// arrivals are the messages this process committed since the last
 	// kick (the hand-off, dispatch.go); arrivalsLost says some did not fit.
 	arrivals     []arrival
