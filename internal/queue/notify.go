@@ -38,7 +38,7 @@ func rewritePIDs(s *spool.Spool, add bool) error {
 	path := filepath.Join(s.Dir(), PIDFile)
 	// Relays starting together each read, change and write the list:
 	// a lock keeps one from writing over another's entry.
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o644)
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDONLY|syscall.O_CLOEXEC, 0o644) // flock needs no write access: a lock file another user left stays usable
 	if err != nil {
 		return err
 	}

@@ -111,14 +111,13 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 	return mode, tc, nil
 }
 
-// loopback reports whether upstream (host:port) is named as this host.
+// loopback reports whether upstream (host:port) is a loopback address.
+// Only an address: a name, even "localhost", is what the resolver makes
+// of it, which may be a DNS answer from elsewhere.
 func loopback(upstream string) bool {
 	host, _, err := net.SplitHostPort(upstream)
 	if err != nil {
 		host = upstream
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
 	}
 	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil && ip.IsLoopback()

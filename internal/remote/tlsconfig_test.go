@@ -55,7 +55,7 @@ func TestTLSSettingsLoopback(t *testing.T) {
 	}{
 		{TLSSettings{}, "127.0.0.1:25", TLSNone},
 		{TLSSettings{}, "[::1]:587", TLSNone},
-		{TLSSettings{}, "localhost:25", TLSNone},
+		{TLSSettings{}, "localhost:25", TLSRequired}, // a name: the resolver may ask DNS
 		{TLSSettings{}, "127.0.0.1.example:25", TLSRequired},
 		{TLSSettings{}, "192.0.2.1:25", TLSRequired},
 		{TLSSettings{Opportunistic: true}, "127.0.0.1:25", TLSRequired},

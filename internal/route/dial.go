@@ -315,6 +315,10 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 	}
 	credentials := opts.Auth != nil && !d.opts.InsecureAuth
 	switch {
+	case t.TLS == "" && t.Auth == "" && d.toRelayHost(rt):
+		// forward.to with its own credentials: TLSSettings.Config has
+		// already chosen its mode for them (a smarthost on this host,
+		// with no TLS switch, gets them without TLS).
 	case t.TLS != "":
 		level := Level(t.TLS)
 		if credentials {

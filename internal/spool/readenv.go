@@ -53,7 +53,8 @@ func readEnvelopeFile(name string) ([]byte, error) {
 		return nil, &os.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	if st.Size > maxEnvelope {
-		return nil, fmt.Errorf("%s: %d bytes, more than an envelope may have", name, st.Size)
+		// Never readable: torn, as far as anyone can tell.
+		return nil, fmt.Errorf("%s: %w", name, &ParseError{1, fmt.Sprintf("%d bytes, more than an envelope may have", st.Size)})
 	}
 	// One byte more than the size: a read that stops exactly at the size
 	// fstat gave has met the end; a file that grew meanwhile fills the
@@ -74,7 +75,7 @@ func readEnvelopeFile(name string) ([]byte, error) {
 			return b[:n], nil
 		case n == len(b):
 			if len(b) > maxEnvelope {
-				return nil, fmt.Errorf("%s: more than an envelope may have", name)
+				return nil, fmt.Errorf("%s: %w", name, &ParseError{1, "more than an envelope may have"})
 			}
 			b = append(b, make([]byte, len(b))...)
 		}
