@@ -69,11 +69,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -187,7 +189,12 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		// A reader that may not write there (an unprivileged "queue
+		// list") still reads an existing spool; writers find out when
+		// they write.
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() || !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
 	}
 	return &Spool{dir: dir, log: log, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }

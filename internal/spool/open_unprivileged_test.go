@@ -1,0 +1,35 @@
+package spool
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// TestOpenUnprivileged: a user who may read the spool but not write in it
+// (an unprivileged "relaykeeper queue list") opens it although its
+// quarantine directory cannot be made.
+func TestOpenUnprivileged(t *testing.T) {
+	if dir := os.Getenv("RK_OPEN_CHILD"); dir != "" {
+		if _, err := Open(dir, nil); err != nil {
+			t.Fatalf("Open as uid %d: %v", os.Getuid(), err)
+		}
+		return
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make the other owner")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv")
+	}
+	dir, _ := os.MkdirTemp("/tmp", "rkopen")
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	exe, _ := os.Executable()
+	c := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-test.run=TestOpenUnprivileged")
+	c.Env = append(os.Environ(), "RK_OPEN_CHILD="+dir)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Errorf("Open by a user who may not write in the spool: %v\n%s", err, out)
+	}
+}
