@@ -611,3 +611,18 @@ func TestExpired(t *testing.T) {
 		}
 	}
 }
+
+// TestAge: the delay warning says how old a message may get in the unit
+// that fits: a lifetime under an hour in minutes, not "1 hour(s)".
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * time.Minute:   "30 minute(s)",
+		20 * time.Second:   "1 minute(s)",
+		90 * time.Minute:   "2 hour(s)",
+		5 * 24 * time.Hour: "5 day(s)",
+	} {
+		if got := age(d); got != want {
+			t.Errorf("age(%v) = %q; want %q", d, got, want)
+		}
+	}
+}

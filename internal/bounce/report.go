@@ -71,12 +71,16 @@ func textPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Options
 	return p
 }
 
-// age says d in whole days, or hours when it is less than a day.
+// age says d in whole days, or hours when it is less than a day, or
+// minutes when less than an hour.
 func age(d time.Duration) string {
-	if d >= 24*time.Hour {
+	switch {
+	case d >= 24*time.Hour:
 		return fmt.Sprintf("%d day(s)", int(math.Round(d.Hours()/24)))
+	case d >= time.Hour:
+		return fmt.Sprintf("%d hour(s)", int(math.Round(d.Hours())))
 	}
-	return fmt.Sprintf("%d hour(s)", max(1, int(math.Round(d.Hours()))))
+	return fmt.Sprintf("%d minute(s)", max(1, int(math.Round(d.Minutes()))))
 }
 
 // explain is a recipient's line in the text part after "<addr>: ", as
