@@ -76,7 +76,7 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	content := m.content(w.ID(), s.Host, s.UID, s.Recipients, s.Now)
+	content := m.content(w.ID(), s)
 	env := &spool.Envelope{
 		From:     s.Sender.String(),
 		BodyType: "7bit",
@@ -181,11 +181,14 @@ func (m *Message) Values(name string) []string {
 
 // content is the message as stored: a Received header (RFC 5321 section
 // 4.4, in the form Postfix's pickup writes for local mail), the fields but
-// Bcc, Message-ID and Date if missing (RFC 5322 section 3.6 requires Date
-// and recommends Message-ID), the blank line and the body.
-func (m *Message) content(id, host string, uid int, rcpts []string, now time.Time) []byte {
+// Bcc, and From, Message-ID and Date if missing (RFC 5322 section 3.6
+// requires From and Date and recommends Message-ID; Postfix's cleanup adds
+// them to local mail, From naming the envelope sender or MAILER-DAEMON),
+// the blank line and the body.
+func (m *Message) content(id string, s Submission) []byte {
+	host, rcpts, now := s.Host, s.Recipients, s.Now
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Received: by %s (relaykeeper, from userid %d)\r\n\tid %s", host, uid, id)
+	fmt.Fprintf(&b, "Received: by %s (relaykeeper, from userid %d)\r\n\tid %s", host, s.UID, id)
 	if len(rcpts) == 1 {
 		// Only for one recipient: more would tell each who else got it.
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", rcpts[0])
@@ -195,6 +198,13 @@ func (m *Message) content(id, host string, uid int, rcpts []string, now time.Tim
 		if !strings.EqualFold(f.name, "Bcc") {
 			b.WriteString(f.raw)
 		}
+	}
+	if len(m.Values("From")) == 0 {
+		from := s.Sender.String()
+		if from == "" {
+			from = "MAILER-DAEMON@" + host
+		}
+		fmt.Fprintf(&b, "From: %s\r\n", from)
 	}
 	if len(m.Values("Message-ID")) == 0 {
 		fmt.Fprintf(&b, "Message-ID: <%s.%d@%s>\r\n", id, now.UnixNano(), host)

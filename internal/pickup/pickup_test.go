@@ -82,3 +82,35 @@ func TestSubmit(t *testing.T) {
 		t.Errorf("Submit without recipients = nil error")
 	}
 }
+
+// TestSubmitAddsFrom: a message without a From field gets one naming the
+// envelope sender, as Postfix's cleanup adds it to local mail (RFC 5322
+// section 3.6 requires From; Gmail refuses mail without it).
+func TestSubmitAddsFrom(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	sender, _ := envelope.Parse("cron@host.example")
+	for _, tt := range []struct {
+		sender envelope.Address
+		want   string
+	}{
+		{sender, "\r\nFrom: cron@host.example\r\n"},
+		{envelope.Address{}, "\r\nFrom: MAILER-DAEMON@host.example\r\n"},
+	} {
+		id, err := Submit(sp, Parse([]byte("Subject: x\n\nbody\n")), Submission{Sender: tt.sender,
+			Recipients: []string{"bob@example.net"}, Host: "host.example", Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(sp.ContentPath(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("content lacks %q:\n%s", tt.want, b)
+		}
+	}
+}
