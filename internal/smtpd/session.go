@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -56,9 +57,11 @@ type session struct {
 	upMsg0   []string // the recipients the upstream accepted, at DATA
 
 	authID, authMech string
-	// hold and discard are what the policy said for this transaction;
-	// filterTo is a FILTER action's destination.
+	// hold and discard are what the policy said for this transaction,
+	// and why the reason for the mail log; filterTo is a FILTER action's
+	// destination.
 	hold, discard bool
+	why           string
 	filterTo      string
 }
 
@@ -95,7 +98,7 @@ func (ss *session) Reset() {
 	ss.stopTimer()
 	ss.releaseUpstream()
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
-	ss.hold, ss.discard, ss.filterTo = false, false, ""
+	ss.hold, ss.discard, ss.why, ss.filterTo = false, false, "", ""
 }
 
 func (ss *session) Logout() error {
@@ -384,10 +387,13 @@ func (ss *session) Data(r io.Reader) error {
 			rule = "body_checks"
 		}
 		return ss.refuse("data", e, "from", maillog.Addr(ss.from), "rule", rule, "match", checks.Match)
-	case headercheck.Discard:
-		ss.discard = true
-	case headercheck.Hold:
-		ss.hold = true
+	case headercheck.Discard, headercheck.Hold:
+		// Postfix logs the match and the action's text.
+		ss.discard, ss.hold = ss.discard || checks.Verdict == headercheck.Discard, ss.hold || checks.Verdict == headercheck.Hold
+		ss.why = checks.Match
+		if checks.Text != "" {
+			ss.why += ": " + checks.Text
+		}
 	}
 	if checks.Filter != "" {
 		ss.filterTo = checks.Filter
@@ -478,7 +484,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix).
-		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), "discard action", "")
+		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 	}
 	if err := w.Commit(ss.hold); err != nil {
@@ -486,7 +492,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ok = true
 	if ss.hold {
-		ss.s.opts.MailLog.Hold(w.ID(), ss.client(), ss.from, "held at receipt")
+		ss.s.opts.MailLog.Hold(w.ID(), ss.client(), ss.from, cmp.Or(ss.why, "held at receipt"))
 	}
 	if ss.tc != nil {
 		ss.tc.messages.Add(1)

@@ -100,8 +100,10 @@ func TestOpsHeaderChecks(t *testing.T) {
 	// DISCARD: 250 with an id that never exists.
 	_, final = opsSend(t, r.addr(), "client.e2e.test", "<sso@zombig.name>", to, msg("discard me please", "Gone."))
 	dropped := queuedID(t, final)
-	if e := r.waitEvent("discard", 5*time.Second, nil); e.Get("id") != dropped || e.Get("from") != "<sso@zombig.name>" {
-		t.Errorf("discard line %v; want id=%s from=<sso@zombig.name>", e.Fields, dropped)
+	// The reason names the match and the action's text, as Postfix logs it.
+	if e := r.waitEvent("discard", 5*time.Second, nil); e.Get("id") != dropped || e.Get("from") != "<sso@zombig.name>" ||
+		e.Get("reason") != "header Subject: discard me please: dropped" {
+		t.Errorf("discard line %v; want id=%s from=<sso@zombig.name> reason=header Subject: discard me please: dropped", e.Fields, dropped)
 	}
 	if after := opsSpool(t, r.spool); len(after) != len(before) || after[dropped] != nil {
 		t.Errorf("spool after REJECT, REJECT and DISCARD: %v; want as before: %v", after, before)
@@ -121,7 +123,7 @@ func TestOpsHeaderChecks(t *testing.T) {
 	if f := opsSpool(t, r.spool); len(f) != 1 || !slices.Equal(f[held], []string{"content", "envelope.held"}) {
 		t.Errorf("spool %v; want only %s, held", f, held)
 	}
-	if h := r.events("hold"); len(h) != 1 || h[0].Get("id") != held {
-		t.Errorf("%d hold lines; want one for %s", len(h), held)
+	if h := r.events("hold"); len(h) != 1 || h[0].Get("id") != held || h[0].Get("reason") != "header Subject: please hold me: held for review" {
+		t.Errorf("hold lines %v; want one for %s, reason=header Subject: please hold me: held for review", h, held)
 	}
 }
