@@ -95,8 +95,8 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 	msg := pickup.Parse(raw)
 	sub, err := req.Submission(msg, sys.username(), host, sys.uid, sys.now())
-	if err != nil {
-		return failure("%s", strings.TrimPrefix(err.Error(), "pickup: "))
+	if err != nil { // the input's fault (-t without recipients): 64, as Postfix's sendmail
+		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
 	if err := spool.CheckDir(dir); err != nil {

@@ -163,8 +163,8 @@ func TestSubmitErrors(t *testing.T) {
 		{"x", []string{"--bogus", "a@b.c"}, exitUsage, "bogus"},
 		{"x", []string{"not an address"}, exitUsage, `recipient "not an address"`},
 		{"x", []string{"-f", "bad sender", "a@b.c"}, exitUsage, "sender"},
-		{"Subject: x\n\n", []string{"-t"}, exitFailure, "no recipients in the To, Cc or Bcc headers"},
-		{"To: <<broken\n\n", []string{"-t"}, exitFailure, "To header"},
+		{"Subject: x\n\n", []string{"-t"}, exitUsage, "no recipients in the To, Cc or Bcc headers"},
+		{"To: <<broken\n\n", []string{"-t"}, exitUsage, "To header"},
 		{"x", []string{"--spool-dir", missing, "a@b.c"}, exitFailure, "spool directory " + missing},
 	}
 	for _, tt := range tests {
