@@ -12,10 +12,10 @@ import (
 // server side, and DKIM signing last on the client side, so that a message
 // is signed as it leaves, after every filter that might change it.
 func (r *relay) addMiltersAndDKIM() error {
-	server := []filter.Filter{r.serverFilter}
-	for _, addr := range r.cfg.Milter.Server {
-		m, err := milter.New(addr, milter.Options{DefaultAction: r.cfg.Milter.DefaultAction,
-			MacroValues: map[string]string{"j": r.cfg.Domain, "{daemon_name}": "relaykeeper"}})
+	server, mc := []filter.Filter{r.serverFilter}, r.cfg.Milter
+	for _, addr := range mc.Server {
+		m, err := milter.New(addr, milter.Options{DefaultAction: mc.DefaultAction, ConnectTimeout: mc.ConnectTimeout,
+			Timeout: mc.CommandTimeout, ContentTimeout: mc.ContentTimeout, MacroValues: mc.MacroValues(r.cfg.Domain)})
 		if err != nil {
 			return fmt.Errorf("milter.server %q: %w", addr, err)
 		}

@@ -6,7 +6,10 @@
 // small options struct, so that the wiring stays explicit in main.
 package config
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Mode is what the process does with mail.
 type Mode string
@@ -326,6 +329,23 @@ type Milter struct {
 	// DefaultAction is Postfix's milter_default_action when a milter
 	// cannot be reached: tempfail, accept, reject or quarantine.
 	DefaultAction string `toml:"default_action"`
+	// ConnectTimeout, CommandTimeout and ContentTimeout are Postfix's
+	// milter_connect_timeout, milter_command_timeout and
+	// milter_content_timeout.
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
+	CommandTimeout time.Duration `toml:"command_timeout"`
+	ContentTimeout time.Duration `toml:"content_timeout"`
+	// Macros are sent to the milters with the connect step (Postfix's
+	// milter_*_macros): j, daemon_name, or any other.
+	Macros map[string]string `toml:"macros"`
+}
+
+// MacroValues are the macros for the milters: j is host, the relay's name,
+// unless Macros says otherwise.
+func (m Milter) MacroValues(host string) map[string]string {
+	out := map[string]string{"j": host}
+	maps.Copy(out, m.Macros)
+	return out
 }
 
 // DKIM configures built-in DKIM signing of outgoing mail whose From is in
@@ -545,7 +565,8 @@ func Default() Config {
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Filter:  Filter{Timeout: 60 * time.Second},
 		POP:     POP{Port: 110},
-		Milter:  Milter{DefaultAction: "tempfail"},
+		Milter: Milter{DefaultAction: "tempfail", ConnectTimeout: 30 * time.Second, CommandTimeout: 30 * time.Second,
+			ContentTimeout: 300 * time.Second},
 		Policy: Policy{
 			MyNetworks:          DefaultMyNetworks,
 			RelayRestrictions:   DefaultRelayRestrictions,

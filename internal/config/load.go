@@ -255,6 +255,23 @@ func (d *decoder) value(key toml.Key, val any, v reflect.Value) {
 			d.table(nk, sub, elem)
 			v.SetMapIndex(reflect.ValueOf(name), elem)
 		}
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && v.Type().Elem().Kind() == reflect.String:
+		// A table of strings: [milter] macros = { j = "..." }.
+		m, ok := val.(map[string]any)
+		if !ok {
+			d.problem(k, "want a table of strings, got %s", tomlType(val))
+			return
+		}
+		out := reflect.MakeMapWithSize(v.Type(), len(m))
+		for name, raw := range m {
+			s, ok := raw.(string)
+			if !ok {
+				d.problem(append(key[:len(key):len(key)], name).String(), "want a string, got %s", tomlType(raw))
+				continue
+			}
+			out.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(s))
+		}
+		v.Set(out)
 	case v.Kind() == reflect.String:
 		s, ok := val.(string)
 		if !ok {

@@ -171,6 +171,9 @@ func (c *Config) Validate() error {
 
 	v.positive(c.Filter.Timeout, "filter.timeout")
 	v.port(c.POP.Port, "pop.port")
+	v.positive(c.Milter.ConnectTimeout, "milter.connect_timeout")
+	v.positive(c.Milter.CommandTimeout, "milter.command_timeout")
+	v.positive(c.Milter.ContentTimeout, "milter.content_timeout")
 	switch c.Milter.DefaultAction {
 	case "tempfail", "accept", "reject", "quarantine":
 	default:
