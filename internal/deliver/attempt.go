@@ -78,9 +78,12 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	env.Attempts++
 
 	results := map[string]rcptResult{}
-	for _, lg := range s.plan(env, pending) {
+	legs := s.plan(env, pending)
+	for i, lg := range legs {
+		wc.lastLeg = i == len(legs)-1
 		s.runLeg(ctx, wc, c, lg, results, &out)
 	}
+	wc.lastLeg = false
 
 	// Times are taken after the attempt: the back-off starts when the
 	// attempt ended (a timeout may have taken minutes), and delay= is the

@@ -72,6 +72,31 @@ type upstream struct {
 	// each DATA that waits.
 	hold   chan struct{}
 	inData chan struct{}
+	reads  []string // what each of the server's reads got, in order
+}
+
+// recordingListener's connections note each read in their upstream's reads.
+type recordingListener struct {
+	net.Listener
+	u *upstream
+}
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return recordingConn{c, l.u}, err
+}
+
+type recordingConn struct {
+	net.Conn
+	u *upstream
+}
+
+func (c recordingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.u.mu.Lock()
+	c.u.reads = append(c.u.reads, string(b[:n]))
+	c.u.mu.Unlock()
+	return n, err
 }
 
 func startUpstream(t *testing.T) *upstream {
@@ -88,7 +113,7 @@ func startUpstream(t *testing.T) *upstream {
 		t.Fatal(err)
 	}
 	u.addr = l.Addr().String()
-	go s.Serve(l)
+	go s.Serve(recordingListener{l, u})
 	t.Cleanup(func() { s.Close() })
 	return u
 }

@@ -206,10 +206,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		content = io.MultiReader(strings.NewReader(hdr), body)
 		size += int64(len(hdr))
 	}
-	from := env.From
-	if s.opts.Senders != nil && !strings.HasPrefix(lg.dst.Key, contentFilterKey) {
-		from = s.opts.Senders.Forward(from)
-	}
+	from := s.forwardFrom(env, lg)
 	smtputf8 := env.SMTPUTF8
 	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
 		// Read from where the claim holds it: a message served from
@@ -256,7 +253,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		EightBit: eightBit, SMTPUTF8: smtputf8}
 	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
 	reused := wc.carried > 0
-	res, sendErr := conn.Send(ctx, msg)
+	res, sendErr := conn.SendAhead(ctx, msg, s.ahead(wc, conn, lg))
 	s.rateDone(lg.dst)
 	body.Close()
 	wc.carried++
@@ -291,6 +288,69 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	return false
 }
 
+// forwardFrom is the envelope sender a leg goes out with: SRS-rewritten
+// if so configured, except to the content filter, which hands the
+// message back.
+func (s *Scheduler) forwardFrom(env *spool.Envelope, lg leg) string {
+	if s.opts.Senders != nil && !strings.HasPrefix(lg.dst.Key, contentFilterKey) {
+		return s.opts.Senders.Forward(env.From)
+	}
+	return env.From
+}
+
+// ahead is the envelope of the batch's next message when its commands can
+// go behind this leg's final dot (remote.Conn.SendAhead): this is the
+// message's last leg, and the next message, claimed now, goes whole to
+// the same destination as it is, with nothing to wait for or convert.
+// Anything the next attempt does otherwise only costs the session: a
+// Send with other commands closes it before any content.
+func (s *Scheduler) ahead(wc *workerConn, conn *remote.Conn, lg leg) *remote.Message {
+	if !wc.lastLeg || wc.nextID == "" || wc.carried+1 >= s.opts.MessagesPerConnection ||
+		s.opts.ClientFilter != nil || strings.HasPrefix(lg.dst.Key, contentFilterKey) {
+		return nil
+	}
+	if _, delay := s.paced(lg.dst.Key, 0, lg.dst.RateDelay); delay > 0 {
+		return nil // the upstream is to see the gap before each message
+	}
+	if wc.next == nil || wc.next.ID() != wc.nextID {
+		wc.dropNext()
+		c, err := s.opts.Spool.Claim(wc.nextID)
+		if err != nil {
+			wc.nextID = "" // deliverOne claims it again and says why not
+			return nil
+		}
+		wc.next = c
+	}
+	env := wc.next.Env
+	pending := env.Pending()
+	legs := s.plan(env, pending)
+	if len(pending) == 0 || len(legs) != 1 || legs[0].dst.Key != lg.dst.Key || legs[0].dst.Error.Code != 0 || legs[0].dst.Discard {
+		return nil
+	}
+	if _, ok := s.paused(lg.dst.Key); ok {
+		return nil
+	}
+	for _, a := range pending {
+		if _, ok := s.paused(rcptPrefix + a); ok {
+			return nil
+		}
+	}
+	eightBit := env.BodyType == "8bit"
+	_, has8 := conn.Extension("8BITMIME")
+	_, hasUTF8 := conn.Extension("SMTPUTF8")
+	if (eightBit && !has8) || (env.SMTPUTF8 && !hasUTF8) {
+		return nil
+	}
+	body, size, err := wc.next.Content()
+	if err != nil {
+		return nil
+	}
+	body.Close()
+	msg := &remote.Message{From: s.forwardFrom(env, legs[0]), To: pending, Size: size, EightBit: eightBit, SMTPUTF8: env.SMTPUTF8}
+	msg.MailParams, msg.RcptParams = dsnParams(env, pending)
+	return msg
+}
+
 // workerConn is a worker's one session, kept open across messages to the
 // same destination. While it is open it holds one of the destination's
 // concurrency slots.
@@ -300,6 +360,30 @@ type workerConn struct {
 	key     string
 	relay   string
 	carried int
+	// nextID is the batch's next message; next is its claim, taken
+	// early by ahead. lastLeg says the leg being sent is its message's
+	// last.
+	nextID  string
+	next    *spool.Claim
+	lastLeg bool
+}
+
+// takeNext hands over the early claim of id, if there is one.
+func (w *workerConn) takeNext(id string) *spool.Claim {
+	c := w.next
+	if c == nil || c.ID() != id {
+		return nil
+	}
+	w.next = nil
+	return c
+}
+
+// dropNext releases an early claim that no attempt took.
+func (w *workerConn) dropNext() {
+	if w.next != nil {
+		w.next.Unlock()
+		w.next = nil
+	}
 }
 
 func (w *workerConn) close() {
@@ -317,7 +401,7 @@ func (w *workerConn) park() {
 	if w.conn == nil {
 		return
 	}
-	if w.conn.Broken() || w.carried >= w.s.opts.MessagesPerConnection {
+	if w.conn.Broken() || w.conn.Waiting() || w.carried >= w.s.opts.MessagesPerConnection {
 		w.close()
 		return
 	}

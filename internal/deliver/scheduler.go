@@ -269,6 +269,10 @@ func (s *Scheduler) worker(ctx context.Context, stop <-chan struct{}, work <-cha
 			if rest != nil {
 				break
 			}
+			wc.nextID = ""
+			if i+1 < len(j.ids) {
+				wc.nextID = j.ids[i+1]
+			}
 			o := s.deliverOne(ctx, wc, id)
 			o.key = j.key
 			results <- o
@@ -277,6 +281,8 @@ func (s *Scheduler) worker(ctx context.Context, stop <-chan struct{}, work <-cha
 				break
 			}
 		}
+		wc.nextID = ""
+		wc.dropNext()
 		wc.park()
 		results <- outcome{end: true, key: j.key, rest: rest}
 	}
@@ -300,7 +306,10 @@ func (s *Scheduler) reaper(done <-chan struct{}) {
 
 // deliverOne claims id and makes one attempt at it.
 func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) outcome {
-	c, err := s.opts.Spool.Claim(id)
+	c, err := wc.takeNext(id), error(nil)
+	if c == nil {
+		c, err = s.opts.Spool.Claim(id)
+	}
 	if err != nil {
 		if !errors.Is(err, spool.ErrBusy) && !errors.Is(err, spool.ErrNotFound) {
 			s.log.Error("claim failed", "id", id, "err", err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,24 @@ type Conn struct {
 	broken bool
 	inAuth bool      // between AUTH and its final reply: responses are secrets
 	dot    dotWriter // sendBody's, its buffer kept for the next message
+	// ahead is a transaction begun behind the last message's final dot
+	// (SendAhead), waiting for the Send whose commands it holds.
+	ahead *ahead
 }
+
+// ahead is a transaction whose MAIL, RCPT and DATA went out in one group
+// with the previous message's content and final dot, which RFC 2920
+// section 3.1 allows ("the actual transfer of message content is
+// explicitly allowed to be the first command in a group"). Its replies
+// have been read; on 354 the server waits for its content.
+type ahead struct {
+	lines []string // the commands as sent, DATA last
+	res   Result   // Mail, Rcpt; Data is the reply to DATA
+}
+
+// errAbandoned ends a session whose server waits for content that no
+// message will bring.
+var errAbandoned = errors.New("a transaction begun ahead was not the next message's; session closed")
 
 // Dial connects to addr ("host:port"), reads the greeting and says EHLO
 // (HELO if EHLO is refused), then STARTTLS and AUTH as opts say.
@@ -282,15 +300,22 @@ func (c *Conn) Addr() string { return c.addr }
 // RemoteAddr is the server's address as connected.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
+// Waiting reports whether a transaction begun ahead (SendAhead) waits
+// for its message: the session then carries only that message, and
+// anything else closes it.
+func (c *Conn) Waiting() bool { return c.ahead != nil && c.ahead.res.Data.Code == 354 }
+
 // Broken reports that the session can carry no more messages.
 func (c *Conn) Broken() bool { return c.broken }
 
 // Close ends the connection without QUIT.
 func (c *Conn) Close() error { return c.nc.Close() }
 
-// Quit says QUIT, politely, and closes.
+// Quit says QUIT, politely, and closes. A server waiting for content
+// begun ahead would take QUIT for content: the session is only closed,
+// and the server, with no final dot, delivers nothing.
 func (c *Conn) Quit() {
-	if !c.broken {
+	if !c.broken && !c.Waiting() {
 		c.nc.SetDeadline(time.Now().Add(5 * time.Second))
 		c.cmd("QUIT")
 	}
@@ -468,17 +493,45 @@ func (c *Conn) rcptLine(m *Message, i int) string {
 // before. After a failed transaction the session is reset and may be used
 // again unless Broken.
 func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
+	return c.SendAhead(ctx, m, nil)
+}
+
+// SendAhead is Send, and with a server that offers PIPELINING it sends
+// next's MAIL, RCPT and DATA in the same write as m's final dot, so that
+// the next message costs one round trip instead of two; next.Body is not
+// read. The next Send whose commands are the same takes their replies and
+// sends only its content; any other first closes a session that waits
+// for content (Waiting), so that nothing is delivered that was not meant.
+// When the replies to next's commands cannot be read, the session is
+// Broken and m's Result stands.
+func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
 	defer stop()
 	res := &Result{}
-	_, pipelining := c.ext["PIPELINING"]
-	if _, utf8 := c.ext["SMTPUTF8"]; !utf8 && !ascii(m.From+strings.Join(m.To, "")) {
-		// Some addresses are refused unsent; one command at a time
-		// keeps the replies in step.
-		pipelining = false
+	if a := c.ahead; a != nil {
+		c.ahead = nil
+		if c.pipelines(m) && slices.Equal(a.lines, c.commands(m)) {
+			*res = a.res
+			return res, c.proceed(m, res, next)
+		}
+		if a.res.Data.Code == 354 {
+			c.broken = true
+			c.nc.Close()
+			return res, &Error{Stage: "mail", Err: errAbandoned}
+		}
+		if err := c.reset(); err != nil || c.broken {
+			return res, &Error{Stage: "rset", Err: errAbandoned}
+		}
 	}
-	if pipelining {
-		return res, c.sendPipelined(m, res)
+	if c.pipelines(m) {
+		c.writeLines(c.commands(m))
+		if err := c.flush(); err != nil {
+			return res, &Error{Stage: "mail", Err: err}
+		}
+		if err := c.readGroup(res, len(m.To)); err != nil {
+			return res, err
+		}
+		return res, c.proceed(m, res, next)
 	}
 	if rep, refused := c.utf8Refused(550, m.From); refused {
 		res.Mail = rep
@@ -515,40 +568,67 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 		res.Data = rep
 		return res, c.reset()
 	}
-	return res, c.sendBody(m, res)
+	return res, c.sendBody(m, res, nil)
 }
 
-func (c *Conn) sendPipelined(m *Message, res *Result) error {
-	c.writeLine(c.mailLine(m))
+// pipelines reports whether m's commands go in one group (RFC 2920): the
+// server offers PIPELINING, and no address is refused unsent (one that
+// needs SMTPUTF8 when the server lacks it), which would put the replies
+// out of step.
+func (c *Conn) pipelines(m *Message) bool {
+	_, pipelining := c.ext["PIPELINING"]
+	_, utf8 := c.ext["SMTPUTF8"]
+	return pipelining && (utf8 || ascii(m.From+strings.Join(m.To, "")))
+}
+
+// commands are m's MAIL, RCPT and DATA lines.
+func (c *Conn) commands(m *Message) []string {
+	lines := make([]string, 0, len(m.To)+2)
+	lines = append(lines, c.mailLine(m))
 	for i := range m.To {
-		c.writeLine(c.rcptLine(m, i))
+		lines = append(lines, c.rcptLine(m, i))
 	}
-	if err := c.writeLine("DATA"); err != nil {
-		return &Error{Stage: "mail", Err: err}
+	return append(lines, "DATA")
+}
+
+func (c *Conn) writeLines(lines []string) {
+	for _, l := range lines {
+		c.writeLine(l)
 	}
-	if err := c.flush(); err != nil {
-		return &Error{Stage: "mail", Err: err}
-	}
+}
+
+// readGroup reads the replies to a group of commands: MAIL, n RCPTs and
+// DATA, whose reply goes in res.Data.
+func (c *Conn) readGroup(res *Result, n int) error {
 	var err error
 	if res.Mail, err = c.readReply(c.opts.ResponseTimeout); err != nil {
 		return &Error{Stage: "mail", Err: err}
 	}
-	anyOK := false
-	for range m.To {
+	for range n {
 		rep, err := c.readReply(c.opts.ResponseTimeout)
 		if err != nil {
 			return &Error{Stage: "rcpt", Err: err}
 		}
 		res.Rcpt = append(res.Rcpt, rep)
-		anyOK = anyOK || rep.Code/100 == 2
 	}
-	rep, err := c.readReply(c.opts.ResponseTimeout)
-	if err != nil {
+	if res.Data, err = c.readReply(c.opts.ResponseTimeout); err != nil {
 		return &Error{Stage: "data", Err: err}
 	}
+	return nil
+}
+
+// proceed goes on from the replies to a group of commands, the reply to
+// DATA in res.Data: on 354 with someone to receive it, the content.
+func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
+	rep := res.Data
+	res.Data = reply.Reply{}
 	if rep.Code != 354 {
 		res.Data = rep
 		return c.reset()
+	}
+	anyOK := false
+	for _, r := range res.Rcpt {
+		anyOK = anyOK || r.Code/100 == 2
 	}
 	if res.Mail.Code != 250 || !anyOK {
 		// The server said go ahead although nobody can receive the
@@ -562,19 +642,26 @@ func (c *Conn) sendPipelined(m *Message, res *Result) error {
 		}
 		return c.reset()
 	}
-	return c.sendBody(m, res)
+	return c.sendBody(m, res, next)
 }
 
-func (c *Conn) sendBody(m *Message, res *Result) error {
+// sendBody sends the content and the final dot, with next's commands
+// behind them if there is a next message and they can be pipelined.
+func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.DataTimeout))
 	c.dot.reset(c.w)
 	if _, err := io.Copy(&c.dot, m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
-	if err := c.dot.Close(); err != nil { // writes the final dot
+	if err := c.dot.finish(); err != nil { // the final dot
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
+	}
+	var a *ahead
+	if next != nil && c.pipelines(next) {
+		a = &ahead{lines: c.commands(next)}
+		c.writeLines(a.lines)
 	}
 	if err := c.flush(); err != nil {
 		return &Error{Stage: "data", Err: err}
@@ -582,6 +669,16 @@ func (c *Conn) sendBody(m *Message, res *Result) error {
 	var err error
 	if res.Data, err = c.readReply(c.opts.DataTimeout); err != nil {
 		return &Error{Stage: "end of data", Err: err}
+	}
+	if a != nil {
+		// m's transaction ended with its reply, whatever it was: the
+		// next one has begun, and needs no RSET. If its replies cannot
+		// be read, the session is done for (readReply says so) and the
+		// next message goes on another.
+		if !c.broken && c.readGroup(&a.res, len(next.To)) == nil {
+			c.ahead = a
+		}
+		return nil
 	}
 	if res.Data.Code/100 != 2 {
 		return c.reset()
@@ -640,7 +737,7 @@ func (c *Conn) Data(m *Message) (reply.Reply, error) {
 		return rep, nil
 	}
 	res := &Result{}
-	err = c.sendBody(m, res)
+	err = c.sendBody(m, res, nil)
 	var e *Error
 	if errors.As(err, &e) && e.Stage == "rset" {
 		err = nil

@@ -466,3 +466,129 @@ func TestReply421Breaks(t *testing.T) {
 		t.Error("Broken() = false after a 421 reply; want true")
 	}
 }
+
+// TestSendAhead: the next message's MAIL, RCPT and DATA go in the same
+// write as the final dot (RFC 2920 section 3.1), and the next Send with
+// the same commands sends only the content. The server answers nothing
+// until it has the whole group, so a client that waited would time out.
+func TestSendAhead(t *testing.T) {
+	body := []string{"Subject: test", "", "hello", "..leading dot", "."}
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO localhost")
+		s.send("250-script.test", "250 PIPELINING")
+		s.expect("MAIL FROM:<sender@example.org>", "RCPT TO:<a@example.net>", "DATA")
+		s.send("250 2.1.0 ok", "250 2.1.5 ok", "354 go ahead")
+		s.expect(append(body, "MAIL FROM:<sender@example.org>", "RCPT TO:<b@example.net>", "DATA")...)
+		s.send("250 2.0.0 queued as 1", "250 2.1.0 ok", "250 2.1.5 ok", "354 go ahead")
+		s.expect(append(body, "MAIL FROM:<sender@example.org>", "RCPT TO:<c@example.net>", "DATA")...)
+		// The second message is refused at its dot; the third's
+		// transaction has begun all the same, with no RSET between.
+		s.send("554 5.7.1 no", "250 2.1.0 ok", "550 5.1.1 unknown", "503 5.5.1 no valid recipients")
+		s.expect("RSET")
+		s.send("250 2.0.0 ok")
+		s.expect("QUIT")
+		s.send("221 bye")
+	})
+	c := dial(t, addr, remote.Options{})
+	ctx := context.Background()
+	res, err := c.SendAhead(ctx, message("a@example.net"), message("b@example.net"))
+	if err != nil || !res.Accepted(0) {
+		t.Fatalf("first SendAhead = %+v, %v; want accepted", res, err)
+	}
+	if !c.Waiting() {
+		t.Errorf("Waiting() = false after the next message's 354")
+	}
+	res, err = c.SendAhead(ctx, message("b@example.net"), message("c@example.net"))
+	if err != nil || res.Accepted(0) || res.RcptReply(0).Code != 554 {
+		t.Fatalf("second SendAhead = %+v, %v; want refused with the 554", res, err)
+	}
+	if c.Waiting() {
+		t.Errorf("Waiting() after the next message's DATA was refused")
+	}
+	res, err = c.Send(ctx, message("c@example.net"))
+	if err != nil || res.RcptReply(0).Code != 550 {
+		t.Fatalf("third Send = %+v, %v; want the RCPT's 550", res, err)
+	}
+	if c.Broken() {
+		t.Errorf("Broken() after refused transactions; want the session reusable")
+	}
+	c.Quit()
+}
+
+// TestSendAheadAbandoned: a session whose server waits for content begun
+// ahead is closed, never given a final dot, when the next Send is another
+// message or the session ends: the server delivers nothing.
+func TestSendAheadAbandoned(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		then func(c *remote.Conn) error
+	}{
+		{"other message", func(c *remote.Conn) error {
+			_, err := c.Send(context.Background(), message("other@example.net"))
+			return err
+		}},
+		{"quit", func(c *remote.Conn) error { c.Quit(); return errors.New("closed") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan []string, 1)
+			addr := newScript(t, func(s *scriptConn) {
+				aheadOpening(s)
+				s.send("250 queued", "250 ok", "250 ok", "354 go ahead")
+				// Whatever comes now is the content of b's message.
+				var rest []string
+				b := make([]byte, 4096)
+				for {
+					n, err := s.nc.Read(b)
+					rest = append(rest, string(b[:n]))
+					if err != nil {
+						break
+					}
+				}
+				got <- rest
+			})
+			c := dial(t, addr, remote.Options{})
+			if _, err := c.SendAhead(context.Background(), message("a@example.net"), message("b@example.net")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.then(c); err == nil {
+				t.Errorf("no error; want the session closed")
+			}
+			if !c.Broken() && tc.name != "quit" {
+				t.Errorf("Broken() = false")
+			}
+			if rest := strings.Join(<-got, ""); rest != "" {
+				t.Errorf("server got %q as content after the 354; want the session closed with nothing", rest)
+			}
+		})
+	}
+}
+
+// aheadOpening serves a session up to a first message's content and dot
+// with the next one's commands behind it, left unanswered.
+func aheadOpening(s *scriptConn) {
+	s.send("220 script.test ESMTP")
+	s.expect("EHLO localhost")
+	s.send("250-script.test", "250 PIPELINING")
+	s.read(3)
+	s.send("250 ok", "250 ok", "354 go ahead")
+	s.read(5 + 3)
+}
+
+// TestSendAheadUnreadable: when the replies to the next message's commands
+// cannot be read (the server closes after the dot's reply), the message
+// sent keeps its reply and the session is Broken.
+func TestSendAheadUnreadable(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		aheadOpening(s)
+		s.send("250 2.0.0 queued")
+	})
+	c := dial(t, addr, remote.Options{})
+	res, err := c.SendAhead(context.Background(), message("a@example.net"), message("b@example.net"))
+	if err != nil || !res.Accepted(0) {
+		t.Fatalf("SendAhead = %+v, %v; want accepted", res, err)
+	}
+	if !c.Broken() || c.Waiting() {
+		t.Errorf("Broken(), Waiting() = %v, %v; want true, false", c.Broken(), c.Waiting())
+	}
+}

@@ -139,6 +139,15 @@ func (d *dotWriter) ReadFrom(r io.Reader) (int64, error) {
 // Close ends the last line if it has no line end, writes the final dot
 // and flushes, as textproto's does.
 func (d *dotWriter) Close() error {
+	if err := d.finish(); err != nil {
+		return err
+	}
+	return d.w.Flush()
+}
+
+// finish is Close without the flush, for commands to follow the dot in
+// the same write.
+func (d *dotWriter) finish() error {
 	end := "\r\n.\r\n"
 	switch d.state {
 	case wCR:
@@ -146,8 +155,6 @@ func (d *dotWriter) Close() error {
 	case wBeginLine:
 		end = ".\r\n"
 	}
-	if _, err := d.w.WriteString(end); err != nil {
-		return err
-	}
-	return d.w.Flush()
+	_, err := d.w.WriteString(end)
+	return err
 }

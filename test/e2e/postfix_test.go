@@ -3,6 +3,7 @@ package e2e
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,44 @@ func TestRelayIntoPostfix(t *testing.T) {
 		t.Errorf("sink message lacks relaykeeper's Received header for %s:\n%s", id, head(msg.Data))
 	}
 	waitSpool(t, spool, 5*time.Second, "empty", func(f map[string][]string) bool { return len(f) == 0 })
+}
+
+// TestRelayIntoStrictPostfix: a batch forwarded over one session (one
+// worker carries it), each
+// message's MAIL, RCPT and DATA sent with the previous one's final dot,
+// into a Postfix set up as strictly as the SMTP-smuggling advice has it
+// (smtpd_forbid_unauth_pipelining, reject_unauth_pipelining for DATA,
+// no bare newlines): Postfix takes every message and logs no pipelining
+// complaint.
+func TestRelayIntoStrictPostfix(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(sink.Addr()),
+		MainCF: []string{"smtpd_forbid_unauth_pipelining = yes", "smtpd_data_restrictions = reject_unauth_pipelining",
+			"smtpd_forbid_bare_newline = yes"}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", pf.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--spool-dir", spool, "--config", writeConfig(t, "connections = 1\n"))
+	const n = 8
+	acked := 0
+	sendSession(r.addr(), n, func(m int) (string, string) {
+		return "alice@example.org", "Subject: batch " + strconv.Itoa(m) + "\r\n\r\nline\r\n.dot\r\n"
+	}, func(string, string) { acked++ })
+	if acked != n {
+		t.Fatalf("relay acknowledged %d of %d messages", acked, n)
+	}
+	sink.WaitCount(t, n, 60*time.Second)
+	waitSpool(t, spool, 10*time.Second, "empty", func(f map[string][]string) bool { return len(f) == 0 })
+	log := pf.MailLog()
+	for _, bad := range []string{"improper command pipelining", "pipelining", "reject:", "bare <LF>"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("Postfix's log has %q:\n%s", bad, log)
+		}
+	}
+	if c := strings.Count(log, "postfix/smtpd"); c == 0 {
+		t.Errorf("Postfix's log has no smtpd lines:\n%s", log)
+	}
+	if conns := strings.Count(log, ": connect from "); conns != 1 {
+		t.Errorf("Postfix saw %d connections; want the batch over 1", conns)
+	}
 }

@@ -1,0 +1,70 @@
+package deliver
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// queueMore queues one more message for rcpt.
+func queueMore(t *testing.T, sp *spool.Spool, rcpt string) {
+	t.Helper()
+	w, err := sp.Create(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1",
+		Recipients: []spool.Recipient{{Addr: rcpt, Status: spool.Pending}}}
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAheadBatch: a batch's next message has its MAIL, RCPT and DATA sent
+// with the last one's final dot, in one write, and every message is
+// delivered once; a session that may carry one message more begins none
+// (it would be closed with the transaction begun).
+func TestAheadBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		perConn   int
+		wantAhead bool
+	}{{"batch", 100, true}, {"one message per session", 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startUpstream(t)
+			sp, s, _, _ := setup(t, up.addr, "m0@example.net")
+			for i := 1; i < 6; i++ {
+				queueMore(t, sp, "m"+string(rune('0'+i))+"@example.net")
+			}
+			s.opts.MessagesPerConnection = tc.perConn
+			sum, err := s.RunOnce(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Sent != 6 || len(up.got()) != 6 {
+				t.Fatalf("summary %+v, upstream got %v; want 6 sent, once each", sum, up.got())
+			}
+			up.mu.Lock()
+			defer up.mu.Unlock()
+			ahead := 0
+			for _, r := range up.reads {
+				if strings.Contains(r, "\r\n.\r\nMAIL FROM:<a@example.com>") {
+					ahead++
+				}
+			}
+			if (ahead > 0) != tc.wantAhead {
+				t.Errorf("%d reads held a final dot and the next MAIL; want some: %v", ahead, tc.wantAhead)
+			}
+			if up.txs != 6 {
+				t.Errorf("upstream transactions = %d; want 6", up.txs)
+			}
+		})
+	}
+}
