@@ -23,6 +23,10 @@ type Claim struct {
 	// mem is the served content the claim still reads from, released
 	// when the claim ends.
 	mem *chunks
+	// size is the content's size as the lock's fstat found it, while
+	// sizeOf is the lock; a path handed out or a Relock forgets it.
+	size   int64
+	sizeOf *os.File
 }
 
 // Claim takes a Ready message for delivery: its content is locked and its
@@ -54,11 +58,11 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 		}
 		// Written out meanwhile: the files are the message now.
 	}
-	lock, err := s.lockContent(id)
+	lock, size, err := s.lockContentSize(id)
 	if err != nil {
 		return nil, err
 	}
-	c := &Claim{s: s, id: id, cur: to, lock: lock}
+	c := &Claim{s: s, id: id, cur: to, lock: lock, size: size, sizeOf: lock}
 	env, err := s.readEnvelope(id, from)
 	if err != nil {
 		lock.Close()
@@ -158,11 +162,14 @@ func (c *Claim) Content() (io.ReadCloser, int64, error) {
 		defer e.mu.Unlock()
 		return e.content.reader(), int64(e.content.n), nil
 	}
-	fi, err := c.lock.Stat()
-	if err != nil {
-		return nil, 0, fmt.Errorf("spool: %w", err)
+	if c.sizeOf != c.lock {
+		fi, err := c.lock.Stat()
+		if err != nil {
+			return nil, 0, fmt.Errorf("spool: %w", err)
+		}
+		c.size, c.sizeOf = fi.Size(), c.lock
 	}
-	return io.NopCloser(io.NewSectionReader(c.lock, 0, fi.Size())), fi.Size(), nil
+	return io.NopCloser(io.NewSectionReader(c.lock, 0, c.size)), c.size, nil
 }
 
 // Save writes c.Env durably, in place of the envelope.
@@ -346,6 +353,7 @@ func (s *Spool) Read(id string) (*Envelope, State, error) {
 // client filter may have replaced it, and re-reads the envelope, which the
 // filter may have edited.
 func (c *Claim) Relock() error {
+	c.sizeOf = nil
 	if err := c.files(); err != nil {
 		return err
 	}
@@ -373,6 +381,7 @@ func (c *Claim) EnvelopePath() string {
 // else that reads it by name. The error is the write-out's (a full disk):
 // the file is then not there to read.
 func (c *Claim) ContentPath() (string, error) {
+	c.sizeOf = nil // whoever has the path may change the file
 	if err := c.files(); err != nil {
 		return "", err
 	}

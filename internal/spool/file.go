@@ -144,28 +144,34 @@ func (s *Spool) writeAtomic(path string, data []byte) error {
 // without waiting. It returns ErrBusy if another worker holds it and
 // ErrNotFound if there is no content file.
 func (s *Spool) lockContent(id string) (*os.File, error) {
+	f, _, err := s.lockContentSize(id)
+	return f, err
+}
+
+// lockContentSize is lockContent, with the size of the file it locked.
+func (s *Spool) lockContentSize(id string) (*os.File, int64, error) {
 	f, err := openFile(s.contentPath(id), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, 0, fmt.Errorf("spool: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrBusy
+			return nil, 0, ErrBusy
 		}
-		return nil, fmt.Errorf("spool: lock %s: %w", id, err)
+		return nil, 0, fmt.Errorf("spool: lock %s: %w", id, err)
 	}
 	// The file may have been removed between open and lock by a worker that
 	// held the lock and deleted the message.
 	var st1, st2 syscall.Stat_t
 	if syscall.Fstat(int(f.Fd()), &st1) != nil || syscall.Stat(s.contentPath(id), &st2) != nil || st1.Ino != st2.Ino {
 		f.Close()
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return f, nil
+	return f, st1.Size, nil
 }
 
 // quarantine moves whatever files a message has into the quarantine
