@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/textproto"
@@ -512,6 +513,9 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 		return res, &Error{Stage: "data", Err: err}
 	}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return res, err
+		}
 		res.Data = rep
 		return res, c.reset()
 	}
@@ -547,6 +551,9 @@ func (c *Conn) sendPipelined(m *Message, res *Result) error {
 		return &Error{Stage: "data", Err: err}
 	}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return err
+		}
 		res.Data = rep
 		return c.reset()
 	}
@@ -579,14 +586,41 @@ func (c *Conn) sendBody(m *Message, res *Result) error {
 	if err := c.flush(); err != nil {
 		return &Error{Stage: "data", Err: err}
 	}
-	var err error
-	if res.Data, err = c.readReply(c.opts.DataTimeout); err != nil {
+	rep, err := c.readReply(c.opts.DataTimeout)
+	if err != nil {
 		return &Error{Stage: "end of data", Err: err}
 	}
+	if c.r.Buffered() > 0 {
+		// More than one reply to the final dot: the server answered
+		// before it (RFC 5321 section 4.1.1.4 forbids a reply before
+		// the end of the text), and which reply is the verdict is
+		// anyone's guess; every later reply on this session would
+		// belong to an earlier command.
+		c.broken = true
+		return &Error{Stage: "end of data", Err: fmt.Errorf("more than one reply to the final dot: %q first", rep.String())}
+	}
+	if rep.Code/100 == 3 {
+		// "354" again, or any other go-ahead: not a verdict.
+		c.broken = true
+		return &Error{Stage: "end of data", Err: fmt.Errorf("unexpected reply to the final dot: %q", rep.String())}
+	}
+	res.Data = rep
 	if res.Data.Code/100 != 2 {
 		return c.reset()
 	}
 	return nil
+}
+
+// unexpected checks a reply to DATA other than 354: a refusal (4xx, 5xx)
+// is the server's verdict on the message, but a 2xx (or another 3xx)
+// would make a message the server never saw look delivered. Such a reply
+// ends the session and the attempt, as a temporary failure.
+func (c *Conn) unexpected(stage string, rep reply.Reply) error {
+	if rep.Code >= 400 {
+		return nil
+	}
+	c.broken = true
+	return &Error{Stage: stage, Err: fmt.Errorf("unexpected reply to DATA: %q", rep.String())}
 }
 
 // reset says RSET after a failed transaction so the session can carry the
@@ -637,6 +671,9 @@ func (c *Conn) Data(m *Message) (reply.Reply, error) {
 		return rep, &Error{Stage: "data", Err: err}
 	}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return reply.Reply{}, err
+		}
 		return rep, nil
 	}
 	res := &Result{}

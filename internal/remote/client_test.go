@@ -466,3 +466,34 @@ func TestReply421Breaks(t *testing.T) {
 		t.Error("Broken() = false after a 421 reply; want true")
 	}
 }
+
+// TestTwoRepliesToTheFinalDot: a server that answered in the middle of the
+// text and again after the final dot gave two verdicts. Before, the client
+// took the first and kept the session, whose every later command then read
+// the reply of the one before it: the next message's MAIL heard the old
+// "550", its DATA a "250", and was taken for delivered.
+func TestTwoRepliesToTheFinalDot(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO localhost")
+		s.send("250 script.test")
+		s.expect("MAIL FROM:<sender@example.org>")
+		s.send("250 ok")
+		s.expect("RCPT TO:<a@example.net>")
+		s.send("250 ok")
+		s.expect("DATA")
+		s.send("354 go ahead")
+		s.read(4)
+		s.expect(".")
+		s.send("250 2.0.0 early", "550 5.7.1 rejected after all")
+	})
+	c := dial(t, addr, remote.Options{})
+	res, err := c.Send(context.Background(), message("a@example.net"))
+	if err == nil || res.Accepted(0) {
+		t.Errorf("Send = %+v, %v; want an error, the message not accepted", res, err)
+	}
+	if !c.Broken() {
+		t.Error("Broken() = false; want the session out of step, not to be used again")
+	}
+	c.Quit()
+}

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// A black-box review of the SMTP edges, as a hostile client and a broken
+// upstream see them; each case here failed before the fix named in its
+// comment.
+
+// proxyTransaction sends one message through addr and returns the replies
+// to MAIL, RCPT and the final dot (nil where the transaction stopped).
+func proxyTransaction(t *testing.T, addr, subject string) (mail, rcpt, final reply) {
+	t.Helper()
+	c := mustDial(t, addr, "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	var err error
+	if mail, err = c.cmd("MAIL FROM:<alice@example.org>"); err != nil || mail.code() != 250 {
+		return mail, nil, nil
+	}
+	if rcpt, err = c.cmd("RCPT TO:<bob@example.net>"); err != nil || rcpt.code() != 250 {
+		return mail, rcpt, nil
+	}
+	mustCmd(t, c, "354", "DATA")
+	if final, err = c.cmd("Subject: %s\r\n\r\nthe text\r\n.", subject); err != nil {
+		t.Fatalf("final dot: %v", err)
+	}
+	return mail, rcpt, final
+}
+
+// TestRevSMTPDataNot354: an upstream that answers DATA with a 2xx instead
+// of 354 never saw the message; one that answers the final dot with 354
+// gave no verdict. Before, the relay took the 2xx to DATA for delivery: in
+// store-and-forward mode the message was logged "sent" and removed from
+// the spool, and in proxy mode the client heard the upstream's 250 for a
+// message nobody had; the 354 to the final dot was passed to the client as
+// the reply to its final dot.
+func TestRevSMTPDataNot354(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		script harness.Script
+	}{
+		{"250 to DATA", harness.Script{Data: harness.Response{Reply: "250 2.0.0 Ok, nothing to see"}}},
+		{"354 to the final dot", harness.Script{EndOfData: harness.Response{Reply: "354 go on"}}},
+	} {
+		t.Run(tc.name+"/proxy", func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, tc.script)
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+			_, _, final := proxyTransaction(t, r.addr(), tc.name)
+			if final.code()/100 != 4 || !strings.HasPrefix(final.String(), "451 4.") {
+				t.Errorf("reply to the final dot = %q; want a 451, the message is not delivered", final)
+			}
+			e := r.waitEvent("proxy", 5*time.Second, nil)
+			if e.Get("result") == string(maillog.Sent) {
+				t.Errorf("mail log: %v; want the message not sent", e.Fields)
+			}
+		})
+		t.Run(tc.name+"/store and forward", func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, tc.script)
+			spool := t.TempDir()
+			r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", up.Addr(), "--poll", "1", "--spool-dir", spool)
+			id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message(tc.name)).Final)
+			e := r.waitEvent("delivery", 15*time.Second, nil)
+			if got := e.Get("result"); got != "deferred" {
+				t.Errorf("delivery: %v; want result=deferred", e.Fields)
+			}
+			if files := spoolFiles(t, spool); len(files[id]) == 0 {
+				t.Errorf("message %s is no longer in the spool (%v); the upstream never took it", id, files)
+			}
+		})
+	}
+}
+
+// TestRevSMTPProxyEnhancedCodes: the relay offers ENHANCEDSTATUSCODES, so
+// every reply line its client hears carries one (RFC 2034 section 3), also
+// an upstream's reply passed on in proxy mode. Before, an upstream's reply
+// without one went to the client as it came ("452 try later").
+func TestRevSMTPProxyEnhancedCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		script harness.Script
+		stage  string // "MAIL", "RCPT" or "."
+		want   reply
+	}{
+		{"452 to MAIL", harness.Script{Mail: harness.Response{Reply: "452 try later"}}, "MAIL", reply{"452 4.0.0 try later"}},
+		{"550 to RCPT", harness.Script{Rcpt: harness.Response{Reply: "550 no such user"}}, "RCPT", reply{"550 5.0.0 no such user"}},
+		{"250 to the final dot", harness.Script{EndOfData: harness.Response{Reply: "250 queued"}}, ".", reply{"250 2.0.0 queued"}},
+		{"multi-line, the code on the first line only", harness.Script{EndOfData: harness.Response{Reply: "554-5.7.1 rejected\r\n554 see the policy"}}, ".",
+			reply{"554-5.7.1 rejected", "554 5.7.1 see the policy"}},
+		{"a code of the wrong class", harness.Script{EndOfData: harness.Response{Reply: "451 5.7.1 odd"}}, ".", reply{"451 4.0.0 5.7.1 odd"}},
+		{"with its own code", harness.Script{EndOfData: harness.Response{Reply: "250 2.0.0 Ok: queued as X"}}, ".", reply{"250 2.0.0 Ok: queued as X"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, tc.script)
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--no-enforce", "--spool-dir", t.TempDir())
+			mail, rcpt, final := proxyTransaction(t, r.addr(), tc.name)
+			got := map[string]reply{"MAIL": mail, "RCPT": rcpt, ".": final}[tc.stage]
+			if got.String() != tc.want.String() {
+				t.Errorf("reply to %s = %q; want %q", tc.stage, got, tc.want)
+			}
+		})
+	}
+}
