@@ -694,6 +694,8 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: nested MAIL command"
 		case !hasPrefixFold(arg, "FROM:"):
 			return "501 5.5.4 Syntax: MAIL FROM:<address>"
+		case twoAts(arg[len("FROM:"):]):
+			return "501 5.1.7 Bad sender address syntax"
 		}
 		return c.checkParams(arg[len("FROM:"):], mailParams)
 	case "RCPT":
@@ -702,6 +704,9 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: need MAIL command"
 		case !hasPrefixFold(arg, "TO:"):
 			return "501 5.5.4 Syntax: RCPT TO:<address>"
+		case twoAts(arg[len("TO:"):]):
+			c.rcptTried = true
+			return "501 5.1.3 Bad recipient address syntax"
 		}
 		c.rcptTried = true
 		return c.checkParams(arg[len("TO:"):], rcptParams)
@@ -813,6 +818,24 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 		}
 	}
 	return ""
+}
+
+// twoAts reports a path whose local part holds an unquoted "@"
+// (a@b@c.example), which RFC 5321's grammar does not allow. go-smtp hands
+// the session the address without its quotes, so "a@b"@c.example and
+// a@b@c.example look the same there; without this, the second went on
+// as the first, a guess at which domain was meant. A source route
+// (@relay:a@b.example) is not counted.
+func twoAts(rest string) bool {
+	path, _, ok := splitPath(rest)
+	if !ok {
+		return false
+	}
+	path = strings.TrimSuffix(strings.TrimPrefix(path, "<"), ">")
+	if strings.HasPrefix(path, "@") {
+		_, path, _ = strings.Cut(path, ":")
+	}
+	return !strings.HasPrefix(path, `"`) && strings.Count(path, "@") > 1
 }
 
 // qualifyPostmaster gives "RCPT TO:<Postmaster>" the relay's domain. RFC

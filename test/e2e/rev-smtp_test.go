@@ -111,3 +111,36 @@ func TestRevSMTPProxyEnhancedCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestRevSMTPAddressSyntax: a local part with an unquoted "@" is not an
+// address (RFC 5321 section 4.1.2). Before, go-smtp's unquoting made
+// a@b@example.org look like "a@b"@example.org, and it was accepted and
+// passed on quoted, a guess at which domain the client meant.
+func TestRevSMTPAddressSyntax(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	const ehlo, mail = "EHLO client.e2e.test", "MAIL FROM:<alice@example.org>"
+	for _, tc := range []struct {
+		name  string
+		setup []string
+		line  string
+		want  string
+	}{
+		{"sender with two @", []string{ehlo}, "MAIL FROM:<a@b@example.org>", "501 5.1.7 "},
+		{"sender with two @, no brackets", []string{ehlo}, "MAIL FROM:a@b@example.org", "501 5.1.7 "},
+		{"recipient with two @", []string{ehlo, mail}, "RCPT TO:<x@y@example.net>", "501 5.1.3 "},
+		{"recipient with two @ and a route", []string{ehlo, mail}, "RCPT TO:<@relay.example:x@y@example.net>", "501 5.1.3 "},
+		{"quoted @", []string{ehlo, mail}, `RCPT TO:<"x@y"@example.net>`, "250 "},
+		{"source route", []string{ehlo, mail}, "RCPT TO:<@relay.example:bob@example.net>", "250 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			for _, s := range tc.setup {
+				mustCmd(t, c, "250", "%s", s)
+			}
+			if rep, err := c.cmd("%s", tc.line); err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+				t.Errorf("%q = %q, %v; want %q", tc.line, rep, err, tc.want+"...")
+			}
+		})
+	}
+}
