@@ -372,9 +372,13 @@ func (c *commandConn) overshot(code int, p []byte) bool {
 // The EHLO and HELO replies start with the server's name (RFC 5321 section
 // 4.1.1.1: a client compares it with its own to find a loop; go-smtp puts
 // "Hello" there), MAIL and RCPT carry RFC 3463's codes for addresses (2.1.0,
-// 2.1.5), and the idle timeout is the text docs/limits.md gives.
+// 2.1.5), a malformed parameter value is 501 (RFC 5321 section 4.2.2: a
+// syntax error in the arguments; go-smtp says 500, "command unrecognized",
+// to a bad AUTH=), and the idle timeout is the text docs/limits.md gives.
 func (c *commandConn) wording(p []byte) []byte {
 	switch {
+	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
+		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
 		return []byte("250-" + c.srv.opts.Domain + "\r\n")
 	case c.verb == "HELO" && bytes.HasPrefix(p, []byte("250 2.0.0 Hello ")):

@@ -113,7 +113,8 @@ func TestRevSMTPProxyEnhancedCodes(t *testing.T) {
 }
 
 // TestRevSMTPAddressSyntax: a local part with an unquoted "@" is not an
-// address (RFC 5321 section 4.1.2). Before, go-smtp's unquoting made
+// address (RFC 5321 section 4.1.2), and a malformed parameter value is
+// refused with 501. Before, go-smtp's unquoting made
 // a@b@example.org look like "a@b"@example.org, and it was accepted and
 // passed on quoted, a guess at which domain the client meant.
 func TestRevSMTPAddressSyntax(t *testing.T) {
@@ -132,6 +133,10 @@ func TestRevSMTPAddressSyntax(t *testing.T) {
 		{"recipient with two @ and a route", []string{ehlo, mail}, "RCPT TO:<@relay.example:x@y@example.net>", "501 5.1.3 "},
 		{"quoted @", []string{ehlo, mail}, `RCPT TO:<"x@y"@example.net>`, "250 "},
 		{"source route", []string{ehlo, mail}, "RCPT TO:<@relay.example:bob@example.net>", "250 "},
+		// RFC 5321 section 4.2.2: a bad parameter value is a syntax
+		// error in the arguments, 501; go-smtp said 500.
+		{"malformed AUTH parameter", []string{ehlo}, "MAIL FROM:<alice@example.org> AUTH=", "501 5.5.4 "},
+		{"AUTH parameter with a bad mailbox", []string{ehlo}, "MAIL FROM:<alice@example.org> AUTH=a+0Ab", "501 5.5.4 "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustDial(t, r.addr(), "127.0.0.1")
