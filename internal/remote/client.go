@@ -12,9 +12,11 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"golang.org/x/sys/unix"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -283,8 +285,48 @@ func (c *Conn) Addr() string { return c.addr }
 // RemoteAddr is the server's address as connected.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// Broken reports that the session can carry no more messages.
-func (c *Conn) Broken() bool { return c.broken }
+// Broken reports that the session can carry no more messages: it failed,
+// or the server said 421, or it has sent what no command asked for yet (a
+// reply ahead of its command, the end of the connection). Such octets
+// would be read as the reply to the next command, and every reply after
+// it as the one to the command before: a refusal taken for MAIL's reply,
+// a 250 for DATA's. Broken is called between transactions, when nothing
+// may be on its way; the check is one non-blocking peek at the socket.
+func (c *Conn) Broken() bool {
+	if !c.broken && c.unsolicited() {
+		c.broken = true
+	}
+	return c.broken
+}
+
+// unsolicited reports octets from the server that nothing has read: in the
+// read buffer, or waiting in the socket (for TLS, a record of any kind),
+// or the server's end of the connection.
+func (c *Conn) unsolicited() bool {
+	if c.r.Buffered() > 0 {
+		return true
+	}
+	nc := c.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	pending := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		pending = n > 0 || (n == 0 && err == nil) // octets, or the end
+		return true                               // never wait
+	})
+	return pending
+}
 
 // Close ends the connection without QUIT.
 func (c *Conn) Close() error { return c.nc.Close() }
@@ -578,6 +620,23 @@ func (c *Conn) sendBody(m *Message, res *Result) error {
 	if _, err := io.Copy(&c.dot, m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
+	}
+	if c.unsolicited() {
+		// The server answered before the end of the text, which RFC
+		// 5321 section 4.1.1.4 forbids: a refusal is its verdict, but
+		// a 2xx is not an acceptance of a text it has not seen. The
+		// final dot is not sent; whatever the server would answer to
+		// it must not be read as the reply to a later command.
+		c.broken = true
+		rep, err := c.readReply(c.opts.ResponseTimeout)
+		if err != nil {
+			return &Error{Stage: "data", Err: err}
+		}
+		if rep.Code >= 400 {
+			res.Data = rep
+			return nil
+		}
+		return &Error{Stage: "data", Err: fmt.Errorf("reply before the end of the text: %q", rep.String())}
 	}
 	if err := c.dot.Close(); err != nil { // writes the final dot
 		c.broken = true

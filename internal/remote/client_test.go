@@ -497,3 +497,60 @@ func TestTwoRepliesToTheFinalDot(t *testing.T) {
 	}
 	c.Quit()
 }
+
+// TestUnsolicitedBreaks: a server that sends a reply nobody asked for
+// after the transaction (the second half of an answer given early), or
+// that ends an idle session, leaves a session that must not carry another
+// message: its next MAIL would read that reply. Before, Broken() said
+// false and the next message's MAIL heard "550 5.7.1 late" (then RCPT the
+// reply to MAIL, and DATA a 250).
+func TestUnsolicitedBreaks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(s *scriptConn)
+	}{
+		{"a late reply", func(s *scriptConn) { s.send("550 5.7.1 late") }},
+		{"the end of the session", func(s *scriptConn) { s.nc.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := make(chan struct{})
+			addr := newScript(t, func(s *scriptConn) {
+				s.send("220 script.test ESMTP")
+				s.expect("EHLO localhost")
+				s.send("250 script.test")
+				s.expect("MAIL FROM:<sender@example.org>")
+				s.send("250 ok")
+				s.expect("RCPT TO:<a@example.net>")
+				s.send("250 ok")
+				s.expect("DATA")
+				s.send("354 go ahead")
+				s.read(4)
+				s.expect(".")
+				s.send("250 2.0.0 queued")
+				time.Sleep(50 * time.Millisecond) // the client has read its reply
+				tc.after(s)
+				close(sent)
+			})
+			c := dial(t, addr, remote.Options{})
+			res, err := c.Send(context.Background(), message("a@example.net"))
+			if err != nil || !res.Accepted(0) {
+				t.Fatalf("Send = %+v, %v; want accepted", res, err)
+			}
+			<-sent
+			if !waitBroken(c) {
+				t.Error("Broken() = false; want true, the session out of step")
+			}
+		})
+	}
+}
+
+// waitBroken polls c.Broken() for what the server sent to arrive.
+func waitBroken(c *remote.Conn) bool {
+	for range 100 {
+		if c.Broken() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}

@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +152,132 @@ func TestRevSMTPAddressSyntax(t *testing.T) {
 			}
 		})
 	}
+}
+
+// earlyUpstream is an SMTP server that, for a message to
+// early@example.net, answers "250 2.0.0 early" right behind its 354, before
+// the text, and "550 5.7.1 refused after all" after the final dot: two
+// replies to one message, the first before the end of the text, which RFC
+// 5321 forbids. Other messages get one 250 after the dot.
+type earlyUpstream struct{ ln net.Listener }
+
+func newEarlyUpstream(t *testing.T) *earlyUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &earlyUpstream{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go u.serve(c)
+		}
+	}()
+	return u
+}
+
+func (u *earlyUpstream) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "220 early.test ESMTP\r\n")
+	early := false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+		case "EHLO":
+			fmt.Fprint(c, "250-early.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+		case "MAIL":
+			early = false
+			fmt.Fprint(c, "250 2.1.0 Ok\r\n")
+		case "RCPT":
+			early = early || strings.Contains(line, "<early@")
+			fmt.Fprint(c, "250 2.1.5 Ok\r\n")
+		case "DATA":
+			fmt.Fprint(c, "354 go ahead\r\n")
+			if early {
+				fmt.Fprint(c, "250 2.0.0 early\r\n")
+			}
+			var text []byte
+			for !bytes.HasSuffix(text, []byte("\r\n.\r\n")) {
+				b, err := r.ReadByte()
+				if err != nil {
+					return
+				}
+				text = append(text, b)
+			}
+			if early {
+				fmt.Fprint(c, "550 5.7.1 refused after all\r\n")
+			} else {
+				fmt.Fprint(c, "250 2.0.0 queued\r\n")
+			}
+		case "QUIT":
+			fmt.Fprint(c, "221 bye\r\n")
+			return
+		default:
+			fmt.Fprint(c, "250 2.0.0 Ok\r\n")
+		}
+	}
+}
+
+// TestRevSMTPEarlyReply: an upstream that answered a message's text before
+// its final dot ("250 early") and again after it ("550") gave no
+// acceptance, and its session is out of step. Before, the relay took the
+// early 250 as the reply to the message, and the next message on that
+// upstream session read the 550 as the reply to its MAIL: in proxy mode the
+// client heard 250 for a refused message, then 550 to its next MAIL.
+func TestRevSMTPEarlyReply(t *testing.T) {
+	t.Parallel()
+	body := func(subject string) string {
+		return "Subject: " + subject + "\r\n\r\n" + strings.Repeat("a line of text\r\n", 1000)
+	}
+	t.Run("proxy", func(t *testing.T) {
+		t.Parallel()
+		up := newEarlyUpstream(t)
+		r := startRelay(t, "127.0.0.1", "--as-proxy", up.ln.Addr().String(), "--interface", "127.0.0.1", "--no-enforce", "--spool-dir", t.TempDir())
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		for _, subject := range []string{"early", "normal"} {
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+			mustCmd(t, c, "250", "RCPT TO:<%s@example.net>", subject)
+			mustCmd(t, c, "354", "DATA")
+			rep, err := c.cmd("%s.", body(subject))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]int{"early": 4, "normal": 2}[subject]; rep.code()/100 != want {
+				t.Errorf("message %q: final reply %q; want a %dxx", subject, rep, want)
+			}
+		}
+	})
+	t.Run("store and forward", func(t *testing.T) {
+		t.Parallel()
+		up := newEarlyUpstream(t)
+		r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", up.ln.Addr().String(),
+			"--poll", "1", "--no-enforce", "--spool-dir", t.TempDir())
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		for _, rcpt := range []string{"early", "normal"} {
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+			mustCmd(t, c, "250", "RCPT TO:<%s@example.net>", rcpt)
+			mustCmd(t, c, "354", "DATA")
+			mustCmd(t, c, "250", "%s.", body(rcpt))
+		}
+		r.waitEvent("delivery", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<normal@example.net>" })
+		r.waitEvent("delivery", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<early@example.net>" })
+		if got := deliveries(r.events("delivery"), "early@example.net", "sent"); len(got) > 0 {
+			t.Errorf("the message answered early was logged sent: %v", got[0].Fields)
+		}
+		if got := deliveries(r.events("delivery"), "normal@example.net", "sent"); len(got) != 1 {
+			t.Errorf("the next message: %d deliveries sent; want 1 (mail log %v)", len(got), r.events("delivery"))
+		}
+	})
 }
