@@ -474,17 +474,7 @@ func TestReply421Breaks(t *testing.T) {
 // "550", its DATA a "250", and was taken for delivered.
 func TestTwoRepliesToTheFinalDot(t *testing.T) {
 	addr := newScript(t, func(s *scriptConn) {
-		s.send("220 script.test ESMTP")
-		s.expect("EHLO localhost")
-		s.send("250 script.test")
-		s.expect("MAIL FROM:<sender@example.org>")
-		s.send("250 ok")
-		s.expect("RCPT TO:<a@example.net>")
-		s.send("250 ok")
-		s.expect("DATA")
-		s.send("354 go ahead")
-		s.read(4)
-		s.expect(".")
+		upToTheDot(s)
 		s.send("250 2.0.0 early", "550 5.7.1 rejected after all")
 	})
 	c := dial(t, addr, remote.Options{})
@@ -515,17 +505,7 @@ func TestUnsolicitedBreaks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sent := make(chan struct{})
 			addr := newScript(t, func(s *scriptConn) {
-				s.send("220 script.test ESMTP")
-				s.expect("EHLO localhost")
-				s.send("250 script.test")
-				s.expect("MAIL FROM:<sender@example.org>")
-				s.send("250 ok")
-				s.expect("RCPT TO:<a@example.net>")
-				s.send("250 ok")
-				s.expect("DATA")
-				s.send("354 go ahead")
-				s.read(4)
-				s.expect(".")
+				upToTheDot(s)
 				s.send("250 2.0.0 queued")
 				time.Sleep(50 * time.Millisecond) // the client has read its reply
 				tc.after(s)
@@ -553,4 +533,20 @@ func waitBroken(c *remote.Conn) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// upToTheDot plays the server's part of message("a@example.net") without
+// PIPELINING, up to its final dot.
+func upToTheDot(s *scriptConn) {
+	s.send("220 script.test ESMTP")
+	s.expect("EHLO localhost")
+	s.send("250 script.test")
+	s.expect("MAIL FROM:<sender@example.org>")
+	s.send("250 ok")
+	s.expect("RCPT TO:<a@example.net>")
+	s.send("250 ok")
+	s.expect("DATA")
+	s.send("354 go ahead")
+	s.read(4)
+	s.expect(".")
 }
