@@ -281,3 +281,38 @@ func TestRevSMTPEarlyReply(t *testing.T) {
 		}
 	})
 }
+
+// TestRevSMTPUTF8HeloReceived: a client whose EHLO name has U-labels (which
+// EHLO takes, RFC 6531) sends a message of ASCII only. Before, the relay's
+// own Received header carried the name in UTF-8: with SMTPUTF8 declared,
+// the message then needed SMTPUTF8 (RFC 6532) and bounced with 5.6.7
+// toward an upstream without it; without, a header had 8-bit octets it may
+// not have. The name now goes in its A-label form.
+func TestRevSMTPUTF8HeloReceived(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}})
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", up.Addr(), "--poll", "1",
+		"--no-bounces", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO bücher.example")
+	for _, param := range []string{" SMTPUTF8", ""} {
+		mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>%s", param)
+		mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		mustCmd(t, c, "250", "Subject: ascii%s\r\n\r\nnothing but ASCII\r\n.", param)
+	}
+	txs := up.WaitTransactions(t, 2, 20*time.Second)
+	for _, tx := range txs {
+		if !tx.Accepted() {
+			t.Errorf("upstream transaction not accepted: %+v", tx)
+		}
+		if !bytes.HasPrefix(tx.Data, []byte("Received: from xn--bcher-kva.example (")) {
+			t.Errorf("upstream content starts %.80q; want the EHLO name as A-labels", tx.Data)
+		}
+	}
+	for _, e := range r.events("delivery") {
+		if e.Get("result") != "sent" {
+			t.Errorf("delivery %v; want every message sent", e.Fields)
+		}
+	}
+}
