@@ -481,6 +481,14 @@ func (c *commandConn) read(p []byte) (int, error) {
 		if c.chunk == 0 {
 			c.mode = modeCommand
 		}
+		if err == io.EOF {
+			// The client went away in the middle of the chunk.
+			// go-smtp copies a chunk through an io.LimitReader, for
+			// which io.EOF is the chunk's end: the short chunk of a
+			// BDAT LAST was taken for the whole, and the message cut
+			// there was accepted and relayed.
+			err = io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return n, c.textFailed(err)
 		}

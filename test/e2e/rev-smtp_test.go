@@ -316,3 +316,57 @@ func TestRevSMTPUTF8HeloReceived(t *testing.T) {
 		}
 	}
 }
+
+// TestRevSMTPGoneMidChunk: a client that goes away in the middle of a BDAT
+// chunk has sent no message; nothing of it is kept or relayed. Before, a
+// BDAT LAST cut short by the client's disconnection was taken for a whole
+// chunk (go-smtp reads a chunk through an io.LimitReader, which ends at
+// io.EOF without an error): the truncated message was queued in
+// store-and-forward mode, and relayed, with the upstream's 250, in proxy
+// mode.
+func TestRevSMTPGoneMidChunk(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"store and forward", []string{"--as-server"}},
+		{"proxy", []string{"--as-proxy", up.Addr()}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			spool := t.TempDir()
+			r := startRelay(t, "127.0.0.1", append(mode.args, "--interface", "127.0.0.1", "--spool-dir", spool)...)
+			for _, chunks := range []string{
+				"BDAT 100000 LAST\r\nSubject: cut\r\n\r\nonly the start",
+				"BDAT 17\r\nSubject: cut\r\n\r\nBDAT 100000 LAST\r\nonly the start",
+			} {
+				c := mustDial(t, r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.conn.Write([]byte(chunks)); err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			// Each connection's end is logged after its session is over.
+			if !waitFor(10*time.Second, func() bool { return len(r.events("disconnect")) == 2 }) {
+				t.Fatalf("%d disconnect lines; want 2", len(r.events("disconnect")))
+			}
+			for _, ev := range []string{"accept", "proxy"} {
+				if es := r.events(ev); len(es) > 0 {
+					t.Errorf("a message cut short was kept or relayed: %s %v", ev, es[0].Fields)
+				}
+			}
+			checkSpoolEmpty(t, spool)
+			for _, tx := range up.Transactions() {
+				if tx.Accepted() {
+					t.Errorf("the upstream accepted a message cut short: %d octets", len(tx.Data))
+				}
+			}
+		})
+	}
+}
