@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,7 +73,6 @@ type Conn struct {
 	addr   string
 	nc     net.Conn
 	r      *bufio.Reader
-	tr     textproto.Reader // over r
 	w      *bufio.Writer
 	ext    map[string]string
 	Greet  reply.Reply
@@ -156,7 +155,6 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 func (c *Conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = bufio.NewReaderSize(nc, 4096)
-	c.tr = textproto.Reader{R: c.r}
 	c.w = bufio.NewWriterSize(nc, 16<<10)
 }
 
@@ -384,11 +382,38 @@ func (c *Conn) cmd(line string) (reply.Reply, error) {
 	return c.readReply(c.opts.ResponseTimeout)
 }
 
+// maxReplyLine bounds what is kept of one reply line, its line end
+// included; the rest of a longer line is read and dropped, as Postfix's
+// smtp client truncates a reply line at line_length_limit (2048). RFC 5321
+// section 4.5.3.1.5 allows 512 octets. Without a bound, a server (any MX)
+// that sent one endless line grew the relay's memory until it was killed.
+const maxReplyLine = 2048
+
+// readLine reads one reply line without its line end, at most
+// maxReplyLine octets of it.
+func (c *Conn) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		line = append(line, frag[:min(len(frag), maxReplyLine-len(line))]...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		break
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return string(line), nil
+}
+
 func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
 	var rep reply.Reply
 	for {
-		line, err := c.tr.ReadLine()
+		line, err := c.readLine()
 		if err != nil {
 			c.broken = true
 			return rep, err

@@ -550,3 +550,27 @@ func upToTheDot(s *scriptConn) {
 	s.read(4)
 	s.expect(".")
 }
+
+// TestLongReplyLine: a reply line longer than 2,048 octets is kept to that
+// length, and the rest of it read and dropped, as Postfix's smtp client
+// truncates one; the session goes on. Before, a line was read whole into
+// memory, however long: a server (any MX) that sent an endless one grew
+// the relay until it was killed.
+func TestLongReplyLine(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220-script.test " + strings.Repeat("x", 1<<20))
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO localhost")
+		s.send("250 script.test")
+		s.expect("QUIT")
+		s.send("221 bye")
+	})
+	c := dial(t, addr, remote.Options{})
+	if n := len(c.Greet.Wire()[0]); n > 2048 {
+		t.Errorf("the greeting's first line is %d octets; want at most 2048", n)
+	}
+	if got := c.Greet.Lines[1]; got != "script.test ESMTP" {
+		t.Errorf("the greeting's second line = %q; want it whole after the long one", got)
+	}
+	c.Quit()
+}
