@@ -847,7 +847,18 @@ func twoAts(rest string) bool {
 	if strings.HasPrefix(path, "@") {
 		_, path, _ = strings.Cut(path, ":")
 	}
-	return !strings.HasPrefix(path, `"`) && strings.Count(path, "@") > 1
+	if strings.HasPrefix(path, `"`) {
+		// What follows a quoted local part ("a"@b@c.example) counts.
+		for i := 1; i < len(path); i++ {
+			if path[i] == '\\' {
+				i++
+			} else if path[i] == '"' {
+				path = path[i+1:]
+				break
+			}
+		}
+	}
+	return strings.Count(path, "@") > 1
 }
 
 // qualifyPostmaster gives "RCPT TO:<Postmaster>" the relay's domain. RFC

@@ -136,6 +136,8 @@ func TestRevSMTPAddressSyntax(t *testing.T) {
 		{"recipient with two @", []string{ehlo, mail}, "RCPT TO:<x@y@example.net>", "501 5.1.3 "},
 		{"recipient with two @ and a route", []string{ehlo, mail}, "RCPT TO:<@relay.example:x@y@example.net>", "501 5.1.3 "},
 		{"quoted @", []string{ehlo, mail}, `RCPT TO:<"x@y"@example.net>`, "250 "},
+		{"quoted local part, then two @", []string{ehlo, mail}, `RCPT TO:<"x"@y@example.net>`, "501 5.1.3 "},
+		{"quoted local part with a quote and an @", []string{ehlo, mail}, `RCPT TO:<"x\"@y"@example.net>`, "250 "},
 		{"source route", []string{ehlo, mail}, "RCPT TO:<@relay.example:bob@example.net>", "250 "},
 		// RFC 5321 section 4.2.2: a bad parameter value is a syntax
 		// error in the arguments, 501; go-smtp said 500.
