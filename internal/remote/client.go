@@ -646,12 +646,15 @@ func (c *Conn) sendBody(m *Message, res *Result) error {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
-	if c.unsolicited() {
+	if c.r.Buffered() > 0 || !c.tls && c.unsolicited() {
 		// The server answered before the end of the text, which RFC
 		// 5321 section 4.1.1.4 forbids: a refusal is its verdict, but
 		// a 2xx is not an acceptance of a text it has not seen. The
 		// final dot is not sent; whatever the server would answer to
-		// it must not be read as the reply to a later command.
+		// it must not be read as the reply to a later command. (Under
+		// TLS a record waiting may be no reply at all, a session
+		// ticket, and reading it would wait for one: there only what
+		// is already read counts.)
 		c.broken = true
 		rep, err := c.readReply(c.opts.ResponseTimeout)
 		if err != nil {
