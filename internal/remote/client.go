@@ -2,19 +2,22 @@ package remote
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"golang.org/x/sys/unix"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -71,7 +74,6 @@ type Conn struct {
 	addr   string
 	nc     net.Conn
 	r      *bufio.Reader
-	tr     textproto.Reader // over r
 	w      *bufio.Writer
 	ext    map[string]string
 	Greet  reply.Reply
@@ -82,6 +84,8 @@ type Conn struct {
 	// ahead is a transaction begun behind the last message's final dot
 	// (SendAhead), waiting for the Send whose commands it holds.
 	ahead *ahead
+	// peeked: Broken has looked for unasked octets since the last read.
+	peeked bool
 }
 
 // ahead is a transaction whose MAIL, RCPT and DATA went out in one group
@@ -171,7 +175,6 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 func (c *Conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = bufio.NewReaderSize(nc, 4096)
-	c.tr = textproto.Reader{R: c.r}
 	c.w = bufio.NewWriterSize(nc, 16<<10)
 }
 
@@ -305,8 +308,51 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // anything else closes it.
 func (c *Conn) Waiting() bool { return c.ahead != nil && c.ahead.res.Data.Code == 354 }
 
-// Broken reports that the session can carry no more messages.
-func (c *Conn) Broken() bool { return c.broken }
+// Broken reports that the session can carry no more messages: it failed,
+// or the server said 421, or it has sent what no command asked for yet (a
+// reply ahead of its command, the end of the connection). Such octets
+// would be read as the reply to the next command, and every reply after
+// it as the one to the command before: a refusal taken for MAIL's reply,
+// a 250 for DATA's. Broken is called between transactions, when nothing
+// may be on its way; the check is one non-blocking peek at the socket.
+func (c *Conn) Broken() bool {
+	if !c.broken && !c.peeked {
+		// Once between two reads: nothing the session says comes
+		// without one.
+		c.peeked = true
+		c.broken = c.unsolicited()
+	}
+	return c.broken
+}
+
+// unsolicited reports octets from the server that nothing has read: in the
+// read buffer, or waiting in the socket (for TLS, a record of any kind),
+// or the server's end of the connection.
+func (c *Conn) unsolicited() bool {
+	if c.r.Buffered() > 0 {
+		return true
+	}
+	nc := c.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	pending := false
+	rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		pending = n > 0 || (n == 0 && err == nil) // octets, or the end
+		return true                               // never wait
+	})
+	return pending
+}
 
 // Close ends the connection without QUIT.
 func (c *Conn) Close() error { return c.nc.Close() }
@@ -366,11 +412,39 @@ func (c *Conn) cmd(line string) (reply.Reply, error) {
 	return c.readReply(c.opts.ResponseTimeout)
 }
 
+// maxReplyLine bounds what is kept of one reply line, its line end
+// included; the rest of a longer line is read and dropped, as Postfix's
+// smtp client truncates a reply line at line_length_limit (2048). RFC 5321
+// section 4.5.3.1.5 allows 512 octets. Without a bound, a server (any MX)
+// that sent one endless line grew the relay's memory until it was killed.
+const maxReplyLine = 2048
+
+// readLine reads one reply line without its line end, at most
+// maxReplyLine octets of it.
+func (c *Conn) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		line = append(line, frag[:min(len(frag), maxReplyLine-len(line))]...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		break
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	return string(line), nil
+}
+
 func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
+	c.peeked = false
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
 	var rep reply.Reply
 	for {
-		line, err := c.tr.ReadLine()
+		line, err := c.readLine()
 		if err != nil {
 			c.broken = true
 			return rep, err
@@ -565,6 +639,9 @@ func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error)
 		return res, &Error{Stage: "data", Err: err}
 	}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return res, err
+		}
 		res.Data = rep
 		return res, c.reset()
 	}
@@ -623,6 +700,9 @@ func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
 	rep := res.Data
 	res.Data = reply.Reply{}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return err
+		}
 		res.Data = rep
 		return c.reset()
 	}
@@ -654,6 +734,26 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
+	if c.r.Buffered() > 0 || !c.tls && c.unsolicited() {
+		// The server answered before the end of the text, which RFC
+		// 5321 section 4.1.1.4 forbids: a refusal is its verdict, but
+		// a 2xx is not an acceptance of a text it has not seen. The
+		// final dot is not sent; whatever the server would answer to
+		// it must not be read as the reply to a later command. (Under
+		// TLS a record waiting may be no reply at all, a session
+		// ticket, and reading it would wait for one: there only what
+		// is already read counts.)
+		c.broken = true
+		rep, err := c.readReply(c.opts.ResponseTimeout)
+		if err != nil {
+			return &Error{Stage: "data", Err: err}
+		}
+		if rep.Code >= 400 {
+			res.Data = rep
+			return nil
+		}
+		return &Error{Stage: "data", Err: fmt.Errorf("reply before the end of the text: %q", rep.String())}
+	}
 	if err := c.dot.finish(); err != nil { // the final dot
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
@@ -666,17 +766,37 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	if err := c.flush(); err != nil {
 		return &Error{Stage: "data", Err: err}
 	}
-	var err error
-	if res.Data, err = c.readReply(c.opts.DataTimeout); err != nil {
+	rep, err := c.readReply(c.opts.DataTimeout)
+	if err != nil {
 		return &Error{Stage: "end of data", Err: err}
 	}
+	if a == nil && c.r.Buffered() > 0 {
+		// More than one reply to the final dot: the server answered
+		// before it (RFC 5321 section 4.1.1.4 forbids a reply before
+		// the end of the text), and which reply is the verdict is
+		// anyone's guess; every later reply on this session would
+		// belong to an earlier command.
+		c.broken = true
+		return &Error{Stage: "end of data", Err: fmt.Errorf("more than one reply to the final dot: %q first", rep.String())}
+	}
+	if rep.Code/100 == 3 {
+		// "354" again, or any other go-ahead: not a verdict.
+		c.broken = true
+		return &Error{Stage: "end of data", Err: fmt.Errorf("unexpected reply to the final dot: %q", rep.String())}
+	}
+	res.Data = rep
 	if a != nil {
 		// m's transaction ended with its reply, whatever it was: the
 		// next one has begun, and needs no RSET. If its replies cannot
 		// be read, the session is done for (readReply says so) and the
-		// next message goes on another.
+		// next message goes on another; so it is if more came than
+		// the group asked for (a reply out of step).
 		if !c.broken && c.readGroup(&a.res, len(next.To)) == nil {
-			c.ahead = a
+			if c.r.Buffered() > 0 {
+				c.broken = true
+			} else {
+				c.ahead = a
+			}
 		}
 		return nil
 	}
@@ -684,6 +804,18 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		return c.reset()
 	}
 	return nil
+}
+
+// unexpected checks a reply to DATA other than 354: a refusal (4xx, 5xx)
+// is the server's verdict on the message, but a 2xx (or another 3xx)
+// would make a message the server never saw look delivered. Such a reply
+// ends the session and the attempt, as a temporary failure.
+func (c *Conn) unexpected(stage string, rep reply.Reply) error {
+	if rep.Code >= 400 {
+		return nil
+	}
+	c.broken = true
+	return &Error{Stage: stage, Err: fmt.Errorf("unexpected reply to DATA: %q", rep.String())}
 }
 
 // reset says RSET after a failed transaction so the session can carry the
@@ -734,6 +866,9 @@ func (c *Conn) Data(m *Message) (reply.Reply, error) {
 		return rep, &Error{Stage: "data", Err: err}
 	}
 	if rep.Code != 354 {
+		if err := c.unexpected("data", rep); err != nil {
+			return reply.Reply{}, err
+		}
 		return rep, nil
 	}
 	res := &Result{}

@@ -467,6 +467,114 @@ func TestReply421Breaks(t *testing.T) {
 	}
 }
 
+// TestTwoRepliesToTheFinalDot: a server that answered in the middle of the
+// text and again after the final dot gave two verdicts. Before, the client
+// took the first and kept the session, whose every later command then read
+// the reply of the one before it: the next message's MAIL heard the old
+// "550", its DATA a "250", and was taken for delivered.
+func TestTwoRepliesToTheFinalDot(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		upToTheDot(s)
+		s.send("250 2.0.0 early", "550 5.7.1 rejected after all")
+	})
+	c := dial(t, addr, remote.Options{})
+	res, err := c.Send(context.Background(), message("a@example.net"))
+	if err == nil || res.Accepted(0) {
+		t.Errorf("Send = %+v, %v; want an error, the message not accepted", res, err)
+	}
+	if !c.Broken() {
+		t.Error("Broken() = false; want the session out of step, not to be used again")
+	}
+	c.Quit()
+}
+
+// TestUnsolicitedBreaks: a server that sends a reply nobody asked for
+// after the transaction (the second half of an answer given early), or
+// that ends an idle session, leaves a session that must not carry another
+// message: its next MAIL would read that reply. Before, Broken() said
+// false and the next message's MAIL heard "550 5.7.1 late" (then RCPT the
+// reply to MAIL, and DATA a 250).
+func TestUnsolicitedBreaks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after func(s *scriptConn)
+	}{
+		{"a late reply", func(s *scriptConn) { s.send("550 5.7.1 late") }},
+		{"the end of the session", func(s *scriptConn) { s.nc.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := make(chan struct{})
+			addr := newScript(t, func(s *scriptConn) {
+				upToTheDot(s)
+				s.send("250 2.0.0 queued")
+				time.Sleep(50 * time.Millisecond) // the client has read its reply
+				tc.after(s)
+				close(sent)
+			})
+			c := dial(t, addr, remote.Options{})
+			res, err := c.Send(context.Background(), message("a@example.net"))
+			if err != nil || !res.Accepted(0) {
+				t.Fatalf("Send = %+v, %v; want accepted", res, err)
+			}
+			<-sent
+			if !waitBroken(c) {
+				t.Error("Broken() = false; want true, the session out of step")
+			}
+		})
+	}
+}
+
+// waitBroken polls c.Broken() for what the server sent to arrive.
+func waitBroken(c *remote.Conn) bool {
+	for range 100 {
+		if c.Broken() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// upToTheDot plays the server's part of message("a@example.net") without
+// PIPELINING, up to its final dot.
+func upToTheDot(s *scriptConn) {
+	s.send("220 script.test ESMTP")
+	s.expect("EHLO localhost")
+	s.send("250 script.test")
+	s.expect("MAIL FROM:<sender@example.org>")
+	s.send("250 ok")
+	s.expect("RCPT TO:<a@example.net>")
+	s.send("250 ok")
+	s.expect("DATA")
+	s.send("354 go ahead")
+	s.read(4)
+	s.expect(".")
+}
+
+// TestLongReplyLine: a reply line longer than 2,048 octets is kept to that
+// length, and the rest of it read and dropped, as Postfix's smtp client
+// truncates one; the session goes on. Before, a line was read whole into
+// memory, however long: a server (any MX) that sent an endless one grew
+// the relay until it was killed.
+func TestLongReplyLine(t *testing.T) {
+	addr := newScript(t, func(s *scriptConn) {
+		s.send("220-script.test " + strings.Repeat("x", 1<<20))
+		s.send("220 script.test ESMTP")
+		s.expect("EHLO localhost")
+		s.send("250 script.test")
+		s.expect("QUIT")
+		s.send("221 bye")
+	})
+	c := dial(t, addr, remote.Options{})
+	if n := len(c.Greet.Wire()[0]); n > 2048 {
+		t.Errorf("the greeting's first line is %d octets; want at most 2048", n)
+	}
+	if got := c.Greet.Lines[1]; got != "script.test ESMTP" {
+		t.Errorf("the greeting's second line = %q; want it whole after the long one", got)
+	}
+	c.Quit()
+}
+
 // TestSendAhead: the next message's MAIL, RCPT and DATA go in the same
 // write as the final dot (RFC 2920 section 3.1), and the next Send with
 // the same commands sends only the content. The server answers nothing

@@ -372,9 +372,13 @@ func (c *commandConn) overshot(code int, p []byte) bool {
 // The EHLO and HELO replies start with the server's name (RFC 5321 section
 // 4.1.1.1: a client compares it with its own to find a loop; go-smtp puts
 // "Hello" there), MAIL and RCPT carry RFC 3463's codes for addresses (2.1.0,
-// 2.1.5), and the idle timeout is the text docs/limits.md gives.
+// 2.1.5), a malformed parameter value is 501 (RFC 5321 section 4.2.2: a
+// syntax error in the arguments; go-smtp says 500, "command unrecognized",
+// to a bad AUTH=), and the idle timeout is the text docs/limits.md gives.
 func (c *commandConn) wording(p []byte) []byte {
 	switch {
+	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
+		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
 		return []byte("250-" + c.srv.opts.Domain + "\r\n")
 	case c.verb == "HELO" && bytes.HasPrefix(p, []byte("250 2.0.0 Hello ")):
@@ -476,6 +480,14 @@ func (c *commandConn) read(p []byte) (int, error) {
 		c.chunk -= int64(n)
 		if c.chunk == 0 {
 			c.mode = modeCommand
+		}
+		if err == io.EOF {
+			// The client went away in the middle of the chunk.
+			// go-smtp copies a chunk through an io.LimitReader, for
+			// which io.EOF is the chunk's end: the short chunk of a
+			// BDAT LAST was taken for the whole, and the message cut
+			// there was accepted and relayed.
+			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			return n, c.textFailed(err)
@@ -694,6 +706,8 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: nested MAIL command"
 		case !hasPrefixFold(arg, "FROM:"):
 			return "501 5.5.4 Syntax: MAIL FROM:<address>"
+		case twoAts(arg[len("FROM:"):]):
+			return "501 5.1.7 Bad sender address syntax"
 		}
 		return c.checkParams(arg[len("FROM:"):], mailParams)
 	case "RCPT":
@@ -702,6 +716,9 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: need MAIL command"
 		case !hasPrefixFold(arg, "TO:"):
 			return "501 5.5.4 Syntax: RCPT TO:<address>"
+		case twoAts(arg[len("TO:"):]):
+			c.rcptTried = true
+			return "501 5.1.3 Bad recipient address syntax"
 		}
 		c.rcptTried = true
 		return c.checkParams(arg[len("TO:"):], rcptParams)
@@ -813,6 +830,35 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 		}
 	}
 	return ""
+}
+
+// twoAts reports a path whose local part holds an unquoted "@"
+// (a@b@c.example), which RFC 5321's grammar does not allow. go-smtp hands
+// the session the address without its quotes, so "a@b"@c.example and
+// a@b@c.example look the same there; without this, the second went on
+// as the first, a guess at which domain was meant. A source route
+// (@relay:a@b.example) is not counted.
+func twoAts(rest string) bool {
+	path, _, ok := splitPath(rest)
+	if !ok {
+		return false
+	}
+	path = strings.TrimSuffix(strings.TrimPrefix(path, "<"), ">")
+	if strings.HasPrefix(path, "@") {
+		_, path, _ = strings.Cut(path, ":")
+	}
+	if strings.HasPrefix(path, `"`) {
+		// What follows a quoted local part ("a"@b@c.example) counts.
+		for i := 1; i < len(path); i++ {
+			if path[i] == '\\' {
+				i++
+			} else if path[i] == '"' {
+				path = path[i+1:]
+				break
+			}
+		}
+	}
+	return strings.Count(path, "@") > 1
 }
 
 // qualifyPostmaster gives "RCPT TO:<Postmaster>" the relay's domain. RFC

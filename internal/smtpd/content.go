@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
@@ -24,7 +25,7 @@ func receivedHeader(helo, name string, client net.Addr, domain, proto, id string
 	if name == "" {
 		name = "unknown"
 	}
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(helo), name, ip.String())
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(aLabels(helo)), name, ip.String())
 	if tlsInfo != "" {
 		fmt.Fprintf(&b, "\t(%s)\r\n", tlsInfo)
 	}
@@ -36,6 +37,28 @@ func receivedHeader(helo, name string, client net.Addr, domain, proto, id string
 	}
 	fmt.Fprintf(&b, ";\r\n\t%s\r\n", now.Format(time.RFC1123Z))
 	return b.String()
+}
+
+// aLabels is a HELO name with U-labels (RFC 6531 allows them, and EHLO
+// takes them) in its A-label form, "xn--bcher-kva.example": the Received
+// header is the relay's own, and UTF-8 in it would make a message of
+// ASCII need SMTPUTF8 (RFC 6532), so that one sent with the SMTPUTF8
+// parameter bounced (5.6.7) toward an upstream without it, and one sent
+// without carried 8-bit octets in a header it may not have. A name that
+// has no A-label form keeps its ASCII, with "?" for the rest.
+func aLabels(helo string) string {
+	if ascii(helo) {
+		return helo
+	}
+	if a, err := idna.Punycode.ToASCII(helo); err == nil && ascii(a) {
+		return a
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 0x80 {
+			return '?'
+		}
+		return r
+	}, helo)
 }
 
 // sanitize keeps a client-supplied word from breaking the header.

@@ -610,11 +610,31 @@ func (ss *session) storageError(err error) error {
 }
 
 // replyError makes an upstream reply into what go-smtp writes back, line for
-// line, with the upstream's own codes.
+// line, with the upstream's own codes. The relay offers ENHANCEDSTATUSCODES,
+// so every line of a 2xx, 4xx or 5xx reply it sends carries one (RFC 2034
+// section 3); an upstream that sent none, or one of another class than its
+// reply code, gets one in front of each line that lacks it: the first
+// line's, or else the generic X.0.0 that go-smtp gives the relay's own
+// replies.
 func replyError(rep reply.Reply) error {
 	lines := rep.Lines
 	if len(lines) == 0 {
 		lines = []string{""}
+	}
+	if class := byte('0' + rep.Code/100); class == '2' || class == '4' || class == '5' {
+		code := rep.Enhanced
+		if code == "" || code[0] != class {
+			code = string(class) + ".0.0"
+		}
+		fixed := make([]string, len(lines))
+		for i, l := range lines {
+			if _, ok := reply.EnhancedCode(l); ok && l[0] == class {
+				fixed[i] = l
+				continue
+			}
+			fixed[i] = strings.TrimRight(code+" "+l, " ")
+		}
+		lines = fixed
 	}
 	return &smtp.SMTPError{Code: rep.Code, EnhancedCode: smtp.NoEnhancedCode, Message: strings.Join(lines, "\n")}
 }

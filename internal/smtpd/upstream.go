@@ -32,8 +32,10 @@ import (
 //   - A session idle for idleTimeout, or older than maxAge, is ended with
 //     QUIT; at most maxIdle wait at a time.
 //
-// A pooled session the upstream has closed while it was idle shows itself
-// at MAIL; the session then dials a fresh one and says MAIL again, once,
+// A pooled session the upstream has closed while it was idle, or on which
+// it sent something unasked (a second reply to the final dot), is found
+// by a peek at its socket when it is taken (remote.Conn.Broken) and
+// closed. One closed since shows itself at MAIL; the session then dials a fresh one and says MAIL again, once,
 // before the client hears anything (session.upstreamMail).
 
 // The pool's defaults: Postfix's smtp_connection_cache_time_limit (2s) and
@@ -99,6 +101,13 @@ func (u *upstreamPool) get(ctx context.Context) (*upstreamConn, error) {
 		u.conns = u.conns[:len(u.conns)-1]
 		if now.Sub(ic.since) < u.idle && now.Sub(ic.c.born) < u.maxAge {
 			u.mu.Unlock()
+			if ic.c.Broken() {
+				// The upstream closed it, or sent what no
+				// command asked for, while it was idle.
+				ic.c.Close()
+				u.mu.Lock()
+				continue
+			}
 			ic.c.reused = true
 			return ic.c, nil
 		}
