@@ -700,3 +700,45 @@ func TestSendAheadUnreadable(t *testing.T) {
 		t.Errorf("Broken(), Waiting() = %v, %v; want true, false", c.Broken(), c.Waiting())
 	}
 }
+
+// TestSendAheadOutOfStep: replies to a group begun ahead that are out of
+// step never pass for a delivery. A reply more than the group asked for
+// breaks the session, the message sent keeping its own reply; a 250 to
+// the DATA begun ahead fails the next message, its content unsent.
+func TestSendAheadOutOfStep(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replies []string
+	}{
+		{"one reply too many", []string{"250 2.0.0 queued", "250 ok", "250 ok", "354 go ahead", "550 5.7.1 stray"}},
+		{"250 to DATA", []string{"250 2.0.0 queued", "250 ok", "250 ok", "250 2.0.0 taken"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := newScript(t, func(s *scriptConn) {
+				aheadOpening(s)
+				s.send(tc.replies...)
+				b := make([]byte, 4096)
+				if n, _ := s.nc.Read(b); n > 0 {
+					t.Errorf("server got %q after the group; want nothing more", b[:n])
+				}
+			})
+			c := dial(t, addr, remote.Options{})
+			res, err := c.SendAhead(context.Background(), message("a@example.net"), message("b@example.net"))
+			if err != nil || !res.Accepted(0) {
+				t.Fatalf("SendAhead = %+v, %v; want the first message accepted", res, err)
+			}
+			if c.Broken() {
+				c.Close()
+				return
+			}
+			res, err = c.Send(context.Background(), message("b@example.net"))
+			if err == nil || res.Accepted(0) {
+				t.Errorf("second Send = %+v, %v; want an error, not delivered", res, err)
+			}
+			if !c.Broken() {
+				t.Errorf("Broken() = false")
+			}
+			c.Close()
+		})
+	}
+}
