@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// authFilterFile is the fail2ban filter docs/auth.md points to for failed
+// logins.
+const authFilterFile = "../../etc/fail2ban/filter.d/relaykeeper-auth.conf"
+
+// TestRevOpsFail2banAuthFilter: the shipped fail2ban filter for failed
+// logins finds the client's address in every stage=auth reject line the
+// relay writes (a wrong password, and the throttle's 454 after it), and in
+// no other line of the same log. docs/auth.md sends operators to fail2ban
+// for longer bans; the only filter shipped before matched ban lines alone,
+// so a password guesser was never banned.
+func TestRevOpsFail2banAuthFilter(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "[auth]\nfailure_limit = 2\nfailure_window = \"10m\"\n")
+	c := loginTLS(t, r.addr(), "127.0.0.21", "alice", "wrong1", authFailed)
+	mustCmd(t, c, authFailed, "AUTH PLAIN %s", authPlain("mallory", "wrong2"))
+	mustCmd(t, c, authThrottle, "AUTH PLAIN %s", authPlain("alice", "alice pw"))
+	c.Close()
+	ok := loginTLS(t, r.addr(), "127.0.0.22", "alice", "alice pw", authOK)
+	ok.Close()
+	if !waitFor(5*time.Second, func() bool { return len(authRejects(r, "127.0.0.21")) == 3 }) {
+		t.Fatalf("stage=auth reject lines for 127.0.0.21: %v; want 3", fields(authRejects(r, "127.0.0.21")))
+	}
+	// The mail log's lines, as fail2ban would read them from [log] mail_log.
+	var lines []string
+	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z `)
+	for _, l := range strings.Split(r.stderr(), "\n") {
+		if stamp.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{"127.0.0.21", "127.0.0.21", "127.0.0.21"}
+
+	res := authFailRegexps(t)
+	var got []string
+	for _, l := range lines {
+		rest := stamp.ReplaceAllString(l, "")
+		for _, re := range res {
+			if m := re.FindStringSubmatch(rest); m != nil {
+				got = append(got, m[re.SubexpIndex("host")])
+				break
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s (Go regexp) found %q in the mail log; want %q; log:\n%s", authFilterFile, got, want, strings.Join(lines, "\n"))
+	}
+
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		t.Log("fail2ban-regex not installed (apt-get install fail2ban): checked with Go's regexp only")
+		return
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "mail.log")
+	if err := os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-o", "ip", log, authFilterFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); !slices.Equal(got, want) {
+		t.Errorf("fail2ban-regex %s found %q; want %q", authFilterFile, got, want)
+	}
+}
+
+// authFailRegexps reads the auth filter's failregex lines and turns them
+// into Go regexps as fail2ban applies them: <HOST> an address.
+func authFailRegexps(t *testing.T) []*regexp.Regexp {
+	t.Helper()
+	f, err := os.Open(authFilterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var res []*regexp.Regexp
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		var fr string
+		switch {
+		case strings.HasPrefix(line, "failregex"):
+			_, fr, _ = strings.Cut(line, "=")
+			in = true
+		case in && strings.TrimSpace(line) != "" && (line[0] == ' ' || line[0] == '\t'):
+			fr = line
+		default:
+			in = false
+			continue
+		}
+		fr = strings.ReplaceAll(strings.TrimSpace(fr), "<HOST>", `(?P<host>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)`)
+		res = append(res, regexp.MustCompile(fr))
+	}
+	if len(res) == 0 {
+		t.Fatalf("%s: no failregex", authFilterFile)
+	}
+	return res
+}
