@@ -22,7 +22,6 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
@@ -164,7 +163,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.sched != nil {
 		opts.KickOnRescan = r.sched
 	}
-	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
+	if dp := r.debug; dp != nil {
 		opts.DebugPeer = dp
 	}
 	if r.enforcer != nil {

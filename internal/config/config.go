@@ -202,7 +202,8 @@ type Log struct {
 	MailLog string `toml:"mail_log"`
 	// DebugPeers are Postfix's debug_peer_list: clients (IPs, networks)
 	// and upstreams (host names, domains, IPs, networks) whose whole SMTP
-	// conversation goes to the diagnostic log.
+	// conversation goes to the diagnostic log. An absolute path names a
+	// file of such entries (Postfix's /file/name form).
 	DebugPeers []string `toml:"debug_peers"`
 }
 

@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // authFilterFile is the fail2ban filter docs/auth.md points to for failed
@@ -110,4 +113,36 @@ func authFailRegexps(t *testing.T) []*regexp.Regexp {
 		t.Fatalf("%s: no failregex", authFilterFile)
 	}
 	return res
+}
+
+// TestRevOpsDebugPeerListFile: the Postfix local-relay guide's
+// "debug_peer_list = /etc/postfix/debug_peer_list" names a file of peers;
+// [log] debug_peers = ["FILE"] traces the clients the file lists, and a
+// file with a bad entry stops the relay at start with the file and line.
+// Before, the path was taken for a host name: nothing was ever traced, and
+// nothing said so.
+func TestRevOpsDebugPeerListFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	list := writeFile(t, dir, "debug_peer_list", "# clients to trace\n127.0.0.23 # the test client\n", 0o644)
+	r := startPolicyRelay(t, "[log]\ndebug_peers = [\""+list+"\"]\n")
+	c := mustDial(t, r.addr(), "127.0.0.23")
+	mustCmd(t, c, "250", "EHLO traced.e2e.test")
+	c.Close()
+	untraced := mustDial(t, r.addr(), "127.0.0.24")
+	mustCmd(t, untraced, "250", "EHLO untraced.e2e.test")
+	untraced.Close()
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(r.stderr(), `line="EHLO traced.e2e.test"`) }) {
+		t.Errorf("no trace of 127.0.0.23's EHLO with debug_peers = [%q]; log:\n%s", list, r.stderr())
+	}
+	if strings.Contains(r.stderr(), "debug_peer=127.0.0.24:") {
+		t.Errorf("127.0.0.24, not in %s, was traced; log:\n%s", list, r.stderr())
+	}
+
+	bad := writeFile(t, dir, "bad_list", "127.0.0.1\n10.0.0.0/40\n", 0o644)
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-server", "--port", strconv.Itoa(harness.FreePort(t)), "--spool-dir", t.TempDir(),
+		"--config", writeConfig(t, "[log]\ndebug_peers = [\""+bad+"\"]\n"))
+	if want := bad + `:2: "10.0.0.0/40" is not a network`; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("relaykeeper with debug_peers = [%q]: exit %d, %q; want 2 and %q", bad, code, errOut, want)
+	}
 }
