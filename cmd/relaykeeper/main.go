@@ -189,8 +189,8 @@ func (r *relay) runServer() int {
 	defer func() { signal.Stop(sigs); signal.Stop(hups) }()
 	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered && r.cfg.Admin.Port == 0 && r.cfg.Admin.HTTP == "" {
-		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
-			"(add --poll, --forward-on-disconnect or --forward)")
+		r.log.Warn("mail has somewhere to go (--forward-to, [routing]) but nothing triggers forwarding: " +
+			"messages are stored only (add --poll, --forward-on-disconnect or --forward)")
 	}
 	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports.
 	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {

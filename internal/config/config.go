@@ -428,9 +428,10 @@ type Routing struct {
 	// DNSServer is the resolver for MX lookups ("ip:port"); the first
 	// nameserver of /etc/resolv.conf by default.
 	DNSServer string `toml:"dns_server"`
-	// ContentFilter is Postfix's after-queue content_filter, "host:port":
-	// every message goes there first and comes back on a reinject=
-	// listener (--interface reinject=127.0.0.1:10026).
+	// ContentFilter is Postfix's after-queue content_filter, "host:port"
+	// or as Postfix writes it, "transport:host:port" ("scan:localhost:10025",
+	// the transport name is ignored): every message goes there first and
+	// comes back on a reinject= listener (--interface reinject=127.0.0.1:10026).
 	ContentFilter string `toml:"content_filter"`
 	// Destination defaults, Postfix's default_destination_*.
 	ConcurrencyLimit int `toml:"destination_concurrency_limit"`

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,5 +145,28 @@ func TestRevOpsDebugPeerListFile(t *testing.T) {
 		"--config", writeConfig(t, "[log]\ndebug_peers = [\""+bad+"\"]\n"))
 	if want := bad + `:2: "10.0.0.0/40" is not a network`; code != 2 || !strings.Contains(errOut, want) {
 		t.Errorf("relaykeeper with debug_peers = [%q]: exit %d, %q; want 2 and %q", bad, code, errOut, want)
+	}
+}
+
+// TestRevOpsContentFilterPostfixForm: content_filter written as the Postfix
+// guide writes it, "scan:localhost:10025" (transport:nexthop), hands every
+// message to the filter at localhost:10025. Before, the value was dialled
+// as it stood ("too many colons in address") and every message stayed
+// deferred, with nothing said at start.
+func TestRevOpsContentFilterPostfixForm(t *testing.T) {
+	t.Parallel()
+	filter := harness.NewFakeSMTP(t, harness.Script{})
+	_, port, _ := strings.Cut(filter.Addr(), ":")
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ncontent_filter = \"scan:localhost:%s\"\n", port))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("to the filter"))
+	txs := filter.WaitTransactions(t, 1, 20*time.Second)
+	if data := string(txs[0].Data); !strings.Contains(data, "X-Relaykeeper-Original-Client") {
+		t.Errorf("the filter's copy has no X-Relaykeeper-Original-Client header:\n%s", head(data))
+	}
+	e := r.waitEvent("delivery", 10*time.Second, nil)
+	if e.Get("result") != "sent" {
+		t.Errorf("delivery to the content filter: %v; want result=sent", e.Fields)
 	}
 }
