@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	r, err := newRelay(cfg, stdout, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(stderr, "relaykeeper: %v\n", cfg.Origin.Place(err))
 		return exitUsage
 	}
 	defer r.close()

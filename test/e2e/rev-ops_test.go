@@ -170,3 +170,22 @@ func TestRevOpsContentFilterPostfixForm(t *testing.T) {
 		t.Errorf("delivery to the content filter: %v; want result=sent", e.Fields)
 	}
 }
+
+// TestRevOpsConfigErrorLines: a restriction or a network in the
+// configuration file that does not parse is reported with the file and
+// line of its setting, as the file's other mistakes are, and every one of
+// them at once. Before, these named only the key.
+func TestRevOpsConfigErrorLines(t *testing.T) {
+	t.Parallel()
+	cfg := writeFile(t, t.TempDir(), "relaykeeper.toml", "[policy]\n\nclient_restrictions = [\"permit_mynetwork\"]\nmynetworks = [\"10.0.0.0/33\"]\n", 0o644)
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-server", "--port", strconv.Itoa(harness.FreePort(t)),
+		"--spool-dir", t.TempDir(), "--config", cfg)
+	for _, want := range []string{
+		cfg + `:3: policy.client_restrictions: "permit_mynetwork": unknown restriction`,
+		cfg + `:4: policy.mynetworks: "10.0.0.0/33" is not a network`,
+	} {
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("relaykeeper with a bad [policy]: exit %d, %q; want 2 and %q", code, errOut, want)
+		}
+	}
+}
