@@ -189,3 +189,21 @@ func TestRevOpsConfigErrorLines(t *testing.T) {
 		}
 	}
 }
+
+// TestRevOpsEmailRelayConfFile: "emailrelay /etc/emailrelay.conf", the
+// E-MailRelay guide's start-up with switches in a file, works with
+// relaykeeper in its place: the file's switches (one a line, no dashes)
+// run the relay, and the message lands in the spool the file names.
+// Before, the file was taken for an unknown command.
+func TestRevOpsEmailRelayConfFile(t *testing.T) {
+	t.Parallel()
+	spoolDir := t.TempDir()
+	conf := writeFile(t, t.TempDir(), "emailrelay.conf",
+		"# switches, one a line\nas-server\ninterface 127.0.0.1\nspool-dir "+spoolDir+"\n", 0o644)
+	r := startRelay(t, "127.0.0.1", conf)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("from a conf file"))
+	envs, _ := filepath.Glob(filepath.Join(spoolDir, "*.envelope"))
+	if len(envs) != 1 {
+		t.Errorf("envelopes in %s, the spool-dir of %s: %v; want 1", spoolDir, conf, envs)
+	}
+}
