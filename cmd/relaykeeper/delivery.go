@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/bounce"
-	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -50,7 +49,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 // dialer makes upstream sessions as the configuration says.
 func (r *relay) dialer() *remote.Dialer {
 	d := &remote.Dialer{Options: r.remote, Log: r.log}
-	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
+	if dp := r.debug; dp != nil {
 		d.Debug = dp
 	}
 	return d

@@ -74,9 +74,10 @@ func reportArgsError(stderr io.Writer, err error) int {
 // --help and --version print to stdout. Every error is an *exitError (see
 // reportArgsError): status 2 for a wrong switch, a missing or bad value, a
 // bad file or a configuration that fails Validate; status 0 after --help
-// and --version.
+// and --version. A first argument with a '/' or a '.' is no command but
+// E-MailRelay's configuration file ("relaykeeper /etc/emailrelay.conf").
 func parseArgs(args []string, stdout io.Writer) (config.Config, *Command, error) {
-	if len(args) > 0 && args[0] != "" && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && args[0] != "" && !strings.HasPrefix(args[0], "-") && !strings.ContainsAny(args[0], "/.") {
 		return config.Config{}, &Command{Name: args[0], Args: args[1:]}, nil
 	}
 	cl, err := config.ParseSwitches(args)

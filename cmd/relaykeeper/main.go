@@ -22,7 +22,6 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
-	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
@@ -60,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	r, err := newRelay(cfg, stdout, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(stderr, "relaykeeper: %v\n", cfg.Origin.Place(err))
 		return exitUsage
 	}
 	defer r.close()
@@ -164,7 +163,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.sched != nil {
 		opts.KickOnRescan = r.sched
 	}
-	if dp := debugpeer.New(r.cfg.Log.DebugPeers); dp != nil {
+	if dp := r.debug; dp != nil {
 		opts.DebugPeer = dp
 	}
 	if r.enforcer != nil {
@@ -190,8 +189,8 @@ func (r *relay) runServer() int {
 	defer func() { signal.Stop(sigs); signal.Stop(hups) }()
 	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered && r.cfg.Admin.Port == 0 && r.cfg.Admin.HTTP == "" {
-		r.log.Warn("--forward-to is set but nothing triggers forwarding: messages are stored only " +
-			"(add --poll, --forward-on-disconnect or --forward)")
+		r.log.Warn("mail has somewhere to go (--forward-to, [routing]) but nothing triggers forwarding: " +
+			"messages are stored only (add --poll, --forward-on-disconnect or --forward)")
 	}
 	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports.
 	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {

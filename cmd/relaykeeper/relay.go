@@ -18,6 +18,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/certreload"
 	"github.com/relaykeeper/relaykeeper/internal/config"
+	"github.com/relaykeeper/relaykeeper/internal/debugpeer"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
@@ -80,6 +81,8 @@ type relay struct {
 	dnsblOff atomic.Bool // the admin said "dnsbl stop"
 	// srs is nil without --srs-secret.
 	srs *srs.Rewriter
+	// debug is Postfix's debug_peer_list, nil when empty.
+	debug *debugpeer.List
 }
 
 type roleListener struct {
@@ -128,11 +131,12 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r.started = time.Now()
 	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))
 
-	sp, err := spool.Open(cfg.Spool.Dir, r.log)
-	if err != nil {
+	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}
-	r.spool = sp
+	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
+		return nil, fmt.Errorf("log.debug_peers: %w", err)
+	}
 
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
 		return nil, err

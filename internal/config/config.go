@@ -202,7 +202,8 @@ type Log struct {
 	MailLog string `toml:"mail_log"`
 	// DebugPeers are Postfix's debug_peer_list: clients (IPs, networks)
 	// and upstreams (host names, domains, IPs, networks) whose whole SMTP
-	// conversation goes to the diagnostic log.
+	// conversation goes to the diagnostic log. An absolute path names a
+	// file of such entries (Postfix's /file/name form).
 	DebugPeers []string `toml:"debug_peers"`
 }
 
@@ -427,9 +428,10 @@ type Routing struct {
 	// DNSServer is the resolver for MX lookups ("ip:port"); the first
 	// nameserver of /etc/resolv.conf by default.
 	DNSServer string `toml:"dns_server"`
-	// ContentFilter is Postfix's after-queue content_filter, "host:port":
-	// every message goes there first and comes back on a reinject=
-	// listener (--interface reinject=127.0.0.1:10026).
+	// ContentFilter is Postfix's after-queue content_filter, "host:port"
+	// or as Postfix writes it, "transport:host:port" ("scan:localhost:10025",
+	// the transport name is ignored): every message goes there first and
+	// comes back on a reinject= listener (--interface reinject=127.0.0.1:10026).
 	ContentFilter string `toml:"content_filter"`
 	// Destination defaults, Postfix's default_destination_*.
 	ConcurrencyLimit int `toml:"destination_concurrency_limit"`

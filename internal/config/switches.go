@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -47,7 +49,19 @@ func ParseSwitches(args []string) (*CommandLine, error) {
 		return nil, FlagError(err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		if _, err := os.Stat(fs.Arg(0)); err != nil && !strings.ContainsAny(fs.Arg(0), "/.") {
+			// "--log false": a word that names no file is a mistake,
+			// not E-MailRelay's configuration file.
+			return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		// E-MailRelay's configuration file: its switches come first,
+		// so that the command line's, before or after it, override them.
+		file, err := switchFileArgs(fs.Arg(0))
+		if err != nil {
+			return nil, err
+		}
+		before := args[:len(args)-fs.NArg()]
+		return ParseSwitches(append(append(file, before...), fs.Args()[1:]...))
 	}
 	return &CommandLine{ConfigFile: p.configFile, Help: p.help, Version: p.version, actions: p.actions}, nil
 }

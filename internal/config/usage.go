@@ -111,7 +111,10 @@ E-MailRelay's switches. It never forks into the background: it runs in the
 foreground, logs to standard error unless told otherwise, and expects
 systemd or a container supervisor to start it, stop it and restart it.
 Timeouts are seconds, or durations such as 90s or 5m. A switch may be
-written --name VALUE or --name=VALUE.
+written --name VALUE or --name=VALUE. As with E-MailRelay, a file named
+as the last argument (relaykeeper /etc/emailrelay.conf) holds switches,
+one a line without the dashes ("spool-dir /var/spool/relay"); the
+command line's own switches override them.
 `
 
 // Example is a command line and what it does.

@@ -473,3 +473,30 @@ func refusesRelay(list []string) bool {
 	}
 	return false
 }
+
+// keyed is an error about one setting, which it names by its TOML key
+// ("policy.client_restrictions"); the packages that check a setting's
+// contents (restriction lists, networks) return such errors.
+type keyed interface {
+	error
+	ConfigKey() string
+}
+
+// Place puts the file and line where each setting named by an error in
+// err was set (errors.Join's included) in front of it, as Validate's
+// problems have them, so that a restriction list item or a network that
+// does not parse is found at its line. Other errors are left as they are.
+func (o Origin) Place(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, o.Place(e))
+		}
+		return errors.Join(out...)
+	}
+	var k keyed
+	if errors.As(err, &k) && o.Switches[k.ConfigKey()] == "" && o.Lines[k.ConfigKey()] > 0 {
+		return fmt.Errorf("%s:%d: %w", o.File, o.Lines[k.ConfigKey()], err)
+	}
+	return err
+}

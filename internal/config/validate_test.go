@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -273,5 +274,35 @@ func TestDeliversByMX(t *testing.T) {
 		if got := c.DeliversByMX(); got != tt.want {
 			t.Errorf("%s: DeliversByMX() = %v; want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+type testKeyed struct{ key string }
+
+func (e testKeyed) Error() string     { return e.key + ": bad" }
+func (e testKeyed) ConfigKey() string { return e.key }
+
+// TestOriginPlace: an error naming a setting by its key gets the file and
+// line where the setting is, also inside errors.Join and behind %w; a key
+// set by a switch, one not in the file, and other errors are left alone.
+func TestOriginPlace(t *testing.T) {
+	o := Origin{File: "relaykeeper.toml", Lines: map[string]int{"policy.mynetworks": 4, "policy.client_restrictions": 7, "smtp.port": 2},
+		Switches: map[string]string{"smtp.port": "--port"}}
+	err := o.Place(errors.Join(
+		testKeyed{"policy.mynetworks"},
+		fmt.Errorf("routing: %w", testKeyed{"policy.client_restrictions"}),
+		testKeyed{"smtp.port"},
+		testKeyed{"policy.helo_restrictions"},
+		errors.New("plain"),
+	))
+	want := "relaykeeper.toml:4: policy.mynetworks: bad\n" +
+		"relaykeeper.toml:7: routing: policy.client_restrictions: bad\n" +
+		"smtp.port: bad\npolicy.helo_restrictions: bad\nplain"
+	if err.Error() != want {
+		t.Errorf("Place = %q; want %q", err, want)
+	}
+	var k testKeyed
+	if !errors.As(err, &k) {
+		t.Error("Place hides the keyed error from errors.As")
 	}
 }

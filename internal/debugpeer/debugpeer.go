@@ -3,9 +3,14 @@
 package debugpeer
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"unicode"
 )
 
 // List is a debug_peer_list: networks match clients and upstreams by
@@ -15,25 +20,81 @@ type List struct {
 	names []string
 }
 
-// New reads the list's entries: networks ("192.0.2.0/24"), addresses, and
-// domain names (".example.org" and "example.org" alike match the domain
-// and its subdomains). It returns nil for an empty list: trace nothing.
-func New(entries []string) *List {
+// New reads the list's entries: networks ("192.0.2.0/24",
+// "[2001:db8::]/32"), addresses, domain names (".example.org" and
+// "example.org" alike match the domain and its subdomains), and files of
+// such entries named by an absolute path ("/etc/postfix/debug_peer_list",
+// Postfix's /file/name form: entries separated by white space or commas,
+// # comments). It returns nil for an empty list: trace nothing. An entry
+// that is none of these, such as a lookup table or a network that does not
+// parse, is an error naming it, with file and line for an entry of a file:
+// Postfix's guides name a file here, which must not be taken for a host.
+func New(entries []string) (*List, error) {
 	d := &List{}
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		if p, err := netip.ParsePrefix(e); err == nil {
+	var errs []error
+	add := func(where, e string) {
+		bare := strings.NewReplacer("[", "", "]", "").Replace(e)
+		if p, err := netip.ParsePrefix(bare); err == nil {
 			d.nets = append(d.nets, p.Masked())
-		} else if a, err := netip.ParseAddr(e); err == nil {
+		} else if a, err := netip.ParseAddr(bare); err == nil {
 			d.nets = append(d.nets, netip.PrefixFrom(a, a.BitLen()))
-		} else if e != "" {
-			d.names = append(d.names, strings.ToLower(strings.TrimPrefix(e, ".")))
+		} else if name := strings.TrimPrefix(e, "."); isDomain(name) {
+			d.names = append(d.names, strings.ToLower(name))
+		} else {
+			errs = append(errs, fmt.Errorf("%s%q is not a network, address or domain name", where, e))
 		}
 	}
-	if len(d.nets) == 0 && len(d.names) == 0 {
-		return nil
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if !strings.HasPrefix(e, "/") {
+			if e != "" {
+				add("", e)
+			}
+			continue
+		}
+		f, err := os.Open(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for n := 1; sc.Scan(); n++ {
+			line, _, _ := strings.Cut(sc.Text(), "#")
+			for _, w := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+				add(fmt.Sprintf("%s:%d: ", e, n), w)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e, err))
+		}
+		f.Close()
 	}
-	return d
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(d.nets) == 0 && len(d.names) == 0 {
+		return nil, nil
+	}
+	return d, nil
+}
+
+// isDomain reports a host or domain name: dot-separated labels of
+// letters, digits, '-' and '_'.
+func isDomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Client reports a client address on the list.

@@ -2,14 +2,25 @@ package debugpeer
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
 func TestList(t *testing.T) {
-	if New(nil) != nil {
-		t.Error("an empty list should disable tracing")
+	if d, err := New(nil); d != nil || err != nil {
+		t.Errorf("New(nil) = %v, %v; want nil, nil: an empty list disables tracing", d, err)
 	}
-	d := New([]string{"192.0.2.0/24", "198.51.100.7", "example.com", ".example.org"})
+	d, err := New([]string{"192.0.2.0/24", "198.51.100.7", "example.com", ".example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, d)
+}
+
+func checkList(t *testing.T, d *List) {
+	t.Helper()
 	for ip, want := range map[string]bool{"192.0.2.9": true, "198.51.100.7": true, "198.51.100.8": false, "::ffff:192.0.2.1": true} {
 		if got := d.Client(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("Client(%s) = %v; want %v", ip, got, want)
@@ -19,6 +30,41 @@ func TestList(t *testing.T) {
 		"badexample.com:25": false, "smtp.example.org:25": true, "example.net:25": false} {
 		if got := d.Upstream(addr); got != want {
 			t.Errorf("Upstream(%s) = %v; want %v", addr, got, want)
+		}
+	}
+}
+
+// TestFile: debug_peer_list = /etc/postfix/debug_peer_list, as the Postfix
+// local-relay guide writes it, reads the file's entries. Before, the path
+// was taken for a host name, and nothing was ever traced.
+func TestFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "debug_peer_list")
+	os.WriteFile(f, []byte("# peers to trace\n192.0.2.0/24, 198.51.100.7\n\n  example.com .example.org # and its subdomains\n"), 0o644)
+	d, err := New([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, d)
+}
+
+// TestErrors: an entry that is not a network, address or name is refused,
+// with the file and line it is on, and so is a file that cannot be read.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "list")
+	os.WriteFile(f, []byte("192.0.2.1\n10.0.0.0/40\n"), 0o644)
+	for _, tt := range []struct {
+		entries []string
+		want    string
+	}{
+		{[]string{f}, f + `:2: "10.0.0.0/40" is not a network`},
+		{[]string{filepath.Join(dir, "missing")}, "no such file or directory"},
+		{[]string{"hash:/etc/postfix/debug_peers"}, `"hash:/etc/postfix/debug_peers" is not a network`},
+		{[]string{"relative/file"}, `"relative/file" is not a network`},
+	} {
+		d, err := New(tt.entries)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%q) = %v, %v; want an error with %q", tt.entries, d, err, tt.want)
 		}
 	}
 }

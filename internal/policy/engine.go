@@ -127,6 +127,21 @@ const mailList = 5
 var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
 	"check_recipient_access", "check_recipient_access", "check_sender_access"}
 
+// ListError is a restriction list item that does not compile.
+type ListError struct {
+	List string // "client_restrictions"
+	Item string // the item as written
+	Err  error
+}
+
+func (e *ListError) Error() string { return fmt.Sprintf("policy.%s: %q: %v", e.List, e.Item, e.Err) }
+
+func (e *ListError) Unwrap() error { return e.Err }
+
+// ConfigKey is the configuration key of the list ("policy.client_restrictions"),
+// so that the error can be placed at its line.
+func (e *ListError) ConfigKey() string { return "policy." + e.List }
+
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.
 func New(opts Options) (*Engine, error) {
@@ -149,7 +164,7 @@ func New(opts Options) (*Engine, error) {
 			name := lower(words[0])
 			if name == "warn_if_reject" {
 				if len(words) > 1 {
-					errs = append(errs, fmt.Errorf("policy.%s: %q: takes no argument: write one restriction per list item", listNames[i], list[j]))
+					errs = append(errs, &ListError{listNames[i], list[j], errors.New("takes no argument: write one restriction per list item")})
 				}
 				warn = true
 				continue
@@ -172,7 +187,7 @@ func New(opts Options) (*Engine, error) {
 			}
 			r, err := e.compile(i, name, args)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("policy.%s: %q: %w", listNames[i], list[j], err))
+				errs = append(errs, &ListError{listNames[i], list[j], err})
 				continue
 			}
 			r.warnOnly = warn

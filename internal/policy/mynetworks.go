@@ -22,6 +22,8 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 	var nets []netip.Prefix
 	var tabs []*table.Table
 	var errs []error
+	// add reads the networks in s, from a file's line where ("FILE:LINE")
+	// or, with where "", from the setting itself.
 	add := func(where, s string) {
 		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			// Postfix writes IPv6 networks "[2001:db8::]/32".
@@ -30,6 +32,8 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 				nets = append(nets, p.Masked())
 			} else if a, err := netip.ParseAddr(bare); err == nil {
 				nets = append(nets, netip.PrefixFrom(a, a.BitLen()))
+			} else if where == "" {
+				errs = append(errs, &KeyError{"policy.mynetworks", fmt.Errorf("%q is not a network", f)})
 			} else {
 				errs = append(errs, fmt.Errorf("%s: %q is not a network", where, f))
 			}
@@ -40,7 +44,7 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 		case strings.HasPrefix(e, "/"):
 			f, err := os.Open(e)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
+				errs = append(errs, &KeyError{"policy.mynetworks", err})
 				continue
 			}
 			sc := bufio.NewScanner(f)
@@ -53,16 +57,30 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 		case isTableSpec(e):
 			t, err := tables.Open(e)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("policy.mynetworks: %w", err))
+				errs = append(errs, &KeyError{"policy.mynetworks", err})
 				continue
 			}
 			tabs = append(tabs, t)
 		default:
-			add("policy.mynetworks", e)
+			add("", e)
 		}
 	}
 	return nets, tabs, errors.Join(errs...)
 }
+
+// KeyError is a problem with the setting Key ("policy.mynetworks").
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// ConfigKey is the configuration key, so that the error can be placed at
+// its line.
+func (e *KeyError) ConfigKey() string { return e.Key }
 
 // isTableSpec reports a "type:name" table rather than an IPv6 network.
 func isTableSpec(s string) bool {

@@ -156,9 +156,10 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 		return r
 	}
 	c, err := lockYoung(s, id)
-	if err != nil && act == Delete && !errors.Is(err, spool.ErrNotFound) && !errors.Is(err, spool.ErrBusy) {
-		// No claim without a readable envelope; deleting needs
-		// nothing from it.
+	if err != nil && act == Delete && !errors.Is(err, spool.ErrBusy) {
+		// No claim without a readable envelope and its content
+		// (ErrNotFound for an envelope whose content is missing);
+		// deleting needs neither.
 		st, rerr := s.RemoveUnreadable(id)
 		if rerr == nil {
 			r.From, r.Outcome, r.Detail = st.String(), Done, "deleted"

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -98,12 +99,16 @@ func writeMessages(w io.Writer, msgs []Message, now time.Time) {
 		if !m.Arrival.IsZero() {
 			arrival = m.Arrival.UTC().Format(TimeFormat)
 		}
-		if m.Error != "" {
+		if m.Error != "" && m.Recipients == nil {
 			fmt.Fprintf(w, "%-*s  %8d  %-19s  %-7s  (envelope unreadable)\n", idw, m.ID, m.Size, arrival, m.State)
 			fmt.Fprintf(w, "    %s\n", m.Error)
 			continue
 		}
 		fmt.Fprintf(w, "%-*s  %8d  %-19s  %-7s  %s\n", idw, m.ID, m.Size, arrival, m.State, angle(m.Sender))
+		if m.Error != "" {
+			// Envelope read, content missing.
+			fmt.Fprintf(w, "    damaged: %s\n", m.Error)
+		}
 		if s := m.Standing(now); s != "" {
 			fmt.Fprintf(w, "    %s\n", s)
 		}
@@ -151,6 +156,9 @@ func Show(s *spool.Spool, id string, body bool) (Shown, error) {
 	m, err := Get(s, id)
 	if err != nil {
 		return Shown{}, err
+	}
+	if m.Error != "" {
+		return Shown{}, errors.New(m.Error)
 	}
 	hdr, err := Header(s, id)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -147,8 +148,19 @@ func Get(s *spool.Spool, id string) (Message, error) {
 		return Message{}, err
 	}
 	m := view(env, st)
-	if n, err := s.ContentSize(id); err == nil {
+	n, err := s.ContentSize(id)
+	switch {
+	case err == nil:
 		m.Size = n
+	case errors.Is(err, spool.ErrNotFound) && st != spool.New && st != spool.Claimed:
+		// Content is written before the envelope and removed after
+		// it, so an envelope without content is torn, unless the
+		// whole message went meanwhile (delivered).
+		if _, _, err := s.Read(id); err != nil {
+			return Message{}, err
+		}
+		m.Error = fmt.Sprintf("content file %s is missing: queue delete removes the message, and the relay quarantines it at its next start",
+			filepath.Base(s.ContentPath(id)))
 	}
 	return m, nil
 }

@@ -122,10 +122,11 @@ func (s *Spool) removeFiles(id, envPath string) error {
 }
 
 // RemoveUnreadable removes a message whose envelope cannot be read (torn,
-// or edited by hand), under the lock a claim takes; Lock refuses such a
-// message, since a claim needs its envelope. It is for "queue delete", as
-// postsuper -d removes a damaged queue file, and returns the state the
-// message was in.
+// or edited by hand), under the lock a claim takes, or whose content file
+// is missing (torn: content is written before the envelope and removed
+// after it); Lock refuses such a message, since a claim needs both. It is
+// for "queue delete", as postsuper -d removes a damaged queue file, and
+// returns the state the message was in.
 func (s *Spool) RemoveUnreadable(id string) (State, error) {
 	st, err := s.find(id)
 	switch {
@@ -135,6 +136,9 @@ func (s *Spool) RemoveUnreadable(id string) (State, error) {
 		return st, ErrBusy
 	}
 	lock, err := s.lockContent(id)
+	if errors.Is(err, ErrNotFound) && st != Claimed && s.served(id) == nil {
+		return st, s.removeContentless(id, st)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -152,6 +156,22 @@ func (s *Spool) RemoveUnreadable(id string) (State, error) {
 		return st, fmt.Errorf("spool: delete %s: %w", id, err)
 	}
 	return st, s.syncDir()
+}
+
+// removeContentless removes the envelope of a message whose content file
+// is missing. Nothing can lock such a message; a content file that has
+// appeared meanwhile means it was not torn after all.
+func (s *Spool) removeContentless(id string, st State) error {
+	if _, err := os.Lstat(s.contentPath(id)); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool: %s%s changed meanwhile; try again", id, stateSuffix[st])
+	}
+	if err := os.Remove(s.envelopePath(id, st)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("spool: delete %s: %w", id, err)
+	}
+	return s.syncDir()
 }
 
 // WaitRemovals returns once every removal queued so far is done: for

@@ -37,6 +37,7 @@ func TestMakeInstall(t *testing.T) {
 		"usr/share/doc/relaykeeper/LICENSE", "usr/share/doc/relaykeeper/operations.md",
 		"etc/relaykeeper/relaykeeper.toml", "etc/relaykeeper/enforce-rules.conf", "etc/relaykeeper/welcomelist",
 		"etc/fail2ban/filter.d/relaykeeper.conf", "etc/fail2ban/jail.d/relaykeeper.conf",
+		"etc/fail2ban/filter.d/relaykeeper-auth.conf", "etc/fail2ban/jail.d/relaykeeper-auth.conf",
 		"etc/logrotate.d/relaykeeper",
 		"usr/lib/systemd/system/relaykeeper.service",
 		"usr/lib/sysusers.d/relaykeeper.conf", "usr/lib/tmpfiles.d/relaykeeper.conf",

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSwitchFile: E-MailRelay's configuration file as the command line's
+// last argument ("emailrelay /etc/emailrelay.conf") gives its switches, one
+// a line without dashes, the value the rest of the line; the command
+// line's own switches override them. Before, the argument was refused.
+func TestSwitchFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "emailrelay.conf")
+	os.WriteFile(f, []byte("# E-MailRelay's\nas-server\nport 10025\n\nspool-dir /var/spool/emailrelay\nfilter /usr/bin/spamassassin --exit-code\nremote-clients\n"), 0o644)
+	cl, err := ParseSwitches([]string{"--port", "2525", f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != ModeServer || cfg.Spool.Dir != "/var/spool/emailrelay" || !cfg.SMTP.RemoteClients {
+		t.Errorf("from %s: mode %v, spool %q, remote clients %v; want server, /var/spool/emailrelay, true", f, cfg.Mode, cfg.Spool.Dir, cfg.SMTP.RemoteClients)
+	}
+	if got := strings.Join(cfg.Filter.Server, "|"); got != "/usr/bin/spamassassin --exit-code" {
+		t.Errorf("filter = %q; want the rest of the line", got)
+	}
+	if cfg.SMTP.Port != 2525 {
+		t.Errorf("port = %d; want 2525, the command line's over the file's 10025", cfg.SMTP.Port)
+	}
+
+	for _, tt := range []struct{ content, want string }{
+		{"as-server\nnosuch 1\n", f + ":2: unknown switch --nosuch"},
+		{"as-server yes\n", f + `:1: --as-server takes no value, got "yes"`},
+		{"port\n", f + ":1: --port needs a value"},
+	} {
+		os.WriteFile(f, []byte(tt.content), 0o644)
+		if _, err := ParseSwitches([]string{f}); err == nil || err.Error() != tt.want {
+			t.Errorf("ParseSwitches with %q: %v; want %q", tt.content, err, tt.want)
+		}
+	}
+	if _, err := ParseSwitches([]string{f, "extra"}); err == nil {
+		t.Error("two arguments accepted; want an error")
+	}
+}
