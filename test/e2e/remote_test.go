@@ -129,6 +129,16 @@ func TestRemoteClients(t *testing.T) {
 			if got := idsIn(spoolFiles(t, r.spool), "content", "envelope"); len(got) != 1 {
 				t.Errorf("spool holds %d ready messages; want 1", len(got))
 			}
+			// The same outside client relaying elsewhere: never an
+			// open relay, whatever --remote-clients lets in.
+			out, code = run("ip", "netns", "exec", ns, swaks, "--server", r.addr(),
+				"--from", "far@example.org", "--to", "victim@elsewhere.example", "--timeout", "10")
+			if code == 0 || !strings.Contains(out, "554 5.7.1 <victim@elsewhere.example>: Relay access denied") {
+				t.Errorf("swaks from %s to elsewhere.example: exit %d; want 554 5.7.1 Relay access denied; output:\n%s", nsIP, code, out)
+			}
+			if got := idsIn(spoolFiles(t, r.spool), "content", "envelope"); len(got) != 1 {
+				t.Errorf("spool holds %d ready messages after the relay probe; want still 1", len(got))
+			}
 		})
 	}
 }
