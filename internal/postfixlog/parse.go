@@ -616,8 +616,16 @@ func nameAddr(s string) (name, ip string, ok bool) {
 }
 
 // clientAddr splits smtpd's "name[1.2.3.4]": a name without spaces or
-// brackets, and an IP address in brackets at the end.
+// brackets, and an IP address in brackets at the end, or followed by
+// ":PORT" when smtpd_client_port_logging = yes ("name[1.2.3.4]:51234";
+// the port is digits, or "unknown" when smtpd does not know it).
 func clientAddr(s string) (name, ip string, ok bool) {
+	if i := strings.LastIndex(s, "]:"); i >= 0 {
+		if port := s[i+2:]; !isDigits(port) && port != "unknown" {
+			return "", "", false
+		}
+		s = s[:i+1]
+	}
 	open := strings.IndexByte(s, '[')
 	if open < 0 || !strings.HasSuffix(s, "]") || strings.ContainsAny(s[:open], "[] ,") {
 		return "", "", false
