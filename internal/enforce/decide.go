@@ -173,7 +173,8 @@ type Plan struct {
 //   - a refusal acted on already (same Key) gets nothing;
 //   - ban and block-domain become encapsulate for a welcomelisted client
 //     and for local submission: their mail is probably good;
-//   - ban becomes report when the client is unknown;
+//   - ban and block-domain become report when the client is unknown:
+//     whether it is on the welcomelist cannot be told;
 //   - block-domain names the domain in the reply (Gmail's "[example.com
 //     30]") or else the envelope sender's, read through a verified SRS
 //     address only; report when there is none or it is never blocked;
@@ -239,6 +240,9 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Encapsulate, "submitted locally")
 		case welcomed:
 			change(Encapsulate, "the client is on the welcomelist")
+		case !rf.Client.IsValid():
+			// Whether the client is on the welcomelist cannot be told.
+			change(Report, "the client is unknown")
 		case pl.Domain == "":
 			change(Report, "no sender domain to block")
 		case neverBlocked(pl.Domain, p.NeverBlock):

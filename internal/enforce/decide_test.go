@@ -137,6 +137,8 @@ func TestDecide(t *testing.T) {
 		{"block, forged SRS", Refusal{Client: client, From: forged, Upstream: upstream(domainRep)}, BlockDomain, "attacker.example", "", 550},
 		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Upstream: upstream(domainRep)}, Report, "", "the domain mx.relay.example is never blocked", 550},
 		{"block, null sender", Refusal{Client: client, Upstream: upstream(domainRep)}, Report, "", "no sender domain to block", 550},
+		{"block, client unknown", Refusal{From: "a@b.example", Upstream: upstream(domainRep)}, Report, "", "the client is unknown", 550},
+		{"block, the reply's domain, client unknown", Refusal{From: "a@b.example", Upstream: upstream(spfDomain)}, Report, "", "the client is unknown", 554},
 		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Upstream: upstream(domainRep)}, Encapsulate, "", "the client is on the welcomelist", 550},
 		{"encapsulate", Refusal{Client: client, Upstream: upstream(dmarc)}, Encapsulate, "", "", 250},
 		{"encapsulate, recipient problem", Refusal{Client: client, Upstream: upstream(noUserEncap)}, Report, "", "a recipient problem is never encapsulated", 550},
