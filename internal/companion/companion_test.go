@@ -121,3 +121,33 @@ func TestCompanionUnknownClientNoBlock(t *testing.T) {
 		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
 	}
 }
+
+// TestCompanionLocalNeedsPickup: only a message that pickup logged is
+// local submission (encapsulated). One whose first line is not in the log
+// (the enforcer started after it, a line was lost, or the client= line
+// was not understood) has an unknown client: its ban is reported, never
+// turned into re-sending the spam as the relay. A null sender with neither
+// line is Postfix's own notice.
+func TestCompanionLocalNeedsPickup(t *testing.T) {
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "backup")
+	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <s-1@x>\n\nspam\n\n"+
+		"From b@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <l-1@x>\n\nlocal\n\n"+
+		"From MAILER-DAEMON  Sun Nov 22 10:00:00 2026\nMessage-ID: <n-1@x>\n\nnotice\n\n"), 0o600)
+	var out strings.Builder
+	c := New(Options{Test: true, Backup: backup, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{}, nil, maillog.New(&out), nil)
+	noFirst := func(s string) string { return s[strings.IndexByte(s, '\n')+1:] }
+	log := noFirst(message("4A0001ABC1", "203.0.113.4", "a@spam.example", "u1@gmail.test", "s-1@x", fmt.Sprintf(unsolicited, "s1"))) +
+		message("4A0002ABC2", "", "b@local.example", "u2@gmail.test", "l-1@x", fmt.Sprintf(unsolicited, "s2")) +
+		noFirst(message("4A0003ABC3", "", "", "u3@gmail.test", "n-1@x", fmt.Sprintf(unsolicited, "s3")))
+	got := runLog(t, c, &out, log)
+	want := []string{
+		"would-report 4A0001ABC1  the client is unknown",
+		"would-encapsulate 4A0002ABC2  submitted locally",
+		"would-report 4A0003ABC3  the relay's own message (a notice): never acted on",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}

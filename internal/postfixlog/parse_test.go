@@ -165,6 +165,9 @@ func TestParseLineUnknown(t *testing.T) {
 		"Foo 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]",
 		"Nov 22 10:00:01 mx1 postfix/smtpd[x]: 4C2B7985118: client=a[1.2.3.4]",
 		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:25x",
+		"Nov 22 10:00:05 mx1 postfix/smtpd[2300]: 4C2B7985118: uid=1000 from=<alice>",
+		"Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=x from=<alice>",
+		"Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=0 from=<a> b>",
 		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:",
 		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:1[5.6.7.8]",
 	} {
@@ -180,6 +183,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Add("Nov 22 10:00:01 mx1 amavis[3135]: (03135-08) Passed CLEAN {RelayedInbound}, [203.0.113.7]:46134 [203.0.113.7] <bob@example.com> -> <carol@gmail.com>, Queue-ID: 4C2B7985118, Message-ID: <m@x>, mail_id: d, Hits: -0.1, size: 1234, queued_as: 5D0E1985119, 812 ms")
 	f.Add("Nov 22 10:00:01 mx1 postfix/qmgr[900]: 4C2B7985118: from=<bob@example.com>, size=1234, nrcpt=2 (queue active)")
 	f.Add("<22>Nov  2 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<a@b>")
+	f.Add("Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=1000 from=<alice>")
 	for _, line := range hostileLines(f) {
 		f.Add(line)
 	}
@@ -191,7 +195,7 @@ func FuzzParseLine(f *testing.F) {
 			}
 			return
 		}
-		if e.Kind < Client || e.Kind > Amavis {
+		if e.Kind < Client || e.Kind > Pickup {
 			t.Errorf("ParseLine(%q): kind %d", line, e.Kind)
 		}
 		if !isQueueID(e.QueueID) {
@@ -218,6 +222,9 @@ func FuzzParseLine(f *testing.F) {
 			if e.Reply != "" && e.Status != "sent" && (e.RelayIP == "" || !strings.HasPrefix(strings.ToLower(e.Detail), "host "+strings.ToLower(e.RelayHost)+"[")) {
 				t.Errorf("ParseLine(%q): reply %q not from relay %q", line, e.Reply, e.Relay)
 			}
+		}
+		if e.Kind == Pickup && (e.ClientIP != "" || !strings.Contains(line, "postfix/pickup[") && !strings.Contains(line, "/pickup[")) {
+			t.Errorf("ParseLine(%q): a pickup line with a client, or not pickup's", line)
 		}
 		if e.Kind == Client && strings.Contains(line, "sasl_sender=") && e.OrigClientIP != "" {
 			t.Errorf("ParseLine(%q): orig_client %q read after sasl_sender", line, e.OrigClientIP)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,16 +17,7 @@ import (
 // encapsulated: re-sent as the relay itself).
 func TestRevEnfClientPortLogging(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	dir := t.TempDir()
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"smtpd_client_port_logging = yes",
-		},
-	})
+	pf, dir, banLog, access, welcome := revEnfSetup(t, "127.0.0.0/8", "smtpd_client_port_logging = yes")
 	hostileSend(t, pf.Addr(), "203.0.113.81", "mx.spammer.test", []string{
 		"MAIL FROM:<bob@spammer.test>", "RCPT TO:<spam@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -34,16 +26,84 @@ func TestRevEnfClientPortLogging(t *testing.T) {
 	if !strings.Contains(log, "client=mx.spammer.test[203.0.113.81]:") {
 		t.Fatalf("Postfix's log has no client=NAME[IP]:PORT line")
 	}
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.81 .*rule=gmail-unsolicited`})
 	if strings.Contains(out, "submitted locally") {
 		t.Errorf("the spammer's refusal was taken for local submission:\n%s", out)
 	}
 	compWantBans(t, banLog, "203.0.113.81")
+}
+
+// TestRevEnfCompanionLocalSubmission: a real Postfix's local submission
+// (sendmail, so pickup) is encapsulated, its sender never blocked; a
+// message whose first line the enforcer never saw (it starts at the end
+// of the log) has an unknown client, and its spam is reported, not
+// re-sent as the relay itself; a spammer after it is still banned.
+func TestRevEnfCompanionLocalSubmission(t *testing.T) {
+	t.Parallel()
+	pf, dir, banLog, access, welcome := revEnfSetup(t, "192.0.2.1")
+	cmd := exec.Command("/usr/sbin/sendmail", "-C", pf.ConfigDir(), "-f", "alice@local.test", "spam@gmail.test")
+	cmd.Stdin = strings.NewReader("Subject: local\nMessage-Id: <local-1@local.test>\n\nhello\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail: %v: %s", err, out)
+	}
+	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
+	if log := pf.MailLog(); !strings.Contains(log, "postfix/pickup[") || !strings.Contains(log, " uid=") {
+		t.Fatalf("no pickup line in Postfix's log:\n%s", log)
+	}
+	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--trusted-upstream", "127.0.0.1")
+	compWantLines(t, out, []string{`^\S+ report .*from=<alice@local\.test> .*why="no backup mailbox`})
+	if strings.Contains(out, "the client is unknown") || strings.Contains(out, " ban ") {
+		t.Errorf("local submission was not taken for local:\n%s", out)
+	}
+
+	// The enforcer now starts at the end of a log whose client= line it
+	// never read; the refusal comes after.
+	state2 := filepath.Join(dir, "state2")
+	hostileSend(t, pf.Addr(), "203.0.113.82", "mx.spammer2.test", []string{
+		"MAIL FROM:<bob@spammer2.test>", "RCPT TO:<spam@gmail.test>"}, "")
+	compWaitCount(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 2, 30*time.Second)
+	lines := strings.SplitAfter(pf.MailLog(), "\n")
+	var cut []string
+	for _, l := range lines {
+		if !strings.Contains(l, "client=mx.spammer2.test[") {
+			cut = append(cut, l)
+		}
+	}
+	logCopy := filepath.Join(dir, "maillog.cut")
+	if err := os.WriteFile(logCopy, []byte(strings.Join(cut, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", logCopy, "--state", state2,
+		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
+		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1",
+		"-f", filepath.Join(dir, "no-backup"))
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer: exit %d, %v\n%s\n%s", code, err, p.Stdout(), p.Stderr())
+	}
+	out2 := p.Stdout()
+	compWantLines(t, out2, []string{`^\S+ report .*from=<bob@spammer2\.test> .*why="the client is unknown"`})
+	if strings.Contains(out2, "encapsulate") {
+		t.Errorf("the spam of an unknown client was to be encapsulated:\n%s", out2)
+	}
+}
+
+// revEnfSetup starts a private Postfix relaying gmail.test to a fake Gmail
+// (hostileGmailDecide), with the main.cf lines given, and writes a
+// welcomelist of welcome in a temporary directory; it returns Postfix,
+// the directory and the paths of the ban log, sender_access and the
+// welcomelist.
+func revEnfSetup(t *testing.T, welcome string, mainCF ...string) (pf *harness.Postfix, dir, banLog, access, wl string) {
+	t.Helper()
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
+	dir = t.TempDir()
+	pf = harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF:    append([]string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"}, mainCF...),
+	})
+	banLog, access, wl = filepath.Join(dir, "bans.log"), filepath.Join(dir, "sender_access"), filepath.Join(dir, "welcomelist")
+	if err := os.WriteFile(wl, []byte(welcome+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pf, dir, banLog, access, wl
 }
