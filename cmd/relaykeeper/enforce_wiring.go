@@ -55,8 +55,10 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
 	if r.srs != nil {
 		// Only an SRS sender that verifies with the relay's own secret is
-		// read as another domain's.
+		// read as another domain's. The SRS domain is the relay's own:
+		// Gmail names it as the SPF domain of the mail the relay forwards.
 		en.Policy.SRS = r.srs
+		en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.srs.Domain)
 	}
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain

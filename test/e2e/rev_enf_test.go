@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -106,4 +107,32 @@ func revEnfSetup(t *testing.T, welcome string, mainCF ...string) (pf *harness.Po
 		t.Fatal(err)
 	}
 	return pf, dir, banLog, access, wl
+}
+
+// TestRevEnfSRSDomainNeverBlocked: the relay rewrites forwarded senders
+// into its SRS domain ([srs] domain, not under --domain), so Gmail names
+// that domain as the SPF domain of a spammer's mail. It is the relay's
+// own, never blocked: the refusal is reported.
+func TestRevEnfSRSDomainNeverBlocked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "srs.secret", "rev-enf-secret\n", 0o600)
+	gmail := newFakeGmail(t)
+	gmail.answer("r1@gmail.test", stData, gmailReply("421", "4.7.28",
+		"Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [bounces.srs-own.test 30]. To protect our users from spam, mail sent from your SPF domain has been temporarily rate limited."))
+	cfg := "[enforce]\nban_delay = \"0s\"\n[srs]\nsecret_file = \"" + secret + "\"\ndomain = \"bounces.srs-own.test\"\n"
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+	tx, err := sendFrom(r.addr(), "127.0.3.10", "s1@sender.example", []string{"r1@gmail.test"}, gmailMessage("s1@sender.example", "srs own"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v; %+v", err, tx)
+	}
+	e := r.waitEvent("", 15*time.Second, func(e *maillog.Entry) bool {
+		return e.Get("client") == "127.0.3.10" && (e.Event == "block" || e.Event == "report")
+	})
+	if e.Event != "report" || e.Get("domain") != "" {
+		t.Errorf("the relay's SRS domain named by Gmail: %s %v; want a report, no block", e.Event, e.Fields)
+	}
+	if tx := gmail.txs(func(tx harness.Transaction) bool { return len(tx.Rcpts) > 0 }); len(tx) == 0 || !strings.HasSuffix(tx[0].MailFrom, "@bounces.srs-own.test") {
+		t.Errorf("Gmail saw %+v; want the sender rewritten into bounces.srs-own.test", tx)
+	}
 }
