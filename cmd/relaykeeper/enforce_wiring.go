@@ -63,6 +63,12 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
 	}
+	// The relay's own senders: its copies and reports come from
+	// RelayAddress, signed as the DKIM domain, and Gmail may name either.
+	en.Policy.NeverBlock = append(en.Policy.NeverBlock, enforce.SenderDomain(en.RelayAddress, nil))
+	if r.cfg.DKIM.Domain != "" {
+		en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.DKIM.Domain)
+	}
 	var err error
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
 		return nil, fmt.Errorf("enforce.bans: %w", err)

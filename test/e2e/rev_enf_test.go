@@ -1,6 +1,11 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,5 +139,37 @@ func TestRevEnfSRSDomainNeverBlocked(t *testing.T) {
 	}
 	if tx := gmail.txs(func(tx harness.Transaction) bool { return len(tx.Rcpts) > 0 }); len(tx) == 0 || !strings.HasSuffix(tx[0].MailFrom, "@bounces.srs-own.test") {
 		t.Errorf("Gmail saw %+v; want the sender rewritten into bounces.srs-own.test", tx)
+	}
+}
+
+// TestRevEnfOwnSendersNeverBlocked: the relay's encapsulated copies and
+// reports come from enforce.relay_address and are signed as [dkim]
+// domain; Gmail may name either as the domain at fault. Neither is
+// blocked when it is not under --domain: the refusal is reported.
+func TestRevEnfOwnSendersNeverBlocked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyFile := writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	gmail := newFakeGmail(t)
+	gmail.answer("r1@gmail.test", stData, gmailReply("421", "4.7.28",
+		"Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [sign.dkim-own.test 30]. To protect our users from spam, mail sent from your DKIM domain has been temporarily rate limited."))
+	gmail.answer("r2@gmail.test", stData, gmailReply("421", "4.7.28",
+		"Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [notices.own.test 30]. To protect our users from spam, mail sent from your SPF domain has been temporarily rate limited."))
+	cfg := "[enforce]\nban_delay = \"0s\"\nrelay_address = \"enforcer@notices.own.test\"\n[dkim]\ndomain = \"sign.dkim-own.test\"\nselector = \"rk\"\nkey = \"" + keyFile + "\"\n"
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+	for i, ip := range []string{"127.0.3.21", "127.0.3.22"} {
+		to := fmt.Sprintf("r%d@gmail.test", i+1)
+		from := fmt.Sprintf("s%d@sender.example", i+1)
+		if tx, err := sendFrom(r.addr(), ip, from, []string{to}, gmailMessage(from, "own "+to)); err != nil || tx.Final.code() != 250 {
+			t.Fatalf("send: %v; %+v", err, tx)
+		}
+		e := r.waitEvent("", 15*time.Second, func(e *maillog.Entry) bool {
+			return e.Get("client") == ip && (e.Event == "block" || e.Event == "report")
+		})
+		if e.Event != "report" || e.Get("domain") != "" {
+			t.Errorf("%s: the relay's own domain named by Gmail: %s %v; want a report, no block", to, e.Event, e.Fields)
+		}
 	}
 }
