@@ -173,3 +173,26 @@ func TestRevEnfOwnSendersNeverBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestRevEnfCompanionFreemailNeverBlocked: a spammer relaying through
+// Postfix with a forged freemail sender gets a domain-reputation refusal;
+// postfix-enforcer, like the relay (never_block's defaults), never blocks
+// the freemail domain for all its users: the refusal is reported, and
+// the spammer's own domain is still blocked.
+func TestRevEnfCompanionFreemailNeverBlocked(t *testing.T) {
+	t.Parallel()
+	pf, dir, banLog, access, welcome := revEnfSetup(t, "192.0.2.1")
+	hostileSend(t, pf.Addr(), "203.0.113.83", "mx.forger.test", []string{
+		"MAIL FROM:<bob@outlook.com>", "RCPT TO:<domain@gmail.test>"}, "")
+	hostileSend(t, pf.Addr(), "203.0.113.84", "mx.spammer3.test", []string{
+		"MAIL FROM:<bob@spammer3.test>", "RCPT TO:<domain2@gmail.test>"}, "")
+	compWaitCount(t, pf, `to=<domain2?@gmail\.test>, .*status=bounced`, 2, 30*time.Second)
+	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--trusted-upstream", "127.0.0.1")
+	compWantLines(t, out, []string{
+		`^\S+ report .*client=203\.0\.113\.83 .*why="the domain outlook\.com is never blocked"`,
+		`^\S+ block-domain domain=spammer3\.test `,
+	})
+	if b, _ := os.ReadFile(access); strings.Contains(string(b), "outlook") {
+		t.Errorf("sender_access blocks outlook.com:\n%s", b)
+	}
+}
