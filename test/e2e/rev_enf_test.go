@@ -196,3 +196,47 @@ func TestRevEnfCompanionFreemailNeverBlocked(t *testing.T) {
 		t.Errorf("sender_access blocks outlook.com:\n%s", b)
 	}
 }
+
+// Loopback aliases of TestRevEnfByMXWorkspace's MX hosts, on port 25.
+const (
+	mxWorkspace = "127.0.71.51" // aspmx.l.google.com, for workspace.test
+	mxImpostor  = "127.0.71.52" // mx.impostor.test
+)
+
+// TestRevEnfByMXWorkspace: delivering by MX, the upstream is named by
+// its MX host, as Postfix logs relay=NAME[IP]: a Google Workspace domain
+// (workspace.test, whose MX is aspmx.l.google.com) is Gmail, and Gmail's
+// spam refusal bans the client without the administrator listing the
+// address; a domain of an impostor answering in Gmail's words is still
+// only reported.
+func TestRevEnfByMXWorkspace(t *testing.T) {
+	t.Parallel()
+	gmail, impostor := newFakeGmail(t), newFakeGmail(t)
+	gmail.answer("spam@workspace.test", stData, gmailUnsolicited)
+	impostor.answer("victim@impostor.test", stData, gmailUnsolicited)
+	forwardPort25(t, mxWorkspace, gmail.Addr())
+	forwardPort25(t, mxImpostor, impostor.Addr())
+	dns := harness.StartDNS(t, fmt.Sprintf("workspace.test. MX 1 aspmx.l.google.com.\naspmx.l.google.com. A %s\n"+
+		"impostor.test. MX 1 mx.impostor.test.\nmx.impostor.test. A %s\n", mxWorkspace, mxImpostor))
+	dir := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n[enforce]\nban_delay = \"0s\"\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
+		"--domain", relayDomain, "--spool-dir", t.TempDir(), "--config", cfg,
+		"--welcomelist", writeFile(t, dir, "welcomelist", "# nobody\n192.0.2.1\n", 0o644))
+	for _, s := range []struct{ ip, to string }{{"127.0.5.31", "spam@workspace.test"}, {"127.0.5.32", "victim@impostor.test"}} {
+		if tx, err := sendFrom(r.addr(), s.ip, "a@spam.example", []string{s.to}, gmailMessage("a@spam.example", "mx "+s.to)); err != nil || tx.Final.code() != 250 {
+			t.Fatalf("send: %v %+v", err, tx)
+		}
+	}
+	ban := r.waitEvent("ban", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == "127.0.5.31" })
+	if ban.Get("rule") != "gmail-unsolicited" {
+		t.Errorf("ban line %v; want rule=gmail-unsolicited", ban.Fields)
+	}
+	rep := r.waitEvent("report", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == "127.0.5.32" })
+	if !strings.Contains(rep.Get("why"), "mx.impostor.test") {
+		t.Errorf("impostor's refusal: %v; want a report naming mx.impostor.test as not trusted", rep.Fields)
+	}
+	if bans := r.events("ban"); len(bans) != 1 {
+		t.Errorf("ban lines %v; want the spammer's only", fieldsOf(bans))
+	}
+}
