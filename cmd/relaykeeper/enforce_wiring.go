@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -50,24 +49,15 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	} else if filterErr != nil {
 		return nil, fmt.Errorf("enforce.reply_filter: %w", filterErr)
 	}
-	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
-	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
+	en.Policy.NeverBlock = r.cfg.NeverBlock()
 	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
 	if r.srs != nil {
 		// Only an SRS sender that verifies with the relay's own secret is
-		// read as another domain's. The SRS domain is the relay's own:
-		// Gmail names it as the SPF domain of the mail the relay forwards.
+		// read as another domain's.
 		en.Policy.SRS = r.srs
-		en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.srs.Domain)
 	}
 	if en.RelayAddress == "" {
 		en.RelayAddress = "postmaster@" + r.cfg.Domain
-	}
-	// The relay's own senders: its copies and reports come from
-	// RelayAddress, signed as the DKIM domain, and Gmail may name either.
-	en.Policy.NeverBlock = append(en.Policy.NeverBlock, enforce.SenderDomain(en.RelayAddress, nil))
-	if r.cfg.DKIM.Domain != "" {
-		en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.DKIM.Domain)
 	}
 	var err error
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {

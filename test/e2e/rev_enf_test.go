@@ -240,3 +240,34 @@ func TestRevEnfByMXWorkspace(t *testing.T) {
 		t.Errorf("ban lines %v; want the spammer's only", fieldsOf(bans))
 	}
 }
+
+// TestRevEnfPublicSuffixNeverBlocked: a client that sends as bob@co.uk
+// and is refused for its sending domain's reputation must not have the
+// relay block co.uk, which (parent domains matching subdomains, as in
+// Postfix's access tables) would refuse every sender under it; nor may a
+// refusal of a sender of a parent of the relay's own domain block that.
+func TestRevEnfPublicSuffixNeverBlocked(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("r1@gmail.test", stData, gmailDomainReputation)
+	gmail.answer("r2@gmail.test", stData, gmailDomainReputation)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{extra: []string{"--domain", "mail.own.example"}})
+	for _, s := range []struct{ ip, from, to, why string }{
+		{"127.0.3.41", "bob@co.uk", "r1@gmail.test", "public suffix"},
+		{"127.0.3.42", "bob@own.example", "r2@gmail.test", "mail.own.example"},
+	} {
+		if tx, err := sendFrom(r.addr(), s.ip, s.from, []string{s.to}, gmailMessage(s.from, "suffix "+s.to)); err != nil || tx.Final.code() != 250 {
+			t.Fatalf("send: %v; %+v", err, tx)
+		}
+		e := r.waitEvent("", 15*time.Second, func(e *maillog.Entry) bool {
+			return e.Get("client") == s.ip && (e.Event == "block" || e.Event == "report")
+		})
+		if e.Event != "report" {
+			t.Errorf("%s refused for its domain: %s %v; want a report", s.from, e.Event, e.Fields)
+		}
+		// The mail log's why is "domain not blocked"; the diagnostics say why.
+		if !strings.Contains(r.stderr(), s.why) {
+			t.Errorf("%s: no diagnostic saying %q", s.from, s.why)
+		}
+	}
+}
