@@ -305,7 +305,7 @@ func (c *Companion) encapsulate(a *action) bool {
 		a.action, a.why = enforce.Report, "the message id is unknown"
 		return true
 	}
-	orig, err := c.findOriginal(a.r.MessageID)
+	orig, err := c.findOriginal(a.r.MessageID, a.r.QueueID, a.r.OrigQueueID)
 	if err != nil {
 		a.action, a.why = enforce.Report, err.Error()
 		return true
@@ -335,9 +335,9 @@ func (c *Companion) encapsulate(a *action) bool {
 
 // findOriginal takes the message from the backup mailbox, waiting a little
 // for a copy that local(8) has not stored yet.
-func (c *Companion) findOriginal(id string) ([]byte, error) {
+func (c *Companion) findOriginal(id string, queueIDs ...string) ([]byte, error) {
 	for i := 0; ; i++ {
-		orig, err := postfixlog.FindInMbox(c.opts.Backup, id)
+		orig, err := postfixlog.FindInMbox(c.opts.Backup, id, queueIDs...)
 		if err == nil || !errors.Is(err, postfixlog.ErrNotInMbox) || i == 4 {
 			return orig, err
 		}

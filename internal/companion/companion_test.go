@@ -44,8 +44,8 @@ func TestCompanionWelcomelistDecides(t *testing.T) {
 	wl := filepath.Join(dir, "welcomelist")
 	os.WriteFile(wl, []byte("198.51.100.9   # a partner's server; no loopback here\n"), 0o644)
 	backup := filepath.Join(dir, "backup")
-	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <p-1@x>\n\npartner\n\n"+
-		"From b@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <l-1@x>\n\nlocal\n\n"), 0o600)
+	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nReceived: from host.example by mx1 (Postfix) with ESMTP id 4A0002ABC2\nMessage-ID: <p-1@x>\n\npartner\n\n"+
+		"From b@x  Sun Nov 22 10:00:00 2026\nReceived: by mx1 (Postfix, from userid 1000)\n\tid 4A0003ABC3; Sun, 22 Nov 2026 10:00:01 +0000\nMessage-ID: <l-1@x>\n\nlocal\n\n"), 0o600)
 	w, err := enforce.OpenWelcomelist(wl)
 	if err != nil {
 		t.Fatal(err)
@@ -131,9 +131,9 @@ func TestCompanionUnknownClientNoBlock(t *testing.T) {
 func TestCompanionLocalNeedsPickup(t *testing.T) {
 	dir := t.TempDir()
 	backup := filepath.Join(dir, "backup")
-	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <s-1@x>\n\nspam\n\n"+
-		"From b@x  Sun Nov 22 10:00:00 2026\nMessage-ID: <l-1@x>\n\nlocal\n\n"+
-		"From MAILER-DAEMON  Sun Nov 22 10:00:00 2026\nMessage-ID: <n-1@x>\n\nnotice\n\n"), 0o600)
+	os.WriteFile(backup, []byte("From a@x  Sun Nov 22 10:00:00 2026\nReceived: by mx1 (Postfix) with ESMTP id 4A0001ABC1\nMessage-ID: <s-1@x>\n\nspam\n\n"+
+		"From b@x  Sun Nov 22 10:00:00 2026\nReceived: by mx1 (Postfix, from userid 1000) id 4A0002ABC2\nMessage-ID: <l-1@x>\n\nlocal\n\n"+
+		"From MAILER-DAEMON  Sun Nov 22 10:00:00 2026\nReceived: by mx1 (Postfix) id 4A0003ABC3\nMessage-ID: <n-1@x>\n\nnotice\n\n"), 0o600)
 	var out strings.Builder
 	c := New(Options{Test: true, Backup: backup, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
 		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{}, nil, maillog.New(&out), nil)
