@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -50,8 +49,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	} else if filterErr != nil {
 		return nil, fmt.Errorf("enforce.reply_filter: %w", filterErr)
 	}
-	en.Policy.NeverBlock = append(slices.Clone(e.NeverBlock), r.cfg.Domain)
-	en.Policy.NeverBlock = append(en.Policy.NeverBlock, r.cfg.Policy.RelayDomains...)
+	en.Policy.NeverBlock = r.cfg.NeverBlock()
 	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
 	if r.srs != nil {
 		// Only an SRS sender that verifies with the relay's own secret is

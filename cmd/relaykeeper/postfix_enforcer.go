@@ -23,7 +23,7 @@ import (
 // switches and wires internal/companion to the log follower. It returns the
 // exit status.
 func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var o companion.Config
+	o := companion.Config{NeverBlock: config.DefaultNeverBlock}
 	var verbose, quiet, debug, amavis, noAmavis, restart, stop bool
 	var upstream string
 	fs := flag.NewFlagSet("relaykeeper postfix-enforcer", flag.ContinueOnError)

@@ -207,12 +207,15 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		}
 	}
 	pl := enforce.Decide(c.policy, enforce.Refusal{ID: r.QueueID, Client: ip, ClientName: name,
-		// No client= line for the message and no content filter in
-		// between: it came through pickup (sendmail), Postfix's local
-		// submission. A re-injected message whose client is unknown is
-		// not local: its ban is reported.
-		Local: r.ClientIP == "" && r.OrigQueueID == "",
-		From:  r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
+		// pickup logged the message (sendmail): Postfix's local
+		// submission. A message whose first line the log does not hold
+		// has an unknown client, not a local one: its ban or block is
+		// reported.
+		Local: r.Local,
+		// A null sender with neither a client nor pickup's line: a
+		// notice Postfix made itself (bounce, delay, postmaster).
+		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "",
+		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
 	if pl.Repeat || pl.Action == enforce.None {
@@ -302,7 +305,7 @@ func (c *Companion) encapsulate(a *action) bool {
 		a.action, a.why = enforce.Report, "the message id is unknown"
 		return true
 	}
-	orig, err := c.findOriginal(a.r.MessageID)
+	orig, err := c.findOriginal(a.r.MessageID, a.r.QueueID, a.r.OrigQueueID)
 	if err != nil {
 		a.action, a.why = enforce.Report, err.Error()
 		return true
@@ -332,9 +335,9 @@ func (c *Companion) encapsulate(a *action) bool {
 
 // findOriginal takes the message from the backup mailbox, waiting a little
 // for a copy that local(8) has not stored yet.
-func (c *Companion) findOriginal(id string) ([]byte, error) {
+func (c *Companion) findOriginal(id string, queueIDs ...string) ([]byte, error) {
 	for i := 0; ; i++ {
-		orig, err := postfixlog.FindInMbox(c.opts.Backup, id)
+		orig, err := postfixlog.FindInMbox(c.opts.Backup, id, queueIDs...)
 		if err == nil || !errors.Is(err, postfixlog.ErrNotInMbox) || i == 4 {
 			return orig, err
 		}

@@ -45,7 +45,11 @@ type Config struct {
 	// (default: the domain of Sender): an SRS sender is read as another
 	// domain's only when its hash verifies with that secret.
 	SRSSecret, SRSDomain string
-	Reinjection          postfixlog.Reinjection
+	// NeverBlock are domains never blocked besides the relay's own (the
+	// freemail providers, config.DefaultNeverBlock, as for the relay): a
+	// spammer's forged sender must not cut a provider's users off.
+	NeverBlock  []string
+	Reinjection postfixlog.Reinjection
 	// Log is Postfix's mail log; State where the position and what was
 	// done are kept.
 	Log, State    string
@@ -87,7 +91,7 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	if own == "" {
 		own = senderDomain(cfg.Sender)
 	}
-	policy.NeverBlock = []string{own, senderDomain(cfg.Sender)}
+	policy.NeverBlock = append([]string{own, senderDomain(cfg.Sender)}, cfg.NeverBlock...)
 	if cfg.SRSSecret != "" {
 		secrets, err := srs.LoadSecrets(cfg.SRSSecret)
 		if err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"slices"
+	"strings"
 )
 
 // What the relay does with the mail it receives, as the configuration
@@ -89,6 +90,26 @@ func (c *Config) MailRestrictions() []string {
 // turned off. A client run (--as-client) only delivers.
 func (c *Config) Enforcing() bool {
 	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed())
+}
+
+// NeverBlock are the domains no refusal blocks: [enforce] never_block and
+// the relay's own, which Gmail may name as the domain at fault: --domain,
+// the relay domains, the SRS domain forwarded senders are rewritten into,
+// and the domains its copies and reports come from (relay_address) and are
+// signed as ([dkim] domain).
+func (c *Config) NeverBlock() []string {
+	own := append(slices.Clone(c.Enforce.NeverBlock), c.Domain)
+	own = append(own, c.Policy.RelayDomains...)
+	if c.SRS.SecretFile != "" && c.SRS.Domain != "" {
+		own = append(own, c.SRS.Domain)
+	}
+	if a := c.Enforce.RelayAddress; strings.Contains(a, "@") {
+		own = append(own, strings.TrimRight(a[strings.LastIndexByte(a, '@')+1:], "> "))
+	}
+	if c.DKIM.Domain != "" {
+		own = append(own, c.DKIM.Domain)
+	}
+	return own
 }
 
 // TrustedUpstreams are the upstreams whose refusals may sanction a client

@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 )
@@ -69,5 +70,23 @@ func TestTrustsSecretsFileAndMailRestrictions(t *testing.T) {
 	c.Enforce.Disabled = true
 	if got := c.MailRestrictions(); got != nil {
 		t.Errorf("MailRestrictions() with enforcement off = %q; want none", got)
+	}
+}
+
+// TestNeverBlock: the relay's own domains join never_block: Gmail may name
+// any of them as the domain at fault (the SRS domain as the SPF domain of
+// forwarded mail, the DKIM domain of its encapsulated copies).
+func TestNeverBlock(t *testing.T) {
+	c := Default()
+	c.Domain = "relay.example"
+	c.Enforce.NeverBlock = []string{"gmail.com"}
+	c.Policy.RelayDomains = []string{"relayed.example"}
+	c.SRS.SecretFile, c.SRS.Domain = "/etc/postsrsd.secret", "srs.example"
+	c.Enforce.RelayAddress = "Relay <enforcer@notices.example>"
+	c.DKIM.Domain = "sign.example"
+	got := c.NeverBlock()
+	want := []string{"gmail.com", "relay.example", "relayed.example", "srs.example", "notices.example", "sign.example"}
+	if !slices.Equal(got, want) {
+		t.Errorf("NeverBlock() = %q; want %q", got, want)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/publicsuffix"
+
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -173,10 +175,12 @@ type Plan struct {
 //   - a refusal acted on already (same Key) gets nothing;
 //   - ban and block-domain become encapsulate for a welcomelisted client
 //     and for local submission: their mail is probably good;
-//   - ban becomes report when the client is unknown;
+//   - ban and block-domain become report when the client is unknown:
+//     whether it is on the welcomelist cannot be told;
 //   - block-domain names the domain in the reply (Gmail's "[example.com
 //     30]") or else the envelope sender's, read through a verified SRS
-//     address only; report when there is none or it is never blocked;
+//     address only; report when there is none, it is never blocked, it
+//     is a public suffix ("co.uk"), or a never-blocked domain is under it;
 //   - encapsulate becomes report for a recipient problem (X.1.1-X.1.6,
 //     X.2.*): forwarding cannot fix it;
 //   - ban and block-domain become report when the refusal did not come
@@ -239,10 +243,19 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Encapsulate, "submitted locally")
 		case welcomed:
 			change(Encapsulate, "the client is on the welcomelist")
+		case !rf.Client.IsValid():
+			// Whether the client is on the welcomelist cannot be told.
+			change(Report, "the client is unknown")
 		case pl.Domain == "":
 			change(Report, "no sender domain to block")
+		case isPublicSuffix(pl.Domain):
+			change(Report, "the domain "+pl.Domain+" is a public suffix: blocking it blocks every domain under it")
 		case neverBlocked(pl.Domain, p.NeverBlock):
 			change(Report, "the domain "+pl.Domain+" is never blocked")
+		case underDomain(pl.Domain, p.NeverBlock) != "":
+			// An access table's entry for a domain covers its
+			// subdomains (Postfix's parent_domain_matches_subdomains).
+			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, p.NeverBlock)+", which is never blocked")
 		case !trusted:
 			change(Report, untrusted)
 		}
@@ -305,6 +318,28 @@ func temporary(r reply.Reply) reply.Reply {
 		line = strings.TrimSpace(enh + " " + line)
 	}
 	return reply.Reply{Code: 451, Enhanced: enh, Lines: []string{line}}
+}
+
+// isPublicSuffix reports whether domain is a public suffix ("co.uk",
+// "github.io"): one under which anyone registers a domain of their own,
+// so that an access table's entry for it would block all of them. A
+// client chooses its sender's domain; Gmail's verdict on that sender must
+// not cut off a whole registry.
+func isPublicSuffix(domain string) bool {
+	s, _ := publicsuffix.PublicSuffix(domain)
+	return s == domain
+}
+
+// underDomain returns the first domain of list that is under domain (and
+// so blocked with it), "" if none is.
+func underDomain(domain string, list []string) string {
+	for _, d := range list {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if strings.HasSuffix(d, "."+domain) {
+			return d
+		}
+	}
+	return ""
 }
 
 // neverBlocked reports whether domain is one of list or under one.

@@ -114,7 +114,7 @@ func TestDecide(t *testing.T) {
 	// Put the test rule first, so that 5.1.1 is encapsulated.
 	rules.rules = append(rules.rules[len(rules.rules)-1:], rules.rules[:len(rules.rules)-1]...)
 	p := Policy{Rules: rules, Filter: DefaultReplyFilter(), Welcome: welcomeSet{friend: true},
-		NeverBlock: []string{"relay.example"}, SRS: srsSecret{srs: "bob@orig.example"}}
+		NeverBlock: []string{"relay.example", "MX.Mail.Example.org."}, SRS: srsSecret{srs: "bob@orig.example"}}
 	tests := []struct {
 		name   string
 		rf     Refusal
@@ -137,6 +137,12 @@ func TestDecide(t *testing.T) {
 		{"block, forged SRS", Refusal{Client: client, From: forged, Upstream: upstream(domainRep)}, BlockDomain, "attacker.example", "", 550},
 		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Upstream: upstream(domainRep)}, Report, "", "the domain mx.relay.example is never blocked", 550},
 		{"block, null sender", Refusal{Client: client, Upstream: upstream(domainRep)}, Report, "", "no sender domain to block", 550},
+		{"block, a public suffix", Refusal{Client: client, From: "a@Co.UK", Upstream: upstream(domainRep)}, Report, "", "the domain co.uk is a public suffix: blocking it blocks every domain under it", 550},
+		{"block, a private public suffix", Refusal{Client: client, From: "a@github.io", Upstream: upstream(domainRep)}, Report, "", "the domain github.io is a public suffix: blocking it blocks every domain under it", 550},
+		{"block, a domain under a public suffix", Refusal{Client: client, From: "a@bad.co.uk", Upstream: upstream(domainRep)}, BlockDomain, "bad.co.uk", "", 550},
+		{"block, a parent of a never-blocked domain", Refusal{Client: client, From: "a@mail.example.org", Upstream: upstream(domainRep)}, Report, "", "blocking mail.example.org blocks mx.mail.example.org, which is never blocked", 550},
+		{"block, client unknown", Refusal{From: "a@b.example", Upstream: upstream(domainRep)}, Report, "", "the client is unknown", 550},
+		{"block, the reply's domain, client unknown", Refusal{From: "a@b.example", Upstream: upstream(spfDomain)}, Report, "", "the client is unknown", 554},
 		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Upstream: upstream(domainRep)}, Encapsulate, "", "the client is on the welcomelist", 550},
 		{"encapsulate", Refusal{Client: client, Upstream: upstream(dmarc)}, Encapsulate, "", "", 250},
 		{"encapsulate, recipient problem", Refusal{Client: client, Upstream: upstream(noUserEncap)}, Report, "", "a recipient problem is never encapsulated", 550},

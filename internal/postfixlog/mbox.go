@@ -29,7 +29,14 @@ const maxMboxMessage = 64 << 20
 // X-Original-To and Delivered-To fields that local(8) puts at its top.
 // Lines end in LF, as in the file. The file is read from start to end, so
 // a backup mailbox should be rotated like a log.
-func FindInMbox(path, messageID string) ([]byte, error) {
+//
+// With queueIDs, only a copy whose first Received field Postfix wrote for
+// one of them ("... with ESMTP id QUEUEID ...") counts: a Message-ID is the
+// sender's text, and anyone can send another message with the same one
+// (a copy of it stored later would otherwise be the one sent on, under the
+// relay's name, to the refused message's recipient). The first, because
+// the fields below it are the sender's text too.
+func FindInMbox(path, messageID string, queueIDs ...string) ([]byte, error) {
 	want := normalID(messageID)
 	if want == "" {
 		return nil, fmt.Errorf("postfixlog: mbox %s: no message id to look for", path)
@@ -42,11 +49,19 @@ func FindInMbox(path, messageID string) ([]byte, error) {
 	r := bufio.NewReaderSize(f, 64<<10)
 
 	var found, cur []byte
-	var inHeader, match, prevBlank, tooBig bool
+	var inHeader, match, queued, prevBlank, tooBig bool
 	var lastField string
+	var received strings.Builder // the first Received field, being read
+	var receivedDone bool
+	checkReceived := func() {
+		if received.Len() > 0 && !receivedDone {
+			queued, receivedDone = receivedFor(received.String(), queueIDs), true
+		}
+	}
 	started := false
 	finish := func() {
-		if started && match && !tooBig {
+		checkReceived()
+		if started && match && (queued || len(queueIDs) == 0) && !tooBig {
 			// The blank line before the next separator belongs to the mbox.
 			found = bytes.Clone(bytes.TrimSuffix(cur, []byte("\n")))
 			if !bytes.HasSuffix(found, []byte("\n")) {
@@ -59,7 +74,9 @@ func FindInMbox(path, messageID string) ([]byte, error) {
 		if len(line) > 0 {
 			if bytes.HasPrefix(line, []byte("From ")) && (prevBlank || !started) {
 				finish()
-				cur, started, inHeader, match, tooBig, lastField = cur[:0], true, true, false, false, ""
+				cur, started, inHeader, match, queued, tooBig, lastField = cur[:0], true, true, false, false, false, ""
+				received.Reset()
+				receivedDone = false
 				prevBlank = false
 				continue
 			}
@@ -71,15 +88,23 @@ func FindInMbox(path, messageID string) ([]byte, error) {
 				switch {
 				case prevBlank:
 					inHeader = false
+					checkReceived()
 				case line[0] == ' ' || line[0] == '\t':
 					if lastField == "message-id" && !match {
 						match = normalID(string(line)) == want
 					}
+					if lastField == "received" && !receivedDone && received.Len() < 4096 {
+						received.Write(line)
+					}
 				default:
+					checkReceived()
 					name, value, _ := strings.Cut(string(line), ":")
 					lastField = strings.ToLower(strings.TrimSpace(name))
 					if lastField == "message-id" {
 						match = normalID(value) == want
+					}
+					if lastField == "received" && !receivedDone {
+						received.WriteString(value)
 					}
 				}
 			}
@@ -104,6 +129,25 @@ func FindInMbox(path, messageID string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s in %s", ErrNotInMbox, messageID, path)
 	}
 	return stripDeliveryFields(found), nil
+}
+
+// receivedFor reports whether a Received field's value names one of the
+// queue ids as Postfix writes it: "id QUEUEID" (smtpd's "with ESMTP id
+// 4C2B7985118", pickup's "(Postfix, from userid 0) id 4C2B7985118").
+func receivedFor(value string, queueIDs []string) bool {
+	f := strings.Fields(value)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] != "id" {
+			continue
+		}
+		id := strings.TrimRight(f[i+1], ";")
+		for _, q := range queueIDs {
+			if q != "" && id == q {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stripDeliveryFields removes the fields local(8) prepends to a message it

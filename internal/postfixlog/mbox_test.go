@@ -33,3 +33,28 @@ func TestFindInMbox(t *testing.T) {
 		t.Errorf("FindInMbox(absent) = %v; want ErrNotInMbox", err)
 	}
 }
+
+// TestFindInMboxQueueID: a Message-ID is the sender's text. With the queue
+// ids of the refused message, only a copy whose Received field Postfix
+// wrote for one of them is taken, not a later message that reuses the id.
+func TestFindInMboxQueueID(t *testing.T) {
+	own := "Received: from mx.partner.example (mx.partner.example [198.51.100.9])\n\tby relay.example (Postfix) with ESMTP id\n\t4C2B7985118 for <u@gmail.com>; Sun, 22 Nov 2026 10:00:00 +0000 (UTC)\n" +
+		"Message-ID: <predictable@partner.example>\n\nthe partner's message\n"
+	forged := "Received: from mx.attacker.example (mx.attacker.example [203.0.113.7])\n\tby relay.example (Postfix) with ESMTP id 5D0E1985119\n\tfor <x@attacker.example>; Sun, 22 Nov 2026 10:00:05 +0000 (UTC)\n" +
+		"Received: from x by y with ESMTP id 4C2B7985118; the sender's, below Postfix's\n" +
+		"Message-ID: <predictable@partner.example>\n\nthe attacker's text\n"
+	path := filepath.Join(t.TempDir(), "backup")
+	mbox := "From a@partner.example  Sun Nov 22 10:00:00 2026\n" + own + "\n" + "From b@attacker.example  Sun Nov 22 10:00:05 2026\n" + forged + "\n"
+	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FindInMbox(path, "predictable@partner.example", "4C2B7985118"); err != nil || string(got) != own {
+		t.Errorf("FindInMbox(queue 4C2B7985118) = %q, %v; want the partner's copy", got, err)
+	}
+	if got, err := FindInMbox(path, "predictable@partner.example", "", "5D0E1985119"); err != nil || string(got) != forged {
+		t.Errorf("FindInMbox(queue 5D0E1985119) = %q, %v; want that copy", got, err)
+	}
+	if _, err := FindInMbox(path, "predictable@partner.example", "6E1F2A9811A"); !errors.Is(err, ErrNotInMbox) {
+		t.Errorf("FindInMbox(another queue id) = %v; want ErrNotInMbox", err)
+	}
+}

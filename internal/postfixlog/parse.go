@@ -40,9 +40,13 @@ const (
 	// queued_as: B, ...", linking the queue id of the message Postfix handed
 	// to it (A) to the one it re-injected (B).
 	Amavis
+	// Pickup is pickup's "QUEUEID: uid=N from=<...>", the first line of a
+	// message submitted on this machine (sendmail, postdrop): a message
+	// without a client.
+	Pickup
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -245,6 +249,8 @@ func (e *Event) parsePostfix(msg string) bool {
 		return true
 	case strings.HasPrefix(rest, "from=<"):
 		return e.parseQueued(rest)
+	case strings.HasPrefix(rest, "uid=") && e.Service == "pickup":
+		return e.parsePickup(rest)
 	case strings.HasPrefix(rest, "to=<"):
 		return e.parseDelivery(rest)
 	case rest == "removed":
@@ -311,6 +317,27 @@ func (e *Event) parseClient(s string) bool {
 		e.OrigClientName, e.OrigClientIP, rest = name, ip, ""
 	}
 	return rest == ""
+}
+
+// parsePickup reads pickup's "uid=N from=<ADDR>" (pickup.c), which may be
+// followed by " orig_id=ID" for a message that postsuper -r requeued.
+func (e *Event) parsePickup(s string) bool {
+	uid, rest, ok := strings.Cut(strings.TrimPrefix(s, "uid="), " from=")
+	if !ok || !isDigits(uid) {
+		return false
+	}
+	from, rest, ok := readPath(rest)
+	if !ok {
+		return false
+	}
+	if id, ok := strings.CutPrefix(rest, " orig_id="); ok && isQueueID(id) {
+		rest = ""
+	}
+	if rest != "" {
+		return false
+	}
+	e.Kind, e.From = Pickup, from
+	return true
 }
 
 // parseQueued reads qmgr's "from=<ADDR>, size=N, nrcpt=N (queue active)",
@@ -616,8 +643,16 @@ func nameAddr(s string) (name, ip string, ok bool) {
 }
 
 // clientAddr splits smtpd's "name[1.2.3.4]": a name without spaces or
-// brackets, and an IP address in brackets at the end.
+// brackets, and an IP address in brackets at the end, or followed by
+// ":PORT" when smtpd_client_port_logging = yes ("name[1.2.3.4]:51234";
+// the port is digits, or "unknown" when smtpd does not know it).
 func clientAddr(s string) (name, ip string, ok bool) {
+	if i := strings.LastIndex(s, "]:"); i >= 0 {
+		if port := s[i+2:]; !isDigits(port) && port != "unknown" {
+			return "", "", false
+		}
+		s = s[:i+1]
+	}
 	open := strings.IndexByte(s, '[')
 	if open < 0 || !strings.HasSuffix(s, "]") || strings.ContainsAny(s[:open], "[] ,") {
 		return "", "", false

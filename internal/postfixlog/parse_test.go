@@ -39,6 +39,19 @@ func TestParseLine(t *testing.T) {
 				OrigQueueID: "4C2B7985118", OrigClientName: "mail.spammer.example", OrigClientIP: "203.0.113.7"},
 		},
 		{
+			// smtpd_client_port_logging = yes: the client and the
+			// original client with their ports, as Postfix 3.7 logs them.
+			"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]:55544",
+			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2107,
+				QueueID: "4C2B7985118", ClientName: "mail.spammer.example", ClientIP: "203.0.113.7"},
+		},
+		{
+			"Nov 22 10:00:01 mx1 postfix/smtpd[2200]: 5D0E1985119: client=localhost[127.0.0.1]:40022, orig_queue_id=4C2B7985118, orig_client=unknown[2001:db8::7]:unknown",
+			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2200,
+				QueueID: "5D0E1985119", ClientName: "localhost", ClientIP: "127.0.0.1",
+				OrigQueueID: "4C2B7985118", OrigClientName: "unknown", OrigClientIP: "2001:db8::7"},
+		},
+		{
 			"Nov  2 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<20261122100001.ABC@spammer.example>",
 			Event{Kind: MessageID, Time: syslogTime.AddDate(0, 0, -20), Host: "mx1", Program: "postfix/cleanup", Service: "cleanup", PID: 2110,
 				QueueID: "4C2B7985118", MessageID: "20261122100001.ABC@spammer.example"},
@@ -151,6 +164,12 @@ func TestParseLineUnknown(t *testing.T) {
 		"2026-13-22T10:00:01Z mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]",
 		"Foo 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]",
 		"Nov 22 10:00:01 mx1 postfix/smtpd[x]: 4C2B7985118: client=a[1.2.3.4]",
+		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:25x",
+		"Nov 22 10:00:05 mx1 postfix/smtpd[2300]: 4C2B7985118: uid=1000 from=<alice>",
+		"Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=x from=<alice>",
+		"Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=0 from=<a> b>",
+		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:",
+		"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=a[1.2.3.4]:1[5.6.7.8]",
 	} {
 		if e, ok := ParseLine(line); ok {
 			t.Errorf("ParseLine(%q) = %+v, true; want false", line, e)
@@ -164,6 +183,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Add("Nov 22 10:00:01 mx1 amavis[3135]: (03135-08) Passed CLEAN {RelayedInbound}, [203.0.113.7]:46134 [203.0.113.7] <bob@example.com> -> <carol@gmail.com>, Queue-ID: 4C2B7985118, Message-ID: <m@x>, mail_id: d, Hits: -0.1, size: 1234, queued_as: 5D0E1985119, 812 ms")
 	f.Add("Nov 22 10:00:01 mx1 postfix/qmgr[900]: 4C2B7985118: from=<bob@example.com>, size=1234, nrcpt=2 (queue active)")
 	f.Add("<22>Nov  2 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<a@b>")
+	f.Add("Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=1000 from=<alice>")
 	for _, line := range hostileLines(f) {
 		f.Add(line)
 	}
@@ -175,7 +195,7 @@ func FuzzParseLine(f *testing.F) {
 			}
 			return
 		}
-		if e.Kind < Client || e.Kind > Amavis {
+		if e.Kind < Client || e.Kind > Pickup {
 			t.Errorf("ParseLine(%q): kind %d", line, e.Kind)
 		}
 		if !isQueueID(e.QueueID) {
@@ -202,6 +222,9 @@ func FuzzParseLine(f *testing.F) {
 			if e.Reply != "" && e.Status != "sent" && (e.RelayIP == "" || !strings.HasPrefix(strings.ToLower(e.Detail), "host "+strings.ToLower(e.RelayHost)+"[")) {
 				t.Errorf("ParseLine(%q): reply %q not from relay %q", line, e.Reply, e.Relay)
 			}
+		}
+		if e.Kind == Pickup && (e.ClientIP != "" || !strings.Contains(line, "postfix/pickup[") && !strings.Contains(line, "/pickup[")) {
+			t.Errorf("ParseLine(%q): a pickup line with a client, or not pickup's", line)
 		}
 		if e.Kind == Client && strings.Contains(line, "sasl_sender=") && e.OrigClientIP != "" {
 			t.Errorf("ParseLine(%q): orig_client %q read after sasl_sender", line, e.OrigClientIP)

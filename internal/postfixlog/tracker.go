@@ -22,9 +22,13 @@ type Refusal struct {
 	// OrigQueueID is the queue id under which the client submitted the
 	// message, if it was re-injected; "" otherwise.
 	OrigQueueID string
-	From        string
-	To          string
-	MessageID   string
+	// Local: the message was submitted on this machine (pickup logged
+	// it), and has no client. A message whose client is unknown for
+	// another reason (its first line is not in the log) is not Local.
+	Local     bool
+	From      string
+	To        string
+	MessageID string
 	// Relay is the relay as logged, "host[ip]:port".
 	Relay     string
 	RelayHost string
@@ -107,6 +111,7 @@ type message struct {
 	ClientName string    `json:"name,omitempty"`
 	From       string    `json:"from,omitempty"`
 	HasFrom    bool      `json:"has_from,omitempty"`
+	Local      bool      `json:"local,omitempty"` // pickup's: no client
 	MessageID  string    `json:"msgid,omitempty"`
 	Seen       time.Time `json:"seen"`
 	// Origin is the message as the client submitted it, when this one is
@@ -118,6 +123,7 @@ type origin struct {
 	QueueID    string `json:"qid,omitempty"`
 	ClientIP   string `json:"ip,omitempty"`
 	ClientName string `json:"name,omitempty"`
+	Local      bool   `json:"local,omitempty"`
 }
 
 func (t *Tracker) now() time.Time {
@@ -145,6 +151,20 @@ func (t *Tracker) get(id string) *message {
 	return m
 }
 
+// start returns the message of queue id for the first line of a message
+// (smtpd's client=, pickup's uid=), forgetting an earlier message's: Postfix
+// reuses short queue ids, and a message that never reached qmgr (refused
+// at DATA, a lost connection) or whose "removed" line was lost leaves its
+// entry behind; a later message with the same id must not inherit its
+// client. What a content filter's line said about the id before its
+// client= line (amavis's queued_as) is kept.
+func (t *Tracker) start(id string) *message {
+	if old := t.msgs[id]; old != nil && (old.ClientIP != "" || old.Local || old.HasFrom) {
+		*old = message{}
+	}
+	return t.get(id)
+}
+
 // Add takes the next event and returns the refusals it completes: the
 // event's own, if it is a delivery that a remote server refused or put off
 // with a reply, and any held refusal that its link explains.
@@ -152,15 +172,19 @@ func (t *Tracker) Add(e Event) []Refusal {
 	defer t.bound()
 	switch e.Kind {
 	case Client:
-		m := t.get(e.QueueID)
+		m := t.start(e.QueueID)
 		m.ClientIP, m.ClientName = e.ClientIP, e.ClientName
 		if t.Reinjection != ReinjectNever && (e.OrigClientIP != "" || e.OrigQueueID != "") {
 			o := &origin{QueueID: e.OrigQueueID, ClientIP: e.OrigClientIP, ClientName: e.OrigClientName}
 			if src := t.msgs[e.OrigQueueID]; o.ClientIP == "" && src != nil {
 				o.ClientIP, o.ClientName = t.clientOf(src)
+				o.Local = t.localOf(src)
 			}
 			m.Origin = o
 		}
+	case Pickup:
+		m := t.start(e.QueueID)
+		m.Local = true
 	case MessageID:
 		t.get(e.QueueID).MessageID = e.MessageID
 	case Queued:
@@ -178,8 +202,9 @@ func (t *Tracker) Add(e Event) []Refusal {
 		// address, a guess from Received fields that the sender can forge,
 		// never is: the client is then unknown.
 		o := &origin{QueueID: e.QueueID}
-		if src := t.msgs[e.QueueID]; src != nil && src.ClientIP != "" {
+		if src := t.msgs[e.QueueID]; src != nil && (src.ClientIP != "" || src.Local) {
 			o.ClientIP, o.ClientName = t.clientOf(src)
+			o.Local = t.localOf(src)
 		} else if e.ClientIP != "" && !isLoopback(e.ClientIP) {
 			o.ClientIP = e.ClientIP
 		}
@@ -206,7 +231,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 				for _, id := range e.QueuedAs {
 					if m := t.msgs[id]; m != nil && m.Origin == nil && id != e.QueueID {
 						ip, name := t.clientOf(src)
-						m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name}
+						m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name, Local: t.localOf(src)}
 						out = append(out, t.unhold(id, m)...)
 					}
 				}
@@ -239,6 +264,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 // fill sets what r says about the message m.
 func (t *Tracker) fill(r *Refusal, m *message) {
 	r.ClientIP, r.ClientName = t.clientOf(m)
+	r.Local = t.localOf(m)
 	r.From, r.MessageID = m.From, m.MessageID
 	r.OrigQueueID = ""
 	if m.Origin != nil && t.Reinjection != ReinjectNever {
@@ -298,6 +324,15 @@ func (t *Tracker) clientOf(m *message) (ip, name string) {
 		return "", ""
 	}
 	return m.ClientIP, m.ClientName
+}
+
+// localOf reports whether m, or the message it re-injects, was submitted
+// locally.
+func (t *Tracker) localOf(m *message) bool {
+	if m.Origin != nil && t.Reinjection != ReinjectNever {
+		return m.Origin.Local
+	}
+	return m.Local
 }
 
 // bound forgets old queue ids, now and then (every 1000 new ones) or when

@@ -182,3 +182,40 @@ func TestTrackerJSON(t *testing.T) {
 		t.Errorf("after a restart from JSON %s: refusals %+v; want one from 203.0.113.7", b, got)
 	}
 }
+
+// TestTrackerQueueIDReused: Postfix reuses short queue ids. A message
+// that never reached qmgr (cleanup refused it, the client went away) logs
+// no "removed", and neither does one whose line was lost; the next
+// message with its id, submitted by pickup or by another client, must not
+// inherit its client or its content filter's origin.
+func TestTrackerQueueIDReused(t *testing.T) {
+	const refused = `Nov 22 10:00:09 mx1 postfix/smtp[2111]: 4C2B7985118: to=<carol@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 likely unsolicited mail. x - gsmtp (in reply to end of DATA command))`
+	tests := []struct {
+		name, log string
+		ip        string
+		local     bool
+	}{
+		{"pickup after a message refused at DATA", `Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=friend.example[198.51.100.9]
+Nov 22 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: reject: header Subject: x from friend.example[198.51.100.9]; from=<a@friend.example> to=<b@gmail.com> proto=ESMTP helo=<friend.example>: 5.7.1 no
+Nov 22 10:00:05 mx1 postfix/pickup[2300]: 4C2B7985118: uid=1000 from=<alice>
+Nov 22 10:00:05 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<l@mx1>
+Nov 22 10:00:05 mx1 postfix/qmgr[900]: 4C2B7985118: from=<alice@mx1.example>, size=300, nrcpt=1 (queue active)
+` + refused, "", true},
+		{"a client after a re-injected message whose removed line was lost", `Nov 22 10:00:01 mx1 postfix/smtpd[2200]: 4C2B7985118: client=localhost[127.0.0.1], orig_queue_id=3B1A0985117, orig_client=friend.example[198.51.100.9]
+Nov 22 10:00:01 mx1 postfix/qmgr[900]: 4C2B7985118: from=<a@friend.example>, size=300, nrcpt=1 (queue active)
+Nov 22 10:00:05 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]
+Nov 22 10:00:05 mx1 postfix/qmgr[900]: 4C2B7985118: from=<bob@spammer.example>, size=300, nrcpt=1 (queue active)
+` + refused, "203.0.113.7", false},
+		{"a client after a pickup message", `Nov 22 10:00:01 mx1 postfix/pickup[2300]: 4C2B7985118: uid=0 from=<root>
+Nov 22 10:00:05 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]
+` + refused, "203.0.113.7", false},
+		{"no first line at all", refused, "", false},
+	}
+	for _, tt := range tests {
+		tr := &Tracker{}
+		got := append(track(tr, tt.log), tr.Release(0)...)
+		if len(got) != 1 || got[0].ClientIP != tt.ip || got[0].Local != tt.local || got[0].OrigQueueID != "" {
+			t.Errorf("%s: refusals %+v; want one, client %q, local %v", tt.name, got, tt.ip, tt.local)
+		}
+	}
+}

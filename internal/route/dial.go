@@ -230,7 +230,7 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 	if !ok {
 		return nil, "", fmt.Errorf("route: no route for %s", dst.Key)
 	}
-	hosts, err := d.opts.Resolver.Hosts(ctx, rt)
+	hosts, err := d.opts.Resolver.targets(ctx, rt)
 	if err != nil {
 		var de *DNSError
 		if errors.As(err, &de) && !de.Temporary() {
@@ -249,16 +249,31 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 		return nil, rt.Host, &remote.Error{Stage: "connect", Err: err}
 	}
 	var last error
+	relay = rt.Host
 	for _, h := range hosts {
-		c, err := remote.Dial(ctx, h, opts)
-		if err == nil {
-			return c, rt.Host + "[" + h + "]", nil
+		// The recipient's own domain is delivered to its MX hosts, named
+		// as Postfix names them (relay=NAME[IP]), so that the enforcer
+		// knows a Google Workspace domain's upstream for Google's. A next
+		// hop that the configuration names keeps that name, the one
+		// trusted_upstreams and the transports list.
+		name := rt.Host
+		if rt.RecipientDomain {
+			name = h.name
 		}
-		last = err
+		c, err := remote.Dial(ctx, h.addr, opts)
+		if err == nil {
+			return c, name + "[" + h.addr + "]", nil
+		}
+		last, relay = err, rt.Host
+		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
+			// The host answered (a refusing greeting): the reply, which
+			// the enforcer may act on, is that host's.
+			relay = name + "[" + h.addr + "]"
+		}
 		// A host that refuses, even for good (a 554 greeting): Postfix
 		// tries the next MX too.
 	}
-	return nil, rt.Host, last
+	return nil, relay, last
 }
 
 // session is the session settings for a route's transport.

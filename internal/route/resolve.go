@@ -86,6 +86,25 @@ func (e *DNSError) Temporary() bool { return !e.Perm }
 // found are skipped; if none is left, the error is temporary if any lookup
 // failed temporarily. A route with an Error gives that error back.
 func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
+	ts, err := r.targets(ctx, rt)
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.addr
+	}
+	return out, err
+}
+
+// target is one address to try and the name it was found under: the MX
+// host's name for an MX route (the domain's own without MX records), the
+// route's host otherwise. The name is what the relay logs, as Postfix
+// logs relay=NAME[IP], and what the enforcer trusts an upstream by: a
+// Google Workspace domain's MX hosts are Google's.
+type target struct {
+	name, addr string
+}
+
+// targets is Hosts with the name of each address.
+func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 	if rt.Error != "" {
 		return nil, &DNSError{Name: rt.NextHop, Reason: "route failed", Code: rt.Error[:codeOr(rt.Error)], Perm: !rt.Temporary()}
 	}
@@ -97,7 +116,7 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 		port = DefaultPort
 	}
 	if a, err := netip.ParseAddr(rt.Host); err == nil {
-		return []string{net.JoinHostPort(a.String(), strconv.Itoa(port))}, nil
+		return []target{{rt.Host, net.JoinHostPort(a.String(), strconv.Itoa(port))}}, nil
 	}
 	host := dns.Fqdn(rt.Host)
 	if !rt.MX {
@@ -105,7 +124,7 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		return withPort(addrs, port), nil
+		return withPort(rt.Host, addrs, port), nil
 	}
 
 	mxs, err := r.query(ctx, host, dns.TypeMX)
@@ -133,11 +152,12 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		return withPort(addrs, port), nil
+		return withPort(rt.Host, addrs, port), nil
 	}
 	r.sortMX(hosts)
 
-	var out []netip.Addr
+	var out []target
+	var seen []netip.Addr
 	var firstErr, tempErr error
 	for _, mx := range hosts {
 		addrs, err := r.addrs(ctx, mx.Mx)
@@ -154,13 +174,14 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 			continue
 		}
 		for _, a := range addrs {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
+			if !slices.Contains(seen, a) {
+				seen = append(seen, a)
+				out = append(out, withPort(strings.TrimSuffix(mx.Mx, "."), []netip.Addr{a}, port)...)
 			}
 		}
 	}
 	if len(out) > 0 {
-		return withPort(out, port), nil
+		return out, nil
 	}
 	if tempErr != nil {
 		return nil, tempErr
@@ -314,10 +335,10 @@ func (r *Resolver) serverAddr() string {
 	return r.server
 }
 
-func withPort(addrs []netip.Addr, port int) []string {
-	out := make([]string, len(addrs))
+func withPort(name string, addrs []netip.Addr, port int) []target {
+	out := make([]target, len(addrs))
 	for i, a := range addrs {
-		out[i] = netip.AddrPortFrom(a, uint16(port)).String()
+		out[i] = target{name, netip.AddrPortFrom(a, uint16(port)).String()}
 	}
 	return out
 }

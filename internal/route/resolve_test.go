@@ -205,3 +205,27 @@ func TestResolverEqualPreference(t *testing.T) {
 		t.Errorf("Hosts(equal.example): second address was only %v in 60 tries; want all three", seen)
 	}
 }
+
+// TestResolverTargetNames: each address carries the name it was found
+// under, as the relay logs relay=NAME[IP] and the enforcer trusts an
+// upstream by it: the MX host's for an MX route (so a Google Workspace
+// domain's upstream is aspmx.l.google.com, not the domain), the domain's
+// own without MX records, the host's for a [host] route.
+func TestResolverTargetNames(t *testing.T) {
+	s := harness.StartDNS(t, testZone)
+	r := &Resolver{Server: s.Addr(), Timeout: 2 * time.Second}
+	for _, tt := range []struct {
+		route Route
+		want  []target
+	}{
+		{Route{Host: "partial.example", MX: true, Port: 25}, []target{{"mx.partial.example", "192.0.2.40:25"}}},
+		{Route{Host: "nomx.example", MX: true, Port: 25}, []target{{"nomx.example", "192.0.2.30:25"}, {"nomx.example", "[2001:db8::30]:25"}}},
+		{Route{Host: "relay.example", Port: 587}, []target{{"relay.example", "192.0.2.60:587"}, {"relay.example", "[2001:db8::60]:587"}}},
+		{Route{Host: "192.0.2.99", Port: 25}, []target{{"192.0.2.99", "192.0.2.99:25"}}},
+	} {
+		got, err := r.targets(context.Background(), tt.route)
+		if err != nil || !cmp.Equal(got, tt.want, cmp.AllowUnexported(target{})) {
+			t.Errorf("targets(%+v) = %+v, %v; want %+v", tt.route, got, err, tt.want)
+		}
+	}
+}

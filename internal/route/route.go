@@ -257,7 +257,11 @@ type Route struct {
 	NextHop string
 	Host    string // NextHop's host: a name or an IP address, no brackets, no port
 	MX      bool   // look up MX records for Host
-	Port    int    // DefaultPort unless the next hop gives one
+	// RecipientDomain: the next hop is the recipient's own domain, not
+	// one that the configuration names: the upstream reached is known by
+	// its MX host's name (see Dialer.Dial).
+	RecipientDomain bool
+	Port            int // DefaultPort unless the next hop gives one
 	// Key is the destination for per-destination limits and grouping,
 	// Postfix's per-destination queue: transport name + "/" + NextHop.
 	Key string
@@ -347,7 +351,7 @@ func (r *Router) Route(sender, rcpt string) Route {
 	if port == 0 {
 		port = DefaultPort
 	}
-	return Route{Transport: t, NextHop: n.String(), Host: n.Host, MX: n.MX, Port: port,
+	return Route{Transport: t, NextHop: n.String(), Host: n.Host, MX: n.MX, RecipientDomain: fromDomain, Port: port,
 		Key: t.Name + "/" + n.String()}
 }
 

@@ -390,3 +390,21 @@ func TestStripExtension(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteRecipientDomain: only a next hop that is the recipient's own
+// domain is marked so (its upstream is then named by its MX host); a
+// relayhost or a transport's next hop, named by the configuration, is not.
+func TestRouteRecipientDomain(t *testing.T) {
+	for _, tt := range []struct {
+		opts Options
+		want bool
+	}{
+		{Options{}, true},
+		{Options{RelayHost: "mail.isp.example:2525"}, false},
+		{Options{DefaultTransport: "smtp:partner.example"}, false},
+	} {
+		if rt := newRouter(t, tt.opts).Route("", "u@example.com"); rt.RecipientDomain != tt.want {
+			t.Errorf("Route with %+v = %+v; want RecipientDomain %v", tt.opts, rt, tt.want)
+		}
+	}
+}
