@@ -96,8 +96,12 @@ func TestPostfixEnforcerActions(t *testing.T) {
 	f := newPFEFixture(t)
 	original := "From: Carol <carol@example.org>\nTo: dave@gmail.test\nSubject: hello\nMessage-ID: <dmarc-1@example.org>\n\nhi\n"
 	partner := "From: eve@partner.example\nMessage-ID: <partner-1@partner.example>\n\nbuy\n"
-	os.WriteFile(f.backup, []byte("From carol@example.org  Sun Nov 22 10:00:00 2026\nReturn-Path: <carol@example.org>\nDelivered-To: backup@localhost\n"+original+"\n"+
-		"From eve@partner.example  Sun Nov 22 10:00:00 2026\n"+partner+"\n"), 0o600)
+	// The always_bcc copies carry the Received field Postfix's smtpd
+	// wrote with each message's first queue id.
+	os.WriteFile(f.backup, []byte("From carol@example.org  Sun Nov 22 10:00:00 2026\nReturn-Path: <carol@example.org>\nDelivered-To: backup@localhost\n"+
+		"Received: from mx.example.org (mx.example.org [203.0.113.9])\n\tby relay.test (Postfix) with ESMTP id 4A0003ABC3; Sun, 22 Nov 2026 10:00:00 +0000\n"+original+"\n"+
+		"From eve@partner.example  Sun Nov 22 10:00:00 2026\n"+
+		"Received: from partner.example (partner.example [198.51.100.9])\n\tby relay.test (Postfix) with ESMTP id 4A0004ABC4; Sun, 22 Nov 2026 10:00:00 +0000\n"+partner+"\n"), 0o600)
 	log := pfMessage("4A0001ABC1", "4B0001ABC1", "mx.spam.test", "203.0.113.7", "bob@spam.test", "u1@gmail.test", "spam-1@spam.test", "bounced", replyUnsolicited) +
 		pfMessage("4A0002ABC2", "4B0002ABC2", "mail.example.com", "203.0.113.8", "news@example.com", "u2@gmail.test", "dom-1@example.com", "bounced", replyDomain) +
 		pfMessage("4A0003ABC3", "4B0003ABC3", "mx.example.org", "203.0.113.9", "carol@example.org", "dave@gmail.test", "dmarc-1@example.org", "bounced", replyDMARC) +
