@@ -10,7 +10,7 @@ const defaultReplyFilter = `# relaykeeper's built-in reply filter (smtp_reply_fi
 # Refusals that relaykeeper answers by forwarding the message encapsulated
 # are reported as delivered. RewriteFor applies these rules only when
 # the encapsulated copy was sent.
-/^5[0-9][0-9][- ]5\.7\.(1|26) .*(DMARC policy|authentication information|authentication checks|fails to pass SPF|sender is unauthenticated)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 5.7.$1 authentication)
+/^5[0-9][0-9][- ]5\.7\.(1|26) .*(DMARC policy|authentication information|authentication checks|fails to pass SPF|sender is unauthenticated|mail is unauthenticated)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 5.7.$1 authentication)
 /^4[0-9][0-9][- ]4\.7\.0 .*(authentication information|authentication checks)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: 4.7.0 authentication)
 /^[45][0-9][0-9][- ]([45]\.7\.(26|27|30|32|40)) .*(unauthenticated|SPF authentication|DKIM authentication|DMARC record|aligned with either)/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused it: $1 authentication)
 /^553[- ]5\.1\.7 .*not a valid RFC-?5321 address/	250 2.0.0 Ok: forwarded encapsulated to the recipient (the upstream refused the sender address)
