@@ -73,6 +73,9 @@ type upstream struct {
 	hold   chan struct{}
 	inData chan struct{}
 	reads  []string // what each of the server's reads got, in order
+	// mailErr refuses the nth MAIL (from 1) the upstream sees.
+	mailErr map[int]*smtp.SMTPError
+	mails   int
 }
 
 // recordingListener's connections note each read in their upstream's reads.
@@ -135,9 +138,17 @@ type upSession struct {
 	rcpts []string
 }
 
-func (s *upSession) Reset()                               { s.rcpts = nil }
-func (s *upSession) Logout() error                        { return nil }
-func (s *upSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *upSession) Reset()        { s.rcpts = nil }
+func (s *upSession) Logout() error { return nil }
+func (s *upSession) Mail(string, *smtp.MailOptions) error {
+	s.u.mu.Lock()
+	defer s.u.mu.Unlock()
+	s.u.mails++
+	if e := s.u.mailErr[s.u.mails]; e != nil {
+		return e
+	}
+	return nil
+}
 func (s *upSession) Data(r io.Reader) error {
 	io.Copy(io.Discard, r)
 	if s.u.hold != nil {

@@ -282,7 +282,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		rr.sent = sendErr == nil && res != nil && res.Accepted(i)
 		results[a] = rr
 	}
-	if conn.Broken() {
+	if conn.Broken() && !conn.Answered() {
 		wc.close()
 	}
 	return false
@@ -511,7 +511,9 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 // free slot and is not known to be down.
 func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
 	s := w.s
-	if w.conn != nil && w.key == rt.Key && !w.conn.Broken() && w.carried < s.opts.MessagesPerConnection {
+	// A broken session that holds replies to a transaction begun ahead
+	// gives them to their message (a 421 to its MAIL), and sends nothing.
+	if w.conn != nil && w.key == rt.Key && (!w.conn.Broken() || w.conn.Answered()) && w.carried < s.opts.MessagesPerConnection {
 		return w.conn, w.relay, nil
 	}
 	w.park()

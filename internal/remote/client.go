@@ -92,6 +92,9 @@ type Conn struct {
 type ahead struct {
 	lines []string // the commands as sent, DATA last
 	res   Result   // Mail, Rcpt; Data is the reply to DATA
+	// err ends a group whose replies were read only in part: a 421
+	// and the server gone. What was read is the next message's.
+	err error
 }
 
 // errAbandoned ends a session whose server waits for content that no
@@ -305,6 +308,11 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // anything else closes it.
 func (c *Conn) Waiting() bool { return c.ahead != nil && c.ahead.res.Data.Code == 354 }
 
+// Answered reports whether the session holds replies to a transaction
+// begun ahead (SendAhead) for the next Send to take, even when it is
+// Broken: a 421 to the next message's MAIL is that message's reply.
+func (c *Conn) Answered() bool { return c.ahead != nil }
+
 // Broken reports that the session can carry no more messages.
 func (c *Conn) Broken() bool { return c.broken }
 
@@ -503,7 +511,8 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 // sends only its content; any other first closes a session that waits
 // for content (Waiting), so that nothing is delivered that was not meant.
 // When the replies to next's commands cannot be read, the session is
-// Broken and m's Result stands.
+// Broken and m's Result stands; those read before (a 421 to next's MAIL)
+// are kept for next's Send all the same (Answered).
 func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -512,9 +521,12 @@ func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error)
 		c.ahead = nil
 		if c.pipelines(m) && slices.Equal(a.lines, c.commands(m)) {
 			*res = a.res
+			if a.err != nil {
+				return res, a.err
+			}
 			return res, c.proceed(m, res, next)
 		}
-		if a.res.Data.Code == 354 {
+		if a.res.Data.Code == 354 || c.broken {
 			c.broken = true
 			c.nc.Close()
 			return res, &Error{Stage: "mail", Err: errAbandoned}
@@ -674,9 +686,13 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		// m's transaction ended with its reply, whatever it was: the
 		// next one has begun, and needs no RSET. If its replies cannot
 		// be read, the session is done for (readReply says so) and the
-		// next message goes on another.
-		if !c.broken && c.readGroup(&a.res, len(next.To)) == nil {
-			c.ahead = a
+		// next message goes on another; a reply read before that (a 421
+		// to its MAIL) is its own all the same, kept for its Send.
+		if !c.broken {
+			a.err = c.readGroup(&a.res, len(next.To))
+			if a.err == nil || a.res.Mail.Code != 0 {
+				c.ahead = a
+			}
 		}
 		return nil
 	}
