@@ -150,7 +150,10 @@ func (s *upSession) Mail(string, *smtp.MailOptions) error {
 	return nil
 }
 func (s *upSession) Data(r io.Reader) error {
-	io.Copy(io.Discard, r)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		// The session ended without the final dot: nothing to deliver.
+		return err
+	}
 	if s.u.hold != nil {
 		s.u.inData <- struct{}{}
 		<-s.u.hold

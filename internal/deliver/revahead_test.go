@@ -2,10 +2,13 @@ package deliver
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestAheadMailRefusedClosing: the upstream answers the MAIL of a batch's
@@ -53,5 +56,73 @@ func TestAheadMailRefusedClosing(t *testing.T) {
 	}
 	if refused != 1 {
 		t.Errorf("%d messages have the 421 4.7.28 as their last reply; want 1, the one whose MAIL got it", refused)
+	}
+}
+
+// holdingRefusals bans the client of every refused message, and holds
+// its ready messages, as enforce.Enforcer does (holdFrom): a message
+// claimed by a worker is left to its own refusal.
+type holdingRefusals struct{ sp *spool.Spool }
+
+func (h holdingRefusals) Refused(r Result) Effect {
+	ents, _ := h.sp.List()
+	for _, ent := range ents {
+		if ent.State != spool.Ready {
+			continue
+		}
+		env, _, err := h.sp.Read(ent.ID)
+		if err != nil || env.Client != r.Env.Client {
+			continue
+		}
+		if c, err := h.sp.Lock(ent.ID); err == nil {
+			c.Move(spool.Held)
+		}
+	}
+	return Effect{Hold: true}
+}
+
+// TestAheadBannedClient: a refusal that bans a message's client holds the
+// client's other queued mail; the batch's next message, claimed early to
+// begin its transaction behind the final dot, is one of them and must be
+// held too, not sent (it was, since the enforcer leaves claimed messages
+// to their own refusal).
+func TestAheadBannedClient(t *testing.T) {
+	up := startUpstream(t)
+	up.set("spam@example.net", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Our system has detected an unusual rate of unsolicited mail originating from your IP address"})
+	sp, s, _, _ := setup(t, up.addr, "a@example.net", "spam@example.net")
+	w, err := sp.Create(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1",
+		Recipients: []spool.Recipient{{Addr: "b@example.net", Status: spool.Pending}, {Addr: "spam@example.net", Status: spool.Pending}}}
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Refusals = holdingRefusals{sp}
+	s.opts.Connections = 1
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.got(); len(got) != 1 {
+		t.Errorf("upstream got %v; want only the first message's good recipient (its client is banned then)", got)
+	}
+	ents, err := sp.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for _, ent := range ents {
+		if ent.State == spool.Held {
+			held++
+		}
+	}
+	if held != 1 {
+		t.Errorf("%d messages held (%v); want 1, the second", held, ents)
 	}
 }
