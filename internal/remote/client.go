@@ -511,8 +511,8 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 // sends only its content; any other first closes a session that waits
 // for content (Waiting), so that nothing is delivered that was not meant.
 // When the replies to next's commands cannot be read, the session is
-// Broken and m's Result stands; those read before (a 421 to next's MAIL)
-// are kept for next's Send all the same (Answered).
+// Broken and m's Result stands; a 421 read before (to next's MAIL or a
+// RCPT) is kept for next's Send all the same (Answered).
 func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -629,6 +629,20 @@ func (c *Conn) readGroup(res *Result, n int) error {
 	return nil
 }
 
+// closing reports whether a reply to a group is a 421: the server ends
+// the session (RFC 5321 section 3.8).
+func closing(res *Result) bool {
+	if res.Mail.Code == 421 {
+		return true
+	}
+	for _, r := range res.Rcpt {
+		if r.Code == 421 {
+			return true
+		}
+	}
+	return false
+}
+
 // proceed goes on from the replies to a group of commands, the reply to
 // DATA in res.Data: on 354 with someone to receive it, the content.
 func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
@@ -686,11 +700,12 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		// m's transaction ended with its reply, whatever it was: the
 		// next one has begun, and needs no RSET. If its replies cannot
 		// be read, the session is done for (readReply says so) and the
-		// next message goes on another; a reply read before that (a 421
-		// to its MAIL) is its own all the same, kept for its Send.
+		// next message goes on another; unless the server closed it
+		// with a 421 to one of them, which is the next message's own
+		// reply, kept for its Send.
 		if !c.broken {
 			a.err = c.readGroup(&a.res, len(next.To))
-			if a.err == nil || a.res.Mail.Code != 0 {
+			if a.err == nil || closing(&a.res) {
 				c.ahead = a
 			}
 		}

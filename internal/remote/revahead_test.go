@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
@@ -41,5 +42,26 @@ func TestSendAheadClosingReply(t *testing.T) {
 				t.Errorf("Answered() after the next Send")
 			}
 		})
+	}
+}
+
+// TestSendAheadSlowReplies: when the server answers the next message's
+// MAIL and then nothing in time, the session is broken and nothing is
+// kept: the next message goes on another session, not deferred for it.
+func TestSendAheadSlowReplies(t *testing.T) {
+	done := make(chan struct{})
+	addr := newScript(t, func(s *scriptConn) {
+		aheadOpening(s)
+		s.send("250 2.0.0 queued", "250 2.1.0 ok")
+		<-done
+	})
+	defer close(done)
+	c := dial(t, addr, remote.Options{ResponseTimeout: 200 * time.Millisecond})
+	res, err := c.SendAhead(context.Background(), message("a@example.net"), message("b@example.net"))
+	if err != nil || !res.Accepted(0) {
+		t.Fatalf("SendAhead = %+v, %v; want accepted", res, err)
+	}
+	if !c.Broken() || c.Answered() || c.Waiting() {
+		t.Errorf("Broken(), Answered(), Waiting() = %v, %v, %v; want true, false, false", c.Broken(), c.Answered(), c.Waiting())
 	}
 }
