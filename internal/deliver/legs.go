@@ -401,7 +401,10 @@ func (w *workerConn) park() {
 	if w.conn == nil {
 		return
 	}
-	if w.conn.Broken() || w.conn.Waiting() || w.carried >= w.s.opts.MessagesPerConnection {
+	// A session holding replies to a transaction begun ahead for a
+	// message this batch did not send is closed: they are not the
+	// replies to a later attempt at it.
+	if w.conn.Broken() || w.conn.Answered() || w.carried >= w.s.opts.MessagesPerConnection {
 		w.close()
 		return
 	}

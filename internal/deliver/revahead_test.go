@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -124,5 +125,38 @@ func TestAheadBannedClient(t *testing.T) {
 	}
 	if held != 1 {
 		t.Errorf("%d messages held (%v); want 1, the second", held, ents)
+	}
+}
+
+// TestParkForgetsNothing: a session holding the replies to a transaction
+// begun ahead for a message that did not take them in its batch is closed,
+// not parked: a later Send of that message on it would take replies given
+// to an earlier attempt (here a refusal) as its own.
+func TestParkForgetsNothing(t *testing.T) {
+	up := startUpstream(t)
+	up.set("b@example.net", &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "receiving mail at a rate"})
+	_, s, _, _ := setup(t, up.addr, "a@example.net")
+	ctx := context.Background()
+	conn, err := s.opts.Dial.Dial(ctx, up.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.tryAcquire(up.addr, 0) {
+		t.Fatal("no slot")
+	}
+	msg := func(to string) *remote.Message {
+		return &remote.Message{From: "a@example.com", To: []string{to}, Body: strings.NewReader("Subject: t\r\n\r\nbody\r\n"), Size: 20}
+	}
+	if _, err := conn.SendAhead(ctx, msg("a@example.net"), msg("b@example.net")); err != nil {
+		t.Fatal(err)
+	}
+	if !conn.Answered() || conn.Waiting() || conn.Broken() {
+		t.Fatalf("Answered(), Waiting(), Broken() = %v, %v, %v; want true, false, false", conn.Answered(), conn.Waiting(), conn.Broken())
+	}
+	wc := &workerConn{s: s, conn: conn, key: up.addr, relay: up.addr, carried: 1}
+	wc.park()
+	if ic, ok := s.takeIdle(up.addr); ok {
+		res, err := ic.conn.Send(ctx, msg("b@example.net"))
+		t.Errorf("session parked with an earlier attempt's replies; a later Send got %+v, %v", res, err)
 	}
 }
