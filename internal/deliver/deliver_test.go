@@ -183,23 +183,12 @@ func setup(t *testing.T, upAddr string, rcpts ...string) (*spool.Spool, *Schedul
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := sp.Create(t0)
-	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1"}
-	for _, r := range rcpts {
-		env.Recipients = append(env.Recipients, spool.Recipient{Addr: r, Status: spool.Pending})
-	}
-	if err := w.Prepare(env); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
+	id := queueRcpts(t, sp, rcpts...)
 	clk := &fakeClock{now: t0}
 	s := New(Options{Spool: sp, Upstream: upAddr, Clock: clk, Connections: 2,
 		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
 		Dial: &remote.Dialer{Options: remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second}}})
-	return sp, s, clk, w.ID()
+	return sp, s, clk, id
 }
 
 func TestRunOnceOutcomes(t *testing.T) {

@@ -312,6 +312,12 @@ func (s *Scheduler) ahead(wc *workerConn, conn *remote.Conn, lg leg) *remote.Mes
 	if _, delay := s.paced(lg.dst.Key, 0, lg.dst.RateDelay); delay > 0 {
 		return nil // the upstream is to see the gap before each message
 	}
+	if _, ok := conn.Extension("PIPELINING"); !ok {
+		// Nothing can begin behind the dot: the next message is not
+		// claimed before its turn, and stays free for an administrator
+		// (or the enforcer) to hold meanwhile.
+		return nil
+	}
 	if wc.next == nil || wc.next.ID() != wc.nextID {
 		wc.dropNext()
 		c, err := s.opts.Spool.Claim(wc.nextID)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestAheadMailRefusedClosing: the upstream answers the MAIL of a batch's
@@ -60,6 +61,28 @@ func TestAheadMailRefusedClosing(t *testing.T) {
 	}
 }
 
+// queueRcpts queues a message from a@example.com, client 127.0.0.1:1, and
+// returns its id.
+func queueRcpts(t *testing.T, sp *spool.Spool, rcpts ...string) string {
+	t.Helper()
+	w, err := sp.Create(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1"}
+	for _, r := range rcpts {
+		env.Recipients = append(env.Recipients, spool.Recipient{Addr: r, Status: spool.Pending})
+	}
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	return w.ID()
+}
+
 // holdingRefusals bans the client of every refused message, and holds
 // its ready messages, as enforce.Enforcer does (holdFrom): a message
 // claimed by a worker is left to its own refusal.
@@ -92,19 +115,7 @@ func TestAheadBannedClient(t *testing.T) {
 	up.set("spam@example.net", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "Our system has detected an unusual rate of unsolicited mail originating from your IP address"})
 	sp, s, _, _ := setup(t, up.addr, "a@example.net", "spam@example.net")
-	w, err := sp.Create(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1",
-		Recipients: []spool.Recipient{{Addr: "b@example.net", Status: spool.Pending}, {Addr: "spam@example.net", Status: spool.Pending}}}
-	if err := w.Prepare(env); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
+	queueRcpts(t, sp, "b@example.net", "spam@example.net")
 	s.opts.Refusals = holdingRefusals{sp}
 	s.opts.Connections = 1
 	if _, err := s.RunOnce(context.Background()); err != nil {
@@ -158,5 +169,48 @@ func TestParkForgetsNothing(t *testing.T) {
 	if ic, ok := s.takeIdle(up.addr); ok {
 		res, err := ic.conn.Send(ctx, msg("b@example.net"))
 		t.Errorf("session parked with an earlier attempt's replies; a later Send got %+v, %v", res, err)
+	}
+}
+
+// lockingRefusals tries, at each refusal, to lock every other message, as
+// `relaykeeper queue hold` in another process would, and notes what it got.
+type lockingRefusals struct {
+	sp   *spool.Spool
+	busy *[]string
+}
+
+func (l lockingRefusals) Refused(r Result) Effect {
+	ents, _ := l.sp.List()
+	for _, ent := range ents {
+		if ent.ID == r.Env.ID {
+			continue
+		}
+		c, err := l.sp.Lock(ent.ID)
+		if err != nil {
+			*l.busy = append(*l.busy, ent.ID+": "+err.Error())
+			continue
+		}
+		c.Unlock()
+	}
+	return Effect{}
+}
+
+// TestAheadNoPipelining: toward an upstream without PIPELINING no
+// transaction begins behind a final dot, so the batch's next message is
+// not claimed before its turn: an administrator may still hold or delete
+// it while the message before it is being sent.
+func TestAheadNoPipelining(t *testing.T) {
+	fake := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"8BITMIME", "ENHANCEDSTATUSCODES"},
+		RcptFor: map[string]harness.Response{"no@example.net": {Reply: "550 5.1.1 no such user"}}})
+	sp, s, _, _ := setup(t, fake.Addr(), "m0@example.net", "no@example.net")
+	queueRcpts(t, sp, "m1@example.net", "no@example.net")
+	var busy []string
+	s.opts.Refusals = lockingRefusals{sp, &busy}
+	s.opts.Connections = 1
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(busy) != 0 {
+		t.Errorf("while a message was being sent, the next one could not be locked: %v", busy)
 	}
 }
