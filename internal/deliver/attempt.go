@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -299,6 +300,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	default:
 		err = c.Delivered()
 	}
+	if out.hold {
+		s.holdNext(wc, env.Client)
+	}
 	if err != nil {
 		// The upstream has the message but the spool could not record
 		// it; the claim's lock goes with the error, and a restart
@@ -307,6 +311,41 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		c.Unlock()
 	}
 	return out
+}
+
+// holdNext holds the batch's next message, claimed early to begin its
+// transaction behind this one's final dot (ahead), when its client is the
+// one this message's refusal banned: the enforcer holds the client's ready
+// messages and leaves a claimed one to its own refusal, which this one,
+// not sent yet, would never get.
+func (s *Scheduler) holdNext(wc *workerConn, client string) {
+	n := wc.next
+	if n == nil || !sameClient(n.Env.Client, client) {
+		return
+	}
+	wc.next = nil
+	n.Env.NextAttempt = time.Time{}
+	if err := n.Move(spool.Held); err != nil {
+		s.log.Error("the banned client's next message cannot be held", "id", n.ID(), "err", err)
+		n.Unlock()
+		return
+	}
+	s.opts.MailLog.Hold(n.ID(), n.Env.Client, n.Env.From, "client banned")
+}
+
+// sameClient reports whether two envelopes' clients ("ip:port") are one
+// host, as the enforcer's bans see them.
+func sameClient(a, b string) bool {
+	ha, hb := clientAddr(a), clientAddr(b)
+	return ha.IsValid() && ha == hb
+}
+
+func clientAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
 }
 
 func firstN(s string, n int) string {

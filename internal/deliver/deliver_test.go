@@ -73,6 +73,9 @@ type upstream struct {
 	hold   chan struct{}
 	inData chan struct{}
 	reads  []string // what each of the server's reads got, in order
+	// mailErr refuses the nth MAIL (from 1) the upstream sees.
+	mailErr map[int]*smtp.SMTPError
+	mails   int
 }
 
 // recordingListener's connections note each read in their upstream's reads.
@@ -135,11 +138,22 @@ type upSession struct {
 	rcpts []string
 }
 
-func (s *upSession) Reset()                               { s.rcpts = nil }
-func (s *upSession) Logout() error                        { return nil }
-func (s *upSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *upSession) Reset()        { s.rcpts = nil }
+func (s *upSession) Logout() error { return nil }
+func (s *upSession) Mail(string, *smtp.MailOptions) error {
+	s.u.mu.Lock()
+	defer s.u.mu.Unlock()
+	s.u.mails++
+	if e := s.u.mailErr[s.u.mails]; e != nil {
+		return e
+	}
+	return nil
+}
 func (s *upSession) Data(r io.Reader) error {
-	io.Copy(io.Discard, r)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		// The session ended without the final dot: nothing to deliver.
+		return err
+	}
 	if s.u.hold != nil {
 		s.u.inData <- struct{}{}
 		<-s.u.hold
@@ -169,23 +183,12 @@ func setup(t *testing.T, upAddr string, rcpts ...string) (*spool.Spool, *Schedul
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := sp.Create(t0)
-	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1"}
-	for _, r := range rcpts {
-		env.Recipients = append(env.Recipients, spool.Recipient{Addr: r, Status: spool.Pending})
-	}
-	if err := w.Prepare(env); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
+	id := queueRcpts(t, sp, rcpts...)
 	clk := &fakeClock{now: t0}
 	s := New(Options{Spool: sp, Upstream: upAddr, Clock: clk, Connections: 2,
 		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
 		Dial: &remote.Dialer{Options: remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second}}})
-	return sp, s, clk, w.ID()
+	return sp, s, clk, id
 }
 
 func TestRunOnceOutcomes(t *testing.T) {

@@ -282,7 +282,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		rr.sent = sendErr == nil && res != nil && res.Accepted(i)
 		results[a] = rr
 	}
-	if conn.Broken() {
+	if conn.Broken() && !conn.Answered() {
 		wc.close()
 	}
 	return false
@@ -311,6 +311,12 @@ func (s *Scheduler) ahead(wc *workerConn, conn *remote.Conn, lg leg) *remote.Mes
 	}
 	if _, delay := s.paced(lg.dst.Key, 0, lg.dst.RateDelay); delay > 0 {
 		return nil // the upstream is to see the gap before each message
+	}
+	if _, ok := conn.Extension("PIPELINING"); !ok {
+		// Nothing can begin behind the dot: the next message is not
+		// claimed before its turn, and stays free for an administrator
+		// (or the enforcer) to hold meanwhile.
+		return nil
 	}
 	if wc.next == nil || wc.next.ID() != wc.nextID {
 		wc.dropNext()
@@ -401,7 +407,10 @@ func (w *workerConn) park() {
 	if w.conn == nil {
 		return
 	}
-	if w.conn.Broken() || w.conn.Waiting() || w.carried >= w.s.opts.MessagesPerConnection {
+	// A session holding replies to a transaction begun ahead for a
+	// message this batch did not send is closed: they are not the
+	// replies to a later attempt at it.
+	if w.conn.Broken() || w.conn.Answered() || w.carried >= w.s.opts.MessagesPerConnection {
 		w.close()
 		return
 	}
@@ -511,7 +520,9 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 // free slot and is not known to be down.
 func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
 	s := w.s
-	if w.conn != nil && w.key == rt.Key && !w.conn.Broken() && w.carried < s.opts.MessagesPerConnection {
+	// A broken session that holds replies to a transaction begun ahead
+	// gives them to their message (a 421 to its MAIL), and sends nothing.
+	if w.conn != nil && w.key == rt.Key && (!w.conn.Broken() || w.conn.Answered()) && w.carried < s.opts.MessagesPerConnection {
 		return w.conn, w.relay, nil
 	}
 	w.park()

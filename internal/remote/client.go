@@ -96,6 +96,9 @@ type Conn struct {
 type ahead struct {
 	lines []string // the commands as sent, DATA last
 	res   Result   // Mail, Rcpt; Data is the reply to DATA
+	// err ends a group whose replies were read only in part: a 421
+	// and the server gone. What was read is the next message's.
+	err error
 }
 
 // errAbandoned ends a session whose server waits for content that no
@@ -307,6 +310,11 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // for its message: the session then carries only that message, and
 // anything else closes it.
 func (c *Conn) Waiting() bool { return c.ahead != nil && c.ahead.res.Data.Code == 354 }
+
+// Answered reports whether the session holds replies to a transaction
+// begun ahead (SendAhead) for the next Send to take, even when it is
+// Broken: a 421 to the next message's MAIL is that message's reply.
+func (c *Conn) Answered() bool { return c.ahead != nil }
 
 // Broken reports that the session can carry no more messages: it failed,
 // or the server said 421, or it has sent what no command asked for yet (a
@@ -577,7 +585,8 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 // sends only its content; any other first closes a session that waits
 // for content (Waiting), so that nothing is delivered that was not meant.
 // When the replies to next's commands cannot be read, the session is
-// Broken and m's Result stands.
+// Broken and m's Result stands; a 421 read before (to next's MAIL or a
+// RCPT) is kept for next's Send all the same (Answered).
 func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -586,9 +595,12 @@ func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error)
 		c.ahead = nil
 		if c.pipelines(m) && slices.Equal(a.lines, c.commands(m)) {
 			*res = a.res
+			if a.err != nil {
+				return res, a.err
+			}
 			return res, c.proceed(m, res, next)
 		}
-		if a.res.Data.Code == 354 {
+		if a.res.Data.Code == 354 || c.broken {
 			c.broken = true
 			c.nc.Close()
 			return res, &Error{Stage: "mail", Err: errAbandoned}
@@ -694,6 +706,20 @@ func (c *Conn) readGroup(res *Result, n int) error {
 	return nil
 }
 
+// closing reports whether a reply to a group is a 421: the server ends
+// the session (RFC 5321 section 3.8).
+func closing(res *Result) bool {
+	if res.Mail.Code == 421 {
+		return true
+	}
+	for _, r := range res.Rcpt {
+		if r.Code == 421 {
+			return true
+		}
+	}
+	return false
+}
+
 // proceed goes on from the replies to a group of commands, the reply to
 // DATA in res.Data: on 354 with someone to receive it, the content.
 func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
@@ -789,12 +815,16 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		// m's transaction ended with its reply, whatever it was: the
 		// next one has begun, and needs no RSET. If its replies cannot
 		// be read, the session is done for (readReply says so) and the
-		// next message goes on another; so it is if more came than
-		// the group asked for (a reply out of step).
-		if !c.broken && c.readGroup(&a.res, len(next.To)) == nil {
-			if c.r.Buffered() > 0 {
+		// next message goes on another; unless the server closed it
+		// with a 421 to one of them, which is the next message's own
+		// reply, kept for its Send. More replies than the group asked
+		// for put the session out of step: it is done for too.
+		if !c.broken {
+			a.err = c.readGroup(&a.res, len(next.To))
+			switch {
+			case a.err == nil && c.r.Buffered() > 0:
 				c.broken = true
-			} else {
+			case a.err == nil || closing(&a.res):
 				c.ahead = a
 			}
 		}
