@@ -47,3 +47,30 @@ func TestSwitchFile(t *testing.T) {
 		t.Error("two arguments accepted; want an error")
 	}
 }
+
+// FuzzSwitchFile: any file gives switches or an error naming the file,
+// never a panic, and every switch it gives is a known long one.
+func FuzzSwitchFile(f *testing.F) {
+	f.Add("# comment\nas-server\nspool-dir /var/spool/emailrelay\n")
+	f.Add("--port 25\nforward-to smarthost:25\n")
+	f.Add("as-server yes\n")
+	f.Add("spool-dir\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		path := filepath.Join(t.TempDir(), "emailrelay.conf")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args, err := switchFileArgs(path)
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		for _, a := range args {
+			if !strings.HasPrefix(a, "--") {
+				t.Errorf("argument %q is not a long switch", a)
+			}
+		}
+	})
+}

@@ -68,3 +68,28 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFile: any debug_peer_list file gives a list or an error, never a
+// panic; an error about an entry names the file and line.
+func FuzzFile(f *testing.F) {
+	f.Add("10.0.0.0/8, [192.0.2.1]\n.example.org # comment\n")
+	f.Add("hash:/etc/postfix/x\n")
+	f.Add("10.0.0.0/40 2001:db8::/200\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		path := filepath.Join(t.TempDir(), "debug_peer_list")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d, err := New([]string{path})
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		if d != nil {
+			d.Client(netip.MustParseAddr("192.0.2.1"))
+			d.Upstream("mx.example.org:25")
+		}
+	})
+}
