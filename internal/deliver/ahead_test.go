@@ -68,3 +68,24 @@ func TestAheadBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestRelistedWhileUnderWay: a listing that finds a message Ready while
+// its attempt is still under way (an administrator renamed it back from
+// failed before the outcome came in: E-MailRelay's unfail-all, then
+// SIGHUP) leaves it due once the outcome is in, not forgotten until the
+// next listing. A clean-clone CI run lost TestUnfailThenSighup's message
+// to this race.
+func TestRelistedWhileUnderWay(t *testing.T) {
+	up := startUpstream(t)
+	_, s, _, id := setup(t, up.addr, "m0@example.net")
+	d := newDispatcher()
+	d.inflight[id] = true
+	s.scan(d, false, false)
+	if _, ok := d.known[id]; ok {
+		t.Fatalf("a message under way is known to the listing")
+	}
+	s.settle(d, outcome{id: id, failed: 1}) // failed: no next attempt
+	if _, ok := d.known[id]; !ok {
+		t.Errorf("after the outcome, the message Ready on disk is not known; want it due")
+	}
+}

@@ -56,6 +56,11 @@ type dispatcher struct {
 	// messages point to them, so that a key is held once.
 	dsts     map[string]*route.Destination
 	inflight map[string]bool
+	// relist are messages a listing found Ready while under way: an
+	// administrator may have put them back (a failed one renamed to Ready,
+	// E-MailRelay's unfail-all) before their outcome came in, which
+	// would otherwise forget them until the next listing.
+	relist map[string]bool
 	// busy are messages that found their destination at its limit; they
 	// go back in line as soon as some delivery ends.
 	busy map[string]bool
@@ -86,7 +91,7 @@ type queued struct {
 
 func newDispatcher() *dispatcher {
 	return &dispatcher{ready: newReadyQueues(), known: map[string]queued{}, dsts: map[string]*route.Destination{},
-		inflight: map[string]bool{}, busy: map[string]bool{}}
+		inflight: map[string]bool{}, relist: map[string]bool{}, busy: map[string]bool{}}
 }
 
 // job is a batch of one destination's messages for one worker.
@@ -264,7 +269,11 @@ func (s *Scheduler) scan(d *dispatcher, force, ignoreBackoff bool) {
 		if present != nil {
 			present[e.ID] = true
 		}
-		if d.inflight[e.ID] || later[e.ID] {
+		if d.inflight[e.ID] {
+			d.relist[e.ID] = true
+			continue
+		}
+		if later[e.ID] {
 			continue
 		}
 		if _, ok := d.known[e.ID]; ok {
@@ -377,6 +386,7 @@ func (d *dispatcher) ended(o outcome) {
 	d.working--
 	for _, id := range o.rest {
 		delete(d.inflight, id)
+		delete(d.relist, id)
 		if _, ok := d.known[id]; !ok {
 			d.known[id] = queued{dst: d.dsts[o.key]}
 		}
@@ -542,8 +552,17 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	}
 	if o.skipped || o.next.IsZero() {
 		delete(d.known, o.id)
+		if d.relist[o.id] {
+			// Done with here, but listed Ready meanwhile: if it is
+			// Ready now, it was put back, and is due.
+			if env, st, err := s.opts.Spool.Read(o.id); err == nil && st == spool.Ready {
+				s.note(d, o.id, env, false)
+			}
+		}
+		delete(d.relist, o.id)
 		return
 	}
+	delete(d.relist, o.id)
 	d.known[o.id] = queued{next: o.next.UnixNano(), dst: dst}
 	heap.Push(&d.waiting, waitItem{id: o.id, next: o.next, untried: o.paused && o.sent+o.deferred+o.failed == 0})
 }
