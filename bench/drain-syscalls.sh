@@ -13,7 +13,7 @@ go test -c -o /tmp/rk-drain.test . >/dev/null
 ev=""
 for s in openat close read write pread64 pwrite64 newfstat newfstatat renameat renameat2 unlinkat \
 	flock fcntl futex epoll_pwait epoll_ctl nanosleep sched_yield fdatasync fsync syncfs getdents64 \
-	connect socket setsockopt madvise; do
+	connect socket setsockopt madvise recvfrom; do
 	if [ -d /sys/kernel/tracing/events/syscalls/sys_enter_$s ]; then
 		ev="$ev,syscalls:sys_enter_$s"
 	fi
