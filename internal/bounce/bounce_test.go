@@ -47,8 +47,8 @@ func testEnv() *spool.Envelope {
 		Ret:      "FULL",
 		Recipients: []spool.Recipient{
 			{Addr: "bob@example.net", Status: spool.Bounced, ORCPT: "rfc822;Bob@Example.NET",
-				Reply: "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table"},
-			{Addr: "carol@example.net", Status: spool.Bounced, Reply: "554 transaction failed"},
+				Reply: "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table", InReplyTo: "RCPT TO"},
+			{Addr: "carol@example.net", Status: spool.Bounced, Reply: "554 transaction failed", InReplyTo: "end of DATA"},
 			{Addr: "dave@example.net", Status: spool.Sent, Reply: "250 2.0.0 Ok: queued as 4XyZ"},
 			{Addr: "erin@example.net", Status: spool.Deferred, Reply: "451 4.3.0 try again later"},
 		},

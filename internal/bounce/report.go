@@ -84,8 +84,17 @@ func age(d time.Duration) string {
 }
 
 // explain is a recipient's line in the text part after "<addr>: ", as
-// Postfix words it: "host NAME said: REPLY" for a remote reply.
+// Postfix words it: "host NAME said: REPLY (in reply to RCPT TO command)"
+// for a remote reply.
 func explain(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) string {
+	s := explainReply(env, k, r, opts)
+	if r.InReplyTo != "" && r.Reply != "" && k != Success {
+		s += " (in reply to " + r.InReplyTo + " command)"
+	}
+	return s
+}
+
+func explainReply(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) string {
 	reply := reason(env, r)
 	_, smtp := replyCode(reply)
 	switch {

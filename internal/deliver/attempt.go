@@ -54,9 +54,11 @@ type outcome struct {
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
 type rcptResult struct {
-	reply   reply.Reply // the upstream's reply, Code 0 if none
-	stage   string      // what the reply answered
-	err     error       // the session broke or could not be had
+	reply reply.Reply // the upstream's reply, Code 0 if none
+	stage string      // what the reply answered
+	// command is that, in Postfix's words for notices: "RCPT TO".
+	command string
+	err     error // the session broke or could not be had
 	sent    bool
 	relay   string
 	key     string // the destination's key
@@ -137,7 +139,10 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				rep = errReply(rr.err)
 			}
 		}
-		r.Reply = rep.Account()
+		r.Reply, r.InReplyTo = rep.Account(), ""
+		if rep.Code != 0 && !rep.Local {
+			r.InReplyTo = rr.command
+		}
 		s.carryOut(verdict, rr, *r, rep, signalled)
 		if r.Status == spool.Deferred && s.expired(env, now) {
 			// Postfix's wording for a message that outlived the queue.
@@ -182,6 +187,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 					out.deferred--
 				case spool.Bounced:
 					out.failed--
+				}
+				if eff.Reply != r.Reply {
+					r.InReplyTo = ""
 				}
 				r.Status, r.Reply = eff.Settle, eff.Reply
 				switch r.Status {
