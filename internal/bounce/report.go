@@ -97,15 +97,16 @@ func explain(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) strin
 func explainReply(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) string {
 	reply := reason(env, r)
 	_, smtp := replyCode(reply)
+	remote := remoteMTA(r, opts)
 	switch {
 	case reply == "" && k == Success:
 		return "relayed"
 	case reply == "":
 		return "no reason was recorded"
-	case smtp && opts.RemoteMTA != "" && k == Success:
-		return "delivery via " + opts.RemoteMTA + ": " + reply
-	case smtp && opts.RemoteMTA != "":
-		return "host " + opts.RemoteMTA + " said: " + reply
+	case smtp && remote != "" && k == Success:
+		return "delivery via " + remote + ": " + reply
+	case smtp && remote != "":
+		return "host " + remote + " said: " + reply
 	}
 	return reply
 }
@@ -184,8 +185,8 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 		// X-Postfix-Queue-ID, so that a notice leads to the log lines.
 		b.WriteString(field("X-Relaykeeper-Queue-ID", env.ID))
 	}
-	host := remoteHost(opts.RemoteMTA)
 	for _, r := range rcpts {
+		host := remoteHost(remoteMTA(r, opts))
 		b.WriteString("\r\n")
 		if r.ORCPT != "" {
 			// Stored as the client sent it, xtext already decoded:
@@ -257,6 +258,15 @@ const globalStatus = "message/global-delivery-status"
 // success notice is only sent when the upstream took no DSN request, so
 // the message was relayed, not delivered.
 var actions = [...]string{Failure: "failed", Delay: "delayed", Success: "relayed"}
+
+// remoteMTA is the upstream whose reply r has: the one recorded with it,
+// else the smarthost of opts.
+func remoteMTA(r spool.Recipient, opts Options) string {
+	if r.RemoteMTA != "" {
+		return r.RemoteMTA
+	}
+	return opts.RemoteMTA
+}
 
 // remoteHost is the name in "name[address]", or the whole of s.
 func remoteHost(s string) string {

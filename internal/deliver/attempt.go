@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -139,9 +140,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				rep = errReply(rr.err)
 			}
 		}
-		r.Reply, r.InReplyTo = rep.Account(), ""
-		if rep.Code != 0 && !rep.Local {
-			r.InReplyTo = rr.command
+		r.Reply, r.InReplyTo, r.RemoteMTA = rep.Account(), "", ""
+		if rep.Code != 0 && !rep.Local && rr.command != "" {
+			r.InReplyTo, r.RemoteMTA = rr.command, relayHost(relay)
 		}
 		s.carryOut(verdict, rr, *r, rep, signalled)
 		if r.Status == spool.Deferred && s.expired(env, now) {
@@ -189,7 +190,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 					out.failed--
 				}
 				if eff.Reply != r.Reply {
-					r.InReplyTo = ""
+					r.InReplyTo, r.RemoteMTA = "", ""
 				}
 				r.Status, r.Reply = eff.Settle, eff.Reply
 				switch r.Status {
@@ -354,6 +355,22 @@ func clientAddr(s string) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(s)
 	return a.Unmap()
+}
+
+// relayHost is a relay as notices name the remote MTA, without a port:
+// "name[address]" from the router's "name[address]" or
+// "name[address:port]", or the smarthost's host from "host:port".
+func relayHost(relay string) string {
+	if name, in, ok := strings.Cut(relay, "["); ok && strings.HasSuffix(in, "]") {
+		if ap, err := netip.ParseAddrPort(strings.TrimSuffix(in, "]")); err == nil {
+			return name + "[" + ap.Addr().String() + "]"
+		}
+		return relay
+	}
+	if h, _, err := net.SplitHostPort(relay); err == nil {
+		return h
+	}
+	return relay
 }
 
 func firstN(s string, n int) string {

@@ -106,3 +106,33 @@ func TestRevDSNStages(t *testing.T) {
 		})
 	}
 }
+
+// TestRevDSNRoutedRemoteMTA: a recipient that transport_maps sends to a
+// host other than the smarthost, which refuses it. The notice (sent on
+// through the smarthost) names the host that said it, as Postfix's
+// "host NAME[IP] said:" and Remote-MTA, not the smarthost.
+func TestRevDSNRoutedRemoteMTA(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 <bob@other.example>: no such user"
+	smarthost := harness.NewFakeSMTP(t, harness.Script{Hostname: "smarthost.test"})
+	other := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.other.test",
+		RcptFor: map[string]harness.Response{"bob@other.example": {Reply: refused}}})
+	dns := harness.StartDNS(t, "mx.other.test. A 127.0.0.1\n")
+	_, port, _ := strings.Cut(other.Addr(), ":")
+	cfg := "[routing]\ndns_server = \"" + dns.Addr() + "\"\n" +
+		"transport_maps = [\"inline:{ other.example=smtp:[mx.other.test]:" + port + " }\"]\n"
+	r := opsRelay(t, smarthost.Addr(), cfg, "--forward-on-disconnect")
+	mustSend(t, r.addr(), "alice@x.example", []string{"bob@other.example"}, message("routed"))
+	n := revDSNNotice(t, smarthost, "alice@x.example")
+	text := strings.Join(strings.Fields(n.Bodies[0]), " ")
+	want := "<bob@other.example>: host mx.other.test[127.0.0.1] said: " + refused + " (in reply to RCPT TO command)"
+	if !strings.Contains(text, want) {
+		t.Errorf("notice text lacks %q:\n%s", want, n.Bodies[0])
+	}
+	if len(n.PerRecipient) != 1 {
+		t.Fatalf("%d recipient groups; want 1\n%s", len(n.PerRecipient), n.Bodies[1])
+	}
+	if got := dsnField(n.PerRecipient[0], "Remote-MTA"); got != "dns; mx.other.test" {
+		t.Errorf("Remote-MTA: %q; want \"dns; mx.other.test\"", got)
+	}
+}
