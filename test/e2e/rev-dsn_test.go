@@ -136,3 +136,53 @@ func TestRevDSNRoutedRemoteMTA(t *testing.T) {
 		t.Errorf("Remote-MTA: %q; want \"dns; mx.other.test\"", got)
 	}
 }
+
+// TestRevDSNReturnedOriginal: what a failure notice returns and to whom.
+// A null-sender message refused brings no notice; NOTIFY=SUCCESS alone
+// brings none on failure; an 8-bit original comes back whole, 8bit; one
+// larger than bounce_size_limit comes back as its header section only.
+func TestRevDSNReturnedOriginal(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 no such user"
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "SIZE 52428800"},
+		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: refused}},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+
+	_, final := opsSend(t, r.addr(), "c.test", "<>", []string{"<bad@example.net>"}, message("null"))
+	idNull := queuedID(t, final)
+	_, final = opsSend(t, r.addr(), "c.test", "<succ@x.example>", []string{"<bad@example.net> NOTIFY=SUCCESS"}, message("success only"))
+	idSucc := queuedID(t, final)
+	eight := "From: <e@x.example>\nSubject: =?utf-8?q?h=C3=A9?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nCaf\u00e9 cr\u00e8me.\n"
+	_, final = opsSend(t, r.addr(), "c.test", "<e@x.example> BODY=8BITMIME", []string{"<bad@example.net>"}, eight)
+	queuedID(t, final)
+	big := "From: <big@x.example>\nSubject: big\n\n" + strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n", 2000)
+	_, final = opsSend(t, r.addr(), "c.test", "<big@x.example>", []string{"<bad@example.net>"}, big)
+	queuedID(t, final)
+
+	n := revDSNNotice(t, fake, "e@x.example")
+	if len(n.Types) != 3 || n.Types[2] != "message/rfc822" || !strings.Contains(n.Bodies[2], "Caf\u00e9 cr\u00e8me.") {
+		t.Errorf("8-bit original: parts %q; want it returned whole as message/rfc822\n%s", n.Types, strings.Join(n.Bodies, "\n--\n"))
+	}
+	if cte := n.Header.Get("Content-Transfer-Encoding"); cte != "8bit" {
+		t.Errorf("8-bit notice Content-Transfer-Encoding %q; want 8bit", cte)
+	}
+	n = revDSNNotice(t, fake, "big@x.example")
+	if len(n.Types) != 3 || n.Types[2] != "text/rfc822-headers" || subjectOf(n.Bodies[2]) != "big" || len(n.Bodies[2]) > 1000 {
+		t.Errorf("big original: parts %q, returned %d bytes; want its headers only", n.Types, len(n.Bodies[2]))
+	}
+	for _, id := range []string{idNull, idSucc} {
+		waitOpsSpool(t, r.spool, 10*time.Second, id+" failed", func(f map[string][]string) bool {
+			return len(f[id]) == 2 && f[id][1] == "envelope.bad"
+		})
+		if ns := opsNotices(r, id); len(ns) != 0 {
+			t.Errorf("message %s: notices %v; want none", id, ns[0].Fields)
+		}
+	}
+	for _, tx := range txsFrom(fake, "") {
+		if to := tx.To(); len(to) == 1 && to[0] != "e@x.example" && to[0] != "big@x.example" {
+			t.Errorf("a notice went to %q", to)
+		}
+	}
+}
