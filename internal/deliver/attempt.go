@@ -141,7 +141,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			}
 		}
 		r.Reply, r.InReplyTo, r.RemoteMTA = rep.Account(), "", ""
-		if rep.Code != 0 && !rep.Local && rr.command != "" {
+		if rep.Code != 0 && !rep.Local {
+			// A server's reply, to a command of the transaction
+			// or before it (the greeting, a refused login).
 			r.InReplyTo, r.RemoteMTA = rr.command, relayHost(relay)
 		}
 		s.carryOut(verdict, rr, *r, rep, signalled)

@@ -117,13 +117,25 @@ func TestRevDSNRoutedRemoteMTA(t *testing.T) {
 	smarthost := harness.NewFakeSMTP(t, harness.Script{Hostname: "smarthost.test"})
 	other := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.other.test",
 		RcptFor: map[string]harness.Response{"bob@other.example": {Reply: refused}}})
-	dns := harness.StartDNS(t, "mx.other.test. A 127.0.0.1\n")
+	const goAway = "554 5.7.1 mx.greet.test does not talk to you"
+	greet := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.greet.test", Greeting: harness.Response{Reply: goAway}})
+	dns := harness.StartDNS(t, "mx.other.test. A 127.0.0.1\nmx.greet.test. A 127.0.0.1\n")
 	_, port, _ := strings.Cut(other.Addr(), ":")
+	_, gport, _ := strings.Cut(greet.Addr(), ":")
 	cfg := "[routing]\ndns_server = \"" + dns.Addr() + "\"\n" +
-		"transport_maps = [\"inline:{ other.example=smtp:[mx.other.test]:" + port + " }\"]\n"
+		"transport_maps = [\"inline:{ other.example=smtp:[mx.other.test]:" + port +
+		" greet.example=smtp:[mx.greet.test]:" + gport + " }\"]\n"
 	r := opsRelay(t, smarthost.Addr(), cfg, "--forward-on-disconnect")
 	mustSend(t, r.addr(), "alice@x.example", []string{"bob@other.example"}, message("routed"))
-	n := revDSNNotice(t, smarthost, "alice@x.example")
+	mustSend(t, r.addr(), "carol@x.example", []string{"dan@greet.example"}, message("greeting"))
+	n := revDSNNotice(t, smarthost, "carol@x.example")
+	if text := strings.Join(strings.Fields(n.Bodies[0]), " "); !strings.Contains(text, "<dan@greet.example>: host mx.greet.test[127.0.0.1] said: "+goAway) {
+		t.Errorf("greeting refusal: notice text does not name mx.greet.test:\n%s", n.Bodies[0])
+	}
+	if len(n.PerRecipient) != 1 || dsnField(n.PerRecipient[0], "Remote-MTA") != "dns; mx.greet.test" {
+		t.Errorf("greeting refusal: delivery status does not name mx.greet.test:\n%s", n.Bodies[1])
+	}
+	n = revDSNNotice(t, smarthost, "alice@x.example")
 	text := strings.Join(strings.Fields(n.Bodies[0]), " ")
 	want := "<bob@other.example>: host mx.other.test[127.0.0.1] said: " + refused + " (in reply to RCPT TO command)"
 	if !strings.Contains(text, want) {
