@@ -5,6 +5,7 @@ package e2e
 // the null sender, oversized originals.
 
 import (
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,81 @@ func TestRevDSNReturnedOriginal(t *testing.T) {
 			t.Errorf("a notice went to %q", to)
 		}
 	}
+}
+
+// TestRevDSNDelayWarning: delay_warning sends one warning, however many
+// retries follow, to the recipients whose NOTIFY asks for it (DELAY, or
+// none given), saying who said what in reply to which command and until
+// when the relay keeps trying.
+func TestRevDSNDelayWarning(t *testing.T) {
+	t.Parallel()
+	const busy = "451-4.2.0 mailbox busy\r\n451 4.2.0 try again later"
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE 52428800"},
+		Rcpt:         harness.Response{Reply: busy},
+		Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
+			if stage == harness.StageRcpt && tx.MailFrom == "" {
+				return harness.Response{Reply: "250 2.1.5 Ok"}
+			}
+			return harness.Response{}
+		},
+	})
+	cfg := "[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\nmax_queue_lifetime = \"1h\"\ndelay_warning = \"1s\"\n"
+	r := opsRelay(t, fake.Addr(), cfg, "--poll", "1", "--forward-on-disconnect")
+	_, final := opsSend(t, r.addr(), "c.test", "<w@x.example> ENVID=env-42",
+		[]string{"<d1@example.net> NOTIFY=DELAY", "<d2@example.net> NOTIFY=FAILURE", "<d3@example.net>"}, message("delayed"))
+	id := queuedID(t, final)
+	n := revDSNNotice(t, fake, "w@x.example")
+	// Three more attempts at least, each of which could warn again.
+	waitFor(15*time.Second, func() bool { return len(txsFrom(fake, "w@x.example")) >= 5 })
+	if got := len(txsFrom(fake, "w@x.example")); got < 5 {
+		t.Fatalf("%d attempts; want 5 or more", got)
+	}
+	if ns := opsNotices(r, id); len(ns) != 1 || ns[0].Get("kind") != "delay" || ns[0].Get("nrcpt") != "2" {
+		t.Errorf("notices about %s: %d; want one delay warning about 2 recipients", id, len(ns))
+	}
+	if got := n.Header.Get("Subject"); got != "Delayed Mail (still being retried)" {
+		t.Errorf("Subject %q", got)
+	}
+	if got := dsnField(n.PerMessage, "Original-Envelope-Id"); got != "env-42" {
+		t.Errorf("Original-Envelope-Id %q; want env-42", got)
+	}
+	var got []string
+	for _, g := range n.PerRecipient {
+		got = append(got, dsnField(g, "Final-Recipient"))
+		for name, want := range map[string]string{
+			"Action":          "delayed",
+			"Status":          "4.2.0",
+			"Diagnostic-Code": "smtp; " + strings.ReplaceAll(busy, "\r\n", " "),
+			"Remote-MTA":      "dns; 127.0.0.1",
+		} {
+			if v := dsnField(g, name); v != want {
+				t.Errorf("%s %s: %q; want %q", dsnField(g, "Final-Recipient"), name, v, want)
+			}
+		}
+		wru, err := gomessageDate(g.Get("Will-Retry-Until"))
+		if err != nil || wru.Before(time.Now().Add(55*time.Minute)) || wru.After(time.Now().Add(61*time.Minute)) {
+			t.Errorf("Will-Retry-Until %q (%v); want about an hour after arrival", g.Get("Will-Retry-Until"), err)
+		}
+	}
+	if strings.Join(got, ",") != "rfc822; d1@example.net,rfc822; d3@example.net" {
+		t.Errorf("warned recipients %q; want d1 (NOTIFY=DELAY) and d3 (no NOTIFY)", got)
+	}
+	text := strings.Join(strings.Fields(n.Bodies[0]), " ")
+	for _, want := range []string{
+		"THIS IS A WARNING ONLY.",
+		"It will be retried until it is 1 hour(s) old.",
+		"<d1@example.net>: host 127.0.0.1 said: " + strings.ReplaceAll(busy, "\r\n", " ") + " (in reply to RCPT TO command)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("warning text lacks %q:\n%s", want, n.Bodies[0])
+		}
+	}
+	if len(n.Types) != 3 || n.Types[2] != "text/rfc822-headers" {
+		t.Errorf("warning parts %q; want the original's headers only (no RET: Postfix returns headers in a warning)", n.Types)
+	}
+}
+
+func gomessageDate(s string) (time.Time, error) {
+	return mail.ParseDate(s)
 }
