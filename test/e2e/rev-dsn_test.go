@@ -276,3 +276,56 @@ func TestRevDSNDelayWarning(t *testing.T) {
 func gomessageDate(s string) (time.Time, error) {
 	return mail.ParseDate(s)
 }
+
+// TestRevDSNEightBitToSevenBitUpstream: a notice returning an 8-bit
+// original, sent on to an upstream without 8BITMIME, is converted to 7 bits
+// (the original's body quoted-printable), and still parses.
+func TestRevDSNEightBitToSevenBitUpstream(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "ENHANCEDSTATUSCODES"},
+		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: "550 5.1.1 no such user"}},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	eight := "From: <e@x.example>\nSubject: eight\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nCaf\u00e9 cr\u00e8me.\n"
+	_, final := opsSend(t, r.addr(), "c.test", "<e@x.example> BODY=8BITMIME", []string{"<bad@example.net>"}, eight)
+	queuedID(t, final)
+	n := revDSNNotice(t, fake, "e@x.example")
+	for _, tx := range txsFrom(fake, "") {
+		for i, c := range tx.Data {
+			if c >= 0x80 {
+				t.Errorf("notice to a 7-bit upstream has an 8-bit byte at %d:\n%s", i, tx.Data)
+				break
+			}
+		}
+	}
+	if len(n.Types) != 3 || n.Types[2] != "message/rfc822" || !strings.Contains(n.Bodies[2], "Caf=C3=A9 cr=C3=A8me.") {
+		t.Errorf("returned original: parts %q; want message/rfc822 with a quoted-printable body\n%s", n.Types, strings.Join(n.Bodies, "\n--\n"))
+	}
+}
+
+// TestRevDSNUTF8Sender: a message from a UTF-8 address (SMTPUTF8) that
+// fails brings its sender a notice, sent with SMTPUTF8.
+func TestRevDSNUTF8Sender(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"},
+		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: "550 5.1.1 no such user"}},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	const sender = "j\u00f6s\u00e9@x.example"
+	msg := "From: <" + sender + ">\nSubject: utf8 sender\n\nhi\n"
+	_, final := opsSend(t, r.addr(), "c.test", "<"+sender+"> SMTPUTF8 BODY=8BITMIME", []string{"<bad@example.net>"}, msg)
+	queuedID(t, final)
+	n := revDSNNotice(t, fake, sender)
+	txs := txsFrom(fake, "")
+	if len(txs) != 1 || !strings.Contains(txs[0].MailParams, "SMTPUTF8") {
+		t.Errorf("notice transactions %d, MAIL params %q; want one with SMTPUTF8", len(txs), txs[0].MailParams)
+	}
+	if got := n.Header.Get("To"); got != sender {
+		t.Errorf("notice To %q; want %q", got, sender)
+	}
+	if len(n.Types) != 3 || n.Types[2] != "message/global" {
+		t.Errorf("notice parts %q; want the original as message/global (RFC 6533)", n.Types)
+	}
+}
