@@ -329,3 +329,33 @@ func TestRevDSNUTF8Sender(t *testing.T) {
 		t.Errorf("notice parts %q; want the original as message/global (RFC 6533)", n.Types)
 	}
 }
+
+// TestRevDSNParamsRefused: DSN parameters the relay could not pass on
+// intact are refused at the edge, as Postfix's smtpd refuses them, rather
+// than accepted and then refused by an upstream that checks, which would
+// bounce the whole message: a parameter given twice (go-smtp kept the
+// last), an ENVID over 100 characters, an ORCPT over 500 (RFC 3461).
+func TestRevDSNParamsRefused(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{})
+	r := opsRelay(t, fake.Addr(), "")
+	c := mustDial(t, r.addr(), "")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO c.test")
+	for _, tt := range []struct{ cmd, want string }{
+		{"MAIL FROM:<a@x.example> RET=HDRS RET=FULL", "501"},
+		{"MAIL FROM:<a@x.example> ENVID=" + strings.Repeat("e", 101), "501"},
+		{"MAIL FROM:<a@x.example> ENVID=" + strings.Repeat("e", 100), "250"},
+		{"RCPT TO:<b@example.net> NOTIFY=FAILURE NOTIFY=DELAY", "501"},
+		{"RCPT TO:<b@example.net> ORCPT=rfc822;" + strings.Repeat("o", 500) + "@example.net", "501"},
+		{"RCPT TO:<b@example.net> NOTIFY=success,delay ORCPT=rfc822;b@example.net", "250"},
+	} {
+		rep, err := c.cmd("%s", tt.cmd)
+		if err != nil {
+			t.Fatalf("%.60s: %v", tt.cmd, err)
+		}
+		if got := strings.SplitN(strings.Join(rep, " "), " ", 2)[0]; got != tt.want {
+			t.Errorf("%.60s... = %q; want %s", tt.cmd, rep, tt.want)
+		}
+	}
+}
