@@ -154,7 +154,7 @@ func oneLine(s string) string {
 func wrap(b *strings.Builder, s, indent string) {
 	const width = 76
 	col := 0
-	for i, w := range strings.Fields(s) {
+	for i, w := range chunks(strings.Fields(s)) {
 		if i > 0 && col+1+len(w) > width {
 			b.WriteString("\r\n" + indent)
 			col = len(indent)
