@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -327,8 +328,8 @@ const maxLine = 78
 
 // field formats "Name: value" with its CRLF, folded before spaces so that
 // lines stay within maxLine where the words allow (RFC 5322 section
-// 2.2.3). Unfolding gives the value back unchanged; a word longer than a
-// line is left whole rather than split.
+// 2.2.3). Unfolding gives the value back unchanged, except for a word too
+// long for any line (chunks), which is split.
 func field(name, value string) string {
 	value = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(value)
 	var b strings.Builder
@@ -336,7 +337,7 @@ func field(name, value string) string {
 	b.WriteByte(':')
 	col := len(name) + 1
 	onLine := 0
-	for _, w := range strings.Split(value, " ") {
+	for _, w := range chunks(strings.Split(value, " ")) {
 		if onLine > 0 && col+1+len(w) > maxLine {
 			b.WriteString("\r\n")
 			col, onLine = 0, 0
@@ -348,4 +349,27 @@ func field(name, value string) string {
 	}
 	b.WriteString("\r\n")
 	return b.String()
+}
+
+// maxWord is the longest word a line of a notice gets whole: a longer one
+// (a hostile upstream's reply may have 2,048 characters without a space)
+// is split, so that no line exceeds RFC 5322's 998 characters (section
+// 2.1.1), which the next hop may refuse or break itself.
+const maxWord = 900
+
+// chunks returns words with each longer than maxWord cut into pieces.
+func chunks(words []string) []string {
+	out := words[:0:0]
+	for _, w := range words {
+		for len(w) > maxWord {
+			n := maxWord
+			for n > 0 && !utf8.RuneStart(w[n]) {
+				n-- // not inside a UTF-8 character
+			}
+			out = append(out, w[:n])
+			w = w[n:]
+		}
+		out = append(out, w)
+	}
+	return out
 }

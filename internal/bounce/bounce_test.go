@@ -47,8 +47,8 @@ func testEnv() *spool.Envelope {
 		Ret:      "FULL",
 		Recipients: []spool.Recipient{
 			{Addr: "bob@example.net", Status: spool.Bounced, ORCPT: "rfc822;Bob@Example.NET",
-				Reply: "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table"},
-			{Addr: "carol@example.net", Status: spool.Bounced, Reply: "554 transaction failed"},
+				Reply: "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table", InReplyTo: "RCPT TO"},
+			{Addr: "carol@example.net", Status: spool.Bounced, Reply: "554 transaction failed", InReplyTo: "end of DATA"},
 			{Addr: "dave@example.net", Status: spool.Sent, Reply: "250 2.0.0 Ok: queued as 4XyZ"},
 			{Addr: "erin@example.net", Status: spool.Deferred, Reply: "451 4.3.0 try again later"},
 		},
@@ -624,5 +624,27 @@ func TestAge(t *testing.T) {
 		if got := age(d); got != want {
 			t.Errorf("age(%v) = %q; want %q", d, got, want)
 		}
+	}
+}
+
+// TestLongReplyWord: an upstream may send a reply line of 2,048
+// characters without a space (remote reads that much); the notice still
+// keeps every line within RFC 5322's 998 characters, in the text and the
+// delivery-status part, so that the next hop does not refuse or break it.
+func TestLongReplyWord(t *testing.T) {
+	env := testEnv()
+	long := "550 5.7.1 " + strings.Repeat("x", 2040)
+	env.Recipients = []spool.Recipient{{Addr: "bob@example.net", Status: spool.Bounced, Reply: long, InReplyTo: "RCPT TO"}}
+	env.EnvID = strings.Repeat("e", 100)
+	raw := build(t, env, original, Failure, testOpts())
+	for i, l := range bytes.Split(raw, []byte("\r\n")) {
+		if len(l) > 998 {
+			t.Errorf("line %d is %d characters long: %.60q...", i+1, len(l), l)
+		}
+	}
+	n := parse(t, raw)
+	g := dsnGroups(t, n.parts[1].body)
+	if got := strings.ReplaceAll(g[1]["diagnostic-code"], " ", ""); got != "smtp;"+strings.ReplaceAll(long, " ", "") {
+		t.Errorf("Diagnostic-Code, spaces aside, is not the reply: %.80q...", got)
 	}
 }

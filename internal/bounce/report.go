@@ -84,19 +84,29 @@ func age(d time.Duration) string {
 }
 
 // explain is a recipient's line in the text part after "<addr>: ", as
-// Postfix words it: "host NAME said: REPLY" for a remote reply.
+// Postfix words it: "host NAME said: REPLY (in reply to RCPT TO command)"
+// for a remote reply.
 func explain(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) string {
+	s := explainReply(env, k, r, opts)
+	if r.InReplyTo != "" && r.Reply != "" && k != Success {
+		s += " (in reply to " + r.InReplyTo + " command)"
+	}
+	return s
+}
+
+func explainReply(env *spool.Envelope, k Kind, r spool.Recipient, opts Options) string {
 	reply := reason(env, r)
 	_, smtp := replyCode(reply)
+	remote := remoteMTA(r, opts)
 	switch {
 	case reply == "" && k == Success:
 		return "relayed"
 	case reply == "":
 		return "no reason was recorded"
-	case smtp && opts.RemoteMTA != "" && k == Success:
-		return "delivery via " + opts.RemoteMTA + ": " + reply
-	case smtp && opts.RemoteMTA != "":
-		return "host " + opts.RemoteMTA + " said: " + reply
+	case smtp && remote != "" && k == Success:
+		return "delivery via " + remote + ": " + reply
+	case smtp && remote != "":
+		return "host " + remote + " said: " + reply
 	}
 	return reply
 }
@@ -144,7 +154,7 @@ func oneLine(s string) string {
 func wrap(b *strings.Builder, s, indent string) {
 	const width = 76
 	col := 0
-	for i, w := range strings.Fields(s) {
+	for i, w := range chunks(strings.Fields(s)) {
 		if i > 0 && col+1+len(w) > width {
 			b.WriteString("\r\n" + indent)
 			col = len(indent)
@@ -175,8 +185,8 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 		// X-Postfix-Queue-ID, so that a notice leads to the log lines.
 		b.WriteString(field("X-Relaykeeper-Queue-ID", env.ID))
 	}
-	host := remoteHost(opts.RemoteMTA)
 	for _, r := range rcpts {
+		host := remoteHost(remoteMTA(r, opts))
 		b.WriteString("\r\n")
 		if r.ORCPT != "" {
 			// Stored as the client sent it, xtext already decoded:
@@ -248,6 +258,15 @@ const globalStatus = "message/global-delivery-status"
 // success notice is only sent when the upstream took no DSN request, so
 // the message was relayed, not delivered.
 var actions = [...]string{Failure: "failed", Delay: "delayed", Success: "relayed"}
+
+// remoteMTA is the upstream whose reply r has: the one recorded with it,
+// else the smarthost of opts.
+func remoteMTA(r spool.Recipient, opts Options) string {
+	if r.RemoteMTA != "" {
+		return r.RemoteMTA
+	}
+	return opts.RemoteMTA
+}
 
 // remoteHost is the name in "name[address]", or the whole of s.
 func remoteHost(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -54,9 +55,11 @@ type outcome struct {
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
 type rcptResult struct {
-	reply   reply.Reply // the upstream's reply, Code 0 if none
-	stage   string      // what the reply answered
-	err     error       // the session broke or could not be had
+	reply reply.Reply // the upstream's reply, Code 0 if none
+	stage string      // what the reply answered
+	// command is that, in Postfix's words for notices: "RCPT TO".
+	command string
+	err     error // the session broke or could not be had
 	sent    bool
 	relay   string
 	key     string // the destination's key
@@ -137,7 +140,12 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				rep = errReply(rr.err)
 			}
 		}
-		r.Reply = rep.Account()
+		r.Reply, r.InReplyTo, r.RemoteMTA = rep.Account(), "", ""
+		if rep.Code != 0 && !rep.Local {
+			// A server's reply, to a command of the transaction
+			// or before it (the greeting, a refused login).
+			r.InReplyTo, r.RemoteMTA = rr.command, relayHost(relay)
+		}
 		s.carryOut(verdict, rr, *r, rep, signalled)
 		if r.Status == spool.Deferred && s.expired(env, now) {
 			// Postfix's wording for a message that outlived the queue.
@@ -182,6 +190,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 					out.deferred--
 				case spool.Bounced:
 					out.failed--
+				}
+				if eff.Reply != r.Reply {
+					r.InReplyTo, r.RemoteMTA = "", ""
 				}
 				r.Status, r.Reply = eff.Settle, eff.Reply
 				switch r.Status {
@@ -346,6 +357,22 @@ func clientAddr(s string) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(s)
 	return a.Unmap()
+}
+
+// relayHost is a relay as notices name the remote MTA, without a port:
+// "name[address]" from the router's "name[address]" or
+// "name[address:port]", or the smarthost's host from "host:port".
+func relayHost(relay string) string {
+	if name, in, ok := strings.Cut(relay, "["); ok && strings.HasSuffix(in, "]") {
+		if ap, err := netip.ParseAddrPort(strings.TrimSuffix(in, "]")); err == nil {
+			return name + "[" + ap.Addr().String() + "]"
+		}
+		return relay
+	}
+	if h, _, err := net.SplitHostPort(relay); err == nil {
+		return h
+	}
+	return relay
 }
 
 func firstN(s string, n int) string {

@@ -272,11 +272,13 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 			rr.reply = res.RcptReply(i)
 			switch {
 			case res.Mail.Code/100 != 2:
-				rr.stage = "mail"
+				rr.stage, rr.command = "mail", "MAIL FROM"
 			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
-				rr.stage = "rcpt"
+				rr.stage, rr.command = "rcpt", "RCPT TO"
+			case res.Content:
+				rr.stage, rr.command = "data", "end of DATA"
 			default:
-				rr.stage = "data"
+				rr.stage, rr.command = "data", "DATA"
 			}
 		}
 		rr.sent = sendErr == nil && res != nil && res.Accepted(i)

@@ -498,6 +498,10 @@ type Result struct {
 	Rcpt []reply.Reply
 	// Data is the reply to the final dot, or to DATA if that failed.
 	Data reply.Reply
+	// Content reports that the content was sent: Data answers the end
+	// of it (the final dot, or a refusal that came during it), not the
+	// DATA command. Postfix's notices tell the two apart.
+	Content bool
 }
 
 // Accepted reports whether recipient i was accepted and the message
@@ -754,6 +758,7 @@ func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
 // sendBody sends the content and the final dot, with next's commands
 // behind them if there is a next message and they can be pipelined.
 func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
+	res.Content = true
 	c.nc.SetWriteDeadline(time.Now().Add(c.opts.DataTimeout))
 	c.dot.reset(c.w)
 	if _, err := io.Copy(&c.dot, m.Body); err != nil {

@@ -804,22 +804,40 @@ var (
 	rcptParams = []string{"NOTIFY", "ORCPT"}
 )
 
+// dsnLimits are the longest values RFC 3461 allows the DSN parameters,
+// xtext-encoded: ENVID 100 characters (section 4.4), ORCPT 500 (4.2).
+var dsnLimits = map[string]int{"ENVID": 100, "ORCPT": 500}
+
 // checkParams refuses a parameter of MAIL or RCPT that the relay does not
 // implement with 555 5.5.4 (RFC 5321 section 4.1.1.11; go-smtp says 500,
 // "command unrecognized"), and a declared SIZE over the size limit with
 // 552 5.3.4 (RFC 1870 section 6), including a valid size-value of up to 20
-// digits that does not fit in 64 bits (go-smtp says 501). A malformed
-// path is left to go-smtp's parser.
+// digits that does not fit in 64 bits (go-smtp says 501); a parameter
+// given twice, or an ENVID or ORCPT longer than RFC 3461 allows, with 501
+// 5.5.4. A malformed path is left to go-smtp's parser.
 func (c *commandConn) checkParams(rest string, known []string) string {
 	_, params, ok := splitPath(rest)
 	if !ok {
 		return ""
 	}
+	seen := map[string]bool{}
 	for _, p := range strings.Fields(params) {
 		key, value, _ := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
 		if !slices.Contains(known, key) {
 			return "555 5.5.4 Unsupported option: " + printable(p)
+		}
+		if seen[key] {
+			// RFC 3461 sections 4.1 to 4.4 allow each DSN parameter
+			// once, and no parameter means two things; go-smtp
+			// keeps the last. Postfix refuses the second.
+			return "501 5.5.4 Duplicate " + key + " parameter"
+		}
+		seen[key] = true
+		if limit := dsnLimits[key]; limit > 0 && len(value) > limit {
+			// An upstream that checks (Postfix) refuses the whole
+			// transaction for it later, which bounces the message.
+			return "501 5.5.4 " + key + " parameter too long (RFC 3461 allows " + strconv.Itoa(limit) + " characters)"
 		}
 		if key != "SIZE" || c.srv.opts.MaxMessageSize <= 0 || value == "" || len(value) > 20 ||
 			strings.Trim(value, "0123456789") != "" {

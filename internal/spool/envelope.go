@@ -32,6 +32,15 @@ type Recipient struct {
 	// "SUCCESS,FAILURE,DELAY" or "NEVER", and "rfc822;user@example.com".
 	Notify string `json:"notify,omitempty"`
 	ORCPT  string `json:"orcpt,omitempty"`
+	// InReplyTo is the command an upstream's Reply answered, in
+	// Postfix's words: "MAIL FROM", "RCPT TO", "DATA" or "end of DATA";
+	// empty when Reply is the relay's own account. Notices say it, as
+	// Postfix's "(in reply to RCPT TO command)".
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// RemoteMTA is the upstream that sent Reply, as the mail log's
+	// relay= names it without a port ("mx.example.net[192.0.2.25]" or
+	// "192.0.2.25"); empty when Reply is the relay's own account.
+	RemoteMTA string `json:"remote_mta,omitempty"`
 }
 
 // Done reports whether nothing more is to be done for the recipient.
@@ -241,6 +250,12 @@ func (e *Envelope) Marshal() []byte {
 			v += " " + r.Reply
 		}
 		f(ownPrefix, "Rcpt", v)
+		if r.RemoteMTA != "" {
+			f(ownPrefix, "Remote-MTA", r.Addr+" "+r.RemoteMTA)
+		}
+		if r.InReplyTo != "" {
+			f(ownPrefix, "In-Reply-To", r.Addr+" "+r.InReplyTo)
+		}
 	}
 	for _, l := range e.Reasons {
 		b.WriteString(oneLine(l))
@@ -295,6 +310,8 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 		status   = map[string]Recipient{}
 		sent     []Recipient
 		dsn      = map[string][2]string{}
+		replied  = map[string]string{}
+		remote   = map[string]string{}
 		// fold says what a folded line (one starting with a space or a
 		// tab) continues: a field not kept (E-MailRelay folds the PEM of
 		// ClientCertificate over several lines), or a trailer line kept
@@ -418,6 +435,12 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				if len(f) > 0 {
 					dsn[f[0]] = p
 				}
+			case "Remote-MTA":
+				addr, host, _ := strings.Cut(val, " ")
+				remote[addr] = host
+			case "In-Reply-To":
+				addr, cmd, _ := strings.Cut(val, " ")
+				replied[addr] = cmd
 			case "Rcpt":
 				st, rest, _ := strings.Cut(val, " ")
 				addr, reply, _ := strings.Cut(rest, " ")
@@ -464,6 +487,10 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 	for i := range e.Recipients {
 		if p, ok := dsn[e.Recipients[i].Addr]; ok {
 			e.Recipients[i].Notify, e.Recipients[i].ORCPT = p[0], p[1]
+		}
+		if e.Recipients[i].Reply != "" {
+			e.Recipients[i].InReplyTo = replied[e.Recipients[i].Addr]
+			e.Recipients[i].RemoteMTA = remote[e.Recipients[i].Addr]
 		}
 	}
 	return e, nil

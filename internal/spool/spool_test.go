@@ -81,8 +81,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	e.LastReply = "451 4.3.0 try again\r\nlater"
 	e.Recipients = []Recipient{
 		{Addr: "sent@example.net", Status: Sent, Reply: "250 2.0.0 Ok"},
-		{Addr: "bad@example.net", Status: Bounced, Reply: "550 5.1.1 no such user"},
-		{Addr: "later@example.net", Status: Deferred, Reply: "451 4.2.0 greylisted"},
+		{Addr: "bad@example.net", Status: Bounced, Reply: "550 5.1.1 no such user", InReplyTo: "RCPT TO", RemoteMTA: "mx.example.net[192.0.2.25]"},
+		{Addr: "later@example.net", Status: Deferred, Reply: "451 4.2.0 greylisted", InReplyTo: "end of DATA"},
 		{Addr: "new@example.net", Status: Pending, Notify: "SUCCESS,FAILURE", ORCPT: "rfc822;orig@example.net"},
 	}
 	e.EnvID = "QQ314159"
