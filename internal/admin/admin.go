@@ -129,6 +129,8 @@ type Options struct {
 	// (E-MailRelay's --remote-clients); others are disconnected (text) or
 	// refused with 403 (HTTP), password or not.
 	RemoteClients bool
+	// Version is the relay's release, which "info version" shows.
+	Version string
 	// Prompt is written after every reply of the text protocol.
 	// Defaults to DefaultPrompt, which scripts written for E-MailRelay
 	// wait for.

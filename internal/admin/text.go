@@ -270,6 +270,8 @@ func (ss *session) handle(line string) bool {
 		return ss.startNotify()
 	case verbPID:
 		return ss.reply(fmt.Sprint(os.Getpid()))
+	case verbInfo:
+		return ss.reply(s.info(c.key))
 	case verbSMTP:
 		sw, ok := s.relay.(SMTPSwitch)
 		if !ok {
@@ -323,7 +325,7 @@ func (s *Server) checkPassword(got string) bool {
 
 // help lists the commands this session may use, as E-MailRelay does.
 func (ss *session) help() string {
-	cmds := []string{"dnsbl", "failures", "flush", "forward", "help", "list", "notify"}
+	cmds := []string{"dnsbl", "failures", "flush", "forward", "help", "info", "list", "notify"}
 	if ss.s.requirePassword() {
 		cmds = append(cmds, "password")
 	}
