@@ -124,8 +124,13 @@ function actionButton(m, a) {
   }[a];
   const method = a === 'delete' ? 'DELETE' : 'POST';
   const path = '/api/queue/' + encodeURIComponent(m.id) + (a === 'delete' ? '' : '/' + a);
+  // A deleted message's panel closes: reloading it would only fetch a 404.
+  const after = a !== 'delete' ? loadQueue : () => {
+    if (shownMessage === m.id) { shownMessage = null; document.getElementById('message').hidden = true; }
+    return loadQueue();
+  };
   return el('button', {type: 'button', class: 'act-' + a + (a === 'delete' ? ' danger' : ''), 'data-id': m.id,
-    onclick: () => act(question, method, path, undefined, loadQueue)}, a);
+    onclick: () => act(question, method, path, undefined, after)}, a);
 }
 
 async function loadQueue() {

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestDashboardHostileEnvelopeAndActions drives the dashboard in headless
+// Chromium with a hostile envelope (the sender and a recipient are quoted
+// local parts full of markup, which SMTP allows) and carries out every
+// queue action through the page: hold, release, retry and delete. No page
+// may write an error or throw an exception on the console, and no envelope
+// text may become markup.
+func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
+		"--admin-http", httpAddr, "--spool-dir", t.TempDir())
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	base := "http://" + httpAddr
+
+	const (
+		sender    = `"<img src=x onerror=document.title='pwned'>"@example.org`
+		recipient = `"<script>document.title='pwned'</script>"@example.net`
+	)
+	hostile := queuedID(t, mustSend(t, r.addr(), sender, []string{recipient}, message("hostile envelope")).Final)
+	plain := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"carol@example.com"}, message("plain")).Final)
+
+	var mu sync.Mutex
+	var console []string
+	messages := chromedp.Console(ctx) // subscribed before the page loads
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				console = append(console, m.String()+" "+m.URL)
+				mu.Unlock()
+			}
+		}
+	}()
+
+	row := func(id string) string { return fmt.Sprintf(`#queue-table tr[data-id=%q]`, id) }
+	act := func(action, id, state string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Click(css(`.act-%s[data-id=%q]`, action, id)),
+			chromedp.WaitVisible(css(`#confirm[open]`)),
+			chromedp.Click(css(`#confirm-ok`)),
+			chromedp.WaitVisible(css(`%s[data-state=%q]`, row(id), state)),
+		)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row(hostile))),
+		chromedp.Click(css(`%s td a`, row(hostile))),
+		chromedp.WaitVisible(css(`#message-header`)),
+	)
+	if err != nil {
+		t.Fatalf("queue page: %v", err)
+	}
+	cells, err := chromedp.Run(ctx, chromedp.Text(css(`%s`, row(hostile))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	panel, err := chromedp.Run(ctx, chromedp.Text(css(`#message`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{sender, recipient} {
+		if !strings.Contains(cells, text) || !strings.Contains(panel, text) {
+			t.Errorf("%q is not shown as text; the row says %q, the panel %q", text, cells, panel)
+		}
+	}
+	markup, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('main img, main script').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title, _ := chromedp.Run(ctx, chromedp.Title()); markup != 0 || title != "relaykeeper" {
+		t.Errorf("the hostile envelope became markup: %d img/script elements, title %q", markup, title)
+	}
+
+	err = chromedp.Do(ctx,
+		act("hold", plain, "held"),
+		act("release", plain, "ready"),
+		act("retry", plain, "ready"),
+		chromedp.Click(css(`.act-delete[data-id=%q]`, hostile)),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitNotPresent(css(`%s`, row(hostile))),
+	)
+	if err != nil {
+		t.Fatalf("queue actions: %v", err)
+	}
+	if errText, _ := chromedp.Run(ctx, chromedp.Text(css(`#error`))); errText != "" {
+		t.Errorf("the page shows an error after the actions: %q", errText)
+	}
+	if st := messageState(t, base, plain); st != "ready" {
+		t.Errorf("message %s is %q after hold, release and retry; want ready", plain, st)
+	}
+	if got := scrape(t, base+"/api/queue"); strings.Contains(got, hostile) {
+		t.Errorf("message %s is still queued after Delete in the browser:\n%s", hostile, got)
+	}
+	for _, tab := range []string{"bans", "actions", "rates", "activity", "alerts", "queue"} {
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/#"+tab),
+			chromedp.WaitVisible(css(`body[data-loaded=%q]`, tab)),
+		); err != nil {
+			t.Errorf("%s page: %v", tab, err)
+		}
+	}
+	// Without an icon of its own, every page load asks for /favicon.ico,
+	// a 404 on the console, sometimes after the checks above are done.
+	icon, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('link[rel~="icon"]')?.href ?? ''`))
+	if err != nil || icon == "" {
+		t.Errorf("the page declares no icon (%v): the browser fetches /favicon.ico, a 404", err)
+	} else if resp, err := http.Get(icon); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %v %v", icon, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range console {
+		t.Errorf("console: %s", m)
+	}
+}
