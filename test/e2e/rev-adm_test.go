@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -134,5 +136,44 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	defer mu.Unlock()
 	for _, m := range console {
 		t.Errorf("console: %s", m)
+	}
+}
+
+// TestAdminFlushThenListIsEmpty: E-MailRelay's flush answers only when
+// forwarding is over, so that a script can flush and then check with list
+// or failures; the messages delivered must be gone from list by the time
+// flush says OK, not still "being forwarded" while their files wait for
+// removal in the background.
+func TestAdminFlushThenListIsEmpty(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	adminPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
+		"--no-bounces", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	for round := range 5 {
+		for i := range 20 {
+			mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprintf("flush %d %d", round, i)))
+		}
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", adminPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		br := bufio.NewReader(c)
+		fmt.Fprintf(c, "flush\r\nlist\r\n")
+		var replies []string
+		for len(replies) < 2 {
+			text, err := br.ReadString('>')
+			if err != nil {
+				t.Fatalf("admin: %v after %q", err, replies)
+			}
+			br.ReadByte() // the prompt's space
+			replies = append(replies, strings.TrimSpace(strings.TrimSuffix(text, "E-MailRelay>")))
+		}
+		c.Close()
+		if replies[0] != "OK" || replies[1] != "<none>" {
+			t.Fatalf("round %d: flush, list = %q; want OK, <none>", round, replies)
+		}
 	}
 }
