@@ -195,10 +195,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n := sum.NotDelivered(); n > 0 {
-		return fmt.Errorf("%d of %d message(s) not delivered", n, sum.Messages+sum.Untried)
-	}
-	return nil
+	return sum.Err()
 }
 
 func (a adminRelay) Status() admin.Status {

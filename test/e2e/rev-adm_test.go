@@ -177,3 +177,20 @@ func TestAdminFlushThenListIsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminFlushSaysWhy: a flush that cannot deliver says why, with the
+// reply that kept the mail (E-MailRelay's flush answers "error: " and the
+// reason), not only how many messages are left.
+func TestAdminFlushSaysWhy(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: "451 4.3.2 try again after the tea break"}})
+	adminPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
+		"--no-bounces", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("tea"))
+	got := adminLine(t, adminPort, "flush")
+	if want := "error: 1 of 1 message(s) not delivered; last reply: 451 4.3.2 try again after the tea break"; got != want {
+		t.Errorf("admin flush = %q; want %q", got, want)
+	}
+}
