@@ -185,6 +185,7 @@ func (s *Server) setDNSBL(on bool, d time.Duration) error {
 // GET /api/status and the status command.
 type statusReport struct {
 	PID           int       `json:"pid"`
+	Version       string    `json:"version,omitempty"`
 	Started       time.Time `json:"started,omitzero"`
 	UptimeSeconds int64     `json:"uptime_seconds"`
 	Listeners     []string  `json:"listeners"`
@@ -205,7 +206,7 @@ type statusReport struct {
 func (s *Server) report() statusReport {
 	st := s.relay.Status()
 	r := statusReport{
-		PID: os.Getpid(), Started: st.Started, Listeners: st.Listeners,
+		PID: os.Getpid(), Version: s.opts.Version, Started: st.Started, Listeners: st.Listeners,
 		SMTPEnabled: st.SMTPEnabled, DNSBLEnabled: st.DNSBLEnabled,
 		Sessions: st.Sessions, Connections: st.Connections,
 		Accepted: st.Accepted, Forwarded: st.Forwarded, Failed: st.Failed,

@@ -424,6 +424,9 @@ func (s *Server) statusText() string {
 	r := s.report()
 	var b strings.Builder
 	fmt.Fprintf(&b, "pid: %d\n", r.PID)
+	if r.Version != "" {
+		fmt.Fprintf(&b, "version: %s\n", r.Version)
+	}
 	if !r.Started.IsZero() {
 		fmt.Fprintf(&b, "started: %s (up %s)\n", r.Started.UTC().Format(time.RFC3339),
 			time.Duration(r.UptimeSeconds)*time.Second)

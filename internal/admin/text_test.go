@@ -96,6 +96,9 @@ func TestTextInfo(t *testing.T) {
 		{"info version now", []string{"usage: info {version}"}},
 		{"info version", []string{version}}, // the usage lines did not count toward the limit of 2
 	}
+	if got := c.cmd("status"); len(got) < 2 || got[1] != "version: 1.2.3" {
+		t.Errorf("status = %q; want its second line \"version: 1.2.3\"", got)
+	}
 	for _, tt := range tests {
 		if got := c.cmd(tt.cmd); !cmp.Equal(got, tt.want) {
 			t.Errorf("%q replied %q; want %q", tt.cmd, got, tt.want)
