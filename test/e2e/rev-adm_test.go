@@ -72,11 +72,13 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("queue page: %v", err)
 	}
-	cells, err := chromedp.Run(ctx, chromedp.Text(css(`%s`, row(hostile))))
+	// Each read is one evaluation: the page's refresh replaces the rows
+	// and the panel, and a node found by one command may be gone by the next.
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, row(hostile))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	panel, err := chromedp.Run(ctx, chromedp.Text(css(`#message`)))
+	panel, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#message')?.textContent ?? ''`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("queue actions: %v", err)
 	}
-	if errText, _ := chromedp.Run(ctx, chromedp.Text(css(`#error`))); errText != "" {
+	if errText, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#error').textContent`)); errText != "" {
 		t.Errorf("the page shows an error after the actions: %q", errText)
 	}
 	if st := messageState(t, base, plain); st != "ready" {
