@@ -98,7 +98,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 		}
 		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients,
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients, Throttle: r.loginThrottle(),
 			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log, Version: version}
 		if en := r.enforcer; en != nil {
 			if en.Bans != nil {

@@ -306,7 +306,18 @@ func (ss *session) password(secret string) bool {
 	if !ss.s.requirePassword() {
 		return ss.reply("error: no password is configured")
 	}
-	if !ss.s.checkPassword(secret) {
+	ip := addrIP(ss.conn.RemoteAddr().String())
+	if !ss.s.passwordAllowed(ip) {
+		// Refused whether or not the password is right: otherwise
+		// guesses spread over connections would find it.
+		ss.writeLine("error: too many wrong passwords from your address; try again later")
+		ss.linger = true
+		ss.log.Warn("admin: password refused: too many wrong ones from this address")
+		return false
+	}
+	ok := ss.s.checkPassword(secret)
+	ss.s.passwordTried(ip, ok)
+	if !ok {
 		ss.writeLine("error: wrong password")
 		ss.linger = true
 		ss.log.Warn("admin: wrong password")
