@@ -2,10 +2,10 @@ package admin
 
 import "runtime"
 
-// infoKeys are the items E-MailRelay's "info KEY" command shows that
-// relaykeeper has: E-MailRelay 2.6 answers "version", "copyright",
-// "credit" and "warranty"; relaykeeper has a version, and states its
-// licence in its source tree rather than on the admin port.
+// infoKeys are the items "info KEY" shows. E-MailRelay's command shows
+// fixed items about the program, its version among them; relaykeeper has
+// the version, and keeps licence texts in its source tree, not on the
+// admin port.
 var infoKeys = map[string]struct{}{"version": {}}
 
 // infoUsage answers "info" without a key or with an unknown one, as
