@@ -196,3 +196,40 @@ func TestAdminFlushSaysWhy(t *testing.T) {
 		t.Errorf("admin flush = %q; want %q", got, want)
 	}
 }
+
+// TestDashboardForwardAndRetryAllFailed: the queue page's Forward now and
+// Retry all failed buttons do what the admin's forward and unfail-all do:
+// a relay without --poll forwards its queue when told, the refused
+// message fails, and Retry all failed makes it ready again.
+func TestDashboardForwardAndRetryAllFailed(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		"nobody@example.net": {Reply: "550 5.1.1 no such user"}}})
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
+		"--no-bounces", "--admin-http", httpAddr, "--spool-dir", t.TempDir())
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	base := "http://" + httpAddr
+	good := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("good")).Final)
+	bad := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"nobody@example.net"}, message("bad")).Final)
+
+	row := func(id string) string { return fmt.Sprintf(`#queue-table tr[data-id=%q]`, id) }
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row(good))),
+		chromedp.Click(css(`#forward-now`)),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitNotPresent(css(`%s`, row(good))),
+		chromedp.WaitVisible(css(`%s[data-state="failed"]`, row(bad))),
+		chromedp.Click(css(`#unfail-all`)),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row(bad))),
+	)
+	if err != nil {
+		t.Fatalf("queue buttons: %v\n%s", err, scrape(t, base+"/api/queue"))
+	}
+	up.WaitTransactions(t, 1, 5*time.Second)
+}

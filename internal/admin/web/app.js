@@ -150,6 +150,12 @@ async function loadQueue() {
   if (shownMessage) await showMessage(shownMessage, true);
 }
 
+// The admin's forward and unfail-all, for the whole queue.
+document.getElementById('forward-now').addEventListener('click', () =>
+  act('Forward now? Every message that is due is tried now, as a poll does.', 'POST', '/api/forward', undefined, loadQueue));
+document.getElementById('unfail-all').addEventListener('click', () =>
+  act('Retry every failed message? Each becomes ready and due now.', 'POST', '/api/unfail-all', undefined, loadQueue));
+
 async function showMessage(id, quiet) {
   const panel = document.getElementById('message');
   let m;
