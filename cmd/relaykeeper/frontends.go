@@ -98,8 +98,8 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 		}
 		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients,
-			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log}
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients, Throttle: r.loginThrottle(),
+			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log, Version: version}
 		if en := r.enforcer; en != nil {
 			if en.Bans != nil {
 				opts.Bans = en.Bans
@@ -195,10 +195,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n := sum.NotDelivered(); n > 0 {
-		return fmt.Errorf("%d of %d message(s) not delivered", n, sum.Messages+sum.Untried)
-	}
-	return nil
+	return sum.Err()
 }
 
 func (a adminRelay) Status() admin.Status {

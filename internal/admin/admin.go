@@ -80,6 +80,16 @@ type Terminator interface {
 	Terminate()
 }
 
+// Throttle limits wrong passwords per client address, across connections
+// and across services: the relay gives the admin interface the login
+// throttle of SMTP AUTH and POP3 (*auth.Throttle), so that guesses spread
+// over connections, or over the services in turn, count together.
+type Throttle interface {
+	Allow(ip netip.Addr) bool
+	Fail(ip netip.Addr)
+	Succeed(ip netip.Addr)
+}
+
 // Subscriber hands out event streams for the "notify" command. Events
 // implements it.
 type Subscriber interface {
@@ -129,6 +139,11 @@ type Options struct {
 	// (E-MailRelay's --remote-clients); others are disconnected (text) or
 	// refused with 403 (HTTP), password or not.
 	RemoteClients bool
+	// Throttle, if set, refuses every password, right or not, from an
+	// address with too many wrong ones lately, and counts the wrong ones.
+	Throttle Throttle
+	// Version is the relay's release, which "info version" shows.
+	Version string
 	// Prompt is written after every reply of the text protocol.
 	// Defaults to DefaultPrompt, which scripts written for E-MailRelay
 	// wait for.
@@ -279,6 +294,32 @@ func (s *Server) CheckListener(l net.Listener) error {
 		return fmt.Errorf("%w: %s", ErrPasswordRequired, l.Addr())
 	}
 	return nil
+}
+
+// passwordAllowed reports whether the throttle lets a client at addr try
+// a password now.
+func (s *Server) passwordAllowed(addr netip.Addr) bool {
+	return s.opts.Throttle == nil || s.opts.Throttle.Allow(addr)
+}
+
+// passwordTried tells the throttle how a password from addr went.
+func (s *Server) passwordTried(addr netip.Addr, ok bool) {
+	switch t := s.opts.Throttle; {
+	case t == nil:
+	case ok:
+		t.Succeed(addr)
+	default:
+		t.Fail(addr)
+	}
+}
+
+// addrIP is the IP of a client address ("ip:port"); the zero Addr for
+// another kind (a Unix socket).
+func addrIP(a string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(a); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // clientAllowed applies the remote-clients rule to a client's address.

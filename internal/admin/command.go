@@ -26,6 +26,7 @@ const (
 	verbQuit
 	verbTerminate
 	verbPassword
+	verbInfo
 )
 
 // verbs maps command names, in lower case, to verbs. As in E-MailRelay,
@@ -45,6 +46,7 @@ var verbs = map[string]verb{
 	"quit":       verbQuit,
 	"terminate":  verbTerminate,
 	"password":   verbPassword,
+	"info":       verbInfo,
 }
 
 // httpMethods are the request-line methods that mark a line as HTTP.
@@ -62,6 +64,8 @@ type command struct {
 	seconds uint32
 	// secret is password's argument: the rest of the line, trimmed.
 	secret string
+	// key is info's argument, in lower case; "" when none was given.
+	key string
 	// usage, when set, is the reply to a known command with wrong
 	// arguments; like E-MailRelay's, it does not count as an error.
 	usage string
@@ -117,6 +121,15 @@ func parseCommand(line string) command {
 		c.secret = strings.Trim(rest, " \t\r\n")
 		if c.secret == "" {
 			c.usage = "usage: password SECRET"
+		}
+	case verbInfo:
+		// E-MailRelay's "info KEY" shows one of its fixed information
+		// items; a missing or unknown key is answered with the keys.
+		key, more := nextWord(rest)
+		extra, _ := nextWord(more)
+		c.key = asciiLower(key)
+		if _, ok := infoKeys[c.key]; !ok || extra != "" {
+			c.usage = infoUsage
 		}
 	case verbSMTP:
 		arg, more := nextWord(rest)

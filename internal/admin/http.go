@@ -138,7 +138,20 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		securityHeaders(w)
 		if s.requirePassword() {
-			if !s.httpPasswordOK(r) {
+			ip := addrIP(r.RemoteAddr)
+			offered := r.Header.Get("Authorization") != ""
+			if offered && !s.passwordAllowed(ip) {
+				s.log.Warn("admin: HTTP password refused: too many wrong ones from this address", "client", r.RemoteAddr)
+				writeError(w, http.StatusTooManyRequests, "too many wrong passwords from your address; try again later")
+				return
+			}
+			ok := s.httpPasswordOK(r)
+			if offered {
+				// A request without credentials is a browser's first
+				// one, not a guess.
+				s.passwordTried(ip, ok)
+			}
+			if !ok {
 				s.log.Warn("admin: HTTP request without the right password", "client", r.RemoteAddr, "path", r.URL.Path)
 				// A browser asks for Basic credentials; tools send a
 				// Bearer token.

@@ -26,7 +26,34 @@ func (s *Server) flush(ctx context.Context) error {
 	if n == 0 {
 		return errNothingToSend
 	}
-	return s.relay.Flush(ctx)
+	err = s.relay.Flush(ctx)
+	s.waitRemovals(ctx)
+	return err
+}
+
+// removalGrace bounds how long flush waits for the spool's background
+// removals before it answers.
+const removalGrace = 10 * time.Second
+
+// waitRemovals waits until the spool has removed the files of the messages
+// just delivered: until then they stay listed as being forwarded, and a
+// script that flushes and then lists (as E-MailRelay's users do) would see
+// mail that is gone. The wait ends early with ctx, or after removalGrace
+// on a spool that never stops removing; its goroutine ends when the
+// spool's removers go idle.
+func (s *Server) waitRemovals(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.opts.Spool.WaitRemovals()
+		close(done)
+	}()
+	t := time.NewTimer(removalGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // forward is the "forward" command: the relay forwards what is due, or,
@@ -158,6 +185,7 @@ func (s *Server) setDNSBL(on bool, d time.Duration) error {
 // GET /api/status and the status command.
 type statusReport struct {
 	PID           int       `json:"pid"`
+	Version       string    `json:"version,omitempty"`
 	Started       time.Time `json:"started,omitzero"`
 	UptimeSeconds int64     `json:"uptime_seconds"`
 	Listeners     []string  `json:"listeners"`
@@ -178,7 +206,7 @@ type statusReport struct {
 func (s *Server) report() statusReport {
 	st := s.relay.Status()
 	r := statusReport{
-		PID: os.Getpid(), Started: st.Started, Listeners: st.Listeners,
+		PID: os.Getpid(), Version: s.opts.Version, Started: st.Started, Listeners: st.Listeners,
 		SMTPEnabled: st.SMTPEnabled, DNSBLEnabled: st.DNSBLEnabled,
 		Sessions: st.Sessions, Connections: st.Connections,
 		Accepted: st.Accepted, Forwarded: st.Forwarded, Failed: st.Failed,

@@ -270,6 +270,8 @@ func (ss *session) handle(line string) bool {
 		return ss.startNotify()
 	case verbPID:
 		return ss.reply(fmt.Sprint(os.Getpid()))
+	case verbInfo:
+		return ss.reply(s.info(c.key))
 	case verbSMTP:
 		sw, ok := s.relay.(SMTPSwitch)
 		if !ok {
@@ -304,7 +306,18 @@ func (ss *session) password(secret string) bool {
 	if !ss.s.requirePassword() {
 		return ss.reply("error: no password is configured")
 	}
-	if !ss.s.checkPassword(secret) {
+	ip := addrIP(ss.conn.RemoteAddr().String())
+	if !ss.s.passwordAllowed(ip) {
+		// Refused whether or not the password is right: otherwise
+		// guesses spread over connections would find it.
+		ss.writeLine("error: too many wrong passwords from your address; try again later")
+		ss.linger = true
+		ss.log.Warn("admin: password refused: too many wrong ones from this address")
+		return false
+	}
+	ok := ss.s.checkPassword(secret)
+	ss.s.passwordTried(ip, ok)
+	if !ok {
 		ss.writeLine("error: wrong password")
 		ss.linger = true
 		ss.log.Warn("admin: wrong password")
@@ -323,7 +336,7 @@ func (s *Server) checkPassword(got string) bool {
 
 // help lists the commands this session may use, as E-MailRelay does.
 func (ss *session) help() string {
-	cmds := []string{"dnsbl", "failures", "flush", "forward", "help", "list", "notify"}
+	cmds := []string{"dnsbl", "failures", "flush", "forward", "help", "info", "list", "notify"}
 	if ss.s.requirePassword() {
 		cmds = append(cmds, "password")
 	}
@@ -422,6 +435,9 @@ func (s *Server) statusText() string {
 	r := s.report()
 	var b strings.Builder
 	fmt.Fprintf(&b, "pid: %d\n", r.PID)
+	if r.Version != "" {
+		fmt.Fprintf(&b, "version: %s\n", r.Version)
+	}
 	if !r.Started.IsZero() {
 		fmt.Fprintf(&b, "started: %s (up %s)\n", r.Started.UTC().Format(time.RFC3339),
 			time.Duration(r.UptimeSeconds)*time.Second)

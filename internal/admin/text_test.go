@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -28,8 +29,8 @@ func TestTextCommands(t *testing.T) {
 		want []string
 	}{
 		{"", nil},
-		{"help", []string{"commands: dnsbl, failures, flush, forward, help, list, notify, pid, quit, smtp, status, unfail-all"}},
-		{"HeLp", []string{"commands: dnsbl, failures, flush, forward, help, list, notify, pid, quit, smtp, status, unfail-all"}},
+		{"help", []string{"commands: dnsbl, failures, flush, forward, help, info, list, notify, pid, quit, smtp, status, unfail-all"}},
+		{"HeLp", []string{"commands: dnsbl, failures, flush, forward, help, info, list, notify, pid, quit, smtp, status, unfail-all"}},
 		{"pid", []string{fmt.Sprint(os.Getpid())}},
 		{"list", sorted(ready, held)},
 		{"failures", []string{failed}},
@@ -73,6 +74,35 @@ func TestTextCommands(t *testing.T) {
 	c.PrintfLine("QUIT")
 	if got := c.closing(); got != "" {
 		t.Errorf("quit sent %q; want nothing", got)
+	}
+}
+
+// TestTextInfo pins E-MailRelay's "info KEY": the relay's version for the
+// key relaykeeper has, the keys for a missing or unknown one, and neither
+// counts as an error.
+func TestTextInfo(t *testing.T) {
+	f := newFixture(t, Options{Version: "1.2.3", ErrorLimit: 2})
+	f.serveText(t, nil)
+	c := f.dial(t)
+	version := "relaykeeper 1.2.3 (" + runtime.Version() + ")"
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{"info version", []string{version}},
+		{"INFO Version", []string{version}},
+		{"info", []string{"usage: info {version}"}},
+		{"info warranty", []string{"usage: info {version}"}},
+		{"info version now", []string{"usage: info {version}"}},
+		{"info version", []string{version}}, // the usage lines did not count toward the limit of 2
+	}
+	if got := c.cmd("status"); len(got) < 2 || got[1] != "version: 1.2.3" {
+		t.Errorf("status = %q; want its second line \"version: 1.2.3\"", got)
+	}
+	for _, tt := range tests {
+		if got := c.cmd(tt.cmd); !cmp.Equal(got, tt.want) {
+			t.Errorf("%q replied %q; want %q", tt.cmd, got, tt.want)
+		}
 	}
 }
 

@@ -51,6 +51,9 @@ type outcome struct {
 	// stop: the client filter asked to end this forwarding run after the
 	// message (E-MailRelay's exit codes 102, 104 and 105).
 	stop bool
+	// reply is the last reply of a recipient not delivered, as its
+	// envelope records it.
+	reply string
 }
 
 // rcptResult is what one leg of an attempt learnt about one recipient.
@@ -228,6 +231,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	}
 	if lastReply != "" {
 		env.LastReply = lastReply
+		out.reply = lastReply
 	}
 	for _, r := range env.Recipients {
 		if tried[r.Addr] && r.Status == spool.Bounced {

@@ -151,6 +151,9 @@ func (sum *Summary) count(o outcome) {
 		sum.Untried++
 	default:
 		sum.Messages++
+		if o.reply != "" {
+			sum.LastReply = o.reply
+		}
 		switch {
 		case o.deferred > 0 || o.paused || o.waiting:
 			sum.Deferred++

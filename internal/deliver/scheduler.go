@@ -421,10 +421,27 @@ type Summary struct {
 	// reached, or an error (a full disk, a broken envelope) left them for
 	// the next run.
 	Untried int
+	// LastReply is the last reply that left a recipient undelivered (an
+	// upstream's refusal, or why there was no session), "" if none.
+	LastReply string
 }
 
 // NotDelivered counts the messages that are still to go.
 func (s Summary) NotDelivered() int { return s.Deferred + s.Failed + s.Untried }
+
+// Err is nil when every message was delivered, and otherwise says how many
+// were not and the last reply that explains why: the admin's flush shows
+// it to the administrator.
+func (s Summary) Err() error {
+	n := s.NotDelivered()
+	if n == 0 {
+		return nil
+	}
+	if s.LastReply == "" {
+		return fmt.Errorf("%d of %d message(s) not delivered", n, s.Messages+s.Untried)
+	}
+	return fmt.Errorf("%d of %d message(s) not delivered; last reply: %s", n, s.Messages+s.Untried, s.LastReply)
+}
 
 // String is the summary on one line: "3 message(s): 2 delivered, ...".
 func (s Summary) String() string {
@@ -513,6 +530,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 			}
 		}
 		sum.Messages++
+		if o.reply != "" {
+			sum.LastReply = o.reply
+		}
 		switch {
 		case o.deferred > 0:
 			sum.Deferred++

@@ -2,12 +2,23 @@ package deliver
 
 import "testing"
 
-func TestSummaryString(t *testing.T) {
-	s := Summary{Messages: 4, Sent: 2, Deferred: 1, Failed: 1, Untried: 3}
-	if got, want := s.String(), "7 message(s): 2 delivered, 1 deferred, 1 failed, 3 not tried"; got != want {
-		t.Errorf("String() = %q; want %q", got, want)
+func TestSummaryErr(t *testing.T) {
+	tests := []struct {
+		sum  Summary
+		want string
+	}{
+		{Summary{Messages: 2, Sent: 2}, ""},
+		{Summary{Messages: 2, Sent: 1, Deferred: 1, LastReply: "451 4.3.2 later"},
+			"1 of 2 message(s) not delivered; last reply: 451 4.3.2 later"},
+		{Summary{Untried: 3}, "3 of 3 message(s) not delivered"},
 	}
-	if got := s.NotDelivered(); got != 5 {
-		t.Errorf("NotDelivered() = %d; want 5", got)
+	for _, tt := range tests {
+		got := ""
+		if err := tt.sum.Err(); err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("%+v.Err() = %q; want %q", tt.sum, got, tt.want)
+		}
 	}
 }

@@ -138,6 +138,11 @@ type commandConn struct {
 	arg      string
 	code     int
 	answered bool // go-smtp's reply to verb has been applied
+	// heard: the session's Mail or Rcpt ran for verb. When it did not,
+	// go-smtp's own parser refused the command (a malformed path or
+	// parameter), and that refusal is logged here, as the session
+	// logs its own.
+	heard bool
 	// deadlineSet: go-smtp has just set the idle timeout's read deadline
 	// (its ReadTimeout is the same), before the read of a command line.
 	deadlineSet bool
@@ -316,6 +321,10 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		}
 	}
 	p = c.wording(p)
+	if (c.verb == "MAIL" || c.verb == "RCPT") && !c.heard && len(p) >= 4 && p[3] == ' ' && c.code >= 400 {
+		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", string(bytes.TrimRight(p, "\r\n")),
+			"command", c.verb)
+	}
 	if max := c.srv.opts.MaxMessageSize; max > 0 && c.verb == "EHLO" && len(p) == 10 && bytes.Equal(p[4:], []byte("SIZE\r\n")) {
 		// go-smtp has no size limit (see New) and says SIZE without
 		// one; the client is told the relay's (RFC 1870). go-smtp
@@ -678,7 +687,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 			c.mode = modeCommand
 		}
 	}
-	c.verb, c.arg, c.code, c.answered, c.ehloTLSAdv = verb, arg, 0, false, false
+	c.verb, c.arg, c.code, c.answered, c.ehloTLSAdv, c.heard = verb, arg, 0, false, false, false
 	if verb == "STARTTLS" {
 		c.answered = true
 		return []byte{}, nil

@@ -125,7 +125,16 @@ func (ss *session) releaseUpstream() {
 	}
 }
 
+// heard tells the command layer that go-smtp handed the session the
+// command: the session logs its refusal itself.
+func (ss *session) heard() {
+	if ss.cc != nil {
+		ss.cc.heard = true
+	}
+}
+
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.heard()
 	ss.Reset()
 	if _, isTLS := ss.tlsState(); ss.s.opts.RequireTLS && !isTLS {
 		return ss.refuse("mail", &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
@@ -220,6 +229,7 @@ func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPa
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	ss.heard()
 	if !ascii(to) && (ss.mailOpts == nil || !ss.mailOpts.UTF8) {
 		return ss.refuse("rcpt", errNeedUTF8)
 	}

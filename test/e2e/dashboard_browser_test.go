@@ -254,7 +254,9 @@ func TestDashboardEnforcerPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	banRow, err := chromedp.Run(ctx, chromedp.Text(css(`#actions-table tr[data-event="ban"]`)))
+	// One evaluation: the page's refresh replaces the rows, and a node
+	// found by one command may be gone by the next.
+	banRow, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#actions-table tr[data-event="ban"]')?.textContent ?? ''`))
 	if err != nil {
 		t.Fatal(err)
 	}

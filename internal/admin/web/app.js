@@ -124,8 +124,13 @@ function actionButton(m, a) {
   }[a];
   const method = a === 'delete' ? 'DELETE' : 'POST';
   const path = '/api/queue/' + encodeURIComponent(m.id) + (a === 'delete' ? '' : '/' + a);
+  // A deleted message's panel closes: reloading it would only fetch a 404.
+  const after = a !== 'delete' ? loadQueue : () => {
+    if (shownMessage === m.id) { shownMessage = null; document.getElementById('message').hidden = true; }
+    return loadQueue();
+  };
   return el('button', {type: 'button', class: 'act-' + a + (a === 'delete' ? ' danger' : ''), 'data-id': m.id,
-    onclick: () => act(question, method, path, undefined, loadQueue)}, a);
+    onclick: () => act(question, method, path, undefined, after)}, a);
 }
 
 async function loadQueue() {
@@ -144,6 +149,12 @@ async function loadQueue() {
     `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}`;
   if (shownMessage) await showMessage(shownMessage, true);
 }
+
+// The admin's forward and unfail-all, for the whole queue.
+document.getElementById('forward-now').addEventListener('click', () =>
+  act('Forward now? Every message that is due is tried now, as a poll does.', 'POST', '/api/forward', undefined, loadQueue));
+document.getElementById('unfail-all').addEventListener('click', () =>
+  act('Retry every failed message? Each becomes ready and due now.', 'POST', '/api/unfail-all', undefined, loadQueue));
 
 async function showMessage(id, quiet) {
   const panel = document.getElementById('message');
