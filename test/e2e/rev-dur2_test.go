@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// revDur2Body is a tagged message of lines filler lines, ending in a line
+// that names its tag and the number of lines, so that a receiver can tell
+// a whole message from a part of one.
+func revDur2Body(tag string, lines int) string {
+	var b strings.Builder
+	b.WriteString(message(tag))
+	for i := range lines {
+		fmt.Fprintf(&b, "%s line %06d %s\n", tag, i, strings.Repeat("x", 60))
+	}
+	fmt.Fprintf(&b, "End-Of %s n=%d\n", tag, lines)
+	return b.String()
+}
+
+var revDur2EndRE = regexp.MustCompile(`(?m)^End-Of (crash-tag-\d+) n=(\d+)\r\n\z`)
+
+// revDur2Whole says whether data is the whole message of its tag.
+func revDur2Whole(data []byte) (tag string, ok bool) {
+	m := tagRE.FindSubmatch(data)
+	if m == nil {
+		return "", false
+	}
+	tag = string(m[1])
+	e := revDur2EndRE.FindSubmatch(data)
+	if e == nil || string(e[1]) != tag {
+		return tag, false
+	}
+	n, _ := strconv.Atoi(string(e[2]))
+	return tag, strings.Count(string(data), tag+" line ") == n
+}
+
+// TestRevDur2KillAheadFlakyUpstream kills the relay with SIGKILL (and
+// once stops it with SIGTERM) many times while two clients load it and
+// the upstream, which offers PIPELINING so that a batch's next message is
+// claimed and begun behind the previous dot, is slow to answer dots and
+// refuses or drops some of them. Messages come in three sizes: served
+// from memory, from a scratch file and journal record, and on the classic
+// path. Then the upstream heals: every acknowledged message must reach it,
+// and every transaction it accepted must be one whole message.
+func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
+	t.Parallel()
+	var healthy atomic.Bool
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st != harness.StageEndOfData || healthy.Load() {
+			return harness.Response{}
+		}
+		d := time.Duration(rand.N(300)) * time.Millisecond
+		switch p := rand.N(100); {
+		case p < 12:
+			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
+		case p < 17:
+			return harness.Response{Fault: harness.Close, Delay: d}
+		}
+		return harness.Response{Delay: d}
+	}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect",
+		"--poll", "1", "--interface", "127.0.0.1", "--spool-dir", spool, "--no-bounces",
+		"--config", writeConfig(t, "connections = 3\n[smtp]\nshutdown_grace = \"5s\"\n"))
+
+	var n atomic.Int64
+	sender := &tagSender{addr: r.addr(), acked: map[string]string{}, body: func(tag string) string {
+		switch k := n.Add(1); {
+		case k%17 == 0:
+			return revDur2Body(tag, 16000) // over 1 MiB: the classic path
+		case k%4 == 0:
+			return revDur2Body(tag, 2500) // 200 KB: a scratch file, then the record
+		default:
+			return revDur2Body(tag, 20)
+		}
+	}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sender.run(stop)
+		}()
+	}
+	const kills = 8
+	for i := range kills {
+		time.Sleep(300*time.Millisecond + rand.N(1200*time.Millisecond))
+		if i == kills/2 {
+			r.stop(20 * time.Second)
+			t.Logf("stop %d: SIGTERM and restart", i+1)
+		} else {
+			r.kill()
+			t.Logf("kill %d: SIGKILL and restart", i+1)
+		}
+		r.restart()
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("senders still running 60s after being told to stop")
+	}
+	healthy.Store(true)
+
+	sender.mu.Lock()
+	acked := sender.acked
+	sender.mu.Unlock()
+	if len(acked) < 30 {
+		t.Errorf("only %d messages acknowledged; want a real load (at least 30)", len(acked))
+	}
+	for _, rej := range sender.rejected {
+		t.Errorf("message refused with a 5xx: %s", rej)
+	}
+	delivered := map[string]int{}
+	var broken []string
+	check := func() []string {
+		delivered, broken = map[string]int{}, nil
+		for _, tx := range fake.Transactions() {
+			if !tx.Accepted() {
+				continue
+			}
+			tag, ok := revDur2Whole(tx.Data)
+			if !ok {
+				broken = append(broken, fmt.Sprintf("%q (%d bytes)", tag, len(tx.Data)))
+				continue
+			}
+			delivered[tag]++
+		}
+		var miss []string
+		for tag := range acked {
+			if delivered[tag] == 0 {
+				miss = append(miss, tag)
+			}
+		}
+		return miss
+	}
+	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(spoolFiles(t, spool)) == 0 })
+	miss := check()
+	dups := 0
+	for _, k := range delivered {
+		dups += k - 1
+	}
+	t.Logf("%d acknowledged, %d delivered, %d duplicates, %d sender retries, %d transactions",
+		len(acked), len(delivered), dups, sender.retries, len(fake.Transactions()))
+	if len(miss) > 0 {
+		t.Errorf("%d acknowledged messages never delivered (lost): %v", len(miss), first(miss, 20))
+	}
+	if len(broken) > 0 {
+		t.Errorf("the upstream accepted %d transactions that are not one whole message: %v", len(broken), first(broken, 10))
+	}
+	if files := spoolFiles(t, spool); len(files) != 0 {
+		t.Errorf("spool still holds %v", files)
+	}
+	for _, name := range quarantined(t, spool) {
+		t.Logf("quarantined: %s", name)
+	}
+	r.stop(20 * time.Second)
+}
