@@ -162,6 +162,10 @@ type Spool struct {
 	// boot names the kernel's boot, to tell a journal left by a killed
 	// process from one that a power loss interrupted (tests change it).
 	boot string
+	// unreplayed are the messages of dead journals that replay could not
+	// write out (a full disk), tried again by the journal's checkpoints
+	// (replay.go).
+	unreplayed unreplayed
 }
 
 // CheckDir says whether dir is an existing directory, for the commands

@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -126,27 +128,11 @@ func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
 	for _, rej := range sender.rejected {
 		t.Errorf("message refused with a 5xx: %s", rej)
 	}
-	delivered := map[string]int{}
+	var delivered map[string]int
 	var broken []string
 	check := func() []string {
-		delivered, broken = map[string]int{}, nil
-		for _, tx := range fake.Transactions() {
-			if !tx.Accepted() {
-				continue
-			}
-			tag, ok := revDur2Whole(tx.Data)
-			if !ok {
-				broken = append(broken, fmt.Sprintf("%q (%d bytes)", tag, len(tx.Data)))
-				continue
-			}
-			delivered[tag]++
-		}
 		var miss []string
-		for tag := range acked {
-			if delivered[tag] == 0 {
-				miss = append(miss, tag)
-			}
-		}
+		miss, delivered, broken = revDur2Check(fake, acked)
 		return miss
 	}
 	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, spool)) == 0 })
@@ -170,6 +156,46 @@ func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
 		t.Logf("quarantined: %s", name)
 	}
 	r.stop(20 * time.Second)
+}
+
+// revDur2Mount mounts a 16 MB ext4 image (loopDisk) on a directory of
+// the test's own, and unmounts it when the test ends.
+func revDur2Mount(t *testing.T) string {
+	t.Helper()
+	img, mnt := loopDisk(t)
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount %s: %v: %s", img, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-d", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// revDur2Check compares what the upstream accepted with what the relay
+// acknowledged: the tags never delivered ("tag id"), how many times each
+// was, and the accepted transactions that are not one whole message.
+func revDur2Check(fake *harness.FakeSMTP, acked map[string]string) (miss []string, delivered map[string]int, broken []string) {
+	delivered = map[string]int{}
+	for _, tx := range fake.Transactions() {
+		if !tx.Accepted() {
+			continue
+		}
+		tag, ok := revDur2Whole(tx.Data)
+		if !ok {
+			broken = append(broken, fmt.Sprintf("%q (%d bytes)", tag, len(tx.Data)))
+			continue
+		}
+		delivered[tag]++
+	}
+	for tag, id := range acked {
+		if delivered[tag] == 0 {
+			miss = append(miss, tag+" "+id)
+		}
+	}
+	return miss, delivered, broken
 }
 
 // revDur2Left is what the spool holds but for the temporary files of
@@ -306,27 +332,11 @@ func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 		}
 		s.mu.Unlock()
 	}
-	delivered := map[string]int{}
+	var delivered map[string]int
 	var broken []string
 	check := func() []string {
-		delivered, broken = map[string]int{}, nil
-		for _, tx := range fake.Transactions() {
-			if !tx.Accepted() {
-				continue
-			}
-			tag, ok := revDur2Whole(tx.Data)
-			if !ok {
-				broken = append(broken, fmt.Sprintf("%q (%d bytes)", tag, len(tx.Data)))
-				continue
-			}
-			delivered[tag]++
-		}
 		var miss []string
-		for tag := range acked {
-			if delivered[tag] == 0 {
-				miss = append(miss, tag+" "+acked[tag])
-			}
-		}
+		miss, delivered, broken = revDur2Check(fake, acked)
 		return miss
 	}
 	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, spool)) == 0 })
@@ -345,4 +355,142 @@ func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 	for _, r := range relays {
 		r.stop(20 * time.Second)
 	}
+}
+
+// TestRevDur2FullDiskFlakyKill loads a relay whose spool is on a small
+// disk that a filler keeps taking and giving back, toward an upstream
+// that defers or drops many messages (so deferrals must be recorded,
+// served messages written out, checkpoints retried on a full disk), and
+// kills it with SIGKILL a few times. Then the disk gets room and the
+// upstream heals: every acknowledged message must be delivered whole.
+func TestRevDur2FullDiskFlakyKill(t *testing.T) {
+	t.Parallel()
+	mnt := revDur2Mount(t)
+	var healthy atomic.Bool
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st != harness.StageEndOfData || healthy.Load() {
+			return harness.Response{}
+		}
+		d := time.Duration(rand.N(200)) * time.Millisecond
+		switch p := rand.N(100); {
+		case p < 40:
+			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
+		case p < 45:
+			return harness.Response{Fault: harness.Close, Delay: d}
+		}
+		return harness.Response{Delay: d}
+	}})
+	spool := filepath.Join(mnt, "spool")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--no-bounces",
+		"--config", writeConfig(t, "connections = 3\n"))
+	var n atomic.Int64
+	sender := &tagSender{addr: r.addr(), acked: map[string]string{}, body: func(tag string) string {
+		switch k := n.Add(1); {
+		case k%5 == 0:
+			return revDur2Body(tag, 1200) // about 100 KB
+		default:
+			return revDur2Body(tag, 30)
+		}
+	}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sender.run(stop)
+		}()
+	}
+	// The filler: fill the disk to a few hundred KB or less, hold, give
+	// some back, again.
+	var fills atomic.Int64
+	fillerStop := make(chan struct{})
+	fillerDone := make(chan struct{})
+	go func() {
+		defer close(fillerDone)
+		for {
+			select {
+			case <-fillerStop:
+				return
+			case <-time.After(time.Duration(100+rand.N(300)) * time.Millisecond):
+			}
+			path := filepath.Join(mnt, "filler")
+			if fills.Add(1)%2 == 1 {
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+				if err != nil {
+					continue
+				}
+				buf := make([]byte, 64<<10)
+				for range 1 << 10 {
+					if _, err := f.Write(buf); err != nil {
+						break
+					}
+				}
+				if fi, err := f.Stat(); err == nil {
+					f.Truncate(max(0, fi.Size()-int64(rand.N(400<<10))))
+				}
+				f.Close()
+			} else {
+				os.Truncate(path, 0)
+			}
+		}
+	}()
+	for i := range 5 {
+		time.Sleep(800*time.Millisecond + rand.N(1500*time.Millisecond))
+		r.kill()
+		r.restart()
+		t.Logf("kill %d: SIGKILL and restart", i+1)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("senders still running 90s after being told to stop")
+	}
+	close(fillerStop)
+	<-fillerDone
+	view := func(p string) string { return p }
+	os.Remove(view(filepath.Join(mnt, "filler")))
+	healthy.Store(true)
+
+	sender.mu.Lock()
+	acked := sender.acked
+	sender.mu.Unlock()
+	if len(acked) < 20 {
+		t.Errorf("only %d messages acknowledged; want a real load (at least 20)", len(acked))
+	}
+	var delivered map[string]int
+	var broken []string
+	check := func() []string {
+		var miss []string
+		miss, delivered, broken = revDur2Check(fake, acked)
+		return miss
+	}
+	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, view(spool))) == 0 })
+	miss := check()
+	t.Logf("%d acknowledged, %d delivered, %d sender retries, %d fills, %d transactions", len(acked), len(delivered),
+		sender.retries, fills.Load(), len(fake.Transactions()))
+	if len(miss) > 0 {
+		t.Errorf("%d acknowledged messages never delivered: %v", len(miss), first(miss, 20))
+		t.Logf("spool: %v", revDur2Left(t, view(spool)))
+	}
+	if len(broken) > 0 {
+		t.Errorf("the upstream accepted %d transactions that are not one whole message: %v", len(broken), first(broken, 10))
+	}
+	for _, rej := range sender.rejected {
+		t.Errorf("message refused with a 5xx: %s", rej)
+	}
+	for _, name := range quarantined(t, view(spool)) {
+		t.Logf("quarantined: %s", name)
+	}
+	if t.Failed() {
+		if dir := os.Getenv("REVDUR2_LOGS"); dir != "" {
+			os.WriteFile(filepath.Join(dir, t.Name()+".log"), []byte(r.stderr()), 0o644)
+		}
+	}
+	r.stop(20 * time.Second)
 }
