@@ -3,6 +3,7 @@ package spool
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +63,58 @@ func TestReplayRetriedWhenRoom(t *testing.T) {
 	}
 	if segs := s2.segments(); len(segs) != 0 {
 		t.Errorf("segments %v left after every message was written", segs)
+	}
+}
+
+// TestClaimContentAfterFilterEdits: the size a claim keeps from its lock's
+// fstat never outlives a change by whoever was given the path: a client
+// filter that appends in place, truncates in place, or replaces the file,
+// for a message in files and for one served from memory.
+func TestClaimContentAfterFilterEdits(t *testing.T) {
+	edits := map[string]func(path string) string{
+		"append": func(p string) string {
+			f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			f.WriteString("appended by the filter\r\n")
+			f.Close()
+			b, _ := os.ReadFile(p)
+			return string(b)
+		},
+		"truncate": func(p string) string {
+			os.Truncate(p, 5)
+			b, _ := os.ReadFile(p)
+			return string(b)
+		},
+		"replace": func(p string) string {
+			want := "Subject: replaced\r\n\r\n" + strings.Repeat("r", 20000) + "\r\n"
+			os.WriteFile(p+".new", []byte(want), 0o640)
+			os.Rename(p+".new", p)
+			return want
+		},
+	}
+	for name, edit := range edits {
+		for _, served := range []bool{false, true} {
+			s, _ := Open(t.TempDir(), nil)
+			if served {
+				serve(t, s)
+			}
+			id := newMessage(t, s, "Subject: original\r\n\r\nbody\r\n")
+			c, err := s.Claim(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readContent(t, c) // the size is known now
+			p, err := c.ContentPath()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := edit(p)
+			if err := c.Relock(); err != nil {
+				t.Fatal(err)
+			}
+			if got := readContent(t, c); got != want {
+				t.Errorf("%s (served %v): Content after the edit = %d bytes; want the %d the filter left", name, served, len(got), len(want))
+			}
+			c.Unlock()
+		}
 	}
 }
