@@ -474,6 +474,10 @@ func TestRevDur2FullDiskFlakyKill(t *testing.T) {
 	miss := check()
 	t.Logf("%d acknowledged, %d delivered, %d sender retries, %d fills, %d transactions", len(acked), len(delivered),
 		sender.retries, fills.Load(), len(fake.Transactions()))
+	// How often a start found the disk too full to write out what a dead
+	// journal served, and how often the running relay wrote it later.
+	t.Logf("replays kept for lack of room: %d; written out later: %d",
+		strings.Count(r.stderr(), "could not be written from the journal"), strings.Count(r.stderr(), "kept in the journal of a process that died are written out"))
 	if len(miss) > 0 {
 		t.Errorf("%d acknowledged messages never delivered: %v", len(miss), first(miss, 20))
 		t.Logf("spool: %v", revDur2Left(t, view(spool)))
