@@ -563,7 +563,7 @@ func (s *Spool) writeOut(e *hotMsg) error {
 // returns the content file locked. The content is written under a hidden
 // name and renamed into place already locked, so that no other process
 // finds it unlocked without its envelope.
-func (s *Spool) writeFiles(id string, st State, env []byte, content *chunks) (*os.File, error) {
+func (s *Spool) writeFiles(id string, st State, env []byte, content interface{ writeTo(io.Writer) error }) (*os.File, error) {
 	tmp := filepath.Join(s.dir, "."+id+".content")
 	f, err := openFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {

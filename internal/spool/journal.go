@@ -442,6 +442,7 @@ func (j *Journal) Run(ctx context.Context) error {
 			return j.close()
 		case <-t.C:
 		}
+		j.s.retryReplay()
 		j.mu.Lock()
 		n := j.written
 		j.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 )
 
@@ -30,11 +31,7 @@ import (
 // records stop at a checksum or format error (not merely at a record cut
 // short) is moved to the quarantine directory and reported.
 func (s *Spool) replayJournal(rep *RecoveryReport) error {
-	type entry struct {
-		rec      *record
-		sameBoot bool
-	}
-	accepted := map[string]entry{}
+	accepted := map[string]replayEntry{}
 	var order []string
 	// done are the messages noted as removed: their files go, whichever
 	// boot wrote the note. A power loss may have brought files back; a
@@ -106,7 +103,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 				if _, ok := accepted[r.id]; !ok {
 					order = append(order, r.id)
 				}
-				accepted[r.id] = entry{r, sameBoot}
+				accepted[r.id] = replayEntry{r, sameBoot}
 				delete(done, r.id)
 			case recDone:
 				delete(accepted, r.id)
@@ -117,10 +114,10 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	if len(segs) == 0 {
 		return nil
 	}
-	unrestored := 0
+	var unrestored []replayEntry
 	for _, id := range order {
 		if e, ok := accepted[id]; ok && !s.restore(e.rec, e.sameBoot, rep) {
-			unrestored++
+			unrestored = append(unrestored, replayEntry{e.rec, e.sameBoot})
 		}
 	}
 	for id := range done {
@@ -133,12 +130,22 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		s.markJournalUnsynced()
 		return fmt.Errorf("spool: journal replay: %w", err)
 	}
-	if unrestored > 0 {
+	if len(unrestored) > 0 {
 		// The records are these messages' only copy (a message served
 		// from memory, or one a power loss took): the segments stay for
 		// the next replay, which may deliver the others twice, never
-		// lose one.
-		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept for the next start", unrestored)
+		// lose one. Until then the journal's checkpoints write these
+		// messages (and only these: the others may have been delivered
+		// and removed by then) once there is room (retryReplay).
+		paths := make([]string, len(names))
+		for i, name := range names {
+			paths[i] = filepath.Join(s.dir, journalDir, name)
+		}
+		s.unreplayed.mu.Lock()
+		s.unreplayed.entries = append(s.unreplayed.entries, unrestored...)
+		s.unreplayed.segs = append(s.unreplayed.segs, paths...)
+		s.unreplayed.mu.Unlock()
+		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept, and they are written once there is room", len(unrestored))
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
@@ -150,6 +157,122 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		os.Remove(marker)
 	}
 	return nil
+}
+
+// byteContent is a record's content, for writeFiles.
+type byteContent []byte
+
+func (b byteContent) writeTo(w io.Writer) error {
+	_, err := w.Write(b)
+	return err
+}
+
+// replayEntry is a message's last acceptance record in the journals
+// replayed, and whether it was written under this boot.
+type replayEntry struct {
+	rec      *record
+	sameBoot bool
+}
+
+// unreplayed are messages of dead journals that replay could not write
+// out, and the segments kept for them.
+type unreplayed struct {
+	mu      sync.Mutex
+	entries []replayEntry // guarded by mu
+	segs    []string      // guarded by mu
+}
+
+// retryReplay writes out the messages that the replay at start could not
+// (a full disk), now that there may be room, and then removes the
+// segments kept for them. A running daemon would otherwise leave them,
+// acknowledged, in a journal that only the next start reads. The other
+// messages of those segments were written at start and may have been
+// delivered and removed since: they are not restored again.
+func (s *Spool) retryReplay() {
+	u := &s.unreplayed
+	if !u.mu.TryLock() {
+		return
+	}
+	defer u.mu.Unlock()
+	if len(u.entries) == 0 {
+		return
+	}
+	// The segments, locked, so that no other process replays them
+	// meanwhile; if another process has (and removed them), it wrote
+	// these messages.
+	var segs []*os.File
+	defer func() {
+		for _, f := range segs {
+			f.Close()
+		}
+	}()
+	for _, p := range u.segs {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		segs = append(segs, f)
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			return // another process is replaying them now
+		}
+	}
+	if len(segs) == 0 {
+		u.entries, u.segs = nil, nil
+		return
+	}
+	fsDir, err := os.Open(s.dir)
+	if err != nil {
+		return
+	}
+	defer fsDir.Close()
+	var rep RecoveryReport
+	left := u.entries[:0]
+	for _, e := range u.entries {
+		if !s.restore(e.rec, e.sameBoot, &rep) {
+			left = append(left, e)
+		}
+	}
+	done := len(u.entries) - len(left)
+	u.entries = left
+	if done == 0 {
+		return
+	}
+	if err := s.syncFSOn(fsDir); err != nil {
+		s.markJournalUnsynced()
+		s.log.Error("journal: syncing the messages written from a kept journal failed", "err", err)
+		return
+	}
+	s.log.Info("journal: messages a full disk had kept in the journal of a process that died are written out",
+		"restored", done, "left", len(left))
+	for _, id := range rep.Restored {
+		if env, st, err := s.Read(id); err == nil && st == Ready {
+			s.committed(id, env.Marshal())
+		}
+	}
+	if len(left) > 0 {
+		return
+	}
+	for _, p := range u.segs {
+		os.Remove(p) // still locked, as in replayJournal
+	}
+	u.segs = nil
+	// The marker of a failed sync was about the dead journals; it goes
+	// with the last of them (the segments left are live ones, locked).
+	for _, name := range s.segments() {
+		f, err := os.Open(filepath.Join(s.dir, journalDir, name))
+		if err != nil {
+			continue
+		}
+		dead := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+		f.Close()
+		if dead {
+			return
+		}
+	}
+	os.Remove(filepath.Join(s.dir, journalDir, unsyncedMarker))
 }
 
 // payloadLen is the encoded payload length of a decoded record.
@@ -217,6 +340,29 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) bool {
 	// loss. Content that exists is whole (it is linked into place only
 	// once written) and may have been changed since by a client filter,
 	// so it is kept.
+	envOK := ferr == nil && st != New
+	if envOK {
+		if _, err := s.readEnvelope(r.id, st); err != nil {
+			envOK = false
+		}
+	}
+	if lock == nil && errors.Is(err, ErrNotFound) && !envOK {
+		// No content: the message's files are written as a served
+		// message's are, the content linked into place locked, so that
+		// no recovery (of this process, running by now when the replay
+		// is retried, or of another) finds it without its envelope.
+		for _, old := range []State{New, Ready, Claimed, Failed, Held} {
+			os.Remove(s.envelopePath(r.id, old))
+		}
+		f, err := s.writeFiles(r.id, r.state, r.envelope, byteContent(r.content))
+		if err != nil {
+			s.log.Error("journal: restoring the message failed", "id", r.id, "err", err)
+			return false
+		}
+		f.Close()
+		rep.Restored = append(rep.Restored, r.id)
+		return true
+	}
 	changed := false
 	got, cerr := os.ReadFile(s.contentPath(r.id))
 	if cerr != nil || (!sameBoot && string(got) != string(r.content)) {
@@ -225,12 +371,6 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) bool {
 			return false
 		}
 		changed = true
-	}
-	envOK := ferr == nil && st != New
-	if envOK {
-		if _, err := s.readEnvelope(r.id, st); err != nil {
-			envOK = false
-		}
 	}
 	if !envOK {
 		for _, old := range []State{New, Ready, Claimed, Failed, Held} {

@@ -162,6 +162,10 @@ type Spool struct {
 	// boot names the kernel's boot, to tell a journal left by a killed
 	// process from one that a power loss interrupted (tests change it).
 	boot string
+	// unreplayed are the messages of dead journals that replay could not
+	// write out (a full disk), tried again by the journal's checkpoints
+	// (replay.go).
+	unreplayed unreplayed
 }
 
 // CheckDir says whether dir is an existing directory, for the commands
@@ -282,8 +286,11 @@ type Entry struct {
 }
 
 // List returns every message whose envelope exists, in id order (which is
-// arrival order).
+// arrival order). First it writes out, if it now can, what the replay at
+// start could not (retryReplay): the scheduler lists at every scan, also
+// in a daemon whose journal could not be opened (a full disk at start).
 func (s *Spool) List() ([]Entry, error) {
+	s.retryReplay()
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
