@@ -256,15 +256,15 @@ func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 	}
 	senders := make([]*tagSender, 2)
 	for i := range senders {
-		senders[i] = &tagSender{addr: relays[i].addr(), acked: map[string]string{}, body: body}
+		// Tags are counted per sender; make them distinct (set before
+		// the sender runs: its goroutine reads next under its lock).
+		senders[i] = &tagSender{addr: relays[i].addr(), acked: map[string]string{}, body: body, next: i * 500000}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			senders[i].run(stop)
 		}()
 	}
-	// Tags are counted per sender; make them distinct.
-	senders[1].next = 500000
 	var holds, holdErrs atomic.Int64
 	wg.Add(1)
 	go func() {
