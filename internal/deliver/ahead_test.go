@@ -89,3 +89,19 @@ func TestRelistedWhileUnderWay(t *testing.T) {
 		t.Errorf("after the outcome, the message Ready on disk is not known; want it due")
 	}
 }
+
+// TestSkippedNotRelisted: a message whose claim failed (locked by another
+// process) is Ready all along, so a listing during its attempt sees it;
+// its outcome must not make it due at once, or the workers would try the
+// claim over and over (a clean-clone CI run crawled so).
+func TestSkippedNotRelisted(t *testing.T) {
+	up := startUpstream(t)
+	_, s, _, id := setup(t, up.addr, "m0@example.net")
+	d := newDispatcher()
+	d.inflight[id] = true
+	s.scan(d, false, false)
+	s.settle(d, outcome{id: id, skipped: true})
+	if _, ok := d.known[id]; ok {
+		t.Errorf("a skipped message is due at once; want it left for the next listing")
+	}
+}

@@ -555,9 +555,12 @@ func (s *Scheduler) settle(d *dispatcher, o outcome) {
 	}
 	if o.skipped || o.next.IsZero() {
 		delete(d.known, o.id)
-		if d.relist[o.id] {
+		if d.relist[o.id] && !o.skipped {
 			// Done with here, but listed Ready meanwhile: if it is
-			// Ready now, it was put back, and is due.
+			// Ready now, it was put back, and is due. (A message
+			// skipped was never claimed: Ready all along, and busy
+			// elsewhere; the next listing finds it, as before,
+			// rather than a claim failing over and over.)
 			if env, st, err := s.opts.Spool.Read(o.id); err == nil && st == spool.Ready {
 				s.note(d, o.id, env, false)
 			}
