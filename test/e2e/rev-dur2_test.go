@@ -56,8 +56,7 @@ func revDur2Whole(data []byte) (tag string, ok bool) {
 // path. Then the upstream heals: every acknowledged message must reach it,
 // and every transaction it accepted must be one whole message.
 func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
-	// Not parallel: its kills, syncs and disk filling starve the tests
-	// beside it (clean-clone CI: a kill test beside it crawled).
+	t.Parallel()
 	var healthy atomic.Bool
 	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
 		if st != harness.StageEndOfData || healthy.Load() {
@@ -227,8 +226,7 @@ func revDur2Left(t *testing.T, spool string) map[string][]string {
 // delivered, claimed early or not. Every acknowledged message must be
 // delivered whole once all is released and the upstream heals.
 func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
-	// Not parallel: its kills, syncs and disk filling starve the tests
-	// beside it (clean-clone CI: a kill test beside it crawled).
+	t.Parallel()
 	var healthy atomic.Bool
 	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
 		if st != harness.StageEndOfData || healthy.Load() {
@@ -366,8 +364,7 @@ func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 // kills it with SIGKILL a few times. Then the disk gets room and the
 // upstream heals: every acknowledged message must be delivered whole.
 func TestRevDur2FullDiskFlakyKill(t *testing.T) {
-	// Not parallel: its kills, syncs and disk filling starve the tests
-	// beside it (clean-clone CI: a kill test beside it crawled).
+	t.Parallel()
 	mnt := revDur2Mount(t)
 	var healthy atomic.Bool
 	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
