@@ -39,13 +39,7 @@ func queueCLI(t *testing.T, spool, action string, ids ...string) map[string]stri
 
 // acceptedFrom counts the messages from a sender the upstream accepted.
 func acceptedFrom(f *harness.FakeSMTP, from string) int {
-	n := 0
-	for _, tx := range f.Transactions() {
-		if tx.MailFrom == from && tx.Accepted() {
-			n++
-		}
-	}
-	return n
+	return f.AcceptedFrom()[from]
 }
 
 // TestReview12SchedQueueCommands: messages accepted while the only

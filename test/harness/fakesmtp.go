@@ -267,6 +267,21 @@ func (f *FakeSMTP) Transactions() []Transaction {
 	return txs
 }
 
+// AcceptedFrom counts the accepted transactions by sender. Unlike
+// Transactions it copies no content, so a test may call it in a polling
+// loop while hundreds of large messages arrive.
+func (f *FakeSMTP) AcceptedFrom() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := map[string]int{}
+	for _, tx := range f.txs {
+		if tx.Accepted() {
+			n[tx.MailFrom]++
+		}
+	}
+	return n
+}
+
 // WaitTransactions waits until at least n transactions have ended and
 // returns them, or fails the test after timeout.
 func (f *FakeSMTP) WaitTransactions(t testing.TB, n int, timeout time.Duration) []Transaction {
