@@ -204,9 +204,14 @@ func (u *earlyUpstream) serve(c net.Conn) {
 			early = early || strings.Contains(line, "<early@")
 			fmt.Fprint(c, "250 2.1.5 Ok\r\n")
 		case "DATA":
-			fmt.Fprint(c, "354 go ahead\r\n")
+			// The early reply goes in the same write as the 354, so it
+			// reaches the relay before the text's end whatever the
+			// machine's load: a separate write could come only after
+			// the relay's final dot, and then be read as its reply.
 			if early {
-				fmt.Fprint(c, "250 2.0.0 early\r\n")
+				fmt.Fprint(c, "354 go ahead\r\n250 2.0.0 early\r\n")
+			} else {
+				fmt.Fprint(c, "354 go ahead\r\n")
 			}
 			var text []byte
 			for !bytes.HasSuffix(text, []byte("\r\n.\r\n")) {
