@@ -84,8 +84,19 @@ type Conn struct {
 	// ahead is a transaction begun behind the last message's final dot
 	// (SendAhead), waiting for the Send whose commands it holds.
 	ahead *ahead
-	// peeked: Broken has looked for unasked octets since the last read.
+	// peeked: Broken has looked for unasked octets since the last read
+	// and the last write, and found none.
 	peeked bool
+}
+
+// sendWatch is the connection as the write buffer sees it: whatever goes
+// out makes the last look for unasked octets stale, since the server may
+// answer what it was sent.
+type sendWatch struct{ c *Conn }
+
+func (w sendWatch) Write(p []byte) (int, error) {
+	w.c.peeked = false
+	return w.c.nc.Write(p)
 }
 
 // ahead is a transaction whose MAIL, RCPT and DATA went out in one group
@@ -178,7 +189,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 func (c *Conn) setConn(nc net.Conn) {
 	c.nc = nc
 	c.r = bufio.NewReaderSize(nc, 4096)
-	c.w = bufio.NewWriterSize(nc, 16<<10)
+	c.w = bufio.NewWriterSize(sendWatch{c}, 16<<10)
 }
 
 func (c *Conn) tlsConfig() *tls.Config {
@@ -325,8 +336,8 @@ func (c *Conn) Answered() bool { return c.ahead != nil }
 // may be on its way; the check is one non-blocking peek at the socket.
 func (c *Conn) Broken() bool {
 	if !c.broken && !c.peeked {
-		// Once between two reads: nothing the session says comes
-		// without one.
+		// Once between two reads, or a read and a write: nothing
+		// the session says comes without one.
 		c.peeked = true
 		c.broken = c.unsolicited()
 	}
@@ -765,7 +776,7 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
-	if c.r.Buffered() > 0 || !c.tls && c.unsolicited() {
+	if c.r.Buffered() > 0 || !c.tls && !c.peeked && c.unsolicited() {
 		// The server answered before the end of the text, which RFC
 		// 5321 section 4.1.1.4 forbids: a refusal is its verdict, but
 		// a 2xx is not an acceptance of a text it has not seen. The
@@ -773,7 +784,9 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		// it must not be read as the reply to a later command. (Under
 		// TLS a record waiting may be no reply at all, a session
 		// ticket, and reading it would wait for one: there only what
-		// is already read counts.)
+		// is already read counts. A text short enough to sit in the
+		// write buffer, behind replies read ahead (SendAhead), has
+		// sent nothing since Broken looked: that look stands.)
 		c.broken = true
 		rep, err := c.readReply(c.opts.ResponseTimeout)
 		if err != nil {
