@@ -69,6 +69,19 @@ func TestAheadBatch(t *testing.T) {
 	}
 }
 
+// listedUnderWay is a scheduler with one message Ready, id, and its
+// dispatcher after a listing made while the message's attempt is under
+// way (before its outcome is settled).
+func listedUnderWay(t *testing.T) (*Scheduler, *dispatcher, string) {
+	t.Helper()
+	up := startUpstream(t)
+	_, s, _, id := setup(t, up.addr, "m0@example.net")
+	d := newDispatcher()
+	d.inflight[id] = true
+	s.scan(d, false, false)
+	return s, d, id
+}
+
 // TestRelistedWhileUnderWay: a listing that finds a message Ready while
 // its attempt is still under way (an administrator renamed it back from
 // failed before the outcome came in: E-MailRelay's unfail-all, then
@@ -76,11 +89,7 @@ func TestAheadBatch(t *testing.T) {
 // next listing. A clean-clone CI run lost TestUnfailThenSighup's message
 // to this race.
 func TestRelistedWhileUnderWay(t *testing.T) {
-	up := startUpstream(t)
-	_, s, _, id := setup(t, up.addr, "m0@example.net")
-	d := newDispatcher()
-	d.inflight[id] = true
-	s.scan(d, false, false)
+	s, d, id := listedUnderWay(t)
 	if _, ok := d.known[id]; ok {
 		t.Fatalf("a message under way is known to the listing")
 	}
@@ -95,11 +104,7 @@ func TestRelistedWhileUnderWay(t *testing.T) {
 // its outcome must not make it due at once, or the workers would try the
 // claim over and over (a clean-clone CI run crawled so).
 func TestSkippedNotRelisted(t *testing.T) {
-	up := startUpstream(t)
-	_, s, _, id := setup(t, up.addr, "m0@example.net")
-	d := newDispatcher()
-	d.inflight[id] = true
-	s.scan(d, false, false)
+	s, d, id := listedUnderWay(t)
 	s.settle(d, outcome{id: id, skipped: true})
 	if _, ok := d.known[id]; ok {
 		t.Errorf("a skipped message is due at once; want it left for the next listing")

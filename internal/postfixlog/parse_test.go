@@ -17,14 +17,23 @@ const (
 func TestParseLine(t *testing.T) {
 	syslogTime := time.Date(0, time.November, 22, 10, 0, 1, 0, time.UTC)
 	isoTime := time.Date(2026, time.November, 22, 10, 0, 1, 123456000, time.UTC)
+	// spammer is the Client event of postfix/smtpd[2107] on mx1 for the
+	// spammer's message; reinjected that of the re-injection smtpd, with
+	// the original client origName[origIP].
+	spammer := Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2107,
+		QueueID: "4C2B7985118", ClientName: "mail.spammer.example", ClientIP: "203.0.113.7"}
+	reinjected := func(origName, origIP string) Event {
+		return Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2200,
+			QueueID: "5D0E1985119", ClientName: "localhost", ClientIP: "127.0.0.1",
+			OrigQueueID: "4C2B7985118", OrigClientName: origName, OrigClientIP: origIP}
+	}
 	tests := []struct {
 		line string
 		want Event
 	}{
 		{
 			"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]",
-			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2107,
-				QueueID: "4C2B7985118", ClientName: "mail.spammer.example", ClientIP: "203.0.113.7"},
+			spammer,
 		},
 		{
 			"2026-11-22T10:00:01.123456+00:00 mx1 postfix/submission/smtpd[31]: 4Ybq1x0Lzkz9sWl: client=unknown[2001:db8::25], sasl_method=PLAIN, sasl_username=alice",
@@ -34,22 +43,17 @@ func TestParseLine(t *testing.T) {
 		{
 			// The re-injection smtpd after amavis's XFORWARD.
 			"Nov 22 10:00:01 mx1 postfix/smtpd[2200]: 5D0E1985119: client=localhost[127.0.0.1], orig_queue_id=4C2B7985118, orig_client=mail.spammer.example[203.0.113.7]",
-			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2200,
-				QueueID: "5D0E1985119", ClientName: "localhost", ClientIP: "127.0.0.1",
-				OrigQueueID: "4C2B7985118", OrigClientName: "mail.spammer.example", OrigClientIP: "203.0.113.7"},
+			reinjected("mail.spammer.example", "203.0.113.7"),
 		},
 		{
 			// smtpd_client_port_logging = yes: the client and the
 			// original client with their ports, as Postfix 3.7 logs them.
 			"Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]:55544",
-			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2107,
-				QueueID: "4C2B7985118", ClientName: "mail.spammer.example", ClientIP: "203.0.113.7"},
+			spammer,
 		},
 		{
 			"Nov 22 10:00:01 mx1 postfix/smtpd[2200]: 5D0E1985119: client=localhost[127.0.0.1]:40022, orig_queue_id=4C2B7985118, orig_client=unknown[2001:db8::7]:unknown",
-			Event{Kind: Client, Time: syslogTime, Host: "mx1", Program: "postfix/smtpd", Service: "smtpd", PID: 2200,
-				QueueID: "5D0E1985119", ClientName: "localhost", ClientIP: "127.0.0.1",
-				OrigQueueID: "4C2B7985118", OrigClientName: "unknown", OrigClientIP: "2001:db8::7"},
+			reinjected("unknown", "2001:db8::7"),
 		},
 		{
 			"Nov  2 10:00:01 mx1 postfix/cleanup[2110]: 4C2B7985118: message-id=<20261122100001.ABC@spammer.example>",

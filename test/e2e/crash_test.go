@@ -101,6 +101,66 @@ func lastCode(tx transaction) int {
 	return 0
 }
 
+// start runs s in n goroutines, counted in wg, until stop is closed.
+func (s *tagSender) start(n int, stop <-chan struct{}, wg *sync.WaitGroup) {
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(stop)
+		}()
+	}
+}
+
+// acknowledged is what s had acknowledged, once its goroutines have
+// stopped. The test fails if that is fewer than least (not a real load)
+// or if any message was refused with a 5xx.
+func (s *tagSender) acknowledged(t *testing.T, least int) map[string]string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.acked) < least {
+		t.Errorf("only %d messages acknowledged; want a real load (at least %d)", len(s.acked), least)
+	}
+	for _, rej := range s.rejected {
+		t.Errorf("message refused with a 5xx: %s", rej)
+	}
+	return s.acked
+}
+
+// killLoop calls kill(i) for i from 0 to kills-1, each time after a
+// pause of pause and up to spread more, while the load runs.
+func killLoop(kills int, pause, spread time.Duration, kill func(i int)) {
+	for i := range kills {
+		time.Sleep(pause + rand.N(spread))
+		kill(i)
+	}
+}
+
+// killRestart kills r with SIGKILL and restarts it on the same port and
+// spool, logging it as kill i+1: killLoop's usual kill.
+func killRestart(t *testing.T, r *relay) func(i int) {
+	return func(i int) {
+		r.kill()
+		r.restart()
+		t.Logf("kill %d: SIGKILL and restart", i+1)
+	}
+}
+
+// stopLoad closes stop and waits for the load's goroutines counted in wg;
+// the test fails if they (what) still run limit after.
+func stopLoad(t *testing.T, stop chan struct{}, wg *sync.WaitGroup, limit time.Duration, what string) {
+	t.Helper()
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		t.Fatalf("%s still running %ds after being told to stop", what, int(limit/time.Second))
+	}
+}
+
 // TestCrashUnderLoad kills the relay with SIGKILL several times while
 // smtp-source and a tagging sender load it, restarting it each time on the
 // same port and spool. Every message acknowledged with 250 must reach the
@@ -134,13 +194,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 		return message(tag)
 	}
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sender.run(stop)
-		}()
-	}
+	sender.start(2, stop, &wg)
 	var sourceRuns, sourceFailed int // written by the source goroutine only, read after wg.Wait
 	wg.Add(1)
 	go func() {
@@ -162,31 +216,10 @@ func TestCrashUnderLoad(t *testing.T) {
 	}()
 
 	const kills = 5
-	for i := range kills {
-		time.Sleep(400*time.Millisecond + rand.N(1200*time.Millisecond))
-		r.kill()
-		r.restart()
-		t.Logf("kill %d: SIGKILL and restart", i+1)
-	}
+	killLoop(kills, 400*time.Millisecond, 1200*time.Millisecond, killRestart(t, r))
 	time.Sleep(time.Second)
-	close(stop)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("load generators still running 60s after being told to stop")
-	}
-
-	sender.mu.Lock()
-	acked := sender.acked
-	sender.mu.Unlock()
-	if len(acked) < 20 {
-		t.Errorf("only %d tagged messages acknowledged; want a real load (at least 20)", len(acked))
-	}
-	for _, rej := range sender.rejected {
-		t.Errorf("tagged message refused with a 5xx: %s", rej)
-	}
+	stopLoad(t, stop, &wg, 60*time.Second, "load generators")
+	acked := sender.acknowledged(t, 20)
 
 	// Everything acknowledged reaches the sink, and the spool drains.
 	var delivered map[string]int

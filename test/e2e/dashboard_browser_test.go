@@ -49,6 +49,18 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// dashboardRelay starts a relay forwarding to upstream with the dashboard
+// (--admin-http) on a port of its own, waits for it and returns its base
+// URL. No --poll: messages stay queued for the page to show.
+func dashboardRelay(t *testing.T, upstream string, extra ...string) (r *relay, base string) {
+	t.Helper()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r = startRelay(t, "127.0.0.1", append([]string{"--as-server", "--forward-to", upstream, "--interface", "127.0.0.1",
+		"--admin-http", httpAddr, "--spool-dir", t.TempDir()}, extra...)...)
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	return r, "http://" + httpAddr
+}
+
 // hostileSubject would run script if the page ever parsed a header as HTML.
 const hostileSubject = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
 
@@ -60,12 +72,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
 	up := harness.NewFakeSMTP(t, harness.Script{})
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	// No --poll: messages stay queued for the page to show.
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
-		"--admin-http", httpAddr, "--spool-dir", t.TempDir())
-	harness.WaitPort(t, httpAddr, 5*time.Second)
-	base := "http://" + httpAddr
+	r, base := dashboardRelay(t, up.Addr())
 
 	body := "From: \"" + hostileSubject + "\" <evil@example.org>\nTo: <bob@example.net>\nSubject: " + hostileSubject +
 		"\nMessage-ID: <hostile@e2e.test>\n\nhello\n"

@@ -61,10 +61,7 @@ p.quit()
 func TestAdminFlushAndNotify(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	adminPort := harness.FreePort(t)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
-		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	r, adminPort := adminRelay(t, sink.Addr())
 
 	watch, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", adminPort))
 	if err != nil {

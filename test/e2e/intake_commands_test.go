@@ -8,6 +8,41 @@ import (
 	"time"
 )
 
+// commandCase is a command line and the prefix of the reply it must get,
+// sent after setup lines that must each get a 250; next, if set, is a
+// following command, and then the prefix of its reply.
+type commandCase struct {
+	name       string
+	setup      []string
+	line       string
+	want       string // prefix of the reply to line
+	next, then string // a following command and the prefix of its reply
+}
+
+// runCommandCases runs each case in a session of its own to addr.
+func runCommandCases(t *testing.T, addr string, cases []commandCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustDial(t, addr, "127.0.0.1")
+			for _, s := range tc.setup {
+				if rep, err := c.cmd("%s", s); err != nil || rep.code() != 250 {
+					t.Fatalf("%.40q = %q, %v; want 250", s, rep, err)
+				}
+			}
+			rep, err := c.cmd("%s", tc.line)
+			if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+				t.Errorf("%.60q (%d octets) = %q, %v; want %q", tc.line, len(tc.line)+2, rep, err, tc.want+"...")
+			}
+			if tc.next != "" {
+				if rep, err := c.cmd("%s", tc.next); err != nil || !strings.HasPrefix(rep.String(), tc.then) {
+					t.Errorf("then %q = %q, %v; want %q", tc.next, rep, err, tc.then+"...")
+				}
+			}
+		})
+	}
+}
+
 // TestIntakeCommandReplies: each bad command gets Postfix's reply, over raw
 // TCP to the built binary, and nothing of a refused line is executed (the
 // command after it shows the state it left).
@@ -15,13 +50,7 @@ func TestIntakeCommandReplies(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	const ehlo, mail = "EHLO client.e2e.test", "MAIL FROM:<alice@example.org>"
-	for _, tc := range []struct {
-		name       string
-		setup      []string
-		line       string
-		want       string // prefix of the reply to line
-		next, then string // a following command and the prefix of its reply
-	}{
+	runCommandCases(t, r.addr(), []commandCase{
 		{name: "MAIL before EHLO", line: mail, want: "503 5.5.1 "},
 		{name: "RCPT before MAIL", setup: []string{ehlo}, line: "RCPT TO:<bob@example.net>", want: "503 5.5.1 "},
 		{name: "DATA before MAIL", setup: []string{ehlo}, line: "DATA", want: "503 5.5.1 "},
@@ -63,25 +92,7 @@ func TestIntakeCommandReplies(t *testing.T) {
 		{name: "HELO with a 63-octet label", line: "HELO " + strings.Repeat("l", 63) + ".example", want: "250 "},
 		{name: "unknown command", setup: []string{ehlo}, line: "XYZZY", want: "502 5.5.2 "},
 		{name: "empty line", setup: []string{ehlo}, line: "", want: "500 5.5.2 "},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := mustDial(t, r.addr(), "127.0.0.1")
-			for _, s := range tc.setup {
-				if rep, err := c.cmd("%s", s); err != nil || rep.code()/100 != 2 {
-					t.Fatalf("%.40q = %q, %v; want 2xx", s, rep, err)
-				}
-			}
-			rep, err := c.cmd("%s", tc.line)
-			if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
-				t.Errorf("%.60q (%d octets) = %q, %v; want %q", tc.line, len(tc.line)+2, rep, err, tc.want+"...")
-			}
-			if tc.next != "" {
-				if rep, err := c.cmd("%s", tc.next); err != nil || !strings.HasPrefix(rep.String(), tc.then) {
-					t.Errorf("then %q = %q, %v; want %q", tc.next, rep, err, tc.then+"...")
-				}
-			}
-		})
-	}
+	})
 }
 
 // TestIntakeErrorLimits: after 20 refused commands (smtpd_hard_error_limit)

@@ -142,11 +142,7 @@ func TestOpsBounceThroughPostfix(t *testing.T) {
 func TestOpsDSNParameters(t *testing.T) {
 	t.Parallel()
 	const refused = "550 5.1.1 <bad@example.net>: no such user"
-	fake := harness.NewFakeSMTP(t, harness.Script{
-		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN", "SIZE 52428800"},
-		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: refused}},
-	})
-	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	r, fake := opsRefusingRelay(t, refused, "DSN")
 
 	// A: NOTIFY=NEVER.
 	_, final := opsSend(t, r.addr(), "client.e2e.test", "<a@x.example> RET=HDRS ENVID=abc",

@@ -51,6 +51,18 @@ func opsRelay(t *testing.T, upstream, cfg string, extra ...string) *relay {
 	return startRelay(t, "127.0.0.1", append(args, extra...)...)
 }
 
+// opsRefusingRelay is an opsRelay, forwarding on disconnect, and its
+// upstream, which offers capability (with PIPELINING, 8BITMIME,
+// ENHANCEDSTATUSCODES and SIZE) and refuses bad@example.net with refused.
+func opsRefusingRelay(t *testing.T, refused, capability string) (*relay, *harness.FakeSMTP) {
+	t.Helper()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", capability, "SIZE 52428800"},
+		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: refused}},
+	})
+	return opsRelay(t, fake.Addr(), "", "--forward-on-disconnect"), fake
+}
+
 // opsNotices returns the relay's "notice" mail-log lines, optionally only
 // those about the message orig.
 func opsNotices(r *relay, orig string) []*maillog.Entry {

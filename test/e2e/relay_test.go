@@ -188,6 +188,18 @@ func mailEvents(out, event string) []*maillog.Entry {
 	return es
 }
 
+// unsent returns the relay's delivery lines so far whose result is not
+// sent.
+func (r *relay) unsent() []*maillog.Entry {
+	var out []*maillog.Entry
+	for _, e := range r.events("delivery") {
+		if e.Get("result") != "sent" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // deliveries returns the delivery lines for one recipient (with or without
 // angle brackets) and result ("" for any).
 func deliveries(es []*maillog.Entry, to, result string) []*maillog.Entry {

@@ -25,11 +25,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
 	up := harness.NewFakeSMTP(t, harness.Script{})
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
-		"--admin-http", httpAddr, "--spool-dir", t.TempDir())
-	harness.WaitPort(t, httpAddr, 5*time.Second)
-	base := "http://" + httpAddr
+	r, base := dashboardRelay(t, up.Addr())
 
 	const (
 		sender    = `"<img src=x onerror=document.title='pwned'>"@example.org`
@@ -149,10 +145,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 func TestAdminFlushThenListIsEmpty(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	adminPort := harness.FreePort(t)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
-		"--no-bounces", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	r, adminPort := adminRelay(t, sink.Addr(), "--no-bounces")
 	for round := range 5 {
 		for i := range 20 {
 			mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprintf("flush %d %d", round, i)))
@@ -186,10 +179,7 @@ func TestAdminFlushThenListIsEmpty(t *testing.T) {
 func TestAdminFlushSaysWhy(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: "451 4.3.2 try again after the tea break"}})
-	adminPort := harness.FreePort(t)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
-		"--no-bounces", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	r, adminPort := adminRelay(t, sink.Addr(), "--no-bounces")
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("tea"))
 	got := adminLine(t, adminPort, "flush")
 	if want := "error: 1 of 1 message(s) not delivered; last reply: 451 4.3.2 try again after the tea break"; got != want {
@@ -206,11 +196,7 @@ func TestDashboardForwardAndRetryAllFailed(t *testing.T) {
 	ctx := browser(t)
 	up := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
 		"nobody@example.net": {Reply: "550 5.1.1 no such user"}}})
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
-		"--no-bounces", "--admin-http", httpAddr, "--spool-dir", t.TempDir())
-	harness.WaitPort(t, httpAddr, 5*time.Second)
-	base := "http://" + httpAddr
+	r, base := dashboardRelay(t, up.Addr(), "--no-bounces")
 	good := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("good")).Final)
 	bad := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"nobody@example.net"}, message("bad")).Final)
 

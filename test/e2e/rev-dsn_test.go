@@ -157,11 +157,7 @@ func TestRevDSNRoutedRemoteMTA(t *testing.T) {
 func TestRevDSNReturnedOriginal(t *testing.T) {
 	t.Parallel()
 	const refused = "550 5.1.1 no such user"
-	fake := harness.NewFakeSMTP(t, harness.Script{
-		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "SIZE 52428800"},
-		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: refused}},
-	})
-	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	r, fake := opsRefusingRelay(t, refused, "SMTPUTF8")
 
 	_, final := opsSend(t, r.addr(), "c.test", "<>", []string{"<bad@example.net>"}, message("null"))
 	idNull := queuedID(t, final)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -58,19 +59,7 @@ func revDur2Whole(data []byte) (tag string, ok bool) {
 func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
 	t.Parallel()
 	var healthy atomic.Bool
-	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
-		if st != harness.StageEndOfData || healthy.Load() {
-			return harness.Response{}
-		}
-		d := time.Duration(rand.N(300)) * time.Millisecond
-		switch p := rand.N(100); {
-		case p < 12:
-			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
-		case p < 17:
-			return harness.Response{Fault: harness.Close, Delay: d}
-		}
-		return harness.Response{Delay: d}
-	}})
+	fake := revDur2Flaky(t, &healthy, 300, 12, 5)
 	spool := t.TempDir()
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect",
 		"--poll", "1", "--interface", "127.0.0.1", "--spool-dir", spool, "--no-bounces",
@@ -89,16 +78,9 @@ func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
 	}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sender.run(stop)
-		}()
-	}
+	sender.start(3, stop, &wg)
 	const kills = 8
-	for i := range kills {
-		time.Sleep(300*time.Millisecond + rand.N(1200*time.Millisecond))
+	killLoop(kills, 300*time.Millisecond, 1200*time.Millisecond, func(i int) {
 		if i == kills/2 {
 			r.stop(20 * time.Second)
 			t.Logf("stop %d: SIGTERM and restart", i+1)
@@ -107,55 +89,69 @@ func TestRevDur2KillAheadFlakyUpstream(t *testing.T) {
 			t.Logf("kill %d: SIGKILL and restart", i+1)
 		}
 		r.restart()
-	}
+	})
 	time.Sleep(time.Second)
-	close(stop)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("senders still running 60s after being told to stop")
-	}
+	stopLoad(t, stop, &wg, 60*time.Second, "senders")
 	healthy.Store(true)
 
-	sender.mu.Lock()
-	acked := sender.acked
-	sender.mu.Unlock()
-	if len(acked) < 30 {
-		t.Errorf("only %d messages acknowledged; want a real load (at least 30)", len(acked))
-	}
-	for _, rej := range sender.rejected {
-		t.Errorf("message refused with a 5xx: %s", rej)
-	}
-	var delivered map[string]int
-	var broken []string
-	check := func() []string {
-		var miss []string
-		miss, delivered, broken = revDur2Check(fake, acked)
-		return miss
-	}
-	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, spool)) == 0 })
-	miss := check()
+	acked := sender.acknowledged(t, 30)
+	delivered := revDur2Delivered(t, fake, acked, spool)
 	dups := 0
 	for _, k := range delivered {
 		dups += k - 1
 	}
 	t.Logf("%d acknowledged, %d delivered, %d duplicates, %d sender retries, %d transactions",
 		len(acked), len(delivered), dups, sender.retries, len(fake.Transactions()))
+	if files := revDur2Left(t, spool); len(files) != 0 {
+		t.Errorf("spool still holds %v", files)
+	}
+	r.stop(20 * time.Second)
+}
+
+// revDur2Flaky is an upstream with PIPELINING that, until healthy is set,
+// answers each dot only after up to maxDelay ms, defers deferPct % of
+// them with a 451 and drops the connection on dropPct % more.
+func revDur2Flaky(t *testing.T, healthy *atomic.Bool, maxDelay, deferPct, dropPct int) *harness.FakeSMTP {
+	return harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st != harness.StageEndOfData || healthy.Load() {
+			return harness.Response{}
+		}
+		d := time.Duration(rand.N(maxDelay)) * time.Millisecond
+		switch p := rand.N(100); {
+		case p < deferPct:
+			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
+		case p < deferPct+dropPct:
+			return harness.Response{Fault: harness.Close, Delay: d}
+		}
+		return harness.Response{Delay: d}
+	}})
+}
+
+// revDur2Delivered waits up to 90 s for every acknowledged message to
+// reach the upstream and the spool to empty (revDur2Left), then fails the
+// test for each acknowledged message never delivered and each accepted
+// transaction that is not one whole message, and logs what recovery
+// quarantined. It returns how many times each tag was delivered.
+func revDur2Delivered(t *testing.T, fake *harness.FakeSMTP, acked map[string]string, spool string) map[string]int {
+	t.Helper()
+	var miss, broken []string
+	var delivered map[string]int
+	waitFor(90*time.Second, func() bool {
+		miss, delivered, broken = revDur2Check(fake, acked)
+		return len(miss) == 0 && len(revDur2Left(t, spool)) == 0
+	})
+	miss, delivered, broken = revDur2Check(fake, acked)
 	if len(miss) > 0 {
 		t.Errorf("%d acknowledged messages never delivered (lost): %v", len(miss), first(miss, 20))
+		t.Logf("spool: %v", revDur2Left(t, spool))
 	}
 	if len(broken) > 0 {
 		t.Errorf("the upstream accepted %d transactions that are not one whole message: %v", len(broken), first(broken, 10))
 	}
-	if files := revDur2Left(t, spool); len(files) != 0 {
-		t.Errorf("spool still holds %v", files)
-	}
 	for _, name := range quarantined(t, spool) {
 		t.Logf("quarantined: %s", name)
 	}
-	r.stop(20 * time.Second)
+	return delivered
 }
 
 // revDur2Mount mounts a 16 MB ext4 image (loopDisk) on a directory of
@@ -228,16 +224,7 @@ func revDur2Left(t *testing.T, spool string) map[string][]string {
 func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 	t.Parallel()
 	var healthy atomic.Bool
-	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
-		if st != harness.StageEndOfData || healthy.Load() {
-			return harness.Response{}
-		}
-		d := time.Duration(rand.N(200)) * time.Millisecond
-		if rand.N(100) < 10 {
-			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
-		}
-		return harness.Response{Delay: d}
-	}})
+	fake := revDur2Flaky(t, &healthy, 200, 10, 0)
 	spool := t.TempDir()
 	cfg := writeConfig(t, "connections = 2\n[smtp]\nshutdown_grace = \"5s\"\n")
 	relays := make([]*relay, 2)
@@ -301,57 +288,24 @@ func TestRevDur2TwoRelaysOneSpool(t *testing.T) {
 			exec.Command(harness.Binary(t), "queue", "release", "--spool-dir", spool, id).Run()
 		}
 	}()
-	for i := range 6 {
-		time.Sleep(400*time.Millisecond + rand.N(1000*time.Millisecond))
+	killLoop(6, 400*time.Millisecond, 1000*time.Millisecond, func(i int) {
 		r := relays[i%2]
 		r.kill()
 		r.restart()
 		t.Logf("kill %d: SIGKILL and restart of relay %d", i+1, i%2)
-	}
+	})
 	time.Sleep(time.Second)
-	close(stop)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("senders still running 60s after being told to stop")
-	}
+	stopLoad(t, stop, &wg, 60*time.Second, "senders")
 	if out, err := exec.Command(harness.Binary(t), "queue", "release", "--spool-dir", spool, "--all").CombinedOutput(); err != nil {
 		t.Logf("queue release --all: %v: %s", err, out)
 	}
 	healthy.Store(true)
 	acked := map[string]string{}
 	for _, s := range senders {
-		s.mu.Lock()
-		for k, v := range s.acked {
-			acked[k] = v
-		}
-		for _, rej := range s.rejected {
-			t.Errorf("message refused with a 5xx: %s", rej)
-		}
-		s.mu.Unlock()
+		maps.Copy(acked, s.acknowledged(t, 0))
 	}
-	var delivered map[string]int
-	var broken []string
-	check := func() []string {
-		var miss []string
-		miss, delivered, broken = revDur2Check(fake, acked)
-		return miss
-	}
-	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, spool)) == 0 })
-	miss := check()
+	delivered := revDur2Delivered(t, fake, acked, spool)
 	t.Logf("%d acknowledged, %d delivered, %d holds (%d refused)", len(acked), len(delivered), holds.Load(), holdErrs.Load())
-	if len(miss) > 0 {
-		t.Errorf("%d acknowledged messages never delivered: %v", len(miss), first(miss, 20))
-		t.Logf("spool: %v", revDur2Left(t, spool))
-	}
-	if len(broken) > 0 {
-		t.Errorf("the upstream accepted %d transactions that are not one whole message: %v", len(broken), first(broken, 10))
-	}
-	for _, name := range quarantined(t, spool) {
-		t.Logf("quarantined: %s", name)
-	}
 	for _, r := range relays {
 		r.stop(20 * time.Second)
 	}
@@ -367,19 +321,7 @@ func TestRevDur2FullDiskFlakyKill(t *testing.T) {
 	t.Parallel()
 	mnt := revDur2Mount(t)
 	var healthy atomic.Bool
-	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
-		if st != harness.StageEndOfData || healthy.Load() {
-			return harness.Response{}
-		}
-		d := time.Duration(rand.N(200)) * time.Millisecond
-		switch p := rand.N(100); {
-		case p < 40:
-			return harness.Response{Reply: "451 4.3.0 try again later", Delay: d}
-		case p < 45:
-			return harness.Response{Fault: harness.Close, Delay: d}
-		}
-		return harness.Response{Delay: d}
-	}})
+	fake := revDur2Flaky(t, &healthy, 200, 40, 5)
 	spool := filepath.Join(mnt, "spool")
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
 		"--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--no-bounces",
@@ -395,13 +337,7 @@ func TestRevDur2FullDiskFlakyKill(t *testing.T) {
 	}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sender.run(stop)
-		}()
-	}
+	sender.start(3, stop, &wg)
 	// The filler: fill the disk to a few hundred KB or less, hold, give
 	// some back, again.
 	var fills atomic.Int64
@@ -436,61 +372,22 @@ func TestRevDur2FullDiskFlakyKill(t *testing.T) {
 			}
 		}
 	}()
-	for i := range 5 {
-		time.Sleep(800*time.Millisecond + rand.N(1500*time.Millisecond))
-		r.kill()
-		r.restart()
-		t.Logf("kill %d: SIGKILL and restart", i+1)
-	}
+	killLoop(5, 800*time.Millisecond, 1500*time.Millisecond, killRestart(t, r))
 	time.Sleep(2 * time.Second)
-	close(stop)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(90 * time.Second):
-		t.Fatalf("senders still running 90s after being told to stop")
-	}
+	stopLoad(t, stop, &wg, 90*time.Second, "senders")
 	close(fillerStop)
 	<-fillerDone
-	view := func(p string) string { return p }
-	os.Remove(view(filepath.Join(mnt, "filler")))
+	os.Remove(filepath.Join(mnt, "filler"))
 	healthy.Store(true)
 
-	sender.mu.Lock()
-	acked := sender.acked
-	sender.mu.Unlock()
-	if len(acked) < 20 {
-		t.Errorf("only %d messages acknowledged; want a real load (at least 20)", len(acked))
-	}
-	var delivered map[string]int
-	var broken []string
-	check := func() []string {
-		var miss []string
-		miss, delivered, broken = revDur2Check(fake, acked)
-		return miss
-	}
-	waitFor(90*time.Second, func() bool { return len(check()) == 0 && len(revDur2Left(t, view(spool))) == 0 })
-	miss := check()
+	acked := sender.acknowledged(t, 20)
+	delivered := revDur2Delivered(t, fake, acked, spool)
 	t.Logf("%d acknowledged, %d delivered, %d sender retries, %d fills, %d transactions", len(acked), len(delivered),
 		sender.retries, fills.Load(), len(fake.Transactions()))
 	// How often a start found the disk too full to write out what a dead
 	// journal served, and how often the running relay wrote it later.
 	t.Logf("replays kept for lack of room: %d; written out later: %d",
 		strings.Count(r.stderr(), "could not be written from the journal"), strings.Count(r.stderr(), "kept in the journal of a process that died are written out"))
-	if len(miss) > 0 {
-		t.Errorf("%d acknowledged messages never delivered: %v", len(miss), first(miss, 20))
-		t.Logf("spool: %v", revDur2Left(t, view(spool)))
-	}
-	if len(broken) > 0 {
-		t.Errorf("the upstream accepted %d transactions that are not one whole message: %v", len(broken), first(broken, 10))
-	}
-	for _, rej := range sender.rejected {
-		t.Errorf("message refused with a 5xx: %s", rej)
-	}
-	for _, name := range quarantined(t, view(spool)) {
-		t.Logf("quarantined: %s", name)
-	}
 	if t.Failed() {
 		if dir := os.Getenv("REVDUR2_LOGS"); dir != "" {
 			os.WriteFile(filepath.Join(dir, t.Name()+".log"), []byte(r.stderr()), 0o644)

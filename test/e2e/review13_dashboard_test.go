@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -27,11 +26,7 @@ func TestReview13DashboardHostileEnvelope(t *testing.T) {
 	ctx := browser(t)
 	hostileReply := `450 4.2.0 <script>document.title='pwned'</script><img src=x onerror=document.title='pwned'> try later`
 	up := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: hostileReply}})
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
-		"--admin-http", httpAddr, "--spool-dir", t.TempDir())
-	harness.WaitPort(t, httpAddr, 5*time.Second)
-	base := "http://" + httpAddr
+	r, base := dashboardRelay(t, up.Addr())
 
 	tx := mustSend(t, r.addr(), "a'onfocus=alert&{x}@example.org", []string{hostileRcpt}, message("hostile envelope"))
 	id := queuedID(t, tx.Final)

@@ -31,16 +31,24 @@ func adminLine(t *testing.T, port int, cmd string) string {
 	return strings.TrimSpace(line)
 }
 
+// adminRelay starts a relay forwarding to upstream with the admin
+// interface (--admin) on a port of its own, and waits for that port.
+func adminRelay(t *testing.T, upstream string, extra ...string) (r *relay, adminPort int) {
+	t.Helper()
+	adminPort = harness.FreePort(t)
+	r = startRelay(t, "127.0.0.1", append([]string{"--as-server", "--forward-to", upstream, "--admin", fmt.Sprint(adminPort),
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir()}, extra...)...)
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	return r, adminPort
+}
+
 // TestOnDemandForwarding: a store-and-forward relay with a smarthost and no
 // --poll keeps the mail until told to forward it, as E-MailRelay's does:
 // the admin's "forward" forwards it.
 func TestOnDemandForwarding(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	adminPort := harness.FreePort(t)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
-		"--no-bounces", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	r, adminPort := adminRelay(t, sink.Addr(), "--no-bounces")
 
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("later"))
 	time.Sleep(time.Second)

@@ -21,10 +21,7 @@ import (
 func TestReviewDurAdminForwardWithoutPoll(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	adminPort := harness.FreePort(t)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--admin", fmt.Sprint(adminPort),
-		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", adminPort), 5*time.Second)
+	r, adminPort := adminRelay(t, sink.Addr())
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("forward me"))
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", adminPort))
 	if err != nil {
