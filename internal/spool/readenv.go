@@ -31,10 +31,14 @@ func (s *Spool) ReadListed(e Entry) (*Envelope, error) {
 }
 
 // readEnvelopeFile reads an envelope file whole, through a bare
-// descriptor: open, fstat, one read of the size fstat gave, close. An
-// *os.File would add an fcntl, an allocation and a finalizer, and a read
-// loop one more read(2) to find the end, on each of a message's two
-// envelope reads.
+// descriptor: open, read, close. An *os.File would add an fcntl, an
+// allocation and a finalizer. The first read asks for more than an
+// envelope usually has (a few hundred octets): a read(2) of a regular
+// file that returns less than it was asked for has met the end (POSIX
+// allows a short read only at the end or after a signal, and Linux's page
+// cache reads stop early only for a fatal one), so a usual envelope costs
+// one read and no fstat(2) for its size. A larger one is read on until a
+// read returns nothing.
 func readEnvelopeFile(name string) ([]byte, error) {
 	var fd int
 	var err error
@@ -48,18 +52,7 @@ func readEnvelopeFile(name string) ([]byte, error) {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &os.PathError{Op: "fstat", Path: name, Err: err}
-	}
-	if st.Size > maxEnvelope {
-		// Never readable: torn, as far as anyone can tell.
-		return nil, fmt.Errorf("%s: %w", name, &ParseError{1, fmt.Sprintf("%d bytes, more than an envelope may have", st.Size)})
-	}
-	// One byte more than the size: a read that stops exactly at the size
-	// fstat gave has met the end; a file that grew meanwhile fills the
-	// extra byte and is read on to its end.
-	b := make([]byte, st.Size+1)
+	b := make([]byte, 4096)
 	n := 0
 	for {
 		m, err := syscall.Read(fd, b[n:])
@@ -71,10 +64,12 @@ func readEnvelopeFile(name string) ([]byte, error) {
 		}
 		n += m
 		switch {
-		case m == 0, n == int(st.Size) && n < len(b):
+		case m == 0, n < len(b) && n <= 4096:
+			// The end; or, on the first read, short of the buffer.
 			return b[:n], nil
 		case n == len(b):
 			if len(b) > maxEnvelope {
+				// Never readable: torn, as far as anyone can tell.
 				return nil, fmt.Errorf("%s: %w", name, &ParseError{1, "more than an envelope may have"})
 			}
 			b = append(b, make([]byte, len(b))...)

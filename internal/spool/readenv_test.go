@@ -46,11 +46,12 @@ func TestReadListed(t *testing.T) {
 	}
 }
 
-// readEnvelopeFile reads a file whole whatever its size, in one read when
-// fstat told the truth.
+// readEnvelopeFile reads a file whole whatever its size against the first
+// read's buffer (4096 octets): below, at and just above it, and many times
+// over, when the end is found by a read that returns nothing.
 func TestReadEnvelopeFile(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []int{0, 1, 599, 4096, 70000} {
+	for _, n := range []int{0, 1, 599, 4095, 4096, 4097, 8192, 8193, 70000} {
 		name := filepath.Join(dir, "e")
 		want := bytes.Repeat([]byte("x"), n)
 		if err := os.WriteFile(name, want, 0o600); err != nil {
