@@ -93,12 +93,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(css("%s", row)),
 		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row)),
 		shot("queue"),
-		chromedp.Click(css(`.act-hold[data-id=%q]`, id)),
+		clickNow(`.act-hold[data-id=%q]`, id),
 		chromedp.WaitVisible(css(`#confirm[open]`)),
 		shot("confirm"),
 		chromedp.Click(css(`#confirm-ok`)),
 		chromedp.WaitVisible(css(`%s[data-state="held"]`, row)),
-		chromedp.Click(css(`%s td a`, row)),
+		clickNow(`%s td a`, row),
 		chromedp.WaitVisible(css(`#message-header`)),
 		shot("message"),
 	)
@@ -147,7 +147,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/#bans"),
 		chromedp.WaitVisible(css(`#bans-table tr[data-ip="192.0.2.7"]`)),
 		shot("bans-remove"),
-		chromedp.Click(css(`button.unban[data-ip="192.0.2.7"]`)),
+		clickNow(`button.unban[data-ip="192.0.2.7"]`),
 		chromedp.WaitVisible(css(`#confirm[open]`)),
 		chromedp.Click(css(`#confirm-ok`)),
 		chromedp.WaitNotPresent(css(`#bans-table tr[data-ip="192.0.2.7"]`)),
@@ -202,6 +202,16 @@ func setField(sel, value string) chromedp.Action[chromedp.Void] {
 }
 
 func css(format string, a ...any) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(format, a...)) }
+
+// clickNow waits for an element and clicks it in one evaluation. The
+// page's refresh replaces the tables' rows: a node that chromedp.Click
+// found could be gone when it clicked ("Could not find node with given id",
+// clean-clone CI).
+func clickNow(format string, a ...any) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(
+		`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`,
+		fmt.Sprintf(format, a...)))
+}
 
 // TestDashboardEnforcerPages: after Gmail calls one client's message spam,
 // the dashboard shows the ban with Gmail's reply among the enforcer's

@@ -53,7 +53,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	row := func(id string) string { return fmt.Sprintf(`#queue-table tr[data-id=%q]`, id) }
 	act := func(action, id, state string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(
-			chromedp.Click(css(`.act-%s[data-id=%q]`, action, id)),
+			clickNow(`.act-%s[data-id=%q]`, action, id),
 			chromedp.WaitVisible(css(`#confirm[open]`)),
 			chromedp.Click(css(`#confirm-ok`)),
 			chromedp.WaitVisible(css(`%s[data-state=%q]`, row(id), state)),
@@ -62,7 +62,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/#queue"),
 		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row(hostile))),
-		chromedp.Click(css(`%s td a`, row(hostile))),
+		clickNow(`%s td a`, row(hostile)),
 		chromedp.WaitVisible(css(`#message-header`)),
 	)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 		act("hold", plain, "held"),
 		act("release", plain, "ready"),
 		act("retry", plain, "ready"),
-		chromedp.Click(css(`.act-delete[data-id=%q]`, hostile)),
+		clickNow(`.act-delete[data-id=%q]`, hostile),
 		chromedp.WaitVisible(css(`#confirm[open]`)),
 		chromedp.Click(css(`#confirm-ok`)),
 		chromedp.WaitNotPresent(css(`%s`, row(hostile))),

@@ -77,7 +77,7 @@ func TestReview13DashboardHostileEnvelope(t *testing.T) {
 		}
 	}
 	err = chromedp.Do(ctx,
-		chromedp.Click(css(`%s td a`, row)),
+		clickNow(`%s td a`, row),
 		chromedp.WaitVisible(css(`#message-header`)),
 	)
 	if err != nil {
@@ -107,7 +107,7 @@ func TestReview13DashboardHostileEnvelope(t *testing.T) {
 		err = chromedp.Do(ctx,
 			chromedp.Navigate(base+"/#queue"),
 			chromedp.WaitVisible(css("%s", row)),
-			chromedp.Click(css(`.act-%s[data-id=%q]`, step.action, id)),
+			clickNow(`.act-%s[data-id=%q]`, step.action, id),
 			chromedp.WaitVisible(css(`#confirm[open]`)),
 			chromedp.Click(css(`#confirm-ok`)),
 			chromedp.WaitVisible(css(`%s[data-state=%q]`, row, step.state)),
@@ -120,7 +120,7 @@ func TestReview13DashboardHostileEnvelope(t *testing.T) {
 		}
 	}
 	err = chromedp.Do(ctx,
-		chromedp.Click(css(`.act-delete[data-id=%q]`, id)),
+		clickNow(`.act-delete[data-id=%q]`, id),
 		chromedp.WaitVisible(css(`#confirm[open]`)),
 		chromedp.Click(css(`#confirm-ok`)),
 		chromedp.WaitNotPresent(css("%s", row)),
