@@ -606,7 +606,7 @@ func TestExpired(t *testing.T) {
 			t.Errorf("last reply %q: Action %q, Status %q, Remote-MTA %q, Diagnostic-Code %q; want failed, %q, %q, %q",
 				tt.last, g[1]["action"], g[1]["status"], g[1]["remote-mta"], g[1]["diagnostic-code"], tt.status, tt.remote, tt.diag)
 		}
-		if text := strings.Join(strings.Fields(string(n.parts[0].body)), " "); !strings.Contains(text, "<erin@example.net>: message delivery expired after 120h0m0s in the queue") {
+		if text := strings.Join(strings.Fields(string(n.parts[0].body)), " "); !strings.Contains(text, "<erin@example.net>: message delivery expired after 5 days in the queue") {
 			t.Errorf("last reply %q: text part does not say the message expired:\n%s", tt.last, n.parts[0].body)
 		}
 	}
@@ -646,5 +646,20 @@ func TestLongReplyWord(t *testing.T) {
 	g := dsnGroups(t, n.parts[1].body)
 	if got := strings.ReplaceAll(g[1]["diagnostic-code"], " ", ""); got != "smtp;"+strings.ReplaceAll(long, " ", "") {
 		t.Errorf("Diagnostic-Code, spaces aside, is not the reply: %.80q...", got)
+	}
+}
+
+// TestHumanAge: a notice says how long a message was queued in words.
+func TestHumanAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                                    "0 seconds",
+		time.Second:                          "1 second",
+		90 * time.Minute:                     "1 hour 30 minutes",
+		120*time.Hour + 3*time.Second:        "5 days 3 seconds",
+		49*time.Hour + 1500*time.Millisecond: "2 days 1 hour 2 seconds",
+	} {
+		if got := humanAge(d); got != want {
+			t.Errorf("humanAge(%v) = %q; want %q", d, got, want)
+		}
 	}
 }

@@ -121,7 +121,31 @@ const (
 // Expired is the account of a recipient still deferred after age in the
 // queue (max_queue_lifetime), with the last reply it had.
 func Expired(age time.Duration, last string) string {
-	return expiredWords + age.String() + lastWords + last
+	return expiredWords + humanAge(age) + lastWords + last
+}
+
+// humanAge says a queue age as a person reads one, "5 days 3 seconds",
+// where Go's "120h0m3s" reads like an error code in a notice.
+func humanAge(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d <= 0 {
+		return "0 seconds"
+	}
+	var parts []string
+	for _, u := range []struct {
+		name string
+		size time.Duration
+	}{{"day", 24 * time.Hour}, {"hour", time.Hour}, {"minute", time.Minute}, {"second", time.Second}} {
+		n := d / u.size
+		d -= n * u.size
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+u.name)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %ss", n, u.name))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // expiredLast returns the last reply in an account Expired wrote, and
