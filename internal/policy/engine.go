@@ -294,6 +294,14 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				return deferral(451, "4.3.5", "Server configuration error", rule)
 			}
 			d.Rule = rule
+			if name == "check_recipient_access" && d.Verdict == Permit && routed(req.Recipient) {
+				// Postfix: an OK for a recipient that names another
+				// destination inside (user%other@relay, "u@other"@relay,
+				// other!user@relay, a source route) is too suspicious to
+				// permit; it counts as DUNNO, so that a table that
+				// whitelists a relay domain does not open the relay.
+				return Decision{Warnings: []string{rule + ": OK for the routed recipient <" + req.Recipient + "> ignored, as Postfix does"}}
+			}
 			return e.fillText(d, name, req)
 		}
 	case "reject_rbl_client":
@@ -461,6 +469,13 @@ func (e *Engine) authDestination(rcpt string) bool {
 		return false
 	}
 	return e.relayDomains.has(a.Domain)
+}
+
+// routed reports a recipient that names another destination inside it
+// (Postfix's RESOLVE_FLAG_ROUTED), or that does not parse at all.
+func routed(rcpt string) bool {
+	a, err := envelope.Parse(rcpt)
+	return err != nil || a.Indirect()
 }
 
 func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, req *Request) Decision {

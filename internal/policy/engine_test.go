@@ -416,3 +416,32 @@ func TestRelayDomainsIDN(t *testing.T) {
 		}
 	}
 }
+
+// TestRevTabRoutedRecipientOK: the pre-2.10 Postfix layout, where
+// recipient_restrictions whitelist the relay's domains with
+// check_recipient_access before reject_unauth_destination. As in Postfix,
+// the table's OK must not permit a recipient that names another
+// destination inside (the percent hack, a quoted @, a bang path): such an
+// OK counts as DUNNO, and reject_unauth_destination refuses it. Plain
+// recipients in the domain stay permitted by the table.
+func TestRevTabRoutedRecipientOK(t *testing.T) {
+	e := engine(t, Options{
+		Relay:     []string{},
+		Recipient: []string{"permit_mynetworks", "check_recipient_access", "hash:/etc/postfix/relay_recipients", "reject_unauth_destination"},
+		Tables:    oneTable{mapTable{"relay.example": "OK"}},
+	})
+	for _, rcpt := range []string{
+		"victim%elsewhere.example@relay.example",
+		`"victim@elsewhere.example"@relay.example`,
+		"elsewhere.example!victim@relay.example",
+		"VICTIM%ELSEWHERE.EXAMPLE@relay.example",
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+		if d.Verdict != Reject || d.Reply() != "554 5.7.1 <"+rcpt+">: Relay access denied" {
+			t.Errorf("routed recipient %q whitelisted by the table: %v %q; want 554 relay access denied", rcpt, d.Verdict, d.Reply())
+		}
+	}
+	if d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: "user@relay.example"}); d.Verdict != Permit {
+		t.Errorf("user@relay.example: %v %q; want permit (the table's OK)", d.Verdict, d.Reply())
+	}
+}
