@@ -343,7 +343,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			switch {
 			case err != nil:
 				return reject(501, "5.5.2", "<"+req.Helo+">: Helo command rejected: Invalid name", name)
-			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(req.Helo, ".") && !strings.HasPrefix(req.Helo, "["):
+			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(trimDot(req.Helo), ".") && !strings.HasPrefix(req.Helo, "["):
+				// "localhost." is no more qualified than "localhost":
+				// Postfix drops a trailing dot before it looks.
 				return reject(504, "5.5.2", "<"+req.Helo+">: Helo command rejected: need fully-qualified hostname", name)
 			}
 			return Decision{}
@@ -469,6 +471,15 @@ func (e *Engine) authDestination(rcpt string) bool {
 		return false
 	}
 	return e.relayDomains.has(a.Domain)
+}
+
+// trimDot drops a trailing dot, but not a dot-dot (Postfix's
+// dup_if_truncate).
+func trimDot(name string) string {
+	if len(name) > 1 && name[len(name)-1] == '.' && name[len(name)-2] != '.' {
+		return name[:len(name)-1]
+	}
+	return name
 }
 
 // routed reports a recipient that names another destination inside it

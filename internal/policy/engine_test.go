@@ -445,3 +445,23 @@ func TestRevTabRoutedRecipientOK(t *testing.T) {
 		t.Errorf("user@relay.example: %v %q; want permit (the table's OK)", d.Verdict, d.Reply())
 	}
 }
+
+// TestRevTabNonFQDNHeloTrailingDot: Postfix drops a trailing dot before
+// reject_non_fqdn_helo_hostname looks for one, so "HELO localhost." is
+// refused like "HELO localhost"; a qualified name with a trailing dot
+// passes.
+func TestRevTabNonFQDNHeloTrailingDot(t *testing.T) {
+	e := engine(t, Options{Helo: []string{"reject_non_fqdn_helo_hostname"}})
+	for helo, want := range map[string]string{
+		"localhost":         "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
+		"localhost.":        "504 5.5.2 <localhost.>: Helo command rejected: need fully-qualified hostname",
+		"mail.example.com.": "",
+		"mail.example.com":  "",
+		"[192.0.2.1]":       "",
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Helo: helo, Recipient: "r@elsewhere.example"})
+		if want == "" && d.Refuses() || want != "" && d.Reply() != want {
+			t.Errorf("HELO %s: %v %q; want %q", helo, d.Verdict, d.Reply(), want)
+		}
+	}
+}
