@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevTabRoutedRecipientOK: the classic pre-2.10 Postfix layout, with
@@ -70,4 +72,53 @@ recipient_restrictions = ["check_recipient_access hash:%s"]
 		}
 	}
 	checkSpoolEmpty(t, r.spool)
+}
+
+// revTabZone answers as Spamhaus does: listings in 127.0.0.2-11, and
+// 127.255.255.252/254/255 for "typo in the list's name", "query through a
+// public resolver" and "too many queries", which are no verdict on the
+// client. 127.0.0.8's answer is 127.0.0.1, outside the result filter.
+const revTabZone = `
+2.0.0.127.zen.example. A 127.0.0.2
+3.0.0.127.zen.example. A 127.255.255.254
+4.0.0.127.zen.example. A 127.255.255.252
+5.0.0.127.zen.example. A 127.255.255.255
+6.0.0.127.bl.example.  A 127.255.255.254
+7.0.0.127.bl.example.  A 127.0.0.2
+8.0.0.127.zen.example. A 127.0.0.1
+`
+
+// TestRevTabDNSBLAnswers: reject_rbl_client with Postfix's result filter
+// (zen.example=127.0.0.[2..11]) and without one. The lists' error answers
+// (127.255.255.x) never refuse a client, with or without a filter, nor
+// does an answer outside the filter; a listing does. A list whose TXT
+// record is 20 KB long (a hostile or broken DNS server; the answer comes
+// over TCP after a truncated UDP one) must not make the reply line longer
+// than RFC 5321's 512 octets.
+func TestRevTabDNSBLAnswers(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, revTabZone)
+	dns.Set("7.0.0.127.bl.example", "TXT", "see https://bl.example/ "+strings.Repeat("x", 20000))
+	r := startPolicyRelay(t, fmt.Sprintf(`[policy]
+mynetworks = ["192.0.2.0/24"]
+relay_domains = ["relay.example"]
+client_restrictions = ["reject_rbl_client zen.example=127.0.0.[2..11]", "reject_rbl_client bl.example"]
+dns_server = %q
+`, dns.Addr()))
+	runDNSBLCases(t, r, []dnsblCase{
+		{"127.0.0.2", "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using zen.example"},
+		{"127.0.0.3", "250"},
+		{"127.0.0.4", "250"},
+		{"127.0.0.5", "250"},
+		{"127.0.0.6", "250"},
+		{"127.0.0.8", "250"},
+	})
+	a := tryMessage(t, r.addr(), "127.0.0.7", "sender@example.org", "user@relay.example")
+	line := a.rcpt.String()
+	if want := "554 5.7.1 Service unavailable; Client host [127.0.0.7] blocked using bl.example; see https://bl.example/ xxx"; !strings.HasPrefix(line, want) {
+		t.Errorf("from 127.0.0.7 (listed, 20 KB TXT): RCPT = %.200q...; want it to start %q", line, want)
+	}
+	if n := len(line) + len("\r\n"); n > 512 {
+		t.Errorf("from 127.0.0.7 (listed, 20 KB TXT): RCPT reply line is %d octets; RFC 5321 allows 512", n)
+	}
 }
