@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -120,5 +121,33 @@ dns_server = %q
 	}
 	if n := len(line) + len("\r\n"); n > 512 {
 		t.Errorf("from 127.0.0.7 (listed, 20 KB TXT): RCPT reply line is %d octets; RFC 5321 allows 512", n)
+	}
+}
+
+// TestRevTabAccessDisconnectCodes: access(5) says that after an access
+// table's "421 text" or "521 text" Postfix answers with that code and text
+// and disconnects at once. The client hears the reply, then the
+// connection ends: the next command gets no answer.
+func TestRevTabAccessDisconnectCodes(t *testing.T) {
+	t.Parallel()
+	access := writeFile(t, t.TempDir(), "sender_access",
+		"bye.example   421 4.7.0 closing now\ngone.example  521 5.7.1 go away for good\n", 0o644)
+	r := startPolicyRelay(t, fmt.Sprintf(`[policy]
+%srelay_domains = ["relay.example"]
+sender_restrictions = ["check_sender_access hash:%s"]
+`, outsideNetworks, access))
+	for _, tc := range []struct{ sender, want string }{
+		{"x@bye.example", "421 4.7.0 <x@bye.example>: Sender address rejected: closing now"},
+		{"x@gone.example", "521 5.7.1 <x@gone.example>: Sender address rejected: go away for good"},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<%s>", tc.sender)
+		mustCmd(t, c, tc.want, "RCPT TO:<user@relay.example>")
+		c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if rep, err := c.cmd("NOOP"); err == nil {
+			t.Errorf("MAIL FROM:<%s>: after %q the session goes on: NOOP = %q; want the connection closed", tc.sender, tc.want, rep)
+		}
+		c.Close()
 	}
 }
