@@ -263,6 +263,14 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		if err != nil {
 			return r, err
 		}
+		if v, ok := m.(interface{ ValidateActions([]string) error }); ok {
+			// A result that is no access(5) action ("REJCET",
+			// "mysql:/x") would answer 451 to every client it
+			// matches; it is refused now, with its file and line.
+			if err := v.ValidateActions(nil); err != nil {
+				return r, err
+			}
+		}
 		rule := name + " " + args[0]
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			var v string

@@ -465,3 +465,28 @@ func TestRevTabNonFQDNHeloTrailingDot(t *testing.T) {
 		}
 	}
 }
+
+// TestRevTabAccessResultsChecked: an access table whose results are no
+// access(5) actions is refused when the lists are compiled, each bad
+// result named by file and line, instead of answering 451 to every client
+// it matches.
+func TestRevTabAccessResultsChecked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sender_access")
+	os.WriteFile(path, []byte("ok.example OK\nx.example REJCET typo\ny.example mysql:/etc/postfix/x.cf\nz.example 550 5.7.1 fine\n"), 0o644)
+	_, err := New(Options{
+		Sender: []string{"check_sender_access hash:" + path},
+		Relay:  []string{"reject_unauth_destination"},
+		Tables: SetTables{Set: &table.Set{}},
+	})
+	if err == nil {
+		t.Fatal("New with bad access results = nil error")
+	}
+	for _, want := range []string{path + ":2: ", "REJCET", path + ":3: ", "lookup tables are not allowed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), path+":1:") || strings.Contains(err.Error(), path+":4:") {
+		t.Errorf("error %q names a good line", err)
+	}
+}

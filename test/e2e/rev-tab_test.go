@@ -151,3 +151,24 @@ sender_restrictions = ["check_sender_access hash:%s"]
 		c.Close()
 	}
 }
+
+// TestRevTabAccessResultsChecked: a sender_access file with a mistyped
+// action (REJCET) or a lookup table as a result does not start the relay
+// answering 451 to every sender it matches: the relay refuses to start and
+// names the configuration line, the table file and each bad line.
+func TestRevTabAccessResultsChecked(t *testing.T) {
+	t.Parallel()
+	access := writeFile(t, t.TempDir(), "sender_access",
+		"ok.example  OK\nx.example   REJCET typo\ny.example   mysql:/etc/postfix/x.cf\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\nsender_restrictions = [\"check_sender_access hash:%s\"]\n", access))
+	_, stderr, code := runBinary(t, harness.Binary(t), "", "--as-server", "--interface", "127.0.0.1:1",
+		"--spool-dir", t.TempDir(), "--config", cfg)
+	if code == 0 {
+		t.Fatalf("relaykeeper with a bad sender_access result exited 0; stderr:\n%s", stderr)
+	}
+	for _, want := range []string{cfg + ":5: policy.sender_restrictions", access + ":2: ", "REJCET", access + ":3: "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
