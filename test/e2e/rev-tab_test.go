@@ -172,3 +172,44 @@ func TestRevTabAccessResultsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestRevTabMailStageHold: the enforcer's sender_access is a Postfix
+// sender_access file checked at MAIL FROM, which administrators also edit
+// by hand. Its HOLD and DISCARD lines act as they do at RCPT: the message
+// from held.example is kept as ID.envelope.held and never delivered, the
+// one from gone.example is accepted and thrown away; a REJECT still
+// refuses at MAIL, and an unlisted sender is delivered.
+func TestRevTabMailStageHold(t *testing.T) {
+	t.Parallel()
+	access := writeFile(t, t.TempDir(), "sender_access",
+		"held.example  HOLD quarantine\ngone.example  DISCARD\nbad.example   REJECT\n", 0o644)
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	r := startPolicyRelay(t, fmt.Sprintf("[policy]\nrelay_domains = [\"relay.example\"]\n[enforce]\nsender_access = %q\n", access),
+		"--forward-to", sink.Addr(), "--forward-on-disconnect")
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "554 5.7.1 <x@bad.example>: Sender address rejected: Access denied", "MAIL FROM:<x@bad.example>")
+	c.cmd("QUIT")
+	held := tryMessage(t, r.addr(), "127.0.0.1", "x@held.example", "user@relay.example")
+	gone := tryMessage(t, r.addr(), "127.0.0.1", "x@gone.example", "user@relay.example")
+	ok := tryMessage(t, r.addr(), "127.0.0.1", "x@ok.example", "user@relay.example")
+	for _, a := range []attempt{held, gone, ok} {
+		if a.rcpt.code() != 250 || a.final.code() != 250 {
+			t.Fatalf("RCPT %q, final %q; want both 250", a.rcpt, a.final)
+		}
+	}
+	heldID := queuedID(t, held.final)
+	sink.WaitCount(t, 1, 15*time.Second)
+	time.Sleep(500 * time.Millisecond) // a second would show up now
+	if ms := sink.Messages(); len(ms) != 1 || ms[0].From != "x@ok.example" {
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.From)
+		}
+		t.Errorf("the smarthost got messages from %q; want [x@ok.example] only", got)
+	}
+	files := waitSpool(t, r.spool, 10*time.Second, "the held message only", func(f map[string][]string) bool { return len(f) == 1 })
+	if got := files[heldID]; len(got) != 2 || got[1] != "envelope.held" {
+		t.Errorf("spool holds %v; want %s.content and %s.envelope.held only", files, heldID, heldID)
+	}
+}
