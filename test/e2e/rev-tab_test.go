@@ -213,3 +213,21 @@ func TestRevTabMailStageHold(t *testing.T) {
 		t.Errorf("spool holds %v; want %s.content and %s.envelope.held only", files, heldID, heldID)
 	}
 }
+
+// TestRevTabSenderLoginTrailingDot: with sender_login_maps and
+// reject_sender_login_mismatch, a client that has not logged in may not
+// send as an owned address, and writing it with a trailing dot
+// (MAIL FROM:<alice@example.org.>, the same mailbox) changes nothing.
+func TestRevTabSenderLoginTrailingDot(t *testing.T) {
+	t.Parallel()
+	maps := writeFile(t, t.TempDir(), "sender_logins", "alice@example.org  alice\n@example.net  carol\n", 0o644)
+	r := startAuthRelay(t, "server plain alice alice+20pw\n",
+		fmt.Sprintf("[auth]\nsender_login_maps = %q\nreject_sender_login_mismatch = true\n", maps))
+	for _, sender := range []string{"alice@example.org.", "ALICE@EXAMPLE.ORG.", "anyone@example.net."} {
+		anon := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, anon, "250", "EHLO client.e2e.test")
+		mustCmd(t, anon, "250", "MAIL FROM:<%s>", sender)
+		mustCmd(t, anon, "553 5.7.1 <"+sender+">: Sender address rejected: not logged in", "RCPT TO:<user@relay.example>")
+		anon.cmd("QUIT")
+	}
+}
