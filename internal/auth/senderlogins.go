@@ -116,12 +116,17 @@ func (t *SenderLogins) addLine(text string, n int, lines map[string]int) error {
 }
 
 // Owners returns the logins that own sender, and whether the table has an
-// entry for it at all.
+// entry for it at all. A trailing dot after the domain is ignored, as
+// Postfix resolves the address before it looks: alice@example.com. is
+// alice@example.com, and so owned by the same logins.
 func (t *SenderLogins) Owners(sender string) ([]string, bool) {
 	sender = strings.ToLower(sender)
 	at := strings.LastIndexByte(sender, '@')
 	if at < 0 {
 		return nil, false
+	}
+	if at+2 < len(sender) {
+		sender = strings.TrimSuffix(sender, ".")
 	}
 	user, domain := sender[:at], sender[at:]
 	keys := []string{sender}

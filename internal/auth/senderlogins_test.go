@@ -105,3 +105,29 @@ func TestLoadSenderLogins(t *testing.T) {
 		t.Error("LoadSenderLogins of a missing file succeeded")
 	}
 }
+
+// TestRevTabSenderLoginsTrailingDot: alice@example.com. is the mailbox
+// alice@example.com, so it has the same owners. Looked up as written it
+// had none, and a client that had not logged in could send as
+// MAIL FROM:<alice@example.com.> past reject_sender_login_mismatch.
+func TestRevTabSenderLoginsTrailingDot(t *testing.T) {
+	tl, err := parseSenderLogins("logins", strings.NewReader(senderTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sender, want := range map[string][]string{
+		"alice@example.com.":   {"alice", "alice2"},
+		"ALICE@EXAMPLE.COM.":   {"alice", "alice2"},
+		"anyone@example.org.":  {"bob"},
+		"alice+x@example.com.": {"alice", "alice2"},
+		"nobody@example.net.":  nil,
+	} {
+		owners, ok := tl.Owners(sender)
+		if diff := cmp.Diff(want, owners); diff != "" || ok != (want != nil) {
+			t.Errorf("Owners(%q) = %v, %v; want %v", sender, owners, ok, want)
+		}
+	}
+	if tl.Owns("bob", "alice@example.com.") || !tl.Owns("alice", "alice@example.com.") {
+		t.Errorf("Owns(bob|alice, alice@example.com.) = %v|%v; want false|true", tl.Owns("bob", "alice@example.com."), tl.Owns("alice", "alice@example.com."))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -57,14 +58,15 @@ type Result struct {
 //
 //	Service unavailable; Client host [192.0.2.1] blocked using zen.example; see https://...
 //
-// Postfix sends it with 554 5.7.1. For a client listed only because the
+// The TXT text is cut so that the reply line stays within 512 octets
+// (maxReplyText). Postfix sends it with 554 5.7.1. For a client listed only because the
 // lookups timed out (FailClosed), it names the zones that did not answer.
 func (r Result) RejectText(ip netip.Addr) string {
 	host := "Service unavailable; Client host [" + ip.Unmap().String() + "]"
 	if len(r.Hits) > 0 {
 		s := host + " blocked using " + r.Hits[0].Zone
 		if r.Hits[0].Text != "" {
-			s += "; " + r.Hits[0].Text
+			s += "; " + clipText(r.Hits[0].Text, maxReplyText-len(s)-2)
 		}
 		return s
 	}
@@ -75,6 +77,26 @@ func (r Result) RejectText(ip netip.Addr) string {
 		}
 	}
 	return host + " blocked: no answer from " + strings.Join(zones, ", ")
+}
+
+// maxReplyText bounds RejectText: with "554 5.7.1 " in front and CRLF
+// behind, the reply line stays within RFC 5321's 512 octets (section
+// 4.5.3.1.5) however long a list's TXT records are. Postfix likewise cuts
+// them at 500 bytes.
+const maxReplyText = 512 - len("554 5.7.1 ") - len("\r\n")
+
+// clipText cuts s to at most n bytes, at a character boundary.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Checker looks addresses up in the lists of one Config. It is safe for

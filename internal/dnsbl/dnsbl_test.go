@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -156,5 +157,21 @@ func TestUnescapeTXT(t *testing.T) {
 	}
 	if got := printable("a\tb\x7f"); got != "a?b?" || strings.ContainsAny(got, "\t\x7f") {
 		t.Errorf("printable = %q", got)
+	}
+}
+
+// TestRevTabRejectTextBounded: however long a list's TXT text, the reply
+// line ("554 5.7.1 " + RejectText + CRLF) stays within RFC 5321's 512
+// octets, and the text is cut between characters, never inside one.
+func TestRevTabRejectTextBounded(t *testing.T) {
+	ip := netip.MustParseAddr("2001:db8::1")
+	for _, text := range []string{strings.Repeat("x", 5000), strings.Repeat("é", 5000), strings.Repeat("ab€", 300)} {
+		got := Result{Listed: true, Hits: []Hit{{Zone: "zen.example", Text: text}}}.RejectText(ip)
+		if n := len("554 5.7.1 ") + len(got) + len("\r\n"); n > 512 {
+			t.Errorf("reply line for a %d-byte TXT is %d octets; want at most 512", len(text), n)
+		}
+		if !utf8.ValidString(got) || !strings.HasPrefix(got, "Service unavailable; Client host [2001:db8::1] blocked using zen.example; "+text[:10]) {
+			t.Errorf("RejectText = %.120q...; want valid UTF-8 starting with the text", got)
+		}
 	}
 }

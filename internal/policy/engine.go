@@ -263,6 +263,14 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		if err != nil {
 			return r, err
 		}
+		if v, ok := m.(interface{ ValidateActions([]string) error }); ok {
+			// A result that is no access(5) action ("REJCET",
+			// "mysql:/x") would answer 451 to every client it
+			// matches; it is refused now, with its file and line.
+			if err := v.ValidateActions(nil); err != nil {
+				return r, err
+			}
+		}
 		rule := name + " " + args[0]
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			var v string
@@ -294,6 +302,14 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				return deferral(451, "4.3.5", "Server configuration error", rule)
 			}
 			d.Rule = rule
+			if name == "check_recipient_access" && d.Verdict == Permit && routed(req.Recipient) {
+				// Postfix: an OK for a recipient that names another
+				// destination inside (user%other@relay, "u@other"@relay,
+				// other!user@relay, a source route) is too suspicious to
+				// permit; it counts as DUNNO, so that a table that
+				// whitelists a relay domain does not open the relay.
+				return Decision{Warnings: []string{rule + ": OK for the routed recipient <" + req.Recipient + "> ignored, as Postfix does"}}
+			}
 			return e.fillText(d, name, req)
 		}
 	case "reject_rbl_client":
@@ -335,7 +351,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			switch {
 			case err != nil:
 				return reject(501, "5.5.2", "<"+req.Helo+">: Helo command rejected: Invalid name", name)
-			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(req.Helo, ".") && !strings.HasPrefix(req.Helo, "["):
+			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(trimDot(req.Helo), ".") && !strings.HasPrefix(req.Helo, "["):
+				// "localhost." is no more qualified than "localhost":
+				// Postfix drops a trailing dot before it looks.
 				return reject(504, "5.5.2", "<"+req.Helo+">: Helo command rejected: need fully-qualified hostname", name)
 			}
 			return Decision{}
@@ -461,6 +479,22 @@ func (e *Engine) authDestination(rcpt string) bool {
 		return false
 	}
 	return e.relayDomains.has(a.Domain)
+}
+
+// trimDot drops a trailing dot, but not a dot-dot (Postfix's
+// dup_if_truncate).
+func trimDot(name string) string {
+	if len(name) > 1 && name[len(name)-1] == '.' && name[len(name)-2] != '.' {
+		return name[:len(name)-1]
+	}
+	return name
+}
+
+// routed reports a recipient that names another destination inside it
+// (Postfix's RESOLVE_FLAG_ROUTED), or that does not parse at all.
+func routed(rcpt string) bool {
+	a, err := envelope.Parse(rcpt)
+	return err != nil || a.Indirect()
 }
 
 func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, req *Request) Decision {

@@ -416,3 +416,77 @@ func TestRelayDomainsIDN(t *testing.T) {
 		}
 	}
 }
+
+// TestRevTabRoutedRecipientOK: the pre-2.10 Postfix layout, where
+// recipient_restrictions whitelist the relay's domains with
+// check_recipient_access before reject_unauth_destination. As in Postfix,
+// the table's OK must not permit a recipient that names another
+// destination inside (the percent hack, a quoted @, a bang path): such an
+// OK counts as DUNNO, and reject_unauth_destination refuses it. Plain
+// recipients in the domain stay permitted by the table.
+func TestRevTabRoutedRecipientOK(t *testing.T) {
+	e := engine(t, Options{
+		Relay:     []string{},
+		Recipient: []string{"permit_mynetworks", "check_recipient_access", "hash:/etc/postfix/relay_recipients", "reject_unauth_destination"},
+		Tables:    oneTable{mapTable{"relay.example": "OK"}},
+	})
+	for _, rcpt := range []string{
+		"victim%elsewhere.example@relay.example",
+		`"victim@elsewhere.example"@relay.example`,
+		"elsewhere.example!victim@relay.example",
+		"VICTIM%ELSEWHERE.EXAMPLE@relay.example",
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+		if d.Verdict != Reject || d.Reply() != "554 5.7.1 <"+rcpt+">: Relay access denied" {
+			t.Errorf("routed recipient %q whitelisted by the table: %v %q; want 554 relay access denied", rcpt, d.Verdict, d.Reply())
+		}
+	}
+	if d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: "user@relay.example"}); d.Verdict != Permit {
+		t.Errorf("user@relay.example: %v %q; want permit (the table's OK)", d.Verdict, d.Reply())
+	}
+}
+
+// TestRevTabNonFQDNHeloTrailingDot: Postfix drops a trailing dot before
+// reject_non_fqdn_helo_hostname looks for one, so "HELO localhost." is
+// refused like "HELO localhost"; a qualified name with a trailing dot
+// passes.
+func TestRevTabNonFQDNHeloTrailingDot(t *testing.T) {
+	e := engine(t, Options{Helo: []string{"reject_non_fqdn_helo_hostname"}})
+	for helo, want := range map[string]string{
+		"localhost":         "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
+		"localhost.":        "504 5.5.2 <localhost.>: Helo command rejected: need fully-qualified hostname",
+		"mail.example.com.": "",
+		"mail.example.com":  "",
+		"[192.0.2.1]":       "",
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Helo: helo, Recipient: "r@elsewhere.example"})
+		if want == "" && d.Refuses() || want != "" && d.Reply() != want {
+			t.Errorf("HELO %s: %v %q; want %q", helo, d.Verdict, d.Reply(), want)
+		}
+	}
+}
+
+// TestRevTabAccessResultsChecked: an access table whose results are no
+// access(5) actions is refused when the lists are compiled, each bad
+// result named by file and line, instead of answering 451 to every client
+// it matches.
+func TestRevTabAccessResultsChecked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sender_access")
+	os.WriteFile(path, []byte("ok.example OK\nx.example REJCET typo\ny.example mysql:/etc/postfix/x.cf\nz.example 550 5.7.1 fine\n"), 0o644)
+	_, err := New(Options{
+		Sender: []string{"check_sender_access hash:" + path},
+		Relay:  []string{"reject_unauth_destination"},
+		Tables: SetTables{Set: &table.Set{}},
+	})
+	if err == nil {
+		t.Fatal("New with bad access results = nil error")
+	}
+	for _, want := range []string{path + ":2: ", "REJCET", path + ":3: ", "lookup tables are not allowed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), path+":1:") || strings.Contains(err.Error(), path+":4:") {
+		t.Errorf("error %q names a good line", err)
+	}
+}

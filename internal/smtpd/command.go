@@ -339,12 +339,14 @@ func (c *commandConn) Write(p []byte) (int, error) {
 		c.handshake = false
 		err = c.flush()
 	}
-	if c.code == 421 && len(p) >= 4 && p[3] == ' ' {
+	if (c.code == 421 || c.code == 521) && len(p) >= 4 && p[3] == ' ' {
 		// RFC 5321 section 3.8: a server that says 421 closes the
-		// connection. In proxy mode the session passes on the
-		// upstream's 421 (to MAIL, RCPT or the final dot), and the
-		// client, who takes it as the end, must not find the session
-		// still reading commands.
+		// connection; so does one that says 521 (RFC 7504), and
+		// Postfix after an access table's "421 text" or "521 text".
+		// In proxy mode the session passes on the upstream's 421 (to
+		// MAIL, RCPT or the final dot), and the client, who takes it
+		// as the end, must not find the session still reading
+		// commands.
 		c.closed = true
 	}
 	if err == nil && c.verb == "EHLO" && !c.ehloTLSAdv && c.offerTLS() && bytes.HasPrefix(p, []byte("250-")) {

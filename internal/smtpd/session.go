@@ -125,6 +125,21 @@ func (ss *session) releaseUpstream() {
 	}
 }
 
+// keepActions keeps what a policy decision that let the command through
+// asks of the message: HOLD, DISCARD (access(5): for the whole message)
+// and a FILTER.
+func (ss *session) keepActions(d policy.Decision) {
+	switch d.Verdict {
+	case policy.Hold:
+		ss.hold = true
+	case policy.Discard:
+		ss.discard = true
+	}
+	if d.Filter != "" {
+		ss.filterTo = d.Filter
+	}
+}
+
 // heard tells the command layer that go-smtp handed the session the
 // command: the session logs its refusal itself.
 func (ss *session) heard() {
@@ -162,10 +177,15 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
 		req.Sender = from
-		if d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageMail, req); d.Refuses() {
+		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageMail, req)
+		for _, w := range d.Warnings {
+			ss.s.log.Info("policy warning", "client", ss.client(), "from", from, "warning", w)
+		}
+		if d.Refuses() {
 			return ss.refuse("mail", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
 				"from", maillog.Addr(from), "rule", d.Rule)
 		}
+		ss.keepActions(d)
 	}
 	ss.startTimer()
 	ss.from, ss.mailOpts = from, opts
@@ -257,16 +277,10 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 				"to", maillog.Addr(to), "rule", d.Rule)
 			ss.conn.Conn().Close()
 			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "closing connection"}
-		case policy.Hold:
-			ss.hold = true
-		case policy.Discard:
-			ss.discard = true
 		}
+		ss.keepActions(d)
 		if d.Address != "" {
 			to = d.Address
-		}
-		if d.Filter != "" {
-			ss.filterTo = d.Filter
 		}
 	}
 	if srs := ss.s.opts.SRS; srs != nil {

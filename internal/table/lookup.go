@@ -97,8 +97,10 @@ func (c *contents) findDomain(domain string, full bool, style int) (string, bool
 // The null address (empty or <>) looks up NullSenderKey only. Keys match
 // regardless of case. Regexp and pcre tables see the whole address only;
 // cidr tables never match an address. Angle brackets around addr are
-// removed; a localpart that needs quoting must be given quoted, as the
-// table's keys are.
+// removed, and so are a source route and a trailing dot after the domain,
+// as Postfix looks the address up once trivial-rewrite(8) has resolved it;
+// a localpart that needs quoting must be given quoted, as the table's keys
+// are.
 func (t *Table) LookupAddress(addr string) (string, bool) {
 	c := t.cur.Load()
 	addr = trimSpace(addr)
@@ -111,6 +113,7 @@ func (t *Table) LookupAddress(addr string) (string, bool) {
 	if c.kind == kindCIDR {
 		return "", false
 	}
+	addr = resolvedForm(addr)
 	if v, ok := c.find(addr, true); ok {
 		return v, true
 	}
@@ -129,6 +132,24 @@ func (t *Table) LookupAddress(addr string) (string, bool) {
 		return c.find(local+"@", false)
 	}
 	return "", false
+}
+
+// resolvedForm is addr as Postfix's smtpd looks it up after
+// trivial-rewrite(8) resolved it: without an RFC 821 source route
+// ("@a,@b:user@c" is user@c) and without a trailing dot after the domain
+// ("user@example.com." is user@example.com). Looking up the address as
+// given would let a client step past a user@domain entry by writing it one
+// of those ways, while the mail still reaches user@domain.
+func resolvedForm(addr string) string {
+	if addr[0] == '@' {
+		if i := strings.IndexByte(addr, ':'); i >= 0 {
+			addr = addr[i+1:]
+		}
+	}
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 && at+2 < len(addr) {
+		addr = strings.TrimSuffix(addr, ".")
+	}
+	return addr
 }
 
 // LookupClient looks up an SMTP client in the order of access(5), for

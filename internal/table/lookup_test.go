@@ -216,3 +216,31 @@ func TestLookupPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestRevTabLookupAddressResolved: Postfix looks an address up as
+// trivial-rewrite resolved it, so a user@domain entry also catches the
+// same mailbox written with a source route or a trailing dot; looked up as
+// given, both stepped past the entry (and the mail still reached the
+// mailbox).
+func TestRevTabLookupAddressResolved(t *testing.T) {
+	tb := mustOpen(t, "hash:"+writeFile(t, "recipient_access", "blocked@relay.example  REJECT\n"))
+	re := mustOpen(t, "regexp:"+writeFile(t, "recipient_access.regexp", "/^blocked@relay\\.example$/  REJECT\n"))
+	for _, addr := range []string{
+		"blocked@relay.example",
+		"blocked@relay.example.",
+		"@elsewhere.example:blocked@relay.example",
+		"@a.example,@b.example:BLOCKED@RELAY.EXAMPLE.",
+		"<@elsewhere.example:blocked@relay.example>",
+	} {
+		for _, tab := range []*Table{tb, re} {
+			if got, ok := tab.LookupAddress(addr); !ok || got != "REJECT" {
+				t.Errorf("%s: LookupAddress(%q) = %q, %v; want REJECT", tab.Spec(), addr, got, ok)
+			}
+		}
+	}
+	for _, addr := range []string{"blocked@", "@:", "other@relay.example."} {
+		if got, ok := tb.LookupAddress(addr); ok {
+			t.Errorf("LookupAddress(%q) = %q; want no match", addr, got)
+		}
+	}
+}
