@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// popCapa connects to a POP3 server at addr and returns its CAPA lines.
+func popCapa(t *testing.T, addr string) []string {
+	t.Helper()
+	harness.WaitPort(t, addr, 5*time.Second)
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(nc)
+	if greet, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(greet, "+OK") {
+		t.Fatalf("POP3 greeting %q, %v", greet, err)
+	}
+	fmt.Fprintf(nc, "CAPA\r\n")
+	var lines []string
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("CAPA: %v after %q", err, lines)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if l == "." {
+			return lines
+		}
+		lines = append(lines, l)
+	}
+}
+
+// TestRevTLSOfferNeedsServerTLS: STARTTLS on the SMTP port, and STLS on the
+// POP3 port, are offered with --server-tls (tls.server), as E-MailRelay,
+// docs/policy.md, docs/pop3.md and etc/relaykeeper.toml say. A certificate
+// given for a submission= listener alone used to switch STARTTLS on for the
+// plain SMTP port too, and STLS for POP3, with tls.server = false.
+func TestRevTLSOfferNeedsServerTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, pem := certFiles(t, dir)
+	popAuth := writeFile(t, dir, "pop.auth", "server plain alice alicepw\n", 0o600)
+	run := func(extra ...string) (smtpAddr, subAddr, popAddr string) {
+		sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+		pop := harness.FreePort(t)
+		args := append([]string{"--as-server", "--interface", "127.0.0.1", "--interface", "submission=" + sub,
+			"--interface", fmt.Sprintf("pop=127.0.0.1:%d", pop), "--pop", "--pop-auth", popAuth,
+			"--server-tls-certificate", pem, "--spool-dir", t.TempDir()}, extra...)
+		r := startRelay(t, "127.0.0.1", args...)
+		harness.WaitPort(t, sub, 5*time.Second)
+		return r.addr(), sub, fmt.Sprintf("127.0.0.1:%d", pop)
+	}
+
+	smtpAddr, sub, pop := run()
+	c := mustDial(t, smtpAddr, "127.0.0.1")
+	if _, ok := ehloKeywords(t, c)["STARTTLS"]; ok {
+		t.Errorf("port 25 without --server-tls offers STARTTLS")
+	}
+	mustCmd(t, c, "502 5.5.1 Error: command not implemented", "STARTTLS")
+	s := mustDial(t, sub, "127.0.0.1")
+	if _, ok := ehloKeywords(t, s)["STARTTLS"]; !ok {
+		t.Errorf("the submission port offers no STARTTLS; it requires it")
+	}
+	for _, l := range popCapa(t, pop) {
+		if l == "STLS" {
+			t.Errorf("POP3 without --server-tls offers STLS")
+		}
+	}
+
+	smtpAddr, _, pop = run("--server-tls")
+	c = mustDial(t, smtpAddr, "127.0.0.1")
+	if _, ok := ehloKeywords(t, c)["STARTTLS"]; !ok {
+		t.Errorf("port 25 with --server-tls offers no STARTTLS")
+	}
+	if capa := popCapa(t, pop); !strings.Contains(strings.Join(capa, "\n"), "STLS") {
+		t.Errorf("POP3 with --server-tls: CAPA %q lacks STLS", capa)
+	}
+}
