@@ -165,8 +165,17 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	}
 	if _, ok := c.ext["STARTTLS"]; ok && !c.tls && (opts.TLS == TLSOpportunistic || opts.TLS == TLSRequired) {
 		if err := c.startTLS(ctx); err != nil {
-			c.Close()
-			return nil, err
+			switch c.plainFallback(ctx, err) {
+			case goOnPlain:
+				delete(c.ext, "STARTTLS")
+			case redialPlain:
+				c.Close()
+				opts.TLS = TLSNone
+				return Dial(ctx, addr, opts)
+			default:
+				c.Close()
+				return nil, err
+			}
 		}
 	} else if opts.TLS == TLSRequired && !c.tls {
 		c.Close()
@@ -251,6 +260,35 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	c.setConn(tc)
 	c.tls = true
 	return c.hello()
+}
+
+// What Dial does when STARTTLS fails.
+const (
+	giveUp      = iota // the attempt fails
+	goOnPlain          // the session goes on in plain text
+	redialPlain        // a new session in plain text
+)
+
+// plainFallback is Postfix's "may" level (smtp_tls_security_level = may):
+// a server that refuses STARTTLS gets the mail in plain text in the same
+// session, one whose handshake fails in a new plain-text session. Only
+// when TLS is opportunistic and the certificate is not checked, so never
+// with credentials (TLSSettings.Config makes them "verify"), nor for
+// --client-tls-verify: the server's certificate is then what matters. A
+// server that pushed text ahead of the handshake (CVE-2011-0411), or said
+// 421, gets nothing.
+func (c *Conn) plainFallback(ctx context.Context, err error) int {
+	var re *Error
+	if c.opts.TLS != TLSOpportunistic || !c.tlsConfig().InsecureSkipVerify || ctx.Err() != nil || !errors.As(err, &re) {
+		return giveUp
+	}
+	switch {
+	case re.Stage == "starttls" && re.Reply.Code != 0 && re.Reply.Code != 421 && !c.broken:
+		return goOnPlain
+	case re.Stage == "tls handshake":
+		return redialPlain
+	}
+	return giveUp
 }
 
 func (c *Conn) auth() error {

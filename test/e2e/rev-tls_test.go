@@ -86,3 +86,35 @@ func TestRevTLSOfferNeedsServerTLS(t *testing.T) {
 		t.Errorf("POP3 with --server-tls: CAPA %q lacks STLS", capa)
 	}
 }
+
+// TestRevTLSMayFallsBackToPlain: at Postfix's "may" level (--client-tls, no
+// credentials) an upstream that offers STARTTLS and then refuses it (a
+// Postfix without its certificate answers "454 4.7.0 TLS not available due
+// to local problem") gets the mail in plain text, as from Postfix; at
+// "encrypt" (--client-tls-required) it gets nothing, and the client hears
+// a 4xx. Every message used to wait, at "may", for a STARTTLS that never
+// worked.
+func TestRevTLSMayFallsBackToPlain(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.ehlo = func(int) []string { return []string{"PIPELINING", "STARTTLS"} }
+	may := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--client-tls",
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx, err := sendMail(may.addr(), "may@example.org", []string{"bob@example.net"}, message("may level"))
+	if err != nil {
+		t.Errorf("--client-tls, upstream refusing STARTTLS: %v (MAIL %q, final %q); want the message relayed in plain text", err, tx.Mail, tx.Final)
+	}
+	if _, ok := up.waitFrom("may@example.org", 5*time.Second); !ok {
+		t.Errorf("the upstream got no message at level may; relay log:\n%s", may.stderr())
+	}
+
+	enc := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--client-tls-required",
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx, err = sendMail(enc.addr(), "encrypt@example.org", []string{"bob@example.net"}, message("encrypt level"))
+	if err == nil || tx.Mail.code()/100 != 4 {
+		t.Errorf("--client-tls-required, upstream refusing STARTTLS: %v, MAIL %q; want a 4xx", err, tx.Mail)
+	}
+	if _, ok := up.waitFrom("encrypt@example.org", 500*time.Millisecond); ok {
+		t.Errorf("the upstream got a message in plain text at level encrypt")
+	}
+}
