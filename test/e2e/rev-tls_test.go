@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +117,53 @@ func TestRevTLSMayFallsBackToPlain(t *testing.T) {
 	}
 	if _, ok := up.waitFrom("encrypt@example.org", 500*time.Millisecond); ok {
 		t.Errorf("the upstream got a message in plain text at level encrypt")
+	}
+}
+
+// TestRevTLSThrottleParallel: auth.failure_limit bounds the passwords an
+// address may try, however it sends them. Twelve connections from one
+// address, each past STARTTLS, guess at once; only failure_limit of the
+// guesses may be checked (535), the rest hear 454 4.7.0. Each AUTH was
+// let through as long as the failures already counted were under the
+// limit, so every guess that started before the first one failed was
+// checked: an attacker got max_connections_per_ip guesses per window.
+func TestRevTLSThrottleParallel(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, bcryptLine(t, "carol", "carol pw")+"\n", "[auth]\nfailure_limit = 3\nfailure_window = \"10m\"\n")
+	const n = 12
+	cs := make([]*smtpClient, n)
+	for i := range cs {
+		cs[i] = mustDial(t, r.addr(), "127.0.0.9")
+		mustCmd(t, cs[i], "250", "EHLO client.e2e.test")
+		if err := cs[i].startTLS(); err != nil {
+			t.Fatal(err)
+		}
+		mustCmd(t, cs[i], "250", "EHLO client.e2e.test")
+	}
+	replies := make([]reply, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			replies[i], _ = c.cmd("AUTH PLAIN %s", authPlain("carol", fmt.Sprintf("guess %d", i)))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	checked := 0
+	for _, rep := range replies {
+		switch rep.String() {
+		case authFailed:
+			checked++
+		case authThrottle:
+		default:
+			t.Errorf("a parallel guess heard %q; want %q or %q", rep, authFailed, authThrottle)
+		}
+	}
+	if checked > 3 {
+		t.Errorf("%d of %d parallel guesses were checked (535); want at most failure_limit = 3", checked, n)
 	}
 }
