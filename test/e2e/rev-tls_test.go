@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -165,5 +166,42 @@ func TestRevTLSThrottleParallel(t *testing.T) {
 	}
 	if checked > 3 {
 		t.Errorf("%d of %d parallel guesses were checked (535); want at most failure_limit = 3", checked, n)
+	}
+}
+
+// TestRevTLSDebugPeerHidesAuth: a debug peer's conversation goes to the
+// diagnostic log (log.debug_peers), but not its password: the initial
+// response of AUTH and every answer to a 334 are shown hidden, as the
+// relay's own logins to an upstream are. With auth.allow_insecure the
+// log had "AUTH PLAIN AGFsaWNl..." and LOGIN's base64 password in it.
+func TestRevTLSDebugPeerHidesAuth(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sec := writeFile(t, dir, "auth.secrets", plainSecrets, 0o600)
+	r := startPolicyRelay(t, "[auth]\nallow_insecure = true\n[log]\ndebug_peers = [\"127.0.0.1\"]\n", "--server-auth", sec)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	ir := authPlain("alice", "alice pw")
+	mustCmd(t, c, authOK, "AUTH PLAIN %s", ir)
+	d := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, d, "250", "EHLO client.e2e.test")
+	mustCmd(t, d, "334 VXNlcm5hbWU6", "AUTH LOGIN")
+	user := base64.StdEncoding.EncodeToString([]byte("bob"))
+	pass := base64.StdEncoding.EncodeToString([]byte("bobpw"))
+	mustCmd(t, d, "334 UGFzc3dvcmQ6", "%s", user)
+	mustCmd(t, d, authOK, "%s", pass)
+	mustCmd(t, d, "221", "QUIT")
+	if len(waitDiag(r, 5*time.Second, "debug_peer=", "QUIT")) == 0 {
+		t.Fatalf("no debug-peer trace of the session:\n%s", r.stderr())
+	}
+	for _, l := range diagLines(r, "debug_peer=") {
+		for _, secret := range []string{ir, pass} {
+			if strings.Contains(l, secret) {
+				t.Errorf("the debug-peer trace shows a password: %s", l)
+			}
+		}
+	}
+	if len(diagLines(r, "debug_peer=", "AUTH PLAIN")) == 0 {
+		t.Errorf("the trace does not show the AUTH command itself:\n%s", r.stderr())
 	}
 }
