@@ -272,14 +272,15 @@ const (
 // plainFallback is Postfix's "may" level (smtp_tls_security_level = may):
 // a server that refuses STARTTLS gets the mail in plain text in the same
 // session, one whose handshake fails in a new plain-text session. Only
-// when TLS is opportunistic and the certificate is not checked, so never
-// with credentials (TLSSettings.Config makes them "verify"), nor for
-// --client-tls-verify: the server's certificate is then what matters. A
-// server that pushed text ahead of the handshake (CVE-2011-0411), or said
-// 421, gets nothing.
+// when TLS is opportunistic and the certificate is not checked, so not
+// for --client-tls-verify (the server's certificate is then what
+// matters), and never with credentials, even under --client-tls-verify
+// <none>. A server that pushed text ahead of the handshake
+// (CVE-2011-0411), or said 421, gets nothing.
 func (c *Conn) plainFallback(ctx context.Context, err error) int {
 	var re *Error
-	if c.opts.TLS != TLSOpportunistic || !c.tlsConfig().InsecureSkipVerify || ctx.Err() != nil || !errors.As(err, &re) {
+	if c.opts.TLS != TLSOpportunistic || !c.tlsConfig().InsecureSkipVerify || c.opts.Auth != nil ||
+		ctx.Err() != nil || !errors.As(err, &re) {
 		return giveUp
 	}
 	switch {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
+
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
@@ -39,6 +41,12 @@ func newScripts(t *testing.T, serves ...func(s *scriptConn)) (string, *atomic.In
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String(), &n
 }
+
+// noLogin is credentials that are never used: the sessions that have
+// them end before AUTH.
+type noLogin struct{}
+
+func (noLogin) Client([]string) (sasl.Client, error) { return nil, errors.New("no login here") }
 
 // mayTLS is the TLS configuration of Postfix's "may" level, as
 // TLSSettings.Config makes it for --client-tls: any certificate.
@@ -107,15 +115,22 @@ func TestRevTLSMayPlainFallback(t *testing.T) {
 		serve func(*scriptConn)
 		mode  remote.TLSMode
 		tls   *tls.Config
+		auth  remote.Authenticator
 		stage string
 	}{
-		{"refused, encrypt", refused, remote.TLSRequired, mayTLS, "starttls"},
-		{"handshake fails, encrypt", brokenHandshake, remote.TLSRequired, mayTLS, "tls handshake"},
-		{"handshake fails, may verifying", brokenHandshake, remote.TLSOpportunistic, &tls.Config{}, "tls handshake"},
+		{"refused, encrypt", refused, remote.TLSRequired, mayTLS, nil, "starttls"},
+		{"handshake fails, encrypt", brokenHandshake, remote.TLSRequired, mayTLS, nil, "tls handshake"},
+		{"handshake fails, may verifying", brokenHandshake, remote.TLSOpportunistic, &tls.Config{}, nil, "tls handshake"},
+		// Credentials never go in plain text (--client-tls-verify
+		// <none> leaves may as it is).
+		{"refused, may with credentials", refused, remote.TLSOpportunistic, mayTLS, noLogin{}, "starttls"},
+		{"handshake fails, may with credentials", brokenHandshake, remote.TLSOpportunistic, mayTLS, noLogin{}, "tls handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, n := newScripts(t, tc.serve, plainAgain)
-			_, err := remote.Dial(context.Background(), addr, opts(tc.mode, tc.tls))
+			o := opts(tc.mode, tc.tls)
+			o.Auth = tc.auth
+			_, err := remote.Dial(context.Background(), addr, o)
 			var re *remote.Error
 			if !errors.As(err, &re) || re.Stage != tc.stage || !re.Temporary() {
 				t.Errorf("Dial = %v; want a temporary remote.Error at %s", err, tc.stage)
