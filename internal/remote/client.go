@@ -40,7 +40,8 @@ const (
 type Authenticator interface {
 	// Client returns the SASL client for one of the mechanisms the
 	// server offers (EHLO's AUTH keyword), or an error if none will do:
-	// the delivery then fails permanently.
+	// the attempt then fails, temporarily (the relay's own set-up, or
+	// the server's, is to be fixed; Postfix defers too).
 	Client(mechs []string) (sasl.Client, error)
 }
 
@@ -299,7 +300,7 @@ func (c *Conn) auth() error {
 	}
 	sc, err := c.opts.Auth.Client(mechs)
 	if err != nil {
-		return &Error{Stage: "auth", Err: err, Perm: true}
+		return &Error{Stage: "auth", Err: err}
 	}
 	mech, ir, err := sc.Start()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -203,5 +204,33 @@ func TestRevTLSDebugPeerHidesAuth(t *testing.T) {
 	}
 	if len(diagLines(r, "debug_peer=", "AUTH PLAIN")) == 0 {
 		t.Errorf("the trace does not show the AUTH command itself:\n%s", r.stderr())
+	}
+}
+
+// TestRevTLSNoCommonMechanismDefers: a smarthost that offers none of the
+// mechanisms the client line can use (here XOAUTH2 only, for a plain
+// password) is a configuration to fix, the relay's or the smarthost's,
+// and often a passing one (an AUTH backend down): the message is
+// deferred with the reason, and waits, as Postfix defers with "offered no
+// compatible authentication mechanisms". It used to fail permanently, so
+// every queued message bounced.
+func TestRevTLSNoCommonMechanismDefers(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH XOAUTH2"} }
+	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test app-password-1\n", 0o600)
+	// A smarthost on 127.0.0.1 with no TLS switch gets the login without
+	// TLS (docs/tls.md), so the raw upstream can offer AUTH.
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.addr(), "--forward-on-disconnect",
+		"--client-auth", sec, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("no common mechanism"))
+	id := queuedID(t, tx.Final)
+	d := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id })
+	t.Logf("delivery line: %v", d.Fields)
+	if d.Get("result") != "deferred" || !strings.HasPrefix(d.Get("reply"), "4") || !strings.Contains(d.Get("reply"), "line 1") {
+		t.Errorf("delivery line %v; want result=deferred, a 4xx naming the client line", d.Fields)
+	}
+	if state, env := waitEnvelope(t, r.spool, id, 5*time.Second, func(s string, e envelope) bool { return s == "envelope" }); state != "envelope" {
+		t.Errorf("message %s is %s; want it waiting in the spool:\n%s", id, state, env)
 	}
 }
