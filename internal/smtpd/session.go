@@ -336,11 +336,15 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}()
 
+	// RFC 3848: S for TLS, A for a login (ESMTPSA), as Postfix writes.
 	proto := "ESMTP"
 	tlsInfo := ""
 	if cs, isTLS := ss.tlsState(); isTLS {
-		proto = "ESMTPS"
+		proto += "S"
 		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
+	}
+	if ss.authID != "" {
+		proto += "A"
 	}
 	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
 	var checks headercheck.Result

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -232,5 +234,41 @@ func TestRevTLSNoCommonMechanismDefers(t *testing.T) {
 	}
 	if state, env := waitEnvelope(t, r.spool, id, 5*time.Second, func(s string, e envelope) bool { return s == "envelope" }); state != "envelope" {
 		t.Errorf("message %s is %s; want it waiting in the spool:\n%s", id, state, env)
+	}
+}
+
+// TestRevTLSReceivedProtocol: the Received header's "with" names what the
+// session was (RFC 3848): ESMTPS over TLS, ESMTPSA over TLS with a login,
+// as Postfix writes them. Downstream filters (SpamAssassin's trust path)
+// read the A to know the hop was authenticated, and skip the dial-up
+// blocklists for the client's address; the relay wrote ESMTPS for a
+// logged-in client.
+func TestRevTLSReceivedProtocol(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "")
+	send := func(c *smtpClient, from string) string {
+		t.Helper()
+		mustCmd(t, c, "250", "MAIL FROM:<%s>", from)
+		mustCmd(t, c, "250", "RCPT TO:<bob@relay.example>")
+		mustCmd(t, c, "354", "DATA")
+		rep := mustCmd(t, c, "250", "%s", strings.TrimSuffix(strings.ReplaceAll(message(from), "\n", "\r\n"), "\r\n")+"\r\n.")
+		data, err := os.ReadFile(filepath.Join(r.spool, queuedID(t, rep)+".content"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	c := loginTLS(t, r.addr(), "127.0.0.1", "alice", "alice pw", authOK)
+	if got := send(c, "alice@example.org"); !strings.Contains(got, ") with ESMTPSA id ") {
+		t.Errorf("a logged-in client over TLS: Received %q; want \"with ESMTPSA\"", got[:strings.Index(got, ";")])
+	}
+	d := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, d, "250", "EHLO client.e2e.test")
+	if err := d.startTLS(); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, d, "250", "EHLO client.e2e.test")
+	if got := send(d, "carol@example.org"); !strings.Contains(got, ") with ESMTPS id ") {
+		t.Errorf("a client over TLS without a login: Received %q; want \"with ESMTPS\"", got[:strings.Index(got, ";")])
 	}
 }
