@@ -298,14 +298,38 @@ func (c *Conn) auth() error {
 	if v, ok := c.ext["AUTH"]; ok {
 		mechs = strings.Fields(strings.ToUpper(v))
 	}
+	mech, err := c.authWith(mechs)
+	var re *Error
+	if mech == "CRAM-MD5" && errors.As(err, &re) && (re.Reply.Code == 535 || re.Reply.Code == 504) && !c.broken {
+		// A server may offer CRAM-MD5 and be unable to do it for the
+		// account (its passwords are hashed): the next mechanism
+		// gets one try, as E-MailRelay's client does. Not PLAIN after
+		// LOGIN or the other way: they check the same password, and
+		// each failure counts against the relay at the server.
+		rest := slices.DeleteFunc(slices.Clone(mechs), func(m string) bool { return m == "CRAM-MD5" })
+		if next, err2 := c.authWith(rest); next != "" {
+			return err2
+		}
+	}
+	return err
+}
+
+// authWith logs in with the mechanism the Authenticator picks from mechs,
+// and returns it ("" when none will do).
+func (c *Conn) authWith(mechs []string) (string, error) {
 	sc, err := c.opts.Auth.Client(mechs)
 	if err != nil {
-		return &Error{Stage: "auth", Err: err}
+		return "", &Error{Stage: "auth", Err: err}
 	}
 	mech, ir, err := sc.Start()
 	if err != nil {
-		return &Error{Stage: "auth", Err: err}
+		return "", &Error{Stage: "auth", Err: err}
 	}
+	return mech, c.exchange(sc, mech, ir)
+}
+
+// exchange runs one AUTH exchange.
+func (c *Conn) exchange(sc sasl.Client, mech string, ir []byte) error {
 	line := "AUTH " + mech
 	if ir != nil {
 		enc := base64.StdEncoding.EncodeToString(ir)

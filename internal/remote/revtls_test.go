@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -42,6 +43,13 @@ func newScripts(t *testing.T, serves ...func(s *scriptConn)) (string, *atomic.In
 	return ln.Addr().String(), &n
 }
 
+// greet sends the greeting, and answers EHLO with one extension.
+func (s *scriptConn) greet(ext string) {
+	s.send("220 script.test ESMTP")
+	s.expect("EHLO localhost")
+	s.send("250-script.test", "250 "+ext)
+}
+
 // noLogin is credentials that are never used: the sessions that have
 // them end before AUTH.
 type noLogin struct{}
@@ -61,12 +69,7 @@ func TestRevTLSMayPlainFallback(t *testing.T) {
 	opts := func(mode remote.TLSMode, tc *tls.Config) remote.Options {
 		return remote.Options{TLS: mode, TLSConfig: tc, ConnectTimeout: 2 * time.Second, ResponseTimeout: 2 * time.Second}
 	}
-	// offer greets and offers STARTTLS.
-	offer := func(s *scriptConn) {
-		s.send("220 script.test ESMTP")
-		s.expect("EHLO localhost")
-		s.send("250-script.test", "250 STARTTLS")
-	}
+	offer := func(s *scriptConn) { s.greet("STARTTLS") }
 	refused := func(s *scriptConn) {
 		offer(s)
 		s.expect("STARTTLS")
@@ -137,6 +140,74 @@ func TestRevTLSMayPlainFallback(t *testing.T) {
 			}
 			if got := n.Load(); got != 1 {
 				t.Errorf("%d connections; want 1: no plain-text retry", got)
+			}
+		})
+	}
+}
+
+// passwordLogin is a client line with a password: CRAM-MD5 when offered
+// (a made-up digest: the script checks none), else PLAIN.
+type passwordLogin struct{}
+
+func (passwordLogin) Client(mechs []string) (sasl.Client, error) {
+	for _, m := range mechs {
+		if m == "CRAM-MD5" {
+			return cramStub{}, nil
+		}
+	}
+	for _, m := range mechs {
+		if m == "PLAIN" {
+			return sasl.NewPlainClient("", "alice", "pw"), nil
+		}
+	}
+	return nil, errors.New("no mechanism")
+}
+
+type cramStub struct{}
+
+func (cramStub) Start() (string, []byte, error) { return "CRAM-MD5", nil, nil }
+func (cramStub) Next([]byte) ([]byte, error)    { return []byte("alice 0123"), nil }
+
+// TestRevTLSCramFallsBackToPlain: a server that offers CRAM-MD5 but cannot
+// do it for the account (its passwords are hashed: Dovecot answers 535)
+// gets one more try with PLAIN, as E-MailRelay's client tries the next
+// mechanism; the relay used to stop at the 535, and every message waited.
+// Only CRAM-MD5 falls back: PLAIN and LOGIN check the same password, and
+// every extra failure counts against the relay at the server.
+func TestRevTLSCramFallsBackToPlain(t *testing.T) {
+	plain := "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00pw"))
+	for _, tc := range []struct {
+		name  string
+		plain string // the reply to AUTH PLAIN, "" if it must not come
+		ok    bool
+	}{
+		{"PLAIN works", "235 2.7.0 Authentication successful", true},
+		{"PLAIN fails too", "535 5.7.8 Error: authentication failed", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := newScript(t, func(s *scriptConn) {
+				s.greet("AUTH CRAM-MD5 PLAIN")
+				s.expect("AUTH CRAM-MD5")
+				s.send("334 PDEyMzQ1QHNjcmlwdC50ZXN0Pg==")
+				s.read(1)
+				s.send("535 5.7.8 Error: authentication failed")
+				s.expect(plain)
+				s.send(tc.plain)
+				if tc.ok {
+					s.expect("QUIT")
+					s.send("221 bye")
+				}
+			})
+			c, err := remote.Dial(context.Background(), addr, remote.Options{Auth: passwordLogin{},
+				ConnectTimeout: 2 * time.Second, ResponseTimeout: 2 * time.Second})
+			var re *remote.Error
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("Dial = %v; want logged in with PLAIN after CRAM-MD5 failed", err)
+			case tc.ok:
+				c.Quit()
+			case !errors.As(err, &re) || re.Stage != "auth" || re.Reply.Code != 535:
+				t.Errorf("Dial = %v; want the 535 to PLAIN", err)
 			}
 		})
 	}
