@@ -75,8 +75,12 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--pop-auth: %w", err)
 		}
+		popTLS := r.serverTLS // STLS with --server-tls (or required), as E-MailRelay offers it
+		if !r.cfg.TLS.Server && !r.cfg.TLS.ServerRequired {
+			popTLS = nil
+		}
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
-			Auth: secrets, APOP: secrets, TLSConfig: r.serverTLS, RequireTLS: r.cfg.TLS.ServerRequired,
+			Auth: secrets, APOP: secrets, TLSConfig: popTLS, RequireTLS: r.cfg.TLS.ServerRequired,
 			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
 		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
 		ls, err := listenAll(popAddrs)

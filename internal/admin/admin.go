@@ -88,6 +88,9 @@ type Throttle interface {
 	Allow(ip netip.Addr) bool
 	Fail(ip netip.Addr)
 	Succeed(ip netip.Addr)
+	// Serialize waits for ip's turn to check a password, and returns
+	// the function that ends it.
+	Serialize(ip netip.Addr) (done func())
 }
 
 // Subscriber hands out event streams for the "notify" command. Events
@@ -296,21 +299,24 @@ func (s *Server) CheckListener(l net.Listener) error {
 	return nil
 }
 
-// passwordAllowed reports whether the throttle lets a client at addr try
-// a password now.
-func (s *Server) passwordAllowed(addr netip.Addr) bool {
-	return s.opts.Throttle == nil || s.opts.Throttle.Allow(addr)
-}
-
-// passwordTried tells the throttle how a password from addr went.
-func (s *Server) passwordTried(addr netip.Addr, ok bool) {
-	switch t := s.opts.Throttle; {
-	case t == nil:
-	case ok:
+// tryPassword checks a password from addr with check, in addr's turn
+// (Throttle.Serialize) and only while the throttle lets addr try one:
+// allowed is false, and check not run, when it does not.
+func (s *Server) tryPassword(addr netip.Addr, check func() bool) (allowed, ok bool) {
+	t := s.opts.Throttle
+	if t == nil {
+		return true, check()
+	}
+	defer t.Serialize(addr)()
+	if !t.Allow(addr) {
+		return false, false
+	}
+	if ok = check(); ok {
 		t.Succeed(addr)
-	default:
+	} else {
 		t.Fail(addr)
 	}
+	return true, ok
 }
 
 // addrIP is the IP of a client address ("ip:port"); the zero Addr for

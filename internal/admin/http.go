@@ -140,16 +140,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if s.requirePassword() {
 			ip := addrIP(r.RemoteAddr)
 			offered := r.Header.Get("Authorization") != ""
-			if offered && !s.passwordAllowed(ip) {
+			// A request without credentials is a browser's first
+			// one, not a guess.
+			allowed, ok := true, false
+			if offered {
+				allowed, ok = s.tryPassword(ip, func() bool { return s.httpPasswordOK(r) })
+			}
+			if !allowed {
 				s.log.Warn("admin: HTTP password refused: too many wrong ones from this address", "client", r.RemoteAddr)
 				writeError(w, http.StatusTooManyRequests, "too many wrong passwords from your address; try again later")
 				return
-			}
-			ok := s.httpPasswordOK(r)
-			if offered {
-				// A request without credentials is a browser's first
-				// one, not a guess.
-				s.passwordTried(ip, ok)
 			}
 			if !ok {
 				s.log.Warn("admin: HTTP request without the right password", "client", r.RemoteAddr, "path", r.URL.Path)

@@ -307,7 +307,8 @@ func (ss *session) password(secret string) bool {
 		return ss.reply("error: no password is configured")
 	}
 	ip := addrIP(ss.conn.RemoteAddr().String())
-	if !ss.s.passwordAllowed(ip) {
+	allowed, ok := ss.s.tryPassword(ip, func() bool { return ss.s.checkPassword(secret) })
+	if !allowed {
 		// Refused whether or not the password is right: otherwise
 		// guesses spread over connections would find it.
 		ss.writeLine("error: too many wrong passwords from your address; try again later")
@@ -315,8 +316,6 @@ func (ss *session) password(secret string) bool {
 		ss.log.Warn("admin: password refused: too many wrong ones from this address")
 		return false
 	}
-	ok := ss.s.checkPassword(secret)
-	ss.s.passwordTried(ip, ok)
 	if !ok {
 		ss.writeLine("error: wrong password")
 		ss.linger = true

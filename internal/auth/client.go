@@ -34,7 +34,7 @@ func (s *Secrets) ClientAuth(selector string) (*ClientLogin, bool) {
 // the SASL client for it. It prefers CRAM-MD5, which never sends the password, then PLAIN,
 // then LOGIN; an md5 line can only do CRAM-MD5 and an oauth line only
 // XOAUTH2. When the server offers nothing usable it returns an error, and
-// the delivery fails permanently.
+// the delivery is deferred.
 func (l *ClientLogin) Client(mechs []string) (sasl.Client, error) {
 	c := l.c
 	has := func(m string) bool {

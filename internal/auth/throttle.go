@@ -33,6 +33,13 @@ type Throttle struct {
 	mu    sync.Mutex
 	byKey map[netip.Prefix]*list.Element // guarded by mu; values in lru
 	lru   *list.List                     // guarded by mu; *throttleEntry, latest failure at the front
+	turns map[netip.Prefix]*turn         // guarded by mu; the keys with a login under way (Serialize)
+}
+
+// turn lets one login at a time check its password for a key.
+type turn struct {
+	mu      sync.Mutex
+	waiting int // logins holding or waiting for mu; guarded by Throttle.mu
 }
 
 // throttleEntry is one address's recent failures, oldest first, at most max.
@@ -54,6 +61,38 @@ func NewThrottle(maxFailures int, window time.Duration, clock func() time.Time) 
 		limit:  throttleLimit,
 		byKey:  make(map[netip.Prefix]*list.Element),
 		lru:    list.New(),
+		turns:  make(map[netip.Prefix]*turn),
+	}
+}
+
+// Serialize waits until no other login from ip's address (its /64 for
+// IPv6) is checking a password, and returns the function that ends this
+// one's turn. A caller that checks a password holds the turn from Allow
+// to Fail or Succeed: otherwise logins sent at once on many connections
+// were all allowed before the first of them failed, and an attacker got
+// as many guesses as it had connections instead of the limit. Logins from
+// other addresses do not wait.
+func (t *Throttle) Serialize(ip netip.Addr) (done func()) {
+	if t.disabled() {
+		return func() {}
+	}
+	key := throttleKey(ip)
+	t.mu.Lock()
+	tn := t.turns[key]
+	if tn == nil {
+		tn = &turn{}
+		t.turns[key] = tn
+	}
+	tn.waiting++
+	t.mu.Unlock()
+	tn.mu.Lock()
+	return func() {
+		tn.mu.Unlock()
+		t.mu.Lock()
+		if tn.waiting--; tn.waiting == 0 {
+			delete(t.turns, key)
+		}
+		t.mu.Unlock()
 	}
 }
 

@@ -159,3 +159,39 @@ func TestThrottleConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRevTLSThrottleSerialize: a second login from the same address (the
+// same /64 for IPv6) waits for the first one's turn to end; one from
+// another address does not; and no turn is kept once all have ended.
+func TestRevTLSThrottleSerialize(t *testing.T) {
+	th := NewThrottle(3, time.Minute, nil)
+	a := netip.MustParseAddr("2001:db8::1")
+	sameNet := netip.MustParseAddr("2001:db8::2")
+	other := netip.MustParseAddr("192.0.2.1")
+	done := th.Serialize(a)
+	th.Serialize(other)() // not held up
+	second := make(chan struct{})
+	go func() {
+		th.Serialize(sameNet)()
+		close(second)
+	}()
+	select {
+	case <-second:
+		t.Fatal("a login from the same /64 did not wait for the turn of the one under way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	done()
+	select {
+	case <-second:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting login never got its turn")
+	}
+	th.mu.Lock()
+	n := len(th.turns)
+	th.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d turns kept after every login ended; want 0", n)
+	}
+	var nilThrottle *Throttle
+	nilThrottle.Serialize(a)() // allows everything, waits for nothing
+}

@@ -28,8 +28,8 @@ type Reloader struct {
 
 	mu      sync.Mutex // guards the fields below
 	cert    *tls.Certificate
-	modTime time.Time // of the files the certificate came from
-	failed  time.Time // of the files that last failed to load, logged
+	modTime stamp // of the files the certificate came from
+	failed  stamp // of the files that last failed to load, logged
 	checked time.Time
 }
 
@@ -50,20 +50,29 @@ func New(certFile, keyFile string, log *slog.Logger) (*Reloader, error) {
 	return l, nil
 }
 
-// newest is the latest modification time of the two files.
-func (l *Reloader) newest() time.Time {
-	var t time.Time
-	for _, f := range []string{l.certFile, l.keyFile} {
-		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(t) {
-			t = fi.ModTime()
+// stamp is the modification times of the certificate and key files; a
+// zero time for a file that cannot be read.
+type stamp [2]time.Time
+
+// gone reports a file that could not be read.
+func (s stamp) gone() bool { return s[0].IsZero() || s[1].IsZero() }
+
+func (s stamp) equal(o stamp) bool { return s[0].Equal(o[0]) && s[1].Equal(o[1]) }
+
+// stamp returns the files' modification times now.
+func (l *Reloader) stamp() stamp {
+	var s stamp
+	for i, f := range []string{l.certFile, l.keyFile} {
+		if fi, err := os.Stat(f); err == nil {
+			s[i] = fi.ModTime()
 		}
 	}
-	return t
+	return s
 }
 
 // Reload loads the files now. On an error the certificate in force stays.
 func (l *Reloader) Reload() error {
-	mt := l.newest()
+	mt := l.stamp()
 	c, err := tls.LoadX509KeyPair(l.certFile, l.keyFile)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -71,7 +80,7 @@ func (l *Reloader) Reload() error {
 		l.failed = mt
 		return fmt.Errorf("certreload: TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
 	}
-	l.cert, l.modTime, l.failed = &c, mt, time.Time{}
+	l.cert, l.modTime, l.failed = &c, mt, stamp{}
 	return nil
 }
 
@@ -88,8 +97,11 @@ func (l *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	if !stale {
 		return cert, nil
 	}
-	newest := l.newest()
-	if !newest.After(mt) || newest.Equal(failed) {
+	// Any other time is a change, an older one too (a certificate put
+	// back from a backup, or copied with its time kept); no time is a
+	// file gone for a moment (a symlink being replaced).
+	now := l.stamp()
+	if now.gone() || now.equal(mt) || now.equal(failed) {
 		return cert, nil // unchanged, or this version failed and was logged
 	}
 	if err := l.Reload(); err != nil {

@@ -60,18 +60,19 @@ func commonName(t *testing.T, c *tls.Certificate) string {
 	return x.Subject.CommonName
 }
 
-func TestReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "both.pem")
-	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
-	writeCert(t, path, "first", t0)
-	var logs bytes.Buffer
-	l, err := New(path, "", slog.New(slog.NewTextHandler(&logs, nil)))
+// watch loads the certificate at path and returns the Reloader, its log,
+// and a function that moves its clock past checkEvery and returns the
+// common name of the certificate it serves then.
+func watch(t *testing.T, path string) (*Reloader, *bytes.Buffer, func() string) {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	l, err := New(path, "", slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := time.Now()
 	l.now = func() time.Time { return clock }
-	get := func() string {
+	return l, logs, func() string {
 		t.Helper()
 		clock = clock.Add(2 * checkEvery)
 		c, err := l.GetCertificate(nil)
@@ -80,6 +81,13 @@ func TestReload(t *testing.T) {
 		}
 		return commonName(t, c)
 	}
+}
+
+func TestReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "both.pem")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeCert(t, path, "first", t0)
+	l, logs, get := watch(t, path)
 	if got := get(); got != "first" {
 		t.Errorf("certificate %q; want first", got)
 	}
@@ -109,5 +117,30 @@ func TestReload(t *testing.T) {
 func TestNewFails(t *testing.T) {
 	if _, err := New(filepath.Join(t.TempDir(), "missing.pem"), "", nil); err == nil {
 		t.Errorf("New of a missing file = nil error")
+	}
+}
+
+// TestRevTLSReloadOlderFile: files that change to an older modification
+// time are a change too: a certificate put back from a backup, or copied
+// with its time kept (cp -p, rsync -a, tar), used to be ignored until a
+// SIGHUP, because only a newer time counted. A file that is gone for a
+// moment (a symlink being replaced) is not.
+func TestRevTLSReloadOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "both.pem")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeCert(t, path, "current", t0)
+	_, logs, get := watch(t, path)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); got != "current" {
+		t.Errorf("certificate %q with the file gone; want the one in force", got)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("a file gone for a moment was logged:\n%s", logs.String())
+	}
+	writeCert(t, path, "restored", t0.Add(-24*time.Hour))
+	if got := get(); got != "restored" {
+		t.Errorf("certificate %q after one with an older time replaced it; want restored", got)
 	}
 }

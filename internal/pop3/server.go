@@ -45,6 +45,9 @@ type Throttle interface {
 	Allow(ip netip.Addr) bool
 	Fail(ip netip.Addr)
 	Succeed(ip netip.Addr)
+	// Serialize waits for ip's turn to check a password, and returns
+	// the function that ends it.
+	Serialize(ip netip.Addr) (done func())
 }
 
 // Authenticator checks a user's password; *auth.Secrets is one.

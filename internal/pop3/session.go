@@ -239,7 +239,7 @@ func (sess *session) command(verb string, args []string) bool {
 			}
 			user := sess.user
 			sess.user = ""
-			return sess.login(user, sess.opts.Auth != nil && sess.opts.Auth.Verify(user, args[0]))
+			return sess.login(user, func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(user, args[0]) })
 		case "APOP":
 			return sess.apop(args)
 		case "AUTH":
@@ -365,16 +365,17 @@ func (sess *session) apop(args []string) bool {
 		return sess.fail("-ERR usage: APOP name digest")
 	}
 	user, digest := args[0], strings.ToLower(args[1])
-	secret, ok := sess.opts.APOP.APOPSecret(user)
-	if !ok {
-		// The same work for an unknown user, so that timing does not
-		// tell which users exist.
-		secret = "relaykeeper: no such user"
-	}
-	sum := md5.Sum([]byte(sess.timestamp + secret))
-	want := hex.EncodeToString(sum[:])
-	good := subtle.ConstantTimeCompare([]byte(want), []byte(digest)) == 1
-	return sess.login(user, good && ok)
+	return sess.login(user, func() bool {
+		secret, ok := sess.opts.APOP.APOPSecret(user)
+		if !ok {
+			// The same work for an unknown user, so that timing
+			// does not tell which users exist.
+			secret = "relaykeeper: no such user"
+		}
+		sum := md5.Sum([]byte(sess.timestamp + secret))
+		want := hex.EncodeToString(sum[:])
+		return subtle.ConstantTimeCompare([]byte(want), []byte(digest)) == 1 && ok
+	})
 }
 
 // auth runs "AUTH PLAIN [initial-response]" (RFC 5034, RFC 4616); "AUTH"
@@ -411,32 +412,44 @@ func (sess *session) auth(args []string) bool {
 	}
 	b, err := base64.StdEncoding.DecodeString(resp)
 	if err != nil {
-		return sess.login("", false)
+		return sess.login("", func() bool { return false })
 	}
 	// authzid NUL authcid NUL passwd; an authzid other than the user is
 	// not supported.
 	parts := strings.Split(string(b), "\x00")
 	if len(parts) != 3 || parts[1] == "" || parts[0] != "" && parts[0] != parts[1] {
-		return sess.login("", false)
+		return sess.login("", func() bool { return false })
 	}
-	return sess.login(parts[1], sess.opts.Auth != nil && sess.opts.Auth.Verify(parts[1], parts[2]))
+	return sess.login(parts[1], func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(parts[1], parts[2]) })
 }
 
-// login finishes a login attempt: on success it opens and locks the
-// maildrop and enters the transaction state.
-func (sess *session) login(user string, ok bool) bool {
+// login finishes a login attempt, whose password check is check: on
+// success it opens and locks the maildrop and enters the transaction
+// state. The check runs in the address's turn (Throttle.Serialize), and
+// only while the address is under the failure limit.
+func (sess *session) login(user string, check func() bool) bool {
 	ip := clientIP(sess.conn.RemoteAddr())
-	if t := sess.opts.Throttle; t != nil && !t.Allow(ip) {
-		// Refused whether or not the password was right: otherwise
-		// guesses spread over connections would find it.
-		sess.log.Warn("pop3: login refused: too many failures from this address", "user", user)
-		sess.reply("-ERR [SYS/TEMP] too many failed logins from your address; try again later")
-		return false
-	}
-	if !ok {
-		if t := sess.opts.Throttle; t != nil {
+	ok := false
+	if t := sess.opts.Throttle; t != nil {
+		endTurn := t.Serialize(ip)
+		if !t.Allow(ip) {
+			endTurn()
+			// Refused whether or not the password was right:
+			// otherwise guesses spread over connections would
+			// find it.
+			sess.log.Warn("pop3: login refused: too many failures from this address", "user", user)
+			sess.reply("-ERR [SYS/TEMP] too many failed logins from your address; try again later")
+			return false
+		}
+		ok = check()
+		if !ok {
 			t.Fail(ip)
 		}
+		endTurn()
+	} else {
+		ok = check()
+	}
+	if !ok {
 		sess.failures++
 		sess.log.Warn("pop3: authentication failed", "user", user, "failures", sess.failures)
 		if sess.opts.FailDelay > 0 {

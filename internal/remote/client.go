@@ -40,7 +40,8 @@ const (
 type Authenticator interface {
 	// Client returns the SASL client for one of the mechanisms the
 	// server offers (EHLO's AUTH keyword), or an error if none will do:
-	// the delivery then fails permanently.
+	// the attempt then fails, temporarily (the relay's own set-up, or
+	// the server's, is to be fixed; Postfix defers too).
 	Client(mechs []string) (sasl.Client, error)
 }
 
@@ -165,8 +166,17 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	}
 	if _, ok := c.ext["STARTTLS"]; ok && !c.tls && (opts.TLS == TLSOpportunistic || opts.TLS == TLSRequired) {
 		if err := c.startTLS(ctx); err != nil {
-			c.Close()
-			return nil, err
+			switch c.plainFallback(ctx, err) {
+			case goOnPlain:
+				delete(c.ext, "STARTTLS")
+			case redialPlain:
+				c.Close()
+				opts.TLS = TLSNone
+				return Dial(ctx, addr, opts)
+			default:
+				c.Close()
+				return nil, err
+			}
 		}
 	} else if opts.TLS == TLSRequired && !c.tls {
 		c.Close()
@@ -253,19 +263,73 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	return c.hello()
 }
 
+// What Dial does when STARTTLS fails.
+const (
+	giveUp      = iota // the attempt fails
+	goOnPlain          // the session goes on in plain text
+	redialPlain        // a new session in plain text
+)
+
+// plainFallback is Postfix's "may" level (smtp_tls_security_level = may):
+// a server that refuses STARTTLS gets the mail in plain text in the same
+// session, one whose handshake fails in a new plain-text session. Only
+// when TLS is opportunistic and the certificate is not checked, so not
+// for --client-tls-verify (the server's certificate is then what
+// matters), and never with credentials, even under --client-tls-verify
+// <none>. A server that pushed text ahead of the handshake
+// (CVE-2011-0411), or said 421, gets nothing.
+func (c *Conn) plainFallback(ctx context.Context, err error) int {
+	var re *Error
+	if c.opts.TLS != TLSOpportunistic || !c.tlsConfig().InsecureSkipVerify || c.opts.Auth != nil ||
+		ctx.Err() != nil || !errors.As(err, &re) {
+		return giveUp
+	}
+	switch {
+	case re.Stage == "starttls" && re.Reply.Code != 0 && re.Reply.Code != 421 && !c.broken:
+		return goOnPlain
+	case re.Stage == "tls handshake":
+		return redialPlain
+	}
+	return giveUp
+}
+
 func (c *Conn) auth() error {
 	var mechs []string
 	if v, ok := c.ext["AUTH"]; ok {
 		mechs = strings.Fields(strings.ToUpper(v))
 	}
+	mech, err := c.authWith(mechs)
+	var re *Error
+	if mech == "CRAM-MD5" && errors.As(err, &re) && (re.Reply.Code == 535 || re.Reply.Code == 504) && !c.broken {
+		// A server may offer CRAM-MD5 and be unable to do it for the
+		// account (its passwords are hashed): the next mechanism
+		// gets one try, as E-MailRelay's client does. Not PLAIN after
+		// LOGIN or the other way: they check the same password, and
+		// each failure counts against the relay at the server.
+		rest := slices.DeleteFunc(slices.Clone(mechs), func(m string) bool { return m == "CRAM-MD5" })
+		if next, err2 := c.authWith(rest); next != "" {
+			return err2
+		}
+	}
+	return err
+}
+
+// authWith logs in with the mechanism the Authenticator picks from mechs,
+// and returns it ("" when none will do).
+func (c *Conn) authWith(mechs []string) (string, error) {
 	sc, err := c.opts.Auth.Client(mechs)
 	if err != nil {
-		return &Error{Stage: "auth", Err: err, Perm: true}
+		return "", &Error{Stage: "auth", Err: err}
 	}
 	mech, ir, err := sc.Start()
 	if err != nil {
-		return &Error{Stage: "auth", Err: err}
+		return "", &Error{Stage: "auth", Err: err}
 	}
+	return mech, c.exchange(sc, mech, ir)
+}
+
+// exchange runs one AUTH exchange.
+func (c *Conn) exchange(sc sasl.Client, mech string, ir []byte) error {
 	line := "AUTH " + mech
 	if ir != nil {
 		enc := base64.StdEncoding.EncodeToString(ir)

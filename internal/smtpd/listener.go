@@ -77,11 +77,18 @@ func (c *trackedConn) Close() error {
 }
 
 // traceConn logs every line a debug peer sends and receives. After STARTTLS
-// it sees ciphertext, and says so once.
+// it sees ciphertext, and says so once. Passwords are not logged, as the
+// relay's own logins upstream are not (remote.Options.Trace): an AUTH
+// command is shown without its initial response, and the lines that
+// answer its 334 challenges are shown hidden.
 type traceConn struct {
 	net.Conn
-	log *slog.Logger
+	log  *slog.Logger
+	sasl atomic.Bool // an AUTH exchange is under way: lines read are secrets
 }
+
+// authHidden is what the trace shows for authentication data.
+const authHidden = "(authentication data hidden)"
 
 func (t *traceConn) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
@@ -103,7 +110,24 @@ func (t *traceConn) trace(dir string, p []byte) {
 			t.log.Info("smtp", "dir", dir, "bytes", len(line), "data", "(binary: TLS)")
 			continue
 		}
-		t.log.Info("smtp", "dir", dir, "line", strings.TrimRight(line, "\r\n"))
+		shown := strings.TrimRight(line, "\r\n")
+		switch {
+		case dir == ">":
+			// Until the exchange's final reply, what the client
+			// sends is a SASL response.
+			t.sasl.Store(strings.HasPrefix(shown, "334"))
+		case t.sasl.Load():
+			shown = authHidden
+		case len(shown) > 5 && strings.EqualFold(shown[:5], "AUTH "):
+			f := strings.Fields(shown)
+			if len(f) > 2 {
+				shown = f[0] + " " + f[1] + " " + authHidden
+			}
+			// Without an initial response, a response follows
+			// (even from a client that does not wait for the 334).
+			t.sasl.Store(len(f) == 2)
+		}
+		t.log.Info("smtp", "dir", dir, "line", shown)
 	}
 }
 

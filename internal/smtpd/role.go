@@ -14,16 +14,22 @@ const (
 )
 
 // ForRole adapts the options of a listener to its role: plain SMTP offers
-// STARTTLS when there is a certificate, and takes implicitTLS and
-// requireTLS (--server-tls-connection, --server-tls-required); submission
+// STARTTLS when there is a certificate and offerTLS (--server-tls) says so,
+// and takes implicitTLS and requireTLS (--server-tls-connection,
+// --server-tls-required); submission
 // requires TLS (the configuration has a certificate for it) and, with
 // accounts, AUTH; smtps
 // speaks TLS from the first byte and, with accounts, requires AUTH; the
 // reinjection port has been through policy and filters already, so it
 // has none, and no TLS.
-func (o Options) ForRole(role string, implicitTLS, requireTLS bool) Options {
+func (o Options) ForRole(role string, offerTLS, implicitTLS, requireTLS bool) Options {
 	switch role {
 	case RoleSMTP:
+		if !offerTLS && !implicitTLS {
+			// A certificate for the submission and smtps
+			// listeners is not an offer of STARTTLS here.
+			o.TLSConfig = nil
+		}
 		o.ImplicitTLS = implicitTLS
 		o.RequireTLS = requireTLS
 	case RoleSubmission:

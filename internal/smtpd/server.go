@@ -205,11 +205,14 @@ type Authenticator interface {
 	Server(mech string, onSuccess func(identity string)) (sasl.Server, error)
 }
 
-// AuthThrottle limits failed logins per client IP.
+// AuthThrottle limits failed logins per client IP; *auth.Throttle is one.
 type AuthThrottle interface {
 	Allow(ip netip.Addr) bool
 	Fail(ip netip.Addr)
 	Succeed(ip netip.Addr)
+	// Serialize waits for ip's turn to check a password, and returns
+	// the function that ends it.
+	Serialize(ip netip.Addr) (done func())
 }
 
 // Checker applies the relay policy.

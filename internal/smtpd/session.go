@@ -350,11 +350,15 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}()
 
+	// RFC 3848: S for TLS, A for a login (ESMTPSA), as Postfix writes.
 	proto := "ESMTP"
 	tlsInfo := ""
 	if cs, isTLS := ss.tlsState(); isTLS {
-		proto = "ESMTPS"
+		proto += "S"
 		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
+	}
+	if ss.authID != "" {
+		proto += "A"
 	}
 	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
 	var checks headercheck.Result
@@ -755,10 +759,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())
 	if t := ss.s.opts.Throttle; t != nil && !t.Allow(ip) {
-		e := &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Too many authentication failures; try again later"}
-		ss.s.opts.MailLog.Reject(ss.client(), "auth", smtpErrorText(e))
-		return nil, e
+		return nil, ss.throttled()
 	}
 	srv, err := ss.s.opts.Auth.Server(mech, func(id string) {
 		ss.authID, ss.authMech = id, mech
@@ -767,6 +768,15 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return &countingSASL{Server: srv, ss: ss, ip: ip, mech: mech}, nil
+}
+
+// throttled logs and returns the refusal of a login from an address that
+// failed too often.
+func (ss *session) throttled() error {
+	e := &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many authentication failures; try again later"}
+	ss.s.opts.MailLog.Reject(ss.client(), "auth", smtpErrorText(e))
+	return e
 }
 
 // countingSASL tells the throttle and the mail log how a login ended.
@@ -778,8 +788,17 @@ type countingSASL struct {
 }
 
 func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
-	chal, done, err := c.Server.Next(resp)
 	t := c.ss.s.opts.Throttle
+	// One step at a time per address, and checked against the limit
+	// again: a step may be the one that checks the password, and the
+	// limit may have been reached since AUTH was let in.
+	if t != nil {
+		defer t.Serialize(c.ip)()
+		if !t.Allow(c.ip) {
+			return nil, false, c.ss.throttled()
+		}
+	}
+	chal, done, err := c.Server.Next(resp)
 	switch {
 	case err != nil:
 		if t != nil {

@@ -188,8 +188,8 @@ func TestTLSClientRelaykeeperUpstream(t *testing.T) {
 		t.Errorf("upstream accept line %v; want auth=alice@rk.test", e.Fields)
 	}
 	sink.WaitCount(t, 1, 15*time.Second)
-	if m := sink.Messages()[0]; !strings.Contains(m.Data, "by upstream.test (relaykeeper) with ESMTPS id "+id) {
-		t.Errorf("sink message lacks the upstream's Received \"with ESMTPS id %s\" (TLS):\n%s", id, head(m.Data))
+	if m := sink.Messages()[0]; !strings.Contains(m.Data, "by upstream.test (relaykeeper) with ESMTPSA id "+id) {
+		t.Errorf("sink message lacks the upstream's Received \"with ESMTPSA id %s\" (TLS and AUTH):\n%s", id, head(m.Data))
 	}
 
 	bad := startGmailProxy(t, up.addr(), "alice@rk.test", "wrong-password", pem)
