@@ -93,7 +93,7 @@ func (t *SenderLogins) addLine(text string, n int, lines map[string]int) error {
 	if i := strings.IndexAny(text, " \t"); i >= 0 {
 		key, rest = text[:i], text[i+1:]
 	}
-	key = strings.ToLower(key)
+	key = resolved(key)
 	at := strings.LastIndexByte(key, '@')
 	switch {
 	case at < 0:
@@ -120,13 +120,10 @@ func (t *SenderLogins) addLine(text string, n int, lines map[string]int) error {
 // Postfix resolves the address before it looks: alice@example.com. is
 // alice@example.com, and so owned by the same logins.
 func (t *SenderLogins) Owners(sender string) ([]string, bool) {
-	sender = strings.ToLower(sender)
+	sender = resolved(sender)
 	at := strings.LastIndexByte(sender, '@')
 	if at < 0 {
 		return nil, false
-	}
-	if at+2 < len(sender) {
-		sender = strings.TrimSuffix(sender, ".")
 	}
 	user, domain := sender[:at], sender[at:]
 	keys := []string{sender}
@@ -140,6 +137,17 @@ func (t *SenderLogins) Owners(sender string) ([]string, bool) {
 		}
 	}
 	return nil, false
+}
+
+// resolved is an address or key as Postfix looks it up: in lower case,
+// without a trailing dot after the domain. Keys and senders go through
+// the same, so a key written with the dot still owns its sender.
+func resolved(addr string) string {
+	addr = strings.ToLower(addr)
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 && at+2 < len(addr) {
+		addr = strings.TrimSuffix(addr, ".")
+	}
+	return addr
 }
 
 // Owns reports whether login may send as sender: the sender's entry lists
