@@ -81,7 +81,7 @@ func (r *relay) start() error {
 	r.procs = append(r.procs, p)
 	r.mu.Unlock()
 	deadline := time.Now().Add(15 * time.Second)
-	for !listensOn(r.port) {
+	for !listensOn(p.PID(), r.port) {
 		if !p.Running() {
 			code, _ := p.Wait(time.Second)
 			return fmt.Errorf("exited with status %d before listening on port %d; stderr:\n%s", code, r.port, p.Stderr())
@@ -227,24 +227,55 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// listensOn reports whether a TCP socket on any address listens on port,
-// from /proc/net/tcp and tcp6, so that the relay sees no probe session.
-func listensOn(port int) bool {
+// listensOn reports whether process pid, or a process it started (a
+// wrapper such as unshare(1) forks), has a listening TCP socket on port.
+// Any listener on the port is not enough: between FreePort's close and
+// the relay's bind, another test may take the port, and the relay, which
+// then cannot bind, looked ready while the test's first dial reached the
+// other listener ("connection reset by peer", the relay's stderr empty).
+func listensOn(pid, port int) bool {
 	want := fmt.Sprintf(":%04X", port)
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(f)
+	inodes := map[string]bool{}
+	for _, f := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
 		if err != nil {
 			continue
 		}
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
 			fs := strings.Fields(sc.Text())
-			if len(fs) >= 4 && fs[3] == "0A" && strings.HasSuffix(fs[1], want) {
+			if len(fs) >= 10 && fs[3] == "0A" && strings.HasSuffix(fs[1], want) {
+				inodes["socket:["+fs[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	for _, p := range processTree(pid, 4) {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+		for _, fd := range fds {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name())); err == nil && inodes[link] {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// processTree is pid and its descendants, depth levels down.
+func processTree(pid, depth int) []int {
+	pids := []int{pid}
+	if depth == 0 {
+		return pids
+	}
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, f := range strings.Fields(string(data)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, processTree(c, depth-1)...)
+		}
+	}
+	return pids
 }
 
 // writeConfig writes a configuration file with fast retries (and body
