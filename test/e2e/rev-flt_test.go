@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestRevFltClientFilterTakesWithExit0: a --client-filter that moves or
+// deletes the claimed message's files and exits 0 has taken the message, as
+// docs/filters.md says of a server filter that does so. It used to log an
+// ERROR ("cannot be read; left for the next run") and leave an envelope with
+// no content in the queue (writing back the envelope the filter had deleted),
+// listed as damaged for ever and quarantined at the next start.
+func TestRevFltClientFilterTakesWithExit0(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"both":    `rm -f "$1" "$2"; exit 0`,
+		"content": `rm -f "$1"; exit 0`,
+		"moved":   `mv "$1" "$BOX/"; mv "$2" "$BOX/"; exit 0`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			box := t.TempDir()
+			sink := harness.NewFakeSMTP(t, harness.Script{})
+			take := script(t, "take", "BOX="+box+"\n"+body+"\n")
+			spool := t.TempDir()
+			r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--poll", "1", "--no-bounces",
+				"--client-filter", take, "--interface", "127.0.0.1", "--spool-dir", spool)
+			mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("taken"))
+			if !waitFor(10*time.Second, func() bool { return strings.Contains(r.stderr(), "client filter took the message") }) {
+				t.Fatalf("after 10s the log does not say the filter took the message:\n%s", tail(r.stderr()))
+			}
+			time.Sleep(1500 * time.Millisecond) // another poll
+			entries, _ := os.ReadDir(spool)
+			var left []string
+			for _, e := range entries {
+				if !strings.HasPrefix(e.Name(), ".") {
+					left = append(left, e.Name())
+				}
+			}
+			if len(left) != 0 {
+				t.Errorf("the spool still holds %v; want nothing: the filter took the message", left)
+			}
+			if strings.Contains(r.stderr(), "cannot be read") {
+				t.Errorf("the log has an error for a message the filter took:\n%s", r.stderr())
+			}
+			if n := len(sink.Transactions()); n != 0 {
+				t.Errorf("the smarthost saw %d transactions; want none", n)
+			}
+			if name == "moved" {
+				if m, _ := filepath.Glob(filepath.Join(box, "*.content")); len(m) != 1 {
+					t.Errorf("the filter's box holds %v; want the content it moved there", m)
+				}
+			}
+		})
+	}
+}
