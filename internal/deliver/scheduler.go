@@ -368,9 +368,17 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 			}
 			return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
 		}
-		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
-		c.Unlock()
-		return outcome{id: c.ID(), skipped: true, stuck: true}, true
+		var pe *spool.ParseError
+		if !errors.As(err, &pe) {
+			s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
+			c.Unlock()
+			return outcome{id: c.ID(), skipped: true, stuck: true}, true
+		}
+		// The filter broke the envelope: a filter failure, recorded on
+		// the envelope as it was before the filter, so that the message
+		// is retried with the queue's backoff and in the end bounced,
+		// rather than claimed again at every poll.
+		res = filter.BrokenEnvelope(err)
 	}
 	switch res.Outcome {
 	case filter.Abandon:

@@ -60,3 +60,39 @@ func TestRevFltClientFilterTakesWithExit0(t *testing.T) {
 		})
 	}
 }
+
+// TestRevFltClientFilterBreaksEnvelope: a --client-filter that passes the
+// message but leaves an envelope that does not parse has failed, as a
+// server filter that does so (docs/filters.md): the message is deferred
+// with a 451 4.3.0 and its envelope as it was, and retried with the queue's
+// backoff. It used to log an ERROR and claim the message again at every
+// poll, never counting an attempt, so that it was neither retried with a
+// backoff nor ever bounced.
+func TestRevFltClientFilterBreaksEnvelope(t *testing.T) {
+	t.Parallel()
+	runs := filepath.Join(t.TempDir(), "runs")
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	broken := script(t, "broken", `echo run >> `+runs+`; echo garbage > "$2"; exit 0`+"\n")
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--poll", "1", "--no-bounces",
+		"--client-filter", broken, "--interface", "127.0.0.1", "--spool-dir", spool)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("broken envelope"))
+	e := r.waitEvent("delivery", 10*time.Second, nil)
+	if e.Get("result") != "deferred" || !strings.HasPrefix(e.Get("reply"), "451 4.3.0") {
+		t.Errorf("delivery line = %v; want deferred with 451 4.3.0", e.Fields)
+	}
+	time.Sleep(3 * time.Second) // three polls
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 1 {
+		t.Errorf("the filter ran %d times in 3 s of 1 s polls; want once (the retry waits for the backoff)", strings.Count(string(b), "run"))
+	}
+	if strings.Contains(r.stderr(), "level=ERROR") {
+		t.Errorf("the log has an error:\n%s", r.stderr())
+	}
+	out, _, _ := opsCmd(t, "", "queue", "list", "--spool-dir", spool)
+	if !strings.Contains(out, "bob@example.net") || !strings.Contains(out, "1 attempt") || strings.Contains(out, "damaged") {
+		t.Errorf("queue list:\n%s\nwant the message ready, with its recipient and 1 attempt", out)
+	}
+	if n := len(sink.Transactions()); n != 0 {
+		t.Errorf("the smarthost saw %d transactions; want none", n)
+	}
+}
