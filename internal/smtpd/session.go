@@ -462,6 +462,17 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		env.Recipients = append(env.Recipients, r)
 	}
+	if checks.Redirect != "" || len(checks.BCC) > 0 {
+		if _, isProxy := w.(*proxyDraft); isProxy {
+			// The upstream has the recipients already.
+			ss.s.log.Warn("header_checks REDIRECT and BCC are not applied in proxy mode", "id", w.ID(),
+				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
+		} else {
+			env.Recipients = redirected(env.Recipients, checks)
+			ss.s.log.Info("header_checks changed the recipients", "id", w.ID(), "client", ss.client(),
+				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
+		}
+	}
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)
 	}

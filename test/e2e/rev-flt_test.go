@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,43 @@ func TestRevFltClientFilterBreaksEnvelope(t *testing.T) {
 	}
 	if n := len(sink.Transactions()); n != 0 {
 		t.Errorf("the smarthost saw %d transactions; want none", n)
+	}
+}
+
+// TestRevFltHeaderChecksRedirectBCC: header_checks REDIRECT sends the
+// message to its address instead of the recipients, and BCC adds one, as
+// docs/header-checks.md (and Postfix) say. Both were recorded and never
+// applied: a REDIRECT meant to divert mail (to a quarantine mailbox, say)
+// delivered it to the original recipients.
+func TestRevFltHeaderChecksRedirectBCC(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	os.WriteFile(checks, []byte("/^Subject: divert/ REDIRECT quarantine@example.com\n/^Subject: copy/ BCC archive@example.com\n"), 0o644)
+	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net", "carol@example.net"}, message("divert"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("copy"))
+	sink.WaitTransactions(t, 2, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	got := map[string][]string{}
+	for _, tx := range sink.Transactions() {
+		subject := "divert"
+		if strings.Contains(string(tx.Data), "Subject: copy") {
+			subject = "copy"
+		}
+		for _, rc := range tx.Rcpts {
+			got[subject] = append(got[subject], rc.Addr)
+		}
+	}
+	want := map[string][]string{"divert": {"quarantine@example.com"}, "copy": {"bob@example.net", "archive@example.com"}}
+	for k, w := range want {
+		g := got[k]
+		slices.Sort(g)
+		slices.Sort(w)
+		if !slices.Equal(g, w) {
+			t.Errorf("message %q went to %v; want %v", k, g, w)
+		}
 	}
 }
