@@ -473,6 +473,13 @@ func (ss *session) Data(r io.Reader) error {
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		}
 	}
+	if ss.discard {
+		// DISCARD: the client hears success, nothing is kept (Postfix),
+		// and nothing else sees the message: not the filters (copy:
+		// would deliver it to the POP mailboxes), not the upstream.
+		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+	}
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)
 	}
@@ -520,11 +527,6 @@ func (ss *session) Data(r io.Reader) error {
 
 	if pd, isProxy := w.(*proxyDraft); isProxy {
 		return ss.proxyData(pd, env)
-	}
-	if ss.discard {
-		// DISCARD: the client hears success, nothing is kept (Postfix).
-		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
-		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 	}
 	if err := w.Commit(ss.hold); err != nil {
 		return ss.storageError(err)

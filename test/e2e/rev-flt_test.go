@@ -135,3 +135,60 @@ func TestRevFltHeaderChecksRedirectBCC(t *testing.T) {
 		}
 	}
 }
+
+// TestRevFltDiscardSkipsFilters: a message header_checks DISCARDs is thrown
+// away before the --filter chain runs, as a REJECTed one is: the filters
+// used to get it all the same, so that copy: put a discarded message into
+// every --pop-by-name mailbox (and a filter that archives or forwards mail
+// acted on it), while the client heard 250 and the log said "discard".
+func TestRevFltDiscardSkipsFilters(t *testing.T) {
+	t.Parallel()
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	os.WriteFile(checks, []byte("/^Subject: junk/ DISCARD junk\n"), 0o644)
+	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	spool := t.TempDir()
+	os.Mkdir(filepath.Join(spool, "alice"), 0o750)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--filter", "copy:", "--config", cfg,
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	mustSend(t, r.addr(), "carol@example.org", []string{"team@example.net"}, message("junk"))
+	mustSend(t, r.addr(), "carol@example.org", []string{"team@example.net"}, message("news"))
+	if got := len(messageIDs(t, filepath.Join(spool, "alice"))); got != 1 {
+		t.Errorf("alice's mailbox holds %d messages; want only the one not discarded", got)
+	}
+	if got := len(messageIDs(t, spool)); got != 0 {
+		t.Errorf("the main spool holds %d messages; want none", got)
+	}
+}
+
+// TestRevFltDiscardProxy: in proxy mode a message header_checks DISCARDs
+// is not sent upstream (it used to be: the proxy path came before the
+// discard), and the next message of the same session goes through.
+func TestRevFltDiscardProxy(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	os.WriteFile(checks, []byte("/^Subject: junk/ DISCARD junk\n"), 0o644)
+	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	r := startRelay(t, "127.0.0.1", "--as-proxy", sink.Addr(), "--config", cfg,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for _, subject := range []string{"junk", "news"} {
+		mustCmd(t, c, "250", "MAIL FROM:<carol@example.org>")
+		mustCmd(t, c, "250", "RCPT TO:<team@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		mustCmd(t, c, "250", "%s.", strings.ReplaceAll(message(subject), "\n", "\r\n"))
+	}
+	mustCmd(t, c, "221", "QUIT")
+	sink.WaitTransactions(t, 1, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	var got []string
+	for _, tx := range sink.Transactions() {
+		if tx.Reply != "" && strings.HasPrefix(tx.Reply, "250") {
+			got = append(got, string(tx.Data))
+		}
+	}
+	if len(got) != 1 || strings.Contains(got[0], "Subject: junk") {
+		t.Errorf("the upstream accepted %q; want the one message not discarded", got)
+	}
+}
