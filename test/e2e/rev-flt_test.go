@@ -106,9 +106,7 @@ func TestRevFltClientFilterBreaksEnvelope(t *testing.T) {
 func TestRevFltHeaderChecksRedirectBCC(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	checks := filepath.Join(t.TempDir(), "header_checks")
-	os.WriteFile(checks, []byte("/^Subject: divert/ REDIRECT quarantine@example.com\n/^Subject: copy/ BCC archive@example.com\n"), 0o644)
-	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	cfg := checksConfig(t, "/^Subject: divert/ REDIRECT quarantine@example.com\n/^Subject: copy/ BCC archive@example.com\n")
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--no-bounces",
 		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net", "carol@example.net"}, message("divert"))
@@ -143,9 +141,7 @@ func TestRevFltHeaderChecksRedirectBCC(t *testing.T) {
 // acted on it), while the client heard 250 and the log said "discard".
 func TestRevFltDiscardSkipsFilters(t *testing.T) {
 	t.Parallel()
-	checks := filepath.Join(t.TempDir(), "header_checks")
-	os.WriteFile(checks, []byte("/^Subject: junk/ DISCARD junk\n"), 0o644)
-	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	cfg := checksConfig(t, "/^Subject: junk/ DISCARD junk\n")
 	spool := t.TempDir()
 	os.Mkdir(filepath.Join(spool, "alice"), 0o750)
 	r := startRelay(t, "127.0.0.1", "--as-server", "--filter", "copy:", "--config", cfg,
@@ -166,9 +162,7 @@ func TestRevFltDiscardSkipsFilters(t *testing.T) {
 func TestRevFltDiscardProxy(t *testing.T) {
 	t.Parallel()
 	sink := harness.NewFakeSMTP(t, harness.Script{})
-	checks := filepath.Join(t.TempDir(), "header_checks")
-	os.WriteFile(checks, []byte("/^Subject: junk/ DISCARD junk\n"), 0o644)
-	cfg := writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
+	cfg := checksConfig(t, "/^Subject: junk/ DISCARD junk\n")
 	r := startRelay(t, "127.0.0.1", "--as-proxy", sink.Addr(), "--config", cfg,
 		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	c := mustDial(t, r.addr(), "127.0.0.1")
@@ -191,4 +185,15 @@ func TestRevFltDiscardProxy(t *testing.T) {
 	if len(got) != 1 || strings.Contains(got[0], "Subject: junk") {
 		t.Errorf("the upstream accepted %q; want the one message not discarded", got)
 	}
+}
+
+// checksConfig writes a pcre: header_checks table of rules and a
+// configuration that uses it, and returns the configuration's path.
+func checksConfig(t *testing.T, rules string) string {
+	t.Helper()
+	checks := filepath.Join(t.TempDir(), "header_checks")
+	if err := os.WriteFile(checks, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return writeConfig(t, "[policy]\nheader_checks = \"pcre:"+checks+"\"\n")
 }
