@@ -353,17 +353,32 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	}
 	res := f.Run(ctx, content, c.EnvelopePath())
 	if err := c.Relock(); err != nil {
-		if res.Outcome == filter.Abandon && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, spool.ErrNotFound)) {
-			// The filter took the message away, as E-MailRelay's may.
-			s.log.Info("the client filter took the message", "id", c.ID(), "filter", f.String())
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, spool.ErrNotFound) {
+			// The filter took the message away, as E-MailRelay's may:
+			// with exit 100, or (as a server filter may, docs/filters.md)
+			// with any other answer, when nothing is left to act on.
+			if res.Outcome == filter.Abandon {
+				s.log.Info("the client filter took the message", "id", c.ID(), "filter", f.String())
+			} else {
+				s.log.Warn("the client filter took the message's files away; taken as abandoned (exit 100)",
+					"id", c.ID(), "filter", f.String(), "result", res.String())
+			}
 			if err := c.Delete(); err != nil {
 				s.log.Warn("the client filter took the message; its claim did not end cleanly", "id", c.ID(), "err", err)
 			}
 			return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
 		}
-		s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
-		c.Unlock()
-		return outcome{id: c.ID(), skipped: true, stuck: true}, true
+		var pe *spool.ParseError
+		if !errors.As(err, &pe) {
+			s.log.Error("after the client filter the message cannot be read; left for the next run", "id", c.ID(), "err", err)
+			c.Unlock()
+			return outcome{id: c.ID(), skipped: true, stuck: true}, true
+		}
+		// The filter broke the envelope: a filter failure, recorded on
+		// the envelope as it was before the filter, so that the message
+		// is retried with the queue's backoff and in the end bounced,
+		// rather than claimed again at every poll.
+		res = filter.BrokenEnvelope(err)
 	}
 	switch res.Outcome {
 	case filter.Abandon:

@@ -3,25 +3,28 @@ package deliver
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// removingFilter is a client filter that removes the message's content,
-// so that the scheduler cannot read the message after it.
+// removingFilter is a client filter that replaces the message's content
+// with a link to itself, so that the scheduler cannot read the message
+// after it. (A filter that removes the content has taken the message.)
 type removingFilter struct{}
 
 func (removingFilter) Run(_ context.Context, content, _ string) filter.Result {
 	os.Remove(content)
+	os.Symlink(filepath.Base(content), content)
 	return filter.Result{Outcome: filter.OK}
 }
 
 func (removingFilter) String() string { return "removing" }
 
 // TestRunOnceCountsStuck: a message an error left for the next run (here
-// its content is gone after the client filter) is counted untried, so a
+// its content cannot be opened after the client filter) is counted untried, so a
 // flush or --as-client does not report everything delivered.
 func TestRunOnceCountsStuck(t *testing.T) {
 	up := startUpstream(t)

@@ -349,3 +349,10 @@ func tempFail(format string, args ...any) Result {
 	return Result{Outcome: TempFail, Code: 451, Enhanced: "4.3.0",
 		Text: "filter failed, try again later", Reason: oneLine(fmt.Sprintf(format, args...))}
 }
+
+// BrokenEnvelope is the result for a filter that passed a message but left
+// an envelope that does not parse (err): a filter failure, on either side,
+// so that nothing that cannot be forwarded is accepted or sent.
+func BrokenEnvelope(err error) Result {
+	return tempFail("the filter left an envelope that does not parse: %v", err)
+}

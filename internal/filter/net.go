@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/idleconn"
 )
 
 // maxNetReply bounds a network filter's reply line.
@@ -162,14 +164,20 @@ func readReply(nc *netConn, req string) (string, error) {
 }
 
 func (n *netFilter) take() (*netConn, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.idle) == 0 {
-		return nil, false
+	for {
+		n.mu.Lock()
+		if len(n.idle) == 0 {
+			n.mu.Unlock()
+			return nil, false
+		}
+		nc := n.idle[len(n.idle)-1]
+		n.idle = n.idle[:len(n.idle)-1]
+		n.mu.Unlock()
+		if !idleconn.Stale(nc.c, nc.r) {
+			return nc, true
+		}
+		nc.c.Close()
 	}
-	nc := n.idle[len(n.idle)-1]
-	n.idle = n.idle[:len(n.idle)-1]
-	return nc, true
 }
 
 func (n *netFilter) put(nc *netConn) {

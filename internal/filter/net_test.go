@@ -24,6 +24,7 @@ import (
 //	CLOSE           close the connection without answering
 //	PARTIAL         write half a line and close
 //	ONESHOT         answer ok and close the connection
+//	LATE            answer ok, then a second line 50 ms later
 type netServer struct {
 	l       net.Listener
 	accepts atomic.Int32
@@ -77,6 +78,10 @@ func (s *netServer) serve(c net.Conn) {
 		case cmd == "PARTIAL":
 			io.WriteString(c, "550 half a")
 			return
+		case cmd == "LATE":
+			io.WriteString(c, "ok\n")
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, "550 5.7.1 stale answer\n")
 		case cmd == "ONESHOT":
 			io.WriteString(c, "ok\n")
 			return
@@ -199,5 +204,26 @@ func TestNetFilterUnixAndRefused(t *testing.T) {
 	l.Close()
 	if r := mustParse(t, "net:"+dead, Server, 2*time.Second).Run(context.Background(), c, e); r.Outcome != TempFail {
 		t.Errorf("net: with nobody listening = %v; want tempfail", r)
+	}
+}
+
+// TestRevFltNetFilterStaleLine: a daemon that wrote more than one line for
+// a message, the extra one after its answer, leaves the connection out of
+// step; the next message must not take that line as its answer (it used
+// to: the connection went back to the idle ones, and the next message on
+// it was refused with the stale line, and so on, each one the answer to
+// the message before).
+func TestRevFltNetFilterStaleLine(t *testing.T) {
+	srv := startNetServer(t, "tcp", "127.0.0.1:0")
+	f := mustParse(t, "net:"+srv.l.Addr().String(), Server, 2*time.Second)
+	defer f.(*netFilter).Close()
+	c, e := message(t, "LATE\r\n")
+	if r := f.Run(context.Background(), c, e); r.Outcome != OK {
+		t.Fatalf("first message: Run = %v; want ok", r)
+	}
+	time.Sleep(150 * time.Millisecond) // the stale line arrives
+	c, e = message(t, "REPLY ok\r\n")
+	if r := f.Run(context.Background(), c, e); r.Outcome != OK {
+		t.Errorf("next message: Run = %v (%s); want ok, the daemon's answer to it", r, r.Reason)
 	}
 }

@@ -258,8 +258,8 @@ type Result struct {
 	Match string
 
 	Filter   string   // FILTER transport:destination; the last one wins
-	Redirect string   // REDIRECT user@domain; recorded, for later
-	BCC      []string // BCC user@domain, each address once; recorded, for later
+	Redirect string   // REDIRECT user@domain; the only recipient (smtpd)
+	BCC      []string // BCC user@domain, each address once; added recipients (smtpd)
 
 	Warnings []string // WARN: the matched line and the optional text
 	Info     []string // INFO, PASS and STRIP: the matched line and the text

@@ -406,3 +406,36 @@ func TestNoHeaderSeparator(t *testing.T) {
 		}
 	}
 }
+
+// TestRevFltUnnegotiatedChange: a milter that asks at end-of-message for a
+// change it did not negotiate (here smfi_chgfrom, which relaykeeper never
+// offers) breaks the protocol: Postfix applies milter_default_action, and so
+// does relaykeeper now. It used to drop the request silently and pass the
+// message with the sender the milter meant to replace.
+func TestRevFltUnnegotiatedChange(t *testing.T) {
+	for _, action := range []string{"tempfail", "accept"} {
+		t.Run(action, func(t *testing.T) {
+			addr := startMilter(t, &testMilter{eom: func(m *gomilter.Modifier) gomilter.Response {
+				m.AddHeader("X-Srs", "rewritten")
+				m.ChangeFrom("<bounces+srs@example.com>")
+				return gomilter.RespAccept
+			}})
+			cp, ep := writeMessage(t, testContent, "192.0.2.7:49068")
+			envBefore := readFile(t, ep)
+			res := newMilter(t, addr, Options{DefaultAction: action}).Run(context.Background(), cp, ep)
+			want := filter.TempFail
+			if action == "accept" {
+				want = filter.OK
+			}
+			if res.Outcome != want || !strings.Contains(res.Reason, "change the sender") {
+				t.Errorf("Run = %v (%s); want %v with the reason", res, res.Reason, want)
+			}
+			if got := readFile(t, cp); got != testContent {
+				t.Errorf("content changed to %q; want it as it was", got)
+			}
+			if got := readFile(t, ep); got != envBefore {
+				t.Errorf("envelope changed to %q; want it as it was", got)
+			}
+		})
+	}
+}

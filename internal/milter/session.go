@@ -130,6 +130,9 @@ func (ses *session) run() (filter.Result, []gomilter.ModifyAction, error) {
 		return filter.Result{}, nil, err
 	}
 	mods, act, err := ses.s.End()
+	if err == nil {
+		err = ses.checkNegotiated(mods)
+	}
 	res, done, err := m.decide("end-of-message", act, err)
 	if err != nil {
 		return res, nil, err
@@ -276,4 +279,41 @@ func mailArgs(bodyType string, smtputf8 bool) []string {
 		args = append(args, "SMTPUTF8")
 	}
 	return args
+}
+
+// checkNegotiated refuses a change the milter did not negotiate, or that
+// relaykeeper does not offer (smfi_chgfrom): the milter broke the protocol,
+// and Postfix then applies milter_default_action rather than pass the
+// message without the change.
+func (ses *session) checkNegotiated(mods []gomilter.ModifyAction) error {
+	for _, mod := range mods {
+		opt, what := modOption(mod.Code)
+		if opt&actions == 0 || !ses.s.ActionOption(opt) {
+			return fmt.Errorf("the milter asked to %s, which was not negotiated", what)
+		}
+	}
+	return nil
+}
+
+// modOptions are the negotiation flag each change needs, and what it does.
+var modOptions = map[gomilter.ModifyActCode]struct {
+	opt  gomilter.OptAction
+	what string
+}{
+	gomilter.ActAddHeader:    {gomilter.OptAddHeader, "add a header"},
+	gomilter.ActInsertHeader: {gomilter.OptAddHeader, "insert a header"},
+	gomilter.ActChangeHeader: {gomilter.OptChangeHeader, "change a header"},
+	gomilter.ActReplBody:     {gomilter.OptChangeBody, "replace the body"},
+	gomilter.ActAddRcpt:      {gomilter.OptAddRcpt, "add a recipient"},
+	gomilter.ActDelRcpt:      {gomilter.OptRemoveRcpt, "remove a recipient"},
+	gomilter.ActQuarantine:   {gomilter.OptQuarantine, "quarantine the message"},
+	gomilter.ActChangeFrom:   {gomilter.OptChangeFrom, "change the sender"},
+}
+
+// modOption is the negotiation flag a change needs, and what it does.
+func modOption(c gomilter.ModifyActCode) (gomilter.OptAction, string) {
+	if o, ok := modOptions[c]; ok {
+		return o.opt, o.what
+	}
+	return 0, fmt.Sprintf("make change %q", rune(c))
 }

@@ -251,8 +251,7 @@ func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
 	case errors.Is(err, fs.ErrNotExist):
 		return filterTook(res)
 	}
-	return filter.Result{Outcome: filter.TempFail, Code: 451, Enhanced: "4.3.0", Text: "filter failed, try again later",
-		Reason: "the filter left an envelope that does not parse: " + err.Error()}
+	return filter.BrokenEnvelope(err)
 }
 
 const filterTookReason = "the filter took the message's files"

@@ -462,6 +462,24 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		env.Recipients = append(env.Recipients, r)
 	}
+	if checks.Redirect != "" || len(checks.BCC) > 0 {
+		if _, isProxy := w.(*proxyDraft); isProxy {
+			// The upstream has the recipients already.
+			ss.s.log.Warn("header_checks REDIRECT and BCC are not applied in proxy mode", "id", w.ID(),
+				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
+		} else {
+			env.Recipients = redirected(env.Recipients, checks)
+			ss.s.log.Info("header_checks changed the recipients", "id", w.ID(), "client", ss.client(),
+				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
+		}
+	}
+	if ss.discard {
+		// DISCARD: the client hears success, nothing is kept (Postfix),
+		// and nothing else sees the message: not the filters (copy:
+		// would deliver it to the POP mailboxes), not the upstream.
+		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+	}
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)
 	}
@@ -509,11 +527,6 @@ func (ss *session) Data(r io.Reader) error {
 
 	if pd, isProxy := w.(*proxyDraft); isProxy {
 		return ss.proxyData(pd, env)
-	}
-	if ss.discard {
-		// DISCARD: the client hears success, nothing is kept (Postfix).
-		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
-		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 	}
 	if err := w.Commit(ss.hold); err != nil {
 		return ss.storageError(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/relaykeeper/relaykeeper/internal/idleconn"
 )
 
 // The network verifier protocol (E-MailRelay's "net:" verifiers), one
@@ -75,14 +77,21 @@ func (v *Verifier) askNet(ctx context.Context, args []string) (int, []string, er
 
 // conn returns an idle connection, or a new one.
 func (v *Verifier) conn(ctx context.Context) (c *netConn, reused bool, err error) {
-	v.mu.Lock()
-	if n := len(v.idle); n > 0 {
-		c = v.idle[n-1]
-		v.idle = v.idle[:n-1]
-	}
-	v.mu.Unlock()
-	if c != nil {
-		return c, true, nil
+	for {
+		v.mu.Lock()
+		c = nil
+		if n := len(v.idle); n > 0 {
+			c = v.idle[n-1]
+			v.idle = v.idle[:n-1]
+		}
+		v.mu.Unlock()
+		if c == nil {
+			break
+		}
+		if !idleconn.Stale(c.Conn, c.r) {
+			return c, true, nil
+		}
+		c.Close() // out of step with the daemon, or closed by it
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, v.network, v.addr)

@@ -236,7 +236,13 @@ func (s *netVerifier) serve(c net.Conn) {
 		if reply == "" {
 			continue // never answer: the client times out
 		}
-		c.Write([]byte(reply + "\n"))
+		// A second line comes late, after the client has its answer.
+		first, late, two := strings.Cut(reply, "\n")
+		c.Write([]byte(first + "\n"))
+		if two {
+			time.Sleep(50 * time.Millisecond)
+			c.Write([]byte(late + "\n"))
+		}
 		if closeAt > 0 && n >= closeAt {
 			return
 		}
@@ -415,5 +421,32 @@ func TestLongText(t *testing.T) {
 	got := v.Verify(context.Background(), testReq)
 	if got.Kind != Reject || len(got.Text) > maxText || !strings.HasPrefix(got.Text, "éé") || !utf8.ValidString(got.Text) {
 		t.Errorf("Verify = %v, text of %d bytes; want a reject with at most %d bytes of valid text", got.Kind, len(got.Text), maxText)
+	}
+}
+
+// TestRevFltNetVerifierStaleLine: a line the daemon wrote after its answer
+// is not taken as the answer to the next recipient (it was: the connection
+// went back to the idle ones and the next RCPT got the stale line).
+func TestRevFltNetVerifierStaleLine(t *testing.T) {
+	srv := startNetVerifier(t, func(f []string) string {
+		if f[0] == "late@example.com" {
+			return "1|late@example.com\n2|stale answer"
+		}
+		return "1|" + f[0]
+	})
+	v, err := New("net:"+srv.ln.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	req := testReq
+	req.Recipient = "late@example.com"
+	if got := v.Verify(context.Background(), req); got.Kind != Remote {
+		t.Fatalf("Verify(late) = %+v; want remote", got)
+	}
+	time.Sleep(150 * time.Millisecond) // the stale line arrives
+	req.Recipient = "next@example.com"
+	if got := v.Verify(context.Background(), req); got.Kind != Remote || got.Address != "next@example.com" {
+		t.Errorf("Verify(next) = %+v; want remote next@example.com, the daemon's answer to it", got)
 	}
 }
