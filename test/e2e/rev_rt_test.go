@@ -205,3 +205,22 @@ mx2.other.example.   A  %s
 		t.Errorf("the second MX got %+v; want the message", txs[0])
 	}
 }
+
+// TestRevRtHopcountProxy: in proxy mode the message streams to the
+// upstream while it is received; past the hop count the client hears 554
+// 5.4.0 and the upstream never gets the final dot.
+func TestRevRtHopcountProxy(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	_, final := opsSend(t, r.addr(), "client.example", "<a@example.org>", []string{"<b@example.net>"}, hops(49))
+	if final.String() != "554 5.4.0 Error: too many hops" {
+		t.Errorf("final reply %q; want 554 5.4.0 Error: too many hops", final)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() {
+			t.Errorf("the upstream accepted the looping message: %+v", tx.Rcpts)
+		}
+	}
+}
