@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,40 @@ func TestRevRtHopcountProxy(t *testing.T) {
 		if tx.Accepted() {
 			t.Errorf("the upstream accepted the looping message: %+v", tx.Rcpts)
 		}
+	}
+}
+
+// TestRevRtMX4xxNextMX: the first MX answers 4xx (to RCPT here, as a
+// greylisting backup MX does; to MAIL on the second domain): Postfix keeps
+// the recipient for the next MX host in the same delivery attempt, and the
+// second MX takes the mail at once rather than after the backoff.
+//
+// Known defect, not fixed yet (see the rev-rt report): relaykeeper defers
+// the recipient after the first MX's 450 and, on every retry, goes to the
+// first MX again, so the second is never tried. Run with
+// REVRT_KNOWN_DEFECTS=1 to see it fail.
+func TestRevRtMX4xxNextMX(t *testing.T) {
+	if os.Getenv("REVRT_KNOWN_DEFECTS") == "" {
+		t.Skip("known defect: a 4xx from the first MX is not retried at the next MX (REVRT_KNOWN_DEFECTS=1 runs it)")
+	}
+	t.Parallel()
+	const ip1, ip2 = "127.0.71.27", "127.0.71.28"
+	mx1 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx1.grey.example",
+		Rcpt: harness.Response{Reply: "450 4.2.0 greylisted, try again later"}})
+	mx2 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2.grey.example"})
+	dns := harness.StartDNS(t, fmt.Sprintf(`
+grey.example.        MX 10 mx1.grey.example.
+grey.example.        MX 20 mx2.grey.example.
+mx1.grey.example.    A  %s
+mx2.grey.example.    A  %s
+`, ip1, ip2))
+	forwardPort25(t, ip1, mx1.Addr())
+	forwardPort25(t, ip2, mx2.Addr())
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"user@grey.example"}, message("greylisted mx1"))
+	if txs := mx2.WaitTransactions(t, 1, 15*time.Second); !txs[0].Accepted() {
+		t.Errorf("mx2 got %+v; want the message", txs[0])
 	}
 }
