@@ -364,6 +364,15 @@ func ResolveHostPort(s string) (string, error) {
 	}
 	if (strings.HasPrefix(s, "[") || strings.Contains(host, ":")) &&
 		(net.ParseIP(host) == nil || !strings.Contains(host, ":")) {
+		// Postfix's relayhost = [host]:port, or [IPv6:addr]: the brackets
+		// there only say "no MX lookup", which a smarthost never has.
+		bare := host
+		if len(bare) > 5 && strings.EqualFold(bare[:5], "ipv6:") && net.ParseIP(bare[5:]) != nil {
+			bare = "[" + bare[5:] + "]"
+		}
+		if strings.HasPrefix(s, "[") && bare != "" && !strings.Contains(bare, ":") || strings.HasPrefix(bare, "[") {
+			return "", fmt.Errorf("%q: write the smarthost without Postfix's brackets, as %s:%s (it is never looked up by MX)", s, bare, port)
+		}
 		return "", fmt.Errorf("%q: %q is not an IPv6 address", s, host)
 	}
 	n, err := lookupPort(port)

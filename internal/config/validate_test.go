@@ -306,3 +306,21 @@ func TestOriginPlace(t *testing.T) {
 		t.Error("Place hides the keyed error from errors.As")
 	}
 }
+
+// TestRevRtForwardToBrackets: Postfix's relayhost forms, [smtp.example.com]:587
+// and [IPv6:::1]:25, in --forward-to were refused with "is not an IPv6
+// address", which sent a Postfix administrator looking for the wrong
+// mistake; the message now says what to write.
+func TestRevRtForwardToBrackets(t *testing.T) {
+	for in, want := range map[string]string{
+		"[smtp.example.com]:587": "as smtp.example.com:587",
+		"[192.0.2.1]:25":         "as 192.0.2.1:25",
+		"[IPv6:::1]:25":          "as [::1]:25",
+		"[smtp.example.com]":     "as smtp.example.com:25",
+	} {
+		_, err := ResolveHostPort(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ResolveHostPort(%q): %v; want an error saying %q", in, err, want)
+		}
+	}
+}

@@ -63,6 +63,10 @@ type Options struct {
 	TLSConfig   *tls.Config
 	// Auth, if set, logs in after TLS.
 	Auth Authenticator
+	// Myself, if set, is the relay's own name: a server that answers EHLO
+	// or HELO with it is the relay itself, and Dial fails with ErrLoop
+	// (Postfix's "host X replied to HELO/EHLO with my own hostname").
+	Myself string
 	// Trace, if set, sees every command sent ("> ") and reply line
 	// received ("< "), for Postfix-style debug_peer_list; AUTH exchanges
 	// are shown without their secrets.
@@ -115,6 +119,10 @@ type ahead struct {
 
 // errAbandoned ends a session whose server waits for content that no
 // message will bring.
+// ErrLoop is Dial's error when the server answered EHLO or HELO with
+// Options.Myself: the mail would loop back to the relay.
+var ErrLoop = errors.New("server replied to HELO/EHLO with my own hostname")
+
 var errAbandoned = errors.New("a transaction begun ahead was not the next message's; session closed")
 
 // Dial connects to addr ("host:port"), reads the greeting and says EHLO
@@ -221,6 +229,9 @@ func (c *Conn) hello() error {
 		return &Error{Stage: "ehlo", Err: err}
 	}
 	if rep.Code == 250 {
+		if err := c.myself(rep); err != nil {
+			return err
+		}
 		c.ext = map[string]string{}
 		for _, l := range rep.Lines[1:] {
 			k, v, _ := strings.Cut(l, " ")
@@ -234,7 +245,23 @@ func (c *Conn) hello() error {
 	if rep.Code != 250 {
 		return &Error{Stage: "helo", Reply: rep, Perm: rep.Permanent()}
 	}
+	if err := c.myself(rep); err != nil {
+		return err
+	}
 	c.ext = map[string]string{}
+	return nil
+}
+
+// myself fails with ErrLoop when a 250 reply to EHLO or HELO starts with
+// Options.Myself.
+func (c *Conn) myself(rep reply.Reply) error {
+	if c.opts.Myself == "" || len(rep.Lines) == 0 {
+		return nil
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(rep.Lines[0]), " ")
+	if strings.EqualFold(strings.TrimSuffix(name, "."), strings.TrimSuffix(c.opts.Myself, ".")) {
+		return &Error{Stage: "ehlo", Err: ErrLoop}
+	}
 	return nil
 }
 

@@ -248,7 +248,15 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 	if err != nil {
 		return nil, rt.Host, &remote.Error{Stage: "connect", Err: err}
 	}
+	if rt.MX {
+		// An MX host that is the relay itself (its EHLO reply names us)
+		// is skipped; if no other takes the mail, it loops back to
+		// us, which Postfix bounces (5.4.6) rather than send the
+		// message round until its hop count runs out.
+		opts.Myself = opts.Helo
+	}
 	var last error
+	looped := false
 	relay = rt.Host
 	for _, h := range hosts {
 		// The recipient's own domain is delivered to its MX hosts, named
@@ -265,6 +273,7 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 			return c, name + "[" + h.addr + "]", nil
 		}
 		last, relay = err, rt.Host
+		looped = looped || errors.Is(err, remote.ErrLoop)
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
 			// The host answered (a refusing greeting): the reply, which
 			// the enforcer may act on, is that host's.
@@ -272,6 +281,10 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 		}
 		// A host that refuses, even for good (a 554 greeting): Postfix
 		// tries the next MX too.
+	}
+	if looped {
+		return nil, relay, &remote.Error{Stage: "ehlo", Perm: true, Reply: reply.Reply{Code: 554, Enhanced: "5.4.6",
+			Lines: []string{"5.4.6 mail for " + rt.NextHop + " loops back to myself"}, Local: true}}
 	}
 	return nil, relay, last
 }

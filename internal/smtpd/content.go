@@ -131,7 +131,21 @@ type headerStamp struct {
 	done  bool
 	msgID bool
 	date  bool
+	hops  int // Received: and Delivered-To: header fields seen
 }
+
+// hopcountLimit is Postfix's hopcount_limit: a message with this many
+// Received: and Delivered-To: header fields, ours included, is refused,
+// which ends a mail loop (a route or a forwarder that leads back to the
+// relay) after that many turns instead of never.
+const hopcountLimit = 50
+
+// tooManyHops is Postfix's reply to a message past hopcountLimit.
+var tooManyHops = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Error: too many hops"}
+
+// tooManyHops reports whether the message, with our own Received header,
+// has passed hopcountLimit hops.
+func (h *headerStamp) tooManyHops() bool { return h.hops+1 >= hopcountLimit }
 
 func (h *headerStamp) Write(p []byte) (int, error) {
 	if h.done {
@@ -167,6 +181,8 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			h.msgID = true
 		case bytes.EqualFold(name, []byte("Date")):
 			h.date = true
+		case bytes.EqualFold(name, []byte("Received")), bytes.EqualFold(name, []byte("Delivered-To")):
+			h.hops++
 		}
 		if len(h.held) > 0 {
 			// pos is 0: the line began in an earlier Write.

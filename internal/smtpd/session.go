@@ -404,6 +404,9 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return ss.storageError(err)
 	}
+	if stamp.tooManyHops() {
+		return ss.refuse("data", tooManyHops, "from", maillog.Addr(ss.from))
+	}
 	for _, warn := range checks.Warnings {
 		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
 	}

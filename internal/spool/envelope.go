@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -357,11 +358,22 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			case "Content":
 				e.BodyType = val
 			case "From":
-				e.From = strings.TrimSuffix(strings.TrimPrefix(val, "<"), ">")
+				a, err := envelopeAddr(val)
+				if err != nil {
+					return nil, &ParseError{lineNo, "From: " + err.Error()}
+				}
+				e.From = a
 			case "ToCount":
 				// Recounted from the To lines.
 			case "To-Remote", "To-Local", "To":
-				toRemote = append(toRemote, val)
+				a, err := envelopeAddr(val)
+				if err == nil && a == "" {
+					err = errNoAddr
+				}
+				if err != nil {
+					return nil, &ParseError{lineNo, "recipient: " + err.Error()}
+				}
+				toRemote = append(toRemote, a)
 			case "Authentication":
 				// E-MailRelay writes xtext; a field that is not (an
 				// envelope written by hand) is taken as it stands.
@@ -494,6 +506,37 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 		}
 	}
 	return e, nil
+}
+
+var errNoAddr = errors.New("empty address")
+
+// envelopeAddr is an envelope's From or To value as it goes into MAIL
+// FROM:<...> or RCPT TO:<...>: one pair of angle brackets around it is
+// taken off (a hand-edited envelope may have them). Outside a quoted local
+// part an address has no space, no angle bracket; nowhere a control
+// character: "a@b> BODY=8BITMIME" or "a@b>\rRSET" would otherwise be
+// written into the command as ESMTP parameters or another command.
+func envelopeAddr(val string) (string, error) {
+	if len(val) >= 2 && val[0] == '<' && val[len(val)-1] == '>' {
+		val = val[1 : len(val)-1]
+	}
+	quoted, escaped := false, false
+	for i := 0; i < len(val); i++ {
+		c := val[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return "", fmt.Errorf("control character %q in address", c)
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ' ' || c == '<' || c == '>'):
+			return "", fmt.Errorf("%q in address %q", c, trunc(val))
+		}
+	}
+	return val, nil
 }
 
 func trunc(s string) string {
