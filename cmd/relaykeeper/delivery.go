@@ -20,6 +20,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		DefaultTransport:    cfg.Routing.DefaultTransport,
 		TransportMaps:       cfg.Routing.TransportMaps,
 		SenderDependentMaps: cfg.Routing.SenderDependentMaps,
+		RecipientDelimiter:  cfg.RecipientDelimiter,
 	}
 	if cfg.Forward.To != "" {
 		// forward.to is E-MailRelay's smarthost: used as is, no MX lookup.

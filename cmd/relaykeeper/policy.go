@@ -14,24 +14,24 @@ import (
 )
 
 // buildPolicy makes the relay policy from the configuration: the restriction
-// lists with their tables, blocklists, the verifier and sender login maps.
-// The tables it opened come back so that SIGHUP and the reload timer can
-// re-read them.
+// lists with their tables, blocklists, the verifier and sender login maps,
+// and the tables it opened, for SIGHUP and the reload timer to re-read.
 func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*policy.Engine, *table.Set, error) {
 	p := &cfg.Policy
 	tables := &table.Set{}
 	opts := policy.Options{
-		RelayDomains: p.RelayDomains,
-		Postmaster:   "postmaster@" + cfg.Domain,
-		Client:       p.ClientRestrictions,
-		Helo:         p.HeloRestrictions,
-		Sender:       p.SenderRestrictions,
-		Relay:        p.RelayRestrictions,
-		Recipient:    p.RecipientRestrictions,
-		Mail:         cfg.MailRestrictions(),
-		Tables:       policy.SetTables{Set: tables},
-		Blocklists:   rblZones{server: p.DNSServer, log: log},
-		Log:          log,
+		RelayDomains:       p.RelayDomains,
+		Postmaster:         "postmaster@" + cfg.Domain,
+		Client:             p.ClientRestrictions,
+		Helo:               p.HeloRestrictions,
+		Sender:             p.SenderRestrictions,
+		Relay:              p.RelayRestrictions,
+		Recipient:          p.RecipientRestrictions,
+		Mail:               cfg.MailRestrictions(),
+		Tables:             policy.SetTables{Set: tables},
+		RecipientDelimiter: cfg.RecipientDelimiter,
+		Blocklists:         rblZones{server: p.DNSServer, log: log},
+		Log:                log,
 	}
 	var errs []error
 	if secrets != nil && cfg.TrustsSecretsFile() {

@@ -34,6 +34,12 @@ type Config struct {
 	// EHLO sent upstream. Defaults to the host name.
 	Domain string `toml:"domain"`
 
+	// RecipientDelimiter is Postfix's recipient_delimiter: each character
+	// separates a localpart from its extension, so that access and
+	// transport tables find user@domain for user+foo@domain. Empty (the
+	// default, as Postfix's own) turns extensions off.
+	RecipientDelimiter string `toml:"recipient_delimiter"`
+
 	SMTP     SMTP     `toml:"smtp"`
 	Spool    Spool    `toml:"spool"`
 	Forward  Forward  `toml:"forward"`

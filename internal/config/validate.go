@@ -26,6 +26,11 @@ func (c *Config) Validate() error {
 	if strings.IndexFunc(c.Domain, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 		v.bad("%q contains spaces or control characters", c.Domain)("domain")
 	}
+	if strings.IndexFunc(c.RecipientDelimiter, func(r rune) bool {
+		return r > 0x7e || r <= ' ' || r == '@' || r == '"' || r == '\\' || unicode.IsLetter(r) || unicode.IsDigit(r)
+	}) >= 0 {
+		v.bad("%q: the delimiters must be ASCII punctuation other than @, \" and \\ (Postfix's usual is \"+\")", c.RecipientDelimiter)("recipient_delimiter")
+	}
 
 	s := &c.SMTP
 	v.port(s.Port, "smtp.port")

@@ -15,7 +15,9 @@ import (
 
 // AccessMap is an access(5) table as the restrictions use it.
 type AccessMap interface {
-	LookupAddress(addr string) (string, bool)
+	// LookupAddressExt looks an address up in access(5)'s order, with
+	// delims as Postfix's recipient_delimiter ("" for none).
+	LookupAddressExt(addr, delims string) (string, bool)
 	LookupClient(ip netip.Addr, hostname string) (string, bool)
 }
 
@@ -83,6 +85,10 @@ type Options struct {
 	// Tables opens the access tables named in restrictions; their
 	// results are read by TableAction.
 	Tables Tables
+	// RecipientDelimiter is Postfix's recipient_delimiter: with "+",
+	// check_sender_access and check_recipient_access also look up
+	// user@domain for user+foo@domain.
+	RecipientDelimiter string
 	// Blocklists makes the checks for reject_rbl_client's arguments.
 	Blocklists Blocklists
 	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
@@ -287,9 +293,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				if key == "" {
 					key = "<>"
 				}
-				v, found = m.LookupAddress(key)
+				v, found = m.LookupAddressExt(key, e.opts.RecipientDelimiter)
 			case "check_recipient_access":
-				v, found = m.LookupAddress(req.Recipient)
+				v, found = m.LookupAddressExt(req.Recipient, e.opts.RecipientDelimiter)
 			}
 			if !found {
 				return Decision{}

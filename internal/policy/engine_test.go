@@ -14,7 +14,7 @@ import (
 // mapTable is an access map keyed by exact address or client IP string.
 type mapTable map[string]string
 
-func (m mapTable) LookupAddress(a string) (string, bool) {
+func (m mapTable) LookupAddressExt(a, _ string) (string, bool) {
 	if v, ok := m[a]; ok {
 		return v, true
 	}

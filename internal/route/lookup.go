@@ -36,7 +36,7 @@ func (r *Router) lookupTransport(addr, domain string) (string, bool) {
 	if v, ok := find(r.tmaps, addr, true); ok {
 		return v, true
 	}
-	if s := stripExtension(addr, r.delim); s != "" {
+	if s := table.StripExtension(addr, r.delim); s != "" {
 		if v, ok := find(r.tmaps, s, false); ok {
 			return v, true
 		}
@@ -77,7 +77,7 @@ func (r *Router) lookupSender(sender string) (string, bool) {
 	if v, ok := find(r.smaps, sender, true); ok {
 		return v, true
 	}
-	if s := stripExtension(sender, r.delim); s != "" {
+	if s := table.StripExtension(sender, r.delim); s != "" {
 		if v, ok := find(r.smaps, s, false); ok {
 			return v, true
 		}
@@ -96,31 +96,6 @@ func splitAddr(addr string) (local, domain string) {
 		return addr, ""
 	}
 	return addr[:at], strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
-}
-
-// stripExtension returns addr without its localpart's extension, or "" if
-// it has none, as Postfix's split_addr(): the localpart is cut at the
-// first character of delims, but not when that leaves it empty, nor for
-// postmaster, mailer-daemon and double-bounce, nor (with '-' among the
-// delimiters) for owner-* and *-request.
-func stripExtension(addr, delims string) string {
-	if delims == "" {
-		return ""
-	}
-	local, _ := splitAddr(addr)
-	at := len(local)
-	switch l := strings.ToLower(local); {
-	case l == "postmaster" || l == "mailer-daemon" || l == "double-bounce":
-		return ""
-	case strings.IndexByte(delims, '-') >= 0 &&
-		(strings.HasPrefix(l, "owner-") || len(l) > 8 && strings.HasSuffix(l, "-request")):
-		return ""
-	}
-	i := strings.IndexAny(local, delims)
-	if i <= 0 {
-		return ""
-	}
-	return local[:i] + addr[at:]
 }
 
 // isPatternSpec reports whether spec names a regexp, pcre or cidr table.

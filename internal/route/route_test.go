@@ -368,29 +368,6 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestStripExtension(t *testing.T) {
-	tests := []struct{ addr, delims, want string }{
-		{"user+tag@example.com", "+", "user@example.com"},
-		{"user+@example.com", "+", "user@example.com"},
-		{"+tag@example.com", "+", ""},
-		{"user@example.com", "+", ""},
-		{"user-a+b@example.com", "+-", "user@example.com"},
-		{"owner-list@example.com", "-", ""},
-		{"list-request@example.com", "-", ""},
-		{"owner-list+x@example.com", "+", "owner-list@example.com"},
-		{"Postmaster+x@example.com", "+", "Postmaster@example.com"},
-		{"mailer-daemon@example.com", "-", ""},
-		{"double-bounce@example.com", "-", ""},
-		{"user+tag", "+", "user"},
-		{"user+tag@example.com", "", ""},
-	}
-	for _, tt := range tests {
-		if got := stripExtension(tt.addr, tt.delims); got != tt.want {
-			t.Errorf("stripExtension(%q, %q) = %q; want %q", tt.addr, tt.delims, got, tt.want)
-		}
-	}
-}
-
 // TestRouteRecipientDomain: only a next hop that is the recipient's own
 // domain is marked so (its upstream is then named by its MX host); a
 // relayhost or a transport's next hop, named by the configuration, is not.

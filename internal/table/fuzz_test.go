@@ -171,3 +171,31 @@ func FuzzParseAction(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLookupAddressExt: no address panics, with any delimiters; without
+// delimiters it is LookupAddress; an address that is itself a key finds
+// its own entry first, whatever the delimiters.
+func FuzzLookupAddressExt(f *testing.F) {
+	for _, s := range [][2]string{
+		{"user+tag@example.com", "+"}, {"+@", "+"}, {"a-b+c@x.y.", "+-"}, {"<u+@>", "+"},
+		{"owner-l+x@d", "-+"}, {"@a,@b:u+x@d", "+"}, {"u+x", "+"}, {"\x00+@\xff", "\xff"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	c, err := parseContents("hash", "fuzz", []byte("user@example.com bare\nexample.com domain\nuser+tag@ extlocal\nuser@ local\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tb := &Table{}
+	tb.cur.Store(c)
+	f.Fuzz(func(t *testing.T, addr, delims string) {
+		got, ok := tb.LookupAddressExt(addr, delims)
+		g0, ok0 := tb.LookupAddressExt(addr, "")
+		if g1, ok1 := tb.LookupAddress(addr); g0 != g1 || ok0 != ok1 {
+			t.Fatalf("LookupAddressExt(%q, \"\") = %q, %v; LookupAddress = %q, %v", addr, g0, ok0, g1, ok1)
+		}
+		if v, isKey := c.find(strings.ToLower(addr), true); isKey && !strings.ContainsAny(addr, "<> \t") && resolvedForm(addr) == addr && got != v {
+			t.Fatalf("LookupAddressExt(%q, %q) = %q, %v; the address is a key for %q", addr, delims, got, ok, v)
+		}
+	})
+}

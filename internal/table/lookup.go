@@ -94,6 +94,7 @@ func (c *contents) findDomain(domain string, full bool, style int) (string, bool
 //     com, .com)
 //  3. user@
 //
+// It is LookupAddressExt with no recipient delimiter.
 // The null address (empty or <>) looks up NullSenderKey only. Keys match
 // regardless of case. Regexp and pcre tables see the whole address only;
 // cidr tables never match an address. Angle brackets around addr are
@@ -102,6 +103,15 @@ func (c *contents) findDomain(domain string, full bool, style int) (string, bool
 // a localpart that needs quoting must be given quoted, as the table's keys
 // are.
 func (t *Table) LookupAddress(addr string) (string, bool) {
+	return t.LookupAddressExt(addr, "")
+}
+
+// LookupAddressExt is LookupAddress with Postfix's recipient_delimiter:
+// when the localpart holds one of the characters of delims, the order
+// becomes that of access(5)'s "extension address lookup", user+foo@domain,
+// user@domain, domain (and its parents), user+foo@, user@. The address
+// without its extension is a partial key, which pattern tables do not see.
+func (t *Table) LookupAddressExt(addr, delims string) (string, bool) {
 	c := t.cur.Load()
 	addr = trimSpace(addr)
 	if len(addr) >= 2 && addr[0] == '<' && addr[len(addr)-1] == '>' {
@@ -117,10 +127,19 @@ func (t *Table) LookupAddress(addr string) (string, bool) {
 	if v, ok := c.find(addr, true); ok {
 		return v, true
 	}
+	bare := StripExtension(addr, delims)
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
 		// Postfix would have qualified the address with $myorigin.
-		return c.find(addr+"@", false)
+		if v, ok := c.find(addr+"@", false); ok || bare == "" {
+			return v, ok
+		}
+		return c.find(bare+"@", false)
+	}
+	if bare != "" {
+		if v, ok := c.find(bare, false); ok {
+			return v, true
+		}
 	}
 	local, domain := addr[:at], strings.TrimSuffix(addr[at+1:], ".")
 	if domain != "" {
@@ -129,9 +148,43 @@ func (t *Table) LookupAddress(addr string) (string, bool) {
 		}
 	}
 	if at+1 < len(addr) { // "user@" itself was the full lookup
-		return c.find(local+"@", false)
+		if v, ok := c.find(local+"@", false); ok {
+			return v, true
+		}
+	}
+	if bare != "" {
+		return c.find(bare[:strings.LastIndexByte(bare, '@')+1], false)
 	}
 	return "", false
+}
+
+// StripExtension returns addr without its localpart's extension, or "" if
+// it has none, as Postfix's split_addr(): the localpart is cut at the
+// first character of delims (Postfix's recipient_delimiter), but not when
+// that leaves it empty, nor for postmaster, mailer-daemon and
+// double-bounce, nor (with '-' among the delimiters) for owner-* and
+// *-request.
+func StripExtension(addr, delims string) string {
+	if delims == "" {
+		return ""
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		at = len(addr)
+	}
+	local := addr[:at]
+	switch l := strings.ToLower(local); {
+	case l == "postmaster" || l == "mailer-daemon" || l == "double-bounce":
+		return ""
+	case strings.IndexByte(delims, '-') >= 0 &&
+		(strings.HasPrefix(l, "owner-") || len(l) > 8 && strings.HasSuffix(l, "-request")):
+		return ""
+	}
+	i := strings.IndexAny(local, delims)
+	if i <= 0 {
+		return ""
+	}
+	return local[:i] + addr[at:]
 }
 
 // resolvedForm is addr as Postfix's smtpd looks it up after

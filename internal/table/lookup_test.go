@@ -244,3 +244,64 @@ func TestRevTabLookupAddressResolved(t *testing.T) {
 		}
 	}
 }
+func TestStripExtension(t *testing.T) {
+	tests := []struct{ addr, delims, want string }{
+		{"user+tag@example.com", "+", "user@example.com"},
+		{"user+@example.com", "+", "user@example.com"},
+		{"+tag@example.com", "+", ""},
+		{"user@example.com", "+", ""},
+		{"user-a+b@example.com", "+-", "user@example.com"},
+		{"owner-list@example.com", "-", ""},
+		{"list-request@example.com", "-", ""},
+		{"owner-list+x@example.com", "+", "owner-list@example.com"},
+		{"Postmaster+x@example.com", "+", "Postmaster@example.com"},
+		{"mailer-daemon@example.com", "-", ""},
+		{"double-bounce@example.com", "-", ""},
+		{"user+tag", "+", "user"},
+		{"user+tag@example.com", "", ""},
+	}
+	for _, tt := range tests {
+		if got := StripExtension(tt.addr, tt.delims); got != tt.want {
+			t.Errorf("StripExtension(%q, %q) = %q; want %q", tt.addr, tt.delims, got, tt.want)
+		}
+	}
+}
+
+// TestLookupAddressExtOrder: with a recipient delimiter, access(5)'s
+// extension order: user+foo@domain, user@domain, domain, user+foo@, user@.
+func TestLookupAddressExtOrder(t *testing.T) {
+	path := writeFile(t, "access", `
+user+exact@example.com  exact
+user@example.com        bare
+example.net             domain
+other+foo@              extlocal
+other@                  barelocal
+`)
+	tb := mustOpen(t, "hash:"+path)
+	for _, tc := range []struct {
+		addr, delims, want string
+	}{
+		{"user+exact@example.com", "+", "exact"},
+		{"user+other@example.com", "+", "bare"},
+		{"User+Other@Example.COM.", "+", "bare"}, // case and trailing dot
+		{"user-other@example.com", "+-", "bare"},
+		{"user+other@example.com", "", ""}, // no delimiter: as given
+		{"user+other@example.com", "-", ""},
+		{"other+foo@example.net", "+", "domain"}, // domain before user+foo@
+		{"other+foo@example.org", "+", "extlocal"},
+		{"other+bar@example.org", "+", "barelocal"},
+		{"other+bar", "+", "barelocal"},
+		{"+user@example.com", "+", ""}, // an empty localpart is not cut
+	} {
+		got, _ := tb.LookupAddressExt(tc.addr, tc.delims)
+		if got != tc.want {
+			t.Errorf("LookupAddressExt(%q, %q) = %q; want %q", tc.addr, tc.delims, got, tc.want)
+		}
+	}
+	// Pattern tables see the whole address only, never the address without
+	// its extension (a partial key).
+	re := mustOpen(t, "regexp:"+writeFile(t, "re", "/^user@example\\.com$/ bare\n"))
+	if got, ok := re.LookupAddressExt("user+x@example.com", "+"); ok {
+		t.Errorf("regexp table matched the address without its extension: %q", got)
+	}
+}
