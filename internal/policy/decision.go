@@ -71,6 +71,9 @@ type Decision struct {
 	// Filter is a FILTER transport:destination result, kept for the
 	// content-filter loop.
 	Filter string
+	// Prepend are PREPEND results ("X-Header: text"), header fields to
+	// put before the relay's Received header, as Postfix's smtpd does.
+	Prepend []string
 	// Address, if set, replaces the recipient (the verifier's rewrite).
 	Address string
 	// Mailbox is set for a recipient the verifier calls local.

@@ -412,6 +412,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 				if d.Filter != "" {
 					final.Filter = d.Filter
 				}
+				final.Prepend = append(final.Prepend, d.Prepend...)
 			case Permit:
 				break list
 			case Hold, Discard:

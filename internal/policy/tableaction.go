@@ -44,8 +44,10 @@ func TableAction(v string) (Decision, error) {
 		return Decision{Warnings: []string{a.Text}}, nil
 	case table.Filter:
 		return Decision{Filter: a.Arg}, nil
+	case table.Prepend:
+		return Decision{Prepend: []string{a.Arg}}, nil
 	}
-	// DEFER_IF_*, PREPEND, REDIRECT, BCC and nested restriction lists are
+	// DEFER_IF_*, REDIRECT, BCC and nested restriction lists are
 	// read but not acted on yet: say so in the log rather than guess.
 	return Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,9 @@ type session struct {
 	hold, discard bool
 	why           string
 	filterTo      string
+	// prepend are PREPEND actions' header fields, each once however many
+	// recipients' checks asked for it.
+	prepend []string
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
@@ -98,7 +102,7 @@ func (ss *session) Reset() {
 	ss.stopTimer()
 	ss.releaseUpstream()
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
-	ss.hold, ss.discard, ss.why, ss.filterTo = false, false, "", ""
+	ss.hold, ss.discard, ss.why, ss.filterTo, ss.prepend = false, false, "", "", nil
 }
 
 func (ss *session) Logout() error {
@@ -137,6 +141,11 @@ func (ss *session) keepActions(d policy.Decision) {
 	}
 	if d.Filter != "" {
 		ss.filterTo = d.Filter
+	}
+	for _, h := range d.Prepend {
+		if !slices.Contains(ss.prepend, h) {
+			ss.prepend = append(ss.prepend, h)
+		}
 	}
 }
 
@@ -361,6 +370,11 @@ func (ss *session) Data(r io.Reader) error {
 		proto += "A"
 	}
 	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
+	if len(ss.prepend) > 0 {
+		// Postfix's smtpd writes PREPEND's header fields before its
+		// Received header.
+		hdr = strings.Join(ss.prepend, "\r\n") + "\r\n" + hdr
+	}
 	var checks headercheck.Result
 	var cw *crlf.Writer
 	origClient := ""
