@@ -74,6 +74,10 @@ type Decision struct {
 	// Prepend are PREPEND results ("X-Header: text"), header fields to
 	// put before the relay's Received header, as Postfix's smtpd does.
 	Prepend []string
+	// Redirect is a REDIRECT result, the message's only recipient once
+	// accepted; BCC are BCC results, recipients added to it.
+	Redirect string
+	BCC      []string
 	// Address, if set, replaces the recipient (the verifier's rewrite).
 	Address string
 	// Mailbox is set for a recipient the verifier calls local.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -413,14 +414,23 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 					final.Filter = d.Filter
 				}
 				final.Prepend = append(final.Prepend, d.Prepend...)
+				// Postfix: the last REDIRECT counts; "we may still
+				// change our mind" (a later refusal).
+				final.Redirect = cmp.Or(d.Redirect, final.Redirect)
+				final.BCC = append(final.BCC, d.BCC...)
 			case Permit:
 				break list
-			case Hold, Discard:
-				// Not final: the message will be held or discarded if
-				// nothing later refuses it (Postfix's access(5)).
+			case Hold:
+				// Not final: the message will be held if nothing later
+				// refuses it (Postfix's access(5)).
 				if final.Verdict != Discard {
 					final.Verdict, final.Rule = d.Verdict, d.Rule
 				}
+			case Discard:
+				// Postfix's smtpd permits with DISCARD: it ends its own
+				// list as OK does, and a later list may still refuse.
+				final.Verdict, final.Rule = Discard, d.Rule
+				break list
 			default:
 				d.Warnings = warnings
 				return d

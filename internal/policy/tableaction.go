@@ -46,8 +46,12 @@ func TableAction(v string) (Decision, error) {
 		return Decision{Filter: a.Arg}, nil
 	case table.Prepend:
 		return Decision{Prepend: []string{a.Arg}}, nil
+	case table.Redirect:
+		return Decision{Redirect: a.Arg}, nil
+	case table.BCC:
+		return Decision{BCC: []string{a.Arg}}, nil
 	}
-	// DEFER_IF_*, REDIRECT, BCC and nested restriction lists are
+	// DEFER_IF_* and nested restriction lists are
 	// read but not acted on yet: say so in the log rather than guess.
 	return Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
 }

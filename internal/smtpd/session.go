@@ -65,8 +65,11 @@ type session struct {
 	why           string
 	filterTo      string
 	// prepend are PREPEND actions' header fields, each once however many
-	// recipients' checks asked for it.
-	prepend []string
+	// recipients' checks asked for it; redirect and bcc are the access
+	// tables' REDIRECT and BCC, applied with header_checks' own.
+	prepend  []string
+	redirect string
+	bcc      []string
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
@@ -103,6 +106,7 @@ func (ss *session) Reset() {
 	ss.releaseUpstream()
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
 	ss.hold, ss.discard, ss.why, ss.filterTo, ss.prepend = false, false, "", "", nil
+	ss.redirect, ss.bcc = "", nil
 }
 
 func (ss *session) Logout() error {
@@ -147,6 +151,8 @@ func (ss *session) keepActions(d policy.Decision) {
 			ss.prepend = append(ss.prepend, h)
 		}
 	}
+	ss.redirect = cmp.Or(d.Redirect, ss.redirect)
+	ss.bcc = append(ss.bcc, d.BCC...)
 }
 
 // heard tells the command layer that go-smtp handed the session the
@@ -479,14 +485,18 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		env.Recipients = append(env.Recipients, r)
 	}
+	// The access tables' REDIRECT and BCC, then header_checks' (read
+	// later, so its REDIRECT wins, as Postfix's cleanup's does).
+	checks.Redirect = cmp.Or(checks.Redirect, ss.redirect)
+	checks.BCC = append(slices.Clone(ss.bcc), checks.BCC...)
 	if checks.Redirect != "" || len(checks.BCC) > 0 {
 		if _, isProxy := w.(*proxyDraft); isProxy {
 			// The upstream has the recipients already.
-			ss.s.log.Warn("header_checks REDIRECT and BCC are not applied in proxy mode", "id", w.ID(),
+			ss.s.log.Warn("REDIRECT and BCC are not applied in proxy mode", "id", w.ID(),
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		} else {
 			env.Recipients = redirected(env.Recipients, checks)
-			ss.s.log.Info("header_checks changed the recipients", "id", w.ID(), "client", ss.client(),
+			ss.s.log.Info("REDIRECT or BCC changed the recipients", "id", w.ID(), "client", ss.client(),
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		}
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +42,60 @@ recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks",
 			t.Errorf("%s: the message upstream begins %q; want %q, each field once", mode, head(data), want)
 		}
 	}
+}
+
+// TestAccessRedirectBCCDiscard: REDIRECT and BCC results in access tables
+// change the stored message's recipients (the last REDIRECT wins), and
+// DISCARD ends its restriction list as Postfix's smtpd does (it permits):
+// a REJECT after it in the same list is not reached, and the client hears
+// 250 for a message that is kept nowhere.
+func TestAccessRedirectBCCDiscard(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rcpt := writeFile(t, dir, "recipient_access", "redir@example.net  REDIRECT quarantine@example.org\n"+
+		"copy@example.net  BCC audit@example.org\n", 0o644)
+	sender := writeFile(t, dir, "sender_access", "discard@example.org  DISCARD\n", 0o644)
+	senderReject := writeFile(t, dir, "sender_reject", "discard@example.org  REJECT\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+sender_restrictions = ["check_sender_access hash:%s", "check_sender_access hash:%s"]
+recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks", "reject"]
+`, sender, senderReject, rcpt))
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--no-bounces",
+		"--interface", "127.0.0.1", "--spool-dir", spool, "--config", cfg)
+
+	mustSend(t, r.addr(), "alice@example.org", []string{"copy@example.net", "bob@example.net"}, message("bcc"))
+	sink.WaitCount(t, 1, 10*time.Second)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net", "redir@example.net"}, message("redirect"))
+	sink.WaitCount(t, 2, 10*time.Second)
+	got := map[string][]string{}
+	for _, m := range sink.Messages() {
+		subj := "bcc"
+		if strings.Contains(m.Data, "Subject: redirect") {
+			subj = "redirect"
+		}
+		got[subj] = append(got[subj], m.To...)
+	}
+	if want := []string{"copy@example.net", "bob@example.net", "audit@example.org"}; !sameSet(got["bcc"], want) {
+		t.Errorf("BCC: the upstream got the message for %q; want %q", got["bcc"], want)
+	}
+	if want := []string{"quarantine@example.org"}; !sameSet(got["redirect"], want) {
+		t.Errorf("REDIRECT: the upstream got the message for %q; want %q", got["redirect"], want)
+	}
+
+	// The second table's REJECT follows DISCARD in the same list: Postfix
+	// never reaches it.
+	a := tryMessage(t, r.addr(), "127.0.0.1", "discard@example.org", "bob@example.net")
+	if a.rcpt.code() != 250 || a.final.code() != 250 {
+		t.Errorf("MAIL FROM:<discard@example.org>: RCPT %q, end of data %q; want 250 and 250 (discarded)", a.rcpt, a.final)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := sink.Count(); n != 2 {
+		t.Errorf("the upstream has %d messages; want 2 (the discarded one never goes)", n)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(s string) bool { return !slices.Contains(b, s) })
 }
