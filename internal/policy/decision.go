@@ -82,7 +82,19 @@ type Decision struct {
 	Address string
 	// Mailbox is set for a recipient the verifier calls local.
 	Mailbox string
+	// deferIf marks a DEFER_IF_PERMIT or DEFER_IF_REJECT result (its
+	// reply in Code, Enhanced and Text): Check keeps it for later
+	// instead of refusing now.
+	deferIf deferIf
 }
+
+type deferIf int
+
+const (
+	deferIfNone deferIf = iota
+	deferIfPermit
+	deferIfReject
+)
 
 // Reply is the decision's SMTP reply on one line: "554 5.7.1 text".
 func (d Decision) Reply() string {

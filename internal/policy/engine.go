@@ -399,10 +399,21 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	if stage == StageMail {
 		first, n = mailList, mailList+1
 	}
+	// DEFER_IF_PERMIT and DEFER_IF_REJECT results wait for the verdict
+	// they are about (Postfix: for this recipient, across the lists).
+	var ifPermit, ifReject *Decision
 	for i := first; i < n; i++ {
 	list:
 		for _, r := range e.lists[i] {
 			d := r.check(ctx, e, req)
+			switch d.deferIf {
+			case deferIfPermit:
+				ifPermit = &d
+				continue
+			case deferIfReject:
+				ifReject = &d
+				continue
+			}
 			if r.warnOnly && d.Refuses() {
 				warnings = append(warnings, fmt.Sprintf("%s would have refused: %s", r.name, d.Reply()))
 				continue
@@ -432,10 +443,22 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 				final.Verdict, final.Rule = Discard, d.Rule
 				break list
 			default:
+				if ifReject != nil && d.Verdict == Reject {
+					// Postfix: a policy rejection after
+					// DEFER_IF_REJECT is a deferral instead.
+					d = *ifReject
+				}
 				d.Warnings = warnings
 				return d
 			}
 		}
+	}
+	if ifPermit != nil {
+		// Whatever else the verdict (OK, HOLD, DISCARD or no opinion),
+		// the client is to try again; the verifier is not asked.
+		d := *ifPermit
+		d.Warnings = warnings
+		return d
 	}
 	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
 		vreq := req

@@ -490,3 +490,39 @@ func TestRevTabAccessResultsChecked(t *testing.T) {
 		t.Errorf("error %q names a good line", err)
 	}
 }
+
+// TestDeferIf: DEFER_IF_PERMIT defers a recipient that everything else
+// would let through (OK, DISCARD, or no opinion), and leaves a refusal
+// alone; DEFER_IF_REJECT turns a later rejection into its own deferral
+// and lets a permit through. Both carry Postfix's wording.
+func TestDeferIf(t *testing.T) {
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		Client:     []string{"check_client_access cidr:/x"},
+		Recipient:  []string{"check_recipient_access hash:/y"},
+		Relay:      []string{"permit_mynetworks", "reject_unauth_destination"},
+		Tables: oneTable{mapTable{
+			"192.0.2.1": "DEFER_IF_PERMIT Greylisted", "192.0.2.2": "DEFER_IF_REJECT 4.7.0 try later",
+			"192.0.2.3":       "DEFER_IF_PERMIT",
+			"refused.example": "REJECT no", "gone.example": "DISCARD",
+		}},
+	})
+	for _, tc := range []struct {
+		ip, rcpt string
+		want     Verdict
+		reply    string
+	}{
+		{"192.0.2.1", "a@elsewhere.example", Defer, "450 4.7.1 <unknown[192.0.2.1]>: Client host rejected: Greylisted"},
+		{"192.0.2.1", "a@gone.example", Defer, "450 4.7.1 <unknown[192.0.2.1]>: Client host rejected: Greylisted"},
+		{"192.0.2.1", "a@refused.example", Reject, "554 5.7.1 <a@refused.example>: Recipient address rejected: no"},
+		{"192.0.2.3", "a@elsewhere.example", Defer, "450 4.7.1 <unknown[192.0.2.3]>: Client host rejected: Service unavailable"},
+		{"192.0.2.2", "a@refused.example", Defer, "450 4.7.0 <unknown[192.0.2.2]>: Client host rejected: try later"},
+		{"192.0.2.2", "a@elsewhere.example", Permit, ""},
+		{"192.0.2.9", "a@elsewhere.example", Permit, ""},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr(tc.ip), Sender: "s@example.org", Recipient: tc.rcpt})
+		if d.Verdict != tc.want || (tc.reply != "" && d.Reply() != tc.reply) {
+			t.Errorf("client %s, RCPT %s: %v %q; want %v %q", tc.ip, tc.rcpt, d.Verdict, d.Reply(), tc.want, tc.reply)
+		}
+	}
+}

@@ -34,6 +34,13 @@ func TableAction(v string) (Decision, error) {
 		// The text stays as the table wrote it (empty for a bare
 		// REJECT); the engine words it as Postfix does.
 		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
+	case table.DeferIfPermit, table.DeferIfReject:
+		code, enh, text := a.Reply("")
+		when := deferIfPermit
+		if a.Kind == table.DeferIfReject {
+			when = deferIfReject
+		}
+		return Decision{Verdict: Defer, Code: code, Enhanced: enh, Text: text, deferIf: when}, nil
 	case table.Hold:
 		return Decision{Verdict: Hold}, nil
 	case table.Discard:
@@ -51,7 +58,7 @@ func TableAction(v string) (Decision, error) {
 	case table.BCC:
 		return Decision{BCC: []string{a.Arg}}, nil
 	}
-	// DEFER_IF_* and nested restriction lists are
-	// read but not acted on yet: say so in the log rather than guess.
+	// Nested restriction lists are read but not acted on yet: say so in
+	// the log rather than guess.
 	return Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
 }
