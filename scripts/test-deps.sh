@@ -3,7 +3,8 @@
 # test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
 # smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
 # requires AUTH (sasl2-bin, libsasl2-modules), SpamAssassin's spamd and
-# OpenDKIM for the filter and milter tests, Chromium for the admin
+# OpenDKIM for the filter and milter tests, postgrey as a policy service
+# (check_policy_service), Chromium for the admin
 # dashboard's browser tests, and man-db/groff to render the man pages. Idempotent: it installs nothing when they are all
 # present. Called by "make test" before "go test".
 #
@@ -21,7 +22,7 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	smtp-sink:postfix smtp-source:postfix swaks:swaks \
 	saslpasswd2:sasl2-bin openssl:openssl \
 	spamd:spamd spamassassin:spamassassin opendkim:opendkim opendkim-genkey:opendkim-tools \
-	chromium:chromium man:man-db groff:groff-base; do
+	chromium:chromium man:man-db groff:groff-base postgrey:postgrey; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

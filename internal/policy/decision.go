@@ -135,6 +135,16 @@ type Request struct {
 	Sender string
 	// Recipient is the RCPT TO address; "" when checking MAIL.
 	Recipient string
+
+	// For policy services (check_policy_service): the SIZE the client
+	// declared, the recipients accepted so far, a name for the
+	// transaction (Postfix's instance), the listener's ip:port, and the
+	// TLS version and cipher ("" without TLS).
+	Size                   int64
+	RecipientCount         int
+	Instance               string
+	ServerAddr             string
+	TLSProtocol, TLSCipher string
 }
 
 // Stage is where in the session a check runs.

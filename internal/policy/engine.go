@@ -207,7 +207,7 @@ func New(opts Options) (*Engine, error) {
 
 var needsArg = map[string]bool{
 	"check_client_access": true, "check_helo_access": true, "check_sender_access": true,
-	"check_recipient_access": true, "reject_rbl_client": true,
+	"check_recipient_access": true, "reject_rbl_client": true, "check_policy_service": true,
 }
 
 func (e *Engine) compile(list int, name string, args []string) (restriction, error) {
@@ -367,6 +367,17 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		}
 	case "reject_sender_login_mismatch":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
+	case "check_policy_service":
+		if err := want(1); err != nil {
+			return r, err
+		}
+		svc, err := parsePolicyService(args[0])
+		if err != nil {
+			return r, err
+		}
+		r.check = func(ctx context.Context, e *Engine, req *Request) Decision {
+			return e.askPolicy(ctx, svc, list, req)
+		}
 	default:
 		return r, errors.New("unknown restriction")
 	}
@@ -581,6 +592,33 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		d.Text = "<" + req.Recipient + ">: Recipient address rejected: " + text
 	}
 	return d
+}
+
+// askPolicy asks a policy service about req and reads its action as an
+// access table result, worded for the list it stands in, as Postfix's
+// smtpd does. A server that cannot be asked, or that answers something
+// that is no action, gets Postfix's default: 451 4.3.5.
+func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, req *Request) Decision {
+	rule := "check_policy_service " + svc.String()
+	stage := StageRcpt
+	if list == mailList {
+		stage = StageMail
+	}
+	action, err := svc.ask(ctx, policyRequest(stage, req))
+	if err == nil {
+		var d Decision
+		if d, err = TableAction(action); err == nil {
+			d.Rule = rule
+			return e.fillText(d, listChecks[list], req)
+		}
+	}
+	if ctx.Err() == nil { // else the session is over and nobody hears it
+		e.opts.Log.Error("policy service failed; answering with Postfix's default action", "rule", rule,
+			"action", policyDefaultAction, "err", err)
+	}
+	d, _ := TableAction(policyDefaultAction)
+	d.Rule = rule
+	return e.fillText(d, listChecks[list], req)
 }
 
 func (e *Engine) loginMismatch(req *Request) Decision {

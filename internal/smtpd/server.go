@@ -244,6 +244,10 @@ type Server struct {
 	log    *slog.Logger
 	srv    *smtp.Server
 	active atomic.Int64 // open connections
+	// started and transactions make each transaction's name for policy
+	// services (Postfix's instance attribute).
+	started      time.Time
+	transactions atomic.Uint64
 	// ctx is the context of sessions' calls (Options.Context); cancel
 	// ends it at the end of Shutdown or Close.
 	ctx    context.Context
@@ -289,7 +293,7 @@ func New(opts Options) *Server {
 	if opts.JunkCommandLimit <= 0 {
 		opts.JunkCommandLimit = defaultJunkLimit
 	}
-	s := &Server{opts: opts, log: opts.Log, perIP: map[netip.Addr]int{}}
+	s := &Server{opts: opts, log: opts.Log, perIP: map[netip.Addr]int{}, started: time.Now()}
 	parent := opts.Context
 	if parent == nil {
 		parent = context.Background()

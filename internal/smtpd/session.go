@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,8 @@ type session struct {
 	prepend  []string
 	redirect string
 	bcc      []string
+	// instance names the transaction to policy services.
+	instance string
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
@@ -189,9 +192,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			from = addr.String()
 		}
 	}
+	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
 		req.Sender = from
+		if opts != nil {
+			req.Size = opts.Size
+		}
 		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageMail, req)
 		for _, w := range d.Warnings {
 			ss.s.log.Info("policy warning", "client", ss.client(), "from", from, "warning", w)
@@ -760,18 +767,28 @@ func (ss *session) knownName() string {
 }
 
 func (ss *session) request(rcpt string) *policy.Request {
-	_, isTLS := ss.tlsState()
-	return &policy.Request{
-		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
-		ClientAddr: ss.client(),
-		ClientName: ss.knownName(),
-		Helo:       ss.conn.Hostname(),
-		AuthID:     ss.authID,
-		AuthMech:   ss.authMech,
-		TLS:        isTLS,
-		Sender:     ss.from,
-		Recipient:  rcpt,
+	cs, isTLS := ss.tlsState()
+	r := &policy.Request{
+		ClientIP:       addrIP(ss.conn.Conn().RemoteAddr()),
+		ClientAddr:     ss.client(),
+		ClientName:     ss.knownName(),
+		Helo:           ss.conn.Hostname(),
+		AuthID:         ss.authID,
+		AuthMech:       ss.authMech,
+		TLS:            isTLS,
+		Sender:         ss.from,
+		Recipient:      rcpt,
+		RecipientCount: len(ss.rcpts),
+		Instance:       ss.instance,
+		ServerAddr:     ss.conn.Conn().LocalAddr().String(),
 	}
+	if ss.mailOpts != nil {
+		r.Size = ss.mailOpts.Size
+	}
+	if isTLS {
+		r.TLSProtocol, r.TLSCipher = tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+	}
+	return r
 }
 
 // AuthMechanisms and Auth make the session an smtp.AuthSession when the

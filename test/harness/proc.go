@@ -144,6 +144,14 @@ func lookPath(name string) (string, error) {
 	return "", fmt.Errorf("%s not found in $PATH or sbin", name)
 }
 
+// Need returns the path of an installed program, or skips the test
+// (fails it under CI) when it is missing: for peers the harness has no
+// helper of its own for.
+func Need(t testing.TB, name string) string {
+	t.Helper()
+	return need(t, name)
+}
+
 // need returns the path of an installed program, or skips the test
 // (fails it under CI) when it is missing.
 func need(t testing.TB, name string) string {

@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Postfix's defaults for check_policy_service (postconf(5)).
+const (
+	policyTimeout = 100 * time.Second // smtpd_policy_service_timeout
+	policyMaxIdle = 300 * time.Second // smtpd_policy_service_max_idle
+	policyMaxTTL  = 1000 * time.Second
+	policyTries   = 2 // smtpd_policy_service_try_limit
+	// policyIdleConns bounds the connections kept open between requests;
+	// Postfix keeps one per smtpd process, this one process serves every
+	// session.
+	policyIdleConns = 16
+	// A response is a few short lines; these bound a server gone wrong.
+	policyMaxLine  = 8192
+	policyMaxLines = 100
+)
+
+// policyDefaultAction is Postfix's smtpd_policy_service_default_action,
+// the answer when the server cannot be asked.
+const policyDefaultAction = "451 4.3.5 Server configuration problem"
+
+// policyService is a Postfix SMTPD policy delegation server
+// (check_policy_service inet:host:port or unix:/path, as in
+// SMTPD_POLICY_README): one request per check, over connections kept
+// open between requests, as Postfix's smtpd keeps them.
+type policyService struct {
+	network, addr string
+	timeout       time.Duration
+
+	mu   sync.Mutex
+	idle []*policyConn
+}
+
+type policyConn struct {
+	c          net.Conn
+	r          *bufio.Reader
+	born, used time.Time
+}
+
+// parsePolicyService reads Postfix's inet:host:port and unix:/path forms.
+func parsePolicyService(spec string) (*policyService, error) {
+	kind, addr, ok := strings.Cut(spec, ":")
+	switch {
+	case !ok || addr == "":
+	case kind == "inet":
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return nil, fmt.Errorf("%q: want inet:host:port", spec)
+		}
+		return &policyService{network: "tcp", addr: addr, timeout: policyTimeout}, nil
+	case kind == "unix":
+		if !filepath.IsAbs(addr) {
+			return nil, fmt.Errorf("%q: write the socket's full path (Postfix's private/NAME is relative to its queue directory, which relaykeeper does not have)", spec)
+		}
+		return &policyService{network: "unix", addr: addr, timeout: policyTimeout}, nil
+	}
+	return nil, fmt.Errorf("%q: want inet:host:port or unix:/path/to/socket", spec)
+}
+
+func (p *policyService) String() string {
+	if p.network == "tcp" {
+		return "inet:" + p.addr
+	}
+	return "unix:" + p.addr
+}
+
+// ask sends one request and returns the server's action. A connection
+// that fails is dropped and the request is tried once more on a new one
+// (a kept connection may have been closed by the server meanwhile).
+func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var req strings.Builder
+	for _, a := range attrs {
+		req.WriteString(a.name + "=" + oneLine(a.value) + "\n")
+	}
+	req.WriteString("\n")
+	var err error
+	for range policyTries {
+		var pc *policyConn
+		if pc, err = p.conn(ctx); err != nil {
+			continue
+		}
+		var action string
+		if action, err = pc.ask(ctx, req.String()); err == nil {
+			p.put(pc)
+			return action, nil
+		}
+		pc.c.Close()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", err
+}
+
+// conn takes a kept connection that is still young enough, or dials.
+func (p *policyService) conn(ctx context.Context) (*policyConn, error) {
+	now := time.Now()
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		pc := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL {
+			p.mu.Unlock()
+			return pc, nil
+		}
+		pc.c.Close()
+	}
+	p.mu.Unlock()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, p.network, p.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &policyConn{c: c, r: bufio.NewReaderSize(c, 4096), born: now}, nil
+}
+
+func (p *policyService) put(pc *policyConn) {
+	pc.used = time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) >= policyIdleConns {
+		pc.c.Close()
+		return
+	}
+	p.idle = append(p.idle, pc)
+}
+
+// ask writes the request and reads the response's attributes up to its
+// empty line; the action attribute is the answer.
+func (pc *policyConn) ask(ctx context.Context, req string) (string, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		pc.c.SetDeadline(dl)
+	}
+	// A cancelled context (the client went away) ends the wait too.
+	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := pc.c.Write([]byte(req)); err != nil {
+		return "", err
+	}
+	action, found := "", false
+	for n := 0; ; n++ {
+		line, err := pc.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) || len(line) > policyMaxLine {
+			return "", errors.New("response line too long")
+		}
+		if err != nil {
+			return "", err
+		}
+		s := strings.TrimRight(string(line), "\r\n")
+		if s == "" {
+			if !found {
+				return "", errors.New("response without an action attribute")
+			}
+			return action, nil
+		}
+		if n >= policyMaxLines {
+			return "", errors.New("response too long")
+		}
+		name, value, ok := strings.Cut(s, "=")
+		if !ok {
+			return "", fmt.Errorf("malformed response line %q", s)
+		}
+		if name == "action" {
+			action, found = strings.TrimSpace(value), true
+		}
+	}
+}
+
+// policyAttr is one request attribute.
+type policyAttr struct{ name, value string }
+
+// oneLine keeps a value on its line: the protocol has no quoting, so a
+// line break in a value would start another attribute (no SMTP command
+// can carry one; this is for the day one does).
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// policyRequest is the request for one check, in SMTPD_POLICY_README's
+// order. Attributes relaykeeper has no value for are sent empty, as
+// Postfix sends them.
+func policyRequest(stage Stage, req *Request) []policyAttr {
+	state := "RCPT"
+	if stage == StageMail {
+		state = "MAIL"
+	}
+	clientName, port := req.ClientName, ""
+	if clientName == "" {
+		clientName = "unknown"
+	}
+	if _, p, err := net.SplitHostPort(req.ClientAddr); err == nil {
+		port = p
+	}
+	serverAddr, serverPort, _ := net.SplitHostPort(req.ServerAddr)
+	return []policyAttr{
+		{"request", "smtpd_access_policy"},
+		{"protocol_state", state},
+		{"protocol_name", "ESMTP"}, // as the Received header says
+		{"helo_name", req.Helo},
+		{"queue_id", ""},
+		{"sender", req.Sender},
+		{"recipient", req.Recipient},
+		{"recipient_count", strconv.Itoa(req.RecipientCount)},
+		{"client_address", req.ClientIP.Unmap().String()},
+		{"client_name", clientName},
+		{"reverse_client_name", clientName},
+		{"instance", req.Instance},
+		{"sasl_method", req.AuthMech},
+		{"sasl_username", req.AuthID},
+		{"sasl_sender", ""},
+		{"size", strconv.FormatInt(max(req.Size, 0), 10)},
+		{"ccert_subject", ""},
+		{"ccert_issuer", ""},
+		{"ccert_fingerprint", ""},
+		{"ccert_pubkey_fingerprint", ""},
+		{"encryption_protocol", req.TLSProtocol},
+		{"encryption_cipher", req.TLSCipher},
+		{"encryption_keysize", ""},
+		{"etrn_domain", ""},
+		{"stress", ""},
+		{"client_port", port},
+		{"policy_context", ""},
+		{"server_address", serverAddr},
+		{"server_port", serverPort},
+	}
+}
