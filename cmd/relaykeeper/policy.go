@@ -9,6 +9,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/dnsbl"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 	"github.com/relaykeeper/relaykeeper/internal/verify"
 )
@@ -31,12 +32,12 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Tables:             policy.SetTables{Set: tables},
 		RecipientDelimiter: cfg.RecipientDelimiter,
 		Blocklists:         rblZones{server: p.DNSServer, log: log},
+		MailDomains:        &route.Resolver{Server: p.DNSServer},
 		Log:                log,
 	}
 	var errs []error
 	if secrets != nil && cfg.TrustsSecretsFile() {
-		// E-MailRelay: with --server-auth, only the secrets file's
-		// "server none" addresses may send without logging in.
+		// E-MailRelay: with --server-auth, only "server none" addresses may skip logging in.
 		opts.Trusted = secrets
 	} else {
 		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)
@@ -84,8 +85,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 	return e, tables, nil
 }
 
-// rblZones makes the policy's reject_rbl_client checks: one zone each,
-// asked through the configured DNS server.
+// rblZones makes reject_rbl_client's checks, one zone each, through policy.dns_server.
 type rblZones struct {
 	server string
 	log    *slog.Logger

@@ -309,8 +309,9 @@ type Policy struct {
 
 	// DNSBL is E-MailRelay's --dnsbl SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER.
 	DNSBL string `toml:"dnsbl"`
-	// DNSServer is the resolver for DNSBL lookups ("ip:port"); the first
-	// nameserver of /etc/resolv.conf by default.
+	// DNSServer is the resolver for DNSBL lookups and the unknown-domain
+	// checks ("ip:port"); the first nameserver of /etc/resolv.conf by
+	// default.
 	DNSServer string `toml:"dns_server"`
 	// AddressVerifier is --address-verifier: a program (or net:host:port)
 	// asked about every recipient, with E-MailRelay's protocol.

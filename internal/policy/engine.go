@@ -55,6 +55,15 @@ type TrustedClients interface {
 	Trusted(ip netip.Addr) (keyword string, ok bool)
 }
 
+// MailDomains checks that a domain can receive mail, for
+// reject_unknown_sender_domain and reject_unknown_recipient_domain;
+// *route.Resolver is one. MailDomain returns nil for a domain with MX
+// records or an address. Its errors say Temporary() for a DNS failure
+// and NullMX() for a domain that publishes a null MX (RFC 7505).
+type MailDomains interface {
+	MailDomain(ctx context.Context, domain string) error
+}
+
 // SenderOwners is Postfix's smtpd_sender_login_maps.
 type SenderOwners interface {
 	// Owners returns the logins that own sender; ok is false if nobody
@@ -96,6 +105,9 @@ type Options struct {
 	// mynetworks before the lists.
 	DNSBL    Blocklist
 	Verifier Verifier
+	// MailDomains answers reject_unknown_sender_domain and
+	// reject_unknown_recipient_domain.
+	MailDomains MailDomains
 	// SenderOwners, with RejectSenderLoginMismatch, makes every list
 	// start with reject_sender_login_mismatch.
 	SenderOwners              SenderOwners
@@ -367,6 +379,16 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		}
 	case "reject_sender_login_mismatch":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
+	case "reject_unknown_sender_domain", "reject_unknown_recipient_domain":
+		if e.opts.MailDomains == nil {
+			return r, errors.New("needs a DNS resolver, and none is configured")
+		}
+		r.check = func(ctx context.Context, e *Engine, req *Request) Decision {
+			if name == "reject_unknown_sender_domain" {
+				return e.unknownDomain(ctx, req.Sender, "Sender", "1.8", name)
+			}
+			return e.unknownDomain(ctx, req.Recipient, "Recipient", "1.2", name)
+		}
 	case "check_policy_service":
 		if err := want(1); err != nil {
 			return r, err
@@ -619,6 +641,39 @@ func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, re
 	d, _ := TableAction(policyDefaultAction)
 	d.Rule = rule
 	return e.fillText(d, listChecks[list], req)
+}
+
+// unknownDomain refuses an address whose domain cannot receive mail, in
+// Postfix's words and with its default codes: unknown_address_reject_code
+// 450 for a domain that does not exist or has neither MX nor address, a
+// deferral if nothing else refuses when DNS fails
+// (unknown_address_tempfail_action = defer_if_permit), and 550 5.7.27 for
+// a sender, 556 5.1.10 for a recipient, at a null MX.
+func (e *Engine) unknownDomain(ctx context.Context, addr, who, detail, rule string) Decision {
+	at := strings.LastIndexByte(addr, '@')
+	domain := lower(strings.TrimSuffix(addr[at+1:], "."))
+	if at < 0 || domain == "" {
+		return Decision{} // the null sender, or a bare localpart
+	}
+	err := e.opts.MailDomains.MailDomain(ctx, domain)
+	if err == nil || ctx.Err() != nil {
+		return Decision{}
+	}
+	prefix := "<" + addr + ">: " + who + " address rejected: "
+	var n interface{ NullMX() bool }
+	if errors.As(err, &n) && n.NullMX() {
+		d := reject(550, "5.7.27", prefix+"Domain "+domain+" does not accept mail (nullMX)", rule)
+		if who == "Recipient" {
+			d.Code, d.Enhanced = 556, "5.1.10"
+		}
+		return d
+	}
+	d := deferral(450, "4."+detail, prefix+"Domain not found", rule)
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		d.deferIf = deferIfPermit
+	}
+	return d
 }
 
 func (e *Engine) loginMismatch(req *Request) Decision {

@@ -342,3 +342,40 @@ func withPort(name string, addrs []netip.Addr, port int) []target {
 	}
 	return out
 }
+
+// MailDomain checks a mail domain as Postfix's reject_unknown_sender_domain
+// and reject_unknown_recipient_domain do: it must have MX records, or
+// else an address (A or AAAA). It returns nil for such a domain and a
+// *DNSError otherwise: permanent for NXDOMAIN, no records and a null MX
+// (Code 5.1.10, RFC 7505); temporary when DNS failed. An address literal
+// ([192.0.2.1]) needs no DNS.
+func (r *Resolver) MailDomain(ctx context.Context, domain string) error {
+	if strings.HasPrefix(domain, "[") {
+		return nil
+	}
+	name := dns.Fqdn(domain)
+	mxs, err := r.query(ctx, name, dns.TypeMX)
+	if err != nil {
+		return err
+	}
+	hosts := 0
+	for _, rr := range mxs {
+		if mx, ok := rr.(*dns.MX); ok {
+			if mx.Mx == "." && mx.Preference == 0 {
+				return &DNSError{Name: domain, Type: "MX", Code: "5.1.10",
+					Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
+			}
+			if mx.Mx != "." {
+				hosts++
+			}
+		}
+	}
+	if hosts > 0 {
+		return nil
+	}
+	_, err = r.addrs(ctx, name)
+	return err
+}
+
+// NullMX reports a domain that publishes a null MX (RFC 7505).
+func (e *DNSError) NullMX() bool { return e.Code == "5.1.10" }

@@ -56,3 +56,52 @@ recipient_restrictions = ["check_policy_service inet:%s", "permit_mynetworks", "
 		t.Errorf("the message upstream begins %q; want postgrey's X-Greylist header before the Received header", head(data))
 	}
 }
+
+// TestUnknownDomains: reject_unknown_sender_domain and
+// reject_unknown_recipient_domain with a test DNS server, in Postfix's
+// words and with its default codes: 450 for a domain that does not exist
+// or has neither MX nor address, a null MX refused for good (550 5.7.27
+// for a sender, 556 5.1.10 for a recipient), and a DNS failure deferred
+// only if nothing else refuses (defer_if_permit).
+func TestUnknownDomains(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, `
+mx.example.          MX   10 mail.mx.example.
+a.example.           A    192.0.2.1
+nullmx.example.      MX   0 .
+txtonly.example.     TXT  "no mail here"
+`)
+	dns.SetRcode("servfail.example.", 2)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+sender_restrictions = ["reject_unknown_sender_domain"]
+recipient_restrictions = ["reject_unknown_recipient_domain", "check_recipient_access hash:%s", "permit_mynetworks", "reject"]
+`, dns.Addr(), writeFile(t, t.TempDir(), "rcpt", "refused@mx.example  REJECT\n", 0o644)))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	for _, tc := range []struct{ from, rcpt, want string }{
+		{"a@mx.example", "b@a.example", "250 "},
+		{"<>", "b@mx.example", "250 "},
+		{"a@nxdomain.example", "b@mx.example", "450 4.1.8 <a@nxdomain.example>: Sender address rejected: Domain not found"},
+		{"a@txtonly.example", "b@mx.example", "450 4.1.8 <a@txtonly.example>: Sender address rejected: Domain not found"},
+		{"a@nullmx.example", "b@mx.example", "550 5.7.27 <a@nullmx.example>: Sender address rejected: Domain nullmx.example does not accept mail (nullMX)"},
+		{"a@mx.example", "b@nullmx.example", "556 5.1.10 <b@nullmx.example>: Recipient address rejected: Domain nullmx.example does not accept mail (nullMX)"},
+		{"a@mx.example", "b@nxdomain.example", "450 4.1.2 <b@nxdomain.example>: Recipient address rejected: Domain not found"},
+		{"a@servfail.example", "b@mx.example", "450 4.1.8 <a@servfail.example>: Sender address rejected: Domain not found"},
+		// DNS failed for the sender, and a later restriction refuses
+		// the recipient: its refusal is the answer (defer_if_permit).
+		{"a@servfail.example", "refused@mx.example", "554 5.7.1 <refused@mx.example>: Recipient address rejected: Access denied"},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.test")
+		from := tc.from
+		if from != "<>" {
+			from = "<" + from + ">"
+		}
+		mustCmd(t, c, "250", "MAIL FROM:%s", from)
+		got, _ := c.cmd("RCPT TO:<%s>", tc.rcpt)
+		if !strings.HasPrefix(got.String(), tc.want) {
+			t.Errorf("MAIL FROM:%s RCPT TO:<%s> = %q; want %q", from, tc.rcpt, got, tc.want)
+		}
+		c.Close()
+	}
+}
