@@ -25,6 +25,5 @@ func runCompletion(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// program is the switch table and the subcommands, for the man pages and
-// completion.
+// program is the switch table and the subcommands, for man pages and completion.
 func program() clidoc.Program { return config.Program(config.Subcommands) }

@@ -28,6 +28,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Sender:             p.SenderRestrictions,
 		Relay:              p.RelayRestrictions,
 		Recipient:          p.RecipientRestrictions,
+		RestrictionClasses: p.RestrictionClasses,
 		Mail:               cfg.MailRestrictions(),
 		Tables:             policy.SetTables{Set: tables},
 		RecipientDelimiter: cfg.RecipientDelimiter,

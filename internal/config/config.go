@@ -301,6 +301,10 @@ type Policy struct {
 	SenderRestrictions    []string `toml:"sender_restrictions"`
 	RelayRestrictions     []string `toml:"relay_restrictions"`
 	RecipientRestrictions []string `toml:"recipient_restrictions"`
+	// RestrictionClasses are Postfix's smtpd_restriction_classes, each a
+	// named restriction list that access table results may name
+	// ([policy.restriction_classes] insiders_only = [...]).
+	RestrictionClasses map[string][]string `toml:"restriction_classes"`
 
 	// HeaderChecks and BodyChecks are Postfix header_checks(5) and
 	// body_checks tables ("pcre:/etc/postfix/header_checks").

@@ -255,6 +255,20 @@ func (d *decoder) value(key toml.Key, val any, v reflect.Value) {
 			d.table(nk, sub, elem)
 			v.SetMapIndex(reflect.ValueOf(name), elem)
 		}
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && v.Type().Elem().Kind() == reflect.Slice:
+		// A table of lists: [policy.restriction_classes] name = [...].
+		m, ok := val.(map[string]any)
+		if !ok {
+			d.problem(k, "want a table of arrays, got %s", tomlType(val))
+			return
+		}
+		out := reflect.MakeMapWithSize(v.Type(), len(m))
+		for name, raw := range m {
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.value(append(key[:len(key):len(key)], name), raw, elem)
+			out.SetMapIndex(reflect.ValueOf(name), elem)
+		}
+		v.Set(out)
 	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && v.Type().Elem().Kind() == reflect.String:
 		// A table of strings: [milter] macros = { j = "..." }.
 		m, ok := val.(map[string]any)

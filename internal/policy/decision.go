@@ -86,6 +86,10 @@ type Decision struct {
 	// reply in Code, Enhanced and Text): Check keeps it for later
 	// instead of refusing now.
 	deferIf deferIf
+	// nested is a restriction list that a table result named
+	// ("permit_mynetworks, reject", or a restriction class): Check runs
+	// it in place of this decision.
+	nested []restriction
 }
 
 type deferIf int

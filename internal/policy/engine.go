@@ -1,13 +1,14 @@
 package policy
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
@@ -105,6 +106,10 @@ type Options struct {
 	// mynetworks before the lists.
 	DNSBL    Blocklist
 	Verifier Verifier
+	// RestrictionClasses are Postfix's smtpd_restriction_classes: names
+	// for restriction lists, which table results may give by name
+	// (RESTRICTION_CLASS_README's "insiders_only").
+	RestrictionClasses map[string][]string
 	// MailDomains answers reject_unknown_sender_domain and
 	// reject_unknown_recipient_domain.
 	MailDomains MailDomains
@@ -131,6 +136,13 @@ type Engine struct {
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
 	dnsblOff     atomic.Bool
 	relayDomains relayDomains
+	// classes are the restriction classes by lower-case name, and
+	// classNames their names for the table package; nested caches the
+	// lists that table results and classes name, compiled once for each
+	// list (whose wording they take).
+	classes    map[string][]string
+	classNames []string
+	nested     sync.Map // nestKey -> nestEntry
 }
 
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
@@ -173,45 +185,31 @@ func New(opts Options) (*Engine, error) {
 	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
+	e.classes = make(map[string][]string)
+	for name, items := range opts.RestrictionClasses {
+		if table.IsRestriction(name) || needsArg[lower(name)] || name == "" || strings.ContainsAny(name, " \t,:") {
+			errs = append(errs, &ListError{"restriction_classes." + name, name, errors.New("not a name for a restriction class (it must not be a restriction's name)")})
+			continue
+		}
+		e.classes[lower(name)] = items
+		e.classNames = append(e.classNames, name)
+	}
+	slices.Sort(e.classNames)
+	for _, name := range e.classNames {
+		// Checked now, in the client list's wording; each list compiles
+		// its own copy when a result names the class.
+		if _, cerrs := e.compileItems(0, e.classes[lower(name)]); len(cerrs) > 0 {
+			for _, ce := range cerrs {
+				ce.List = "restriction_classes." + name
+				errs = append(errs, ce)
+			}
+		}
+	}
 	for i, list := range [6][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail} {
-		warn := false
-		for j := 0; j < len(list); j++ {
-			words := strings.Fields(list[j])
-			if len(words) == 0 {
-				continue
-			}
-			name := lower(words[0])
-			if name == "warn_if_reject" {
-				if len(words) > 1 {
-					errs = append(errs, &ListError{listNames[i], list[j], errors.New("takes no argument: write one restriction per list item")})
-				}
-				warn = true
-				continue
-			}
-			args := words[1:]
-			if needsArg[name] {
-				// The table is the rest of the item, spaces and all
-				// ("inline:{ a=OK, b=REJECT }"), or, as Postfix writes
-				// it, the next item: "check_sender_access",
-				// "hash:/etc/postfix/sender_access".
-				arg := strings.TrimSpace(strings.TrimSpace(list[j])[len(words[0]):])
-				if arg == "" && j+1 < len(list) {
-					j++
-					arg = strings.TrimSpace(list[j])
-				}
-				args = nil
-				if arg != "" {
-					args = []string{arg}
-				}
-			}
-			r, err := e.compile(i, name, args)
-			if err != nil {
-				errs = append(errs, &ListError{listNames[i], list[j], err})
-				continue
-			}
-			r.warnOnly = warn
-			warn = false
-			e.lists[i] = append(e.lists[i], r)
+		rs, cerrs := e.compileItems(i, list)
+		e.lists[i] = rs
+		for _, ce := range cerrs {
+			errs = append(errs, ce)
 		}
 	}
 	return e, errors.Join(errs...)
@@ -282,11 +280,14 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		if err != nil {
 			return r, err
 		}
-		if v, ok := m.(interface{ ValidateActions([]string) error }); ok {
+		if v, ok := m.(interface {
+			ValidateResults(func(string) error) error
+		}); ok {
 			// A result that is no access(5) action ("REJCET",
-			// "mysql:/x") would answer 451 to every client it
-			// matches; it is refused now, with its file and line.
-			if err := v.ValidateActions(nil); err != nil {
+			// "mysql:/x"), or a restriction list this engine cannot
+			// run, would answer 451 to every client it matches; it is
+			// refused now, with its file and line.
+			if err := v.ValidateResults(func(v string) error { return e.validResult(v, list) }); err != nil {
 				return r, err
 			}
 		}
@@ -313,7 +314,7 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			if !found {
 				return Decision{}
 			}
-			d, err := TableAction(v)
+			d, err := e.tableAction(v, list)
 			if err != nil {
 				// A result the table should not hold: Postfix answers
 				// 451 4.3.5 "Server configuration error".
@@ -401,7 +402,23 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			return e.askPolicy(ctx, svc, list, req)
 		}
 	default:
-		return r, errors.New("unknown restriction")
+		if _, ok := e.classes[name]; !ok {
+			return r, errors.New("unknown restriction")
+		}
+		if err := want(0); err != nil {
+			return r, err
+		}
+		// A restriction class: its list runs in place, compiled when
+		// first used (a class may name itself through a table; Check
+		// stops at maxNesting).
+		r.check = func(context.Context, *Engine, *Request) Decision {
+			rs, err := e.nestedCompile(nestKey{list: list, spec: name, class: true})
+			if err != nil {
+				e.opts.Log.Error("restriction class does not compile", "class", name, "err", err)
+				return deferral(451, "4.3.5", "Server configuration error", name)
+			}
+			return Decision{nested: rs, Rule: name}
+		}
 	}
 	if len(args) > 0 && !needsArg[name] {
 		// A main.cf line pasted as one item would otherwise be its first
@@ -416,7 +433,6 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 // alone. Postfix's order: a Permit
 // ends its own list only; a refusal ends everything.
 func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision {
-	var warnings []string
 	final := Decision{Verdict: Permit}
 	if stage == StageRcpt && e.opts.RejectSenderLoginMismatch && e.opts.SenderOwners != nil {
 		if d := e.loginMismatch(req); d.Refuses() {
@@ -432,60 +448,14 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	if stage == StageMail {
 		first, n = mailList, mailList+1
 	}
-	// DEFER_IF_PERMIT and DEFER_IF_REJECT results wait for the verdict
-	// they are about (Postfix: for this recipient, across the lists).
-	var ifPermit, ifReject *Decision
+	run := &checkRun{final: &final}
 	for i := first; i < n; i++ {
-	list:
-		for _, r := range e.lists[i] {
-			d := r.check(ctx, e, req)
-			switch d.deferIf {
-			case deferIfPermit:
-				ifPermit = &d
-				continue
-			case deferIfReject:
-				ifReject = &d
-				continue
-			}
-			if r.warnOnly && d.Refuses() {
-				warnings = append(warnings, fmt.Sprintf("%s would have refused: %s", r.name, d.Reply()))
-				continue
-			}
-			warnings = append(warnings, d.Warnings...)
-			switch d.Verdict {
-			case Dunno:
-				if d.Filter != "" {
-					final.Filter = d.Filter
-				}
-				final.Prepend = append(final.Prepend, d.Prepend...)
-				// Postfix: the last REDIRECT counts; "we may still
-				// change our mind" (a later refusal).
-				final.Redirect = cmp.Or(d.Redirect, final.Redirect)
-				final.BCC = append(final.BCC, d.BCC...)
-			case Permit:
-				break list
-			case Hold:
-				// Not final: the message will be held if nothing later
-				// refuses it (Postfix's access(5)).
-				if final.Verdict != Discard {
-					final.Verdict, final.Rule = d.Verdict, d.Rule
-				}
-			case Discard:
-				// Postfix's smtpd permits with DISCARD: it ends its own
-				// list as OK does, and a later list may still refuse.
-				final.Verdict, final.Rule = Discard, d.Rule
-				break list
-			default:
-				if ifReject != nil && d.Verdict == Reject {
-					// Postfix: a policy rejection after
-					// DEFER_IF_REJECT is a deferral instead.
-					d = *ifReject
-				}
-				d.Warnings = warnings
-				return d
-			}
+		if d, _ := e.runList(ctx, run, i, e.lists[i], req); d != nil {
+			d.Warnings = run.warnings
+			return *d
 		}
 	}
+	warnings, ifPermit := run.warnings, run.ifPermit
 	if ifPermit != nil {
 		// Whatever else the verdict (OK, HOLD, DISCARD or no opinion),
 		// the client is to try again; the verifier is not asked.
@@ -612,66 +582,6 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		d.Text = "<" + req.Sender + ">: Sender address rejected: " + text
 	case "check_recipient_access":
 		d.Text = "<" + req.Recipient + ">: Recipient address rejected: " + text
-	}
-	return d
-}
-
-// askPolicy asks a policy service about req and reads its action as an
-// access table result, worded for the list it stands in, as Postfix's
-// smtpd does. A server that cannot be asked, or that answers something
-// that is no action, gets Postfix's default: 451 4.3.5.
-func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, req *Request) Decision {
-	rule := "check_policy_service " + svc.String()
-	stage := StageRcpt
-	if list == mailList {
-		stage = StageMail
-	}
-	action, err := svc.ask(ctx, policyRequest(stage, req))
-	if err == nil {
-		var d Decision
-		if d, err = TableAction(action); err == nil {
-			d.Rule = rule
-			return e.fillText(d, listChecks[list], req)
-		}
-	}
-	if ctx.Err() == nil { // else the session is over and nobody hears it
-		e.opts.Log.Error("policy service failed; answering with Postfix's default action", "rule", rule,
-			"action", policyDefaultAction, "err", err)
-	}
-	d, _ := TableAction(policyDefaultAction)
-	d.Rule = rule
-	return e.fillText(d, listChecks[list], req)
-}
-
-// unknownDomain refuses an address whose domain cannot receive mail, in
-// Postfix's words and with its default codes: unknown_address_reject_code
-// 450 for a domain that does not exist or has neither MX nor address, a
-// deferral if nothing else refuses when DNS fails
-// (unknown_address_tempfail_action = defer_if_permit), and 550 5.7.27 for
-// a sender, 556 5.1.10 for a recipient, at a null MX.
-func (e *Engine) unknownDomain(ctx context.Context, addr, who, detail, rule string) Decision {
-	at := strings.LastIndexByte(addr, '@')
-	domain := lower(strings.TrimSuffix(addr[at+1:], "."))
-	if at < 0 || domain == "" {
-		return Decision{} // the null sender, or a bare localpart
-	}
-	err := e.opts.MailDomains.MailDomain(ctx, domain)
-	if err == nil || ctx.Err() != nil {
-		return Decision{}
-	}
-	prefix := "<" + addr + ">: " + who + " address rejected: "
-	var n interface{ NullMX() bool }
-	if errors.As(err, &n) && n.NullMX() {
-		d := reject(550, "5.7.27", prefix+"Domain "+domain+" does not accept mail (nullMX)", rule)
-		if who == "Recipient" {
-			d.Code, d.Enhanced = 556, "5.1.10"
-		}
-		return d
-	}
-	d := deferral(450, "4."+detail, prefix+"Domain not found", rule)
-	var t interface{ Temporary() bool }
-	if errors.As(err, &t) && t.Temporary() {
-		d.deferIf = deferIfPermit
 	}
 	return d
 }

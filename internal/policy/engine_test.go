@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -525,4 +526,81 @@ func TestDeferIf(t *testing.T) {
 			t.Errorf("client %s, RCPT %s: %v %q; want %v %q", tc.ip, tc.rcpt, d.Verdict, d.Reply(), tc.want, tc.reply)
 		}
 	}
+}
+
+// TestRestrictionClasses: RESTRICTION_CLASS_README's protected
+// destinations: only insiders may mail the internal list, through a
+// restriction class named in a table result; a restriction list written
+// in a result runs in place (a permit there ends the list it stands in);
+// a class that names itself through its table stops at a 451.
+func TestRestrictionClasses(t *testing.T) {
+	tables := map[string]mapTable{
+		"protected": {"all@example.com": "insiders_only", "open@example.com": "permit_mynetworks, reject",
+			"loop@example.com": "looping"},
+		"insiders": {"example.com": "OK"},
+		"loops":    {"example.com": "looping"},
+	}
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Relay:      []string{"permit_mynetworks", "reject_unauth_destination"},
+		Recipient:  []string{"check_recipient_access hash:protected"},
+		RestrictionClasses: map[string][]string{
+			"insiders_only": {"check_sender_access hash:insiders", "reject"},
+			"looping":       {"check_sender_access hash:loops"},
+		},
+		Tables: namedTables(tables),
+	})
+	for _, tc := range []struct {
+		ip, sender, rcpt string
+		want             Verdict
+		reply            string
+	}{
+		{"127.0.0.1", "boss@example.com", "all@example.com", Permit, ""},
+		{"127.0.0.1", "spammer@example.org", "all@example.com", Reject, "554 5.7.1 <all@example.com>: Recipient address rejected: Access denied"},
+		{"127.0.0.1", "anyone@example.org", "open@example.com", Permit, ""},
+		{"203.0.113.9", "anyone@example.org", "open@example.com", Reject, ""},
+		{"127.0.0.1", "anyone@example.org", "other@example.com", Permit, ""},
+		{"127.0.0.1", "boss@example.com", "loop@example.com", Defer, "451 4.3.5 Server configuration error"},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr(tc.ip), Sender: tc.sender, Recipient: tc.rcpt})
+		if d.Verdict != tc.want || (tc.reply != "" && d.Reply() != tc.reply) {
+			t.Errorf("%s from %s to %s: %v %q; want %v %q", tc.ip, tc.sender, tc.rcpt, d.Verdict, d.Reply(), tc.want, tc.reply)
+		}
+	}
+	for _, bad := range []map[string][]string{
+		{"reject": {"permit"}},
+		{"bad_class": {"frobnicate"}},
+	} {
+		if _, err := New(Options{RestrictionClasses: bad, Tables: namedTables(tables)}); err == nil {
+			t.Errorf("classes %v accepted", bad)
+		}
+	}
+	if _, err := New(Options{Recipient: []string{"check_recipient_access hash:protected"}, Tables: namedTables(tables)}); err == nil ||
+		!strings.Contains(err.Error(), `unknown action or restriction "`) {
+		t.Errorf("results naming undefined classes: New error %v; want the unknown name", err)
+	}
+}
+
+// namedTables opens each table by the name after its type; the tables
+// check their results as the table package's do.
+type namedTables map[string]mapTable
+
+func (n namedTables) Open(spec string) (AccessMap, error) {
+	_, name, _ := strings.Cut(spec, ":")
+	m, ok := n[name]
+	if !ok {
+		return nil, fmt.Errorf("no table %q", spec)
+	}
+	return checkedTable{m}, nil
+}
+
+type checkedTable struct{ mapTable }
+
+func (c checkedTable) ValidateResults(valid func(string) error) error {
+	for k, v := range c.mapTable {
+		if err := valid(v); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
 }

@@ -243,3 +243,30 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"server_port", serverPort},
 	}
 }
+
+// askPolicy asks a policy service about req and reads its action as an
+// access table result, worded for the list it stands in, as Postfix's
+// smtpd does. A server that cannot be asked, or that answers something
+// that is no action, gets Postfix's default: 451 4.3.5.
+func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, req *Request) Decision {
+	rule := "check_policy_service " + svc.String()
+	stage := StageRcpt
+	if list == mailList {
+		stage = StageMail
+	}
+	action, err := svc.ask(ctx, policyRequest(stage, req))
+	if err == nil {
+		var d Decision
+		if d, err = e.tableAction(action, list); err == nil {
+			d.Rule = rule
+			return e.fillText(d, listChecks[list], req)
+		}
+	}
+	if ctx.Err() == nil { // else the session is over and nobody hears it
+		e.opts.Log.Error("policy service failed; answering with Postfix's default action", "rule", rule,
+			"action", policyDefaultAction, "err", err)
+	}
+	d, _ := TableAction(policyDefaultAction)
+	d.Rule = rule
+	return e.fillText(d, listChecks[list], req)
+}

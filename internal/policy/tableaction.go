@@ -16,15 +16,47 @@ func (s SetTables) Open(spec string) (AccessMap, error) {
 }
 
 // TableAction turns an access(5) table result, as the table package
-// reads it, into a decision.
+// reads it, into a decision. A restriction list as a result is not run
+// here: the engine's own tableAction does that.
 func TableAction(v string) (Decision, error) {
 	a, err := table.ParseAction(v)
 	if err != nil {
 		return Decision{}, err
 	}
+	return actionDecision(a), nil
+}
+
+// tableAction is TableAction that also reads the names of restriction
+// classes, and runs a restriction list as a result (in list's wording).
+func (e *Engine) tableAction(v string, list int) (Decision, error) {
+	a, err := table.ParseActionWithClasses(v, e.classNames)
+	if err != nil {
+		return Decision{}, err
+	}
+	if a.Kind == table.Restriction {
+		rs, err := e.nestedList(list, a.Arg)
+		if err != nil {
+			return Decision{}, err
+		}
+		return Decision{nested: rs}, nil
+	}
+	return actionDecision(a), nil
+}
+
+// validResult is the start-time check of a table result: an action, or a
+// restriction list that this engine can run.
+func (e *Engine) validResult(v string, list int) error {
+	a, err := table.ParseActionWithClasses(v, e.classNames)
+	if err == nil && a.Kind == table.Restriction {
+		_, err = e.nestedList(list, a.Arg)
+	}
+	return err
+}
+
+func actionDecision(a table.Action) Decision {
 	switch a.Kind {
 	case table.OK:
-		return Decision{Verdict: Permit}, nil
+		return Decision{Verdict: Permit}
 	case table.Reject, table.Defer:
 		code, enh, _ := a.Reply("")
 		verdict := Reject
@@ -33,32 +65,31 @@ func TableAction(v string) (Decision, error) {
 		}
 		// The text stays as the table wrote it (empty for a bare
 		// REJECT); the engine words it as Postfix does.
-		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}, nil
+		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}
 	case table.DeferIfPermit, table.DeferIfReject:
 		code, enh, text := a.Reply("")
 		when := deferIfPermit
 		if a.Kind == table.DeferIfReject {
 			when = deferIfReject
 		}
-		return Decision{Verdict: Defer, Code: code, Enhanced: enh, Text: text, deferIf: when}, nil
+		return Decision{Verdict: Defer, Code: code, Enhanced: enh, Text: text, deferIf: when}
 	case table.Hold:
-		return Decision{Verdict: Hold}, nil
+		return Decision{Verdict: Hold}
 	case table.Discard:
-		return Decision{Verdict: Discard}, nil
+		return Decision{Verdict: Discard}
 	case table.Dunno:
-		return Decision{}, nil
+		return Decision{}
 	case table.Warn, table.Info:
-		return Decision{Warnings: []string{a.Text}}, nil
+		return Decision{Warnings: []string{a.Text}}
 	case table.Filter:
-		return Decision{Filter: a.Arg}, nil
+		return Decision{Filter: a.Arg}
 	case table.Prepend:
-		return Decision{Prepend: []string{a.Arg}}, nil
+		return Decision{Prepend: []string{a.Arg}}
 	case table.Redirect:
-		return Decision{Redirect: a.Arg}, nil
+		return Decision{Redirect: a.Arg}
 	case table.BCC:
-		return Decision{BCC: []string{a.Arg}}, nil
+		return Decision{BCC: []string{a.Arg}}
 	}
-	// Nested restriction lists are read but not acted on yet: say so in
-	// the log rather than guess.
-	return Decision{Warnings: []string{"access action not supported yet, ignored: " + a.String()}}, nil
+	// A restriction list: see tableAction.
+	return Decision{Warnings: []string{"a restriction list as a result is run only by the engine, ignored: " + a.String()}}
 }

@@ -388,6 +388,15 @@ func asciiLower(s string) string {
 // joined. Results of regexp and pcre rules that contain $n substitutions
 // are not checked, since their text is known only after a match.
 func (t *Table) ValidateActions(classes []string) error {
+	return t.ValidateResults(func(value string) error {
+		_, err := ParseActionWithClasses(value, classes)
+		return err
+	})
+}
+
+// ValidateResults is ValidateActions with the caller's own check of each
+// result (a restriction list in a result that the caller cannot run).
+func (t *Table) ValidateResults(valid func(value string) error) error {
 	c := t.cur.Load()
 	file := t.path
 	if file == "" {
@@ -395,7 +404,7 @@ func (t *Table) ValidateActions(classes []string) error {
 	}
 	var errs []error
 	check := func(line int, value string) {
-		if _, err := ParseActionWithClasses(value, classes); err != nil {
+		if err := valid(value); err != nil {
 			msg := strings.TrimPrefix(err.Error(), "table: ")
 			errs = append(errs, &ParseError{File: file, Line: line, Msg: msg})
 		}
@@ -435,4 +444,11 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// IsRestriction reports whether name is one of the Postfix restrictions
+// that may stand in an access table result.
+func IsRestriction(name string) bool {
+	_, ok := restrictionArgs[asciiLower(name)]
+	return ok
 }

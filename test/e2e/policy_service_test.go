@@ -105,3 +105,39 @@ recipient_restrictions = ["reject_unknown_recipient_domain", "check_recipient_ac
 		c.Close()
 	}
 }
+
+// TestRestrictionClassesProtectedDestinations: Postfix's
+// RESTRICTION_CLASS_README example, protected destinations, with its
+// tables as written: only senders in example.com may mail
+// all@example.com; anyone may mail other recipients. A class that does
+// not compile stops the relay with its file and line.
+func TestRestrictionClassesProtectedDestinations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	protected := writeFile(t, dir, "protected_destinations", "all@example.com     insiders_only\nall@example.net     insiders_only\n", 0o644)
+	insiders := writeFile(t, dir, "insiders", "example.com OK matches example.com and subdomains\nexample.net OK matches example.net and subdomains\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+relay_domains = ["example.com", "example.net"]
+recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks", "reject_unauth_destination"]
+[policy.restriction_classes]
+insiders_only = ["check_sender_access hash:%s", "reject"]
+`, protected, insiders))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	for _, tc := range []struct{ from, rcpt, want string }{
+		{"boss@example.com", "all@example.com", "250 "},
+		{"boss@sub.example.net", "all@example.net", "250 "},
+		{"outsider@example.org", "all@example.com", "554 5.7.1 <all@example.com>: Recipient address rejected: Access denied"},
+		{"outsider@example.org", "someone@example.com", "250 "},
+	} {
+		a := tryMessage(t, r.addr(), "127.0.0.1", tc.from, tc.rcpt)
+		if !strings.HasPrefix(a.rcpt.String(), tc.want) {
+			t.Errorf("MAIL FROM:<%s> RCPT TO:<%s> = %q; want %q", tc.from, tc.rcpt, a.rcpt, tc.want)
+		}
+	}
+
+	bad := writeFile(t, dir, "bad.toml", "[policy]\n[policy.restriction_classes]\ninsiders_only = [\"frobnicate\"]\n", 0o644)
+	_, out, code := opsCmd(t, "", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", bad)
+	if code == 0 || !strings.Contains(out, "frobnicate") || !strings.Contains(out, "insiders_only") {
+		t.Errorf("a class that does not compile: exit %d, stderr %q; want a refusal naming the class and the item", code, out)
+	}
+}

@@ -1,0 +1,40 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// unknownDomain refuses an address whose domain cannot receive mail, in
+// Postfix's words and with its default codes: unknown_address_reject_code
+// 450 for a domain that does not exist or has neither MX nor address, a
+// deferral if nothing else refuses when DNS fails
+// (unknown_address_tempfail_action = defer_if_permit), and 550 5.7.27 for
+// a sender, 556 5.1.10 for a recipient, at a null MX.
+func (e *Engine) unknownDomain(ctx context.Context, addr, who, detail, rule string) Decision {
+	at := strings.LastIndexByte(addr, '@')
+	domain := lower(strings.TrimSuffix(addr[at+1:], "."))
+	if at < 0 || domain == "" {
+		return Decision{} // the null sender, or a bare localpart
+	}
+	err := e.opts.MailDomains.MailDomain(ctx, domain)
+	if err == nil || ctx.Err() != nil {
+		return Decision{}
+	}
+	prefix := "<" + addr + ">: " + who + " address rejected: "
+	var n interface{ NullMX() bool }
+	if errors.As(err, &n) && n.NullMX() {
+		d := reject(550, "5.7.27", prefix+"Domain "+domain+" does not accept mail (nullMX)", rule)
+		if who == "Recipient" {
+			d.Code, d.Enhanced = 556, "5.1.10"
+		}
+		return d
+	}
+	d := deferral(450, "4."+detail, prefix+"Domain not found", rule)
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		d.deferIf = deferIfPermit
+	}
+	return d
+}
