@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
@@ -185,77 +184,12 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		return false
 	}
 	s.rateWait(ctx, lg.dst)
-	body, size, err := c.Content()
-	if err != nil {
-		// The content is unreadable: nothing upstream can help.
-		s.log.Error("cannot read content", "id", c.ID(), "err", err)
-		for _, a := range lg.rcpts {
-			results[a] = rcptResult{err: err, relay: relay}
-		}
+	reused := wc.carried > 0
+	res, sendErr, ok := s.carry(ctx, c, lg, conn, relay, results, func() *remote.Message { return s.ahead(wc, conn, lg) })
+	if !ok {
 		return false
 	}
-	var content io.Reader = body
-	prefix := "" // what goes before the content
-	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
-		// The filter hands the message back from its own address; the
-		// client that submitted it travels in a header the reinject
-		// listener reads and removes, so that the enforcer still bans
-		// the right client.
-		hdr := "X-Relaykeeper-Original-Client: " + env.Client + "\r\n"
-		prefix = hdr
-		content = io.MultiReader(strings.NewReader(hdr), body)
-		size += int64(len(hdr))
-	}
-	from := s.forwardFrom(env, lg)
-	smtputf8 := env.SMTPUTF8
-	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
-		// Read from where the claim holds it: a message served from
-		// memory need not be written out for this.
-		head, _, err := c.Content()
-		need := false
-		if err == nil {
-			need, err = headersNeedUTF8(head)
-			head.Close()
-		}
-		if need || err != nil {
-			body.Close()
-			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
-			if err != nil {
-				rr = rcptResult{err: err, relay: relay} // deferred
-			}
-			for _, a := range lg.rcpts {
-				results[a] = rr
-			}
-			return false
-		}
-		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
-	}
-	eightBit := env.BodyType == "8bit"
-	if _, offered := conn.Extension("8BITMIME"); eightBit && !offered {
-		open := func() (io.ReadCloser, error) {
-			body, _, err := c.Content()
-			if err != nil {
-				return nil, err
-			}
-			return readCloser{io.MultiReader(strings.NewReader(prefix), body), body}, nil
-		}
-		r, n, stop, ok, err := eightbit.Converted(open)
-		if err != nil {
-			s.log.Warn("8-bit message cannot be read for conversion for an upstream without 8BITMIME; sent as it is",
-				"id", c.ID(), "err", err)
-		}
-		if ok {
-			content, size, eightBit = r, n, false
-			defer stop()
-		}
-	}
-	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
-		EightBit: eightBit, SMTPUTF8: smtputf8}
-	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
-	reused := wc.carried > 0
-	res, sendErr := conn.SendAhead(ctx, msg, s.ahead(wc, conn, lg))
 	s.rateDone(lg.dst)
-	body.Close()
 	wc.carried++
 	if sendErr != nil && reused && try == 0 && (res == nil || res.Mail.Code == 0) && ctx.Err() == nil {
 		s.log.Info("reused session failed before any reply; trying a new one", "destination", lg.dst.Key, "err", sendErr)
@@ -265,25 +199,8 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	if sendErr == nil {
 		s.feedback(lg.dst.Key, true)
 	}
-	_, upstreamDSN := conn.Extension("DSN")
-	for i, a := range lg.rcpts {
-		rr := rcptResult{relay: relay, err: sendErr, dsn: upstreamDSN}
-		if res != nil && res.Mail.Code != 0 {
-			rr.reply = res.RcptReply(i)
-			switch {
-			case res.Mail.Code/100 != 2:
-				rr.stage, rr.command = "mail", "MAIL FROM"
-			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
-				rr.stage, rr.command = "rcpt", "RCPT TO"
-			case res.Content:
-				rr.stage, rr.command = "data", "end of DATA"
-			default:
-				rr.stage, rr.command = "data", "DATA"
-			}
-		}
-		rr.sent = sendErr == nil && res != nil && res.Accepted(i)
-		results[a] = rr
-	}
+	record(lg.rcpts, conn, relay, res, sendErr, results)
+	s.nextMX(ctx, c, lg, conn, results)
 	if conn.Broken() && !conn.Answered() {
 		wc.close()
 	}
