@@ -18,10 +18,12 @@ import (
 // recipient one host accepted is never sent again. Each test has its own
 // two loopback addresses, port 25 forwarded to its two fake MX hosts.
 
-// mxPair is two fake MX hosts of one domain, mx1 preferred, and a relay
-// that finds them through the test DNS server.
+// mxPair is fake MX hosts of one domain, mx1 preferred, then mx2 (and
+// any more, in mx), and a relay that finds them through the test DNS
+// server.
 type mxPair struct {
 	mx1, mx2 *harness.FakeSMTP
+	mx       []*harness.FakeSMTP
 	r        *relay
 	spool    string
 	domain   string
@@ -29,18 +31,25 @@ type mxPair struct {
 
 func startMXPair(t *testing.T, domain, ip1, ip2 string, s1, s2 harness.Script, args ...string) *mxPair {
 	t.Helper()
+	return startMXHosts(t, domain, []string{ip1, ip2}, []harness.Script{s1, s2}, args...)
+}
+
+// startMXHosts starts one fake MX host per address, host i at preference
+// 10*(i+1), named mxN.DOMAIN.
+func startMXHosts(t *testing.T, domain string, ips []string, scripts []harness.Script, args ...string) *mxPair {
+	t.Helper()
 	p := &mxPair{domain: domain, spool: t.TempDir()}
-	s1.Hostname, s2.Hostname = "mx1."+domain, "mx2."+domain
-	p.mx1 = harness.NewFakeSMTP(t, s1)
-	p.mx2 = harness.NewFakeSMTP(t, s2)
-	dns := harness.StartDNS(t, fmt.Sprintf(`
-%[1]s.        MX 10 mx1.%[1]s.
-%[1]s.        MX 20 mx2.%[1]s.
-mx1.%[1]s.    A  %[2]s
-mx2.%[1]s.    A  %[3]s
-`, domain, ip1, ip2))
-	forwardPort25(t, ip1, p.mx1.Addr())
-	forwardPort25(t, ip2, p.mx2.Addr())
+	var zone strings.Builder
+	for i, ip := range ips {
+		name := fmt.Sprintf("mx%d.%s", i+1, domain)
+		scripts[i].Hostname = name
+		f := harness.NewFakeSMTP(t, scripts[i])
+		p.mx = append(p.mx, f)
+		fmt.Fprintf(&zone, "%s. MX %d %s.\n%s. A %s\n", domain, 10*(i+1), name, name, ip)
+		forwardPort25(t, ip, f.Addr())
+	}
+	p.mx1, p.mx2 = p.mx[0], p.mx[1]
+	dns := harness.StartDNS(t, zone.String())
 	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n", dns.Addr()))
 	args = append([]string{"--as-server", "--forward-on-disconnect", "--no-bounces", "--config", cfg,
 		"--interface", "127.0.0.1", "--spool-dir", p.spool}, args...)
@@ -276,6 +285,23 @@ func TestRevMXAll4xx(t *testing.T) {
 	}
 }
 
+// TestRevMXSessionLimit: with three MX hosts, the first two greylisting,
+// the delivery stops after two sessions (Postfix's smtp_mx_session_limit
+// = 2): one deferral with mx2's reply, and mx3 is not contacted.
+func TestRevMXSessionLimit(t *testing.T) {
+	t.Parallel()
+	const dom = "limit.example"
+	p := startMXHosts(t, dom, []string{"127.0.88.21", "127.0.88.22", "127.0.88.23"}, []harness.Script{
+		{Rcpt: harness.Response{Reply: "450 4.2.0 mx1 greylisted"}},
+		{Rcpt: harness.Response{Reply: "450 4.2.0 mx2 greylisted"}},
+		{}})
+	checkLine(t, "u", p.sendU(t, "session limit"), "mx2."+dom+"[", "deferred", "450 4.2.0 mx2 greylisted")
+	time.Sleep(300 * time.Millisecond)
+	if n := p.mx[2].Connections(); n != 0 {
+		t.Errorf("mx3 had %d connections; want none", n)
+	}
+}
+
 // TestRevMXFirstReplyFinal: replies at mx1 that are not taken to mx2.
 //   - A 5xx is final: the recipient fails with it.
 //   - A reply that says the relay sends too fast (Gmail's "421 4.7.0 Try
@@ -291,8 +317,13 @@ func TestRevMXFirstReplyFinal(t *testing.T) {
 	for _, c := range []struct {
 		name, ip1, ip2, reply, result string
 		check                         func(t *testing.T, p *mxPair)
+		script                        harness.Script // instead of reply to RCPT
 	}{
-		{"5xx", "127.0.88.11", "127.0.88.12", "550 5.7.1 mx1 will not take it", "bounced", nil},
+		// The session lost after the final dot, with no reply: mx1 may
+		// have the message; it is not offered to mx2 (a duplicate).
+		{name: "lost-after-dot", ip1: "127.0.88.24", ip2: "127.0.88.25", result: "deferred",
+			script: harness.Script{EndOfData: harness.Response{Fault: harness.Close}}},
+		{"5xx", "127.0.88.11", "127.0.88.12", "550 5.7.1 mx1 will not take it", "bounced", nil, harness.Script{}},
 		{"pace", "127.0.88.15", "127.0.88.16", "421 4.7.0 Try again later, closing connection.", "deferred",
 			func(t *testing.T, p *mxPair) {
 				var paces int
@@ -304,19 +335,23 @@ func TestRevMXFirstReplyFinal(t *testing.T) {
 				if paces != 1 {
 					t.Errorf("%d pace lines; want 1; stderr:\n%s", paces, p.r.stderr())
 				}
-			}},
+			}, harness.Script{}},
 		{"spam", "127.0.88.17", "127.0.88.18", "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating\r\n" +
 			"421-4.7.28 from your IP Netblock [127.0.0.1 34]. To protect our users from spam,\r\n421 4.7.28 mail has been temporarily rate limited. - gsmtp", "",
 			func(t *testing.T, p *mxPair) {
 				if e := p.r.waitEvent("encapsulate", 5*time.Second, nil); !strings.Contains(e.Get("reply"), "4.7.28") {
 					t.Errorf("encapsulate line %v; want mx1's 4.7.28 reply", e.Fields)
 				}
-			}},
+			}, harness.Script{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dom := c.name + ".final.example"
-			p := startMXPair(t, dom, c.ip1, c.ip2, harness.Script{Rcpt: harness.Response{Reply: c.reply}}, harness.Script{})
+			s1 := c.script
+			if c.reply != "" {
+				s1 = harness.Script{Rcpt: harness.Response{Reply: c.reply}}
+			}
+			p := startMXPair(t, dom, c.ip1, c.ip2, s1, harness.Script{})
 			first, _, _ := strings.Cut(c.reply, "\r\n")
 			if c.result == "" {
 				first = "" // the enforcer's effect decides it
