@@ -38,17 +38,30 @@ func startMXPair(t *testing.T, domain, ip1, ip2 string, s1, s2 harness.Script, a
 // 10*(i+1), named mxN.DOMAIN.
 func startMXHosts(t *testing.T, domain string, ips []string, scripts []harness.Script, args ...string) *mxPair {
 	t.Helper()
+	var mx []*harness.FakeSMTP
+	var targets []string
+	for i := range ips {
+		scripts[i].Hostname = fmt.Sprintf("mx%d.%s", i+1, domain)
+		mx = append(mx, harness.NewFakeSMTP(t, scripts[i]))
+		targets = append(targets, mx[i].Addr())
+	}
+	p := startMXRelay(t, domain, ips, targets, args...)
+	p.mx, p.mx1, p.mx2 = mx, mx[0], mx[1]
+	return p
+}
+
+// startMXRelay makes ips[i] the MX host mxN.DOMAIN at preference
+// 10*(i+1), its port 25 forwarded to targets[i], and starts a relay that
+// finds them through the test DNS server.
+func startMXRelay(t *testing.T, domain string, ips, targets []string, args ...string) *mxPair {
+	t.Helper()
 	p := &mxPair{domain: domain, spool: t.TempDir()}
 	var zone strings.Builder
 	for i, ip := range ips {
 		name := fmt.Sprintf("mx%d.%s", i+1, domain)
-		scripts[i].Hostname = name
-		f := harness.NewFakeSMTP(t, scripts[i])
-		p.mx = append(p.mx, f)
 		fmt.Fprintf(&zone, "%s. MX %d %s.\n%s. A %s\n", domain, 10*(i+1), name, name, ip)
-		forwardPort25(t, ip, f.Addr())
+		forwardPort25(t, ip, targets[i])
 	}
-	p.mx1, p.mx2 = p.mx[0], p.mx[1]
 	dns := harness.StartDNS(t, zone.String())
 	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n", dns.Addr()))
 	args = append([]string{"--as-server", "--forward-on-disconnect", "--no-bounces", "--config", cfg,
@@ -432,4 +445,38 @@ func TestRevMXKillDuringSecond(t *testing.T) {
 		t.Errorf("mx2 accepted %v; want %v", got, p.rcpts("b"))
 	}
 	checkSpoolEmpty(t, p.spool)
+}
+
+// TestRevMXPostfixSinks: Postfix's own smtp-sink as the two MX hosts,
+// without PIPELINING (commands one by one). mx1 answers the final dot
+// with 450 (-r .), or RCPT with 421 and hangs up (-Q RCPT): the message
+// goes on to mx2 in the same attempt, and mx2 has it once.
+func TestRevMXPostfixSinks(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, ip1, ip2 string
+		mx1            harness.SinkOptions
+		reply          string
+	}{
+		{"eod450", "127.0.88.26", "127.0.88.27", harness.SinkOptions{SoftReject: []string{"."}}, "450 4.3.0 Error: command failed"},
+		{"rcpt421", "127.0.88.28", "127.0.88.29", harness.SinkOptions{Reply421: []string{"RCPT"}}, "421 "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dom := c.name + ".sink.example"
+			mx1 := harness.StartSink(t, c.mx1)
+			mx2 := harness.StartSink(t, harness.SinkOptions{})
+			p := startMXRelay(t, dom, []string{c.ip1, c.ip2}, []string{mx1.Addr(), mx2.Addr()})
+			checkLine(t, "u", p.sendU(t, c.name), "mx2."+dom+"[", "sent", "250")
+			if s := p.skips()["u@"+dom]; len(s) != 1 {
+				t.Errorf("skip lines for u: %d; want 1", len(s))
+			} else {
+				checkLine(t, "skip u", s[0], "mx1."+dom+"[", "", c.reply)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if n := mx2.Count(); n != 1 {
+				t.Errorf("mx2 has %d messages; want 1", n)
+			}
+		})
+	}
 }
