@@ -45,15 +45,16 @@ func startMXHosts(t *testing.T, domain string, ips []string, scripts []harness.S
 		mx = append(mx, harness.NewFakeSMTP(t, scripts[i]))
 		targets = append(targets, mx[i].Addr())
 	}
-	p := startMXRelay(t, domain, ips, targets, args...)
+	p := startMXRelay(t, domain, "", ips, targets, args...)
 	p.mx, p.mx1, p.mx2 = mx, mx[0], mx[1]
 	return p
 }
 
 // startMXRelay makes ips[i] the MX host mxN.DOMAIN at preference
 // 10*(i+1), its port 25 forwarded to targets[i], and starts a relay that
-// finds them through the test DNS server.
-func startMXRelay(t *testing.T, domain string, ips, targets []string, args ...string) *mxPair {
+// finds them through the test DNS server; conf is more of its
+// configuration file.
+func startMXRelay(t *testing.T, domain, conf string, ips, targets []string, args ...string) *mxPair {
 	t.Helper()
 	p := &mxPair{domain: domain, spool: t.TempDir()}
 	var zone strings.Builder
@@ -63,7 +64,7 @@ func startMXRelay(t *testing.T, domain string, ips, targets []string, args ...st
 		forwardPort25(t, ip, targets[i])
 	}
 	dns := harness.StartDNS(t, zone.String())
-	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n", dns.Addr()))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n%s", dns.Addr(), conf))
 	args = append([]string{"--as-server", "--forward-on-disconnect", "--no-bounces", "--config", cfg,
 		"--interface", "127.0.0.1", "--spool-dir", p.spool}, args...)
 	p.r = startRelay(t, "127.0.0.1", args...)
@@ -79,16 +80,22 @@ func (p *mxPair) rcpts(locals ...string) []string {
 	return out
 }
 
-// deliveries waits for n delivery lines and returns them by recipient.
+// deliveries waits for the first delivery lines of n recipients and
+// returns them by recipient (the back-off is a second or two: a retry's
+// lines are not looked at).
 func (p *mxPair) deliveries(t *testing.T, n int) map[string]*maillog.Entry {
 	t.Helper()
-	var es []*maillog.Entry
-	if !waitFor(15*time.Second, func() bool { es = p.r.events("delivery"); return len(es) >= n }) {
-		t.Fatalf("%d delivery lines; want %d; stderr:\n%s", len(es), n, p.r.stderr())
-	}
-	m := map[string]*maillog.Entry{}
-	for _, e := range es {
-		m[strings.Trim(e.Get("to"), "<>")] = e
+	var m map[string]*maillog.Entry
+	if !waitFor(15*time.Second, func() bool {
+		m = map[string]*maillog.Entry{}
+		for _, e := range p.r.events("delivery") {
+			if a := strings.Trim(e.Get("to"), "<>"); m[a] == nil {
+				m[a] = e
+			}
+		}
+		return len(m) >= n
+	}) {
+		t.Fatalf("delivery lines for %d recipients; want %d; stderr:\n%s", len(m), n, p.r.stderr())
 	}
 	return m
 }
@@ -110,10 +117,14 @@ func (p *mxPair) checkMX2Untouched(t *testing.T) {
 	}
 }
 
-// skips are the skip lines by recipient.
+// skips are the skip lines of the first attempt by recipient (the
+// back-off is a second or two: later attempts are not looked at).
 func (p *mxPair) skips() map[string][]*maillog.Entry {
 	m := map[string][]*maillog.Entry{}
 	for _, e := range p.r.events("skip") {
+		if e.Get("attempt") != "1" {
+			continue
+		}
 		a := strings.Trim(e.Get("to"), "<>")
 		m[a] = append(m[a], e)
 	}
@@ -278,8 +289,14 @@ func TestRevMXAll4xx(t *testing.T) {
 	}
 	checkLine(t, "skip u", s[0], "mx1."+dom+"[", "", "450 4.2.0 mx1 greylisted")
 	time.Sleep(300 * time.Millisecond)
-	if n := len(p.r.events("delivery")); n != 1 {
-		t.Errorf("%d delivery lines; want 1", n)
+	n := 0
+	for _, e := range p.r.events("delivery") {
+		if e.Get("attempt") == "1" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d delivery lines of the first attempt; want 1", n)
 	}
 	id := queuedID(t, tx.Final)
 	var env envelope
@@ -466,7 +483,7 @@ func TestRevMXPostfixSinks(t *testing.T) {
 			dom := c.name + ".sink.example"
 			mx1 := harness.StartSink(t, c.mx1)
 			mx2 := harness.StartSink(t, harness.SinkOptions{})
-			p := startMXRelay(t, dom, []string{c.ip1, c.ip2}, []string{mx1.Addr(), mx2.Addr()})
+			p := startMXRelay(t, dom, "", []string{c.ip1, c.ip2}, []string{mx1.Addr(), mx2.Addr()})
 			checkLine(t, "u", p.sendU(t, c.name), "mx2."+dom+"[", "sent", "250")
 			if s := p.skips()["u@"+dom]; len(s) != 1 {
 				t.Errorf("skip lines for u: %d; want 1", len(s))
@@ -478,5 +495,43 @@ func TestRevMXPostfixSinks(t *testing.T) {
 				t.Errorf("mx2 has %d messages; want 1", n)
 			}
 		})
+	}
+}
+
+// TestRevMXSplitDeferred: mx1 accepts a and greylists b, mx2 greylists b
+// too: a is sent, b deferred with mx2's reply, and the envelope in the
+// queue says so. On the retry (mx2 takes mail now) b alone goes: mx1 gets
+// it again, greylists it, and mx2 takes it; a is never sent again.
+func TestRevMXSplitDeferred(t *testing.T) {
+	t.Parallel()
+	const dom = "splitdefer.example"
+	mx1 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx1." + dom,
+		RcptFor: map[string]harness.Response{"b@" + dom: {Reply: "450 4.2.0 b greylisted at mx1"}}})
+	mx2 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2." + dom, Rcpt: harness.Response{Reply: "450 4.2.0 b greylisted at mx2"}})
+	// writeConfig's back-off is 1 to 2 seconds.
+	p := startMXRelay(t, dom, "", []string{"127.0.88.30", "127.0.88.31"}, []string{mx1.Addr(), mx2.Addr()})
+	tx := mustSend(t, p.r.addr(), "alice@example.org", p.rcpts("a", "b"), message("split deferred"))
+	id := queuedID(t, tx.Final)
+	d := p.deliveries(t, 2)
+	checkLine(t, "a", d["a@"+dom], "mx1."+dom+"[", "sent", "250")
+	checkLine(t, "b", d["b@"+dom], "mx2."+dom+"[", "deferred", "450 4.2.0 b greylisted at mx2")
+	if m, _ := filepath.Glob(filepath.Join(p.spool, id+".envelope*")); len(m) != 1 {
+		t.Errorf("envelope of %s: %v; want one", id, m)
+	} else {
+		st := readEnvelope(t, m[0]).rcptStatus()
+		if !strings.HasPrefix(st["a@"+dom], "sent ") || !strings.HasPrefix(st["b@"+dom], "deferred b@"+dom+" 450 4.2.0 b greylisted at mx2") {
+			t.Errorf("envelope statuses %q; want a sent, b deferred with mx2's reply", st)
+		}
+	}
+	mx2.Update(func(s *harness.Script) { s.Rcpt = harness.Response{} })
+	p.r.waitEvent("delivery", 30*time.Second, func(e *maillog.Entry) bool {
+		return e.Get("to") == "<b@"+dom+">" && e.Get("result") == "sent"
+	})
+	checkSpoolEmpty(t, p.spool)
+	if got := accepted(mx1); !slices.Equal(got, p.rcpts("a")) {
+		t.Errorf("mx1 accepted %v; want %v once", got, p.rcpts("a"))
+	}
+	if got := accepted(mx2); !slices.Equal(got, p.rcpts("b")) {
+		t.Errorf("mx2 accepted %v; want %v once", got, p.rcpts("b"))
 	}
 }
