@@ -140,7 +140,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 // Nothing was accepted on the dead session, so nothing is sent twice.
 func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome, try int) (again bool) {
 	env := c.Env
-	conn, relay, err := wc.get(ctx, lg.dst)
+	conn, relay, passed, err := wc.get(ctx, lg.dst)
 	if de := (*deadError)(nil); errors.As(err, &de) {
 		// The destination failed a moment ago and is not dialled again
 		// until de.until. A recipient already deferred by an earlier
@@ -181,8 +181,13 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{err: err, relay: relay, reply: rep}
 		}
+		if len(passed) > 0 {
+			// The last host's failure is the recipients' own.
+			s.logPassed(c, lg.rcpts, passed[:len(passed)-1])
+		}
 		return false
 	}
+	s.logPassed(c, lg.rcpts, passed)
 	s.rateWait(ctx, lg.dst)
 	reused := wc.carried > 0
 	res, sendErr, ok := s.carry(ctx, c, lg, conn, relay, results, func() *remote.Message { return s.ahead(wc, conn, lg) })
@@ -200,7 +205,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		s.feedback(lg.dst.Key, true)
 	}
 	record(lg.rcpts, conn, relay, res, sendErr, results)
-	s.nextMX(ctx, c, lg, conn, results)
+	s.nextMX(ctx, c, lg, conn, passed, results)
 	if conn.Broken() && !conn.Answered() {
 		wc.close()
 	}
@@ -437,33 +442,36 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 // get returns a session for rt: the worker's own if it goes there and may
 // carry more, else a parked one, else a new one if the destination has a
 // free slot and is not known to be down.
-func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
+func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, []route.PassedHost, error) {
 	s := w.s
 	// A broken session that holds replies to a transaction begun ahead
 	// gives them to their message (a 421 to its MAIL), and sends nothing.
 	if w.conn != nil && w.key == rt.Key && (!w.conn.Broken() || w.conn.Answered()) && w.carried < s.opts.MessagesPerConnection {
-		return w.conn, w.relay, nil
+		return w.conn, w.relay, nil, nil
 	}
 	w.park()
 	if ic, ok := s.takeIdle(rt.Key); ok {
 		w.conn, w.key, w.relay, w.carried = ic.conn, rt.Key, ic.relay, ic.carried
 		if !w.conn.Broken() {
-			return w.conn, w.relay, nil
+			return w.conn, w.relay, nil, nil
 		}
 		w.close()
 	}
 	if until, err := s.deadErr(rt.Key); err != nil {
-		return nil, "", &deadError{until: until, err: err}
+		return nil, "", nil, &deadError{until: until, err: err}
 	}
 	if !s.tryAcquire(rt.Key, s.queueLimit(rt)) {
-		return nil, "", errBusy
+		return nil, "", nil, errBusy
 	}
 	var conn *remote.Conn
 	var relay string
+	var passed []route.PassedHost
 	var err error
 	if addr, ok := strings.CutPrefix(rt.Key, contentFilterKey); ok {
 		relay = addr
 		conn, err = s.opts.Dial.Dial(ctx, addr)
+	} else if nd, ok := s.opts.Router.(NextDialer); ok {
+		conn, relay, passed, err = nd.DialHosts(ctx, rt)
 	} else if s.opts.Router != nil {
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
@@ -475,10 +483,10 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		s.feedback(rt.Key, false)
 		s.markDead(rt.Key, err)
 		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
-		return nil, relay, err
+		return nil, relay, passed, err
 	}
 	w.conn, w.key, w.relay = conn, rt.Key, relay
-	return conn, relay, nil
+	return conn, relay, passed, nil
 }
 
 // tryAcquire takes a concurrency slot for a destination without waiting.

@@ -32,20 +32,28 @@ func (m *mxRouter) Dial(ctx context.Context, dst route.Destination) (*remote.Con
 	return conn, relay, err
 }
 
-func (m *mxRouter) DialNext(ctx context.Context, dst route.Destination, tried []string) (*remote.Conn, string, []string, error) {
+func (m *mxRouter) DialHosts(ctx context.Context, dst route.Destination) (*remote.Conn, string, []route.PassedHost, error) {
+	return m.dialFrom(ctx, nil)
+}
+
+func (m *mxRouter) DialNext(ctx context.Context, dst route.Destination, tried []string) (*remote.Conn, string, []route.PassedHost, error) {
 	m.mu.Lock()
 	m.tried = append(m.tried, slices.Clone(tried))
 	m.mu.Unlock()
 	return m.dialFrom(ctx, tried)
 }
 
-func (m *mxRouter) dialFrom(ctx context.Context, tried []string) (*remote.Conn, string, []string, error) {
+func (m *mxRouter) dialFrom(ctx context.Context, tried []string) (*remote.Conn, string, []route.PassedHost, error) {
 	for i, h := range m.hosts {
 		if slices.Contains(tried, h.addr) {
 			continue
 		}
+		relay := "mx" + string(rune('1'+i)) + ".example[" + h.addr + "]"
 		c, err := remote.Dial(ctx, h.addr, remote.Options{Helo: "relay.test", ConnectTimeout: 2 * time.Second, ResponseTimeout: 5 * time.Second})
-		return c, "mx" + string(rune('1'+i)) + ".example[" + h.addr + "]", []string{h.addr}, err
+		if err != nil {
+			return nil, relay, []route.PassedHost{{Addr: h.addr, Relay: relay, Err: err}}, err
+		}
+		return c, relay, nil, nil
 	}
 	return nil, "", nil, route.ErrNoNextHost
 }

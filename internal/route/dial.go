@@ -228,6 +228,29 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 	return conn, relay, err
 }
 
+// PassedHost is a host a dial passed over: it could not be reached, or it
+// refused the session (its greeting, EHLO, STARTTLS, or it is the relay
+// itself). Postfix logs each such host ("connect to ...", "host ...
+// refused to talk to me").
+type PassedHost struct {
+	Addr  string // as dialled, "ip:port"
+	Relay string // "name[ip:port]"
+	Err   error
+}
+
+// DialHosts is Dial, and for a destination found by MX says which hosts
+// it passed over before the one reached (all of them, if none was).
+func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+	conn, relay, passed, err = d.dial(ctx, dst, nil)
+	d.mu.Lock()
+	mx := d.seen[dst.Key].MX
+	d.mu.Unlock()
+	if !mx {
+		passed = nil // one next hop, as before: the smarthost
+	}
+	return conn, relay, passed, err
+}
+
 // MXAddressLimit is how many addresses of a destination's MX hosts a
 // delivery tries at most, and MXSessionLimit how many SMTP sessions
 // (a greeting and EHLO accepted) it may have with them: Postfix's
@@ -245,11 +268,11 @@ var ErrNoNextHost = errors.New("route: no other mail exchanger to try")
 // that is none of tried (addresses, "ip:port", as remote.Conn.Addr gives
 // them), for the recipients one of them put off with a 4xx: Postfix tries
 // the next MX host in the same delivery. Only the first MXAddressLimit
-// addresses count. It reports the addresses it tried, answering or not,
-// and fails with ErrNoNextHost when none was left. A next hop that is not
-// looked up by MX (the smarthost, a bracketed transport next hop) has no
-// next host.
-func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) (conn *remote.Conn, relay string, addrs []string, err error) {
+// addresses count. passed are the hosts it tried that did not answer; it
+// fails with ErrNoNextHost when no host was left to try. A next hop that
+// is not looked up by MX (the smarthost, a bracketed transport next hop)
+// has no next host.
+func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	d.mu.Lock()
 	rt, ok := d.seen[dst.Key]
 	d.mu.Unlock()
@@ -260,9 +283,9 @@ func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) 
 }
 
 // dial tries the destination's hosts in order, all but those skip says
-// to pass over (by position and address), until one answers; addrs are
-// the addresses it tried.
-func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, addrs []string, err error) {
+// to pass over (by position and address), until one answers; passed are
+// the hosts tried that did not.
+func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	d.mu.Lock()
 	rt, ok := d.seen[dst.Key]
 	d.mu.Unlock()
@@ -301,7 +324,6 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 		if skip != nil && skip(i, h.addr) {
 			continue
 		}
-		addrs = append(addrs, h.addr)
 		// The recipient's own domain is delivered to its MX hosts, named
 		// as Postfix names them (relay=NAME[IP]), so that the enforcer
 		// knows a Google Workspace domain's upstream for Google's. A next
@@ -313,8 +335,9 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 		}
 		c, err := remote.Dial(ctx, h.addr, opts)
 		if err == nil {
-			return c, name + "[" + h.addr + "]", addrs, nil
+			return c, name + "[" + h.addr + "]", passed, nil
 		}
+		passed = append(passed, PassedHost{Addr: h.addr, Relay: name + "[" + h.addr + "]", Err: err})
 		last, relay = err, rt.Host
 		looped = looped || errors.Is(err, remote.ErrLoop)
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
@@ -325,14 +348,14 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 		// A host that refuses, even for good (a 554 greeting): Postfix
 		// tries the next MX too.
 	}
-	if len(addrs) == 0 {
+	if len(passed) == 0 {
 		return nil, relay, nil, ErrNoNextHost
 	}
 	if looped {
-		return nil, relay, addrs, &remote.Error{Stage: "ehlo", Perm: true, Reply: reply.Reply{Code: 554, Enhanced: "5.4.6",
+		return nil, relay, passed, &remote.Error{Stage: "ehlo", Perm: true, Reply: reply.Reply{Code: 554, Enhanced: "5.4.6",
 			Lines: []string{"5.4.6 mail for " + rt.NextHop + " loops back to myself"}, Local: true}}
 	}
-	return nil, relay, addrs, last
+	return nil, relay, passed, last
 }
 
 // session is the session settings for a route's transport.

@@ -157,7 +157,9 @@ func accepted(f *harness.FakeSMTP) []string {
 }
 
 // TestRevMXGreeting4xx: mx1 greets with 421: Postfix skips it
-// (smtp_skip_4xx_greeting) and mx2 takes the mail.
+// (smtp_skip_4xx_greeting) and logs "host ... refused to talk to me";
+// mx2 takes the mail. A host that hangs up before any greeting is passed
+// over the same way.
 func TestRevMXGreeting4xx(t *testing.T) {
 	t.Parallel()
 	p := startMXPair(t, "greet4.example", "127.0.88.1", "127.0.88.2",
@@ -165,6 +167,22 @@ func TestRevMXGreeting4xx(t *testing.T) {
 	checkLine(t, "u", p.sendU(t, "greeting 4xx"), "mx2.greet4.example[", "sent", "250")
 	if got := accepted(p.mx2); !slices.Equal(got, p.rcpts("u")) {
 		t.Errorf("mx2 accepted %v; want %v", got, p.rcpts("u"))
+	}
+	if s := p.skips()["u@greet4.example"]; len(s) != 1 {
+		t.Errorf("skip lines for u: %d; want 1", len(s))
+	} else {
+		checkLine(t, "skip u", s[0], "mx1.greet4.example[", "", "421 4.3.2 mx1 busy, try later")
+	}
+
+	// mx1's port 25 forwarded to a port nobody listens on: the forwarder
+	// takes the connection and closes it.
+	mx2 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2.gone.example"})
+	q := startMXRelay(t, "gone.example", "", []string{"127.0.88.32", "127.0.88.33"}, []string{"127.0.0.1:1", mx2.Addr()})
+	checkLine(t, "u", q.sendU(t, "mx1 gone"), "mx2.gone.example[", "sent", "250")
+	if s := q.skips()["u@gone.example"]; len(s) != 1 {
+		t.Errorf("skip lines for u at gone.example: %d; want 1", len(s))
+	} else {
+		checkLine(t, "skip u", s[0], "mx1.gone.example[", "", "4.4.1 upstream greeting failed")
 	}
 }
 
