@@ -553,3 +553,57 @@ func TestRevMXSplitDeferred(t *testing.T) {
 		t.Errorf("mx2 accepted %v; want %v once", got, p.rcpts("b"))
 	}
 }
+
+// TestRevMXBatchAhead: four messages to one domain with one session at a
+// time go out as one batch over one mx1 session (the next message's
+// commands pipelined behind the final dot); mx1 greylists b in each. Every
+// message reaches a at mx1 and b at mx2, once each, and the mx1 session is
+// kept across them (the mx2 sessions are not).
+func TestRevMXBatchAhead(t *testing.T) {
+	t.Parallel()
+	const dom = "ahead.example"
+	mx1 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx1." + dom,
+		RcptFor: map[string]harness.Response{"b@" + dom: {Reply: "450 4.2.0 b greylisted"}}})
+	mx2 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2." + dom})
+	// One session at a time to the domain: the messages queue behind it.
+	p := startMXRelay(t, dom, "destination_concurrency_limit = 1\n", []string{"127.0.88.34", "127.0.88.35"},
+		[]string{mx1.Addr(), mx2.Addr()})
+	p.mx1, p.mx2 = mx1, mx2
+	c, _, err := dialFrom(p.r.addr(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd("EHLO client.e2e.test")
+	const n = 4
+	for m := range n {
+		if _, err := c.send("alice@example.org", p.rcpts("a", "b"), message(fmt.Sprintf("batch %d", m))); err != nil {
+			t.Fatalf("message %d: %v", m, err)
+		}
+	}
+	c.cmd("QUIT")
+	c.Close()
+	if !waitFor(20*time.Second, func() bool { return len(accepted(p.mx1)) == n && len(accepted(p.mx2)) == n }) {
+		t.Fatalf("mx1 accepted %v, mx2 %v; want a %d times at mx1, b %d times at mx2; stderr:\n%s",
+			accepted(p.mx1), accepted(p.mx2), n, n, p.r.stderr())
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, a := range accepted(p.mx1) {
+		if a != "a@"+dom {
+			t.Errorf("mx1 accepted %s; want a only", a)
+		}
+	}
+	for _, a := range accepted(p.mx2) {
+		if a != "b@"+dom {
+			t.Errorf("mx2 accepted %s; want b only", a)
+		}
+	}
+	for _, tx := range p.mx1.Transactions() {
+		if tx.Conn != 1 {
+			t.Errorf("mx1 transaction on connection %d; want every one on the first (the worker's session kept)", tx.Conn)
+		}
+	}
+	if got := len(accepted(p.mx1)) + len(accepted(p.mx2)); got != 2*n {
+		t.Errorf("%d deliveries; want %d", got, 2*n)
+	}
+	checkSpoolEmpty(t, p.spool)
+}
