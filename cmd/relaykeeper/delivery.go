@@ -93,10 +93,10 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	// The queue reads pace and alert verdicts from the enforcement engine,
 	// with the enforcer's rules, or the built-in ones when enforcement is
 	// off.
-	verdicts := engineVerdicts{enforce.Policy{Rules: enforce.DefaultRules()}}
+	verdicts := deliver.EngineVerdicts{Policy: enforce.Policy{Rules: enforce.DefaultRules()}}
 	if r.enforcer != nil {
 		opts.Refusals = enforcerRefusals{r}
-		verdicts.policy.Rules = r.enforcer.Policy.Rules
+		verdicts.Policy.Rules = r.enforcer.Policy.Rules
 	}
 	opts.Verdicts = verdicts
 	if r.srs != nil {

@@ -23,7 +23,7 @@ import (
 // consumer.
 var (
 	_ deliver.Refusals       = enforcerRefusals{}
-	_ deliver.Verdicts       = engineVerdicts{}
+	_ deliver.Verdicts       = deliver.EngineVerdicts{}
 	_ smtpd.Enforcer         = enforcerProxy{}
 	_ enforce.Kicker         = (*deliver.Scheduler)(nil)
 	_ enforce.TableReloader  = (*reload.Runner)(nil)

@@ -106,31 +106,6 @@ func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
 	return eff
 }
 
-// engineVerdicts gives the scheduler the engine's pace and alert verdicts
-// (enforce.Decide's plan: its action and scope), so that the queue and the
-// enforcer read a reply the same way. A refused login at the smarthost is
-// an alert whatever its text.
-type engineVerdicts struct{ policy enforce.Policy }
-
-func (ev engineVerdicts) Verdict(res deliver.Result) deliver.Verdict {
-	if res.Stage == "auth" {
-		return deliver.VerdictAlert
-	}
-	pl := enforce.Decide(ev.policy, enforce.Refusal{To: []string{res.Rcpt.Addr},
-		Upstream: enforce.Upstream{Reply: res.Reply}})
-	switch v := pl.Verdict; {
-	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:
-		return deliver.VerdictPaceRecipient
-	case v.Action == enforce.Pace:
-		return deliver.VerdictPace
-	case v.Action == enforce.Alert && v.Scope == enforce.ScopeAccount:
-		return deliver.VerdictQuota
-	case v.Action == enforce.Alert:
-		return deliver.VerdictAlert
-	}
-	return deliver.VerdictNone
-}
-
 // enforcerProxy adapts the enforcer to the SMTP server's proxy hook.
 type enforcerProxy struct{ en *enforce.Enforcer }
 

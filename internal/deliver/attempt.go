@@ -73,6 +73,9 @@ type rcptResult struct {
 	// dsn: the upstream took the DSN request on, so it, not we, owes
 	// the sender any success notice.
 	dsn bool
+	// putOff: the host answered 4xx, or the session ended before the
+	// content went; another MX host may take the recipient (nextMX).
+	putOff bool
 }
 
 // attempt delivers one claimed message: its pending recipients are grouped
@@ -497,8 +500,18 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 
 // verdict reads what a refusal (or a refused login) means for the queue.
 func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResult) Verdict {
+	res, ok := refusal(env, r, rr)
+	if !ok {
+		return VerdictNone
+	}
+	return s.verdicts().Verdict(res)
+}
+
+// refusal is the upstream's refusal of a recipient as the enforcer reads
+// it; false if there is none (it was sent, the reply is the relay's own).
+func refusal(env *spool.Envelope, r spool.Recipient, rr rcptResult) (Result, bool) {
 	if rr.sent || rr.reply.Local {
-		return VerdictNone // no upstream said it
+		return Result{}, false // no upstream said it
 	}
 	res := Result{Env: env, Rcpt: r, Relay: rr.relay, Reply: rr.reply, Stage: rr.stage}
 	var re *remote.Error
@@ -507,14 +520,14 @@ func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResul
 		// relay's login ("auth").
 		res.Reply, res.Stage = re.Reply, re.Stage
 	}
-	if res.Reply.Code < 400 {
-		return VerdictNone
+	return res, res.Reply.Code >= 400
+}
+
+func (s *Scheduler) verdicts() Verdicts {
+	if s.opts.Verdicts == nil {
+		return StockVerdicts{}
 	}
-	v := s.opts.Verdicts
-	if v == nil {
-		v = StockVerdicts{}
-	}
-	return v.Verdict(res)
+	return s.opts.Verdicts
 }
 
 // carryOut does what a verdict asks of the queue, once per destination per

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
@@ -141,7 +140,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 // Nothing was accepted on the dead session, so nothing is sent twice.
 func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim, lg leg, results map[string]rcptResult, out *outcome, try int) (again bool) {
 	env := c.Env
-	conn, relay, err := wc.get(ctx, lg.dst)
+	conn, relay, passed, err := wc.get(ctx, lg.dst)
 	if de := (*deadError)(nil); errors.As(err, &de) {
 		// The destination failed a moment ago and is not dialled again
 		// until de.until. A recipient already deferred by an earlier
@@ -182,80 +181,20 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		for _, a := range lg.rcpts {
 			results[a] = rcptResult{err: err, relay: relay, reply: rep}
 		}
+		if len(passed) > 0 {
+			// The last host's failure is the recipients' own.
+			s.logPassed(c, lg.rcpts, passed[:len(passed)-1])
+		}
 		return false
 	}
+	s.logPassed(c, lg.rcpts, passed)
 	s.rateWait(ctx, lg.dst)
-	body, size, err := c.Content()
-	if err != nil {
-		// The content is unreadable: nothing upstream can help.
-		s.log.Error("cannot read content", "id", c.ID(), "err", err)
-		for _, a := range lg.rcpts {
-			results[a] = rcptResult{err: err, relay: relay}
-		}
+	reused := wc.carried > 0
+	res, sendErr, ok := s.carry(ctx, c, lg, conn, relay, results, func() *remote.Message { return s.ahead(wc, conn, lg) })
+	if !ok {
 		return false
 	}
-	var content io.Reader = body
-	prefix := "" // what goes before the content
-	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
-		// The filter hands the message back from its own address; the
-		// client that submitted it travels in a header the reinject
-		// listener reads and removes, so that the enforcer still bans
-		// the right client.
-		hdr := "X-Relaykeeper-Original-Client: " + env.Client + "\r\n"
-		prefix = hdr
-		content = io.MultiReader(strings.NewReader(hdr), body)
-		size += int64(len(hdr))
-	}
-	from := s.forwardFrom(env, lg)
-	smtputf8 := env.SMTPUTF8
-	if _, offered := conn.Extension("SMTPUTF8"); smtputf8 && !offered {
-		// Read from where the claim holds it: a message served from
-		// memory need not be written out for this.
-		head, _, err := c.Content()
-		need := false
-		if err == nil {
-			need, err = headersNeedUTF8(head)
-			head.Close()
-		}
-		if need || err != nil {
-			body.Close()
-			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
-			if err != nil {
-				rr = rcptResult{err: err, relay: relay} // deferred
-			}
-			for _, a := range lg.rcpts {
-				results[a] = rr
-			}
-			return false
-		}
-		smtputf8 = false // nothing needs it; UTF-8 addresses fail alone
-	}
-	eightBit := env.BodyType == "8bit"
-	if _, offered := conn.Extension("8BITMIME"); eightBit && !offered {
-		open := func() (io.ReadCloser, error) {
-			body, _, err := c.Content()
-			if err != nil {
-				return nil, err
-			}
-			return readCloser{io.MultiReader(strings.NewReader(prefix), body), body}, nil
-		}
-		r, n, stop, ok, err := eightbit.Converted(open)
-		if err != nil {
-			s.log.Warn("8-bit message cannot be read for conversion for an upstream without 8BITMIME; sent as it is",
-				"id", c.ID(), "err", err)
-		}
-		if ok {
-			content, size, eightBit = r, n, false
-			defer stop()
-		}
-	}
-	msg := &remote.Message{From: from, To: lg.rcpts, Body: content, Size: size,
-		EightBit: eightBit, SMTPUTF8: smtputf8}
-	msg.MailParams, msg.RcptParams = dsnParams(env, lg.rcpts)
-	reused := wc.carried > 0
-	res, sendErr := conn.SendAhead(ctx, msg, s.ahead(wc, conn, lg))
 	s.rateDone(lg.dst)
-	body.Close()
 	wc.carried++
 	if sendErr != nil && reused && try == 0 && (res == nil || res.Mail.Code == 0) && ctx.Err() == nil {
 		s.log.Info("reused session failed before any reply; trying a new one", "destination", lg.dst.Key, "err", sendErr)
@@ -265,25 +204,8 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 	if sendErr == nil {
 		s.feedback(lg.dst.Key, true)
 	}
-	_, upstreamDSN := conn.Extension("DSN")
-	for i, a := range lg.rcpts {
-		rr := rcptResult{relay: relay, err: sendErr, dsn: upstreamDSN}
-		if res != nil && res.Mail.Code != 0 {
-			rr.reply = res.RcptReply(i)
-			switch {
-			case res.Mail.Code/100 != 2:
-				rr.stage, rr.command = "mail", "MAIL FROM"
-			case i < len(res.Rcpt) && res.Rcpt[i].Code/100 != 2:
-				rr.stage, rr.command = "rcpt", "RCPT TO"
-			case res.Content:
-				rr.stage, rr.command = "data", "end of DATA"
-			default:
-				rr.stage, rr.command = "data", "DATA"
-			}
-		}
-		rr.sent = sendErr == nil && res != nil && res.Accepted(i)
-		results[a] = rr
-	}
+	record(lg.rcpts, conn, relay, res, sendErr, results)
+	s.nextMX(ctx, c, lg, conn, passed, results)
 	if conn.Broken() && !conn.Answered() {
 		wc.close()
 	}
@@ -520,33 +442,36 @@ func (s *Scheduler) reapIdle(maxIdle time.Duration) {
 // get returns a session for rt: the worker's own if it goes there and may
 // carry more, else a parked one, else a new one if the destination has a
 // free slot and is not known to be down.
-func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, error) {
+func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Conn, string, []route.PassedHost, error) {
 	s := w.s
 	// A broken session that holds replies to a transaction begun ahead
 	// gives them to their message (a 421 to its MAIL), and sends nothing.
 	if w.conn != nil && w.key == rt.Key && (!w.conn.Broken() || w.conn.Answered()) && w.carried < s.opts.MessagesPerConnection {
-		return w.conn, w.relay, nil
+		return w.conn, w.relay, nil, nil
 	}
 	w.park()
 	if ic, ok := s.takeIdle(rt.Key); ok {
 		w.conn, w.key, w.relay, w.carried = ic.conn, rt.Key, ic.relay, ic.carried
 		if !w.conn.Broken() {
-			return w.conn, w.relay, nil
+			return w.conn, w.relay, nil, nil
 		}
 		w.close()
 	}
 	if until, err := s.deadErr(rt.Key); err != nil {
-		return nil, "", &deadError{until: until, err: err}
+		return nil, "", nil, &deadError{until: until, err: err}
 	}
 	if !s.tryAcquire(rt.Key, s.queueLimit(rt)) {
-		return nil, "", errBusy
+		return nil, "", nil, errBusy
 	}
 	var conn *remote.Conn
 	var relay string
+	var passed []route.PassedHost
 	var err error
 	if addr, ok := strings.CutPrefix(rt.Key, contentFilterKey); ok {
 		relay = addr
 		conn, err = s.opts.Dial.Dial(ctx, addr)
+	} else if nd, ok := s.opts.Router.(NextDialer); ok {
+		conn, relay, passed, err = nd.DialHosts(ctx, rt)
 	} else if s.opts.Router != nil {
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
@@ -558,10 +483,10 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		s.feedback(rt.Key, false)
 		s.markDead(rt.Key, err)
 		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
-		return nil, relay, err
+		return nil, relay, passed, err
 	}
 	w.conn, w.key, w.relay = conn, rt.Key, relay
-	return conn, relay, nil
+	return conn, relay, passed, nil
 }
 
 // tryAcquire takes a concurrency slot for a destination without waiting.

@@ -1,6 +1,10 @@
 package deliver
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+)
 
 // StockVerdicts reads Gmail's pace and alert replies (the texts of its
 // "SMTP errors and codes" page, both wordings). It stands in until the
@@ -50,4 +54,52 @@ func (StockVerdicts) Verdict(r Result) Verdict {
 		return VerdictAlert
 	}
 	return VerdictNone
+}
+
+// EngineVerdicts gives the scheduler the enforcement engine's pace and
+// alert verdicts (enforce.Decide's plan: its action and scope), so that
+// the queue and the enforcer read a reply the same way. A refused login at
+// the smarthost is an alert whatever its text.
+type EngineVerdicts struct{ Policy enforce.Policy }
+
+// Verdict implements Verdicts.
+func (ev EngineVerdicts) Verdict(res Result) Verdict {
+	if res.Stage == "auth" {
+		return VerdictAlert
+	}
+	switch v := ev.classify(res); {
+	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:
+		return VerdictPaceRecipient
+	case v.Action == enforce.Pace:
+		return VerdictPace
+	case v.Action == enforce.Alert && v.Scope == enforce.ScopeAccount:
+		return VerdictQuota
+	case v.Action == enforce.Alert:
+		return VerdictAlert
+	}
+	return VerdictNone
+}
+
+// AboutMessage implements MessageVerdicts: the engine bans the client,
+// blocks the sender's domain or encapsulates the message for the reply.
+func (ev EngineVerdicts) AboutMessage(res Result) bool {
+	switch ev.classify(res).Action {
+	case enforce.Ban, enforce.BlockDomain, enforce.Encapsulate:
+		return true
+	}
+	return false
+}
+
+func (ev EngineVerdicts) classify(res Result) enforce.Verdict {
+	return enforce.Decide(ev.Policy, enforce.Refusal{To: []string{res.Rcpt.Addr},
+		Upstream: enforce.Upstream{Reply: res.Reply}}).Verdict
+}
+
+// MessageVerdicts is a Verdicts that also tells a refusal about the
+// message itself, its client or its sender, that the enforcer acts on
+// (Gmail's "unusual rate of unsolicited mail", a DMARC refusal): another
+// MX host of the destination would say the same, and the enforcer must
+// hear it, so such a reply is not taken to the next MX host (nextMX).
+type MessageVerdicts interface {
+	AboutMessage(r Result) bool
 }

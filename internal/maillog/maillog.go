@@ -195,6 +195,16 @@ func (l *Logger) Deliver(d Delivery) {
 		"reply", d.Reply, "client", d.Client)
 }
 
+// Skip logs a recipient that one MX host put off (a 4xx, or a session that
+// ended before the content) while another remained: it goes on to the next
+// host in the same attempt, as Postfix logs "host ... said: ..." and tries
+// the next. It is no delivery result; the delivery line follows.
+func (l *Logger) Skip(d Delivery) {
+	l.event("skip", "id", d.ID, "to", Addr(d.To), "relay", d.Relay,
+		"delay", strconv.FormatFloat(d.Delay.Seconds(), 'f', 2, 64), "attempt", strconv.Itoa(d.Attempt),
+		"reply", d.Reply, "client", d.Client)
+}
+
 // Proxy logs a message relayed during the client's transaction, with the
 // upstream's reply the client heard.
 func (l *Logger) Proxy(id, client, from string, nrcpt int, size int64, relay string, result Result, reply string) {

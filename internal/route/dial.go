@@ -224,11 +224,73 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 // Dial tries the destination's hosts in order until one answers; relay
 // names the host reached (or the destination, if none was), for the logs.
 func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, err error) {
+	conn, relay, _, err = d.dial(ctx, dst, nil)
+	return conn, relay, err
+}
+
+// PassedHost is a host a dial passed over: it could not be reached, or it
+// refused the session (its greeting, EHLO, STARTTLS, or it is the relay
+// itself). Postfix logs each such host ("connect to ...", "host ...
+// refused to talk to me").
+type PassedHost struct {
+	Addr  string // as dialled, "ip:port"
+	Relay string // "name[ip:port]"
+	Err   error
+}
+
+// DialHosts is Dial, and for a destination found by MX says which hosts
+// it passed over before the one reached (all of them, if none was).
+func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+	conn, relay, passed, err = d.dial(ctx, dst, nil)
+	d.mu.Lock()
+	mx := d.seen[dst.Key].MX
+	d.mu.Unlock()
+	if !mx {
+		passed = nil // one next hop, as before: the smarthost
+	}
+	return conn, relay, passed, err
+}
+
+// MXAddressLimit is how many addresses of a destination's MX hosts a
+// delivery tries at most, and MXSessionLimit how many SMTP sessions
+// (a greeting and EHLO accepted) it may have with them: Postfix's
+// smtp_mx_address_limit and smtp_mx_session_limit, at their defaults.
+const (
+	MXAddressLimit = 5
+	MXSessionLimit = 2
+)
+
+// ErrNoNextHost is DialNext's error when the destination has no host left
+// to try: it is not found by MX, or every address was tried.
+var ErrNoNextHost = errors.New("route: no other mail exchanger to try")
+
+// DialNext opens a session with the next of the destination's MX hosts
+// that is none of tried (addresses, "ip:port", as remote.Conn.Addr gives
+// them), for the recipients one of them put off with a 4xx: Postfix tries
+// the next MX host in the same delivery. Only the first MXAddressLimit
+// addresses count. passed are the hosts it tried that did not answer; it
+// fails with ErrNoNextHost when no host was left to try. A next hop that
+// is not looked up by MX (the smarthost, a bracketed transport next hop)
+// has no next host.
+func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+	d.mu.Lock()
+	rt, ok := d.seen[dst.Key]
+	d.mu.Unlock()
+	if !ok || !rt.MX {
+		return nil, "", nil, ErrNoNextHost
+	}
+	return d.dial(ctx, dst, func(i int, addr string) bool { return i >= MXAddressLimit || slices.Contains(tried, addr) })
+}
+
+// dial tries the destination's hosts in order, all but those skip says
+// to pass over (by position and address), until one answers; passed are
+// the hosts tried that did not.
+func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	d.mu.Lock()
 	rt, ok := d.seen[dst.Key]
 	d.mu.Unlock()
 	if !ok {
-		return nil, "", fmt.Errorf("route: no route for %s", dst.Key)
+		return nil, "", nil, fmt.Errorf("route: no route for %s", dst.Key)
 	}
 	hosts, err := d.opts.Resolver.targets(ctx, rt)
 	if err != nil {
@@ -239,14 +301,14 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 			if code == "" {
 				code = "5.1.2"
 			}
-			return nil, rt.Host, &remote.Error{Stage: "dns", Perm: true,
+			return nil, rt.Host, nil, &remote.Error{Stage: "dns", Perm: true,
 				Reply: reply.Reply{Code: 550, Enhanced: code, Lines: []string{code + " " + err.Error()}, Local: true}}
 		}
-		return nil, rt.Host, &remote.Error{Stage: "dns", Err: err}
+		return nil, rt.Host, nil, &remote.Error{Stage: "dns", Err: err}
 	}
 	opts, err := d.session(rt)
 	if err != nil {
-		return nil, rt.Host, &remote.Error{Stage: "connect", Err: err}
+		return nil, rt.Host, nil, &remote.Error{Stage: "connect", Err: err}
 	}
 	if rt.MX {
 		// An MX host that is the relay itself (its EHLO reply names us)
@@ -258,7 +320,10 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 	var last error
 	looped := false
 	relay = rt.Host
-	for _, h := range hosts {
+	for i, h := range hosts {
+		if skip != nil && skip(i, h.addr) {
+			continue
+		}
 		// The recipient's own domain is delivered to its MX hosts, named
 		// as Postfix names them (relay=NAME[IP]), so that the enforcer
 		// knows a Google Workspace domain's upstream for Google's. A next
@@ -270,8 +335,9 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 		}
 		c, err := remote.Dial(ctx, h.addr, opts)
 		if err == nil {
-			return c, name + "[" + h.addr + "]", nil
+			return c, name + "[" + h.addr + "]", passed, nil
 		}
+		passed = append(passed, PassedHost{Addr: h.addr, Relay: name + "[" + h.addr + "]", Err: err})
 		last, relay = err, rt.Host
 		looped = looped || errors.Is(err, remote.ErrLoop)
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
@@ -282,11 +348,14 @@ func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, 
 		// A host that refuses, even for good (a 554 greeting): Postfix
 		// tries the next MX too.
 	}
+	if len(passed) == 0 {
+		return nil, relay, nil, ErrNoNextHost
+	}
 	if looped {
-		return nil, relay, &remote.Error{Stage: "ehlo", Perm: true, Reply: reply.Reply{Code: 554, Enhanced: "5.4.6",
+		return nil, relay, passed, &remote.Error{Stage: "ehlo", Perm: true, Reply: reply.Reply{Code: 554, Enhanced: "5.4.6",
 			Lines: []string{"5.4.6 mail for " + rt.NextHop + " loops back to myself"}, Local: true}}
 	}
-	return nil, relay, last
+	return nil, relay, passed, last
 }
 
 // session is the session settings for a route's transport.

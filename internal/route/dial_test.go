@@ -144,3 +144,23 @@ func TestDialerRelayCredentialsStay(t *testing.T) {
 		}
 	}
 }
+
+// TestRevMXDialNextNotMX: a next hop not looked up by MX (the smarthost,
+// a bracketed transport next hop) has no next host: DialNext says so at
+// once, without dialling anything, so that a 4xx from it defers as before.
+func TestRevMXDialNextNotMX(t *testing.T) {
+	for _, routes := range []Options{
+		{RelayHost: "[127.0.0.1]:1"},
+		{Transports: map[string]*Transport{"out": {}}, DefaultTransport: "out:[127.0.0.1]:1"},
+	} {
+		d, err := NewDialer(DialerOptions{Routes: routes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := d.Route("", "x@example.com")
+		conn, _, addrs, err := d.DialNext(context.Background(), dst, []string{"127.0.0.1:1"})
+		if conn != nil || len(addrs) != 0 || !errors.Is(err, ErrNoNextHost) {
+			t.Errorf("%+v: DialNext = %v, %v, %v; want ErrNoNextHost and nothing tried", routes, conn, addrs, err)
+		}
+	}
+}

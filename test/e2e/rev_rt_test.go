@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -230,15 +229,7 @@ func TestRevRtHopcountProxy(t *testing.T) {
 // greylisting backup MX does; to MAIL on the second domain): Postfix keeps
 // the recipient for the next MX host in the same delivery attempt, and the
 // second MX takes the mail at once rather than after the backoff.
-//
-// Known defect, not fixed yet (see the rev-rt report): relaykeeper defers
-// the recipient after the first MX's 450 and, on every retry, goes to the
-// first MX again, so the second is never tried. Run with
-// REVRT_KNOWN_DEFECTS=1 to see it fail.
 func TestRevRtMX4xxNextMX(t *testing.T) {
-	if os.Getenv("REVRT_KNOWN_DEFECTS") == "" {
-		t.Skip("known defect: a 4xx from the first MX is not retried at the next MX (REVRT_KNOWN_DEFECTS=1 runs it)")
-	}
 	t.Parallel()
 	const ip1, ip2 = "127.0.71.27", "127.0.71.28"
 	mx1 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx1.grey.example",
