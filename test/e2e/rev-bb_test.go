@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// A black-box review of the SMTP listener as an outside SMTP test suite
+// sees it; each case here failed before the fix named in its comment.
+
+// TestRevBBProxyDSNParams: the relay offers DSN and takes RET, ENVID,
+// NOTIFY and ORCPT in both modes. Store and forward passed them to the
+// upstream; proxy mode dropped them (and the client's SIZE), so the
+// upstream, which is the one to send the notices in proxy mode, sent a
+// failure notice to a recipient's NOTIFY=NEVER and no success notice for
+// NOTIFY=SUCCESS (RFC 3461 section 4: a relay passes them on).
+func TestRevBBProxyDSNParams(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"proxy", "store and forward"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "DSN", "SIZE 52428800"}})
+			args := []string{"--as-proxy", up.Addr()}
+			if mode != "proxy" {
+				args = []string{"--as-server", "--forward-to", up.Addr(), "--poll", "1"}
+			}
+			r := startRelay(t, "127.0.0.1", append(args, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())...)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> SIZE=90 RET=HDRS ENVID=QQ+2Bxyz")
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;bob+2Bold@example.net")
+			mustCmd(t, c, "250", "RCPT TO:<carol@example.net> NOTIFY=NEVER")
+			mustCmd(t, c, "250", "RCPT TO:<dave@example.net>")
+			mustCmd(t, c, "354", "DATA")
+			mustCmd(t, c, "250", "Subject: dsn\r\n\r\nthe text\r\n.")
+			txs := up.WaitTransactions(t, 1, 15*time.Second)
+			tx := txs[0]
+			for _, p := range []string{"RET=HDRS", "ENVID=QQ+2Bxyz"} {
+				if !strings.Contains(" "+tx.MailParams+" ", " "+p+" ") {
+					t.Errorf("upstream MAIL parameters %q; want %s among them", tx.MailParams, p)
+				}
+			}
+			if mode == "proxy" && !strings.Contains(tx.MailParams, "SIZE=90") {
+				t.Errorf("upstream MAIL parameters %q; want the client's SIZE=90", tx.MailParams)
+			}
+			want := map[string]string{
+				"bob@example.net":   "NOTIFY=SUCCESS,DELAY ORCPT=RFC822;bob+2Bold@example.net",
+				"carol@example.net": "NOTIFY=NEVER",
+				"dave@example.net":  "",
+			}
+			if len(tx.Rcpts) != len(want) {
+				t.Fatalf("upstream recipients %+v; want %d", tx.Rcpts, len(want))
+			}
+			for _, rc := range tx.Rcpts {
+				if got := strings.Replace(rc.Params, "ORCPT=rfc822;", "ORCPT=RFC822;", 1); got != want[rc.Addr] {
+					t.Errorf("upstream RCPT TO:<%s> parameters %q; want %q", rc.Addr, rc.Params, want[rc.Addr])
+				}
+			}
+		})
+	}
+}
