@@ -677,6 +677,8 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		if c.junk > c.srv.opts.JunkCommandLimit {
 			c.errors++
 		}
+	case "MAIL":
+		line = dropWideSize(arg, line)
 	case "RCPT":
 		line = c.qualifyPostmaster(arg, line)
 	case "BDAT":
@@ -902,6 +904,32 @@ func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
 		return line
 	}
 	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+}
+
+// dropWideSize takes out of a MAIL line a SIZE of 4 GiB or more (a valid
+// RFC 1870 size-value has up to 20 digits) that the size limit allows
+// (checkParams refused any other): go-smtp parses SIZE as 32 bits and
+// would refuse the command as a syntax error (501). The size goes
+// undeclared, as from a client that declares none.
+func dropWideSize(arg string, line []byte) []byte {
+	path, params, ok := splitPath(strings.TrimSpace(arg)[len("FROM:"):])
+	if !ok {
+		return line
+	}
+	var kept []string
+	for _, p := range strings.Fields(params) {
+		key, value, _ := strings.Cut(p, "=")
+		if strings.EqualFold(key, "SIZE") && value != "" && len(value) <= 20 && strings.Trim(value, "0123456789") == "" {
+			if _, err := strconv.ParseUint(value, 10, 32); err != nil {
+				continue
+			}
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == len(strings.Fields(params)) {
+		return line
+	}
+	return []byte(strings.Join(append([]string{"MAIL FROM:" + path}, kept...), " ") + "\r\n")
 }
 
 // splitPath splits what follows "FROM:" or "TO:" into the path and the
