@@ -158,6 +158,7 @@ type commandConn struct {
 	overshoot int  // recipients refused past the limit (overshot)
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
+	stop      stopWatch // Shutdown's wake-up (stopping.go)
 
 	// chunkReader is the message reader of the last BDAT transaction,
 	// set by the session's Data on go-smtp's goroutine for it.
@@ -177,6 +178,7 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
+	srv.track(c)
 	return c
 }
 
@@ -288,6 +290,7 @@ func (c *commandConn) offerTLS() bool {
 // writes or flushes does not wait for it: the connection closes at once, as
 // it would have without the queue.
 func (c *commandConn) Close() error {
+	c.srv.untrack(c)
 	if c.wmu.TryLock() {
 		if len(c.out) > 0 && c.werr == nil {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
@@ -518,6 +521,9 @@ func (c *commandConn) read(p []byte) (int, error) {
 		}
 		line, err := c.nextLine(maxAuthLine)
 		if err != nil {
+			if c.stopped(err) {
+				return 0, io.EOF
+			}
 			return 0, err
 		}
 		if line == nil {
@@ -600,6 +606,10 @@ func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
 	c.deadlineSet = false
+	if !c.awaitCommand() {
+		return nil, false, errStopping
+	}
+	defer c.commandRead()
 	c.line = c.line[:0]
 	for {
 		frag, err := c.br.ReadSlice('\n')

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,5 +62,47 @@ func TestRevBBProxyDSNParams(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRevBBShutdown421: on SIGTERM a client waiting at the command prompt
+// hears "421 4.3.2" at once, and a client in the middle of its message
+// text finishes it, hears the 250 for it, and then the 421 (RFC 5321
+// section 3.8: a server closes the connection only after QUIT, or with a
+// 421 when it shuts down). Before, both were cut without a word at the
+// end of the shutdown grace (10 s): the idle one waited all that time, and
+// one that started a transaction in the grace lost it when it was cut.
+func TestRevBBShutdown421(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--domain", "relay.e2e.test")
+	idle := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, idle, "250", "EHLO idle.e2e.test")
+	busy := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, busy, "250", "EHLO busy.e2e.test")
+	mustCmd(t, busy, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, busy, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, busy, "354", "DATA")
+	fmt.Fprintf(busy.conn, "Subject: shutdown\r\n\r\nthe first half\r\n")
+	time.Sleep(200 * time.Millisecond)
+
+	start := time.Now()
+	r.current().Signal(syscall.SIGTERM)
+	rep, err := idle.read()
+	if err != nil || rep.code() != 421 || !strings.HasPrefix(rep.String(), "421 4.3.2 relay.e2e.test ") {
+		t.Errorf("idle client after SIGTERM: %q, %v; want 421 4.3.2 relay.e2e.test ...", rep, err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("idle client heard it after %v; want it at once", d)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if rep, err := busy.cmd("the second half\r\n."); err != nil || rep.code() != 250 {
+		t.Fatalf("final dot after SIGTERM: %q, %v; want 250, within the grace", rep, err)
+	}
+	if rep, err := busy.cmd("MAIL FROM:<alice@example.org>"); err != nil || !strings.HasPrefix(rep.String(), "421 4.3.2 ") {
+		t.Errorf("next command after the message: %q, %v; want 421 4.3.2", rep, err)
+	}
+	code, err := r.current().Wait(15 * time.Second)
+	if err != nil || code != 0 {
+		t.Errorf("relaykeeper after SIGTERM: exit %d, %v; want 0", code, err)
 	}
 }
