@@ -24,7 +24,8 @@ func TestRevBBProxyDSNParams(t *testing.T) {
 	for _, mode := range []string{"proxy", "store and forward"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "DSN", "SIZE 52428800"}})
+			up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "DSN", "SIZE 52428800"},
+				RcptFor: map[string]harness.Response{"erin@example.net": {Reply: "550 5.1.1 no such user"}}})
 			args := []string{"--as-proxy", up.Addr()}
 			if mode != "proxy" {
 				args = []string{"--as-server", "--forward-to", up.Addr(), "--poll", "1"}
@@ -34,6 +35,13 @@ func TestRevBBProxyDSNParams(t *testing.T) {
 			mustCmd(t, c, "250", "EHLO client.e2e.test")
 			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> SIZE=90 RET=HDRS ENVID=QQ+2Bxyz")
 			mustCmd(t, c, "250", "RCPT TO:<bob@example.net> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;bob+2Bold@example.net")
+			// A recipient the upstream refuses takes its parameters
+			// with it: the next one's are its own.
+			erin := "250"
+			if mode == "proxy" {
+				erin = "550"
+			}
+			mustCmd(t, c, erin, "RCPT TO:<erin@example.net> NOTIFY=DELAY")
 			mustCmd(t, c, "250", "RCPT TO:<carol@example.net> NOTIFY=NEVER")
 			mustCmd(t, c, "250", "RCPT TO:<dave@example.net>")
 			mustCmd(t, c, "354", "DATA")
@@ -52,6 +60,7 @@ func TestRevBBProxyDSNParams(t *testing.T) {
 				"bob@example.net":   "NOTIFY=SUCCESS,DELAY ORCPT=RFC822;bob+2Bold@example.net",
 				"carol@example.net": "NOTIFY=NEVER",
 				"dave@example.net":  "",
+				"erin@example.net":  "NOTIFY=DELAY",
 			}
 			if len(tx.Rcpts) != len(want) {
 				t.Fatalf("upstream recipients %+v; want %d", tx.Rcpts, len(want))
