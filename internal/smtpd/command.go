@@ -814,8 +814,15 @@ func (c *commandConn) check(verb, arg string) string {
 			return "501 5.5.4 Syntax: VRFY address"
 		}
 	case "NOOP":
+	case "EXPN", "HELP", "TURN", "ETRN", "SEND", "SOML", "SAML":
+		// Commands of RFC 5321 (and 821) the relay knows and does not
+		// implement: 502 (section 4.2.4), as Postfix says to ETRN
+		// turned off.
+		return "502 5.5.1 Error: command not implemented"
 	default:
-		return "502 5.5.2 Error: command not recognized"
+		// Section 4.2.4: 500 for a command not recognized, as Postfix
+		// says.
+		return "500 5.5.2 Error: command not recognized"
 	}
 	return ""
 }

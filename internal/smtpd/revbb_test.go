@@ -33,3 +33,29 @@ func TestRevBBSizeOver4GB(t *testing.T) {
 		}
 	}
 }
+
+// TestRevBBUnknownCommand: RFC 5321 section 4.2.4 has 500 for a command
+// the server does not recognize and 502 for one it recognizes and does not
+// implement. The relay answered "502 5.5.2 Error: command not recognized"
+// to both, where Postfix answers "500 5.5.2 Error: command not recognized"
+// to an unknown command (XYZZY) and "502 5.5.1 Error: command not
+// implemented" to one it knows and has turned off.
+func TestRevBBUnknownCommand(t *testing.T) {
+	ts := startServer(t, nil)
+	s := rawDial(t, ts.addr)
+	if r := s.cmd("EHLO client.test"); !strings.HasPrefix(r, "250-") {
+		t.Fatalf("EHLO: %q", r)
+	}
+	for line, want := range map[string]string{
+		"XYZZY":          "500 5.5.2 Error: command not recognized",
+		"XYZZY with arg": "500 5.5.2 Error: command not recognized",
+		"EXPN list":      "502 5.5.1 Error: command not implemented",
+		"HELP":           "502 5.5.1 Error: command not implemented",
+		"TURN":           "502 5.5.1 Error: command not implemented",
+		"ETRN example":   "502 5.5.1 Error: command not implemented",
+	} {
+		if r := s.cmd(line); r != want {
+			t.Errorf("%s: %q; want %q", line, r, want)
+		}
+	}
+}
