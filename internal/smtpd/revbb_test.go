@@ -3,6 +3,7 @@ package smtpd
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevBBSizeOver4GB: RFC 1870 allows a SIZE of up to 20 digits. go-smtp
@@ -57,5 +58,37 @@ func TestRevBBUnknownCommand(t *testing.T) {
 		if r := s.cmd(line); r != want {
 			t.Errorf("%s: %q; want %q", line, r, want)
 		}
+	}
+}
+
+// TestRevBBShutdownTracking: the sessions Shutdown wakes are forgotten when
+// they end (QUIT, a client gone, a 421), so that the set does not grow
+// with every connection of a long-running relay.
+func TestRevBBShutdownTracking(t *testing.T) {
+	ts := startServer(t, nil)
+	for i := range 6 {
+		s := rawDial(t, ts.addr)
+		switch i % 3 {
+		case 0:
+			s.cmd("QUIT")
+		case 1:
+			s.cmd("EHLO client.test")
+			s.c.Close()
+		case 2:
+			s.send(strings.Repeat("XYZZY\r\n", 25))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ts.srv.connsMu.Lock()
+		n := len(ts.srv.conns)
+		ts.srv.connsMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions still tracked after they all ended", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
