@@ -16,7 +16,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
-	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // outcome is what one attempt at one message came to.
@@ -419,13 +418,6 @@ func (s *Scheduler) backoff(attempts int) time.Duration {
 // dsnParams formats the client's DSN parameters (RFC 3461) for the
 // upstream; remote sends them only when the upstream offers DSN.
 func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
-	var mail []string
-	if env.Ret != "" {
-		mail = append(mail, "RET="+env.Ret)
-	}
-	if env.EnvID != "" {
-		mail = append(mail, "ENVID="+xtext.Encode(env.EnvID))
-	}
 	byAddr := map[string]spool.Recipient{}
 	for _, r := range env.Recipients {
 		byAddr[r.Addr] = r
@@ -433,15 +425,9 @@ func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
 	rcpt := make([][]string, len(to))
 	for i, a := range to {
 		r := byAddr[a]
-		if r.Notify != "" {
-			rcpt[i] = append(rcpt[i], "NOTIFY="+r.Notify)
-		}
-		if r.ORCPT != "" {
-			typ, addr, _ := strings.Cut(r.ORCPT, ";")
-			rcpt[i] = append(rcpt[i], "ORCPT="+typ+";"+xtext.Encode(addr))
-		}
+		rcpt[i] = remote.DSNRcptParams(r.Notify, r.ORCPT)
 	}
-	return mail, rcpt
+	return remote.DSNMailParams(env.Ret, env.EnvID), rcpt
 }
 
 // expired reports whether a message has outlived the queue.

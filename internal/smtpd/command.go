@@ -158,6 +158,7 @@ type commandConn struct {
 	overshoot int  // recipients refused past the limit (overshot)
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
+	stop      stopWatch // Shutdown's wake-up (stopping.go)
 
 	// chunkReader is the message reader of the last BDAT transaction,
 	// set by the session's Data on go-smtp's goroutine for it.
@@ -177,6 +178,7 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
+	srv.track(c)
 	return c
 }
 
@@ -288,6 +290,7 @@ func (c *commandConn) offerTLS() bool {
 // writes or flushes does not wait for it: the connection closes at once, as
 // it would have without the queue.
 func (c *commandConn) Close() error {
+	c.srv.untrack(c)
 	if c.wmu.TryLock() {
 		if len(c.out) > 0 && c.werr == nil {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
@@ -518,6 +521,9 @@ func (c *commandConn) read(p []byte) (int, error) {
 		}
 		line, err := c.nextLine(maxAuthLine)
 		if err != nil {
+			if c.stopped(err) {
+				return 0, io.EOF
+			}
 			return 0, err
 		}
 		if line == nil {
@@ -600,6 +606,10 @@ func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
 	}
 	c.deadlineSet = false
+	if !c.awaitCommand() {
+		return nil, false, errStopping
+	}
+	defer c.commandRead()
 	c.line = c.line[:0]
 	for {
 		frag, err := c.br.ReadSlice('\n')
@@ -677,6 +687,8 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		if c.junk > c.srv.opts.JunkCommandLimit {
 			c.errors++
 		}
+	case "MAIL":
+		line = dropWideSize(arg, line)
 	case "RCPT":
 		line = c.qualifyPostmaster(arg, line)
 	case "BDAT":
@@ -802,8 +814,15 @@ func (c *commandConn) check(verb, arg string) string {
 			return "501 5.5.4 Syntax: VRFY address"
 		}
 	case "NOOP":
+	case "EXPN", "HELP", "TURN", "ETRN", "SEND", "SOML", "SAML":
+		// Commands of RFC 5321 (and 821) the relay knows and does not
+		// implement: 502 (section 4.2.4), as Postfix says to ETRN
+		// turned off.
+		return "502 5.5.1 Error: command not implemented"
 	default:
-		return "502 5.5.2 Error: command not recognized"
+		// Section 4.2.4: 500 for a command not recognized, as Postfix
+		// says.
+		return "500 5.5.2 Error: command not recognized"
 	}
 	return ""
 }
@@ -902,6 +921,32 @@ func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
 		return line
 	}
 	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+}
+
+// dropWideSize takes out of a MAIL line a SIZE of 4 GiB or more (a valid
+// RFC 1870 size-value has up to 20 digits) that the size limit allows
+// (checkParams refused any other): go-smtp parses SIZE as 32 bits and
+// would refuse the command as a syntax error (501). The size goes
+// undeclared, as from a client that declares none.
+func dropWideSize(arg string, line []byte) []byte {
+	path, params, ok := splitPath(strings.TrimSpace(arg)[len("FROM:"):])
+	if !ok {
+		return line
+	}
+	var kept []string
+	for _, p := range strings.Fields(params) {
+		key, value, _ := strings.Cut(p, "=")
+		if strings.EqualFold(key, "SIZE") && value != "" && len(value) <= 20 && strings.Trim(value, "0123456789") == "" {
+			if _, err := strconv.ParseUint(value, 10, 32); err != nil {
+				continue
+			}
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == len(strings.Fields(params)) {
+		return line
+	}
+	return []byte(strings.Join(append([]string{"MAIL FROM:" + path}, kept...), " ") + "\r\n")
 }
 
 // splitPath splits what follows "FROM:" or "TO:" into the path and the

@@ -257,6 +257,11 @@ type Server struct {
 
 	mu    sync.Mutex // guards perIP
 	perIP map[netip.Addr]int
+	// stopping is set by Shutdown; conns are the sessions it wakes
+	// (stopping.go).
+	stopping atomic.Bool
+	connsMu  sync.Mutex
+	conns    map[*commandConn]struct{}
 	// disabled refuses new sessions (the admin's "smtp disable").
 	disabled atomic.Bool
 	// proxyBufs holds the proxy's message chunks between messages.
@@ -352,6 +357,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.upstreams != nil {
 		defer s.upstreams.close()
 	}
+	s.wakeIdle()
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Grace is over: cancel what sessions wait for (a DNSBL lookup,

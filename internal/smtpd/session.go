@@ -214,8 +214,15 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Proxy == nil {
 		return nil
 	}
-	ss.upMsg = &remote.Message{From: from, SMTPUTF8: opts != nil && opts.UTF8,
-		EightBit: opts != nil && opts.Body == smtp.Body8BitMIME}
+	ss.upMsg = &remote.Message{From: from}
+	if opts != nil {
+		// What the client declared goes on as it said it: the
+		// upstream sends the notices in proxy mode (RFC 3461 section
+		// 4), and may refuse a size at MAIL.
+		ss.upMsg.SMTPUTF8, ss.upMsg.EightBit = opts.UTF8, opts.Body == smtp.Body8BitMIME
+		ss.upMsg.Size = opts.Size
+		ss.upMsg.MailParams = remote.DSNMailParams(string(opts.Return), opts.EnvelopeID)
+	}
 	rep, err := ss.upstreamMail()
 	if err != nil {
 		ss.dropUpstream()
@@ -313,25 +320,6 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			to = orig
 		}
 	}
-	if ss.s.opts.Proxy != nil {
-		if ss.upstream == nil || ss.upMsg == nil {
-			return errLocal
-		}
-		ss.upMsg.To = append(ss.upMsg.To, to)
-		rep, err := ss.upstream.Rcpt(ss.upMsg, len(ss.upMsg.To)-1)
-		ss.upMsg.To = ss.upMsg.To[:len(ss.upMsg.To)-1]
-		if err != nil {
-			ss.dropUpstream()
-			return ss.upstreamError(err, "rcpt")
-		}
-		if rep.Code/100 != 2 {
-			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
-				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
-			return replyError(ss.enforce("rcpt", rep, []string{to}, ""))
-		}
-		ss.upMsg.To = append(ss.upMsg.To, to)
-	}
-	ss.rcpts = append(ss.rcpts, to)
 	var dsn [2]string
 	if opts != nil {
 		var n []string
@@ -343,6 +331,27 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			dsn[1] = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 		}
 	}
+	if ss.s.opts.Proxy != nil {
+		if ss.upstream == nil || ss.upMsg == nil {
+			return errLocal
+		}
+		m := ss.upMsg
+		m.To, m.RcptParams = append(m.To, to), append(m.RcptParams, remote.DSNRcptParams(dsn[0], dsn[1]))
+		rep, err := ss.upstream.Rcpt(m, len(m.To)-1)
+		if err != nil || rep.Code/100 != 2 {
+			m.To, m.RcptParams = m.To[:len(m.To)-1], m.RcptParams[:len(m.RcptParams)-1]
+		}
+		if err != nil {
+			ss.dropUpstream()
+			return ss.upstreamError(err, "rcpt")
+		}
+		if rep.Code/100 != 2 {
+			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
+				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
+			return replyError(ss.enforce("rcpt", rep, []string{to}, ""))
+		}
+	}
+	ss.rcpts = append(ss.rcpts, to)
 	ss.rcptDSN = append(ss.rcptDSN, dsn)
 	return nil
 }

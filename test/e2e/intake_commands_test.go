@@ -90,7 +90,7 @@ func TestIntakeCommandReplies(t *testing.T) {
 		{name: "EHLO with an IPv4 literal", line: "EHLO [127.0.0.1]", want: "250"},
 		{name: "EHLO with an IPv6 literal", line: "EHLO [IPv6:2001:db8::1]", want: "250"},
 		{name: "HELO with a 63-octet label", line: "HELO " + strings.Repeat("l", 63) + ".example", want: "250 "},
-		{name: "unknown command", setup: []string{ehlo}, line: "XYZZY", want: "502 5.5.2 "},
+		{name: "unknown command", setup: []string{ehlo}, line: "XYZZY", want: "500 5.5.2 "},
 		{name: "empty line", setup: []string{ehlo}, line: "", want: "500 5.5.2 "},
 	})
 }
@@ -107,7 +107,7 @@ func TestIntakeErrorLimits(t *testing.T) {
 		n       int    // lines sent, pipelined
 		answers string // the reply each gets
 	}{
-		{"unknown commands", "XYZZY", 20, "502 5.5.2 "},
+		{"unknown commands", "XYZZY", 20, "500 5.5.2 "},
 		{"NOOPs", "NOOP", 120, "250 "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
