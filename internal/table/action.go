@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
@@ -127,7 +128,9 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		}
 		return Action{Kind: Filter, Arg: text}, nil
 	case "REDIRECT", "BCC":
-		if !strings.Contains(text, "@") || strings.ContainsAny(text, " \t") {
+		// The target becomes an envelope recipient: it must be one
+		// (no control characters, no line breaks, a domain).
+		if a, err := envelope.Parse(text); err != nil || a.Domain == "" || !strings.Contains(text, "@") {
 			return Action{}, fmt.Errorf("table: %q: %s requires a user@domain target", value, ASCIIUpper(word))
 		}
 		k := Redirect
@@ -136,7 +139,7 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		}
 		return Action{Kind: k, Arg: text}, nil
 	case "PREPEND":
-		if !IsHeader(text) {
+		if !IsHeader(text) || strings.ContainsFunc(text, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
 			return Action{}, fmt.Errorf("table: %q: PREPEND requires a header, as in \"X-Header: text\"", value)
 		}
 		return Action{Kind: Prepend, Arg: text}, nil

@@ -72,6 +72,11 @@ func TestParseActionErrors(t *testing.T) {
 		{"BCC", "BCC requires a user@domain"},
 		{"PREPEND no header", "PREPEND requires a header"},
 		{"PREPEND : x", "PREPEND requires a header"},
+		// From a policy service's answer, which only a newline ends.
+		{"PREPEND X-A: b\rX-Smuggled: 1", "PREPEND requires a header"},
+		{"REDIRECT a@b.example\rX-MailRelay-To-Remote:c@d.example", "REDIRECT requires a user@domain"},
+		{"BCC a@", "BCC requires a user@domain"},
+		{"REDIRECT <a@b.example>", "REDIRECT requires a user@domain"},
 		{"check_sender_access hash:/etc/postfix/x", "lookup tables are not allowed"},
 		{"reject_rbl_client", "reject_rbl_client requires an argument"},
 		{"permit_mynetworks, my_class", `unknown action or restriction "my_class"`},
