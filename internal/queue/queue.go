@@ -41,6 +41,9 @@ type Message struct {
 	Client      string      `json:"client,omitempty"`
 	Helo        string      `json:"helo,omitempty"`
 	Auth        string      `json:"auth,omitempty"`
+	// StaleClaim: the message is claimed, but the forwarder that
+	// claimed it died (nobody holds its lock); retry and flush take it.
+	StaleClaim bool `json:"stale_claim,omitempty"`
 	// Error says why the envelope could not be read (a torn or
 	// hand-broken file); the other fields are then empty.
 	Error string `json:"error,omitempty"`
@@ -148,6 +151,7 @@ func Get(s *spool.Spool, id string) (Message, error) {
 		return Message{}, err
 	}
 	m := view(env, st)
+	m.StaleClaim = st == spool.Claimed && s.StaleClaim(id)
 	n, err := s.ContentSize(id)
 	switch {
 	case err == nil:
