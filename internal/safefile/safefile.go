@@ -30,6 +30,9 @@ type Options struct {
 	// replaces, where the process may: only root may give a file away,
 	// and anyone else's attempt is ignored (the file is then theirs).
 	KeepOwner bool
+	// Owner, if not nil, gives the new file this owner and group
+	// instead (root only; ignored where the process may not).
+	Owner *Owner
 	// NoSync skips every fsync, for a spool that asked not to sync
 	// (tests on a throwaway directory). The replacement is then atomic
 	// but not durable.
@@ -39,6 +42,9 @@ type Options struct {
 	// them as written.
 	NoDirSync bool
 }
+
+// Owner is a file's owner and group.
+type Owner struct{ UID, GID int }
 
 // Replace replaces the file at path with what fill writes. If fill or any
 // step before the rename fails, path is untouched and the temporary file
@@ -73,7 +79,10 @@ func Replace(path string, opts Options, fill func(w io.Writer) error) error {
 	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
-	if owner != nil {
+	switch {
+	case opts.Owner != nil:
+		tmp.Chown(opts.Owner.UID, opts.Owner.GID)
+	case owner != nil:
 		tmp.Chown(int(owner.Uid), int(owner.Gid)) // see Options.KeepOwner
 	}
 	bw := bufio.NewWriterSize(tmp, 64<<10)

@@ -131,13 +131,34 @@ func (s *Spool) observeSync(kind string, start time.Time) {
 }
 
 // writeAtomic replaces path with data (see package safefile). The caller
-// fsyncs the directory.
+// fsyncs the directory. The file gets the spool's owner (s.owner).
 func (s *Spool) writeAtomic(path string, data []byte) error {
-	return safefile.Replace(path, safefile.Options{Perm: 0o640, NoSync: s.noSync, NoDirSync: true},
+	return safefile.Replace(path, safefile.Options{Perm: 0o640, Owner: s.owner, NoSync: s.noSync, NoDirSync: true},
 		func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
 		})
+}
+
+// spoolOwner is the owner that root gives the spool's files: the spool
+// directory's, when that is another user (the relay's own, in
+// etc/relaykeeper.service). A "queue" command, "submit" or sendmail run by
+// root would otherwise leave root's files that the relay cannot read: it
+// would never deliver the message, and quarantine it at its next start.
+// Nil when there is nothing to give away.
+func spoolOwner(dir string) *safefile.Owner {
+	var st syscall.Stat_t
+	if os.Geteuid() != 0 || syscall.Stat(dir, &st) != nil || st.Uid == 0 && st.Gid == 0 {
+		return nil
+	}
+	return &safefile.Owner{UID: int(st.Uid), GID: int(st.Gid)}
+}
+
+// chown gives a file the spool owner created, if there is one.
+func (s *Spool) chown(f *os.File) {
+	if s.owner != nil {
+		f.Chown(s.owner.UID, s.owner.GID)
+	}
 }
 
 // lockContent opens a message's content file and takes its exclusive lock

@@ -1,0 +1,58 @@
+package spool
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// TestRevOps2RootKeepsSpoolOwner: the relay runs as its own user
+// (relaykeeper, etc/relaykeeper.service); docs/queue.md says to run the
+// queue commands as that user "or root", and docs/sendmail.md that root's
+// sendmail (cron) writes into the spool. A root "queue hold", "release" or
+// "retry" rewrote the envelope through a temporary file root created, and
+// root's "submit" made both files, so they were root:root 0640: the relay
+// could not read them, never delivered the message, and quarantined it at
+// its next start ("permission denied"). Root gives the files it makes the
+// spool directory's owner.
+func TestRevOps2RootKeepsSpoolOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give files to another user")
+	}
+	dir := t.TempDir()
+	const uid, gid = 65534, 65534 // nobody, as the relay's own user
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := func(what, name string) {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s: %s is owned by %d:%d; want %d:%d (the spool's, the relay's user)",
+				what, name, st.Uid, st.Gid, uid, gid)
+		}
+	}
+	owned("made by root's Open", quarantineDir)
+	id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
+	owned("submitted by root", id+".content")
+	owned("submitted by root", id+".envelope")
+	for _, to := range []State{Held, Ready} {
+		c, err := s.Lock(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Env.LastReply = "changed by an administrator"
+		if err := c.Move(to); err != nil {
+			t.Fatal(err)
+		}
+		owned("moved by root", id+stateSuffix[to])
+	}
+}
