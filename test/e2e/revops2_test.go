@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -38,5 +40,49 @@ func TestRevOps2SystemdUnitVerifies(t *testing.T) {
 	out, err := exec.Command(bin, "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify etc/relaykeeper.service: %v\n%s", err, out)
+	}
+}
+
+// TestRevOps2BansByMXDefault: README's first command and the shipped unit
+// (no forward.to, no [routing]) deliver by MX, and docs/enforce.md says
+// enforcement covers "delivery by MX as by smarthost". But enforcement was
+// on only with a smarthost or a routing table: a relay delivering by MX by
+// default honoured no ban ("relaykeeper bans add IP" said "banned until
+// ..." and the client was still served), and acted on no refusal.
+func TestRevOps2BansByMXDefault(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	forwardPort25(t, "127.0.71.32", gmail.Addr())
+	dns := harness.StartDNS(t, "gmail.test. MX 5 mx.gmail.test.\nmx.gmail.test. A 127.0.71.32\n")
+	dir := t.TempDir()
+	spoolDir := t.TempDir()
+	cfg := writeConfig(t, "[routing]\ndns_server = \""+dns.Addr()+"\"\n[enforce]\nban_delay = \"0s\"\ntrusted_upstreams = [\"127.0.71.32\"]\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
+		"--domain", relayDomain, "--spool-dir", spoolDir, "--config", cfg,
+		"--welcomelist", writeFile(t, dir, "welcomelist", "# nobody\n192.0.2.1\n", 0o644))
+
+	// A ban by hand.
+	const banned = "127.0.5.21"
+	if out, errOut, code := opsCmd(t, "", "bans", "--spool-dir", spoolDir, "add", banned); code != 0 {
+		t.Fatalf("bans add: exit %d %q %q", code, out, errOut)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		_, greet, _ := dialFrom(r.addr(), banned)
+		return greet.code() == 554
+	}) {
+		_, greet, _ := dialFrom(r.addr(), banned)
+		t.Errorf("greeting to a client banned by hand, delivering by MX: %q; want 554", greet)
+	}
+
+	// A ban by Gmail's refusal.
+	const ip = "127.0.5.22"
+	tx, err := sendFrom(r.addr(), ip, "a@spam.example", []string{"spam@gmail.test"}, gmailMessage("a@spam.example", "by mx default"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	r.waitEvent("ban", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == ip })
+	if _, greet, _ := dialFrom(r.addr(), ip); greet.code() != 554 {
+		t.Errorf("greeting once banned: %q; want 554", greet)
 	}
 }
