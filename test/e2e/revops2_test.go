@@ -85,4 +85,28 @@ func TestRevOps2BansByMXDefault(t *testing.T) {
 	if _, greet, _ := dialFrom(r.addr(), ip); greet.code() != 554 {
 		t.Errorf("greeting once banned: %q; want 554", greet)
 	}
+
+	// fail2ban, with the shipped filter installed beside its common.conf,
+	// finds the refusal's ban in the relay's own log, and not the ban by
+	// hand (the relay refuses that client itself; its lines are rejects).
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		harness.Missing(t, "fail2ban-regex is not installed (scripts/test-deps.sh)")
+	}
+	filters := filepath.Join(t.TempDir(), "filter.d")
+	os.Mkdir(filters, 0o755)
+	for src, dst := range map[string]string{"/etc/fail2ban/filter.d/common.conf": "common.conf",
+		"../../etc/fail2ban/filter.d/relaykeeper.conf": "relaykeeper.conf"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			harness.Missing(t, "%v", err)
+		}
+		os.WriteFile(filepath.Join(filters, dst), b, 0o644)
+	}
+	log := filepath.Join(t.TempDir(), "mail.log")
+	os.WriteFile(log, []byte(r.stderr()), 0o644)
+	out, err := exec.Command(bin, "-o", "ip", log, filepath.Join(filters, "relaykeeper.conf")).CombinedOutput()
+	if got := strings.Fields(string(out)); err != nil || len(got) != 1 || got[0] != ip {
+		t.Errorf("fail2ban-regex on the relay's log found %q (%v); want [%s]", got, err, ip)
+	}
 }
