@@ -1,10 +1,12 @@
 package spool
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRevOps2RootKeepsSpoolOwner: the relay runs as its own user
@@ -54,5 +56,48 @@ func TestRevOps2RootKeepsSpoolOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 		owned("moved by root", id+stateSuffix[to])
+	}
+}
+
+// TestRevOps2RecoverLeavesForeignFiles: E-MailRelay's user guide starts a
+// server with "--spool-dir /tmp", and relaykeeper takes its command lines
+// as written. Recovery removed every "*.tmp" file there older than an hour,
+// whoever's, and every hidden "*.content" nobody locked: in /tmp, other
+// programs' files. It removes only what the spool's own writers leave:
+// "NAME.RANDOM.tmp" of a spool file NAME (safefile's temporary name), and
+// the hidden ".ID.content" and ".ID.envelope" of a message id it makes.
+func TestRevOps2RecoverLeavesForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
+	old := time.Now().Add(-2 * time.Hour)
+	foreign := []string{"report.tmp", "vim-swap.content.tmp", "build.12345.tmp", ".session.content", ".profile.envelope"}
+	ours := []string{id + ".envelope.123456789.tmp", ".6B02BD20916D36F7.content",
+		".6B02BD20916D36F8.envelope"}
+	for _, n := range append(append([]string{}, foreign...), ours...) {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	if _, err := s.RecoverFiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range foreign {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("recovery removed %s, a file that is not the spool's: %v", n, err)
+		}
+	}
+	for _, n := range ours {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("recovery left %s, a spool writer's leftover", n)
+		}
+	}
+	if _, st, err := s.Read(id); err != nil || st != Ready {
+		t.Errorf("the message: %v %v", st, err)
 	}
 }
