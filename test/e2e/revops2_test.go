@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
@@ -108,5 +111,44 @@ func TestRevOps2BansByMXDefault(t *testing.T) {
 	out, err := exec.Command(bin, "-o", "ip", log, filepath.Join(filters, "relaykeeper.conf")).CombinedOutput()
 	if got := strings.Fields(string(out)); err != nil || len(got) != 1 || got[0] != ip {
 		t.Errorf("fail2ban-regex on the relay's log found %q (%v); want [%s]", got, err, ip)
+	}
+}
+
+// TestRevOps2DashboardStaleClaim: a message a crashed forwarder left
+// claimed (ID.envelope.busy, nobody holding its lock: an --as-client run
+// killed beside the daemon) is shown on the dashboard as stuck, with the
+// retry and delete buttons, and retry sends it. Before, it was "claimed"
+// with no action at all, and stayed so until the relay restarted.
+func TestRevOps2DashboardStaleClaim(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r, base := dashboardRelay(t, up.Addr())
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("left claimed"))
+	id := queuedID(t, tx.Final)
+	env := filepath.Join(r.spool, id+".envelope")
+	if !waitFor(10*time.Second, func() bool { _, err := os.Stat(env); return err == nil }) {
+		t.Fatalf("%s never written", env)
+	}
+	if err := os.Rename(env, env+".busy"); err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf(`#queue-table tr[data-id=%q]`, id)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.WaitVisible(css(`%s[data-state="claimed"]`, row)),
+		chromedp.WaitVisible(css(`%s .state-stale`, row)),
+		chromedp.WaitVisible(css(`.act-delete[data-id=%q]`, id)),
+		clickNow(`.act-retry[data-id=%q]`, id),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitNotPresent(css(`%s[data-state="claimed"]`, row)),
+	)
+	if err != nil {
+		t.Fatalf("a stale claim on the dashboard: %v", err)
+	}
+	// This relay only stores (no --poll): the message waits, ready.
+	if st := messageState(t, base, id); st != "ready" {
+		t.Errorf("message %s is %q after Retry in the browser; want ready", id, st)
 	}
 }
