@@ -199,3 +199,21 @@ func queueMessageWithID(t *testing.T, q *queueSpool, id string) {
 	env := &spool.Envelope{From: "x@example.com", Recipients: []spool.Recipient{{Addr: "y@example.net"}}}
 	os.WriteFile(filepath.Join(q.dir, id+".envelope"), env.Marshal(), 0o640)
 }
+
+// A message recovery set aside is gone from the queue; `queue show ID` and
+// the changes said only "no such message", which sends an administrator
+// who has the id from the mail log's quarantine line looking for a lost
+// message. They say where it is.
+func TestRevOps2QuarantinedNotFoundSaysWhere(t *testing.T) {
+	q := newQueueSpool(t)
+	id := queueMessage(t, q.s, 6, "kate@example.com", []string{"leo@example.net"}, spool.Ready, nil)
+	quarantineFiles(t, q, id, ".envelope", ".envelope.new", "")
+	status, _, errOut := q.run(t, "", "show", id)
+	if status != 1 || !strings.Contains(errOut, "queue quarantine") {
+		t.Errorf("show of a quarantined message: status %d: %s", status, errOut)
+	}
+	status, out, _ := q.run(t, "", "hold", id)
+	if status != 1 || !strings.Contains(out, "queue quarantine") {
+		t.Errorf("hold of a quarantined message: status %d: %s", status, out)
+	}
+}

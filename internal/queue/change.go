@@ -250,6 +250,9 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 	case errors.Is(err, spool.ErrNotFound):
 		r.Outcome = NotFound
 		r.Detail = "no such message"
+		if s.InQuarantine(r.ID) {
+			r.Detail = errQuarantined.Error()
+		}
 	case errors.Is(err, spool.ErrBusy):
 		r.Outcome = Busy
 		r.Detail = "locked by another process"

@@ -104,6 +104,10 @@ func (l QuarantineListing) WriteText(w io.Writer) {
 	}
 }
 
+// errQuarantined says where a message not in the queue is, when recovery
+// set it aside.
+var errQuarantined = errors.New("not in the queue: recovery set it aside (see relaykeeper queue quarantine)")
+
 // restore is Apply's Restore of one message.
 func restore(s *spool.Spool, r Result) Result {
 	from, to, err := s.Restore(r.ID)

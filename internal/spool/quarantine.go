@@ -115,6 +115,11 @@ func (s *Spool) inspectQuarantined(id string) Quarantined {
 	return q
 }
 
+// InQuarantine reports whether the quarantine holds a file of message id.
+func (s *Spool) InQuarantine(id string) bool {
+	return ValidID(id) && len(s.inspectQuarantined(id).Files) > 0
+}
+
 // RestoreState is the state a quarantined message set aside in state st
 // comes back in: a claim is ready again, as recovery makes it; a receipt
 // that never ended comes back held, since its client was never told 250
