@@ -250,8 +250,8 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 	case errors.Is(err, spool.ErrNotFound):
 		r.Outcome = NotFound
 		r.Detail = "no such message"
-		if s.InQuarantine(r.ID) {
-			r.Detail = errQuarantined.Error()
+		if err := notInQueue(s, r.ID); err != nil {
+			r.Detail = err.Error()
 		}
 	case errors.Is(err, spool.ErrBusy):
 		r.Outcome = Busy

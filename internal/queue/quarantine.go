@@ -104,9 +104,20 @@ func (l QuarantineListing) WriteText(w io.Writer) {
 	}
 }
 
-// errQuarantined says where a message not in the queue is, when recovery
-// set it aside.
-var errQuarantined = errors.New("not in the queue: recovery set it aside (see relaykeeper queue quarantine)")
+// notInQueue says where a message that is not in the queue's files is:
+// set aside by recovery, or only in the journal of a relay that died; nil
+// when neither has it.
+func notInQueue(s *spool.Spool, id string) error {
+	if s.InQuarantine(id) {
+		return errors.New("not in the queue: recovery set it aside (see relaykeeper queue quarantine)")
+	}
+	for _, m := range journalOnly(s, Filter{}) {
+		if m.ID == id {
+			return errors.New("only in the journal of a relay that died: start the relay (or run relaykeeper --as-client) to write it out first")
+		}
+	}
+	return nil
+}
 
 // restore is Apply's Restore of one message.
 func restore(s *spool.Spool, r Result) Result {

@@ -31,6 +31,8 @@ func (m Message) Standing(now time.Time) string {
 		s = "failed; kept until retried or deleted"
 	case "held":
 		s = "held; not delivered until released"
+	case JournalState:
+		s = "accepted, but only in the journal of a relay that died: written out and sent when a relay starts on this spool"
 	case "ready":
 		switch {
 		case m.NextAttempt.After(now):

@@ -152,3 +152,43 @@ func TestRevOps2DashboardStaleClaim(t *testing.T) {
 		t.Errorf("message %s is %q after Retry in the browser; want ready", id, st)
 	}
 }
+
+// TestRevOps2QueueListAfterCrash: a relay killed (kill -9, the OOM killer)
+// right after it said 250 may hold the message only in its journal
+// (spool.md: files within about two seconds). `queue list` then said "Mail
+// queue is empty" until a relay started again, and a Postfix administrator
+// looking at the queue after the crash saw the accepted mail as lost. It is
+// listed, in state "journal", with what happens to it.
+func TestRevOps2QueueListAfterCrash(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Mail: harness.Response{Delay: 20 * time.Second}})
+	spoolDir := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--spool-dir", spoolDir)
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("after a crash"))
+	id := queuedID(t, tx.Final)
+	r.kill()
+	if _, err := os.Stat(filepath.Join(spoolDir, id+".content")); err == nil {
+		t.Skip("the relay wrote the message's files before it was killed: nothing to show")
+	}
+	out, errOut, code := opsCmd(t, "", "queue", "list", "--spool-dir", spoolDir)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "journal") {
+		t.Errorf("queue list after a crash: exit %d\n%s%s\nwant %s listed, in the journal", code, out, errOut, id)
+	}
+	js, _, _ := opsCmd(t, "", "queue", "list", "--json", "--spool-dir", spoolDir)
+	if !strings.Contains(js, `"state": "journal"`) || !strings.Contains(js, `"bob@example.net"`) {
+		t.Errorf("queue list --json after a crash:\n%s", js)
+	}
+	if out, _, code := opsCmd(t, "", "queue", "hold", id, "--spool-dir", spoolDir); code != 1 || !strings.Contains(out, "journal") {
+		t.Errorf("queue hold of a message only in a dead relay's journal: exit %d\n%s", code, out)
+	}
+	// A relay's start writes it out, and it is an ordinary ready message.
+	startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spoolDir)
+	if !waitFor(10*time.Second, func() bool {
+		out, _, _ := opsCmd(t, "", "queue", "list", "--spool-dir", spoolDir)
+		return strings.Contains(out, id) && strings.Contains(out, "ready")
+	}) {
+		out, _, _ := opsCmd(t, "", "queue", "list", "--spool-dir", spoolDir)
+		t.Errorf("after a restart, queue list:\n%s", out)
+	}
+}
