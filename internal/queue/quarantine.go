@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -111,12 +112,33 @@ func notInQueue(s *spool.Spool, id string) error {
 	if s.InQuarantine(id) {
 		return errors.New("not in the queue: recovery set it aside (see relaykeeper queue quarantine)")
 	}
-	for _, m := range journalOnly(s, Filter{}) {
-		if m.ID == id {
-			return errors.New("only in the journal of a relay that died: start the relay (or run relaykeeper --as-client) to write it out first")
-		}
+	if journalIDs(s)[id] {
+		return errors.New("only in the journal of a relay that died: start the relay (or run relaykeeper --as-client) to write it out first")
 	}
 	return nil
+}
+
+// journalCache keeps journalOnly's ids for a few seconds, so that a
+// command given thousands of ids already delivered reads a dead relay's
+// journal once, not once per id.
+var journalCache struct {
+	sync.Mutex
+	s   *spool.Spool
+	at  time.Time
+	ids map[string]bool
+}
+
+func journalIDs(s *spool.Spool) map[string]bool {
+	c := &journalCache
+	c.Lock()
+	defer c.Unlock()
+	if c.s != s || time.Since(c.at) > 5*time.Second {
+		c.s, c.at, c.ids = s, time.Now(), map[string]bool{}
+		for _, m := range journalOnly(s, Filter{}) {
+			c.ids[m.ID] = true
+		}
+	}
+	return c.ids
 }
 
 // restore is Apply's Restore of one message.
