@@ -46,6 +46,26 @@ type Options struct {
 // Owner is a file's owner and group.
 type Owner struct{ UID, GID int }
 
+// DirOwner is the owner that root gives the files it makes in dir: dir's
+// own, when that is another user (a service's user, whose files root
+// changes or adds to: root's would be unreadable to it). Nil when the
+// process is not root or dir is root's: nothing to give away.
+func DirOwner(dir string) *Owner {
+	var st syscall.Stat_t
+	if os.Geteuid() != 0 || syscall.Stat(dir, &st) != nil || st.Uid == 0 && st.Gid == 0 {
+		return nil
+	}
+	return &Owner{UID: int(st.Uid), GID: int(st.Gid)}
+}
+
+// Chown gives f to o, if o is not nil; where the process may not, nothing
+// changes.
+func (o *Owner) Chown(f *os.File) {
+	if o != nil {
+		f.Chown(o.UID, o.GID)
+	}
+}
+
 // Replace replaces the file at path with what fill writes. If fill or any
 // step before the rename fails, path is untouched and the temporary file
 // removed.

@@ -140,26 +140,12 @@ func (s *Spool) writeAtomic(path string, data []byte) error {
 		})
 }
 
-// spoolOwner is the owner that root gives the spool's files: the spool
-// directory's, when that is another user (the relay's own, in
-// etc/relaykeeper.service). A "queue" command, "submit" or sendmail run by
-// root would otherwise leave root's files that the relay cannot read: it
-// would never deliver the message, and quarantine it at its next start.
-// Nil when there is nothing to give away.
-func spoolOwner(dir string) *safefile.Owner {
-	var st syscall.Stat_t
-	if os.Geteuid() != 0 || syscall.Stat(dir, &st) != nil || st.Uid == 0 && st.Gid == 0 {
-		return nil
-	}
-	return &safefile.Owner{UID: int(st.Uid), GID: int(st.Gid)}
-}
-
-// chown gives a file the spool owner created, if there is one.
-func (s *Spool) chown(f *os.File) {
-	if s.owner != nil {
-		f.Chown(s.owner.UID, s.owner.GID)
-	}
-}
+// chown gives a file root created the spool's owner (safefile.DirOwner):
+// a "queue" command, "submit" or sendmail run by root would otherwise
+// leave root's files that the relay, running as its own user, cannot
+// read: it would never deliver the message, and quarantine it at its next
+// start.
+func (s *Spool) chown(f *os.File) { s.owner.Chown(f) }
 
 // lockContent opens a message's content file and takes its exclusive lock
 // without waiting. It returns ErrBusy if another worker holds it and

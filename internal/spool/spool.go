@@ -146,7 +146,7 @@ type Spool struct {
 	// Sync is false only in tests and benchmarks that measure the cost of
 	// fsync itself; every real use leaves it true.
 	noSync bool
-	// owner is the owner root gives the files it makes (spoolOwner).
+	// owner is the owner root gives the files it makes (safefile.DirOwner).
 	owner *safefile.Owner
 	seq   atomic.Uint32
 	// failDirSync, set by tests, is what every directory fsync returns.
@@ -204,7 +204,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	owner := spoolOwner(dir)
+	owner := safefile.DirOwner(dir)
 	if owner != nil {
 		// Made by root just now, perhaps: the relay moves files into it.
 		os.Chown(filepath.Join(dir, quarantineDir), owner.UID, owner.GID)
