@@ -4,9 +4,11 @@
 # smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
 # requires AUTH (sasl2-bin, libsasl2-modules), SpamAssassin's spamd and
 # OpenDKIM for the filter and milter tests, postgrey as a policy service
-# (check_policy_service), Chromium for the admin
-# dashboard's browser tests, and man-db/groff to render the man pages. Idempotent: it installs nothing when they are all
-# present. Called by "make test" before "go test".
+# (check_policy_service), Chromium for the admin dashboard's browser tests,
+# man-db/groff to render the man pages, fail2ban to check the shipped
+# filters and jails with fail2ban-regex and fail2ban-client, and systemd's
+# systemd-analyze to verify the shipped unit. Idempotent: it installs
+# nothing when they are all present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
 # run private instances on loopback ports of their own. On a fresh install
@@ -22,7 +24,8 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	smtp-sink:postfix smtp-source:postfix swaks:swaks \
 	saslpasswd2:sasl2-bin openssl:openssl \
 	spamd:spamd spamassassin:spamassassin opendkim:opendkim opendkim-genkey:opendkim-tools \
-	chromium:chromium man:man-db groff:groff-base postgrey:postgrey; do
+	chromium:chromium man:man-db groff:groff-base postgrey:postgrey \
+	fail2ban-regex:fail2ban fail2ban-client:fail2ban systemd-analyze:systemd; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

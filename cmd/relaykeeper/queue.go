@@ -17,23 +17,6 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// queueCommands are the queue subcommands and the switches each takes
-// besides the common ones.
-var queueCommands = map[string][]string{
-	"list":    {"sender", "recipient", "reply", "state"},
-	"show":    {"body"},
-	"delete":  {"all", "match", "state"},
-	"hold":    {"all", "match", "state"},
-	"release": {"all", "match", "state"},
-	"retry":   {"all", "match", "state"},
-	"flush":   nil,
-}
-
-var queueActions = map[string]queue.Action{
-	"delete": queue.Delete, "hold": queue.Hold, "release": queue.Release,
-	"retry": queue.Retry, "flush": queue.Flush,
-}
-
 // queueCmd is one run of "relaykeeper queue".
 type queueCmd struct {
 	stdin          io.Reader
@@ -77,7 +60,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		name, pos = pos[0], pos[1:]
 	}
-	allowed, ok := queueCommands[name]
+	allowed, ok := queue.Commands[name]
 	if !ok {
 		return usage("unknown command %q", name)
 	}
@@ -103,7 +86,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	switch {
-	case name == "list" && len(pos) > 0:
+	case (name == "list" || name == "quarantine") && len(pos) > 0:
 		return usage("unexpected argument %q", pos[0])
 	case name == "show" && len(pos) != 1:
 		return usage("queue show takes one message id")
@@ -143,8 +126,14 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return q.list(f)
 	case "show":
 		return q.show(pos[0], *body)
+	case "quarantine":
+		if err := queue.WriteQuarantine(sp, stdout, *asJSON); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+			return exitFailure
+		}
+		return exitOK
 	}
-	act := queueActions[name]
+	act, _ := queue.ParseAction(name)
 	var ids []string
 	switch {
 	case act == queue.Flush || *all || *match != "" || f.States != nil:

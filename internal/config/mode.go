@@ -86,10 +86,11 @@ func (c *Config) MailRestrictions() []string {
 }
 
 // Enforcing says whether the relay acts on upstream refusals: when it
-// forwards, to a smarthost or by routing (MX), and enforcement is not
-// turned off. A client run (--as-client) only delivers.
+// forwards, to a smarthost, by routing, or by MX with no routing at all
+// (DeliversByMX: README's first command, the shipped unit), and
+// enforcement is not turned off. A client run (--as-client) only delivers.
 func (c *Config) Enforcing() bool {
-	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed())
+	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed() || c.DeliversByMX())
 }
 
 // NeverBlock are the domains no refusal blocks: [enforce] never_block and

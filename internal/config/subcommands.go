@@ -135,6 +135,9 @@ or not (see docs/queue.md).
   release ID...          make held messages ready, due at once
   retry ID...            make ready and failed messages due at once
   flush                  make every ready message due at once
+  quarantine             what recovery set aside in SPOOL/.quarantine, and
+                         why, like Postfix's corrupt queue
+  restore ID...          put repaired quarantined messages back
 
 delete, hold, release and retry take ids, or "-" to read ids from the
 standard input one per line (also when no ids are given and the standard
@@ -142,7 +145,10 @@ input is not a terminal), or --all, or --match TEXT (the messages whose
 sender, a recipient or a reply contains TEXT); --state STATE keeps those in
 STATE ("delete --state ready" is "postsuper -d ALL deferred" with the mail
 not yet tried; add --match with the deferral's text to leave that out). A
-message a delivery has claimed is reported busy and left alone.
+message a delivery has claimed is reported busy and left alone; one whose
+forwarder died (a crash) is listed as such, and retry and flush send it.
+restore takes ids or "-"; a message whose envelope was set aside unfinished
+(state new) comes back held.
 
 Every command:
       --spool-dir DIR    the spool (default: from --config, else

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // WriteBanList writes bans as a table (IP, FROM, UNTIL, REASON, times in
@@ -35,8 +37,13 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 // exist before the relay first ran with enforcement on), and a ban added
 // takes effect at once, since no reply is on its way to the client.
 func OpenBansByHand(path string) (*Bans, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("enforce: %w", err)
+	}
+	if o := safefile.DirOwner(filepath.Dir(dir)); o != nil && os.IsNotExist(statErr) {
+		os.Chown(dir, o.UID, o.GID) // made by root just now: the relay's
 	}
 	b, err := OpenBans(path, nil)
 	if err != nil {

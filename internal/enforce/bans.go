@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -280,7 +281,10 @@ func (b *Bans) writeLocked() error {
 		}
 	}
 	slices.SortFunc(list, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
-	if err := safefile.WriteFile(b.path, []byte(formatBans(list, b.bad)), 0o640); err != nil {
+	data := []byte(formatBans(list, b.bad))
+	// Root ("sudo relaykeeper bans add") keeps the file the relay's.
+	opts := safefile.Options{Perm: 0o640, Owner: safefile.DirOwner(filepath.Dir(b.path))}
+	if err := safefile.Replace(b.path, opts, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		return fmt.Errorf("enforce: bans: %w", err)
 	}
 	fi, err := os.Stat(b.path)
@@ -491,7 +495,9 @@ func sameFileVersion(a, b os.FileInfo) bool {
 func flockPath(path string) (unlock func(), err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640); err == nil {
+			safefile.DirOwner(filepath.Dir(path)).Chown(f)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 const (
@@ -127,11 +128,11 @@ func TestFilterRegexInGo(t *testing.T) {
 func TestFilterWithFail2banRegex(t *testing.T) {
 	bin, err := exec.LookPath("fail2ban-regex")
 	if err != nil {
-		t.Skip("fail2ban-regex not installed (apt-get install fail2ban); the filter is checked in Go only")
+		harness.Missing(t, "fail2ban-regex not installed (scripts/test-deps.sh); the filter is checked in Go only")
 	}
 	common := "/etc/fail2ban/filter.d/common.conf"
 	if _, err := os.Stat(common); err != nil {
-		t.Skipf("fail2ban's %s is missing", common)
+		harness.Missing(t, "fail2ban's %s is missing", common)
 	}
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "filter.d"), 0o755)
@@ -199,10 +200,10 @@ func TestJailFile(t *testing.T) {
 func TestJailsKeepFail2banWorking(t *testing.T) {
 	bin, err := exec.LookPath("fail2ban-client")
 	if err != nil {
-		t.Skip("fail2ban-client not installed (apt-get install fail2ban)")
+		harness.Missing(t, "fail2ban-client not installed (scripts/test-deps.sh)")
 	}
 	if _, err := os.Stat("/etc/fail2ban/jail.conf"); err != nil {
-		t.Skipf("fail2ban's configuration is missing: %v", err)
+		harness.Missing(t, "fail2ban's configuration is missing: %v", err)
 	}
 	if _, err := os.Stat("/var/log/relaykeeper/mail.log"); err == nil {
 		t.Skip("/var/log/relaykeeper/mail.log exists here: the test needs it missing")

@@ -25,6 +25,9 @@ const (
 	Retry
 	// Flush makes a ready message due at once.
 	Flush
+	// Restore puts a quarantined message back into the spool
+	// (spool.Restore); a message in the spool is not found.
+	Restore
 )
 
 func (a Action) String() string {
@@ -39,6 +42,8 @@ func (a Action) String() string {
 		return "retry"
 	case Flush:
 		return "flush"
+	case Restore:
+		return "restore"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -46,7 +51,8 @@ func (a Action) String() string {
 // states are the states a message is selected in by --all and --match. A
 // claimed message is selected where the administrator wants it stopped
 // (delete, hold), so that it is reported busy; not where it is being
-// delivered already, which is what retry and flush ask for.
+// delivered already, which is what retry and flush ask for; there Select
+// takes only claims whose forwarder died (Message.StaleClaim).
 func (a Action) states() []spool.State {
 	switch a {
 	case Delete:
@@ -56,9 +62,9 @@ func (a Action) states() []spool.State {
 	case Release:
 		return []spool.State{spool.Held}
 	case Retry:
-		return []spool.State{spool.Ready, spool.Failed}
+		return []spool.State{spool.Ready, spool.Claimed, spool.Failed}
 	case Flush:
-		return []spool.State{spool.Ready}
+		return []spool.State{spool.Ready, spool.Claimed}
 	}
 	return nil
 }
@@ -113,7 +119,8 @@ func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
 	}
 	var ids []string
 	for i := range msgs {
-		if len(sel.States) > 0 && !hasState(sel.States, msgs[i].State) {
+		if len(sel.States) > 0 && !hasState(sel.States, msgs[i].State) ||
+			(act == Retry || act == Flush) && msgs[i].State == spool.Claimed.String() && !msgs[i].StaleClaim {
 			continue
 		}
 		if sel.All || len(sel.States) > 0 && sel.Match == "" || sel.Match != "" && matchText(&msgs[i], sel.Match) {
@@ -154,6 +161,9 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 	if !spool.ValidID(id) {
 		r.Outcome, r.Detail = NotFound, "not a message id"
 		return r
+	}
+	if act == Restore {
+		return restore(s, r)
 	}
 	c, err := lockYoung(s, id)
 	if err != nil && act == Delete && !errors.Is(err, spool.ErrBusy) {
@@ -240,6 +250,9 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 	case errors.Is(err, spool.ErrNotFound):
 		r.Outcome = NotFound
 		r.Detail = "no such message"
+		if err := notInQueue(s, r.ID); err != nil {
+			r.Detail = err.Error()
+		}
 	case errors.Is(err, spool.ErrBusy):
 		r.Outcome = Busy
 		r.Detail = "locked by another process"
@@ -256,4 +269,28 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 		r.Outcome, r.Detail = Failed, err.Error()
 	}
 	return r
+}
+
+// Commands are the "queue" subcommands and the switches each takes besides
+// the common ones (--spool-dir, --config, --json).
+var Commands = map[string][]string{
+	"list":       {"sender", "recipient", "reply", "state"},
+	"show":       {"body"},
+	"delete":     {"all", "match", "state"},
+	"hold":       {"all", "match", "state"},
+	"release":    {"all", "match", "state"},
+	"retry":      {"all", "match", "state"},
+	"flush":      nil,
+	"quarantine": nil,
+	"restore":    nil,
+}
+
+// ParseAction returns the action a change command names.
+func ParseAction(name string) (Action, bool) {
+	for a := Delete; a <= Restore; a++ {
+		if a.String() == name {
+			return a, true
+		}
+	}
+	return 0, false
 }

@@ -151,9 +151,15 @@ func Files(s *spool.Spool, id, state string) (envelope, content string, served b
 }
 
 // Show gathers message id's envelope, files and header, and with body
-// its whole content. A missing message is spool.ErrNotFound.
+// its whole content. A missing message is spool.ErrNotFound, unless the
+// quarantine or a dead relay's journal holds it (notInQueue says so).
 func Show(s *spool.Spool, id string, body bool) (Shown, error) {
 	m, err := Get(s, id)
+	if errors.Is(err, spool.ErrNotFound) {
+		if err := notInQueue(s, id); err != nil {
+			return Shown{}, err
+		}
+	}
 	if err != nil {
 		return Shown{}, err
 	}

@@ -41,6 +41,9 @@ type Message struct {
 	Client      string      `json:"client,omitempty"`
 	Helo        string      `json:"helo,omitempty"`
 	Auth        string      `json:"auth,omitempty"`
+	// StaleClaim: the message is claimed, but the forwarder that
+	// claimed it died (nobody holds its lock); retry and flush take it.
+	StaleClaim bool `json:"stale_claim,omitempty"`
 	// Error says why the envelope could not be read (a torn or
 	// hand-broken file); the other fields are then empty.
 	Error string `json:"error,omitempty"`
@@ -135,8 +138,34 @@ func List(s *spool.Spool, f Filter) ([]Message, error) {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return append(out, journalOnly(s, f)...), nil
 }
+
+// journalOnly lists, when no relay runs on the spool, what a relay that
+// died holds only in its journal, in state "journal" (the files come at
+// the next relay's start); with a relay running, its journal is its own.
+func journalOnly(s *spool.Spool, f Filter) []Message {
+	if pids, _, err := livePIDs(filepath.Join(s.Dir(), PIDFile)); err == nil && len(pids) > 0 {
+		return nil
+	}
+	js, err := s.JournalOnly()
+	if err != nil {
+		return nil
+	}
+	var out []Message
+	for _, j := range js {
+		m := view(j.Env, j.State)
+		m.State, m.Size = JournalState, j.Size
+		if f.match(&m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// JournalState is the state "queue list" gives a message that only a dead
+// relay's journal holds.
+const JournalState = "journal"
 
 // Get returns one message's envelope and state, read without locking.
 func Get(s *spool.Spool, id string) (Message, error) {
@@ -148,6 +177,7 @@ func Get(s *spool.Spool, id string) (Message, error) {
 		return Message{}, err
 	}
 	m := view(env, st)
+	m.StaleClaim = st == spool.Claimed && s.StaleClaim(id)
 	n, err := s.ContentSize(id)
 	switch {
 	case err == nil:

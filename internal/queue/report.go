@@ -24,10 +24,15 @@ func (m Message) Standing(now time.Time) string {
 		s = "being received or filtered; not accepted yet"
 	case "claimed":
 		s = "being delivered now"
+		if m.StaleClaim {
+			s = "claimed by a process that died: ready at the relay's next start, or now with queue retry " + m.ID
+		}
 	case "failed":
 		s = "failed; kept until retried or deleted"
 	case "held":
 		s = "held; not delivered until released"
+	case JournalState:
+		s = "accepted, but only in the journal of a relay that died: written out and sent when a relay starts on this spool"
 	case "ready":
 		switch {
 		case m.NextAttempt.After(now):

@@ -30,6 +30,9 @@ type Options struct {
 	// replaces, where the process may: only root may give a file away,
 	// and anyone else's attempt is ignored (the file is then theirs).
 	KeepOwner bool
+	// Owner, if not nil, gives the new file this owner and group
+	// instead (root only; ignored where the process may not).
+	Owner *Owner
 	// NoSync skips every fsync, for a spool that asked not to sync
 	// (tests on a throwaway directory). The replacement is then atomic
 	// but not durable.
@@ -38,6 +41,29 @@ type Options struct {
 	// several files and then calls SyncDir once before counting any of
 	// them as written.
 	NoDirSync bool
+}
+
+// Owner is a file's owner and group.
+type Owner struct{ UID, GID int }
+
+// DirOwner is the owner that root gives the files it makes in dir: dir's
+// own, when that is another user (a service's user, whose files root
+// changes or adds to: root's would be unreadable to it). Nil when the
+// process is not root or dir is root's: nothing to give away.
+func DirOwner(dir string) *Owner {
+	var st syscall.Stat_t
+	if os.Geteuid() != 0 || syscall.Stat(dir, &st) != nil || st.Uid == 0 && st.Gid == 0 {
+		return nil
+	}
+	return &Owner{UID: int(st.Uid), GID: int(st.Gid)}
+}
+
+// Chown gives f to o, if o is not nil; where the process may not, nothing
+// changes.
+func (o *Owner) Chown(f *os.File) {
+	if o != nil {
+		f.Chown(o.UID, o.GID)
+	}
 }
 
 // Replace replaces the file at path with what fill writes. If fill or any
@@ -73,7 +99,10 @@ func Replace(path string, opts Options, fill func(w io.Writer) error) error {
 	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
-	if owner != nil {
+	switch {
+	case opts.Owner != nil:
+		tmp.Chown(opts.Owner.UID, opts.Owner.GID)
+	case owner != nil:
 		tmp.Chown(int(owner.Uid), int(owner.Gid)) // see Options.KeepOwner
 	}
 	bw := bufio.NewWriterSize(tmp, 64<<10)

@@ -131,14 +131,21 @@ func (s *Spool) observeSync(kind string, start time.Time) {
 }
 
 // writeAtomic replaces path with data (see package safefile). The caller
-// fsyncs the directory.
+// fsyncs the directory. The file gets the spool's owner (s.owner).
 func (s *Spool) writeAtomic(path string, data []byte) error {
-	return safefile.Replace(path, safefile.Options{Perm: 0o640, NoSync: s.noSync, NoDirSync: true},
+	return safefile.Replace(path, safefile.Options{Perm: 0o640, Owner: s.owner, NoSync: s.noSync, NoDirSync: true},
 		func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
 		})
 }
+
+// chown gives a file root created the spool's owner (safefile.DirOwner):
+// a "queue" command, "submit" or sendmail run by root would otherwise
+// leave root's files that the relay, running as its own user, cannot
+// read: it would never deliver the message, and quarantine it at its next
+// start.
+func (s *Spool) chown(f *os.File) { s.owner.Chown(f) }
 
 // lockContent opens a message's content file and takes its exclusive lock
 // without waiting. It returns ErrBusy if another worker holds it and

@@ -569,6 +569,7 @@ func (s *Spool) writeFiles(id string, st State, env []byte, content interface{ w
 	if err != nil {
 		return nil, fmt.Errorf("spool: write out %s: %w", id, err)
 	}
+	s.chown(f)
 	fail := func(err error) (*os.File, error) {
 		f.Close()
 		os.Remove(tmp)

@@ -88,7 +88,7 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 	var ids []string
 	for _, de := range des {
 		name := de.Name()
-		if strings.HasSuffix(name, ".tmp") && !strings.HasPrefix(name, ".") {
+		if ownTemp(name) {
 			// A half-written envelope replacement: the old envelope is
 			// still in place, so the temporary file is garbage, unless
 			// another process is writing it now (a queue command, or
@@ -98,14 +98,14 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			}
 			continue
 		}
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".content") {
+		if ownHidden(name, ".content") {
 			// A served message being written out (hot.go) by a process
 			// that died: the journal still has it, or it was linked
 			// into place already.
 			s.removeUnlocked(name)
 			continue
 		}
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".envelope") {
+		if ownHidden(name, ".envelope") {
 			// Its envelope, on its way into place: writing one out
 			// takes milliseconds, so an old one is garbage.
 			if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
@@ -208,6 +208,33 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 	case Held:
 		rep.Held++
 	}
+}
+
+// ownTemp says whether name is a temporary file a spool writer makes:
+// safefile's NAME.RANDOM.tmp for a spool file NAME. Recovery removes only
+// those: the spool may be a directory other programs use too (E-MailRelay's
+// guide runs "--spool-dir /tmp"), and their *.tmp files are theirs.
+func ownTemp(name string) bool {
+	rest, ok := strings.CutSuffix(name, ".tmp")
+	if !ok || strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 || i == len(rest)-1 || strings.Trim(rest[i+1:], "0123456789") != "" {
+		return false
+	}
+	_, _, _, ok = parseName(rest[:i])
+	return ok
+}
+
+// ownHidden says whether name is ".ID" + suffix for an id this spool makes
+// (newID's sixteen hex digits): hot.go's files on their way into place.
+func ownHidden(name, suffix string) bool {
+	id, ok := strings.CutSuffix(strings.TrimPrefix(name, "."), suffix)
+	if !ok || !strings.HasPrefix(name, ".") || len(id) != 16 {
+		return false
+	}
+	return strings.Trim(id, "0123456789ABCDEF") == ""
 }
 
 // removeUnlocked removes a spool file that nobody holds locked.

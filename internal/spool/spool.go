@@ -77,6 +77,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // State is a message's place in its life, carried by the envelope's file name.
@@ -144,7 +146,9 @@ type Spool struct {
 	// Sync is false only in tests and benchmarks that measure the cost of
 	// fsync itself; every real use leaves it true.
 	noSync bool
-	seq    atomic.Uint32
+	// owner is the owner root gives the files it makes (safefile.DirOwner).
+	owner *safefile.Owner
+	seq   atomic.Uint32
 	// failDirSync, set by tests, is what every directory fsync returns.
 	failDirSync error
 	// syncObs, if set, sees every fsync's duration; set before sharing.
@@ -200,7 +204,12 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	return &Spool{dir: dir, log: log, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
+	owner := safefile.DirOwner(dir)
+	if owner != nil {
+		// Made by root just now, perhaps: the relay moves files into it.
+		os.Chown(filepath.Join(dir, quarantineDir), owner.UID, owner.GID)
+	}
+	return &Spool{dir: dir, log: log, owner: owner, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }
 
 // SetSync turns fsync on or off. Off is only for setting up benchmarks,

@@ -79,6 +79,7 @@ func (w *Writer) createFile() error {
 	if err != nil {
 		return fmt.Errorf("spool: create: %w", err)
 	}
+	w.s.chown(f)
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		os.Remove(w.s.contentPath(w.id))

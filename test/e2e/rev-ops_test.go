@@ -65,8 +65,7 @@ func TestRevOpsFail2banAuthFilter(t *testing.T) {
 
 	bin, err := exec.LookPath("fail2ban-regex")
 	if err != nil {
-		t.Log("fail2ban-regex not installed (apt-get install fail2ban): checked with Go's regexp only")
-		return
+		harness.Missing(t, "fail2ban-regex not installed (scripts/test-deps.sh): checked with Go's regexp only")
 	}
 	dir := t.TempDir()
 	log := filepath.Join(dir, "mail.log")

@@ -115,6 +115,16 @@ const stateActions = {
   new: [], claimed: [],
 };
 
+// A claim whose forwarder died (a crash) is stuck until the relay's next
+// start; retry and delete take it, as `relaykeeper queue retry` does.
+const actionsFor = m => m.stale_claim ? ['retry', 'delete'] : (stateActions[m.state] || []);
+
+function stateLabel(m) {
+  if (!m.stale_claim) return el('span', {class: 'state state-' + m.state}, m.state);
+  return el('span', {class: 'state state-stale', title: 'claimed by a process that died; retry sends it now'},
+    'claimed, stuck');
+}
+
 function actionButton(m, a) {
   const question = {
     hold: `Hold message ${m.id}? It will not be delivered until released.`,
@@ -137,13 +147,13 @@ async function loadQueue() {
   const data = await api('GET', '/api/queue?' + queueParams());
   const rows = data.messages.map(m => el('tr', {'data-id': m.id, 'data-state': m.state},
     el('td', {class: 'mono'}, el('a', {href: '#queue', onclick: ev => { ev.preventDefault(); showMessage(m.id); }}, m.id)),
-    el('td', {}, el('span', {class: 'state state-' + m.state}, m.state)),
+    el('td', {}, stateLabel(m)),
     el('td', {}, fmtTime(m.arrival)),
     el('td', {class: 'text'}, m.sender === '' ? '<>' : m.sender),
     el('td', {class: 'text'}, (m.recipients || []).map(r => r.addr).join(', ')),
     el('td', {}, m.attempts),
     el('td', {class: 'reply'}, m.last_reply || m.error || ''),
-    el('td', {class: 'actions'}, ...(stateActions[m.state] || []).map(a => actionButton(m, a)))));
+    el('td', {class: 'actions'}, ...actionsFor(m).map(a => actionButton(m, a)))));
   fill(document.querySelector('#queue-table tbody'), rows, 'No messages.', 8);
   document.getElementById('queue-summary').textContent =
     `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}`;

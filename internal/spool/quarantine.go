@@ -1,0 +1,208 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The administrator's side of recovery: what it set aside in the quarantine
+// directory (file.go's quarantine keeps every file's name), and putting a
+// repaired message back; and telling a claim whose forwarder died from one
+// being delivered.
+
+// QuarantinePath is the quarantine directory.
+func (s *Spool) QuarantinePath() string { return filepath.Join(s.dir, quarantineDir) }
+
+// Quarantined is one message in the quarantine directory.
+type Quarantined struct {
+	ID string
+	// Files are its files' names there, content first.
+	Files []string
+	// States are the states of its envelopes when it was set aside.
+	States []State
+	// Size is the content's size, -1 without a content file.
+	Size int64
+	// Moved is when it was set aside (the newest file's change time: a
+	// rename sets it).
+	Moved time.Time
+	// Env is its envelope, when it has one that parses.
+	Env *Envelope
+	// Problem says why Restore would refuse it; empty if it would not
+	// (short of an id taken in the spool meanwhile).
+	Problem string
+}
+
+// ListQuarantine returns the quarantined messages in id order, and the
+// names of the journal segments kept there (replay.go's journal-*).
+func (s *Spool) ListQuarantine() ([]Quarantined, []string, error) {
+	des, err := os.ReadDir(s.QuarantinePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool: %w", err)
+	}
+	var journals, ids []string
+	seen := map[string]bool{}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), "journal-") {
+			journals = append(journals, de.Name())
+			continue
+		}
+		if id, _, _, ok := parseName(de.Name()); ok && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	out := make([]Quarantined, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.inspectQuarantined(id))
+	}
+	return out, journals, nil
+}
+
+// inspectQuarantined gathers what the quarantine holds of id.
+func (s *Spool) inspectQuarantined(id string) Quarantined {
+	q := Quarantined{ID: id, Size: -1}
+	dir := s.QuarantinePath()
+	note := func(name string) bool {
+		var st syscall.Stat_t
+		if syscall.Lstat(filepath.Join(dir, name), &st) != nil {
+			return false
+		}
+		q.Files = append(q.Files, name)
+		if t := time.Unix(st.Ctim.Unix()); t.After(q.Moved) {
+			q.Moved = t
+		}
+		if strings.HasSuffix(name, ".content") {
+			q.Size = st.Size
+		}
+		return true
+	}
+	note(id + ".content")
+	for _, st := range []State{Ready, Claimed, Failed, Held, New} {
+		if note(id + stateSuffix[st]) {
+			q.States = append(q.States, st)
+		}
+	}
+	switch {
+	case len(q.States) == 0:
+		q.Problem = "no envelope: write " + id + ".envelope in " + dir + " first"
+	case len(q.States) > 1:
+		q.Problem = "several envelopes: keep one"
+	default:
+		b, err := readEnvelopeFile(filepath.Join(dir, id+stateSuffix[q.States[0]]))
+		if err == nil {
+			q.Env, err = unmarshalBytes(b)
+		}
+		if err != nil {
+			q.Problem = fmt.Sprintf("%s%s: %v: fix it first", id, stateSuffix[q.States[0]], err)
+			q.Env = nil
+		} else {
+			q.Env.ID = id
+		}
+	}
+	if q.Size < 0 && q.Problem == "" {
+		q.Problem = "content file " + id + ".content is missing"
+	}
+	return q
+}
+
+// InQuarantine reports whether the quarantine holds a file of message id.
+func (s *Spool) InQuarantine(id string) bool {
+	return ValidID(id) && len(s.inspectQuarantined(id).Files) > 0
+}
+
+// RestoreState is the state a quarantined message set aside in state st
+// comes back in: a claim is ready again, as recovery makes it; a receipt
+// that never ended comes back held, since its client was never told 250
+// and may have sent it again.
+func RestoreState(st State) State {
+	switch st {
+	case Claimed:
+		return Ready
+	case New:
+		return Held
+	}
+	return st
+}
+
+// ErrInSpool is Restore's refusal to put back a message whose id the spool
+// has.
+var ErrInSpool = errors.New("a message with this id is already in the spool")
+
+// Restore moves quarantined message id back into the spool, in
+// RestoreState of the state it was set aside in, and returns both. It
+// refuses (with the reason ListQuarantine gives) a message without content
+// or without exactly one envelope that parses, and one whose id is in the
+// spool. The content goes first, locked until its envelope is in place, so
+// that no recovery sees it without one.
+func (s *Spool) Restore(id string) (from, to State, err error) {
+	if !ValidID(id) {
+		return 0, 0, ErrNotFound
+	}
+	q := s.inspectQuarantined(id)
+	if len(q.Files) == 0 {
+		return 0, 0, ErrNotFound
+	}
+	if q.Problem != "" {
+		return 0, 0, errors.New(q.Problem)
+	}
+	from = q.States[0]
+	to = RestoreState(from)
+	if _, err := s.find(id); err == nil {
+		return from, to, ErrInSpool
+	}
+	if _, err := os.Lstat(s.contentPath(id)); err == nil {
+		return from, to, ErrInSpool
+	}
+	dir := s.QuarantinePath()
+	lock, err := openFile(filepath.Join(dir, id+".content"), os.O_RDWR, 0)
+	if err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return from, to, ErrBusy
+	}
+	if err := rename(filepath.Join(dir, id+".content"), s.contentPath(id)); err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	if err := rename(filepath.Join(dir, id+stateSuffix[from]), s.envelopePath(id, to)); err != nil {
+		// Put the content back where it was, rather than leave it
+		// without an envelope in the spool.
+		rename(s.contentPath(id), filepath.Join(dir, id+".content"))
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	if err := s.syncDir(); err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	if err := s.syncPath(dir); err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	s.log.Info("message restored from quarantine", "id", id, "state", to.String())
+	return from, to, nil
+}
+
+// StaleClaim reports whether message id is claimed by nobody: its envelope
+// is ID.envelope.busy and no process holds its lock, as a forwarder that
+// died leaves it until recovery (the relay's next start) makes it ready.
+func (s *Spool) StaleClaim(id string) bool {
+	if _, err := os.Lstat(s.envelopePath(id, Claimed)); err != nil {
+		return false
+	}
+	lock, err := s.lockContent(id)
+	if err != nil {
+		return false
+	}
+	defer lock.Close()
+	_, err = os.Lstat(s.envelopePath(id, Claimed))
+	return err == nil
+}
