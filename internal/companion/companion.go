@@ -191,7 +191,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	switch r.Stage {
 	case "end-of-data":
 		up.Stage = "data"
-	case "mail", "rcpt":
+	default:
+		// "mail", "rcpt", and before the transaction "connect", "helo",
+		// "starttls", "auth": Decide sanctions nobody for those.
 		up.Stage = r.Stage
 	}
 	ip, _ := netip.ParseAddr(r.ClientIP)

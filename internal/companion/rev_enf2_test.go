@@ -1,0 +1,54 @@
+package companion
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+)
+
+// TestRevEnf2NoSanctionBeforeTransaction: Gmail refusing the relay at its
+// greeting or EHLO ("refused to talk to me", "in reply to EHLO command")
+// has read no message: its words are about the relay's address. Postfix
+// logs that refusal once for every message it was about to deliver, so
+// postfix-enforcer banned the client of each, innocent senders included
+// (and blocked their domains, or encapsulated their mail unsent). The
+// relay itself acts on such a refusal only when it is an alert; so does
+// the companion now. An alert (the relay's own PTR) is still given.
+func TestRevEnf2NoSanctionBeforeTransaction(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	c := New(Options{Test: true, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		nil, maillog.New(&out), nil)
+	const netblock = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP Netblock [192.0.2.10 34]. To protect our users from spam, mail sent from your IP Netblock has been temporarily rate limited. 421 4.7.28 %s - gsmtp"
+	const domainRep421 = "421-4.7.0 [192.0.2.10 15] Our system has detected that this message is suspicious due to the very low reputation of the sending domain. 421 4.7.0 %s - gsmtp"
+	const unauth = "421-4.7.26 This email has been rate limited because it is unauthenticated. 421 4.7.26 %s - gsmtp"
+	const ptr = "421-4.7.0 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not match the sending IP. 421 4.7.0 %s - gsmtp"
+	deferred := func(q, client, from, to, detail string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/smtpd[100]: %s: client=host.example[%s]\n", q, client)
+		fmt.Fprintf(&b, "Nov 22 10:00:01 mx1 postfix/qmgr[102]: %s: from=<%s>, size=900, nrcpt=1 (queue active)\n", q, from)
+		fmt.Fprintf(&b, "Nov 22 10:00:03 mx1 postfix/smtp[105]: %s: to=<%s>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=2, delays=0/0/1/1, dsn=4.7.0, status=deferred (host gmail-smtp-in.l.google.com[142.250.102.27] %s)\n", q, to, detail)
+		return b.String()
+	}
+	log := deferred("4A0001ABC1", "203.0.113.1", "a@one.example", "u1@gmail.test", "refused to talk to me: "+fmt.Sprintf(netblock, "s1")) +
+		deferred("4A0002ABC2", "203.0.113.2", "b@two.example", "u2@gmail.test", "said: "+fmt.Sprintf(netblock, "s2")+" (in reply to EHLO command)") +
+		deferred("4A0003ABC3", "203.0.113.3", "c@three.example", "u3@gmail.test", "refused to talk to me: "+fmt.Sprintf(domainRep421, "s3")) +
+		deferred("4A0004ABC4", "203.0.113.4", "d@four.example", "u4@gmail.test", "said: "+fmt.Sprintf(unauth, "s4")+" (in reply to STARTTLS command)") +
+		deferred("4A0005ABC5", "203.0.113.5", "e@five.example", "u5@gmail.test", "refused to talk to me: "+fmt.Sprintf(ptr, "s5")) +
+		// The same reply to a command of the transaction is the message's.
+		deferred("4A0006ABC6", "203.0.113.6", "f@six.example", "u6@gmail.test", "said: "+fmt.Sprintf(netblock, "s6")+" (in reply to MAIL FROM command)")
+	got := runLog(t, c, &out, log)
+	want := []string{
+		"would-alert 4A0005ABC5 203.0.113.5 ",
+		"would-ban 4A0006ABC6 203.0.113.6 ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}
