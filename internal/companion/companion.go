@@ -168,21 +168,55 @@ func (c *Companion) AtEOF(final bool) (bool, error) {
 
 // upstreamReply reports whether a refusal came from the upstream: by
 // default a reply ending with Gmail's "gsmtp", as relay-enforcer looks for.
-func (c *Companion) upstreamReply(r postfixlog.Refusal) bool {
+// reply is the refusal's reply without relay-enforcer's marker (see
+// withoutFilterMark).
+func (c *Companion) upstreamReply(r postfixlog.Refusal, reply string) bool {
 	if c.opts.Upstream != nil {
 		return c.opts.Upstream.MatchString(r.Relay)
 	}
-	s := strings.TrimRight(r.Reply, " .)")
+	s := strings.TrimRight(reply, " .)")
 	return len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "gsmtp")
 }
 
+// withoutFilterMark gives back Gmail's reply that relay-enforcer's
+// smtp_reply_filter (smtp_dsn_rw_filter.pcre) rewrote: Postfix logs the
+// reply as filtered, and the filter's "generic", "bulk" and "unsol" rules
+// make Gmail's last line "421 4.X.Y ... - gsmtp" into "554 5.X.Y ... -
+// gsmtp-fmod_generic". The marker goes, and the last line gets its code
+// back, so that the reply reads as Gmail sent it (a phrase that the last
+// line's prefix cuts is whole again).
+func withoutFilterMark(reply string) string {
+	i := strings.LastIndex(reply, "gsmtp-fmod_")
+	if i < 0 {
+		return reply
+	}
+	mark := reply[i+len("gsmtp-fmod_"):]
+	if mark == "" || strings.Trim(mark, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return reply
+	}
+	reply = reply[:i+len("gsmtp")]
+	if mark == "generic" || mark == "bulk" || mark == "unsol" {
+		if m := filteredLastLine.FindAllStringSubmatchIndex(reply, -1); m != nil {
+			last := m[len(m)-1]
+			reply = reply[:last[2]] + "421 4." + reply[last[2]+len("554 5."):]
+		}
+	}
+	return reply
+}
+
+// filteredLastLine is the prefix relay-enforcer's filter gives Gmail's last
+// line: at the start of the reply, or after a space in the reply as
+// Postfix logs it.
+var filteredLastLine = regexp.MustCompile(`(?:^|\s)(554 5\.\d{1,3}\.\d{1,3}) `)
+
 // refusal decides what to do about a refusal (enforce.Decide) and does it.
 func (c *Companion) refusal(r postfixlog.Refusal) {
-	if !c.upstreamReply(r) {
+	text := withoutFilterMark(r.Reply)
+	if !c.upstreamReply(r, text) {
 		c.log.Debug("not from the upstream", "queue", r.QueueID, "relay", r.Relay)
 		return
 	}
-	up, err := enforce.ParseReply(r.Reply)
+	up, err := enforce.ParseReply(text)
 	if err != nil {
 		c.log.Debug("no reply code", "queue", r.QueueID, "err", err)
 		return

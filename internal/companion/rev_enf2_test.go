@@ -20,11 +20,8 @@ import (
 // relay itself acts on such a refusal only when it is an alert; so does
 // the companion now. An alert (the relay's own PTR) is still given.
 func TestRevEnf2NoSanctionBeforeTransaction(t *testing.T) {
-	dir := t.TempDir()
 	var out strings.Builder
-	c := New(Options{Test: true, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
-		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
-		nil, maillog.New(&out), nil)
+	c := revEnf2Companion(t, &out)
 	const netblock = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP Netblock [192.0.2.10 34]. To protect our users from spam, mail sent from your IP Netblock has been temporarily rate limited. 421 4.7.28 %s - gsmtp"
 	const domainRep421 = "421-4.7.0 [192.0.2.10 15] Our system has detected that this message is suspicious due to the very low reputation of the sending domain. 421 4.7.0 %s - gsmtp"
 	const unauth = "421-4.7.26 This email has been rate limited because it is unauthenticated. 421 4.7.26 %s - gsmtp"
@@ -51,4 +48,43 @@ func TestRevEnf2NoSanctionBeforeTransaction(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
 	}
+}
+
+// TestRevEnf2RelayEnforcerReplyFilter: relay-enforcer's manual has Postfix
+// deliver to Gmail through smtp_reply_filter =
+// pcre:/etc/postfix/smtp_dsn_rw_filter.pcre, which rewrites Gmail's last
+// line "421 4.7.0 ... - gsmtp" into "554 5.7.0 ... - gsmtp-fmod_generic",
+// and Postfix logs the reply as filtered. The reply no longer ended in
+// "gsmtp", so postfix-enforcer took it for another server's and did
+// nothing: Gmail's unusual rate of unsolicited mail banned nobody. The
+// marker relay-enforcer's filter appends is Gmail's reply still.
+func TestRevEnf2RelayEnforcerReplyFilter(t *testing.T) {
+	var out strings.Builder
+	c := revEnf2Companion(t, &out)
+	const ipRate = "421-4.7.0 [192.0.2.10 15] Our system has detected an unusual rate of 421-4.7.0 unsolicited mail originating from your IP address. To protect our 421-4.7.0 users from spam, mail sent from your IP address has been temporarily 421-4.7.0 rate limited. Please visit 554 5.7.0 https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines. %s - gsmtp-fmod_generic"
+	const domainRep = "421-4.7.0 [192.0.2.10 15] Our system has detected that this message is suspicious due to the very low 554 5.7.0 reputation of the sending domain. %s - gsmtp-fmod_bulk"
+	log := message("4A0001ABC1", "203.0.113.1", "a@one.example", "u1@gmail.test", "m-1@x", fmt.Sprintf(ipRate, "s1")) +
+		message("4A0002ABC2", "203.0.113.2", "b@two.example", "u2@gmail.test", "m-2@x", fmt.Sprintf(domainRep, "s2")) +
+		// Gmail's reply on one line, so the filter rewrote the whole of it.
+		strings.Replace(message("4A0004ABC4", "203.0.113.4", "d@four.example", "u4@gmail.test", "m-4@x", "554-5.7.0 ONE LINE"), "554-5.7.0 ONE LINE",
+			"554 5.7.0 [192.0.2.10 15] Our system has detected that this message is suspicious due to the very low reputation of the sending IP address. s4 - gsmtp-fmod_generic", 1) +
+		// Not relay-enforcer's marker: another server's reply.
+		message("4A0003ABC3", "203.0.113.3", "c@three.example", "u3@gmail.test", "m-3@x", fmt.Sprintf(ipRate, "s3")+" via backup")
+	got := runLog(t, c, &out, log)
+	want := []string{
+		"would-ban 4A0001ABC1 203.0.113.1 ",
+		"would-block-domain 4A0002ABC2 203.0.113.2two.example ",
+		"would-ban 4A0004ABC4 203.0.113.4 ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}
+
+// revEnf2Companion is a companion in test mode with the built-in rules and
+// no welcomelist, writing its action lines to out.
+func revEnf2Companion(t *testing.T, out *strings.Builder) *Companion {
+	return New(Options{Test: true, SenderAccess: filepath.Join(t.TempDir(), "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		nil, maillog.New(out), nil)
 }
