@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestRevEnf2ForgedOriginalClient: a message goes through the content
+// filter (a real Postfix relaying back to the reinject listener) carrying
+// the relay's X-Relaykeeper-Original-Client field, and Gmail refuses it as
+// spam. The spammer wrote the same field in its own message, naming a
+// victim; the relay read the last copy, so the victim was banned and the
+// spammer went free. The spammer is banned, the victim is not.
+func TestRevEnf2ForgedOriginalClient(t *testing.T) {
+	t.Parallel()
+	const spammer, victim = "127.0.0.66", "127.0.0.77"
+	gmail := newFakeGmail(t)
+	gmail.answer("carol@gmail.test", stData, gmailUnsolicited)
+	reinject := harness.FreePort(t)
+	filter := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: fmt.Sprintf("[127.0.0.1]:%d", reinject)})
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{
+		config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[routing]\ncontent_filter = %q\n", filter.Addr()),
+		extra:  []string{"--interface", fmt.Sprintf("reinject=127.0.0.1:%d", reinject)},
+	})
+	body := "X-Relaykeeper-Original-Client: " + victim + ":2525\r\n" + gmailMessage("bob@attacker.example", "forged client")
+	tx, err := sendFrom(r.addr(), spammer, "bob@attacker.example", []string{"carol@gmail.test"}, body)
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	ban := r.waitEvent("ban", 30*time.Second, nil)
+	if ban == nil {
+		t.Fatalf("no ban; events %v", fieldsOf(r.events("")))
+	}
+	if got := ban.Get("client"); got != spammer {
+		t.Errorf("banned %s; want the spammer %s (the victim %s was named by the spammer's own header)", got, spammer, victim)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if es := eventsWith(r, "ban", "client", victim); len(es) > 0 {
+		t.Errorf("the victim was banned: %v", fieldsOf(es))
+	}
+}
