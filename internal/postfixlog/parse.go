@@ -457,10 +457,11 @@ func (e *Event) parseDetail() {
 		if len(d) > 3 && isDigits(d[:3]) && (d[3] == ' ' || d[3] == '-') {
 			e.Reply = d
 		}
+		// The id ends the reply: a server that echoes the recipient
+		// ("250 2.0.0 <RCPT> ID Saved", Dovecot's LMTP) says "queued as
+		// ID" only if the recipient's quoted local part does.
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
-			id := d[i+len("queued as "):]
-			id, _, _ = strings.Cut(id, " ")
-			id = strings.TrimRight(id, ",;)")
+			id := strings.TrimRight(d[i+len("queued as "):], " ,;).")
 			if isQueueID(id) {
 				e.QueuedAs = []string{id}
 			}

@@ -49,3 +49,25 @@ func revEnf2AmavisFake(t *testing.T, log string) {
 		t.Fatalf("refusals = %+v; want one, of the partner's message 4C2B7985118 from 192.0.2.44", got)
 	}
 }
+
+// TestRevEnf2QueuedAsLastWord: a local content filter's "250 2.0.0 Ok:
+// queued as ID" links a message to its re-injected copy, and ends with the
+// id. A loopback LMTP server (Dovecot) echoes the recipient in its reply,
+// "250 2.0.0 <RCPT> ID Saved": a recipient whose quoted local part said
+// "queued as VICTIMQID" linked another client's message to the sender's
+// client, and Gmail's refusal of it then named the wrong client.
+func TestRevEnf2QueuedAsLastWord(t *testing.T) {
+	for line, want := range map[string]string{
+		`Dec  5 01:00:02 mx1 postfix/lmtp[2108]: 6E1F2A9811A: to=<"x queued as 5D0E1985119 y"@mx1.example>, relay=127.0.0.1[127.0.0.1]:24, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <"x queued as 5D0E1985119 y"@mx1.example> ktSxHm5bYGXzNgAA7Y Saved)`: "",
+		`Dec  5 01:00:02 mx1 postfix/smtp[2108]: 4C2B7985118: to=<carol@gmail.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.9, delays=0.1/0/0/0.8, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 5D0E1985119)`:                 "5D0E1985119",
+		`Dec  5 01:00:02 mx1 postfix/smtp[2108]: 4C2B7985118: to=<carol@gmail.com>, relay=127.0.0.1[127.0.0.1]:10025, delay=0.9, delays=0.1/0/0/0.8, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5D0E1985119)`:                                                             "5D0E1985119",
+	} {
+		e, ok := ParseLine(line)
+		if !ok {
+			t.Fatalf("ParseLine(%q) failed", line)
+		}
+		if got := strings.Join(e.QueuedAs, ","); got != want {
+			t.Errorf("QueuedAs of %q = %q; want %q", line, got, want)
+		}
+	}
+}
