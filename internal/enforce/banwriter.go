@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,21 @@ func (w *BanWriter) Add(due time.Time, ev BanEvent) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Resume queues the lines of the bans of list that are not in force yet:
+// their lines are still due, and a relay that was killed within the ban
+// delay (kill -9, a crash, a power loss) wrote them nowhere. It returns w.
+func (w *BanWriter) Resume(list []BanEntry) *BanWriter {
+	now := w.clock.Now()
+	for _, b := range list {
+		if !b.From.After(now) {
+			continue
+		}
+		rule, reply, _ := strings.Cut(b.Reason, ": ")
+		w.Add(b.From, BanEvent{Client: b.IP, Reason: b.Reason, Until: b.Until, Rule: rule, Reply: reply})
+	}
+	return w
 }
 
 // Pending is the number of bans waiting.

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,5 +43,44 @@ func TestRevEnf2ForgedOriginalClient(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if es := eventsWith(r, "ban", "client", victim); len(es) > 0 {
 		t.Errorf("the victim was banned: %v", fieldsOf(es))
+	}
+}
+
+// TestRevEnf2BanLineAfterCrash: a ban takes effect ban_delay after Gmail's
+// refusal, and its lines (the mail log's ban event, the ban_log line that
+// fail2ban reads) are written then. The relay killed within the delay
+// (kill -9, OOM, power loss) kept the ban in its ban file but never wrote
+// the lines after its restart: fail2ban never blocked the client. A ban
+// not in force yet when the relay starts is one whose lines are still due.
+func TestRevEnf2BanLineAfterCrash(t *testing.T) {
+	t.Parallel()
+	const spammer = "127.0.0.67"
+	gmail := newFakeGmail(t)
+	gmail.answer("dan@gmail.test", stData, gmailUnsolicited)
+	banLog := filepath.Join(t.TempDir(), "ban.log")
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{
+		config: fmt.Sprintf("[enforce]\nban_delay = \"6s\"\nban_log = %q\n", banLog),
+	})
+	tx, err := sendFrom(r.addr(), spammer, "bob@attacker.example", []string{"dan@gmail.test"}, gmailMessage("bob@attacker.example", "crash"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		data, _ := os.ReadFile(enforceFile(r, "bans"))
+		return strings.Contains(string(data), spammer)
+	}) {
+		t.Fatalf("no ban in the ban file")
+	}
+	r.kill()
+	r.restart()
+	if !waitFor(15*time.Second, func() bool {
+		data, _ := os.ReadFile(banLog)
+		return strings.Contains(string(data), "bannable gmail-unsolicited") && strings.HasSuffix(strings.TrimSpace(string(data)), " "+spammer)
+	}) {
+		data, _ := os.ReadFile(banLog)
+		t.Errorf("ban_log after the restart:\n%s\nwant the spammer's bannable line", data)
+	}
+	if len(eventsWith(r, "ban", "client", spammer)) != 1 {
+		t.Errorf("ban events for %s: %v; want 1", spammer, fieldsOf(eventsWith(r, "ban", "client", spammer)))
 	}
 }
