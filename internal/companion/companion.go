@@ -95,6 +95,9 @@ func New(opts Options, policy enforce.Policy, tracker *postfixlog.Tracker, bans 
 type state struct {
 	Acted   map[string]time.Time `json:"acted"`
 	Tracker *postfixlog.Tracker  `json:"tracker"`
+	// Bans are the bans acted on whose lines are not written yet (the
+	// ban delay): a restart writes them, though the refusals are read.
+	Bans []enforce.WaitingBan `json:"bans,omitempty"`
 }
 
 // Checkpoint returns the companion's state, for the follower to save with
@@ -116,7 +119,11 @@ func (c *Companion) Checkpoint() ([]byte, error) {
 			delete(c.acted, k)
 		}
 	}
-	return json.Marshal(state{Acted: c.acted, Tracker: c.tracker})
+	st := state{Acted: c.acted, Tracker: c.tracker}
+	if c.bans != nil {
+		st.Bans = c.bans.Waiting()
+	}
+	return json.Marshal(st)
 }
 
 // Restore takes back what Checkpoint saved.
@@ -130,6 +137,11 @@ func (c *Companion) Restore(app []byte) error {
 	}
 	if st.Acted != nil {
 		c.acted = st.Acted
+	}
+	if c.bans != nil && !c.opts.Test {
+		for _, b := range st.Bans {
+			c.bans.Add(b.Due, b.Event)
+		}
 	}
 	return nil
 }

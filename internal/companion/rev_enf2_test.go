@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -88,3 +89,48 @@ func revEnf2Companion(t *testing.T, out *strings.Builder) *Companion {
 		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
 		nil, maillog.New(out), nil)
 }
+
+// TestRevEnf2PendingBanSurvivesRestart: postfix-enforcer writes a ban's
+// line --ban-delay (10 s) after it acts, and records the action at once in
+// its state. Killed within the delay (kill -9, a crash, a reboot), it lost
+// the ban for good: the line was never written, and the refusal, read
+// already and recorded as acted on, was not acted on again. The bans
+// waiting are in the state, and a restart queues them again.
+func TestRevEnf2PendingBanSurvivesRestart(t *testing.T) {
+	var lines1, lines2 revEnf2Sink
+	w1 := enforce.NewBanWriter(&lines1, nil, nil, nil)
+	var out strings.Builder
+	c1 := New(Options{BanDelay: time.Hour, SenderAccess: filepath.Join(t.TempDir(), "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		w1, maillog.New(&out), nil)
+	for _, l := range strings.Split(message("4A0001ABC1", "203.0.113.9", "a@spam.example", "u1@gmail.test", "s-1@x", fmt.Sprintf(unsolicited, "s1")), "\n") {
+		c1.Line(l)
+	}
+	if w1.Pending() != 1 {
+		t.Fatalf("bans waiting = %d; want 1", w1.Pending())
+	}
+	st, err := c1.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed: w1's waiting ban is lost with the process.
+	w2 := enforce.NewBanWriter(&lines2, nil, nil, nil)
+	c2 := New(Options{BanDelay: time.Hour, SenderAccess: filepath.Join(t.TempDir(), "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		w2, maillog.New(&out), nil)
+	if err := c2.Restore(st); err != nil {
+		t.Fatal(err)
+	}
+	if w2.Pending() != 1 {
+		t.Fatalf("after the restart, bans waiting = %d; want the one not written yet (state %s)", w2.Pending(), st)
+	}
+	w2.Flush()
+	if len(lines2) != 1 || !strings.HasSuffix(lines2[0], " 203.0.113.9") || !strings.Contains(lines2[0], "gmail-unsolicited queue 4A0001ABC1") {
+		t.Errorf("ban lines after the restart: %q", lines2)
+	}
+}
+
+// revEnf2Sink keeps the ban lines written.
+type revEnf2Sink []string
+
+func (s *revEnf2Sink) WriteBan(line string) error { *s = append(*s, line); return nil }

@@ -113,6 +113,24 @@ func (w *BanWriter) Resume(list []BanEntry) *BanWriter {
 	return w
 }
 
+// WaitingBan is a ban whose lines are still to be written, and when.
+type WaitingBan struct {
+	Due   time.Time `json:"due"`
+	Event BanEvent  `json:"ban"`
+}
+
+// Waiting returns the bans still waiting, for a caller that keeps them
+// across a restart (the companion's state) and gives them back to Add.
+func (w *BanWriter) Waiting() []WaitingBan {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]WaitingBan, len(w.pending))
+	for i, p := range w.pending {
+		out[i] = WaitingBan{Due: p.due, Event: p.ev}
+	}
+	return out
+}
+
 // Pending is the number of bans waiting.
 func (w *BanWriter) Pending() int {
 	w.mu.Lock()
