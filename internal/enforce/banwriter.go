@@ -98,16 +98,18 @@ func (w *BanWriter) Add(due time.Time, ev BanEvent) {
 	}
 }
 
-// Resume queues the lines of the bans of list that are not in force yet:
-// their lines are still due, and a relay that was killed within the ban
-// delay (kill -9, a crash, a power loss) wrote them nowhere. It returns w.
+// Resume queues the lines of the bans of list that a refusal made (their
+// reason is "RULE: REPLY") and that are not in force yet: their lines are
+// still due, and a relay that was killed within the ban delay (kill -9, a
+// crash, a power loss) wrote them nowhere. A ban added by hand or from the
+// dashboard has no lines. It returns w.
 func (w *BanWriter) Resume(list []BanEntry) *BanWriter {
 	now := w.clock.Now()
 	for _, b := range list {
-		if !b.From.After(now) {
+		rule, reply, ok := strings.Cut(b.Reason, ": ")
+		if !b.From.After(now) || !ok || rule == "" || strings.ContainsAny(rule, " \t") {
 			continue
 		}
-		rule, reply, _ := strings.Cut(b.Reason, ": ")
 		w.Add(b.From, BanEvent{Client: b.IP, Reason: b.Reason, Until: b.Until, Rule: rule, Reply: reply})
 	}
 	return w
