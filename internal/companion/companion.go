@@ -261,8 +261,10 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// reported.
 		Local: r.Local,
 		// A null sender with neither a client nor pickup's line: a
-		// notice Postfix made itself (bounce, delay, postmaster).
-		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "",
+		// notice Postfix made itself (bounce, delay, postmaster). Or
+		// one of ours: an encapsulated copy or a report, submitted
+		// from --sender over loopback (--smtp).
+		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
 		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
@@ -291,6 +293,17 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	if ok {
 		c.acted[prefix+pl.Key] = c.now()
 	}
+}
+
+// own reports whether r is of a message the companion made: from --sender,
+// submitted over loopback (--smtp, 127.0.0.1:25 by default). The same
+// sender from any other client is a forgery.
+func (c *Companion) own(r postfixlog.Refusal) bool {
+	if c.opts.Sender == "" || !strings.EqualFold(r.From, c.opts.Sender) {
+		return false
+	}
+	ip, err := netip.ParseAddr(r.ClientIP)
+	return err == nil && ip.IsLoopback()
 }
 
 // relayIP is the address of a relay as Postfix logs it ("name[ip]:port"),
