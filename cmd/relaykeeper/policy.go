@@ -17,7 +17,7 @@ import (
 // lists with their tables, blocklists, the verifier and sender login maps.
 // The tables it opened come back so that SIGHUP and the reload timer can
 // re-read them.
-func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*policy.Engine, *table.Set, error) {
+func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welcomer, log *slog.Logger) (*policy.Engine, *table.Set, error) {
 	p := &cfg.Policy
 	tables := &table.Set{}
 	opts := policy.Options{
@@ -29,14 +29,14 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Relay:        p.RelayRestrictions,
 		Recipient:    p.RecipientRestrictions,
 		Mail:         cfg.MailRestrictions(),
+		MailExempt:   welcome, // the welcomelist's clients: never the enforcer's blocks
 		Tables:       policy.SetTables{Set: tables},
 		Blocklists:   rblZones{server: p.DNSServer, log: log},
 		Log:          log,
 	}
 	var errs []error
 	if secrets != nil && cfg.TrustsSecretsFile() {
-		// E-MailRelay: with --server-auth, only the secrets file's
-		// "server none" addresses may send without logging in.
+		// E-MailRelay: only --server-auth's "server none" addresses skip logging in.
 		opts.Trusted = secrets
 	} else {
 		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)

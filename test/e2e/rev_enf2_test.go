@@ -84,3 +84,37 @@ func TestRevEnf2BanLineAfterCrash(t *testing.T) {
 		t.Errorf("ban events for %s: %v; want 1", spammer, fieldsOf(eventsWith(r, "ban", "client", spammer)))
 	}
 }
+
+// TestRevEnf2WelcomelistedNotBlocked: a spammer sending as
+// bob@partner.example has partner.example blocked (Gmail: very low
+// reputation of the sending domain). The block is the enforcer's shared
+// state, refused at MAIL FROM; it refused the welcomelisted partner's own
+// server too, though the welcomelist alone decides who is exempt from the
+// enforcer's sanctions. The partner is served; anyone else sending as
+// partner.example is refused.
+func TestRevEnf2WelcomelistedNotBlocked(t *testing.T) {
+	t.Parallel()
+	const spammer, partner, other = "127.0.0.68", "127.0.0.69", "127.0.0.70"
+	gmail := newFakeGmail(t)
+	gmail.answer("erin@gmail.test", stData, gmailDomainReputation)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{welcome: partner + "  # the partner's server\n"})
+	tx, err := sendFrom(r.addr(), spammer, "bob@partner.example", []string{"erin@gmail.test"}, gmailMessage("bob@partner.example", "spam"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	r.waitEvent("block", 10*time.Second, nil)
+	refused := func(ip string) bool {
+		ok := waitFor(10*time.Second, func() bool {
+			tx, _ := sendFrom(r.addr(), ip, "x@partner.example", []string{"frank@gmail.test"}, gmailMessage("x@partner.example", "probe"))
+			return tx.Mail.code() == 554
+		})
+		return ok
+	}
+	if !refused(other) {
+		t.Fatalf("partner.example not refused at MAIL FROM for %s after the block", other)
+	}
+	tx, err = sendFrom(r.addr(), partner, "alice@partner.example", []string{"frank@gmail.test"}, gmailMessage("alice@partner.example", "partner"))
+	if err != nil || tx.Mail.code() != 250 || tx.Final.code() != 250 {
+		t.Errorf("the welcomelisted partner: MAIL %v, final %v (%v); want both 250", tx.Mail, tx.Final, err)
+	}
+}
