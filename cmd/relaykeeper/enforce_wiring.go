@@ -76,7 +76,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		host, _ := os.Hostname()
 		sink = &enforce.FileBans{Path: e.BanLog, Host: host}
 	}
-	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log)
+	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log).Resume(en.Bans.List())
 	if k := r.cfg.DKIM; k.Domain != "" {
 		// Encapsulated copies are signed as the relay's domain.
 		if en.Signer, err = dkim.LoadSigner(k.Domain, k.Selector, k.Key); err != nil {

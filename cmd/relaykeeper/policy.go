@@ -17,7 +17,7 @@ import (
 // buildPolicy makes the relay policy from the configuration: the restriction
 // lists with their tables, blocklists, the verifier and sender login maps,
 // and the tables it opened, for SIGHUP and the reload timer to re-read.
-func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*policy.Engine, *table.Set, error) {
+func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welcomer, log *slog.Logger) (*policy.Engine, *table.Set, error) {
 	p := &cfg.Policy
 	tables := &table.Set{}
 	opts := policy.Options{
@@ -30,6 +30,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 		Recipient:          p.RecipientRestrictions,
 		RestrictionClasses: p.RestrictionClasses,
 		Mail:               cfg.MailRestrictions(),
+		MailExempt:         welcome, // the welcomelist's clients: never the enforcer's blocks
 		Tables:             policy.SetTables{Set: tables},
 		RecipientDelimiter: cfg.RecipientDelimiter,
 		Blocklists:         rblZones{server: p.DNSServer, log: log},
@@ -38,7 +39,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, log *slog.Logger) (*
 	}
 	var errs []error
 	if secrets != nil && cfg.TrustsSecretsFile() {
-		// E-MailRelay: with --server-auth, only "server none" addresses may skip logging in.
+		// E-MailRelay: only --server-auth's "server none" addresses skip logging in.
 		opts.Trusted = secrets
 	} else {
 		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)

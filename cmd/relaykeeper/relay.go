@@ -204,7 +204,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	}
 	r.metrics = r.newMetrics()
 	if cfg.Mode != config.ModeClient {
-		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.log); err != nil {
+		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.welcome, r.log); err != nil {
 			return nil, err
 		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {

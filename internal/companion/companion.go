@@ -95,6 +95,9 @@ func New(opts Options, policy enforce.Policy, tracker *postfixlog.Tracker, bans 
 type state struct {
 	Acted   map[string]time.Time `json:"acted"`
 	Tracker *postfixlog.Tracker  `json:"tracker"`
+	// Bans are the bans acted on whose lines are not written yet (the
+	// ban delay): a restart writes them, though the refusals are read.
+	Bans []enforce.WaitingBan `json:"bans,omitempty"`
 }
 
 // Checkpoint returns the companion's state, for the follower to save with
@@ -116,7 +119,11 @@ func (c *Companion) Checkpoint() ([]byte, error) {
 			delete(c.acted, k)
 		}
 	}
-	return json.Marshal(state{Acted: c.acted, Tracker: c.tracker})
+	st := state{Acted: c.acted, Tracker: c.tracker}
+	if c.bans != nil {
+		st.Bans = c.bans.Waiting()
+	}
+	return json.Marshal(st)
 }
 
 // Restore takes back what Checkpoint saved.
@@ -130,6 +137,11 @@ func (c *Companion) Restore(app []byte) error {
 	}
 	if st.Acted != nil {
 		c.acted = st.Acted
+	}
+	if c.bans != nil && !c.opts.Test {
+		for _, b := range st.Bans {
+			c.bans.Add(b.Due, b.Event)
+		}
 	}
 	return nil
 }
@@ -168,21 +180,55 @@ func (c *Companion) AtEOF(final bool) (bool, error) {
 
 // upstreamReply reports whether a refusal came from the upstream: by
 // default a reply ending with Gmail's "gsmtp", as relay-enforcer looks for.
-func (c *Companion) upstreamReply(r postfixlog.Refusal) bool {
+// reply is the refusal's reply without relay-enforcer's marker (see
+// withoutFilterMark).
+func (c *Companion) upstreamReply(r postfixlog.Refusal, reply string) bool {
 	if c.opts.Upstream != nil {
 		return c.opts.Upstream.MatchString(r.Relay)
 	}
-	s := strings.TrimRight(r.Reply, " .)")
+	s := strings.TrimRight(reply, " .)")
 	return len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "gsmtp")
 }
 
+// withoutFilterMark gives back Gmail's reply that relay-enforcer's
+// smtp_reply_filter (smtp_dsn_rw_filter.pcre) rewrote: Postfix logs the
+// reply as filtered, and the filter's "generic", "bulk" and "unsol" rules
+// make Gmail's last line "421 4.X.Y ... - gsmtp" into "554 5.X.Y ... -
+// gsmtp-fmod_generic". The marker goes, and the last line gets its code
+// back, so that the reply reads as Gmail sent it (a phrase that the last
+// line's prefix cuts is whole again).
+func withoutFilterMark(reply string) string {
+	i := strings.LastIndex(reply, "gsmtp-fmod_")
+	if i < 0 {
+		return reply
+	}
+	mark := reply[i+len("gsmtp-fmod_"):]
+	if mark == "" || strings.Trim(mark, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return reply
+	}
+	reply = reply[:i+len("gsmtp")]
+	if mark == "generic" || mark == "bulk" || mark == "unsol" {
+		if m := filteredLastLine.FindAllStringSubmatchIndex(reply, -1); m != nil {
+			last := m[len(m)-1]
+			reply = reply[:last[2]] + "421 4." + reply[last[2]+len("554 5."):]
+		}
+	}
+	return reply
+}
+
+// filteredLastLine is the prefix relay-enforcer's filter gives Gmail's last
+// line: at the start of the reply, or after a space in the reply as
+// Postfix logs it.
+var filteredLastLine = regexp.MustCompile(`(?:^|\s)(554 5\.\d{1,3}\.\d{1,3}) `)
+
 // refusal decides what to do about a refusal (enforce.Decide) and does it.
 func (c *Companion) refusal(r postfixlog.Refusal) {
-	if !c.upstreamReply(r) {
+	text := withoutFilterMark(r.Reply)
+	if !c.upstreamReply(r, text) {
 		c.log.Debug("not from the upstream", "queue", r.QueueID, "relay", r.Relay)
 		return
 	}
-	up, err := enforce.ParseReply(r.Reply)
+	up, err := enforce.ParseReply(text)
 	if err != nil {
 		c.log.Debug("no reply code", "queue", r.QueueID, "err", err)
 		return
@@ -191,7 +237,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	switch r.Stage {
 	case "end-of-data":
 		up.Stage = "data"
-	case "mail", "rcpt":
+	default:
+		// "mail", "rcpt", and before the transaction "connect", "helo",
+		// "starttls", "auth": Decide sanctions nobody for those.
 		up.Stage = r.Stage
 	}
 	ip, _ := netip.ParseAddr(r.ClientIP)
@@ -213,8 +261,10 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// reported.
 		Local: r.Local,
 		// A null sender with neither a client nor pickup's line: a
-		// notice Postfix made itself (bounce, delay, postmaster).
-		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "",
+		// notice Postfix made itself (bounce, delay, postmaster). Or
+		// one of ours: an encapsulated copy or a report, submitted
+		// from --sender over loopback (--smtp).
+		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
 		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
@@ -243,6 +293,17 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	if ok {
 		c.acted[prefix+pl.Key] = c.now()
 	}
+}
+
+// own reports whether r is of a message the companion made: from --sender,
+// submitted over loopback (--smtp, 127.0.0.1:25 by default). The same
+// sender from any other client is a forgery.
+func (c *Companion) own(r postfixlog.Refusal) bool {
+	if c.opts.Sender == "" || !strings.EqualFold(r.From, c.opts.Sender) {
+		return false
+	}
+	ip, err := netip.ParseAddr(r.ClientIP)
+	return err == nil && ip.IsLoopback()
 }
 
 // relayIP is the address of a relay as Postfix logs it ("name[ip]:port"),

@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	}
 
 	var bans *enforce.BanWriter
+	stopBans := func() {}
 	if !cfg.Test {
 		var sink enforce.BanSink = &enforce.FileBans{Path: cfg.BanLog, Host: cfg.Host}
 		if cfg.BanLog == "" {
@@ -119,7 +120,8 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		// The goroutine ends when Run returns, after writing the bans
 		// still waiting.
 		go func() { defer close(bansDone); bans.Run(bctx) }()
-		defer func() { cancelBans(); <-bansDone }()
+		stopBans = func() { cancelBans(); <-bansDone }
+		defer stopBans()
 	}
 	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection}, bans, maillog.New(actions), diag)
 	st, err := postfixlog.LoadState(cfg.State)
@@ -147,6 +149,17 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	// The bans still waiting are written now: the state saved last holds
+	// them, and must not give them back to the next run.
+	stopBans()
+	if st, lerr := postfixlog.LoadState(cfg.State); lerr == nil && !cfg.Test {
+		if st.App, lerr = c.Checkpoint(); lerr == nil {
+			lerr = postfixlog.SaveState(cfg.State, st)
+		}
+		if lerr != nil {
+			diag.Error("state not saved after the last ban lines", "err", lerr)
+		}
 	}
 	return nil
 }

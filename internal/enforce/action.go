@@ -116,7 +116,8 @@ type Upstream struct {
 	// Host is the upstream's host name or address, as far as known.
 	Host string
 	// Stage is what the reply answered: "mail", "rcpt", "data" (end of
-	// data), or "" if unknown.
+	// data), a stage before the transaction (see BeforeTransaction), or ""
+	// if unknown.
 	Stage string
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // WriteBanList writes bans as a table (IP, FROM, UNTIL, REASON, times in
-// UTC, RFC 3339) or, with asJSON, as an indented JSON array ([] for none).
+// UTC, RFC 3339, FROM "-" for a ban in force since it was written) or, with asJSON, as an indented JSON array ([] for none).
 func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 	if asJSON {
 		if list == nil {
@@ -26,8 +26,11 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "IP\tFROM\tUNTIL\tREASON")
 	for _, ban := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, ban.From.UTC().Format(time.RFC3339),
-			ban.Until.UTC().Format(time.RFC3339), ban.Reason)
+		from := "-" // written by hand without from= or added=: in force already
+		if !ban.From.IsZero() {
+			from = ban.From.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, from, ban.Until.UTC().Format(time.RFC3339), ban.Reason)
 	}
 	return tw.Flush()
 }

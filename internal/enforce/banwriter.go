@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,41 @@ func (w *BanWriter) Add(due time.Time, ev BanEvent) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Resume queues the lines of the bans of list that a refusal made (their
+// reason is "RULE: REPLY") and that are not in force yet: their lines are
+// still due, and a relay that was killed within the ban delay (kill -9, a
+// crash, a power loss) wrote them nowhere. A ban added by hand or from the
+// dashboard has no lines. It returns w.
+func (w *BanWriter) Resume(list []BanEntry) *BanWriter {
+	now := w.clock.Now()
+	for _, b := range list {
+		rule, reply, ok := strings.Cut(b.Reason, ": ")
+		if !b.From.After(now) || !ok || rule == "" || strings.ContainsAny(rule, " \t") {
+			continue
+		}
+		w.Add(b.From, BanEvent{Client: b.IP, Reason: b.Reason, Until: b.Until, Rule: rule, Reply: reply})
+	}
+	return w
+}
+
+// WaitingBan is a ban whose lines are still to be written, and when.
+type WaitingBan struct {
+	Due   time.Time `json:"due"`
+	Event BanEvent  `json:"ban"`
+}
+
+// Waiting returns the bans still waiting, for a caller that keeps them
+// across a restart (the companion's state) and gives them back to Add.
+func (w *BanWriter) Waiting() []WaitingBan {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]WaitingBan, len(w.pending))
+	for i, p := range w.pending {
+		out[i] = WaitingBan{Due: p.due, Event: p.ev}
+	}
+	return out
 }
 
 // Pending is the number of bans waiting.

@@ -217,9 +217,15 @@ func Decide(p Policy, rf Refusal) Plan {
 	if rf.Host == "" {
 		untrusted = "the upstream is unknown; not acted on"
 	}
+	sanction := v.Action == Ban || v.Action == BlockDomain || v.Action == Encapsulate
 	switch own := rf.own(); {
-	case own && (v.Action == Ban || v.Action == BlockDomain || v.Action == Encapsulate):
+	case own && sanction:
 		change(Report, "the relay's own message (a notice): never acted on")
+	case sanction && BeforeTransaction(rf.Stage):
+		// Refused at the greeting, EHLO, STARTTLS or login: no message
+		// was read, and Postfix logs the refusal for every message it
+		// was about to send. The words are about the relay's address.
+		change(None, "refused before the transaction ("+rf.Stage+"): no message of the client's was read")
 	case v.Action == Ban:
 		switch {
 		case rf.Local:
@@ -284,6 +290,19 @@ func Decide(p Policy, rf Refusal) Plan {
 		}
 	}
 	return pl
+}
+
+// BeforeTransaction reports whether stage, what a reply answered as the
+// relay ("greeting", "ehlo", "tls handshake") or Postfix ("connect",
+// "helo") names it, comes before MAIL FROM: such a refusal is about the
+// session, not about the message of any client, and bans, blocks or
+// encapsulates nothing.
+func BeforeTransaction(stage string) bool {
+	switch stage {
+	case "connect", "greeting", "helo", "ehlo", "starttls", "tls handshake", "auth":
+		return true
+	}
+	return false
 }
 
 // rewritten is the reply a filter made of r: the filter rewrites the

@@ -118,6 +118,9 @@ func (w *Welcomelist) Path() string { return w.path }
 // Welcome reports whether the client at ip, whose verified host name is
 // hostname ("" when it has none), is on the list.
 func (w *Welcomelist) Welcome(ip netip.Addr, hostname string) bool {
+	if w == nil {
+		return false // no welcomelist (enforcement off): nobody
+	}
 	w.maybeReload()
 	w.mu.RLock()
 	e := w.cur

@@ -93,6 +93,9 @@ type Options struct {
 	// (Postfix's smtpd_delay_reject): the enforcer's blocked domains,
 	// which must be refused at MAIL FROM.
 	Mail []string
+	// MailExempt are the clients Mail does not apply to: the enforcer's
+	// welcomelist, whose clients its sanctions never touch. nil: none.
+	MailExempt Welcomer
 	// Tables opens the access tables named in restrictions; their
 	// results are read by TableAction.
 	Tables Tables
@@ -148,6 +151,12 @@ type Engine struct {
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
 // admin "dnsbl start" / "dnsbl stop").
 func (e *Engine) SetDNSBL(on bool) { e.dnsblOff.Store(!on) }
+
+// Welcomer says whether a client is on the enforcer's welcomelist
+// (*enforce.Welcomelist); hostname is its verified name, "" if none.
+type Welcomer interface {
+	Welcome(ip netip.Addr, hostname string) bool
+}
 
 // The lists in the order they run at RCPT; the last one runs at MAIL.
 var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
@@ -446,6 +455,9 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	}
 	first, n := 0, mailList
 	if stage == StageMail {
+		if e.opts.MailExempt != nil && e.opts.MailExempt.Welcome(req.ClientIP, req.ClientName) {
+			return final
+		}
 		first, n = mailList, mailList+1
 	}
 	run := &checkRun{final: &final}

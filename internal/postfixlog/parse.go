@@ -457,10 +457,11 @@ func (e *Event) parseDetail() {
 		if len(d) > 3 && isDigits(d[:3]) && (d[3] == ' ' || d[3] == '-') {
 			e.Reply = d
 		}
+		// The id ends the reply: a server that echoes the recipient
+		// ("250 2.0.0 <RCPT> ID Saved", Dovecot's LMTP) says "queued as
+		// ID" only if the recipient's quoted local part does.
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
-			id := d[i+len("queued as "):]
-			id, _, _ = strings.Cut(id, " ")
-			id = strings.TrimRight(id, ",;)")
+			id := strings.TrimRight(d[i+len("queued as "):], " ,;).")
 			if isQueueID(id) {
 				e.QueuedAs = []string{id}
 			}
@@ -528,7 +529,8 @@ func inReplyTo(s string) (reply, stage string) {
 // It is read from the left up to the Queue-ID, the addresses as RFC 5321
 // paths: everything before the Queue-ID is amavis's or a parsable address.
 // Message-ID and, in some templates, Subject are text the sender chose;
-// they come before queued_as, which is taken from its last occurrence.
+// they come before queued_as, which is taken from its last occurrence, and
+// only from a line of a message amavis passed (re-injected).
 func (e *Event) parseAmavis(msg string) bool {
 	if strings.HasPrefix(msg, "(") {
 		_, msg, _ = strings.Cut(msg, ") ")
@@ -614,7 +616,9 @@ func (e *Event) parseAmavis(msg string) bool {
 			e.MessageID = v[:end]
 		}
 	}
-	if i := strings.LastIndex(rest, ", queued_as: "); i >= 0 {
+	// amavis re-injects only what it passes: a blocked message's line has
+	// no queued_as of its own, and one in it is the sender's Message-ID.
+	if i := strings.LastIndex(rest, ", queued_as: "); i >= 0 && strings.HasPrefix(result, "Passed") {
 		v := rest[i+len(", queued_as: "):]
 		v, _, _ = strings.Cut(v, ", ")
 		for _, id := range strings.Split(v, "/") {

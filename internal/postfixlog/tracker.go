@@ -211,6 +211,11 @@ func (t *Tracker) Add(e Event) []Refusal {
 		var out []Refusal
 		for _, id := range e.QueuedAs {
 			m := t.get(id)
+			if m.Origin != nil && m.Origin.QueueID != "" && m.Origin.QueueID != e.QueueID {
+				// A message is re-injected once: a second line naming
+				// it for another original is the sender's text.
+				continue
+			}
 			m.Origin = o
 			if m.MessageID == "" {
 				m.MessageID = e.MessageID

@@ -913,19 +913,35 @@ func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reade
 // relay added on the way out, and returns the rest of the message and the
 // client it names. The header section is read whole (bounded); the body
 // streams.
+//
+// The relay's field is the first: it went out above the client's header
+// section, and a filter adds its own fields at the top. A client may write
+// the field in its own message to name another client (one to have
+// banned, or a welcomelisted one); such a copy comes later, is not read,
+// and is removed with its folded lines, as is every copy.
 func takeOriginalClient(r io.Reader) (io.Reader, string) {
 	const name = "x-relaykeeper-original-client:"
 	br := bufio.NewReaderSize(r, 64<<10)
 	var head bytes.Buffer
-	client := ""
+	client, found, dropping := "", false, false
 	for head.Len() < 1<<20 {
 		line, err := br.ReadString('\n')
-		if strings.HasPrefix(strings.ToLower(line), name) {
-			client = strings.TrimSpace(line[len(name):])
-		} else {
+		end := err != nil || line == "\r\n" || line == "\n"
+		switch {
+		case end:
+			head.WriteString(line)
+		case dropping && (line[0] == ' ' || line[0] == '\t'):
+			// A folded line of a field removed.
+		case strings.HasPrefix(strings.ToLower(line), name):
+			dropping = true
+			if !found {
+				client, found = strings.TrimSpace(line[len(name):]), true
+			}
+		default:
+			dropping = false
 			head.WriteString(line)
 		}
-		if err != nil || line == "\r\n" || line == "\n" {
+		if end {
 			break
 		}
 	}
