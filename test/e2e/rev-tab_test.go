@@ -183,8 +183,11 @@ func TestRevTabMailStageHold(t *testing.T) {
 	t.Parallel()
 	access := writeFile(t, t.TempDir(), "sender_access",
 		"held.example  HOLD quarantine\ngone.example  DISCARD\nbad.example   REJECT\n", 0o644)
+	// The table spares the welcomelist's clients (docs/enforce.md), and
+	// the default one lists loopback, which this test's client is.
+	welcome := writeFile(t, t.TempDir(), "welcomelist", "192.0.2.77\n", 0o644)
 	sink := harness.StartSink(t, harness.SinkOptions{})
-	r := startPolicyRelay(t, fmt.Sprintf("[policy]\nrelay_domains = [\"relay.example\"]\n[enforce]\nsender_access = %q\n", access),
+	r := startPolicyRelay(t, fmt.Sprintf("[policy]\nrelay_domains = [\"relay.example\"]\n[enforce]\nsender_access = %q\nwelcomelist = %q\n", access, welcome),
 		"--forward-to", sink.Addr(), "--forward-on-disconnect")
 	c := mustDial(t, r.addr(), "127.0.0.1")
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
