@@ -1,0 +1,74 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestRevPolWarnIfRejectNested: Postfix's warn_if_reject in front of a
+// restriction class (or an access table whose result is a restriction
+// list) holds for every restriction the class runs: its refusals are
+// logged as warnings and the class goes on (generic_checks keeps
+// state->warn_if_reject while it recurses). A DEFER_IF_PERMIT behind
+// warn_if_reject is a warning too (DEFER_IF_PERMIT2 calls
+// smtpd_check_reject when warn_if_reject is set).
+func TestRevPolWarnIfRejectNested(t *testing.T) {
+	tables := map[string]mapTable{
+		"protected": {"all@example.com": "insiders_only", "open@example.com": "permit_mynetworks, reject"},
+		"insiders":  {"example.com": "OK"},
+		"grey":      {"grey@example.com": "DEFER_IF_PERMIT Greylisted"},
+	}
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Relay:      []string{"permit_mynetworks", "permit_auth_destination", "reject"},
+		Sender:     []string{"warn_if_reject", "check_sender_access hash:grey"},
+		Recipient: []string{"warn_if_reject", "check_recipient_access hash:protected",
+			"warn_if_reject", "insiders_only"},
+		RelayDomains: []string{"example.com"},
+		RestrictionClasses: map[string][]string{
+			"insiders_only": {"check_sender_access hash:insiders", "reject"},
+		},
+		Tables: namedTables(tables),
+	})
+	for _, tc := range []struct{ ip, sender, rcpt string }{
+		{"203.0.113.9", "spammer@example.net", "all@example.com"},
+		{"203.0.113.9", "spammer@example.net", "open@example.com"},
+		{"127.0.0.1", "grey@example.com", "x@example.com"},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr(tc.ip), Sender: tc.sender, Recipient: tc.rcpt})
+		if d.Verdict != Permit || len(d.Warnings) == 0 {
+			t.Errorf("%s from %s to %s behind warn_if_reject: %v %q, warnings %q; want permitted with a warning",
+				tc.ip, tc.sender, tc.rcpt, d.Verdict, d.Reply(), d.Warnings)
+		}
+	}
+	// Without warn_if_reject the same class refuses.
+	e = engine(t, Options{
+		MyNetworks:         []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Recipient:          []string{"check_recipient_access hash:protected"},
+		RestrictionClasses: map[string][]string{"insiders_only": {"check_sender_access hash:insiders", "reject"}},
+		Tables:             namedTables(tables),
+	})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Sender: "s@example.net", Recipient: "all@example.com"})
+	if d.Verdict != Reject {
+		t.Errorf("class without warn_if_reject: %v %q; want a refusal", d.Verdict, d.Reply())
+	}
+}
+
+// TestRevPolDeferIfPermitFirstReason: Postfix keeps the first reason for
+// a DEFER_IF_PERMIT ("to minimize confusion", smtpd_check.c defer_if).
+func TestRevPolDeferIfPermitFirstReason(t *testing.T) {
+	e := engine(t, Options{
+		Client: []string{"check_client_access cidr:/x"},
+		Sender: []string{"check_sender_access hash:/y"},
+		Tables: oneTable{mapTable{
+			"192.0.2.1": "DEFER_IF_PERMIT first reason", "example.org": "DEFER_IF_PERMIT second reason",
+		}},
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+	})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: "s@example.org", Recipient: "r@example.net"})
+	if d.Verdict != Defer || !strings.Contains(d.Reply(), "first reason") {
+		t.Errorf("two DEFER_IF_PERMIT results: %v %q; want the first one's reply", d.Verdict, d.Reply())
+	}
+}
