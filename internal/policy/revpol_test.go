@@ -1,10 +1,14 @@
 package policy
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestRevPolWarnIfRejectNested: Postfix's warn_if_reject in front of a
@@ -70,5 +74,108 @@ func TestRevPolDeferIfPermitFirstReason(t *testing.T) {
 	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: "s@example.org", Recipient: "r@example.net"})
 	if d.Verdict != Defer || !strings.Contains(d.Reply(), "first reason") {
 		t.Errorf("two DEFER_IF_PERMIT results: %v %q; want the first one's reply", d.Verdict, d.Reply())
+	}
+}
+
+// closingPolicy is a policy server whose connections can all be dropped
+// at once, as a restarted postgrey drops them.
+type closingPolicy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	extra string // written after each answer, in the same write
+}
+
+func startClosingPolicy(t *testing.T) *closingPolicy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &closingPolicy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.dropAll() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+			go func() {
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\n" {
+						p.mu.Lock()
+						extra := p.extra
+						p.mu.Unlock()
+						c.Write([]byte("action=DUNNO\n\n" + extra))
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *closingPolicy) dropAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestRevPolPolicyPoolAfterRestart: with several connections kept (as many
+// as concurrent sessions used), a policy server that restarts closes them
+// all; the next request must still be answered (Postfix retries on a new
+// connection), not get 451 because the retry took another dead kept one.
+func TestRevPolPolicyPoolAfterRestart(t *testing.T) {
+	p := startClosingPolicy(t)
+	svc, err := parsePolicyService("inet:" + p.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var held []*policyConn
+	for range 4 {
+		pc, err := svc.conn(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.ask(ctx, "request=smtpd_access_policy\n\n"); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, pc)
+	}
+	for _, pc := range held {
+		svc.put(pc)
+	}
+	p.dropAll()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 4 {
+		if action, err := svc.ask(ctx, policyRequest(StageRcpt, policyReq)); err != nil || action != "DUNNO" {
+			t.Errorf("request %d after the server dropped its connections: %q, %v; want DUNNO", i, action, err)
+		}
+	}
+}
+
+// TestRevPolPolicyExtraAnswer: a server that sends more than one answer
+// (a second, stale "action=" block behind the first) must not have that
+// block read as the answer to the next request on the kept connection.
+func TestRevPolPolicyExtraAnswer(t *testing.T) {
+	p := startClosingPolicy(t)
+	p.extra = "action=REJECT stale answer\n\n"
+	e := policyEngine(t, "inet:"+p.ln.Addr().String())
+	for i := range 3 {
+		if d := e.Check(context.Background(), StageRcpt, policyReq); d.Verdict != Permit {
+			t.Errorf("request %d: %v %q; want Permit (the server said DUNNO to each)", i, d.Verdict, d.Reply())
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,9 +89,11 @@ func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, er
 	}
 	req.WriteString("\n")
 	var err error
-	for range policyTries {
+	for try := range policyTries {
 		var pc *policyConn
-		if pc, err = p.conn(ctx); err != nil {
+		// The retry is on a new connection: after a server restart
+		// every kept one is dead, not only the first.
+		if pc, err = p.conn(ctx, try > 0); err != nil {
 			continue
 		}
 		var action string
@@ -106,20 +109,24 @@ func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, er
 	return "", err
 }
 
-// conn takes a kept connection that is still young enough, or dials.
-func (p *policyService) conn(ctx context.Context) (*policyConn, error) {
+// conn takes a kept connection that is still young enough and quiet, or
+// (or with fresh set) dials.
+func (p *policyService) conn(ctx context.Context, fresh bool) (*policyConn, error) {
 	now := time.Now()
-	p.mu.Lock()
-	for len(p.idle) > 0 {
+	for !fresh {
+		p.mu.Lock()
+		if len(p.idle) == 0 {
+			p.mu.Unlock()
+			break
+		}
 		pc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL {
-			p.mu.Unlock()
+		p.mu.Unlock()
+		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL && pc.quiet() {
 			return pc, nil
 		}
 		pc.c.Close()
 	}
-	p.mu.Unlock()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, p.network, p.addr)
 	if err != nil {
@@ -128,7 +135,25 @@ func (p *policyService) conn(ctx context.Context) (*policyConn, error) {
 	return &policyConn{c: c, r: bufio.NewReaderSize(c, 4096), born: now}, nil
 }
 
+// quiet reports whether a kept connection has nothing to read: a server
+// that closed it, or that sent more than its answer (a late or extra
+// "action=" block), would have it read as the answer to the next
+// request.
+func (pc *policyConn) quiet() bool {
+	if pc.r.Buffered() > 0 {
+		return false
+	}
+	pc.c.SetReadDeadline(time.Now())
+	_, err := pc.r.Peek(1)
+	pc.c.SetReadDeadline(time.Time{})
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
 func (p *policyService) put(pc *policyConn) {
+	if pc.r.Buffered() > 0 {
+		pc.c.Close() // more than one answer: see quiet
+		return
+	}
 	pc.used = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
