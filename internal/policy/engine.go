@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -186,15 +187,22 @@ func New(opts Options) (*Engine, error) {
 		errs = append(errs, err)
 	}
 	e.classes = make(map[string][]string)
-	for name, items := range opts.RestrictionClasses {
+	byLower := make(map[string]string)
+	for _, name := range slices.Sorted(maps.Keys(opts.RestrictionClasses)) {
 		if table.IsRestriction(name) || needsArg[lower(name)] || name == "" || strings.ContainsAny(name, " \t,:") {
 			errs = append(errs, &ListError{"restriction_classes." + name, name, errors.New("not a name for a restriction class (it must not be a restriction's name)")})
 			continue
 		}
-		e.classes[lower(name)] = items
+		if other, dup := byLower[lower(name)]; dup {
+			// Names match regardless of case: which list ran would
+			// depend on map order.
+			errs = append(errs, &ListError{"restriction_classes." + name, name, fmt.Errorf("the same class name as %q (class names match regardless of case)", other)})
+			continue
+		}
+		byLower[lower(name)] = name
+		e.classes[lower(name)] = opts.RestrictionClasses[name]
 		e.classNames = append(e.classNames, name)
 	}
-	slices.Sort(e.classNames)
 	for _, name := range e.classNames {
 		// Checked now, in the client list's wording; each list compiles
 		// its own copy when a result names the class.

@@ -179,3 +179,16 @@ func TestRevPolPolicyExtraAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestRevPolClassNamesDifferInCase: class names are matched regardless of
+// case, so two classes whose names differ only in case made the one that
+// runs depend on map order (a different list from one start to the next);
+// they are refused at start.
+func TestRevPolClassNamesDifferInCase(t *testing.T) {
+	_, err := New(Options{RestrictionClasses: map[string][]string{
+		"insiders_only": {"reject"}, "InSiders_only": {"permit"},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "insiders_only") {
+		t.Errorf("classes insiders_only and InSiders_only: New error %v; want a refusal naming them", err)
+	}
+}
