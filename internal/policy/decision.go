@@ -141,11 +141,10 @@ type Request struct {
 	Recipient string
 
 	// For policy services (check_policy_service): the SIZE the client
-	// declared, the recipients accepted so far, a name for the
-	// transaction (Postfix's instance), the listener's ip:port, and the
-	// TLS version and cipher ("" without TLS).
+	// declared, a name for the transaction (Postfix's instance), the
+	// listener's ip:port, and the TLS version and cipher ("" without
+	// TLS).
 	Size                   int64
-	RecipientCount         int
 	Instance               string
 	ServerAddr             string
 	TLSProtocol, TLSCipher string

@@ -192,3 +192,18 @@ func TestRevPolClassNamesDifferInCase(t *testing.T) {
 		t.Errorf("classes insiders_only and InSiders_only: New error %v; want a refusal naming them", err)
 	}
 }
+
+// TestRevPolPolicyRecipientCount: Postfix sends recipient_count=0 at MAIL
+// and RCPT (SMTPD_POLICY_README: "non-zero only in the DATA and
+// END-OF-MESSAGE state"; smtpd_check.c sends state->rcpt_count only
+// there). A policy server's "recipient_count > N" rule, written for the
+// DATA stage, must not start refusing single recipients at RCPT.
+func TestRevPolPolicyRecipientCount(t *testing.T) {
+	for _, stage := range []Stage{StageMail, StageRcpt} {
+		for _, a := range policyRequest(stage, policyReq) {
+			if a.name == "recipient_count" && a.value != "0" {
+				t.Errorf("stage %d: recipient_count=%s; want 0, as Postfix sends before DATA", stage, a.value)
+			}
+		}
+	}
+}

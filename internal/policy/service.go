@@ -244,7 +244,9 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"queue_id", ""},
 		{"sender", req.Sender},
 		{"recipient", req.Recipient},
-		{"recipient_count", strconv.Itoa(req.RecipientCount)},
+		// Postfix counts recipients for the DATA and END-OF-MESSAGE
+		// states only, which relaykeeper does not ask about.
+		{"recipient_count", "0"},
 		{"client_address", req.ClientIP.Unmap().String()},
 		{"client_name", clientName},
 		{"reverse_client_name", clientName},

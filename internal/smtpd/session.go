@@ -769,18 +769,17 @@ func (ss *session) knownName() string {
 func (ss *session) request(rcpt string) *policy.Request {
 	cs, isTLS := ss.tlsState()
 	r := &policy.Request{
-		ClientIP:       addrIP(ss.conn.Conn().RemoteAddr()),
-		ClientAddr:     ss.client(),
-		ClientName:     ss.knownName(),
-		Helo:           ss.conn.Hostname(),
-		AuthID:         ss.authID,
-		AuthMech:       ss.authMech,
-		TLS:            isTLS,
-		Sender:         ss.from,
-		Recipient:      rcpt,
-		RecipientCount: len(ss.rcpts),
-		Instance:       ss.instance,
-		ServerAddr:     ss.conn.Conn().LocalAddr().String(),
+		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
+		ClientAddr: ss.client(),
+		ClientName: ss.knownName(),
+		Helo:       ss.conn.Hostname(),
+		AuthID:     ss.authID,
+		AuthMech:   ss.authMech,
+		TLS:        isTLS,
+		Sender:     ss.from,
+		Recipient:  rcpt,
+		Instance:   ss.instance,
+		ServerAddr: ss.conn.Conn().LocalAddr().String(),
 	}
 	if ss.mailOpts != nil {
 		r.Size = ss.mailOpts.Size
