@@ -142,12 +142,13 @@ type Request struct {
 
 	// For policy services (check_policy_service): the SIZE the client
 	// declared, a name for the transaction (Postfix's instance), the
-	// listener's ip:port, and the TLS version and cipher ("" without
-	// TLS).
+	// listener's ip:port, and the TLS version, cipher and key size in
+	// Postfix's words (PostfixTLS; "" and 0 without TLS).
 	Size                   int64
 	Instance               string
 	ServerAddr             string
 	TLSProtocol, TLSCipher string
+	TLSKeySize             int
 }
 
 // Stage is where in the session a check runs.

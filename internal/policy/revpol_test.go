@@ -3,6 +3,7 @@ package policy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -203,6 +204,51 @@ func TestRevPolPolicyRecipientCount(t *testing.T) {
 		for _, a := range policyRequest(stage, policyReq) {
 			if a.name == "recipient_count" && a.value != "0" {
 				t.Errorf("stage %d: recipient_count=%s; want 0, as Postfix sends before DATA", stage, a.value)
+			}
+		}
+	}
+}
+
+// TestRevPolPostfixTLSNames: the TLS attributes of a policy request are in
+// Postfix's (OpenSSL's) words, as policy servers written for Postfix match
+// them ("encryption_protocol=TLSv1.2"); Go's "TLS 1.2" and IANA suite
+// names matched none of their rules. Expected names from `openssl ciphers
+// -stdname`.
+func TestRevPolPostfixTLSNames(t *testing.T) {
+	for _, tc := range []struct {
+		version, suite uint16
+		proto, cipher  string
+		bits           int
+	}{
+		{tls.VersionTLS13, tls.TLS_AES_128_GCM_SHA256, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 128},
+		{tls.VersionTLS13, tls.TLS_AES_256_GCM_SHA384, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256},
+		{tls.VersionTLS13, tls.TLS_CHACHA20_POLY1305_SHA256, "TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", 256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384", 256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256", 128},
+		{tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305", 256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, "TLSv1.2", "ECDHE-RSA-AES128-SHA256", 128},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, "TLSv1.2", "ECDHE-ECDSA-AES256-SHA", 256},
+		{tls.VersionTLS12, tls.TLS_RSA_WITH_AES_128_CBC_SHA, "TLSv1.2", "AES128-SHA", 128},
+		{tls.VersionTLS12, tls.TLS_RSA_WITH_AES_256_GCM_SHA384, "TLSv1.2", "AES256-GCM-SHA384", 256},
+		{tls.VersionTLS12, tls.TLS_RSA_WITH_AES_128_CBC_SHA256, "TLSv1.2", "AES128-SHA256", 128},
+		{tls.VersionTLS10, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA, "TLSv1", "DES-CBC3-SHA", 112},
+		{tls.VersionTLS11, tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, "TLSv1.1", "ECDHE-RSA-DES-CBC3-SHA", 112},
+	} {
+		p, c, b := PostfixTLS(tls.ConnectionState{Version: tc.version, CipherSuite: tc.suite})
+		if p != tc.proto || c != tc.cipher || b != tc.bits {
+			t.Errorf("PostfixTLS(%x, %s) = %q %q %d; want %q %q %d", tc.version, tls.CipherSuiteName(tc.suite), p, c, b, tc.proto, tc.cipher, tc.bits)
+		}
+	}
+	// The request: keysize with TLS, 0 without (Postfix's IF_ENCRYPTED).
+	r := *policyReq
+	r.TLSProtocol, r.TLSCipher, r.TLSKeySize = "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256
+	for _, tc := range []struct {
+		req  *Request
+		want string
+	}{{&r, "256"}, {policyReq, "0"}} {
+		for _, a := range policyRequest(StageRcpt, tc.req) {
+			if a.name == "encryption_keysize" && a.value != tc.want {
+				t.Errorf("encryption_keysize=%q; want %q", a.value, tc.want)
 			}
 		}
 	}

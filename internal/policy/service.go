@@ -261,7 +261,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"ccert_pubkey_fingerprint", ""},
 		{"encryption_protocol", req.TLSProtocol},
 		{"encryption_cipher", req.TLSCipher},
-		{"encryption_keysize", ""},
+		{"encryption_keysize", strconv.Itoa(req.TLSKeySize)},
 		{"etrn_domain", ""},
 		{"stress", ""},
 		{"client_port", port},

@@ -785,7 +785,7 @@ func (ss *session) request(rcpt string) *policy.Request {
 		r.Size = ss.mailOpts.Size
 	}
 	if isTLS {
-		r.TLSProtocol, r.TLSCipher = tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+		r.TLSProtocol, r.TLSCipher, r.TLSKeySize = policy.PostfixTLS(cs)
 	}
 	return r
 }
