@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -250,6 +251,41 @@ func TestRevPolPostfixTLSNames(t *testing.T) {
 			if a.name == "encryption_keysize" && a.value != tc.want {
 				t.Errorf("encryption_keysize=%q; want %q", a.value, tc.want)
 			}
+		}
+	}
+}
+
+// noDomains answers every domain "does not exist".
+type noDomains struct{}
+
+func (noDomains) MailDomain(context.Context, string) error { return errors.New("NXDOMAIN") }
+
+// TestRevPolUnknownDomainPostmaster: RCPT TO:<Postmaster> (postmaster at
+// the relay's own domain, which must be accepted from anyone, RFC 5321
+// 4.5.1) is not refused by reject_unknown_recipient_domain when the relay's
+// own name is not in DNS; Postfix skips its own (local, RESOLVE_CLASS_FINAL)
+// domains, $myhostname among them.
+func TestRevPolUnknownDomainPostmaster(t *testing.T) {
+	e := engine(t, Options{
+		Postmaster:  "postmaster@relay.lan",
+		MailDomains: noDomains{},
+		Sender:      []string{"reject_unknown_sender_domain"},
+		Relay:       []string{"dunno"},
+		Recipient:   []string{"reject_unknown_recipient_domain", "permit_mynetworks", "reject_unauth_destination"},
+	})
+	for _, tc := range []struct {
+		sender, rcpt string
+		want         Verdict
+	}{
+		{"", "postmaster@relay.lan", Permit},
+		{"", "Postmaster@RELAY.lan", Permit},
+		{"", "someone@elsewhere.example", Defer},
+		{"postmaster@relay.lan", "someone@elsewhere.example", Defer},
+		{"someone@relay.lan", "postmaster@relay.lan", Permit},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: tc.sender, Recipient: tc.rcpt})
+		if d.Verdict != tc.want {
+			t.Errorf("MAIL FROM:<%s> RCPT TO:<%s> from outside: %v %q; want %v", tc.sender, tc.rcpt, d.Verdict, d.Reply(), tc.want)
 		}
 	}
 }
