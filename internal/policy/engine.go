@@ -153,7 +153,10 @@ func (e *Engine) SetDNSBL(on bool) { e.dnsblOff.Store(!on) }
 // The lists in the order they run at RCPT; the last one runs at MAIL.
 var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
 
-const mailList = 5
+const (
+	recipientList = 4
+	mailList      = 5
+)
 
 // listChecks is the access check whose reply wording each list shares.
 var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
@@ -458,6 +461,12 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	}
 	run := &checkRun{final: &final}
 	for i := first; i < n; i++ {
+		if i != recipientList {
+			// Postfix clears DEFER_IF_REJECT at each stage (client,
+			// helo, sender, then relay and recipient together);
+			// DEFER_IF_PERMIT carries on to the recipient.
+			run.ifReject = nil
+		}
 		if d, _ := e.runList(ctx, run, i, e.lists[i], req); d != nil {
 			d.Warnings = run.warnings
 			return *d

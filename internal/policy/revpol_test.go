@@ -289,3 +289,49 @@ func TestRevPolUnknownDomainPostmaster(t *testing.T) {
 		}
 	}
 }
+
+// TestRevPolDeferIfRejectStage: Postfix's DEFER_IF_REJECT lasts for the
+// stage it is raised in (SMTPD_CHECK_RESET clears defer_if_reject at the
+// start of the client, helo, sender and recipient checks; relay and
+// recipient restrictions are one stage), while DEFER_IF_PERMIT carries
+// on to the recipient (defer_if_permit_client and friends).
+func TestRevPolDeferIfRejectStage(t *testing.T) {
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		Client:     []string{"check_client_access cidr:/x"},
+		Sender:     []string{"check_sender_access hash:/y"},
+		Relay:      []string{"permit_mynetworks", "reject_unauth_destination"},
+		Recipient:  []string{"check_recipient_access hash:/y"},
+		Tables: oneTable{mapTable{
+			"192.0.2.2":       "DEFER_IF_REJECT 4.7.0 client said try later",
+			"sender.example":  "DEFER_IF_REJECT 4.7.0 sender said try later",
+			"refused.example": "REJECT no",
+		}},
+	})
+	for _, tc := range []struct {
+		ip, sender, rcpt string
+		want             Verdict
+		reply            string
+	}{
+		// Raised in an earlier stage: the recipient's REJECT stands.
+		{"192.0.2.2", "s@example.org", "a@refused.example", Reject, "554 5.7.1 <a@refused.example>: Recipient address rejected: no"},
+		{"192.0.2.9", "s@sender.example", "a@refused.example", Reject, "554 5.7.1 <a@refused.example>: Recipient address rejected: no"},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr(tc.ip), Sender: tc.sender, Recipient: tc.rcpt})
+		if d.Verdict != tc.want || d.Reply() != tc.reply {
+			t.Errorf("client %s, MAIL %s, RCPT %s: %v %q; want %v %q", tc.ip, tc.sender, tc.rcpt, d.Verdict, d.Reply(), tc.want, tc.reply)
+		}
+	}
+	// Relay and recipient restrictions are one stage: raised in the relay
+	// list, it turns the recipient list's REJECT into a deferral.
+	e = engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		Relay:      []string{"check_sender_access hash:/z", "permit_mynetworks"},
+		Recipient:  []string{"check_recipient_access hash:/y"},
+		Tables:     oneTable{mapTable{"sender.example": "DEFER_IF_REJECT 4.7.0 try later", "refused.example": "REJECT no"}},
+	})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.9"), Sender: "s@sender.example", Recipient: "a@refused.example"})
+	if want := "450 4.7.0 <s@sender.example>: Sender address rejected: try later"; d.Reply() != want {
+		t.Errorf("DEFER_IF_REJECT in the relay list, REJECT in the recipient list: %q; want %q", d.Reply(), want)
+	}
+}
