@@ -143,6 +143,9 @@ type commandConn struct {
 	// parameter), and that refusal is logged here, as the session
 	// logs its own.
 	heard bool
+	// barePostmaster: this RCPT named "Postmaster" without a domain
+	// (qualifyPostmaster gave it one), which no restriction refuses.
+	barePostmaster bool
 	// deadlineSet: go-smtp has just set the idle timeout's read deadline
 	// (its ReadTimeout is the same), before the read of a command line.
 	deadlineSet bool
@@ -669,6 +672,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	if r := c.check(verb, arg); r != "" {
 		return refuse(r)
 	}
+	bare := false
 	switch verb {
 	case "NOOP", "VRFY", "RSET":
 		// Postfix's smtpd_junk_command_limit: past it, each one
@@ -678,7 +682,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 			c.errors++
 		}
 	case "RCPT":
-		line = c.qualifyPostmaster(arg, line)
+		line, bare = c.qualifyPostmaster(arg, line)
 	case "BDAT":
 		if !c.bdat {
 			c.awaitChunkReader()
@@ -690,6 +694,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		}
 	}
 	c.verb, c.arg, c.code, c.answered, c.ehloTLSAdv, c.heard = verb, arg, 0, false, false, false
+	c.barePostmaster = bare
 	if verb == "STARTTLS" {
 		c.answered = true
 		return []byte{}, nil
@@ -894,14 +899,14 @@ func twoAts(rest string) bool {
 // 5321 section 4.5.1: a relay MUST accept the reserved mailbox postmaster
 // without a domain; go-smtp's parser refuses an address without one, and
 // Postfix appends its own name ($myorigin) to it as well.
-func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
+func (c *commandConn) qualifyPostmaster(arg string, line []byte) ([]byte, bool) {
 	path, params, ok := splitPath(strings.TrimSpace(arg)[len("TO:"):])
 	local, bracketed := strings.CutPrefix(path, "<")
 	local = strings.TrimSuffix(local, ">")
 	if !ok || !strings.EqualFold(local, "postmaster") || bracketed != strings.HasSuffix(path, ">") {
-		return line
+		return line, false
 	}
-	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n"), true
 }
 
 // splitPath splits what follows "FROM:" or "TO:" into the path and the

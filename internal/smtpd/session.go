@@ -285,7 +285,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 			Message: "Bad recipient address syntax"})
 	}
-	if ss.s.opts.Policy != nil {
+	// Postfix's smtpd_check_rcpt accepts a bare "postmaster" before any
+	// restriction (RFC 5321 4.5.1): a refused client can still reach it.
+	if ss.s.opts.Policy != nil && (ss.cc == nil || !ss.cc.barePostmaster) {
 		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageRcpt, ss.request(to))
 		for _, w := range d.Warnings {
 			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)

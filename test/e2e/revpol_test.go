@@ -36,3 +36,32 @@ recipient_restrictions = ["reject_unknown_recipient_domain", "permit_mynetworks"
 		}
 	}
 }
+
+// TestRevPolBarePostmasterBeforeRestrictions: "RCPT TO:<Postmaster>"
+// without a domain is accepted before any restriction, as Postfix's
+// smtpd_check_rcpt returns before its lists for it (RFC 5321 4.5.1: a
+// client refused for what it is can still reach the postmaster): a real
+// Postfix 3.7 answers 250 to a client its check_client_access REJECTs.
+// The address with the domain goes through the restrictions, in Postfix
+// too.
+func TestRevPolBarePostmasterBeforeRestrictions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clients := writeFile(t, dir, "clients", "127.0.0.3 REJECT blocked\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+client_restrictions = ["check_client_access hash:%s"]
+recipient_restrictions = ["permit_mynetworks", "reject_unauth_destination"]
+`, clients))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--domain", "relay.test",
+		"--spool-dir", t.TempDir(), "--config", cfg)
+	for _, tc := range []struct{ rcpt, want string }{
+		{"Postmaster", "250 "},
+		{"postmaster", "250 "},
+		{"postmaster@relay.test", "554 5.7.1 <unknown[127.0.0.3]>: Client host rejected: blocked"},
+		{"b@example.net", "554 5.7.1 <unknown[127.0.0.3]>: Client host rejected: blocked"},
+	} {
+		if a := tryMessage(t, r.addr(), "127.0.0.3", "a@example.org", tc.rcpt); !strings.HasPrefix(a.rcpt.String(), tc.want) {
+			t.Errorf("from a refused client, RCPT TO:<%s> = %q; want %q", tc.rcpt, a.rcpt, tc.want)
+		}
+	}
+}
