@@ -471,6 +471,11 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			d.Warnings = run.warnings
 			return *d
 		}
+		if final.Verdict == Discard {
+			// Postfix applies no further restriction once a DISCARD
+			// fired: the message is thrown away anyway.
+			break
+		}
 	}
 	warnings, ifPermit := run.warnings, run.ifPermit
 	if ifPermit != nil {
@@ -480,7 +485,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		d.Warnings = warnings
 		return d
 	}
-	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
+	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" && final.Verdict != Discard {
 		vreq := req
 		if req.AuthID == "" && e.opts.Trusted != nil {
 			// E-MailRelay gives the verifier a trusted client's

@@ -108,7 +108,7 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 			}
 		case Discard:
 			// Postfix's smtpd permits with DISCARD: it ends its own list
-			// as OK does, and a later list may still refuse.
+			// as OK does, and Check runs no later list.
 			final.Verdict, final.Rule = Discard, d.Rule
 			return nil, true
 		default:

@@ -335,3 +335,36 @@ func TestRevPolDeferIfRejectStage(t *testing.T) {
 		t.Errorf("DEFER_IF_REJECT in the relay list, REJECT in the recipient list: %q; want %q", d.Reply(), want)
 	}
 }
+
+// TestRevPolDiscardEndsChecks: after a DISCARD, Postfix applies no
+// further restriction to the recipient (a private Postfix 3.7 with a
+// client or sender DISCARD answers 250 to a recipient its
+// recipient_restrictions REJECT): the message is thrown away anyway. A
+// pending DEFER_IF_PERMIT still defers.
+func TestRevPolDiscardEndsChecks(t *testing.T) {
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		Client:     []string{"check_client_access cidr:/x"},
+		Sender:     []string{"check_sender_access hash:/y"},
+		Relay:      []string{"reject_unauth_destination"},
+		Recipient:  []string{"check_recipient_access hash:/z"},
+		Tables: oneTable{mapTable{
+			"198.51.100.2": "DISCARD", "198.51.100.4": "DEFER_IF_PERMIT grey",
+			"discs.example": "DISCARD", "refused.example": "REJECT no",
+		}},
+	})
+	for _, tc := range []struct {
+		ip, sender string
+		want       Verdict
+	}{
+		{"198.51.100.2", "s@example.org", Discard},
+		{"198.51.100.9", "s@discs.example", Discard},
+		{"198.51.100.4", "s@discs.example", Defer},
+		{"198.51.100.9", "s@example.org", Reject},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr(tc.ip), Sender: tc.sender, Recipient: "a@refused.example"})
+		if d.Verdict != tc.want {
+			t.Errorf("client %s, MAIL %s, RCPT a@refused.example: %v %q; want %v", tc.ip, tc.sender, d.Verdict, d.Reply(), tc.want)
+		}
+	}
+}

@@ -287,7 +287,8 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	// Postfix's smtpd_check_rcpt accepts a bare "postmaster" before any
 	// restriction (RFC 5321 4.5.1): a refused client can still reach it.
-	if ss.s.opts.Policy != nil && (ss.cc == nil || !ss.cc.barePostmaster) {
+	// After a DISCARD it checks no recipient: the message goes nowhere.
+	if ss.s.opts.Policy != nil && (ss.cc == nil || !ss.cc.barePostmaster) && !ss.discard {
 		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageRcpt, ss.request(to))
 		for _, w := range d.Warnings {
 			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)

@@ -65,3 +65,31 @@ recipient_restrictions = ["permit_mynetworks", "reject_unauth_destination"]
 		}
 	}
 }
+
+// TestRevPolDiscardSkipsLaterRestrictions: as a private Postfix 3.7 does,
+// once a DISCARD fired (in client, sender or recipient restrictions) the
+// transaction's recipients are accepted without further restrictions; the
+// message is thrown away anyway. RSET ends it.
+func TestRevPolDiscardSkipsLaterRestrictions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clients := writeFile(t, dir, "clients", "127.0.0.2 DISCARD\n", 0o644)
+	rcpts := writeFile(t, dir, "rcpts", "refused.example REJECT no\ndisc.example DISCARD\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+client_restrictions = ["check_client_access hash:%s"]
+recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks", "reject_unauth_destination"]
+`, clients, rcpts))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	if a := tryMessage(t, r.addr(), "127.0.0.2", "s@example.org", "a@refused.example"); a.rcpt.code() != 250 {
+		t.Errorf("client DISCARD, then RCPT TO:<a@refused.example> = %q; want 250 (Postfix checks no further)", a.rcpt)
+	}
+	c := mustDial(t, r.addr(), "127.0.0.5")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<s@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<a@disc.example>")
+	mustCmd(t, c, "250", "RCPT TO:<b@refused.example>")
+	mustCmd(t, c, "250", "RSET")
+	mustCmd(t, c, "250", "MAIL FROM:<s@example.org>")
+	mustCmd(t, c, "554", "RCPT TO:<b@refused.example>")
+}
