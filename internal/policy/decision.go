@@ -144,8 +144,10 @@ type Request struct {
 	// declared, a name for the transaction (Postfix's instance), the
 	// listener's ip:port, and the TLS version, cipher and key size in
 	// Postfix's words (PostfixTLS; "" and 0 without TLS).
-	Size                   int64
-	Instance               string
+	Size     int64
+	Instance string
+	// ProtocolName is SMTP after HELO, ESMTP after EHLO ("" is ESMTP).
+	ProtocolName           string
 	ServerAddr             string
 	TLSProtocol, TLSCipher string
 	TLSKeySize             int

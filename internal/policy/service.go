@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -239,7 +240,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 	return []policyAttr{
 		{"request", "smtpd_access_policy"},
 		{"protocol_state", state},
-		{"protocol_name", "ESMTP"}, // as the Received header says
+		{"protocol_name", cmp.Or(req.ProtocolName, "ESMTP")},
 		{"helo_name", req.Helo},
 		{"queue_id", ""},
 		{"sender", req.Sender},

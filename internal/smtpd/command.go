@@ -146,6 +146,9 @@ type commandConn struct {
 	// barePostmaster: this RCPT named "Postmaster" without a domain
 	// (qualifyPostmaster gave it one), which no restriction refuses.
 	barePostmaster bool
+	// saidHelo: the client's greeting that was accepted was HELO, not
+	// EHLO (Postfix's protocol name SMTP rather than ESMTP).
+	saidHelo bool
 	// deadlineSet: go-smtp has just set the idle timeout's read deadline
 	// (its ReadTimeout is the same), before the read of a command line.
 	deadlineSet bool
@@ -394,8 +397,10 @@ func (c *commandConn) wording(p []byte) []byte {
 	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
 		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
+		c.saidHelo = false
 		return []byte("250-" + c.srv.opts.Domain + "\r\n")
 	case c.verb == "HELO" && bytes.HasPrefix(p, []byte("250 2.0.0 Hello ")):
+		c.saidHelo = true
 		return []byte("250 " + c.srv.opts.Domain + "\r\n")
 	case c.verb == "MAIL" && bytes.HasPrefix(p, []byte("250 2.0.0 Roger, accepting mail from ")):
 		return []byte("250 2.1.0 Ok\r\n")

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -92,4 +95,54 @@ recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks",
 	mustCmd(t, c, "250", "RSET")
 	mustCmd(t, c, "250", "MAIL FROM:<s@example.org>")
 	mustCmd(t, c, "554", "RCPT TO:<b@refused.example>")
+}
+
+// startRecordingPolicy is a policy server on 127.0.0.1 that answers DUNNO
+// and sends each request's attributes on the channel.
+func startRecordingPolicy(t *testing.T) (string, <-chan map[string]string) {
+	t.Helper()
+	reqs := make(chan map[string]string, 16)
+	addr := harness.ServeTCP(t, func(c net.Conn) {
+		r, attrs := bufio.NewReader(c), map[string]string{}
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if k, v, ok := strings.Cut(strings.TrimSuffix(l, "\n"), "="); ok {
+				attrs[k] = v
+				continue
+			}
+			reqs <- attrs
+			attrs = map[string]string{}
+			c.Write([]byte("action=DUNNO\n\n"))
+		}
+	})
+	return addr, reqs
+}
+
+// TestRevPolPolicyProtocolName: protocol_name is SMTP for a client that
+// said HELO and ESMTP after EHLO, as a private Postfix 3.7 sends it.
+func TestRevPolPolicyProtocolName(t *testing.T) {
+	t.Parallel()
+	addr, reqs := startRecordingPolicy(t)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+recipient_restrictions = ["check_policy_service inet:%s", "permit_mynetworks", "reject"]
+`, addr))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	for _, tc := range []struct{ greeting, want string }{{"HELO", "SMTP"}, {"EHLO", "ESMTP"}} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "%s client.test", tc.greeting)
+		mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
+		mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+		c.Close()
+		select {
+		case req := <-reqs:
+			if req["protocol_name"] != tc.want {
+				t.Errorf("after %s: protocol_name=%q; want %q", tc.greeting, req["protocol_name"], tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no policy request")
+		}
+	}
 }
