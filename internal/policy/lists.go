@@ -46,7 +46,13 @@ const maxNesting = 8
 // list, as in Postfix.
 func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []restriction, req *Request) (*Decision, bool) {
 	final := run.final
-	for _, r := range rs {
+	for i, r := range rs {
+		if i > 0 && run.ifPermit != nil && run.ifReject != nil {
+			// Postfix's generic_checks ends the list after an item
+			// that leaves both pending: the answer will be a deferral
+			// either way, and it is DEFER_IF_PERMIT's.
+			return nil, false
+		}
 		d := r.check(ctx, e, req)
 		warnOnly := r.warnOnly || run.warn
 		switch {

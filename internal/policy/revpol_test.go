@@ -368,3 +368,26 @@ func TestRevPolDiscardEndsChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestRevPolDeferIfBothEndList: once both a DEFER_IF_PERMIT and a
+// DEFER_IF_REJECT are pending, Postfix's generic_checks ends the list: the
+// REJECT after them never runs, and the reply is the DEFER_IF_PERMIT's (a
+// private Postfix 3.7 answers "450 4.7.1 <unknown[127.0.0.5]>: Client host
+// rejected: client first" here).
+func TestRevPolDeferIfBothEndList(t *testing.T) {
+	e := engine(t, Options{
+		MyNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Client:     []string{"check_client_access cidr:/c"},
+		Relay:      []string{"permit"},
+		Recipient:  []string{"check_recipient_access hash:/r2", "check_recipient_access hash:/r3", "permit"},
+		Tables: namedTables{
+			"/c":  {"127.0.0.5": "DEFER_IF_PERMIT client first"},
+			"/r2": {"a@ex.example": "DEFER_IF_REJECT rcpt-dir"},
+			"/r3": {"a@ex.example": "REJECT rcpt-rej"},
+		},
+	})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.5"), Sender: "s@example.org", Recipient: "a@ex.example"})
+	if want := "450 4.7.1 <unknown[127.0.0.5]>: Client host rejected: client first"; d.Reply() != want {
+		t.Errorf("Check = %q; want Postfix's %q", d.Reply(), want)
+	}
+}
