@@ -391,3 +391,31 @@ func TestRevPolDeferIfBothEndList(t *testing.T) {
 		t.Errorf("Check = %q; want Postfix's %q", d.Reply(), want)
 	}
 }
+
+// TestRevPolPolicyControlChars: a policy server's action with control
+// characters inside (a bare CR, NUL) must not reach the SMTP reply or a
+// PREPENDed header field as they are: a bare CR in a reply line or a
+// header field is a line break to some peers (header injection, reply
+// desync). Postfix's smtpd makes reply texts printable (printable(),
+// a space for each such character).
+func TestRevPolPolicyControlChars(t *testing.T) {
+	f := startFakePolicy(t, "tcp", "127.0.0.1:0", func(a map[string]string) string {
+		if a["recipient"] == "prepend@example.net" {
+			return "action=PREPEND X-A: b\rX-Evil: c\n\n"
+		}
+		return "action=REJECT foo\rbar\x01baz\x00q\n\n"
+	})
+	e := policyEngine(t, "inet:"+f.ln.Addr().String())
+	d := e.Check(context.Background(), StageRcpt, policyReq)
+	if want := "554 5.7.1 <bob@example.net>: Recipient address rejected: foo bar baz q"; d.Reply() != want {
+		t.Errorf("reply %q; want %q", d.Reply(), want)
+	}
+	r := *policyReq
+	r.Recipient = "prepend@example.net"
+	d = e.Check(context.Background(), StageRcpt, &r)
+	for _, h := range d.Prepend {
+		if strings.ContainsAny(h, "\r\n\x00") {
+			t.Errorf("PREPEND header %q holds a control character", h)
+		}
+	}
+}

@@ -201,7 +201,10 @@ func (pc *policyConn) ask(ctx context.Context, req string) (string, error) {
 			return "", fmt.Errorf("malformed response line %q", s)
 		}
 		if name == "action" {
-			action, found = strings.TrimSpace(value), true
+			// No control character goes on into a reply or a PREPENDed
+			// header field (a bare CR is a line break to some peers);
+			// Postfix makes them printable too.
+			action, found = strings.TrimSpace(oneLine(value)), true
 		}
 	}
 }
@@ -209,12 +212,14 @@ func (pc *policyConn) ask(ctx context.Context, req string) (string, error) {
 // policyAttr is one request attribute.
 type policyAttr struct{ name, value string }
 
-// oneLine keeps a value on its line: the protocol has no quoting, so a
-// line break in a value would start another attribute (no SMTP command
-// can carry one; this is for the day one does).
+// oneLine keeps a value on its line, each control character but a tab
+// made a space: the protocol has no quoting, so a line break in a request
+// value would start another attribute (no SMTP command can carry one; this
+// is for the day one does), and in an action it would reach a reply or a
+// PREPENDed header field, where a bare CR is a line break to some peers.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == 0 {
+		if r < ' ' && r != '\t' || r == 0x7f {
 			return ' '
 		}
 		return r
