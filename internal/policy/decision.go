@@ -141,14 +141,16 @@ type Request struct {
 	Recipient string
 
 	// For policy services (check_policy_service): the SIZE the client
-	// declared, the recipients accepted so far, a name for the
-	// transaction (Postfix's instance), the listener's ip:port, and the
-	// TLS version and cipher ("" without TLS).
-	Size                   int64
-	RecipientCount         int
-	Instance               string
+	// declared, a name for the transaction (Postfix's instance), the
+	// listener's ip:port, and the TLS version, cipher and key size in
+	// Postfix's words (PostfixTLS; "" and 0 without TLS).
+	Size     int64
+	Instance string
+	// ProtocolName is SMTP after HELO, ESMTP after EHLO ("" is ESMTP).
+	ProtocolName           string
 	ServerAddr             string
 	TLSProtocol, TLSCipher string
+	TLSKeySize             int
 }
 
 // Stage is where in the session a check runs.

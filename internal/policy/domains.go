@@ -18,6 +18,11 @@ func (e *Engine) unknownDomain(ctx context.Context, addr, who, detail, rule stri
 	if at < 0 || domain == "" {
 		return Decision{} // the null sender, or a bare localpart
 	}
+	if pm := e.opts.Postmaster; pm != "" && domain == lower(pm[strings.LastIndexByte(pm, '@')+1:]) {
+		// The relay's own domain, where RCPT TO:<Postmaster> goes: Postfix
+		// does not look up its own (local) domains, $myhostname among them.
+		return Decision{}
+	}
 	err := e.opts.MailDomains.MailDomain(ctx, domain)
 	if err == nil || ctx.Err() != nil {
 		return Decision{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -161,7 +162,10 @@ type Welcomer interface {
 // The lists in the order they run at RCPT; the last one runs at MAIL.
 var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
 
-const mailList = 5
+const (
+	recipientList = 4
+	mailList      = 5
+)
 
 // listChecks is the access check whose reply wording each list shares.
 var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
@@ -195,15 +199,22 @@ func New(opts Options) (*Engine, error) {
 		errs = append(errs, err)
 	}
 	e.classes = make(map[string][]string)
-	for name, items := range opts.RestrictionClasses {
+	byLower := make(map[string]string)
+	for _, name := range slices.Sorted(maps.Keys(opts.RestrictionClasses)) {
 		if table.IsRestriction(name) || needsArg[lower(name)] || name == "" || strings.ContainsAny(name, " \t,:") {
 			errs = append(errs, &ListError{"restriction_classes." + name, name, errors.New("not a name for a restriction class (it must not be a restriction's name)")})
 			continue
 		}
-		e.classes[lower(name)] = items
+		if other, dup := byLower[lower(name)]; dup {
+			// Names match regardless of case: which list ran would
+			// depend on map order.
+			errs = append(errs, &ListError{"restriction_classes." + name, name, fmt.Errorf("the same class name as %q (class names match regardless of case)", other)})
+			continue
+		}
+		byLower[lower(name)] = name
+		e.classes[lower(name)] = opts.RestrictionClasses[name]
 		e.classNames = append(e.classNames, name)
 	}
-	slices.Sort(e.classNames)
 	for _, name := range e.classNames {
 		// Checked now, in the client list's wording; each list compiles
 		// its own copy when a result names the class.
@@ -462,9 +473,20 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 	}
 	run := &checkRun{final: &final}
 	for i := first; i < n; i++ {
+		if i != recipientList {
+			// Postfix clears DEFER_IF_REJECT at each stage (client,
+			// helo, sender, then relay and recipient together);
+			// DEFER_IF_PERMIT carries on to the recipient.
+			run.ifReject = nil
+		}
 		if d, _ := e.runList(ctx, run, i, e.lists[i], req); d != nil {
 			d.Warnings = run.warnings
 			return *d
+		}
+		if final.Verdict == Discard {
+			// Postfix applies no further restriction once a DISCARD
+			// fired: the message is thrown away anyway.
+			break
 		}
 	}
 	warnings, ifPermit := run.warnings, run.ifPermit
@@ -475,7 +497,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		d.Warnings = warnings
 		return d
 	}
-	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" {
+	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" && final.Verdict != Discard {
 		vreq := req
 		if req.AuthID == "" && e.opts.Trusted != nil {
 			// E-MailRelay gives the verifier a trusted client's

@@ -517,7 +517,8 @@ func TestDeferIf(t *testing.T) {
 		{"192.0.2.1", "a@gone.example", Defer, "450 4.7.1 <unknown[192.0.2.1]>: Client host rejected: Greylisted"},
 		{"192.0.2.1", "a@refused.example", Reject, "554 5.7.1 <a@refused.example>: Recipient address rejected: no"},
 		{"192.0.2.3", "a@elsewhere.example", Defer, "450 4.7.1 <unknown[192.0.2.3]>: Client host rejected: Service unavailable"},
-		{"192.0.2.2", "a@refused.example", Defer, "450 4.7.0 <unknown[192.0.2.2]>: Client host rejected: try later"},
+		// DEFER_IF_REJECT lasts for its stage (the client's) only.
+		{"192.0.2.2", "a@refused.example", Reject, "554 5.7.1 <a@refused.example>: Recipient address rejected: no"},
 		{"192.0.2.2", "a@elsewhere.example", Permit, ""},
 		{"192.0.2.9", "a@elsewhere.example", Permit, ""},
 	} {

@@ -31,6 +31,9 @@ type checkRun struct {
 	// they are about (Postfix: for this recipient, across the lists).
 	ifPermit, ifReject *Decision
 	depth              int // of nested restriction lists
+	// warn is a warn_if_reject in front of the restriction whose nested
+	// list runs: as in Postfix, it holds for every restriction in it.
+	warn bool
 }
 
 // maxNesting bounds restriction lists in table results that lead to
@@ -43,14 +46,27 @@ const maxNesting = 8
 // list, as in Postfix.
 func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []restriction, req *Request) (*Decision, bool) {
 	final := run.final
-	for _, r := range rs {
+	for i, r := range rs {
+		if i > 0 && run.ifPermit != nil && run.ifReject != nil {
+			// Postfix's generic_checks ends the list after an item
+			// that leaves both pending: the answer will be a deferral
+			// either way, and it is DEFER_IF_PERMIT's.
+			return nil, false
+		}
 		d := r.check(ctx, e, req)
-		switch d.deferIf {
-		case deferIfPermit:
-			run.ifPermit = &d
+		warnOnly := r.warnOnly || run.warn
+		switch {
+		case d.deferIf == deferIfPermit && !warnOnly:
+			// Postfix keeps the first reason, "to minimize confusion";
+			// behind warn_if_reject it is only a warning (below).
+			if run.ifPermit == nil {
+				run.ifPermit = &d
+			}
 			continue
-		case deferIfReject:
-			run.ifReject = &d
+		case d.deferIf == deferIfReject:
+			if run.ifReject == nil {
+				run.ifReject = &d
+			}
 			continue
 		}
 		if d.nested != nil {
@@ -59,8 +75,11 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 				d = deferral(451, "4.3.5", "Server configuration error", d.Rule)
 			} else {
 				run.depth++
+				outer := run.warn
+				run.warn = warnOnly
 				ref, permitted := e.runList(ctx, run, list, d.nested, req)
 				run.depth--
+				run.warn = outer
 				if ref != nil {
 					return ref, false
 				}
@@ -70,7 +89,7 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 				continue
 			}
 		}
-		if r.warnOnly && d.Refuses() {
+		if warnOnly && d.Refuses() {
 			run.warnings = append(run.warnings, fmt.Sprintf("%s would have refused: %s", r.name, d.Reply()))
 			continue
 		}
@@ -95,7 +114,7 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 			}
 		case Discard:
 			// Postfix's smtpd permits with DISCARD: it ends its own list
-			// as OK does, and a later list may still refuse.
+			// as OK does, and Check runs no later list.
 			final.Verdict, final.Rule = Discard, d.Rule
 			return nil, true
 		default:

@@ -2,10 +2,12 @@ package policy
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,9 +90,11 @@ func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, er
 	}
 	req.WriteString("\n")
 	var err error
-	for range policyTries {
+	for try := range policyTries {
 		var pc *policyConn
-		if pc, err = p.conn(ctx); err != nil {
+		// The retry is on a new connection: after a server restart
+		// every kept one is dead, not only the first.
+		if pc, err = p.conn(ctx, try > 0); err != nil {
 			continue
 		}
 		var action string
@@ -106,20 +110,24 @@ func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, er
 	return "", err
 }
 
-// conn takes a kept connection that is still young enough, or dials.
-func (p *policyService) conn(ctx context.Context) (*policyConn, error) {
+// conn takes a kept connection that is still young enough and quiet, or
+// (or with fresh set) dials.
+func (p *policyService) conn(ctx context.Context, fresh bool) (*policyConn, error) {
 	now := time.Now()
-	p.mu.Lock()
-	for len(p.idle) > 0 {
+	for !fresh {
+		p.mu.Lock()
+		if len(p.idle) == 0 {
+			p.mu.Unlock()
+			break
+		}
 		pc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL {
-			p.mu.Unlock()
+		p.mu.Unlock()
+		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL && pc.quiet() {
 			return pc, nil
 		}
 		pc.c.Close()
 	}
-	p.mu.Unlock()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, p.network, p.addr)
 	if err != nil {
@@ -128,7 +136,25 @@ func (p *policyService) conn(ctx context.Context) (*policyConn, error) {
 	return &policyConn{c: c, r: bufio.NewReaderSize(c, 4096), born: now}, nil
 }
 
+// quiet reports whether a kept connection has nothing to read: a server
+// that closed it, or that sent more than its answer (a late or extra
+// "action=" block), would have it read as the answer to the next
+// request.
+func (pc *policyConn) quiet() bool {
+	if pc.r.Buffered() > 0 {
+		return false
+	}
+	pc.c.SetReadDeadline(time.Now())
+	_, err := pc.r.Peek(1)
+	pc.c.SetReadDeadline(time.Time{})
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
 func (p *policyService) put(pc *policyConn) {
+	if pc.r.Buffered() > 0 {
+		pc.c.Close() // more than one answer: see quiet
+		return
+	}
 	pc.used = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -175,7 +201,10 @@ func (pc *policyConn) ask(ctx context.Context, req string) (string, error) {
 			return "", fmt.Errorf("malformed response line %q", s)
 		}
 		if name == "action" {
-			action, found = strings.TrimSpace(value), true
+			// No control character goes on into a reply or a PREPENDed
+			// header field (a bare CR is a line break to some peers);
+			// Postfix makes them printable too.
+			action, found = strings.TrimSpace(oneLine(value)), true
 		}
 	}
 }
@@ -183,12 +212,14 @@ func (pc *policyConn) ask(ctx context.Context, req string) (string, error) {
 // policyAttr is one request attribute.
 type policyAttr struct{ name, value string }
 
-// oneLine keeps a value on its line: the protocol has no quoting, so a
-// line break in a value would start another attribute (no SMTP command
-// can carry one; this is for the day one does).
+// oneLine keeps a value on its line, each control character but a tab
+// made a space: the protocol has no quoting, so a line break in a request
+// value would start another attribute (no SMTP command can carry one; this
+// is for the day one does), and in an action it would reach a reply or a
+// PREPENDed header field, where a bare CR is a line break to some peers.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == 0 {
+		if r < ' ' && r != '\t' || r == 0x7f {
 			return ' '
 		}
 		return r
@@ -214,12 +245,14 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 	return []policyAttr{
 		{"request", "smtpd_access_policy"},
 		{"protocol_state", state},
-		{"protocol_name", "ESMTP"}, // as the Received header says
+		{"protocol_name", cmp.Or(req.ProtocolName, "ESMTP")},
 		{"helo_name", req.Helo},
 		{"queue_id", ""},
 		{"sender", req.Sender},
 		{"recipient", req.Recipient},
-		{"recipient_count", strconv.Itoa(req.RecipientCount)},
+		// Postfix counts recipients for the DATA and END-OF-MESSAGE
+		// states only, which relaykeeper does not ask about.
+		{"recipient_count", "0"},
 		{"client_address", req.ClientIP.Unmap().String()},
 		{"client_name", clientName},
 		{"reverse_client_name", clientName},
@@ -234,7 +267,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"ccert_pubkey_fingerprint", ""},
 		{"encryption_protocol", req.TLSProtocol},
 		{"encryption_cipher", req.TLSCipher},
-		{"encryption_keysize", ""},
+		{"encryption_keysize", strconv.Itoa(req.TLSKeySize)},
 		{"etrn_domain", ""},
 		{"stress", ""},
 		{"client_port", port},

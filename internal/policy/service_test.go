@@ -90,7 +90,7 @@ func policyEngine(t *testing.T, spec string) *Engine {
 
 var policyReq = &Request{
 	ClientIP: netip.MustParseAddr("192.0.2.7"), ClientAddr: "192.0.2.7:40000", Helo: "client.example",
-	Sender: "alice@example.org", Recipient: "bob@example.net", RecipientCount: 1, Instance: "1a.2",
+	Sender: "alice@example.org", Recipient: "bob@example.net", Instance: "1a.2",
 	Size: 1234, ServerAddr: "127.0.0.1:25", AuthID: "alice", AuthMech: "PLAIN",
 }
 
@@ -114,7 +114,7 @@ func TestPolicyServiceRequest(t *testing.T) {
 	for k, v := range map[string]string{
 		"request": "smtpd_access_policy", "protocol_state": "RCPT", "protocol_name": "ESMTP",
 		"helo_name": "client.example", "sender": "alice@example.org", "recipient": "bob@example.net",
-		"recipient_count": "1", "client_address": "192.0.2.7", "client_name": "unknown",
+		"recipient_count": "0", "client_address": "192.0.2.7", "client_name": "unknown",
 		"instance": "1a.2", "sasl_method": "PLAIN", "sasl_username": "alice", "size": "1234",
 		"client_port": "40000", "server_address": "127.0.0.1", "server_port": "25", "queue_id": "",
 	} {

@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // DefaultDNSTimeout is how long Resolver waits for each DNS answer when its
@@ -353,7 +355,17 @@ func (r *Resolver) MailDomain(ctx context.Context, domain string) error {
 	if strings.HasPrefix(domain, "[") {
 		return nil
 	}
-	name := dns.Fqdn(domain)
+	name := domain
+	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// An SMTPUTF8 address's domain is asked for by its A-label, as
+		// Postfix's dns_lookup asks (midna_domain_to_ascii).
+		a, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			return &DNSError{Name: domain, Type: "MX", Code: "5.1.2", Reason: "not a valid domain name", Perm: true}
+		}
+		name = a
+	}
+	name = dns.Fqdn(name)
 	mxs, err := r.query(ctx, name, dns.TypeMX)
 	if err != nil {
 		return err

@@ -143,6 +143,12 @@ type commandConn struct {
 	// parameter), and that refusal is logged here, as the session
 	// logs its own.
 	heard bool
+	// barePostmaster: this RCPT named "Postmaster" without a domain
+	// (qualifyPostmaster gave it one), which no restriction refuses.
+	barePostmaster bool
+	// saidHelo: the client's greeting that was accepted was HELO, not
+	// EHLO (Postfix's protocol name SMTP rather than ESMTP).
+	saidHelo bool
 	// deadlineSet: go-smtp has just set the idle timeout's read deadline
 	// (its ReadTimeout is the same), before the read of a command line.
 	deadlineSet bool
@@ -394,8 +400,10 @@ func (c *commandConn) wording(p []byte) []byte {
 	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
 		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
+		c.saidHelo = false
 		return []byte("250-" + c.srv.opts.Domain + "\r\n")
 	case c.verb == "HELO" && bytes.HasPrefix(p, []byte("250 2.0.0 Hello ")):
+		c.saidHelo = true
 		return []byte("250 " + c.srv.opts.Domain + "\r\n")
 	case c.verb == "MAIL" && bytes.HasPrefix(p, []byte("250 2.0.0 Roger, accepting mail from ")):
 		return []byte("250 2.1.0 Ok\r\n")
@@ -679,6 +687,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	if r := c.check(verb, arg); r != "" {
 		return refuse(r)
 	}
+	bare := false
 	switch verb {
 	case "NOOP", "VRFY", "RSET":
 		// Postfix's smtpd_junk_command_limit: past it, each one
@@ -690,7 +699,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	case "MAIL":
 		line = dropWideSize(arg, line)
 	case "RCPT":
-		line = c.qualifyPostmaster(arg, line)
+		line, bare = c.qualifyPostmaster(arg, line)
 	case "BDAT":
 		if !c.bdat {
 			c.awaitChunkReader()
@@ -702,6 +711,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		}
 	}
 	c.verb, c.arg, c.code, c.answered, c.ehloTLSAdv, c.heard = verb, arg, 0, false, false, false
+	c.barePostmaster = bare
 	if verb == "STARTTLS" {
 		c.answered = true
 		return []byte{}, nil
@@ -913,14 +923,14 @@ func twoAts(rest string) bool {
 // 5321 section 4.5.1: a relay MUST accept the reserved mailbox postmaster
 // without a domain; go-smtp's parser refuses an address without one, and
 // Postfix appends its own name ($myorigin) to it as well.
-func (c *commandConn) qualifyPostmaster(arg string, line []byte) []byte {
+func (c *commandConn) qualifyPostmaster(arg string, line []byte) ([]byte, bool) {
 	path, params, ok := splitPath(strings.TrimSpace(arg)[len("TO:"):])
 	local, bracketed := strings.CutPrefix(path, "<")
 	local = strings.TrimSuffix(local, ">")
 	if !ok || !strings.EqualFold(local, "postmaster") || bracketed != strings.HasSuffix(path, ">") {
-		return line
+		return line, false
 	}
-	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n")
+	return []byte("RCPT TO:<" + local + "@" + c.srv.opts.Domain + ">" + params + "\r\n"), true
 }
 
 // dropWideSize takes out of a MAIL line a SIZE of 4 GiB or more (a valid

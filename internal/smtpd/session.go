@@ -292,7 +292,10 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 			Message: "Bad recipient address syntax"})
 	}
-	if ss.s.opts.Policy != nil {
+	// Postfix's smtpd_check_rcpt accepts a bare "postmaster" before any
+	// restriction (RFC 5321 4.5.1): a refused client can still reach it.
+	// After a DISCARD it checks no recipient: the message goes nowhere.
+	if ss.s.opts.Policy != nil && (ss.cc == nil || !ss.cc.barePostmaster) && !ss.discard {
 		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageRcpt, ss.request(to))
 		for _, w := range d.Warnings {
 			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)
@@ -778,24 +781,27 @@ func (ss *session) knownName() string {
 func (ss *session) request(rcpt string) *policy.Request {
 	cs, isTLS := ss.tlsState()
 	r := &policy.Request{
-		ClientIP:       addrIP(ss.conn.Conn().RemoteAddr()),
-		ClientAddr:     ss.client(),
-		ClientName:     ss.knownName(),
-		Helo:           ss.conn.Hostname(),
-		AuthID:         ss.authID,
-		AuthMech:       ss.authMech,
-		TLS:            isTLS,
-		Sender:         ss.from,
-		Recipient:      rcpt,
-		RecipientCount: len(ss.rcpts),
-		Instance:       ss.instance,
-		ServerAddr:     ss.conn.Conn().LocalAddr().String(),
+		ClientIP:     addrIP(ss.conn.Conn().RemoteAddr()),
+		ClientAddr:   ss.client(),
+		ClientName:   ss.knownName(),
+		Helo:         ss.conn.Hostname(),
+		AuthID:       ss.authID,
+		AuthMech:     ss.authMech,
+		TLS:          isTLS,
+		Sender:       ss.from,
+		Recipient:    rcpt,
+		Instance:     ss.instance,
+		ProtocolName: "ESMTP",
+		ServerAddr:   ss.conn.Conn().LocalAddr().String(),
+	}
+	if ss.cc != nil && ss.cc.saidHelo {
+		r.ProtocolName = "SMTP"
 	}
 	if ss.mailOpts != nil {
 		r.Size = ss.mailOpts.Size
 	}
 	if isTLS {
-		r.TLSProtocol, r.TLSCipher = tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+		r.TLSProtocol, r.TLSCipher, r.TLSKeySize = policy.PostfixTLS(cs)
 	}
 	return r
 }
