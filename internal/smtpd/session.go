@@ -386,6 +386,9 @@ func (ss *session) Data(r io.Reader) error {
 
 	// RFC 3848: S for TLS, A for a login (ESMTPSA), as Postfix writes.
 	proto := "ESMTP"
+	if ss.cc != nil && ss.cc.saidHelo {
+		proto = "SMTP" // a client that said HELO, as Postfix writes it
+	}
 	tlsInfo := ""
 	if cs, isTLS := ss.tlsState(); isTLS {
 		proto += "S"

@@ -99,3 +99,25 @@ recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks",
 func sameSet(a, b []string) bool {
 	return len(a) == len(b) && !slices.ContainsFunc(a, func(s string) bool { return !slices.Contains(b, s) })
 }
+
+// TestReceivedProtocolAfterHelo: the Received header names the protocol
+// as Postfix does, "with SMTP" for a client that said HELO and "with
+// ESMTP" after EHLO (RFC 3848's names).
+func TestReceivedProtocolAfterHelo(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", sink.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for i, tc := range []struct{ greeting, want string }{{"HELO", " with SMTP id "}, {"EHLO", " with ESMTP id "}} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "%s client.test", tc.greeting)
+		mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
+		mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		mustCmd(t, c, "250", "Subject: %s\r\n\r\nbody\r\n.", tc.greeting)
+		c.Close()
+		sink.WaitCount(t, i+1, 10*time.Second)
+		if data := sink.Messages()[i].Data; !strings.Contains(data[:strings.Index(data, ";")], tc.want) {
+			t.Errorf("after %s: Received %q; want %q", tc.greeting, head(data), tc.want)
+		}
+	}
+}
