@@ -129,7 +129,12 @@ type Request struct {
 	ClientAddr string
 	// ClientName is the client's verified host name, or "" if unknown.
 	ClientName string
-	Helo       string
+	// ReverseName is the client's first PTR name, verified or not ("" if
+	// none), and NameTempFail that DNS failed while looking (Postfix's
+	// reverse_client_name, and the 4xx of its unknown-client checks).
+	ReverseName  string
+	NameTempFail bool
+	Helo         string
 	// AuthID is the SASL identity, "" if the client did not log in;
 	// AuthMech the mechanism used.
 	AuthID   string

@@ -43,3 +43,24 @@ func (e *Engine) unknownDomain(ctx context.Context, addr, who, detail, rule stri
 	}
 	return d
 }
+
+// unknownClient is Postfix's reject_unknown_client_hostname (the client's
+// PTR name must lead back to its address) and, with reverse,
+// reject_unknown_reverse_client_hostname (it must have a PTR name at all),
+// with Postfix's reply and its default unknown_client_reject_code, 450;
+// a DNS failure defers only if nothing else refuses
+// (unknown_*_hostname_tempfail_action = defer_if_permit).
+func unknownClient(req *Request, reverse bool, rule string) Decision {
+	known, what := req.ClientName != "", "hostname"
+	if reverse {
+		known, what = req.ReverseName != "", "reverse hostname"
+	}
+	if known {
+		return Decision{}
+	}
+	d := deferral(450, "4.7.1", "Client host rejected: cannot find your "+what+", ["+req.ClientIP.Unmap().String()+"]", rule)
+	if req.NameTempFail {
+		d.deferIf = deferIfPermit
+	}
+	return d
+}

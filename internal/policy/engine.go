@@ -144,10 +144,18 @@ type Engine struct {
 	// classNames their names for the table package; nested caches the
 	// lists that table results and classes name, compiled once for each
 	// list (whose wording they take).
+	// needsNames: a restriction asks for the client's DNS names, so
+	// the listener must look them up (NeedsClientNames).
+	needsNames atomic.Bool
 	classes    map[string][]string
 	classNames []string
 	nested     sync.Map // nestKey -> nestEntry
 }
+
+// NeedsClientNames reports a restriction that needs each client's names
+// looked up (reject_unknown_client_hostname and its reverse form), which
+// the listener then does whatever smtp.client_names says.
+func (e *Engine) NeedsClientNames() bool { return e.needsNames.Load() }
 
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
 // admin "dnsbl start" / "dnsbl stop").
@@ -400,6 +408,12 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		}
 	case "reject_sender_login_mismatch":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
+	case "reject_unknown_client_hostname", "reject_unknown_client", "reject_unknown_reverse_client_hostname":
+		e.needsNames.Store(true)
+		reverse := name == "reject_unknown_reverse_client_hostname"
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			return unknownClient(req, reverse, name)
+		}
 	case "reject_unknown_sender_domain", "reject_unknown_recipient_domain":
 		if e.opts.MailDomains == nil {
 			return r, errors.New("needs a DNS resolver, and none is configured")

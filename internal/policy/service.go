@@ -255,7 +255,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"recipient_count", "0"},
 		{"client_address", req.ClientIP.Unmap().String()},
 		{"client_name", clientName},
-		{"reverse_client_name", clientName},
+		{"reverse_client_name", cmp.Or(req.ReverseName, "unknown")},
 		{"instance", req.Instance},
 		{"sasl_method", req.AuthMech},
 		{"sasl_username", req.AuthID},

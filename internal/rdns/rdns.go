@@ -12,6 +12,7 @@ package rdns
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -47,12 +48,31 @@ func (r *Resolver) resolver() *net.Resolver {
 	}}
 }
 
+// Names is what one client's lookup found: Name, its forward-confirmed
+// host name ("" if none); Reverse, the first of its PTR names whether it
+// leads back or not (Postfix's reverse_client_name, "" if none); and
+// TempFail, that DNS failed for a while (a timeout, SERVFAIL) where an
+// answer would have been needed.
+type Names struct {
+	Name, Reverse string
+	TempFail      bool
+}
+
 // ClientName returns the forward-confirmed host name of ip, lower case and
 // without the trailing dot, or "" if there is none: no PTR record, no name
 // among them whose A or AAAA records include ip, or no answer in time.
 func (r *Resolver) ClientName(ctx context.Context, ip netip.Addr) string {
+	return r.Lookup(ctx, ip).Name
+}
+
+// Lookup finds ip's names, as ClientName does, and also the first PTR
+// name and whether DNS failed temporarily, for Postfix's
+// reject_unknown_reverse_client_hostname and
+// reject_unknown_client_hostname.
+func (r *Resolver) Lookup(ctx context.Context, ip netip.Addr) Names {
+	var out Names
 	if !ip.IsValid() {
-		return ""
+		return out
 	}
 	ip = ip.Unmap()
 	timeout := r.Timeout
@@ -64,7 +84,8 @@ func (r *Resolver) ClientName(ctx context.Context, ip netip.Addr) string {
 	res := r.resolver()
 	names, err := res.LookupAddr(ctx, ip.String())
 	if err != nil && len(names) == 0 {
-		return ""
+		out.TempFail = temporary(err)
+		return out
 	}
 	for i, name := range names {
 		if i == maxNames {
@@ -74,17 +95,32 @@ func (r *Resolver) ClientName(ctx context.Context, ip netip.Addr) string {
 		if !validName(name) {
 			continue
 		}
+		if out.Reverse == "" {
+			out.Reverse = name
+		}
 		addrs, err := res.LookupNetIP(ctx, network(ip), name)
 		if err != nil {
+			out.TempFail = out.TempFail || temporary(err)
 			continue
 		}
 		for _, a := range addrs {
 			if a.Unmap() == ip {
-				return name
+				out.Name, out.TempFail = name, false
+				return out
 			}
 		}
 	}
-	return ""
+	return out
+}
+
+// temporary reports a DNS failure that is not an answer: a timeout, a
+// server failure, no server to ask. "No such name" is an answer.
+func temporary(err error) bool {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return !de.IsNotFound
+	}
+	return true
 }
 
 func network(ip netip.Addr) string {

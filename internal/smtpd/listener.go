@@ -39,13 +39,18 @@ type trackedConn struct {
 	// (nil when names are not looked up).
 	name  string
 	named chan struct{}
+	// reverse and nameTemp are the rest of the lookup (rdns.Names), set
+	// with name.
+	reverse  string
+	nameTemp bool
 }
 
 // lookupName finds the client's confirmed name, then logs the connection
 // with it. It runs in its own goroutine, which ends with the lookup (its
 // resolver's timeout bounds it).
 func (c *trackedConn) lookupName(names ClientNamer) {
-	c.name = names.ClientName(context.Background(), addrIP(c.RemoteAddr()))
+	n := names.Lookup(context.Background(), addrIP(c.RemoteAddr()))
+	c.name, c.reverse, c.nameTemp = n.Name, n.Reverse, n.TempFail
 	if c.name == "" {
 		c.name = "unknown"
 	}
@@ -61,6 +66,16 @@ func (c *trackedConn) clientName() string {
 	}
 	<-c.named
 	return c.name
+}
+
+// reverseName waits for the lookup and returns the client's first PTR
+// name ("" if none, or if names are not looked up) and whether DNS
+// failed temporarily.
+func (c *trackedConn) reverseName() (string, bool) {
+	if c.clientName() == "" {
+		return "", false
+	}
+	return c.reverse, c.nameTemp
 }
 
 func (c *trackedConn) Close() error {

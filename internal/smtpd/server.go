@@ -30,6 +30,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -134,9 +135,9 @@ type SessionBudget interface {
 }
 
 // ClientNamer finds a client's forward-confirmed host name, "" if it has
-// none (internal/rdns.Resolver).
+// none, its first PTR name and whether DNS failed (internal/rdns.Resolver).
 type ClientNamer interface {
-	ClientName(ctx context.Context, ip netip.Addr) string
+	Lookup(ctx context.Context, ip netip.Addr) rdns.Names
 }
 
 // SRSReverser reads an SRS address back (internal/srs.Rewriter): mine is

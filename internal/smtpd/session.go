@@ -803,6 +803,9 @@ func (ss *session) request(rcpt string) *policy.Request {
 	if ss.mailOpts != nil {
 		r.Size = ss.mailOpts.Size
 	}
+	if ss.tc != nil {
+		r.ReverseName, r.NameTempFail = ss.tc.reverseName()
+	}
 	if isTLS {
 		r.TLSProtocol, r.TLSCipher, r.TLSKeySize = policy.PostfixTLS(cs)
 	}

@@ -141,3 +141,44 @@ insiders_only = ["check_sender_access hash:%s", "reject"]
 		t.Errorf("a class that does not compile: exit %d, stderr %q; want a refusal naming the class and the item", code, out)
 	}
 }
+
+// TestUnknownClientHostname: reject_unknown_reverse_client_hostname and
+// reject_unknown_client_hostname against a test DNS server, with
+// smtp.client_names off (the restrictions have the names looked up), in
+// Postfix's words and with its default 450: 127.0.0.7's PTR name leads
+// back to it, 127.0.0.8's does not, 127.0.0.9 has none, and for
+// 127.0.0.10 the DNS server fails (a deferral only if nothing else
+// refuses).
+func TestUnknownClientHostname(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, `
+7.0.0.127.in-addr.arpa.  PTR  mx.friend.test.
+8.0.0.127.in-addr.arpa.  PTR  mx.friend.test.
+mx.friend.test.          A    127.0.0.7
+`)
+	dns.SetRcode("10.0.0.127.in-addr.arpa.", 2)
+	start := func(restriction string) *relay {
+		cfg := writeConfig(t, fmt.Sprintf("[smtp]\ndns_server = %q\n[policy]\nclient_restrictions = [%q]\n", dns.Addr(), restriction))
+		return startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	}
+	reverse, forward := start("reject_unknown_reverse_client_hostname"), start("reject_unknown_client_hostname")
+	for _, tc := range []struct {
+		r        *relay
+		from     string
+		want     string
+		relayFor string
+	}{
+		{reverse, "127.0.0.7", "250 ", "reverse"},
+		{reverse, "127.0.0.8", "250 ", "reverse"},
+		{reverse, "127.0.0.9", "450 4.7.1 Client host rejected: cannot find your reverse hostname, [127.0.0.9]", "reverse"},
+		{reverse, "127.0.0.10", "450 4.7.1 Client host rejected: cannot find your reverse hostname, [127.0.0.10]", "reverse"},
+		{forward, "127.0.0.7", "250 ", "forward"},
+		{forward, "127.0.0.8", "450 4.7.1 Client host rejected: cannot find your hostname, [127.0.0.8]", "forward"},
+		{forward, "127.0.0.9", "450 4.7.1 Client host rejected: cannot find your hostname, [127.0.0.9]", "forward"},
+	} {
+		a := tryMessage(t, tc.r.addr(), tc.from, "a@example.org", "b@example.net")
+		if !strings.HasPrefix(a.rcpt.String(), tc.want) {
+			t.Errorf("%s relay, client %s: RCPT = %q; want %q", tc.relayFor, tc.from, a.rcpt, tc.want)
+		}
+	}
+}
