@@ -67,3 +67,30 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupReverseAndTempFail: Lookup also gives the first valid PTR name
+// whether it is confirmed or not, and says when DNS failed rather than
+// answered (SERVFAIL), not when the name does not exist.
+func TestLookupReverseAndTempFail(t *testing.T) {
+	srv := harness.StartDNS(t, `
+8.113.0.203.in-addr.arpa.   PTR  mx.liar.test.
+mx.liar.test.               A    198.51.100.1
+7.113.0.203.in-addr.arpa.   PTR  mx.good.test.
+mx.good.test.               A    203.0.113.7
+`)
+	srv.SetRcode("13.113.0.203.in-addr.arpa.", dns.RcodeServerFailure)
+	r := &Resolver{Server: srv.Addr(), Timeout: 2 * time.Second}
+	for _, tt := range []struct {
+		ip   string
+		want Names
+	}{
+		{"203.0.113.7", Names{Name: "mx.good.test", Reverse: "mx.good.test"}},
+		{"203.0.113.8", Names{Reverse: "mx.liar.test"}},
+		{"203.0.113.12", Names{}},
+		{"203.0.113.13", Names{TempFail: true}},
+	} {
+		if got := r.Lookup(context.Background(), netip.MustParseAddr(tt.ip)); got != tt.want {
+			t.Errorf("Lookup(%s) = %+v; want %+v", tt.ip, got, tt.want)
+		}
+	}
+}
