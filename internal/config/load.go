@@ -112,6 +112,9 @@ func ParseDuration(s string) (time.Duration, error) {
 // whereas an operator wants every problem at once and TOML keys are
 // case-sensitive.
 func decode(file string, data []byte, cfg *Config) error {
+	if line := tooDeep(data); line > 0 {
+		return Problems{{File: file, Line: line, Msg: fmt.Sprintf("more than %d dots outside quotes: no relaykeeper key is nested this deep", maxDots)}}
+	}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
@@ -139,6 +142,51 @@ func decode(file string, data []byte, cfg *Config) error {
 		return d.probs
 	}
 	return nil
+}
+
+// maxDots bounds the dots outside quoted strings on one line. The TOML
+// parser takes time and memory quadratic in a dotted key's depth
+// (BurntSushi/toml issue 496, in v1.6.0, the newest served): a 60 KB line
+// of "a.a.a..." would keep the relay from starting for minutes. No key of
+// relaykeeper's is more than three deep.
+const maxDots = 64
+
+// tooDeep returns the first line with more than maxDots dots outside
+// quoted strings and comments, or 0. Multi-line strings are skipped.
+func tooDeep(data []byte) int {
+	line, dots := 1, 0
+	var quote string // the open string's delimiter: ", ', """ or '''
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c == '\n':
+			line, dots = line+1, 0
+			if len(quote) == 1 {
+				quote = "" // a one-line string does not go on
+			}
+		case quote != "":
+			if c == '\\' && quote[0] == '"' {
+				i++
+			} else if strings.HasPrefix(string(data[i:min(i+3, len(data))]), quote) {
+				i += len(quote) - 1
+				quote = ""
+			}
+		case c == '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case c == '"' || c == '\'':
+			quote = string(c)
+			if i+2 < len(data) && data[i+1] == c && data[i+2] == c {
+				quote, i = string([]byte{c, c, c}), i+2
+			}
+		case c == '.':
+			if dots++; dots > maxDots {
+				return line
+			}
+		}
+	}
+	return 0
 }
 
 // syntaxErrorLine is the line of a syntax error. The lexer has already

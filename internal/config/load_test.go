@@ -398,3 +398,21 @@ func TestTransportsTables(t *testing.T) {
 		t.Errorf("transport = %+v", tr)
 	}
 }
+
+// TestLoadRefusesDeepKeys: a line of thousands of dotted key parts, which
+// the TOML parser would take minutes over (FuzzLoad found it), is refused
+// at once with its file and line; dots in strings, comments and
+// multi-line strings do not count.
+func TestLoadRefusesDeepKeys(t *testing.T) {
+	deep := writeFile(t, "# ok\n"+strings.Repeat("a.", 30000)+"a = 1\n")
+	start := time.Now()
+	_, err := Load(deep)
+	if err == nil || !strings.Contains(err.Error(), deep+":2: more than 64 dots") || time.Since(start) > 5*time.Second {
+		t.Errorf("Load of a 30,000-deep key: %v after %v; want a quick refusal at line 2", err, time.Since(start))
+	}
+	dots := strings.Repeat("x.", 100)
+	fine := writeFile(t, "domain = \""+dots+"\"\n# "+dots+"\n[policy]\nrelay_domains = ['"+dots+"', \"\"\"\n"+dots+"\n\"\"\"]\n")
+	if _, err := Load(fine); err != nil && strings.Contains(err.Error(), "dots") {
+		t.Errorf("dots in strings and comments counted: %v", err)
+	}
+}
