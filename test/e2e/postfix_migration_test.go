@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,64 @@ func TestPostfixMigrationExample(t *testing.T) {
 	mustCmd(t, c, "250", "EHLO stranger.example")
 	mustCmd(t, c, "250", "MAIL FROM:<someone@stranger.example>")
 	mustCmd(t, c, "554 5.7.1 <victim@example.net>: Relay access denied", "RCPT TO:<victim@example.net>")
+}
+
+// TestPostfixMigrationKeys: every "section.key" that
+// docs/postfix-migration.md names (in backquotes) is a key of
+// etc/relaykeeper.toml, and the binary starts with all of them set to the
+// example file's values: an unknown key would stop it at start, so the page
+// cannot send an administrator to a key that does not exist.
+func TestPostfixMigrationKeys(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile(filepath.Join("..", "..", "docs", "postfix-migration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "..", "etc", "relaykeeper.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The example file's "key = value" lines by section.key.
+	lines := map[string]string{}
+	section := ""
+	for l := range strings.Lines(string(example)) {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "[") {
+			section = strings.Trim(l, "[]")
+			continue
+		}
+		if k, _, ok := strings.Cut(l, " = "); ok && section != "" && !strings.HasPrefix(l, "#") {
+			lines[section+"."+k] = l
+		}
+	}
+	named := regexp.MustCompile("`(smtp|spool|forward|delivery|log|tls|auth|policy|enforce|milter|routing)\\.([a-z_0-9]+)")
+	bySection := map[string][]string{}
+	seen := map[string]bool{}
+	for _, m := range named.FindAllStringSubmatch(string(page), -1) {
+		key := m[1] + "." + m[2]
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		l, ok := lines[key]
+		if !ok {
+			t.Errorf("the page names %s, which etc/relaykeeper.toml does not have", key)
+			continue
+		}
+		bySection[m[1]] = append(bySection[m[1]], l)
+	}
+	if len(seen) < 50 {
+		t.Fatalf("found only %d keys on the page; the pattern no longer matches how it writes them", len(seen))
+	}
+	var cfg strings.Builder
+	cfg.WriteString("domain = \"relay.test\"\nrecipient_delimiter = \"+\"\n")
+	for s, ls := range bySection {
+		fmt.Fprintf(&cfg, "[%s]\n%s\n", s, strings.Join(ls, "\n"))
+	}
+	p := filepath.Join(t.TempDir(), "keys.toml")
+	if err := os.WriteFile(p, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--config", p, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustDial(t, r.addr(), "")
 }
