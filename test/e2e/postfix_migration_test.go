@@ -41,7 +41,8 @@ func workedExampleTOML(t *testing.T) string {
 // in relaykeeper's TOML) starts the real binary with the guide's own table
 // files, relays a message from a mynetworks client through the guide's
 // out_default transport (to a sink standing in for the next hop), and
-// refuses a stranger with Postfix's "554 5.7.1 Relay access denied".
+// refuses a stranger with Postfix's "554 5.7.1 Relay access denied". The
+// guide's header_checks rewrite and drop headers as its pcre table says.
 // Only what cannot be used on a test machine is changed: /etc/postfix and
 // /etc/relaykeeper become a temporary directory, the documentation source
 // addresses become 127.0.0.1, and out_default gets the sink as next hop
@@ -84,8 +85,19 @@ func TestPostfixMigrationExample(t *testing.T) {
 	r := startRelay(t, "127.0.0.1", "--config", cfg, "--spool-dir", t.TempDir())
 
 	// The guide's test: mail -r testing@zombig.name, from the relay host.
-	mustSend(t, r.addr(), "testing@zombig.name", []string{"someone@example.com"}, message("Relay Service Test message"))
+	msg := "Received: from sso-api-01.zombig.name (sso-api-01.zombig.name [192.0.2.5]) by relay.zombig.name\n" +
+		"X-Origin: localhost.localdomain\n" + message("Relay Service Test message")
+	mustSend(t, r.addr(), "testing@zombig.name", []string{"someone@example.com"}, msg)
 	got := sink.WaitTransactions(t, 1, 15*time.Second)
+	// The guide's header_checks, unchanged: the SSO host's Received line
+	// is rewritten (REPLACE), a header naming localhost is dropped (IGNORE).
+	data := string(got[0].Data)
+	if !strings.Contains(data, "Received: from login.zombig.name (unknown [unknown])") || strings.Contains(data, "sso-api-01") {
+		t.Errorf("the SSO Received header was not rewritten:\n%s", data)
+	}
+	if strings.Contains(data, "X-Origin") {
+		t.Errorf("the header naming localhost was not dropped:\n%s", data)
+	}
 	if to := got[0].To(); len(to) != 1 || to[0] != "someone@example.com" || got[0].MailFrom != "testing@zombig.name" {
 		t.Errorf("the next hop got %q -> %v; want testing@zombig.name -> someone@example.com", got[0].MailFrom, to)
 	}
