@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // fakePolicy is a policy server on 127.0.0.1 that answers each request
@@ -29,24 +31,14 @@ func startFakePolicy(t *testing.T, network, addr string, answer func(map[string]
 		t.Fatal(err)
 	}
 	f := &fakePolicy{ln: ln, answer: answer}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.mu.Lock()
-			f.conns++
-			f.mu.Unlock()
-			go f.serve(c)
-		}
-	}()
+	harness.Serve(t, ln, f.serve)
 	return f
 }
 
 func (f *fakePolicy) serve(c net.Conn) {
-	defer c.Close()
+	f.mu.Lock()
+	f.conns++
+	f.mu.Unlock()
 	r := bufio.NewReader(c)
 	attrs := map[string]string{}
 	for {

@@ -155,21 +155,11 @@ func newEarlyUpstream(t *testing.T) *earlyUpstream {
 		t.Fatal(err)
 	}
 	u := &earlyUpstream{ln: ln}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go u.serve(c)
-		}
-	}()
+	harness.Serve(t, ln, u.serve)
 	return u
 }
 
 func (u *earlyUpstream) serve(c net.Conn) {
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	r := bufio.NewReader(c)
 	fmt.Fprint(c, "220 early.test ESMTP\r\n")

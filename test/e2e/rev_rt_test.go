@@ -40,33 +40,19 @@ func hops(n int) string {
 // own copy after 50 hops, and the delivery fails.
 func TestRevRtLoop(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var target atomic.Value
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				addr, _ := target.Load().(string)
-				u, err := net.Dial("tcp4", addr)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go func() { io.Copy(u, c); u.Close(); c.Close() }()
-				io.Copy(c, u)
-			}()
+	loop := harness.ServeTCP(t, func(c net.Conn) {
+		addr, _ := target.Load().(string)
+		u, err := net.Dial("tcp4", addr)
+		if err != nil {
+			return
 		}
-	}()
+		defer u.Close()
+		go func() { io.Copy(u, c); u.Close(); c.Close() }()
+		io.Copy(c, u)
+	})
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces", "--interface", "127.0.0.1",
-		"--spool-dir", t.TempDir(), "--forward-to", ln.Addr().String())
+		"--spool-dir", t.TempDir(), "--forward-to", loop)
 	target.Store(r.addr())
 	// The message has been around already: each turn takes the relay's
 	// connection cache time (2.5 s), so 50 turns would be a long test.

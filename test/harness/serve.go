@@ -14,6 +14,13 @@ func ServeTCP(t testing.TB, serve func(net.Conn)) string {
 	if err != nil {
 		t.Fatalf("harness: ServeTCP: %v", err)
 	}
+	Serve(t, ln, serve)
+	return ln.Addr().String()
+}
+
+// Serve is ServeTCP on a listener of the caller's (a unix socket, say),
+// which it closes when the test ends.
+func Serve(t testing.TB, ln net.Listener, serve func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -27,5 +34,4 @@ func ServeTCP(t testing.TB, serve func(net.Conn)) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
