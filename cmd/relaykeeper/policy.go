@@ -34,6 +34,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 		Tables:             policy.SetTables{Set: tables},
 		RecipientDelimiter: cfg.RecipientDelimiter,
 		Blocklists:         rblZones{server: p.DNSServer, log: log},
+		DNSLists:           rblZones{server: p.DNSServer, log: log},
 		MailDomains:        &route.Resolver{Server: p.DNSServer},
 		Log:                log,
 	}
@@ -93,10 +94,18 @@ type rblZones struct {
 	log    *slog.Logger
 }
 
-func (z rblZones) Open(zone string) (policy.Blocklist, error) {
+func (z rblZones) Open(zone string) (policy.Blocklist, error) { return z.open(zone, false) }
+
+func (z rblZones) OpenAllow(zone string) (policy.Blocklist, error) { return z.open(zone, true) }
+
+func (z rblZones) OpenDomain(zone string, allow bool) (policy.DomainList, error) {
+	return z.open(zone, allow)
+}
+
+func (z rblZones) open(zone string, allow bool) (dnsbl.Blocklist, error) {
 	c, err := dnsbl.ParseRBLSpec(zone)
 	if err != nil {
-		return nil, err
+		return dnsbl.Blocklist{}, err
 	}
-	return dnsbl.Blocklist{C: dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), Log: z.log}, nil
+	return dnsbl.Blocklist{C: dnsbl.New(dnsbl.Config{Zones: []dnsbl.Zone{c}, Threshold: 1, Server: z.server}), Log: z.log, Allow: allow}, nil
 }

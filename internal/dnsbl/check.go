@@ -62,7 +62,14 @@ type Result struct {
 // (maxReplyText). Postfix sends it with 554 5.7.1. For a client listed only because the
 // lookups timed out (FailClosed), it names the zones that did not answer.
 func (r Result) RejectText(ip netip.Addr) string {
-	host := "Service unavailable; Client host [" + ip.Unmap().String() + "]"
+	return r.ReplyText("Client host", ip.Unmap().String())
+}
+
+// ReplyText is RejectText for what Postfix's reply names in its place
+// (default_rbl_reply's $rbl_class [$rbl_what]): "Sender address",
+// "Helo command" and the like, with the address or name that is listed.
+func (r Result) ReplyText(class, what string) string {
+	host := "Service unavailable; " + class + " [" + what + "]"
 	if len(r.Hits) > 0 {
 		s := host + " blocked using " + r.Hits[0].Zone
 		if r.Hits[0].Text != "" {
@@ -144,6 +151,22 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr) (Result, error) {
 	if !ip.IsValid() {
 		return Result{}, errors.New("dnsbl: invalid address")
 	}
+	return c.check(ctx, reversed(ip))
+}
+
+// CheckName looks a domain name up in every zone, as Postfix's
+// reject_rhsbl_* and permit_rhswl_client do (RFC 5782 section 2.3):
+// bad.example in dbl.example is asked as bad.example.dbl.example.
+func (c *Checker) CheckName(ctx context.Context, domain string) (Result, error) {
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if !isDomain(domain) {
+		return Result{}, fmt.Errorf("dnsbl: %q: not a domain name", domain)
+	}
+	return c.check(ctx, domain+".")
+}
+
+// check asks every zone for prefix+zone.
+func (c *Checker) check(ctx context.Context, prefix string) (Result, error) {
 	zones := c.cfg.Zones
 	if len(zones) == 0 {
 		return Result{}, nil
@@ -156,7 +179,7 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr) (Result, error) {
 	// end with qctx, at the latest when Check returns.
 	answers := make(chan zoneAnswer, 2*len(zones))
 	for i, z := range zones {
-		go c.checkZone(qctx, i, z, ip, answers)
+		go c.checkZone(qctx, i, z, prefix, answers)
 	}
 
 	// The outcome is certain once enough zones list the client, or when
@@ -229,10 +252,10 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr) (Result, error) {
 	return res, nil
 }
 
-// checkZone looks ip up in one zone and sends the outcome to out, then,
-// if the zone lists ip, the zone's text.
-func (c *Checker) checkZone(ctx context.Context, i int, z Zone, ip netip.Addr, out chan<- zoneAnswer) {
-	name := queryName(ip, z.Name)
+// checkZone asks one zone for prefix and sends the outcome to out, then,
+// if the zone lists it, the zone's text.
+func (c *Checker) checkZone(ctx context.Context, i int, z Zone, prefix string, out chan<- zoneAnswer) {
+	name := prefix + dns.Fqdn(z.Name)
 	a := c.lookup(ctx, z, name)
 	a.i = i
 	out <- a
@@ -337,7 +360,11 @@ func (c *Checker) exchange(ctx context.Context, name string, qtype uint16) (*dns
 
 // queryName returns the DNSBL name for ip in zone: 4.3.2.1.zone. for
 // 1.2.3.4, and the 32 nibbles in reverse for IPv6 (RFC 5782 2.4).
-func queryName(ip netip.Addr, zone string) string {
+func queryName(ip netip.Addr, zone string) string { return reversed(ip) + dns.Fqdn(zone) }
+
+// reversed is ip as a DNS list's query begins with it: "4.3.2.1." for
+// 1.2.3.4, the nibbles in reverse for IPv6.
+func reversed(ip netip.Addr) string {
 	var b strings.Builder
 	if ip.Is4() {
 		a := ip.As4()
@@ -352,7 +379,6 @@ func queryName(ip netip.Addr, zone string) string {
 			b.WriteByte('.')
 		}
 	}
-	b.WriteString(dns.Fqdn(zone))
 	return b.String()
 }
 

@@ -64,3 +64,27 @@ func unknownClient(req *Request, reverse bool, rule string) Decision {
 	}
 	return d
 }
+
+// unknownHelo is Postfix's reject_unknown_helo_hostname: the HELO name
+// must have an address or an MX record. Postfix's reply and default
+// unknown_hostname_reject_code, 450; a DNS failure defers only if nothing
+// else refuses. An address literal, and a session without HELO, are not
+// looked up.
+func (e *Engine) unknownHelo(ctx context.Context, helo, rule string) Decision {
+	name := lower(trimDot(helo))
+	if name == "" || strings.HasPrefix(name, "[") {
+		return Decision{}
+	}
+	err := e.opts.MailDomains.MailDomain(ctx, name)
+	var n interface{ NullMX() bool }
+	if err == nil || ctx.Err() != nil || errors.As(err, &n) && n.NullMX() {
+		// A null MX is still a record: the name exists.
+		return Decision{}
+	}
+	d := deferral(450, "4.7.1", "<"+helo+">: Helo command rejected: Host not found", rule)
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		d.deferIf = deferIfPermit
+	}
+	return d
+}

@@ -106,6 +106,9 @@ type Options struct {
 	RecipientDelimiter string
 	// Blocklists makes the checks for reject_rbl_client's arguments.
 	Blocklists Blocklists
+	// DNSLists makes those for reject_rhsbl_*, permit_dnswl_client and
+	// permit_rhswl_client.
+	DNSLists DNSLists
 	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
 	// mynetworks before the lists.
 	DNSBL    Blocklist
@@ -246,6 +249,17 @@ func New(opts Options) (*Engine, error) {
 var needsArg = map[string]bool{
 	"check_client_access": true, "check_helo_access": true, "check_sender_access": true,
 	"check_recipient_access": true, "reject_rbl_client": true, "check_policy_service": true,
+	"reject_rhsbl_client": true, "reject_rhsbl_reverse_client": true, "reject_rhsbl_helo": true,
+	"reject_rhsbl_sender": true, "reject_rhsbl_recipient": true, "permit_dnswl_client": true,
+	"permit_rhswl_client": true,
+}
+
+// oldNames are Postfix's names from before 2.3, which its main.cf files
+// still carry and Postfix still reads.
+var oldNames = map[string]string{
+	"reject_invalid_hostname":  "reject_invalid_helo_hostname",
+	"reject_non_fqdn_hostname": "reject_non_fqdn_helo_hostname",
+	"reject_unknown_hostname":  "reject_unknown_helo_hostname",
 }
 
 func (e *Engine) compile(list int, name string, args []string) (restriction, error) {
@@ -255,6 +269,13 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			return fmt.Errorf("takes %d argument(s), got %d", n, len(args))
 		}
 		return nil
+	}
+	if check, ok, err := e.compileDNSList(name, args); ok {
+		r.check = check
+		return r, err
+	}
+	if now, ok := oldNames[name]; ok {
+		name = now
 	}
 	switch name {
 	case "permit", "dunno", "reject", "defer":
@@ -413,6 +434,13 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		reverse := name == "reject_unknown_reverse_client_hostname"
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			return unknownClient(req, reverse, name)
+		}
+	case "reject_unknown_helo_hostname":
+		if e.opts.MailDomains == nil {
+			return r, errors.New("needs a DNS resolver, and none is configured")
+		}
+		r.check = func(ctx context.Context, e *Engine, req *Request) Decision {
+			return e.unknownHelo(ctx, req.Helo, name)
 		}
 	case "reject_unknown_sender_domain", "reject_unknown_recipient_domain":
 		if e.opts.MailDomains == nil {

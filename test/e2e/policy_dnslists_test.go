@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// dnsListsZone is a test DNS server's data for the domain lists: a
+// domain blocklist dbl.test (RHSBL), an address allowlist dnswl.test
+// that lists 127.0.0.7, and the HELO names' addresses.
+const dnsListsZone = `
+bad.example.dbl.test.        A    127.0.1.2
+bad.example.dbl.test.        TXT  "https://dbl.test/lookup/bad.example"
+filtered.example.dbl.test.   A    127.0.0.9
+spamhelo.example.dbl.test.   A    127.0.1.2
+rcptbad.example.dbl.test.    A    127.0.1.3
+7.0.0.127.dnswl.test.        A    127.0.10.2
+client.test.                 A    127.0.0.1
+spamhelo.example.            A    127.0.0.1
+`
+
+// dnsListsCase is one attempt: where from, what HELO, sender and
+// recipient, and the reply the recipient must get.
+type dnsListsCase struct{ ip, helo, from, rcpt, want string }
+
+func runDNSListsCases(t *testing.T, r *relay, cases []dnsListsCase) {
+	t.Helper()
+	for _, tc := range cases {
+		c := mustDial(t, r.addr(), tc.ip)
+		mustCmd(t, c, "250", "EHLO %s", tc.helo)
+		mustCmd(t, c, "250", "MAIL FROM:<%s>", tc.from)
+		got, _ := c.cmd("RCPT TO:<%s>", tc.rcpt)
+		if !strings.HasPrefix(got.String(), tc.want) {
+			t.Errorf("from %s, EHLO %s, MAIL FROM:<%s>, RCPT TO:<%s> = %q; want %q", tc.ip, tc.helo, tc.from, tc.rcpt, got, tc.want)
+		}
+		c.Close()
+	}
+}
+
+// TestDNSListsRHSBL: Postfix's reject_rhsbl_sender, reject_rhsbl_helo and
+// reject_rhsbl_recipient against a test DNS server, with Postfix's reply
+// (default_rbl_reply) and its result filter; a list that fails lets the
+// client through (and says so in the log), as Postfix's does. The old
+// names reject_non_fqdn_hostname and reject_unknown_hostname are
+// Postfix's reject_*_helo_hostname.
+func TestDNSListsRHSBL(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, dnsListsZone)
+	dns.SetRcode("servfail.example.dbl.test.", 2)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+relay_domains = ["relay.example", "rcptbad.example"]
+helo_restrictions = ["reject_non_fqdn_hostname", "reject_unknown_hostname"]
+recipient_restrictions = ["reject_rhsbl_helo dbl.test", "reject_rhsbl_sender dbl.test=127.0.1.[2..99]", "reject_rhsbl_recipient dbl.test", "reject_unauth_destination"]
+`, dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.2", "client.test", "a@good.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@bad.example", "b@relay.example",
+			"554 5.7.1 Service unavailable; Sender address [a@bad.example] blocked using dbl.test; https://dbl.test/lookup/bad.example"},
+		// Listed, but with a code the filter leaves out.
+		{"127.0.0.2", "client.test", "a@filtered.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "", "b@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@[192.0.2.1]", "b@relay.example", "250 "},
+		{"127.0.0.2", "spamhelo.example", "a@good.example", "b@relay.example",
+			"554 5.7.1 Service unavailable; Helo command [spamhelo.example] blocked using dbl.test"},
+		{"127.0.0.2", "[127.0.0.2]", "a@good.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@good.example", "b@rcptbad.example",
+			"554 5.7.1 Service unavailable; Recipient address [b@rcptbad.example] blocked using dbl.test"},
+		{"127.0.0.2", "client.test", "a@servfail.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "nx.example", "a@good.example", "b@relay.example", "450 4.7.1 <nx.example>: Helo command rejected: Host not found"},
+		{"127.0.0.2", "localhost", "a@good.example", "b@relay.example", "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname"},
+	})
+	if !strings.Contains(r.stderr(), "servfail.example") {
+		t.Errorf("the failed lookup is not in the log:\n%s", r.stderr())
+	}
+}
+
+// TestDNSListsAllowlist: permit_dnswl_client lets a listed client past a
+// later refusal, never past reject_unauth_destination (Postfix's rule:
+// an allowlist cannot open the relay), and a list that cannot be asked
+// turns a later refusal into 450 (DEFER_IF_REJECT).
+func TestDNSListsAllowlist(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, dnsListsZone)
+	dns.SetRcode("7.0.0.127.failwl.test.", 2)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+relay_domains = ["relay.example"]
+recipient_restrictions = ["permit_dnswl_client dnswl.test", "permit_dnswl_client failwl.test=127.0.[0..255].[1..3]", "reject_unauth_destination", "reject"]
+`, dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.7", "client.test", "a@good.example", "b@relay.example", "250 "},
+		{"127.0.0.7", "client.test", "a@good.example", "b@elsewhere.example", "554 5.7.1 <b@elsewhere.example>: Relay access denied"},
+		{"127.0.0.8", "client.test", "a@good.example", "b@relay.example", "554 5.7.1 <b@relay.example>: Recipient address rejected: Access denied"},
+	})
+	// 127.0.0.7 is not in failwl.test's answer at all (dnswl.test permits
+	// it first); ask failwl.test first for a client it fails on.
+	cfg2 := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+relay_domains = ["relay.example"]
+recipient_restrictions = ["permit_dnswl_client failwl.test", "reject_unauth_destination", "reject"]
+`, dns.Addr()))
+	r2 := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg2)
+	runDNSListsCases(t, r2, []dnsListsCase{
+		{"127.0.0.7", "client.test", "a@good.example", "b@relay.example", "450 4.7.1 <127.0.0.7>: Client host rejected: Service unavailable"},
+		// Relay access is refused for good whatever the allowlist says.
+		{"127.0.0.7", "client.test", "a@good.example", "b@elsewhere.example", "554 5.7.1 <b@elsewhere.example>: Relay access denied"},
+	})
+}
