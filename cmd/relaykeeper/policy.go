@@ -28,6 +28,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 		Sender:             p.SenderRestrictions,
 		Relay:              p.RelayRestrictions,
 		Recipient:          p.RecipientRestrictions,
+		Data:               p.DataRestrictions,
 		RestrictionClasses: p.RestrictionClasses,
 		Mail:               cfg.MailRestrictions(),
 		MailExempt:         welcome, // the welcomelist's clients: never the enforcer's blocks

@@ -301,6 +301,9 @@ type Policy struct {
 	SenderRestrictions    []string `toml:"sender_restrictions"`
 	RelayRestrictions     []string `toml:"relay_restrictions"`
 	RecipientRestrictions []string `toml:"recipient_restrictions"`
+	// DataRestrictions are Postfix's smtpd_data_restrictions, checked
+	// at DATA (reject_unauth_pipelining, reject_multi_recipient_bounce).
+	DataRestrictions []string `toml:"data_restrictions"`
 	// RestrictionClasses are Postfix's smtpd_restriction_classes, each a
 	// named restriction list that access table results may name
 	// ([policy.restriction_classes] insiders_only = [...]).

@@ -142,8 +142,15 @@ type Request struct {
 	TLS      bool
 	// Sender is the MAIL FROM address; "" for the null sender.
 	Sender string
-	// Recipient is the RCPT TO address; "" when checking MAIL.
+	// Recipient is the RCPT TO address; "" when checking MAIL, and at
+	// DATA unless the transaction has one recipient.
 	Recipient string
+	// RecipientCount is the number of recipients accepted so far (at
+	// DATA, all of them).
+	RecipientCount int
+	// IllPipelining: the client sent commands ahead where RFC 2920 does
+	// not allow it (reject_unauth_pipelining).
+	IllPipelining bool
 
 	// For policy services (check_policy_service): the SIZE the client
 	// declared, a name for the transaction (Postfix's instance), the
@@ -165,6 +172,9 @@ type Stage int
 const (
 	StageMail Stage = iota
 	StageRcpt
+	// StageData is the DATA command (or the first BDAT): Postfix's
+	// smtpd_data_restrictions.
+	StageData
 )
 
 func lower(s string) string { return strings.ToLower(s) }

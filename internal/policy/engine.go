@@ -90,6 +90,10 @@ type Options struct {
 	// The restriction lists, each item as Postfix writes it
 	// ("check_sender_access hash:/etc/postfix/sender_access").
 	Client, Helo, Sender, Relay, Recipient []string
+	// Data is Postfix's smtpd_data_restrictions, checked at DATA (and
+	// at the first BDAT), with Recipient set only for a transaction of
+	// one recipient, as in Postfix.
+	Data []string
 	// Mail is checked at MAIL FROM, before the other lists wait for RCPT
 	// (Postfix's smtpd_delay_reject): the enforcer's blocked domains,
 	// which must be refused at MAIL FROM.
@@ -139,7 +143,7 @@ type restriction struct {
 // tables reload underneath it on their own.
 type Engine struct {
 	opts  Options
-	lists [6][]restriction
+	lists [7][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
 	dnsblOff     atomic.Bool
 	relayDomains relayDomains
@@ -150,15 +154,22 @@ type Engine struct {
 	// needsNames: a restriction asks for the client's DNS names, so
 	// the listener must look them up (NeedsClientNames).
 	needsNames atomic.Bool
-	classes    map[string][]string
-	classNames []string
-	nested     sync.Map // nestKey -> nestEntry
+	// watchPipelining: reject_unauth_pipelining is in a list, so the
+	// command layer must look for commands sent ahead.
+	watchPipelining atomic.Bool
+	classes         map[string][]string
+	classNames      []string
+	nested          sync.Map // nestKey -> nestEntry
 }
 
 // NeedsClientNames reports a restriction that needs each client's names
 // looked up (reject_unknown_client_hostname and its reverse form), which
 // the listener then does whatever smtp.client_names says.
 func (e *Engine) NeedsClientNames() bool { return e.needsNames.Load() }
+
+// WatchesPipelining reports reject_unauth_pipelining in a list: the
+// listener must then look for commands sent ahead (Request.IllPipelining).
+func (e *Engine) WatchesPipelining() bool { return e.watchPipelining.Load() }
 
 // SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
 // admin "dnsbl start" / "dnsbl stop").
@@ -171,16 +182,17 @@ type Welcomer interface {
 }
 
 // The lists in the order they run at RCPT; the last one runs at MAIL.
-var listNames = [6]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions"}
+var listNames = [7]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions", "data_restrictions"}
 
 const (
 	recipientList = 4
 	mailList      = 5
+	dataList      = 6
 )
 
 // listChecks is the access check whose reply wording each list shares.
-var listChecks = [6]string{"check_client_access", "check_helo_access", "check_sender_access",
-	"check_recipient_access", "check_recipient_access", "check_sender_access"}
+var listChecks = [7]string{"check_client_access", "check_helo_access", "check_sender_access",
+	"check_recipient_access", "check_recipient_access", "check_sender_access", "data"}
 
 // ListError is a restriction list item that does not compile.
 type ListError struct {
@@ -236,7 +248,7 @@ func New(opts Options) (*Engine, error) {
 			}
 		}
 	}
-	for i, list := range [6][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail} {
+	for i, list := range [7][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail, opts.Data} {
 		rs, cerrs := e.compileItems(i, list)
 		e.lists[i] = rs
 		for _, ce := range cerrs {
@@ -427,6 +439,29 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 			return Decision{}
 		}
+	case "reject_unauth_pipelining":
+		e.watchPipelining.Store(true)
+		// Postfix's reply; the client sent commands ahead where RFC
+		// 2920 does not allow it (the command layer saw them waiting).
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			if !req.IllPipelining {
+				return Decision{}
+			}
+			return e.fillText(reject(503, "5.5.0", "Improper use of SMTP command pipelining", name), listChecks[list], req)
+		}
+	case "reject_multi_recipient_bounce":
+		// Postfix: a null sender with more than one recipient; at RCPT
+		// the recipient that would be the second is refused.
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			most := 0
+			if list == dataList {
+				most = 1
+			}
+			if req.Sender != "" || req.RecipientCount <= most {
+				return Decision{}
+			}
+			return e.fillText(reject(550, "5.5.3", "Multi-recipient bounce", name), listChecks[list], req)
+		}
 	case "reject_sender_login_mismatch":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
 	case "reject_unknown_client_hostname", "reject_unknown_client", "reject_unknown_reverse_client_hostname":
@@ -507,11 +542,14 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		}
 	}
 	first, n := 0, mailList
-	if stage == StageMail {
+	switch stage {
+	case StageMail:
 		if e.opts.MailExempt != nil && e.opts.MailExempt.Welcome(req.ClientIP, req.ClientName) {
 			return final
 		}
 		first, n = mailList, mailList+1
+	case StageData:
+		first, n = dataList, dataList+1
 	}
 	run := &checkRun{final: &final}
 	for i := first; i < n; i++ {
@@ -658,6 +696,8 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		d.Text = "<" + req.Sender + ">: Sender address rejected: " + text
 	case "check_recipient_access":
 		d.Text = "<" + req.Recipient + ">: Recipient address rejected: " + text
+	case "data":
+		d.Text = "<DATA>: Data command rejected: " + text
 	}
 	return d
 }

@@ -230,9 +230,14 @@ func oneLine(s string) string {
 // order. Attributes relaykeeper has no value for are sent empty, as
 // Postfix sends them.
 func policyRequest(stage Stage, req *Request) []policyAttr {
-	state := "RCPT"
-	if stage == StageMail {
+	state, count := "RCPT", 0
+	switch stage {
+	case StageMail:
 		state = "MAIL"
+	case StageData:
+		// Postfix counts recipients for the DATA and END-OF-MESSAGE
+		// states only.
+		state, count = "DATA", req.RecipientCount
 	}
 	clientName, port := req.ClientName, ""
 	if clientName == "" {
@@ -250,9 +255,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"queue_id", ""},
 		{"sender", req.Sender},
 		{"recipient", req.Recipient},
-		// Postfix counts recipients for the DATA and END-OF-MESSAGE
-		// states only, which relaykeeper does not ask about.
-		{"recipient_count", "0"},
+		{"recipient_count", strconv.Itoa(count)},
 		{"client_address", req.ClientIP.Unmap().String()},
 		{"client_name", clientName},
 		{"reverse_client_name", cmp.Or(req.ReverseName, "unknown")},
@@ -284,8 +287,11 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, req *Request) Decision {
 	rule := "check_policy_service " + svc.String()
 	stage := StageRcpt
-	if list == mailList {
+	switch list {
+	case mailList:
 		stage = StageMail
+	case dataList:
+		stage = StageData
 	}
 	action, err := svc.ask(ctx, policyRequest(stage, req))
 	if err == nil {

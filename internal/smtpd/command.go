@@ -154,6 +154,13 @@ type commandConn struct {
 	deadlineSet bool
 	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
+	// watchPipe: a restriction asks for illPipelining, which is
+	// then looked for (lookAhead).
+	watchPipe, illPipelining bool
+	// sess is go-smtp's session on this connection, for the checks
+	// the command layer makes at DATA (dataCheck).
+	sess *session
+
 	greeted   bool // HELO/EHLO accepted
 	authed    bool // AUTH succeeded
 	inMail    bool // MAIL accepted, transaction open
@@ -184,6 +191,9 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
+	if w, ok := srv.opts.Policy.(interface{ WatchesPipelining() bool }); ok {
+		c.watchPipe = w.WatchesPipelining()
+	}
 	srv.track(c)
 	return c
 }
@@ -669,6 +679,9 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	verb, arg, _ := strings.Cut(text, " ")
 	verb = strings.ToUpper(verb)
+	if c.watchPipe && !c.illPipelining {
+		c.lookAhead(verb)
+	}
 	refuse := func(r string) ([]byte, error) {
 		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", r, "command", maillogVerb(verb))
 		return nil, c.reply(r)
@@ -686,6 +699,20 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	if r := c.check(verb, arg); r != "" {
 		return refuse(r)
+	}
+	if (verb == "DATA" || verb == "BDAT" && !c.bdat) && c.sess != nil {
+		if r := c.sess.dataCheck(); r != "" {
+			if size, _, _ := bdatArgs(arg); verb == "BDAT" && size > 0 {
+				// The chunk follows its command whatever the reply.
+				io.CopyN(io.Discard, c.br, size)
+			}
+			if strings.HasPrefix(r, "421") {
+				c.reply(r)
+				c.closed = true
+				return nil, io.EOF
+			}
+			return nil, c.reply(r)
+		}
 	}
 	bare := false
 	switch verb {

@@ -387,6 +387,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	ss := &session{s: b.s, conn: c, cc: cc}
 	if cc != nil {
 		ss.tc, _ = cc.Conn.(*trackedConn)
+		cc.sess = ss
 	}
 	return ss, nil
 }

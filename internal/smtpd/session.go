@@ -784,21 +784,26 @@ func (ss *session) knownName() string {
 func (ss *session) request(rcpt string) *policy.Request {
 	cs, isTLS := ss.tlsState()
 	r := &policy.Request{
-		ClientIP:     addrIP(ss.conn.Conn().RemoteAddr()),
-		ClientAddr:   ss.client(),
-		ClientName:   ss.knownName(),
-		Helo:         ss.conn.Hostname(),
-		AuthID:       ss.authID,
-		AuthMech:     ss.authMech,
-		TLS:          isTLS,
-		Sender:       ss.from,
-		Recipient:    rcpt,
-		Instance:     ss.instance,
-		ProtocolName: "ESMTP",
-		ServerAddr:   ss.conn.Conn().LocalAddr().String(),
+		ClientIP:   addrIP(ss.conn.Conn().RemoteAddr()),
+		ClientAddr: ss.client(),
+		ClientName: ss.knownName(),
+		Helo:       ss.conn.Hostname(),
+		AuthID:     ss.authID,
+		AuthMech:   ss.authMech,
+		TLS:        isTLS,
+		Sender:     ss.from,
+		Recipient:  rcpt,
+		Instance:   ss.instance,
+		// At RCPT, those accepted before this one.
+		RecipientCount: len(ss.rcpts),
+		ProtocolName:   "ESMTP",
+		ServerAddr:     ss.conn.Conn().LocalAddr().String(),
 	}
-	if ss.cc != nil && ss.cc.saidHelo {
-		r.ProtocolName = "SMTP"
+	if ss.cc != nil {
+		if ss.cc.saidHelo {
+			r.ProtocolName = "SMTP"
+		}
+		r.IllPipelining = ss.cc.illPipelining
 	}
 	if ss.mailOpts != nil {
 		r.Size = ss.mailOpts.Size

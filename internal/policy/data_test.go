@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+// TestDataStage: the data list runs at StageData alone, in DATA's
+// wording; reject_multi_recipient_bounce refuses the second recipient at
+// RCPT and two at DATA; reject_unauth_pipelining asks the engine's user
+// to watch for it; a policy server hears DATA and the count.
+func TestDataStage(t *testing.T) {
+	e := engine(t, Options{
+		Client:    []string{"reject_unauth_pipelining"},
+		Recipient: []string{"reject_multi_recipient_bounce"},
+		Data:      []string{"reject_multi_recipient_bounce", "reject_unauth_pipelining"},
+	})
+	if !e.WatchesPipelining() {
+		t.Error("reject_unauth_pipelining does not ask for pipelining to be watched")
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		stage Stage
+		req   Request
+		want  string
+	}{
+		{StageRcpt, Request{Recipient: "b@x.example", RecipientCount: 0}, ""},
+		{StageRcpt, Request{Recipient: "c@x.example", RecipientCount: 1}, "550 5.5.3 <c@x.example>: Recipient address rejected: Multi-recipient bounce"},
+		{StageRcpt, Request{Sender: "a@x.example", Recipient: "c@x.example", RecipientCount: 1}, ""},
+		{StageData, Request{Recipient: "b@x.example", RecipientCount: 1}, ""},
+		{StageData, Request{RecipientCount: 2}, "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce"},
+		{StageData, Request{Sender: "a@x.example", RecipientCount: 2, IllPipelining: true}, "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining"},
+		{StageRcpt, Request{Sender: "a@x.example", Recipient: "b@x.example", IllPipelining: true}, "503 5.5.0 <unknown[127.0.0.1]>: Client host rejected: Improper use of SMTP command pipelining"},
+	} {
+		tc.req.ClientIP = ip
+		d := e.Check(context.Background(), tc.stage, &tc.req)
+		got := ""
+		if d.Refuses() {
+			got = d.Reply()
+		}
+		if got != tc.want {
+			t.Errorf("stage %d %+v: %q; want %q", tc.stage, tc.req, got, tc.want)
+		}
+	}
+	attrs := policyRequest(StageData, &Request{ClientIP: ip, RecipientCount: 3})
+	if !slices.Contains(attrs, policyAttr{"protocol_state", "DATA"}) || !slices.Contains(attrs, policyAttr{"recipient_count", "3"}) {
+		t.Errorf("policy request at DATA: %v", attrs)
+	}
+}

@@ -1,0 +1,63 @@
+package smtpd
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// lastInGroup are the commands RFC 2920 section 3.1 allows only last in
+// a pipelined group (with HELO, which has no PIPELINING at all): the
+// client must wait for their reply before it sends more. Postfix's
+// SMTPD_CMD_FLAG_LAST.
+var lastInGroup = map[string]bool{"EHLO": true, "HELO": true, "DATA": true, "NOOP": true, "VRFY": true, "EXPN": true, "TURN": true}
+
+// lookAhead is Postfix's test for improper pipelining, made when a
+// command is read: more input is already waiting, although the command
+// must be the last of its group, or the session has not said EHLO (a
+// client that said HELO, or nothing, may not pipeline at all). The
+// first time it says so, it logs the input waiting, as Postfix's
+// "improper command pipelining after DATA from ...", and marks the
+// session for reject_unauth_pipelining.
+func (c *commandConn) lookAhead(verb string) {
+	esmtp := c.greeted && !c.saidHelo
+	if esmtp && !lastInGroup[verb] {
+		return
+	}
+	n := c.br.Buffered()
+	if n == 0 && c.cur == c.Conn {
+		// Not yet read from the socket: ask the kernel (Postfix's
+		// peekfd). Under TLS, only what was read counts.
+		n = pendingInput(c.Conn)
+	}
+	if n == 0 {
+		return
+	}
+	c.illPipelining = true
+	peek, _ := c.br.Peek(min(c.br.Buffered(), 100))
+	c.srv.log.Info("improper command pipelining", "after", verb, "client", c.RemoteAddr().String(),
+		"input", strings.Trim(strconv.Quote(string(peek)), `"`))
+}
+
+// pendingInput is how many octets the kernel holds for nc, unread.
+func pendingInput(nc net.Conn) int {
+	if tc, ok := nc.(*trackedConn); ok {
+		nc = tc.Conn
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return n
+}
