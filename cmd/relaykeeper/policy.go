@@ -22,6 +22,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 	tables := &table.Set{}
 	opts := policy.Options{
 		RelayDomains:       p.RelayDomains,
+		RelayRecipientMaps: p.RelayRecipientMaps,
 		Postmaster:         "postmaster@" + cfg.Domain,
 		Client:             p.ClientRestrictions,
 		Helo:               p.HeloRestrictions,

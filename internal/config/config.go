@@ -295,6 +295,10 @@ type Policy struct {
 	// RelayDomains are the domains this relay takes mail for from anyone
 	// (reject_unauth_destination lets them through).
 	RelayDomains []string `toml:"relay_domains"`
+	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
+	// recipients in RelayDomains must be listed ("user@domain" or
+	// "@domain"), or RCPT is refused with 550 5.1.1.
+	RelayRecipientMaps []string `toml:"relay_recipient_maps"`
 
 	ClientRestrictions    []string `toml:"client_restrictions"`
 	HeloRestrictions      []string `toml:"helo_restrictions"`

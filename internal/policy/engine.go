@@ -83,6 +83,9 @@ type Options struct {
 	// "server none" secrets lines.
 	Trusted      TrustedClients
 	RelayDomains []string
+	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
+	// the only recipients accepted in RelayDomains.
+	RelayRecipientMaps []string
 	// Postmaster is the relay's own postmaster (postmaster@DOMAIN, what
 	// "RCPT TO:<Postmaster>" becomes): a destination for anyone, as RFC
 	// 5321 section 4.5.1 requires of every SMTP server.
@@ -147,6 +150,8 @@ type Engine struct {
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
 	dnsblOff     atomic.Bool
 	relayDomains relayDomains
+	// relayRecipients are relay_recipient_maps (unlistedRelayRecipient).
+	relayRecipients []keyLookup
 	// classes are the restriction classes by lower-case name, and
 	// classNames their names for the table package; nested caches the
 	// lists that table results and classes name, compiled once for each
@@ -219,6 +224,9 @@ func New(opts Options) (*Engine, error) {
 	var errs []error
 	var err error
 	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
+		errs = append(errs, err)
+	}
+	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
 	e.classes = make(map[string][]string)
@@ -567,6 +575,14 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			// Postfix applies no further restriction once a DISCARD
 			// fired: the message is thrown away anyway.
 			break
+		}
+	}
+	if stage == StageRcpt && final.Verdict != Discard {
+		// Postfix checks the recipient tables after the lists, unless
+		// they refused, whatever they permitted.
+		if d, unlisted := e.unlistedRelayRecipient(req.Recipient); unlisted {
+			d.Warnings = run.warnings
+			return d
 		}
 	}
 	warnings, ifPermit := run.warnings, run.ifPermit

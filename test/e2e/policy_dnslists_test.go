@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -111,4 +112,47 @@ recipient_restrictions = ["permit_dnswl_client failwl.test", "reject_unauth_dest
 		// Relay access is refused for good whatever the allowlist says.
 		{"127.0.0.7", "client.test", "a@good.example", "b@elsewhere.example", "554 5.7.1 <b@elsewhere.example>: Relay access denied"},
 	})
+}
+
+// TestRelayRecipientMaps: Postfix's relay_recipient_maps. A recipient
+// in relay_domains must be listed (by address, by the address without
+// its extension, or by "@domain"), or RCPT hears Postfix's 550 5.1.1;
+// recipients outside relay_domains, which mynetworks relays, are not
+// looked up. The table is read again when it changes.
+func TestRelayRecipientMaps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tab := writeFile(t, dir, "relay_recipients", "alice@relay.example  OK\nbob@relay.example x\n@open.example x\n", 0o644)
+	cfg := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf(`recipient_delimiter = "+"
+[policy]
+relay_domains = ["relay.example", "open.example"]
+relay_recipient_maps = ["hash:%s"]
+`, tab), 0o644)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.2", "client.test", "a@x.example", "alice@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "alice+news@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "BOB@Relay.Example", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "carol@relay.example",
+			"550 5.1.1 <carol@relay.example>: Recipient address rejected: User unknown in relay recipient table"},
+		{"127.0.0.2", "client.test", "a@x.example", "anyone@open.example", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "x@elsewhere.example", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "Postmaster", "250 "},
+	})
+	writeFile(t, dir, "relay_recipients", "alice@relay.example  OK\ncarol@relay.example OK\n", 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := mustDial(t, r.addr(), "127.0.0.2")
+		mustCmd(t, c, "250", "EHLO client.test")
+		mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+		got, _ := c.cmd("RCPT TO:<carol@relay.example>")
+		c.Close()
+		if got.code() == 250 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("carol still refused after the table changed: %q", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -1,0 +1,71 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// keyLookup is a table looked up by exact key (or pattern), as Postfix's
+// mail_addr_find does for relay_recipient_maps; *table.Table is one.
+type keyLookup interface {
+	Lookup(key string) (string, bool)
+}
+
+// openRelayRecipients opens relay_recipient_maps.
+func openRelayRecipients(specs []string, tables Tables) ([]keyLookup, error) {
+	var out []keyLookup
+	var errs []error
+	for _, spec := range specs {
+		if tables == nil {
+			return nil, errors.New("policy.relay_recipient_maps: lookup tables are not available")
+		}
+		m, err := tables.Open(spec)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("policy.relay_recipient_maps: %w", err))
+			continue
+		}
+		k, ok := m.(keyLookup)
+		if !ok {
+			errs = append(errs, fmt.Errorf("policy.relay_recipient_maps: %q cannot be looked up by key", spec))
+			continue
+		}
+		out = append(out, k)
+	}
+	return out, errors.Join(errs...)
+}
+
+// unlistedRelayRecipient is Postfix's smtpd_reject_unlisted_recipient for
+// the relay address class: with relay_recipient_maps set, a recipient in
+// relay_domains must be listed there ("user@domain", the address without
+// its recipient_delimiter extension, or "@domain" for every user of a
+// domain), or it is refused with Postfix's reply, so that the relay never
+// accepts mail it would then bounce (backscatter).
+func (e *Engine) unlistedRelayRecipient(rcpt string) (Decision, bool) {
+	if len(e.relayRecipients) == 0 || rcpt == "" || !e.authDestination(rcpt) {
+		return Decision{}, false
+	}
+	if e.opts.Postmaster != "" && strings.EqualFold(rcpt, e.opts.Postmaster) {
+		return Decision{}, false
+	}
+	a, err := envelope.Parse(rcpt)
+	if err != nil {
+		return Decision{}, false
+	}
+	keys := []string{rcpt}
+	if bare := table.StripExtension(rcpt, e.opts.RecipientDelimiter); bare != "" {
+		keys = append(keys, bare)
+	}
+	keys = append(keys, "@"+a.Domain)
+	for _, m := range e.relayRecipients {
+		for _, k := range keys {
+			if _, ok := m.Lookup(k); ok {
+				return Decision{}, false
+			}
+		}
+	}
+	return reject(550, "5.1.1", "<"+rcpt+">: Recipient address rejected: User unknown in relay recipient table", "relay_recipient_maps"), true
+}
