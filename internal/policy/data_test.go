@@ -49,3 +49,31 @@ func TestDataStage(t *testing.T) {
 		t.Errorf("policy request at DATA: %v", attrs)
 	}
 }
+
+// TestLoginMismatchVariants: Postfix's three narrower forms of
+// reject_sender_login_mismatch.
+func TestLoginMismatchVariants(t *testing.T) {
+	own := owners{"alice@x.example": {"alice"}}
+	for _, tc := range []struct {
+		rule, auth, sender string
+		refused            bool
+	}{
+		{"reject_authenticated_sender_login_mismatch", "", "alice@x.example", false},
+		{"reject_authenticated_sender_login_mismatch", "bob", "alice@x.example", true},
+		{"reject_authenticated_sender_login_mismatch", "bob", "free@x.example", true},
+		{"reject_authenticated_sender_login_mismatch", "alice", "alice@x.example", false},
+		{"reject_unauthenticated_sender_login_mismatch", "", "alice@x.example", true},
+		{"reject_unauthenticated_sender_login_mismatch", "", "free@x.example", false},
+		{"reject_unauthenticated_sender_login_mismatch", "bob", "alice@x.example", false},
+		{"reject_known_sender_login_mismatch", "bob", "free@x.example", false},
+		{"reject_known_sender_login_mismatch", "bob", "alice@x.example", true},
+		{"reject_known_sender_login_mismatch", "", "alice@x.example", true},
+		{"reject_known_sender_login_mismatch", "alice", "alice@x.example", false},
+	} {
+		e := engine(t, Options{SenderOwners: own, Sender: []string{tc.rule}})
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), AuthID: tc.auth, Sender: tc.sender, Recipient: "r@y.example"})
+		if d.Refuses() != tc.refused {
+			t.Errorf("%s, login %q, sender %s: %q; refused want %v", tc.rule, tc.auth, tc.sender, d.Reply(), tc.refused)
+		}
+	}
+}

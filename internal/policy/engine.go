@@ -470,8 +470,33 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 			return e.fillText(reject(550, "5.5.3", "Multi-recipient bounce", name), listChecks[list], req)
 		}
-	case "reject_sender_login_mismatch":
-		r.check = func(_ context.Context, e *Engine, req *Request) Decision { return e.loginMismatch(req) }
+	case "reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+		"reject_unauthenticated_sender_login_mismatch", "reject_known_sender_login_mismatch":
+		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			if e.opts.SenderOwners == nil {
+				return Decision{} // no auth.sender_login_maps: nobody owns a sender
+			}
+			switch name {
+			case "reject_authenticated_sender_login_mismatch":
+				// Only clients that logged in.
+				if req.AuthID == "" {
+					return Decision{}
+				}
+			case "reject_unauthenticated_sender_login_mismatch":
+				// Only clients that did not: an owned sender needs a login.
+				if req.AuthID != "" {
+					return Decision{}
+				}
+			case "reject_known_sender_login_mismatch":
+				// Only senders that have an owner.
+				if _, ok := e.opts.SenderOwners.Owners(req.Sender); !ok {
+					return Decision{}
+				}
+			}
+			d := e.loginMismatch(req)
+			d.Rule = name
+			return d
+		}
 	case "reject_unknown_client_hostname", "reject_unknown_client", "reject_unknown_reverse_client_hostname":
 		e.needsNames.Store(true)
 		reverse := name == "reject_unknown_reverse_client_hostname"
