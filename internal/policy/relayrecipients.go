@@ -6,13 +6,12 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
-	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
-// keyLookup is a table looked up by exact key (or pattern), as Postfix's
-// mail_addr_find does for relay_recipient_maps; *table.Table is one.
+// keyLookup is a table looked up as Postfix's mail_addr_find does for
+// relay_recipient_maps; *table.Table is one.
 type keyLookup interface {
-	Lookup(key string) (string, bool)
+	LookupMailAddr(addr, delims string) (string, int, bool)
 }
 
 // openRelayRecipients opens relay_recipient_maps.
@@ -51,20 +50,12 @@ func (e *Engine) unlistedRelayRecipient(rcpt string) (Decision, bool) {
 	if e.opts.Postmaster != "" && strings.EqualFold(rcpt, e.opts.Postmaster) {
 		return Decision{}, false
 	}
-	a, err := envelope.Parse(rcpt)
-	if err != nil {
+	if _, err := envelope.Parse(rcpt); err != nil {
 		return Decision{}, false
 	}
-	keys := []string{rcpt}
-	if bare := table.StripExtension(rcpt, e.opts.RecipientDelimiter); bare != "" {
-		keys = append(keys, bare)
-	}
-	keys = append(keys, "@"+a.Domain)
 	for _, m := range e.relayRecipients {
-		for _, k := range keys {
-			if _, ok := m.Lookup(k); ok {
-				return Decision{}, false
-			}
+		if _, _, ok := m.LookupMailAddr(rcpt, e.opts.RecipientDelimiter); ok {
+			return Decision{}, false
 		}
 	}
 	return reject(550, "5.1.1", "<"+rcpt+">: Recipient address rejected: User unknown in relay recipient table", "relay_recipient_maps"), true

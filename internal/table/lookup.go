@@ -295,3 +295,34 @@ func (t *Table) LookupDomainWith(domain string, m DomainMatch) (string, bool) {
 	}
 	return c.find("*", false)
 }
+
+// Which key LookupMailAddr matched.
+const (
+	MatchFull   = iota // the address as given
+	MatchBare          // the address without its extension
+	MatchDomain        // "@domain"
+)
+
+// LookupMailAddr looks an address up in the order of Postfix's
+// mail_addr_find, for canonical(5), generic(5) and relay_recipient_maps:
+// user+ext@domain, then user@domain (with delims as recipient_delimiter),
+// then @domain. The last two are partial keys, which pattern tables do
+// not see. There is no "user" lookup: relaykeeper has no local domains.
+// match says which key was found.
+func (t *Table) LookupMailAddr(addr, delims string) (value string, match int, ok bool) {
+	c := t.cur.Load()
+	if v, ok := c.find(addr, true); ok {
+		return v, MatchFull, true
+	}
+	if bare := StripExtension(addr, delims); bare != "" {
+		if v, ok := c.find(bare, false); ok {
+			return v, MatchBare, true
+		}
+	}
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 && at+1 < len(addr) {
+		if v, ok := c.find(addr[at:], false); ok {
+			return v, MatchDomain, true
+		}
+	}
+	return "", 0, false
+}
