@@ -159,6 +159,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	opts.Policy = r.policy
 	opts.HeaderChecks = r.checks
+	opts.Canonical, opts.HeaderRewriteClients = r.canonical, r.cfg.Rewrite.LocalHeaderRewriteClients
 	opts.Filter = r.serverFilter
 	if r.sched != nil {
 		opts.KickOnRescan = r.sched

@@ -31,6 +31,7 @@ import (
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/reload"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/rewrite"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -58,14 +59,16 @@ type relay struct {
 	certs     *certreload.Reloader
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
-	secrets  *auth.Secrets
-	policy   *policy.Engine
-	tables   *table.Set
-	checks   *headercheck.Checks
-	enforcer *enforce.Enforcer
-	welcome  *enforce.Welcomelist
-	router   *route.Dialer    // nil without Postfix-style routing
-	memory   *memlimit.Budget // the runtime's memory limit
+	secrets *auth.Secrets
+	policy  *policy.Engine
+	tables  *table.Set
+	// canonical is the canonical(5) mapping, nil if none.
+	canonical *rewrite.Canonical
+	checks    *headercheck.Checks
+	enforcer  *enforce.Enforcer
+	welcome   *enforce.Welcomelist
+	router    *route.Dialer    // nil without Postfix-style routing
+	memory    *memlimit.Budget // the runtime's memory limit
 	// reloads re-reads tables, in one place.
 	reloads *reload.Runner
 	// serverFilter and clientFilter are --filter and --client-filter.
@@ -205,6 +208,11 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r.metrics = r.newMetrics()
 	if cfg.Mode != config.ModeClient {
 		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.welcome, r.log); err != nil {
+			return nil, err
+		}
+		rw := cfg.Rewrite
+		if r.canonical, err = rewrite.Open(r.tables, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
+			Recipient: rw.RecipientCanonicalMaps}, cfg.RecipientDelimiter); err != nil {
 			return nil, err
 		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {

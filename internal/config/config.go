@@ -51,6 +51,7 @@ type Config struct {
 	Policy   Policy   `toml:"policy"`
 	Enforce  Enforce  `toml:"enforce"`
 	Routing  Routing  `toml:"routing"`
+	Rewrite  Rewrite  `toml:"rewrite"`
 	Filter   Filter   `toml:"filter"`
 	POP      POP      `toml:"pop"`
 	Milter   Milter   `toml:"milter"`
@@ -433,6 +434,19 @@ type Filter struct {
 // Routing chooses where each recipient goes, as Postfix's transport_maps,
 // sender_dependent_default_transport_maps, default_transport and relayhost.
 // Without any of it, everything goes to forward.to.
+// Rewrite is Postfix's canonical(5) address mapping, applied as mail is
+// received: to the envelope, and, for the clients that
+// LocalHeaderRewriteClients names, to the addresses in the header.
+type Rewrite struct {
+	CanonicalMaps          []string `toml:"canonical_maps"`
+	SenderCanonicalMaps    []string `toml:"sender_canonical_maps"`
+	RecipientCanonicalMaps []string `toml:"recipient_canonical_maps"`
+	// LocalHeaderRewriteClients is Postfix's local_header_rewrite_clients:
+	// permit_inet_interfaces (the relay's own host, Postfix's default),
+	// permit_mynetworks, permit_sasl_authenticated, static:all.
+	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
+}
+
 type Routing struct {
 	// TransportMaps are transport(5) tables ("hash:/etc/postfix/transport"),
 	// looked up in order by recipient.
@@ -583,6 +597,7 @@ func Default() Config {
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock,
 			AlertRejectionRate: 0.02, AlertMinReplies: 20},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
+		Rewrite: Rewrite{LocalHeaderRewriteClients: []string{"permit_inet_interfaces"}},
 		Filter:  Filter{Timeout: 60 * time.Second},
 		POP:     POP{Port: 110},
 		Milter: Milter{DefaultAction: "tempfail", ConnectTimeout: 30 * time.Second, CommandTimeout: 30 * time.Second,

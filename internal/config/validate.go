@@ -179,6 +179,13 @@ func (c *Config) Validate() error {
 	v.positive(c.Milter.ConnectTimeout, "milter.connect_timeout")
 	v.positive(c.Milter.CommandTimeout, "milter.command_timeout")
 	v.positive(c.Milter.ContentTimeout, "milter.content_timeout")
+	for _, w := range c.Rewrite.LocalHeaderRewriteClients {
+		switch w {
+		case "permit_inet_interfaces", "permit_mynetworks", "permit_sasl_authenticated", "static:all":
+		default:
+			v.bad("%q: want permit_inet_interfaces, permit_mynetworks, permit_sasl_authenticated or static:all", w)("rewrite.local_header_rewrite_clients")
+		}
+	}
 	switch c.Milter.DefaultAction {
 	case "tempfail", "accept", "reject", "quarantine":
 	default:

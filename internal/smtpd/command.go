@@ -4,18 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // The command layer.
@@ -154,12 +151,8 @@ type commandConn struct {
 	deadlineSet bool
 	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
-	// watchPipe: a restriction asks for illPipelining, which is
-	// then looked for (lookAhead).
-	watchPipe, illPipelining bool
-	// sess is go-smtp's session on this connection, for the checks
-	// the command layer makes at DATA (dataCheck).
-	sess *session
+	watchPipe, illPipelining bool     // pipelining.go
+	sess                     *session // go-smtp's, for checkData
 
 	greeted   bool // HELO/EHLO accepted
 	authed    bool // AUTH succeeded
@@ -191,9 +184,7 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
-	if w, ok := srv.opts.Policy.(interface{ WatchesPipelining() bool }); ok {
-		c.watchPipe = w.WatchesPipelining()
-	}
+	c.watchPipe = srv.watchesPipelining()
 	srv.track(c)
 	return c
 }
@@ -679,9 +670,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	verb, arg, _ := strings.Cut(text, " ")
 	verb = strings.ToUpper(verb)
-	if c.watchPipe && !c.illPipelining {
-		c.lookAhead(verb)
-	}
+	c.lookAhead(verb)
 	refuse := func(r string) ([]byte, error) {
 		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", r, "command", maillogVerb(verb))
 		return nil, c.reply(r)
@@ -700,19 +689,8 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	if r := c.check(verb, arg); r != "" {
 		return refuse(r)
 	}
-	if (verb == "DATA" || verb == "BDAT" && !c.bdat) && c.sess != nil {
-		if r := c.sess.dataCheck(); r != "" {
-			if size, _, _ := bdatArgs(arg); verb == "BDAT" && size > 0 {
-				// The chunk follows its command whatever the reply.
-				io.CopyN(io.Discard, c.br, size)
-			}
-			if strings.HasPrefix(r, "421") {
-				c.reply(r)
-				c.closed = true
-				return nil, io.EOF
-			}
-			return nil, c.reply(r)
-		}
+	if done, err := c.checkData(verb, arg); done {
+		return nil, err
 	}
 	bare := false
 	switch verb {
@@ -1145,67 +1123,6 @@ func bdatArgs(arg string) (size int64, last, ok bool) {
 		return 0, false, false
 	}
 	return int64(n), len(f) == 2, true
-}
-
-// isBase64 reports whether a SASL response decodes (RFC 4954 section 4).
-func isBase64(s string) bool {
-	_, err := base64.StdEncoding.DecodeString(s)
-	return err == nil
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// validHelo reports whether a HELO/EHLO argument is a domain (RFC 5321
-// section 4.1.2: labels of at most 63 octets, at most 255 in all, letters,
-// digits, hyphens inside, and underscores as Postfix allows; U-labels as
-// RFC 6531 allows) or an address literal ([192.0.2.1], [IPv6:2001:db8::1]).
-func validHelo(s string) bool {
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		lit := s[1 : len(s)-1]
-		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
-			a, err := netip.ParseAddr(v6)
-			return err == nil && a.Is6() && a.Zone() == ""
-		}
-		a, err := netip.ParseAddr(lit)
-		return err == nil && a.Is4()
-	}
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 255 || !utf8.ValidString(s) {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r >= 0x80) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func cutPrefixFold(s, prefix string) (string, bool) {
-	if !hasPrefixFold(s, prefix) {
-		return s, false
-	}
-	return s[len(prefix):], true
-}
-
-// printable keeps a client's word short and printable in a reply.
-func printable(s string) string {
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r >= 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // maillogVerb keeps a refused line's verb short and printable in the log.

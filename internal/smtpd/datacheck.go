@@ -1,9 +1,36 @@
 package smtpd
 
 import (
+	"io"
+	"net/netip"
+	"strings"
+
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
+
+// checkData runs the data restrictions for DATA and a transaction's first
+// BDAT, and answers a refusal itself; done reports that it did, err what
+// the read returns then (a 421 ends the session).
+func (c *commandConn) checkData(verb, arg string) (done bool, err error) {
+	if verb != "DATA" && (verb != "BDAT" || c.bdat) || c.sess == nil {
+		return false, nil
+	}
+	r := c.sess.dataCheck()
+	if r == "" {
+		return false, nil
+	}
+	if size, _, _ := bdatArgs(arg); verb == "BDAT" && size > 0 {
+		// The chunk follows its command whatever the reply.
+		io.CopyN(io.Discard, c.br, size)
+	}
+	if strings.HasPrefix(r, "421") {
+		c.reply(r)
+		c.closed = true
+		return true, io.EOF
+	}
+	return true, c.reply(r)
+}
 
 // dataCheck runs the data restrictions (Postfix's
 // smtpd_data_restrictions) when the client says DATA, or its first BDAT,
@@ -35,4 +62,33 @@ func (ss *session) dataCheck() string {
 	}
 	ss.s.opts.MailLog.Reject(ss.client(), "data", reply, "from", maillog.Addr(ss.from), "rule", d.Rule)
 	return reply
+}
+
+// rewritesHeaders reports whether the canonical maps apply to this
+// message's header too: Postfix's local_header_rewrite_clients, whose
+// default, permit_inet_interfaces, is mail from the relay's own host.
+func (ss *session) rewritesHeaders() bool {
+	if !ss.s.opts.Canonical.Enabled() {
+		return false
+	}
+	ip := addrIP(ss.conn.Conn().RemoteAddr()).Unmap()
+	for _, w := range ss.s.opts.HeaderRewriteClients {
+		switch w {
+		case "static:all":
+			return true
+		case "permit_sasl_authenticated":
+			if ss.authID != "" {
+				return true
+			}
+		case "permit_mynetworks":
+			if t, ok := ss.s.opts.Policy.(interface{ Trusted(netip.Addr) bool }); ok && t.Trusted(ip) {
+				return true
+			}
+		case "permit_inet_interfaces":
+			if ip.IsLoopback() || ip == addrIP(ss.conn.Conn().LocalAddr()).Unmap() {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -23,6 +23,9 @@ var lastInGroup = map[string]bool{"EHLO": true, "HELO": true, "DATA": true, "NOO
 // "improper command pipelining after DATA from ...", and marks the
 // session for reject_unauth_pipelining.
 func (c *commandConn) lookAhead(verb string) {
+	if !c.watchPipe || c.illPipelining {
+		return
+	}
 	esmtp := c.greeted && !c.saidHelo
 	if esmtp && !lastInGroup[verb] {
 		return
@@ -60,4 +63,10 @@ func pendingInput(nc net.Conn) int {
 		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	})
 	return n
+}
+
+// watchesPipelining reports a restriction that needs lookAhead.
+func (s *Server) watchesPipelining() bool {
+	w, ok := s.opts.Policy.(interface{ WatchesPipelining() bool })
+	return ok && w.WatchesPipelining()
 }

@@ -41,6 +41,8 @@ func (o Options) ForRole(role string, offerTLS, implicitTLS, requireTLS bool) Op
 	case RoleReinject:
 		o.Reinject = true
 		o.Policy, o.HeaderChecks, o.Filter, o.Auth, o.Enforcer = nil, nil, nil, nil, nil
+		// Mapped once, as it was received the first time.
+		o.Canonical = nil
 		o.TLSConfig = nil
 	}
 	return o

@@ -33,6 +33,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/rewrite"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -123,6 +124,12 @@ type Options struct {
 	// HeaderChecks, if set, applies Postfix header_checks and body_checks
 	// to every message as it is received.
 	HeaderChecks *headercheck.Checks
+	// Canonical, if set, maps the envelope's addresses (Postfix's
+	// canonical_maps) after the policy has accepted them, and the
+	// header's for the clients HeaderRewriteClients names
+	// (local_header_rewrite_clients).
+	Canonical            *rewrite.Canonical
+	HeaderRewriteClients []string
 	// Memory, if set, is told of every session that opens and closes
 	// (*memlimit.Budget: the runtime's memory limit follows the load).
 	Memory SessionBudget

@@ -27,6 +27,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/rewrite"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -210,6 +211,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		ss.keepActions(d)
 	}
 	ss.startTimer()
+	from = ss.s.opts.Canonical.SenderAddr(from)
 	ss.from, ss.mailOpts = from, opts
 	if ss.s.opts.Proxy == nil {
 		return nil
@@ -323,6 +325,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			to = orig
 		}
 	}
+	to = ss.s.opts.Canonical.RecipientAddr(to)
 	var dsn [2]string
 	if opts != nil {
 		var n []string
@@ -417,22 +420,33 @@ func (ss *session) Data(r io.Reader) error {
 		r, origClient = takeOriginalClient(r)
 	}
 	stamp := &headerStamp{id: w.ID(), domain: ss.s.opts.Domain, now: now}
+	// dst is where the content goes: the draft, through the header's
+	// address rewriting when there is one.
+	var dst io.Writer = w
+	var hw *rewrite.HeaderWriter
+	if ss.rewritesHeaders() {
+		hw = &rewrite.HeaderWriter{W: w, C: ss.s.opts.Canonical}
+		dst = hw
+	}
 	buf, _ := ss.s.copyBufs.Get().(*[copySize]byte)
 	if buf == nil {
 		buf = new([copySize]byte)
 	}
 	defer ss.s.copyBufs.Put(buf)
 	if hc := ss.s.opts.HeaderChecks; hc != nil {
-		checks, cw, err = ss.receiveChecked(hc, hdr, r, w, stamp, buf[:])
+		checks, cw, err = ss.receiveChecked(hc, hdr, r, dst, stamp, buf[:])
 	} else {
-		stamp.w = w
+		stamp.w = dst
 		cw = crlf.NewWriter(stamp)
-		if _, err = io.WriteString(w, hdr); err == nil {
+		if _, err = io.WriteString(dst, hdr); err == nil {
 			_, err = io.CopyBuffer(cw, r, buf[:])
 		}
 		if err == nil {
 			err = closeContent(cw, stamp)
 		}
+	}
+	if err == nil && hw != nil {
+		err = hw.Close()
 	}
 	if cr.err != nil {
 		var se *smtp.SMTPError

@@ -1,0 +1,120 @@
+// Package rewrite is Postfix's canonical(5) address mapping
+// (canonical_maps, sender_canonical_maps, recipient_canonical_maps),
+// applied as the relay receives a message: to the envelope, and to the
+// addresses in the message's header.
+package rewrite
+
+import (
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// Table is one lookup table as canonical(5) is looked up; *table.Table
+// is one.
+type Table interface {
+	LookupMailAddr(addr, delims string) (value string, match int, ok bool)
+}
+
+// Canonical maps addresses as Postfix's cleanup(8) does. The zero value
+// maps nothing. It is safe for concurrent use; tables reload underneath.
+type Canonical struct {
+	// Sender and Recipient are sender_canonical_maps and
+	// recipient_canonical_maps; Common is canonical_maps, applied
+	// after them to both.
+	Sender, Recipient, Common []Table
+	// Delims is recipient_delimiter: user+foo@domain is also found as
+	// user@domain, and the extension goes onto the result
+	// (propagate_unmatched_extensions includes canonical by default).
+	Delims string
+}
+
+// Enabled reports whether any table is set.
+func (c *Canonical) Enabled() bool {
+	return c != nil && len(c.Sender)+len(c.Recipient)+len(c.Common) > 0
+}
+
+// SenderAddr maps a sender address (envelope or header); the null
+// sender stays as it is.
+func (c *Canonical) SenderAddr(addr string) string {
+	if !c.Enabled() || addr == "" {
+		return addr
+	}
+	return c.map11(c.map11(addr, c.Sender), c.Common)
+}
+
+// RecipientAddr maps a recipient address (envelope or header).
+func (c *Canonical) RecipientAddr(addr string) string {
+	if !c.Enabled() || addr == "" {
+		return addr
+	}
+	return c.map11(c.map11(addr, c.Recipient), c.Common)
+}
+
+// maxRecursion is Postfix's limit on mapping a result again
+// (cleanup_map11.c).
+const maxRecursion = 10
+
+// map11 maps addr through tables until the result maps to itself, or
+// maps no further, as Postfix's cleanup_map11_external.
+func (c *Canonical) map11(addr string, tables []Table) string {
+	if len(tables) == 0 {
+		return addr
+	}
+	for range maxRecursion {
+		next, ok := c.find(addr, tables)
+		if !ok || strings.EqualFold(next, addr) {
+			return addr
+		}
+		addr = next
+	}
+	return addr
+}
+
+// find is Postfix's mail_addr_map for one address: the first table with
+// a result gives it. A result that starts with "@" keeps the address's
+// local part ("@example.com": user@host.local becomes user@example.com);
+// a result found without the extension gets it back. A result with
+// several addresses (a comma) gives its first, as Postfix does for
+// canonical maps.
+func (c *Canonical) find(addr string, tables []Table) (string, bool) {
+	for _, t := range tables {
+		v, match, ok := t.LookupMailAddr(addr, c.Delims)
+		if !ok {
+			continue
+		}
+		v, _, _ = strings.Cut(v, ",")
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		at := strings.LastIndexByte(addr, '@')
+		local := addr
+		if at >= 0 {
+			local = addr[:at]
+		}
+		if strings.HasPrefix(v, "@") {
+			v = local + v
+		} else if match != table.MatchFull {
+			if ext := extension(local, c.Delims); ext != "" && match == table.MatchBare {
+				if vat := strings.LastIndexByte(v, '@'); vat >= 0 {
+					v = v[:vat] + ext + v[vat:]
+				} else {
+					v += ext
+				}
+			}
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// extension is the local part's extension with its delimiter ("+foo"),
+// as table.StripExtension cuts it.
+func extension(local, delims string) string {
+	bare := table.StripExtension(local+"@x", delims)
+	if bare == "" {
+		return ""
+	}
+	return local[len(bare)-len("@x"):]
+}

@@ -1,0 +1,53 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// Maps are the canonical tables by key, as written ("hash:/etc/postfix/canonical").
+type Maps struct {
+	Canonical, Sender, Recipient []string
+}
+
+// KeyError is a table that did not open, named by its configuration key
+// so that the error can be placed at its line.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string     { return fmt.Sprintf("%s: %v", e.Key, e.Err) }
+func (e *KeyError) Unwrap() error     { return e.Err }
+func (e *KeyError) ConfigKey() string { return e.Key }
+
+// Open opens the tables from set, which reloads them when they change;
+// nil (mapping nothing) when none is set.
+func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
+	c := &Canonical{Delims: delims}
+	var errs []error
+	for _, l := range []struct {
+		key   string
+		specs []string
+		into  *[]Table
+	}{
+		{"rewrite.sender_canonical_maps", m.Sender, &c.Sender},
+		{"rewrite.recipient_canonical_maps", m.Recipient, &c.Recipient},
+		{"rewrite.canonical_maps", m.Canonical, &c.Common},
+	} {
+		for _, spec := range l.specs {
+			t, err := set.Open(spec)
+			if err != nil {
+				errs = append(errs, &KeyError{l.key, err})
+				continue
+			}
+			*l.into = append(*l.into, t)
+		}
+	}
+	if err := errors.Join(errs...); err != nil || !c.Enabled() {
+		return nil, err
+	}
+	return c, nil
+}

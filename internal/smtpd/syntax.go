@@ -1,0 +1,69 @@
+package smtpd
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// isBase64 reports whether a SASL response decodes (RFC 4954 section 4).
+func isBase64(s string) bool {
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// validHelo reports whether a HELO/EHLO argument is a domain (RFC 5321
+// section 4.1.2: labels of at most 63 octets, at most 255 in all, letters,
+// digits, hyphens inside, and underscores as Postfix allows; U-labels as
+// RFC 6531 allows) or an address literal ([192.0.2.1], [IPv6:2001:db8::1]).
+func validHelo(s string) bool {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		lit := s[1 : len(s)-1]
+		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
+			a, err := netip.ParseAddr(v6)
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(lit)
+		return err == nil && a.Is4()
+	}
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 255 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r >= 0x80) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if !hasPrefixFold(s, prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// printable keeps a client's word short and printable in a reply.
+func printable(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

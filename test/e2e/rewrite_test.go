@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// rewriteMessage is a message as a script on the relay's own host would
+// send it, with local addresses a provider refuses.
+const rewriteMessage = "From: Cron Daemon <root@host.local>\r\nTo: ops@old.example, \"Bob\" <bob+alerts@old.example>\r\nCc: keep@other.example\r\nSubject: disk root@host.local\r\n\r\nroot@host.local says hello\r\n"
+
+// TestCanonicalMaps: Postfix's sender_canonical_maps and
+// recipient_canonical_maps as the relay receives mail, in both modes.
+// The envelope is mapped for every client; the header's address fields
+// for the clients local_header_rewrite_clients names (Postfix's default:
+// the relay's own host), with display names and other fields kept, and
+// the body never touched.
+func TestCanonicalMaps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sender := writeFile(t, dir, "sender_canonical", "root@host.local  alerts@example.com\n", 0o644)
+	rcpt := writeFile(t, dir, "recipient_canonical", "@old.example  @new.example\n", 0o644)
+	wantHead := "From: Cron Daemon <alerts@example.com>\r\nTo: ops@new.example, \"Bob\" <bob+alerts@new.example>\r\nCc: keep@other.example\r\nSubject: disk root@host.local\r\n\r\nroot@host.local says hello\r\n"
+
+	for _, tc := range []struct {
+		name, mode, clients string
+		headers             bool
+	}{
+		{"store", "--as-server", `["permit_inet_interfaces"]`, true},
+		{"proxy", "--as-proxy", `["permit_inet_interfaces"]`, true},
+		{"authenticated-only", "--as-server", `["permit_sasl_authenticated"]`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := harness.NewFakeSMTP(t, harness.Script{})
+			cfg := writeConfig(t, fmt.Sprintf(`[rewrite]
+sender_canonical_maps = ["hash:%s"]
+recipient_canonical_maps = ["hash:%s"]
+local_header_rewrite_clients = %s
+`, sender, rcpt, tc.clients))
+			args := []string{tc.mode, "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg}
+			if tc.mode == "--as-server" {
+				args = append(args, "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1")
+			} else {
+				args = []string{tc.mode, up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg}
+			}
+			r := startRelay(t, "127.0.0.1", args...)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO host.local")
+			if _, err := c.send("root@host.local", []string{"ops@old.example", "bob+alerts@old.example"}, rewriteMessage); err != nil {
+				t.Fatal(err)
+			}
+			c.cmd("QUIT")
+			c.Close()
+			txs := up.WaitTransactions(t, 1, 15*time.Second)
+			tx := txs[0]
+			if tx.MailFrom != "alerts@example.com" {
+				t.Errorf("envelope sender %q; want alerts@example.com", tx.MailFrom)
+			}
+			var got []string
+			for _, r := range tx.Rcpts {
+				got = append(got, r.Addr)
+			}
+			if strings.Join(got, " ") != "ops@new.example bob+alerts@new.example" {
+				t.Errorf("envelope recipients %q", got)
+			}
+			data := string(tx.Data)
+			want := wantHead
+			if !tc.headers {
+				want = rewriteMessage
+			}
+			wantFields, wantBody, _ := strings.Cut(want, "\r\n\r\n")
+			head, body, _ := strings.Cut(data, "\r\n\r\n")
+			for _, f := range strings.SplitAfter(wantFields, "\r\n") {
+				if !strings.Contains(head+"\r\n", strings.TrimSuffix(f, "\r\n")+"\r\n") {
+					t.Errorf("header field %q missing:\n%s", f, head)
+				}
+			}
+			if body != wantBody {
+				t.Errorf("body %q; want %q", body, wantBody)
+			}
+		})
+	}
+}
