@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
@@ -178,6 +179,9 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	opts.Memory, opts.MaxConnections = r.memory, r.cfg.Policy.MaxConnections
 	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
+	p := &r.cfg.Policy
+	opts.Rates = anvil.New(anvil.Limits{Connections: p.ClientConnectionRateLimit, Messages: p.ClientMessageRateLimit,
+		Recipients: p.ClientRecipientRateLimit, Unit: p.AnvilRateTimeUnit})
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit
 	return opts
 }

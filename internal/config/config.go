@@ -335,6 +335,13 @@ type Policy struct {
 	// exempt from the second, as Postfix exempts them.
 	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// The rates Postfix's anvil bounds, per client and AnvilRateTimeUnit
+	// (smtpd_client_connection_rate_limit and friends); 0 is no limit,
+	// and mynetworks are exempt, as in Postfix.
+	ClientConnectionRateLimit int           `toml:"client_connection_rate_limit"`
+	ClientMessageRateLimit    int           `toml:"client_message_rate_limit"`
+	ClientRecipientRateLimit  int           `toml:"client_recipient_rate_limit"`
+	AnvilRateTimeUnit         time.Duration `toml:"anvil_rate_time_unit"`
 	// HardErrorLimit rejected commands end a session (Postfix:
 	// smtpd_hard_error_limit).
 	HardErrorLimit int `toml:"hard_error_limit"`
@@ -609,6 +616,7 @@ func Default() Config {
 			MaxConnections:      1000,
 			MaxConnectionsPerIP: 50,
 			HardErrorLimit:      20,
+			AnvilRateTimeUnit:   time.Minute,
 		},
 	}
 }

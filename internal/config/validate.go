@@ -179,6 +179,13 @@ func (c *Config) Validate() error {
 	v.positive(c.Milter.ConnectTimeout, "milter.connect_timeout")
 	v.positive(c.Milter.CommandTimeout, "milter.command_timeout")
 	v.positive(c.Milter.ContentTimeout, "milter.content_timeout")
+	for key, n := range map[string]int{"policy.client_connection_rate_limit": c.Policy.ClientConnectionRateLimit,
+		"policy.client_message_rate_limit": c.Policy.ClientMessageRateLimit, "policy.client_recipient_rate_limit": c.Policy.ClientRecipientRateLimit} {
+		if n < 0 {
+			v.bad("%d is negative; 0 sets no limit", n)(key)
+		}
+	}
+	v.positive(c.Policy.AnvilRateTimeUnit, "policy.anvil_rate_time_unit")
 	for _, w := range c.Rewrite.LocalHeaderRewriteClients {
 		switch w {
 		case "permit_inet_interfaces", "permit_mynetworks", "permit_sasl_authenticated", "static:all":

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/emersion/go-smtp"
+	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
@@ -91,4 +93,18 @@ func (ss *session) rewritesHeaders() bool {
 		}
 	}
 	return false
+}
+
+// overRate counts a message or a recipient for the client's rate limit,
+// and returns Postfix's refusal past it.
+func (ss *session) overRate(ev anvil.Event) *smtp.SMTPError {
+	ip := addrIP(ss.conn.Conn().RemoteAddr())
+	if ss.s.withinRate(ip, ev) {
+		return nil
+	}
+	text := "Error: too much mail from " + ip.String()
+	if ev == anvil.Recipient {
+		text = "Error: too many recipients from " + ip.String()
+	}
+	return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: text}
 }

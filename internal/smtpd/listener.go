@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/relaykeeper/relaykeeper/internal/anvil"
 )
 
 // Listen opens a TCP listener for a Server whose IdleTimeout is idle. With
@@ -216,12 +218,31 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		(s.opts.LimitExempt == nil || !s.opts.LimitExempt.Trusted(ip)) {
 		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false
 	}
+	if !s.withinRate(ip, anvil.Connect) {
+		return "421 4.7.0 " + s.opts.Domain + " Error: too many connections from " + ip.String(), false
+	}
 	s.perIP[ip]++
 	s.active.Add(1)
 	if s.opts.Memory != nil {
 		s.opts.Memory.SessionOpened()
 	}
 	return "", true
+}
+
+// withinRate counts a client's event for the rate limits (Postfix's
+// anvil), and reports whether it is within them; trusted clients
+// (smtpd_client_event_limit_exceptions, mynetworks) always are. Each
+// event past a limit is logged, in Postfix's words, for fail2ban.
+func (s *Server) withinRate(ip netip.Addr, ev anvil.Event) bool {
+	if s.opts.Rates == nil || s.opts.LimitExempt != nil && s.opts.LimitExempt.Trusted(ip) {
+		return true
+	}
+	if s.opts.Rates.Allow(ip, ev) {
+		return true
+	}
+	what := [...]string{"Connection rate", "Message delivery request rate", "Recipient address rate"}[ev]
+	s.log.Warn(what+" limit exceeded", "client", ip.String())
+	return false
 }
 
 func (s *Server) release(ip netip.Addr) {

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -92,6 +93,9 @@ type Options struct {
 	// beyond counts as an error. Zero means 100 (Postfix's
 	// smtpd_junk_command_limit).
 	JunkCommandLimit int
+	// Rates, if set, bounds each client's connection, message and
+	// recipient rates (Postfix's anvil); LimitExempt are exempt.
+	Rates *anvil.Anvil
 	// LimitExempt, if set, exempts clients from MaxConnectionsPerIP:
 	// trusted networks, as Postfix's smtpd_client_event_limit_exceptions.
 	LimitExempt TrustedNetworks

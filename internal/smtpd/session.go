@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
@@ -193,6 +194,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			from = addr.String()
 		}
 	}
+	if e := ss.overRate(anvil.Message); e != nil {
+		return ss.refuse("mail", e, "from", maillog.Addr(from), "rule", "client_message_rate_limit")
+	}
 	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
@@ -293,6 +297,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err != nil {
 		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 			Message: "Bad recipient address syntax"})
+	}
+	if e := ss.overRate(anvil.Recipient); e != nil {
+		return ss.refuse("rcpt", e, "from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", "client_recipient_rate_limit")
 	}
 	// Postfix's smtpd_check_rcpt accepts a bare "postmaster" before any
 	// restriction (RFC 5321 4.5.1): a refused client can still reach it.

@@ -109,3 +109,64 @@ data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"
 		t.Error("no reject line in the mail log")
 	}
 }
+
+// TestClientRateLimits: Postfix's anvil limits. From a client outside
+// mynetworks, the third connection in a minute hears 421, the third MAIL
+// and the fourth RCPT 450 4.7.1, in Postfix's words, and each is logged;
+// a client in mynetworks is exempt.
+func TestClientRateLimits(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, `[policy]
+mynetworks = ["127.0.0.9/32"]
+relay_domains = ["relay.example"]
+client_connection_rate_limit = 2
+client_message_rate_limit = 2
+client_recipient_rate_limit = 3
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+
+	c := mustDial(t, r.addr(), "127.0.0.2")
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+	for i := range 3 {
+		mustCmd(t, c, "250", "RCPT TO:<u%d@relay.example>", i)
+	}
+	if got := mustCmd(t, c, "450", "RCPT TO:<u3@relay.example>"); got[0] != "450 4.7.1 Error: too many recipients from 127.0.0.2" {
+		t.Errorf("fourth recipient: %q", got[0])
+	}
+	mustCmd(t, c, "250", "RSET")
+	mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+	mustCmd(t, c, "250", "RSET")
+	if got := mustCmd(t, c, "450", "MAIL FROM:<a@x.example>"); got[0] != "450 4.7.1 Error: too much mail from 127.0.0.2" {
+		t.Errorf("third message: %q", got[0])
+	}
+	c.Close()
+	c = mustDial(t, r.addr(), "127.0.0.2") // the second connection
+	c.Close()
+	c3, greet, _ := dialFrom(r.addr(), "127.0.0.2")
+	if c3 != nil {
+		c3.Close()
+	}
+	if !strings.HasPrefix(greet.String(), "421 4.7.0 ") || !strings.HasSuffix(greet.String(), "Error: too many connections from 127.0.0.2") {
+		t.Errorf("third connection: %q", greet)
+	}
+	// mynetworks: exempt from all three.
+	for range 4 {
+		c := mustDial(t, r.addr(), "127.0.0.9")
+		mustCmd(t, c, "250", "EHLO client.test")
+		for range 3 {
+			mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+			for i := range 4 {
+				mustCmd(t, c, "250", "RCPT TO:<u%d@relay.example>", i)
+			}
+			mustCmd(t, c, "250", "RSET")
+		}
+		c.Close()
+	}
+	log := r.stderr()
+	for _, w := range []string{"Recipient address rate limit exceeded", "Message delivery request rate limit exceeded", "Connection rate limit exceeded"} {
+		if !strings.Contains(log, w) {
+			t.Errorf("%q is not logged", w)
+		}
+	}
+}
