@@ -132,6 +132,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts := smtpd.Options{
 		Context:            ctx,
 		Domain:             r.cfg.Domain,
+		Banner:             r.cfg.SMTP.Banner,
 		MaxMessageSize:     r.cfg.SMTP.MaxMessageSize,
 		MaxRecipients:      r.cfg.SMTP.MaxRecipients,
 		IdleTimeout:        r.cfg.SMTP.IdleTimeout,

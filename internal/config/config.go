@@ -114,6 +114,10 @@ type SMTP struct {
 	// DNSServer is the resolver for client names ("ip:port"); the
 	// system's by default.
 	DNSServer string `toml:"dns_server"`
+	// Banner is Postfix's smtpd_banner, the greeting's text after 220:
+	// $myhostname is domain, $mail_name "relaykeeper". Empty: "DOMAIN
+	// ESMTP Service Ready".
+	Banner string `toml:"banner"`
 }
 
 // Spool configures the durable queue on disk.

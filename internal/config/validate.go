@@ -186,6 +186,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.positive(c.Policy.AnvilRateTimeUnit, "policy.anvil_rate_time_unit")
+	if strings.ContainsFunc(c.SMTP.Banner, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		v.bad("%q has control characters", c.SMTP.Banner)("smtp.banner")
+	}
 	for _, w := range c.Rewrite.LocalHeaderRewriteClients {
 		switch w {
 		case "permit_inet_interfaces", "permit_mynetworks", "permit_sasl_authenticated", "static:all":

@@ -410,6 +410,8 @@ func (c *commandConn) wording(p []byte) []byte {
 		return []byte("250 2.1.0 Ok\r\n")
 	case c.verb == "RCPT" && bytes.HasPrefix(p, []byte("250 2.0.0 I'll make sure ")):
 		return []byte("250 2.1.5 Ok\r\n")
+	case c.verb == "" && c.srv.opts.Banner != "" && bytes.HasPrefix(p, []byte("220 ")):
+		return []byte("220 " + c.srv.opts.Banner + "\r\n")
 	case bytes.HasPrefix(p, []byte("421 4.4.2 Idle timeout")):
 		return []byte("421 4.4.2 " + c.srv.opts.Domain + " Error: timeout exceeded\r\n")
 	}

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,10 @@ type Options struct {
 	// it cancels them. Shutdown cancels them too when its grace is over.
 	Context context.Context
 	// Domain is our name in the greeting and in Received headers.
-	Domain         string
+	Domain string
+	// Banner is the greeting's text (Postfix's smtpd_banner, with
+	// $myhostname and $mail_name); empty for go-smtp's.
+	Banner         string
 	MaxMessageSize int64
 	MaxRecipients  int
 	// IdleTimeout is how long to wait for the client's next command.
@@ -304,6 +308,8 @@ func New(opts Options) *Server {
 	if opts.Domain == "" {
 		opts.Domain = "localhost"
 	}
+	opts.Banner = strings.NewReplacer("${myhostname}", opts.Domain, "$myhostname", opts.Domain,
+		"${mail_name}", "relaykeeper", "$mail_name", "relaykeeper").Replace(opts.Banner)
 	if opts.HardErrorLimit <= 0 {
 		opts.HardErrorLimit = 20
 	}

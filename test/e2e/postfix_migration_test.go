@@ -106,8 +106,16 @@ func TestPostfixMigrationExample(t *testing.T) {
 	}
 
 	// A client outside mynetworks (127.0.0.2 is loopback, so it may
-	// connect, but it is not 127.0.0.1/32) may not relay.
-	c := mustDial(t, r.addr(), "127.0.0.2")
+	// connect, but it is not 127.0.0.1/32) may not relay. It is greeted
+	// with the guide's smtpd_banner.
+	c, greet, err := dialFrom(r.addr(), "127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if g := greet.String(); !strings.HasPrefix(g, "220 ") || !strings.HasSuffix(g, " ESMTP relaykeeper") || strings.Contains(g, "$") {
+		t.Errorf("greeting %q; want the guide's banner, 220 DOMAIN ESMTP relaykeeper", g)
+	}
 	mustCmd(t, c, "250", "EHLO stranger.example")
 	mustCmd(t, c, "250", "MAIL FROM:<someone@stranger.example>")
 	mustCmd(t, c, "554 5.7.1 <victim@example.net>: Relay access denied", "RCPT TO:<victim@example.net>")
