@@ -172,6 +172,10 @@ type Engine struct {
 // the listener then does whatever smtp.client_names says.
 func (e *Engine) NeedsClientNames() bool { return e.needsNames.Load() }
 
+// ChecksData reports a data_restrictions list: without one, nothing is
+// checked at DATA.
+func (e *Engine) ChecksData() bool { return len(e.lists[dataList]) > 0 }
+
 // WatchesPipelining reports reject_unauth_pipelining in a list: the
 // listener must then look for commands sent ahead (Request.IllPipelining).
 func (e *Engine) WatchesPipelining() bool { return e.watchPipelining.Load() }

@@ -44,6 +44,9 @@ func (ss *session) dataCheck() string {
 	if ss.s.opts.Policy == nil || ss.discard {
 		return ""
 	}
+	if d, ok := ss.s.opts.Policy.(interface{ ChecksData() bool }); ok && !d.ChecksData() {
+		return ""
+	}
 	rcpt := ""
 	if len(ss.rcpts) == 1 {
 		rcpt = ss.rcpts[0]
