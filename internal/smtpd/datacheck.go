@@ -101,6 +101,9 @@ func (ss *session) rewritesHeaders() bool {
 // overRate counts a message or a recipient for the client's rate limit,
 // and returns Postfix's refusal past it.
 func (ss *session) overRate(ev anvil.Event) *smtp.SMTPError {
+	if ss.s.opts.Rates == nil {
+		return nil
+	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())
 	if ss.s.withinRate(ip, ev) {
 		return nil
