@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // TestDataStage: the data list runs at StageData alone, in DATA's
@@ -74,6 +77,39 @@ func TestLoginMismatchVariants(t *testing.T) {
 		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), AuthID: tc.auth, Sender: tc.sender, Recipient: "r@y.example"})
 		if d.Refuses() != tc.refused {
 			t.Errorf("%s, login %q, sender %s: %q; refused want %v", tc.rule, tc.auth, tc.sender, d.Reply(), tc.refused)
+		}
+	}
+}
+
+// TestSASLAndReverseNameAccess: check_sasl_access looks up the login
+// name exactly, check_reverse_client_hostname_access the unverified PTR
+// name and its parents, with Postfix's wording.
+func TestSASLAndReverseNameAccess(t *testing.T) {
+	e := engine(t, Options{Tables: SetTables{Set: &table.Set{}}, MyNetworks: []netip.Prefix{},
+		Client: []string{"check_sasl_access inline:{ { mallory = REJECT compromised } }",
+			"check_reverse_client_hostname_access inline:{ { dyn.example = REJECT dynamic pool } }"}})
+	if !e.NeedsClientNames() {
+		t.Error("check_reverse_client_hostname_access does not turn name lookups on")
+	}
+	ip := netip.MustParseAddr("192.0.2.7")
+	for _, tc := range []struct {
+		auth, rev, want string
+	}{
+		{"mallory", "", "554 5.7.1 <mallory>: SASL login name rejected: compromised"},
+		{"MALLORY2", "", ""},
+		{"", "host-7.dyn.example", "554 5.7.1 <host-7.dyn.example[192.0.2.7]>: Unverified Client host rejected: dynamic pool"},
+		{"", "mail.static.example", ""},
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: ip, AuthID: tc.auth, ReverseName: tc.rev, Sender: "a@x.example", Recipient: "b@y.example"})
+		got := ""
+		if d.Refuses() {
+			got = d.Reply()
+		}
+		if tc.want == "" && d.Verdict == Reject && strings.Contains(d.Text, "Relay access denied") {
+			got = "" // the relay list, not the check
+		}
+		if got != tc.want {
+			t.Errorf("login %q, PTR %q: %q; want %q", tc.auth, tc.rev, got, tc.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -273,6 +274,7 @@ func New(opts Options) (*Engine, error) {
 var needsArg = map[string]bool{
 	"check_client_access": true, "check_helo_access": true, "check_sender_access": true,
 	"check_recipient_access": true, "reject_rbl_client": true, "check_policy_service": true,
+	"check_reverse_client_hostname_access": true, "check_sasl_access": true,
 	"reject_rhsbl_client": true, "reject_rhsbl_reverse_client": true, "reject_rhsbl_helo": true,
 	"reject_rhsbl_sender": true, "reject_rhsbl_recipient": true, "permit_dnswl_client": true,
 	"permit_rhswl_client": true,
@@ -342,7 +344,8 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 			return Decision{}
 		}
-	case "check_client_access", "check_helo_access", "check_sender_access", "check_recipient_access":
+	case "check_client_access", "check_helo_access", "check_sender_access", "check_recipient_access",
+		"check_reverse_client_hostname_access", "check_sasl_access":
 		if err := want(1); err != nil {
 			return r, err
 		}
@@ -365,12 +368,23 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 		}
 		rule := name + " " + args[0]
+		if name == "check_reverse_client_hostname_access" {
+			e.needsNames.Store(true)
+		}
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			var v string
 			var found bool
 			switch name {
 			case "check_client_access":
 				v, found = m.LookupClient(req.ClientIP, req.ClientName)
+			case "check_reverse_client_hostname_access":
+				v, found = m.LookupClient(req.ClientIP, req.ReverseName)
+			case "check_sasl_access":
+				// The login name as it is, exactly; nothing for a
+				// client that did not log in.
+				if k, ok := m.(interface{ Lookup(string) (string, bool) }); ok && req.AuthID != "" {
+					v, found = k.Lookup(req.AuthID)
+				}
 			case "check_helo_access":
 				if req.Helo != "" {
 					v, found = m.LookupClient(netip.Addr{}, req.Helo)
@@ -735,6 +749,10 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 			name = "unknown" // Postfix's word for a client without a verified name
 		}
 		d.Text = "<" + name + "[" + req.ClientIP.String() + "]>: Client host rejected: " + text
+	case "check_reverse_client_hostname_access":
+		d.Text = "<" + cmp.Or(req.ReverseName, "unknown") + "[" + req.ClientIP.String() + "]>: Unverified Client host rejected: " + text
+	case "check_sasl_access":
+		d.Text = "<" + req.AuthID + ">: SASL login name rejected: " + text
 	case "check_helo_access":
 		d.Text = "<" + req.Helo + ">: Helo command rejected: " + text
 	case "check_sender_access":
