@@ -122,7 +122,7 @@ func (r *relay) runClient() int {
 
 // serverFor builds the SMTP server for a listener role (smtpd.Options.ForRole).
 func (r *relay) serverFor(role string, o smtpd.Options) *smtpd.Server {
-	o.TLSConfig = r.serverTLS
+	o.TLSConfig, o.ClientCAs = r.serverTLS, r.clientCAs
 	return smtpd.New(o.ForRole(role, r.cfg.TLS.Server, r.cfg.TLS.ServerConnection, r.cfg.TLS.ServerRequired))
 }
 

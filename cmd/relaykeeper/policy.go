@@ -23,6 +23,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 	opts := policy.Options{
 		RelayDomains:       p.RelayDomains,
 		RelayRecipientMaps: p.RelayRecipientMaps,
+		RelayClientCerts:   p.RelayClientCerts,
 		Postmaster:         "postmaster@" + cfg.Domain,
 		Client:             p.ClientRestrictions,
 		Helo:               p.HeloRestrictions,

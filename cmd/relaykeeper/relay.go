@@ -6,6 +6,7 @@ package main
 import (
 	"cmp"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,7 @@ type relay struct {
 	lns     []roleListener
 	// serverTLS is nil without a certificate; certs reloads it.
 	serverTLS *tls.Config
+	clientCAs *x509.CertPool // tls.client_ca, for permit_tls_all_clientcerts
 	certs     *certreload.Reloader
 	remote    remote.Options
 	// secrets are the server accounts (--server-auth), nil without.
@@ -142,6 +144,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	}
 
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
+		return nil, err
+	}
+	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA); err != nil {
 		return nil, err
 	}
 	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")

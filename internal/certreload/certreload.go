@@ -9,6 +9,7 @@ package certreload
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -132,4 +133,29 @@ func ServerConfig(certFile, keyFile string, log *slog.Logger) (*tls.Config, *Rel
 		// servers that issue session tickets; nothing needs them here.
 		SessionTicketsDisabled: true,
 	}, l, nil
+}
+
+// AskClientCerts makes the server ask clients for a certificate
+// (Postfix's smtpd_tls_ask_ccert), without requiring or verifying one at
+// the handshake: the relay policy reads its fingerprint
+// (permit_tls_clientcerts) and, with caFile (smtpd_tls_CAfile), whether
+// it verifies (permit_tls_all_clientcerts), for which it returns the
+// pool. A nil cfg (no certificate) asks nothing.
+func AskClientCerts(cfg *tls.Config, ask bool, caFile string) (*x509.CertPool, error) {
+	if cfg == nil || !ask && caFile == "" {
+		return nil, nil
+	}
+	cfg.ClientAuth = tls.RequestClientCert
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls.client_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls.client_ca: %s: no PEM certificate in it", caFile)
+	}
+	return pool, nil
 }

@@ -247,6 +247,11 @@ type TLS struct {
 	ServerConnection bool `toml:"server_connection"`
 	// ServerRequired is --server-tls-required: no AUTH or MAIL before TLS.
 	ServerRequired bool `toml:"server_required"`
+	// AskClientCert is Postfix's smtpd_tls_ask_ccert: ask clients for a
+	// certificate (permit_tls_clientcerts, check_ccert_access); ClientCA
+	// is smtpd_tls_CAfile, the CAs that permit_tls_all_clientcerts trusts.
+	AskClientCert bool   `toml:"ask_client_cert"`
+	ClientCA      string `toml:"client_ca"`
 
 	// Client is --client-tls: use STARTTLS with the smarthost when offered.
 	Client bool `toml:"client"`
@@ -304,6 +309,9 @@ type Policy struct {
 	// recipients in RelayDomains must be listed ("user@domain" or
 	// "@domain"), or RCPT is refused with 550 5.1.1.
 	RelayRecipientMaps []string `toml:"relay_recipient_maps"`
+	// RelayClientCerts is Postfix's relay_clientcerts: tables of client
+	// certificate fingerprints for permit_tls_clientcerts.
+	RelayClientCerts []string `toml:"relay_clientcerts"`
 
 	ClientRestrictions    []string `toml:"client_restrictions"`
 	HeloRestrictions      []string `toml:"helo_restrictions"`

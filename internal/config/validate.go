@@ -138,6 +138,10 @@ func (c *Config) Validate() error {
 	if t.ServerRequired && !t.Server && !implicit {
 		v.bad("requiring TLS needs TLS: set tls.server (--server-tls) too")("tls.server_required")
 	}
+	if (c.TLS.AskClientCert || c.TLS.ClientCA != "") && c.TLS.Certificate == "" {
+		v.bad("client certificates need TLS: set tls.certificate")("tls.ask_client_cert", "tls.client_ca")
+	}
+
 	if t.Client && t.ClientConnection {
 		v.bad("STARTTLS and TLS from the first byte exclude each other")("tls.client", "tls.client_connection")
 	}

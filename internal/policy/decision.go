@@ -148,6 +148,11 @@ type Request struct {
 	// RecipientCount is the number of recipients accepted so far (at
 	// DATA, all of them).
 	RecipientCount int
+	// CertFingerprint and PubKeyFingerprint are the client certificate's
+	// SHA-256 fingerprints in Postfix's form ("D7:04:..."), "" without
+	// one; CertVerified says it verified against the client CAs.
+	CertFingerprint, PubKeyFingerprint string
+	CertVerified                       bool
 	// IllPipelining: the client sent commands ahead where RFC 2920 does
 	// not allow it (reject_unauth_pipelining).
 	IllPipelining bool

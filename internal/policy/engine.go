@@ -87,6 +87,9 @@ type Options struct {
 	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
 	// the only recipients accepted in RelayDomains.
 	RelayRecipientMaps []string
+	// RelayClientCerts are Postfix's relay_clientcerts: the client
+	// certificate fingerprints permit_tls_clientcerts permits.
+	RelayClientCerts []string
 	// Postmaster is the relay's own postmaster (postmaster@DOMAIN, what
 	// "RCPT TO:<Postmaster>" becomes): a destination for anyone, as RFC
 	// 5321 section 4.5.1 requires of every SMTP server.
@@ -153,6 +156,8 @@ type Engine struct {
 	relayDomains relayDomains
 	// relayRecipients are relay_recipient_maps (unlistedRelayRecipient).
 	relayRecipients []keyLookup
+	// relayClientCerts are relay_clientcerts (permit_tls_clientcerts).
+	relayClientCerts []exactLookup
 	// classes are the restriction classes by lower-case name, and
 	// classNames their names for the table package; nested caches the
 	// lists that table results and classes name, compiled once for each
@@ -234,6 +239,9 @@ func New(opts Options) (*Engine, error) {
 	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
+	if e.relayClientCerts, err = openExact("policy.relay_clientcerts", opts.RelayClientCerts, opts.Tables); err != nil {
+		errs = append(errs, err)
+	}
 	e.classes = make(map[string][]string)
 	byLower := make(map[string]string)
 	for _, name := range slices.Sorted(maps.Keys(opts.RestrictionClasses)) {
@@ -274,7 +282,7 @@ func New(opts Options) (*Engine, error) {
 var needsArg = map[string]bool{
 	"check_client_access": true, "check_helo_access": true, "check_sender_access": true,
 	"check_recipient_access": true, "reject_rbl_client": true, "check_policy_service": true,
-	"check_reverse_client_hostname_access": true, "check_sasl_access": true,
+	"check_reverse_client_hostname_access": true, "check_sasl_access": true, "check_ccert_access": true,
 	"reject_rhsbl_client": true, "reject_rhsbl_reverse_client": true, "reject_rhsbl_helo": true,
 	"reject_rhsbl_sender": true, "reject_rhsbl_recipient": true, "permit_dnswl_client": true,
 	"permit_rhswl_client": true,
@@ -297,6 +305,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		return nil
 	}
 	if check, ok, err := e.compileDNSList(name, args); ok {
+		r.check = check
+		return r, err
+	}
+	if check, ok, err := e.compileCert(list, name, args); ok {
 		r.check = check
 		return r, err
 	}
@@ -401,14 +413,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			if !found {
 				return Decision{}
 			}
-			d, err := e.tableAction(v, list)
-			if err != nil {
-				// A result the table should not hold: Postfix answers
-				// 451 4.3.5 "Server configuration error".
-				e.opts.Log.Error("bad access table result", "rule", rule, "value", v, "err", err)
-				return deferral(451, "4.3.5", "Server configuration error", rule)
+			d, ok := e.accessResult(v, list, rule)
+			if !ok {
+				return d
 			}
-			d.Rule = rule
 			if name == "check_recipient_access" && d.Verdict == Permit && routed(req.Recipient) {
 				// Postfix: an OK for a recipient that names another
 				// destination inside (user%other@relay, "u@other"@relay,

@@ -93,3 +93,16 @@ func actionDecision(a table.Action) Decision {
 	// A restriction list: see tableAction.
 	return Decision{Warnings: []string{"a restriction list as a result is run only by the engine, ignored: " + a.String()}}
 }
+
+// accessResult is an access table's result v as the decision of rule;
+// ok is false for a result the table should not hold, answered as
+// Postfix answers it: 451 4.3.5 "Server configuration error", logged.
+func (e *Engine) accessResult(v string, list int, rule string) (d Decision, ok bool) {
+	d, err := e.tableAction(v, list)
+	if err != nil {
+		e.opts.Log.Error("bad access table result", "rule", rule, "value", v, "err", err)
+		return deferral(451, "4.3.5", "Server configuration error", rule), false
+	}
+	d.Rule = rule
+	return d, true
+}

@@ -14,6 +14,7 @@ package smtpd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -48,6 +49,9 @@ type Options struct {
 	Context context.Context
 	// Domain is our name in the greeting and in Received headers.
 	Domain string
+	// ClientCAs, if set, are the CAs a client certificate is verified
+	// against for permit_tls_all_clientcerts (smtpd_tls_CAfile).
+	ClientCAs *x509.CertPool
 	// Banner is the greeting's text (Postfix's smtpd_banner, with
 	// $myhostname and $mail_name); empty for go-smtp's.
 	Banner         string

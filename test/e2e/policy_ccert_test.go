@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testCert is a certificate and its key; parent signs it (nil:
+// self-signed).
+func testCert(t *testing.T, cn string, ca bool, parent *tls.Certificate) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: ca}
+	signer, signerKey := tmpl, any(key)
+	if parent != nil {
+		signer, signerKey = parent.Leaf, parent.PrivateKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// postfixFingerprint is a certificate's SHA-256 fingerprint as Postfix
+// prints it.
+func postfixFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var parts []string
+	for i := 0; i < len(h); i += 2 {
+		parts = append(parts, h[i:i+2])
+	}
+	return strings.Join(parts, ":")
+}
+
+// TestClientCertificates: Postfix's relaying by client certificate. With
+// tls.ask_client_cert, a client outside mynetworks whose certificate's
+// fingerprint is in relay_clientcerts may relay (permit_tls_clientcerts),
+// as may one whose certificate a CA in tls.client_ca signed
+// (permit_tls_all_clientcerts); check_ccert_access refuses a listed one;
+// any other client, with a certificate or without, may not relay.
+func TestClientCertificates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, both := certFiles(t, dir)
+	ca := testCert(t, "Test CA", true, nil)
+	listed := testCert(t, "listed.example", false, nil)
+	signed := testCert(t, "signed.example", false, &ca)
+	stranger := testCert(t, "stranger.example", false, nil)
+	banned := testCert(t, "banned.example", false, &ca)
+	caFile := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate[0]})), 0o644)
+	certs := writeFile(t, dir, "relay_clientcerts", postfixFingerprint(listed.Certificate[0])+" listed.example\n", 0o644)
+	ccert := writeFile(t, dir, "ccert_access", postfixFingerprint(banned.Certificate[0])+" REJECT stolen laptop\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[tls]
+server = true
+certificate = %q
+ask_client_cert = true
+client_ca = %q
+[policy]
+mynetworks = ["127.0.0.9/32"]
+relay_clientcerts = ["hash:%s"]
+relay_restrictions = ["check_ccert_access hash:%s", "permit_mynetworks", "permit_tls_clientcerts", "permit_tls_all_clientcerts", "reject_unauth_destination"]
+`, both, caFile, certs, ccert))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+
+	for _, tc := range []struct {
+		name string
+		cert *tls.Certificate
+		want string
+	}{
+		{"listed", &listed, "250 "},
+		{"signed by the CA", &signed, "250 "},
+		{"banned", &banned, "554 5.7.1 <" + postfixFingerprint(banned.Certificate[0]) + ">: Client certificate rejected: stolen laptop"},
+		{"unknown", &stranger, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
+		{"none", nil, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.2")
+		mustCmd(t, c, "250", "EHLO client.test")
+		mustCmd(t, c, "220", "STARTTLS")
+		conf := &tls.Config{InsecureSkipVerify: true}
+		if tc.cert != nil {
+			conf.Certificates = []tls.Certificate{*tc.cert}
+		}
+		tconn := tls.Client(c.conn, conf)
+		tconn.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tconn.Handshake(); err != nil {
+			t.Fatalf("%s: handshake: %v", tc.name, err)
+		}
+		c.conn, c.r = tconn, newReader(tconn)
+		mustCmd(t, c, "250", "EHLO client.test")
+		mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+		got, _ := c.cmd("RCPT TO:<x@elsewhere.example>")
+		if !strings.HasPrefix(got.String(), tc.want) {
+			t.Errorf("%s: RCPT = %q; want %q", tc.name, got, tc.want)
+		}
+		c.Close()
+	}
+}
