@@ -1,0 +1,68 @@
+package e2e
+
+// E-MailRelay compatibility, attacked as an E-MailRelay 2.6 user would.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// erEnvelope is an envelope as E-MailRelay 2.6.1 writes it.
+const erEnvelope = "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n" +
+	"X-MailRelay-From: alice@example.org\r\nX-MailRelay-ToCount: 1\r\n" +
+	"X-MailRelay-To-Remote: bob@example.net\r\nX-MailRelay-Authentication: \r\n" +
+	"X-MailRelay-Client: 127.0.0.1:4000\r\nX-MailRelay-ClientCertificate: \r\n" +
+	"X-MailRelay-MailFromAuthIn: \r\nX-MailRelay-MailFromAuthOut: \r\n" +
+	"X-MailRelay-ForwardTo: \r\nX-MailRelay-ForwardToAddress: \r\n" +
+	"X-MailRelay-ClientAccountSelector: \r\nX-MailRelay-Utf8MailboxNames: 0\r\n" +
+	"X-MailRelay-End: 1\r\n"
+
+// TestRevERMigratedSpoolDeferred: a message E-MailRelay left in its spool
+// (emailrelay.PID.TIME.SEQ, an envelope without relaykeeper's arrival line)
+// that the smarthost defers stays queued for the next run. It used to be
+// failed at once as "expired after 106751 days" in the queue, with a
+// failure notice to its sender and "X-MailRelay-ReasonCode: mes".
+func TestRevERMigratedSpoolDeferred(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	// A message E-MailRelay took an hour ago, by its name.
+	id := fmt.Sprintf("emailrelay.4242.%d.1", time.Now().Add(-time.Hour).Unix())
+	if err := os.WriteFile(filepath.Join(spool, id+".content"), []byte("Subject: left by emailrelay\r\n\r\nhi\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spool, id+".envelope"), []byte(erEnvelope), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: "451 4.3.0 try again later"}})
+	code, out, p := runClient(t, "--as-client", sink.Addr(), "--spool-dir", spool)
+	line := summary(t, out)
+	if code != 1 || count(line, "deferred") != 1 || count(line, "failed") != 0 {
+		t.Errorf("--as-client: exit %d, summary %q; want exit 1, 1 deferred, 0 failed\n%s", code, line, p.Stderr())
+	}
+	ents, err := os.ReadDir(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, e.Name())
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
+	if err != nil {
+		t.Fatalf("the deferred message is not ready any more: spool %v", files)
+	}
+	if len(files) != 2 {
+		t.Errorf("spool = %v; want only the message's two files (no failure notice)", files)
+	}
+	if strings.Contains(string(env), "expired") || strings.Contains(p.Stderr(), "expired") {
+		t.Errorf("the message was taken for expired:\n%s\n%s", env, p.Stderr())
+	}
+}
