@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,4 +66,17 @@ func TestRevERMigratedSpoolDeferred(t *testing.T) {
 	if strings.Contains(string(env), "expired") || strings.Contains(p.Stderr(), "expired") {
 		t.Errorf("the message was taken for expired:\n%s\n%s", env, p.Stderr())
 	}
+}
+
+// TestRevERInterfaceName: E-MailRelay's "--interface lo-ipv4" (a network
+// interface's name, with a family) listens on that interface's addresses;
+// it used to fail to start, looking the name up in the DNS.
+func TestRevERInterfaceName(t *testing.T) {
+	t.Parallel()
+	if _, err := net.InterfaceByName("lo"); err != nil {
+		t.Skipf("no interface lo: %v", err)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "lo-ipv4", "--spool-dir", t.TempDir())
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("on lo"))
+	queuedID(t, tx.Final)
 }
