@@ -379,7 +379,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"log.format"},
 			parse: text(func(c *Config, s string) { c.Log.Format = s })},
 		{Long: "log-file", Short: "N", Arg: "FILE", Group: groupLog,
-			Help:  "log to FILE instead of standard error; reopened on SIGHUP, for logrotate",
+			Help:  "log to FILE instead of standard error; reopened on SIGHUP, for logrotate; %d in the name is the date (YYYYMMDD) and %h the hour (HH), for a new file a day or an hour, as in E-MailRelay",
 			Keys:  []string{"log.file"},
 			parse: text(func(c *Config, s string) { c.Log.File = s })},
 

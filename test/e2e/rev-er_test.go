@@ -80,3 +80,22 @@ func TestRevERInterfaceName(t *testing.T) {
 	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("on lo"))
 	queuedID(t, tx.Final)
 }
+
+// TestRevERDailyLogFile: E-MailRelay's "--log-file /var/log/emailrelay-%d"
+// logs to a file named by the date; it used to create "emailrelay-%d".
+func TestRevERDailyLogFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	before := time.Now().Format("20060102")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--log-file", filepath.Join(dir, "relay-%d.log"))
+	r.stop(15 * time.Second)
+	after := time.Now().Format("20060102")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) == 0 || (ents[0].Name() != "relay-"+before+".log" && ents[0].Name() != "relay-"+after+".log") {
+		t.Errorf("log directory holds %v; want relay-%s.log", ents, before)
+	}
+}
