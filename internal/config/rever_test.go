@@ -2,7 +2,10 @@ package config
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,4 +80,25 @@ func hasIPv6Loopback(t *testing.T, name string) bool {
 		}
 	}
 	return false
+}
+
+// E-MailRelay's --syslog takes an optional facility (--syslog=local0, or
+// "syslog mail" in its configuration file); relaykeeper leaves syslog to
+// its supervisor and ignores the switch, but refused the facility with
+// "want true or false". A facility that is none is still refused, naming
+// the switch.
+func TestRevERSyslogFacility(t *testing.T) {
+	for _, args := range [][]string{{"--syslog"}, {"--syslog=local0"}, {"-k"}, {"--syslog=mail"}, {"--syslog=false"}} {
+		if _, err := ParseSwitches(append([]string{"--as-server"}, args...)); err != nil {
+			t.Errorf("ParseSwitches(%v) = %v; want it accepted", args, err)
+		}
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "--syslog=nosuch"}); err == nil || !strings.Contains(err.Error(), "--syslog") {
+		t.Errorf("ParseSwitches(--syslog=nosuch) = %v; want an error naming --syslog", err)
+	}
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nsyslog mail\n"), 0o644)
+	if _, err := ParseSwitches([]string{f}); err != nil {
+		t.Errorf("ParseSwitches with 'syslog mail' in %s: %v", f, err)
+	}
 }

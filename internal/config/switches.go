@@ -106,8 +106,11 @@ type switchParser struct {
 type Switch struct {
 	Long, Short string
 	Arg         string // the value's name in --help; "" for an on/off switch
-	Group       string
-	Help        string // empty for a switch accepted only for compatibility
+	// OptArg names the value an on/off switch may take after "=" (E-MailRelay's
+	// --syslog=FACILITY), and in a configuration file after the name.
+	OptArg string
+	Group  string
+	Help   string // empty for a switch accepted only for compatibility
 	// Keys are the configuration keys the switch sets, so that a problem
 	// Validate finds with them names the switch.
 	Keys []string
@@ -406,7 +409,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "no-daemon", Short: "t", Group: groupCompat, parse: ignored},
 		{Long: "close-stderr", Short: "e", Group: groupCompat, parse: ignored},
 		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
-		{Long: "syslog", Short: "k", Group: groupCompat, parse: ignored},
+		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},
 		{Long: "log-time", Short: "L", Group: groupCompat, parse: ignored},
 	}
 }
