@@ -51,6 +51,7 @@ type relay struct {
 	files   []*logfile.File
 	spool   *spool.Spool
 	sched   *deliver.Scheduler
+	once    *deliver.OnceKicker      // forwards for a filter's rescan when nothing else does
 	servers map[string]*smtpd.Server // by listener role
 	lns     []roleListener
 	// serverTLS is nil without a certificate; certs reloads it.

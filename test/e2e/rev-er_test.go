@@ -99,3 +99,30 @@ func TestRevERDailyLogFile(t *testing.T) {
 		t.Errorf("log directory holds %v; want relay-%s.log", ents, before)
 	}
 }
+
+// TestRevERFilterExit103Forwards: in E-MailRelay a server filter that exits
+// 103 has the spool forwarded now, and --filter exit:103 forwards every
+// message at once (docs/filters.md) on a store-and-forward relay without
+// --poll. relaykeeper stored the message and forwarded nothing: without a
+// trigger switch there was no scheduler for the filter to kick.
+func TestRevERFilterExit103Forwards(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", sink.Addr(), "--filter", "exit:103")
+	for i := range 2 {
+		tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprintf("rescan %d", i)))
+		queuedID(t, tx.Final)
+		sink.WaitTransactions(t, i+1, 20*time.Second)
+	}
+	// Without the filter's request nothing moves: exit:0 only stores.
+	sink2 := harness.NewFakeSMTP(t, harness.Script{})
+	r2 := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--forward-to", sink2.Addr(), "--filter", "exit:0")
+	mustSend(t, r2.addr(), "alice@example.org", []string{"bob@example.net"}, message("stored"))
+	time.Sleep(2 * time.Second)
+	if n := len(sink2.Transactions()); n != 0 {
+		t.Errorf("with --filter exit:0 the upstream saw %d transactions; want 0 (store only)", n)
+	}
+}
