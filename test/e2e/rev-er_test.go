@@ -126,3 +126,32 @@ func TestRevERFilterExit103Forwards(t *testing.T) {
 		t.Errorf("with --filter exit:0 the upstream saw %d transactions; want 0 (store only)", n)
 	}
 }
+
+// TestRevERForwardToAddress: a filter that writes E-MailRelay's
+// X-MailRelay-ForwardToAddress (its per-message next hop, which its mx:
+// filter and routing scripts set) sends that message there instead of to
+// --forward-to. relaykeeper kept the field and sent the message to
+// --forward-to all the same.
+func TestRevERForwardToAddress(t *testing.T) {
+	t.Parallel()
+	smarthost := harness.NewFakeSMTP(t, harness.Script{})
+	other := harness.NewFakeSMTP(t, harness.Script{})
+	route := script(t, "route.sh", `
+case "$(cat "$1")" in
+*elsewhere*) sed -i 's/^X-MailRelay-ForwardToAddress: .*/X-MailRelay-ForwardToAddress: `+other.Addr()+`\r/' "$2" ;;
+esac
+exit 0
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--forward-to", smarthost.Addr(), "--forward-on-disconnect", "--filter", route)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("to elsewhere"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"carol@example.net"}, message("to the smarthost"))
+	got := other.WaitTransactions(t, 1, 20*time.Second)
+	if len(got[0].Rcpts) != 1 || got[0].Rcpts[0].Addr != "bob@example.net" {
+		t.Errorf("the ForwardToAddress host got %+v; want the message to bob", got[0].Rcpts)
+	}
+	sm := smarthost.WaitTransactions(t, 1, 20*time.Second)
+	if len(sm) != 1 || sm[0].Rcpts[0].Addr != "carol@example.net" {
+		t.Errorf("--forward-to got %d transactions (%+v); want only carol's", len(sm), sm)
+	}
+}
