@@ -155,3 +155,44 @@ exit 0
 		t.Errorf("--forward-to got %d transactions (%+v); want only carol's", len(sm), sm)
 	}
 }
+
+// TestRevERToLocalNotForwarded: E-MailRelay's To-Local lines name local
+// mailboxes (its address verifier's exit 0, for deliver: or POP), not
+// addresses. relaykeeper forwarded them as recipients ("RCPT TO:<alice>")
+// to the smarthost. Now a message's remote recipients go and its To-Local
+// lines stay; a message with only local ones fails with E-MailRelay's "no
+// remote recipients" (taking it for delivered would have removed it).
+func TestRevERToLocalNotForwarded(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	both := strings.Replace(erEnvelope, "X-MailRelay-To-Remote:", "X-MailRelay-To-Local: postmaster\r\nX-MailRelay-To-Remote:", 1)
+	localOnly := strings.Replace(erEnvelope, "X-MailRelay-To-Remote: bob@example.net", "X-MailRelay-To-Local: alice", 1)
+	for id, env := range map[string]string{"emailrelay.1.1764982800.1": both, "emailrelay.1.1764982800.2": localOnly} {
+		if err := os.WriteFile(filepath.Join(spool, id+".content"), []byte("Subject: x\r\n\r\nhi\r\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(spool, id+".envelope"), []byte(env), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	code, out, p := runClient(t, "--as-client", sink.Addr(), "--spool-dir", spool)
+	line := summary(t, out)
+	var rcpts []string
+	for _, tx := range sink.Transactions() {
+		for _, r := range tx.Rcpts {
+			rcpts = append(rcpts, r.Addr)
+		}
+	}
+	if strings.Join(rcpts, ",") != "bob@example.net" {
+		t.Errorf("the smarthost was sent to %q; want only bob@example.net (To-Local is no address)", rcpts)
+	}
+	if code != 1 || count(line, "delivered") != 1 || count(line, "failed") != 1 {
+		t.Errorf("--as-client: exit %d, %q; want exit 1, 1 delivered, 1 failed\n%s", code, line, p.Stderr())
+	}
+	bad, err := os.ReadFile(filepath.Join(spool, "emailrelay.1.1764982800.2.envelope.bad"))
+	if err != nil || !strings.Contains(string(bad), "X-MailRelay-To-Local: alice\r\n") ||
+		!strings.Contains(string(bad), "X-MailRelay-Reason: no remote recipients\r\n") {
+		t.Errorf("the local-only message: %v\n%s; want it failed, its To-Local kept, reason no remote recipients", err, bad)
+	}
+}
