@@ -29,8 +29,8 @@ type outcome struct {
 	connFailed             bool
 	sent, deferred, failed int
 	// skipped means the message could not be claimed (another worker has
-	// it, or it is gone); with stuck, an error left it for the next run
-	// untried (a flush counts it so).
+	// it, or it is gone); with stuck, an error (or a client filter that
+	// abandoned it) left it for the next run untried (a flush counts it so).
 	skipped, stuck bool
 	hold           bool
 	// waiting: some recipients were not tried because their destination

@@ -404,9 +404,10 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	}
 	switch res.Outcome {
 	case filter.Abandon:
-		// E-MailRelay: skip this message and leave it as it is.
+		// E-MailRelay: skip this message and leave it as it is; it is
+		// still to be delivered, so a run counts it untried.
 		c.Unlock()
-		return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
+		return outcome{id: c.ID(), skipped: true, stuck: true, stop: res.StopScanning}, true
 	case filter.Reject, filter.TempFail:
 		// The delivery lines say what the client side would hear; the
 		// filter's reason (its second <<...>> line) is for this log.

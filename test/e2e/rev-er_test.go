@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,24 @@ func TestRevERToLocalNotForwarded(t *testing.T) {
 	if err != nil || !strings.Contains(string(bad), "X-MailRelay-To-Local: alice\r\n") ||
 		!strings.Contains(string(bad), "X-MailRelay-Reason: no remote recipients\r\n") {
 		t.Errorf("the local-only message: %v\n%s; want it failed, its To-Local kept, reason no remote recipients", err, bad)
+	}
+}
+
+// TestRevERClientFilterAbandonCounted: a client filter that abandons a
+// message (exit 100: "skip it, leave it") leaves it queued, and --as-client
+// says so: "not tried", exit 1. It used to print "0 message(s)" and exit
+// 0, "all delivered", with every message still in the spool.
+func TestRevERClientFilterAbandonCounted(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	ids := spoolMessages(t, spool, 2)
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	code, out, p := runClient(t, "--as-client", sink.Addr(), "--spool-dir", spool, "--client-filter", "exit:100")
+	line := summary(t, out)
+	if code != 1 || !strings.Contains(line, "2 message(s)") || count(line, "not tried") != 2 {
+		t.Errorf("--as-client with an abandoning client filter: exit %d, %q; want exit 1, 2 message(s), 2 not tried\n%s", code, line, p.Stderr())
+	}
+	if got := idsIn(spoolFiles(t, spool), "content", "envelope"); !slices.Equal(got, ids) {
+		t.Errorf("spool ready = %v; want %v left where they were", got, ids)
 	}
 }
