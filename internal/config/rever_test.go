@@ -48,6 +48,11 @@ func TestRevERInterfaceNames(t *testing.T) {
 	if err := checkListenAddr(lo + "-ipv4"); err != nil {
 		t.Errorf("checkListenAddr(%s-ipv4) = %v", lo, err)
 	}
+	// E-MailRelay's inherited descriptors are refused naming them, not
+	// looked up in the DNS.
+	if err := checkListenAddr("fd#3"); err == nil || !strings.Contains(err.Error(), "fd#") {
+		t.Errorf("checkListenAddr(fd#3) = %v; want refused as not supported", err)
+	}
 }
 
 // loopbackName is the name of the interface with 127.0.0.1 ("lo").
