@@ -132,6 +132,11 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r.started = time.Now()
 	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))
 
+	if cfg.Mode == config.ModeClient {
+		if err := spool.CheckDir(cfg.Spool.Dir); err != nil {
+			return nil, err // a mistyped spool is no empty one
+		}
+	}
 	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}

@@ -216,3 +216,20 @@ func TestRevERClientFilterAbandonCounted(t *testing.T) {
 		t.Errorf("spool ready = %v; want %v left where they were", got, ids)
 	}
 }
+
+// TestRevERClientMissingSpool: "--as-client HOST --spool-dir DIR" with a
+// mistyped DIR said "0 message(s): 0 delivered" and exited 0, having made
+// the directory; E-MailRelay says the spool directory is invalid. Now it
+// fails, naming the directory, and makes nothing.
+func TestRevERClientMissingSpool(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "no-such-spool")
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	code, _, p := runClient(t, "--as-client", sink.Addr(), "--spool-dir", dir)
+	if code == 0 || !strings.Contains(p.Stderr(), dir) {
+		t.Errorf("--as-client with a missing spool: exit %d, stderr %q; want a failure naming %s", code, p.Stderr(), dir)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("--as-client made the spool directory %s", dir)
+	}
+}
