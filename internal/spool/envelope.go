@@ -193,6 +193,9 @@ func (e *Envelope) Marshal() []byte {
 	}
 	f(fieldPrefix, "Authentication", xtext.Encode(e.AuthID))
 	f(fieldPrefix, "Client", e.Client)
+	// E-MailRelay reads every field of its format in this order, this
+	// one too; relaykeeper keeps no client certificate.
+	f(fieldPrefix, "ClientCertificate", "")
 	f(fieldPrefix, "MailFromAuthIn", e.MailFromAuthIn)
 	f(fieldPrefix, "MailFromAuthOut", e.MailFromAuthOut)
 	f(fieldPrefix, "ForwardTo", e.ForwardTo)

@@ -3,6 +3,8 @@ package spool
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +63,32 @@ func TestRevERArrivalOfForeignEnvelope(t *testing.T) {
 		if err != nil || !env.Arrival.Equal(want) {
 			t.Errorf("after a save, Arrival of %s = %v, %v; want %v", id, env.Arrival, err, want)
 		}
+	}
+}
+
+// E-MailRelay 2.6 reads an envelope's fields in a fixed order, each
+// required (GStore::Envelope::read): for format #2821.8, after Client
+// comes ClientCertificate. relaykeeper wrote #2821.8 without it, so
+// E-MailRelay (an instance sharing the spool, its --as-client, its POP
+// server) failed on every envelope relaykeeper wrote: 'expected
+// "X-MailRelay-ClientCertificate:"'.
+func TestRevEREnvelopeFieldOrder(t *testing.T) {
+	e := testEnvelope()
+	e.Local = []string{"mbox"}
+	var keys []string
+	for _, line := range strings.Split(string(e.Marshal()), "\r\n") {
+		k, _, _ := strings.Cut(line, ":")
+		if strings.HasPrefix(k, "X-MailRelay-") {
+			keys = append(keys, strings.TrimPrefix(k, "X-MailRelay-"))
+		}
+		if k == "X-MailRelay-End" {
+			break
+		}
+	}
+	want := []string{"Format", "Content", "From", "ToCount", "To-Local", "To-Remote", "To-Remote", "Authentication", "Client",
+		"ClientCertificate", "MailFromAuthIn", "MailFromAuthOut", "ForwardTo", "ForwardToAddress", "ClientAccountSelector",
+		"Utf8MailboxNames", "End"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("envelope fields %v;\nwant E-MailRelay's order %v", keys, want)
 	}
 }
