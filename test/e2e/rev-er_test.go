@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -231,5 +232,43 @@ func TestRevERClientMissingSpool(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Errorf("--as-client made the spool directory %s", dir)
+	}
+}
+
+// TestRevERResubmitScript: E-MailRelay's emailrelay-resubmit.sh with its
+// file pattern changed to *.envelope.bad (docs/spool.md) works on
+// relaykeeper's spool: the renamed envelope is retried at the next poll,
+// and each failure appends the X-MailRelay-Reason line it counts.
+func TestRevERResubmitScript(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{Rcpt: harness.Response{Reply: "550 5.1.1 no such user"}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", sink.Addr(), "--poll", "1", "--no-bounces")
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("resubmit me")).Final)
+	bad := filepath.Join(spool, id+".envelope.bad")
+	reasons := func() int {
+		b, err := os.ReadFile(bad)
+		if err != nil {
+			return -1
+		}
+		return strings.Count(string(b), "MailRelay-Reason:")
+	}
+	if !waitFor(20*time.Second, func() bool { return reasons() == 1 }) {
+		t.Fatalf("no failed envelope with one Reason line: %v", spoolFiles(t, spool))
+	}
+	// emailrelay-resubmit.sh's loop, with the one pattern changed.
+	resubmit := `for file in "$1"/*.envelope.bad ; do
+	failures="$(grep -F MailRelay-Reason: < "$file" | wc -l)"
+	if test "$failures" -lt 5 ; then mv -f "$file" "$(echo "$file" | sed 's/\.bad$//')" ; fi
+done`
+	if out, err := exec.Command("sh", "-c", resubmit, "sh", spool).CombinedOutput(); err != nil {
+		t.Fatalf("resubmit: %v\n%s", err, out)
+	}
+	if !waitFor(20*time.Second, func() bool { return reasons() == 2 }) {
+		t.Errorf("after the resubmit: Reason lines %d, spool %v; want the message retried and failed again, with 2", reasons(), spoolFiles(t, spool))
+	}
+	if n := len(sink.Transactions()); n != 2 {
+		t.Errorf("the smarthost saw %d transactions; want 2", n)
 	}
 }
