@@ -165,6 +165,9 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts.Filter = r.serverFilter
 	if r.sched != nil {
 		opts.KickOnRescan = r.sched
+	} else if fwd, _ := r.cfg.Forwards(); fwd && len(r.cfg.Filter.Server) > 0 {
+		r.once = &deliver.OnceKicker{Ctx: ctx, New: r.newScheduler}
+		opts.KickOnRescan = r.once
 	}
 	if dp := r.debug; dp != nil {
 		opts.DebugPeer = dp
@@ -196,7 +199,7 @@ func (r *relay) runServer() int {
 	forwarding, triggered := r.cfg.Forwards()
 	if forwarding && !triggered && r.cfg.Admin.Port == 0 && r.cfg.Admin.HTTP == "" {
 		r.log.Warn("mail has somewhere to go (--forward-to, [routing]) but nothing triggers forwarding: " +
-			"messages are stored only (add --poll, --forward-on-disconnect or --forward)")
+			"messages are stored only (add --poll, --forward-on-disconnect or --forward; or a --filter that exits 103)")
 	}
 	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports.
 	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {
@@ -406,6 +409,9 @@ func (r *relay) runServer() int {
 	<-recoverDone
 	if schedDone != nil {
 		<-schedDone
+	}
+	if r.once != nil {
+		r.once.Wait()
 	}
 	if bansDone != nil {
 		<-bansDone

@@ -53,6 +53,7 @@ type relay struct {
 	files   []*logfile.File
 	spool   *spool.Spool
 	sched   *deliver.Scheduler
+	once    *deliver.OnceKicker      // forwards for a filter's rescan when nothing else does
 	servers map[string]*smtpd.Server // by listener role
 	lns     []roleListener
 	// serverTLS is nil without a certificate; certs reloads it.
@@ -136,6 +137,11 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r.started = time.Now()
 	r.maillog = maillog.New(io.MultiWriter(mailOut, r.events))
 
+	if cfg.Mode == config.ModeClient {
+		if err := spool.CheckDir(cfg.Spool.Dir); err != nil {
+			return nil, err // a mistyped spool is no empty one
+		}
+	}
 	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}

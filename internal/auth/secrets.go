@@ -97,8 +97,23 @@ func (s *Secrets) SetLog(log *slog.Logger) {
 
 // LoadSecrets reads a secrets file (see the package documentation). The
 // error for a bad file lists every bad line as "FILE:LINE: message".
+//
+// As in E-MailRelay, path may instead be a client account given inline,
+// "plain:BASE64-USER:BASE64-PASSWORD" (when no file has that name).
+// E-MailRelay's "pam:" is refused as not supported.
 func LoadSecrets(path string) (*Secrets, error) {
+	if path == "pam:" {
+		return nil, errors.New("auth: PAM (pam:) is not supported: give a secrets file (docs/auth.md)")
+	}
 	f, err := os.Open(path)
+	if v, ok := strings.CutPrefix(path, "plain:"); ok && errors.Is(err, os.ErrNotExist) {
+		if user, pass, ok := strings.Cut(v, ":"); ok {
+			if strings.ContainsAny(v, " \t") {
+				return nil, errors.New("auth: plain:USER:PASSWORD: want base64, without spaces")
+			}
+			return parseSecrets("inline plain:", strings.NewReader("client plain:b "+user+" "+pass+"\n"))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

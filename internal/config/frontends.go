@@ -33,11 +33,10 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if _, _, err := net.SplitHostPort(e); err == nil {
-			out = append(out, e)
-			continue
+		if _, _, err := net.SplitHostPort(e); err != nil {
+			e = net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(port))
 		}
-		out = append(out, net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(port)))
+		out = append(out, interfaceAddrs(e)...)
 	}
 	return out
 }

@@ -24,7 +24,9 @@ func (c *Config) SMTPListens() []Listen {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			a = net.JoinHostPort(strings.Trim(a, "[]"), port)
 		}
-		out = append(out, Listen{role, a})
+		for _, a := range interfaceAddrs(a) {
+			out = append(out, Listen{role, a})
+		}
 	}
 	return out
 }

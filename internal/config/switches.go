@@ -106,8 +106,11 @@ type switchParser struct {
 type Switch struct {
 	Long, Short string
 	Arg         string // the value's name in --help; "" for an on/off switch
-	Group       string
-	Help        string // empty for a switch accepted only for compatibility
+	// OptArg names the value an on/off switch may take after "=" (E-MailRelay's
+	// --syslog=FACILITY), and in a configuration file after the name.
+	OptArg string
+	Group  string
+	Help   string // empty for a switch accepted only for compatibility
 	// Keys are the configuration keys the switch sets, so that a problem
 	// Validate finds with them names the switch.
 	Keys []string
@@ -198,7 +201,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"smtp.port"},
 			parse: port(func(c *Config, n int) { c.SMTP.Port = n })},
 		{Long: "interface", Short: "I", Arg: "ADDR", Group: groupListen,
-			Help:  "listen on ADDR only; repeat it or give a comma-separated list; smtp=ADDR is the same, pop= and admin= are kept for later",
+			Help:  "listen on ADDR only (an address, or a network interface's name for all its addresses: eth0, eth0-ipv4, eth0-ipv6); repeat it or give a comma-separated list; smtp=ADDR is the same, pop= and admin= are kept for later",
 			Keys:  []string{"smtp.interfaces"},
 			parse: p.iface},
 		{Long: "remote-clients", Short: "r", Group: groupListen,
@@ -379,7 +382,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"log.format"},
 			parse: text(func(c *Config, s string) { c.Log.Format = s })},
 		{Long: "log-file", Short: "N", Arg: "FILE", Group: groupLog,
-			Help:  "log to FILE instead of standard error; reopened on SIGHUP, for logrotate",
+			Help:  "log to FILE instead of standard error; reopened on SIGHUP, for logrotate; %d in the name is the date (YYYYMMDD) and %h the hour (HH), for a new file a day or an hour, as in E-MailRelay",
 			Keys:  []string{"log.file"},
 			parse: text(func(c *Config, s string) { c.Log.File = s })},
 
@@ -406,7 +409,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "no-daemon", Short: "t", Group: groupCompat, parse: ignored},
 		{Long: "close-stderr", Short: "e", Group: groupCompat, parse: ignored},
 		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
-		{Long: "syslog", Short: "k", Group: groupCompat, parse: ignored},
+		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},
 		{Long: "log-time", Short: "L", Group: groupCompat, parse: ignored},
 	}
 }

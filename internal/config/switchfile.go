@@ -39,6 +39,8 @@ func switchFileArgs(path string) ([]string, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
+		case s.Arg == "" && value != "" && s.OptArg != "":
+			args = append(args, "--"+name+"="+value)
 		case s.Arg == "" && value != "":
 			return nil, fmt.Errorf("%s:%d: --%s takes no value, got %q", path, n, name, value)
 		case s.Arg == "":

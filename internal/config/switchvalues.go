@@ -95,6 +95,20 @@ func ignored(val string) (func(*Config), error) {
 	return nil, nil
 }
 
+// ignoredFacility accepts E-MailRelay's --syslog[=FACILITY], ignored
+// like the other syslog switches.
+func ignoredFacility(val string) (func(*Config), error) {
+	switch val {
+	case "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user", "uucp",
+		"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7":
+		return nil, nil
+	}
+	if _, err := ignored(val); err != nil {
+		return nil, errors.New("want a syslog facility (mail, daemon, local0 ...), true or false")
+	}
+	return nil, nil
+}
+
 // flag is an on/off switch that is not a setting (--help, --version).
 func (p *switchParser) flag(dst *bool) func(string) (func(*Config), error) {
 	return func(val string) (func(*Config), error) {

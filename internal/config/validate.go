@@ -460,6 +460,9 @@ func checkListenAddr(s string) error {
 		}
 		host = h
 	}
+	if strings.HasPrefix(host, "fd#") {
+		return errors.New("inherited file descriptors (E-MailRelay's fd#N) are not supported; give an address")
+	}
 	if strings.IndexFunc(host, func(r rune) bool {
 		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune("/@[]=,", r)
 	}) >= 0 {

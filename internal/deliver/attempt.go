@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,8 @@ type outcome struct {
 	connFailed             bool
 	sent, deferred, failed int
 	// skipped means the message could not be claimed (another worker has
-	// it, or it is gone); with stuck, an error left it for the next run
-	// untried (a flush counts it so).
+	// it, or it is gone); with stuck, an error (or a client filter that
+	// abandoned it) left it for the next run untried (a flush counts it so).
 	skipped, stuck bool
 	hold           bool
 	// waiting: some recipients were not tried because their destination
@@ -307,9 +308,8 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	case env.Count(spool.Bounced) > 0:
 		for _, r := range env.Recipients {
 			if r.Status == spool.Bounced {
-				code, _, _ := strings.Cut(r.Reply, " ")
 				env.Reasons = append(env.Reasons, "X-MailRelay-Reason: "+r.Addr+": "+r.Reply,
-					"X-MailRelay-ReasonCode: "+firstN(code, 3))
+					"X-MailRelay-ReasonCode: "+reasonCode(r.Reply))
 			}
 		}
 		env.NextAttempt = time.Time{}
@@ -381,11 +381,15 @@ func relayHost(relay string) string {
 	return relay
 }
 
-func firstN(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// reasonCode is E-MailRelay's X-MailRelay-ReasonCode for a failure's
+// reply: its SMTP code, or 0 when it has none (a refused connection, an
+// expiry).
+func reasonCode(s string) string {
+	r, err := reply.ParseLine(s)
+	if err != nil {
+		return "0"
 	}
-	return s
+	return strconv.Itoa(r.Code)
 }
 
 // errReply is the reply recorded for a failure that came with none.

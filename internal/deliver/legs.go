@@ -23,6 +23,20 @@ type leg struct {
 // contentFilterKey prefixes the destination of the after-queue filter.
 const contentFilterKey = "content_filter:"
 
+// forwardToAddressKey prefixes the destination of a message whose envelope
+// names its own next hop: E-MailRelay's X-MailRelay-ForwardToAddress,
+// which its filters and routing scripts set.
+const forwardToAddressKey = "forward_to_address:"
+
+// directAddr is the address a destination is dialled at directly, without
+// routing or MX: the content filter's, or a message's ForwardToAddress.
+func directAddr(key string) (string, bool) {
+	if a, ok := strings.CutPrefix(key, contentFilterKey); ok {
+		return a, true
+	}
+	return strings.CutPrefix(key, forwardToAddressKey)
+}
+
 // busyRetry is how soon a message whose destination was at its limit is
 // tried again.
 const busyRetry = time.Second
@@ -48,6 +62,8 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 			// message: the whole message goes to the filter first;
 			// routing happens when it comes back.
 			rt = route.Destination{Key: contentFilterKey + cf}
+		} else if env.ForwardToAddress != "" {
+			rt = route.Destination{Key: forwardToAddressKey + filterAddr(env.ForwardToAddress)}
 		}
 		g := groups[rt.Key]
 		if g == nil {
@@ -467,7 +483,7 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 	var relay string
 	var passed []route.PassedHost
 	var err error
-	if addr, ok := strings.CutPrefix(rt.Key, contentFilterKey); ok {
+	if addr, ok := directAddr(rt.Key); ok {
 		relay = addr
 		conn, err = s.opts.Dial.Dial(ctx, addr)
 	} else if nd, ok := s.opts.Router.(NextDialer); ok {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -38,7 +37,7 @@ type NextDialer interface {
 func (s *Scheduler) nextMX(ctx context.Context, c *spool.Claim, lg leg, first *remote.Conn, passed []route.PassedHost,
 	results map[string]rcptResult) {
 	nd, ok := s.opts.Router.(NextDialer)
-	if !ok || strings.HasPrefix(lg.dst.Key, contentFilterKey) {
+	if _, direct := directAddr(lg.dst.Key); !ok || direct {
 		return
 	}
 	tried := []string{first.Addr()}

@@ -327,6 +327,9 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 			}
 		}
 	}
+	if len(c.Env.Recipients) == 0 {
+		return s.noRemoteRecipients(c)
+	}
 	stop := false
 	if f := s.opts.ClientFilter; f != nil {
 		o, done := s.clientFilter(ctx, f, c)
@@ -338,6 +341,25 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 	o := s.attempt(ctx, wc, c)
 	o.stop = stop
 	return o
+}
+
+// noRemoteRecipients fails a message with no recipient to forward to, as
+// E-MailRelay does ("no remote recipients"): one whose recipients are all
+// To-Local mailboxes (for E-MailRelay's local delivery), or whose To-Remote
+// lines a filter or script removed. Taking it for delivered would remove
+// mail nobody got.
+func (s *Scheduler) noRemoteRecipients(c *spool.Claim) outcome {
+	const reason = "no remote recipients"
+	s.log.Warn("message failed: it has no recipient to forward to", "id", c.ID(), "local", len(c.Env.Local))
+	c.Env.LastReply = reason
+	c.Env.NextAttempt = time.Time{}
+	c.Env.Reasons = append(c.Env.Reasons, "X-MailRelay-Reason: "+reason, "X-MailRelay-ReasonCode: 0")
+	if err := c.Move(spool.Failed); err != nil {
+		s.log.Error("recording a message without recipients as failed failed", "id", c.ID(), "err", err)
+		c.Unlock()
+		return outcome{id: c.ID(), skipped: true, stuck: true}
+	}
+	return outcome{id: c.ID(), failed: 1}
 }
 
 // clientFilter runs the client filter on a claimed message. done means the
@@ -382,9 +404,10 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 	}
 	switch res.Outcome {
 	case filter.Abandon:
-		// E-MailRelay: skip this message and leave it as it is.
+		// E-MailRelay: skip this message and leave it as it is; it is
+		// still to be delivered, so a run counts it untried.
 		c.Unlock()
-		return outcome{id: c.ID(), skipped: true, stop: res.StopScanning}, true
+		return outcome{id: c.ID(), skipped: true, stuck: true, stop: res.StopScanning}, true
 	case filter.Reject, filter.TempFail:
 		// The delivery lines say what the client side would hear; the
 		// filter's reason (its second <<...>> line) is for this log.

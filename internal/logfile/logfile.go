@@ -5,29 +5,56 @@
 // Writes and Reopen are serialised: a line is written whole to either the
 // old file or the new one. If reopening fails, writes go on to the old file
 // and Reopen returns the error; nothing written is lost.
+//
+// As in E-MailRelay's --log-file, "%d" in the name stands for the date
+// (YYYYMMDD) and "%h" for the hour (HH), in local time; the first write
+// after either changes goes to a new file.
 package logfile
 
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"time"
 )
 
 // File appends to the file at a path.
 type File struct {
-	path string
+	pattern string
+	now     func() time.Time // nil when the name has no %d or %h
 
-	mu sync.Mutex // guards f
-	f  *os.File
+	mu   sync.Mutex // guards f and path
+	f    *os.File
+	path string
 }
 
 // Open opens (creating it, mode 0640) path for appending.
 func Open(path string) (*File, error) {
-	f, err := open(path)
+	return openAt(path, time.Now)
+}
+
+func openAt(pattern string, now func() time.Time) (*File, error) {
+	l := &File{pattern: pattern}
+	if strings.Contains(pattern, "%d") || strings.Contains(pattern, "%h") {
+		l.now = now
+	}
+	l.path = l.name()
+	f, err := open(l.path)
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, f: f}, nil
+	l.f = f
+	return l, nil
+}
+
+// name is the file's name now.
+func (l *File) name() string {
+	if l.now == nil {
+		return l.pattern
+	}
+	t := l.now()
+	return strings.NewReplacer("%d", t.Format("20060102"), "%h", t.Format("15")).Replace(l.pattern)
 }
 
 func open(path string) (*os.File, error) {
@@ -38,26 +65,40 @@ func open(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Path is the file's name.
-func (l *File) Path() string { return l.path }
+// Path is the file's name (the current one, for a dated name).
+func (l *File) Path() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.path
+}
 
-// Write appends p, in one write call.
+// Write appends p, in one write call: to a new file if the date or hour in
+// the name has changed (or to the old one, if that cannot be opened).
 func (l *File) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.now != nil {
+		if name := l.name(); name != l.path {
+			if f, err := open(name); err == nil {
+				l.f.Close()
+				l.f, l.path = f, name
+			}
+		}
+	}
 	return l.f.Write(p)
 }
 
 // Reopen opens the path anew, which after a rename is a new file, and
 // closes the old one. On error the old file stays in use.
 func (l *File) Reopen() error {
-	f, err := open(l.path)
+	name := l.name()
+	f, err := open(name)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
 	old := l.f
-	l.f = f
+	l.f, l.path = f, name
 	l.mu.Unlock()
 	return old.Close()
 }

@@ -128,9 +128,6 @@ var errAbandoned = errors.New("a transaction begun ahead was not the next messag
 // Dial connects to addr ("host:port"), reads the greeting and says EHLO
 // (HELO if EHLO is refused), then STARTTLS and AUTH as opts say.
 func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
-	if opts.Helo == "" {
-		opts.Helo = "localhost"
-	}
 	if opts.ConnectTimeout == 0 {
 		opts.ConnectTimeout = 40 * time.Second
 	}
@@ -223,8 +220,35 @@ func (c *Conn) tlsConfig() *tls.Config {
 	return cfg
 }
 
+// heloName is the name EHLO and HELO give: Options.Helo if it is a dotted
+// domain or an address literal, else (an unqualified host name such as
+// "vm", "localhost", or none) the connection's local address as a literal,
+// as E-MailRelay does: RFC 5321 (4.1.1.1) wants one or the other, and
+// servers refuse a bare host name.
+func (c *Conn) heloName() string {
+	name := c.opts.Helo
+	if strings.Contains(strings.Trim(name, "."), ".") || strings.HasPrefix(name, "[") {
+		return name
+	}
+	return addressLiteral(c.nc.LocalAddr())
+}
+
+// addressLiteral is ip as RFC 5321 writes it in EHLO: [192.0.2.1], or
+// [IPv6:2001:db8::1].
+func addressLiteral(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil {
+		return "localhost"
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return "[" + ip4.String() + "]"
+	}
+	return "[IPv6:" + ta.IP.String() + "]"
+}
+
 func (c *Conn) hello() error {
-	rep, err := c.cmd("EHLO " + c.opts.Helo)
+	helo := c.heloName()
+	rep, err := c.cmd("EHLO " + helo)
 	if err != nil {
 		return &Error{Stage: "ehlo", Err: err}
 	}
@@ -239,7 +263,7 @@ func (c *Conn) hello() error {
 		}
 		return nil
 	}
-	if rep, err = c.cmd("HELO " + c.opts.Helo); err != nil {
+	if rep, err = c.cmd("HELO " + helo); err != nil {
 		return &Error{Stage: "helo", Err: err}
 	}
 	if rep.Code != 250 {

@@ -232,7 +232,7 @@ func TestPipelining(t *testing.T) {
 func TestLockStep(t *testing.T) {
 	addr := newScript(t, func(s *scriptConn) {
 		s.send("220 script.test ESMTP")
-		s.expect("EHLO localhost")
+		s.expect("EHLO [127.0.0.1]")
 		s.send("250 script.test")
 		for _, cmd := range []string{"MAIL FROM:<sender@example.org>", "RCPT TO:<a@example.net>", "DATA"} {
 			s.expect(cmd)
@@ -360,7 +360,7 @@ func TestStartTLS(t *testing.T) {
 	t.Run("upgrade", func(t *testing.T) {
 		addr := newScript(t, func(s *scriptConn) {
 			s.send("220 script.test ESMTP")
-			s.expect("EHLO localhost")
+			s.expect("EHLO [127.0.0.1]")
 			s.send("250-script.test", "250-PLAINONLY", "250 STARTTLS")
 			s.expect("STARTTLS")
 			s.send("220 2.0.0 ready")
@@ -370,7 +370,7 @@ func TestStartTLS(t *testing.T) {
 				return
 			}
 			s.nc = tc
-			s.expect("EHLO localhost")
+			s.expect("EHLO [127.0.0.1]")
 			s.send("250-script.test", "250 AUTH PLAIN")
 			s.expect("QUIT")
 			s.send("221 bye")
@@ -390,7 +390,7 @@ func TestStartTLS(t *testing.T) {
 	t.Run("injection", func(t *testing.T) {
 		addr := newScript(t, func(s *scriptConn) {
 			s.send("220 script.test ESMTP")
-			s.expect("EHLO localhost")
+			s.expect("EHLO [127.0.0.1]")
 			s.send("250-script.test", "250 STARTTLS")
 			s.expect("STARTTLS")
 			s.send("220 2.0.0 ready", "250 injected before the handshake")
@@ -413,7 +413,7 @@ func TestStartTLS(t *testing.T) {
 	t.Run("bad certificate", func(t *testing.T) {
 		addr := newScript(t, func(s *scriptConn) {
 			s.send("220 script.test ESMTP")
-			s.expect("EHLO localhost")
+			s.expect("EHLO [127.0.0.1]")
 			s.send("250-script.test", "250 STARTTLS")
 			s.expect("STARTTLS")
 			s.send("220 2.0.0 ready")
@@ -539,7 +539,7 @@ func waitBroken(c *remote.Conn) bool {
 // PIPELINING, up to its final dot.
 func upToTheDot(s *scriptConn) {
 	s.send("220 script.test ESMTP")
-	s.expect("EHLO localhost")
+	s.expect("EHLO [127.0.0.1]")
 	s.send("250 script.test")
 	s.expect("MAIL FROM:<sender@example.org>")
 	s.send("250 ok")
@@ -560,7 +560,7 @@ func TestLongReplyLine(t *testing.T) {
 	addr := newScript(t, func(s *scriptConn) {
 		s.send("220-script.test " + strings.Repeat("x", 1<<20))
 		s.send("220 script.test ESMTP")
-		s.expect("EHLO localhost")
+		s.expect("EHLO [127.0.0.1]")
 		s.send("250 script.test")
 		s.expect("QUIT")
 		s.send("221 bye")
@@ -583,7 +583,7 @@ func TestSendAhead(t *testing.T) {
 	body := []string{"Subject: test", "", "hello", "..leading dot", "."}
 	addr := newScript(t, func(s *scriptConn) {
 		s.send("220 script.test ESMTP")
-		s.expect("EHLO localhost")
+		s.expect("EHLO [127.0.0.1]")
 		s.send("250-script.test", "250 PIPELINING")
 		s.expect("MAIL FROM:<sender@example.org>", "RCPT TO:<a@example.net>", "DATA")
 		s.send("250 2.1.0 ok", "250 2.1.5 ok", "354 go ahead")
@@ -676,7 +676,7 @@ func TestSendAheadAbandoned(t *testing.T) {
 // with the next one's commands behind it, left unanswered.
 func aheadOpening(s *scriptConn) {
 	s.send("220 script.test ESMTP")
-	s.expect("EHLO localhost")
+	s.expect("EHLO [127.0.0.1]")
 	s.send("250-script.test", "250 PIPELINING")
 	s.read(3)
 	s.send("250 ok", "250 ok", "354 go ahead")

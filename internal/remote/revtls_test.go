@@ -46,7 +46,7 @@ func newScripts(t *testing.T, serves ...func(s *scriptConn)) (string, *atomic.In
 // greet sends the greeting, and answers EHLO with one extension.
 func (s *scriptConn) greet(ext string) {
 	s.send("220 script.test ESMTP")
-	s.expect("EHLO localhost")
+	s.expect("EHLO [127.0.0.1]")
 	s.send("250-script.test", "250 "+ext)
 }
 

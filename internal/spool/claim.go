@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Claim is a message taken by one worker. While the Claim is open, no other
@@ -145,7 +148,28 @@ func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 		return nil, fmt.Errorf("spool: %s%s: %w", id, stateSuffix[st], err)
 	}
 	env.ID = id
+	if env.Arrival.IsZero() {
+		env.Arrival = s.foreignArrival(id)
+	}
 	return env, nil
+}
+
+// foreignArrival is the arrival of a message whose envelope has none:
+// one that E-MailRelay, emailrelay-submit or a script put in the spool.
+// It is the time in E-MailRelay's file name (emailrelay.PID.SECONDS.SEQ),
+// else the content file's modification time, else now; never the zero
+// time, which would make the message look centuries old (expired at its
+// first deferral).
+func (s *Spool) foreignArrival(id string) time.Time {
+	if f := strings.Split(id, "."); len(f) == 4 && f[0] == "emailrelay" {
+		if secs, err := strconv.ParseInt(f[2], 10, 64); err == nil && secs > 0 {
+			return time.Unix(secs, 0)
+		}
+	}
+	if fi, err := os.Stat(s.contentPath(id)); err == nil {
+		return fi.ModTime()
+	}
+	return time.Now()
 }
 
 // ID is the claimed message's id.

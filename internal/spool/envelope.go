@@ -72,6 +72,10 @@ type Envelope struct {
 	ForwardTo             string `json:"forward_to,omitempty"`
 	ForwardToAddress      string `json:"forward_to_address,omitempty"`
 	ClientAccountSelector string `json:"-"`
+	// Local are E-MailRelay's To-Local lines: mailbox names its address
+	// verifier gave recipients it called local, for its local delivery
+	// (deliver:, POP). Kept as they are and never forwarded.
+	Local []string `json:"local,omitempty"`
 
 	Arrival     time.Time `json:"arrival"`
 	Attempts    int       `json:"attempts"`
@@ -178,7 +182,10 @@ func (e *Envelope) Marshal() []byte {
 			pending++
 		}
 	}
-	f(fieldPrefix, "ToCount", strconv.Itoa(pending))
+	f(fieldPrefix, "ToCount", strconv.Itoa(pending+len(e.Local)))
+	for _, m := range e.Local {
+		f(fieldPrefix, "To-Local", m)
+	}
 	for _, r := range e.Recipients {
 		if r.Status != Sent {
 			f(fieldPrefix, "To-Remote", r.Addr)
@@ -186,6 +193,9 @@ func (e *Envelope) Marshal() []byte {
 	}
 	f(fieldPrefix, "Authentication", xtext.Encode(e.AuthID))
 	f(fieldPrefix, "Client", e.Client)
+	// E-MailRelay reads every field of its format in this order, this
+	// one too; relaykeeper keeps no client certificate.
+	f(fieldPrefix, "ClientCertificate", "")
 	f(fieldPrefix, "MailFromAuthIn", e.MailFromAuthIn)
 	f(fieldPrefix, "MailFromAuthOut", e.MailFromAuthOut)
 	f(fieldPrefix, "ForwardTo", e.ForwardTo)
@@ -365,7 +375,12 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				e.From = a
 			case "ToCount":
 				// Recounted from the To lines.
-			case "To-Remote", "To-Local", "To":
+			case "To-Local":
+				if val == "" {
+					return nil, &ParseError{lineNo, "To-Local: empty mailbox name"}
+				}
+				e.Local = append(e.Local, val)
+			case "To-Remote", "To":
 				a, err := envelopeAddr(val)
 				if err == nil && a == "" {
 					err = errNoAddr

@@ -116,8 +116,15 @@ func TestUnmarshalEmailRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.From != "a@b.c" || e.AuthID != "bob smith" || e.Client != "192.168.1.2:1234" || len(e.Recipients) != 2 || len(e.Reasons) != 2 {
+	// To-Local is a mailbox name for E-MailRelay's local delivery, not a
+	// recipient to forward to (it was one, and went out as RCPT TO:<mbox>).
+	if e.From != "a@b.c" || e.AuthID != "bob smith" || e.Client != "192.168.1.2:1234" || len(e.Recipients) != 1 ||
+		len(e.Local) != 1 || e.Local[0] != "mbox" || len(e.Reasons) != 2 {
 		t.Errorf("Unmarshal = %+v", e)
+	}
+	out := string(e.Marshal())
+	if !strings.Contains(out, "X-MailRelay-ToCount: 2\r\nX-MailRelay-To-Local: mbox\r\nX-MailRelay-To-Remote: x@y.z\r\n") {
+		t.Errorf("Marshal lost the To-Local line or its count:\n%s", out)
 	}
 }
 
