@@ -48,6 +48,9 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 			// message: the whole message goes to the filter first;
 			// routing happens when it comes back.
 			rt = route.Destination{Key: contentFilterKey + cf}
+		} else {
+			// A filter may have named the account to send with.
+			rt = rt.WithAccount(env.ClientAccountSelector)
 		}
 		g := groups[rt.Key]
 		if g == nil {
@@ -476,7 +479,8 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
 		relay = s.opts.Upstream
-		conn, err = s.opts.Dial.Dial(ctx, s.opts.Upstream)
+		_, sel := rt.Account()
+		conn, err = s.opts.Dial.Dial(remote.WithAccount(ctx, sel), s.opts.Upstream)
 	}
 	if err != nil {
 		s.release(rt.Key)

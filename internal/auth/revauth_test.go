@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+)
+
+// TestRevAuthClientAccounts: a client file with selector lines gives a
+// remote.Accounts whose Account picks each selector's line, an untyped nil
+// for "= =" (no login) and ok false for a selector without a line; a file
+// without selectors gives the default line as before (nil for "= =").
+func TestRevAuthClientAccounts(t *testing.T) {
+	load := func(text string) *Secrets {
+		t.Helper()
+		s, err := parseSecrets("test.secrets", strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	user := func(a remote.Authenticator) string {
+		if a == nil {
+			return "(none)"
+		}
+		return a.(*ClientLogin).c.user
+	}
+
+	a, ok := load("client plain home pw\nclient plain work pw2 work\nclient plain = = direct\n").ClientAccounts()
+	accts, isAccts := a.(remote.Accounts)
+	if !ok || !isAccts {
+		t.Fatalf("ClientAccounts with selectors = %T, %v; want a remote.Accounts", a, ok)
+	}
+	for sel, want := range map[string]string{"": "home", "work": "work", "direct": "(none)"} {
+		got, ok := accts.Account(sel)
+		if !ok || user(got) != want {
+			t.Errorf("Account(%q) = %s, %v; want %s", sel, user(got), ok, want)
+		}
+	}
+	if got, ok := accts.Account("nosuch"); ok || got != nil {
+		t.Errorf("Account(\"nosuch\") = %v, %v; want nil, false", got, ok)
+	}
+
+	if a, ok := load("client plain home pw\n").ClientAccounts(); !ok || user(a) != "home" {
+		t.Errorf("ClientAccounts without selectors = %T %v; want the default line", a, ok)
+	}
+	if a, ok := load("client plain = =\n").ClientAccounts(); !ok || a != nil {
+		t.Errorf("ClientAccounts of \"= =\" alone = %#v, %v; want nil, true", a, ok)
+	}
+	if a, ok := load("client plain = =\nclient plain work pw work\n").ClientAccounts(); !ok || a == nil {
+		t.Errorf("ClientAccounts of \"= =\" with a selector line = %#v, %v; want Accounts", a, ok)
+	} else if d, _ := a.(remote.Accounts).Account(""); d != nil {
+		t.Errorf("default account of \"= =\" = %#v; want nil (no login)", d)
+	}
+	if _, ok := load("client plain work pw work\n").ClientAccounts(); ok {
+		t.Error("ClientAccounts without a default line: ok; want false")
+	}
+}

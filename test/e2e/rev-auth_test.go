@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// plantSelectorMessage writes a queued message in E-MailRelay's spool
+// format whose envelope names a client account selector (what a filter
+// script writes there), and returns its id.
+func plantSelectorMessage(t *testing.T, spool string, n int, from, selector string) string {
+	t.Helper()
+	id := fmt.Sprintf("%08X%08X", 0x5E1EC700, n)
+	if err := os.WriteFile(filepath.Join(spool, id+".content"), []byte("Subject: selector "+selector+"\r\n\r\nbody\r\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	env := "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n" +
+		"X-MailRelay-From: " + from + "\r\nX-MailRelay-ToCount: 1\r\nX-MailRelay-To-Remote: bob@example.net\r\n" +
+		"X-MailRelay-Authentication: \r\nX-MailRelay-Client: 127.0.0.1\r\nX-MailRelay-MailFromAuthIn: \r\n" +
+		"X-MailRelay-MailFromAuthOut: \r\nX-MailRelay-ForwardTo: \r\nX-MailRelay-ForwardToAddress: \r\n" +
+		"X-MailRelay-ClientAccountSelector: " + selector + "\r\nX-MailRelay-End: 1\r\n" +
+		"X-Relaykeeper-Arrival: " + time.Now().UTC().Format(time.RFC3339Nano) + "\r\n"
+	if err := os.WriteFile(filepath.Join(spool, id+".envelope"), []byte(env), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestRevAuthClientAccountSelector: docs/auth.md (and E-MailRelay) say a
+// message whose envelope names an account selector is sent with the client
+// line of that selector, the others with the line without one, and that
+// "client plain = = SELECTOR" sends without logging in. The relay ignored
+// the selector: every message went out under the default account, so
+// mail a filter had marked for the "work" account left under the
+// personal one, and mail marked for no login carried the default
+// password. A selector with no line in the file must not fall back to the
+// default account either: that message waits, deferred.
+func TestRevAuthClientAccountSelector(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.authOK = true
+	up.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH PLAIN"} }
+	sec := writeFile(t, t.TempDir(), "client.secrets",
+		"client plain home@rk.test home-pw\nclient plain work@rk.test work-pw work\nclient plain = = direct\n", 0o600)
+	spool := t.TempDir()
+	cases := map[string]string{ // sender: selector
+		"default@example.org": "",
+		"work@example.org":    "work",
+		"direct@example.org":  "direct",
+		"nosuch@example.org":  "nosuch",
+	}
+	ids := map[string]string{}
+	n := 0
+	for from, sel := range cases {
+		n++
+		ids[from] = plantSelectorMessage(t, spool, n, from, sel)
+	}
+	// A smarthost on 127.0.0.1 with no TLS switch gets the login without
+	// TLS (docs/tls.md), so the raw upstream can take it.
+	code, out, p := runClient(t, "--as-client", up.addr(), "--client-auth", sec, "--spool-dir", spool)
+	t.Logf("--as-client exit %d: %s\nstderr:\n%s", code, out, p.Stderr())
+
+	// The login each sender's message was sent under.
+	logins := map[string]string{}
+	conns := up.connLines()
+	for _, m := range up.messages() {
+		login := "(none)"
+		for _, l := range conns[m.conn] {
+			if b64, ok := strings.CutPrefix(l, "AUTH PLAIN "); ok {
+				raw, _ := base64.StdEncoding.DecodeString(b64)
+				parts := strings.Split(string(raw), "\x00")
+				login = parts[len(parts)-2]
+			}
+		}
+		logins[m.from] = login
+	}
+	want := map[string]string{
+		"default@example.org": "home@rk.test",
+		"work@example.org":    "work@rk.test",
+		"direct@example.org":  "(none)",
+	}
+	for from, w := range want {
+		if got, ok := logins[from]; !ok || got != w {
+			t.Errorf("message from %s (selector %q) sent under login %q (sent: %v); want %q", from, cases[from], got, ok, w)
+		}
+	}
+	if got, ok := logins["nosuch@example.org"]; ok {
+		t.Errorf("message with selector \"nosuch\" (no client line) was sent under login %q; want it kept in the spool", got)
+	}
+	if state, env := waitEnvelope(t, spool, ids["nosuch@example.org"], 5*time.Second, func(s string, _ envelope) bool { return s == "envelope" }); state != "envelope" {
+		t.Errorf("message with selector \"nosuch\" is %s; want it waiting in the spool:\n%s", state, env)
+	}
+}
