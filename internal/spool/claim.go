@@ -145,6 +145,15 @@ func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 		return nil, fmt.Errorf("spool: %s%s: %w", id, stateSuffix[st], err)
 	}
 	env.ID = id
+	if env.Arrival.IsZero() {
+		// E-MailRelay's envelopes (and scripts that write its format)
+		// have no arrival time: the content file's is taken, else the
+		// queue lifetime counts from the year 1 and the first deferral
+		// bounces the message as expired.
+		if fi, err := os.Stat(s.contentPath(id)); err == nil {
+			env.Arrival = fi.ModTime()
+		}
+	}
 	return env, nil
 }
 

@@ -96,3 +96,35 @@ func TestRevAuthClientAccountSelector(t *testing.T) {
 		t.Errorf("message with selector \"nosuch\" is %s; want it waiting in the spool:\n%s", state, env)
 	}
 }
+
+// TestRevAuthEmailRelayEnvelopeWaits: a message that E-MailRelay (or a
+// script writing its format) left in the spool has no X-Relaykeeper-Arrival
+// line. Its age was counted from the year 1, so the first temporary
+// refusal bounced it as "expired after 106751 days in the queue", and the
+// mail log said delay=9223372036.85. It must wait and be retried, its age
+// counted from its content file's time.
+func TestRevAuthEmailRelayEnvelopeWaits(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.rcptReply = func(int, string) string { return "451 4.3.0 try again later" }
+	spool := t.TempDir()
+	id := "emailrelay.1234.1700000000.1"
+	if err := os.WriteFile(filepath.Join(spool, id+".content"), []byte("Subject: from E-MailRelay\r\n\r\nbody\r\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	env := "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n" +
+		"X-MailRelay-From: alice@example.org\r\nX-MailRelay-ToCount: 1\r\nX-MailRelay-To-Remote: bob@example.net\r\n" +
+		"X-MailRelay-Authentication: \r\nX-MailRelay-Client: 127.0.0.1\r\nX-MailRelay-MailFromAuthIn: \r\n" +
+		"X-MailRelay-MailFromAuthOut: \r\nX-MailRelay-End: 1\r\n"
+	if err := os.WriteFile(filepath.Join(spool, id+".envelope"), []byte(env), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	code, out, p := runClient(t, "--as-client", up.addr(), "--spool-dir", spool)
+	t.Logf("--as-client exit %d: %s", code, out)
+	if strings.Contains(p.Stderr(), "expired") || strings.Contains(p.Stderr(), "delay=9223372036") {
+		t.Errorf("an E-MailRelay envelope was taken for ancient:\n%s", p.Stderr())
+	}
+	if state, e := waitEnvelope(t, spool, id, 5*time.Second, func(s string, _ envelope) bool { return s == "envelope" }); state != "envelope" {
+		t.Errorf("message %s is %s after a 451; want it waiting in the spool:\n%s", id, state, e)
+	}
+}
