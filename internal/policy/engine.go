@@ -652,7 +652,9 @@ func (e *Engine) loginMismatch(req *Request) Decision {
 		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not logged in", rule)
 	}
 	for _, o := range owners {
-		if o == req.AuthID {
+		// Without regard to case, as Postfix (strcasecmp) and
+		// docs/auth.md have it.
+		if strings.EqualFold(o, req.AuthID) {
 			return Decision{}
 		}
 	}
