@@ -57,3 +57,29 @@ func TestRevAuthClientAccounts(t *testing.T) {
 		t.Error("ClientAccounts without a default line: ok; want false")
 	}
 }
+
+// TestRevAuthOAuth2TokenURLNeedsTLS: the token request carries the client
+// secret and the refresh token, which are as good as the account's
+// password. A token URL written with http:// (a typo for Google's, or an
+// endpoint copied from a test set-up) sent them in plain text over the
+// network at every refresh, where every other credential goes only over
+// verified TLS. Only a token endpoint on this host may be plain http.
+func TestRevAuthOAuth2TokenURLNeedsTLS(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://oauth2.googleapis.com/token", false},
+		{"http://192.0.2.7:8080/token", false},
+		{"HTTP://oauth2.googleapis.com/token", false},
+		{"https://oauth2.googleapis.com/token", true},
+		{"http://127.0.0.1:8080/token", true},
+		{"http://[::1]:8080/token", true},
+		{"http://localhost:8080/token", false}, // a name may resolve elsewhere
+	} {
+		_, err := parseSecrets("secrets", strings.NewReader("client oauth2 me a,b,c,"+tc.url+"\n"))
+		if (err == nil) != tc.ok {
+			t.Errorf("token URL %s: err %v; want ok=%v", tc.url, err, tc.ok)
+		}
+	}
+}
