@@ -286,7 +286,7 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 			return Decision{}
 		}
-	case "reject_unauth_destination", "permit_auth_destination":
+	case "reject_unauth_destination", "defer_unauth_destination", "permit_auth_destination":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			ok := e.authDestination(req.Recipient)
 			switch {
@@ -294,6 +294,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				return Decision{Verdict: Permit, Rule: name}
 			case !ok && name == "reject_unauth_destination":
 				return reject(554, "5.7.1", "<"+req.Recipient+">: Relay access denied", name)
+			case !ok && name == "defer_unauth_destination":
+				// Postfix's default relay restriction: its
+				// defer_code, 450.
+				return deferral(450, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			}
 			return Decision{}
 		}
