@@ -153,7 +153,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		TLSConfig:       tc,
 	}
 	if f := cfg.Auth.ClientSecrets; f != "" {
-		cs, err := auth.LoadSecrets(f)
+		cs, err := auth.LoadClientSecrets(f)
 		if err != nil {
 			return nil, fmt.Errorf("--client-auth: %w", err)
 		}

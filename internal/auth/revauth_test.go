@@ -83,3 +83,21 @@ func TestRevAuthOAuth2TokenURLNeedsTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestRevAuthLoadClientSecretsInline: E-MailRelay's inline --client-auth
+// form; a malformed one is refused without echoing the secret.
+func TestRevAuthLoadClientSecretsInline(t *testing.T) {
+	s, err := LoadClientSecrets("plain:dXNlcg==:cGFzcw==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := s.ClientAuth(""); !ok || l == nil || l.c.user != "user" || l.c.password != "pass" {
+		t.Errorf("plain:dXNlcg==:cGFzcw== gave %+v, %v; want user/pass", l, ok)
+	}
+	for _, bad := range []string{"plain:dXNlcg==", "plain::cGFzcw==", "plain:dXNlcg==:!!secret!!", "plain:dXNlcg==:cGFz cw=="} {
+		_, err := LoadClientSecrets(bad)
+		if err == nil || strings.Contains(err.Error(), "secret!!") || strings.Contains(err.Error(), "cGFz") {
+			t.Errorf("LoadClientSecrets(%q) = %v; want an error that does not show the password", bad, err)
+		}
+	}
+}

@@ -106,6 +106,29 @@ func LoadSecrets(path string) (*Secrets, error) {
 	return parseSecrets(path, f)
 }
 
+// LoadClientSecrets is LoadSecrets for --client-auth, which also takes
+// E-MailRelay's inline form "plain:BASE64-USER:BASE64-PASSWORD" (a client
+// plain:b line) when no file has that name.
+func LoadClientSecrets(arg string) (*Secrets, error) {
+	rest, inline := strings.CutPrefix(arg, "plain:")
+	if !inline {
+		return LoadSecrets(arg)
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return LoadSecrets(arg)
+	}
+	user, pass, ok := strings.Cut(rest, ":")
+	if !ok || user == "" || pass == "" || strings.ContainsAny(rest, " \t\r\n") {
+		return nil, errors.New("auth: plain:USER:PASSWORD: want the user and password, each base64-encoded")
+	}
+	s, err := parseSecrets("plain:", strings.NewReader("client plain:b "+user+" "+pass+"\n"))
+	if err != nil {
+		// The line's own error, without its place (the secret).
+		return nil, errors.New("auth: plain:USER:PASSWORD: want the user and password, each base64-encoded")
+	}
+	return s, nil
+}
+
 func newSecrets() *Secrets {
 	return &Secrets{
 		users:       make(map[string]*serverUser),

@@ -151,3 +151,32 @@ func TestRevAuthDeferUnauthDestination(t *testing.T) {
 		}
 	}
 }
+
+// TestRevAuthClientAuthInline: E-MailRelay takes the smarthost's login on
+// the command line too, --client-auth=plain:BASE64-USER:BASE64-PASSWORD
+// (its reference's "inline form"). relaykeeper, which runs E-MailRelay's
+// command lines, took it for a file name and stopped: "open
+// plain:...: no such file or directory". It must log in with it.
+func TestRevAuthClientAuthInline(t *testing.T) {
+	t.Parallel()
+	up := newRawUpstream(t)
+	up.authOK = true
+	up.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH PLAIN"} }
+	spool := t.TempDir()
+	plantSelectorMessage(t, spool, 1, "inline@example.org", "")
+	b := base64.StdEncoding.EncodeToString
+	code, out, p := runClient(t, "--as-client", up.addr(), "--client-auth=plain:"+b([]byte("me@rk.test"))+":"+b([]byte("s3cret pw")),
+		"--spool-dir", spool)
+	if code != 0 {
+		t.Fatalf("--as-client with the inline --client-auth: exit %d, %s\n%s", code, out, p.Stderr())
+	}
+	want := "AUTH PLAIN " + b([]byte("\x00me@rk.test\x00s3cret pw"))
+	for _, lines := range up.connLines() {
+		for _, l := range lines {
+			if l == want {
+				return
+			}
+		}
+	}
+	t.Errorf("the upstream got no %q; lines %v", want, up.connLines())
+}
