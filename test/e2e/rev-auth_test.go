@@ -42,6 +42,16 @@ func plantSelectorMessage(t *testing.T, spool string, n int, from, selector stri
 // default account either: that message waits, deferred.
 func TestRevAuthClientAccountSelector(t *testing.T) {
 	t.Parallel()
+	t.Run("smarthost", func(t *testing.T) { t.Parallel(); checkAccountSelectors(t) })
+	// With routing, the smarthost is reached through the router's
+	// default transport.
+	t.Run("routed", func(t *testing.T) {
+		t.Parallel()
+		checkAccountSelectors(t, "--config", writeConfig(t, "[routing]\ntransport_maps = [\"inline:{ other.example=error:nope }\"]\n"))
+	})
+}
+
+func checkAccountSelectors(t *testing.T, extra ...string) {
 	up := newRawUpstream(t)
 	up.authOK = true
 	up.ehlo = func(int) []string { return []string{"PIPELINING", "AUTH PLAIN"} }
@@ -62,7 +72,7 @@ func TestRevAuthClientAccountSelector(t *testing.T) {
 	}
 	// A smarthost on 127.0.0.1 with no TLS switch gets the login without
 	// TLS (docs/tls.md), so the raw upstream can take it.
-	code, out, p := runClient(t, "--as-client", up.addr(), "--client-auth", sec, "--spool-dir", spool)
+	code, out, p := runClient(t, append([]string{"--as-client", up.addr(), "--client-auth", sec, "--spool-dir", spool}, extra...)...)
 	t.Logf("--as-client exit %d: %s\nstderr:\n%s", code, out, p.Stderr())
 
 	// The login each sender's message was sent under.
