@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
+	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 )
 
 // frontends are the POP3 and admin servers, started after the SMTP
@@ -34,23 +34,6 @@ func (f *frontends) serve(loop func()) {
 		defer f.wg.Done()
 		loop()
 	}()
-}
-
-// listenAll opens one listener per address, or closes what it opened and
-// reports the first failure.
-func listenAll(addrs []string) ([]net.Listener, error) {
-	var ls []net.Listener
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return nil, fmt.Errorf("cannot listen on %s: %w", a, err)
-		}
-		ls = append(ls, l)
-	}
-	return ls, nil
 }
 
 // loginThrottle is the one count of failed logins per client address that
@@ -83,7 +66,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			Auth: secrets, APOP: secrets, TLSConfig: popTLS, RequireTLS: r.cfg.TLS.ServerRequired,
 			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
 		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
-		ls, err := listenAll(popAddrs)
+		ls, err := smtpd.ListenAll(popAddrs)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +97,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		}
 		f.adm = admin.New(opts)
 		if r.cfg.Admin.Port != 0 {
-			ls, err := listenAll(r.cfg.FrontendAddrs("admin", "127.0.0.1", r.cfg.Admin.Port))
+			ls, err := smtpd.ListenAll(r.cfg.FrontendAddrs("admin", "127.0.0.1", r.cfg.Admin.Port))
 			if err != nil {
 				return nil, err
 			}
@@ -127,7 +110,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 		}
 		if r.cfg.Admin.HTTP != "" {
-			ls, err := listenAll([]string{r.cfg.Admin.HTTP})
+			ls, err := smtpd.ListenAll([]string{r.cfg.Admin.HTTP})
 			if err != nil {
 				return nil, err
 			}

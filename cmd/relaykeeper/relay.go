@@ -167,17 +167,15 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		TLSConfig:       tc,
 	}
 	if f := cfg.Auth.ClientSecrets; f != "" {
-		cs, err := auth.LoadSecrets(f)
+		cs, err := auth.LoadClientSecrets(f)
 		if err != nil {
 			return nil, fmt.Errorf("--client-auth: %w", err)
 		}
 		cs.SetLog(r.log) // OAuth2 refresh failures are alerts
-		factory, ok := cs.ClientAuth("")
-		if !ok {
+		// nil for "client plain:b = =" alone: no AUTH
+		var ok bool
+		if r.remote.Auth, ok = cs.ClientAccounts(); !ok {
 			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
-		}
-		if factory != nil { // nil for "client plain:b = =": no AUTH
-			r.remote.Auth = factory
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {

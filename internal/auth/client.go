@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
 // ClientLogin is one "client" line of a secrets file: how the relay logs
@@ -28,6 +30,47 @@ func (s *Secrets) ClientAuth(selector string) (*ClientLogin, bool) {
 		return nil, true
 	}
 	return &ClientLogin{c}, true
+}
+
+// ClientAccounts returns the file's client lines as a remote.Authenticator:
+// the default line's login, or, when some lines have a selector, a
+// remote.Accounts that logs in with the line of the selector a message's
+// envelope names (ClientAccountSelector), as E-MailRelay does. It is nil
+// when the default line says "no login" and no line has a selector. ok is
+// false when the file has no default line.
+func (s *Secrets) ClientAccounts() (a remote.Authenticator, ok bool) {
+	def, ok := s.ClientAuth("")
+	if !ok {
+		return nil, false
+	}
+	if len(s.clients) > 1 {
+		return accounts{s: s, def: def}, true
+	}
+	if def == nil {
+		return nil, true
+	}
+	return def, true
+}
+
+// accounts is the remote.Accounts of a file with selector lines.
+type accounts struct {
+	s   *Secrets
+	def *ClientLogin // nil: the default line says "no login"
+}
+
+func (a accounts) Client(mechs []string) (sasl.Client, error) {
+	if a.def == nil {
+		return nil, errors.New("auth: the default client line says no login")
+	}
+	return a.def.Client(mechs)
+}
+
+func (a accounts) Account(selector string) (remote.Authenticator, bool) {
+	l, ok := a.s.ClientAuth(selector)
+	if !ok || l == nil {
+		return nil, ok // never a typed nil: nil is "no login"
+	}
+	return l, true
 }
 
 // Client picks a mechanism from those the server advertised and returns

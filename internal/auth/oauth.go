@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +91,19 @@ func parseOAuthCredentials(secret, dir string) (OAuthCredentials, error) {
 	if !strings.HasPrefix(c.TokenURL, "https://") && !strings.HasPrefix(c.TokenURL, "http://") {
 		return c, fmt.Errorf("oauth2 token URL %q: want an http or https URL", c.TokenURL)
 	}
+	if u, err := url.Parse(c.TokenURL); err != nil || (u.Scheme == "http" && !loopbackHost(u.Hostname())) {
+		// The request carries the client secret and the refresh token.
+		return c, fmt.Errorf("oauth2 token URL %q: want https (the request carries the client secret and refresh token); plain http only to a loopback address", c.TokenURL)
+	}
 	return c, nil
+}
+
+// loopbackHost reports whether host is a loopback address. Only an
+// address: a name, even "localhost", is what the resolver makes of it
+// (remote.TLSSettings.Config decides the same for the smarthost).
+func loopbackHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // TokenSource caches an OAuth 2 access token and refreshes it before it

@@ -98,27 +98,41 @@ func (s *Secrets) SetLog(log *slog.Logger) {
 // LoadSecrets reads a secrets file (see the package documentation). The
 // error for a bad file lists every bad line as "FILE:LINE: message".
 //
-// As in E-MailRelay, path may instead be a client account given inline,
-// "plain:BASE64-USER:BASE64-PASSWORD" (when no file has that name).
-// E-MailRelay's "pam:" is refused as not supported.
+// E-MailRelay's "pam:" is refused as not supported (LoadClientSecrets
+// reads its inline form).
 func LoadSecrets(path string) (*Secrets, error) {
 	if path == "pam:" {
 		return nil, errors.New("auth: PAM (pam:) is not supported: give a secrets file (docs/auth.md)")
 	}
 	f, err := os.Open(path)
-	if v, ok := strings.CutPrefix(path, "plain:"); ok && errors.Is(err, os.ErrNotExist) {
-		if user, pass, ok := strings.Cut(v, ":"); ok {
-			if strings.ContainsAny(v, " \t") {
-				return nil, errors.New("auth: plain:USER:PASSWORD: want base64, without spaces")
-			}
-			return parseSecrets("inline plain:", strings.NewReader("client plain:b "+user+" "+pass+"\n"))
-		}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	defer f.Close()
 	return parseSecrets(path, f)
+}
+
+// LoadClientSecrets is LoadSecrets for --client-auth, which also takes
+// E-MailRelay's inline form "plain:BASE64-USER:BASE64-PASSWORD" (a client
+// plain:b line) when no file has that name.
+func LoadClientSecrets(arg string) (*Secrets, error) {
+	rest, inline := strings.CutPrefix(arg, "plain:")
+	if !inline {
+		return LoadSecrets(arg)
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return LoadSecrets(arg)
+	}
+	user, pass, ok := strings.Cut(rest, ":")
+	if !ok || user == "" || pass == "" || strings.ContainsAny(rest, " \t\r\n") {
+		return nil, errors.New("auth: plain:USER:PASSWORD: want the user and password, each base64-encoded")
+	}
+	s, err := parseSecrets("plain:", strings.NewReader("client plain:b "+user+" "+pass+"\n"))
+	if err != nil {
+		// The line's own error, without its place (the secret).
+		return nil, errors.New("auth: plain:USER:PASSWORD: want the user and password, each base64-encoded")
+	}
+	return s, nil
 }
 
 func newSecrets() *Secrets {

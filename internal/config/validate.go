@@ -505,7 +505,7 @@ func refusesRelay(list []string) bool {
 			warn = true
 		case warn:
 			warn = false
-		case name == "reject_unauth_destination" || name == "reject" || name == "defer":
+		case name == "reject_unauth_destination" || name == "defer_unauth_destination" || name == "reject" || name == "defer":
 			return true
 		}
 	}

@@ -64,6 +64,9 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 			rt = route.Destination{Key: contentFilterKey + cf}
 		} else if env.ForwardToAddress != "" {
 			rt = route.Destination{Key: forwardToAddressKey + filterAddr(env.ForwardToAddress)}
+		} else {
+			// A filter may have named the account to send with.
+			rt = rt.WithAccount(env.ClientAccountSelector)
 		}
 		g := groups[rt.Key]
 		if g == nil {
@@ -492,7 +495,8 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		conn, relay, err = s.opts.Router.Dial(ctx, rt)
 	} else {
 		relay = s.opts.Upstream
-		conn, err = s.opts.Dial.Dial(ctx, s.opts.Upstream)
+		_, sel := rt.Account()
+		conn, err = s.opts.Dial.Dial(remote.WithAccount(ctx, sel), s.opts.Upstream)
 	}
 	if err != nil {
 		s.release(rt.Key)

@@ -345,7 +345,7 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 			return Decision{}
 		}
-	case "reject_unauth_destination", "permit_auth_destination":
+	case "reject_unauth_destination", "defer_unauth_destination", "permit_auth_destination":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			ok := e.authDestination(req.Recipient)
 			switch {
@@ -353,6 +353,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				return Decision{Verdict: Permit, Rule: name}
 			case !ok && name == "reject_unauth_destination":
 				return reject(554, "5.7.1", "<"+req.Recipient+">: Relay access denied", name)
+			case !ok && name == "defer_unauth_destination":
+				// Postfix's default relay restriction: its
+				// defer_code, 450.
+				return deferral(450, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			}
 			return Decision{}
 		}
@@ -771,29 +775,4 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		d.Text = "<DATA>: Data command rejected: " + text
 	}
 	return d
-}
-
-func (e *Engine) loginMismatch(req *Request) Decision {
-	if e.opts.SenderOwners == nil || req.Sender == "" {
-		return Decision{}
-	}
-	owners, ok := e.opts.SenderOwners.Owners(req.Sender)
-	if !ok {
-		owners = nil
-	}
-	const rule = "reject_sender_login_mismatch"
-	switch {
-	case owners == nil && req.AuthID == "":
-		return Decision{}
-	case owners == nil:
-		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not owned by user "+req.AuthID, rule)
-	case req.AuthID == "":
-		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not logged in", rule)
-	}
-	for _, o := range owners {
-		if o == req.AuthID {
-			return Decision{}
-		}
-	}
-	return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not owned by user "+req.AuthID, rule)
 }

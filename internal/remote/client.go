@@ -137,6 +137,9 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	if opts.DataTimeout == 0 {
 		opts.DataTimeout = 10 * time.Minute
 	}
+	if err := useAccount(ctx, &opts); err != nil {
+		return nil, err
+	}
 	d := net.Dialer{Timeout: opts.ConnectTimeout, LocalAddr: opts.LocalAddr}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

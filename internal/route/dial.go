@@ -49,6 +49,30 @@ type Destination struct {
 	InitialConcurrency int
 }
 
+// accountMark joins a destination's key and the client account selector of
+// the messages that go there under that account's login.
+const accountMark = " account="
+
+// WithAccount is dst for the messages whose envelope names the client
+// account selector sel (E-MailRelay's ClientAccountSelector): a
+// destination of its own, so that they share sessions only with each
+// other, each logged in with sel's account. An empty sel is dst.
+func (dst Destination) WithAccount(sel string) Destination {
+	if sel != "" {
+		dst.Key += accountMark + sel
+	}
+	return dst
+}
+
+// Account is the client account selector that WithAccount put in the
+// destination's key, and the key without it.
+func (dst Destination) Account() (key, sel string) {
+	if i := strings.LastIndex(dst.Key, accountMark); i >= 0 {
+		return dst.Key[:i], dst.Key[i+len(accountMark):]
+	}
+	return dst.Key, ""
+}
+
 // DialerOptions configure a Dialer.
 type DialerOptions struct {
 	// Routes are the routing settings; Reload opens their tables again.
@@ -243,7 +267,8 @@ type PassedHost struct {
 func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	conn, relay, passed, err = d.dial(ctx, dst, nil)
 	d.mu.Lock()
-	mx := d.seen[dst.Key].MX
+	key, _ := dst.Account()
+	mx := d.seen[key].MX
 	d.mu.Unlock()
 	if !mx {
 		passed = nil // one next hop, as before: the smarthost
@@ -273,8 +298,9 @@ var ErrNoNextHost = errors.New("route: no other mail exchanger to try")
 // is not looked up by MX (the smarthost, a bracketed transport next hop)
 // has no next host.
 func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+	key, _ := dst.Account()
 	d.mu.Lock()
-	rt, ok := d.seen[dst.Key]
+	rt, ok := d.seen[key]
 	d.mu.Unlock()
 	if !ok || !rt.MX {
 		return nil, "", nil, ErrNoNextHost
@@ -286,8 +312,10 @@ func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) 
 // to pass over (by position and address), until one answers; passed are
 // the hosts tried that did not.
 func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+	key, sel := dst.Account()
+	ctx = remote.WithAccount(ctx, sel)
 	d.mu.Lock()
-	rt, ok := d.seen[dst.Key]
+	rt, ok := d.seen[key]
 	d.mu.Unlock()
 	if !ok {
 		return nil, "", nil, fmt.Errorf("route: no route for %s", dst.Key)

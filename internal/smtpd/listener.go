@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -276,4 +277,21 @@ func addrIP(a net.Addr) netip.Addr {
 // link-local: the clients E-MailRelay accepts without --remote-clients.
 func IsLocal(ip netip.Addr) bool {
 	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+}
+
+// ListenAll opens one TCP listener per address (POP3, admin), or closes what it opened and
+// reports the first failure.
+func ListenAll(addrs []string) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("cannot listen on %s: %w", a, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
 }

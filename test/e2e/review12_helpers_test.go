@@ -38,6 +38,9 @@ type rawUpstream struct {
 	// connection conn (the default is PIPELINING, 8BITMIME, SMTPUTF8 and
 	// SIZE 0).
 	ehlo func(conn int) []string
+	// authOK accepts every AUTH PLAIN with an initial response (235); the
+	// line is kept with the others. Without it AUTH is not recognized.
+	authOK bool
 }
 
 // rawMsg is one message the upstream accepted.
@@ -199,6 +202,15 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			say("250 2.0.0 Ok")
 		case "NOOP":
 			say("250 2.0.0 Ok")
+		case "AUTH":
+			u.mu.Lock()
+			ok := u.authOK
+			u.mu.Unlock()
+			if ok && strings.HasPrefix(strings.ToUpper(arg), "PLAIN ") {
+				say("235 2.7.0 Authentication successful")
+			} else {
+				say("502 5.5.2 Error: command not recognized")
+			}
 		case "QUIT":
 			say("221 2.0.0 Bye")
 			w.Flush()
