@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // retransmit is how long Check waits for a UDP answer before asking again.
@@ -158,7 +159,16 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr) (Result, error) {
 // reject_rhsbl_* and permit_rhswl_client do (RFC 5782 section 2.3):
 // bad.example in dbl.example is asked as bad.example.dbl.example.
 func (c *Checker) CheckName(ctx context.Context, domain string) (Result, error) {
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	domain = strings.TrimSuffix(domain, ".")
+	if strings.ContainsFunc(domain, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// An SMTPUTF8 sender's or recipient's domain in U-labels: the
+		// lists list the A-label form, which Postfix asks for
+		// (midna_domain_to_ascii); the UTF-8 bytes would never match.
+		if a, err := idna.Lookup.ToASCII(domain); err == nil {
+			domain = a
+		}
+	}
+	domain = strings.ToLower(domain)
 	if !isDomain(domain) {
 		return Result{}, fmt.Errorf("dnsbl: %q: not a domain name", domain)
 	}
