@@ -34,3 +34,21 @@ recipient_restrictions = ["reject_rhsbl_sender dbl.test", "reject_unauth_destina
 		c.Close()
 	}
 }
+
+// TestRevPol2RelayRecipientForms: relay_recipient_maps looks a recipient
+// up as Postfix does once trivial-rewrite resolved it: a quoted local
+// part that needs no quoting, and a trailing dot after the domain, are
+// the listed address; a routed address in a relay domain is not listed.
+func TestRevPol2RelayRecipientForms(t *testing.T) {
+	t.Parallel()
+	r := startRelayRecipients(t, t.TempDir(), "alice@relay.example  OK\n", `"relay.example"`)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.2", "client.test", "a@x.example", `"alice"@relay.example`, "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "alice@relay.example.", "250 "},
+		{"127.0.0.2", "client.test", "a@x.example", "@a.example:alice@relay.example", "250 "},
+		// From mynetworks (127.0.0.1), relaying is allowed anywhere, but
+		// a routed address in a relay domain is still not a listed one.
+		{"127.0.0.1", "client.test", "a@x.example", "carol%elsewhere.example@relay.example", "550 5.1.1 "},
+		{"127.0.0.1", "client.test", "a@x.example", "carol@relay.example", "550 5.1.1 "},
+	})
+}
