@@ -761,7 +761,8 @@ func (e *Engine) loginMismatch(req *Request) Decision {
 		return reject(553, "5.7.1", "<"+req.Sender+">: Sender address rejected: not logged in", rule)
 	}
 	for _, o := range owners {
-		if o == req.AuthID {
+		// Postfix: strcasecmp_utf8, a login in any case owns it.
+		if strings.EqualFold(o, req.AuthID) {
 			return Decision{}
 		}
 	}
