@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/smtp"
 	"strings"
 	"testing"
 
@@ -50,5 +51,117 @@ func TestRevPol2RelayRecipientForms(t *testing.T) {
 		// a routed address in a relay domain is still not a listed one.
 		{"127.0.0.1", "client.test", "a@x.example", "carol%elsewhere.example@relay.example", "550 5.1.1 "},
 		{"127.0.0.1", "client.test", "a@x.example", "carol@relay.example", "550 5.1.1 "},
+	})
+}
+
+// TestRevPol2PipeliningClients: reject_unauth_pipelining must not refuse
+// clients that pipeline as RFC 2920 allows: swaks --pipeline in plain
+// text and over STARTTLS, and Go's net/smtp (no pipelining at all). A
+// refused first BDAT throws its chunk away: the octets in it are never
+// read as commands.
+func TestRevPol2PipeliningClients(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	cfg := writeConfig(t, `[policy]
+data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--server-tls", "--server-tls-certificate", pem, "--config", cfg)
+	for _, extra := range [][]string{{"--pipeline"}, {"--pipeline", "--tls"}} {
+		args := append([]string{"--server", r.addr(), "--from", "a@example.org", "--to", "b@example.net,c@example.net", "--timeout", "10"}, extra...)
+		out, code := harness.Swaks(t, args...)
+		if code != 0 || !strings.Contains(out, "queued as") {
+			t.Errorf("swaks %v: exit %d; output:\n%s", extra, code, out)
+		}
+	}
+	if err := netSMTPSend(r.addr()); err != nil {
+		t.Errorf("net/smtp: %v", err)
+	}
+
+	// BDAT refused by the data restrictions: its chunk, which holds
+	// command lines, is thrown away, and the next reply is the NOOP's.
+	c := mustDial(t, r.addr(), "127.0.0.2")
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<>")
+	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+	mustCmd(t, c, "250", "RCPT TO:<c@example.net>")
+	chunk := "RSET\r\nMAIL FROM:<x@y.example>\r\n"
+	if _, err := fmt.Fprintf(c.conn, "BDAT %d LAST\r\n%s", len(chunk), chunk); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.read(); !strings.HasPrefix(got.String(), "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce") {
+		t.Errorf("BDAT: %q", got)
+	}
+	if got := mustCmd(t, c, "250", "NOOP"); !strings.HasPrefix(got.String(), "250 2.0.0") {
+		t.Errorf("NOOP after the refused BDAT: %q", got)
+	}
+	// The transaction is still open (the chunk's RSET never ran).
+	mustCmd(t, c, "503", "MAIL FROM:<a@example.org>")
+	c.Close()
+	if strings.Contains(r.stderr(), "improper command pipelining") {
+		t.Errorf("a well-behaved client was taken for improper pipelining:\n%s", r.stderr())
+	}
+}
+
+// netSMTPSend sends one message with Go's net/smtp, in plain text.
+func netSMTPSend(addr string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.Mail("a@example.org"); err != nil {
+		return err
+	}
+	if err := c.Rcpt("b@example.net"); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte("Subject: t\r\n\r\nbody\r\n")); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// TestRevPol2ClientNameLists: reject_rhsbl_client asks for the client's
+// verified name, reject_rhsbl_reverse_client for its PTR name even when
+// unverified, permit_rhswl_client permits a listed verified name but
+// never opens the relay; Postfix's replies.
+func TestRevPol2ClientNameLists(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, `
+7.0.0.127.in-addr.arpa.   PTR  mx.friend.test.
+mx.friend.test.           A    127.0.0.7
+8.0.0.127.in-addr.arpa.   PTR  liar.bad.test.
+9.0.0.127.in-addr.arpa.   PTR  host.bad.test.
+host.bad.test.            A    127.0.0.9
+mx.friend.test.rhswl.test. A   127.0.0.2
+mx.friend.test.dbl.test.  A    127.0.1.2
+liar.bad.test.dbl.test.   A    127.0.1.2
+host.bad.test.dbl.test.   A    127.0.1.2
+`)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+relay_domains = ["relay.example"]
+recipient_restrictions = ["permit_rhswl_client rhswl.test", "reject_rhsbl_client dbl.test", "reject_rhsbl_reverse_client dbl.test", "reject_unauth_destination"]
+`, dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg,
+		"--client-names-server", dns.Addr())
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.7", "client.test", "a@x.example", "b@relay.example", "250 "},
+		// Listed in dbl.test too: the allowlist skips the blocklist for a
+		// relay domain only, never for a recipient it may not relay to.
+		{"127.0.0.7", "client.test", "a@x.example", "b@elsewhere.example", "554 5.7.1 Service unavailable; Client host [mx.friend.test] blocked using dbl.test"},
+		{"127.0.0.8", "client.test", "a@x.example", "b@relay.example", "554 5.7.1 Service unavailable; Unverified Client host [liar.bad.test] blocked using dbl.test"},
+		{"127.0.0.9", "client.test", "a@x.example", "b@relay.example", "554 5.7.1 Service unavailable; Client host [host.bad.test] blocked using dbl.test"},
 	})
 }
