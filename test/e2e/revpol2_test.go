@@ -5,6 +5,7 @@ import (
 	"net/smtp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -164,4 +165,32 @@ recipient_restrictions = ["permit_rhswl_client rhswl.test", "reject_rhsbl_client
 		{"127.0.0.8", "client.test", "a@x.example", "b@relay.example", "554 5.7.1 Service unavailable; Unverified Client host [liar.bad.test] blocked using dbl.test"},
 		{"127.0.0.9", "client.test", "a@x.example", "b@relay.example", "554 5.7.1 Service unavailable; Client host [host.bad.test] blocked using dbl.test"},
 	})
+}
+
+// TestRevPol2DataRestrictionsProxy: in proxy mode a DATA refused by
+// data_restrictions leaves the session in step with the client and the
+// upstream server: after RSET the next transaction goes through.
+func TestRevPol2DataRestrictionsProxy(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	cfg := writeConfig(t, `[policy]
+data_restrictions = ["reject_multi_recipient_bounce"]
+`)
+	p := startRelay(t, "127.0.0.1", "--as-proxy", sink.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	c := mustDial(t, p.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<>")
+	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+	mustCmd(t, c, "250", "RCPT TO:<c@example.net>")
+	mustCmd(t, c, "550", "DATA")
+	mustCmd(t, c, "550", "BDAT 0 LAST")
+	mustCmd(t, c, "250", "RSET")
+	mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: t\r\n\r\nbody\r\n.")
+	mustCmd(t, c, "221", "QUIT")
+	if !waitFor(5*time.Second, func() bool { return sink.Count() == 1 }) {
+		t.Errorf("sink has %d messages; want 1", sink.Count())
+	}
 }
