@@ -19,12 +19,9 @@ func TestRevPol2RHSBLUTF8Sender(t *testing.T) {
 	dns := harness.StartDNS(t, `
 xn--bcher-kva.example.dbl.test.  A  127.0.1.2
 `)
-	cfg := writeConfig(t, fmt.Sprintf(`[policy]
-dns_server = %q
-relay_domains = ["relay.example"]
+	r := startDNSRelay(t, dns, `relay_domains = ["relay.example"]
 recipient_restrictions = ["reject_rhsbl_sender dbl.test", "reject_unauth_destination"]
-`, dns.Addr()))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+`)
 	for _, from := range []string{"a@xn--bcher-kva.example", "a@bücher.example", "a@BÜCHER.example"} {
 		c := mustDial(t, r.addr(), "127.0.0.2")
 		mustCmd(t, c, "250", "EHLO client.test")
@@ -150,12 +147,9 @@ mx.friend.test.dbl.test.  A    127.0.1.2
 liar.bad.test.dbl.test.   A    127.0.1.2
 host.bad.test.dbl.test.   A    127.0.1.2
 `)
-	cfg := writeConfig(t, fmt.Sprintf(`[policy]
-dns_server = %q
-relay_domains = ["relay.example"]
+	r := startDNSRelay(t, dns, `relay_domains = ["relay.example"]
 recipient_restrictions = ["permit_rhswl_client rhswl.test", "reject_rhsbl_client dbl.test", "reject_rhsbl_reverse_client dbl.test", "reject_unauth_destination"]
-`, dns.Addr()))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg,
+`,
 		"--client-names-server", dns.Addr())
 	runDNSListsCases(t, r, []dnsListsCase{
 		{"127.0.0.7", "client.test", "a@x.example", "b@relay.example", "250 "},
@@ -193,4 +187,37 @@ data_restrictions = ["reject_multi_recipient_bounce"]
 	if !waitFor(5*time.Second, func() bool { return sink.Count() == 1 }) {
 		t.Errorf("sink has %d messages; want 1", sink.Count())
 	}
+}
+
+// TestRevPol2UnknownHeloTempfail: reject_unknown_helo_hostname when the
+// DNS fails for the HELO name is Postfix's defer_if_permit: 450 if the
+// lists would permit, the later refusal itself if they refuse. A name
+// with only an AAAA record, or only an MX, exists.
+func TestRevPol2UnknownHeloTempfail(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, `
+six.example.  AAAA  ::1
+mx.example.   MX    10 six.example.
+`)
+	dns.SetRcode("tempfail.example.", 2)
+	r := startDNSRelay(t, dns, `relay_domains = ["relay.example"]
+helo_restrictions = ["reject_unknown_helo_hostname"]
+relay_restrictions = ["reject_unauth_destination"]
+`)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.2", "tempfail.example", "a@x.example", "b@relay.example", "450 4.7.1 <tempfail.example>: Helo command rejected: Host not found"},
+		{"127.0.0.2", "tempfail.example", "a@x.example", "b@elsewhere.example", "554 5.7.1 <b@elsewhere.example>: Relay access denied"},
+		{"127.0.0.2", "six.example", "a@x.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "mx.example", "a@x.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "[127.0.0.2]", "a@x.example", "b@relay.example", "250 "},
+	})
+}
+
+// startDNSRelay starts a relay whose [policy] asks dns for its lists and
+// holds body (TOML), with extra command-line arguments.
+func startDNSRelay(t *testing.T, dns *harness.DNSServer, body string, extra ...string) *relay {
+	t.Helper()
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\ndns_server = %q\n%s", dns.Addr(), body))
+	args := append([]string{"--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg}, extra...)
+	return startRelay(t, "127.0.0.1", args...)
 }
