@@ -170,7 +170,11 @@ func (c *Checker) CheckName(ctx context.Context, domain string) (Result, error) 
 	}
 	domain = strings.ToLower(domain)
 	if !isDomain(domain) {
-		return Result{}, fmt.Errorf("dnsbl: %q: not a domain name", domain)
+		// Not a host name (bad characters, a label or the whole too
+		// long, a last label of digits): no list lists it, and nothing
+		// is asked, as Postfix's find_dnsxl_domain returns DUNNO.
+		// Such names are the client's choice: no error to log.
+		return Result{}, nil
 	}
 	return c.check(ctx, domain+".")
 }

@@ -221,3 +221,27 @@ func startDNSRelay(t *testing.T, dns *harness.DNSServer, body string, extra ...s
 	args := append([]string{"--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg}, extra...)
 	return startRelay(t, "127.0.0.1", args...)
 }
+
+// TestRevPol2RHSBLNoLookup: names that no domain list can list (a last
+// label of digits, which Postfix skips, or a name that is not a host
+// name) are not looked up, and are no "failed lookup" in the log: a
+// client cannot fill the log with warnings by its choice of names.
+func TestRevPol2RHSBLNoLookup(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, "")
+	r := startDNSRelay(t, dns, `relay_domains = ["relay.example"]
+recipient_restrictions = ["reject_rhsbl_helo dbl.test", "reject_rhsbl_sender dbl.test", "reject_unauth_destination"]
+`)
+	runDNSListsCases(t, r, []dnsListsCase{
+		{"127.0.0.2", "host.123", "a@x.example", "b@relay.example", "250 "},
+		{"127.0.0.2", "client.test", "a@mail.42", "b@relay.example", "250 "},
+	})
+	if strings.Contains(r.stderr(), "DNS list lookup failed") {
+		t.Errorf("a name no list can list is logged as a failed lookup:\n%s", r.stderr())
+	}
+	for _, q := range dns.Questions() {
+		if strings.Contains(q, "123.dbl") || strings.Contains(q, "42.dbl") {
+			t.Errorf("asked %s", q)
+		}
+	}
+}
