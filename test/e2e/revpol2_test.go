@@ -245,3 +245,39 @@ recipient_restrictions = ["reject_rhsbl_helo dbl.test", "reject_rhsbl_sender dbl
 		}
 	}
 }
+
+// TestRevPol2DataRefusedPipelined: a DATA that data_restrictions refuses,
+// pipelined behind MAIL and RCPT as RFC 2920 allows, is answered after
+// their replies, in order; so is a refused BDAT with its chunk.
+func TestRevPol2DataRefusedPipelined(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, `[policy]
+data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	// DATA must be last in its group; BDAT need not be (RFC 3030).
+	for _, last := range []string{"DATA\r\n", "BDAT 5 LAST\r\nabcdeNOOP\r\n"} {
+		c := mustDial(t, r.addr(), "127.0.0.2")
+		mustCmd(t, c, "250", "EHLO client.test")
+		if _, err := c.conn.Write([]byte("MAIL FROM:<>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\n" + last)); err != nil {
+			t.Fatal(err)
+		}
+		n := 4 + strings.Count(last, "NOOP")
+		var got []string
+		for range n {
+			rep, err := c.read()
+			if err != nil {
+				t.Fatalf("%q: after %q: %v", last, got, err)
+			}
+			got = append(got, rep.String())
+		}
+		want := []string{"250", "250", "250", "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce", "250"}[:n]
+		for i := range want {
+			if !strings.HasPrefix(got[i], want[i]) {
+				t.Errorf("%q: replies %q; want %q", last, got, want)
+				break
+			}
+		}
+		c.Close()
+	}
+}
