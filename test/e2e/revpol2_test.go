@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/smtp"
 	"strings"
 	"testing"
@@ -74,6 +76,14 @@ data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"
 	}
 	if err := netSMTPSend(r.addr()); err != nil {
 		t.Errorf("net/smtp: %v", err)
+	}
+	// TLS from the first octet (smtps): the socket is asked under TLS
+	// there too.
+	rs := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--server-tls", "--server-tls-connection", "--server-tls-certificate", pem, "--config", cfg)
+	out, code := harness.Swaks(t, "--server", rs.addr(), "--tlsc", "--pipeline", "--from", "a@example.org", "--to", "b@example.net,c@example.net", "--timeout", "10")
+	if code != 0 || !strings.Contains(out, "queued as") || strings.Contains(rs.stderr(), "improper command pipelining") {
+		t.Errorf("swaks --tlsc --pipeline: exit %d; output:\n%s\nlog:\n%s", code, out, rs.stderr())
 	}
 
 	// BDAT refused by the data restrictions: its chunk, which holds
@@ -280,4 +290,66 @@ data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"
 		}
 		c.Close()
 	}
+}
+
+// TestRevPol2PipeliningTLS: under STARTTLS, message text sent with DATA
+// in TLS records of its own, before the 354, is improper pipelining as
+// in plain text: Postfix asks the socket under its TLS stream
+// (peekfd) as well as what it decrypted. The client here writes both
+// records in one TCP write, so that the server's first read takes the
+// DATA record and part of the next and the rest waits in the kernel.
+func TestRevPol2PipeliningTLS(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	cfg := writeConfig(t, `[policy]
+data_restrictions = ["reject_unauth_pipelining"]
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--server-tls", "--server-tls-certificate", pem, "--config", cfg)
+	c := mustDial(t, r.addr(), "127.0.0.2")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "220", "STARTTLS")
+	held := &heldConn{Conn: c.conn}
+	tc := tls.Client(held, &tls.Config{InsecureSkipVerify: true, ServerName: "relay.test"})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn, c.r = tc, newReader(tc)
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+	held.hold = true
+	tc.Write([]byte("DATA\r\n"))
+	tc.Write([]byte("Subject: t\r\n\r\n" + strings.Repeat("body line\r\n", 2000) + ".\r\n"))
+	if err := held.release(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.read(); !strings.HasPrefix(got.String(), "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining") {
+		t.Errorf("DATA with the text behind it over TLS = %q; want 503", got)
+	}
+}
+
+// heldConn keeps what is written while hold is set, and sends it in one
+// write on release.
+type heldConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (h *heldConn) Write(p []byte) (int, error) {
+	if h.hold {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	return h.Conn.Write(p)
+}
+
+func (h *heldConn) release() error {
+	h.hold = false
+	_, err := h.Conn.Write(h.buf)
+	h.buf = nil
+	return err
 }
