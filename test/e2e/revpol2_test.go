@@ -353,3 +353,31 @@ func (h *heldConn) release() error {
 	h.buf = nil
 	return err
 }
+
+// TestRevPol2PostfixClientPipelining: Postfix's smtp client, which
+// pipelines MAIL, RCPT and DATA (and QUIT behind the final dot), sends
+// two messages with two recipients each through a relay with
+// reject_unauth_pipelining in data_restrictions: both are sent, and the
+// client is never taken for improper pipelining.
+func TestRevPol2PostfixClientPipelining(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, `[policy]
+data_restrictions = ["reject_unauth_pipelining"]
+`)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(r.addr())})
+	for _, subj := range []string{"one", "two"} {
+		out, code := harness.Swaks(t, "--server", pf.Addr(), "--from", "alice@example.org", "--to", "bob@example.net,carol@example.net",
+			"--header", "Subject: "+subj)
+		if code != 0 {
+			t.Fatalf("swaks to Postfix: exit %d\n%s", code, out)
+		}
+	}
+	for range 2 {
+		pf.WaitLog(t, "status=sent", 30*time.Second)
+	}
+	pf.WaitEmpty(t, 30*time.Second)
+	if strings.Contains(r.stderr(), "improper command pipelining") {
+		t.Errorf("Postfix's smtp client was taken for improper pipelining:\n%s", r.stderr())
+	}
+}
