@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // TestRevPol2LoginMismatchCase: Postfix compares the login with the
@@ -19,6 +21,29 @@ func TestRevPol2LoginMismatchCase(t *testing.T) {
 			if d.Refuses() {
 				t.Errorf("%s, login %q, sender %s: %q", rule, tc.auth, tc.sender, d.Reply())
 			}
+		}
+	}
+}
+
+// TestRevPol2DataWithoutRecipient: at DATA with more than one recipient
+// Postfix gives the data restrictions no recipient, and every recipient
+// restriction then has nothing to say (generic_checks: "if
+// (state->recipient)"). None of them may refuse the DATA.
+func TestRevPol2DataWithoutRecipient(t *testing.T) {
+	for _, item := range []string{"reject_unauth_destination", "permit_auth_destination", "reject_non_fqdn_recipient",
+		"reject_unknown_recipient_domain", "check_recipient_access inline:{ <>=REJECT }", "reject_rhsbl_recipient dbl.test"} {
+		var asked []string
+		e := engine(t, Options{
+			MyNetworks:   []netip.Prefix{},
+			RelayDomains: []string{"relay.example"},
+			MailDomains:  noDomains{},
+			DNSLists:     fakeLists{asked: &asked},
+			Tables:       SetTables{Set: &table.Set{}},
+			Data:         []string{item},
+		})
+		d := e.Check(context.Background(), StageData, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: "a@x.example", RecipientCount: 2})
+		if d.Refuses() {
+			t.Errorf("data_restrictions = [%q], two recipients: %q", item, d.Reply())
 		}
 	}
 }
