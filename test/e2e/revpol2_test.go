@@ -381,3 +381,37 @@ data_restrictions = ["reject_unauth_pipelining"]
 		t.Errorf("Postfix's smtp client was taken for improper pipelining:\n%s", r.stderr())
 	}
 }
+
+// TestRevPol2RHSBLCache: the domain lists are asked once for a sender's
+// domain, not once for each recipient of the transaction (Postfix keeps
+// DNS list answers in its smtpd's cache): a client cannot multiply the
+// relay's queries to a list, nor, when the list does not answer, its
+// wait, by the number of its recipients.
+func TestRevPol2RHSBLCache(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, `
+bad.example.dbl.test.  A    127.0.1.2
+bad.example.dbl.test.  TXT  "listed"
+`)
+	r := startDNSRelay(t, dns, `relay_domains = ["relay.example"]
+recipient_restrictions = ["reject_rhsbl_sender dbl.test", "reject_unauth_destination"]
+`)
+	for _, from := range []string{"a@bad.example", "a@good.example"} {
+		c := mustDial(t, r.addr(), "127.0.0.2")
+		mustCmd(t, c, "250", "EHLO client.test")
+		mustCmd(t, c, "250", "MAIL FROM:<%s>", from)
+		for i := range 5 {
+			c.cmd("RCPT TO:<r%d@relay.example>", i)
+		}
+		c.Close()
+	}
+	count := map[string]int{}
+	for _, q := range dns.Questions() {
+		count[q]++
+	}
+	for q, n := range count {
+		if n > 1 {
+			t.Errorf("asked %d times: %s (all questions: %v)", n, q, dns.Questions())
+		}
+	}
+}
