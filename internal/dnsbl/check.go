@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // retransmit is how long Check waits for a UDP answer before asking again.
@@ -111,6 +113,63 @@ func clipText(s string, n int) string {
 type Checker struct {
 	cfg    Config
 	server string
+	names  nameCache
+}
+
+// nameCache keeps CheckName's results for a while, as Postfix's smtpd
+// keeps DNS list answers (smtpd_rbl_cache): the restrictions run for
+// every recipient, with the same sender, HELO and client names, and a
+// client must not multiply the queries to a list, nor the wait for one
+// that does not answer, by its number of recipients. An answer with a
+// failure is kept for less time, so that a list that comes back is
+// asked again soon.
+type nameCache struct {
+	mu sync.Mutex
+	m  map[string]nameEntry
+}
+
+type nameEntry struct {
+	res     Result
+	expires time.Time
+}
+
+const (
+	nameCacheTTL     = time.Minute
+	nameCacheFailTTL = 10 * time.Second
+	nameCacheMax     = 1000
+)
+
+func (nc *nameCache) get(name string, now time.Time) (Result, bool) {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	e, ok := nc.m[name]
+	if !ok || now.After(e.expires) {
+		return Result{}, false
+	}
+	return e.res, true
+}
+
+func (nc *nameCache) put(name string, res Result, now time.Time) {
+	ttl := nameCacheTTL
+	if len(res.Failures) > 0 || res.TimedOut {
+		ttl = nameCacheFailTTL
+	}
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	if len(nc.m) >= nameCacheMax {
+		for k, e := range nc.m {
+			if now.After(e.expires) {
+				delete(nc.m, k)
+			}
+		}
+		if len(nc.m) >= nameCacheMax {
+			nc.m = nil
+		}
+	}
+	if nc.m == nil {
+		nc.m = make(map[string]nameEntry)
+	}
+	nc.m[name] = nameEntry{res: res, expires: now.Add(ttl)}
 }
 
 // New returns a Checker for cfg. With cfg.Server empty it reads
@@ -158,11 +217,31 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr) (Result, error) {
 // reject_rhsbl_* and permit_rhswl_client do (RFC 5782 section 2.3):
 // bad.example in dbl.example is asked as bad.example.dbl.example.
 func (c *Checker) CheckName(ctx context.Context, domain string) (Result, error) {
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	if !isDomain(domain) {
-		return Result{}, fmt.Errorf("dnsbl: %q: not a domain name", domain)
+	domain = strings.TrimSuffix(domain, ".")
+	if strings.ContainsFunc(domain, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// An SMTPUTF8 sender's or recipient's domain in U-labels: the
+		// lists list the A-label form, which Postfix asks for
+		// (midna_domain_to_ascii); the UTF-8 bytes would never match.
+		if a, err := idna.Lookup.ToASCII(domain); err == nil {
+			domain = a
+		}
 	}
-	return c.check(ctx, domain+".")
+	domain = strings.ToLower(domain)
+	if !isDomain(domain) {
+		// Not a host name (bad characters, a label or the whole too
+		// long, a last label of digits): no list lists it, and nothing
+		// is asked, as Postfix's find_dnsxl_domain returns DUNNO.
+		// Such names are the client's choice: no error to log.
+		return Result{}, nil
+	}
+	if res, ok := c.names.get(domain, time.Now()); ok {
+		return res, nil
+	}
+	res, err := c.check(ctx, domain+".")
+	if err == nil {
+		c.names.put(domain, res, time.Now())
+	}
+	return res, err
 }
 
 // check asks every zone for prefix+zone.

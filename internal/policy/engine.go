@@ -347,6 +347,11 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		}
 	case "reject_unauth_destination", "defer_unauth_destination", "permit_auth_destination":
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
+			if req.Recipient == "" {
+				// data_restrictions with more than one recipient:
+				// none to judge (Postfix: "if (state->recipient)").
+				return Decision{}
+			}
 			ok := e.authDestination(req.Recipient)
 			switch {
 			case ok && name == "permit_auth_destination":
@@ -412,7 +417,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				}
 				v, found = m.LookupAddressExt(key, e.opts.RecipientDelimiter)
 			case "check_recipient_access":
-				v, found = m.LookupAddressExt(req.Recipient, e.opts.RecipientDelimiter)
+				if req.Recipient != "" {
+					v, found = m.LookupAddressExt(req.Recipient, e.opts.RecipientDelimiter)
+				}
 			}
 			if !found {
 				return Decision{}

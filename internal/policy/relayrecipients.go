@@ -43,18 +43,27 @@ func openRelayRecipients(specs []string, tables Tables) ([]keyLookup, error) {
 // its recipient_delimiter extension, or "@domain" for every user of a
 // domain), or it is refused with Postfix's reply, so that the relay never
 // accepts mail it would then bounce (backscatter).
+//
+// The class is the domain's, as trivial-rewrite resolves it: a routed
+// address in a relay domain (user%other@relay.example, which a client
+// allowed to relay may send) is in the class and is looked up as it is,
+// so only "@domain" lists it; a trailing dot after the domain is not part
+// of the key.
 func (e *Engine) unlistedRelayRecipient(rcpt string) (Decision, bool) {
-	if len(e.relayRecipients) == 0 || rcpt == "" || !e.authDestination(rcpt) {
+	if len(e.relayRecipients) == 0 || rcpt == "" {
 		return Decision{}, false
 	}
 	if e.opts.Postmaster != "" && strings.EqualFold(rcpt, e.opts.Postmaster) {
 		return Decision{}, false
 	}
-	if _, err := envelope.Parse(rcpt); err != nil {
+	a, err := envelope.Parse(rcpt)
+	if err != nil || a.IsLiteral() || !e.relayDomains.has(a.Domain) {
 		return Decision{}, false
 	}
+	// A trailing dot after the domain is not part of the key.
+	addr := trimDot(rcpt)
 	for _, m := range e.relayRecipients {
-		if _, _, ok := m.LookupMailAddr(rcpt, e.opts.RecipientDelimiter); ok {
+		if _, _, ok := m.LookupMailAddr(addr, e.opts.RecipientDelimiter); ok {
 			return Decision{}, false
 		}
 	}

@@ -31,9 +31,14 @@ func (c *commandConn) lookAhead(verb string) {
 		return
 	}
 	n := c.br.Buffered()
-	if n == 0 && c.cur == c.Conn {
+	if n == 0 {
 		// Not yet read from the socket: ask the kernel (Postfix's
-		// peekfd). Under TLS, only what was read counts.
+		// peekfd). Under TLS too, as Postfix asks the socket under
+		// its TLS stream: what waits there after the client's last
+		// record is more of its records, sent before the reply (a
+		// client that waits sends nothing; TLS sends nothing of
+		// its own after the handshake), so message text written
+		// after DATA in a record of its own is seen as well.
 		n = pendingInput(c.Conn)
 	}
 	if n == 0 {

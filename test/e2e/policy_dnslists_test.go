@@ -122,13 +122,7 @@ recipient_restrictions = ["permit_dnswl_client failwl.test", "reject_unauth_dest
 func TestRelayRecipientMaps(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	tab := writeFile(t, dir, "relay_recipients", "alice@relay.example  OK\nbob@relay.example x\n@open.example x\n", 0o644)
-	cfg := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf(`recipient_delimiter = "+"
-[policy]
-relay_domains = ["relay.example", "open.example"]
-relay_recipient_maps = ["hash:%s"]
-`, tab), 0o644)
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	r := startRelayRecipients(t, dir, "alice@relay.example  OK\nbob@relay.example x\n@open.example x\n", `"relay.example", "open.example"`)
 	runDNSListsCases(t, r, []dnsListsCase{
 		{"127.0.0.2", "client.test", "a@x.example", "alice@relay.example", "250 "},
 		{"127.0.0.2", "client.test", "a@x.example", "alice+news@relay.example", "250 "},
@@ -155,4 +149,18 @@ relay_recipient_maps = ["hash:%s"]
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startRelayRecipients starts a relay whose relay_domains are domains (TOML
+// list items) and whose relay_recipient_maps is a hash table in dir that
+// holds table, with recipient_delimiter "+".
+func startRelayRecipients(t *testing.T, dir, table, domains string) *relay {
+	t.Helper()
+	tab := writeFile(t, dir, "relay_recipients", table, 0o644)
+	cfg := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf(`recipient_delimiter = "+"
+[policy]
+relay_domains = [%s]
+relay_recipient_maps = ["hash:%s"]
+`, domains, tab), 0o644)
+	return startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
 }
