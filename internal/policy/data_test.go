@@ -113,3 +113,25 @@ func TestSASLAndReverseNameAccess(t *testing.T) {
 		}
 	}
 }
+
+type nxDomains struct{}
+
+func (n nxDomains) MailDomain(context.Context, string) error { return tempErr{} }
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "SERVFAIL" }
+func (tempErr) Temporary() bool { return true }
+
+// TestUnlistedAfterDeferIfPermit: a DNS failure that holds a
+// DEFER_IF_PERMIT answers before relay_recipient_maps, as in Postfix,
+// whose rcpt_cmd runs the recipient tables after smtpd_check_rcpt.
+func TestUnlistedAfterDeferIfPermit(t *testing.T) {
+	e := engine(t, Options{Tables: SetTables{Set: &table.Set{}}, RelayDomains: []string{"relay.example"},
+		RelayRecipientMaps: []string{"inline:{ alice@relay.example=OK }"}, MailDomains: nxDomains{},
+		Sender: []string{"reject_unknown_sender_domain"}})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("127.0.0.1"), Sender: "a@servfail.example", Recipient: "carol@relay.example"})
+	if d.Code != 450 {
+		t.Errorf("unlisted recipient with a pending DNS deferral: %q; want the 450", d.Reply())
+	}
+}

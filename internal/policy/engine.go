@@ -639,14 +639,6 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			break
 		}
 	}
-	if stage == StageRcpt && final.Verdict != Discard {
-		// Postfix checks the recipient tables after the lists, unless
-		// they refused, whatever they permitted.
-		if d, unlisted := e.unlistedRelayRecipient(req.Recipient); unlisted {
-			d.Warnings = run.warnings
-			return d
-		}
-	}
 	warnings, ifPermit := run.warnings, run.ifPermit
 	if ifPermit != nil {
 		// Whatever else the verdict (OK, HOLD, DISCARD or no opinion),
@@ -654,6 +646,15 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		d := *ifPermit
 		d.Warnings = warnings
 		return d
+	}
+	if stage == StageRcpt && final.Verdict != Discard {
+		// Postfix checks the recipient tables after the lists (and
+		// after a pending DEFER_IF_PERMIT has deferred), unless they
+		// refused, whatever they permitted.
+		if d, unlisted := e.unlistedRelayRecipient(req.Recipient); unlisted {
+			d.Warnings = warnings
+			return d
+		}
 	}
 	if stage == StageRcpt && e.opts.Verifier != nil && req.Recipient != "" && final.Verdict != Discard {
 		vreq := req
