@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 )
 
 // Postfix's header address classes (header_opts.c): which header fields
-// hold sender addresses and which recipient addresses.
+// hold sender addresses and which recipient addresses. Reply-To and
+// Mail-Followup-To are senders there (HDR_OPT_SENDER), Resent-Reply-To a
+// recipient.
 var headerClass = map[string]byte{
 	"from": 's', "sender": 's', "resent-from": 's', "resent-sender": 's', "return-path": 's',
 	"errors-to": 's', "return-receipt-to": 's', "disposition-notification-to": 's',
+	"reply-to": 's', "mail-followup-to": 's',
 	"to": 'r', "cc": 'r', "bcc": 'r', "resent-to": 'r', "resent-cc": 'r', "resent-bcc": 'r',
-	"reply-to": 'r', "resent-reply-to": 'r', "apparently-to": 'r',
+	"resent-reply-to": 'r', "apparently-to": 'r',
 }
 
 // maxHeader bounds the header section held to be rewritten; a longer one
@@ -33,6 +37,10 @@ type HeaderWriter struct {
 	C       *Canonical
 	head    []byte
 	through bool
+	// scanned is where the first line of head not yet known to be in
+	// the header section starts: each byte is looked at once, however
+	// small the writes.
+	scanned int
 }
 
 // Write holds the header section, then passes the body on.
@@ -41,7 +49,7 @@ func (h *HeaderWriter) Write(p []byte) (int, error) {
 		return h.W.Write(p)
 	}
 	h.head = append(h.head, p...)
-	end := headerEnd(h.head)
+	end := h.headerEnd()
 	if end < 0 && len(h.head) <= maxHeader {
 		return len(p), nil
 	}
@@ -59,23 +67,64 @@ func (h *HeaderWriter) Close() error {
 	if h.through {
 		return nil
 	}
-	h.rewrite(len(h.head))
+	end := h.headerEnd()
+	if end < 0 {
+		end = len(h.head) // all header, unless its last, unended line is not a field
+		if h.scanned < end && !inHeader(h.head[h.scanned:], h.scanned == 0) {
+			end = h.scanned
+		}
+	}
+	h.rewrite(end)
 	h.through = true
 	_, err := h.W.Write(h.head)
 	h.head = nil
 	return err
 }
 
-// headerEnd is the offset of the header section's end (after the empty
-// line's CRLF), or -1 if it has not come yet.
-func headerEnd(b []byte) int {
-	if bytes.HasPrefix(b, []byte("\r\n")) {
-		return 2
+// headerEnd is the offset where the header section ends: after its empty
+// line, or where a line that is neither a field nor a field's
+// continuation starts, as Postfix's cleanup ends it (that line and the
+// rest are the body, never rewritten); -1 if it has not come yet.
+func (h *HeaderWriter) headerEnd() int {
+	for {
+		nl := bytes.IndexByte(h.head[h.scanned:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		line := h.head[h.scanned : h.scanned+nl+1]
+		if string(line) == "\r\n" || string(line) == "\n" {
+			return h.scanned + len(line)
+		}
+		if !inHeader(line, h.scanned == 0) {
+			return h.scanned
+		}
+		h.scanned += len(line)
 	}
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
+}
+
+// inHeader reports whether line belongs to the header section: a field
+// ("Name:", the name printable ASCII without a colon, perhaps followed by
+// blanks, as Postfix's is_header), or, after the first line, a
+// continuation starting with a blank.
+func inHeader(line []byte, first bool) bool {
+	if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+		return !first
 	}
-	return -1
+	name := true
+	for i, b := range line {
+		switch {
+		case b == ':':
+			return i > 0
+		case b == ' ' || b == '\t':
+			if i == 0 {
+				return false
+			}
+			name = false
+		case !name || b <= ' ' || b >= 0x7f:
+			return false
+		}
+	}
+	return false
 }
 
 // rewrite rewrites the fields in h.head[:end].
@@ -129,46 +178,70 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	text := string(raw)
-	changed := false
+	at := addrIndex(text, colon+1)
+	// The field is built anew as it is walked: one pass, however many
+	// addresses it holds.
+	var out strings.Builder
+	done := 0         // text[:done] is in out
 	from := colon + 1 // addresses come in order: each is looked for after the last
 	for _, a := range list {
 		to := h.C.RecipientAddr(a.Address)
 		if class == 's' {
 			to = h.C.SenderAddr(a.Address)
 		}
-		i := indexAddr(text[from:], a.Address)
+		i := at.next(a.Address, from)
 		if i < 0 {
 			continue // written some other way (quoted, encoded): left alone
 		}
-		i += from
 		from = i + len(a.Address)
 		if to == a.Address {
 			continue
 		}
-		text = text[:i] + to + text[from:]
-		from = i + len(to)
-		changed = true
+		out.WriteString(text[done:i])
+		out.WriteString(to)
+		done = from
 	}
-	return []byte(text), changed
+	if done == 0 {
+		return nil, false
+	}
+	out.WriteString(text[done:])
+	return []byte(out.String()), true
 }
 
-// indexAddr finds addr in s, ignoring ASCII case, where it stands as a
-// whole address: not inside a longer one, nor in a quoted display name.
-func indexAddr(s, addr string) int {
-	for i := 0; i+len(addr) <= len(s); i++ {
-		if !strings.EqualFold(s[i:i+len(addr)], addr) {
+// addrWords are the places in a field where an address may stand whole
+// (not inside a longer word, nor in a quoted display name), by their
+// lower-cased text: the words between the characters that may come
+// before or after an address.
+type addrWords map[string][]int
+
+// addrIndex finds the words of s from start on, in one pass.
+func addrIndex(s string, start int) addrWords {
+	const before, after = "< \t,:\n", "> \t,;(\r\n"
+	w := addrWords{}
+	for i := start; i < len(s); {
+		if strings.IndexByte(before+after, s[i]) >= 0 {
+			i++
 			continue
 		}
-		before, after := byte(' '), byte(' ')
-		if i > 0 {
-			before = s[i-1]
+		j := i
+		for j < len(s) && strings.IndexByte(before+after, s[j]) < 0 {
+			j++
 		}
-		if j := i + len(addr); j < len(s) {
-			after = s[j]
+		if (i == 0 || strings.IndexByte(before, s[i-1]) >= 0) && (j == len(s) || strings.IndexByte(after, s[j]) >= 0) {
+			k := strings.ToLower(s[i:j])
+			w[k] = append(w[k], i)
 		}
-		if strings.IndexByte("< \t,:\n", before) >= 0 && strings.IndexByte("> \t,;(\r\n", after) >= 0 {
-			return i
-		}
+		i = j
+	}
+	return w
+}
+
+// next is where addr stands first at or after from, ignoring case; -1 if
+// nowhere.
+func (w addrWords) next(addr string, from int) int {
+	at := w[strings.ToLower(addr)]
+	if k, _ := slices.BinarySearch(at, from); k < len(at) {
+		return at[k]
 	}
 	return -1
 }

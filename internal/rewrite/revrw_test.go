@@ -1,0 +1,101 @@
+package rewrite
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func revrwCanonical(t *testing.T) *Canonical {
+	return &Canonical{Sender: []Table{open(t, "inline:{ root@host.local=alerts@example.com }")},
+		Recipient: []Table{open(t, "inline:{ a@b.example=z@b.example }")}}
+}
+
+// writeInSteps passes msg through a HeaderWriter in writes of step bytes.
+func writeInSteps(t *testing.T, c *Canonical, msg string, step int) string {
+	t.Helper()
+	var out bytes.Buffer
+	h := &HeaderWriter{W: &out, C: c}
+	for s := msg; len(s) > 0; {
+		n := min(step, len(s))
+		if _, err := h.Write([]byte(s[:n])); err != nil {
+			t.Fatal(err)
+		}
+		s = s[n:]
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// The header section ends at the first line that is not a field, as
+// Postfix's cleanup ends it, blank line or not: what follows is the body,
+// and a "From:" line in it was rewritten.
+func TestRevRWHeaderEndsAtNonHeaderLine(t *testing.T) {
+	c := revrwCanonical(t)
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: x\r\nbody line\r\nFrom: root@host.local\r\n", "Subject: x\r\nbody line\r\nFrom: root@host.local\r\n"},
+		{"From: root@host.local\r\nhello\r\nTo: a@b.example\r\n", "From: alerts@example.com\r\nhello\r\nTo: a@b.example\r\n"},
+		{" folded first\r\nFrom: root@host.local\r\n\r\n", " folded first\r\nFrom: root@host.local\r\n\r\n"},
+		{"From: root@host.local\r\n>From: root@host.local\r\n", "From: alerts@example.com\r\n>From: root@host.local\r\n"},
+		{"From: root@host.local\r\nno colon", "From: alerts@example.com\r\nno colon"},
+		{"From : root@host.local\r\n\r\n", "From : alerts@example.com\r\n\r\n"},
+	} {
+		for _, step := range []int{1, 5, 4096} {
+			if got := writeInSteps(t, c, tc.in, step); got != tc.want {
+				t.Errorf("%q in writes of %d: %q; want %q", tc.in, step, got, tc.want)
+			}
+		}
+	}
+}
+
+// Reply-To and Mail-Followup-To are sender fields in Postfix
+// (header_opts.c, HDR_OPT_SENDER): sender_canonical_maps applies to them,
+// recipient_canonical_maps does not. Resent-Reply-To is a recipient field.
+func TestRevRWReplyToIsSenderClass(t *testing.T) {
+	c := revrwCanonical(t)
+	in := "Reply-To: root@host.local, a@b.example\r\nMail-Followup-To: <root@host.local>\r\n" +
+		"Resent-Reply-To: root@host.local, a@b.example\r\n\r\n"
+	want := "Reply-To: alerts@example.com, a@b.example\r\nMail-Followup-To: <alerts@example.com>\r\n" +
+		"Resent-Reply-To: root@host.local, z@b.example\r\n\r\n"
+	if got := writeInSteps(t, c, in, 4096); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// A header of up to 1 MiB is held and rewritten: a field of tens of
+// thousands of addresses, or a header written a few bytes at a time (as
+// header_checks writes it), took minutes of CPU per message (quadratic).
+func TestRevRWLargeHeaderIsLinear(t *testing.T) {
+	c := revrwCanonical(t)
+	var changed, quoted, lines strings.Builder
+	changed.WriteString("To: a@b.example")
+	quoted.WriteString("To: \"q q\"@b.example")
+	for changed.Len() < maxHeader-100 {
+		changed.WriteString(",a@b.example")
+		quoted.WriteString(",\"q q\"@b.example")
+		lines.WriteString("X: y\r\n")
+	}
+	for _, tc := range []struct {
+		name, msg string
+		step      int
+	}{
+		{"many rewritten addresses", changed.String() + "\r\n\r\nbody", 65536},
+		{"many unfound addresses", quoted.String() + "\r\n\r\nbody", 65536},
+		{"small writes", lines.String() + "\r\nbody", 6},
+	} {
+		start := time.Now()
+		out := writeInSteps(t, c, tc.msg, tc.step)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: %v", tc.name, d)
+		}
+		if !strings.HasSuffix(out, "\r\n\r\nbody") {
+			t.Errorf("%s: body lost", tc.name)
+		}
+	}
+	if out := writeInSteps(t, c, changed.String()+"\r\n\r\n", 65536); strings.Contains(out, "a@b.example") {
+		t.Error("an address left unmapped")
+	}
+}
