@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -31,5 +35,47 @@ client_recipient_rate_limit = 1
 		mustCmd(t, c, "250", "RCPT TO:<u%d@y.example>", i)
 		mustCmd(t, c, "250", "RCPT TO:<v%d@y.example>", i)
 		mustCmd(t, c, "250", "RSET")
+	}
+}
+
+// TestRevRWRestrictionsSeeClientSender: canonical maps apply after the
+// policy (Postfix's cleanup maps after smtpd's restrictions), so every
+// restriction sees the sender the client gave, at RCPT and DATA as at
+// MAIL. A check_sender_access in recipient_restrictions (Postfix's
+// usual place, with smtpd_delay_reject) or data_restrictions saw the
+// mapped sender instead: an entry for the client's address never
+// matched, one for the mapped address did, and the mail log's reject
+// lines named an address the client never sent.
+func TestRevRWRestrictionsSeeClientSender(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sender := writeFile(t, dir, "sender_canonical", "root@host.local  alerts@example.com\ncron@host.local  alerts@example.com\n", 0o644)
+	rcptAccess := writeFile(t, dir, "rcpt_access", "root@host.local  REJECT client sender\nalerts@example.com  REJECT mapped sender\n", 0o644)
+	dataAccess := writeFile(t, dir, "data_access", "cron@host.local  REJECT client sender at DATA\nalerts@example.com  REJECT mapped sender\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+recipient_restrictions = ["check_sender_access hash:%[2]s", "permit_mynetworks", "reject_unauth_destination"]
+data_restrictions = ["check_sender_access hash:%[3]s"]
+[rewrite]
+sender_canonical_maps = ["hash:%[1]s"]
+`, sender, rcptAccess, dataAccess))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO host.local")
+	mustCmd(t, c, "250", "MAIL FROM:<root@host.local>")
+	if got := mustCmd(t, c, "554", "RCPT TO:<u@y.example>"); !strings.Contains(got[0], "client sender") {
+		t.Errorf("RCPT: %q; want the client's sender's entry", got[0])
+	}
+	mustCmd(t, c, "250", "RSET")
+	mustCmd(t, c, "250", "MAIL FROM:<cron@host.local>")
+	mustCmd(t, c, "250", "RCPT TO:<u@y.example>")
+	if got := mustCmd(t, c, "554", "DATA"); !strings.Contains(got[0], "client sender at DATA") {
+		t.Errorf("DATA: %q; want the client's sender's entry", got[0])
+	}
+	for _, stage := range []string{"rcpt", "data"} {
+		e := r.waitEvent("reject", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("stage") == stage })
+		if from := e.Get("from"); from != "<root@host.local>" && from != "<cron@host.local>" {
+			t.Errorf("%s reject line: from=%s; want the client's sender", stage, from)
+		}
 	}
 }
