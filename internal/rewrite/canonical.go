@@ -40,7 +40,7 @@ func (c *Canonical) SenderAddr(addr string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	return c.map11(c.map11(addr, c.Sender), c.Common)
+	return c.mapAddr(addr, c.Sender)
 }
 
 // RecipientAddr maps a recipient address (envelope or header).
@@ -48,7 +48,20 @@ func (c *Canonical) RecipientAddr(addr string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	return c.map11(c.map11(addr, c.Recipient), c.Common)
+	return c.mapAddr(addr, c.Recipient)
+}
+
+// mapAddr maps addr through first, then canonical_maps. The address is
+// looked up as trivial-rewrite(8) leaves it before cleanup maps it:
+// without a source route ("@a,@b:user@c") or a trailing dot after the
+// domain ("user@c."), so that neither way of writing it steps past the
+// table. An address no table maps stays as the client wrote it.
+func (c *Canonical) mapAddr(addr string, first []Table) string {
+	r := table.ResolvedForm(addr)
+	if out := c.map11(c.map11(r, first), c.Common); out != r {
+		return out
+	}
+	return addr
 }
 
 // maxRecursion is Postfix's limit on mapping a result again

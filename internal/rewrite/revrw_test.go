@@ -99,3 +99,23 @@ func TestRevRWLargeHeaderIsLinear(t *testing.T) {
 		t.Error("an address left unmapped")
 	}
 }
+
+// A trailing dot after the domain or an RFC 821 source route stepped past
+// the canonical maps: MAIL FROM:<root@host.local.> left unmapped for the
+// provider to refuse, where Postfix's trivial-rewrite strips both before
+// cleanup maps the address (and the relay's own access lookups do too).
+func TestRevRWCanonicalResolvedForm(t *testing.T) {
+	c := &Canonical{Sender: []Table{open(t, "inline:{ root@host.local=alerts@example.com, @old.example=@new.example }")}, Delims: "+"}
+	for in, want := range map[string]string{
+		"root@host.local.":           "alerts@example.com",
+		"@a.example:root@host.local": "alerts@example.com",
+		"anne+x@old.example.":        "anne+x@new.example",
+		"@a,@b:anne@old.example":     "anne@new.example",
+		"x@other.example.":           "x@other.example.", // no table maps it: as written
+		"@a:x@other.example":         "@a:x@other.example",
+	} {
+		if got := c.SenderAddr(in); got != want {
+			t.Errorf("%q -> %q; want %q", in, got, want)
+		}
+	}
+}

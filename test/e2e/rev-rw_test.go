@@ -79,3 +79,23 @@ sender_canonical_maps = ["hash:%[1]s"]
 		}
 	}
 }
+
+// TestRevRWCanonicalTrailingDot: a client that writes its sender with a
+// trailing dot (root@host.local.) gets it mapped as Postfix does, instead
+// of passing on the unmapped address for the provider to refuse.
+func TestRevRWCanonicalTrailingDot(t *testing.T) {
+	t.Parallel()
+	sender := writeFile(t, t.TempDir(), "sender_canonical", "root@host.local  alerts@example.com\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[rewrite]\nsender_canonical_maps = [\"hash:%s\"]\n", sender))
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO host.local")
+	if _, err := c.send("root@host.local.", []string{"ops@y.example"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if tx := up.WaitTransactions(t, 1, 15*time.Second)[0]; tx.MailFrom != "alerts@example.com" {
+		t.Errorf("upstream MAIL FROM %q; want alerts@example.com", tx.MailFrom)
+	}
+}
