@@ -209,9 +209,9 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 }
 
 // addrWords are the places in a field where an address may stand whole
-// (not inside a longer word, nor in a quoted display name), by their
-// lower-cased text: the words between the characters that may come
-// before or after an address.
+// (not inside a longer word, a quoted string such as a display name, or
+// a comment), by their lower-cased text: the words between the
+// characters that may come before or after an address.
 type addrWords map[string][]int
 
 // addrIndex finds the words of s from start on, in one pass.
@@ -219,12 +219,19 @@ func addrIndex(s string, start int) addrWords {
 	const before, after = "< \t,:\n", "> \t,;(\r\n"
 	w := addrWords{}
 	for i := start; i < len(s); {
-		if strings.IndexByte(before+after, s[i]) >= 0 {
+		switch {
+		case s[i] == '"':
+			i = skipQuoted(s, i, '"', '"')
+			continue
+		case s[i] == '(':
+			i = skipQuoted(s, i, '(', ')')
+			continue
+		case strings.IndexByte(before+after, s[i]) >= 0:
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && strings.IndexByte(before+after, s[j]) < 0 {
+		for j < len(s) && strings.IndexByte(before+after+`"`, s[j]) < 0 {
 			j++
 		}
 		if (i == 0 || strings.IndexByte(before, s[i-1]) >= 0) && (j == len(s) || strings.IndexByte(after, s[j]) >= 0) {
@@ -234,6 +241,26 @@ func addrIndex(s string, start int) addrWords {
 		i = j
 	}
 	return w
+}
+
+// skipQuoted is the offset after the quoted string or the comment that
+// starts at s[i] (open), with its backslash escapes and, for a comment,
+// the comments nested in it; len(s) if it does not end.
+func skipQuoted(s string, i int, open, closing byte) int {
+	depth := 1
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case c == closing && depth == 1:
+			return i + 1
+		case c == closing:
+			depth--
+		case c == open:
+			depth++
+		}
+	}
+	return len(s)
 }
 
 // next is where addr stands first at or after from, ignoring case; -1 if

@@ -119,3 +119,20 @@ func TestRevRWCanonicalResolvedForm(t *testing.T) {
 		}
 	}
 }
+
+// An address that also appears inside a quoted display name (or a
+// comment) is replaced where it stands as an address: the display name
+// "x root@host.local y" was rewritten instead, and the real address, the
+// one the provider checks, was left unmapped.
+func TestRevRWDisplayNameNotRewritten(t *testing.T) {
+	c := revrwCanonical(t)
+	for in, want := range map[string]string{
+		"From: \"x root@host.local y\" <root@host.local>\r\n\r\n":                  "From: \"x root@host.local y\" <alerts@example.com>\r\n\r\n",
+		"From: \"a\\\" root@host.local\" <root@host.local>\r\n\r\n":                "From: \"a\\\" root@host.local\" <alerts@example.com>\r\n\r\n",
+		"To: a@b.example (was a@b.example), \"a@b.example\" <a@b.example>\r\n\r\n": "To: z@b.example (was a@b.example), \"a@b.example\" <z@b.example>\r\n\r\n",
+	} {
+		if got := writeInSteps(t, c, in, 4096); got != want {
+			t.Errorf("%q -> %q; want %q", in, got, want)
+		}
+	}
+}
