@@ -3,6 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"io"
+	"mime"
 	"net/mail"
 	"slices"
 	"strings"
@@ -173,7 +174,7 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	value := strings.NewReplacer("\r\n", "", "\n", "").Replace(string(raw[colon+1:]))
-	list, err := mail.ParseAddressList(value)
+	list, err := addrParser.ParseList(parseable(value))
 	if err != nil {
 		return nil, false
 	}
@@ -206,6 +207,38 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 	}
 	out.WriteString(text[done:])
 	return []byte(out.String()), true
+}
+
+// addrParser reads the addresses of a field. Only the addresses matter,
+// never the display names, so an encoded word in any charset
+// (ISO-2022-JP, windows-1252) is taken as it is rather than failing the
+// whole field, as the standard library's decoder, which knows only
+// UTF-8, ISO-8859-1 and US-ASCII, would.
+var addrParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// parseable is a field's value as addrParser can read it, with the same
+// addresses: its comments are blanks (the parser refuses one before a
+// bare address, "(c) user@example.com"), and bytes that are not UTF-8
+// (a raw Latin-1 display name) are '?'.
+func parseable(v string) string {
+	b := []byte(v)
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			i = skipQuoted(v, i, '"', '"')
+		case '(':
+			j := skipQuoted(v, i, '(', ')')
+			for k := i; k < j; k++ {
+				b[k] = ' '
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return strings.ToValidUTF8(string(b), "?")
 }
 
 // addrWords are the places in a field where an address may stand whole

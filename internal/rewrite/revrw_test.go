@@ -136,3 +136,19 @@ func TestRevRWDisplayNameNotRewritten(t *testing.T) {
 		}
 	}
 }
+
+// A From: whose display name is an encoded word in a charset other than
+// UTF-8 or ISO-8859-1 (ISO-2022-JP, windows-1252: everyday Japanese and
+// Outlook mail), raw 8-bit, or that has a comment before its address, did
+// not parse, so the whole field was left unmapped: the provider got the
+// unverified From. Postfix maps it whatever the display name.
+func TestRevRWDisplayNameCharsets(t *testing.T) {
+	c := revrwCanonical(t)
+	for _, name := range []string{"=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=", "=?windows-1252?q?J=F6rg?=", "J\xf6rg", "(c)"} {
+		in := "From: " + name + " <root@host.local>\r\nTo: a@b.example\r\n\r\n"
+		want := "From: " + name + " <alerts@example.com>\r\nTo: z@b.example\r\n\r\n"
+		if got := writeInSteps(t, c, in, 4096); got != want {
+			t.Errorf("%q -> %q; want %q", in, got, want)
+		}
+	}
+}
