@@ -99,3 +99,39 @@ func TestRevRWCanonicalTrailingDot(t *testing.T) {
 		t.Errorf("upstream MAIL FROM %q; want alerts@example.com", tx.MailFrom)
 	}
 }
+
+// TestRevRWHeaderRewriteBDAT: the header's addresses are mapped when the
+// header comes in BDAT chunks cut inside an address, with a bare LF, with
+// and without header_checks (which takes the content through another
+// path); the body is left alone.
+func TestRevRWHeaderRewriteBDAT(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sender := writeFile(t, dir, "sender_canonical", "root@host.local  alerts@example.com\n", 0o644)
+	checks := writeFile(t, dir, "header_checks", "/^Subject: warn/ WARN seen\n", 0o644)
+	for _, hc := range []string{"", fmt.Sprintf("[policy]\nheader_checks = \"regexp:%s\"\n", checks)} {
+		up := harness.NewFakeSMTP(t, harness.Script{})
+		cfg := writeConfig(t, fmt.Sprintf("%s[rewrite]\nsender_canonical_maps = [\"hash:%s\"]\n", hc, sender))
+		r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO host.local")
+		mustCmd(t, c, "250", "MAIL FROM:<root@host.local>")
+		mustCmd(t, c, "250", "RCPT TO:<ops@y.example>")
+		one, two := "Subject: warn\r\nFrom: Cron <root@ho", "st.local>\nReply-To: root@host.local\r\n\r\nFrom: root@host.local\r\n"
+		if _, err := fmt.Fprintf(c.conn, "BDAT %d\r\n%sBDAT %d LAST\r\n%s", len(one), one, len(two), two); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), "250") {
+				t.Fatalf("BDAT: %q, %v", rep, err)
+			}
+		}
+		c.Close()
+		data := string(up.WaitTransactions(t, 1, 15*time.Second)[0].Data)
+		head, body, _ := strings.Cut(data, "\r\n\r\n")
+		if !strings.Contains(head, "\r\nFrom: Cron <alerts@example.com>\r\nReply-To: alerts@example.com\r\n") ||
+			body != "From: root@host.local\r\n" {
+			t.Errorf("header_checks %v: upstream got\n%s", hc != "", data)
+		}
+	}
+}
