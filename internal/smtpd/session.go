@@ -342,7 +342,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if len(ss.rcpts) == 0 {
 		ss.givenRcpt = given
 	}
+	before := to
 	to = ss.s.opts.Canonical.RecipientAddr(to)
+	mapped := to != before
 	var dsn [2]string
 	if opts != nil {
 		var n []string
@@ -353,6 +355,13 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if opts.OriginalRecipient != "" {
 			dsn[1] = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 		}
+	}
+	if dsn[1] == "" && mapped && ascii(given) {
+		// Mapped (canonical maps): the address the client gave is the
+		// original recipient, for the upstream and for the relay's own
+		// notices, as Postfix's smtp client sends ORCPT=rfc822;ORIG for
+		// a recipient that cleanup rewrote.
+		dsn[1] = "rfc822;" + given
 	}
 	if ss.s.opts.Proxy != nil {
 		if ss.upstream == nil || ss.upMsg == nil {

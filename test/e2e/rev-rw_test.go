@@ -135,3 +135,36 @@ func TestRevRWHeaderRewriteBDAT(t *testing.T) {
 		}
 	}
 }
+
+// TestRevRWMappedRecipientKeepsOriginal: a recipient that
+// recipient_canonical_maps rewrote goes on with ORCPT=rfc822;ADDRESS-GIVEN
+// (when the client gave no ORCPT), as Postfix's smtp client sends the
+// address cleanup rewrote: a notice about it then names the address the
+// sender wrote, not only one the sender never saw. A recipient that was
+// not mapped, or that came with its own ORCPT, keeps what it had.
+func TestRevRWMappedRecipientKeepsOriginal(t *testing.T) {
+	t.Parallel()
+	rcpt := writeFile(t, t.TempDir(), "recipient_canonical", "bob@old.example  robert@new.example\n", 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[rewrite]\nrecipient_canonical_maps = [\"hash:%s\"]\n", rcpt))
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", "DSN"}})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO host.local")
+	mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@old.example> NOTIFY=FAILURE")
+	mustCmd(t, c, "250", "RCPT TO:<carol@old.example>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@old.example> ORCPT=rfc822;list@x.example")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: x\r\n\r\nx\r\n.")
+	tx := up.WaitTransactions(t, 1, 15*time.Second)[0]
+	var got []string
+	for _, r := range tx.Rcpts {
+		got = append(got, r.Addr+" "+r.Params)
+	}
+	want := []string{"robert@new.example NOTIFY=FAILURE ORCPT=rfc822;bob@old.example", "carol@old.example ",
+		"robert@new.example ORCPT=RFC822;list@x.example"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("upstream recipients %q; want %q", got, want)
+	}
+}
