@@ -206,7 +206,43 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	out.WriteString(text[done:])
+	if longestLine(text) <= maxLine {
+		return fold(out.String()), true
+	}
 	return []byte(out.String()), true
+}
+
+// maxLine is RFC 5322's limit on a line, CRLF excluded.
+const maxLine = 998
+
+// longestLine is the length of s's longest line, CRLF excluded.
+func longestLine(s string) int {
+	n := 0
+	for line := range strings.Lines(s) {
+		n = max(n, len(strings.TrimRight(line, "\r\n")))
+	}
+	return n
+}
+
+// fold folds the lines of a field that longer addresses took past
+// maxLine, before a blank as near the limit as there is one, as Postfix's
+// cleanup folds the header fields it rewrote: the field unfolds to the
+// same text.
+func fold(s string) []byte {
+	var b []byte
+	for line := range strings.Lines(s) {
+		body := strings.TrimRight(line, "\r\n")
+		for len(body) > maxLine {
+			k := strings.LastIndexAny(body[1:maxLine+1], " \t") + 1
+			if k <= 0 {
+				break // no blank to fold at: as it is
+			}
+			b = append(append(b, body[:k]...), "\r\n"...)
+			body = body[k:]
+		}
+		b = append(append(b, body...), line[len(strings.TrimRight(line, "\r\n")):]...)
+	}
+	return b
 }
 
 // addrParser reads the addresses of a field. Only the addresses matter,

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,37 @@ func TestRevRWDisplayNameCharsets(t *testing.T) {
 		if got := writeInSteps(t, c, in, 4096); got != want {
 			t.Errorf("%q -> %q; want %q", in, got, want)
 		}
+	}
+}
+
+// A longer address in place of a shorter one took a line past RFC 5322's
+// 998 octets: a script's one-line To: of many local addresses, mapped to
+// a longer domain, left as a line some servers refuse or cut. The line
+// is folded at a blank, as Postfix's cleanup folds a field it rewrote; a
+// line the client itself sent long stays as it came.
+func TestRevRWRewrittenLineFolded(t *testing.T) {
+	c := &Canonical{Recipient: []Table{open(t, "inline:{ @host.local=@a-much-longer-domain.example.com }")}}
+	var addrs []string
+	for i := range 45 {
+		addrs = append(addrs, fmt.Sprintf("user%02d@host.local", i))
+	}
+	in := "To: " + strings.Join(addrs, ", ") + "\r\nSubject: x\r\n\r\nbody\r\n"
+	out := writeInSteps(t, c, in, 4096)
+	head, body, _ := strings.Cut(out, "\r\n\r\n")
+	for line := range strings.Lines(head + "\r\n") {
+		if len(line) > 1000 {
+			t.Errorf("a line of %d octets", len(line)-2)
+		}
+	}
+	unfolded := strings.ReplaceAll(head, "\r\n ", " ")
+	if want := "To: " + strings.ReplaceAll(strings.Join(addrs, ", "), "@host.local", "@a-much-longer-domain.example.com") + "\r\nSubject: x"; unfolded != want {
+		t.Errorf("unfolded header %q; want %q", unfolded, want)
+	}
+	if body != "body\r\n" {
+		t.Errorf("body %q", body)
+	}
+	long := "To: \"" + strings.Repeat("x", 1000) + "\" <user00@host.local>\r\n\r\n"
+	if got := writeInSteps(t, c, long, 4096); got != strings.Replace(long, "@host.local", "@a-much-longer-domain.example.com", 1) {
+		t.Errorf("a line sent long was refolded: %q", got)
 	}
 }
