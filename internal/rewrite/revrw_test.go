@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 func revrwCanonical(t *testing.T) *Canonical {
@@ -183,5 +185,33 @@ func TestRevRWRewrittenLineFolded(t *testing.T) {
 	long := "To: \"" + strings.Repeat("x", 1000) + "\" <user00@host.local>\r\n\r\n"
 	if got := writeInSteps(t, c, long, 4096); got != strings.Replace(long, "@host.local", "@a-much-longer-domain.example.com", 1) {
 		t.Errorf("a line sent long was refolded: %q", got)
+	}
+}
+
+// A table value written with angle brackets or a display name
+// ("<alerts@example.com>", "Alerts <alerts@example.com>") became the
+// envelope address as written: MAIL FROM:<<alerts@example.com>> upstream,
+// refused by every server, and the notices about it undeliverable.
+// Postfix reads the value as an address (mail_addr_crunch); so does the
+// relay now, and a value that is no address maps nothing and is refused
+// at start.
+func TestRevRWCanonicalResultIsAnAddress(t *testing.T) {
+	c := &Canonical{Sender: []Table{open(t, "hash:testdata/revrw_canonical")}}
+	for in, want := range map[string]string{
+		"root@host.local":  "alerts@example.com",
+		"cron@host.local":  "alerts@example.com",
+		"list@host.local":  "first@example.com",
+		"anne@old.example": "anne@new.example",
+		"x@host.local":     "x@host.local", // "a b c": no address
+		"y@host.local":     "y@host.local", // "<>"
+	} {
+		if got := c.SenderAddr(in); got != want {
+			t.Errorf("%q -> %q; want %q", in, got, want)
+		}
+	}
+	set := &table.Set{}
+	if _, err := Open(set, Maps{Sender: []string{"hash:testdata/revrw_canonical"}}, ""); err == nil ||
+		!strings.Contains(err.Error(), "rewrite.sender_canonical_maps") || !strings.Contains(err.Error(), `"a b c"`) {
+		t.Errorf("Open = %v; want the bad values refused", err)
 	}
 }
