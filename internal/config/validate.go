@@ -193,6 +193,11 @@ func (c *Config) Validate() error {
 	if strings.ContainsFunc(c.SMTP.Banner, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		v.bad("%q has control characters", c.SMTP.Banner)("smtp.banner")
 	}
+	if rest := strings.NewReplacer("${myhostname}", "", "$myhostname", "", "${mail_name}", "", "$mail_name", "").Replace(c.SMTP.Banner); strings.Contains(rest, "$") {
+		// Postfix expands any parameter; a $mail_version carried over
+		// would otherwise be greeted with as it is written.
+		v.bad("%q: only $myhostname and $mail_name are expanded", c.SMTP.Banner)("smtp.banner")
+	}
 	for _, w := range c.Rewrite.LocalHeaderRewriteClients {
 		switch w {
 		case "permit_inet_interfaces", "permit_mynetworks", "permit_sasl_authenticated", "static:all":

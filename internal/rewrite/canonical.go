@@ -5,7 +5,11 @@
 package rewrite
 
 import (
+	"fmt"
+	"net/mail"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
@@ -40,7 +44,7 @@ func (c *Canonical) SenderAddr(addr string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	return c.map11(c.map11(addr, c.Sender), c.Common)
+	return c.mapAddr(addr, c.Sender)
 }
 
 // RecipientAddr maps a recipient address (envelope or header).
@@ -48,7 +52,20 @@ func (c *Canonical) RecipientAddr(addr string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	return c.map11(c.map11(addr, c.Recipient), c.Common)
+	return c.mapAddr(addr, c.Recipient)
+}
+
+// mapAddr maps addr through first, then canonical_maps. The address is
+// looked up as trivial-rewrite(8) leaves it before cleanup maps it:
+// without a source route ("@a,@b:user@c") or a trailing dot after the
+// domain ("user@c."), so that neither way of writing it steps past the
+// table. An address no table maps stays as the client wrote it.
+func (c *Canonical) mapAddr(addr string, first []Table) string {
+	r := table.ResolvedForm(addr)
+	if out := c.map11(c.map11(r, first), c.Common); out != r {
+		return out
+	}
+	return addr
 }
 
 // maxRecursion is Postfix's limit on mapping a result again
@@ -83,9 +100,8 @@ func (c *Canonical) find(addr string, tables []Table) (string, bool) {
 		if !ok {
 			continue
 		}
-		v, _, _ = strings.Cut(v, ",")
-		v = strings.TrimSpace(v)
-		if v == "" {
+		v, ok = result(v)
+		if !ok {
 			continue
 		}
 		at := strings.LastIndexByte(addr, '@')
@@ -107,6 +123,40 @@ func (c *Canonical) find(addr string, tables []Table) (string, bool) {
 		return v, true
 	}
 	return "", false
+}
+
+// result is a table's value as the address it maps to, as Postfix's
+// mail_addr_crunch reads it: the first of a list, without its display
+// name or angle brackets ("Alerts <alerts@example.com>" is
+// alerts@example.com), or an "@domain". A value that is no address maps
+// nothing: it must never become an envelope address such as
+// "<alerts@example.com>", which every server refuses.
+func result(v string) (string, bool) {
+	if list, err := mail.ParseAddressList(v); err == nil && len(list) > 0 {
+		v = list[0].Address
+	} else {
+		v, _, _ = strings.Cut(v, ",")
+		v = strings.TrimSpace(v)
+	}
+	probe := v
+	if strings.HasPrefix(v, "@") {
+		probe = "x" + v
+	}
+	if a, err := envelope.Parse(probe); err != nil || a.Routed || a.Domain == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// ValidResult reports a table value that result cannot read as an
+// address, for the tables' check at start.
+// A pattern table's result with a substitution ($1) is known only when
+// it matches.
+func ValidResult(v string) error {
+	if _, ok := result(v); !ok && !strings.Contains(v, "$") {
+		return fmt.Errorf("%q is not an address or @domain", v)
+	}
+	return nil
 }
 
 // extension is the local part's extension with its delimiter ("+foo"),

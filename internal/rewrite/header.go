@@ -3,17 +3,22 @@ package rewrite
 import (
 	"bytes"
 	"io"
+	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 )
 
 // Postfix's header address classes (header_opts.c): which header fields
-// hold sender addresses and which recipient addresses.
+// hold sender addresses and which recipient addresses. Reply-To and
+// Mail-Followup-To are senders there (HDR_OPT_SENDER), Resent-Reply-To a
+// recipient.
 var headerClass = map[string]byte{
 	"from": 's', "sender": 's', "resent-from": 's', "resent-sender": 's', "return-path": 's',
 	"errors-to": 's', "return-receipt-to": 's', "disposition-notification-to": 's',
+	"reply-to": 's', "mail-followup-to": 's',
 	"to": 'r', "cc": 'r', "bcc": 'r', "resent-to": 'r', "resent-cc": 'r', "resent-bcc": 'r',
-	"reply-to": 'r', "resent-reply-to": 'r', "apparently-to": 'r',
+	"resent-reply-to": 'r', "apparently-to": 'r',
 }
 
 // maxHeader bounds the header section held to be rewritten; a longer one
@@ -33,6 +38,10 @@ type HeaderWriter struct {
 	C       *Canonical
 	head    []byte
 	through bool
+	// scanned is where the first line of head not yet known to be in
+	// the header section starts: each byte is looked at once, however
+	// small the writes.
+	scanned int
 }
 
 // Write holds the header section, then passes the body on.
@@ -41,7 +50,7 @@ func (h *HeaderWriter) Write(p []byte) (int, error) {
 		return h.W.Write(p)
 	}
 	h.head = append(h.head, p...)
-	end := headerEnd(h.head)
+	end := h.headerEnd()
 	if end < 0 && len(h.head) <= maxHeader {
 		return len(p), nil
 	}
@@ -59,23 +68,64 @@ func (h *HeaderWriter) Close() error {
 	if h.through {
 		return nil
 	}
-	h.rewrite(len(h.head))
+	end := h.headerEnd()
+	if end < 0 {
+		end = len(h.head) // all header, unless its last, unended line is not a field
+		if h.scanned < end && !inHeader(h.head[h.scanned:], h.scanned == 0) {
+			end = h.scanned
+		}
+	}
+	h.rewrite(end)
 	h.through = true
 	_, err := h.W.Write(h.head)
 	h.head = nil
 	return err
 }
 
-// headerEnd is the offset of the header section's end (after the empty
-// line's CRLF), or -1 if it has not come yet.
-func headerEnd(b []byte) int {
-	if bytes.HasPrefix(b, []byte("\r\n")) {
-		return 2
+// headerEnd is the offset where the header section ends: after its empty
+// line, or where a line that is neither a field nor a field's
+// continuation starts, as Postfix's cleanup ends it (that line and the
+// rest are the body, never rewritten); -1 if it has not come yet.
+func (h *HeaderWriter) headerEnd() int {
+	for {
+		nl := bytes.IndexByte(h.head[h.scanned:], '\n')
+		if nl < 0 {
+			return -1
+		}
+		line := h.head[h.scanned : h.scanned+nl+1]
+		if string(line) == "\r\n" || string(line) == "\n" {
+			return h.scanned + len(line)
+		}
+		if !inHeader(line, h.scanned == 0) {
+			return h.scanned
+		}
+		h.scanned += len(line)
 	}
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
+}
+
+// inHeader reports whether line belongs to the header section: a field
+// ("Name:", the name printable ASCII without a colon, perhaps followed by
+// blanks, as Postfix's is_header), or, after the first line, a
+// continuation starting with a blank.
+func inHeader(line []byte, first bool) bool {
+	if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+		return !first
 	}
-	return -1
+	name := true
+	for i, b := range line {
+		switch {
+		case b == ':':
+			return i > 0
+		case b == ' ' || b == '\t':
+			if i == 0 {
+				return false
+			}
+			name = false
+		case !name || b <= ' ' || b >= 0x7f:
+			return false
+		}
+	}
+	return false
 }
 
 // rewrite rewrites the fields in h.head[:end].
@@ -124,51 +174,170 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	value := strings.NewReplacer("\r\n", "", "\n", "").Replace(string(raw[colon+1:]))
-	list, err := mail.ParseAddressList(value)
+	list, err := addrParser.ParseList(parseable(value))
 	if err != nil {
 		return nil, false
 	}
 	text := string(raw)
-	changed := false
+	at := addrIndex(text, colon+1)
+	// The field is built anew as it is walked: one pass, however many
+	// addresses it holds.
+	var out strings.Builder
+	done := 0         // text[:done] is in out
 	from := colon + 1 // addresses come in order: each is looked for after the last
 	for _, a := range list {
 		to := h.C.RecipientAddr(a.Address)
 		if class == 's' {
 			to = h.C.SenderAddr(a.Address)
 		}
-		i := indexAddr(text[from:], a.Address)
+		i := at.next(a.Address, from)
 		if i < 0 {
 			continue // written some other way (quoted, encoded): left alone
 		}
-		i += from
 		from = i + len(a.Address)
 		if to == a.Address {
 			continue
 		}
-		text = text[:i] + to + text[from:]
-		from = i + len(to)
-		changed = true
+		out.WriteString(text[done:i])
+		out.WriteString(to)
+		done = from
 	}
-	return []byte(text), changed
+	if done == 0 {
+		return nil, false
+	}
+	out.WriteString(text[done:])
+	if longestLine(text) <= maxLine {
+		return fold(out.String()), true
+	}
+	return []byte(out.String()), true
 }
 
-// indexAddr finds addr in s, ignoring ASCII case, where it stands as a
-// whole address: not inside a longer one, nor in a quoted display name.
-func indexAddr(s, addr string) int {
-	for i := 0; i+len(addr) <= len(s); i++ {
-		if !strings.EqualFold(s[i:i+len(addr)], addr) {
+// maxLine is RFC 5322's limit on a line, CRLF excluded.
+const maxLine = 998
+
+// longestLine is the length of s's longest line, CRLF excluded.
+func longestLine(s string) int {
+	n := 0
+	for line := range strings.Lines(s) {
+		n = max(n, len(strings.TrimRight(line, "\r\n")))
+	}
+	return n
+}
+
+// fold folds the lines of a field that longer addresses took past
+// maxLine, before a blank as near the limit as there is one, as Postfix's
+// cleanup folds the header fields it rewrote: the field unfolds to the
+// same text.
+func fold(s string) []byte {
+	var b []byte
+	for line := range strings.Lines(s) {
+		body := strings.TrimRight(line, "\r\n")
+		for len(body) > maxLine {
+			k := strings.LastIndexAny(body[1:maxLine+1], " \t") + 1
+			if k <= 0 {
+				break // no blank to fold at: as it is
+			}
+			b = append(append(b, body[:k]...), "\r\n"...)
+			body = body[k:]
+		}
+		b = append(append(b, body...), line[len(strings.TrimRight(line, "\r\n")):]...)
+	}
+	return b
+}
+
+// addrParser reads the addresses of a field. Only the addresses matter,
+// never the display names, so an encoded word in any charset
+// (ISO-2022-JP, windows-1252) is taken as it is rather than failing the
+// whole field, as the standard library's decoder, which knows only
+// UTF-8, ISO-8859-1 and US-ASCII, would.
+var addrParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// parseable is a field's value as addrParser can read it, with the same
+// addresses: its comments are blanks (the parser refuses one before a
+// bare address, "(c) user@example.com"), and bytes that are not UTF-8
+// (a raw Latin-1 display name) are '?'.
+func parseable(v string) string {
+	b := []byte(v)
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			i = skipQuoted(v, i, '"', '"')
+		case '(':
+			j := skipQuoted(v, i, '(', ')')
+			for k := i; k < j; k++ {
+				b[k] = ' '
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return strings.ToValidUTF8(string(b), "?")
+}
+
+// addrWords are the places in a field where an address may stand whole
+// (not inside a longer word, a quoted string such as a display name, or
+// a comment), by their lower-cased text: the words between the
+// characters that may come before or after an address.
+type addrWords map[string][]int
+
+// addrIndex finds the words of s from start on, in one pass.
+func addrIndex(s string, start int) addrWords {
+	const before, after = "< \t,:\n", "> \t,;(\r\n"
+	w := addrWords{}
+	for i := start; i < len(s); {
+		switch {
+		case s[i] == '"':
+			i = skipQuoted(s, i, '"', '"')
+			continue
+		case s[i] == '(':
+			i = skipQuoted(s, i, '(', ')')
+			continue
+		case strings.IndexByte(before+after, s[i]) >= 0:
+			i++
 			continue
 		}
-		before, after := byte(' '), byte(' ')
-		if i > 0 {
-			before = s[i-1]
+		j := i
+		for j < len(s) && strings.IndexByte(before+after+`"`, s[j]) < 0 {
+			j++
 		}
-		if j := i + len(addr); j < len(s) {
-			after = s[j]
+		if (i == 0 || strings.IndexByte(before, s[i-1]) >= 0) && (j == len(s) || strings.IndexByte(after, s[j]) >= 0) {
+			k := strings.ToLower(s[i:j])
+			w[k] = append(w[k], i)
 		}
-		if strings.IndexByte("< \t,:\n", before) >= 0 && strings.IndexByte("> \t,;(\r\n", after) >= 0 {
-			return i
+		i = j
+	}
+	return w
+}
+
+// skipQuoted is the offset after the quoted string or the comment that
+// starts at s[i] (open), with its backslash escapes and, for a comment,
+// the comments nested in it; len(s) if it does not end.
+func skipQuoted(s string, i int, open, closing byte) int {
+	depth := 1
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case c == closing && depth == 1:
+			return i + 1
+		case c == closing:
+			depth--
+		case c == open:
+			depth++
 		}
+	}
+	return len(s)
+}
+
+// next is where addr stands first at or after from, ignoring case; -1 if
+// nowhere.
+func (w addrWords) next(addr string, from int) int {
+	at := w[strings.ToLower(addr)]
+	if k, _ := slices.BinarySearch(at, from); k < len(at) {
+		return at[k]
 	}
 	return -1
 }

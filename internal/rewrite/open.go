@@ -39,6 +39,9 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 	} {
 		for _, spec := range l.specs {
 			t, err := set.Open(spec)
+			if err == nil {
+				err = t.ValidateResults(ValidResult)
+			}
 			if err != nil {
 				errs = append(errs, &KeyError{l.key, err})
 				continue

@@ -49,11 +49,11 @@ func (ss *session) dataCheck() string {
 	}
 	rcpt := ""
 	if len(ss.rcpts) == 1 {
-		rcpt = ss.rcpts[0]
+		rcpt = ss.givenRcpt
 	}
 	d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageData, ss.request(rcpt))
 	for _, w := range d.Warnings {
-		ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "stage", "data", "warning", w)
+		ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.given, "stage", "data", "warning", w)
 	}
 	reply := ""
 	switch d.Verdict {
@@ -65,7 +65,7 @@ func (ss *session) dataCheck() string {
 		ss.keepActions(d)
 		return ""
 	}
-	ss.s.opts.MailLog.Reject(ss.client(), "data", reply, "from", maillog.Addr(ss.from), "rule", d.Rule)
+	ss.s.opts.MailLog.Reject(ss.client(), "data", reply, "from", maillog.Addr(ss.given), "rule", d.Rule)
 	return reply
 }
 

@@ -43,6 +43,9 @@ func (o Options) ForRole(role string, offerTLS, implicitTLS, requireTLS bool) Op
 		o.Policy, o.HeaderChecks, o.Filter, o.Auth, o.Enforcer = nil, nil, nil, nil, nil
 		// Mapped once, as it was received the first time.
 		o.Canonical = nil
+		// Counted once too: the filter hands back what the relay
+		// sent it, and is no client to put off.
+		o.Rates = nil
 		o.TLSConfig = nil
 	}
 	return o

@@ -52,9 +52,14 @@ type session struct {
 
 	from     string
 	mailOpts *smtp.MailOptions
-	rcpts    []string
-	rcptDSN  [][2]string // NOTIFY, ORCPT per recipient
-	timer    *time.Timer // transaction timeout
+	// given and givenRcpt are the sender and the first recipient as
+	// the client gave them, before the canonical maps (from and rcpts
+	// are mapped): what the restrictions and their reject lines see, as
+	// Postfix's smtpd sees them before cleanup maps them.
+	given, givenRcpt string
+	rcpts            []string
+	rcptDSN          [][2]string // NOTIFY, ORCPT per recipient
+	timer            *time.Timer // transaction timeout
 
 	upstream *upstreamConn // proxy mode only, from MAIL to the end of the transaction
 	upMsg    *remote.Message
@@ -110,6 +115,7 @@ func (ss *session) Reset() {
 	ss.stopTimer()
 	ss.releaseUpstream()
 	ss.from, ss.mailOpts, ss.rcpts, ss.rcptDSN, ss.upMsg = "", nil, nil, nil, nil
+	ss.given, ss.givenRcpt = "", ""
 	ss.hold, ss.discard, ss.why, ss.filterTo, ss.prepend = false, false, "", "", nil
 	ss.redirect, ss.bcc = "", nil
 }
@@ -198,9 +204,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return ss.refuse("mail", e, "from", maillog.Addr(from), "rule", "client_message_rate_limit")
 	}
 	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
+	ss.given = from
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
-		req.Sender = from
 		if opts != nil {
 			req.Size = opts.Size
 		}
@@ -298,8 +304,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return ss.refuse("rcpt", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 			Message: "Bad recipient address syntax"})
 	}
+	given := to
 	if e := ss.overRate(anvil.Recipient); e != nil {
-		return ss.refuse("rcpt", e, "from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", "client_recipient_rate_limit")
+		return ss.refuse("rcpt", e, "from", maillog.Addr(ss.given), "to", maillog.Addr(to), "rule", "client_recipient_rate_limit")
 	}
 	// Postfix's smtpd_check_rcpt accepts a bare "postmaster" before any
 	// restriction (RFC 5321 4.5.1): a refused client can still reach it.
@@ -307,14 +314,14 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if ss.s.opts.Policy != nil && (ss.cc == nil || !ss.cc.barePostmaster) && !ss.discard {
 		d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageRcpt, ss.request(to))
 		for _, w := range d.Warnings {
-			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.from, "to", to, "warning", w)
+			ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.given, "to", to, "warning", w)
 		}
 		switch d.Verdict {
 		case policy.Reject, policy.Defer:
 			return ss.refuse("rcpt", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
-				"from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", d.Rule)
+				"from", maillog.Addr(ss.given), "to", maillog.Addr(to), "rule", d.Rule)
 		case policy.Drop:
-			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", "421 4.7.0 connection dropped", "from", maillog.Addr(ss.from),
+			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", "421 4.7.0 connection dropped", "from", maillog.Addr(ss.given),
 				"to", maillog.Addr(to), "rule", d.Rule)
 			ss.conn.Conn().Close()
 			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "closing connection"}
@@ -327,12 +334,17 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if srs := ss.s.opts.SRS; srs != nil {
 		if orig, mine, err := srs.Reverse(to); err != nil {
 			return ss.refuse("rcpt", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
-				Message: "SRS address does not verify"}, "from", maillog.Addr(ss.from), "to", maillog.Addr(to), "rule", "srs")
+				Message: "SRS address does not verify"}, "from", maillog.Addr(ss.given), "to", maillog.Addr(to), "rule", "srs")
 		} else if mine {
 			to = orig
 		}
 	}
+	if len(ss.rcpts) == 0 {
+		ss.givenRcpt = given
+	}
+	before := to
 	to = ss.s.opts.Canonical.RecipientAddr(to)
+	mapped := to != before
 	var dsn [2]string
 	if opts != nil {
 		var n []string
@@ -343,6 +355,13 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if opts.OriginalRecipient != "" {
 			dsn[1] = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 		}
+	}
+	if dsn[1] == "" && mapped && ascii(given) {
+		// Mapped (canonical maps): the address the client gave is the
+		// original recipient, for the upstream and for the relay's own
+		// notices, as Postfix's smtp client sends ORCPT=rfc822;ORIG for
+		// a recipient that cleanup rewrote.
+		dsn[1] = "rfc822;" + given
 	}
 	if ss.s.opts.Proxy != nil {
 		if ss.upstream == nil || ss.upMsg == nil {
@@ -812,7 +831,7 @@ func (ss *session) request(rcpt string) *policy.Request {
 		AuthID:     ss.authID,
 		AuthMech:   ss.authMech,
 		TLS:        isTLS,
-		Sender:     ss.from,
+		Sender:     ss.given,
 		Recipient:  rcpt,
 		Instance:   ss.instance,
 		// At RCPT, those accepted before this one.

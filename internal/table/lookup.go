@@ -187,6 +187,14 @@ func StripExtension(addr, delims string) string {
 	return local[:i] + addr[at:]
 }
 
+// ResolvedForm is resolvedForm for callers outside: "" stays "".
+func ResolvedForm(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return resolvedForm(addr)
+}
+
 // resolvedForm is addr as Postfix's smtpd looks it up after
 // trivial-rewrite(8) resolved it: without an RFC 821 source route
 // ("@a,@b:user@c" is user@c) and without a trailing dot after the domain
