@@ -224,6 +224,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			Recipient: rw.RecipientCanonicalMaps}, cfg.RecipientDelimiter); err != nil {
 			return nil, err
 		}
+		if r.enforcer != nil { // after mapping, a refusal names the owner's own domain
+			r.enforcer.Policy.NeverBlock = append(r.enforcer.Policy.NeverBlock, r.canonical.TargetDomains()...)
+		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
 			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {
 				return nil, fmt.Errorf("header/body checks: %w", err)

@@ -7,6 +7,7 @@ package rewrite
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
@@ -167,4 +168,35 @@ func extension(local, delims string) string {
 		return ""
 	}
 	return local[len(bare)-len("@x"):]
+}
+
+// TargetDomains are the domains the tables map addresses into
+// ("alerts@example.com", "@example.com": example.com), as the tables
+// stand now. The enforcer never blocks them: after mapping, a refusal
+// names the relay owner's own domain, not the client's.
+func (c *Canonical) TargetDomains() []string {
+	if !c.Enabled() {
+		return nil
+	}
+	var out []string
+	for _, ts := range [][]Table{c.Sender, c.Recipient, c.Common} {
+		for _, t := range ts {
+			w, ok := t.(interface {
+				ValidateResults(func(string) error) error
+			})
+			if !ok {
+				continue
+			}
+			w.ValidateResults(func(v string) error {
+				v, _, _ = strings.Cut(v, ",")
+				if at := strings.LastIndexByte(v, '@'); at >= 0 {
+					if d := strings.Trim(strings.TrimSpace(v[at+1:]), ">."); d != "" && !slices.Contains(out, strings.ToLower(d)) {
+						out = append(out, strings.ToLower(d))
+					}
+				}
+				return nil
+			})
+		}
+	}
+	return out
 }

@@ -114,3 +114,16 @@ func FuzzHeaderWriter(f *testing.F) {
 		}
 	})
 }
+
+func TestTargetDomains(t *testing.T) {
+	c := &Canonical{Sender: []Table{open(t, "inline:{ root@host.local=alerts@Example.com, @old.example=@new.example }")},
+		Common: []Table{open(t, "inline:{ x@y.example=alerts@example.com }")}}
+	got := c.TargetDomains()
+	if strings.Join(got, " ") != "example.com new.example" && strings.Join(got, " ") != "new.example example.com" {
+		t.Errorf("TargetDomains() = %q", got)
+	}
+	var none *Canonical
+	if none.TargetDomains() != nil {
+		t.Error("nil Canonical has target domains")
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,28 @@ local_header_rewrite_clients = %s
 				t.Errorf("body %q; want %q", body, wantBody)
 			}
 		})
+	}
+}
+
+// TestCanonicalTargetNeverBlocked: after sender_canonical_maps, Gmail's
+// domain-reputation refusal names the domain the relay mapped into, its
+// owner's own: it is reported, never blocked, while the client is
+// still sanctioned as before.
+func TestCanonicalTargetNeverBlocked(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
+	dir := t.TempDir()
+	canon := writeFile(t, dir, "sender_canonical", "@bad.example  @owner.example\n", 0o644)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[rewrite]\nsender_canonical_maps = [\"hash:%s\"]\n", canon)})
+	tx, err := sendFrom(r.addr(), "127.0.0.1", "x@bad.example", []string{"dom@gmail.test"}, gmailMessage("x@bad.example", "mapped"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	if rep := r.waitEvent("report", 10*time.Second, nil); !strings.Contains(fmt.Sprint(rep.Fields), "owner.example") {
+		t.Errorf("report line %v; want it to name owner.example", rep)
+	}
+	if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "owner.example") {
+		t.Errorf("the owner's own (mapped-into) domain was blocked:\n%s", data)
 	}
 }
