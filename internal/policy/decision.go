@@ -153,6 +153,9 @@ type Request struct {
 	// one; CertVerified says it verified against the client CAs.
 	CertFingerprint, PubKeyFingerprint string
 	CertVerified                       bool
+	// Lists, if set, keeps the session's DNS list answers about its
+	// client (one per session, ListCache).
+	Lists *ListCache
 	// IllPipelining: the client sent commands ahead where RFC 2920 does
 	// not allow it (reject_unauth_pipelining).
 	IllPipelining bool

@@ -62,8 +62,8 @@ func (e *Engine) compileDNSList(name string, args []string) (check func(context.
 			if !req.ClientIP.IsValid() || !e.allowable(req) {
 				return Decision{}
 			}
-			listed, _, err := bl.Listed(ctx, req.ClientIP)
-			return allowed(listed, err, req.ClientIP.Unmap().String(), rule)
+			ok, _, err := listed(ctx, bl, rule, req)
+			return allowed(ok, err, req.ClientIP.Unmap().String(), rule)
 		}, true, nil
 	}
 	if name == "reject_rhsbl_client" || name == "reject_rhsbl_reverse_client" || name == "permit_rhswl_client" {
@@ -157,4 +157,37 @@ func allowed(listed bool, err error, what, rule string) Decision {
 		return d
 	}
 	return Decision{}
+}
+
+// ListCache keeps a session's DNS list answers about its client, as
+// Postfix's smtpd keeps them (ctable): a client with many recipients
+// asks each list once, and a list that does not answer costs its
+// timeout once per session, not once per RCPT. The zero value is ready;
+// a session owns one and uses it from one goroutine.
+type ListCache struct {
+	m map[string]listAnswer
+}
+
+type listAnswer struct {
+	listed bool
+	text   string
+	err    error
+}
+
+// listed asks bl about req's client through req.Lists, keyed by rule.
+func listed(ctx context.Context, bl Blocklist, rule string, req *Request) (bool, string, error) {
+	c := req.Lists
+	if c != nil {
+		if a, ok := c.m[rule]; ok {
+			return a.listed, a.text, a.err
+		}
+	}
+	l, text, err := bl.Listed(ctx, req.ClientIP)
+	if c != nil && ctx.Err() == nil {
+		if c.m == nil {
+			c.m = make(map[string]listAnswer)
+		}
+		c.m[rule] = listAnswer{l, text, err}
+	}
+	return l, text, err
 }

@@ -737,7 +737,7 @@ func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, 
 	if !req.ClientIP.IsValid() {
 		return Decision{}
 	}
-	listed, text, err := bl.Listed(ctx, req.ClientIP)
+	isListed, text, err := listed(ctx, bl, rule, req)
 	if err != nil {
 		var fc interface{ FailClosed() bool }
 		if errors.As(err, &fc) && fc.FailClosed() {
@@ -746,7 +746,7 @@ func (e *Engine) checkBlocklist(ctx context.Context, bl Blocklist, rule string, 
 		e.opts.Log.Warn("blocklist lookup failed; client let through", "rule", rule, "client", req.ClientIP, "err", err)
 		return Decision{}
 	}
-	if !listed {
+	if !isListed {
 		return Decision{}
 	}
 	return reject(554, "5.7.1", text, rule)

@@ -80,6 +80,8 @@ type session struct {
 	bcc      []string
 	// instance names the transaction to policy services.
 	instance string
+	// lists keeps the DNS lists' answers about this client.
+	lists policy.ListCache
 }
 
 func (ss *session) client() string { return ss.conn.Conn().RemoteAddr().String() }
@@ -834,6 +836,7 @@ func (ss *session) request(rcpt string) *policy.Request {
 		Sender:     ss.given,
 		Recipient:  rcpt,
 		Instance:   ss.instance,
+		Lists:      &ss.lists,
 		// At RCPT, those accepted before this one.
 		RecipientCount: len(ss.rcpts),
 		ProtocolName:   "ESMTP",

@@ -164,3 +164,44 @@ relay_recipient_maps = ["hash:%s"]
 `, domains, tab), 0o644)
 	return startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
 }
+
+// TestDNSListsAskedOncePerSession: an address list is asked about the
+// client once in a session however many recipients it names, as
+// Postfix's smtpd caches the answer; a listed client is refused at every
+// RCPT all the same.
+func TestDNSListsAskedOncePerSession(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, blZone)
+	cfg := writeConfig(t, fmt.Sprintf(`[policy]
+dns_server = %q
+relay_domains = ["relay.example"]
+recipient_restrictions = ["reject_rbl_client bl.example", "permit_dnswl_client wl.example"]
+`, dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+	for _, ip := range []string{"127.0.0.3", "127.0.0.2"} {
+		c := mustDial(t, r.addr(), ip)
+		mustCmd(t, c, "250", "EHLO client.test")
+		mustCmd(t, c, "250", "MAIL FROM:<a@x.example>")
+		for i := range 5 {
+			got, _ := c.cmd("RCPT TO:<u%d@relay.example>", i)
+			if want := map[string]int{"127.0.0.3": 250, "127.0.0.2": 554}[ip]; got.code() != want {
+				t.Errorf("%s, recipient %d: %q; want %d", ip, i, got, want)
+			}
+		}
+		c.Close()
+		byZone := map[string]int{}
+		for _, q := range questionsFor(dns, ip) {
+			if strings.Contains(q, " A") || strings.HasSuffix(strings.Fields(q)[0], ".") {
+				byZone[strings.Fields(q)[0]+" "+strings.Join(strings.Fields(q)[1:], " ")]++
+			}
+		}
+		for q, n := range byZone {
+			if n != 1 {
+				t.Errorf("%s: asked %q %d times in one session; want once", ip, q, n)
+			}
+		}
+		if len(byZone) == 0 {
+			t.Errorf("%s: no question asked at all", ip)
+		}
+	}
+}
