@@ -153,9 +153,10 @@ type Request struct {
 	// one; CertVerified says it verified against the client CAs.
 	CertFingerprint, PubKeyFingerprint string
 	CertVerified                       bool
-	// CertCN is the client certificate's subject CommonName (Postfix's
-	// peer_CN), which a check_ccert_access refusal names.
-	CertCN string
+	// CertCN and CertIssuerCN are the client certificate's subject and
+	// issuer CommonNames (Postfix's peer_CN and issuer_CN); a
+	// check_ccert_access refusal names the first.
+	CertCN, CertIssuerCN string
 	// IllPipelining: the client sent commands ahead where RFC 2920 does
 	// not allow it (reject_unauth_pipelining).
 	IllPipelining bool
