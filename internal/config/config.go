@@ -450,15 +450,20 @@ type Filter struct {
 	Timeout time.Duration `toml:"timeout"`
 }
 
-// Routing chooses where each recipient goes, as Postfix's transport_maps,
-// sender_dependent_default_transport_maps, default_transport and relayhost.
-// Without any of it, everything goes to forward.to.
 // Rewrite is Postfix's canonical(5) address mapping, applied as mail is
 // received: to the envelope, and, for the clients that
-// LocalHeaderRewriteClients names, to the addresses in the header.
+// local_header_rewrite_clients names, to the addresses in the header
+// (docs/rewrite.md).
 type Rewrite struct {
-	CanonicalMaps          []string `toml:"canonical_maps"`
-	SenderCanonicalMaps    []string `toml:"sender_canonical_maps"`
+	// CanonicalMaps are Postfix's canonical_maps: tables of
+	// "user@domain new@address" or "@domain @new.domain" lines, for
+	// senders and recipients both, after the two below.
+	CanonicalMaps []string `toml:"canonical_maps"`
+	// SenderCanonicalMaps are Postfix's sender_canonical_maps: the same,
+	// for the envelope sender and the header's sender fields.
+	SenderCanonicalMaps []string `toml:"sender_canonical_maps"`
+	// RecipientCanonicalMaps are Postfix's recipient_canonical_maps: the
+	// same, for the envelope recipients and the header's recipient fields.
 	RecipientCanonicalMaps []string `toml:"recipient_canonical_maps"`
 	// LocalHeaderRewriteClients is Postfix's local_header_rewrite_clients:
 	// permit_inet_interfaces (the relay's own host, Postfix's default),
@@ -466,6 +471,9 @@ type Rewrite struct {
 	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
 }
 
+// Routing chooses where each recipient goes, as Postfix's transport_maps,
+// sender_dependent_default_transport_maps, default_transport and relayhost.
+// Without any of it, everything goes to forward.to.
 type Routing struct {
 	// TransportMaps are transport(5) tables ("hash:/etc/postfix/transport"),
 	// looked up in order by recipient.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // exactLookup is a table looked up by a whole key; *table.Table is one.
@@ -94,10 +95,23 @@ func (e *Engine) compileCert(list int, name string, args []string) (check func(c
 			}
 			d, ok := e.accessResult(v, list, rule)
 			if ok && d.Refuses() {
-				d.Text = "<" + req.CertFingerprint + ">: Client certificate rejected: " + cmp.Or(d.Text, "Access denied")
+				// Postfix names the certificate's CommonName, with
+				// anything unprintable neutered, not the fingerprint.
+				d.Text = "<" + printableCN(req.CertCN) + ">: Client certificate rejected: " + cmp.Or(d.Text, "Access denied")
 			}
 			return d
 		}, true, nil
 	}
 	return nil, false, nil
+}
+
+// printableCN is a certificate CommonName fit for a reply line: anything
+// but printable ASCII becomes '?', as Postfix's printable() does.
+func printableCN(cn string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, cn)
 }

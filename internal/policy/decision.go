@@ -156,6 +156,10 @@ type Request struct {
 	// Lists, if set, keeps the session's DNS list answers about its
 	// client (one per session, ListCache).
 	Lists *ListCache
+	// CertCN and CertIssuerCN are the client certificate's subject and
+	// issuer CommonNames (Postfix's peer_CN and issuer_CN); a
+	// check_ccert_access refusal names the first.
+	CertCN, CertIssuerCN string
 	// IllPipelining: the client sent commands ahead where RFC 2920 does
 	// not allow it (reject_unauth_pipelining).
 	IllPipelining bool

@@ -763,14 +763,14 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		text = "Access denied"
 	}
 	switch check {
-	case "check_client_access":
-		name := req.ClientName
-		if name == "" {
-			name = "unknown" // Postfix's word for a client without a verified name
+	case "check_client_access", "check_reverse_client_hostname_access":
+		// Both name the client as Postfix's namaddr does: its verified
+		// name, "unknown" without one, whatever name was looked up.
+		class := "Client host"
+		if check == "check_reverse_client_hostname_access" {
+			class = "Unverified Client host"
 		}
-		d.Text = "<" + name + "[" + req.ClientIP.String() + "]>: Client host rejected: " + text
-	case "check_reverse_client_hostname_access":
-		d.Text = "<" + cmp.Or(req.ReverseName, "unknown") + "[" + req.ClientIP.String() + "]>: Unverified Client host rejected: " + text
+		d.Text = "<" + cmp.Or(req.ClientName, "unknown") + "[" + req.ClientIP.String() + "]>: " + class + " rejected: " + text
 	case "check_sasl_access":
 		d.Text = "<" + req.AuthID + ">: SASL login name rejected: " + text
 	case "check_helo_access":

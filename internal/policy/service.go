@@ -226,6 +226,14 @@ func oneLine(s string) string {
 	}, s)
 }
 
+// trusted is v when the client certificate verified, "" otherwise.
+func trusted(req *Request, v string) string {
+	if req.CertVerified {
+		return v
+	}
+	return ""
+}
+
 // policyRequest is the request for one check, in SMTPD_POLICY_README's
 // order. Attributes relaykeeper has no value for are sent empty, as
 // Postfix sends them.
@@ -264,10 +272,12 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"sasl_username", req.AuthID},
 		{"sasl_sender", ""},
 		{"size", strconv.FormatInt(max(req.Size, 0), 10)},
-		{"ccert_subject", ""},
-		{"ccert_issuer", ""},
-		{"ccert_fingerprint", ""},
-		{"ccert_pubkey_fingerprint", ""},
+		// As Postfix: the names only of a certificate that verified
+		// against the client CAs, the fingerprints of any.
+		{"ccert_subject", trusted(req, req.CertCN)},
+		{"ccert_issuer", trusted(req, req.CertIssuerCN)},
+		{"ccert_fingerprint", req.CertFingerprint},
+		{"ccert_pubkey_fingerprint", req.PubKeyFingerprint},
 		{"encryption_protocol", req.TLSProtocol},
 		{"encryption_cipher", req.TLSCipher},
 		{"encryption_keysize", strconv.Itoa(req.TLSKeySize)},

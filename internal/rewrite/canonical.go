@@ -6,6 +6,7 @@ package rewrite
 
 import (
 	"fmt"
+	"log/slog"
 	"net/mail"
 	"slices"
 	"strings"
@@ -32,6 +33,9 @@ type Canonical struct {
 	// user@domain, and the extension goes onto the result
 	// (propagate_unmatched_extensions includes canonical by default).
 	Delims string
+	// Log, if set, hears of a table value that is no address (one
+	// written into a table reloaded after start), which maps nothing.
+	Log *slog.Logger
 }
 
 // Enabled reports whether any table is set.
@@ -101,8 +105,12 @@ func (c *Canonical) find(addr string, tables []Table) (string, bool) {
 		if !ok {
 			continue
 		}
+		raw := v
 		v, ok = result(v)
 		if !ok {
+			if c.Log != nil {
+				c.Log.Warn("canonical map value is not an address; not mapped", "address", addr, "value", raw)
+			}
 			continue
 		}
 		at := strings.LastIndexByte(addr, '@')

@@ -3,13 +3,17 @@ package rewrite
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
-// Maps are the canonical tables by key, as written ("hash:/etc/postfix/canonical").
+// Maps are the canonical tables by key, as written ("hash:/etc/postfix/canonical"),
+// and where a value that is no address, met in a table reloaded after
+// start, is logged (nowhere when nil).
 type Maps struct {
 	Canonical, Sender, Recipient []string
+	Log                          *slog.Logger
 }
 
 // KeyError is a table that did not open, named by its configuration key
@@ -26,7 +30,7 @@ func (e *KeyError) ConfigKey() string { return e.Key }
 // Open opens the tables from set, which reloads them when they change;
 // nil (mapping nothing) when none is set.
 func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
-	c := &Canonical{Delims: delims}
+	c := &Canonical{Delims: delims, Log: m.Log}
 	var errs []error
 	for _, l := range []struct {
 		key   string

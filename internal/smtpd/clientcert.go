@@ -11,11 +11,13 @@ import (
 // clientCert is what the relay policy knows of a client certificate: its
 // SHA-256 fingerprint and that of its public key, in Postfix's form
 // (smtpd_tls_fingerprint_digest = sha256: upper-case hex pairs joined by
-// colons), and whether it verifies against the client CAs. The handshake
-// asked for it without checking it (certreload.AskClientCerts).
-func (s *Server) clientCert(cs tls.ConnectionState) (cert, pkey string, verified bool) {
+// colons), its subject's and issuer's CommonNames (Postfix's peer_CN,
+// which its check_ccert_access names in a refusal, and issuer_CN), and
+// whether it verifies against the client CAs. The handshake asked for it without checking it
+// (certreload.AskClientCerts).
+func (s *Server) clientCert(cs tls.ConnectionState) (cert, pkey, cn, issuer string, verified bool) {
 	if len(cs.PeerCertificates) == 0 {
-		return "", "", false
+		return "", "", "", "", false
 	}
 	leaf := cs.PeerCertificates[0]
 	if pool := s.opts.ClientCAs; pool != nil {
@@ -27,7 +29,7 @@ func (s *Server) clientCert(cs tls.ConnectionState) (cert, pkey string, verified
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		verified = err == nil
 	}
-	return fingerprint(leaf.Raw), fingerprint(leaf.RawSubjectPublicKeyInfo), verified
+	return fingerprint(leaf.Raw), fingerprint(leaf.RawSubjectPublicKeyInfo), leaf.Subject.CommonName, leaf.Issuer.CommonName, verified
 }
 
 func fingerprint(der []byte) string {

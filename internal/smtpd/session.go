@@ -856,7 +856,7 @@ func (ss *session) request(rcpt string) *policy.Request {
 	}
 	if isTLS {
 		r.TLSProtocol, r.TLSCipher, r.TLSKeySize = policy.PostfixTLS(cs)
-		r.CertFingerprint, r.PubKeyFingerprint, r.CertVerified = ss.s.clientCert(cs)
+		r.CertFingerprint, r.PubKeyFingerprint, r.CertCN, r.CertIssuerCN, r.CertVerified = ss.s.clientCert(cs)
 	}
 	return r
 }

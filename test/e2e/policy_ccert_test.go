@@ -89,7 +89,10 @@ relay_restrictions = ["check_ccert_access hash:%s", "permit_mynetworks", "permit
 	}{
 		{"listed", &listed, "250 "},
 		{"signed by the CA", &signed, "250 "},
-		{"banned", &banned, "554 5.7.1 <" + postfixFingerprint(banned.Certificate[0]) + ">: Client certificate rejected: stolen laptop"},
+		// Postfix names the certificate's CommonName in the reply
+		// (check_ccert_access: reply_name is peer_CN), not the
+		// fingerprint it looked up.
+		{"banned", &banned, "554 5.7.1 <banned.example>: Client certificate rejected: stolen laptop"},
 		{"unknown", &stranger, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
 		{"none", nil, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
 	} {
