@@ -50,7 +50,14 @@ func ParseReply(s string) (Upstream, error) {
 	if lines == nil {
 		return Upstream{}, fmt.Errorf("enforce: no reply code at the start of %q", clipReplyText(text))
 	}
-	u.Reply = reply.Reply{Code: lines[0].code, Enhanced: lines[0].enh, Lines: replyTexts(text, lines)}
+	texts := replyTexts(text, lines)
+	for len(texts) > 1 && texts[len(texts)-1] == "" {
+		// A last line with no text ("550-5.0.0 x 550-", or "550" alone)
+		// adds nothing, and joined again it would read as the text of
+		// the line before it.
+		texts = texts[:len(texts)-1]
+	}
+	u.Reply = reply.Reply{Code: lines[0].code, Enhanced: lines[0].enh, Lines: texts}
 	return u, nil
 }
 
