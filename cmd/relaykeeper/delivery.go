@@ -20,6 +20,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		DefaultTransport:    cfg.Routing.DefaultTransport,
 		TransportMaps:       cfg.Routing.TransportMaps,
 		SenderDependentMaps: cfg.Routing.SenderDependentMaps,
+		SenderRelayHostMaps: cfg.Routing.SenderRelayHostMaps,
 		RecipientDelimiter:  cfg.RecipientDelimiter,
 	}
 	if cfg.Forward.To != "" {
@@ -44,6 +45,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		RecipientLimit:   cfg.Routing.RecipientLimit,
 		TLS:              clientTLS(&cfg.TLS),
 		Log:              r.log,
+		PasswordMaps:     cfg.Auth.PasswordMaps, SenderDependentAuth: cfg.Auth.SenderDependentAuth,
 	})
 }
 

@@ -116,6 +116,9 @@ func (l *ClientLogin) Client(mechs []string) (sasl.Client, error) {
 	if offered == "" {
 		offered = "no AUTH at all"
 	}
+	if c.line == 0 {
+		return nil, fmt.Errorf("auth: the server offers %s; the login needs %s", offered, want)
+	}
 	return nil, fmt.Errorf("auth: the server offers %s; the client secret on line %d needs %s", offered, c.line, want)
 }
 
@@ -190,4 +193,10 @@ func (x *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	}
 	x.failed = true
 	return []byte{}, nil
+}
+
+// PlainLogin is a login with a user name and password, as a "client plain"
+// line of a secrets file or a Postfix smtp_sasl_password_maps entry.
+func PlainLogin(user, password string) *ClientLogin {
+	return &ClientLogin{c: &clientSecret{kind: kindPlain, user: user, password: password}}
 }

@@ -293,6 +293,15 @@ type Auth struct {
 	// sender addresses its login owns.
 	SenderLoginMaps           string `toml:"sender_login_maps"`
 	RejectSenderLoginMismatch bool   `toml:"reject_sender_login_mismatch"`
+	// PasswordMaps are Postfix's smtp_sasl_password_maps, the relay's own
+	// logins upstream ("[smtp.example.com]:587 user:password"), found by
+	// next hop or its host name; with SenderDependentAuth
+	// (smtp_sender_dependent_authentication) first by sender
+	// ("alice@example.com", "@example.com"). An entry found wins over
+	// client_secrets and a transport's auth. Logins only go to a server
+	// whose certificate verifies. Not used by the proxy.
+	PasswordMaps        []string `toml:"smtp_sasl_password_maps"`
+	SenderDependentAuth bool     `toml:"smtp_sender_dependent_authentication"`
 }
 
 // Policy is who may relay what, in Postfix's vocabulary. Restriction lists
@@ -481,6 +490,10 @@ type Routing struct {
 	// SenderDependentMaps ("@example.com zombig_name") choose the default
 	// transport by sender.
 	SenderDependentMaps []string `toml:"sender_dependent_default_transport_maps"`
+	// SenderRelayHostMaps ("@example.com [smtp.example.com]:587") replace
+	// forward.to, the relayhost, for the senders they list; "DUNNO" keeps
+	// it. A transport_maps transport or a transport's own next hop wins.
+	SenderRelayHostMaps []string `toml:"sender_dependent_relayhost_maps"`
 	// DefaultTransport names the transport for everything else; empty
 	// means forward.to when set, else direct delivery by MX ("smtp").
 	DefaultTransport string `toml:"default_transport"`

@@ -87,6 +87,9 @@ func (c *Config) Validate() error {
 		// A stored message with no smarthost and no routing goes to
 		// its recipients' domains by MX (DeliversByMX).
 	}
+	if len(c.Auth.PasswordMaps) > 0 && c.Mode == ModeProxy {
+		v.bad("the proxy logs in to its smarthost with client_secrets (--client-auth), not password maps")("auth.smtp_sasl_password_maps")
+	}
 	if f.Poll < 0 {
 		v.bad("%v is negative", f.Poll)("forward.poll")
 	}
@@ -480,7 +483,8 @@ func checkListenAddr(s string) error {
 // sender-dependent maps, a default transport or named transports.
 func (c *Config) Routed() bool {
 	r := &c.Routing
-	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || r.DefaultTransport != "" || len(c.Transports) > 0
+	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || len(r.SenderRelayHostMaps) > 0 ||
+		r.DefaultTransport != "" || len(c.Transports) > 0
 }
 
 // DeliversByMX says whether the relay, storing mail, forwards it with no

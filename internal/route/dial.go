@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,6 +99,13 @@ type DialerOptions struct {
 	// Log, if set, hears a transport's OAuth2 token refresh failures,
 	// which are alerts.
 	Log *slog.Logger
+	// PasswordMaps are Postfix's smtp_sasl_password_maps: logins
+	// ("username:password") by next hop, host name, or with
+	// SenderDependentAuth (smtp_sender_dependent_authentication) first by
+	// sender. An entry found wins over a transport's auth file and
+	// Session.Auth.
+	PasswordMaps        []string
+	SenderDependentAuth bool
 }
 
 // Dialer routes recipients to destinations and opens sessions there: the
@@ -109,6 +117,7 @@ type Dialer struct {
 
 	mu       sync.Mutex // guards the fields below
 	router   *Router
+	pw       *passwords                   // smtp_sasl_password_maps, nil if none
 	seen     map[string]Route             // destination key -> route, for Dial
 	auths    map[string]*auth.ClientLogin // transport name -> its AUTH, read once
 	versions map[string]fileVersion       // the tables' files as read
@@ -126,8 +135,12 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 	if opts.TLS.VerifyOff() {
 		opts.InsecureAuth = true
 	}
-	return &Dialer{opts: opts, router: rt, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
-		versions: tableVersions(rt)}, nil
+	pw, err := openPasswords(opts.PasswordMaps, opts.SenderDependentAuth, opts.Routes.RecipientDelimiter)
+	if err != nil {
+		return nil, err
+	}
+	return &Dialer{opts: opts, router: rt, pw: pw, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
+		versions: tableVersions(rt, pw)}, nil
 }
 
 // Reload reads the routing tables and the transports' secrets files again.
@@ -138,10 +151,14 @@ func (d *Dialer) Reload() error {
 	if err != nil {
 		return err
 	}
+	pw, err := openPasswords(d.opts.PasswordMaps, d.opts.SenderDependentAuth, d.opts.Routes.RecipientDelimiter)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
-	d.router = rt
+	d.router, d.pw = rt, pw
 	d.auths = map[string]*auth.ClientLogin{}
-	d.versions = tableVersions(rt)
+	d.versions = tableVersions(rt, pw)
 	d.mu.Unlock()
 	return nil
 }
@@ -201,12 +218,16 @@ func version(path string) fileVersion {
 }
 
 // tableVersions are the versions of the files of r's tables.
-func tableVersions(r *Router) map[string]fileVersion {
+func tableVersions(r *Router, pw *passwords) map[string]fileVersion {
 	out := map[string]fileVersion{}
 	if r == nil {
 		return out
 	}
-	for _, m := range append(slices.Clone(r.tmaps), r.smaps...) {
+	all := slices.Concat(r.tmaps, r.smaps, r.rmaps)
+	if pw != nil {
+		all = append(all, pw.maps...)
+	}
+	for _, m := range all {
 		if p := m.t.Path(); p != "" {
 			out[p] = version(p)
 		}
@@ -217,7 +238,7 @@ func tableVersions(r *Router) map[string]fileVersion {
 // Route decides the destination of one recipient.
 func (d *Dialer) Route(sender, rcpt string) Destination {
 	d.mu.Lock()
-	router := d.router
+	router, pw := d.router, d.pw
 	d.mu.Unlock()
 	rt := router.Route(sender, rcpt)
 	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit}
@@ -228,6 +249,10 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 		dst.Error = reply.New(550, rt.Error)
 	case rt.Discarded():
 		dst.Discard, dst.DiscardText = true, rt.NextHop
+	default:
+		if rt.login = pw.senderKey(sender); rt.login != "" {
+			dst.Key += loginMark + escapeLoginKey(rt.login)
+		}
 	}
 	if t := rt.Transport; t != nil {
 		if t.ConcurrencyLimit > 0 {
@@ -240,7 +265,7 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 		dst.InitialConcurrency = t.InitialConcurrency
 	}
 	d.mu.Lock()
-	d.seen[rt.Key] = rt
+	d.seen[dst.Key] = rt
 	d.mu.Unlock()
 	return dst
 }
@@ -438,9 +463,22 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			opts.Auth = a
 		}
 	}
+	d.mu.Lock()
+	pw := d.pw
+	d.mu.Unlock()
+	mapped := pw.login(rt, rt.login)
+	if mapped != nil {
+		opts.Auth = mapped
+	}
 	credentials := opts.Auth != nil && !d.opts.InsecureAuth
+	// The administrator's CAs (--client-tls-verify) verify every next hop,
+	// at whatever level a transport or a login asks for.
+	var roots *x509.CertPool
+	if opts.TLSConfig != nil {
+		roots = opts.TLSConfig.RootCAs
+	}
 	switch {
-	case t.TLS == "" && t.Auth == "" && d.toRelayHost(rt):
+	case t.TLS == "" && t.Auth == "" && mapped == nil && d.toRelayHost(rt):
 		// forward.to with its own credentials: TLSSettings.Config has
 		// already chosen its mode for them (a smarthost on this host,
 		// with no TLS switch, gets them without TLS).
@@ -452,10 +490,14 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			level = level.forCredentials()
 		}
 		opts.TLS, opts.TLSConfig = level.Session(rt.Host)
+		if opts.TLSConfig != nil {
+			opts.TLSConfig.RootCAs = roots
+		}
 	case credentials && (opts.TLS == remote.TLSNone || opts.TLS == remote.TLSOpportunistic):
 		// No level of its own, and the relay's would send the
 		// transport's password in the clear or unverified.
 		opts.TLS, opts.TLSConfig = LevelVerify.Session(rt.Host)
+		opts.TLSConfig.RootCAs = roots
 	case credentials && opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify:
 		opts.TLSConfig = opts.TLSConfig.Clone()
 		opts.TLSConfig.InsecureSkipVerify = false

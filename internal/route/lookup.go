@@ -60,30 +60,32 @@ func (r *Router) lookupTransport(addr, domain string) (string, bool) {
 	return find(r.tmaps, "*", true)
 }
 
-// NullSenderKey is looked up in sender_dependent_default_transport_maps for
-// the null sender, as Postfix's empty_address_default_transport_maps_lookup_key.
+// NullSenderKey is looked up in the sender-dependent maps for the null
+// sender, as Postfix's empty_address_default_transport_maps_lookup_key and
+// empty_address_relayhost_maps_lookup_key.
 const NullSenderKey = "<>"
 
-// lookupSender searches sender_dependent_default_transport_maps in the order
-// of Postfix's mail_addr_find(): user+ext@domain, user@domain, @domain. No
-// domain of this relay is local, so the localpart alone is never tried.
-func (r *Router) lookupSender(sender string) (string, bool) {
-	if len(r.smaps) == 0 {
+// lookupSender searches maps (sender_dependent_default_transport_maps or
+// sender_dependent_relayhost_maps) in the order of Postfix's
+// mail_addr_find(): user+ext@domain, user@domain, @domain. No domain of
+// this relay is local, so the localpart alone is never tried.
+func (r *Router) lookupSender(maps []mapTable, sender string) (string, bool) {
+	if len(maps) == 0 {
 		return "", false
 	}
 	if sender == "" {
-		return find(r.smaps, NullSenderKey, true)
+		return find(maps, NullSenderKey, true)
 	}
-	if v, ok := find(r.smaps, sender, true); ok {
+	if v, ok := find(maps, sender, true); ok {
 		return v, true
 	}
 	if s := table.StripExtension(sender, r.delim); s != "" {
-		if v, ok := find(r.smaps, s, false); ok {
+		if v, ok := find(maps, s, false); ok {
 			return v, true
 		}
 	}
 	if _, domain := splitAddr(sender); domain != "" {
-		return find(r.smaps, "@"+domain, false)
+		return find(maps, "@"+domain, false)
 	}
 	return "", false
 }

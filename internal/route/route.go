@@ -73,6 +73,10 @@ type Options struct {
 	// transport (also when a sender-dependent map chose it), unless that
 	// transport or a map result names one.
 	RelayHost string
+	// SenderRelayHostMaps are table specs for
+	// sender_dependent_relayhost_maps: a next hop that replaces RelayHost
+	// for the sender ("DUNNO" keeps RelayHost).
+	SenderRelayHostMaps []string
 	// RecipientDelimiter is Postfix's recipient_delimiter: each character
 	// separates a localpart from its extension ("+" makes user+tag@domain
 	// also look up user@domain). Empty turns extensions off.
@@ -88,6 +92,7 @@ type Router struct {
 	delim      string
 	tmaps      []mapTable
 	smaps      []mapTable
+	rmaps      []mapTable // sender_dependent_relayhost_maps
 }
 
 // mapTable is one table of a list, and whether it is a pattern table
@@ -157,6 +162,7 @@ func New(opts Options) (*Router, error) {
 
 	r.tmaps, errs = r.openMaps("transport_maps", opts.TransportMaps, true, errs)
 	r.smaps, errs = r.openMaps("sender_dependent_default_transport_maps", opts.SenderDependentMaps, false, errs)
+	r.rmaps, errs = r.openHopMaps("sender_dependent_relayhost_maps", opts.SenderRelayHostMaps, errs)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -223,6 +229,30 @@ func (r *Router) checkResult(res string, inTransportMaps bool) error {
 // openMaps opens a list of tables and checks the entries it can read in
 // advance.
 func (r *Router) openMaps(param string, specs []string, inTransportMaps bool, errs []error) ([]mapTable, []error) {
+	return openTables(param, specs, func(v string) error {
+		if !inTransportMaps && strings.EqualFold(v, "DUNNO") {
+			return nil
+		}
+		return r.checkResult(v, inTransportMaps)
+	}, errs)
+}
+
+// openHopMaps opens tables whose results are next hops
+// (sender_dependent_relayhost_maps) and checks the entries it can read in
+// advance.
+func (r *Router) openHopMaps(param string, specs []string, errs []error) ([]mapTable, []error) {
+	return openTables(param, specs, func(v string) error {
+		if strings.EqualFold(v, "DUNNO") {
+			return nil
+		}
+		_, err := ParseNextHop(v)
+		return err
+	}, errs)
+}
+
+// openTables opens the tables of param, and checks each value it can read
+// in advance; a problem is reported with the file and line.
+func openTables(param string, specs []string, check func(value string) error, errs []error) ([]mapTable, []error) {
 	var out []mapTable
 	for _, spec := range specs {
 		t, err := table.Open(spec)
@@ -230,18 +260,24 @@ func (r *Router) openMaps(param string, specs []string, inTransportMaps bool, er
 			errs = append(errs, fmt.Errorf("route: %s: %w", param, err))
 			continue
 		}
-		m := mapTable{t: t, pattern: isPatternSpec(spec)}
-		out = append(out, m)
+		out = append(out, mapTable{t: t, pattern: isPatternSpec(spec)})
 		for _, e := range staticEntries(t) {
-			if !inTransportMaps && strings.EqualFold(e.value, "DUNNO") {
-				continue
-			}
-			if err := r.checkResult(e.value, inTransportMaps); err != nil {
+			if err := check(e.value); err != nil {
 				errs = append(errs, fmt.Errorf("route: %s: %s: %w", param, e.where, err))
 			}
 		}
 	}
 	return out, errs
+}
+
+// senderRelayHost is the next hop that replaces the default transport's
+// domain for sender: sender_dependent_relayhost_maps' answer (unless
+// DUNNO), else relayhost, else "".
+func (r *Router) senderRelayHost(sender string) string {
+	if v, ok := r.lookupSender(r.rmaps, sender); ok && !strings.EqualFold(v, "DUNNO") {
+		return v
+	}
+	return r.relayHost
 }
 
 // Route is where one recipient goes. Its Transport is shared with the
@@ -265,6 +301,9 @@ type Route struct {
 	// Key is the destination for per-destination limits and grouping,
 	// Postfix's per-destination queue: transport name + "/" + NextHop.
 	Key string
+	// login is the smtp_sasl_password_maps key of the sender's login,
+	// when logins depend on the sender (Dialer.Route sets it).
+	login string
 	// Error, when set, is how the recipient fails: an RFC 3463 code, a
 	// space and text ("5.1.1 no such user"). A 4.X.X code defers it
 	// (retry: and an unknown transport), 5.X.X bounces it (error:).
@@ -290,7 +329,7 @@ func (r *Router) Route(sender, rcpt string) Route {
 	// The default transport and next hop (resolve.c), possibly replaced
 	// for this sender.
 	name, hop := r.defName, r.defHop
-	if v, ok := r.lookupSender(sender); ok && !strings.EqualFold(v, "DUNNO") {
+	if v, ok := r.lookupSender(r.smaps, sender); ok && !strings.EqualFold(v, "DUNNO") {
 		if name, hop = SplitResult(v); name == "" {
 			return failed(Retry, fmt.Sprintf("4.3.5 mail system configuration error: sender-dependent transport %q has no transport name", v))
 		}
@@ -329,12 +368,17 @@ func (r *Router) Route(sender, rcpt string) Route {
 		return failed(Retry, fmt.Sprintf("4.3.5 mail transport unavailable: unknown transport %q", name))
 	}
 	fromDomain := false
+	relayHost := ""
+	if useRelayHost && hop == "" && t.NextHop == "" {
+		// sender_dependent_relayhost_maps, then relayhost (resolve.c).
+		relayHost = r.senderRelayHost(sender)
+	}
 	switch {
 	case hop != "":
 	case t.NextHop != "":
 		hop = t.NextHop
-	case useRelayHost && r.relayHost != "":
-		hop = r.relayHost
+	case relayHost != "":
+		hop = relayHost
 	case domain == "":
 		return failed(Error, "5.1.3 bad recipient address syntax: no domain")
 	default:

@@ -385,3 +385,63 @@ func TestRouteRecipientDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderRelayHost: sender_dependent_relayhost_maps replaces relayhost
+// for the senders it lists, as Postfix's resolve.c: searched by address,
+// address without extension, @domain, "<>" for the null sender; DUNNO
+// keeps relayhost; a transport_maps transport, a transport's own next hop
+// or an explicit next hop of the default transport wins over it.
+func TestSenderRelayHost(t *testing.T) {
+	dir := t.TempDir()
+	sdrh := writeFile(t, dir, "sdrh", `
+alice@a.example        [alice-relay.example]:587
+@a.example             [a-relay.example]:587
+dunno@b.example        DUNNO
+@b.example             [b-relay.example]
+<>                     [bounce-relay.example]
+`)
+	tmap := writeFile(t, dir, "transport", "routed.example relay:\nkeep.example :[kept.example]\n")
+	opts := Options{
+		Transports:          map[string]*Transport{"hop": {NextHop: "[own.example]"}},
+		TransportMaps:       []string{"hash:" + tmap},
+		SenderRelayHostMaps: []string{"hash:" + sdrh},
+		RelayHost:           "[relayhost.example]",
+		RecipientDelimiter:  "+",
+	}
+	r := newRouter(t, opts)
+	hop := func(tr, nh string, port int) want {
+		return want{tr, nh, false, port, tr + "/" + nh, ""}
+	}
+	checkRoutes(t, r, []routeCase{
+		{"alice@a.example", "u@x.example", hop("smtp", "[alice-relay.example]:587", 587)},
+		{"alice+tag@a.example", "u@x.example", hop("smtp", "[alice-relay.example]:587", 587)},
+		{"bob@A.Example", "u@x.example", hop("smtp", "[a-relay.example]:587", 587)},
+		{"dunno@b.example", "u@x.example", hop("smtp", "[relayhost.example]", 25)},
+		{"carol@b.example", "u@x.example", hop("smtp", "[b-relay.example]", 25)},
+		{"", "u@x.example", hop("smtp", "[bounce-relay.example]", 25)},
+		{"x@other.example", "u@x.example", hop("smtp", "[relayhost.example]", 25)},
+		// transport_maps with a transport: its next hop (here the domain).
+		{"alice@a.example", "u@routed.example", mx("relay", "routed.example")},
+		// transport_maps with a next hop only.
+		{"alice@a.example", "u@keep.example", hop("smtp", "[kept.example]", 25)},
+	})
+
+	// Without relayhost the map still applies, else the recipient domain.
+	opts.RelayHost = ""
+	checkRoutes(t, newRouter(t, opts), []routeCase{
+		{"alice@a.example", "u@x.example", hop("smtp", "[alice-relay.example]:587", 587)},
+		{"x@other.example", "u@x.example", mx("smtp", "x.example")},
+	})
+
+	// A default transport with a next hop of its own wins.
+	opts.DefaultTransport = "hop"
+	checkRoutes(t, newRouter(t, opts), []routeCase{
+		{"alice@a.example", "u@x.example", hop("hop", "[own.example]", 25)},
+	})
+
+	bad := writeFile(t, dir, "bad", "@c.example [unterminated\n")
+	if _, err := New(Options{SenderRelayHostMaps: []string{"hash:" + bad}}); err == nil ||
+		!strings.Contains(err.Error(), "sender_dependent_relayhost_maps: "+bad+":1:") {
+		t.Errorf("New with a bad next hop: %v; want an error naming the file and line", err)
+	}
+}

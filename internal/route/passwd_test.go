@@ -1,0 +1,93 @@
+package route
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+)
+
+// loginUser is the user name the session options log in with, "" for none.
+func loginUser(t *testing.T, opts remote.Options) string {
+	t.Helper()
+	if opts.Auth == nil {
+		return ""
+	}
+	c, err := opts.Auth.Client([]string{"PLAIN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ir, err := c.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Split(string(ir), "\x00")
+	return f[1] + ":" + f[2]
+}
+
+// TestPasswordMaps: smtp_sasl_password_maps gives the relay's login as
+// Postfix's smtp client finds it: by the sender first with
+// smtp_sender_dependent_authentication (address, without extension,
+// @domain; never the null sender), then the next hop's host, then the next
+// hop as written, a port also as its service name. Senders with different
+// logins get destinations of their own, and a login makes the session
+// verify the server's certificate.
+func TestPasswordMaps(t *testing.T) {
+	dir := t.TempDir()
+	pw := writeFile(t, dir, "sasl_passwd", `
+[smtp.example.com]:587   relay-user:relay:pass
+alice@a.example          alice-user:alice-pass
+@a.example               a-user:a-pass
+host.example             host-user:host-pass
+[svc.example]:submission svc-user:svc-pass
+`)
+	tm := writeFile(t, dir, "transport", "h.example relay:[host.example]:2525\ns.example relay:[svc.example]:587\nn.example relay:[none.example]\n")
+	for _, bySender := range []bool{false, true} {
+		d, err := NewDialer(DialerOptions{PasswordMaps: []string{"hash:" + pw}, SenderDependentAuth: bySender,
+			Routes: Options{RelayHost: "[smtp.example.com]:587", TransportMaps: []string{"hash:" + tm}, RecipientDelimiter: "+"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			sender, rcpt string
+			key, user    string // with sender-dependent logins
+			plain        string // without
+		}{
+			{"alice+x@a.example", "u@x.example", "smtp/[smtp.example.com]:587 login=alice@a.example", "alice-user:alice-pass", "relay-user:relay:pass"},
+			{"bob@A.example", "u@x.example", "smtp/[smtp.example.com]:587 login=@a.example", "a-user:a-pass", "relay-user:relay:pass"},
+			{"", "u@x.example", "smtp/[smtp.example.com]:587", "relay-user:relay:pass", "relay-user:relay:pass"},
+			{"carol@c.example", "u@x.example", "smtp/[smtp.example.com]:587", "relay-user:relay:pass", "relay-user:relay:pass"},
+			{"carol@c.example", "u@h.example", "relay/[host.example]:2525", "host-user:host-pass", "host-user:host-pass"},
+			{"carol@c.example", "u@s.example", "relay/[svc.example]:587", "svc-user:svc-pass", "svc-user:svc-pass"},
+			{"carol@c.example", "u@n.example", "relay/[none.example]", "", ""},
+			{"alice@a.example", "u@n.example", "relay/[none.example] login=alice@a.example", "alice-user:alice-pass", ""},
+		} {
+			key, user := c.key, c.user
+			if !bySender {
+				key, user = strings.Split(c.key, loginMark)[0], c.plain
+			}
+			dst := d.Route(c.sender, c.rcpt)
+			if dst.Key != key {
+				t.Errorf("by sender %v: Route(%q, %q).Key = %q; want %q", bySender, c.sender, c.rcpt, dst.Key, key)
+				continue
+			}
+			opts, err := d.session(d.seen[dst.Key])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := loginUser(t, opts); got != user {
+				t.Errorf("by sender %v: %s -> %s logs in as %q; want %q", bySender, c.sender, c.rcpt, got, user)
+			}
+			if user != "" && (opts.TLS != remote.TLSRequired || opts.TLSConfig == nil || opts.TLSConfig.InsecureSkipVerify) {
+				t.Errorf("by sender %v: %s -> %s sends a login with TLS mode %v (config %+v); want required and verified",
+					bySender, c.sender, c.rcpt, opts.TLS, opts.TLSConfig)
+			}
+		}
+	}
+
+	bad := writeFile(t, dir, "bad", "[x.example] only-a-user-secret\n")
+	_, err := NewDialer(DialerOptions{PasswordMaps: []string{"hash:" + bad}})
+	if err == nil || !strings.Contains(err.Error(), bad+":1:") || strings.Contains(err.Error(), "only-a-user-secret") {
+		t.Errorf("NewDialer with a value lacking ':' = %v; want an error naming the file and line, not the value", err)
+	}
+}
