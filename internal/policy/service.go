@@ -40,7 +40,12 @@ const policyDefaultAction = "451 4.3.5 Server configuration problem"
 // open between requests, as Postfix's smtpd keeps them.
 type policyService struct {
 	network, addr string
-	timeout       time.Duration
+	// The settings Postfix 3.0's { NAME, name=value, ... } form may
+	// change; Postfix's defaults otherwise.
+	timeout, maxIdle, maxTTL, retryDelay time.Duration
+	tries, requestLimit                  int
+	defaultAction                        string
+	context                              string // policy_context, sent as it is
 
 	mu   sync.Mutex
 	idle []*policyConn
@@ -50,10 +55,49 @@ type policyConn struct {
 	c          net.Conn
 	r          *bufio.Reader
 	born, used time.Time
+	requests   int
 }
 
-// parsePolicyService reads Postfix's inet:host:port and unix:/path forms.
+// parsePolicyService reads Postfix's inet:host:port and unix:/path forms,
+// and Postfix 3.0's "{ inet:host:port, timeout=10s, default_action=DUNNO }"
+// with the per-service settings of postconf(5): default_action, max_idle,
+// max_ttl, policy_context, request_limit, retry_delay, timeout and
+// try_limit. A value with spaces or commas goes in braces of its own:
+// "{ default_action = 451 4.3.5 Try later }".
 func parsePolicyService(spec string) (*policyService, error) {
+	spec = strings.TrimSpace(spec)
+	if !strings.HasPrefix(spec, "{") {
+		return policyEndpoint(spec)
+	}
+	elems, err := braceElements(spec)
+	if err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, fmt.Errorf("%q: names no server", spec)
+	}
+	p, err := policyEndpoint(elems[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, el := range elems[1:] {
+		name, value, ok := strings.Cut(el, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q: %q is not name=value", spec, el)
+		}
+		if err := p.set(name, value); err != nil {
+			return nil, fmt.Errorf("%q: %s: %w", spec, name, err)
+		}
+	}
+	return p, nil
+}
+
+// policyEndpoint is the service at inet:host:port or unix:/path, with
+// Postfix's default settings.
+func policyEndpoint(spec string) (*policyService, error) {
+	p := &policyService{timeout: policyTimeout, maxIdle: policyMaxIdle, maxTTL: policyMaxTTL,
+		retryDelay: time.Second, tries: policyTries, defaultAction: policyDefaultAction}
 	kind, addr, ok := strings.Cut(spec, ":")
 	switch {
 	case !ok || addr == "":
@@ -61,14 +105,114 @@ func parsePolicyService(spec string) (*policyService, error) {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			return nil, fmt.Errorf("%q: want inet:host:port", spec)
 		}
-		return &policyService{network: "tcp", addr: addr, timeout: policyTimeout}, nil
+		p.network, p.addr = "tcp", addr
+		return p, nil
 	case kind == "unix":
 		if !filepath.IsAbs(addr) {
 			return nil, fmt.Errorf("%q: write the socket's full path (Postfix's private/NAME is relative to its queue directory, which relaykeeper does not have)", spec)
 		}
-		return &policyService{network: "unix", addr: addr, timeout: policyTimeout}, nil
+		p.network, p.addr = "unix", addr
+		return p, nil
 	}
 	return nil, fmt.Errorf("%q: want inet:host:port or unix:/path/to/socket", spec)
+}
+
+// set applies one name=value of the brace form.
+func (p *policyService) set(name, value string) error {
+	var err error
+	switch name {
+	case "default_action":
+		if _, err = TableAction(value); err == nil {
+			p.defaultAction = value
+		}
+	case "policy_context":
+		p.context = value
+	case "timeout", "max_idle", "max_ttl", "retry_delay":
+		var d time.Duration
+		if d, err = postfixTime(value); err == nil {
+			*map[string]*time.Duration{"timeout": &p.timeout, "max_idle": &p.maxIdle,
+				"max_ttl": &p.maxTTL, "retry_delay": &p.retryDelay}[name] = d
+		}
+	case "try_limit", "request_limit":
+		n, perr := strconv.Atoi(value)
+		switch {
+		case perr != nil || n < 0:
+			err = fmt.Errorf("%q is not a number", value)
+		case name == "try_limit" && n < 1:
+			err = errors.New("must be at least 1")
+		case name == "try_limit":
+			p.tries = n
+		default:
+			p.requestLimit = n
+		}
+	default:
+		err = errors.New("unknown setting; want default_action, max_idle, max_ttl, policy_context, request_limit, retry_delay, timeout or try_limit")
+	}
+	return err
+}
+
+// postfixTime reads a Postfix time value: a number and an optional unit,
+// s (the default), m, h, d or w.
+func postfixTime(v string) (time.Duration, error) {
+	unit := time.Second
+	num := v
+	if i := len(v) - 1; i > 0 && strings.ContainsRune("smhdw", rune(v[i])) {
+		num, unit = v[:i], map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour,
+			'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[v[i]]
+	}
+	n, err := strconv.ParseInt(num, 10, 32)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a time (a positive number, with s, m, h, d or w)", v)
+	}
+	return time.Duration(n) * unit, nil
+}
+
+// braceElements splits "{ a, b c, { d = e f } }" into a, b, c and "d = e
+// f": elements are separated by commas or white space, and braces keep
+// one together.
+func braceElements(spec string) ([]string, error) {
+	if !strings.HasSuffix(spec, "}") {
+		return nil, fmt.Errorf("%q: missing '}'", spec)
+	}
+	inner := spec[1 : len(spec)-1]
+	var out []string
+	var cur strings.Builder
+	depth := 0
+	flush := func() {
+		if t := strings.TrimSpace(cur.String()); t != "" {
+			out = append(out, t)
+		}
+		cur.Reset()
+	}
+	for _, c := range inner {
+		switch {
+		case c == '{':
+			if depth == 0 {
+				flush()
+			} else {
+				cur.WriteRune(c)
+			}
+			depth++
+		case c == '}':
+			if depth == 0 {
+				return nil, fmt.Errorf("%q: unbalanced '}'", spec)
+			}
+			if depth--; depth == 0 {
+				flush()
+			} else {
+				cur.WriteRune(c)
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			flush()
+		default:
+			cur.WriteRune(c)
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("%q: missing '}'", spec)
+	}
+	flush()
+	return out, nil
 }
 
 func (p *policyService) String() string {
@@ -90,7 +234,16 @@ func (p *policyService) ask(ctx context.Context, attrs []policyAttr) (string, er
 	}
 	req.WriteString("\n")
 	var err error
-	for try := range policyTries {
+	for try := range p.tries {
+		if try > 1 {
+			// Postfix's retry_delay; the first retry, on a new
+			// connection, goes at once (a kept one may just be stale).
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(p.retryDelay):
+			}
+		}
 		var pc *policyConn
 		// The retry is on a new connection: after a server restart
 		// every kept one is dead, not only the first.
@@ -123,7 +276,7 @@ func (p *policyService) conn(ctx context.Context, fresh bool) (*policyConn, erro
 		pc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		p.mu.Unlock()
-		if now.Sub(pc.used) < policyMaxIdle && now.Sub(pc.born) < policyMaxTTL && pc.quiet() {
+		if now.Sub(pc.used) < p.maxIdle && now.Sub(pc.born) < p.maxTTL && pc.quiet() {
 			return pc, nil
 		}
 		pc.c.Close()
@@ -151,8 +304,9 @@ func (pc *policyConn) quiet() bool {
 }
 
 func (p *policyService) put(pc *policyConn) {
-	if pc.r.Buffered() > 0 {
-		pc.c.Close() // more than one answer: see quiet
+	pc.requests++
+	if pc.r.Buffered() > 0 || (p.requestLimit > 0 && pc.requests >= p.requestLimit) {
+		pc.c.Close() // more than one answer (see quiet), or request_limit
 		return
 	}
 	pc.used = time.Now()
@@ -303,7 +457,11 @@ func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, re
 	case dataList:
 		stage = StageData
 	}
-	action, err := svc.ask(ctx, policyRequest(stage, req))
+	attrs := policyRequest(stage, req)
+	if svc.context != "" {
+		attrs = append(attrs, policyAttr{"policy_context", svc.context})
+	}
+	action, err := svc.ask(ctx, attrs)
 	if err == nil {
 		var d Decision
 		if d, err = e.tableAction(action, list); err == nil {
@@ -312,10 +470,10 @@ func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, re
 		}
 	}
 	if ctx.Err() == nil { // else the session is over and nobody hears it
-		e.opts.Log.Error("policy service failed; answering with Postfix's default action", "rule", rule,
-			"action", policyDefaultAction, "err", err)
+		e.opts.Log.Error("policy service failed; answering with its default action", "rule", rule,
+			"action", svc.defaultAction, "err", err)
 	}
-	d, _ := TableAction(policyDefaultAction)
+	d, _ := TableAction(svc.defaultAction)
 	d.Rule = rule
 	return e.fillText(d, listChecks[list], req)
 }

@@ -203,3 +203,53 @@ func TestPolicyServiceNoInjection(t *testing.T) {
 		t.Errorf("requests %v; a login name added an attribute or a request", f.reqs)
 	}
 }
+
+// TestPolicyServiceBraces: Postfix 3.0's "{ server, name=value, ... }"
+// form. default_action=DUNNO makes a server that is down a no-op (fail
+// open), as policyd-rate-limit's README asks; policy_context is sent;
+// request_limit closes a connection after that many requests; a value
+// with spaces is written in braces of its own; bad settings are refused.
+func TestPolicyServiceBraces(t *testing.T) {
+	f := startFakePolicy(t, "tcp", "127.0.0.1:0", func(map[string]string) string { return "action=REJECT nope\n\n" })
+	addr := f.ln.Addr().String()
+	e := policyEngine(t, "{ inet:"+addr+", policy_context=submission, request_limit=1, timeout=5s }")
+	for range 2 {
+		if d := e.Check(context.Background(), StageRcpt, policyReq); d.Verdict != Reject {
+			t.Errorf("Check = %v %q; want the server's REJECT", d.Verdict, d.Reply())
+		}
+	}
+	f.mu.Lock()
+	ctxAttr := f.reqs[0]["policy_context"]
+	f.mu.Unlock()
+	if ctxAttr != "submission" {
+		t.Errorf("policy_context = %q; want submission", ctxAttr)
+	}
+	if reqs, conns := f.counts(); reqs != 2 || conns != 2 {
+		t.Errorf("%d requests over %d connections; want 2 over 2 (request_limit=1)", reqs, conns)
+	}
+
+	f.ln.Close()
+	open := policyEngine(t, "{inet:"+addr+",default_action=DUNNO}")
+	if d := open.Check(context.Background(), StageRcpt, policyReq); d.Verdict != Permit {
+		t.Errorf("server down, default_action=DUNNO: Check = %v %q; want the list to go on (permit)", d.Verdict, d.Reply())
+	}
+	own := policyEngine(t, "{ inet:"+addr+", { default_action = 450 4.7.1 Policy server down }, try_limit=1 }")
+	if d := own.Check(context.Background(), StageRcpt, policyReq); d.Reply() != "450 4.7.1 <bob@example.net>: Recipient address rejected: Policy server down" {
+		t.Errorf("server down, own default_action: Check = %v %q", d.Verdict, d.Reply())
+	}
+
+	for _, spec := range []string{
+		"{ inet:" + addr,                                // no closing brace
+		"{ inet:" + addr + ", timeout=soon }",           // not a time
+		"{ inet:" + addr + ", try_limit=0 }",            // at least one
+		"{ inet:" + addr + ", default_action=FROB }",    // not an action
+		"{ inet:" + addr + ", colour=blue }",            // unknown setting
+		"{ inet:" + addr + ", default_action }",         // not name=value
+		"{ }",                                           // no server
+		"{ unix:private/policy, default_action=DUNNO }", // relative socket
+	} {
+		if _, err := New(Options{Recipient: []string{"check_policy_service " + spec}}); err == nil {
+			t.Errorf("check_policy_service %s: accepted", spec)
+		}
+	}
+}

@@ -182,3 +182,41 @@ mx.friend.test.          A    127.0.0.7
 		}
 	}
 }
+
+// TestPolicyServiceBraceForm: Postfix 3.0's check_policy_service { ... }
+// form from a config file, against postgrey: its settings are read and the
+// service answers as before; a service that is down answers with the
+// item's default_action (DUNNO: the mail goes through, fail open), where
+// the plain form answers 451 4.3.5.
+func TestPolicyServiceBraceForm(t *testing.T) {
+	t.Parallel()
+	bin := harness.Need(t, "postgrey")
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grp, err := user.LookupGroupId(me.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	harness.Start(t, bin, "--inet="+addr, "--dbdir="+t.TempDir(), "--delay=60", "--user="+me.Username,
+		"--group="+grp.Name, "--hostname=policy.test", "--auto-whitelist-clients=0")
+	harness.WaitPort(t, addr, 20*time.Second)
+	down := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+
+	for _, c := range []struct {
+		item, want string
+	}{
+		{"check_policy_service { inet:" + addr + ", timeout=10s, try_limit=1, policy_context=relay }",
+			"450 4.2.0 <bob@example.net>: Recipient address rejected: Greylisted"},
+		{"check_policy_service { inet:" + down + ", default_action=DUNNO }", "250"},
+		{"check_policy_service inet:" + down, "451 4.3.5 <bob@example.net>: Recipient address rejected: Server configuration problem"},
+	} {
+		r := startPolicyRelay(t, fmt.Sprintf("[policy]\nrecipient_restrictions = [%q, \"permit_mynetworks\", \"reject\"]\n", c.item))
+		a := tryMessage(t, r.addr(), "127.0.0.1", "alice@example.org", "bob@example.net")
+		if !strings.HasPrefix(a.rcpt.String(), c.want) {
+			t.Errorf("%s: RCPT = %q; want %q", c.item, a.rcpt, c.want)
+		}
+	}
+}
