@@ -17,19 +17,7 @@ import (
 // before the relay's Received header.
 func TestPolicyServicePostgrey(t *testing.T) {
 	t.Parallel()
-	bin := harness.Need(t, "postgrey")
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	grp, err := user.LookupGroupId(me.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	harness.Start(t, bin, "--inet="+addr, "--dbdir="+t.TempDir(), "--delay=2", "--user="+me.Username,
-		"--group="+grp.Name, "--hostname=policy.test", "--auto-whitelist-clients=0")
-	harness.WaitPort(t, addr, 20*time.Second)
+	addr := startPostgrey(t, 2)
 
 	sink := harness.StartSink(t, harness.SinkOptions{})
 	cfg := writeConfig(t, fmt.Sprintf(`[policy]
@@ -190,19 +178,7 @@ mx.friend.test.          A    127.0.0.7
 // the plain form answers 451 4.3.5.
 func TestPolicyServiceBraceForm(t *testing.T) {
 	t.Parallel()
-	bin := harness.Need(t, "postgrey")
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	grp, err := user.LookupGroupId(me.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	harness.Start(t, bin, "--inet="+addr, "--dbdir="+t.TempDir(), "--delay=60", "--user="+me.Username,
-		"--group="+grp.Name, "--hostname=policy.test", "--auto-whitelist-clients=0")
-	harness.WaitPort(t, addr, 20*time.Second)
+	addr := startPostgrey(t, 60)
 	down := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 
 	for _, c := range []struct {
@@ -219,4 +195,24 @@ func TestPolicyServiceBraceForm(t *testing.T) {
 			t.Errorf("%s: RCPT = %q; want %q", c.item, a.rcpt, c.want)
 		}
 	}
+}
+
+// startPostgrey starts Debian's postgrey on a free loopback port, greylisting
+// for delay seconds, and returns its address.
+func startPostgrey(t *testing.T, delay int) string {
+	t.Helper()
+	bin := harness.Need(t, "postgrey")
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grp, err := user.LookupGroupId(me.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	harness.Start(t, bin, "--inet="+addr, "--dbdir="+t.TempDir(), fmt.Sprintf("--delay=%d", delay), "--user="+me.Username,
+		"--group="+grp.Name, "--hostname=policy.test", "--auto-whitelist-clients=0")
+	harness.WaitPort(t, addr, 20*time.Second)
+	return addr
 }
