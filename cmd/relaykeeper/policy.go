@@ -31,6 +31,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 		Relay:              p.RelayRestrictions,
 		Recipient:          p.RecipientRestrictions,
 		Data:               p.DataRestrictions,
+		EndOfData:          p.EndOfDataRestrictions,
 		RestrictionClasses: p.RestrictionClasses,
 		Mail:               cfg.MailRestrictions(),
 		MailExempt:         welcome, // the welcomelist's clients: never the enforcer's blocks

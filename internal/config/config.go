@@ -330,6 +330,10 @@ type Policy struct {
 	// DataRestrictions are Postfix's smtpd_data_restrictions, checked
 	// at DATA (reject_unauth_pipelining, reject_multi_recipient_bounce).
 	DataRestrictions []string `toml:"data_restrictions"`
+	// EndOfDataRestrictions are Postfix's smtpd_end_of_data_restrictions,
+	// checked when the message has come, before it is accepted, with its
+	// size (check_policy_service quotas by size).
+	EndOfDataRestrictions []string `toml:"end_of_data_restrictions"`
 	// RestrictionClasses are Postfix's smtpd_restriction_classes, each a
 	// named restriction list that access table results may name
 	// ([policy.restriction_classes] insiders_only = [...]).

@@ -53,6 +53,30 @@ func TestDataStage(t *testing.T) {
 	}
 }
 
+// TestEndOfDataStage: the end-of-data list runs at StageEndOfData alone,
+// in Postfix's END-OF-MESSAGE wording, and a policy server hears that
+// state with the count, the size and the queue id.
+func TestEndOfDataStage(t *testing.T) {
+	e := engine(t, Options{EndOfData: []string{"reject_multi_recipient_bounce"}})
+	if !e.ChecksEndOfData() || e.ChecksData() {
+		t.Errorf("ChecksEndOfData %v, ChecksData %v; want true, false", e.ChecksEndOfData(), e.ChecksData())
+	}
+	ip := netip.MustParseAddr("192.0.2.7")
+	bounce := &Request{ClientIP: ip, RecipientCount: 2}
+	if d := e.Check(context.Background(), StageEndOfData, bounce); d.Reply() != "550 5.5.3 <END-OF-MESSAGE>: End-of-data rejected: Multi-recipient bounce" {
+		t.Errorf("end of data: %v %q", d.Verdict, d.Reply())
+	}
+	if d := e.Check(context.Background(), StageData, bounce); d.Refuses() {
+		t.Errorf("the end-of-data list ran at DATA: %q", d.Reply())
+	}
+	attrs := policyRequest(StageEndOfData, &Request{ClientIP: ip, RecipientCount: 2, Size: 4321, QueueID: "6B0252D2F906FE64"})
+	for _, a := range []policyAttr{{"protocol_state", "END-OF-MESSAGE"}, {"recipient_count", "2"}, {"size", "4321"}, {"queue_id", "6B0252D2F906FE64"}} {
+		if !slices.Contains(attrs, a) {
+			t.Errorf("policy request at the end of data lacks %v: %v", a, attrs)
+		}
+	}
+}
+
 // TestLoginMismatchVariants: Postfix's three narrower forms of
 // reject_sender_login_mismatch.
 func TestLoginMismatchVariants(t *testing.T) {

@@ -170,6 +170,7 @@ type Request struct {
 	// Postfix's words (PostfixTLS; "" and 0 without TLS).
 	Size     int64
 	Instance string
+	QueueID  string // the message's id, known at the end of data
 	// ProtocolName is SMTP after HELO, ESMTP after EHLO ("" is ESMTP).
 	ProtocolName           string
 	ServerAddr             string
@@ -187,6 +188,9 @@ const (
 	// StageData is the DATA command (or the first BDAT): Postfix's
 	// smtpd_data_restrictions.
 	StageData
+	// StageEndOfData is the end of the message, before its reply:
+	// Postfix's smtpd_end_of_data_restrictions.
+	StageEndOfData
 )
 
 func lower(s string) string { return strings.ToLower(s) }

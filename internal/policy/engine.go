@@ -101,6 +101,10 @@ type Options struct {
 	// at the first BDAT), with Recipient set only for a transaction of
 	// one recipient, as in Postfix.
 	Data []string
+	// EndOfData is Postfix's smtpd_end_of_data_restrictions, checked
+	// when the whole message has come and before it is accepted, with
+	// Size the message's and QueueID its id.
+	EndOfData []string
 	// Mail is checked at MAIL FROM, before the other lists wait for RCPT
 	// (Postfix's smtpd_delay_reject): the enforcer's blocked domains,
 	// which must be refused at MAIL FROM.
@@ -150,7 +154,7 @@ type restriction struct {
 // tables reload underneath it on their own.
 type Engine struct {
 	opts  Options
-	lists [7][]restriction
+	lists [8][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
 	dnsblOff     atomic.Bool
 	relayDomains relayDomains
@@ -182,6 +186,9 @@ func (e *Engine) NeedsClientNames() bool { return e.needsNames.Load() }
 // checked at DATA.
 func (e *Engine) ChecksData() bool { return len(e.lists[dataList]) > 0 }
 
+// ChecksEndOfData reports an end_of_data_restrictions list.
+func (e *Engine) ChecksEndOfData() bool { return len(e.lists[eodList]) > 0 }
+
 // WatchesPipelining reports reject_unauth_pipelining in a list: the
 // listener must then look for commands sent ahead (Request.IllPipelining).
 func (e *Engine) WatchesPipelining() bool { return e.watchPipelining.Load() }
@@ -197,17 +204,19 @@ type Welcomer interface {
 }
 
 // The lists in the order they run at RCPT; the last one runs at MAIL.
-var listNames = [7]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions", "recipient_restrictions", "mail_restrictions", "data_restrictions"}
+var listNames = [8]string{"client_restrictions", "helo_restrictions", "sender_restrictions", "relay_restrictions",
+	"recipient_restrictions", "mail_restrictions", "data_restrictions", "end_of_data_restrictions"}
 
 const (
 	recipientList = 4
 	mailList      = 5
 	dataList      = 6
+	eodList       = 7
 )
 
 // listChecks is the access check whose reply wording each list shares.
-var listChecks = [7]string{"check_client_access", "check_helo_access", "check_sender_access",
-	"check_recipient_access", "check_recipient_access", "check_sender_access", "data"}
+var listChecks = [8]string{"check_client_access", "check_helo_access", "check_sender_access",
+	"check_recipient_access", "check_recipient_access", "check_sender_access", "data", "end-of-data"}
 
 // ListError is a restriction list item that does not compile.
 type ListError struct {
@@ -269,7 +278,7 @@ func New(opts Options) (*Engine, error) {
 			}
 		}
 	}
-	for i, list := range [7][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail, opts.Data} {
+	for i, list := range [8][]string{opts.Client, opts.Helo, opts.Sender, opts.Relay, opts.Recipient, opts.Mail, opts.Data, opts.EndOfData} {
 		rs, cerrs := e.compileItems(i, list)
 		e.lists[i] = rs
 		for _, ce := range cerrs {
@@ -499,7 +508,7 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 		// the recipient that would be the second is refused.
 		r.check = func(_ context.Context, e *Engine, req *Request) Decision {
 			most := 0
-			if list == dataList {
+			if list == dataList || list == eodList {
 				most = 1
 			}
 			if req.Sender != "" || req.RecipientCount <= most {
@@ -620,6 +629,8 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		first, n = mailList, mailList+1
 	case StageData:
 		first, n = dataList, dataList+1
+	case StageEndOfData:
+		first, n = eodList, eodList+1
 	}
 	run := &checkRun{final: &final}
 	for i := first; i < n; i++ {
@@ -781,6 +792,8 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 		d.Text = "<" + req.Recipient + ">: Recipient address rejected: " + text
 	case "data":
 		d.Text = "<DATA>: Data command rejected: " + text
+	case "end-of-data":
+		d.Text = "<END-OF-MESSAGE>: End-of-data rejected: " + text
 	}
 	return d
 }

@@ -400,6 +400,8 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		// Postfix counts recipients for the DATA and END-OF-MESSAGE
 		// states only.
 		state, count = "DATA", req.RecipientCount
+	case StageEndOfData:
+		state, count = "END-OF-MESSAGE", req.RecipientCount
 	}
 	clientName, port := req.ClientName, ""
 	if clientName == "" {
@@ -414,7 +416,7 @@ func policyRequest(stage Stage, req *Request) []policyAttr {
 		{"protocol_state", state},
 		{"protocol_name", cmp.Or(req.ProtocolName, "ESMTP")},
 		{"helo_name", req.Helo},
-		{"queue_id", ""},
+		{"queue_id", req.QueueID},
 		{"sender", req.Sender},
 		{"recipient", req.Recipient},
 		{"recipient_count", strconv.Itoa(count)},
@@ -456,6 +458,8 @@ func (e *Engine) askPolicy(ctx context.Context, svc *policyService, list int, re
 		stage = StageMail
 	case dataList:
 		stage = StageData
+	case eodList:
+		stage = StageEndOfData
 	}
 	attrs := policyRequest(stage, req)
 	if svc.context != "" {

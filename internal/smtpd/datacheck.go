@@ -69,6 +69,49 @@ func (ss *session) dataCheck() string {
 	return reply
 }
 
+// endOfDataCheck runs the end-of-data restrictions (Postfix's
+// smtpd_end_of_data_restrictions) once the whole message has come, before
+// it is accepted: the request carries the message's size and id, and the
+// recipient only when the transaction has one. A refusal is returned as
+// the reply to the end of data (the draft is then dropped, and in proxy
+// mode the upstream never gets the final dot); HOLD, DISCARD, FILTER,
+// REDIRECT and BCC are kept for the message. PREPEND comes too late to
+// go in the header and is logged instead.
+func (ss *session) endOfDataCheck(id string, size int64) error {
+	if ss.s.opts.Policy == nil {
+		return nil
+	}
+	if d, ok := ss.s.opts.Policy.(interface{ ChecksEndOfData() bool }); !ok || !d.ChecksEndOfData() {
+		return nil
+	}
+	rcpt := ""
+	if len(ss.rcpts) == 1 {
+		rcpt = ss.givenRcpt
+	}
+	req := ss.request(rcpt)
+	req.Size, req.QueueID = size, id
+	d := ss.s.opts.Policy.Check(ss.s.ctx, policy.StageEndOfData, req)
+	for _, w := range d.Warnings {
+		ss.s.log.Info("policy warning", "client", ss.client(), "from", ss.given, "stage", "end-of-data", "warning", w)
+	}
+	switch d.Verdict {
+	case policy.Reject, policy.Defer:
+		return ss.refuse("end-of-data", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
+			"from", maillog.Addr(ss.given), "rule", d.Rule)
+	case policy.Drop:
+		ss.s.opts.MailLog.Reject(ss.client(), "end-of-data", "421 4.7.0 connection dropped", "from", maillog.Addr(ss.given), "rule", d.Rule)
+		ss.conn.Conn().Close()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "closing connection"}
+	}
+	if len(d.Prepend) > 0 {
+		ss.s.log.Warn("PREPEND at the end of data comes after the header; not added", "id", id, "rule", d.Rule,
+			"header", strings.Join(d.Prepend, " | "))
+		d.Prepend = nil
+	}
+	ss.keepActions(d)
+	return nil
+}
+
 // rewritesHeaders reports whether the canonical maps apply to this
 // message's header too: Postfix's local_header_rewrite_clients, whose
 // default, permit_inet_interfaces, is mail from the relay's own host.

@@ -513,6 +513,9 @@ func (ss *session) Data(r io.Reader) error {
 	if checks.Filter != "" {
 		ss.filterTo = checks.Filter
 	}
+	if err := ss.endOfDataCheck(w.ID(), w.Size()); err != nil {
+		return err
+	}
 
 	client := ss.client()
 	if origClient != "" {

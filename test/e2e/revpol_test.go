@@ -100,6 +100,13 @@ recipient_restrictions = ["check_recipient_access hash:%s", "permit_mynetworks",
 // startRecordingPolicy is a policy server on 127.0.0.1 that answers DUNNO
 // and sends each request's attributes on the channel.
 func startRecordingPolicy(t *testing.T) (string, <-chan map[string]string) {
+	return startAnsweringPolicy(t, func(map[string]string) string { return "DUNNO" })
+}
+
+// startAnsweringPolicy is a policy server on 127.0.0.1 that answers each
+// request with the action answer gives and sends the request's attributes
+// on the channel.
+func startAnsweringPolicy(t *testing.T, answer func(attrs map[string]string) string) (string, <-chan map[string]string) {
 	t.Helper()
 	reqs := make(chan map[string]string, 16)
 	addr := harness.ServeTCP(t, func(c net.Conn) {
@@ -114,8 +121,8 @@ func startRecordingPolicy(t *testing.T) (string, <-chan map[string]string) {
 				continue
 			}
 			reqs <- attrs
+			c.Write([]byte("action=" + answer(attrs) + "\n\n"))
 			attrs = map[string]string{}
-			c.Write([]byte("action=DUNNO\n\n"))
 		}
 	})
 	return addr, reqs
