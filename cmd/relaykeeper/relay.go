@@ -221,7 +221,8 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		rw := cfg.Rewrite
 		if r.canonical, err = rewrite.Open(r.tables, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
-			Recipient: rw.RecipientCanonicalMaps, Log: r.log}, cfg.RecipientDelimiter); err != nil {
+			Recipient: rw.RecipientCanonicalMaps, Log: r.log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
+				Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses}}, cfg.RecipientDelimiter); err != nil {
 			return nil, err
 		}
 		if r.enforcer != nil { // after mapping, a refusal names the owner's own domain

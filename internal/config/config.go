@@ -482,6 +482,15 @@ type Rewrite struct {
 	// permit_inet_interfaces (the relay's own host, Postfix's default),
 	// permit_mynetworks, permit_sasl_authenticated, static:all.
 	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
+	// MasqueradeDomains are Postfix's masquerade_domains, applied after
+	// the maps: "example.com" makes user@host.example.com leave as
+	// user@example.com; "!sub.example.com" first keeps that subdomain.
+	// MasqueradeExceptions are local parts never masqueraded ("root");
+	// MasqueradeClasses Postfix's masquerade_classes (envelope_sender,
+	// header_sender and header_recipient when empty).
+	MasqueradeDomains    []string `toml:"masquerade_domains"`
+	MasqueradeExceptions []string `toml:"masquerade_exceptions"`
+	MasqueradeClasses    []string `toml:"masquerade_classes"`
 }
 
 // Routing chooses where each recipient goes, as Postfix's transport_maps,

@@ -1,7 +1,8 @@
 // Package rewrite is Postfix's canonical(5) address mapping
-// (canonical_maps, sender_canonical_maps, recipient_canonical_maps),
-// applied as the relay receives a message: to the envelope, and to the
-// addresses in the message's header.
+// (canonical_maps, sender_canonical_maps, recipient_canonical_maps) and
+// address masquerading (masquerade_domains), applied as the relay
+// receives a message: to the envelope, and to the addresses in the
+// message's header.
 package rewrite
 
 import (
@@ -36,28 +37,60 @@ type Canonical struct {
 	// Log, if set, hears of a table value that is no address (one
 	// written into a table reloaded after start), which maps nothing.
 	Log *slog.Logger
+	// Masq is address masquerading, applied after the tables.
+	Masq *Masquerade
 }
 
 // Enabled reports whether any table is set.
 func (c *Canonical) Enabled() bool {
-	return c != nil && len(c.Sender)+len(c.Recipient)+len(c.Common) > 0
+	return c != nil && (len(c.Sender)+len(c.Recipient)+len(c.Common) > 0 || c.Masq.enabled())
 }
 
 // SenderAddr maps a sender address (envelope or header); the null
 // sender stays as it is.
 func (c *Canonical) SenderAddr(addr string) string {
-	if !c.Enabled() || addr == "" {
-		return addr
-	}
-	return c.mapAddr(addr, c.Sender)
+	return c.mapClass(addr, c.senderTables(), "envelope_sender")
 }
 
-// RecipientAddr maps a recipient address (envelope or header).
+// RecipientAddr maps an envelope recipient.
 func (c *Canonical) RecipientAddr(addr string) string {
+	return c.mapClass(addr, c.recipientTables(), "envelope_recipient")
+}
+
+// headerAddr maps an address of a header field of class 's' (sender) or
+// 'r' (recipient).
+func (c *Canonical) headerAddr(addr string, class byte) string {
+	if class == 's' {
+		return c.mapClass(addr, c.senderTables(), "header_sender")
+	}
+	return c.mapClass(addr, c.recipientTables(), "header_recipient")
+}
+
+func (c *Canonical) senderTables() []Table {
+	if c == nil {
+		return nil
+	}
+	return c.Sender
+}
+
+func (c *Canonical) recipientTables() []Table {
+	if c == nil {
+		return nil
+	}
+	return c.Recipient
+}
+
+// mapClass maps addr through first and canonical_maps, then masquerades
+// it if its class is masqueraded; the null sender stays as it is.
+func (c *Canonical) mapClass(addr string, first []Table, class string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	return c.mapAddr(addr, c.Recipient)
+	out := c.mapAddr(addr, first)
+	if m := c.Masq.addr(table.ResolvedForm(out), class); m != table.ResolvedForm(out) {
+		return m
+	}
+	return out
 }
 
 // mapAddr maps addr through first, then canonical_maps. The address is
@@ -187,6 +220,13 @@ func (c *Canonical) TargetDomains() []string {
 		return nil
 	}
 	var out []string
+	if c.Masq.enabled() {
+		for _, d := range c.Masq.Domains {
+			if !strings.HasPrefix(d, "!") && !slices.Contains(out, strings.ToLower(d)) {
+				out = append(out, strings.ToLower(d))
+			}
+		}
+	}
 	for _, ts := range [][]Table{c.Sender, c.Recipient, c.Common} {
 		for _, t := range ts {
 			w, ok := t.(interface {

@@ -186,10 +186,7 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 	done := 0         // text[:done] is in out
 	from := colon + 1 // addresses come in order: each is looked for after the last
 	for _, a := range list {
-		to := h.C.RecipientAddr(a.Address)
-		if class == 's' {
-			to = h.C.SenderAddr(a.Address)
-		}
+		to := h.C.headerAddr(a.Address, class)
 		i := at.next(a.Address, from)
 		if i < 0 {
 			continue // written some other way (quoted, encoded): left alone

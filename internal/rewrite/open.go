@@ -14,6 +14,8 @@ import (
 type Maps struct {
 	Canonical, Sender, Recipient []string
 	Log                          *slog.Logger
+	// Masquerade is masquerade_domains and its two companions.
+	Masquerade Masquerade
 }
 
 // KeyError is a table that did not open, named by its configuration key
@@ -32,6 +34,10 @@ func (e *KeyError) ConfigKey() string { return e.Key }
 func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 	c := &Canonical{Delims: delims, Log: m.Log}
 	var errs []error
+	if mq := m.Masquerade; len(mq.Domains) > 0 || len(mq.Classes) > 0 || len(mq.Exceptions) > 0 {
+		errs = append(errs, mq.check()...)
+		c.Masq = &mq
+	}
 	for _, l := range []struct {
 		key   string
 		specs []string

@@ -109,3 +109,40 @@ func TestCanonicalTargetNeverBlocked(t *testing.T) {
 		t.Errorf("the owner's own (mapped-into) domain was blocked:\n%s", data)
 	}
 }
+
+// TestMasqueradeDomains: rewrite.masquerade_domains (Postfix's
+// masquerade_domains) strips the host from the envelope sender and the
+// header's addresses of mail from the relay's own host, in both modes,
+// after the canonical maps; the envelope recipient and root stay, as by
+// Postfix's default masquerade_classes and the exception.
+func TestMasqueradeDomains(t *testing.T) {
+	t.Parallel()
+	msg := "From: Cron <cron@web1.example.com>\r\nTo: ops@db2.example.com\r\nCc: root@web1.example.com\r\nSubject: x\r\n\r\nfrom cron@web1.example.com\r\n"
+	wantHead := "From: Cron <cron@example.com>\r\nTo: ops@example.com\r\nCc: root@web1.example.com\r\n"
+	for _, mode := range []string{"--as-server", "--as-proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{})
+			cfg := writeConfig(t, "[rewrite]\nmasquerade_domains = [\"example.com\"]\nmasquerade_exceptions = [\"root\"]\n")
+			args := []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1"}
+			if mode == "--as-proxy" {
+				args = []string{mode, up.Addr()}
+			}
+			r := startRelay(t, "127.0.0.1", append(args, "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)...)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO web1.example.com")
+			if _, err := c.send("cron@web1.example.com", []string{"ops@db2.example.com"}, msg); err != nil {
+				t.Fatal(err)
+			}
+			c.cmd("QUIT")
+			c.Close()
+			tx := up.WaitTransactions(t, 1, 15*time.Second)[0]
+			if tx.MailFrom != "cron@example.com" || len(tx.Rcpts) != 1 || tx.Rcpts[0].Addr != "ops@db2.example.com" {
+				t.Errorf("envelope %q -> %+v; want cron@example.com -> ops@db2.example.com", tx.MailFrom, tx.Rcpts)
+			}
+			if data := string(tx.Data); !strings.Contains(data, wantHead) || !strings.HasSuffix(data, "\r\n\r\nfrom cron@web1.example.com\r\n") {
+				t.Errorf("message upstream:\n%s\nwant the header fields\n%s\nand the body unchanged", data, wantHead)
+			}
+		})
+	}
+}
