@@ -16,6 +16,8 @@ func FuzzNew(f *testing.F) {
 		"check_sender_access regexp:{ {/^a@/ REJECT}, {/b/ OK} }\nreject",
 		"reject_rbl_client bl.example=127.0.0.2\ndefer",
 		"inline:{",
+		"check_policy_service { inet:127.0.0.1:1, timeout=1s, { default_action = 450 4.7.1 down }, try_limit=1 }",
+		"check_policy_service {unix:/x,policy_context=a,request_limit=2,max_idle=1m,max_ttl=2h,retry_delay=1}",
 	} {
 		f.Add(s)
 	}
