@@ -201,7 +201,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, fmt.Errorf("--srs-secret: %w", err)
 		}
 	}
-	if r.cfg.Routed() || r.cfg.DeliversByMX() {
+	if r.cfg.Dials() {
 		rt, err := r.newRouter()
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)

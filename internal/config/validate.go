@@ -487,6 +487,14 @@ func (c *Config) Routed() bool {
 		r.DefaultTransport != "" || len(c.Transports) > 0
 }
 
+// Dials says whether queued mail goes out through the routing dialer
+// (internal/route): with routing, delivery by MX, or a Postfix client
+// setting that only the dialer applies (smtp_sasl_password_maps), also to
+// forward.to.
+func (c *Config) Dials() bool {
+	return c.Routed() || c.DeliversByMX() || (c.Mode == ModeServer && len(c.Auth.PasswordMaps) > 0)
+}
+
 // DeliversByMX says whether the relay, storing mail, forwards it with no
 // smarthost and no routing configured: then each recipient's domain is
 // looked up by MX, as Postfix does with no relayhost. Forwarding must have

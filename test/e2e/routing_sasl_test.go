@@ -49,3 +49,24 @@ func TestSenderDependentSmarthostLogins(t *testing.T) {
 	}
 	sink.WaitCount(t, 2, 15*time.Second)
 }
+
+// TestPasswordMapsForwardTo: the commonest Postfix relay in front of a
+// provider, relayhost with a sasl_passwd entry for it, written as
+// --forward-to and smtp_sasl_password_maps alone (no routing, no
+// --client-auth): the smarthost's login comes from the table.
+func TestPasswordMapsForwardTo(t *testing.T) {
+	t.Parallel()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	up, pem := authUpstream(t, sink)
+	hop := "[" + strings.Replace(up.addr(), ":", "]:", 1)
+	pw := writeFile(t, t.TempDir(), "sasl_passwd", hop+" alice@rk.test:app-password-1\n", 0o600)
+	cfg := writeConfig(t, "[auth]\nsmtp_sasl_password_maps = [\"hash:"+pw+"\"]\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.addr(), "--forward-on-disconnect", "--config", cfg,
+		"--client-tls", "--client-tls-verify", pem, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "carol@example.org", []string{outsideRcpt}, message("via the sasl_passwd login"))
+	e := up.waitEvent("accept", 15*time.Second, func(e *maillog.Entry) bool { return strings.Trim(e.Get("from"), "<>") == "carol@example.org" })
+	if e == nil || e.Get("auth") != "alice@rk.test" {
+		t.Fatalf("the smarthost's accept line %v; want auth=alice@rk.test; relay log:\n%s", e, r.stderr())
+	}
+	sink.WaitCount(t, 1, 15*time.Second)
+}
