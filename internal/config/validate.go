@@ -87,8 +87,9 @@ func (c *Config) Validate() error {
 		// A stored message with no smarthost and no routing goes to
 		// its recipients' domains by MX (DeliversByMX).
 	}
-	if len(c.Auth.PasswordMaps) > 0 && c.Mode == ModeProxy {
-		v.bad("the proxy logs in to its smarthost with client_secrets (--client-auth), not password maps")("auth.smtp_sasl_password_maps")
+	if len(c.Auth.PasswordMaps) > 0 && (c.Mode == ModeProxy || c.Mode == ModeClient) {
+		v.bad("the %s logs in to its smarthost with client_secrets (--client-auth), not password maps",
+			map[Mode]string{ModeProxy: "proxy", ModeClient: "client mode (--as-client)"}[c.Mode])("auth.smtp_sasl_password_maps")
 	}
 	if f.Poll < 0 {
 		v.bad("%v is negative", f.Poll)("forward.poll")

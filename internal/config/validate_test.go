@@ -86,6 +86,11 @@ func TestValidate(t *testing.T) {
 			c.Forward.To = "smarthost:25"
 			c.Auth.PasswordMaps = []string{"hash:/etc/postfix/sasl_passwd"}
 		}, []string{"auth.smtp_sasl_password_maps: the proxy logs in to its smarthost with client_secrets (--client-auth), not password maps"}},
+		{"client with password maps", func(c *Config) {
+			c.Mode = ModeClient
+			c.Forward.To = "smarthost:25"
+			c.Auth.PasswordMaps = []string{"hash:/etc/postfix/sasl_passwd"}
+		}, []string{"auth.smtp_sasl_password_maps: the client mode (--as-client) logs in to its smarthost with client_secrets (--client-auth), not password maps"}},
 		{"no spool", func(c *Config) { c.Spool.Dir = "" },
 			[]string{"spool.dir: is empty"}},
 		{"proxy without smarthost", func(c *Config) { c.Mode = ModeProxy },
