@@ -87,6 +87,11 @@ func (c *Config) Validate() error {
 		// A stored message with no smarthost and no routing goes to
 		// its recipients' domains by MX (DeliversByMX).
 	}
+	if c.Routed() && c.Mode == ModeProxy {
+		// Silently ignored before: the proxy streams every message to
+		// its smarthost as it arrives, with no queue to route from.
+		v.bad("the proxy hands every message to forward.to as it arrives; routing (transport_maps, transports and the rest) is for queued mail")("routing")
+	}
 	if len(c.Auth.PasswordMaps) > 0 && (c.Mode == ModeProxy || c.Mode == ModeClient) {
 		v.bad("the %s logs in to its smarthost with client_secrets (--client-auth), not password maps",
 			map[Mode]string{ModeProxy: "proxy", ModeClient: "client mode (--as-client)"}[c.Mode])("auth.smtp_sasl_password_maps")

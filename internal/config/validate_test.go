@@ -86,6 +86,11 @@ func TestValidate(t *testing.T) {
 			c.Forward.To = "smarthost:25"
 			c.Auth.PasswordMaps = []string{"hash:/etc/postfix/sasl_passwd"}
 		}, []string{"auth.smtp_sasl_password_maps: the proxy logs in to its smarthost with client_secrets (--client-auth), not password maps"}},
+		{"proxy with routing", func(c *Config) {
+			c.Mode = ModeProxy
+			c.Forward.To = "smarthost:25"
+			c.Routing.TransportMaps = []string{"hash:/etc/postfix/transport"}
+		}, []string{"routing: the proxy hands every message to forward.to as it arrives; routing (transport_maps, transports and the rest) is for queued mail"}},
 		{"client with password maps", func(c *Config) {
 			c.Mode = ModeClient
 			c.Forward.To = "smarthost:25"
