@@ -38,14 +38,16 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 			RecipientLimit: t.RecipientLimit, RateDelay: t.RateDelay}
 	}
 	return route.NewDialer(route.DialerOptions{
-		Routes:           opts,
-		Session:          r.remote,
-		Resolver:         &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
-		ConcurrencyLimit: cfg.Routing.ConcurrencyLimit,
-		RecipientLimit:   cfg.Routing.RecipientLimit,
-		TLS:              clientTLS(&cfg.TLS),
-		Log:              r.log,
-		PasswordMaps:     cfg.Auth.PasswordMaps, SenderDependentAuth: cfg.Auth.SenderDependentAuth,
+		Routes:              opts,
+		Session:             r.remote,
+		Resolver:            &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
+		ConcurrencyLimit:    cfg.Routing.ConcurrencyLimit,
+		RecipientLimit:      cfg.Routing.RecipientLimit,
+		TLS:                 clientTLS(&cfg.TLS),
+		Log:                 r.log,
+		PasswordMaps:        cfg.Auth.PasswordMaps,
+		SenderDependentAuth: cfg.Auth.SenderDependentAuth,
+		FallbackRelays:      cfg.Routing.FallbackRelay,
 	})
 }
 

@@ -507,6 +507,11 @@ type Routing struct {
 	// forward.to, the relayhost, for the senders they list; "DUNNO" keeps
 	// it. A transport_maps transport or a transport's own next hop wins.
 	SenderRelayHostMaps []string `toml:"sender_dependent_relayhost_maps"`
+	// FallbackRelay is Postfix's smtp_fallback_relay: next hops
+	// ("[backup.example.net]:587") tried in order when a destination's
+	// own hosts cannot be reached or found, or put the mail off; not for
+	// the relay transport.
+	FallbackRelay []string `toml:"smtp_fallback_relay"`
 	// DefaultTransport names the transport for everything else; empty
 	// means forward.to when set, else direct delivery by MX ("smtp").
 	DefaultTransport string `toml:"default_transport"`

@@ -490,7 +490,7 @@ func checkListenAddr(s string) error {
 func (c *Config) Routed() bool {
 	r := &c.Routing
 	return len(r.TransportMaps) > 0 || len(r.SenderDependentMaps) > 0 || len(r.SenderRelayHostMaps) > 0 ||
-		r.DefaultTransport != "" || len(c.Transports) > 0
+		len(r.FallbackRelay) > 0 || r.DefaultTransport != "" || len(c.Transports) > 0
 }
 
 // Dials says whether queued mail goes out through the routing dialer

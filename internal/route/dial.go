@@ -1,6 +1,7 @@
 package route
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -106,6 +107,12 @@ type DialerOptions struct {
 	// Session.Auth.
 	PasswordMaps        []string
 	SenderDependentAuth bool
+	// FallbackRelays are Postfix's smtp_fallback_relay: next hops tried,
+	// in order, when none of a destination's hosts could be reached or
+	// found, or all put the mail off with a 4xx. Not for the relay
+	// transport (Postfix's stock master.cf turns it off there: a backup
+	// MX would loop), nor after a null MX or a loop back to the relay.
+	FallbackRelays []string
 }
 
 // Dialer routes recipients to destinations and opens sessions there: the
@@ -118,6 +125,7 @@ type Dialer struct {
 	mu       sync.Mutex // guards the fields below
 	router   *Router
 	pw       *passwords                   // smtp_sasl_password_maps, nil if none
+	fallback []NextHop                    // smtp_fallback_relay, parsed
 	seen     map[string]Route             // destination key -> route, for Dial
 	auths    map[string]*auth.ClientLogin // transport name -> its AUTH, read once
 	versions map[string]fileVersion       // the tables' files as read
@@ -139,7 +147,15 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dialer{opts: opts, router: rt, pw: pw, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
+	var fallback []NextHop
+	for _, f := range opts.FallbackRelays {
+		n, err := ParseNextHop(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("route: smtp_fallback_relay: %w", err)
+		}
+		fallback = append(fallback, n)
+	}
+	return &Dialer{opts: opts, router: rt, pw: pw, fallback: fallback, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
 		versions: tableVersions(rt, pw)}, nil
 }
 
@@ -273,7 +289,7 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 // Dial tries the destination's hosts in order until one answers; relay
 // names the host reached (or the destination, if none was), for the logs.
 func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, err error) {
-	conn, relay, _, err = d.dial(ctx, dst, nil)
+	conn, relay, _, err = d.dial(ctx, dst, nil, nil)
 	return conn, relay, err
 }
 
@@ -290,7 +306,7 @@ type PassedHost struct {
 // DialHosts is Dial, and for a destination found by MX says which hosts
 // it passed over before the one reached (all of them, if none was).
 func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
-	conn, relay, passed, err = d.dial(ctx, dst, nil)
+	conn, relay, passed, err = d.dial(ctx, dst, nil, nil)
 	d.mu.Lock()
 	key, _ := dst.Account()
 	mx := d.seen[key].MX
@@ -321,22 +337,28 @@ var ErrNoNextHost = errors.New("route: no other mail exchanger to try")
 // addresses count. passed are the hosts it tried that did not answer; it
 // fails with ErrNoNextHost when no host was left to try. A next hop that
 // is not looked up by MX (the smarthost, a bracketed transport next hop)
-// has no next host.
+// has no next host of its own. After the destination's own hosts come the
+// fallback relays (smtp_fallback_relay), if any.
 func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	key, _ := dst.Account()
 	d.mu.Lock()
 	rt, ok := d.seen[key]
 	d.mu.Unlock()
-	if !ok || !rt.MX {
+	if !ok || (!rt.MX && len(d.fallback) == 0) {
 		return nil, "", nil, ErrNoNextHost
 	}
-	return d.dial(ctx, dst, func(i int, addr string) bool { return i >= MXAddressLimit || slices.Contains(tried, addr) })
+	skip := func(i int, addr string) bool { return i >= MXAddressLimit || slices.Contains(tried, addr) }
+	if !rt.MX {
+		skip = func(int, string) bool { return true } // the smarthost had its turn
+	}
+	return d.dial(ctx, dst, skip, tried)
 }
 
 // dial tries the destination's hosts in order, all but those skip says
-// to pass over (by position and address), until one answers; passed are
-// the hosts tried that did not.
-func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
+// to pass over (by position and address), until one answers, then the
+// fallback relays' hosts but those in tried; passed are the hosts tried
+// that did not.
+func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, addr string) bool, tried []string) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	key, sel := dst.Account()
 	ctx = remote.WithAccount(ctx, sel)
 	d.mu.Lock()
@@ -345,6 +367,57 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 	if !ok {
 		return nil, "", nil, fmt.Errorf("route: no route for %s", dst.Key)
 	}
+	conn, relay, passed, err = d.dialRoute(ctx, rt, skip)
+	if conn != nil || !d.fallsBack(rt, err, passed) {
+		return conn, relay, passed, err
+	}
+	done := slices.Clone(tried)
+	for _, h := range passed {
+		done = append(done, h.Addr)
+	}
+	for _, n := range d.fallback {
+		port := cmp.Or(n.Port, DefaultPort)
+		fb := Route{Transport: rt.Transport, NextHop: n.String(), Host: n.Host, MX: n.MX, Port: port, Key: rt.Key, login: rt.login}
+		c, r, p, e := d.dialRoute(ctx, fb, func(_ int, addr string) bool { return slices.Contains(done, addr) })
+		passed = append(passed, p...)
+		for _, h := range p {
+			done = append(done, h.Addr)
+		}
+		if c != nil {
+			return c, r, passed, nil
+		}
+		if !errors.Is(e, ErrNoNextHost) || err == nil {
+			relay, err = r, e
+		}
+	}
+	return nil, relay, passed, err
+}
+
+// fallsBack reports whether the fallback relays may take what rt's own
+// hosts did not: not for the relay transport, nor after a null MX (the
+// domain takes no mail) or a loop back to the relay, nor when a host
+// answered and refused the session: its reply (a rate limit, a block)
+// is the destination's word on the relay, for the enforcer to read and
+// not for the relay to send around.
+func (d *Dialer) fallsBack(rt Route, err error, passed []PassedHost) bool {
+	if len(d.fallback) == 0 || rt.Transport == nil || rt.Transport.Name == "relay" || rt.Error != "" {
+		return false
+	}
+	var re *remote.Error
+	if errors.As(err, &re) && (re.Reply.Enhanced == "5.1.10" || re.Reply.Enhanced == "5.4.6") {
+		return false
+	}
+	for _, h := range passed {
+		if errors.As(h.Err, &re) && re.Reply.Code != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// dialRoute tries one route's hosts in order, all but those skip says to
+// pass over, until one answers.
+func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr string) bool) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
 	hosts, err := d.opts.Resolver.targets(ctx, rt)
 	if err != nil {
 		var de *DNSError

@@ -111,3 +111,37 @@ func TestRoutingSighupReloads(t *testing.T) {
 	mustSend(t, r.addr(), "alice@example.org", []string{"dave@example.net"}, message("kept"))
 	hopB.WaitTransactions(t, 2, 10*time.Second)
 }
+
+// TestFallbackRelaySafetyNet: routing.smtp_fallback_relay (Postfix's) is
+// the safety net behind the smarthost: with --forward-to down, queued mail
+// goes to the fallback relay; with the smarthost putting a recipient off
+// (451 at RCPT), that recipient goes there in the same delivery, and the
+// recipient it took stays with it.
+func TestFallbackRelaySafetyNet(t *testing.T) {
+	t.Parallel()
+	fallback := harness.NewFakeSMTP(t, harness.Script{})
+	fbHop := fmt.Sprintf("[%s]:%s", hostOf(fallback.Addr()), portOf(fallback.Addr()))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\nsmtp_fallback_relay = [%q]\n", fbHop))
+
+	down := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fmt.Sprintf("127.0.0.1:%d", down), "--forward-on-disconnect",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("smarthost down"))
+	if tx := fallback.WaitTransactions(t, 1, 15*time.Second); tx[0].MailFrom != "alice@example.org" {
+		t.Errorf("the fallback relay got %+v", tx[0])
+	}
+
+	smarthost := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		"later@example.net": {Reply: "451 4.3.0 try again later"}}})
+	r2 := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", smarthost.Addr(), "--forward-on-disconnect",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r2.addr(), "carol@example.org", []string{"now@example.net", "later@example.net"}, message("one put off"))
+	txs := fallback.WaitTransactions(t, 2, 15*time.Second)
+	if got := txs[1]; got.MailFrom != "carol@example.org" || len(got.Rcpts) != 1 || got.Rcpts[0].Addr != "later@example.net" {
+		t.Errorf("the fallback relay got %+v; want later@example.net alone", got)
+	}
+	sm := smarthost.WaitTransactions(t, 1, 15*time.Second)
+	if accepted := sm[0].To(); !sm[0].Accepted() || len(accepted) != 1 || accepted[0] != "now@example.net" {
+		t.Errorf("the smarthost kept %v; want now@example.net", accepted)
+	}
+}
