@@ -159,8 +159,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
 		opts.Throttle = r.loginThrottle()
 	}
-	opts.Policy = r.policy
-	opts.HeaderChecks = r.checks
+	opts.Policy, opts.HeaderChecks = r.policy, r.checks
 	opts.Canonical, opts.HeaderRewriteClients = r.canonical, r.cfg.Rewrite.LocalHeaderRewriteClients
 	opts.Filter = r.serverFilter
 	if r.sched != nil {
@@ -181,9 +180,8 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.policy != nil {
 		opts.LimitExempt = r.policy
 	}
-	opts.Memory, opts.MaxConnections = r.memory, r.cfg.Policy.MaxConnections
-	opts.MaxConnectionsPerIP = r.cfg.Policy.MaxConnectionsPerIP
 	p := &r.cfg.Policy
+	opts.Memory, opts.MaxConnections, opts.MaxConnectionsPerIP = r.memory, p.MaxConnections, p.MaxConnectionsPerIP
 	opts.Rates = anvil.New(anvil.Limits{Connections: p.ClientConnectionRateLimit, Messages: p.ClientMessageRateLimit,
 		Recipients: p.ClientRecipientRateLimit, Unit: p.AnvilRateTimeUnit})
 	opts.HardErrorLimit = r.cfg.Policy.HardErrorLimit

@@ -219,10 +219,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		if r.policy, r.tables, err = buildPolicy(&r.cfg, r.secrets, r.welcome, r.log); err != nil {
 			return nil, err
 		}
-		rw := cfg.Rewrite
-		if r.canonical, err = rewrite.Open(r.tables, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
-			Recipient: rw.RecipientCanonicalMaps, Log: r.log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
-				Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses}}, cfg.RecipientDelimiter); err != nil {
+		if r.canonical, err = openCanonical(r.tables, &r.cfg, r.log); err != nil {
 			return nil, err
 		}
 		if r.enforcer != nil { // after mapping, a refusal names the owner's own domain
@@ -308,6 +305,14 @@ func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 		return
 	}
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
+}
+
+// openCanonical opens [rewrite]: the canonical maps and masquerading.
+func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewrite.Canonical, error) {
+	rw := &cfg.Rewrite
+	return rewrite.Open(set, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
+		Recipient: rw.RecipientCanonicalMaps, Log: log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
+			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses}}, cfg.RecipientDelimiter)
 }
 
 // clientTLS is the outbound client's part of the TLS configuration.

@@ -27,8 +27,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return exUsage
 	}
 	var common []string
-	cfgFile := inv.Config()
-	if cfgFile != "" {
+	if cfgFile := inv.Config(); cfgFile != "" {
 		common = []string{"--config", cfgFile}
 	}
 	switch inv.Mode {
@@ -40,7 +39,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintln(stderr, "newaliases: relaykeeper has no aliases database; nothing to do")
 		return exitOK
 	case sendmail.SMTP:
-		return serveStdio(cfgFile, stdin, stdout, stderr)
+		return serveStdio(common, stdin, stdout, stderr)
 	}
 
 	msg, err := inv.Message(stdin)
@@ -63,11 +62,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 // for a local user (the session comes from 127.0.0.1). Without a log file
 // configured, the relay's logs are dropped: the session's replies say
 // what happened.
-func serveStdio(cfgFile string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var args []string
-	if cfgFile != "" {
-		args = []string{"--config", cfgFile}
-	}
+func serveStdio(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cl, err := config.ParseSwitches(args)
 	if err == nil {
 		var cfg config.Config

@@ -13,6 +13,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/pickup"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // submitEnv is what submit takes from the system, replaceable in tests.
@@ -99,6 +100,9 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
+	if sub.Canonical, err = openCanonical(&table.Set{}, &cfg, nil); err != nil {
+		return usage("%v", err)
+	}
 	if err := spool.CheckDir(dir); err != nil {
 		return failure("%v", err)
 	}

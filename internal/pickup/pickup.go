@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/rewrite"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -64,6 +65,10 @@ type Submission struct {
 	// UID is the submitting user's, for the Received field.
 	UID int
 	Now time.Time
+	// Canonical, if set, maps the envelope and the header's addresses
+	// (canonical maps, masquerading), as Postfix's cleanup maps what its
+	// pickup hands it: local mail is always the header's too.
+	Canonical *rewrite.Canonical
 }
 
 // Submit stores m in sp, durably, ready for forwarding, and returns its
@@ -78,10 +83,23 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 	}
 	content := m.content(w.ID(), s)
 	env := &spool.Envelope{
-		From:     s.Sender.String(),
+		From:     s.Canonical.SenderAddr(s.Sender.String()),
 		BodyType: "7bit",
 		Client:   "local",
 		Arrival:  s.Now,
+	}
+	if s.Canonical.Enabled() {
+		var b bytes.Buffer
+		h := &rewrite.HeaderWriter{W: &b, C: s.Canonical}
+		_, err := h.Write(content)
+		if err == nil {
+			err = h.Close()
+		}
+		if err != nil {
+			w.Abort()
+			return "", fmt.Errorf("pickup: mapping the header's addresses: %w", err)
+		}
+		content = b.Bytes()
 	}
 	if bytes.ContainsFunc(content, func(r rune) bool { return r >= 0x80 }) {
 		env.BodyType = "8bit"
@@ -90,7 +108,11 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		env.SMTPUTF8 = env.SMTPUTF8 || strings.ContainsFunc(r, func(c rune) bool { return c >= 0x80 })
 	}
 	for _, r := range s.Recipients {
-		env.Recipients = append(env.Recipients, spool.Recipient{Addr: r, Status: spool.Pending})
+		rc := spool.Recipient{Addr: s.Canonical.RecipientAddr(r), Status: spool.Pending}
+		if rc.Addr != r && !strings.ContainsFunc(r, func(c rune) bool { return c >= 0x80 }) {
+			rc.ORCPT = "rfc822;" + r // the original, as for a recipient mapped at RCPT
+		}
+		env.Recipients = append(env.Recipients, rc)
 	}
 	if _, err := w.Write(content); err != nil {
 		w.Abort()

@@ -115,3 +115,38 @@ func TestSendmailLink(t *testing.T) {
 		t.Errorf("sendmail with no recipients = exit %d, %q; want 64", code, errOut)
 	}
 }
+
+// TestSendmailCanonical: mail handed to the sendmail command is mapped as
+// Postfix's pickup mail is (cleanup maps it): the envelope sender and
+// recipients, and the header's addresses, by the config's canonical maps
+// and masquerading, so that cron's root@web1.example.com mail reaches a
+// provider that takes only its verified sender as alerts@example.com.
+func TestSendmailCanonical(t *testing.T) {
+	t.Parallel()
+	names := sendmailNames(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	dir := t.TempDir()
+	canon := writeFile(t, dir, "sender_canonical", "root@web1.example.com alerts@example.com\n", 0o644)
+	conf := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf("[spool]\ndir = %q\n[rewrite]\nsender_canonical_maps = [%q]\nmasquerade_domains = [\"example.com\"]\n",
+		spool, "hash:"+canon), 0o644)
+	port := harness.FreePort(t)
+	harness.Start(t, harness.Binary(t), "--as-server", "--forward-on-disconnect", "--poll", "1", "--config", conf,
+		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--forward-to", up.Addr())
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+
+	msg := "From: Cron Daemon <root@web1.example.com>\nTo: ops@db2.example.com\nSubject: cron\n\nhello\n"
+	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-t", "-i", "-f", "root@web1.example.com"); code != 0 {
+		t.Fatalf("sendmail = exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	tx := up.WaitTransactions(t, 1, 15*time.Second)[0]
+	if tx.MailFrom != "alerts@example.com" || len(tx.Rcpts) != 1 || tx.Rcpts[0].Addr != "ops@db2.example.com" {
+		t.Errorf("envelope %q -> %+v; want alerts@example.com -> ops@db2.example.com", tx.MailFrom, tx.Rcpts)
+	}
+	data := string(tx.Data)
+	for _, want := range []string{"From: Cron Daemon <alerts@example.com>\r\n", "To: ops@example.com\r\n"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("message upstream lacks %q:\n%s", want, data)
+		}
+	}
+}
