@@ -1,0 +1,75 @@
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestRevDur3LengthPastEnd: a damaged LENGTH in a synced record that
+// points past the end of its segment is not the torn tail of a write a
+// crash interrupted: the record is whole (its CRC checks out over the
+// bytes up to the next record, or to the end), so its client heard 250,
+// and so did those of the records after it. The replay took it for a
+// torn tail, dropped it and everything after it, and said only
+// "dropped a record cut short at its end (never acknowledged)" at info
+// level: three served messages gone without a trace. It must be
+// reported as corrupt and the segment kept in quarantine, as a damaged
+// record anywhere else is.
+func TestRevDur3LengthPastEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		which int // the record (after the header) whose length is damaged
+	}{
+		{"middle", 0},
+		{"last", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := Open(dir, nil)
+			j := serve(t, s)
+			for _, c := range []string{"Subject: one\r\n\r\nbody\r\n", "Subject: two\r\n\r\nbody\r\n", "Subject: three\r\n\r\nbody\r\n"} {
+				newMessage(t, s, c)
+			}
+			j.kill()
+			path := filepath.Join(dir, journalDir, s.segments()[0])
+			b, _ := os.ReadFile(path)
+			off := recHeadLen + int(binary.BigEndian.Uint32(b[4:])) // past the header record
+			for range tc.which {
+				off += recHeadLen + int(binary.BigEndian.Uint32(b[off+4:]))
+			}
+			b[off+5] ^= 0x08 // one bit: the length grows by 512 KiB, past the end
+			os.WriteFile(path, b, 0o640)
+
+			s2, _ := Open(dir, nil)
+			rep, err := s2.Recover()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.TornTails != 0 || len(rep.CorruptJournals) != 1 {
+				t.Errorf("Recover = %+v; want the damaged record reported corrupt, not dropped as a torn tail", rep)
+			}
+			if q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*")); len(q) != 1 {
+				t.Errorf("quarantined journal copies %v; want the segment's", q)
+			}
+		})
+	}
+}
+
+// TestRevDur3TornTailStaysQuiet: a record genuinely cut short (the write
+// a kill interrupted), even one whose content holds bytes shaped as
+// records, is still dropped quietly as a torn tail.
+func TestRevDur3TornTailStaysQuiet(t *testing.T) {
+	inner := (&record{typ: recDone, id: "6B0252D2F906FEFF"}).marshal()
+	rec := (&record{typ: recAccepted, id: "6B0252D2F906FEFE", state: Ready, envelope: []byte("e"),
+		content: append(append([]byte("Subject: x\r\n\r\n"), inner...), "tail\r\n"...)}).marshal()
+	for cut := recHeadLen; cut < len(rec); cut++ {
+		_, err := readRecord(bufio.NewReader(bytes.NewReader(rec[:cut])))
+		if err != errCutShort {
+			t.Fatalf("cut at %d of %d: err = %v; want cut short", cut, len(rec), err)
+		}
+	}
+}
