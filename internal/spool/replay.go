@@ -37,6 +37,9 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	// boot wrote the note. A power loss may have brought files back; a
 	// kill may have come between the note and the unlinks (remove.go).
 	done := map[string]bool{}
+	// uncopied are the corrupt segments whose copy in quarantine could
+	// not be written (journalTail).
+	uncopied := map[string]bool{}
 	var segs []*os.File
 	var names []string
 	defer func() {
@@ -85,13 +88,17 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 				break
 			}
 			if err != nil {
-				s.journalTail(rep, path, off, err)
+				if !s.journalTail(rep, path, off, err) {
+					uncopied[name] = true
+				}
 				break
 			}
 			off += int64(recHeadLen + payloadLen(r))
 			if first {
 				if r.typ != recHeader {
-					s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn))
+					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
+						uncopied[name] = true
+					}
 					break
 				}
 				sameBoot = boot != "" && r.boot == boot
@@ -149,6 +156,16 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
+		if uncopied[name] {
+			// Its copy in quarantine could not be written (a full
+			// disk): the segment itself goes there, which takes no
+			// room, or else stays where it is.
+			if err := os.Rename(path, journalQuarantine(s.dir, path)); err != nil {
+				s.log.Error("journal: a corrupt segment could not be moved to quarantine; it stays in the journal, and the next start reads it again",
+					"segment", path, "err", err)
+			}
+			continue
+		}
 		if _, err := os.Stat(path); err == nil {
 			os.Remove(path)
 		}
@@ -286,11 +303,18 @@ func payloadLen(r *record) int {
 	return 6 + len(r.id) + len(r.envelope) + len(r.content)
 }
 
+// journalQuarantine is where a corrupt segment is kept in quarantine.
+func journalQuarantine(dir, path string) string {
+	return filepath.Join(dir, quarantineDir, "journal-"+filepath.Base(path))
+}
+
 // journalTail reports where a segment stops being readable. A record cut
 // short is the normal end of a journal whose writer died mid-write (never
 // synced, never acknowledged); anything else is corruption, and the segment
-// is kept in quarantine for inspection.
-func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err error) {
+// is kept in quarantine for inspection. It returns false if the segment is
+// corrupt and its copy there could not be written: the records after the
+// damage are in it alone, so it must not be removed.
+func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err error) bool {
 	fi, _ := os.Stat(path)
 	size := int64(0)
 	if fi != nil {
@@ -300,15 +324,22 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 		s.log.Info("journal: dropped a record cut short at its end (never acknowledged)",
 			"segment", path, "offset", off, "size", size)
 		rep.TornTails++
-		return
+		return true
 	}
-	q := filepath.Join(s.dir, quarantineDir, "journal-"+filepath.Base(path))
-	if data, rerr := os.ReadFile(path); rerr == nil {
-		os.WriteFile(q, data, 0o640)
+	q := journalQuarantine(s.dir, path)
+	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
+	data, cerr := os.ReadFile(path)
+	if cerr == nil {
+		cerr = os.WriteFile(q, data, 0o640)
+	}
+	if cerr != nil {
+		s.log.Error("journal: unreadable record; the records before it were replayed; the segment could not be copied to quarantine and is moved there after the replay",
+			"segment", path, "offset", off, "size", size, "err", err, "copy_err", cerr, "copy", q)
+		return false
 	}
 	s.log.Warn("journal: unreadable record; the records before it were replayed, the segment is kept in quarantine",
 		"segment", path, "offset", off, "size", size, "err", err, "copy", q)
-	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
+	return true
 }
 
 // restore settles one journalled message, as replayJournal describes. It

@@ -9,6 +9,23 @@ import (
 	"testing"
 )
 
+// revDur3Segment makes a spool whose journal serves three messages, kills
+// the journal, and returns the spool, its segment's path and bytes, and
+// where the first message's record starts in them.
+func revDur3Segment(t *testing.T) (dir, path string, b []byte, off int) {
+	t.Helper()
+	dir = t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	for _, c := range []string{"Subject: one\r\n\r\nbody\r\n", "Subject: two\r\n\r\nbody\r\n", "Subject: three\r\n\r\nbody\r\n"} {
+		newMessage(t, s, c)
+	}
+	j.kill()
+	path = filepath.Join(dir, journalDir, s.segments()[0])
+	b, _ = os.ReadFile(path)
+	return dir, path, b, recHeadLen + int(binary.BigEndian.Uint32(b[4:])) // past the header record
+}
+
 // TestRevDur3LengthPastEnd: a damaged LENGTH in a synced record that
 // points past the end of its segment is not the torn tail of a write a
 // crash interrupted: the record is whole (its CRC checks out over the
@@ -28,16 +45,7 @@ func TestRevDur3LengthPastEnd(t *testing.T) {
 		{"last", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, _ := Open(dir, nil)
-			j := serve(t, s)
-			for _, c := range []string{"Subject: one\r\n\r\nbody\r\n", "Subject: two\r\n\r\nbody\r\n", "Subject: three\r\n\r\nbody\r\n"} {
-				newMessage(t, s, c)
-			}
-			j.kill()
-			path := filepath.Join(dir, journalDir, s.segments()[0])
-			b, _ := os.ReadFile(path)
-			off := recHeadLen + int(binary.BigEndian.Uint32(b[4:])) // past the header record
+			dir, path, b, off := revDur3Segment(t)
 			for range tc.which {
 				off += recHeadLen + int(binary.BigEndian.Uint32(b[off+4:]))
 			}
@@ -71,5 +79,41 @@ func TestRevDur3TornTailStaysQuiet(t *testing.T) {
 		if err != errCutShort {
 			t.Fatalf("cut at %d of %d: err = %v; want cut short", cut, len(rec), err)
 		}
+	}
+}
+
+// TestRevDur3CorruptSegmentCopyFails: the replay stops at a corrupt
+// record and keeps the segment in quarantine, the only copy of what
+// follows the damage (served messages have nothing else). The copy was
+// written with its error ignored, and the segment removed after the
+// replay all the same: on a full disk (here, a directory in the copy's
+// way) the records after the damage were gone, while the log said the
+// segment was kept in quarantine. The segment must stay somewhere a
+// person can find it.
+func TestRevDur3CorruptSegmentCopyFails(t *testing.T) {
+	dir, path, b, off := revDur3Segment(t)
+	seg := filepath.Base(path)
+	b[off+recHeadLen+20] ^= 0x01 // inside the first message's record: its CRC fails
+	os.WriteFile(path, b, 0o640)
+	// What the copy would be written over: it cannot be.
+	q := filepath.Join(dir, quarantineDir, "journal-"+seg)
+	if err := os.MkdirAll(filepath.Join(q, "x"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, _ := Open(dir, nil)
+	rep, _ := s2.Recover()
+	if len(rep.CorruptJournals) != 1 {
+		t.Errorf("Recover = %+v; want the corrupt segment reported", rep)
+	}
+	kept := false
+	for _, p := range []string{path, q} {
+		if got, err := os.ReadFile(p); err == nil && string(got) == string(b) {
+			kept = true
+		}
+	}
+	if !kept {
+		matches, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+		t.Errorf("the corrupt segment is gone: neither %s nor %s holds it (files: %v)", path, q, matches)
 	}
 }
