@@ -17,8 +17,20 @@ import (
 // upstream whole, once or more, with its envelope and header mapped.
 func TestRevDur3KillCanonical(t *testing.T) {
 	t.Parallel()
-	for _, withFilter := range []bool{false, true} {
-		t.Run(fmt.Sprintf("filter=%v", withFilter), func(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		withFilter    bool
+		kills         int
+		pause, spread time.Duration
+	}{
+		{"no-filter", false, 6, 400 * time.Millisecond, 1200 * time.Millisecond},
+		{"filter", true, 6, 400 * time.Millisecond, 1200 * time.Millisecond},
+		// Kills soon after each start, while the background recovery
+		// and the first checkpoints run.
+		{"fast-kills", false, 15, 30 * time.Millisecond, 300 * time.Millisecond},
+	} {
+		withFilter := tc.withFilter
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			sender := writeFile(t, dir, "sender_canonical", "@example.org  @mapped.example\n", 0o644)
@@ -48,7 +60,7 @@ func TestRevDur3KillCanonical(t *testing.T) {
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			s.start(3, stop, &wg)
-			killLoop(6, 400*time.Millisecond, 1200*time.Millisecond, killRestart(t, r))
+			killLoop(tc.kills, tc.pause, tc.spread, killRestart(t, r))
 			time.Sleep(time.Second)
 			stopLoad(t, stop, &wg, 60*time.Second, "senders")
 			healthy.Store(true)
