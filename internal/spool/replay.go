@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,8 +38,8 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	// boot wrote the note. A power loss may have brought files back; a
 	// kill may have come between the note and the unlinks (remove.go).
 	done := map[string]bool{}
-	// uncopied are the corrupt segments whose copy in quarantine could
-	// not be written (journalTail).
+	// uncopied are the corrupt segments (by path) whose copy in
+	// quarantine could not be written (journalTail).
 	uncopied := map[string]bool{}
 	var segs []*os.File
 	var names []string
@@ -89,7 +90,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			}
 			if err != nil {
 				if !s.journalTail(rep, path, off, err) {
-					uncopied[name] = true
+					uncopied[path] = true
 				}
 				break
 			}
@@ -97,7 +98,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			if first {
 				if r.typ != recHeader {
 					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
-						uncopied[name] = true
+						uncopied[path] = true
 					}
 					break
 				}
@@ -151,23 +152,17 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		s.unreplayed.mu.Lock()
 		s.unreplayed.entries = append(s.unreplayed.entries, unrestored...)
 		s.unreplayed.segs = append(s.unreplayed.segs, paths...)
+		if s.unreplayed.uncopied == nil {
+			s.unreplayed.uncopied = map[string]bool{}
+		}
+		maps.Copy(s.unreplayed.uncopied, uncopied)
 		s.unreplayed.mu.Unlock()
 		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept, and they are written once there is room", len(unrestored))
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
-		if uncopied[name] {
-			// Its copy in quarantine could not be written (a full
-			// disk): the segment itself goes there, which takes no
-			// room, or else stays where it is.
-			if err := os.Rename(path, journalQuarantine(s.dir, path)); err != nil {
-				s.log.Error("journal: a corrupt segment could not be moved to quarantine; it stays in the journal, and the next start reads it again",
-					"segment", path, "err", err)
-			}
-			continue
-		}
 		if _, err := os.Stat(path); err == nil {
-			os.Remove(path)
+			s.retireSegment(path, uncopied[path])
 		}
 	}
 	if len(s.segments()) == 0 {
@@ -197,6 +192,9 @@ type unreplayed struct {
 	mu      sync.Mutex
 	entries []replayEntry // guarded by mu
 	segs    []string      // guarded by mu
+	// uncopied are the corrupt ones among segs whose copy in
+	// quarantine could not be written; guarded by mu.
+	uncopied map[string]bool
 }
 
 // retryReplay writes out the messages that the replay at start could not
@@ -273,9 +271,9 @@ func (s *Spool) retryReplay() {
 		return
 	}
 	for _, p := range u.segs {
-		os.Remove(p) // still locked, as in replayJournal
+		s.retireSegment(p, u.uncopied[p]) // still locked, as in replayJournal
 	}
-	u.segs = nil
+	u.segs, u.uncopied = nil, nil
 	// The marker of a failed sync was about the dead journals; it goes
 	// with the last of them (the segments left are live ones, locked).
 	for _, name := range s.segments() {
@@ -301,6 +299,21 @@ func payloadLen(r *record) int {
 		return len(r.id)
 	}
 	return 6 + len(r.id) + len(r.envelope) + len(r.content)
+}
+
+// retireSegment removes a replayed segment, or, if it is corrupt and its
+// copy in quarantine could not be written (a full disk: journalTail),
+// moves it there, which takes no room; failing that it stays, and the
+// next start reads it again.
+func (s *Spool) retireSegment(path string, uncopied bool) {
+	if !uncopied {
+		os.Remove(path)
+		return
+	}
+	if err := os.Rename(path, journalQuarantine(s.dir, path)); err != nil {
+		s.log.Error("journal: a corrupt segment could not be moved to quarantine; it stays in the journal, and the next start reads it again",
+			"segment", path, "err", err)
+	}
 }
 
 // journalQuarantine is where a corrupt segment is kept in quarantine.

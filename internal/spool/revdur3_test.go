@@ -117,3 +117,46 @@ func TestRevDur3CorruptSegmentCopyFails(t *testing.T) {
 		t.Errorf("the corrupt segment is gone: neither %s nor %s holds it (files: %v)", path, q, matches)
 	}
 }
+
+// TestRevDur3CorruptSegmentKeptForRoom: a corrupt segment, on a disk too
+// full both to copy it into quarantine and to write out a message it
+// serves, stays for that message; once there is room the message is
+// written out and the segment goes, but into quarantine, not away: what
+// follows its damage is nowhere else.
+func TestRevDur3CorruptSegmentKeptForRoom(t *testing.T) {
+	dir, path, b, off := revDur3Segment(t)
+	seg := filepath.Base(path)
+	stuck := string(b[off+recHeadLen+2 : off+recHeadLen+2+int(b[off+recHeadLen+1])]) // the first message's id
+	for range 2 {
+		off += recHeadLen + int(binary.BigEndian.Uint32(b[off+4:]))
+	}
+	b[off+recHeadLen+20] ^= 0x01 // inside the third message's record
+	os.WriteFile(path, b, 0o640)
+	obstacles := []string{filepath.Join(dir, "."+stuck+".content"), filepath.Join(dir, quarantineDir, "journal-"+seg, "x")}
+	for _, o := range obstacles {
+		if err := os.MkdirAll(o, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2, _ := Open(dir, nil)
+	if _, err := s2.Replay(); err == nil {
+		t.Fatalf("Replay with %s unwritable = nil; want an error", stuck)
+	}
+	for _, o := range obstacles {
+		os.RemoveAll(o)
+	}
+	os.Remove(filepath.Dir(obstacles[1]))
+	s2.List() // the retry, now that there is room
+	if _, st, err := s2.Read(stuck); err != nil || st != Ready {
+		t.Errorf("Read(%s) after room was made = %v, %v; want it ready", stuck, st, err)
+	}
+	kept := false
+	for _, p := range []string{path, filepath.Join(dir, quarantineDir, "journal-"+seg)} {
+		if got, err := os.ReadFile(p); err == nil && string(got) == string(b) {
+			kept = true
+		}
+	}
+	if !kept {
+		t.Errorf("the corrupt segment is gone once the message it kept was written")
+	}
+}
