@@ -3,10 +3,13 @@ package spool
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 )
 
 // revDur3Segment makes a spool whose journal serves three messages, kills
@@ -158,5 +161,45 @@ func TestRevDur3CorruptSegmentKeptForRoom(t *testing.T) {
 	}
 	if !kept {
 		t.Errorf("the corrupt segment is gone once the message it kept was written")
+	}
+}
+
+// TestRevDur3ForeignReceiptUnderWay: E-MailRelay (or emailrelay-submit)
+// sharing the spool creates a message's content file when the
+// transaction starts and writes it as the data comes, then the envelope
+// as .new, renames it into place and says 250; it takes no lock. A
+// relaykeeper starting meanwhile (a restart after a kill) quarantined the
+// content file as "content without envelope": E-MailRelay went on writing
+// into it there through its descriptor, put its envelope in the spool and
+// acknowledged the message, which was then never delivered (its envelope
+// quarantined as torn at the next start). A young file of a message named
+// by another program is left alone; an old one is quarantined as before.
+func TestRevDur3ForeignReceiptUnderWay(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	young, youngNew, old := "emailrelay.4242.1764982800.7", "emailrelay.4242.1764982800.8", "emailrelay.4242.1764982800.9"
+	for _, id := range []string{young, youngNew, old} {
+		os.WriteFile(s.contentPath(id), []byte("Subject: in progress\r\n"), 0o640)
+	}
+	os.WriteFile(s.envelopePath(youngNew, New), testEnvelope().Marshal(), 0o640)
+	past := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(s.contentPath(old), past, past)
+
+	rep, err := s.RecoverFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{young, youngNew} {
+		if _, err := os.Stat(s.contentPath(id)); err != nil || slices.Contains(rep.Quarantined, id) {
+			t.Errorf("%s, a receipt another program may have under way, was quarantined (%v): %+v", id, err, rep)
+		}
+	}
+	if !slices.Contains(rep.Quarantined, old) {
+		t.Errorf("%s, a content file two hours old with no envelope, was not quarantined: %+v", old, rep)
+	}
+	// The writer finishes: the message is there to deliver.
+	os.WriteFile(s.envelopePath(young, Ready), testEnvelope().Marshal(), 0o640)
+	if _, st, err := s.Read(young); err != nil || st != Ready {
+		t.Errorf("Read(%s) = %v, %v; want ready", young, st, err)
 	}
 }
