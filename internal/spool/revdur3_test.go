@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // revDur3Segment makes a spool whose journal serves three messages, kills
@@ -201,5 +204,38 @@ func TestRevDur3ForeignReceiptUnderWay(t *testing.T) {
 	os.WriteFile(s.envelopePath(young, Ready), testEnvelope().Marshal(), 0o640)
 	if _, st, err := s.Read(young); err != nil || st != Ready {
 		t.Errorf("Read(%s) = %v, %v; want ready", young, st, err)
+	}
+}
+
+// TestRevDur3QuotedBlankRoundTrip: a recipient whose quoted local part
+// has a blank ("john smith"@example.net, which the server accepts, and
+// canonical maps keep, giving it ORCPT=rfc822;"john smith"@...) is
+// written into the envelope's status, Dsn, Remote-MTA and In-Reply-To
+// lines, each cut at its first blank when read back: after the envelope
+// went to its file (a deferral, a checkpoint, a restart) the recipient
+// had lost its status (a failed one became pending and was tried again,
+// another notice to the sender), its NOTIFY and its ORCPT.
+func TestRevDur3QuotedBlankRoundTrip(t *testing.T) {
+	e := testEnvelope()
+	e.Recipients = []Recipient{
+		{Addr: `"sent to"@example.org`, Status: Sent, Reply: "250 2.0.0 ok"}, // the sent ones are read first
+		{Addr: `"john smith"@example.net`, Status: Bounced, Reply: "550 5.1.1 no such user",
+			Notify: "FAILURE", ORCPT: `rfc822;"john smith"@old.example`, InReplyTo: "RCPT TO", RemoteMTA: "mx.example.net[192.0.2.25]"},
+		{Addr: `"a \" b"@example.net`, Status: Deferred, Reply: "451 4.3.0 later", ORCPT: "rfc822;x@old.example"},
+		{Addr: "plain@example.org", Status: Pending, Notify: "NEVER"},
+	}
+	got, err := Unmarshal(bytes.NewReader(e.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(e.Recipients, got.Recipients); diff != "" {
+		t.Errorf("recipients read back differ (-written +read):\n%s", diff)
+	}
+	// Written by hand, in the other order.
+	hand := strings.Replace(string(e.Marshal()), "X-Relaykeeper-Dsn: plain@example.org NOTIFY=NEVER",
+		`X-Relaykeeper-Dsn: plain@example.org ORCPT=rfc822;"p q"@old.example NOTIFY=NEVER`, 1)
+	got, err = Unmarshal(strings.NewReader(hand))
+	if r := got.Recipients[len(got.Recipients)-1]; err != nil || r.Notify != "NEVER" || r.ORCPT != `rfc822;"p q"@old.example` {
+		t.Errorf("hand-written Dsn line read as %+v, %v", r, err)
 	}
 }
