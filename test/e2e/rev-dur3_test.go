@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevDur3KillCanonical kills the relay with SIGKILL several times
@@ -81,4 +84,55 @@ func TestRevDur3KillCanonical(t *testing.T) {
 			r.stop(20 * time.Second)
 		})
 	}
+}
+
+// TestRevDur3KillEMailRelaySpool takes over a spool that E-MailRelay 2.6
+// left (its file names, its envelope with a folded client certificate,
+// claimed and failed messages among them) and is killed with SIGKILL
+// while it forwards them to a slow, flaky upstream. Every message must
+// arrive whole, and nothing be quarantined: each was acknowledged by
+// E-MailRelay.
+func TestRevDur3KillEMailRelaySpool(t *testing.T) {
+	t.Parallel()
+	var healthy atomic.Bool
+	fake := revDur2Flaky(t, &healthy, 150, 15, 5)
+	spool := t.TempDir()
+	acked := map[string]string{}
+	const n = 150
+	for i := range n {
+		tag := fmt.Sprintf("crash-tag-%06d", i)
+		id := fmt.Sprintf("emailrelay.4242.%d.%d", time.Now().Add(-time.Hour).Unix(), i)
+		acked[tag] = id
+		lines := 20
+		if i%10 == 0 {
+			lines = 3000
+		}
+		body := strings.ReplaceAll("Received: from client by emailrelay; Sat, 05 Dec 2026 10:00:00 +0000\n"+revDur2Body(tag, lines), "\n", "\r\n")
+		env := "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 8bit\r\nX-MailRelay-From: tagger@example.org\r\n" +
+			"X-MailRelay-ToCount: 1\r\nX-MailRelay-To-Remote: crash@example.net\r\nX-MailRelay-Authentication: \r\n" +
+			"X-MailRelay-Client: 127.0.0.1:4242\r\nX-MailRelay-ClientCertificate: -----BEGIN CERTIFICATE-----\r\n" +
+			" MIIBszCCAVmgAwIBAgIUX\r\n -----END CERTIFICATE-----\r\nX-MailRelay-MailFromAuthIn: \r\n" +
+			"X-MailRelay-MailFromAuthOut: \r\nX-MailRelay-ForwardTo: \r\nX-MailRelay-ForwardToAddress: \r\n" +
+			"X-MailRelay-ClientAccountSelector: \r\nX-MailRelay-Utf8MailboxNames: 0\r\nX-MailRelay-End: 1\r\n"
+		suffix := map[int]string{1: ".busy", 2: ".bad"}[i%7]
+		if suffix == ".bad" {
+			env += "X-MailRelay-Reason: 451 greylisted\r\nX-MailRelay-ReasonCode: 451\r\n"
+		}
+		writeFile(t, spool, id+".content", body, 0o600)
+		writeFile(t, spool, id+".envelope"+suffix, env, 0o600)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1",
+		"--interface", "127.0.0.1", "--spool-dir", spool, "--no-bounces", "--config", writeConfig(t, "connections = 3\n"))
+	killLoop(6, 300*time.Millisecond, 700*time.Millisecond, killRestart(t, r))
+	healthy.Store(true)
+	// The failed ones wait for a retry, as E-MailRelay's unfail-all.
+	if out, err := exec.Command(harness.Binary(t), "queue", "retry", "--all", "--spool-dir", spool).CombinedOutput(); err != nil {
+		t.Fatalf("queue retry --all: %v: %s", err, out)
+	}
+	delivered := revDur2Delivered(t, fake, acked, spool)
+	if q := quarantined(t, spool); len(q) > 0 {
+		t.Errorf("quarantined %v; want nothing", q)
+	}
+	t.Logf("%d messages, %d delivered, %d transactions", n, len(delivered), len(fake.Transactions()))
+	r.stop(20 * time.Second)
 }
