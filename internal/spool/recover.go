@@ -16,7 +16,9 @@ type RecoveryReport struct {
 	Ready, Failed, Held int
 	Released            []string // stale claims made Ready again
 	Quarantined         []string // torn or unacknowledged messages moved aside
-	InUse               int      // messages locked by a live worker, left alone
+	// InUse counts the messages left alone: locked by a live worker, or
+	// another program's receipt that may be under way (foreignReceipt).
+	InUse int
 	// Reasons says why each quarantined message was moved aside.
 	Reasons map[string]string
 	// Replayed counts the journal records of dead processes read;
