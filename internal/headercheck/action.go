@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
@@ -91,7 +92,10 @@ func checkText(k kind, text string, inHeader bool) error {
 			return errors.New("FILTER requires transport:destination")
 		}
 	case actRedirect, actBCC:
-		if !strings.Contains(text, "@") {
+		// The target becomes an envelope recipient, written into the
+		// spool after the client heard 250: it must be one that reads
+		// back (no blank outside quotes, a domain), as access(5)'s.
+		if a, err := envelope.Parse(text); err != nil || a.Domain == "" || !strings.Contains(text, "@") {
 			return errors.New(kindName(k) + " requires user@domain")
 		}
 	case actReplace, actPrepend:

@@ -122,11 +122,26 @@ func List(s *spool.Spool, f Filter) ([]Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
+	// A message with several envelope files (made by hand: relaykeeper
+	// never makes two) is listed once, as damaged, naming them.
+	envs := map[string][]string{}
+	for _, e := range ents {
+		envs[e.ID] = append(envs[e.ID], filepath.Base(s.EnvelopePath(e.ID, e.State)))
+	}
 	var out []Message
 	for _, e := range ents {
+		names := envs[e.ID]
+		if names == nil {
+			continue // listed already
+		}
+		delete(envs, e.ID)
 		m, err := Get(s, e.ID)
 		if errors.Is(err, spool.ErrNotFound) {
 			continue
+		}
+		if len(names) > 1 {
+			err = fmt.Errorf("several envelope files (%s): the relay quarantines the message at its next start; remove all but one to keep it",
+				strings.Join(names, " "))
 		}
 		if err != nil {
 			m = Message{ID: e.ID, State: e.State.String(), Error: err.Error()}

@@ -450,27 +450,32 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			case "Filter-To":
 				e.FilterTo = val
 			case "Dsn":
-				f := strings.Fields(val)
+				addr, rest := cutAddr(val)
+				// ORCPT's address, like ADDR, may have blanks in quotes.
+				rest, orcpt, found := strings.Cut(rest, "ORCPT=")
 				var p [2]string
-				for _, kv := range f[min(1, len(f)):] {
+				if found {
+					typ, a, _ := strings.Cut(orcpt, ";")
+					a, tail := cutAddr(a)
+					p[1], rest = typ+";"+a, rest+" "+tail
+				}
+				for _, kv := range strings.Fields(rest) {
 					if v, ok := strings.CutPrefix(kv, "NOTIFY="); ok {
 						p[0] = v
-					} else if v, ok := strings.CutPrefix(kv, "ORCPT="); ok {
-						p[1] = v
 					}
 				}
-				if len(f) > 0 {
-					dsn[f[0]] = p
+				if addr != "" {
+					dsn[addr] = p
 				}
 			case "Remote-MTA":
-				addr, host, _ := strings.Cut(val, " ")
+				addr, host := cutAddr(val)
 				remote[addr] = host
 			case "In-Reply-To":
-				addr, cmd, _ := strings.Cut(val, " ")
+				addr, cmd := cutAddr(val)
 				replied[addr] = cmd
 			case "Rcpt":
 				st, rest, _ := strings.Cut(val, " ")
-				addr, reply, _ := strings.Cut(rest, " ")
+				addr, reply := cutAddr(rest)
 				r := Recipient{Addr: addr, Status: RcptStatus(st), Reply: reply}
 				switch r.Status {
 				case Pending, Deferred, Bounced:
@@ -525,6 +530,22 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 
 var errNoAddr = errors.New("empty address")
 
+// cutAddr cuts the address that starts a line of relaykeeper's fields
+// ("ADDR REST") from the rest: at the first blank outside a quoted local
+// part, as envelopeAddr reads addresses ("john smith"@example.net is
+// one).
+func cutAddr(s string) (addr, rest string) {
+	addr = s
+	walkAddr(s, func(i int, c byte, quoted bool) bool {
+		if !quoted && c == ' ' {
+			addr, rest = s[:i], s[i+1:]
+			return false
+		}
+		return true
+	})
+	return addr, rest
+}
+
 // envelopeAddr is an envelope's From or To value as it goes into MAIL
 // FROM:<...> or RCPT TO:<...>: one pair of angle brackets around it is
 // taken off (a hand-edited envelope may have them). Outside a quoted local
@@ -535,23 +556,42 @@ func envelopeAddr(val string) (string, error) {
 	if len(val) >= 2 && val[0] == '<' && val[len(val)-1] == '>' {
 		val = val[1 : len(val)-1]
 	}
-	quoted, escaped := false, false
-	for i := 0; i < len(val); i++ {
-		c := val[i]
+	var err error
+	walkAddr(val, func(_ int, c byte, quoted bool) bool {
 		switch {
 		case c < 0x20 || c == 0x7f:
-			return "", fmt.Errorf("control character %q in address", c)
+			err = fmt.Errorf("control character %q in address", c)
+		case !quoted && (c == ' ' || c == '<' || c == '>'):
+			err = fmt.Errorf("%q in address %q", c, trunc(val))
+		}
+		return err == nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return val, nil
+}
+
+// walkAddr calls visit with each octet of an address and whether it is
+// inside a quoted local part (a quote, or one a backslash escapes, counts
+// as inside), until visit returns false.
+func walkAddr(s string, visit func(i int, c byte, quoted bool) bool) {
+	quoted, escaped := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		in := quoted || escaped || c == '"'
+		switch {
 		case escaped:
 			escaped = false
 		case quoted && c == '\\':
 			escaped = true
 		case c == '"':
 			quoted = !quoted
-		case !quoted && (c == ' ' || c == '<' || c == '>'):
-			return "", fmt.Errorf("%q in address %q", c, trunc(val))
+		}
+		if !visit(i, c, in) {
+			return
 		}
 	}
-	return val, nil
 }
 
 func trunc(s string) string {

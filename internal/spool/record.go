@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -138,11 +139,15 @@ func readRecord(br *bufio.Reader) (*record, error) {
 		return nil, fmt.Errorf("%w: length %d", errTorn, size)
 	}
 	payload := make([]byte, size)
-	if _, err := io.ReadFull(br, payload); err != nil {
+	want := binary.BigEndian.Uint32(head[8:])
+	if n, err := io.ReadFull(br, payload); err != nil {
+		if wholeBefore(typ, payload[:n], want) {
+			return nil, fmt.Errorf("%w: length %d past the end of a whole record", errTorn, size)
+		}
 		return nil, errCutShort
 	}
 	crc := crc32.Update(crc32.Checksum([]byte{typ}, crcTable), crcTable, payload)
-	if crc != binary.BigEndian.Uint32(head[8:]) {
+	if crc != want {
 		return nil, fmt.Errorf("%w: checksum", errTorn)
 	}
 	r := &record{typ: typ}
@@ -178,4 +183,32 @@ func readRecord(br *bufio.Reader) (*record, error) {
 		return nil, fmt.Errorf("%w: type %q", errTorn, typ)
 	}
 	return r, nil
+}
+
+// wholeBefore reports whether a record whose LENGTH points past the end
+// of its segment is whole all the same: its CRC checks out over the
+// bytes up to where a record's magic starts, or up to the end. Then its
+// LENGTH is damaged: the record was written and synced (and so may be
+// those after it), not the tail of a write a crash cut short, and it
+// must not be dropped quietly as one. The CRC is taken once over the
+// bytes, checked at each place the record could end.
+func wholeBefore(typ byte, avail []byte, want uint32) bool {
+	crc := crc32.Checksum([]byte{typ}, crcTable)
+	done := 0
+	for {
+		i := bytes.Index(avail[done:], []byte("RK"))
+		end := len(avail)
+		if i >= 0 {
+			end = done + i
+		}
+		crc = crc32.Update(crc, crcTable, avail[done:end])
+		if crc == want {
+			return true
+		}
+		if i < 0 {
+			return false
+		}
+		crc = crc32.Update(crc, crcTable, avail[end:end+2])
+		done = end + 2
+	}
 }

@@ -16,7 +16,9 @@ type RecoveryReport struct {
 	Ready, Failed, Held int
 	Released            []string // stale claims made Ready again
 	Quarantined         []string // torn or unacknowledged messages moved aside
-	InUse               int      // messages locked by a live worker, left alone
+	// InUse counts the messages left alone: locked by a live worker, or
+	// another program's receipt that may be under way (foreignReceipt).
+	InUse int
 	// Reasons says why each quarantined message was moved aside.
 	Reasons map[string]string
 	// Replayed counts the journal records of dead processes read;
@@ -174,6 +176,10 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 
 // recoverOne settles one message whose content lock the caller holds.
 func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *RecoveryReport) {
+	if (len(states) == 0 || len(states) == 1 && states[0] == New) && s.foreignReceipt(id) {
+		rep.InUse++
+		return
+	}
 	if len(states) == 0 {
 		rep.quarantined(s, id, "content file without envelope (receipt interrupted, or delivered message not yet removed)")
 		return
@@ -272,4 +278,45 @@ func (s *Spool) states(id string) []State {
 		}
 	}
 	return out
+}
+
+// foreignWriteAge is how long a message named by another program may
+// take to be received: E-MailRelay's transaction, from MAIL to the end of
+// its filters.
+const foreignWriteAge = time.Hour
+
+// foreignReceipt reports whether a message with no envelope, or a .new
+// one, may be another program's receipt under way: E-MailRelay and
+// emailrelay-submit, sharing the spool, create the content file as the
+// transaction starts and write it as the data comes, then the envelope,
+// and take no lock, so that a lock cannot tell a live writer from a dead
+// one as it does for relaykeeper's own messages (named by their id).
+// Moved to quarantine, the content would be written there through the
+// writer's descriptor, and the message acknowledged with its envelope in
+// the spool and its content set aside. So such a message is left alone
+// until its files are foreignWriteAge old.
+func (s *Spool) foreignReceipt(id string) bool {
+	if ownID(id) {
+		return false
+	}
+	for _, p := range []string{s.contentPath(id), s.envelopePath(id, New)} {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) < foreignWriteAge {
+			return true
+		}
+	}
+	return false
+}
+
+// ownID reports whether id is of the form relaykeeper gives its messages
+// (newID): sixteen upper-case hex digits.
+func ownID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,9 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	// boot wrote the note. A power loss may have brought files back; a
 	// kill may have come between the note and the unlinks (remove.go).
 	done := map[string]bool{}
+	// uncopied are the corrupt segments (by path) whose copy in
+	// quarantine could not be written (journalTail).
+	uncopied := map[string]bool{}
 	var segs []*os.File
 	var names []string
 	defer func() {
@@ -85,13 +89,17 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 				break
 			}
 			if err != nil {
-				s.journalTail(rep, path, off, err)
+				if !s.journalTail(rep, path, off, err) {
+					uncopied[path] = true
+				}
 				break
 			}
 			off += int64(recHeadLen + payloadLen(r))
 			if first {
 				if r.typ != recHeader {
-					s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn))
+					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
+						uncopied[path] = true
+					}
 					break
 				}
 				sameBoot = boot != "" && r.boot == boot
@@ -144,13 +152,17 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		s.unreplayed.mu.Lock()
 		s.unreplayed.entries = append(s.unreplayed.entries, unrestored...)
 		s.unreplayed.segs = append(s.unreplayed.segs, paths...)
+		if s.unreplayed.uncopied == nil {
+			s.unreplayed.uncopied = map[string]bool{}
+		}
+		maps.Copy(s.unreplayed.uncopied, uncopied)
 		s.unreplayed.mu.Unlock()
 		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept, and they are written once there is room", len(unrestored))
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
 		if _, err := os.Stat(path); err == nil {
-			os.Remove(path)
+			s.retireSegment(path, uncopied[path])
 		}
 	}
 	if len(s.segments()) == 0 {
@@ -180,6 +192,9 @@ type unreplayed struct {
 	mu      sync.Mutex
 	entries []replayEntry // guarded by mu
 	segs    []string      // guarded by mu
+	// uncopied are the corrupt ones among segs whose copy in
+	// quarantine could not be written; guarded by mu.
+	uncopied map[string]bool
 }
 
 // retryReplay writes out the messages that the replay at start could not
@@ -256,9 +271,9 @@ func (s *Spool) retryReplay() {
 		return
 	}
 	for _, p := range u.segs {
-		os.Remove(p) // still locked, as in replayJournal
+		s.retireSegment(p, u.uncopied[p]) // still locked, as in replayJournal
 	}
-	u.segs = nil
+	u.segs, u.uncopied = nil, nil
 	// The marker of a failed sync was about the dead journals; it goes
 	// with the last of them (the segments left are live ones, locked).
 	for _, name := range s.segments() {
@@ -286,11 +301,33 @@ func payloadLen(r *record) int {
 	return 6 + len(r.id) + len(r.envelope) + len(r.content)
 }
 
+// retireSegment removes a replayed segment, or, if it is corrupt and its
+// copy in quarantine could not be written (a full disk: journalTail),
+// moves it there, which takes no room; failing that it stays, and the
+// next start reads it again.
+func (s *Spool) retireSegment(path string, uncopied bool) {
+	if !uncopied {
+		os.Remove(path)
+		return
+	}
+	if err := os.Rename(path, journalQuarantine(s.dir, path)); err != nil {
+		s.log.Error("journal: a corrupt segment could not be moved to quarantine; it stays in the journal, and the next start reads it again",
+			"segment", path, "err", err)
+	}
+}
+
+// journalQuarantine is where a corrupt segment is kept in quarantine.
+func journalQuarantine(dir, path string) string {
+	return filepath.Join(dir, quarantineDir, "journal-"+filepath.Base(path))
+}
+
 // journalTail reports where a segment stops being readable. A record cut
 // short is the normal end of a journal whose writer died mid-write (never
 // synced, never acknowledged); anything else is corruption, and the segment
-// is kept in quarantine for inspection.
-func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err error) {
+// is kept in quarantine for inspection. It returns false if the segment is
+// corrupt and its copy there could not be written: the records after the
+// damage are in it alone, so it must not be removed.
+func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err error) bool {
 	fi, _ := os.Stat(path)
 	size := int64(0)
 	if fi != nil {
@@ -300,15 +337,22 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 		s.log.Info("journal: dropped a record cut short at its end (never acknowledged)",
 			"segment", path, "offset", off, "size", size)
 		rep.TornTails++
-		return
+		return true
 	}
-	q := filepath.Join(s.dir, quarantineDir, "journal-"+filepath.Base(path))
-	if data, rerr := os.ReadFile(path); rerr == nil {
-		os.WriteFile(q, data, 0o640)
+	q := journalQuarantine(s.dir, path)
+	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
+	data, cerr := os.ReadFile(path)
+	if cerr == nil {
+		cerr = os.WriteFile(q, data, 0o640)
+	}
+	if cerr != nil {
+		s.log.Error("journal: unreadable record; the records before it were replayed; the segment could not be copied to quarantine and is moved there after the replay",
+			"segment", path, "offset", off, "size", size, "err", err, "copy_err", cerr, "copy", q)
+		return false
 	}
 	s.log.Warn("journal: unreadable record; the records before it were replayed, the segment is kept in quarantine",
 		"segment", path, "offset", off, "size", size, "err", err, "copy", q)
-	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
+	return true
 }
 
 // restore settles one journalled message, as replayJournal describes. It
