@@ -293,15 +293,16 @@ type Auth struct {
 	// sender addresses its login owns.
 	SenderLoginMaps           string `toml:"sender_login_maps"`
 	RejectSenderLoginMismatch bool   `toml:"reject_sender_login_mismatch"`
-	// PasswordMaps are Postfix's smtp_sasl_password_maps, the relay's own
-	// logins upstream ("[smtp.example.com]:587 user:password"), found by
-	// next hop or its host name; with SenderDependentAuth
-	// (smtp_sender_dependent_authentication) first by sender
-	// ("alice@example.com", "@example.com"). An entry found wins over
+	// PasswordMaps are the relay's own logins upstream, in Postfix's
+	// sasl_passwd tables ("[smtp.example.com]:587 user:password"), found
+	// by next hop or its host name. An entry found wins over
 	// client_secrets and a transport's auth. Logins only go to a server
-	// whose certificate verifies. Not used by the proxy.
-	PasswordMaps        []string `toml:"smtp_sasl_password_maps"`
-	SenderDependentAuth bool     `toml:"smtp_sender_dependent_authentication"`
+	// whose certificate verifies. Not for the proxy or --as-client.
+	PasswordMaps []string `toml:"smtp_sasl_password_maps"`
+	// SenderDependentAuth looks the password maps up by the envelope
+	// sender first ("alice@example.com", "@example.com"); senders with
+	// different logins never share a session.
+	SenderDependentAuth bool `toml:"smtp_sender_dependent_authentication"`
 }
 
 // Policy is who may relay what, in Postfix's vocabulary. Restriction lists
@@ -482,15 +483,16 @@ type Rewrite struct {
 	// permit_inet_interfaces (the relay's own host, Postfix's default),
 	// permit_mynetworks, permit_sasl_authenticated, static:all.
 	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
-	// MasqueradeDomains are Postfix's masquerade_domains, applied after
-	// the maps: "example.com" makes user@host.example.com leave as
+	// MasqueradeDomains strip the host from addresses, after the maps:
+	// "example.com" makes user@host.example.com leave as
 	// user@example.com; "!sub.example.com" first keeps that subdomain.
-	// MasqueradeExceptions are local parts never masqueraded ("root");
-	// MasqueradeClasses Postfix's masquerade_classes (envelope_sender,
-	// header_sender and header_recipient when empty).
-	MasqueradeDomains    []string `toml:"masquerade_domains"`
+	MasqueradeDomains []string `toml:"masquerade_domains"`
+	// MasqueradeExceptions are local parts never masqueraded ("root").
 	MasqueradeExceptions []string `toml:"masquerade_exceptions"`
-	MasqueradeClasses    []string `toml:"masquerade_classes"`
+	// MasqueradeClasses say what is masqueraded: envelope_sender,
+	// envelope_recipient, header_sender, header_recipient; all but
+	// envelope_recipient when empty, as in Postfix.
+	MasqueradeClasses []string `toml:"masquerade_classes"`
 }
 
 // Routing chooses where each recipient goes, as Postfix's transport_maps,
@@ -507,7 +509,7 @@ type Routing struct {
 	// forward.to, the relayhost, for the senders they list; "DUNNO" keeps
 	// it. A transport_maps transport or a transport's own next hop wins.
 	SenderRelayHostMaps []string `toml:"sender_dependent_relayhost_maps"`
-	// FallbackRelay is Postfix's smtp_fallback_relay: next hops
+	// FallbackRelay are next hops
 	// ("[backup.example.net]:587") tried in order when a destination's
 	// own hosts cannot be reached or found, or put the mail off; not for
 	// the relay transport.
