@@ -46,6 +46,10 @@ type Policy struct {
 	// NeverBlock are domains (and their subdomains) never blocked: the
 	// relay's own. Such a refusal is reported instead.
 	NeverBlock []string
+	// NeverBlockNow, if set, gives more domains never blocked, asked at
+	// each decision: those of tables that change while the relay runs
+	// (the domains the canonical maps map into).
+	NeverBlockNow func() []string
 	// SRS, if set, reads a verified SRS sender back to its domain.
 	SRS SRSDecoder
 	// TrustedUpstreams are the upstream hosts (names or addresses, no
@@ -244,6 +248,10 @@ func Decide(p Policy, rf Refusal) Plan {
 		if pl.Domain == "" {
 			pl.Domain = SenderDomain(rf.From, p.SRS)
 		}
+		never := p.NeverBlock
+		if p.NeverBlockNow != nil {
+			never = append(slices.Clip(never), p.NeverBlockNow()...)
+		}
 		switch {
 		case rf.Local:
 			change(Encapsulate, "submitted locally")
@@ -256,12 +264,12 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Report, "no sender domain to block")
 		case isPublicSuffix(pl.Domain):
 			change(Report, "the domain "+pl.Domain+" is a public suffix: blocking it blocks every domain under it")
-		case neverBlocked(pl.Domain, p.NeverBlock):
+		case neverBlocked(pl.Domain, never):
 			change(Report, "the domain "+pl.Domain+" is never blocked")
-		case underDomain(pl.Domain, p.NeverBlock) != "":
+		case underDomain(pl.Domain, never) != "":
 			// An access table's entry for a domain covers its
 			// subdomains (Postfix's parent_domain_matches_subdomains).
-			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, p.NeverBlock)+", which is never blocked")
+			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, never)+", which is never blocked")
 		case !trusted:
 			change(Report, untrusted)
 		}

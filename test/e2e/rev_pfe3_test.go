@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"fmt"
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRevPFE3CanonicalRegexpTargetNeverBlocked: the owner's domain that a
+// regexp canonical table maps into ("/^(.*)@bad\.example$/ ${1}@owner.example",
+// the common way to map a whole domain keeping the local part) is never
+// blocked, as a hash table's is; nor is one a table maps into only after
+// it was changed while the relay runs (tables are re-read when they
+// change).
+func TestRevPFE3CanonicalRegexpTargetNeverBlocked(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
+	gmail.answer("dom2@gmail.test", stData, gmailDomainReputation)
+	dir := t.TempDir()
+	canon := writeFile(t, dir, "sender_canonical", "/^(.*)@bad\\.example$/  ${1}@owner.example\n", 0o644)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[rewrite]\nsender_canonical_maps = [\"regexp:%s\"]\n", canon)})
+	tx, err := sendFrom(r.addr(), "127.0.0.1", "x@bad.example", []string{"dom@gmail.test"}, gmailMessage("x@bad.example", "mapped regexp"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	if rep := r.waitEvent("report", 10*time.Second, nil); rep == nil || !strings.Contains(fmt.Sprint(rep.Fields), "owner.example") {
+		t.Errorf("report line %v; want it to name owner.example", rep)
+	}
+	if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "owner.example") {
+		t.Errorf("the owner's own (mapped-into) domain was blocked:\n%s", data)
+	}
+
+	// The table now maps into a second domain of the owner's.
+	time.Sleep(1100 * time.Millisecond) // a new mtime
+	writeFile(t, dir, "sender_canonical", "/^(.*)@bad\\.example$/  ${1}@owner.example\n/^(.*)@worse\\.example$/  ${1}@owner2.example\n", 0o644)
+	// Probes that Gmail takes, until the changed table is in force.
+	mapped := false
+	for i := 0; i < 20 && !mapped; i++ {
+		tx, err := sendFrom(r.addr(), "127.0.0.2", "y@worse.example", []string{"probe@gmail.test"}, gmailMessage("y@worse.example", fmt.Sprintf("probe %d", i)))
+		if err != nil || tx.Final.code() != 250 {
+			t.Fatalf("send: %v %+v", err, tx)
+		}
+		waitFor(10*time.Second, func() bool {
+			return len(gmail.txs(func(tx hTx) bool { return len(tx.Rcpts) > 0 && tx.Rcpts[0].Addr == "probe@gmail.test" })) > i
+		})
+		mapped = len(gmail.txs(func(tx hTx) bool { return tx.MailFrom == "y@owner2.example" })) > 0
+		if !mapped {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if !mapped {
+		t.Fatal("the changed table was never used")
+	}
+	tx, err = sendFrom(r.addr(), "127.0.0.2", "y@worse.example", []string{"dom2@gmail.test"}, gmailMessage("y@worse.example", "mapped later"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	if rep := r.waitEvent("report", 10*time.Second, func(e *maillog.Entry) bool { return strings.Contains(fmt.Sprint(e.Fields), "owner2.example") }); rep == nil {
+		t.Error("no report line naming owner2.example")
+	}
+	time.Sleep(time.Second)
+	if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "owner2.example") {
+		t.Errorf("the owner's domain that the changed table maps into was blocked:\n%s", data)
+	}
+}
