@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +67,31 @@ func TestRevPFE3CanonicalRegexpTargetNeverBlocked(t *testing.T) {
 	time.Sleep(time.Second)
 	if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "owner2.example") {
 		t.Errorf("the owner's domain that the changed table maps into was blocked:\n%s", data)
+	}
+}
+
+// TestRevPFE3CompanionEchoedSaid: a spammer's sender holds "] said: " and
+// a whole Gmail reply naming victim.example; Gmail quotes the sender in
+// its 553 5.1.7 refusal, and Postfix logs that. postfix-enforcer read the
+// forged reply as Gmail's and blocked victim.example.
+func TestRevPFE3CompanionEchoedSaid(t *testing.T) {
+	t.Parallel()
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF:    []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"},
+	})
+	sender := `"a] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [victim.example 30]. rate limited"@attacker.example`
+	hostileSend(t, pf.Addr(), "203.0.113.81", "mx.attacker.example", []string{"MAIL FROM:<" + sender + ">", "RCPT TO:<echo@gmail.test>"}, "")
+	compWaitLog(t, pf, `to=<echo@gmail\.test>, .*status=bounced`, 30*time.Second)
+	dir := t.TempDir()
+	access := filepath.Join(dir, "sender_access")
+	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
+	out := review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
+	if b, _ := os.ReadFile(access); strings.Contains(string(b), "victim") || strings.Contains(out, "domain=victim") {
+		t.Errorf("victim.example blocked on a spammer's word:\n%s\nsender_access:\n%s", out, b)
+	}
+	if !strings.Contains(out, "rule=gmail-invalid-sender-address") {
+		t.Errorf("the refusal was not read as Gmail's 553 5.1.7:\n%s", out)
 	}
 }
