@@ -1,6 +1,10 @@
 package enforce
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // TestRevPFE3ParseReplyEchoedSaid: a reply that starts with its code is
 // read whole, whatever the address it quotes holds; only text before the
@@ -14,6 +18,34 @@ func TestRevPFE3ParseReplyEchoedSaid(t *testing.T) {
 		}
 		if v := DefaultRules().Classify(u); v.Action == BlockDomain {
 			t.Errorf("%q: %v", s, v)
+		}
+	}
+}
+
+// TestRevPFE3WithoutEnhancedCodes: gmail-replies.md's texts from an
+// upstream that sends no enhanced status codes, multi-line and joined,
+// keep their verdict: the rules match the text, not the code alone. Only
+// the rules that take a domain from the text want Gmail's *.7.28 as well
+// (a text alone never names the domain to block): those are reported.
+func TestRevPFE3WithoutEnhancedCodes(t *testing.T) {
+	for _, g := range loadGmailReplies(t) {
+		want := g.want
+		if g.domain != "" {
+			want = Report
+		}
+		half := len(g.text) / 2
+		if i := strings.IndexByte(g.text[half:], ' '); i >= 0 { // Gmail breaks lines at spaces
+			half += i
+		}
+		lines := []string{fmt.Sprintf("%d-%s", g.code, g.text[:half]), fmt.Sprintf("%d %s %s", g.code, strings.TrimSpace(g.text[half:]), gmailID)}
+		for _, s := range []string{strings.Join(lines, "\r\n"), strings.Join(lines, " "), fmt.Sprintf("%d %s %s", g.code, g.text, gmailID)} {
+			u, err := ParseReply(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := DefaultRules().Classify(u); v.Action != want {
+				t.Errorf("gmail-replies.txt:%d without enhanced codes: %v; want %v\n%s", g.line, v, want, s)
+			}
 		}
 	}
 }
