@@ -197,6 +197,9 @@ func (c *Canonical) TargetDomains() []string {
 				continue
 			}
 			w.Results(func(v string) {
+				if a, ok := result(v); ok { // as the mapping reads it
+					v = a
+				}
 				v, _, _ = strings.Cut(v, ",")
 				if at := strings.LastIndexByte(v, '@'); at >= 0 {
 					if d := strings.ToLower(strings.Trim(strings.TrimSpace(v[at+1:]), ">.")); d != "" && !slices.Contains(out, d) {
