@@ -6,6 +6,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/test/harness"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,47 @@ func TestRevPFE3CompanionEchoedSaid(t *testing.T) {
 	}
 	if !strings.Contains(out, "rule=gmail-invalid-sender-address") {
 		t.Errorf("the refusal was not read as Gmail's 553 5.1.7:\n%s", out)
+	}
+}
+
+// TestRevPFE3CompanionCanonicalTargetNeverBlocked: Postfix's
+// sender_canonical_maps maps the clients' senders into the owner's own
+// domain, and qmgr logs the mapped sender. A Gmail domain-reputation
+// refusal of such a message named owner.example, and postfix-enforcer
+// blocked it: every client mapped into it was then refused by Postfix.
+// The relay never blocks the domains its canonical maps map into
+// (0bf85b8); postfix-enforcer now reads Postfix's (postconf, MAIL_CONFIG
+// as Postfix's own commands do).
+func TestRevPFE3CompanionCanonicalTargetNeverBlocked(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
+	dir := t.TempDir()
+	canon := writeFile(t, dir, "sender_canonical", "/^(.*)@bad\\.example$/  ${1}@owner.example\n", 0o644)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test",
+			"sender_canonical_maps = regexp:" + canon},
+	})
+	hostileSend(t, pf.Addr(), "203.0.113.82", "mx.bad.example", []string{"MAIL FROM:<x@bad.example>", "RCPT TO:<dom@gmail.test>"}, "")
+	compWaitLog(t, pf, `to=<dom@gmail\.test>, .*status=bounced`, 30*time.Second)
+	if !strings.Contains(pf.MailLog(), "from=<x@owner.example>") {
+		t.Fatalf("Postfix did not map the sender:\n%s", pf.MailLog())
+	}
+	access := filepath.Join(dir, "sender_access")
+	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
+	p := harness.StartWith(t, harness.ProcOptions{Env: []string{"MAIL_CONFIG=" + pf.ConfigDir()}}, harness.Binary(t),
+		"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"), "--sender-access", access,
+		"--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"), "--ban-delay", "0", "--smtp", pf.Addr(),
+		"--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\n%s", code, err, p.Stderr())
+	}
+	out := p.Stdout()
+	if b, _ := os.ReadFile(access); strings.Contains(string(b), "owner.example") || strings.Contains(out, "domain=owner.example") {
+		t.Errorf("the owner's own (mapped-into) domain was blocked:\n%s\nsender_access:\n%s", out, b)
+	}
+	if !regexp.MustCompile(`(?m)^\S+ report .*client=203\.0\.113\.82 .*why="the domain owner\.example is never blocked"`).MatchString(out) {
+		t.Errorf("want a report naming owner.example:\n%s\n%s", out, p.Stderr())
 	}
 }
