@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,34 @@ func TestRevPFE3WithoutEnhancedCodes(t *testing.T) {
 				t.Errorf("gmail-replies.txt:%d without enhanced codes: %v; want %v\n%s", g.line, v, want, s)
 			}
 		}
+	}
+}
+
+// TestRevPFE3NeverBlockNow: the domains asked for at each decision (the
+// canonical maps' targets, which change with their tables) are never
+// blocked, nor a parent of one, whatever the case of the sender or of
+// Gmail's [domain 30].
+func TestRevPFE3NeverBlockNow(t *testing.T) {
+	targets := []string{"mail.owner.example"}
+	p := Policy{Rules: DefaultRules(), NeverBlockNow: func() []string { return targets }}
+	const domainRep = "550-5.7.1 Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. 550 5.7.1 x2 - gsmtp"
+	const dkim = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [Owner.EXAMPLE 30]. 421 4.7.28 x3 - gsmtp"
+	client := netip.MustParseAddr("203.0.113.7")
+	for _, c := range []struct{ from, reply string }{
+		{"X@Mail.Owner.Example", domainRep},
+		{"x@sub.mail.owner.example", domainRep},
+		{"x@client.example", dkim},
+	} {
+		pl := Decide(p, Refusal{Client: client, From: c.from, To: []string{"u@gmail.com"},
+			Upstream: Upstream{Reply: textReply(c.reply), Host: "gmail-smtp-in.l.google.com"}})
+		if pl.Action != Report || pl.Domain != "" {
+			t.Errorf("%s, %.40s: %v %q (%s); want a report", c.from, c.reply, pl.Action, pl.Domain, pl.Why)
+		}
+	}
+	targets = nil // the table changed
+	pl := Decide(p, Refusal{Client: client, From: "x@mail.owner.example", To: []string{"u@gmail.com"},
+		Upstream: Upstream{Reply: textReply(domainRep), Host: "gmail-smtp-in.l.google.com"}})
+	if pl.Action != BlockDomain || pl.Domain != "mail.owner.example" {
+		t.Errorf("after the table changed: %v %q; want the block", pl.Action, pl.Domain)
 	}
 }
