@@ -1,6 +1,7 @@
 package companion
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,4 +30,35 @@ func TestRevPFE3EchoedSaid(t *testing.T) {
 		}
 		c.acted = map[string]time.Time{}
 	}
+}
+
+// TestRevPFE3RetryFromAnotherAddress: Gmail's text names the relay's own
+// address ("SPF [example.com] with ip: [192.0.2.25]", "[192.0.2.25 15]"),
+// and a dual-stack relay (or one with several addresses) retries a
+// deferred message from another one. Each retry's deferral was a new
+// refusal, so its action was taken again: one more encapsulated copy
+// (or report, or ban line) per retry. The relay's address is not part of
+// what makes a refusal the same.
+func TestRevPFE3RetryFromAnotherAddress(t *testing.T) {
+	var out strings.Builder
+	c := revEnf2Companion(t, &out)
+	const unauth = "421-4.7.26 This email has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. 421-4.7.26 Authentication results: DKIM = did not pass SPF [one.example] with ip: [%s] = did not pass 421 4.7.26 %s - gsmtp"
+	const ipRep = "421-4.7.0 [%s 15] Our system has detected that this message is suspicious due to the very low reputation of the sending IP address. 421 4.7.0 %s - gsmtp"
+	var log strings.Builder
+	log.WriteString(message("4A0001ABC1", "203.0.113.1", "a@one.example", "u1@gmail.test", "m-1@x", fmt.Sprintf(unauth, "192.0.2.25", "s1")))
+	log.WriteString(message("4A0002ABC2", "203.0.113.2", "b@two.example", "u2@gmail.test", "m-2@x", fmt.Sprintf(ipRep, "192.0.2.25", "s2")))
+	for i, ip := range []string{"2001:db8::25", "192.0.2.26", "2001:db8::25"} {
+		for _, m := range []string{
+			message("4A0001ABC1", "203.0.113.1", "a@one.example", "u1@gmail.test", "m-1@x", fmt.Sprintf(unauth, ip, fmt.Sprint("r1-", i))),
+			message("4A0002ABC2", "203.0.113.2", "b@two.example", "u2@gmail.test", "m-2@x", fmt.Sprintf(ipRep, ip, fmt.Sprint("r2-", i))),
+		} {
+			// A retry: qmgr's line and the delivery's again.
+			lines := strings.Split(strings.TrimSpace(m), "\n")
+			log.WriteString(strings.Join(lines[2:], "\n") + "\n")
+		}
+	}
+	revEnf2Actions(t, c, &out, strings.ReplaceAll(log.String(), "status=bounced", "status=deferred"),
+		"would-report 4A0001ABC1 203.0.113.1 no backup mailbox (-f) to take the message from",
+		"would-ban 4A0002ABC2 203.0.113.2 ",
+	)
 }

@@ -418,7 +418,9 @@ func recipientProblem(enh string) bool {
 
 // Key identifies a refusal for deduplication: the same action on the same
 // recipient for the same reply text (without its session id, which Gmail
-// changes on every attempt).
+// changes on every attempt, and without the addresses in it: Gmail names
+// the relay's own, "[192.0.2.25 15]", "with ip: [192.0.2.25]", and a
+// relay with several, IPv4 and IPv6, retries from another).
 func Key(v Verdict, rcpt string, r reply.Reply) string {
 	norm := Normalize(r.String())
 	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
@@ -427,6 +429,14 @@ func Key(v Verdict, rcpt string, r reply.Reply) string {
 			norm = norm[:j] + norm[i:]
 		}
 	}
+	words := strings.Fields(norm)
+	for i, w := range words {
+		core := strings.Trim(w, "[](),;.")
+		if _, err := netip.ParseAddr(core); err == nil && core != "" {
+			words[i] = strings.Replace(w, core, "IP", 1)
+		}
+	}
+	norm = strings.Join(words, " ")
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s", r.Code, norm)))
 	return v.Action.String() + " " + rcpt + " " + hex.EncodeToString(sum[:6])
 }

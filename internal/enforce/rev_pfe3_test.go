@@ -79,3 +79,18 @@ func TestRevPFE3NeverBlockNow(t *testing.T) {
 		t.Errorf("after the table changed: %v %q; want the block", pl.Action, pl.Domain)
 	}
 }
+
+// TestRevPFE3KeyWithoutAddresses: the relay's own address in Gmail's text
+// does not make a retry from another address a new refusal; another text
+// does.
+func TestRevPFE3KeyWithoutAddresses(t *testing.T) {
+	v := Verdict{Action: Encapsulate}
+	const r = "421-4.7.26 Authentication results: DKIM = did not pass SPF [one.example] with ip: [%s] = did not pass 421 4.7.26 [%s 15] %s - gsmtp"
+	k := Key(v, "u@gmail.com", textReply(fmt.Sprintf(r, "192.0.2.25", "192.0.2.25", "s1")))
+	if k2 := Key(v, "u@gmail.com", textReply(fmt.Sprintf(r, "2001:db8::25", "2001:db8::25", "s2"))); k2 != k {
+		t.Errorf("retry from another address: key %s; want %s", k2, k)
+	}
+	if k3 := Key(v, "u@gmail.com", textReply(fmt.Sprintf(strings.Replace(r, "one.example", "two.example", 1), "192.0.2.25", "192.0.2.25", "s3"))); k3 == k {
+		t.Error("another text, the same key")
+	}
+}
