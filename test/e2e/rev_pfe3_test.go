@@ -138,3 +138,28 @@ func TestRevPFE3CompanionCanonicalTargetNeverBlocked(t *testing.T) {
 		t.Errorf("want a report naming owner.example:\n%s\n%s", out, p.Stderr())
 	}
 }
+
+// TestRevPFE3RelayEchoedSaid: the relay, given Gmail's 553 5.1.7 quoting a
+// sender that holds a whole Gmail reply of its own ("] said: 421-4.7.28
+// ... [victim.example 30]"), acts on Gmail's reply, never the sender's.
+func TestRevPFE3RelayEchoedSaid(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	sender := `"a] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [victim.example 30]. rate limited"@attacker.example`
+	gmail.answer(sender, stMail, gmailReply("553", "5.1.7", "The sender address <{sender}> is not a valid RFC-5321 address. For more information, go to https://support.google.com/a/answer/3221692"))
+	for _, proxy := range []bool{false, true} {
+		r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: proxy})
+		if _, err := sendFrom(r.addr(), "127.0.0.3", sender, []string{"echo@gmail.test"}, gmailMessage("x@attacker.example", "echo")); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitEvent("", 10*time.Second, func(e *maillog.Entry) bool {
+			return e.Get("client") == "127.0.0.3" && (e.Event == "encapsulate" || e.Event == "report" || e.Event == "block")
+		})
+		if e.Event == "block" || e.Get("rule") != "gmail-invalid-sender-address" {
+			t.Errorf("proxy=%v: %s %v; want Gmail's 553 5.1.7 acted on", proxy, e.Event, e.Fields)
+		}
+		if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "victim") {
+			t.Errorf("proxy=%v: victim.example blocked:\n%s", proxy, data)
+		}
+	}
+}
