@@ -36,6 +36,17 @@ func TestRevPFE3CanonicalRegexpTargetNeverBlocked(t *testing.T) {
 	if data, _ := os.ReadFile(enforceFile(r, "sender_access")); strings.Contains(string(data), "owner.example") {
 		t.Errorf("the owner's own (mapped-into) domain was blocked:\n%s", data)
 	}
+	// The same through a proxy.
+	px := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[rewrite]\nsender_canonical_maps = [\"regexp:%s\"]\n", canon)})
+	if _, err := sendFrom(px.addr(), "127.0.0.1", "x@bad.example", []string{"dom@gmail.test"}, gmailMessage("x@bad.example", "mapped proxy")); err != nil {
+		t.Fatal(err)
+	}
+	if rep := px.waitEvent("report", 10*time.Second, nil); rep == nil || !strings.Contains(fmt.Sprint(rep.Fields), "owner.example") {
+		t.Errorf("proxy: report line %v; want it to name owner.example", rep)
+	}
+	if data, _ := os.ReadFile(enforceFile(px, "sender_access")); strings.Contains(string(data), "owner.example") {
+		t.Errorf("proxy: the owner's own (mapped-into) domain was blocked:\n%s", data)
+	}
 
 	// The table now maps into a second domain of the owner's.
 	time.Sleep(1100 * time.Millisecond) // a new mtime
