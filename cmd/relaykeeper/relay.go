@@ -223,7 +223,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, err
 		}
 		if r.enforcer != nil { // after mapping, a refusal names the owner's own domain
-			r.enforcer.Policy.NeverBlock = append(r.enforcer.Policy.NeverBlock, r.canonical.TargetDomains()...)
+			r.enforcer.Policy.NeverBlockNow = r.canonical.TargetDomains
 		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
 			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {

@@ -46,6 +46,10 @@ type Policy struct {
 	// NeverBlock are domains (and their subdomains) never blocked: the
 	// relay's own. Such a refusal is reported instead.
 	NeverBlock []string
+	// NeverBlockNow, if set, gives more domains never blocked, asked at
+	// each decision: those of tables that change while the relay runs
+	// (the domains the canonical maps map into).
+	NeverBlockNow func() []string
 	// SRS, if set, reads a verified SRS sender back to its domain.
 	SRS SRSDecoder
 	// TrustedUpstreams are the upstream hosts (names or addresses, no
@@ -244,6 +248,10 @@ func Decide(p Policy, rf Refusal) Plan {
 		if pl.Domain == "" {
 			pl.Domain = SenderDomain(rf.From, p.SRS)
 		}
+		never := p.NeverBlock
+		if p.NeverBlockNow != nil {
+			never = append(slices.Clip(never), p.NeverBlockNow()...)
+		}
 		switch {
 		case rf.Local:
 			change(Encapsulate, "submitted locally")
@@ -256,12 +264,12 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Report, "no sender domain to block")
 		case isPublicSuffix(pl.Domain):
 			change(Report, "the domain "+pl.Domain+" is a public suffix: blocking it blocks every domain under it")
-		case neverBlocked(pl.Domain, p.NeverBlock):
+		case neverBlocked(pl.Domain, never):
 			change(Report, "the domain "+pl.Domain+" is never blocked")
-		case underDomain(pl.Domain, p.NeverBlock) != "":
+		case underDomain(pl.Domain, never) != "":
 			// An access table's entry for a domain covers its
 			// subdomains (Postfix's parent_domain_matches_subdomains).
-			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, p.NeverBlock)+", which is never blocked")
+			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, never)+", which is never blocked")
 		case !trusted:
 			change(Report, untrusted)
 		}
@@ -410,7 +418,9 @@ func recipientProblem(enh string) bool {
 
 // Key identifies a refusal for deduplication: the same action on the same
 // recipient for the same reply text (without its session id, which Gmail
-// changes on every attempt).
+// changes on every attempt, and without the addresses in it: Gmail names
+// the relay's own, "[192.0.2.25 15]", "with ip: [192.0.2.25]", and a
+// relay with several, IPv4 and IPv6, retries from another).
 func Key(v Verdict, rcpt string, r reply.Reply) string {
 	norm := Normalize(r.String())
 	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
@@ -419,6 +429,14 @@ func Key(v Verdict, rcpt string, r reply.Reply) string {
 			norm = norm[:j] + norm[i:]
 		}
 	}
+	words := strings.Fields(norm)
+	for i, w := range words {
+		core := strings.Trim(w, "[](),;.")
+		if _, err := netip.ParseAddr(core); err == nil && core != "" {
+			words[i] = strings.Replace(w, core, "IP", 1)
+		}
+	}
+	norm = strings.Join(words, " ")
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%d %s", r.Code, norm)))
 	return v.Action.String() + " " + rcpt + " " + hex.EncodeToString(sum[:6])
 }

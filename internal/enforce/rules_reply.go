@@ -31,7 +31,12 @@ import (
 func ParseReply(s string) (Upstream, error) {
 	var u Upstream
 	s = strings.TrimSpace(s)
-	if i := strings.Index(s, "] said: "); i >= 0 {
+	// A log fragment starts before the reply ("host H[A] said: 550 ...").
+	// A reply that starts with its code is the reply whole: the servers'
+	// texts quote addresses the client chose ("553 5.1.7 The sender
+	// address <\"a] said: 421 4.7.28 ...\"@x>"), never to be read as
+	// the start of another reply.
+	if i := strings.Index(s, "] said: "); i >= 0 && !startsWithCode(s) {
 		head := s[:i]
 		s = s[i+len("] said: "):]
 		if j := strings.LastIndex(head, "host "); j >= 0 {

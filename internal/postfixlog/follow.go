@@ -147,9 +147,11 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 	default:
 		// Rotated or truncated while nobody was reading: finish the old
 		// file, wherever it is now, then read this one from the start.
-		if err := f.recover(saved, fn); err != nil {
+		split, _, err := f.recover(saved, fn)
+		if err != nil {
 			return err
 		}
+		c.rest = split
 	}
 	if err := f.save(c.pos); err != nil {
 		return err
@@ -165,10 +167,18 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 		}
 		if size < c.pos.Offset+int64(len(c.buf)) || !c.holds(c.pos) {
 			f.logf("%s: truncated at offset %d; reading it again from the start", f.Path, c.pos.Offset)
-			if err := f.recover(c.pos, fn); err != nil {
+			// The old content ended in the middle of a line (seen here, or
+			// in the copy): its tail, written after the truncation, starts
+			// the file.
+			split, found, err := f.recover(c.pos, fn)
+			if err != nil {
 				return err
 			}
+			if !found {
+				split = len(c.buf) > 0 // its rest may follow: not a line
+			}
 			c.reset()
+			c.rest = split
 			if err := f.save(c.pos); err != nil {
 				return err
 			}
@@ -302,15 +312,20 @@ func (f *Follower) flushPartial(c *cursor, fn func(string) error) error {
 
 // recover finishes reading the file that old describes, now rotated (found
 // by its inode) or copied (found by the hash of its last read line) next to
-// the log, before the log is read again from its start.
-func (f *Follower) recover(old Position, fn func(string) error) error {
+// the log, before the log is read again from its start. split reports a
+// copy that ends in the middle of a line: the writer wrote the rest after
+// copytruncate's truncation, at the start of the log, where it must not be
+// read as a line of its own (it starts wherever the writer's text was at
+// the cut, and a client could shape it as a whole log line). found
+// reports that the old file was found.
+func (f *Follower) recover(old Position, fn func(string) error) (split, found bool, err error) {
 	if old.Offset == 0 && old.Inode == 0 {
-		return nil
+		return false, false, nil
 	}
 	rc, ok := f.findOld(old)
 	if !ok {
 		f.logf("%s: the file read up to offset %d is gone; lines written to it after that may have been missed", f.Path, old.Offset)
-		return nil
+		return false, false, nil
 	}
 	defer rc.f.Close()
 	f.logf("%s: reading the rest of the rotated file %s from offset %d", f.Path, rc.f.Name(), old.Offset)
@@ -319,9 +334,14 @@ func (f *Follower) recover(old Position, fn func(string) error) error {
 	// live log. A crash now re-reads the rest of the old file, which is
 	// what the callback's own records (Checkpoint) are for.
 	if _, err := f.readLines(rc, fn, false); err != nil {
-		return err
+		return false, true, err
 	}
-	return f.flushPartial(rc, fn)
+	// A renamed file keeps the writer's rest: only a copy's is elsewhere.
+	split = len(rc.buf) > 0 && (rc.dev != old.Dev || rc.ino != old.Inode)
+	if split {
+		f.logf("%s: the copy %s ends in the middle of a line; the first line of the log, its rest, is skipped", f.Path, rc.f.Name())
+	}
+	return split, true, f.flushPartial(rc, fn)
 }
 
 // findOld looks next to the log for the file that old describes: the same

@@ -198,19 +198,9 @@ func TestFollowCopyTruncateMidRun(t *testing.T) {
 	more, lines := numbered(4, 5)
 	want = append(want, lines...)
 	appendFile(t, log, more)
-	b, err := os.ReadFile(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(log+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(log, 0); err != nil {
-		t.Fatal(err)
-	}
 	more, lines = numbered(6, 7)
 	want = append(want, lines...)
-	appendFile(t, log, more)
+	copyTruncate(t, log, more)
 	close(release)
 
 	deadline := time.Now().Add(5 * time.Second)
@@ -243,11 +233,8 @@ func TestFollowCopyTruncateRegrown(t *testing.T) {
 	}
 	more, lines := numbered(3, 3)
 	appendFile(t, log, more)
-	b, _ := os.ReadFile(log)
-	os.WriteFile(log+".1", b, 0o644)
-	os.Truncate(log, 0)
 	more, lines2 := numbered(4, 9) // longer than what was there
-	appendFile(t, log, more)
+	copyTruncate(t, log, more)
 	want = append(lines, lines2...)
 	if got := runOnce(t, log, state); !cmp.Equal(got, want) {
 		t.Errorf("after copytruncate = %q; want %q", got, want)

@@ -213,8 +213,11 @@ func extension(local, delims string) string {
 
 // TargetDomains are the domains the tables map addresses into
 // ("alerts@example.com", "@example.com": example.com), as the tables
-// stand now. The enforcer never blocks them: after mapping, a refusal
-// names the relay owner's own domain, not the client's.
+// stand now (they are re-read when they change: ask again). A pattern
+// table's result names its domain with the substitutions left out:
+// "${1}@example.com" maps into example.com, "${1}@${2}.example.com" under
+// it. The enforcer never blocks them: after mapping, a refusal names the
+// relay owner's own domain, not the client's.
 func (c *Canonical) TargetDomains() []string {
 	if !c.Enabled() {
 		return nil
@@ -229,20 +232,20 @@ func (c *Canonical) TargetDomains() []string {
 	}
 	for _, ts := range [][]Table{c.Sender, c.Recipient, c.Common} {
 		for _, t := range ts {
-			w, ok := t.(interface {
-				ValidateResults(func(string) error) error
-			})
+			w, ok := t.(interface{ Results(func(string)) })
 			if !ok {
 				continue
 			}
-			w.ValidateResults(func(v string) error {
+			w.Results(func(v string) {
+				if a, ok := result(v); ok { // as the mapping reads it
+					v = a
+				}
 				v, _, _ = strings.Cut(v, ",")
 				if at := strings.LastIndexByte(v, '@'); at >= 0 {
-					if d := strings.Trim(strings.TrimSpace(v[at+1:]), ">."); d != "" && !slices.Contains(out, strings.ToLower(d)) {
-						out = append(out, strings.ToLower(d))
+					if d := strings.ToLower(strings.Trim(strings.TrimSpace(v[at+1:]), ">.")); d != "" && !slices.Contains(out, d) {
+						out = append(out, d)
 					}
 				}
-				return nil
 			})
 		}
 	}

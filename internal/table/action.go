@@ -400,21 +400,38 @@ func (t *Table) ValidateActions(classes []string) error {
 // ValidateResults is ValidateActions with the caller's own check of each
 // result (a restriction list in a result that the caller cannot run).
 func (t *Table) ValidateResults(valid func(value string) error) error {
-	c := t.cur.Load()
 	file := t.path
 	if file == "" {
 		file = t.spec
 	}
 	var errs []error
-	check := func(line int, value string) {
+	t.eachResult(func(line int, value string, literal bool) {
+		if !literal {
+			return
+		}
 		if err := valid(value); err != nil {
 			msg := strings.TrimPrefix(err.Error(), "table: ")
 			errs = append(errs, &ParseError{File: file, Line: line, Msg: msg})
 		}
-	}
+	})
+	return errors.Join(errs...)
+}
+
+// Results calls fn with every result of the contents in force, in table
+// order. A regexp or pcre result with $n substitutions is given with them
+// left out: "${1}@example.com" as "@example.com".
+func (t *Table) Results(fn func(value string)) {
+	t.eachResult(func(_ int, value string, _ bool) { fn(value) })
+}
+
+// eachResult calls fn with every result of the contents in force and its
+// line; literal is false for a result with substitutions, given with them
+// left out.
+func (t *Table) eachResult(fn func(line int, value string, literal bool)) {
+	c := t.cur.Load()
 	switch c.kind {
 	case kindStatic:
-		check(1, c.static)
+		fn(1, c.static, true)
 	case kindFixed:
 		entries := make([]entry, 0, len(c.fixed))
 		for _, e := range c.fixed {
@@ -422,22 +439,25 @@ func (t *Table) ValidateResults(valid func(value string) error) error {
 		}
 		slices.SortFunc(entries, func(a, b entry) int { return a.line - b.line })
 		for _, e := range entries {
-			check(e.line, e.value)
+			fn(e.line, e.value, true)
 		}
 	case kindCIDR:
 		for _, r := range c.cidr.rules {
 			if !r.isIf {
-				check(r.line, r.result)
+				fn(r.line, r.result, true)
 			}
 		}
 	case kindRegexp:
 		for _, r := range c.re.rules {
-			if v, ok := r.result.literal(); ok && !r.isIf {
-				check(r.line, v)
+			if !r.isIf {
+				v, ok := r.result.literal()
+				if !ok {
+					v = r.result.expand("", nil)
+				}
+				fn(r.line, v, ok)
 			}
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func allDigits(s string) bool {

@@ -401,16 +401,23 @@ func compWantLines(t *testing.T, out string, patterns []string) {
 // line for each ip, in order, and returns it.
 func compWantBans(t *testing.T, path string, ips ...string) string {
 	t.Helper()
+	got, b := banLogIPs(path)
+	if strings.Join(got, " ") != strings.Join(ips, " ") {
+		t.Errorf("ban log bans %q; want %q:\n%s", got, ips, b)
+	}
+	return string(b)
+}
+
+// banLogIPs are the addresses of the ban log's relay-enforcer "bannable"
+// lines, in order, and the log.
+func banLogIPs(path string) ([]string, []byte) {
 	b, _ := os.ReadFile(path)
 	rx := regexp.MustCompile(`(?m)^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ relay-enforcer\[\d+\]: bannable .* (\S+)$`)
 	var got []string
 	for _, m := range rx.FindAllStringSubmatch(string(b), -1) {
 		got = append(got, m[1])
 	}
-	if strings.Join(got, " ") != strings.Join(ips, " ") {
-		t.Errorf("ban log bans %q; want %q:\n%s", got, ips, b)
-	}
-	return string(b)
+	return got, b
 }
 
 func compWaitTx(t *testing.T, f *harness.FakeSMTP, timeout time.Duration, match func(harness.Transaction) bool) harness.Transaction {

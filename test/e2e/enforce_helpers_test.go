@@ -50,8 +50,11 @@ type gmailCase struct {
 // gmailReply wraps text into Gmail's multi-line form: "CODE-ENH ..." lines
 // of at most about width characters of text, then "CODE ENH ... {id} -
 // gsmtp". Single spaces split the text; runs of spaces are kept.
-func gmailReply(code, enh, text string) string {
-	const width = 62
+func gmailReply(code, enh, text string) string { return foldReply(code, enh, text, 62) }
+
+// foldReply is gmailReply with the lines' width; enh "" leaves the
+// enhanced code out of every line.
+func foldReply(code, enh, text string, width int) string {
 	words := strings.Split(text+" {id} - gsmtp", " ")
 	var lines []string
 	cur := ""
@@ -73,7 +76,10 @@ func gmailReply(code, enh, text string) string {
 		if i == len(lines)-1 {
 			sep = " "
 		}
-		lines[i] = code + sep + enh + " " + lines[i]
+		if enh != "" {
+			lines[i] = enh + " " + lines[i]
+		}
+		lines[i] = code + sep + lines[i]
 	}
 	return strings.Join(lines, "\r\n")
 }
