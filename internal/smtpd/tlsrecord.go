@@ -16,7 +16,7 @@ type recordConn struct {
 	net.Conn
 	space []byte // the read buffer
 	buf   []byte // read from the socket, not yet handed on
-	err   error  // the socket's error, returned once buf is empty
+	err   error  // the socket's error with the last data, returned after it
 	hdr   [5]byte
 	hn    int // octets of the current record's header handed on
 	body  int // octets of the current record's body still to hand on
@@ -30,8 +30,9 @@ func newRecordConn(nc net.Conn) *recordConn {
 // reads the socket when there is none.
 func (r *recordConn) Read(p []byte) (int, error) {
 	if len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
+		if err := r.err; err != nil {
+			r.err = nil
+			return 0, err
 		}
 		n, err := r.Conn.Read(r.space)
 		r.buf, r.err = r.space[:n], err
