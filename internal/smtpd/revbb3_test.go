@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,5 +35,37 @@ func TestRevBB3HeaderStampObsoleteField(t *testing.T) {
 		if got := out.String(); got != tc.want {
 			t.Errorf("stamp(%q) = %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestRevBB3ResetDuringChunks: RSET or EHLO between the chunks of a BDAT
+// transaction, with the next transaction pipelined behind it, many times
+// over: the next transaction is accepted whole, and the aborted one
+// leaves nothing. Under -race: go-smtp runs a BDAT transaction's Data on
+// a goroutine of its own and resets the session on its own goroutine;
+// the aborted Data's deferred stop of the transaction timer raced with
+// the reset's and with the next MAIL's start of a new timer, and could
+// stop the next transaction's timer (or take a nil timer).
+func TestRevBB3ResetDuringChunks(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.TransactionTimeout = time.Minute })
+	s := rawDial(t, ts.addr)
+	if r := s.cmd("EHLO client.test"); !strings.HasPrefix(r, "250-") {
+		t.Fatalf("EHLO: %q", r)
+	}
+	const rounds = 30
+	for i := range rounds {
+		abort := []string{"RSET\r\n", "EHLO client.test\r\n"}[i%2]
+		s.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 5\r\nhello" + abort +
+			"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 17 LAST\r\nSubject: kept\r\n\r\n")
+		var last string
+		for range 7 {
+			last = s.reply()
+		}
+		if !strings.HasPrefix(last, "250 2.0.0 OK: queued as ") {
+			t.Fatalf("round %d (%q): %q", i, abort, last)
+		}
+	}
+	if n := len(spooled(t, ts.spool)); n != rounds {
+		t.Errorf("spooled %d; want %d", n, rounds)
 	}
 }
