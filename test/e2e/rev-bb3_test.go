@@ -135,3 +135,91 @@ local_header_rewrite_clients = ["static:all"]
 		t.Errorf("Postfix's smtp client was taken for improper pipelining:\n%s", log)
 	}
 }
+
+// TestRevBB3IntakeMatrix: the core's framing, in store-and-forward and
+// proxy mode, with the default configuration and with every intake
+// addition on (reject_unauth_pipelining, reject_multi_recipient_bounce,
+// rate limits for a client outside mynetworks, canonical maps of the
+// envelope and the header). Two BDAT transactions and a RSET pipelined in
+// one write are served (RFC 3030 allows pipelining BDAT: not improper);
+// bare LF, bare CR and CR CR LF variants of the end of data are message
+// text, never its end, so nothing smuggled becomes a transaction of its
+// own; a 10,000-octet line passes in DATA and in BDAT; each message is
+// answered once, after its end. The upstream gets exactly the messages
+// that heard 250.
+func TestRevBB3IntakeMatrix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	canon := writeFile(t, dir, "canonical", "@host.local  @example.com\n", 0o644)
+	hardened := writeConfig(t, fmt.Sprintf(`[policy]
+mynetworks = ["127.0.0.9/32"]
+relay_domains = ["example.net"]
+data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
+client_connection_rate_limit = 100
+client_message_rate_limit = 100
+client_recipient_rate_limit = 100
+
+[rewrite]
+canonical_maps = ["hash:%s"]
+local_header_rewrite_clients = ["static:all"]
+`, canon))
+	smuggled := "MAIL FROM:<evil@x.test>\r\nRCPT TO:<v@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\n"
+	ends := []string{"\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r", "\r.\r\n", "\r\r\n.\r\r\n"}
+	long := strings.Repeat("L", 10000)
+	for _, proxy := range []bool{false, true} {
+		for _, cfg := range []string{"", hardened} {
+			name := fmt.Sprintf("proxy=%v hardened=%v", proxy, cfg != "")
+			up := harness.NewFakeSMTP(t, harness.Script{})
+			args := []string{"--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+				"--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1"}
+			if proxy {
+				args = []string{"--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
+			}
+			if cfg != "" {
+				args = append(args, "--config", cfg)
+			}
+			r := startRelay(t, "127.0.0.1", args...)
+			c := mustDial(t, r.addr(), "127.0.0.2")
+			mustCmd(t, c, "250", "EHLO client.test")
+			body := "From: cron@host.local\r\nSubject: bdat\r\n\r\n" + long + "\r\n"
+			tx := fmt.Sprintf("MAIL FROM:<cron@host.local>\r\nRCPT TO:<b@example.net>\r\nBDAT %d LAST\r\n%s", len(body), body)
+			c.conn.Write([]byte(tx + "RSET\r\n" + tx))
+			for i := range 7 {
+				rep, err := c.read()
+				if err != nil || rep.code() != 250 {
+					t.Fatalf("%s: pipelined BDAT, reply %d: %q, %v", name, i+1, rep, err)
+				}
+			}
+			sent := 2
+			for _, end := range ends {
+				mustCmd(t, c, "250", "MAIL FROM:<cron@host.local>")
+				mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+				mustCmd(t, c, "354", "DATA")
+				c.conn.Write([]byte("Subject: " + fmt.Sprintf("%q", end) + "\r\n\r\n" + long + end + smuggled))
+				if rep := mustCmd(t, c, "250", "."); !strings.Contains(rep.String(), "queued as") {
+					t.Errorf("%s: end %q: %q", name, end, rep)
+				}
+				sent++
+				if got := c.peekReply(); got != "" {
+					t.Errorf("%s: end %q: a second reply %q", name, end, got)
+				}
+			}
+			mustCmd(t, c, "221", "QUIT")
+			c.Close()
+			txs := up.WaitTransactions(t, sent, 20*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			if n := len(up.Transactions()); n != sent {
+				t.Errorf("%s: upstream has %d transactions; want %d", name, n, sent)
+			}
+			for _, x := range txs {
+				wantFrom := "cron@host.local"
+				if cfg != "" {
+					wantFrom = "cron@example.com"
+				}
+				if x.MailFrom != wantFrom || !strings.Contains(string(x.Data), long+"\r\n") {
+					t.Errorf("%s: upstream got MAIL FROM %q, %d octets", name, x.MailFrom, len(x.Data))
+				}
+			}
+		}
+	}
+}
