@@ -94,19 +94,7 @@ func TestRevBB3PostfixTLSClientHardened(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, _, pem := certFiles(t, dir)
-	canon := writeFile(t, dir, "canonical", "@host.local  @example.com\n", 0o644)
-	cfg := writeConfig(t, fmt.Sprintf(`[policy]
-mynetworks = ["127.0.0.9/32"]
-relay_domains = ["example.net"]
-data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
-client_connection_rate_limit = 100
-client_message_rate_limit = 100
-client_recipient_rate_limit = 100
-
-[rewrite]
-canonical_maps = ["hash:%s"]
-local_header_rewrite_clients = ["static:all"]
-`, canon))
+	cfg := hardenedConfig(t, dir)
 	up := harness.NewFakeSMTP(t, harness.Script{})
 	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
 		"--server-tls", "--server-tls-certificate", pem, "--config", cfg)
@@ -150,19 +138,7 @@ local_header_rewrite_clients = ["static:all"]
 func TestRevBB3IntakeMatrix(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	canon := writeFile(t, dir, "canonical", "@host.local  @example.com\n", 0o644)
-	hardened := writeConfig(t, fmt.Sprintf(`[policy]
-mynetworks = ["127.0.0.9/32"]
-relay_domains = ["example.net"]
-data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
-client_connection_rate_limit = 100
-client_message_rate_limit = 100
-client_recipient_rate_limit = 100
-
-[rewrite]
-canonical_maps = ["hash:%s"]
-local_header_rewrite_clients = ["static:all"]
-`, canon))
+	hardened := hardenedConfig(t, dir)
 	smuggled := "MAIL FROM:<evil@x.test>\r\nRCPT TO:<v@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\n"
 	ends := []string{"\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r", "\r.\r\n", "\r\r\n.\r\r\n"}
 	long := strings.Repeat("L", 10000)
@@ -222,4 +198,25 @@ local_header_rewrite_clients = ["static:all"]
 			}
 		}
 	}
+}
+
+// hardenedConfig writes, in dir, a configuration with every intake
+// addition on: reject_unauth_pipelining and reject_multi_recipient_bounce
+// in data_restrictions, the three rate limits for clients outside
+// 127.0.0.9 (relaying to example.net), and canonical maps (@host.local
+// to @example.com) of the envelope and, for every client, the header.
+func hardenedConfig(t *testing.T, dir string) string {
+	canon := writeFile(t, dir, "canonical", "@host.local  @example.com\n", 0o644)
+	return writeConfig(t, fmt.Sprintf(`[policy]
+mynetworks = ["127.0.0.9/32"]
+relay_domains = ["example.net"]
+data_restrictions = ["reject_unauth_pipelining", "reject_multi_recipient_bounce"]
+client_connection_rate_limit = 100
+client_message_rate_limit = 100
+client_recipient_rate_limit = 100
+
+[rewrite]
+canonical_maps = ["hash:%s"]
+local_header_rewrite_clients = ["static:all"]
+`, canon))
 }
