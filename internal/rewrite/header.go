@@ -39,10 +39,12 @@ type HeaderWriter struct {
 	W       io.Writer
 	C       *Canonical
 	through bool
-	// head is the field being read: its whole lines (scanned octets),
-	// then the start of a line cut off at the end of a write.
-	head    []byte
-	scanned int
+	// head holds, from start, the field being read: its whole lines up
+	// to scanned, then the start of a line cut off at the end of a
+	// write. What is before start has been written on; it goes at the
+	// next write, so that each octet is moved once.
+	head           []byte
+	start, scanned int
 	// fields: a field has begun, so a line starting with a blank is
 	// its continuation.
 	fields bool
@@ -54,6 +56,11 @@ func (h *HeaderWriter) Write(p []byte) (int, error) {
 	if h.through {
 		return h.W.Write(p)
 	}
+	if h.start > 0 {
+		h.head = h.head[:copy(h.head, h.head[h.start:])]
+		h.scanned -= h.start
+		h.start = 0
+	}
 	h.head = append(h.head, p...)
 	for {
 		nl := bytes.IndexByte(h.head[h.scanned:], '\n')
@@ -61,53 +68,53 @@ func (h *HeaderWriter) Write(p []byte) (int, error) {
 			break
 		}
 		line := h.head[h.scanned : h.scanned+nl+1]
-		if h.fields && (line[0] == ' ' || line[0] == '\t') {
+		if h.fields && blankStart(line) {
 			h.scanned += len(line)
 			continue
 		}
 		// The line begins something new: the field before it is whole.
-		if err := h.emit(h.scanned); err != nil {
+		if err := h.emit(); err != nil {
 			return 0, err
 		}
-		line = h.head[:len(line)]
 		if string(line) == "\r\n" || string(line) == "\n" || !inHeader(line, !h.fields) {
 			return len(p), h.pass()
 		}
-		h.fields, h.scanned = true, len(line)
+		h.fields = true
+		h.scanned += len(line)
 	}
-	if rest := h.head[h.scanned:]; h.scanned > 0 && len(rest) > 0 && rest[0] != ' ' && rest[0] != '\t' {
+	if rest := h.head[h.scanned:]; h.scanned > h.start && len(rest) > 0 && !blankStart(rest) {
 		// A line not yet whole that is no continuation: the field
 		// before it is whole.
-		if err := h.emit(h.scanned); err != nil {
+		if err := h.emit(); err != nil {
 			return 0, err
 		}
 	}
-	if len(h.head) > maxField {
+	if len(h.head)-h.start > maxField {
 		return len(p), h.pass() // too long to hold: as it is
 	}
 	return len(p), nil
 }
 
-// emit writes the field that is h.head[:n], rewritten, and drops it from
-// what is held.
-func (h *HeaderWriter) emit(n int) error {
-	if n == 0 {
+func blankStart(line []byte) bool { return line[0] == ' ' || line[0] == '\t' }
+
+// emit writes the field held (h.head[h.start:h.scanned]), rewritten.
+func (h *HeaderWriter) emit() error {
+	field := h.head[h.start:h.scanned]
+	if len(field) == 0 {
 		return nil
 	}
-	field := h.head[:n]
 	if f, ok := h.field(field); ok {
 		field = f
 	}
+	h.start = h.scanned
 	_, err := h.W.Write(field)
-	h.head = h.head[:copy(h.head, h.head[n:])]
-	h.scanned = 0
 	return err
 }
 
 // pass writes what is held as it is, and everything after it.
 func (h *HeaderWriter) pass() error {
 	h.through = true
-	_, err := h.W.Write(h.head)
+	_, err := h.W.Write(h.head[h.start:])
 	h.head = nil
 	return err
 }
@@ -118,15 +125,16 @@ func (h *HeaderWriter) Close() error {
 	if h.through {
 		return nil
 	}
-	if rest := h.head[h.scanned:]; len(rest) > 0 && (!h.fields || rest[0] != ' ' && rest[0] != '\t') {
-		if err := h.emit(h.scanned); err != nil {
+	if rest := h.head[h.scanned:]; len(rest) > 0 && (!h.fields || !blankStart(rest)) {
+		if err := h.emit(); err != nil {
 			return err
 		}
-		if !inHeader(h.head, !h.fields) {
+		if !inHeader(rest, !h.fields) {
 			return h.pass()
 		}
 	}
-	if err := h.emit(len(h.head)); err != nil {
+	h.scanned = len(h.head)
+	if err := h.emit(); err != nil {
 		return err
 	}
 	return h.pass()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevBB3HeaderHeldFieldByField: the header section is rewritten a
@@ -53,5 +54,21 @@ func TestRevBB3HeaderHeldFieldByField(t *testing.T) {
 	head := "From: root@host.local\r\n"
 	if got := writeInSteps(t, c, head+big, step); got != "From: alerts@example.com\r\n"+big {
 		t.Errorf("a field past the limit: %q...", got[:80])
+	}
+}
+
+// TestRevBB3ManySmallFieldsLinear: a header of 10 MB of tiny fields, in
+// large writes, is rewritten in time linear in its size: each octet of a
+// write is moved once, not once per field before it.
+func TestRevBB3ManySmallFieldsLinear(t *testing.T) {
+	c := revrwCanonical(t)
+	msg := strings.Repeat("X: y\r\n", 10<<20/6) + "From: root@host.local\r\n\r\nbody"
+	start := time.Now()
+	out := writeInSteps(t, c, msg, 64<<10)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("%v for 10 MB of header", d)
+	}
+	if !strings.HasSuffix(out, "From: alerts@example.com\r\n\r\nbody") {
+		t.Errorf("ends %q", out[len(out)-60:])
 	}
 }
