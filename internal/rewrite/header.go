@@ -21,86 +21,123 @@ var headerClass = map[string]byte{
 	"resent-reply-to": 'r', "apparently-to": 'r',
 }
 
-// maxHeader bounds the header section held to be rewritten; a longer one
-// passes unchanged.
-const maxHeader = 1 << 20
+// maxField bounds the header field held to be rewritten: Postfix's
+// header_size_limit. A longer field, and what follows it, passes
+// unchanged.
+const maxField = 100 << 10
 
 // HeaderWriter rewrites the addresses in a message's header section on
 // its way to W: the fields of Postfix's header_sender and
-// header_recipient classes, mapped as the envelope's are. The header
-// section is held until its end (the empty line, or Close); the body
-// passes straight through. A field whose addresses do not parse, or that
-// no table changes, is written as it came, byte for byte; in one that
-// changes, each address is replaced where it stands, so the display names
-// and the folding stay.
+// header_recipient classes, mapped as the envelope's are. Each field is
+// held until it is whole (the next field's line, the empty line, or
+// Close), rewritten and written on: only the field being read is held,
+// never the whole section. The body passes straight through. A field
+// whose addresses do not parse, or that no table changes, is written as
+// it came, byte for byte; in one that changes, each address is replaced
+// where it stands, so the display names and the folding stay.
 type HeaderWriter struct {
 	W       io.Writer
 	C       *Canonical
-	head    []byte
 	through bool
-	// scanned is where the first line of head not yet known to be in
-	// the header section starts: each byte is looked at once, however
-	// small the writes.
-	scanned int
+	// head holds, from start, the field being read: its whole lines up
+	// to scanned, then the start of a line cut off at the end of a
+	// write. What is before start has been written on; it goes at the
+	// next write, so that each octet is moved once.
+	head           []byte
+	start, scanned int
+	// fields: a field has begun, so a line starting with a blank is
+	// its continuation.
+	fields bool
 }
 
-// Write holds the header section, then passes the body on.
+// Write holds the field being read, and writes each field on as the next
+// line shows it whole; then passes the body on.
 func (h *HeaderWriter) Write(p []byte) (int, error) {
 	if h.through {
 		return h.W.Write(p)
 	}
+	if h.start > 0 {
+		h.head = h.head[:copy(h.head, h.head[h.start:])]
+		h.scanned -= h.start
+		h.start = 0
+	}
 	h.head = append(h.head, p...)
-	end := h.headerEnd()
-	if end < 0 && len(h.head) <= maxHeader {
-		return len(p), nil
+	for {
+		nl := bytes.IndexByte(h.head[h.scanned:], '\n')
+		if nl < 0 {
+			break
+		}
+		line := h.head[h.scanned : h.scanned+nl+1]
+		if h.fields && blankStart(line) {
+			h.scanned += len(line)
+			continue
+		}
+		// The line begins something new: the field before it is whole.
+		if err := h.emit(); err != nil {
+			return 0, err
+		}
+		if string(line) == "\r\n" || string(line) == "\n" || !inHeader(line, !h.fields) {
+			return len(p), h.pass()
+		}
+		h.fields = true
+		h.scanned += len(line)
 	}
-	if end >= 0 {
-		h.rewrite(end)
-	} // else too long to hold: as it is
-	h.through = true
-	_, err := h.W.Write(h.head)
-	h.head = nil
-	return len(p), err
-}
-
-// Close writes a header section that had no body after it.
-func (h *HeaderWriter) Close() error {
-	if h.through {
-		return nil
-	}
-	end := h.headerEnd()
-	if end < 0 {
-		end = len(h.head) // all header, unless its last, unended line is not a field
-		if h.scanned < end && !inHeader(h.head[h.scanned:], h.scanned == 0) {
-			end = h.scanned
+	if rest := h.head[h.scanned:]; h.scanned > h.start && len(rest) > 0 && !blankStart(rest) {
+		// A line not yet whole that is no continuation: the field
+		// before it is whole.
+		if err := h.emit(); err != nil {
+			return 0, err
 		}
 	}
-	h.rewrite(end)
+	if len(h.head)-h.start > maxField {
+		return len(p), h.pass() // too long to hold: as it is
+	}
+	return len(p), nil
+}
+
+func blankStart(line []byte) bool { return line[0] == ' ' || line[0] == '\t' }
+
+// emit writes the field held (h.head[h.start:h.scanned]), rewritten.
+func (h *HeaderWriter) emit() error {
+	field := h.head[h.start:h.scanned]
+	if len(field) == 0 {
+		return nil
+	}
+	if f, ok := h.field(field); ok {
+		field = f
+	}
+	h.start = h.scanned
+	_, err := h.W.Write(field)
+	return err
+}
+
+// pass writes what is held as it is, and everything after it.
+func (h *HeaderWriter) pass() error {
 	h.through = true
-	_, err := h.W.Write(h.head)
+	_, err := h.W.Write(h.head[h.start:])
 	h.head = nil
 	return err
 }
 
-// headerEnd is the offset where the header section ends: after its empty
-// line, or where a line that is neither a field nor a field's
-// continuation starts, as Postfix's cleanup ends it (that line and the
-// rest are the body, never rewritten); -1 if it has not come yet.
-func (h *HeaderWriter) headerEnd() int {
-	for {
-		nl := bytes.IndexByte(h.head[h.scanned:], '\n')
-		if nl < 0 {
-			return -1
-		}
-		line := h.head[h.scanned : h.scanned+nl+1]
-		if string(line) == "\r\n" || string(line) == "\n" {
-			return h.scanned + len(line)
-		}
-		if !inHeader(line, h.scanned == 0) {
-			return h.scanned
-		}
-		h.scanned += len(line)
+// Close writes a header section that had no body after it: its last
+// line, unended, is the field's continuation, a field of its own, or body.
+func (h *HeaderWriter) Close() error {
+	if h.through {
+		return nil
 	}
+	if rest := h.head[h.scanned:]; len(rest) > 0 && (!h.fields || !blankStart(rest)) {
+		if err := h.emit(); err != nil {
+			return err
+		}
+		if !inHeader(rest, !h.fields) {
+			return h.pass()
+		}
+	}
+	h.scanned = len(h.head)
+	if err := h.emit(); err != nil {
+		return err
+	}
+	return h.pass()
 }
 
 // inHeader reports whether line belongs to the header section: a field
@@ -126,41 +163,6 @@ func inHeader(line []byte, first bool) bool {
 		}
 	}
 	return false
-}
-
-// rewrite rewrites the fields in h.head[:end].
-func (h *HeaderWriter) rewrite(end int) {
-	var out []byte
-	changed := false
-	rest := h.head[end:]
-	for sec := h.head[:end]; len(sec) > 0; {
-		n := fieldLen(sec)
-		field := sec[:n]
-		sec = sec[n:]
-		if f, ok := h.field(field); ok {
-			field, changed = f, true
-		}
-		out = append(out, field...)
-	}
-	if changed {
-		h.head = append(out, rest...)
-	}
-}
-
-// fieldLen is the length of the first logical field in b: its line and
-// the continuation lines after it.
-func fieldLen(b []byte) int {
-	n := 0
-	for {
-		i := bytes.IndexByte(b[n:], '\n')
-		if i < 0 {
-			return len(b)
-		}
-		n += i + 1
-		if n >= len(b) || (b[n] != ' ' && b[n] != '\t') {
-			return n
-		}
-	}
 }
 
 // field rewrites one field, or reports false if it stays as it is.

@@ -151,8 +151,9 @@ type commandConn struct {
 	deadlineSet bool
 	ehloTLSAdv  bool // STARTTLS was added to this EHLO reply
 
-	watchPipe, illPipelining bool     // pipelining.go
-	sess                     *session // go-smtp's, for checkData
+	watchPipe, illPipelining bool        // pipelining.go
+	rec                      *recordConn // under TLS, for the look-ahead
+	sess                     *session    // go-smtp's, for checkData
 
 	greeted   bool // HELO/EHLO accepted
 	authed    bool // AUTH succeeded
@@ -174,17 +175,17 @@ type commandConn struct {
 func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 	c := &commandConn{Conn: nc, srv: srv, cur: nc, answered: true}
 	c.out = c.outBuf[:0]
+	c.watchPipe = srv.watchesPipelining()
 	if srv.opts.ImplicitTLS && srv.opts.TLSConfig != nil {
 		// The handshake happens as go-smtp writes its greeting, which
 		// waits for the client's hello under this read deadline: the
 		// greeting is written at once (Write), not queued until go-smtp
 		// has set its own read deadline.
 		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
-		c.cur = tls.Server(nc, srv.opts.TLSConfig)
+		c.cur = tls.Server(c.underTLS(), srv.opts.TLSConfig)
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
-	c.watchPipe = srv.watchesPipelining()
 	srv.track(c)
 	return c
 }
@@ -1085,7 +1086,7 @@ func (c *commandConn) startTLS() error {
 	if c.br.Buffered() > 0 {
 		c.srv.log.Info("plain text after STARTTLS discarded", "client", c.RemoteAddr().String(), "bytes", c.br.Buffered())
 	}
-	tc := tls.Server(c.Conn, c.srv.opts.TLSConfig)
+	tc := tls.Server(c.underTLS(), c.srv.opts.TLSConfig)
 	c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)

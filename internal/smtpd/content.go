@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // receivedHeader is the trace header for one message (RFC 5321 section
@@ -176,6 +177,7 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			return len(p), err
 		}
 		name, _, _ := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimRight(name, " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Message-ID")):
 			h.msgID = true
@@ -232,21 +234,15 @@ func (h *headerStamp) writeAll(pieces ...[]byte) error {
 }
 
 // headerLine reports whether a line is a header field or the continuation
-// of one (RFC 5322 section 2.2).
+// of one (RFC 5322 section 2.2). A field's name may be followed by blanks
+// before its colon: RFC 5322 section 4.5.3's obsolete syntax, which a
+// reader must accept, and a header field to Postfix (is_header), to
+// header_checks and to the canonical maps.
 func headerLine(line []byte) bool {
 	if line[0] == ' ' || line[0] == '\t' {
 		return len(bytes.TrimSpace(line)) > 0
 	}
-	name, _, ok := bytes.Cut(line, []byte(":"))
-	if !ok || len(name) == 0 {
-		return false
-	}
-	for _, b := range name {
-		if b <= ' ' || b >= 0x7f {
-			return false
-		}
-	}
-	return true
+	return table.IsHeader(string(line))
 }
 
 // Close ends a message that was all header section: what it lacks goes at

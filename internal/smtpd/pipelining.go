@@ -38,8 +38,10 @@ func (c *commandConn) lookAhead(verb string) {
 		// record is more of its records, sent before the reply (a
 		// client that waits sends nothing; TLS sends nothing of
 		// its own after the handshake), so message text written
-		// after DATA in a record of its own is seen as well.
-		n = pendingInput(c.Conn)
+		// after DATA in a record of its own is seen as well, and
+		// so are the records read from the socket with it and
+		// not yet decrypted (recordConn).
+		n = pendingInput(c.Conn) + c.rec.buffered()
 	}
 	if n == 0 {
 		return
@@ -48,6 +50,17 @@ func (c *commandConn) lookAhead(verb string) {
 	peek, _ := c.br.Peek(min(c.br.Buffered(), 100))
 	c.srv.log.Info("improper command pipelining", "after", verb, "client", c.RemoteAddr().String(),
 		"input", strings.Trim(strconv.Quote(string(peek)), `"`))
+}
+
+// underTLS is the connection the TLS layer is to read: with the
+// look-ahead on, through a recordConn, so that records read ahead are
+// seen.
+func (c *commandConn) underTLS() net.Conn {
+	if !c.watchPipe {
+		return c.Conn
+	}
+	c.rec = newRecordConn(c.Conn)
+	return c.rec
 }
 
 // pendingInput is how many octets the kernel holds for nc, unread.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -60,6 +61,7 @@ type session struct {
 	rcpts            []string
 	rcptDSN          [][2]string // NOTIFY, ORCPT per recipient
 	timer            *time.Timer // transaction timeout
+	timerMu          sync.Mutex
 
 	upstream *upstreamConn // proxy mode only, from MAIL to the end of the transaction
 	upMsg    *remote.Message
@@ -95,7 +97,12 @@ func (ss *session) tlsState() (tls.ConnectionState, bool) {
 	return ss.cc.TLSState()
 }
 
+// The transaction timeout's timer is started and stopped on go-smtp's
+// goroutine, and stopped from others (a BDAT transaction's Data, Logout at
+// shutdown): timerMu guards it.
 func (ss *session) startTimer() {
+	ss.timerMu.Lock()
+	defer ss.timerMu.Unlock()
 	if ss.s.opts.TransactionTimeout <= 0 || ss.timer != nil {
 		return
 	}
@@ -107,6 +114,8 @@ func (ss *session) startTimer() {
 }
 
 func (ss *session) stopTimer() {
+	ss.timerMu.Lock()
+	defer ss.timerMu.Unlock()
 	if ss.timer != nil {
 		ss.timer.Stop()
 		ss.timer = nil
@@ -401,7 +410,17 @@ func (ss *session) Data(r io.Reader) error {
 			r = t
 		}
 	}
-	defer ss.stopTimer()
+	// aborted: go-smtp ended this BDAT transaction itself (RSET, EHLO,
+	// the connection's end) and reset the session on its own goroutine,
+	// timer included; by the time this one returns, the next
+	// transaction may have started its own timer, which is not ours to
+	// stop.
+	aborted := false
+	defer func() {
+		if !aborted {
+			ss.stopTimer()
+		}
+	}()
 	now := ss.s.opts.Now()
 	w, err := ss.newDraft(now)
 	if err != nil {
@@ -477,6 +496,7 @@ func (ss *session) Data(r io.Reader) error {
 		err = hw.Close()
 	}
 	if cr.err != nil {
+		aborted = errors.Is(cr.err, smtp.ErrDataReset)
 		var se *smtp.SMTPError
 		if errors.As(cr.err, &se) {
 			// The size limit: go-smtp's own reply, after the dot.

@@ -53,11 +53,7 @@ func startPolicyRelay(t *testing.T, cfg string, extra ...string) *relay {
 // dialFrom connects to addr from the local address from (any 127.0.0.0/8
 // address works on Linux without configuration) and reads the greeting.
 func dialFrom(addr, from string) (*smtpClient, reply, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if from != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
-	}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := dialPlain(addr, from)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,6 +64,16 @@ func dialFrom(addr, from string) (*smtpClient, reply, error) {
 		return nil, greet, err
 	}
 	return c, greet, nil
+}
+
+// dialPlain connects to addr from the local address from, and reads
+// nothing.
+func dialPlain(addr, from string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d.Dial("tcp", addr)
 }
 
 // mustDial is dialFrom that fails the test unless the greeting is 220, and

@@ -310,6 +310,25 @@ data_restrictions = ["reject_unauth_pipelining"]
 	defer c.Close()
 	mustCmd(t, c, "250", "EHLO client.test")
 	mustCmd(t, c, "220", "STARTTLS")
+	held := heldTLS(t, c)
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
+	held.hold = true
+	c.conn.Write([]byte("DATA\r\n"))
+	c.conn.Write([]byte("Subject: t\r\n\r\n" + strings.Repeat("body line\r\n", 2000) + ".\r\n"))
+	if err := held.release(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.read(); !strings.HasPrefix(got.String(), "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining") {
+		t.Errorf("DATA with the text behind it over TLS = %q; want 503", got)
+	}
+}
+
+// heldTLS makes c a TLS client, trusting any certificate, over a
+// heldConn: after a 220 to STARTTLS, or at once for implicit TLS.
+func heldTLS(t *testing.T, c *smtpClient) *heldConn {
+	t.Helper()
 	held := &heldConn{Conn: c.conn}
 	tc := tls.Client(held, &tls.Config{InsecureSkipVerify: true, ServerName: "relay.test"})
 	tc.SetDeadline(time.Now().Add(10 * time.Second))
@@ -317,18 +336,7 @@ data_restrictions = ["reject_unauth_pipelining"]
 		t.Fatal(err)
 	}
 	c.conn, c.r = tc, newReader(tc)
-	mustCmd(t, c, "250", "EHLO client.test")
-	mustCmd(t, c, "250", "MAIL FROM:<a@example.org>")
-	mustCmd(t, c, "250", "RCPT TO:<b@example.net>")
-	held.hold = true
-	tc.Write([]byte("DATA\r\n"))
-	tc.Write([]byte("Subject: t\r\n\r\n" + strings.Repeat("body line\r\n", 2000) + ".\r\n"))
-	if err := held.release(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := c.read(); !strings.HasPrefix(got.String(), "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining") {
-		t.Errorf("DATA with the text behind it over TLS = %q; want 503", got)
-	}
+	return held
 }
 
 // heldConn keeps what is written while hold is set, and sends it in one
