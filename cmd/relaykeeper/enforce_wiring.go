@@ -111,7 +111,7 @@ type enforcerProxy struct{ en *enforce.Enforcer }
 
 func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) reply.Reply {
 	out := p.en.Act(ctx, enforce.Refusal{
-		Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To,
+		ID: pr.ID, Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To,
 		Upstream: enforce.Upstream{Reply: pr.Reply, Host: pr.Relay, Stage: pr.Stage}, ContentPath: pr.ContentPath,
 	})
 	if out.Heard.Code == 0 {

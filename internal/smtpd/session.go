@@ -247,7 +247,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	} else {
 		ss.upMsg = nil
 		ss.s.opts.MailLog.Reject(ss.client(), "mail", rep.String(), "from", maillog.Addr(from), "relay", ss.s.opts.Proxy.Addr)
-		return replyError(ss.enforce("mail", rep, nil, ""))
+		return replyError(ss.enforce("mail", rep, nil, "", ""))
 	}
 	return nil
 }
@@ -279,12 +279,13 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 }
 
 // enforce hands an upstream refusal to the enforcer, if any, and returns
-// the reply the client is to hear.
-func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPath string) reply.Reply {
+// the reply the client is to hear; id and contentPath are the message's,
+// "" before the final dot.
+func (ss *session) enforce(stage string, rep reply.Reply, to []string, id, contentPath string) reply.Reply {
 	if ss.s.opts.Enforcer == nil || rep.Code < 400 || rep.Local {
 		return rep // a local reply: the upstream never said it
 	}
-	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{
+	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{ID: id,
 		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), ClientName: ss.knownName(), Helo: ss.conn.Hostname(),
 		AuthID: ss.authID, From: ss.from, To: to, Stage: stage, Reply: rep, ContentPath: contentPath,
 		Relay: ss.s.opts.Proxy.Addr,
@@ -382,7 +383,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if rep.Code/100 != 2 {
 			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
 				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
-			return replyError(ss.enforce("rcpt", rep, []string{to}, ""))
+			return replyError(ss.enforce("rcpt", rep, []string{to}, "", ""))
 		}
 	}
 	ss.rcpts = append(ss.rcpts, to)
@@ -701,7 +702,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if rep.Code >= 400 {
 		// The content file still exists here: the enforcer may copy it
 		// (to encapsulate) before Data's deferred Abort removes it.
-		heard := ss.enforce("data", rep, ss.upMsg0, w.ContentPath())
+		heard := ss.enforce("data", rep, ss.upMsg0, w.ID(), w.ContentPath())
 		if heard.Code/100 == 2 && ss.tc != nil {
 			ss.tc.messages.Add(1)
 		}
