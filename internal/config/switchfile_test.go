@@ -74,3 +74,25 @@ func FuzzSwitchFile(f *testing.F) {
 		}
 	})
 }
+
+// TestRevPX3SwitchFileBadValueNamesLine: a value a switch refuses, in
+// E-MailRelay's configuration file, is reported with the file and line,
+// as an unknown switch is. It said only `--port "abc": ...`, which names
+// a switch the user never typed on any command line.
+func TestRevPX3SwitchFileBadValueNamesLine(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	for _, tt := range []struct{ content, want string }{
+		{"as-server\nport abc\n", f + `:2: --port "abc": want a port number from 1 to 65535`},
+		{"# size\nas-server\n\nsize lots\n", f + `:4: --size "lots": want a number of bytes`},
+	} {
+		os.WriteFile(f, []byte(tt.content), 0o644)
+		if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("ParseSwitches with %q: %v; want %q...", tt.content, err, tt.want)
+		}
+	}
+	// The command line's own bad value names no file.
+	os.WriteFile(f, []byte("as-server\n"), 0o644)
+	if _, err := ParseSwitches([]string{"--port", "abc", f}); err == nil || strings.Contains(err.Error(), f) {
+		t.Errorf("--port abc on the command line: %v; want an error naming no file", err)
+	}
+}
