@@ -240,7 +240,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	rep, err := ss.upstreamMail()
 	if err != nil {
 		ss.dropUpstream()
-		return ss.upstreamError(err, "mail")
+		return ss.upstreamError(err, "mail", "from", maillog.Addr(from))
 	}
 	if rep.Code/100 == 2 {
 		ss.upstream.inTx = true
@@ -378,7 +378,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		if err != nil {
 			ss.dropUpstream()
-			return ss.upstreamError(err, "rcpt")
+			return ss.upstreamError(err, "rcpt", "from", maillog.Addr(ss.from), "to", maillog.Addr(to))
 		}
 		if rep.Code/100 != 2 {
 			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
@@ -684,9 +684,9 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	}
 	if err != nil {
 		ss.dropUpstream()
-		e := ss.upstreamError(err, "data")
-		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, replyText(e))
-		return e
+		rep := upstreamFailure(err, "data")
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+		return replyError(rep)
 	}
 	result := maillog.Sent
 	switch {
@@ -719,20 +719,25 @@ func (ss *session) dropUpstream() {
 	ss.upMsg = nil
 }
 
-// upstreamError is the reply for an upstream that could not be talked to:
+// upstreamError is the reply for an upstream that could not be talked to
+// at MAIL or RCPT, logged as a proxy rejection is, with kv (the sender and
+// recipient) and the upstream.
+func (ss *session) upstreamError(err error, stage string, kv ...string) error {
+	rep := upstreamFailure(err, stage)
+	ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), append(kv, "relay", ss.s.opts.Proxy.Addr)...)
+	return replyError(rep)
+}
+
+// upstreamFailure is the reply for an upstream that could not be talked to:
 // its own reply if it gave one, else a temporary local one. Never a 250.
-func (ss *session) upstreamError(err error, stage string) error {
+func upstreamFailure(err error, stage string) reply.Reply {
 	var re *remote.Error
 	if errors.As(err, &re) {
-		rep := re.AsReply()
-		if rep.Code/100 == 2 {
-			rep = reply.Reply{Code: 451, Lines: []string{"4.4.1 upstream " + stage + " failed"}}
+		if rep := re.AsReply(); rep.Code/100 != 2 {
+			return rep
 		}
-		ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), "relay", ss.s.opts.Proxy.Addr)
-		return replyError(rep)
 	}
-	ss.s.opts.MailLog.Reject(ss.client(), stage, "451 4.4.1 upstream failed", "relay", ss.s.opts.Proxy.Addr)
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 1}, Message: "upstream " + stage + " failed"}
+	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + stage + " failed"}}
 }
 
 func (ss *session) storageError(err error) error {
@@ -770,14 +775,6 @@ func replyError(rep reply.Reply) error {
 		lines = fixed
 	}
 	return &smtp.SMTPError{Code: rep.Code, EnhancedCode: smtp.NoEnhancedCode, Message: strings.Join(lines, "\n")}
-}
-
-func replyText(err error) string {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%d %s", se.Code, strings.ReplaceAll(se.Message, "\n", " "))
-	}
-	return err.Error()
 }
 
 // refuse logs a refused command and returns its reply. The command layer

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevPX3ProxyEnforcerLinesNameTheMessage: in proxy mode the enforcer's
@@ -35,5 +37,55 @@ func TestRevPX3ProxyEnforcerLinesNameTheMessage(t *testing.T) {
 		if id := proxy.Get("id"); id == "" || ev.Get(c.key) != id {
 			t.Errorf("%s line %v; want %s=%s, the proxy line's id", c.event, ev.Fields, c.key, id)
 		}
+	}
+}
+
+// TestRevPX3ProxyUpstreamLostLogged: an upstream that goes away in the
+// middle of a proxied transaction is logged as an upstream refusal is
+// (docs/maillog.md: "proxy rejections add from, to, relay"): at MAIL and
+// RCPT one reject line with the sender, and at RCPT the recipient; in the
+// content one proxy line, result=deferred, and no reject line besides.
+// Before, the reject lines lacked from and to, and a message lost in its
+// content was logged twice, so that relaykeeper stats counted it both as
+// rejected and as proxied.
+func TestRevPX3ProxyUpstreamLostLogged(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		script harness.Script
+		event  string
+		want   map[string]string
+	}{
+		{"mail", harness.Script{Mail: harness.Response{Fault: harness.Close}}, "reject",
+			map[string]string{"stage": "mail", "from": "<alice@example.org>"}},
+		{"rcpt", harness.Script{Rcpt: harness.Response{Fault: harness.Close}}, "reject",
+			map[string]string{"stage": "rcpt", "from": "<alice@example.org>", "to": "<bob@example.net>"}},
+		{"content", harness.Script{Content: harness.Response{After: 2000, Fault: harness.Reset}}, "proxy",
+			map[string]string{"from": "<alice@example.org>", "result": "deferred"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, tt.script)
+			r, _ := startProxy(t, up.Addr())
+			body := message(tt.name) + strings.Repeat("a line of the message to make it longer\r\n", 200)
+			tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, body)
+			if err != nil && err != errRefused {
+				t.Fatalf("send: %v", err)
+			}
+			e := r.waitEvent(tt.event, 5*time.Second, nil)
+			tt.want["relay"] = up.Addr()
+			for k, v := range tt.want {
+				if e.Get(k) != v {
+					t.Errorf("%s line %v: %s=%q; want %q", e.Event, e.Fields, k, e.Get(k), v)
+				}
+			}
+			if !strings.HasPrefix(e.Get("reply"), "451 4.4.1 upstream ") {
+				t.Errorf("%s line reply=%q; want the 451 the client heard (%v)", e.Event, e.Get("reply"), tx)
+			}
+			r.waitEvent("disconnect", 5*time.Second, nil)
+			if n := len(r.events("reject")) + len(r.events("proxy")); n != 1 {
+				t.Errorf("%d reject and proxy lines; want one:\n%s", n, r.stderr())
+			}
+		})
 	}
 }
