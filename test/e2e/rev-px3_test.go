@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,32 @@ func TestRevPX3ProxyUpstreamLostLogged(t *testing.T) {
 				t.Errorf("%d reject and proxy lines; want one:\n%s", n, r.stderr())
 			}
 		})
+	}
+}
+
+// TestRevPX3DeadDestinationRelayName: two messages for a domain that does
+// not exist, one after the other, are logged with the same relay= (the
+// destination as the first attempt named it). The second, refused from the
+// destination's recent failure without a new lookup, said relay=smtp/DOMAIN,
+// the scheduler's internal queue key, so grep relay=DOMAIN missed it.
+func TestRevPX3DeadDestinationRelayName(t *testing.T) {
+	t.Parallel()
+	dns := harness.StartDNS(t, "other.example. A 127.0.0.1\n")
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--forward-on-disconnect", "--no-bounces", "--config", cfg)
+	for i, to := range []string{"bob@gone.example", "carol@gone.example"} {
+		mustSend(t, r.addr(), "alice@example.org", []string{to}, message("to a domain that does not exist"))
+		r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<"+to+">" })
+		if i == 0 {
+			continue
+		}
+		var relays []string
+		for _, e := range r.events("delivery") {
+			relays = append(relays, e.Get("relay"))
+		}
+		if len(relays) != 2 || relays[0] != relays[1] || strings.Contains(relays[1], "/") {
+			t.Errorf("delivery lines' relays %q; want the same name twice, not a queue key", relays)
+		}
 	}
 }
