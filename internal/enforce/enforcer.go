@@ -434,3 +434,15 @@ func ipString(ip netip.Addr) string {
 	}
 	return ip.String()
 }
+
+// ActOnSession is Act for an upstream's refusal of the relay's own session,
+// before any transaction (its greeting, STARTTLS, the relay's login), as
+// proxy mode meets it at each client's MAIL: only an alert is acted on, as
+// the scheduler passes on only alerts from there. Anything else would be
+// about the relay's address, once per client connection.
+func (e *Enforcer) ActOnSession(ctx context.Context, rf Refusal) Outcome {
+	if e.Policy.Rules.Classify(rf.Upstream).Action != Alert {
+		return Outcome{Heard: rf.Reply}
+	}
+	return e.Act(ctx, rf)
+}

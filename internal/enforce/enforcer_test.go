@@ -210,3 +210,23 @@ func TestAdminReportsLimitedByRule(t *testing.T) {
 		t.Errorf("%d reports queued for 20 refusals from 20 untrusted hosts; want 1", len(ents))
 	}
 }
+
+// TestRevPX3ActOnSession: a refusal of the relay's own session, as the
+// proxy meets it at each client's MAIL (the greeting, STARTTLS, the
+// relay's login), gets the administrator's alert once, and nothing for a
+// reply no rule knows: a report per client connection would be noise,
+// and the scheduler passes only alerts on from before a transaction.
+func TestRevPX3ActOnSession(t *testing.T) {
+	var ml bytes.Buffer
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
+	for _, rf := range []Refusal{
+		{Client: netip.MustParseAddr("203.0.113.9"), Upstream: Upstream{Stage: "auth", Reply: textReply("535 5.7.8 Username and Password not accepted. x1 - gsmtp")}},
+		{Client: netip.MustParseAddr("203.0.113.9"), Upstream: Upstream{Stage: "auth", Reply: textReply("535 5.7.8 Username and Password not accepted. x2 - gsmtp")}},
+		{Client: netip.MustParseAddr("203.0.113.9"), Upstream: Upstream{Stage: "greeting", Reply: textReply("554 5.7.1 go away")}},
+	} {
+		e.ActOnSession(context.Background(), rf)
+	}
+	if n := strings.Count(ml.String(), " admin-alert "); n != 1 || strings.Count(ml.String(), "\n") != 1 {
+		t.Errorf("mail log:\n%s\nwant one admin-alert line and nothing else", ml.String())
+	}
+}

@@ -240,6 +240,15 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	rep, err := ss.upstreamMail()
 	if err != nil {
 		ss.dropUpstream()
+		var re *remote.Error
+		if errors.As(err, &re) {
+			// The upstream refused the relay's own session (its
+			// greeting, STARTTLS, the relay's login): the enforcer
+			// alerts the administrator where a rule says so, as the
+			// scheduler's deliveries do. The client's reply is the
+			// same whatever it decides: the fault is not the client's.
+			ss.enforce(re.Stage, re.Reply, nil, "", "")
+		}
 		return ss.upstreamError(err, "mail", "from", maillog.Addr(from))
 	}
 	if rep.Code/100 == 2 {

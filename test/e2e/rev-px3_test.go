@@ -117,3 +117,52 @@ func TestRevPX3DeadDestinationRelayName(t *testing.T) {
 		}
 	}
 }
+
+// TestRevPX3ProxyLoginRefusalAlerts: in proxy mode (the README's Gmail
+// set-up, --as-proxy with --client-auth), a smarthost that refuses the
+// relay's login is the administrator's to hear of, once per cause, as in
+// store and forward (TestReview11AuthAlertOnce): docs/enforce.md's alert.
+// The proxy told its clients 454 and logged their rejects, but the
+// enforcer never heard of the refusal: no admin-alert line, no mail.
+func TestRevPX3ProxyLoginRefusalAlerts(t *testing.T) {
+	t.Parallel()
+	up, pem, sec := wrongLoginUpstream(t)
+	r := startEnforcer(t, up.addr(), enforceOpts{proxy: true,
+		extra: []string{"--client-tls", "--client-auth", sec, "--client-tls-verify", pem}})
+	for i := range 3 {
+		tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprintf("wrong password %d", i)))
+		if err != nil && err != errRefused {
+			t.Fatalf("send: %v", err)
+		}
+		if c := tx.Mail.code(); c/100 != 4 {
+			t.Errorf("MAIL heard %q; want a 4xx: the relay's login is its own problem", tx.Mail)
+		}
+	}
+	r.waitEvent("admin-alert", 10*time.Second, nil)
+	time.Sleep(500 * time.Millisecond)
+	if a := r.events("admin-alert"); len(a) != 1 || a[0].Get("rule") != "gmail-auth-code" {
+		t.Errorf("admin-alert lines %v; want one, rule gmail-auth-code", a)
+	}
+	for _, ev := range []string{"ban", "block", "encapsulate"} {
+		for _, e := range r.events(ev) {
+			t.Errorf("%s line: %v; want nobody sanctioned for the relay's own login", ev, e.Fields)
+		}
+	}
+
+	// A greeting refusal no rule knows: nothing but the rejects, not a
+	// report per client connection.
+	refusing := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Reply: "554 5.7.1 no service for you"}})
+	r = startEnforcer(t, refusing.Addr(), enforceOpts{proxy: true})
+	for i := range 2 {
+		if _, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprint("refused ", i))); err != nil && err != errRefused {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	r.waitEvent("disconnect", 5*time.Second, nil)
+	time.Sleep(300 * time.Millisecond)
+	for _, ev := range []string{"report", "admin-alert", "ban"} {
+		for _, e := range r.events(ev) {
+			t.Errorf("%s line: %v; want nothing for a greeting refusal no rule knows", ev, e.Fields)
+		}
+	}
+}
