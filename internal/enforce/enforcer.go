@@ -440,9 +440,13 @@ func ipString(ip netip.Addr) string {
 // proxy mode meets it at each client's MAIL: only an alert is acted on, as
 // the scheduler passes on only alerts from there. Anything else would be
 // about the relay's address, once per client connection.
+//
+// An alert is also logged as the scheduler logs one (an alert line, for
+// the metrics and the dashboard), each time.
 func (e *Enforcer) ActOnSession(ctx context.Context, rf Refusal) Outcome {
 	if e.Policy.Rules.Classify(rf.Upstream).Action != Alert {
 		return Outcome{Heard: rf.Reply}
 	}
+	e.MailLog.DestinationAlert(rf.Host, rf.Host, rf.Reply.String())
 	return e.Act(ctx, rf)
 }

@@ -213,9 +213,10 @@ func TestAdminReportsLimitedByRule(t *testing.T) {
 
 // TestRevPX3ActOnSession: a refusal of the relay's own session, as the
 // proxy meets it at each client's MAIL (the greeting, STARTTLS, the
-// relay's login), gets the administrator's alert once, and nothing for a
-// reply no rule knows: a report per client connection would be noise,
-// and the scheduler passes only alerts on from before a transaction.
+// relay's login), gets an alert line each time, the administrator's alert
+// once, and nothing for a reply no rule knows: a report per client
+// connection would be noise, and the scheduler passes only alerts on from
+// before a transaction.
 func TestRevPX3ActOnSession(t *testing.T) {
 	var ml bytes.Buffer
 	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
@@ -226,7 +227,7 @@ func TestRevPX3ActOnSession(t *testing.T) {
 	} {
 		e.ActOnSession(context.Background(), rf)
 	}
-	if n := strings.Count(ml.String(), " admin-alert "); n != 1 || strings.Count(ml.String(), "\n") != 1 {
-		t.Errorf("mail log:\n%s\nwant one admin-alert line and nothing else", ml.String())
+	if n := strings.Count(ml.String(), " admin-alert "); n != 1 || strings.Count(ml.String(), " alert ") != 2 || strings.Count(ml.String(), "\n") != 3 {
+		t.Errorf("mail log:\n%s\nwant an alert line per refused login, one admin-alert line and nothing else", ml.String())
 	}
 }

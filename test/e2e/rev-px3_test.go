@@ -139,6 +139,11 @@ func TestRevPX3ProxyLoginRefusalAlerts(t *testing.T) {
 		}
 	}
 	r.waitEvent("admin-alert", 10*time.Second, nil)
+	// The scheduler's alert line too, which relaykeeper_alerts_total
+	// {cause="alert"} and the dashboard's alerts count.
+	r.waitEvent("alert", 5*time.Second, func(e *maillog.Entry) bool {
+		return e.Get("relay") == up.addr() && strings.HasPrefix(e.Get("reply"), "535 ")
+	})
 	time.Sleep(500 * time.Millisecond)
 	if a := r.events("admin-alert"); len(a) != 1 || a[0].Get("rule") != "gmail-auth-code" {
 		t.Errorf("admin-alert lines %v; want one, rule gmail-auth-code", a)
