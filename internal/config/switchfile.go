@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -12,8 +13,8 @@ import (
 // line without its dashes, then its value, if it takes one, as the rest of
 // the line ("spool-dir /var/spool/emailrelay", "as-server"); # starts a
 // comment line. It returns the switches as command-line arguments; a line
-// that is not a known switch, or a value its switch refuses, is an error
-// with the file and line.
+// that is not a known switch, a value its switch refuses, or a switch at
+// odds with an earlier line's is an error with the file and line.
 func switchFileArgs(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,9 +52,10 @@ func switchFileArgs(path string) ([]string, error) {
 		default:
 			arg += "=" + value
 		}
-		// A value the switch refuses is this line's mistake: say so here,
-		// not later among the command line's switches.
-		if _, err := ParseSwitches([]string{arg}); err != nil {
+		// A value the switch refuses, or a switch at odds with an
+		// earlier line's, is this line's mistake: say so here, not
+		// later among the command line's switches.
+		if _, err := ParseSwitches(append(slices.Clip(args), arg)); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 		args = append(args, arg)

@@ -84,6 +84,8 @@ func TestRevPX3SwitchFileBadValueNamesLine(t *testing.T) {
 	for _, tt := range []struct{ content, want string }{
 		{"as-server\nport abc\n", f + `:2: --port "abc": want a port number from 1 to 65535`},
 		{"# size\nas-server\n\nsize lots\n", f + `:4: --size "lots": want a number of bytes`},
+		// A line at odds with an earlier one names its own line.
+		{"as-server\nport 25\nas-proxy smarthost:25\n", f + `:3: --as-proxy "smarthost:25": conflicts with --as-server`},
 	} {
 		os.WriteFile(f, []byte(tt.content), 0o644)
 		if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
