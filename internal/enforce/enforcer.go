@@ -80,6 +80,9 @@ type Enforcer struct {
 	// answers everything with a reply no rule knows would otherwise mail
 	// the administrator once per refused message.
 	reports AlertLimiter
+	// sessionAlerts: the alert lines of ActOnSession, once a minute per
+	// upstream and rule.
+	sessionAlerts AlertLimiter
 }
 
 // Outcome says what the enforcer did and what becomes of the refused
@@ -442,11 +445,16 @@ func ipString(ip netip.Addr) string {
 // about the relay's address, once per client connection.
 //
 // An alert is also logged as the scheduler logs one (an alert line, for
-// the metrics and the dashboard), each time.
+// the metrics and the dashboard), at most once a minute per upstream and
+// rule: the scheduler logs one per delivery attempt, the proxy meets the
+// refusal once per client connection.
 func (e *Enforcer) ActOnSession(ctx context.Context, rf Refusal) Outcome {
-	if e.Policy.Rules.Classify(rf.Upstream).Action != Alert {
+	v := e.Policy.Rules.Classify(rf.Upstream)
+	if v.Action != Alert {
 		return Outcome{Heard: rf.Reply}
 	}
-	e.MailLog.DestinationAlert(rf.Host, rf.Host, rf.Reply.String())
+	if e.sessionAlerts.DueEvery(rf.Host+" "+v.Rule, e.now(), time.Minute) {
+		e.MailLog.DestinationAlert(rf.Host, rf.Host, rf.Reply.String())
+	}
 	return e.Act(ctx, rf)
 }
