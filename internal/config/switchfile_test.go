@@ -98,3 +98,23 @@ func TestRevPX3SwitchFileBadValueNamesLine(t *testing.T) {
 		t.Errorf("--port abc on the command line: %v; want an error naming no file", err)
 	}
 }
+
+// TestRevPX3LogAddress: E-MailRelay's --log-address, which its own
+// fail2ban set-up needs (every log line names the client), is accepted and
+// ignored like its other logging switches: relaykeeper's mail log names
+// the client on every line already. An /etc/emailrelay.conf with
+// "log-address" made relaykeeper refuse to start: unknown switch.
+func TestRevPX3LogAddress(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nlog\nlog-time\nlog-address\nspool-dir /var/spool/emailrelay\n"), 0o644)
+	cl, err := ParseSwitches([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Config(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "--log-address"}); err != nil {
+		t.Errorf("--log-address: %v; want it accepted", err)
+	}
+}
