@@ -118,3 +118,18 @@ func TestRevPX3LogAddress(t *testing.T) {
 		t.Errorf("--log-address: %v; want it accepted", err)
 	}
 }
+
+// TestRevPX3Debug: E-MailRelay's --debug (-g), its most detailed logging,
+// is relaykeeper's --verbose. It was refused: unknown switch.
+func TestRevPX3Debug(t *testing.T) {
+	for _, args := range [][]string{{"--as-server", "--debug"}, {"--as-server", "-g"}} {
+		cl, err := ParseSwitches(args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		cfg, err := cl.Config()
+		if err != nil || !cfg.Log.Verbose {
+			t.Errorf("%v: verbose %v (%v); want the debug log on", args, cfg.Log.Verbose, err)
+		}
+	}
+}
