@@ -129,7 +129,7 @@ const (
 	groupProcess = "Process"
 	groupTLS     = "TLS and authentication"
 	groupPolicy  = "Policy"
-	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks and leaves syslog and timestamps to its supervisor"
+	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, leaves syslog and timestamps to its supervisor,\nand names the client on every line of its mail log"
 )
 
 // SwitchGroups returns the groups of --help in their order.
@@ -377,6 +377,10 @@ func (p *switchParser) switches() []Switch {
 			Help:  "log debugging detail",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
+		{Long: "debug", Short: "g", Group: groupLog,
+			Help:  "E-MailRelay's name for --verbose",
+			Keys:  []string{"log.verbose"},
+			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
 		{Long: "log-format", Arg: "FORMAT", Group: groupLog,
 			Help:  "text (key=value, the default) or json (one object per line) for the diagnostic log",
 			Keys:  []string{"log.format"},
@@ -411,5 +415,6 @@ func (p *switchParser) switches() []Switch {
 		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
 		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},
 		{Long: "log-time", Short: "L", Group: groupCompat, parse: ignored},
+		{Long: "log-address", Group: groupCompat, parse: ignored},
 	}
 }

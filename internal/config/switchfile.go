@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -12,7 +13,8 @@ import (
 // line without its dashes, then its value, if it takes one, as the rest of
 // the line ("spool-dir /var/spool/emailrelay", "as-server"); # starts a
 // comment line. It returns the switches as command-line arguments; a line
-// that is not a known switch is an error with the file and line.
+// that is not a known switch, a value its switch refuses, or a switch at
+// odds with an earlier line's is an error with the file and line.
 func switchFileArgs(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,20 +38,27 @@ func switchFileArgs(path string) ([]string, error) {
 		}
 		name = strings.TrimPrefix(name, "--")
 		s, ok := byName[name]
+		arg := "--" + name
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
 		case s.Arg == "" && value != "" && s.OptArg != "":
-			args = append(args, "--"+name+"="+value)
+			arg += "=" + value
 		case s.Arg == "" && value != "":
 			return nil, fmt.Errorf("%s:%d: --%s takes no value, got %q", path, n, name, value)
 		case s.Arg == "":
-			args = append(args, "--"+name)
 		case value == "":
 			return nil, fmt.Errorf("%s:%d: --%s needs a value", path, n, name)
 		default:
-			args = append(args, "--"+name+"="+value)
+			arg += "=" + value
 		}
+		// A value the switch refuses, or a switch at odds with an
+		// earlier line's, is this line's mistake: say so here, not
+		// later among the command line's switches.
+		if _, err := ParseSwitches(append(slices.Clip(args), arg)); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		args = append(args, arg)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -74,3 +74,62 @@ func FuzzSwitchFile(f *testing.F) {
 		}
 	})
 }
+
+// TestRevPX3SwitchFileBadValueNamesLine: a value a switch refuses, in
+// E-MailRelay's configuration file, is reported with the file and line,
+// as an unknown switch is. It said only `--port "abc": ...`, which names
+// a switch the user never typed on any command line.
+func TestRevPX3SwitchFileBadValueNamesLine(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	for _, tt := range []struct{ content, want string }{
+		{"as-server\nport abc\n", f + `:2: --port "abc": want a port number from 1 to 65535`},
+		{"# size\nas-server\n\nsize lots\n", f + `:4: --size "lots": want a number of bytes`},
+		// A line at odds with an earlier one names its own line.
+		{"as-server\nport 25\nas-proxy smarthost:25\n", f + `:3: --as-proxy "smarthost:25": conflicts with --as-server`},
+	} {
+		os.WriteFile(f, []byte(tt.content), 0o644)
+		if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("ParseSwitches with %q: %v; want %q...", tt.content, err, tt.want)
+		}
+	}
+	// The command line's own bad value names no file.
+	os.WriteFile(f, []byte("as-server\n"), 0o644)
+	if _, err := ParseSwitches([]string{"--port", "abc", f}); err == nil || strings.Contains(err.Error(), f) {
+		t.Errorf("--port abc on the command line: %v; want an error naming no file", err)
+	}
+}
+
+// TestRevPX3LogAddress: E-MailRelay's --log-address, which its own
+// fail2ban set-up needs (every log line names the client), is accepted and
+// ignored like its other logging switches: relaykeeper's mail log names
+// the client on every line already. An /etc/emailrelay.conf with
+// "log-address" made relaykeeper refuse to start: unknown switch.
+func TestRevPX3LogAddress(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nlog\nlog-time\nlog-address\nspool-dir /var/spool/emailrelay\n"), 0o644)
+	cl, err := ParseSwitches([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Config(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "--log-address"}); err != nil {
+		t.Errorf("--log-address: %v; want it accepted", err)
+	}
+}
+
+// TestRevPX3Debug: E-MailRelay's --debug (-g), its most detailed logging,
+// is relaykeeper's --verbose. It was refused: unknown switch.
+func TestRevPX3Debug(t *testing.T) {
+	for _, args := range [][]string{{"--as-server", "--debug"}, {"--as-server", "-g"}} {
+		cl, err := ParseSwitches(args)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		cfg, err := cl.Config()
+		if err != nil || !cfg.Log.Verbose {
+			t.Errorf("%v: verbose %v (%v); want the debug log on", args, cfg.Log.Verbose, err)
+		}
+	}
+}

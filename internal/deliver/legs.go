@@ -476,8 +476,10 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 		}
 		w.close()
 	}
-	if until, err := s.deadErr(rt.Key); err != nil {
-		return nil, "", nil, &deadError{until: until, err: err}
+	if d, ok := s.deadDest(rt.Key); ok {
+		// Named as the failure that marked it was: the same relay= in
+		// the mail log for every message behind it.
+		return nil, d.relay, nil, &deadError{until: d.until, err: d.err}
 	}
 	if !s.tryAcquire(rt.Key, s.queueLimit(rt)) {
 		return nil, "", nil, errBusy
@@ -501,7 +503,7 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 	if err != nil {
 		s.release(rt.Key)
 		s.feedback(rt.Key, false)
-		s.markDead(rt.Key, err)
+		s.markDead(rt.Key, relay, err)
 		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
 		return nil, relay, passed, err
 	}
@@ -533,24 +535,26 @@ func (s *Scheduler) release(key string) {
 // markDead remembers that a destination could not be reached, so that the
 // messages behind it are deferred without each trying again, until the
 // minimum back-off has passed or a forced kick clears it.
-func (s *Scheduler) markDead(key string, err error) {
+func (s *Scheduler) markDead(key, relay string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dead[key] = deadDest{until: s.clock.Now().Add(s.opts.MinBackoff), err: err}
+	s.dead[key] = deadDest{until: s.clock.Now().Add(s.opts.MinBackoff), err: err, relay: relay}
 }
 
-func (s *Scheduler) deadErr(key string) (time.Time, error) {
+// deadDest returns the destination's recent failure, if it is not to be
+// dialled again yet.
+func (s *Scheduler) deadDest(key string) (deadDest, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.dead[key]
 	if !ok {
-		return time.Time{}, nil
+		return deadDest{}, false
 	}
 	if !s.clock.Now().Before(d.until) {
 		delete(s.dead, key)
-		return time.Time{}, nil
+		return deadDest{}, false
 	}
-	return d.until, d.err
+	return d, true
 }
 
 // deadError is a destination's recent failure, given to the messages
@@ -582,6 +586,8 @@ func (s *Scheduler) clearDead() {
 type deadDest struct {
 	until time.Time
 	err   error
+	// relay is the next hop as the failed attempt named it.
+	relay string
 }
 
 // rateWait keeps destination_rate_delay between deliveries to a

@@ -454,9 +454,14 @@ const AlertEvery = time.Hour
 // Due reports whether an alert for cause is due at now, and if so
 // remembers it.
 func (l *AlertLimiter) Due(cause string, now time.Time) bool {
+	return l.DueEvery(cause, now, AlertEvery)
+}
+
+// DueEvery is Due with a period of its own.
+func (l *AlertLimiter) DueEvery(cause string, now time.Time, every time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t, ok := l.last[cause]; ok && now.Sub(t) < AlertEvery && !now.Before(t) {
+	if t, ok := l.last[cause]; ok && now.Sub(t) < every && !now.Before(t) {
 		return false
 	}
 	if l.last == nil {

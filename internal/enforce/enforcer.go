@@ -80,6 +80,9 @@ type Enforcer struct {
 	// answers everything with a reply no rule knows would otherwise mail
 	// the administrator once per refused message.
 	reports AlertLimiter
+	// sessionAlerts: the alert lines of ActOnSession, once a minute per
+	// upstream and rule.
+	sessionAlerts AlertLimiter
 }
 
 // Outcome says what the enforcer did and what becomes of the refused
@@ -433,4 +436,25 @@ func ipString(ip netip.Addr) string {
 		return "-"
 	}
 	return ip.String()
+}
+
+// ActOnSession is Act for an upstream's refusal of the relay's own session,
+// before any transaction (its greeting, STARTTLS, the relay's login), as
+// proxy mode meets it at each client's MAIL: only an alert is acted on, as
+// the scheduler passes on only alerts from there. Anything else would be
+// about the relay's address, once per client connection.
+//
+// An alert is also logged as the scheduler logs one (an alert line, for
+// the metrics and the dashboard), at most once a minute per upstream and
+// rule: the scheduler logs one per delivery attempt, the proxy meets the
+// refusal once per client connection.
+func (e *Enforcer) ActOnSession(ctx context.Context, rf Refusal) Outcome {
+	v := e.Policy.Rules.Classify(rf.Upstream)
+	if v.Action != Alert {
+		return Outcome{Heard: rf.Reply}
+	}
+	if e.sessionAlerts.DueEvery(rf.Host+" "+v.Rule, e.now(), time.Minute) {
+		e.MailLog.DestinationAlert(rf.Host, rf.Host, rf.Reply.String())
+	}
+	return e.Act(ctx, rf)
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
@@ -208,5 +209,32 @@ func TestAdminReportsLimitedByRule(t *testing.T) {
 	}
 	if ents, _ := sp.List(); len(ents) != 1 {
 		t.Errorf("%d reports queued for 20 refusals from 20 untrusted hosts; want 1", len(ents))
+	}
+}
+
+// TestRevPX3ActOnSession: a refusal of the relay's own session, as the
+// proxy meets it at each client's MAIL (the greeting, STARTTLS, the
+// relay's login), gets an alert line at most once a minute per upstream
+// and rule (the proxy meets it once per client connection), the
+// administrator's alert once, and nothing for a reply no rule knows: a
+// report per client connection would be noise, and the scheduler passes
+// only alerts on from before a transaction.
+func TestRevPX3ActOnSession(t *testing.T) {
+	var ml bytes.Buffer
+	clk := newFakeClock()
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml), Now: clk.Now}
+	login := func(n int) Refusal {
+		return Refusal{Client: netip.MustParseAddr("203.0.113.9"), Upstream: Upstream{Host: "smtp.gmail.com:587", Stage: "auth",
+			Reply: textReply(fmt.Sprintf("535 5.7.8 Username and Password not accepted. x%d - gsmtp", n))}}
+	}
+	for i := range 3 {
+		e.ActOnSession(context.Background(), login(i))
+	}
+	e.ActOnSession(context.Background(), Refusal{Client: netip.MustParseAddr("203.0.113.9"),
+		Upstream: Upstream{Stage: "greeting", Reply: textReply("554 5.7.1 go away")}})
+	clk.Advance(61 * time.Second)
+	e.ActOnSession(context.Background(), login(4))
+	if n := strings.Count(ml.String(), " admin-alert "); n != 1 || strings.Count(ml.String(), " alert ") != 2 || strings.Count(ml.String(), "\n") != 3 {
+		t.Errorf("mail log:\n%s\nwant two alert lines a minute apart, one admin-alert line and nothing else", ml.String())
 	}
 }

@@ -121,6 +121,12 @@ func New(opts Options) *Metrics {
 		"Actions in the mail log that the enforcer and the relay took on clients and domains (ban, block, spare, hold, ...).", "action")
 	m.alertsTotal = f.counterVec("relaykeeper_alerts_total",
 		"Alerts raised: rejection rates over the threshold (client_rejection_rate, relay_rejection_rate) and the relay's own faults (alert).", "cause")
+	for _, cause := range []string{"alert", "client_rejection_rate", "relay_rejection_rate"} {
+		// At 0 from the start: Prometheus sees no increase in a
+		// series that first appears at 1, and an alert rule on
+		// increase() would miss the relay's first alert.
+		m.alertsTotal.WithLabelValues(cause)
+	}
 	m.fsync = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "relaykeeper_spool_fsync_seconds",
 		Help:    "Duration of the spool's fsyncs, of files and of the directory.",

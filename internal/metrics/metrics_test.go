@@ -87,3 +87,20 @@ func TestPacesFromLog(t *testing.T) {
 		t.Errorf("Paces after resume = %+v; want none", got)
 	}
 }
+
+// TestRevPX3AlertSeriesFromStart: relaykeeper_alerts_total has its causes'
+// series at 0 from the start. The shipped alert rule,
+// increase(relaykeeper_alerts_total{cause="alert"}[15m]) > 0, never fired
+// for a relay's first alert: a series that first appears at 1 has no
+// increase in Prometheus.
+func TestRevPX3AlertSeriesFromStart(t *testing.T) {
+	m := New(Options{})
+	for _, cause := range []string{"alert", "client_rejection_rate", "relay_rejection_rate"} {
+		if n := testutil.CollectAndCount(m.alertsTotal); n != 3 {
+			t.Fatalf("%d relaykeeper_alerts_total series at start; want 3", n)
+		}
+		if got := testutil.ToFloat64(m.alertsTotal.WithLabelValues(cause)); got != 0 {
+			t.Errorf("alerts_total{cause=%q} = %v; want 0", cause, got)
+		}
+	}
+}

@@ -174,6 +174,9 @@ type Enforcer interface {
 
 // ProxyRefusal is an upstream refusal seen while proxying.
 type ProxyRefusal struct {
+	// ID is the message's id, as on its proxy line; "" for a refusal
+	// at MAIL or RCPT, before there is a message.
+	ID         string
 	Client     netip.Addr
 	ClientAddr string
 	// ClientName is the client's confirmed host name; "" if unknown or

@@ -249,14 +249,23 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	rep, err := ss.upstreamMail()
 	if err != nil {
 		ss.dropUpstream()
-		return ss.upstreamError(err, "mail")
+		var re *remote.Error
+		if errors.As(err, &re) {
+			// The upstream refused the relay's own session (its
+			// greeting, STARTTLS, the relay's login): the enforcer
+			// alerts the administrator where a rule says so, as the
+			// scheduler's deliveries do. The client's reply is the
+			// same whatever it decides: the fault is not the client's.
+			ss.enforce(re.Stage, re.Reply, nil, "", "")
+		}
+		return ss.upstreamError(err, "mail", "from", maillog.Addr(from))
 	}
 	if rep.Code/100 == 2 {
 		ss.upstream.inTx = true
 	} else {
 		ss.upMsg = nil
 		ss.s.opts.MailLog.Reject(ss.client(), "mail", rep.String(), "from", maillog.Addr(from), "relay", ss.s.opts.Proxy.Addr)
-		return replyError(ss.enforce("mail", rep, nil, ""))
+		return replyError(ss.enforce("mail", rep, nil, "", ""))
 	}
 	return nil
 }
@@ -288,12 +297,13 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 }
 
 // enforce hands an upstream refusal to the enforcer, if any, and returns
-// the reply the client is to hear.
-func (ss *session) enforce(stage string, rep reply.Reply, to []string, contentPath string) reply.Reply {
+// the reply the client is to hear; id and contentPath are the message's,
+// "" before the final dot.
+func (ss *session) enforce(stage string, rep reply.Reply, to []string, id, contentPath string) reply.Reply {
 	if ss.s.opts.Enforcer == nil || rep.Code < 400 || rep.Local {
 		return rep // a local reply: the upstream never said it
 	}
-	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{
+	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{ID: id,
 		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), ClientName: ss.knownName(), Helo: ss.conn.Hostname(),
 		AuthID: ss.authID, From: ss.from, To: to, Stage: stage, Reply: rep, ContentPath: contentPath,
 		Relay: ss.s.opts.Proxy.Addr,
@@ -386,12 +396,12 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		if err != nil {
 			ss.dropUpstream()
-			return ss.upstreamError(err, "rcpt")
+			return ss.upstreamError(err, "rcpt", "from", maillog.Addr(ss.from), "to", maillog.Addr(to))
 		}
 		if rep.Code/100 != 2 {
 			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", rep.String(), "from", maillog.Addr(ss.from),
 				"to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
-			return replyError(ss.enforce("rcpt", rep, []string{to}, ""))
+			return replyError(ss.enforce("rcpt", rep, []string{to}, "", ""))
 		}
 	}
 	ss.rcpts = append(ss.rcpts, to)
@@ -706,9 +716,9 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	}
 	if err != nil {
 		ss.dropUpstream()
-		e := ss.upstreamError(err, "data")
-		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, replyText(e))
-		return e
+		rep := upstreamFailure(err, "data")
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+		return replyError(rep)
 	}
 	result := maillog.Sent
 	switch {
@@ -724,7 +734,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if rep.Code >= 400 {
 		// The content file still exists here: the enforcer may copy it
 		// (to encapsulate) before Data's deferred Abort removes it.
-		heard := ss.enforce("data", rep, ss.upMsg0, w.ContentPath())
+		heard := ss.enforce("data", rep, ss.upMsg0, w.ID(), w.ContentPath())
 		if heard.Code/100 == 2 && ss.tc != nil {
 			ss.tc.messages.Add(1)
 		}
@@ -741,20 +751,25 @@ func (ss *session) dropUpstream() {
 	ss.upMsg = nil
 }
 
-// upstreamError is the reply for an upstream that could not be talked to:
+// upstreamError is the reply for an upstream that could not be talked to
+// at MAIL or RCPT, logged as a proxy rejection is, with kv (the sender and
+// recipient) and the upstream.
+func (ss *session) upstreamError(err error, stage string, kv ...string) error {
+	rep := upstreamFailure(err, stage)
+	ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), append(kv, "relay", ss.s.opts.Proxy.Addr)...)
+	return replyError(rep)
+}
+
+// upstreamFailure is the reply for an upstream that could not be talked to:
 // its own reply if it gave one, else a temporary local one. Never a 250.
-func (ss *session) upstreamError(err error, stage string) error {
+func upstreamFailure(err error, stage string) reply.Reply {
 	var re *remote.Error
 	if errors.As(err, &re) {
-		rep := re.AsReply()
-		if rep.Code/100 == 2 {
-			rep = reply.Reply{Code: 451, Lines: []string{"4.4.1 upstream " + stage + " failed"}}
+		if rep := re.AsReply(); rep.Code/100 != 2 {
+			return rep
 		}
-		ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), "relay", ss.s.opts.Proxy.Addr)
-		return replyError(rep)
 	}
-	ss.s.opts.MailLog.Reject(ss.client(), stage, "451 4.4.1 upstream failed", "relay", ss.s.opts.Proxy.Addr)
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 1}, Message: "upstream " + stage + " failed"}
+	return reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream " + stage + " failed"}}
 }
 
 func (ss *session) storageError(err error) error {
@@ -792,14 +807,6 @@ func replyError(rep reply.Reply) error {
 		lines = fixed
 	}
 	return &smtp.SMTPError{Code: rep.Code, EnhancedCode: smtp.NoEnhancedCode, Message: strings.Join(lines, "\n")}
-}
-
-func replyText(err error) string {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%d %s", se.Code, strings.ReplaceAll(se.Message, "\n", " "))
-	}
-	return err.Error()
 }
 
 // refuse logs a refused command and returns its reply. The command layer

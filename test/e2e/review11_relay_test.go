@@ -83,15 +83,22 @@ func TestReview11RelayAccountReplies(t *testing.T) {
 	}
 }
 
+// wrongLoginUpstream starts an upstream that wants a login (authUpstream)
+// and returns it, its certificate and a client secrets file with a wrong
+// password for it.
+func wrongLoginUpstream(t *testing.T) (up *relay, pem, secrets string) {
+	t.Helper()
+	up, pem = authUpstream(t, harness.StartSink(t, harness.SinkOptions{}))
+	return up, pem, writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test wrong-password\n", 0o600)
+}
+
 // TestReview11AuthAlertOnce: the smarthost refuses the relay's login on
 // every attempt; over several messages and retries the administrator's
 // alert comes once, and nothing is bounced.
 func TestReview11AuthAlertOnce(t *testing.T) {
 	t.Parallel()
-	sink := harness.StartSink(t, harness.SinkOptions{})
-	up, pem := authUpstream(t, sink)
+	up, pem, sec := wrongLoginUpstream(t)
 	dir := t.TempDir()
-	sec := writeFile(t, dir, "client.secrets", "client plain alice@rk.test wrong-password\n", 0o600)
 	cfg := writeFile(t, dir, "relaykeeper.toml", "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\n", 0o644)
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.addr(), "--forward-on-disconnect",
 		"--client-tls", "--client-auth", sec, "--client-tls-verify", pem, "--config", cfg,
