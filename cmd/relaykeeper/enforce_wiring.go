@@ -110,11 +110,7 @@ func (er enforcerRefusals) Refused(res deliver.Result) deliver.Effect {
 type enforcerProxy struct{ en *enforce.Enforcer }
 
 func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal) reply.Reply {
-	act := p.en.Act
-	if enforce.BeforeTransaction(pr.Stage) {
-		act = p.en.ActOnSession
-	}
-	out := act(ctx, enforce.Refusal{
+	out := p.en.ActOnProxied(ctx, enforce.Refusal{
 		ID: pr.ID, Client: pr.Client, ClientName: pr.ClientName, From: pr.From, To: pr.To,
 		Upstream: enforce.Upstream{Reply: pr.Reply, Host: pr.Relay, Stage: pr.Stage}, ContentPath: pr.ContentPath,
 	})

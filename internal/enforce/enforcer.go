@@ -438,6 +438,15 @@ func ipString(ip netip.Addr) string {
 	return ip.String()
 }
 
+// ActOnProxied is Act for a refusal the proxy met, and ActOnSession for
+// one before its transaction (greeting, STARTTLS, login).
+func (e *Enforcer) ActOnProxied(ctx context.Context, rf Refusal) Outcome {
+	if BeforeTransaction(rf.Upstream.Stage) {
+		return e.ActOnSession(ctx, rf)
+	}
+	return e.Act(ctx, rf)
+}
+
 // ActOnSession is Act for an upstream's refusal of the relay's own session,
 // before any transaction (its greeting, STARTTLS, the relay's login), as
 // proxy mode meets it at each client's MAIL: only an alert is acted on, as
