@@ -222,27 +222,10 @@ func (r *relay) runServer() int {
 		r.reportRecovery(rep, err)
 	}
 	// Group commit: concurrent acceptances share one fdatasync. The
-	// journal outlives the servers and the scheduler, which write to it.
-	jctx, jcancel := context.WithCancel(context.Background())
-	var journalDone chan struct{}
-	// Every return (an early one too) stops the journal and waits for it.
-	defer func() {
-		jcancel()
-		if journalDone != nil {
-			<-journalDone
-		}
-	}()
-	if j, err := r.spool.OpenJournal(); err != nil {
-		r.log.Warn("no spool journal: every message syncs its own files", "err", err)
-	} else {
-		journalDone = make(chan struct{})
-		go func() {
-			defer close(journalDone)
-			if err := j.Run(jctx); err != nil {
-				r.log.Error("spool journal", "err", err)
-			}
-		}()
-	}
+	// journal outlives the servers and the scheduler, which write to it:
+	// every return (an early one too) stops it last and waits for it.
+	stopJournal := r.spool.RunJournal()
+	defer stopJournal()
 
 	// The root context: every long-lived part and every call a session
 	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
@@ -415,10 +398,7 @@ func (r *relay) runServer() int {
 		<-bansDone
 		r.enforcer.BanLines.Flush() // bans found by the last deliveries
 	}
-	jcancel()
-	if journalDone != nil {
-		<-journalDone
-	}
+	stopJournal()
 	r.log.Info("stopped")
 	return exitOK
 }

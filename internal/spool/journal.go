@@ -106,6 +106,30 @@ type Journal struct {
 	bufs    sync.Pool     // *[]byte, for encoding records
 }
 
+// RunJournal opens the journal and runs it (Journal.Run) until stop is
+// called, which ends it and waits for it, its last checkpoint done; a
+// second call returns at once. A journal that cannot be opened is
+// logged, and every message then syncs its own files; stop does nothing.
+func (s *Spool) RunJournal() (stop func()) {
+	j, err := s.OpenJournal()
+	if err != nil {
+		s.log.Warn("no spool journal: every message syncs its own files", "err", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := j.Run(ctx); err != nil {
+			s.log.Error("spool journal", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // OpenJournal starts group commit: from now on Writer.Commit journals
 // small messages. Call Recover before, so that an old journal is replayed,
 // and run Journal.Run, which makes the files durable and ends the journal.
