@@ -24,6 +24,7 @@ type queueCmd struct {
 	now            time.Time
 	spool          *spool.Spool
 	json           bool
+	scope          queue.Scope // how the ids were chosen
 }
 
 // runQueue is "relaykeeper queue": it lists or changes the spool's messages
@@ -137,6 +138,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ids []string
 	switch {
 	case act == queue.Flush || *all || *match != "" || f.States != nil:
+		q.scope = queue.Selected
 		if ids, err = queue.Select(sp, act, queue.Selector{All: *all || act == queue.Flush, Match: *match, States: f.States}); err != nil {
 			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
 			return exitFailure
@@ -220,9 +222,9 @@ const progressMin = 50
 // when there are many messages.
 func (q *queueCmd) changeWithProgress(act queue.Action, ids []string) queue.Report {
 	if len(ids) < progressMin || !isTerminal(q.stderr) {
-		return queue.Change(q.spool, act, ids)
+		return queue.Change(q.spool, act, ids, q.scope)
 	}
 	bar := progressbar.New(progressbar.NewTerminal(q.stderr), act.String(), len(ids))
 	defer bar.Finish()
-	return queue.ChangeProgress(q.spool, act, ids, bar)
+	return queue.ChangeProgress(q.spool, act, ids, q.scope, bar)
 }

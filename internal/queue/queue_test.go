@@ -422,3 +422,33 @@ func TestActionString(t *testing.T) {
 		t.Errorf("actions = %q", s)
 	}
 }
+
+// TestChangeSelectedGone: a message that a selection chose and that is
+// gone by the change (delivered meanwhile, as "retry --all" from cron
+// races with delivery) counts as unchanged; named by the user, it is not
+// found, a failure.
+func TestChangeSelectedGone(t *testing.T) {
+	s, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := addMessage(t, s, "a@example.com", []string{"b@example.net"}, false, nil, spool.Ready)
+	gone := addMessage(t, s, "c@example.com", []string{"d@example.net"}, false, nil, spool.Ready)
+	ids, err := Select(s, Retry, Selector{All: true})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("Select = %v, %v", ids, err)
+	}
+	c, err := s.Lock(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := Change(s, Retry, ids, Selected); rep.Failed != 0 {
+		t.Errorf("selected: %+v; want no failure for the message gone since", rep)
+	}
+	if rep := Change(s, Retry, []string{keep, gone}, Named); rep.Failed != 1 {
+		t.Errorf("named: %+v; want the gone message not found", rep)
+	}
+}

@@ -122,11 +122,24 @@ type Report struct {
 	Relay                   RelayNotice
 }
 
+// Scope says how the ids of a change were chosen.
+type Scope int
+
+const (
+	// Named ids were given by the user: one not found is an error.
+	Named Scope = iota
+	// Selected ids were chosen by Select (--all, --match, --state): one
+	// gone by the time of the change was delivered or removed since, as
+	// a cron job's "retry --all" races with delivery, and counts as
+	// unchanged, not as a failure.
+	Selected
+)
+
 // Change applies act to the messages ids and tells the relay running on
 // the spool when something changed, and for flush and retry whatever
 // happened, since they ask for delivery now.
-func Change(s *spool.Spool, act Action, ids []string) Report {
-	return ChangeProgress(s, act, ids, nil)
+func Change(s *spool.Spool, act Action, ids []string, scope Scope) Report {
+	return ChangeProgress(s, act, ids, scope, nil)
 }
 
 // Progress hears how many of a change's messages are done.
@@ -136,7 +149,7 @@ type Progress interface {
 
 // ChangeProgress is Change telling p, if not nil, how far it has got: the
 // messages are changed in a hundred slices.
-func ChangeProgress(s *spool.Spool, act Action, ids []string, p Progress) Report {
+func ChangeProgress(s *spool.Spool, act Action, ids []string, scope Scope, p Progress) Report {
 	var rep Report
 	if p == nil {
 		rep.Results = Apply(s, act, ids)
@@ -148,7 +161,11 @@ func ChangeProgress(s *spool.Spool, act Action, ids []string, p Progress) Report
 			p.Set(len(rep.Results))
 		}
 	}
-	for _, r := range rep.Results {
+	for i, r := range rep.Results {
+		if scope == Selected && r.Outcome == NotFound {
+			r.Outcome, r.Detail = Unchanged, "gone since it was selected (delivered or removed)"
+			rep.Results[i] = r
+		}
 		switch {
 		case r.Outcome == Done:
 			rep.Done++
