@@ -166,6 +166,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		TLS:             mode,
 		TLSConfig:       tc,
 	}
+	if a := cfg.Forward.ClientInterface; a != "" {
+		r.remote.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)} // --client-interface
+	}
 	if f := cfg.Auth.ClientSecrets; f != "" {
 		cs, err := auth.LoadClientSecrets(f)
 		if err != nil {

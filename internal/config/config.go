@@ -143,6 +143,10 @@ type Forward struct {
 	ConnectionTimeout time.Duration `toml:"connection_timeout"`
 	// ResponseTimeout bounds the wait for each upstream reply.
 	ResponseTimeout time.Duration `toml:"response_timeout"`
+	// ClientInterface is --client-interface: the local IP address
+	// connections to upstreams leave from (a transport's bind_address
+	// wins); empty lets the system choose.
+	ClientInterface string `toml:"client_interface"`
 }
 
 // Delivery configures the outbound scheduler.

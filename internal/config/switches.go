@@ -195,6 +195,10 @@ func (p *switchParser) switches() []Switch {
 			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.ResponseTimeout = d })},
+		{Long: "client-interface", Arg: "ADDRESS", Group: groupForward,
+			Help:  "connect to upstreams from this local IP address",
+			Keys:  []string{"forward.client_interface"},
+			parse: text(func(c *Config, s string) { c.Forward.ClientInterface = s })},
 
 		{Long: "port", Short: "p", Arg: "N", Group: groupListen,
 			Help:  "listen on port N (default 25)",

@@ -99,6 +99,9 @@ func (c *Config) Validate() error {
 	if f.Poll < 0 {
 		v.bad("%v is negative", f.Poll)("forward.poll")
 	}
+	if a := f.ClientInterface; a != "" && net.ParseIP(a) == nil {
+		v.bad("%q is not an IP address of this host", a)("forward.client_interface")
+	}
 	v.positive(f.ConnectionTimeout, "forward.connection_timeout")
 	v.positive(f.ResponseTimeout, "forward.response_timeout")
 

@@ -174,3 +174,28 @@ func TestProxyDowngrade(t *testing.T) {
 		t.Errorf("sink got MAIL %q, data %q; want 7 bits, no BODY=, quoted-printable that decodes to %q", m.MailArgs, data, text)
 	}
 }
+
+// TestClientInterface: E-MailRelay's --client-interface makes connections
+// to the upstream leave from that local address, in store-and-forward and
+// in proxy mode; an address that is no IP is refused at start.
+func TestClientInterface(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"--as-server", "--as-proxy"} {
+		up := harness.NewFakeSMTP(t, harness.Script{})
+		args := []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect"}
+		if mode == "--as-proxy" {
+			args = []string{mode, up.Addr()}
+		}
+		r := startRelay(t, "127.0.0.1", append(args, "--client-interface", "127.0.0.2", "--interface", "127.0.0.1",
+			"--spool-dir", t.TempDir())...)
+		mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("from 127.0.0.2"))
+		tx := up.WaitTransactions(t, 1, 15*time.Second)[0]
+		if !strings.HasPrefix(tx.Client, "127.0.0.2:") {
+			t.Errorf("%s: the upstream saw the relay connect from %s; want 127.0.0.2", mode, tx.Client)
+		}
+	}
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-proxy", "127.0.0.1:25", "--client-interface", "eth0")
+	if code == 0 || !strings.Contains(errOut, `--client-interface: "eth0" is not an IP address`) {
+		t.Errorf("--client-interface eth0: exit %d, %q; want a start-time error naming the setting", code, errOut)
+	}
+}
