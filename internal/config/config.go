@@ -273,9 +273,13 @@ type TLS struct {
 	ClientVerify string `toml:"client_verify"`
 	// ClientServerName is the name to send (SNI) and verify; the
 	// smarthost's host name by default.
-	ClientServerName  string `toml:"client_server_name"`
+	ClientServerName string `toml:"client_server_name"`
+	// ClientCertificate is --client-tls-certificate: the relay's own PEM
+	// certificate (and key, unless ClientKey names their file) toward
+	// upstreams that ask for one.
 	ClientCertificate string `toml:"client_certificate"`
-	ClientKey         string `toml:"client_key"`
+	// ClientKey is the key of ClientCertificate, if in a file of its own.
+	ClientKey string `toml:"client_key"`
 }
 
 // Auth configures SMTP AUTH on both sides.

@@ -90,14 +90,15 @@ func (cl *CommandLine) Config() (Config, error) {
 // switchParser collects what the switches say while the flag package
 // parses them; nothing is applied until the file has been loaded.
 type switchParser struct {
-	actions    []func(*Config)
-	configFile string
-	help       bool
-	version    bool
-	mode       string // the mode switch given, as typed, to refuse a second
-	ifaces     bool   // set once the first --interface has replaced the file's
-	certs      []string
-	err        error // why the last Set failed, naming the switch
+	actions     []func(*Config)
+	configFile  string
+	help        bool
+	version     bool
+	mode        string // the mode switch given, as typed, to refuse a second
+	ifaces      bool   // set once the first --interface has replaced the file's
+	certs       []string
+	clientCerts []string
+	err         error // why the last Set failed, naming the switch
 }
 
 // Switch is one command-line switch, with E-MailRelay's long name and
@@ -281,6 +282,10 @@ func (p *switchParser) switches() []Switch {
 			Help:  "the name to ask for and verify (SNI); the smarthost's host name by default",
 			Keys:  []string{"tls.client_server_name"},
 			parse: text(func(c *Config, s string) { c.TLS.ClientServerName = s })},
+		{Long: "client-tls-certificate", Arg: "FILE", Group: groupTLS,
+			Help:  "the relay's own PEM certificate and key toward upstreams; give it twice for separate files (the key, then the certificate)",
+			Keys:  []string{"tls.client_certificate", "tls.client_key"},
+			parse: p.clientCert},
 		{Long: "client-auth", Short: "C", Arg: "FILE", Group: groupTLS,
 			Help:  "log in to the smarthost with the \"client\" line of the secrets FILE",
 			Keys:  []string{"auth.client_secrets"},

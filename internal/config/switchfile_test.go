@@ -133,3 +133,34 @@ func TestRevPX3Debug(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificateSwitches: E-MailRelay's --server-tls-certificate and
+// --client-tls-certificate, once for a PEM file with both, twice for the
+// key file and then the certificate file; a third time is refused.
+func TestCertificateSwitches(t *testing.T) {
+	for _, tc := range []struct {
+		args               []string
+		srvCert, srvKey    string
+		clientCert, cliKey string
+	}{
+		{[]string{"--server-tls-certificate", "both.pem", "--client-tls-certificate", "mine.pem"}, "both.pem", "", "mine.pem", ""},
+		{[]string{"--client-tls-certificate", "key.pem", "--client-tls-certificate", "cert.pem"}, "", "", "cert.pem", "key.pem"},
+		{[]string{"--server-tls-certificate", "k.pem", "--server-tls-certificate", "c.pem"}, "c.pem", "k.pem", "", ""},
+	} {
+		cl, err := ParseSwitches(append([]string{"--as-server"}, tc.args...))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		cfg, err := cl.Config()
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		tl := cfg.TLS
+		if tl.Certificate != tc.srvCert || tl.Key != tc.srvKey || tl.ClientCertificate != tc.clientCert || tl.ClientKey != tc.cliKey {
+			t.Errorf("%v: server %q/%q client %q/%q", tc.args, tl.Certificate, tl.Key, tl.ClientCertificate, tl.ClientKey)
+		}
+	}
+	if _, err := ParseSwitches([]string{"--client-tls-certificate", "a", "--client-tls-certificate", "b", "--client-tls-certificate", "c"}); err == nil {
+		t.Error("a third --client-tls-certificate was accepted")
+	}
+}

@@ -273,16 +273,28 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 // separate files, the key first, then the certificate; once for a PEM file
 // that holds both.
 func (p *switchParser) serverCert(val string) (func(*Config), error) {
+	return certFiles(&p.certs, val, func(c *Config, cert, key string) { c.TLS.Certificate, c.TLS.Key = cert, key })
+}
+
+// clientCert is --client-tls-certificate, the relay's own certificate
+// toward upstreams, taken as E-MailRelay takes it, as serverCert.
+func (p *switchParser) clientCert(val string) (func(*Config), error) {
+	return certFiles(&p.clientCerts, val, func(c *Config, cert, key string) { c.TLS.ClientCertificate, c.TLS.ClientKey = cert, key })
+}
+
+// certFiles takes the next of at most two files of a certificate switch:
+// one PEM file with both, or the key file and then the certificate file.
+func certFiles(seen *[]string, val string, set func(c *Config, cert, key string)) (func(*Config), error) {
 	if val == "" {
 		return nil, errors.New("empty file name")
 	}
-	p.certs = append(p.certs, val)
-	switch len(p.certs) {
+	*seen = append(*seen, val)
+	switch len(*seen) {
 	case 1:
-		return func(c *Config) { c.TLS.Certificate, c.TLS.Key = val, "" }, nil
+		return func(c *Config) { set(c, val, "") }, nil
 	case 2:
-		key := p.certs[0]
-		return func(c *Config) { c.TLS.Key, c.TLS.Certificate = key, val }, nil
+		key := (*seen)[0]
+		return func(c *Config) { set(c, val, key) }, nil
 	}
 	return nil, errors.New("given more than twice (the key file, then the certificate file)")
 }

@@ -70,16 +70,9 @@ func TestClientCertificates(t *testing.T) {
 	caFile := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate[0]})), 0o644)
 	certs := writeFile(t, dir, "relay_clientcerts", postfixFingerprint(listed.Certificate[0])+" listed.example\n", 0o644)
 	ccert := writeFile(t, dir, "ccert_access", postfixFingerprint(banned.Certificate[0])+" REJECT stolen laptop\n", 0o644)
-	cfg := writeConfig(t, fmt.Sprintf(`[tls]
-server = true
-certificate = %q
-ask_client_cert = true
-client_ca = %q
-[policy]
-mynetworks = ["127.0.0.9/32"]
-relay_clientcerts = ["hash:%s"]
+	cfg := writeConfig(t, ccertConfig(both, caFile, fmt.Sprintf(`relay_clientcerts = ["hash:%s"]
 relay_restrictions = ["check_ccert_access hash:%s", "permit_mynetworks", "permit_tls_clientcerts", "permit_tls_all_clientcerts", "reject_unauth_destination"]
-`, both, caFile, certs, ccert))
+`, certs, ccert)))
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
 
 	for _, tc := range []struct {
@@ -117,4 +110,55 @@ relay_restrictions = ["check_ccert_access hash:%s", "permit_mynetworks", "permit
 		}
 		c.Close()
 	}
+}
+
+// TestClientTLSCertificateSwitch: E-MailRelay's --client-tls-certificate
+// makes the relay present its own certificate to the upstream. The
+// upstream (relaykeeper) relays only for clients whose certificate its CA
+// signed (permit_tls_all_clientcerts): the proxy with the switch gets the
+// message through, the proxy without it is refused.
+func TestClientTLSCertificateSwitch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, upPem := certFiles(t, dir)
+	ca := testCert(t, "Test CA", true, nil)
+	mine := testCert(t, "relay.example", false, &ca)
+	caFile := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate[0]})), 0o644)
+	key, err := x509.MarshalPKCS8PrivateKey(mine.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minePem := writeFile(t, dir, "relay.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}))+
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mine.Certificate[0]})), 0o600)
+	cfg := writeConfig(t, ccertConfig(upPem, caFile, `relay_restrictions = ["permit_tls_all_clientcerts", "reject_unauth_destination"]
+`))
+	up := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(), "--config", cfg)
+
+	for _, tc := range []struct {
+		cert []string
+		want string
+	}{
+		{[]string{"--client-tls-certificate", minePem}, "250 "},
+		{nil, "554 5.7.1"},
+	} {
+		args := append([]string{"--as-proxy", up.addr(), "--client-tls", "--client-tls-required", "--client-tls-verify", upPem,
+			"--interface", "127.0.0.1", "--spool-dir", t.TempDir()}, tc.cert...)
+		r := startRelay(t, "127.0.0.1", args...)
+		tx, _ := sendMail(r.addr(), "alice@example.org", []string{outsideRcpt}, message("with a client certificate"))
+		got := tx.Final.String()
+		if tx.Final.code() == 0 && len(tx.Rcpt) > 0 {
+			got = tx.Rcpt[0].String()
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%v: %q (transaction %+v); want %q", tc.cert, got, tx, tc.want)
+		}
+	}
+}
+
+// ccertConfig is a relay that offers STARTTLS with the certificate in pem,
+// asks clients for theirs and verifies them against caFile, trusts only
+// 127.0.0.9, and adds policy to its [policy] section.
+func ccertConfig(pem, caFile, policy string) string {
+	return fmt.Sprintf("[tls]\nserver = true\ncertificate = %q\nask_client_cert = true\nclient_ca = %q\n[policy]\nmynetworks = [\"127.0.0.9/32\"]\n%s",
+		pem, caFile, policy)
 }
