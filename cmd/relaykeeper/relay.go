@@ -152,7 +152,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
 		return nil, err
 	}
-	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA); err != nil {
+	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA, cfg.TLS.RequireClientCert); err != nil {
 		return nil, err
 	}
 	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")

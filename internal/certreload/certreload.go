@@ -10,6 +10,7 @@ package certreload
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -140,22 +141,39 @@ func ServerConfig(certFile, keyFile string, log *slog.Logger) (*tls.Config, *Rel
 // the handshake: the relay policy reads its fingerprint
 // (permit_tls_clientcerts) and, with caFile (smtpd_tls_CAfile), whether
 // it verifies (permit_tls_all_clientcerts), for which it returns the
-// pool. A nil cfg (no certificate) asks nothing.
-func AskClientCerts(cfg *tls.Config, ask bool, caFile string) (*x509.CertPool, error) {
-	if cfg == nil || !ask && caFile == "" {
+// pool. With require (E-MailRelay's --server-tls-verify, Postfix's
+// smtpd_tls_req_ccert) a handshake without a certificate that caFile's
+// CAs signed fails. caFile "<default>" is the system's CAs. A nil cfg
+// (no certificate) asks nothing.
+func AskClientCerts(cfg *tls.Config, ask bool, caFile string, require bool) (*x509.CertPool, error) {
+	if cfg == nil || !ask && caFile == "" && !require {
 		return nil, nil
 	}
 	cfg.ClientAuth = tls.RequestClientCert
 	if caFile == "" {
+		if require {
+			return nil, errors.New("tls.require_client_cert: needs tls.client_ca, the CAs that sign the clients' certificates")
+		}
 		return nil, nil
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls.client_ca: %w", err)
+	var pool *x509.CertPool
+	if caFile == "<default>" {
+		var err error
+		if pool, err = x509.SystemCertPool(); err != nil {
+			return nil, fmt.Errorf("tls.client_ca: the system's CAs: %w", err)
+		}
+	} else {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_ca: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.client_ca: %s: no PEM certificate in it", caFile)
+		}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls.client_ca: %s: no PEM certificate in it", caFile)
+	if require {
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}
 	return pool, nil
 }

@@ -256,6 +256,10 @@ type TLS struct {
 	// is smtpd_tls_CAfile, the CAs that permit_tls_all_clientcerts trusts.
 	AskClientCert bool   `toml:"ask_client_cert"`
 	ClientCA      string `toml:"client_ca"`
+	// RequireClientCert is Postfix's smtpd_tls_req_ccert, and with
+	// ClientCA E-MailRelay's --server-tls-verify: a TLS handshake (SMTP,
+	// POP3) without a client certificate that ClientCA's CAs signed fails.
+	RequireClientCert bool `toml:"require_client_cert"`
 
 	// Client is --client-tls: use STARTTLS with the smarthost when offered.
 	Client bool `toml:"client"`

@@ -150,7 +150,10 @@ func (c *Config) Validate() error {
 	if t.ServerRequired && !t.Server && !implicit {
 		v.bad("requiring TLS needs TLS: set tls.server (--server-tls) too")("tls.server_required")
 	}
-	if (c.TLS.AskClientCert || c.TLS.ClientCA != "") && c.TLS.Certificate == "" {
+	if c.TLS.RequireClientCert && c.TLS.ClientCA == "" {
+		v.bad("needs tls.client_ca (--server-tls-verify), the CAs that sign the clients' certificates")("tls.require_client_cert")
+	}
+	if (c.TLS.AskClientCert || c.TLS.ClientCA != "" || c.TLS.RequireClientCert) && c.TLS.Certificate == "" {
 		v.bad("client certificates need TLS: set tls.certificate")("tls.ask_client_cert", "tls.client_ca")
 	}
 

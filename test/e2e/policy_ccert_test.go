@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // testCert is a certificate and its key; parent signs it (nil:
@@ -89,15 +91,7 @@ relay_restrictions = ["check_ccert_access hash:%s", "permit_mynetworks", "permit
 		{"unknown", &stranger, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
 		{"none", nil, "554 5.7.1 <x@elsewhere.example>: Relay access denied"},
 	} {
-		c := mustDial(t, r.addr(), "127.0.0.2")
-		mustCmd(t, c, "250", "EHLO client.test")
-		mustCmd(t, c, "220", "STARTTLS")
-		conf := &tls.Config{InsecureSkipVerify: true}
-		if tc.cert != nil {
-			conf.Certificates = []tls.Certificate{*tc.cert}
-		}
-		tconn := tls.Client(c.conn, conf)
-		tconn.SetDeadline(time.Now().Add(10 * time.Second))
+		c, tconn := startTLSWith(t, r.addr(), "127.0.0.2", tc.cert)
 		if err := tconn.Handshake(); err != nil {
 			t.Fatalf("%s: handshake: %v", tc.name, err)
 		}
@@ -161,4 +155,62 @@ func TestClientTLSCertificateSwitch(t *testing.T) {
 func ccertConfig(pem, caFile, policy string) string {
 	return fmt.Sprintf("[tls]\nserver = true\ncertificate = %q\nask_client_cert = true\nclient_ca = %q\n[policy]\nmynetworks = [\"127.0.0.9/32\"]\n%s",
 		pem, caFile, policy)
+}
+
+// TestServerTLSVerify: E-MailRelay's --server-tls-verify (Postfix's
+// smtpd_tls_req_ccert): a client's STARTTLS handshake succeeds only with a
+// certificate that the CA file's CAs signed; without one, or with another,
+// it fails, as E-MailRelay's does. Without a CA it does not start.
+func TestServerTLSVerify(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, both := certFiles(t, dir)
+	ca := testCert(t, "Test CA", true, nil)
+	signed := testCert(t, "client.example", false, &ca)
+	stranger := testCert(t, "stranger.example", false, nil)
+	caFile := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate[0]})), 0o644)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--server-tls", "--server-tls-certificate", both, "--server-tls-verify", caFile,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for _, tc := range []struct {
+		name string
+		cert *tls.Certificate
+		ok   bool
+	}{{"signed", &signed, true}, {"stranger", &stranger, false}, {"none", nil, false}} {
+		c, tconn := startTLSWith(t, r.addr(), "127.0.0.1", tc.cert)
+		err := tconn.Handshake()
+		if err == nil {
+			// TLS 1.3: the server's verdict on the client's certificate
+			// comes with the first read.
+			_, err = tconn.Write([]byte("EHLO client.test\r\n"))
+			if err == nil {
+				_, err = tconn.Read(make([]byte, 512))
+			}
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake and EHLO: %v; want success %v", tc.name, err, tc.ok)
+		}
+		c.Close()
+	}
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-server", "--server-tls", "--server-tls-certificate", both,
+		"--spool-dir", t.TempDir(), "--config", writeConfig(t, "[tls]\nrequire_client_cert = true\n"))
+	if code == 0 || !strings.Contains(errOut, "tls.require_client_cert") {
+		t.Errorf("require_client_cert without a CA: exit %d, %q; want refused", code, errOut)
+	}
+}
+
+// startTLSWith dials addr from the local address from, says EHLO and
+// STARTTLS, and returns the TLS client over the connection, presenting
+// cert if not nil, its handshake not yet done.
+func startTLSWith(t *testing.T, addr, from string, cert *tls.Certificate) (*smtpClient, *tls.Conn) {
+	t.Helper()
+	c := mustDial(t, addr, from)
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "220", "STARTTLS")
+	conf := &tls.Config{InsecureSkipVerify: true}
+	if cert != nil {
+		conf.Certificates = []tls.Certificate{*cert}
+	}
+	tconn := tls.Client(c.conn, conf)
+	tconn.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, tconn
 }
