@@ -25,7 +25,7 @@ func TestCompletionBash(t *testing.T) {
 		want  string
 	}{
 		{"relaykeeper --as-s", "--as-server"},
-		{"relaykeeper --client-tls-v", "--client-tls-verify"},
+		{"relaykeeper --client-tls-verify-", "--client-tls-verify-name"},
 		{"relaykeeper qu", "queue"},
 		{"relaykeeper queue --sp", "--spool-dir"},
 		{"relaykeeper postfix-enforcer --sender-a", "--sender-access"},

@@ -321,5 +321,5 @@ func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewri
 // clientTLS is the outbound client's part of the TLS configuration.
 func clientTLS(t *config.TLS) remote.TLSSettings {
 	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
-		Verify: t.ClientVerify, ServerName: t.ClientServerName, Certificate: t.ClientCertificate, Key: t.ClientKey}
+		Verify: t.ClientVerify, ServerName: t.ClientServerName, VerifyName: t.ClientVerifyName, Certificate: t.ClientCertificate, Key: t.ClientKey}
 }

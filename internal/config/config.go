@@ -278,6 +278,10 @@ type TLS struct {
 	// ClientServerName is the name to send (SNI) and verify; the
 	// smarthost's host name by default.
 	ClientServerName string `toml:"client_server_name"`
+	// ClientVerifyName is --client-tls-verify-name: the name the
+	// smarthost's certificate must be valid for, when that is not the
+	// name sent (SNI); needs client_verify.
+	ClientVerifyName string `toml:"client_verify_name"`
 	// ClientCertificate is --client-tls-certificate: the relay's own PEM
 	// certificate (and key, unless ClientKey names their file) toward
 	// upstreams that ask for one.

@@ -157,6 +157,9 @@ func (c *Config) Validate() error {
 		v.bad("client certificates need TLS: set tls.certificate")("tls.ask_client_cert", "tls.client_ca")
 	}
 
+	if t.ClientVerifyName != "" && (t.ClientVerify == "" || t.ClientVerify == "<none>") {
+		v.bad("a name to verify needs verification: set tls.client_verify (--client-tls-verify) to a CA file or <default>")("tls.client_verify_name")
+	}
 	if t.Client && t.ClientConnection {
 		v.bad("STARTTLS and TLS from the first byte exclude each other")("tls.client", "tls.client_connection")
 	}

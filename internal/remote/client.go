@@ -334,7 +334,7 @@ const (
 // (CVE-2011-0411), or said 421, gets nothing.
 func (c *Conn) plainFallback(ctx context.Context, err error) int {
 	var re *Error
-	if c.opts.TLS != TLSOpportunistic || !c.tlsConfig().InsecureSkipVerify || c.opts.Auth != nil ||
+	if tc := c.tlsConfig(); c.opts.TLS != TLSOpportunistic || !tc.InsecureSkipVerify || tc.VerifyConnection != nil || c.opts.Auth != nil ||
 		ctx.Err() != nil || !errors.As(err, &re) {
 		return giveUp
 	}

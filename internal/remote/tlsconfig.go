@@ -27,6 +27,11 @@ type TLSSettings struct {
 	// ServerName is the name to send (SNI) and verify; the upstream's
 	// host by default.
 	ServerName string
+	// VerifyName, if set, is the name the certificate must be valid for
+	// instead of ServerName, which is still sent (E-MailRelay's
+	// --client-tls-verify-name). It counts only where the certificate
+	// is verified.
+	VerifyName string
 	// Certificate and Key are the client certificate, if any; the key
 	// is in the certificate's file when Key is "".
 	Certificate, Key string
@@ -86,6 +91,9 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		}
 		tc.RootCAs = pool
 	}
+	if s.VerifyName != "" && !tc.InsecureSkipVerify {
+		verifyName(tc, s.VerifyName)
+	}
 	if s.Certificate != "" {
 		key := s.Key
 		if key == "" {
@@ -109,6 +117,25 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
 	}
 	return mode, tc, nil
+}
+
+// verifyName makes tc verify the server's certificate chain for name
+// rather than for the name it sends (SNI): Go verifies only ServerName, so
+// its own check is turned off and done here instead, with the same roots.
+func verifyName(tc *tls.Config, name string) {
+	roots := tc.RootCAs
+	tc.InsecureSkipVerify = true
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: the server sent no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: inter})
+		return err
+	}
 }
 
 // loopback reports whether upstream (host:port) is a loopback address.

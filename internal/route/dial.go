@@ -495,7 +495,7 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		// forward.to's credentials are for forward.to alone, as Postfix
 		// looks smtp_sasl_password_maps up by next hop.
 		s := d.opts.TLS
-		s.ServerName = ""
+		s.ServerName, s.VerifyName = "", "" // the smarthost's
 		var err error
 		if opts.TLS, opts.TLSConfig, err = s.Config(net.JoinHostPort(rt.Host, strconv.Itoa(rt.Port)), false); err != nil {
 			return opts, err
@@ -571,7 +571,7 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		// transport's password in the clear or unverified.
 		opts.TLS, opts.TLSConfig = LevelVerify.Session(rt.Host)
 		opts.TLSConfig.RootCAs = roots
-	case credentials && opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify:
+	case credentials && opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify && opts.TLSConfig.VerifyConnection == nil:
 		opts.TLSConfig = opts.TLSConfig.Clone()
 		opts.TLSConfig.InsecureSkipVerify = false
 		opts.TLSConfig.ServerName = rt.Host

@@ -214,3 +214,36 @@ func startTLSWith(t *testing.T, addr, from string, cert *tls.Certificate) (*smtp
 	tconn.SetDeadline(time.Now().Add(10 * time.Second))
 	return c, tconn
 }
+
+// TestClientTLSVerifyName: E-MailRelay's --client-tls-verify-name checks
+// the smarthost's certificate for that name rather than for the address
+// connected to: the upstream's certificate names relay.test (and
+// 127.0.0.1); verifying relay.test gets the message through, verifying
+// other.test fails though the address matches; without
+// --client-tls-verify it does not start.
+func TestClientTLSVerifyName(t *testing.T) {
+	t.Parallel()
+	_, _, upPem := certFiles(t, t.TempDir())
+	up := startRelay(t, "127.0.0.1", "--as-server", "--server-tls", "--server-tls-certificate", upPem,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	// With --client-tls alone (Postfix's may), a certificate that fails
+	// the name must not be taken for a failed handshake that may fall
+	// back to plain text.
+	for _, tc := range []struct{ name, level, want string }{{"relay.test", "--client-tls-required", "250 "},
+		{"other.test", "--client-tls-required", "4"}, {"other.test", "--client-tls", "4"}} {
+		r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), tc.level, "--client-tls-verify", upPem,
+			"--client-tls-verify-name", tc.name, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+		tx, _ := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, message("verify "+tc.name))
+		got := tx.Mail.String()
+		if tx.Final.code() != 0 {
+			got = tx.Final.String()
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("verify name %s: %q (transaction %+v); want %q", tc.name, got, tx, tc.want)
+		}
+	}
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-proxy", up.addr(), "--client-tls-required", "--client-tls-verify-name", "relay.test")
+	if code == 0 || !strings.Contains(errOut, "--client-tls-verify") {
+		t.Errorf("--client-tls-verify-name without --client-tls-verify: exit %d, %q; want refused", code, errOut)
+	}
+}
