@@ -376,9 +376,7 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 		done = append(done, h.Addr)
 	}
 	for _, n := range d.fallback {
-		port := cmp.Or(n.Port, DefaultPort)
-		fb := Route{Transport: rt.Transport, NextHop: n.String(), Host: n.Host, MX: n.MX, Port: port, Key: rt.Key, login: rt.login}
-		c, r, p, e := d.dialRoute(ctx, fb, func(_ int, addr string) bool { return slices.Contains(done, addr) })
+		c, r, p, e := d.dialRoute(ctx, fallbackRoute(rt, n), func(_ int, addr string) bool { return slices.Contains(done, addr) })
 		passed = append(passed, p...)
 		for _, h := range p {
 			done = append(done, h.Addr)
@@ -391,6 +389,13 @@ func (d *Dialer) dial(ctx context.Context, dst Destination, skip func(i int, add
 		}
 	}
 	return nil, relay, passed, err
+}
+
+// fallbackRoute is rt sent to the fallback relay n: the same transport,
+// destination and sender's login, but not the transport's own login.
+func fallbackRoute(rt Route, n NextHop) Route {
+	return Route{Transport: rt.Transport, NextHop: n.String(), Host: n.Host, MX: n.MX, Port: cmp.Or(n.Port, DefaultPort),
+		Key: rt.Key, login: rt.login, fallback: true}
 }
 
 // fallsBack reports whether the fallback relays may take what rt's own
@@ -512,9 +517,10 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		}
 		opts.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	if t.Auth != "" {
-		// The secrets file is read when the transport is first used, and
-		// again after a reload.
+	if t.Auth != "" && !rt.fallback {
+		// The transport's login is for its own next hops, never another
+		// operator's fallback relay. The secrets file is read when the
+		// transport is first used, and again after a reload.
 		d.mu.Lock()
 		a, ok := d.auths[t.Name]
 		d.mu.Unlock()

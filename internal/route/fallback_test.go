@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -86,5 +87,37 @@ func TestFallbackNotAroundRefusal(t *testing.T) {
 	}
 	if n := fb.Connections(); n != 0 {
 		t.Errorf("the fallback relay got %d connections; want none", n)
+	}
+}
+
+// TestRevS14FallbackKeepsTransportLogin: a transport's own login (its auth
+// secrets file, meant for its next hop) never goes to a fallback relay,
+// which is another server, maybe another operator's; the fallback gets
+// only what smtp_sasl_password_maps give its next hop or the sender.
+func TestRevS14FallbackKeepsTransportLogin(t *testing.T) {
+	dir := t.TempDir()
+	sec := writeFile(t, dir, "secrets", "client plain gmail-user app-password\n")
+	os.Chmod(sec, 0o600)
+	pw := writeFile(t, dir, "sasl_passwd", "[backup.example]:2525 backup-user:backup-pass\n")
+	fbs := []string{"[other.example]:2525", "[backup.example]:2525"}
+	d, err := NewDialer(DialerOptions{FallbackRelays: fbs, PasswordMaps: []string{"hash:" + pw},
+		Session: remote.Options{Helo: "relay.test"},
+		Routes: Options{Transports: map[string]*Transport{"gmail": {NextHop: "[smtp.gmail.com]:587", Auth: sec}},
+			DefaultTransport: "gmail"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := d.seen[d.Route("a@example.org", "u@x.example").Key]
+	if opts, err := d.session(rt); err != nil || loginUser(t, opts) != "gmail-user:app-password" {
+		t.Fatalf("the transport's own next hop: %v, login %q; want the transport's", err, loginUser(t, opts))
+	}
+	for i, want := range []string{"", "backup-user:backup-pass"} {
+		opts, err := d.session(fallbackRoute(rt, d.fallback[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loginUser(t, opts); got != want {
+			t.Errorf("fallback relay %s logs in as %q; want %q", fbs[i], got, want)
+		}
 	}
 }

@@ -304,6 +304,9 @@ type Route struct {
 	// login is the smtp_sasl_password_maps key of the sender's login,
 	// when logins depend on the sender (Dialer.Route sets it).
 	login string
+	// fallback says the route goes to a fallback relay (smtp_fallback_relay),
+	// which never gets the transport's own login.
+	fallback bool
 	// Error, when set, is how the recipient fails: an RFC 3463 code, a
 	// space and text ("5.1.1 no such user"). A 4.X.X code defers it
 	// (retry: and an unknown transport), 5.X.X bounces it (error:).
