@@ -575,14 +575,29 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 	case credentials && (opts.TLS == remote.TLSNone || opts.TLS == remote.TLSOpportunistic):
 		// No level of its own, and the relay's would send the
 		// transport's password in the clear or unverified.
-		opts.TLS, opts.TLSConfig = LevelVerify.Session(rt.Host)
-		opts.TLSConfig.RootCAs = roots
-	case credentials && opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify && opts.TLSConfig.VerifyConnection == nil:
-		opts.TLSConfig = opts.TLSConfig.Clone()
-		opts.TLSConfig.InsecureSkipVerify = false
-		opts.TLSConfig.ServerName = rt.Host
+		opts.TLS, opts.TLSConfig = remote.TLSRequired, verifying(opts.TLSConfig, rt.Host)
+	case credentials:
+		opts.TLSConfig = verifying(opts.TLSConfig, rt.Host)
 	}
 	return opts, nil
+}
+
+// verifying is tc made to verify the server's certificate, for a session
+// that sends credentials to host; the rest of tc (the smarthost's server
+// name, its --client-tls-verify-name check, the relay's client
+// certificate, the CAs) stays as it is.
+func verifying(tc *tls.Config, host string) *tls.Config {
+	if tc == nil {
+		_, tc = LevelVerify.Session(host)
+		return tc
+	}
+	if !tc.InsecureSkipVerify || tc.VerifyConnection != nil {
+		return tc // verified already, by Go or by VerifyConnection
+	}
+	tc = tc.Clone()
+	tc.InsecureSkipVerify = false
+	tc.ServerName = cmp.Or(tc.ServerName, host)
+	return tc
 }
 
 // toRelayHost reports whether rt goes to the relayhost (forward.to).

@@ -91,3 +91,48 @@ host.example             host-user:host-pass
 		t.Errorf("NewDialer with a value lacking ':' = %v; want an error naming the file and line, not the value", err)
 	}
 }
+
+// TestRevS14MappedLoginKeepsSmarthostTLS: a login that
+// smtp_sasl_password_maps give the smarthost (forward.to) makes its
+// session verify the certificate, but with the smarthost's own TLS
+// settings: the name sent and verified (--client-tls-server-name), the
+// name verified instead (--client-tls-verify-name), the relay's client
+// certificate. Before, they were replaced by a fresh configuration for
+// the next hop's host, so a smarthost reached by address, or with a
+// certificate for another name, refused every message of the mapped login.
+func TestRevS14MappedLoginKeepsSmarthostTLS(t *testing.T) {
+	pw := writeFile(t, t.TempDir(), "sasl_passwd", "[smart.example]:587 relay-user:relay-pass\n")
+	for _, s := range []remote.TLSSettings{
+		{Opportunistic: true, ServerName: "smtp.smart.example"},
+		{Required: true, ServerName: "smtp.smart.example"},
+		{Implicit: true, ServerName: "smtp.smart.example"},
+		{Opportunistic: true, ServerName: "smtp.smart.example", Verify: "<default>", VerifyName: "verify.example"},
+	} {
+		mode, tc, err := s.Config("smart.example:587", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := NewDialer(DialerOptions{TLS: s, Session: remote.Options{TLS: mode, TLSConfig: tc},
+			PasswordMaps: []string{"hash:" + pw}, Routes: Options{RelayHost: "[smart.example]:587"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := d.session(d.seen[d.Route("a@example.org", "x@example.com").Key])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loginUser(t, opts) != "relay-user:relay-pass" {
+			t.Fatalf("%+v: no mapped login", s)
+		}
+		tc = opts.TLSConfig
+		if opts.TLS == remote.TLSNone || opts.TLS == remote.TLSOpportunistic || tc == nil ||
+			tc.InsecureSkipVerify && tc.VerifyConnection == nil {
+			t.Errorf("%+v: mode %v, config %+v; want TLS required and verified", s, opts.TLS, tc)
+			continue
+		}
+		if tc.ServerName != "smtp.smart.example" || (s.VerifyName != "") != (tc.VerifyConnection != nil) {
+			t.Errorf("%+v: server name %q, verify name check %v; want the smarthost's settings", s, tc.ServerName,
+				tc.VerifyConnection != nil)
+		}
+	}
+}
