@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
 // Validate checks every setting and returns all problems as Problems, or
@@ -157,7 +159,7 @@ func (c *Config) Validate() error {
 		v.bad("client certificates need TLS: set tls.certificate")("tls.ask_client_cert", "tls.client_ca")
 	}
 
-	if t.ClientVerifyName != "" && (t.ClientVerify == "" || t.ClientVerify == "<none>") {
+	if t.ClientVerifyName != "" && (t.ClientVerify == "" || remote.TLSSettings{Verify: t.ClientVerify}.VerifyOff()) {
 		v.bad("a name to verify needs verification: set tls.client_verify (--client-tls-verify) to a CA file or <default>")("tls.client_verify_name")
 	}
 	if t.Client && t.ClientConnection {

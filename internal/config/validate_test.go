@@ -339,3 +339,20 @@ func TestRevRtForwardToBrackets(t *testing.T) {
 		}
 	}
 }
+
+// TestRevS14VerifyNameNeedsVerification: tls.client_verify_name is refused
+// with every spelling of "no verification" (<none>, none, no), not only
+// <none>: with "none" the relay started and verified nothing, the name
+// asked for included.
+func TestRevS14VerifyNameNeedsVerification(t *testing.T) {
+	for _, v := range []string{"", "<none>", "none", "no"} {
+		c := Default()
+		c.Forward.To = "smarthost:25"
+		c.TLS.Client = true
+		c.TLS.ClientVerify = v
+		c.TLS.ClientVerifyName = "verify.example"
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tls.client_verify_name") {
+			t.Errorf("client_verify %q with client_verify_name: %v; want it refused", v, err)
+		}
+	}
+}
