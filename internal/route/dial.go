@@ -266,7 +266,15 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 	case rt.Discarded():
 		dst.Discard, dst.DiscardText = true, rt.NextHop
 	default:
-		if rt.login = pw.senderKey(sender); rt.login != "" {
+		// Not to a recipient domain's own MX hosts: a sender's login is
+		// for the hosts the configuration names (the relayhost, a
+		// sender's or a transport's next hop), and an MX host's
+		// certificate is never for the domain its login would be
+		// verified against; the mail would wait for good.
+		if !rt.RecipientDomain {
+			rt.login = pw.senderKey(sender)
+		}
+		if rt.login != "" {
 			dst.Key += loginMark + escapeLoginKey(rt.login)
 		}
 	}

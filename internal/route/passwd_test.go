@@ -136,3 +136,26 @@ func TestRevS14MappedLoginKeepsSmarthostTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordMapsNotToMX: a sender-dependent login is never used for mail
+// to a recipient domain's own MX hosts, where it would wait for good (no
+// AUTH there, no certificate for the domain): the destination is the
+// plain MX one, with no login.
+func TestPasswordMapsNotToMX(t *testing.T) {
+	pw := writeFile(t, t.TempDir(), "sasl_passwd", "@a.example a-user:a-pass\n")
+	d, err := NewDialer(DialerOptions{PasswordMaps: []string{"hash:" + pw}, SenderDependentAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := d.Route("bob@a.example", "u@x.example")
+	if dst.Key != "smtp/x.example" {
+		t.Fatalf("Route by MX = %q; want smtp/x.example without a login", dst.Key)
+	}
+	opts, err := d.session(d.seen[dst.Key])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loginUser(t, opts); got != "" {
+		t.Errorf("MX delivery logs in as %q; want no login", got)
+	}
+}
