@@ -77,14 +77,15 @@ BIN          ?= bin/relaykeeper
 INSTALL_DEPS ?= build
 install: $(INSTALL_DEPS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
+		$(DESTDIR)$(DOCDIR)/screenshots $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
 		$(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d \
 		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/relaykeeper
 	install -m 644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 README.md LICENSE docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 README.md LICENSE docs/*.md docs/metrics-sample.txt $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/screenshots/*.png $(DESTDIR)$(DOCDIR)/screenshots/
 	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper
 	for f in relaykeeper.toml enforce-rules.conf welcomelist; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f || \

@@ -35,6 +35,8 @@ func TestMakeInstall(t *testing.T) {
 		"usr/share/man/man8/relaykeeper-queue.8", "usr/share/man/man8/relaykeeper-postfix-enforcer.8",
 		"usr/share/bash-completion/completions/relaykeeper",
 		"usr/share/doc/relaykeeper/LICENSE", "usr/share/doc/relaykeeper/operations.md",
+		// What the docs link to: metrics.md, admin.md.
+		"usr/share/doc/relaykeeper/metrics-sample.txt", "usr/share/doc/relaykeeper/screenshots/queue.png",
 		"etc/relaykeeper/relaykeeper.toml", "etc/relaykeeper/enforce-rules.conf", "etc/relaykeeper/welcomelist",
 		"etc/fail2ban/filter.d/relaykeeper.conf", "etc/fail2ban/jail.d/relaykeeper.conf",
 		"etc/fail2ban/filter.d/relaykeeper-auth.conf", "etc/fail2ban/jail.d/relaykeeper-auth.conf",
