@@ -193,22 +193,28 @@ func readRecord(br *bufio.Reader) (*record, error) {
 // must not be dropped quietly as one. The CRC is taken once over the
 // bytes, checked at each place the record could end.
 func wholeBefore(typ byte, avail []byte, want uint32) bool {
+	return wholeLength(typ, avail, want) >= 0
+}
+
+// wholeLength is the length of payload at which a record's checksum holds,
+// at a place a record could end (before "RK", or at the end), or -1.
+func wholeLength(typ byte, payload []byte, want uint32) int {
 	crc := crc32.Checksum([]byte{typ}, crcTable)
 	done := 0
 	for {
-		i := bytes.Index(avail[done:], []byte("RK"))
-		end := len(avail)
-		if i >= 0 {
-			end = done + i
+		k := bytes.Index(payload[done:], []byte("RK"))
+		end := len(payload)
+		if k >= 0 {
+			end = done + k
 		}
-		crc = crc32.Update(crc, crcTable, avail[done:end])
+		crc = crc32.Update(crc, crcTable, payload[done:end])
 		if crc == want {
-			return true
+			return end
 		}
-		if i < 0 {
-			return false
+		if k < 0 {
+			return -1
 		}
-		crc = crc32.Update(crc, crcTable, avail[end:end+2])
+		crc = crc32.Update(crc, crcTable, payload[end:end+2])
 		done = end + 2
 	}
 }

@@ -58,6 +58,13 @@ func (s *Spool) Recover() (RecoveryReport, error) {
 	}
 	frep, err := s.RecoverFiles(context.Background())
 	frep.Replayed, frep.Restored, frep.TornTails, frep.CorruptJournals = rep.Replayed, rep.Restored, rep.TornTails, rep.CorruptJournals
+	for _, id := range rep.Quarantined { // set aside by the replay (salvage.go)
+		frep.Quarantined = append(frep.Quarantined, id)
+		if frep.Reasons == nil {
+			frep.Reasons = map[string]string{}
+		}
+		frep.Reasons[id] = rep.Reasons[id]
+	}
 	return frep, err
 }
 

@@ -41,6 +41,8 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	// uncopied are the corrupt segments (by path) whose copy in
 	// quarantine could not be written (journalTail).
 	uncopied := map[string]bool{}
+	// damaged are the corrupt segments' remains, for salvage.
+	var damaged []salvageable
 	var segs []*os.File
 	var names []string
 	defer func() {
@@ -92,6 +94,9 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 				if !s.journalTail(rep, path, off, err) {
 					uncopied[path] = true
 				}
+				if !errors.Is(err, errCutShort) {
+					damaged = append(damaged, salvageable{path, off})
+				}
 				break
 			}
 			off += int64(recHeadLen + payloadLen(r))
@@ -100,6 +105,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
 						uncopied[path] = true
 					}
+					damaged = append(damaged, salvageable{path, 0})
 					break
 				}
 				sameBoot = boot != "" && r.boot == boot
@@ -128,6 +134,9 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			unrestored = append(unrestored, replayEntry{e.rec, e.sameBoot})
 		}
 	}
+	// A removal noted after the damage is only used to leave a message
+	// out: bytes a client wrote could be shaped as one.
+	s.salvage(damaged, maps.Clone(done), rep)
 	for id := range done {
 		s.removeDone(id)
 	}
