@@ -165,6 +165,8 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		ResponseTimeout: cfg.Forward.ResponseTimeout,
 		TLS:             mode,
 		TLSConfig:       tc,
+		// Postfix's smtp_skip_5xx_greeting
+		FailOn5xxGreeting: !cfg.Delivery.Skip5xxGreeting,
 	}
 	if a := cfg.Forward.ClientInterface; a != "" {
 		r.remote.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)} // --client-interface

@@ -198,6 +198,10 @@ type Delivery struct {
 	// sender. Off, a failed message is only marked failed, as
 	// E-MailRelay does (--no-bounces).
 	Bounces bool `toml:"bounces"`
+	// Skip5xxGreeting defers the mail when a host greets with 5xx and no
+	// other host is left (Postfix's smtp_skip_5xx_greeting, on by
+	// default); off, the mail fails at once.
+	Skip5xxGreeting bool `toml:"smtp_skip_5xx_greeting"`
 }
 
 // Log configures the diagnostic log and the mail log.
@@ -668,6 +672,7 @@ func Default() Config {
 			MaxQueueLifetime:      5 * 24 * time.Hour,
 			BounceQueueLifetime:   5 * 24 * time.Hour,
 			Bounces:               true,
+			Skip5xxGreeting:       true,
 		},
 		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock,

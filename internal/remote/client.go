@@ -63,6 +63,13 @@ type Options struct {
 	TLSConfig   *tls.Config
 	// Auth, if set, logs in after TLS.
 	Auth Authenticator
+	// FailOn5xxGreeting makes a 5xx greeting a permanent failure, which
+	// fails the mail (Postfix's smtp_skip_5xx_greeting = no). By default
+	// it is temporary, as in Postfix: the next host is tried, and the
+	// mail waits when there is none. A smarthost that greets the relay
+	// with 554 (its address not allowed, a blocklist, a set-up being
+	// changed) refuses the relay, not the message.
+	FailOn5xxGreeting bool
 	// Myself, if set, is the relay's own name: a server that answers EHLO
 	// or HELO with it is the relay itself, and Dial fails with ErrLoop
 	// (Postfix's "host X replied to HELO/EHLO with my own hostname").
@@ -166,7 +173,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	}
 	if c.Greet.Code != 220 {
 		c.Close()
-		return nil, &Error{Stage: "greeting", Reply: c.Greet, Perm: c.Greet.Permanent()}
+		return nil, &Error{Stage: "greeting", Reply: c.Greet, Perm: c.Greet.Permanent() && opts.FailOn5xxGreeting}
 	}
 	if err := c.hello(); err != nil {
 		c.Close()

@@ -428,23 +428,30 @@ func TestStartTLS(t *testing.T) {
 	})
 }
 
-// TestRefusedGreeting: a 554 greeting is permanent; a 421 is not.
+// TestRefusedGreeting: a 554 greeting is temporary, as with Postfix's
+// default smtp_skip_5xx_greeting (the mail waits, and the client of a
+// proxy hears a 454 that names the reply), and permanent with
+// FailOn5xxGreeting; a 421 is never permanent.
 func TestRefusedGreeting(t *testing.T) {
 	for _, tt := range []struct {
 		greeting string
+		fail     bool
 		perm     bool
+		heard    string
 	}{
-		{"554 5.7.1 go away", true},
-		{"421 4.3.2 busy", false},
+		{"554 5.7.1 go away", false, false, "454 4.7.0 upstream greeting failed: 554 5.7.1 go away"},
+		{"554 5.7.1 go away", true, true, "554 5.7.1 go away"},
+		{"421 4.3.2 busy", false, false, "421 4.3.2 busy"},
+		{"421 4.3.2 busy", true, false, "421 4.3.2 busy"},
 	} {
 		f := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Reply: tt.greeting}})
-		_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{ConnectTimeout: 2 * time.Second})
+		_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{ConnectTimeout: 2 * time.Second, FailOn5xxGreeting: tt.fail})
 		var re *remote.Error
 		if !errors.As(err, &re) || re.Stage != "greeting" || re.Perm != tt.perm || re.Reply.String() != tt.greeting {
-			t.Errorf("Dial with greeting %q = %v; want a remote.Error at greeting with Perm %v and the reply", tt.greeting, err, tt.perm)
+			t.Errorf("Dial with greeting %q (fail %v) = %v; want a remote.Error at greeting with Perm %v and the reply", tt.greeting, tt.fail, err, tt.perm)
 		}
-		if err != nil && re != nil && re.AsReply().String() != tt.greeting {
-			t.Errorf("AsReply() = %q; want the server's own %q", re.AsReply(), tt.greeting)
+		if err != nil && re != nil && re.AsReply().String() != tt.heard {
+			t.Errorf("AsReply() = %q; want %q", re.AsReply(), tt.heard)
 		}
 	}
 }

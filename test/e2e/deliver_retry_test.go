@@ -31,6 +31,9 @@ var retryFaults = []struct {
 	fault harness.Response
 }{
 	{"421 at the greeting", harness.StageConnect, harness.Response{Fault: harness.Close421, Reply: "421 4.3.2 Service shutting down"}},
+	// Postfix's smtp_skip_5xx_greeting (on by default): the smarthost
+	// refused the relay, not the message, which waits.
+	{"554 at the greeting", harness.StageConnect, harness.Response{Reply: "554 5.7.1 Relay not allowed from this address yet"}},
 	{"451 to the final dot", harness.StageEndOfData, harness.Response{Reply: "451 4.3.0 Mail server temporarily rejected message."}},
 	{"reset mid-DATA", harness.StageContent, harness.Response{Fault: harness.Reset, After: 10}},
 }
@@ -52,6 +55,9 @@ func TestRetryAfterTemporaryFault(t *testing.T) {
 			deferred := r.waitEvent("delivery", 15*time.Second, func(e *maillog.Entry) bool {
 				return e.Get("id") == id && e.Get("result") == "deferred"
 			})
+			if f.fault.Reply != "" && f.stage == harness.StageConnect && !strings.Contains(deferred.Get("reply"), f.fault.Reply) {
+				t.Errorf("deferral reply %q; want it to name the greeting %q", deferred.Get("reply"), f.fault.Reply)
+			}
 			sent := r.waitEvent("delivery", 90*time.Second, func(e *maillog.Entry) bool {
 				return e.Get("id") == id && e.Get("result") == "sent"
 			})

@@ -123,7 +123,9 @@ func TestRevDSNRoutedRemoteMTA(t *testing.T) {
 	dns := harness.StartDNS(t, "mx.other.test. A 127.0.0.1\nmx.greet.test. A 127.0.0.1\n")
 	_, port, _ := strings.Cut(other.Addr(), ":")
 	_, gport, _ := strings.Cut(greet.Addr(), ":")
-	cfg := "[routing]\ndns_server = \"" + dns.Addr() + "\"\n" +
+	// A 5xx greeting fails the mail only with smtp_skip_5xx_greeting
+	// off; by default it waits (TestSkip5xxGreeting).
+	cfg := "[delivery]\nsmtp_skip_5xx_greeting = false\n[routing]\ndns_server = \"" + dns.Addr() + "\"\n" +
 		"transport_maps = [\"inline:{ other.example=smtp:[mx.other.test]:" + port +
 		" greet.example=smtp:[mx.greet.test]:" + gport + " }\"]\n"
 	r := opsRelay(t, smarthost.Addr(), cfg, "--forward-on-disconnect")
