@@ -136,7 +136,7 @@ func (s *Spool) RemoveUnreadable(id string) (State, error) {
 		return st, ErrBusy
 	}
 	lock, err := s.lockContent(id)
-	if errors.Is(err, ErrNotFound) && st != Claimed && s.served(id) == nil {
+	if errors.Is(err, ErrNotFound) && s.served(id) == nil {
 		return st, s.removeContentless(id, st)
 	}
 	if err != nil {

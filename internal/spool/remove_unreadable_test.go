@@ -36,3 +36,25 @@ func TestRemoveUnreadable(t *testing.T) {
 		t.Errorf("its content: %v; want it kept", err)
 	}
 }
+
+// TestRemoveOrphanClaim: a claimed envelope (.busy) whose content file is
+// gone has no forwarder (a live one holds the content locked, and a
+// removal unlinks the envelope first), so queue delete removes it, as it
+// removes any other envelope without content. Before, only a restart's
+// recovery could.
+func TestRemoveOrphanClaim(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newMessage(t, s, "Subject: orphan\r\n\r\nbody\r\n")
+	os.Rename(filepath.Join(dir, id+".envelope"), filepath.Join(dir, id+".envelope.busy"))
+	os.Remove(filepath.Join(dir, id+".content"))
+	if st, err := s.RemoveUnreadable(id); err != nil || st != Claimed {
+		t.Errorf("RemoveUnreadable(orphan .busy) = %v, %v; want Claimed, nil", st, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, id+".*")); len(m) != 0 {
+		t.Errorf("left %v", m)
+	}
+}
