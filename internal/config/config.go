@@ -513,6 +513,16 @@ type Rewrite struct {
 	// envelope_recipient, header_sender, header_recipient; all but
 	// envelope_recipient when empty, as in Postfix.
 	MasqueradeClasses []string `toml:"masquerade_classes"`
+	// AlwaysBCC is Postfix's always_bcc: an address that gets a blind
+	// copy of every message received (not of notices the relay makes,
+	// nor of mail back from a content filter), with NOTIFY=NEVER.
+	AlwaysBCC string `toml:"always_bcc"`
+	// SenderBCCMaps and RecipientBCCMaps are sender_bcc_maps and
+	// recipient_bcc_maps: tables of "user@domain archive@example.com" or
+	// "@domain archive@example.com", looked up by the mapped envelope
+	// sender and each mapped recipient; one address per entry.
+	SenderBCCMaps    []string `toml:"sender_bcc_maps"`
+	RecipientBCCMaps []string `toml:"recipient_bcc_maps"`
 }
 
 // Routing chooses where each recipient goes, as Postfix's transport_maps,

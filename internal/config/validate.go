@@ -94,6 +94,17 @@ func (c *Config) Validate() error {
 		// its smarthost as it arrives, with no queue to route from.
 		v.bad("the proxy hands every message to forward.to as it arrives; routing (transport_maps, transports and the rest) is for queued mail")("routing")
 	}
+	if rw := &c.Rewrite; c.Mode == ModeProxy {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"rewrite.always_bcc", rw.AlwaysBCC != ""}, {"rewrite.sender_bcc_maps", len(rw.SenderBCCMaps) > 0},
+			{"rewrite.recipient_bcc_maps", len(rw.RecipientBCCMaps) > 0}} {
+			if k.set {
+				v.bad("the proxy passes each recipient to forward.to as it arrives and adds none; automatic BCC is for stored mail")(k.key)
+			}
+		}
+	}
 	if len(c.Auth.PasswordMaps) > 0 && (c.Mode == ModeProxy || c.Mode == ModeClient) {
 		v.bad("the %s logs in to its smarthost with client_secrets (--client-auth), not password maps",
 			map[Mode]string{ModeProxy: "proxy", ModeClient: "client mode (--as-client)"}[c.Mode])("auth.smtp_sasl_password_maps")

@@ -114,6 +114,13 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		}
 		env.Recipients = append(env.Recipients, rc)
 	}
+	var mapped []string
+	for _, r := range env.Recipients {
+		mapped = append(mapped, r.Addr)
+	}
+	for _, a := range s.Canonical.BCC(env.From, mapped) { // always_bcc and the BCC maps
+		env.Recipients = append(env.Recipients, spool.Recipient{Addr: a, Status: spool.Pending, Notify: "NEVER"})
+	}
 	if _, err := w.Write(content); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("pickup: writing the message: %w", err)

@@ -2,7 +2,7 @@
 // (canonical_maps, sender_canonical_maps, recipient_canonical_maps) and
 // address masquerading (masquerade_domains), applied as the relay
 // receives a message: to the envelope, and to the addresses in the
-// message's header.
+// message's header; and automatic BCC (always_bcc and the BCC maps).
 package rewrite
 
 import (
@@ -39,6 +39,8 @@ type Canonical struct {
 	Log *slog.Logger
 	// Masq is address masquerading, applied after the tables.
 	Masq *Masquerade
+	// bcc is automatic BCC (bcc.go).
+	bcc *bcc
 }
 
 // Enabled reports whether any table is set.

@@ -16,6 +16,10 @@ type Maps struct {
 	Log                          *slog.Logger
 	// Masquerade is masquerade_domains and its two companions.
 	Masquerade Masquerade
+	// AlwaysBCC, SenderBCC and RecipientBCC are always_bcc,
+	// sender_bcc_maps and recipient_bcc_maps (bcc.go).
+	AlwaysBCC               string
+	SenderBCC, RecipientBCC []string
 }
 
 // KeyError is a table that did not open, named by its configuration key
@@ -32,8 +36,13 @@ func (e *KeyError) ConfigKey() string { return e.Key }
 // Open opens the tables from set, which reloads them when they change;
 // nil (mapping nothing) when none is set.
 func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
-	c := &Canonical{Delims: delims, Log: m.Log}
+	c := &Canonical{Delims: delims, Log: m.Log, bcc: &bcc{always: m.AlwaysBCC}}
 	var errs []error
+	if a := m.AlwaysBCC; a != "" {
+		if _, ok := bccResult(a); !ok {
+			errs = append(errs, &KeyError{"rewrite.always_bcc", &valueError{a}})
+		}
+	}
 	if mq := m.Masquerade; len(mq.Domains) > 0 || len(mq.Classes) > 0 || len(mq.Exceptions) > 0 {
 		errs = append(errs, mq.check()...)
 		c.Masq = &mq
@@ -42,15 +51,18 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 		key   string
 		specs []string
 		into  *[]Table
+		valid func(string) error
 	}{
-		{"rewrite.sender_canonical_maps", m.Sender, &c.Sender},
-		{"rewrite.recipient_canonical_maps", m.Recipient, &c.Recipient},
-		{"rewrite.canonical_maps", m.Canonical, &c.Common},
+		{"rewrite.sender_canonical_maps", m.Sender, &c.Sender, ValidResult},
+		{"rewrite.recipient_canonical_maps", m.Recipient, &c.Recipient, ValidResult},
+		{"rewrite.canonical_maps", m.Canonical, &c.Common, ValidResult},
+		{"rewrite.sender_bcc_maps", m.SenderBCC, &c.bcc.sender, ValidBCC},
+		{"rewrite.recipient_bcc_maps", m.RecipientBCC, &c.bcc.recipient, ValidBCC},
 	} {
 		for _, spec := range l.specs {
 			t, err := set.Open(spec)
 			if err == nil {
-				err = t.ValidateResults(ValidResult)
+				err = t.ValidateResults(l.valid)
 			}
 			if err != nil {
 				errs = append(errs, &KeyError{l.key, err})
@@ -59,7 +71,7 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 			*l.into = append(*l.into, t)
 		}
 	}
-	if err := errors.Join(errs...); err != nil || !c.Enabled() {
+	if err := errors.Join(errs...); err != nil || !c.Enabled() && !c.HasBCC() {
 		return nil, err
 	}
 	return c, nil

@@ -11,14 +11,15 @@ import (
 // redirected applies header_checks REDIRECT and BCC to a message's
 // recipients, as Postfix's cleanup(8) does: REDIRECT sends the message to
 // its address instead of every recipient (BCC ones too), BCC adds each
-// address once.
+// address once, with NOTIFY=NEVER (cleanup_addr_bcc_dsn): a notice about
+// a blind copy would tell the sender who got it.
 func redirected(rcpts []spool.Recipient, checks headercheck.Result) []spool.Recipient {
 	if checks.Redirect != "" {
 		return []spool.Recipient{{Addr: checks.Redirect, Status: spool.Pending}}
 	}
 	for _, a := range checks.BCC {
 		if !slices.ContainsFunc(rcpts, func(r spool.Recipient) bool { return strings.EqualFold(r.Addr, a) }) {
-			rcpts = append(rcpts, spool.Recipient{Addr: a, Status: spool.Pending})
+			rcpts = append(rcpts, spool.Recipient{Addr: a, Status: spool.Pending, Notify: "NEVER"})
 		}
 	}
 	return rcpts

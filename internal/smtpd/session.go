@@ -586,6 +586,9 @@ func (ss *session) Data(r io.Reader) error {
 	// later, so its REDIRECT wins, as Postfix's cleanup's does).
 	checks.Redirect = cmp.Or(checks.Redirect, ss.redirect)
 	checks.BCC = append(slices.Clone(ss.bcc), checks.BCC...)
+	// always_bcc, sender_bcc_maps, recipient_bcc_maps (Canonical is nil
+	// on the reinject listener: added once, as Postfix does).
+	checks.BCC = append(checks.BCC, ss.s.opts.Canonical.BCC(ss.from, ss.rcpts)...)
 	if checks.Redirect != "" || len(checks.BCC) > 0 {
 		if _, isProxy := w.(*proxyDraft); isProxy {
 			// The upstream has the recipients already.

@@ -130,10 +130,7 @@ func TestSendmailCanonical(t *testing.T) {
 	canon := writeFile(t, dir, "sender_canonical", "root@web1.example.com alerts@example.com\n", 0o644)
 	conf := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf("[spool]\ndir = %q\n[rewrite]\nsender_canonical_maps = [%q]\nmasquerade_domains = [\"example.com\"]\n",
 		spool, "hash:"+canon), 0o644)
-	port := harness.FreePort(t)
-	harness.Start(t, harness.Binary(t), "--as-server", "--forward-on-disconnect", "--poll", "1", "--config", conf,
-		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--forward-to", up.Addr())
-	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+	startSendmailRelay(t, conf, up.Addr())
 
 	msg := "From: Cron Daemon <root@web1.example.com>\nTo: ops@db2.example.com\nSubject: cron\n\nhello\n"
 	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-t", "-i", "-f", "root@web1.example.com"); code != 0 {
@@ -149,4 +146,14 @@ func TestSendmailCanonical(t *testing.T) {
 			t.Errorf("message upstream lacks %q:\n%s", want, data)
 		}
 	}
+}
+
+// startSendmailRelay starts the relay the sendmail command hands mail to:
+// its configuration conf, forwarding to upstream as mail arrives.
+func startSendmailRelay(t *testing.T, conf, upstream string) {
+	t.Helper()
+	port := harness.FreePort(t)
+	harness.Start(t, harness.Binary(t), "--as-server", "--forward-on-disconnect", "--poll", "1", "--config", conf,
+		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--forward-to", upstream)
+	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 }
