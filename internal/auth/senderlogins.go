@@ -140,12 +140,17 @@ func (t *SenderLogins) Owners(sender string) ([]string, bool) {
 }
 
 // resolved is an address or key as Postfix looks it up: in lower case,
-// without a trailing dot after the domain. Keys and senders go through
-// the same, so a key written with the dot still owns its sender.
+// without trailing dots after the domain. Keys and senders go through
+// the same, so a key written with the dot still owns its sender; every
+// dot goes, so that a key is resolved as a sender written with one dot
+// fewer is (FuzzSenderLogins: a key "@0.." kept "@0.", the sender
+// "someone@0." became "someone@0", and the login did not own it).
 func resolved(addr string) string {
 	addr = strings.ToLower(addr)
-	if at := strings.LastIndexByte(addr, '@'); at >= 0 && at+2 < len(addr) {
-		addr = strings.TrimSuffix(addr, ".")
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		for at+2 < len(addr) && addr[len(addr)-1] == '.' {
+			addr = addr[:len(addr)-1]
+		}
 	}
 	return addr
 }
