@@ -318,7 +318,7 @@ func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewri
 	return rewrite.Open(set, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
 		Recipient: rw.RecipientCanonicalMaps, Log: log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
 			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses},
-		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps}, cfg.RecipientDelimiter)
+		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps, Virtual: rw.VirtualAliasMaps}, cfg.RecipientDelimiter)
 }
 
 // clientTLS is the outbound client's part of the TLS configuration.

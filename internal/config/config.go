@@ -523,6 +523,12 @@ type Rewrite struct {
 	// sender and each mapped recipient; one address per entry.
 	SenderBCCMaps    []string `toml:"sender_bcc_maps"`
 	RecipientBCCMaps []string `toml:"recipient_bcc_maps"`
+	// VirtualAliasMaps are Postfix's virtual_alias_maps: tables of
+	// "ops@example.com alice@example.net, bob@example.org" or "@old.example
+	// @new.example" lines that replace a recipient by one or more
+	// addresses, each looked up again (up to Postfix's limits), after the
+	// canonical maps; the client's address goes along as ORCPT.
+	VirtualAliasMaps []string `toml:"virtual_alias_maps"`
 }
 
 // Routing chooses where each recipient goes, as Postfix's transport_maps,

@@ -99,9 +99,9 @@ func (c *Config) Validate() error {
 			key string
 			set bool
 		}{{"rewrite.always_bcc", rw.AlwaysBCC != ""}, {"rewrite.sender_bcc_maps", len(rw.SenderBCCMaps) > 0},
-			{"rewrite.recipient_bcc_maps", len(rw.RecipientBCCMaps) > 0}} {
+			{"rewrite.recipient_bcc_maps", len(rw.RecipientBCCMaps) > 0}, {"rewrite.virtual_alias_maps", len(rw.VirtualAliasMaps) > 0}} {
 			if k.set {
-				v.bad("the proxy passes each recipient to forward.to as it arrives and adds none; automatic BCC is for stored mail")(k.key)
+				v.bad("the proxy passes each recipient to forward.to as it arrives and adds none; automatic BCC and virtual aliases are for stored mail")(k.key)
 			}
 		}
 	}

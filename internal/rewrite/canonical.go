@@ -41,6 +41,8 @@ type Canonical struct {
 	Masq *Masquerade
 	// bcc is automatic BCC (bcc.go).
 	bcc *bcc
+	// virtual are virtual_alias_maps (virtual.go).
+	virtual []Table
 }
 
 // Enabled reports whether any table is set.

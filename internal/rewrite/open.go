@@ -20,6 +20,8 @@ type Maps struct {
 	// sender_bcc_maps and recipient_bcc_maps (bcc.go).
 	AlwaysBCC               string
 	SenderBCC, RecipientBCC []string
+	// Virtual are virtual_alias_maps (virtual.go).
+	Virtual []string
 }
 
 // KeyError is a table that did not open, named by its configuration key
@@ -58,6 +60,7 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 		{"rewrite.canonical_maps", m.Canonical, &c.Common, ValidResult},
 		{"rewrite.sender_bcc_maps", m.SenderBCC, &c.bcc.sender, ValidBCC},
 		{"rewrite.recipient_bcc_maps", m.RecipientBCC, &c.bcc.recipient, ValidBCC},
+		{"rewrite.virtual_alias_maps", m.Virtual, &c.virtual, ValidVirtual},
 	} {
 		for _, spec := range l.specs {
 			t, err := set.Open(spec)
@@ -71,7 +74,7 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 			*l.into = append(*l.into, t)
 		}
 	}
-	if err := errors.Join(errs...); err != nil || !c.Enabled() && !c.HasBCC() {
+	if err := errors.Join(errs...); err != nil || !c.Enabled() && !c.HasBCC() && !c.HasVirtual() {
 		return nil, err
 	}
 	return c, nil

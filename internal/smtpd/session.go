@@ -600,6 +600,7 @@ func (ss *session) Data(r io.Reader) error {
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		}
 	}
+	env.Recipients = spool.ExpandRecipients(env.Recipients, ss.s.opts.Canonical.Expand) // virtual_alias_maps
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix),
 		// and nothing else sees the message: not the filters (copy:

@@ -600,3 +600,33 @@ func trunc(s string) string {
 	}
 	return s
 }
+
+// ExpandRecipients replaces each pending recipient by the addresses expand
+// gives it (virtual_alias_maps), each with the recipient's NOTIFY and, as
+// ORCPT, the address the client gave (RFC 3461 section 4.2), once; a
+// recipient expand leaves alone stays as it is.
+func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Recipient {
+	var out []Recipient
+	have := map[string]bool{}
+	add := func(r Recipient) {
+		if k := strings.ToLower(r.Addr); !have[k] {
+			have[k] = true
+			out = append(out, r)
+		}
+	}
+	for _, r := range rs {
+		addrs, changed := expand(r.Addr)
+		if r.Status != Pending || !changed {
+			add(r)
+			continue
+		}
+		orcpt := r.ORCPT
+		if orcpt == "" && !strings.ContainsFunc(r.Addr, func(c rune) bool { return c >= 0x80 }) {
+			orcpt = "rfc822;" + r.Addr
+		}
+		for _, a := range addrs {
+			add(Recipient{Addr: a, Status: Pending, Notify: r.Notify, ORCPT: orcpt})
+		}
+	}
+	return out
+}

@@ -91,3 +91,29 @@ func TestAutomaticBCCSendmail(t *testing.T) {
 		t.Errorf("recipients upstream %v; want ops@example.org and the two copies", to)
 	}
 }
+
+// TestVirtualAliasMaps: Postfix's virtual_alias_maps, which relaykeeper
+// had no key for: a recipient the table lists goes to the addresses it
+// gives, each looked up again, with the client's address as ORCPT (so a
+// notice names what the sender wrote); the proxy refuses the key.
+func TestVirtualAliasMaps(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "DSN", "ENHANCEDSTATUSCODES"}})
+	cfg := "[rewrite]\nvirtual_alias_maps = [\"inline:{ { ops@example.com=alice@example.net, team@example.org }, team@example.org=bob@example.org }\"]\n"
+	r := opsRelay(t, up.Addr(), cfg, "--forward-on-disconnect")
+	mustSend(t, r.addr(), "sender@example.org", []string{"ops@example.com", "carol@example.net"}, message("alias"))
+	got := up.WaitTransactions(t, 1, 15*time.Second)[0]
+	var lines []string
+	for _, rc := range got.Rcpts {
+		lines = append(lines, strings.TrimSpace(rc.Addr+" "+rc.Params))
+	}
+	want := []string{"alice@example.net ORCPT=rfc822;ops@example.com", "bob@example.org ORCPT=rfc822;ops@example.com", "carol@example.net"}
+	if !slices.Equal(lines, want) {
+		t.Errorf("RCPT upstream %q; want %q", lines, want)
+	}
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-proxy", up.Addr(), "--config", opsConfig(t, cfg),
+		"--interface", "127.0.0.1", "--port", fmt.Sprint(harness.FreePort(t)), "--spool-dir", t.TempDir())
+	if code == 0 || !strings.Contains(errOut, "rewrite.virtual_alias_maps") {
+		t.Errorf("--as-proxy with virtual_alias_maps: exit %d, %q; want refused, naming the key", code, errOut)
+	}
+}

@@ -1,0 +1,142 @@
+package rewrite
+
+import (
+	"net/mail"
+	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// Virtual alias expansion, as Postfix's cleanup(8) applies virtual_alias_maps
+// to every recipient (cleanup_map1n.c): a recipient the tables list is
+// replaced by the addresses its entry gives ("ops@example.com
+// alice@example.net, bob@example.org"), each of them looked up again; an
+// address whose entry names itself is kept and goes no further; an
+// "@domain" result keeps the local part. Postfix's limits apply:
+// virtual_alias_recursion_limit (100 levels) and
+// virtual_alias_expansion_limit (1000 addresses).
+const (
+	virtualRecursionLimit = 100
+	virtualExpansionLimit = 1000
+)
+
+// HasVirtual reports whether virtual_alias_maps are set.
+func (c *Canonical) HasVirtual() bool { return c != nil && len(c.virtual) > 0 }
+
+// Expand returns the addresses recipient rcpt (as mapped) expands to, and
+// whether the tables changed it at all. An expansion past Postfix's limits
+// (a loop the tables make, an alias of thousands) is cut there: what is
+// left unexpanded goes as it is, and it is logged.
+func (c *Canonical) Expand(rcpt string) ([]string, bool) {
+	if !c.HasVirtual() || rcpt == "" {
+		return []string{rcpt}, false
+	}
+	type item struct {
+		addr  string
+		depth int
+	}
+	var out []string
+	seen := map[string]bool{strings.ToLower(rcpt): true}
+	queue := []item{{rcpt, 0}}
+	changed, cut := false, false
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		targets, ok := c.virtualTargets(it.addr)
+		if !ok {
+			out = append(out, it.addr)
+			continue
+		}
+		if it.depth >= virtualRecursionLimit || len(out)+len(queue)+len(targets) > virtualExpansionLimit {
+			cut = true
+			out = append(out, it.addr)
+			continue
+		}
+		changed = true
+		for _, tgt := range targets {
+			switch k := strings.ToLower(tgt); {
+			case strings.EqualFold(tgt, it.addr):
+				out = append(out, tgt) // names itself: delivered as it is
+			case !seen[k]:
+				seen[k] = true
+				queue = append(queue, item{tgt, it.depth + 1})
+			}
+		}
+	}
+	if cut && c.Log != nil {
+		c.Log.Warn("virtual_alias_maps: expansion cut at Postfix's limits (a loop in the tables?); the rest goes unexpanded",
+			"recipient", rcpt, "addresses", len(out))
+	}
+	if len(out) == 0 {
+		// Every target was met before (x -> y -> x): x stays itself.
+		out = []string{rcpt}
+	}
+	return out, changed
+}
+
+// virtualTargets is the first table's entry for addr, as addresses.
+func (c *Canonical) virtualTargets(addr string) ([]string, bool) {
+	for _, t := range c.virtual {
+		v, match, ok := t.LookupMailAddr(table.ResolvedForm(addr), c.Delims)
+		if !ok {
+			continue
+		}
+		local := addr
+		if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+			local = addr[:at]
+		}
+		ext := ""
+		if match == table.MatchBare {
+			// Found without its extension: each address gets it
+			// (propagate_unmatched_extensions includes virtual).
+			ext = extension(local, c.Delims)
+		}
+		targets := virtualResult(v, local, ext)
+		if len(targets) == 0 {
+			if c.Log != nil {
+				c.Log.Warn("virtual_alias_maps value has no address; not expanded", "address", addr, "value", v)
+			}
+			return nil, false
+		}
+		return targets, true
+	}
+	return nil, false
+}
+
+// virtualResult reads a virtual(5) value: addresses separated by commas
+// or blanks, each an address, which gets ext, or "@domain", which gets
+// local (the recipient's local part, its extension included).
+func virtualResult(v, local, ext string) []string {
+	var parts []string
+	if list, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range list {
+			parts = append(parts, a.Address)
+		}
+	} else {
+		parts = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	}
+	var out []string
+	for _, p := range parts {
+		a, ok := result(p)
+		if !ok {
+			return nil // one bad address: the value is no list of addresses
+		}
+		switch at := strings.LastIndexByte(a, '@'); {
+		case at == 0:
+			a = local + a
+		case ext != "":
+			a = a[:at] + ext + a[at:]
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// ValidVirtual reports a virtual_alias_maps value that is no list of
+// addresses.
+func ValidVirtual(v string) error {
+	if len(virtualResult(v, "x", "")) == 0 && !strings.Contains(v, "$") {
+		return &valueError{v}
+	}
+	return nil
+}
