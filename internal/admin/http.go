@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/connlimit"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -49,7 +50,12 @@ func (s *Server) ServeAPI(l net.Listener) error {
 		delete(s.httpSrvs, h)
 		s.mu.Unlock()
 	}()
-	err := h.Serve(l)
+	err := h.Serve(connlimit.Listener(l, &s.httpLimit, func(why string) string {
+		s.log.Warn("admin: HTTP client refused: " + why)
+		body := `{"error": "` + why + `; try again later"}` + "\n"
+		return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 10\r\n" +
+			"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}))
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrServerClosed
 	}
