@@ -223,22 +223,32 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // queueListing is the body of GET /api/queue, as `relaykeeper queue list
-// --json` prints it.
+// --json` prints it. With limit=N, Messages holds the first N and
+// Truncated says that there were more; Requests and Bytes count them all.
 type queueListing struct {
-	Spool    string          `json:"spool"`
-	Messages []queue.Message `json:"messages"`
-	Requests int             `json:"requests"`
-	Bytes    int64           `json:"bytes"`
+	Spool     string          `json:"spool"`
+	Messages  []queue.Message `json:"messages"`
+	Requests  int             `json:"requests"`
+	Bytes     int64           `json:"bytes"`
+	Truncated bool            `json:"truncated,omitempty"`
 }
 
 // getQueue lists messages; sender, recipient, reply and state filter as
 // the command's switches do, state taking a comma-separated list or
-// several parameters.
+// several parameters; limit keeps the first N.
 func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f queue.Filter
+	limit := -1
 	for k, vs := range q {
 		switch k {
+		case "limit":
+			n, err := strconv.Atoi(vs[len(vs)-1])
+			if err != nil || n < 0 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a number of messages", vs[len(vs)-1]))
+				return
+			}
+			limit = n
 		case "sender":
 			f.Sender = vs[len(vs)-1]
 		case "recipient":
@@ -257,7 +267,7 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; want sender, recipient, reply or state", k))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; want sender, recipient, reply, state or limit", k))
 			return
 		}
 	}
@@ -272,6 +282,9 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, m := range msgs {
 		out.Bytes += m.Size
+	}
+	if limit >= 0 && len(out.Messages) > limit {
+		out.Messages, out.Truncated = out.Messages[:limit], true
 	}
 	writeJSON(w, http.StatusOK, out)
 }

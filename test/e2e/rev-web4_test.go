@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -106,5 +109,75 @@ func TestRevWeb4AdminConnectionLimit(t *testing.T) {
 	}
 	if line, _ := greetLine(t, textAddr, "127.0.0.3", "pid\r\n"); strings.HasPrefix(line, "error") {
 		t.Errorf("admin connection from 127.0.0.3: %q; want served (the limit is per address)", line)
+	}
+}
+
+// TestRevWeb4DashboardLargeQueue: the dashboard fetched and drew the whole
+// queue every 5 seconds, whatever its size: with 20,000 messages queued a
+// listing was 7 MB and took the relay 1.9 s, one open tab cost the relay
+// 14% of a core, and the page refreshed on a timer whether or not the last
+// refresh was over, so that with a larger backlog the listings piled up on
+// the relay. The page now asks for the first 500 (GET /api/queue?limit=N,
+// which says truncated and still counts them all), says so, and never has
+// two refreshes under way.
+func TestRevWeb4DashboardLargeQueue(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r, base := dashboardRelay(t, up.Addr())
+	const n = 503
+	for i := range n {
+		mustSend(t, r.addr(), "bulk@example.org", []string{fmt.Sprintf("r%d@example.net", i)}, message("bulk"))
+	}
+	var listing struct {
+		Messages  []json.RawMessage `json:"messages"`
+		Requests  int               `json:"requests"`
+		Truncated bool              `json:"truncated"`
+	}
+	if err := json.Unmarshal([]byte(scrape(t, base+"/api/queue?limit=2")), &listing); err != nil {
+		t.Fatal(err)
+	}
+	if len(listing.Messages) != 2 || listing.Requests != n || !listing.Truncated {
+		t.Errorf("GET /api/queue?limit=2: %d messages, requests %d, truncated %v; want 2, %d, true",
+			len(listing.Messages), listing.Requests, listing.Truncated, n)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.WaitVisible(css(`#queue-table tr[data-state="ready"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#queue-table tbody tr').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('queue-summary').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 500 || !strings.Contains(summary, fmt.Sprintf("%d message(s)", n)) || !strings.Contains(summary, "the first 500 shown") {
+		t.Errorf("the queue page shows %d rows, summary %q; want 500 rows and a summary that says %d, the first 500 shown", rows, summary, n)
+	}
+	// Refreshes asked for at once (a timer, the filter, a tab change):
+	// one listing request at a time.
+	most, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(async () => {
+		let now = 0, most = 0;
+		const orig = window.fetch;
+		window.fetch = async (...a) => {
+			const listing = String(a[0]).startsWith('/api/queue?');
+			if (listing) { now++; most = Math.max(most, now); }
+			try { return await orig(...a); } finally { if (listing) now--; }
+		};
+		await Promise.all([refresh(), refresh(), refresh(), refresh()]);
+		await new Promise(r => setTimeout(r, 2000));
+		window.fetch = orig;
+		return most;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if most != 1 {
+		t.Errorf("%d queue listings were under way at once; want 1", most)
 	}
 }

@@ -143,8 +143,14 @@ function actionButton(m, a) {
     onclick: () => act(question, method, path, undefined, after)}, a);
 }
 
+// queueRows bounds the rows the page shows: a backlog of tens of thousands
+// of messages would otherwise be fetched and drawn whole at every refresh.
+const queueRows = 500;
+
 async function loadQueue() {
-  const data = await api('GET', '/api/queue?' + queueParams());
+  const params = queueParams();
+  params.set('limit', queueRows);
+  const data = await api('GET', '/api/queue?' + params);
   const rows = data.messages.map(m => el('tr', {'data-id': m.id, 'data-state': m.state},
     el('td', {class: 'mono'}, el('a', {href: '#queue', onclick: ev => { ev.preventDefault(); showMessage(m.id); }}, m.id)),
     el('td', {}, stateLabel(m)),
@@ -156,7 +162,8 @@ async function loadQueue() {
     el('td', {class: 'actions'}, ...actionsFor(m).map(a => actionButton(m, a)))));
   fill(document.querySelector('#queue-table tbody'), rows, 'No messages.', 8);
   document.getElementById('queue-summary').textContent =
-    `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}`;
+    `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}` +
+    (data.truncated ? `; the first ${data.messages.length} shown (filter to see others)` : '');
   if (shownMessage) await showMessage(shownMessage, true);
 }
 
@@ -320,7 +327,21 @@ function currentTab() {
   return loaders[t] ? t : 'queue';
 }
 
-async function refresh() {
+// refresh runs one at a time: a call while one runs makes it run once more
+// when done, so that a slow listing (a large queue) never has several
+// requests for it under way at once.
+let refreshing = null, refreshAgain = false;
+
+function refresh() {
+  if (refreshing) { refreshAgain = true; return refreshing; }
+  refreshing = refreshOnce().finally(() => {
+    refreshing = null;
+    if (refreshAgain) { refreshAgain = false; refresh(); }
+  });
+  return refreshing;
+}
+
+async function refreshOnce() {
   if (document.getElementById('confirm').open) return;
   const tab = currentTab();
   for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === tab);
@@ -348,5 +369,10 @@ document.getElementById('block-add').addEventListener('submit', async ev => {
   await act(`Block mail from ${body.domain}?`, 'POST', '/api/blocks', body, loadBans);
 });
 window.addEventListener('hashchange', () => { showError(null); refresh(); });
-refresh();
-setInterval(refresh, 5000);
+// Every 5 seconds after the last refresh ended, not every 5 seconds
+// whatever it takes.
+async function refreshLoop() {
+  await refresh();
+  setTimeout(refreshLoop, 5000);
+}
+refreshLoop();
