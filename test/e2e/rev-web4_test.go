@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,4 +182,45 @@ func TestRevWeb4DashboardLargeQueue(t *testing.T) {
 	if most != 1 {
 		t.Errorf("%d queue listings were under way at once; want 1", most)
 	}
+}
+
+// TestRevWeb4DashboardStatusLine: the page's status line said "1 accepted,
+// 2 forwarded, 1 failed" for one message to three recipients, two
+// delivered and one refused: the counters count recipients, so the page
+// looked as if mail went out twice, and the same word "failed" stood for
+// bounced recipients since the start and for the queue's messages in the
+// failed state. It now names what it counts, and shows the messages being
+// forwarded.
+func TestRevWeb4DashboardStatusLine(t *testing.T) {
+	t.Parallel()
+	ctx, _, r, base := refusingDashboard(t)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net", "carol@example.net", "nobody@example.net"}, message("three"))
+	resp, err := http.Post(base+"/api/flush", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := "queue 0 ready, 0 being forwarded, 0 held, 1 failed · 0 sessions · " +
+		"since the start 1 message(s) accepted, 2 recipient(s) delivered, 1 bounced"
+	var got string
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.getElementById('status').textContent.endsWith(%q)`, want)),
+	)
+	if err != nil {
+		got, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent`))
+		t.Errorf("status line %q; want it to end %q", got, want)
+	}
+}
+
+// refusingDashboard starts a browser, and a relay with the dashboard whose
+// upstream (returned too) refuses nobody@example.net with 550; refused mail fails without
+// a notice (--no-bounces).
+func refusingDashboard(t *testing.T) (ctx context.Context, up *harness.FakeSMTP, r *relay, base string) {
+	t.Helper()
+	ctx = browser(t)
+	up = harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		"nobody@example.net": {Reply: "550 5.1.1 no such user"}}})
+	r, base = dashboardRelay(t, up.Addr(), "--no-bounces")
+	return ctx, up, r, base
 }

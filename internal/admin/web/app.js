@@ -89,11 +89,17 @@ async function loadStatus() {
   const st = await api('GET', '/api/status');
   const q = st.queue || {};
   const b = s => el('b', {}, s);
+  // The counters since the start count messages accepted but recipients
+  // delivered and bounced (notices to senders too): say so, or 2 delivered
+  // of 1 accepted looks like mail sent twice, and the bounced beside the
+  // queue's failed messages like the same number disagreeing.
   document.getElementById('status').replaceChildren(
     'up ', b(Math.round(st.uptime_seconds / 60) + ' min'),
-    ' · queue ', b(q.ready || 0), ' ready, ', b(q.held || 0), ' held, ', b(q.failed || 0), ' failed',
+    ' · queue ', b(q.ready || 0), ' ready, ', b(q.claimed || 0), ' being forwarded, ', b(q.held || 0), ' held, ',
+    b(q.failed || 0), ' failed',
     ' · ', b(st.smtp_sessions), ' sessions',
-    ' · ', b(st.messages_accepted), ' accepted, ', b(st.messages_forwarded), ' forwarded, ', b(st.messages_failed), ' failed');
+    ' · since the start ', b(st.messages_accepted), ' message(s) accepted, ', b(st.messages_forwarded),
+    ' recipient(s) delivered, ', b(st.messages_failed), ' bounced');
 }
 
 // --- queue ---
