@@ -222,6 +222,12 @@ func (l *Logger) Quarantine(id, reason string) {
 	l.event("quarantine", "id", id, "reason", reason)
 }
 
+// PopDelete logs a message a POP3 client removed from the spool (DELE,
+// then QUIT); user is the POP3 account.
+func (l *Logger) PopDelete(id, client, user string) {
+	l.event("pop-delete", "id", id, "client", client, "user", user)
+}
+
 // Auth logs a client's successful SMTP AUTH; user is the identity it
 // authenticated as.
 func (l *Logger) Auth(client, mech, user string) {

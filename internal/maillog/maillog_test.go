@@ -58,6 +58,7 @@ func TestGolden(t *testing.T) {
 	l.Report("6740A1F3C2D94E28", "127.0.0.1:40000", "alice@example.com", []string{"d@gmail.com", "e@gmail.com"}, "", "no rule knows this reply", "550 5.0.0 odd")
 	l.Spare("6740A1F3C2D94E29", "10.0.0.5", "gmail-unsolicited", "welcomelisted")
 	l.AdminAlert("6740A1F3C2D94E2A", "127.0.0.1:40000", "gmail-sending-limit", "550 5.4.5 Daily user sending limit exceeded.")
+	l.PopDelete("6740A1F3C2D94E2B", "127.0.0.1:40003", "alice")
 	l.Companion("would-ban", "client", "203.0.113.7", "queue", "4XyZ", "client_name", "mx.spam.test", "rule", "gmail-unsolicited")
 
 	golden := "testdata/events.golden"

@@ -65,6 +65,12 @@ type APOPSecrets interface {
 	APOPSecret(user string) (secret string, ok bool)
 }
 
+// MailLog is the mail log's side of POP3: *maillog.Logger implements it.
+type MailLog interface {
+	// PopDelete records a message a client removed (DELE, then QUIT).
+	PopDelete(id, client, user string)
+}
+
 // Options configure a Server. Only SpoolDir and Auth are required; the zero
 // value of every other field is a working default.
 type Options struct {
@@ -114,6 +120,8 @@ type Options struct {
 	// others are told so and disconnected, as E-MailRelay does without
 	// --remote-clients.
 	RemoteClients bool
+	// MailLog, if set, is told of every message a client removed.
+	MailLog MailLog
 	// Log receives diagnostics, failed logins included; discarded if nil.
 	Log *slog.Logger
 	// Now is the clock; time.Now if nil.

@@ -224,3 +224,44 @@ func refusingDashboard(t *testing.T) (ctx context.Context, up *harness.FakeSMTP,
 	r, base = dashboardRelay(t, up.Addr(), "--no-bounces")
 	return ctx, up, r, base
 }
+
+// TestRevWeb4POP3DeleteLogged: a message a POP3 client took (DELE, QUIT)
+// left the spool without a word in the mail log, whose "everything that
+// happened to one message" grep then ended at its accept line, and
+// without a count in the metrics: a store-and-retrieve relay showed mail
+// accepted, none forwarded, and the queue emptying by itself. Each removal
+// now writes a pop-delete line (id, client, user) and counts in
+// relaykeeper_pop3_deleted_total.
+func TestRevWeb4POP3DeleteLogged(t *testing.T) {
+	t.Parallel()
+	secrets := filepath.Join(t.TempDir(), "pop.auth")
+	os.WriteFile(secrets, []byte("server plain alice s3cret\n"), 0o600)
+	popAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	r := startPolicyRelay(t, "", "--pop", "--pop-auth", secrets, "--interface", "pop="+popAddr, "--admin-http", httpAddr)
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("for pop")).Final)
+	harness.WaitPort(t, popAddr, 5*time.Second)
+	c, err := dialPlain(popAddr, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var last string
+	for _, cmd := range []string{"", "USER alice", "PASS s3cret", "DELE 1", "QUIT"} {
+		if cmd != "" {
+			fmt.Fprintf(c, "%s\r\n", cmd)
+		}
+		if last, err = br.ReadString('\n'); err != nil || !strings.HasPrefix(last, "+OK") {
+			t.Fatalf("POP3 %q: %q, %v", cmd, last, err)
+		}
+	}
+	e := r.waitEvent("pop-delete", 5*time.Second, nil)
+	if e.Get("id") != id || e.Get("user") != "alice" || !strings.HasPrefix(e.Get("client"), "127.0.0.1:") {
+		t.Errorf("pop-delete line: id %q user %q client %q; want %s, alice, 127.0.0.1:PORT", e.Get("id"), e.Get("user"), e.Get("client"), id)
+	}
+	if m := scrape(t, "http://"+httpAddr+"/metrics"); !strings.Contains(m, "\nrelaykeeper_pop3_deleted_total 1\n") {
+		t.Errorf("/metrics has no relaykeeper_pop3_deleted_total 1:\n%s", grepLines(m, "relaykeeper_pop3"))
+	}
+}
