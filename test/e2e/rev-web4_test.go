@@ -265,3 +265,32 @@ func TestRevWeb4POP3DeleteLogged(t *testing.T) {
 		t.Errorf("/metrics has no relaykeeper_pop3_deleted_total 1:\n%s", grepLines(m, "relaykeeper_pop3"))
 	}
 }
+
+// TestRevWeb4MailLogC1Controls: a client's SMTPUTF8 address went into the
+// mail log bare with Unicode's C1 controls in it: U+009B is a terminal's
+// CSI, so 'MAIL FROM:<x<U+009B>2J...>' cleared the screen of an operator
+// running tail -f on the log, and U+009B 1A moved the cursor up over the
+// lines before (U+0085, NEL, and U+2028 went in raw too). maillog.md
+// promises that a value with a control character is quoted with Go's
+// escapes; the writer only looked at ASCII.
+func TestRevWeb4MailLogC1Controls(t *testing.T) {
+	t.Parallel()
+	r := startPolicyRelay(t, "")
+	from := "x\u009b2J\u009b1A\u0085\u2028y@example.org"
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<%s> SMTPUTF8", from)
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: c1\r\n\r\nhello\r\n.")
+	e := r.waitEvent("accept", 5*time.Second, nil)
+	if e.Get("from") != "<"+from+">" {
+		t.Errorf("accept line's from parses as %q; want %q", e.Get("from"), "<"+from+">")
+	}
+	for _, raw := range []string{"\u009b", "\u0085", "\u2028"} {
+		if strings.Contains(r.stderr(), raw) {
+			t.Errorf("the mail log holds %q raw", raw)
+			break
+		}
+	}
+}
