@@ -277,12 +277,7 @@ func TestRevWeb4MailLogC1Controls(t *testing.T) {
 	t.Parallel()
 	r := startPolicyRelay(t, "")
 	from := "x\u009b2J\u009b1A\u0085\u2028y@example.org"
-	c := mustDial(t, r.addr(), "127.0.0.1")
-	mustCmd(t, c, "250", "EHLO client.test")
-	mustCmd(t, c, "250", "MAIL FROM:<%s> SMTPUTF8", from)
-	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
-	mustCmd(t, c, "354", "DATA")
-	mustCmd(t, c, "250", "Subject: c1\r\n\r\nhello\r\n.")
+	sendC1(t, r, from, "bob@example.net")
 	e := r.waitEvent("accept", 5*time.Second, nil)
 	if e.Get("from") != "<"+from+">" {
 		t.Errorf("accept line's from parses as %q; want %q", e.Get("from"), "<"+from+">")
@@ -291,6 +286,41 @@ func TestRevWeb4MailLogC1Controls(t *testing.T) {
 		if strings.Contains(r.stderr(), raw) {
 			t.Errorf("the mail log holds %q raw", raw)
 			break
+		}
+	}
+}
+
+// sendC1 sends a message from and to addresses that need SMTPUTF8.
+func sendC1(t *testing.T, r *relay, from, to string) {
+	t.Helper()
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.test")
+	mustCmd(t, c, "250", "MAIL FROM:<%s> SMTPUTF8", from)
+	mustCmd(t, c, "250", "RCPT TO:<%s>", to)
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: c1\r\n\r\nhello\r\n.")
+}
+
+// TestRevWeb4QueueListC1Controls: mailq (relaykeeper queue list) and
+// relaykeeper queue show printed a client's SMTPUTF8 addresses as they
+// were, C1 controls and all: a sender 'x<U+009B>2J@...' cleared the
+// operator's terminal when they looked at the queue. The envelope's fields
+// are now printed with such characters escaped (\u009b); the header stays
+// as stored, as postcat prints it.
+func TestRevWeb4QueueListC1Controls(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	r := startPolicyRelay(t, "", "--spool-dir", spool)
+	sendC1(t, r, "x\u009b2J\u009b31m@example.org", "ok\u009b1A@example.net")
+	id := r.waitEvent("accept", 5*time.Second, nil).Get("id")
+	for _, args := range [][]string{{"queue", "list"}, {"queue", "show", id}} {
+		code, out, errOut := runCLI(t, append(args, "--spool-dir", spool)...)
+		if code != 0 {
+			t.Fatalf("relaykeeper %s: exit %d\n%s", args, code, errOut)
+		}
+		if strings.Contains(out, "\u009b") || !strings.Contains(out, `<x\u009b2J\u009b31m@example.org>`) ||
+			!strings.Contains(out, `<ok\u009b1A@example.net>`) {
+			t.Errorf("relaykeeper %s printed %q; want the addresses with U+009B escaped", args, out)
 		}
 	}
 }
