@@ -193,8 +193,8 @@ const (
 	DefaultErrorLimit  = 30 // as E-MailRelay 2.5
 	DefaultIdleTimeout = 10 * time.Minute
 
-	DefaultMaxConnections      = 100
-	DefaultMaxConnectionsPerIP = 20
+	DefaultMaxConnections      = 200
+	DefaultMaxConnectionsPerIP = 50
 )
 
 // Errors returned by the Serve methods.
