@@ -243,12 +243,11 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range q {
 		switch k {
 		case "limit":
-			n, err := strconv.Atoi(vs[len(vs)-1])
-			if err != nil || n < 0 {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a number of messages", vs[len(vs)-1]))
+			var err error
+			if limit, err = parseLimit(vs[len(vs)-1]); err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
 				return
 			}
-			limit = n
 		case "sender":
 			f.Sender = vs[len(vs)-1]
 		case "recipient":
@@ -287,6 +286,16 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 		out.Messages, out.Truncated = out.Messages[:limit], true
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseLimit reads a limit=N parameter: how many entries of a listing to
+// send.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit %q: want a number of entries", v)
+	}
+	return n, nil
 }
 
 // messageShown is the body of GET /api/queue/{id}, as `relaykeeper queue

@@ -124,9 +124,7 @@ func TestRevWeb4AdminConnectionLimit(t *testing.T) {
 // two refreshes under way.
 func TestRevWeb4DashboardLargeQueue(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t)
-	up := harness.NewFakeSMTP(t, harness.Script{})
-	r, base := dashboardRelay(t, up.Addr())
+	ctx, r, base := acceptingDashboard(t)
 	const n = 503
 	for i := range n {
 		mustSend(t, r.addr(), "bulk@example.org", []string{fmt.Sprintf("r%d@example.net", i)}, message("bulk"))
@@ -150,14 +148,7 @@ func TestRevWeb4DashboardLargeQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#queue-table tbody tr').length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	summary, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('queue-summary').textContent`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows, summary := rowsAndText(t, ctx, "#queue-table tbody tr", "queue-summary")
 	if rows != 500 || !strings.Contains(summary, fmt.Sprintf("%d message(s)", n)) || !strings.Contains(summary, "the first 500 shown") {
 		t.Errorf("the queue page shows %d rows, summary %q; want 500 rows and a summary that says %d, the first 500 shown", rows, summary, n)
 	}
@@ -323,4 +314,73 @@ func TestRevWeb4QueueListC1Controls(t *testing.T) {
 			t.Errorf("relaykeeper %s printed %q; want the addresses with U+009B escaped", args, out)
 		}
 	}
+}
+
+// TestRevWeb4DashboardManyClients: the rates page fetched and drew every
+// client's rate of the last 24 hours at every refresh: up to 10,000
+// clients an hour are kept, so a relay many clients use (or a crowd of
+// hostile ones, one message each) gave a page of up to 250,000 rows. The
+// page now asks for the first 500 (GET /api/rates?limit=N: the newest
+// hours, the whole relay and the highest rates first) and says so.
+func TestRevWeb4DashboardManyClients(t *testing.T) {
+	t.Parallel()
+	ctx, r, base := acceptingDashboard(t)
+	const clients = 505
+	for i := range clients {
+		ip := fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250)
+		if _, err := sendFrom(r.addr(), ip, "a@example.org", []string{"b@example.net"}, message("one")); err != nil {
+			t.Fatalf("from %s: %v", ip, err)
+		}
+	}
+	resp, err := http.Post(base+"/api/flush", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var rates struct {
+		Rates     []json.RawMessage `json:"rates"`
+		Truncated bool              `json:"truncated"`
+	}
+	if err := json.Unmarshal([]byte(scrape(t, base+"/api/rates?limit=3")), &rates); err != nil {
+		t.Fatal(err)
+	}
+	if len(rates.Rates) != 3 || !rates.Truncated {
+		t.Errorf("GET /api/rates?limit=3: %d rates, truncated %v; want 3, true", len(rates.Rates), rates.Truncated)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#rates"),
+		chromedp.WaitVisible(css(`#rates-table tbody tr td.mono`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, note := rowsAndText(t, ctx, "#rates-table tbody tr", "rates-threshold")
+	if rows != 500 || !strings.Contains(note, "the first 500 shown") {
+		t.Errorf("the rates page shows %d rows, note %q; want 500 and a note that says the first 500 shown", rows, note)
+	}
+}
+
+// rowsAndText returns how many elements the page has that match rows, and
+// the text of the element with id.
+func rowsAndText(t *testing.T, ctx context.Context, rows, id string) (int, string) {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, rows)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById(%q).textContent`, id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, text
+}
+
+// acceptingDashboard starts a browser, and a relay with the dashboard
+// whose upstream accepts everything.
+func acceptingDashboard(t *testing.T) (context.Context, *relay, string) {
+	t.Helper()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r, base := dashboardRelay(t, up.Addr())
+	return ctx, r, base
 }

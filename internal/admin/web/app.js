@@ -256,6 +256,10 @@ async function loadActions() {
 
 // --- destinations and rates ---
 
+// rateRows bounds the rows of the rates table: up to 10,000 clients an hour
+// are kept, for 24 hours.
+const rateRows = 500;
+
 async function loadRates() {
   const p = await api('GET', '/api/paces');
   fill(document.querySelector('#paces-table tbody'), p.paces.map(x => el('tr', {'data-destination': x.destination},
@@ -263,9 +267,10 @@ async function loadRates() {
     el('td', {}, x.delay_seconds + ' s'), el('td', {}, fmtTime(x.until)), el('td', {class: 'reply'}, x.reply || ''))),
   'Every destination at full pace.', 6);
   document.getElementById('paces-note').textContent = p.note || '';
-  const r = await api('GET', '/api/rates');
+  const r = await api('GET', '/api/rates?limit=' + rateRows);
   document.getElementById('rates-threshold').textContent =
-    `An alert is raised over ${(r.threshold.rate * 100).toFixed(1)}% of at least ${r.threshold.min} replies in an hour. * is the whole relay.`;
+    `An alert is raised over ${(r.threshold.rate * 100).toFixed(1)}% of at least ${r.threshold.min} replies in an hour. * is the whole relay.` +
+    (r.truncated ? ` Many clients: the first ${r.rates.length} shown (the latest hours, the highest rates first).` : '');
   fill(document.querySelector('#rates-table tbody'), r.rates.map(x => el('tr', {class: x.alert ? 'alert' : ''},
     el('td', {}, fmtTime(x.hour)), el('td', {class: 'mono'}, x.client), el('td', {}, x.replies), el('td', {}, x.refused),
     el('td', {}, (x.rate * 100).toFixed(1) + '%' + (x.alert ? ' — alert' : '')))), 'No upstream replies yet.', 5);
