@@ -64,7 +64,8 @@ func (r *relay) startFrontends() (*frontends, error) {
 		}
 		f.pop = pop3.New(pop3.Options{SpoolDir: r.spool.Dir(), ByName: r.cfg.POP.ByName, NoDelete: r.cfg.POP.NoDelete,
 			Auth: secrets, APOP: secrets, TLSConfig: popTLS, RequireTLS: r.cfg.TLS.ServerRequired,
-			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log})
+			Domain: r.cfg.Domain, Throttle: r.loginThrottle(), RemoteClients: r.cfg.SMTP.RemoteClients, Log: r.log,
+			MaxConnections: r.cfg.Policy.MaxConnections, MaxConnectionsPerIP: r.cfg.Policy.MaxConnectionsPerIP, MailLog: r.maillog})
 		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
 		ls, err := smtpd.ListenAll(popAddrs)
 		if err != nil {

@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/connlimit"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
@@ -157,6 +158,13 @@ type Options struct {
 	// IdleTimeout closes a text session that sends nothing for this long,
 	// except in notify mode. Defaults to DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerIP bound the connections each
+	// front end (the text protocol, the HTTP API) holds at a time, in all
+	// and from one address; a client over either is told so and
+	// disconnected. Default to DefaultMaxConnections and
+	// DefaultMaxConnectionsPerIP; negative is no limit.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// Metrics, if set, is served at GET /metrics on the HTTP API, behind
 	// the same password as the rest.
 	Metrics http.Handler
@@ -184,6 +192,9 @@ const (
 	DefaultPrompt      = "E-MailRelay> "
 	DefaultErrorLimit  = 30 // as E-MailRelay 2.5
 	DefaultIdleTimeout = 10 * time.Minute
+
+	DefaultMaxConnections      = 200
+	DefaultMaxConnectionsPerIP = 50
 )
 
 // Errors returned by the Serve methods.
@@ -214,6 +225,9 @@ type Server struct {
 
 	// afterFunc runs f after d, for "dnsbl stop N"; tests replace it.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
+
+	// textLimit and httpLimit count each front end's connections.
+	textLimit, httpLimit connlimit.Limiter
 
 	mu         sync.Mutex // guards the fields below
 	closing    bool
@@ -246,6 +260,12 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxConnectionsPerIP == 0 {
+		opts.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
 	s := &Server{
 		opts:      opts,
 		relay:     opts.Relay,
@@ -254,6 +274,9 @@ func New(opts Options) *Server {
 		sessions:  map[*session]struct{}{},
 		httpSrvs:  map[*http.Server]struct{}{},
 		afterFunc: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+	}
+	for _, l := range []*connlimit.Limiter{&s.textLimit, &s.httpLimit} {
+		l.Max, l.PerIP = max(opts.MaxConnections, 0), max(opts.MaxConnectionsPerIP, 0)
 	}
 	if s.relay == nil {
 		s.relay = noRelay{}

@@ -340,11 +340,24 @@ func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
 		}
 		hours = n
 	}
-	since := s.opts.Now().Add(-time.Duration(hours) * time.Hour)
-	writeJSON(w, http.StatusOK, struct {
+	out := struct {
 		Threshold stats.Threshold    `json:"threshold"`
 		Rates     []stats.ClientRate `json:"rates"`
-	}{s.threshold(), s.opts.Live.Rates(since)})
+		Truncated bool               `json:"truncated,omitempty"`
+	}{Threshold: s.threshold()}
+	limit := -1
+	if v := r.URL.Query().Get("limit"); v != "" {
+		var err error
+		if limit, err = parseLimit(v); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	out.Rates = s.opts.Live.Rates(s.opts.Now().Add(-time.Duration(hours) * time.Hour))
+	if limit >= 0 && len(out.Rates) > limit {
+		out.Rates, out.Truncated = out.Rates[:limit], true
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) threshold() stats.Threshold {

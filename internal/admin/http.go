@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/connlimit"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -49,7 +50,12 @@ func (s *Server) ServeAPI(l net.Listener) error {
 		delete(s.httpSrvs, h)
 		s.mu.Unlock()
 	}()
-	err := h.Serve(l)
+	err := h.Serve(connlimit.Listener(l, &s.httpLimit, func(why string) string {
+		s.log.Warn("admin: HTTP client refused: " + why)
+		body := `{"error": "` + why + `; try again later"}` + "\n"
+		return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 10\r\n" +
+			"Connection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}))
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrServerClosed
 	}
@@ -217,22 +223,31 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // queueListing is the body of GET /api/queue, as `relaykeeper queue list
-// --json` prints it.
+// --json` prints it. With limit=N, Messages holds the first N and
+// Truncated says that there were more; Requests and Bytes count them all.
 type queueListing struct {
-	Spool    string          `json:"spool"`
-	Messages []queue.Message `json:"messages"`
-	Requests int             `json:"requests"`
-	Bytes    int64           `json:"bytes"`
+	Spool     string          `json:"spool"`
+	Messages  []queue.Message `json:"messages"`
+	Requests  int             `json:"requests"`
+	Bytes     int64           `json:"bytes"`
+	Truncated bool            `json:"truncated,omitempty"`
 }
 
 // getQueue lists messages; sender, recipient, reply and state filter as
 // the command's switches do, state taking a comma-separated list or
-// several parameters.
+// several parameters; limit keeps the first N.
 func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f queue.Filter
+	limit := -1
 	for k, vs := range q {
 		switch k {
+		case "limit":
+			var err error
+			if limit, err = parseLimit(vs[len(vs)-1]); err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
 		case "sender":
 			f.Sender = vs[len(vs)-1]
 		case "recipient":
@@ -251,7 +266,7 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; want sender, recipient, reply or state", k))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q; want sender, recipient, reply, state or limit", k))
 			return
 		}
 	}
@@ -267,7 +282,20 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 	for _, m := range msgs {
 		out.Bytes += m.Size
 	}
+	if limit >= 0 && len(out.Messages) > limit {
+		out.Messages, out.Truncated = out.Messages[:limit], true
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseLimit reads a limit=N parameter: how many entries of a listing to
+// send.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit %q: want a number of entries", v)
+	}
+	return n, nil
 }
 
 // messageShown is the body of GET /api/queue/{id}, as `relaykeeper queue

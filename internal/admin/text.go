@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/connlimit"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -38,6 +39,10 @@ func (s *Server) ServeText(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.untrack(l)
+	l = connlimit.Listener(l, &s.textLimit, func(why string) string {
+		s.log.Warn("admin: client refused: " + why)
+		return "error: " + why + "; try again later\r\n"
+	})
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -150,13 +155,13 @@ func (ss *session) serve() {
 // makes the kernel send a reset, which can destroy the error line the
 // client has not read yet (as net/http's closeWriteAndWait avoids).
 func lingeringClose(nc net.Conn) {
-	tc, ok := nc.(*net.TCPConn)
+	tc, ok := nc.(interface{ CloseWrite() error })
 	if !ok {
 		return
 	}
 	tc.CloseWrite()
-	tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	io.CopyN(io.Discard, tc, 256<<10)
+	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, nc, 256<<10)
 }
 
 // armReadDeadline sets the idle timeout before a read; false when the

@@ -378,7 +378,8 @@ type Policy struct {
 
 	// MaxConnections and MaxConnectionsPerIP bound concurrent clients
 	// (Postfix: smtpd_client_connection_count_limit); mynetworks are
-	// exempt from the second, as Postfix exempts them.
+	// exempt from the second, as Postfix exempts them. They bound the
+	// POP3 server's sessions too, counted apart, without the exemption.
 	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 	// The rates Postfix's anvil bounds, per client and AnvilRateTimeUnit

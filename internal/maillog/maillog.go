@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Logger writes mail-log lines. The zero value discards them.
@@ -115,13 +116,20 @@ func word(s string) string {
 // isWord reports whether s is a valid event name or key.
 func isWord(s string) bool { return s != "" && word(s) == s }
 
-// Quote returns v as it appears after "key=".
+// Quote returns v as it appears after "key=": bare, or quoted with Go's
+// escapes when it holds a blank, '"', '=', '\\', or anything that is not
+// printable: control characters, Unicode's C1 controls among them (U+009B
+// is a terminal's CSI, U+0085 a line break to some readers), U+2028 and
+// the like, and bytes that are not UTF-8.
 func Quote(v string) string {
 	if v == "" {
 		return `""`
 	}
+	if !utf8.ValidString(v) {
+		return strconv.Quote(v)
+	}
 	for _, c := range v {
-		if c <= ' ' || c == '"' || c == '=' || c == 0x7f || c == '\\' {
+		if c <= ' ' || c == '"' || c == '=' || c == '\\' || !strconv.IsPrint(c) {
 			return strconv.Quote(v)
 		}
 	}
@@ -220,6 +228,12 @@ func (l *Logger) Disconnect(client string, messages int) {
 // Quarantine logs a message moved aside at recovery.
 func (l *Logger) Quarantine(id, reason string) {
 	l.event("quarantine", "id", id, "reason", reason)
+}
+
+// PopDelete logs a message a POP3 client removed from the spool (DELE,
+// then QUIT); user is the POP3 account.
+func (l *Logger) PopDelete(id, client, user string) {
+	l.event("pop-delete", "id", id, "client", client, "user", user)
 }
 
 // Auth logs a client's successful SMTP AUTH; user is the identity it

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -58,6 +60,7 @@ func TestGolden(t *testing.T) {
 	l.Report("6740A1F3C2D94E28", "127.0.0.1:40000", "alice@example.com", []string{"d@gmail.com", "e@gmail.com"}, "", "no rule knows this reply", "550 5.0.0 odd")
 	l.Spare("6740A1F3C2D94E29", "10.0.0.5", "gmail-unsolicited", "welcomelisted")
 	l.AdminAlert("6740A1F3C2D94E2A", "127.0.0.1:40000", "gmail-sending-limit", "550 5.4.5 Daily user sending limit exceeded.")
+	l.PopDelete("6740A1F3C2D94E2B", "127.0.0.1:40003", "alice")
 	l.Companion("would-ban", "client", "203.0.113.7", "queue", "4XyZ", "client_name", "mx.spam.test", "rule", "gmail-unsolicited")
 
 	golden := "testdata/events.golden"
@@ -106,6 +109,9 @@ func TestNoRawControlCharacters(t *testing.T) {
 		{"hold", "client\r\n", "x"},
 		{"", "", "a\nb\x00c\x1b[31m"},
 		{"Ünicode", "k=v", "\u2028"},
+		{"accept", "from", "<x\u009b2J\u009b1A\u0085y@example.org>"},
+		{"accept", "from", "<x\x9b31m@example.org>"},
+		{"accept", "from", "<\u00e9l\u00e8ve@\u00e9cole.example>"},
 	} {
 		var b bytes.Buffer
 		NewWithClock(&b, fixedClock()).event(tt[0], tt[1], tt[2])
@@ -116,7 +122,7 @@ func TestNoRawControlCharacters(t *testing.T) {
 func checkOneLine(t *testing.T, out string) {
 	t.Helper()
 	body, ok := strings.CutSuffix(out, "\n")
-	if !ok || strings.ContainsFunc(body, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if !ok || !utf8.ValidString(body) || strings.ContainsFunc(body, func(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }) {
 		t.Fatalf("written %q: not one line of printable text", out)
 	}
 	if _, err := Parse(body); err != nil {

@@ -72,6 +72,7 @@ type Metrics struct {
 	actions       *prometheus.CounterVec
 	alertsTotal   *prometheus.CounterVec
 	fsync         *prometheus.HistogramVec
+	popDeleted    prometheus.Counter
 
 	// The admin status counters, since the start.
 	nConnections, nAccepted, nForwarded, nFailed atomic.Uint64
@@ -99,6 +100,7 @@ func New(opts Options) *Metrics {
 	m.connections = f.counter("relaykeeper_smtp_connections_total", "SMTP connections accepted.")
 	m.accepted = f.counter("relaykeeper_messages_accepted_total", "Messages written to the spool and acknowledged with 250.")
 	m.acceptedBytes = f.counter("relaykeeper_messages_accepted_bytes_total", "Bytes of the messages accepted.")
+	m.popDeleted = f.counter("relaykeeper_pop3_deleted_total", "Messages POP3 clients removed from the spool (DELE, then QUIT).")
 	m.refused = f.counterVec("relaykeeper_smtp_refused_total",
 		"Connections and commands refused, by stage (connect, helo, mail, rcpt, data, auth, ...) and reason (the enhanced status code, or the reply code).",
 		"stage", "reason")
@@ -250,6 +252,8 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.countResult(res)
 		m.activity.add(t, func(c *Minute) { c.Accepted++; c.count(res) })
 		m.upstreamReply(t, get("reply"), get("client"))
+	case "pop-delete":
+		m.popDeleted.Inc()
 	case "delivery":
 		res := get("result")
 		m.deliveries.WithLabelValues(res, m.dests.label(get("to"))).Inc()

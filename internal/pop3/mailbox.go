@@ -166,10 +166,10 @@ func (m *mailbox) stat() (n int, size int64) {
 }
 
 // commit removes the messages marked deleted (the UPDATE state of RFC 1939
-// section 6), each through the spool's lock: a message a forwarder or an
-// administrator holds is left alone and counted in kept. One that is gone
-// already counts as removed.
-func (m *mailbox) commit(log *slog.Logger) (removed, kept int) {
+// section 6), each through the spool's lock, and calls deleted with each
+// id it removed: a message a forwarder or an administrator holds is left
+// alone and counted in kept. One that is gone already counts as removed.
+func (m *mailbox) commit(log *slog.Logger, deleted func(id string)) (removed, kept int) {
 	for _, msg := range m.msgs {
 		if !msg.deleted {
 			continue
@@ -194,6 +194,7 @@ func (m *mailbox) commit(log *slog.Logger) (removed, kept int) {
 			continue
 		}
 		log.Info("pop3: message deleted", "id", msg.id)
+		deleted(msg.id)
 		removed++
 	}
 	return removed, kept

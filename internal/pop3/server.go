@@ -35,6 +35,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/connlimit"
 )
 
 // Throttle limits failed logins per client address, across connections
@@ -61,6 +63,12 @@ type APOPSecrets interface {
 	// APOPSecret returns user's password, or false if APOP cannot
 	// log user in.
 	APOPSecret(user string) (secret string, ok bool)
+}
+
+// MailLog is the mail log's side of POP3: *maillog.Logger implements it.
+type MailLog interface {
+	// PopDelete records a message a client removed (DELE, then QUIT).
+	PopDelete(id, client, user string)
 }
 
 // Options configure a Server. Only SpoolDir and Auth are required; the zero
@@ -102,10 +110,18 @@ type Options struct {
 	// Throttle, if set, refuses every login, right password or not, from
 	// an address with too many recent failures.
 	Throttle Throttle
+	// MaxConnections and MaxConnectionsPerIP bound the sessions open at
+	// a time, in all and from one address; a client over either hears
+	// "-ERR [SYS/TEMP] too many connections" and is disconnected. 0 is no
+	// limit.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// RemoteClients allows clients beyond loopback and private networks;
 	// others are told so and disconnected, as E-MailRelay does without
 	// --remote-clients.
 	RemoteClients bool
+	// MailLog, if set, is told of every message a client removed.
+	MailLog MailLog
 	// Log receives diagnostics, failed logins included; discarded if nil.
 	Log *slog.Logger
 	// Now is the clock; time.Now if nil.
@@ -118,6 +134,7 @@ type Server struct {
 	log     *slog.Logger
 	closing atomic.Bool
 	lastTS  atomic.Int64 // the last APOP timestamp's time, kept unique
+	limit   connlimit.Limiter
 
 	mu        sync.Mutex // guards listeners and sessions
 	listeners map[net.Listener]struct{}
@@ -155,6 +172,7 @@ func New(opts Options) *Server {
 	return &Server{
 		opts:      opts,
 		log:       opts.Log,
+		limit:     connlimit.Limiter{Max: opts.MaxConnections, PerIP: opts.MaxConnectionsPerIP},
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 	}
@@ -178,6 +196,10 @@ func (s *Server) Serve(l net.Listener) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
+	l = connlimit.Listener(l, &s.limit, func(why string) string {
+		s.log.Warn("pop3: client refused: " + why)
+		return "-ERR [SYS/TEMP] " + why + "; try again later\r\n"
+	})
 
 	var backoff time.Duration
 	for {

@@ -560,6 +560,13 @@ func (sess *session) send(arg string, lines int) bool {
 	return sess.w.Flush() == nil
 }
 
+// deleted tells the mail log of a message the session removed.
+func (sess *session) deleted(id string) {
+	if ml := sess.opts.MailLog; ml != nil {
+		ml.PopDelete(id, sess.conn.RemoteAddr().String(), sess.user)
+	}
+}
+
 // quit ends the session; in transaction it first removes the messages
 // marked deleted (RFC 1939 section 6, the UPDATE state).
 func (sess *session) quit() bool {
@@ -570,7 +577,7 @@ func (sess *session) quit() bool {
 	var msg string
 	if sess.opts.NoDelete {
 		msg = "+OK bye (nothing deleted: --pop-no-delete)"
-	} else if removed, kept := sess.mbox.commit(sess.log); kept > 0 {
+	} else if removed, kept := sess.mbox.commit(sess.log, sess.deleted); kept > 0 {
 		msg = fmt.Sprintf("-ERR [SYS/TEMP] %d deleted messages not removed: in use; try again later", kept)
 	} else {
 		n, _ := sess.mbox.stat()

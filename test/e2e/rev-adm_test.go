@@ -193,10 +193,7 @@ func TestAdminFlushSaysWhy(t *testing.T) {
 // message fails, and Retry all failed makes it ready again.
 func TestDashboardForwardAndRetryAllFailed(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t)
-	up := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
-		"nobody@example.net": {Reply: "550 5.1.1 no such user"}}})
-	r, base := dashboardRelay(t, up.Addr(), "--no-bounces")
+	ctx, up, r, base := refusingDashboard(t)
 	good := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("good")).Final)
 	bad := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"nobody@example.net"}, message("bad")).Final)
 

@@ -89,11 +89,17 @@ async function loadStatus() {
   const st = await api('GET', '/api/status');
   const q = st.queue || {};
   const b = s => el('b', {}, s);
+  // The counters since the start count messages accepted but recipients
+  // delivered and bounced (notices to senders too): say so, or 2 delivered
+  // of 1 accepted looks like mail sent twice, and the bounced beside the
+  // queue's failed messages like the same number disagreeing.
   document.getElementById('status').replaceChildren(
     'up ', b(Math.round(st.uptime_seconds / 60) + ' min'),
-    ' · queue ', b(q.ready || 0), ' ready, ', b(q.held || 0), ' held, ', b(q.failed || 0), ' failed',
+    ' · queue ', b(q.ready || 0), ' ready, ', b(q.claimed || 0), ' being forwarded, ', b(q.held || 0), ' held, ',
+    b(q.failed || 0), ' failed',
     ' · ', b(st.smtp_sessions), ' sessions',
-    ' · ', b(st.messages_accepted), ' accepted, ', b(st.messages_forwarded), ' forwarded, ', b(st.messages_failed), ' failed');
+    ' · since the start ', b(st.messages_accepted), ' message(s) accepted, ', b(st.messages_forwarded),
+    ' recipient(s) delivered, ', b(st.messages_failed), ' bounced');
 }
 
 // --- queue ---
@@ -143,8 +149,14 @@ function actionButton(m, a) {
     onclick: () => act(question, method, path, undefined, after)}, a);
 }
 
+// queueRows bounds the rows the page shows: a backlog of tens of thousands
+// of messages would otherwise be fetched and drawn whole at every refresh.
+const queueRows = 500;
+
 async function loadQueue() {
-  const data = await api('GET', '/api/queue?' + queueParams());
+  const params = queueParams();
+  params.set('limit', queueRows);
+  const data = await api('GET', '/api/queue?' + params);
   const rows = data.messages.map(m => el('tr', {'data-id': m.id, 'data-state': m.state},
     el('td', {class: 'mono'}, el('a', {href: '#queue', onclick: ev => { ev.preventDefault(); showMessage(m.id); }}, m.id)),
     el('td', {}, stateLabel(m)),
@@ -156,7 +168,8 @@ async function loadQueue() {
     el('td', {class: 'actions'}, ...actionsFor(m).map(a => actionButton(m, a)))));
   fill(document.querySelector('#queue-table tbody'), rows, 'No messages.', 8);
   document.getElementById('queue-summary').textContent =
-    `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}`;
+    `${data.requests} message(s), ${data.bytes} bytes, in ${data.spool}` +
+    (data.truncated ? `; the first ${data.messages.length} shown (filter to see others)` : '');
   if (shownMessage) await showMessage(shownMessage, true);
 }
 
@@ -243,6 +256,10 @@ async function loadActions() {
 
 // --- destinations and rates ---
 
+// rateRows bounds the rows of the rates table: up to 10,000 clients an hour
+// are kept, for 24 hours.
+const rateRows = 500;
+
 async function loadRates() {
   const p = await api('GET', '/api/paces');
   fill(document.querySelector('#paces-table tbody'), p.paces.map(x => el('tr', {'data-destination': x.destination},
@@ -250,9 +267,10 @@ async function loadRates() {
     el('td', {}, x.delay_seconds + ' s'), el('td', {}, fmtTime(x.until)), el('td', {class: 'reply'}, x.reply || ''))),
   'Every destination at full pace.', 6);
   document.getElementById('paces-note').textContent = p.note || '';
-  const r = await api('GET', '/api/rates');
+  const r = await api('GET', '/api/rates?limit=' + rateRows);
   document.getElementById('rates-threshold').textContent =
-    `An alert is raised over ${(r.threshold.rate * 100).toFixed(1)}% of at least ${r.threshold.min} replies in an hour. * is the whole relay.`;
+    `An alert is raised over ${(r.threshold.rate * 100).toFixed(1)}% of at least ${r.threshold.min} replies in an hour. * is the whole relay.` +
+    (r.truncated ? ` Many clients: the first ${r.rates.length} shown (the latest hours, the highest rates first).` : '');
   fill(document.querySelector('#rates-table tbody'), r.rates.map(x => el('tr', {class: x.alert ? 'alert' : ''},
     el('td', {}, fmtTime(x.hour)), el('td', {class: 'mono'}, x.client), el('td', {}, x.replies), el('td', {}, x.refused),
     el('td', {}, (x.rate * 100).toFixed(1) + '%' + (x.alert ? ' — alert' : '')))), 'No upstream replies yet.', 5);
@@ -320,7 +338,21 @@ function currentTab() {
   return loaders[t] ? t : 'queue';
 }
 
-async function refresh() {
+// refresh runs one at a time: a call while one runs makes it run once more
+// when done, so that a slow listing (a large queue) never has several
+// requests for it under way at once.
+let refreshing = null, refreshAgain = false;
+
+function refresh() {
+  if (refreshing) { refreshAgain = true; return refreshing; }
+  refreshing = refreshOnce().finally(() => {
+    refreshing = null;
+    if (refreshAgain) { refreshAgain = false; refresh(); }
+  });
+  return refreshing;
+}
+
+async function refreshOnce() {
   if (document.getElementById('confirm').open) return;
   const tab = currentTab();
   for (const a of document.querySelectorAll('#tabs a')) a.classList.toggle('active', a.dataset.tab === tab);
@@ -348,5 +380,10 @@ document.getElementById('block-add').addEventListener('submit', async ev => {
   await act(`Block mail from ${body.domain}?`, 'POST', '/api/blocks', body, loadBans);
 });
 window.addEventListener('hashchange', () => { showError(null); refresh(); });
-refresh();
-setInterval(refresh, 5000);
+// Every 5 seconds after the last refresh ended, not every 5 seconds
+// whatever it takes.
+async function refreshLoop() {
+  await refresh();
+  setTimeout(refreshLoop, 5000);
+}
+refreshLoop();
