@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,12 +41,21 @@ func validHelo(s string) bool {
 			return false
 		}
 		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r >= 0x80) {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || uLabelRune(r)) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// uLabelRune reports whether r may be in a U-label: a letter, a mark or a
+// digit, or the joiners IDNA allows in context (RFC 5892). Never a C1
+// control (U+009B is a terminal's CSI), a line or paragraph separator,
+// or another format or space character, which would go into the mail
+// log and the Received header of every message the client sends.
+func uLabelRune(r rune) bool {
+	return r >= 0x80 && (unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r) || r == 0x200c || r == 0x200d)
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
