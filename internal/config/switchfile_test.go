@@ -35,7 +35,7 @@ func TestSwitchFile(t *testing.T) {
 
 	for _, tt := range []struct{ content, want string }{
 		{"as-server\nnosuch 1\n", f + ":2: unknown switch --nosuch"},
-		{"as-server yes\n", f + `:1: --as-server takes no value, got "yes"`},
+		{"as-server maybe\n", f + `:1: --as-server takes no value (or yes or no), got "maybe"`},
 		{"port\n", f + ":1: --port needs a value"},
 	} {
 		os.WriteFile(f, []byte(tt.content), 0o644)
@@ -162,5 +162,45 @@ func TestCertificateSwitches(t *testing.T) {
 	}
 	if _, err := ParseSwitches([]string{"--client-tls-certificate", "a", "--client-tls-certificate", "b", "--client-tls-certificate", "c"}); err == nil {
 		t.Error("a third --client-tls-certificate was accepted")
+	}
+}
+
+// TestRevNew4SwitchFileAsEMailRelayReadsIt: E-MailRelay reads its
+// configuration file's lines as "name value", "name=value" or
+// "name = value", strips the quotes around a value that starts and ends
+// with one (its GUI writes values with spaces quoted), and takes yes/no
+// for an on/off switch. relaykeeper took `spool-dir "/var/spool/x"` as
+// a relative directory named `"` and made the spool there, silently;
+// "port=10025" was "unknown switch --port=10025"; "remote-clients yes"
+// was refused.
+func TestRevNew4SwitchFileAsEMailRelayReadsIt(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nport=10025\nspool-dir \"/var/spool/email relay\"\n"+
+		"filter = \"/usr/bin/spamassassin --exit-code\"\n"+
+		"client-auth\tplain:YWxpY2U=:cGFzcw==\nremote-clients yes\nforward-on-disconnect=no\nlog on\n"), 0o644)
+	cl, err := ParseSwitches([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMTP.Port != 10025 || cfg.Spool.Dir != "/var/spool/email relay" {
+		t.Errorf("port %d, spool %q; want 10025, /var/spool/email relay", cfg.SMTP.Port, cfg.Spool.Dir)
+	}
+	if got := strings.Join(cfg.Filter.Server, "|"); got != "/usr/bin/spamassassin --exit-code" {
+		t.Errorf("filter = %q; want the quotes stripped", got)
+	}
+	if cfg.Auth.ClientSecrets != "plain:YWxpY2U=:cGFzcw==" {
+		t.Errorf("client-auth = %q; want the value's own trailing = kept", cfg.Auth.ClientSecrets)
+	}
+	if !cfg.SMTP.RemoteClients || cfg.Forward.OnDisconnect || !cfg.Log.Enabled {
+		t.Errorf("remote-clients %v, forward-on-disconnect %v, log %v; want yes, no, on", cfg.SMTP.RemoteClients, cfg.Forward.OnDisconnect, cfg.Log.Enabled)
+	}
+	os.WriteFile(f, []byte("as-server\nremote-clients maybe\n"), 0o644)
+	if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), f+`:2: --remote-clients`) {
+		t.Errorf("remote-clients maybe: %v; want an error naming %s:2", err, f)
 	}
 }
