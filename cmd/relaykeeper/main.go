@@ -268,7 +268,7 @@ func (r *relay) runServer() int {
 
 	fe, err := r.startFrontends()
 	if err != nil {
-		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(err))
 		for _, l := range r.lns {
 			l.Close()
 		}

@@ -80,7 +80,7 @@ func (l *Reloader) Reload() error {
 	defer l.mu.Unlock()
 	if err != nil {
 		l.failed = mt
-		return fmt.Errorf("certreload: TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
+		return fmt.Errorf("TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
 	}
 	l.cert, l.modTime, l.failed = &c, mt, stamp{}
 	return nil

@@ -28,8 +28,13 @@ func Switches() []Switch { return (&switchParser{}).switches() }
 // ParseSwitches reads E-MailRelay's switches. An error names the switch
 // and what is wrong with it; nothing is loaded or validated yet (see
 // CommandLine.Config).
-func ParseSwitches(args []string) (*CommandLine, error) {
-	p := &switchParser{}
+func ParseSwitches(args []string) (*CommandLine, error) { return parseSwitches(args, nil) }
+
+// parseSwitches is ParseSwitches with the places in E-MailRelay's
+// configuration file ("FILE:LINE") of the first len(from) arguments, one
+// switch each, so that a later problem with what one set names its line.
+func parseSwitches(args, from []string) (*CommandLine, error) {
+	p := &switchParser{from: from}
 	sw := p.switches()
 	fs := flag.NewFlagSet("relaykeeper", flag.ContinueOnError)
 	// The flag package's own messages and usage are replaced by ours.
@@ -56,12 +61,12 @@ func ParseSwitches(args []string) (*CommandLine, error) {
 		}
 		// E-MailRelay's configuration file: its switches come first,
 		// so that the command line's, before or after it, override them.
-		file, err := switchFileArgs(fs.Arg(0))
+		file, from, err := switchFileArgs(fs.Arg(0))
 		if err != nil {
 			return nil, err
 		}
 		before := args[:len(args)-fs.NArg()]
-		return ParseSwitches(append(append(file, before...), fs.Args()[1:]...))
+		return parseSwitches(append(append(file, before...), fs.Args()[1:]...), from)
 	}
 	return &CommandLine{ConfigFile: p.configFile, Help: p.help, Version: p.version, actions: p.actions}, nil
 }
@@ -98,7 +103,9 @@ type switchParser struct {
 	ifaces      bool   // set once the first --interface has replaced the file's
 	certs       []string
 	clientCerts []string
-	err         error // why the last Set failed, naming the switch
+	err         error    // why the last Set failed, naming the switch
+	from        []string // where the first switches were set (parseSwitches)
+	sets        int      // the switches read so far
 }
 
 // Switch is one command-line switch, with E-MailRelay's long name and

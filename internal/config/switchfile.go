@@ -15,20 +15,20 @@ import (
 // the line ("spool-dir /var/spool/emailrelay", "as-server"); # starts a
 // comment line. As E-MailRelay reads it, "=" may stand between name and
 // value ("port=25"), quotes around a value are dropped, and an on/off
-// switch may say yes or no ("remote-clients no"). It returns the switches as command-line arguments; a line
+// switch may say yes or no ("remote-clients no"). It returns the switches
+// as command-line arguments, and where each was set ("FILE:LINE"); a line
 // that is not a known switch, a value its switch refuses, or a switch at
 // odds with an earlier line's is an error with the file and line.
-func switchFileArgs(path string) ([]string, error) {
+func switchFileArgs(path string) (args, from []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	byName := map[string]Switch{}
 	for _, s := range Switches() {
 		byName[s.Long] = s
 	}
-	var args []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -40,18 +40,18 @@ func switchFileArgs(path string) ([]string, error) {
 		arg := "--" + name
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
+			return nil, nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
 		case s.Arg == "" && value != "" && s.OptArg != "":
 			arg += "=" + value
 		case s.Arg == "" && value != "":
 			on, ok := yesNo(value)
 			if !ok {
-				return nil, fmt.Errorf("%s:%d: --%s takes no value (or yes or no), got %q", path, n, name, value)
+				return nil, nil, fmt.Errorf("%s:%d: --%s takes no value (or yes or no), got %q", path, n, name, value)
 			}
 			arg += "=" + strconv.FormatBool(on)
 		case s.Arg == "":
 		case value == "":
-			return nil, fmt.Errorf("%s:%d: --%s needs a value", path, n, name)
+			return nil, nil, fmt.Errorf("%s:%d: --%s needs a value", path, n, name)
 		default:
 			arg += "=" + value
 		}
@@ -59,14 +59,14 @@ func switchFileArgs(path string) ([]string, error) {
 		// earlier line's, is this line's mistake: say so here, not
 		// later among the command line's switches.
 		if _, err := ParseSwitches(append(slices.Clip(args), arg)); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		args = append(args, arg)
+		args, from = append(args, arg), append(from, fmt.Sprintf("%s:%d", path, n))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return args, nil
+	return args, from, nil
 }
 
 // switchFileLine splits a line of E-MailRelay's configuration file as

@@ -60,7 +60,7 @@ func FuzzSwitchFile(f *testing.F) {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		args, err := switchFileArgs(path)
+		args, _, err := switchFileArgs(path)
 		if err != nil {
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)

@@ -24,22 +24,27 @@ func (v *switchValue) String() string   { return "" }
 func (v *switchValue) IsBoolFlag() bool { return v.opt.Arg == "" }
 
 func (v *switchValue) Set(val string) error {
+	name := v.name
+	if v.p.sets < len(v.p.from) { // a line of E-MailRelay's configuration file
+		name = v.p.from[v.p.sets] + ": " + name
+	}
+	v.p.sets++
 	apply, err := v.opt.parse(val)
 	if err != nil {
 		switch {
 		case v.opt.Arg != "":
-			v.p.err = fmt.Errorf("%s %q: %w", v.name, val, err)
+			v.p.err = fmt.Errorf("%s %q: %w", name, val, err)
 		case val == "true":
-			v.p.err = fmt.Errorf("%s: %w", v.name, err)
+			v.p.err = fmt.Errorf("%s: %w", name, err)
 		default:
-			v.p.err = fmt.Errorf("%s=%s: %w", v.name, val, err)
+			v.p.err = fmt.Errorf("%s=%s: %w", name, val, err)
 		}
 		return err
 	}
 	if apply == nil {
 		return nil
 	}
-	name, keys := v.name, v.opt.Keys
+	keys := v.opt.Keys
 	v.p.actions = append(v.p.actions, func(c *Config) {
 		apply(c)
 		if c.Origin.Switches == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -554,10 +555,31 @@ type keyed interface {
 	ConfigKey() string
 }
 
+// SettingError is a file or program a setting names that could not be
+// used when the relay started (a certificate, a secrets file, a filter):
+// Place names where the setting was made, as Validate's problems do.
+type SettingError struct {
+	Key string // "tls.certificate"
+	Err error
+}
+
+func (e *SettingError) Error() string     { return e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error     { return e.Err }
+func (e *SettingError) ConfigKey() string { return e.Key }
+
+// Setting returns err, if any, as a problem with the setting key.
+func Setting(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &SettingError{Key: key, Err: err}
+}
+
 // Place puts the file and line where each setting named by an error in
 // err was set (errors.Join's included) in front of it, as Validate's
 // problems have them, so that a restriction list item or a network that
-// does not parse is found at its line. Other errors are left as they are.
+// does not parse is found at its line; a SettingError made by a switch
+// names the switch instead of the key. Other errors are left as they are.
 func (o Origin) Place(err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
@@ -565,6 +587,16 @@ func (o Origin) Place(err error) error {
 			out = append(out, o.Place(e))
 		}
 		return errors.Join(out...)
+	}
+	if s, ok := err.(*SettingError); ok && !o.Given(s.Key) {
+		for _, sw := range Switches() { // a default: name the switch too
+			if slices.Contains(sw.Keys, s.Key) {
+				return fmt.Errorf("%s (--%s): %w", s.Key, sw.Long, s.Err)
+			}
+		}
+	}
+	if s, ok := err.(*SettingError); ok && o.Switches[s.Key] != "" {
+		return fmt.Errorf("%s: %w", o.Switches[s.Key], s.Err)
 	}
 	var k keyed
 	if errors.As(err, &k) && o.Switches[k.ConfigKey()] == "" && o.Lines[k.ConfigKey()] > 0 {

@@ -356,3 +356,28 @@ func TestRevS14VerifyNameNeedsVerification(t *testing.T) {
 		}
 	}
 }
+
+// TestRevNew4PlaceSetting: a file or program a setting names that could
+// not be used is placed where the setting was made: the file's line and
+// key, the switch (with the line of E-MailRelay's configuration file when
+// it came from one), or, for a default, the key and the switch that sets
+// it.
+func TestRevNew4PlaceSetting(t *testing.T) {
+	o := Origin{File: "relaykeeper.toml", Lines: map[string]int{"tls.certificate": 3},
+		Switches: map[string]string{"filter.server": "/etc/emailrelay.conf:4: --filter", "auth.server_secrets": "--server-auth"}}
+	bad := errors.New("open x: no such file or directory")
+	for key, want := range map[string]string{
+		"tls.certificate":     "relaykeeper.toml:3: tls.certificate: ",
+		"filter.server":       "/etc/emailrelay.conf:4: --filter: ",
+		"auth.server_secrets": "--server-auth: ",
+		"pop.auth":            "pop.auth (--pop-auth): ",
+	} {
+		err := o.Place(Setting(key, bad))
+		if err.Error() != want+bad.Error() || !errors.Is(err, bad) {
+			t.Errorf("Place(%s) = %q; want %q", key, err, want+bad.Error())
+		}
+	}
+	if Setting("tls.certificate", nil) != nil {
+		t.Error("Setting(key, nil) is not nil")
+	}
+}
