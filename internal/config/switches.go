@@ -47,6 +47,10 @@ func parseSwitches(args, from []string) (*CommandLine, error) {
 			fs.Var(&switchValue{p: p, opt: s, name: "-" + s.Short}, s.Short, s.Help)
 		}
 	}
+	args, err := letterSets(args, sw)
+	if err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if p.err != nil {
 			return nil, p.err

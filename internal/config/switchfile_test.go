@@ -204,3 +204,34 @@ func TestRevNew4SwitchFileAsEMailRelayReadsIt(t *testing.T) {
 		t.Errorf("remote-clients maybe: %v; want an error naming %s:2", err, f)
 	}
 }
+
+// TestRevNew4LetterSets: E-MailRelay takes one-letter switches written
+// together ("-lv" is "-l -v", "-dr" is "--as-server --remote-clients"),
+// as getopt does. relaykeeper refused them as "unknown switch --lv", a
+// switch nobody typed. A letter that takes a value, or one that is no
+// switch, is refused naming the letter and what was typed; a value that
+// starts with a dash is left alone.
+func TestRevNew4LetterSets(t *testing.T) {
+	cl, err := ParseSwitches([]string{"-dr", "-lv", "-s", "/var/spool/x", "--domain", "-lv.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != ModeServer || !cfg.SMTP.RemoteClients || !cfg.Log.Enabled || !cfg.Log.Verbose || cfg.Domain != "-lv.example" {
+		t.Errorf("-dr -lv: mode %v, remote clients %v, log %v, verbose %v, domain %q; want server, on, on, on, -lv.example",
+			cfg.Mode, cfg.SMTP.RemoteClients, cfg.Log.Enabled, cfg.Log.Verbose, cfg.Domain)
+	}
+	for args, want := range map[string]string{
+		"-dp":   `-p in "-dp" takes a value: give it on its own`,
+		"-lZ":   `unknown switch -Z in "-lZ"`,
+		"-port": "", // Go's single-dash long form stays
+	} {
+		_, err := ParseSwitches([]string{args, "25"})
+		if want == "" && err != nil || want != "" && (err == nil || err.Error() != want) {
+			t.Errorf("ParseSwitches(%s 25) = %v; want %q", args, err, want)
+		}
+	}
+}

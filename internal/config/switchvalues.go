@@ -343,3 +343,44 @@ func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
+
+// letterSets writes E-MailRelay's sets of one-letter switches one by one:
+// "-lv" is "-l -v", as getopt reads it. Each letter must be an on/off
+// switch; an argument that is a switch's long name ("-port", Go's form)
+// or the value of the switch before it is left as it is.
+func letterSets(args []string, sw []Switch) ([]string, error) {
+	short, long := map[byte]Switch{}, map[string]Switch{}
+	for _, s := range sw {
+		long[s.Long] = s
+		if s.Short != "" {
+			short[s.Short[0]], long[s.Short] = s, s
+		}
+	}
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, eq := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return append(out, args[i:]...), nil // the rest are arguments
+		}
+		if s, ok := long[name]; ok || strings.HasPrefix(a, "--") || len(a) < 3 {
+			out = append(out, a)
+			if ok && s.Arg != "" && !eq && i+1 < len(args) {
+				i++
+				out = append(out, args[i]) // its value, whatever it looks like
+			}
+			continue
+		}
+		for _, c := range []byte(a[1:]) {
+			s, ok := short[c]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("unknown switch -%c in %q", c, a)
+			case s.Arg != "":
+				return nil, fmt.Errorf("-%c in %q takes a value: give it on its own", c, a)
+			}
+			out = append(out, "-"+string(c))
+		}
+	}
+	return out, nil
+}
