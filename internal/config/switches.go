@@ -55,6 +55,9 @@ func parseSwitches(args, from []string) (*CommandLine, error) {
 		if p.err != nil {
 			return nil, p.err
 		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			return nil, unknownSwitch(dashed(name)) // perhaps E-MailRelay's
+		}
 		return nil, FlagError(err)
 	}
 	if fs.NArg() > 0 {
@@ -207,7 +210,7 @@ func (p *switchParser) switches() []Switch {
 			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.ResponseTimeout = d })},
-		{Long: "client-interface", Arg: "ADDRESS", Group: groupForward,
+		{Long: "client-interface", Short: "6", Arg: "ADDRESS", Group: groupForward,
 			Help:  "connect to upstreams from this local IP address",
 			Keys:  []string{"forward.client_interface"},
 			parse: text(func(c *Config, s string) { c.Forward.ClientInterface = s })},

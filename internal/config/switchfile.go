@@ -40,7 +40,7 @@ func switchFileArgs(path string) (args, from []string, err error) {
 		arg := "--" + name
 		switch {
 		case !ok:
-			return nil, nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, unknownSwitch("--"+name))
 		case s.Arg == "" && value != "" && s.OptArg != "":
 			arg += "=" + value
 		case s.Arg == "" && value != "":

@@ -235,3 +235,58 @@ func TestRevNew4LetterSets(t *testing.T) {
 		}
 	}
 }
+
+// TestRevNew4EMailRelaySwitchesRefusedWithReason: an E-MailRelay switch
+// relaykeeper does not take is refused naming it and saying what to do
+// instead, by either of its names and from its configuration file; it
+// said only "unknown switch --user" (or "-u"). E-MailRelay's -6 is
+// --client-interface, which relaykeeper has: it was an unknown switch.
+func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
+	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
+		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"-w", "3"}, {"--prompt-timeout", "3"}, {"--delivery-dir", "/x"},
+		{"--forward-to-some"}, {"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
+		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"}} {
+		_, err := ParseSwitches(append([]string{"--as-server"}, args...))
+		if err == nil || !strings.Contains(err.Error(), strings.Split(args[0], "=")[0]+": E-MailRelay's switch is not supported: ") {
+			t.Errorf("%v: %v; want it refused with a reason", args, err)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nuser daemon\n"), 0o644)
+	if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), f+":2: --user: E-MailRelay's switch is not supported: ") {
+		t.Errorf("user in %s: %v; want it refused at line 2 with a reason", f, err)
+	}
+	cl, err := ParseSwitches([]string{"--as-server", "-6", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := cl.Config(); err != nil || cfg.Forward.ClientInterface != "127.0.0.1" {
+		t.Errorf("-6 127.0.0.1: client interface %q (%v); want 127.0.0.1", cfg.Forward.ClientInterface, err)
+	}
+	if _, err := ParseSwitches([]string{"--bogus"}); err == nil || err.Error() != "unknown switch --bogus" {
+		t.Errorf("--bogus: %v; want unknown switch --bogus", err)
+	}
+}
+
+// TestRevNew4EMailRelayLogFormat: E-MailRelay 2.6's --log-format, a list
+// of fields, is refused saying so; it was only 'want "text" or "json"'.
+// An --interface that is a Unix socket's path is refused as one; it was
+// '"/run/smtp.s" is not an address or name'.
+func TestRevNew4EMailRelayLogFormat(t *testing.T) {
+	cl, err := ParseSwitches([]string{"--as-server", "--interface", "/run/smtp.s"})
+	if err == nil {
+		_, err = cl.Config()
+	}
+	if err == nil || !strings.Contains(err.Error(), "unix sockets (E-MailRelay's /path) are not supported") {
+		t.Errorf("--interface /run/smtp.s: %v; want Unix sockets refused as such", err)
+	}
+	for _, v := range []string{"time,address", "msgid"} {
+		cl, err := ParseSwitches([]string{"--as-server", "--log-format=" + v})
+		if err == nil {
+			_, err = cl.Config()
+		}
+		if err == nil || !strings.Contains(err.Error(), "E-MailRelay's list of fields is not supported") {
+			t.Errorf("--log-format=%s: %v; want it refused as E-MailRelay's list of fields", v, err)
+		}
+	}
+}

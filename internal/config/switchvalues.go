@@ -384,3 +384,39 @@ func letterSets(args []string, sw []Switch) ([]string, error) {
 	}
 	return out, nil
 }
+
+// notTaken are E-MailRelay's switches that relaykeeper refuses, by long
+// name and letter, with what to do instead.
+var notTaken = []struct{ long, short, instead string }{
+	{"user", "u", "relaykeeper never changes user: start it as the user it should run as (etc/relaykeeper.service has User=relaykeeper)"},
+	{"anonymous", "A", "the Received header cannot be left out (VRFY already says nothing: 252)"},
+	{"dont-serve", "x", "use --as-client, or --no-smtp with --forward"},
+	{"delivery-dir", "", "relaykeeper delivers nothing to local mailboxes: use --pop with --pop-by-name and the copy: filter"},
+	{"forward-to-some", "", "leave it out: each recipient has its own status, the ones the upstream accepted are sent and only the refused ones fail"},
+	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},
+	{"tls-config", "9", "TLS 1.2 or later is always used, with Go's own TLS library"},
+	{"prompt-timeout", "w", "use --connection-timeout, which covers the upstream's greeting"},
+	{"localedir", "", "relaykeeper's messages are in English only"},
+	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
+	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},
+}
+
+// unknownSwitch is the error for a switch relaykeeper does not know, as
+// typed ("--user", "-u"): E-MailRelay's that it refuses say what to do
+// instead, and so do E-MailRelay's named instances ("--in-spool-dir").
+func unknownSwitch(typed string) error {
+	name := strings.TrimLeft(typed, "-")
+	for _, n := range notTaken {
+		if name == n.long || name == n.short {
+			return fmt.Errorf("%s: E-MailRelay's switch is not supported: %s", typed, n.instead)
+		}
+	}
+	if _, rest, ok := strings.Cut(name, "-"); ok && len(name) > 1 {
+		for _, s := range Switches() {
+			if rest == s.Long {
+				return fmt.Errorf("%s: E-MailRelay's switch is not supported: relaykeeper has no named instances (--NAME-%s): run one relaykeeper for each", typed, rest)
+			}
+		}
+	}
+	return fmt.Errorf("unknown switch %s", typed)
+}

@@ -65,7 +65,11 @@ func (c *Config) Validate() error {
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
-		v.bad("want \"text\" or \"json\", got %q", c.Log.Format)("log.format")
+		why := ""
+		if emailRelayLogFields(c.Log.Format) { // E-MailRelay 2.6's --log-format=time,address
+			why = ": E-MailRelay's list of fields is not supported; the mail log has the time and the client on every line"
+		}
+		v.bad("want \"text\" or \"json\", got %q%s", c.Log.Format, why)("log.format")
 	}
 
 	if c.Spool.Dir == "" {
@@ -489,6 +493,9 @@ func checkListenAddr(s string) error {
 	if strings.HasPrefix(host, "fd#") {
 		return errors.New("inherited file descriptors (E-MailRelay's fd#N) are not supported; give an address")
 	}
+	if strings.HasPrefix(host, "/") {
+		return errors.New("unix sockets (E-MailRelay's /path) are not supported; give an address")
+	}
 	if strings.IndexFunc(host, func(r rune) bool {
 		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune("/@[]=,", r)
 	}) >= 0 {
@@ -603,4 +610,15 @@ func (o Origin) Place(err error) error {
 		return fmt.Errorf("%s:%d: %w", o.File, o.Lines[k.ConfigKey()], err)
 	}
 	return err
+}
+
+// emailRelayLogFields says whether s is E-MailRelay's --log-format, a
+// list of the fields its log lines start with.
+func emailRelayLogFields(s string) bool {
+	for f := range strings.SplitSeq(s, ",") {
+		if !slices.Contains([]string{"time", "unit", "address", "port", "msgid"}, f) {
+			return false
+		}
+	}
+	return true
 }
