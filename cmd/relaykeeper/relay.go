@@ -153,7 +153,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, config.Setting("tls.certificate", err)
 	}
 	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA, cfg.TLS.RequireClientCert); err != nil {
-		return nil, err
+		return nil, config.Setting("tls.client_ca", err)
 	}
 	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {

@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevNew4FileErrorsNamePlace: a certificate, a secrets file or a
@@ -20,6 +28,10 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 	dir := t.TempDir()
 	spool := filepath.Join(dir, "spool")
 	missing := filepath.Join(dir, "missing")
+	cert := filepath.Join(dir, "cert.pem") // key and certificate
+	if err := os.WriteFile(cert, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	base := []string{"--as-server", "--spool-dir", spool, "--port", "1"}
 	for i, tt := range []struct {
 		name string
@@ -34,6 +46,16 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 			want: "relaykeeper: --server-tls-certificate: TLS certificate " + missing},
 		{name: "conf certificate", conf: "server-tls\nserver-tls-certificate " + missing + "\n",
 			want: ":5: --server-tls-certificate: TLS certificate " + missing},
+		{name: "toml client verify", toml: "[forward]\nto = \"127.0.0.1:25\"\n[tls]\nclient = true\nclient_verify = \"" + missing + "\"\n",
+			want: ":5: tls.client_verify: open " + missing},
+		{name: "switch client verify", args: []string{"--forward-to", "127.0.0.1:25", "--client-tls", "--client-tls-verify", missing},
+			want: "relaykeeper: --client-tls-verify: open " + missing},
+		{name: "conf client certificate", conf: "forward-to 127.0.0.1:25\nclient-tls\nclient-tls-certificate " + missing + "\n",
+			want: ":6: --client-tls-certificate: open " + missing},
+		{name: "conf server verify", conf: "server-tls\nserver-tls-certificate " + cert + "\nserver-tls-verify " + missing + "\n",
+			want: ":6: --server-tls-verify: open " + missing},
+		{name: "toml client ca", toml: "[tls]\nserver = true\ncertificate = \"" + cert + "\"\nclient_ca = \"" + missing + "\"\n",
+			want: ":4: tls.client_ca: open " + missing},
 		{name: "toml filter", toml: "[filter]\nserver = [\"" + missing + "\"]\n", want: ":2: filter.server: "},
 		{name: "switch filter", args: []string{"--filter", missing}, want: "relaykeeper: --filter: "},
 		{name: "conf filter", conf: "filter " + missing + "\n", want: ":4: --filter: "},
@@ -66,4 +88,24 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selfSignedPEM is a key and a certificate for localhost, in PEM.
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 }

@@ -582,11 +582,19 @@ func Setting(key string, err error) error {
 	return &SettingError{Key: key, Err: err}
 }
 
+// settingError is a SettingError, or another package's error about the
+// file or program a setting names (remote's TLS files).
+type settingError interface {
+	keyed
+	Unwrap() error
+}
+
 // Place puts the file and line where each setting named by an error in
 // err was set (errors.Join's included) in front of it, as Validate's
 // problems have them, so that a restriction list item or a network that
-// does not parse is found at its line; a SettingError made by a switch
-// names the switch instead of the key. Other errors are left as they are.
+// does not parse is found at its line; a SettingError (or one like it)
+// made by a switch names the switch instead of the key. Other errors are
+// left as they are.
 func (o Origin) Place(err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
@@ -595,15 +603,15 @@ func (o Origin) Place(err error) error {
 		}
 		return errors.Join(out...)
 	}
-	if s, ok := err.(*SettingError); ok && !o.Given(s.Key) {
+	if s, ok := err.(settingError); ok && !o.Given(s.ConfigKey()) {
 		for _, sw := range Switches() { // a default: name the switch too
-			if slices.Contains(sw.Keys, s.Key) {
-				return fmt.Errorf("%s (--%s): %w", s.Key, sw.Long, s.Err)
+			if slices.Contains(sw.Keys, s.ConfigKey()) {
+				return fmt.Errorf("%s (--%s): %w", s.ConfigKey(), sw.Long, s.Unwrap())
 			}
 		}
 	}
-	if s, ok := err.(*SettingError); ok && o.Switches[s.Key] != "" {
-		return fmt.Errorf("%s: %w", o.Switches[s.Key], s.Err)
+	if s, ok := err.(settingError); ok && o.Switches[s.ConfigKey()] != "" {
+		return fmt.Errorf("%s: %w", o.Switches[s.ConfigKey()], s.Unwrap())
 	}
 	var k keyed
 	if errors.As(err, &k) && o.Switches[k.ConfigKey()] == "" && o.Lines[k.ConfigKey()] > 0 {
