@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 )
 
 // Validate checks every setting and returns all problems as Problems, or
@@ -190,6 +192,13 @@ func (c *Config) Validate() error {
 		if tr.RateDelay < 0 {
 			v.bad("%v is negative", tr.RateDelay)(k + ".destination_rate_delay")
 		}
+		v.nextHop(tr.NextHop, k+".nexthop")
+		if a, err := netip.ParseAddr(tr.BindAddress); tr.BindAddress != "" && (err != nil || a.Zone() != "") {
+			v.bad("%q is not an IP address", tr.BindAddress)(k + ".bind_address")
+		}
+	}
+	for _, hop := range c.Routing.FallbackRelay {
+		v.nextHop(hop, "routing.smtp_fallback_relay")
 	}
 	if rt := c.Routing.DefaultTransport; rt != "" && rt != "smtp" && rt != "relay" {
 		if _, ok := c.Transports[rt]; !ok {
@@ -358,6 +367,13 @@ func (v *validator) pick(keys ...string) string {
 		}
 	}
 	return keys[0]
+}
+
+// nextHop checks a Postfix next hop ("[host]:port", "host"), if any.
+func (v *validator) nextHop(hop, key string) {
+	if _, err := route.ParseNextHop(strings.TrimSpace(hop)); hop != "" && err != nil {
+		v.bad("%q: %v", hop, errors.Unwrap(err))(key) // without "route: next hop ..."
+	}
 }
 
 func (v *validator) port(p int, key string) {

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -379,5 +381,25 @@ func TestRevNew4PlaceSetting(t *testing.T) {
 	}
 	if Setting("tls.certificate", nil) != nil {
 		t.Error("Setting(key, nil) is not nil")
+	}
+}
+
+// TestRevNew4TransportsAtTheirLines: a transport's next hop or bind
+// address, or a fallback relay, that does not parse is reported at its
+// line. It was "routing: route: transport \"x\": bind address ... is not
+// an IP address", with neither the file nor the line.
+func TestRevNew4TransportsAtTheirLines(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	os.WriteFile(f, []byte("[routing]\nsmtp_fallback_relay = [\"[x\"]\n\n[transports.out]\nhelo_name = \"relay.example\"\nnexthop = \"[smtp.example:587\"\nbind_address = \"eth0\"\n"), 0o644)
+	cfg, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{f + ":2: routing.smtp_fallback_relay: \"[x\": ", f + ":6: transports.out.nexthop: \"[smtp.example:587\": ",
+		f + ":7: transports.out.bind_address: \"eth0\" is not an IP address"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v; want it to say %q", err, want)
+		}
 	}
 }
