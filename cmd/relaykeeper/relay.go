@@ -146,7 +146,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}
 	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
-		return nil, fmt.Errorf("log.debug_peers: %w", err)
+		return nil, config.Setting("log.debug_peers", err)
 	}
 
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {

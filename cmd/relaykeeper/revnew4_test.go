@@ -56,6 +56,10 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 			want: ":6: --server-tls-verify: open " + missing},
 		{name: "toml client ca", toml: "[tls]\nserver = true\ncertificate = \"" + cert + "\"\nclient_ca = \"" + missing + "\"\n",
 			want: ":4: tls.client_ca: open " + missing},
+		{name: "toml debug peers", toml: "[log]\ndebug_peers = [\"" + missing + "\"]\n", want: ":2: log.debug_peers: open " + missing},
+		{name: "toml rules", toml: "[forward]\non_disconnect = true\n[enforce]\nrules = \"" + missing + "\"\n", want: ":4: enforce.rules: "},
+		{name: "switch welcomelist", args: []string{"--forward-on-disconnect", "--welcomelist", missing + "/x"}, want: "relaykeeper: --welcomelist: "},
+		{name: "toml milter", toml: "[milter]\nserver = [\"inet:bad\"]\n", want: ":2: milter.server: \"inet:bad\": "},
 		{name: "toml filter", toml: "[filter]\nserver = [\"" + missing + "\"]\n", want: ":2: filter.server: "},
 		{name: "switch filter", args: []string{"--filter", missing}, want: "relaykeeper: --filter: "},
 		{name: "conf filter", conf: "filter " + missing + "\n", want: ":4: --filter: "},
@@ -80,8 +84,15 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 				want = "relaykeeper: " + f + want
 			}
 			var out, errs bytes.Buffer
-			if status := run(args, &out, &errs); status != exitUsage {
-				t.Errorf("status %d; want %d (stderr %q)", status, exitUsage, errs.String())
+			done := make(chan int, 1)
+			go func() { done <- run(args, &out, &errs) }()
+			select {
+			case status := <-done:
+				if status != exitUsage {
+					t.Errorf("status %d; want %d (stderr %q)", status, exitUsage, errs.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("the relay started: %q", errs.String()) // the test binary ends it
 			}
 			if got := errs.String(); !strings.HasPrefix(got, want) || strings.Contains(got, "certreload") {
 				t.Errorf("stderr = %q; want it to start %q", got, want)
