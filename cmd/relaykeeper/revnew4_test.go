@@ -120,3 +120,23 @@ func selfSignedPEM(t *testing.T) []byte {
 	}
 	return append(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 }
+
+// TestRevNew4PostfixEnforcerGetopts: relay-enforcer's switches as its
+// manual lists them and as its getopts reads them: "-tv" is "-t -v", and
+// "-w columns" (the help's width) is taken. "-tv" and "-w 80" were refused
+// with Go's own "flag provided but not defined: -tv"; an unknown switch
+// now says "unknown switch -l", naming it as typed.
+func TestRevNew4PostfixEnforcerGetopts(t *testing.T) {
+	f := newPFEFixture(t)
+	os.WriteFile(f.log, []byte(pfMessage("4A0001ABC1", "4B0001ABC1", "mx.spam.test", "203.0.113.7", "bob@spam.test", "u1@gmail.test", "spam-1@spam.test", "bounced", replyUnsolicited)), 0o640)
+	status, stdout, stderr := f.run(t, "-tv", "-w", "80")
+	if status != 0 || !strings.Contains(stdout, "would-ban") {
+		t.Errorf("-tv -w 80: status %d, stdout %q, stderr %q; want test mode's would-ban", status, stdout, stderr)
+	}
+	if status, _, stderr := f.run(t, "-l"); status != exitUsage || !strings.HasPrefix(stderr, "relaykeeper postfix-enforcer: unknown switch -l") {
+		t.Errorf("-l: status %d, stderr %q; want unknown switch -l", status, stderr)
+	}
+	if status, _, stderr := f.run(t, "-tf"); status != exitUsage || !strings.Contains(stderr, `-f in "-tf" takes a value`) {
+		t.Errorf("-tf: status %d, stderr %q; want -f refused in a set", status, stderr)
+	}
+}

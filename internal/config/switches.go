@@ -47,7 +47,7 @@ func parseSwitches(args, from []string) (*CommandLine, error) {
 			fs.Var(&switchValue{p: p, opt: s, name: "-" + s.Short}, s.Short, s.Help)
 		}
 	}
-	args, err := letterSets(args, sw)
+	args, err := LetterSets(fs, args)
 	if err != nil {
 		return nil, err
 	}

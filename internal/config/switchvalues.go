@@ -60,6 +60,9 @@ func (v *switchValue) Set(val string) error {
 // FlagError rewrites the flag package's messages, which spell every
 // switch with one dash, to name the switch as E-MailRelay does.
 func FlagError(err error) error {
+	if err == nil {
+		return nil
+	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		return fmt.Errorf("unknown switch %s", dashed(name))
@@ -344,17 +347,15 @@ func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// letterSets writes E-MailRelay's sets of one-letter switches one by one:
-// "-lv" is "-l -v", as getopt reads it. Each letter must be an on/off
-// switch; an argument that is a switch's long name ("-port", Go's form)
-// or the value of the switch before it is left as it is.
-func letterSets(args []string, sw []Switch) ([]string, error) {
-	short, long := map[byte]Switch{}, map[string]Switch{}
-	for _, s := range sw {
-		long[s.Long] = s
-		if s.Short != "" {
-			short[s.Short[0]], long[s.Short] = s, s
-		}
+// LetterSets writes sets of one-letter switches one by one, as getopt
+// reads them: "-lv" is "-l -v" (E-MailRelay's, and relay-enforcer's
+// getopts). Each letter must be an on/off switch of fs; an argument that
+// is one of fs's names ("-port", Go's form) or the value of the switch
+// before it is left as it is.
+func LetterSets(fs *flag.FlagSet, args []string) ([]string, error) {
+	isBool := func(f *flag.Flag) bool {
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		return ok && b.IsBoolFlag()
 	}
 	var out []string
 	for i := 0; i < len(args); i++ {
@@ -363,20 +364,20 @@ func letterSets(args []string, sw []Switch) ([]string, error) {
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			return append(out, args[i:]...), nil // the rest are arguments
 		}
-		if s, ok := long[name]; ok || strings.HasPrefix(a, "--") || len(a) < 3 {
+		if f := fs.Lookup(name); f != nil || strings.HasPrefix(a, "--") || len(a) < 3 {
 			out = append(out, a)
-			if ok && s.Arg != "" && !eq && i+1 < len(args) {
+			if f != nil && !isBool(f) && !eq && i+1 < len(args) {
 				i++
 				out = append(out, args[i]) // its value, whatever it looks like
 			}
 			continue
 		}
 		for _, c := range []byte(a[1:]) {
-			s, ok := short[c]
+			f := fs.Lookup(string(c))
 			switch {
-			case !ok:
+			case f == nil:
 				return nil, fmt.Errorf("unknown switch -%c in %q", c, a)
-			case s.Arg != "":
+			case !isBool(f):
 				return nil, fmt.Errorf("-%c in %q takes a value: give it on its own", c, a)
 			}
 			out = append(out, "-"+string(c))
