@@ -200,9 +200,17 @@ func (c *Config) Validate() error {
 	for _, hop := range c.Routing.FallbackRelay {
 		v.nextHop(hop, "routing.smtp_fallback_relay")
 	}
-	if rt := c.Routing.DefaultTransport; rt != "" && rt != "smtp" && rt != "relay" {
-		if _, ok := c.Transports[rt]; !ok {
-			v.bad("%q is not a transport: define [transports.%s]", rt, rt)("routing.default_transport")
+	// default_transport is TRANSPORT[:NEXTHOP] ("smtp:[smtp.example.com]:587",
+	// "error:TEXT"), as in Postfix.
+	switch name, hop := route.SplitResult(c.Routing.DefaultTransport); name {
+	case "", "smtp", "relay":
+		v.nextHop(hop, "routing.default_transport")
+	case route.Error, route.Retry, route.Discard: // their text is no next hop
+	default:
+		if _, ok := c.Transports[name]; !ok {
+			v.bad("%q is not a transport: define [transports.%s]", c.Routing.DefaultTransport, name)("routing.default_transport")
+		} else {
+			v.nextHop(hop, "routing.default_transport")
 		}
 	}
 	if c.Routing.ConcurrencyLimit < 1 {

@@ -403,3 +403,32 @@ func TestRevNew4TransportsAtTheirLines(t *testing.T) {
 		}
 	}
 }
+
+// TestRevNew4DefaultTransportForms: default_transport as Postfix writes
+// it, and as docs/postfix-migration.md says works: a transport with a
+// next hop ("smtp:[smtp.example.com]:587", "out:[192.0.2.1]"), and the
+// built-in error, retry and discard with or without their text. Each was
+// refused with '"smtp:[...]:587" is not a transport: define
+// [transports.smtp:[...]:587]', a table nobody can write; a transport
+// that does not exist is still refused, and a next hop that does not
+// parse too, at its line.
+func TestRevNew4DefaultTransportForms(t *testing.T) {
+	for _, rt := range []string{"smtp:[smtp.example.com]:587", "relay:[192.0.2.1]", "smtp:", "out:[192.0.2.1]:2525",
+		"error", "error:5.7.1 no outbound mail", "retry:4.3.0 later", "discard"} {
+		c := Default()
+		c.Transports = map[string]Transport{"out": {}}
+		c.Routing.DefaultTransport = rt
+		if err := c.Validate(); err != nil {
+			t.Errorf("default_transport %q: %v; want it accepted", rt, err)
+		}
+	}
+	for rt, want := range map[string]string{"nosuch": `"nosuch" is not a transport: define [transports.nosuch]`,
+		"nosuch:[192.0.2.1]": `"nosuch:[192.0.2.1]" is not a transport: define [transports.nosuch]`,
+		"smtp:[192.0.2.1":    `"[192.0.2.1": missing ']'`} {
+		c := Default()
+		c.Routing.DefaultTransport = rt
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("default_transport %q: %v; want %q", rt, err, want)
+		}
+	}
+}

@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevNew4EMailRelayConfAsWritten: /etc/emailrelay.conf as E-MailRelay
@@ -25,5 +29,20 @@ func TestRevNew4EMailRelayConfAsWritten(t *testing.T) {
 	envs, _ := filepath.Glob(filepath.Join(spoolDir, "*.envelope"))
 	if len(envs) != 1 {
 		t.Errorf("envelopes in %s, the quoted spool-dir of %s: %v; want 1", spoolDir, conf, envs)
+	}
+}
+
+// TestRevNew4DefaultTransportNextHop: Postfix's default_transport with a
+// next hop, "smtp:[host]:port", which docs/postfix-migration.md says
+// works, delivers there. relaykeeper refused to start: '"smtp:[...]" is
+// not a transport: define [transports.smtp:[...]]'.
+func TestRevNew4DefaultTransportNextHop(t *testing.T) {
+	t.Parallel()
+	hop := harness.NewFakeSMTP(t, harness.Script{})
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp:[%s]:%s\"\n", hostOf(hop.Addr()), portOf(hop.Addr())))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-on-disconnect", "--spool-dir", t.TempDir(), "--config", cfg)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("by default_transport"))
+	if txs := hop.WaitTransactions(t, 1, 15*time.Second); len(txs) != 1 {
+		t.Errorf("transactions at default_transport's next hop: %d; want 1", len(txs))
 	}
 }
