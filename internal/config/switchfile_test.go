@@ -245,7 +245,8 @@ func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
 	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
 		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"-w", "3"}, {"--prompt-timeout", "3"}, {"--delivery-dir", "/x"},
 		{"--forward-to-some"}, {"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
-		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"}} {
+		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"},
+		{"--client-smtp-config", "+eightbitstrict,-pipelining"}, {"--server-smtp-config", "+chunking"}, {"--hidden"}} {
 		_, err := ParseSwitches(append([]string{"--as-server"}, args...))
 		if err == nil || !strings.Contains(err.Error(), strings.Split(args[0], "=")[0]+": E-MailRelay's switch is not supported: ") {
 			t.Errorf("%v: %v; want it refused with a reason", args, err)
