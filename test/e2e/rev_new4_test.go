@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +46,20 @@ func TestRevNew4DefaultTransportNextHop(t *testing.T) {
 	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("by default_transport"))
 	if txs := hop.WaitTransactions(t, 1, 15*time.Second); len(txs) != 1 {
 		t.Errorf("transactions at default_transport's next hop: %d; want 1", len(txs))
+	}
+}
+
+// TestRevNew4PidFileParentMade: the E-MailRelay start-up script's
+// "--pid-file /run/emailrelay/emailrelay.pid" works on a fresh machine:
+// as E-MailRelay does, the pid file's immediate parent directory is made
+// if missing. relaykeeper logged "cannot write pid file" and ran without
+// one, so the script's stop and status found nothing to signal.
+func TestRevNew4PidFileParentMade(t *testing.T) {
+	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "emailrelay", "emailrelay.pid")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--syslog", "--pid-file", pidFile, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	b, err := os.ReadFile(pidFile)
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(r.current().PID()) {
+		t.Errorf("pid file %s = %q, %v; want %d", pidFile, b, err, r.current().PID())
 	}
 }
