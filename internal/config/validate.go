@@ -49,6 +49,14 @@ func (c *Config) Validate() error {
 			v.bad("%q: %v", addr, err)("smtp.interfaces")
 		}
 	}
+	roles := map[string]string{} // address -> its first role
+	for _, l := range c.SMTPListens() {
+		if r, ok := roles[l.Addr]; ok && r != l.Role {
+			v.bad("%s is given for both %s and %s", l.Addr, r, l.Role)("smtp.interfaces")
+		} else if !ok {
+			roles[l.Addr] = l.Role
+		}
+	}
 	if s.MaxMessageSize < 0 {
 		v.bad("%d is negative; 0 means unlimited", s.MaxMessageSize)("smtp.max_message_size")
 	}
