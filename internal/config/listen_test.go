@@ -72,3 +72,24 @@ func TestRevNew4ListensOnce(t *testing.T) {
 		t.Errorf("Validate with one address for two roles: %v; want it refused", err)
 	}
 }
+
+// TestRevNew4LinkLocalInterface: an IPv6 link-local address with its zone,
+// which E-MailRelay's reference gives as an --interface example
+// ("fe80::1%1") and says must have one, is accepted, bare, in brackets
+// and with a port. It was refused: "want an address, address:port or
+// name".
+func TestRevNew4LinkLocalInterface(t *testing.T) {
+	for _, a := range []string{"fe80::1%1", "fe80::1%eth0", "[fe80::1%eth0]", "[fe80::1%1]:2525", "smtp=fe80::1%lo"} {
+		c := Default()
+		c.SMTP.Interfaces = []string{a}
+		if err := c.Validate(); err != nil {
+			t.Errorf("--interface %s: %v; want it accepted", a, err)
+		}
+	}
+	c := Default()
+	c.SMTP.Port = 2525
+	c.SMTP.Interfaces = []string{"fe80::1%1"}
+	if got, want := c.SMTPListens(), []Listen{{RoleSMTP, "[fe80::1%1]:2525"}}; !cmp.Equal(got, want) {
+		t.Errorf("SMTPListens() = %v; want %v", got, want)
+	}
+}

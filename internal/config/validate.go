@@ -498,11 +498,14 @@ func checkListenAddr(s string) error {
 	if s == "" {
 		return errors.New("empty address")
 	}
-	if net.ParseIP(s) != nil {
+	// An IPv6 address may have its zone ("fe80::1%eth0"), as E-MailRelay's
+	// link-local examples do.
+	isIP := func(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+	if isIP(s) {
 		return nil
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		if net.ParseIP(s[1:len(s)-1]) == nil {
+		if !isIP(s[1 : len(s)-1]) {
 			return errors.New("not an IPv6 address")
 		}
 		return nil
@@ -517,7 +520,7 @@ func checkListenAddr(s string) error {
 			return err
 		}
 		if (strings.HasPrefix(s, "[") || strings.Contains(h, ":")) &&
-			(net.ParseIP(h) == nil || !strings.Contains(h, ":")) {
+			(!isIP(h) || !strings.Contains(h, ":")) {
 			return errors.New("not an IPv6 address")
 		}
 		host = h
