@@ -32,7 +32,7 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 	if err := os.WriteFile(cert, selfSignedPEM(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := []string{"--as-server", "--spool-dir", spool, "--port", "1"}
+	base := []string{"--as-server", "--spool-dir", spool, "--port", "1", "--interface", "127.0.0.1"}
 	for i, tt := range []struct {
 		name string
 		toml string   // a TOML configuration file's text, or
@@ -74,7 +74,7 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 			args, want := append(base, tt.args...), tt.want
 			if tt.toml != "" || tt.conf != "" {
 				f := filepath.Join(dir, fmt.Sprintf("%d.conf", i))
-				text := "as-server\nspool-dir " + spool + "\nport 1\n" + tt.conf
+				text := "as-server\nspool-dir " + spool + "\nport 1\n" + tt.conf + "interface 127.0.0.1\n"
 				if args = []string{f}; tt.toml != "" {
 					text, args = tt.toml, append([]string{"--config", f}, base...)
 				}
