@@ -264,8 +264,10 @@ func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
 	if cfg, err := cl.Config(); err != nil || cfg.Forward.ClientInterface != "127.0.0.1" {
 		t.Errorf("-6 127.0.0.1: client interface %q (%v); want 127.0.0.1", cfg.Forward.ClientInterface, err)
 	}
-	if _, err := ParseSwitches([]string{"--bogus"}); err == nil || err.Error() != "unknown switch --bogus" {
-		t.Errorf("--bogus: %v; want unknown switch --bogus", err)
+	for _, typo := range []string{"--bogus", "--server-port", "--log-verbose"} {
+		if _, err := ParseSwitches([]string{typo}); err == nil || err.Error() != "unknown switch "+typo {
+			t.Errorf("%s: %v; want unknown switch %s", typo, err, typo)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -416,7 +417,12 @@ func unknownSwitch(typed string) error {
 			return fmt.Errorf("%s: E-MailRelay's switch is not supported: %s", typed, n.instead)
 		}
 	}
-	if _, rest, ok := strings.Cut(name, "-"); ok && len(name) > 1 {
+	// A named instance's prefix is a word of the operator's ("in", "out"),
+	// not one that starts relaykeeper's own switches ("--server-port" is a
+	// typo, not an instance named "server").
+	if prefix, rest, ok := strings.Cut(name, "-"); ok && len(name) > 1 && !slices.ContainsFunc(Switches(), func(s Switch) bool {
+		return strings.HasPrefix(s.Long, prefix+"-") || s.Long == prefix
+	}) {
 		for _, s := range Switches() {
 			if rest == s.Long {
 				return fmt.Errorf("%s: E-MailRelay's switch is not supported: relaykeeper has no named instances (--NAME-%s): run one relaykeeper for each", typed, rest)
