@@ -45,9 +45,9 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	}
 	var rulesErr, filterErr error
 	if en.Policy, rulesErr, filterErr = enforce.OpenPolicy(e.Rules, e.ReplyFilter); rulesErr != nil {
-		return nil, fmt.Errorf("--enforce-rules: %w", rulesErr)
+		return nil, config.Setting("enforce.rules", rulesErr)
 	} else if filterErr != nil {
-		return nil, fmt.Errorf("enforce.reply_filter: %w", filterErr)
+		return nil, config.Setting("enforce.reply_filter", filterErr)
 	}
 	en.Policy.NeverBlock = r.cfg.NeverBlock()
 	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
@@ -61,14 +61,14 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	}
 	var err error
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
-		return nil, fmt.Errorf("enforce.bans: %w", err)
+		return nil, config.Setting("enforce.bans", err)
 	}
 	en.Bans.Delay = e.BanDelay
 	for _, p := range en.Bans.Problems() {
 		r.log.Warn("ban list line skipped", "err", p)
 	}
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
-		return nil, fmt.Errorf("--welcomelist: %w", err)
+		return nil, config.Setting("enforce.welcomelist", err)
 	}
 	en.Policy.Welcome = r.welcome
 	var sink enforce.BanSink

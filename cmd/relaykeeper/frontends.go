@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/admin"
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/pop3"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
@@ -56,7 +56,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		}
 		secrets, err := auth.LoadSecrets(r.cfg.POP.Auth)
 		if err != nil {
-			return nil, fmt.Errorf("--pop-auth: %w", err)
+			return nil, config.Setting("pop.auth", err)
 		}
 		popTLS := r.serverTLS // STLS with --server-tls (or required), as E-MailRelay offers it
 		if !r.cfg.TLS.Server && !r.cfg.TLS.ServerRequired {

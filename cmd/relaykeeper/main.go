@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -259,6 +260,7 @@ func (r *relay) runServer() int {
 		defer queue.RemovePID(r.spool)
 	}
 	if r.cfg.Process.PidFile != "" {
+		os.Mkdir(filepath.Dir(r.cfg.Process.PidFile), 0o755) // its parent, as E-MailRelay makes it
 		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			r.log.Error("cannot write pid file", "file", r.cfg.Process.PidFile, "err", err)
 		} else {
@@ -268,7 +270,7 @@ func (r *relay) runServer() int {
 
 	fe, err := r.startFrontends()
 	if err != nil {
-		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", err)
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(err))
 		for _, l := range r.lns {
 			l.Close()
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/milter"
@@ -17,7 +18,7 @@ func (r *relay) addMiltersAndDKIM() error {
 		m, err := milter.New(addr, milter.Options{DefaultAction: mc.DefaultAction, ConnectTimeout: mc.ConnectTimeout,
 			Timeout: mc.CommandTimeout, ContentTimeout: mc.ContentTimeout, MacroValues: mc.MacroValues(r.cfg.Domain)})
 		if err != nil {
-			return fmt.Errorf("milter.server %q: %w", addr, err)
+			return config.Setting("milter.server", fmt.Errorf("%q: %w", addr, err))
 		}
 		server = append(server, m)
 	}

@@ -42,7 +42,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		{&o.SenderAccess, "sender-access", "/etc/postfix/sender_access"},
 		{&o.Welcomelist, "welcomelist", "/etc/relaykeeper/welcomelist"}, {&o.Rules, "rules", ""},
 		{&o.SMTP, "smtp", "127.0.0.1:25"}, {&o.Sender, "sender", ""}, {&o.BanLog, "ban-log", ""}, {&upstream, "upstream", ""},
-		{&o.SRSSecret, "srs-secret", ""}, {&o.SRSDomain, "srs-domain", ""}} {
+		{&o.SRSSecret, "srs-secret", ""}, {&o.SRSDomain, "srs-domain", ""}, {new(string), "w", ""}} { // -w: the help's width
 		fs.StringVar(s.p, s.name, s.dflt, "")
 	}
 	fs.Func("trusted-upstream", "", func(v string) error {
@@ -55,7 +55,11 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	fs.DurationVar(&o.BanDelay, "ban-delay", enforce.DefaultBanDelay, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
-	if err := fs.Parse(args); err != nil {
+	args, err := config.LetterSets(fs, args) // getopts: -rv
+	if err == nil {
+		err = config.FlagError(fs.Parse(args))
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %v (see relaykeeper postfix-enforcer --help)\n", err)
 		return exitUsage
 	}

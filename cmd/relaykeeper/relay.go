@@ -146,14 +146,14 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}
 	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
-		return nil, fmt.Errorf("log.debug_peers: %w", err)
+		return nil, config.Setting("log.debug_peers", err)
 	}
 
 	if r.serverTLS, r.certs, err = certreload.ServerConfig(cfg.TLS.Certificate, cfg.TLS.Key, r.log); err != nil {
-		return nil, err
+		return nil, config.Setting("tls.certificate", err)
 	}
 	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA, cfg.TLS.RequireClientCert); err != nil {
-		return nil, err
+		return nil, config.Setting("tls.client_ca", err)
 	}
 	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {
@@ -174,36 +174,36 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if f := cfg.Auth.ClientSecrets; f != "" {
 		cs, err := auth.LoadClientSecrets(f)
 		if err != nil {
-			return nil, fmt.Errorf("--client-auth: %w", err)
+			return nil, config.Setting("auth.client_secrets", err)
 		}
 		cs.SetLog(r.log) // OAuth2 refresh failures are alerts
 		// nil for "client plain:b = =" alone: no AUTH
 		var ok bool
 		if r.remote.Auth, ok = cs.ClientAccounts(); !ok {
-			return nil, fmt.Errorf("--client-auth %s: no \"client\" line", f)
+			return nil, config.Setting("auth.client_secrets", fmt.Errorf("%s: no \"client\" line", f))
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
 		if r.secrets, err = auth.LoadSecrets(f); err != nil {
-			return nil, fmt.Errorf("--server-auth: %w", err)
+			return nil, config.Setting("auth.server_secrets", err)
 		}
 		if !r.secrets.HasServer() {
-			return nil, fmt.Errorf("--server-auth %s: no \"server\" lines", f)
+			return nil, config.Setting("auth.server_secrets", fmt.Errorf("%s: no \"server\" lines", f))
 		}
 		r.secrets.Domain = r.cfg.Domain
 	}
 	if r.serverFilter, err = filter.ParseChain(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
-		return nil, fmt.Errorf("--filter: %w", err)
+		return nil, config.Setting("filter.server", err)
 	}
 	if r.clientFilter, err = filter.ParseChain(cfg.Filter.Client, filter.Client, cfg.Filter.Timeout); err != nil {
-		return nil, fmt.Errorf("--client-filter: %w", err)
+		return nil, config.Setting("filter.client", err)
 	}
 	if err := r.addMiltersAndDKIM(); err != nil {
 		return nil, err
 	}
 	if f := cfg.SRS.SecretFile; f != "" {
 		if r.srs, err = srs.Load(f, cmp.Or(cfg.SRS.Domain, r.cfg.Domain)); err != nil {
-			return nil, fmt.Errorf("--srs-secret: %w", err)
+			return nil, config.Setting("srs.secret_file", err)
 		}
 	}
 	if r.cfg.Dials() {

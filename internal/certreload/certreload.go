@@ -80,7 +80,7 @@ func (l *Reloader) Reload() error {
 	defer l.mu.Unlock()
 	if err != nil {
 		l.failed = mt
-		return fmt.Errorf("certreload: TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
+		return fmt.Errorf("TLS certificate %s (key %s): %w", l.certFile, l.keyFile, err)
 	}
 	l.cert, l.modTime, l.failed = &c, mt, stamp{}
 	return nil
@@ -152,7 +152,7 @@ func AskClientCerts(cfg *tls.Config, ask bool, caFile string, require bool) (*x5
 	cfg.ClientAuth = tls.RequestClientCert
 	if caFile == "" {
 		if require {
-			return nil, errors.New("tls.require_client_cert: needs tls.client_ca, the CAs that sign the clients' certificates")
+			return nil, errors.New("tls.require_client_cert needs the CAs that sign the clients' certificates")
 		}
 		return nil, nil
 	}
@@ -160,16 +160,16 @@ func AskClientCerts(cfg *tls.Config, ask bool, caFile string, require bool) (*x5
 	if caFile == "<default>" {
 		var err error
 		if pool, err = x509.SystemCertPool(); err != nil {
-			return nil, fmt.Errorf("tls.client_ca: the system's CAs: %w", err)
+			return nil, fmt.Errorf("the system's CAs: %w", err)
 		}
 	} else {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.client_ca: %w", err)
+			return nil, err
 		}
 		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.client_ca: %s: no PEM certificate in it", caFile)
+			return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
 		}
 	}
 	if require {

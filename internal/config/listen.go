@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -12,7 +13,8 @@ type Listen struct {
 }
 
 // SMTPListens turns --interface and --port into the SMTP listen
-// addresses, each with its role; an entry without a port gets --port.
+// addresses, each with its role; an entry without a port gets --port. An
+// address given twice for a role ("127.0.0.1,smtp=lo") is listed once.
 func (c *Config) SMTPListens() []Listen {
 	port := strconv.Itoa(c.SMTP.Port)
 	if len(c.SMTP.Interfaces) == 0 {
@@ -25,7 +27,9 @@ func (c *Config) SMTPListens() []Listen {
 			a = net.JoinHostPort(strings.Trim(a, "[]"), port)
 		}
 		for _, a := range interfaceAddrs(a) {
-			out = append(out, Listen{role, a})
+			if l := (Listen{role, a}); !slices.Contains(out, l) {
+				out = append(out, l)
+			}
 		}
 	}
 	return out

@@ -52,3 +52,44 @@ func TestWriteWhereToLook(t *testing.T) {
 		}
 	}
 }
+
+// TestRevNew4ListensOnce: an address given twice for the same role, as
+// E-MailRelay's "--interface 127.0.0.1,smtp=lo" does (lo is 127.0.0.1 and
+// ::1), is listened on once. relaykeeper bound it twice and refused to
+// start: "cannot listen on 127.0.0.1:25: address already in use", which
+// sent the user looking for another mail server. One address for two
+// roles is a configuration problem, said so.
+func TestRevNew4ListensOnce(t *testing.T) {
+	c := Default()
+	c.SMTP.Port = 2525
+	c.SMTP.Interfaces = []string{"127.0.0.1", "smtp=127.0.0.1", "127.0.0.1:2525", "[::1]", "::1"}
+	want := []Listen{{RoleSMTP, "127.0.0.1:2525"}, {RoleSMTP, "[::1]:2525"}}
+	if got := c.SMTPListens(); !cmp.Equal(got, want) {
+		t.Errorf("SMTPListens() = %v; want %v", got, want)
+	}
+	c.SMTP.Interfaces = []string{"127.0.0.1:2525", "reinject=127.0.0.1:2525"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `smtp.interfaces: 127.0.0.1:2525 is given for both smtp and reinject`) {
+		t.Errorf("Validate with one address for two roles: %v; want it refused", err)
+	}
+}
+
+// TestRevNew4LinkLocalInterface: an IPv6 link-local address with its zone,
+// which E-MailRelay's reference gives as an --interface example
+// ("fe80::1%1") and says must have one, is accepted, bare, in brackets
+// and with a port. It was refused: "want an address, address:port or
+// name".
+func TestRevNew4LinkLocalInterface(t *testing.T) {
+	for _, a := range []string{"fe80::1%1", "fe80::1%eth0", "[fe80::1%eth0]", "[fe80::1%1]:2525", "smtp=fe80::1%lo"} {
+		c := Default()
+		c.SMTP.Interfaces = []string{a}
+		if err := c.Validate(); err != nil {
+			t.Errorf("--interface %s: %v; want it accepted", a, err)
+		}
+	}
+	c := Default()
+	c.SMTP.Port = 2525
+	c.SMTP.Interfaces = []string{"fe80::1%1"}
+	if got, want := c.SMTPListens(), []Listen{{RoleSMTP, "[fe80::1%1]:2525"}}; !cmp.Equal(got, want) {
+		t.Errorf("SMTPListens() = %v; want %v", got, want)
+	}
+}

@@ -28,8 +28,13 @@ func Switches() []Switch { return (&switchParser{}).switches() }
 // ParseSwitches reads E-MailRelay's switches. An error names the switch
 // and what is wrong with it; nothing is loaded or validated yet (see
 // CommandLine.Config).
-func ParseSwitches(args []string) (*CommandLine, error) {
-	p := &switchParser{}
+func ParseSwitches(args []string) (*CommandLine, error) { return parseSwitches(args, nil) }
+
+// parseSwitches is ParseSwitches with the places in E-MailRelay's
+// configuration file ("FILE:LINE") of the first len(from) arguments, one
+// switch each, so that a later problem with what one set names its line.
+func parseSwitches(args, from []string) (*CommandLine, error) {
+	p := &switchParser{from: from}
 	sw := p.switches()
 	fs := flag.NewFlagSet("relaykeeper", flag.ContinueOnError)
 	// The flag package's own messages and usage are replaced by ours.
@@ -42,9 +47,16 @@ func ParseSwitches(args []string) (*CommandLine, error) {
 			fs.Var(&switchValue{p: p, opt: s, name: "-" + s.Short}, s.Short, s.Help)
 		}
 	}
+	args, err := LetterSets(fs, args)
+	if err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if p.err != nil {
 			return nil, p.err
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			return nil, unknownSwitch(dashed(name)) // perhaps E-MailRelay's
 		}
 		return nil, FlagError(err)
 	}
@@ -56,12 +68,12 @@ func ParseSwitches(args []string) (*CommandLine, error) {
 		}
 		// E-MailRelay's configuration file: its switches come first,
 		// so that the command line's, before or after it, override them.
-		file, err := switchFileArgs(fs.Arg(0))
+		file, from, err := switchFileArgs(fs.Arg(0))
 		if err != nil {
 			return nil, err
 		}
 		before := args[:len(args)-fs.NArg()]
-		return ParseSwitches(append(append(file, before...), fs.Args()[1:]...))
+		return parseSwitches(append(append(file, before...), fs.Args()[1:]...), from)
 	}
 	return &CommandLine{ConfigFile: p.configFile, Help: p.help, Version: p.version, actions: p.actions}, nil
 }
@@ -98,7 +110,9 @@ type switchParser struct {
 	ifaces      bool   // set once the first --interface has replaced the file's
 	certs       []string
 	clientCerts []string
-	err         error // why the last Set failed, naming the switch
+	err         error    // why the last Set failed, naming the switch
+	from        []string // where the first switches were set (parseSwitches)
+	sets        int      // the switches read so far
 }
 
 // Switch is one command-line switch, with E-MailRelay's long name and
@@ -196,7 +210,7 @@ func (p *switchParser) switches() []Switch {
 			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.ResponseTimeout = d })},
-		{Long: "client-interface", Arg: "ADDRESS", Group: groupForward,
+		{Long: "client-interface", Short: "6", Arg: "ADDRESS", Group: groupForward,
 			Help:  "connect to upstreams from this local IP address",
 			Keys:  []string{"forward.client_interface"},
 			parse: text(func(c *Config, s string) { c.Forward.ClientInterface = s })},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -12,43 +13,45 @@ import (
 // line's last argument ("emailrelay /etc/emailrelay.conf"): one switch a
 // line without its dashes, then its value, if it takes one, as the rest of
 // the line ("spool-dir /var/spool/emailrelay", "as-server"); # starts a
-// comment line. It returns the switches as command-line arguments; a line
+// comment line. As E-MailRelay reads it, "=" may stand between name and
+// value ("port=25"), quotes around a value are dropped, and an on/off
+// switch may say yes or no ("remote-clients no"). It returns the switches
+// as command-line arguments, and where each was set ("FILE:LINE"); a line
 // that is not a known switch, a value its switch refuses, or a switch at
 // odds with an earlier line's is an error with the file and line.
-func switchFileArgs(path string) ([]string, error) {
+func switchFileArgs(path string) (args, from []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	byName := map[string]Switch{}
 	for _, s := range Switches() {
 		byName[s.Long] = s
 	}
-	var args []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		name, value := line, ""
-		if i := strings.IndexAny(line, " \t"); i >= 0 {
-			name, value = line[:i], strings.TrimSpace(line[i+1:])
-		}
-		name = strings.TrimPrefix(name, "--")
+		name, value := switchFileLine(line)
 		s, ok := byName[name]
 		arg := "--" + name
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%s:%d: unknown switch --%s", path, n, name)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, unknownSwitch("--"+name))
 		case s.Arg == "" && value != "" && s.OptArg != "":
 			arg += "=" + value
 		case s.Arg == "" && value != "":
-			return nil, fmt.Errorf("%s:%d: --%s takes no value, got %q", path, n, name, value)
+			on, ok := yesNo(value)
+			if !ok {
+				return nil, nil, fmt.Errorf("%s:%d: --%s takes no value (or yes or no), got %q", path, n, name, value)
+			}
+			arg += "=" + strconv.FormatBool(on)
 		case s.Arg == "":
 		case value == "":
-			return nil, fmt.Errorf("%s:%d: --%s needs a value", path, n, name)
+			return nil, nil, fmt.Errorf("%s:%d: --%s needs a value", path, n, name)
 		default:
 			arg += "=" + value
 		}
@@ -56,12 +59,41 @@ func switchFileArgs(path string) ([]string, error) {
 		// earlier line's, is this line's mistake: say so here, not
 		// later among the command line's switches.
 		if _, err := ParseSwitches(append(slices.Clip(args), arg)); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		args = append(args, arg)
+		args, from = append(args, arg), append(from, fmt.Sprintf("%s:%d", path, n))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return args, nil
+	return args, from, nil
+}
+
+// switchFileLine splits a line of E-MailRelay's configuration file as
+// E-MailRelay does: the name ends at the first space, tab or "=", the
+// value is the rest without the spaces, tabs and "=" in front of it or the
+// spaces and tabs after it, and quotes around the whole value go
+// (`filter "/usr/bin/spamassassin --exit-code"`). A value's own "=" at its
+// end stays ("client-auth plain:YWxpY2U=:cGFzcw==").
+func switchFileLine(line string) (name, value string) {
+	name = line
+	if i := strings.IndexAny(line, " =\t"); i >= 0 {
+		name, value = line[:i], strings.TrimRight(strings.TrimLeft(line[i:], " =\t"), " \t")
+	}
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	return strings.TrimPrefix(name, "--"), value
+}
+
+// yesNo reads an on/off switch's value in E-MailRelay's configuration
+// file: yes, true, on or 1, and no, false, off or 0, in any case.
+func yesNo(s string) (on, ok bool) {
+	switch strings.ToLower(s) {
+	case "y", "yes", "t", "true", "on", "1":
+		return true, true
+	case "n", "no", "f", "false", "off", "0":
+		return false, true
+	}
+	return false, false
 }

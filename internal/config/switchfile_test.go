@@ -35,7 +35,7 @@ func TestSwitchFile(t *testing.T) {
 
 	for _, tt := range []struct{ content, want string }{
 		{"as-server\nnosuch 1\n", f + ":2: unknown switch --nosuch"},
-		{"as-server yes\n", f + `:1: --as-server takes no value, got "yes"`},
+		{"as-server maybe\n", f + `:1: --as-server takes no value (or yes or no), got "maybe"`},
 		{"port\n", f + ":1: --port needs a value"},
 	} {
 		os.WriteFile(f, []byte(tt.content), 0o644)
@@ -60,7 +60,7 @@ func FuzzSwitchFile(f *testing.F) {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		args, err := switchFileArgs(path)
+		args, _, err := switchFileArgs(path)
 		if err != nil {
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)
@@ -162,5 +162,134 @@ func TestCertificateSwitches(t *testing.T) {
 	}
 	if _, err := ParseSwitches([]string{"--client-tls-certificate", "a", "--client-tls-certificate", "b", "--client-tls-certificate", "c"}); err == nil {
 		t.Error("a third --client-tls-certificate was accepted")
+	}
+}
+
+// TestRevNew4SwitchFileAsEMailRelayReadsIt: E-MailRelay reads its
+// configuration file's lines as "name value", "name=value" or
+// "name = value", strips the quotes around a value that starts and ends
+// with one (its GUI writes values with spaces quoted), and takes yes/no
+// for an on/off switch. relaykeeper took `spool-dir "/var/spool/x"` as
+// a relative directory named `"` and made the spool there, silently;
+// "port=10025" was "unknown switch --port=10025"; "remote-clients yes"
+// was refused.
+func TestRevNew4SwitchFileAsEMailRelayReadsIt(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nport=10025\nspool-dir \"/var/spool/email relay\"\n"+
+		"filter = \"/usr/bin/spamassassin --exit-code\"\n"+
+		"client-auth\tplain:YWxpY2U=:cGFzcw==\nremote-clients yes\nforward-on-disconnect=no\nlog on\n"), 0o644)
+	cl, err := ParseSwitches([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMTP.Port != 10025 || cfg.Spool.Dir != "/var/spool/email relay" {
+		t.Errorf("port %d, spool %q; want 10025, /var/spool/email relay", cfg.SMTP.Port, cfg.Spool.Dir)
+	}
+	if got := strings.Join(cfg.Filter.Server, "|"); got != "/usr/bin/spamassassin --exit-code" {
+		t.Errorf("filter = %q; want the quotes stripped", got)
+	}
+	if cfg.Auth.ClientSecrets != "plain:YWxpY2U=:cGFzcw==" {
+		t.Errorf("client-auth = %q; want the value's own trailing = kept", cfg.Auth.ClientSecrets)
+	}
+	if !cfg.SMTP.RemoteClients || cfg.Forward.OnDisconnect || !cfg.Log.Enabled {
+		t.Errorf("remote-clients %v, forward-on-disconnect %v, log %v; want yes, no, on", cfg.SMTP.RemoteClients, cfg.Forward.OnDisconnect, cfg.Log.Enabled)
+	}
+	os.WriteFile(f, []byte("as-server\nremote-clients maybe\n"), 0o644)
+	if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), f+`:2: --remote-clients`) {
+		t.Errorf("remote-clients maybe: %v; want an error naming %s:2", err, f)
+	}
+}
+
+// TestRevNew4LetterSets: E-MailRelay takes one-letter switches written
+// together ("-lv" is "-l -v", "-dr" is "--as-server --remote-clients"),
+// as getopt does. relaykeeper refused them as "unknown switch --lv", a
+// switch nobody typed. A letter that takes a value, or one that is no
+// switch, is refused naming the letter and what was typed; a value that
+// starts with a dash is left alone.
+func TestRevNew4LetterSets(t *testing.T) {
+	cl, err := ParseSwitches([]string{"-dr", "-lv", "-s", "/var/spool/x", "--domain", "-lv.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != ModeServer || !cfg.SMTP.RemoteClients || !cfg.Log.Enabled || !cfg.Log.Verbose || cfg.Domain != "-lv.example" {
+		t.Errorf("-dr -lv: mode %v, remote clients %v, log %v, verbose %v, domain %q; want server, on, on, on, -lv.example",
+			cfg.Mode, cfg.SMTP.RemoteClients, cfg.Log.Enabled, cfg.Log.Verbose, cfg.Domain)
+	}
+	for args, want := range map[string]string{
+		"-dp":   `-p in "-dp" takes a value: give it on its own`,
+		"-lZ":   `unknown switch -Z in "-lZ"`,
+		"-port": "", // Go's single-dash long form stays
+	} {
+		_, err := ParseSwitches([]string{args, "25"})
+		if want == "" && err != nil || want != "" && (err == nil || err.Error() != want) {
+			t.Errorf("ParseSwitches(%s 25) = %v; want %q", args, err, want)
+		}
+	}
+}
+
+// TestRevNew4EMailRelaySwitchesRefusedWithReason: an E-MailRelay switch
+// relaykeeper does not take is refused naming it and saying what to do
+// instead, by either of its names and from its configuration file; it
+// said only "unknown switch --user" (or "-u"). E-MailRelay's -6 is
+// --client-interface, which relaykeeper has: it was an unknown switch.
+func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
+	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
+		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"-w", "3"}, {"--prompt-timeout", "3"}, {"--delivery-dir", "/x"},
+		{"--forward-to-some"}, {"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
+		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"},
+		{"--client-smtp-config", "+eightbitstrict,-pipelining"}, {"--server-smtp-config", "+chunking"}, {"--hidden"}} {
+		_, err := ParseSwitches(append([]string{"--as-server"}, args...))
+		if err == nil || !strings.Contains(err.Error(), strings.Split(args[0], "=")[0]+": E-MailRelay's switch is not supported: ") {
+			t.Errorf("%v: %v; want it refused with a reason", args, err)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(f, []byte("as-server\nuser daemon\n"), 0o644)
+	if _, err := ParseSwitches([]string{f}); err == nil || !strings.HasPrefix(err.Error(), f+":2: --user: E-MailRelay's switch is not supported: ") {
+		t.Errorf("user in %s: %v; want it refused at line 2 with a reason", f, err)
+	}
+	cl, err := ParseSwitches([]string{"--as-server", "-6", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := cl.Config(); err != nil || cfg.Forward.ClientInterface != "127.0.0.1" {
+		t.Errorf("-6 127.0.0.1: client interface %q (%v); want 127.0.0.1", cfg.Forward.ClientInterface, err)
+	}
+	for _, typo := range []string{"--bogus", "--server-port", "--log-verbose"} {
+		if _, err := ParseSwitches([]string{typo}); err == nil || err.Error() != "unknown switch "+typo {
+			t.Errorf("%s: %v; want unknown switch %s", typo, err, typo)
+		}
+	}
+}
+
+// TestRevNew4EMailRelayLogFormat: E-MailRelay 2.6's --log-format, a list
+// of fields, is refused saying so; it was only 'want "text" or "json"'.
+// An --interface that is a Unix socket's path is refused as one; it was
+// '"/run/smtp.s" is not an address or name'.
+func TestRevNew4EMailRelayLogFormat(t *testing.T) {
+	cl, err := ParseSwitches([]string{"--as-server", "--interface", "/run/smtp.s"})
+	if err == nil {
+		_, err = cl.Config()
+	}
+	if err == nil || !strings.Contains(err.Error(), "unix sockets (E-MailRelay's /path) are not supported") {
+		t.Errorf("--interface /run/smtp.s: %v; want Unix sockets refused as such", err)
+	}
+	for _, v := range []string{"time,address", "msgid"} {
+		cl, err := ParseSwitches([]string{"--as-server", "--log-format=" + v})
+		if err == nil {
+			_, err = cl.Config()
+		}
+		if err == nil || !strings.Contains(err.Error(), "E-MailRelay's list of fields is not supported") {
+			t.Errorf("--log-format=%s: %v; want it refused as E-MailRelay's list of fields", v, err)
+		}
 	}
 }

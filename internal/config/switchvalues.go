@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,22 +25,27 @@ func (v *switchValue) String() string   { return "" }
 func (v *switchValue) IsBoolFlag() bool { return v.opt.Arg == "" }
 
 func (v *switchValue) Set(val string) error {
+	name := v.name
+	if v.p.sets < len(v.p.from) { // a line of E-MailRelay's configuration file
+		name = v.p.from[v.p.sets] + ": " + name
+	}
+	v.p.sets++
 	apply, err := v.opt.parse(val)
 	if err != nil {
 		switch {
 		case v.opt.Arg != "":
-			v.p.err = fmt.Errorf("%s %q: %w", v.name, val, err)
+			v.p.err = fmt.Errorf("%s %q: %w", name, val, err)
 		case val == "true":
-			v.p.err = fmt.Errorf("%s: %w", v.name, err)
+			v.p.err = fmt.Errorf("%s: %w", name, err)
 		default:
-			v.p.err = fmt.Errorf("%s=%s: %w", v.name, val, err)
+			v.p.err = fmt.Errorf("%s=%s: %w", name, val, err)
 		}
 		return err
 	}
 	if apply == nil {
 		return nil
 	}
-	name, keys := v.name, v.opt.Keys
+	keys := v.opt.Keys
 	v.p.actions = append(v.p.actions, func(c *Config) {
 		apply(c)
 		if c.Origin.Switches == nil {
@@ -55,6 +61,9 @@ func (v *switchValue) Set(val string) error {
 // FlagError rewrites the flag package's messages, which spell every
 // switch with one dash, to name the switch as E-MailRelay does.
 func FlagError(err error) error {
+	if err == nil {
+		return nil
+	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		return fmt.Errorf("unknown switch %s", dashed(name))
@@ -337,4 +346,88 @@ func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// LetterSets writes sets of one-letter switches one by one, as getopt
+// reads them: "-lv" is "-l -v" (E-MailRelay's, and relay-enforcer's
+// getopts). Each letter must be an on/off switch of fs; an argument that
+// is one of fs's names ("-port", Go's form) or the value of the switch
+// before it is left as it is.
+func LetterSets(fs *flag.FlagSet, args []string) ([]string, error) {
+	isBool := func(f *flag.Flag) bool {
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		return ok && b.IsBoolFlag()
+	}
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, eq := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return append(out, args[i:]...), nil // the rest are arguments
+		}
+		if f := fs.Lookup(name); f != nil || strings.HasPrefix(a, "--") || len(a) < 3 {
+			out = append(out, a)
+			if f != nil && !isBool(f) && !eq && i+1 < len(args) {
+				i++
+				out = append(out, args[i]) // its value, whatever it looks like
+			}
+			continue
+		}
+		for _, c := range []byte(a[1:]) {
+			f := fs.Lookup(string(c))
+			switch {
+			case f == nil:
+				return nil, fmt.Errorf("unknown switch -%c in %q", c, a)
+			case !isBool(f):
+				return nil, fmt.Errorf("-%c in %q takes a value: give it on its own", c, a)
+			}
+			out = append(out, "-"+string(c))
+		}
+	}
+	return out, nil
+}
+
+// notTaken are E-MailRelay's switches that relaykeeper refuses, by long
+// name and letter, with what to do instead.
+var notTaken = []struct{ long, short, instead string }{
+	{"user", "u", "relaykeeper never changes user: start it as the user it should run as (etc/relaykeeper.service has User=relaykeeper)"},
+	{"anonymous", "A", "the Received header cannot be left out (VRFY already says nothing: 252)"},
+	{"dont-serve", "x", "use --as-client, or --no-smtp with --forward"},
+	{"delivery-dir", "", "relaykeeper delivers nothing to local mailboxes: use --pop with --pop-by-name and the copy: filter"},
+	{"forward-to-some", "", "leave it out: each recipient has its own status, the ones the upstream accepted are sent and only the refused ones fail"},
+	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},
+	{"tls-config", "9", "TLS 1.2 or later is always used, with Go's own TLS library"},
+	{"prompt-timeout", "w", "use --connection-timeout, which covers the upstream's greeting"},
+	{"localedir", "", "relaykeeper's messages are in English only"},
+	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
+	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},
+	{"client-smtp-config", "", "leave it out: the upstream's PIPELINING is used where offered, and 8-bit and SMTPUTF8 mail is passed on as it came"},
+	{"server-smtp-config", "", "leave it out: PIPELINING, CHUNKING, 8BITMIME and SMTPUTF8 are always offered"},
+	{"hidden", "H", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
+	{"show", "", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
+}
+
+// unknownSwitch is the error for a switch relaykeeper does not know, as
+// typed ("--user", "-u"): E-MailRelay's that it refuses say what to do
+// instead, and so do E-MailRelay's named instances ("--in-spool-dir").
+func unknownSwitch(typed string) error {
+	name := strings.TrimLeft(typed, "-")
+	for _, n := range notTaken {
+		if name == n.long || name == n.short {
+			return fmt.Errorf("%s: E-MailRelay's switch is not supported: %s", typed, n.instead)
+		}
+	}
+	// A named instance's prefix is a word of the operator's ("in", "out"),
+	// not one that starts relaykeeper's own switches ("--server-port" is a
+	// typo, not an instance named "server").
+	if prefix, rest, ok := strings.Cut(name, "-"); ok && len(name) > 1 && !slices.ContainsFunc(Switches(), func(s Switch) bool {
+		return strings.HasPrefix(s.Long, prefix+"-") || s.Long == prefix
+	}) {
+		for _, s := range Switches() {
+			if rest == s.Long {
+				return fmt.Errorf("%s: E-MailRelay's switch is not supported: relaykeeper has no named instances (--NAME-%s): run one relaykeeper for each", typed, rest)
+			}
+		}
+	}
+	return fmt.Errorf("unknown switch %s", typed)
 }

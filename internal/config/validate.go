@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 )
 
 // Validate checks every setting and returns all problems as Problems, or
@@ -46,6 +49,14 @@ func (c *Config) Validate() error {
 			v.bad("%q: %v", addr, err)("smtp.interfaces")
 		}
 	}
+	roles := map[string]string{} // address -> its first role
+	for _, l := range c.SMTPListens() {
+		if r, ok := roles[l.Addr]; ok && r != l.Role {
+			v.bad("%s is given for both %s and %s", l.Addr, r, l.Role)("smtp.interfaces")
+		} else if !ok {
+			roles[l.Addr] = l.Role
+		}
+	}
 	if s.MaxMessageSize < 0 {
 		v.bad("%d is negative; 0 means unlimited", s.MaxMessageSize)("smtp.max_message_size")
 	}
@@ -64,7 +75,11 @@ func (c *Config) Validate() error {
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
-		v.bad("want \"text\" or \"json\", got %q", c.Log.Format)("log.format")
+		why := ""
+		if emailRelayLogFields(c.Log.Format) { // E-MailRelay 2.6's --log-format=time,address
+			why = ": E-MailRelay's list of fields is not supported; the mail log has the time and the client on every line"
+		}
+		v.bad("want \"text\" or \"json\", got %q%s", c.Log.Format, why)("log.format")
 	}
 
 	if c.Spool.Dir == "" {
@@ -196,10 +211,25 @@ func (c *Config) Validate() error {
 		if tr.RateDelay < 0 {
 			v.bad("%v is negative", tr.RateDelay)(k + ".destination_rate_delay")
 		}
+		v.nextHop(tr.NextHop, k+".nexthop")
+		if a, err := netip.ParseAddr(tr.BindAddress); tr.BindAddress != "" && (err != nil || a.Zone() != "") {
+			v.bad("%q is not an IP address", tr.BindAddress)(k + ".bind_address")
+		}
 	}
-	if rt := c.Routing.DefaultTransport; rt != "" && rt != "smtp" && rt != "relay" {
-		if _, ok := c.Transports[rt]; !ok {
-			v.bad("%q is not a transport: define [transports.%s]", rt, rt)("routing.default_transport")
+	for _, hop := range c.Routing.FallbackRelay {
+		v.nextHop(hop, "routing.smtp_fallback_relay")
+	}
+	// default_transport is TRANSPORT[:NEXTHOP] ("smtp:[smtp.example.com]:587",
+	// "error:TEXT"), as in Postfix.
+	switch name, hop := route.SplitResult(c.Routing.DefaultTransport); name {
+	case "", "smtp", "relay":
+		v.nextHop(hop, "routing.default_transport")
+	case route.Error, route.Retry, route.Discard: // their text is no next hop
+	default:
+		if _, ok := c.Transports[name]; !ok {
+			v.bad("%q is not a transport: define [transports.%s]", c.Routing.DefaultTransport, name)("routing.default_transport")
+		} else {
+			v.nextHop(hop, "routing.default_transport")
 		}
 	}
 	if c.Routing.ConcurrencyLimit < 1 {
@@ -366,6 +396,13 @@ func (v *validator) pick(keys ...string) string {
 	return keys[0]
 }
 
+// nextHop checks a Postfix next hop ("[host]:port", "host"), if any.
+func (v *validator) nextHop(hop, key string) {
+	if _, err := route.ParseNextHop(strings.TrimSpace(hop)); hop != "" && err != nil {
+		v.bad("%q: %v", hop, errors.Unwrap(err))(key) // without "route: next hop ..."
+	}
+}
+
 func (v *validator) port(p int, key string) {
 	if p < 1 || p > 65535 {
 		v.bad("%d is out of range 1-65535", p)(key)
@@ -472,11 +509,14 @@ func checkListenAddr(s string) error {
 	if s == "" {
 		return errors.New("empty address")
 	}
-	if net.ParseIP(s) != nil {
+	// An IPv6 address may have its zone ("fe80::1%eth0"), as E-MailRelay's
+	// link-local examples do.
+	isIP := func(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+	if isIP(s) {
 		return nil
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		if net.ParseIP(s[1:len(s)-1]) == nil {
+		if !isIP(s[1 : len(s)-1]) {
 			return errors.New("not an IPv6 address")
 		}
 		return nil
@@ -491,13 +531,16 @@ func checkListenAddr(s string) error {
 			return err
 		}
 		if (strings.HasPrefix(s, "[") || strings.Contains(h, ":")) &&
-			(net.ParseIP(h) == nil || !strings.Contains(h, ":")) {
+			(!isIP(h) || !strings.Contains(h, ":")) {
 			return errors.New("not an IPv6 address")
 		}
 		host = h
 	}
 	if strings.HasPrefix(host, "fd#") {
 		return errors.New("inherited file descriptors (E-MailRelay's fd#N) are not supported; give an address")
+	}
+	if strings.HasPrefix(host, "/") {
+		return errors.New("unix sockets (E-MailRelay's /path) are not supported; give an address")
 	}
 	if strings.IndexFunc(host, func(r rune) bool {
 		return unicode.IsSpace(r) || !unicode.IsPrint(r) || strings.ContainsRune("/@[]=,", r)
@@ -565,10 +608,39 @@ type keyed interface {
 	ConfigKey() string
 }
 
+// SettingError is a file or program a setting names that could not be
+// used when the relay started (a certificate, a secrets file, a filter):
+// Place names where the setting was made, as Validate's problems do.
+type SettingError struct {
+	Key string // "tls.certificate"
+	Err error
+}
+
+func (e *SettingError) Error() string     { return e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error     { return e.Err }
+func (e *SettingError) ConfigKey() string { return e.Key }
+
+// Setting returns err, if any, as a problem with the setting key.
+func Setting(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &SettingError{Key: key, Err: err}
+}
+
+// settingError is a SettingError, or another package's error about the
+// file or program a setting names (remote's TLS files).
+type settingError interface {
+	keyed
+	Unwrap() error
+}
+
 // Place puts the file and line where each setting named by an error in
 // err was set (errors.Join's included) in front of it, as Validate's
 // problems have them, so that a restriction list item or a network that
-// does not parse is found at its line. Other errors are left as they are.
+// does not parse is found at its line; a SettingError (or one like it)
+// made by a switch names the switch instead of the key. Other errors are
+// left as they are.
 func (o Origin) Place(err error) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
@@ -577,9 +649,30 @@ func (o Origin) Place(err error) error {
 		}
 		return errors.Join(out...)
 	}
+	if s, ok := err.(settingError); ok && !o.Given(s.ConfigKey()) {
+		for _, sw := range Switches() { // a default: name the switch too
+			if slices.Contains(sw.Keys, s.ConfigKey()) {
+				return fmt.Errorf("%s (--%s): %w", s.ConfigKey(), sw.Long, s.Unwrap())
+			}
+		}
+	}
+	if s, ok := err.(settingError); ok && o.Switches[s.ConfigKey()] != "" {
+		return fmt.Errorf("%s: %w", o.Switches[s.ConfigKey()], s.Unwrap())
+	}
 	var k keyed
 	if errors.As(err, &k) && o.Switches[k.ConfigKey()] == "" && o.Lines[k.ConfigKey()] > 0 {
 		return fmt.Errorf("%s:%d: %w", o.File, o.Lines[k.ConfigKey()], err)
 	}
 	return err
+}
+
+// emailRelayLogFields says whether s is E-MailRelay's --log-format, a
+// list of the fields its log lines start with.
+func emailRelayLogFields(s string) bool {
+	for f := range strings.SplitSeq(s, ",") {
+		if !slices.Contains([]string{"time", "unit", "address", "port", "msgid"}, f) {
+			return false
+		}
+	}
+	return true
 }

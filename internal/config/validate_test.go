@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -353,6 +355,80 @@ func TestRevS14VerifyNameNeedsVerification(t *testing.T) {
 		c.TLS.ClientVerifyName = "verify.example"
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "tls.client_verify_name") {
 			t.Errorf("client_verify %q with client_verify_name: %v; want it refused", v, err)
+		}
+	}
+}
+
+// TestRevNew4PlaceSetting: a file or program a setting names that could
+// not be used is placed where the setting was made: the file's line and
+// key, the switch (with the line of E-MailRelay's configuration file when
+// it came from one), or, for a default, the key and the switch that sets
+// it.
+func TestRevNew4PlaceSetting(t *testing.T) {
+	o := Origin{File: "relaykeeper.toml", Lines: map[string]int{"tls.certificate": 3},
+		Switches: map[string]string{"filter.server": "/etc/emailrelay.conf:4: --filter", "auth.server_secrets": "--server-auth"}}
+	bad := errors.New("open x: no such file or directory")
+	for key, want := range map[string]string{
+		"tls.certificate":     "relaykeeper.toml:3: tls.certificate: ",
+		"filter.server":       "/etc/emailrelay.conf:4: --filter: ",
+		"auth.server_secrets": "--server-auth: ",
+		"pop.auth":            "pop.auth (--pop-auth): ",
+	} {
+		err := o.Place(Setting(key, bad))
+		if err.Error() != want+bad.Error() || !errors.Is(err, bad) {
+			t.Errorf("Place(%s) = %q; want %q", key, err, want+bad.Error())
+		}
+	}
+	if Setting("tls.certificate", nil) != nil {
+		t.Error("Setting(key, nil) is not nil")
+	}
+}
+
+// TestRevNew4TransportsAtTheirLines: a transport's next hop or bind
+// address, or a fallback relay, that does not parse is reported at its
+// line. It was "routing: route: transport \"x\": bind address ... is not
+// an IP address", with neither the file nor the line.
+func TestRevNew4TransportsAtTheirLines(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	os.WriteFile(f, []byte("[routing]\nsmtp_fallback_relay = [\"[x\"]\n\n[transports.out]\nhelo_name = \"relay.example\"\nnexthop = \"[smtp.example:587\"\nbind_address = \"eth0\"\n"), 0o644)
+	cfg, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	for _, want := range []string{f + ":2: routing.smtp_fallback_relay: \"[x\": ", f + ":6: transports.out.nexthop: \"[smtp.example:587\": ",
+		f + ":7: transports.out.bind_address: \"eth0\" is not an IP address"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v; want it to say %q", err, want)
+		}
+	}
+}
+
+// TestRevNew4DefaultTransportForms: default_transport as Postfix writes
+// it, and as docs/postfix-migration.md says works: a transport with a
+// next hop ("smtp:[smtp.example.com]:587", "out:[192.0.2.1]"), and the
+// built-in error, retry and discard with or without their text. Each was
+// refused with '"smtp:[...]:587" is not a transport: define
+// [transports.smtp:[...]:587]', a table nobody can write; a transport
+// that does not exist is still refused, and a next hop that does not
+// parse too, at its line.
+func TestRevNew4DefaultTransportForms(t *testing.T) {
+	for _, rt := range []string{"smtp:[smtp.example.com]:587", "relay:[192.0.2.1]", "smtp:", "out:[192.0.2.1]:2525",
+		"error", "error:5.7.1 no outbound mail", "retry:4.3.0 later", "discard"} {
+		c := Default()
+		c.Transports = map[string]Transport{"out": {}}
+		c.Routing.DefaultTransport = rt
+		if err := c.Validate(); err != nil {
+			t.Errorf("default_transport %q: %v; want it accepted", rt, err)
+		}
+	}
+	for rt, want := range map[string]string{"nosuch": `"nosuch" is not a transport: define [transports.nosuch]`,
+		"nosuch:[192.0.2.1]": `"nosuch:[192.0.2.1]" is not a transport: define [transports.nosuch]`,
+		"smtp:[192.0.2.1":    `"[192.0.2.1": missing ']'`} {
+		c := Default()
+		c.Routing.DefaultTransport = rt
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("default_transport %q: %v; want %q", rt, err, want)
 		}
 	}
 }

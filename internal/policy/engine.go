@@ -578,7 +578,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			return e.askPolicy(ctx, svc, list, req)
 		}
 	default:
-		if _, ok := e.classes[name]; !ok {
+		if _, ok := e.classes[name]; !ok && strings.Contains(name, ",") {
+			return r, errors.New("unknown restriction: main.cf's list is comma-separated, this one is not: write one restriction per list item, without the comma")
+		} else if !ok {
 			return r, errors.New("unknown restriction")
 		}
 		if err := want(0); err != nil {

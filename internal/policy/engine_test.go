@@ -605,3 +605,17 @@ func (c checkedTable) ValidateResults(valid func(string) error) error {
 	}
 	return nil
 }
+
+// TestRevNew4CompileCommas: main.cf's restriction lists are
+// comma-separated; an item copied with its comma ("permit_mynetworks,")
+// or a line pasted as one item with commas is refused saying to write
+// one restriction per item without the comma. It said only "unknown
+// restriction", about a name the user can see is right.
+func TestRevNew4CompileCommas(t *testing.T) {
+	for _, item := range []string{"permit_mynetworks,", "permit_mynetworks, reject_unauth_destination", "permit_mynetworks,reject_unauth_destination"} {
+		_, err := New(Options{Relay: []string{item, "reject_unauth_destination"}})
+		if err == nil || !strings.Contains(err.Error(), "one restriction per list item, without the comma") {
+			t.Errorf("%q: %v; want it refused saying to drop the comma", item, err)
+		}
+	}
+}

@@ -83,11 +83,11 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 	default:
 		pem, err := os.ReadFile(s.Verify)
 		if err != nil {
-			return 0, nil, fmt.Errorf("--client-tls-verify: %w", err)
+			return 0, nil, &SettingError{"tls.client_verify", err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return 0, nil, fmt.Errorf("--client-tls-verify %s: no PEM certificates in it", s.Verify)
+			return 0, nil, &SettingError{"tls.client_verify", fmt.Errorf("%s: no PEM certificates in it", s.Verify)}
 		}
 		tc.RootCAs = pool
 	}
@@ -101,7 +101,7 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		}
 		c, err := tls.LoadX509KeyPair(s.Certificate, key)
 		if err != nil {
-			return 0, nil, fmt.Errorf("client certificate: %w", err)
+			return 0, nil, &SettingError{"tls.client_certificate", err}
 		}
 		tc.Certificates = []tls.Certificate{c}
 	}
@@ -149,3 +149,15 @@ func loopback(upstream string) bool {
 	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil && ip.IsLoopback()
 }
+
+// SettingError is a file a TLS setting names that cannot be used, with the
+// setting's configuration key ("tls.client_verify"), so that the error
+// can name where it was set.
+type SettingError struct {
+	Key string
+	Err error
+}
+
+func (e *SettingError) Error() string     { return e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error     { return e.Err }
+func (e *SettingError) ConfigKey() string { return e.Key }

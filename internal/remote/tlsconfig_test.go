@@ -36,7 +36,7 @@ func TestTLSSettingsConfig(t *testing.T) {
 	}{
 		{TLSSettings{Verify: "<default>"}, "without --client-tls"},
 		{TLSSettings{Opportunistic: true, Verify: notPEM}, "no PEM certificates"},
-		{TLSSettings{Opportunistic: true, Verify: notPEM + ".absent"}, "--client-tls-verify"},
+		{TLSSettings{Opportunistic: true, Verify: notPEM + ".absent"}, "tls.client_verify: "}, // placed at its switch or line by config.Place
 	} {
 		if _, _, err := tc.s.Config("h:25", false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v.Config = %v; want an error containing %q", tc.s, err, tc.want)
