@@ -10,6 +10,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -194,3 +195,13 @@ const (
 )
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// unknownRestriction is the error for a restriction name the engine does
+// not know. One with a comma was copied from main.cf, whose lists are
+// comma-separated.
+func unknownRestriction(name string) error {
+	if strings.Contains(name, ",") {
+		return errors.New("unknown restriction: main.cf's list is comma-separated, this one is not: write one restriction per list item, without the comma")
+	}
+	return errors.New("unknown restriction")
+}

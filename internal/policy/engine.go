@@ -578,10 +578,8 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			return e.askPolicy(ctx, svc, list, req)
 		}
 	default:
-		if _, ok := e.classes[name]; !ok && strings.Contains(name, ",") {
-			return r, errors.New("unknown restriction: main.cf's list is comma-separated, this one is not: write one restriction per list item, without the comma")
-		} else if !ok {
-			return r, errors.New("unknown restriction")
+		if _, ok := e.classes[name]; !ok {
+			return r, unknownRestriction(name)
 		}
 		if err := want(0); err != nil {
 			return r, err
