@@ -114,6 +114,7 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		}
 		env.Recipients = append(env.Recipients, rc)
 	}
+	env.Recipients = spool.MergeDuplicates(env.Recipients) // "sendmail a@x a@x" sends once
 	if _, err := w.Write(content); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("pickup: writing the message: %w", err)
