@@ -86,9 +86,9 @@ type Options struct {
 	// text. Zero leaves both out.
 	RetryUntil time.Time
 	// ReturnHeadersOnly returns the original's header section even when
-	// RET=FULL. Otherwise RET decides, and without RET a failure returns
-	// the full message and a delay or success notice its headers, as
-	// Postfix does.
+	// RET=FULL. Otherwise a failure notice returns the full message
+	// unless RET=HDRS, and a delay or success notice its headers whatever
+	// RET says (RFC 3461 section 4.3), as Postfix does.
 	ReturnHeadersOnly bool
 	// MaxReturnSize is the largest original returned whole; a larger one
 	// is returned headers-only (at most this many bytes of them, cut at a

@@ -352,15 +352,10 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 	if limit == 0 {
 		limit = DefaultMaxReturnSize
 	}
-	var headersOnly bool
-	switch strings.ToUpper(env.Ret) {
-	case "HDRS":
-		headersOnly = true
-	case "FULL":
-	default:
-		headersOnly = k != Failure
-	}
-	headersOnly = headersOnly || opts.ReturnHeadersOnly
+	// RFC 3461 section 4.3: RET is for a notice that reports a failure;
+	// any other returns the headers, whatever RET says, as Postfix's
+	// delay and success notices do.
+	headersOnly := k != Failure || strings.EqualFold(env.Ret, "HDRS") || opts.ReturnHeadersOnly
 
 	r := content
 	if limit > 0 {

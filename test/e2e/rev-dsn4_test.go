@@ -53,3 +53,27 @@ func TestRevDSN4DuplicateRecipient(t *testing.T) {
 		t.Errorf("%d deliveries to ok@example.net logged; want 1\n%s", len(d), strings.TrimSpace(r.stderr()))
 	}
 }
+
+// TestRevDSN4RelayedNoticeRetFull: NOTIFY=SUCCESS with RET=FULL, relayed
+// to an upstream without DSN. The "relayed" notice returns the original's
+// headers only (RFC 3461 section 4.3: RET is for failure notices; Postfix
+// returns headers with every success or delay notice), not the message
+// with its attachments.
+func TestRevDSN4RelayedNoticeRetFull(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{}) // no DSN
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	body := message("attachment") + strings.Repeat("a large attachment line\n", 200)
+	_, final := opsSend(t, r.addr(), "client.test", "<alice@example.org> RET=FULL",
+		[]string{"<ok@example.net> NOTIFY=SUCCESS"}, body)
+	if final.code() != 250 {
+		t.Fatalf("final reply %q", final)
+	}
+	n := revDSNNotice(t, fake, "alice@example.org")
+	if len(n.PerRecipient) != 1 || dsnField(n.PerRecipient[0], "Action") != "relayed" {
+		t.Fatalf("not a relayed notice:\n%s", n.Bodies[1])
+	}
+	if len(n.Types) != 3 || n.Types[2] != "text/rfc822-headers" || strings.Contains(n.Bodies[2], "attachment line") {
+		t.Errorf("relayed notice returns %q (%d bytes); want the headers only, text/rfc822-headers", n.Types, len(n.Bodies[len(n.Bodies)-1]))
+	}
+}
