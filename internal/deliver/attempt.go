@@ -254,18 +254,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	if len(relayed) > 0 {
 		s.notify(bounce.Success, c, relayed)
 	}
-	if s.opts.DelayWarning > 0 && env.Warned.IsZero() && now.Sub(env.Arrival) >= s.opts.DelayWarning {
-		var waiting []spool.Recipient
-		for _, r := range env.Recipients {
-			if r.Status == spool.Deferred {
-				waiting = append(waiting, r)
-			}
-		}
-		if len(waiting) > 0 {
-			s.notify(bounce.Delay, c, waiting)
-			env.Warned = now
-		}
-	}
+	s.warnDelayed(c, now)
 
 	var err error
 	switch {
@@ -432,6 +421,26 @@ func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
 		rcpt[i] = remote.DSNRcptParams(r.Notify, r.ORCPT)
 	}
 	return remote.DSNMailParams(env.Ret, env.EnvID), rcpt
+}
+
+// warnDelayed sends the sender the one delay warning (Postfix's
+// delay_warning_time) about the deferred recipients of a message that has
+// waited DelayWarning.
+func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
+	env := c.Env
+	if s.opts.DelayWarning <= 0 || !env.Warned.IsZero() || now.Sub(env.Arrival) < s.opts.DelayWarning {
+		return
+	}
+	var waiting []spool.Recipient
+	for _, r := range env.Recipients {
+		if r.Status == spool.Deferred {
+			waiting = append(waiting, r)
+		}
+	}
+	if len(waiting) > 0 {
+		s.notify(bounce.Delay, c, waiting)
+		env.Warned = now
+	}
 }
 
 // expired reports whether a message has outlived the queue.

@@ -77,3 +77,59 @@ func TestRevDSN4RelayedNoticeRetFull(t *testing.T) {
 		t.Errorf("relayed notice returns %q (%d bytes); want the headers only, text/rfc822-headers", n.Types, len(n.Bodies[len(n.Bodies)-1]))
 	}
 }
+
+// revDSN4AliceFilter is a client filter that refuses alice's mail with
+// reply (and passes everything else, the notices included).
+func revDSN4AliceFilter(t *testing.T, reply string) string {
+	return script(t, "refuse-alice", `grep -q '^X-MailRelay-From: alice@' "$2" || exit 0
+echo '<<`+reply+`>>'
+exit 1
+`)
+}
+
+// TestRevDSN4ClientFilterRefusalBounces: a --client-filter that refuses
+// a queued message fails it, as an upstream's 550 does; with bounces on
+// (the default) the sender is told, as Postfix's pipe(8) puts a refusing
+// filter's output in its bounce. The relay marked the message failed and
+// told nobody.
+func TestRevDSN4ClientFilterRefusalBounces(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect",
+		"--client-filter", revDSN4AliceFilter(t, "550 5.7.1 not from here"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("filtered"))
+	n := revDSNNotice(t, fake, "alice@example.org")
+	if len(n.PerRecipient) != 1 || dsnField(n.PerRecipient[0], "Final-Recipient") != "rfc822; bob@example.net" ||
+		dsnField(n.PerRecipient[0], "Action") != "failed" || dsnField(n.PerRecipient[0], "Status") != "5.7.1" ||
+		!strings.Contains(dsnField(n.PerRecipient[0], "Diagnostic-Code"), "not from here") {
+		t.Errorf("notice's delivery status:\n%s", n.Bodies[1])
+	}
+	if txs := txsFrom(fake, "alice@example.org"); len(txs) != 0 {
+		t.Errorf("the upstream got %d of alice's messages; want none", len(txs))
+	}
+}
+
+// TestRevDSN4ClientFilterDeferralExpires: a --client-filter that keeps
+// answering 4xx defers the message like an upstream's 451, so the message
+// ends after max_queue_lifetime with a failure notice, as any deferral
+// does. The relay retried it for ever: no expiry, no notice.
+func TestRevDSN4ClientFilterDeferralExpires(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{})
+	cfg := `[delivery]
+minimal_backoff_time = "1s"
+maximal_backoff_time = "1s"
+max_queue_lifetime = "3s"
+`
+	r := opsRelay(t, fake.Addr(), cfg, "--forward-on-disconnect", "--poll", "1",
+		"--client-filter", revDSN4AliceFilter(t, "451 4.3.0 scanner busy"))
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("deferred by filter")).Final)
+	waitOpsSpool(t, r.spool, 15*time.Second, id+" failed", func(f map[string][]string) bool {
+		return slices.Equal(f[id], []string{"content", "envelope.bad"})
+	})
+	n := revDSNNotice(t, fake, "alice@example.org")
+	if len(n.PerRecipient) != 1 || dsnField(n.PerRecipient[0], "Action") != "failed" ||
+		!strings.Contains(n.Bodies[0], "expired") || !strings.Contains(dsnField(n.PerRecipient[0], "Diagnostic-Code"), "scanner busy") {
+		t.Errorf("notice:\n%s\n%s", n.Bodies[0], n.Bodies[1])
+	}
+}
