@@ -133,3 +133,32 @@ max_queue_lifetime = "3s"
 		t.Errorf("notice:\n%s\n%s", n.Bodies[0], n.Bodies[1])
 	}
 }
+
+// TestRevDSN4UTF8OrcptToUpstream: an SMTPUTF8 client's ORCPT of RFC 6533's
+// utf-8 type goes on to an upstream that offers DSN in that type's own
+// encoding, utf-8-addr-xtext ("\x{F1}"). The relay wrote it in RFC 3461's
+// rfc822 xtext ("+C3+B1"), which utf-8-addr-xtext does not have: Postfix
+// keeps "+C3+B1" literally, and its own notices then name a recipient
+// nobody gave.
+func TestRevDSN4UTF8OrcptToUpstream(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN"},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	_, final := opsSend(t, r.addr(), "client.test", "<alice@example.org> SMTPUTF8",
+		[]string{`<mañana@example.net> NOTIFY=FAILURE ORCPT=utf-8;Ma\x{F1}ana\x{2B}1\x{3D}@example.net`}, message("utf8 orcpt"))
+	if final.code() != 250 {
+		t.Fatalf("final reply %q", final)
+	}
+	waitFor(10*time.Second, func() bool { return len(txsFrom(fake, "alice@example.org")) > 0 })
+	txs := txsFrom(fake, "alice@example.org")
+	if len(txs) != 1 || len(txs[0].Rcpts) != 1 {
+		t.Fatalf("upstream got %+v", txs)
+	}
+	params := strings.Fields(txs[0].Rcpts[0].Params)
+	want := `ORCPT=utf-8;Ma\x{F1}ana\x{2B}1\x{3D}@example.net`
+	if !slices.ContainsFunc(params, func(p string) bool { return strings.EqualFold(p, want) }) {
+		t.Errorf("RCPT parameters %q; want %s", params, want)
+	}
+}
