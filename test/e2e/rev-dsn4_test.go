@@ -4,6 +4,8 @@ package e2e
 // accepted: notices, lifetimes, and the queue commands on a live spool.
 
 import (
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -160,5 +162,61 @@ func TestRevDSN4UTF8OrcptToUpstream(t *testing.T) {
 	want := `ORCPT=utf-8;Ma\x{F1}ana\x{2B}1\x{3D}@example.net`
 	if !slices.ContainsFunc(params, func(p string) bool { return strings.EqualFold(p, want) }) {
 		t.Errorf("RCPT parameters %q; want %s", params, want)
+	}
+}
+
+// TestRevDSN4SendmailDSNOptions: Postfix's sendmail takes -N (NOTIFY),
+// -R (RET) and -V (ENVID), and a cron job's "sendmail -N never" means no
+// notice whatever happens. The relay's sendmail took the values and
+// ignored them ("as Postfix's sendmail does", said the docs): the
+// upstream's 550 brought the sender a bounce, and a DSN upstream was
+// given no NOTIFY, RET or ENVID.
+func TestRevDSN4SendmailDSNOptions(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"},
+		RcptFor:      map[string]harness.Response{"bad@example.net": {Reply: "550 5.1.1 no such user"}},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect", "--poll", "1")
+	waitForText(t, filepath.Join(r.spool, ".relaykeeper.pid"), "\n")
+	conf := opsConfig(t, fmt.Sprintf("[spool]\ndir = %q\n", r.spool))
+	sendmail := filepath.Join(sendmailNames(t), "sendmail")
+	msg := "Subject: from cron\n\nnightly report\n"
+	if out, errOut, code := runBinary(t, sendmail, msg, "-C", conf, "-N", "never", "-R", "hdrs", "-V", "nightly-42",
+		"-f", "cron@example.org", "ok@example.net", "bad@example.net"); code != 0 {
+		t.Fatalf("sendmail -N never -R hdrs -V = exit %d, %q %q", code, out, errOut)
+	}
+	waitFor(15*time.Second, func() bool { return len(txsFrom(fake, "cron@example.org")) > 0 })
+	txs := txsFrom(fake, "cron@example.org")
+	if len(txs) != 1 {
+		t.Fatalf("upstream got %d transactions from cron@", len(txs))
+	}
+	if p := removeParam(txs[0].MailParams, "SIZE="); p != "RET=HDRS ENVID=nightly-42" {
+		t.Errorf("MAIL parameters %q; want RET=HDRS ENVID=nightly-42", p)
+	}
+	for _, rc := range txs[0].Rcpts {
+		if rc.Params != "NOTIFY=NEVER" {
+			t.Errorf("RCPT TO:<%s> parameters %q; want NOTIFY=NEVER", rc.Addr, rc.Params)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	if ns := opsNotices(r, ""); len(ns) != 0 || len(txsFrom(fake, "")) != 0 {
+		t.Errorf("%d notices queued, %d sent; want none (-N never)", len(ns), len(txsFrom(fake, "")))
+	}
+
+	// A -R or -V that cannot be is a usage error, as Postfix's sendmail
+	// says (EX_USAGE); nothing is queued. A bad -N is ignored with a
+	// warning, as Postfix's is, and the message goes.
+	for _, bad := range [][]string{{"-R", "most"}, {"-V", strings.Repeat("x", 101)}} {
+		if _, errOut, code := runBinary(t, sendmail, msg, append([]string{"-C", conf}, append(bad, "ok@example.net")...)...); code != 64 {
+			t.Errorf("sendmail %q = exit %d (%s); want 64", bad, code, errOut)
+		}
+	}
+	if _, errOut, code := runBinary(t, sendmail, msg, "-C", conf, "-N", "never,success", "-f", "bad-n@example.org", "ok@example.net"); code != 0 ||
+		!strings.Contains(errOut, "-N") {
+		t.Errorf("sendmail -N never,success = exit %d, stderr %q; want 0 and a warning", code, errOut)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(txsFrom(fake, "bad-n@example.org")) == 1 }) {
+		t.Errorf("the message with a bad -N did not go")
 	}
 }
