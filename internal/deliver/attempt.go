@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -114,6 +115,17 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			continue
 		}
 		rr := results[r.Addr]
+		if (rr.waiting || !rr.until.IsZero()) && s.expired(env, now) {
+			// Not tried (its destination is busy or paused) and too
+			// old: Postfix bounces what is left of an expired message
+			// however its destination is throttled; otherwise a
+			// destination paused again before each turn keeps it
+			// for ever. Its last reply stands as the reason.
+			s.expire(c, r, now, cmp.Or(rr.relay, rr.key))
+			out.failed++
+			lastReply = r.Reply
+			continue
+		}
 		if rr.waiting {
 			// Its destination is busy; nothing was tried: it stays
 			// pending and the message comes back at once.
@@ -441,6 +453,20 @@ func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
 		s.notify(bounce.Delay, c, waiting)
 		env.Warned = now
 	}
+}
+
+// expire fails a recipient that was not tried in a message that has
+// outlived the queue, with Expired's account of its last reply.
+func (s *Scheduler) expire(c *spool.Claim, r *spool.Recipient, now time.Time, relay string) {
+	env := c.Env
+	last := r.Reply
+	if last == "" {
+		last = env.LastReply
+	}
+	r.Status = spool.Bounced
+	r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), last)
+	s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: maillog.Bounced,
+		Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
 }
 
 // expired reports whether a message has outlived the queue.

@@ -220,3 +220,47 @@ func TestRevDSN4SendmailDSNOptions(t *testing.T) {
 		t.Errorf("the message with a bad -N did not go")
 	}
 }
+
+// TestRevDSN4PacedExpires: a destination that keeps telling the relay to
+// slow down (421 4.7.0 "Try again later") is paused again before each
+// message behind the first gets its turn; those messages are "not tried"
+// every time. They still outlive max_queue_lifetime, and fail as expired,
+// as Postfix bounces what is left of a message too old however its
+// destination is throttled. The relay kept them queued for ever, untried,
+// long past the lifetime.
+func TestRevDSN4PacedExpires(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Mail: harness.Response{Reply: "421 4.7.0 Try again later, closing connection."},
+	})
+	// Everything in seconds; the notices (delay warnings too) are what
+	// keep pausing the destination before the others' turns.
+	cfg := "[delivery]\n" + strings.Join([]string{`minimal_backoff_time = "1s"`, `maximal_backoff_time = "1s"`,
+		`max_queue_lifetime = "4s"`, `delay_warning = "2s"`, `pace_suspend = "1s"`, `pace_max_suspend = "1s"`,
+		`pace_delay = "100ms"`, `pace_max_delay = "100ms"`}, "\n") + "\n"
+	r := opsRelay(t, fake.Addr(), cfg, "--poll", "1")
+	c := mustDial(t, r.addr(), "")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.test")
+	var ids []string
+	for _, f := range []string{"a@x.example", "b@x.example", "c@x.example"} {
+		mustCmd(t, c, "250", "MAIL FROM:<%s>", f)
+		mustCmd(t, c, "250", "RCPT TO:<r@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		ids = append(ids, queuedID(t, mustCmd(t, c, "250", "Subject: paced\r\n\r\nx\r\n.")))
+	}
+	waitOpsSpool(t, r.spool, 20*time.Second, "all three failed", func(f map[string][]string) bool {
+		for _, id := range ids {
+			if !slices.Equal(f[id], []string{"content", "envelope.bad"}) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		env := readEnvelope(t, filepath.Join(r.spool, id+".envelope.bad"))
+		if st := env.rcptStatus()["r@example.net"]; !strings.HasPrefix(st, "failed r@example.net message delivery expired after ") {
+			t.Errorf("%s: r@: %q; want failed as expired", id, st)
+		}
+	}
+}
