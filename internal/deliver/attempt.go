@@ -283,6 +283,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			if soon := now.Add(busyRetry); waiting && soon.Before(env.NextAttempt) {
 				env.NextAttempt = soon
 			}
+			env.NextAttempt = s.notLaterThanDue(env, now, env.NextAttempt)
 			if out.deferred == 0 {
 				// Paced (or behind a destination that just failed),
 				// nothing deferred now: this was no attempt.
@@ -445,7 +446,9 @@ func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
 	}
 	var waiting []spool.Recipient
 	for _, r := range env.Recipients {
-		if r.Status == spool.Deferred {
+		if !r.Done() {
+			// Deferred, or not tried yet: behind a paused destination
+			// (a quota window) is delayed too.
 			waiting = append(waiting, r)
 		}
 	}
@@ -453,6 +456,30 @@ func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
 		s.notify(bounce.Delay, c, waiting)
 		env.Warned = now
 	}
+}
+
+// notLaterThanDue brings a message's next visit forward, from next, to
+// when its delay warning or its expiry is due, if next is further away
+// than any back-off: only a pause (a quota window of 24 hours) puts it
+// there, and the visit, its destination still paused, only warns or
+// expires. Otherwise both wait at most a back-off, as in Postfix.
+func (s *Scheduler) notLaterThanDue(env *spool.Envelope, now, next time.Time) time.Time {
+	if next.Sub(now) <= s.opts.MaxBackoff {
+		return next
+	}
+	var due []time.Time
+	if s.opts.DelayWarning > 0 && env.Warned.IsZero() {
+		due = append(due, env.Arrival.Add(s.opts.DelayWarning))
+	}
+	if life := s.lifetime(env); life > 0 {
+		due = append(due, env.Arrival.Add(life))
+	}
+	for _, d := range due {
+		if d.After(now) && d.Before(next) {
+			next = d
+		}
+	}
+	return next
 }
 
 // expire fails a recipient that was not tried in a message that has
@@ -471,11 +498,17 @@ func (s *Scheduler) expire(c *spool.Claim, r *spool.Recipient, now time.Time, re
 
 // expired reports whether a message has outlived the queue.
 func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
-	life := s.opts.MaxLifetime
-	if env.From == "" || env.Bounce {
-		life = s.opts.BounceLifetime
-	}
+	life := s.lifetime(env)
 	return life > 0 && now.Sub(env.Arrival) >= life
+}
+
+// lifetime is how long env may stay queued: bounce_queue_lifetime for a
+// notice, max_queue_lifetime for the rest.
+func (s *Scheduler) lifetime(env *spool.Envelope) time.Duration {
+	if env.From == "" || env.Bounce {
+		return s.opts.BounceLifetime
+	}
+	return s.opts.MaxLifetime
 }
 
 func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -262,5 +263,40 @@ func TestRevDSN4PacedExpires(t *testing.T) {
 		if st := env.rcptStatus()["r@example.net"]; !strings.HasPrefix(st, "failed r@example.net message delivery expired after ") {
 			t.Errorf("%s: r@: %q; want failed as expired", id, st)
 		}
+	}
+}
+
+// TestRevDSN4DelayWarningUntried: the smarthost says the account's daily
+// quota is used up (550 5.4.5), so everything for it waits quota_window
+// untried. A message that arrives meanwhile is still delayed, and its
+// sender is warned after delay_warning, as Postfix warns about every
+// recipient still queued then, and both fail after max_queue_lifetime. The
+// relay looked at them again only when the window ended (24 hours by
+// default, past any delay_warning and maybe the lifetime too), and even
+// then warned only about recipients an attempt had deferred.
+func TestRevDSN4DelayWarningUntried(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Rcpt: harness.Response{Reply: "550 5.4.5 Daily user sending limit exceeded."},
+	})
+	cfg := "[delivery]\nquota_window = \"1h\"\nmaximal_backoff_time = \"60s\"\ndelay_warning = \"1s\"\nmax_queue_lifetime = \"4s\"\n"
+	r := opsRelay(t, fake.Addr(), cfg, "--poll", "1", "--forward-on-disconnect")
+	first := queuedID(t, mustSend(t, r.addr(), "first@example.org", []string{"r@example.net"}, message("first")).Final)
+	r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == first })
+	second := queuedID(t, mustSend(t, r.addr(), "second@example.org", []string{"r@example.net"}, message("second")).Final)
+	e := r.waitEvent("notice", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("orig") == second })
+	if e.Get("kind") != "delay" || e.Get("to") != "<second@example.org>" {
+		t.Errorf("notice about %s: %v; want a delay warning to second@", second, e.Fields)
+	}
+	if e := r.waitEvent("notice", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("orig") == first }); e.Get("kind") != "delay" {
+		t.Errorf("notice about %s: %v; want a delay warning to first@", first, e.Fields)
+	}
+	// And max_queue_lifetime ends the wait for both, as it ends any
+	// deferral, however long the quota window.
+	waitOpsSpool(t, r.spool, 10*time.Second, "both failed", func(f map[string][]string) bool {
+		return slices.Equal(f[first], []string{"content", "envelope.bad"}) && slices.Equal(f[second], []string{"content", "envelope.bad"})
+	})
+	if n := len(txsFrom(fake, "second@example.org")); n != 0 {
+		t.Errorf("the smarthost got %d of second@'s messages within its quota window; want none", n)
 	}
 }
