@@ -284,12 +284,17 @@ const globalStatus = "message/global-delivery-status"
 var actions = [...]string{Failure: "failed", Delay: "delayed", Success: "relayed"}
 
 // remoteMTA is the upstream whose reply r has: the one recorded with it,
-// else the smarthost of opts.
+// else the smarthost of opts for an upstream's reply to a command
+// recorded without its host. A reply with neither is the relay's own (a
+// client filter's refusal, a transport's error:), which no upstream said.
 func remoteMTA(r spool.Recipient, opts Options) string {
-	if r.RemoteMTA != "" {
+	switch {
+	case r.RemoteMTA != "":
 		return r.RemoteMTA
+	case r.InReplyTo != "":
+		return opts.RemoteMTA
 	}
-	return opts.RemoteMTA
+	return ""
 }
 
 // remoteHost is the name in "name[address]", or the whole of s.

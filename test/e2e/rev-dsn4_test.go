@@ -107,6 +107,10 @@ func TestRevDSN4ClientFilterRefusalBounces(t *testing.T) {
 		!strings.Contains(dsnField(n.PerRecipient[0], "Diagnostic-Code"), "not from here") {
 		t.Errorf("notice's delivery status:\n%s", n.Bodies[1])
 	}
+	// The smarthost never saw the message: the notice blames no host.
+	if n.PerRecipient[0].Has("Remote-MTA") || strings.Contains(n.Bodies[0], " said:") {
+		t.Errorf("notice blames the smarthost for the filter's refusal:\n%s\n%s", n.Bodies[0], n.Bodies[1])
+	}
 	if txs := txsFrom(fake, "alice@example.org"); len(txs) != 0 {
 		t.Errorf("the upstream got %d of alice's messages; want none", len(txs))
 	}
