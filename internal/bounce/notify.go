@@ -30,6 +30,8 @@ type Notifier struct {
 	// MaxQueueLifetime is how long the relay keeps trying, for a delay
 	// warning's "will retry until".
 	MaxQueueLifetime time.Duration
+	// MaxReturnSize is Options.MaxReturnSize (bounce_size_limit).
+	MaxReturnSize int64
 	// Postmaster gets double bounces (Postfix's 2bounce_notice_recipient);
 	// "postmaster" when empty. Without an @, ReportingMTA is appended.
 	Postmaster string
@@ -130,7 +132,7 @@ func (n *Notifier) queue(env *spool.Envelope, contentPath func() (string, error)
 	if err != nil {
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
 	}
-	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now}
+	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now, MaxReturnSize: n.MaxReturnSize}
 	if n.MaxQueueLifetime > 0 {
 		opts.RetryUntil = orig.Arrival.Add(n.MaxQueueLifetime)
 	}

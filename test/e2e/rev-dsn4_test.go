@@ -304,3 +304,26 @@ func TestRevDSN4DelayWarningUntried(t *testing.T) {
 		t.Errorf("the smarthost got %d of second@'s messages within its quota window; want none", n)
 	}
 }
+
+// TestRevDSN4BounceSizeLimit: Postfix's bounce_size_limit (50000 by
+// default) is delivery.bounce_size_limit: a failed message larger than it
+// comes back as its headers only, a smaller one whole. The relay had the
+// 50000 fixed, with no key for it: a Postfix administrator's
+// bounce_size_limit had nowhere to go.
+func TestRevDSN4BounceSizeLimit(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{"bad@example.net": {Reply: "550 5.1.1 no such user"}},
+	})
+	r := opsRelay(t, fake.Addr(), "[delivery]\nbounce_size_limit = 2000\n", "--forward-on-disconnect")
+	small := message("small")
+	big := message("big") + strings.Repeat("a line of the attachment\n", 100)
+	mustSend(t, r.addr(), "small@example.org", []string{"bad@example.net"}, small)
+	mustSend(t, r.addr(), "big@example.org", []string{"bad@example.net"}, big)
+	for sender, want := range map[string]string{"small@example.org": "message/rfc822", "big@example.org": "text/rfc822-headers"} {
+		n := revDSNNotice(t, fake, sender)
+		if len(n.Types) != 3 || n.Types[2] != want {
+			t.Errorf("notice to %s returns %q; want %s (bounce_size_limit 2000)", sender, n.Types, want)
+		}
+	}
+}
