@@ -60,7 +60,9 @@ func (s *Scheduler) filterRefused(c *spool.Claim, f filter.Filter, res filter.Re
 	case len(failed) > 0 && env.Bounce:
 		err = s.doubleBounce(c)
 	case len(failed) > 0:
-		env.Reasons = append(env.Reasons, "X-MailRelay-Reason: "+env.LastReply, fmt.Sprintf("X-MailRelay-ReasonCode: %d", res.Code))
+		// The code of the refusal, or 0 for an expiry (no one refused
+		// it), as for an upstream's reply.
+		env.Reasons = append(env.Reasons, "X-MailRelay-Reason: "+env.LastReply, "X-MailRelay-ReasonCode: "+reasonCode(env.LastReply))
 		env.NextAttempt = time.Time{}
 		err = c.Move(spool.Failed)
 	default:

@@ -134,6 +134,11 @@ max_queue_lifetime = "3s"
 	waitOpsSpool(t, r.spool, 15*time.Second, id+" failed", func(f map[string][]string) bool {
 		return slices.Equal(f[id], []string{"content", "envelope.bad"})
 	})
+	// Expired, not refused: reason code 0, as for an upstream's
+	// deferral that expired (E-MailRelay's tools read it).
+	if codes := readEnvelope(t, filepath.Join(r.spool, id+".envelope.bad")).all("X-MailRelay-ReasonCode"); !slices.Equal(codes, []string{"0"}) {
+		t.Errorf("X-MailRelay-ReasonCode %q; want 0", codes)
+	}
 	n := revDSNNotice(t, fake, "alice@example.org")
 	if len(n.PerRecipient) != 1 || dsnField(n.PerRecipient[0], "Action") != "failed" ||
 		!strings.Contains(n.Bodies[0], "expired") || !strings.Contains(dsnField(n.PerRecipient[0], "Diagnostic-Code"), "scanner busy") {
