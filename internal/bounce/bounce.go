@@ -16,9 +16,9 @@
 // the null sender, and is never sent about a message that is itself a
 // notice, so that two systems cannot bounce mail to each other forever.
 //
-// The package only writes bytes; queueing the notice (from <> to the
-// original sender, with the original's BodyType, since a notice is 8-bit
-// exactly when the returned original is) is the caller's business.
+// Build only writes bytes; Notifier queues the notice (from <> to the
+// original sender), 8-bit when the returned original is or when anything
+// else in it is (an upstream's reply in UTF-8).
 package bounce
 
 import (

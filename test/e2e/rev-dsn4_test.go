@@ -332,3 +332,42 @@ func TestRevDSN4BounceSizeLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestRevDSN4EightBitReplyNotice: an upstream's refusal in UTF-8
+// ("Benutzer unbekannt: jürgen") makes the notice 8-bit (a utf-8 text
+// part, message/global-delivery-status), though the original was 7-bit.
+// The notice kept the original's 7bit body type, so it went as raw 8-bit
+// data, without BODY=8BITMIME, to an upstream that does not offer
+// 8BITMIME (RFC 6152 forbids it). It is 8bit now: declared where the
+// upstream offers 8BITMIME, converted to 7 bits where it does not.
+func TestRevDSN4EightBitReplyNotice(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 Benutzer unbekannt: j\u00fcrgen"
+	for _, tc := range []struct {
+		name string
+		caps []string
+	}{
+		{"7bit upstream", []string{"PIPELINING", "ENHANCEDSTATUSCODES"}},
+		{"8BITMIME upstream", []string{"PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := harness.NewFakeSMTP(t, harness.Script{Capabilities: tc.caps,
+				RcptFor: map[string]harness.Response{"bad@example.net": {Reply: refused}}})
+			r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+			mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net"}, message("seven bit"))
+			if !waitFor(15*time.Second, func() bool { n := txsFrom(fake, ""); return len(n) == 1 && n[0].Accepted() }) {
+				t.Fatalf("the upstream did not take the notice")
+			}
+			tx := txsFrom(fake, "")[0]
+			eight := slices.ContainsFunc(tx.Data, func(b byte) bool { return b >= 0x80 })
+			declared := strings.Contains(strings.ToUpper(tx.MailParams), "BODY=8BITMIME")
+			if len(tc.caps) == 2 && eight {
+				t.Errorf("8-bit notice sent raw to an upstream without 8BITMIME (MAIL parameters %q)", tx.MailParams)
+			}
+			if len(tc.caps) == 3 && eight && !declared {
+				t.Errorf("8-bit notice sent without BODY=8BITMIME (MAIL parameters %q)", tx.MailParams)
+			}
+		})
+	}
+}
