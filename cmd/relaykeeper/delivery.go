@@ -92,7 +92,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	if d.Bounces {
 		remoteMTA, _, _ := net.SplitHostPort(r.cfg.Upstream())
 		opts.Notices = &bounce.Notifier{Spool: r.spool, ReportingMTA: r.cfg.Domain, RemoteMTA: remoteMTA,
-			MaxQueueLifetime: d.MaxQueueLifetime, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
+			MaxQueueLifetime: d.MaxQueueLifetime, MaxReturnSize: d.BounceSizeLimit, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
 	}
 	// The queue reads pace and alert verdicts from the enforcement engine,
 	// with the enforcer's rules, or the built-in ones when enforcement is

@@ -42,6 +42,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	fs.StringVar(&from, "f", "", "")
 	fs.StringVar(&from, "from", "", "")
 	fromHeaders := fs.Bool("t", false, "")
+	notify, ret, envid := fs.String("N", "", ""), fs.String("R", "", ""), fs.String("V", "", "")
 	spoolDir := fs.String("spool-dir", "", "")
 	configFile := fs.String("config", "", "")
 	fs.Bool("i", false, "")
@@ -68,6 +69,12 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	fromSet := false
 	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "f" || f.Name == "from" })
 	req, err := pickup.ParseArgs(pos, from, fromSet, *fromHeaders)
+	if err == nil {
+		if req.DSN, err = pickup.ParseDSN(*notify, *ret, *envid); errors.Is(err, pickup.ErrBadNotify) {
+			fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", strings.TrimPrefix(err.Error(), "pickup: "))
+			err = nil
+		}
+	}
 	if err != nil {
 		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}

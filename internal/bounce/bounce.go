@@ -16,9 +16,9 @@
 // the null sender, and is never sent about a message that is itself a
 // notice, so that two systems cannot bounce mail to each other forever.
 //
-// The package only writes bytes; queueing the notice (from <> to the
-// original sender, with the original's BodyType, since a notice is 8-bit
-// exactly when the returned original is) is the caller's business.
+// Build only writes bytes; Notifier queues the notice (from <> to the
+// original sender), 8-bit when the returned original is or when anything
+// else in it is (an upstream's reply in UTF-8).
 package bounce
 
 import (
@@ -86,9 +86,9 @@ type Options struct {
 	// text. Zero leaves both out.
 	RetryUntil time.Time
 	// ReturnHeadersOnly returns the original's header section even when
-	// RET=FULL. Otherwise RET decides, and without RET a failure returns
-	// the full message and a delay or success notice its headers, as
-	// Postfix does.
+	// RET=FULL. Otherwise a failure notice returns the full message
+	// unless RET=HDRS, and a delay or success notice its headers whatever
+	// RET says (RFC 3461 section 4.3), as Postfix does.
 	ReturnHeadersOnly bool
 	// MaxReturnSize is the largest original returned whole; a larger one
 	// is returned headers-only (at most this many bytes of them, cut at a

@@ -49,8 +49,8 @@ func testEnv() *spool.Envelope {
 			{Addr: "bob@example.net", Status: spool.Bounced, ORCPT: "rfc822;Bob@Example.NET",
 				Reply: "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table", InReplyTo: "RCPT TO"},
 			{Addr: "carol@example.net", Status: spool.Bounced, Reply: "554 transaction failed", InReplyTo: "end of DATA"},
-			{Addr: "dave@example.net", Status: spool.Sent, Reply: "250 2.0.0 Ok: queued as 4XyZ"},
-			{Addr: "erin@example.net", Status: spool.Deferred, Reply: "451 4.3.0 try again later"},
+			{Addr: "dave@example.net", Status: spool.Sent, Reply: "250 2.0.0 Ok: queued as 4XyZ", InReplyTo: "end of DATA"},
+			{Addr: "erin@example.net", Status: spool.Deferred, Reply: "451 4.3.0 try again later", InReplyTo: "RCPT TO"},
 		},
 	}
 }
@@ -597,6 +597,11 @@ func TestExpired(t *testing.T) {
 	} {
 		env := testEnv()
 		env.Recipients = []spool.Recipient{{Addr: "erin@example.net", Status: spool.Bounced, Reply: Expired(5*24*time.Hour, tt.last)}}
+		if tt.remote != "" {
+			// The last deferral was the upstream's reply, and the
+			// recipient keeps what it answered (attempt records it).
+			env.Recipients[0].InReplyTo = "RCPT TO"
+		}
 		n := parse(t, build(t, env, original, Failure, testOpts()))
 		g := dsnGroups(t, n.parts[1].body)
 		if len(g) != 2 {

@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type Notifier struct {
 	// MaxQueueLifetime is how long the relay keeps trying, for a delay
 	// warning's "will retry until".
 	MaxQueueLifetime time.Duration
+	// MaxReturnSize is Options.MaxReturnSize (bounce_size_limit).
+	MaxReturnSize int64
 	// Postmaster gets double bounces (Postfix's 2bounce_notice_recipient);
 	// "postmaster" when empty. Without an @, ReportingMTA is appended.
 	Postmaster string
@@ -130,18 +133,26 @@ func (n *Notifier) queue(env *spool.Envelope, contentPath func() (string, error)
 	if err != nil {
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
 	}
-	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now}
+	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now, MaxReturnSize: n.MaxReturnSize}
 	if n.MaxQueueLifetime > 0 {
 		opts.RetryUntil = orig.Arrival.Add(n.MaxQueueLifetime)
 	}
-	if err := Build(w, env, content, k, rcpts, opts); err != nil {
+	ew := &eightBitWriter{w: w}
+	if err := Build(ew, env, content, k, rcpts, opts); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
+	}
+	bodyType := orig.BodyType
+	if ew.seen && (bodyType == "" || bodyType == "7bit") {
+		// 8-bit though the original was not: an upstream's reply or
+		// an address in UTF-8. Declared so, the notice goes with
+		// BODY=8BITMIME, or converted to 7 bits (RFC 6152).
+		bodyType = "8bit"
 	}
 	ne := &spool.Envelope{
 		From:       sender,
 		Recipients: []spool.Recipient{{Addr: rcpt, Status: spool.Pending}},
-		BodyType:   orig.BodyType,
+		BodyType:   bodyType,
 		SMTPUTF8:   orig.SMTPUTF8,
 		Client:     "local",
 		Helo:       n.ReportingMTA,
@@ -152,4 +163,16 @@ func (n *Notifier) queue(env *spool.Envelope, contentPath func() (string, error)
 		return "", fmt.Errorf("bounce: notice for %s: %w", orig.ID, err)
 	}
 	return w.ID(), nil
+}
+
+// eightBitWriter passes what is written on to w and notes whether any of
+// it was 8-bit.
+type eightBitWriter struct {
+	w    io.Writer
+	seen bool
+}
+
+func (e *eightBitWriter) Write(p []byte) (int, error) {
+	e.seen = e.seen || !ascii(p)
+	return e.w.Write(p)
 }

@@ -284,12 +284,17 @@ const globalStatus = "message/global-delivery-status"
 var actions = [...]string{Failure: "failed", Delay: "delayed", Success: "relayed"}
 
 // remoteMTA is the upstream whose reply r has: the one recorded with it,
-// else the smarthost of opts.
+// else the smarthost of opts for an upstream's reply to a command
+// recorded without its host. A reply with neither is the relay's own (a
+// client filter's refusal, a transport's error:), which no upstream said.
 func remoteMTA(r spool.Recipient, opts Options) string {
-	if r.RemoteMTA != "" {
+	switch {
+	case r.RemoteMTA != "":
 		return r.RemoteMTA
+	case r.InReplyTo != "":
+		return opts.RemoteMTA
 	}
-	return opts.RemoteMTA
+	return ""
 }
 
 // remoteHost is the name in "name[address]", or the whole of s.
@@ -352,15 +357,10 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 	if limit == 0 {
 		limit = DefaultMaxReturnSize
 	}
-	var headersOnly bool
-	switch strings.ToUpper(env.Ret) {
-	case "HDRS":
-		headersOnly = true
-	case "FULL":
-	default:
-		headersOnly = k != Failure
-	}
-	headersOnly = headersOnly || opts.ReturnHeadersOnly
+	// RFC 3461 section 4.3: RET is for a notice that reports a failure;
+	// any other returns the headers, whatever RET says, as Postfix's
+	// delay and success notices do.
+	headersOnly := k != Failure || strings.EqualFold(env.Ret, "HDRS") || opts.ReturnHeadersOnly
 
 	r := content
 	if limit > 0 {

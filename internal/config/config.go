@@ -194,6 +194,10 @@ type Delivery struct {
 	// DelayWarning, if positive, sends the sender one notice when a
 	// message has waited this long (Postfix: delay_warning_time).
 	DelayWarning time.Duration `toml:"delay_warning"`
+	// BounceSizeLimit is the largest original, in bytes, that a failure
+	// notice returns whole; a larger one comes back as its header only
+	// (Postfix: bounce_size_limit).
+	BounceSizeLimit int64 `toml:"bounce_size_limit"`
 	// Bounces sends delivery status notifications (RFC 3464) to the
 	// sender. Off, a failed message is only marked failed, as
 	// E-MailRelay does (--no-bounces).
@@ -688,6 +692,7 @@ func Default() Config {
 			DoubleBounceRecipient: "postmaster",
 			MaxQueueLifetime:      5 * 24 * time.Hour,
 			BounceQueueLifetime:   5 * 24 * time.Hour,
+			BounceSizeLimit:       50000, // Postfix's bounce_size_limit
 			Bounces:               true,
 			Skip5xxGreeting:       true,
 		},

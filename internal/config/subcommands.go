@@ -185,6 +185,11 @@ does (see docs/pop3.md).
                          address, else USER@HOSTNAME); "<>" for none
   -t                     also send to the addresses in the To, Cc and Bcc
                          headers
+  -N NOTIFY              the notices wanted, for every recipient: never, or
+                         some of success,failure,delay (default: failure
+                         and delay), as Postfix's sendmail -N
+  -R RET                 hdrs or full: what a failure notice returns
+  -V ENVID               the envelope id notices quote (RFC 3461)
       --spool-dir DIR    the spool (default: from --config, else
                          /var/spool/relaykeeper)
       --config FILE      read the spool directory and domain from this file

@@ -160,6 +160,9 @@ func (c *Config) Validate() error {
 	if d.DelayWarning < 0 {
 		v.bad("%v is negative", d.DelayWarning)("delivery.delay_warning")
 	}
+	if d.BounceSizeLimit <= 0 {
+		v.bad("%d is not positive", d.BounceSizeLimit)("delivery.bounce_size_limit")
+	}
 
 	t := &c.TLS
 	implicit := t.ServerConnection

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -114,6 +115,17 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			continue
 		}
 		rr := results[r.Addr]
+		if (rr.waiting || !rr.until.IsZero()) && s.expired(env, now) {
+			// Not tried (its destination is busy or paused) and too
+			// old: Postfix bounces what is left of an expired message
+			// however its destination is throttled; otherwise a
+			// destination paused again before each turn keeps it
+			// for ever. Its last reply stands as the reason.
+			s.expire(c, r, now, cmp.Or(rr.relay, rr.key))
+			out.failed++
+			lastReply = r.Reply
+			continue
+		}
 		if rr.waiting {
 			// Its destination is busy; nothing was tried: it stays
 			// pending and the message comes back at once.
@@ -254,18 +266,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	if len(relayed) > 0 {
 		s.notify(bounce.Success, c, relayed)
 	}
-	if s.opts.DelayWarning > 0 && env.Warned.IsZero() && now.Sub(env.Arrival) >= s.opts.DelayWarning {
-		var waiting []spool.Recipient
-		for _, r := range env.Recipients {
-			if r.Status == spool.Deferred {
-				waiting = append(waiting, r)
-			}
-		}
-		if len(waiting) > 0 {
-			s.notify(bounce.Delay, c, waiting)
-			env.Warned = now
-		}
-	}
+	s.warnDelayed(c, now)
 
 	var err error
 	switch {
@@ -282,6 +283,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			if soon := now.Add(busyRetry); waiting && soon.Before(env.NextAttempt) {
 				env.NextAttempt = soon
 			}
+			env.NextAttempt = s.notLaterThanDue(env, now, env.NextAttempt)
 			if out.deferred == 0 {
 				// Paced (or behind a destination that just failed),
 				// nothing deferred now: this was no attempt.
@@ -434,13 +436,79 @@ func dsnParams(env *spool.Envelope, to []string) ([]string, [][]string) {
 	return remote.DSNMailParams(env.Ret, env.EnvID), rcpt
 }
 
+// warnDelayed sends the sender the one delay warning (Postfix's
+// delay_warning_time) about the deferred recipients of a message that has
+// waited DelayWarning.
+func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
+	env := c.Env
+	if s.opts.DelayWarning <= 0 || !env.Warned.IsZero() || now.Sub(env.Arrival) < s.opts.DelayWarning {
+		return
+	}
+	var waiting []spool.Recipient
+	for _, r := range env.Recipients {
+		if !r.Done() {
+			// Deferred, or not tried yet: behind a paused destination
+			// (a quota window) is delayed too.
+			waiting = append(waiting, r)
+		}
+	}
+	if len(waiting) > 0 {
+		s.notify(bounce.Delay, c, waiting)
+		env.Warned = now
+	}
+}
+
+// notLaterThanDue brings a message's next visit forward, from next, to
+// when its delay warning or its expiry is due, if next is further away
+// than any back-off: only a pause (a quota window of 24 hours) puts it
+// there, and the visit, its destination still paused, only warns or
+// expires. Otherwise both wait at most a back-off, as in Postfix.
+func (s *Scheduler) notLaterThanDue(env *spool.Envelope, now, next time.Time) time.Time {
+	if next.Sub(now) <= s.opts.MaxBackoff {
+		return next
+	}
+	var due []time.Time
+	if s.opts.DelayWarning > 0 && env.Warned.IsZero() {
+		due = append(due, env.Arrival.Add(s.opts.DelayWarning))
+	}
+	if life := s.lifetime(env); life > 0 {
+		due = append(due, env.Arrival.Add(life))
+	}
+	for _, d := range due {
+		if d.After(now) && d.Before(next) {
+			next = d
+		}
+	}
+	return next
+}
+
+// expire fails a recipient that was not tried in a message that has
+// outlived the queue, with Expired's account of its last reply.
+func (s *Scheduler) expire(c *spool.Claim, r *spool.Recipient, now time.Time, relay string) {
+	env := c.Env
+	last := r.Reply
+	if last == "" {
+		last = env.LastReply
+	}
+	r.Status = spool.Bounced
+	r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), last)
+	s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: maillog.Bounced,
+		Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
+}
+
 // expired reports whether a message has outlived the queue.
 func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
-	life := s.opts.MaxLifetime
-	if env.From == "" || env.Bounce {
-		life = s.opts.BounceLifetime
-	}
+	life := s.lifetime(env)
 	return life > 0 && now.Sub(env.Arrival) >= life
+}
+
+// lifetime is how long env may stay queued: bounce_queue_lifetime for a
+// notice, max_queue_lifetime for the rest.
+func (s *Scheduler) lifetime(env *spool.Envelope) time.Duration {
+	if env.From == "" || env.Bounce {
+		return s.opts.BounceLifetime
+	}
+	return s.opts.MaxLifetime
 }
 
 func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) {

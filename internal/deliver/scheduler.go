@@ -412,42 +412,7 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 		// The delivery lines say what the client side would hear; the
 		// filter's reason (its second <<...>> line) is for this log.
 		s.log.Info("client filter did not pass the message", "id", c.ID(), "filter", f.String(), "result", res.String())
-		c.Env.Attempts++
-		reply := fmt.Sprintf("%d %s %s", res.Code, res.Enhanced, res.Text)
-		now := s.clock.Now()
-		out := outcome{id: c.ID(), stop: res.StopScanning}
-		for i := range c.Env.Recipients {
-			r := &c.Env.Recipients[i]
-			if r.Done() {
-				continue
-			}
-			r.Reply = reply
-			if res.Outcome == filter.Reject {
-				r.Status = spool.Bounced
-				out.failed++
-			} else {
-				r.Status = spool.Deferred
-				out.deferred++
-			}
-			s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: "filter " + f.String(),
-				Result: map[bool]maillog.Result{true: maillog.Bounced, false: maillog.Deferred}[res.Outcome == filter.Reject],
-				Delay:  now.Sub(c.Env.Arrival), Attempt: c.Env.Attempts, Reply: reply, Client: c.Env.Client})
-		}
-		c.Env.LastReply = reply
-		var err error
-		if res.Outcome == filter.Reject {
-			c.Env.Reasons = append(c.Env.Reasons, "X-MailRelay-Reason: "+reply, fmt.Sprintf("X-MailRelay-ReasonCode: %d", res.Code))
-			err = c.Move(spool.Failed)
-		} else {
-			c.Env.NextAttempt = now.Add(s.backoff(c.Env.Attempts))
-			out.next = c.Env.NextAttempt
-			err = c.Move(spool.Ready)
-		}
-		if err != nil {
-			s.log.Error("recording the client filter's result failed", "id", c.ID(), "err", err)
-			c.Unlock()
-		}
-		return out, true
+		return s.filterRefused(c, f, res), true
 	}
 	return outcome{stop: res.StopScanning}, false
 }

@@ -59,6 +59,9 @@ func (m *Message) DefaultSender(user, host string) (envelope.Address, error) {
 type Submission struct {
 	Sender     envelope.Address // the zero Address is the null sender
 	Recipients []string
+	// DSN is the notices asked for: NOTIFY for every recipient, RET,
+	// ENVID.
+	DSN DSN
 	// Host names this host in the Received field and in a Message-ID
 	// made up for the message.
 	Host string
@@ -87,6 +90,8 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		BodyType: "7bit",
 		Client:   "local",
 		Arrival:  s.Now,
+		Ret:      s.DSN.Ret,
+		EnvID:    s.DSN.EnvID,
 	}
 	if s.Canonical.Enabled() {
 		var b bytes.Buffer
@@ -108,12 +113,13 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		env.SMTPUTF8 = env.SMTPUTF8 || strings.ContainsFunc(r, func(c rune) bool { return c >= 0x80 })
 	}
 	for _, r := range s.Recipients {
-		rc := spool.Recipient{Addr: s.Canonical.RecipientAddr(r), Status: spool.Pending}
+		rc := spool.Recipient{Addr: s.Canonical.RecipientAddr(r), Status: spool.Pending, Notify: s.DSN.Notify}
 		if rc.Addr != r && !strings.ContainsFunc(r, func(c rune) bool { return c >= 0x80 }) {
 			rc.ORCPT = "rfc822;" + r // the original, as for a recipient mapped at RCPT
 		}
 		env.Recipients = append(env.Recipients, rc)
 	}
+	env.Recipients = spool.MergeDuplicates(env.Recipients) // "sendmail a@x a@x" sends once
 	var mapped []string
 	for _, r := range env.Recipients {
 		mapped = append(mapped, r.Addr)

@@ -22,6 +22,8 @@ type Request struct {
 	Recipients []string
 	// FromHeaders is -t: the To, Cc and Bcc fields add recipients.
 	FromHeaders bool
+	// DSN is -N, -R and -V (ParseDSN).
+	DSN DSN
 }
 
 // ParseArgs reads a submission's command line: the recipient arguments,
@@ -70,7 +72,7 @@ func addOnce(list []string, seen map[string]bool, a envelope.Address) []string {
 // sender is m's default sender (DefaultSender with user and host). Host,
 // UID and Now go into the Submission as they are.
 func (r Request) Submission(m *Message, user, host string, uid int, now time.Time) (Submission, error) {
-	s := Submission{Sender: r.Sender, Recipients: r.Recipients, Host: host, UID: uid, Now: now}
+	s := Submission{Sender: r.Sender, Recipients: r.Recipients, DSN: r.DSN, Host: host, UID: uid, Now: now}
 	if r.FromHeaders {
 		list, err := m.HeaderRecipients()
 		if err != nil {

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -283,6 +284,22 @@ var Commands = map[string][]string{
 	"flush":      nil,
 	"quarantine": nil,
 	"restore":    nil,
+}
+
+// postfixWords are Postfix's and E-MailRelay's words for what the queue
+// commands do another way, with what to use instead.
+var postfixWords = map[string]string{
+	"requeue": "nothing to requeue (postsuper -r): the next attempt uses the tables in force; " +
+		"relaykeeper queue flush makes it now",
+}
+
+// UnknownHint says, after "unknown command NAME", what to use instead of
+// a command other mail systems have; "" for any other name.
+func UnknownHint(name string) string {
+	if h, ok := postfixWords[strings.ToLower(name)]; ok {
+		return ": " + h
+	}
+	return ""
 }
 
 // ParseAction returns the action a change command names.

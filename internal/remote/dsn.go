@@ -29,7 +29,11 @@ func DSNRcptParams(notify, orcpt string) []string {
 	}
 	if orcpt != "" {
 		typ, addr, _ := strings.Cut(orcpt, ";")
-		p = append(p, "ORCPT="+typ+";"+xtext.Encode(addr))
+		enc := xtext.Encode
+		if strings.EqualFold(typ, "utf-8") {
+			enc = xtext.EncodeUTF8Addr // RFC 6533 section 3
+		}
+		p = append(p, "ORCPT="+typ+";"+enc(addr))
 	}
 	return p
 }

@@ -55,6 +55,9 @@ type Invocation struct {
 	ErrorMode string
 	// ConfigFile is -C: relaykeeper's configuration file.
 	ConfigFile string
+	// Notify, Ret and EnvID are -N, -R and -V, Postfix's DSN options
+	// (RFC 3461's NOTIFY, RET and ENVID), as given.
+	Notify, Ret, EnvID string
 	// Recipients are the arguments after the options.
 	Recipients []string
 }
@@ -129,10 +132,23 @@ func Parse(argv0 string, args []string) (Invocation, error) {
 				}
 				inv.ConfigFile = v
 				break letters
-			case 'B', 'h', 'L', 'N', 'O', 'R', 'V', 'X':
-				// Body type, hop count, syslog tag, DSN notify, option,
-				// DSN return, envelope id, traffic log: values taken and
-				// ignored.
+			case 'N', 'R', 'V':
+				v, err := value(string(c), rest)
+				if err != nil {
+					return inv, err
+				}
+				switch c {
+				case 'N':
+					inv.Notify = v
+				case 'R':
+					inv.Ret = v
+				default:
+					inv.EnvID = v
+				}
+				break letters
+			case 'B', 'h', 'L', 'O', 'X':
+				// Body type, hop count, syslog tag, option, traffic
+				// log: values taken and ignored.
 				if _, err := value(string(c), rest); err != nil {
 					return inv, err
 				}

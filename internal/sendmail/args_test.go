@@ -30,7 +30,7 @@ func TestParse(t *testing.T) {
 		{"sendmail", "-bi", Invocation{Mode: Newaliases}},
 		{"sendmail", "-bm -C /etc/rk.toml -- -odd@x", Invocation{ConfigFile: "/etc/rk.toml", Recipients: []string{"-odd@x"}}},
 		{"sendmail", "-v -odb -oQ/var/spool -N never -R hdrs -V id -B 8BITMIME -h 5 -L tag -U -G a@x",
-			Invocation{Recipients: []string{"a@x"}}},
+			Invocation{Notify: "never", Ret: "hdrs", EnvID: "id", Recipients: []string{"a@x"}}},
 		{"mailq", "", Invocation{Mode: ListQueue}},
 		{"mailq", "-bs", Invocation{Mode: ListQueue}},
 		{"newaliases", "", Invocation{Mode: Newaliases}},

@@ -21,6 +21,11 @@ func (inv Invocation) SubmitArgs() []string {
 	if inv.Headers {
 		args = append(args, "-t")
 	}
+	for _, o := range [][2]string{{"-N", inv.Notify}, {"-R", inv.Ret}, {"-V", inv.EnvID}} {
+		if o[1] != "" {
+			args = append(args, o[0], o[1])
+		}
+	}
 	return append(args, inv.Recipients...)
 }
 

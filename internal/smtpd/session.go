@@ -582,6 +582,9 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		env.Recipients = append(env.Recipients, r)
 	}
+	// A recipient given twice goes once, with the notices either RCPT
+	// asked for, as Postfix's cleanup drops duplicates.
+	env.Recipients = spool.MergeDuplicates(env.Recipients)
 	// The access tables' REDIRECT and BCC, then header_checks' (read
 	// later, so its REDIRECT wins, as Postfix's cleanup's does).
 	checks.Redirect = cmp.Or(checks.Redirect, ss.redirect)

@@ -603,17 +603,12 @@ func trunc(s string) string {
 
 // ExpandRecipients replaces each pending recipient by the addresses expand
 // gives it (virtual_alias_maps), each with the recipient's NOTIFY and, as
-// ORCPT, the address the client gave (RFC 3461 section 4.2), once; a
-// recipient expand leaves alone stays as it is.
+// ORCPT, the address the client gave (RFC 3461 section 4.2); a recipient
+// expand leaves alone stays as it is. An address met twice is kept once
+// (MergeDuplicates).
 func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Recipient {
 	var out []Recipient
-	have := map[string]bool{}
-	add := func(r Recipient) {
-		if k := strings.ToLower(r.Addr); !have[k] {
-			have[k] = true
-			out = append(out, r)
-		}
-	}
+	add := func(r Recipient) { out = append(out, r) }
 	for _, r := range rs {
 		addrs, changed := expand(r.Addr)
 		if r.Status != Pending || !changed {
@@ -628,5 +623,5 @@ func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Re
 			add(Recipient{Addr: a, Status: Pending, Notify: r.Notify, ORCPT: orcpt})
 		}
 	}
-	return out
+	return MergeDuplicates(out)
 }

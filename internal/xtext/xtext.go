@@ -1,11 +1,13 @@
 // Package xtext is RFC 3461's xtext: printable ASCII other than '+' and
 // '=' stands for itself, every other byte is "+XX" in upper-case hex. DSN
 // parameters (ENVID, ORCPT), the AUTH= parameter, secrets-file fields and
-// the spool envelope's Authentication field use it.
+// the spool envelope's Authentication field use it; an ORCPT of RFC
+// 6533's utf-8 type uses its utf-8-addr-xtext (EncodeUTF8Addr).
 package xtext
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -58,4 +60,22 @@ func unhex(c byte) byte {
 		return c - '0'
 	}
 	return c - 'A' + 10
+}
+
+// EncodeUTF8Addr encodes an address of RFC 6533's utf-8 type (an ORCPT
+// of "utf-8;...") as utf-8-addr-xtext: printable ASCII other than '+',
+// '=' and '\' stands for itself, every other character is "\x{HEX}",
+// its code point in upper-case hex, as Postfix's uxtext_quote writes it.
+// RFC 3461's "+XX" is not part of that encoding: a reader keeps it as
+// it stands.
+func EncodeUTF8Addr(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '!' && r <= '~' && r != '+' && r != '=' && r != '\\' {
+			b.WriteRune(r)
+			continue
+		}
+		fmt.Fprintf(&b, `\x{%02X}`, r)
+	}
+	return b.String()
 }

@@ -63,3 +63,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRevDSN4EncodeUTF8Addr(t *testing.T) {
+	for in, want := range map[string]string{
+		"mañana@example.net": `ma\x{F1}ana@example.net`,
+		"a+b=c\\d e@x":       `a\x{2B}b\x{3D}c\x{5C}d\x{20}e@x`,
+		"日本@example.jp":      `\x{65E5}\x{672C}@example.jp`,
+		"plain@example.org":  "plain@example.org",
+	} {
+		if got := EncodeUTF8Addr(in); got != want {
+			t.Errorf("EncodeUTF8Addr(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
