@@ -160,13 +160,12 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, err
 	}
 	r.remote = remote.Options{
-		Helo:            r.cfg.Domain,
-		ConnectTimeout:  cfg.Forward.ConnectionTimeout,
-		ResponseTimeout: cfg.Forward.ResponseTimeout,
-		TLS:             mode,
-		TLSConfig:       tc,
-		// Postfix's smtp_skip_5xx_greeting
-		FailOn5xxGreeting: !cfg.Delivery.Skip5xxGreeting,
+		Helo:              r.cfg.Domain,
+		ConnectTimeout:    cfg.Forward.ConnectionTimeout,
+		ResponseTimeout:   cfg.Forward.ResponseTimeout,
+		TLS:               mode,
+		TLSConfig:         tc,
+		FailOn5xxGreeting: !cfg.Delivery.Skip5xxGreeting, // smtp_skip_5xx_greeting
 	}
 	if a := cfg.Forward.ClientInterface; a != "" {
 		r.remote.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)} // --client-interface

@@ -68,12 +68,9 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 	fromSet := false
 	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "f" || f.Name == "from" })
-	req, err := pickup.ParseArgs(pos, from, fromSet, *fromHeaders)
-	if err == nil {
-		if req.DSN, err = pickup.ParseDSN(*notify, *ret, *envid); errors.Is(err, pickup.ErrBadNotify) {
-			fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", strings.TrimPrefix(err.Error(), "pickup: "))
-			err = nil
-		}
+	req, warning, err := pickup.ParseRequest(pos, from, fromSet, *fromHeaders, *notify, *ret, *envid)
+	if warning != "" {
+		fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", warning)
 	}
 	if err != nil {
 		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))

@@ -74,3 +74,15 @@ func parseRetEnvID(ret, envid string) (DSN, error) {
 	d.EnvID = envid
 	return d, nil
 }
+
+// ParseRequest is ParseArgs with -N, -R and -V's values: a bad -N is no
+// error (Postfix's sendmail ignores it) but a warning to show.
+func ParseRequest(rcpts []string, from string, fromGiven, fromHeaders bool, notify, ret, envid string) (r Request, warning string, err error) {
+	if r, err = ParseArgs(rcpts, from, fromGiven, fromHeaders); err != nil {
+		return r, "", err
+	}
+	if r.DSN, err = ParseDSN(notify, ret, envid); errors.Is(err, ErrBadNotify) {
+		return r, strings.TrimPrefix(err.Error(), "pickup: "), nil
+	}
+	return r, "", err
+}
