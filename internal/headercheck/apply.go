@@ -75,6 +75,9 @@ type applier struct {
 	// skipping: the header being read is too long to check; it and its
 	// continuation lines are written as they come.
 	skipping bool
+	// mime follows the MIME structure, for header_checks on the headers
+	// of parts and attached messages (mime.go).
+	mime mimeState
 }
 
 func (a *applier) write(p []byte) error {
@@ -121,7 +124,7 @@ func (a *applier) run() error {
 			return a.endHeader()
 		}
 		// Once nothing more can change, the rest is copied as it is.
-		if a.stopped || a.inBody && a.body == nil {
+		if a.stopped || a.inBody && a.body == nil && (a.hdr == nil || len(a.mime.bounds) == 0) {
 			if err := a.endHeader(); err != nil {
 				return err
 			}
@@ -150,7 +153,7 @@ func (a *applier) headerLine(line []byte, long bool) error {
 				return err
 			}
 			if !table.IsHeader(string(line[:min(len(line), 1000)])) {
-				a.inBody = true
+				a.bodyStarts()
 			}
 		}
 		a.skipping = !a.inBody
@@ -159,11 +162,13 @@ func (a *applier) headerLine(line []byte, long bool) error {
 		}
 		return a.copyLineRest()
 	case len(content) == 0:
-		// The empty line that ends the header section.
+		// The empty line that ends the header section; an attached
+		// message's header section may follow.
 		if err := a.endHeader(); err != nil {
 			return err
 		}
-		a.skipping, a.inBody = false, true
+		a.skipping = false
+		a.inBody = !a.sectionEnd()
 		return a.write(line)
 	case continuation:
 		if a.skipping {
@@ -192,9 +197,25 @@ func (a *applier) headerLine(line []byte, long bool) error {
 		if err := a.endHeader(); err != nil {
 			return err
 		}
-		a.skipping, a.inBody = false, true
+		a.skipping = false
+		a.bodyStarts()
 		return a.bodyLine(line, false)
 	}
+}
+
+// sectionEnd ends a header section and reports whether another (an
+// attached message's) follows at once; MIME structure is followed only
+// for header_checks.
+func (a *applier) sectionEnd() bool {
+	return a.hdr != nil && a.mime.sectionEnd()
+}
+
+// bodyStarts ends the header section at a line that is no header: any
+// attached message's header section it announced is empty, ended by it.
+func (a *applier) bodyStarts() {
+	for a.sectionEnd() {
+	}
+	a.inBody = true
 }
 
 // endHeader checks the header collected so far and writes it out.
@@ -207,9 +228,10 @@ func (a *applier) endHeader() error {
 		return a.write(a.raw)
 	}
 	key := string(a.key)
+	a.mime.noteHeader(key)
 	value, ok := a.hdr.Lookup(key)
 	if !ok {
-		return a.write(a.raw)
+		return a.keepHeader()
 	}
 	act, err := parseAction(value, true)
 	if err != nil {
@@ -232,10 +254,32 @@ func (a *applier) endHeader() error {
 	default:
 		a.record(act, "header", key)
 	}
-	return a.write(a.raw)
+	return a.keepHeader()
 }
 
-// bodyLine takes one line after the header section.
+// keepHeader writes the header collected as it came. A MIME part's header
+// goes through body_checks too, line by line, as before relaykeeper read
+// MIME structure (mime.go).
+func (a *applier) keepHeader() error {
+	if !a.mime.partHeader || a.body == nil || a.stopped {
+		return a.write(a.raw)
+	}
+	raw := a.raw
+	for len(raw) > 0 {
+		n := bytes.IndexByte(raw, '\n') + 1
+		if n == 0 {
+			n = len(raw)
+		}
+		if err := a.bodyCheck(raw[:n]); err != nil {
+			return err
+		}
+		raw = raw[n:]
+	}
+	return nil
+}
+
+// bodyLine takes one line after the header section. A MIME boundary
+// starts a part, whose header section comes next.
 func (a *applier) bodyLine(line []byte, long bool) error {
 	if long {
 		if err := a.write(line); err != nil {
@@ -243,6 +287,16 @@ func (a *applier) bodyLine(line []byte, long bool) error {
 		}
 		return a.copyLineRest()
 	}
+	if content, _ := splitEOL(line); a.hdr != nil && !a.stopped {
+		if boundary, headerNext := a.mime.boundaryLine(content); boundary {
+			a.inBody = !headerNext
+		}
+	}
+	return a.bodyCheck(line)
+}
+
+// bodyCheck applies body_checks to one line.
+func (a *applier) bodyCheck(line []byte) error {
 	content, eol := splitEOL(line)
 	if a.stopped || a.body == nil || len(content) == 0 {
 		return a.write(line)

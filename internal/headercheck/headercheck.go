@@ -7,9 +7,9 @@
 // section, unfolded the way Postfix's cleanup(8) unfolds it (the lines
 // joined with "\n", each continuation line keeping its leading
 // whitespace); body_checks sees every line after the header section, one
-// line at a time. MIME part headers are body lines here: Postfix's
-// mime_header_checks and nested_header_checks are not implemented, which
-// is Postfix's behaviour with disable_mime_input_processing = yes.
+// line at a time. The headers of MIME parts and attached messages are
+// checked by header_checks too, as Postfix's mime_header_checks and
+// nested_header_checks default to $header_checks (mime.go).
 //
 // # Invariants and failure behaviour
 //
