@@ -600,13 +600,16 @@ func (ss *session) Data(r io.Reader) error {
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		}
 	}
-	env.Recipients = spool.ExpandRecipients(env.Recipients, ss.s.opts.Canonical.Expand) // virtual_alias_maps
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix),
 		// and nothing else sees the message: not the filters (copy:
 		// would deliver it to the POP mailboxes), not the upstream.
 		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
+	}
+	if env.Recipients, err = spool.ExpandRecipients(env.Recipients, ss.s.opts.Canonical.Expand); err != nil { // virtual_alias_maps
+		// Postfix's cleanup: "message not accepted", for now.
+		return ss.refuse("data", errVirtualLimit, "from", maillog.Addr(ss.from))
 	}
 	if err := w.Prepare(env); err != nil {
 		return ss.storageError(err)
@@ -819,6 +822,12 @@ func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 	ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(e), kv...)
 	return e
 }
+
+// errVirtualLimit refuses a message whose recipients virtual_alias_maps
+// expands past Postfix's limits (a loop in the tables), as Postfix's
+// cleanup does, for now: the administrator fixes the tables.
+var errVirtualLimit = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message: "Error: unreasonable virtual alias expansion; try again later"}
 
 // errNeedUTF8 refuses an address with 8-bit characters in a transaction
 // that did not declare SMTPUTF8 (RFC 6531 section 3.4).

@@ -604,8 +604,9 @@ func trunc(s string) string {
 // ExpandRecipients replaces each pending recipient by the addresses expand
 // gives it (virtual_alias_maps), each with the recipient's NOTIFY and, as
 // ORCPT, the address the client gave (RFC 3461 section 4.2), once; a
-// recipient expand leaves alone stays as it is.
-func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Recipient {
+// recipient expand leaves alone stays as it is. An error of expand's is
+// the whole message's: no recipients then.
+func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool, error)) ([]Recipient, error) {
 	var out []Recipient
 	have := map[string]bool{}
 	add := func(r Recipient) {
@@ -615,8 +616,15 @@ func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Re
 		}
 	}
 	for _, r := range rs {
-		addrs, changed := expand(r.Addr)
-		if r.Status != Pending || !changed {
+		if r.Status != Pending {
+			add(r)
+			continue
+		}
+		addrs, changed, err := expand(r.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
 			add(r)
 			continue
 		}
@@ -628,5 +636,5 @@ func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Re
 			add(Recipient{Addr: a, Status: Pending, Notify: r.Notify, ORCPT: orcpt})
 		}
 	}
-	return out
+	return out, nil
 }

@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestRevS15VirtualAliasLoop: a loop in virtual_alias_maps (ops -> team ->
+// ops) made the relay accept the message with 250 and send it upstream to
+// ops@example.com as the client wrote it, with nothing in the log; an
+// alias past Postfix's 1000 addresses went upstream unexpanded too.
+// Postfix's cleanup does not accept such a message ("unreasonable
+// virtual_alias_maps map nesting -- message not accepted"): the client
+// hears 451 4.3.0 and keeps it, nothing goes upstream, and the mail log
+// says why; the sendmail command fails the same way.
+func TestRevS15VirtualAliasLoop(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	cfg := "[rewrite]\nvirtual_alias_maps = [\"inline:{ ops@example.com=team@example.com, team@example.com=ops@example.com }\"]\n"
+	r := opsRelay(t, up.Addr(), cfg, "--forward-on-disconnect")
+	tx, err := sendMail(r.addr(), "sender@example.org", []string{"ops@example.com"}, message("loop"))
+	if err == nil || len(tx.Final) != 1 || !strings.HasPrefix(tx.Final[0], "451 4.3.0 ") {
+		t.Fatalf("a message to an alias that loops: %v, final reply %q; want 451 4.3.0", err, tx.Final)
+	}
+	r.waitEvent("reject", 10*time.Second, func(e *maillog.Entry) bool {
+		return e.Get("stage") == "data" && strings.Contains(e.Get("reply"), "451 4.3.0")
+	})
+	// A recipient no alias names still goes.
+	mustSend(t, r.addr(), "sender@example.org", []string{"carol@example.net"}, message("fine"))
+	if to := up.WaitTransactions(t, 1, 15*time.Second)[0].To(); len(to) != 1 || to[0] != "carol@example.net" {
+		t.Errorf("upstream got %v; want carol@example.net only (nothing for the loop)", to)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(up.Transactions()); n != 1 {
+		t.Errorf("upstream got %d transactions; want 1", n)
+	}
+
+	// The sendmail command: refused, nothing queued.
+	names := sendmailNames(t)
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "relaykeeper.toml", "[spool]\ndir = \""+t.TempDir()+"\"\n"+cfg, 0o644)
+	if _, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), "Subject: cron\n\nhello\n", "-C", conf, "-i",
+		"-f", "alice@example.org", "ops@example.com"); code == 0 || !strings.Contains(errOut, "virtual") {
+		t.Errorf("sendmail to an alias that loops: exit %d, stderr %q; want a failure naming virtual_alias_maps", code, errOut)
+	}
+}
