@@ -611,7 +611,11 @@ func (ss *session) Data(r io.Reader) error {
 		// Postfix's cleanup: "message not accepted", for now.
 		return ss.refuse("data", errVirtualLimit, "from", maillog.Addr(ss.from))
 	}
-	if err := w.Prepare(env); err != nil {
+	if err := w.Prepare(env); errors.Is(err, spool.ErrEnvelopeTooLarge) {
+		ss.s.log.Warn("message refused: its recipients, after virtual_alias_maps, make an envelope too large to keep",
+			"id", w.ID(), "client", ss.client(), "recipients", len(env.Recipients), "err", err)
+		return ss.refuse("data", errTooManyExpanded, "from", maillog.Addr(ss.from))
+	} else if err != nil {
 		return ss.storageError(err)
 	}
 	rescan := false
@@ -828,6 +832,12 @@ func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 // cleanup does, for now: the administrator fixes the tables.
 var errVirtualLimit = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 	Message: "Error: unreasonable virtual alias expansion; try again later"}
+
+// errTooManyExpanded refuses a message whose recipients, as
+// virtual_alias_maps expands them, make an envelope past
+// spool.MaxAcceptedEnvelope: sent again as it is, it fails again.
+var errTooManyExpanded = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3},
+	Message: "Error: too many recipients after alias expansion; send to fewer at a time"}
 
 // errNeedUTF8 refuses an address with 8-bit characters in a transaction
 // that did not declare SMTPUTF8 (RFC 6531 section 3.4).

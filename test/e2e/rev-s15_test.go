@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +48,33 @@ func TestRevS15VirtualAliasLoop(t *testing.T) {
 	if _, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), "Subject: cron\n\nhello\n", "-C", conf, "-i",
 		"-f", "alice@example.org", "ops@example.com"); code == 0 || !strings.Contains(errOut, "virtual") {
 		t.Errorf("sendmail to an alias that loops: exit %d, stderr %q; want a failure naming virtual_alias_maps", code, errOut)
+	}
+}
+
+// TestRevS15AliasExpansionTooLarge: 1,000 recipients (team+1@ ...
+// team+1000@) of an alias of 40 people make 40,000, whose envelope the
+// relay acknowledged with 250 and journaled as a record its own start-up
+// then took for damage. The client now hears 552 5.5.3 at the end of DATA;
+// the same alias for a few recipients still goes.
+func TestRevS15AliasExpansionTooLarge(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	var members []string
+	for i := range 40 {
+		members = append(members, fmt.Sprintf("person%02d@example.net", i))
+	}
+	cfg := "recipient_delimiter = \"+\"\n[rewrite]\nvirtual_alias_maps = [\"inline:{ { team@example.com=" + strings.Join(members, ", ") + " } }\"]\n"
+	r := opsRelay(t, up.Addr(), cfg, "--forward-on-disconnect")
+	var rcpts []string
+	for i := range 1000 {
+		rcpts = append(rcpts, fmt.Sprintf("team+%d@example.com", i))
+	}
+	tx, err := sendMail(r.addr(), "sender@example.org", rcpts, message("everyone"))
+	if err == nil || len(tx.Final) != 1 || !strings.HasPrefix(tx.Final[0], "552 5.5.3 ") {
+		t.Fatalf("40,000 recipients after expansion: %v, final reply %q; want 552 5.5.3", err, tx.Final)
+	}
+	mustSend(t, r.addr(), "sender@example.org", []string{"team+1@example.com"}, message("few"))
+	if to := up.WaitTransactions(t, 1, 15*time.Second)[0].To(); len(to) != 40 || to[0] != "person00+1@example.net" {
+		t.Errorf("upstream got %d recipients (%.3v); want the 40 members", len(to), to)
 	}
 }
