@@ -53,7 +53,10 @@ func (c *Canonical) Expand(rcpt string) ([]string, bool, error) {
 	for len(queue) > 0 {
 		it := queue[0]
 		queue = queue[1:]
-		targets, ok := c.virtualTargets(it.addr)
+		targets, ok, err := c.virtualTargets(it.addr)
+		if err != nil {
+			return nil, true, err
+		}
 		if !ok || kept[strings.ToLower(it.addr)] {
 			out = append(out, it.addr)
 			continue
@@ -84,8 +87,15 @@ func (c *Canonical) Expand(rcpt string) ([]string, bool, error) {
 	}), changed, nil
 }
 
+// ErrVirtualValue is an entry that is no list of addresses, in a table
+// changed while the relay runs (at start it is refused): sent on
+// unexpanded, the mail would go upstream to an address that exists only
+// as an alias, so it waits, as after ErrVirtualLimit, until the table is
+// fixed.
+var ErrVirtualValue = errors.New("virtual_alias_maps: an entry is no list of addresses")
+
 // virtualTargets is the first table's entry for addr, as addresses.
-func (c *Canonical) virtualTargets(addr string) ([]string, bool) {
+func (c *Canonical) virtualTargets(addr string) ([]string, bool, error) {
 	for _, t := range c.virtual {
 		v, match, ok := t.LookupMailAddr(table.ResolvedForm(addr), c.Delims)
 		if !ok {
@@ -104,13 +114,13 @@ func (c *Canonical) virtualTargets(addr string) ([]string, bool) {
 		targets := virtualResult(v, local, ext)
 		if len(targets) == 0 {
 			if c.Log != nil {
-				c.Log.Warn("virtual_alias_maps value has no address; not expanded", "address", addr, "value", v)
+				c.Log.Warn("virtual_alias_maps value has no address; message not accepted", "address", addr, "value", v)
 			}
-			return nil, false
+			return nil, false, ErrVirtualValue
 		}
-		return targets, true
+		return targets, true, nil
 	}
-	return nil, false
+	return nil, false, nil
 }
 
 // virtualResult reads a virtual(5) value: addresses separated by commas

@@ -829,9 +829,11 @@ func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 
 // errVirtualLimit refuses a message whose recipients virtual_alias_maps
 // expands past Postfix's limits (a loop in the tables), as Postfix's
-// cleanup does, for now: the administrator fixes the tables.
+// cleanup does, or through an entry that is no list of addresses (a table
+// changed while the relay runs), for now: the administrator fixes the
+// tables.
 var errVirtualLimit = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
-	Message: "Error: unreasonable virtual alias expansion; try again later"}
+	Message: "Error: virtual alias expansion failed; try again later"}
 
 // errTooManyExpanded refuses a message whose recipients, as
 // virtual_alias_maps expands them, make an envelope past

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,5 +78,33 @@ func TestRevS15AliasExpansionTooLarge(t *testing.T) {
 	mustSend(t, r.addr(), "sender@example.org", []string{"team+1@example.com"}, message("few"))
 	if to := up.WaitTransactions(t, 1, 15*time.Second)[0].To(); len(to) != 40 || to[0] != "person00+1@example.net" {
 		t.Errorf("upstream got %d recipients (%.3v); want the 40 members", len(to), to)
+	}
+}
+
+// TestRevS15VirtualReloadBadValue: a virtual_alias_maps entry that is no
+// list of addresses is refused at start, but one written while the relay
+// runs (a typo: "sales@example.com sales-team") made it warn and send the
+// message upstream to sales@example.com unexpanded, an address that
+// exists only as an alias. Now the message waits (451 4.3.0) until the
+// table is fixed, as a loop does.
+func TestRevS15VirtualReloadBadValue(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	tbl := writeFile(t, dir, "virtual", "sales@example.com alice@example.net\n", 0o644)
+	r := opsRelay(t, up.Addr(), "[rewrite]\nvirtual_alias_maps = [\"texthash:"+tbl+"\"]\n", "--forward-on-disconnect")
+	os.WriteFile(tbl, []byte("sales@example.com sales-team\n"), 0o644)
+	hups := sighups(r)
+	r.current().Signal(syscall.SIGHUP)
+	if !waitFor(5*time.Second, func() bool { return sighups(r) > hups }) {
+		t.Fatal("the relay did not reload")
+	}
+	tx, err := sendMail(r.addr(), "sender@example.org", []string{"sales@example.com"}, message("typo"))
+	if err == nil || len(tx.Final) != 1 || !strings.HasPrefix(tx.Final[0], "451 4.3.0 ") {
+		t.Errorf("a message to an alias whose entry is \"sales-team\": %v, final reply %q; want 451 4.3.0", err, tx.Final)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if txs := up.Transactions(); len(txs) != 0 {
+		t.Errorf("upstream got %v; want nothing", txs[0].To())
 	}
 }
