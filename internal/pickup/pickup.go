@@ -127,7 +127,10 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 	for _, a := range s.Canonical.BCC(env.From, mapped) { // always_bcc and the BCC maps
 		env.Recipients = append(env.Recipients, spool.Recipient{Addr: a, Status: spool.Pending, Notify: "NEVER"})
 	}
-	env.Recipients = spool.ExpandRecipients(env.Recipients, s.Canonical.Expand) // virtual_alias_maps
+	if env.Recipients, err = spool.ExpandRecipients(env.Recipients, s.Canonical.Expand); err != nil { // virtual_alias_maps
+		w.Abort()
+		return "", fmt.Errorf("pickup: %w; try again later", err)
+	}
 	if _, err := w.Write(content); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("pickup: writing the message: %w", err)

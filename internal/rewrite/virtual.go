@@ -1,7 +1,9 @@
 package rewrite
 
 import (
+	"errors"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -23,59 +25,77 @@ const (
 // HasVirtual reports whether virtual_alias_maps are set.
 func (c *Canonical) HasVirtual() bool { return c != nil && len(c.virtual) > 0 }
 
+// ErrVirtualLimit is an expansion past Postfix's limits: a loop in the
+// tables, or an alias of too many addresses. Postfix does not accept such
+// a message ("unreasonable virtual_alias_maps map nesting -- message not
+// accepted"), and neither does the relay: sent on unexpanded, it would go
+// upstream to an address that exists only as an alias.
+var ErrVirtualLimit = errors.New("virtual_alias_maps: unreasonable expansion (a loop in the tables, or past 100 levels or 1000 addresses)")
+
 // Expand returns the addresses recipient rcpt (as mapped) expands to, and
-// whether the tables changed it at all. An expansion past Postfix's limits
-// (a loop the tables make, an alias of thousands) is cut there: what is
-// left unexpanded goes as it is, and it is logged.
-func (c *Canonical) Expand(rcpt string) ([]string, bool) {
+// whether the tables changed it at all; ErrVirtualLimit (logged) when the
+// expansion goes past Postfix's limits. As in cleanup_map1n.c, each
+// address is looked up again until it has no entry, an address whose
+// entry names itself is kept once and not looked up again, and a loop
+// (a -> b -> a) runs into the recursion limit.
+func (c *Canonical) Expand(rcpt string) ([]string, bool, error) {
 	if !c.HasVirtual() || rcpt == "" {
-		return []string{rcpt}, false
+		return []string{rcpt}, false, nil
 	}
 	type item struct {
 		addr  string
 		depth int
 	}
 	var out []string
-	seen := map[string]bool{strings.ToLower(rcpt): true}
+	kept := map[string]bool{} // addresses that named themselves
 	queue := []item{{rcpt, 0}}
-	changed, cut := false, false
+	changed := false
 	for len(queue) > 0 {
 		it := queue[0]
 		queue = queue[1:]
-		targets, ok := c.virtualTargets(it.addr)
-		if !ok {
+		targets, ok, err := c.virtualTargets(it.addr)
+		if err != nil {
+			return nil, true, err
+		}
+		if !ok || kept[strings.ToLower(it.addr)] {
 			out = append(out, it.addr)
 			continue
 		}
 		if it.depth >= virtualRecursionLimit || len(out)+len(queue)+len(targets) > virtualExpansionLimit {
-			cut = true
-			out = append(out, it.addr)
-			continue
+			if c.Log != nil {
+				c.Log.Warn("virtual_alias_maps: unreasonable expansion (a loop in the tables?); message not accepted",
+					"recipient", rcpt, "address", it.addr, "levels", it.depth, "addresses", len(out)+len(queue)+len(targets))
+			}
+			return nil, true, ErrVirtualLimit
 		}
 		changed = true
 		for _, tgt := range targets {
-			switch k := strings.ToLower(tgt); {
-			case strings.EqualFold(tgt, it.addr):
+			if strings.EqualFold(tgt, it.addr) {
+				kept[strings.ToLower(tgt)] = true
 				out = append(out, tgt) // names itself: delivered as it is
-			case !seen[k]:
-				seen[k] = true
-				queue = append(queue, item{tgt, it.depth + 1})
+				continue
 			}
+			queue = append(queue, item{tgt, it.depth + 1})
 		}
 	}
-	if cut && c.Log != nil {
-		c.Log.Warn("virtual_alias_maps: expansion cut at Postfix's limits (a loop in the tables?); the rest goes unexpanded",
-			"recipient", rcpt, "addresses", len(out))
-	}
-	if len(out) == 0 {
-		// Every target was met before (x -> y -> x): x stays itself.
-		out = []string{rcpt}
-	}
-	return out, changed
+	seen := map[string]bool{}
+	return slices.DeleteFunc(out, func(a string) bool {
+		k := strings.ToLower(a)
+		dup := seen[k]
+		seen[k] = true
+		return dup
+	}), changed, nil
 }
 
+// ErrVirtualValue is an entry that is no list of addresses, in a table
+// changed while the relay runs (at start it is refused): sent on
+// unexpanded, the mail would go upstream to an address that exists only
+// as an alias, so it waits, as after ErrVirtualLimit, until the table is
+// fixed.
+var ErrVirtualValue = errors.New("virtual_alias_maps: an entry is no list of addresses")
+
 // virtualTargets is the first table's entry for addr, as addresses.
-func (c *Canonical) virtualTargets(addr string) ([]string, bool) {
+func (c *Canonical) virtualTargets(addr string) ([]string, bool, error) {
 	for _, t := range c.virtual {
 		v, match, ok := t.LookupMailAddr(table.ResolvedForm(addr), c.Delims)
 		if !ok {
@@ -94,13 +114,13 @@ func (c *Canonical) virtualTargets(addr string) ([]string, bool) {
 		targets := virtualResult(v, local, ext)
 		if len(targets) == 0 {
 			if c.Log != nil {
-				c.Log.Warn("virtual_alias_maps value has no address; not expanded", "address", addr, "value", v)
+				c.Log.Warn("virtual_alias_maps value has no address; message not accepted", "address", addr, "value", v)
 			}
-			return nil, false
+			return nil, false, ErrVirtualValue
 		}
-		return targets, true
+		return targets, true, nil
 	}
-	return nil, false
+	return nil, false, nil
 }
 
 // virtualResult reads a virtual(5) value: addresses separated by commas

@@ -23,3 +23,24 @@ func TestValidHeloULabels(t *testing.T) {
 		}
 	}
 }
+
+// TestRevS15HeloContextO: IDNA2008's CONTEXTO characters are punctuation
+// or symbols, not letters, and 8bc66e0 refused them: EHLO col·legi.cat
+// (the Catalan middle dot, U+00B7, of real .cat names), a Japanese name
+// with the katakana middle dot (U+30FB), Greek's keraia (U+0375) and
+// Hebrew's geresh and gershayim (U+05F3, U+05F4) heard 501 5.5.2; they
+// were accepted before. The other punctuation stays refused.
+func TestRevS15HeloContextO(t *testing.T) {
+	for helo, want := range map[string]bool{
+		"col\u00b7legi.cat":                       true,
+		"\u4f8b\u3048\u30fb\u30c6\u30b9\u30c8.jp": true,
+		"\u03b1\u0375\u03b2.example":              true,
+		"\u05d0\u05f3\u05d1\u05f4\u05d2.example":  true,
+		"x\u00a1y.example":                        false,
+		"x\u2022y.example":                        false,
+	} {
+		if got := validHelo(helo); got != want {
+			t.Errorf("validHelo(%q) = %v; want %v", helo, got, want)
+		}
+	}
+}

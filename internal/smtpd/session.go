@@ -603,7 +603,6 @@ func (ss *session) Data(r io.Reader) error {
 				"redirect", checks.Redirect, "bcc", strings.Join(checks.BCC, ","))
 		}
 	}
-	env.Recipients = spool.ExpandRecipients(env.Recipients, ss.s.opts.Canonical.Expand) // virtual_alias_maps
 	if ss.discard {
 		// DISCARD: the client hears success, nothing is kept (Postfix),
 		// and nothing else sees the message: not the filters (copy:
@@ -611,7 +610,15 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.opts.MailLog.Discard(w.ID(), ss.client(), ss.from, len(ss.rcpts), cmp.Or(ss.why, "discard action"), "")
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 	}
-	if err := w.Prepare(env); err != nil {
+	if env.Recipients, err = spool.ExpandRecipients(env.Recipients, ss.s.opts.Canonical.Expand); err != nil { // virtual_alias_maps
+		// Postfix's cleanup: "message not accepted", for now.
+		return ss.refuse("data", errVirtualLimit, "from", maillog.Addr(ss.from))
+	}
+	if err := w.Prepare(env); errors.Is(err, spool.ErrEnvelopeTooLarge) {
+		ss.s.log.Warn("message refused: its recipients, after virtual_alias_maps, make an envelope too large to keep",
+			"id", w.ID(), "client", ss.client(), "recipients", len(env.Recipients), "err", err)
+		return ss.refuse("data", errTooManyExpanded, "from", maillog.Addr(ss.from))
+	} else if err != nil {
 		return ss.storageError(err)
 	}
 	rescan := false
@@ -822,6 +829,20 @@ func (ss *session) refuse(stage string, e *smtp.SMTPError, kv ...string) error {
 	ss.s.opts.MailLog.Reject(ss.client(), stage, smtpErrorText(e), kv...)
 	return e
 }
+
+// errVirtualLimit refuses a message whose recipients virtual_alias_maps
+// expands past Postfix's limits (a loop in the tables), as Postfix's
+// cleanup does, or through an entry that is no list of addresses (a table
+// changed while the relay runs), for now: the administrator fixes the
+// tables.
+var errVirtualLimit = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message: "Error: virtual alias expansion failed; try again later"}
+
+// errTooManyExpanded refuses a message whose recipients, as
+// virtual_alias_maps expands them, make an envelope past
+// spool.MaxAcceptedEnvelope: sent again as it is, it fails again.
+var errTooManyExpanded = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3},
+	Message: "Error: too many recipients after alias expansion; send to fewer at a time"}
 
 // errNeedUTF8 refuses an address with 8-bit characters in a transaction
 // that did not declare SMTPUTF8 (RFC 6531 section 3.4).

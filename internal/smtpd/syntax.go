@@ -50,12 +50,19 @@ func validHelo(s string) bool {
 }
 
 // uLabelRune reports whether r may be in a U-label: a letter, a mark or a
-// digit, or the joiners IDNA allows in context (RFC 5892). Never a C1
-// control (U+009B is a terminal's CSI), a line or paragraph separator,
-// or another format or space character, which would go into the mail
-// log and the Received header of every message the client sends.
+// digit, or what IDNA allows in context (RFC 5892 appendix A): the
+// joiners and the CONTEXTO punctuation of real names (col·legi.cat's
+// middle dot, Greek's keraia, Hebrew's geresh and gershayim, the
+// katakana middle dot). Never a C1 control (U+009B is a terminal's CSI),
+// a line or paragraph separator, or another format or space character,
+// which would go into the mail log and the Received header of every
+// message the client sends.
 func uLabelRune(r rune) bool {
-	return r >= 0x80 && (unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r) || r == 0x200c || r == 0x200d)
+	switch r {
+	case 0x200c, 0x200d, 0x00b7, 0x0375, 0x05f3, 0x05f4, 0x30fb:
+		return true
+	}
+	return r >= 0x80 && (unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r))
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

@@ -605,13 +605,21 @@ func trunc(s string) string {
 // gives it (virtual_alias_maps), each with the recipient's NOTIFY and, as
 // ORCPT, the address the client gave (RFC 3461 section 4.2); a recipient
 // expand leaves alone stays as it is. An address met twice is kept once
-// (MergeDuplicates).
-func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Recipient {
+// (MergeDuplicates). An error of expand's is the whole message's: no
+// recipients then.
+func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool, error)) ([]Recipient, error) {
 	var out []Recipient
 	add := func(r Recipient) { out = append(out, r) }
 	for _, r := range rs {
-		addrs, changed := expand(r.Addr)
-		if r.Status != Pending || !changed {
+		if r.Status != Pending {
+			add(r)
+			continue
+		}
+		addrs, changed, err := expand(r.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
 			add(r)
 			continue
 		}
@@ -623,5 +631,5 @@ func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool)) []Re
 			add(Recipient{Addr: a, Status: Pending, Notify: r.Notify, ORCPT: orcpt})
 		}
 	}
-	return MergeDuplicates(out)
+	return MergeDuplicates(out), nil
 }

@@ -292,6 +292,14 @@ type appended struct {
 
 // appendAccepted appends an acceptance.
 func (j *Journal) appendAccepted(r *record) (appended, error) {
+	if n := r.payloadLen(); n > maxPayload {
+		// The reader takes no record this long (a damaged LENGTH):
+		// journaled, the message would be lost at the next start. A
+		// small message gets an envelope this large from
+		// virtual_alias_maps (a thousand recipients of an alias of a
+		// thousand); it gets files of its own instead.
+		return appended{}, fmt.Errorf("%w: %d octets", errRecordTooLarge, n)
+	}
 	a, wg, err := j.appendAt(r, true)
 	if err != nil {
 		return appended{}, err

@@ -65,6 +65,19 @@ type record struct {
 	parts [][]byte
 }
 
+// errRecordTooLarge refuses to journal a message whose record would be
+// longer than the reader takes (maxPayload).
+var errRecordTooLarge = errors.New("spool: journal: record too large for the journal")
+
+// payloadLen is the length of r's encoded payload.
+func (r *record) payloadLen() int {
+	n := len(r.content) + r.contentLen
+	for _, p := range r.parts {
+		n += len(p)
+	}
+	return 6 + len(r.boot) + len(r.id) + len(r.envelope) + n
+}
+
 // marshal encodes r.
 func (r *record) marshal() []byte {
 	b, _ := r.marshalTo(nil)

@@ -142,7 +142,7 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			if r.typ != recAccepted && r.typ != recServed || done[r.id] || strings.HasPrefix(r.id, "journal-") {
 				continue
 			}
-			if _, err := s.find(r.id); err == nil || !errors.Is(err, ErrNotFound) || s.InQuarantine(r.id) {
+			if _, err := s.find(r.id); err == nil || !errors.Is(err, ErrNotFound) || s.InQuarantine(r.id) && !s.halfSetAside(r) {
 				continue
 			}
 			why := fmt.Sprintf("found after a damaged record in journal segment %s; set aside held: check it is mail this relay accepted, then relaykeeper queue restore %s and queue release %s",
@@ -160,6 +160,19 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			s.log.Warn("journal: message found after a damaged record, set aside in quarantine", "id", r.id, "segment", sg.path)
 		}
 	}
+}
+
+// halfSetAside reports whether the quarantine holds r's content alone,
+// byte for byte: a salvage killed between its two files (setAside writes
+// the content first), which is completed. Anything else there (another
+// message of that id) is never touched.
+func (s *Spool) halfSetAside(r *record) bool {
+	q := s.inspectQuarantined(r.id)
+	if len(q.Files) != 1 || len(q.States) != 0 || q.Size != int64(len(r.content)) {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(s.QuarantinePath(), r.id+".content"))
+	return err == nil && bytes.Equal(b, r.content)
 }
 
 // setAside writes r's message into the quarantine directory, its envelope

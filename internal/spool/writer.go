@@ -178,6 +178,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Size is the number of content bytes written so far.
 func (w *Writer) Size() int64 { return w.n }
 
+// MaxAcceptedEnvelope bounds a new message's envelope. No client's
+// recipients come near it (1,000 of them, each with the longest address and
+// ORCPT, make about 1 MiB), but virtual_alias_maps can make a million of a
+// thousand; the bound leaves room for the status lines delivery adds to
+// each recipient before maxEnvelope, past which an envelope cannot be
+// read back.
+const MaxAcceptedEnvelope = 2 << 20
+
+// ErrEnvelopeTooLarge is Prepare's refusal of an envelope past
+// MaxAcceptedEnvelope.
+var ErrEnvelopeTooLarge = errors.New("spool: the envelope is too large (too many recipients)")
+
 // Prepare writes the envelope in state New, where filters may see and edit
 // the files. The message is not accepted yet: a crash now quarantines it on
 // restart. Without a journal the content and envelope are fsynced here;
@@ -186,11 +198,15 @@ func (w *Writer) Prepare(env *Envelope) error {
 	if w.prepared || (w.mem == nil && w.bw == nil) {
 		return fmt.Errorf("spool: prepare twice")
 	}
+	env.ID = w.id
+	marshaled := env.Marshal()
+	if len(marshaled) > MaxAcceptedEnvelope {
+		return fmt.Errorf("%w (%d octets)", ErrEnvelopeTooLarge, len(marshaled))
+	}
 	if w.mem != nil {
 		// Still in memory: Commit serves it from the journal, or
 		// writes its files (toFiles) if a filter or the budget wants.
-		env.ID = w.id
-		w.env = env.Marshal()
+		w.env = marshaled
 		w.journaled, w.prepared = true, true
 		return nil
 	}
@@ -199,12 +215,11 @@ func (w *Writer) Prepare(env *Envelope) error {
 	if err != nil {
 		return fmt.Errorf("spool: write content: %w", err)
 	}
-	env.ID = w.id
 	w.journaled = w.s.journal.Load() != nil && w.n <= journalMaxContent
 	if w.journaled {
 		// A new name, so no temporary file is needed: a torn .new file
 		// is quarantined like any other unfinished receipt.
-		w.env = env.Marshal()
+		w.env = marshaled
 		if err := writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
 			return fmt.Errorf("spool: write envelope: %w", err)
 		}
@@ -214,7 +229,7 @@ func (w *Writer) Prepare(env *Envelope) error {
 	if err := w.s.syncFile(w.f); err != nil {
 		return fmt.Errorf("spool: fsync content: %w", err)
 	}
-	if err := w.s.writeAtomic(w.s.envelopePath(w.id, New), env.Marshal()); err != nil {
+	if err := w.s.writeAtomic(w.s.envelopePath(w.id, New), marshaled); err != nil {
 		return fmt.Errorf("spool: write envelope: %w", err)
 	}
 	w.prepared = true
