@@ -452,3 +452,32 @@ func TestChangeSelectedGone(t *testing.T) {
 		t.Errorf("named: %+v; want the gone message not found", rep)
 	}
 }
+
+// TestChangeSelectedBusy: a message the relay took for delivery between
+// "retry --all" selecting it and retrying it is being delivered already,
+// which is what retry and flush ask for: not a failure (exit 1 from a cron
+// job's retry, seen as a flaky TestRevDur3KillEMailRelaySpool). Named, or
+// for delete and hold, which want it stopped, it stays one.
+func TestChangeSelectedBusy(t *testing.T) {
+	s, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := addMessage(t, s, "a@example.com", []string{"b@example.net"}, false, nil, spool.Ready)
+	c, err := s.Lock(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Unlock()
+	for _, act := range []Action{Retry, Flush} {
+		if rep := Change(s, act, []string{busy}, Selected); rep.Failed != 0 || rep.Unchanged != 1 {
+			t.Errorf("%v selected: %+v; want the busy message unchanged, no failure", act, rep)
+		}
+		if rep := Change(s, act, []string{busy}, Named); rep.Failed != 1 {
+			t.Errorf("%v named: %+v; want it busy", act, rep)
+		}
+	}
+	if rep := Change(s, Hold, []string{busy}, Selected); rep.Failed != 1 {
+		t.Errorf("hold selected: %+v; want it busy", rep)
+	}
+}

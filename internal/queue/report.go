@@ -131,7 +131,8 @@ const (
 	// Selected ids were chosen by Select (--all, --match, --state): one
 	// gone by the time of the change was delivered or removed since, as
 	// a cron job's "retry --all" races with delivery, and counts as
-	// unchanged, not as a failure.
+	// unchanged, not as a failure; so does one the relay took for
+	// delivery since, for retry and flush.
 	Selected
 )
 
@@ -162,8 +163,14 @@ func ChangeProgress(s *spool.Spool, act Action, ids []string, scope Scope, p Pro
 		}
 	}
 	for i, r := range rep.Results {
-		if scope == Selected && r.Outcome == NotFound {
+		switch {
+		case scope == Selected && r.Outcome == NotFound:
 			r.Outcome, r.Detail = Unchanged, "gone since it was selected (delivered or removed)"
+			rep.Results[i] = r
+		case scope == Selected && r.Outcome == Busy && (act == Retry || act == Flush):
+			// The relay took it since it was selected: it is being
+			// delivered, which is what retry and flush ask for.
+			r.Outcome, r.Detail = Unchanged, "taken by the relay since it was selected; left alone"
 			rep.Results[i] = r
 		}
 		switch {
