@@ -627,9 +627,31 @@ func ExpandRecipients(rs []Recipient, expand func(string) ([]string, bool, error
 		if orcpt == "" && !strings.ContainsFunc(r.Addr, func(c rune) bool { return c >= 0x80 }) {
 			orcpt = "rfc822;" + r.Addr
 		}
+		notify := r.Notify
+		if len(addrs) > 1 {
+			notify = withoutSuccess(notify)
+		}
 		for _, a := range addrs {
-			add(Recipient{Addr: a, Status: Pending, Notify: r.Notify, ORCPT: orcpt})
+			add(Recipient{Addr: a, Status: Pending, Notify: notify, ORCPT: orcpt})
 		}
 	}
 	return MergeDuplicates(out), nil
+}
+
+// withoutSuccess is a NOTIFY value without SUCCESS, for the members of an
+// alias of several: a success notice per member would tell the sender who
+// is on the alias. Postfix clears SUCCESS on them the same way and sends
+// one "expanded" notice for the alias instead (RFC 3461 section 6.2.7),
+// which relaykeeper does not send.
+func withoutSuccess(notify string) string {
+	var keep []string
+	for _, w := range strings.Split(notify, ",") {
+		if w = strings.TrimSpace(w); w != "" && !strings.EqualFold(w, "SUCCESS") {
+			keep = append(keep, w)
+		}
+	}
+	if len(keep) == 0 && notify != "" {
+		return "NEVER"
+	}
+	return strings.Join(keep, ",")
 }
