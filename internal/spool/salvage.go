@@ -120,12 +120,18 @@ func recordAt(data []byte, i int, fixLength bool, budget *int) (*record, int) {
 // damaged segments' remains that no record (in any segment replayed) notes
 // as removed and that has no files in the spool or the quarantine already.
 // It runs before the replay's syncfs, which makes what it writes durable.
-func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryReport) {
+//
+// It returns the segments of which a message could not be set aside (a
+// full disk): they stay in the journal, for the next start to salvage
+// again, since no command reads a segment kept in quarantine.
+func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryReport) (failed map[string]bool) {
+	failed = map[string]bool{}
 	for _, sg := range segs {
 		data, err := os.ReadFile(sg.path)
 		if err != nil {
-			s.log.Error("journal: the records after a damaged one could not be read; they are in the segment kept in quarantine",
+			s.log.Error("journal: the records after a damaged one could not be read; the segment stays in the journal, and the next start salvages them",
 				"segment", sg.path, "err", err)
+			failed[sg.path] = true
 			continue
 		}
 		recs, complete := salvageRecords(data, sg.from)
@@ -148,8 +154,9 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			why := fmt.Sprintf("found after a damaged record in journal segment %s; set aside held: check it is mail this relay accepted, then relaykeeper queue restore %s and queue release %s",
 				filepath.Base(sg.path), r.id, r.id)
 			if err := s.setAside(r); err != nil {
-				s.log.Error("journal: a message found after a damaged record could not be set aside; it is in the segment kept in quarantine",
+				s.log.Error("journal: a message found after a damaged record could not be set aside; the segment stays in the journal, and the next start sets it aside",
 					"id", r.id, "segment", sg.path, "err", err)
+				failed[sg.path] = true
 				continue
 			}
 			rep.Quarantined = append(rep.Quarantined, r.id)
@@ -160,6 +167,7 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			s.log.Warn("journal: message found after a damaged record, set aside in quarantine", "id", r.id, "segment", sg.path)
 		}
 	}
+	return failed
 }
 
 // halfSetAside reports whether the quarantine holds r's content alone,
