@@ -1,8 +1,11 @@
 package spool
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +57,43 @@ func TestRevDur4SalvageFailureKeepsSegment(t *testing.T) {
 	for _, r := range recs {
 		if got := s3.inspectQuarantined(r.id); got.Problem != "" || len(got.States) != 1 || got.States[0] != Held {
 			t.Errorf("message %s after the next start: %+v; want restorable, held", r.id, got)
+		}
+	}
+}
+
+// TestRevDur4LongRepliesKeepEnvelopeReadable: the envelope keeps each
+// recipient's last reply whole, and an upstream's reply may be 100 lines
+// of 2,048 octets (what the client keeps of one): an MX that answers a
+// 100-recipient message so (451, to each RCPT or at the end of DATA)
+// made its envelope past maxEnvelope at the deferral's rewrite, and from
+// then on unreadable: the message, for every recipient, was quarantined
+// as torn. So were 20,000 recipients of a virtual alias (what
+// MaxAcceptedEnvelope lets in) deferred with one long line. A kept reply
+// is now cut, as Postfix keeps at most line_length_limit of one, shorter
+// still for a message of very many recipients.
+func TestRevDur4LongRepliesKeepEnvelopeReadable(t *testing.T) {
+	long := "451 4.3.0 " + strings.Repeat("x", 2040)
+	multi := strings.TrimSpace(strings.Repeat("451-4.3.0 "+strings.Repeat("y", 2038)+" ", 100))
+	for _, tc := range []struct {
+		name  string
+		n     int
+		reply string
+	}{{"100 recipients, 100-line reply", 100, multi}, {"20000 recipients, one long line", 20000, long}} {
+		env := testEnvelope()
+		env.Recipients = nil
+		for i := range tc.n {
+			env.Recipients = append(env.Recipients, Recipient{Addr: fmt.Sprintf("member%06d@example.net", i),
+				Status: Deferred, Reply: tc.reply, RemoteMTA: "mx.example.net[192.0.2.25]", InReplyTo: "end of DATA"})
+		}
+		env.Reasons = nil
+		b := env.Marshal()
+		got, err := Unmarshal(bytes.NewReader(b))
+		if err != nil || len(b) > maxEnvelope {
+			t.Errorf("%s: the envelope (%d octets) does not read back: %v", tc.name, len(b), err)
+			continue
+		}
+		if r := got.Recipients[tc.n-1]; r.Status != Deferred || !strings.HasPrefix(r.Reply, "451") {
+			t.Errorf("%s: last recipient read back as %+v", tc.name, r)
 		}
 	}
 }
