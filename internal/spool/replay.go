@@ -95,7 +95,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					uncopied[path] = true
 				}
 				if !errors.Is(err, errCutShort) {
-					damaged = append(damaged, salvageable{path, off})
+					damaged = append(damaged, salvageable{path, off, sameBoot})
 				}
 				break
 			}
@@ -105,7 +105,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
 						uncopied[path] = true
 					}
-					damaged = append(damaged, salvageable{path, 0})
+					damaged = append(damaged, salvageable{path, 0, false})
 					break
 				}
 				sameBoot = boot != "" && r.boot == boot

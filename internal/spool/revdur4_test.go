@@ -97,3 +97,48 @@ func TestRevDur4LongRepliesKeepEnvelopeReadable(t *testing.T) {
 		}
 	}
 }
+
+// TestRevDur4SalvageAfterPowerLoss: after a power loss (another boot), a
+// message recorded after a damaged record may have files that did not
+// survive whole: its content was never synced (the record was), and its
+// envelope's rename from .new may be lost. Salvage took any file of that
+// id for the message and skipped the record, the only whole copy: the
+// envelope still .new was quarantined as "the client was not told 250"
+// with the torn content; a content file with no envelope was moved into
+// quarantine over the whole content salvage had just set aside. The
+// record's copy now replaces torn files, held.
+func TestRevDur4SalvageAfterPowerLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state State // of the envelope left; 0: none
+	}{{"envelope still new", New}, {"no envelope", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, recs := damagedFirstRecord(t)
+			two := recs[0]
+			torn := two.content[:len(two.content)/2]
+			os.WriteFile(filepath.Join(dir, two.id+".content"), torn, 0o640)
+			if tc.state != 0 {
+				os.WriteFile(filepath.Join(dir, two.id+stateSuffix[tc.state]), two.envelope, 0o640)
+			}
+			s2, _ := Open(dir, nil)
+			s2.boot = "another boot"
+			if _, err := s2.Recover(); err != nil {
+				t.Fatal(err)
+			}
+			whole := false
+			for _, p := range []string{filepath.Join(dir, two.id+".content"), filepath.Join(dir, quarantineDir, two.id+".content")} {
+				if c, err := os.ReadFile(p); err == nil && bytes.Equal(c, two.content) {
+					whole = true
+				}
+			}
+			if !whole {
+				matches, _ := filepath.Glob(filepath.Join(dir, "*"+two.id+"*"))
+				q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "*"+two.id+"*"))
+				t.Errorf("no whole copy of the message left (spool %v, quarantine %v)", matches, q)
+			}
+			if st, err := s2.find(two.id); err == nil && st != Held {
+				t.Errorf("the message is %v in the spool; want held until an administrator checks it", st)
+			}
+		})
+	}
+}

@@ -29,6 +29,9 @@ import (
 type salvageable struct {
 	path string
 	from int64
+	// sameBoot: written under this boot, so the files of a message in
+	// it are as its process left them (replayJournal).
+	sameBoot bool
 }
 
 // salvageRecords returns the whole records found in data at or after
@@ -148,6 +151,19 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			if r.typ != recAccepted && r.typ != recServed || done[r.id] || strings.HasPrefix(r.id, "journal-") {
 				continue
 			}
+			if !sg.sameBoot && s.tornCopy(r) {
+				// The record's copy replaces them, held: it was found
+				// after a damage, so an administrator checks it.
+				held := *r
+				held.state = Held
+				if !s.restore(&held, false, rep) {
+					failed[sg.path] = true
+					continue
+				}
+				s.log.Warn("journal: a message found after a damaged record had files a power loss left torn; written from its record, held",
+					"id", r.id, "segment", sg.path)
+				continue
+			}
 			if _, err := s.find(r.id); err == nil || !errors.Is(err, ErrNotFound) || s.InQuarantine(r.id) && !s.halfSetAside(r) {
 				continue
 			}
@@ -168,6 +184,23 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 		}
 	}
 	return failed
+}
+
+// tornCopy reports whether the spool holds files of r's message that are
+// not whole: its content missing or other than the record's, or its
+// envelope missing, still new or unreadable. After a power loss, those are
+// what did not reach the disk of a message whose record did.
+func (s *Spool) tornCopy(r *record) bool {
+	c, cerr := os.ReadFile(s.contentPath(r.id))
+	st, ferr := s.find(r.id)
+	switch {
+	case cerr != nil && ferr != nil:
+		return false // no files: set aside as any other
+	case cerr != nil || ferr != nil || st == New || !bytes.Equal(c, r.content):
+		return true
+	}
+	_, err := s.readEnvelope(r.id, st)
+	return err != nil
 }
 
 // halfSetAside reports whether the quarantine holds r's content alone,
