@@ -317,16 +317,21 @@ func (e *ParseError) Error() string {
 }
 
 // maxEnvelope bounds what Unmarshal reads, so that a runaway file cannot
-// exhaust memory.
+// exhaust memory; a longer envelope is refused.
 const maxEnvelope = 16 << 20
 
 // Unmarshal parses an envelope file. It accepts what Marshal writes, what
 // E-MailRelay 2.x writes, and either line ending; a file without the End line
 // is torn and is an error.
 func Unmarshal(r io.Reader) (*Envelope, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxEnvelope))
+	b, err := io.ReadAll(io.LimitReader(r, maxEnvelope+1))
 	if err != nil {
 		return nil, &ParseError{1, err.Error()}
+	}
+	if len(b) > maxEnvelope {
+		// Never readable from its file (readEnvelopeFile): refused
+		// here too, not parsed as far as the limit.
+		return nil, &ParseError{1, "more than an envelope may have"}
 	}
 	return unmarshalBytes(b)
 }

@@ -64,11 +64,13 @@ func TestRevDur4SalvageFailureKeepsSegment(t *testing.T) {
 // TestRevDur4LongRepliesKeepEnvelopeReadable: the envelope keeps each
 // recipient's last reply whole, and an upstream's reply may be 100 lines
 // of 2,048 octets (what the client keeps of one): an MX that answers a
-// 100-recipient message so (451, to each RCPT or at the end of DATA)
-// made its envelope past maxEnvelope at the deferral's rewrite, and from
-// then on unreadable: the message, for every recipient, was quarantined
-// as torn. So were 20,000 recipients of a virtual alias (what
-// MaxAcceptedEnvelope lets in) deferred with one long line. A kept reply
+// 300-recipient message so (451, to each RCPT or at the end of DATA)
+// made its envelope 60 MiB at the deferral's rewrite, past what
+// readEnvelopeFile reads (it stops past 16 MiB as it doubles its buffer,
+// at 32 MiB), and from then on unreadable: the message, for every
+// recipient, was quarantined as torn. So were 20,000 recipients of a
+// virtual alias (what MaxAcceptedEnvelope lets in) deferred with one
+// long line (46 MiB). A kept reply
 // is now cut, as Postfix keeps at most line_length_limit of one, shorter
 // still for a message of very many recipients.
 func TestRevDur4LongRepliesKeepEnvelopeReadable(t *testing.T) {
@@ -78,7 +80,7 @@ func TestRevDur4LongRepliesKeepEnvelopeReadable(t *testing.T) {
 		name  string
 		n     int
 		reply string
-	}{{"100 recipients, 100-line reply", 100, multi}, {"20000 recipients, one long line", 20000, long}} {
+	}{{"300 recipients, 100-line reply", 300, multi}, {"20000 recipients, one long line", 20000, long}} {
 		env := testEnvelope()
 		env.Recipients = nil
 		for i := range tc.n {
@@ -140,5 +142,26 @@ func TestRevDur4SalvageAfterPowerLoss(t *testing.T) {
 				t.Errorf("the message is %v in the spool; want held until an administrator checks it", st)
 			}
 		})
+	}
+}
+
+// TestRevDur4UnmarshalPastLimit: Unmarshal read an envelope only up to
+// maxEnvelope and parsed what it got, so an envelope a filter made longer
+// passed the server's check of the filtered envelope and the client heard
+// 250; past 32 MiB (where readEnvelopeFile, whose buffer doubles, stops)
+// every later read of the file quarantined the message as torn. Unmarshal
+// now refuses an envelope past maxEnvelope, and the filter's result is a
+// broken envelope (451).
+func TestRevDur4UnmarshalPastLimit(t *testing.T) {
+	env := testEnvelope()
+	for len(env.Extra)*1000 < maxEnvelope+(1<<20) {
+		env.Extra = append(env.Extra, "X-Filter-Note: "+strings.Repeat("n", 985))
+	}
+	b := env.Marshal()
+	if _, err := Unmarshal(bytes.NewReader(b)); err == nil {
+		t.Errorf("Unmarshal of a %d-octet envelope succeeded; want it refused as readEnvelopeFile refuses it", len(b))
+	}
+	if _, err := Unmarshal(bytes.NewReader(testEnvelope().Marshal())); err != nil {
+		t.Errorf("Unmarshal of a usual envelope: %v", err)
 	}
 }

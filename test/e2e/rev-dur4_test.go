@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevDur4KillVirtualBCC kills the relay with SIGKILL several times
@@ -72,4 +74,25 @@ func TestRevDur4KillVirtualBCC(t *testing.T) {
 	}
 	t.Logf("%d acknowledged, %d retries", len(acked), s.retries)
 	r.stop(20 * time.Second)
+}
+
+// TestRevDur4FilterGrowsEnvelopePastLimit: a filter that made the
+// envelope longer than any reader takes (33 MiB of trailer lines) passed
+// the server's check, which read only the first 16 MiB; the client heard
+// 250, and the forwarder could not read the envelope ("envelope
+// unreadable: not delivered until a restart quarantines it"). It is
+// now a broken envelope: 451, and the client keeps the message.
+func TestRevDur4FilterGrowsEnvelopePastLimit(t *testing.T) {
+	dir := t.TempDir()
+	script := writeFile(t, dir, "grow.sh", "#!/bin/sh\n"+
+		"head -c 34603008 /dev/zero | tr '\\0' n | fold -w 1000 | sed 's/^/X-Filter-Note: /' >> \"$2\"\nexit 0\n", 0o755)
+	fake := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--interface", "127.0.0.1",
+		"--spool-dir", spool, "--no-bounces", "--filter", script)
+	tx, err := sendMail(r.addr(), "a@example.org", []string{"b@example.net"}, message("grown"))
+	if err == nil || lastCode(tx)/100 != 4 {
+		t.Errorf("a filter grew the envelope past what can be read: %v %q; want 451, the client keeping the message", err, tx.Final)
+	}
+	r.stop(10 * time.Second)
 }
