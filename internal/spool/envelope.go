@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
@@ -147,6 +148,31 @@ func oneLine(s string) string {
 	return s
 }
 
+// maxKeptReply bounds what an envelope keeps of a reply, as Postfix keeps
+// at most line_length_limit (2048) of a multi-line one. An upstream's
+// reply may be 100 lines of 2,048 octets, kept for every recipient it
+// answered, and an envelope past maxEnvelope cannot be read back: the
+// message would be quarantined as torn. A message of very many
+// recipients (virtual_alias_maps) keeps less of each, so that their
+// replies together stay within keptReplies.
+const (
+	maxKeptReply = 2048
+	keptReplies  = 6 << 20
+)
+
+// clipReply cuts a reply to what an envelope of n recipients keeps of
+// it, at a character's start.
+func clipReply(s string, n int) string {
+	k := max(64, min(maxKeptReply, keptReplies/max(n, 1)))
+	if len(s) <= k {
+		return s
+	}
+	for k > 0 && !utf8.RuneStart(s[k]) {
+		k--
+	}
+	return s[:k]
+}
+
 func b2s(b bool) string {
 	if b {
 		return "1"
@@ -213,7 +239,7 @@ func (e *Envelope) Marshal() []byte {
 		f(ownPrefix, "Next-Attempt", e.NextAttempt.UTC().Format(time.RFC3339Nano))
 	}
 	if e.LastReply != "" {
-		f(ownPrefix, "Last-Reply", e.LastReply)
+		f(ownPrefix, "Last-Reply", clipReply(e.LastReply, 1))
 	}
 	if e.EnvID != "" {
 		f(ownPrefix, "Envid", e.EnvID)
@@ -258,7 +284,7 @@ func (e *Envelope) Marshal() []byte {
 		}
 		v := string(r.Status) + " " + r.Addr
 		if r.Reply != "" {
-			v += " " + r.Reply
+			v += " " + clipReply(r.Reply, len(e.Recipients))
 		}
 		f(ownPrefix, "Rcpt", v)
 		if r.RemoteMTA != "" {
@@ -269,7 +295,8 @@ func (e *Envelope) Marshal() []byte {
 		}
 	}
 	for _, l := range e.Reasons {
-		b.WriteString(oneLine(l))
+		// "X-MailRelay-Reason: ADDR: REPLY", one per refused recipient.
+		b.WriteString(oneLine(clipReply(l, len(e.Reasons)/2)))
 		b.WriteString("\r\n")
 	}
 	for _, l := range e.Extra {
@@ -290,16 +317,21 @@ func (e *ParseError) Error() string {
 }
 
 // maxEnvelope bounds what Unmarshal reads, so that a runaway file cannot
-// exhaust memory.
+// exhaust memory; a longer envelope is refused.
 const maxEnvelope = 16 << 20
 
 // Unmarshal parses an envelope file. It accepts what Marshal writes, what
 // E-MailRelay 2.x writes, and either line ending; a file without the End line
 // is torn and is an error.
 func Unmarshal(r io.Reader) (*Envelope, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxEnvelope))
+	b, err := io.ReadAll(io.LimitReader(r, maxEnvelope+1))
 	if err != nil {
 		return nil, &ParseError{1, err.Error()}
+	}
+	if len(b) > maxEnvelope {
+		// Never readable from its file (readEnvelopeFile): refused
+		// here too, not parsed as far as the limit.
+		return nil, &ParseError{1, "more than an envelope may have"}
 	}
 	return unmarshalBytes(b)
 }

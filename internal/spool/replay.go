@@ -95,7 +95,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					uncopied[path] = true
 				}
 				if !errors.Is(err, errCutShort) {
-					damaged = append(damaged, salvageable{path, off})
+					damaged = append(damaged, salvageable{path, off, sameBoot})
 				}
 				break
 			}
@@ -105,7 +105,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 					if !s.journalTail(rep, path, 0, fmt.Errorf("%w: no header", errTorn)) {
 						uncopied[path] = true
 					}
-					damaged = append(damaged, salvageable{path, 0})
+					damaged = append(damaged, salvageable{path, 0, false})
 					break
 				}
 				sameBoot = boot != "" && r.boot == boot
@@ -136,7 +136,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	}
 	// A removal noted after the damage is only used to leave a message
 	// out: bytes a client wrote could be shaped as one.
-	s.salvage(damaged, maps.Clone(done), rep)
+	unsalvaged := s.salvage(damaged, maps.Clone(done), rep)
 	for id := range done {
 		s.removeDone(id)
 	}
@@ -165,12 +165,16 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			s.unreplayed.uncopied = map[string]bool{}
 		}
 		maps.Copy(s.unreplayed.uncopied, uncopied)
+		if s.unreplayed.unsalvaged == nil {
+			s.unreplayed.unsalvaged = map[string]bool{}
+		}
+		maps.Copy(s.unreplayed.unsalvaged, unsalvaged)
 		s.unreplayed.mu.Unlock()
 		return fmt.Errorf("spool: journal replay: %d messages could not be written from the journal; it is kept, and they are written once there is room", len(unrestored))
 	}
 	for _, name := range names {
 		path := filepath.Join(s.dir, journalDir, name)
-		if _, err := os.Stat(path); err == nil {
+		if _, err := os.Stat(path); err == nil && !unsalvaged[path] {
 			s.retireSegment(path, uncopied[path])
 		}
 	}
@@ -204,6 +208,10 @@ type unreplayed struct {
 	// uncopied are the corrupt ones among segs whose copy in
 	// quarantine could not be written; guarded by mu.
 	uncopied map[string]bool
+	// unsalvaged are those of segs whose messages after a damaged
+	// record could not all be set aside: they stay for the next start
+	// (salvage); guarded by mu.
+	unsalvaged map[string]bool
 }
 
 // retryReplay writes out the messages that the replay at start could not
@@ -280,9 +288,11 @@ func (s *Spool) retryReplay() {
 		return
 	}
 	for _, p := range u.segs {
-		s.retireSegment(p, u.uncopied[p]) // still locked, as in replayJournal
+		if !u.unsalvaged[p] {
+			s.retireSegment(p, u.uncopied[p]) // still locked, as in replayJournal
+		}
 	}
-	u.segs, u.uncopied = nil, nil
+	u.segs, u.uncopied, u.unsalvaged = nil, nil, nil
 	// The marker of a failed sync was about the dead journals; it goes
 	// with the last of them (the segments left are live ones, locked).
 	for _, name := range s.segments() {

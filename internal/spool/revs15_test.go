@@ -20,15 +20,7 @@ import (
 // bytes (a message set aside before, or bytes a client shaped as a
 // record) is never touched.
 func TestRevS15SalvageKilledHalfway(t *testing.T) {
-	dir, path, b, _ := revDur3Segment(t)
-	offs := recordOffsets(b)
-	first := b[offs[0]:offs[1]]
-	first[len(first)-3] ^= 0x20 // the first message's content
-	os.WriteFile(path, b, 0o640)
-	recs, _ := salvageRecords(b, int64(offs[0]))
-	if len(recs) != 2 {
-		t.Fatalf("%d records after the damage; want 2", len(recs))
-	}
+	dir, recs := damagedFirstRecord(t)
 	q := filepath.Join(dir, quarantineDir)
 	os.MkdirAll(q, 0o750)
 	// "two": its content set aside, then the kill. "three": another

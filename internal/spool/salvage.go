@@ -29,6 +29,9 @@ import (
 type salvageable struct {
 	path string
 	from int64
+	// sameBoot: written under this boot, so the files of a message in
+	// it are as its process left them (replayJournal).
+	sameBoot bool
 }
 
 // salvageRecords returns the whole records found in data at or after
@@ -120,12 +123,18 @@ func recordAt(data []byte, i int, fixLength bool, budget *int) (*record, int) {
 // damaged segments' remains that no record (in any segment replayed) notes
 // as removed and that has no files in the spool or the quarantine already.
 // It runs before the replay's syncfs, which makes what it writes durable.
-func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryReport) {
+//
+// It returns the segments of which a message could not be set aside (a
+// full disk): they stay in the journal, for the next start to salvage
+// again, since no command reads a segment kept in quarantine.
+func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryReport) (failed map[string]bool) {
+	failed = map[string]bool{}
 	for _, sg := range segs {
 		data, err := os.ReadFile(sg.path)
 		if err != nil {
-			s.log.Error("journal: the records after a damaged one could not be read; they are in the segment kept in quarantine",
+			s.log.Error("journal: the records after a damaged one could not be read; the segment stays in the journal, and the next start salvages them",
 				"segment", sg.path, "err", err)
+			failed[sg.path] = true
 			continue
 		}
 		recs, complete := salvageRecords(data, sg.from)
@@ -142,14 +151,28 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			if r.typ != recAccepted && r.typ != recServed || done[r.id] || strings.HasPrefix(r.id, "journal-") {
 				continue
 			}
+			if !sg.sameBoot && s.tornCopy(r) {
+				// The record's copy replaces them, held: it was found
+				// after a damage, so an administrator checks it.
+				held := *r
+				held.state = Held
+				if !s.restore(&held, false, rep) {
+					failed[sg.path] = true
+					continue
+				}
+				s.log.Warn("journal: a message found after a damaged record had files a power loss left torn; written from its record, held",
+					"id", r.id, "segment", sg.path)
+				continue
+			}
 			if _, err := s.find(r.id); err == nil || !errors.Is(err, ErrNotFound) || s.InQuarantine(r.id) && !s.halfSetAside(r) {
 				continue
 			}
 			why := fmt.Sprintf("found after a damaged record in journal segment %s; set aside held: check it is mail this relay accepted, then relaykeeper queue restore %s and queue release %s",
 				filepath.Base(sg.path), r.id, r.id)
 			if err := s.setAside(r); err != nil {
-				s.log.Error("journal: a message found after a damaged record could not be set aside; it is in the segment kept in quarantine",
+				s.log.Error("journal: a message found after a damaged record could not be set aside; the segment stays in the journal, and the next start sets it aside",
 					"id", r.id, "segment", sg.path, "err", err)
+				failed[sg.path] = true
 				continue
 			}
 			rep.Quarantined = append(rep.Quarantined, r.id)
@@ -160,6 +183,24 @@ func (s *Spool) salvage(segs []salvageable, done map[string]bool, rep *RecoveryR
 			s.log.Warn("journal: message found after a damaged record, set aside in quarantine", "id", r.id, "segment", sg.path)
 		}
 	}
+	return failed
+}
+
+// tornCopy reports whether the spool holds files of r's message that are
+// not whole: its content missing or other than the record's, or its
+// envelope missing, still new or unreadable. After a power loss, those are
+// what did not reach the disk of a message whose record did.
+func (s *Spool) tornCopy(r *record) bool {
+	c, cerr := os.ReadFile(s.contentPath(r.id))
+	st, ferr := s.find(r.id)
+	switch {
+	case cerr != nil && ferr != nil:
+		return false // no files: set aside as any other
+	case cerr != nil || ferr != nil || st == New || !bytes.Equal(c, r.content):
+		return true
+	}
+	_, err := s.readEnvelope(r.id, st)
+	return err != nil
 }
 
 // halfSetAside reports whether the quarantine holds r's content alone,
