@@ -101,7 +101,7 @@ func (l QuarantineListing) WriteText(w io.Writer) {
 		}
 	}
 	for _, j := range l.Journals {
-		fmt.Fprintf(w, "journal segment %s: kept after a damaged record; the records before it were replayed, the messages found after it are set aside above, held\n", j)
+		fmt.Fprintf(w, "journal segment %s: kept after a damaged record; the records before it were replayed, the messages found after it set aside held (above, or held in the queue after a power loss)\n", j)
 	}
 }
 
