@@ -1021,10 +1021,12 @@ func (c *commandConn) applyReply() {
 	case "DATA.":
 		// go-smtp resets after the reply to the final dot.
 		c.endTransaction()
+		c.forgive(ok)
 	case "BDAT":
 		_, last, _ := bdatArgs(c.arg)
 		if last || !ok {
 			c.endTransaction()
+			c.forgive(ok && last)
 		} else {
 			c.bdat = true
 		}
@@ -1033,6 +1035,16 @@ func (c *commandConn) applyReply() {
 
 func (c *commandConn) endTransaction() {
 	c.inMail, c.rcpts, c.rcptTried, c.bdat = false, 0, false, false
+}
+
+// forgive clears the session's errors and junk commands once a message
+// is accepted, as Postfix's smtpd does: the limits are for a client that
+// gets nowhere, not for one that sends RSET or has a recipient refused
+// before each of many messages on one connection.
+func (c *commandConn) forgive(accepted bool) {
+	if accepted {
+		c.errors, c.junk = 0, 0
+	}
 }
 
 // readData passes message text to go-smtp up to and including the final
