@@ -162,7 +162,7 @@ type commandConn struct {
 	rcptTried bool // a RCPT was given in this transaction
 	bdat      bool // a BDAT chunk was accepted in this transaction
 	errors    int  // 4xx and 5xx replies the client heard
-	overshoot int  // recipients refused past the limit (overshot)
+	overshoot int  // recipients refused past the limit in this transaction
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
 	stop      stopWatch // Shutdown's wake-up (stopping.go)
@@ -372,7 +372,7 @@ func (c *commandConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// recipientOvershootLimit is how many recipients past the limit a session
+// recipientOvershootLimit is how many recipients past the limit a transaction
 // may send before each one counts as an error: Postfix's
 // smtpd_recipient_overshoot_limit.
 const recipientOvershootLimit = 1000
@@ -1035,6 +1035,7 @@ func (c *commandConn) applyReply() {
 
 func (c *commandConn) endTransaction() {
 	c.inMail, c.rcpts, c.rcptTried, c.bdat = false, 0, false, false
+	c.overshoot = 0 // per transaction, as Postfix's rcpt_reset does
 }
 
 // forgive clears the session's errors and junk commands once a message

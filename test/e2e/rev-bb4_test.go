@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,44 @@ relay_domains = ["example.net"]
 				t.Fatalf("%d refused recipients and no message: the session goes on; want 421", tc.n)
 			}
 		})
+	}
+}
+
+// TestRevBB4OvershootPerTransaction: recipients past max_recipients (452
+// 4.5.3) are free up to 1,000 in each transaction, as Postfix's
+// smtpd_recipient_overshoot_limit is (rcpt_reset clears it with the
+// transaction). Counted over the session, a client that sends several
+// messages of 1,400 recipients on one connection (400 of them refused
+// each time, and sent again in another transaction) heard 421 "too many
+// errors" in its third message.
+func TestRevBB4OvershootPerTransaction(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	const n = 1400
+	for m := range 4 {
+		var b strings.Builder
+		b.WriteString("MAIL FROM:<a@example.org>\r\n")
+		for i := range n {
+			fmt.Fprintf(&b, "RCPT TO:<u%d@example.net>\r\n", i)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := io.WriteString(c.conn, b.String()); errc <- err }()
+		for i := range n + 1 {
+			want := "250 "
+			if i > 1000 {
+				want = "452 4.5.3 "
+			}
+			if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want) {
+				t.Fatalf("message %d, reply %d: %q, %v; want %q", m+1, i+1, rep, err, want)
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		mustCmd(t, c, "354", "DATA")
+		mustCmd(t, c, "250", "Subject: many\r\n\r\nbody\r\n.")
 	}
 }
