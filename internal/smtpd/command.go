@@ -292,18 +292,24 @@ func (c *commandConn) offerTLS() bool {
 }
 
 // Close writes the replies still queued (go-smtp's 221 to QUIT, a 421)
-// and closes the accepted connection; under TLS that ends the TLS
-// connection too, without waiting for a close_notify to be sent. A Close
-// from another goroutine (the transaction timeout, a shutdown) while go-smtp
-// writes or flushes does not wait for it: the connection closes at once, as
-// it would have without the queue.
+// and, under TLS, a close_notify alert (as Postfix's SSL_shutdown does: a
+// client such as openssl s_client otherwise reports the end as a
+// truncation), within closeFlushTimeout, and closes the accepted
+// connection. A Close from another goroutine (the transaction timeout, a
+// shutdown) while go-smtp writes or flushes does not wait for it: the
+// connection closes at once, as it would have without the queue.
 func (c *commandConn) Close() error {
 	c.srv.untrack(c)
 	if c.wmu.TryLock() {
-		if len(c.out) > 0 && c.werr == nil {
+		if c.werr == nil {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-			c.cur.Write(c.out)
-			c.out = c.out[:0]
+			if len(c.out) > 0 {
+				c.cur.Write(c.out)
+				c.out = c.out[:0]
+			}
+			if tc, ok := c.cur.(*tls.Conn); ok {
+				tc.CloseWrite()
+			}
 		}
 		c.werr = net.ErrClosed
 		c.wmu.Unlock()

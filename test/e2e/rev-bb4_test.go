@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevBB4ErrorsForgivenAfterMessage: as in Postfix's smtpd, a message
@@ -96,5 +101,29 @@ func TestRevBB4OvershootPerTransaction(t *testing.T) {
 		}
 		mustCmd(t, c, "354", "DATA")
 		mustCmd(t, c, "250", "Subject: many\r\n\r\nbody\r\n.")
+	}
+}
+
+// TestRevBB4TLSCloseNotify: after its 221 to QUIT under TLS the relay ends
+// the TLS connection with a close_notify alert, as Postfix does, so that the
+// client can tell the end from a truncation. It used to close the TCP
+// connection under TLS: `openssl s_client -starttls smtp` printed
+// "unexpected eof while reading" after every session.
+func TestRevBB4TLSCloseNotify(t *testing.T) {
+	t.Parallel()
+	openssl := harness.Need(t, "openssl")
+	_, _, pem := certFiles(t, t.TempDir())
+	r := startRelay(t, "127.0.0.1", "--as-server", "--server-tls", "--server-tls-certificate", pem,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, openssl, "s_client", "-starttls", "smtp", "-connect", r.addr(), "-quiet", "-ign_eof")
+	cmd.Stdin = strings.NewReader("EHLO client.e2e.test\r\nQUIT\r\n")
+	out, err := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "221 ") {
+		t.Fatalf("openssl s_client: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "unexpected eof") {
+		t.Errorf("the relay closed the TLS connection without a close_notify:\n%s", out)
 	}
 }
