@@ -876,9 +876,11 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 	}
 	seen := map[string]bool{}
 	for _, p := range strings.Fields(params) {
-		key, value, _ := strings.Cut(p, "=")
+		key, value, hasValue := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
-		if !slices.Contains(known, key) {
+		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) {
+			// SMTPUTF8 takes no value (RFC 6531 section 3.4);
+			// go-smtp took "SMTPUTF8=no" for SMTPUTF8.
 			return "555 5.5.4 Unsupported option: " + printable(p)
 		}
 		if seen[key] {

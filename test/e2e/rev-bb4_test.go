@@ -127,3 +127,18 @@ func TestRevBB4TLSCloseNotify(t *testing.T) {
 		t.Errorf("the relay closed the TLS connection without a close_notify:\n%s", out)
 	}
 }
+
+// TestRevBB4SMTPUTF8TakesNoValue: SMTPUTF8 is a keyword without a value
+// (RFC 6531 section 3.4); "SMTPUTF8=no" is refused with 555, as Postfix
+// does, not taken for SMTPUTF8.
+func TestRevBB4SMTPUTF8TakesNoValue(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for _, p := range []string{"SMTPUTF8=no", "SMTPUTF8=", "smtputf8=yes"} {
+		mustCmd(t, c, "555 5.5.4 Unsupported option: "+p, "MAIL FROM:<a@example.org> %s", p)
+	}
+	mustCmd(t, c, "250", "MAIL FROM:<a@example.org> smtputf8")
+}
