@@ -74,10 +74,7 @@ relay_domains = ["example.net"]
 // errors" in its third message.
 func TestRevBB4OvershootPerTransaction(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	c := mustDial(t, r.addr(), "127.0.0.1")
-	defer c.Close()
-	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	c := storeOnlySession(t)
 	const n = 1400
 	for m := range 4 {
 		var b strings.Builder
@@ -133,12 +130,19 @@ func TestRevBB4TLSCloseNotify(t *testing.T) {
 // does, not taken for SMTPUTF8.
 func TestRevBB4SMTPUTF8TakesNoValue(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	c := mustDial(t, r.addr(), "127.0.0.1")
-	defer c.Close()
-	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	c := storeOnlySession(t)
 	for _, p := range []string{"SMTPUTF8=no", "SMTPUTF8=", "smtputf8=yes"} {
 		mustCmd(t, c, "555 5.5.4 Unsupported option: "+p, "MAIL FROM:<a@example.org> %s", p)
 	}
 	mustCmd(t, c, "250", "MAIL FROM:<a@example.org> smtputf8")
+}
+
+// storeOnlySession starts a store-only relay and returns a client past
+// EHLO, closed at the end of the test.
+func storeOnlySession(t *testing.T) *smtpClient {
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	t.Cleanup(func() { c.Close() })
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	return c
 }
