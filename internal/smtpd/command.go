@@ -162,7 +162,7 @@ type commandConn struct {
 	rcptTried bool // a RCPT was given in this transaction
 	bdat      bool // a BDAT chunk was accepted in this transaction
 	errors    int  // 4xx and 5xx replies the client heard
-	overshoot int  // recipients refused past the limit (overshot)
+	overshoot int  // recipients refused past the limit in this transaction
 	junk      int  // NOOP, VRFY and RSET commands
 	closed    bool
 	stop      stopWatch // Shutdown's wake-up (stopping.go)
@@ -292,18 +292,24 @@ func (c *commandConn) offerTLS() bool {
 }
 
 // Close writes the replies still queued (go-smtp's 221 to QUIT, a 421)
-// and closes the accepted connection; under TLS that ends the TLS
-// connection too, without waiting for a close_notify to be sent. A Close
-// from another goroutine (the transaction timeout, a shutdown) while go-smtp
-// writes or flushes does not wait for it: the connection closes at once, as
-// it would have without the queue.
+// and, under TLS, a close_notify alert (as Postfix's SSL_shutdown does: a
+// client such as openssl s_client otherwise reports the end as a
+// truncation), within closeFlushTimeout, and closes the accepted
+// connection. A Close from another goroutine (the transaction timeout, a
+// shutdown) while go-smtp writes or flushes does not wait for it: the
+// connection closes at once, as it would have without the queue.
 func (c *commandConn) Close() error {
 	c.srv.untrack(c)
 	if c.wmu.TryLock() {
-		if len(c.out) > 0 && c.werr == nil {
+		if c.werr == nil {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-			c.cur.Write(c.out)
-			c.out = c.out[:0]
+			if len(c.out) > 0 {
+				c.cur.Write(c.out)
+				c.out = c.out[:0]
+			}
+			if tc, ok := c.cur.(*tls.Conn); ok {
+				tc.CloseWrite()
+			}
 		}
 		c.werr = net.ErrClosed
 		c.wmu.Unlock()
@@ -372,7 +378,7 @@ func (c *commandConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// recipientOvershootLimit is how many recipients past the limit a session
+// recipientOvershootLimit is how many recipients past the limit a transaction
 // may send before each one counts as an error: Postfix's
 // smtpd_recipient_overshoot_limit.
 const recipientOvershootLimit = 1000
@@ -870,9 +876,11 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 	}
 	seen := map[string]bool{}
 	for _, p := range strings.Fields(params) {
-		key, value, _ := strings.Cut(p, "=")
+		key, value, hasValue := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
-		if !slices.Contains(known, key) {
+		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) {
+			// SMTPUTF8 takes no value (RFC 6531 section 3.4);
+			// go-smtp took "SMTPUTF8=no" for SMTPUTF8.
 			return "555 5.5.4 Unsupported option: " + printable(p)
 		}
 		if seen[key] {
@@ -1021,10 +1029,12 @@ func (c *commandConn) applyReply() {
 	case "DATA.":
 		// go-smtp resets after the reply to the final dot.
 		c.endTransaction()
+		c.forgive(ok)
 	case "BDAT":
 		_, last, _ := bdatArgs(c.arg)
 		if last || !ok {
 			c.endTransaction()
+			c.forgive(ok && last)
 		} else {
 			c.bdat = true
 		}
@@ -1033,6 +1043,17 @@ func (c *commandConn) applyReply() {
 
 func (c *commandConn) endTransaction() {
 	c.inMail, c.rcpts, c.rcptTried, c.bdat = false, 0, false, false
+	c.overshoot = 0 // per transaction, as Postfix's rcpt_reset does
+}
+
+// forgive clears the session's errors and junk commands once a message
+// is accepted, as Postfix's smtpd does: the limits are for a client that
+// gets nowhere, not for one that sends RSET or has a recipient refused
+// before each of many messages on one connection.
+func (c *commandConn) forgive(accepted bool) {
+	if accepted {
+		c.errors, c.junk = 0, 0
+	}
 }
 
 // readData passes message text to go-smtp up to and including the final
