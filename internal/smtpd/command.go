@@ -545,6 +545,9 @@ func (c *commandConn) read(p []byte) (int, error) {
 			return 0, err
 		}
 		if line == nil {
+			if c.closed {
+				return 0, io.EOF
+			}
 			continue // refused and answered
 		}
 		if c.verb == "STARTTLS" {
@@ -682,6 +685,9 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	c.lookAhead(verb)
 	refuse := func(r string) ([]byte, error) {
 		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", r, "command", maillogVerb(verb))
+		if strings.HasPrefix(r, "421 ") {
+			c.closed = true // RFC 5321 section 3.8: said, then closed
+		}
 		return nil, c.reply(r)
 	}
 	switch {
@@ -777,6 +783,13 @@ func (c *commandConn) check(verb, arg string) string {
 		if verb == "BDAT" {
 			var ok bool
 			if size, _, ok = bdatArgs(arg); !ok {
+				if bdatOutOfRange(arg) {
+					// Its octets follow, and they cannot be counted:
+					// the rest of the session would take them for
+					// commands (a smuggling route). Postfix reads and
+					// drops any size its file offsets hold.
+					return "421 4.3.4 " + c.srv.opts.Domain + " Error: BDAT chunk size out of range; closing connection"
+				}
 				return "501 5.5.4 Syntax: BDAT size [LAST]"
 			}
 		}
@@ -1147,6 +1160,17 @@ func bdatArgs(arg string) (size int64, last, ok bool) {
 		return 0, false, false
 	}
 	return int64(n), len(f) == 2, true
+}
+
+// bdatOutOfRange reports a BDAT whose size is a number too large to count
+// (past 32 bits), as opposed to one that is no number.
+func bdatOutOfRange(arg string) bool {
+	f := strings.Fields(arg)
+	if len(f) == 0 || strings.Trim(f[0], "0123456789") != "" {
+		return false
+	}
+	_, err := strconv.ParseUint(f[0], 10, 32)
+	return errors.Is(err, strconv.ErrRange)
 }
 
 // maillogVerb keeps a refused line's verb short and printable in the log.
