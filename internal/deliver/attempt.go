@@ -472,7 +472,7 @@ func (s *Scheduler) notLaterThanDue(env *spool.Envelope, now, next time.Time) ti
 		due = append(due, env.Arrival.Add(s.opts.DelayWarning))
 	}
 	if life := s.lifetime(env); life > 0 {
-		due = append(due, env.Arrival.Add(life))
+		due = append(due, lifeStart(env).Add(life))
 	}
 	for _, d := range due {
 		if d.After(now) && d.Before(next) {
@@ -499,7 +499,16 @@ func (s *Scheduler) expire(c *spool.Claim, r *spool.Recipient, now time.Time, re
 // expired reports whether a message has outlived the queue.
 func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
 	life := s.lifetime(env)
-	return life > 0 && now.Sub(env.Arrival) >= life
+	return life > 0 && now.Sub(lifeStart(env)) >= life
+}
+
+// lifeStart is when env's queue lifetime began: its arrival, or when
+// queue retry gave a failed message back to the queue.
+func lifeStart(env *spool.Envelope) time.Time {
+	if env.Requeued.After(env.Arrival) {
+		return env.Requeued
+	}
+	return env.Arrival
 }
 
 // lifetime is how long env may stay queued: bounce_queue_lifetime for a

@@ -536,3 +536,53 @@ func TestRunStartsWithWhatWasQueued(t *testing.T) {
 		t.Errorf("upstream received %v after the kick; want both", got)
 	}
 }
+
+// TestRetryGivesFreshLifetime: a message that expired and that an
+// administrator sent again (queue retry stamps Requeued) is deferred by
+// its next temporary failure, not expired again at once with a second
+// notice to its sender; its new lifetime ends as the first did.
+func TestRetryGivesFreshLifetime(t *testing.T) {
+	up := startUpstream(t)
+	up.set("slow@example.net", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"})
+	sp, s, clk, id := setup(t, up.addr, "slow@example.net")
+	ns := &notices{}
+	s.opts.Notices = ns
+	s.opts.MaxLifetime = 24 * time.Hour
+
+	clk.Advance(25 * time.Hour)
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, _ := sp.Read(id); st != spool.Failed {
+		t.Fatalf("state %v; want failed after the lifetime", st)
+	}
+	// What queue retry does to a failed message.
+	c, err := sp.Lock(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Env.Requeued = clk.Now()
+	c.Env.NextAttempt = time.Time{}
+	if err := c.Move(spool.Ready); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if env, st, _ := sp.Read(id); st != spool.Ready || env.NextAttempt.IsZero() {
+		t.Fatalf("after the retry's deferral: state %v, next %v; want ready with a next attempt", st, env.NextAttempt)
+	}
+	ns.mu.Lock()
+	n := len(ns.got)
+	ns.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d notices; want only the first expiry's", n)
+	}
+	clk.Advance(25 * time.Hour)
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, _ := sp.Read(id); st != spool.Failed {
+		t.Fatalf("state %v; want failed when the new lifetime has run out", st)
+	}
+}

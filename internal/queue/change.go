@@ -214,6 +214,9 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 			return unlock(c, r, Unchanged, "already due")
 		}
 		c.Env.NextAttempt = time.Time{}
+		if st == spool.Failed {
+			c.Env.Requeued = time.Now()
+		}
 		to, r.Detail = spool.Ready, "due now"
 		if act == Release {
 			r.Detail = "released, due now"

@@ -294,6 +294,11 @@ func TestApply(t *testing.T) {
 				t.Errorf("after %v: state %v, next attempt %v; want %s, next set %v",
 					tt.act, st, env.NextAttempt, tt.want.state, tt.want.next)
 			}
+			// A failed message given back gets a fresh queue lifetime;
+			// nothing else does.
+			if stamped := !env.Requeued.IsZero(); stamped != (tt.act == Retry && tt.msg == "failed") {
+				t.Errorf("after %v of a %s message: Requeued = %v", tt.act, tt.msg, env.Requeued)
+			}
 			// Recipient statuses survive every change: the relay decides
 			// what a retried failed recipient becomes.
 			if d := cmp.Diff(before.Recipients, env.Recipients); d != "" {

@@ -90,6 +90,10 @@ type Envelope struct {
 	Ret   string `json:"ret,omitempty"`
 	// Warned is when a delay warning was sent, so it is sent once.
 	Warned time.Time `json:"warned,omitzero"`
+	// Requeued is when an administrator sent a failed message again
+	// (queue retry): its queue lifetime counts from then, as a message
+	// given back to the queue is not expired again by its first deferral.
+	Requeued time.Time `json:"requeued,omitzero"`
 	// Bounce marks a message relaykeeper made itself (a DSN, a warning),
 	// which must never cause another.
 	Bounce bool `json:"bounce,omitempty"`
@@ -249,6 +253,9 @@ func (e *Envelope) Marshal() []byte {
 	}
 	if !e.Warned.IsZero() {
 		f(ownPrefix, "Warned", e.Warned.UTC().Format(time.RFC3339Nano))
+	}
+	if !e.Requeued.IsZero() {
+		f(ownPrefix, "Requeued", e.Requeued.UTC().Format(time.RFC3339Nano))
 	}
 	if e.Bounce {
 		f(ownPrefix, "Bounce", "1")
@@ -473,6 +480,8 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				e.Ret = val
 			case "Warned":
 				e.Warned, err = time.Parse(time.RFC3339Nano, val)
+			case "Requeued":
+				e.Requeued, err = time.Parse(time.RFC3339Nano, val)
 			case "Bounce":
 				e.Bounce = val == "1"
 			case "Enforced":
