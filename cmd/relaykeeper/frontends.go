@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -117,7 +118,8 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 			if err := f.adm.CheckListener(ls[0]); err != nil {
 				ls[0].Close()
-				return nil, err
+				// Named as written: a wildcard listener says [::].
+				return nil, fmt.Errorf("--admin-http %s: %w", r.cfg.Admin.HTTP, err)
 			}
 			f.httpAddr = ls[0].Addr().String()
 			f.serve(func() { f.adm.ServeAPI(ls[0]) })

@@ -317,7 +317,7 @@ func (s *Server) terminator() (Terminator, bool) {
 // do; main calls it to refuse such a configuration before starting.
 func (s *Server) CheckListener(l net.Listener) error {
 	if s.opts.Password == "" && !isLoopback(l.Addr()) {
-		return fmt.Errorf("%w: %s", ErrPasswordRequired, l.Addr())
+		return fmt.Errorf("%w (%s): set --admin-password-file, or listen on 127.0.0.1", ErrPasswordRequired, l.Addr())
 	}
 	return nil
 }
