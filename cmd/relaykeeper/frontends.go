@@ -118,7 +118,6 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 			if err := f.adm.CheckListener(ls[0]); err != nil {
 				ls[0].Close()
-				// Named as written: a wildcard listener says [::].
 				return nil, fmt.Errorf("--admin-http %s: %w", r.cfg.Admin.HTTP, err)
 			}
 			f.httpAddr = ls[0].Addr().String()
