@@ -311,13 +311,13 @@ func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {
 	r.log.Info("spool recovered", "dir", r.spool.Dir(), "report", rep.String())
 }
 
-// openCanonical opens [rewrite]: the canonical maps and masquerading.
+// openCanonical opens [rewrite]: the address maps, masquerading and BCC.
 func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewrite.Canonical, error) {
 	rw := &cfg.Rewrite
 	return rewrite.Open(set, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
 		Recipient: rw.RecipientCanonicalMaps, Log: log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
 			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses},
-		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps, Virtual: rw.VirtualAliasMaps}, cfg.RecipientDelimiter)
+		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps, Virtual: rw.VirtualAliasMaps, Generic: rw.GenericMaps}, cfg.RecipientDelimiter)
 }
 
 // clientTLS is the outbound client's part of the TLS configuration.

@@ -534,6 +534,12 @@ type Rewrite struct {
 	// addresses, each looked up again (up to Postfix's limits), after the
 	// canonical maps; the client's address goes along as ORCPT.
 	VirtualAliasMaps []string `toml:"virtual_alias_maps"`
+	// GenericMaps are Postfix's smtp_generic_maps: tables of
+	// "root@host.localdomain alerts@example.com" or "@host.localdomain
+	// @example.com" lines that make the addresses of mail leaving the
+	// relay ones the internet accepts; applied last, to the envelope and
+	// to the header of every message.
+	GenericMaps []string `toml:"smtp_generic_maps"`
 }
 
 // Routing chooses where each recipient goes, as Postfix's transport_maps,

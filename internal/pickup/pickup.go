@@ -93,9 +93,9 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		Ret:      s.DSN.Ret,
 		EnvID:    s.DSN.EnvID,
 	}
-	if s.Canonical.Enabled() {
+	if s.Canonical.Enabled() || s.Canonical.HasGeneric() {
 		var b bytes.Buffer
-		h := &rewrite.HeaderWriter{W: &b, C: s.Canonical}
+		h := &rewrite.HeaderWriter{W: &b, C: s.Canonical, GenericOnly: !s.Canonical.Enabled()}
 		_, err := h.Write(content)
 		if err == nil {
 			err = h.Close()
@@ -131,6 +131,7 @@ func Submit(sp *spool.Spool, m *Message, s Submission) (string, error) {
 		w.Abort()
 		return "", fmt.Errorf("pickup: %w; try again later", err)
 	}
+	env.From, env.Recipients = s.Canonical.Generic(env.From, env.Recipients) // smtp_generic_maps
 	if _, err := w.Write(content); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("pickup: writing the message: %w", err)

@@ -119,29 +119,39 @@ func TestSubmitAddsFrom(t *testing.T) {
 
 // TestSubmitCanonical: with canonical maps, the envelope sender, each
 // recipient (with its original kept as ORCPT) and the header's addresses
-// are mapped before the message is stored.
+// are mapped before the message is stored; smtp_generic_maps map them
+// too, after the canonical maps (alice is first made alerts@host.local,
+// then alerts@example.com).
 func TestSubmitCanonical(t *testing.T) {
-	sp, err := spool.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := rewrite.Open(&table.Set{}, rewrite.Maps{Sender: []string{"inline:{ alice@example.org=alerts@example.com }"},
-		Recipient: []string{"inline:{ bob@example.net=robert@example.net }"}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, _ := envelope.Parse("alice@example.org")
-	id, err := Submit(sp, Parse([]byte(input)), Submission{Sender: sender, Recipients: []string{"bob@example.net"},
-		Host: "host.example", Now: time.Now(), Canonical: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, _, err := sp.Read(id)
-	if err != nil || env.From != "alerts@example.com" || len(env.Recipients) != 1 ||
-		env.Recipients[0].Addr != "robert@example.net" || env.Recipients[0].ORCPT != "rfc822;bob@example.net" {
-		t.Fatalf("Read(%s) = %+v, %v; want alerts@example.com -> robert@example.net, ORCPT bob", id, env, err)
-	}
-	if b, _ := os.ReadFile(sp.ContentPath(id)); !strings.Contains(string(b), "From: Alice <alerts@example.com>\r\n") {
-		t.Errorf("content's From not mapped:\n%s", b)
+	for name, maps := range map[string]rewrite.Maps{
+		"canonical": {Sender: []string{"inline:{ alice@example.org=alerts@example.com }"},
+			Recipient: []string{"inline:{ bob@example.net=robert@example.net }"}},
+		"generic": {Sender: []string{"inline:{ alice@example.org=alerts@host.local }"},
+			Generic: []string{"inline:{ @host.local=@example.com, bob@example.net=robert@example.net }"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sp, err := spool.Open(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := rewrite.Open(&table.Set{}, maps, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sender, _ := envelope.Parse("alice@example.org")
+			id, err := Submit(sp, Parse([]byte(input)), Submission{Sender: sender, Recipients: []string{"bob@example.net"},
+				Host: "host.example", Now: time.Now(), Canonical: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, _, err := sp.Read(id)
+			if err != nil || env.From != "alerts@example.com" || len(env.Recipients) != 1 ||
+				env.Recipients[0].Addr != "robert@example.net" || env.Recipients[0].ORCPT != "rfc822;bob@example.net" {
+				t.Fatalf("Read(%s) = %+v, %v; want alerts@example.com -> robert@example.net, ORCPT bob", id, env, err)
+			}
+			if b, _ := os.ReadFile(sp.ContentPath(id)); !strings.Contains(string(b), "From: Alice <alerts@example.com>\r\n") {
+				t.Errorf("content's From not mapped:\n%s", b)
+			}
+		})
 	}
 }

@@ -2,7 +2,8 @@
 // (canonical_maps, sender_canonical_maps, recipient_canonical_maps) and
 // address masquerading (masquerade_domains), applied as the relay
 // receives a message: to the envelope, and to the addresses in the
-// message's header; and automatic BCC (always_bcc and the BCC maps).
+// message's header; automatic BCC (always_bcc and the BCC maps); virtual
+// aliases; and smtp_generic_maps, applied last.
 package rewrite
 
 import (
@@ -43,6 +44,8 @@ type Canonical struct {
 	bcc *bcc
 	// virtual are virtual_alias_maps (virtual.go).
 	virtual []Table
+	// generic are smtp_generic_maps (generic.go).
+	generic []Table
 }
 
 // Enabled reports whether any table is set.
@@ -223,7 +226,7 @@ func extension(local, delims string) string {
 // it. The enforcer never blocks them: after mapping, a refusal names the
 // relay owner's own domain, not the client's.
 func (c *Canonical) TargetDomains() []string {
-	if !c.Enabled() {
+	if !c.Enabled() && !c.HasGeneric() {
 		return nil
 	}
 	var out []string
@@ -234,7 +237,7 @@ func (c *Canonical) TargetDomains() []string {
 			}
 		}
 	}
-	for _, ts := range [][]Table{c.Sender, c.Recipient, c.Common} {
+	for _, ts := range [][]Table{c.Sender, c.Recipient, c.Common, c.generic} {
 		for _, t := range ts {
 			w, ok := t.(interface{ Results(func(string)) })
 			if !ok {

@@ -36,9 +36,12 @@ const maxField = 100 << 10
 // it came, byte for byte; in one that changes, each address is replaced
 // where it stands, so the display names and the folding stay.
 type HeaderWriter struct {
-	W       io.Writer
-	C       *Canonical
-	through bool
+	W io.Writer
+	C *Canonical
+	// GenericOnly applies smtp_generic_maps alone: for a client whose
+	// header the canonical maps leave as it is.
+	GenericOnly bool
+	through     bool
 	// head holds, from start, the field being read: its whole lines up
 	// to scanned, then the start of a line cut off at the end of a
 	// write. What is before start has been written on; it goes at the
@@ -188,7 +191,7 @@ func (h *HeaderWriter) field(raw []byte) ([]byte, bool) {
 	done := 0         // text[:done] is in out
 	from := colon + 1 // addresses come in order: each is looked for after the last
 	for _, a := range list {
-		to := h.C.headerAddr(a.Address, class)
+		to := h.headerMap(a.Address, class)
 		i := at.next(a.Address, from)
 		if i < 0 {
 			continue // written some other way (quoted, encoded): left alone

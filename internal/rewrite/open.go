@@ -22,6 +22,8 @@ type Maps struct {
 	SenderBCC, RecipientBCC []string
 	// Virtual are virtual_alias_maps (virtual.go).
 	Virtual []string
+	// Generic are smtp_generic_maps (generic.go).
+	Generic []string
 }
 
 // KeyError is a table that did not open, named by its configuration key
@@ -61,6 +63,7 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 		{"rewrite.sender_bcc_maps", m.SenderBCC, &c.bcc.sender, ValidBCC},
 		{"rewrite.recipient_bcc_maps", m.RecipientBCC, &c.bcc.recipient, ValidBCC},
 		{"rewrite.virtual_alias_maps", m.Virtual, &c.virtual, ValidVirtual},
+		{"rewrite.smtp_generic_maps", m.Generic, &c.generic, ValidResult},
 	} {
 		for _, spec := range l.specs {
 			t, err := set.Open(spec)
@@ -74,7 +77,7 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 			*l.into = append(*l.into, t)
 		}
 	}
-	if err := errors.Join(errs...); err != nil || !c.Enabled() && !c.HasBCC() && !c.HasVirtual() {
+	if err := errors.Join(errs...); err != nil || !c.Enabled() && !c.HasBCC() && !c.HasVirtual() && !c.HasGeneric() {
 		return nil, err
 	}
 	return c, nil

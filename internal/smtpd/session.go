@@ -237,7 +237,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Proxy == nil {
 		return nil
 	}
-	ss.upMsg = &remote.Message{From: from}
+	ss.upMsg = &remote.Message{From: ss.s.opts.Canonical.GenericAddr(from)}
 	if opts != nil {
 		// What the client declared goes on as it said it: the
 		// upstream sends the notices in proxy mode (RFC 3461 section
@@ -389,7 +389,11 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			return errLocal
 		}
 		m := ss.upMsg
-		m.To, m.RcptParams = append(m.To, to), append(m.RcptParams, remote.DSNRcptParams(dsn[0], dsn[1]))
+		up, orcpt := ss.s.opts.Canonical.GenericAddr(to), dsn[1]
+		if up != to && orcpt == "" && ascii(given) {
+			orcpt = "rfc822;" + given // as for a recipient the canonical maps changed
+		}
+		m.To, m.RcptParams = append(m.To, up), append(m.RcptParams, remote.DSNRcptParams(dsn[0], orcpt))
 		rep, err := ss.upstream.Rcpt(m, len(m.To)-1)
 		if err != nil || rep.Code/100 != 2 {
 			m.To, m.RcptParams = m.To[:len(m.To)-1], m.RcptParams[:len(m.RcptParams)-1]
@@ -481,8 +485,8 @@ func (ss *session) Data(r io.Reader) error {
 	// address rewriting when there is one.
 	var dst io.Writer = w
 	var hw *rewrite.HeaderWriter
-	if ss.rewritesHeaders() {
-		hw = &rewrite.HeaderWriter{W: w, C: ss.s.opts.Canonical}
+	if local := ss.rewritesHeaders(); local || ss.s.opts.Canonical.HasGeneric() {
+		hw = &rewrite.HeaderWriter{W: w, C: ss.s.opts.Canonical, GenericOnly: !local}
 		dst = hw
 	}
 	buf, _ := ss.s.copyBufs.Get().(*[copySize]byte)
@@ -614,6 +618,7 @@ func (ss *session) Data(r io.Reader) error {
 		// Postfix's cleanup: "message not accepted", for now.
 		return ss.refuse("data", errVirtualLimit, "from", maillog.Addr(ss.from))
 	}
+	env.From, env.Recipients = ss.s.opts.Canonical.Generic(env.From, env.Recipients) // smtp_generic_maps
 	if err := w.Prepare(env); errors.Is(err, spool.ErrEnvelopeTooLarge) {
 		ss.s.log.Warn("message refused: its recipients, after virtual_alias_maps, make an envelope too large to keep",
 			"id", w.ID(), "client", ss.client(), "recipients", len(env.Recipients), "err", err)
