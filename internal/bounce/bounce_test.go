@@ -668,3 +668,15 @@ func TestHumanAge(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscardSuccessDelivered: a discard: transport's success is the
+// relay's own, with no upstream to report further: Action "delivered",
+// as Postfix's discard(8) says, not "relayed".
+func TestDiscardSuccessDelivered(t *testing.T) {
+	env := testEnv()
+	env.Recipients = []spool.Recipient{{Addr: "dave@example.net", Status: spool.Sent, Notify: "SUCCESS", Reply: "250 2.0.0 discarded"}}
+	g := dsnGroups(t, parse(t, build(t, env, original, Success, testOpts())).parts[1].body)
+	if len(g) != 2 || g[1]["action"] != "delivered" || g[1]["status"] != "2.0.0" {
+		t.Errorf("groups %q; want Action delivered, Status 2.0.0", g)
+	}
+}

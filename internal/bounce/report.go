@@ -226,7 +226,7 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 			addrType = "utf-8; " // RFC 6533 section 3
 		}
 		b.WriteString(field("Final-Recipient", addrType+r.Addr))
-		b.WriteString(field("Action", actions[k]))
+		b.WriteString(field("Action", action(k, r, opts)))
 		reply := reason(env, r)
 		st := status(reply, k)
 		if last, ok := expiredLast(reply); ok {
@@ -282,6 +282,16 @@ const globalStatus = "message/global-delivery-status"
 // success notice is only sent when the upstream took no DSN request, so
 // the message was relayed, not delivered.
 var actions = [...]string{Failure: "failed", Delay: "delayed", Success: "relayed"}
+
+// action is r's Action in a notice of kind k. A success the relay
+// itself gave (a discard: transport, no upstream involved) is
+// "delivered", as Postfix's discard(8) reports it: nothing will follow.
+func action(k Kind, r spool.Recipient, opts Options) string {
+	if k == Success && r.Reply != "" && remoteMTA(r, opts) == "" {
+		return "delivered"
+	}
+	return actions[k]
+}
 
 // remoteMTA is the upstream whose reply r has: the one recorded with it,
 // else the smarthost of opts for an upstream's reply to a command
