@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +81,45 @@ func TestRevGM5GreetingRateLimitPaces(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRevGM5CompanionInternalFormSender: Postfix before 3.5, or with
+// info_log_address_format = internal, logs a sender unquoted: the sender
+// `"x@victim.example>, size=1"@attacker.example` becomes qmgr's
+// `from=<x@victim.example>, size=1@attacker.example>, size=N, nrcpt=1
+// (queue active)`. postfix-enforcer read victim.example as the sender's
+// domain, and Gmail's "very low reputation of the sending domain" for the
+// spammer's message blocked victim.example (docs/postfix-enforcer.md says
+// such a line is not read). qmgr's line is now read only in the shapes
+// qmgr writes it.
+func TestRevGM5CompanionInternalFormSender(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF:    []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test", "info_log_address_format = internal"},
+	})
+	sender := `"x@victim.example>, size=1"@attacker.example`
+	hostileSend(t, pf.Addr(), "203.0.113.83", "mx.attacker.example", []string{"MAIL FROM:<" + sender + ">", "RCPT TO:<dom@gmail.test>"}, "")
+	compWaitLog(t, pf, `to=<dom@gmail\.test>, .*status=bounced`, 30*time.Second)
+	if !strings.Contains(pf.MailLog(), "from=<x@victim.example>, size=1@attacker.example>") {
+		t.Fatalf("Postfix did not log the sender in its internal form:\n%s", pf.MailLog())
+	}
+	victimNotBlocked(t, pf)
+}
+
+// victimNotBlocked runs postfix-enforcer --once over pf's log (loopback
+// welcomelisted, the fake Gmail on 127.0.0.1 trusted), fails if it blocked
+// victim.example, and returns its output.
+func victimNotBlocked(t *testing.T, pf *harness.Postfix) string {
+	t.Helper()
+	dir := t.TempDir()
+	access := filepath.Join(dir, "sender_access")
+	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
+	out := review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
+	if b, _ := os.ReadFile(access); strings.Contains(string(b), "victim") || strings.Contains(out, "domain=victim") {
+		t.Errorf("victim.example blocked for a spammer's mail:\n%s\nsender_access:\n%s", out, b)
+	}
+	return out
 }
