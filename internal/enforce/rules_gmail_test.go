@@ -193,7 +193,6 @@ func TestClassifyUnknown(t *testing.T) {
 	for _, s := range []string{
 		"550 5.7.1 Something Gmail has never said before " + gmailID,
 		"550-5.7.1 Something new 550 5.7.1 on two lines " + gmailID,
-		"451 4.3.0 Mail server temporarily rejected message. " + gmailID,
 		"451 Try again",
 		"554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org",
 		"550 5.7.606 Access denied, banned sending IP [" + relayIP + "]",
