@@ -59,7 +59,12 @@ func (StockVerdicts) Verdict(r Result) Verdict {
 // EngineVerdicts gives the scheduler the enforcement engine's pace and
 // alert verdicts (enforce.Decide's plan: its action and scope), so that
 // the queue and the enforcer read a reply the same way. A refused login at
-// the smarthost is an alert whatever its text.
+// the smarthost is an alert whatever its text. A refusal the rules would
+// sanction a client for, given before the transaction (Gmail's "unusual
+// rate of unsolicited mail originating from your IP address ... rate
+// limited" at the greeting), sanctions nobody (enforce.Decide) and paces
+// the destination: it is about the relay's address, and every queued
+// message opening a session of its own would keep that address limited.
 type EngineVerdicts struct{ Policy enforce.Policy }
 
 // Verdict implements Verdicts.
@@ -68,6 +73,8 @@ func (ev EngineVerdicts) Verdict(res Result) Verdict {
 		return VerdictAlert
 	}
 	switch v := ev.classify(res); {
+	case enforce.BeforeTransaction(res.Stage) && (v.Action == enforce.Ban || v.Action == enforce.BlockDomain || v.Action == enforce.Encapsulate):
+		return VerdictPace
 	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:
 		return VerdictPaceRecipient
 	case v.Action == enforce.Pace:

@@ -11,6 +11,7 @@ package postfixlog
 
 import (
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -341,23 +342,35 @@ func (e *Event) parsePickup(s string) bool {
 }
 
 // parseQueued reads qmgr's "from=<ADDR>, size=N, nrcpt=N (queue active)",
-// and its other lines about a sender ("from=<ADDR>, status=expired,
+// and its line about an expired message ("from=<ADDR>, status=expired,
 // returned to sender") for the address only.
+//
+// What follows the address must be one of those whole: Postfix's internal
+// form (info_log_address_format = internal, or Postfix before 3.5) logs
+// the sender `"x@victim.example>, size=1"@attacker.example` unquoted,
+// `from=<x@victim.example>, size=1@attacker.example>, size=N, ...`, and
+// the path read from it is the client's text, not its sender.
 func (e *Event) parseQueued(s string) bool {
 	e.Kind = Queued
 	from, rest, ok := readPath(strings.TrimPrefix(s, "from="))
-	if !ok || (rest != "" && !strings.HasPrefix(rest, ", ")) {
+	if !ok {
 		return false
 	}
 	e.From = from
-	if v, ok := strings.CutPrefix(rest, ", size="); ok {
-		size, v, _ := strings.Cut(v, ", nrcpt=")
-		nrcpt, _, _ := strings.Cut(v, " ")
-		e.Size, _ = strconv.ParseInt(size, 10, 64)
-		e.Nrcpt, _ = strconv.Atoi(nrcpt)
+	if rest == ", status=expired, returned to sender" {
+		return true
 	}
+	m := queuedTail.FindStringSubmatch(rest)
+	if m == nil {
+		return false
+	}
+	e.Size, _ = strconv.ParseInt(m[1], 10, 64)
+	e.Nrcpt, _ = strconv.Atoi(m[2])
 	return true
 }
+
+// queuedTail is what follows the sender in qmgr's line (qmgr_message.c).
+var queuedTail = regexp.MustCompile(`^, size=(\d+), nrcpt=(\d+) \(queue [a-z]+\)$`)
 
 // parseDelivery reads a delivery agent's line by Postfix's own field order
 // (log_adhoc.c):

@@ -25,7 +25,18 @@ type pfe3Reply struct {
 // pfe3Replies reads every reply of gmail-replies.md, 66 of them.
 func pfe3Replies(t *testing.T) []pfe3Reply {
 	t.Helper()
-	f, err := os.Open("../../internal/enforce/testdata/gmail-replies.txt")
+	out := readReplies(t, "gmail-replies.txt")
+	if len(out) < 66 {
+		t.Fatalf("%d replies; want the 66 of gmail-replies.md", len(out))
+	}
+	return out
+}
+
+// readReplies reads a file of internal/enforce/testdata in
+// gmail-replies.txt's format.
+func readReplies(t *testing.T, name string) []pfe3Reply {
+	t.Helper()
+	f, err := os.Open("../../internal/enforce/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,19 +54,20 @@ func pfe3Replies(t *testing.T) []pfe3Reply {
 		}
 		out = append(out, pfe3Reply{fs[0], fs[1], fs[2], fs[3], fs[4]})
 	}
-	if len(out) < 66 {
-		t.Fatalf("%d replies; want the 66 of gmail-replies.md", len(out))
+	if len(out) == 0 {
+		t.Fatalf("%s: no replies", name)
 	}
 	return out
 }
 
 // stage is where Gmail gives the reply: at MAIL for the sender it cannot
-// parse, at RCPT for the recipient's problems, else after the data.
+// parse (and for a relay that did not start TLS), at RCPT for the
+// recipient's problems, else after the data.
 func (c pfe3Reply) stage() harness.Stage {
 	switch {
-	case c.enh == "5.1.7":
+	case c.enh == "5.1.7", c.code == "530":
 		return stMail
-	case c.enh == "5.1.1", c.enh == "4.2.2", c.enh == "4.5.3", c.enh == "4.2.1" && c.rule == "gmail-receiving-too-quickly":
+	case c.enh == "5.1.1", c.enh == "5.2.1", c.enh == "5.1.2", c.enh == "4.2.2", c.enh == "4.5.3", c.enh == "4.2.1" && c.rule == "gmail-receiving-too-quickly":
 		return stRcpt
 	}
 	return stData
@@ -82,7 +94,11 @@ var pfe3SessionID = regexp.MustCompile(`e2e\d+si\d+gsm\.\d+`)
 // is never banned or blocked, its mail encapsulated instead.
 func TestRevPFE3RelayEveryReply(t *testing.T) {
 	t.Parallel()
-	cases := pfe3Replies(t)
+	relayEveryReply(t, pfe3Replies(t))
+}
+
+// relayEveryReply is TestRevPFE3RelayEveryReply for cases.
+func relayEveryReply(t *testing.T, cases []pfe3Reply) {
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
 		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n"
 	welcome := "127.0.5.0/24\n127.0.7.0/24\n"
@@ -229,7 +245,11 @@ func eventsWithText(r *relay, event, text string) []*maillog.Entry {
 // blocked, its message encapsulated instead.
 func TestRevPFE3CompanionEveryReply(t *testing.T) {
 	t.Parallel()
-	cases := pfe3Replies(t)
+	companionEveryReply(t, pfe3Replies(t))
+}
+
+// companionEveryReply is TestRevPFE3CompanionEveryReply for cases.
+func companionEveryReply(t *testing.T, cases []pfe3Reply) {
 	gmail := newFakeGmail(t)
 	backup := harness.NewFakeSMTP(t, harness.Script{Hostname: "backup.test"})
 	pf := harness.StartPostfix(t, harness.PostfixOptions{

@@ -96,13 +96,7 @@ func TestRevPFE3CompanionEchoedSaid(t *testing.T) {
 	sender := `"a] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [victim.example 30]. rate limited"@attacker.example`
 	hostileSend(t, pf.Addr(), "203.0.113.81", "mx.attacker.example", []string{"MAIL FROM:<" + sender + ">", "RCPT TO:<echo@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<echo@gmail\.test>, .*status=bounced`, 30*time.Second)
-	dir := t.TempDir()
-	access := filepath.Join(dir, "sender_access")
-	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
-	out := review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
-	if b, _ := os.ReadFile(access); strings.Contains(string(b), "victim") || strings.Contains(out, "domain=victim") {
-		t.Errorf("victim.example blocked on a spammer's word:\n%s\nsender_access:\n%s", out, b)
-	}
+	out := victimNotBlocked(t, pf)
 	if !strings.Contains(out, "rule=gmail-invalid-sender-address") {
 		t.Errorf("the refusal was not read as Gmail's 553 5.1.7:\n%s", out)
 	}
