@@ -1,0 +1,39 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// A black-box review of the SMTP listener from outside (raw sockets,
+// swaks, openssl s_client, smtp-source); each case here failed before the
+// fix named in its comment.
+
+// TestRevBB5SASLResponseCodes: RFC 4954 section 4 says a server that
+// cannot base64-decode a client's response MUST refuse the AUTH command
+// with 501 and the enhanced code 5.5.2, and section 6 gives 500 5.5.6 to a
+// response longer than the server takes. The relay said so to an initial
+// response only; a response to its 334 that was not base64, or was past
+// 12,288 octets, heard "501 5.0.0 Negotiation cancelled", the reply to a
+// client that cancels with "*". A cancel still hears that.
+func TestRevBB5SASLResponseCodes(t *testing.T) {
+	t.Parallel()
+	r := startAuthRelay(t, plainSecrets, "[auth]\nallow_insecure = true\n")
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for _, tc := range []struct{ mech, resp, want string }{
+		{"PLAIN", "!!!not base64", "501 5.5.2 "},
+		{"LOGIN", "Ym9i=x", "501 5.5.2 "},
+		{"PLAIN", strings.Repeat("QUFB", 4000), "500 5.5.6 "},
+		{"PLAIN", "*", "501 "},
+		{"LOGIN", "*", "501 "},
+	} {
+		mustCmd(t, c, "334", "AUTH %s", tc.mech)
+		rep, err := c.cmd("%s", tc.resp)
+		if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+			t.Errorf("AUTH %s, response %.20q: %q, %v; want %q", tc.mech, tc.resp, rep, err, tc.want)
+		}
+	}
+	// The session goes on: a good login still works.
+	mustCmd(t, c, "235", "AUTH PLAIN %s", authPlain("bob", "bobpw"))
+}
