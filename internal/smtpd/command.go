@@ -302,10 +302,18 @@ func (c *commandConn) offerTLS() bool {
 // connection. A Close from another goroutine (the transaction timeout, a
 // shutdown) while go-smtp writes or flushes does not wait for it: the
 // connection closes at once, as it would have without the queue.
-func (c *commandConn) Close() error {
+func (c *commandConn) Close() error { return c.closeSaying("") }
+
+// closeSaying is Close with a last reply, text, written after the replies
+// queued: a 421 from another goroutine than go-smtp's (the transaction
+// timeout), which go-smtp's own replies cannot follow.
+func (c *commandConn) closeSaying(text string) error {
 	c.srv.untrack(c)
 	if c.wmu.TryLock() {
 		if c.werr == nil {
+			if text != "" {
+				c.out = append(c.out, text+"\r\n"...)
+			}
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 			if len(c.out) > 0 {
 				c.cur.Write(c.out)

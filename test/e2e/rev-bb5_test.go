@@ -37,3 +37,37 @@ func TestRevBB5SASLResponseCodes(t *testing.T) {
 	// The session goes on: a good login still works.
 	mustCmd(t, c, "235", "AUTH PLAIN %s", authPlain("bob", "bobpw"))
 }
+
+// TestRevBB5TransactionTimeout421: a transaction that outlasts
+// smtp.transaction_timeout ends with "421 4.4.2", as docs/policy.md says
+// and as the mail log recorded, and then the connection closes (RFC 5321
+// section 3.8). The connection used to close without a word, at the
+// command prompt and in the middle of the message text alike, while the
+// mail log said the client had heard 421.
+func TestRevBB5TransactionTimeout421(t *testing.T) {
+	t.Parallel()
+	cfg := writeConfig(t, "[smtp]\ntransaction_timeout = \"2s\"\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--config", cfg, "--domain", "relay.e2e.test")
+	for _, inText := range []bool{false, true} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+		if inText {
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+			mustCmd(t, c, "354", "DATA")
+			c.conn.Write([]byte("Subject: slow\r\n\r\nthe first line\r\n"))
+		}
+		rep, err := c.read()
+		if err != nil || !strings.HasPrefix(rep.String(), "421 4.4.2 relay.e2e.test ") {
+			t.Errorf("in the message text %v: past the transaction timeout: %q, %v; want 421 4.4.2 relay.e2e.test ...", inText, rep, err)
+		}
+		if _, err := c.read(); err == nil {
+			t.Errorf("in the message text %v: the connection is still open after the 421", inText)
+		}
+		c.Close()
+	}
+	if log := r.stderr(); !strings.Contains(log, `stage=timeout reply="421 4.4.2 relay.e2e.test Error: transaction took too long"`) {
+		t.Errorf("mail log lacks the 421 the client heard:\n%s", log)
+	}
+}
