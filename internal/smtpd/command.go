@@ -415,13 +415,16 @@ func (c *commandConn) overshot(code int, p []byte) bool {
 // 2.1.5), a malformed parameter value is 501 (RFC 5321 section 4.2.2: a
 // syntax error in the arguments; go-smtp says 500, "command unrecognized",
 // to a bad AUTH=), a SASL exchange the command layer ended for the client
-// hears saslRefusal, and the idle timeout is the text docs/limits.md gives.
+// hears saslRefusal, a login RFC 4954's 235 2.7.0, and the idle timeout is the text docs/limits.md gives.
 func (c *commandConn) wording(p []byte) []byte {
 	switch {
 	case c.verb == "AUTH" && c.saslRefusal != "" && bytes.HasPrefix(p, []byte("501 ")):
 		r := c.saslRefusal
 		c.saslRefusal = ""
 		return []byte(r + "\r\n")
+	case c.verb == "AUTH" && bytes.HasPrefix(p, []byte("235 ")):
+		// RFC 4954 section 6: 2.7.0; go-smtp says 2.0.0.
+		return []byte("235 2.7.0 Authentication successful\r\n")
 	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
 		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
