@@ -143,6 +143,10 @@ type commandConn struct {
 	// barePostmaster: this RCPT named "Postmaster" without a domain
 	// (qualifyPostmaster gave it one), which no restriction refuses.
 	barePostmaster bool
+	// saslRefusal is the reply that takes the place of go-smtp's 501
+	// "Negotiation cancelled" when the command layer cancelled the SASL
+	// exchange for the client (nextLine): RFC 4954's own codes.
+	saslRefusal string
 	// saidHelo: the client's greeting that was accepted was HELO, not
 	// EHLO (Postfix's protocol name SMTP rather than ESMTP).
 	saidHelo bool
@@ -298,10 +302,18 @@ func (c *commandConn) offerTLS() bool {
 // connection. A Close from another goroutine (the transaction timeout, a
 // shutdown) while go-smtp writes or flushes does not wait for it: the
 // connection closes at once, as it would have without the queue.
-func (c *commandConn) Close() error {
+func (c *commandConn) Close() error { return c.closeSaying("") }
+
+// closeSaying is Close with a last reply, text, written after the replies
+// queued: a 421 from another goroutine than go-smtp's (the transaction
+// timeout), which go-smtp's own replies cannot follow.
+func (c *commandConn) closeSaying(text string) error {
 	c.srv.untrack(c)
 	if c.wmu.TryLock() {
 		if c.werr == nil {
+			if text != "" {
+				c.out = append(c.out, text+"\r\n"...)
+			}
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 			if len(c.out) > 0 {
 				c.cur.Write(c.out)
@@ -402,9 +414,17 @@ func (c *commandConn) overshot(code int, p []byte) bool {
 // "Hello" there), MAIL and RCPT carry RFC 3463's codes for addresses (2.1.0,
 // 2.1.5), a malformed parameter value is 501 (RFC 5321 section 4.2.2: a
 // syntax error in the arguments; go-smtp says 500, "command unrecognized",
-// to a bad AUTH=), and the idle timeout is the text docs/limits.md gives.
+// to a bad AUTH=), a SASL exchange the command layer ended for the client
+// hears saslRefusal, a login RFC 4954's 235 2.7.0, and the idle timeout is the text docs/limits.md gives.
 func (c *commandConn) wording(p []byte) []byte {
 	switch {
+	case c.verb == "AUTH" && c.saslRefusal != "" && bytes.HasPrefix(p, []byte("501 ")):
+		r := c.saslRefusal
+		c.saslRefusal = ""
+		return []byte(r + "\r\n")
+	case c.verb == "AUTH" && bytes.HasPrefix(p, []byte("235 ")):
+		// RFC 4954 section 6: 2.7.0; go-smtp says 2.0.0.
+		return []byte("235 2.7.0 Authentication successful\r\n")
 	case (c.verb == "MAIL" || c.verb == "RCPT") && bytes.HasPrefix(p, []byte("500 5.5.4 ")):
 		return append([]byte("501"), p[3:]...)
 	case c.verb == "EHLO" && bytes.HasPrefix(p, []byte("250-Hello ")):
@@ -660,14 +680,18 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	if saslResponse {
 		if tooLong {
 			// go-smtp is waiting for this response; "*" cancels the
-			// exchange (RFC 4954) and go-smtp answers 501.
+			// exchange (RFC 4954), and go-smtp's 501 to it is said
+			// as RFC 4954 section 6 has it.
 			c.srv.log.Info("SASL response too long", "client", c.RemoteAddr().String())
+			c.saslRefusal = "500 5.5.6 Error: authentication exchange line too long"
 			return []byte("*\r\n"), nil
 		}
 		if resp := bytes.TrimRight(line, "\r\n"); !bytes.Equal(resp, []byte("*")) && !isBase64(string(resp)) {
 			// go-smtp would answer 454 4.7.0, "try again later",
-			// to a response that can never decode; "*" makes it
-			// a 501 that ends the exchange.
+			// to a response that can never decode; "*" ends the
+			// exchange, with the 501 5.5.2 that RFC 4954 section
+			// 4 requires.
+			c.saslRefusal = "501 5.5.2 Error: cannot decode response"
 			return []byte("*\r\n"), nil
 		}
 		c.code = 0

@@ -107,8 +107,14 @@ func (ss *session) startTimer() {
 		return
 	}
 	ss.timer = time.AfterFunc(ss.s.opts.TransactionTimeout, func() {
+		text := "421 4.4.2 " + ss.s.opts.Domain + " Error: transaction took too long"
 		ss.s.log.Info("transaction timeout", "client", ss.client())
-		ss.s.opts.MailLog.Reject(ss.client(), "timeout", "421 4.4.2 transaction took too long")
+		ss.s.opts.MailLog.Reject(ss.client(), "timeout", text)
+		if ss.cc != nil {
+			// RFC 5321 section 3.8: said, then closed.
+			ss.cc.closeSaying(text)
+			return
+		}
 		ss.conn.Conn().Close()
 	})
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	authOK       = "235 2.0.0 Authentication succeeded"
+	authOK       = "235 2.7.0 Authentication successful"
 	authFailed   = "535 5.7.8 Authentication failed"
 	authThrottle = "454 4.7.0 Too many authentication failures; try again later"
 	outsideRcpt  = "victim@elsewhere.example"
