@@ -406,9 +406,11 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			var found bool
 			switch name {
 			case "check_client_access":
-				v, found = m.LookupClient(req.ClientIP, req.ClientName)
+				// Postfix looks up a client without a verified name
+				// by the name "unknown", then by its address.
+				v, found = m.LookupClient(req.ClientIP, cmp.Or(req.ClientName, "unknown"))
 			case "check_reverse_client_hostname_access":
-				v, found = m.LookupClient(req.ClientIP, req.ReverseName)
+				v, found = m.LookupClient(req.ClientIP, cmp.Or(req.ReverseName, "unknown"))
 			case "check_sasl_access":
 				// The login name as it is, exactly; nothing for a
 				// client that did not log in.

@@ -431,3 +431,65 @@ func TestRevPF5AddressSyntax(t *testing.T) {
 		},
 	})
 }
+
+// TestRevPF5ClientAccess: check_client_access by IP address (and its
+// shorter forms), in hash, cidr, regexp and pcre tables, with clients at
+// several loopback addresses.
+func TestRevPF5ClientAccess(t *testing.T) {
+	files := map[string]string{
+		"hash:DIR/client": `127.0.0.2 REJECT exact address
+127.0.0.3 DUNNO
+127.0.0 550 5.7.1 three octets
+127 DEFER one octet
+`,
+		"DIR/client.cidr": `127.0.0.2/32 REJECT cidr exact
+!127.0.0.0/30 DUNNO
+127.0.0.4/30 OK
+127.0.0.0/24 451 4.7.1 cidr net
+127.0.0.0/8 REJECT
+`,
+		"DIR/client.regexp": `/^(127)\.0\.0\.2$/ REJECT regexp $1 matched
+/^127\.0\.0\.(1[0-9])$/ 550 last octet $1
+/^127\.0\.0\.3$/ DUNNO
+/^127\./ pf5_class
+`,
+		"DIR/client.pcre": `/^127\.0\.0\.2$/ REJECT pcre matched
+/^127\.0\.0\.(1\d)$/ 550 pcre ${1}
+!/^127\.0\.0\.[0-9]$/ DUNNO
+/\.5$/ DEFER_IF_PERMIT five
+/\.6$/ HOLD
+`,
+		// A client without a name is looked up as "unknown" first.
+		"DIR/unknown.regexp": "/^unknown$/ REJECT nameless\n",
+		"DIR/unknown":        "unknown 550 5.7.1 nameless\n",
+	}
+	clients := []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.12", "127.0.1.1"}
+	for _, spec := range []string{"hash:DIR/client", "cidr:DIR/client.cidr", "regexp:DIR/client.regexp", "pcre:DIR/client.pcre",
+		"regexp:DIR/unknown.regexp", "texthash:DIR/unknown"} {
+		t.Run(strings.ReplaceAll(spec, "DIR/", ""), func(t *testing.T) {
+			var dlg []pf5Dialogue
+			for _, c := range clients {
+				dlg = append(dlg, pf5Session(c, "client.example", pf5Tx("s@example.org", "r@relay.example", "r@other.example")))
+			}
+			pf5Run(t, pf5Scenario{
+				name:  spec,
+				files: files,
+				mainCF: []string{
+					"mynetworks = 127.0.0.1/32",
+					"relay_domains = relay.example",
+					"smtpd_restriction_classes = pf5_class",
+					"pf5_class = permit_mynetworks, reject_unauth_destination",
+					"smtpd_client_restrictions = check_client_access " + spec,
+				},
+				toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example"]
+client_restrictions = ["check_client_access ` + spec + `"]
+[policy.restriction_classes]
+pf5_class = ["permit_mynetworks", "reject_unauth_destination"]
+`,
+				dialogues: dlg,
+			})
+		})
+	}
+}
