@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -40,6 +41,55 @@ func TestRevPF5UnknownClientName(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%s %s, client name %q: %q; want %q", c.check, c.table, c.name, got, c.want)
+		}
+	}
+}
+
+// TestRevPF5HeloHostname: reject_invalid_helo_hostname and
+// reject_non_fqdn_helo_hostname judge a name as Postfix's valid_hostname
+// does: an underscore is allowed (Postfix: "grr.."), and so is a bare IP
+// address (valid_hostaddr) by the first; an all-numeric name, a non-ASCII one, a misplaced dot or hyphen, or a label past 63 octets is
+// not; and a name that is not valid is no fully-qualified name either
+// (504, not 501, from reject_non_fqdn_helo_hostname).
+func TestRevPF5HeloHostname(t *testing.T) {
+	invalid := func(h string) string { return "501 5.5.2 <" + h + ">: Helo command rejected: Invalid name" }
+	nonFQDN := func(h string) string {
+		return "504 5.5.2 <" + h + ">: Helo command rejected: need fully-qualified hostname"
+	}
+	for _, c := range []struct {
+		rule, helo, want string
+	}{
+		{"reject_invalid_helo_hostname", "under_score.example", ""},
+		{"reject_invalid_helo_hostname", "_dmarc.example", ""},
+		{"reject_invalid_helo_hostname", "client.example.", ""},
+		{"reject_invalid_helo_hostname", "localhost", ""},
+		{"reject_invalid_helo_hostname", "[192.0.2.1]", ""},
+		{"reject_invalid_helo_hostname", "[IPv6:2001:db8::1]", ""},
+		{"reject_invalid_helo_hostname", "1.2.3.4", ""},
+		{"reject_invalid_helo_hostname", "1.2.3", invalid("1.2.3")},
+		{"reject_invalid_helo_hostname", "bücher.example", invalid("bücher.example")},
+		{"reject_invalid_helo_hostname", "-a.example", invalid("-a.example")},
+		{"reject_invalid_helo_hostname", "a-.example", invalid("a-.example")},
+		{"reject_invalid_helo_hostname", "a..example", invalid("a..example")},
+		{"reject_invalid_helo_hostname", "a.example..", invalid("a.example..")},
+		{"reject_invalid_helo_hostname", strings.Repeat("a", 64) + ".example", invalid(strings.Repeat("a", 64) + ".example")},
+		{"reject_invalid_helo_hostname", "[192.0.2.300]", invalid("[192.0.2.300]")},
+		{"reject_non_fqdn_helo_hostname", "under_score.example", ""},
+		{"reject_non_fqdn_helo_hostname", "[192.0.2.1]", ""},
+		{"reject_non_fqdn_helo_hostname", "host_1", nonFQDN("host_1")},
+		{"reject_non_fqdn_helo_hostname", "localhost.", nonFQDN("localhost.")},
+		{"reject_non_fqdn_helo_hostname", "bücher.example", nonFQDN("bücher.example")},
+		{"reject_non_fqdn_helo_hostname", "1.2.3.4", nonFQDN("1.2.3.4")},
+	} {
+		e := engine(t, Options{MyNetworks: []netip.Prefix{}, RelayDomains: []string{"relay.example"}, Helo: []string{c.rule}})
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: c.helo,
+			Sender: "a@x.example", Recipient: "r@relay.example"})
+		got := ""
+		if d.Refuses() {
+			got = d.Reply()
+		}
+		if got != c.want {
+			t.Errorf("%s, HELO %s: %q; want %q", c.rule, c.helo, got, c.want)
 		}
 	}
 }

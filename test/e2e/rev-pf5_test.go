@@ -42,6 +42,9 @@ type pf5Scenario struct {
 type pf5Dialogue struct {
 	from string // a 127.0.0.0/8 address
 	cmds []string
+	// intended are relaykeeper's replies by design in this dialogue, over
+	// the scenario's.
+	intended map[string]string
 }
 
 // pf5Server is one side of the comparison.
@@ -114,7 +117,11 @@ func pf5Run(t *testing.T, sc pf5Scenario) {
 			if os.Getenv("PF5_VERBOSE") != "" {
 				t.Logf("%s %s: %s\n  postfix:     %s\n  relaykeeper: %s", sc.name, d.from, cmd, p, rk)
 			}
-			if want, ok := sc.intended[cmd]; ok {
+			want, ok := d.intended[cmd]
+			if !ok {
+				want, ok = sc.intended[cmd]
+			}
+			if ok {
 				if rk != want {
 					t.Errorf("%s, dialogue %d from %s: %s\n  relaykeeper: %s\n  want:        %s (by design; postfix: %s)", sc.name, i, d.from, cmd, rk, want, p)
 				}
@@ -492,4 +499,102 @@ pf5_class = ["permit_mynetworks", "reject_unauth_destination"]
 			})
 		})
 	}
+}
+
+// TestRevPF5Helo: the HELO name checks and check_helo_access, with the
+// names clients really send, and a session without HELO.
+func TestRevPF5Helo(t *testing.T) {
+	helos := []string{"client.example", "localhost", "localhost.", "[127.0.0.1]", "[IPv6:::1]", "127.0.0.1", "under_score.example",
+		"-bad.example", "bad-.example", "a..b.example", "UPPER.Example", "sub.helo.example", "helo.example", "x.y.z", "1.2.3.4.example", "toolong" + strings.Repeat("x", 60) + ".example",
+		"_dmarc.example", "1.2.3.4", "a.example..", "host_1"}
+	var dlg []pf5Dialogue
+	for _, h := range helos {
+		for _, verb := range []string{"EHLO", "HELO"} {
+			dlg = append(dlg, pf5Dialogue{from: "127.0.0.2", cmds: []string{verb + " " + h, "MAIL FROM:<s@example.org>", "RCPT TO:<r@relay.example>", "QUIT"},
+				intended: pf5HeloIntended(verb, h)})
+		}
+	}
+	// docs/postfix-migration.md: MAIL needs HELO or EHLO first, as with
+	// smtpd_helo_required = yes.
+	dlg = append(dlg, pf5Dialogue{from: "127.0.0.2", cmds: []string{"MAIL FROM:<s@example.org>", "RCPT TO:<r@relay.example>", "QUIT"},
+		intended: map[string]string{"MAIL FROM:<s@example.org>": "503 5.5.1 Error: send HELO/EHLO first", "RCPT TO:<r@relay.example>": "503 5.5.1 Error: need MAIL command"}})
+	pf5Run(t, pf5Scenario{
+		name: "helo",
+		files: map[string]string{"hash:DIR/helo": `helo.example REJECT helo table
+localhost REJECT you are not me
+[127.0.0.1] 550 literal
+127.0.0.1 REJECT bare address
+`},
+		mainCF: []string{
+			"mynetworks = 127.0.0.1/32",
+			"relay_domains = relay.example",
+			"smtpd_helo_restrictions = reject_invalid_helo_hostname, check_helo_access hash:DIR/helo, reject_non_fqdn_helo_hostname",
+		},
+		toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example"]
+helo_restrictions = ["reject_invalid_helo_hostname", "check_helo_access hash:DIR/helo", "reject_non_fqdn_helo_hostname"]
+`,
+		dialogues: dlg,
+	})
+}
+
+// pf5HeloIntended are relaykeeper's documented differences from Postfix
+// after "VERB helo" in TestRevPF5Helo.
+func pf5HeloIntended(verb, helo string) map[string]string {
+	switch helo {
+	case "localhost.":
+		// docs/tables.md: a HELO name's trailing dot is dropped before
+		// it is looked up (Postfix looks "localhost." up as it is).
+		return map[string]string{"RCPT TO:<r@relay.example>": "554 5.7.1 <localhost.>: Helo command rejected: you are not me"}
+	case "-bad.example", "bad-.example", "a..b.example", "a.example..", "toolong" + strings.Repeat("x", 60) + ".example":
+		// docs/limits.md: an EHLO or HELO argument that is no domain
+		// name is refused at once (Postfix takes it, and only
+		// reject_invalid_helo_hostname refuses it, at RCPT).
+		return map[string]string{
+			verb + " " + helo:           "501 5.5.2 Error: " + verb + " argument is neither a domain nor an address literal",
+			"MAIL FROM:<s@example.org>": "503 5.5.1 Error: send HELO/EHLO first",
+			"RCPT TO:<r@relay.example>": "503 5.5.1 Error: need MAIL command",
+		}
+	}
+	return nil
+}
+
+// TestRevPF5Checks: reject_non_fqdn_*, reject_unknown_*_domain (the
+// sandbox's DNS answers NXDOMAIN), warn_if_reject, DEFER_IF_PERMIT and
+// DEFER_IF_REJECT across stages, and permit in an early list.
+func TestRevPF5Checks(t *testing.T) {
+	table := `dip.example DEFER_IF_PERMIT dip
+dir.example DEFER_IF_REJECT dir
+okay.example OK
+`
+	txs := [][]string{
+		pf5Tx("s@host", "r@relay.example", "r@host", "r@relay"),
+		pf5Tx("s@nxdomain.invalid", "r@relay.example", "r@nxdomain.invalid"),
+		pf5Tx("s@dip.example", "r@relay.example", "r@other.example", "r@dir.example"),
+		pf5Tx("s@dir.example", "r@relay.example", "r@other.example", "r@nxdomain.invalid"),
+		pf5Tx("s@okay.example", "r@relay.example", "r@other.example", "r@nxdomain.invalid"),
+		pf5Tx("", "r@relay.example", "r@host", "r@nxdomain.invalid"),
+		pf5Tx("s@[192.0.2.1]", "r@[192.0.2.1]"),
+	}
+	pf5Run(t, pf5Scenario{
+		name:  "checks",
+		files: map[string]string{"hash:DIR/access": table},
+		mainCF: []string{
+			"mynetworks = 127.0.0.1/32",
+			"relay_domains = relay.example, relay, nxdomain.invalid",
+			"smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access hash:DIR/access, warn_if_reject reject_unknown_sender_domain",
+			"smtpd_recipient_restrictions = reject_non_fqdn_recipient, check_recipient_access hash:DIR/access, reject_unknown_recipient_domain",
+		},
+		toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example", "relay", "nxdomain.invalid"]
+sender_restrictions = ["reject_non_fqdn_sender", "check_sender_access hash:DIR/access", "warn_if_reject", "reject_unknown_sender_domain"]
+recipient_restrictions = ["reject_non_fqdn_recipient", "check_recipient_access hash:DIR/access", "reject_unknown_recipient_domain"]
+`,
+		dialogues: []pf5Dialogue{
+			pf5Session("127.0.0.1", "client.example", txs...),
+			pf5Session("127.0.0.2", "client.example", txs...),
+		},
+	})
 }
