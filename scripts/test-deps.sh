@@ -1,7 +1,7 @@
 #!/bin/sh
 # test-deps.sh: install the programs that the end-to-end tests drive through
 # test/harness: Postfix (postfix, postconf, postqueue, smtp-sink,
-# smtp-source), swaks, and Cyrus SASL's sasldb tools for a Postfix that
+# smtp-source, and postfix-pcre for its pcre: tables), swaks, and Cyrus SASL's sasldb tools for a Postfix that
 # requires AUTH (sasl2-bin, libsasl2-modules), SpamAssassin's spamd and
 # OpenDKIM for the filter and milter tests, postgrey as a policy service
 # (check_policy_service), Chromium for the admin dashboard's browser tests,
@@ -36,10 +36,14 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	fi
 done
 
-# A library package, with no command to look for.
-if command -v dpkg-query >/dev/null 2>&1 &&
-	! dpkg-query -W -f='${Status}' libsasl2-modules 2>/dev/null | grep -q "ok installed"; then
-	missing="$missing libsasl2-modules"
+# Library packages, with no command to look for: postfix-pcre gives the
+# private Postfix instances pcre: tables (TestRevPF5*).
+if command -v dpkg-query >/dev/null 2>&1; then
+	for pkg in libsasl2-modules postfix-pcre; do
+		if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+			missing="$missing $pkg"
+		fi
+	done
 fi
 
 if [ -z "$missing" ]; then

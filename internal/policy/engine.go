@@ -406,9 +406,11 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			var found bool
 			switch name {
 			case "check_client_access":
-				v, found = m.LookupClient(req.ClientIP, req.ClientName)
+				// Postfix looks up a client without a verified name
+				// by the name "unknown", then by its address.
+				v, found = m.LookupClient(req.ClientIP, cmp.Or(req.ClientName, "unknown"))
 			case "check_reverse_client_hostname_access":
-				v, found = m.LookupClient(req.ClientIP, req.ReverseName)
+				v, found = m.LookupClient(req.ClientIP, cmp.Or(req.ReverseName, "unknown"))
 			case "check_sasl_access":
 				// The login name as it is, exactly; nothing for a
 				// client that did not log in.
@@ -482,13 +484,20 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			if req.Helo == "" {
 				return Decision{}
 			}
-			_, err := envelope.Parse("x@" + req.Helo)
+			if strings.HasPrefix(req.Helo, "[") {
+				// Postfix's reject_invalid_hostaddr, for both.
+				if _, err := envelope.Parse("x@" + req.Helo); err != nil {
+					return reject(501, "5.5.2", "<"+req.Helo+">: Helo command rejected: Invalid name", name)
+				}
+				return Decision{}
+			}
+			// "localhost." is no more qualified than "localhost":
+			// Postfix drops a trailing dot before it looks.
+			h := trimDot(req.Helo)
 			switch {
-			case err != nil:
+			case name == "reject_invalid_helo_hostname" && !validHostname(h) && !bareAddress(h):
 				return reject(501, "5.5.2", "<"+req.Helo+">: Helo command rejected: Invalid name", name)
-			case name == "reject_non_fqdn_helo_hostname" && !strings.Contains(trimDot(req.Helo), ".") && !strings.HasPrefix(req.Helo, "["):
-				// "localhost." is no more qualified than "localhost":
-				// Postfix drops a trailing dot before it looks.
+			case name == "reject_non_fqdn_helo_hostname" && (!validHostname(h) || !strings.Contains(h, ".")):
 				return reject(504, "5.5.2", "<"+req.Helo+">: Helo command rejected: need fully-qualified hostname", name)
 			}
 			return Decision{}
@@ -735,6 +744,50 @@ func trimDot(name string) string {
 		return name[:len(name)-1]
 	}
 	return name
+}
+
+// validHostname is Postfix's valid_hostname: at most 255 octets of labels
+// of 1 to 63 ASCII letters, digits, underscores and hyphens (not first or
+// last in a label), not all digits and dots.
+func validHostname(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	label, numeric := 0, true
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		last := i+1 == len(name)
+		switch {
+		case ch == '.':
+			if label == 0 || last {
+				return false
+			}
+			label = 0
+			continue
+		case ch == '-':
+			if label == 0 || last || name[i+1] == '.' {
+				return false
+			}
+			numeric = false
+		case ch >= '0' && ch <= '9':
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch == '_':
+			numeric = false
+		default:
+			return false
+		}
+		if label++; label > 63 {
+			return false
+		}
+	}
+	return !numeric
+}
+
+// bareAddress is Postfix's valid_hostaddr for a HELO name without
+// brackets: an IPv4 or IPv6 address, which reject_invalid_helo_hostname
+// lets pass.
+func bareAddress(name string) bool {
+	a, err := netip.ParseAddr(name)
+	return err == nil && a.Zone() == ""
 }
 
 // routed reports a recipient that names another destination inside it

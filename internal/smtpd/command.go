@@ -786,6 +786,9 @@ func (c *commandConn) check(verb, arg string) string {
 		case twoAts(arg[len("FROM:"):]):
 			return "501 5.1.7 Bad sender address syntax"
 		}
+		if r := pathRefusal(arg[len("FROM:"):], false); r != "" {
+			return r
+		}
 		return c.checkParams(arg[len("FROM:"):], mailParams)
 	case "RCPT":
 		switch {
@@ -798,6 +801,9 @@ func (c *commandConn) check(verb, arg string) string {
 			return "501 5.1.3 Bad recipient address syntax"
 		}
 		c.rcptTried = true
+		if r := pathRefusal(arg[len("TO:"):], true); r != "" {
+			return r
+		}
 		return c.checkParams(arg[len("TO:"):], rcptParams)
 	case "DATA", "BDAT":
 		if verb == "DATA" && arg != "" {

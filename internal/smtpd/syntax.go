@@ -84,3 +84,96 @@ func printable(s string) string {
 		return r
 	}, s)
 }
+
+// pathRefusal reads what follows "FROM:" or "TO:" as go-smtp's parser does
+// and returns Postfix's reply for a path that parser refuses, which it
+// would refuse in its own words ("501 5.5.2 Was expecting MAIL arg syntax
+// of FROM:<address>", naming a syntax the client had followed): "501 5.1.7
+// Bad sender address syntax" (5.1.3 for a recipient), or for an address
+// without a domain, which relaykeeper cannot qualify, the reply of
+// Postfix's reject_non_fqdn_sender and reject_non_fqdn_recipient. "" when
+// go-smtp reads the path; a bare Postmaster recipient is qualified later.
+func pathRefusal(rest string, rcpt bool) string {
+	bad, what := "501 5.1.7 Bad sender address syntax", "Sender"
+	if rcpt {
+		bad, what = "501 5.1.3 Bad recipient address syntax", "Recipient"
+	}
+	s := strings.TrimSpace(rest)
+	if !rcpt && strings.HasPrefix(s, "<>") {
+		return ""
+	}
+	p, bracketed := strings.CutPrefix(s, "<")
+	if strings.HasPrefix(p, "@") {
+		// A source route, up to its colon.
+		_, after, ok := strings.Cut(p, ":")
+		if !ok {
+			return bad
+		}
+		p = after
+	}
+	local, p, ok := localPart(p)
+	if !ok || local == "" {
+		return bad
+	}
+	if !strings.HasPrefix(p, "@") {
+		if bracketed {
+			var closed bool
+			if p, closed = strings.CutPrefix(p, ">"); !closed {
+				return bad
+			}
+		}
+		if p != "" && p[0] != ' ' {
+			return bad
+		}
+		if rcpt && strings.EqualFold(local, "postmaster") {
+			return ""
+		}
+		return "504 5.5.2 <" + replyText(local) + ">: " + what + " address rejected: need fully-qualified address"
+	}
+	domain := p[1:]
+	n := strings.IndexAny(domain, " \t>")
+	if n < 0 {
+		n = len(domain)
+	}
+	if n == 0 || bracketed && !strings.HasPrefix(domain[n:], ">") {
+		return bad
+	}
+	return ""
+}
+
+// localPart reads a local part as go-smtp does: a quoted string, kept with
+// its quotes, or a dot-string up to the '@' or the end; ok is false where
+// go-smtp's parser fails. A dot-string also ends, with ok, at a '>' or a
+// space: there the address has no domain.
+func localPart(s string) (local, rest string, ok bool) {
+	if strings.HasPrefix(s, `"`) {
+		for i := 1; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				i++
+			case '"':
+				return s[:i+1], s[i+1:], true
+			}
+		}
+		return "", "", false
+	}
+	i := strings.IndexAny(s, "@()<>[]:;\\,\" \t")
+	if i < 0 {
+		return s, "", true
+	}
+	if s[i] == '@' || s[i] == '>' || s[i] == ' ' {
+		return s[:i], s[i:], true
+	}
+	return "", "", false
+}
+
+// replyText is s with control characters and non-ASCII octets as '?', for
+// a reply line.
+func replyText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,95 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// TestRevPF5UnknownClientName: a client without a verified name is looked
+// up in check_client_access tables by the name "unknown" before its
+// address, and one without a PTR name likewise in
+// check_reverse_client_hostname_access, as Postfix's smtpd looks up
+// state->name and state->reverse_name: a regexp table's /^unknown$/ rule
+// refuses it, and a negated rule (!/\.example\.com$/ DUNNO) matches it
+// before the address is looked at.
+func TestRevPF5UnknownClientName(t *testing.T) {
+	for _, c := range []struct {
+		check, table, name, want string
+	}{
+		{"check_client_access", "regexp:{ {/^unknown$/ REJECT nameless} }", "", "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: nameless"},
+		{"check_client_access", "regexp:{ {/^unknown$/ REJECT nameless} }", "mail.example.com", ""},
+		{"check_client_access", "regexp:{ {!/^192\\./ DUNNO}, {/^192\\./ REJECT by address} }", "", ""},
+		{"check_client_access", "inline:{ unknown=REJECT }", "", "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied"},
+		{"check_reverse_client_hostname_access", "regexp:{ {/^unknown$/ REJECT no ptr} }", "", "554 5.7.1 <unknown[192.0.2.1]>: Unverified Client host rejected: no ptr"},
+	} {
+		e := engine(t, Options{
+			MyNetworks:   []netip.Prefix{},
+			RelayDomains: []string{"relay.example"},
+			Tables:       SetTables{Set: &table.Set{}},
+			Client:       []string{c.check + " " + c.table},
+		})
+		req := &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), ClientName: c.name, ReverseName: c.name,
+			Sender: "a@x.example", Recipient: "r@relay.example"}
+		d := e.Check(context.Background(), StageRcpt, req)
+		got := ""
+		if d.Refuses() {
+			got = d.Reply()
+		}
+		if got != c.want {
+			t.Errorf("%s %s, client name %q: %q; want %q", c.check, c.table, c.name, got, c.want)
+		}
+	}
+}
+
+// TestRevPF5HeloHostname: reject_invalid_helo_hostname and
+// reject_non_fqdn_helo_hostname judge a name as Postfix's valid_hostname
+// does: an underscore is allowed (Postfix: "grr.."), and so is a bare IP
+// address (valid_hostaddr) by the first; an all-numeric name, a non-ASCII one, a misplaced dot or hyphen, or a label past 63 octets is
+// not; and a name that is not valid is no fully-qualified name either
+// (504, not 501, from reject_non_fqdn_helo_hostname).
+func TestRevPF5HeloHostname(t *testing.T) {
+	invalid := func(h string) string { return "501 5.5.2 <" + h + ">: Helo command rejected: Invalid name" }
+	nonFQDN := func(h string) string {
+		return "504 5.5.2 <" + h + ">: Helo command rejected: need fully-qualified hostname"
+	}
+	for _, c := range []struct {
+		rule, helo, want string
+	}{
+		{"reject_invalid_helo_hostname", "under_score.example", ""},
+		{"reject_invalid_helo_hostname", "_dmarc.example", ""},
+		{"reject_invalid_helo_hostname", "client.example.", ""},
+		{"reject_invalid_helo_hostname", "localhost", ""},
+		{"reject_invalid_helo_hostname", "[192.0.2.1]", ""},
+		{"reject_invalid_helo_hostname", "[IPv6:2001:db8::1]", ""},
+		{"reject_invalid_helo_hostname", "1.2.3.4", ""},
+		{"reject_invalid_helo_hostname", "1.2.3", invalid("1.2.3")},
+		{"reject_invalid_helo_hostname", "bücher.example", invalid("bücher.example")},
+		{"reject_invalid_helo_hostname", "-a.example", invalid("-a.example")},
+		{"reject_invalid_helo_hostname", "a-.example", invalid("a-.example")},
+		{"reject_invalid_helo_hostname", "a..example", invalid("a..example")},
+		{"reject_invalid_helo_hostname", "a.example..", invalid("a.example..")},
+		{"reject_invalid_helo_hostname", strings.Repeat("a", 64) + ".example", invalid(strings.Repeat("a", 64) + ".example")},
+		{"reject_invalid_helo_hostname", "[192.0.2.300]", invalid("[192.0.2.300]")},
+		{"reject_non_fqdn_helo_hostname", "under_score.example", ""},
+		{"reject_non_fqdn_helo_hostname", "[192.0.2.1]", ""},
+		{"reject_non_fqdn_helo_hostname", "host_1", nonFQDN("host_1")},
+		{"reject_non_fqdn_helo_hostname", "localhost.", nonFQDN("localhost.")},
+		{"reject_non_fqdn_helo_hostname", "bücher.example", nonFQDN("bücher.example")},
+		{"reject_non_fqdn_helo_hostname", "1.2.3.4", nonFQDN("1.2.3.4")},
+	} {
+		e := engine(t, Options{MyNetworks: []netip.Prefix{}, RelayDomains: []string{"relay.example"}, Helo: []string{c.rule}})
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: c.helo,
+			Sender: "a@x.example", Recipient: "r@relay.example"})
+		got := ""
+		if d.Refuses() {
+			got = d.Reply()
+		}
+		if got != c.want {
+			t.Errorf("%s, HELO %s: %q; want %q", c.rule, c.helo, got, c.want)
+		}
+	}
+}
