@@ -165,15 +165,11 @@ func TestAud13DashboardChecklist(t *testing.T) {
 	}
 }
 
-// TestAud13OAuth2RefreshFailureAlerts: when the token endpoint refuses the
-// refresh token (revoked), the message is deferred, never bounced, and the
-// administrator is alerted as for any other fault of the relay's own
-// set-up (a smarthost's AUTH refusal): an alert line in the mail log, an
-// entry among the dashboard's alerts and
-// relaykeeper_alerts_total{cause="alert"}, not only an error in the
-// diagnostic log.
-func TestAud13OAuth2RefreshFailureAlerts(t *testing.T) {
-	t.Parallel()
+// oauthFailing starts a relay, with the dashboard, whose oauth2 line's
+// token endpoint refuses the refresh token (revoked), forwarding in mode
+// (the switches before the upstream's address) to a Gmail-like server.
+func oauthFailing(t *testing.T, mode ...string) (r *relay, base, spool string) {
+	t.Helper()
 	g := newGmailOAuth(t, time.Hour)
 	g.setFail(true)
 	dir := t.TempDir()
@@ -183,21 +179,18 @@ func TestAud13OAuth2RefreshFailureAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	spool := filepath.Join(dir, "spool")
-	r := startRelay(t, "127.0.0.1", "--as-server", "--log", "--forward-on-disconnect", "--admin-http", httpAddr,
-		"--forward-to", g.smtp.Addr().String(), "--client-tls", "--client-tls-verify", g.ca, "--client-auth", secrets,
-		"--interface", "127.0.0.1", "--spool-dir", spool)
+	spool = filepath.Join(dir, "spool")
+	args := append(mode, g.smtp.Addr().String(), "--log", "--admin-http", httpAddr, "--client-tls", "--client-tls-verify", g.ca,
+		"--client-auth", secrets, "--interface", "127.0.0.1", "--spool-dir", spool)
+	r = startRelay(t, "127.0.0.1", args...)
 	harness.WaitPort(t, httpAddr, 5*time.Second)
-	base := "http://" + httpAddr
+	return r, "http://" + httpAddr, spool
+}
 
-	mustSend(t, r.addr(), "alice@example.org", []string{"rcpt@example.net"}, message("aud13 oauth"))
-	e := r.waitEvent("delivery", 15*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<rcpt@example.net>" })
-	if e == nil {
-		t.Fatalf("no delivery line:\n%s", r.stderr())
-	}
-	if e.Get("result") != "deferred" {
-		t.Errorf("delivery after a refresh failure: %v; want result=deferred", e.Fields)
-	}
+// alerted checks that the relay alerted about the refresh failure: an
+// alert line, the dashboard's alerts and the metric.
+func alerted(t *testing.T, r *relay, base string) {
+	t.Helper()
 	if a := r.waitEvent("alert", 5*time.Second, nil); !strings.Contains(a.Get("reply"), "invalid_grant") {
 		t.Errorf("alert line %v; want the token endpoint's error", a.Fields)
 	}
@@ -207,7 +200,43 @@ func TestAud13OAuth2RefreshFailureAlerts(t *testing.T) {
 	if got := series(scrape(t, base+"/metrics"), `relaykeeper_alerts_total{cause="alert"}`); got < 1 {
 		t.Errorf(`relaykeeper_alerts_total{cause="alert"} = %v after a refresh failure; want 1`, got)
 	}
+}
+
+// TestAud13OAuth2RefreshFailureAlerts: when the token endpoint refuses the
+// refresh token (revoked), the message is deferred, never bounced, and the
+// administrator is alerted as for any other fault of the relay's own
+// set-up (a smarthost's AUTH refusal): an alert line in the mail log, an
+// entry among the dashboard's alerts and
+// relaykeeper_alerts_total{cause="alert"}, not only an error in the
+// diagnostic log.
+func TestAud13OAuth2RefreshFailureAlerts(t *testing.T) {
+	t.Parallel()
+	r, base, spool := oauthFailing(t, "--as-server", "--forward-on-disconnect", "--forward-to")
+	mustSend(t, r.addr(), "alice@example.org", []string{"rcpt@example.net"}, message("aud13 oauth"))
+	e := r.waitEvent("delivery", 15*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<rcpt@example.net>" })
+	if e.Get("result") != "deferred" {
+		t.Errorf("delivery after a refresh failure: %v; want result=deferred", e.Fields)
+	}
+	alerted(t, r, base)
 	if l := opsList(t, spool); len(l.Messages) != 1 || l.Messages[0].State != "ready" {
 		t.Errorf("spool after a refresh failure = %+v; want the message, ready", l.Messages)
 	}
+}
+
+// TestAud13OAuth2RefreshFailureAlertsProxy: the same in proxy mode, where
+// the client hears a temporary refusal.
+func TestAud13OAuth2RefreshFailureAlertsProxy(t *testing.T) {
+	t.Parallel()
+	r, base, _ := oauthFailing(t, "--as-proxy")
+	tx, err := sendMail(r.addr(), "alice@example.org", []string{"rcpt@example.net"}, message("aud13 oauth proxy"))
+	if err == nil {
+		t.Fatalf("the message was accepted without a token: %+v", tx)
+	}
+	t.Logf("client heard: %+v (%v)", tx, err)
+	for _, rep := range append([]reply{tx.Mail, tx.Data, tx.Final}, tx.Rcpt...) {
+		if len(rep) > 0 && strings.HasPrefix(rep[0], "5") {
+			t.Errorf("the client heard a permanent refusal %q for the relay's own credentials", rep)
+		}
+	}
+	alerted(t, r, base)
 }
