@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
 // GoogleTokenURL is where Google's OAuth 2 access tokens are refreshed,
@@ -157,7 +159,7 @@ func (ts *TokenSource) Token() (string, error) {
 	}
 	if err != nil {
 		ts.log.Error("OAuth2 token refresh failed; mail for this account waits", "user", ts.user, "err", err)
-		return "", fmt.Errorf("auth: OAuth2 token refresh for %s: %w", ts.user, err)
+		return "", &remote.CredentialsError{Err: fmt.Errorf("auth: OAuth2 token refresh for %s: %w", ts.user, err)}
 	}
 	if tok.RefreshToken != "" {
 		ts.refresh = tok.RefreshToken

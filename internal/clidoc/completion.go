@@ -11,6 +11,29 @@ import (
 // usageSwitch is a long switch named in a usage text.
 var usageSwitch = regexp.MustCompile(`(?:^|[\s\[|(])(--[a-z][a-z0-9-]*)`)
 
+// A subcommand's own commands (queue list, bans add, enforce test) are
+// named in its usage text in one of two ways: after "relaykeeper NAME" and
+// any [bracketed] part on a usage line, or at the start of a line indented
+// by two spaces and followed by its argument or description
+// ("  hold ID...", "  list          the messages").
+var (
+	usageVerbLine = regexp.MustCompile(`(?m)^(?:usage:)?\s*relaykeeper [a-z-]+ (?:\[[^\]]*\] )*([a-z][a-z-]*)\b`)
+	usageVerbList = regexp.MustCompile(`(?m)^  ([a-z][a-z-]*)(?: [A-Z]| {2,}|$)`)
+)
+
+// verbs lists the commands a subcommand's usage text names, in order.
+func verbs(usage string) []string {
+	var out []string
+	for _, re := range []*regexp.Regexp{usageVerbLine, usageVerbList} {
+		for _, m := range re.FindAllStringSubmatch(usage, -1) {
+			if !slices.Contains(out, m[1]) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
 // Bash writes a bash completion script for relaykeeper: the switches of
 // the switch table, the subcommands, and each subcommand's switches as its
 // usage text names them. A switch that takes a FILE or DIR completes file
@@ -64,8 +87,12 @@ _relaykeeper() {
 			}
 		}
 		sw = append(sw, "--help")
-		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); else COMPREPLY=($(compgen -f -- \"$cur\")); fi\n\t\t\treturn 0 ;;\n",
-			s.Name, strings.Join(sw, " "))
+		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", s.Name, strings.Join(sw, " "))
+		if v := verbs(s.Usage); len(v) > 0 {
+			// The command word first: "relaykeeper queue <TAB>".
+			fmt.Fprintf(&b, "\t\t\telif [[ ${COMP_CWORD} -eq 2 ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(v, " "))
+		}
+		b.WriteString("\t\t\telse COMPREPLY=($(compgen -f -- \"$cur\")); fi\n\t\t\treturn 0 ;;\n")
 	}
 	b.WriteString(`		completion)
 			COMPREPLY=($(compgen -W "bash" -- "$cur"))

@@ -567,6 +567,13 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 
 // verdict reads what a refusal (or a refused login) means for the queue.
 func (s *Scheduler) verdict(env *spool.Envelope, r spool.Recipient, rr rcptResult) Verdict {
+	if !rr.sent && remote.OwnCredentials(rr.err) {
+		// The relay could not get its own login's credentials (an
+		// OAuth 2 refresh failed): its set-up is at fault, as when the
+		// smarthost refuses the login. The mail waits; the
+		// administrator is alerted.
+		return VerdictAlert
+	}
 	res, ok := refusal(env, r, rr)
 	if !ok {
 		return VerdictNone

@@ -40,6 +40,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// CredentialsError is a failure to obtain the relay's own credentials for
+// its login before saying AUTH: an OAuth 2 token endpoint that refuses the
+// refresh token or cannot be reached. No server refused anything; the
+// relay's set-up is at fault, as when a smarthost refuses its login, so
+// the mail waits and the administrator is alerted.
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string { return e.Err.Error() }
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// OwnCredentials reports whether err is, or wraps, a CredentialsError.
+func OwnCredentials(err error) bool {
+	var ce *CredentialsError
+	return errors.As(err, &ce)
+}
+
 // Temporary reports whether trying again later may succeed.
 func (e *Error) Temporary() bool { return !e.Perm }
 

@@ -295,6 +295,25 @@ type Server struct {
 	// copyBufs holds Data's copy buffers (*[copySize]byte) between
 	// messages, rather than one new buffer for every message.
 	copyBufs sync.Pool
+	// credAlertAt is when the proxy last logged an alert line for the
+	// relay's own credentials (credentialsAlertDue).
+	credAlertMu sync.Mutex
+	credAlertAt time.Time
+}
+
+// credentialsAlertDue reports whether the proxy may log an alert about the
+// relay's own login credentials now (a failed OAuth 2 token refresh): at
+// most one a minute, since each client's MAIL meets the same failure, as
+// the enforcer limits its session alerts.
+func (s *Server) credentialsAlertDue() bool {
+	s.credAlertMu.Lock()
+	defer s.credAlertMu.Unlock()
+	now := time.Now()
+	if !s.credAlertAt.IsZero() && now.Sub(s.credAlertAt) < time.Minute {
+		return false
+	}
+	s.credAlertAt = now
+	return true
 }
 
 const copySize = 32 << 10

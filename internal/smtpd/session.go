@@ -782,6 +782,10 @@ func (ss *session) dropUpstream() {
 func (ss *session) upstreamError(err error, stage string, kv ...string) error {
 	rep := upstreamFailure(err, stage)
 	ss.s.opts.MailLog.Reject(ss.client(), stage, rep.String(), append(kv, "relay", ss.s.opts.Proxy.Addr)...)
+	if remote.OwnCredentials(err) && ss.s.credentialsAlertDue() {
+		// The relay's own set-up is at fault: alert, as the scheduler does.
+		ss.s.opts.MailLog.DestinationAlert(ss.s.opts.Proxy.Addr, ss.s.opts.Proxy.Addr, rep.String())
+	}
 	return replyError(rep)
 }
 
