@@ -87,6 +87,10 @@ type DialerOptions struct {
 	// ConcurrencyLimit and RecipientLimit are the defaults of every
 	// destination ([routing] concurrency_limit, recipient_limit).
 	ConcurrencyLimit, RecipientLimit int
+	// Debug, if set, picks the upstreams whose whole conversation goes to
+	// Log (Postfix's debug_peer_list): a host by its address, its name,
+	// or the next hop it was found for.
+	Debug remote.Peers
 	// InsecureAuth lets a transport that sends credentials skip
 	// certificate verification at the TLS levels that do not verify
 	// (may, encrypt, wrapper): the administrator's explicit opt-out.
@@ -472,7 +476,11 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 		if rt.RecipientDomain {
 			name = h.name
 		}
-		c, err := remote.Dial(ctx, h.addr, opts)
+		hopts := opts
+		if p := d.opts.Debug; p != nil && (p.Upstream(h.addr) || p.Upstream(h.name) || p.Upstream(rt.Host)) {
+			hopts.Trace = remote.TraceTo(d.opts.Log, name+"["+h.addr+"]")
+		}
+		c, err := remote.Dial(ctx, h.addr, hopts)
 		if err == nil {
 			return c, name + "[" + h.addr + "]", passed, nil
 		}
