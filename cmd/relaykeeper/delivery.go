@@ -43,6 +43,8 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		Resolver:            &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
 		ConcurrencyLimit:    cfg.Routing.ConcurrencyLimit,
 		RecipientLimit:      cfg.Routing.RecipientLimit,
+		RateDelay:           cfg.Routing.RateDelay,
+		InitialConcurrency:  cfg.Routing.InitialConcurrency,
 		Debug:               r.debug,
 		TLS:                 clientTLS(&cfg.TLS),
 		Log:                 r.log,

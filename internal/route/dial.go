@@ -84,9 +84,14 @@ type DialerOptions struct {
 	Session remote.Options
 	// Resolver finds the hosts of a next hop.
 	Resolver *Resolver
-	// ConcurrencyLimit and RecipientLimit are the defaults of every
-	// destination ([routing] concurrency_limit, recipient_limit).
+	// ConcurrencyLimit, RecipientLimit, RateDelay and InitialConcurrency
+	// are the defaults of every destination ([routing]
+	// destination_concurrency_limit, destination_recipient_limit,
+	// destination_rate_delay, initial_destination_concurrency); a
+	// transport's own settings win.
 	ConcurrencyLimit, RecipientLimit int
+	RateDelay                        time.Duration
+	InitialConcurrency               int
 	// Debug, if set, picks the upstreams whose whole conversation goes to
 	// Log (Postfix's debug_peer_list): a host by its address, its name,
 	// or the next hop it was found for.
@@ -261,7 +266,8 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 	router, pw := d.router, d.pw
 	d.mu.Unlock()
 	rt := router.Route(sender, rcpt)
-	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit}
+	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit,
+		RateDelay: d.opts.RateDelay, InitialConcurrency: d.opts.InitialConcurrency}
 	switch {
 	case rt.Error != "" && rt.Temporary():
 		dst.Error = reply.New(450, rt.Error)
@@ -289,8 +295,12 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 		if t.RecipientLimit > 0 {
 			dst.RecipientLimit = t.RecipientLimit
 		}
-		dst.RateDelay = t.RateDelay
-		dst.InitialConcurrency = t.InitialConcurrency
+		if t.RateDelay > 0 {
+			dst.RateDelay = t.RateDelay
+		}
+		if t.InitialConcurrency > 0 {
+			dst.InitialConcurrency = t.InitialConcurrency
+		}
 	}
 	d.mu.Lock()
 	d.seen[dst.Key] = rt
