@@ -84,6 +84,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 		DelayWarning:   d.DelayWarning,
 		ClientFilter:   r.clientFilter,
 		ContentFilter:  r.cfg.Routing.ContentFilter,
+		LogNames:       r.cfg.TransportLogNames(),
 	}
 	if r.router != nil {
 		opts.Router = r.router

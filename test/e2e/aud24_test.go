@@ -57,11 +57,13 @@ initial_destination_concurrency = 1
 	}
 }
 
-// TestAud24RoutedDebugPeer: debug_peer_list traces the whole
+// TestAud24RoutedDebugPeerAndLogName: debug_peer_list traces the whole
 // conversation with a listed upstream also when routing (transport_maps,
 // MX) chose it, not only with forward.to; an unlisted upstream is not
-// traced.
-func TestAud24RoutedDebugPeer(t *testing.T) {
+// traced. A transport's log_name (Postfix's -o syslog_name) names it on its
+// delivery lines; a delivery through a transport without one has no
+// transport= key.
+func TestAud24RoutedDebugPeerAndLogName(t *testing.T) {
 	t.Parallel()
 	hopA := harness.NewFakeSMTP(t, harness.Script{})
 	hopB := harness.NewFakeSMTP(t, harness.Script{})
@@ -85,8 +87,13 @@ log_name = "relay-zombig-name"
 	hopA.WaitTransactions(t, 1, 10*time.Second)
 	hopB.WaitTransactions(t, 1, 10*time.Second)
 
-	for _, to := range []string{"<bob@a.example>", "<carol@b.example>"} {
-		r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == to })
+	a := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<bob@a.example>" })
+	if a.Get("result") != "sent" || a.Get("transport") != "relay-zombig-name" {
+		t.Errorf("delivery through zombig_name = %v; want sent with transport=relay-zombig-name", a.Fields)
+	}
+	b := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<carol@b.example>" })
+	if b.Get("result") != "sent" || b.Get("transport") != "" {
+		t.Errorf("delivery through relay = %v; want sent, no transport key", b.Fields)
 	}
 	log := r.stderr()
 	if !strings.Contains(log, `debug_peer=hop-a.test[127.0.0.1:`+portOf(hopA.Addr())+`] dir=> line="RCPT TO:<bob@a.example>"`) {
