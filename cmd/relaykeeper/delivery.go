@@ -43,6 +43,9 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		Resolver:            &route.Resolver{Server: cfg.Routing.DNSServer, Timeout: 10 * time.Second},
 		ConcurrencyLimit:    cfg.Routing.ConcurrencyLimit,
 		RecipientLimit:      cfg.Routing.RecipientLimit,
+		RateDelay:           cfg.Routing.RateDelay,
+		InitialConcurrency:  cfg.Routing.InitialConcurrency,
+		Debug:               r.debug,
 		TLS:                 clientTLS(&cfg.TLS),
 		Log:                 r.log,
 		PasswordMaps:        cfg.Auth.PasswordMaps,
@@ -53,11 +56,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 
 // dialer makes upstream sessions as the configuration says.
 func (r *relay) dialer() *remote.Dialer {
-	d := &remote.Dialer{Options: r.remote, Log: r.log}
-	if dp := r.debug; dp != nil {
-		d.Debug = dp
-	}
-	return d
+	return &remote.Dialer{Options: r.remote, Log: r.log, Debug: r.debug}
 }
 
 func (r *relay) newScheduler() *deliver.Scheduler { return r.newSchedulerWith(nil) }
@@ -85,6 +84,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 		DelayWarning:   d.DelayWarning,
 		ClientFilter:   r.clientFilter,
 		ContentFilter:  r.cfg.Routing.ContentFilter,
+		LogNames:       r.cfg.TransportLogNames(),
 	}
 	if r.router != nil {
 		opts.Router = r.router

@@ -169,9 +169,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 		r.once = &deliver.OnceKicker{Ctx: ctx, New: r.newScheduler}
 		opts.KickOnRescan = r.once
 	}
-	if dp := r.debug; dp != nil {
-		opts.DebugPeer = dp
-	}
+	opts.DebugPeer = r.debug // nil-safe
 	if r.enforcer != nil {
 		if r.enforcer.Bans != nil {
 			opts.Bans = r.enforcer.Bans

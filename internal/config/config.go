@@ -572,9 +572,12 @@ type Routing struct {
 	// the transport name is ignored): every message goes there first and
 	// comes back on a reinject= listener (--interface reinject=127.0.0.1:10026).
 	ContentFilter string `toml:"content_filter"`
-	// Destination defaults, Postfix's default_destination_*.
-	ConcurrencyLimit int `toml:"destination_concurrency_limit"`
-	RecipientLimit   int `toml:"destination_recipient_limit"`
+	// Destination defaults, Postfix's default_destination_* and
+	// initial_destination_concurrency; a transport's own settings win.
+	ConcurrencyLimit   int           `toml:"destination_concurrency_limit"`
+	RecipientLimit     int           `toml:"destination_recipient_limit"`
+	RateDelay          time.Duration `toml:"destination_rate_delay"`
+	InitialConcurrency int           `toml:"initial_destination_concurrency"`
 }
 
 // Transport is one named outbound transport.

@@ -129,6 +129,18 @@ func (c *Config) TrustedUpstreams() []string {
 	return t
 }
 
+// TransportLogNames maps each transport that has a log_name to it, for the
+// mail log's delivery lines (Postfix's -o syslog_name).
+func (c *Config) TransportLogNames() map[string]string {
+	names := map[string]string{}
+	for name, t := range c.Transports {
+		if t.LogName != "" {
+			names[name] = t.LogName
+		}
+	}
+	return names
+}
+
 // Upstream is the smarthost's host:port, the port filled in.
 func (c *Config) Upstream() string {
 	addr, err := ResolveHostPort(c.Forward.To)

@@ -241,6 +241,12 @@ func (c *Config) Validate() error {
 	if c.Routing.RecipientLimit < 1 {
 		v.bad("%d is less than 1", c.Routing.RecipientLimit)("routing.destination_recipient_limit")
 	}
+	if c.Routing.RateDelay < 0 {
+		v.bad("%v is negative", c.Routing.RateDelay)("routing.destination_rate_delay")
+	}
+	if c.Routing.InitialConcurrency < 0 {
+		v.bad("%d is negative", c.Routing.InitialConcurrency)("routing.initial_destination_concurrency")
+	}
 
 	v.positive(c.Filter.Timeout, "filter.timeout")
 	v.port(c.POP.Port, "pop.port")

@@ -97,8 +97,11 @@ func isDomain(s string) bool {
 	return true
 }
 
-// Client reports a client address on the list.
+// Client reports a client address on the list; a nil List has none.
 func (d *List) Client(ip netip.Addr) bool {
+	if d == nil {
+		return false
+	}
 	ip = ip.Unmap()
 	for _, p := range d.nets {
 		if p.Contains(ip) {
@@ -108,8 +111,12 @@ func (d *List) Client(ip netip.Addr) bool {
 	return false
 }
 
-// Upstream reports an upstream ("host:port") on the list.
+// Upstream reports an upstream ("host:port", or a bare host) on the list;
+// a nil List has none.
 func (d *List) Upstream(addr string) bool {
+	if d == nil || addr == "" {
+		return false
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

@@ -242,7 +242,8 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			res = maillog.Bounced
 		}
 		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: relay, Result: res,
-			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
+			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client,
+			Transport: s.logName(rr.key)})
 	}
 	if lastReply != "" {
 		env.LastReply = lastReply
@@ -480,6 +481,13 @@ func (s *Scheduler) notLaterThanDue(env *spool.Envelope, now, next time.Time) ti
 		}
 	}
 	return next
+}
+
+// logName is the log name of the transport that a destination key
+// ("NAME/nexthop...") names, if it has one.
+func (s *Scheduler) logName(key string) string {
+	name, _, _ := strings.Cut(key, "/")
+	return s.opts.LogNames[name]
 }
 
 // expire fails a recipient that was not tried in a message that has

@@ -88,6 +88,10 @@ type Options struct {
 	// with its original client in an X-Relaykeeper-Original-Client
 	// header, and comes back through the reinject listener.
 	ContentFilter string
+	// LogNames are the transports' log names (log_name, Postfix's
+	// syslog_name) by transport name: a delivery through one says so
+	// with transport=NAME in the mail log.
+	LogNames map[string]string
 	// ClientFilter, if set, runs on each message before it is forwarded
 	// (--client-filter).
 	ClientFilter filter.Filter

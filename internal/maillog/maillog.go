@@ -194,13 +194,20 @@ type Delivery struct {
 	Attempt int
 	Reply   string // the upstream's full reply, or what went wrong
 	Client  string // the client that submitted the message
+	// Transport is the log name of the transport used ([transports.NAME]
+	// log_name, Postfix's syslog_name), empty for none.
+	Transport string
 }
 
 // Deliver logs one recipient's delivery attempt.
 func (l *Logger) Deliver(d Delivery) {
-	l.event("delivery", "id", d.ID, "to", Addr(d.To), "relay", d.Relay, "result", string(d.Result),
+	kv := []string{"id", d.ID, "to", Addr(d.To), "relay", d.Relay, "result", string(d.Result),
 		"delay", strconv.FormatFloat(d.Delay.Seconds(), 'f', 2, 64), "attempt", strconv.Itoa(d.Attempt),
-		"reply", d.Reply, "client", d.Client)
+		"reply", d.Reply, "client", d.Client}
+	if d.Transport != "" {
+		kv = append(kv, "transport", d.Transport)
+	}
+	l.event("delivery", kv...)
 }
 
 // Skip logs a recipient that one MX host put off (a 4xx, or a session that

@@ -24,9 +24,19 @@ type Dialer struct {
 // Dial is Dial with the Dialer's options.
 func (d *Dialer) Dial(ctx context.Context, addr string) (*Conn, error) {
 	opts := d.Options
-	if d.Debug != nil && d.Log != nil && d.Debug.Upstream(addr) {
-		l := d.Log.With("debug_peer", addr)
-		opts.Trace = func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
+	if d.Debug != nil && d.Debug.Upstream(addr) {
+		opts.Trace = TraceTo(d.Log, addr)
 	}
 	return Dial(ctx, addr, opts)
+}
+
+// TraceTo is an Options.Trace that writes each command and reply of the
+// session with peer to l at level Info (Postfix's debug_peer_list), or nil
+// without a logger.
+func TraceTo(l *slog.Logger, peer string) func(dir, line string) {
+	if l == nil {
+		return nil
+	}
+	l = l.With("debug_peer", peer)
+	return func(dir, line string) { l.Info("smtp", "dir", dir, "line", line) }
 }

@@ -84,9 +84,18 @@ type DialerOptions struct {
 	Session remote.Options
 	// Resolver finds the hosts of a next hop.
 	Resolver *Resolver
-	// ConcurrencyLimit and RecipientLimit are the defaults of every
-	// destination ([routing] concurrency_limit, recipient_limit).
+	// ConcurrencyLimit, RecipientLimit, RateDelay and InitialConcurrency
+	// are the defaults of every destination ([routing]
+	// destination_concurrency_limit, destination_recipient_limit,
+	// destination_rate_delay, initial_destination_concurrency); a
+	// transport's own settings win.
 	ConcurrencyLimit, RecipientLimit int
+	RateDelay                        time.Duration
+	InitialConcurrency               int
+	// Debug, if set, picks the upstreams whose whole conversation goes to
+	// Log (Postfix's debug_peer_list): a host by its address, its name,
+	// or the next hop it was found for.
+	Debug remote.Peers
 	// InsecureAuth lets a transport that sends credentials skip
 	// certificate verification at the TLS levels that do not verify
 	// (may, encrypt, wrapper): the administrator's explicit opt-out.
@@ -257,7 +266,8 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 	router, pw := d.router, d.pw
 	d.mu.Unlock()
 	rt := router.Route(sender, rcpt)
-	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit}
+	dst := Destination{Key: rt.Key, ConcurrencyLimit: d.opts.ConcurrencyLimit, RecipientLimit: d.opts.RecipientLimit,
+		RateDelay: d.opts.RateDelay, InitialConcurrency: d.opts.InitialConcurrency}
 	switch {
 	case rt.Error != "" && rt.Temporary():
 		dst.Error = reply.New(450, rt.Error)
@@ -285,8 +295,12 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 		if t.RecipientLimit > 0 {
 			dst.RecipientLimit = t.RecipientLimit
 		}
-		dst.RateDelay = t.RateDelay
-		dst.InitialConcurrency = t.InitialConcurrency
+		if t.RateDelay > 0 {
+			dst.RateDelay = t.RateDelay
+		}
+		if t.InitialConcurrency > 0 {
+			dst.InitialConcurrency = t.InitialConcurrency
+		}
 	}
 	d.mu.Lock()
 	d.seen[dst.Key] = rt
@@ -472,7 +486,11 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 		if rt.RecipientDomain {
 			name = h.name
 		}
-		c, err := remote.Dial(ctx, h.addr, opts)
+		hopts := opts
+		if p := d.opts.Debug; p != nil && (p.Upstream(h.addr) || p.Upstream(h.name) || p.Upstream(rt.Host)) {
+			hopts.Trace = remote.TraceTo(d.opts.Log, name+"["+h.addr+"]")
+		}
+		c, err := remote.Dial(ctx, h.addr, hopts)
 		if err == nil {
 			return c, name + "[" + h.addr + "]", passed, nil
 		}

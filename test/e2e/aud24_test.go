@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestAud24DefaultPacing: issue 4 asks for the per-destination pacing "per
+// transport and as defaults". [routing] destination_rate_delay (Postfix's
+// default_destination_rate_delay) paces a destination that no transport of
+// its own paces: three messages to a relay:[host]:port route are delivered
+// at least the delay apart. initial_destination_concurrency is a default
+// too, and a negative one is refused with the file and line.
+func TestAud24DefaultPacing(t *testing.T) {
+	t.Parallel()
+	hop := harness.NewFakeSMTP(t, harness.Script{})
+	cfg := writeConfig(t, fmt.Sprintf(`
+[routing]
+transport_maps = ["inline:{ paced.example=relay:[%s]:%s }"]
+destination_rate_delay = "700ms"
+initial_destination_concurrency = 1
+`, hostOf(hop.Addr()), portOf(hop.Addr())))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for i := range 3 {
+		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@paced.example", i)}, message("paced"))
+	}
+	hop.WaitTransactions(t, 3, 20*time.Second)
+	var times []time.Time
+	for i := range 3 {
+		to := fmt.Sprintf("<u%d@paced.example>", i)
+		e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == to })
+		times = append(times, e.Time)
+	}
+	first, last := times[0], times[0]
+	for _, tm := range times {
+		if tm.Before(first) {
+			first = tm
+		}
+		if tm.After(last) {
+			last = tm
+		}
+	}
+	if gap := last.Sub(first); gap < 1300*time.Millisecond {
+		t.Errorf("three deliveries within %v; want them at least 700ms apart ([routing] destination_rate_delay)", gap)
+	}
+
+	bad := writeConfig(t, "[routing]\ninitial_destination_concurrency = -1\n")
+	out, code := run(harness.Binary(t), "--config", bad, "--as-server", "--spool-dir", t.TempDir())
+	if code != 2 || !strings.Contains(out, bad+":") || !strings.Contains(out, "routing.initial_destination_concurrency: -1 is negative") {
+		t.Errorf("a negative initial_destination_concurrency: exit %d, %q; want 2 naming the file and line", code, out)
+	}
+}
+
+// TestAud24RoutedDebugPeerAndLogName: debug_peer_list traces the whole
+// conversation with a listed upstream also when routing (transport_maps,
+// MX) chose it, not only with forward.to; an unlisted upstream is not
+// traced. A transport's log_name (Postfix's -o syslog_name) names it on its
+// delivery lines; a delivery through a transport without one has no
+// transport= key.
+func TestAud24RoutedDebugPeerAndLogName(t *testing.T) {
+	t.Parallel()
+	hopA := harness.NewFakeSMTP(t, harness.Script{})
+	hopB := harness.NewFakeSMTP(t, harness.Script{})
+	dns := harness.StartDNS(t, "hop-a.test. A 127.0.0.1\nhop-b.test. A 127.0.0.1\n")
+	cfg := writeConfig(t, fmt.Sprintf(`
+[log]
+debug_peers = ["hop-a.test"]
+
+[routing]
+dns_server = "%s"
+transport_maps = ["inline:{ a.example=zombig_name, b.example=relay:[hop-b.test]:%s }"]
+
+[transports.zombig_name]
+nexthop = "[hop-a.test]:%s"
+log_name = "relay-zombig-name"
+`, dns.Addr(), portOf(hopB.Addr()), portOf(hopA.Addr())))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@a.example"}, message("to a"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"carol@b.example"}, message("to b"))
+	hopA.WaitTransactions(t, 1, 10*time.Second)
+	hopB.WaitTransactions(t, 1, 10*time.Second)
+
+	a := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<bob@a.example>" })
+	if a.Get("result") != "sent" || a.Get("transport") != "relay-zombig-name" {
+		t.Errorf("delivery through zombig_name = %v; want sent with transport=relay-zombig-name", a.Fields)
+	}
+	b := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<carol@b.example>" })
+	if b.Get("result") != "sent" || b.Get("transport") != "" {
+		t.Errorf("delivery through relay = %v; want sent, no transport key", b.Fields)
+	}
+	log := r.stderr()
+	if !strings.Contains(log, `debug_peer=hop-a.test[127.0.0.1:`+portOf(hopA.Addr())+`] dir=> line="RCPT TO:<bob@a.example>"`) {
+		t.Errorf("no trace of the session with hop-a.test, a debug peer reached by transport_maps:\n%s", log)
+	}
+	if strings.Contains(log, "debug_peer=hop-b.test") {
+		t.Errorf("the session with hop-b.test, not a debug peer, was traced:\n%s", log)
+	}
+}
