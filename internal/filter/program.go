@@ -20,6 +20,10 @@ type program struct {
 	argv    []string
 	side    Side
 	timeout time.Duration
+	// contentOnly: the program is SpamAssassin's spamassassin, which
+	// checks every file named on its command line as a message; it gets
+	// the content path alone (below).
+	contentOnly bool
 }
 
 func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, error) {
@@ -30,7 +34,18 @@ func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, e
 	if err := checkExecutable(argv[0]); err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
-	return &program{spec: spec, argv: argv, side: side, timeout: timeout}, nil
+	return &program{spec: spec, argv: argv, side: side, timeout: timeout, contentOnly: isSpamAssassin(argv[0])}, nil
+}
+
+// isSpamAssassin says whether name is SpamAssassin's command-line program
+// (spamassassin, or spamassassin.bat as the E-MailRelay guide writes it on
+// Windows). The guide's --filter "/usr/bin/spamassassin --exit-code" means
+// "check the message": given the envelope too, SpamAssassin would check it
+// as a second message, which scores as spam by itself (no From, Date or
+// Subject), and every message would be refused.
+func isSpamAssassin(name string) bool {
+	base := strings.ToLower(filepath.Base(strings.ReplaceAll(name, "\\", "/")))
+	return base == "spamassassin" || base == "spamassassin.bat"
 }
 
 // checkExecutable refuses a program that cannot be run, so that a typing
@@ -55,6 +70,9 @@ func (p *program) String() string { return p.spec }
 
 func (p *program) Run(ctx context.Context, contentPath, envelopePath string) Result {
 	argv := append(append([]string(nil), p.argv...), absPath(contentPath), absPath(envelopePath))
+	if p.contentOnly {
+		argv = argv[:len(argv)-1]
+	}
 	res, err := command.Run(ctx, argv, command.Options{Timeout: p.timeout})
 	if r, failed := runFailure(p.argv[0], p.timeout, res, err); failed {
 		return r

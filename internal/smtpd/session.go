@@ -657,6 +657,12 @@ func (ss *session) Data(r io.Reader) error {
 			ss.hold = true
 			ss.s.log.Info("message quarantined by a filter", "id", w.ID(), "reason", res.Reason)
 		}
+		if k := ss.s.opts.KickOnRescan; rescan && k != nil && res.Outcome != filter.OK {
+			// Exit 102 (abandon) and 104 (refuse) ask for a rescan too:
+			// what waits in the spool goes now, whatever becomes of this
+			// message.
+			k.Kick(false)
+		}
 		switch res.Outcome {
 		case filter.Reject, filter.TempFail:
 			// The message goes (Data's deferred Abort); the client
@@ -667,9 +673,6 @@ func (ss *session) Data(r io.Reader) error {
 			// E-MailRelay: the client hears success and the message is
 			// dropped; the filter has taken it over.
 			ss.s.opts.MailLog.Abandon(w.ID(), ss.client(), ss.from, f.String())
-			if k := ss.s.opts.KickOnRescan; rescan && k != nil {
-				k.Kick(false)
-			}
 			return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 		}
 	}
