@@ -120,7 +120,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 				ls[0].Close()
 				return nil, fmt.Errorf("--admin-http %s: %w", r.cfg.Admin.HTTP, err)
 			}
-			f.httpAddr = ls[0].Addr().String()
+			f.httpAddr = admin.DialAddr(ls[0].Addr())
 			f.serve(func() { f.adm.ServeAPI(ls[0]) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.adm.Shutdown(ctx) })

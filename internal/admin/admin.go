@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,6 +371,16 @@ func (s *Server) clientAllowed(a net.Addr) bool {
 // isLoopback reports whether a is a loopback TCP address or a Unix socket,
 // which file permissions protect. An unspecified address (0.0.0.0, ::)
 // listens on every interface and is not loopback.
+// DialAddr is where a browser on this host reaches a listener at a: the
+// address itself, or loopback for a wildcard one (0.0.0.0, [::]), whose
+// own name no browser can open.
+func DialAddr(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Port))
+	}
+	return a.String()
+}
+
 func isLoopback(a net.Addr) bool {
 	switch a := a.(type) {
 	case *net.TCPAddr:

@@ -353,3 +353,16 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+func TestDialAddr(t *testing.T) {
+	for in, want := range map[string]string{"0.0.0.0:8025": "127.0.0.1:8025", "[::]:8025": "127.0.0.1:8025",
+		"127.0.0.1:8025": "127.0.0.1:8025", "[::1]:8025": "[::1]:8025", "192.0.2.1:80": "192.0.2.1:80"} {
+		a, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DialAddr(a); got != want {
+			t.Errorf("DialAddr(%s) = %s; want %s", in, got, want)
+		}
+	}
+}
