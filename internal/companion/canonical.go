@@ -11,6 +11,50 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
+// postfixOwnDomains returns Postfix's own domains as postconf reports them
+// (its MAIL_CONFIG, $-expanded): myorigin, mydomain and the names in
+// mydestination (maps and entries that are not domains are left out). They
+// are the owner's, as the relay's own domain is, and never blocked: with
+// them blocked in sender_access, every user of the site would be refused
+// for a spammer's mail sent as one of them. nil without postconf.
+func postfixOwnDomains(diag *slog.Logger) []string {
+	out, ok := postconf(diag, "the domains of Postfix's own are not known", "myorigin", "mydomain", "mydestination")
+	if !ok {
+		return nil
+	}
+	var own []string
+	for _, d := range strings.FieldsFunc(out, postconfSep) {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if strings.Contains(d, ".") && !strings.ContainsAny(d, ":/$@[]") {
+			own = append(own, d)
+		}
+	}
+	return own
+}
+
+// postconf runs "postconf -xh NAMES...", with a diagnostic naming what is
+// then unknown if it fails; false without postconf or when it failed.
+func postconf(diag *slog.Logger, unknown string, names ...string) (string, bool) {
+	bin, err := exec.LookPath("postconf")
+	if err != nil {
+		return "", false
+	}
+	if diag == nil {
+		diag = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-xh"}, names...)...).Output()
+	if err != nil {
+		diag.Warn("postconf failed; "+unknown, "err", err)
+		return "", false
+	}
+	return string(out), true
+}
+
+// postconfSep splits postconf's list values.
+func postconfSep(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }
+
 // postfixCanonical returns the domains Postfix's sender canonical maps
 // (sender_canonical_maps, canonical_maps) map into, asked at each decision:
 // qmgr logs the mapped sender, whose domain is then the relay owner's, not
@@ -20,23 +64,16 @@ import (
 // tables (hash:FILE reads FILE) and read again when they change; a map it
 // cannot open is logged and left out. nil without postconf or maps.
 func postfixCanonical(diag *slog.Logger) func() []string {
-	bin, err := exec.LookPath("postconf")
-	if err != nil {
+	out, ok := postconf(diag, "the domains Postfix's canonical maps map into are not known", "sender_canonical_maps", "canonical_maps")
+	if !ok {
 		return nil
 	}
 	if diag == nil {
 		diag = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-xh", "sender_canonical_maps", "canonical_maps").Output()
-	if err != nil {
-		diag.Warn("postconf failed; the domains Postfix's canonical maps map into are not known", "err", err)
-		return nil
-	}
 	set := &table.Set{}
 	var c rewrite.Canonical
-	for _, spec := range strings.FieldsFunc(string(out), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+	for _, spec := range strings.FieldsFunc(out, postconfSep) {
 		t, err := set.Open(strings.TrimPrefix(spec, "proxy:"))
 		if err != nil {
 			diag.Warn("a canonical map of Postfix's is not read; the domains it maps into may be blocked", "map", spec, "err", err)

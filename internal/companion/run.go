@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		own = senderDomain(cfg.Sender)
 	}
 	policy.NeverBlock = append([]string{own, senderDomain(cfg.Sender)}, cfg.NeverBlock...)
+	policy.NeverBlock = append(policy.NeverBlock, postfixOwnDomains(diag)...)
 	policy.NeverBlockNow = postfixCanonical(diag)
 	if cfg.SRSSecret != "" {
 		secrets, err := srs.LoadSecrets(cfg.SRSSecret)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,57 @@ func victimNotBlocked(t *testing.T, pf *harness.Postfix) string {
 		t.Errorf("victim.example blocked for a spammer's mail:\n%s\nsender_access:\n%s", out, b)
 	}
 	return out
+}
+
+// TestRevGM5CompanionPostfixOwnDomainNeverBlocked: Postfix's own domain
+// ($mydomain, $myorigin, $mydestination) was blocked in sender_access when
+// a client's mail sent as one of its addresses had Gmail's "very low
+// reputation of the sending domain": every user of the site was then
+// refused at MAIL FROM. The relay never blocks its own domain;
+// postfix-enforcer now never blocks Postfix's (postconf, MAIL_CONFIG) and
+// reports instead. Another client's domain is still blocked.
+func TestRevGM5CompanionPostfixOwnDomainNeverBlocked(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("own@gmail.test", stData, gmailDomainReputation)
+	gmail.answer("other@gmail.test", stData, gmailDomainReputation)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test",
+			"mydomain = owner.example", "myorigin = $mydomain", "mydestination = $myhostname, localhost, hosted.example"},
+	})
+	hostileSend(t, pf.Addr(), "203.0.113.84", "mx.one.example", []string{"MAIL FROM:<x@owner.example>", "RCPT TO:<own@gmail.test>"}, "")
+	hostileSend(t, pf.Addr(), "203.0.113.85", "mx.two.example", []string{"MAIL FROM:<y@other.example>", "RCPT TO:<other@gmail.test>"}, "")
+	compWaitLog(t, pf, `to=<own@gmail\.test>, .*status=bounced`, 30*time.Second)
+	compWaitLog(t, pf, `to=<other@gmail\.test>, .*status=bounced`, 30*time.Second)
+	dir := t.TempDir()
+	access := filepath.Join(dir, "sender_access")
+	out := mailConfigEnforcer(t, pf, dir, access)
+	b, _ := os.ReadFile(access)
+	if strings.Contains(string(b), "owner.example") || strings.Contains(out, "domain=owner.example") {
+		t.Errorf("Postfix's own domain was blocked:\n%s\nsender_access:\n%s", out, b)
+	}
+	if !regexp.MustCompile(`(?m)^\S+ report .*client=203\.0\.113\.84 .*why="the domain owner\.example is never blocked"`).MatchString(out) {
+		t.Errorf("want a report naming owner.example:\n%s", out)
+	}
+	if !strings.Contains(string(b), "other.example") {
+		t.Errorf("another client's domain was not blocked:\n%s\nsender_access:\n%s", out, b)
+	}
+}
+
+// mailConfigEnforcer runs postfix-enforcer --once over pf's log with
+// pf's MAIL_CONFIG (so that its postconf reads pf's main.cf), loopback
+// welcomelisted and the fake Gmail on 127.0.0.1 trusted, and returns its
+// output.
+func mailConfigEnforcer(t *testing.T, pf *harness.Postfix, dir, access string) string {
+	t.Helper()
+	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
+	p := harness.StartWith(t, harness.ProcOptions{Env: []string{"MAIL_CONFIG=" + pf.ConfigDir()}}, harness.Binary(t),
+		"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"), "--sender-access", access,
+		"--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"), "--ban-delay", "0", "--smtp", pf.Addr(),
+		"--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\n%s", code, err, p.Stderr())
+	}
+	return p.Stdout()
 }
