@@ -127,7 +127,8 @@ type Event struct {
 // ParseLine parses one mail-log line (without its line ending). It accepts
 // traditional syslog timestamps ("Nov 22 10:00:00", as Postfix's own
 // maillog_file writes them too), RFC 3339 ones ("2026-11-22T10:00:00.123456
-// +00:00", rsyslog's high-precision format) and an optional "<PRI>" prefix.
+// +00:00", rsyslog's high-precision format) and an optional "<PRI>" prefix,
+// and RFC 5424's lines ("<PRI>1 TIME HOST APP PID MSGID SD MSG").
 // It returns false for any line it does not understand.
 func ParseLine(line string) (Event, bool) {
 	var e Event
@@ -160,6 +161,9 @@ func (e *Event) parseHeader(s string) (string, bool) {
 			return "", false
 		}
 		s = s[i+1:]
+		if v5424, ok := strings.CutPrefix(s, "1 "); ok {
+			return e.parse5424(v5424)
+		}
 	}
 	var ok bool
 	if s, ok = e.parseTime(s); !ok {
@@ -189,6 +193,52 @@ func (e *Event) parseHeader(s string) (string, bool) {
 	e.Program = tag
 	e.Service = tag[strings.LastIndexByte(tag, '/')+1:]
 	return msg, true
+}
+
+// parse5424 reads the rest of an RFC 5424 header, after "<PRI>1 ":
+// "TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG", as rsyslog's
+// RSYSLOG_SyslogProtocol23Format and syslog-ng write Postfix's lines.
+// The structured data is the syslog daemon's, skipped element by element
+// with its escapes, so that a "]" inside a value ends nothing; MSG is
+// Postfix's text, with the BOM RFC 5424 allows before it.
+func (e *Event) parse5424(s string) (string, bool) {
+	f := make([]string, 5)
+	for i := range f {
+		var ok bool
+		if f[i], s, ok = strings.Cut(s, " "); !ok || f[i] == "" {
+			return "", false
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, f[0])
+	if err != nil || f[1] == "-" || f[2] == "-" {
+		return "", false
+	}
+	e.Time, e.Host, e.Program = t, f[1], f[2]
+	e.Service = f[2][strings.LastIndexByte(f[2], '/')+1:]
+	if f[3] != "-" {
+		if e.PID, err = strconv.Atoi(f[3]); err != nil || e.PID < 0 {
+			return "", false
+		}
+	}
+	if rest, ok := strings.CutPrefix(s, "- "); ok {
+		s = rest
+	} else {
+		for strings.HasPrefix(s, "[") {
+			i, esc := 1, false
+			for ; i < len(s) && (esc || s[i] != ']'); i++ {
+				esc = !esc && s[i] == '\\'
+			}
+			if i == len(s) {
+				return "", false
+			}
+			s = s[i+1:]
+		}
+		var ok bool
+		if s, ok = strings.CutPrefix(s, " "); !ok {
+			return "", false
+		}
+	}
+	return strings.TrimPrefix(s, "\ufeff"), true
 }
 
 // parseTime reads a timestamp and the space after it.

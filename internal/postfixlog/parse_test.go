@@ -182,6 +182,7 @@ func TestParseLineUnknown(t *testing.T) {
 }
 
 func FuzzParseLine(f *testing.F) {
+	f.Add(`<22>1 2026-11-22T10:00:01Z mx1 postfix/smtp 2111 - [x@1 v="a \] b"] 5D0E1985119: to=<c@gmail.com>, relay=none, dsn=4.4.1, status=deferred (x)`)
 	f.Add("Nov 22 10:00:01 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mail.spammer.example[203.0.113.7]")
 	f.Add("2026-11-22T10:00:01.123456+00:00 mx1 postfix/smtp[2111]: 5D0E1985119: to=<carol@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.26, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: " + gmailDMARC + " (in reply to end of DATA command))")
 	f.Add("Nov 22 10:00:01 mx1 amavis[3135]: (03135-08) Passed CLEAN {RelayedInbound}, [203.0.113.7]:46134 [203.0.113.7] <bob@example.com> -> <carol@gmail.com>, Queue-ID: 4C2B7985118, Message-ID: <m@x>, mail_id: d, Hits: -0.1, size: 1234, queued_as: 5D0E1985119, 812 ms")
@@ -234,4 +235,36 @@ func FuzzParseLine(f *testing.F) {
 			t.Errorf("ParseLine(%q): orig_client %q read after sasl_sender", line, e.OrigClientIP)
 		}
 	})
+}
+
+// TestParseRFC5424: rsyslog's RSYSLOG_SyslogProtocol23Format and
+// syslog-ng write Postfix's lines in RFC 5424's form, which the enforcer
+// skipped as unknown, acting on nothing. Each form parses to what the
+// classic line does; a header that is not whole is refused.
+func TestParseRFC5424(t *testing.T) {
+	const msg = "5D0E1985119: to=<carol@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 no (in reply to end of DATA command))"
+	want, ok := ParseLine("2026-11-22T10:00:01.123456Z mx1 postfix/smtp[2111]: " + msg)
+	if !ok {
+		t.Fatal("the classic line does not parse")
+	}
+	for _, line := range []string{
+		"<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp 2111 - - " + msg,
+		"<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp 2111 - - \ufeff" + msg,
+		`<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp 2111 - [timeQuality tzKnown="1"][x@1 v="a \] b \" c"] ` + msg,
+	} {
+		got, ok := ParseLine(line)
+		if !ok || !cmp.Equal(got, want) {
+			t.Errorf("ParseLine(%q) = %+v, %v; want %+v", line, got, ok, want)
+		}
+	}
+	for _, line := range []string{
+		"<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp 2111 - [x@1 v=\"a\"" + msg, // SD never ends
+		"<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp 2111 -",
+		"<22>1 - mx1 postfix/smtp 2111 - - " + msg,
+		"<22>1 2026-11-22T10:00:01.123456Z mx1 postfix/smtp x - - " + msg,
+	} {
+		if got, ok := ParseLine(line); ok {
+			t.Errorf("ParseLine(%q) = %+v; want refused", line, got)
+		}
+	}
 }
