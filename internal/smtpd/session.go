@@ -715,6 +715,17 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if err != nil {
 		return ss.storageError(err)
 	}
+	if ss.upstream.Broken() {
+		if rep, err := ss.reopenUpstream(); err != nil || rep.Code/100 != 2 {
+			ss.dropUpstream()
+			if err != nil {
+				rep = upstreamFailure(err, "data")
+			}
+			ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+			return replyError(reply.Reply{Code: 451, Enhanced: "4.4.1",
+				Lines: []string{"4.4.1 upstream session lost; the transaction said again: " + rep.String()}})
+		}
+	}
 	eightBit := env.BodyType == "8bit"
 	if _, offered := ss.upstream.Extension("8BITMIME"); eightBit && !offered {
 		// As the store-and-forward path does: 8-bit leaves go encoded
@@ -769,6 +780,35 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 		return replyError(heard)
 	}
 	return replyError(rep)
+}
+
+// reopenUpstream says the transaction again on a fresh upstream session,
+// MAIL and the recipients the upstream accepted, when the one it was said
+// on ended while the client sent its text: an upstream's idle timeout
+// (Postfix's smtpd_timeout, 300 s) is shorter than a big message over a
+// slow link takes, and without this such a message could never pass. It
+// returns the first reply that is not 2xx, or the last one.
+func (ss *session) reopenUpstream() (reply.Reply, error) {
+	ss.s.log.Info("upstream session lost while the client sent its text; saying the transaction again",
+		"client", ss.client(), "upstream", ss.s.opts.Proxy.Addr)
+	m := ss.upMsg // dropUpstream ends the transaction with the session
+	ss.dropUpstream()
+	up, err := ss.s.upstreams.dialFresh(ss.s.ctx)
+	if err != nil {
+		return reply.Reply{}, err
+	}
+	ss.upstream, ss.upMsg = up, m
+	rep, err := up.Mail(m)
+	if err != nil || rep.Code/100 != 2 {
+		return rep, err
+	}
+	up.inTx = true
+	for i := range m.To {
+		if rep, err = up.Rcpt(m, i); err != nil || rep.Code/100 != 2 {
+			return rep, err
+		}
+	}
+	return rep, nil
 }
 
 func (ss *session) dropUpstream() {

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // A black-box review of the SMTP listener from outside (raw sockets,
@@ -72,4 +76,50 @@ func TestRevBB5TransactionTimeout421(t *testing.T) {
 	if log := r.stderr(); !strings.Contains(log, `stage=timeout reply="421 4.4.2 relay.e2e.test Error: transaction took too long"`) {
 		t.Errorf("mail log lacks the 421 the client heard:\n%s", log)
 	}
+}
+
+// TestRevBB5ProxySlowClientUpstreamIdle: in proxy mode the relay says MAIL
+// and RCPT to the upstream as the client does, and DATA once the client's
+// text has all come. An upstream closes a session that is silent for its
+// idle timeout (Postfix's smtpd_timeout, 300 s) while a client still
+// sends a big message over a slow link; the client's final dot then heard
+// that session's end ("421 4.4.2 ... timeout exceeded", or 451 for a plain
+// close), and its retries failed the same way, every time. Now the relay
+// opens a fresh session and says the transaction again (MAIL and the
+// recipients the upstream accepted) before DATA.
+func TestRevBB5ProxySlowClientUpstreamIdle(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{IdleTimeout: time.Second,
+		Capabilities: []string{"PIPELINING", "8BITMIME", "DSN", "SIZE 52428800"}})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> RET=HDRS")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net> NOTIFY=NEVER")
+	mustCmd(t, c, "250", "RCPT TO:<carol@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	fmt.Fprintf(c.conn, "Subject: slow\r\n\r\n")
+	for i := range 5 {
+		fmt.Fprintf(c.conn, "line %d\r\n", i)
+		time.Sleep(500 * time.Millisecond)
+	}
+	mustCmd(t, c, "250", ".")
+	// The first transaction is the one the upstream ended.
+	txs := up.WaitTransactions(t, 2, 15*time.Second)
+	if len(txs[0].Data) != 0 {
+		t.Fatalf("the upstream's first session got %d octets of text", len(txs[0].Data))
+	}
+	tx := txs[1]
+	if len(tx.Rcpts) != 2 || tx.Rcpts[0].Addr != "bob@example.net" || tx.Rcpts[0].Params != "NOTIFY=NEVER" ||
+		tx.Rcpts[1].Addr != "carol@example.net" || !strings.Contains(tx.MailParams, "RET=HDRS") {
+		t.Errorf("upstream got MAIL FROM %q %q, recipients %+v", tx.MailFrom, tx.MailParams, tx.Rcpts)
+	}
+	if !strings.Contains(string(tx.Data), "line 4\r\n") {
+		t.Errorf("upstream got the text %q", tx.Data)
+	}
+	// The session goes on, for the next message.
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: next\r\n\r\nbody\r\n.")
 }
