@@ -14,8 +14,9 @@ import (
 // transport and as defaults". [routing] destination_rate_delay (Postfix's
 // default_destination_rate_delay) paces a destination that no transport of
 // its own paces: three messages to a relay:[host]:port route are delivered
-// at least the delay apart. initial_destination_concurrency is a default
-// too, and a negative one is refused with the file and line.
+// at least the delay apart, and so are three to the forward.to smarthost
+// with no routing table at all. initial_destination_concurrency is a
+// default too, and a negative one is refused with the file and line.
 func TestAud24DefaultPacing(t *testing.T) {
 	t.Parallel()
 	hop := harness.NewFakeSMTP(t, harness.Script{})
@@ -31,23 +32,22 @@ initial_destination_concurrency = 1
 		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@paced.example", i)}, message("paced"))
 	}
 	hop.WaitTransactions(t, 3, 20*time.Second)
-	var times []time.Time
-	for i := range 3 {
-		to := fmt.Sprintf("<u%d@paced.example>", i)
-		e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == to })
-		times = append(times, e.Time)
-	}
-	first, last := times[0], times[0]
-	for _, tm := range times {
-		if tm.Before(first) {
-			first = tm
-		}
-		if tm.After(last) {
-			last = tm
-		}
-	}
-	if gap := last.Sub(first); gap < 1300*time.Millisecond {
+	if gap := deliverySpan(t, r, "paced.example"); gap < 1300*time.Millisecond {
 		t.Errorf("three deliveries within %v; want them at least 700ms apart ([routing] destination_rate_delay)", gap)
+	}
+
+	// The default paces the smarthost too (Postfix's relayhost), with no
+	// routing table at all.
+	smarthost := harness.NewFakeSMTP(t, harness.Script{})
+	cfg = writeConfig(t, "[routing]\ndestination_rate_delay = \"700ms\"\n")
+	r = startRelay(t, "127.0.0.1", "--as-server", "--forward-to", smarthost.Addr(), "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for i := range 3 {
+		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@smarthost.example", i)}, message("paced"))
+	}
+	smarthost.WaitTransactions(t, 3, 20*time.Second)
+	if gap := deliverySpan(t, r, "smarthost.example"); gap < 1300*time.Millisecond {
+		t.Errorf("three deliveries to forward.to within %v; want them at least 700ms apart ([routing] destination_rate_delay)", gap)
 	}
 
 	bad := writeConfig(t, "[routing]\ninitial_destination_concurrency = -1\n")
@@ -55,6 +55,24 @@ initial_destination_concurrency = 1
 	if code != 2 || !strings.Contains(out, bad+":") || !strings.Contains(out, "routing.initial_destination_concurrency: -1 is negative") {
 		t.Errorf("a negative initial_destination_concurrency: exit %d, %q; want 2 naming the file and line", code, out)
 	}
+}
+
+// deliverySpan is the time between the first and the last delivery line of
+// u0, u1 and u2 at domain.
+func deliverySpan(t *testing.T, r *relay, domain string) time.Duration {
+	t.Helper()
+	var first, last time.Time
+	for i := range 3 {
+		to := fmt.Sprintf("<u%d@%s>", i, domain)
+		e := r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == to })
+		if first.IsZero() || e.Time.Before(first) {
+			first = e.Time
+		}
+		if e.Time.After(last) {
+			last = e.Time
+		}
+	}
+	return last.Sub(first)
 }
 
 // TestAud24RoutedDebugPeerAndLogName: debug_peer_list traces the whole
