@@ -26,29 +26,13 @@ transport_maps = ["inline:{ paced.example=relay:[%s]:%s }"]
 destination_rate_delay = "700ms"
 initial_destination_concurrency = 1
 `, hostOf(hop.Addr()), portOf(hop.Addr())))
-	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces",
-		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	for i := range 3 {
-		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@paced.example", i)}, message("paced"))
-	}
-	hop.WaitTransactions(t, 3, 20*time.Second)
-	if gap := deliverySpan(t, r, "paced.example"); gap < 1300*time.Millisecond {
-		t.Errorf("three deliveries within %v; want them at least 700ms apart ([routing] destination_rate_delay)", gap)
-	}
+	checkPaced(t, hop, "paced.example", "--forward-on-disconnect", "--config", cfg)
 
 	// The default paces the smarthost too (Postfix's relayhost), with no
 	// routing table at all.
 	smarthost := harness.NewFakeSMTP(t, harness.Script{})
 	cfg = writeConfig(t, "[routing]\ndestination_rate_delay = \"700ms\"\n")
-	r = startRelay(t, "127.0.0.1", "--as-server", "--forward-to", smarthost.Addr(), "--forward-on-disconnect", "--no-bounces",
-		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	for i := range 3 {
-		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@smarthost.example", i)}, message("paced"))
-	}
-	smarthost.WaitTransactions(t, 3, 20*time.Second)
-	if gap := deliverySpan(t, r, "smarthost.example"); gap < 1300*time.Millisecond {
-		t.Errorf("three deliveries to forward.to within %v; want them at least 700ms apart ([routing] destination_rate_delay)", gap)
-	}
+	checkPaced(t, smarthost, "smarthost.example", "--forward-to", smarthost.Addr(), "--forward-on-disconnect", "--config", cfg)
 
 	bad := writeConfig(t, "[routing]\ninitial_destination_concurrency = -1\n")
 	out, code := run(harness.Binary(t), "--config", bad, "--as-server", "--spool-dir", t.TempDir())
@@ -57,10 +41,17 @@ initial_destination_concurrency = 1
 	}
 }
 
-// deliverySpan is the time between the first and the last delivery line of
-// u0, u1 and u2 at domain.
-func deliverySpan(t *testing.T, r *relay, domain string) time.Duration {
+// checkPaced starts a relay with args, sends three messages to u0, u1 and
+// u2 at domain, which hop receives, and checks that their delivery lines
+// are at least 700ms apart.
+func checkPaced(t *testing.T, hop *harness.FakeSMTP, domain string, args ...string) {
 	t.Helper()
+	r := startRelay(t, "127.0.0.1", append([]string{"--as-server", "--no-bounces", "--interface", "127.0.0.1",
+		"--spool-dir", t.TempDir()}, args...)...)
+	for i := range 3 {
+		mustSend(t, r.addr(), "alice@example.org", []string{fmt.Sprintf("u%d@%s", i, domain)}, message("paced"))
+	}
+	hop.WaitTransactions(t, 3, 20*time.Second)
 	var first, last time.Time
 	for i := range 3 {
 		to := fmt.Sprintf("<u%d@%s>", i, domain)
@@ -72,7 +63,9 @@ func deliverySpan(t *testing.T, r *relay, domain string) time.Duration {
 			last = e.Time
 		}
 	}
-	return last.Sub(first)
+	if gap := last.Sub(first); gap < 1300*time.Millisecond {
+		t.Errorf("three deliveries to %s within %v; want them at least 700ms apart ([routing] destination_rate_delay)", domain, gap)
+	}
 }
 
 // TestAud24RoutedDebugPeerAndLogName: debug_peer_list traces the whole
