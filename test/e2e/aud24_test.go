@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,35 @@ log_name = "relay-zombig-name"
 	}
 	if strings.Contains(log, "debug_peer=hop-b.test") {
 		t.Errorf("the session with hop-b.test, not a debug peer, was traced:\n%s", log)
+	}
+}
+
+// TestAud24FailedLastReply: queue list's "last reply" of a failed message
+// is what it failed for. One recipient is refused for good, another is put
+// off and then delivered: the message ends failed, and its last reply is
+// the refusal, not the deferral of the recipient since delivered.
+func TestAud24FailedLastReply(t *testing.T) {
+	t.Parallel()
+	const (
+		bad, later = "bad@example.net", "later@example.net"
+		badReply   = "550 5.1.1 <bad@example.net>: Recipient address rejected: User unknown"
+		laterReply = "451 4.2.0 <later@example.net>: Recipient address rejected: Greylisted"
+	)
+	fake := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		bad:   {Reply: badReply},
+		later: {Reply: laterReply},
+	}})
+	r, spool := startForwarder(t, fake.Addr())
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{bad, later}, message("mixed")).Final)
+	if !waitFor(20*time.Second, func() bool { return rcptTried(fake, later) >= 1 }) {
+		t.Fatalf("%s not tried in 20s", later)
+	}
+	fake.Update(func(s *harness.Script) { delete(s.RcptFor, later) })
+	waitSpool(t, spool, 20*time.Second, id+" failed", func(f map[string][]string) bool {
+		return slices.Equal(f[id], []string{"content", "envelope.bad"})
+	})
+	out, code := run(harness.Binary(t), "queue", "list", "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, "last reply: "+badReply) || strings.Contains(out, "last reply: "+laterReply) {
+		t.Errorf("queue list: exit %d\n%s\nwant the failed message's last reply to be %q", code, out, badReply)
 	}
 }
