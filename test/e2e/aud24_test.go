@@ -122,15 +122,8 @@ log_name = "relay-zombig-name"
 // the refusal, not the deferral of the recipient since delivered.
 func TestAud24FailedLastReply(t *testing.T) {
 	t.Parallel()
-	const (
-		bad, later = "bad@example.net", "later@example.net"
-		badReply   = "550 5.1.1 <bad@example.net>: Recipient address rejected: User unknown"
-		laterReply = "451 4.2.0 <later@example.net>: Recipient address rejected: Greylisted"
-	)
-	fake := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
-		bad:   {Reply: badReply},
-		later: {Reply: laterReply},
-	}})
+	const bad, later, badReply, laterReply = mixedBad, mixedLater, mixedBadReply, mixedLaterReply
+	fake := newMixedFake(t)
 	r, spool := startForwarder(t, fake.Addr())
 	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{bad, later}, message("mixed")).Final)
 	if !waitFor(20*time.Second, func() bool { return rcptTried(fake, later) >= 1 }) {
@@ -144,4 +137,20 @@ func TestAud24FailedLastReply(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "last reply: "+badReply) || strings.Contains(out, "last reply: "+laterReply) {
 		t.Errorf("queue list: exit %d\n%s\nwant the failed message's last reply to be %q", code, out, badReply)
 	}
+}
+
+// The recipients of newMixedFake: one refused for good, one put off.
+const (
+	mixedBad, mixedLater = "bad@example.net", "later@example.net"
+	mixedBadReply        = "550 5.1.1 <bad@example.net>: Recipient address rejected: User unknown"
+	mixedLaterReply      = "451 4.2.0 <later@example.net>: Recipient address rejected: Greylisted"
+)
+
+// newMixedFake is an upstream that refuses mixedBad for good and puts
+// mixedLater off (until the test changes its script), and takes the rest.
+func newMixedFake(t *testing.T) *harness.FakeSMTP {
+	return harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
+		mixedBad:   {Reply: mixedBadReply},
+		mixedLater: {Reply: mixedLaterReply},
+	}})
 }
