@@ -569,10 +569,11 @@ func (c *Config) Routed() bool {
 
 // Dials says whether queued mail goes out through the routing dialer
 // (internal/route): with routing, delivery by MX, or a Postfix client
-// setting that only the dialer applies (smtp_sasl_password_maps), also to
-// forward.to.
+// setting that only the dialer applies (smtp_sasl_password_maps, the
+// [routing] rate delay and slow start), also to forward.to.
 func (c *Config) Dials() bool {
-	return c.Routed() || c.DeliversByMX() || (c.Mode == ModeServer && len(c.Auth.PasswordMaps) > 0)
+	dialerOnly := len(c.Auth.PasswordMaps) > 0 || c.Routing.RateDelay > 0 || c.Routing.InitialConcurrency > 0
+	return c.Routed() || c.DeliversByMX() || (c.Mode == ModeServer && dialerOnly)
 }
 
 // DeliversByMX says whether the relay, storing mail, forwards it with no

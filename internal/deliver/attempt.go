@@ -245,6 +245,16 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client,
 			Transport: s.logName(rr.key)})
 	}
+	if lastReply == "" && env.Count(spool.Deferred) == 0 && env.Count(spool.Pending) == 0 {
+		// Nothing went wrong this time and nothing is left to try: a
+		// recipient that failed before is what the message failed for,
+		// not an earlier deferral of a recipient since delivered.
+		for _, r := range env.Recipients {
+			if r.Status == spool.Bounced {
+				lastReply = r.Reply
+			}
+		}
+	}
 	if lastReply != "" {
 		env.LastReply = lastReply
 		out.reply = lastReply

@@ -240,15 +240,8 @@ func TestUpstreamPermanentFaults(t *testing.T) {
 // holding only the refused recipient.
 func TestUpstreamMixedRecipients(t *testing.T) {
 	t.Parallel()
-	const (
-		ok, bad, later = "ok@example.net", "bad@example.net", "later@example.net"
-		badReply       = "550 5.1.1 <bad@example.net>: Recipient address rejected: User unknown"
-		laterReply     = "451 4.2.0 <later@example.net>: Recipient address rejected: Greylisted"
-	)
-	fake := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{
-		bad:   {Reply: badReply},
-		later: {Reply: laterReply},
-	}})
+	const ok, bad, later, badReply, laterReply = "ok@example.net", mixedBad, mixedLater, mixedBadReply, mixedLaterReply
+	fake := newMixedFake(t)
 	r, spool := startForwarder(t, fake.Addr())
 	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{ok, bad, later}, message("mixed")).Final)
 
