@@ -38,17 +38,8 @@ func runSubmit(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submitEnv) int {
 	fs := flag.NewFlagSet("relaykeeper submit", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var from string
-	fs.StringVar(&from, "f", "", "")
-	fs.StringVar(&from, "from", "", "")
-	fromHeaders := fs.Bool("t", false, "")
-	notify, ret, envid := fs.String("N", "", ""), fs.String("R", "", ""), fs.String("V", "", "")
-	spoolDir := fs.String("spool-dir", "", "")
-	configFile := fs.String("config", "", "")
-	fs.Bool("i", false, "")
-	fs.Bool("oi", false, "")
-	help := fs.Bool("help", false, "")
-	fs.BoolVar(help, "h", false, "")
+	var fl pickup.Flags
+	fl.Register(fs)
 
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "relaykeeper submit: %s (see relaykeeper submit --help)\n", fmt.Sprintf(format, a...))
@@ -62,13 +53,13 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	if err != nil {
 		return usage("%v", err)
 	}
-	if *help {
+	if fl.Help {
 		io.WriteString(stdout, config.SubmitUsage)
 		return exitOK
 	}
 	fromSet := false
 	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "f" || f.Name == "from" })
-	req, warning, err := pickup.ParseRequest(pos, from, fromSet, *fromHeaders, *notify, *ret, *envid)
+	req, warning, err := pickup.ParseRequest(pos, fl.From, fromSet, fl.FromHeaders, fl.Notify, fl.Ret, fl.EnvID)
 	if warning != "" {
 		fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", warning)
 	}
@@ -77,15 +68,15 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 
 	cfg := config.Default()
-	if *configFile != "" {
-		if cfg, err = config.Load(*configFile); err != nil {
+	if fl.ConfigFile != "" {
+		if cfg, err = config.Load(fl.ConfigFile); err != nil {
 			fmt.Fprintf(stderr, "relaykeeper submit: %v\n", err)
 			return exitUsage
 		}
 	}
 	dir := cfg.Spool.Dir
-	if *spoolDir != "" {
-		dir = *spoolDir
+	if fl.SpoolDir != "" {
+		dir = fl.SpoolDir
 	}
 	host := cfg.Domain
 	if host == "" {
@@ -94,9 +85,9 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		}
 	}
 
-	raw, err := io.ReadAll(stdin)
+	raw, err := fl.Input(stdin, pos)
 	if err != nil {
-		return failure("reading the message: %v", err)
+		return failure("%v", err)
 	}
 	msg := pickup.Parse(raw)
 	sub, err := req.Submission(msg, sys.username(), host, sys.uid, sys.now())
@@ -118,7 +109,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	if err != nil {
 		return failure("%v", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
-	fmt.Fprintln(stdout, id)
+	fmt.Fprintln(stdout, fl.Printed(dir, id))
 
 	if _, err := queue.Notify(sp); err != nil && !errors.Is(err, queue.ErrNoRelay) {
 		fmt.Fprintf(stderr, "relaykeeper submit: warning: relay not notified (the message goes at its next scan): %v\n", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,5 +232,40 @@ func TestSubmitNotifiesRelay(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the relay got no SIGHUP")
 		}
+	}
+}
+
+// TestSubmitEmailRelaySwitches: emailrelay-submit's command line as its
+// scripts write it: -s for the spool, the message from --content lines
+// (base64, comma-separated, "" an empty line) with --no-stdin,
+// --content-to, and -v or -n printing the content file's path or name.
+func TestSubmitEmailRelaySwitches(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	args := []string{"-s", dir, "-v", "--no-stdin", "--content-to", "--content-date", "--content", b64("Subject: motd") + ",",
+		"--content", b64("hello"), "-f", "me@here.example", "you@there.example"}
+	if st := submit(args, strings.NewReader("never read\n"), &out, &errb, testSubmitEnv); st != exitOK {
+		t.Fatalf("submit %q = %d, %q", args, st, errb.String())
+	}
+	path := strings.TrimSpace(out.String())
+	if !filepath.IsAbs(path) || filepath.Dir(path) != dir || !strings.HasSuffix(path, ".content") {
+		t.Fatalf("-v printed %q; want the content file's full path", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(b), "\r\n\r\n")
+	if !strings.Contains(head, "\r\nTo: you@there.example\r\n") || !strings.Contains(head, "\r\nSubject: motd\r\n") || body != "hello\r\n" {
+		t.Errorf("content %q; want To and Subject fields, then hello, and nothing of the standard input", b)
+	}
+	out.Reset()
+	if st := submit([]string{"-s", dir, "-n", "you@there.example"}, strings.NewReader("Subject: x\n\nx\n"), &out, &errb, testSubmitEnv); st != exitOK ||
+		strings.Contains(out.String(), "/") || !strings.HasSuffix(strings.TrimSpace(out.String()), ".content") {
+		t.Errorf("-n: %d, %q; want the content file's name", st, out.String())
+	}
+	if st, _, errOut, _, _ := runSubmitTest(t, "", "--content", "!!", "a@b.example"); st != exitUsage || !strings.Contains(errOut, "base64") {
+		t.Errorf("--content !!: %d, %q; want a usage error", st, errOut)
 	}
 }

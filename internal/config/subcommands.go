@@ -151,7 +151,7 @@ restore takes ids or "-"; a message whose envelope was set aside unfinished
 (state new) comes back held.
 
 Every command:
-      --spool-dir DIR    the spool (default: from --config, else
+  -s, --spool-dir DIR    the spool (default: from --config, else
                          /var/spool/relaykeeper)
       --config FILE      read the spool directory from this file
       --json             machine-readable output
@@ -195,6 +195,18 @@ does (see docs/pop3.md).
       --config FILE      read the spool directory and domain from this file
   -i, -oi                ignored, for sendmail's callers: the message always
                          ends at the end of the input, never at a "." line
+
+emailrelay-submit's switches (its -t, -N, -V, -i, -F and -C are sendmail's
+above; use the long forms):
+      --content BASE64   a line of the message, base64; a comma separates
+                         several, an empty one is an empty line; repeatable
+      --no-stdin         read nothing from the standard input
+      --content-to       add a To field for each recipient
+  -v, --verbose          print the content file's path instead of the id
+  -n, --filename         print the content file's name instead of the id
+  -d, --content-date, --content-from, --content-message-id DOMAIN
+                         accepted: Date, From and Message-ID are added to a
+                         message that has none anyway
 
 A RECIPIENT may be a comma-separated list. Bcc headers are removed. The
 message gets a Received header, and Date and Message-ID headers if it has
