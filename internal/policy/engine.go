@@ -80,6 +80,10 @@ type Options struct {
 	// MyNetworkTables are mynetworks given as lookup tables ("cidr:..."):
 	// a client whose address has a result is in mynetworks.
 	MyNetworkTables []*table.Table
+	// MyNetworkRules are mynetworks as ParseNetworks reads the setting,
+	// negations included, looked at before MyNetworks and
+	// MyNetworkTables: the first rule that holds a client decides.
+	MyNetworkRules []NetworkRule
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
 	Trusted      TrustedClients
@@ -706,6 +710,11 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 	if e.opts.Trusted != nil {
 		if _, ok := e.opts.Trusted.Trusted(ip); ok {
 			return true
+		}
+	}
+	for _, r := range e.opts.MyNetworkRules {
+		if r.matches(ip) {
+			return !r.Not
 		}
 	}
 	for _, p := range e.opts.MyNetworks {

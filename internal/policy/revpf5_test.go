@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -91,5 +93,25 @@ func TestRevPF5HeloHostname(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s, HELO %s: %q; want %q", c.rule, c.helo, got, c.want)
 		}
+	}
+}
+
+// TestRevPF5NegatedNetworks: mynetworks takes Postfix's "!pattern", which
+// excludes what it matches, read in order: the first entry that matches a
+// client decides, so "!192.0.2.66, 192.0.2.0/24" trusts the network but
+// that host, and a negation behind a network that already holds the host
+// changes nothing, as in Postfix. A negated file or table excludes all it
+// holds.
+func TestRevPF5NegatedNetworks(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "excluded")
+	os.WriteFile(list, []byte("198.51.100.7 # not this one\n"), 0o644)
+	var set table.Set
+	checkTrusted(t, &set, []string{"!192.0.2.66", "192.0.2.0/24", "!" + list, "198.51.100.0/24", "203.0.113.0/24", "!203.0.113.9", "![2001:db8::1]", "[2001:db8::]/32"}, map[string]bool{
+		"192.0.2.1": true, "192.0.2.66": false, "198.51.100.1": true, "198.51.100.7": false,
+		"203.0.113.9": true, "2001:db8::1": false, "2001:db8::2": true, "10.0.0.1": false,
+	})
+	if _, err := ParseNetworks([]string{"!", "!nonsense"}, &set); err == nil {
+		t.Error("ParseNetworks(\"!\", \"!nonsense\"): no error")
 	}
 }
