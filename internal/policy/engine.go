@@ -372,9 +372,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			case !ok && name == "reject_unauth_destination":
 				return reject(554, "5.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			case !ok && name == "defer_unauth_destination":
-				// Postfix's default relay restriction: its
-				// defer_code, 450.
-				return deferral(450, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
+				// Postfix's default relay restriction; its smtpd
+				// answers 454 here, not defer_code's 450.
+				return deferral(454, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			}
 			return Decision{}
 		}

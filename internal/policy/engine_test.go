@@ -262,8 +262,7 @@ func TestParseNetworks(t *testing.T) {
 		"127.0.0.1": true, "::1": true, "192.0.2.9": true, "198.51.100.1": true, "198.51.100.2": false,
 		"2001:db8::5": true, "203.0.113.7": true, "203.0.113.66": false, "10.0.0.1": false,
 	})
-	var err error
-	_, err = ParseNetworks([]string{"nonsense", list + ".missing", "cidr:" + list + ".missing"}, &set)
+	_, err := ParseNetworks([]string{"nonsense", list + ".missing", "cidr:" + list + ".missing"}, &set)
 	if err == nil || !strings.Contains(err.Error(), `"nonsense" is not a network`) || strings.Count(err.Error(), "\n") != 2 {
 		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
 	}

@@ -115,3 +115,15 @@ func TestRevPF5NegatedNetworks(t *testing.T) {
 		t.Error("ParseNetworks(\"!\", \"!nonsense\"): no error")
 	}
 }
+
+// TestRevPF5DeferUnauthDestination: defer_unauth_destination, Postfix's
+// default smtpd_relay_restrictions and Debian's, answers as Postfix's
+// smtpd does, 454 4.7.1 (not the 450 of defer_code).
+func TestRevPF5DeferUnauthDestination(t *testing.T) {
+	e := engine(t, Options{MyNetworks: []netip.Prefix{}, RelayDomains: []string{"relay.example"},
+		Relay: []string{"permit_mynetworks", "defer_unauth_destination"}})
+	d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: "a@x.example", Recipient: "r@other.example"})
+	if want := "454 4.7.1 <r@other.example>: Relay access denied"; d.Reply() != want {
+		t.Errorf("defer_unauth_destination: %q; want %q", d.Reply(), want)
+	}
+}

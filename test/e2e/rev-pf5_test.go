@@ -643,3 +643,47 @@ data_restrictions = ["reject_multi_recipient_bounce", "reject_unauth_pipelining"
 		})
 	}
 }
+
+// TestRevPF5Lists: plain reject, defer and dunno at the end of each list
+// (the reply names what the list checks), permit_auth_destination,
+// defer_unauth_destination and relay_recipient_maps.
+func TestRevPF5Lists(t *testing.T) {
+	files := map[string]string{"hash:DIR/recipients": "known@relay.example x\n@relay2.example x\n"}
+	txs := [][]string{
+		pf5Tx("s@example.org", "known@relay.example", "KNOWN@Relay.Example", "unknown@relay.example", "any@relay2.example", "a@other.example", "known+ext@relay.example"),
+		pf5Tx("", "known@relay.example", "a@other.example"),
+	}
+	lists := []struct{ name, pf, rk string }{
+		{"client reject", "smtpd_client_restrictions = permit_mynetworks, reject", `client_restrictions = ["permit_mynetworks", "reject"]`},
+		{"helo defer", "smtpd_helo_restrictions = permit_mynetworks, defer", `helo_restrictions = ["permit_mynetworks", "defer"]`},
+		{"sender reject", "smtpd_sender_restrictions = permit_mynetworks, reject", `sender_restrictions = ["permit_mynetworks", "reject"]`},
+		{"recipient", "smtpd_recipient_restrictions = permit_auth_destination, defer", `recipient_restrictions = ["permit_auth_destination", "defer"]`},
+	}
+	for _, l := range lists {
+		t.Run(l.name, func(t *testing.T) {
+			pf5Run(t, pf5Scenario{
+				name:  l.name,
+				files: files,
+				mainCF: []string{
+					"mynetworks = 127.0.0.1/32",
+					"relay_domains = relay.example, relay2.example",
+					"relay_recipient_maps = hash:DIR/recipients",
+					"recipient_delimiter = +",
+					"smtpd_relay_restrictions = permit_mynetworks, defer_unauth_destination",
+					l.pf,
+				},
+				toml: `recipient_delimiter = "+"
+[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example", "relay2.example"]
+relay_recipient_maps = ["hash:DIR/recipients"]
+relay_restrictions = ["permit_mynetworks", "defer_unauth_destination"]
+` + l.rk + "\n",
+				dialogues: []pf5Dialogue{
+					pf5Session("127.0.0.1", "client.example", txs...),
+					pf5Session("127.0.0.2", "client.example", txs...),
+				},
+			})
+		})
+	}
+}
