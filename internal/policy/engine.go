@@ -430,10 +430,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				if key == "" {
 					key = "<>"
 				}
-				v, found = m.LookupAddressExt(key, e.opts.RecipientDelimiter)
+				v, found = m.LookupAddressExt(folded(key), e.opts.RecipientDelimiter)
 			case "check_recipient_access":
 				if req.Recipient != "" {
-					v, found = m.LookupAddressExt(req.Recipient, e.opts.RecipientDelimiter)
+					v, found = m.LookupAddressExt(folded(req.Recipient), e.opts.RecipientDelimiter)
 				}
 			}
 			if !found {
@@ -790,6 +790,11 @@ func validHostname(name string) bool {
 	}
 	return !numeric
 }
+
+// folded is an address as Postfix looks it up in access tables: in lower
+// case (mail_addr_find casefolds it), so that a regexp: or pcre: rule made
+// case-sensitive by its i flag sees what Postfix's would.
+func folded(addr string) string { return strings.ToLower(addr) }
 
 // bareAddress is Postfix's valid_hostaddr for a HELO name without
 // brackets: an IPv4 or IPv6 address, which reject_invalid_helo_hostname

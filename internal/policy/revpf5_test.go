@@ -37,10 +37,7 @@ func TestRevPF5UnknownClientName(t *testing.T) {
 		req := &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), ClientName: c.name, ReverseName: c.name,
 			Sender: "a@x.example", Recipient: "r@relay.example"}
 		d := e.Check(context.Background(), StageRcpt, req)
-		got := ""
-		if d.Refuses() {
-			got = d.Reply()
-		}
+		got := refusal(d)
 		if got != c.want {
 			t.Errorf("%s %s, client name %q: %q; want %q", c.check, c.table, c.name, got, c.want)
 		}
@@ -86,10 +83,7 @@ func TestRevPF5HeloHostname(t *testing.T) {
 		e := engine(t, Options{MyNetworks: []netip.Prefix{}, RelayDomains: []string{"relay.example"}, Helo: []string{c.rule}})
 		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Helo: c.helo,
 			Sender: "a@x.example", Recipient: "r@relay.example"})
-		got := ""
-		if d.Refuses() {
-			got = d.Reply()
-		}
+		got := refusal(d)
 		if got != c.want {
 			t.Errorf("%s, HELO %s: %q; want %q", c.rule, c.helo, got, c.want)
 		}
@@ -126,4 +120,46 @@ func TestRevPF5DeferUnauthDestination(t *testing.T) {
 	if want := "454 4.7.1 <r@other.example>: Relay access denied"; d.Reply() != want {
 		t.Errorf("defer_unauth_destination: %q; want %q", d.Reply(), want)
 	}
+}
+
+// TestRevPF5AddressLookupFolded: Postfix looks sender and recipient
+// addresses up in lower case (mail_addr_find casefolds them), in every
+// table type: a regexp rule made case-sensitive by its i flag
+// (/^Case@/i) never matches "Case@...", and substitutions insert lower
+// case; the reply still names the address as it was given.
+func TestRevPF5AddressLookupFolded(t *testing.T) {
+	for _, c := range []struct {
+		check, table, addr, want string
+	}{
+		{"check_sender_access", "regexp:{ {/^Case@Exact\\.example$/i REJECT sensitive} }", "Case@Exact.example", ""},
+		{"check_sender_access", "regexp:{ {/^case@exact\\.example$/i REJECT sensitive} }", "Case@Exact.example", "554 5.7.1 <Case@Exact.example>: Sender address rejected: sensitive"},
+		{"check_sender_access", "pcre:{ {/^(\\w+)@/ REJECT user $1} }", "Bob@x.example", "554 5.7.1 <Bob@x.example>: Sender address rejected: user bob"},
+		{"check_recipient_access", "regexp:{ {/^Case@/i REJECT sensitive} }", "Case@relay.example", ""},
+		{"check_recipient_access", "regexp:{ {/^[a-z]+@/i DUNNO}, {/./ REJECT fallthrough} }", "Bob@relay.example", ""},
+	} {
+		list := Options{Sender: []string{c.check + " " + c.table}}
+		if c.check == "check_recipient_access" {
+			list = Options{Recipient: []string{c.check + " " + c.table}}
+		}
+		list.MyNetworks, list.RelayDomains, list.Tables = []netip.Prefix{}, []string{"relay.example"}, SetTables{Set: &table.Set{}}
+		e := engine(t, list)
+		req := &Request{ClientIP: netip.MustParseAddr("192.0.2.1"), Sender: c.addr, Recipient: "r@relay.example"}
+		if c.check == "check_recipient_access" {
+			req.Sender, req.Recipient = "a@x.example", c.addr
+		}
+		d := e.Check(context.Background(), StageRcpt, req)
+		got := refusal(d)
+		if got != c.want {
+			t.Errorf("%s %s, %s: %q; want %q", c.check, c.table, c.addr, got, c.want)
+		}
+	}
+}
+
+// refusal is the reply of a decision that refuses, "" for one that does
+// not.
+func refusal(d Decision) string {
+	if d.Refuses() {
+		return d.Reply()
+	}
+	return ""
 }

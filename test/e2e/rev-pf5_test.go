@@ -687,3 +687,45 @@ relay_restrictions = ["permit_mynetworks", "defer_unauth_destination"]
 		})
 	}
 }
+
+// TestRevPF5RegexpSender: regexp: and pcre: sender tables with
+// substitutions, negation, if/endif and the flags that turn case
+// sensitivity on.
+func TestRevPF5RegexpSender(t *testing.T) {
+	table := `/^Case@Exact\.example$/i REJECT case sensitive
+if /@ifblock\.example$/
+!/^allowed@/ REJECT not allowed in block
+endif
+/^([^@+]+)\+([^@]*)@ext\.example$/ REJECT user ${1} tag $2
+/^<>$/ REJECT null
+/^$/ REJECT empty
+/@(sub\.)?dom\.example$/ 550 5.7.2 matched $1 dollar $$
+/^postmaster@/ OK
+/./ DUNNO
+`
+	senders := []string{"Case@Exact.example", "case@exact.example", "x@ifblock.example", "allowed@ifblock.example",
+		"bob+tag@ext.example", "Bob+Tag@ext.example", "bob@ext.example", "", "a@dom.example", "a@sub.dom.example", "postmaster@dom.example", "A@DOM.EXAMPLE"}
+	for _, typ := range []string{"regexp", "pcre"} {
+		t.Run(typ, func(t *testing.T) {
+			var txs [][]string
+			for _, s := range senders {
+				txs = append(txs, pf5Tx(s, "r@relay.example"))
+			}
+			pf5Run(t, pf5Scenario{
+				name:  typ,
+				files: map[string]string{"DIR/sender": table},
+				mainCF: []string{
+					"mynetworks = 127.0.0.1/32",
+					"relay_domains = relay.example",
+					"smtpd_sender_restrictions = check_sender_access " + typ + ":DIR/sender",
+				},
+				toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example"]
+sender_restrictions = ["check_sender_access ` + typ + `:DIR/sender"]
+`,
+				dialogues: []pf5Dialogue{pf5Session("127.0.0.2", "client.example", txs...)},
+			})
+		})
+	}
+}
