@@ -729,3 +729,31 @@ sender_restrictions = ["check_sender_access ` + typ + `:DIR/sender"]
 		})
 	}
 }
+
+// TestRevPF5HeloRegexp: check_helo_access with a regexp table whose rules
+// are case-sensitive, substitute, or match parent domains.
+func TestRevPF5HeloRegexp(t *testing.T) {
+	var dlg []pf5Dialogue
+	for _, h := range []string{"Upper.Example", "upper.example", "mail.Sub.example", "[127.0.0.1]", "other.example"} {
+		dlg = append(dlg, pf5Session("127.0.0.2", h, pf5Tx("s@example.org", "r@relay.example")))
+	}
+	pf5Run(t, pf5Scenario{
+		name: "helo regexp",
+		files: map[string]string{"DIR/helo": `/^Upper\.Example$/i REJECT case sensitive
+/^upper\.example$/i REJECT lower sensitive
+/^([^.]+)\.sub\.example$/ REJECT host $1
+/^\[127\./ 550 literal
+`},
+		mainCF: []string{
+			"mynetworks = 127.0.0.1/32",
+			"relay_domains = relay.example",
+			"smtpd_helo_restrictions = check_helo_access regexp:DIR/helo",
+		},
+		toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_domains = ["relay.example"]
+helo_restrictions = ["check_helo_access regexp:DIR/helo"]
+`,
+		dialogues: dlg,
+	})
+}
