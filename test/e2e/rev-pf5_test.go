@@ -757,3 +757,31 @@ helo_restrictions = ["check_helo_access regexp:DIR/helo"]
 		dialogues: dlg,
 	})
 }
+
+// TestRevPF5Commands: the other commands of a session, as a client or a
+// monitoring probe sends them.
+func TestRevPF5Commands(t *testing.T) {
+	cmds := []string{"NOOP", "noop", "NOOP x", "EHLO client.example", "HELP", "EXPN list", "ETRN relay.example", "TURN",
+		"VRFY r@relay.example", "VRFY", "RSET x", "DATA", "mail from:<s@example.org> size=100", "rcpt to:<r@relay.example> notify=never",
+		"RCPT TO:<r2@relay.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r2@relay.example", "DATA x", "RSET",
+		"MAIL FROM:<s@example.org> BODY=8BITMIME", "MAIL FROM:<s@example.org>", "RSET",
+		"MAIL FROM:<s@example.org> FOO=bar", "MAIL FROM:<s@example.org> SIZE=999999999", "QUIT"}
+	pf5Run(t, pf5Scenario{
+		name:      "commands",
+		mainCF:    []string{"mynetworks = 127.0.0.1/32", "relay_domains = relay.example"},
+		toml:      "[policy]\nmynetworks = [\"127.0.0.1/32\"]\nrelay_domains = [\"relay.example\"]\n",
+		dialogues: []pf5Dialogue{{from: "127.0.0.2", cmds: cmds}},
+		// By design (docs/limits.md, docs/policy.md): known commands that
+		// are not offered are 502, as RFC 5321 has it (Postfix: 500, and
+		// it runs ETRN); VRFY never confirms an address; NOOP and the
+		// size refusal keep go-smtp's wording, with Postfix's codes.
+		intended: map[string]string{
+			"NOOP": "250 2.0.0 I have successfully done nothing", "noop": "250 2.0.0 I have successfully done nothing",
+			"NOOP x": "250 2.0.0 I have successfully done nothing",
+			"HELP":   "502 5.5.1 Error: command not implemented", "EXPN list": "502 5.5.1 Error: command not implemented",
+			"ETRN relay.example": "502 5.5.1 Error: command not implemented", "TURN": "502 5.5.1 Error: command not implemented",
+			"VRFY r@relay.example":                     "252 2.5.0 Cannot VRFY user, but will accept message",
+			"MAIL FROM:<s@example.org> SIZE=999999999": "552 5.3.4 Max message size exceeded",
+		},
+	})
+}
