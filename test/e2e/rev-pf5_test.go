@@ -232,6 +232,9 @@ func TestRevPF5Relay(t *testing.T) {
 	rcpts := []string{"a@relay.example", "a@sub.relay.example", "a@other.example", "a%b@relay.example",
 		"b!a@relay.example", "a@[192.0.2.1]", "@relay.example:a@other.example", "postmaster", "a@RELAY.EXAMPLE.",
 		"\"a@other\"@relay.example", "a@relay.example.other"}
+	outside := pf5Session("127.0.0.2", "client.example", pf5Tx("s@example.org", rcpts...))
+	// docs/tables.md: a refusal names a quoted local part with its quotes.
+	outside.intended = map[string]string{`RCPT TO:<"a@other"@relay.example>`: `554 5.7.1 <"a@other"@relay.example>: Relay access denied`}
 	pf5Run(t, pf5Scenario{
 		name: "relay",
 		mainCF: []string{
@@ -242,10 +245,7 @@ func TestRevPF5Relay(t *testing.T) {
 mynetworks = ["127.0.0.1/32"]
 relay_domains = ["relay.example"]
 `,
-		dialogues: []pf5Dialogue{
-			pf5Session("127.0.0.2", "client.example", pf5Tx("s@example.org", rcpts...)),
-			pf5Session("127.0.0.1", "client.example", pf5Tx("s@example.org", rcpts...)),
-		},
+		dialogues: []pf5Dialogue{outside, pf5Session("127.0.0.1", "client.example", pf5Tx("s@example.org", rcpts...))},
 	})
 }
 
@@ -783,5 +783,32 @@ func TestRevPF5Commands(t *testing.T) {
 			"VRFY r@relay.example":                     "252 2.5.0 Cannot VRFY user, but will accept message",
 			"MAIL FROM:<s@example.org> SIZE=999999999": "552 5.3.4 Max message size exceeded",
 		},
+	})
+}
+
+// TestRevPF5RoutedOK: an OK from check_recipient_access ahead of
+// reject_unauth_destination does not let a routed recipient (percent
+// hack, bang path, quoted @, source route) through.
+func TestRevPF5RoutedOK(t *testing.T) {
+	rcpts := []string{"a@relay.example", "a%b@relay.example", "b!a@relay.example", "\"a@b\"@relay.example", "@relay.example:a@b.example",
+		"a%b@other.example", "x@other.example"}
+	outside := pf5Session("127.0.0.2", "client.example", pf5Tx("s@example.org", rcpts...))
+	// docs/tables.md: a refusal names a quoted local part with its quotes.
+	outside.intended = map[string]string{`RCPT TO:<"a@b"@relay.example>`: `554 5.7.1 <"a@b"@relay.example>: Relay access denied`}
+	pf5Run(t, pf5Scenario{
+		name:  "routed OK",
+		files: map[string]string{"hash:DIR/rcpt": "relay.example OK\nother.example OK\n"},
+		mainCF: []string{
+			"mynetworks = 127.0.0.1/32",
+			"relay_domains =",
+			"smtpd_relay_restrictions =",
+			"smtpd_recipient_restrictions = check_recipient_access hash:DIR/rcpt, permit_mynetworks, reject_unauth_destination",
+		},
+		toml: `[policy]
+mynetworks = ["127.0.0.1/32"]
+relay_restrictions = []
+recipient_restrictions = ["check_recipient_access hash:DIR/rcpt", "permit_mynetworks", "reject_unauth_destination"]
+`,
+		dialogues: []pf5Dialogue{outside, pf5Session("127.0.0.1", "client.example", pf5Tx("s@example.org", rcpts...))},
 	})
 }
