@@ -47,11 +47,11 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 		// E-MailRelay: only --server-auth's "server none" addresses skip logging in.
 		opts.Trusted = secrets
 	} else {
-		nets, tabs, err := policy.ParseNetworks(p.MyNetworks, tables)
+		rules, err := policy.ParseNetworks(p.MyNetworks, tables)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		opts.MyNetworks, opts.MyNetworkTables = nets, tabs
+		opts.MyNetworkRules = rules
 	}
 	if p.DNSBL != "" {
 		c, err := dnsbl.ParseEmailRelay(p.DNSBL)

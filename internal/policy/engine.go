@@ -80,6 +80,10 @@ type Options struct {
 	// MyNetworkTables are mynetworks given as lookup tables ("cidr:..."):
 	// a client whose address has a result is in mynetworks.
 	MyNetworkTables []*table.Table
+	// MyNetworkRules are mynetworks as ParseNetworks reads the setting,
+	// negations included, looked at before MyNetworks and
+	// MyNetworkTables: the first rule that holds a client decides.
+	MyNetworkRules []NetworkRule
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
 	Trusted      TrustedClients
@@ -368,9 +372,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			case !ok && name == "reject_unauth_destination":
 				return reject(554, "5.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			case !ok && name == "defer_unauth_destination":
-				// Postfix's default relay restriction: its
-				// defer_code, 450.
-				return deferral(450, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
+				// Postfix's default relay restriction; its smtpd
+				// answers 454 here, not defer_code's 450.
+				return deferral(454, "4.7.1", "<"+req.Recipient+">: Relay access denied", name)
 			}
 			return Decision{}
 		}
@@ -426,10 +430,10 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 				if key == "" {
 					key = "<>"
 				}
-				v, found = m.LookupAddressExt(key, e.opts.RecipientDelimiter)
+				v, found = m.LookupAddressExt(folded(key), e.opts.RecipientDelimiter)
 			case "check_recipient_access":
 				if req.Recipient != "" {
-					v, found = m.LookupAddressExt(req.Recipient, e.opts.RecipientDelimiter)
+					v, found = m.LookupAddressExt(folded(req.Recipient), e.opts.RecipientDelimiter)
 				}
 			}
 			if !found {
@@ -708,6 +712,11 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 			return true
 		}
 	}
+	for _, r := range e.opts.MyNetworkRules {
+		if r.matches(ip) {
+			return !r.Not
+		}
+	}
 	for _, p := range e.opts.MyNetworks {
 		if p.Contains(ip) {
 			return true
@@ -781,6 +790,11 @@ func validHostname(name string) bool {
 	}
 	return !numeric
 }
+
+// folded is an address as Postfix looks it up in access tables: in lower
+// case (mail_addr_find casefolds it), so that a regexp: or pcre: rule made
+// case-sensitive by its i flag sees what Postfix's would.
+func folded(addr string) string { return strings.ToLower(addr) }
 
 // bareAddress is Postfix's valid_hostaddr for a HELO name without
 // brackets: an IPv4 or IPv6 address, which reject_invalid_helo_hostname

@@ -258,25 +258,31 @@ func TestParseNetworks(t *testing.T) {
 	// A cidr table is looked up, so its negations and if blocks count.
 	os.WriteFile(cidr, []byte("if 203.0.113.0/24\n!203.0.113.66 OK\nendif\n"), 0o644)
 	var set table.Set
-	nets, tabs, err := ParseNetworks([]string{"127.0.0.0/8", "::1", list, "cidr:" + cidr}, &set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(Options{MyNetworks: nets, MyNetworkTables: tabs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ip, want := range map[string]bool{
+	checkTrusted(t, &set, []string{"127.0.0.0/8", "::1", list, "cidr:" + cidr}, map[string]bool{
 		"127.0.0.1": true, "::1": true, "192.0.2.9": true, "198.51.100.1": true, "198.51.100.2": false,
 		"2001:db8::5": true, "203.0.113.7": true, "203.0.113.66": false, "10.0.0.1": false,
-	} {
-		if got := e.Trusted(netip.MustParseAddr(ip)); got != want {
-			t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
-		}
-	}
-	_, _, err = ParseNetworks([]string{"nonsense", list + ".missing", "cidr:" + list + ".missing"}, &set)
+	})
+	_, err := ParseNetworks([]string{"nonsense", list + ".missing", "cidr:" + list + ".missing"}, &set)
 	if err == nil || !strings.Contains(err.Error(), `"nonsense" is not a network`) || strings.Count(err.Error(), "\n") != 2 {
 		t.Errorf("ParseNetworks with three bad entries = %v; want three errors", err)
+	}
+}
+
+// checkTrusted reads mynetworks from entries and checks whom it trusts.
+func checkTrusted(t *testing.T, set *table.Set, entries []string, want map[string]bool) {
+	t.Helper()
+	rules, err := ParseNetworks(entries, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Options{MyNetworkRules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, w := range want {
+		if got := e.Trusted(netip.MustParseAddr(ip)); got != w {
+			t.Errorf("mynetworks %q: Trusted(%s) = %v; want %v", entries, ip, got, w)
+		}
 	}
 }
 

@@ -11,27 +11,46 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
+// NetworkRule is one entry of mynetworks: a network, or a lookup table
+// whose results are networks; Not is Postfix's "!pattern", which excludes
+// what it matches.
+type NetworkRule struct {
+	Prefix netip.Prefix
+	Table  *table.Table
+	Not    bool
+}
+
+// matches reports whether the rule's network or table holds ip.
+func (r NetworkRule) matches(ip netip.Addr) bool {
+	if r.Table != nil {
+		_, ok := r.Table.Lookup(ip.String())
+		return ok
+	}
+	return r.Prefix.Contains(ip)
+}
+
 // ParseNetworks reads mynetworks as Postfix does: networks and bare
 // addresses ("192.0.2.0/24", "[2001:db8::]/32"), files of them named by an
 // absolute path ("/etc/postfix/network_table", Postfix's /file/name form,
 // with # comments), and lookup tables ("cidr:/etc/postfix/mynetworks.cidr"),
-// opened in tables so that they reload with the others. A client is in
-// mynetworks if a network contains it or a table has a result for its
-// address. Every problem is reported, each with where it is.
-func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*table.Table, error) {
-	var nets []netip.Prefix
-	var tabs []*table.Table
+// opened in tables so that they reload with the others; any of them after
+// a "!", which excludes what it holds. The rules are in the setting's
+// order: the first that holds a client decides (Postfix's match list), and
+// a client is in mynetworks if that one is not negated. Every problem is
+// reported, each with where it is.
+func ParseNetworks(entries []string, tables *table.Set) ([]NetworkRule, error) {
+	var rules []NetworkRule
 	var errs []error
 	// add reads the networks in s, from a file's line where ("FILE:LINE")
 	// or, with where "", from the setting itself.
-	add := func(where, s string) {
+	add := func(where, s string, not bool) {
 		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			// Postfix writes IPv6 networks "[2001:db8::]/32".
 			bare := strings.NewReplacer("[", "", "]", "").Replace(f)
 			if p, err := netip.ParsePrefix(bare); err == nil {
-				nets = append(nets, p.Masked())
+				rules = append(rules, NetworkRule{Prefix: p.Masked(), Not: not})
 			} else if a, err := netip.ParseAddr(bare); err == nil {
-				nets = append(nets, netip.PrefixFrom(a, a.BitLen()))
+				rules = append(rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})
 			} else if where == "" {
 				errs = append(errs, &KeyError{"policy.mynetworks", fmt.Errorf("%q is not a network", f)})
 			} else {
@@ -40,6 +59,7 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 		}
 	}
 	for _, e := range entries {
+		e, not := strings.CutPrefix(e, "!")
 		switch {
 		case strings.HasPrefix(e, "/"):
 			f, err := os.Open(e)
@@ -50,7 +70,7 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 			sc := bufio.NewScanner(f)
 			for n := 1; sc.Scan(); n++ {
 				if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
-					add(fmt.Sprintf("%s:%d", e, n), line)
+					add(fmt.Sprintf("%s:%d", e, n), line, not)
 				}
 			}
 			f.Close()
@@ -60,12 +80,14 @@ func ParseNetworks(entries []string, tables *table.Set) ([]netip.Prefix, []*tabl
 				errs = append(errs, &KeyError{"policy.mynetworks", err})
 				continue
 			}
-			tabs = append(tabs, t)
+			rules = append(rules, NetworkRule{Table: t, Not: not})
+		case e == "":
+			errs = append(errs, &KeyError{"policy.mynetworks", errors.New(`"!" with nothing to exclude`)})
 		default:
-			add("", e)
+			add("", e, not)
 		}
 	}
-	return nets, tabs, errors.Join(errs...)
+	return rules, errors.Join(errs...)
 }
 
 // KeyError is a problem with the setting Key ("policy.mynetworks").

@@ -146,16 +146,16 @@ func TestRevAuthEmailRelayEnvelopeWaits(t *testing.T) {
 // permit_sasl_authenticated, defer_unauth_destination". Pasted into
 // relay_restrictions, the relay refused to start, saying the list had no
 // reject_unauth_destination and "anyone could relay anywhere". As in
-// Postfix it must close the relay with a temporary refusal, "450 4.7.1
+// Postfix it must close the relay with a temporary refusal, "454 4.7.1
 // <addr>: Relay access denied", and let relay_domains through.
 func TestRevAuthDeferUnauthDestination(t *testing.T) {
 	t.Parallel()
 	r := startPolicyRelay(t, "[policy]\n"+outsideNetworks+`relay_domains = ["relay.example"]`+"\n"+
 		`relay_restrictions = ["permit_mynetworks", "permit_sasl_authenticated", "defer_unauth_destination"]`+"\n")
 	for _, p := range []relayProbe{
-		{"victim@elsewhere.example", "450 4.7.1 <victim@elsewhere.example>: Relay access denied"},
-		{"victim%elsewhere.example@relay.example", "450 4.7.1 <victim%elsewhere.example@relay.example>: Relay access denied"},
-		{"victim@[192.0.2.77]", "450 4.7.1 <victim@[192.0.2.77]>: Relay access denied"},
+		{"victim@elsewhere.example", "454 4.7.1 <victim@elsewhere.example>: Relay access denied"},
+		{"victim%elsewhere.example@relay.example", "454 4.7.1 <victim%elsewhere.example@relay.example>: Relay access denied"},
+		{"victim@[192.0.2.77]", "454 4.7.1 <victim@[192.0.2.77]>: Relay access denied"},
 		{"user@relay.example", "250"},
 	} {
 		if got, _ := probeRcpt(t, r.addr(), p.rcpt); !replyIs(got, p.want) {
