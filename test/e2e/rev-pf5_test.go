@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,6 +186,16 @@ func pf5Dialog(t *testing.T, srv pf5Server, d pf5Dialogue) []string {
 			continue
 		}
 		out[i] = rep.String()
+		if rep.code() == 354 && (i+1 == len(d.cmds) || !strings.HasPrefix(d.cmds[i+1], "BODY ")) {
+			// A go-ahead the dialogue did not expect (it meant DATA to
+			// be refused): an empty message, so that the next command
+			// is read as one instead of as text, which would leave
+			// both servers silent until the client's timeout.
+			if rep, err = c.cmd("."); err != nil {
+				closed = true
+			}
+			out[i] = fmt.Sprintf("354>%d", rep.code())
+		}
 	}
 	return out
 }
