@@ -34,6 +34,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // Options configure a Companion.
@@ -70,7 +71,15 @@ type Companion struct {
 	alerts  enforce.AlertLimiter
 	// acted holds what was done, by queue id and plan key, and when.
 	acted map[string]time.Time
+	// unread counts Postfix's lines (they name a postfix/ program) that
+	// did not parse, while none has: a log in a format this does not
+	// read, which would otherwise act on nothing without a word.
+	unread, read int
 }
+
+// unreadWarnAt is how many of Postfix's lines go unread, none read,
+// before the log's format is called into question, once.
+const unreadWarnAt = 100
 
 // actedTTL is how long an action is remembered: longer than Postfix keeps
 // a deferred message (maximal_queue_lifetime, 5 days by default).
@@ -150,13 +159,28 @@ func (c *Companion) Restore(app []byte) error {
 func (c *Companion) Line(line string) error {
 	ev, ok := postfixlog.ParseLine(line)
 	if !ok {
+		if c.read == 0 && strings.Contains(line, "postfix/") {
+			if c.unread++; c.unread == unreadWarnAt {
+				c.log.Warn("none of Postfix's lines in the log has been read: its format is not one postfix-enforcer knows (docs/postfix-enforcer.md, How it reads the log)",
+					"lines", c.unread, "example", table.Printable(clipLine(line)))
+			}
+		}
 		return nil
 	}
+	c.read++
 	c.log.Debug("line", "kind", ev.Kind.String(), "queue", ev.QueueID)
 	for _, r := range c.tracker.Add(ev) {
 		c.refusal(r)
 	}
 	return nil
+}
+
+// clipLine is the start of a log line, for a diagnostic.
+func clipLine(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 // reinjectionWait is how long a refusal of a message from a loopback

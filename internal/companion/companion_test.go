@@ -2,6 +2,7 @@ package companion
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,32 @@ func TestCompanionLocalNeedsPickup(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("actions:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}
+
+// TestUnreadFormatWarned: a log whose Postfix lines are all in a format
+// the enforcer does not read (here journald's JSON export) is said so,
+// once, in the diagnostic log, rather than acted on silently never; a log
+// with one line read says nothing.
+func TestUnreadFormatWarned(t *testing.T) {
+	unknown := `{"__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":"4C2B7985118: to=<a@gmail.com>, status=sent"}`
+	read := "Nov 22 10:00:01 mx1 postfix/qmgr[900]: 4C2B7985118: from=<bob@example.com>, size=1234, nrcpt=1 (queue active)"
+	for _, tc := range []struct {
+		first string
+		warn  int
+	}{{"", 1}, {read, 0}} {
+		var diag, out strings.Builder
+		c := New(Options{Test: true, SenderAccess: filepath.Join(t.TempDir(), "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+			enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+			nil, maillog.New(&out), slog.New(slog.NewTextHandler(&diag, nil)))
+		if tc.first != "" {
+			c.Line(tc.first)
+		}
+		for range 3 * unreadWarnAt {
+			c.Line(unknown)
+		}
+		if n := strings.Count(diag.String(), "format is not one postfix-enforcer knows"); n != tc.warn {
+			t.Errorf("first line %q: %d warnings; want %d:\n%s", tc.first, n, tc.warn, diag.String())
+		}
 	}
 }
