@@ -240,6 +240,7 @@ func pf5Tx(sender string, rcpts ...string) []string { return append([]string{sen
 // relay_domains, from inside and outside mynetworks, with the classic
 // open-relay probes.
 func TestRevPF5Relay(t *testing.T) {
+	t.Parallel()
 	rcpts := []string{"a@relay.example", "a@sub.relay.example", "a@other.example", "a%b@relay.example",
 		"b!a@relay.example", "a@[192.0.2.1]", "@relay.example:a@other.example", "postmaster", "a@RELAY.EXAMPLE.",
 		"\"a@other\"@relay.example", "a@relay.example.other"}
@@ -304,6 +305,7 @@ func pf5ActionDomains() []string {
 // TestRevPF5SenderActions: check_sender_access with every result, in each
 // table format.
 func TestRevPF5SenderActions(t *testing.T) {
+	t.Parallel()
 	for _, typ := range []string{"hash", "texthash"} {
 		t.Run(typ, func(t *testing.T) {
 			var txs [][]string
@@ -346,6 +348,7 @@ pf5_class = ["reject_unauth_destination", "permit"]
 // address, domain, parent domains, user@, with and without an extension),
 // for senders and recipients, in hash and texthash tables.
 func TestRevPF5LookupOrder(t *testing.T) {
+	t.Parallel()
 	table := `full@lookup.example REJECT full address
 lookup.example REJECT domain
 sub.parent.example DUNNO
@@ -416,6 +419,7 @@ recipient_restrictions = ["check_recipient_access texthash:DIR/access"]
 // TestRevPF5AddressSyntax: MAIL and RCPT with the address forms clients
 // send, well formed or not, with no restriction that looks at them.
 func TestRevPF5AddressSyntax(t *testing.T) {
+	t.Parallel()
 	forms := []string{"FROM:<user>", "FROM:<user@>", "FROM:<@relay.example>", "FROM:<a@b@relay.example>",
 		"FROM:s@example.org", "FROM: <s@example.org>", "FROM:<s@example.org> ", "FROM:<<s@example.org>>",
 		"FROM:<s@example.org", "FROM:<>", "FROM:<s@[192.0.2.1]>", "FROM:<s@[IPv6:2001:db8::1]>", "FROM:<s@[300.1.1.1]>",
@@ -457,6 +461,7 @@ func TestRevPF5AddressSyntax(t *testing.T) {
 // shorter forms), in hash, cidr, regexp and pcre tables, with clients at
 // several loopback addresses.
 func TestRevPF5ClientAccess(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"hash:DIR/client": `127.0.0.2 REJECT exact address
 127.0.0.3 DUNNO
@@ -518,6 +523,7 @@ pf5_class = ["permit_mynetworks", "reject_unauth_destination"]
 // TestRevPF5Helo: the HELO name checks and check_helo_access, with the
 // names clients really send, and a session without HELO.
 func TestRevPF5Helo(t *testing.T) {
+	t.Parallel()
 	helos := []string{"client.example", "localhost", "localhost.", "[127.0.0.1]", "[IPv6:::1]", "127.0.0.1", "under_score.example",
 		"-bad.example", "bad-.example", "a..b.example", "UPPER.Example", "sub.helo.example", "helo.example", "x.y.z", "1.2.3.4.example", "toolong" + strings.Repeat("x", 60) + ".example",
 		"_dmarc.example", "1.2.3.4", "a.example..", "host_1"}
@@ -578,6 +584,7 @@ func pf5HeloIntended(verb, helo string) map[string]string {
 // sandbox's DNS answers NXDOMAIN), warn_if_reject, DEFER_IF_PERMIT and
 // DEFER_IF_REJECT across stages, and permit in an early list.
 func TestRevPF5Checks(t *testing.T) {
+	t.Parallel()
 	table := `dip.example DEFER_IF_PERMIT dip
 dir.example DEFER_IF_REJECT dir
 okay.example OK
@@ -616,6 +623,7 @@ recipient_restrictions = ["reject_non_fqdn_recipient", "check_recipient_access h
 // TestRevPF5MyNetworks: mynetworks as a list, a file and a cidr: table,
 // with relay_domains as a file and a table, and smtpd_data_restrictions.
 func TestRevPF5MyNetworks(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{
 		"DIR/networks":      "# trusted\n127.0.0.3\n127.0.1.0/24 # a net\n[::1]/128\n",
 		"DIR/networks.cidr": "127.0.0.3 OK\n127.0.1.0/24 anything\n",
@@ -659,6 +667,7 @@ data_restrictions = ["reject_multi_recipient_bounce", "reject_unauth_pipelining"
 // (the reply names what the list checks), permit_auth_destination,
 // defer_unauth_destination and relay_recipient_maps.
 func TestRevPF5Lists(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{"hash:DIR/recipients": "known@relay.example x\n@relay2.example x\n"}
 	txs := [][]string{
 		pf5Tx("s@example.org", "known@relay.example", "KNOWN@Relay.Example", "unknown@relay.example", "any@relay2.example", "a@other.example", "known+ext@relay.example"),
@@ -703,6 +712,7 @@ relay_restrictions = ["permit_mynetworks", "defer_unauth_destination"]
 // substitutions, negation, if/endif and the flags that turn case
 // sensitivity on.
 func TestRevPF5RegexpSender(t *testing.T) {
+	t.Parallel()
 	table := `/^Case@Exact\.example$/i REJECT case sensitive
 if /@ifblock\.example$/
 !/^allowed@/ REJECT not allowed in block
@@ -744,6 +754,7 @@ sender_restrictions = ["check_sender_access ` + typ + `:DIR/sender"]
 // TestRevPF5HeloRegexp: check_helo_access with a regexp table whose rules
 // are case-sensitive, substitute, or match parent domains.
 func TestRevPF5HeloRegexp(t *testing.T) {
+	t.Parallel()
 	var dlg []pf5Dialogue
 	for _, h := range []string{"Upper.Example", "upper.example", "mail.Sub.example", "[127.0.0.1]", "other.example"} {
 		dlg = append(dlg, pf5Session("127.0.0.2", h, pf5Tx("s@example.org", "r@relay.example")))
@@ -772,6 +783,7 @@ helo_restrictions = ["check_helo_access regexp:DIR/helo"]
 // TestRevPF5Commands: the other commands of a session, as a client or a
 // monitoring probe sends them.
 func TestRevPF5Commands(t *testing.T) {
+	t.Parallel()
 	cmds := []string{"NOOP", "noop", "NOOP x", "EHLO client.example", "HELP", "EXPN list", "ETRN relay.example", "TURN",
 		"VRFY r@relay.example", "VRFY", "RSET x", "DATA", "mail from:<s@example.org> size=100", "rcpt to:<r@relay.example> notify=never",
 		"RCPT TO:<r2@relay.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r2@relay.example", "DATA x", "RSET",
@@ -801,6 +813,7 @@ func TestRevPF5Commands(t *testing.T) {
 // reject_unauth_destination does not let a routed recipient (percent
 // hack, bang path, quoted @, source route) through.
 func TestRevPF5RoutedOK(t *testing.T) {
+	t.Parallel()
 	rcpts := []string{"a@relay.example", "a%b@relay.example", "b!a@relay.example", "\"a@b\"@relay.example", "@relay.example:a@b.example",
 		"a%b@other.example", "x@other.example"}
 	outside := pf5Session("127.0.0.2", "client.example", pf5Tx("s@example.org", rcpts...))
