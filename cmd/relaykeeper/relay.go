@@ -316,7 +316,8 @@ func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewri
 	rw := &cfg.Rewrite
 	return rewrite.Open(set, rewrite.Maps{Canonical: rw.CanonicalMaps, Sender: rw.SenderCanonicalMaps,
 		Recipient: rw.RecipientCanonicalMaps, Log: log, Masquerade: rewrite.Masquerade{Domains: rw.MasqueradeDomains,
-			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses},
+			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses}, Classes: rewrite.Classes{Canonical: rw.CanonicalClasses,
+			Sender: rw.SenderCanonicalClasses, Recipient: rw.RecipientCanonicalClasses},
 		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps, Virtual: rw.VirtualAliasMaps, Generic: rw.GenericMaps}, cfg.RecipientDelimiter)
 }
 

@@ -518,6 +518,14 @@ type Rewrite struct {
 	// envelope_recipient, header_sender, header_recipient; all but
 	// envelope_recipient when empty, as in Postfix.
 	MasqueradeClasses []string `toml:"masquerade_classes"`
+	// CanonicalClasses, SenderCanonicalClasses and
+	// RecipientCanonicalClasses are Postfix's canonical_classes and its
+	// two forms: which of envelope_sender, envelope_recipient,
+	// header_sender and header_recipient each kind of canonical table
+	// maps; every class it can map when empty, as in Postfix.
+	CanonicalClasses          []string `toml:"canonical_classes"`
+	SenderCanonicalClasses    []string `toml:"sender_canonical_classes"`
+	RecipientCanonicalClasses []string `toml:"recipient_canonical_classes"`
 	// AlwaysBCC is Postfix's always_bcc: an address that gets a blind
 	// copy of every message received (not of notices the relay makes,
 	// nor of mail back from a content filter), with NOTIFY=NEVER.

@@ -40,6 +40,9 @@ type Canonical struct {
 	Log *slog.Logger
 	// Masq is address masquerading, applied after the tables.
 	Masq *Masquerade
+	// Classes say which addresses each kind of table maps (nil: all
+	// that Postfix maps by default).
+	Classes *Classes
 	// bcc is automatic BCC (bcc.go).
 	bcc *bcc
 	// virtual are virtual_alias_maps (virtual.go).
@@ -93,21 +96,28 @@ func (c *Canonical) mapClass(addr string, first []Table, class string) string {
 	if !c.Enabled() || addr == "" {
 		return addr
 	}
-	out := c.mapAddr(addr, first)
+	if !c.Classes.first(class) {
+		first = nil
+	}
+	out := c.mapAddr(addr, first, c.Classes.common(class))
 	if m := c.Masq.addr(table.ResolvedForm(out), class); m != table.ResolvedForm(out) {
 		return m
 	}
 	return out
 }
 
-// mapAddr maps addr through first, then canonical_maps. The address is
+// mapAddr maps addr through first, then canonical_maps if common. The address is
 // looked up as trivial-rewrite(8) leaves it before cleanup maps it:
 // without a source route ("@a,@b:user@c") or a trailing dot after the
 // domain ("user@c."), so that neither way of writing it steps past the
 // table. An address no table maps stays as the client wrote it.
-func (c *Canonical) mapAddr(addr string, first []Table) string {
+func (c *Canonical) mapAddr(addr string, first []Table, common bool) string {
 	r := table.ResolvedForm(addr)
-	if out := c.map11(c.map11(r, first), c.Common); out != r {
+	out := c.map11(r, first)
+	if common {
+		out = c.map11(out, c.Common)
+	}
+	if out != r {
 		return out
 	}
 	return addr

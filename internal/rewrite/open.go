@@ -16,6 +16,8 @@ type Maps struct {
 	Log                          *slog.Logger
 	// Masquerade is masquerade_domains and its two companions.
 	Masquerade Masquerade
+	// Classes are canonical_classes and its sender and recipient forms.
+	Classes Classes
 	// AlwaysBCC, SenderBCC and RecipientBCC are always_bcc,
 	// sender_bcc_maps and recipient_bcc_maps (bcc.go).
 	AlwaysBCC               string
@@ -50,6 +52,10 @@ func Open(set *table.Set, m Maps, delims string) (*Canonical, error) {
 	if mq := m.Masquerade; len(mq.Domains) > 0 || len(mq.Classes) > 0 || len(mq.Exceptions) > 0 {
 		errs = append(errs, mq.check()...)
 		c.Masq = &mq
+	}
+	if cl := m.Classes; len(cl.Canonical)+len(cl.Sender)+len(cl.Recipient) > 0 {
+		errs = append(errs, cl.check()...)
+		c.Classes = &cl
 	}
 	for _, l := range []struct {
 		key   string
