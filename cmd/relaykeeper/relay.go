@@ -162,6 +162,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	r.remote = remote.Options{
 		Helo:              r.cfg.Domain,
 		ConnectTimeout:    cfg.Forward.ConnectionTimeout,
+		GreetingTimeout:   cfg.Forward.PromptTimeout,
 		ResponseTimeout:   cfg.Forward.ResponseTimeout,
 		TLS:               mode,
 		TLSConfig:         tc,

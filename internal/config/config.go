@@ -139,8 +139,13 @@ type Forward struct {
 	OnDisconnect bool `toml:"on_disconnect"`
 	// Immediate forwards each message during DATA (what --as-proxy does).
 	Immediate bool `toml:"immediate"`
-	// ConnectionTimeout bounds connecting and the greeting.
+	// ConnectionTimeout bounds connecting, and the greeting unless
+	// PromptTimeout is set.
 	ConnectionTimeout time.Duration `toml:"connection_timeout"`
+	// PromptTimeout is E-MailRelay's --prompt-timeout: how long the
+	// upstream's greeting may take once connected; zero leaves it to
+	// ConnectionTimeout.
+	PromptTimeout time.Duration `toml:"prompt_timeout"`
 	// ResponseTimeout bounds the wait for each upstream reply.
 	ResponseTimeout time.Duration `toml:"response_timeout"`
 	// ClientInterface is --client-interface: the local IP address

@@ -206,6 +206,10 @@ func (p *switchParser) switches() []Switch {
 			parse: seconds(func(c *Config, d time.Duration) {
 				c.Forward.ConnectionTimeout = d
 			})},
+		{Long: "prompt-timeout", Short: "w", Arg: "SECONDS", Group: groupForward,
+			Help:  "wait SECONDS for the smarthost's greeting once connected (by default the greeting comes within --connection-timeout)",
+			Keys:  []string{"forward.prompt_timeout"},
+			parse: seconds(func(c *Config, d time.Duration) { c.Forward.PromptTimeout = d })},
 		{Long: "response-timeout", Short: "T", Arg: "SECONDS", Group: groupForward,
 			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},

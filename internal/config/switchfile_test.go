@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSwitchFile: E-MailRelay's configuration file as the command line's
@@ -243,7 +244,7 @@ func TestRevNew4LetterSets(t *testing.T) {
 // --client-interface, which relaykeeper has: it was an unknown switch.
 func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
 	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
-		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"-w", "3"}, {"--prompt-timeout", "3"}, {"--delivery-dir", "/x"},
+		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"--delivery-dir", "/x"},
 		{"--forward-to-some"}, {"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
 		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"},
 		{"--client-smtp-config", "+eightbitstrict,-pipelining"}, {"--server-smtp-config", "+chunking"}, {"--hidden"}} {
@@ -291,5 +292,22 @@ func TestRevNew4EMailRelayLogFormat(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "E-MailRelay's list of fields is not supported") {
 			t.Errorf("--log-format=%s: %v; want it refused as E-MailRelay's list of fields", v, err)
 		}
+	}
+}
+
+// TestPromptTimeoutSwitch: E-MailRelay's --prompt-timeout (-w) sets how
+// long the upstream's greeting may take; it was refused.
+func TestPromptTimeoutSwitch(t *testing.T) {
+	for _, args := range [][]string{{"--prompt-timeout", "90"}, {"-w", "90"}, {"--prompt-timeout=90"}} {
+		cl, err := ParseSwitches(append([]string{"--as-server"}, args...))
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if cfg, err := cl.Config(); err != nil || cfg.Forward.PromptTimeout != 90*time.Second {
+			t.Errorf("%v: prompt timeout %v (%v); want 1m30s", args, cfg.Forward.PromptTimeout, err)
+		}
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "-w", "0"}); err == nil {
+		t.Error("-w 0: no error; want a positive number of seconds")
 	}
 }

@@ -397,7 +397,6 @@ var notTaken = []struct{ long, short, instead string }{
 	{"forward-to-some", "", "leave it out: each recipient has its own status, the ones the upstream accepted are sent and only the refused ones fail"},
 	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},
 	{"tls-config", "9", "TLS 1.2 or later is always used, with Go's own TLS library"},
-	{"prompt-timeout", "w", "use --connection-timeout, which covers the upstream's greeting"},
 	{"localedir", "", "relaykeeper's messages are in English only"},
 	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
 	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},

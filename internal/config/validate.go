@@ -132,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	v.positive(f.ConnectionTimeout, "forward.connection_timeout")
 	v.positive(f.ResponseTimeout, "forward.response_timeout")
+	if f.PromptTimeout < 0 {
+		v.bad("%v is negative", f.PromptTimeout)("forward.prompt_timeout")
+	}
 
 	d := &c.Delivery
 	if d.Connections < 1 {

@@ -3,6 +3,7 @@ package remote
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -52,8 +53,12 @@ type Options struct {
 	Helo string
 	// LocalAddr, if set, is the address to connect from.
 	LocalAddr net.Addr
-	// ConnectTimeout bounds connecting and reading the greeting.
+	// ConnectTimeout bounds connecting, and reading the greeting
+	// unless GreetingTimeout is set.
 	ConnectTimeout time.Duration
+	// GreetingTimeout bounds the wait for the greeting once connected
+	// (E-MailRelay's --prompt-timeout); zero leaves it to ConnectTimeout.
+	GreetingTimeout time.Duration
 	// ResponseTimeout bounds the wait for each reply and each write.
 	ResponseTimeout time.Duration
 	// DataTimeout bounds the wait for the reply to the final dot; zero
@@ -167,7 +172,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 
-	if c.Greet, err = c.readReply(opts.ConnectTimeout); err != nil {
+	if c.Greet, err = c.readReply(cmp.Or(opts.GreetingTimeout, opts.ConnectTimeout)); err != nil {
 		c.nc.Close()
 		return nil, &Error{Stage: "greeting", Err: err}
 	}

@@ -749,3 +749,19 @@ func TestSendAheadOutOfStep(t *testing.T) {
 		})
 	}
 }
+
+// TestGreetingTimeout: a greeting slower than the connect timeout is
+// waited for when GreetingTimeout (--prompt-timeout) allows it, and
+// GreetingTimeout alone bounds it.
+func TestGreetingTimeout(t *testing.T) {
+	f := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Delay: 600 * time.Millisecond}})
+	c := dial(t, f.Addr(), remote.Options{ConnectTimeout: 200 * time.Millisecond, GreetingTimeout: 5 * time.Second})
+	if c.Greet.Code != 220 {
+		t.Errorf("greeting %q; want 220", c.Greet)
+	}
+	_, err := remote.Dial(context.Background(), f.Addr(), remote.Options{ConnectTimeout: 5 * time.Second, GreetingTimeout: 200 * time.Millisecond})
+	var re *remote.Error
+	if !errors.As(err, &re) || re.Stage != "greeting" {
+		t.Errorf("Dial = %v; want a timeout at the greeting", err)
+	}
+}
