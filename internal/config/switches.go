@@ -446,6 +446,10 @@ func (p *switchParser) switches() []Switch {
 			parse: p.flag(&p.version)},
 
 		{Long: "no-daemon", Short: "t", Group: groupCompat, parse: ignored},
+		// E-MailRelay's --forward-to-some is what relaykeeper always does:
+		// the recipients the upstream accepted are sent, and only the
+		// refused ones fail.
+		{Long: "forward-to-some", Group: groupCompat, parse: ignored},
 		{Long: "close-stderr", Short: "e", Group: groupCompat, parse: ignored},
 		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
 		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},

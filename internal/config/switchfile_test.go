@@ -245,7 +245,7 @@ func TestRevNew4LetterSets(t *testing.T) {
 func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
 	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
 		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"--delivery-dir", "/x"},
-		{"--forward-to-some"}, {"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
+		{"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
 		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"},
 		{"--client-smtp-config", "+eightbitstrict,-pipelining"}, {"--server-smtp-config", "+chunking"}, {"--hidden"}} {
 		_, err := ParseSwitches(append([]string{"--as-server"}, args...))
@@ -309,5 +309,17 @@ func TestPromptTimeoutSwitch(t *testing.T) {
 	}
 	if _, err := ParseSwitches([]string{"--as-server", "-w", "0"}); err == nil {
 		t.Error("-w 0: no error; want a positive number of seconds")
+	}
+}
+
+// TestForwardToSomeTaken: E-MailRelay's --forward-to-some asks for what
+// relaykeeper always does (the accepted recipients are sent, the refused
+// ones fail); a command line with it was refused.
+func TestForwardToSomeTaken(t *testing.T) {
+	if _, err := ParseSwitches([]string{"--as-server", "--forward-to-some"}); err != nil {
+		t.Errorf("--forward-to-some: %v; want it taken", err)
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "--forward-to-all"}); err == nil {
+		t.Error("--forward-to-all: taken; want it refused, relaykeeper cannot fail the accepted recipients")
 	}
 }

@@ -394,7 +394,6 @@ var notTaken = []struct{ long, short, instead string }{
 	{"anonymous", "A", "the Received header cannot be left out (VRFY already says nothing: 252)"},
 	{"dont-serve", "x", "use --as-client, or --no-smtp with --forward"},
 	{"delivery-dir", "", "relaykeeper delivers nothing to local mailboxes: use --pop with --pop-by-name and the copy: filter"},
-	{"forward-to-some", "", "leave it out: each recipient has its own status, the ones the upstream accepted are sent and only the refused ones fail"},
 	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},
 	{"tls-config", "9", "TLS 1.2 or later is always used, with Go's own TLS library"},
 	{"localedir", "", "relaykeeper's messages are in English only"},
