@@ -144,7 +144,7 @@ const (
 	groupProcess = "Process"
 	groupTLS     = "TLS and authentication"
 	groupPolicy  = "Policy"
-	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, leaves syslog and timestamps to its supervisor,\nand names the client on every line of its mail log"
+	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, leaves syslog and timestamps to its supervisor,\nnames the client on every line of its mail log, and always forwards to\nthe recipients the upstream accepts (--forward-to-some)"
 )
 
 // SwitchGroups returns the groups of --help in their order.
