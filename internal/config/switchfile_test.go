@@ -244,7 +244,7 @@ func TestRevNew4LetterSets(t *testing.T) {
 // --client-interface, which relaykeeper has: it was an unknown switch.
 func TestRevNew4EMailRelaySwitchesRefusedWithReason(t *testing.T) {
 	for _, args := range [][]string{{"--user", "daemon"}, {"-u", "daemon"}, {"--anonymous"}, {"-A"}, {"-x"}, {"--dont-serve"},
-		{"--tls-config=tlsv1.2"}, {"-9", "tlsv1.2"}, {"--delivery-dir", "/x"},
+		{"--delivery-dir", "/x"},
 		{"--forward-to-all"}, {"--localedir", "/x"}, {"--server-auth-config", "m:plain"},
 		{"--client-auth-config", "m:plain"}, {"--in-spool-dir", "/x"}, {"--out-forward-to", "x:25"},
 		{"--client-smtp-config", "+eightbitstrict,-pipelining"}, {"--server-smtp-config", "+chunking"}, {"--hidden"}} {
@@ -321,5 +321,24 @@ func TestForwardToSomeTaken(t *testing.T) {
 	}
 	if _, err := ParseSwitches([]string{"--as-server", "--forward-to-all"}); err == nil {
 		t.Error("--forward-to-all: taken; want it refused, relaykeeper cannot fail the accepted recipients")
+	}
+}
+
+// TestTLSConfigKeywords: E-MailRelay's --tls-config is taken when its
+// keywords ask for what relaykeeper does, and refused naming the keyword
+// otherwise; it was refused whatever it said.
+func TestTLSConfigKeywords(t *testing.T) {
+	for _, v := range []string{"tlsv1.2", "openssl,tlsv1.2", "mbedtls", "OpenSSL, TLSv1.2"} {
+		if _, err := ParseSwitches([]string{"--as-server", "--tls-config=" + v}); err != nil {
+			t.Errorf("--tls-config=%s: %v; want it taken", v, err)
+		}
+	}
+	if _, err := ParseSwitches([]string{"--as-server", "-9", "tlsv1.2"}); err != nil {
+		t.Errorf("-9 tlsv1.2: %v", err)
+	}
+	for v, want := range map[string]string{"tlsv1.0": "below TLS 1.2", "openssl,-tlsv1.2": `"-tlsv1.2"`, "tlsv1.3": "narrower", "bogus": "want openssl"} {
+		if _, err := ParseSwitches([]string{"--as-server", "--tls-config", v}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--tls-config %s: %v; want it refused saying %q", v, err, want)
+		}
 	}
 }

@@ -104,6 +104,25 @@ func ignored(val string) (func(*Config), error) {
 	return nil, nil
 }
 
+// tlsConfig reads E-MailRelay's --tls-config keywords. Those that ask for
+// what relaykeeper always does are taken: a library's name (Go's own TLS
+// is the only one) and tlsv1.2, the minimum version. Any other keyword
+// would change what relaykeeper negotiates, so it is refused, saying why.
+func tlsConfig(val string) (func(*Config), error) {
+	for _, k := range strings.Split(val, ",") {
+		switch k = strings.ToLower(strings.TrimSpace(k)); k {
+		case "openssl", "mbedtls", "tlsv1.2":
+		case "sslv3", "tlsv1.0", "tlsv1.1":
+			return nil, fmt.Errorf("%q: relaykeeper never negotiates below TLS 1.2", k)
+		case "tlsv1.3", "-tlsv1.2", "-tlsv1.3":
+			return nil, fmt.Errorf("%q: relaykeeper always offers TLS 1.2 and 1.3; a narrower range cannot be set", k)
+		default:
+			return nil, fmt.Errorf("%q: want openssl, mbedtls or tlsv1.2 (TLS 1.2 or later, with Go's own TLS library, is always used)", k)
+		}
+	}
+	return nil, nil
+}
+
 // ignoredFacility accepts E-MailRelay's --syslog[=FACILITY], ignored
 // like the other syslog switches.
 func ignoredFacility(val string) (func(*Config), error) {
@@ -395,7 +414,6 @@ var notTaken = []struct{ long, short, instead string }{
 	{"dont-serve", "x", "use --as-client, or --no-smtp with --forward"},
 	{"delivery-dir", "", "relaykeeper delivers nothing to local mailboxes: use --pop with --pop-by-name and the copy: filter"},
 	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},
-	{"tls-config", "9", "TLS 1.2 or later is always used, with Go's own TLS library"},
 	{"localedir", "", "relaykeeper's messages are in English only"},
 	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
 	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},
