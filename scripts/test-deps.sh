@@ -7,7 +7,10 @@
 # (check_policy_service), Chromium for the admin dashboard's browser tests,
 # man-db/groff to render the man pages, fail2ban to check the shipped
 # filters and jails with fail2ban-regex and fail2ban-client, and systemd's
-# systemd-analyze to verify the shipped unit. Idempotent: it installs
+# systemd-analyze to verify the shipped unit; and what a minimal Debian may
+# lack: python3 (poplib and smtplib as clients), iproute2 (network
+# namespaces for remote clients), util-linux's setpriv and unshare, script,
+# mkfs.ext4 (a full disk on a loop device), make. Idempotent: it installs
 # nothing when they are all present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
@@ -25,7 +28,9 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	saslpasswd2:sasl2-bin openssl:openssl \
 	spamd:spamd spamassassin:spamassassin opendkim:opendkim opendkim-genkey:opendkim-tools \
 	chromium:chromium man:man-db groff:groff-base postgrey:postgrey \
-	fail2ban-regex:fail2ban fail2ban-client:fail2ban systemd-analyze:systemd; do
+	fail2ban-regex:fail2ban fail2ban-client:fail2ban systemd-analyze:systemd \
+	python3:python3 ip:iproute2 setpriv:util-linux unshare:util-linux script:bsdutils \
+	mkfs.ext4:e2fsprogs make:make; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // script writes an executable shell script into a fresh directory and
@@ -242,7 +243,7 @@ func TestRunCannotStart(t *testing.T) {
 
 func TestRunCredential(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to change user")
+		harness.Missing(t, "needs root to change user")
 	}
 	p := script(t, "id.sh", `id -u`)
 	// t.TempDir makes both levels 0700; the other user must get through.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // E-MailRelay's --interface takes a network interface's name ("eth0") for
@@ -69,7 +71,7 @@ func loopbackName(t *testing.T) string {
 			}
 		}
 	}
-	t.Skip("no interface with 127.0.0.1")
+	harness.Missing(t, "no interface with 127.0.0.1")
 	return ""
 }
 

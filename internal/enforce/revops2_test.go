@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevOps2RootBansKeepOwner: the relay runs as its own user; an
@@ -17,7 +19,7 @@ import (
 // gives them the owner of the directory they are in.
 func TestRevOps2RootBansKeepOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to give files to another user")
+		harness.Missing(t, "needs root to give files to another user")
 	}
 	spoolDir := t.TempDir()
 	const uid, gid = 65534, 65534 // nobody, as the relay's own user

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 var blockTime = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -121,7 +122,7 @@ func TestBlockSenderDomainRefusesBadDomains(t *testing.T) {
 func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 	bin, ok := postmapPath()
 	if !ok {
-		t.Skip("postmap is not installed")
+		harness.Missing(t, "postmap is not installed")
 	}
 	path := filepath.Join(t.TempDir(), "sender_access")
 	if _, err := BlockSenderDomain(path, "blocked.example", "r", blockTime); err != nil {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // gtube is a message with SpamAssassin's GTUBE test string, which every
@@ -76,7 +78,7 @@ func ensureSpamAssassin(t *testing.T, prog string) string {
 		if installMsg == "" {
 			installMsg = "installed, but still not found"
 		}
-		t.Skipf("%s (SpamAssassin) not available: %s", prog, installMsg)
+		harness.Missing(t, "%s (SpamAssassin) not available: %s", prog, installMsg)
 	}
 	return p
 }
@@ -113,7 +115,7 @@ func startSpamd(t *testing.T) string {
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: &logBuf}, &lockedWriter{w: &logBuf}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start spamd: %v", err)
+		harness.Missing(t, "cannot start spamd: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -136,11 +138,11 @@ func startSpamd(t *testing.T) string {
 		}
 		select {
 		case <-exited:
-			t.Skipf("spamd exited at start: %s", lastLines(logBuf.String(), 5))
+			harness.Missing(t, "spamd exited at start: %s", lastLines(logBuf.String(), 5))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Skipf("spamd did not answer within 30 s: %s", lastLines(logBuf.String(), 5))
+			harness.Missing(t, "spamd did not answer within 30 s: %s", lastLines(logBuf.String(), 5))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

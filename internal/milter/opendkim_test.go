@@ -17,6 +17,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // opendkim finds the opendkim programs, installing them with apt-get if
@@ -42,10 +43,10 @@ func opendkim(t *testing.T) (daemon, genkey string) {
 		t.Skip("opendkim is not installed (and -short)")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("opendkim is not installed and the test is not root: apt-get install opendkim opendkim-tools")
+		harness.Missing(t, "opendkim is not installed and the test is not root: apt-get install opendkim opendkim-tools")
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("opendkim is not installed and there is no apt-get")
+		harness.Missing(t, "opendkim is not installed and there is no apt-get")
 	}
 	install := func() error {
 		cmd := exec.Command("apt-get", "install", "-y", "-q", "opendkim", "opendkim-tools")
@@ -58,14 +59,14 @@ func opendkim(t *testing.T) (daemon, genkey string) {
 	}
 	if err := install(); err != nil {
 		if out, err := exec.Command("apt-get", "update", "-q").CombinedOutput(); err != nil {
-			t.Skipf("apt-get update: %v: %s", err, lastLines(string(out), 5))
+			harness.Missing(t, "apt-get update: %v: %s", err, lastLines(string(out), 5))
 		}
 		if err := install(); err != nil {
-			t.Skipf("apt-get install opendkim opendkim-tools: %v", err)
+			harness.Missing(t, "apt-get install opendkim opendkim-tools: %v", err)
 		}
 	}
 	if !find() {
-		t.Skip("opendkim not found after apt-get install")
+		harness.Missing(t, "opendkim not found after apt-get install")
 	}
 	return daemon, genkey
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // poplibScript is a session by Python's poplib over STLS: it prints what
@@ -41,7 +42,7 @@ print(json.dumps(out))
 func TestPoplib(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found")
+		harness.Missing(t, "python3 not found")
 	}
 	dir := t.TempDir()
 	id1, id2 := addMessage(t, dir, msg1), addMessage(t, dir, msg2)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestPIDLockOtherOwner: a relay once started as root (a test run,
@@ -27,11 +28,11 @@ func TestPIDLockOtherOwner(t *testing.T) {
 		return
 	}
 	if os.Getuid() != 0 {
-		t.Skip("needs root to make the other owner")
+		harness.Missing(t, "needs root to make the other owner")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("no setpriv")
+		harness.Missing(t, "no setpriv")
 	}
 	dir, _ := os.MkdirTemp("/tmp", "rkpidlock")
 	defer os.RemoveAll(dir)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestOpenUnprivileged: a user who may read the spool but not write in it
@@ -17,11 +19,11 @@ func TestOpenUnprivileged(t *testing.T) {
 		return
 	}
 	if os.Getuid() != 0 {
-		t.Skip("needs root to make the other owner")
+		harness.Missing(t, "needs root to make the other owner")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("no setpriv")
+		harness.Missing(t, "no setpriv")
 	}
 	dir, _ := os.MkdirTemp("/tmp", "rkopen")
 	defer os.RemoveAll(dir)

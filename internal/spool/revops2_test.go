@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRevOps2RootKeepsSpoolOwner: the relay runs as its own user
@@ -20,7 +22,7 @@ import (
 // spool directory's owner.
 func TestRevOps2RootKeepsSpoolOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to give files to another user")
+		harness.Missing(t, "needs root to give files to another user")
 	}
 	dir := t.TempDir()
 	const uid, gid = 65534, 65534 // nobody, as the relay's own user

@@ -171,7 +171,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("smtp-source"); err != nil {
 		if _, err := os.Stat("/usr/sbin/smtp-source"); err != nil {
-			t.Skip("smtp-source is not installed (run scripts/test-deps.sh)")
+			harness.Missing(t, "smtp-source is not installed (run scripts/test-deps.sh)")
 		}
 	}
 	spool := t.TempDir()

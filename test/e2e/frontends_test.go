@@ -20,7 +20,7 @@ import (
 func TestPOP3WithPoplib(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed")
+		harness.Missing(t, "python3 is not installed")
 	}
 	secrets := filepath.Join(t.TempDir(), "pop.auth")
 	os.WriteFile(secrets, []byte("server plain alice s3cret\n"), 0o600)

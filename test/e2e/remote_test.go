@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // Documentation addresses (RFC 5737 TEST-NET-3): not loopback, not
@@ -48,11 +49,11 @@ func run(name string, args ...string) (string, int) {
 func netns(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("remote-client tests create a network namespace and need root")
+		harness.Missing(t, "remote-client tests create a network namespace and need root")
 	}
 	ipCmd, err := exec.LookPath("ip")
 	if err != nil {
-		t.Skip("remote-client tests need the ip command (iproute2)")
+		harness.Missing(t, "remote-client tests need the ip command (iproute2)")
 	}
 	b := make([]byte, 3)
 	rand.Read(b)
@@ -87,7 +88,7 @@ func TestRemoteClients(t *testing.T) {
 	ns := netns(t)
 	swaks, err := exec.LookPath("swaks")
 	if err != nil {
-		t.Skip("swaks is not installed (run scripts/test-deps.sh)")
+		harness.Missing(t, "swaks is not installed (run scripts/test-deps.sh)")
 	}
 	for _, remote := range []bool{false, true} {
 		name := "without --remote-clients"

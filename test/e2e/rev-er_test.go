@@ -76,7 +76,7 @@ func TestRevERMigratedSpoolDeferred(t *testing.T) {
 func TestRevERInterfaceName(t *testing.T) {
 	t.Parallel()
 	if _, err := net.InterfaceByName("lo"); err != nil {
-		t.Skipf("no interface lo: %v", err)
+		harness.Missing(t, "no interface lo: %v", err)
 	}
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "lo-ipv4", "--spool-dir", t.TempDir())
 	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("on lo"))

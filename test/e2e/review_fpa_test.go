@@ -137,7 +137,7 @@ grep -q 'Subject: later' "$1" && exit 100
 func TestSeedPOPSecretsFile(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed")
+		harness.Missing(t, "python3 is not installed")
 	}
 	secrets := filepath.Join(t.TempDir(), "emailrelay.auth")
 	os.WriteFile(secrets, []byte("APOP server user1 password1\nAPOP server user2 password2\n"), 0o600)

@@ -34,7 +34,7 @@ func TestRoutingMX(t *testing.T) {
 	t.Parallel()
 	if c, err := net.DialTimeout("tcp4", net.JoinHostPort(mxRefusing, "25"), time.Second); err == nil {
 		c.Close()
-		t.Skipf("something listens on %s:25; the test needs it closed (the first MX must refuse)", mxRefusing)
+		harness.Missing(t, "something listens on %s:25; the test needs it closed (the first MX must refuse)", mxRefusing)
 	}
 	mx2 := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2.dest.example"})
 	implicit := harness.NewFakeSMTP(t, harness.Script{Hostname: "aonly.example"})
@@ -161,7 +161,7 @@ func forwardPort25(t *testing.T, ip, target string) *portForward {
 	t.Helper()
 	ln, err := net.Listen("tcp4", net.JoinHostPort(ip, "25"))
 	if err != nil {
-		t.Skipf("cannot listen on %s:25 (%v): the MX test needs port 25 on a loopback alias (root, port free)", ip, err)
+		harness.Missing(t, "cannot listen on %s:25 (%v): the MX test needs port 25 on a loopback alias (root, port free)", ip, err)
 	}
 	p := &portForward{ln: ln, target: target, conns: map[net.Conn]bool{}}
 	p.wg.Add(1)

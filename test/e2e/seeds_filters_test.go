@@ -21,7 +21,7 @@ func startSpamd(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("spamd")
 	if err != nil {
-		t.Skip("spamd is not installed (apt-get install spamd)")
+		harness.Missing(t, "spamd is not installed (apt-get install spamd)")
 	}
 	port := harness.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -35,7 +35,7 @@ func startSpamd(t *testing.T) string {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start spamd: %v", err)
+		harness.Missing(t, "cannot start spamd: %v", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -55,7 +55,7 @@ func startSpamd(t *testing.T) string {
 		}
 		return err == nil
 	}) {
-		t.Skip("spamd did not come up within 30 s")
+		harness.Missing(t, "spamd did not come up within 30 s")
 	}
 	return addr
 }
@@ -117,7 +117,7 @@ func TestSeedPOPOnly(t *testing.T) {
 func TestCopyFilterToPOPMailboxes(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed")
+		harness.Missing(t, "python3 is not installed")
 	}
 	secrets := filepath.Join(t.TempDir(), "pop.auth")
 	os.WriteFile(secrets, []byte("server plain alice s3cret\nserver plain bob s3cret\n"), 0o600)
