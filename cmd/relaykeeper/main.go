@@ -133,6 +133,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts := smtpd.Options{
 		Context:            ctx,
 		Domain:             r.cfg.Domain,
+		Myorigin:           r.cfg.Rewrite.Myorigin,
 		Banner:             r.cfg.SMTP.Banner,
 		MaxMessageSize:     r.cfg.SMTP.MaxMessageSize,
 		MaxRecipients:      r.cfg.SMTP.MaxRecipients,

@@ -513,6 +513,11 @@ type Rewrite struct {
 	// permit_inet_interfaces (the relay's own host, Postfix's default),
 	// permit_mynetworks, permit_sasl_authenticated, static:all.
 	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
+	// Myorigin is Postfix's myorigin with append_at_myorigin: the domain
+	// an unqualified sender (MAIL FROM:<root>, from a printer or a
+	// script) gets. Empty refuses such a sender, as reject_non_fqdn_sender
+	// would (504 5.5.2).
+	Myorigin string `toml:"myorigin"`
 	// MasqueradeDomains strip the host from addresses, after the maps:
 	// "example.com" makes user@host.example.com leave as
 	// user@example.com; "!sub.example.com" first keeps that subdomain.

@@ -97,7 +97,8 @@ func (c *Config) Enforcing() bool {
 // the relay's own, which Gmail may name as the domain at fault: --domain,
 // the relay domains, the SRS domain forwarded senders are rewritten into,
 // and the domains its copies and reports come from (relay_address) and are
-// signed as ([dkim] domain).
+// signed as ([dkim] domain), and the one unqualified senders get
+// ([rewrite] myorigin).
 func (c *Config) NeverBlock() []string {
 	own := append(slices.Clone(c.Enforce.NeverBlock), c.Domain)
 	own = append(own, c.Policy.RelayDomains...)
@@ -109,6 +110,9 @@ func (c *Config) NeverBlock() []string {
 	}
 	if c.DKIM.Domain != "" {
 		own = append(own, c.DKIM.Domain)
+	}
+	if c.Rewrite.Myorigin != "" {
+		own = append(own, c.Rewrite.Myorigin) // the relay's own clients' senders
 	}
 	return own
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,9 +85,27 @@ func TestNeverBlock(t *testing.T) {
 	c.SRS.SecretFile, c.SRS.Domain = "/etc/postsrsd.secret", "srs.example"
 	c.Enforce.RelayAddress = "Relay <enforcer@notices.example>"
 	c.DKIM.Domain = "sign.example"
+	c.Rewrite.Myorigin = "office.example"
 	got := c.NeverBlock()
-	want := []string{"gmail.com", "relay.example", "relayed.example", "srs.example", "notices.example", "sign.example"}
+	want := []string{"gmail.com", "relay.example", "relayed.example", "srs.example", "notices.example", "sign.example", "office.example"}
 	if !slices.Equal(got, want) {
 		t.Errorf("NeverBlock() = %q; want %q", got, want)
+	}
+}
+
+// TestMyoriginValidated: [rewrite] myorigin is a domain; Postfix's
+// variables, an address or an address literal are refused under its key.
+func TestMyoriginValidated(t *testing.T) {
+	for _, o := range []string{"$myhostname", "scans@example.com", "[192.0.2.1]", "exa mple.com"} {
+		c := Default()
+		c.Rewrite.Myorigin = o
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rewrite.myorigin") {
+			t.Errorf("myorigin %q: %v; want it refused under rewrite.myorigin", o, err)
+		}
+	}
+	c := Default()
+	c.Rewrite.Myorigin = "office.example"
+	if err := c.Validate(); err != nil {
+		t.Errorf("myorigin office.example: %v", err)
 	}
 }

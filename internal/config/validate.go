@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
@@ -270,6 +271,11 @@ func (c *Config) Validate() error {
 		// Postfix expands any parameter; a $mail_version carried over
 		// would otherwise be greeted with as it is written.
 		v.bad("%q: only $myhostname and $mail_name are expanded", c.SMTP.Banner)("smtp.banner")
+	}
+	if o := c.Rewrite.Myorigin; strings.Contains(o, "$") {
+		v.bad("%q: write the domain itself ($myhostname and the like are Postfix's variables)", o)("rewrite.myorigin")
+	} else if a, err := envelope.Parse("postmaster@" + o); o != "" && (err != nil || a.IsLiteral()) {
+		v.bad("%q is not a domain", o)("rewrite.myorigin")
 	}
 	for _, w := range c.Rewrite.LocalHeaderRewriteClients {
 		switch w {

@@ -143,6 +143,9 @@ type commandConn struct {
 	// barePostmaster: this RCPT named "Postmaster" without a domain
 	// (qualifyPostmaster gave it one), which no restriction refuses.
 	barePostmaster bool
+	// bareSender: this MAIL's sender as the client gave it, without a
+	// domain, when qualifySender gave it Myorigin's ("" otherwise).
+	bareSender string
 	// saslRefusal is the reply that takes the place of go-smtp's 501
 	// "Negotiation cancelled" when the command layer cancelled the SASL
 	// exchange for the client (nextLine): RFC 4954's own codes.
@@ -742,6 +745,7 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 		}
 	case "MAIL":
 		line = dropWideSize(arg, line)
+		line, c.bareSender = c.qualifySender(arg, line)
 	case "RCPT":
 		line, bare = c.qualifyPostmaster(arg, line)
 	case "BDAT":
@@ -786,7 +790,7 @@ func (c *commandConn) check(verb, arg string) string {
 		case twoAts(arg[len("FROM:"):]):
 			return "501 5.1.7 Bad sender address syntax"
 		}
-		if r := pathRefusal(arg[len("FROM:"):], false); r != "" {
+		if r := pathRefusal(arg[len("FROM:"):], false); r != "" && (!unqualified(r) || c.srv.opts.Myorigin == "") {
 			return r
 		}
 		return c.checkParams(arg[len("FROM:"):], mailParams)

@@ -49,6 +49,10 @@ type Options struct {
 	Context context.Context
 	// Domain is our name in the greeting and in Received headers.
 	Domain string
+	// Myorigin, if set, is the domain an unqualified sender
+	// (MAIL FROM:<root>) gets, as Postfix's append_at_myorigin gives it;
+	// unset, such a sender is refused (504 5.5.2).
+	Myorigin string
 	// ClientCAs, if set, are the CAs a client certificate is verified
 	// against for permit_tls_all_clientcerts (smtpd_tls_CAfile).
 	ClientCAs *x509.CertPool

@@ -222,6 +222,11 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
 	ss.given = from
+	if ss.cc != nil && ss.cc.bareSender != "" {
+		// Restrictions and the reject lines see the sender as given
+		// (reject_non_fqdn_sender refuses it); the spool, the qualified.
+		ss.given = ss.cc.bareSender
+	}
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
 		if opts != nil {
@@ -233,7 +238,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		if d.Refuses() {
 			return ss.refuse("mail", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
-				"from", maillog.Addr(from), "rule", d.Rule)
+				"from", maillog.Addr(ss.given), "rule", d.Rule)
 		}
 		ss.keepActions(d)
 	}

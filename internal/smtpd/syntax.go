@@ -85,6 +85,27 @@ func printable(s string) string {
 	}, s)
 }
 
+// unqualified reports whether pathRefusal's reply refuses an address
+// for want of a domain alone.
+func unqualified(refusal string) bool { return strings.HasPrefix(refusal, "504 ") }
+
+// qualifySender gives an unqualified MAIL FROM:<root> the domain of
+// Options.Myorigin, as Postfix's append_at_myorigin does, and returns
+// the line for go-smtp with the sender as the client gave it; the line as
+// it is, and "", for any other MAIL.
+func (c *commandConn) qualifySender(arg string, line []byte) ([]byte, string) {
+	rest := strings.TrimSpace(arg)[len("FROM:"):]
+	if c.srv.opts.Myorigin == "" || !unqualified(pathRefusal(rest, false)) {
+		return line, ""
+	}
+	path, params, _ := splitPath(rest)
+	local := strings.TrimSuffix(strings.TrimPrefix(path, "<"), ">")
+	if !strings.HasPrefix(params, " ") && params != "" {
+		params = " " + params
+	}
+	return []byte("MAIL FROM:<" + local + "@" + c.srv.opts.Myorigin + ">" + params + "\r\n"), local
+}
+
 // pathRefusal reads what follows "FROM:" or "TO:" as go-smtp's parser does
 // and returns Postfix's reply for a path that parser refuses, which it
 // would refuse in its own words ("501 5.5.2 Was expecting MAIL arg syntax
