@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +28,12 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return exUsage
 	}
 	var common []string
+	origin := "" // what -F's From field gives an address without a domain
 	if cfgFile := inv.Config(); cfgFile != "" {
 		common = []string{"--config", cfgFile}
+		if cfg, err := config.Load(cfgFile); err == nil { // else submit says why
+			origin = cmp.Or(cfg.Rewrite.Myorigin, cfg.Domain)
+		}
 	}
 	switch inv.Mode {
 	case sendmail.ListQueue:
@@ -42,7 +47,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return serveStdio(common, stdin, stdout, stderr)
 	}
 
-	msg, err := inv.Message(stdin)
+	msg, err := inv.Message(stdin, origin)
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmail: reading the message: %v\n", err)
 		return exTempFail

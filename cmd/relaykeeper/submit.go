@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,14 +60,6 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 	fromSet := false
 	fs.Visit(func(f *flag.Flag) { fromSet = fromSet || f.Name == "f" || f.Name == "from" })
-	req, warning, err := pickup.ParseRequest(pos, fl.From, fromSet, fl.FromHeaders, fl.Notify, fl.Ret, fl.EnvID)
-	if warning != "" {
-		fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", warning)
-	}
-	if err != nil {
-		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
-	}
-
 	cfg := config.Default()
 	if fl.ConfigFile != "" {
 		if cfg, err = config.Load(fl.ConfigFile); err != nil {
@@ -83,6 +76,15 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 		if host, err = sys.hostname(); err != nil || host == "" {
 			host = "localhost"
 		}
+	}
+	// An address without a domain gets myorigin's, else the host's, as
+	// Postfix's sendmail gives cron's "sendmail root" $myorigin.
+	req, warning, err := pickup.ParseRequest(pos, fl.From, fromSet, fl.FromHeaders, fl.Notify, fl.Ret, fl.EnvID, cmp.Or(cfg.Rewrite.Myorigin, host))
+	if warning != "" {
+		fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", warning)
+	}
+	if err != nil {
+		return usage("%s", strings.TrimPrefix(err.Error(), "pickup: "))
 	}
 
 	raw, err := fl.Input(stdin, pos)

@@ -75,10 +75,10 @@ func parseRetEnvID(ret, envid string) (DSN, error) {
 	return d, nil
 }
 
-// ParseRequest is ParseArgs with -N, -R and -V's values: a bad -N is no
+// ParseRequest is ParseArgsIn with -N, -R and -V's values: a bad -N is no
 // error (Postfix's sendmail ignores it) but a warning to show.
-func ParseRequest(rcpts []string, from string, fromGiven, fromHeaders bool, notify, ret, envid string) (r Request, warning string, err error) {
-	if r, err = ParseArgs(rcpts, from, fromGiven, fromHeaders); err != nil {
+func ParseRequest(rcpts []string, from string, fromGiven, fromHeaders bool, notify, ret, envid, origin string) (r Request, warning string, err error) {
+	if r, err = ParseArgsIn(rcpts, from, fromGiven, fromHeaders, origin); err != nil {
 		return r, "", err
 	}
 	if r.DSN, err = ParseDSN(notify, ret, envid); errors.Is(err, ErrBadNotify) {

@@ -1,6 +1,7 @@
 package pickup
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -24,13 +25,25 @@ type Request struct {
 	FromHeaders bool
 	// DSN is -N, -R and -V (ParseDSN).
 	DSN DSN
+	// Origin is the domain addresses without one get (ParseArgsIn),
+	// the default sender's too; "" leaves the default sender's to the
+	// host.
+	Origin string
 }
 
 // ParseArgs reads a submission's command line: the recipient arguments,
 // each a comma-separated list of addresses with or without <>, and -f's
 // sender if given. Without recipients, -t must take them from the header.
 func ParseArgs(rcpts []string, from string, fromGiven, fromHeaders bool) (Request, error) {
-	r := Request{SenderGiven: fromGiven, FromHeaders: fromHeaders}
+	return ParseArgsIn(rcpts, from, fromGiven, fromHeaders, "")
+}
+
+// ParseArgsIn is ParseArgs with origin, the domain an address without one
+// gets ("root" is root@ORIGIN), as Postfix's sendmail qualifies cron's
+// "sendmail root" with $myorigin; with origin "", such an address is an
+// error.
+func ParseArgsIn(rcpts []string, from string, fromGiven, fromHeaders bool, origin string) (Request, error) {
+	r := Request{SenderGiven: fromGiven, FromHeaders: fromHeaders, Origin: origin}
 	seen := map[string]bool{}
 	for _, arg := range rcpts {
 		for _, s := range strings.Split(arg, ",") {
@@ -38,7 +51,7 @@ func ParseArgs(rcpts []string, from string, fromGiven, fromHeaders bool) (Reques
 			if s == "" {
 				continue
 			}
-			a, err := envelope.Parse(s)
+			a, err := parseIn(s, origin)
 			if err != nil {
 				return Request{}, fmt.Errorf("pickup: recipient %q: %w", s, err)
 			}
@@ -48,7 +61,7 @@ func ParseArgs(rcpts []string, from string, fromGiven, fromHeaders bool) (Reques
 	if fromGiven {
 		if s := strings.TrimSpace(from); s != "" && s != "<>" {
 			var err error
-			if r.Sender, err = envelope.Parse(strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")); err != nil {
+			if r.Sender, err = parseIn(strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">"), origin); err != nil {
 				return Request{}, fmt.Errorf("pickup: sender %q: %w", from, err)
 			}
 		}
@@ -57,6 +70,17 @@ func ParseArgs(rcpts []string, from string, fromGiven, fromHeaders bool) (Reques
 		return Request{}, errors.New("pickup: no recipients: give addresses, or -t to take them from the headers")
 	}
 	return r, nil
+}
+
+// parseIn parses an address, giving one without a domain origin's.
+func parseIn(s, origin string) (envelope.Address, error) {
+	a, err := envelope.Parse(s)
+	if err != nil && origin != "" && !strings.Contains(s, "@") {
+		if q, qerr := envelope.Parse(s + "@" + origin); qerr == nil {
+			return q, nil
+		}
+	}
+	return a, err
 }
 
 func addOnce(list []string, seen map[string]bool, a envelope.Address) []string {
@@ -91,7 +115,7 @@ func (r Request) Submission(m *Message, user, host string, uid int, now time.Tim
 	}
 	if !r.SenderGiven {
 		var err error
-		if s.Sender, err = m.DefaultSender(user, host); err != nil {
+		if s.Sender, err = m.DefaultSender(user, cmp.Or(r.Origin, host)); err != nil {
 			return Submission{}, fmt.Errorf("pickup: no sender: give -f ADDRESS (%w)", err)
 		}
 	}

@@ -52,3 +52,21 @@ func TestRequestSubmission(t *testing.T) {
 		t.Error("Submission(-t, no To/Cc/Bcc) = nil error; want one")
 	}
 }
+
+// TestParseArgsInQualifies: with an origin, an address without a domain
+// gets it (cron's "sendmail root"); without one it is an error, as before.
+func TestParseArgsInQualifies(t *testing.T) {
+	r, err := ParseArgsIn([]string{"root", "ops@example.net"}, "backup", true, false, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.Recipients, " "); got != "root@example.com ops@example.net" || r.Sender.String() != "backup@example.com" {
+		t.Errorf("ParseArgsIn = %q from %q; want root@example.com ops@example.net from backup@example.com", got, r.Sender)
+	}
+	if _, err := ParseArgs([]string{"root"}, "", false, false); err == nil {
+		t.Error("ParseArgs(root) without an origin: no error")
+	}
+	if _, err := ParseArgsIn([]string{"bad user"}, "", false, false, "example.com"); err == nil {
+		t.Error(`ParseArgsIn("bad user"): no error; the origin does not make a bad local part good`)
+	}
+}

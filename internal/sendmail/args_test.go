@@ -133,9 +133,11 @@ func TestSubmitArgsAndMessage(t *testing.T) {
 		{"-F Jo -f me@example.org a@x", "Subject: s\n\nb\n", "From: Jo <me@example.org>\nSubject: s\n\nb\n"},
 		{"-F Jo -f me@example.org a@x", "From: x@y\n\nb\n", "From: x@y\n\nb\n"},
 		{"-f me@example.org a@x", "Subject: s\n\nb\n", "Subject: s\n\nb\n"},
+		// An address without a domain gets the origin, as in Postfix.
+		{"-F Jo -f backup a@x", "Subject: s\n\nb\n", "From: Jo <backup@example.com>\nSubject: s\n\nb\n"},
 	} {
 		inv, _ := Parse("sendmail", strings.Fields(tt.args))
-		r, err := inv.Message(strings.NewReader(tt.in))
+		r, err := inv.Message(strings.NewReader(tt.in), "example.com")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,9 +2,11 @@ package sendmail
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"os"
 	"os/user"
+	"strings"
 )
 
 // SubmitArgs are the arguments of "relaykeeper submit" that do what a
@@ -31,8 +33,10 @@ func (inv Invocation) SubmitArgs() []string {
 
 // Message returns the message read from r as sendmail would send it: with
 // "From: FULL NAME <sender>" added when -F was given and the message has
-// no From field. The sender is -f's, else USER@HOSTNAME.
-func (inv Invocation) Message(r io.Reader) (io.Reader, error) {
+// no From field. The sender is -f's, else USER@ORIGIN; an address without
+// a domain gets origin, and origin "" is the host's name (Postfix's
+// $myorigin, $myhostname by default).
+func (inv Invocation) Message(r io.Reader, origin string) (io.Reader, error) {
 	if inv.FullName == "" {
 		return r, nil
 	}
@@ -43,24 +47,32 @@ func (inv Invocation) Message(r io.Reader) (io.Reader, error) {
 	if !HasField(msg, "From") {
 		addr := inv.From
 		if addr == "" {
-			addr = localSender()
+			addr = localUser()
+		}
+		if !strings.Contains(addr, "@") {
+			addr += "@" + cmp.Or(origin, localHost())
 		}
 		msg = append([]byte(FromField(inv.FullName, addr)), msg...)
 	}
 	return bytes.NewReader(msg), nil
 }
 
-// localSender is USER@HOSTNAME, sendmail's sender when none is given.
-func localSender() string {
-	name := "root"
+// localUser is the invoking user's name, the local part of sendmail's
+// sender when none is given.
+func localUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
+		return u.Username
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
+	return "root"
+}
+
+// localHost is the host's name, the domain of sendmail's sender when no
+// configuration gives one.
+func localHost() string {
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return host
 	}
-	return name + "@" + host
+	return "localhost"
 }
 
 // DefaultConfigFile is read when -C does not name another and it exists,

@@ -157,3 +157,39 @@ func startSendmailRelay(t *testing.T, conf, upstream string) {
 		"--interface", fmt.Sprintf("127.0.0.1:%d", port), "--forward-to", upstream)
 	harness.WaitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 }
+
+// TestSendmailCronToRoot: cron's own invocation, "sendmail -FCronDaemon
+// -i -B8BITMIME -oem root" (Debian's cron mails the job's output to its
+// user, or MAILTO's), was refused with exit 64 ("recipient "root": no
+// domain"), so every cron mail was lost. As in Postfix, an address without
+// a domain gets myorigin's ([rewrite] myorigin), else the host's
+// (--domain), and is mapped on from there; the default sender too.
+func TestSendmailCronToRoot(t *testing.T) {
+	t.Parallel()
+	names := sendmailNames(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	spool := t.TempDir()
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf("domain = \"web1.example.com\"\n[spool]\ndir = %q\n[rewrite]\nmyorigin = \"example.com\"\n"+
+		"recipient_canonical_maps = [\"inline:{ root@example.com=ops@example.net }\"]\n", spool), 0o644)
+	startSendmailRelay(t, conf, up.Addr())
+	msg := "Subject: Cron <root@web1> run-parts /etc/cron.daily\n\nsome output\n"
+	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"); code != 0 {
+		t.Fatalf("sendmail root = exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
+	}
+	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-f", "backup", "admin"); code != 0 {
+		t.Fatalf("sendmail -f backup admin = exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
+	}
+	got := map[string]string{}
+	for _, tx := range up.WaitTransactions(t, 2, 15*time.Second) {
+		for _, r := range tx.Rcpts {
+			got[r.Addr] = tx.MailFrom
+		}
+	}
+	if _, ok := got["ops@example.net"]; !ok || got["admin@example.com"] != "backup@example.com" {
+		t.Errorf("upstream got %v; want ops@example.net (root, mapped) and admin@example.com from backup@example.com", got)
+	}
+	if from := got["ops@example.net"]; !strings.HasSuffix(from, "@example.com") {
+		t.Errorf("cron's default sender %q; want USER@example.com (myorigin)", from)
+	}
+}
