@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// aud3Zone: a blocklist bl.test and an allowlist wl.test whose answers
+// are of every kind a list gives: a listing (127.0.0.2 in bl.test), an
+// error code ("query refused", 127.255.255.254), an answer outside
+// 127.0.0.0/8, SERVFAIL (127.0.0.5), and no answer at all (127.0.0.6).
+const aud3Zone = `
+2.0.0.127.bl.test.  A   127.0.0.2
+2.0.0.127.bl.test.  TXT "bl.test lists 127.0.0.2"
+3.0.0.127.bl.test.  A   127.255.255.254
+4.0.0.127.bl.test.  A   10.0.0.2
+7.0.0.127.bl.test.  A   127.255.255.252
+2.0.0.127.wl.test.  A   127.0.10.2
+3.0.0.127.wl.test.  A   127.255.255.254
+4.0.0.127.wl.test.  A   10.0.0.2
+`
+
+func aud3DNS(t *testing.T) *harness.DNSServer {
+	d := harness.StartDNS(t, aud3Zone)
+	d.SetRcode("5.0.0.127.bl.test.", dns.RcodeServerFailure)
+	d.SetRcode("5.0.0.127.wl.test.", dns.RcodeServerFailure)
+	d.SetDrop("6.0.0.127.bl.test.", "6.0.0.127.wl.test.")
+	return d
+}
+
+// TestAud3DNSBLAnswers: --dnsbl (failing open and, with a negative
+// timeout, closed) and reject_rbl_client against every kind of answer: only
+// a listing refuses; "query refused" (127.255.255.x), an answer outside
+// 127.0.0.0/8, SERVFAIL and no answer let the client through, except that
+// no answer at all defers when the timeout is negative.
+func TestAud3DNSBLAnswers(t *testing.T) {
+	t.Parallel()
+	d := aud3DNS(t)
+	base := "[policy]\n" + outsideNetworks + `relay_domains = ["relay.example"]` + "\n"
+	listed := "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using bl.test; bl.test lists 127.0.0.2"
+	for _, tc := range []struct {
+		name, cfg string
+		extra     []string
+		silent    string // the reply when the list does not answer
+	}{
+		{"--dnsbl", base, []string{"--dnsbl", "bl.test,1,1000," + d.Addr()}, "250"},
+		{"--dnsbl fail closed", base, []string{"--dnsbl", "bl.test,1,-1000," + d.Addr()},
+			"450 4.7.1 Service unavailable; client [127.0.0.6] blocklist lookup failed"},
+		{"reject_rbl_client", base + fmt.Sprintf("dns_server = %q\n", d.Addr()) +
+			`client_restrictions = ["reject_rbl_client bl.test"]` + "\n", nil, "250"},
+	} {
+		r := startPolicyRelay(t, tc.cfg, tc.extra...)
+		for _, c := range []struct{ ip, want string }{
+			{"127.0.0.2", listed},
+			{"127.0.0.3", "250"}, // 127.255.255.254
+			{"127.0.0.4", "250"}, // 10.0.0.2
+			{"127.0.0.5", "250"}, // SERVFAIL
+			{"127.0.0.6", tc.silent},
+			{"127.0.0.7", "250"}, // 127.255.255.252
+			{"127.0.0.8", "250"}, // NXDOMAIN
+		} {
+			if a := tryMessage(t, r.addr(), c.ip, "s@example.org", "user@relay.example"); !replyIs(a.rcpt, c.want) {
+				t.Errorf("%s, client %s: RCPT = %q; want %q", tc.name, c.ip, a.rcpt, c.want)
+			}
+		}
+	}
+}
+
+// TestAud3DNSWLAnswers: permit_dnswl_client ahead of a reject permits only
+// for a listing; an answer outside 127.0.0.0/8 or NXDOMAIN is no listing;
+// "query refused", SERVFAIL and no answer make the reject a 450, as
+// Postfix's DEFER_IF_REJECT.
+func TestAud3DNSWLAnswers(t *testing.T) {
+	t.Parallel()
+	d := aud3DNS(t)
+	r := startPolicyRelay(t, "[policy]\n"+outsideNetworks+`relay_domains = ["relay.example"]`+"\n"+fmt.Sprintf("dns_server = %q\n", d.Addr())+
+		`recipient_restrictions = ["permit_dnswl_client wl.test", "reject_unauth_destination", "reject"]`+"\n")
+	rejected := "554 5.7.1 <user@relay.example>: Recipient address rejected: Access denied"
+	for _, c := range []struct{ ip, want string }{
+		{"127.0.0.2", "250"},
+		{"127.0.0.3", "450 4.7.1 <127.0.0.3>: Client host rejected: Service unavailable"},
+		{"127.0.0.4", rejected},
+		{"127.0.0.5", "450 4.7.1 <127.0.0.5>: Client host rejected: Service unavailable"},
+		{"127.0.0.6", "450 4.7.1 <127.0.0.6>: Client host rejected: Service unavailable"},
+		{"127.0.0.8", rejected},
+	} {
+		if a := tryMessage(t, r.addr(), c.ip, "s@example.org", "user@relay.example"); !replyIs(a.rcpt, c.want) {
+			t.Errorf("client %s: RCPT = %q; want %q", c.ip, a.rcpt, c.want)
+		}
+	}
+}
