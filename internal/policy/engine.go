@@ -128,8 +128,8 @@ type Options struct {
 	// DNSLists makes those for reject_rhsbl_*, permit_dnswl_client and
 	// permit_rhswl_client.
 	DNSLists DNSLists
-	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
-	// mynetworks before the lists.
+	// DNSBL is E-MailRelay's --dnsbl, checked before the lists for
+	// every client outside mynetworks that has not logged in.
 	DNSBL    Blocklist
 	Verifier Verifier
 	// RestrictionClasses are Postfix's smtpd_restriction_classes: names
@@ -628,7 +628,10 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			return d
 		}
 	}
-	if e.opts.DNSBL != nil && stage == StageRcpt && !e.dnsblOff.Load() && !e.trusted(req.ClientIP) {
+	// A client that logged in is spared, as permit_sasl_authenticated
+	// ahead of reject_rbl_client spares it in Postfix: a roaming user's
+	// dial-up or home address is what lists such as Spamhaus's PBL hold.
+	if e.opts.DNSBL != nil && stage == StageRcpt && !e.dnsblOff.Load() && !e.trusted(req.ClientIP) && req.AuthID == "" {
 		if d := e.checkBlocklist(ctx, e.opts.DNSBL, "dnsbl", req); d.Refuses() {
 			return d
 		}

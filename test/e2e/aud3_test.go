@@ -93,3 +93,23 @@ func TestAud3DNSWLAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestAud3DNSBLSparesLogins: a user who has logged in may relay whatever
+// a blocklist says about the address it connects from (a roaming user on
+// a dial-up or home address that Spamhaus's PBL lists), as with Postfix's
+// "permit_sasl_authenticated, ..., reject_rbl_client" of the sender
+// blacklist guide and its submission service; a client that has not
+// logged in is still refused.
+func TestAud3DNSBLSparesLogins(t *testing.T) {
+	t.Parallel()
+	d := aud3DNS(t)
+	r := startAuthRelay(t, plainSecrets, "", "--dnsbl", "bl.test,1,1000,"+d.Addr())
+	c := loginTLS(t, r.addr(), "127.0.0.2", "bob", "bobpw", "235")
+	mustCmd(t, c, "250", "MAIL FROM:<bob@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<%s>", outsideRcpt)
+	mustCmd(t, c, "250", "RCPT TO:<user@relay.example>")
+	a := tryMessage(t, r.addr(), "127.0.0.2", "s@example.org", "user@relay.example")
+	if want := "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using bl.test; bl.test lists 127.0.0.2"; a.rcpt.String() != want {
+		t.Errorf("listed client, not logged in: RCPT = %q; want %q", a.rcpt, want)
+	}
+}
