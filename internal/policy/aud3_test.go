@@ -1,0 +1,39 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/table"
+)
+
+// TestAud3NegationEverywhere: Postfix's "!pattern" works wherever a
+// mynetworks pattern may stand (match_list reads a /file/name's lines as
+// patterns too): on a line of a mynetworks file, as one of several
+// patterns of a line or of a setting pasted from main.cf
+// ("!192.0.2.66, 192.0.2.0/24"), where it negates that pattern alone, and
+// "!!" undoes it. A file named inside a file is read, and a table too.
+func TestAud3NegationEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	inner := filepath.Join(dir, "inner")
+	os.WriteFile(inner, []byte("!10.1.0.9\n10.1.0.0/16\n"), 0o644)
+	file := filepath.Join(dir, "mynetworks")
+	os.WriteFile(file, []byte("# Postfix's mynetworks file\n!192.0.2.66\n192.0.2.0/24\n!198.51.100.7, 198.51.100.0/24\n[2001:db8::]/32 !!203.0.113.5\n"+inner+"\n"), 0o644)
+	var set table.Set
+	checkTrusted(t, &set, []string{file}, map[string]bool{
+		"192.0.2.1": true, "192.0.2.66": false, "198.51.100.1": true, "198.51.100.7": false,
+		"2001:db8::1": true, "203.0.113.5": true, "10.1.0.1": true, "10.1.0.9": false, "10.2.0.1": false,
+	})
+	checkTrusted(t, &set, []string{"!192.0.2.66, 192.0.2.0/24", "127.0.0.0/8 !127.0.0.3"}, map[string]bool{
+		"192.0.2.1": true, "192.0.2.66": false, "127.0.0.1": true, "127.0.0.3": true,
+	})
+	if _, err := ParseNetworks([]string{file + "x"}, &set); err == nil {
+		t.Error("a missing mynetworks file: no error")
+	}
+	loop := filepath.Join(dir, "loop")
+	os.WriteFile(loop, []byte(loop+"\n"), 0o644)
+	if _, err := ParseNetworks([]string{loop}, &set); err == nil {
+		t.Error("a mynetworks file that names itself: no error")
+	}
+}
