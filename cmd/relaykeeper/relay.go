@@ -190,6 +190,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, config.Setting("auth.server_secrets", fmt.Errorf("%s: no \"server\" lines", f))
 		}
 		r.secrets.Domain = r.cfg.Domain
+		if w := cfg.AuthNeverOffered(r.secrets.HasAccounts()); w != "" {
+			r.log.Warn(w)
+		}
 	}
 	if r.serverFilter, err = filter.ParseChain(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
 		return nil, config.Setting("filter.server", err)

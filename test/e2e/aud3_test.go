@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -111,5 +112,40 @@ func TestAud3DNSBLSparesLogins(t *testing.T) {
 	a := tryMessage(t, r.addr(), "127.0.0.2", "s@example.org", "user@relay.example")
 	if want := "554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using bl.test; bl.test lists 127.0.0.2"; a.rcpt.String() != want {
 		t.Errorf("listed client, not logged in: RCPT = %q; want %q", a.rcpt, want)
+	}
+}
+
+// TestAud3AuthWithoutTLSWarns: --server-auth with accounts but no TLS on
+// any listener (E-MailRelay's usual LAN set-up, where E-MailRelay offers
+// AUTH in plain text) can never offer AUTH, since relaykeeper offers it
+// only over TLS: nobody can log in, and with --server-auth only the
+// "server none" addresses may relay. The relay says so at start, naming
+// the ways out; not when the file has only "server none" lines, nor with
+// TLS, nor with allow_insecure.
+func TestAud3AuthWithoutTLSWarns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, pem := certFiles(t, dir)
+	accounts := writeFile(t, dir, "accounts", plainSecrets, 0o600)
+	none := writeFile(t, dir, "none", "server none 127.0.0.1 lo\n", 0o600)
+	const warning = "AUTH is never offered"
+	for _, c := range []struct {
+		name  string
+		cfg   string
+		extra []string
+		warn  bool
+	}{
+		{"accounts, no TLS", "", []string{"--server-auth", accounts}, true},
+		{"none lines only", "", []string{"--server-auth", none}, false},
+		{"STARTTLS", "", []string{"--server-auth", accounts, "--server-tls", "--server-tls-certificate", pem}, false},
+		{"allow_insecure", "[auth]\nallow_insecure = true\n", []string{"--server-auth", accounts}, false},
+	} {
+		r := startPolicyRelay(t, c.cfg, c.extra...)
+		c2 := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c2, "250", "EHLO client.e2e.test")
+		c2.Close()
+		if got := strings.Contains(r.stderr(), warning); got != c.warn {
+			t.Errorf("%s: a warning %q in the log: %v; want %v; log:\n%s", c.name, warning, got, c.warn, r.stderr())
+		}
 	}
 }
