@@ -37,3 +37,30 @@ func TestAud3NegationEverywhere(t *testing.T) {
 		t.Error("a mynetworks file that names itself: no error")
 	}
 }
+
+// TestAud3RelayDomainsAsPostfix: relay_domains reads as Postfix's domain
+// lists: an item pasted from main.cf ("relay.example, other.example" or
+// with spaces) is several domains, not one that matches nothing; a
+// "!domain" excludes that domain and its subdomains, the first pattern
+// that matches deciding, in the setting and in a file alike.
+func TestAud3RelayDomainsAsPostfix(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "relay_domains")
+	os.WriteFile(file, []byte("!no.filed.example filed.example\n"), 0o644)
+	rd, err := parseRelayDomains([]string{"relay.example, other.example third.example", "!sub.fourth.example", "fourth.example", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{
+		"relay.example": true, "other.example": true, "third.example": true, "x.other.example": true,
+		"fourth.example": true, "sub.fourth.example": false, "a.sub.fourth.example": false, "b.fourth.example": true,
+		"filed.example": true, "no.filed.example": false, "elsewhere.example": false,
+	} {
+		if got := rd.has(d); got != want {
+			t.Errorf("relay_domains has %s = %v; want %v", d, got, want)
+		}
+	}
+	if _, err := parseRelayDomains([]string{"!"}, nil); err == nil {
+		t.Error(`relay_domains "!": no error`)
+	}
+}
