@@ -149,3 +149,32 @@ func TestAud3AuthWithoutTLSWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestAud3MoreRelayProbes: open-relay probes beyond the classic ones of
+// TestPolicyRelayOpenRelayProbes, from a client outside mynetworks, not
+// logged in (held): the percent hack inside quotes and toward a
+// subdomain of the relay domain, stacked percents, an escaped @ in a
+// quoted local part, several recipients in one RCPT, and NUL, bare CR
+// and CRLF smuggled into the address. Nothing is accepted; nothing is
+// spooled.
+func TestAud3MoreRelayProbes(t *testing.T) {
+	t.Parallel()
+	r := startPolicyRelay(t, "[policy]\n"+outsideNetworks+`relay_domains = ["relay.example"]`+"\n")
+	for _, p := range []relayProbe{
+		{`"victim%elsewhere.example"@relay.example`, deniedReply("victim%elsewhere.example@relay.example")},
+		{"victim%elsewhere.example@sub.relay.example", deniedReply("victim%elsewhere.example@sub.relay.example")},
+		{"victim%elsewhere.example%relay.example@relay.example", deniedReply("victim%elsewhere.example%relay.example@relay.example")},
+		{`"victim\@elsewhere.example"@relay.example`, deniedReply(`"victim@elsewhere.example"@relay.example`)},
+		{"victim@[relay.example]", "501"},
+		{"victim@elsewhere.example%relay.example", "501"},
+		{"user@relay.example>,<victim@elsewhere.example", "555"},
+		{"victim@elsewhere.example\x00@relay.example", "500"},
+		{"victim@elsewhere.example\r@relay.example", "500"},
+		{"victim@elsewhere.example\t@relay.example", "501"},
+	} {
+		if got, _ := probeRcpt(t, r.addr(), p.rcpt); !replyIs(got, p.want) {
+			t.Errorf("RCPT TO:<%q> from outside mynetworks = %q; want %q", p.rcpt, got, p.want)
+		}
+	}
+	checkSpoolEmpty(t, r.spool)
+}
