@@ -274,6 +274,9 @@ func (r *relay) reloadTables() {
 	if r.tables == nil {
 		return
 	}
+	if err := r.policy.ReloadLists(); err != nil {
+		r.log.Error("mynetworks and relay_domains not reloaded; the old ones stay in force", "err", err)
+	}
 	for _, err := range r.tables.ReloadAll() {
 		r.log.Error("table not reloaded; the old one stays in force", "err", err)
 	}

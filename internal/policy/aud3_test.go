@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -47,7 +49,7 @@ func TestAud3RelayDomainsAsPostfix(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "relay_domains")
 	os.WriteFile(file, []byte("!no.filed.example filed.example\n"), 0o644)
-	rd, err := parseRelayDomains([]string{"relay.example, other.example third.example", "!sub.fourth.example", "fourth.example", file}, nil)
+	rd, err := parseRelayDomains([]string{"relay.example, other.example third.example", "!sub.fourth.example", "fourth.example", file}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,49 @@ func TestAud3RelayDomainsAsPostfix(t *testing.T) {
 			t.Errorf("relay_domains has %s = %v; want %v", d, got, want)
 		}
 	}
-	if _, err := parseRelayDomains([]string{"!"}, nil); err == nil {
+	if _, err := parseRelayDomains([]string{"!"}, nil, nil); err == nil {
 		t.Error(`relay_domains "!": no error`)
 	}
+}
+
+// TestAud3ReloadLists: ReloadLists reads a changed mynetworks or
+// relay_domains file again; a bad version is reported once, with
+// FILE:LINE, and leaves the lists in force.
+func TestAud3ReloadLists(t *testing.T) {
+	dir := t.TempDir()
+	nets := filepath.Join(dir, "mynetworks")
+	doms := filepath.Join(dir, "relay_domains")
+	os.WriteFile(nets, []byte("192.0.2.0/24\n"), 0o644)
+	os.WriteFile(doms, []byte("relay.example\n"), 0o644)
+	e, err := New(Options{MyNetworkSpec: []string{nets}, NetworkTables: &table.Set{}, RelayDomains: []string{doms}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, trusted, relay bool) {
+		t.Helper()
+		if got := e.Trusted(netip.MustParseAddr("198.51.100.7")); got != trusted {
+			t.Errorf("%s: Trusted(198.51.100.7) = %v; want %v", when, got, trusted)
+		}
+		if got := e.authDestination("u@new.example"); got != relay {
+			t.Errorf("%s: new.example a relay domain = %v; want %v", when, got, relay)
+		}
+	}
+	if err := e.ReloadLists(); err != nil {
+		t.Errorf("ReloadLists with nothing changed: %v", err)
+	}
+	check("at start", false, false)
+	os.WriteFile(nets, []byte("192.0.2.0/24\n198.51.100.7\n"), 0o644)
+	os.WriteFile(doms, []byte("relay.example new.example\n"), 0o644)
+	if err := e.ReloadLists(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the edit", true, true)
+	os.WriteFile(nets, []byte("192.0.2.0/24\nbogus\n"), 0o644)
+	if err := e.ReloadLists(); err == nil || !strings.Contains(err.Error(), nets+":2:") {
+		t.Errorf("ReloadLists after a bad edit: %v; want an error naming %s:2", err, nets)
+	}
+	if err := e.ReloadLists(); err != nil {
+		t.Errorf("ReloadLists again, the bad version unchanged: %v; want it reported once", err)
+	}
+	check("after the bad edit", true, true)
 }

@@ -84,6 +84,11 @@ type Options struct {
 	// negations included, looked at before MyNetworks and
 	// MyNetworkTables: the first rule that holds a client decides.
 	MyNetworkRules []NetworkRule
+	// MyNetworkSpec is mynetworks as written, which New reads with
+	// ParseNetworks (its rules come after MyNetworkRules), opening its
+	// tables in NetworkTables; ReloadLists reads its files again.
+	MyNetworkSpec []string
+	NetworkTables *table.Set
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
 	Trusted      TrustedClients
@@ -160,8 +165,11 @@ type Engine struct {
 	opts  Options
 	lists [8][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
-	dnsblOff     atomic.Bool
-	relayDomains relayDomains
+	dnsblOff atomic.Bool
+	// named are mynetworks' rules and relay_domains, replaced whole
+	// when ReloadLists reads their files again.
+	named  atomic.Pointer[fileLists]
+	loader listLoader
 	// relayRecipients are relay_recipient_maps (unlistedRelayRecipient).
 	relayRecipients []keyLookup
 	// relayClientCerts are relay_clientcerts (permit_tls_clientcerts).
@@ -246,9 +254,11 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{opts: opts}
 	var errs []error
 	var err error
-	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
+	named, err := loadLists(&e.opts)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	e.named.Store(named)
 	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
@@ -715,7 +725,7 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 			return true
 		}
 	}
-	for _, r := range e.opts.MyNetworkRules {
+	for _, r := range e.named.Load().nets {
 		if r.matches(ip) {
 			return !r.Not
 		}
@@ -746,7 +756,7 @@ func (e *Engine) authDestination(rcpt string) bool {
 	if err != nil || a.Indirect() || a.IsLiteral() {
 		return false
 	}
-	return e.relayDomains.has(a.Domain)
+	return e.named.Load().relay.has(a.Domain)
 }
 
 // fillText words a refusal as Postfix does: the table's text, or "Access

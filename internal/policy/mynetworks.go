@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 
@@ -43,7 +42,13 @@ func (r NetworkRule) matches(ip netip.Addr) bool {
 // list), and a client is in mynetworks if that one is not negated. Every
 // problem is reported, each with where it is.
 func ParseNetworks(entries []string, tables *table.Set) ([]NetworkRule, error) {
-	p := networkParser{tables: tables}
+	return parseNetworks(entries, tables, nil)
+}
+
+// parseNetworks is ParseNetworks that records in seen, if not nil, each
+// file it reads as it was before reading it.
+func parseNetworks(entries []string, tables *table.Set, seen fileVersions) ([]NetworkRule, error) {
+	p := networkParser{tables: tables, seen: seen}
 	for _, e := range entries {
 		if bare := strings.TrimLeft(e, "!"); bare == "" || strings.HasPrefix(bare, "/") || isTableSpec(bare) {
 			p.item("", e, false, nil) // a path may hold spaces
@@ -57,6 +62,7 @@ func ParseNetworks(entries []string, tables *table.Set) ([]NetworkRule, error) {
 // networkParser collects the rules and problems of ParseNetworks.
 type networkParser struct {
 	tables *table.Set
+	seen   fileVersions
 	rules  []NetworkRule
 	errs   []error
 }
@@ -116,7 +122,7 @@ func (p *networkParser) file(where, name string, not bool, files []string) {
 		p.fail(where, fmt.Errorf("%s names itself", name))
 		return
 	}
-	f, err := os.Open(name)
+	f, err := p.seen.open(name)
 	if err != nil {
 		p.fail(where, err)
 		return

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -30,7 +29,7 @@ type relayDomain struct {
 	not   bool
 }
 
-func parseRelayDomains(entries []string, tables Tables) (relayDomains, error) {
+func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (relayDomains, error) {
 	var rd relayDomains
 	var errs []error
 	// names adds the names in s, each with its own "!".
@@ -60,7 +59,7 @@ func parseRelayDomains(entries []string, tables Tables) (relayDomains, error) {
 		}
 		switch {
 		case strings.HasPrefix(bare, "/"):
-			f, err := os.Open(bare)
+			f, err := seen.open(bare)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("policy.relay_domains: %w", err))
 				continue

@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -177,4 +179,50 @@ func TestAud3MoreRelayProbes(t *testing.T) {
 		}
 	}
 	checkSpoolEmpty(t, r.spool)
+}
+
+// TestAud3ListFilesReload: mynetworks and relay_domains in Postfix's
+// /file/name form are read again on SIGHUP, as "postfix reload" reads them
+// (the Postfix relay guide's "add remote server into mynetworks file"): a
+// host added to the mynetworks file may relay, a domain added to the
+// relay_domains file is accepted, and a host taken out of mynetworks loses
+// its trust. A file with a bad line is refused with FILE:LINE and the lists
+// in force stay.
+func TestAud3ListFilesReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	nets := writeFile(t, dir, "mynetworks", "192.0.2.0/24\n", 0o644)
+	domains := writeFile(t, dir, "relay_domains", "relay.example\n", 0o644)
+	r := startPolicyRelay(t, fmt.Sprintf("[policy]\nmynetworks = [%q]\nrelay_domains = [%q]\n", nets, domains))
+	rcpt := func(ip, to string) reply {
+		got, _ := probeRcptFrom(t, r.addr(), ip, to)
+		return got
+	}
+	if got := rcpt("127.0.0.3", "u@new.example"); !replyIs(got, deniedReply("u@new.example")) {
+		t.Fatalf("before the edit: %q", got)
+	}
+	writeFile(t, dir, "mynetworks", "192.0.2.0/24\n127.0.0.3\n", 0o644)
+	writeFile(t, dir, "relay_domains", "relay.example\nnew.example\n", 0o644)
+	r.current().Signal(syscall.SIGHUP)
+	var got reply
+	if !waitFor(2*time.Second, func() bool { got = rcpt("127.0.0.4", "u@new.example"); return got.code() == 250 }) {
+		t.Errorf("a domain added to the relay_domains file, after SIGHUP: %q; want 250", got)
+	}
+	if got = rcpt("127.0.0.3", "u@elsewhere.example"); got.code() != 250 {
+		t.Errorf("a host added to the mynetworks file, after SIGHUP: %q; want 250", got)
+	}
+	writeFile(t, dir, "mynetworks", "192.0.2.0/24\n", 0o644)
+	r.current().Signal(syscall.SIGHUP)
+	if !waitFor(2*time.Second, func() bool { got = rcpt("127.0.0.3", "u@elsewhere.example"); return got.code() != 250 }) {
+		t.Errorf("a host taken out of the mynetworks file, after SIGHUP: %q; want refused", got)
+	}
+	writeFile(t, dir, "mynetworks", "192.0.2.0/24\nnot-a-network\n", 0o644)
+	writeFile(t, dir, "relay_domains", "relay.example\n", 0o644)
+	r.current().Signal(syscall.SIGHUP)
+	if len(waitDiag(r, 5*time.Second, nets+":2:")) == 0 {
+		t.Errorf("no diagnostic line naming %s:2 after a bad edit; stderr:\n%s", nets, r.stderr())
+	}
+	if got = rcpt("127.0.0.4", "u@new.example"); got.code() != 250 {
+		t.Errorf("after a bad mynetworks file, the lists in force must stay: u@new.example %q; want 250", got)
+	}
 }
