@@ -76,7 +76,7 @@ func TestAud3ReloadLists(t *testing.T) {
 	doms := filepath.Join(dir, "relay_domains")
 	os.WriteFile(nets, []byte("192.0.2.0/24\n"), 0o644)
 	os.WriteFile(doms, []byte("relay.example\n"), 0o644)
-	e, err := New(Options{MyNetworkSpec: []string{nets}, NetworkTables: &table.Set{}, RelayDomains: []string{doms}})
+	e, err := New(Options{MyNetworkSpec: []string{nets, "cidr:{{203.0.113.0/24 x}}"}, RelayDomains: []string{doms}})
 	if err != nil {
 		t.Fatal(err)
 	}

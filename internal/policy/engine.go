@@ -251,6 +251,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.NetworkTables == nil {
+		opts.NetworkTables = &table.Set{} // MyNetworkSpec's tables, if it names any
+	}
 	e := &Engine{opts: opts}
 	var errs []error
 	var err error
