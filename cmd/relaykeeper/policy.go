@@ -47,11 +47,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welco
 		// E-MailRelay: only --server-auth's "server none" addresses skip logging in.
 		opts.Trusted = secrets
 	} else {
-		rules, err := policy.ParseNetworks(p.MyNetworks, tables)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		opts.MyNetworkRules = rules
+		opts.MyNetworkSpec, opts.NetworkTables = p.MyNetworks, tables
 	}
 	if p.DNSBL != "" {
 		c, err := dnsbl.ParseEmailRelay(p.DNSBL)

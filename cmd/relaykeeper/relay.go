@@ -191,6 +191,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, config.Setting("auth.server_secrets", fmt.Errorf("%s: no \"server\" lines", f))
 		}
 		r.secrets.Domain = r.cfg.Domain
+		if w := cfg.AuthNeverOffered(r.secrets.HasAccounts()); w != "" {
+			r.log.Warn(w)
+		}
 	}
 	if r.serverFilter, err = filter.ParseChain(cfg.Filter.Server, filter.Server, cfg.Filter.Timeout); err != nil {
 		return nil, config.Setting("filter.server", err)
@@ -271,6 +274,9 @@ func (r *relay) reloadTables() {
 	}
 	if r.tables == nil {
 		return
+	}
+	if err := r.policy.ReloadLists(); err != nil {
+		r.log.Error("mynetworks and relay_domains not reloaded; the old ones stay in force", "err", err)
 	}
 	for _, err := range r.tables.ReloadAll() {
 		r.log.Error("table not reloaded; the old one stays in force", "err", err)

@@ -402,6 +402,10 @@ func decodeBase64(s string) (string, error) {
 // trusted address.
 func (s *Secrets) HasServer() bool { return len(s.users) > 0 || len(s.trust) > 0 }
 
+// HasAccounts reports whether the file has a server line with a user,
+// which SMTP AUTH could log in, rather than only trusted addresses.
+func (s *Secrets) HasAccounts() bool { return len(s.users) > 0 }
+
 // APOPSecret returns the password of a user with a plain or plain:b server
 // line. APOP (RFC 1939 section 7) compares MD5(timestamp + password) with
 // what the client sends, so the server needs the password itself: users

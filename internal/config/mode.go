@@ -76,6 +76,36 @@ func (c *Config) TrustsSecretsFile() bool {
 	return c.Auth.ServerSecrets != "" && !c.Origin.Given("policy.mynetworks")
 }
 
+// serverTLS says whether an SMTP listener speaks TLS from the first byte
+// (--server-tls-connection, smtps=) and whether one is a submission=
+// listener, which requires STARTTLS (docs/policy.md).
+func (c *Config) serverTLS() (implicit, submission bool) {
+	implicit = c.TLS.ServerConnection
+	for _, entry := range c.SMTP.Interfaces {
+		switch role, _ := SplitRole(entry); role {
+		case RoleSMTPS:
+			implicit = true
+		case RoleSubmission:
+			submission = true
+		}
+	}
+	return implicit, submission
+}
+
+// AuthNeverOffered returns a warning for the start-up log when the server
+// secrets have accounts (hasAccounts) but no SMTP listener can offer AUTH:
+// it is offered only over TLS unless auth.allow_insecure, and no listener
+// has TLS. E-MailRelay offers AUTH in plain text, so its --server-auth
+// set-ups without TLS come here. "" when AUTH can be offered.
+func (c *Config) AuthNeverOffered(hasAccounts bool) string {
+	implicit, submission := c.serverTLS()
+	if !hasAccounts || c.Auth.AllowInsecure || c.TLS.Server || implicit || submission {
+		return ""
+	}
+	return "--server-auth: AUTH is never offered, since it needs TLS and no listener has any: nobody can log in" +
+		" (add --server-tls with --server-tls-certificate, or set [auth] allow_insecure = true to offer it in plain text)"
+}
+
 // MailRestrictions are checked at MAIL FROM: the enforcer's blocked sender
 // domains, "enforced at MAIL FROM from then on".
 func (c *Config) MailRestrictions() []string {

@@ -169,16 +169,7 @@ func (c *Config) Validate() error {
 	}
 
 	t := &c.TLS
-	implicit := t.ServerConnection
-	submission := false // requires STARTTLS (docs/policy.md)
-	for _, entry := range s.Interfaces {
-		switch role, _ := SplitRole(entry); role {
-		case RoleSMTPS:
-			implicit = true
-		case RoleSubmission:
-			submission = true
-		}
-	}
+	implicit, submission := c.serverTLS()
 	if (t.Server || implicit || submission) && t.Certificate == "" {
 		v.bad("TLS for clients needs a certificate: set tls.certificate or --server-tls-certificate")("tls.server", "tls.server_connection", "smtp.interfaces")
 	}

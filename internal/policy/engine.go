@@ -84,6 +84,11 @@ type Options struct {
 	// negations included, looked at before MyNetworks and
 	// MyNetworkTables: the first rule that holds a client decides.
 	MyNetworkRules []NetworkRule
+	// MyNetworkSpec is mynetworks as written, which New reads with
+	// ParseNetworks (its rules come after MyNetworkRules), opening its
+	// tables in NetworkTables; ReloadLists reads its files again.
+	MyNetworkSpec []string
+	NetworkTables *table.Set
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
 	// "server none" secrets lines.
 	Trusted      TrustedClients
@@ -128,8 +133,8 @@ type Options struct {
 	// DNSLists makes those for reject_rhsbl_*, permit_dnswl_client and
 	// permit_rhswl_client.
 	DNSLists DNSLists
-	// DNSBL is E-MailRelay's --dnsbl, checked for every client outside
-	// mynetworks before the lists.
+	// DNSBL is E-MailRelay's --dnsbl, checked before the lists for
+	// every client outside mynetworks that has not logged in.
 	DNSBL    Blocklist
 	Verifier Verifier
 	// RestrictionClasses are Postfix's smtpd_restriction_classes: names
@@ -160,8 +165,11 @@ type Engine struct {
 	opts  Options
 	lists [8][]restriction
 	// dnsblOff is the admin's "dnsbl stop": --dnsbl is not consulted.
-	dnsblOff     atomic.Bool
-	relayDomains relayDomains
+	dnsblOff atomic.Bool
+	// named are mynetworks' rules and relay_domains, replaced whole
+	// when ReloadLists reads their files again.
+	named  atomic.Pointer[fileLists]
+	loader listLoader
 	// relayRecipients are relay_recipient_maps (unlistedRelayRecipient).
 	relayRecipients []keyLookup
 	// relayClientCerts are relay_clientcerts (permit_tls_clientcerts).
@@ -243,12 +251,17 @@ func New(opts Options) (*Engine, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.NetworkTables == nil {
+		opts.NetworkTables = &table.Set{} // MyNetworkSpec's tables, if it names any
+	}
 	e := &Engine{opts: opts}
 	var errs []error
 	var err error
-	if e.relayDomains, err = parseRelayDomains(opts.RelayDomains, opts.Tables); err != nil {
+	named, err := loadLists(&e.opts)
+	if err != nil {
 		errs = append(errs, err)
 	}
+	e.named.Store(named)
 	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
@@ -628,7 +641,10 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 			return d
 		}
 	}
-	if e.opts.DNSBL != nil && stage == StageRcpt && !e.dnsblOff.Load() && !e.trusted(req.ClientIP) {
+	// A client that logged in is spared, as permit_sasl_authenticated
+	// ahead of reject_rbl_client spares it in Postfix: a roaming user's
+	// dial-up or home address is what lists such as Spamhaus's PBL hold.
+	if e.opts.DNSBL != nil && stage == StageRcpt && !e.dnsblOff.Load() && !e.trusted(req.ClientIP) && req.AuthID == "" {
 		if d := e.checkBlocklist(ctx, e.opts.DNSBL, "dnsbl", req); d.Refuses() {
 			return d
 		}
@@ -712,7 +728,7 @@ func (e *Engine) trusted(ip netip.Addr) bool {
 			return true
 		}
 	}
-	for _, r := range e.opts.MyNetworkRules {
+	for _, r := range e.named.Load().nets {
 		if r.matches(ip) {
 			return !r.Not
 		}
@@ -743,7 +759,7 @@ func (e *Engine) authDestination(rcpt string) bool {
 	if err != nil || a.Indirect() || a.IsLiteral() {
 		return false
 	}
-	return e.relayDomains.has(a.Domain)
+	return e.named.Load().relay.has(a.Domain)
 }
 
 // fillText words a refusal as Postfix does: the table's text, or "Access

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
+	"slices"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -34,60 +34,107 @@ func (r NetworkRule) matches(ip netip.Addr) bool {
 // absolute path ("/etc/postfix/network_table", Postfix's /file/name form,
 // with # comments), and lookup tables ("cidr:/etc/postfix/mynetworks.cidr"),
 // opened in tables so that they reload with the others; any of them after
-// a "!", which excludes what it holds. The rules are in the setting's
-// order: the first that holds a client decides (Postfix's match list), and
-// a client is in mynetworks if that one is not negated. Every problem is
-// reported, each with where it is.
+// a "!", which excludes what it holds ("!!" undoes it). As in Postfix's
+// match lists, a file's lines hold patterns of every kind, "!" ones and
+// other files too, and a setting's item may hold several, separated by
+// commas or spaces, each negated on its own. The rules are in the
+// setting's order: the first that holds a client decides (Postfix's match
+// list), and a client is in mynetworks if that one is not negated. Every
+// problem is reported, each with where it is.
 func ParseNetworks(entries []string, tables *table.Set) ([]NetworkRule, error) {
-	var rules []NetworkRule
-	var errs []error
-	// add reads the networks in s, from a file's line where ("FILE:LINE")
-	// or, with where "", from the setting itself.
-	add := func(where, s string, not bool) {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			// Postfix writes IPv6 networks "[2001:db8::]/32".
-			bare := strings.NewReplacer("[", "", "]", "").Replace(f)
-			if p, err := netip.ParsePrefix(bare); err == nil {
-				rules = append(rules, NetworkRule{Prefix: p.Masked(), Not: not})
-			} else if a, err := netip.ParseAddr(bare); err == nil {
-				rules = append(rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})
-			} else if where == "" {
-				errs = append(errs, &KeyError{"policy.mynetworks", fmt.Errorf("%q is not a network", f)})
-			} else {
-				errs = append(errs, fmt.Errorf("%s: %q is not a network", where, f))
-			}
-		}
-	}
+	return parseNetworks(entries, tables, nil)
+}
+
+// parseNetworks is ParseNetworks that records in seen, if not nil, each
+// file it reads as it was before reading it.
+func parseNetworks(entries []string, tables *table.Set, seen fileVersions) ([]NetworkRule, error) {
+	p := networkParser{tables: tables, seen: seen}
 	for _, e := range entries {
-		e, not := strings.CutPrefix(e, "!")
-		switch {
-		case strings.HasPrefix(e, "/"):
-			f, err := os.Open(e)
-			if err != nil {
-				errs = append(errs, &KeyError{"policy.mynetworks", err})
-				continue
-			}
-			sc := bufio.NewScanner(f)
-			for n := 1; sc.Scan(); n++ {
-				if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
-					add(fmt.Sprintf("%s:%d", e, n), line, not)
-				}
-			}
-			f.Close()
-		case isTableSpec(e):
-			t, err := tables.Open(e)
-			if err != nil {
-				errs = append(errs, &KeyError{"policy.mynetworks", err})
-				continue
-			}
-			rules = append(rules, NetworkRule{Table: t, Not: not})
-		case e == "":
-			errs = append(errs, &KeyError{"policy.mynetworks", errors.New(`"!" with nothing to exclude`)})
-		default:
-			add("", e, not)
+		if bare := strings.TrimLeft(e, "!"); bare == "" || strings.HasPrefix(bare, "/") || isTableSpec(bare) {
+			p.item("", e, false, nil) // a path may hold spaces
+			continue
+		}
+		p.fields("", e, false, nil)
+	}
+	return p.rules, errors.Join(p.errs...)
+}
+
+// networkParser collects the rules and problems of ParseNetworks.
+type networkParser struct {
+	tables *table.Set
+	seen   fileVersions
+	rules  []NetworkRule
+	errs   []error
+}
+
+// fail records a problem found at where ("FILE:LINE"), or with where "",
+// in the setting itself.
+func (p *networkParser) fail(where string, err error) {
+	if where == "" {
+		p.errs = append(p.errs, &KeyError{"policy.mynetworks", err})
+		return
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: %w", where, err))
+}
+
+// fields adds the patterns in s, separated by commas or spaces.
+func (p *networkParser) fields(where, s string, not bool, files []string) {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		p.item(where, f, not, files)
+	}
+}
+
+// item adds the pattern s, read at where, negated if not; files are the
+// files being read, which may not name themselves again.
+func (p *networkParser) item(where, s string, not bool, files []string) {
+	for strings.HasPrefix(s, "!") {
+		s, not = s[1:], !not
+	}
+	switch {
+	case s == "":
+		p.fail(where, errors.New(`"!" with nothing to exclude`))
+	case strings.HasPrefix(s, "/"):
+		p.file(where, s, not, files)
+	case isTableSpec(s):
+		t, err := p.tables.Open(s)
+		if err != nil {
+			p.fail(where, err)
+			return
+		}
+		p.rules = append(p.rules, NetworkRule{Table: t, Not: not})
+	default:
+		// Postfix writes IPv6 networks "[2001:db8::]/32".
+		bare := strings.NewReplacer("[", "", "]", "").Replace(s)
+		if pr, err := netip.ParsePrefix(bare); err == nil {
+			p.rules = append(p.rules, NetworkRule{Prefix: pr.Masked(), Not: not})
+		} else if a, err := netip.ParseAddr(bare); err == nil {
+			p.rules = append(p.rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})
+		} else {
+			p.fail(where, fmt.Errorf("%q is not a network", s))
 		}
 	}
-	return rules, errors.Join(errs...)
+}
+
+// file adds the patterns of the file name, each line's after a "!" on the
+// name negated.
+func (p *networkParser) file(where, name string, not bool, files []string) {
+	if slices.Contains(files, name) {
+		p.fail(where, fmt.Errorf("%s names itself", name))
+		return
+	}
+	f, err := p.seen.open(name)
+	if err != nil {
+		p.fail(where, err)
+		return
+	}
+	defer f.Close()
+	files = append(files, name)
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
+			p.fields(fmt.Sprintf("%s:%d", name, n), line, not, files)
+		}
+	}
 }
 
 // KeyError is a problem with the setting Key ("policy.mynetworks").

@@ -57,7 +57,7 @@ func (e *Engine) unlistedRelayRecipient(rcpt string) (Decision, bool) {
 		return Decision{}, false
 	}
 	a, err := envelope.Parse(rcpt)
-	if err != nil || a.IsLiteral() || !e.relayDomains.has(a.Domain) {
+	if err != nil || a.IsLiteral() || !e.named.Load().relay.has(a.Domain) {
 		return Decision{}, false
 	}
 	// A trailing dot after the domain is not part of the key.

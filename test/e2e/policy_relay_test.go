@@ -134,7 +134,13 @@ func TestPolicyRelayQuotedLocalPart(t *testing.T) {
 // mail log names it), then QUIT.
 func probeRcpt(t *testing.T, addr, rcpt string) (reply, string) {
 	t.Helper()
-	c := mustDial(t, addr, "127.0.0.1")
+	return probeRcptFrom(t, addr, "127.0.0.1", rcpt)
+}
+
+// probeRcptFrom is probeRcpt from the address ip.
+func probeRcptFrom(t *testing.T, addr, ip, rcpt string) (reply, string) {
+	t.Helper()
+	c := mustDial(t, addr, ip)
 	defer c.Close()
 	client := c.conn.LocalAddr().String()
 	mustCmd(t, c, "250", "EHLO prober.e2e.test")
