@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +31,7 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 	if cfgFile := inv.Config(); cfgFile != "" {
 		common = []string{"--config", cfgFile}
 		if cfg, err := config.Load(cfgFile); err == nil { // else submit says why
-			origin = cmp.Or(cfg.Rewrite.Myorigin, cfg.Domain)
+			origin = cfg.MailOrigin("")
 		}
 	}
 	switch inv.Mode {

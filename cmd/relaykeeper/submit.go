@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,7 +78,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	}
 	// An address without a domain gets myorigin's, else the host's, as
 	// Postfix's sendmail gives cron's "sendmail root" $myorigin.
-	req, warning, err := pickup.ParseRequest(pos, fl.From, fromSet, fl.FromHeaders, fl.Notify, fl.Ret, fl.EnvID, cmp.Or(cfg.Rewrite.Myorigin, host))
+	req, warning, err := pickup.ParseRequest(pos, fl.From, fromSet, fl.FromHeaders, fl.Notify, fl.Ret, fl.EnvID, cfg.MailOrigin(host))
 	if warning != "" {
 		fmt.Fprintf(stderr, "relaykeeper submit: warning: %s\n", warning)
 	}

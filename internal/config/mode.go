@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"strings"
@@ -121,6 +122,12 @@ func (c *Config) MailRestrictions() []string {
 // enforcement is not turned off. A client run (--as-client) only delivers.
 func (c *Config) Enforcing() bool {
 	return !c.Enforce.Disabled && c.Mode != ModeClient && (c.Forward.To != "" || c.Routed() || c.DeliversByMX())
+}
+
+// MailOrigin is the domain an address without one gets, as Postfix's
+// $myorigin: [rewrite] myorigin, else domain, else host.
+func (c *Config) MailOrigin(host string) string {
+	return cmp.Or(c.Rewrite.Myorigin, c.Domain, host)
 }
 
 // NeverBlock are the domains no refusal blocks: [enforce] never_block and
