@@ -117,6 +117,11 @@ type Event struct {
 	// QueuedAs are the queue ids of the message's re-injected copies: from
 	// amavis's "queued_as:", or a status=sent reply's "queued as ID".
 	QueuedAs []string
+	// QueuedAsChoices are the queued_as fields of an amavis line that has
+	// more than one (the sender's Message-ID or Subject holds one): each
+	// may be amavis's, and QueuedAs is then empty. The Tracker takes one
+	// only if it alone names messages that may be re-injected copies.
+	QueuedAsChoices [][]string
 	// OriginIP is amavis's second bracketed address, its guess at the
 	// originating client from the Received header fields.
 	OriginIP string
@@ -681,16 +686,41 @@ func (e *Event) parseAmavis(msg string) bool {
 	}
 	// amavis re-injects only what it passes: a blocked message's line has
 	// no queued_as of its own, and one in it is the sender's Message-ID.
-	if i := strings.LastIndex(rest, ", queued_as: "); i >= 0 && strings.HasPrefix(result, "Passed") {
-		v := rest[i+len(", queued_as: "):]
-		v, _, _ = strings.Cut(v, ", ")
-		for _, id := range strings.Split(v, "/") {
-			if isQueueID(id) {
-				e.QueuedAs = append(e.QueuedAs, id)
-			}
+	if strings.HasPrefix(result, "Passed") {
+		choices := queuedAsFields(rest)
+		if len(choices) == 1 {
+			e.QueuedAs = choices[0]
+		} else if len(choices) > 1 {
+			e.QueuedAsChoices = choices
 		}
 	}
 	return true
+}
+
+// queuedAsFields returns the ids of every ", queued_as: ID[/ID...]" field
+// in the rest of an amavis line. amavis writes one, after the Message-ID
+// (the sender's text) and before the Subject and From header fields (the
+// sender's text too, in amavis 2.7's template and others): which one is
+// amavis's cannot be told by its place.
+func queuedAsFields(s string) [][]string {
+	var out [][]string
+	for {
+		i := strings.Index(s, ", queued_as: ")
+		if i < 0 {
+			return out
+		}
+		s = s[i+len(", queued_as: "):]
+		v, _, _ := strings.Cut(s, ", ")
+		var ids []string
+		for _, id := range strings.Split(v, "/") {
+			if isQueueID(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			out = append(out, ids)
+		}
+	}
 }
 
 // nameAddr splits "name[1.2.3.4]" or "name[1.2.3.4]:25". The address may

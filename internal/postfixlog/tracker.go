@@ -209,7 +209,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 			o.ClientIP = e.ClientIP
 		}
 		var out []Refusal
-		for _, id := range e.QueuedAs {
+		for _, id := range t.queuedAs(e) {
 			m := t.get(id)
 			if m.Origin != nil && m.Origin.QueueID != "" && m.Origin.QueueID != e.QueueID {
 				// A message is re-injected once: a second line naming
@@ -264,6 +264,37 @@ func (t *Tracker) Add(e Event) []Refusal {
 		return append(out, r)
 	}
 	return nil
+}
+
+// queuedAs returns the re-injected copies that amavis's line e names. A
+// line with more than one queued_as (the sender wrote one in its
+// Message-ID or Subject) names those of the one choice whose ids are all
+// messages known and not linked to an original yet, and none if no
+// choice, or more than one, is: a sender must not tie another client's
+// message to its own. Postfix's hand-over line ("queued as") links the
+// copy then.
+func (t *Tracker) queuedAs(e Event) []string {
+	if len(e.QueuedAsChoices) == 0 {
+		return e.QueuedAs
+	}
+	var pick []string
+	n := 0
+	for _, ids := range e.QueuedAsChoices {
+		open := true
+		for _, id := range ids {
+			if m := t.msgs[id]; m == nil || m.Origin != nil || m.ClientIP == "" || id == e.QueueID {
+				open = false
+			}
+		}
+		if open {
+			pick = ids
+			n++
+		}
+	}
+	if n != 1 {
+		return nil
+	}
+	return pick
 }
 
 // fill sets what r says about the message m.
