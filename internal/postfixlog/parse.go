@@ -627,6 +627,7 @@ func (e *Event) parseAmavis(msg string) bool {
 		return false
 	}
 	var ips []string
+	port := false // the first address has a port
 	for _, f := range strings.Fields(rest[:lt]) {
 		if !strings.HasPrefix(f, "[") {
 			continue
@@ -636,8 +637,18 @@ func (e *Event) parseAmavis(msg string) bool {
 			return false
 		}
 		if ip, ok := parseIP(f[1:end]); ok {
+			if len(ips) == 0 {
+				port = strings.HasPrefix(f[end+1:], ":")
+			}
 			ips = append(ips, ip)
 		}
+	}
+	// amavis writes the client ("[:client_addr_port]") only when it knows
+	// it, then its guess from the Received fields ("[%e]", without a
+	// port), which the sender may have written. A lone address without a
+	// port may be either: it is no client.
+	if len(ips) == 1 && !port {
+		ips = []string{"", ips[0]}
 	}
 	from, rest, ok := readPath(rest[lt:])
 	if !ok {
