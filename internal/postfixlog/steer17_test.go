@@ -1,10 +1,13 @@
 package postfixlog
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSteer17AmavisSubjectQueuedAs: amavis (2.7 and later, and the
@@ -98,5 +101,47 @@ func TestSteer17AmavisGuessAlone(t *testing.T) {
 		if len(got) != 1 || got[0].ClientIP != want {
 			t.Errorf("amavis's %q: refusals %+v; want one with client %q", clients, got, want)
 		}
+	}
+}
+
+// TestSteer17TrackerFlood: any client can leave queue ids behind at no
+// cost: smtpd logs "client=" at the first accepted RCPT, and a RSET (or
+// a DATA cut off after a 2000-character Message-ID, which cleanup has
+// logged by then) removes the queue file without a "removed" line. Those
+// entries crowded the oldest out, the first lines of messages in the
+// queue among them (a deferred message's refusal then had an unknown
+// client: its ban was only reported), and their Message-IDs made the
+// state that is written after every batch of lines hundreds of
+// megabytes. Entries of messages that never reached qmgr now go first,
+// and a Message-ID too long to be one is not kept.
+func TestSteer17TrackerFlood(t *testing.T) {
+	now := time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC)
+	tr := &Tracker{MaxEntries: 1000, Now: func() time.Time { return now }}
+	add := func(line string) []Refusal {
+		e, ok := ParseLine(line)
+		if !ok {
+			t.Fatalf("ParseLine(%q) failed", line)
+		}
+		return tr.Add(e)
+	}
+	add("Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 4C2B7985118: client=mx.spam.example[203.0.113.5]")
+	add("Dec  6 14:00:00 mx1 postfix/qmgr[900]: 4C2B7985118: from=<s@spam.example>, size=500, nrcpt=1 (queue active)")
+	long := strings.Repeat("m", 1950)
+	for i := range 3000 {
+		now = now.Add(time.Second)
+		id := fmt.Sprintf("%05X%06X", i, 0xABC)
+		add("Dec  6 14:00:01 mx1 postfix/smtpd[2108]: " + id + ": client=mx.flood.example[192.0.2.9]")
+		add("Dec  6 14:00:01 mx1 postfix/cleanup[2109]: " + id + ": message-id=<" + long + "@flood.example>")
+	}
+	got := add("Dec  6 15:00:00 mx1 postfix/smtp[2111]: 4C2B7985118: to=<carol@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=4.7.0, status=deferred (host gmail-smtp-in.l.google.com[142.250.102.27] said: 421-4.7.0 very low reputation of the sending IP address. 421 4.7.0 x - gsmtp (in reply to end of DATA command))")
+	if len(got) != 1 || got[0].ClientIP != "203.0.113.5" || got[0].From != "s@spam.example" {
+		t.Errorf("refusal of the queued message after the flood: %+v; want its client 203.0.113.5 and sender", got)
+	}
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Len() > 1000 || len(b) > 300<<10 {
+		t.Errorf("after the flood: %d queue ids, state %d bytes; want at most 1000 ids and 300 KiB", tr.Len(), len(b))
 	}
 }

@@ -67,6 +67,11 @@ const (
 	DefaultMaxEntries = 100000
 )
 
+// maxMessageID is the longest Message-ID kept: any client can have
+// cleanup log one of 2000 characters for each queue id it leaves behind,
+// and a longer one is no message's that encapsulation may look for.
+const maxMessageID = 512
+
 // Tracker reads Events in log order and remembers, per queue id, the
 // client, sender and message id, so that a refused delivery can name them.
 //
@@ -186,7 +191,9 @@ func (t *Tracker) Add(e Event) []Refusal {
 		m := t.start(e.QueueID)
 		m.Local = true
 	case MessageID:
-		t.get(e.QueueID).MessageID = e.MessageID
+		if len(e.MessageID) <= maxMessageID {
+			t.get(e.QueueID).MessageID = e.MessageID
+		}
 	case Queued:
 		m := t.get(e.QueueID)
 		m.From, m.HasFrom = e.From, true
@@ -217,7 +224,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 				continue
 			}
 			m.Origin = o
-			if m.MessageID == "" {
+			if m.MessageID == "" && len(e.MessageID) <= maxMessageID {
 				m.MessageID = e.MessageID
 			}
 			if !m.HasFrom && e.From != "" {
@@ -373,6 +380,12 @@ func (t *Tracker) localOf(m *message) bool {
 
 // bound forgets old queue ids, now and then (every 1000 new ones) or when
 // over MaxEntries.
+//
+// Any client can leave queue ids behind at will: smtpd logs "client=" at
+// the first accepted RCPT, and a RSET removes the queue file without a
+// "removed" line. So the ids that qmgr never logged (queued) go first,
+// and are kept to a tenth of MaxEntries: a flood of them must not push
+// out the messages in Postfix's queue, whose refusals are still to come.
 func (t *Tracker) bound() {
 	maxEntries := t.MaxEntries
 	if maxEntries <= 0 {
@@ -387,21 +400,40 @@ func (t *Tracker) bound() {
 		maxAge = DefaultMaxAge
 	}
 	cutoff := t.now().Add(-maxAge)
+	var unqueued []string
 	for id, m := range t.msgs {
-		if m.Seen.Before(cutoff) {
+		switch {
+		case m.Seen.Before(cutoff):
 			delete(t.msgs, id)
+		case !m.HasFrom:
+			unqueued = append(unqueued, id)
 		}
+	}
+	// Down to 90%, so that the sort is not repeated at every Add.
+	if maxUnqueued := maxEntries / 10; len(unqueued) > maxUnqueued {
+		t.forget(unqueued, len(unqueued)-maxUnqueued+maxUnqueued/10)
 	}
 	if over := len(t.msgs) - maxEntries; over > 0 {
 		ids := make([]string, 0, len(t.msgs))
 		for id := range t.msgs {
 			ids = append(ids, id)
 		}
-		sort.Slice(ids, func(i, j int) bool { return t.msgs[ids[i]].Seen.Before(t.msgs[ids[j]].Seen) })
-		// Down to 90%, so that the sort is not repeated at every Add.
-		for _, id := range ids[:over+maxEntries/10] {
-			delete(t.msgs, id)
+		t.forget(ids, over+maxEntries/10)
+	}
+}
+
+// forget deletes the n first of ids, the ones qmgr never logged first,
+// then the least recently seen.
+func (t *Tracker) forget(ids []string, n int) {
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := t.msgs[ids[i]], t.msgs[ids[j]]
+		if a.HasFrom != b.HasFrom {
+			return !a.HasFrom
 		}
+		return a.Seen.Before(b.Seen)
+	})
+	for _, id := range ids[:min(n, len(ids))] {
+		delete(t.msgs, id)
 	}
 }
 
