@@ -75,3 +75,41 @@ func TestSteer17CompanionLongIDsMultiInstance(t *testing.T) {
 		t.Errorf("sender_access:\n%s\nwant nothing blocked", b)
 	}
 }
+
+// TestSteer17CompanionAmavisLog: amavis lines that carry the sender's
+// text, fed to the built binary as a mail log. A Subject holding
+// ", queued_as: ID" (amavis 2.7's template logs it after queued_as) tied
+// another client's re-injected copy to the sender, and Gmail's refusal of
+// that client's spam banned the sender instead; amavis's guess from a
+// forged Received field, written alone when amavis does not know the
+// client, was banned when Postfix's own line for the queue id was not in
+// the log. Each refusal now bans its own client, and the guess nobody.
+func TestSteer17CompanionAmavisLog(t *testing.T) {
+	t.Parallel()
+	subject, err := os.ReadFile(filepath.Join("..", "..", "internal", "postfixlog", "testdata", "hostile", "amavis-subject-queued-as.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess := "Dec  6 14:00:02 mx1 postfix/smtpd[2201]: 6E1F2A9811A: client=localhost[127.0.0.1]\n" +
+		"Dec  6 14:00:03 mx1 amavis[3135]: (03135-09) Passed CLEAN {RelayedInbound}, [198.51.100.9] <bob@attacker.example> -> <erin@gmail.com>, Queue-ID: 3B1A2985117, Message-ID: <a2@attacker.example>, mail_id: c, Hits: -0.1, size: 1234, queued_as: 6E1F2A9811A, 812 ms\n" +
+		"Dec  6 14:00:04 mx1 postfix/smtp[2113]: 6E1F2A9811A: to=<erin@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 likely unsolicited mail. 550 5.7.1 z - gsmtp (in reply to end of DATA command))\n"
+	dir := t.TempDir()
+	mailLog := writeFile(t, dir, "mail.log", string(subject)+guess, 0o644)
+	banLog := filepath.Join(dir, "bans.log")
+	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", mailLog, "--state", filepath.Join(dir, "state"),
+		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644),
+		"--ban-log", banLog, "--ban-delay", "0", "--smtp", "127.0.0.1:9", "--sender", "postmaster@relay.test", "--once")
+	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
+		t.Fatalf("postfix-enforcer --once: exit %d, %v\n%s", code, err, p.Stderr())
+	}
+	out := p.Stdout()
+	compWantLines(t, out, []string{
+		`^\S+ ban client=198\.51\.100\.7 queue=7F1A2B3C4D5 `,
+		`^\S+ ban client=203\.0\.113\.66 queue=5D0E1985119 `,
+		`^\S+ report queue=6E1F2A9811A .*why="the client is unknown"`,
+	})
+	if strings.Contains(out, "198.51.100.9") {
+		t.Errorf("amavis's guess 198.51.100.9 was acted on:\n%s", out)
+	}
+	compWantBans(t, banLog, "198.51.100.7", "203.0.113.66")
+}
