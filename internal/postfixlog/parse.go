@@ -117,6 +117,10 @@ type Event struct {
 	// QueuedAs are the queue ids of the message's re-injected copies: from
 	// amavis's "queued_as:", or a status=sent reply's "queued as ID".
 	QueuedAs []string
+	// ForwardedAs is the queue id of the copy that local(8) re-submitted
+	// when it forwarded the message (an alias or .forward to another
+	// address): its delivery's "status=sent (forwarded as ID)".
+	ForwardedAs string
 	// QueuedAsChoices are the queued_as fields of an amavis line that has
 	// more than one (the sender's Message-ID or Subject holds one): each
 	// may be amavis's, and QueuedAs is then empty. The Tracker takes one
@@ -528,6 +532,11 @@ func (e *Event) parseDetail() {
 		// The id ends the reply: a server that echoes the recipient
 		// ("250 2.0.0 <RCPT> ID Saved", Dovecot's LMTP) says "queued as
 		// ID" only if the recipient's quoted local part does.
+		// local(8)'s own words, never a server's reply (which starts
+		// with its code).
+		if id, ok := strings.CutPrefix(d, "forwarded as "); ok && e.RelayIP == "" && isQueueID(id) {
+			e.ForwardedAs = id
+		}
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
 			id := strings.TrimRight(d[i+len("queued as "):], " ,;).")
 			if isQueueID(id) {

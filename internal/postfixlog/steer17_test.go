@@ -145,3 +145,38 @@ func TestSteer17TrackerFlood(t *testing.T) {
 		t.Errorf("after the flood: %d queue ids, state %d bytes; want at most 1000 ids and 300 KiB", tr.Len(), len(b))
 	}
 }
+
+// TestSteer17LocalForward: local(8)'s "status=sent (forwarded as ID)" ties
+// the copy it re-submitted to the message it delivered, whatever an
+// earlier message with the copy's queue id left behind, and with -n too
+// (it is no content filter). A server's reply saying "forwarded as" ties
+// nothing.
+func TestSteer17LocalForward(t *testing.T) {
+	lines := []string{
+		"Dec  6 14:13:00 postfix postfix/smtpd[8270]: 65DD49C6085: client=old.example[192.0.2.50]",
+		"Dec  6 14:13:01 postfix postfix/smtpd[8270]: 554F89C6044: client=mx.spam93.test[203.0.113.93]",
+		"Dec  6 14:13:01 postfix postfix/qmgr[8264]: 554F89C6044: from=<bob@spam93.test>, size=327, nrcpt=1 (queue active)",
+		"Dec  6 14:13:01 postfix postfix/cleanup[8302]: 65DD49C6085: message-id=<203.0.113.93@hostile.test>",
+		"Dec  6 14:13:01 postfix postfix/qmgr[8264]: 65DD49C6085: from=<bob@spam93.test>, size=462, nrcpt=1 (queue active)",
+		"Dec  6 14:13:01 postfix postfix/local[8309]: 554F89C6044: to=<fwd@local.test>, relay=local, delay=0.15, delays=0.07/0.05/0/0.02, dsn=2.0.0, status=sent (forwarded as 65DD49C6085)",
+		"Dec  6 14:13:01 postfix postfix/smtp[8315]: 65DD49C6085: to=<spam@gmail.com>, orig_to=<fwd@local.test>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=0.1, delays=0/0.09/0.01/0, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 likely unsolicited mail x - gsmtp (in reply to end of DATA command))",
+	}
+	for _, re := range []Reinjection{ReinjectAuto, ReinjectNever} {
+		tr := &Tracker{Reinjection: re}
+		var got []Refusal
+		for _, line := range lines {
+			e, ok := ParseLine(line)
+			if !ok {
+				t.Fatalf("ParseLine(%q) failed", line)
+			}
+			got = append(got, tr.Add(e)...)
+		}
+		if len(got) != 1 || got[0].ClientIP != "203.0.113.93" || got[0].OrigQueueID != "554F89C6044" {
+			t.Errorf("reinjection %d: refusals %+v; want one of client 203.0.113.93 from 554F89C6044", re, got)
+		}
+	}
+	e, ok := ParseLine("Dec  6 14:13:01 postfix postfix/smtp[8309]: 554F89C6044: to=<a@b.test>, relay=mx.b.test[192.0.2.9]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (forwarded as 65DD49C6085)")
+	if !ok || e.ForwardedAs != "" {
+		t.Errorf("a server's reply read as local(8)'s forwarding: %+v", e)
+	}
+}

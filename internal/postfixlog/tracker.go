@@ -129,6 +129,14 @@ type origin struct {
 	ClientIP   string `json:"ip,omitempty"`
 	ClientName string `json:"name,omitempty"`
 	Local      bool   `json:"local,omitempty"`
+	// Forward: local(8) re-submitted the message (an alias, .forward),
+	// a link followed whatever Reinjection says.
+	Forward bool `json:"fwd,omitempty"`
+}
+
+// linked reports whether m's client is its origin's.
+func (t *Tracker) linked(m *message) bool {
+	return m.Origin != nil && (m.Origin.Forward || t.Reinjection != ReinjectNever)
 }
 
 func (t *Tracker) now() time.Time {
@@ -237,6 +245,16 @@ func (t *Tracker) Add(e Event) []Refusal {
 		var out []Refusal
 		if src := t.msgs[e.QueueID]; src != nil {
 			src.Seen = t.now()
+			// local(8) forwarded it: the copy's first line is cleanup's,
+			// and whatever an earlier message with its queue id left
+			// behind is not its client.
+			if id := e.ForwardedAs; e.Status == "sent" && id != "" && id != e.QueueID {
+				m := t.get(id)
+				if m.Origin == nil || m.Origin.QueueID != e.QueueID {
+					ip, name := t.clientOf(src)
+					m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name, Local: t.localOf(src), Forward: true}
+				}
+			}
 			// A local content filter's "250 ... queued as NEWID": the new
 			// queue id is the message re-injected.
 			if e.Status == "sent" && t.Reinjection != ReinjectNever && isLoopback(e.RelayIP) {
@@ -310,7 +328,7 @@ func (t *Tracker) fill(r *Refusal, m *message) {
 	r.Local = t.localOf(m)
 	r.From, r.MessageID = m.From, m.MessageID
 	r.OrigQueueID = ""
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		r.OrigQueueID = m.Origin.QueueID
 	}
 }
@@ -360,7 +378,7 @@ func (t *Tracker) Release(wait time.Duration) []Refusal {
 
 // clientOf returns the original client of m.
 func (t *Tracker) clientOf(m *message) (ip, name string) {
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		return m.Origin.ClientIP, m.Origin.ClientName
 	}
 	if t.Reinjection == ReinjectAlways && isLoopback(m.ClientIP) {
@@ -372,7 +390,7 @@ func (t *Tracker) clientOf(m *message) (ip, name string) {
 // localOf reports whether m, or the message it re-injects, was submitted
 // locally.
 func (t *Tracker) localOf(m *message) bool {
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		return m.Origin.Local
 	}
 	return m.Local

@@ -20,14 +20,8 @@ import (
 // domain is blocked (held).
 func TestSteer17CompanionLongIDsMultiInstance(t *testing.T) {
 	t.Parallel()
-	gmail := newFakeGmail(t)
-	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
-	dir := t.TempDir()
-	checks := writeFile(t, dir, "header_checks", "/^Subject:/ WARN\n/^X-Note:/ WARN\n", 0o644)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test",
-			"enable_long_queue_ids = yes", "syslog_name = postfix-out", "header_checks = regexp:" + checks},
+	pf, dir := steer17Postfix(t, "header_checks", "/^Subject:/ WARN\n/^X-Note:/ WARN\n", func(checks string) []string {
+		return []string{"enable_long_queue_ids = yes", "syslog_name = postfix-out", "header_checks = regexp:" + checks}
 	})
 	// The first spammer's message gets its long queue id first: the
 	// forgeries name it.
@@ -112,4 +106,49 @@ func TestSteer17CompanionAmavisLog(t *testing.T) {
 		t.Errorf("amavis's guess 198.51.100.9 was acted on:\n%s", out)
 	}
 	compWantBans(t, banLog, "198.51.100.7", "203.0.113.66")
+}
+
+// TestSteer17CompanionLocalForward: mail for a local alias that forwards
+// to Gmail (aliases, .forward: the common way to send a domain's mail on
+// to Gmail) is re-submitted by local(8) under a new queue id, "status=sent
+// (forwarded as ID)", whose first line is cleanup's: Gmail's refusal of a
+// spammer's message sent to the alias had an unknown client, and the ban
+// was only reported. Any spammer escaped by writing to the alias. The
+// forwarded copy is tied back to the message local(8) delivered, as a
+// content filter's re-injection is, and the spammer is banned.
+func TestSteer17CompanionLocalForward(t *testing.T) {
+	t.Parallel()
+	pf, dir := steer17Postfix(t, "aliases.regexp", "/^fwd$/ spam@gmail.test\n", func(aliases string) []string {
+		return []string{"mydestination = local.test", "alias_maps = regexp:" + aliases, "alias_database =",
+			"local_recipient_maps =", "local_transport = local"}
+	}, "local unix - n n - - local")
+	hostileSend(t, pf.Addr(), "203.0.113.93", "mx.spam93.test",
+		[]string{"MAIL FROM:<bob@spam93.test>", "RCPT TO:<fwd@local.test>"}, "")
+	compWaitLog(t, pf, `status=sent \(forwarded as [0-9A-Za-z]+\)`, 30*time.Second)
+	compWaitLog(t, pf, `to=<spam@gmail\.test>, orig_to=<fwd@local\.test>, .*status=bounced`, 30*time.Second)
+
+	banLog := filepath.Join(dir, "bans.log")
+	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
+	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, banLog, "--trusted-upstream", "127.0.0.1")
+	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.93 .*rule=gmail-unsolicited`})
+	compWantBans(t, banLog, "203.0.113.93")
+}
+
+// steer17Postfix starts a fake Gmail that refuses spam@gmail.test's mail
+// as likely unsolicited, and a private Postfix relaying gmail.test to it
+// from XCLIENT clients, with the table file name holding text in a
+// temporary directory (returned), mainCF(the table's path) added to
+// main.cf and masterCF to master.cf.
+func steer17Postfix(t *testing.T, name, text string, mainCF func(table string) []string, masterCF ...string) (*harness.Postfix, string) {
+	t.Helper()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	dir := t.TempDir()
+	table := writeFile(t, dir, name, text, 0o644)
+	pf := harness.StartPostfix(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF:    append([]string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"}, mainCF(table)...),
+		MasterCF:  masterCF,
+	})
+	return pf, dir
 }
