@@ -27,7 +27,9 @@ func TestSteer17CompanionLongIDsMultiInstance(t *testing.T) {
 	// forgeries name it.
 	hostileSend(t, pf.Addr(), "203.0.113.91", "mx.spam91.test",
 		[]string{"MAIL FROM:<bob@spam91.test>", "RCPT TO:<spam@gmail.test>"}, "")
-	m := regexp.MustCompile(`postfix-out/smtpd\[\d+\]: ([0-9A-Za-z]+): client=mx\.spam91\.test\[203\.0\.113\.91\]`).FindStringSubmatch(pf.MailLog())
+	clientRE := `postfix-out/smtpd\[\d+\]: ([0-9A-Za-z]+): client=mx\.spam91\.test\[203\.0\.113\.91\]`
+	compWaitLog(t, pf, clientRE, 10*time.Second) // postlogd writes it a little later
+	m := regexp.MustCompile(clientRE).FindStringSubmatch(pf.MailLog())
 	if m == nil {
 		t.Fatalf("no client= line for 203.0.113.91:\n%s", pf.MailLog())
 	}
