@@ -45,9 +45,13 @@ const (
 	// message submitted on this machine (sendmail, postdrop): a message
 	// without a client.
 	Pickup
+	// Notice is bounce(8)'s "ORIG: sender non-delivery notification: ID"
+	// (and its delay, delivery status and postmaster notices): Postfix
+	// made the message ID itself, without a client. QueueID is ID.
+	Notice
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -316,8 +320,26 @@ func (e *Event) parsePostfix(msg string) bool {
 	case rest == "removed":
 		e.Kind = Removed
 		return true
+	case e.Service == "bounce":
+		return e.parseNotice(rest)
 	}
 	return false
+}
+
+// noticeLine is bounce(8)'s line about a notice it made
+// (bounce_notify_service.c and its kin): "sender non-delivery
+// notification: ID".
+var noticeLine = regexp.MustCompile(`^(?:sender|postmaster) (?:non-delivery|delay|delivery status|success) notification: ([0-9A-Za-z]+)$`)
+
+// parseNotice reads bounce(8)'s line about the notice ID it made about
+// the line's message: the event is about ID.
+func (e *Event) parseNotice(s string) bool {
+	m := noticeLine.FindStringSubmatch(s)
+	if m == nil || !isQueueID(m[1]) {
+		return false
+	}
+	e.Kind, e.QueueID = Notice, m[1]
+	return true
 }
 
 // isQueueID accepts Postfix's short (hexadecimal) and long (base 52 with a

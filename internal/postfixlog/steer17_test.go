@@ -180,3 +180,36 @@ func TestSteer17LocalForward(t *testing.T) {
 		t.Errorf("a server's reply read as local(8)'s forwarding: %+v", e)
 	}
 }
+
+// TestSteer17NoticeForgetsStaleClient: a client's RSET (or a session cut
+// off) leaves its queue id behind with no "removed", and Postfix reuses
+// short queue ids (a microsecond and an inode). A notice that bounce(8)
+// makes under such an id has no client= line of its own, and took the
+// earlier client's: Gmail's refusal of the bounce (backscatter, from a
+// forged sender) banned whoever had left the id behind. bounce(8)'s
+// "ORIG: sender non-delivery notification: ID" now starts the notice
+// without a client: Postfix's own, never acted on.
+func TestSteer17NoticeForgetsStaleClient(t *testing.T) {
+	for _, notice := range []string{"sender non-delivery notification", "postmaster non-delivery notification", "sender delay notification", "sender delivery status notification"} {
+		tr := &Tracker{}
+		var got []Refusal
+		for _, line := range []string{
+			"Dec  6 14:00:00 mx postfix/smtpd[10]: 94C099C60E2: client=innocent.example[198.51.100.7]",
+			"Dec  6 14:10:00 mx postfix/cleanup[11]: 94C099C60E2: message-id=<20261206141001.94C099C60E2@mx.example>",
+			"Dec  6 14:10:00 mx postfix/qmgr[12]: 94C099C60E2: from=<>, size=3103, nrcpt=1 (queue active)",
+			"Dec  6 14:10:00 mx postfix/bounce[13]: 554F89C6044: " + notice + ": 94C099C60E2",
+			"Dec  6 14:10:01 mx postfix/smtp[14]: 94C099C60E2: to=<forged@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=0.1, delays=0/0.09/0.01/0, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 likely unsolicited mail x - gsmtp (in reply to end of DATA command))",
+		} {
+			e, ok := ParseLine(line)
+			if !ok && !strings.Contains(line, "/bounce[") {
+				t.Fatalf("ParseLine(%q) failed", line)
+			}
+			if ok {
+				got = append(got, tr.Add(e)...)
+			}
+		}
+		if len(got) != 1 || got[0].ClientIP != "" || got[0].From != "" || got[0].MessageID == "" {
+			t.Errorf("%s: refusals %+v; want one with no client, the null sender and its message id", notice, got)
+		}
+	}
+}

@@ -198,6 +198,12 @@ func (t *Tracker) Add(e Event) []Refusal {
 	case Pickup:
 		m := t.start(e.QueueID)
 		m.Local = true
+	case Notice:
+		// cleanup and qmgr have logged the notice already; whatever an
+		// earlier message with its queue id left behind (a RSET leaves
+		// its client= without a "removed") is not its client.
+		m := t.get(e.QueueID)
+		m.ClientIP, m.ClientName, m.Local, m.Origin = "", "", false, nil
 	case MessageID:
 		if len(e.MessageID) <= maxMessageID {
 			t.get(e.QueueID).MessageID = e.MessageID
