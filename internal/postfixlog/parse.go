@@ -45,9 +45,13 @@ const (
 	// message submitted on this machine (sendmail, postdrop): a message
 	// without a client.
 	Pickup
+	// Notice is bounce(8)'s "ORIG: sender non-delivery notification: ID"
+	// (and its delay, delivery status and postmaster notices): Postfix
+	// made the message ID itself, without a client. QueueID is ID.
+	Notice
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -117,6 +121,15 @@ type Event struct {
 	// QueuedAs are the queue ids of the message's re-injected copies: from
 	// amavis's "queued_as:", or a status=sent reply's "queued as ID".
 	QueuedAs []string
+	// ForwardedAs is the queue id of the copy that local(8) re-submitted
+	// when it forwarded the message (an alias or .forward to another
+	// address): its delivery's "status=sent (forwarded as ID)".
+	ForwardedAs string
+	// QueuedAsChoices are the queued_as fields of an amavis line that has
+	// more than one (the sender's Message-ID or Subject holds one): each
+	// may be amavis's, and QueuedAs is then empty. The Tracker takes one
+	// only if it alone names messages that may be re-injected copies.
+	QueuedAsChoices [][]string
 	// OriginIP is amavis's second bracketed address, its guess at the
 	// originating client from the Received header fields.
 	OriginIP string
@@ -307,8 +320,26 @@ func (e *Event) parsePostfix(msg string) bool {
 	case rest == "removed":
 		e.Kind = Removed
 		return true
+	case e.Service == "bounce":
+		return e.parseNotice(rest)
 	}
 	return false
+}
+
+// noticeLine is bounce(8)'s line about a notice it made
+// (bounce_notify_service.c and its kin): "sender non-delivery
+// notification: ID".
+var noticeLine = regexp.MustCompile(`^(?:sender|postmaster) (?:non-delivery|delay|delivery status|success) notification: ([0-9A-Za-z]+)$`)
+
+// parseNotice reads bounce(8)'s line about the notice ID it made about
+// the line's message: the event is about ID.
+func (e *Event) parseNotice(s string) bool {
+	m := noticeLine.FindStringSubmatch(s)
+	if m == nil || !isQueueID(m[1]) {
+		return false
+	}
+	e.Kind, e.QueueID = Notice, m[1]
+	return true
 }
 
 // isQueueID accepts Postfix's short (hexadecimal) and long (base 52 with a
@@ -523,6 +554,11 @@ func (e *Event) parseDetail() {
 		// The id ends the reply: a server that echoes the recipient
 		// ("250 2.0.0 <RCPT> ID Saved", Dovecot's LMTP) says "queued as
 		// ID" only if the recipient's quoted local part does.
+		// local(8)'s own words, never a server's reply (which starts
+		// with its code).
+		if id, ok := strings.CutPrefix(d, "forwarded as "); ok && e.RelayIP == "" && isQueueID(id) {
+			e.ForwardedAs = id
+		}
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
 			id := strings.TrimRight(d[i+len("queued as "):], " ,;).")
 			if isQueueID(id) {
@@ -622,6 +658,7 @@ func (e *Event) parseAmavis(msg string) bool {
 		return false
 	}
 	var ips []string
+	port := false // the first address has a port
 	for _, f := range strings.Fields(rest[:lt]) {
 		if !strings.HasPrefix(f, "[") {
 			continue
@@ -631,8 +668,18 @@ func (e *Event) parseAmavis(msg string) bool {
 			return false
 		}
 		if ip, ok := parseIP(f[1:end]); ok {
+			if len(ips) == 0 {
+				port = strings.HasPrefix(f[end+1:], ":")
+			}
 			ips = append(ips, ip)
 		}
+	}
+	// amavis writes the client ("[:client_addr_port]") only when it knows
+	// it, then its guess from the Received fields ("[%e]", without a
+	// port), which the sender may have written. A lone address without a
+	// port may be either: it is no client.
+	if len(ips) == 1 && !port {
+		ips = []string{"", ips[0]}
 	}
 	from, rest, ok := readPath(rest[lt:])
 	if !ok {
@@ -681,16 +728,41 @@ func (e *Event) parseAmavis(msg string) bool {
 	}
 	// amavis re-injects only what it passes: a blocked message's line has
 	// no queued_as of its own, and one in it is the sender's Message-ID.
-	if i := strings.LastIndex(rest, ", queued_as: "); i >= 0 && strings.HasPrefix(result, "Passed") {
-		v := rest[i+len(", queued_as: "):]
-		v, _, _ = strings.Cut(v, ", ")
-		for _, id := range strings.Split(v, "/") {
-			if isQueueID(id) {
-				e.QueuedAs = append(e.QueuedAs, id)
-			}
+	if strings.HasPrefix(result, "Passed") {
+		choices := queuedAsFields(rest)
+		if len(choices) == 1 {
+			e.QueuedAs = choices[0]
+		} else if len(choices) > 1 {
+			e.QueuedAsChoices = choices
 		}
 	}
 	return true
+}
+
+// queuedAsFields returns the ids of every ", queued_as: ID[/ID...]" field
+// in the rest of an amavis line. amavis writes one, after the Message-ID
+// (the sender's text) and before the Subject and From header fields (the
+// sender's text too, in amavis 2.7's template and others): which one is
+// amavis's cannot be told by its place.
+func queuedAsFields(s string) [][]string {
+	var out [][]string
+	for {
+		i := strings.Index(s, ", queued_as: ")
+		if i < 0 {
+			return out
+		}
+		s = s[i+len(", queued_as: "):]
+		v, _, _ := strings.Cut(s, ", ")
+		var ids []string
+		for _, id := range strings.Split(v, "/") {
+			if isQueueID(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			out = append(out, ids)
+		}
+	}
 }
 
 // nameAddr splits "name[1.2.3.4]" or "name[1.2.3.4]:25". The address may

@@ -67,6 +67,11 @@ const (
 	DefaultMaxEntries = 100000
 )
 
+// maxMessageID is the longest Message-ID kept: any client can have
+// cleanup log one of 2000 characters for each queue id it leaves behind,
+// and a longer one is no message's that encapsulation may look for.
+const maxMessageID = 512
+
 // Tracker reads Events in log order and remembers, per queue id, the
 // client, sender and message id, so that a refused delivery can name them.
 //
@@ -124,6 +129,14 @@ type origin struct {
 	ClientIP   string `json:"ip,omitempty"`
 	ClientName string `json:"name,omitempty"`
 	Local      bool   `json:"local,omitempty"`
+	// Forward: local(8) re-submitted the message (an alias, .forward),
+	// a link followed whatever Reinjection says.
+	Forward bool `json:"fwd,omitempty"`
+}
+
+// linked reports whether m's client is its origin's.
+func (t *Tracker) linked(m *message) bool {
+	return m.Origin != nil && (m.Origin.Forward || t.Reinjection != ReinjectNever)
 }
 
 func (t *Tracker) now() time.Time {
@@ -185,8 +198,16 @@ func (t *Tracker) Add(e Event) []Refusal {
 	case Pickup:
 		m := t.start(e.QueueID)
 		m.Local = true
+	case Notice:
+		// cleanup and qmgr have logged the notice already; whatever an
+		// earlier message with its queue id left behind (a RSET leaves
+		// its client= without a "removed") is not its client.
+		m := t.get(e.QueueID)
+		m.ClientIP, m.ClientName, m.Local, m.Origin = "", "", false, nil
 	case MessageID:
-		t.get(e.QueueID).MessageID = e.MessageID
+		if len(e.MessageID) <= maxMessageID {
+			t.get(e.QueueID).MessageID = e.MessageID
+		}
 	case Queued:
 		m := t.get(e.QueueID)
 		m.From, m.HasFrom = e.From, true
@@ -209,7 +230,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 			o.ClientIP = e.ClientIP
 		}
 		var out []Refusal
-		for _, id := range e.QueuedAs {
+		for _, id := range t.queuedAs(e) {
 			m := t.get(id)
 			if m.Origin != nil && m.Origin.QueueID != "" && m.Origin.QueueID != e.QueueID {
 				// A message is re-injected once: a second line naming
@@ -217,7 +238,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 				continue
 			}
 			m.Origin = o
-			if m.MessageID == "" {
+			if m.MessageID == "" && len(e.MessageID) <= maxMessageID {
 				m.MessageID = e.MessageID
 			}
 			if !m.HasFrom && e.From != "" {
@@ -230,6 +251,16 @@ func (t *Tracker) Add(e Event) []Refusal {
 		var out []Refusal
 		if src := t.msgs[e.QueueID]; src != nil {
 			src.Seen = t.now()
+			// local(8) forwarded it: the copy's first line is cleanup's,
+			// and whatever an earlier message with its queue id left
+			// behind is not its client.
+			if id := e.ForwardedAs; e.Status == "sent" && id != "" && id != e.QueueID {
+				m := t.get(id)
+				if m.Origin == nil || m.Origin.QueueID != e.QueueID {
+					ip, name := t.clientOf(src)
+					m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name, Local: t.localOf(src), Forward: true}
+				}
+			}
 			// A local content filter's "250 ... queued as NEWID": the new
 			// queue id is the message re-injected.
 			if e.Status == "sent" && t.Reinjection != ReinjectNever && isLoopback(e.RelayIP) {
@@ -266,13 +297,44 @@ func (t *Tracker) Add(e Event) []Refusal {
 	return nil
 }
 
+// queuedAs returns the re-injected copies that amavis's line e names. A
+// line with more than one queued_as (the sender wrote one in its
+// Message-ID or Subject) names those of the one choice whose ids are all
+// messages known and not linked to an original yet, and none if no
+// choice, or more than one, is: a sender must not tie another client's
+// message to its own. Postfix's hand-over line ("queued as") links the
+// copy then.
+func (t *Tracker) queuedAs(e Event) []string {
+	if len(e.QueuedAsChoices) == 0 {
+		return e.QueuedAs
+	}
+	var pick []string
+	n := 0
+	for _, ids := range e.QueuedAsChoices {
+		open := true
+		for _, id := range ids {
+			if m := t.msgs[id]; m == nil || m.Origin != nil || m.ClientIP == "" || id == e.QueueID {
+				open = false
+			}
+		}
+		if open {
+			pick = ids
+			n++
+		}
+	}
+	if n != 1 {
+		return nil
+	}
+	return pick
+}
+
 // fill sets what r says about the message m.
 func (t *Tracker) fill(r *Refusal, m *message) {
 	r.ClientIP, r.ClientName = t.clientOf(m)
 	r.Local = t.localOf(m)
 	r.From, r.MessageID = m.From, m.MessageID
 	r.OrigQueueID = ""
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		r.OrigQueueID = m.Origin.QueueID
 	}
 }
@@ -322,7 +384,7 @@ func (t *Tracker) Release(wait time.Duration) []Refusal {
 
 // clientOf returns the original client of m.
 func (t *Tracker) clientOf(m *message) (ip, name string) {
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		return m.Origin.ClientIP, m.Origin.ClientName
 	}
 	if t.Reinjection == ReinjectAlways && isLoopback(m.ClientIP) {
@@ -334,7 +396,7 @@ func (t *Tracker) clientOf(m *message) (ip, name string) {
 // localOf reports whether m, or the message it re-injects, was submitted
 // locally.
 func (t *Tracker) localOf(m *message) bool {
-	if m.Origin != nil && t.Reinjection != ReinjectNever {
+	if t.linked(m) {
 		return m.Origin.Local
 	}
 	return m.Local
@@ -342,6 +404,12 @@ func (t *Tracker) localOf(m *message) bool {
 
 // bound forgets old queue ids, now and then (every 1000 new ones) or when
 // over MaxEntries.
+//
+// Any client can leave queue ids behind at will: smtpd logs "client=" at
+// the first accepted RCPT, and a RSET removes the queue file without a
+// "removed" line. So the ids that qmgr never logged (queued) go first,
+// and are kept to a tenth of MaxEntries: a flood of them must not push
+// out the messages in Postfix's queue, whose refusals are still to come.
 func (t *Tracker) bound() {
 	maxEntries := t.MaxEntries
 	if maxEntries <= 0 {
@@ -356,21 +424,40 @@ func (t *Tracker) bound() {
 		maxAge = DefaultMaxAge
 	}
 	cutoff := t.now().Add(-maxAge)
+	var unqueued []string
 	for id, m := range t.msgs {
-		if m.Seen.Before(cutoff) {
+		switch {
+		case m.Seen.Before(cutoff):
 			delete(t.msgs, id)
+		case !m.HasFrom:
+			unqueued = append(unqueued, id)
 		}
+	}
+	// Down to 90%, so that the sort is not repeated at every Add.
+	if maxUnqueued := maxEntries / 10; len(unqueued) > maxUnqueued {
+		t.forget(unqueued, len(unqueued)-maxUnqueued+maxUnqueued/10)
 	}
 	if over := len(t.msgs) - maxEntries; over > 0 {
 		ids := make([]string, 0, len(t.msgs))
 		for id := range t.msgs {
 			ids = append(ids, id)
 		}
-		sort.Slice(ids, func(i, j int) bool { return t.msgs[ids[i]].Seen.Before(t.msgs[ids[j]].Seen) })
-		// Down to 90%, so that the sort is not repeated at every Add.
-		for _, id := range ids[:over+maxEntries/10] {
-			delete(t.msgs, id)
+		t.forget(ids, over+maxEntries/10)
+	}
+}
+
+// forget deletes the n first of ids, the ones qmgr never logged first,
+// then the least recently seen.
+func (t *Tracker) forget(ids []string, n int) {
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := t.msgs[ids[i]], t.msgs[ids[j]]
+		if a.HasFrom != b.HasFrom {
+			return !a.HasFrom
 		}
+		return a.Seen.Before(b.Seen)
+	})
+	for _, id := range ids[:min(n, len(ids))] {
+		delete(t.msgs, id)
 	}
 }
 
