@@ -237,7 +237,7 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 			continue
 		}
 		env, _, err := e.Spool.Read(ent.ID)
-		if err != nil || clientIP(env.Client) != ip {
+		if err != nil || ClientIP(env.Client) != ip {
 			continue
 		}
 		c, err := e.Spool.Lock(ent.ID)
@@ -252,7 +252,9 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 	}
 }
 
-func clientIP(s string) netip.Addr {
+// ClientIP is the address of an envelope's client ("ip:port", or a bare
+// address), IPv4-mapped addresses unmapped; invalid for "local".
+func ClientIP(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap()
 	}

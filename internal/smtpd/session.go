@@ -22,6 +22,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/eightbit"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -679,6 +680,13 @@ func (ss *session) Data(r io.Reader) error {
 
 	if pd, isProxy := w.(*proxyDraft); isProxy {
 		return ss.proxyData(pd, env)
+	}
+	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {
+		// Banned, or about to be (the ban delay): its mail would cost
+		// the relay more reputation, as its queued mail would.
+		if _, due := bans.Due(enforce.ClientIP(env.Client)); due {
+			ss.hold, ss.why = true, "client banned"
+		}
 	}
 	if err := w.Commit(ss.hold); err != nil {
 		return ss.storageError(err)

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// TestAud5BanPendingHoldsNewMail: a client whose spam Gmail refused is
+// banned ban_delay (here 3s) later; the mail it submits meanwhile (on a new
+// connection within the delay, and on a session it opened before the ban
+// took effect and uses after) is held, as the rest of its queued mail is,
+// never sent on to cost the relay more reputation. Before the fix both
+// messages went to Gmail.
+func TestAud5BanPendingHoldsNewMail(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: "[enforce]\nban_delay = \"3s\"\n"})
+	const client = "127.0.0.5"
+
+	// A session opened now, before any ban, used after the ban is in force.
+	early, greet, err := dialFrom(r.addr(), client)
+	if err != nil || greet.code() != 220 {
+		t.Fatalf("early session: %v %q", err, greet)
+	}
+	defer early.Close()
+	if _, err := early.cmd("EHLO early.e2e.test"); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := sendFrom(r.addr(), client, "alice@clean.example", []string{"spam@gmail.test"}, gmailMessage("alice@clean.example", "spam"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send spam: %v %+v", err, tx)
+	}
+	spam := queuedID(t, tx.Final)
+	r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == spam })
+
+	// Within the ban delay: the client may still connect, and its mail is kept.
+	tx, err = sendFrom(r.addr(), client, "alice@clean.example", []string{"ok@gmail.test"}, gmailMessage("alice@clean.example", "within delay"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send within the ban delay: %v %+v; want accepted (and held)", err, tx)
+	}
+	within := queuedID(t, tx.Final)
+
+	r.waitEvent("ban", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == client })
+	late, err := early.send("alice@clean.example", []string{"ok2@gmail.test"}, gmailMessage("alice@clean.example", "old session"))
+	if err != nil || late.Final.code() != 250 {
+		t.Fatalf("send on the session opened before the ban: %v %+v", err, late)
+	}
+	old := queuedID(t, late.Final)
+	early.cmd("QUIT")
+
+	sameClient := func(got, ip string) bool { return got == ip || strings.HasPrefix(got, ip+":") }
+	for _, id := range []string{within, old} {
+		h := r.waitEvent("hold", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id })
+		if !sameClient(h.Get("client"), client) || h.Get("reason") != "client banned" {
+			t.Errorf("hold line for %s: %v; want client=%s[:PORT] reason=\"client banned\"", id, h.Fields, client)
+		}
+		if s := msgState(r.spool, id); s != "held" {
+			t.Errorf("message %s from the banned client is %s; want held", id, s)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, rcpt := range []string{"ok@gmail.test", "ok2@gmail.test"} {
+		for _, tx := range gmail.Transactions() {
+			for _, to := range tx.To() {
+				if strings.EqualFold(to, rcpt) && tx.MailFrom != "" {
+					t.Errorf("Gmail got the banned client's message to %s: %s", rcpt, tx.MailFrom)
+				}
+			}
+		}
+	}
+}
