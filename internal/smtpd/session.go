@@ -244,6 +244,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Proxy == nil {
 		return nil
 	}
+	if ip := addrIP(ss.conn.Conn().RemoteAddr()); ss.s.opts.Bans != nil {
+		// Banned since the connection began, or about to be: in proxy
+		// mode its mail cannot be held, as it would be in the spool.
+		if b, due := ss.s.opts.Bans.Due(ip); due {
+			return ss.refuse("mail", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(from))
+		}
+	}
 	ss.upMsg = &remote.Message{From: ss.s.opts.Canonical.GenericAddr(from)}
 	if opts != nil {
 		// What the client declared goes on as it said it: the

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,7 @@ import (
 // messages went to Gmail.
 func TestAud5BanPendingHoldsNewMail(t *testing.T) {
 	t.Parallel()
-	gmail := newFakeGmail(t)
-	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
-	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: "[enforce]\nban_delay = \"3s\"\n"})
+	gmail, r := spamGmailRelay(t, false, "3s")
 	const client = "127.0.0.5"
 
 	// A session opened now, before any ban, used after the ban is in force.
@@ -73,4 +72,42 @@ func TestAud5BanPendingHoldsNewMail(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAud5BanPendingProxyRefusesMail: in proxy mode, where nothing can be
+// held, a client whose spam Gmail refused is refused at MAIL from the
+// moment of the refusal (its own session heard Gmail's reply already); the
+// ban at connect follows ban_delay later. Before the fix its next message,
+// sent within the delay, went to Gmail live.
+func TestAud5BanPendingProxyRefusesMail(t *testing.T) {
+	t.Parallel()
+	gmail, r := spamGmailRelay(t, true, "3s")
+	const client = "127.0.0.5"
+	tx, err := sendFrom(r.addr(), client, "alice@clean.example", []string{"spam@gmail.test"}, gmailMessage("alice@clean.example", "spam"))
+	if err != nil || tx.Final.code() != 550 {
+		t.Fatalf("send spam: %v %+v; want Gmail's 550", err, tx)
+	}
+	tx, err = sendFrom(r.addr(), client, "alice@clean.example", []string{"ok@gmail.test"}, gmailMessage("alice@clean.example", "within delay"))
+	if err != nil || tx.Greeting.code() != 220 {
+		t.Fatalf("connect within the ban delay: %v %+v; want greeted (the ban is not in force yet)", err, tx)
+	}
+	want := "554 5.7.1 " + relayDomain + ": " + client + " is banned until "
+	if len(tx.Mail) != 1 || !strings.HasPrefix(tx.Mail[0], want) {
+		t.Errorf("MAIL within the ban delay heard %q; want %q...", tx.Mail, want)
+	}
+	for _, gtx := range gmail.Transactions() {
+		if slices.Contains(gtx.To(), "ok@gmail.test") {
+			t.Errorf("Gmail got the banned client's message sent within the ban delay")
+		}
+	}
+}
+
+// spamGmailRelay starts a fake Gmail refusing mail to spam@gmail.test as
+// unsolicited, and a relay (a proxy when proxy) forwarding to it with
+// ban_delay delay.
+func spamGmailRelay(t *testing.T, proxy bool, delay string) (*fakeGmail, *relay) {
+	t.Helper()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	return gmail, startEnforcer(t, gmail.Addr(), enforceOpts{proxy: proxy, config: "[enforce]\nban_delay = \"" + delay + "\"\n"})
 }
