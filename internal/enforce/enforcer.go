@@ -171,7 +171,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 		switch {
 		case v.Action == BlockDomain:
 			e.log().Warn("sender domain not blocked", "why", pl.Why, "rule", v.Rule)
-			e.report(rf, v, "domain not blocked")
+			e.report(rf, v, "domain not blocked: "+pl.Why)
 		case pl.Why != "":
 			e.report(rf, v, pl.Why)
 		default:

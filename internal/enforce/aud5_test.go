@@ -1,0 +1,37 @@
+package enforce
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// TestAud5BlockReportSaysWhy: a domain block that is not carried out is
+// reported with the reason in the mail log's why (and so in the
+// administrator's mail), as every other report is. Before the fix the why
+// was "domain not blocked" whatever the cause: a never-blocked freemail
+// domain, the relay's own, a public suffix, an untrusted upstream.
+func TestAud5BlockReportSaysWhy(t *testing.T) {
+	const reputation = "550 5.7.1 [192.0.2.9 12] Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. x1 - gsmtp"
+	for _, c := range []struct{ from, host, want string }{
+		{"a@gmail.com", "mx.google.com", "domain not blocked: the domain gmail.com is never blocked"},
+		{"a@co.uk", "mx.google.com", "domain not blocked: the domain co.uk is a public suffix"},
+		{"a@spam.example", "mx.impostor.test", "domain not blocked: upstream mx.impostor.test is not a trusted upstream"},
+	} {
+		var ml bytes.Buffer
+		e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter(), NeverBlock: []string{"gmail.com"}},
+			MailLog: maillog.New(&ml), SenderAccess: t.TempDir() + "/sender_access"}
+		rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: c.from, To: []string{"c@gmail.test"},
+			Upstream: upstream(reputation)}
+		rf.Host = c.host
+		e.Act(context.Background(), rf)
+		e1, err := maillog.Parse(strings.TrimSuffix(ml.String(), "\n"))
+		if err != nil || e1.Event != "report" || !strings.HasPrefix(e1.Get("why"), c.want) {
+			t.Errorf("from %s via %s: mail log %q (%v); want one report line with why=%q...", c.from, c.host, ml.String(), err, c.want)
+		}
+	}
+}
