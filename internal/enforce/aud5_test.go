@@ -35,3 +35,26 @@ func TestAud5BlockReportSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestAud5ReplyFilterPostfixMapName: the reply filter may be named as
+// Postfix's smtp_reply_filter names it, with its table type
+// (pcre:/etc/postfix/smtp_dsn_rw_filter.pcre), as relay-enforcer's manual
+// writes it. Before the fix "pcre:FILE" was opened as a file of that name:
+// "open pcre:/...: no such file or directory", and the relay did not start.
+func TestAud5ReplyFilterPostfixMapName(t *testing.T) {
+	const file = "testdata/smtp_dsn_rw_filter.pcre"
+	for _, name := range []string{"pcre:" + file, "regexp:" + file} {
+		f, err := LoadReplyFilter(name)
+		if err != nil {
+			t.Errorf("LoadReplyFilter(%q): %v", name, err)
+			continue
+		}
+		const dmarc = "550 5.7.26 DMARC initiative. x1 - gsmtp"
+		if s, ok := f.RewriteFor(dmarc, true); !ok || !strings.HasPrefix(s, "250 2.0.0 DMARC") {
+			t.Errorf("%s: %q became %q (%v); want the seed's 250 2.0.0 DMARC ...-fmod_dmarc", name, dmarc, s, ok)
+		}
+	}
+	if _, err := LoadReplyFilter("hash:" + file); err == nil {
+		t.Errorf("a hash: reply filter was accepted; Postfix's smtp_reply_filter is a regexp or pcre table")
+	}
+}
