@@ -204,7 +204,9 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
-	if s.opts.Bans != nil {
+	if s.opts.Bans != nil && !s.opts.Reinject {
+		// The content filter's return path: its peer is the filter,
+		// not the client, whose ban holds its mail at the final dot.
 		if b, banned := s.opts.Bans.Banned(ip); banned {
 			return "554 5.7.1 " + s.bannedText(ip, b), false
 		}

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestAud5BanPendingHoldsNewMail: a client whose spam Gmail refused is
@@ -110,4 +112,39 @@ func spamGmailRelay(t *testing.T, proxy bool, delay string) (*fakeGmail, *relay)
 	gmail := newFakeGmail(t)
 	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
 	return gmail, startEnforcer(t, gmail.Addr(), enforceOpts{proxy: proxy, config: "[enforce]\nban_delay = \"" + delay + "\"\n"})
+}
+
+// TestAud5ReinjectIgnoresFilterBan: the content filter's return path
+// (--interface reinject=) is not refused when the filter's own address is
+// banned. A loopback client that the administrator's welcomelist does not
+// list is banned like any other (here by hand, as after its spam); the
+// content filter (a real Postfix) reinjects from that same 127.0.0.1, and
+// every other client's mail must still get through. Before the fix the
+// reinject listener refused the filter at connect with the ban's 554, and
+// no message of anyone's left the filter.
+func TestAud5ReinjectIgnoresFilterBan(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	reinject := harness.FreePort(t)
+	filter := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: fmt.Sprintf("[127.0.0.1]:%d", reinject)})
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{
+		config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[routing]\ncontent_filter = %q\n", filter.Addr()),
+		extra:  []string{"--interface", fmt.Sprintf("reinject=127.0.0.1:%d", reinject)},
+	})
+	if code, out, errOut := runCLI(t, "bans", "--spool-dir", r.spool, "add", "127.0.0.1", "--reason", "a local web form sent spam"); code != 0 {
+		t.Fatalf("bans add: %d %q %q", code, out, errOut)
+	}
+	time.Sleep(6 * time.Second) // the relay's reload
+	tx, err := sendFrom(r.addr(), "127.0.0.6", "bob@clean.example", []string{"carol@gmail.test"}, gmailMessage("bob@clean.example", "through the filter"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	if !waitFor(30*time.Second, func() bool {
+		return len(gmail.txs(func(tx harness.Transaction) bool {
+			return tx.Accepted() && slices.Contains(tx.To(), "carol@gmail.test")
+		})) > 0
+	}) {
+		t.Errorf("the message of 127.0.0.6 never reached Gmail through the content filter; %d reject lines, the last %v",
+			len(r.events("reject")), fieldsOf(r.events("reject")[max(0, len(r.events("reject"))-1):]))
+	}
 }
