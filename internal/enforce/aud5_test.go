@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 )
@@ -56,5 +59,31 @@ func TestAud5ReplyFilterPostfixMapName(t *testing.T) {
 	}
 	if _, err := LoadReplyFilter("hash:" + file); err == nil {
 		t.Errorf("a hash: reply filter was accepted; Postfix's smtp_reply_filter is a regexp or pcre table")
+	}
+}
+
+// TestAud5BansDue: Due counts a ban in force, and one that takes effect
+// within the ban delay (a ban just found by a refusal), not a ban written
+// by hand to start in a year, nor an expired one.
+func TestAud5BansDue(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "bans")
+	text := "192.0.2.1 until=2027-01-01T00:00:00Z\n" +
+		"192.0.2.2 until=2027-01-01T00:00:00Z from=2026-12-06T12:00:11Z\n" + // Add's rounding up
+		"192.0.2.6 until=2027-01-01T00:00:00Z from=2026-12-06T12:00:12Z\n" +
+		"192.0.2.3 until=2099-01-01T00:00:00Z from=2098-01-01T00:00:00Z\n" +
+		"192.0.2.4 until=2026-12-06T11:00:00Z\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBans(path, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Delay = 10 * time.Second
+	for ip, want := range map[string]bool{"192.0.2.1": true, "192.0.2.2": true, "192.0.2.3": false, "192.0.2.4": false, "192.0.2.5": false, "192.0.2.6": false} {
+		if _, got := b.Due(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("Due(%s) = %v; want %v", ip, got, want)
+		}
 	}
 }
