@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -128,7 +129,7 @@ func TestAud5ReinjectIgnoresFilterBan(t *testing.T) {
 	reinject := harness.FreePort(t)
 	filter := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: fmt.Sprintf("[127.0.0.1]:%d", reinject)})
 	r := startEnforcer(t, gmail.Addr(), enforceOpts{
-		config: fmt.Sprintf("[enforce]\nban_delay = \"0s\"\n[routing]\ncontent_filter = %q\n", filter.Addr()),
+		config: fmt.Sprintf("[enforce]\nban_delay = \"30s\"\n[routing]\ncontent_filter = %q\n", filter.Addr()),
 		extra:  []string{"--interface", fmt.Sprintf("reinject=127.0.0.1:%d", reinject)},
 	})
 	if code, out, errOut := runCLI(t, "bans", "--spool-dir", r.spool, "add", "127.0.0.1", "--reason", "a local web form sent spam"); code != 0 {
@@ -146,5 +147,25 @@ func TestAud5ReinjectIgnoresFilterBan(t *testing.T) {
 	}) {
 		t.Errorf("the message of 127.0.0.6 never reached Gmail through the content filter; %d reject lines, the last %v",
 			len(r.events("reject")), fieldsOf(r.events("reject")[max(0, len(r.events("reject"))-1):]))
+	}
+
+	// A client whose ban starts within ban_delay (as after its spam):
+	// its message comes back through the filter and is held, and the
+	// hold line names that client, not the filter's return address.
+	from := time.Now().Add(25 * time.Second).UTC().Format(time.RFC3339)
+	f, err := os.OpenFile(enforceFile(r, "bans"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "127.0.0.7 until=2099-01-01T00:00:00Z from=%s reason=\"spam\"\n", from)
+	f.Close()
+	time.Sleep(6 * time.Second) // the relay's reload
+	tx, err = sendFrom(r.addr(), "127.0.0.7", "eve@clean.example", []string{"dan@gmail.test"}, gmailMessage("eve@clean.example", "banned soon"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send from the client about to be banned: %v %+v", err, tx)
+	}
+	h := r.waitEvent("hold", 30*time.Second, nil)
+	if c := h.Get("client"); c != "127.0.0.7" && !strings.HasPrefix(c, "127.0.0.7:") {
+		t.Errorf("hold line %v; want client=127.0.0.7, the client that submitted it", h.Fields)
 	}
 }
