@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestAud5BlockReportSaysWhy: a domain block that is not carried out is
@@ -84,6 +85,39 @@ func TestAud5BansDue(t *testing.T) {
 	for ip, want := range map[string]bool{"192.0.2.1": true, "192.0.2.2": true, "192.0.2.3": false, "192.0.2.4": false, "192.0.2.5": false, "192.0.2.6": false} {
 		if _, got := b.Due(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("Due(%s) = %v; want %v", ip, got, want)
+		}
+	}
+}
+
+// TestAud5EncapsulateReportSaysWhy: a refusal whose encapsulation is not
+// carried out is reported with the reason, as a domain block not carried
+// out is (TestAud5BlockReportSaysWhy). Before the fix the why was "not
+// encapsulated" whatever the cause: the refused message is an encapsulated
+// copy already, or its content is gone.
+func TestAud5EncapsulateReportSaysWhy(t *testing.T) {
+	const dmarc = "550 5.7.26 Unauthenticated email from example.com is not accepted due to domain's DMARC policy. x1 - gsmtp"
+	dir := t.TempDir()
+	copyFile := filepath.Join(dir, "copy")
+	if err := os.WriteFile(copyFile, []byte("From: postmaster@relay.example\r\nX-Relaykeeper-Encapsulated: 1\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ content, want string }{
+		{copyFile, "not encapsulated: the message is an encapsulated copy already"},
+		{"", "not encapsulated: the message's content is not at hand"},
+	} {
+		var ml bytes.Buffer
+		e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp,
+			RelayAddress: "postmaster@relay.example", MailLog: maillog.New(&ml)}
+		rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "a@example.com", To: []string{"c@gmail.test"},
+			Upstream: upstream(dmarc), ContentPath: c.content}
+		e.Act(context.Background(), rf)
+		e1, err := maillog.Parse(strings.TrimSuffix(ml.String(), "\n"))
+		if err != nil || e1.Event != "report" || !strings.HasPrefix(e1.Get("why"), c.want) {
+			t.Errorf("content %q: mail log %q (%v); want one report line with why=%q...", c.content, ml.String(), err, c.want)
 		}
 	}
 }
