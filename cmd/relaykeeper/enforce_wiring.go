@@ -64,9 +64,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, config.Setting("enforce.bans", err)
 	}
 	en.Bans.Delay = e.BanDelay
-	for _, p := range en.Bans.Problems() {
-		r.log.Warn("ban list line skipped", "err", p)
-	}
+	r.warnBanProblems(en.Bans)
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, config.Setting("enforce.welcomelist", err)
 	}
@@ -118,4 +116,12 @@ func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal)
 		return pr.Reply
 	}
 	return out.Heard
+}
+
+// warnBanProblems logs each line of the ban file that did not parse, as
+// FILE:LINE, at start and whenever the file is read again.
+func (r *relay) warnBanProblems(b *enforce.Bans) {
+	for _, p := range b.Problems() {
+		r.log.Warn("ban list line skipped", "err", p)
+	}
 }

@@ -121,12 +121,26 @@ func (b *Bans) Problems() []error {
 }
 
 // Banned reports whether ip is banned now, and the ban.
-func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) {
+func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) { return b.lookup(ip, BanEntry.Active) }
+
+// Due reports whether ip is banned now or will be within the ban delay
+// (Delay), and the ban: the mail such a client submits meanwhile is held,
+// as its queued mail was when the ban was added. A ban written by hand to
+// start later than that is not due yet.
+func (b *Bans) Due(ip netip.Addr) (BanEntry, bool) {
+	return b.lookup(ip, func(ban BanEntry, t time.Time) bool {
+		// A second more: Add rounds the start up to a whole second.
+		return t.Before(ban.Until) && !ban.From.After(t.Add(b.Delay+time.Second))
+	})
+}
+
+// lookup returns ip's ban if keep says it counts now.
+func (b *Bans) lookup(ip netip.Addr, keep func(BanEntry, time.Time) bool) (BanEntry, bool) {
 	ip = banIP(ip)
 	b.mu.RLock()
 	ban, ok := b.bans[ip]
 	b.mu.RUnlock()
-	if !ok || !ban.Active(b.clock()) {
+	if !ok || !keep(ban, b.clock()) {
 		return BanEntry{}, false
 	}
 	return ban, true

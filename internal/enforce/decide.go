@@ -475,6 +475,6 @@ func (l *AlertLimiter) DueEvery(cause string, now time.Time, every time.Duration
 // client from the envelope ("local" for local pickup), the recipient's
 // refusals acted on already from Envelope.Enforced.
 func QueuedRefusal(env *spool.Envelope, rcpt, contentPath string, u Upstream) Refusal {
-	return Refusal{ID: env.ID, Client: clientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", Own: env.Bounce, From: env.From,
+	return Refusal{ID: env.ID, Client: ClientIP(env.Client), ClientName: env.ClientName, Local: env.Client == "local", Own: env.Bounce, From: env.From,
 		To: []string{rcpt}, Upstream: u, ContentPath: contentPath, Done: env.Enforced}
 }

@@ -163,15 +163,15 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 			e.report(rf, v, "domain not blocked")
 		}
 	case Encapsulate:
-		out.Encapsulated = e.encapsulate(rf, v)
-		if !out.Encapsulated {
-			e.report(rf, v, "not encapsulated")
+		notDone := e.encapsulate(rf, v)
+		if out.Encapsulated = notDone == ""; !out.Encapsulated {
+			e.report(rf, v, "not encapsulated: "+notDone)
 		}
 	case Report:
 		switch {
 		case v.Action == BlockDomain:
 			e.log().Warn("sender domain not blocked", "why", pl.Why, "rule", v.Rule)
-			e.report(rf, v, "domain not blocked")
+			e.report(rf, v, "domain not blocked: "+pl.Why)
 		case pl.Why != "":
 			e.report(rf, v, pl.Why)
 		default:
@@ -237,7 +237,7 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 			continue
 		}
 		env, _, err := e.Spool.Read(ent.ID)
-		if err != nil || clientIP(env.Client) != ip {
+		if err != nil || ClientIP(env.Client) != ip {
 			continue
 		}
 		c, err := e.Spool.Lock(ent.ID)
@@ -252,7 +252,9 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 	}
 }
 
-func clientIP(s string) netip.Addr {
+// ClientIP is the address of an envelope's client ("ip:port", or a bare
+// address), IPv4-mapped addresses unmapped; invalid for "local".
+func ClientIP(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap()
 	}
@@ -302,29 +304,31 @@ func (e *Enforcer) kick() {
 }
 
 // encapsulate queues one encapsulated copy per refused recipient. It says
-// false if none could be made (no content, already encapsulated, a spool
-// error), and then nothing was queued for any recipient.
-func (e *Enforcer) encapsulate(rf Refusal, v Verdict) bool {
-	if e.Spool == nil || rf.ContentPath == "" || e.RelayAddress == "" {
-		return false
-	}
-	if encapsulatedFile(rf.ContentPath) {
+// why none could be made (no content, already encapsulated, a spool
+// error), and then nothing was queued for any recipient; "" when done.
+func (e *Enforcer) encapsulate(rf Refusal, v Verdict) (notDone string) {
+	switch {
+	case e.Spool == nil || e.RelayAddress == "":
+		return "the relay queues no copies here"
+	case rf.ContentPath == "":
+		return "the message's content is not at hand"
+	case encapsulatedFile(rf.ContentPath):
 		e.log().Info("refusal of an encapsulated copy: not encapsulated again", "id", rf.ID)
-		return false
+		return "the message is an encapsulated copy already: never encapsulated twice"
 	}
 	var ids []string
 	for _, to := range rf.To {
 		id, err := e.queueEncapsulated(rf, to)
 		if err != nil {
 			e.log().Error("encapsulated copy not queued", "id", rf.ID, "to", to, "err", err)
-			return false
+			return "the copy could not be queued: " + err.Error()
 		}
 		ids = append(ids, id)
 		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.String())
 	}
 	e.kick()
 	e.notifyAdmin(rf, v, "forwarded encapsulated as "+strings.Join(ids, ", "))
-	return true
+	return ""
 }
 
 func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {

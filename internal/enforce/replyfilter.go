@@ -65,8 +65,13 @@ type tplPart struct {
 }
 
 // LoadReplyFilter reads a reply filter file. Every problem is reported as
-// FILE:LINE: message, joined with errors.Join.
+// FILE:LINE: message, joined with errors.Join. The file may be named as
+// Postfix's smtp_reply_filter names it, with its table type:
+// pcre:/etc/postfix/smtp_dsn_rw_filter.pcre or regexp:FILE.
 func LoadReplyFilter(path string) (*ReplyFilter, error) {
+	for _, typ := range []string{"pcre:", "regexp:"} {
+		path = strings.TrimPrefix(path, typ)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("enforce: reply filter: %w", err)

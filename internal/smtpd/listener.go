@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 )
 
 // Listen opens a TCP listener for a Server whose IdleTimeout is idle. With
@@ -203,10 +204,11 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
 			" are not accepted: this relay serves local and private-network clients only", false
 	}
-	if s.opts.Bans != nil {
+	if s.opts.Bans != nil && !s.opts.Reinject {
+		// The content filter's return path: its peer is the filter,
+		// not the client, whose ban holds its mail at the final dot.
 		if b, banned := s.opts.Bans.Banned(ip); banned {
-			return "554 5.7.1 " + s.opts.Domain + ": " + ip.String() + " is banned until " +
-				b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason, false
+			return "554 5.7.1 " + s.bannedText(ip, b), false
 		}
 	}
 	// Counted here and released when the connection closes.
@@ -228,6 +230,11 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 		s.opts.Memory.SessionOpened()
 	}
 	return "", true
+}
+
+// bannedText is what a banned client hears, after "554 5.7.1 ".
+func (s *Server) bannedText(ip netip.Addr, b enforce.BanEntry) string {
+	return s.opts.Domain + ": " + ip.String() + " is banned until " + b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason
 }
 
 // withinRate counts a client's event for the rate limits (Postfix's

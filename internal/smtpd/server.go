@@ -216,6 +216,9 @@ type TrustedNetworks interface {
 // *enforce.Bans is one.
 type Bans interface {
 	Banned(ip netip.Addr) (enforce.BanEntry, bool)
+	// Due also reports a ban yet to take effect: the mail a client
+	// submits between its ban and the ban's start is held.
+	Due(ip netip.Addr) (enforce.BanEntry, bool)
 }
 
 // DebugPeers says which clients have their conversation traced

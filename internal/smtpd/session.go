@@ -22,6 +22,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/eightbit"
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -247,6 +248,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from, ss.mailOpts = from, opts
 	if ss.s.opts.Proxy == nil {
 		return nil
+	}
+	if ip := addrIP(ss.conn.Conn().RemoteAddr()); ss.s.opts.Bans != nil {
+		// Banned since the connection began, or about to be: in proxy
+		// mode its mail cannot be held, as it would be in the spool.
+		if b, due := ss.s.opts.Bans.Due(ip); due {
+			return ss.refuse("mail", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(from))
+		}
 	}
 	ss.upMsg = &remote.Message{From: ss.s.opts.Canonical.GenericAddr(from)}
 	if opts != nil {
@@ -684,6 +693,13 @@ func (ss *session) Data(r io.Reader) error {
 
 	if pd, isProxy := w.(*proxyDraft); isProxy {
 		return ss.proxyData(pd, env)
+	}
+	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {
+		// Banned, or about to be (the ban delay): its mail would cost
+		// the relay more reputation, as its queued mail would.
+		if _, due := bans.Due(enforce.ClientIP(env.Client)); due {
+			ss.hold, ss.why = true, "client banned"
+		}
 	}
 	if err := w.Commit(ss.hold); err != nil {
 		return ss.storageError(err)

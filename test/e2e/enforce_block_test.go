@@ -77,8 +77,8 @@ func TestEnforceBlockDomain(t *testing.T) {
 	}
 	id2 := queuedID(t, tx.Final)
 	rep := r.waitEvent("report", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id2 })
-	if rep.Get("rule") != "gmail-domain-reputation" || rep.Get("why") != "domain not blocked" || rep.Get("from") != "<someone@gmail.com>" {
-		t.Errorf("report line %v; want rule=gmail-domain-reputation why=\"domain not blocked\" from=<someone@gmail.com>", rep.Fields)
+	if rep.Get("rule") != "gmail-domain-reputation" || rep.Get("why") != "domain not blocked: the domain gmail.com is never blocked" || rep.Get("from") != "<someone@gmail.com>" {
+		t.Errorf("report line %v; want rule=gmail-domain-reputation why=\"domain not blocked: the domain gmail.com is never blocked\" from=<someone@gmail.com>", rep.Fields)
 	}
 	if bs := r.events("block"); len(bs) != 1 {
 		t.Errorf("%d block lines; want 1 (bad.example only): %v", len(bs), fieldsOf(bs))

@@ -142,8 +142,9 @@ func TestEnforceEncapsulate(t *testing.T) {
 		enc := r.waitEvent("encapsulate", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<dave@gmail.test>" })
 		copyID := enc.Get("id")
 		rep := r.waitEvent("report", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == copyID })
-		if rep.Get("why") != "not encapsulated" || rep.Get("rule") != "gmail-dmarc" || rep.Get("to") != "<dave@gmail.test>" {
-			t.Errorf("report line %v; want why=\"not encapsulated\" rule=gmail-dmarc to=<dave@gmail.test>", rep.Fields)
+		const why = "not encapsulated: the message is an encapsulated copy already: never encapsulated twice"
+		if rep.Get("why") != why || rep.Get("rule") != "gmail-dmarc" || rep.Get("to") != "<dave@gmail.test>" {
+			t.Errorf("report line %v; want why=%q rule=gmail-dmarc to=<dave@gmail.test>", rep.Fields, why)
 		}
 		waitFor(5*time.Second, func() bool { return msgState(r.spool, copyID) == "failed" })
 		time.Sleep(1500 * time.Millisecond) // time for a second copy, if any

@@ -60,9 +60,7 @@ func TestEnforceProxyReplyRewriting(t *testing.T) {
 // passed. Also the proxy's ban: the client's next connection hears 554.
 func TestEnforceBanDelay(t *testing.T) {
 	t.Parallel()
-	gmail := newFakeGmail(t)
-	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
-	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, config: "[enforce]\nban_delay = \"2s\"\n"})
+	_, r := spamGmailRelay(t, true, "2s")
 	const ip = "127.0.4.1"
 	// Refuse at about .6 of a second: a delay cut to whole seconds shows.
 	for ns := time.Now().Nanosecond(); ns < 600e6 || ns > 800e6; ns = time.Now().Nanosecond() {

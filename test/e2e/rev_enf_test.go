@@ -265,7 +265,7 @@ func TestRevEnfPublicSuffixNeverBlocked(t *testing.T) {
 		if e.Event != "report" {
 			t.Errorf("%s refused for its domain: %s %v; want a report", s.from, e.Event, e.Fields)
 		}
-		// The mail log's why is "domain not blocked"; the diagnostics say why.
+		// The mail log's why ("domain not blocked: ...") and the diagnostics say why.
 		if !strings.Contains(r.stderr(), s.why) {
 			t.Errorf("%s: no diagnostic saying %q", s.from, s.why)
 		}
