@@ -64,7 +64,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, config.Setting("enforce.bans", err)
 	}
 	en.Bans.Delay = e.BanDelay
-	r.warnBanProblems(en.Bans)
+	en.Bans.WarnProblems(r.log)
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, config.Setting("enforce.welcomelist", err)
 	}
@@ -116,12 +116,4 @@ func (p enforcerProxy) ProxyRefusal(ctx context.Context, pr *smtpd.ProxyRefusal)
 		return pr.Reply
 	}
 	return out.Heard
-}
-
-// warnBanProblems logs each line of the ban file that did not parse, as
-// FILE:LINE, at start and whenever the file is read again.
-func (r *relay) warnBanProblems(b *enforce.Bans) {
-	for _, p := range b.Problems() {
-		r.log.Warn("ban list line skipped", "err", p)
-	}
 }

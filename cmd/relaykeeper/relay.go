@@ -263,7 +263,7 @@ func (r *relay) reloadTables() {
 		if changed, err := en.Bans.Reload(); err != nil {
 			r.log.Error("ban list not reloaded", "err", err)
 		} else if changed {
-			r.warnBanProblems(en.Bans)
+			en.Bans.WarnProblems(r.log)
 		}
 		if _, err := r.welcome.Reload(); err != nil {
 			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -118,6 +119,15 @@ func (b *Bans) Problems() []error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return slices.Clone(b.problems)
+}
+
+// WarnProblems logs each line of the file that did not parse, as
+// FILE:LINE: at start, and after a reload that read the file again, so
+// that a ban written by hand and skipped does not go unnoticed.
+func (b *Bans) WarnProblems(log *slog.Logger) {
+	for _, p := range b.Problems() {
+		log.Warn("ban list line skipped", "err", p)
+	}
 }
 
 // Banned reports whether ip is banned now, and the ban.
