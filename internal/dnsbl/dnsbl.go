@@ -15,10 +15,11 @@
 // IPv6 clients are looked up with A queries too, as RFC 5782 says (E-MailRelay
 // asks AAAA there; lists answer A).
 //
-// Check does not decide which clients to look up: the caller skips loopback,
-// private and trusted clients (E-MailRelay never checks loopback,
-// unique-local and link-local addresses), since lists cannot say anything
-// about them and queries leak them.
+// Check does not decide which clients to look up: the caller (the policy
+// engine, for --dnsbl) skips trusted clients (mynetworks, which hold
+// loopback and the private ranges by default) and clients that logged in;
+// E-MailRelay never checks loopback, unique-local and link-local addresses,
+// since lists cannot say anything about them and queries leak them.
 //
 // Failure behaviour: a zone that gives no answer before Config.Timeout (or
 // whose server cannot be reached) counts as "listed" if Config.FailClosed,
