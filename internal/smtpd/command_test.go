@@ -298,7 +298,7 @@ func (nullAuth) Server(mech string, _ func(string)) (sasl.Server, error) {
 // may panic (go-smtp answers a panic in a command with 421 "Internal
 // server error"; one in the command layer would kill the server).
 func FuzzCommandLayer(f *testing.F) {
-	ts := startServer(f, func(o *Options) { o.MaxMessageSize = 100000 })
+	ts := startServer(f, func(o *Options) { o.MaxMessageSize, o.Myorigin = 100000, "origin.example" })
 	for _, s := range []string{
 		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nx\r\n.\r\n",
 		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 3 LAST\r\nabc",
@@ -308,6 +308,8 @@ func FuzzCommandLayer(f *testing.F) {
 		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n.\r\nDATA\r\n",
 		"EHLO c\r\nMAIL FROM:<\"a >b\"@example.com> SIZE=99999999999999999999 FOO=1\r\nRCPT TO:postmaster NOTIFY=NEVER\r\n",
 		"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 3\r\nabcRSET\r\nBDAT 1 LAST\r\nx",
+		// Unqualified senders, qualified with Myorigin.
+		"EHLO c\r\nMAIL FROM:<@r.example:\"s c\"> SIZE=10\r\nRCPT TO:<b@example.net>\r\nRSET\r\nMAIL FROM:root\r\n",
 	} {
 		f.Add([]byte(s))
 	}
