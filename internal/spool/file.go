@@ -69,12 +69,14 @@ func rename(oldname, newname string) error {
 	}
 }
 
-// writeFile is os.WriteFile through openFile.
-func writeFile(name string, data []byte, perm os.FileMode) error {
+// writeFile is os.WriteFile through openFile. The file gets the spool's
+// owner (s.owner), as every file root makes in the spool does.
+func (s *Spool) writeFile(name string, data []byte, perm os.FileMode) error {
 	f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
+	s.chown(f)
 	_, err = f.Write(data)
 	if err1 := f.Close(); err == nil {
 		err = err1

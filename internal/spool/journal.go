@@ -138,6 +138,11 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
+	if o := s.owner; o != nil {
+		// Made by root perhaps: the relay, under its own user, replays
+		// and retires what is in it.
+		os.Chown(dir, o.UID, o.GID)
+	}
 	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace, quit: make(chan struct{})}
 	fsDir, err := os.Open(s.dir)
 	if err != nil {
@@ -194,6 +199,7 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, int64, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			return fail(err)
 		}
+		j.s.chown(f)
 		head := (&record{typ: recHeader, boot: j.boot}).marshal()
 		if _, err := f.Write(head); err != nil {
 			return fail(err)

@@ -69,6 +69,12 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		path := filepath.Join(s.dir, journalDir, name)
 		f, err := os.Open(path)
 		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // else retired by its process meanwhile
+				// Perhaps a dead process's, and the messages it served
+				// are in it alone: never passed over quietly.
+				s.log.Error("journal: a segment cannot be read; the messages in it are not replayed until it can be (then restart the relay)",
+					"segment", path, "err", err)
+			}
 			continue
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
@@ -362,7 +368,7 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
 	data, cerr := os.ReadFile(path)
 	if cerr == nil {
-		cerr = os.WriteFile(q, data, 0o640)
+		cerr = s.writeFile(q, data, 0o640)
 	}
 	if cerr != nil {
 		s.log.Error("journal: unreadable record; the records before it were replayed; the segment could not be copied to quarantine and is moved there after the replay",

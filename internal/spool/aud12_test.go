@@ -1,0 +1,109 @@
+package spool
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAud12RootJournalKeepsSpoolOwner: root gives the files it makes in
+// the spool to the spool directory's owner, the relay's own user
+// (TestRevOps2RootKeepsSpoolOwner), but the journal's files were left
+// root:root 0640: the .journal directory and its segments, the envelope
+// of a message a filter saw (written as state new for the filter), and
+// the envelope a checkpoint writes for a message served from memory. A
+// relay run once as root on the spool and then, as its service, under its
+// own user quarantined such a message at start ("open ...envelope:
+// permission denied"), acknowledged and never delivered, and skipped the
+// dead journal without a word (it could not open it), so the messages
+// served from it were never written out.
+func TestAud12RootJournalKeepsSpoolOwner(t *testing.T) {
+	_, s, owned := ownedSpool(t)
+	j := serve(t, s)
+	// A message a filter sees: its files are written for it.
+	w, err := s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: filtered\r\n\r\nbody\r\n")
+	if err := w.Prepare(testEnvelope()); err != nil {
+		t.Fatal(err)
+	}
+	w.ContentPath()
+	w.EnvelopePath()
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	filtered := w.ID()
+	// A message served from memory, written out by a checkpoint.
+	w, err = s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: served\r\n\r\nbody\r\n")
+	if err := w.Prepare(testEnvelope()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	served := w.ID()
+	if err := s.writeOutAll(0); err != nil {
+		t.Fatal(err)
+	}
+	segs := s.segments()
+	j.kill()
+	owned("the journal's directory", journalDir)
+	for _, seg := range segs {
+		owned("a journal segment", filepath.Join(journalDir, seg))
+	}
+	owned("a filtered message's envelope", filtered+".envelope")
+	owned("a filtered message's content", filtered+".content")
+	owned("a served message's envelope, written out", served+".envelope")
+	owned("a served message's content, written out", served+".content")
+}
+
+// TestAud12UnreadableSegmentReported: a dead process's journal segment
+// that the replaying process may not open (root's, from before root gave
+// them the spool's owner, or one an administrator made unreadable) was
+// skipped without a word: the messages served from it, acknowledged, were
+// neither written out nor reported, and the relay started as though there
+// were nothing to replay. The replay says so in the log, naming the
+// segment.
+func TestAud12UnreadableSegmentReported(t *testing.T) {
+	if dir := os.Getenv("RK_AUD12_CHILD"); dir != "" {
+		s, err := Open(dir, slog.New(slog.NewTextHandler(os.Stdout, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Replay()
+		return
+	}
+	dir, _ := os.MkdirTemp("/tmp", "rkaud12")
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	if err := os.MkdirAll(filepath.Join(dir, journalDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, journalDir)} {
+		os.Chown(d, 65534, 65534)
+	}
+	seg := filepath.Join(dir, journalDir, "00000000000000000001.log")
+	b := (&record{typ: recHeader, boot: bootID()}).marshal()
+	b = append(b, (&record{typ: recServed, id: "6B0252D2F906FE64", state: Ready,
+		envelope: testEnvelope().Marshal(), content: []byte("Subject: x\r\n\r\nbody\r\n")}).marshal()...)
+	if err := os.WriteFile(seg, b, 0o600); err != nil { // root's
+		t.Fatal(err)
+	}
+	out, err := runAsNobody(t, "TestAud12UnreadableSegmentReported", "RK_AUD12_CHILD="+dir)
+	if err != nil {
+		t.Fatalf("replay as the spool's user: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "level=ERROR") || !strings.Contains(string(out), filepath.Base(seg)) {
+		t.Errorf("a journal segment the replay cannot open was skipped without an error naming it; log:\n%s", out)
+	}
+}
