@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,38 @@ func TestAud12UnreadableSegmentReported(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "level=ERROR") || !strings.Contains(string(out), filepath.Base(seg)) {
 		t.Errorf("a journal segment the replay cannot open was skipped without an error naming it; log:\n%s", out)
+	}
+}
+
+// TestAud12NewDirectoriesSynced: a directory the spool makes is itself an
+// entry in its parent directory, which only an fsync of the parent makes
+// durable. The journal's directory, made at the first start, was fsynced
+// (for the segment's name in it) but its own name in the spool directory
+// never was, nor was a spool directory Open made, nor its quarantine
+// directory: after a power loss soon after the first start, the file
+// system may come back without them (in lost+found), and with them every
+// message acknowledged from the journal, or from files in that spool.
+func TestAud12NewDirectoriesSynced(t *testing.T) {
+	var synced []string
+	faultSyncPath = func(dir string) error {
+		synced = append(synced, filepath.Clean(dir))
+		return nil
+	}
+	defer func() { faultSyncPath = nil }()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "spool")
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openJournal(t, s).kill()
+	for _, d := range []struct{ made, parent string }{
+		{dir, parent},
+		{filepath.Join(dir, quarantineDir), dir},
+		{filepath.Join(dir, journalDir), dir},
+	} {
+		if !slices.Contains(synced, d.parent) {
+			t.Errorf("%s was made, but %s, which names it, was never fsynced (fsynced: %v)", d.made, d.parent, synced)
+		}
 	}
 }

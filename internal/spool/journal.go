@@ -135,7 +135,7 @@ func (s *Spool) RunJournal() (stop func()) {
 // and run Journal.Run, which makes the files durable and ends the journal.
 func (s *Spool) OpenJournal() (*Journal, error) {
 	dir := filepath.Join(s.dir, journalDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirDurable(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
 	}
 	if o := s.owner; o != nil {

@@ -196,7 +196,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
+	if err := mkdirDurable(filepath.Join(dir, quarantineDir), 0o750); err != nil {
 		// A reader that may not write there (an unprivileged "queue
 		// list") still reads an existing spool; writers find out when
 		// they write.
