@@ -26,33 +26,9 @@ func TestAud12RootJournalKeepsSpoolOwner(t *testing.T) {
 	_, s, owned := ownedSpool(t)
 	j := serve(t, s)
 	// A message a filter sees: its files are written for it.
-	w, err := s.Create(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "Subject: filtered\r\n\r\nbody\r\n")
-	if err := w.Prepare(testEnvelope()); err != nil {
-		t.Fatal(err)
-	}
-	w.ContentPath()
-	w.EnvelopePath()
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
-	filtered := w.ID()
+	filtered := commitNow(t, s, "filtered", true)
 	// A message served from memory, written out by a checkpoint.
-	w, err = s.Create(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "Subject: served\r\n\r\nbody\r\n")
-	if err := w.Prepare(testEnvelope()); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
-	served := w.ID()
+	served := commitNow(t, s, "served", false)
 	if err := s.writeOutAll(0); err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +116,68 @@ func TestAud12NewDirectoriesSynced(t *testing.T) {
 			t.Errorf("%s was made, but %s, which names it, was never fsynced (fsynced: %v)", d.made, d.parent, synced)
 		}
 	}
+}
+
+// TestAud12JournalDirRemovedWritesOut: the journal's directory removed
+// while the relay runs (an administrator's clean-up, a tmpfiles rule) took
+// the only durable copy of the messages served from memory. The
+// checkpoint could start no new segment there and only said "journal
+// checkpoint failed; will retry", once a second, for ever: the messages
+// were never written to files, and a kill or a power loss lost them,
+// acknowledged with 250. A checkpoint that finds the journal's segment no
+// longer named in the spool writes out and syncs what it serves, and group
+// commit stops, as after a failed sync.
+func TestAud12JournalDirRemovedWritesOut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := serve(t, s)
+	id := commitNow(t, s, "served", false)
+	if _, err := os.Stat(s.contentPath(id)); err == nil {
+		t.Fatal("the message has files; want it served from memory")
+	}
+	if err := os.RemoveAll(filepath.Join(dir, journalDir)); err != nil {
+		t.Fatal(err)
+	}
+	var syncs int
+	faultSyncFS = func() error { syncs++; return nil }
+	defer func() { faultSyncFS = nil }()
+	j.checkpoint()
+	if _, st, err := s.Read(id); err != nil || st != Ready {
+		t.Fatalf("after a checkpoint with the journal's directory gone: %v %v; want the message written out, ready", st, err)
+	}
+	if _, err := os.Stat(s.contentPath(id)); err != nil {
+		t.Errorf("the message's content was not written out: %v", err)
+	}
+	if syncs == 0 {
+		t.Error("the files written out were never synced (syncfs)")
+	}
+	if s.journal.Load() != nil {
+		t.Error("group commit goes on into a journal no restart reads")
+	}
+}
+
+// commitNow accepts a message with subject, created now (so that a
+// journal serves it from memory), and returns its id; filtered, a filter
+// sees its files first.
+func commitNow(t *testing.T, s *Spool, subject string, filtered bool) string {
+	t.Helper()
+	w, err := s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: "+subject+"\r\n\r\nbody\r\n")
+	if err := w.Prepare(testEnvelope()); err != nil {
+		t.Fatal(err)
+	}
+	if filtered {
+		w.ContentPath()
+		w.EnvelopePath()
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	return w.ID()
 }
