@@ -587,12 +587,17 @@ func (j *Journal) checkpoint() error {
 func (j *Journal) retire(num uint64) error {
 	if j.keep.Load() {
 		// The segments stay whatever this does.
-		if j.s.writeOutAll(num) == nil && j.lost.Load() {
-			if err := j.s.syncFSOn(j.fsDir); err != nil {
+		err := j.s.writeOutAll(num)
+		if !j.lost.Load() {
+			return errJournalKept
+		}
+		if err == nil {
+			// No segment a restart reads: the files must be durable.
+			if err = j.s.syncFSOn(j.fsDir); err != nil {
 				j.s.log.Error("spool: syncing the messages written out from a lost journal failed", "err", err)
 			}
 		}
-		return errJournalKept
+		return err
 	}
 	if err := j.s.writeOutAll(num); err != nil {
 		return err
