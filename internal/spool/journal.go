@@ -485,6 +485,7 @@ func (j *Journal) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		j.s.retryReplay()
+		j.s.replayDead()
 		j.mu.Lock()
 		n := j.written
 		j.mu.Unlock()

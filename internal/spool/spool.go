@@ -170,6 +170,9 @@ type Spool struct {
 	// write out (a full disk), tried again by the journal's checkpoints
 	// (replay.go).
 	unreplayed unreplayed
+	// dead: the journals of other processes sharing the spool that died
+	// while this one runs (replayDead).
+	dead deadJournals
 }
 
 // CheckDir says whether dir is an existing directory, for the commands
