@@ -551,8 +551,11 @@ func (s *Spool) deadSegment() bool {
 			}
 			return true // for the replay to report
 		}
+		// Empty: a segment being made, between its creation and its
+		// lock (newSegment), more likely than one whose maker died there.
 		var st syscall.Stat_t
-		dead := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil &&
+		dead := syscall.Fstat(int(f.Fd()), &st) == nil && st.Size > 0 &&
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil &&
 			syscall.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0
 		f.Close()
 		if dead {
