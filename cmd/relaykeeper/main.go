@@ -221,6 +221,7 @@ func (r *relay) runServer() int {
 	if rep, err := r.spool.Replay(); err != nil || len(rep.Restored)+rep.TornTails+len(rep.CorruptJournals) > 0 {
 		r.reportRecovery(rep, err)
 	}
+	r.spool.OnRecovered(r.recoveredDead)
 	// Group commit: concurrent acceptances share one fdatasync. The
 	// journal outlives the servers and the scheduler, which write to it:
 	// every return (an early one too) stops it last and waits for it.

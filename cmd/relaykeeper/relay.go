@@ -307,6 +307,15 @@ func (r *relay) recover() {
 	r.reportRecovery(rep, err)
 }
 
+// recoveredDead reports the replay of the journal of another relay on the
+// spool that died, and has its released messages listed.
+func (r *relay) recoveredDead(rep spool.RecoveryReport, err error) {
+	r.reportRecovery(rep, err)
+	if r.sched != nil {
+		r.sched.KickRecovered(false)
+	}
+}
+
 // reportRecovery logs what recovery did, and each quarantined message in
 // the mail log.
 func (r *relay) reportRecovery(rep spool.RecoveryReport, err error) {

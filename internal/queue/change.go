@@ -148,13 +148,25 @@ func Apply(s *spool.Spool, act Action, ids []string) []Result {
 // command in another process waits for its files rather than report it
 // gone.
 func lockYoung(s *spool.Spool, id string) (*spool.Claim, error) {
-	c, err := s.Lock(id)
+	var c *spool.Claim
+	err := waitYoung(id, func() (err error) {
+		c, err = s.Lock(id)
+		return err
+	})
+	return c, err
+}
+
+// waitYoung calls try until it finds message id, or, if it is not found,
+// until the window in which the daemon may still serve a message of id's
+// time from memory has passed.
+func waitYoung(id string, try func() error) error {
+	err := try()
 	t, ok := spool.IDTime(id)
 	for errors.Is(err, spool.ErrNotFound) && ok && time.Since(t) < spool.ServedWindow+time.Second {
 		time.Sleep(50 * time.Millisecond)
-		c, err = s.Lock(id)
+		err = try()
 	}
-	return c, err
+	return err
 }
 
 func applyOne(s *spool.Spool, act Action, id string) Result {

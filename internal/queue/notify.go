@@ -67,6 +67,7 @@ func rewritePIDs(s *spool.Spool, add bool) error {
 	}
 	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		os.Remove(tmp) // begun, perhaps, on a full disk
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

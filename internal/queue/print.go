@@ -186,7 +186,13 @@ func Files(s *spool.Spool, id, state string) (envelope, content string, served b
 // its whole content. A missing message is spool.ErrNotFound, unless the
 // quarantine or a dead relay's journal holds it (notInQueue says so).
 func Show(s *spool.Spool, id string, body bool) (Shown, error) {
-	m, err := Get(s, id)
+	var m Message
+	// A message just accepted by a relay that serves it from memory
+	// gets its files within a few seconds (lockYoung).
+	err := waitYoung(id, func() (err error) {
+		m, err = Get(s, id)
+		return err
+	})
 	if errors.Is(err, spool.ErrNotFound) {
 		if err := notInQueue(s, id); err != nil {
 			return Shown{}, err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -69,12 +70,14 @@ func rename(oldname, newname string) error {
 	}
 }
 
-// writeFile is os.WriteFile through openFile.
-func writeFile(name string, data []byte, perm os.FileMode) error {
+// writeFile is os.WriteFile through openFile. The file gets the spool's
+// owner (s.owner), as every file root makes in the spool does.
+func (s *Spool) writeFile(name string, data []byte, perm os.FileMode) error {
 	f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
+	s.chown(f)
 	_, err = f.Write(data)
 	if err1 := f.Close(); err == nil {
 		err = err1
@@ -95,6 +98,42 @@ func (s *Spool) syncPath(dir string) error {
 		return nil
 	}
 	defer s.observeSync(SyncDir, time.Now())
+	return syncDirPath(dir)
+}
+
+// mkdirDurable makes dir and any parents it lacks, as os.MkdirAll does,
+// and fsyncs the parent of each directory it made: the name of a new
+// directory is an entry in its parent, which the new directory's own
+// fsync does not make durable. Without it a power loss soon after the
+// first start could take the spool or its journal, with every message
+// acknowledged in them, to lost+found.
+func mkdirDurable(dir string, perm os.FileMode) error {
+	var made []string
+	for d := filepath.Clean(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for _, d := range slices.Backward(made) {
+		if err := syncDirPath(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// faultSyncPath, if set, stands for the fsync of a directory, for tests.
+var faultSyncPath func(dir string) error
+
+// syncDirPath fsyncs a directory.
+func syncDirPath(dir string) error {
+	if faultSyncPath != nil {
+		return faultSyncPath(dir)
+	}
 	return safefile.SyncDir(dir)
 }
 

@@ -591,7 +591,7 @@ func (s *Spool) writeFiles(id string, st State, env []byte, content interface{ w
 	// that a process killed half way leaves no torn envelope behind
 	// (replay writes a missing one from the record).
 	etmp := filepath.Join(s.dir, "."+id+".envelope")
-	err = writeFile(etmp, env, 0o640)
+	err = s.writeFile(etmp, env, 0o640)
 	if err == nil {
 		err = rename(etmp, s.envelopePath(id, st))
 	}

@@ -99,6 +99,10 @@ type Journal struct {
 	// keep, once a sync has failed, stops the checkpoints: the segments
 	// stay, for the replay at the next start (see markUnsynced).
 	keep atomic.Bool
+	// lost, with keep: the active segment is no longer named in the
+	// spool (lose): the files written out are the only copy a restart
+	// finds, so each write-out is synced.
+	lost atomic.Bool
 
 	grace   time.Duration // writeOutGrace; tests set it to 0
 	quit    chan struct{} // closed when Run is told to stop: the grace ends
@@ -135,8 +139,13 @@ func (s *Spool) RunJournal() (stop func()) {
 // and run Journal.Run, which makes the files durable and ends the journal.
 func (s *Spool) OpenJournal() (*Journal, error) {
 	dir := filepath.Join(s.dir, journalDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirDurable(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: journal: %w", err)
+	}
+	if o := s.owner; o != nil {
+		// Made by root perhaps: the relay, under its own user, replays
+		// and retires what is in it.
+		os.Chown(dir, o.UID, o.GID)
 	}
 	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace, quit: make(chan struct{})}
 	fsDir, err := os.Open(s.dir)
@@ -194,6 +203,7 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, int64, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			return fail(err)
 		}
+		j.s.chown(f)
 		head := (&record{typ: recHeader, boot: j.boot}).marshal()
 		if _, err := f.Write(head); err != nil {
 			return fail(err)
@@ -475,14 +485,15 @@ func (j *Journal) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		j.s.retryReplay()
+		j.s.replayDead()
 		j.mu.Lock()
 		n := j.written
 		j.mu.Unlock()
 		if j.keep.Load() {
-			// No more checkpoints (markUnsynced); messages still served
-			// get their files, for other processes to see.
+			// No more checkpoints (markUnsynced, lose); messages still
+			// served get their files, for other processes to see.
 			if j.s.serving() {
-				j.s.writeOutAll(0)
+				j.retire(0)
 			}
 			continue
 		}
@@ -490,7 +501,9 @@ func (j *Journal) Run(ctx context.Context) error {
 			continue
 		}
 		if err := j.checkpoint(); err != nil {
-			j.s.log.Error("journal checkpoint failed; will retry", "err", err)
+			if !j.lost.Load() { // else lose said why, once
+				j.s.log.Error("journal checkpoint failed; will retry", "err", err)
+			}
 			continue
 		}
 		last = n
@@ -516,6 +529,12 @@ func (j *Journal) checkpoint() error {
 	}
 	nf, nnum, nsize, err := j.newSegment(num)
 	if err != nil {
+		j.mu.Lock()
+		cur := j.f
+		j.mu.Unlock()
+		if nerr := j.named(cur, num); nerr != nil {
+			return j.lose(nerr)
+		}
 		return err
 	}
 	j.syncMu.Lock()
@@ -568,8 +587,18 @@ func (j *Journal) checkpoint() error {
 // for replay after a crash.
 func (j *Journal) retire(num uint64) error {
 	if j.keep.Load() {
-		j.s.writeOutAll(num) // the segments stay whatever this does
-		return errJournalKept
+		// The segments stay whatever this does.
+		err := j.s.writeOutAll(num)
+		if !j.lost.Load() {
+			return errJournalKept
+		}
+		if err == nil {
+			// No segment a restart reads: the files must be durable.
+			if err = j.s.syncFSOn(j.fsDir); err != nil {
+				j.s.log.Error("spool: syncing the messages written out from a lost journal failed", "err", err)
+			}
+		}
+		return err
 	}
 	if err := j.s.writeOutAll(num); err != nil {
 		return err
@@ -624,6 +653,25 @@ func (j *Journal) close() error {
 		return fmt.Errorf("spool: journal: %w", err)
 	}
 	return j.retire(0)
+}
+
+// lose ends group commit when the active segment is no longer named in
+// the spool (its directory removed or moved away under the daemon): the
+// records of the messages served from memory are in no file a restart
+// reads, so those messages are written out and synced now, rather than
+// left in memory, and the checkpoints stop (keep) as after a failed sync.
+func (j *Journal) lose(cause error) error {
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+	j.s.journal.CompareAndSwap(j, nil)
+	j.lost.Store(true)
+	if j.keep.CompareAndSwap(false, true) {
+		j.s.log.Error("spool: the journal's segment is no longer in the spool directory; group commit is off, and the messages it served are written to files",
+			"err", cause)
+	}
+	j.retire(0)
+	return fmt.Errorf("spool: journal lost: %w", cause)
 }
 
 // errJournalKept is what a checkpoint returns once a sync has failed.

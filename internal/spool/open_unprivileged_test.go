@@ -18,6 +18,18 @@ func TestOpenUnprivileged(t *testing.T) {
 		}
 		return
 	}
+	dir, _ := os.MkdirTemp("/tmp", "rkopen")
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	if out, err := runAsNobody(t, "TestOpenUnprivileged", "RK_OPEN_CHILD="+dir); err != nil {
+		t.Errorf("Open by a user who may not write in the spool: %v\n%s", err, out)
+	}
+}
+
+// runAsNobody runs the test named test again in a child process as user
+// nobody, with env added to its environment, and returns its output.
+func runAsNobody(t *testing.T, test, env string) ([]byte, error) {
+	t.Helper()
 	if os.Getuid() != 0 {
 		harness.Missing(t, "needs root to make the other owner")
 	}
@@ -25,13 +37,8 @@ func TestOpenUnprivileged(t *testing.T) {
 	if err != nil {
 		harness.Missing(t, "no setpriv")
 	}
-	dir, _ := os.MkdirTemp("/tmp", "rkopen")
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
 	exe, _ := os.Executable()
-	c := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-test.run=TestOpenUnprivileged")
-	c.Env = append(os.Environ(), "RK_OPEN_CHILD="+dir)
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Errorf("Open by a user who may not write in the spool: %v\n%s", err, out)
-	}
+	c := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-test.run=^"+test+"$")
+	c.Env = append(os.Environ(), env)
+	return c.CombinedOutput()
 }

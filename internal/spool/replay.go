@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -66,9 +67,21 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 	}
 	defer fsDir.Close()
 	for _, name := range s.segments() {
+		if s.dead.seen(name) {
+			// Replayed already by this process, and kept (a full disk,
+			// a salvage left to do): retryReplay, or the next start.
+			continue
+		}
 		path := filepath.Join(s.dir, journalDir, name)
 		f, err := os.Open(path)
 		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // else retired by its process meanwhile
+				s.dead.see(name)
+				// Perhaps a dead process's, and the messages it served
+				// are in it alone: never passed over quietly.
+				s.log.Error("journal: a segment cannot be read; the messages in it are not replayed until it can be (then restart the relay)",
+					"segment", path, "err", err)
+			}
 			continue
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
@@ -82,6 +95,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		}
 		segs = append(segs, f)
 		names = append(names, name)
+		s.dead.see(name)
 		br := bufio.NewReaderSize(f, 64<<10)
 		sameBoot := false
 		var off int64
@@ -279,11 +293,7 @@ func (s *Spool) retryReplay() {
 	}
 	s.log.Info("journal: messages a full disk had kept in the journal of a process that died are written out",
 		"restored", done, "left", len(left))
-	for _, id := range rep.Restored {
-		if env, st, err := s.Read(id); err == nil && st == Ready {
-			s.committed(id, env.Marshal())
-		}
-	}
+	s.announce(rep.Restored)
 	if len(left) > 0 {
 		return
 	}
@@ -362,7 +372,7 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
 	data, cerr := os.ReadFile(path)
 	if cerr == nil {
-		cerr = os.WriteFile(q, data, 0o640)
+		cerr = s.writeFile(q, data, 0o640)
 	}
 	if cerr != nil {
 		s.log.Error("journal: unreadable record; the records before it were replayed; the segment could not be copied to quarantine and is moved there after the replay",
@@ -464,4 +474,93 @@ func (s *Spool) removeDone(id string) {
 		os.Remove(s.envelopePath(id, st))
 	}
 	os.Remove(s.contentPath(id))
+}
+
+// announce tells the scheduler of the messages a replay restored ready.
+func (s *Spool) announce(ids []string) {
+	for _, id := range ids {
+		if env, st, err := s.Read(id); err == nil && st == Ready {
+			s.committed(id, env.Marshal())
+		}
+	}
+}
+
+// deadJournals are the journal segments this process has replayed (or
+// found unreadable), and what it does when another process sharing the
+// spool dies while this one runs.
+type deadJournals struct {
+	mu       sync.Mutex
+	replayed map[string]bool // segment names; guarded by mu
+	running  atomic.Bool     // a replay of them is under way
+	// recovered hears what each such replay did (OnRecovered).
+	recovered func(RecoveryReport, error)
+}
+
+func (d *deadJournals) seen(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.replayed[name]
+}
+
+func (d *deadJournals) see(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.replayed == nil {
+		d.replayed = map[string]bool{}
+	}
+	d.replayed[name] = true
+}
+
+// OnRecovered makes f hear what each replay of a journal of a process
+// that died while this one runs did (replayDead), as the caller of
+// Recover does at start. Call it before the Spool is shared.
+func (s *Spool) OnRecovered(f func(RecoveryReport, error)) { s.dead.recovered = f }
+
+// replayDead replays the journal of another process sharing the spool
+// that has died while this one runs, then settles the files it left
+// (Recover), in the background. Its messages served from memory were
+// acknowledged, and those it was delivering are left claimed: they would
+// otherwise wait, undelivered and unlisted, for the next start of a relay
+// on the spool. Called once a second.
+func (s *Spool) replayDead() {
+	if !s.deadSegment() || !s.dead.running.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.dead.running.Store(false)
+		s.log.Warn("journal: a process sharing the spool has died; replaying its journal")
+		rep, err := s.Recover()
+		s.announce(rep.Restored)
+		if f := s.dead.recovered; f != nil {
+			f(rep, err)
+		}
+	}()
+}
+
+// deadSegment says whether the journal directory holds a segment that
+// no live process locks and that this process has not replayed.
+func (s *Spool) deadSegment() bool {
+	for _, name := range s.segments() {
+		if s.dead.seen(name) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.dir, journalDir, name))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return true // for the replay to report
+		}
+		// Empty: a segment being made, between its creation and its
+		// lock (newSegment), more likely than one whose maker died there.
+		var st syscall.Stat_t
+		dead := syscall.Fstat(int(f.Fd()), &st) == nil && st.Size > 0 &&
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil &&
+			syscall.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0
+		f.Close()
+		if dead {
+			return true
+		}
+	}
+	return false
 }

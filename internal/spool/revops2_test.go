@@ -21,29 +21,7 @@ import (
 // its next start ("permission denied"). Root gives the files it makes the
 // spool directory's owner.
 func TestRevOps2RootKeepsSpoolOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		harness.Missing(t, "needs root to give files to another user")
-	}
-	dir := t.TempDir()
-	const uid, gid = 65534, 65534 // nobody, as the relay's own user
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owned := func(what, name string) {
-		t.Helper()
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
-			t.Errorf("%s: %s is owned by %d:%d; want %d:%d (the spool's, the relay's user)",
-				what, name, st.Uid, st.Gid, uid, gid)
-		}
-	}
+	_, s, owned := ownedSpool(t)
 	owned("made by root's Open", quarantineDir)
 	id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
 	owned("submitted by root", id+".content")
@@ -59,6 +37,38 @@ func TestRevOps2RootKeepsSpoolOwner(t *testing.T) {
 		}
 		owned("moved by root", id+stateSuffix[to])
 	}
+}
+
+// ownedSpool opens, as root, a spool in a directory owned by nobody, as
+// the relay's own user; owned reports a file in it that root did not give
+// that owner.
+func ownedSpool(t *testing.T) (dir string, s *Spool, owned func(what, name string)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		harness.Missing(t, "needs root to give files to another user")
+	}
+	dir = t.TempDir()
+	const uid, gid = 65534, 65534 // nobody, as the relay's own user
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned = func(what, name string) {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			return
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s: %s is owned by %d:%d; want %d:%d (the spool's, the relay's user)",
+				what, name, st.Uid, st.Gid, uid, gid)
+		}
+	}
+	return dir, s, owned
 }
 
 // TestRevOps2RecoverLeavesForeignFiles: E-MailRelay's user guide starts a

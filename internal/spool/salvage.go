@@ -228,7 +228,7 @@ func (s *Spool) setAside(r *record) error {
 		data []byte
 	}{{r.id + ".content", r.content}, {r.id + stateSuffix[Held], r.envelope}} {
 		tmp := filepath.Join(dir, "."+f.name+".salvage")
-		err := writeFile(tmp, f.data, 0o640)
+		err := s.writeFile(tmp, f.data, 0o640)
 		if err == nil {
 			err = os.Rename(tmp, filepath.Join(dir, f.name))
 		}

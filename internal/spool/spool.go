@@ -170,6 +170,9 @@ type Spool struct {
 	// write out (a full disk), tried again by the journal's checkpoints
 	// (replay.go).
 	unreplayed unreplayed
+	// dead: the journals of other processes sharing the spool that died
+	// while this one runs (replayDead).
+	dead deadJournals
 }
 
 // CheckDir says whether dir is an existing directory, for the commands
@@ -196,7 +199,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, quarantineDir), 0o750); err != nil {
+	if err := mkdirDurable(filepath.Join(dir, quarantineDir), 0o750); err != nil {
 		// A reader that may not write there (an unprivileged "queue
 		// list") still reads an existing spool; writers find out when
 		// they write.

@@ -220,7 +220,7 @@ func (w *Writer) Prepare(env *Envelope) error {
 		// A new name, so no temporary file is needed: a torn .new file
 		// is quarantined like any other unfinished receipt.
 		w.env = marshaled
-		if err := writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
+		if err := w.s.writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
 			return fmt.Errorf("spool: write envelope: %w", err)
 		}
 		w.prepared = true
@@ -276,7 +276,7 @@ func (w *Writer) toFiles() error {
 	}
 	if err == nil && w.prepared {
 		w.releaseBuf()
-		if err = writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
+		if err = w.s.writeFile(w.s.envelopePath(w.id, New), w.env, 0o640); err != nil {
 			err = fmt.Errorf("spool: write envelope: %w", err)
 		}
 	}
