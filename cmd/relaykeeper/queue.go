@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -163,18 +162,11 @@ func (q *queueCmd) list(f queue.Filter) int {
 		fmt.Fprintf(q.stderr, "relaykeeper queue: %v\n", err)
 		return exitFailure
 	}
-	var paces []queue.Pace
-	if _, err := os.Stat(filepath.Join(q.spool.Dir(), queue.PIDFile)); err == nil {
-		// Paces are the running relay's; a file a killed one left is stale.
-		ps, err := deliver.ReadPaces(q.spool.Dir())
-		if err != nil {
-			fmt.Fprintf(q.stderr, "relaykeeper queue: warning: pace state unreadable: %v\n", err)
-		}
-		for _, p := range ps {
-			paces = append(paces, p)
-		}
+	paces, err := deliver.RunningPaces(q.spool.Dir(), queue.PIDFile)
+	if err != nil {
+		fmt.Fprintf(q.stderr, "relaykeeper queue: warning: pace state unreadable: %v\n", err)
 	}
-	l := queue.NewListing(q.spool.Dir(), msgs, paces)
+	l := queue.NewListing(q.spool.Dir(), msgs, queue.Paces(paces))
 	if q.json {
 		queue.WriteJSON(q.stdout, l)
 	} else {

@@ -307,8 +307,7 @@ func (r *relay) recover() {
 	r.reportRecovery(rep, err)
 }
 
-// recoveredDead reports the replay of the journal of another relay on the
-// spool that died, and has its released messages listed.
+// recoveredDead reports the replay of a dead relay's journal; its messages are listed again.
 func (r *relay) recoveredDead(rep spool.RecoveryReport, err error) {
 	r.reportRecovery(rep, err)
 	if r.sched != nil {

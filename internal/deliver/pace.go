@@ -240,6 +240,16 @@ func (s *Scheduler) removePaces() {
 	}
 }
 
+// RunningPaces are the paces of the relay running on the spool directory,
+// for "queue list": none when no relay runs there (no pidFile), since a
+// pace file a killed relay left behind is stale.
+func RunningPaces(spoolDir, pidFile string) ([]Pace, error) {
+	if _, err := os.Stat(filepath.Join(spoolDir, pidFile)); err != nil {
+		return nil, nil
+	}
+	return ReadPaces(spoolDir)
+}
+
 // ReadPaces reads the paces a running scheduler saved in a spool
 // directory; none if it saved none.
 func ReadPaces(spoolDir string) ([]Pace, error) {

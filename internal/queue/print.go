@@ -29,6 +29,15 @@ type Pace interface {
 	Describe(now time.Time) string
 }
 
+// Paces gives a list of paces of any type the listing's type.
+func Paces[P Pace](ps []P) []Pace {
+	out := make([]Pace, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
 // Listing is what "queue list" shows.
 type Listing struct {
 	Spool    string    `json:"spool"`
