@@ -135,6 +135,9 @@ func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 	}
 	conf := t.TempDir() // postmap needs a main.cf; the machine may have none
 	os.WriteFile(filepath.Join(conf, "main.cf"), nil, 0o600)
+	// Dated back, or postmap waits for it to be two seconds old.
+	then := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(conf, "main.cf"), then, then)
 	out, err := exec.Command(bin, "-c", conf, "-q", "Blocked.Example", path).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "REJECT" {
 		t.Errorf("postmap -q blocked.example = %q, %v; want REJECT", out, err)
