@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,9 @@ func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 	}
 	conf := t.TempDir() // postmap needs a main.cf; the machine may have none
 	os.WriteFile(filepath.Join(conf, "main.cf"), nil, 0o600)
+	// Dated back, or postmap waits for it to be two seconds old.
+	then := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(conf, "main.cf"), then, then)
 	out, err := exec.Command(bin, "-c", conf, "-q", "Blocked.Example", path).Output()
 	if err != nil || strings.TrimSpace(string(out)) != "REJECT" {
 		t.Errorf("postmap -q blocked.example = %q, %v; want REJECT", out, err)
@@ -151,5 +155,36 @@ func TestBlockSenderDomainRunsPostmap(t *testing.T) {
 	}
 	if out, _ := exec.Command(bin, "-c", conf, "-q", "late.example", path).Output(); strings.TrimSpace(string(out)) != "REJECT" {
 		t.Errorf("stale index was not rebuilt: postmap -q late.example = %q", out)
+	}
+}
+
+// TestTrim17PostmapPrivateMainCFIsOld: on a machine without Postfix's own
+// main.cf, Postmap gives postmap an empty one of its own. Postfix waits
+// until a main.cf is two seconds old before it trusts it, so a new one
+// cost every blocked domain two seconds: it must be dated back.
+func TestTrim17PostmapPrivateMainCFIsOld(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(postfixConfigDir, "main.cf")); err == nil {
+		t.Skip("Postfix's own main.cf exists: Postmap makes none")
+	}
+	bin := t.TempDir()
+	seen := filepath.Join(t.TempDir(), "mtime")
+	script := "#!/bin/sh\nstat -c %Y \"$2/main.cf\" > " + seen + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "postmap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if err := Postmap(filepath.Join(t.TempDir(), "sender_access")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatalf("the fake postmap did not run: %v", err)
+	}
+	mtime, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatalf("mtime %q: %v", out, err)
+	}
+	if age := time.Since(time.Unix(mtime, 0)); age < 2*time.Second {
+		t.Errorf("postmap's main.cf was %v old; want two seconds or more, or Postfix waits for it to age", age)
 	}
 }
