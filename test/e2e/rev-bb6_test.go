@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// A black-box SMTP conformance review of the relay in its three modes:
+// the message as it leaves, DSN end to end, and session semantics. Each
+// case here failed before the fix named in its comment.
+
+// TestBB6ProxyRelayedNotice: RFC 3461 section 5.2.2.2: a DSN-capable
+// relay that passes a message to a server without DSN sends a "relayed"
+// notice for each recipient whose NOTIFY asked for SUCCESS, since no one
+// further on will. Store and forward did; in proxy mode the relay offers
+// DSN and took NOTIFY=SUCCESS, and then, toward an upstream without DSN,
+// dropped the parameters and sent nothing, with or without --no-enforce:
+// the sender, who asked to hear of success, heard nothing. Toward an
+// upstream that offers DSN the parameters go on and no notice is made;
+// --no-bounces makes none either.
+func TestBB6ProxyRelayedNotice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		caps   []string
+		extra  []string
+		notice bool
+	}{
+		{"no DSN", []string{"PIPELINING", "8BITMIME"}, nil, true},
+		{"no DSN, --no-enforce", []string{"PIPELINING", "8BITMIME"}, []string{"--no-enforce"}, true},
+		{"no DSN, --no-bounces", []string{"PIPELINING", "8BITMIME"}, []string{"--no-bounces"}, false},
+		{"DSN", []string{"PIPELINING", "8BITMIME", "DSN"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{Capabilities: tc.caps})
+			r := startRelay(t, "127.0.0.1", append([]string{"--as-proxy", up.Addr(), "--interface", "127.0.0.1",
+				"--spool-dir", t.TempDir(), "--domain", "relay.e2e.test"}, tc.extra...)...)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> ENVID=QQ+2B1")
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob+2Bx@example.net")
+			mustCmd(t, c, "250", "RCPT TO:<carol@example.net>")
+			mustCmd(t, c, "354", "DATA")
+			mustCmd(t, c, "250", "Subject: relayed\r\n\r\nthe text\r\n.")
+			mustCmd(t, c, "221", "QUIT")
+			if !tc.notice {
+				time.Sleep(2 * time.Second)
+				if txs := up.Transactions(); len(txs) != 1 {
+					t.Fatalf("upstream got %d transactions; want only the message, no notice", len(txs))
+				}
+				return
+			}
+			txs := up.WaitTransactions(t, 2, 15*time.Second)
+			n := txs[1]
+			if n.MailFrom != "" || strings.Join(n.To(), ",") != "alice@example.org" {
+				t.Fatalf("second transaction from <%s> to %v; want the notice from <> to alice@example.org", n.MailFrom, n.To())
+			}
+			dsn := parseNotice(t, string(n.Data))
+			if got := dsnField(dsn.PerMessage, "Original-Envelope-Id"); got != "QQ+1" {
+				t.Errorf("Original-Envelope-Id %q; want QQ+1 (the ENVID decoded)", got)
+			}
+			if len(dsn.PerRecipient) != 1 {
+				t.Fatalf("notice reports %d recipients; want bob only (carol asked for no success notice):\n%s", len(dsn.PerRecipient), n.Data)
+			}
+			pr := dsn.PerRecipient[0]
+			for field, want := range map[string]string{"Final-Recipient": "rfc822; bob@example.net", "Action": "relayed",
+				"Status": "2.0.0", "Original-Recipient": "rfc822;bob+x@example.net"} {
+				if got := dsnField(pr, field); !strings.EqualFold(got, want) {
+					t.Errorf("%s: %q; want %q", field, got, want)
+				}
+			}
+			if got := dsnField(pr, "Diagnostic-Code"); !strings.HasPrefix(got, "smtp; 250") {
+				t.Errorf("Diagnostic-Code %q; want the upstream's 250", got)
+			}
+		})
+	}
+}
