@@ -79,3 +79,32 @@ func TestBB6ProxyRelayedNotice(t *testing.T) {
 		})
 	}
 }
+
+// TestBB6HopcountReceivedOnly: Postfix's hopcount_limit counts Received:
+// header fields only (cleanup counts HDR_RECEIVED; Delivered-To is
+// local(8)'s own loop check, per recipient). The relay, which says it
+// applies hopcount_limit, counted Delivered-To: fields as hops too, so a
+// message that Postfix 3.7 takes (60 Delivered-To:, or 25 of each) heard
+// "554 5.4.0 Error: too many hops". 49 Received: fields and the relay's
+// own still make 50 hops, refused as Postfix refuses them.
+func TestBB6HopcountReceivedOnly(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	const delivered = "Delivered-To: bob@example.net\r\n"
+	const received = "Received: from a.example by b.example; Sat, 5 Dec 2026 00:00:00 +0000\r\n"
+	for _, tc := range []struct{ name, head, want string }{
+		{"60 Delivered-To", strings.Repeat(delivered, 60), "250 "},
+		{"25 Received and 25 Delivered-To", strings.Repeat(received, 25) + strings.Repeat(delivered, 25), "250 "},
+		{"49 Received", strings.Repeat(received, 49), "554 5.4.0 Error: too many hops"},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+		mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		if rep, err := c.cmd("%sSubject: hops\r\n\r\ntext\r\n.", tc.head); err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+			t.Errorf("%s: final reply %q, %v; want %q", tc.name, rep, err, tc.want)
+		}
+		c.Close()
+	}
+}
