@@ -108,3 +108,58 @@ func TestBB6HopcountReceivedOnly(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestBB6DowngradeKeepsTraceOnTop: toward an upstream without 8BITMIME an
+// 8-bit message goes quoted-printable, its Content-Transfer-Encoding
+// changed. That field used to go to the very top of the message, above
+// the relay's own Received: field, so the upstream got a message whose
+// content did not begin with the trace field RFC 5321 section 4.4 says
+// the relay inserts "at the beginning of the message content", and whose
+// trace block, once the upstream prepended its own, had a content field
+// in the middle. Postfix changes the field where it stands, or adds it
+// at the end of the header. Both modes.
+func TestBB6DowngradeKeepsTraceOnTop(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"proxy", "store and forward"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING"}})
+			args := []string{"--as-proxy", up.Addr()}
+			if mode != "proxy" {
+				args = []string{"--as-server", "--forward-to", up.Addr(), "--poll", "1"}
+			}
+			r := startRelay(t, "127.0.0.1", append(args, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())...)
+			for _, msg := range []string{
+				"Subject: none\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nX-Last: 1\r\n\r\ncaf\xc3\xa9\r\n",
+				"Subject: in place\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n",
+			} {
+				c := mustDial(t, r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> BODY=8BITMIME")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				mustCmd(t, c, "354", "DATA")
+				mustCmd(t, c, "250", "%s.", msg)
+				c.Close()
+			}
+			txs := up.WaitTransactions(t, 2, 15*time.Second)
+			for _, tx := range txs {
+				data := string(tx.Data)
+				head, _, _ := strings.Cut(data, "\r\n\r\n")
+				subject := header(tx.Data, "Subject")
+				if !strings.HasPrefix(data, "Received: ") || !strings.Contains(data, "caf=C3=A9") {
+					t.Errorf("%s: the upstream got a message that does not begin with the relay's Received: field, or is not converted:\n%s", subject, data)
+				}
+				// Added after the last field, or changed where it was.
+				want := "\r\nContent-Transfer-Encoding: quoted-printable"
+				ok := strings.HasSuffix(head, want)
+				if subject == "in place" {
+					want = "\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: "
+					ok = strings.Contains(head, want)
+				}
+				if n := strings.Count(head, "Content-Transfer-Encoding:"); n != 1 || !ok {
+					t.Errorf("%s: header has %d Content-Transfer-Encoding fields; want one, as in %q:\n%s", subject, n, want, head)
+				}
+			}
+		})
+	}
+}
