@@ -458,8 +458,11 @@ func (ss *session) Data(r io.Reader) error {
 
 	// RFC 3848: S for TLS, A for a login (ESMTPSA), as Postfix writes.
 	proto := "ESMTP"
-	if ss.cc != nil && ss.cc.saidHelo {
+	switch {
+	case ss.cc != nil && ss.cc.saidHelo:
 		proto = "SMTP" // a client that said HELO, as Postfix writes it
+	case ss.mailOpts != nil && ss.mailOpts.UTF8:
+		proto = "UTF8SMTP" // RFC 6531 sections 3.7.3 and 4.3
 	}
 	tlsInfo := ""
 	if cs, isTLS := ss.tlsState(); isTLS {

@@ -163,3 +163,28 @@ func TestBB6DowngradeKeepsTraceOnTop(t *testing.T) {
 		})
 	}
 }
+
+// TestBB6ReceivedWithUTF8SMTP: RFC 6531 section 3.7.3: "The protocol
+// value of the 'WITH' clause when this extension is used is one of the
+// SMTPUTF8 values" (UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA, section
+// 4.3). The relay's Received: field said "with ESMTP" for a transaction
+// whose MAIL carried SMTPUTF8. Without SMTPUTF8 it stays ESMTP.
+func TestBB6ReceivedWithUTF8SMTP(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "SMTPUTF8"}})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	for _, param := range []string{" SMTPUTF8", ""} {
+		mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>%s", param)
+		mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		mustCmd(t, c, "250", "Subject: with%s\r\n\r\ntext\r\n.", param)
+	}
+	txs := up.WaitTransactions(t, 2, 15*time.Second)
+	for i, want := range []string{"with UTF8SMTP id ", "with ESMTP id "} {
+		if !strings.Contains(string(txs[i].Data), want) {
+			t.Errorf("transaction %d: Received: field lacks %q:\n%.300s", i+1, want, txs[i].Data)
+		}
+	}
+}
