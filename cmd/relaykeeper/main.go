@@ -165,7 +165,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	opts.Canonical, opts.HeaderRewriteClients = r.canonical, r.cfg.Rewrite.LocalHeaderRewriteClients
 	opts.Filter = r.serverFilter
 	if r.sched != nil {
-		opts.KickOnRescan = r.sched
+		opts.KickOnRescan, opts.Notices = r.sched, r.sched
 	} else if fwd, _ := r.cfg.Forwards(); fwd && len(r.cfg.Filter.Server) > 0 {
 		r.once = &deliver.OnceKicker{Ctx: ctx, New: r.newScheduler}
 		opts.KickOnRescan = r.once
@@ -199,8 +199,8 @@ func (r *relay) runServer() int {
 		r.log.Warn("mail has somewhere to go (--forward-to, [routing]) but nothing triggers forwarding: " +
 			"messages are stored only (add --poll, --forward-on-disconnect or --forward; or a --filter that exits 103)")
 	}
-	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports.
-	if triggered || (r.cfg.Proxies() && r.enforcer != nil) {
+	// A proxy's scheduler carries what the relay queues itself: encapsulations, reports, notices.
+	if triggered || (r.cfg.Proxies() && (r.enforcer != nil || r.cfg.Delivery.Bounces)) {
 		r.sched = r.newScheduler()
 	}
 	if r.enforcer != nil {

@@ -306,6 +306,9 @@ func TestReturnedOriginal(t *testing.T) {
 	// Bare LF, a line over 998 octets and no final line end: all must
 	// come back as they went, unwrapped and unencoded.
 	odd := "Subject: odd\r\n\r\nbare\nlf\r\n" + strings.Repeat("x", 1500) + "\r\nno end"
+	// Byte for byte, but for the line past 998 octets, broken as
+	// Postfix's smtp client breaks it (TestBB6ReturnedLongLines).
+	oddBack := "Subject: odd\r\n\r\nbare\nlf\r\n" + strings.Repeat("x", 998) + "\r\n" + strings.Repeat("x", 502) + "\r\nno end"
 	tests := []struct {
 		name        string
 		ret         string
@@ -333,7 +336,7 @@ func TestReturnedOriginal(t *testing.T) {
 		{"8-bit", "FULL", Failure, eight, false, 0, "message/global", eight, true, "Undelivered Message"},
 		{"8-bit headers", "HDRS", Failure, eight, false, 0, "message/global-headers", eight[:strings.Index(eight, "\r\n\r\n")+2], true, "Undelivered Message Headers"},
 		{"8-bit body", "FULL", Failure, original + "H\xc3\xa4llo\r\n", false, 0, "message/rfc822", original + "H\xc3\xa4llo\r\n", true, "Undelivered Message"},
-		{"odd bytes", "FULL", Failure, odd, false, 0, "message/rfc822", odd, false, "Undelivered Message"},
+		{"odd bytes", "FULL", Failure, odd, false, 0, "message/rfc822", oddBack, false, "Undelivered Message"},
 		{"headers cut at a line", "HDRS", Failure, original, false, 50, "text/rfc822-headers", "Return-Path: <alice@example.org>\r\n", false, "Undelivered Message Headers"},
 		{"header only message", "FULL", Failure, "Subject: x\r\n", false, 0, "message/rfc822", "Subject: x\r\n", false, "Undelivered Message"},
 	}

@@ -395,6 +395,7 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 		desc += " Headers"
 		ctype = "text/rfc822-headers"
 	}
+	data = breakLongLines(data)
 	p := part{body: data, eightBit: !ascii(data)}
 	if !ascii(headerSection(data, cut)) {
 		// A UTF-8 header field (RFC 6532) is allowed in RFC 6533's
@@ -409,6 +410,56 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 	}
 	p.header = header(fields...)
 	return p, nil
+}
+
+// maxOriginalLine is RFC 5322's limit on a line, CRLF not counted
+// (section 2.1.1), and Postfix's smtp_line_length_limit.
+const maxOriginalLine = 998
+
+// breakLongLines breaks the returned original's lines longer than
+// maxOriginalLine, as Postfix's smtp client does when it sends them: in
+// the header section with CRLF and a space, so that the rest stays in
+// the same field, in the body with CRLF. A notice is the relay's own
+// message, and an upstream that refused the original for such a line
+// would refuse the notice too. A UTF-8 character is never cut in two.
+func breakLongLines(msg []byte) []byte {
+	if len(msg) == 0 {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+len(msg)/maxOriginalLine*3)
+	inHeader := true
+	for rest := msg; len(rest) > 0; {
+		line, tail, found := bytes.Cut(rest, []byte("\n"))
+		rest = tail
+		text := bytes.TrimSuffix(line, []byte("\r"))
+		if len(text) == 0 {
+			inHeader = false
+		}
+		if len(text) <= maxOriginalLine {
+			out = append(out, line...)
+			if found {
+				out = append(out, '\n')
+			}
+			continue
+		}
+		for first := true; len(text) > 0; first = false {
+			n := maxOriginalLine
+			if !first && inHeader {
+				out = append(out, ' ')
+				n--
+			}
+			n = min(n, len(text))
+			for n > 1 && n < len(text) && text[n]&0xC0 == 0x80 {
+				n--
+			}
+			out = append(out, text[:n]...)
+			text = text[n:]
+			if len(text) > 0 || found {
+				out = append(out, '\r', '\n')
+			}
+		}
+	}
+	return out
 }
 
 // headerSection returns the header fields at the start of msg, up to and

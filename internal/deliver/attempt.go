@@ -539,14 +539,24 @@ func (s *Scheduler) lifetime(env *spool.Envelope) time.Duration {
 }
 
 func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) {
-	if s.opts.Notices == nil {
-		return
-	}
-	if err := s.opts.Notices.Notify(kind, c.Env, c.ContentPath, rcpts); err != nil {
+	if err := s.Notify(kind, c.Env, c.ContentPath, rcpts); err != nil {
 		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
-		return
+	}
+}
+
+// Notify queues a notice of kind k to env's sender about rcpts, as
+// Options.Notices does, and kicks the queue to send it; without
+// Options.Notices (--no-bounces) it does nothing. The SMTP server's proxy
+// mode calls it for the "relayed" notices of a message it never queues.
+func (s *Scheduler) Notify(k bounce.Kind, env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) error {
+	if s.opts.Notices == nil {
+		return nil
+	}
+	if err := s.opts.Notices.Notify(k, env, content, rcpts); err != nil {
+		return err
 	}
 	s.Kick(false)
+	return nil
 }
 
 // doubleBounce sends the postmaster a notice that could not be delivered,

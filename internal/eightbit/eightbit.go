@@ -271,11 +271,7 @@ func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, 
 	if act == leafAsIs || act == leafEscapeQP || act == leafDrop8 {
 		d.write(raw)
 	} else {
-		h = h.Copy()
-		h.Set("Content-Transfer-Encoding", map[leafAction]string{leafQP: "quoted-printable", leafBase64: "base64"}[act])
-		var b bytes.Buffer
-		textproto.WriteHeader(&b, h)
-		d.write(b.Bytes())
+		d.write(withCTE(h, map[leafAction]string{leafQP: "quoted-printable", leafBase64: "base64"}[act]))
 	}
 	_, end, err := d.body(act)
 	return end, err
@@ -288,10 +284,36 @@ func (d *downgrader) containerHeader(h textproto.Header, raw []byte, cte string)
 	if d.w == nil || cte != "8bit" && cte != "binary" {
 		return raw
 	}
-	h = h.Copy()
-	h.Set("Content-Transfer-Encoding", "7bit")
+	return withCTE(h, "7bit")
+}
+
+// withCTE is the header h, as it goes, with its Content-Transfer-Encoding
+// set to cte where the field stood, or added after the last field when it
+// had none, as Postfix's conversion does. textproto's Set would put it
+// first, and a message's own header must begin with its trace fields: the
+// relay's Received: field goes at the beginning of the content (RFC 5321
+// section 4.4).
+func withCTE(h textproto.Header, cte string) []byte {
+	field := []byte("Content-Transfer-Encoding: " + cte + "\r\n")
 	var b bytes.Buffer
-	textproto.WriteHeader(&b, h)
+	done := false
+	for fs := h.Fields(); fs.Next(); {
+		raw, err := fs.Raw()
+		switch {
+		case !strings.EqualFold(fs.Key(), "Content-Transfer-Encoding"):
+			if err != nil {
+				raw = []byte(fs.Key() + ": " + fs.Value() + "\r\n")
+			}
+			b.Write(raw)
+		case !done:
+			b.Write(field)
+			done = true
+		}
+	}
+	if !done {
+		b.Write(field)
+	}
+	b.WriteString("\r\n")
 	return b.Bytes()
 }
 

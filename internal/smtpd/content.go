@@ -132,11 +132,12 @@ type headerStamp struct {
 	done  bool
 	msgID bool
 	date  bool
-	hops  int // Received: and Delivered-To: header fields seen
+	hops  int // Received: header fields seen
 }
 
 // hopcountLimit is Postfix's hopcount_limit: a message with this many
-// Received: and Delivered-To: header fields, ours included, is refused,
+// Received: header fields, ours included, is refused (Postfix's cleanup
+// counts those only: Delivered-To: is local delivery's own loop check),
 // which ends a mail loop (a route or a forwarder that leads back to the
 // relay) after that many turns instead of never.
 const hopcountLimit = 50
@@ -183,7 +184,7 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			h.msgID = true
 		case bytes.EqualFold(name, []byte("Date")):
 			h.date = true
-		case bytes.EqualFold(name, []byte("Received")), bytes.EqualFold(name, []byte("Delivered-To")):
+		case bytes.EqualFold(name, []byte("Received")):
 			h.hops++
 		}
 		if len(h.held) > 0 {

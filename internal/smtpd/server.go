@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
+	"github.com/relaykeeper/relaykeeper/internal/bounce"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
@@ -115,6 +116,10 @@ type Options struct {
 	Bans Bans
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
+	// Notices, if set, queues in proxy mode the "relayed" notices owed
+	// for a message the upstream took without offering DSN (RFC 3461
+	// section 5.2.2.2), since no one further on will send them.
+	Notices Notices
 	// Filter, if set, runs on every message after it is written and
 	// before the client hears the reply to its final dot (--filter).
 	// KickOnRescan is kicked when a filter asks for the spool to be
@@ -174,6 +179,11 @@ type SRSReverser interface {
 // change what the client hears (relay-enforcer's reply rewriting).
 type Enforcer interface {
 	ProxyRefusal(ctx context.Context, r *ProxyRefusal) reply.Reply
+}
+
+// Notices queues delivery status notifications (deliver.Scheduler).
+type Notices interface {
+	Notify(k bounce.Kind, env *spool.Envelope, content func() (string, error), rcpts []spool.Recipient) error
 }
 
 // ProxyRefusal is an upstream refusal seen while proxying.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
+	"github.com/relaykeeper/relaykeeper/internal/bounce"
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
@@ -470,8 +472,11 @@ func (ss *session) Data(r io.Reader) error {
 
 	// RFC 3848: S for TLS, A for a login (ESMTPSA), as Postfix writes.
 	proto := "ESMTP"
-	if ss.cc != nil && ss.cc.saidHelo {
+	switch {
+	case ss.cc != nil && ss.cc.saidHelo:
 		proto = "SMTP" // a client that said HELO, as Postfix writes it
+	case ss.mailOpts != nil && ss.mailOpts.UTF8:
+		proto = "UTF8SMTP" // RFC 6531 sections 3.7.3 and 4.3
 	}
 	tlsInfo := ""
 	if cs, isTLS := ss.tlsState(); isTLS {
@@ -791,6 +796,9 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 		ss.tc.messages.Add(1)
 	}
 	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, result, rep.String())
+	if result == maillog.Sent {
+		ss.relayedNotice(w, env, rep)
+	}
 	if rep.Code >= 400 {
 		// The content file still exists here: the enforcer may copy it
 		// (to encapsulate) before Data's deferred Abort removes it.
@@ -801,6 +809,36 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 		return replyError(heard)
 	}
 	return replyError(rep)
+}
+
+// relayedNotice queues, for an upstream that took the message without
+// offering DSN, the "relayed" notice of each recipient it accepted whose
+// NOTIFY asks for SUCCESS (RFC 3461 section 5.2.2.2), as store and
+// forward does: the upstream got no NOTIFY to act on. The client has
+// its 250 by then; a notice that cannot be queued is only logged.
+func (ss *session) relayedNotice(w *proxyDraft, env *spool.Envelope, rep reply.Reply) {
+	if ss.s.opts.Notices == nil || ss.upstream == nil {
+		return
+	}
+	if _, dsn := ss.upstream.Extension("DSN"); dsn {
+		return
+	}
+	host, _, err := net.SplitHostPort(ss.s.opts.Proxy.Addr)
+	if err != nil {
+		host = ss.s.opts.Proxy.Addr
+	}
+	var sent []spool.Recipient
+	for _, r := range env.Recipients {
+		if slices.Contains(ss.upMsg0, r.Addr) {
+			r.Status, r.Reply, r.InReplyTo, r.RemoteMTA = spool.Sent, rep.Account(), "end of DATA", host
+			sent = append(sent, r)
+		}
+	}
+	env.Recipients = sent
+	content := func() (string, error) { return w.ContentPath(), w.err }
+	if err := ss.s.opts.Notices.Notify(bounce.Success, env, content, sent); err != nil {
+		ss.s.log.Error("delivery status notification not sent", "id", w.ID(), "err", err)
+	}
 }
 
 // reopenUpstream says the transaction again on a fresh upstream session,
