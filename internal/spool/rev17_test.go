@@ -1,8 +1,10 @@
 package spool
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,5 +62,47 @@ func TestRev17ReplayLeavesSegmentBeingMade(t *testing.T) {
 	}
 	if segs := s2.segments(); len(segs) != 0 {
 		t.Errorf("segments %v left after the replay of an old empty one", segs)
+	}
+}
+
+// TestRev17RecoveryBetweenCreateAndLock: a message's content file is
+// created and locked an instant later (createFile). A recovery of the
+// spool's files that came in that instant (replayDead now runs one in a
+// live relay whenever a relay sharing the spool dies, while the others
+// receive) found it unlocked without an envelope and moved it to
+// quarantine; the writer then locked the moved file, wrote the message
+// into quarantine through it and its envelope into the spool: the client
+// heard 250 for a message whose content was gone from the queue. The
+// writer now makes the file again when the one it locked is no longer
+// under the message's name.
+func TestRev17RecoveryBetweenCreateAndLock(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	other, _ := Open(dir, nil) // the other relay's recovery
+	ran := false
+	faultCreated = func(path string) {
+		if !ran && filepath.Dir(path) == dir {
+			ran = true
+			other.RecoverFiles(context.Background())
+		}
+	}
+	t.Cleanup(func() { faultCreated = nil })
+	id := newMessage(t, s, "Subject: raced\r\n\r\nbody\r\n")
+	if !ran {
+		t.Fatal("the recovery never ran between the create and the lock")
+	}
+	if b, err := os.ReadFile(s.contentPath(id)); err != nil || !strings.Contains(string(b), "body") {
+		t.Errorf("the accepted message's content in the spool: %q, %v; want it whole", b, err)
+	}
+	if _, st, err := s.Read(id); err != nil || st != Ready {
+		t.Errorf("Read(%s) = %v, %v; want ready", id, st, err)
+	}
+	// What the recovery set aside is the empty file it found: nothing of
+	// the message is written there.
+	q, _ := os.ReadDir(filepath.Join(dir, quarantineDir))
+	for _, de := range q {
+		if fi, err := de.Info(); err == nil && fi.Size() > 0 {
+			t.Errorf("quarantine holds %s, %d bytes; want nothing of the message", de.Name(), fi.Size())
+		}
 	}
 }
