@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // TestRev17TLSConfigMaximum: in E-MailRelay's --tls-config, "-tlsv1.3"
 // sets the highest version to TLS 1.3 (m_max in its OpenSSL back-end),
@@ -12,5 +15,22 @@ func TestRev17TLSConfigMaximum(t *testing.T) {
 		if _, err := ParseSwitches([]string{"--as-server", "--tls-config=" + v}); err != nil {
 			t.Errorf("--tls-config=%s: %v; want it taken", v, err)
 		}
+	}
+}
+
+// TestRev17NeverBlockRelayDomainNames: the relay's relay domains are never
+// blocked (NeverBlock), but since relay_domains items may hold several
+// names (a9311e8), an item "a.example, b.example" joined never_block as
+// that one string, which no domain is: the enforcer could block the
+// relay's own relay domains. A negated name is no relay domain, and
+// ".example" is written for the subdomains.
+func TestRev17NeverBlockRelayDomainNames(t *testing.T) {
+	c := Default()
+	c.Domain, c.Enforce.NeverBlock = "relay.example", nil
+	c.Policy.RelayDomains = []string{"a.example, b.example c.example", "!sub.d.example", "!!d.example", ".e.example", "hash:/etc/postfix/relay", "/etc/postfix/relay_domains"}
+	got := c.NeverBlock()
+	want := []string{"relay.example", "a.example", "b.example", "c.example", "d.example", "e.example"}
+	if !slices.Equal(got, want) {
+		t.Errorf("NeverBlock() = %q; want %q", got, want)
 	}
 }
