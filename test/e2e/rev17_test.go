@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -34,4 +35,40 @@ func TestRev17MyoriginRouted(t *testing.T) {
 	mustCmd(t, c, "250", "EHLO client.e2e.test")
 	mustCmd(t, c, "250", "MAIL FROM:<@hub.example:scanner>")
 	mustCmd(t, c, "504 5.5.2 <scanner>: Sender address rejected: need fully-qualified address", "RCPT TO:<ops@example.net>")
+}
+
+// TestRev17ProxyBanRefusalNamesSenderAsGiven: every reject line names the
+// sender as the client gave it (Postfix's smtpd logs "from=<...>" as
+// given, before cleanup's canonical maps). The proxy's refusal of a client
+// whose ban is due (f4b38be) named it as sender_canonical_maps had
+// rewritten it, an address the client never sent: a search of the mail
+// log for the client's sender missed the refusal.
+func TestRev17ProxyBanRefusalNamesSenderAsGiven(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, config: "[enforce]\nban_delay = \"3s\"\n" +
+		"[rewrite]\nsender_canonical_maps = [\"inline:{ alice@clean.example=alice@mapped.example }\"]\n"})
+	const client = "127.0.0.5"
+	tx, err := sendFrom(r.addr(), client, "alice@clean.example", []string{"spam@gmail.test"}, gmailMessage("alice@clean.example", "spam"))
+	if err != nil || tx.Final.code() != 550 {
+		t.Fatalf("send spam: %v %+v; want Gmail's 550", err, tx)
+	}
+	tx, err = sendFrom(r.addr(), client, "alice@clean.example", []string{"ok@gmail.test"}, gmailMessage("alice@clean.example", "within delay"))
+	if err != nil || len(tx.Mail) != 1 || !strings.HasPrefix(tx.Mail[0], "554 5.7.1 ") {
+		t.Fatalf("MAIL within the ban delay: %v %+v; want 554 5.7.1", err, tx)
+	}
+	var line string
+	waitFor(5*time.Second, func() bool {
+		for _, l := range strings.Split(r.stderr(), "\n") {
+			if strings.Contains(l, "reject ") && strings.Contains(l, "stage=mail") && strings.Contains(l, "banned until") {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(line, "from=<alice@clean.example>") {
+		t.Errorf("the ban refusal's reject line %q; want it to name from=<alice@clean.example>, as given", line)
+	}
 }
