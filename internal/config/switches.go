@@ -293,7 +293,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"tls.client_connection"},
 			parse: onOff(func(c *Config, on bool) { c.TLS.ClientConnection = on })},
 		{Long: "tls-config", Short: "9", Arg: "KEYWORDS", Group: groupTLS,
-			Help:  "E-MailRelay's TLS keywords, taken where they ask for what relaykeeper does: openssl or mbedtls (the library: Go's own is used), tlsv1.2 (the minimum, always); others are refused",
+			Help:  "E-MailRelay's TLS keywords, taken where they ask for what relaykeeper does: openssl or mbedtls (the library: Go's own is used), tlsv1.2 (the minimum, always), -tlsv1.3 (the maximum, always); others are refused",
 			parse: tlsConfig},
 		{Long: "client-tls-required", Group: groupTLS,
 			Help:  "never send to the smarthost without TLS",

@@ -106,18 +106,19 @@ func ignored(val string) (func(*Config), error) {
 
 // tlsConfig reads E-MailRelay's --tls-config keywords. Those that ask for
 // what relaykeeper always does are taken: a library's name (Go's own TLS
-// is the only one) and tlsv1.2, the minimum version. Any other keyword
+// is the only one), tlsv1.2, the minimum version, and -tlsv1.3, the
+// maximum ("-" sets the highest version in E-MailRelay). Any other keyword
 // would change what relaykeeper negotiates, so it is refused, saying why.
 func tlsConfig(val string) (func(*Config), error) {
 	for _, k := range strings.Split(val, ",") {
 		switch k = strings.ToLower(strings.TrimSpace(k)); k {
-		case "openssl", "mbedtls", "tlsv1.2":
+		case "openssl", "mbedtls", "tlsv1.2", "-tlsv1.3":
 		case "sslv3", "tlsv1.0", "tlsv1.1":
 			return nil, fmt.Errorf("%q: relaykeeper never negotiates below TLS 1.2", k)
-		case "tlsv1.3", "-tlsv1.2", "-tlsv1.3":
+		case "tlsv1.3", "-tlsv1.2":
 			return nil, fmt.Errorf("%q: relaykeeper always offers TLS 1.2 and 1.3; a narrower range cannot be set", k)
 		default:
-			return nil, fmt.Errorf("%q: want openssl, mbedtls or tlsv1.2 (TLS 1.2 or later, with Go's own TLS library, is always used)", k)
+			return nil, fmt.Errorf("%q: want openssl, mbedtls, tlsv1.2 or -tlsv1.3 (TLS 1.2 to 1.3, with Go's own TLS library, is always used)", k)
 		}
 	}
 	return nil, nil

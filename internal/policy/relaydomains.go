@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -30,62 +31,87 @@ type relayDomain struct {
 }
 
 func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (relayDomains, error) {
-	var rd relayDomains
-	var errs []error
-	// names adds the names in s, each with its own "!".
-	names := func(where, s string, not bool) {
-		for _, n := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			neg := not
-			for strings.HasPrefix(n, "!") {
-				n, neg = n[1:], !neg
-			}
-			if n == "" {
-				errs = append(errs, fmt.Errorf("policy.relay_domains: %s\"!\" with nothing to exclude", where))
-				continue
-			}
-			rd = append(rd, relayDomain{name: n, not: neg})
-			// A name in either form of an internationalized domain
-			// matches the other form too: "bücher.example" and
-			// "xn--bcher-kva.example".
-			if a := asciiDomain(n); a != n {
-				rd = append(rd, relayDomain{name: a, not: neg})
-			}
-		}
-	}
+	p := relayParser{tables: tables, seen: seen}
 	for _, e := range entries {
-		bare, not := e, false
-		for strings.HasPrefix(bare, "!") {
-			bare, not = bare[1:], !not
+		p.patterns("", e, false, nil)
+	}
+	return p.rd, errors.Join(p.errs...)
+}
+
+// relayParser collects the patterns and problems of parseRelayDomains.
+type relayParser struct {
+	tables Tables
+	seen   fileVersions
+	rd     relayDomains
+	errs   []error
+}
+
+// patterns adds the patterns in s, an item of the setting or a file's line
+// (where is "FILE:LINE: "), negated if not: a file or a table, whose
+// spec may hold spaces, or names separated by commas or spaces, each of
+// which may be a file or a table too (Postfix's match list); files are
+// the files being read, which may not name themselves again.
+func (p *relayParser) patterns(where, s string, not bool, files []string) {
+	s = strings.TrimSpace(s)
+	if bare := strings.TrimLeft(s, "!"); strings.HasPrefix(bare, "/") || isTableSpec(bare) {
+		p.item(where, s, not, files)
+		return
+	}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		p.item(where, f, not, files)
+	}
+}
+
+// item adds the pattern s, each "!" before it negating it.
+func (p *relayParser) item(where, s string, not bool, files []string) {
+	for strings.HasPrefix(s, "!") {
+		s, not = s[1:], !not
+	}
+	switch {
+	case s == "":
+		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s\"!\" with nothing to exclude", where))
+	case strings.HasPrefix(s, "/"):
+		p.file(where, s, not, files)
+	case isTableSpec(s):
+		if p.tables == nil {
+			p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%q: lookup tables are not available", where, s))
+			return
 		}
-		switch {
-		case strings.HasPrefix(bare, "/"):
-			f, err := seen.open(bare)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("policy.relay_domains: %w", err))
-				continue
-			}
-			sc := bufio.NewScanner(f)
-			for n := 1; sc.Scan(); n++ {
-				line, _, _ := strings.Cut(sc.Text(), "#")
-				names(fmt.Sprintf("%s:%d: ", bare, n), line, not)
-			}
-			f.Close()
-		case isTableSpec(bare):
-			if tables == nil {
-				errs = append(errs, fmt.Errorf("policy.relay_domains: %q: lookup tables are not available", bare))
-				continue
-			}
-			m, err := tables.Open(bare)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("policy.relay_domains: %w", err))
-				continue
-			}
-			rd = append(rd, relayDomain{table: m, not: not})
-		default:
-			names("", e, false)
+		m, err := p.tables.Open(s)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%w", where, err))
+			return
+		}
+		p.rd = append(p.rd, relayDomain{table: m, not: not})
+	default:
+		p.rd = append(p.rd, relayDomain{name: s, not: not})
+		// A name in either form of an internationalized domain matches
+		// the other form too: "bücher.example" and "xn--bcher-kva.example".
+		if a := asciiDomain(s); a != s {
+			p.rd = append(p.rd, relayDomain{name: a, not: not})
 		}
 	}
-	return rd, errors.Join(errs...)
+}
+
+// file adds the patterns on the lines of the file name (# comments), each
+// negated if the file is.
+func (p *relayParser) file(where, name string, not bool, files []string) {
+	if slices.Contains(files, name) {
+		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%s names itself", where, name))
+		return
+	}
+	f, err := p.seen.open(name)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%w", where, err))
+		return
+	}
+	defer f.Close()
+	files = append(files, name)
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		p.patterns(fmt.Sprintf("%s:%d: ", name, n), line, not, files)
+	}
 }
 
 // asciiDomain is domain's A-label form (RFC 5891), or domain itself if it

@@ -220,16 +220,16 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 			from = addr.String()
 		}
 	}
-	if e := ss.overRate(anvil.Message); e != nil {
-		return ss.refuse("mail", e, "from", maillog.Addr(from), "rule", "client_message_rate_limit")
-	}
-	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
 	ss.given = from
 	if ss.cc != nil && ss.cc.bareSender != "" {
 		// Restrictions and the reject lines see the sender as given
 		// (reject_non_fqdn_sender refuses it); the spool, the qualified.
 		ss.given = ss.cc.bareSender
 	}
+	if e := ss.overRate(anvil.Message); e != nil {
+		return ss.refuse("mail", e, "from", maillog.Addr(ss.given), "rule", "client_message_rate_limit")
+	}
+	ss.instance = strconv.FormatInt(ss.s.started.Unix(), 16) + "." + strconv.FormatUint(ss.s.transactions.Add(1), 16)
 	if ss.s.opts.Policy != nil {
 		req := ss.request("")
 		if opts != nil {
@@ -256,7 +256,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		// mode its mail cannot be held, as it would be in the spool.
 		if b, due := ss.s.opts.Bans.Due(ip); due {
 			return ss.refuse("mail", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
-				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(from))
+				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(ss.given))
 		}
 	}
 	ss.upMsg = &remote.Message{From: ss.s.opts.Canonical.GenericAddr(from)}

@@ -103,6 +103,11 @@ func (c *commandConn) qualifySender(arg string, line []byte) ([]byte, string) {
 	if !strings.HasPrefix(params, " ") && params != "" {
 		params = " " + params
 	}
+	// A source route goes, as Postfix's smtpd strips it before anything
+	// sees the address (pathRefusal names the address without it too).
+	if route, after, ok := strings.Cut(local, ":"); ok && strings.HasPrefix(route, "@") {
+		local = after
+	}
 	return []byte("MAIL FROM:<" + local + "@" + c.srv.opts.Myorigin + ">" + params + "\r\n"), local
 }
 

@@ -435,17 +435,24 @@ func (s *Spool) keepRoom() error {
 
 // named checks that segment num's path in the spool still leads to f.
 func (j *Journal) named(f *os.File, num uint64) error {
-	path := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
+	if err := named(f, filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))); err != nil {
+		return fmt.Errorf("spool: journal: %w", err)
+	}
+	return nil
+}
+
+// named says whether the open file f is the one under path.
+func named(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("spool: journal: %w", err)
+		return err
 	}
 	pi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("spool: journal: %w", err)
+		return err
 	}
 	if !os.SameFile(fi, pi) {
-		return fmt.Errorf("spool: journal: %s is another file", path)
+		return fmt.Errorf("%s is another file", path)
 	}
 	return nil
 }
@@ -715,6 +722,9 @@ func (s *Spool) markJournalUnsynced() {
 var (
 	faultSyncData, faultSyncFS func() error
 	faultAppend                func(f *os.File, b []byte) (int, error)
+	// faultCreated, if set, runs between a content file's creation and
+	// its lock (createFile).
+	faultCreated func(path string)
 )
 
 // syncData fdatasyncs f, unless sync is off (benchmark setup).

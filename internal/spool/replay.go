@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // replayJournal settles the journal segments of processes that have died,
@@ -84,11 +85,15 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 			}
 			continue
 		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &st) == nil && beingMade(&st) {
+			f.Close() // another process's new segment, not yet locked
+			continue
+		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close() // a live process's segment
 			continue
 		}
-		var st syscall.Stat_t
 		if syscall.Fstat(int(f.Fd()), &st) == nil && st.Nlink == 0 {
 			f.Close() // retired by its process between our open and lock
 			continue
@@ -551,10 +556,8 @@ func (s *Spool) deadSegment() bool {
 			}
 			return true // for the replay to report
 		}
-		// Empty: a segment being made, between its creation and its
-		// lock (newSegment), more likely than one whose maker died there.
 		var st syscall.Stat_t
-		dead := syscall.Fstat(int(f.Fd()), &st) == nil && st.Size > 0 &&
+		dead := syscall.Fstat(int(f.Fd()), &st) == nil && !beingMade(&st) &&
 			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil &&
 			syscall.Fstat(int(f.Fd()), &st) == nil && st.Nlink > 0
 		f.Close()
@@ -563,4 +566,18 @@ func (s *Spool) deadSegment() bool {
 		}
 	}
 	return false
+}
+
+// segmentMakeAge is how long a segment found empty is taken for one being
+// made by another process, between its creation and its lock (newSegment),
+// rather than the segment of one that died there.
+const segmentMakeAge = time.Minute
+
+// beingMade says whether a segment, by its stat, may be another process's
+// in the instant between its creation and its lock: neither the look for a
+// dead relay's journal nor the replay may lock it then (the maker's lock
+// would fail) or retire it (the maker would lock a file no longer named in
+// the spool, and write its records there).
+func beingMade(st *syscall.Stat_t) bool {
+	return st.Size == 0 && time.Since(time.Unix(st.Mtim.Unix())) < segmentMakeAge
 }

@@ -71,26 +71,49 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 }
 
 // createFile creates and locks the content file, with a write buffer.
+//
+// A recovery of the spool's files (at start, or replayDead's while relays
+// share the spool) may find the file in the instant between its creation
+// and its lock, unlocked and without an envelope, and remove it or move it
+// to quarantine: the file locked is then checked to be still the one
+// under the message's name, and made again if not, so that the message is
+// never written into a file the spool no longer names.
 func (w *Writer) createFile() error {
-	f, err := openFile(w.s.contentPath(w.id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
-	if os.IsExist(err) {
-		return err
+	path := w.s.contentPath(w.id)
+	for range 3 {
+		f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		if os.IsExist(err) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("spool: create: %w", err)
+		}
+		w.s.chown(f)
+		if faultCreated != nil {
+			faultCreated(path)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(path)
+			return fmt.Errorf("spool: lock new message: %w", err)
+		}
+		if named(f, path) != nil {
+			f.Close() // taken away by a recovery before the lock
+			continue
+		}
+		w.f = f
+		break
 	}
-	if err != nil {
-		return fmt.Errorf("spool: create: %w", err)
+	if w.f == nil {
+		return fmt.Errorf("spool: create: %s removed under the relay as it was made", path)
 	}
-	w.s.chown(f)
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(w.s.contentPath(w.id))
-		return fmt.Errorf("spool: lock new message: %w", err)
-	}
+	f := w.f
 	bw, _ := writeBufs.Get().(*bufio.Writer)
 	if bw == nil {
 		bw = bufio.NewWriterSize(f, 64<<10)
 	}
 	bw.Reset(f)
-	w.f, w.bw = f, bw
+	w.bw = bw
 	return nil
 }
 
