@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
 
 // What the relay does with the mail it receives, as the configuration
@@ -138,7 +140,8 @@ func (c *Config) MailOrigin(host string) string {
 // ([rewrite] myorigin).
 func (c *Config) NeverBlock() []string {
 	own := append(slices.Clone(c.Enforce.NeverBlock), c.Domain)
-	own = append(own, c.Policy.RelayDomains...)
+	// Postfix's forms: several names an item, files of them, "!".
+	own = append(own, policy.RelayDomainNames(c.Policy.RelayDomains)...)
 	if c.SRS.SecretFile != "" && c.SRS.Domain != "" {
 		own = append(own, c.SRS.Domain)
 	}

@@ -124,3 +124,18 @@ func (p relayDomain) matches(domain string) bool {
 	_, ok := p.table.LookupClient(netip.Addr{}, strings.ToLower(strings.TrimSuffix(domain, ".")))
 	return ok
 }
+
+// RelayDomainNames are the names relay_domains holds and does not exclude,
+// from its items and its /file/name files as they are now (a table's keys
+// cannot be listed): the relay's own domains, which the enforcer never
+// blocks. A problem is left to the Engine, which reports it.
+func RelayDomainNames(entries []string) []string {
+	rd, _ := parseRelayDomains(entries, nil, nil)
+	var names []string
+	for _, p := range rd {
+		if p.table == nil && !p.not {
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
