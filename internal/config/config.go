@@ -638,7 +638,8 @@ type Enforce struct {
 	// Rules is --enforce-rules FILE; empty means the built-in Gmail rules.
 	Rules string `toml:"rules"`
 	// ReplyFilter is a Postfix smtp_reply_filter-style file deciding what
-	// the original client hears; empty means the built-in one.
+	// the original client hears, named as a file or as Postfix names it
+	// ("pcre:FILE", "regexp:FILE"); empty means the built-in one.
 	ReplyFilter string `toml:"reply_filter"`
 	// Welcomelist is --welcomelist FILE: clients never banned. Created
 	// with loopback and private networks if missing.
@@ -663,8 +664,10 @@ type Enforce struct {
 	// RelayAddress sends encapsulated copies and reports; postmaster at
 	// the relay's domain by default.
 	RelayAddress string `toml:"relay_address"`
-	// NeverBlock are domains never blocked: a forged sender must not cut
-	// off a whole freemail provider. Such refusals are reported.
+	// NeverBlock are domains never blocked, nor any domain under one: a
+	// forged sender must not cut off a whole freemail provider. Such
+	// refusals are reported. The relay's own domains are never blocked
+	// either.
 	NeverBlock []string `toml:"never_block"`
 	// TrustedUpstreams are upstream hosts (names or addresses, exact)
 	// whose refusals may ban a client or block a domain, besides Google's
