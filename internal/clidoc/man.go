@@ -85,7 +85,7 @@ func Relaykeeper(w io.Writer, p Program) error {
 		r.item(bold(s.Name), s.Help+" ("+PageName(s.Name)+"(8))")
 	}
 	r.macro("SH", "SIGNALS")
-	r.item(bold("SIGHUP"), "re-read the tables, rescan the spool, and reopen the log files "+
+	r.item(bold("SIGHUP"), "re-read the tables and the mynetworks and relay_domains files, rescan the spool, and reopen the log files "+
 		"(--log-file and the mail log), so that logrotate needs no copytruncate.")
 	r.item(bold("SIGTERM")+", "+bold("SIGINT"), "stop: close the listeners, let sessions "+
 		"finish for the shutdown grace, release the spool's claims, exit 0.")

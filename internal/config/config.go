@@ -338,11 +338,14 @@ type Auth struct {
 // are evaluated at RCPT time in Postfix's order (client, helo, sender, relay,
 // recipient), as with Postfix's smtpd_delay_reject = yes.
 type Policy struct {
-	// MyNetworks are the trusted clients (permit_mynetworks): CIDRs, or
-	// a file ("/etc/postfix/mynetworks" or "cidr:/path") with one per line.
+	// MyNetworks are the trusted clients (permit_mynetworks): CIDRs,
+	// files of them ("/etc/postfix/mynetworks", several a line) and tables
+	// ("cidr:/path"); "!" before any, in a file too, excludes it, the first
+	// match deciding. Files are read again on SIGHUP and when they change.
 	MyNetworks []string `toml:"mynetworks"`
 	// RelayDomains are the domains this relay takes mail for from anyone
-	// (reject_unauth_destination lets them through).
+	// (reject_unauth_destination lets them through): names, files of names
+	// and tables, "!" ones too, as in Postfix.
 	RelayDomains []string `toml:"relay_domains"`
 	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
 	// recipients in RelayDomains must be listed ("user@domain" or
@@ -374,7 +377,8 @@ type Policy struct {
 	HeaderChecks string `toml:"header_checks"`
 	BodyChecks   string `toml:"body_checks"`
 
-	// DNSBL is E-MailRelay's --dnsbl SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER.
+	// DNSBL is E-MailRelay's --dnsbl SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER;
+	// trusted networks and clients that logged in are never checked.
 	DNSBL string `toml:"dnsbl"`
 	// DNSServer is the resolver for DNSBL lookups and the unknown-domain
 	// checks ("ip:port"); the first nameserver of /etc/resolv.conf by
@@ -496,8 +500,8 @@ type Filter struct {
 
 // Rewrite is Postfix's canonical(5) address mapping, applied as mail is
 // received: to the envelope, and, for the clients that
-// local_header_rewrite_clients names, to the addresses in the header
-// (docs/rewrite.md).
+// local_header_rewrite_clients names, to the addresses in the header, in
+// the classes canonical_classes names (docs/rewrite.md).
 type Rewrite struct {
 	// CanonicalMaps are Postfix's canonical_maps: tables of
 	// "user@domain new@address" or "@domain @new.domain" lines, for
@@ -515,8 +519,9 @@ type Rewrite struct {
 	LocalHeaderRewriteClients []string `toml:"local_header_rewrite_clients"`
 	// Myorigin is Postfix's myorigin with append_at_myorigin: the domain
 	// an unqualified sender (MAIL FROM:<root>, from a printer or a
-	// script) gets. Empty refuses such a sender, as reject_non_fqdn_sender
-	// would (504 5.5.2).
+	// script) gets. Empty refuses such a sender over SMTP, as
+	// reject_non_fqdn_sender would (504 5.5.2). sendmail and submit give a
+	// bare sender or recipient this domain, else domain's.
 	Myorigin string `toml:"myorigin"`
 	// MasqueradeDomains strip the host from addresses, after the maps:
 	// "example.com" makes user@host.example.com leave as
@@ -633,7 +638,8 @@ type Enforce struct {
 	// Rules is --enforce-rules FILE; empty means the built-in Gmail rules.
 	Rules string `toml:"rules"`
 	// ReplyFilter is a Postfix smtp_reply_filter-style file deciding what
-	// the original client hears; empty means the built-in one.
+	// the original client hears, named as a file or as Postfix names it
+	// ("pcre:FILE", "regexp:FILE"); empty means the built-in one.
 	ReplyFilter string `toml:"reply_filter"`
 	// Welcomelist is --welcomelist FILE: clients never banned. Created
 	// with loopback and private networks if missing.
@@ -645,7 +651,8 @@ type Enforce struct {
 	Bans string `toml:"bans"`
 	// BanTime is how long a ban lasts (relay-enforcer's jail: 4 hours);
 	// BanDelay how long after the refusal it takes effect, so that the
-	// reply to the original client still goes out.
+	// reply to the original client still goes out; the mail the client
+	// sends meanwhile is held (a proxy refuses its MAIL).
 	BanTime  time.Duration `toml:"ban_time"`
 	BanDelay time.Duration `toml:"ban_delay"`
 	// BanLog, if set, gets a fail2ban line per ban, in relay-enforcer's
@@ -657,8 +664,10 @@ type Enforce struct {
 	// RelayAddress sends encapsulated copies and reports; postmaster at
 	// the relay's domain by default.
 	RelayAddress string `toml:"relay_address"`
-	// NeverBlock are domains never blocked: a forged sender must not cut
-	// off a whole freemail provider. Such refusals are reported.
+	// NeverBlock are domains never blocked, nor any domain under one: a
+	// forged sender must not cut off a whole freemail provider. Such
+	// refusals are reported. The relay's own domains are never blocked
+	// either.
 	NeverBlock []string `toml:"never_block"`
 	// TrustedUpstreams are upstream hosts (names or addresses, exact)
 	// whose refusals may ban a client or block a domain, besides Google's

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 )
 
 // What the relay does with the mail it receives, as the configuration
@@ -138,7 +140,8 @@ func (c *Config) MailOrigin(host string) string {
 // ([rewrite] myorigin).
 func (c *Config) NeverBlock() []string {
 	own := append(slices.Clone(c.Enforce.NeverBlock), c.Domain)
-	own = append(own, relayDomainNames(c.Policy.RelayDomains)...)
+	// Postfix's forms: several names an item, files of them, "!".
+	own = append(own, policy.RelayDomainNames(c.Policy.RelayDomains)...)
 	if c.SRS.SecretFile != "" && c.SRS.Domain != "" {
 		own = append(own, c.SRS.Domain)
 	}
@@ -152,26 +155,6 @@ func (c *Config) NeverBlock() []string {
 		own = append(own, c.Rewrite.Myorigin) // the relay's own clients' senders
 	}
 	return own
-}
-
-// relayDomainNames are the domain names relay_domains' items hold, each
-// item one or several separated by commas or spaces; negated ones
-// ("!sub.example") are no relay domains, ".example" stands for the
-// subdomains, and files and tables are left to the policy that reads them.
-func relayDomainNames(items []string) []string {
-	var out []string
-	for _, item := range items {
-		for _, n := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-			bare := strings.TrimLeft(n, "!")
-			if (len(n)-len(bare))%2 == 1 { // "!!" undoes "!"
-				continue
-			}
-			if bare = strings.TrimPrefix(bare, "."); bare != "" && !strings.ContainsAny(bare, "/:") {
-				out = append(out, bare)
-			}
-		}
-	}
-	return out
 }
 
 // TrustedUpstreams are the upstreams whose refusals may sanction a client

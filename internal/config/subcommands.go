@@ -182,7 +182,7 @@ and puts it in the spool for forwarding, as E-MailRelay's emailrelay-submit
 does (see docs/pop3.md).
 
   -f, --from ADDRESS     the envelope sender (default: the From header's
-                         address, else USER@HOSTNAME); "<>" for none
+                         address, else USER@ORIGIN); "<>" for none
   -t                     also send to the addresses in the To, Cc and Bcc
                          headers
   -N NOTIFY              the notices wanted, for every recipient: never, or
@@ -192,7 +192,9 @@ does (see docs/pop3.md).
   -V ENVID               the envelope id notices quote (RFC 3461)
       --spool-dir DIR    the spool (default: from --config, else
                          /var/spool/relaykeeper)
-      --config FILE      read the spool directory and domain from this file
+      --config FILE      read the spool directory and ORIGIN from this file
+                         ([rewrite] myorigin, else domain; else the host
+                         name), the domain a bare RECIPIENT gets too
   -i, -oi                ignored, for sendmail's callers: the message always
                          ends at the end of the input, never at a "." line
 

@@ -321,7 +321,7 @@ func (p *switchParser) switches() []Switch {
 			parse: text(func(c *Config, s string) { c.Auth.ClientSecrets = s })},
 
 		{Long: "dnsbl", Arg: "SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER", Group: groupPolicy,
-			Help:  "refuse clients listed by THRESHOLD of the DNS blocklists SERVERS (E-MailRelay's form); trusted networks and clients that logged in are never checked",
+			Help:  "refuse clients listed by THRESHOLD of the DNS blocklists SERVERS, asked of DNS-SERVER within TIMEOUT milliseconds (or \"5s\"; negative: a timeout hears 450), E-MailRelay's form; trusted networks and clients that logged in are never checked",
 			Keys:  []string{"policy.dnsbl"},
 			parse: text(func(c *Config, s string) { c.Policy.DNSBL = s })},
 		{Long: "address-verifier", Arg: "PROGRAM", Group: groupPolicy,

@@ -150,3 +150,20 @@ func (p relayDomain) matches(domain string) bool {
 	_, ok := p.table.LookupClient(netip.Addr{}, strings.ToLower(strings.TrimSuffix(domain, ".")))
 	return ok
 }
+
+// RelayDomainNames are the names relay_domains holds and does not exclude,
+// from its items and its /file/name files as they are now (a table's keys
+// cannot be listed): the relay's own domains, which the enforcer never
+// blocks. A problem is left to the Engine, which reports it.
+func RelayDomainNames(entries []string) []string {
+	rd, _ := parseRelayDomains(entries, nil, nil)
+	var names []string
+	for _, p := range rd {
+		// ".example" stands for the subdomains: the enforcer's
+		// never-block list covers them by the domain itself.
+		if n := strings.TrimPrefix(p.name, "."); p.table == nil && !p.not && n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
