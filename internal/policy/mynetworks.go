@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -48,13 +46,9 @@ func ParseNetworks(entries []string, tables *table.Set) ([]NetworkRule, error) {
 // parseNetworks is ParseNetworks that records in seen, if not nil, each
 // file it reads as it was before reading it.
 func parseNetworks(entries []string, tables *table.Set, seen fileVersions) ([]NetworkRule, error) {
-	p := networkParser{tables: tables, seen: seen}
+	p := networkParser{tables: tables}
 	for _, e := range entries {
-		if bare := strings.TrimLeft(e, "!"); bare == "" || strings.HasPrefix(bare, "/") || isTableSpec(bare) {
-			p.item("", e, false, nil) // a path may hold spaces
-			continue
-		}
-		p.fields("", e, false, nil)
+		readMatchList(&p, seen, "", e, false, nil)
 	}
 	return p.rules, errors.Join(p.errs...)
 }
@@ -62,7 +56,6 @@ func parseNetworks(entries []string, tables *table.Set, seen fileVersions) ([]Ne
 // networkParser collects the rules and problems of ParseNetworks.
 type networkParser struct {
 	tables *table.Set
-	seen   fileVersions
 	rules  []NetworkRule
 	errs   []error
 }
@@ -77,63 +70,24 @@ func (p *networkParser) fail(where string, err error) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %w", where, err))
 }
 
-// fields adds the patterns in s, separated by commas or spaces.
-func (p *networkParser) fields(where, s string, not bool, files []string) {
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		p.item(where, f, not, files)
-	}
-}
-
-// item adds the pattern s, read at where, negated if not; files are the
-// files being read, which may not name themselves again.
-func (p *networkParser) item(where, s string, not bool, files []string) {
-	for strings.HasPrefix(s, "!") {
-		s, not = s[1:], !not
-	}
-	switch {
-	case s == "":
-		p.fail(where, errors.New(`"!" with nothing to exclude`))
-	case strings.HasPrefix(s, "/"):
-		p.file(where, s, not, files)
-	case isTableSpec(s):
-		t, err := p.tables.Open(s)
-		if err != nil {
-			p.fail(where, err)
-			return
-		}
-		p.rules = append(p.rules, NetworkRule{Table: t, Not: not})
-	default:
-		// Postfix writes IPv6 networks "[2001:db8::]/32".
-		bare := strings.NewReplacer("[", "", "]", "").Replace(s)
-		if pr, err := netip.ParsePrefix(bare); err == nil {
-			p.rules = append(p.rules, NetworkRule{Prefix: pr.Masked(), Not: not})
-		} else if a, err := netip.ParseAddr(bare); err == nil {
-			p.rules = append(p.rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})
-		} else {
-			p.fail(where, fmt.Errorf("%q is not a network", s))
-		}
-	}
-}
-
-// file adds the patterns of the file name, each line's after a "!" on the
-// name negated.
-func (p *networkParser) file(where, name string, not bool, files []string) {
-	if slices.Contains(files, name) {
-		p.fail(where, fmt.Errorf("%s names itself", name))
-		return
-	}
-	f, err := p.seen.open(name)
+func (p *networkParser) table(where, spec string, not bool) {
+	t, err := p.tables.Open(spec)
 	if err != nil {
 		p.fail(where, err)
 		return
 	}
-	defer f.Close()
-	files = append(files, name)
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
-			p.fields(fmt.Sprintf("%s:%d", name, n), line, not, files)
-		}
+	p.rules = append(p.rules, NetworkRule{Table: t, Not: not})
+}
+
+func (p *networkParser) pattern(where, s string, not bool) {
+	// Postfix writes IPv6 networks "[2001:db8::]/32".
+	bare := strings.NewReplacer("[", "", "]", "").Replace(s)
+	if pr, err := netip.ParsePrefix(bare); err == nil {
+		p.rules = append(p.rules, NetworkRule{Prefix: pr.Masked(), Not: not})
+	} else if a, err := netip.ParseAddr(bare); err == nil {
+		p.rules = append(p.rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})
+	} else {
+		p.fail(where, fmt.Errorf("%q is not a network", s))
 	}
 }
 

@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -31,9 +29,9 @@ type relayDomain struct {
 }
 
 func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (relayDomains, error) {
-	p := relayParser{tables: tables, seen: seen}
+	p := relayParser{tables: tables}
 	for _, e := range entries {
-		p.patterns("", e, false, nil)
+		readMatchList(&p, seen, "", e, false, nil)
 	}
 	return p.rd, errors.Join(p.errs...)
 }
@@ -41,76 +39,36 @@ func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (rela
 // relayParser collects the patterns and problems of parseRelayDomains.
 type relayParser struct {
 	tables Tables
-	seen   fileVersions
 	rd     relayDomains
 	errs   []error
 }
 
-// patterns adds the patterns in s, an item of the setting or a file's line
-// (where is "FILE:LINE: "), negated if not: a file or a table, whose
-// spec may hold spaces, or names separated by commas or spaces, each of
-// which may be a file or a table too (Postfix's match list); files are
-// the files being read, which may not name themselves again.
-func (p *relayParser) patterns(where, s string, not bool, files []string) {
-	s = strings.TrimSpace(s)
-	if bare := strings.TrimLeft(s, "!"); strings.HasPrefix(bare, "/") || isTableSpec(bare) {
-		p.item(where, s, not, files)
-		return
+func (p *relayParser) fail(where string, err error) {
+	if where != "" {
+		err = fmt.Errorf("%s: %w", where, err)
 	}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		p.item(where, f, not, files)
-	}
+	p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %w", err))
 }
 
-// item adds the pattern s, each "!" before it negating it.
-func (p *relayParser) item(where, s string, not bool, files []string) {
-	for strings.HasPrefix(s, "!") {
-		s, not = s[1:], !not
-	}
-	switch {
-	case s == "":
-		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s\"!\" with nothing to exclude", where))
-	case strings.HasPrefix(s, "/"):
-		p.file(where, s, not, files)
-	case isTableSpec(s):
-		if p.tables == nil {
-			p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%q: lookup tables are not available", where, s))
-			return
-		}
-		m, err := p.tables.Open(s)
-		if err != nil {
-			p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%w", where, err))
-			return
-		}
-		p.rd = append(p.rd, relayDomain{table: m, not: not})
-	default:
-		p.rd = append(p.rd, relayDomain{name: s, not: not})
-		// A name in either form of an internationalized domain matches
-		// the other form too: "bücher.example" and "xn--bcher-kva.example".
-		if a := asciiDomain(s); a != s {
-			p.rd = append(p.rd, relayDomain{name: a, not: not})
-		}
-	}
-}
-
-// file adds the patterns on the lines of the file name (# comments), each
-// negated if the file is.
-func (p *relayParser) file(where, name string, not bool, files []string) {
-	if slices.Contains(files, name) {
-		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%s names itself", where, name))
+func (p *relayParser) table(where, spec string, not bool) {
+	if p.tables == nil {
+		p.fail(where, fmt.Errorf("%q: lookup tables are not available", spec))
 		return
 	}
-	f, err := p.seen.open(name)
+	m, err := p.tables.Open(spec)
 	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %s%w", where, err))
+		p.fail(where, err)
 		return
 	}
-	defer f.Close()
-	files = append(files, name)
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		p.patterns(fmt.Sprintf("%s:%d: ", name, n), line, not, files)
+	p.rd = append(p.rd, relayDomain{table: m, not: not})
+}
+
+func (p *relayParser) pattern(_, s string, not bool) {
+	p.rd = append(p.rd, relayDomain{name: s, not: not})
+	// A name in either form of an internationalized domain matches the
+	// other form too: "bücher.example" and "xn--bcher-kva.example".
+	if a := asciiDomain(s); a != s {
+		p.rd = append(p.rd, relayDomain{name: a, not: not})
 	}
 }
 
