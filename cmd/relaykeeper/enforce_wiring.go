@@ -65,6 +65,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	}
 	en.Bans.Delay = e.BanDelay
 	en.Bans.WarnProblems(r.log)
+	en.ReloadBans(r.log) // what is in force now, for the unban lines
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, config.Setting("enforce.welcomelist", err)
 	}
@@ -74,7 +75,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		host, _ := os.Hostname()
 		sink = &enforce.FileBans{Path: e.BanLog, Host: host}
 	}
-	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log).Resume(en.Bans.List())
+	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log).OnWritten(en.NoteBan).Resume(en.Bans.List())
 	if k := r.cfg.DKIM; k.Domain != "" {
 		// Encapsulated copies are signed as the relay's domain.
 		if en.Signer, err = dkim.LoadSigner(k.Domain, k.Selector, k.Key); err != nil {

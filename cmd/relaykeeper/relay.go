@@ -260,11 +260,7 @@ func (r *relay) openLog(path string, def io.Writer) (io.Writer, error) {
 // with a bad line keeps its old contents; the error names file and line.
 func (r *relay) reloadTables() {
 	if en := r.enforcer; en != nil {
-		if changed, err := en.Bans.Reload(); err != nil {
-			r.log.Error("ban list not reloaded", "err", err)
-		} else if changed {
-			en.Bans.WarnProblems(r.log)
-		}
+		en.ReloadBans(r.log)
 		if _, err := r.welcome.Reload(); err != nil {
 			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
 		}

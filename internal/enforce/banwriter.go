@@ -62,6 +62,16 @@ type BanWriter struct {
 	mu      sync.Mutex
 	pending []pendingBan  // guarded by mu; by due time
 	wake    chan struct{} // a new ban may be due sooner
+	// written, if set, hears of each ban line once written (OnWritten).
+	written func(BanEvent)
+}
+
+// OnWritten has f called with each ban once its line is written, so that
+// the relay knows every ban in force, even one lifted within seconds
+// (Enforcer.NoteBan). Call it before the writer runs.
+func (w *BanWriter) OnWritten(f func(BanEvent)) *BanWriter {
+	w.written = f
+	return w
 }
 
 type pendingBan struct {
@@ -182,6 +192,9 @@ func (w *BanWriter) Flush() {
 
 func (w *BanWriter) write(ev BanEvent) {
 	w.mlog.Ban(ipString(ev.Client), ev.ID, ev.Until, ev.Rule, ev.Reply)
+	if w.written != nil {
+		w.written(ev)
+	}
 	if w.sink == nil {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -83,6 +84,11 @@ type Enforcer struct {
 	// sessionAlerts: the alert lines of ActOnSession, once a minute per
 	// upstream and rule.
 	sessionAlerts AlertLimiter
+	// inForce: the bans in force at ReloadBans' last call, by IP, with
+	// their ends; only ReloadBans uses it, under banMu (the table timer
+	// and the admin interface both reload).
+	banMu   sync.Mutex
+	inForce map[netip.Addr]time.Time
 }
 
 // Outcome says what the enforcer did and what becomes of the refused

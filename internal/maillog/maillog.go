@@ -303,6 +303,12 @@ func (l *Logger) Ban(client, id string, until time.Time, rule, reply string) {
 	l.event("ban", "client", client, "id", id, "until", until.UTC().Format(time.RFC3339), "rule", rule, "reply", reply)
 }
 
+// Unban logs a ban that ended: reason is "expired" when its end (until)
+// came, "lifted" when it was removed before.
+func (l *Logger) Unban(client string, until time.Time, reason string) {
+	l.event("unban", "client", client, "until", until.UTC().Format(time.RFC3339), "reason", reason)
+}
+
 // Block logs a sender domain the enforcer refused at MAIL FROM from now on;
 // added is false when sender_access listed it already.
 func (l *Logger) Block(domain, id, client, rule string, added bool, reply string) {

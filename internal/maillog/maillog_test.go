@@ -62,6 +62,7 @@ func TestGolden(t *testing.T) {
 	l.AdminAlert("6740A1F3C2D94E2A", "127.0.0.1:40000", "gmail-sending-limit", "550 5.4.5 Daily user sending limit exceeded.")
 	l.PopDelete("6740A1F3C2D94E2B", "127.0.0.1:40003", "alice")
 	l.Companion("would-ban", "client", "203.0.113.7", "queue", "4XyZ", "client_name", "mx.spam.test", "rule", "gmail-unsolicited")
+	l.Unban("192.0.2.7", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "expired")
 
 	golden := "testdata/events.golden"
 	if *update {

@@ -158,6 +158,10 @@ func TestEnforceBan(t *testing.T) {
 		t.Fatalf("client %s still refused %v after bans remove: %q", banned, time.Since(removed).Round(time.Millisecond), last)
 	}
 	t.Logf("ban lifted %v after bans remove", time.Since(removed).Round(100*time.Millisecond))
+	// The mail log says so, as it said ban: the ban's end, and why.
+	if e := r.waitEvent("unban", 7*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == banned }); e.Get("reason") != "lifted" || e.Get("until") != ban.Get("until") {
+		t.Errorf("unban line after bans remove: %v; want client=%s until=%s reason=lifted", e.Fields, banned, ban.Get("until"))
+	}
 	tx, err = sendFrom(r.addr(), banned, "alice@clean.example", []string{"ok@gmail.test"}, gmailMessage("alice@clean.example", "after the ban"))
 	if err != nil || tx.Final.code() != 250 {
 		t.Errorf("client %s after bans remove: %v %+v; want accepted", banned, err, tx)

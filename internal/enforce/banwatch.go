@@ -1,0 +1,61 @@
+package enforce
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// ReloadBans re-reads the ban file if it changed, warns of the lines it
+// skipped, and writes an unban event to the mail log for each ban that
+// was in force at the last call and is no longer: expired, or lifted
+// before its end (`relaykeeper bans remove`, the dashboard, a hand edit).
+// fail2ban has Ban and Unban lines; a mail log with only the one leaves an
+// administrator asking since when a client may send again. The daemon
+// calls it on its table timer, so an unban is written within seconds.
+func (e *Enforcer) ReloadBans(log *slog.Logger) {
+	if e.Bans == nil {
+		return
+	}
+	if changed, err := e.Bans.Reload(); err != nil {
+		log.Error("ban list not reloaded", "err", err)
+	} else if changed {
+		e.Bans.WarnProblems(log)
+	}
+	e.banMu.Lock()
+	defer e.banMu.Unlock()
+	now := e.now()
+	cur := map[netip.Addr]time.Time{}
+	for _, b := range e.Bans.List() {
+		if b.Active(now) {
+			cur[b.IP] = b.Until
+		}
+	}
+	if e.inForce != nil && e.MailLog != nil {
+		for ip, until := range e.inForce {
+			if _, ok := cur[ip]; ok {
+				continue
+			}
+			reason := "lifted"
+			if !now.Before(until) {
+				reason = "expired"
+			}
+			e.MailLog.Unban(ip.String(), until, reason)
+		}
+	}
+	e.inForce = cur
+}
+
+// NoteBan records a ban whose line was just written (BanWriter.OnWritten):
+// ReloadBans then writes its unban line even if it is lifted before the
+// next call.
+func (e *Enforcer) NoteBan(ev BanEvent) {
+	e.banMu.Lock()
+	defer e.banMu.Unlock()
+	if e.inForce == nil {
+		e.inForce = map[netip.Addr]time.Time{}
+	}
+	if ip := banIP(ev.Client); ip.IsValid() && ev.Until.After(e.inForce[ip]) {
+		e.inForce[ip] = ev.Until
+	}
+}
