@@ -97,6 +97,7 @@ func addOnce(list []string, seen map[string]bool, a envelope.Address) []string {
 // UID and Now go into the Submission as they are.
 func (r Request) Submission(m *Message, user, host string, uid int, now time.Time) (Submission, error) {
 	s := Submission{Sender: r.Sender, Recipients: r.Recipients, DSN: r.DSN, Host: host, UID: uid, Now: now}
+	m.qualify(r.Origin)
 	if r.FromHeaders {
 		list, err := m.HeaderRecipients()
 		if err != nil {

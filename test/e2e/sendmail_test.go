@@ -173,18 +173,38 @@ func TestSendmailCronToRoot(t *testing.T) {
 	conf := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf("domain = \"web1.example.com\"\n[spool]\ndir = %q\n[rewrite]\nmyorigin = \"example.com\"\n"+
 		"recipient_canonical_maps = [\"inline:{ root@example.com=ops@example.net }\"]\n", spool), 0o644)
 	startSendmailRelay(t, conf, up.Addr())
-	msg := "Subject: Cron <root@web1> run-parts /etc/cron.daily\n\nsome output\n"
+	// Debian's cron writes these fields itself; Gmail refuses a From
+	// without a domain.
+	msg := "From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@web1> run-parts /etc/cron.daily\n\nsome output\n"
 	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "root"); code != 0 {
 		t.Fatalf("sendmail root = exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
 	}
 	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), msg, "-C", conf, "-f", "backup", "admin"); code != 0 {
 		t.Fatalf("sendmail -f backup admin = exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
 	}
+	// unattended-upgrades, mdadm and logwatch: -t with "To: root".
+	if out, errOut, code := runBinary(t, filepath.Join(names, "sendmail"), "To: root\nSubject: upgrades\n\nlog\n", "-C", conf, "-oi", "-t"); code != 0 {
+		t.Fatalf("sendmail -oi -t (To: root) = exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
+	}
 	got := map[string]string{}
-	for _, tx := range up.WaitTransactions(t, 2, 15*time.Second) {
+	var cronData string
+	toOps := 0
+	for _, tx := range up.WaitTransactions(t, 3, 15*time.Second) {
 		for _, r := range tx.Rcpts {
 			got[r.Addr] = tx.MailFrom
+			if r.Addr == "ops@example.net" {
+				toOps++
+			}
 		}
+		if strings.Contains(string(tx.Data), "run-parts") && tx.Rcpts[0].Addr == "ops@example.net" {
+			cronData = string(tx.Data)
+		}
+	}
+	if !strings.Contains(cronData, "\r\nFrom: root@example.com (Cron Daemon)\r\n") || !strings.Contains(cronData, "\r\nTo: ops@example.net\r\n") {
+		t.Errorf("cron's message left with its header addresses unqualified (myorigin, then the canonical map):\n%s", cronData)
+	}
+	if toOps != 2 {
+		t.Errorf("ops@example.net (root) got %d messages; want 2, cron's and the -t one", toOps)
 	}
 	if _, ok := got["ops@example.net"]; !ok || got["admin@example.com"] != "backup@example.com" {
 		t.Errorf("upstream got %v; want ops@example.net (root, mapped) and admin@example.com from backup@example.com", got)
