@@ -112,23 +112,27 @@ func qualifyElement(e, origin string) (string, bool) {
 // outsideComments is the index of the first byte of s that is neither
 // space nor in a comment, or -1.
 func outsideComments(s string) int {
-	depth := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth == 0 && c != ' ' && c != '\t':
-			return i
+	at := -1
+	outsideEach(s, func(i int) bool {
+		if s[i] == ' ' || s[i] == '\t' {
+			return true
 		}
-	}
-	return -1
+		at = i
+		return false
+	})
+	return at
 }
 
 // stripComments removes (comments), nested, and trims what is left.
 func stripComments(s string) string {
 	var b strings.Builder
+	outsideEach(s, func(i int) bool { b.WriteByte(s[i]); return true })
+	return strings.TrimSpace(b.String())
+}
+
+// outsideEach calls f with the index of each byte of s outside
+// (comments), nested, until f returns false.
+func outsideEach(s string, f func(i int) bool) {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -137,10 +141,11 @@ func stripComments(s string) string {
 		case c == ')' && depth > 0:
 			depth--
 		case depth == 0:
-			b.WriteByte(c)
+			if !f(i) {
+				return
+			}
 		}
 	}
-	return strings.TrimSpace(b.String())
 }
 
 // isDotAtom reports whether s is an RFC 5322 dot-atom: atext runs joined
