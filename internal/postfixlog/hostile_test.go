@@ -38,6 +38,12 @@ var hostile = []struct {
 		{QueueID: "5D0E1985119", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: `"x, Queue-ID: 8A0B1C2D3E4, queued_as: 5D0E1985119"@attacker.example`, Status: "bounced"},
 	}},
 	{"reply-not-from-relay.log", nil},
+	// amavis as a milter re-injects nothing and writes no queued_as: the
+	// one in a Message-ID that a list server relayed from the victim
+	// named the attacker's spam, which was then the victim's.
+	{"amavis-milter-forged-queued-as.log", []Refusal{
+		{QueueID: "4C2B7985118", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
+	}},
 }
 
 func TestHostileLog(t *testing.T) {

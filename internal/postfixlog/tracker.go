@@ -297,23 +297,27 @@ func (t *Tracker) Add(e Event) []Refusal {
 	return nil
 }
 
-// queuedAs returns the re-injected copies that amavis's line e names. A
-// line with more than one queued_as (the sender wrote one in its
-// Message-ID or Subject) names those of the one choice whose ids are all
-// messages known and not linked to an original yet, and none if no
-// choice, or more than one, is: a sender must not tie another client's
-// message to its own. Postfix's hand-over line ("queued as") links the
-// copy then.
+// queuedAs returns the re-injected copies that amavis's line e names: the
+// ids of the one queued_as choice whose ids are all messages known, not
+// linked to an original yet, and submitted over loopback, as amavis
+// re-injects (a copy it re-injected with XFORWARD is linked by its own
+// orig_queue_id); none if no choice, or more than one, is. The sender
+// writes the Message-ID and, in some templates, the Subject: a line may
+// hold more than one queued_as, or, from amavis as a milter (which
+// re-injects nothing), one that only the sender wrote, naming another
+// client's message. Postfix's hand-over line ("queued as") links the copy
+// then.
 func (t *Tracker) queuedAs(e Event) []string {
-	if len(e.QueuedAsChoices) == 0 {
-		return e.QueuedAs
+	choices := e.QueuedAsChoices
+	if len(choices) == 0 && len(e.QueuedAs) > 0 {
+		choices = [][]string{e.QueuedAs}
 	}
 	var pick []string
 	n := 0
-	for _, ids := range e.QueuedAsChoices {
+	for _, ids := range choices {
 		open := true
 		for _, id := range ids {
-			if m := t.msgs[id]; m == nil || m.Origin != nil || m.ClientIP == "" || id == e.QueueID {
+			if m := t.msgs[id]; m == nil || m.Origin != nil || !isLoopback(m.ClientIP) || id == e.QueueID {
 				open = false
 			}
 		}
