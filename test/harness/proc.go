@@ -449,7 +449,7 @@ func runTimeout(timeout time.Duration, env []string, name string, args ...string
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
+	cmd.WaitDelay = 5 * time.Second // a loaded machine may take a second to drain the pipes
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		return string(out), -1, fmt.Errorf("%s: %w after %v", filepath.Base(name), errTimeout, timeout)
