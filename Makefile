@@ -27,9 +27,11 @@ deps:
 	bash scripts/test-deps.sh
 	$(GO) mod download
 
+# The e2e package takes about 9 minutes on two quiet cores; the timeout is
+# a guard against a hung test, with room for a slower or busier machine.
 test: deps build
 	$(GO) vet ./...
-	RELAYKEEPER_BIN=$(CURDIR)/bin/relaykeeper $(GO) test -race -count=1 -timeout 14m ./...
+	RELAYKEEPER_BIN=$(CURDIR)/bin/relaykeeper $(GO) test -race -count=1 -timeout 25m ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
