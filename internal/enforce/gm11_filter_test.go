@@ -1,0 +1,53 @@
+package enforce
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestGm11UnencapsulatedAuthStaysTemporary: a temporary refusal that the
+// rules would answer by encapsulating (an authentication failure: the mail
+// is probably good) stays temporary when no copy could be made (a proxy
+// refused at MAIL or RCPT, with no message yet; a copy that could not be
+// queued), as the relay's own notices refused so do: the sender tries
+// again. The built-in reply filter's "Bulk Email" alternative, meant for
+// Gmail's "review our Bulk Email Senders Guidelines", also took Gmail's
+// 2024 SPF reply "421 4.7.27 ... Gmail requires all bulk email senders to
+// authenticate their email with SPF" and made it a permanent 554 5.7.27
+// (the relay then bounced the message), while its DKIM twin 4.7.30 ("all
+// email bulk senders") stayed 421.
+func TestGm11UnencapsulatedAuthStaysTemporary(t *testing.T) {
+	p := Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}
+	n := 0
+	for _, g := range loadGmailReplies(t) {
+		if g.want != Encapsulate || g.code >= 500 {
+			continue
+		}
+		n++
+		text := strings.Join(gmailLines(g.code, g.enh, g.text, 76), "\r\n")
+		u, err := ParseReply(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Host = "gmail-smtp-in.l.google.com"
+		pl := Decide(p, Refusal{ID: "x", Client: netip.MustParseAddr("203.0.113.9"), From: "a@example.com",
+			To: []string{"b@gmail.com"}, Upstream: u})
+		if pl.Action != Encapsulate {
+			t.Errorf("gmail-replies.txt:%d: %v; want encapsulate", g.line, pl.Action)
+		}
+		if pl.Undone.Code >= 500 {
+			t.Errorf("gmail-replies.txt:%d (%d %s %.50s): heard %q when no copy is made; want a temporary refusal", g.line, g.code, g.enh, g.text, pl.Undone.String())
+		}
+	}
+	if n < 7 {
+		t.Fatalf("%d temporary encapsulate replies; want the 7 of gmail-replies.md", n)
+	}
+	// The rule still makes Gmail's temporary spam refusals permanent.
+	for _, s := range []string{gmailBulk, bulk28, gmailSuspicious} {
+		u, _ := ParseReply(s)
+		if got, ok := DefaultReplyFilter().RewriteFor(u.Reply.String(), false); !ok || !strings.HasPrefix(got, "554 5.7.") {
+			t.Errorf("RewriteFor(%q) = %q, %v; want 554 5.7.x", s, got, ok)
+		}
+	}
+}
