@@ -51,3 +51,38 @@ func TestGm11UnencapsulatedAuthStaysTemporary(t *testing.T) {
 		}
 	}
 }
+
+// TestGm11TemporarySanctionMadePermanent: every temporary refusal that
+// bans the client or blocks its domain is heard as a permanent 554 5.7.x
+// (and so bounced from the queue), so that the sender stops retrying what
+// Gmail refuses again, as issue 11's table says for "a 4xx spam reply".
+// Gmail's "421 4.7.28 ... this sender exceeded the quota for sending
+// messages that have the same Message-ID" (a client stuck re-sending one
+// message) banned the client but stayed 421: the client went on retrying
+// the same message, and the relay held it queued rather than bouncing it.
+func TestGm11TemporarySanctionMadePermanent(t *testing.T) {
+	p := Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}
+	n := 0
+	for _, g := range loadGmailReplies(t) {
+		if g.want != Ban && g.want != BlockDomain || g.code >= 500 {
+			continue
+		}
+		n++
+		u, err := ParseReply(strings.Join(gmailLines(g.code, g.enh, g.text, 76), "\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Host = "gmail-smtp-in.l.google.com"
+		pl := Decide(p, Refusal{ID: "x", Client: netip.MustParseAddr("203.0.113.9"), From: "a@sender.example",
+			To: []string{"b@gmail.com"}, Upstream: u})
+		if pl.Action != g.want {
+			t.Errorf("gmail-replies.txt:%d: %v; want %v", g.line, pl.Action, g.want)
+		}
+		if pl.Heard.Code != 554 || !strings.HasPrefix(pl.Heard.Enhanced, "5.7.") {
+			t.Errorf("gmail-replies.txt:%d (%d %s %.50s): heard %q; want 554 5.7.x", g.line, g.code, g.enh, g.text, pl.Heard.String())
+		}
+	}
+	if n < 11 {
+		t.Fatalf("%d temporary ban and block-domain replies; want the 11 of gmail-replies.md", n)
+	}
+}
