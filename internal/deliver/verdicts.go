@@ -48,9 +48,10 @@ func (StockVerdicts) Verdict(r Result) Verdict {
 		// Spam from some client: the enforcer's business, not pacing.
 		return VerdictNone
 	case has("unusual rate of email originating from your ip", "unusual rate of mail originating from your ip",
-		"peak smtp relay limit exceeded", "try again later, closing connection", "server busy, try again later"):
+		"try again later, closing connection", "server busy, try again later"):
 		return VerdictPace
-	case has("not using a tls connection", "wasn't sent over a tls connection", "does not have a ptr record"):
+	case has("not using a tls connection", "wasn't sent over a tls connection", "does not have a ptr record",
+		"peak smtp relay limit exceeded"):
 		return VerdictAlert
 	}
 	return VerdictNone
