@@ -189,7 +189,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 
 func (a adminRelay) Status() admin.Status {
 	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
-		DNSBLEnabled: a.r.cfg.Policy.DNSBL != "" && !a.r.dnsblOff.Load()}
+		DNSBLEnabled: a.r.policy.DNSBLEnabled()}
 	st.Listeners = a.r.listeningOn()
 	st.Sessions = relaySessions(a).Sessions()
 	c := a.r.metrics.Counters()
@@ -207,12 +207,7 @@ func (a adminRelay) SetSMTP(enabled bool) {
 }
 
 // SetDNSBL is the admin's "dnsbl start" / "dnsbl stop".
-func (a adminRelay) SetDNSBL(enabled bool) {
-	a.r.dnsblOff.Store(!enabled)
-	if a.r.policy != nil {
-		a.r.policy.SetDNSBL(enabled)
-	}
-}
+func (a adminRelay) SetDNSBL(enabled bool) error { return a.r.policy.SetDNSBL(enabled) }
 
 // Terminate goes through the signal loop, which owns shutdown.
 func (a adminRelay) Terminate() {

@@ -81,10 +81,9 @@ type relay struct {
 	// throttle counts failed logins per client for SMTP AUTH and POP3.
 	throttle *auth.Throttle
 	// metrics counts the mail log's events, fsyncs and enforcer verdicts.
-	metrics  *metrics.Metrics
-	started  time.Time
-	smtpOff  atomic.Bool // the admin said "smtp disable"
-	dnsblOff atomic.Bool // the admin said "dnsbl stop"
+	metrics *metrics.Metrics
+	started time.Time
+	smtpOff atomic.Bool // the admin said "smtp disable"
 	// srs is nil without --srs-secret.
 	srs *srs.Rewriter
 	// debug is Postfix's debug_peer_list, nil when empty.

@@ -70,9 +70,10 @@ type SMTPSwitch interface {
 }
 
 // DNSBLSwitch is implemented by a Relay whose DNSBL checks can be turned
-// off and on again.
+// off and on again. SetDNSBL fails, changing nothing, when the relay has
+// no DNSBL check to turn (no --dnsbl).
 type DNSBLSwitch interface {
-	SetDNSBL(enabled bool)
+	SetDNSBL(enabled bool) error
 }
 
 // Terminator is implemented by a Relay that can be stopped from the admin

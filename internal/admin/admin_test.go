@@ -33,6 +33,7 @@ type fakeRelay struct {
 	flushResult  chan error    // nil: Flush returns nil at once
 	flushStarted chan struct{} // receives when Flush starts, if set
 	forwardErr   error
+	noDNSBL      bool // SetDNSBL fails: a relay without --dnsbl
 
 	mu         sync.Mutex // guards the fields below
 	forwards   int
@@ -81,10 +82,14 @@ func (f *fakeRelay) SetSMTP(on bool) {
 	f.smtp = append(f.smtp, on)
 }
 
-func (f *fakeRelay) SetDNSBL(on bool) {
+func (f *fakeRelay) SetDNSBL(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.noDNSBL {
+		return errNoDNSBL
+	}
 	f.dnsbl = append(f.dnsbl, on)
+	return nil
 }
 
 func (f *fakeRelay) Terminate() {

@@ -160,12 +160,14 @@ func (s *Server) setDNSBL(on bool, d time.Duration) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := sw.SetDNSBL(on); err != nil {
+		return err
+	}
 	s.dnsblGen++
 	if s.dnsblTimer != nil {
 		s.dnsblTimer()
 		s.dnsblTimer = nil
 	}
-	sw.SetDNSBL(on)
 	if !on && d > 0 {
 		gen := s.dnsblGen
 		s.dnsblTimer = s.afterFunc(d, func() {

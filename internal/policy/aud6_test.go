@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -35,5 +36,26 @@ func TestAud6VerifierTimeoutIsTheVerifiers(t *testing.T) {
 	if d.has {
 		t.Errorf("the verifier was asked with a deadline %v from now; want none but its own timeout",
 			time.Until(d.deadline).Round(time.Second))
+	}
+}
+
+// TestAud6DNSBLSwitchNeedsDNSBL: the admin's "dnsbl start" on a relay
+// without --dnsbl turned nothing on, yet the relay answered OK; the switch
+// now says there is no DNSBL check, and status does not call one enabled.
+func TestAud6DNSBLSwitchNeedsDNSBL(t *testing.T) {
+	e := engine(t, Options{})
+	if err := e.SetDNSBL(true); !errors.Is(err, ErrNoDNSBL) || e.DNSBLEnabled() {
+		t.Errorf("dnsbl start without --dnsbl: %v, enabled %v; want ErrNoDNSBL, false", err, e.DNSBLEnabled())
+	}
+	var none *Engine // a relay without a policy (--as-client)
+	if err := none.SetDNSBL(true); !errors.Is(err, ErrNoDNSBL) || none.DNSBLEnabled() {
+		t.Errorf("dnsbl start without an engine: %v; want ErrNoDNSBL", err)
+	}
+	e = engine(t, Options{DNSBL: fakeRBL{}})
+	if err := e.SetDNSBL(false); err != nil || e.DNSBLEnabled() {
+		t.Errorf("dnsbl stop with --dnsbl: %v, enabled %v; want nil, false", err, e.DNSBLEnabled())
+	}
+	if err := e.SetDNSBL(true); err != nil || !e.DNSBLEnabled() {
+		t.Errorf("dnsbl start with --dnsbl: %v, enabled %v; want nil, true", err, e.DNSBLEnabled())
 	}
 }
