@@ -28,3 +28,23 @@ func TestAud6DNSBLWithoutDNSBL(t *testing.T) {
 		t.Errorf("POST /api/dnsbl?enabled=true = %d %s; want 409", code, body)
 	}
 }
+
+// TestAud6SMTPEnableWithoutSMTP: on a relay that serves no SMTP (--pop
+// --no-smtp), "smtp enable" answered OK and POST /api/smtp?enabled=true
+// {"smtp_enabled": true}, while status kept saying "smtp: disabled" and
+// nothing listened. The answer now says there is no SMTP listener.
+func TestAud6SMTPEnableWithoutSMTP(t *testing.T) {
+	relay := &fakeRelay{noSMTP: true}
+	f := newFixture(t, Options{Relay: relay})
+	f.serveText(t, nil)
+	c := f.dial(t)
+	if got, want := c.cmd("smtp enable"), []string{"error: " + errNoSMTP.Error()}; !cmp.Equal(got, want) {
+		t.Errorf("smtp enable replied %q; want %q", got, want)
+	}
+	if got, want := c.cmd("smtp disable"), []string{"OK"}; !cmp.Equal(got, want) {
+		t.Errorf("smtp disable replied %q; want %q", got, want)
+	}
+	if code, body := f.api(t).do("POST", "/api/smtp?enabled=true", nil, nil); code != 409 {
+		t.Errorf("POST /api/smtp?enabled=true = %d %s; want 409", code, body)
+	}
+}

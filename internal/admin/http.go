@@ -468,7 +468,10 @@ func (s *Server) postSMTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("admin: smtp", "enabled", on, "client", r.RemoteAddr)
-	sw.SetSMTP(on)
+	if err := s.setSMTP(sw, on); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		SMTPEnabled bool `json:"smtp_enabled"`
 	}{on})

@@ -151,6 +151,20 @@ func (s *Server) changed(res []queue.Result) {
 	}
 }
 
+// errNoSMTP answers "smtp enable" on a relay that serves no SMTP
+// (--no-smtp, or a mode without listeners), whose status stays disabled.
+var errNoSMTP = errors.New("no SMTP listener to enable (--no-smtp)")
+
+// setSMTP is "smtp disable|enable": the relay switches, and its status
+// must then say what was asked, or the switch did nothing.
+func (s *Server) setSMTP(sw SMTPSwitch, on bool) error {
+	sw.SetSMTP(on)
+	if s.relay.Status().SMTPEnabled != on {
+		return errNoSMTP
+	}
+	return nil
+}
+
 // setDNSBL switches DNSBL checks; stopping them for d > 0 starts them
 // again after d unless another dnsbl command comes first.
 func (s *Server) setDNSBL(on bool, d time.Duration) error {
