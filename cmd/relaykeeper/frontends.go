@@ -73,6 +73,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			return nil, err
 		}
 		for _, l := range ls {
+			r.popAddrs = append(r.popAddrs, "pop="+l.Addr().String())
 			f.serve(func() { f.pop.Serve(l) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.pop.Shutdown(ctx) })

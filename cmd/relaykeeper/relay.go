@@ -84,6 +84,8 @@ type relay struct {
 	metrics *metrics.Metrics
 	started time.Time
 	smtpOff atomic.Bool // the admin said "smtp disable"
+	// popAddrs are POP3's listeners, "pop=ADDR", set before the admin starts.
+	popAddrs []string
 	// srs is nil without --srs-secret.
 	srs *srs.Rewriter
 	// debug is Postfix's debug_peer_list, nil when empty.

@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -401,6 +402,18 @@ func (s *Server) track(l net.Listener) bool {
 	}
 	s.listeners[l] = struct{}{}
 	return true
+}
+
+// textAddrs lists the text protocol's listeners, "admin=ADDR", sorted.
+func (s *Server) textAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for l := range s.listeners {
+		out = append(out, "admin="+l.Addr().String())
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Server) untrack(l net.Listener) {

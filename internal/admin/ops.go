@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -229,6 +230,9 @@ func (s *Server) report() statusReport {
 		Queue:    map[string]int{},
 		Flushing: s.flushing.Load(),
 	}
+	// The relay knows its SMTP and POP3 listeners; these are the admin
+	// interface's own.
+	r.Listeners = append(slices.Clip(r.Listeners), s.textAddrs()...)
 	if r.Listeners == nil {
 		r.Listeners = []string{}
 	}
