@@ -73,6 +73,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			return nil, err
 		}
 		for _, l := range ls {
+			r.popAddrs = append(r.popAddrs, "pop="+l.Addr().String())
 			f.serve(func() { f.pop.Serve(l) })
 		}
 		f.stops = append(f.stops, func(ctx context.Context) { f.pop.Shutdown(ctx) })
@@ -189,7 +190,7 @@ func (a adminRelay) Flush(ctx context.Context) error {
 
 func (a adminRelay) Status() admin.Status {
 	st := admin.Status{Started: a.r.started, SMTPEnabled: !a.r.cfg.SMTP.Disabled && !a.r.smtpOff.Load(),
-		DNSBLEnabled: a.r.cfg.Policy.DNSBL != "" && !a.r.dnsblOff.Load()}
+		DNSBLEnabled: a.r.policy.DNSBLEnabled()}
 	st.Listeners = a.r.listeningOn()
 	st.Sessions = relaySessions(a).Sessions()
 	c := a.r.metrics.Counters()
@@ -207,12 +208,7 @@ func (a adminRelay) SetSMTP(enabled bool) {
 }
 
 // SetDNSBL is the admin's "dnsbl start" / "dnsbl stop".
-func (a adminRelay) SetDNSBL(enabled bool) {
-	a.r.dnsblOff.Store(!enabled)
-	if a.r.policy != nil {
-		a.r.policy.SetDNSBL(enabled)
-	}
-}
+func (a adminRelay) SetDNSBL(enabled bool) error { return a.r.policy.SetDNSBL(enabled) }
 
 // Terminate goes through the signal loop, which owns shutdown.
 func (a adminRelay) Terminate() {

@@ -431,5 +431,5 @@ func (r *relay) listeningOn() []string {
 		}
 		addrs = append(addrs, a)
 	}
-	return addrs
+	return append(addrs, r.popAddrs...)
 }

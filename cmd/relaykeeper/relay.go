@@ -81,10 +81,11 @@ type relay struct {
 	// throttle counts failed logins per client for SMTP AUTH and POP3.
 	throttle *auth.Throttle
 	// metrics counts the mail log's events, fsyncs and enforcer verdicts.
-	metrics  *metrics.Metrics
-	started  time.Time
-	smtpOff  atomic.Bool // the admin said "smtp disable"
-	dnsblOff atomic.Bool // the admin said "dnsbl stop"
+	metrics *metrics.Metrics
+	started time.Time
+	smtpOff atomic.Bool // the admin said "smtp disable"
+	// popAddrs are POP3's listeners, "pop=ADDR", set before the admin starts.
+	popAddrs []string
 	// srs is nil without --srs-secret.
 	srs *srs.Rewriter
 	// debug is Postfix's debug_peer_list, nil when empty.

@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,9 +71,10 @@ type SMTPSwitch interface {
 }
 
 // DNSBLSwitch is implemented by a Relay whose DNSBL checks can be turned
-// off and on again.
+// off and on again. SetDNSBL fails, changing nothing, when the relay has
+// no DNSBL check to turn (no --dnsbl).
 type DNSBLSwitch interface {
-	SetDNSBL(enabled bool)
+	SetDNSBL(enabled bool) error
 }
 
 // Terminator is implemented by a Relay that can be stopped from the admin
@@ -400,6 +402,18 @@ func (s *Server) track(l net.Listener) bool {
 	}
 	s.listeners[l] = struct{}{}
 	return true
+}
+
+// textAddrs lists the text protocol's listeners, "admin=ADDR", sorted.
+func (s *Server) textAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for l := range s.listeners {
+		out = append(out, "admin="+l.Addr().String())
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Server) untrack(l net.Listener) {

@@ -33,6 +33,8 @@ type fakeRelay struct {
 	flushResult  chan error    // nil: Flush returns nil at once
 	flushStarted chan struct{} // receives when Flush starts, if set
 	forwardErr   error
+	noDNSBL      bool // SetDNSBL fails: a relay without --dnsbl
+	noSMTP       bool // status never says SMTP is enabled: --no-smtp
 
 	mu         sync.Mutex // guards the fields below
 	forwards   int
@@ -68,9 +70,12 @@ func (f *fakeRelay) Flush(ctx context.Context) error {
 }
 
 func (f *fakeRelay) Status() Status {
+	f.mu.Lock()
+	smtpOn := !f.noSMTP && (len(f.smtp) == 0 || f.smtp[len(f.smtp)-1])
+	f.mu.Unlock()
 	return Status{
 		Started: t0.Add(-90 * time.Minute), Listeners: []string{"127.0.0.1:25", "submission=127.0.0.1:587"},
-		SMTPEnabled: true, DNSBLEnabled: true, Sessions: 2, Connections: 154,
+		SMTPEnabled: smtpOn, DNSBLEnabled: true, Sessions: 2, Connections: 154,
 		Accepted: 120, Forwarded: 117, Failed: 3,
 	}
 }
@@ -81,10 +86,14 @@ func (f *fakeRelay) SetSMTP(on bool) {
 	f.smtp = append(f.smtp, on)
 }
 
-func (f *fakeRelay) SetDNSBL(on bool) {
+func (f *fakeRelay) SetDNSBL(on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.noDNSBL {
+		return errNoDNSBL
+	}
 	f.dnsbl = append(f.dnsbl, on)
+	return nil
 }
 
 func (f *fakeRelay) Terminate() {

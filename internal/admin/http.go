@@ -468,7 +468,10 @@ func (s *Server) postSMTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("admin: smtp", "enabled", on, "client", r.RemoteAddr)
-	sw.SetSMTP(on)
+	if err := s.setSMTP(sw, on); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		SMTPEnabled bool `json:"smtp_enabled"`
 	}{on})
@@ -492,7 +495,10 @@ func (s *Server) postDNSBL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "not supported by this relay")
 		return
 	}
-	s.setDNSBL(on, time.Duration(secs)*time.Second)
+	if err := s.setDNSBL(on, time.Duration(secs)*time.Second); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
 	s.log.Info("admin: dnsbl", "enabled", on, "seconds", secs, "client", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, struct {
 		DNSBLEnabled   bool   `json:"dnsbl_enabled"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +152,20 @@ func (s *Server) changed(res []queue.Result) {
 	}
 }
 
+// errNoSMTP answers "smtp enable" on a relay that serves no SMTP
+// (--no-smtp, or a mode without listeners), whose status stays disabled.
+var errNoSMTP = errors.New("no SMTP listener to enable (--no-smtp)")
+
+// setSMTP is "smtp disable|enable": the relay switches, and its status
+// must then say what was asked, or the switch did nothing.
+func (s *Server) setSMTP(sw SMTPSwitch, on bool) error {
+	sw.SetSMTP(on)
+	if s.relay.Status().SMTPEnabled != on {
+		return errNoSMTP
+	}
+	return nil
+}
+
 // setDNSBL switches DNSBL checks; stopping them for d > 0 starts them
 // again after d unless another dnsbl command comes first.
 func (s *Server) setDNSBL(on bool, d time.Duration) error {
@@ -160,12 +175,14 @@ func (s *Server) setDNSBL(on bool, d time.Duration) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := sw.SetDNSBL(on); err != nil {
+		return err
+	}
 	s.dnsblGen++
 	if s.dnsblTimer != nil {
 		s.dnsblTimer()
 		s.dnsblTimer = nil
 	}
-	sw.SetDNSBL(on)
 	if !on && d > 0 {
 		gen := s.dnsblGen
 		s.dnsblTimer = s.afterFunc(d, func() {
@@ -213,6 +230,9 @@ func (s *Server) report() statusReport {
 		Queue:    map[string]int{},
 		Flushing: s.flushing.Load(),
 	}
+	// The relay knows its SMTP and POP3 listeners; these are the admin
+	// interface's own.
+	r.Listeners = append(slices.Clip(r.Listeners), s.textAddrs()...)
 	if r.Listeners == nil {
 		r.Listeners = []string{}
 	}

@@ -283,7 +283,9 @@ func (ss *session) handle(line string) bool {
 			return ss.reply("error: not supported by this relay")
 		}
 		ss.log.Info("admin: smtp", "enabled", c.on)
-		sw.SetSMTP(c.on)
+		if err := s.setSMTP(sw, c.on); err != nil {
+			return ss.reply("error: " + err.Error())
+		}
 		return ss.reply("OK")
 	case verbDNSBL:
 		if err := s.setDNSBL(c.on, time.Duration(c.seconds)*time.Second); err != nil {

@@ -37,7 +37,7 @@ func TestTextCommands(t *testing.T) {
 		{"status", []string{
 			fmt.Sprintf("pid: %d", os.Getpid()),
 			"started: 2026-11-22T08:30:00Z (up 1h30m0s)",
-			"listening: 127.0.0.1:25 submission=127.0.0.1:587",
+			"listening: 127.0.0.1:25 submission=127.0.0.1:587 admin=" + f.addr,
 			"smtp: enabled",
 			"dnsbl: enabled",
 			"smtp sessions: 2 open, 154 since start",

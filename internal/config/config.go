@@ -386,7 +386,9 @@ type Policy struct {
 	DNSServer string `toml:"dns_server"`
 	// AddressVerifier is --address-verifier: a program (or net:host:port)
 	// asked about every recipient, with E-MailRelay's protocol.
-	AddressVerifier string        `toml:"address_verifier"`
+	AddressVerifier string `toml:"address_verifier"`
+	// VerifierTimeout bounds each question to the verifier; E-MailRelay's
+	// --filter-timeout sets it together with the filters' timeout.
 	VerifierTimeout time.Duration `toml:"verifier_timeout"`
 
 	// MaxConnections and MaxConnectionsPerIP bound concurrent clients

@@ -341,6 +341,14 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 			return o
 		}
 		stop = o.stop
+		if len(c.Env.Recipients) == 0 {
+			// The filter removed every To-Remote line and passed
+			// the message: nothing would be sent, and the message
+			// would be taken for delivered.
+			o := s.noRemoteRecipients(c)
+			o.stop = stop
+			return o
+		}
 	}
 	o := s.attempt(ctx, wc, c)
 	o.stop = stop

@@ -205,10 +205,6 @@ func (e *Engine) ChecksEndOfData() bool { return len(e.lists[eodList]) > 0 }
 // listener must then look for commands sent ahead (Request.IllPipelining).
 func (e *Engine) WatchesPipelining() bool { return e.watchPipelining.Load() }
 
-// SetDNSBL turns the --dnsbl check on or off at run time (E-MailRelay's
-// admin "dnsbl start" / "dnsbl stop").
-func (e *Engine) SetDNSBL(on bool) { e.dnsblOff.Store(!on) }
-
 // Welcomer says whether a client is on the enforcer's welcomelist
 // (*enforce.Welcomelist); hostname is its verified name, "" if none.
 type Welcomer interface {

@@ -514,7 +514,11 @@ func (sess *session) list(verb string, args []string) bool {
 		if m == nil {
 			return sess.fail(errReply)
 		}
-		return sess.reply("+OK %s %s", args[0], field(m)) == nil
+		// The message's number, not the argument as typed ("01"):
+		// RFC 1939's scan listing and RFC 2449's unique-id listing
+		// start with the message-number, which clients match.
+		n, _ := strconv.ParseUint(args[0], 10, 31) // message() took it
+		return sess.reply("+OK %d %s", n, field(m)) == nil
 	case 0:
 	default:
 		return sess.fail("-ERR usage: " + verb + " [message]")

@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
@@ -263,4 +266,42 @@ const filterTookReason = "the filter took the message's files"
 // take another copy.
 func filterTook(res filter.Result) filter.Result {
 	return filter.Result{Outcome: filter.Abandon, Rescan: res.Rescan, Reason: filterTookReason}
+}
+
+// errProxyEnvelope refuses, for now, a proxied message whose envelope a
+// filter changed: the sender and the recipients went upstream before the
+// message did, so the change could not be made, and sending the message
+// as it was addressed would deliver it where the filter said not to.
+var errProxyEnvelope = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message: "filter changed the envelope, which a proxy cannot apply; try again later"}
+
+// proxyEnvelopeChange says what the filters changed in the envelope file at
+// path of a proxied message whose envelope went upstream as sent: "sender",
+// "recipients", or "" for neither. An envelope that is gone or does not
+// parse is checkFilteredEnvelope's business.
+func proxyEnvelopeChange(path string, sent *spool.Envelope) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	env, err := spool.Unmarshal(f)
+	f.Close()
+	if err != nil {
+		return ""
+	}
+	addrs := func(rs []spool.Recipient) []string {
+		out := make([]string, len(rs))
+		for i, r := range rs {
+			out[i] = r.Addr
+		}
+		slices.Sort(out)
+		return out
+	}
+	switch {
+	case env.From != sent.From:
+		return "sender"
+	case !slices.Equal(addrs(env.Recipients), addrs(sent.Recipients)):
+		return "recipients"
+	}
+	return ""
 }

@@ -697,6 +697,13 @@ func (ss *session) Data(r io.Reader) error {
 	}
 
 	if pd, isProxy := w.(*proxyDraft); isProxy {
+		if f := ss.s.opts.Filter; f != nil {
+			if what := proxyEnvelopeChange(w.EnvelopePath(), env); what != "" {
+				ss.s.log.Error("a filter changed the "+what+" of a proxied message, which went upstream before it; refused: use store and forward (--forward-on-disconnect) for filters that re-address mail",
+					"id", w.ID(), "filter", f.String())
+				return ss.refuse("data", errProxyEnvelope, "from", maillog.Addr(ss.from), "rule", "filter "+f.String())
+			}
+		}
 		return ss.proxyData(pd, env)
 	}
 	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {

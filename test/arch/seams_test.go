@@ -12,17 +12,19 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/verify"
 )
 
 // The seams between packages: each interface is declared by its consumer
 // and implemented by a concrete type of the package that provides it.
 // These lines fail to compile when either side drifts.
 var (
-	_ policy.Tables         = policy.SetTables{}
-	_ policy.TrustedClients = (*auth.Secrets)(nil)
-	_ policy.SenderOwners   = (*auth.SenderLogins)(nil)
-	_ policy.Blocklist      = dnsbl.Blocklist{}
-	_ policy.Verifier       = policy.AddressVerifier{}
+	_ policy.Tables            = policy.SetTables{}
+	_ policy.TrustedClients    = (*auth.Secrets)(nil)
+	_ policy.SenderOwners      = (*auth.SenderLogins)(nil)
+	_ policy.Blocklist         = dnsbl.Blocklist{}
+	_ policy.Verifier          = policy.AddressVerifier{}
+	_ policy.RecipientVerifier = (*verify.Verifier)(nil)
 
 	_ queue.Pace = deliver.Pace{}
 

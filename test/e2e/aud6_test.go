@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -55,6 +58,51 @@ func TestAud6FilterExit104Rescans(t *testing.T) {
 		sink.WaitTransactions(t, 1, 20*time.Second)
 		if got := sink.Transactions()[0].To(); len(got) != 1 || got[0] != "waiting@example.net" {
 			t.Errorf("exit:%s: the upstream got %v; want the waiting message", code, got)
+		}
+	}
+}
+
+// TestAud6AdminOnPOPOnlyRelay drives the admin interface of the guide's
+// POP-only server (--pop --no-smtp) as an E-MailRelay script would. Its
+// status said "listening: <none>" although POP3 and the admin port
+// listened; "smtp enable" and "dnsbl start" answered OK, and nothing was
+// enabled (status went on saying disabled).
+func TestAud6AdminOnPOPOnlyRelay(t *testing.T) {
+	t.Parallel()
+	secrets := writeFile(t, t.TempDir(), "pop.auth", "server plain alice s3cret\n", 0o600)
+	popPort, adminPort := harness.FreePort(t), harness.FreePort(t)
+	popAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", popPort), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	harness.StartWith(t, harness.ProcOptions{WaitAddr: adminAddr}, harness.Binary(t),
+		"--pop", "--no-smtp", "--log", "--pop-auth", secrets, "--pop-port", fmt.Sprint(popPort),
+		"--admin", fmt.Sprint(adminPort), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c, err := net.Dial("tcp", adminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	cmd := func(line string) string {
+		fmt.Fprintf(c, "%s\r\n", line)
+		var out strings.Builder
+		for !strings.HasSuffix(out.String(), "E-MailRelay> ") {
+			b, err := br.ReadByte()
+			if err != nil {
+				t.Fatalf("%s: %v after %q", line, err, out.String())
+			}
+			out.WriteByte(b)
+		}
+		return strings.TrimSuffix(out.String(), "E-MailRelay> ")
+	}
+	if st := cmd("status"); !strings.Contains(st, "listening: pop="+popAddr+" admin="+adminAddr+"\r\n") {
+		t.Errorf("status = %q; want the line \"listening: pop=%s admin=%s\"", st, popAddr, adminAddr)
+	}
+	for line, want := range map[string]string{
+		"smtp enable": "error: no SMTP listener to enable (--no-smtp)\r\n",
+		"dnsbl start": "error: no DNSBL check configured (--dnsbl)\r\n",
+	} {
+		if got := cmd(line); got != want {
+			t.Errorf("%s: %q; want %q", line, got, want)
 		}
 	}
 }
