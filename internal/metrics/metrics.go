@@ -119,6 +119,19 @@ func New(opts Options) *Metrics {
 	m.verdicts = f.counterVec("relaykeeper_upstream_verdicts_total",
 		"Upstream refusals by class and verdict: the enforcer's (ban, block-domain, encapsulate, none, report) and the scheduler's (pace, pace-recipient, quota, alert, from its mail-log lines).",
 		"class", "verdict")
+	// Every class and verdict at 0 from the start, as the alert causes
+	// below: the shipped rules take increase() of these series, and a
+	// series that first appears at 1 has none in Prometheus, so the
+	// first refusal of a class (or the first ban) went uncounted in the
+	// upstream rejection rate rule.
+	for _, class := range []string{"2xx", "4xx", "5xx"} {
+		m.replies.WithLabelValues(class)
+	}
+	for _, class := range []string{"4xx", "5xx"} {
+		for _, v := range []string{"ban", "block-domain", "encapsulate", "none", "report", "pace", "pace-recipient", "quota", "alert"} {
+			m.verdicts.WithLabelValues(class, v)
+		}
+	}
 	m.actions = f.counterVec("relaykeeper_enforce_actions_total",
 		"Actions in the mail log that the enforcer and the relay took on clients and domains (ban, block, spare, hold, ...).", "action")
 	m.alertsTotal = f.counterVec("relaykeeper_alerts_total",
