@@ -5,6 +5,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 )
 
 // TestAud13RuleSeriesFromStart: every counter series the shipped alert
@@ -56,5 +61,48 @@ func TestAud13RuleSeriesFromStart(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAud13ProxyUpstreamRefusalCounted: in proxy mode the upstream's own
+// refusal at MAIL or RCPT, relayed to the client and logged as a reject
+// line with relay=, is an upstream reply to the client's mail: it counts in
+// relaykeeper_upstream_replies_total and in the rejection rates, as the
+// same refusal does when the relay delivers from its spool. It was counted
+// only as an intake refusal, so a proxy whose upstream refused every
+// recipient showed a 0% rejection rate and never alerted, while the
+// enforcer's verdicts on the same replies were counted. The relay's own
+// refusals (no relay=) and the relay's "upstream ... failed" (X.4.Y) are
+// not upstream verdicts on the mail.
+func TestAud13ProxyUpstreamRefusalCounted(t *testing.T) {
+	m := New(Options{})
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	log := maillog.NewWithClock(nil, func() time.Time { return now })
+	log.Observe(m)
+	const client = "192.0.2.5:4000"
+	log.Reject(client, "rcpt", "550 5.1.1 <gone@example.net>: no such user", "from", "<a@example.org>",
+		"to", "<gone@example.net>", "relay", "smarthost:25")
+	log.Reject(client, "mail", "421 4.7.28 rate limited", "from", "<a@example.org>", "relay", "smarthost:25")
+	log.Reject(client, "rcpt", "451 4.4.1 upstream rcpt failed", "from", "<a@example.org>",
+		"to", "<b@example.net>", "relay", "smarthost:25")
+	log.Reject(client, "rcpt", "554 5.7.1 <c@example.com>: Relay access denied", "from", "<a@example.org>", "to", "<c@example.com>")
+	log.Proxy("6B0000000000000A", client, "a@example.org", 1, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
+
+	for class, want := range map[string]float64{"2xx": 1, "4xx": 1, "5xx": 1} {
+		if got := testutil.ToFloat64(m.replies.WithLabelValues(class)); got != want {
+			t.Errorf("upstream_replies_total{class=%q} = %v; want %v", class, got, want)
+		}
+	}
+	var found bool
+	for _, cr := range m.Rates(now.Add(-time.Hour)) {
+		if cr.Client == "192.0.2.5" {
+			found = true
+			if cr.Replies != 3 || cr.Refused != 2 {
+				t.Errorf("rate of 192.0.2.5 = %d refused of %d replies; want 2 of 3", cr.Refused, cr.Replies)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no rejection rate for 192.0.2.5: %+v", m.Rates(now.Add(-time.Hour)))
 	}
 }

@@ -259,6 +259,9 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 	case "reject":
 		m.refused.WithLabelValues(get("stage"), replyReason(get("reply"))).Inc()
 		m.activity.add(t, func(c *Minute) { c.Rejected++ })
+		if stats.RelayedRefusal(get) {
+			m.upstreamReply(t, get("reply"), get("client"))
+		}
 	case "proxy":
 		res := get("result")
 		m.proxied.WithLabelValues(res).Inc()
