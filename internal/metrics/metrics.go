@@ -102,7 +102,7 @@ func New(opts Options) *Metrics {
 	m.acceptedBytes = f.counter("relaykeeper_messages_accepted_bytes_total", "Bytes of the messages accepted.")
 	m.popDeleted = f.counter("relaykeeper_pop3_deleted_total", "Messages POP3 clients removed from the spool (DELE, then QUIT).")
 	m.refused = f.counterVec("relaykeeper_smtp_refused_total",
-		"Connections and commands refused, by stage (connect, helo, mail, rcpt, data, auth, ...) and reason (the enhanced status code, or the reply code).",
+		"Connections and commands refused, by stage (connect, mail, rcpt, data, end-of-data, auth, command, ...) and reason (the enhanced status code, or the reply code).",
 		"stage", "reason")
 	m.proxied = f.counterVec("relaykeeper_messages_proxied_total", "Messages relayed during the client's transaction (proxy mode), by result.", "result")
 	m.deliveries = f.counterVec("relaykeeper_deliveries_total",
