@@ -84,7 +84,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if f := r.cfg.Admin.PasswordFile; f != "" {
 			var err error
 			if pw, err = admin.ReadPasswordFile(f); err != nil {
-				return nil, err
+				return nil, config.Setting("admin.password_file", err)
 			}
 		}
 		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
@@ -115,11 +115,11 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if r.cfg.Admin.HTTP != "" {
 			ls, err := smtpd.ListenAll([]string{r.cfg.Admin.HTTP})
 			if err != nil {
-				return nil, err
+				return nil, config.Setting("admin.http", err)
 			}
 			if err := f.adm.CheckListener(ls[0]); err != nil {
 				ls[0].Close()
-				return nil, fmt.Errorf("--admin-http %s: %w", r.cfg.Admin.HTTP, err)
+				return nil, config.Setting("admin.http", fmt.Errorf("%s: %w", r.cfg.Admin.HTTP, err))
 			}
 			f.httpAddr = admin.DialAddr(ls[0].Addr())
 			f.serve(func() { f.adm.ServeAPI(ls[0]) })

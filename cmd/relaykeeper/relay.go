@@ -117,7 +117,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	}
 	logOut, err := r.openLog(cfg.Log.File, term)
 	if err != nil {
-		return nil, fmt.Errorf("--log-file: %w", err)
+		return nil, config.Setting("log.file", err)
 	}
 	hopts := &slog.HandlerOptions{Level: cfg.Level()}
 	if cfg.Log.Format == "json" {
@@ -127,7 +127,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	}
 	mailOut, err := r.openLog(cfg.Log.MailLog, logOut)
 	if err != nil {
-		return nil, fmt.Errorf("mail log: %w", err)
+		return nil, config.Setting("log.mail_log", err)
 	}
 	if cfg.Log.Format == "json" && cfg.Log.MailLog == "" {
 		// The mail log shares the diagnostic stream: keep it one JSON
@@ -144,7 +144,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 	}
 	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
-		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
+		return nil, config.Setting("spool.dir", fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err))
 	}
 	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
 		return nil, config.Setting("log.debug_peers", err)

@@ -479,10 +479,13 @@ type Admin struct {
 	// Port is --admin: E-MailRelay's text protocol on loopback (or on
 	// the admin= entries of --interface); 0 means off.
 	Port int `toml:"port"`
-	// HTTP is the address of the HTTP JSON API ("127.0.0.1:8025"); empty
-	// means off.
+	// HTTP is the address of the HTTP listener ("127.0.0.1:8025"): the
+	// JSON API, the dashboard at / and Prometheus metrics at /metrics;
+	// empty means off.
 	HTTP string `toml:"http"`
-	// PasswordFile holds the password required off loopback.
+	// PasswordFile holds the password, on its first line, that both
+	// admin front ends then ask for on every request, on loopback too;
+	// required to listen off loopback.
 	PasswordFile string `toml:"password_file"`
 	// Terminate is --admin-terminate: allow the terminate command.
 	Terminate bool `toml:"terminate"`

@@ -102,7 +102,7 @@ func New(opts Options) *Metrics {
 	m.acceptedBytes = f.counter("relaykeeper_messages_accepted_bytes_total", "Bytes of the messages accepted.")
 	m.popDeleted = f.counter("relaykeeper_pop3_deleted_total", "Messages POP3 clients removed from the spool (DELE, then QUIT).")
 	m.refused = f.counterVec("relaykeeper_smtp_refused_total",
-		"Connections and commands refused, by stage (connect, helo, mail, rcpt, data, auth, ...) and reason (the enhanced status code, or the reply code).",
+		"Connections and commands refused, by stage (connect, mail, rcpt, data, end-of-data, auth, command, ...) and reason (the enhanced status code, or the reply code).",
 		"stage", "reason")
 	m.proxied = f.counterVec("relaykeeper_messages_proxied_total", "Messages relayed during the client's transaction (proxy mode), by result.", "result")
 	m.deliveries = f.counterVec("relaykeeper_deliveries_total",
@@ -119,6 +119,19 @@ func New(opts Options) *Metrics {
 	m.verdicts = f.counterVec("relaykeeper_upstream_verdicts_total",
 		"Upstream refusals by class and verdict: the enforcer's (ban, block-domain, encapsulate, none, report) and the scheduler's (pace, pace-recipient, quota, alert, from its mail-log lines).",
 		"class", "verdict")
+	// Every class and verdict at 0 from the start, as the alert causes
+	// below: the shipped rules take increase() of these series, and a
+	// series that first appears at 1 has none in Prometheus, so the
+	// first refusal of a class (or the first ban) went uncounted in the
+	// upstream rejection rate rule.
+	for _, class := range []string{"2xx", "4xx", "5xx"} {
+		m.replies.WithLabelValues(class)
+	}
+	for _, class := range []string{"4xx", "5xx"} {
+		for _, v := range []string{"ban", "block-domain", "encapsulate", "none", "report", "pace", "pace-recipient", "quota", "alert"} {
+			m.verdicts.WithLabelValues(class, v)
+		}
+	}
 	m.actions = f.counterVec("relaykeeper_enforce_actions_total",
 		"Actions in the mail log that the enforcer and the relay took on clients and domains (ban, block, spare, hold, ...).", "action")
 	m.alertsTotal = f.counterVec("relaykeeper_alerts_total",
@@ -246,6 +259,9 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 	case "reject":
 		m.refused.WithLabelValues(get("stage"), replyReason(get("reply"))).Inc()
 		m.activity.add(t, func(c *Minute) { c.Rejected++ })
+		if stats.RelayedRefusal(get) {
+			m.upstreamReply(t, get("reply"), get("client"))
+		}
 	case "proxy":
 		res := get("result")
 		m.proxied.WithLabelValues(res).Inc()

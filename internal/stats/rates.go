@@ -68,6 +68,13 @@ func UpstreamRefusal(reply string) (refused, ok bool) {
 	return code >= 400, true
 }
 
+// RelayedRefusal reports whether a reject line, read through get, is the
+// upstream's own refusal of the client's mail at MAIL or RCPT that a proxy
+// passed on to its client (the line names the upstream as relay). Such a
+// reply counts in the rejection rates as the same refusal does when the
+// relay delivers from its spool; the relay's own refusals do not.
+func RelayedRefusal(get func(string) string) bool { return get("relay") != "" }
+
 // ClientIP turns a logged client ("ip:port", "[ip]:port" or "ip") into the
 // IP, so that one client's connections count together.
 func ClientIP(client string) string {

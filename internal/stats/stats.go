@@ -268,6 +268,9 @@ func (a *Aggregator) Line(line string) {
 			a.bounces[NormaliseReply(e.Get("reply"))]++
 		}
 	case "reject":
+		if RelayedRefusal(e.Get) {
+			a.rate(t, e)
+		}
 		a.r.Rejected.Total++
 		a.r.Rejected.ByStage[e.Get("stage")]++
 		h.Rejected++

@@ -15,7 +15,7 @@ func TestAdminHTTPWildcardNamed(t *testing.T) {
 	addr := fmt.Sprintf("0.0.0.0:%d", harness.FreePort(t))
 	_, errOut, code := runBinary(t, harness.Binary(t), "", "--spool-dir", t.TempDir(),
 		"--port", fmt.Sprint(harness.FreePort(t)), "--admin-http", addr)
-	if code == 0 || !strings.Contains(errOut, "--admin-http "+addr+":") || !strings.Contains(errOut, "--admin-password-file") {
+	if code == 0 || !strings.Contains(errOut, "--admin-http: "+addr+":") || !strings.Contains(errOut, "--admin-password-file") {
 		t.Errorf("exit %d, %q; want a refusal naming --admin-http %s and the password switch", code, errOut, addr)
 	}
 }

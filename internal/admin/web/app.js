@@ -72,12 +72,17 @@ function confirmAction(text) {
 document.getElementById('confirm-ok').addEventListener('click', () => document.getElementById('confirm').close('ok'));
 document.getElementById('confirm-cancel').addEventListener('click', () => document.getElementById('confirm').close('cancel'));
 
-async function act(question, method, path, body, after) {
+// act asks, then sends the request and reloads with after. before, if
+// given, runs once the user has confirmed, ahead of the request; what it
+// returns is called if the request fails.
+async function act(question, method, path, body, after, before) {
   if (!await confirmAction(question)) return;
+  const undo = before && before();
   try {
     await api(method, path, body);
     showError(null);
   } catch (e) {
+    if (undo) undo();
     showError(e);
   }
   await Promise.all([after(), loadStatus()]);
@@ -105,6 +110,10 @@ async function loadStatus() {
 // --- queue ---
 
 let shownMessage = null;
+// Messages this page is deleting or has deleted: a refresh under way when
+// a deletion was confirmed must not fetch them again (a 404 for a message
+// the user just removed).
+const deleted = new Set();
 
 function queueParams() {
   const f = document.getElementById('queue-filter');
@@ -140,13 +149,15 @@ function actionButton(m, a) {
   }[a];
   const method = a === 'delete' ? 'DELETE' : 'POST';
   const path = '/api/queue/' + encodeURIComponent(m.id) + (a === 'delete' ? '' : '/' + a);
-  // A deleted message's panel closes: reloading it would only fetch a 404.
-  const after = a !== 'delete' ? loadQueue : () => {
+  // A deleted message's panel closes as soon as the deletion is confirmed:
+  // reloading it would only fetch a 404.
+  const before = a !== 'delete' ? undefined : () => {
+    deleted.add(m.id);
     if (shownMessage === m.id) { shownMessage = null; document.getElementById('message').hidden = true; }
-    return loadQueue();
+    return () => deleted.delete(m.id);
   };
   return el('button', {type: 'button', class: 'act-' + a + (a === 'delete' ? ' danger' : ''), 'data-id': m.id,
-    onclick: () => act(question, method, path, undefined, after)}, a);
+    onclick: () => act(question, method, path, undefined, loadQueue, before)}, a);
 }
 
 // queueRows bounds the rows the page shows: a backlog of tens of thousands
@@ -181,6 +192,7 @@ document.getElementById('unfail-all').addEventListener('click', () =>
 
 async function showMessage(id, quiet) {
   const panel = document.getElementById('message');
+  if (deleted.has(id)) return;
   let m;
   try {
     m = await api('GET', '/api/queue/' + encodeURIComponent(id));
@@ -189,6 +201,7 @@ async function showMessage(id, quiet) {
     if (!quiet) showError(e);
     return;
   }
+  if (deleted.has(id)) return; // deleted while this was loading
   shownMessage = id;
   const dl = el('dl', {});
   const row = (k, v) => dl.append(el('dt', {}, k), el('dd', {}, v));
