@@ -40,6 +40,13 @@ func TestAud4FlushAfterTransportChange(t *testing.T) {
 		t.Fatal("no deferral by the old next hop")
 	}
 
+	// The worker lets go of the message after its deferral line.
+	if !waitFor(5*time.Second, func() bool {
+		m, _ := filepath.Glob(filepath.Join(spool, "*.envelope"))
+		return len(m) == 1
+	}) {
+		t.Fatal("the deferred message was not released to the queue")
+	}
 	if err := os.WriteFile(transport, entry(newHop), 0o644); err != nil {
 		t.Fatal(err)
 	}
