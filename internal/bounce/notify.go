@@ -135,7 +135,12 @@ func (n *Notifier) queue(env *spool.Envelope, contentPath func() (string, error)
 	}
 	opts := Options{ReportingMTA: n.ReportingMTA, RemoteMTA: n.RemoteMTA, Now: now, MaxReturnSize: n.MaxReturnSize}
 	if n.MaxQueueLifetime > 0 {
+		// The lifetime counts from a queue retry of a failed message, as
+		// the scheduler's does (X-Relaykeeper-Requeued).
 		opts.RetryUntil = orig.Arrival.Add(n.MaxQueueLifetime)
+		if orig.Requeued.After(orig.Arrival) {
+			opts.RetryUntil = orig.Requeued.Add(n.MaxQueueLifetime)
+		}
 	}
 	ew := &eightBitWriter{w: w}
 	if err := Build(ew, env, content, k, rcpts, opts); err != nil {

@@ -193,7 +193,7 @@ type Delivery struct {
 	// MaxQueueLifetime and BounceQueueLifetime are how long a recipient
 	// may stay deferred before it fails (Postfix: maximal_queue_lifetime
 	// and bounce_queue_lifetime, 5 days); the second is for messages from
-	// the null sender.
+	// the null sender. 0, as in Postfix, tries delivery only once.
 	MaxQueueLifetime    time.Duration `toml:"max_queue_lifetime"`
 	BounceQueueLifetime time.Duration `toml:"bounce_queue_lifetime"`
 	// DelayWarning, if positive, sends the sender one notice when a

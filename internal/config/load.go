@@ -472,10 +472,21 @@ func keyLines(src string) map[string]int {
 	return lines
 }
 
+// DefaultFile is the configuration file that the commands an
+// administrator runs beside the relay read when given none: the one the
+// systemd unit starts the relay with. sendmail and mailq read it too.
+var DefaultFile = "/etc/relaykeeper/relaykeeper.toml"
+
 // SpoolDir is the spool directory a subcommand works on: --spool-dir
-// (flagDir), else that of --config (configFile), else the default.
+// (flagDir), else that of --config (configFile), else that of DefaultFile
+// if it exists (as mailq finds it), else the default.
 func SpoolDir(flagDir, configFile string) (string, error) {
 	cfg := Default()
+	if configFile == "" && flagDir == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			configFile = DefaultFile
+		}
+	}
 	if configFile != "" {
 		var err error
 		if cfg, err = Load(configFile); err != nil {

@@ -27,7 +27,8 @@ The ban file is, first found:
   --bans FILE        that file
   --spool-dir DIR    DIR/.enforce/bans
   --config FILE      the spool directory of that configuration file, /.enforce/bans
-  (none)             /var/spool/relaykeeper/.enforce/bans
+  (none)             the same of /etc/relaykeeper/relaykeeper.toml if it
+                     exists, else /var/spool/relaykeeper/.enforce/bans
 `
 	CompletionUsage = `usage: relaykeeper completion bash
 
@@ -151,8 +152,9 @@ restore takes ids or "-"; a message whose envelope was set aside unfinished
 (state new) comes back held.
 
 Every command:
-  -s, --spool-dir DIR    the spool (default: from --config, else
-                         /var/spool/relaykeeper)
+  -s, --spool-dir DIR    the spool (default: from --config, else from
+                         /etc/relaykeeper/relaykeeper.toml if it exists,
+                         as mailq, else /var/spool/relaykeeper)
       --config FILE      read the spool directory from this file
       --json             machine-readable output
 

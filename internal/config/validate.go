@@ -159,8 +159,13 @@ func (c *Config) Validate() error {
 	v.positive(d.PaceDelay, "delivery.pace_delay")
 	v.positive(d.PaceMaxDelay, "delivery.pace_max_delay")
 	v.positive(d.QuotaWindow, "delivery.quota_window")
-	v.positive(d.MaxQueueLifetime, "delivery.max_queue_lifetime")
-	v.positive(d.BounceQueueLifetime, "delivery.bounce_queue_lifetime")
+	// 0 is Postfix's "try only once" (deliver.Lifetime).
+	for i, life := range []time.Duration{d.MaxQueueLifetime, d.BounceQueueLifetime} {
+		if life < 0 {
+			v.bad("%v is negative (0 tries delivery only once)", life)(
+				[]string{"delivery.max_queue_lifetime", "delivery.bounce_queue_lifetime"}[i])
+		}
+	}
 	if d.DelayWarning < 0 {
 		v.bad("%v is negative", d.DelayWarning)("delivery.delay_warning")
 	}

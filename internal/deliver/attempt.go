@@ -115,7 +115,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			continue
 		}
 		rr := results[r.Addr]
-		if (rr.waiting || !rr.until.IsZero()) && s.expired(env, now) {
+		if (rr.waiting || !rr.until.IsZero()) && s.expired(env, now) && s.lifetime(env) != TryOnce {
 			// Not tried (its destination is busy or paused) and too
 			// old: Postfix bounces what is left of an expired message
 			// however its destination is throttled; otherwise a
@@ -514,10 +514,25 @@ func (s *Scheduler) expire(c *spool.Claim, r *spool.Recipient, now time.Time, re
 		Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
 }
 
-// expired reports whether a message has outlived the queue.
+// TryOnce is the lifetime of Postfix's maximal_queue_lifetime = 0 and
+// bounce_queue_lifetime = 0: delivery is tried only once, and a recipient
+// that attempt defers fails at once, as expired.
+const TryOnce time.Duration = -1
+
+// Lifetime is the Options lifetime for a configured one: Postfix's 0,
+// "try only once", is TryOnce.
+func Lifetime(configured time.Duration) time.Duration {
+	if configured == 0 {
+		return TryOnce
+	}
+	return configured
+}
+
+// expired reports whether a message has outlived the queue: with TryOnce,
+// as soon as an attempt defers a recipient.
 func (s *Scheduler) expired(env *spool.Envelope, now time.Time) bool {
 	life := s.lifetime(env)
-	return life > 0 && now.Sub(lifeStart(env)) >= life
+	return life == TryOnce || life > 0 && now.Sub(lifeStart(env)) >= life
 }
 
 // lifeStart is when env's queue lifetime began: its arrival, or when

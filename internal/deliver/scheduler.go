@@ -79,7 +79,9 @@ type Options struct {
 	Notices Notifier
 	// MaxLifetime is Postfix's maximal_queue_lifetime: a recipient still
 	// deferred this long after arrival fails. BounceLifetime is
-	// bounce_queue_lifetime, for messages from the null sender.
+	// bounce_queue_lifetime, for messages from the null sender. 0 is no
+	// limit; TryOnce (Lifetime(0)) fails a recipient its first attempt
+	// defers.
 	MaxLifetime, BounceLifetime time.Duration
 	// DelayWarning, if positive, is Postfix's delay_warning_time.
 	DelayWarning time.Duration

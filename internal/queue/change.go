@@ -158,11 +158,24 @@ func lockYoung(s *spool.Spool, id string) (*spool.Claim, error) {
 
 // waitYoung calls try until it finds message id, or, if it is not found,
 // until the window in which the daemon may still serve a message of id's
-// time from memory has passed.
+// time from memory has passed. An id whose time lies ahead of the clock
+// (a mistyped first digit: 7B15... for 6B15...) was made by no daemon, so
+// the wait never runs past one window from now.
 func waitYoung(id string, try func() error) error {
 	err := try()
 	t, ok := spool.IDTime(id)
-	for errors.Is(err, spool.ErrNotFound) && ok && time.Since(t) < spool.ServedWindow+time.Second {
+	if !ok {
+		return err
+	}
+	now := time.Now()
+	end := t.Add(spool.ServedWindow + time.Second)
+	if limit := now.Add(spool.ServedWindow + time.Second); end.After(limit) {
+		end = limit
+	}
+	if t.After(now.Add(time.Second)) {
+		end = now // not an id of this clock's: nothing to wait for
+	}
+	for errors.Is(err, spool.ErrNotFound) && time.Now().Before(end) {
 		time.Sleep(50 * time.Millisecond)
 		err = try()
 	}

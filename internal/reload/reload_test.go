@@ -58,3 +58,32 @@ func waitLen(t *testing.T, rec *recorder, n int) {
 		t.Fatalf("calls = %v; want %d", got, n)
 	}
 }
+
+// slowLoader takes a while to reload, as a large table does.
+type slowLoader struct{ done chan bool }
+
+func (l *slowLoader) Reload(all bool) {
+	time.Sleep(200 * time.Millisecond)
+	l.done <- all
+}
+
+// TestAud4AllWaitReturnsAfterReload: SIGHUP rescans the spool right after
+// asking for the reload; with All, which only signals the reload
+// goroutine, the rescan planned routes with the old tables. AllWait
+// returns only once the reload is done.
+func TestAud4AllWaitReturnsAfterReload(t *testing.T) {
+	l := &slowLoader{done: make(chan bool, 1)}
+	r := New(l, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	r.AllWait(ctx)
+	select {
+	case all := <-l.done:
+		if !all {
+			t.Error("AllWait reloaded only the changed files; want all")
+		}
+	default:
+		t.Fatal("AllWait returned before the reload was done")
+	}
+}

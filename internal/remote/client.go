@@ -200,7 +200,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		}
 	} else if opts.TLS == TLSRequired && !c.tls {
 		c.Close()
-		return nil, &Error{Stage: "starttls", Err: errors.New("server does not offer STARTTLS and TLS is required (with --client-auth it is, unless --client-tls-verify <none>)")}
+		return nil, &Error{Stage: "starttls", Err: errNoStartTLS(opts.Auth != nil)}
 	}
 	if opts.Auth != nil {
 		if err := c.auth(); err != nil {

@@ -161,3 +161,13 @@ type SettingError struct {
 func (e *SettingError) Error() string     { return e.Key + ": " + e.Err.Error() }
 func (e *SettingError) Unwrap() error     { return e.Err }
 func (e *SettingError) ConfigKey() string { return e.Key }
+
+// errNoStartTLS is why a session that must be encrypted ends when the
+// server offers no STARTTLS, naming what asks for TLS: the login, else
+// the settings (--client-tls-required, a transport's tls level).
+func errNoStartTLS(login bool) error {
+	if login {
+		return errors.New("server does not offer STARTTLS and TLS is required to log in (a password goes only over TLS, unless --client-tls-verify <none>)")
+	}
+	return errors.New("server does not offer STARTTLS and TLS is required (--client-tls-required, or the transport's tls = encrypt, verify or secure)")
+}

@@ -448,6 +448,9 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 	hosts, err := d.opts.Resolver.targets(ctx, rt)
 	if err != nil {
 		var de *DNSError
+		if errors.As(err, &de) && !de.Temporary() && (rt.relayHost || rt.fallback) {
+			return nil, rt.Host, nil, d.configProblem(rt, err)
+		}
 		if errors.As(err, &de) && !de.Temporary() {
 			// No such domain, a null MX, no address: no retry will help.
 			code := de.Code
@@ -513,6 +516,23 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 			Lines: []string{"5.4.6 mail for " + rt.NextHop + " loops back to myself"}, Local: true}}
 	}
 	return nil, relay, passed, last
+}
+
+// configProblem is the deferral of mail for a relayhost or fallback relay
+// whose name does not resolve: as Postfix's smtp client says "relayhost
+// configuration problem" and defers (4.3.5), a typo in the configuration
+// or a name gone for a moment from DNS keeps the mail queued instead of
+// bouncing all of it.
+func (d *Dialer) configProblem(rt Route, err error) error {
+	what := "relayhost"
+	if rt.fallback {
+		what = "smtp_fallback_relay"
+	}
+	if d.opts.Log != nil {
+		d.opts.Log.Warn(what+" configuration problem", "next_hop", rt.NextHop, "err", err)
+	}
+	return &remote.Error{Stage: "dns", Err: err, Reply: reply.Reply{Code: 451, Enhanced: "4.3.5",
+		Lines: []string{"4.3.5 " + what + " configuration problem: " + err.Error()}, Local: true}}
 }
 
 // session is the session settings for a route's transport.

@@ -307,6 +307,10 @@ type Route struct {
 	// fallback says the route goes to a fallback relay (smtp_fallback_relay),
 	// which never gets the transport's own login.
 	fallback bool
+	// relayHost says the next hop is the relayhost (or the sender's, from
+	// sender_dependent_relayhost_maps): a name of it that does not
+	// resolve is a configuration problem, which defers the mail.
+	relayHost bool
 	// Error, when set, is how the recipient fails: an RFC 3463 code, a
 	// space and text ("5.1.1 no such user"). A 4.X.X code defers it
 	// (retry: and an unknown transport), 5.X.X bounces it (error:).
@@ -370,7 +374,7 @@ func (r *Router) Route(sender, rcpt string) Route {
 	if t == nil {
 		return failed(Retry, fmt.Sprintf("4.3.5 mail transport unavailable: unknown transport %q", name))
 	}
-	fromDomain := false
+	fromDomain, viaRelayHost := false, false
 	relayHost := ""
 	if useRelayHost && hop == "" && t.NextHop == "" {
 		// sender_dependent_relayhost_maps, then relayhost (resolve.c).
@@ -381,7 +385,7 @@ func (r *Router) Route(sender, rcpt string) Route {
 	case t.NextHop != "":
 		hop = t.NextHop
 	case relayHost != "":
-		hop = relayHost
+		hop, viaRelayHost = relayHost, true
 	case domain == "":
 		return failed(Error, "5.1.3 bad recipient address syntax: no domain")
 	default:
@@ -399,7 +403,7 @@ func (r *Router) Route(sender, rcpt string) Route {
 		port = DefaultPort
 	}
 	return Route{Transport: t, NextHop: n.String(), Host: n.Host, MX: n.MX, RecipientDomain: fromDomain, Port: port,
-		Key: t.Name + "/" + n.String()}
+		Key: t.Name + "/" + n.String(), relayHost: viaRelayHost}
 }
 
 // failed is a route through the built-in error or retry transport.

@@ -221,20 +221,32 @@ func (s *Spool) lockContentSize(id string) (*os.File, int64, error) {
 }
 
 // quarantine moves whatever files a message has into the quarantine
-// directory and says so in the log. Nothing there is delivered again.
-func (s *Spool) quarantine(id, why string) {
-	var moved []string
-	names := []string{id + ".content"}
+// directory and says so in the log. Nothing there is delivered again. A
+// file is never moved over one of the same name already there (an
+// earlier message's, set aside before): that one would be lost. It
+// reports whether every file was moved.
+func (s *Spool) quarantine(id, why string) bool {
+	var names, moved, left []string
+	all := []string{id + ".content"}
 	for _, suf := range stateSuffix {
-		names = append(names, id+suf)
+		all = append(all, id+suf)
 	}
-	for _, n := range names {
-		src := filepath.Join(s.dir, n)
-		if _, err := os.Lstat(src); err != nil {
+	for _, n := range all {
+		if _, err := os.Lstat(filepath.Join(s.dir, n)); err != nil {
 			continue
 		}
-		if err := os.Rename(src, filepath.Join(s.dir, quarantineDir, n)); err != nil {
-			s.log.Error("quarantine failed; file left in place", "id", id, "file", n, "err", err)
+		if _, err := os.Lstat(filepath.Join(s.dir, quarantineDir, n)); !errors.Is(err, os.ErrNotExist) {
+			// Moving none of the message's files keeps it whole.
+			s.log.Error("quarantine failed; message left in place: a file of its name is in the quarantine already",
+				"id", id, "file", n, "reason", why)
+			return false
+		}
+		names = append(names, n)
+	}
+	for _, n := range names {
+		if err := os.Rename(filepath.Join(s.dir, n), filepath.Join(s.dir, quarantineDir, n)); err != nil {
+			s.log.Error("quarantine failed; file left in place", "id", id, "file", n, "reason", why, "err", err)
+			left = append(left, n)
 			continue
 		}
 		moved = append(moved, n)
@@ -249,8 +261,12 @@ func (s *Spool) quarantine(id, why string) {
 		}
 		qd.Close()
 	}
-	s.log.Warn("message quarantined", "id", id, "reason", why, "files", moved,
+	if len(moved) == 0 {
+		return false
+	}
+	s.log.Warn("message quarantined", "id", id, "reason", why, "files", moved, "left", left,
 		"dir", filepath.Join(s.dir, quarantineDir))
+	return len(left) == 0
 }
 
 // relock locks path's current inode and lets go of old, unless they are the

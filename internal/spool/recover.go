@@ -33,7 +33,9 @@ type RecoveryReport struct {
 }
 
 func (r *RecoveryReport) quarantined(s *Spool, id, why string) {
-	s.quarantine(id, why)
+	if !s.quarantine(id, why) {
+		return // left in place, and logged: not reported as set aside
+	}
 	r.Quarantined = append(r.Quarantined, id)
 	if r.Reasons == nil {
 		r.Reasons = map[string]string{}
