@@ -15,8 +15,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/pidfile"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
@@ -234,6 +233,11 @@ func (r *relay) runServer() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	if err := pidfile.Write(r.cfg.Process.PidFile); err != nil { // as E-MailRelay, a start without it is none
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(config.Setting("process.pid_file", fmt.Errorf("%s: %w", r.cfg.Process.PidFile, err))))
+		return exitUsage
+	}
+	defer pidfile.Remove(r.cfg.Process.PidFile)
 	opts := r.smtpOptions(ctx)
 	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
@@ -258,14 +262,6 @@ func (r *relay) runServer() int {
 		r.log.Warn("cannot write the spool's pid file", "err", err)
 	} else {
 		defer queue.RemovePID(r.spool)
-	}
-	if r.cfg.Process.PidFile != "" {
-		os.Mkdir(filepath.Dir(r.cfg.Process.PidFile), 0o755) // its parent, as E-MailRelay makes it
-		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			r.log.Error("cannot write pid file", "file", r.cfg.Process.PidFile, "err", err)
-		} else {
-			defer os.Remove(r.cfg.Process.PidFile)
-		}
 	}
 
 	fe, err := r.startFrontends()

@@ -438,7 +438,7 @@ func (p *switchParser) switches() []Switch {
 				return nil, nil
 			}},
 		{Long: "pid-file", Short: "i", Arg: "FILE", Group: groupProcess,
-			Help:  "write the process id to FILE",
+			Help:  "write the process id to FILE, making its directory if missing; a FILE that cannot be written stops the start",
 			Keys:  []string{"process.pid_file"},
 			parse: text(func(c *Config, s string) { c.Process.PidFile = s })},
 		{Long: "help", Short: "h", Group: groupProcess,
