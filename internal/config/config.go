@@ -142,9 +142,10 @@ type Forward struct {
 	// ConnectionTimeout bounds connecting, and the greeting unless
 	// PromptTimeout is set.
 	ConnectionTimeout time.Duration `toml:"connection_timeout"`
-	// PromptTimeout is E-MailRelay's --prompt-timeout: how long the
-	// upstream's greeting may take once connected; zero leaves it to
-	// ConnectionTimeout.
+	// PromptTimeout is E-MailRelay's --prompt-timeout: how long to wait
+	// for the upstream's greeting once connected before saying EHLO
+	// without it; zero leaves the greeting to ConnectionTimeout, which
+	// fails the attempt when it passes.
 	PromptTimeout time.Duration `toml:"prompt_timeout"`
 	// ResponseTimeout bounds the wait for each upstream reply.
 	ResponseTimeout time.Duration `toml:"response_timeout"`

@@ -207,7 +207,7 @@ func (p *switchParser) switches() []Switch {
 				c.Forward.ConnectionTimeout = d
 			})},
 		{Long: "prompt-timeout", Short: "w", Arg: "SECONDS", Group: groupForward,
-			Help:  "wait SECONDS for the smarthost's greeting once connected (by default the greeting comes within --connection-timeout)",
+			Help:  "wait SECONDS for the smarthost's greeting once connected, then go on without it (EHLO), as E-MailRelay does; without it, a greeting that does not come within --connection-timeout fails the attempt",
 			Keys:  []string{"forward.prompt_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.PromptTimeout = d })},
 		{Long: "response-timeout", Short: "T", Arg: "SECONDS", Group: groupForward,

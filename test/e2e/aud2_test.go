@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -22,4 +26,60 @@ func TestAud2PidFileUnwritableStopsStart(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--pid-file: "+pidFile) {
 		t.Fatalf("exit %d, stderr %q; want exit 2 and a message naming --pid-file and %s", code, errOut, pidFile)
 	}
+}
+
+// TestAud2PromptTimeoutGoesAhead: E-MailRelay's --prompt-timeout waits
+// that long for the smarthost's greeting, "then the SMTP dialog goes ahead
+// without it". relaykeeper gave up instead ("upstream greeting failed: i/o
+// timeout"), so an upstream that greets late, or only once spoken to, never
+// got mail. Now EHLO goes out after --prompt-timeout, and a late greeting
+// is skipped before EHLO's reply.
+func TestAud2PromptTimeoutGoesAhead(t *testing.T) {
+	t.Parallel()
+	late := harness.NewFakeSMTP(t, harness.Script{Greeting: harness.Response{Delay: 3 * time.Second}})
+	for name, upstream := range map[string]string{"greets late": late.Addr(), "never greets": silentGreeter(t)} {
+		t.Run(name, func(t *testing.T) {
+			spool := t.TempDir()
+			spoolMessages(t, spool, 1)
+			code, out, p := runClient(t, "--as-client", upstream, "--spool-dir", spool, "--prompt-timeout", "1")
+			if line := summary(t, out); code != 0 || count(line, "delivered") != 1 {
+				t.Errorf("--as-client --prompt-timeout 1 to an upstream that %s: exit %d, %q; want exit 0, 1 delivered\n%s", name, code, line, p.Stderr())
+			}
+		})
+	}
+	if n := len(late.Transactions()); n != 1 {
+		t.Errorf("the late greeter got %d messages; want 1", n)
+	}
+}
+
+// silentGreeter is an SMTP server on loopback that sends no greeting and
+// answers each command once spoken to; it accepts every message.
+func silentGreeter(t *testing.T) string {
+	t.Helper()
+	return harness.ServeTCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		r, data := bufio.NewReader(c), false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			rep := "250 Ok"
+			switch {
+			case data && cmd == ".":
+				data, rep = false, "250 2.0.0 Ok"
+			case data:
+				continue
+			case strings.HasPrefix(cmd, "EHLO"):
+				rep = "250-silent.test\r\n250 8BITMIME"
+			case cmd == "DATA":
+				data, rep = true, "354 go ahead"
+			case cmd == "QUIT":
+				fmt.Fprint(c, "221 bye\r\n")
+				return
+			}
+			fmt.Fprint(c, rep+"\r\n")
+		}
+	})
 }
