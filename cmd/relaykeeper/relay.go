@@ -145,7 +145,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
 		return nil, fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err)
 	}
-	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
+	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers, cfg.Log.Verbose); err != nil {
 		return nil, config.Setting("log.debug_peers", err)
 	}
 

@@ -218,7 +218,8 @@ type Delivery struct {
 type Log struct {
 	// Enabled is --log: informational messages, not only warnings.
 	Enabled bool `toml:"enabled"`
-	// Verbose is --verbose: debug detail.
+	// Verbose is --verbose: debug detail, and a trace of every SMTP
+	// conversation without the message text.
 	Verbose bool `toml:"verbose"`
 	// File is --log-file; empty means standard error. It is reopened on
 	// SIGHUP, as the mail log is, so that logrotate needs no copytruncate.

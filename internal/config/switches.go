@@ -412,7 +412,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"log.enabled"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Enabled = on })},
 		{Long: "verbose", Short: "v", Group: groupLog,
-			Help:  "log debugging detail",
+			Help:  "log debugging detail, and every SMTP conversation with clients and upstreams, commands and replies (the message text left out; [log] debug_peers includes it)",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
 		{Long: "debug", Short: "g", Group: groupLog,

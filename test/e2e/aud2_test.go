@@ -83,3 +83,30 @@ func silentGreeter(t *testing.T) string {
 		}
 	})
 }
+
+// TestAud2VerboseTracesDialogues: E-MailRelay's user guide debugs a
+// smarthost by driving SMTP by hand and then comparing "the E-MailRelay
+// --verbose log output ... with what the program does". relaykeeper's
+// --verbose logged nothing of either conversation. Now it traces the
+// commands and replies of every client and upstream, as [log] debug_peers
+// does, but leaves the message text out, as E-MailRelay's --verbose does.
+func TestAud2VerboseTracesDialogues(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelay(t, "127.0.0.1", "--as-server", "--verbose", "--interface", "127.0.0.1",
+		"--spool-dir", t.TempDir(), "--forward-to", up.Addr(), "--forward-on-disconnect")
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("secret-subject-aud2"))
+	up.WaitTransactions(t, 1, 10*time.Second)
+	for _, want := range []string{
+		`dir=< line="RCPT TO:<bob@example.net>"`,                              // the client's
+		`debug_peer=` + up.Addr() + ` dir=> line="RCPT TO:<bob@example.net>"`, // the relay's, upstream
+		`line="(message content hidden)"`,
+	} {
+		if !waitFor(5*time.Second, func() bool { return strings.Contains(r.stderr(), want) }) {
+			t.Errorf("--verbose log lacks %s; log:\n%s", want, r.stderr())
+		}
+	}
+	if strings.Contains(r.stderr(), "secret-subject-aud2") {
+		t.Errorf("--verbose logged the message text; log:\n%s", r.stderr())
+	}
+}
