@@ -29,6 +29,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
 )
 
 // Exit statuses, as E-MailRelay's: 0 ok, 1 a failure while running (for
@@ -227,9 +228,8 @@ func (r *relay) runServer() int {
 	stopJournal := r.spool.RunJournal()
 	defer stopJournal()
 
-	// The root context: every long-lived part and every call a session
-	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
-	// it, and it ends when the parts have been shut down.
+	// The root context: every long-lived part and every call a session makes (policy, DNSBL,
+	// verifier, proxy dial, filters) derives from it; it ends when the parts have been shut down.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -341,6 +341,9 @@ func (r *relay) runServer() int {
 		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
 	}
 	r.log.Info("relaykeeper started", started...)
+	if r.cfg.Log.CloseStderr {
+		syslogtee.CloseStderr() // E-MailRelay's --close-stderr, once started
+	}
 	if isTerminal(r.stderr) {
 		r.cfg.WriteWhereToLook(r.stderr, config.Running{Version: version, Mode: mode, Addrs: addrs,
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})

@@ -37,6 +37,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/srs"
+	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -118,6 +119,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--log-file: %w", err)
 	}
+	logOut = syslogtee.Tee(logOut, cfg.Log.SyslogFacility()) // the mail log's default too
 	hopts := &slog.HandlerOptions{Level: cfg.Level()}
 	if cfg.Log.Format == "json" {
 		r.log = slog.New(slog.NewJSONHandler(logOut, hopts))
@@ -129,8 +131,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, fmt.Errorf("mail log: %w", err)
 	}
 	if cfg.Log.Format == "json" && cfg.Log.MailLog == "" {
-		// The mail log shares the diagnostic stream: keep it one JSON
-		// object per line.
+		// The mail log shares the diagnostic stream: one JSON object a line.
 		mailOut = maillog.JSONLines(mailOut)
 	}
 	r.events = &admin.Events{}

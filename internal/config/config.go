@@ -230,6 +230,13 @@ type Log struct {
 	// MailLog is where the mail log goes; empty means the same place as
 	// the diagnostic log.
 	MailLog string `toml:"mail_log"`
+	// Syslog is E-MailRelay's --syslog[=FACILITY]: the log also goes to
+	// the system log under this facility; NoSyslog is --no-syslog.
+	Syslog   string `toml:"-"`
+	NoSyslog bool   `toml:"-"`
+	// CloseStderr is E-MailRelay's --close-stderr: standard error is
+	// closed once the relay has started (see SyslogFacility).
+	CloseStderr bool `toml:"-"`
 	// DebugPeers are Postfix's debug_peer_list: clients (IPs, networks)
 	// and upstreams (host names, domains, IPs, networks) whose whole SMTP
 	// conversation goes to the diagnostic log. An absolute path names a

@@ -144,7 +144,7 @@ const (
 	groupProcess = "Process"
 	groupTLS     = "TLS and authentication"
 	groupPolicy  = "Policy"
-	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, leaves syslog and timestamps to its supervisor,\nnames the client on every line of its mail log, and always forwards to\nthe recipients the upstream accepts (--forward-to-some)"
+	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, puts the time on every log line, names the\nclient on every line of its mail log, and always forwards to the\nrecipients the upstream accepts (--forward-to-some)"
 )
 
 // SwitchGroups returns the groups of --help in their order.
@@ -419,6 +419,15 @@ func (p *switchParser) switches() []Switch {
 			Help:  "E-MailRelay's name for --verbose",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
+		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupLog,
+			Help:  "send the log to the system log (/dev/log) as well, under FACILITY (mail if not given), as E-MailRelay's --log does",
+			parse: syslogFacility},
+		{Long: "no-syslog", Short: "n", Group: groupLog,
+			Help:  "send nothing to the system log (the default, but for --close-stderr without --log-file)",
+			parse: onOff(func(c *Config, on bool) { c.Log.NoSyslog = on })},
+		{Long: "close-stderr", Short: "e", Group: groupLog,
+			Help:  "close standard error once started; the log goes to --log-file, or else to the system log (mail)",
+			parse: onOff(func(c *Config, on bool) { c.Log.CloseStderr = on })},
 		{Long: "log-format", Arg: "FORMAT", Group: groupLog,
 			Help:  "text (key=value, the default) or json (one object per line) for the diagnostic log",
 			Keys:  []string{"log.format"},
@@ -453,9 +462,6 @@ func (p *switchParser) switches() []Switch {
 		// the recipients the upstream accepted are sent, and only the
 		// refused ones fail.
 		{Long: "forward-to-some", Group: groupCompat, parse: ignored},
-		{Long: "close-stderr", Short: "e", Group: groupCompat, parse: ignored},
-		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
-		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},
 		{Long: "log-time", Short: "L", Group: groupCompat, parse: ignored},
 		{Long: "log-address", Group: groupCompat, parse: ignored},
 	}

@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,5 +112,69 @@ func TestAud2VerboseTracesDialogues(t *testing.T) {
 	}
 	if strings.Contains(r.stderr(), "secret-subject-aud2") {
 		t.Errorf("--verbose logged the message text; log:\n%s", r.stderr())
+	}
+}
+
+// TestAud2CloseStderrLogsToSyslog: the user guide's "emailrelay --pop
+// --no-smtp --log --close-stderr" logs to the system log (LOG_MAIL) with
+// standard error closed once started, and --syslog sends the log there.
+// relaykeeper accepted --close-stderr, --syslog and --no-syslog and did
+// nothing with them: the log stayed on standard error and never reached
+// syslog. The relay runs in a mount namespace whose /run is a directory of
+// the test's, holding the "log" socket that Go's log/syslog looks for
+// (/dev/log, then /var/run/syslog and /var/run/log).
+func TestAud2CloseStderrLogsToSyslog(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		needFor(t, "a private /run for the syslog socket", errors.New("needs root"))
+	}
+	for _, tool := range []string{"unshare", "mount"} {
+		_, err := exec.LookPath(tool)
+		needFor(t, "a private /run for the syslog socket", err)
+	}
+	run := t.TempDir()
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(run, "log"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var logged strings.Builder
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			logged.Write(buf[:n])
+			mu.Unlock()
+		}
+	}()
+	syslogged := func() string { mu.Lock(); defer mu.Unlock(); return logged.String() }
+	r := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf(`mount --bind '%s' /run && exec "$0" "$@"`, run), harness.Binary(t),
+		"--as-server", "--log", "--close-stderr", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("to syslog"))
+	accept := "accept id=" + queuedID(t, tx.Final)
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(syslogged(), accept) }) {
+		t.Fatalf("the system log lacks %q; it has:\n%s\nstderr:\n%s", accept, syslogged(), r.stderr())
+	}
+	// <22>: LOG_MAIL (2) * 8 + LOG_INFO (6), tagged as the relay.
+	if !strings.Contains(syslogged(), "<22>") || !strings.Contains(syslogged(), "relaykeeper[") {
+		t.Errorf("system log lines are not mail.info from relaykeeper:\n%s", syslogged())
+	}
+	if strings.Contains(r.stderr(), accept) {
+		t.Errorf("--close-stderr: standard error still has the log after start-up:\n%s", r.stderr())
+	}
+	r2 := startRelayWith(t, "127.0.0.1", "unshare", "-m", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf(`mount --bind '%s' /run && exec "$0" "$@"`, run), harness.Binary(t),
+		"--as-server", "--syslog=local3", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx = mustSend(t, r2.addr(), "alice@example.org", []string{"bob@example.net"}, message("to local3"))
+	accept = "accept id=" + queuedID(t, tx.Final)
+	// <158>: LOG_LOCAL3 (19) * 8 + LOG_INFO (6); stderr keeps it too.
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(syslogged(), "<158>") && strings.Contains(r2.stderr(), accept) }) {
+		t.Errorf("--syslog=local3: no local3 line in the system log or no log on stderr; system log:\n%s\nstderr:\n%s", syslogged(), r2.stderr())
 	}
 }
