@@ -178,3 +178,18 @@ func TestAud2CloseStderrLogsToSyslog(t *testing.T) {
 		t.Errorf("--syslog=local3: no local3 line in the system log or no log on stderr; system log:\n%s\nstderr:\n%s", syslogged(), r2.stderr())
 	}
 }
+
+// TestAud2ClientTLSServerNameNeedsTLS: --client-tls-server-name without
+// any client TLS switch names a server for a TLS handshake that never
+// happens. relaykeeper took it and ignored it (its sibling
+// --client-tls-verify was refused); now the start is refused, naming the
+// switches that would use it.
+func TestAud2ClientTLSServerNameNeedsTLS(t *testing.T) {
+	t.Parallel()
+	_, errOut, code := runBinary(t, harness.Binary(t), "", "--as-server", "--interface", "127.0.0.1",
+		"--port", strconv.Itoa(harness.FreePort(t)), "--spool-dir", t.TempDir(),
+		"--forward-to", "127.0.0.1:"+strconv.Itoa(harness.FreePort(t)), "--client-tls-server-name", "smtp.example.net")
+	if code != 2 || !strings.Contains(errOut, "without --client-tls") {
+		t.Fatalf("exit %d, stderr %q; want exit 2 and a message that --client-tls is missing", code, errOut)
+	}
+}
