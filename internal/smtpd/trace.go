@@ -30,6 +30,7 @@ type traceConn struct {
 	midLine bool       // the text read so far ends inside a line
 	chunk   int64      // octets of a BDAT chunk still to read
 	hidden  int64      // octets of content not logged so far
+	pending []byte     // a text line so far "." or ".\r": perhaps the final dot
 }
 
 // authHidden is what the trace shows for authentication data.
@@ -61,6 +62,9 @@ func (t *traceConn) Write(p []byte) (int, error) {
 func (t *traceConn) traceRead(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.pending) > 0 {
+		p, t.pending = append(t.pending, p...), nil
+	}
 	for len(p) > 0 {
 		if t.chunk > 0 {
 			k := min(t.chunk, int64(len(p)))
@@ -80,6 +84,10 @@ func (t *traceConn) traceRead(p []byte) {
 			if f := strings.Fields(string(line)); len(f) >= 2 && strings.EqualFold(f[0], "BDAT") {
 				t.chunk, _ = strconv.ParseInt(f[1], 10, 64)
 			}
+			continue
+		}
+		if !t.midLine && (string(line) == "." || string(line) == ".\r") {
+			t.pending = append(t.pending, line...) // the rest comes in the next read
 			continue
 		}
 		if !t.midLine && strings.TrimRight(string(line), "\r\n") == "." {
