@@ -420,7 +420,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
 		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupLog,
-			Help:  "send the log to the system log (/dev/log) as well, under FACILITY (mail if not given), as E-MailRelay's --log does",
+			Help:  "send the log to the system log (/dev/log) as well, under mail, or the facility --syslog=FACILITY names (local0 ...), as E-MailRelay's --log does",
 			parse: syslogFacility},
 		{Long: "no-syslog", Short: "n", Group: groupLog,
 			Help:  "send nothing to the system log (the default, but for --close-stderr without --log-file)",
