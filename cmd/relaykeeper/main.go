@@ -341,12 +341,12 @@ func (r *relay) runServer() int {
 		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
 	}
 	r.log.Info("relaykeeper started", started...)
-	if r.cfg.Log.CloseStderr {
-		syslogtee.CloseStderr() // E-MailRelay's --close-stderr, once started
-	}
 	if isTerminal(r.stderr) {
 		r.cfg.WriteWhereToLook(r.stderr, config.Running{Version: version, Mode: mode, Addrs: addrs,
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})
+	}
+	if r.cfg.Log.CloseStderr {
+		syslogtee.CloseStderr() // E-MailRelay's --close-stderr, once started and said where to look
 	}
 
 	for sig := os.Signal(nil); sig == nil; {

@@ -193,3 +193,19 @@ func TestAud2ClientTLSServerNameNeedsTLS(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want exit 2 and a message that --client-tls is missing", code, errOut)
 	}
 }
+
+// TestAud2CloseStderrAfterWhereToLook: on a terminal, --close-stderr closes
+// standard error only after the start-up text that says where the relay
+// listens and logs; it closed it first, so the terminal showed nothing.
+func TestAud2CloseStderrAfterWhereToLook(t *testing.T) {
+	t.Parallel()
+	script, err := exec.LookPath("script")
+	needFor(t, "script(1), to give the relay a terminal", err)
+	logFile := filepath.Join(t.TempDir(), "relay.log")
+	cmdline := fmt.Sprintf("timeout -s TERM 3 '%s' --as-server --interface 127.0.0.1 --port %d --spool-dir '%s' --close-stderr --log-file '%s'",
+		harness.Binary(t), harness.FreePort(t), t.TempDir(), logFile)
+	out, _, _ := runBinary(t, script, "", "-qec", cmdline, "/dev/null")
+	if !strings.Contains(out, "is running") || !strings.Contains(out, logFile) {
+		t.Errorf("on a terminal with --close-stderr, the start-up text is missing:\n%q", out)
+	}
+}
