@@ -127,8 +127,18 @@ func TestParseArgs(t *testing.T) {
 		},
 		{
 			name: "compatibility switches are ignored",
-			args: strings.Fields("--no-daemon -e --no-syslog -k --log-time -t -n -L --close-stderr --syslog"),
+			args: strings.Fields("--no-daemon --log-time -t -L --log-address --forward-to-some"),
 			want: func(c *config.Config) {},
+		},
+		{
+			name: "syslog and close-stderr",
+			args: strings.Fields("-e -k --syslog=local3"),
+			want: func(c *config.Config) { c.Log.CloseStderr, c.Log.Syslog = true, "local3" },
+		},
+		{
+			name: "no-syslog",
+			args: strings.Fields("--close-stderr --syslog -n"),
+			want: func(c *config.Config) { c.Log.CloseStderr, c.Log.Syslog, c.Log.NoSyslog = true, "mail", true },
 		},
 		{
 			name: "no-smtp",

@@ -15,8 +15,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -25,11 +23,13 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/deliver"
+	"github.com/relaykeeper/relaykeeper/internal/pidfile"
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
+	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
 )
 
 // Exit statuses, as E-MailRelay's: 0 ok, 1 a failure while running (for
@@ -228,12 +228,16 @@ func (r *relay) runServer() int {
 	stopJournal := r.spool.RunJournal()
 	defer stopJournal()
 
-	// The root context: every long-lived part and every call a session
-	// makes (policy, DNSBL, verifier, proxy dial, filters) derives from
-	// it, and it ends when the parts have been shut down.
+	// The root context: every long-lived part and every call a session makes (policy, DNSBL,
+	// verifier, proxy dial, filters) derives from it; it ends when the parts have been shut down.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
+	if err := pidfile.Write(r.cfg.Process.PidFile); err != nil { // as E-MailRelay, a start without it is none
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(config.Setting("process.pid_file", fmt.Errorf("%s: %w", r.cfg.Process.PidFile, err))))
+		return exitUsage
+	}
+	defer pidfile.Remove(r.cfg.Process.PidFile)
 	opts := r.smtpOptions(ctx)
 	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
@@ -258,14 +262,6 @@ func (r *relay) runServer() int {
 		r.log.Warn("cannot write the spool's pid file", "err", err)
 	} else {
 		defer queue.RemovePID(r.spool)
-	}
-	if r.cfg.Process.PidFile != "" {
-		os.Mkdir(filepath.Dir(r.cfg.Process.PidFile), 0o755) // its parent, as E-MailRelay makes it
-		if err := os.WriteFile(r.cfg.Process.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			r.log.Error("cannot write pid file", "file", r.cfg.Process.PidFile, "err", err)
-		} else {
-			defer os.Remove(r.cfg.Process.PidFile)
-		}
 	}
 
 	fe, err := r.startFrontends()
@@ -348,6 +344,9 @@ func (r *relay) runServer() int {
 	if isTerminal(r.stderr) {
 		r.cfg.WriteWhereToLook(r.stderr, config.Running{Version: version, Mode: mode, Addrs: addrs,
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})
+	}
+	if r.cfg.Log.CloseStderr {
+		syslogtee.CloseStderr() // E-MailRelay's --close-stderr, once started and said where to look
 	}
 
 	for sig := os.Signal(nil); sig == nil; {

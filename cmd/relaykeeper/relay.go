@@ -37,6 +37,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 	"github.com/relaykeeper/relaykeeper/internal/srs"
+	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -119,6 +120,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if err != nil {
 		return nil, config.Setting("log.file", err)
 	}
+	logOut = syslogtee.Tee(logOut, cfg.Log.SyslogFacility()) // the mail log's default too
 	hopts := &slog.HandlerOptions{Level: cfg.Level()}
 	if cfg.Log.Format == "json" {
 		r.log = slog.New(slog.NewJSONHandler(logOut, hopts))
@@ -130,8 +132,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		return nil, config.Setting("log.mail_log", err)
 	}
 	if cfg.Log.Format == "json" && cfg.Log.MailLog == "" {
-		// The mail log shares the diagnostic stream: keep it one JSON
-		// object per line.
+		// The mail log shares the diagnostic stream: one JSON object a line.
 		mailOut = maillog.JSONLines(mailOut)
 	}
 	r.events = &admin.Events{}
@@ -146,7 +147,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
 		return nil, config.Setting("spool.dir", fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err))
 	}
-	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers); err != nil {
+	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers, cfg.Log.Verbose); err != nil {
 		return nil, config.Setting("log.debug_peers", err)
 	}
 

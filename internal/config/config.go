@@ -142,9 +142,10 @@ type Forward struct {
 	// ConnectionTimeout bounds connecting, and the greeting unless
 	// PromptTimeout is set.
 	ConnectionTimeout time.Duration `toml:"connection_timeout"`
-	// PromptTimeout is E-MailRelay's --prompt-timeout: how long the
-	// upstream's greeting may take once connected; zero leaves it to
-	// ConnectionTimeout.
+	// PromptTimeout is E-MailRelay's --prompt-timeout: how long to wait
+	// for the upstream's greeting once connected before saying EHLO
+	// without it; zero leaves the greeting to ConnectionTimeout, which
+	// fails the attempt when it passes.
 	PromptTimeout time.Duration `toml:"prompt_timeout"`
 	// ResponseTimeout bounds the wait for each upstream reply.
 	ResponseTimeout time.Duration `toml:"response_timeout"`
@@ -217,7 +218,8 @@ type Delivery struct {
 type Log struct {
 	// Enabled is --log: informational messages, not only warnings.
 	Enabled bool `toml:"enabled"`
-	// Verbose is --verbose: debug detail.
+	// Verbose is --verbose: debug detail, and a trace of every SMTP
+	// conversation without the message text.
 	Verbose bool `toml:"verbose"`
 	// File is --log-file; empty means standard error. It is reopened on
 	// SIGHUP, as the mail log is, so that logrotate needs no copytruncate.
@@ -228,6 +230,13 @@ type Log struct {
 	// MailLog is where the mail log goes; empty means the same place as
 	// the diagnostic log.
 	MailLog string `toml:"mail_log"`
+	// Syslog is E-MailRelay's --syslog[=FACILITY]: the log also goes to
+	// the system log under this facility; NoSyslog is --no-syslog.
+	Syslog   string `toml:"-"`
+	NoSyslog bool   `toml:"-"`
+	// CloseStderr is E-MailRelay's --close-stderr: standard error is
+	// closed once the relay has started (see SyslogFacility).
+	CloseStderr bool `toml:"-"`
 	// DebugPeers are Postfix's debug_peer_list: clients (IPs, networks)
 	// and upstreams (host names, domains, IPs, networks) whose whole SMTP
 	// conversation goes to the diagnostic log. An absolute path names a

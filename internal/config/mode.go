@@ -52,6 +52,22 @@ func (c *Config) Describe(upstream string, scheduling bool) string {
 	return "store and forward to " + upstream
 }
 
+// SyslogFacility is the facility under which the log also goes to the
+// system log, or "" for none: --syslog's; with --close-stderr and no
+// --log-file, mail, as E-MailRelay logs there once stderr is closed;
+// none with --no-syslog.
+func (l Log) SyslogFacility() string {
+	switch {
+	case l.NoSyslog:
+		return ""
+	case l.Syslog != "":
+		return l.Syslog
+	case l.CloseStderr && l.File == "":
+		return "mail"
+	}
+	return ""
+}
+
 // Level is the diagnostic log's level: warnings; information with --log
 // or --as-client; debug detail with --verbose.
 func (c *Config) Level() slog.Level {

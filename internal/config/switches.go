@@ -144,7 +144,7 @@ const (
 	groupProcess = "Process"
 	groupTLS     = "TLS and authentication"
 	groupPolicy  = "Policy"
-	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, leaves syslog and timestamps to its supervisor,\nnames the client on every line of its mail log, and always forwards to\nthe recipients the upstream accepts (--forward-to-some)"
+	groupCompat  = "Accepted for compatibility with E-MailRelay, and ignored because\nrelaykeeper never forks, puts the time on every log line, names the\nclient on every line of its mail log, and always forwards to the\nrecipients the upstream accepts (--forward-to-some)"
 )
 
 // SwitchGroups returns the groups of --help in their order.
@@ -207,7 +207,7 @@ func (p *switchParser) switches() []Switch {
 				c.Forward.ConnectionTimeout = d
 			})},
 		{Long: "prompt-timeout", Short: "w", Arg: "SECONDS", Group: groupForward,
-			Help:  "wait SECONDS for the smarthost's greeting once connected (by default the greeting comes within --connection-timeout)",
+			Help:  "wait SECONDS for the smarthost's greeting once connected, then go on without it (EHLO), as E-MailRelay does; without it, a greeting that does not come within --connection-timeout fails the attempt",
 			Keys:  []string{"forward.prompt_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.PromptTimeout = d })},
 		{Long: "response-timeout", Short: "T", Arg: "SECONDS", Group: groupForward,
@@ -412,13 +412,22 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"log.enabled"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Enabled = on })},
 		{Long: "verbose", Short: "v", Group: groupLog,
-			Help:  "log debugging detail",
+			Help:  "log debugging detail, and every SMTP conversation with clients and upstreams, commands and replies (the message text left out; [log] debug_peers includes it)",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
 		{Long: "debug", Short: "g", Group: groupLog,
 			Help:  "E-MailRelay's name for --verbose",
 			Keys:  []string{"log.verbose"},
 			parse: onOff(func(c *Config, on bool) { c.Log.Verbose = on })},
+		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupLog,
+			Help:  "send the log to the system log (/dev/log) as well, under mail, or the facility --syslog=FACILITY names (local0 ...), as E-MailRelay's --log does",
+			parse: syslogFacility},
+		{Long: "no-syslog", Short: "n", Group: groupLog,
+			Help:  "send nothing to the system log (the default, but for --close-stderr without --log-file)",
+			parse: onOff(func(c *Config, on bool) { c.Log.NoSyslog = on })},
+		{Long: "close-stderr", Short: "e", Group: groupLog,
+			Help:  "close standard error once started; the log goes to --log-file, or else to the system log (mail)",
+			parse: onOff(func(c *Config, on bool) { c.Log.CloseStderr = on })},
 		{Long: "log-format", Arg: "FORMAT", Group: groupLog,
 			Help:  "text (key=value, the default) or json (one object per line) for the diagnostic log",
 			Keys:  []string{"log.format"},
@@ -438,7 +447,7 @@ func (p *switchParser) switches() []Switch {
 				return nil, nil
 			}},
 		{Long: "pid-file", Short: "i", Arg: "FILE", Group: groupProcess,
-			Help:  "write the process id to FILE",
+			Help:  "write the process id to FILE, making its directory if missing; a FILE that cannot be written stops the start",
 			Keys:  []string{"process.pid_file"},
 			parse: text(func(c *Config, s string) { c.Process.PidFile = s })},
 		{Long: "help", Short: "h", Group: groupProcess,
@@ -453,9 +462,6 @@ func (p *switchParser) switches() []Switch {
 		// the recipients the upstream accepted are sent, and only the
 		// refused ones fail.
 		{Long: "forward-to-some", Group: groupCompat, parse: ignored},
-		{Long: "close-stderr", Short: "e", Group: groupCompat, parse: ignored},
-		{Long: "no-syslog", Short: "n", Group: groupCompat, parse: ignored},
-		{Long: "syslog", Short: "k", OptArg: "FACILITY", Group: groupCompat, parse: ignoredFacility},
 		{Long: "log-time", Short: "L", Group: groupCompat, parse: ignored},
 		{Long: "log-address", Group: groupCompat, parse: ignored},
 	}

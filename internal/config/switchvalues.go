@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
 )
 
 // This file holds how the switch table's values are read: one small
@@ -124,18 +126,17 @@ func tlsConfig(val string) (func(*Config), error) {
 	return nil, nil
 }
 
-// ignoredFacility accepts E-MailRelay's --syslog[=FACILITY], ignored
-// like the other syslog switches.
-func ignoredFacility(val string) (func(*Config), error) {
-	switch val {
-	case "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user", "uucp",
-		"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7":
-		return nil, nil
+// syslogFacility reads E-MailRelay's --syslog[=FACILITY]: a facility's
+// name, or on (mail) or off.
+func syslogFacility(val string) (func(*Config), error) {
+	if syslogtee.Facility(val) {
+		return func(c *Config) { c.Log.Syslog = val }, nil
 	}
-	if _, err := ignored(val); err != nil {
+	on, err := strconv.ParseBool(val)
+	if err != nil {
 		return nil, errors.New("want a syslog facility (mail, daemon, local0 ...), true or false")
 	}
-	return nil, nil
+	return func(c *Config) { c.Log.Syslog, c.Log.NoSyslog = map[bool]string{true: "mail"}[on], !on }, nil
 }
 
 // flag is an on/off switch that is not a setting (--help, --version).

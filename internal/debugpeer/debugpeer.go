@@ -18,6 +18,9 @@ import (
 type List struct {
 	nets  []netip.Prefix
 	names []string
+	// everyone is --verbose: every client and upstream is traced, the
+	// clients without their message content.
+	everyone bool
 }
 
 // New reads the list's entries: networks ("192.0.2.0/24",
@@ -29,7 +32,8 @@ type List struct {
 // that is none of these, such as a lookup table or a network that does not
 // parse, is an error naming it, with file and line for an entry of a file:
 // Postfix's guides name a file here, which must not be taken for a host.
-func New(entries []string) (*List, error) {
+// With everyone (--verbose), every client and upstream is traced as well.
+func New(entries []string, everyone bool) (*List, error) {
 	d := &List{}
 	var errs []error
 	add := func(where, e string) {
@@ -72,9 +76,10 @@ func New(entries []string) (*List, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if len(d.nets) == 0 && len(d.names) == 0 {
+	if len(d.nets) == 0 && len(d.names) == 0 && !everyone {
 		return nil, nil
 	}
+	d.everyone = everyone
 	return d, nil
 }
 
@@ -97,8 +102,14 @@ func isDomain(s string) bool {
 	return true
 }
 
-// Client reports a client address on the list; a nil List has none.
+// Client reports a client address to trace; a nil List has none.
 func (d *List) Client(ip netip.Addr) bool {
+	return d != nil && (d.everyone || d.Content(ip))
+}
+
+// Content reports a client address on the list itself, whose message
+// content is traced too; one traced only for --verbose has it left out.
+func (d *List) Content(ip netip.Addr) bool {
 	if d == nil {
 		return false
 	}
@@ -116,6 +127,9 @@ func (d *List) Client(ip netip.Addr) bool {
 func (d *List) Upstream(addr string) bool {
 	if d == nil || addr == "" {
 		return false
+	}
+	if d.everyone {
+		return true
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -9,10 +9,10 @@ import (
 )
 
 func TestList(t *testing.T) {
-	if d, err := New(nil); d != nil || err != nil {
-		t.Errorf("New(nil) = %v, %v; want nil, nil: an empty list disables tracing", d, err)
+	if d, err := New(nil, false); d != nil || err != nil {
+		t.Errorf("New(nil, false) = %v, %v; want nil, nil: an empty list disables tracing", d, err)
 	}
-	d, err := New([]string{"192.0.2.0/24", "198.51.100.7", "example.com", ".example.org"})
+	d, err := New([]string{"192.0.2.0/24", "198.51.100.7", "example.com", ".example.org"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func checkList(t *testing.T, d *List) {
 func TestFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "debug_peer_list")
 	os.WriteFile(f, []byte("# peers to trace\n192.0.2.0/24, 198.51.100.7\n\n  example.com .example.org # and its subdomains\n"), 0o644)
-	d, err := New([]string{f})
+	d, err := New([]string{f}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +62,9 @@ func TestErrors(t *testing.T) {
 		{[]string{"hash:/etc/postfix/debug_peers"}, `"hash:/etc/postfix/debug_peers" is not a network`},
 		{[]string{"relative/file"}, `"relative/file" is not a network`},
 	} {
-		d, err := New(tt.entries)
+		d, err := New(tt.entries, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("New(%q) = %v, %v; want an error with %q", tt.entries, d, err, tt.want)
+			t.Errorf("New(%q, false) = %v, %v; want an error with %q", tt.entries, d, err, tt.want)
 		}
 	}
 }
@@ -80,7 +80,7 @@ func FuzzFile(f *testing.F) {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d, err := New([]string{path})
+		d, err := New([]string{path}, false)
 		if err != nil {
 			if !strings.Contains(err.Error(), path) {
 				t.Errorf("error %q does not name the file", err)
@@ -92,4 +92,23 @@ func FuzzFile(f *testing.F) {
 			d.Upstream("mx.example.org:25")
 		}
 	})
+}
+
+// TestEveryone: --verbose traces every client and upstream, and the
+// message content only of the clients on the list itself.
+func TestEveryone(t *testing.T) {
+	d, err := New([]string{"192.0.2.0/24"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, other := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("198.51.100.1")
+	if !d.Client(listed) || !d.Client(other) || !d.Upstream("smtp.example.com:25") || !d.Upstream("[2001:db8::1]:25") {
+		t.Errorf("everyone: a client or upstream is not traced")
+	}
+	if !d.Content(listed) || d.Content(other) {
+		t.Errorf("Content(%v) = %v, Content(%v) = %v; want true, false", listed, d.Content(listed), other, d.Content(other))
+	}
+	if d, _ := New(nil, true); d == nil || !d.Client(other) || d.Content(other) {
+		t.Errorf("New(nil, true) = %v; want a list tracing everyone without content", d)
+	}
 }

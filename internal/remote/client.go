@@ -57,7 +57,8 @@ type Options struct {
 	// unless GreetingTimeout is set.
 	ConnectTimeout time.Duration
 	// GreetingTimeout bounds the wait for the greeting once connected
-	// (E-MailRelay's --prompt-timeout); zero leaves it to ConnectTimeout.
+	// (E-MailRelay's --prompt-timeout), after which EHLO goes ahead
+	// without it; zero leaves it to ConnectTimeout, which fails Dial.
 	GreetingTimeout time.Duration
 	// ResponseTimeout bounds the wait for each reply and each write.
 	ResponseTimeout time.Duration
@@ -96,8 +97,11 @@ type Conn struct {
 	Greet  reply.Reply
 	tls    bool
 	broken bool
-	inAuth bool      // between AUTH and its final reply: responses are secrets
-	dot    dotWriter // sendBody's, its buffer kept for the next message
+	inAuth bool // between AUTH and its final reply: responses are secrets
+	// lateGreet: no greeting came within GreetingTimeout, and EHLO went
+	// ahead without it; a greeting that comes late precedes EHLO's reply.
+	lateGreet bool
+	dot       dotWriter // sendBody's, its buffer kept for the next message
 	// ahead is a transaction begun behind the last message's final dot
 	// (SendAhead), waiting for the Send whose commands it holds.
 	ahead *ahead
@@ -172,11 +176,15 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 
-	if c.Greet, err = c.readReply(cmp.Or(opts.GreetingTimeout, opts.ConnectTimeout)); err != nil {
+	if opts.GreetingTimeout > 0 && c.noGreeting(ctx) {
+		// E-MailRelay's --prompt-timeout: without a greeting by then, the
+		// dialogue goes ahead without it (hello skips a late one).
+		c.lateGreet = true
+	} else if c.Greet, err = c.readReply(cmp.Or(opts.GreetingTimeout, opts.ConnectTimeout)); err != nil {
 		c.nc.Close()
 		return nil, &Error{Stage: "greeting", Err: err}
 	}
-	if c.Greet.Code != 220 {
+	if !c.lateGreet && c.Greet.Code != 220 {
 		c.Close()
 		return nil, &Error{Stage: "greeting", Reply: c.Greet, Perm: c.Greet.Permanent() && opts.FailOn5xxGreeting}
 	}
@@ -264,6 +272,12 @@ func addressLiteral(a net.Addr) string {
 func (c *Conn) hello() error {
 	helo := c.heloName()
 	rep, err := c.cmd("EHLO " + helo)
+	if err == nil && c.lateGreet && rep.Code == 220 {
+		// The greeting came after --prompt-timeout: EHLO's reply follows it.
+		c.Greet = rep
+		rep, err = c.readReply(c.opts.ResponseTimeout)
+	}
+	c.lateGreet = false
 	if err != nil {
 		return &Error{Stage: "ehlo", Err: err}
 	}
@@ -586,6 +600,15 @@ func (c *Conn) readLine() (string, error) {
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
 	return string(line), nil
+}
+
+// noGreeting waits up to GreetingTimeout for the first octet of the
+// greeting, and reports that none came (nothing read, ctx not ended).
+func (c *Conn) noGreeting(ctx context.Context) bool {
+	c.nc.SetReadDeadline(time.Now().Add(c.opts.GreetingTimeout))
+	_, err := c.r.Peek(1)
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && c.r.Buffered() == 0 && ctx.Err() == nil
 }
 
 func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {

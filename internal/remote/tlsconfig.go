@@ -113,7 +113,7 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		// E-MailRelay and Postfix send it: it crosses no network.
 		mode = TLSRequired
 	}
-	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "") {
+	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "" || s.ServerName != "") {
 		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
 	}
 	return mode, tc, nil

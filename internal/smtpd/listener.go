@@ -3,14 +3,11 @@ package smtpd
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/anvil"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
@@ -95,61 +92,6 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// traceConn logs every line a debug peer sends and receives. After STARTTLS
-// it sees ciphertext, and says so once. Passwords are not logged, as the
-// relay's own logins upstream are not (remote.Options.Trace): an AUTH
-// command is shown without its initial response, and the lines that
-// answer its 334 challenges are shown hidden.
-type traceConn struct {
-	net.Conn
-	log  *slog.Logger
-	sasl atomic.Bool // an AUTH exchange is under way: lines read are secrets
-}
-
-// authHidden is what the trace shows for authentication data.
-const authHidden = "(authentication data hidden)"
-
-func (t *traceConn) Read(p []byte) (int, error) {
-	n, err := t.Conn.Read(p)
-	t.trace("<", p[:n])
-	return n, err
-}
-
-func (t *traceConn) Write(p []byte) (int, error) {
-	t.trace(">", p)
-	return t.Conn.Write(p)
-}
-
-func (t *traceConn) trace(dir string, p []byte) {
-	for _, line := range strings.SplitAfter(string(p), "\n") {
-		if line == "" {
-			continue
-		}
-		if !utf8.ValidString(line) || strings.ContainsRune(line, 0x16) {
-			t.log.Info("smtp", "dir", dir, "bytes", len(line), "data", "(binary: TLS)")
-			continue
-		}
-		shown := strings.TrimRight(line, "\r\n")
-		switch {
-		case dir == ">":
-			// Until the exchange's final reply, what the client
-			// sends is a SASL response.
-			t.sasl.Store(strings.HasPrefix(shown, "334"))
-		case t.sasl.Load():
-			shown = authHidden
-		case len(shown) > 5 && strings.EqualFold(shown[:5], "AUTH "):
-			f := strings.Fields(shown)
-			if len(f) > 2 {
-				shown = f[0] + " " + f[1] + " " + authHidden
-			}
-			// Without an initial response, a response follows
-			// (even from a client that does not wait for the 334).
-			t.sasl.Store(len(f) == 2)
-		}
-		t.log.Info("smtp", "dir", dir, "line", shown)
-	}
-}
-
 // policyListener decides at connect time, before the greeting, whether a
 // client may talk to us at all; go-smtp only consults the backend at HELO.
 type policyListener struct {
@@ -177,7 +119,7 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			continue
 		}
 		if dp := l.srv.opts.DebugPeer; dp != nil && dp.Client(addrIP(nc.RemoteAddr())) {
-			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client)}
+			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client), hide: !dp.Content(addrIP(nc.RemoteAddr()))}
 		}
 		tc := &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}
 		if names := l.srv.opts.Names; names != nil {

@@ -235,6 +235,9 @@ type Bans interface {
 // (Postfix's debug_peer_list); *debugpeer.List is one.
 type DebugPeers interface {
 	Client(ip netip.Addr) bool
+	// Content says whether the message content of a traced client is
+	// traced too (not for clients traced only by --verbose).
+	Content(ip netip.Addr) bool
 }
 
 // Authenticator is the password store, as the server needs it.
