@@ -59,8 +59,12 @@ const (
 	modeChunk            // a BDAT chunk
 )
 
-// The states of the end-of-data scanner; the same machine as go-smtp's
-// data reader, so that both see the message end at the same octet.
+// The states of the end-of-data scanner. The text ends at CRLF "." CRLF
+// (RFC 5321 section 4.1.1.4), as Postfix ends it, wherever that sequence
+// starts: a CR that does not end its line leaves the scanner ready for the
+// next one. go-smtp's data reader forgets it and misses the end of
+// "a" CR CR LF "." CRLF, so the session takes DATA's text through Text,
+// and go-smtp's reader sees only the end marker.
 const (
 	dBeginLine = iota
 	dDot
@@ -70,8 +74,9 @@ const (
 	dEnd // the final dot's LF
 )
 
-// nextDataState is go-smtp's data reader's transition: only CRLF ends a
-// line, and only CRLF "." CRLF ends the message.
+// nextDataState is the scanner's transition: only CRLF ends a line, and
+// only CRLF "." CRLF ends the message. Every CR may be the first half of
+// a CRLF, whatever came before it.
 func nextDataState(s int, b byte) int {
 	switch {
 	case s == dBeginLine && b == '.':
@@ -82,7 +87,7 @@ func nextDataState(s int, b byte) int {
 		return dEnd
 	case s == dCR && b == '\n':
 		return dBeginLine
-	case (s == dBeginLine || s == dData) && b == '\r':
+	case b == '\r':
 		return dCR
 	}
 	return dData

@@ -138,7 +138,8 @@ func pathRefusal(rest string, rcpt bool) string {
 		p = after
 	}
 	local, p, ok := localPart(p)
-	if !ok || local == "" {
+	if !ok || local == "" || local == `""` {
+		// go-smtp takes the quotes off, and refuses what is left empty.
 		return bad
 	}
 	if !strings.HasPrefix(p, "@") {

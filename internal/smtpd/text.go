@@ -104,17 +104,28 @@ func (c *commandConn) drainText(p []byte) error {
 	return nil
 }
 
-// unstuff copies message text from src to dst as go-smtp's data reader
-// does, starting in the scanner state s: a dot at the start of a line is
-// removed (RFC 5321 section 4.5.2), and so is the CR after such a dot;
-// only CRLF ends a line, and CRLF "." CRLF ends the text, its last three
-// octets not copied. It stops when dst is full (it reads at most len(dst)
-// octets of src, and writes no more than it reads), when src is used up,
-// or at the end of the text (state dEnd), and returns the octets written
-// and read and the new state. Within a line, only a CR can change the
-// state, so the text between CRs is found with IndexByte and copied in
-// one piece.
+// unstuff copies message text from src to dst, starting in the scanner
+// state s: a dot at the start of a line is removed (RFC 5321 section
+// 4.5.2); only CRLF ends a line, and CRLF "." CRLF ends the text, its last
+// three octets not copied. The CR after a leading dot is held back until
+// the next octet shows whether it ends the text; when it does not, it is
+// copied after all (go-smtp's data reader drops it). It stops when dst is
+// full (it reads at most len(dst) octets of src, and writes no more than
+// it reads, a CR held back from an earlier call aside), when src is used
+// up, or at the end of the text (state dEnd), and returns the octets
+// written and read and the new state. Within a line, only a CR can change
+// the state, so the text between CRs is found with IndexByte and copied
+// in one piece.
 func unstuff(dst, src []byte, s int) (n, used, state int) {
+	if s == dDotCR && len(src) > 0 && src[0] != '\n' {
+		// The CR held back at the end of the last call was text.
+		if len(dst) == 0 {
+			return 0, 0, s
+		}
+		dst[0] = '\r'
+		n, used, state = unstuff(dst[1:], src, dData)
+		return n + 1, used, state
+	}
 	src = src[:min(len(src), len(dst))]
 	run := 0 // src[run:i] is to be copied
 	i := 0
@@ -128,6 +139,9 @@ func unstuff(dst, src []byte, s int) (n, used, state int) {
 			i += j
 		}
 		b := src[i]
+		if s == dDotCR && b != '\n' {
+			run-- // the CR held back at src[i-1] was text
+		}
 		drop := s == dBeginLine && b == '.' || s == dDot && b == '\r' || s == dDotCR && b == '\n'
 		s = nextDataState(s, b)
 		if drop {
