@@ -342,54 +342,26 @@ func withoutReceived(text []byte) []byte {
 	}
 }
 
-// goSMTPText is the message text go-smtp's data reader (v0.25) makes of
-// what a client sends after 354: a "." at the start of a line is removed,
-// and a CR right after it too; only CRLF ends a line; CRLF "." CRLF ends
-// the text. ok is false if raw holds no end.
-func goSMTPText(raw []byte) (text []byte, rest []byte, ok bool) {
-	const (
-		begin = iota
-		dot
-		dotCR
-		cr
-		data
-	)
-	s := begin
-	for i, c := range raw {
-		switch s {
-		case begin:
-			if c == '.' {
-				s = dot
-				continue
+// refDataText is the message text the relay must make of what a client
+// sends after 354 (RFC 5321 section 4.5.2, as Postfix reads it): a line
+// starts at the start and after each CRLF; a line that is "." CRLF ends
+// the text; any other line starting with a dot loses that dot; every other
+// octet is text, a CR that ends no line included. go-smtp's reader (v0.25)
+// also dropped a CR after a leading dot and missed the end after a stray
+// CR ("a" CR CR LF "." CRLF); the relay reads as this does since fbbcd22.
+// ok is false if raw holds no end.
+func refDataText(raw []byte) (text []byte, rest []byte, ok bool) {
+	lineStart := true
+	for i := 0; i < len(raw); i++ {
+		if lineStart && raw[i] == '.' {
+			if bytes.HasPrefix(raw[i+1:], []byte("\r\n")) {
+				return text, raw[i+3:], true
 			}
-			if c == '\r' {
-				s = cr
-			} else {
-				s = data
-			}
-		case dot:
-			if c == '\r' {
-				s = dotCR
-				continue
-			}
-			s = data
-		case dotCR:
-			if c == '\n' {
-				return text, raw[i+1:], true
-			}
-			s = data
-		case cr:
-			if c == '\n' {
-				s = begin
-			} else {
-				s = data
-			}
-		case data:
-			if c == '\r' {
-				s = cr
-			}
+			lineStart = false
+			continue
 		}
-		text = append(text, c)
+		text = append(text, raw[i])
+		lineStart = raw[i] == '\n' && i > 0 && raw[i-1] == '\r'
 	}
 	return text, nil, false
 }
