@@ -1,5 +1,8 @@
 // Package crlf gives message content the one line ending the spool stores
-// and SMTP sends: CRLF. Every bare LF and every bare CR becomes CRLF.
+// and SMTP sends: CRLF. Every bare LF and every bare CR becomes CRLF, but
+// a run of CRs directly before an LF is one line ending: text whose CRLFs
+// were made CRLF again ("a" CR CR LF, from a client that converts twice)
+// keeps its lines, and its header stays a header, as with Postfix.
 //
 // One rule for every way content arrives (an SMTP client, a content
 // filter's output, a milter's header value, a local submission): what is
@@ -25,7 +28,7 @@ import (
 // copy; only content with a bare LF or CR is rewritten.
 type Writer struct {
 	w         io.Writer
-	pendingCR bool
+	pendingCR int  // CRs held at the end of the last Write
 	last      byte // the last byte written other than a pending CR
 	any       bool // anything has been written
 	eightBit  bool
@@ -45,23 +48,33 @@ func (c *Writer) Write(p []byte) (int, error) {
 		c.eightBit = true
 	}
 	q := p
-	prefix := false // the CR held from the last Write goes out first
-	if c.pendingCR {
-		c.pendingCR, prefix = false, true
-		if q[0] == '\n' {
-			q = q[1:]
+	prefix := 0 // line endings for the CRs held from the last Write, first
+	if c.pendingCR > 0 {
+		more := countCR(q)
+		switch {
+		case more == len(q):
+			// Still CRs only: whether they end at an LF is for the
+			// next Write to see.
+			c.pendingCR += more
+			return len(p), nil
+		case q[more] == '\n':
+			prefix, q = 1, q[more+1:]
+		default:
+			prefix, q = c.pendingCR+more, q[more:]
 		}
+		c.pendingCR = 0
 	}
-	hold := len(q) > 0 && q[len(q)-1] == '\r'
-	if hold {
-		// Whether this CR ends a line alone or with an LF is for the
-		// next Write to see.
-		q = q[:len(q)-1]
+	// Whether the CRs at the end end a line alone or with an LF is for
+	// the next Write to see.
+	hold := 0
+	for hold < len(q) && q[len(q)-1-hold] == '\r' {
+		hold++
 	}
+	q = q[:len(q)-hold]
 	out := q
-	if clean := isCRLF(q); prefix || !clean {
+	if clean := isCRLF(q); prefix > 0 || !clean {
 		c.buf = c.buf[:0]
-		if prefix {
+		for range prefix {
 			c.buf = append(c.buf, '\r', '\n')
 		}
 		if clean {
@@ -101,8 +114,18 @@ func isCRLF(b []byte) bool {
 	return bytes.Count(b, []byte{'\n'}) == pairs
 }
 
-// normalize appends b to dst with every bare LF and every CR not followed
-// by an LF made CRLF; a CR at the very end becomes CRLF.
+// countCR is the number of CRs b starts with.
+func countCR(b []byte) int {
+	n := 0
+	for n < len(b) && b[n] == '\r' {
+		n++
+	}
+	return n
+}
+
+// normalize appends b to dst with every bare LF made CRLF, a run of CRs
+// followed by an LF made one CRLF, and every other CR made CRLF (a CR at
+// the very end too).
 func normalize(dst, b []byte) []byte {
 	cr, lf := -1, -1 // the next CR and LF at or after pos, found lazily
 	for pos := 0; pos < len(b); {
@@ -125,11 +148,19 @@ func normalize(dst, b []byte) []byte {
 		if k == len(b) {
 			break
 		}
-		dst = append(dst, '\r', '\n')
 		pos = k + 1
-		if k == cr && pos < len(b) && b[pos] == '\n' {
-			pos++
+		if k == cr {
+			run := countCR(b[k:])
+			if k+run < len(b) && b[k+run] == '\n' {
+				pos = k + run + 1 // CR... LF: one line ending
+			} else {
+				for range run - 1 {
+					dst = append(dst, '\r', '\n')
+				}
+				pos = k + run
+			}
 		}
+		dst = append(dst, '\r', '\n')
 	}
 	return dst
 }
@@ -153,9 +184,10 @@ func hasHigh(b []byte) bool {
 // Close ends non-empty content with CRLF if it has no line ending at its
 // end. It does not close the underlying writer.
 func (c *Writer) Close() error {
-	if c.pendingCR || (c.any && c.last != '\n') {
-		c.pendingCR, c.last = false, '\n'
-		_, err := c.w.Write([]byte("\r\n"))
+	if c.pendingCR > 0 || (c.any && c.last != '\n') {
+		n := max(c.pendingCR, 1) // each CR held ends a line
+		c.pendingCR, c.last = 0, '\n'
+		_, err := c.w.Write(bytes.Repeat([]byte("\r\n"), n))
 		return err
 	}
 	return nil
@@ -169,17 +201,5 @@ func (c *Writer) EightBit() bool { return c.eightBit }
 // whole message held in memory. Unlike Close, it adds no line ending that
 // b does not end with; a CR at the end becomes CRLF.
 func Bytes(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32+2)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
-			out = append(out, '\r', '\n')
-			i++
-		case c == '\r' || c == '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
+	return normalize(make([]byte, 0, len(b)+len(b)/32+2), b)
 }

@@ -16,8 +16,13 @@ func TestWriter(t *testing.T) {
 		{[]string{"a\r", "\nb\n"}, "a\r\nb\r\n"},
 		{[]string{"a", "\n", "\n"}, "a\r\n\r\n"},
 		{[]string{"\n"}, "\r\n"},
-		{[]string{"a\rb"}, "a\r\nb\r\n"},         // a lone CR ends a line
-		{[]string{"a\r\rb\r"}, "a\r\n\r\nb\r\n"}, // so does each of two
+		{[]string{"a\rb"}, "a\r\nb\r\n"},           // a lone CR ends a line
+		{[]string{"a\r\rb\r"}, "a\r\n\r\nb\r\n"},   // so does each of two
+		{[]string{"a\r\r\nb\r\r\n"}, "a\r\nb\r\n"}, // CR CR LF: one line ending
+		{[]string{"a\r", "\r", "\nb\r\r\r\n"}, "a\r\nb\r\n"},
+		{[]string{"a\r", "\r", "b"}, "a\r\n\r\nb\r\n"},
+		{[]string{"a\r\r"}, "a\r\n\r\n"},
+		{[]string{"Subject: x\r\r\nFrom: y\r\r\n\r\r\nbody\r\r\n"}, "Subject: x\r\nFrom: y\r\n\r\nbody\r\n"},
 		{[]string{"a\n.\rb"}, "a\r\n.\r\nb\r\n"}, // the smuggler's "\n.\r"
 		{[]string{"no end"}, "no end\r\n"},
 		{[]string{""}, ""},
@@ -55,7 +60,8 @@ func TestWriterByteByByte(t *testing.T) {
 		{"a\r\nb\r\n", "a\r\nb\r\n"},
 		{"a\nb\n", "a\r\nb\r\n"},
 		{"a\rb\r", "a\r\nb\r\n"},
-		{"a\r\r\nb", "a\r\n\r\nb\r\n"},
+		{"a\r\r\nb", "a\r\nb\r\n"},
+		{"a\r\r\rb\r\r", "a\r\n\r\n\r\nb\r\n\r\n"},
 		{"no end", "no end\r\n"},
 		{"", ""},
 	} {

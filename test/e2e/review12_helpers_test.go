@@ -367,15 +367,19 @@ func refDataText(raw []byte) (text []byte, rest []byte, ok bool) {
 }
 
 // relayCRLF is what the relay makes of a message's line endings: CRLF
-// stays, a bare CR or LF becomes CRLF, and a last line without an ending
-// gets one.
+// stays, and so does a run of CRs before an LF, as one CRLF; a bare CR or
+// LF becomes CRLF, and a last line without an ending gets one.
 func relayCRLF(b []byte) []byte {
 	var out []byte
 	for i := 0; i < len(b); i++ {
+		run := 0
+		for i+run < len(b) && b[i+run] == '\r' {
+			run++
+		}
 		switch c := b[i]; {
-		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+		case run > 0 && i+run < len(b) && b[i+run] == '\n':
 			out = append(out, '\r', '\n')
-			i++
+			i += run
 		case c == '\r' || c == '\n':
 			out = append(out, '\r', '\n')
 		default:
