@@ -34,8 +34,8 @@ type traceConn struct {
 
 	// held is the start of a command line the client has not ended
 	// yet, traced when it ends: a line is judged whole, so that the end
-	// of an AUTH line read apart from its start is hidden too. Only Read
-	// uses it. long counts the octets of a line that outgrew maxHeld.
+	// of an AUTH line read apart from its start is hidden too. Guarded
+	// by mu, as data is. long counts the octets of a line that outgrew maxHeld.
 	held []byte
 	long int
 }
@@ -51,6 +51,8 @@ func (t *traceConn) Read(p []byte) (int, error) {
 	if t.hide {
 		t.traceRead(p[:n])
 	} else {
+		t.mu.Lock()
+		defer t.mu.Unlock()
 		for _, piece := range bytes.SplitAfter(p[:n], []byte("\n")) {
 			if line, whole := t.wholeLine(string(piece)); whole {
 				t.trace("<", []byte(line))
