@@ -67,6 +67,9 @@ func (t *traceConn) Write(p []byte) (int, error) {
 	if t.hide && (bytes.HasPrefix(p, []byte("354")) || bytes.Contains(p, []byte("\n354"))) {
 		t.mu.Lock()
 		t.data, t.midLine = true, false
+		// What the client sent after DATA without waiting for the 354,
+		// held as the start of a command line, was text.
+		t.held, t.long = t.held[:0], 0
 		t.mu.Unlock()
 	}
 	t.trace(">", p)

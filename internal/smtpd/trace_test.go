@@ -114,3 +114,18 @@ func TestRev18TraceBDATSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestRev18TraceHeldTextAfterData: a client that sends text after DATA
+// without waiting for the 354 had that text's first piece held as the
+// start of a command line, and traced, joined to the next command, once
+// the message was over. It is dropped when the 354 goes out.
+func TestRev18TraceHeldTextAfterData(t *testing.T) {
+	var buf bytes.Buffer
+	tc := &traceConn{Conn: discardConn{}, log: slog.New(slog.NewTextHandler(&buf, nil)), hide: true}
+	tc.traceRead([]byte("DATA\r\nSubject: hidden-7"))
+	tc.Write([]byte("354 go ahead\r\n"))
+	tc.traceRead([]byte("\r\n\r\nbody\r\n.\r\nQUIT\r\n"))
+	if log := buf.String(); strings.Contains(log, "hidden-7") || !strings.Contains(log, "line=QUIT") {
+		t.Errorf("trace:\n%s\nwant no text, and QUIT", log)
+	}
+}
