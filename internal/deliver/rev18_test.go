@@ -1,8 +1,10 @@
 package deliver
 
 import (
+	"bufio"
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,14 @@ import (
 // deferred it; Postfix's queue keeps such mail for the next start. It now
 // stays queued.
 func TestRev18ShutdownDoesNotExpire(t *testing.T) {
+	for name, cut := range map[string]string{"before the greeting": "", "after the text": "."} {
+		t.Run(name, func(t *testing.T) { shutdownCut(t, cut) })
+	}
+}
+
+// shutdownCut runs one delivery to an upstream that stops answering at the
+// line cut ("" before its greeting), and stops the relay meanwhile.
+func shutdownCut(t *testing.T, cut string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +37,33 @@ func TestRev18ShutdownDoesNotExpire(t *testing.T) {
 			if err != nil {
 				return
 			}
-			defer c.Close() // never greets
+			defer c.Close()
+			if cut == "" {
+				continue // never greets
+			}
+			go func() {
+				c.Write([]byte("220 up\r\n"))
+				br := bufio.NewReader(c)
+				for data := false; ; {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					line = strings.TrimRight(line, "\r\n")
+					switch {
+					case data && line == cut:
+						// no reply: the relay waits until it stops
+					case data:
+					case strings.HasPrefix(line, "DATA"):
+						data = true
+						c.Write([]byte("354 go\r\n"))
+					case strings.HasPrefix(line, "EHLO"):
+						c.Write([]byte("250-up\r\n250 PIPELINING\r\n"))
+					default:
+						c.Write([]byte("250 ok\r\n"))
+					}
+				}
+			}()
 		}
 	}()
 	sp, s, _, id := setup(t, ln.Addr().String(), "b@example.net")
