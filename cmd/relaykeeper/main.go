@@ -233,11 +233,6 @@ func (r *relay) runServer() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	if err := pidfile.Write(r.cfg.Process.PidFile); err != nil { // as E-MailRelay, a start without it is none
-		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(config.Setting("process.pid_file", fmt.Errorf("%s: %w", r.cfg.Process.PidFile, err))))
-		return exitUsage
-	}
-	defer pidfile.Remove(r.cfg.Process.PidFile)
 	opts := r.smtpOptions(ctx)
 	r.servers = map[string]*smtpd.Server{}
 	if !r.cfg.SMTP.Disabled {
@@ -272,6 +267,17 @@ func (r *relay) runServer() int {
 		}
 		return exitUsage
 	}
+	// As E-MailRelay, a start without the pid file is none; written once bound, so that a second
+	// start, which cannot bind, neither takes nor removes the running relay's file.
+	if err := pidfile.Write(r.cfg.Process.PidFile); err != nil {
+		fmt.Fprintf(r.stderr, "relaykeeper: %v\n", r.cfg.Origin.Place(config.Setting("process.pid_file", fmt.Errorf("%s: %w", r.cfg.Process.PidFile, err))))
+		fe.shutdown(ctx)
+		for _, l := range r.lns {
+			l.Close()
+		}
+		return exitUsage
+	}
+	defer pidfile.Remove(r.cfg.Process.PidFile)
 
 	var wg sync.WaitGroup // the SMTP listeners
 	for _, l := range r.lns {

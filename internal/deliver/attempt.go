@@ -165,7 +165,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			r.InReplyTo, r.RemoteMTA = rr.command, relayHost(relay)
 		}
 		s.carryOut(verdict, rr, *r, rep, signalled)
-		if r.Status == spool.Deferred && s.expired(env, now) {
+		if r.Status == spool.Deferred && s.expired(env, now) && !(ctx.Err() != nil && (rr.err != nil || upstreamReply.Code == 0)) {
+			// (Not when the relay's own shutdown cut the attempt short
+			// without a reply: Postfix's queue keeps such a message.)
 			// Postfix's wording for a message that outlived the queue.
 			r.Status = spool.Bounced
 			r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), rep.Account())

@@ -54,7 +54,27 @@ func isAddressField(name string) bool {
 // comments and angle brackets, each element trimmed.
 func splitAddressList(v string) []string {
 	var out []string
-	depth, angle, quoted, start := 0, false, false, 0
+	angle, start := false, 0
+	eachBare(v, func(i int) {
+		switch v[i] {
+		case '<':
+			angle = true
+		case '>':
+			angle = false
+		case ',':
+			if !angle {
+				out = append(out, strings.TrimSpace(v[start:i]))
+				start = i + 1
+			}
+		}
+	})
+	return append(out, strings.TrimSpace(v[start:]))
+}
+
+// eachBare calls f with the index of each byte of v outside quoted
+// strings and (comments), nested, the quotes and parentheses excluded.
+func eachBare(v string, f func(i int)) {
+	depth, quoted := 0, false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
 		case c == '\\' && (quoted || depth > 0):
@@ -66,24 +86,17 @@ func splitAddressList(v string) []string {
 			depth++
 		case c == ')' && depth > 0:
 			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case c == ',' && !angle:
-			out = append(out, strings.TrimSpace(v[start:i]))
-			start = i + 1
+		case depth == 0:
+			f(i)
 		}
 	}
-	return append(out, strings.TrimSpace(v[start:]))
 }
 
 // qualifyElement returns e with origin added to its address if the
 // address is a dot-atom local part alone: "root", "root (Cron Daemon)",
 // "Root <root>". Anything else is left alone (ok false).
 func qualifyElement(e, origin string) (string, bool) {
-	if lt := strings.LastIndexByte(e, '<'); lt >= 0 {
+	if lt := lastAngle(e); lt >= 0 {
 		gt := strings.IndexByte(e[lt:], '>')
 		if gt < 0 {
 			return e, false
@@ -107,6 +120,19 @@ func qualifyElement(e, origin string) (string, bool) {
 		return e, false // "ro(x)ot": not worth guessing
 	}
 	return e[:i+len(bare)] + "@" + origin + e[i+len(bare):], true
+}
+
+// lastAngle is the index of the last '<' of e outside quotes and
+// comments, or -1: a '<' in a comment ("root (Ops <ops>)") opens no
+// address.
+func lastAngle(e string) int {
+	at := -1
+	eachBare(e, func(i int) {
+		if e[i] == '<' {
+			at = i
+		}
+	})
+	return at
 }
 
 // outsideComments is the index of the first byte of s that is neither

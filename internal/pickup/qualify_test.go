@@ -85,3 +85,22 @@ func FuzzQualify(f *testing.F) {
 		}
 	})
 }
+
+// TestRev18QualifyAngleInComment: a '<' inside a comment was taken for the
+// address's: "root (Ops <ops>)" kept root unqualified (sendmail -t then
+// refused the message) and had the comment rewritten to "<ops@origin>";
+// and a qualified address's comment was rewritten the same way.
+func TestRev18QualifyAngleInComment(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"To: root (Ops <ops>)", "To: root@web1.example (Ops <ops>)"},
+		{"To: bob@example.com (Bob <bob>)", "To: bob@example.com (Bob <bob>)"},
+		{"To: \"Doe (x\" <root>", "To: \"Doe (x\" <root@web1.example>"},
+		{"To: Ops <ops> (a <b>)", "To: Ops <ops@web1.example> (a <b>)"},
+	} {
+		m := Parse([]byte(c.in + "\n\nbody\n"))
+		m.qualify("web1.example")
+		if got := strings.TrimSuffix(m.fields[0].raw, "\r\n"); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}

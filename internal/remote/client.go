@@ -180,9 +180,16 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		// E-MailRelay's --prompt-timeout: without a greeting by then, the
 		// dialogue goes ahead without it (hello skips a late one).
 		c.lateGreet = true
-	} else if c.Greet, err = c.readReply(cmp.Or(opts.GreetingTimeout, opts.ConnectTimeout)); err != nil {
-		c.nc.Close()
-		return nil, &Error{Stage: "greeting", Err: err}
+	} else {
+		// A ctx that ended while noGreeting waited is not waited out
+		// again: readReply's deadline would replace the one its end set.
+		if err = ctx.Err(); err == nil {
+			c.Greet, err = c.readReply(cmp.Or(opts.GreetingTimeout, opts.ConnectTimeout))
+		}
+		if err != nil {
+			c.nc.Close()
+			return nil, &Error{Stage: "greeting", Err: err}
+		}
 	}
 	if !c.lateGreet && c.Greet.Code != 220 {
 		c.Close()
@@ -605,6 +612,9 @@ func (c *Conn) readLine() (string, error) {
 // noGreeting waits up to GreetingTimeout for the first octet of the
 // greeting, and reports that none came (nothing read, ctx not ended).
 func (c *Conn) noGreeting(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false // its end set the deadline, which must stand
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.opts.GreetingTimeout))
 	_, err := c.r.Peek(1)
 	var ne net.Error

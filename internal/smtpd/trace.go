@@ -31,7 +31,17 @@ type traceConn struct {
 	chunk   int64      // octets of a BDAT chunk still to read
 	hidden  int64      // octets of content not logged so far
 	pending []byte     // a text line so far "." or ".\r": perhaps the final dot
+
+	// held is the start of a command line the client has not ended
+	// yet, traced when it ends: a line is judged whole, so that the end
+	// of an AUTH line read apart from its start is hidden too. Guarded
+	// by mu, as data is. long counts the octets of a line that outgrew maxHeld.
+	held []byte
+	long int
 }
+
+// maxHeld bounds a command line held back until its end.
+const maxHeld = 4096
 
 // authHidden is what the trace shows for authentication data.
 const authHidden = "(authentication data hidden)"
@@ -41,7 +51,13 @@ func (t *traceConn) Read(p []byte) (int, error) {
 	if t.hide {
 		t.traceRead(p[:n])
 	} else {
-		t.trace("<", p[:n])
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, piece := range bytes.SplitAfter(p[:n], []byte("\n")) {
+			if line, whole := t.wholeLine(string(piece)); whole {
+				t.trace("<", []byte(line))
+			}
+		}
 	}
 	return n, err
 }
@@ -51,6 +67,9 @@ func (t *traceConn) Write(p []byte) (int, error) {
 	if t.hide && (bytes.HasPrefix(p, []byte("354")) || bytes.Contains(p, []byte("\n354"))) {
 		t.mu.Lock()
 		t.data, t.midLine = true, false
+		// What the client sent after DATA without waiting for the 354,
+		// held as the start of a command line, was text.
+		t.held, t.long = t.held[:0], 0
 		t.mu.Unlock()
 	}
 	t.trace(">", p)
@@ -80,8 +99,12 @@ func (t *traceConn) traceRead(p []byte) {
 		}
 		p = p[len(line):]
 		if !t.data {
-			t.trace("<", line)
-			if f := strings.Fields(string(line)); len(f) >= 2 && strings.EqualFold(f[0], "BDAT") {
+			whole, ended := t.wholeLine(string(line))
+			if !ended {
+				continue
+			}
+			t.trace("<", []byte(whole))
+			if f := strings.Fields(whole); len(f) >= 2 && strings.EqualFold(f[0], "BDAT") {
 				t.chunk, _ = strconv.ParseInt(f[1], 10, 64)
 			}
 			continue
@@ -135,4 +158,31 @@ func (t *traceConn) trace(dir string, p []byte) {
 		}
 		t.log.Info("smtp", "dir", dir, "line", shown)
 	}
+}
+
+// wholeLine holds back a piece of the client's line that does not end it,
+// and returns the line with what was held once it ends. TLS's binary
+// records are not held. A line longer than maxHeld is not traced: one
+// entry says how long it was, once it ends.
+func (t *traceConn) wholeLine(piece string) (string, bool) {
+	if piece == "" {
+		return "", false
+	}
+	ended := strings.HasSuffix(piece, "\n")
+	if t.long > 0 || len(t.held)+len(piece) > maxHeld {
+		t.long += len(t.held) + len(piece)
+		t.held = t.held[:0]
+		if ended {
+			t.log.Info("smtp", "dir", "<", "line", "(line too long to trace)", "bytes", t.long)
+			t.long = 0
+		}
+		return "", false
+	}
+	line := string(t.held) + piece
+	if !ended && utf8.ValidString(line) && !strings.ContainsRune(line, 0x16) {
+		t.held = append(t.held, piece...)
+		return "", false
+	}
+	t.held = t.held[:0]
+	return line, true
 }

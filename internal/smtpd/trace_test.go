@@ -46,3 +46,86 @@ func TestTraceHidesContent(t *testing.T) {
 		}
 	}
 }
+
+// TestRev18TraceHidesSplitAuth: a client whose AUTH line reached the relay
+// in two reads (a slow client, a line split across TCP segments) had the
+// second piece, most of its password, traced as a line of its own under
+// --verbose or debug_peers. A line is now traced once it ends.
+func TestRev18TraceHidesSplitAuth(t *testing.T) {
+	for _, hide := range []bool{true, false} {
+		var buf bytes.Buffer
+		src := &feedConn{}
+		tc := &traceConn{Conn: src, log: slog.New(slog.NewTextHandler(&buf, nil)), hide: hide}
+		read := func(s string) {
+			if hide {
+				tc.traceRead([]byte(s))
+			} else {
+				src.next = s
+				tc.Read(make([]byte, len(s)))
+			}
+		}
+		read("EHLO x\r\nAUTH PLAIN AGFsaW")
+		read("NlAHMz")
+		read("Y3JldHB3\r\nMA")
+		read("IL FROM:<a@example.org>\r\n")
+		read(strings.Repeat("x", 5000))
+		read("AUTH PLAIN secret-long\r\nQUIT\r\n")
+		log := buf.String()
+		for _, secret := range []string{"NlAHMz", "Y3JldHB3", "AGFsaW", "secret-long"} {
+			if strings.Contains(log, secret) {
+				t.Errorf("hide=%v: a piece of an AUTH line %q traced:\n%s", hide, secret, log)
+			}
+		}
+		for _, want := range []string{`line="AUTH PLAIN (authentication data hidden)"`, `line="MAIL FROM:<a@example.org>"`,
+			`line="(line too long to trace)" bytes=5024`, `line=QUIT`} {
+			if !strings.Contains(log, want) {
+				t.Errorf("hide=%v: trace lacks %s:\n%s", hide, want, log)
+			}
+		}
+	}
+}
+
+// feedConn reads what next holds.
+type feedConn struct {
+	net.Conn
+	next string
+}
+
+func (f *feedConn) Read(p []byte) (int, error) { return copy(p, f.next), nil }
+
+// TestRev18TraceBDATSplit: a BDAT command whose size reached the relay in
+// two reads ("BDAT 1", then "00 LAST") was taken for a chunk of 1 octet,
+// and the 100 octets of message text after it were traced as commands,
+// under --verbose, which must leave message text out.
+func TestRev18TraceBDATSplit(t *testing.T) {
+	var buf bytes.Buffer
+	tc := &traceConn{Conn: discardConn{}, log: slog.New(slog.NewTextHandler(&buf, nil)), hide: true}
+	tc.traceRead([]byte("BDAT 1"))
+	tc.traceRead([]byte("00 LAST\r\n"))
+	tc.traceRead([]byte(strings.Repeat("hidden-6\r\n", 10)))
+	tc.traceRead([]byte("QUIT\r\n"))
+	log := buf.String()
+	if strings.Contains(log, "hidden-6") {
+		t.Errorf("message text traced:\n%s", log)
+	}
+	for _, want := range []string{`line="BDAT 100 LAST"`, `bytes=100`, `line=QUIT`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("trace lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+// TestRev18TraceHeldTextAfterData: a client that sends text after DATA
+// without waiting for the 354 had that text's first piece held as the
+// start of a command line, and traced, joined to the next command, once
+// the message was over. It is dropped when the 354 goes out.
+func TestRev18TraceHeldTextAfterData(t *testing.T) {
+	var buf bytes.Buffer
+	tc := &traceConn{Conn: discardConn{}, log: slog.New(slog.NewTextHandler(&buf, nil)), hide: true}
+	tc.traceRead([]byte("DATA\r\nSubject: hidden-7"))
+	tc.Write([]byte("354 go ahead\r\n"))
+	tc.traceRead([]byte("\r\n\r\nbody\r\n.\r\nQUIT\r\n"))
+	if log := buf.String(); strings.Contains(log, "hidden-7") || !strings.Contains(log, "line=QUIT") {
+		t.Errorf("trace:\n%s\nwant no text, and QUIT", log)
+	}
+}

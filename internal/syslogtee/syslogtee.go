@@ -57,16 +57,38 @@ type tee struct {
 func (t tee) Write(p []byte) (int, error) {
 	n, err := t.w.Write(p)
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		switch {
-		case strings.Contains(line, "level=ERROR") || strings.Contains(line, `"level":"ERROR"`):
+		switch level(line) {
+		case "ERROR":
 			t.s.Err(line)
-		case strings.Contains(line, "level=WARN") || strings.Contains(line, `"level":"WARN"`):
+		case "WARN":
 			t.s.Warning(line)
 		default:
 			t.s.Info(line)
 		}
 	}
 	return n, err
+}
+
+// level is a log line's level, as slog wrote it before the message and
+// its attributes: the second field of a text line ("time=... level=X"),
+// the "level" key of a JSON one (whose string values cannot hold one, the
+// quotes escaped). A "level=ERROR" later in a line is a client's text (a
+// traced command, a quoted address) and must not raise its priority; a
+// mail-log line has no level.
+func level(line string) string {
+	if strings.HasPrefix(line, "{") {
+		if _, v, ok := strings.Cut(line, `"level":"`); ok {
+			v, _, _ = strings.Cut(v, `"`)
+			return v
+		}
+		return ""
+	}
+	_, rest, _ := strings.Cut(line, " ")
+	if v, ok := strings.CutPrefix(rest, "level="); ok {
+		v, _, _ = strings.Cut(v, " ")
+		return v
+	}
+	return ""
 }
 
 // unreachable is set when Tee could not reach the system log: the log

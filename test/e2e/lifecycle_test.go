@@ -27,10 +27,7 @@ func TestSigtermExits(t *testing.T) {
 			r := startRelay(t, "127.0.0.1", "--as-server", "--pid-file", pidFile,
 				"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"2s\"\n"),
 				"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-			b, err := os.ReadFile(pidFile)
-			if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(r.current().PID()) {
-				t.Fatalf("pid file = %q, %v; want %d", b, err, r.current().PID())
-			}
+			waitPidFile(t, pidFile, r.current().PID())
 			if idleClient {
 				c, greet, err := dialSMTP(r.addr())
 				if err != nil {
