@@ -15,7 +15,9 @@ func TestPfe18CutLineNotRead(t *testing.T) {
 	head := "Dec  5 01:00:02 mx1 postfix/smtp[2111]: "
 	reply := "550-5.7.26 The MAIL FROM domain [attacker.example] has an SPF record with a hard fail policy (-all) but it fails to pass SPF checks with the ip: [192.0.2.1]. x - gsmtp"
 	tail := ", relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.26, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: " + reply + " (in reply to end of DATA command))"
-	text := func(local string) string { return "4C2B7985118: to=<owner@gmail.com>, orig_to=<" + local + "@relay.example>" + tail }
+	text := func(local string) string {
+		return "4C2B7985118: to=<owner@gmail.com>, orig_to=<" + local + "@relay.example>" + tail
+	}
 	// The local part that puts the cut right after "(-all)".
 	cutAt := strings.Index(text(""), "(-all)") + len("(-all)")
 	local := strings.Repeat("x", MaxLogText-cutAt)

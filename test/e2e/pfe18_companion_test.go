@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
