@@ -42,14 +42,7 @@ func TestPfe18CatchAllCutLine(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"),
-		"--ban-delay", "0", "--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ report queue=\w+ client=203\.0\.113\.72 client_name=mx\.longer\.test to=<spam@gmail\.test> why="Postfix cut the delivery line at 2000 bytes`})
 }
 
@@ -101,14 +94,7 @@ func TestPfe18RecipientSpellsQueueID(t *testing.T) {
 	if err := os.WriteFile(welcome, []byte("198.51.100.9\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"),
-		"--ban-delay", "0", "--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "-f", mbox, "--once", "--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, filepath.Join(dir, "bans.log"), "-f", mbox, "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ encapsulate queue=` + m[1] + ` client=198\.51\.100\.9 .*to=<spam@gmail\.test>`})
 	enc := compWaitTx(t, gmail, 30*time.Second, func(tx harness.Transaction) bool {
 		return tx.Accepted() && bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:"))
