@@ -159,6 +159,10 @@ func (c *Companion) Restore(app []byte) error {
 func (c *Companion) Line(line string) error {
 	ev, ok := postfixlog.ParseLine(line)
 	if !ok {
+		if ev, ok := postfixlog.ParseCut(line); ok {
+			c.cut(ev)
+			return nil
+		}
 		if c.read == 0 && strings.Contains(line, "postfix/") {
 			if c.unread++; c.unread == unreadWarnAt {
 				c.log.Warn("none of Postfix's lines in the log has been read: its format is not one postfix-enforcer knows (docs/postfix-enforcer.md, How it reads the log)",
@@ -173,6 +177,19 @@ func (c *Companion) Line(line string) error {
 		c.refusal(r)
 	}
 	return nil
+}
+
+// cut reports a delivery line that Postfix cut at 2000 bytes: if it was
+// a refusal, its reply is lost and nothing can be done about it but say
+// so, naming the client.
+func (c *Companion) cut(ev postfixlog.Event) {
+	ip, name := c.tracker.Client(ev.QueueID)
+	event := "report"
+	if c.opts.Test {
+		event = "would-report"
+	}
+	c.actions.Companion(event, "queue", ev.QueueID, "client", ip, "client_name", name, "to", maillog.Addr(ev.To),
+		"why", fmt.Sprintf("Postfix cut the delivery line at %d bytes: its status and reply are lost", postfixlog.MaxLogText))
 }
 
 // clipLine is the start of a log line, for a diagnostic.

@@ -41,6 +41,10 @@ var hostile = []struct {
 	// amavis as a milter re-injects nothing and writes no queued_as: the
 	// one in a Message-ID that a list server relayed from the victim
 	// named the attacker's spam, which was then the victim's.
+	// Postfix cut the delivery line at 2000 bytes, and the attacker's
+	// long orig_to put the cut right after "(-all)" in Gmail's reply: it
+	// is not read as a delivery with its reply cut short.
+	{"cut-orig-to.log", nil},
 	{"amavis-milter-forged-queued-as.log", []Refusal{
 		{QueueID: "4C2B7985118", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
 	}},

@@ -134,17 +134,27 @@ func FindInMbox(path, messageID string, queueIDs ...string) ([]byte, error) {
 // receivedFor reports whether a Received field's value names one of the
 // queue ids as Postfix writes it: "id QUEUEID" (smtpd's "with ESMTP id
 // 4C2B7985118", pickup's "(Postfix, from userid 0) id 4C2B7985118").
+//
+// The client writes parts of smtpd's field: the recipient of "for <RCPT>"
+// at its end, when it gave one (a quoted local part `"a id 4C2B7985118"`
+// spells another message's queue id), and before Postfix's "by" the HELO
+// name and, with smtpd_tls_ask_ccert, its certificate's CN. So the words
+// after "for <" are not read, and the id is the last "id QUEUEID" before
+// them: Postfix's own.
 func receivedFor(value string, queueIDs []string) bool {
 	f := strings.Fields(value)
+	last := ""
 	for i := 0; i+1 < len(f); i++ {
-		if f[i] != "id" {
-			continue
+		if f[i] == "for" && strings.HasPrefix(f[i+1], "<") {
+			break
 		}
-		id := strings.TrimRight(f[i+1], ";")
-		for _, q := range queueIDs {
-			if q != "" && id == q {
-				return true
-			}
+		if id := strings.TrimRight(f[i+1], ";"); f[i] == "id" && isQueueID(id) {
+			last = id
+		}
+	}
+	for _, q := range queueIDs {
+		if q != "" && last == q {
+			return true
 		}
 	}
 	return false

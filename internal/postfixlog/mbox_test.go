@@ -58,3 +58,37 @@ func TestFindInMboxQueueID(t *testing.T) {
 		t.Errorf("FindInMbox(another queue id) = %v; want ErrNotInMbox", err)
 	}
 }
+
+// TestPfe18FindInMboxRecipientSpellsQueueID: smtpd's Received field names
+// the client's one recipient ("for <RCPT>"), and a quoted local part may
+// spell "id" and another message's queue id (so may a client certificate's
+// CN, before Postfix's "by"). A later message reusing the
+// partner's Message-ID, sent to `"a id 4C2B7985118 b"@gmail.com` (as a
+// real Postfix 3.7 writes it), is not the partner's copy: encapsulating it
+// sent the attacker's text, under the relay's name, to the partner's
+// recipient.
+func TestPfe18FindInMboxRecipientSpellsQueueID(t *testing.T) {
+	own := "Received: from mx.partner.example (mx.partner.example [198.51.100.9])\n\tby relay.example (Postfix) with ESMTP id 4C2B7985118\n\tfor <u@gmail.com>; Sun, 22 Nov 2026 10:00:00 +0000 (UTC)\n" +
+		"Message-ID: <predictable@partner.example>\n\nthe partner's message\n"
+	forged := "Received: from id (mx.attacker.example [203.0.113.7])\n\t(Client CN \"x id 4C2B7985118\", Issuer \"x\" (not verified))\n\tby relay.example (Postfix) with ESMTP id 5D0E1985119\n\tfor <\"a id 4C2B7985118 b\"@gmail.com>; Sun, 22 Nov 2026 10:00:05 +0000 (UTC)\n" +
+		"Message-ID: <predictable@partner.example>\n\nthe attacker's text\n"
+	path := filepath.Join(t.TempDir(), "backup")
+	mbox := "From a@partner.example  Sun Nov 22 10:00:00 2026\n" + own + "\n" + "From b@attacker.example  Sun Nov 22 10:00:05 2026\n" + forged + "\n"
+	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FindInMbox(path, "predictable@partner.example", "4C2B7985118"); err != nil || string(got) != own {
+		t.Errorf("FindInMbox(queue 4C2B7985118) = %q, %v; want the partner's copy", got, err)
+	}
+	if got, err := FindInMbox(path, "predictable@partner.example", "5D0E1985119"); err != nil || string(got) != forged {
+		t.Errorf("FindInMbox(queue 5D0E1985119) = %q, %v; want that copy", got, err)
+	}
+	// Pickup's field: "by HOST (Postfix, from userid 0) id QUEUEID; DATE".
+	local := "Received: by relay.example (Postfix, from userid 0)\n\tid 6E1F2A9811A; Sun, 22 Nov 2026 10:00:06 +0000 (UTC)\nMessage-ID: <local@relay.example>\n\nlocal\n"
+	if err := os.WriteFile(path, []byte("From root@relay.example  Sun Nov 22 10:00:06 2026\n"+local+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FindInMbox(path, "local@relay.example", "6E1F2A9811A"); err != nil || string(got) != local {
+		t.Errorf("FindInMbox(pickup's) = %q, %v; want it", got, err)
+	}
+}

@@ -162,6 +162,31 @@ func ParseLine(line string) (Event, bool) {
 	return e, true
 }
 
+// MaxLogText is the longest text Postfix logs in one line: msg_syslog.c
+// and msg_logger.c (maillog_file) cut a message at 2000 bytes.
+const MaxLogText = 2000
+
+// ParseCut reads a delivery line that Postfix cut at MaxLogText bytes,
+// whose status and reply are lost: a client that chooses a long address
+// (logged as orig_to= where a catch-all alias takes it) pushes them out of
+// its line. The Event is a Delivery with QueueID, and To if it is whole.
+// ParseLine does not read a delivery line of MaxLogText bytes or more,
+// even one that ends in ")": it may have been cut anywhere.
+func ParseCut(line string) (Event, bool) {
+	var e Event
+	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
+	if !ok || !strings.HasPrefix(e.Program, "postfix") || len(rest) < MaxLogText {
+		return Event{}, false
+	}
+	id, rest, ok := strings.Cut(rest, ": ")
+	if !ok || !isQueueID(id) || !strings.HasPrefix(rest, "to=<") {
+		return Event{}, false
+	}
+	e.Kind, e.QueueID = Delivery, id
+	e.To, _, _ = readPath(rest[len("to="):])
+	return e, true
+}
+
 func isAmavis(service string) bool {
 	return service == "amavis" || service == "amavisd" || service == "amavisd-new"
 }
@@ -316,7 +341,11 @@ func (e *Event) parsePostfix(msg string) bool {
 	case strings.HasPrefix(rest, "uid=") && e.Service == "pickup":
 		return e.parsePickup(rest)
 	case strings.HasPrefix(rest, "to=<"):
-		return e.parseDelivery(rest)
+		// A line of MaxLogText bytes may be cut: one that still ends
+		// in ")", where the client's long address put the cut right
+		// after a parenthesis in the reply, would give a reply cut
+		// short. ParseCut reads it.
+		return len(msg) < MaxLogText && e.parseDelivery(rest)
 	case rest == "removed":
 		e.Kind = Removed
 		return true

@@ -397,6 +397,14 @@ func (t *Tracker) clientOf(m *message) (ip, name string) {
 	return m.ClientIP, m.ClientName
 }
 
+// Client returns the original client of queue id, "" if unknown.
+func (t *Tracker) Client(id string) (ip, name string) {
+	if m := t.msgs[id]; m != nil {
+		return t.clientOf(m)
+	}
+	return "", ""
+}
+
 // localOf reports whether m, or the message it re-injects, was submitted
 // locally.
 func (t *Tracker) localOf(m *message) bool {

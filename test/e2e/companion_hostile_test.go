@@ -172,6 +172,13 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 // (MAIL, RCPT), then head (header fields, CRLF-separated) and a short body.
 func hostileSend(t *testing.T, addr, ip, name string, cmds []string, head string) {
 	t.Helper()
+	hostileSendData(t, addr, ip, name, cmds, head+"Subject: hostile\r\nMessage-Id: <"+ip+"@hostile.test>\r\n\r\nhello\r\n")
+}
+
+// hostileSendData is hostileSend with the whole message content (CRLF
+// line ends, ending in CRLF).
+func hostileSendData(t *testing.T, addr, ip, name string, cmds []string, data string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +212,7 @@ func hostileSend(t *testing.T, addr, ip, name string, cmds []string, head string
 		expect(cmd, "250")
 	}
 	expect("DATA", "354")
-	expect(head+"Subject: hostile\r\nMessage-Id: <"+ip+"@hostile.test>\r\n\r\nhello\r\n.", "250")
+	expect(data+".", "250")
 	expect("QUIT", "221")
 }
 
