@@ -32,6 +32,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relaykeeper queue", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	spoolDir := fs.String("spool-dir", "", "")
+	fs.StringVar(spoolDir, "s", "", "") // as its --help and the daemon's -s say
 	configFile := fs.String("config", "", "")
 	asJSON := fs.Bool("json", false, "")
 	sender := fs.String("sender", "", "")
@@ -67,7 +68,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var wrong string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "spool-dir", "config", "json", "help", "h":
+		case "spool-dir", "s", "config", "json", "help", "h":
 		default:
 			if wrong == "" && !slices.Contains(allowed, f.Name) {
 				wrong = f.Name

@@ -468,3 +468,16 @@ func TestQueueNotifiesRelay(t *testing.T) {
 		t.Errorf("queue flush after the relay died = %d:\n%s", status, out)
 	}
 }
+
+// TestDur18QueueShortSpoolSwitch: "queue --help" lists "-s, --spool-dir
+// DIR" for every command, as the daemon takes -s; "queue list -s DIR"
+// was refused with "unknown switch -s".
+func TestDur18QueueShortSpoolSwitch(t *testing.T) {
+	q := newQueueSpool(t)
+	for _, args := range [][]string{{"list", "-s", q.dir}, {"-s", q.dir, "flush"}, {"quarantine", "-s=" + q.dir}} {
+		var out, errb strings.Builder
+		if status := runQueue(args, nil, &out, &errb); status != 0 || errb.Len() > 0 {
+			t.Errorf("queue %q: status %d, %q; want 0 and no error", args, status, errb.String())
+		}
+	}
+}

@@ -347,11 +347,20 @@ func (s *Scheduler) readListed(ents []spool.Entry, each func(id string, env *spo
 	}
 }
 
+// farAhead reports a next attempt later than any back-off set from now
+// could be: the wall clock was stepped back since it was set (NTP fixing a
+// clock that ran ahead, a clock without a battery). Waiting for it would
+// hold the message back by the whole step, a day or a year; it is due now
+// instead. (The heap's earliest is checked: a step moves all alike.)
+func (s *Scheduler) farAhead(next, now time.Time) bool {
+	return s.opts.MaxBackoff > 0 && next.After(now.Add(2*s.opts.MaxBackoff))
+}
+
 // promote moves waiting messages whose time has come to their queues, and
 // returns when the next one will be due (zero if none waits).
 func (s *Scheduler) promote(d *dispatcher) time.Time {
 	now := s.clock.Now()
-	for len(d.waiting) > 0 && !d.waiting[0].next.After(now) {
+	for len(d.waiting) > 0 && (!d.waiting[0].next.After(now) || s.farAhead(d.waiting[0].next, now)) {
 		it := heap.Pop(&d.waiting).(waitItem)
 		if q, ok := d.known[it.id]; ok && q.next == it.next.UnixNano() && !d.inflight[it.id] {
 			d.requeue(it.id, "")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
+	"golang.org/x/sys/unix"
 )
 
 // openFile is os.OpenFile for the spool's regular files, without the
@@ -286,4 +287,24 @@ func relock(path string, old *os.File) (*os.File, error) {
 	}
 	old.Close()
 	return nf, nil
+}
+
+// checkJournalDurable refuses a journal directory on a file system that a
+// power loss empties (tmpfs, ramfs: .journal made a symlink or a mount
+// point there, to spare the disk) while the spool itself is on one that
+// keeps its files. A served message has no other copy than its record
+// until a checkpoint writes its files: with the journal gone at the next
+// boot, a message the client heard 250 for would be lost without a trace.
+// A spool that is all on tmpfs keeps nothing across a boot anyway, and its
+// journal is as good as its files.
+func checkJournalDurable(journal, spoolDir string) error {
+	var js, ss unix.Statfs_t
+	if unix.Statfs(journal, &js) != nil || unix.Statfs(spoolDir, &ss) != nil {
+		return nil // a journal that cannot be used fails when it is used
+	}
+	volatile := func(t int64) bool { return t == unix.TMPFS_MAGIC || t == unix.RAMFS_MAGIC }
+	if volatile(int64(js.Type)) && !volatile(int64(ss.Type)) {
+		return fmt.Errorf("spool: journal: %s is on a file system that does not survive a reboot (tmpfs), and the spool is not", journal)
+	}
+	return nil
 }

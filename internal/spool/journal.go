@@ -147,6 +147,9 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 		// and retires what is in it.
 		os.Chown(dir, o.UID, o.GID)
 	}
+	if err := checkJournalDurable(dir, s.dir); err != nil {
+		return nil, err
+	}
 	j := &Journal{s: s, dir: dir, boot: s.boot, grace: writeOutGrace, quit: make(chan struct{})}
 	fsDir, err := os.Open(s.dir)
 	if err != nil {
