@@ -64,8 +64,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, config.Setting("enforce.bans", err)
 	}
 	en.Bans.Delay = e.BanDelay
-	en.Bans.WarnProblems(r.log)
-	en.ReloadBans(r.log) // what is in force now, for the unban lines
+	en.ReloadBans(r.log) // warns of bad lines; what is in force now, for the unban lines
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, config.Setting("enforce.welcomelist", err)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // ReloadBans re-reads the ban file if it changed, warns of the lines it
-// skipped, and writes an unban event to the mail log for each ban that
+// skipped (at the first call, those of the first read), and writes an unban event to the mail log for each ban that
 // was in force at the last call and is no longer: expired, or lifted
 // before its end (`relaykeeper bans remove`, the dashboard, a hand edit).
 // fail2ban has Ban and Unban lines; a mail log with only the one leaves an
@@ -17,13 +17,15 @@ func (e *Enforcer) ReloadBans(log *slog.Logger) {
 	if e.Bans == nil {
 		return
 	}
-	if changed, err := e.Bans.Reload(); err != nil {
-		log.Error("ban list not reloaded", "err", err)
-	} else if changed {
-		e.Bans.WarnProblems(log)
-	}
 	e.banMu.Lock()
 	defer e.banMu.Unlock()
+	// The first call, at start, warns of what the file's first read
+	// skipped; later ones of what a changed file's reading skipped.
+	if changed, err := e.Bans.Reload(); err != nil {
+		log.Error("ban list not reloaded", "err", err)
+	} else if changed || e.inForce == nil {
+		e.Bans.WarnProblems(log)
+	}
 	now := e.now()
 	cur := map[netip.Addr]time.Time{}
 	for _, b := range e.Bans.List() {
