@@ -768,6 +768,7 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 	if text == "" {
 		text = "Access denied"
 	}
+	d.Enhanced = addressDSN(d.Enhanced, check)
 	switch check {
 	case "check_client_access", "check_reverse_client_hostname_access":
 		// Both name the client as Postfix's namaddr does: its verified
