@@ -154,12 +154,12 @@ func TestTab18TableSyntax(t *testing.T) {
 				content = strings.NewReplacer("dup.example REJECT second loses\n", "", "dup2.example REJECT lower second\n", "").Replace(table)
 			}
 			pf5Run(t, pf5Scenario{
-				name:   typ + " syntax",
-				files:  map[string]string{file: content},
+				name:  typ + " syntax",
+				files: map[string]string{file: content},
 				// docs/tables.md: a code without text says "Access
 				// denied" (Postfix 3.7 says whatever its buffer held).
 				intended: map[string]string{"RCPT TO:<codeenh@relay.example>": "550 5.7.1 <a@codeenh.example>: Sender address rejected: Access denied"},
-				mainCF: append(tab18BaseCF, "smtpd_sender_restrictions = check_sender_access "+typ+":DIR/access"),
+				mainCF:   append(tab18BaseCF, "smtpd_sender_restrictions = check_sender_access "+typ+":DIR/access"),
 				toml: "[policy]\n" + tab18Base + `sender_restrictions = ["check_sender_access ` + typ + `:DIR/access"]
 `,
 				dialogues: []pf5Dialogue{pf5Session("127.0.0.2", "client.example", senders...)},
@@ -235,5 +235,107 @@ func TestTab18Underscore(t *testing.T) {
 		toml:   "[policy]\n" + tab18Base,
 		dialogues: []pf5Dialogue{pf5Session("127.0.0.2", "client.example", pf5Tx("s@a_b.example", "r@relay.example", "r@x_y.relay.example"),
 			pf5Tx("s@x-y_z-1.example", "r@relay.example"), pf5Tx("s_t@example.org", "r_t@relay.example"))},
+	})
+}
+
+// TestTab18Unknown: reject_unknown_* (the sandbox's DNS knows none of
+// these names), each behind warn_if_reject once, and the client
+// restrictions' DEFER_IF_PERMIT and DEFER_IF_REJECT from a cidr:{...}
+// table meeting them.
+func TestTab18Unknown(t *testing.T) {
+	t.Parallel()
+	for _, l := range []struct{ name, pf, rk string }{
+		{"client", "smtpd_client_restrictions = check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip}, {127.0.0.4 DEFER_IF_REJECT dir}, {127.0.0.5 OK} }, reject_unknown_reverse_client_hostname",
+			`client_restrictions = ["check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip}, {127.0.0.4 DEFER_IF_REJECT dir}, {127.0.0.5 OK} }", "reject_unknown_reverse_client_hostname"]`},
+		{"client warn", "smtpd_client_restrictions = warn_if_reject reject_unknown_client_hostname, check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip} }",
+			`client_restrictions = ["warn_if_reject", "reject_unknown_client_hostname", "check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip} }"]`},
+		{"helo", "smtpd_helo_restrictions = check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip}, {127.0.0.4 DEFER_IF_REJECT dir} }, reject_unknown_helo_hostname",
+			`helo_restrictions = ["check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT dip}, {127.0.0.4 DEFER_IF_REJECT dir} }", "reject_unknown_helo_hostname"]`},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			var dlg []pf5Dialogue
+			for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {
+				for _, helo := range []string{"client.example", "[127.0.0.1]"} {
+					dlg = append(dlg, pf5Session(from, helo, pf5Tx("s@example.org", "r@relay.example", "r@other.example")))
+				}
+			}
+			pf5Run(t, pf5Scenario{
+				name: "unknown " + l.name,
+				// Names are looked up for these restrictions whatever
+				// smtp.client_names says (docs/policy.md); Postfix's
+				// smtpd_peername_lookup is then yes as by default.
+				mainCF:    append(tab18BaseCF, l.pf, "smtpd_peername_lookup = yes"),
+				toml:      "[policy]\n" + tab18Base + l.rk + "\n",
+				dialogues: dlg,
+			})
+		})
+	}
+}
+
+// TestTab18CrossLists: lookups in lists not their own (a recipient table
+// among the sender restrictions, a client table among the recipient
+// ones), regexp: and pcre: recipient tables, and a cidr: file with IPv6
+// networks among the IPv4 ones.
+func TestTab18CrossLists(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"DIR/rcpt.regexp": "/^bad@/ REJECT bad local part\n/@(regex)\\.example$/ 550 5.1.1 domain $1\n/^dip@/ DEFER_IF_PERMIT later\n/^ok@/ OK\n",
+		"DIR/client.cidr": "# v6 first\n2001:db8::/32 REJECT v6 net\n[::1] REJECT v6 loopback\n127.0.0.2 REJECT v4 host\n127.0.0.0/29 DUNNO\n127.0.0.0/8 550 5.7.1 the rest\n",
+		"hash:DIR/sender": "s.example REJECT sender table\n",
+	}
+	rcpts := []string{"bad@relay.example", "a@regex.example", "dip@relay.example", "ok@other.example", "a@relay.example"}
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.9"} {
+		dlg = append(dlg, pf5Session(from, "client.example", pf5Tx("s@example.org", rcpts...), pf5Tx("x@s.example", rcpts...)))
+	}
+	for _, typ := range []string{"regexp", "pcre"} {
+		t.Run(typ, func(t *testing.T) {
+			pf5Run(t, pf5Scenario{
+				name:  "cross " + typ,
+				files: files,
+				mainCF: append(tab18BaseCF,
+					"smtpd_sender_restrictions = check_recipient_access "+typ+":DIR/rcpt.regexp",
+					"smtpd_recipient_restrictions = check_client_access cidr:DIR/client.cidr, check_sender_access hash:DIR/sender"),
+				toml: "[policy]\n" + tab18Base + `sender_restrictions = ["check_recipient_access ` + typ + `:DIR/rcpt.regexp"]
+recipient_restrictions = ["check_client_access cidr:DIR/client.cidr", "check_sender_access hash:DIR/sender"]
+`,
+				dialogues: dlg,
+			})
+		})
+	}
+}
+
+// TestTab18KeyForms: keys that look like the forms Postfix looks up but
+// are not (a trailing dot, brackets, a network in a hash table, angle
+// brackets, an "@domain" key), which must match nothing, beside the ones
+// that are.
+func TestTab18KeyForms(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"hash:DIR/client": "127.0.0.2. REJECT trailing dot\n[127.0.0.3] REJECT brackets\n127.0.0.4/32 REJECT network\n127.000.000.005 REJECT zeros\n127.0.0.6 REJECT six\n",
+		"hash:DIR/sender": "trail.example. REJECT trailing dot\n<s@angle.example> REJECT angle\n@at.example REJECT at domain\nUPPER@ REJECT upper user\n" +
+			"*.star.example REJECT star\n.dot.example REJECT dot\n\"q\"@quote.example REJECT quoted key\nmixed@Case.Example REJECT mixed\n",
+	}
+	var stx [][]string
+	for _, s := range []string{"s@trail.example", "s@angle.example", "s@at.example", "upper@x.example", "s@a.star.example",
+		"s@dot.example", "s@a.dot.example", "q@quote.example", "MIXED@case.example"} {
+		stx = append(stx, pf5Tx(s, strings.NewReplacer("@", "-", ".", "-").Replace(s)+"@relay.example"))
+	}
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"} {
+		dlg = append(dlg, pf5Session(from, "client.example", pf5Tx("s@example.org", "r@relay.example")))
+	}
+	dlg = append(dlg, pf5Session("127.0.0.7", "client.example", stx...))
+	pf5Run(t, pf5Scenario{
+		name:  "key forms",
+		files: files,
+		mainCF: append(tab18BaseCF, "smtpd_client_restrictions = check_client_access hash:DIR/client",
+			"smtpd_sender_restrictions = check_sender_access hash:DIR/sender"),
+		toml: "[policy]\n" + tab18Base + `client_restrictions = ["check_client_access hash:DIR/client"]
+sender_restrictions = ["check_sender_access hash:DIR/sender"]
+`,
+		dialogues: dlg,
+		// docs/tables.md: ".domain" keys match subdomains.
+		intended: map[string]string{"RCPT TO:<s-a-dot-example@relay.example>": "554 5.7.1 <s@a.dot.example>: Sender address rejected: dot"},
 	})
 }
