@@ -680,7 +680,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		// Whatever else the verdict (OK, HOLD, DISCARD or no opinion),
 		// the client is to try again; the verifier is not asked.
 		d := *ifPermit
-		d.Warnings = warnings
+		d.Warnings, d.Discarding = warnings, final.Verdict == Discard
 		return d
 	}
 	if stage == StageRcpt && final.Verdict != Discard {

@@ -339,3 +339,80 @@ sender_restrictions = ["check_sender_access hash:DIR/sender"]
 		intended: map[string]string{"RCPT TO:<s-a-dot-example@relay.example>": "554 5.7.1 <s@a.dot.example>: Sender address rejected: dot"},
 	})
 }
+
+// TestTab18Classes: restriction classes that look tables up whose results
+// name other classes, classes and lists as results in every list, and
+// the relay restrictions' OK from a recipient table.
+func TestTab18Classes(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"hash:DIR/outer": "a.example inner_class\nb.example permit_mynetworks, inner_class\nc.example reject_unauth_destination, permit_auth_destination\n" +
+			"d.example check_class\ne.example defer_class\n",
+		"hash:DIR/inner": "a.example REJECT inner a\nb.example OK\nx.example 450 4.7.1 inner x\n",
+		"hash:DIR/rcpt":  "open.example OK\nclosed.example REJECT closed\n",
+	}
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+		for _, helo := range []string{"a.example", "b.example", "c.example", "d.example", "e.example"} {
+			var txs [][]string
+			for _, s := range []string{"s@a.example", "s@b.example", "s@c.example", "s@d.example", "s@e.example", "s@x.example"} {
+				txs = append(txs, pf5Tx(s, "r@relay.example", "r@other.example", "r@open.example", "r@closed.example", "r@a.example"))
+			}
+			dlg = append(dlg, pf5Session(from, helo, txs...))
+		}
+	}
+	pf5Run(t, pf5Scenario{
+		name:  "classes",
+		files: files,
+		mainCF: []string{"mynetworks = 127.0.0.1/32", "relay_domains = relay.example",
+			"smtpd_restriction_classes = inner_class, check_class, defer_class",
+			"inner_class = check_sender_access hash:DIR/inner, check_recipient_access hash:DIR/inner",
+			"check_class = check_helo_access hash:DIR/inner, permit",
+			"defer_class = defer",
+			"smtpd_helo_restrictions = check_helo_access hash:DIR/outer",
+			"smtpd_sender_restrictions = check_sender_access hash:DIR/outer",
+			"smtpd_relay_restrictions = permit_mynetworks, check_recipient_access hash:DIR/rcpt, reject_unauth_destination",
+			"smtpd_recipient_restrictions = check_recipient_access hash:DIR/outer"},
+		toml: "[policy]\n" + tab18Base + `helo_restrictions = ["check_helo_access hash:DIR/outer"]
+sender_restrictions = ["check_sender_access hash:DIR/outer"]
+relay_restrictions = ["permit_mynetworks", "check_recipient_access hash:DIR/rcpt", "reject_unauth_destination"]
+recipient_restrictions = ["check_recipient_access hash:DIR/outer"]
+[policy.restriction_classes]
+inner_class = ["check_sender_access hash:DIR/inner", "check_recipient_access hash:DIR/inner"]
+check_class = ["check_helo_access hash:DIR/inner", "permit"]
+defer_class = ["defer"]
+`,
+		dialogues: dlg,
+	})
+}
+
+// TestTab18DeferIf: DEFER_IF_PERMIT and DEFER_IF_REJECT in each stage,
+// meeting OK, REJECT and the other DEFER_IF_* in the stages after it,
+// then DATA.
+func TestTab18DeferIf(t *testing.T) {
+	t.Parallel()
+	table := "rej.example REJECT rej\nok.example OK\ndip.example DEFER_IF_PERMIT dip\ndir.example DEFER_IF_REJECT dir\nhold.example HOLD\ndisc.example DISCARD\n"
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		for _, s := range []string{"s@rej.example", "s@ok.example", "s@dip.example", "s@dir.example", "s@hold.example", "s@none.example"} {
+			cmds := []string{"EHLO client.example", "MAIL FROM:<" + s + ">"}
+			for _, r := range []string{"r@rej.example", "r@ok.example", "r@dip.example", "r@dir.example", "r@disc.example", "r@relay.example", "r@other.example"} {
+				cmds = append(cmds, "RCPT TO:<"+r+">")
+			}
+			dlg = append(dlg, pf5Dialogue{from: from, cmds: append(cmds, "DATA", "QUIT")})
+		}
+	}
+	pf5Run(t, pf5Scenario{
+		name:  "defer_if",
+		files: map[string]string{"hash:DIR/access": table},
+		mainCF: append(tab18BaseCF,
+			"smtpd_client_restrictions = check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT client dip}, {127.0.0.4 DEFER_IF_REJECT client dir} }",
+			"smtpd_sender_restrictions = check_sender_access hash:DIR/access",
+			"smtpd_recipient_restrictions = check_recipient_access hash:DIR/access"),
+		toml: "[policy]\n" + tab18Base + `client_restrictions = ["check_client_access cidr:{ {127.0.0.3 DEFER_IF_PERMIT client dip}, {127.0.0.4 DEFER_IF_REJECT client dir} }"]
+sender_restrictions = ["check_sender_access hash:DIR/access"]
+recipient_restrictions = ["check_recipient_access hash:DIR/access"]
+`,
+		dialogues: dlg,
+	})
+}
