@@ -416,3 +416,38 @@ recipient_restrictions = ["check_recipient_access hash:DIR/access"]
 		dialogues: dlg,
 	})
 }
+
+// TestTab18WarnIfReject: warn_if_reject in front of table lookups whose
+// results refuse, defer, defer if permitted or name a list, and in front
+// of reject_unauth_destination itself.
+func TestTab18WarnIfReject(t *testing.T) {
+	t.Parallel()
+	table := "rej.example REJECT rej\ndef.example DEFER def\ndip.example DEFER_IF_PERMIT dip\nlist.example reject_unauth_destination\nc550.example 550 5.7.1 five fifty\n"
+	var txs [][]string
+	for _, s := range []string{"s@rej.example", "s@def.example", "s@dip.example", "s@list.example", "s@c550.example", "s@none.example"} {
+		txs = append(txs, pf5Tx(s, "r@relay.example", "r@other.example", "r@rej.example"))
+	}
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+		dlg = append(dlg, pf5Session(from, "client.example", txs...))
+	}
+	// warn_if_reject reject_unauth_destination as the only guard against
+	// relaying is refused at start (docs/policy.md).
+	for _, relay := range []bool{false, true} {
+		pfRelay, rkRelay := "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination", `relay_restrictions = ["permit_mynetworks", "reject_unauth_destination"]`
+		if relay {
+			pfRelay, rkRelay = "smtpd_relay_restrictions = permit_mynetworks, warn_if_reject reject_unauth_destination, check_recipient_access hash:DIR/access, reject_unauth_destination",
+				`relay_restrictions = ["permit_mynetworks", "warn_if_reject", "reject_unauth_destination", "check_recipient_access hash:DIR/access", "reject_unauth_destination"]`
+		}
+		pf5Run(t, pf5Scenario{
+			name:  "warn_if_reject",
+			files: map[string]string{"hash:DIR/access": table},
+			mainCF: append(tab18BaseCF, pfRelay,
+				"smtpd_sender_restrictions = warn_if_reject check_sender_access hash:DIR/access, check_sender_access hash:DIR/access"),
+			toml: "[policy]\n" + tab18Base + rkRelay + `
+sender_restrictions = ["warn_if_reject", "check_sender_access hash:DIR/access", "check_sender_access hash:DIR/access"]
+`,
+			dialogues: dlg,
+		})
+	}
+}
