@@ -451,3 +451,36 @@ sender_restrictions = ["warn_if_reject", "check_sender_access hash:DIR/access", 
 		})
 	}
 }
+
+// TestTab18PatternSyntax: continuation lines, comments and odd spacing
+// in regexp:, pcre: and cidr: files.
+func TestTab18PatternSyntax(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"DIR/sender.re": "# comment\n/^a@/ REJECT first\n  continued\n\n  # indented comment\n/^b@/\tREJECT tab # not a comment\n" +
+			"if /@c\\.example$/\n/^c@/ REJECT in if\nendif\n/^d@/ 550   5.7.1   spaced   out\n/^e@/ REJECT\n/^f@/ OK\n",
+		"DIR/client.cidr": "127.0.0.2 REJECT two # not a comment\n  continued\n127.0.0.3/32\tREJECT\ttabbed\n # comment\n127.0.0.4 550 5.7.1\n",
+	}
+	var txs [][]string
+	for _, s := range []string{"a@x.example", "b@x.example", "c@c.example", "c@x.example", "d@x.example", "e@x.example", "f@x.example"} {
+		txs = append(txs, pf5Tx(s, strings.ReplaceAll(strings.ReplaceAll(s, "@", "-"), ".", "-")+"@relay.example"))
+	}
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.5"} {
+		dlg = append(dlg, pf5Session(from, "client.example", pf5Tx("s@example.org", "r@relay.example")))
+	}
+	for _, typ := range []string{"regexp", "pcre"} {
+		t.Run(typ, func(t *testing.T) {
+			pf5Run(t, pf5Scenario{
+				name:  "pattern syntax " + typ,
+				files: files,
+				mainCF: append(tab18BaseCF, "smtpd_client_restrictions = check_client_access cidr:DIR/client.cidr",
+					"smtpd_sender_restrictions = check_sender_access "+typ+":DIR/sender.re"),
+				toml: "[policy]\n" + tab18Base + `client_restrictions = ["check_client_access cidr:DIR/client.cidr"]
+sender_restrictions = ["check_sender_access ` + typ + `:DIR/sender.re"]
+`,
+				dialogues: append(dlg, pf5Session("127.0.0.6", "client.example", txs...)),
+			})
+		})
+	}
+}
