@@ -229,12 +229,24 @@ recipient_restrictions = ["check_recipient_access hash:DIR/access"]
 // names may have and Postfix takes without a restriction asking.
 func TestTab18Underscore(t *testing.T) {
 	t.Parallel()
+	dlg := []pf5Dialogue{pf5Session("127.0.0.2", "client.example", pf5Tx("s@a_b.example", "r@relay.example", "r@x_y.relay.example"),
+		pf5Tx("s@x-y_z-1.example", "r@relay.example"), pf5Tx("s_t@example.org", "r_t@relay.example"),
+		pf5Tx("s@sub.bad_dom.example", "r@relay.example"), pf5Tx("s@_x", "r@relay.example"), pf5Tx("s@example.org", "r@_x", "r@bad_dom.example"))}
 	pf5Run(t, pf5Scenario{
-		name:   "underscore",
-		mainCF: tab18BaseCF,
-		toml:   "[policy]\n" + tab18Base,
-		dialogues: []pf5Dialogue{pf5Session("127.0.0.2", "client.example", pf5Tx("s@a_b.example", "r@relay.example", "r@x_y.relay.example"),
-			pf5Tx("s@x-y_z-1.example", "r@relay.example"), pf5Tx("s_t@example.org", "r_t@relay.example"))},
+		name:      "underscore",
+		mainCF:    tab18BaseCF,
+		toml:      "[policy]\n" + tab18Base,
+		dialogues: dlg,
+	})
+	pf5Run(t, pf5Scenario{
+		name:  "underscore, checked",
+		files: map[string]string{"hash:DIR/access": "bad_dom.example REJECT underscore domain\n"},
+		mainCF: append(tab18BaseCF, "smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access hash:DIR/access",
+			"smtpd_recipient_restrictions = reject_non_fqdn_recipient, check_recipient_access hash:DIR/access"),
+		toml: "[policy]\n" + tab18Base + `sender_restrictions = ["reject_non_fqdn_sender", "check_sender_access hash:DIR/access"]
+recipient_restrictions = ["reject_non_fqdn_recipient", "check_recipient_access hash:DIR/access"]
+`,
+		dialogues: dlg,
 	})
 }
 
