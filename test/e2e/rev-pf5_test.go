@@ -212,9 +212,11 @@ func pf5Same(cmd, p, rk string) bool {
 	case strings.HasPrefix(up, "EHLO"):
 		// Extensions differ; the first line names the server.
 		return p[:3] == rk[:3]
-	case strings.HasPrefix(up, "BODY "), strings.HasPrefix(up, "QUIT"), up == "RSET":
+	case strings.HasPrefix(up, "BODY "), strings.HasPrefix(up, "QUIT"), up == "RSET",
+		strings.HasPrefix(rk, "250 ") && strings.HasPrefix(up, "BDAT "):
 		// Postfix's "250 2.0.0 Ok" to RSET is relaykeeper's "Session
-		// reset"; the rest name the server or the queue id.
+		// reset"; the rest name the server or the queue id (as an
+		// accepted last BDAT does).
 		return p[:3] == rk[:3]
 	}
 	return p == rk

@@ -496,3 +496,28 @@ sender_restrictions = ["check_sender_access ` + typ + `:DIR/sender.re"]
 		})
 	}
 }
+
+// TestTab18DataRecipient: check_recipient_access and check_client_access
+// in smtpd_data_restrictions, with one recipient and with two.
+func TestTab18DataRecipient(t *testing.T) {
+	t.Parallel()
+	var dlg []pf5Dialogue
+	for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+		dlg = append(dlg,
+			pf5Dialogue{from: from, cmds: []string{"EHLO client.example", "MAIL FROM:<s@example.org>", "RCPT TO:<bad@relay.example>", "DATA", "RSET",
+				"MAIL FROM:<s@example.org>", "RCPT TO:<bad@relay.example>", "RCPT TO:<good@relay.example>", "DATA", "RSET",
+				"MAIL FROM:<s@example.org>", "RCPT TO:<dip@relay.example>", "DATA", "QUIT"}},
+			// The first BDAT is checked as DATA is.
+			pf5Dialogue{from: from, cmds: []string{"EHLO client.example", "MAIL FROM:<s@example.org>", "RCPT TO:<bad@relay.example>", "BDAT 0 LAST", "RSET",
+				"MAIL FROM:<s@example.org>", "RCPT TO:<good@relay.example>", "BDAT 0 LAST", "QUIT"}})
+	}
+	pf5Run(t, pf5Scenario{
+		name:  "data recipient",
+		files: map[string]string{"hash:DIR/access": "bad@relay.example REJECT bad rcpt\ndip@relay.example DEFER_IF_PERMIT dip rcpt\n127.0.0.2 DEFER_IF_REJECT client dir\n"},
+		mainCF: append(tab18BaseCF,
+			"smtpd_data_restrictions = check_client_access hash:DIR/access, check_recipient_access hash:DIR/access"),
+		toml: "[policy]\n" + tab18Base + `data_restrictions = ["check_client_access hash:DIR/access", "check_recipient_access hash:DIR/access"]
+`,
+		dialogues: dlg,
+	})
+}
