@@ -521,3 +521,25 @@ func TestTab18DataRecipient(t *testing.T) {
 		dialogues: dlg,
 	})
 }
+
+// TestTab18SecondHelo: a second EHLO or HELO in a session replaces the
+// name the HELO restrictions look at, and a transaction's DISCARD does
+// not outlive RSET.
+func TestTab18SecondHelo(t *testing.T) {
+	t.Parallel()
+	cmds := []string{"EHLO good.example", "MAIL FROM:<s@example.org>", "RCPT TO:<r@relay.example>", "RSET",
+		"EHLO bad.example", "MAIL FROM:<s@example.org>", "RCPT TO:<r@relay.example>", "RSET",
+		"HELO good.example", "MAIL FROM:<s@disc.example>", "RCPT TO:<r@relay.example>", "RSET",
+		"MAIL FROM:<s@example.org>", "RCPT TO:<r@rej.example>", "QUIT"}
+	pf5Run(t, pf5Scenario{
+		name:  "second helo",
+		files: map[string]string{"hash:DIR/access": "bad.example REJECT bad helo\ndisc.example DISCARD\nrej.example REJECT rej\n"},
+		mainCF: append(tab18BaseCF, "smtpd_helo_restrictions = check_helo_access hash:DIR/access",
+			"smtpd_sender_restrictions = check_sender_access hash:DIR/access", "smtpd_recipient_restrictions = check_recipient_access hash:DIR/access"),
+		toml: "[policy]\n" + tab18Base + `helo_restrictions = ["check_helo_access hash:DIR/access"]
+sender_restrictions = ["check_sender_access hash:DIR/access"]
+recipient_restrictions = ["check_recipient_access hash:DIR/access"]
+`,
+		dialogues: []pf5Dialogue{{from: "127.0.0.2", cmds: cmds}, {from: "127.0.0.1", cmds: cmds}},
+	})
+}
