@@ -224,8 +224,10 @@ func parseDomain(d string) (string, error) {
 			return "", fmt.Errorf("%w: bad domain %q", ErrSyntax, d)
 		}
 		for _, c := range label {
-			// Letters, digits, hyphens; UTF-8 for SMTPUTF8 (U-labels).
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c >= 0x80) {
+			// Letters, digits, hyphens; UTF-8 for SMTPUTF8 (U-labels);
+			// underscores, which DNS names may have and Postfix takes
+			// (mail_gw.example.com), as the HELO check does.
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c >= 0x80) {
 				return "", fmt.Errorf("%w: %q in domain", ErrSyntax, c)
 			}
 		}

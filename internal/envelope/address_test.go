@@ -85,3 +85,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestTab18UnderscoreDomain: an underscore in a domain label is taken,
+// as Postfix's smtpd takes it.
+func TestTab18UnderscoreDomain(t *testing.T) {
+	for _, s := range []string{"s@a_b.example", "s@x-y_z-1.example", "r@_dmarc.example"} {
+		a, err := Parse(s)
+		if err != nil || a.String() != s {
+			t.Errorf("Parse(%q) = %v, %v", s, a, err)
+		}
+	}
+}

@@ -83,6 +83,11 @@ type Decision struct {
 	Address string
 	// Mailbox is set for a recipient the verifier calls local.
 	Mailbox string
+	// Discarding is set on a DEFER_IF_PERMIT's deferral of a recipient
+	// that a DISCARD let through: as in Postfix's smtpd, the transaction
+	// is to be discarded all the same, so that its later recipients are
+	// checked no more and accepted.
+	Discarding bool
 	// deferIf marks a DEFER_IF_PERMIT or DEFER_IF_REJECT result (its
 	// reply in Code, Enhanced and Text): Check keeps it for later
 	// instead of refusing now.

@@ -680,7 +680,7 @@ func (e *Engine) Check(ctx context.Context, stage Stage, req *Request) Decision 
 		// Whatever else the verdict (OK, HOLD, DISCARD or no opinion),
 		// the client is to try again; the verifier is not asked.
 		d := *ifPermit
-		d.Warnings = warnings
+		d.Warnings, d.Discarding = warnings, final.Verdict == Discard
 		return d
 	}
 	if stage == StageRcpt && final.Verdict != Discard {
@@ -768,6 +768,7 @@ func (e *Engine) fillText(d Decision, check string, req *Request) Decision {
 	if text == "" {
 		text = "Access denied"
 	}
+	d.Enhanced = addressDSN(d.Enhanced, check)
 	switch check {
 	case "check_client_access", "check_reverse_client_hostname_access":
 		// Both name the client as Postfix's namaddr does: its verified

@@ -64,8 +64,10 @@ func actionDecision(a table.Action) Decision {
 			verdict = Defer
 		}
 		// The text stays as the table wrote it (empty for a bare
-		// REJECT); the engine words it as Postfix does.
-		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: a.Text}
+		// REJECT), but for control characters (a tab that joined a
+		// continuation line), which become spaces as in Reply; the
+		// engine words it as Postfix does.
+		return Decision{Verdict: verdict, Code: code, Enhanced: enh, Text: table.Printable(a.Text)}
 	case table.DeferIfPermit, table.DeferIfReject:
 		code, enh, text := a.Reply("")
 		when := deferIfPermit

@@ -361,6 +361,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		switch d.Verdict {
 		case policy.Reject, policy.Defer:
+			ss.discard = ss.discard || d.Discarding
 			return ss.refuse("rcpt", &smtp.SMTPError{Code: d.Code, EnhancedCode: enhanced(d.Enhanced), Message: d.Text},
 				"from", maillog.Addr(ss.given), "to", maillog.Addr(to), "rule", d.Rule)
 		case policy.Drop:

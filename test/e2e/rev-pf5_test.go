@@ -23,8 +23,8 @@ type pf5Scenario struct {
 	name string
 	// files are table files, written to a directory that both servers
 	// read; "DIR" in a file name, in mainCF and in toml is that
-	// directory. A file whose name starts with "hash:" is written
-	// without the prefix and postmap'ed for Postfix.
+	// directory. A file whose name starts with "hash:" (or "btree:") is
+	// written without the prefix and postmap'ed with it for Postfix.
 	files map[string]string
 	// mainCF lines for Postfix (over the harness's own: mynetworks is
 	// 127.0.0.0/8 and smtpd_relay_restrictions permit_mynetworks,
@@ -74,9 +74,11 @@ func pf5Run(t *testing.T, sc pf5Scenario) {
 	var hashed []string
 	for name, content := range sc.files {
 		name = subst(name)
-		if rest, ok := strings.CutPrefix(name, "hash:"); ok {
-			name = rest
-			hashed = append(hashed, rest)
+		for _, typ := range []string{"hash:", "btree:"} {
+			if rest, ok := strings.CutPrefix(name, typ); ok {
+				name = rest
+				hashed = append(hashed, typ+rest)
+			}
 		}
 		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -88,7 +90,7 @@ func pf5Run(t *testing.T, sc pf5Scenario) {
 			"smtpd_soft_error_limit = 100", "smtpd_hard_error_limit = 100", "smtpd_error_sleep_time = 0"}, pf5Subst(sc.mainCF, subst)...),
 	})
 	for _, f := range hashed {
-		if out, err := exec.Command("postmap", "-c", pf.ConfigDir(), "hash:"+f).CombinedOutput(); err != nil {
+		if out, err := exec.Command("postmap", "-c", pf.ConfigDir(), f).CombinedOutput(); err != nil {
 			t.Fatalf("postmap %s: %v\n%s", f, err, out)
 		}
 	}
@@ -210,9 +212,11 @@ func pf5Same(cmd, p, rk string) bool {
 	case strings.HasPrefix(up, "EHLO"):
 		// Extensions differ; the first line names the server.
 		return p[:3] == rk[:3]
-	case strings.HasPrefix(up, "BODY "), strings.HasPrefix(up, "QUIT"), up == "RSET":
+	case strings.HasPrefix(up, "BODY "), strings.HasPrefix(up, "QUIT"), up == "RSET",
+		strings.HasPrefix(rk, "250 ") && strings.HasPrefix(up, "BDAT "):
 		// Postfix's "250 2.0.0 Ok" to RSET is relaykeeper's "Session
-		// reset"; the rest name the server or the queue id.
+		// reset"; the rest name the server or the queue id (as an
+		// accepted last BDAT does).
 		return p[:3] == rk[:3]
 	}
 	return p == rk
