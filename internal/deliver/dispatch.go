@@ -347,13 +347,17 @@ func (s *Scheduler) readListed(ents []spool.Entry, each func(id string, env *spo
 	}
 }
 
-// farAhead reports a next attempt later than any back-off set from now
-// could be: the wall clock was stepped back since it was set (NTP fixing a
-// clock that ran ahead, a clock without a battery). Waiting for it would
-// hold the message back by the whole step, a day or a year; it is due now
-// instead. (The heap's earliest is checked: a step moves all alike.)
+// farAhead reports a next attempt later than any wait set from now could
+// be (twice the back-off, a pace's longest suspension, the sending quota's
+// window, and an hour more): the wall clock was stepped back since it was
+// set (NTP fixing a clock that ran ahead, a clock without a battery).
+// Waiting for it would hold the message back by the whole step, days or a
+// year; it is due now instead. A step shorter than the horizon is waited
+// out. (The heap's earliest is checked: a step moves all alike.)
 func (s *Scheduler) farAhead(next, now time.Time) bool {
-	return s.opts.MaxBackoff > 0 && next.After(now.Add(2*s.opts.MaxBackoff))
+	p := s.opts.Pace
+	horizon := max(2*s.opts.MaxBackoff, p.MaxSuspend, p.QuotaWindow) + time.Hour
+	return s.opts.MaxBackoff > 0 && next.After(now.Add(horizon))
 }
 
 // promote moves waiting messages whose time has come to their queues, and

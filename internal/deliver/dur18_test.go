@@ -41,3 +41,22 @@ func TestDur18ClockSteppedBack(t *testing.T) {
 		t.Errorf("upstream received %v; want one", got)
 	}
 }
+
+// TestFarAheadSparesPacedMail: a destination paced or out of its quota
+// holds its mail up to a day, far beyond the back-off; such a wait is no
+// clock step. With the step rule at twice maximal_backoff_time, a paced
+// message (pace_suspend 30 s, maximal back-off 2 s) was claimed again at
+// once, and mail held for Gmail's daily quota would have been retried at
+// every scan.
+func TestFarAheadSparesPacedMail(t *testing.T) {
+	s := New(Options{MaxBackoff: 2 * time.Second, Pace: PaceOptions{Suspend: 30 * time.Second}})
+	now := time.Now()
+	for _, d := range []time.Duration{30 * time.Second, time.Hour, 24 * time.Hour} {
+		if s.farAhead(now.Add(d), now) {
+			t.Errorf("a wait of %v taken for a clock step", d)
+		}
+	}
+	if !s.farAhead(now.Add(10*24*time.Hour), now) {
+		t.Errorf("a next attempt ten days ahead not taken for a clock step")
+	}
+}
