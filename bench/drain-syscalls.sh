@@ -10,6 +10,9 @@ set -eu
 cd "$(dirname "$0")"
 dir=${1:-${TMPDIR:-/tmp}}
 go test -c -o /tmp/rk-drain.test . >/dev/null
+# A fresh machine may not have the tracing file system mounted; perf then
+# knows no syscall events.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 ev=""
 for s in openat close read write pread64 pwrite64 newfstat newfstatat renameat renameat2 unlinkat \
 	flock fcntl futex epoll_pwait epoll_ctl nanosleep sched_yield fdatasync fsync syncfs getdents64 \
