@@ -24,10 +24,19 @@ func FuzzTrackerSteering(f *testing.F) {
 	// the cut where the attacker wants it.
 	f.Add("x", strings.Repeat("y", 1700), "", uint8(0))
 	f.Add("x", strings.Repeat("y", 1837), "", uint8(5))
+	// pfe19: the victim's hand-over line linked its copy before its
+	// amavis line, whose forged choice was then the only open one.
+	f.Add("a, queued_as: 5D0E1985119, b@x", "bob", "hi", uint8(4|8|2<<4))
 	f.Fuzz(func(t *testing.T, msgid, local, subject string, mode uint8) {
 		clean := strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace
 		msgid, local, subject = clean(msgid), clean(local), clean(subject)
 		milter := mode&1 == 1
+		// Postfix's hand-over line may come before amavis's (pfe19).
+		handOverFirst := mode&8 != 0
+		// Interleaved, the victim's lines may lead the spammer's by
+		// up to 15 (a large message keeps the spammer's re-injection
+		// going while the victim's is logged).
+		lead := int(mode >> 4)
 		qas := func(id string) string {
 			if milter {
 				return ""
@@ -45,10 +54,14 @@ func FuzzTrackerSteering(f *testing.F) {
 				fmt.Sprintf("Dec  6 14:00:01 mx1 postfix/qmgr[2100]: %s: from=<%s>, size=1234, nrcpt=1 (queue active)", qid, from),
 			}
 			if !milter {
+				amavisLine := amavis(ip, from, qid, copyID)
+				handOver := fmt.Sprintf("Dec  6 14:00:03 mx1 postfix/smtp[2111]: %s: to=<m@gmail.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as %s)", qid, copyID)
+				if handOverFirst {
+					amavisLine, handOver = handOver, amavisLine
+				}
 				lines = append(lines,
 					fmt.Sprintf("Dec  6 14:00:02 mx1 postfix/smtpd[2200]: %s: client=localhost[127.0.0.1]", copyID),
-					amavis(ip, from, qid, copyID),
-					fmt.Sprintf("Dec  6 14:00:03 mx1 postfix/smtp[2111]: %s: to=<m@gmail.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as %s)", qid, copyID),
+					amavisLine, handOver,
 					fmt.Sprintf("Dec  6 14:00:04 mx1 postfix/smtp[2112]: %s: to=<m@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, %s", copyID, final))
 				return lines
 			}
@@ -60,15 +73,15 @@ func FuzzTrackerSteering(f *testing.F) {
 		spam := flow("4C2B7985118", "5D0E1985119", "203.0.113.66", "mx.attacker.example", local+"@attacker.example",
 			"dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 for more information. x - gsmtp (in reply to end of DATA command))")
 		var lines []string
-		switch mode / 2 % 3 {
+		switch (mode >> 1 & 3) % 3 {
 		case 0:
 			lines = append(victim, spam...)
 		case 1:
 			lines = append(spam, victim...)
-		default: // interleaved, line by line
-			for i := 0; i < len(victim) || i < len(spam); i++ {
-				if i < len(spam) {
-					lines = append(lines, spam[i])
+		default: // interleaved, line by line, the victim's lead lines ahead
+			for i := 0; i < len(victim) || i < len(spam)+lead; i++ {
+				if j := i - lead; j >= 0 && j < len(spam) {
+					lines = append(lines, spam[j])
 				}
 				if i < len(victim) {
 					lines = append(lines, victim[i])

@@ -306,7 +306,9 @@ func (t *Tracker) Add(e Event) []Refusal {
 // hold more than one queued_as, or, from amavis as a milter (which
 // re-injects nothing), one that only the sender wrote, naming another
 // client's message. Postfix's hand-over line ("queued as") links the copy
-// then.
+// then. A choice that names a copy already linked to the line's own
+// message (Postfix's hand-over line or XFORWARD came first) is amavis's:
+// the others are the sender's, and none is taken.
 func (t *Tracker) queuedAs(e Event) []string {
 	choices := e.QueuedAsChoices
 	if len(choices) == 0 && len(e.QueuedAs) > 0 {
@@ -317,7 +319,11 @@ func (t *Tracker) queuedAs(e Event) []string {
 	for _, ids := range choices {
 		open := true
 		for _, id := range ids {
-			if m := t.msgs[id]; m == nil || m.Origin != nil || !isLoopback(m.ClientIP) || id == e.QueueID {
+			m := t.msgs[id]
+			if m != nil && m.Origin != nil && m.Origin.QueueID == e.QueueID {
+				return nil
+			}
+			if m == nil || m.Origin != nil || !isLoopback(m.ClientIP) || id == e.QueueID {
 				open = false
 			}
 		}
