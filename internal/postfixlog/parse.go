@@ -43,7 +43,9 @@ const (
 	Amavis
 	// Pickup is pickup's "QUEUEID: uid=N from=<...>", the first line of a
 	// message submitted on this machine (sendmail, postdrop): a message
-	// without a client.
+	// without a client. Or, with " orig_id=ID" (OrigQueueID), of a
+	// message that postsuper -r requeued: the message ID was, with its
+	// client.
 	Pickup
 	// Notice is bounce(8)'s "ORIG: sender non-delivery notification: ID"
 	// (and its delay, delivery status and postmaster notices): Postfix
@@ -431,7 +433,9 @@ func (e *Event) parseClient(s string) bool {
 }
 
 // parsePickup reads pickup's "uid=N from=<ADDR>" (pickup.c), which may be
-// followed by " orig_id=ID" for a message that postsuper -r requeued.
+// followed by " orig_id=ID" for a message that postsuper -r requeued: ID
+// (OrigQueueID) is the message's queue id before, and its client is the
+// message's.
 func (e *Event) parsePickup(s string) bool {
 	uid, rest, ok := strings.Cut(strings.TrimPrefix(s, "uid="), " from=")
 	if !ok || !isDigits(uid) {
@@ -442,7 +446,7 @@ func (e *Event) parsePickup(s string) bool {
 		return false
 	}
 	if id, ok := strings.CutPrefix(rest, " orig_id="); ok && isQueueID(id) {
-		rest = ""
+		e.OrigQueueID, rest = id, ""
 	}
 	if rest != "" {
 		return false

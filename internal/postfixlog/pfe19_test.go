@@ -18,3 +18,50 @@ func TestPfe19AmavisQueuedAsAfterHandOver(t *testing.T) {
 		{QueueID: "5D0E1985119", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
 	})
 }
+
+// TestPfe19Requeued: pickup's line of a message that postsuper -r
+// requeued names its queue id before ("orig_id="). The message is its
+// client's still, not a local submission: its refusal names that client,
+// or none (not Local) when the original's client= line is not in the log.
+func TestPfe19Requeued(t *testing.T) {
+	lines := []string{
+		"Dec  6 19:06:24 mx1 postfix/smtpd[15486]: 5337E9BC5D4: client=mx.requeued.test[203.0.113.74]",
+		"Dec  6 19:06:24 mx1 postfix/cleanup[15493]: 5337E9BC5D4: message-id=<m1@requeued.test>",
+		"Dec  6 19:06:24 mx1 postfix/postsuper[15494]: 5337E9BC5D4: requeued",
+		"Dec  6 19:06:24 mx1 postfix/pickup[15483]: 8428D9BC5D5: uid=102 from=<bob@requeued.test> orig_id=5337E9BC5D4",
+		"Dec  6 19:06:24 mx1 postfix/pickup[15483]: 9539EAC6E6F: uid=102 from=<eve@elsewhere.test> orig_id=1A2B3C4D5E6",
+		"Dec  6 19:06:24 mx1 postfix/pickup[15483]: 6A4AFBD7F70: uid=1000 from=<alice@relay.test>",
+	}
+	for _, id := range []string{"8428D9BC5D5", "9539EAC6E6F", "6A4AFBD7F70"} {
+		lines = append(lines, "Dec  6 19:06:25 mx1 postfix/smtp[15504]: "+id+": to=<spam@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=0.45, delays=0.32/0.12/0.01/0, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 unsolicited x - gsmtp (in reply to end of DATA command))")
+	}
+	type want struct {
+		ip, orig string
+		local    bool
+	}
+	wants := map[string]want{
+		"8428D9BC5D5": {ip: "203.0.113.74", orig: "5337E9BC5D4"},
+		"9539EAC6E6F": {orig: "1A2B3C4D5E6"},
+		"6A4AFBD7F70": {local: true},
+	}
+	for _, mode := range []Reinjection{ReinjectAuto, ReinjectNever, ReinjectAlways} {
+		tr := &Tracker{Reinjection: mode}
+		n := 0
+		for _, line := range lines {
+			e, ok := ParseLine(line)
+			if !ok {
+				continue // postsuper's "requeued"
+			}
+			for _, r := range tr.Add(e) {
+				n++
+				w := wants[r.QueueID]
+				if r.ClientIP != w.ip || r.OrigQueueID != w.orig || r.Local != w.local {
+					t.Errorf("mode %d: refusal of %s: client %q orig %q local %v; want %+v", mode, r.QueueID, r.ClientIP, r.OrigQueueID, r.Local, w)
+				}
+			}
+		}
+		if n != len(wants) {
+			t.Errorf("mode %d: %d refusals; want %d", mode, n, len(wants))
+		}
+	}
+}
