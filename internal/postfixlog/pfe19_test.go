@@ -65,3 +65,19 @@ func TestPfe19Requeued(t *testing.T) {
 		}
 	}
 }
+
+// TestPfe19AmavisSplitLine: amavis writes at most $logline_maxlen (980)
+// characters a line, and goes on in another line ("(ID) ...rest"): the
+// first piece ends in "...". A list server relays, for the attacker, a
+// message whose 700-character Message-ID holds ", queued_as: ID" naming
+// the attacker's re-injected copy (its client= line logged, its
+// re-injection still going on): amavis's own queued_as fell in the second
+// piece, and the first one's only queued_as, the forged one, tied the
+// attacker's copy to the list server, which Gmail's refusal of the spam
+// banned. A line that amavis cut ("..." at its end) ties nothing: its
+// queued_as may be anywhere but there.
+func TestPfe19AmavisSplitLine(t *testing.T) {
+	checkHostile(t, "amavis-split-line.log", []Refusal{
+		{QueueID: "5D0E1985119", To: "carol@gmail.com", ClientIP: "203.0.113.66", From: "bob@attacker.example", Status: "bounced"},
+	})
+}
