@@ -179,17 +179,21 @@ func (c *Companion) Line(line string) error {
 	return nil
 }
 
-// cut reports a delivery line that Postfix cut at 2000 bytes: if it was
-// a refusal, its reply is lost and nothing can be done about it but say
-// so, naming the client.
+// cut reports a delivery line that Postfix cut at 2000 bytes, or the
+// syslog daemon shorter: if it was a refusal, its reply is lost and
+// nothing can be done about it but say so, naming the client.
 func (c *Companion) cut(ev postfixlog.Event) {
 	ip, name := c.tracker.Client(ev.QueueID)
 	event := "report"
 	if c.opts.Test {
 		event = "would-report"
 	}
-	c.actions.Companion(event, "queue", ev.QueueID, "client", ip, "client_name", name, "to", maillog.Addr(ev.To),
-		"why", fmt.Sprintf("Postfix cut the delivery line at %d bytes: its status and reply are lost", postfixlog.MaxLogText))
+	why := fmt.Sprintf("Postfix cut the delivery line at %d bytes: its status and reply are lost", postfixlog.MaxLogText)
+	if ev.Cut < postfixlog.MaxLogText {
+		why = fmt.Sprintf("the delivery line ends at %d bytes of text, before its status: the syslog daemon cut it (it must take %d), its status and reply are lost",
+			ev.Cut, postfixlog.MaxLogText)
+	}
+	c.actions.Companion(event, "queue", ev.QueueID, "client", ip, "client_name", name, "to", maillog.Addr(ev.To), "why", why)
 }
 
 // clipLine is the start of a log line, for a diagnostic.

@@ -14,8 +14,14 @@ import (
 // paths: everything before the Queue-ID is amavis's or a parsable address.
 // Message-ID and, in some templates, Subject are text the sender chose;
 // they come before queued_as, which is taken from its last occurrence, and
-// only from a line of a message amavis passed (re-injected).
+// only from a line of a message amavis passed (re-injected), and that
+// amavis did not cut.
 func (e *Event) parseAmavis(msg string) bool {
+	// amavis writes at most $logline_maxlen (980) characters a line and
+	// goes on in the next ("(ID) ...rest"; Amavis/Log.pm): a line it cut
+	// ends in "...", and its queued_as is in a later piece, while a
+	// sender's long Message-ID may hold one of its own in this one.
+	cut := strings.HasSuffix(msg, "...")
 	if strings.HasPrefix(msg, "(") {
 		_, msg, _ = strings.Cut(msg, ") ")
 	}
@@ -113,7 +119,7 @@ func (e *Event) parseAmavis(msg string) bool {
 	}
 	// amavis re-injects only what it passes: a blocked message's line has
 	// no queued_as of its own, and one in it is the sender's Message-ID.
-	if strings.HasPrefix(result, "Passed") {
+	if strings.HasPrefix(result, "Passed") && !cut {
 		choices := queuedAsFields(rest)
 		if len(choices) == 1 {
 			e.QueuedAs = choices[0]

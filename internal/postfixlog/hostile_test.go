@@ -53,41 +53,53 @@ var hostile = []struct {
 func TestHostileLog(t *testing.T) {
 	for _, tt := range hostile {
 		t.Run(strings.TrimSuffix(tt.file, ".log"), func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", "hostile", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr := &Tracker{}
-			var got []Refusal
-			for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-				if e, ok := ParseLine(line); ok {
-					got = append(got, tr.Add(e)...)
-				}
-			}
-			got = append(got, tr.Release(0)...)
-			if len(got) != len(tt.want) {
-				t.Fatalf("refusals = %+v; want %d", got, len(tt.want))
-			}
-			for i, r := range got {
-				w := tt.want[i]
-				if r.QueueID != w.QueueID || r.To != w.To || r.ClientIP != w.ClientIP || r.From != w.From || r.Status != w.Status {
-					t.Errorf("refusal %d = {%s %s client %q from %q %s}; want {%s %s client %q from %q %s}", i,
-						r.QueueID, r.To, r.ClientIP, r.From, r.Status, w.QueueID, w.To, w.ClientIP, w.From, w.Status)
-				}
-				if r.ClientIP == "198.51.100.7" || strings.Contains(r.ClientName, "victim") || strings.HasSuffix(r.From, "@victim.example") {
-					t.Errorf("refusal %d names the victim: %+v", i, r)
-				}
-			}
+			checkHostile(t, tt.file, tt.want)
 		})
 	}
 }
 
-// hostileLines returns every line of the hostile corpus, for the fuzz
-// target's seeds.
+// checkHostile replays the hostile log file through a Tracker and checks
+// that its refusals are want's (QueueID, To, ClientIP, From and Status),
+// none naming the victim.
+func checkHostile(t *testing.T, file string, want []Refusal) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "hostile", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &Tracker{}
+	var got []Refusal
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if e, ok := ParseLine(line); ok {
+			got = append(got, tr.Add(e)...)
+		}
+	}
+	got = append(got, tr.Release(0)...)
+	if len(got) != len(want) {
+		t.Fatalf("refusals = %+v; want %d", got, len(want))
+	}
+	for i, r := range got {
+		w := want[i]
+		if r.QueueID != w.QueueID || r.To != w.To || r.ClientIP != w.ClientIP || r.From != w.From || r.Status != w.Status {
+			t.Errorf("refusal %d = {%s %s client %q from %q %s}; want {%s %s client %q from %q %s}", i,
+				r.QueueID, r.To, r.ClientIP, r.From, r.Status, w.QueueID, w.To, w.ClientIP, w.From, w.Status)
+		}
+		if r.ClientIP == "198.51.100.7" || strings.Contains(r.ClientName, "victim") || strings.HasSuffix(r.From, "@victim.example") {
+			t.Errorf("refusal %d names the victim: %+v", i, r)
+		}
+	}
+}
+
+// hostileLines returns every line of the hostile corpus (every file in
+// testdata/hostile), for the fuzz target's seeds.
 func hostileLines(f *testing.F) []string {
+	files, err := filepath.Glob(filepath.Join("testdata", "hostile", "*.log"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("the hostile corpus: %v", err)
+	}
 	var lines []string
-	for _, tt := range hostile {
-		b, err := os.ReadFile(filepath.Join("testdata", "hostile", tt.file))
+	for _, file := range files {
+		b, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
 		}

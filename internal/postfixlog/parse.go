@@ -43,7 +43,9 @@ const (
 	Amavis
 	// Pickup is pickup's "QUEUEID: uid=N from=<...>", the first line of a
 	// message submitted on this machine (sendmail, postdrop): a message
-	// without a client.
+	// without a client. Or, with " orig_id=ID" (OrigQueueID), of a
+	// message that postsuper -r requeued: the message ID was, with its
+	// client.
 	Pickup
 	// Notice is bounce(8)'s "ORIG: sender non-delivery notification: ID"
 	// (and its delay, delivery status and postmaster notices): Postfix
@@ -135,6 +137,9 @@ type Event struct {
 	OriginIP string
 	// Result is amavis's verdict, "Passed CLEAN", "Blocked SPAM".
 	Result string
+	// Cut is the length of the text of a delivery line cut before its
+	// status (ParseCut), 0 for any other line.
+	Cut int
 }
 
 // ParseLine parses one mail-log line (without its line ending). It accepts
@@ -169,20 +174,24 @@ const MaxLogText = 2000
 // ParseCut reads a delivery line that Postfix cut at MaxLogText bytes,
 // whose status and reply are lost: a client that chooses a long address
 // (logged as orig_to= where a catch-all alias takes it) pushes them out of
-// its line. The Event is a Delivery with QueueID, and To if it is whole.
-// ParseLine does not read a delivery line of MaxLogText bytes or more,
-// even one that ends in ")": it may have been cut anywhere.
+// its line. The Event is a Delivery with QueueID, To if it is whole, and
+// Cut, the length of the line's text. ParseLine does not read a delivery
+// line of MaxLogText bytes or more, even one that ends in ")": it may
+// have been cut anywhere. A shorter delivery line that does not end in
+// ")" was cut too, by a syslog daemon that takes shorter messages (1024
+// bytes, RFC 3164's size): Cut is then less than MaxLogText.
 func ParseCut(line string) (Event, bool) {
 	var e Event
 	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
-	if !ok || !strings.HasPrefix(e.Program, "postfix") || len(rest) < MaxLogText {
+	if !ok || !strings.HasPrefix(e.Program, "postfix") || len(rest) < MaxLogText && strings.HasSuffix(rest, ")") {
 		return Event{}, false
 	}
+	text := len(rest)
 	id, rest, ok := strings.Cut(rest, ": ")
 	if !ok || !isQueueID(id) || !strings.HasPrefix(rest, "to=<") {
 		return Event{}, false
 	}
-	e.Kind, e.QueueID = Delivery, id
+	e.Kind, e.QueueID, e.Cut = Delivery, id, text
 	e.To, _, _ = readPath(rest[len("to="):])
 	return e, true
 }
@@ -431,7 +440,9 @@ func (e *Event) parseClient(s string) bool {
 }
 
 // parsePickup reads pickup's "uid=N from=<ADDR>" (pickup.c), which may be
-// followed by " orig_id=ID" for a message that postsuper -r requeued.
+// followed by " orig_id=ID" for a message that postsuper -r requeued: ID
+// (OrigQueueID) is the message's queue id before, and its client is the
+// message's.
 func (e *Event) parsePickup(s string) bool {
 	uid, rest, ok := strings.Cut(strings.TrimPrefix(s, "uid="), " from=")
 	if !ok || !isDigits(uid) {
@@ -442,7 +453,7 @@ func (e *Event) parsePickup(s string) bool {
 		return false
 	}
 	if id, ok := strings.CutPrefix(rest, " orig_id="); ok && isQueueID(id) {
-		rest = ""
+		e.OrigQueueID, rest = id, ""
 	}
 	if rest != "" {
 		return false

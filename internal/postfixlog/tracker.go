@@ -129,8 +129,9 @@ type origin struct {
 	ClientIP   string `json:"ip,omitempty"`
 	ClientName string `json:"name,omitempty"`
 	Local      bool   `json:"local,omitempty"`
-	// Forward: local(8) re-submitted the message (an alias, .forward),
-	// a link followed whatever Reinjection says.
+	// Forward: Postfix itself re-submitted the message, local(8) (an
+	// alias, .forward) or postsuper -r (requeued): a link followed
+	// whatever Reinjection says.
 	Forward bool `json:"fwd,omitempty"`
 }
 
@@ -197,7 +198,19 @@ func (t *Tracker) Add(e Event) []Refusal {
 		}
 	case Pickup:
 		m := t.start(e.QueueID)
-		m.Local = true
+		if e.OrigQueueID == "" || e.OrigQueueID == e.QueueID {
+			m.Local = true
+			break
+		}
+		// postsuper -r: the message under its new queue id is still
+		// the one its client sent (unknown if that is not in the log),
+		// not a local submission.
+		o := &origin{QueueID: e.OrigQueueID, Forward: true}
+		if src := t.msgs[e.OrigQueueID]; src != nil {
+			o.ClientIP, o.ClientName = t.clientOf(src)
+			o.Local = t.localOf(src)
+		}
+		m.Origin = o
 	case Notice:
 		// cleanup and qmgr have logged the notice already; whatever an
 		// earlier message with its queue id left behind (a RSET leaves
@@ -306,7 +319,9 @@ func (t *Tracker) Add(e Event) []Refusal {
 // hold more than one queued_as, or, from amavis as a milter (which
 // re-injects nothing), one that only the sender wrote, naming another
 // client's message. Postfix's hand-over line ("queued as") links the copy
-// then.
+// then. A choice that names a copy already linked to the line's own
+// message (Postfix's hand-over line or XFORWARD came first) is amavis's:
+// the others are the sender's, and none is taken.
 func (t *Tracker) queuedAs(e Event) []string {
 	choices := e.QueuedAsChoices
 	if len(choices) == 0 && len(e.QueuedAs) > 0 {
@@ -317,7 +332,11 @@ func (t *Tracker) queuedAs(e Event) []string {
 	for _, ids := range choices {
 		open := true
 		for _, id := range ids {
-			if m := t.msgs[id]; m == nil || m.Origin != nil || !isLoopback(m.ClientIP) || id == e.QueueID {
+			m := t.msgs[id]
+			if m != nil && m.Origin != nil && m.Origin.QueueID == e.QueueID {
+				return nil
+			}
+			if m == nil || m.Origin != nil || !isLoopback(m.ClientIP) || id == e.QueueID {
 				open = false
 			}
 		}
