@@ -21,6 +21,7 @@ import (
 var (
 	_ policy.Tables            = policy.SetTables{}
 	_ policy.TrustedClients    = (*auth.Secrets)(nil)
+	_ policy.TrustedClients    = (*auth.ServerFile)(nil)
 	_ policy.SenderOwners      = (*auth.SenderLogins)(nil)
 	_ policy.Blocklist         = dnsbl.Blocklist{}
 	_ policy.Verifier          = policy.AddressVerifier{}
