@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,5 +89,32 @@ func TestAcc19AuthSecretsReload(t *testing.T) {
 	}
 	if strings.Contains(r.stderr(), "carolpw") {
 		t.Errorf("the log shows a password")
+	}
+}
+
+// TestAcc19AuthenticatedHeader: Postfix's smtpd_sasl_authenticated_header
+// ([auth] authenticated_header = true) names the login in the Received
+// header, after the TLS comment, as Postfix writes it; by default (as in
+// Postfix) the login is not shown to the recipients.
+func TestAcc19AuthenticatedHeader(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		r := startAuthRelay(t, plainSecrets, fmt.Sprintf("[auth]\nauthenticated_header = %v\n", on))
+		c := loginTLS(t, r.addr(), "127.0.0.26", "alice", "alice pw", authOK)
+		tx, err := c.send("alice@example.org", []string{outsideRcpt}, message("authenticated header"))
+		if err != nil {
+			t.Fatalf("send after login: %v; transaction %+v", err, tx)
+		}
+		b, err := os.ReadFile(filepath.Join(r.spool, queuedID(t, tx.Final)+".content"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, _, _ := strings.Cut(string(b), "\r\n\tby relay.test")
+		if got := strings.Contains(hdr, "\r\n\t(Authenticated sender: alice)"); got != on {
+			t.Errorf("authenticated_header = %v: Received header\n%s\nnames the login: %v; want %v", on, hdr, got, on)
+		}
+		if on && !regexp.MustCompile(`\r\n\t\(using TLS[^\r]*\)\r\n\t\(Authenticated sender: alice\)$`).MatchString(hdr) {
+			t.Errorf("Received header\n%q\nwant the TLS comment, then (Authenticated sender: alice), then \"by\", as Postfix writes them", hdr)
+		}
 	}
 }
