@@ -114,6 +114,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 func (r *relay) Reload(all bool) {
 	r.reloadTables()
 	r.secrets.Reload(all, r.log) // a removed account stops logging in
+	r.popSecrets.Reload(all, r.log)
 	if r.router != nil {
 		r.router.ReloadTables(all)
 	}

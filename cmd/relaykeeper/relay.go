@@ -62,10 +62,11 @@ type relay struct {
 	clientCAs *x509.CertPool // tls.client_ca, for permit_tls_all_clientcerts
 	certs     *certreload.Reloader
 	remote    remote.Options
-	// secrets are the server accounts (--server-auth), nil without.
-	secrets *auth.ServerFile
-	policy  *policy.Engine
-	tables  *table.Set
+	// secrets are the server accounts (--server-auth), popSecrets the
+	// mailboxes' (--pop-auth); nil without.
+	secrets, popSecrets *auth.ServerFile
+	policy              *policy.Engine
+	tables              *table.Set
 	// canonical is the canonical(5) mapping, nil if none.
 	canonical *rewrite.Canonical
 	checks    *headercheck.Checks

@@ -93,6 +93,12 @@ func (f *ServerFile) Secrets() *Secrets { return f.cur.Load() }
 // HasAccounts is Secrets.HasAccounts of the version in force.
 func (f *ServerFile) HasAccounts() bool { return f.Secrets().HasAccounts() }
 
+// Verify is Secrets.Verify of the version in force (POP3's logins).
+func (f *ServerFile) Verify(user, pass string) bool { return f.Secrets().Verify(user, pass) }
+
+// APOPSecret is Secrets.APOPSecret of the version in force.
+func (f *ServerFile) APOPSecret(user string) (string, bool) { return f.Secrets().APOPSecret(user) }
+
 // Trusted is Secrets.Trusted of the version in force.
 func (f *ServerFile) Trusted(ip netip.Addr) (keyword string, ok bool) {
 	return f.Secrets().Trusted(ip)

@@ -29,7 +29,9 @@ var (
 
 	_ queue.Pace = deliver.Pace{}
 
-	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
+	_ pop3.APOPSecrets   = (*auth.Secrets)(nil)
+	_ pop3.APOPSecrets   = (*auth.ServerFile)(nil)
+	_ pop3.Authenticator = (*auth.ServerFile)(nil)
 
 	_ spool.Watcher = (*deliver.Scheduler)(nil)
 

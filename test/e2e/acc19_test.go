@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // acc19Login connects from ip, starts TLS and answers AUTH PLAIN for user
@@ -116,5 +119,56 @@ func TestAcc19AuthenticatedHeader(t *testing.T) {
 		if on && !regexp.MustCompile(`\r\n\t\(using TLS[^\r]*\)\r\n\t\(Authenticated sender: alice\)$`).MatchString(hdr) {
 			t.Errorf("Received header\n%q\nwant the TLS comment, then (Authenticated sender: alice), then \"by\", as Postfix writes them", hdr)
 		}
+	}
+}
+
+// acc19POPLogin says USER and PASS to the POP3 server at addr from ip and
+// returns the reply to PASS (or to USER, if that was refused).
+func acc19POPLogin(t *testing.T, addr, ip, user, pass string) string {
+	t.Helper()
+	c, err := dialPlain(addr, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatalf("POP3 greeting: %v", err)
+	}
+	fmt.Fprintf(c, "USER %s\r\n", user)
+	l, _ := br.ReadString('\n')
+	if strings.HasPrefix(l, "+OK") {
+		fmt.Fprintf(c, "PASS %s\r\n", pass)
+		l, _ = br.ReadString('\n')
+	}
+	return strings.TrimSpace(l)
+}
+
+// TestAcc19POPSecretsReload: the same for --pop-auth: a mailbox whose line
+// is removed cannot be read once the relay got SIGHUP.
+func TestAcc19POPSecretsReload(t *testing.T) {
+	t.Parallel()
+	sec := writeFile(t, t.TempDir(), "pop.auth", "server plain alice s3cret\nserver plain bob bobpw\n", 0o600)
+	popPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--pop", "--pop-port", fmt.Sprint(popPort), "--pop-auth", sec,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	addr := fmt.Sprintf("127.0.0.1:%d", popPort)
+	harness.WaitPort(t, addr, 5*time.Second)
+	if got := acc19POPLogin(t, addr, "127.0.0.41", "bob", "bobpw"); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("bob's POP3 login before the change = %q; want +OK", got)
+	}
+	if err := os.WriteFile(sec, []byte("server plain alice s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.current().Signal(syscall.SIGHUP)
+	if len(waitDiag(r, 10*time.Second, "server secrets reloaded", sec)) == 0 {
+		t.Errorf("no \"server secrets reloaded\" line naming %s after SIGHUP; stderr:\n%s", sec, r.stderr())
+	}
+	if got := acc19POPLogin(t, addr, "127.0.0.42", "bob", "bobpw"); !strings.HasPrefix(got, "-ERR") {
+		t.Errorf("bob's POP3 login after his line was removed and SIGHUP = %q; want -ERR", got)
+	}
+	if got := acc19POPLogin(t, addr, "127.0.0.43", "alice", "s3cret"); !strings.HasPrefix(got, "+OK") {
+		t.Errorf("alice's POP3 login after the reload = %q; want +OK", got)
 	}
 }
