@@ -109,10 +109,12 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	return deliver.New(opts)
 }
 
-// Reload is reload.Loader: the access tables, checks, bans and welcomelist
-// that changed, and the routing tables (all of them, with all).
+// Reload is reload.Loader: the access tables, checks, bans, welcomelist and
+// server secrets that changed, and the routing tables (all, with all).
 func (r *relay) Reload(all bool) {
 	r.reloadTables()
+	r.secrets.Reload(all, r.log) // a removed account stops logging in
+	r.popSecrets.Reload(all, r.log)
 	if r.router != nil {
 		r.router.ReloadTables(all)
 	}

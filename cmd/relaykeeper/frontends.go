@@ -55,11 +55,12 @@ func (r *relay) startFrontends() (*frontends, error) {
 			// default place.
 			r.cfg.POP.Auth = "/etc/relaykeeper.auth"
 		}
-		secrets, err := auth.LoadSecrets(r.cfg.POP.Auth)
+		secrets, err := auth.OpenServerFile(r.cfg.POP.Auth, r.cfg.Domain)
 		if err != nil {
 			return nil, config.Setting("pop.auth", err)
 		}
-		popTLS := r.serverTLS // STLS with --server-tls (or required), as E-MailRelay offers it
+		r.popSecrets = secrets // reloaded as --server-auth's
+		popTLS := r.serverTLS  // STLS with --server-tls (or required), as E-MailRelay offers it
 		if !r.cfg.TLS.Server && !r.cfg.TLS.ServerRequired {
 			popTLS = nil
 		}

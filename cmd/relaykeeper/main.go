@@ -158,7 +158,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	if r.secrets != nil {
 		opts.Auth = auth.SMTPAuth{S: r.secrets, AllowInsecure: r.cfg.Auth.AllowInsecure}
-		opts.AllowInsecureAuth = r.cfg.Auth.AllowInsecure
+		opts.AllowInsecureAuth, opts.AuthenticatedHeader = r.cfg.Auth.AllowInsecure, r.cfg.Auth.AuthenticatedHeader
 		opts.Throttle = r.loginThrottle()
 	}
 	opts.Policy, opts.HeaderChecks = r.policy, r.checks

@@ -17,7 +17,7 @@ import (
 // buildPolicy makes the relay policy from the configuration: the restriction
 // lists with their tables, blocklists, the verifier and sender login maps,
 // and the tables it opened, for SIGHUP and the reload timer to re-read.
-func buildPolicy(cfg *config.Config, secrets *auth.Secrets, welcome policy.Welcomer, log *slog.Logger) (*policy.Engine, *table.Set, error) {
+func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.Welcomer, log *slog.Logger) (*policy.Engine, *table.Set, error) {
 	p := &cfg.Policy
 	tables := &table.Set{}
 	opts := policy.Options{

@@ -62,10 +62,11 @@ type relay struct {
 	clientCAs *x509.CertPool // tls.client_ca, for permit_tls_all_clientcerts
 	certs     *certreload.Reloader
 	remote    remote.Options
-	// secrets are the server accounts (--server-auth), nil without.
-	secrets *auth.Secrets
-	policy  *policy.Engine
-	tables  *table.Set
+	// secrets are the server accounts (--server-auth), popSecrets the
+	// mailboxes' (--pop-auth); nil without.
+	secrets, popSecrets *auth.ServerFile
+	policy              *policy.Engine
+	tables              *table.Set
 	// canonical is the canonical(5) mapping, nil if none.
 	canonical *rewrite.Canonical
 	checks    *headercheck.Checks
@@ -186,13 +187,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
-		if r.secrets, err = auth.LoadSecrets(f); err != nil {
+		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain); err != nil {
 			return nil, config.Setting("auth.server_secrets", err)
 		}
-		if !r.secrets.HasServer() {
-			return nil, config.Setting("auth.server_secrets", fmt.Errorf("%s: no \"server\" lines", f))
-		}
-		r.secrets.Domain = r.cfg.Domain
 		if w := cfg.AuthNeverOffered(r.secrets.HasAccounts()); w != "" {
 			r.log.Warn(w)
 		}

@@ -226,18 +226,20 @@ func (c *cramServer) Next(resp []byte) (challenge []byte, done bool, err error) 
 }
 
 // SMTPAuth is the secrets file as the SMTP server's Authenticator: the
-// mechanisms offered before TLS depend on AllowInsecure.
+// mechanisms offered before TLS depend on AllowInsecure. Each call uses
+// the version of the file in force (ServerFile.Reload).
 type SMTPAuth struct {
-	S             *Secrets
+	S             *ServerFile
 	AllowInsecure bool
 }
 
 // Mechanisms is Secrets.Mechanisms with AllowInsecure.
 func (a SMTPAuth) Mechanisms(tlsActive bool) []string {
-	return a.S.Mechanisms(tlsActive, a.AllowInsecure)
+	return a.S.Secrets().Mechanisms(tlsActive, a.AllowInsecure)
 }
 
-// Server is Secrets.Server.
+// Server is Secrets.Server: the exchange checks the credentials against
+// the version in force when it started.
 func (a SMTPAuth) Server(mech string, onSuccess func(identity string)) (sasl.Server, error) {
-	return a.S.Server(mech, onSuccess)
+	return a.S.Secrets().Server(mech, onSuccess)
 }

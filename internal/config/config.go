@@ -322,6 +322,9 @@ type Auth struct {
 	ClientSecrets string `toml:"client_secrets"`
 	// AllowInsecure offers AUTH before TLS (never do this on a network).
 	AllowInsecure bool `toml:"allow_insecure"`
+	// AuthenticatedHeader is Postfix's smtpd_sasl_authenticated_header:
+	// the login is named in the Received header.
+	AuthenticatedHeader bool `toml:"authenticated_header"`
 	// FailureLimit failed logins from one IP within FailureWindow make
 	// further attempts from it refused until the window passes.
 	FailureLimit  int           `toml:"failure_limit"`

@@ -17,7 +17,9 @@ import (
 
 // receivedHeader is the trace header for one message (RFC 5321 section
 // 4.4), in the form Postfix writes, which log tools know.
-func receivedHeader(helo, name string, client net.Addr, domain, proto, id string, tlsInfo string, rcpts []string, now time.Time) string {
+// comments are the lines in parentheses after "from" (the TLS cipher, the
+// login).
+func receivedHeader(helo, name string, client net.Addr, domain, proto, id string, comments, rcpts []string, now time.Time) string {
 	var b strings.Builder
 	ip := addrIP(client)
 	// Postfix's form, "from HELO (NAME [IP])", with "unknown" for a client
@@ -27,8 +29,8 @@ func receivedHeader(helo, name string, client net.Addr, domain, proto, id string
 		name = "unknown"
 	}
 	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(aLabels(helo)), name, ip.String())
-	if tlsInfo != "" {
-		fmt.Fprintf(&b, "\t(%s)\r\n", tlsInfo)
+	for _, c := range comments {
+		fmt.Fprintf(&b, "\t(%s)\r\n", c)
 	}
 	fmt.Fprintf(&b, "\tby %s (relaykeeper) with %s id %s", domain, proto, id)
 	if len(rcpts) == 1 {

@@ -92,6 +92,9 @@ type Options struct {
 	RequireAuth       bool
 	AllowInsecureAuth bool
 	Throttle          AuthThrottle
+	// AuthenticatedHeader names the login in the Received header
+	// (Postfix's smtpd_sasl_authenticated_header).
+	AuthenticatedHeader bool
 	// Policy decides about senders and recipients; nil permits all (the
 	// E-MailRelay default, with only local clients let in).
 	Policy Checker

@@ -479,15 +479,18 @@ func (ss *session) Data(r io.Reader) error {
 	case ss.mailOpts != nil && ss.mailOpts.UTF8:
 		proto = "UTF8SMTP" // RFC 6531 sections 3.7.3 and 4.3
 	}
-	tlsInfo := ""
+	var comments []string // Postfix's order: TLS, then the login
 	if cs, isTLS := ss.tlsState(); isTLS {
 		proto += "S"
-		tlsInfo = "using " + tls.VersionName(cs.Version) + " with cipher " + tls.CipherSuiteName(cs.CipherSuite)
+		comments = append(comments, "using "+tls.VersionName(cs.Version)+" with cipher "+tls.CipherSuiteName(cs.CipherSuite))
 	}
 	if ss.authID != "" {
 		proto += "A"
+		if ss.s.opts.AuthenticatedHeader { // smtpd_sasl_authenticated_header
+			comments = append(comments, "Authenticated sender: "+sanitize(ss.authID))
+		}
 	}
-	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), tlsInfo, ss.rcpts, now)
+	hdr := receivedHeader(ss.conn.Hostname(), ss.knownName(), ss.conn.Conn().RemoteAddr(), ss.s.opts.Domain, proto, w.ID(), comments, ss.rcpts, now)
 	if len(ss.prepend) > 0 {
 		// Postfix's smtpd writes PREPEND's header fields before its
 		// Received header.

@@ -21,6 +21,7 @@ import (
 var (
 	_ policy.Tables            = policy.SetTables{}
 	_ policy.TrustedClients    = (*auth.Secrets)(nil)
+	_ policy.TrustedClients    = (*auth.ServerFile)(nil)
 	_ policy.SenderOwners      = (*auth.SenderLogins)(nil)
 	_ policy.Blocklist         = dnsbl.Blocklist{}
 	_ policy.Verifier          = policy.AddressVerifier{}
@@ -28,7 +29,9 @@ var (
 
 	_ queue.Pace = deliver.Pace{}
 
-	_ pop3.APOPSecrets = (*auth.Secrets)(nil)
+	_ pop3.APOPSecrets   = (*auth.Secrets)(nil)
+	_ pop3.APOPSecrets   = (*auth.ServerFile)(nil)
+	_ pop3.Authenticator = (*auth.ServerFile)(nil)
 
 	_ spool.Watcher = (*deliver.Scheduler)(nil)
 
