@@ -110,11 +110,12 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 }
 
 // Reload is reload.Loader: the access tables, checks, bans, welcomelist and
-// server secrets that changed, and the routing tables (all, with all).
+// secrets files that changed, and the routing tables (all, with all).
 func (r *relay) Reload(all bool) {
 	r.reloadTables()
 	r.secrets.Reload(all, r.log) // a removed account stops logging in
 	r.popSecrets.Reload(all, r.log)
+	r.clientSecrets.Reload(all, r.log) // a rotated smarthost password
 	if r.router != nil {
 		r.router.ReloadTables(all)
 	}

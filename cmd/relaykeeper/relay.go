@@ -65,6 +65,7 @@ type relay struct {
 	// secrets are the server accounts (--server-auth), popSecrets the
 	// mailboxes' (--pop-auth); nil without.
 	secrets, popSecrets *auth.ServerFile
+	clientSecrets       *auth.ClientFile // --client-auth, re-read as the server's
 	policy              *policy.Engine
 	tables              *table.Set
 	// canonical is the canonical(5) mapping, nil if none.
@@ -175,15 +176,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		r.remote.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)} // --client-interface
 	}
 	if f := cfg.Auth.ClientSecrets; f != "" {
-		cs, err := auth.LoadClientSecrets(f)
-		if err != nil {
-			return nil, config.Setting("auth.client_secrets", err)
-		}
-		cs.SetLog(r.log) // OAuth2 refresh failures are alerts
 		// nil for "client plain:b = =" alone: no AUTH
-		var ok bool
-		if r.remote.Auth, ok = cs.ClientAccounts(); !ok {
-			return nil, config.Setting("auth.client_secrets", fmt.Errorf("%s: no \"client\" line", f))
+		if r.remote.Auth, r.clientSecrets, err = auth.OpenClientFile(f, r.log); err != nil {
+			return nil, config.Setting("auth.client_secrets", err)
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {

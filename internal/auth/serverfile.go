@@ -9,58 +9,36 @@ import (
 	"sync/atomic"
 )
 
-// ServerFile is --server-auth's secrets file as the SMTP server and the
-// relay policy use it: its accounts and "server none" lines are re-read
-// when the file changes and on SIGHUP (Reload), so that an account removed
-// from the file stops logging in without a restart. A new version that
-// does not load (a bad line, no server line left) is refused whole and the
-// one in force stays. A login already made in a session stays made.
-//
-// A ServerFile is safe for concurrent use.
-type ServerFile struct {
-	path, domain string
+// secretsFile is a secrets file kept in force while the relay runs: re-read
+// when it changes and on SIGHUP (reload), so that an account removed from
+// the file, or a password rotated in it, counts without a restart. A new
+// version that does not load is refused whole and the one in force stays.
+type secretsFile struct {
+	path string
+	what string // "server" or "client", for the log
+	load func() (*Secrets, error)
 
 	cur atomic.Pointer[Secrets]
 
-	mu   sync.Mutex  // serializes Reload
+	mu   sync.Mutex  // serializes reload
 	seen os.FileInfo // the file as last read; guarded by mu
 }
 
-// OpenServerFile reads the secrets file at path for the SMTP server;
-// domain goes into CRAM-MD5 challenges (Secrets.Domain). A file without
-// any server line is refused.
-func OpenServerFile(path, domain string) (*ServerFile, error) {
-	f := &ServerFile{path: path, domain: domain}
-	fi, _ := os.Stat(path)
+func (f *secretsFile) open() error {
+	fi, _ := os.Stat(f.path)
 	s, err := f.load()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.cur.Store(s)
 	f.seen = fi
-	return f, nil
+	return nil
 }
 
-func (f *ServerFile) load() (*Secrets, error) {
-	s, err := LoadSecrets(f.path)
-	if err != nil {
-		return nil, err
-	}
-	if !s.HasServer() {
-		return nil, fmt.Errorf("%s: no \"server\" lines", f.path)
-	}
-	s.Domain = f.domain
-	return s, nil
-}
-
-// Reload reads the file again if it changed since it was last read, or
+// reload reads the file again if it changed since it was last read, or
 // whatever its state with all (SIGHUP), and puts it in force; log (if not
-// nil) says so, or why the old version stays. A nil *ServerFile does
-// nothing.
-func (f *ServerFile) Reload(all bool, log *slog.Logger) {
-	if f == nil {
-		return
-	}
+// nil) says so, or why the old version stays.
+func (f *secretsFile) reload(all bool, log *slog.Logger) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fi, err := os.Stat(f.path)
@@ -76,10 +54,10 @@ func (f *ServerFile) Reload(all bool, log *slog.Logger) {
 		return
 	}
 	if err != nil {
-		log.Error("server secrets not reloaded; the old ones stay in force", "file", f.path, "err", err)
+		log.Error(f.what+" secrets not reloaded; the old ones stay in force", "file", f.path, "err", err)
 		return
 	}
-	log.Info("server secrets reloaded", "file", f.path)
+	log.Info(f.what+" secrets reloaded", "file", f.path)
 }
 
 // sameVersion reports whether two stats show the same version of a file.
@@ -87,8 +65,50 @@ func sameVersion(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
+// ServerFile is --server-auth's secrets file as the SMTP server and the
+// relay policy use it: its accounts and "server none" lines are re-read
+// when the file changes and on SIGHUP (Reload), so that an account removed
+// from the file stops logging in without a restart. A new version that
+// does not load (a bad line, no server line left) is refused whole and the
+// one in force stays. A login already made in a session stays made.
+//
+// A ServerFile is safe for concurrent use.
+type ServerFile struct{ f secretsFile }
+
+// OpenServerFile reads the secrets file at path for the SMTP server;
+// domain goes into CRAM-MD5 challenges (Secrets.Domain). A file without
+// any server line is refused.
+func OpenServerFile(path, domain string) (*ServerFile, error) {
+	sf := &ServerFile{secretsFile{path: path, what: "server"}}
+	sf.f.load = func() (*Secrets, error) {
+		s, err := LoadSecrets(path)
+		if err != nil {
+			return nil, err
+		}
+		if !s.HasServer() {
+			return nil, fmt.Errorf("%s: no \"server\" lines", path)
+		}
+		s.Domain = domain
+		return s, nil
+	}
+	if err := sf.f.open(); err != nil {
+		return nil, err
+	}
+	return sf, nil
+}
+
+// Reload reads the file again if it changed since it was last read, or
+// whatever its state with all (SIGHUP), and puts it in force; log (if not
+// nil) says so, or why the old version stays. A nil *ServerFile does
+// nothing.
+func (f *ServerFile) Reload(all bool, log *slog.Logger) {
+	if f != nil {
+		f.f.reload(all, log)
+	}
+}
+
 // Secrets returns the version in force.
-func (f *ServerFile) Secrets() *Secrets { return f.cur.Load() }
+func (f *ServerFile) Secrets() *Secrets { return f.f.cur.Load() }
 
 // HasAccounts is Secrets.HasAccounts of the version in force.
 func (f *ServerFile) HasAccounts() bool { return f.Secrets().HasAccounts() }

@@ -17,17 +17,7 @@ import (
 // version in force stays.
 func TestServerFileReload(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "auth.secrets")
-	write := func(text string, age time.Duration) {
-		t.Helper()
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// A distinct modification time for each version.
-		mt := time.Now().Add(-age)
-		if err := os.Chtimes(p, mt, mt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(text string, age time.Duration) { writeVersion(t, p, text, age) }
 	write("server plain alice apw\nserver plain bob bpw\nserver none 192.0.2.0/24 lan\n", 3*time.Hour)
 	f, err := OpenServerFile(p, "relay.test")
 	if err != nil {
@@ -77,4 +67,17 @@ func TestServerFileReload(t *testing.T) {
 	}
 	var none *ServerFile
 	none.Reload(true, log) // no --server-auth: nothing to do
+}
+
+// writeVersion writes text to the secrets file p as a version of its own:
+// its modification time is age ago, distinct for each version.
+func writeVersion(t *testing.T, p, text string, age time.Duration) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Now().Add(-age)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
 }

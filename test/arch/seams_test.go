@@ -33,6 +33,8 @@ var (
 	_ pop3.APOPSecrets   = (*auth.ServerFile)(nil)
 	_ pop3.Authenticator = (*auth.ServerFile)(nil)
 
+	_ remote.Accounts = (*auth.ClientFile)(nil)
+
 	_ spool.Watcher = (*deliver.Scheduler)(nil)
 
 	_ smtpd.Bans            = (*enforce.Bans)(nil)

@@ -77,17 +77,11 @@ func checkAccountSelectors(t *testing.T, extra ...string) {
 
 	// The login each sender's message was sent under.
 	logins := map[string]string{}
-	conns := up.connLines()
-	for _, m := range up.messages() {
-		login := "(none)"
-		for _, l := range conns[m.conn] {
-			if b64, ok := strings.CutPrefix(l, "AUTH PLAIN "); ok {
-				raw, _ := base64.StdEncoding.DecodeString(b64)
-				parts := strings.Split(string(raw), "\x00")
-				login = parts[len(parts)-2]
-			}
+	for from, creds := range plainLogins(up) {
+		logins[from] = "(none)"
+		if creds != nil {
+			logins[from] = creds[0]
 		}
-		logins[m.from] = login
 	}
 	want := map[string]string{
 		"default@example.org": "home@rk.test",
@@ -191,4 +185,23 @@ func TestRevAuthClientAuthInline(t *testing.T) {
 		}
 	}
 	t.Errorf("the upstream got no %q; lines %v", want, up.connLines())
+}
+
+// plainLogins returns, for each sender whose message up accepted, the
+// user and password its session logged in with (AUTH PLAIN), or nil for
+// a session without a login.
+func plainLogins(up *rawUpstream) map[string][]string {
+	out := map[string][]string{}
+	conns := up.connLines()
+	for _, m := range up.messages() {
+		out[m.from] = nil
+		for _, l := range conns[m.conn] {
+			if b64, ok := strings.CutPrefix(l, "AUTH PLAIN "); ok {
+				raw, _ := base64.StdEncoding.DecodeString(b64)
+				parts := strings.Split(string(raw), "\x00")
+				out[m.from] = parts[len(parts)-2:]
+			}
+		}
+	}
+	return out
 }
