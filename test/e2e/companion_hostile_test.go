@@ -43,17 +43,8 @@ import (
 //     victim2.example that way), and nobody is banned or blocked.
 func TestCompanionHostile(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			// AUTH= on MAIL FROM is read only with SASL on; no client
-			// logs in.
-			"smtpd_sasl_auth_enable = yes",
-		},
-	})
+	// AUTH= on MAIL FROM is read only with SASL on; no client logs in.
+	pf, _ := hostileGmailPostfix(t, "smtpd_sasl_auth_enable = yes")
 
 	// A sender the relay's own postsrsd rewrote, signed with the secret
 	// the companion is given: read back as example.org's.
@@ -113,21 +104,8 @@ func TestCompanionHostile(t *testing.T) {
 		}
 	}
 
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--srs-secret", secret, "--srs-domain", "relay.test", "--once",
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--srs-secret", secret, "--srs-domain", "relay.test",
 		"--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
 	compWantLines(t, out, []string{
 		`^\S+ block-domain domain=example\.org .*client=203\.0\.113\.70 .*rule=gmail-domain-reputation`,
 		`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`,
@@ -139,8 +117,8 @@ func TestCompanionHostile(t *testing.T) {
 			t.Errorf("the enforcer's output mentions %q:\n%s", bad, out)
 		}
 	}
-	compWantBans(t, banLog, "203.0.113.66")
-	b, _ := os.ReadFile(access)
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.66")
+	b, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
 	if !regexp.MustCompile(`(?m)^attacker\.example\s+REJECT$`).Match(b) || regexp.MustCompile(`(?m)^[^#\n]*(victim|gmail)`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant attacker.example blocked, and nothing of victim.example", b)
 	}
@@ -236,22 +214,10 @@ func TestCompanionHostileAmavis(t *testing.T) {
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced`, 30*time.Second)
 
 	dir := t.TempDir()
-	banLog := filepath.Join(dir, "bans.log")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := companionEnforcer(t, pf, dir, "192.0.2.1\n", "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`})
 	if strings.Contains(out, "198.51.100.7") {
 		t.Errorf("the enforcer acted on amavis's guess 198.51.100.7:\n%s", out)
 	}
-	compWantBans(t, banLog, "203.0.113.66")
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.66")
 }
