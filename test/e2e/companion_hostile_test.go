@@ -59,10 +59,7 @@ func TestCompanionHostile(t *testing.T) {
 	}
 	signed := rw.Forward("carol@example.org")
 
-	sends := []struct {
-		ip, name string
-		cmds     []string // after XCLIENT and EHLO
-	}{
+	hostileSendAll(t, pf.Addr(), []hostileClient{
 		{"203.0.113.66", "mx.attacker.test", []string{
 			"MAIL FROM:<bob@attacker.test> AUTH=<x, orig_client=victim.test[198.51.100.7]>",
 			"RCPT TO:<spam@gmail.test>"}},
@@ -81,10 +78,7 @@ func TestCompanionHostile(t *testing.T) {
 		{"203.0.113.71", "mx.echo.test", []string{
 			`MAIL FROM:<"unusual rate of unsolicited mail originating from your SPF domain [victim2.example 30]"@echo.example>`,
 			"RCPT TO:<echo@gmail.test>"}},
-	}
-	for _, s := range sends {
-		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
-	}
+	})
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain2@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -143,6 +137,22 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 	}
 	// Gmail's acceptance ends with "gsmtp" too.
 	return harness.Response{Reply: "250 2.0.0 OK  1733360402 a640c23a62f3a-a7a3c1f4d2si9876543b.100 - gsmtp"}
+}
+
+// hostileClient is a client that hostileSend speaks for: its address, its
+// name, and its commands after XCLIENT and EHLO (MAIL, RCPT).
+type hostileClient struct {
+	ip, name string
+	cmds     []string
+}
+
+// hostileSendAll sends a short message for each client in turn, with
+// hostileSend.
+func hostileSendAll(t *testing.T, addr string, clients []hostileClient) {
+	t.Helper()
+	for _, c := range clients {
+		hostileSend(t, addr, c.ip, c.name, c.cmds, "")
+	}
 }
 
 // hostileSend speaks SMTP to Postfix by hand, for commands that no client

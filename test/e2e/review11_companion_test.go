@@ -47,10 +47,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 	srs1 := "SRS1=abcd=victim.example==efgh=XY=victim.example=bob@relay.test"
 
 	fake := `x, relay=mx.google.test[127.0.0.1]:25, delay=1, delays=1/0/0/0, dsn=5.7.1, status=bounced (host mx.google.test[127.0.0.1] said: 550 5.7.1 likely unsolicited mail (in reply to end of DATA command))`
-	sends := []struct {
-		ip, name string
-		cmds     []string
-	}{
+	hostileSendAll(t, pf.Addr(), []hostileClient{
 		// AUTH= with a whole XFORWARD tail of its own; the spam is
 		// refused: 203.0.113.71 is banned, nobody else.
 		{"203.0.113.71", "mx.attacker.test", []string{
@@ -83,10 +80,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 		{"203.0.113.75", "mx.alias.test", []string{
 			"MAIL FROM:<bob@alias-spammer.test>",
 			`RCPT TO:<"x, relay=none, delay=0"@alias.test>`}},
-	}
-	for _, s := range sends {
-		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
-	}
+	})
 	compWaitCount(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 2, 30*time.Second)
 	compWaitCount(t, pf, `to=<domain\d?@gmail\.test>, .*status=bounced`, 4, 30*time.Second)
 	compWaitLog(t, pf, `status=sent`, 30*time.Second)
