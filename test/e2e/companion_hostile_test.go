@@ -49,10 +49,7 @@ func TestCompanionHostile(t *testing.T) {
 	// A sender the relay's own postsrsd rewrote, signed with the secret
 	// the companion is given: read back as example.org's.
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "srs.secret")
-	if err := os.WriteFile(secret, []byte("hostile-srs-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := writeFile(t, dir, "srs.secret", "hostile-srs-secret\n", 0o600)
 	rw, err := srs.Load(secret, "relay.test")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,10 +59,7 @@ func startCompanionBackup(t *testing.T, dir string) (backup *harness.FakeSMTP, m
 // review11Enforcer with dir/sender_access and dir/bans.log.
 func companionEnforcer(t *testing.T, pf *harness.Postfix, dir, welcome string, extra ...string) string {
 	t.Helper()
-	wl := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(wl, []byte(welcome), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	wl := writeFile(t, dir, "welcomelist", welcome, 0o644)
 	return review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), wl, filepath.Join(dir, "bans.log"), extra...)
 }
 

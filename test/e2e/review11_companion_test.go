@@ -20,16 +20,10 @@ func TestReview11CompanionSteering(t *testing.T) {
 	t.Parallel()
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: review11GmailDecide})
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "srs.secret")
-	if err := os.WriteFile(secret, []byte("review11-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := writeFile(t, dir, "srs.secret", "review11-secret\n", 0o600)
 	// Mail for alias.test is rewritten to spam@gmail.test (virtual
 	// aliasing), so Postfix logs the original recipient as orig_to=.
-	aliases := filepath.Join(dir, "virtual.regexp")
-	if err := os.WriteFile(aliases, []byte("/@alias\\.test$/ spam@gmail.test\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	aliases := writeFile(t, dir, "virtual.regexp", "/@alias\\.test$/ spam@gmail.test\n", 0o644)
 	pf := companionPostfix(t, gmail.Addr(),
 		"virtual_alias_domains = alias.test",
 		"virtual_alias_maps = regexp:"+aliases,
@@ -121,7 +115,6 @@ func TestReview11CompanionSteering(t *testing.T) {
 // refusals act.
 func TestReview11CompanionForeignUpstream(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
 	evil := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.attacker.test", Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
 		if stage != harness.StageEndOfData {
 			return harness.Response{}
@@ -132,11 +125,8 @@ func TestReview11CompanionForeignUpstream(t *testing.T) {
 		return harness.Response{Reply: companionMessages[1].reply}
 	}})
 	dir := t.TempDir()
-	transport := filepath.Join(dir, "transport")
-	if err := os.WriteFile(transport, []byte("attacker.test smtp:"+harness.RelayhostFor(evil.Addr())+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pf := companionPostfix(t, gmail.Addr(), "relay_domains = gmail.test attacker.test", "transport_maps = texthash:"+transport)
+	transport := writeFile(t, dir, "transport", "attacker.test smtp:"+harness.RelayhostFor(evil.Addr())+"\n", 0o644)
+	pf, _ := hostileGmailPostfix(t, "relay_domains = gmail.test attacker.test", "transport_maps = texthash:"+transport)
 	hostileSend(t, pf.Addr(), "203.0.113.77", "mx.attacker.test", []string{"MAIL FROM:<bob@victim.example>", "RCPT TO:<x@attacker.test>"}, "")
 	hostileSend(t, pf.Addr(), "203.0.113.77", "mx.other.test", []string{"MAIL FROM:<bob@attacker.test>", "RCPT TO:<spf@attacker.test>"}, "")
 	compWaitLog(t, pf, `to=<x@attacker\.test>, .*status=bounced`, 30*time.Second)
@@ -170,10 +160,7 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 	sink := harness.StartSink(t, harness.SinkOptions{})
 	up, _ := authUpstream(t, sink)
 	dir := t.TempDir()
-	passwd := filepath.Join(dir, "sasl_passwd")
-	if err := os.WriteFile(passwd, []byte(harness.RelayhostFor(up.addr())+" alice@rk.test:wrong-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	passwd := writeFile(t, dir, "sasl_passwd", harness.RelayhostFor(up.addr())+" alice@rk.test:wrong-password\n", 0o600)
 	pf := companionPostfixWith(t, harness.PostfixOptions{
 		Relayhost:            harness.RelayhostFor(up.addr()),
 		SMTPTLSSecurityLevel: "encrypt",
