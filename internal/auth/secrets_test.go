@@ -305,8 +305,25 @@ func TestMechanisms(t *testing.T) {
 	}
 }
 
+// apopCase is a user and the APOP secret wanted for it; ok false wants
+// none.
+type apopCase struct {
+	user, want string
+	ok         bool
+}
+
+// wantAPOPSecrets checks s.APOPSecret for each case.
+func wantAPOPSecrets(t *testing.T, s *Secrets, cases []apopCase) {
+	t.Helper()
+	for _, tt := range cases {
+		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
+			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
 func TestAPOPSecret(t *testing.T) {
-	s, err := parseSecrets("secrets", strings.NewReader(`# comment
+	s := mustParse(t, `# comment
 server plain alice sec+20ret
 server plain:b Ym9i aHVudGVyMg==
 SERVER PLAIN carol one
@@ -315,14 +332,8 @@ server bcrypt erin $2a$10$0Sb11u/hI/9JLimz0tIKVeqHIb3q4ur.rq3powXURHJMnet1iIXmy
 client plain frank pw
 login server gina pw2
 server none 127.0.0.1 local
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		user, want string
-		ok         bool
-	}{
+`)
+	wantAPOPSecrets(t, s, []apopCase{
 		{"alice", "sec ret", true},
 		{"bob", "hunter2", true},
 		{"carol", "one", true},
@@ -331,42 +342,28 @@ server none 127.0.0.1 local
 		{"erin", "", false},  // a bcrypt hash: no password
 		{"frank", "", false}, // a client line
 		{"nobody", "", false},
-	} {
-		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
-			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
-		}
-	}
+	})
 }
 
 // TestOldMechanismFirstLines: E-MailRelay 1.x's "MECHANISM SIDE USER SECRET"
 // lines, as the E-MailRelay user guide's POP example has them ("APOP server
 // user1 password1") and its "NONE server *.*.*.* x", are read.
 func TestOldMechanismFirstLines(t *testing.T) {
-	s, err := parseSecrets("secrets", strings.NewReader(`APOP server user1 password1
+	s := mustParse(t, `APOP server user1 password1
 apop server user2 pass+20word
 CRAM-MD5 server carol carolpw
 CRAM-MD5 server dave `+MD5State("davepw")+`
 LOGIN server erin erinpw
 NONE server *.*.*.* x
 LOGIN client me@example.com mypassword
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		user, want string
-		ok         bool
-	}{
+`)
+	wantAPOPSecrets(t, s, []apopCase{
 		{"user1", "password1", true},
 		{"user2", "pass word", true},
 		{"carol", "carolpw", true},
 		{"erin", "erinpw", true},
 		{"dave", "", false}, // a masked CRAM-MD5 secret: no password
-	} {
-		if got, ok := s.APOPSecret(tt.user); got != tt.want || ok != tt.ok {
-			t.Errorf("APOPSecret(%q) = %q, %v; want %q, %v", tt.user, got, ok, tt.want, tt.ok)
-		}
-	}
+	})
 	if _, ok := s.Trusted(netip.MustParseAddr("203.0.113.9")); !ok {
 		t.Errorf("NONE server *.*.*.* x does not trust 203.0.113.9")
 	}

@@ -268,10 +268,7 @@ func TestRunRetriesOnClock(t *testing.T) {
 	up := startUpstream(t)
 	up.set("r@example.net", &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "not now"})
 	sp, s, clk, id := setup(t, up.addr, "r@example.net")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	run(t, s)
 
 	waitFor(t, func() bool { env, _, _ := sp.Read(id); return env != nil && env.Attempts == 1 })
 	up.set("r@example.net", nil)
@@ -514,10 +511,7 @@ func TestRunStartsWithWhatWasQueued(t *testing.T) {
 	if err := w.Commit(false); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	run(t, s)
 	waitFor(t, func() bool { _, _, err := sp.Read(old); return err != nil })
 	time.Sleep(200 * time.Millisecond)
 	if got := up.got(); len(got) != 1 || got[0] != "old@example.net" {

@@ -32,10 +32,7 @@ func TestDur18ClockSteppedBack(t *testing.T) {
 	up.set("r@example.net", nil)
 	clk.Advance(-10 * 24 * time.Hour)
 	s2 := New(s.opts)
-	ctx, cancel = context.WithCancel(context.Background())
-	done = make(chan struct{})
-	go func() { s2.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	run(t, s2)
 	waitFor(t, func() bool { _, _, err := sp.Read(id); return err != nil })
 	if got := up.got(); len(got) != 1 {
 		t.Errorf("upstream received %v; want one", got)

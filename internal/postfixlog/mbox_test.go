@@ -43,11 +43,7 @@ func TestFindInMboxQueueID(t *testing.T) {
 	forged := "Received: from mx.attacker.example (mx.attacker.example [203.0.113.7])\n\tby relay.example (Postfix) with ESMTP id 5D0E1985119\n\tfor <x@attacker.example>; Sun, 22 Nov 2026 10:00:05 +0000 (UTC)\n" +
 		"Received: from x by y with ESMTP id 4C2B7985118; the sender's, below Postfix's\n" +
 		"Message-ID: <predictable@partner.example>\n\nthe attacker's text\n"
-	path := filepath.Join(t.TempDir(), "backup")
-	mbox := "From a@partner.example  Sun Nov 22 10:00:00 2026\n" + own + "\n" + "From b@attacker.example  Sun Nov 22 10:00:05 2026\n" + forged + "\n"
-	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := partnerThenAttackerMbox(t, own, forged)
 	if got, err := FindInMbox(path, "predictable@partner.example", "4C2B7985118"); err != nil || string(got) != own {
 		t.Errorf("FindInMbox(queue 4C2B7985118) = %q, %v; want the partner's copy", got, err)
 	}
@@ -72,11 +68,7 @@ func TestPfe18FindInMboxRecipientSpellsQueueID(t *testing.T) {
 		"Message-ID: <predictable@partner.example>\n\nthe partner's message\n"
 	forged := "Received: from id (mx.attacker.example [203.0.113.7])\n\t(Client CN \"x id 4C2B7985118\", Issuer \"x\" (not verified))\n\tby relay.example (Postfix) with ESMTP id 5D0E1985119\n\tfor <\"a id 4C2B7985118 b\"@gmail.com>; Sun, 22 Nov 2026 10:00:05 +0000 (UTC)\n" +
 		"Message-ID: <predictable@partner.example>\n\nthe attacker's text\n"
-	path := filepath.Join(t.TempDir(), "backup")
-	mbox := "From a@partner.example  Sun Nov 22 10:00:00 2026\n" + own + "\n" + "From b@attacker.example  Sun Nov 22 10:00:05 2026\n" + forged + "\n"
-	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := partnerThenAttackerMbox(t, own, forged)
 	if got, err := FindInMbox(path, "predictable@partner.example", "4C2B7985118"); err != nil || string(got) != own {
 		t.Errorf("FindInMbox(queue 4C2B7985118) = %q, %v; want the partner's copy", got, err)
 	}
@@ -91,4 +83,16 @@ func TestPfe18FindInMboxRecipientSpellsQueueID(t *testing.T) {
 	if got, err := FindInMbox(path, "local@relay.example", "6E1F2A9811A"); err != nil || string(got) != local {
 		t.Errorf("FindInMbox(pickup's) = %q, %v; want it", got, err)
 	}
+}
+
+// partnerThenAttackerMbox writes a backup mbox holding the partner's
+// message own, then the attacker's forged one, and returns its path.
+func partnerThenAttackerMbox(t *testing.T, own, forged string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "backup")
+	mbox := "From a@partner.example  Sun Nov 22 10:00:00 2026\n" + own + "\n" + "From b@attacker.example  Sun Nov 22 10:00:05 2026\n" + forged + "\n"
+	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

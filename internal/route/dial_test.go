@@ -102,10 +102,10 @@ func TestDNSFailureLocal(t *testing.T) {
 	}
 }
 
-// TestDialerRelayCredentialsStay: the relay's own credentials (the
-// smarthost's, Session.Auth) go to the relayhost only; a transport's other
-// next hop gets the relay's TLS switches without them, named for itself.
-func TestDialerRelayCredentialsStay(t *testing.T) {
+// relayLogin loads a secrets file holding the relay's own client login
+// (user, pass) and returns that login.
+func relayLogin(t *testing.T) *auth.ClientLogin {
+	t.Helper()
 	sec := writeFile(t, t.TempDir(), "secrets", "client plain user pass\n")
 	os.Chmod(sec, 0o600)
 	s, err := auth.LoadSecrets(sec)
@@ -113,6 +113,14 @@ func TestDialerRelayCredentialsStay(t *testing.T) {
 		t.Fatal(err)
 	}
 	login, _ := s.ClientAuth("")
+	return login
+}
+
+// TestDialerRelayCredentialsStay: the relay's own credentials (the
+// smarthost's, Session.Auth) go to the relayhost only; a transport's other
+// next hop gets the relay's TLS switches without them, named for itself.
+func TestDialerRelayCredentialsStay(t *testing.T) {
+	login := relayLogin(t)
 	settings := remote.TLSSettings{Opportunistic: true, ServerName: "smtp.smart.example"}
 	mode, tc, err := settings.Config("smart.example:587", true)
 	if err != nil {

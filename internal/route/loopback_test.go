@@ -1,10 +1,8 @@
 package route
 
 import (
-	"os"
 	"testing"
 
-	"github.com/relaykeeper/relaykeeper/internal/auth"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 )
 
@@ -15,13 +13,7 @@ import (
 // the exemption back into verified TLS: every message to the local
 // smarthost is deferred, as before the fix.
 func TestLoopbackRelayHostRouted(t *testing.T) {
-	sec := writeFile(t, t.TempDir(), "secrets", "client plain user pass\n")
-	os.Chmod(sec, 0o600)
-	s, err := auth.LoadSecrets(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	login, _ := s.ClientAuth("")
+	login := relayLogin(t)
 	var settings remote.TLSSettings // no TLS switch
 	mode, tc, err := settings.Config("127.0.0.1:2525", true)
 	if err != nil || mode != remote.TLSNone {

@@ -32,20 +32,8 @@ func (r reply) code() int {
 
 func (r reply) String() string { return strings.Join(r, "\\r\\n") }
 
-// dialSMTP connects and reads the greeting.
-func dialSMTP(addr string) (*smtpClient, reply, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &smtpClient{conn: conn, r: newReader(conn)}
-	greet, err := c.read()
-	if err != nil {
-		conn.Close()
-		return nil, greet, err
-	}
-	return c, greet, nil
-}
+// dialSMTP connects (from any local address) and reads the greeting.
+func dialSMTP(addr string) (*smtpClient, reply, error) { return dialFrom(addr, "") }
 
 func (c *smtpClient) Close() error { return c.conn.Close() }
 

@@ -43,35 +43,20 @@ import (
 //     victim2.example that way), and nobody is banned or blocked.
 func TestCompanionHostile(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			// AUTH= on MAIL FROM is read only with SASL on; no client
-			// logs in.
-			"smtpd_sasl_auth_enable = yes",
-		},
-	})
+	// AUTH= on MAIL FROM is read only with SASL on; no client logs in.
+	pf, _ := hostileGmailPostfix(t, "smtpd_sasl_auth_enable = yes")
 
 	// A sender the relay's own postsrsd rewrote, signed with the secret
 	// the companion is given: read back as example.org's.
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "srs.secret")
-	if err := os.WriteFile(secret, []byte("hostile-srs-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := writeFile(t, dir, "srs.secret", "hostile-srs-secret\n", 0o600)
 	rw, err := srs.Load(secret, "relay.test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	signed := rw.Forward("carol@example.org")
 
-	sends := []struct {
-		ip, name string
-		cmds     []string // after XCLIENT and EHLO
-	}{
+	hostileSendAll(t, pf.Addr(), []hostileClient{
 		{"203.0.113.66", "mx.attacker.test", []string{
 			"MAIL FROM:<bob@attacker.test> AUTH=<x, orig_client=victim.test[198.51.100.7]>",
 			"RCPT TO:<spam@gmail.test>"}},
@@ -90,10 +75,7 @@ func TestCompanionHostile(t *testing.T) {
 		{"203.0.113.71", "mx.echo.test", []string{
 			`MAIL FROM:<"unusual rate of unsolicited mail originating from your SPF domain [victim2.example 30]"@echo.example>`,
 			"RCPT TO:<echo@gmail.test>"}},
-	}
-	for _, s := range sends {
-		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
-	}
+	})
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain@gmail\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<domain2@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -113,21 +95,8 @@ func TestCompanionHostile(t *testing.T) {
 		}
 	}
 
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--srs-secret", secret, "--srs-domain", "relay.test", "--once",
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--srs-secret", secret, "--srs-domain", "relay.test",
 		"--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
 	compWantLines(t, out, []string{
 		`^\S+ block-domain domain=example\.org .*client=203\.0\.113\.70 .*rule=gmail-domain-reputation`,
 		`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`,
@@ -139,8 +108,8 @@ func TestCompanionHostile(t *testing.T) {
 			t.Errorf("the enforcer's output mentions %q:\n%s", bad, out)
 		}
 	}
-	compWantBans(t, banLog, "203.0.113.66")
-	b, _ := os.ReadFile(access)
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.66")
+	b, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
 	if !regexp.MustCompile(`(?m)^attacker\.example\s+REJECT$`).Match(b) || regexp.MustCompile(`(?m)^[^#\n]*(victim|gmail)`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant attacker.example blocked, and nothing of victim.example", b)
 	}
@@ -165,6 +134,22 @@ func hostileGmailDecide(stage harness.Stage, tx harness.Transaction, arg string)
 	}
 	// Gmail's acceptance ends with "gsmtp" too.
 	return harness.Response{Reply: "250 2.0.0 OK  1733360402 a640c23a62f3a-a7a3c1f4d2si9876543b.100 - gsmtp"}
+}
+
+// hostileClient is a client that hostileSend speaks for: its address, its
+// name, and its commands after XCLIENT and EHLO (MAIL, RCPT).
+type hostileClient struct {
+	ip, name string
+	cmds     []string
+}
+
+// hostileSendAll sends a short message for each client in turn, with
+// hostileSend.
+func hostileSendAll(t *testing.T, addr string, clients []hostileClient) {
+	t.Helper()
+	for _, c := range clients {
+		hostileSend(t, addr, c.ip, c.name, c.cmds, "")
+	}
 }
 
 // hostileSend speaks SMTP to Postfix by hand, for commands that no client
@@ -236,22 +221,10 @@ func TestCompanionHostileAmavis(t *testing.T) {
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=bounced`, 30*time.Second)
 
 	dir := t.TempDir()
-	banLog := filepath.Join(dir, "bans.log")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := companionEnforcer(t, pf, dir, "192.0.2.1\n", "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.66 .*rule=gmail-unsolicited`})
 	if strings.Contains(out, "198.51.100.7") {
 		t.Errorf("the enforcer acted on amavis's guess 198.51.100.7:\n%s", out)
 	}
-	compWantBans(t, banLog, "203.0.113.66")
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.66")
 }

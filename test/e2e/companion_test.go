@@ -49,27 +49,20 @@ import (
 func TestCompanionEnforcer(t *testing.T) {
 	t.Parallel()
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: compGmailDecide})
-	backup := harness.NewFakeSMTP(t, harness.Script{Hostname: "backup.test"})
+	dir := t.TempDir()
+	backup, mbox, bcc := startCompanionBackup(t, dir)
 	reinject := net.JoinHostPort("127.0.0.1", fmt.Sprint(harness.FreePort(t)))
 	amavis := startFakeAmavis(t, reinject)
-	pf := startAmavisPostfix(t, gmail, amavis,
-		"always_bcc = backup@backup.test",
-		"transport_maps = inline:{backup.test=smtp:"+harness.RelayhostFor(backup.Addr())+"}")
+	pf := startAmavisPostfix(t, gmail, amavis, bcc...)
 
-	dir := t.TempDir()
-	mbox := filepath.Join(dir, "backup.mbox")
-	stopMirror := compMirrorBackup(backup, mbox)
-	defer stopMirror()
 	banLog := filepath.Join(dir, "bans.log")
 	access := filepath.Join(dir, "sender_access")
 	welcome := filepath.Join(dir, "welcomelist")
 	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n198.51.100.9   # a partner's server\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "-f", mbox, "--trusted-upstream", "127.0.0.1"}
-	bin := harness.Binary(t)
+	args := append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), access, welcome, banLog, pf.Addr()),
+		"-f", mbox, "--trusted-upstream", "127.0.0.1")
 
 	// Five clients, five refusals.
 	for _, m := range companionMessages[:5] {
@@ -86,12 +79,7 @@ func TestCompanionEnforcer(t *testing.T) {
 	})
 
 	// 1. --once: the log as it is.
-	p := harness.Start(t, bin, append(args, "--once")...)
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out := p.Stdout()
-	t.Logf("postfix-enforcer --once:\n%s", out)
+	out := enforcerOnce(t, nil, args...)
 	compWantLines(t, out, []string{
 		`^\S+ ban client=203\.0\.113\.7 queue=\w+ client_name=mx\.spam\.test .*rule=gmail-unsolicited`,
 		`^\S+ block-domain domain=example\.com .*client=203\.0\.113\.8 .*rule=gmail-domain-reputation`,
@@ -126,7 +114,7 @@ func TestCompanionEnforcer(t *testing.T) {
 
 	// 2. Following: the log is rotated with copytruncate while the enforcer
 	// runs, and a new client's refusal comes after it.
-	f := harness.Start(t, bin, args...)
+	f := harness.Start(t, harness.Binary(t), append([]string{"postfix-enforcer"}, args...)...)
 	time.Sleep(time.Second)
 	compCopyTruncate(t, pf.MailLogFile())
 	compSend(t, pf.Addr(), companionMessages[5])
@@ -150,12 +138,8 @@ func TestCompanionEnforcer(t *testing.T) {
 
 	// 3. A restart acts on nothing twice: not on the old file's lines, not on
 	// the deferred message's new retries, not on the copy.
-	p = harness.Start(t, bin, append(args, "--once")...)
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once again: exit %d, %v\n%s", code, err, p.Stderr())
-	}
-	if strings.TrimSpace(p.Stdout()) != "" {
-		t.Errorf("the restart acted again:\n%s", p.Stdout())
+	if again := enforcerOnce(t, nil, args...); strings.TrimSpace(again) != "" {
+		t.Errorf("the restart acted again:\n%s", again)
 	}
 	if b, _ := os.ReadFile(banLog); string(b) != bans {
 		t.Errorf("the restart changed the ban log:\n%s", b)
@@ -174,13 +158,9 @@ func TestCompanionEnforcer(t *testing.T) {
 // gmail; mainCF adds main.cf lines.
 func startAmavisPostfix(t *testing.T, gmail *harness.FakeSMTP, amavis *fakeAmavis, mainCF ...string) *harness.Postfix {
 	t.Helper()
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
+	pf := companionPostfixWith(t, harness.PostfixOptions{
 		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: append([]string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"content_filter = smtp-amavis:" + harness.RelayhostFor(amavis.addr()),
-		}, mainCF...),
+		MainCF:    append([]string{"content_filter = smtp-amavis:" + harness.RelayhostFor(amavis.addr())}, mainCF...),
 		MasterCF: []string{
 			"smtp-amavis unix - - n - 2 smtp -o smtp_data_done_timeout=60s",
 			amavis.reinject + " inet n - n - - smtpd -o content_filter= -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings -o mynetworks=127.0.0.0/8 -o smtpd_relay_restrictions=permit_mynetworks,reject",

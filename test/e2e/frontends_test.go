@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +17,8 @@ import (
 // POP3 client (Python's poplib).
 func TestPOP3WithPoplib(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		harness.Missing(t, "python3 is not installed")
-	}
-	secrets := filepath.Join(t.TempDir(), "pop.auth")
-	os.WriteFile(secrets, []byte("server plain alice s3cret\n"), 0o600)
+	harness.Need(t, "python3") // for poplib
+	secrets := writeFile(t, t.TempDir(), "pop.auth", "server plain alice s3cret\n", 0o600)
 	spool := t.TempDir()
 	popPort := harness.FreePort(t)
 	r := startRelay(t, "127.0.0.1", "--as-server", "--pop", "--pop-port", fmt.Sprint(popPort), "--pop-auth", secrets,

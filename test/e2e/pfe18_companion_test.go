@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,28 +20,16 @@ import (
 // skipping the line.
 func TestPfe18CatchAllCutLine(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"virtual_alias_domains = relay.example",
-			"virtual_alias_maps = inline:{@relay.example=spam@gmail.test}",
-		},
-	})
+	pf, _ := hostileGmailPostfix(t,
+		"virtual_alias_domains = relay.example",
+		"virtual_alias_maps = inline:{@relay.example=spam@gmail.test}")
 	long := strings.Repeat("x", 1900)
 	hostileSend(t, pf.Addr(), "203.0.113.72", "mx.longer.test", []string{
 		"MAIL FROM:<bob@longer.test>", "RCPT TO:<" + long + "@relay.example>"}, "")
 	compWaitLog(t, pf, `orig_to=<x{1000}`, 30*time.Second)
 	compWaitLog(t, pf, `sender non-delivery notification`, 30*time.Second)
 
-	dir := t.TempDir()
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
+	out := companionEnforcer(t, pf, t.TempDir(), "127.0.0.0/8\n", "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ report queue=\w+ client=203\.0\.113\.72 client_name=mx\.longer\.test to=<spam@gmail\.test> why="Postfix cut the delivery line at 2000 bytes`})
 }
 
@@ -56,21 +43,9 @@ func TestPfe18CatchAllCutLine(t *testing.T) {
 // carry the partner's text, not the spammer's.
 func TestPfe18RecipientSpellsQueueID(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	backup := harness.NewFakeSMTP(t, harness.Script{Hostname: "backup.test"})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"always_bcc = backup@backup.test",
-			"transport_maps = inline:{backup.test=smtp:" + harness.RelayhostFor(backup.Addr()) + "}",
-		},
-	})
 	dir := t.TempDir()
-	mbox := filepath.Join(dir, "backup.mbox")
-	stop := compMirrorBackup(backup, mbox)
-	defer stop()
+	_, mbox, bcc := startCompanionBackup(t, dir)
+	pf, gmail := hostileGmailPostfix(t, bcc...)
 
 	msg := func(text string) string {
 		return "From: <list@partner.example>\r\nTo: <spam@gmail.test>\r\nSubject: news\r\nMessage-ID: <news-1@partner.example>\r\n\r\n" + text + "\r\n"
@@ -90,11 +65,7 @@ func TestPfe18RecipientSpellsQueueID(t *testing.T) {
 		return bytes.Contains(b, []byte("the partner's news")) && bytes.Contains(b, []byte("BUY NOW"))
 	})
 
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("198.51.100.9\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, filepath.Join(dir, "bans.log"), "-f", mbox, "--trusted-upstream", "127.0.0.1")
+	out := companionEnforcer(t, pf, dir, "198.51.100.9\n", "-f", mbox, "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ encapsulate queue=` + m[1] + ` client=198\.51\.100\.9 .*to=<spam@gmail\.test>`})
 	enc := compWaitTx(t, gmail, 30*time.Second, func(tx harness.Transaction) bool {
 		return tx.Accepted() && bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:"))

@@ -80,14 +80,8 @@ func TestRevEnfCompanionLocalSubmission(t *testing.T) {
 	if err := os.WriteFile(logCopy, []byte(strings.Join(cut, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", logCopy, "--state", state2,
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1",
-		"-f", filepath.Join(dir, "no-backup"))
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer: exit %d, %v\n%s\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	out2 := p.Stdout()
+	out2 := enforcerOnce(t, nil, append(enforcerArgs(logCopy, state2, access, welcome, banLog, pf.Addr()),
+		"--trusted-upstream", "127.0.0.1", "-f", filepath.Join(dir, "no-backup"))...)
 	compWantLines(t, out2, []string{`^\S+ report .*from=<bob@spammer2\.test> .*why="the client is unknown"`})
 	if strings.Contains(out2, "encapsulate") {
 		t.Errorf("the spam of an unknown client was to be encapsulated:\n%s", out2)
@@ -101,12 +95,8 @@ func TestRevEnfCompanionLocalSubmission(t *testing.T) {
 // welcomelist.
 func revEnfSetup(t *testing.T, welcome string, mainCF ...string) (pf *harness.Postfix, dir, banLog, access, wl string) {
 	t.Helper()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
 	dir = t.TempDir()
-	pf = harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF:    append([]string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"}, mainCF...),
-	})
+	pf, _ = hostileGmailPostfix(t, mainCF...)
 	banLog, access, wl = filepath.Join(dir, "bans.log"), filepath.Join(dir, "sender_access"), filepath.Join(dir, "welcomelist")
 	if err := os.WriteFile(wl, []byte(welcome+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -97,10 +97,7 @@ func TestRevGM5CompanionInternalFormSender(t *testing.T) {
 	t.Parallel()
 	gmail := newFakeGmail(t)
 	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF:    []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test", "info_log_address_format = internal"},
-	})
+	pf := companionPostfix(t, gmail.Addr(), "info_log_address_format = internal")
 	sender := `"x@victim.example>, size=1"@attacker.example`
 	hostileSend(t, pf.Addr(), "203.0.113.83", "mx.attacker.example", []string{"MAIL FROM:<" + sender + ">", "RCPT TO:<dom@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<dom@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -116,10 +113,8 @@ func TestRevGM5CompanionInternalFormSender(t *testing.T) {
 func victimNotBlocked(t *testing.T, pf *harness.Postfix) string {
 	t.Helper()
 	dir := t.TempDir()
-	access := filepath.Join(dir, "sender_access")
-	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
-	out := review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"), "--trusted-upstream", "127.0.0.1")
-	if b, _ := os.ReadFile(access); strings.Contains(string(b), "victim") || strings.Contains(out, "domain=victim") {
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--trusted-upstream", "127.0.0.1")
+	if b, _ := os.ReadFile(filepath.Join(dir, "sender_access")); strings.Contains(string(b), "victim") || strings.Contains(out, "domain=victim") {
 		t.Errorf("victim.example blocked for a spammer's mail:\n%s\nsender_access:\n%s", out, b)
 	}
 	return out
@@ -137,11 +132,8 @@ func TestRevGM5CompanionPostfixOwnDomainNeverBlocked(t *testing.T) {
 	gmail := newFakeGmail(t)
 	gmail.answer("own@gmail.test", stData, gmailDomainReputation)
 	gmail.answer("other@gmail.test", stData, gmailDomainReputation)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test",
-			"mydomain = owner.example", "myorigin = $mydomain", "mydestination = $myhostname, localhost, hosted.example"},
-	})
+	pf := companionPostfix(t, gmail.Addr(),
+		"mydomain = owner.example", "myorigin = $mydomain", "mydestination = $myhostname, localhost, hosted.example")
 	hostileSend(t, pf.Addr(), "203.0.113.84", "mx.one.example", []string{"MAIL FROM:<x@owner.example>", "RCPT TO:<own@gmail.test>"}, "")
 	hostileSend(t, pf.Addr(), "203.0.113.85", "mx.two.example", []string{"MAIL FROM:<y@other.example>", "RCPT TO:<other@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<own@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -168,12 +160,7 @@ func TestRevGM5CompanionPostfixOwnDomainNeverBlocked(t *testing.T) {
 func mailConfigEnforcer(t *testing.T, pf *harness.Postfix, dir, access string) string {
 	t.Helper()
 	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
-	p := harness.StartWith(t, harness.ProcOptions{Env: []string{"MAIL_CONFIG=" + pf.ConfigDir()}}, harness.Binary(t),
-		"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"), "--sender-access", access,
-		"--welcomelist", welcome, "--ban-log", filepath.Join(dir, "bans.log"), "--ban-delay", "0", "--smtp", pf.Addr(),
-		"--sender", "postmaster@relay.test", "--once", "--trusted-upstream", "127.0.0.1")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\n%s", code, err, p.Stderr())
-	}
-	return p.Stdout()
+	return enforcerOnce(t, []string{"MAIL_CONFIG=" + pf.ConfigDir()},
+		append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), access, welcome, filepath.Join(dir, "bans.log"), pf.Addr()),
+			"--trusted-upstream", "127.0.0.1")...)
 }

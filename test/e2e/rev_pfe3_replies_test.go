@@ -261,19 +261,9 @@ func TestRevPFE3CompanionEveryReply(t *testing.T) {
 // companionEveryReply is TestRevPFE3CompanionEveryReply for cases.
 func companionEveryReply(t *testing.T, cases []pfe3Reply) {
 	gmail := newFakeGmail(t)
-	backup := harness.NewFakeSMTP(t, harness.Script{Hostname: "backup.test"})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"always_bcc = backup@backup.test",
-			"transport_maps = inline:{backup.test=smtp:" + harness.RelayhostFor(backup.Addr()) + "}",
-		},
-	})
 	dir := t.TempDir()
-	mbox := filepath.Join(dir, "backup.mbox")
-	defer compMirrorBackup(backup, mbox)()
+	_, mbox, bcc := startCompanionBackup(t, dir)
+	pf := companionPostfix(t, gmail.Addr(), bcc...)
 	type who struct{ ip, from, to string }
 	whoOf := func(welcomed bool, i int) who {
 		if welcomed {
@@ -304,13 +294,7 @@ func companionEveryReply(t *testing.T, cases []pfe3Reply) {
 		return bytes.Count(b, []byte("@hostile.test>")) >= 2*len(cases)
 	})
 
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n198.51.100.0/24\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "-f", mbox, "--trusted-upstream", "127.0.0.1")
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n198.51.100.0/24\n", "-f", mbox, "--trusted-upstream", "127.0.0.1")
 	lines := strings.Split(out, "\n")
 	alerts := map[string]int{}
 	var wantBans []string
@@ -372,13 +356,13 @@ func companionEveryReply(t *testing.T, cases []pfe3Reply) {
 			alerts[c.rule] = 1
 		}
 	}
-	banned, b := banLogIPs(banLog)
+	banned, b := banLogIPs(filepath.Join(dir, "bans.log"))
 	slices.Sort(banned)
 	slices.Sort(wantBans)
 	if !slices.Equal(banned, wantBans) {
 		t.Errorf("ban log bans %q; want %q:\n%s", banned, wantBans, b)
 	}
-	b, _ = os.ReadFile(access)
+	b, _ = os.ReadFile(filepath.Join(dir, "sender_access"))
 	if strings.Contains(string(b), "wpfe") {
 		t.Errorf("a welcomelisted client's domain was blocked:\n%s", b)
 	}

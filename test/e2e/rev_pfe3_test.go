@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
-	"github.com/relaykeeper/relaykeeper/test/harness"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,11 +87,7 @@ func TestRevPFE3CanonicalRegexpTargetNeverBlocked(t *testing.T) {
 // forged reply as Gmail's and blocked victim.example.
 func TestRevPFE3CompanionEchoedSaid(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF:    []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"},
-	})
+	pf, _ := hostileGmailPostfix(t)
 	sender := `"a] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [victim.example 30]. rate limited"@attacker.example`
 	hostileSend(t, pf.Addr(), "203.0.113.81", "mx.attacker.example", []string{"MAIL FROM:<" + sender + ">", "RCPT TO:<echo@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<echo@gmail\.test>, .*status=bounced`, 30*time.Second)
@@ -116,11 +111,7 @@ func TestRevPFE3CompanionCanonicalTargetNeverBlocked(t *testing.T) {
 	gmail.answer("dom@gmail.test", stData, gmailDomainReputation)
 	dir := t.TempDir()
 	canon := writeFile(t, dir, "sender_canonical", "/^(.*)@bad\\.example$/  ${1}@owner.example\n", 0o644)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test",
-			"sender_canonical_maps = regexp:" + canon},
-	})
+	pf := companionPostfix(t, gmail.Addr(), "sender_canonical_maps = regexp:"+canon)
 	hostileSend(t, pf.Addr(), "203.0.113.82", "mx.bad.example", []string{"MAIL FROM:<x@bad.example>", "RCPT TO:<dom@gmail.test>"}, "")
 	compWaitLog(t, pf, `to=<dom@gmail\.test>, .*status=bounced`, 30*time.Second)
 	if !strings.Contains(pf.MailLog(), "from=<x@owner.example>") {

@@ -20,26 +20,14 @@ func TestReview11CompanionSteering(t *testing.T) {
 	t.Parallel()
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: review11GmailDecide})
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "srs.secret")
-	if err := os.WriteFile(secret, []byte("review11-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := writeFile(t, dir, "srs.secret", "review11-secret\n", 0o600)
 	// Mail for alias.test is rewritten to spam@gmail.test (virtual
 	// aliasing), so Postfix logs the original recipient as orig_to=.
-	aliases := filepath.Join(dir, "virtual.regexp")
-	if err := os.WriteFile(aliases, []byte("/@alias\\.test$/ spam@gmail.test\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
-			"virtual_alias_domains = alias.test",
-			"virtual_alias_maps = regexp:" + aliases,
-			"smtpd_sasl_auth_enable = yes",
-		},
-	})
+	aliases := writeFile(t, dir, "virtual.regexp", "/@alias\\.test$/ spam@gmail.test\n", 0o644)
+	pf := companionPostfix(t, gmail.Addr(),
+		"virtual_alias_domains = alias.test",
+		"virtual_alias_maps = regexp:"+aliases,
+		"smtpd_sasl_auth_enable = yes")
 
 	// An SRS address of the relay's own domain whose hash verifies but
 	// whose day is 40 days old: expired, never read as victim.example.
@@ -53,10 +41,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 	srs1 := "SRS1=abcd=victim.example==efgh=XY=victim.example=bob@relay.test"
 
 	fake := `x, relay=mx.google.test[127.0.0.1]:25, delay=1, delays=1/0/0/0, dsn=5.7.1, status=bounced (host mx.google.test[127.0.0.1] said: 550 5.7.1 likely unsolicited mail (in reply to end of DATA command))`
-	sends := []struct {
-		ip, name string
-		cmds     []string
-	}{
+	hostileSendAll(t, pf.Addr(), []hostileClient{
 		// AUTH= with a whole XFORWARD tail of its own; the spam is
 		// refused: 203.0.113.71 is banned, nobody else.
 		{"203.0.113.71", "mx.attacker.test", []string{
@@ -89,10 +74,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 		{"203.0.113.75", "mx.alias.test", []string{
 			"MAIL FROM:<bob@alias-spammer.test>",
 			`RCPT TO:<"x, relay=none, delay=0"@alias.test>`}},
-	}
-	for _, s := range sends {
-		hostileSend(t, pf.Addr(), s.ip, s.name, s.cmds, "")
-	}
+	})
 	compWaitCount(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 2, 30*time.Second)
 	compWaitCount(t, pf, `to=<domain\d?@gmail\.test>, .*status=bounced`, 4, 30*time.Second)
 	compWaitLog(t, pf, `status=sent`, 30*time.Second)
@@ -107,13 +89,7 @@ func TestReview11CompanionSteering(t *testing.T) {
 		}
 	}
 
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--srs-secret", secret, "--srs-domain", "relay.test",
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--srs-secret", secret, "--srs-domain", "relay.test",
 		"--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{
 		`^\S+ ban client=203\.0\.113\.71 .*rule=gmail-unsolicited`,
@@ -125,8 +101,8 @@ func TestReview11CompanionSteering(t *testing.T) {
 			t.Errorf("the enforcer's output mentions %q:\n%s", bad, out)
 		}
 	}
-	compWantBans(t, banLog, "203.0.113.71", "203.0.113.75")
-	b, _ := os.ReadFile(access)
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.71", "203.0.113.75")
+	b, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
 	if regexp.MustCompile(`(?m)^[^#\n]*(victim|gmail|relay\.test)`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant nothing of victim.example, gmail or relay.test", b)
 	}
@@ -139,7 +115,6 @@ func TestReview11CompanionSteering(t *testing.T) {
 // refusals act.
 func TestReview11CompanionForeignUpstream(t *testing.T) {
 	t.Parallel()
-	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
 	evil := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.attacker.test", Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
 		if stage != harness.StageEndOfData {
 			return harness.Response{}
@@ -150,29 +125,14 @@ func TestReview11CompanionForeignUpstream(t *testing.T) {
 		return harness.Response{Reply: companionMessages[1].reply}
 	}})
 	dir := t.TempDir()
-	transport := filepath.Join(dir, "transport")
-	if err := os.WriteFile(transport, []byte("attacker.test smtp:"+harness.RelayhostFor(evil.Addr())+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
-		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test attacker.test",
-			"transport_maps = texthash:" + transport,
-		},
-	})
+	transport := writeFile(t, dir, "transport", "attacker.test smtp:"+harness.RelayhostFor(evil.Addr())+"\n", 0o644)
+	pf, _ := hostileGmailPostfix(t, "relay_domains = gmail.test attacker.test", "transport_maps = texthash:"+transport)
 	hostileSend(t, pf.Addr(), "203.0.113.77", "mx.attacker.test", []string{"MAIL FROM:<bob@victim.example>", "RCPT TO:<x@attacker.test>"}, "")
 	hostileSend(t, pf.Addr(), "203.0.113.77", "mx.other.test", []string{"MAIL FROM:<bob@attacker.test>", "RCPT TO:<spf@attacker.test>"}, "")
 	compWaitLog(t, pf, `to=<x@attacker\.test>, .*status=bounced`, 30*time.Second)
 	compWaitLog(t, pf, `to=<spf@attacker\.test>, .*status=deferred`, 30*time.Second)
-	access := filepath.Join(dir, "sender_access")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("127.0.0.0/8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	review11Enforcer(t, pf, dir, access, welcome, filepath.Join(dir, "bans.log"))
-	b, _ := os.ReadFile(access)
+	companionEnforcer(t, pf, dir, "127.0.0.0/8\n")
+	b, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
 	if regexp.MustCompile(`(?m)^[^#\n]*victim`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant nothing of victim.example or victim2.example", b)
 	}
@@ -200,16 +160,11 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 	sink := harness.StartSink(t, harness.SinkOptions{})
 	up, _ := authUpstream(t, sink)
 	dir := t.TempDir()
-	passwd := filepath.Join(dir, "sasl_passwd")
-	if err := os.WriteFile(passwd, []byte(harness.RelayhostFor(up.addr())+" alice@rk.test:wrong-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
+	passwd := writeFile(t, dir, "sasl_passwd", harness.RelayhostFor(up.addr())+" alice@rk.test:wrong-password\n", 0o600)
+	pf := companionPostfixWith(t, harness.PostfixOptions{
 		Relayhost:            harness.RelayhostFor(up.addr()),
 		SMTPTLSSecurityLevel: "encrypt",
 		MainCF: []string{
-			"smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-			"relay_domains = gmail.test",
 			"smtp_sasl_auth_enable = yes",
 			"smtp_sasl_password_maps = texthash:" + passwd,
 			"smtp_sasl_security_options = noanonymous",
@@ -221,12 +176,7 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 	}
 	compWaitCount(t, pf, `status=deferred \(SASL authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] said: 535`, 2, 30*time.Second)
 
-	banLog := filepath.Join(dir, "bans.log")
-	welcome := filepath.Join(dir, "welcomelist")
-	if err := os.WriteFile(welcome, []byte("192.0.2.1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, banLog, "--upstream", `^127\.0\.0\.1\[`)
+	out := companionEnforcer(t, pf, dir, "192.0.2.1\n", "--upstream", `^127\.0\.0\.1\[`)
 	alerts := regexp.MustCompile(`(?m)^\S+ alert .*rule=gmail-auth`).FindAllString(out, -1)
 	if len(alerts) != 1 {
 		t.Errorf("%d alert lines for the refused login; want one", len(alerts))
@@ -234,20 +184,5 @@ func TestReview11CompanionSASLAlert(t *testing.T) {
 	if regexp.MustCompile(`(?m)^\S+ (ban|block-domain) `).MatchString(out) {
 		t.Errorf("the relay's own login failure sanctioned a client:\n%s", out)
 	}
-	compWantBans(t, banLog)
-}
-
-// review11Enforcer runs "postfix-enforcer --once" over pf's log, with its
-// state in dir, and returns what it printed.
-func review11Enforcer(t *testing.T, pf *harness.Postfix, dir, access, welcome, banLog string, extra ...string) string {
-	t.Helper()
-	args := append([]string{"postfix-enforcer", "--log", pf.MailLogFile(), "--state", filepath.Join(dir, "state"),
-		"--sender-access", access, "--welcomelist", welcome, "--ban-log", banLog, "--ban-delay", "0",
-		"--smtp", pf.Addr(), "--sender", "postmaster@relay.test", "--once"}, extra...)
-	p := harness.Start(t, harness.Binary(t), args...)
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\nstdout:\n%s\nstderr:\n%s", code, err, p.Stdout(), p.Stderr())
-	}
-	t.Logf("postfix-enforcer --once:\n%s\nstderr:\n%s", p.Stdout(), p.Stderr())
-	return p.Stdout()
+	compWantBans(t, filepath.Join(dir, "bans.log"))
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -136,11 +135,8 @@ grep -q 'Subject: later' "$1" && exit 100
 // secrets file ("APOP server user1 password1"), which was refused at start.
 func TestSeedPOPSecretsFile(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		harness.Missing(t, "python3 is not installed")
-	}
-	secrets := filepath.Join(t.TempDir(), "emailrelay.auth")
-	os.WriteFile(secrets, []byte("APOP server user1 password1\nAPOP server user2 password2\n"), 0o600)
+	harness.Need(t, "python3") // for poplib
+	secrets := writeFile(t, t.TempDir(), "emailrelay.auth", "APOP server user1 password1\nAPOP server user2 password2\n", 0o600)
 	popPort := harness.FreePort(t)
 	r := startRelay(t, "127.0.0.1", "--as-server", "--pop", "--pop-port", fmt.Sprint(popPort), "--pop-auth", secrets,
 		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())

@@ -116,11 +116,8 @@ func TestSeedPOPOnly(t *testing.T) {
 // reads their own copy over POP (Python's poplib).
 func TestCopyFilterToPOPMailboxes(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		harness.Missing(t, "python3 is not installed")
-	}
-	secrets := filepath.Join(t.TempDir(), "pop.auth")
-	os.WriteFile(secrets, []byte("server plain alice s3cret\nserver plain bob s3cret\n"), 0o600)
+	harness.Need(t, "python3") // for poplib
+	secrets := writeFile(t, t.TempDir(), "pop.auth", "server plain alice s3cret\nserver plain bob s3cret\n", 0o600)
 	spool := t.TempDir()
 	os.Mkdir(filepath.Join(spool, "alice"), 0o750)
 	os.Mkdir(filepath.Join(spool, "bob"), 0o750)

@@ -58,16 +58,13 @@ func TestSteer17CompanionLongIDsMultiInstance(t *testing.T) {
 	compWaitLog(t, pf, `to=<ok@gmail\.test>, .*status=sent`, 30*time.Second)
 	compWaitLog(t, pf, `warning: header X-Note: n `, 10*time.Second)
 
-	banLog := filepath.Join(dir, "bans.log")
-	access := filepath.Join(dir, "sender_access")
-	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
-	out := review11Enforcer(t, pf, dir, access, welcome, banLog, "--trusted-upstream", "127.0.0.1")
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.91 queue=` + qid + ` .*rule=gmail-unsolicited`})
 	if n := strings.Count(out, " ban "); n != 1 || strings.Contains(out, "198.51.100.7") || strings.Contains(out, "203.0.113.92") {
 		t.Errorf("want one ban, of 203.0.113.91, and nothing of the others:\n%s", out)
 	}
-	compWantBans(t, banLog, "203.0.113.91")
-	if b, _ := os.ReadFile(access); regexp.MustCompile(`(?m)^[^#\n]+`).Match(b) {
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.91")
+	if b, _ := os.ReadFile(filepath.Join(dir, "sender_access")); regexp.MustCompile(`(?m)^[^#\n]+`).Match(b) {
 		t.Errorf("sender_access:\n%s\nwant nothing blocked", b)
 	}
 }
@@ -92,13 +89,8 @@ func TestSteer17CompanionAmavisLog(t *testing.T) {
 	dir := t.TempDir()
 	mailLog := writeFile(t, dir, "mail.log", string(subject)+guess, 0o644)
 	banLog := filepath.Join(dir, "bans.log")
-	p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", mailLog, "--state", filepath.Join(dir, "state"),
-		"--sender-access", filepath.Join(dir, "sender_access"), "--welcomelist", writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644),
-		"--ban-log", banLog, "--ban-delay", "0", "--smtp", "127.0.0.1:9", "--sender", "postmaster@relay.test", "--once")
-	if code, err := p.Wait(60 * time.Second); code != 0 || err != nil {
-		t.Fatalf("postfix-enforcer --once: exit %d, %v\n%s", code, err, p.Stderr())
-	}
-	out := p.Stdout()
+	out := enforcerOnce(t, nil, enforcerArgs(mailLog, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
+		writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
 	compWantLines(t, out, []string{
 		`^\S+ ban client=198\.51\.100\.7 queue=7F1A2B3C4D5 `,
 		`^\S+ ban client=203\.0\.113\.66 queue=5D0E1985119 `,
@@ -129,11 +121,9 @@ func TestSteer17CompanionLocalForward(t *testing.T) {
 	compWaitLog(t, pf, `status=sent \(forwarded as [0-9A-Za-z]+\)`, 30*time.Second)
 	compWaitLog(t, pf, `to=<spam@gmail\.test>, orig_to=<fwd@local\.test>, .*status=bounced`, 30*time.Second)
 
-	banLog := filepath.Join(dir, "bans.log")
-	welcome := writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644)
-	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, banLog, "--trusted-upstream", "127.0.0.1")
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--trusted-upstream", "127.0.0.1")
 	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.93 .*rule=gmail-unsolicited`})
-	compWantBans(t, banLog, "203.0.113.93")
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.93")
 }
 
 // steer17Postfix starts a fake Gmail that refuses spam@gmail.test's mail
@@ -147,9 +137,9 @@ func steer17Postfix(t *testing.T, name, text string, mainCF func(table string) [
 	gmail.answer("spam@gmail.test", stData, gmailUnsolicited)
 	dir := t.TempDir()
 	table := writeFile(t, dir, name, text, 0o644)
-	pf := harness.StartPostfix(t, harness.PostfixOptions{
+	pf := companionPostfixWith(t, harness.PostfixOptions{
 		Relayhost: harness.RelayhostFor(gmail.Addr()),
-		MainCF:    append([]string{"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "relay_domains = gmail.test"}, mainCF(table)...),
+		MainCF:    mainCF(table),
 		MasterCF:  masterCF,
 	})
 	return pf, dir
