@@ -822,13 +822,22 @@ func (c *commandConn) check(verb, arg string) string {
 		if verb == "BDAT" {
 			var ok bool
 			if size, _, ok = bdatArgs(arg); !ok {
-				if bdatOutOfRange(arg) {
+				n, counted := bdatCount(arg)
+				switch {
+				case bdatOutOfRange(arg):
 					// Its octets follow, and they cannot be counted:
 					// the rest of the session would take them for
 					// commands (a smuggling route). Postfix reads and
 					// drops any size its file offsets hold.
 					return "421 4.3.4 " + c.srv.opts.Domain + " Error: BDAT chunk size out of range; closing connection"
+				case !counted:
+					// No size at all ("BDAT -1"): the same, as
+					// Postfix, which answers 521 and closes.
+					return "421 4.5.4 " + c.srv.opts.Domain + " Error: BDAT without a chunk size; closing connection"
 				}
+				// A size and a bad second argument: the chunk
+				// follows whatever the reply, and is no command.
+				io.CopyN(io.Discard, c.br, n)
 				return "501 5.5.4 Syntax: BDAT size [LAST]"
 			}
 		}
