@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestBb19BdatBadArgumentSmuggling: a BDAT whose size is a number but
@@ -59,5 +61,53 @@ func TestBb19BdatBadArgumentSmuggling(t *testing.T) {
 				t.Fatalf("after BDAT %s: %q; want the connection closed, its chunk never read as commands", arg, rep)
 			}
 		})
+	}
+}
+
+// TestBb19ProxyUTF8HeadersNoSMTPUTF8Upstream: RFC 6531 section 3.2 and
+// RFC 6532: a message sent with SMTPUTF8 whose header fields hold UTF-8
+// cannot go to an upstream that does not offer SMTPUTF8 (relaykeeper
+// does not downgrade headers, RFC 6857). Store and forward bounces it
+// with 5.6.7, as Postfix does; proxy mode dropped the SMTPUTF8 parameter
+// and passed the raw UTF-8 header fields on in a plain transaction, and
+// the client heard the upstream's 250. The client must hear 554 5.6.7
+// after its final dot and the upstream get no message. An ASCII header
+// section still goes on (without SMTPUTF8), and so does a message that
+// never asked for SMTPUTF8 (legacy 8-bit, as Postfix passes it).
+func TestBb19ProxyUTF8HeadersNoSMTPUTF8Upstream(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"}})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for _, tc := range []struct {
+		name, from, mail, subject, want string
+	}{
+		{"UTF-8 header", "utf8@example.org", " SMTPUTF8", "Subject: caf\u00e9 \u00fcber\r\n", "554 5.6.7"},
+		{"ASCII header", "ascii@example.org", " SMTPUTF8", "Subject: cafe\r\n", "250 "},
+		{"8-bit header without SMTPUTF8", "legacy@example.org", " BODY=8BITMIME", "Subject: caf\u00e9\r\n", "250 "},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<%s>%s", tc.from, tc.mail)
+		mustCmd(t, c, "250", "RCPT TO:<carol@example.net>")
+		mustCmd(t, c, "354", "DATA")
+		rep, err := c.cmd("%s\r\nbody caf\u00e9\r\n.", tc.subject)
+		if err != nil || !strings.HasPrefix(rep.String(), tc.want) {
+			t.Errorf("%s: reply to the final dot %q, %v; want %q", tc.name, rep, err, tc.want)
+		}
+		mustCmd(t, c, "250", "NOOP")
+		mustCmd(t, c, "221", "QUIT")
+	}
+	time.Sleep(time.Second)
+	got := map[string]bool{}
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() {
+			got[tx.MailFrom] = true
+		}
+	}
+	if got["utf8@example.org"] {
+		t.Errorf("the upstream without SMTPUTF8 accepted the message with UTF-8 header fields")
+	}
+	if !got["ascii@example.org"] || !got["legacy@example.org"] {
+		t.Errorf("upstream accepted mail from %v; want ascii@ and legacy@ too", got)
 	}
 }
