@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -109,5 +110,69 @@ func TestBb19ProxyUTF8HeadersNoSMTPUTF8Upstream(t *testing.T) {
 	}
 	if !got["ascii@example.org"] || !got["legacy@example.org"] {
 		t.Errorf("upstream accepted mail from %v; want ascii@ and legacy@ too", got)
+	}
+}
+
+// TestBb19SmugglingToPostfix: SMTP smuggling end to end. Each message
+// text below hides a second transaction behind an end-of-data look-alike
+// that some server reads as the end: bare LF or bare CR around the dot,
+// CRLF "." LF, LF "." CRLF, a NUL after the dot, CR CR LF, in DATA and in
+// a BDAT chunk. Both modes relay to a real Postfix (a private instance)
+// that passes everything on to a fake smarthost. The client hears one
+// reply per message; Postfix takes exactly one message for each, never
+// one from the hidden sender, and no message reaches the smarthost with
+// the hidden header as a header. This held; the test keeps it so.
+func TestBb19SmugglingToPostfix(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	pf := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(sink.Addr()),
+		MainCF: []string{"relay_domains = example.net"}})
+	const hidden = "MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nhidden\r\n.\r\n"
+	looks := map[string]string{
+		"LF.LF": "\n.\n", "CRLF.LF": "\r\n.\n", "LF.CRLF": "\n.\r\n", "CR.CR": "\r.\r", "CRLF.CR": "\r\n.\r",
+		"CR.CRLF": "\r.\r\n", "CRLF.NUL": "\r\n.\x00\r\n", "CRCRLF.CRCRLF": "\r\r\n.\r\r\n", "CRLF.SP": "\r\n. \r\n",
+	}
+	server := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--forward-to", pf.Addr(), "--poll", "1",
+		"--spool-dir", t.TempDir())
+	proxy := startRelay(t, "127.0.0.1", "--as-proxy", pf.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	sent := 0
+	for _, r := range []*relay{server, proxy} {
+		for name, look := range looks {
+			for _, bdat := range []bool{false, true} {
+				c := mustDial(t, r.addr(), "127.0.0.1")
+				mustCmd(t, c, "250", "EHLO client.e2e.test")
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				text := "Subject: look-alike " + name + "\r\n\r\nfirst" + look + hidden
+				if bdat {
+					text = fmt.Sprintf("BDAT %d LAST\r\n%s", len(text), text)
+				} else {
+					mustCmd(t, c, "354", "DATA")
+				}
+				c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c.conn, text+"NOOP\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				if rep, err := c.read(); err != nil || rep.code() != 250 {
+					t.Fatalf("%s (BDAT %v) to %s: reply %q, %v; want 250", name, bdat, r.addr(), rep, err)
+				}
+				if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), "250 2.0.0") {
+					t.Fatalf("%s (BDAT %v): reply after the message %q, %v; want the NOOP's 250 alone", name, bdat, rep, err)
+				}
+				c.Close()
+				sent++
+			}
+		}
+	}
+	txs := sink.WaitTransactions(t, sent, 90*time.Second)
+	time.Sleep(2 * time.Second)
+	if txs = sink.Transactions(); len(txs) != sent {
+		t.Errorf("the smarthost behind Postfix got %d messages; want %d, one for each sent", len(txs), sent)
+	}
+	for _, tx := range txs {
+		head, _, _ := strings.Cut(string(tx.Data), "\r\n\r\n")
+		if tx.MailFrom != "alice@example.org" || strings.Contains(head, "Subject: smuggled") {
+			t.Errorf("a smuggled message came through: from <%s>, header:\n%s", tx.MailFrom, head)
+		}
 	}
 }
