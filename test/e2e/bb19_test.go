@@ -19,7 +19,8 @@ import (
 // session go on with the next real command. A BDAT whose size is no
 // number at all ("BDAT -1", "BDAT 0x10") leaves its chunk uncountable;
 // Postfix answers 521 and closes, and so must the relay rather than
-// execute the chunk.
+// execute the chunk; so must it for a BDAT line refused before its size
+// is read (a NUL or bare CR in it, or a line too long).
 func TestBb19BdatBadArgumentSmuggling(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
@@ -50,16 +51,18 @@ func TestBb19BdatBadArgumentSmuggling(t *testing.T) {
 			mustCmd(t, c, "250", "BDAT 3 LAST\r\nx")
 		})
 	}
-	for _, arg := range []string{"-1", "0x10", "abc LAST"} {
-		t.Run(arg, func(t *testing.T) {
+	// A BDAT line refused before its arguments are read (a NUL, a bare
+	// CR, a line too long) leaves its chunk as uncountable.
+	for _, arg := range []string{"-1", "0x10", "abc LAST", "6\x00", "6\rLAST", "6 " + strings.Repeat(" ", 600) + "LAST"} {
+		t.Run(fmt.Sprintf("%.12q", arg), func(t *testing.T) {
 			c := open(t)
 			write(t, c, "BDAT "+arg+"\r\nQUIT\r\n")
 			rep, err := c.read()
 			if err != nil || (rep.code() != 421 && rep.code() != 521) {
-				t.Fatalf("BDAT %s = %q, %v; want 421 or 521 and the connection closed", arg, rep, err)
+				t.Fatalf("BDAT %.20q = %q, %v; want 421 or 521 and the connection closed", arg, rep, err)
 			}
 			if rep, err := c.read(); err == nil {
-				t.Fatalf("after BDAT %s: %q; want the connection closed, its chunk never read as commands", arg, rep)
+				t.Fatalf("after BDAT %.20q: %q; want the connection closed, its chunk never read as commands", arg, rep)
 			}
 		})
 	}
