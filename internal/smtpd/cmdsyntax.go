@@ -120,6 +120,17 @@ func bdatCount(arg string) (size int64, ok bool) {
 	return int64(n), err == nil
 }
 
+// unreadChunk is the reply r to a command line refused before its
+// arguments are read; for a BDAT, whose chunk follows and cannot be
+// counted from a line refused unread, a 421 that ends the session
+// instead, so that the chunk is never read as commands.
+func (c *commandConn) unreadChunk(verb, r string) string {
+	if !strings.HasPrefix(verb, "BDAT") {
+		return r
+	}
+	return "421 4.5.2 " + c.srv.opts.Domain + " Error: unreadable BDAT command; closing connection"
+}
+
 // bdatOutOfRange reports a BDAT whose size is a number too large to count
 // (past 32 bits), as opposed to one that is no number.
 func bdatOutOfRange(arg string) bool {

@@ -724,12 +724,12 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	switch {
 	case tooLong || octets > lineLimit(verb):
-		return refuse("500 5.5.2 Error: command line too long")
+		return refuse(c.unreadChunk(verb, "500 5.5.2 Error: command line too long"))
 	case strings.ContainsAny(text, "\x00\r"):
 		// A NUL or a CR that does not end the line: the whole
 		// command is refused, as a line that some other server
 		// would read differently.
-		return refuse("500 5.5.2 Error: NUL or bare CR in command")
+		return refuse(c.unreadChunk(verb, "500 5.5.2 Error: NUL or bare CR in command"))
 	case text == "":
 		return refuse("500 5.5.2 Error: bad syntax")
 	}
