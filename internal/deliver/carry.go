@@ -48,7 +48,7 @@ func (s *Scheduler) carry(ctx context.Context, c *spool.Claim, lg leg, conn *rem
 		head, _, err := c.Content()
 		need := false
 		if err == nil {
-			need, err = headersNeedUTF8(head)
+			need, err = eightbit.HeadersNeedUTF8(head)
 			head.Close()
 		}
 		if need || err != nil {

@@ -1,10 +1,7 @@
 package deliver
 
 import (
-	"bufio"
-	"bytes"
-	"io"
-
+	"github.com/relaykeeper/relaykeeper/internal/eightbit"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
@@ -18,29 +15,5 @@ import (
 
 // utf8HeadersReply is the reply for a message whose headers need SMTPUTF8.
 var utf8HeadersReply = reply.Reply{Code: 554, Enhanced: "5.6.7",
-	Lines: []string{"5.6.7 the upstream does not offer SMTPUTF8, which this message's UTF-8 header fields need (RFC 6532)"},
+	Lines: []string{"5.6.7 " + eightbit.UTF8HeadersText},
 	Local: true}
-
-// headersNeedUTF8 reports whether the header section of the message r
-// reads holds 8-bit bytes.
-func headersNeedUTF8(msg io.Reader) (bool, error) {
-	r := bufio.NewReaderSize(msg, 64<<10)
-	for {
-		line, err := r.ReadSlice('\n')
-		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err == io.EOF) {
-			return false, nil // the blank line, or the end: headers done
-		}
-		for _, b := range line {
-			if b >= 0x80 {
-				return true, nil
-			}
-		}
-		switch err {
-		case nil, bufio.ErrBufferFull:
-		case io.EOF:
-			return false, nil
-		default:
-			return false, err
-		}
-	}
-}

@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -96,36 +95,4 @@ func (c *countRefusals) Refused(Result) Effect {
 	defer c.mu.Unlock()
 	c.n++
 	return Effect{}
-}
-
-// FuzzHeadersNeedUTF8 holds headersNeedUTF8 to the plain reading: the
-// header section is everything before the first empty line (CRLF or LF),
-// and it needs SMTPUTF8 when any of its bytes is 8-bit.
-func FuzzHeadersNeedUTF8(f *testing.F) {
-	for _, s := range []string{"Subject: a\r\n\r\nbody é\r\n", "Subject: é\r\n\r\n", "Subject: a\n\nx", "", "\r\n", "X: " + strings.Repeat("a", 70000) + "é\r\n\r\n"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		got, err := headersNeedUTF8(bytes.NewReader(msg))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := false
-		for _, line := range strings.SplitAfter(string(msg), "\n") {
-			if strings.TrimRight(line, "\r\n") == "" {
-				break
-			}
-			for i := 0; i < len(line); i++ {
-				if line[i] >= 0x80 {
-					want = true
-				}
-			}
-			if want {
-				break
-			}
-		}
-		if got != want {
-			t.Errorf("headersNeedUTF8(%q) = %v; want %v", msg, got, want)
-		}
-	})
 }

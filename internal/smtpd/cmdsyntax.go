@@ -99,14 +99,36 @@ func lineLimit(verb string) int {
 // bdatArgs reads "size [LAST]" as go-smtp does.
 func bdatArgs(arg string) (size int64, last, ok bool) {
 	f := strings.Fields(arg)
-	if len(f) == 0 || len(f) > 2 || (len(f) == 2 && !strings.EqualFold(f[1], "LAST")) {
+	if len(f) > 2 || (len(f) == 2 && !strings.EqualFold(f[1], "LAST")) {
 		return 0, false, false
+	}
+	n, ok := bdatCount(arg)
+	if !ok {
+		return 0, false, false
+	}
+	return n, len(f) == 2, true
+}
+
+// bdatCount returns the chunk size of a BDAT whose first argument is a
+// size, whatever follows it.
+func bdatCount(arg string) (size int64, ok bool) {
+	f := strings.Fields(arg)
+	if len(f) == 0 {
+		return 0, false
 	}
 	n, err := strconv.ParseUint(f[0], 10, 32)
-	if err != nil {
-		return 0, false, false
+	return int64(n), err == nil
+}
+
+// unreadChunk is the reply r to a command line refused before its
+// arguments are read; for a BDAT, whose chunk follows and cannot be
+// counted from a line refused unread, a 421 that ends the session
+// instead, so that the chunk is never read as commands.
+func (c *commandConn) unreadChunk(verb, r string) string {
+	if !strings.HasPrefix(verb, "BDAT") {
+		return r
 	}
-	return int64(n), len(f) == 2, true
+	return "421 4.5.2 " + c.srv.opts.Domain + " Error: unreadable BDAT command; closing connection"
 }
 
 // bdatOutOfRange reports a BDAT whose size is a number too large to count

@@ -724,12 +724,12 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	switch {
 	case tooLong || octets > lineLimit(verb):
-		return refuse("500 5.5.2 Error: command line too long")
+		return refuse(c.unreadChunk(verb, "500 5.5.2 Error: command line too long"))
 	case strings.ContainsAny(text, "\x00\r"):
 		// A NUL or a CR that does not end the line: the whole
 		// command is refused, as a line that some other server
 		// would read differently.
-		return refuse("500 5.5.2 Error: NUL or bare CR in command")
+		return refuse(c.unreadChunk(verb, "500 5.5.2 Error: NUL or bare CR in command"))
 	case text == "":
 		return refuse("500 5.5.2 Error: bad syntax")
 	}
@@ -822,13 +822,22 @@ func (c *commandConn) check(verb, arg string) string {
 		if verb == "BDAT" {
 			var ok bool
 			if size, _, ok = bdatArgs(arg); !ok {
-				if bdatOutOfRange(arg) {
+				n, counted := bdatCount(arg)
+				switch {
+				case bdatOutOfRange(arg):
 					// Its octets follow, and they cannot be counted:
 					// the rest of the session would take them for
 					// commands (a smuggling route). Postfix reads and
 					// drops any size its file offsets hold.
 					return "421 4.3.4 " + c.srv.opts.Domain + " Error: BDAT chunk size out of range; closing connection"
+				case !counted:
+					// No size at all ("BDAT -1"): the same, as
+					// Postfix, which answers 521 and closes.
+					return "421 4.5.4 " + c.srv.opts.Domain + " Error: BDAT without a chunk size; closing connection"
 				}
+				// A size and a bad second argument: the chunk
+				// follows whatever the reply, and is no command.
+				io.CopyN(io.Discard, c.br, n)
 				return "501 5.5.4 Syntax: BDAT size [LAST]"
 			}
 		}

@@ -763,6 +763,9 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 				Lines: []string{"4.4.1 upstream session lost; the transaction said again: " + rep.String()}})
 		}
 	}
+	if err := ss.utf8Refusal(w); err != nil {
+		return err // the upstream transaction is still open: the pool says RSET
+	}
 	eightBit := env.BodyType == "8bit"
 	if _, offered := ss.upstream.Extension("8BITMIME"); eightBit && !offered {
 		// As the store-and-forward path does: 8-bit leaves go encoded
