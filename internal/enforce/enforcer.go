@@ -367,8 +367,16 @@ func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 		w.Abort()
 		return "", err
 	}
+	// The copy keeps its original's client: it carries that client's
+	// content, so a refusal of the copy for spam bans the client that
+	// submitted it (a copy "submitted locally" would ban nobody, and a
+	// spammer forging a DMARC-protected From: would never be banned).
+	client := "local"
+	if rf.Client.IsValid() && !rf.Local {
+		client = rf.Client.String()
+	}
 	env := &spool.Envelope{From: e.RelayAddress, Recipients: []spool.Recipient{{Addr: to, Status: spool.Pending}},
-		BodyType: "8bit", Client: "local", Arrival: now}
+		BodyType: "8bit", Client: client, ClientName: rf.ClientName, Arrival: now}
 	if err := w.Finish(env); err != nil {
 		return "", err
 	}
