@@ -89,6 +89,37 @@ type Enforcer struct {
 	// and the admin interface both reload).
 	banMu   sync.Mutex
 	inForce map[netip.Addr]time.Time
+	// bannedFor: the bans just made, by message, client and rule, with
+	// when (guarded by banMu). One refusal at the final dot is every
+	// recipient's, and the scheduler hands the enforcer each recipient
+	// in turn: the client is banned once for it, with one ban line and
+	// one report, not one per recipient.
+	bannedFor map[string]time.Time
+}
+
+// banRepeatWindow is how long a ban for a message's refusal stands for the
+// same refusal of its other recipients (all handed over in one attempt).
+const banRepeatWindow = time.Minute
+
+// bannedAlready reports whether the client was banned for this message's
+// refusal by this rule a moment ago, and if not, remembers that it is now.
+func (e *Enforcer) bannedAlready(id string, ip netip.Addr, rule string, now time.Time) bool {
+	e.banMu.Lock()
+	defer e.banMu.Unlock()
+	for k, t := range e.bannedFor {
+		if now.Sub(t) >= banRepeatWindow || now.Before(t) {
+			delete(e.bannedFor, k)
+		}
+	}
+	k := id + " " + ip.String() + " " + rule
+	if _, ok := e.bannedFor[k]; ok && id != "" {
+		return true
+	}
+	if e.bannedFor == nil {
+		e.bannedFor = map[string]time.Time{}
+	}
+	e.bannedFor[k] = now
+	return false
 }
 
 // Outcome says what the enforcer did and what becomes of the refused
@@ -210,6 +241,10 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		return false
 	}
 	v := pl.Verdict
+	if e.bannedAlready(rf.ID, pl.Client, v.Rule, e.now()) {
+		// Another recipient of the same refusal: banned and held already.
+		return true
+	}
 	reason := v.Rule + ": " + firstLine(rf.Reply.String())
 	b, err := e.Bans.Add(pl.Client, e.BanTime, reason)
 	if err != nil {
