@@ -95,6 +95,10 @@ type Enforcer struct {
 	// in turn: the client is banned once for it, with one ban line and
 	// one report, not one per recipient.
 	bannedFor map[string]time.Time
+	// holdPending: messages of a client banned while they were being
+	// delivered, to be held when they come back (guarded by banMu; see
+	// holdFrom).
+	holdPending map[string]netip.Addr
 }
 
 // banRepeatWindow is how long a ban for a message's refusal stands for the
@@ -176,7 +180,9 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if e.Metrics != nil {
 		e.Metrics.Verdict(rf.Reply.Code, pl.Verdict.Action.String())
 	}
-	out := Outcome{Plan: pl, Heard: pl.Undone}
+	// A message being delivered when its client was banned (for another
+	// message) is held at its own refusal, whatever that is.
+	out := Outcome{Plan: pl, Heard: pl.Undone, Hold: e.pendingHold(rf.ID)}
 	if pl.Repeat {
 		if pl.Verdict.Action.KeepsMail() && rf.Reply.Code >= 500 {
 			// The relay's pace or set-up still: the mail stays queued.
@@ -220,7 +226,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if out.Encapsulated {
 		out.Heard = pl.Heard
 	}
-	out.Hold = out.Banned
+	out.Hold = out.Hold || out.Banned
 	switch {
 	case out.Encapsulated:
 		// The recipient has the message, as an attachment.
@@ -260,37 +266,6 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 	e.holdFrom(pl.Client)
 	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
 	return true
-}
-
-// holdFrom holds every ready message the banned client submitted: each
-// would cost the relay more reputation. An administrator releases or
-// deletes them (`relaykeeper queue release|delete`).
-func (e *Enforcer) holdFrom(ip netip.Addr) {
-	if e.Spool == nil {
-		return
-	}
-	ents, err := e.Spool.List()
-	if err != nil {
-		return
-	}
-	for _, ent := range ents {
-		if ent.State != spool.Ready {
-			continue
-		}
-		env, _, err := e.Spool.Read(ent.ID)
-		if err != nil || ClientIP(env.Client) != ip {
-			continue
-		}
-		c, err := e.Spool.Lock(ent.ID)
-		if err != nil {
-			continue // being delivered now: its own refusal will hold it
-		}
-		if err := c.Move(spool.Held); err == nil {
-			e.MailLog.Hold(ent.ID, ip.String(), env.From, "client banned")
-		} else {
-			c.Unlock()
-		}
-	}
 }
 
 // ClientIP is the address of an envelope's client ("ip:port", or a bare
