@@ -142,6 +142,15 @@ type Refusal struct {
 	Done []string
 }
 
+// upstreamHost is the refusing upstream as Trusted reads it: Host, with
+// UpstreamIP when Host has no address.
+func (rf Refusal) upstreamHost() string {
+	if rf.UpstreamIP != "" && !strings.Contains(rf.Host, "[") {
+		return rf.Host + "[" + rf.UpstreamIP + "]"
+	}
+	return rf.Host
+}
+
 // own reports a refusal of the relay's own message (Own), or of a local
 // null sender (Postfix's own notice).
 func (rf Refusal) own() bool { return rf.Own || rf.Local && rf.From == "" }
@@ -212,10 +221,7 @@ func Decide(p Policy, rf Refusal) Plan {
 	}
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
 	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
-	host := rf.Host
-	if rf.UpstreamIP != "" && !strings.Contains(host, "[") {
-		host += "[" + rf.UpstreamIP + "]"
-	}
+	host := rf.upstreamHost()
 	trusted := Trusted(host, p.TrustedUpstreams)
 	untrusted := "upstream " + host + " is not a trusted upstream; not acted on"
 	if rf.Host == "" {

@@ -303,8 +303,17 @@ func (e *Enforcer) block(rf Refusal, pl Plan) bool {
 // alert tells the administrator about a fault of the relay's own set-up
 // or account, once per cause per hour (AlertLimiter). The mail stays
 // queued (Outcome.Settle).
+//
+// The cause is the rule, for the trusted upstreams together (Gmail's many
+// hosts); an upstream not trusted has causes of its own: any mail server a
+// client mails can answer in Gmail's words, and its alert must not use up
+// the hour's alert for a real one.
 func (e *Enforcer) alert(rf Refusal, v Verdict) {
-	if !e.alerts.Due(v.Rule, e.now()) {
+	cause := v.Rule
+	if host := rf.upstreamHost(); !Trusted(host, e.Policy.TrustedUpstreams) {
+		cause += "\x00" + host
+	}
+	if !e.alerts.Due(cause, e.now()) {
 		return
 	}
 	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.String())
