@@ -278,6 +278,14 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, never)+", which is never blocked")
 		case !trusted:
 			change(Report, untrusted)
+		case v.Domain != "" && !coveredBy(SenderDomain(rf.From, p.SRS), v.Domain):
+			// Gmail names a domain ("your DKIM domain [d 30]") that is
+			// not the envelope sender's: a DKIM-signed message of
+			// another's, replayed by this client. Blocking d at MAIL
+			// FROM would refuse d's own senders, and not this client,
+			// which does not send as d.
+			change(Report, "the upstream names "+v.Domain+", not the envelope sender's domain: blocking it would refuse "+
+				v.Domain+"'s own mail, not this sender's")
 		}
 		if pl.Action != BlockDomain {
 			pl.Domain = ""
@@ -373,6 +381,13 @@ func underDomain(domain string, list []string) string {
 		}
 	}
 	return ""
+}
+
+// coveredBy reports whether an access table's entry for blocked refuses
+// a sender in domain: the same domain, or one under it.
+func coveredBy(domain, blocked string) bool {
+	blocked = strings.ToLower(strings.TrimSuffix(blocked, "."))
+	return domain != "" && (domain == blocked || strings.HasSuffix(domain, "."+blocked))
 }
 
 // neverBlocked reports whether domain is one of list or under one.

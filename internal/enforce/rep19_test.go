@@ -32,3 +32,31 @@ func TestRep19AlertNotMaskedByForeignUpstream(t *testing.T) {
 		t.Errorf("%d admin-alert lines for Gmail's refusal; want 1 (a foreign upstream's alert must not mask it):\n%s", n, ml.String())
 	}
 }
+
+// TestRep19DKIMReplayBlocksNoVictim: a client replays a newsletter that
+// victim.example DKIM-signed, many times, from an envelope sender of its
+// own. Gmail blames "your DKIM domain [victim.example 30]". Blocking
+// victim.example at MAIL FROM would refuse victim.example's own senders
+// and not this client: the refusal is reported. When the envelope sender
+// is of the domain Gmail names (or under it), the domain is blocked.
+func TestRep19DKIMReplayBlocksNoVictim(t *testing.T) {
+	const dkim = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [victim.example 30]. To protect our users from spam, mail sent from your DKIM domain has been temporarily rate limited. 421 4.7.28 x1 - gsmtp"
+	p := Policy{Rules: DefaultRules()}
+	client := netip.MustParseAddr("203.0.113.7")
+	for _, tt := range []struct {
+		from   string
+		action Action
+		domain string
+	}{
+		{"eve@replayer.example", Report, ""},
+		{"eve@notvictim.example", Report, ""},
+		{"news@victim.example", BlockDomain, "victim.example"},
+		{"news@mail.victim.example", BlockDomain, "victim.example"},
+	} {
+		pl := Decide(p, Refusal{ID: "Q1", Client: client, From: tt.from, To: []string{"x@gmail.com"},
+			Upstream: Upstream{Reply: textReply(dkim), Host: "gmail-smtp-in.l.google.com[142.250.1.26]:25", Stage: "data"}})
+		if pl.Verdict.Action != BlockDomain || pl.Action != tt.action || pl.Domain != tt.domain {
+			t.Errorf("from <%s>: %v %q (why %q, verdict %v); want %v %q", tt.from, pl.Action, pl.Domain, pl.Why, pl.Verdict.Action, tt.action, tt.domain)
+		}
+	}
+}
