@@ -236,6 +236,13 @@ func Decide(p Policy, rf Refusal) Plan {
 		// was read, and Postfix logs the refusal for every message it
 		// was about to send. The words are about the relay's address.
 		change(None, "refused before the transaction ("+rf.Stage+"): no message of the client's was read")
+	case v.Action == Ban && (rf.Stage == "mail" || rf.Stage == "rcpt"):
+		// Gmail's "unusual rate of unsolicited mail originating from
+		// your IP address" at MAIL or RCPT: said before any content, to
+		// whichever message came next; the words are about the relay's
+		// address. The mail is kept as the code says, not made 5xx.
+		change(None, "refused at "+strings.ToUpper(rf.Stage)+", before the content: the client's message was not read")
+		return pl
 	case v.Action == Ban:
 		switch {
 		case rf.Local:

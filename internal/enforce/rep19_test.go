@@ -60,3 +60,30 @@ func TestRep19DKIMReplayBlocksNoVictim(t *testing.T) {
 		}
 	}
 }
+
+// TestRep19IPRateAtMailBansNobody: Gmail answers a MAIL FROM with its
+// "unusual rate of unsolicited mail originating from your IP address ...
+// temporarily rate limited". No content was sent: the words are about the
+// relay's address, not the message whose MAIL came next. Its client is
+// not banned, and the 421 stays temporary (the message is retried, not
+// bounced). The same reply at the final dot still bans.
+func TestRep19IPRateAtMailBansNobody(t *testing.T) {
+	const ipRate = "421-4.7.0 [192.0.2.25 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. 421 4.7.0 x1 - gsmtp"
+	var ml bytes.Buffer
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, MailLog: maillog.New(&ml)}
+	for _, stage := range []string{"mail", "rcpt", "data"} {
+		rf := Refusal{ID: "Q-" + stage, Client: netip.MustParseAddr("203.0.113.7"), From: "bob@clean.example", To: []string{"x@gmail.com"},
+			Upstream: Upstream{Reply: textReply(ipRate), Host: "gmail-smtp-in.l.google.com[142.250.1.26]:25", Stage: stage}}
+		out := e.Act(context.Background(), rf)
+		if stage == "data" {
+			if out.Plan.Action != Ban {
+				t.Errorf("at the final dot: %v (%s); want ban", out.Plan.Action, out.Plan.Why)
+			}
+			continue
+		}
+		if out.Plan.Action != None || out.Banned || out.Heard.Code != 421 || out.Settle != "" {
+			t.Errorf("at %s: action %v (%s), banned %v, heard %q, settle %q; want none, not banned, the 421 as it is, kept",
+				stage, out.Plan.Action, out.Plan.Why, out.Banned, out.Heard.String(), out.Settle)
+		}
+	}
+}
