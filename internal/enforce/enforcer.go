@@ -263,7 +263,7 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Reason: reason, Until: b.Until, Rule: v.Rule,
 			ID: rf.ID, Reply: rf.Reply.String()})
 	}
-	e.holdFrom(pl.Client)
+	e.holdFrom(pl.Client, rf.ID)
 	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
 	return true
 }

@@ -16,7 +16,9 @@ import (
 // remembered, and held when the enforcer next hears of them (Act: their
 // refusal, Outcome.Hold) or finds them ready again (holdLater, on the ban
 // list's reload timer).
-func (e *Enforcer) holdFrom(ip netip.Addr) {
+//
+// The refused message itself (id) is left to its own outcome (Outcome.Hold).
+func (e *Enforcer) holdFrom(ip netip.Addr, id string) {
 	if e.Spool == nil {
 		return
 	}
@@ -25,7 +27,7 @@ func (e *Enforcer) holdFrom(ip netip.Addr) {
 		return
 	}
 	for _, ent := range ents {
-		if ent.State != spool.Ready && ent.State != spool.Claimed {
+		if ent.ID == id || ent.State != spool.Ready && ent.State != spool.Claimed {
 			continue
 		}
 		env, _, err := e.Spool.Read(ent.ID)
@@ -59,10 +61,12 @@ func (e *Enforcer) holdOne(id string, ip netip.Addr, from string) bool {
 
 // pendingHold reports whether message id was being delivered when its
 // client was banned, and is still to be held (its client still banned).
-// It stays remembered until holdLater finds it held or gone.
+// It is then forgotten: the caller holds it, and an administrator who
+// releases it later releases it for good.
 func (e *Enforcer) pendingHold(id string) bool {
 	e.banMu.Lock()
 	ip, ok := e.holdPending[id]
+	delete(e.holdPending, id)
 	e.banMu.Unlock()
 	if !ok || e.Bans == nil {
 		return false
