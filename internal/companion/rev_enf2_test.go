@@ -39,11 +39,14 @@ func TestRevEnf2NoSanctionBeforeTransaction(t *testing.T) {
 		deferred("4A0003ABC3", "203.0.113.3", "c@three.example", "u3@gmail.test", "refused to talk to me: "+fmt.Sprintf(domainRep421, "s3")) +
 		deferred("4A0004ABC4", "203.0.113.4", "d@four.example", "u4@gmail.test", "said: "+fmt.Sprintf(unauth, "s4")+" (in reply to STARTTLS command)") +
 		deferred("4A0005ABC5", "203.0.113.5", "e@five.example", "u5@gmail.test", "refused to talk to me: "+fmt.Sprintf(ptr, "s5")) +
-		// The same reply to a command of the transaction is the message's.
-		deferred("4A0006ABC6", "203.0.113.6", "f@six.example", "u6@gmail.test", "said: "+fmt.Sprintf(netblock, "s6")+" (in reply to MAIL FROM command)")
+		// The same reply to MAIL FROM came before any content: about
+		// the relay's address too, not the message whose MAIL was next
+		// (rep19); at the end of DATA it is the message's.
+		deferred("4A0006ABC6", "203.0.113.6", "f@six.example", "u6@gmail.test", "said: "+fmt.Sprintf(netblock, "s6")+" (in reply to MAIL FROM command)") +
+		deferred("4A0007ABC7", "203.0.113.7", "g@seven.example", "u7@gmail.test", "said: "+fmt.Sprintf(netblock, "s7")+" (in reply to end of DATA command)")
 	revEnf2Actions(t, c, &out, log,
 		"would-alert 4A0005ABC5 203.0.113.5 ",
-		"would-ban 4A0006ABC6 203.0.113.6 ",
+		"would-ban 4A0007ABC7 203.0.113.7 ",
 	)
 }
 

@@ -24,7 +24,10 @@ func TestRevGM5EngineVerdictsBeforeTransaction(t *testing.T) {
 		{ipRate, "ehlo", VerdictPace},
 		{domain, "helo", VerdictPace},
 		{ipRate, "data", VerdictNone},
-		{ipRate, "rcpt", VerdictNone},
+		// Before the content, a ban's words are about the relay's
+		// address (rep19): pace; a domain's are the sender's.
+		{ipRate, "rcpt", VerdictPace},
+		{ipRate, "mail", VerdictPace},
 		{domain, "mail", VerdictNone},
 		{rate, "greeting", VerdictPace},
 		{rate, "data", VerdictPace},

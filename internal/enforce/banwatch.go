@@ -17,6 +17,7 @@ func (e *Enforcer) ReloadBans(log *slog.Logger) {
 	if e.Bans == nil {
 		return
 	}
+	defer e.holdLater() // after banMu is unlocked
 	e.banMu.Lock()
 	defer e.banMu.Unlock()
 	// The first call, at start, warns of what the file's first read

@@ -142,6 +142,15 @@ type Refusal struct {
 	Done []string
 }
 
+// upstreamHost is the refusing upstream as Trusted reads it: Host, with
+// UpstreamIP when Host has no address.
+func (rf Refusal) upstreamHost() string {
+	if rf.UpstreamIP != "" && !strings.Contains(rf.Host, "[") {
+		return rf.Host + "[" + rf.UpstreamIP + "]"
+	}
+	return rf.Host
+}
+
 // own reports a refusal of the relay's own message (Own), or of a local
 // null sender (Postfix's own notice).
 func (rf Refusal) own() bool { return rf.Own || rf.Local && rf.From == "" }
@@ -212,10 +221,7 @@ func Decide(p Policy, rf Refusal) Plan {
 	}
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
 	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
-	host := rf.Host
-	if rf.UpstreamIP != "" && !strings.Contains(host, "[") {
-		host += "[" + rf.UpstreamIP + "]"
-	}
+	host := rf.upstreamHost()
 	trusted := Trusted(host, p.TrustedUpstreams)
 	untrusted := "upstream " + host + " is not a trusted upstream; not acted on"
 	if rf.Host == "" {
@@ -230,6 +236,13 @@ func Decide(p Policy, rf Refusal) Plan {
 		// was read, and Postfix logs the refusal for every message it
 		// was about to send. The words are about the relay's address.
 		change(None, "refused before the transaction ("+rf.Stage+"): no message of the client's was read")
+	case v.Action == Ban && (rf.Stage == "mail" || rf.Stage == "rcpt"):
+		// Gmail's "unusual rate of unsolicited mail originating from
+		// your IP address" at MAIL or RCPT: said before any content, to
+		// whichever message came next; the words are about the relay's
+		// address. The mail is kept as the code says, not made 5xx.
+		change(None, "refused at "+strings.ToUpper(rf.Stage)+", before the content: the client's message was not read")
+		return pl
 	case v.Action == Ban:
 		switch {
 		case rf.Local:
@@ -272,6 +285,14 @@ func Decide(p Policy, rf Refusal) Plan {
 			change(Report, "blocking "+pl.Domain+" blocks "+underDomain(pl.Domain, never)+", which is never blocked")
 		case !trusted:
 			change(Report, untrusted)
+		case v.Domain != "" && !coveredBy(SenderDomain(rf.From, p.SRS), v.Domain):
+			// Gmail names a domain ("your DKIM domain [d 30]") that is
+			// not the envelope sender's: a DKIM-signed message of
+			// another's, replayed by this client. Blocking d at MAIL
+			// FROM would refuse d's own senders, and not this client,
+			// which does not send as d.
+			change(Report, "the upstream names "+v.Domain+", not the envelope sender's domain: blocking it would refuse "+
+				v.Domain+"'s own mail, not this sender's")
 		}
 		if pl.Action != BlockDomain {
 			pl.Domain = ""
@@ -367,6 +388,13 @@ func underDomain(domain string, list []string) string {
 		}
 	}
 	return ""
+}
+
+// coveredBy reports whether an access table's entry for blocked refuses
+// a sender in domain: the same domain, or one under it.
+func coveredBy(domain, blocked string) bool {
+	blocked = strings.ToLower(strings.TrimSuffix(blocked, "."))
+	return domain != "" && (domain == blocked || strings.HasSuffix(domain, "."+blocked))
 }
 
 // neverBlocked reports whether domain is one of list or under one.

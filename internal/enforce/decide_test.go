@@ -76,7 +76,7 @@ func TestDecideTrusted(t *testing.T) {
 			reply string
 			want  Action
 		}{{unsolicited, Ban}, {domainRep, BlockDomain}, {spfDomain, BlockDomain}} {
-			pl := Decide(p, Refusal{Client: client, From: "bob@victim.example", To: []string{"x@attacker.test"},
+			pl := Decide(p, Refusal{Client: client, From: "bob@victim2.example", To: []string{"x@attacker.test"},
 				Upstream: Upstream{Reply: textReply(c.reply), Host: tt.host}})
 			want := c.want
 			if !tt.ok {
@@ -132,7 +132,9 @@ func TestDecide(t *testing.T) {
 		{"ban, a client's null sender", Refusal{Client: client, Upstream: upstream(unsolicited)}, Ban, "203.0.113.7", "", 550},
 		{"ban, client unknown", Refusal{Upstream: upstream(unsolicited)}, Report, "", "the client is unknown", 550},
 		{"block, sender domain", Refusal{Client: client, From: "a@Sub.Bad.Example", Upstream: upstream(domainRep)}, BlockDomain, "sub.bad.example", "", 550},
-		{"block, the reply's domain", Refusal{Client: client, From: "a@b.example", Upstream: upstream(spfDomain)}, BlockDomain, "spf.example", "", 554},
+		{"block, the reply's domain", Refusal{Client: client, From: "a@Mail.Spf.example", Upstream: upstream(spfDomain)}, BlockDomain, "spf.example", "", 554},
+		{"block, the reply's domain, not the sender's", Refusal{Client: client, From: "a@b.example", Upstream: upstream(spfDomain)}, Report, "",
+			"the upstream names spf.example, not the envelope sender's domain: blocking it would refuse spf.example's own mail, not this sender's", 554},
 		{"block, verified SRS", Refusal{Client: client, From: srs, Upstream: upstream(domainRep)}, BlockDomain, "orig.example", "", 550},
 		{"block, forged SRS", Refusal{Client: client, From: forged, Upstream: upstream(domainRep)}, BlockDomain, "attacker.example", "", 550},
 		{"block, never blocked", Refusal{Client: client, From: "x@mx.relay.example", Upstream: upstream(domainRep)}, Report, "", "the domain mx.relay.example is never blocked", 550},

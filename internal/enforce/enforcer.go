@@ -89,6 +89,41 @@ type Enforcer struct {
 	// and the admin interface both reload).
 	banMu   sync.Mutex
 	inForce map[netip.Addr]time.Time
+	// bannedFor: the bans just made, by message, client and rule, with
+	// when (guarded by banMu). One refusal at the final dot is every
+	// recipient's, and the scheduler hands the enforcer each recipient
+	// in turn: the client is banned once for it, with one ban line and
+	// one report, not one per recipient.
+	bannedFor map[string]time.Time
+	// holdPending: messages of a client banned while they were being
+	// delivered, to be held when they come back (guarded by banMu; see
+	// holdFrom).
+	holdPending map[string]netip.Addr
+}
+
+// banRepeatWindow is how long a ban for a message's refusal stands for the
+// same refusal of its other recipients (all handed over in one attempt).
+const banRepeatWindow = time.Minute
+
+// bannedAlready reports whether the client was banned for this message's
+// refusal by this rule a moment ago, and if not, remembers that it is now.
+func (e *Enforcer) bannedAlready(id string, ip netip.Addr, rule string, now time.Time) bool {
+	e.banMu.Lock()
+	defer e.banMu.Unlock()
+	for k, t := range e.bannedFor {
+		if now.Sub(t) >= banRepeatWindow || now.Before(t) {
+			delete(e.bannedFor, k)
+		}
+	}
+	k := id + " " + ip.String() + " " + rule
+	if _, ok := e.bannedFor[k]; ok && id != "" {
+		return true
+	}
+	if e.bannedFor == nil {
+		e.bannedFor = map[string]time.Time{}
+	}
+	e.bannedFor[k] = now
+	return false
 }
 
 // Outcome says what the enforcer did and what becomes of the refused
@@ -145,7 +180,9 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if e.Metrics != nil {
 		e.Metrics.Verdict(rf.Reply.Code, pl.Verdict.Action.String())
 	}
-	out := Outcome{Plan: pl, Heard: pl.Undone}
+	// A message being delivered when its client was banned (for another
+	// message) is held at its own refusal, whatever that is.
+	out := Outcome{Plan: pl, Heard: pl.Undone, Hold: e.pendingHold(rf.ID)}
 	if pl.Repeat {
 		if pl.Verdict.Action.KeepsMail() && rf.Reply.Code >= 500 {
 			// The relay's pace or set-up still: the mail stays queued.
@@ -189,7 +226,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 	if out.Encapsulated {
 		out.Heard = pl.Heard
 	}
-	out.Hold = out.Banned
+	out.Hold = out.Hold || out.Banned
 	switch {
 	case out.Encapsulated:
 		// The recipient has the message, as an attachment.
@@ -210,6 +247,10 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		return false
 	}
 	v := pl.Verdict
+	if e.bannedAlready(rf.ID, pl.Client, v.Rule, e.now()) {
+		// Another recipient of the same refusal: banned and held already.
+		return true
+	}
 	reason := v.Rule + ": " + firstLine(rf.Reply.String())
 	b, err := e.Bans.Add(pl.Client, e.BanTime, reason)
 	if err != nil {
@@ -222,40 +263,9 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Reason: reason, Until: b.Until, Rule: v.Rule,
 			ID: rf.ID, Reply: rf.Reply.String()})
 	}
-	e.holdFrom(pl.Client)
+	e.holdFrom(pl.Client, rf.ID)
 	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
 	return true
-}
-
-// holdFrom holds every ready message the banned client submitted: each
-// would cost the relay more reputation. An administrator releases or
-// deletes them (`relaykeeper queue release|delete`).
-func (e *Enforcer) holdFrom(ip netip.Addr) {
-	if e.Spool == nil {
-		return
-	}
-	ents, err := e.Spool.List()
-	if err != nil {
-		return
-	}
-	for _, ent := range ents {
-		if ent.State != spool.Ready {
-			continue
-		}
-		env, _, err := e.Spool.Read(ent.ID)
-		if err != nil || ClientIP(env.Client) != ip {
-			continue
-		}
-		c, err := e.Spool.Lock(ent.ID)
-		if err != nil {
-			continue // being delivered now: its own refusal will hold it
-		}
-		if err := c.Move(spool.Held); err == nil {
-			e.MailLog.Hold(ent.ID, ip.String(), env.From, "client banned")
-		} else {
-			c.Unlock()
-		}
-	}
 }
 
 // ClientIP is the address of an envelope's client ("ip:port", or a bare
@@ -293,8 +303,17 @@ func (e *Enforcer) block(rf Refusal, pl Plan) bool {
 // alert tells the administrator about a fault of the relay's own set-up
 // or account, once per cause per hour (AlertLimiter). The mail stays
 // queued (Outcome.Settle).
+//
+// The cause is the rule, for the trusted upstreams together (Gmail's many
+// hosts); an upstream not trusted has causes of its own: any mail server a
+// client mails can answer in Gmail's words, and its alert must not use up
+// the hour's alert for a real one.
 func (e *Enforcer) alert(rf Refusal, v Verdict) {
-	if !e.alerts.Due(v.Rule, e.now()) {
+	cause := v.Rule
+	if host := rf.upstreamHost(); !Trusted(host, e.Policy.TrustedUpstreams) {
+		cause += "\x00" + host
+	}
+	if !e.alerts.Due(cause, e.now()) {
 		return
 	}
 	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.String())
@@ -367,8 +386,16 @@ func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 		w.Abort()
 		return "", err
 	}
+	// The copy keeps its original's client: it carries that client's
+	// content, so a refusal of the copy for spam bans the client that
+	// submitted it (a copy "submitted locally" would ban nobody, and a
+	// spammer forging a DMARC-protected From: would never be banned).
+	client := "local"
+	if rf.Client.IsValid() && !rf.Local {
+		client = rf.Client.String()
+	}
 	env := &spool.Envelope{From: e.RelayAddress, Recipients: []spool.Recipient{{Addr: to, Status: spool.Pending}},
-		BodyType: "8bit", Client: "local", Arrival: now}
+		BodyType: "8bit", Client: client, ClientName: rf.ClientName, Arrival: now}
 	if err := w.Finish(env); err != nil {
 		return "", err
 	}

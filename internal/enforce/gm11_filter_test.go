@@ -73,7 +73,8 @@ func TestGm11TemporarySanctionMadePermanent(t *testing.T) {
 			t.Fatal(err)
 		}
 		u.Host = "gmail-smtp-in.l.google.com"
-		pl := Decide(p, Refusal{ID: "x", Client: netip.MustParseAddr("203.0.113.9"), From: "a@sender.example",
+		// The sender is of the domain the SPF and DKIM replies name.
+		pl := Decide(p, Refusal{ID: "x", Client: netip.MustParseAddr("203.0.113.9"), From: "a@example.com",
 			To: []string{"b@gmail.com"}, Upstream: u})
 		if pl.Action != g.want {
 			t.Errorf("gmail-replies.txt:%d: %v; want %v", g.line, pl.Action, g.want)

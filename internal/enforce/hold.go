@@ -1,0 +1,106 @@
+package enforce
+
+import (
+	"net/netip"
+
+	"github.com/relaykeeper/relaykeeper/internal/spool"
+)
+
+// holdFrom holds every ready message the banned client submitted: each
+// would cost the relay more reputation. An administrator releases or
+// deletes them (`relaykeeper queue release|delete`).
+//
+// A message of the client's being delivered at that moment cannot be
+// held now. If the upstream takes it, it is gone; if it comes back (a
+// deferral), it must not go out at its next retry: such messages are
+// remembered, and held when the enforcer next hears of them (Act: their
+// refusal, Outcome.Hold) or finds them ready again (holdLater, on the ban
+// list's reload timer).
+//
+// The refused message itself (id) is left to its own outcome (Outcome.Hold).
+func (e *Enforcer) holdFrom(ip netip.Addr, id string) {
+	if e.Spool == nil {
+		return
+	}
+	ents, err := e.Spool.List()
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		if ent.ID == id || ent.State != spool.Ready && ent.State != spool.Claimed {
+			continue
+		}
+		env, _, err := e.Spool.Read(ent.ID)
+		if err != nil || ClientIP(env.Client) != ip {
+			continue
+		}
+		if ent.State == spool.Claimed || !e.holdOne(ent.ID, ip, env.From) {
+			e.banMu.Lock()
+			if e.holdPending == nil {
+				e.holdPending = map[string]netip.Addr{}
+			}
+			e.holdPending[ent.ID] = ip
+			e.banMu.Unlock()
+		}
+	}
+}
+
+// holdOne holds a ready message; false if it is claimed (being delivered).
+func (e *Enforcer) holdOne(id string, ip netip.Addr, from string) bool {
+	c, err := e.Spool.Lock(id)
+	if err != nil {
+		return false
+	}
+	if err := c.Move(spool.Held); err != nil {
+		c.Unlock()
+		return true // gone meanwhile, or the spool fails: nothing to retry
+	}
+	e.MailLog.Hold(id, ip.String(), from, "client banned")
+	return true
+}
+
+// pendingHold reports whether message id was being delivered when its
+// client was banned, and is still to be held (its client still banned).
+// It is then forgotten: the caller holds it, and an administrator who
+// releases it later releases it for good.
+func (e *Enforcer) pendingHold(id string) bool {
+	e.banMu.Lock()
+	ip, ok := e.holdPending[id]
+	delete(e.holdPending, id)
+	e.banMu.Unlock()
+	if !ok || e.Bans == nil {
+		return false
+	}
+	_, banned := e.Bans.Due(ip)
+	return banned
+}
+
+// holdLater holds the messages that were being delivered when their
+// client was banned and are ready again; those gone, or whose client's
+// ban was lifted, are forgotten.
+func (e *Enforcer) holdLater() {
+	if e.Spool == nil {
+		return
+	}
+	e.banMu.Lock()
+	ids := make(map[string]netip.Addr, len(e.holdPending))
+	for id, ip := range e.holdPending {
+		ids[id] = ip
+	}
+	e.banMu.Unlock()
+	for id, ip := range ids {
+		env, st, err := e.Spool.Read(id)
+		_, banned := e.Bans.Due(ip)
+		switch {
+		case err == nil && st == spool.Claimed && banned:
+			continue // still being delivered
+		case err == nil && st == spool.Ready && banned:
+			if !e.holdOne(id, ip, env.From) {
+				continue
+			}
+		}
+		e.banMu.Lock()
+		delete(e.holdPending, id)
+		e.banMu.Unlock()
+	}
+}
