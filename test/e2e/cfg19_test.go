@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// cfg19Start starts "relaykeeper --as-server" on a free loopback port with
+// the TOML file text and the extra switches, and returns the file's path,
+// the exit status and standard error. A relay still running after a few
+// seconds has started: it is stopped and the status is -1.
+func cfg19Start(t *testing.T, text string, args ...string) (cfg string, code int, stderr string) {
+	t.Helper()
+	cfg = writeFile(t, t.TempDir(), "relaykeeper.toml", text, 0o644)
+	args = append([]string{"--as-server", "--interface", "127.0.0.1", "--port", strconv.Itoa(harness.FreePort(t)),
+		"--spool-dir", t.TempDir(), "--config", cfg}, args...)
+	p := harness.Start(t, harness.Binary(t), args...)
+	code, err := p.Wait(4 * time.Second)
+	if err != nil {
+		p.Kill()
+		_, _ = p.Wait(5 * time.Second)
+		code = -1
+	}
+	return cfg, code, p.Stderr()
+}
+
+// cfg19Refused fails the test unless the relay refused to start with the
+// TOML file text, naming the file and line (FILE:LINE) and every one of
+// words on standard error.
+func cfg19Refused(t *testing.T, text string, line int, words ...string) {
+	t.Helper()
+	cfg, code, out := cfg19Start(t, text)
+	want := append([]string{cfg + ":" + strconv.Itoa(line) + ": "}, words...)
+	for _, w := range want {
+		if code <= 0 || !strings.Contains(out, w) {
+			t.Errorf("%q: exit %d, stderr %q; want a refusal saying %q", text, code, out, want)
+			return
+		}
+	}
+}
+
+// TestCfg19WholeInternetTrusted: mynetworks = ["0.0.0.0/0"] (or ::/0, or
+// the same line in a mynetworks file) trusts every client on the Internet
+// to relay anywhere: with --remote-clients, an open relay. It started
+// without a word; it is refused at its line, as an unknown key is.
+func TestCfg19WholeInternetTrusted(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "mynetworks")
+	if err := os.WriteFile(file, []byte("127.0.0.0/8\n0.0.0.0/0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, nets := range []string{`"0.0.0.0/0"`, `"127.0.0.0/8", "::/0"`, `"[::]/0"`} {
+		cfg19Refused(t, "[policy]\n# trusted\nmynetworks = ["+nets+"]\n", 3, "policy.mynetworks", "open relay")
+	}
+	if _, code, out := cfg19Start(t, "[policy]\nmynetworks = ["+strconv.Quote(file)+"]\n"); code <= 0 || !strings.Contains(out, file+":2: ") || !strings.Contains(out, "open relay") {
+		t.Errorf("0.0.0.0/0 in a mynetworks file: exit %d, stderr %q; want a refusal naming %s:2", code, out, file)
+	}
+	// Excluding the whole Internet ahead of the trusted networks is fine.
+	if _, code, out := cfg19Start(t, "[policy]\nmynetworks = [\"!192.0.2.1\", \"127.0.0.0/8\"]\n"); code != -1 {
+		t.Errorf("mynetworks with a negated address: exit %d, stderr %q; want it to start", code, out)
+	}
+}
