@@ -66,3 +66,22 @@ func TestCfg19WholeInternetTrusted(t *testing.T) {
 		t.Errorf("mynetworks with a negated address: exit %d, stderr %q; want it to start", code, out)
 	}
 }
+
+// TestCfg19ListFileUnreadable: a mynetworks or relay_domains file that
+// cannot be read to its end (a directory, a line over 64 KiB) was taken as
+// empty, or as the lines before it: trusted clients or the relay's own
+// domains were refused with no word of why. It is refused at start-up,
+// naming the file.
+func TestCfg19ListFileUnreadable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	long := writeFile(t, dir, "relay_domains", "a.example "+strings.Repeat("b", 70000)+".example\nrelay.example\n", 0o644)
+	for _, tc := range []struct{ key, file string }{
+		{"mynetworks", dir}, {"relay_domains", dir}, {"relay_domains", long},
+	} {
+		_, code, out := cfg19Start(t, "[policy]\n"+tc.key+" = ["+strconv.Quote(tc.file)+"]\n")
+		if code <= 0 || !strings.Contains(out, tc.file) {
+			t.Errorf("%s = [%q]: exit %d, stderr %q; want a refusal naming the file", tc.key, tc.file, code, out)
+		}
+	}
+}
