@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +27,37 @@ func TestCfg19SwitchFileBOM(t *testing.T) {
 	}
 	if cfg.Spool.Dir != "/var/spool/x" || cfg.SMTP.Port != 2525 || cfg.Mode != ModeServer {
 		t.Errorf("spool %q, port %d, mode %v; want /var/spool/x, 2525, server", cfg.Spool.Dir, cfg.SMTP.Port, cfg.Mode)
+	}
+}
+
+// TestCfg19UnknownKeySuggests: an unknown key said only "unknown key",
+// though most are a letter off a real one, a key of another section, a
+// top-level key written under a section heading (TOML puts every key after
+// [smtp] in [smtp]), or an E-MailRelay switch name. The message now says
+// which key was meant.
+func TestCfg19UnknownKeySuggests(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"[smtp]\nprot = 26\n", "FILE:2: smtp.prot: unknown key; did you mean smtp.port?"},
+		{"[smtp]\nPort = 25\n", "FILE:2: smtp.Port: unknown key; did you mean smtp.port?"},
+		{"[smtp]\nremote-clients = true\n", "FILE:2: smtp.remote-clients: unknown key; did you mean smtp.remote_clients?"},
+		{"[enforce]\nnever_blok = []\n", "FILE:2: enforce.never_blok: unknown key; did you mean enforce.never_block?"},
+		{"[smpt]\nport = 25\n", "FILE:1: smpt: unknown key; did you mean [smtp]?"},
+		{"[smtp]\nport = 2525\nmode = \"proxy\"\n", "FILE:3: smtp.mode: unknown key; mode is a top-level key: write it above the first [section] heading"},
+		{"[forward]\nserver_secrets = \"x\"\n", "FILE:2: forward.server_secrets: unknown key; server_secrets is a key of [auth]"},
+		{"[forward]\nport = 25\n", "FILE:2: forward.port: unknown key; port is a key of [smtp], [pop] and [admin]"},
+		{"max_message_size = 5\n", "FILE:1: max_message_size: unknown key; max_message_size is a key of [smtp]"},
+		{"spool-dir = \"/x\"\n", "FILE:1: spool-dir: unknown key; --spool-dir's setting is spool.dir"},
+		{"[transports.x]\nnexthp = \"[a.example]\"\n", "FILE:2: transports.x.nexthp: unknown key; did you mean transports.x.nexthop?"},
+		{"[smtp]\nfrobnicate = 1\n", "FILE:2: smtp.frobnicate: unknown key"},
+	} {
+		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		want := strings.ReplaceAll(tt.want, "FILE", path)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v; want %s", tt.src, err, want)
+		}
 	}
 }

@@ -234,7 +234,11 @@ func (d *decoder) table(path toml.Key, raw map[string]any, v reflect.Value) {
 		key := append(path[:len(path):len(path)], name)
 		f, ok := fieldByKey(v.Type(), name)
 		if !ok {
-			d.problem(key.String(), "unknown key")
+			if hint := suggest(path, name, v.Type()); hint != "" {
+				d.problem(key.String(), "unknown key; %s", hint)
+			} else {
+				d.problem(key.String(), "unknown key")
+			}
 			continue
 		}
 		d.value(key, val, v.FieldByIndex(f.Index))
