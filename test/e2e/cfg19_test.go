@@ -117,3 +117,24 @@ func TestCfg19FileErrorsNameTheLine(t *testing.T) {
 		cfg19Refused(t, tc.text, tc.line, tc.key)
 	}
 }
+
+// TestCfg19HelpCommand: "relaykeeper help" and "relaykeeper help queue",
+// as git, go and docker take them, were an unknown command "help"; they
+// print the page that --help prints.
+func TestCfg19HelpCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range [][2][]string{
+		{{"help"}, {"--help"}},
+		{{"help", "queue"}, {"queue", "--help"}},
+		{{"help", "postfix-enforcer"}, {"postfix-enforcer", "--help"}},
+	} {
+		out, errOut, code := opsCmd(t, "", tc[0]...)
+		want, _, _ := opsCmd(t, "", tc[1]...)
+		if code != 0 || out != want || want == "" {
+			t.Errorf("relaykeeper %q: exit %d, stderr %q, stdout %.60q; want relaykeeper %q's page", tc[0], code, errOut, out, tc[1])
+		}
+	}
+	if _, errOut, code := opsCmd(t, "", "help", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("relaykeeper help frobnicate: exit %d, stderr %q; want 2 and the unknown command named", code, errOut)
+	}
+}
