@@ -138,3 +138,16 @@ func TestCfg19HelpCommand(t *testing.T) {
 		t.Errorf("relaykeeper help frobnicate: exit %d, stderr %q; want 2 and the unknown command named", code, errOut)
 	}
 }
+
+// TestCfg19VerifierMissing: an address verifier program that does not
+// exist (a typing error) started, and every recipient then heard 450 for
+// ever; a --filter program is checked at start-up, and now so is the
+// verifier, at its line or switch.
+func TestCfg19VerifierMissing(t *testing.T) {
+	t.Parallel()
+	gone := filepath.Join(t.TempDir(), "verifier")
+	cfg19Refused(t, "[policy]\naddress_verifier = \""+gone+" --flag\"\n", 2, "policy.address_verifier", gone)
+	if _, code, out := cfg19Start(t, "", "--address-verifier", gone); code <= 0 || !strings.Contains(out, "--address-verifier: ") {
+		t.Errorf("--address-verifier %s: exit %d, stderr %q; want a refusal naming the switch", gone, code, out)
+	}
+}
