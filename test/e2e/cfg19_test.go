@@ -151,3 +151,33 @@ func TestCfg19VerifierMissing(t *testing.T) {
 		t.Errorf("--address-verifier %s: exit %d, stderr %q; want a refusal naming the switch", gone, code, out)
 	}
 }
+
+// TestCfg19SubcommandSwitchErrors: the commands' wrong switches got Go's
+// flag package's words, with one dash ("flag provided but not defined:
+// -bogus", "invalid value \"x\" for flag -ban-delay: parse error") where
+// the main command says "unknown switch --bogus"; they now say it as the
+// main command does, with the switch as --help writes it. A duration may be
+// seconds, as with the relay's switches ("--duration 3600" was refused).
+func TestCfg19SubcommandSwitchErrors(t *testing.T) {
+	t.Parallel()
+	bans := filepath.Join(t.TempDir(), "bans")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"passwd", "--bogus"}, "relaykeeper passwd: unknown switch --bogus"},
+		{[]string{"passwd", "--plain=maybe"}, `--plain=maybe: want true or false`},
+		{[]string{"queue", "--json=yes", "--spool-dir", t.TempDir()}, `--json=yes: want true or false`},
+		{[]string{"bans", "--bans", bans, "add", "192.0.2.1", "--duration", "x"}, `--duration "x": want a duration such as 90s or 4h`},
+		{[]string{"postfix-enforcer", "--ban-delay", "soon"}, `--ban-delay "soon": want a duration such as 90s or 4h`},
+	} {
+		_, errOut, code := opsCmd(t, "pw\n", tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "parse error") {
+			t.Errorf("relaykeeper %q: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	// A bare number is seconds, as with the relay's own switches.
+	if _, errOut, code := opsCmd(t, "", "bans", "--bans", bans, "add", "192.0.2.1", "--duration", "3600"); code != 0 {
+		t.Errorf("relaykeeper bans add --duration 3600: exit %d, stderr %q; want 0", code, errOut)
+	}
+}
