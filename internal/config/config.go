@@ -326,7 +326,8 @@ type Auth struct {
 	// further attempts from it refused until the window passes.
 	FailureLimit  int           `toml:"failure_limit"`
 	FailureWindow time.Duration `toml:"failure_window"`
-	// SenderLoginMaps is a Postfix smtpd_sender_login_maps file; with
+	// SenderLoginMaps is a Postfix smtpd_sender_login_maps file, or as
+	// main.cf names it, "hash:FILE" (the text file is read); with
 	// RejectSenderLoginMismatch an authenticated client may only use the
 	// sender addresses its login owns.
 	SenderLoginMaps           string `toml:"sender_login_maps"`

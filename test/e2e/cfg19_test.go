@@ -181,3 +181,19 @@ func TestCfg19SubcommandSwitchErrors(t *testing.T) {
 		t.Errorf("relaykeeper bans add --duration 3600: exit %d, stderr %q; want 0", code, errOut)
 	}
 }
+
+// TestCfg19SenderLoginMapsTableSpec: auth.sender_login_maps written as
+// Postfix's smtpd_sender_login_maps is ("hash:/etc/postfix/sender_login"),
+// as every other *_maps key takes it, was "open hash:/...: no such file or
+// directory". The type of a postmap text file is taken; others are refused
+// saying so.
+func TestCfg19SenderLoginMapsTableSpec(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, t.TempDir(), "sender_login", "alice@example.com alice\n", 0o644)
+	for _, typ := range []string{"hash:", "texthash:", "lmdb:"} {
+		if _, code, out := cfg19Start(t, "[auth]\nsender_login_maps = \""+typ+file+"\"\n"); code != -1 {
+			t.Errorf("sender_login_maps = %q: exit %d, stderr %q; want it to start", typ+file, code, out)
+		}
+	}
+	cfg19Refused(t, "[auth]\nsender_login_maps = \"pcre:"+file+"\"\n", 2, "auth.sender_login_maps", "pcre: tables are not supported")
+}
