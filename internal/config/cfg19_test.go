@@ -61,3 +61,25 @@ func TestCfg19UnknownKeySuggests(t *testing.T) {
 		}
 	}
 }
+
+// TestCfg19TwiceDefined: a section heading written twice got the TOML
+// parser's "Key 'smtp' has already been defined.", which sent the
+// operator looking for a key named smtp; the message now says what TOML
+// allows once.
+func TestCfg19TwiceDefined(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"[smtp]\nport = 25\n\n[smtp]\nsize = 1\n", "FILE:4: [smtp] is written twice: a section has one heading in TOML; put its keys under the first"},
+		{"[smtp]\nport = 25\nport = 26\n", "FILE:3: smtp.port is given twice: a key is given once in TOML"},
+		{"mode = \"server\"\nmode = \"proxy\"\n", "FILE:2: mode is given twice: a key is given once in TOML"},
+	} {
+		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		want := strings.ReplaceAll(tt.want, "FILE", path)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v; want %s", tt.src, err, want)
+		}
+	}
+}

@@ -119,7 +119,8 @@ func decode(file string, data []byte, cfg *Config) error {
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Problems{{File: file, Line: syntaxErrorLine(data, pe.Position), Msg: pe.Message}}
+			line := syntaxErrorLine(data, pe.Position)
+			return Problems{{File: file, Line: line, Msg: twice(pe.Message, data, line)}}
 		}
 		return fmt.Errorf("config: %s: %w", file, err)
 	}
@@ -142,6 +143,21 @@ func decode(file string, data []byte, cfg *Config) error {
 		return d.probs
 	}
 	return nil
+}
+
+// twice rewrites the parser's "Key 'smtp' has already been defined." for
+// line, which sends the operator looking for a key where a heading was
+// repeated; other messages are returned as they are.
+func twice(msg string, data []byte, line int) string {
+	key, ok := strings.CutPrefix(msg, "Key '")
+	if key, ok = strings.CutSuffix(key, "' has already been defined."); !ok {
+		return msg
+	}
+	if lines := strings.Split(string(data), "\n"); line > 0 && line <= len(lines) &&
+		strings.HasPrefix(strings.TrimSpace(lines[line-1]), "[") {
+		return "[" + key + "] is written twice: a section has one heading in TOML; put its keys under the first"
+	}
+	return key + " is given twice: a key is given once in TOML"
 }
 
 // maxDots bounds the dots outside quoted strings on one line. The TOML
