@@ -149,8 +149,9 @@ func decode(file string, data []byte, cfg *Config) error {
 // line, which sends the operator looking for a key where a heading was
 // repeated; other messages are returned as they are.
 func twice(msg string, data []byte, line int) string {
-	key, ok := strings.CutPrefix(msg, "Key '")
-	if key, ok = strings.CutSuffix(key, "' has already been defined."); !ok {
+	key, pre := strings.CutPrefix(msg, "Key '")
+	key, suf := strings.CutSuffix(key, "' has already been defined.")
+	if !pre || !suf {
 		return msg
 	}
 	if lines := strings.Split(string(data), "\n"); line > 0 && line <= len(lines) &&
