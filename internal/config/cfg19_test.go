@@ -83,3 +83,26 @@ func TestCfg19TwiceDefined(t *testing.T) {
 		}
 	}
 }
+
+// TestCfg19ForeignFileAsConfig: E-MailRelay's configuration file or
+// Postfix's main.cf given to --config got only the TOML parser's
+// "expected '.' or '=', but got '\n' instead"; the message now says what
+// the file looks like and what to do with it.
+func TestCfg19ForeignFileAsConfig(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"# emailrelay\nas-server\nspool-dir /var/spool/x\n", "FILE:2: expected '.' or '=', but got '\\n' instead; this looks like E-MailRelay's configuration file: give it as the last argument (relaykeeper FILE), not with --config"},
+		{"spool-dir /var/spool/x\n", "FILE:1: expected '.' or '=', but got '/' instead; this looks like E-MailRelay's configuration file: give it as the last argument (relaykeeper FILE), not with --config"},
+		{"myhostname = relay.example.com\n", "FILE:1: expected value but found \"relay\" instead; this looks like Postfix's main.cf: relaykeeper's file is TOML (strings in quotes, lists in [ ]), and docs/postfix-migration.md says what each main.cf parameter becomes"},
+		{"[smtp]\nport = = 2\n", "FILE:2: expected value but found '=' instead"},
+	} {
+		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		want := strings.ReplaceAll(tt.want, "FILE", path)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v; want %s", tt.src, err, want)
+		}
+	}
+}

@@ -120,7 +120,7 @@ func decode(file string, data []byte, cfg *Config) error {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			line := syntaxErrorLine(data, pe.Position)
-			return Problems{{File: file, Line: line, Msg: twice(pe.Message, data, line)}}
+			return Problems{{File: file, Line: line, Msg: twice(pe.Message, data, line) + foreign(file, data, line)}}
 		}
 		return fmt.Errorf("config: %s: %w", file, err)
 	}

@@ -52,6 +52,28 @@ func suggest(path []string, name string, in reflect.Type) string {
 	return name + " is a key of " + last
 }
 
+// foreign says what the file at a syntax error's line looks like when it
+// is not relaykeeper's TOML: E-MailRelay's configuration file ("spool-dir
+// /var/spool/x", read as the last argument) or Postfix's main.cf
+// ("myhostname = relay.example.com", not read at all); "" otherwise.
+func foreign(file string, data []byte, line int) string {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	text := strings.TrimSpace(lines[line-1])
+	name, _, _ := strings.Cut(strings.ReplaceAll(text, "\t", " "), " ")
+	if !strings.Contains(text, "=") && slices.ContainsFunc(Switches(), func(s Switch) bool { return s.Long == name }) {
+		return "; this looks like E-MailRelay's configuration file: give it as the last argument (relaykeeper " + file + "), not with --config"
+	}
+	for _, p := range []string{"my", "smtpd_", "smtp_", "relayhost", "inet_", "alias_", "virtual_", "transport_maps", "queue_directory", "compatibility_level"} {
+		if strings.HasPrefix(name, p) && strings.Contains(text, "=") {
+			return "; this looks like Postfix's main.cf: relaykeeper's file is TOML (strings in quotes, lists in [ ]), and docs/postfix-migration.md says what each main.cf parameter becomes"
+		}
+	}
+	return ""
+}
+
 // tomlKeys are the keys of the struct type t, in its order.
 func tomlKeys(t reflect.Type) []string {
 	var keys []string
