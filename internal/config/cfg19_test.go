@@ -50,15 +50,7 @@ func TestCfg19UnknownKeySuggests(t *testing.T) {
 		{"[transports.x]\nnexthp = \"[a.example]\"\n", "FILE:2: transports.x.nexthp: unknown key; did you mean transports.x.nexthop?"},
 		{"[smtp]\nfrobnicate = 1\n", "FILE:2: smtp.frobnicate: unknown key"},
 	} {
-		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
-		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Load(path)
-		want := strings.ReplaceAll(tt.want, "FILE", path)
-		if err == nil || err.Error() != want {
-			t.Errorf("%q: %v; want %s", tt.src, err, want)
-		}
+		cfg19Load(t, tt.src, tt.want)
 	}
 }
 
@@ -72,15 +64,7 @@ func TestCfg19TwiceDefined(t *testing.T) {
 		{"[smtp]\nport = 25\nport = 26\n", "FILE:3: smtp.port is given twice: a key is given once in TOML"},
 		{"mode = \"server\"\nmode = \"proxy\"\n", "FILE:2: mode is given twice: a key is given once in TOML"},
 	} {
-		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
-		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Load(path)
-		want := strings.ReplaceAll(tt.want, "FILE", path)
-		if err == nil || err.Error() != want {
-			t.Errorf("%q: %v; want %s", tt.src, err, want)
-		}
+		cfg19Load(t, tt.src, tt.want)
 	}
 }
 
@@ -95,14 +79,20 @@ func TestCfg19ForeignFileAsConfig(t *testing.T) {
 		{"myhostname = relay.example.com\n", "FILE:1: expected value but found \"relay\" instead; this looks like Postfix's main.cf: relaykeeper's file is TOML (strings in quotes, lists in [ ]), and docs/postfix-migration.md says what each main.cf parameter becomes"},
 		{"[smtp]\nport = = 2\n", "FILE:2: expected value but found '=' instead"},
 	} {
-		path := filepath.Join(t.TempDir(), "relaykeeper.toml")
-		if err := os.WriteFile(path, []byte(tt.src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Load(path)
-		want := strings.ReplaceAll(tt.want, "FILE", path)
-		if err == nil || err.Error() != want {
-			t.Errorf("%q: %v; want %s", tt.src, err, want)
-		}
+		cfg19Load(t, tt.src, tt.want)
+	}
+}
+
+// cfg19Load fails the test unless loading src gives the error want, FILE
+// standing for the file's path.
+func cfg19Load(t *testing.T, src, want string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if want = strings.ReplaceAll(want, "FILE", path); err == nil || err.Error() != want {
+		t.Errorf("%q: %v; want %s", src, err, want)
 	}
 }
