@@ -22,7 +22,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	spoolDir := fs.String("spool-dir", "", "")
 	configFile := fs.String("config", "", "")
 	asJSON := fs.Bool("json", false, "")
-	duration := fs.Duration("duration", 0, "")
+	duration := config.Duration(fs, "duration", 0)
 	reason := fs.String("reason", "", "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -78,7 +77,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	if k := r.cfg.DKIM; k.Domain != "" {
 		// Encapsulated copies are signed as the relay's domain.
 		if en.Signer, err = dkim.LoadSigner(k.Domain, k.Selector, k.Key); err != nil {
-			return nil, fmt.Errorf("dkim: %w", err)
+			return nil, config.Setting("dkim.key", err)
 		}
 	}
 	return en, nil

@@ -293,7 +293,7 @@ func TestParseArgsErrors(t *testing.T) {
 		// Problems only Validate can see name the switch.
 		{[]string{"--immediate"}, "--immediate: forwarding while receiving needs a smarthost: set forward.to or --forward-to"},
 		{[]string{"--admin-http", "8025"}, `--admin-http: "8025": want HOST:PORT, e.g. 127.0.0.1:8025`},
-		{[]string{"--config", bad}, bad + ":2: smtp.prot: unknown key"},
+		{[]string{"--config", bad}, bad + ":2: smtp.prot: unknown key; did you mean smtp.port?"},
 		{[]string{"--config", filepath.Join(dir, "absent.toml")}, "config: open " + filepath.Join(dir, "absent.toml") + ": no such file or directory"},
 	}
 	for _, tt := range tests {

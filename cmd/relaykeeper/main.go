@@ -52,7 +52,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, cmd, err := parseArgs(args, stdout)
+	cfg, cmd, err := parseArgs(config.HelpArgs(args), stdout)
 	if err != nil {
 		return reportArgsError(stderr, err)
 	}

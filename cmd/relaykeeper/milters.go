@@ -26,7 +26,7 @@ func (r *relay) addMiltersAndDKIM() error {
 	if k := r.cfg.DKIM; k.Domain != "" {
 		s, err := dkim.LoadSigner(k.Domain, k.Selector, k.Key)
 		if err != nil {
-			return fmt.Errorf("dkim: %w", err)
+			return config.Setting("dkim.key", err)
 		}
 		r.clientFilter = filter.Join(r.clientFilter, s.Filter())
 	}

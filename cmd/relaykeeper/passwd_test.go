@@ -82,7 +82,7 @@ func TestPasswdErrors(t *testing.T) {
 		{[]string{"u"}, strings.Repeat("x", 73) + "\n", exitFailure, "relaykeeper passwd: auth: password longer than 72 bytes, which bcrypt cannot hash\n"},
 		{[]string{"--plain", "--md5"}, "pw\n", exitUsage, "relaykeeper passwd: --plain and --md5 exclude each other\n"},
 		{[]string{"a", "b"}, "pw\n", exitUsage, "relaykeeper passwd: unexpected argument \"b\" (see relaykeeper passwd --help)\n"},
-		{[]string{"--sha1"}, "pw\n", exitUsage, "relaykeeper passwd: flag provided but not defined: -sha1 (see relaykeeper passwd --help)\n"},
+		{[]string{"--sha1"}, "pw\n", exitUsage, "relaykeeper passwd: unknown switch --sha1 (see relaykeeper passwd --help)\n"},
 	}
 	for _, tt := range tests {
 		status, stdout, stderr := runPasswdTest(tt.args, tt.stdin)

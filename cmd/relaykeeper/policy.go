@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
@@ -52,7 +51,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.We
 	if p.DNSBL != "" {
 		c, err := dnsbl.ParseEmailRelay(p.DNSBL)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--dnsbl: %w", err))
+			errs = append(errs, config.Setting("policy.dnsbl", err))
 		} else {
 			if c.Server == "" {
 				c.Server = p.DNSServer
@@ -63,7 +62,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.We
 	if p.AddressVerifier != "" {
 		v, err := verify.New(p.AddressVerifier, p.VerifierTimeout)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--address-verifier: %w", err))
+			errs = append(errs, config.Setting("policy.address_verifier", err))
 		} else {
 			v.Logger = log
 			opts.Verifier = policy.AddressVerifier{V: v, Domain: cfg.Domain}
@@ -72,7 +71,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.We
 	if f := cfg.Auth.SenderLoginMaps; f != "" {
 		sl, err := auth.LoadSenderLogins(f)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("auth.sender_login_maps: %w", err))
+			errs = append(errs, config.Setting("auth.sender_login_maps", err))
 		} else {
 			opts.SenderOwners = sl
 			opts.RejectSenderLoginMismatch = cfg.Auth.RejectSenderLoginMismatch

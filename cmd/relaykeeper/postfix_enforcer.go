@@ -52,7 +52,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		o.TrustedUpstreams = append(o.TrustedUpstreams, v)
 		return nil
 	})
-	fs.DurationVar(&o.BanDelay, "ban-delay", enforce.DefaultBanDelay, "")
+	config.DurationVar(fs, &o.BanDelay, "ban-delay", enforce.DefaultBanDelay)
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	args, err := config.LetterSets(fs, args) // getopts: -rv

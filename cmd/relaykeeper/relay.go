@@ -206,7 +206,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.cfg.Dials() {
 		rt, err := r.newRouter()
 		if err != nil {
-			return nil, fmt.Errorf("routing: %w", err)
+			return nil, err // route.ParamErrors, placed by config
 		}
 		r.router = rt
 	}
@@ -229,7 +229,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
 			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {
-				return nil, fmt.Errorf("header/body checks: %w", err)
+				return nil, err // each names its key
 			}
 		}
 	}

@@ -30,9 +30,20 @@ type SenderLogins struct {
 	owners map[string][]string // lower-case key -> logins
 }
 
-// LoadSenderLogins reads a sender-login table. The error lists every bad
-// line as "FILE:LINE: message".
-func LoadSenderLogins(path string) (*SenderLogins, error) {
+// LoadSenderLogins reads a sender-login table: a file, or as Postfix's
+// smtpd_sender_login_maps names it, "hash:FILE" (or another type postmap
+// builds from the text file, which is what is read). The error lists every
+// bad line as "FILE:LINE: message".
+func LoadSenderLogins(spec string) (*SenderLogins, error) {
+	path := spec
+	if typ, rest, ok := strings.Cut(spec, ":"); ok && !strings.Contains(typ, "/") {
+		switch typ {
+		case "hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash":
+			path = rest
+		default:
+			return nil, fmt.Errorf("auth: %q: %s: tables are not supported here; give the text file (Postfix's hash: source)", spec, typ)
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)

@@ -80,7 +80,7 @@ func Relaykeeper(w io.Writer, p Program) error {
 		}
 	}
 	r.macro("SH", "COMMANDS")
-	r.para("Each command takes its own switches; see its page or relaykeeper COMMAND --help.")
+	r.para("Each command takes its own switches; see its page, or relaykeeper help COMMAND (the same as relaykeeper COMMAND --help).")
 	for _, s := range subs {
 		r.item(bold(s.Name), s.Help+" ("+PageName(s.Name)+"(8))")
 	}

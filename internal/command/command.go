@@ -229,3 +229,21 @@ func (c *capped) Write(p []byte) (int, error) {
 }
 
 func (c *capped) String() string { return string(c.buf) }
+
+// CheckExecutable refuses a program that cannot be run (a filter, an
+// address verifier), so that a typing error shows when the configuration
+// is loaded rather than as a 4xx on every message.
+func CheckExecutable(name string) error {
+	if !strings.Contains(name, "/") {
+		_, err := exec.LookPath(name)
+		return err
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", name)
+	}
+	return nil
+}

@@ -329,7 +329,8 @@ type Auth struct {
 	// further attempts from it refused until the window passes.
 	FailureLimit  int           `toml:"failure_limit"`
 	FailureWindow time.Duration `toml:"failure_window"`
-	// SenderLoginMaps is a Postfix smtpd_sender_login_maps file; with
+	// SenderLoginMaps is a Postfix smtpd_sender_login_maps file, or as
+	// main.cf names it, "hash:FILE" (the text file is read); with
 	// RejectSenderLoginMismatch an authenticated client may only use the
 	// sender addresses its login owns.
 	SenderLoginMaps           string `toml:"sender_login_maps"`
@@ -354,6 +355,7 @@ type Policy struct {
 	// files of them ("/etc/postfix/mynetworks", several a line) and tables
 	// ("cidr:/path"); "!" before any, in a file too, excludes it, the first
 	// match deciding. Files are read again on SIGHUP and when they change.
+	// The whole Internet (0.0.0.0/0, ::/0) is refused: an open relay.
 	MyNetworks []string `toml:"mynetworks"`
 	// RelayDomains are the domains this relay takes mail for from anyone
 	// (reject_unauth_destination lets them through): names, files of names

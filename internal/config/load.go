@@ -119,7 +119,8 @@ func decode(file string, data []byte, cfg *Config) error {
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Problems{{File: file, Line: syntaxErrorLine(data, pe.Position), Msg: pe.Message}}
+			line := syntaxErrorLine(data, pe.Position)
+			return Problems{{File: file, Line: line, Msg: twice(pe.Message, data, line) + foreign(file, data, line)}}
 		}
 		return fmt.Errorf("config: %s: %w", file, err)
 	}
@@ -142,6 +143,22 @@ func decode(file string, data []byte, cfg *Config) error {
 		return d.probs
 	}
 	return nil
+}
+
+// twice rewrites the parser's "Key 'smtp' has already been defined." for
+// line, which sends the operator looking for a key where a heading was
+// repeated; other messages are returned as they are.
+func twice(msg string, data []byte, line int) string {
+	key, pre := strings.CutPrefix(msg, "Key '")
+	key, suf := strings.CutSuffix(key, "' has already been defined.")
+	if !pre || !suf {
+		return msg
+	}
+	if lines := strings.Split(string(data), "\n"); line > 0 && line <= len(lines) &&
+		strings.HasPrefix(strings.TrimSpace(lines[line-1]), "[") {
+		return "[" + key + "] is written twice: a section has one heading in TOML; put its keys under the first"
+	}
+	return key + " is given twice: a key is given once in TOML"
 }
 
 // maxDots bounds the dots outside quoted strings on one line. The TOML
@@ -234,7 +251,11 @@ func (d *decoder) table(path toml.Key, raw map[string]any, v reflect.Value) {
 		key := append(path[:len(path):len(path)], name)
 		f, ok := fieldByKey(v.Type(), name)
 		if !ok {
-			d.problem(key.String(), "unknown key")
+			if hint := suggest(path, name, v.Type()); hint != "" {
+				d.problem(key.String(), "unknown key; %s", hint)
+			} else {
+				d.problem(key.String(), "unknown key")
+			}
 			continue
 		}
 		d.value(key, val, v.FieldByIndex(f.Index))

@@ -129,17 +129,17 @@ func TestLoadProblems(t *testing.T) {
 		{
 			name: "unknown key",
 			src:  "[smtp]\nport = 25\nprot = 26\n",
-			want: []string{"FILE:3: smtp.prot: unknown key"},
+			want: []string{"FILE:3: smtp.prot: unknown key; did you mean smtp.port?"},
 		},
 		{
 			name: "keys are case-sensitive",
 			src:  "[smtp]\nPort = 25\n",
-			want: []string{"FILE:2: smtp.Port: unknown key"},
+			want: []string{"FILE:2: smtp.Port: unknown key; did you mean smtp.port?"},
 		},
 		{
 			name: "unknown table reported once",
 			src:  "mode = \"server\"\n\n[smpt]\nport = 25\nsize = 1\n",
-			want: []string{"FILE:3: smpt: unknown key"},
+			want: []string{"FILE:3: smpt: unknown key; did you mean [smtp]?"},
 		},
 		{
 			name: "unknown implicit table",
@@ -149,7 +149,7 @@ func TestLoadProblems(t *testing.T) {
 		{
 			name: "unknown dotted key",
 			src:  "# comment\nsmpt.port = 1\n",
-			want: []string{"FILE:2: smpt: unknown key"},
+			want: []string{"FILE:2: smpt: unknown key; did you mean [smtp]?"},
 		},
 		{
 			name: "bad type",
@@ -200,7 +200,7 @@ verbose = "yes"
 			want: []string{
 				"FILE:1: domain: want a string, got an integer",
 				"FILE:3: smtp.port: want an integer, got a string",
-				"FILE:4: smtp.prot: unknown key",
+				"FILE:4: smtp.prot: unknown key; did you mean smtp.port?",
 				`FILE:5: smtp.idle_timeout: invalid duration "soon"; want seconds or a duration such as "90s" or "5m"`,
 				"FILE:7: log.verbose: want true or false, got a string",
 				"FILE:8: bogus: unknown key",

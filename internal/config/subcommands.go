@@ -13,6 +13,19 @@ var Subcommands = []Command{
 	{Name: "completion", Help: "print a bash completion script", Usage: CompletionUsage},
 }
 
+// HelpArgs turns "relaykeeper help" and "relaykeeper help COMMAND", as git
+// and go take them, into "--help" and "COMMAND --help"; other command
+// lines are returned as they are.
+func HelpArgs(args []string) []string {
+	switch {
+	case len(args) == 0 || args[0] != "help":
+		return args
+	case len(args) == 1:
+		return []string{"--help"}
+	}
+	return []string{args[1], "--help"}
+}
+
 // The subcommands' --help texts, also their man pages' bodies.
 const (
 	BansUsage = `usage: relaykeeper bans [FILE SWITCH] list [--json]

@@ -13,10 +13,11 @@ import (
 // line's last argument ("emailrelay /etc/emailrelay.conf"): one switch a
 // line without its dashes, then its value, if it takes one, as the rest of
 // the line ("spool-dir /var/spool/emailrelay", "as-server"); # starts a
-// comment line. As E-MailRelay reads it, "=" may stand between name and
-// value ("port=25"), quotes around a value are dropped, and an on/off
-// switch may say yes or no ("remote-clients no"). It returns the switches
-// as command-line arguments, and where each was set ("FILE:LINE"); a line
+// comment line; a Windows editor's byte-order mark and CRLF line ends are
+// taken. As E-MailRelay reads it, "=" may stand between name and value
+// ("port=25"), quotes around a value are dropped, and an on/off switch may
+// say yes or no ("remote-clients no"). It returns the switches as
+// command-line arguments, and where each was set ("FILE:LINE"); a line
 // that is not a known switch, a value its switch refuses, or a switch at
 // odds with an earlier line's is an error with the file and line.
 func switchFileArgs(path string) (args, from []string, err error) {
@@ -32,6 +33,9 @@ func switchFileArgs(path string) (args, from []string, err error) {
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		if n == 1 { // a Windows editor's byte-order mark
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -76,7 +76,61 @@ func FlagError(err error) error {
 	if arg, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
 		return fmt.Errorf("bad switch %q", arg)
 	}
+	// `invalid boolean value "yes" for -json: parse error`
+	if rest, ok := strings.CutPrefix(msg, "invalid boolean value "); ok {
+		if val, name, ok := strings.Cut(rest, " for -"); ok {
+			name, _, _ = strings.Cut(name, ":")
+			if v, err := strconv.Unquote(val); err == nil {
+				return fmt.Errorf("%s=%s: want true or false", dashed(name), v)
+			}
+		}
+	}
+	// `invalid value "x" for flag -ban-delay: REASON`
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if val, rest, ok := strings.Cut(rest, " for flag -"); ok {
+			if name, why, ok := strings.Cut(rest, ": "); ok {
+				if why == "parse error" {
+					why = "not a valid value"
+				}
+				return fmt.Errorf("%s %s: %s", dashed(name), val, why)
+			}
+		}
+	}
 	return err
+}
+
+// durationFlag is a switch's duration read as ParseDuration reads it:
+// seconds ("10") or a duration ("10s", "4h"), as the relay's own switches.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 90s or 4h, or seconds")
+	}
+	*f.d = d
+	return nil
+}
+
+// DurationVar defines a duration switch of a command on fs, its value
+// read as ParseDuration reads it (flag's own wants a unit: "10" failed).
+func DurationVar(fs *flag.FlagSet, d *time.Duration, name string, def time.Duration) {
+	*d = def
+	fs.Var(durationFlag{d}, name, "")
+}
+
+// Duration is DurationVar returning where the value goes.
+func Duration(fs *flag.FlagSet, name string, def time.Duration) *time.Duration {
+	d := new(time.Duration)
+	DurationVar(fs, d, name, def)
+	return d
 }
 
 func dashed(name string) string {

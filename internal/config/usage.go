@@ -94,7 +94,7 @@ func WriteUsage(w io.Writer, cmds []Command) {
 			b.WriteString(wrap(o.Help, indent, 79))
 		}
 	}
-	b.WriteString("\nCommands (run relaykeeper COMMAND --help for theirs):\n")
+	b.WriteString("\nCommands (run relaykeeper help COMMAND, or COMMAND --help, for theirs):\n")
 	for _, c := range cmds {
 		fmt.Fprintf(&b, "  %-18s %s\n", c.Name, c.Help)
 	}

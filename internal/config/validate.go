@@ -674,6 +674,14 @@ func (o Origin) Place(err error) error {
 	if s, ok := err.(settingError); ok && o.Switches[s.ConfigKey()] != "" {
 		return fmt.Errorf("%s: %w", o.Switches[s.ConfigKey()], s.Unwrap())
 	}
+	var pe *route.ParamError // routing's tables, and auth's smtp_sasl_password_maps
+	if errors.As(err, &pe) {
+		for _, k := range []string{"routing." + pe.Param, "auth." + pe.Param} {
+			if o.Lines[k] > 0 && o.Switches[k] == "" {
+				return fmt.Errorf("%s:%d: %s: %w", o.File, o.Lines[k], k, pe.Err)
+			}
+		}
+	}
 	var k keyed
 	if errors.As(err, &k) && o.Switches[k.ConfigKey()] == "" && o.Lines[k.ConfigKey()] > 0 {
 		return fmt.Errorf("%s:%d: %w", o.File, o.Lines[k.ConfigKey()], err)

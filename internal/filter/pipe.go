@@ -56,7 +56,7 @@ func newPipe(spec, arg string, timeout time.Duration) (*pipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
-	if err := checkExecutable(argv[0]); err != nil {
+	if err := command.CheckExecutable(argv[0]); err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
 	for _, a := range argv[1:] {

@@ -3,8 +3,6 @@ package filter
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,7 +29,7 @@ func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, e
 	if err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
-	if err := checkExecutable(argv[0]); err != nil {
+	if err := command.CheckExecutable(argv[0]); err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
 	return &program{spec: spec, argv: argv, side: side, timeout: timeout, contentOnly: isSpamAssassin(argv[0])}, nil
@@ -46,24 +44,6 @@ func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, e
 func isSpamAssassin(name string) bool {
 	base := strings.ToLower(filepath.Base(strings.ReplaceAll(name, "\\", "/")))
 	return base == "spamassassin" || base == "spamassassin.bat"
-}
-
-// checkExecutable refuses a program that cannot be run, so that a typing
-// error shows when the configuration is loaded rather than as a 4xx on
-// every message.
-func checkExecutable(name string) error {
-	if !strings.Contains(name, "/") {
-		_, err := exec.LookPath(name)
-		return err
-	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", name)
-	}
-	return nil
 }
 
 func (p *program) String() string { return p.spec }

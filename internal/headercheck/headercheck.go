@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/relaykeeper/relaykeeper/internal/policy"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -72,17 +73,26 @@ func Open(headerSpec, bodySpec string) (*Checks, error) {
 	if strings.TrimSpace(headerSpec) != "" {
 		s, err := openSource(headerSpec, true)
 		c.header = s
-		errs = append(errs, err)
+		errs = append(errs, keyed("policy.header_checks", err))
 	}
 	if strings.TrimSpace(bodySpec) != "" {
 		s, err := openSource(bodySpec, false)
 		c.body = s
-		errs = append(errs, err)
+		errs = append(errs, keyed("policy.body_checks", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// keyed is err, if any, as a problem with the configuration key, so that
+// the relay can name the line that set it.
+func keyed(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &policy.KeyError{Key: key, Err: err}
 }
 
 func openSource(spec string, inHeader bool) (*source, error) {

@@ -77,6 +77,7 @@ func TestOpenActionErrors(t *testing.T) {
 			var got []string
 			if err != nil {
 				for _, line := range strings.Split(err.Error(), "\n") {
+					line = strings.TrimPrefix(strings.TrimPrefix(line, "policy.header_checks: "), "policy.body_checks: ")
 					got = append(got, strings.TrimPrefix(line, path+":"))
 				}
 			}

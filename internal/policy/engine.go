@@ -233,13 +233,23 @@ type ListError struct {
 	Err  error
 }
 
-func (e *ListError) Error() string { return fmt.Sprintf("policy.%s: %q: %v", e.List, e.Item, e.Err) }
+func (e *ListError) Error() string {
+	if e.List == listNames[mailList] { // made of enforce.sender_access, not written
+		return fmt.Sprintf("%s: %v", e.ConfigKey(), e.Err)
+	}
+	return fmt.Sprintf("policy.%s: %q: %v", e.List, e.Item, e.Err)
+}
 
 func (e *ListError) Unwrap() error { return e.Err }
 
 // ConfigKey is the configuration key of the list ("policy.client_restrictions"),
 // so that the error can be placed at its line.
-func (e *ListError) ConfigKey() string { return "policy." + e.List }
+func (e *ListError) ConfigKey() string {
+	if e.List == listNames[mailList] {
+		return "enforce.sender_access"
+	}
+	return "policy." + e.List
+}
 
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.

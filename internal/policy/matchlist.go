@@ -58,10 +58,18 @@ func matchItem(sink matchSink, seen fileVersions, where, s string, not bool, fil
 		defer f.Close()
 		files = append(files, s)
 		sc := bufio.NewScanner(f)
-		for n := 1; sc.Scan(); n++ {
+		n := 1
+		for ; sc.Scan(); n++ {
 			if line, _, _ := strings.Cut(sc.Text(), "#"); strings.TrimSpace(line) != "" {
 				readMatchList(sink, seen, fmt.Sprintf("%s:%d", s, n), line, not, files)
 			}
+		}
+		// Not read to its end (a directory, a line too long): taken as
+		// it stood, it would trust or accept less with no word of why.
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			sink.fail(fmt.Sprintf("%s:%d", s, n), fmt.Errorf("the line is longer than %d bytes", bufio.MaxScanTokenSize))
+		} else if err != nil {
+			sink.fail(where, err) // a *PathError: it names the file
 		}
 	case isTableSpec(s):
 		sink.table(where, s, not)

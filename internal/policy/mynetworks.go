@@ -82,7 +82,11 @@ func (p *networkParser) table(where, spec string, not bool) {
 func (p *networkParser) pattern(where, s string, not bool) {
 	// Postfix writes IPv6 networks "[2001:db8::]/32".
 	bare := strings.NewReplacer("[", "", "]", "").Replace(s)
-	if pr, err := netip.ParsePrefix(bare); err == nil {
+	if pr, err := netip.ParsePrefix(bare); err == nil && pr.Bits() == 0 && !not {
+		// Postfix takes it; a relay that lets outside clients in
+		// (--remote-clients) is then open to anyone for anywhere.
+		p.fail(where, fmt.Errorf("%q trusts every client on the Internet to relay anywhere (an open relay): list the networks you trust", s))
+	} else if err == nil {
 		p.rules = append(p.rules, NetworkRule{Prefix: pr.Masked(), Not: not})
 	} else if a, err := netip.ParseAddr(bare); err == nil {
 		p.rules = append(p.rules, NetworkRule{Prefix: netip.PrefixFrom(a, a.BitLen()), Not: not})

@@ -47,7 +47,7 @@ func (p *relayParser) fail(where string, err error) {
 	if where != "" {
 		err = fmt.Errorf("%s: %w", where, err)
 	}
-	p.errs = append(p.errs, fmt.Errorf("policy.relay_domains: %w", err))
+	p.errs = append(p.errs, &KeyError{"policy.relay_domains", err})
 }
 
 func (p *relayParser) table(where, spec string, not bool) {

@@ -24,12 +24,12 @@ func openRelayRecipients(specs []string, tables Tables) ([]keyLookup, error) {
 		}
 		m, err := tables.Open(spec)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("policy.relay_recipient_maps: %w", err))
+			errs = append(errs, &KeyError{"policy.relay_recipient_maps", err})
 			continue
 		}
 		k, ok := m.(keyLookup)
 		if !ok {
-			errs = append(errs, fmt.Errorf("policy.relay_recipient_maps: %q cannot be looked up by key", spec))
+			errs = append(errs, &KeyError{"policy.relay_recipient_maps", fmt.Errorf("%q cannot be looked up by key", spec)})
 			continue
 		}
 		out = append(out, k)

@@ -250,6 +250,17 @@ func (r *Router) openHopMaps(param string, specs []string, errs []error) ([]mapT
 	}, errs)
 }
 
+// ParamError is a problem with the tables of a Postfix parameter
+// ("transport_maps"), so that the relay can name the line that set it.
+type ParamError struct {
+	Param string
+	Err   error
+}
+
+func (e *ParamError) Error() string { return "route: " + e.Param + ": " + e.Err.Error() }
+
+func (e *ParamError) Unwrap() error { return e.Err }
+
 // openTables opens the tables of param, and checks each value it can read
 // in advance; a problem is reported with the file and line.
 func openTables(param string, specs []string, check func(value string) error, errs []error) ([]mapTable, []error) {
@@ -257,13 +268,13 @@ func openTables(param string, specs []string, check func(value string) error, er
 	for _, spec := range specs {
 		t, err := table.Open(spec)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("route: %s: %w", param, err))
+			errs = append(errs, &ParamError{param, err})
 			continue
 		}
 		out = append(out, mapTable{t: t, pattern: isPatternSpec(spec)})
 		for _, e := range staticEntries(t) {
 			if err := check(e.value); err != nil {
-				errs = append(errs, fmt.Errorf("route: %s: %s: %w", param, e.where, err))
+				errs = append(errs, &ParamError{param, fmt.Errorf("%s: %w", e.where, err)})
 			}
 		}
 	}

@@ -172,6 +172,9 @@ func New(spec string, timeout time.Duration) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	if err := command.CheckExecutable(argv[0]); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	v.argv = argv
 	return v, nil
 }

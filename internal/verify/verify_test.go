@@ -151,12 +151,21 @@ func TestFailures(t *testing.T) {
 		})
 	}
 
-	v, err := New("/nonexistent/verifier --flag", time.Second)
+	// A missing program is refused by New; one removed since is a TempFail.
+	if _, err := New("/nonexistent/verifier --flag", time.Second); err == nil || !strings.Contains(err.Error(), "/nonexistent/verifier") {
+		t.Errorf("New with a missing program: %v; want an error naming it", err)
+	}
+	gone := filepath.Join(t.TempDir(), "verifier")
+	if err := os.WriteFile(gone, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(gone+" --flag", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(gone)
 	got := v.Verify(context.Background(), testReq)
-	if got.Kind != TempFail || got.Code != 450 || !strings.Contains(got.Reason, "/nonexistent/verifier") {
+	if got.Kind != TempFail || got.Code != 450 || !strings.Contains(got.Reason, gone) {
 		t.Errorf("Verify with a missing program = %+v; want TempFail naming the program", got)
 	}
 }
