@@ -2,7 +2,11 @@ package smtpd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,4 +89,23 @@ func bareServer(t *testing.T, sp *spool.Spool) *Server {
 	}
 	return New(Options{Domain: "relay.test", Spool: sp, MailLog: maillog.New(&syncBuf{}),
 		IdleTimeout: 5 * time.Second, MaxMessageSize: 1 << 20, MaxRecipients: 10})
+}
+
+// TestDur19StorageReply: ENOSPC and EDQUOT, however wrapped, are a full
+// disk (452 4.3.1); EIO, EROFS and the rest a local error (451 4.3.0).
+func TestDur19StorageReply(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{&os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}, 452},
+		{fmt.Errorf("spool: journal write: %w", syscall.EDQUOT), 452},
+		{&os.PathError{Op: "sync", Path: "x", Err: syscall.EIO}, 451},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.EROFS}, 451},
+		{errors.New("spool: journal closed"), 451},
+	} {
+		if got := storageReply(c.err); got.Code != c.want {
+			t.Errorf("storageReply(%v) = %d %v; want %d", c.err, got.Code, got.EnhancedCode, c.want)
+		}
+	}
 }

@@ -8,7 +8,8 @@
 // returned; in proxy mode, only after the upstream said 250, with the
 // upstream's own reply. The client hears exactly one reply to its message,
 // after the final dot, whatever went wrong while it was read; a storage
-// failure is always 452 4.3.1, and nothing of the message is kept.
+// failure is 452 4.3.1 for a full disk, 451 4.3.0 for any other
+// (storageReply), and nothing of the message is kept.
 package smtpd
 
 import (
