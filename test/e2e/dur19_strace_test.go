@@ -494,3 +494,85 @@ func TestDur19ReplayFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestDur19QueueFaults runs "queue delete --all" and "queue hold --all",
+// and "submit", under the faults: each says which messages it could not
+// change and exits non-zero then, and every message is left whole (its
+// content and one envelope), or gone, or (a delete whose content could
+// not be removed after its envelope) an orphan content that the next
+// start quarantines, never an envelope without content.
+func TestDur19QueueFaults(t *testing.T) {
+	t.Parallel()
+	needStrace(t)
+	bin := harness.Binary(t)
+	for _, cmd := range []string{"delete", "hold", "submit"} {
+		for _, sc := range []string{"unlinkat", "renameat", "fsync", "write"} {
+			for _, when := range []int{1, 2} {
+				c := faultCase{syscall: sc, action: "error=EIO", when: when}
+				t.Run(cmd+"_"+c.name(), func(t *testing.T) {
+					t.Parallel()
+					spool := t.TempDir()
+					var ids []string
+					for i := range 2 {
+						out, errOut, code := opsCmd(t, message(fmt.Sprintf("dur19-q%d", i)), "submit", "--spool-dir", spool,
+							"-f", "a@example.org", "r@example.net")
+						if code != 0 {
+							t.Fatalf("submit: %d %s", code, errOut)
+						}
+						ids = append(ids, strings.TrimSpace(out))
+					}
+					args := []string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sc,
+						"-e", fmt.Sprintf("inject=%s:%s:when=%d", sc, c.action, when), "--", bin}
+					stdin := ""
+					if cmd == "submit" {
+						stdin = message("dur19-q-submitted")
+						args = append(args, "submit", "--spool-dir", spool, "-f", "a@example.org", "r@example.net")
+					} else {
+						args = append(args, "queue", cmd, "--all", "--spool-dir", spool)
+					}
+					out, errOut, code := runBinary(t, "strace", stdin, args...)
+					said := out + errOut
+					if cmd == "submit" && code == 0 {
+						if id := strings.TrimSpace(out); id != "" {
+							ids = append(ids, id)
+						}
+					}
+					for _, id := range ids {
+						names := map[string]bool{}
+						des, _ := os.ReadDir(spool)
+						for _, de := range des {
+							if rest, ok := strings.CutPrefix(de.Name(), id); ok && !strings.HasSuffix(rest, ".tmp") {
+								names[rest] = true
+							}
+						}
+						envs := 0
+						for n := range names {
+							if strings.HasPrefix(n, ".envelope") {
+								envs++
+							}
+						}
+						failed := strings.Contains(said, id+": error")
+						switch {
+						case envs > 1:
+							t.Errorf("%s: several envelopes %v", id, names)
+						case envs == 1 && !names[".content"]:
+							t.Errorf("%s: an envelope without content %v", id, names)
+						case envs == 0 && names[".content"] && !failed:
+							t.Errorf("%s: content left without envelope, and no error said: %q", id, said)
+						case cmd == "delete" && len(names) > 0 && !failed:
+							t.Errorf("%s: not deleted, and no error said: %v %q", id, names, said)
+						case cmd == "hold" && !names[".envelope.held"] && !failed:
+							t.Errorf("%s: not held, and no error said: %v %q", id, names, said)
+						}
+						if failed && code == 0 {
+							t.Errorf("%s: an error said, but the command exited 0: %q", id, said)
+						}
+					}
+					if t.Failed() {
+						t.Logf("exit %d: %s", code, said)
+					}
+				})
+			}
+		}
+	}
+}
