@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -575,4 +576,50 @@ func TestDur19QueueFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDur19RecoverUnreadableEnvelope: recovery at start that cannot open
+// a message's envelope (EIO, injected by strace on that one path) must not
+// take the message for torn and set it aside: it is whole, acknowledged,
+// and a read that fails once may work the next time. Quarantined, it
+// waited for an administrator's "queue restore", undelivered.
+func TestDur19RecoverUnreadableEnvelope(t *testing.T) {
+	t.Parallel()
+	needStrace(t)
+	spool := t.TempDir()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	cfg := writeConfig(t, "[smtp]\nshutdown_grace = \"2s\"\n")
+	store := startRelay(t, "127.0.0.1", "--as-server", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool)
+	// Over 1 MiB: its own files, an envelope to open at start.
+	s := dur19Send(t, store.addr(), "dur19-unreadable", 4, func() bool { return false })
+	store.stop(15 * time.Second)
+	var id string
+	for tag, qid := range s.acked {
+		if strings.HasSuffix(tag, "-3") {
+			id = qid
+		}
+	}
+	env := filepath.Join(spool, id+".envelope")
+	if _, err := os.Stat(env); id == "" || err != nil {
+		t.Fatalf("no envelope of the large message to attack (%q): %v; acked %v", id, err, s.acked)
+	}
+	relayArgs := []string{"--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--poll", "1", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool}
+	args := append([]string{"-f", "-qq", "-o", "/dev/null", "-P", env, "-e", "trace=openat",
+		"-e", "inject=openat:error=EIO:when=1", "--", harness.Binary(t)}, relayArgs...)
+	traced := &relay{t: t, bin: "strace", args: args, host: "127.0.0.1", port: store.port, spool: spool}
+	traced.restart()
+	traced.waitEvent("", 10*time.Second, func(e *maillog.Entry) bool { return e.Event == "quarantine" || e.Event == "delivery" })
+	time.Sleep(500 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(spool, ".quarantine", id+".envelope")); err == nil {
+		t.Errorf("recovery quarantined %s, whole, because one open of its envelope failed; stderr:\n%s", id, lastLines(traced.stderr(), 20))
+	}
+	for _, pid := range processTree(traced.current().PID(), 2)[1:] {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	traced.current().Wait(10 * time.Second)
+	clean := &relay{t: t, bin: harness.Binary(t), args: relayArgs, host: "127.0.0.1", port: store.port, spool: spool}
+	clean.restart()
+	checkDelivered(t, s, up, spool)
+	clean.stop(15 * time.Second)
 }
