@@ -389,21 +389,32 @@ func TestDur19FaultInjection(t *testing.T) {
 			cases = append(cases, faultCase{syscall: sc, action: "error=" + errnos[(i+when)%len(errnos)], when: when})
 		}
 	}
-	if only := os.Getenv("DUR19_CASES"); only != "" {
-		cases = cases[:0]
-		for _, f := range strings.Split(only, " ") {
-			p := strings.Split(f, ":")
-			var w int
-			fmt.Sscan(p[2], &w)
-			cases = append(cases, faultCase{syscall: p[0], action: "error=" + p[1], when: w})
-		}
-	}
-	for _, c := range cases {
+	for _, c := range dur19Only(cases) {
 		t.Run(c.name(), func(t *testing.T) {
 			t.Parallel()
 			dur19Run(t, c)
 		})
 	}
+}
+
+// dur19Only is cases, or the cases in $DUR19_CASES ("SYSCALLS:ERRNO:N ..."),
+// for a wider sweep by hand.
+func dur19Only(cases []faultCase) []faultCase {
+	only := os.Getenv("DUR19_CASES")
+	if only == "" {
+		return cases
+	}
+	cases = nil
+	for _, f := range strings.Fields(only) {
+		p := strings.Split(f, ":")
+		if len(p) != 3 {
+			continue
+		}
+		var w int
+		fmt.Sscan(p[2], &w)
+		cases = append(cases, faultCase{syscall: p[0], action: "error=" + p[1], when: w})
+	}
+	return cases
 }
 
 // TestDur19KillAtSync kills the relay (SIGKILL, injected by strace) at its
@@ -479,14 +490,17 @@ func TestDur19ReplayFaults(t *testing.T) {
 	needStrace(t)
 	errnos := []string{"EIO", "ENOSPC", "EROFS"}
 	calls := []string{"write", "fsync", "syncfs", "renameat,renameat2", "linkat", "openat", "unlinkat", "ftruncate"}
+	var cases []faultCase
 	for i, sc := range calls {
 		for _, when := range []int{1, 2, 4} {
-			c := faultCase{syscall: sc, action: "error=" + errnos[(i+when)%len(errnos)], when: when}
-			t.Run(c.name(), func(t *testing.T) {
-				t.Parallel()
-				dur19Replay(t, c)
-			})
+			cases = append(cases, faultCase{syscall: sc, action: "error=" + errnos[(i+when)%len(errnos)], when: when})
 		}
+	}
+	for _, c := range dur19Only(cases) {
+		t.Run(c.name(), func(t *testing.T) {
+			t.Parallel()
+			dur19Replay(t, c)
+		})
 	}
 	for _, when := range []int{1, 2, 3} {
 		c := faultCase{syscall: "fsync,syncfs,renameat,linkat", action: "signal=KILL", when: when}
