@@ -10,7 +10,8 @@
 # systemd-analyze to verify the shipped unit; and what a minimal Debian may
 # lack: python3 (poplib and smtplib as clients), iproute2 (network
 # namespaces for remote clients), util-linux's setpriv and unshare, script,
-# mkfs.ext4 (a full disk on a loop device), make. Idempotent: it installs
+# mkfs.ext4 (a full disk on a loop device), make, strace (system-call fault
+# injection, TestDur19*). Idempotent: it installs
 # nothing when they are all present. Called by "make test" before "go test".
 #
 # It never starts, stops or reconfigures the system's own Postfix: the tests
@@ -30,7 +31,7 @@ for pair in postfix:postfix postconf:postfix postqueue:postfix \
 	chromium:chromium man:man-db groff:groff-base postgrey:postgrey \
 	fail2ban-regex:fail2ban fail2ban-client:fail2ban systemd-analyze:systemd \
 	python3:python3 ip:iproute2 setpriv:util-linux unshare:util-linux script:bsdutils \
-	mkfs.ext4:e2fsprogs make:make; do
+	mkfs.ext4:e2fsprogs make:make strace:strace; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1; then

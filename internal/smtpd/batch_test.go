@@ -5,10 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/relaykeeper/relaykeeper/internal/maillog"
-	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // writeLog records every write to the accepted connections.
@@ -49,12 +45,7 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 // pipelined MAIL, RCPT and DATA, and the reply to the final dot with
 // QUIT's 221 when QUIT came with the text.
 func TestRepliesBatched(t *testing.T) {
-	sp, err := spool.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(Options{Domain: "relay.test", Spool: sp, MailLog: maillog.New(&syncBuf{}),
-		IdleTimeout: 5 * time.Second, MaxMessageSize: 1 << 20, MaxRecipients: 10})
+	srv := bareServer(t, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -304,4 +305,18 @@ func proxyEnvelopeChange(path string, sent *spool.Envelope) string {
 		return "recipients"
 	}
 	return ""
+}
+
+// storageReply is the reply to a message the spool could not take. A full
+// file system (ENOSPC, EDQUOT, or the journal keeping room for what it
+// serves) is 452 4.3.1, "Insufficient system storage"; anything else (an
+// I/O error, a read-only file system, a spool removed) is a local error,
+// 451 4.3.0, as Postfix answers a queue file write error: telling the
+// client, and the mail log, that the disk is full when it is failing
+// sends whoever reads it to look for space.
+func storageReply(err error) *smtp.SMTPError {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return errStorage
+	}
+	return errLocal
 }

@@ -8,7 +8,8 @@
 // returned; in proxy mode, only after the upstream said 250, with the
 // upstream's own reply. The client hears exactly one reply to its message,
 // after the final dot, whatever went wrong while it was read; a storage
-// failure is always 452 4.3.1, and nothing of the message is kept.
+// failure is 452 4.3.1 for a full disk, 451 4.3.0 for any other
+// (storageReply), and nothing of the message is kept.
 package smtpd
 
 import (
@@ -308,6 +309,9 @@ type Server struct {
 	stopping atomic.Bool
 	connsMu  sync.Mutex
 	conns    map[*commandConn]struct{}
+	// listeners are those given to Serve, closed by Shutdown; guarded
+	// by connsMu (stopping.go).
+	listeners []net.Listener
 	// disabled refuses new sessions (the admin's "smtp disable").
 	disabled atomic.Bool
 	// proxyBufs holds the proxy's message chunks between messages.
@@ -409,8 +413,12 @@ func (a slogAdapter) Println(v ...any)               { a.l.Debug("smtp", "msg", 
 
 // Serve accepts connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
+	if !s.serving(l) {
+		l.Close()
+		return nil // Shutdown came first (stopping.go)
+	}
 	err := s.srv.Serve(&policyListener{Listener: l, srv: s})
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if errors.Is(err, smtp.ErrServerClosed) || err != nil && s.stopping.Load() {
 		return nil
 	}
 	return err
@@ -437,8 +445,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.srv.Close()
 		return nil
 	}
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil // net.ErrClosed: wakeIdle closed the listeners first
 	}
 	return err
 }

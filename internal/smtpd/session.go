@@ -462,7 +462,7 @@ func (ss *session) Data(r io.Reader) error {
 	w, err := ss.newDraft(now)
 	if err != nil {
 		ss.s.log.Error("spool create failed", "err", err)
-		return errStorage
+		return storageReply(err)
 	}
 	ok := false
 	defer func() {
@@ -918,10 +918,11 @@ func upstreamFailure(err error, stage string) reply.Reply {
 }
 
 func (ss *session) storageError(err error) error {
-	ss.s.log.Error("spool write failed; message refused with 452", "client", ss.client(), "err", err)
+	rep := storageReply(err)
+	ss.s.log.Error("spool write failed; message refused", "client", ss.client(), "reply", rep.Code, "err", err)
 	// The reply as the client heard it (one value from the wire to the log).
-	ss.s.opts.MailLog.Reject(ss.client(), "data", smtpErrorText(errStorage), "from", maillog.Addr(ss.from))
-	return errStorage
+	ss.s.opts.MailLog.Reject(ss.client(), "data", smtpErrorText(rep), "from", maillog.Addr(ss.from))
+	return rep
 }
 
 // replyError makes an upstream reply into what go-smtp writes back, line for

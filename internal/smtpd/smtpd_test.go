@@ -224,13 +224,17 @@ func TestAllowConnect(t *testing.T) {
 	}
 }
 
-func TestStorageFailureIs452(t *testing.T) {
+// TestStorageFailureIs451: a spool that cannot take the message for any
+// reason but a lack of space (here: removed under the server) is a local
+// error, 451 4.3.0, as Postfix's "queue file write error"; 452 4.3.1
+// ("Insufficient system storage") is for a full disk only (the full-disk
+// tests in test/e2e, TestDur19FaultInjection).
+func TestStorageFailureIs451(t *testing.T) {
 	ts := startServer(t, nil)
-	// Make the spool unwritable the way a full disk would: remove it.
 	os.RemoveAll(ts.spool.Dir())
 	lines := dialog(t, ts.addr, "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
-	if countPrefix(lines, "452 4.3.1 ") != 1 || countPrefix(lines, "250 2.0.0 OK: queued") != 0 {
-		t.Errorf("replies %q; want 452 4.3.1 and no queued", lines)
+	if countPrefix(lines, "451 4.3.0 ") != 1 || countPrefix(lines, "250 2.0.0 OK: queued") != 0 {
+		t.Errorf("replies %q; want 451 4.3.0 and no queued", lines)
 	}
 }
 

@@ -45,12 +45,31 @@ func (s *Server) untrack(c *commandConn) {
 	delete(s.conns, c)
 }
 
-// wakeIdle marks the server stopping and cuts short the wait of every
-// session waiting for a command line.
+// serving registers a listener Serve is about to accept on, for wakeIdle
+// to close; false if the server is stopping already. go-smtp's Serve
+// called after its Shutdown adds the listener to a list nobody closes any
+// more, and accepts on it forever: a SIGTERM just after start, before the
+// goroutine running Serve had begun, left the daemon waiting for it, never
+// to stop.
+func (s *Server) serving(l net.Listener) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.stopping.Load() {
+		return false
+	}
+	s.listeners = append(s.listeners, l)
+	return true
+}
+
+// wakeIdle marks the server stopping, closes its listeners, and cuts short
+// the wait of every session waiting for a command line.
 func (s *Server) wakeIdle() {
 	s.stopping.Store(true)
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
 	for c := range s.conns {
 		c.stop.mu.Lock()
 		if c.stop.waiting {

@@ -16,8 +16,9 @@ type RecoveryReport struct {
 	Ready, Failed, Held int
 	Released            []string // stale claims made Ready again
 	Quarantined         []string // torn or unacknowledged messages moved aside
-	// InUse counts the messages left alone: locked by a live worker, or
-	// another program's receipt that may be under way (foreignReceipt).
+	// InUse counts the messages left alone: locked by a live worker,
+	// another program's receipt that may be under way (foreignReceipt),
+	// or one whose envelope could not be read (an I/O error).
 	InUse int
 	// Reasons says why each quarantined message was moved aside.
 	Reasons map[string]string
@@ -205,6 +206,15 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 		return
 	}
 	if _, err := s.readEnvelope(id, st); err != nil {
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			// Not torn: the file could not be opened or read (an I/O
+			// error, a permission). Set aside, a whole acknowledged
+			// message would wait for an administrator's restore; left,
+			// it is tried again by the forwarders and the next start.
+			s.log.Error("spool: a message's envelope cannot be read; left in place", "id", id, "err", err)
+			rep.InUse++
+			return
+		}
 		rep.quarantined(s, id, err.Error())
 		return
 	}
