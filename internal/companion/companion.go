@@ -309,8 +309,7 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// notice Postfix made itself (bounce, delay, postmaster). Or
 		// one of ours: an encapsulated copy or a report, submitted
 		// from --sender over loopback (--smtp).
-		// A content filter's re-injection is a client's message.
-		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" && r.Reinjected == "" || c.own(r),
+		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
 		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
