@@ -18,8 +18,13 @@ const pfe19bUnsolicited = "dsn=5.7.1, status=bounced (host gmail-smtp-in.l.googl
 // pickup lines come at offsets pick (seconds after the pipe line; < 0:
 // before it).
 func pfe19bFilterLog(msgid string, pick int) []string {
+	return pfe19bFilterLogAt(time.Date(0, 12, 6, 14, 0, 10, 0, time.UTC), msgid, pick)
+}
+
+// pfe19bFilterLogAt is pfe19bFilterLog with the pipe line at base.
+func pfe19bFilterLogAt(base time.Time, msgid string, pick int) []string {
 	at := func(s int) string {
-		return time.Date(0, 12, 6, 14, 0, 10, 0, time.UTC).Add(time.Duration(s) * time.Second).Format(time.Stamp)
+		return base.Add(time.Duration(s) * time.Second).Format(time.Stamp)
 	}
 	var lines []string
 	add := func(s int, f string, a ...any) { lines = append(lines, at(s)+" mx1 "+fmt.Sprintf(f, a...)) }
@@ -99,14 +104,27 @@ func TestPfe19bSimpleFilterCopyNotLocal(t *testing.T) {
 	}
 }
 
+// TestPfe19bNewYear: a traditional timestamp has no year. The filter's
+// copy picked up at "Dec 31 23:59:58", its pipe line at "Jan  1
+// 00:00:01", were a year apart, and the copy was local (encapsulated).
+func TestPfe19bNewYear(t *testing.T) {
+	for _, pick := range []int{-3, 3} {
+		base := time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC).Add(time.Duration(-pick/3) * time.Second)
+		got := pfe19bRun(&Tracker{}, pfe19bFilterLogAt(base, "m@x", pick))
+		if r := got["5D0E1985119"]; r.Local || r.Reinjected == "" {
+			t.Errorf("pickup %+ds from the pipe line across the new year: Local %v Reinjected %q", pick, r.Local, r.Reinjected)
+		}
+	}
+}
+
 // TestPfe19bPipeLine: pipe(8)'s delivery line names its service; a
 // server's reply or local(8)'s words do not.
 func TestPfe19bPipeLine(t *testing.T) {
 	for line, svc := range map[string]string{
-		"Dec  6 14:00:10 mx1 postfix/pipe[2301]: 4C2B7985118: to=<m@gmail.com>, relay=filter, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service)":                                          "filter",
-		"Dec  6 14:00:10 mx1 postfix/pipe[2301]: 4C2B7985118: to=<m@gmail.com>, relay=filter, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service (ok))":                                     "filter",
-		"Dec  6 14:00:10 mx1 postfix/smtp[2301]: 4C2B7985118: to=<m@gmail.com>, relay=mx.example[192.0.2.1]:25, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service)":                      "",
-		"Dec  6 14:00:10 mx1 postfix/local[2301]: 4C2B7985118: to=<m@relay.test>, relay=local, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered to command: delivered via x service)":                         "",
+		"Dec  6 14:00:10 mx1 postfix/pipe[2301]: 4C2B7985118: to=<m@gmail.com>, relay=filter, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service)":                                                   "filter",
+		"Dec  6 14:00:10 mx1 postfix/pipe[2301]: 4C2B7985118: to=<m@gmail.com>, relay=filter, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service (ok))":                                              "filter",
+		"Dec  6 14:00:10 mx1 postfix/smtp[2301]: 4C2B7985118: to=<m@gmail.com>, relay=mx.example[192.0.2.1]:25, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered via filter service)":                                 "",
+		"Dec  6 14:00:10 mx1 postfix/local[2301]: 4C2B7985118: to=<m@relay.test>, relay=local, delay=3.1, delays=0.1/0/0/3, dsn=2.0.0, status=sent (delivered to command: delivered via x service)":                                 "",
 		"Dec  6 14:00:10 mx1 postfix/pipe[2301]: 4C2B7985118: to=<m@gmail.com>, relay=filter, delay=3.1, delays=0.1/0/0/3, dsn=5.3.0, status=bounced (Command died with status 1: \"/f\". Command output: delivered via x service)": "",
 	} {
 		e, ok := ParseLine(line)

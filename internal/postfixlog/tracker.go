@@ -440,10 +440,13 @@ func (t *Tracker) nearPipe() string {
 		", which may have re-injected it"
 }
 
-// near reports whether two log times are within PipeWindow.
+// near reports whether two log times are within PipeWindow. A
+// traditional syslog timestamp has no year (year 0): "Dec 31 23:59:58"
+// and "Jan  1 00:00:01" are near.
 func near(a, b time.Time) bool {
-	d := a.Sub(b)
-	return d <= PipeWindow && d >= -PipeWindow
+	within := func(d time.Duration) bool { return d <= PipeWindow && d >= -PipeWindow }
+	return within(a.Sub(b)) || a.Year() == 0 && b.Year() == 0 &&
+		(within(a.Sub(b.AddDate(1, 0, 0))) || within(a.Sub(b.AddDate(-1, 0, 0))))
 }
 
 // fill sets what r says about the message m.
