@@ -1,7 +1,10 @@
 package postfixlog
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +116,35 @@ func TestPfe19bNewYear(t *testing.T) {
 		got := pfe19bRun(&Tracker{}, pfe19bFilterLogAt(base, "m@x", pick))
 		if r := got["5D0E1985119"]; r.Local || r.Reinjected == "" {
 			t.Errorf("pickup %+ds from the pipe line across the new year: Local %v Reinjected %q", pick, r.Local, r.Reinjected)
+		}
+	}
+}
+
+// TestPfe19bRestart: the enforcer restarted between pickup's line of a
+// filter's copy and pipe(8)'s line (or after the pipe line, before the
+// copy's): the checkpoint had not kept them, and the copy was local.
+func TestPfe19bRestart(t *testing.T) {
+	for _, pick := range []int{-2, 2} {
+		lines := pfe19bFilterLog("m@x", pick)
+		cut := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "5D0E1985119: uid=") })
+		if pick > 0 {
+			cut = slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "postfix/pipe[") }) + 1
+		} else {
+			cut++
+		}
+		tr := &Tracker{}
+		got := pfe19bRun(tr, lines[:cut])
+		b, err := json.Marshal(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr = &Tracker{}
+		if err := json.Unmarshal(b, tr); err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(got, pfe19bRun(tr, lines[cut:]))
+		if r := got["5D0E1985119"]; r.Local || r.Reinjected == "" {
+			t.Errorf("restart with pickup at %+ds: the copy is Local %v, Reinjected %q", pick, r.Local, r.Reinjected)
 		}
 	}
 }

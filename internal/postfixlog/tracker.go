@@ -79,8 +79,8 @@ const PipeWindow = 5 * time.Minute
 const maxPickups = 1000
 
 type recentPickup struct {
-	id string
-	at time.Time
+	ID string    `json:"qid"`
+	At time.Time `json:"at"`
 }
 
 // Default bounds of a Tracker.
@@ -409,11 +409,11 @@ func (t *Tracker) pickedUp(e Event, m *message) {
 	default:
 		keep := t.pickups[:0]
 		for _, p := range t.pickups {
-			if near(p.at, e.Time) {
+			if near(p.At, e.Time) {
 				keep = append(keep, p)
 			}
 		}
-		t.pickups = append(keep, recentPickup{id: e.QueueID, at: e.Time})
+		t.pickups = append(keep, recentPickup{ID: e.QueueID, At: e.Time})
 		if len(t.pickups) > maxPickups {
 			t.pickups = slices.Delete(t.pickups, 0, len(t.pickups)-maxPickups)
 		}
@@ -428,7 +428,7 @@ func (t *Tracker) piped(e Event) {
 	}
 	t.pipedAt, t.pipeSvc = e.Time, e.PipeService
 	for _, p := range t.pickups {
-		if m := t.msgs[p.id]; m != nil && m.Local && m.Origin == nil && near(p.at, e.Time) {
+		if m := t.msgs[p.ID]; m != nil && m.Local && m.Origin == nil && near(p.At, e.Time) {
 			m.Unlinked = t.nearPipe()
 		}
 	}
@@ -598,12 +598,18 @@ func (t *Tracker) forget(ids []string, n int) {
 // checkpoint, so that a restarted enforcer still knows the clients of the
 // messages in Postfix's queue.
 func (t *Tracker) MarshalJSON() ([]byte, error) {
-	return json.Marshal(trackerJSON{Msgs: t.msgs, Held: t.held})
+	return json.Marshal(trackerJSON{Msgs: t.msgs, Held: t.held, PipedAt: t.pipedAt, PipeSvc: t.pipeSvc, Pickups: t.pickups})
 }
 
 type trackerJSON struct {
 	Msgs map[string]*message `json:"queue"`
 	Held []*heldRefusal      `json:"held,omitempty"`
+	// The last pipe(8) delivery and the local submissions since, so
+	// that a restart between a filter's copy and its pipe line does
+	// not make the copy local.
+	PipedAt time.Time      `json:"piped_at,omitzero"`
+	PipeSvc string         `json:"pipe_service,omitempty"`
+	Pickups []recentPickup `json:"pickups,omitempty"`
 }
 
 // UnmarshalJSON restores what MarshalJSON saved.
@@ -618,6 +624,8 @@ func (t *Tracker) UnmarshalJSON(b []byte) error {
 		}
 	}
 	t.msgs, t.held = j.Msgs, nil
+	t.pipedAt, t.pipeSvc = j.PipedAt, j.PipeSvc
+	t.pickups = j.Pickups[:min(len(j.Pickups), maxPickups)]
 	for _, h := range j.Held {
 		if h != nil {
 			t.held = append(t.held, h)
