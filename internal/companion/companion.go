@@ -317,6 +317,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		return
 	}
 	a := action{r: r, pl: pl, action: pl.Action, why: pl.Why}
+	if r.Reinjected != "" {
+		a.detail = append(a.detail, "reinjected", r.Reinjected)
+	}
 	ok := true
 	switch a.action {
 	case enforce.Ban:

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -50,6 +53,10 @@ type Config struct {
 	// spammer's forged sender must not cut a provider's users off.
 	NeverBlock  []string
 	Reinjection postfixlog.Reinjection
+	// FilterUsers are the users (names or uids, separated by commas) that
+	// content filters run as, re-injecting with sendmail (--filter-user):
+	// see postfixlog.Tracker.FilterUIDs.
+	FilterUsers string
 	// Log is Postfix's mail log; State where the position and what was
 	// done are kept.
 	Log, State    string
@@ -125,7 +132,11 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		stopBans = func() { cancelBans(); <-bansDone }
 		defer stopBans()
 	}
-	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection}, bans, maillog.New(actions), diag)
+	uids, err := filterUIDs(cfg.FilterUsers)
+	if err != nil {
+		return err
+	}
+	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection, FilterUIDs: uids}, bans, maillog.New(actions), diag)
 	st, err := postfixlog.LoadState(cfg.State)
 	if err != nil {
 		return err
@@ -203,4 +214,25 @@ func defaultStatePath(logPath string) string {
 		return filepath.Join(dir, "postfix-enforcer.state")
 	}
 	return filepath.Join(filepath.Dir(logPath), ".postfix-enforcer.state")
+}
+
+// filterUIDs gives the uids of users, as pickup logs them: a uid as it
+// is, a name looked up.
+func filterUIDs(users string) ([]string, error) {
+	var uids []string
+	for name := range strings.SplitSeq(users, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+			uids = append(uids, name)
+			continue
+		}
+		u, err := user.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("--filter-user %s: %w", name, err)
+		}
+		uids = append(uids, u.Uid)
+	}
+	return uids, nil
 }

@@ -129,6 +129,11 @@ relaykeeper's:
   --srs-secret FILE     postsrsd's secret: an SRS sender is read back only if
                         it verifies
   --srs-domain DOMAIN   postsrsd's SRS_DOMAIN (default: --sender's domain)
+  --filter-user USERS   the users (names or uids, comma-separated) that a pipe
+                        content filter re-injecting with sendmail runs as:
+                        their submissions are copies of an unknown client,
+                        others' local (default: a submission within 5m of
+                        a "delivered via ... service" line is a copy)
   --once                read what the log holds now, then exit
   --from-end            with no state yet, start at the log's end
 `

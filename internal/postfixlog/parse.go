@@ -140,6 +140,13 @@ type Event struct {
 	// Cut is the length of the text of a delivery line cut before its
 	// status (ParseCut), 0 for any other line.
 	Cut int
+	// UID is pickup's uid=: the user who submitted the message.
+	UID string
+	// PipeService is the master.cf service of a pipe(8) delivery that
+	// succeeded ("status=sent (delivered via filter service)"): a
+	// command took the message, and may have re-injected it (Postfix's
+	// simple content filter) as a local submission that no line links.
+	PipeService string
 }
 
 // ParseLine parses one mail-log line (without its line ending). It accepts
@@ -458,7 +465,7 @@ func (e *Event) parsePickup(s string) bool {
 	if rest != "" {
 		return false
 	}
-	e.Kind, e.From = Pickup, from
+	e.Kind, e.From, e.UID = Pickup, from, uid
 	return true
 }
 
@@ -598,6 +605,12 @@ func (e *Event) parseDetail() {
 		// with its code).
 		if id, ok := strings.CutPrefix(d, "forwarded as "); ok && e.RelayIP == "" && isQueueID(id) {
 			e.ForwardedAs = id
+		}
+		// pipe(8)'s own words (pipe.c), with relay= its transport.
+		if v, ok := strings.CutPrefix(d, "delivered via "); ok && e.RelayIP == "" {
+			if svc, _, ok := strings.Cut(v, " service"); ok && svc != "" && !strings.ContainsAny(svc, " ()") {
+				e.PipeService = svc
+			}
 		}
 		if i := strings.LastIndex(d, "queued as "); i >= 0 {
 			id := strings.TrimRight(d[i+len("queued as "):], " ,;).")

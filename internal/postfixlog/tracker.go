@@ -3,6 +3,7 @@ package postfixlog
 import (
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 )
@@ -25,10 +26,15 @@ type Refusal struct {
 	// Local: the message was submitted on this machine (pickup logged
 	// it), and has no client. A message whose client is unknown for
 	// another reason (its first line is not in the log) is not Local.
-	Local     bool
-	From      string
-	To        string
-	MessageID string
+	Local bool
+	// Reinjected says why a message that pickup logged is not Local but
+	// of an unknown client: a content filter that a pipe(8) transport
+	// runs re-injected it with sendmail (Postfix's simple content
+	// filter), and no line links the copy to the client's original.
+	Reinjected string
+	From       string
+	To         string
+	MessageID  string
 	// Relay is the relay as logged, "host[ip]:port".
 	Relay     string
 	RelayHost string
@@ -60,6 +66,22 @@ const (
 
 // maxHeld bounds the refusals held back; the oldest goes first.
 const maxHeld = 1000
+
+// PipeWindow is how far apart in the log a pipe(8) delivery and a local
+// submission may be for the submission to be taken for its re-injection
+// (when Tracker.FilterUIDs is empty). The filter's sendmail runs before
+// pipe(8) logs the delivery, and pickup takes its copy at once; either
+// line may come first.
+const PipeWindow = 5 * time.Minute
+
+// maxPickups bounds the local submissions waiting for a pipe(8)
+// delivery's line.
+const maxPickups = 1000
+
+type recentPickup struct {
+	ID string    `json:"qid"`
+	At time.Time `json:"at"`
+}
 
 // Default bounds of a Tracker.
 const (
@@ -97,6 +119,17 @@ type Tracker struct {
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FilterUIDs are the uids (as pickup logs them) of the users that
+	// content filters run as, re-injecting messages with sendmail: a
+	// message they submit is a re-injection of a client's message (see
+	// Refusal.Reinjected), any other user's is local. Without them, a
+	// message picked up within PipeWindow of a pipe(8) delivery is taken
+	// for a re-injection (but not with ReinjectNever).
+	FilterUIDs []string
+
+	pipedAt time.Time      // the log time of the last pipe(8) delivery
+	pipeSvc string         // its service
+	pickups []recentPickup // local submissions since, within PipeWindow
 
 	msgs map[string]*message
 	held []*heldRefusal // in log order
@@ -112,13 +145,16 @@ type heldRefusal struct {
 // message is what is known about one queue id. The fields are exported
 // for the JSON of a checkpoint.
 type message struct {
-	ClientIP   string    `json:"ip,omitempty"`
-	ClientName string    `json:"name,omitempty"`
-	From       string    `json:"from,omitempty"`
-	HasFrom    bool      `json:"has_from,omitempty"`
-	Local      bool      `json:"local,omitempty"` // pickup's: no client
-	MessageID  string    `json:"msgid,omitempty"`
-	Seen       time.Time `json:"seen"`
+	ClientIP   string `json:"ip,omitempty"`
+	ClientName string `json:"name,omitempty"`
+	From       string `json:"from,omitempty"`
+	HasFrom    bool   `json:"has_from,omitempty"`
+	Local      bool   `json:"local,omitempty"` // pickup's: no client
+	// Unlinked: pickup's message may be a content filter's
+	// re-injection (Refusal.Reinjected), and is not Local.
+	Unlinked  string    `json:"unlinked,omitempty"`
+	MessageID string    `json:"msgid,omitempty"`
+	Seen      time.Time `json:"seen"`
 	// Origin is the message as the client submitted it, when this one is
 	// a content filter's re-injection of it.
 	Origin *origin `json:"origin,omitempty"`
@@ -200,6 +236,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 		m := t.start(e.QueueID)
 		if e.OrigQueueID == "" || e.OrigQueueID == e.QueueID {
 			m.Local = true
+			t.pickedUp(e, m)
 			break
 		}
 		// postsuper -r: the message under its new queue id is still
@@ -286,6 +323,9 @@ func (t *Tracker) Add(e Event) []Refusal {
 				}
 			}
 		}
+		if e.Status == "sent" && e.PipeService != "" {
+			t.piped(e)
+		}
 		if (e.Status != "bounced" && e.Status != "deferred") || e.Reply == "" {
 			return out
 		}
@@ -351,10 +391,72 @@ func (t *Tracker) queuedAs(e Event) []string {
 	return pick
 }
 
+// pickedUp decides whether the local submission m (pickup's line e) may
+// be a content filter's re-injection, by its user (FilterUIDs), or else
+// by a pipe(8) delivery near it in the log. Only a pipe(8) line and
+// pickup's uid= say so: Postfix writes them, and a client chooses neither.
+// The decision only takes Local away (the client becomes unknown: a
+// report); it never names a client.
+func (t *Tracker) pickedUp(e Event, m *message) {
+	switch {
+	case len(t.FilterUIDs) > 0:
+		if slices.Contains(t.FilterUIDs, e.UID) {
+			m.Unlinked = "submitted by the content filter's user (uid " + e.UID + "), not linked to its original"
+		}
+	case t.Reinjection == ReinjectNever:
+	case !t.pipedAt.IsZero() && near(e.Time, t.pipedAt):
+		m.Unlinked = t.nearPipe()
+	default:
+		keep := t.pickups[:0]
+		for _, p := range t.pickups {
+			if near(p.At, e.Time) {
+				keep = append(keep, p)
+			}
+		}
+		t.pickups = append(keep, recentPickup{ID: e.QueueID, At: e.Time})
+		if len(t.pickups) > maxPickups {
+			t.pickups = slices.Delete(t.pickups, 0, len(t.pickups)-maxPickups)
+		}
+	}
+}
+
+// piped takes note of pipe(8)'s delivery e: the local submissions near
+// it may be its command's re-injections.
+func (t *Tracker) piped(e Event) {
+	if len(t.FilterUIDs) > 0 || t.Reinjection == ReinjectNever {
+		return
+	}
+	t.pipedAt, t.pipeSvc = e.Time, e.PipeService
+	for _, p := range t.pickups {
+		if m := t.msgs[p.ID]; m != nil && m.Local && m.Origin == nil && near(p.At, e.Time) {
+			m.Unlinked = t.nearPipe()
+		}
+	}
+	t.pickups = t.pickups[:0]
+}
+
+func (t *Tracker) nearPipe() string {
+	return "submitted locally within " + PipeWindow.String() + " of a delivery to the pipe service " + t.pipeSvc +
+		", which may have re-injected it"
+}
+
+// near reports whether two log times are within PipeWindow. A
+// traditional syslog timestamp has no year (year 0): "Dec 31 23:59:58"
+// and "Jan  1 00:00:01" are near.
+func near(a, b time.Time) bool {
+	within := func(d time.Duration) bool { return d <= PipeWindow && d >= -PipeWindow }
+	return within(a.Sub(b)) || a.Year() == 0 && b.Year() == 0 &&
+		(within(a.Sub(b.AddDate(1, 0, 0))) || within(a.Sub(b.AddDate(-1, 0, 0))))
+}
+
 // fill sets what r says about the message m.
 func (t *Tracker) fill(r *Refusal, m *message) {
 	r.ClientIP, r.ClientName = t.clientOf(m)
 	r.Local = t.localOf(m)
+	r.Reinjected = ""
+	if !t.linked(m) && m.Local && m.Unlinked != "" {
+		r.Reinjected = m.Unlinked
+	}
 	r.From, r.MessageID = m.From, m.MessageID
 	r.OrigQueueID = ""
 	if t.linked(m) {
@@ -430,7 +532,7 @@ func (t *Tracker) localOf(m *message) bool {
 	if t.linked(m) {
 		return m.Origin.Local
 	}
-	return m.Local
+	return m.Local && m.Unlinked == ""
 }
 
 // bound forgets old queue ids, now and then (every 1000 new ones) or when
@@ -496,12 +598,18 @@ func (t *Tracker) forget(ids []string, n int) {
 // checkpoint, so that a restarted enforcer still knows the clients of the
 // messages in Postfix's queue.
 func (t *Tracker) MarshalJSON() ([]byte, error) {
-	return json.Marshal(trackerJSON{Msgs: t.msgs, Held: t.held})
+	return json.Marshal(trackerJSON{Msgs: t.msgs, Held: t.held, PipedAt: t.pipedAt, PipeSvc: t.pipeSvc, Pickups: t.pickups})
 }
 
 type trackerJSON struct {
 	Msgs map[string]*message `json:"queue"`
 	Held []*heldRefusal      `json:"held,omitempty"`
+	// The last pipe(8) delivery and the local submissions since, so
+	// that a restart between a filter's copy and its pipe line does
+	// not make the copy local.
+	PipedAt time.Time      `json:"piped_at,omitzero"`
+	PipeSvc string         `json:"pipe_service,omitempty"`
+	Pickups []recentPickup `json:"pickups,omitempty"`
 }
 
 // UnmarshalJSON restores what MarshalJSON saved.
@@ -516,6 +624,8 @@ func (t *Tracker) UnmarshalJSON(b []byte) error {
 		}
 	}
 	t.msgs, t.held = j.Msgs, nil
+	t.pipedAt, t.pipeSvc = j.PipedAt, j.PipeSvc
+	t.pickups = j.Pickups[:min(len(j.Pickups), maxPickups)]
 	for _, h := range j.Held {
 		if h != nil {
 			t.held = append(t.held, h)
