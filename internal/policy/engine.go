@@ -226,31 +226,6 @@ const (
 var listChecks = [8]string{"check_client_access", "check_helo_access", "check_sender_access",
 	"check_recipient_access", "check_recipient_access", "check_sender_access", "data", "end-of-data"}
 
-// ListError is a restriction list item that does not compile.
-type ListError struct {
-	List string // "client_restrictions"
-	Item string // the item as written
-	Err  error
-}
-
-func (e *ListError) Error() string {
-	if e.List == listNames[mailList] { // made of enforce.sender_access, not written
-		return fmt.Sprintf("%s: %v", e.ConfigKey(), e.Err)
-	}
-	return fmt.Sprintf("policy.%s: %q: %v", e.List, e.Item, e.Err)
-}
-
-func (e *ListError) Unwrap() error { return e.Err }
-
-// ConfigKey is the configuration key of the list ("policy.client_restrictions"),
-// so that the error can be placed at its line.
-func (e *ListError) ConfigKey() string {
-	if e.List == listNames[mailList] {
-		return "enforce.sender_access"
-	}
-	return "policy." + e.List
-}
-
 // New compiles the restriction lists. Every bad item is reported, each
 // naming its list.
 func New(opts Options) (*Engine, error) {

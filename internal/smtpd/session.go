@@ -981,15 +981,6 @@ var errTooManyExpanded = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedC
 var errNeedUTF8 = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
 	Message: "Must declare SMTPUTF8 to send unicode address"}
 
-func ascii(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 func smtpErrorText(e *smtp.SMTPError) string {
 	if e.EnhancedCode == smtp.NoEnhancedCode || e.EnhancedCode == smtp.EnhancedCodeNotSet {
 		return fmt.Sprintf("%d %s", e.Code, strings.ReplaceAll(e.Message, "\n", " "))

@@ -204,3 +204,13 @@ func replyText(s string) string {
 		return r
 	}, s)
 }
+
+// ascii reports whether s is 7-bit (an address that needs no SMTPUTF8).
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
