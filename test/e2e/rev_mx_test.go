@@ -356,10 +356,12 @@ func TestRevMXSessionLimit(t *testing.T) {
 //     again later, closing connection") is the destination's: the queue
 //     slows down to it once, and the same provider's next MX host is not
 //     tried.
-//   - Gmail's "unusual rate of unsolicited mail" (a reply the enforcer
-//     acts on: a ban, here an encapsulated copy since the client is local)
-//     is about the message: a backup MX that took it would hide the
-//     refusal from the enforcer, which acts on mx1's reply.
+//   - Gmail's "unusual rate of unsolicited mail" at the final dot (a
+//     reply the enforcer acts on: a ban, here an encapsulated copy since
+//     the client is local) is about the message: a backup MX that took it
+//     would hide the refusal from the enforcer, which acts on mx1's reply.
+//     At RCPT, before the content, it sanctions nobody and the message
+//     waits.
 func TestRevMXFirstReplyFinal(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -384,11 +386,22 @@ func TestRevMXFirstReplyFinal(t *testing.T) {
 					t.Errorf("%d pace lines; want 1; stderr:\n%s", paces, p.r.stderr())
 				}
 			}, harness.Script{}},
-		{"spam", "127.0.88.17", "127.0.88.18", "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating\r\n" +
-			"421-4.7.28 from your IP Netblock [127.0.0.1 34]. To protect our users from spam,\r\n421 4.7.28 mail has been temporarily rate limited. - gsmtp", "",
+		{"spam", "127.0.88.17", "127.0.88.18", "", "",
 			func(t *testing.T, p *mxPair) {
 				if e := p.r.waitEvent("encapsulate", 5*time.Second, nil); !strings.Contains(e.Get("reply"), "4.7.28") {
 					t.Errorf("encapsulate line %v; want mx1's 4.7.28 reply", e.Fields)
+				}
+			}, harness.Script{EndOfData: harness.Response{Reply: gmailNetblockRate}}},
+		// The same reply before the content is about the relay's address,
+		// not the message (docs/enforce.md): nobody is sanctioned, the
+		// message waits, and mx2 is still not tried.
+		{"spam-at-rcpt", "127.0.88.19", "127.0.88.20", gmailNetblockRate, "deferred",
+			func(t *testing.T, p *mxPair) {
+				time.Sleep(500 * time.Millisecond)
+				for _, ev := range []string{"encapsulate", "ban"} {
+					if n := len(p.r.events(ev)); n != 0 {
+						t.Errorf("%d %s lines for a refusal at RCPT; want none; stderr:\n%s", n, ev, p.r.stderr())
+					}
 				}
 			}, harness.Script{}},
 	} {
@@ -607,3 +620,8 @@ func TestRevMXBatchAhead(t *testing.T) {
 	}
 	checkSpoolEmpty(t, p.spool)
 }
+
+// gmailNetblockRate is Gmail's "unusual rate of unsolicited mail" for the
+// relay's netblock, as it answers (multi-line).
+const gmailNetblockRate = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating\r\n" +
+	"421-4.7.28 from your IP Netblock [127.0.0.1 34]. To protect our users from spam,\r\n421 4.7.28 mail has been temporarily rate limited. - gsmtp"
