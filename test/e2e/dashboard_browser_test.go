@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,7 +225,14 @@ func TestDashboardEnforcerPages(t *testing.T) {
 		"To reduce the amount of spam sent to Gmail,\r\n550-5.7.1 this message has been blocked. Please visit\r\n" +
 		"550-5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError\r\n550 5.7.1 for more information. " +
 		"a640c23a62f3a-a7a3c1f4d2si1234567b.99 - gsmtp"
-	up := harness.NewFakeSMTP(t, harness.Script{RcptFor: map[string]harness.Response{"spamtrap@gmail.com": {Reply: spam}}})
+	// Gmail judges the message after its final dot; a ban reply before
+	// the content sanctions nobody (docs/enforce.md).
+	up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData && slices.ContainsFunc(tx.Rcpts, func(r harness.Rcpt) bool { return r.Addr == "spamtrap@gmail.com" }) {
+			return harness.Response{Reply: spam}
+		}
+		return harness.Response{}
+	}})
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	r := startEnforcer(t, up.Addr(), enforceOpts{extra: []string{"--admin-http", httpAddr}})
 	harness.WaitPort(t, httpAddr, 5*time.Second)
