@@ -420,6 +420,19 @@ func (t *Tracker) pickedUp(e Event, m *message) {
 	}
 }
 
+// Cut takes note of a delivery line cut before its status (ParseCut):
+// its relay= and status are lost, and it may be pipe(8)'s delivery to a
+// content filter. A client chooses the length of the line (a long
+// recipient that a catch-all alias takes), and the filter's copy of its
+// message must not be made local by it: the local submissions near the
+// line are taken as they are near a pipe(8) delivery.
+func (t *Tracker) Cut(e Event) {
+	if e.Kind == Delivery && e.Cut > 0 {
+		e.PipeService = "(unknown: its delivery line was cut)"
+		t.piped(e)
+	}
+}
+
 // piped takes note of pipe(8)'s delivery e: the local submissions near
 // it may be its command's re-injections.
 func (t *Tracker) piped(e Event) {
