@@ -184,13 +184,19 @@ const MaxLogText = 2000
 // its line. The Event is a Delivery with QueueID, To if it is whole, and
 // Cut, the length of the line's text. ParseLine does not read a delivery
 // line of MaxLogText bytes or more, even one that ends in ")": it may
-// have been cut anywhere. A shorter delivery line that does not end in
-// ")" was cut too, by a syslog daemon that takes shorter messages (1024
-// bytes, RFC 3164's size): Cut is then less than MaxLogText.
+// have been cut anywhere. A shorter delivery line that ParseLine does
+// not read was cut too, by a syslog daemon that takes shorter messages
+// (1024 bytes, RFC 3164's size), even one that ends in ")" (inside a
+// quoted recipient's): Cut is then less than MaxLogText.
 func ParseCut(line string) (Event, bool) {
 	var e Event
 	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
-	if !ok || !strings.HasPrefix(e.Program, "postfix") || len(rest) < MaxLogText && strings.HasSuffix(rest, ")") {
+	if !ok || !strings.HasPrefix(e.Program, "postfix") {
+		return Event{}, false
+	}
+	// A whole line ends in ")"; so does one cut inside a recipient's
+	// quoted ")))": a shorter line is whole if ParseLine reads it.
+	if _, whole := ParseLine(line); whole {
 		return Event{}, false
 	}
 	text := len(rest)
