@@ -51,9 +51,13 @@ const (
 	// (and its delay, delivery status and postmaster notices): Postfix
 	// made the message ID itself, without a client. QueueID is ID.
 	Notice
+	// Requeued is postsuper's "QUEUEID: requeued" (postsuper -r): pickup's
+	// line with orig_id=QUEUEID follows. Only this line, whose text no
+	// client writes, makes an orig_id= a requeued message's.
+	Requeued
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -370,6 +374,9 @@ func (e *Event) parsePostfix(msg string) bool {
 		return len(msg) < MaxLogText && e.parseDelivery(rest)
 	case rest == "removed":
 		e.Kind = Removed
+		return true
+	case rest == "requeued" && e.Service == "postsuper":
+		e.Kind = Requeued
 		return true
 	case e.Service == "bounce":
 		return e.parseNotice(rest)
