@@ -160,6 +160,7 @@ func (c *Companion) Line(line string) error {
 	ev, ok := postfixlog.ParseLine(line)
 	if !ok {
 		if ev, ok := postfixlog.ParseCut(line); ok {
+			c.tracker.Cut(ev)
 			c.cut(ev)
 			return nil
 		}

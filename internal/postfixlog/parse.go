@@ -51,9 +51,13 @@ const (
 	// (and its delay, delivery status and postmaster notices): Postfix
 	// made the message ID itself, without a client. QueueID is ID.
 	Notice
+	// Requeued is postsuper's "QUEUEID: requeued" (postsuper -r): pickup's
+	// line with orig_id=QUEUEID follows. Only this line, whose text no
+	// client writes, makes an orig_id= a requeued message's.
+	Requeued
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -184,13 +188,19 @@ const MaxLogText = 2000
 // its line. The Event is a Delivery with QueueID, To if it is whole, and
 // Cut, the length of the line's text. ParseLine does not read a delivery
 // line of MaxLogText bytes or more, even one that ends in ")": it may
-// have been cut anywhere. A shorter delivery line that does not end in
-// ")" was cut too, by a syslog daemon that takes shorter messages (1024
-// bytes, RFC 3164's size): Cut is then less than MaxLogText.
+// have been cut anywhere. A shorter delivery line that ParseLine does
+// not read was cut too, by a syslog daemon that takes shorter messages
+// (1024 bytes, RFC 3164's size), even one that ends in ")" (inside a
+// quoted recipient's): Cut is then less than MaxLogText.
 func ParseCut(line string) (Event, bool) {
 	var e Event
 	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
-	if !ok || !strings.HasPrefix(e.Program, "postfix") || len(rest) < MaxLogText && strings.HasSuffix(rest, ")") {
+	if !ok || !strings.HasPrefix(e.Program, "postfix") {
+		return Event{}, false
+	}
+	// A whole line ends in ")"; so does one cut inside a recipient's
+	// quoted ")))": a shorter line is whole if ParseLine reads it.
+	if _, whole := ParseLine(line); whole {
 		return Event{}, false
 	}
 	text := len(rest)
@@ -364,6 +374,9 @@ func (e *Event) parsePostfix(msg string) bool {
 		return len(msg) < MaxLogText && e.parseDelivery(rest)
 	case rest == "removed":
 		e.Kind = Removed
+		return true
+	case rest == "requeued" && e.Service == "postsuper":
+		e.Kind = Requeued
 		return true
 	case e.Service == "bounce":
 		return e.parseNotice(rest)

@@ -152,7 +152,10 @@ type message struct {
 	Local      bool   `json:"local,omitempty"` // pickup's: no client
 	// Unlinked: pickup's message may be a content filter's
 	// re-injection (Refusal.Reinjected), and is not Local.
-	Unlinked  string    `json:"unlinked,omitempty"`
+	Unlinked string `json:"unlinked,omitempty"`
+	// Requeued: postsuper logged it requeued; pickup's orig_id= naming
+	// it is Postfix's.
+	Requeued  bool      `json:"requeued,omitempty"`
 	MessageID string    `json:"msgid,omitempty"`
 	Seen      time.Time `json:"seen"`
 	// Origin is the message as the client submitted it, when this one is
@@ -241,13 +244,21 @@ func (t *Tracker) Add(e Event) []Refusal {
 		}
 		// postsuper -r: the message under its new queue id is still
 		// the one its client sent (unknown if that is not in the log),
-		// not a local submission.
+		// not a local submission. The orig_id= of a line that Postfix
+		// cut (a long sender, logged unquoted) may be the sender's
+		// text: only a message postsuper logged requeued is followed,
+		// once.
 		o := &origin{QueueID: e.OrigQueueID, Forward: true}
-		if src := t.msgs[e.OrigQueueID]; src != nil {
+		if src := t.msgs[e.OrigQueueID]; src != nil && src.Requeued {
 			o.ClientIP, o.ClientName = t.clientOf(src)
 			o.Local = t.localOf(src)
+			src.Requeued = false
 		}
 		m.Origin = o
+	case Requeued:
+		if m := t.msgs[e.QueueID]; m != nil {
+			m.Requeued = true
+		}
 	case Notice:
 		// cleanup and qmgr have logged the notice already; whatever an
 		// earlier message with its queue id left behind (a RSET leaves
@@ -417,6 +428,19 @@ func (t *Tracker) pickedUp(e Event, m *message) {
 		if len(t.pickups) > maxPickups {
 			t.pickups = slices.Delete(t.pickups, 0, len(t.pickups)-maxPickups)
 		}
+	}
+}
+
+// Cut takes note of a delivery line cut before its status (ParseCut):
+// its relay= and status are lost, and it may be pipe(8)'s delivery to a
+// content filter. A client chooses the length of the line (a long
+// recipient that a catch-all alias takes), and the filter's copy of its
+// message must not be made local by it: the local submissions near the
+// line are taken as they are near a pipe(8) delivery.
+func (t *Tracker) Cut(e Event) {
+	if e.Kind == Delivery && e.Cut > 0 {
+		e.PipeService = "(unknown: its delivery line was cut)"
+		t.piped(e)
 	}
 }
 
