@@ -197,8 +197,10 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				ContentPath: content})
 			if verdict != VerdictNone {
 				// Nobody is sanctioned for the relay's pace or
-				// account, and the mail stays queued.
-				eff.Hold = false
+				// account, and the mail stays queued. A hold stands:
+				// the enforcer asks for one here only for a message
+				// whose client was banned while it was in delivery
+				// (a pending hold, which it forgets once answered).
 				if eff.Settle == spool.Bounced {
 					eff.Settle = ""
 				}

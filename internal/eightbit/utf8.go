@@ -17,11 +17,13 @@ const UTF8HeadersText = "the upstream does not offer SMTPUTF8, which this messag
 // reads holds 8-bit bytes.
 func HeadersNeedUTF8(msg io.Reader) (bool, error) {
 	r := bufio.NewReaderSize(msg, 64<<10)
+	mid := false // the last piece was a line longer than the buffer, cut short
 	for {
 		line, err := r.ReadSlice('\n')
-		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err == io.EOF) {
+		if !mid && len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err == io.EOF) {
 			return false, nil // the blank line, or the end: headers done
 		}
+		mid = err == bufio.ErrBufferFull
 		for _, b := range line {
 			if b >= 0x80 {
 				return true, nil

@@ -305,13 +305,14 @@ func (e *Enforcer) block(rf Refusal, pl Plan) bool {
 // queued (Outcome.Settle).
 //
 // The cause is the rule, for the trusted upstreams together (Gmail's many
-// hosts); an upstream not trusted has causes of its own: any mail server a
-// client mails can answer in Gmail's words, and its alert must not use up
-// the hour's alert for a real one.
+// hosts), and the rule again for the upstreams not trusted together: any
+// mail server a client mails can answer in Gmail's words, and its alert
+// must not use up the hour's alert for a real one; nor may a client that
+// mails many such servers send the administrator an alert for each.
 func (e *Enforcer) alert(rf Refusal, v Verdict) {
 	cause := v.Rule
-	if host := rf.upstreamHost(); !Trusted(host, e.Policy.TrustedUpstreams) {
-		cause += "\x00" + host
+	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+		cause += "\x00untrusted"
 	}
 	if !e.alerts.Due(cause, e.now()) {
 		return

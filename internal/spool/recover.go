@@ -213,6 +213,14 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 			// it is tried again by the forwarders and the next start.
 			s.log.Error("spool: a message's envelope cannot be read; left in place", "id", id, "err", err)
 			rep.InUse++
+			if st == Claimed {
+				// A stale claim is released all the same: the
+				// forwarders take only ready messages, and a claim
+				// left would wait for the next start.
+				if err := rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready)); err == nil {
+					rep.Released = append(rep.Released, id)
+				}
+			}
 			return
 		}
 		rep.quarantined(s, id, err.Error())

@@ -602,41 +602,64 @@ func TestDur19QueueFaults(t *testing.T) {
 // waited for an administrator's "queue restore", undelivered.
 func TestDur19RecoverUnreadableEnvelope(t *testing.T) {
 	t.Parallel()
+	u := startUnreadableEnvelope(t, "dur19-unreadable", "")
+	u.traced.waitEvent("", 10*time.Second, func(e *maillog.Entry) bool { return e.Event == "quarantine" || e.Event == "delivery" })
+	time.Sleep(500 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(u.spool, ".quarantine", u.id+".envelope")); err == nil {
+		t.Errorf("recovery quarantined %s, whole, because one open of its envelope failed; stderr:\n%s", u.id, lastLines(u.traced.stderr(), 20))
+	}
+	u.kill()
+	clean := &relay{t: t, bin: harness.Binary(t), args: u.relayArgs, host: "127.0.0.1", port: u.traced.port, spool: u.spool}
+	clean.restart()
+	checkDelivered(t, u.s, u.up, u.spool)
+	clean.stop(15 * time.Second)
+}
+
+// unreadableEnvelope is a relay started under strace, the first open of
+// one acknowledged message's envelope failing with EIO.
+type unreadableEnvelope struct {
+	s         *dur19Session
+	up        *harness.FakeSMTP
+	spool, id string
+	relayArgs []string
+	traced    *relay
+}
+
+// startUnreadableEnvelope queues four messages (tag-0 to tag-3) in a
+// stopped store, renames the envelope of the large one, tag-3, to
+// suffix's state (".busy": a stale claim), and starts a relay forwarding
+// to a fake upstream under strace, which fails that envelope's first open.
+func startUnreadableEnvelope(t *testing.T, tag, suffix string) *unreadableEnvelope {
+	t.Helper()
 	needStrace(t)
-	spool := t.TempDir()
-	up := harness.NewFakeSMTP(t, harness.Script{})
+	u := &unreadableEnvelope{spool: t.TempDir(), up: harness.NewFakeSMTP(t, harness.Script{})}
 	cfg := writeConfig(t, "[smtp]\nshutdown_grace = \"2s\"\n")
-	store := startRelay(t, "127.0.0.1", "--as-server", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool)
+	store := startRelay(t, "127.0.0.1", "--as-server", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", u.spool)
 	// Over 1 MiB: its own files, an envelope to open at start.
-	s := dur19Send(t, store.addr(), "dur19-unreadable", 4, func() bool { return false })
+	u.s = dur19Send(t, store.addr(), tag, 4, func() bool { return false })
 	store.stop(15 * time.Second)
-	var id string
-	for tag, qid := range s.acked {
-		if strings.HasSuffix(tag, "-3") {
-			id = qid
+	for tg, qid := range u.s.acked {
+		if strings.HasSuffix(tg, "-3") {
+			u.id = qid
 		}
 	}
-	env := filepath.Join(spool, id+".envelope")
-	if _, err := os.Stat(env); id == "" || err != nil {
-		t.Fatalf("no envelope of the large message to attack (%q): %v; acked %v", id, err, s.acked)
+	env := filepath.Join(u.spool, u.id+".envelope")
+	if err := os.Rename(env, env+suffix); u.id == "" || err != nil {
+		t.Fatalf("no envelope of the large message to attack (%q): %v; acked %v", u.id, err, u.s.acked)
 	}
-	relayArgs := []string{"--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
-		"--poll", "1", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool}
-	args := append([]string{"-f", "-qq", "-o", "/dev/null", "-P", env, "-e", "trace=openat",
-		"-e", "inject=openat:error=EIO:when=1", "--", harness.Binary(t)}, relayArgs...)
-	traced := &relay{t: t, bin: "strace", args: args, host: "127.0.0.1", port: store.port, spool: spool}
-	traced.restart()
-	traced.waitEvent("", 10*time.Second, func(e *maillog.Entry) bool { return e.Event == "quarantine" || e.Event == "delivery" })
-	time.Sleep(500 * time.Millisecond)
-	if _, err := os.Stat(filepath.Join(spool, ".quarantine", id+".envelope")); err == nil {
-		t.Errorf("recovery quarantined %s, whole, because one open of its envelope failed; stderr:\n%s", id, lastLines(traced.stderr(), 20))
-	}
-	for _, pid := range processTree(traced.current().PID(), 2)[1:] {
+	u.relayArgs = []string{"--as-server", "--forward-to", u.up.Addr(), "--forward-on-disconnect",
+		"--poll", "1", "--config", cfg, "--interface", "127.0.0.1", "--spool-dir", u.spool}
+	args := append([]string{"-f", "-qq", "-o", "/dev/null", "-P", env + suffix, "-e", "trace=openat",
+		"-e", "inject=openat:error=EIO:when=1", "--", harness.Binary(t)}, u.relayArgs...)
+	u.traced = &relay{t: t, bin: "strace", args: args, host: "127.0.0.1", port: store.port, spool: u.spool}
+	u.traced.restart()
+	return u
+}
+
+// kill ends the traced relay and strace.
+func (u *unreadableEnvelope) kill() {
+	for _, pid := range processTree(u.traced.current().PID(), 2)[1:] {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	traced.current().Wait(10 * time.Second)
-	clean := &relay{t: t, bin: harness.Binary(t), args: relayArgs, host: "127.0.0.1", port: store.port, spool: spool}
-	clean.restart()
-	checkDelivered(t, s, up, spool)
-	clean.stop(15 * time.Second)
+	u.traced.current().Wait(10 * time.Second)
 }

@@ -18,6 +18,15 @@ import (
 // then defers it. It must be held, not sent on at its next retry.
 func TestRep19BanHoldsDeferredMessage(t *testing.T) {
 	t.Parallel()
+	banHoldsClaimed(t, "451 4.3.0 Temporary System Problem. Try again later (10). r19 - gsmtp", "127.0.0.33")
+}
+
+// banHoldsClaimed: the spammer's (client spammer's) first message gets
+// Gmail's deferral at its RCPT, two seconds late; meanwhile its second is
+// refused as spam and the client banned. The first must end held, never
+// accepted by Gmail after the ban.
+func banHoldsClaimed(t *testing.T, deferral, spammer string) {
+	t.Helper()
 	var mu sync.Mutex
 	slowed := false
 	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
@@ -28,7 +37,7 @@ func TestRep19BanHoldsDeferredMessage(t *testing.T) {
 				defer mu.Unlock()
 				if !slowed {
 					slowed = true
-					return harness.Response{Delay: 2 * time.Second, Reply: "451 4.3.0 Temporary System Problem. Try again later (10). r19 - gsmtp"}
+					return harness.Response{Delay: 2 * time.Second, Reply: deferral}
 				}
 			case stage == harness.StageEndOfData && slices.Contains(tx.To(), "spam@gmail.test"):
 				return harness.Response{Reply: strings.ReplaceAll(gmailUnsolicited, "{id}", "r19spam")}
@@ -37,7 +46,6 @@ func TestRep19BanHoldsDeferredMessage(t *testing.T) {
 		}})
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\n"
 	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
-	const spammer = "127.0.0.33"
 
 	tx, err := sendFrom(r.addr(), spammer, "eve@spam.example", []string{"later@gmail.test"}, gmailMessage("eve@spam.example", "first"))
 	if err != nil || tx.Final.code() != 250 {
@@ -60,6 +68,6 @@ func TestRep19BanHoldsDeferredMessage(t *testing.T) {
 		t.Errorf("Gmail accepted the banned client's message %d times after the ban; want 0", n)
 	}
 	if s := msgState(r.spool, firstID); s != "held" {
-		t.Errorf("the banned client's deferred message is %s; want held", s)
+		t.Errorf("the banned client's deferred message is %s; want held (Gmail's reply: %q)", s, deferral)
 	}
 }
