@@ -79,7 +79,7 @@ func sanitize(s string) string {
 
 // clientReader remembers the error reading the client's message text, so
 // that it is never mistaken for a storage failure (and a full disk is
-// never answered as if the client had gone; see TestStorageFailureIs452).
+// never answered as if the client had gone; see TestStorageFailureIs451).
 type clientReader struct {
 	r   io.Reader
 	err error

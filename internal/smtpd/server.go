@@ -411,7 +411,7 @@ type slogAdapter struct{ l *slog.Logger }
 func (a slogAdapter) Printf(format string, v ...any) { a.l.Debug("smtp", "msg", sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.l.Debug("smtp", "msg", sprint(v...)) }
 
-// Serve accepts connections on l until Shutdown or Close.
+// Serve accepts connections on l until Shutdown; a Serve that comes after Shutdown returns at once.
 func (s *Server) Serve(l net.Listener) error {
 	if !s.serving(l) {
 		l.Close()
