@@ -71,7 +71,11 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	var sink enforce.BanSink
 	if e.BanLog != "" {
 		host, _ := os.Hostname()
-		sink = &enforce.FileBans{Path: e.BanLog, Host: host}
+		fb := &enforce.FileBans{Path: e.BanLog, Host: host}
+		if err := fb.Check(); err != nil {
+			return nil, config.Setting("enforce.ban_log", err)
+		}
+		sink = fb
 	}
 	en.BanLines = enforce.NewBanWriter(sink, r.maillog, nil, r.log).OnWritten(en.NoteBan).Resume(en.Bans.List())
 	if k := r.cfg.DKIM; k.Domain != "" {

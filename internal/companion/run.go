@@ -116,7 +116,11 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	var bans *enforce.BanWriter
 	stopBans := func() {}
 	if !cfg.Test {
-		var sink enforce.BanSink = &enforce.FileBans{Path: cfg.BanLog, Host: cfg.Host}
+		fb := &enforce.FileBans{Path: cfg.BanLog, Host: cfg.Host}
+		if err := fb.Check(); err != nil {
+			return fmt.Errorf("--ban-log: %w", err)
+		}
+		var sink enforce.BanSink = fb
 		if cfg.BanLog == "" {
 			if sink, err = enforce.OpenSyslogBans(); err != nil {
 				diag.Warn("syslog is unavailable; ban lines go to the standard error", "err", err)

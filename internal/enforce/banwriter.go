@@ -236,6 +236,21 @@ type FileBans struct {
 	Now func() time.Time
 }
 
+// Check opens Path as WriteBan does, creating the file, so that a path
+// that cannot take a ban line (a directory, a missing folder, no
+// permission) is refused at start rather than at the first ban; fail2ban
+// also wants the file to exist before it watches it.
+func (f *FileBans) Check() error {
+	if f.Path == "" {
+		return nil
+	}
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("enforce: ban log: %w", err)
+	}
+	return fh.Close()
+}
+
 // WriteBan implements BanSink.
 func (f *FileBans) WriteBan(line string) error {
 	now := time.Now
