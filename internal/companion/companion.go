@@ -283,6 +283,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	switch r.Stage {
 	case "end-of-data":
 		up.Stage = "data"
+	case "data":
+		// "(in reply to DATA command)": before the content went.
+		up.Stage = "data command"
 	default:
 		// "mail", "rcpt", and before the transaction "connect", "helo",
 		// "starttls", "auth": Decide sanctions nobody for those.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // gm19Msg is one message of a synthetic Postfix log: its queue id, the
@@ -246,4 +247,70 @@ func TestGm19RelayBracketedDomain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGm19BanAtDataCommandBansNobody: Gmail's "unusual rate of
+// unsolicited mail originating from your IP address" given in reply to
+// the DATA command, before the content went, is about the relay's address
+// as it is at MAIL FROM or RCPT TO: nobody is banned, the mail is kept
+// (the relay storing and forwarding paces the destination); the same
+// reply at the final dot still bans. Through the relay and through
+// postfix-enforcer (Postfix's "(in reply to DATA command)").
+func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
+	t.Parallel()
+	ipRate := gmailReply("421", "4.7.0", "[192.0.2.25 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.")
+	t.Run("relay", func(t *testing.T) {
+		t.Parallel()
+		fake := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+			if st == harness.StageData && strings.Contains(strings.Join(tx.To(), ","), "cmd@") {
+				return harness.Response{Reply: strings.ReplaceAll(ipRate, "{id}", "d1")}
+			}
+			if st == harness.StageEndOfData && strings.Contains(strings.Join(tx.To(), ","), "dot@") {
+				return harness.Response{Reply: strings.ReplaceAll(ipRate, "{id}", "d2")}
+			}
+			return harness.Response{}
+		}})
+		// The refusal before the content paces the destination: briefly.
+		r := startEnforcer(t, fake.Addr(), enforceOpts{config: "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
+			"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\n"})
+		ids := map[string]string{}
+		for _, c := range [][2]string{{"127.0.4.41", "cmd@gmail.test"}, {"127.0.4.42", "dot@gmail.test"}} {
+			ip, to := c[0], c[1]
+			from := "s@" + strings.ReplaceAll(ip, ".", "-") + ".example"
+			tx, err := sendFrom(r.addr(), ip, from, []string{to}, gmailMessage(from, "data "+ip))
+			if err != nil || tx.Final.code() != 250 {
+				t.Fatalf("%s: %v %+v", ip, err, tx)
+			}
+			ids[ip] = queuedID(t, tx.Final)
+			r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == ids[ip] })
+		}
+		time.Sleep(300 * time.Millisecond)
+		if es := enforceEvents(r, "127.0.4.41"); len(es) != 0 {
+			t.Errorf("refused at the DATA command: %v; want nothing (no content was read)", fieldsOf(es))
+		}
+		if es := enforceEvents(r, "127.0.4.42"); len(es) != 1 || es[0].Event != "ban" {
+			t.Errorf("refused at the final dot: %v; want a ban", fieldsOf(es))
+		}
+		waitFor(5*time.Second, func() bool { return msgState(r.spool, ids["127.0.4.41"]) == "ready" })
+		if s := msgState(r.spool, ids["127.0.4.41"]); s != "ready" {
+			t.Errorf("message refused at the DATA command is %s; want it kept queued", s)
+		}
+	})
+	t.Run("postfix-enforcer", func(t *testing.T) {
+		t.Parallel()
+		reply := strings.ReplaceAll(strings.ReplaceAll(ipRate, "{id}", "p1"), "\r\n", " ")
+		msgs := []gm19Msg{
+			{"C01A0B1C2D", "203.0.113.41", "bob@c41.example", []string{gm19Said("C01A0B1C2D", "cmd@gmail.com", "deferred", "4.7.0", gm19MX, reply, "DATA command")}},
+			{"C02A0B1C2D", "203.0.113.42", "bob@c42.example", []string{gm19Said("C02A0B1C2D", "dot@gmail.com", "deferred", "4.7.0", gm19MX, reply, "end of DATA command")}},
+		}
+		dir := t.TempDir()
+		banLog := filepath.Join(dir, "bans.log")
+		out := enforcerOnce(t, nil, enforcerArgs(writeFile(t, dir, "mail.log", gm19Log(msgs), 0o644), filepath.Join(dir, "state"),
+			filepath.Join(dir, "sender_access"), writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
+		if strings.Contains(out, "queue=C01") {
+			t.Errorf("refused in reply to the DATA command, acted on:\n%s", out)
+		}
+		compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.42 queue=C02A0B1C2D `})
+		compWantBans(t, banLog, "203.0.113.42")
+	})
 }
