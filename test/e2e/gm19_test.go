@@ -254,8 +254,9 @@ func TestGm19RelayBracketedDomain(t *testing.T) {
 // the DATA command, before the content went, is about the relay's address
 // as it is at MAIL FROM or RCPT TO: nobody is banned, the mail is kept
 // (the relay storing and forwarding paces the destination); the same
-// reply at the final dot still bans. Through the relay and through
-// postfix-enforcer (Postfix's "(in reply to DATA command)").
+// reply at the final dot still bans. Through the relay, storing and
+// forwarding and as a proxy, and through postfix-enforcer (Postfix's
+// "(in reply to DATA command)").
 func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
 	t.Parallel()
 	ipRate := gmailReply("421", "4.7.0", "[192.0.2.25 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.")
@@ -294,6 +295,31 @@ func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
 		waitFor(5*time.Second, func() bool { return msgState(r.spool, ids["127.0.4.41"]) == "ready" })
 		if s := msgState(r.spool, ids["127.0.4.41"]); s != "ready" {
 			t.Errorf("message refused at the DATA command is %s; want it kept queued", s)
+		}
+	})
+	t.Run("proxy", func(t *testing.T) {
+		t.Parallel()
+		fake := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+			to := strings.Join(tx.To(), ",")
+			if st == harness.StageData && strings.Contains(to, "cmd@") || st == harness.StageEndOfData && strings.Contains(to, "dot@") {
+				return harness.Response{Reply: strings.ReplaceAll(ipRate, "{id}", "x1")}
+			}
+			return harness.Response{}
+		}})
+		r := startEnforcer(t, fake.Addr(), enforceOpts{proxy: true})
+		for _, c := range [][2]string{{"127.0.6.41", "cmd@gmail.test"}, {"127.0.6.42", "dot@gmail.test"}} {
+			tx, _ := sendFrom(r.addr(), c[0], "s@p.example", []string{c[1]}, gmailMessage("s@p.example", "proxy "+c[0]))
+			if tx.Final.code()/100 == 2 {
+				t.Errorf("%s: the client heard %q; want the refusal", c[0], tx.Final)
+			}
+		}
+		waitFor(5*time.Second, func() bool { return len(enforceEvents(r, "127.0.6.42")) > 0 })
+		time.Sleep(300 * time.Millisecond)
+		if es := enforceEvents(r, "127.0.6.41"); len(es) != 0 {
+			t.Errorf("proxied, refused at the DATA command: %v; want nothing (no content was sent)", fieldsOf(es))
+		}
+		if es := enforceEvents(r, "127.0.6.42"); len(es) != 1 || es[0].Event != "ban" {
+			t.Errorf("proxied, refused at the final dot: %v; want a ban", fieldsOf(es))
 		}
 	})
 	t.Run("postfix-enforcer", func(t *testing.T) {
