@@ -340,3 +340,20 @@ func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
 		compWantBans(t, banLog, "203.0.113.42")
 	})
 }
+
+// TestGm19EnforceTestDataCommand: "relaykeeper enforce test" over a
+// Postfix line "(in reply to DATA command)" prints the verdict word, ban,
+// and what the client hears as the relay now does it: Gmail's 421
+// unchanged (nobody is sanctioned before the content), not the 554 the
+// filter makes of it at the final dot.
+func TestGm19EnforceTestDataCommand(t *testing.T) {
+	t.Parallel()
+	line := "host gmail-smtp-in.l.google.com[142.250.102.27] said: " + strings.ReplaceAll(strings.ReplaceAll(gmailReply("421", "4.7.0",
+		"[192.0.2.25 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited."), "{id}", "t1"), "\r\n", " ")
+	for stage, hears := range map[string]string{"DATA": "client hears: 421-4.7.0 ", "end of DATA": "client hears: 554 5.7.0 ", "RCPT TO": "client hears: 421-4.7.0 "} {
+		out, errOut, code := runBinary(t, harness.Binary(t), "", "enforce", "test", line+" (in reply to "+stage+" command)")
+		if code != 0 || !strings.HasPrefix(out, "ban (rule gmail-ip-rate)") || !strings.Contains(out, hears) {
+			t.Errorf("in reply to %s: exit %d\n%s%s\nwant the verdict ban and %q", stage, code, out, errOut, hears)
+		}
+	}
+}
