@@ -357,3 +357,31 @@ func TestGm19EnforceTestDataCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestGm19CompanionOneBanPerRefusal: Gmail refuses a three-recipient
+// message once, at its final dot; Postfix logs the refusal for each
+// recipient. postfix-enforcer banned the client three times (three ban
+// lines, three fail2ban lines), where the relay bans once per refusal
+// (docs/enforce.md). Once now; another message's refusal bans again.
+func TestGm19CompanionOneBanPerRefusal(t *testing.T) {
+	t.Parallel()
+	spam := gm19Fold("550", "5.7.1", "[192.0.2.10 12] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", "y1")
+	var msgs []gm19Msg
+	for _, q := range []string{"E01A0B1C2D", "E02A0B1C2D"} {
+		m := gm19Msg{q, "203.0.113.71", "bob@e71.example", nil}
+		for _, to := range []string{"a", "b", "c"} {
+			m.deliveries = append(m.deliveries, gm19Said(q, to+"@gmail.com", "bounced", "5.7.1", gm19MX, spam, "end of DATA command"))
+		}
+		msgs = append(msgs, m)
+	}
+	dir := t.TempDir()
+	banLog := filepath.Join(dir, "bans.log")
+	out := enforcerOnce(t, nil, enforcerArgs(writeFile(t, dir, "mail.log", gm19Log(msgs), 0o644), filepath.Join(dir, "state"),
+		filepath.Join(dir, "sender_access"), writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
+	for _, q := range []string{"E01A0B1C2D", "E02A0B1C2D"} {
+		if n := len(regexp.MustCompile(`(?m)^\S+ ban client=203\.0\.113\.71 queue=` + q + ` `).FindAllString(out, -1)); n != 1 {
+			t.Errorf("queue %s: %d ban lines; want 1:\n%s", q, n, out)
+		}
+	}
+	compWantBans(t, banLog, "203.0.113.71", "203.0.113.71")
+}
