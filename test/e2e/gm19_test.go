@@ -379,7 +379,7 @@ func TestGm19CompanionOneBanPerRefusal(t *testing.T) {
 	out := enforcerOnce(t, nil, enforcerArgs(writeFile(t, dir, "mail.log", gm19Log(msgs), 0o644), filepath.Join(dir, "state"),
 		filepath.Join(dir, "sender_access"), writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
 	for _, q := range []string{"E01A0B1C2D", "E02A0B1C2D"} {
-		if n := len(regexp.MustCompile(`(?m)^\S+ ban client=203\.0\.113\.71 queue=` + q + ` `).FindAllString(out, -1)); n != 1 {
+		if n := len(regexp.MustCompile(`(?m)^\S+ ban client=203\.0\.113\.71 queue=`+q+` `).FindAllString(out, -1)); n != 1 {
 			t.Errorf("queue %s: %d ban lines; want 1:\n%s", q, n, out)
 		}
 	}
