@@ -283,6 +283,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	switch r.Stage {
 	case "end-of-data":
 		up.Stage = "data"
+	case "data":
+		// "(in reply to DATA command)": before the content went.
+		up.Stage = "data command"
 	default:
 		// "mail", "rcpt", and before the transaction "connect", "helo",
 		// "starttls", "auth": Decide sanctions nobody for those.
@@ -324,6 +327,15 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	ok := true
 	switch a.action {
 	case enforce.Ban:
+		// One refusal at the final dot is every recipient's, and
+		// Postfix logs it for each: the client is banned once for it
+		// (one line, one fail2ban line, one report), as by the relay.
+		once := prefix + "ban " + pl.Client.String() + " " + pl.Verdict.Rule
+		if t, ok := c.acted[once]; ok && c.now().Sub(t) < time.Minute {
+			c.acted[prefix+pl.Key] = c.now()
+			return
+		}
+		c.acted[once] = c.now()
 		c.ban(&a)
 	case enforce.BlockDomain:
 		ok = c.blockDomain(&a)

@@ -111,7 +111,7 @@ func record(rcpts []string, conn *remote.Conn, relay string, res *remote.Result,
 			case res.Content:
 				rr.stage, rr.command = "data", "end of DATA"
 			default:
-				rr.stage, rr.command = "data", "DATA"
+				rr.stage, rr.command = "data command", "DATA"
 			}
 		}
 		rr.sent = sendErr == nil && res != nil && res.Accepted(i)

@@ -76,9 +76,9 @@ func (ev EngineVerdicts) Verdict(res Result) Verdict {
 	switch v := ev.classify(res); {
 	case enforce.BeforeTransaction(res.Stage) && (v.Action == enforce.Ban || v.Action == enforce.BlockDomain || v.Action == enforce.Encapsulate):
 		return VerdictPace
-	case (res.Stage == "mail" || res.Stage == "rcpt") && v.Action == enforce.Ban:
+	case enforce.BeforeContent(res.Stage) && v.Action == enforce.Ban:
 		// Gmail's "unusual rate of unsolicited mail originating from
-		// your IP address" before any content: about the relay's
+		// your IP address" before any content (MAIL, RCPT, DATA): about the relay's
 		// address (enforce.Decide bans nobody for it); slow down.
 		return VerdictPace
 	case v.Action == enforce.Pace && v.Scope == enforce.ScopeRecipient:

@@ -115,8 +115,8 @@ type Upstream struct {
 	Reply reply.Reply
 	// Host is the upstream's host name or address, as far as known.
 	Host string
-	// Stage is what the reply answered: "mail", "rcpt", "data" (end of
-	// data), a stage before the transaction (see BeforeTransaction), or ""
+	// Stage is what the reply answered: "mail", "rcpt", "data command"
+	// (the DATA command, before the content), "data" (end of data), a stage before the transaction (see BeforeTransaction), or ""
 	// if unknown.
 	Stage string
 }

@@ -236,12 +236,14 @@ func Decide(p Policy, rf Refusal) Plan {
 		// was read, and Postfix logs the refusal for every message it
 		// was about to send. The words are about the relay's address.
 		change(None, "refused before the transaction ("+rf.Stage+"): no message of the client's was read")
-	case v.Action == Ban && (rf.Stage == "mail" || rf.Stage == "rcpt"):
+	case v.Action == Ban && BeforeContent(rf.Stage):
 		// Gmail's "unusual rate of unsolicited mail originating from
-		// your IP address" at MAIL or RCPT: said before any content, to
-		// whichever message came next; the words are about the relay's
-		// address. The mail is kept as the code says, not made 5xx.
-		change(None, "refused at "+strings.ToUpper(rf.Stage)+", before the content: the client's message was not read")
+		// your IP address" at MAIL, RCPT or the DATA command: said
+		// before any content, to whichever message came next; the
+		// words are about the relay's address. The mail is kept as the
+		// code says, not made 5xx.
+		change(None, "refused at "+strings.ToUpper(strings.TrimSuffix(rf.Stage, " command"))+
+			", before the content: the client's message was not read")
 		return pl
 	case v.Action == Ban:
 		switch {
@@ -329,6 +331,18 @@ func Decide(p Policy, rf Refusal) Plan {
 func BeforeTransaction(stage string) bool {
 	switch stage {
 	case "connect", "greeting", "helo", "ehlo", "starttls", "tls handshake", "auth":
+		return true
+	}
+	return false
+}
+
+// BeforeContent reports whether stage is one of the transaction's before
+// any of the message's content went: MAIL FROM ("mail"), RCPT TO ("rcpt")
+// or the DATA command itself ("data command"; "data" is the final dot).
+// A ban's words there are about the relay's address, not the message.
+func BeforeContent(stage string) bool {
+	switch stage {
+	case "mail", "rcpt", "data command":
 		return true
 	}
 	return false

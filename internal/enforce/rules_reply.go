@@ -110,6 +110,8 @@ func stageOf(cmd string) string {
 		return "rcpt"
 	case "END OF DATA":
 		return "data"
+	case "DATA":
+		return "data command" // before the content (BeforeContent)
 	}
 	return ""
 }

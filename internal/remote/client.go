@@ -108,6 +108,9 @@ type Conn struct {
 	// peeked: Broken has looked for unasked octets since the last read
 	// and the last write, and found none.
 	peeked bool
+	// dataRefused: the last Data's DATA command was refused (no 354), so
+	// its content never went.
+	dataRefused bool
 }
 
 // sendWatch is the connection as the write buffer sees it: whatever goes
@@ -1076,7 +1079,8 @@ func (c *Conn) Data(m *Message) (reply.Reply, error) {
 	if err != nil {
 		return rep, &Error{Stage: "data", Err: err}
 	}
-	if rep.Code != 354 {
+	c.dataRefused = rep.Code != 354
+	if c.dataRefused {
 		if err := c.unexpected("data", rep); err != nil {
 			return reply.Reply{}, err
 		}
@@ -1090,6 +1094,10 @@ func (c *Conn) Data(m *Message) (reply.Reply, error) {
 	}
 	return res.Data, err
 }
+
+// DataRefused reports whether the last Data's reply was to the DATA
+// command itself (not 354): the content never went.
+func (c *Conn) DataRefused() bool { return c.dataRefused }
 
 // Reset sends RSET, ending a transaction the client abandoned.
 func (c *Conn) Reset() error { return c.reset() }

@@ -816,7 +816,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if rep.Code >= 400 {
 		// The content file still exists here: the enforcer may copy it
 		// (to encapsulate) before Data's deferred Abort removes it.
-		heard := ss.enforce("data", rep, ss.upMsg0, w.ID(), w.ContentPath())
+		heard := ss.enforce(ss.upstream.dataStage(), rep, ss.upMsg0, w.ID(), w.ContentPath())
 		if heard.Code/100 == 2 && ss.tc != nil {
 			ss.tc.messages.Add(1)
 		}

@@ -207,3 +207,13 @@ func (u *upstreamPool) idleCount() int {
 	defer u.mu.Unlock()
 	return len(u.conns)
 }
+
+// dataStage is the stage of the upstream's refusal of a message: "data"
+// at the final dot, "data command" when DATA itself was refused, before
+// the content went (enforce.BeforeContent).
+func (u *upstreamConn) dataStage() string {
+	if u.DataRefused() {
+		return "data command"
+	}
+	return "data"
+}

@@ -41,6 +41,9 @@ type rawUpstream struct {
 	// authOK accepts every AUTH PLAIN with an initial response (235); the
 	// line is kept with the others. Without it AUTH is not recognized.
 	authOK bool
+	// authReply, if set, answers every AUTH (its lines joined by CRLF):
+	// a smarthost refusing the relay's login.
+	authReply string
 }
 
 // rawMsg is one message the upstream accepted.
@@ -204,9 +207,11 @@ func (u *rawUpstream) serve(c net.Conn, conn int) {
 			say("250 2.0.0 Ok")
 		case "AUTH":
 			u.mu.Lock()
-			ok := u.authOK
+			ok, refuse := u.authOK, u.authReply
 			u.mu.Unlock()
-			if ok && strings.HasPrefix(strings.ToUpper(arg), "PLAIN ") {
+			if refuse != "" {
+				say(refuse)
+			} else if ok && strings.HasPrefix(strings.ToUpper(arg), "PLAIN ") {
 				say("235 2.7.0 Authentication successful")
 			} else {
 				say("502 5.5.2 Error: command not recognized")
