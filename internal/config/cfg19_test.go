@@ -17,14 +17,7 @@ func TestCfg19SwitchFileBOM(t *testing.T) {
 	if err := os.WriteFile(f, []byte("\ufeffspool-dir /var/spool/x\r\nport 2525\r\nas-server"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := ParseSwitches([]string{f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cl.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := switchFileConfig(t, f)
 	if cfg.Spool.Dir != "/var/spool/x" || cfg.SMTP.Port != 2525 || cfg.Mode != ModeServer {
 		t.Errorf("spool %q, port %d, mode %v; want /var/spool/x, 2525, server", cfg.Spool.Dir, cfg.SMTP.Port, cfg.Mode)
 	}

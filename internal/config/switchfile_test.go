@@ -108,13 +108,7 @@ func TestRevPX3SwitchFileBadValueNamesLine(t *testing.T) {
 func TestRevPX3LogAddress(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "emailrelay.conf")
 	os.WriteFile(f, []byte("as-server\nlog\nlog-time\nlog-address\nspool-dir /var/spool/emailrelay\n"), 0o644)
-	cl, err := ParseSwitches([]string{f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Config(); err != nil {
-		t.Fatal(err)
-	}
+	switchFileConfig(t, f)
 	if _, err := ParseSwitches([]string{"--as-server", "--log-address"}); err != nil {
 		t.Errorf("--log-address: %v; want it accepted", err)
 	}
@@ -180,14 +174,7 @@ func TestRevNew4SwitchFileAsEMailRelayReadsIt(t *testing.T) {
 	os.WriteFile(f, []byte("as-server\nport=10025\nspool-dir \"/var/spool/email relay\"\n"+
 		"filter = \"/usr/bin/spamassassin --exit-code\"\n"+
 		"client-auth\tplain:YWxpY2U=:cGFzcw==\nremote-clients yes\nforward-on-disconnect=no\nlog on\n"), 0o644)
-	cl, err := ParseSwitches([]string{f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := cl.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := switchFileConfig(t, f)
 	if cfg.SMTP.Port != 10025 || cfg.Spool.Dir != "/var/spool/email relay" {
 		t.Errorf("port %d, spool %q; want 10025, /var/spool/email relay", cfg.SMTP.Port, cfg.Spool.Dir)
 	}
@@ -341,4 +328,19 @@ func TestTLSConfigKeywords(t *testing.T) {
 			t.Errorf("--tls-config %s: %v; want it refused saying %q", v, err, want)
 		}
 	}
+}
+
+// switchFileConfig reads E-MailRelay's configuration file f as the last
+// argument of the command line and returns the configuration it makes.
+func switchFileConfig(t *testing.T, f string) Config {
+	t.Helper()
+	cl, err := ParseSwitches([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
