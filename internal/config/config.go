@@ -355,7 +355,8 @@ type Policy struct {
 	// files of them ("/etc/postfix/mynetworks", several a line) and tables
 	// ("cidr:/path"); "!" before any, in a file too, excludes it, the first
 	// match deciding. Files are read again on SIGHUP and when they change.
-	// The whole Internet (0.0.0.0/0, ::/0) is refused: an open relay.
+	// The whole Internet (0.0.0.0/0, ::/0, or a table that holds every
+	// address) is refused: an open relay.
 	MyNetworks []string `toml:"mynetworks"`
 	// RelayDomains are the domains this relay takes mail for from anyone
 	// (reject_unauth_destination lets them through): names, files of names

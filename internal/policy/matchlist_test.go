@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -44,6 +45,30 @@ func TestMatchListsReadAlike(t *testing.T) {
 	for d, want := range map[string]bool{"a.example": true, "x.sub.a.example": false, "b.example": false} {
 		if rd.has(d) != want {
 			t.Errorf("relay domain %s = %v; want %v", d, !want, want)
+		}
+	}
+}
+
+// TestNetworkTableHoldsEveryone: a cidr: (or pcre:) table in mynetworks
+// that holds the whole Internet was taken without a word, although the
+// same 0.0.0.0/0 written in the setting or a mynetworks file is refused
+// as an open relay. It is refused too; a table of real networks, and a
+// negated whole-Internet table, are taken.
+func TestNetworkTableHoldsEveryone(t *testing.T) {
+	for _, spec := range []string{
+		"cidr:{ {127.0.0.0/8 OK}, {0.0.0.0/0 OK} }",
+		"cidr:{ {::/0 OK} }",
+		"cidr:{ {0.0.0.0/1 OK}, {128.0.0.0/1 OK} }",
+		"regexp:{ {/./ OK} }",
+	} {
+		_, err := ParseNetworks([]string{spec}, &table.Set{})
+		if err == nil || !strings.Contains(err.Error(), "open relay") {
+			t.Errorf("%s: err %v; want an open-relay refusal", spec, err)
+		}
+	}
+	for _, spec := range []string{"cidr:{ {127.0.0.0/8 OK}, {192.0.2.0/24 OK} }", "!cidr:{ {0.0.0.0/0 OK} }"} {
+		if _, err := ParseNetworks([]string{spec, "127.0.0.0/8"}, &table.Set{}); err != nil {
+			t.Errorf("%s: %v; want it taken", spec, err)
 		}
 	}
 }

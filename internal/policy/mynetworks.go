@@ -76,7 +76,38 @@ func (p *networkParser) table(where, spec string, not bool) {
 		p.fail(where, err)
 		return
 	}
+	if !not && holdsEveryone(t) {
+		p.fail(where, fmt.Errorf("%s holds every address on the Internet (0.0.0.0/0 or the like): an open relay; list the networks you trust", spec))
+		return
+	}
 	p.rules = append(p.rules, NetworkRule{Table: t, Not: not})
+}
+
+// everyone are addresses in far-apart networks, none private, that no
+// list of trusted networks holds all of unless it holds the whole
+// Internet (0.0.0.0/0 in a cidr: table, /./ in a pcre: one). A table is
+// checked as it is read at start and on SIGHUP.
+var everyone = [][]string{
+	{"3.0.0.1", "61.0.0.1", "99.0.0.1", "130.0.0.1", "177.0.0.1", "213.0.0.1"},
+	{"2600::1", "2a00::1", "2c0f::1", "2400::1"},
+}
+
+// holdsEveryone reports whether t holds every address of one family's
+// probes.
+func holdsEveryone(t *table.Table) bool {
+	for _, fam := range everyone {
+		all := true
+		for _, a := range fam {
+			if _, ok := t.Lookup(a); !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *networkParser) pattern(where, s string, not bool) {
