@@ -46,7 +46,7 @@ func (r *relay) newRouter() (*route.Dialer, error) {
 		RateDelay:           cfg.Routing.RateDelay,
 		InitialConcurrency:  cfg.Routing.InitialConcurrency,
 		Debug:               r.debug,
-		TLS:                 clientTLS(&cfg.TLS),
+		TLS:                 cfg.TLS.ClientSettings(),
 		Log:                 r.log,
 		PasswordMaps:        cfg.Auth.PasswordMaps,
 		SenderDependentAuth: cfg.Auth.SenderDependentAuth,

@@ -65,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer r.close()
+	if cfg.Check {
+		fmt.Fprintln(stdout, "relaykeeper: the configuration is good: the relay would start")
+		return exitOK
+	}
 	return r.run()
 }
 

@@ -159,7 +159,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 	if r.clientCAs, err = certreload.AskClientCerts(r.serverTLS, cfg.TLS.AskClientCert, cfg.TLS.ClientCA, cfg.TLS.RequireClientCert); err != nil {
 		return nil, config.Setting("tls.client_ca", err)
 	}
-	mode, tc, err := clientTLS(&cfg.TLS).Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")
+	mode, tc, err := cfg.TLS.ClientSettings().Config(r.cfg.Upstream(), cfg.Auth.ClientSecrets != "")
 	if err != nil {
 		return nil, err
 	}
@@ -326,10 +326,4 @@ func openCanonical(set *table.Set, cfg *config.Config, log *slog.Logger) (*rewri
 			Exceptions: rw.MasqueradeExceptions, Classes: rw.MasqueradeClasses}, Classes: rewrite.Classes{Canonical: rw.CanonicalClasses,
 			Sender: rw.SenderCanonicalClasses, Recipient: rw.RecipientCanonicalClasses},
 		AlwaysBCC: rw.AlwaysBCC, SenderBCC: rw.SenderBCCMaps, RecipientBCC: rw.RecipientBCCMaps, Virtual: rw.VirtualAliasMaps, Generic: rw.GenericMaps}, cfg.RecipientDelimiter)
-}
-
-// clientTLS is the outbound client's part of the TLS configuration.
-func clientTLS(t *config.TLS) remote.TLSSettings {
-	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
-		Verify: t.ClientVerify, ServerName: t.ClientServerName, VerifyName: t.ClientVerifyName, Certificate: t.ClientCertificate, Key: t.ClientKey}
 }

@@ -68,6 +68,9 @@ type Config struct {
 	// them up once they exist. Not read from the file yet.
 	OtherInterfaces map[string][]string `toml:"-"`
 
+	// Check is --check: build everything as a start would, then exit.
+	Check bool `toml:"-"`
+
 	// Origin records where each setting came from. It is not a setting:
 	// Load and the command-line parser fill it so that Validate can point
 	// at the line or the switch to fix instead of at a Go field name.

@@ -699,3 +699,9 @@ func emailRelayLogFields(s string) bool {
 	}
 	return true
 }
+
+// ClientSettings is the outbound client's part of the TLS configuration.
+func (t *TLS) ClientSettings() remote.TLSSettings {
+	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
+		Verify: t.ClientVerify, ServerName: t.ClientServerName, VerifyName: t.ClientVerifyName, Certificate: t.ClientCertificate, Key: t.ClientKey}
+}
