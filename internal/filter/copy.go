@@ -21,19 +21,37 @@ type copyFilter struct {
 	nodelete, hardlink bool
 }
 
+// copyOption maps the words of copy:'s options to their meaning.
+var copyOption = map[string]string{"nodelete": "nodelete", "hardlink": "hardlink", "pop": "pop"}
+
+// isCopySpec reports whether spec is a copy: filter's specification.
+func isCopySpec(spec string) bool { return strings.HasPrefix(spec, "copy:") }
+
+// copyOptions reports whether s is nothing but copy: options.
+func copyOptions(s string) bool {
+	for _, o := range strings.Split(s, ",") {
+		if _, ok := copyOption[strings.TrimSpace(o)]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func newCopy(spec, arg string) (Filter, error) {
 	f := &copyFilter{spec: spec}
 	for _, o := range strings.Split(arg, ",") {
-		switch strings.TrimSpace(o) {
+		o = strings.TrimSpace(o)
+		switch copyOption[o] {
 		case "":
+			if o != "" {
+				return nil, fmt.Errorf("filter: %q: unknown copy: option %q", spec, o)
+			}
 		case "nodelete":
 			f.nodelete = true
 		case "hardlink":
 			f.hardlink = true
 		case "pop":
 			return nil, fmt.Errorf("filter: %q: copy:pop (content left in the main spool) is not supported; use copy: or copy:hardlink", spec)
-		default:
-			return nil, fmt.Errorf("filter: %q: unknown copy: option %q", spec, o)
 		}
 	}
 	return f, nil
