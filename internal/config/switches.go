@@ -342,7 +342,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"pop.port"},
 			parse: port(func(c *Config, n int) { c.POP.Port = n })},
 		{Long: "pop-auth", Short: "F", Arg: "FILE", Group: groupListen,
-			Help:  "POP3 accounts: the \"server\" lines of the secrets FILE",
+			Help:  "POP3 accounts: the \"server\" lines of the secrets FILE (default /etc/relaykeeper.auth, else E-MailRelay's /etc/emailrelay.auth)",
 			Keys:  []string{"pop.auth"},
 			parse: text(func(c *Config, s string) { c.POP.Auth = s })},
 		{Long: "pop-by-name", Short: "J", Group: groupListen,
