@@ -12,12 +12,7 @@ import (
 // comma form (copy:nodelete,hardlink) keeps working inside a chain.
 func TestAud620CopyOptions(t *testing.T) {
 	for _, spec := range []string{"copy:nodelete;hardlink", "copy:n;h", "copy:no_delete;hardlink", "copy:nodelete,hardlink"} {
-		dir := t.TempDir()
-		os.Mkdir(filepath.Join(dir, "alice"), 0o750)
-		content := filepath.Join(dir, "ID1.content")
-		env := filepath.Join(dir, "ID1.envelope.new")
-		os.WriteFile(content, []byte("Subject: x\r\n\r\nhi\r\n"), 0o640)
-		os.WriteFile(env, []byte("X-MailRelay-Format: #2821.8\r\nX-MailRelay-End: 1\r\n"), 0o640)
+		dir, content, env := mailboxSpool(t)
 		f, err := ParseChain([]string{spec}, Server, 0)
 		if err != nil {
 			t.Errorf("ParseChain(%q): %v", spec, err)
@@ -41,4 +36,17 @@ func TestAud620CopyOptions(t *testing.T) {
 			t.Errorf("Parse(%q) = %v; want an error", spec, f)
 		}
 	}
+}
+
+// mailboxSpool makes a spool with the mailbox directory alice and a new
+// message, as a server filter sees it, and returns the three paths.
+func mailboxSpool(t *testing.T) (dir, content, env string) {
+	t.Helper()
+	dir = t.TempDir()
+	os.Mkdir(filepath.Join(dir, "alice"), 0o750)
+	content = filepath.Join(dir, "ID1.content")
+	env = filepath.Join(dir, "ID1.envelope.new")
+	os.WriteFile(content, []byte("Subject: x\r\n\r\nhi\r\n"), 0o640)
+	os.WriteFile(env, []byte("X-MailRelay-Format: #2821.8\r\nX-MailRelay-End: 1\r\n"), 0o640)
+	return dir, content, env
 }

@@ -30,12 +30,7 @@ func TestAud620EmailrelayFilterCopy(t *testing.T) {
 		if f.String() != spec {
 			t.Errorf("ParseChain(%q).String() = %q", spec, f.String())
 		}
-		dir := t.TempDir()
-		os.Mkdir(filepath.Join(dir, "alice"), 0o750)
-		content := filepath.Join(dir, "ID1.content")
-		env := filepath.Join(dir, "ID1.envelope.new")
-		os.WriteFile(content, []byte("Subject: x\r\n\r\nhi\r\n"), 0o640)
-		os.WriteFile(env, []byte("X-MailRelay-Format: #2821.8\r\nX-MailRelay-End: 1\r\n"), 0o640)
+		dir, content, env := mailboxSpool(t)
 		if r := f.Run(context.Background(), content, env); r.Outcome != Abandon {
 			t.Errorf("%s: %v; want abandon (the original dropped, as the program's exit 100)", spec, r)
 		}
