@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,30 @@ func TestAud620CommaSeparatedChain(t *testing.T) {
 		if f, err := ParseChain([]string{bad}, Server, 0); err == nil {
 			t.Errorf("ParseChain(%q) = %v; want an error", bad, f)
 		}
+	}
+}
+
+// pipe: is relaykeeper's own (E-MailRelay has no such filter) and passes
+// its words to the program as Postfix's pipe(8) does, commas included
+// (reformime -s 1.2, sort -t,): it takes the rest of the value, so that a
+// configuration written before chains were read stays one filter. A chain
+// puts pipe: last.
+func TestAud620PipeKeepsItsCommas(t *testing.T) {
+	argsFile := filepath.Join(t.TempDir(), "args")
+	prog := script(t, "pipefilter", `printf '%s\n' "$@" > `+argsFile+`; cat > /dev/null`)
+	f, err := ParseChain([]string{"exit:0,pipe:" + prog + " -o a,b -- ${recipient}"}, Server, 10*time.Second)
+	if err != nil {
+		t.Fatalf("ParseChain: %v", err)
+	}
+	ch, ok := f.(*chain)
+	if !ok || len(ch.filters) != 2 {
+		t.Fatalf("ParseChain(exit:0,pipe:... -o a,b ...) = %v; want exit:0 and one pipe:", f)
+	}
+	c, e := message(t, testContent)
+	if r := f.Run(context.Background(), c, e); r.Outcome != OK {
+		t.Fatalf("Run = %v; want ok", r)
+	}
+	if got, want := readFile(t, argsFile), "-o\na,b\n--\nbob@example.net\ncarol@example.org\n"; got != want {
+		t.Errorf("pipe: program's arguments = %q; want %q", got, want)
 	}
 }

@@ -239,7 +239,9 @@ func ParseChain(specs []string, side Side, timeout time.Duration) (Filter, error
 // except inside double quotes (a program's quoted word) and after a
 // backslash; empty pieces are dropped. A piece that is only copy: options
 // stays with the copy: before it, so that copy:nodelete,hardlink (the form
-// relaykeeper documented before it read chains) is still one filter.
+// relaykeeper documented before it read chains) is still one filter; and a
+// pipe: (relaykeeper's own, whose words are Postfix-style arguments that
+// may hold commas) takes the rest of the value.
 func splitChain(list string) []string {
 	var pieces []string
 	add := func(p string) {
@@ -260,7 +262,7 @@ func splitChain(list string) []string {
 		case '"':
 			quoted = !quoted
 		case ',':
-			if !quoted {
+			if !quoted && !strings.HasPrefix(strings.TrimSpace(list[start:i]), "pipe:") {
 				add(list[start:i])
 				start = i + 1
 			}
