@@ -52,8 +52,8 @@ func (r *relay) startFrontends() (*frontends, error) {
 	if r.cfg.POP.Enabled {
 		if r.cfg.POP.Auth == "" {
 			// As E-MailRelay's --pop needs a secrets file, ours has a
-			// default place.
-			r.cfg.POP.Auth = "/etc/relaykeeper.auth"
+			// default place (and E-MailRelay's once had).
+			r.cfg.POP.Auth = config.POPAuthDefault()
 		}
 		secrets, err := auth.OpenServerFile(r.cfg.POP.Auth, r.cfg.Domain)
 		if err != nil {

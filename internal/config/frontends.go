@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,4 +40,22 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 		out = append(out, interfaceAddrs(e)...)
 	}
 	return out
+}
+
+// popAuthFiles are where --pop finds its accounts without --pop-auth:
+// relaykeeper's own file, then E-MailRelay's default, which the user
+// guide's "emailrelay --pop --no-smtp --log --close-stderr" relies on.
+var popAuthFiles = []string{"/etc/relaykeeper.auth", "/etc/emailrelay.auth"}
+
+// POPAuthDefault is the secrets file of --pop without --pop-auth: the first
+// of popAuthFiles that exists, else the first (for the error).
+func POPAuthDefault() string { return popAuthDefault(popAuthFiles) }
+
+func popAuthDefault(files []string) string {
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil {
+			return f
+		}
+	}
+	return files[0]
 }

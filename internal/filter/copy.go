@@ -21,19 +21,48 @@ type copyFilter struct {
 	nodelete, hardlink bool
 }
 
+// copyOption maps the words of copy:'s options, E-MailRelay's long and
+// one-letter forms, to their meaning.
+var copyOption = map[string]string{
+	"nodelete": "nodelete", "n": "nodelete", "no_delete": "nodelete",
+	"hardlink": "hardlink", "h": "hardlink",
+	"pop": "pop", "p": "pop",
+}
+
+// splitCopyOptions cuts copy:'s options at E-MailRelay's ';' and at the
+// ',' relaykeeper documented first.
+func splitCopyOptions(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' })
+}
+
+// isCopySpec reports whether spec is a copy: filter's specification.
+func isCopySpec(spec string) bool { return strings.HasPrefix(spec, "copy:") }
+
+// copyOptions reports whether s is nothing but copy: options.
+func copyOptions(s string) bool {
+	for _, o := range splitCopyOptions(s) {
+		if _, ok := copyOption[strings.TrimSpace(o)]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func newCopy(spec, arg string) (Filter, error) {
 	f := &copyFilter{spec: spec}
-	for _, o := range strings.Split(arg, ",") {
-		switch strings.TrimSpace(o) {
+	for _, o := range splitCopyOptions(arg) {
+		o = strings.TrimSpace(o)
+		switch copyOption[o] {
 		case "":
+			if o != "" {
+				return nil, fmt.Errorf("filter: %q: unknown copy: option %q", spec, o)
+			}
 		case "nodelete":
 			f.nodelete = true
 		case "hardlink":
 			f.hardlink = true
 		case "pop":
 			return nil, fmt.Errorf("filter: %q: copy:pop (content left in the main spool) is not supported; use copy: or copy:hardlink", spec)
-		default:
-			return nil, fmt.Errorf("filter: %q: unknown copy: option %q", spec, o)
 		}
 	}
 	return f, nil

@@ -213,18 +213,63 @@ func Parse(spec string, side Side, timeout time.Duration) (Filter, error) {
 	return newProgram(spec, spec, side, timeout)
 }
 
-// ParseChain parses a chain of filter specifications (--filter given
-// several times, or comma-separated); nil for none.
+// ParseChain parses a chain of filter specifications: --filter given
+// several times, each one a single specification or, as E-MailRelay's
+// FilterFactory reads it, a comma-separated list of them
+// ("--filter=msgid:,/usr/local/bin/addsig"); nil for none.
 func ParseChain(specs []string, side Side, timeout time.Duration) (Filter, error) {
 	var fs []Filter
-	for _, sp := range specs {
-		f, err := Parse(sp, side, timeout)
-		if err != nil {
-			return nil, err
+	for _, list := range specs {
+		pieces := splitChain(list)
+		if len(pieces) == 0 {
+			pieces = []string{list} // Parse says why it is empty
 		}
-		fs = append(fs, f)
+		for _, sp := range pieces {
+			f, err := Parse(sp, side, timeout)
+			if err != nil {
+				return nil, err
+			}
+			fs = append(fs, f)
+		}
 	}
 	return Join(fs...), nil
+}
+
+// splitChain cuts a --filter value at its commas, as E-MailRelay does,
+// except inside double quotes (a program's quoted word) and after a
+// backslash; empty pieces are dropped. A piece that is only copy: options
+// stays with the copy: before it, so that copy:nodelete,hardlink (the form
+// relaykeeper documented before it read chains) is still one filter; and a
+// pipe: (relaykeeper's own, whose words are Postfix-style arguments that
+// may hold commas) takes the rest of the value.
+func splitChain(list string) []string {
+	var pieces []string
+	add := func(p string) {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+		case len(pieces) > 0 && isCopySpec(pieces[len(pieces)-1]) && copyOptions(p):
+			pieces[len(pieces)-1] += "," + p
+		default:
+			pieces = append(pieces, p)
+		}
+	}
+	start, quoted := 0, false
+	for i := 0; i < len(list); i++ {
+		switch list[i] {
+		case '\\':
+			i++
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted && !strings.HasPrefix(strings.TrimSpace(list[start:i]), "pipe:") {
+				add(list[start:i])
+				start = i + 1
+			}
+		}
+	}
+	add(list[start:])
+	return pieces
 }
 
 // Join runs the filters that are not nil in order: nil for none, the one

@@ -24,15 +24,35 @@ type program struct {
 	contentOnly bool
 }
 
-func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, error) {
+func newProgram(spec, arg string, side Side, timeout time.Duration) (Filter, error) {
 	argv, err := command.Split(arg)
 	if err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
+	}
+	if isFilterCopy(argv[0]) {
+		return newCopy(spec, "")
 	}
 	if err := command.CheckExecutable(argv[0]); err != nil {
 		return nil, fmt.Errorf("filter: %q: %w", spec, err)
 	}
 	return &program{spec: spec, argv: argv, side: side, timeout: timeout, contentOnly: isSpamAssassin(argv[0])}, nil
+}
+
+// isFilterCopy says whether name is E-MailRelay's emailrelay-filter-copy
+// program, which its user guide gives for --pop-by-name: it copies each new
+// message into every mailbox directory and drops the original (exit 100).
+// It is the copy: filter here, wherever it was installed: E-MailRelay's
+// program copies only the envelope and leaves the content in the main
+// directory, where relaykeeper's POP3 server does not look.
+func isFilterCopy(name string) bool {
+	base := programBase(name)
+	return base == "emailrelay-filter-copy" || base == "emailrelay-filter-copy.exe"
+}
+
+// programBase is a program's file name in lower case, for a Unix or a
+// Windows path.
+func programBase(name string) string {
+	return strings.ToLower(filepath.Base(strings.ReplaceAll(name, "\\", "/")))
 }
 
 // isSpamAssassin says whether name is SpamAssassin's command-line program
@@ -42,7 +62,7 @@ func newProgram(spec, arg string, side Side, timeout time.Duration) (*program, e
 // as a second message, which scores as spam by itself (no From, Date or
 // Subject), and every message would be refused.
 func isSpamAssassin(name string) bool {
-	base := strings.ToLower(filepath.Base(strings.ReplaceAll(name, "\\", "/")))
+	base := programBase(name)
 	return base == "spamassassin" || base == "spamassassin.bat"
 }
 

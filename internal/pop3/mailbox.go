@@ -101,9 +101,10 @@ type mailbox struct {
 }
 
 // openMailbox locks dir and lists its messages: every envelope in state
-// Ready (ID.envelope) whose ID.content is a regular file. Messages being
-// received, delivered, held or failed are not served.
-func openMailbox(dir string, log *slog.Logger) (*mailbox, error) {
+// Ready (ID.envelope) whose ID.content is a regular file, with its size as
+// RETR sends it (sz). Messages being received, delivered, held or failed
+// are not served.
+func openMailbox(dir string, log *slog.Logger, sz *sizes) (*mailbox, error) {
 	// O_NOFOLLOW: a link planted under the lock file's name must not make
 	// us create or lock a file elsewhere.
 	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
@@ -134,7 +135,7 @@ func openMailbox(dir string, log *slog.Logger) (*mailbox, error) {
 		if e.State != spool.Ready {
 			continue
 		}
-		size, err := sp.ContentSize(e.ID)
+		size, err := sz.octets(sp, e.ID)
 		if err != nil {
 			continue // delivered meanwhile, or torn: Recover's business
 		}

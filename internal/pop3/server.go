@@ -135,6 +135,7 @@ type Server struct {
 	closing atomic.Bool
 	lastTS  atomic.Int64 // the last APOP timestamp's time, kept unique
 	limit   connlimit.Limiter
+	sizes   sizes // the messages' sizes as RETR sends them
 
 	mu        sync.Mutex // guards listeners and sessions
 	listeners map[net.Listener]struct{}

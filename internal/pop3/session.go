@@ -469,7 +469,7 @@ func (sess *session) login(user string, check func() bool) bool {
 		}
 		return sess.fail("-ERR [SYS/TEMP] cannot open mailbox")
 	}
-	mbox, err := openMailbox(dir, sess.log)
+	mbox, err := openMailbox(dir, sess.log, &sess.srv.sizes)
 	if errors.Is(err, errInUse) {
 		sess.log.Info("pop3: mailbox in use", "user", user, "dir", dir)
 		return sess.fail(replyInUse)

@@ -266,9 +266,12 @@ func outputLines(out string) []string {
 
 // interpret turns an exit code and output lines into a Result, following
 // E-MailRelay's table: 0 local, 1 remote, 3 tempfail, 100 drop, anything
-// else reject. Unlike E-MailRelay, which rejects an exit code 0 or 1
-// without two lines, it fills in the recipient (or its local part): the
-// verifier did say "valid".
+// else reject. A valid recipient needs its second line, the mailbox (0) or
+// the address (1): without it the verifier did not give its answer, and
+// the exit code is more likely a crash (a Python verifier's uncaught
+// exception and a failing "set -e" script exit 1 with nothing on standard
+// output), so it is a verifier failure, never an accept. E-MailRelay
+// refuses such a recipient (550).
 func interpret(recipient string, exit int, lines []string) Result {
 	line := func(i int) string {
 		if i < len(lines) {
@@ -276,17 +279,14 @@ func interpret(recipient string, exit int, lines []string) Result {
 		}
 		return ""
 	}
+	if (exit == 0 || exit == 1) && strings.TrimSpace(line(1)) == "" {
+		return Result{Kind: TempFail, Code: 450, EnhancedCode: TempFailEnhancedCode, Text: UnavailableText,
+			Reason: fmt.Sprintf("the verifier exited %d without its second line (%s)", exit, map[int]string{0: "the mailbox", 1: "the address"}[exit])}
+	}
 	switch exit {
 	case 0:
-		mbox := line(1)
-		if mbox == "" {
-			mbox = localPart(recipient)
-		}
-		return Result{Kind: Local, FullName: line(0), Mailbox: mbox}
+		return Result{Kind: Local, FullName: line(0), Mailbox: line(1)}
 	case 1:
-		if len(lines) < 2 || lines[1] == "" {
-			return Result{Kind: Remote, Address: recipient}
-		}
 		addr, err := remoteAddress(lines[1])
 		if err != nil {
 			// Forwarded, it would be a broken RCPT upstream: the
@@ -369,11 +369,4 @@ func remoteAddress(s string) (string, error) {
 		return a.Local + "@" + a.Domain, nil
 	}
 	return s, nil
-}
-
-func localPart(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[:i]
-	}
-	return addr
 }
