@@ -1,0 +1,87 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// docsTOMLFragments are the ```toml blocks that are not a whole file on
+// purpose, by file and first lines, with the one problem they may have:
+// the text around them says what they go with.
+var docsTOMLFragments = map[string]string{
+	// "Instead of" the [routing] of the block before it, whose
+	// [transports.out_default] it uses.
+	"routing.md:[routing]\ndefault_transport": `routing.default_transport: "out_default" is not a transport`,
+}
+
+// tomlBlocks returns the ```toml blocks of the README and docs/*.md, each
+// with its file and line.
+func tomlBlocks(t *testing.T) (blocks []struct{ where, text string }) {
+	t.Helper()
+	files, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range append(files, "../../README.md") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i := 0; i < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) != "```toml" {
+				continue
+			}
+			indent := lines[i][:strings.Index(lines[i], "`")]
+			start := i + 1
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+			}
+			var b strings.Builder
+			for _, l := range lines[start:i] {
+				b.WriteString(strings.TrimPrefix(l, indent) + "\n")
+			}
+			blocks = append(blocks, struct{ where, text string }{filepath.Base(f) + ":" + strconv.Itoa(start), b.String()})
+		}
+	}
+	return blocks
+}
+
+// TestDocs20TOMLBlocksLoad: every TOML example in the README and docs/
+// works when copied into relaykeeper.toml as it stands: it parses, names
+// only keys relaykeeper knows, in the section they belong to, and passes
+// Validate (the tables and key files it names are the reader's own and
+// are not opened here). policy.md's check_policy_service example gave
+// recipient_restrictions outside [policy], which a start refuses
+// ("unknown key; recipient_restrictions is a key of [policy]").
+func TestDocs20TOMLBlocksLoad(t *testing.T) {
+	blocks := tomlBlocks(t)
+	if len(blocks) < 20 {
+		t.Fatalf("found %d ```toml blocks in README.md and docs/; want the 26 or so there are", len(blocks))
+	}
+	dir := t.TempDir()
+	for i, b := range blocks {
+		path := filepath.Join(dir, strconv.Itoa(i)+".toml")
+		if err := os.WriteFile(path, []byte(b.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
+		if err != nil {
+			t.Errorf("%s: the example does not load:\n%v\n%s", b.where, err, b.text)
+			continue
+		}
+		file, _, _ := strings.Cut(b.where, ":")
+		if err := c.Validate(); err != nil && !isFragment(file, b.text, err) {
+			t.Errorf("%s: the example is refused at start:\n%v\n%s", b.where, err, b.text)
+		}
+	}
+}
+
+func isFragment(file, text string, err error) bool {
+	for key, problem := range docsTOMLFragments {
+		f, first, _ := strings.Cut(key, ":")
+		if f == file && strings.HasPrefix(text, first) && strings.Count(err.Error(), "\n") == 0 && strings.Contains(err.Error(), problem) {
+			return true
+		}
+	}
+	return false
+}
