@@ -127,7 +127,9 @@ type Spool struct {
 
 // Forward configures the upstream (smarthost) and when to forward to it.
 type Forward struct {
-	// To is the smarthost, "host:port"; "host:smtp" is port 25.
+	// To is the smarthost, "host:port"; "host:smtp" is port 25. Empty,
+	// with no [routing], forwarding sends each recipient's mail to its
+	// domain's MX hosts, as Postfix does with no relayhost.
 	To string `toml:"to"`
 	// AtStartup is --forward: forward the spool once when starting.
 	AtStartup bool `toml:"at_startup"`

@@ -85,3 +85,29 @@ func isFragment(file, text string, err error) bool {
 	}
 	return false
 }
+
+// TestDocs20ForwardToEmpty: etc/relaykeeper.toml said an empty forward.to
+// "means no forwarding", while the relay it configures, given a trigger
+// (the unit's --forward-on-disconnect), sends the mail to each recipient's
+// domain by MX: an operator leaving it empty to keep mail in the spool
+// found it going out to the Internet instead. The comment above "to" must
+// say what DeliversByMX does.
+func TestDocs20ForwardToEmpty(t *testing.T) {
+	c, err := Load("../../etc/relaykeeper.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Forward.OnDisconnect = true
+	if c.Forward.To != "" || !c.DeliversByMX() {
+		t.Fatalf("etc/relaykeeper.toml with on_disconnect: forward.to = %q, DeliversByMX() = %v; want \"\" and true", c.Forward.To, c.DeliversByMX())
+	}
+	data, err := os.ReadFile("../../etc/relaykeeper.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(data), "\n[forward]\n")
+	comment, _, _ := strings.Cut(section, "\nto = ")
+	if strings.Contains(comment, "no forwarding") || !strings.Contains(comment, "MX") {
+		t.Errorf("etc/relaykeeper.toml's comment on forward.to does not say that empty means delivery by MX:\n%s", comment)
+	}
+}
