@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -88,6 +89,94 @@ func TestDocs20MetricsTranscript(t *testing.T) {
 	for _, name := range served {
 		if !slices.Contains(shown, name) && !leftOut.MatchString(name) {
 			t.Errorf("the relay serves %s; docs/metrics.md's transcript neither shows it nor says it is left out", name)
+		}
+	}
+}
+
+// docSession is one "$ COMMAND" of a document's code block and the output
+// shown under it.
+type docSession struct {
+	where, command, output string
+}
+
+// docSessions reads the "$ " command lines of a document's code blocks, a
+// command running on while a quote is open, each with the lines under it
+// up to the next command, a blank line or the block's end.
+func docSessions(t *testing.T, file string) []docSession {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	var out []docSession
+	for i := 0; i < len(lines); i++ {
+		cmd, ok := strings.CutPrefix(lines[i], "$ ")
+		if !ok {
+			continue
+		}
+		s := docSession{where: fmt.Sprintf("%s:%d", file, i+1)}
+		for strings.Count(cmd, "'")%2 == 1 && i+1 < len(lines) {
+			i++
+			cmd += "\n" + lines[i]
+		}
+		s.command = cmd
+		var shown []string
+		for i+1 < len(lines) && lines[i+1] != "" && !strings.HasPrefix(lines[i+1], "$ ") && !strings.HasPrefix(lines[i+1], "```") {
+			i++
+			shown = append(shown, lines[i])
+		}
+		s.output = strings.Join(shown, "\n")
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestDocs20Sessions runs the documents' "$ relaykeeper ..." sessions
+// whose output is the same on every machine, through sh as a reader would
+// paste them, and compares what they print with what the page shows.
+// auth.md showed a bad secrets file's problems each as
+// "relaykeeper: FILE:LINE: ...": the relay names the switch first and
+// prints the further problems as bare "FILE:LINE: ..." lines.
+func TestDocs20Sessions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// "relaykeeper" on PATH is the binary under test, whatever its file's name.
+	if err := os.Symlink(harness.Binary(t), filepath.Join(dir, "relaykeeper")); err != nil {
+		t.Fatal(err)
+	}
+	secrets := writeFile(t, dir, "auth.secrets",
+		"# accounts\nserver plain alice x\n\nserver plain bob a=b\n\n\n\n\nserver plain alice y\n", 0o600)
+	sessions := []struct {
+		file, prefix string
+		paths        map[string]string // a path the page names -> the test's file
+	}{
+		{"auth.md", "relaykeeper --as-server --server-auth", map[string]string{"/etc/relaykeeper/auth.secrets": secrets}},
+		{"auth.md", "printf '%s\\n' 'p=ss word' | relaykeeper passwd --plain", nil},
+		{"auth.md", "printf '%s\\n' 'davepw' | relaykeeper passwd --md5", nil},
+		{"enforce-rules.md", "relaykeeper enforce test", nil},
+	}
+	for _, want := range sessions {
+		var found *docSession
+		for _, s := range docSessions(t, want.file) {
+			if strings.HasPrefix(s.command, want.prefix) {
+				found = &s
+				break
+			}
+		}
+		if found == nil {
+			t.Errorf("%s has no session \"$ %s...\"", want.file, want.prefix)
+			continue
+		}
+		cmd, shown := found.command, found.output
+		for from, to := range want.paths {
+			cmd, shown = strings.ReplaceAll(cmd, from, to), strings.ReplaceAll(shown, from, to)
+		}
+		sh := exec.Command("sh", "-c", cmd)
+		sh.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		got, _ := sh.CombinedOutput()
+		if strings.TrimSpace(string(got)) != strings.TrimSpace(shown) {
+			t.Errorf("%s: $ %s\nprints:\n%s\nthe page shows:\n%s", found.where, cmd, got, shown)
 		}
 	}
 }
