@@ -53,7 +53,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if r.cfg.POP.Auth == "" {
 			// As E-MailRelay's --pop needs a secrets file, ours has a
 			// default place.
-			r.cfg.POP.Auth = "/etc/relaykeeper.auth"
+			r.cfg.POP.Auth = config.DefaultPOPAuth
 		}
 		secrets, err := auth.OpenServerFile(r.cfg.POP.Auth, r.cfg.Domain)
 		if err != nil {

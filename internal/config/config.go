@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// DefaultPOPAuth is the POP3 accounts file when --pop is given without
+// --pop-auth.
+const DefaultPOPAuth = "/etc/relaykeeper.auth"
+
 // Mode is what the process does with mail.
 type Mode string
 
@@ -482,7 +486,8 @@ type POP struct {
 	// Port is --pop-port; the pop= entries of --interface give addresses.
 	Port int `toml:"port"`
 	// Auth is --pop-auth: a secrets file whose "server" lines are the
-	// POP accounts.
+	// POP accounts. Empty: DefaultPOPAuth, as E-MailRelay's --pop reads
+	// /etc/emailrelay.auth.
 	Auth string `toml:"auth"`
 	// ByName is --pop-by-name: each user reads SPOOL/USER/.
 	ByName bool `toml:"by_name"`

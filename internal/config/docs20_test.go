@@ -111,3 +111,29 @@ func TestDocs20ForwardToEmpty(t *testing.T) {
 		t.Errorf("etc/relaykeeper.toml's comment on forward.to does not say that empty means delivery by MX:\n%s", comment)
 	}
 }
+
+// TestDocs20POPAuthDefault: --pop without --pop-auth reads DefaultPOPAuth,
+// as E-MailRelay's reads /etc/emailrelay.auth (its user guide's "emailrelay
+// --pop --no-smtp --log --close-stderr"), but docs/pop3.md called
+// --pop-auth "required" and --help said --pop "needs --pop-auth": a reader
+// could not learn which file the relay opened. The page, the switch's help
+// and etc/relaykeeper.toml now name it.
+func TestDocs20POPAuthDefault(t *testing.T) {
+	for _, f := range []string{"../../docs/pop3.md", "../../etc/relaykeeper.toml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), DefaultPOPAuth) {
+			t.Errorf("%s does not name %s, the accounts file --pop reads without --pop-auth", f, DefaultPOPAuth)
+		}
+	}
+	for _, s := range Switches() {
+		if s.Long == "pop-auth" && !strings.Contains(s.Help, DefaultPOPAuth) {
+			t.Errorf("--pop-auth's help %q does not give its default, %s", s.Help, DefaultPOPAuth)
+		}
+		if s.Long == "pop" && strings.Contains(s.Help, "needs --pop-auth") {
+			t.Errorf("--pop's help %q says it needs --pop-auth; it reads %s without it", s.Help, DefaultPOPAuth)
+		}
+	}
+}

@@ -334,7 +334,7 @@ func (p *switchParser) switches() []Switch {
 			parse: text(func(c *Config, s string) { c.Policy.AddressVerifier = s })},
 
 		{Long: "pop", Short: "B", Group: groupListen,
-			Help:  "serve the spool over POP3 (needs --pop-auth)",
+			Help:  "serve the spool over POP3 (accounts from --pop-auth)",
 			Keys:  []string{"pop.enabled"},
 			parse: onOff(func(c *Config, on bool) { c.POP.Enabled = on })},
 		{Long: "pop-port", Short: "E", Arg: "N", Group: groupListen,
@@ -342,7 +342,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"pop.port"},
 			parse: port(func(c *Config, n int) { c.POP.Port = n })},
 		{Long: "pop-auth", Short: "F", Arg: "FILE", Group: groupListen,
-			Help:  "POP3 accounts: the \"server\" lines of the secrets FILE",
+			Help:  "POP3 accounts: the \"server\" lines of the secrets FILE (default " + DefaultPOPAuth + ")",
 			Keys:  []string{"pop.auth"},
 			parse: text(func(c *Config, s string) { c.POP.Auth = s })},
 		{Long: "pop-by-name", Short: "J", Group: groupListen,
