@@ -66,3 +66,37 @@ func TestDocs20SwitchesExist(t *testing.T) {
 		t.Errorf("found %d switches in the documents; want the 300 or so there are", seen)
 	}
 }
+
+// TestDocs20LogPathsWritable: a log file the documents give the relay
+// (--log-file, [log] mail_log, stats' argument) is in the directory the
+// systemd unit lets it write, its LogsDirectory under /var/log. The unit
+// mounts everything else read-only (ProtectSystem=strict), so the README's
+// /var/log/relaykeeper-mail.log and operations.md's
+// --log-file /var/log/relaykeeper-%d stopped the start under the unit
+// the same page installs.
+func TestDocs20LogPathsWritable(t *testing.T) {
+	unit, err := os.ReadFile("../../etc/relaykeeper.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^LogsDirectory=(\S+)$`).FindSubmatch(unit)
+	if m == nil {
+		t.Fatal("etc/relaykeeper.service has no LogsDirectory=")
+	}
+	dir := "/var/log/" + string(m[1]) + "/"
+	path := regexp.MustCompile(`/var/log/relaykeeper[^\s` + "`" + `"')]*`)
+	files, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range append(files, "../../README.md") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(data), "\n") {
+			for _, p := range path.FindAllString(line, -1) {
+				if p != strings.TrimSuffix(dir, "/") && !strings.HasPrefix(p, dir) {
+					t.Errorf("%s:%d: %s is outside %s, the only log directory etc/relaykeeper.service lets the relay write", filepath.Base(f), n+1, p, dir)
+				}
+			}
+		}
+	}
+}
