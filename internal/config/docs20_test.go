@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,6 +135,35 @@ func TestDocs20POPAuthDefault(t *testing.T) {
 		}
 		if s.Long == "pop" && strings.Contains(s.Help, "needs --pop-auth") {
 			t.Errorf("--pop's help %q says it needs --pop-auth; it reads %s without it", s.Help, DefaultPOPAuth)
+		}
+	}
+}
+
+// TestDocs20RestrictionListsExist: every restriction list the README and
+// docs/ name (`..._restrictions`) is a key of [policy], or Postfix's own
+// (smtpd_...). policy.md told policy-service authors that MAIL is sent
+// "in mail_restrictions", a list no configuration file can set: the
+// relay refused the key at start.
+func TestDocs20RestrictionListsExist(t *testing.T) {
+	files, _ := filepath.Glob("../../docs/*.md")
+	name := regexp.MustCompile("`([a-z_]+_restrictions)`")
+	dir := t.TempDir()
+	for _, f := range append(files, "../../README.md") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range name.FindAllStringSubmatch(string(data), -1) {
+			if strings.HasPrefix(m[1], "smtpd_") {
+				continue
+			}
+			path := filepath.Join(dir, m[1]+".toml")
+			if err := os.WriteFile(path, []byte("[policy]\n"+m[1]+" = []\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Load(path); err != nil {
+				t.Errorf("%s names %s, which is no key of [policy]: %v", filepath.Base(f), m[1], err)
+			}
 		}
 	}
 }
