@@ -100,3 +100,39 @@ func TestDocs20LogPathsWritable(t *testing.T) {
 		}
 	}
 }
+
+// TestDocs20TLSConfigKeywords: the --tls-config keywords the README and
+// docs/tls.md say are taken are exactly those the relay takes. The README
+// left out -tlsv1.3, which the relay takes (--help says so), so a reader
+// converting an E-MailRelay command line took it out for nothing.
+func TestDocs20TLSConfigKeywords(t *testing.T) {
+	taken := map[string]bool{}
+	for _, k := range []string{"openssl", "mbedtls", "tlsv1.2", "-tlsv1.3", "tlsv1.3", "-tlsv1.2", "tlsv1.1", "-tlsv1.1", "tlsv1.0", "nocheck"} {
+		_, err := config.ParseSwitches([]string{"--tls-config=" + k})
+		taken[k] = err == nil
+	}
+	keyword := regexp.MustCompile("`(-?[a-z0-9.]+)`")
+	for file, clause := range map[string]*regexp.Regexp{
+		"README.md":   regexp.MustCompile("`--tls-config` with a keyword other than ([^(]*)\\("),
+		"docs/tls.md": regexp.MustCompile("`--tls-config` is taken only as (.*?) \\(the highest"),
+	} {
+		data, err := os.ReadFile("../../" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := clause.FindStringSubmatch(strings.Join(strings.Fields(string(data)), " "))
+		if m == nil {
+			t.Errorf("%s: no sentence listing the --tls-config keywords taken", file)
+			continue
+		}
+		listed := map[string]bool{}
+		for _, k := range keyword.FindAllStringSubmatch(m[1], -1) {
+			listed[k[1]] = true
+		}
+		for k, ok := range taken {
+			if ok != listed[k] {
+				t.Errorf("%s: --tls-config %s: taken %v, listed as taken %v (%q)", file, k, ok, listed[k], m[1])
+			}
+		}
+	}
+}
