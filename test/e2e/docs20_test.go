@@ -180,3 +180,48 @@ func TestDocs20Sessions(t *testing.T) {
 		}
 	}
 }
+
+// TestDocs20QueueShowHeader stores the message docs/queue.md's "queue
+// show" example shows (HELO [127.0.0.1], two recipients, --domain
+// relay.example, Subject: hi) and compares the header queue show prints
+// with the page's, the id and date aside. The page showed the Received
+// line as "from [127.0.0.1] ([127.0.0.1])"; the relay writes Postfix's
+// "(unknown [127.0.0.1])" for a client without a verified name, so a grep
+// for the page's form found nothing.
+func TestDocs20QueueShowHeader(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile(filepath.Join("..", "..", "docs", "queue.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(page), "$ relaykeeper queue show 6B025BE4A44E4CDB\n")
+	block, _, _ := strings.Cut(rest, "```")
+	_, shown, _ := strings.Cut(block, "\n\n")
+	if !ok || shown == "" {
+		t.Fatal("docs/queue.md has no queue show example with a header")
+	}
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--domain", "relay.example", "--interface", "127.0.0.1", "--spool-dir", spool)
+	c := mustDial(t, r.addr(), "")
+	mustCmd(t, c, "250", "EHLO [127.0.0.1]")
+	tx, err := c.send("alice@example.com", []string{"bob@example.net", "carol@example.org"}, "Subject: hi\n\nhello\n")
+	if err != nil {
+		t.Fatalf("send: %v (%+v)", err, tx)
+	}
+	id := queuedID(t, tx.Final)
+	out, errs, code := runBinary(t, harness.Binary(t), "", "queue", "show", "--spool-dir", spool, id)
+	if code != 0 {
+		t.Fatalf("queue show: exit %d: %s", code, errs)
+	}
+	_, header, _ := strings.Cut(out, "\n\n")
+	date := regexp.MustCompile(`(?m)^\t\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$`)
+	norm := func(s, id string) []string {
+		s = date.ReplaceAllString(strings.ReplaceAll(s, id, "ID"), "\tDATE")
+		lines := strings.Split(s, "\n")
+		return lines[:min(4, len(lines))] // Received (three lines), Subject
+	}
+	got, want := norm(header, id), norm(shown, "6B025BE4A44E4CDB")
+	if !slices.Equal(got, want) {
+		t.Errorf("queue show prints the header\n%s\ndocs/queue.md shows\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
