@@ -668,12 +668,15 @@ type Enforce struct {
 	// ("pcre:FILE", "regexp:FILE"); empty means the built-in one.
 	ReplyFilter string `toml:"reply_filter"`
 	// Welcomelist is --welcomelist FILE: clients never banned. Created
-	// with loopback and private networks if missing.
+	// with loopback and private networks if missing. Empty:
+	// SPOOL/.enforce/welcomelist (not the installed
+	// /etc/relaykeeper/welcomelist, postfix-enforcer's default).
 	Welcomelist string `toml:"welcomelist"`
 	// SenderAccess is the Postfix sender_access table of blocked sender
-	// domains; the relay checks it at MAIL FROM.
+	// domains; the relay checks it at MAIL FROM. Empty:
+	// SPOOL/.enforce/sender_access.
 	SenderAccess string `toml:"sender_access"`
-	// Bans is the ban list file.
+	// Bans is the ban list file. Empty: SPOOL/.enforce/bans.
 	Bans string `toml:"bans"`
 	// BanTime is how long a ban lasts (relay-enforcer's jail: 4 hours);
 	// BanDelay how long after the refusal it takes effect, so that the
