@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// DefaultPOPAuth is the POP3 accounts file when --pop is given without
+// --pop-auth.
+const DefaultPOPAuth = "/etc/relaykeeper.auth"
+
 // Mode is what the process does with mail.
 type Mode string
 
@@ -130,7 +134,9 @@ type Spool struct {
 
 // Forward configures the upstream (smarthost) and when to forward to it.
 type Forward struct {
-	// To is the smarthost, "host:port"; "host:smtp" is port 25.
+	// To is the smarthost, "host:port"; "host:smtp" is port 25. Empty,
+	// with no [routing], forwarding sends each recipient's mail to its
+	// domain's MX hosts, as Postfix does with no relayhost.
 	To string `toml:"to"`
 	// AtStartup is --forward: forward the spool once when starting.
 	AtStartup bool `toml:"at_startup"`
@@ -484,7 +490,8 @@ type POP struct {
 	// Port is --pop-port; the pop= entries of --interface give addresses.
 	Port int `toml:"port"`
 	// Auth is --pop-auth: a secrets file whose "server" lines are the
-	// POP accounts.
+	// POP accounts. Empty: DefaultPOPAuth, else E-MailRelay's
+	// /etc/emailrelay.auth.
 	Auth string `toml:"auth"`
 	// ByName is --pop-by-name: each user reads SPOOL/USER/.
 	ByName bool `toml:"by_name"`
@@ -665,12 +672,15 @@ type Enforce struct {
 	// ("pcre:FILE", "regexp:FILE"); empty means the built-in one.
 	ReplyFilter string `toml:"reply_filter"`
 	// Welcomelist is --welcomelist FILE: clients never banned. Created
-	// with loopback and private networks if missing.
+	// with loopback and private networks if missing. Empty:
+	// SPOOL/.enforce/welcomelist (not the installed
+	// /etc/relaykeeper/welcomelist, postfix-enforcer's default).
 	Welcomelist string `toml:"welcomelist"`
 	// SenderAccess is the Postfix sender_access table of blocked sender
-	// domains; the relay checks it at MAIL FROM.
+	// domains; the relay checks it at MAIL FROM. Empty:
+	// SPOOL/.enforce/sender_access.
 	SenderAccess string `toml:"sender_access"`
-	// Bans is the ban list file.
+	// Bans is the ban list file. Empty: SPOOL/.enforce/bans.
 	Bans string `toml:"bans"`
 	// BanTime is how long a ban lasts (relay-enforcer's jail: 4 hours);
 	// BanDelay how long after the refusal it takes effect, so that the

@@ -45,7 +45,7 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 // popAuthFiles are where --pop finds its accounts without --pop-auth:
 // relaykeeper's own file, then E-MailRelay's default, which the user
 // guide's "emailrelay --pop --no-smtp --log --close-stderr" relies on.
-var popAuthFiles = []string{"/etc/relaykeeper.auth", "/etc/emailrelay.auth"}
+var popAuthFiles = []string{DefaultPOPAuth, "/etc/emailrelay.auth"}
 
 // POPAuthDefault is the secrets file of --pop without --pop-auth: the first
 // of popAuthFiles that exists, else the first (for the error).

@@ -334,7 +334,7 @@ func (p *switchParser) switches() []Switch {
 			parse: text(func(c *Config, s string) { c.Policy.AddressVerifier = s })},
 
 		{Long: "pop", Short: "B", Group: groupListen,
-			Help:  "serve the spool over POP3 (needs --pop-auth)",
+			Help:  "serve the spool over POP3 (accounts from --pop-auth)",
 			Keys:  []string{"pop.enabled"},
 			parse: onOff(func(c *Config, on bool) { c.POP.Enabled = on })},
 		{Long: "pop-port", Short: "E", Arg: "N", Group: groupListen,
