@@ -275,6 +275,16 @@ func (r *Resolver) addrs(ctx context.Context, host string) ([]netip.Addr, error)
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	tname := dns.TypeToString[qtype]
 	short := strings.TrimSuffix(name, ".")
+	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// An internationalised name is asked for by its A-label, as
+		// Postfix's dns_lookup asks (midna_domain_to_ascii): the UTF-8
+		// bytes themselves name nothing in the DNS.
+		a, err := idna.Lookup.ToASCII(short)
+		if err != nil {
+			return nil, &DNSError{Name: short, Type: tname, Code: "5.1.2", Reason: "not a valid domain name", Perm: true, Err: err}
+		}
+		name = dns.Fqdn(a)
+	}
 	if _, ok := dns.IsDomainName(name); !ok {
 		return nil, &DNSError{Name: short, Type: tname, Code: "5.1.2", Reason: "not a valid domain name", Perm: true}
 	}
@@ -355,17 +365,8 @@ func (r *Resolver) MailDomain(ctx context.Context, domain string) error {
 	if strings.HasPrefix(domain, "[") {
 		return nil
 	}
-	name := domain
-	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
-		// An SMTPUTF8 address's domain is asked for by its A-label, as
-		// Postfix's dns_lookup asks (midna_domain_to_ascii).
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return &DNSError{Name: domain, Type: "MX", Code: "5.1.2", Reason: "not a valid domain name", Perm: true}
-		}
-		name = a
-	}
-	name = dns.Fqdn(name)
+	// An SMTPUTF8 address's domain is asked for by its A-label (query).
+	name := dns.Fqdn(domain)
 	mxs, err := r.query(ctx, name, dns.TypeMX)
 	if err != nil {
 		return err
