@@ -1,0 +1,130 @@
+package e2e
+
+// Outside review (q20) of retries, partial success and notices, against
+// what Postfix's queue manager and bounce(8) do.
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestQ20PartialThenFinal: one message, four recipients. The upstream
+// takes one, defers one (450) and refuses it for good (550) on the next
+// attempt, refuses one that asked NOTIFY=NEVER and one with an ORCPT.
+// Postfix sends a notice about the refused one at once (RET=HDRS: headers
+// only), none about the NOTIFY=NEVER one, retries only the deferred one,
+// and sends its own notice when it fails.
+func TestQ20PartialThenFinal(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	soonTries := 0
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		Hostname: "mx.upstream.test",
+		Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
+			if stage != harness.StageRcpt || tx.MailFrom == "" {
+				return harness.Response{}
+			}
+			switch arg {
+			case "soon@example.net":
+				mu.Lock()
+				defer mu.Unlock()
+				soonTries++
+				if soonTries == 1 {
+					return harness.Response{Reply: "450 4.2.0 mailbox busy"}
+				}
+				return harness.Response{Reply: "550 5.1.1 gone now"}
+			case "never@example.net", "orcpt@example.net":
+				return harness.Response{Reply: "550 5.1.1 no such user"}
+			}
+			return harness.Response{}
+		},
+	})
+	r := opsRelay(t, fake.Addr(), "[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"2s\"\n",
+		"--forward-on-disconnect")
+	body := "From: alice@example.org\r\nTo: ok@example.net\r\nSubject: partial\r\nMessage-ID: <q20@example.org>\r\n\r\nsecret body line\r\n"
+	rr, final := opsSend(t, r.addr(), "client.test", "<alice@example.org> RET=HDRS ENVID=q20env", []string{
+		"<ok@example.net>",
+		"<soon@example.net>",
+		"<never@example.net> NOTIFY=NEVER",
+		"<orcpt@example.net> ORCPT=rfc822;orig@example.org",
+	}, body)
+	for i, rep := range rr {
+		if rep.code() != 250 {
+			t.Fatalf("RCPT %d: %v", i, rep)
+		}
+	}
+	if final.code() != 250 {
+		t.Fatalf("final reply %v", final)
+	}
+
+	first := revDSNNotice(t, fake, "alice@example.org")
+	if len(first.PerRecipient) != 1 {
+		t.Fatalf("first notice reports %d recipients; want 1 (orcpt@ only)\n%s", len(first.PerRecipient), first.Bodies[1])
+	}
+	g := first.PerRecipient[0]
+	for name, want := range map[string]string{
+		"Final-Recipient":    "rfc822; orcpt@example.net",
+		"Action":             "failed",
+		"Status":             "5.1.1",
+	} {
+		if got := dsnField(g, name); got != want {
+			t.Errorf("first notice %s = %q; want %q", name, got, want)
+		}
+	}
+	// The address type is case-insensitive (RFC 3464 section 2.1.2).
+	if got := dsnField(g, "Original-Recipient"); !strings.EqualFold(got, "rfc822;orig@example.org") {
+		t.Errorf("first notice Original-Recipient = %q; want rfc822;orig@example.org", got)
+	}
+	if got := dsnField(first.PerMessage, "Original-Envelope-Id"); got != "q20env" {
+		t.Errorf("Original-Envelope-Id = %q; want q20env", got)
+	}
+	if len(first.Types) != 3 || first.Types[2] != "text/rfc822-headers" || strings.Contains(first.Bodies[2], "secret body line") {
+		t.Errorf("RET=HDRS: third part %q should be the header only:\n%v", first.Types, first.Bodies)
+	}
+	if strings.Contains(first.Bodies[0], "never@example.net") || strings.Contains(first.Bodies[1], "never@example.net") {
+		t.Errorf("the NOTIFY=NEVER recipient is in the notice:\n%s", first.Bodies[0])
+	}
+
+	// The second attempt offers only soon@, which now fails for good.
+	var second dsnNotice
+	if !waitFor(20*time.Second, func() bool {
+		var n int
+		for _, tx := range txsFrom(fake, "") {
+			if tx.Accepted() {
+				n++
+				if n == 2 {
+					second = parseNotice(t, string(tx.Data))
+				}
+			}
+		}
+		return n >= 2
+	}) {
+		t.Fatalf("no second notice; upstream saw %d transactions", len(fake.Transactions()))
+	}
+	if len(second.PerRecipient) != 1 || dsnField(second.PerRecipient[0], "Final-Recipient") != "rfc822; soon@example.net" ||
+		dsnField(second.PerRecipient[0], "Status") != "5.1.1" {
+		t.Errorf("second notice should report soon@example.net 5.1.1:\n%s", second.Bodies[1])
+	}
+	time.Sleep(1500 * time.Millisecond)
+	okRcpts := 0
+	for _, tx := range txsFrom(fake, "alice@example.org") {
+		for _, rc := range tx.Rcpts {
+			if rc.Addr == "ok@example.net" {
+				okRcpts++
+			}
+			if rc.Addr != "soon@example.net" && len(tx.Rcpts) == 1 {
+				t.Errorf("retry offered %s again", rc.Addr)
+			}
+		}
+	}
+	if okRcpts != 1 {
+		t.Errorf("ok@example.net offered %d times; want once", okRcpts)
+	}
+	if n := len(txsFrom(fake, "")); n != 2 {
+		t.Errorf("%d notices; want 2", n)
+	}
+}
