@@ -67,9 +67,9 @@ func TestQ20PartialThenFinal(t *testing.T) {
 	}
 	g := first.PerRecipient[0]
 	for name, want := range map[string]string{
-		"Final-Recipient":    "rfc822; orcpt@example.net",
-		"Action":             "failed",
-		"Status":             "5.1.1",
+		"Final-Recipient": "rfc822; orcpt@example.net",
+		"Action":          "failed",
+		"Status":          "5.1.1",
 	} {
 		if got := dsnField(g, name); got != want {
 			t.Errorf("first notice %s = %q; want %q", name, got, want)
