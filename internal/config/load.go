@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +29,9 @@ import (
 // Load does not call Validate: the command line is merged over the file
 // first, and only the merged result is worth judging.
 //
-// Durations are strings such as "60s" or "5m"; a bare number, as a string
-// or a TOML integer, is seconds as in E-MailRelay's switches. forward.to is
+// Durations are strings such as "60s", "5m" or "5d" (Postfix's days and
+// weeks are taken); a bare number, as a string or a TOML integer, is
+// seconds as in E-MailRelay's switches. forward.to is
 // resolved as ResolveHostPort does, when it can be.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
@@ -89,7 +91,8 @@ func (ps Problems) Error() string {
 
 // ParseDuration reads a duration the way both the file and the switches
 // accept it: a bare number of seconds ("90", E-MailRelay's form) or a Go
-// duration ("90s", "5m", "1h30m").
+// duration ("90s", "5m", "1h30m"), which may also use Postfix's units d
+// (days) and w (weeks), as its lifetimes are written ("5d", "1w", "1d12h").
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s != "" && strings.Trim(s, "0123456789") == "" {
@@ -99,11 +102,29 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * time.Second, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := time.ParseDuration(daysWeeks.ReplaceAllStringFunc(s, inHours))
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q; want seconds or a duration such as \"90s\" or \"5m\"", s)
 	}
 	return d, nil
+}
+
+// daysWeeks is a number in Postfix's units that Go's durations lack.
+var daysWeeks = regexp.MustCompile(`([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([dw])`)
+
+// inHours rewrites a daysWeeks match in hours ("5d" is "120h"), which
+// time.ParseDuration reads; a number too large for any duration stays
+// too large.
+func inHours(m string) string {
+	n, err := strconv.ParseFloat(m[:len(m)-1], 64)
+	if err != nil {
+		return m // not a number after all; ParseDuration refuses it
+	}
+	per := 24.0
+	if m[len(m)-1] == 'w' {
+		per = 7 * 24
+	}
+	return strconv.FormatFloat(n*per, 'f', -1, 64) + "h"
 }
 
 // decode merges the TOML in data over cfg. It walks the document itself
