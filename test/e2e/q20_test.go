@@ -4,11 +4,13 @@ package e2e
 // what Postfix's queue manager and bounce(8) do.
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -126,5 +128,46 @@ func TestQ20PartialThenFinal(t *testing.T) {
 	}
 	if n := len(txsFrom(fake, "")); n != 2 {
 		t.Errorf("%d notices; want 2", n)
+	}
+}
+
+// TestQ20QueueOnMessageInDelivery: the queue commands on a running relay,
+// against a message whose delivery is under way (the upstream stalls at
+// the final dot): delete and hold report it busy and exit 1, leaving it
+// alone, so that it is delivered once; list and show describe it; an id
+// that does not exist is "not found", exit 1.
+func TestQ20QueueOnMessageInDelivery(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 4 * time.Second}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--domain", "relay.test", "--spool-dir", spool)
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("in delivery")).Final)
+	waitSpool(t, spool, 10*time.Second, id+" claimed (.busy)", func(f map[string][]string) bool {
+		return slices.Equal(f[id], []string{"content", "envelope.busy"})
+	})
+	for _, cmd := range []string{"delete", "hold"} {
+		out, errOut, code := opsCmd(t, "", "queue", cmd, "--spool-dir", spool, id)
+		if code != 1 || !strings.Contains(out, id+": busy") {
+			t.Errorf("queue %s on a message in delivery: exit %d, %q %q; want exit 1 and %q", cmd, code, out, errOut, id+": busy")
+		}
+	}
+	out, _, code := opsCmd(t, "", "queue", "list", "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "claimed") {
+		t.Errorf("queue list: exit %d\n%s\nwant %s claimed", code, out, id)
+	}
+	out, _, code = opsCmd(t, "", "queue", "show", "--spool-dir", spool, id)
+	if code != 0 || !strings.Contains(out, "state:        claimed") {
+		t.Errorf("queue show: exit %d\n%s", code, out)
+	}
+	out, _, code = opsCmd(t, "", "queue", "delete", "--spool-dir", spool, "0000000000000000")
+	if code != 1 || !strings.Contains(out, "0000000000000000: not found") {
+		t.Errorf("queue delete of an unknown id: exit %d %q", code, out)
+	}
+	fake.WaitTransactions(t, 1, 15*time.Second)
+	r.waitEvent("delivery", 15*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id && e.Get("result") == "sent" })
+	waitOpsSpool(t, spool, 10*time.Second, "empty", func(f map[string][]string) bool { return len(f) == 0 })
+	if n := len(fake.Transactions()); n != 1 {
+		t.Errorf("upstream saw %d transactions; want 1", n)
 	}
 }
