@@ -470,8 +470,10 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 		// An MX host that is the relay itself (its EHLO reply names us)
 		// is skipped; if no other takes the mail, it loops back to
 		// us, which Postfix bounces (5.4.6) rather than send the
-		// message round until its hop count runs out.
-		opts.Myself = opts.Helo
+		// message round until its hop count runs out. "Us" is the
+		// name the relay's own SMTP server answers with (Postfix's
+		// myhostname), not a transport's helo_name.
+		opts.Myself = cmp.Or(d.opts.Session.Helo, opts.Helo)
 	}
 	var last error
 	looped := false

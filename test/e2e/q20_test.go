@@ -4,6 +4,7 @@ package e2e
 // what Postfix's queue manager and bounce(8) do.
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -169,5 +170,42 @@ func TestQ20QueueOnMessageInDelivery(t *testing.T) {
 	waitOpsSpool(t, spool, 10*time.Second, "empty", func(f map[string][]string) bool { return len(f) == 0 })
 	if n := len(fake.Transactions()); n != 1 {
 		t.Errorf("upstream saw %d transactions; want 1", n)
+	}
+}
+
+// TestQ20MXLoopsBackWithTransportHelo: the guide's set-up, a transport
+// with its own helo_name (out_default, "relay.zombig.name") as the default
+// transport, and a domain whose only MX is the relay itself. The relay
+// took its own EHLO reply for another host's, because it compared the
+// reply with the transport's HELO name instead of its own name (the one
+// its SMTP server greets with, Postfix's myhostname, which Postfix's
+// smtp client compares): it sent the mail to itself over and over. It
+// bounces at once, 5.4.6, as Postfix does.
+func TestQ20MXLoopsBackWithTransportHelo(t *testing.T) {
+	t.Parallel()
+	const self = "127.0.72.25"
+	dns := harness.StartDNS(t, fmt.Sprintf(`
+loop.example.        MX 10 self.loop.example.
+self.loop.example.   A  %s
+`, self))
+	cfg := writeConfig(t, fmt.Sprintf(`[routing]
+default_transport = "out_default"
+dns_server = %q
+
+[transports.out_default]
+helo_name = "relay.zombig.name"
+`, dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces", "--domain", "relay.loop.test",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	forwardPort25(t, self, r.addr())
+
+	mustSend(t, r.addr(), "alice@example.org", []string{"user@loop.example"}, message("mx loop, transport helo"))
+	e := r.waitEvent("delivery", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<user@loop.example>" })
+	if res := e.Get("result"); (res != "failed" && res != "bounced") || !strings.Contains(e.Get("reply"), "5.4.6 mail for loop.example loops back to myself") {
+		t.Errorf("delivery line %v; want bounced with 5.4.6 mail for loop.example loops back to myself", e.Fields)
+	}
+	time.Sleep(time.Second)
+	if n := len(r.events("accept")); n != 1 {
+		t.Errorf("%d accepts; want 1: the relay must not take its own mail again", n)
 	}
 }
