@@ -209,3 +209,45 @@ helo_name = "relay.zombig.name"
 		t.Errorf("%d accepts; want 1: the relay must not take its own mail again", n)
 	}
 }
+
+// TestQ20BounceToUnreachableSender: by MX, a recipient refused for good,
+// from a sender whose domain does not exist. The notice to the sender
+// fails at once (NXDOMAIN), becomes a double bounce to the postmaster of
+// a domain that does not exist either, which is dropped and logged: no
+// loop, no retries, no notice left in the queue.
+func TestQ20BounceToUnreachableSender(t *testing.T) {
+	t.Parallel()
+	const mx = "127.0.72.31"
+	fake := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.dest.example",
+		RcptFor: map[string]harness.Response{"bad@dest.example": {Reply: "550 5.1.1 no such user"}}})
+	forwardPort25(t, mx, fake.Addr())
+	dns := harness.StartDNS(t, fmt.Sprintf("dest.example. MX 10 mx.dest.example.\nmx.dest.example. A %s\n", mx))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\n", dns.Addr()))
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--domain", "relay.nx-q20.example",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool)
+	mustSend(t, r.addr(), "alice@nx-q20.example", []string{"bad@dest.example"}, message("unreachable sender"))
+
+	r.waitEvent("discard", 20*time.Second, nil)
+	time.Sleep(2500 * time.Millisecond) // a retry would come within the back-off of 1s
+	ds := r.events("delivery")
+	if got := deliveries(ds, "bad@dest.example", "bounced"); len(got) != 1 {
+		t.Errorf("bad@dest.example: %d bounced lines; want 1", len(got))
+	}
+	if got := deliveries(ds, "alice@nx-q20.example", ""); len(got) != 1 || got[0].Get("result") != "bounced" {
+		t.Errorf("notice to alice: %v; want one line, bounced", fieldsOf(got))
+	}
+	if got := deliveries(ds, "postmaster@relay.nx-q20.example", ""); len(got) != 1 {
+		t.Errorf("double bounce: %v; want one line", fieldsOf(got))
+	}
+	if n := len(r.events("discard")); n != 1 {
+		t.Errorf("%d discard lines; want 1", n)
+	}
+	if n := len(fake.Transactions()); n != 1 {
+		t.Errorf("upstream saw %d transactions; want 1", n)
+	}
+	files := opsSpool(t, spool)
+	if len(files) != 1 {
+		t.Errorf("spool holds %v; want only the original message, failed", files)
+	}
+}
