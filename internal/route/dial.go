@@ -500,8 +500,22 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 			return c, name + "[" + h.addr + "]", passed, nil
 		}
 		passed = append(passed, PassedHost{Addr: h.addr, Relay: name + "[" + h.addr + "]", Err: err})
+		if errors.Is(err, remote.ErrLoop) {
+			looped = true
+			if slices.ContainsFunc(hosts[:i], func(b target) bool { return b.pref < h.pref }) {
+				// The relay is a backup MX of this domain, and the
+				// better hosts failed: as Postfix truncates the list at
+				// its own preference, that is the outcome (a deferral
+				// while the primary is down), not a loop, and no host
+				// worse than the relay is tried.
+				if last == nil {
+					return nil, relay, passed, ErrNoNextHost // tried by an earlier dial
+				}
+				return nil, relay, passed, last
+			}
+			continue
+		}
 		last, relay = err, rt.Host
-		looped = looped || errors.Is(err, remote.ErrLoop)
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
 			// The host answered (a refusing greeting): the reply, which
 			// the enforcer may act on, is that host's.

@@ -103,6 +103,9 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 // Google Workspace domain's MX hosts are Google's.
 type target struct {
 	name, addr string
+	// pref is the MX host's preference; 0 for the implicit MX and a
+	// next hop in brackets.
+	pref uint16
 }
 
 // targets is Hosts with the name of each address.
@@ -118,7 +121,7 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 		port = DefaultPort
 	}
 	if a, err := netip.ParseAddr(rt.Host); err == nil {
-		return []target{{rt.Host, net.JoinHostPort(a.String(), strconv.Itoa(port))}}, nil
+		return []target{{name: rt.Host, addr: net.JoinHostPort(a.String(), strconv.Itoa(port))}}, nil
 	}
 	host := dns.Fqdn(rt.Host)
 	if !rt.MX {
@@ -178,7 +181,9 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 		for _, a := range addrs {
 			if !slices.Contains(seen, a) {
 				seen = append(seen, a)
-				out = append(out, withPort(strings.TrimSuffix(mx.Mx, "."), []netip.Addr{a}, port)...)
+				t := withPort(strings.TrimSuffix(mx.Mx, "."), []netip.Addr{a}, port)[0]
+				t.pref = mx.Preference
+				out = append(out, t)
 			}
 		}
 	}
@@ -350,7 +355,7 @@ func (r *Resolver) serverAddr() string {
 func withPort(name string, addrs []netip.Addr, port int) []target {
 	out := make([]target, len(addrs))
 	for i, a := range addrs {
-		out[i] = target{name, netip.AddrPortFrom(a, uint16(port)).String()}
+		out[i] = target{name: name, addr: netip.AddrPortFrom(a, uint16(port)).String()}
 	}
 	return out
 }

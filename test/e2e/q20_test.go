@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -249,5 +250,49 @@ func TestQ20BounceToUnreachableSender(t *testing.T) {
 	files := opsSpool(t, spool)
 	if len(files) != 1 {
 		t.Errorf("spool holds %v; want only the original message, failed", files)
+	}
+}
+
+// TestQ20BackupMXPrimaryDown: the relay is a domain's backup MX
+// (preference 20) and the primary (10) is down. Postfix's smtp client
+// tries only the MX hosts better than itself and defers when they fail:
+// that is what a backup MX is for. The relay bounced the mail "5.4.6 mail
+// for DOMAIN loops back to myself" because it had also tried itself.
+func TestQ20BackupMXPrimaryDown(t *testing.T) {
+	t.Parallel()
+	const primary, self = "127.0.72.51", "127.0.72.52"
+	if c, err := net.DialTimeout("tcp4", net.JoinHostPort(primary, "25"), time.Second); err == nil {
+		c.Close()
+		harness.Missing(t, "something listens on %s:25; the test needs it closed (the primary MX must be down)", primary)
+	}
+	dns := harness.StartDNS(t, fmt.Sprintf(`
+backup.example.      MX 10 mx1.backup.example.
+backup.example.      MX 20 mx2.backup.example.
+mx1.backup.example.  A  %s
+mx2.backup.example.  A  %s
+`, primary, self))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\n", dns.Addr()))
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces", "--domain", "mx2.backup.example",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", spool)
+	forwardPort25(t, self, r.addr())
+
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"user@backup.example"}, message("primary down")).Final)
+	e := r.waitEvent("delivery", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<user@backup.example>" })
+	if res := e.Get("result"); res != "deferred" {
+		t.Errorf("delivery line %v; want deferred while the primary MX is down", e.Fields)
+	}
+	if files := opsSpool(t, spool); !slices.Equal(files[id], []string{"content", "envelope"}) {
+		t.Errorf("spool %v; want %s ready", files, id)
+	}
+	if n := len(r.events("accept")); n != 1 {
+		t.Errorf("%d accepts; want 1", n)
+	}
+
+	// The primary comes back: the next attempt delivers there.
+	up := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx1.backup.example"})
+	forwardPort25(t, primary, up.Addr())
+	if txs := up.WaitTransactions(t, 1, 20*time.Second); !txs[0].Accepted() {
+		t.Errorf("the primary got %+v; want the message", txs[0])
 	}
 }
