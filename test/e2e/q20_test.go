@@ -296,3 +296,44 @@ mx2.backup.example.  A  %s
 		t.Errorf("the primary got %+v; want the message", txs[0])
 	}
 }
+
+// TestQ20LimitsMultiDestinationMessages: every message has a recipient at
+// each of two destinations, each limited to one session at once. The
+// message waits in its first destination's queue and its worker opens a
+// session for the other: that session must respect the other
+// destination's limit too, with 8 connections free and slow servers.
+func TestQ20LimitsMultiDestinationMessages(t *testing.T) {
+	t.Parallel()
+	sinkA, meterA := newMeteredSink(t, 100*time.Millisecond)
+	sinkB, meterB := newMeteredSink(t, 100*time.Millisecond)
+	table := transportTable(t, "a.example one_a:", "b.example one_b:")
+	cfg := writeConfig(t, fmt.Sprintf(`connections = 8
+
+[routing]
+transport_maps = ["hash:%s"]
+
+[transports.one_a]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 1
+
+[transports.one_b]
+nexthop = "[%s]:%s"
+destination_concurrency_limit = 1
+`, table, hostOf(sinkA.Addr()), portOf(sinkA.Addr()), hostOf(sinkB.Addr()), portOf(sinkB.Addr())))
+	var msgs [][]string
+	for i := range 12 {
+		if i%2 == 0 {
+			msgs = append(msgs, []string{fmt.Sprintf("u%d@a.example", i), fmt.Sprintf("u%d@b.example", i)})
+		} else {
+			msgs = append(msgs, []string{fmt.Sprintf("u%d@b.example", i), fmt.Sprintf("u%d@a.example", i)})
+		}
+	}
+	storeThenForward(t, cfg, msgs)
+	sinkA.WaitTransactions(t, 12, 30*time.Second)
+	sinkB.WaitTransactions(t, 12, 30*time.Second)
+	for name, c := range map[string][2]int{"a": {sinkA.MaxConcurrent(), meterA.max()}, "b": {sinkB.MaxConcurrent(), meterB.max()}} {
+		if c[0] > 1 || c[1] > 1 {
+			t.Errorf("destination %s: %d sessions, %d transactions at once; want at most 1 (destination_concurrency_limit)", name, c[0], c[1])
+		}
+	}
+}
