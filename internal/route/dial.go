@@ -311,7 +311,7 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 // Dial tries the destination's hosts in order until one answers; relay
 // names the host reached (or the destination, if none was), for the logs.
 func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, err error) {
-	conn, relay, _, err = d.dial(ctx, dst, nil, nil)
+	conn, relay, _, err = d.dial(ctx, dst, beyondAddressLimit, nil)
 	return conn, relay, err
 }
 
@@ -326,9 +326,10 @@ type PassedHost struct {
 }
 
 // DialHosts is Dial, and for a destination found by MX says which hosts
-// it passed over before the one reached (all of them, if none was).
+// it passed over before the one reached (all of them, if none was). Only
+// the first MXAddressLimit addresses are tried, as by DialNext.
 func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
-	conn, relay, passed, err = d.dial(ctx, dst, nil, nil)
+	conn, relay, passed, err = d.dial(ctx, dst, beyondAddressLimit, nil)
 	d.mu.Lock()
 	key, _ := dst.Account()
 	mx := d.seen[key].MX
@@ -347,6 +348,11 @@ const (
 	MXAddressLimit = 5
 	MXSessionLimit = 2
 )
+
+// beyondAddressLimit skips the addresses after the first MXAddressLimit
+// of a destination, as Postfix's smtp client stops at
+// smtp_mx_address_limit.
+func beyondAddressLimit(i int, _ string) bool { return i >= MXAddressLimit }
 
 // ErrNoNextHost is DialNext's error when the destination has no host left
 // to try: it is not found by MX, or every address was tried.
@@ -369,7 +375,7 @@ func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) 
 	if !ok || (!rt.MX && len(d.fallback) == 0) {
 		return nil, "", nil, ErrNoNextHost
 	}
-	skip := func(i int, addr string) bool { return i >= MXAddressLimit || slices.Contains(tried, addr) }
+	skip := func(i int, addr string) bool { return beyondAddressLimit(i, addr) || slices.Contains(tried, addr) }
 	if !rt.MX {
 		skip = func(int, string) bool { return true } // the smarthost had its turn
 	}

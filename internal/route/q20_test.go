@@ -2,11 +2,14 @@ package route
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -45,5 +48,45 @@ smtp.xn--mller-kva.example. A 192.0.2.78
 	// A name that has no A-label is refused for good, not sent to DNS.
 	if _, err := hosts(t, r, "bad\u200d\u0301.example"); err == nil || !err.(*DNSError).Perm {
 		t.Errorf("invalid IDN: err = %v, want a permanent error", err)
+	}
+}
+
+// TestQ20MXAddressLimitFirstDial: a domain with eight MX hosts, none of
+// which answers. Postfix's smtp_mx_address_limit (5, which routing.md
+// says holds) bounds the addresses one delivery tries; the first dial
+// tried every address, so a destination whose hosts time out held a
+// delivery for eight connect timeouts instead of five.
+func TestQ20MXAddressLimitFirstDial(t *testing.T) {
+	_, port, _ := strings.Cut(strings.Trim(closedHop(t), "["), "]:")
+	var zone strings.Builder
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&zone, "many.example. MX %d mx%d.many.example.\nmx%d.many.example. A 127.0.73.%d\n", i*10, i, i, i)
+	}
+	s := harness.StartDNS(t, zone.String())
+	d, err := NewDialer(DialerOptions{Session: remote.Options{Helo: "relay.test"},
+		Resolver: &Resolver{Server: s.Addr(), Timeout: 2 * time.Second},
+		Routes:   Options{DefaultTransport: "smtp:many.example:" + port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := d.Route("a@example.org", "u@x.example")
+	_, _, passed, err := d.DialHosts(context.Background(), dst)
+	if err == nil {
+		t.Fatal("a host answered; want none")
+	}
+	if len(passed) != MXAddressLimit {
+		var addrs []string
+		for _, p := range passed {
+			addrs = append(addrs, p.Addr)
+		}
+		t.Errorf("the first dial tried %d addresses %v; want %d (smtp_mx_address_limit)", len(passed), addrs, MXAddressLimit)
+	}
+	// DialNext has nothing left within the limit.
+	var tried []string
+	for _, p := range passed {
+		tried = append(tried, p.Addr)
+	}
+	if _, _, more, err := d.DialNext(context.Background(), dst, tried); err == nil || len(more) != 0 {
+		t.Errorf("DialNext after the limit: %d more hosts, %v; want none", len(more), err)
 	}
 }
