@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -88,5 +89,34 @@ func TestQ20MXAddressLimitFirstDial(t *testing.T) {
 	}
 	if _, _, more, err := d.DialNext(context.Background(), dst, tried); err == nil || len(more) != 0 {
 		t.Errorf("DialNext after the limit: %d more hosts, %v; want none", len(more), err)
+	}
+}
+
+// TestQ20NullMXAnyPreference: an MX record whose exchange is "." says the
+// domain takes no mail, whatever its preference: Postfix's dns_lookup
+// returns DNS_NULLMX for any such record ("does not accept mail
+// (nullMX)"). With "MX 10 ." the relay found no MX host and fell back to
+// the implicit MX, the domain's own address (its web server), which RFC
+// 5321 allows only when there are no MX records at all; the policy check
+// (MailDomain) took the domain as one that accepts mail.
+func TestQ20NullMXAnyPreference(t *testing.T) {
+	s := harness.StartDNS(t, `
+nullten.example.   MX 10 .
+nullten.example.   A  192.0.2.80
+mixednull.example. MX 10 .
+mixednull.example. MX 20 mx.mixednull.example.
+mx.mixednull.example. A 192.0.2.81
+`)
+	r := &Resolver{Server: s.Addr(), Timeout: 2 * time.Second}
+	for _, dom := range []string{"nullten.example", "mixednull.example"} {
+		got, err := hosts(t, r, dom)
+		var de *DNSError
+		if !errors.As(err, &de) || !de.NullMX() || !de.Perm {
+			t.Errorf("%s: hosts %v, %v; want the null MX error (5.1.10)", dom, got, err)
+		}
+		err = r.MailDomain(context.Background(), dom)
+		if !errors.As(err, &de) || !de.NullMX() {
+			t.Errorf("MailDomain(%s) = %v; want the null MX error", dom, err)
+		}
 	}
 }

@@ -136,20 +136,14 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := nullMX(rt.Host, mxs); err != nil {
+		return nil, err
+	}
 	var hosts []*dns.MX
 	for _, rr := range mxs {
-		mx, ok := rr.(*dns.MX)
-		if !ok {
-			continue
+		if mx, ok := rr.(*dns.MX); ok {
+			hosts = append(hosts, mx)
 		}
-		if mx.Mx == "." {
-			if mx.Preference == 0 {
-				return nil, &DNSError{Name: rt.Host, Type: "MX", Code: "5.1.10",
-					Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
-			}
-			continue // not a null MX, and no host either
-		}
-		hosts = append(hosts, mx)
 	}
 	if len(hosts) == 0 {
 		// RFC 5321 section 5.1: the domain is its own MX, preference 0.
@@ -376,23 +370,29 @@ func (r *Resolver) MailDomain(ctx context.Context, domain string) error {
 	if err != nil {
 		return err
 	}
-	hosts := 0
-	for _, rr := range mxs {
-		if mx, ok := rr.(*dns.MX); ok {
-			if mx.Mx == "." && mx.Preference == 0 {
-				return &DNSError{Name: domain, Type: "MX", Code: "5.1.10",
-					Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
-			}
-			if mx.Mx != "." {
-				hosts++
-			}
-		}
+	if err := nullMX(domain, mxs); err != nil {
+		return err
 	}
-	if hosts > 0 {
+	if slices.ContainsFunc(mxs, func(rr dns.RR) bool { _, ok := rr.(*dns.MX); return ok }) {
 		return nil
 	}
 	_, err = r.addrs(ctx, name)
 	return err
+}
+
+// nullMX returns the permanent error of a domain that publishes a null MX
+// (RFC 7505): an MX record whose exchange is the root, ".". Any such
+// record counts, whatever its preference and whatever other MX records
+// there are, as Postfix's dns_lookup returns DNS_NULLMX for it: "MX 10 ."
+// is no MX host, and no reason to fall back to the domain's own address.
+func nullMX(name string, mxs []dns.RR) error {
+	for _, rr := range mxs {
+		if mx, ok := rr.(*dns.MX); ok && mx.Mx == "." {
+			return &DNSError{Name: name, Type: "MX", Code: "5.1.10",
+				Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
+		}
+	}
+	return nil
 }
 
 // NullMX reports a domain that publishes a null MX (RFC 7505).
