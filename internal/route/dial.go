@@ -474,10 +474,10 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 	}
 	if rt.MX {
 		// An MX host that is the relay itself (its EHLO reply names us)
-		// is skipped; if no other takes the mail, it loops back to
-		// us, which Postfix bounces (5.4.6) rather than send the
-		// message round until its hop count runs out. "Us" is the
-		// name the relay's own SMTP server answers with (Postfix's
+		// ends the walk: as the best MX the mail loops back to us,
+		// which Postfix bounces (5.4.6) rather than send the message
+		// round until its hop count runs out. "Us" is the name the
+		// relay's own SMTP server answers with (Postfix's
 		// myhostname), not a transport's helo_name.
 		opts.Myself = cmp.Or(d.opts.Session.Helo, opts.Helo)
 	}
@@ -507,19 +507,20 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 		}
 		passed = append(passed, PassedHost{Addr: h.addr, Relay: name + "[" + h.addr + "]", Err: err})
 		if errors.Is(err, remote.ErrLoop) {
-			looped = true
+			// The relay is an MX host of this domain. As Postfix
+			// truncates the list at its own preference, no host
+			// worse than the relay is tried: a backup MX would send
+			// the mail back to the best one.
 			if slices.ContainsFunc(hosts[:i], func(b target) bool { return b.pref < h.pref }) {
-				// The relay is a backup MX of this domain, and the
-				// better hosts failed: as Postfix truncates the list at
-				// its own preference, that is the outcome (a deferral
-				// while the primary is down), not a loop, and no host
-				// worse than the relay is tried.
+				// A backup MX whose better hosts failed: that is the
+				// outcome (a deferral while the primary is down).
 				if last == nil {
 					return nil, relay, passed, ErrNoNextHost // tried by an earlier dial
 				}
 				return nil, relay, passed, last
 			}
-			continue
+			looped = true // the best MX: the mail loops back
+			break
 		}
 		last, relay = err, rt.Host
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {

@@ -337,3 +337,37 @@ destination_concurrency_limit = 1
 		}
 	}
 }
+
+// TestQ20BestMXSelfNotHandedToBackup: the relay is the best MX (10) of a
+// domain that also has a backup MX (20). Postfix truncates the MX list at
+// its own preference: nothing is left, and it bounces "5.4.6 mail for
+// DOMAIN loops back to myself" (the relay should be the domain's final
+// destination, or route it by transport_maps). The relay skipped itself
+// and handed the mail to the backup, which, being a backup, sends it back
+// to the best MX: the two pass it to and fro until its hop count runs out.
+func TestQ20BestMXSelfNotHandedToBackup(t *testing.T) {
+	t.Parallel()
+	const self, backup = "127.0.72.61", "127.0.72.62"
+	bk := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx2.best.example"})
+	dns := harness.StartDNS(t, fmt.Sprintf(`
+best.example.       MX 10 mx1.best.example.
+best.example.       MX 20 mx2.best.example.
+mx1.best.example.   A  %s
+mx2.best.example.   A  %s
+`, self, backup))
+	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\n", dns.Addr()))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces", "--domain", "mx1.best.example",
+		"--config", cfg, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	forwardPort25(t, self, r.addr())
+	forwardPort25(t, backup, bk.Addr())
+
+	mustSend(t, r.addr(), "alice@example.org", []string{"user@best.example"}, message("best mx is me"))
+	e := r.waitEvent("delivery", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("to") == "<user@best.example>" })
+	if res := e.Get("result"); res != "bounced" || !strings.Contains(e.Get("reply"), "5.4.6 mail for best.example loops back to myself") {
+		t.Errorf("delivery line %v; want bounced, 5.4.6 mail for best.example loops back to myself", e.Fields)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(bk.Transactions()); n != 0 {
+		t.Errorf("the backup MX got %d transactions; want none (it would send the mail back)", n)
+	}
+}
