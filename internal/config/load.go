@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,29 +101,40 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * time.Second, nil
 	}
-	d, err := time.ParseDuration(daysWeeks.ReplaceAllStringFunc(s, inHours))
+	d, err := time.ParseDuration(inHours(s))
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q; want seconds or a duration such as \"90s\" or \"5m\"", s)
 	}
 	return d, nil
 }
 
-// daysWeeks is a number in Postfix's units that Go's durations lack.
-var daysWeeks = regexp.MustCompile(`([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([dw])`)
-
-// inHours rewrites a daysWeeks match in hours ("5d" is "120h"), which
-// time.ParseDuration reads; a number too large for any duration stays
-// too large.
-func inHours(m string) string {
-	n, err := strconv.ParseFloat(m[:len(m)-1], 64)
-	if err != nil {
-		return m // not a number after all; ParseDuration refuses it
+// inHours rewrites the parts of a duration in Postfix's units that Go's
+// lack, days and weeks, in hours ("1w2d12h" is "168h48h12h"), for
+// time.ParseDuration to read. It takes the text as Go's parser does, a
+// number and a unit at a time; anything else it leaves for that parser
+// to refuse. A number too large for any duration stays too large.
+func inHours(s string) string {
+	var b strings.Builder
+	rest := strings.TrimLeft(s, "+-")
+	b.WriteString(s[:len(s)-len(rest)])
+	for rest != "" {
+		n := len(rest) - len(strings.TrimLeft(rest, "0123456789."))
+		u := n + len(rest[n:]) - len(strings.TrimLeft(rest[n:], "abcdefghijklmnopqrstuvwxyzµμ"))
+		num, unit := rest[:n], rest[n:u]
+		if n == 0 || u == n {
+			return s
+		}
+		if per := map[string]float64{"d": 24, "w": 7 * 24}[unit]; per != 0 {
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil || strings.Count(num, ".") > 1 {
+				return s
+			}
+			num, unit = strconv.FormatFloat(f*per, 'f', -1, 64), "h"
+		}
+		b.WriteString(num + unit)
+		rest = rest[u:]
 	}
-	per := 24.0
-	if m[len(m)-1] == 'w' {
-		per = 7 * 24
-	}
-	return strconv.FormatFloat(n*per, 'f', -1, 64) + "h"
+	return b.String()
 }
 
 // decode merges the TOML in data over cfg. It walks the document itself

@@ -31,7 +31,7 @@ func TestQ20PostfixTimeUnits(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"d", "5dd", "5d x", "-d", "99999999999w", "5y", "1d-", "d5"} {
+	for _, in := range []string{"d", "5dd", "5d x", "-d", "99999999999w", "5y", "1d-", "d5", "1.5.5d", "1..d", ".d"} {
 		if got, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) = %v; want an error", in, got)
 		}
