@@ -28,8 +28,9 @@ import (
 // Load does not call Validate: the command line is merged over the file
 // first, and only the merged result is worth judging.
 //
-// Durations are strings such as "60s" or "5m"; a bare number, as a string
-// or a TOML integer, is seconds as in E-MailRelay's switches. forward.to is
+// Durations are strings such as "60s", "5m" or "5d" (Postfix's days and
+// weeks are taken); a bare number, as a string or a TOML integer, is
+// seconds as in E-MailRelay's switches. forward.to is
 // resolved as ResolveHostPort does, when it can be.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
@@ -89,7 +90,8 @@ func (ps Problems) Error() string {
 
 // ParseDuration reads a duration the way both the file and the switches
 // accept it: a bare number of seconds ("90", E-MailRelay's form) or a Go
-// duration ("90s", "5m", "1h30m").
+// duration ("90s", "5m", "1h30m"), which may also use Postfix's units d
+// (days) and w (weeks), as its lifetimes are written ("5d", "1w", "1d12h").
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s != "" && strings.Trim(s, "0123456789") == "" {
@@ -99,11 +101,40 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * time.Second, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := time.ParseDuration(inHours(s))
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q; want seconds or a duration such as \"90s\" or \"5m\"", s)
 	}
 	return d, nil
+}
+
+// inHours rewrites the parts of a duration in Postfix's units that Go's
+// lack, days and weeks, in hours ("1w2d12h" is "168h48h12h"), for
+// time.ParseDuration to read. It takes the text as Go's parser does, a
+// number and a unit at a time; anything else it leaves for that parser
+// to refuse. A number too large for any duration stays too large.
+func inHours(s string) string {
+	var b strings.Builder
+	rest := strings.TrimLeft(s, "+-")
+	b.WriteString(s[:len(s)-len(rest)])
+	for rest != "" {
+		n := len(rest) - len(strings.TrimLeft(rest, "0123456789."))
+		u := n + len(rest[n:]) - len(strings.TrimLeft(rest[n:], "abcdefghijklmnopqrstuvwxyzµμ"))
+		num, unit := rest[:n], rest[n:u]
+		if n == 0 || u == n {
+			return s
+		}
+		if per := map[string]float64{"d": 24, "w": 7 * 24}[unit]; per != 0 {
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil || strings.Count(num, ".") > 1 {
+				return s
+			}
+			num, unit = strconv.FormatFloat(f*per, 'f', -1, 64), "h"
+		}
+		b.WriteString(num + unit)
+		rest = rest[u:]
+	}
+	return b.String()
 }
 
 // decode merges the TOML in data over cfg. It walks the document itself

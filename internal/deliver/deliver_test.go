@@ -476,14 +476,14 @@ func TestSlowStart(t *testing.T) {
 	if w := s.window(rt, 3); w != 1 {
 		t.Fatalf("first window = %d; want 1", w)
 	}
-	s.feedback("d", true)
-	s.feedback("d", true)
-	s.feedback("d", true)
+	s.feedback(rt, true)
+	s.feedback(rt, true)
+	s.feedback(rt, true)
 	if w := s.window(rt, 3); w != 3 {
 		t.Errorf("window after three deliveries = %d; want the limit, 3", w)
 	}
 	for range 3 {
-		s.feedback("d", false)
+		s.feedback(rt, false)
 	}
 	if w := s.window(rt, 3); w != 1 {
 		t.Errorf("window after three failures to connect = %d; want 1", w)

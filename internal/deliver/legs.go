@@ -221,7 +221,7 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		return true
 	}
 	if sendErr == nil {
-		s.feedback(lg.dst.Key, true)
+		s.feedback(lg.dst, true)
 	}
 	record(lg.rcpts, conn, relay, res, sendErr, results)
 	s.nextMX(ctx, c, lg, conn, passed, results)
@@ -502,7 +502,7 @@ func (w *workerConn) get(ctx context.Context, rt route.Destination) (*remote.Con
 	}
 	if err != nil {
 		s.release(rt.Key)
-		s.feedback(rt.Key, false)
+		s.feedback(rt, false)
 		s.markDead(rt.Key, relay, err)
 		s.log.Warn("destination unavailable", "destination", rt.Key, "err", err)
 		return nil, relay, passed, err
@@ -698,20 +698,26 @@ func (s *Scheduler) window(rt route.Destination, limit int) int {
 	return w
 }
 
-// feedback grows a destination's window after a delivery and shrinks it
-// after a failure to connect (Postfix's concurrency feedback, simplified to
-// whole sessions).
-func (s *Scheduler) feedback(key string, ok bool) {
+// feedback grows a destination's window after a delivery, up to its
+// concurrency limit, and shrinks it after a failure to connect (Postfix's
+// concurrency feedback, simplified to whole sessions). Growth stops at the
+// limit, as qmgr_queue_unthrottle's does, so that the first failure after
+// a good spell takes a session away at once.
+func (s *Scheduler) feedback(dst route.Destination, ok bool) {
+	limit := dst.ConcurrencyLimit
+	if limit <= 0 {
+		limit = s.opts.DestinationConcurrency
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, tracked := s.windows[key]
+	w, tracked := s.windows[dst.Key]
 	if !tracked {
 		return
 	}
-	if ok {
-		s.windows[key] = w + 1
-	} else if w > 1 {
-		s.windows[key] = w - 1
+	if ok && (limit <= 0 || w < limit) {
+		s.windows[dst.Key] = w + 1
+	} else if !ok && w > 1 {
+		s.windows[dst.Key] = w - 1
 	}
 }
 

@@ -281,6 +281,9 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 		r.Detail = "no such message"
 		if err := notInQueue(s, r.ID); err != nil {
 			r.Detail = err.Error()
+		} else if r.ID == "ALL" {
+			// postsuper's keyword, typed from habit.
+			r.Detail = `no such message; "ALL" is postsuper's word: use --all, or --state ready for "ALL deferred"`
 		}
 	case errors.Is(err, spool.ErrBusy):
 		r.Outcome = Busy

@@ -311,7 +311,7 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 // Dial tries the destination's hosts in order until one answers; relay
 // names the host reached (or the destination, if none was), for the logs.
 func (d *Dialer) Dial(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, err error) {
-	conn, relay, _, err = d.dial(ctx, dst, nil, nil)
+	conn, relay, _, err = d.dial(ctx, dst, beyondAddressLimit, nil)
 	return conn, relay, err
 }
 
@@ -326,9 +326,10 @@ type PassedHost struct {
 }
 
 // DialHosts is Dial, and for a destination found by MX says which hosts
-// it passed over before the one reached (all of them, if none was).
+// it passed over before the one reached (all of them, if none was). Only
+// the first MXAddressLimit addresses are tried, as by DialNext.
 func (d *Dialer) DialHosts(ctx context.Context, dst Destination) (conn *remote.Conn, relay string, passed []PassedHost, err error) {
-	conn, relay, passed, err = d.dial(ctx, dst, nil, nil)
+	conn, relay, passed, err = d.dial(ctx, dst, beyondAddressLimit, nil)
 	d.mu.Lock()
 	key, _ := dst.Account()
 	mx := d.seen[key].MX
@@ -347,6 +348,11 @@ const (
 	MXAddressLimit = 5
 	MXSessionLimit = 2
 )
+
+// beyondAddressLimit skips the addresses after the first MXAddressLimit
+// of a destination, as Postfix's smtp client stops at
+// smtp_mx_address_limit.
+func beyondAddressLimit(i int, _ string) bool { return i >= MXAddressLimit }
 
 // ErrNoNextHost is DialNext's error when the destination has no host left
 // to try: it is not found by MX, or every address was tried.
@@ -369,7 +375,7 @@ func (d *Dialer) DialNext(ctx context.Context, dst Destination, tried []string) 
 	if !ok || (!rt.MX && len(d.fallback) == 0) {
 		return nil, "", nil, ErrNoNextHost
 	}
-	skip := func(i int, addr string) bool { return i >= MXAddressLimit || slices.Contains(tried, addr) }
+	skip := func(i int, addr string) bool { return beyondAddressLimit(i, addr) || slices.Contains(tried, addr) }
 	if !rt.MX {
 		skip = func(int, string) bool { return true } // the smarthost had its turn
 	}
@@ -468,10 +474,12 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 	}
 	if rt.MX {
 		// An MX host that is the relay itself (its EHLO reply names us)
-		// is skipped; if no other takes the mail, it loops back to
-		// us, which Postfix bounces (5.4.6) rather than send the
-		// message round until its hop count runs out.
-		opts.Myself = opts.Helo
+		// ends the walk: as the best MX the mail loops back to us,
+		// which Postfix bounces (5.4.6) rather than send the message
+		// round until its hop count runs out. "Us" is the name the
+		// relay's own SMTP server answers with (Postfix's
+		// myhostname), not a transport's helo_name.
+		opts.Myself = cmp.Or(d.opts.Session.Helo, opts.Helo)
 	}
 	var last error
 	looped := false
@@ -498,8 +506,23 @@ func (d *Dialer) dialRoute(ctx context.Context, rt Route, skip func(i int, addr 
 			return c, name + "[" + h.addr + "]", passed, nil
 		}
 		passed = append(passed, PassedHost{Addr: h.addr, Relay: name + "[" + h.addr + "]", Err: err})
+		if errors.Is(err, remote.ErrLoop) {
+			// The relay is an MX host of this domain. As Postfix
+			// truncates the list at its own preference, no host
+			// worse than the relay is tried: a backup MX would send
+			// the mail back to the best one.
+			if slices.ContainsFunc(hosts[:i], func(b target) bool { return b.pref < h.pref }) {
+				// A backup MX whose better hosts failed: that is the
+				// outcome (a deferral while the primary is down).
+				if last == nil {
+					return nil, relay, passed, ErrNoNextHost // tried by an earlier dial
+				}
+				return nil, relay, passed, last
+			}
+			looped = true // the best MX: the mail loops back
+			break
+		}
 		last, relay = err, rt.Host
-		looped = looped || errors.Is(err, remote.ErrLoop)
 		if re := (*remote.Error)(nil); errors.As(err, &re) && re.Reply.Code != 0 {
 			// The host answered (a refusing greeting): the reply, which
 			// the enforcer may act on, is that host's.

@@ -103,6 +103,9 @@ func (r *Resolver) Hosts(ctx context.Context, rt Route) ([]string, error) {
 // Google Workspace domain's MX hosts are Google's.
 type target struct {
 	name, addr string
+	// pref is the MX host's preference; 0 for the implicit MX and a
+	// next hop in brackets.
+	pref uint16
 }
 
 // targets is Hosts with the name of each address.
@@ -118,7 +121,7 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 		port = DefaultPort
 	}
 	if a, err := netip.ParseAddr(rt.Host); err == nil {
-		return []target{{rt.Host, net.JoinHostPort(a.String(), strconv.Itoa(port))}}, nil
+		return []target{{name: rt.Host, addr: net.JoinHostPort(a.String(), strconv.Itoa(port))}}, nil
 	}
 	host := dns.Fqdn(rt.Host)
 	if !rt.MX {
@@ -133,20 +136,14 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := nullMX(rt.Host, mxs); err != nil {
+		return nil, err
+	}
 	var hosts []*dns.MX
 	for _, rr := range mxs {
-		mx, ok := rr.(*dns.MX)
-		if !ok {
-			continue
+		if mx, ok := rr.(*dns.MX); ok {
+			hosts = append(hosts, mx)
 		}
-		if mx.Mx == "." {
-			if mx.Preference == 0 {
-				return nil, &DNSError{Name: rt.Host, Type: "MX", Code: "5.1.10",
-					Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
-			}
-			continue // not a null MX, and no host either
-		}
-		hosts = append(hosts, mx)
 	}
 	if len(hosts) == 0 {
 		// RFC 5321 section 5.1: the domain is its own MX, preference 0.
@@ -178,7 +175,9 @@ func (r *Resolver) targets(ctx context.Context, rt Route) ([]target, error) {
 		for _, a := range addrs {
 			if !slices.Contains(seen, a) {
 				seen = append(seen, a)
-				out = append(out, withPort(strings.TrimSuffix(mx.Mx, "."), []netip.Addr{a}, port)...)
+				t := withPort(strings.TrimSuffix(mx.Mx, "."), []netip.Addr{a}, port)[0]
+				t.pref = mx.Preference
+				out = append(out, t)
 			}
 		}
 	}
@@ -275,6 +274,16 @@ func (r *Resolver) addrs(ctx context.Context, host string) ([]netip.Addr, error)
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	tname := dns.TypeToString[qtype]
 	short := strings.TrimSuffix(name, ".")
+	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// An internationalised name is asked for by its A-label, as
+		// Postfix's dns_lookup asks (midna_domain_to_ascii): the UTF-8
+		// bytes themselves name nothing in the DNS.
+		a, err := idna.Lookup.ToASCII(short)
+		if err != nil {
+			return nil, &DNSError{Name: short, Type: tname, Code: "5.1.2", Reason: "not a valid domain name", Perm: true, Err: err}
+		}
+		name = dns.Fqdn(a)
+	}
 	if _, ok := dns.IsDomainName(name); !ok {
 		return nil, &DNSError{Name: short, Type: tname, Code: "5.1.2", Reason: "not a valid domain name", Perm: true}
 	}
@@ -340,7 +349,7 @@ func (r *Resolver) serverAddr() string {
 func withPort(name string, addrs []netip.Addr, port int) []target {
 	out := make([]target, len(addrs))
 	for i, a := range addrs {
-		out[i] = target{name, netip.AddrPortFrom(a, uint16(port)).String()}
+		out[i] = target{name: name, addr: netip.AddrPortFrom(a, uint16(port)).String()}
 	}
 	return out
 }
@@ -355,38 +364,35 @@ func (r *Resolver) MailDomain(ctx context.Context, domain string) error {
 	if strings.HasPrefix(domain, "[") {
 		return nil
 	}
-	name := domain
-	if strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
-		// An SMTPUTF8 address's domain is asked for by its A-label, as
-		// Postfix's dns_lookup asks (midna_domain_to_ascii).
-		a, err := idna.Lookup.ToASCII(name)
-		if err != nil {
-			return &DNSError{Name: domain, Type: "MX", Code: "5.1.2", Reason: "not a valid domain name", Perm: true}
-		}
-		name = a
-	}
-	name = dns.Fqdn(name)
+	// An SMTPUTF8 address's domain is asked for by its A-label (query).
+	name := dns.Fqdn(domain)
 	mxs, err := r.query(ctx, name, dns.TypeMX)
 	if err != nil {
 		return err
 	}
-	hosts := 0
-	for _, rr := range mxs {
-		if mx, ok := rr.(*dns.MX); ok {
-			if mx.Mx == "." && mx.Preference == 0 {
-				return &DNSError{Name: domain, Type: "MX", Code: "5.1.10",
-					Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
-			}
-			if mx.Mx != "." {
-				hosts++
-			}
-		}
+	if err := nullMX(domain, mxs); err != nil {
+		return err
 	}
-	if hosts > 0 {
+	if slices.ContainsFunc(mxs, func(rr dns.RR) bool { _, ok := rr.(*dns.MX); return ok }) {
 		return nil
 	}
 	_, err = r.addrs(ctx, name)
 	return err
+}
+
+// nullMX returns the permanent error of a domain that publishes a null MX
+// (RFC 7505): an MX record whose exchange is the root, ".". Any such
+// record counts, whatever its preference and whatever other MX records
+// there are, as Postfix's dns_lookup returns DNS_NULLMX for it: "MX 10 ."
+// is no MX host, and no reason to fall back to the domain's own address.
+func nullMX(name string, mxs []dns.RR) error {
+	for _, rr := range mxs {
+		if mx, ok := rr.(*dns.MX); ok && mx.Mx == "." {
+			return &DNSError{Name: name, Type: "MX", Code: "5.1.10",
+				Reason: "domain does not accept mail (null MX, RFC 7505)", Perm: true}
+		}
+	}
+	return nil
 }
 
 // NullMX reports a domain that publishes a null MX (RFC 7505).

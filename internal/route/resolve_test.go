@@ -218,10 +218,10 @@ func TestResolverTargetNames(t *testing.T) {
 		route Route
 		want  []target
 	}{
-		{Route{Host: "partial.example", MX: true, Port: 25}, []target{{"mx.partial.example", "192.0.2.40:25"}}},
-		{Route{Host: "nomx.example", MX: true, Port: 25}, []target{{"nomx.example", "192.0.2.30:25"}, {"nomx.example", "[2001:db8::30]:25"}}},
-		{Route{Host: "relay.example", Port: 587}, []target{{"relay.example", "192.0.2.60:587"}, {"relay.example", "[2001:db8::60]:587"}}},
-		{Route{Host: "192.0.2.99", Port: 25}, []target{{"192.0.2.99", "192.0.2.99:25"}}},
+		{Route{Host: "partial.example", MX: true, Port: 25}, []target{{"mx.partial.example", "192.0.2.40:25", 30}}},
+		{Route{Host: "nomx.example", MX: true, Port: 25}, []target{{"nomx.example", "192.0.2.30:25", 0}, {"nomx.example", "[2001:db8::30]:25", 0}}},
+		{Route{Host: "relay.example", Port: 587}, []target{{"relay.example", "192.0.2.60:587", 0}, {"relay.example", "[2001:db8::60]:587", 0}}},
+		{Route{Host: "192.0.2.99", Port: 25}, []target{{"192.0.2.99", "192.0.2.99:25", 0}}},
 	} {
 		got, err := r.targets(context.Background(), tt.route)
 		if err != nil || !cmp.Equal(got, tt.want, cmp.AllowUnexported(target{})) {

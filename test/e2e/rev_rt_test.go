@@ -159,7 +159,8 @@ func TestRevRt421MidTransaction(t *testing.T) {
 // to itself, took it again, and so on until the hop count ran out (before
 // that, forever). Postfix bounces at once: "mail for dest.example loops
 // back to myself" (5.4.6); so does relaykeeper, having seen its own name
-// in the EHLO reply. A second MX that is not the relay takes the mail.
+// in the EHLO reply. A better MX than the relay takes the mail (a
+// worse one never gets it: TestQ20BestMXSelfNotHandedToBackup).
 func TestRevRtMXLoopsBack(t *testing.T) {
 	t.Parallel()
 	const self, second = "127.0.71.25", "127.0.71.26"
@@ -167,8 +168,8 @@ func TestRevRtMXLoopsBack(t *testing.T) {
 	dns := harness.StartDNS(t, fmt.Sprintf(`
 loop.example.        MX 10 self.loop.example.
 self.loop.example.   A  %s
-other.example.       MX 10 self.loop.example.
-other.example.       MX 20 mx2.other.example.
+other.example.       MX 20 self.loop.example.
+other.example.       MX 10 mx2.other.example.
 mx2.other.example.   A  %s
 `, self, second))
 	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n", dns.Addr()))
@@ -186,9 +187,9 @@ mx2.other.example.   A  %s
 		t.Errorf("%d accepts; want 1: the relay must not take its own mail again", n)
 	}
 
-	mustSend(t, r.addr(), "alice@example.org", []string{"user@other.example"}, message("second mx"))
+	mustSend(t, r.addr(), "alice@example.org", []string{"user@other.example"}, message("better mx"))
 	if txs := other.WaitTransactions(t, 1, 20*time.Second); !txs[0].Accepted() {
-		t.Errorf("the second MX got %+v; want the message", txs[0])
+		t.Errorf("the better MX got %+v; want the message", txs[0])
 	}
 }
 
