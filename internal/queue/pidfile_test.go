@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +27,15 @@ func TestPIDFileConcurrentStarts(t *testing.T) {
 		if err := WritePID(s); err != nil {
 			os.Exit(3)
 		}
-		time.Sleep(3 * time.Second) // still running
+		os.Stdout.WriteString("written\n")
+		// Still running until the test closes standard input (or a
+		// minute has passed).
+		done := make(chan struct{})
+		go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+		}
 		os.Exit(0)
 	}
 	dir := t.TempDir()
@@ -34,20 +44,41 @@ func TestPIDFileConcurrentStarts(t *testing.T) {
 	}
 	const n = 8
 	var cmds []*exec.Cmd
+	var stdins []io.Closer
+	var outs []*bufio.Reader
+	defer func() {
+		for _, in := range stdins {
+			in.Close() // the child exits
+		}
+		for _, c := range cmds {
+			c.Wait()
+		}
+	}()
 	for range n {
 		c := exec.Command(os.Args[0], "-test.run=TestPIDFileConcurrentStarts")
 		c.Env = append(os.Environ(), "REV2_PID_CHILD="+dir)
+		in, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		cmds = append(cmds, c)
+		cmds, stdins, outs = append(cmds, c), append(stdins, in), append(outs, bufio.NewReader(out))
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Each child says when it has written itself in; all are still
+	// running when the file is read, however slow the machine.
+	for i, out := range outs {
+		if line, err := out.ReadString('\n'); line != "written\n" {
+			t.Fatalf("child %d: %q, %v; want it to say it wrote the pid file", i, line, err)
+		}
+	}
 	b, _ := os.ReadFile(filepath.Join(dir, PIDFile))
 	listed := strings.Fields(string(b))
-	for _, c := range cmds {
-		c.Wait()
-	}
 	if len(listed) != n {
 		t.Errorf("%d relays running on the spool, the pid file lists %d: %q", n, len(listed), listed)
 	}
