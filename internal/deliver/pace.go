@@ -98,6 +98,11 @@ type pacing map[string]*Pace
 
 const rcptPrefix = "rcpt:"
 
+// maxPaces bounds the paces kept: a client that mails many recipients, or
+// domains, of its own whose servers all say "too fast" must not make the
+// scheduler keep, and save at every signal, a pace for each.
+const maxPaces = 1000
+
 // Paces returns every destination's current pace, sorted by destination:
 // the accessor for the queue listing, statistics and metrics.
 func (s *Scheduler) Paces() []Pace {
@@ -125,6 +130,7 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 		p = &Pace{Destination: key, Concurrency: 1}
 		s.paces[key] = p
 	}
+	ended := s.prunePacesLocked(now, key)
 	p.Signals++
 	p.Reply = rep.String()
 	switch v {
@@ -145,11 +151,50 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 	}
 	snap := *p
 	s.mu.Unlock()
+	for _, k := range ended {
+		s.opts.MailLog.Resume(k)
+	}
 	if !strings.HasPrefix(key, rcptPrefix) {
 		s.closeIdle(key)
 	}
 	s.opts.MailLog.Pace(key, v.String(), snap.Until, snap.Delay, snap.Concurrency, snap.Reply)
 	s.savePaces()
+}
+
+// prunePacesLocked forgets the paces that are over but that no delivery
+// ended (only a delivery does): a quota window passed, or a suspension
+// that ended pace_max_suspend ago with no signal since (the recipient
+// bounced, the destination got no more mail). Then, beyond maxPaces, it
+// forgets those whose suspension ends first (never a quota's, nor keep's).
+// It returns the keys forgotten.
+func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
+	var ended []string
+	forget := func(k string) {
+		delete(s.paces, k)
+		ended = append(ended, k)
+	}
+	for k, p := range s.paces {
+		over := p.Until
+		if !p.Quota {
+			over = over.Add(s.opts.Pace.MaxSuspend)
+		}
+		if k != keep && !now.Before(over) {
+			forget(k)
+		}
+	}
+	for len(s.paces) > maxPaces {
+		first := ""
+		for k, p := range s.paces {
+			if k != keep && !p.Quota && (first == "" || p.Until.Before(s.paces[first].Until)) {
+				first = k
+			}
+		}
+		if first == "" {
+			break
+		}
+		forget(first)
+	}
+	return ended
 }
 
 // paceSuccess decays key's pace after a delivery.
