@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -35,5 +37,49 @@ func TestRep20ReportNotMaskedByForeignUpstream(t *testing.T) {
 		From: "bob@clean.example", To: []string{"y@gmail.com"}, Upstream: u})
 	if ents, _ := sp.List(); len(ents) != 2 {
 		t.Errorf("%d reports queued for 20 unknown refusals of untrusted hosts and one of Gmail's; want 2 (one each)", len(ents))
+	}
+}
+
+// TestRep20AdminAlertNamesUpstream: a client that may relay mails its own
+// domain, whose server answers in Gmail's words that the relay has no PTR
+// record. The administrator's alert said the relay's own set-up was at
+// fault, the rule and the reply, but not which server said so: a forged
+// alert read like Gmail's own. It names the upstream, and says when that
+// upstream is not a trusted one; Gmail's own alert names Gmail's host.
+func TestRep20AdminAlertNamesUpstream(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp, Now: newFakeClock().Now,
+		RelayAddress: "postmaster@relay.example", Admin: "admin@relay.example", MailLog: maillog.New(nil)}
+	const ptr = "550-5.7.25 [192.0.2.25] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. x1 - gsmtp"
+	for _, host := range []string{"mx.attacker.example[198.51.100.7]:25", "gmail-smtp-in.l.google.com[142.250.1.26]:25"} {
+		e.Act(context.Background(), Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "eve@attacker.example",
+			To: []string{"x@attacker.example"}, Upstream: Upstream{Reply: textReply(ptr), Host: host, Stage: "data"}})
+	}
+	ents, _ := sp.List()
+	var mails []string
+	for _, ent := range ents {
+		b, err := os.ReadFile(sp.ContentPath(ent.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mails = append(mails, string(b))
+	}
+	if len(mails) != 2 {
+		t.Fatalf("%d alerts queued; want 2 (one for the foreign upstream, one for Gmail)", len(mails))
+	}
+	foreign, gmail := 0, 0
+	for _, m := range mails {
+		switch {
+		case strings.Contains(m, "mx.attacker.example[198.51.100.7]") && strings.Contains(m, "not a trusted upstream"):
+			foreign++
+		case strings.Contains(m, "gmail-smtp-in.l.google.com[142.250.1.26]") && !strings.Contains(m, "not a trusted upstream"):
+			gmail++
+		}
+	}
+	if foreign != 1 || gmail != 1 {
+		t.Errorf("alerts:\n%s\nwant one naming mx.attacker.example as not trusted, one naming Gmail's host", strings.Join(mails, "\n----\n"))
 	}
 }
