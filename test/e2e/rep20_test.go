@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,5 +51,64 @@ mx.partner.test.           A    127.0.0.107
 	}
 	if data, _ := os.ReadFile(enforceFile(r, "bans")); strings.Contains(string(data), partner) {
 		t.Errorf("the welcomelisted partner is in the ban file:\n%s", data)
+	}
+}
+
+// TestRep20HeldAcrossRestart: a spammer's two messages are being delivered
+// at once; Gmail refuses one as spam, which bans the spammer, while the
+// other is still in Gmail's hands. That one cannot be held then: it is to
+// be held when it comes back. The relay is killed meanwhile (a crash, a
+// power loss); after its restart the message came back to the queue and
+// went out at its next attempt, to cost the relay more reputation. It is
+// held.
+func TestRep20HeldAcrossRestart(t *testing.T) {
+	t.Parallel()
+	const spammer = "127.0.0.108"
+	var stalled sync.Once
+	fake := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st != harness.StageEndOfData {
+			return harness.Response{}
+		}
+		switch to := tx.To(); {
+		case slices.Contains(to, "spam@gmail.test"):
+			return harness.Response{Reply: strings.ReplaceAll(gmailUnsolicited, "{id}", "r20")}
+		case slices.Contains(to, "slow@gmail.test"):
+			var first bool
+			stalled.Do(func() { first = true })
+			if first {
+				return harness.Response{Delay: 10 * time.Second, Fault: harness.Close}
+			}
+		}
+		return harness.Response{}
+	}})
+	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\n"
+	r := startEnforcer(t, fake.Addr(), enforceOpts{config: cfg})
+	tx, err := sendFrom(r.addr(), spammer, "eve@spam.example", []string{"slow@gmail.test"}, gmailMessage("eve@spam.example", "slow spam"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	slowID := queuedID(t, tx.Final)
+	if !waitFor(10*time.Second, func() bool { return msgState(r.spool, slowID) == "claimed" && fake.Connections() > 0 }) {
+		t.Fatalf("the slow message is %s; want it being delivered", msgState(r.spool, slowID))
+	}
+	time.Sleep(300 * time.Millisecond) // into the stall at the final dot
+	tx, err = sendFrom(r.addr(), spammer, "eve@spam.example", []string{"spam@gmail.test"}, gmailMessage("eve@spam.example", "spam"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %+v", err, tx)
+	}
+	r.waitEvent("ban", 10*time.Second, nil)
+	if s := msgState(r.spool, slowID); s != "claimed" {
+		t.Fatalf("the slow message is %s at the ban; want it still being delivered", s)
+	}
+	r.kill()
+	r.restart()
+	time.Sleep(4 * time.Second) // several retries' worth
+	for _, tx := range fake.Transactions() {
+		if slices.Contains(tx.To(), "slow@gmail.test") && tx.Accepted() {
+			t.Errorf("the banned spammer's message went out after the restart")
+		}
+	}
+	if s := msgState(r.spool, slowID); s != "held" {
+		t.Errorf("the banned spammer's message is %s after the restart; want held", s)
 	}
 }
