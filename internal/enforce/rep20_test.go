@@ -83,3 +83,56 @@ func TestRep20AdminAlertNamesUpstream(t *testing.T) {
 		t.Errorf("alerts:\n%s\nwant one naming mx.attacker.example as not trusted, one naming Gmail's host", strings.Join(mails, "\n----\n"))
 	}
 }
+
+type rep20Welcome bool
+
+func (w rep20Welcome) Welcome(netip.Addr, string) bool { return bool(w) }
+
+// TestRep20EveryReplyEveryStage: every reply of gmail-replies.md, from
+// Gmail, at every stage of a session, for a welcomelisted client, another
+// and a local submission: a welcomelisted or local client is never banned
+// or blocked; nobody is banned before the content went, nor sanctioned
+// before the transaction; a pace or an alert keeps the mail (a 4xx heard).
+func TestRep20EveryReplyEveryStage(t *testing.T) {
+	data, err := os.ReadFile("testdata/gmail-replies.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, " ", 5)
+		text := f[2] + " " + f[3] + " " + f[4] + " x1si1 - gsmtp"
+		for _, stage := range []string{"greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data command", "data"} {
+			for _, who := range []string{"welcomed", "other", "local"} {
+				n++
+				p := Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter(), Welcome: rep20Welcome(who == "welcomed")}
+				rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("203.0.113.9"), From: "a@example.com", To: []string{"b@gmail.com"},
+					Local: who == "local", Upstream: Upstream{Reply: textReply(text), Host: "gmail-smtp-in.l.google.com[142.250.1.26]:25", Stage: stage}}
+				pl := Decide(p, rf)
+				bad := ""
+				switch {
+				case who != "other" && (pl.Action == Ban || pl.Action == BlockDomain):
+					bad = "a " + who + " client sanctioned"
+				case BeforeContent(stage) && pl.Action == Ban:
+					bad = "banned before the content went"
+				case BeforeTransaction(stage) && (pl.Action == Ban || pl.Action == BlockDomain || pl.Action == Encapsulate):
+					bad = "sanctioned before the transaction"
+				case pl.Verdict.Action.KeepsMail() && pl.Heard.Code >= 500:
+					bad = "a pace or alert heard as permanent"
+				case pl.Action == Encapsulate && stage == "data" && pl.Heard.Code/100 != 2:
+					bad = "an encapsulated message not heard as delivered"
+				}
+				if bad != "" {
+					t.Errorf("%s at %s, %s client: %s (action %v, why %q, heard %q)", f[1], stage, who, bad, pl.Action, pl.Why, pl.Heard.String())
+				}
+			}
+		}
+	}
+	if n < 1000 {
+		t.Errorf("only %d cases", n)
+	}
+}

@@ -112,3 +112,27 @@ func TestRep20HeldAcrossRestart(t *testing.T) {
 		t.Errorf("the banned spammer's message is %s after the restart; want held", s)
 	}
 }
+
+// TestRep20ProxyWelcomedSpamHeardDelivered: through a proxy, Gmail refuses
+// a welcomelisted client's message as spam at the final dot. The relay
+// spares the client and forwards the message encapsulated: the recipient
+// has it. The client heard Gmail's 550 all the same, and its own MTA
+// bounced a message that had been delivered (a DMARC refusal forwarded so
+// was heard as a 250). It hears that the message was forwarded.
+func TestRep20ProxyWelcomedSpamHeardDelivered(t *testing.T) {
+	t.Parallel()
+	const partner = "127.0.0.109"
+	gmail := newFakeGmail(t)
+	gmail.answer("carol@gmail.test", stData, gmailUnsolicited)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, welcome: partner + "\n"})
+	tx, err := sendFrom(r.addr(), partner, "alice@partner.example", []string{"carol@gmail.test"}, gmailMessage("alice@partner.example", "newsletter"))
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(gmail.copiesTo("carol@gmail.test")) == 1 }) {
+		t.Fatalf("no encapsulated copy; events %v", fieldsOf(enforceEvents(r, partner)))
+	}
+	if h := heardReply(tx); h.code()/100 != 2 || !strings.Contains(h.String(), "forwarded encapsulated") {
+		t.Errorf("the welcomelisted client heard %q though its message was forwarded encapsulated; want a 250 saying so", h)
+	}
+}
