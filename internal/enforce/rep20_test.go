@@ -136,3 +136,25 @@ func TestRep20EveryReplyEveryStage(t *testing.T) {
 		t.Errorf("only %d cases", n)
 	}
 }
+
+// TestRep20ExplainSaysWhatIsDone: "relaykeeper enforce test" printed the
+// rules' verdict, "ban", for a reply given at RCPT TO (which bans nobody:
+// the content was not read) and for one from a host that is not trusted
+// (reported, not acted on), with nothing saying the relay would not ban:
+// an administrator trying a log line was told the wrong thing. The verdict
+// stays the first word; a line says what the relay does instead, and why.
+func TestRep20ExplainSaysWhatIsDone(t *testing.T) {
+	const spam = "550 5.7.1 Our system has detected that this message is likely unsolicited mail. x - gsmtp"
+	for _, tt := range []struct{ reply, host, want string }{
+		{spam + " (in reply to RCPT TO command)", "", "relay does: none (refused at RCPT, before the content"},
+		{spam, "mx.attacker.example", "relay does: report (upstream mx.attacker.example is not a trusted upstream"},
+	} {
+		var out strings.Builder
+		if err := Explain(&out, Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, tt.reply, tt.host); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(out.String(), "ban (rule gmail-unsolicited)\n") || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("Explain(%q, host %q):\n%s\nwant the verdict first, then %q", tt.reply, tt.host, out.String(), tt.want)
+		}
+	}
+}
