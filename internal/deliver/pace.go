@@ -164,9 +164,11 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 // prunePacesLocked forgets the paces that are over but that no delivery
 // ended (only a delivery does): a quota window passed, or a suspension
 // that ended pace_max_suspend ago with no signal since (the recipient
-// bounced, the destination got no more mail). Then, beyond maxPaces, it
-// forgets those whose suspension ends first (never a quota's, nor keep's).
-// It returns the keys forgotten.
+// bounced, the destination got no more mail), unless a destination's
+// delay has grown past pace_delay (it said "too fast" again: it is still
+// gone to slowly). Then, beyond maxPaces, it forgets those whose
+// suspension ends first, recipients' before destinations' (never a
+// quota's, nor keep's). It returns the keys forgotten.
 func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
 	var ended []string
 	forget := func(k string) {
@@ -178,14 +180,22 @@ func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
 		if !p.Quota {
 			over = over.Add(s.opts.Pace.MaxSuspend)
 		}
-		if k != keep && !now.Before(over) {
+		slowed := !p.Quota && !strings.HasPrefix(k, rcptPrefix) && p.Delay > s.opts.Pace.Delay
+		if k != keep && !slowed && !now.Before(over) {
 			forget(k)
 		}
 	}
 	for len(s.paces) > maxPaces {
 		first := ""
+		before := func(k string, p *Pace) bool {
+			f := s.paces[first]
+			if r, fr := strings.HasPrefix(k, rcptPrefix), strings.HasPrefix(first, rcptPrefix); r != fr {
+				return r
+			}
+			return p.Until.Before(f.Until)
+		}
 		for k, p := range s.paces {
-			if k != keep && !p.Quota && (first == "" || p.Until.Before(s.paces[first].Until)) {
+			if k != keep && !p.Quota && (first == "" || before(k, p)) {
 				first = k
 			}
 		}
