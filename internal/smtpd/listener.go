@@ -127,6 +127,10 @@ func (l *policyListener) Accept() (net.Conn, error) {
 	}
 }
 
+// tlsRefusals bounds the TLS handshakes of refused connections at once: a
+// flood of connections past the limits must not buy a handshake each.
+var tlsRefusals = make(chan struct{}, 32)
+
 // refuseConn writes a refused client its reply and closes the connection,
 // off the accept loop: a client that does not read must not stall everyone
 // else. On an implicit-TLS port the reply goes over TLS, as Postfix's
@@ -137,6 +141,12 @@ func (s *Server) refuseConn(nc net.Conn, reply string) {
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	w := nc
 	if s.opts.ImplicitTLS && s.opts.TLSConfig != nil {
+		select {
+		case tlsRefusals <- struct{}{}:
+			defer func() { <-tlsRefusals }()
+		default:
+			return // a flood of refused clients: no handshake for each
+		}
 		tc := tls.Server(nc, s.opts.TLSConfig)
 		if tc.Handshake() != nil {
 			return
