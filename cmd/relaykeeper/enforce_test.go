@@ -122,7 +122,8 @@ func TestEnforceTestFiles(t *testing.T) {
 		t.Errorf("output %q; want %q", out, want)
 	}
 	_, out, _ = enforceCmd(t, "", "test", "--rules", rules, "--host", "MX.example.net", "550 5.7.1 go away")
-	if want := "ban (rule mine)\nclient hears: 550 5.7.1 go away (unchanged)\n"; out != want {
+	// A host the relay does not trust: the rule's ban is reported (rep20).
+	if want := "ban (rule mine)\nrelay does: report (upstream MX.example.net is not a trusted upstream; not acted on)\nclient hears: 550 5.7.1 go away (unchanged)\n"; out != want {
 		t.Errorf("with --host: output %q; want %q", out, want)
 	}
 

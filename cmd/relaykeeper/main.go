@@ -310,6 +310,7 @@ func (r *relay) runServer() int {
 			return
 		}
 		r.reportRecovery(rep, err)
+		r.enforcer.Recovered() // holds what a banned client had in flight at a crash
 		if r.sched != nil {
 			// What recovery released is listed now, not on a later kick.
 			r.sched.KickRecovered(r.cfg.Forward.AtStartup)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/eightbit"
+	"github.com/relaykeeper/relaykeeper/internal/filter"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -32,10 +33,11 @@ func (s *Scheduler) carry(ctx context.Context, c *spool.Claim, lg leg, conn *rem
 	prefix := "" // what goes before the content
 	if strings.HasPrefix(lg.dst.Key, contentFilterKey) {
 		// The filter hands the message back from its own address; the
-		// client that submitted it travels in a header the reinject
+		// client that submitted it (and its verified name, which the
+		// welcomelist may list) travels in a header the reinject
 		// listener reads and removes, so that the enforcer still bans
-		// the right client.
-		hdr := "X-Relaykeeper-Original-Client: " + env.Client + "\r\n"
+		// the right client, and spares a welcomelisted one.
+		hdr := filter.OriginalClientField(env.Client, env.ClientName)
 		prefix = hdr
 		content = io.MultiReader(strings.NewReader(hdr), body)
 		size += int64(len(hdr))

@@ -98,6 +98,11 @@ type pacing map[string]*Pace
 
 const rcptPrefix = "rcpt:"
 
+// maxPaces bounds the paces kept: a client that mails many recipients, or
+// domains, of its own whose servers all say "too fast" must not make the
+// scheduler keep, and save at every signal, a pace for each.
+const maxPaces = 1000
+
 // Paces returns every destination's current pace, sorted by destination:
 // the accessor for the queue listing, statistics and metrics.
 func (s *Scheduler) Paces() []Pace {
@@ -125,6 +130,7 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 		p = &Pace{Destination: key, Concurrency: 1}
 		s.paces[key] = p
 	}
+	ended := s.prunePacesLocked(now, key)
 	p.Signals++
 	p.Reply = rep.String()
 	switch v {
@@ -145,11 +151,60 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 	}
 	snap := *p
 	s.mu.Unlock()
+	for _, k := range ended {
+		s.opts.MailLog.Resume(k)
+	}
 	if !strings.HasPrefix(key, rcptPrefix) {
 		s.closeIdle(key)
 	}
 	s.opts.MailLog.Pace(key, v.String(), snap.Until, snap.Delay, snap.Concurrency, snap.Reply)
 	s.savePaces()
+}
+
+// prunePacesLocked forgets the paces that are over but that no delivery
+// ended (only a delivery does): a quota window passed, or a suspension
+// that ended pace_max_suspend ago with no signal since (the recipient
+// bounced, the destination got no more mail), unless a destination's
+// delay has grown past pace_delay (it said "too fast" again: it is still
+// gone to slowly). Then, beyond maxPaces, it forgets those whose
+// suspension ends first, recipients' before destinations' (never a
+// quota's, nor keep's). It returns the keys forgotten.
+func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
+	var ended []string
+	forget := func(k string) {
+		delete(s.paces, k)
+		ended = append(ended, k)
+	}
+	for k, p := range s.paces {
+		over := p.Until
+		if !p.Quota {
+			over = over.Add(s.opts.Pace.MaxSuspend)
+		}
+		slowed := !p.Quota && !strings.HasPrefix(k, rcptPrefix) && p.Delay > s.opts.Pace.Delay
+		if k != keep && !slowed && !now.Before(over) {
+			forget(k)
+		}
+	}
+	for len(s.paces) > maxPaces {
+		first := ""
+		before := func(k string, p *Pace) bool {
+			f := s.paces[first]
+			if r, fr := strings.HasPrefix(k, rcptPrefix), strings.HasPrefix(first, rcptPrefix); r != fr {
+				return r
+			}
+			return p.Until.Before(f.Until)
+		}
+		for k, p := range s.paces {
+			if k != keep && !p.Quota && (first == "" || before(k, p)) {
+				first = k
+			}
+		}
+		if first == "" {
+			break
+		}
+		forget(first)
+	}
+	return ended
 }
 
 // paceSuccess decays key's pace after a delivery.

@@ -27,6 +27,9 @@ func (e *Enforcer) ReloadBans(log *slog.Logger) {
 	} else if changed || e.inForce == nil {
 		e.Bans.WarnProblems(log)
 	}
+	if e.inForce == nil {
+		e.loadPendingLocked() // at start: what a crash left to hold
+	}
 	now := e.now()
 	cur := map[netip.Addr]time.Time{}
 	for _, b := range e.Bans.List() {

@@ -320,6 +320,17 @@ func Decide(p Policy, rf Refusal) Plan {
 			}
 		}
 	}
+	if pl.Action == Encapsulate && pl.Heard.Code/100 != 2 {
+		// Forwarded, the recipient has it: a client told otherwise (a
+		// welcomelisted client's spam refusal, which no filter rule
+		// makes a success) bounces a delivered message, or sends it
+		// again.
+		what := "the upstream refused it"
+		if rf.Reply.Enhanced != "" {
+			what += ": " + rf.Reply.Enhanced
+		}
+		pl.Heard = reply.New(250, "2.0.0 Ok: forwarded encapsulated to the recipient ("+what+")")
+	}
 	return pl
 }
 

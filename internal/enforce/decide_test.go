@@ -124,8 +124,8 @@ func TestDecide(t *testing.T) {
 		heard  int // the reply code the client hears once done
 	}{
 		{"ban", Refusal{Client: client, From: "a@b.example", Upstream: upstream(unsolicited)}, Ban, "203.0.113.7", "", 550},
-		{"ban, welcomelisted", Refusal{Client: friend, Upstream: upstream(unsolicited)}, Encapsulate, "", "the client is on the welcomelist", 550},
-		{"ban, local pickup", Refusal{Local: true, From: "a@b.example", Upstream: upstream(unsolicited)}, Encapsulate, "", "submitted locally", 550},
+		{"ban, welcomelisted", Refusal{Client: friend, Upstream: upstream(unsolicited)}, Encapsulate, "", "the client is on the welcomelist", 250},
+		{"ban, local pickup", Refusal{Local: true, From: "a@b.example", Upstream: upstream(unsolicited)}, Encapsulate, "", "submitted locally", 250},
 		{"ban, the relay's own notice", Refusal{Local: true, Own: true, Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
 		{"ban, a local null sender (Postfix's notice)", Refusal{Local: true, Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
 		{"ban, a double bounce", Refusal{Local: true, Own: true, From: "double-bounce@relay.example", Upstream: upstream(unsolicited)}, Report, "", "the relay's own message (a notice): never acted on", 550},
@@ -145,7 +145,7 @@ func TestDecide(t *testing.T) {
 		{"block, a parent of a never-blocked domain", Refusal{Client: client, From: "a@mail.example.org", Upstream: upstream(domainRep)}, Report, "", "blocking mail.example.org blocks mx.mail.example.org, which is never blocked", 550},
 		{"block, client unknown", Refusal{From: "a@b.example", Upstream: upstream(domainRep)}, Report, "", "the client is unknown", 550},
 		{"block, the reply's domain, client unknown", Refusal{From: "a@b.example", Upstream: upstream(spfDomain)}, Report, "", "the client is unknown", 554},
-		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Upstream: upstream(domainRep)}, Encapsulate, "", "the client is on the welcomelist", 550},
+		{"block, welcomelisted", Refusal{Client: friend, From: "a@b.example", Upstream: upstream(domainRep)}, Encapsulate, "", "the client is on the welcomelist", 250},
 		{"encapsulate", Refusal{Client: client, Upstream: upstream(dmarc)}, Encapsulate, "", "", 250},
 		{"encapsulate, recipient problem", Refusal{Client: client, Upstream: upstream(noUserEncap)}, Report, "", "a recipient problem is never encapsulated", 550},
 		{"DMARC, DNS failed", Refusal{Client: client, Upstream: upstream(dmarcDNS)}, None, "", "", 451},

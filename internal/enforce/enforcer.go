@@ -79,7 +79,8 @@ type Enforcer struct {
 	// and the verdict it gave) once an hour; the mail log has every one.
 	// Not the reason's text: it names hosts and domains a client picks. An upstream that
 	// answers everything with a reply no rule knows would otherwise mail
-	// the administrator once per refused message.
+	// the administrator once per refused message. As for alerts, the
+	// untrusted upstreams have an hour of their own (cause).
 	reports AlertLimiter
 	// sessionAlerts: the alert lines of ActOnSession, once a minute per
 	// upstream and rule.
@@ -310,17 +311,28 @@ func (e *Enforcer) block(rf Refusal, pl Plan) bool {
 // must not use up the hour's alert for a real one; nor may a client that
 // mails many such servers send the administrator an alert for each.
 func (e *Enforcer) alert(rf Refusal, v Verdict) {
-	cause := v.Rule
-	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
-		cause += "\x00untrusted"
-	}
-	if !e.alerts.Due(cause, e.now()) {
+	if !e.alerts.Due(e.cause(rf, v.Rule), e.now()) {
 		return
 	}
 	e.MailLog.AdminAlert(rf.ID, ipString(rf.Client), v.Rule, rf.Reply.String())
 	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
 		"rule", v.Rule, "reply", rf.Reply.String())
-	e.notifyAdmin(rf, v, "the relay's own set-up or account is at fault; the mail stays queued")
+	what := "the relay's own set-up or account is at fault; the mail stays queued"
+	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+		what = "an upstream that is not trusted says " + what
+	}
+	e.notifyAdmin(rf, v, what)
+}
+
+// cause is what the administrator hears of once an hour: kind, for the
+// trusted upstreams together, and kind again for all the others together.
+// Any mail server a client mails can answer as it likes: its alerts and
+// reports must not use up the hour's mail about Gmail's own refusals.
+func (e *Enforcer) cause(rf Refusal, kind string) string {
+	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+		return kind + "\x00untrusted"
+	}
+	return kind
 }
 
 func (e *Enforcer) kick() {
@@ -425,7 +437,7 @@ func (e *Enforcer) report(rf Refusal, v Verdict, why string) {
 		// refused in turn, would make the next one.
 		return
 	}
-	if !e.reports.Due(v.Rule+"\x00"+v.Action.String(), e.now()) {
+	if !e.reports.Due(e.cause(rf, v.Rule+"\x00"+v.Action.String()), e.now()) {
 		return
 	}
 	e.notifyAdmin(rf, v, why)
@@ -444,15 +456,29 @@ func (e *Enforcer) notifyAdmin(rf Refusal, v Verdict, what string) {
 	}
 	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: relaykeeper: %s (%s)\r\nDate: %s\r\nAuto-Submitted: auto-generated\r\n"+
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
-		"Action:   %s\r\nRule:     %s\r\nMessage:  %s\r\nClient:   %s\r\nSender:   %s\r\nRecipients: %s\r\n\r\nThe upstream said:\r\n  %s\r\n",
+		"Action:   %s\r\nRule:     %s\r\nMessage:  %s\r\nClient:   %s\r\nSender:   %s\r\nRecipients: %s\r\nUpstream: %s\r\n\r\nThe upstream said:\r\n  %s\r\n",
 		e.RelayAddress, e.Admin, v.Action, what, now.Format(time.RFC1123Z),
-		what, v.Rule, rf.ID, rf.Client, rf.From, strings.Join(rf.To, ", "), oneLineText(rf.Reply.String()))
+		what, v.Rule, rf.ID, rf.Client, rf.From, strings.Join(rf.To, ", "), e.upstreamLine(rf), oneLineText(rf.Reply.String()))
 	env := &spool.Envelope{From: "", Recipients: []spool.Recipient{{Addr: e.Admin, Status: spool.Pending}},
 		BodyType: "8bit", Client: "local", Arrival: now, Bounce: true}
 	if err := w.Finish(env); err != nil {
 		return
 	}
 	e.kick()
+}
+
+// upstreamLine names the upstream that refused, for the administrator's
+// mail: any mail server a client mails can answer in Gmail's words, so the
+// administrator must tell Gmail's own refusals from the others.
+func (e *Enforcer) upstreamLine(rf Refusal) string {
+	host := oneLineText(rf.upstreamHost())
+	switch {
+	case host == "":
+		return "unknown"
+	case !Trusted(host, e.Policy.TrustedUpstreams):
+		return host + " (not a trusted upstream: its words are its own)"
+	}
+	return host + " (trusted)"
 }
 
 func firstLine(s string) string {

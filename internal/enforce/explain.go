@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
@@ -46,8 +47,16 @@ func Explain(w io.Writer, p Policy, s, host string) error {
 		up.Host = "the smarthost"
 		p.TrustedUpstreams = append(slices.Clone(p.TrustedUpstreams), up.Host)
 	}
-	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), Upstream: up})
+	// The envelope sender is of the domain the reply names, if any: a
+	// domain block is then what the relay would do.
+	from := "sender@" + cmp.Or(p.Rules.Classify(up).Domain, "example.com")
+	pl := Decide(p, Refusal{Client: netip.MustParseAddr("192.0.2.1"), From: from, Upstream: up})
 	fmt.Fprintln(w, pl.Verdict)
+	if pl.Action != pl.Verdict.Action {
+		// Not what the verdict says: before the content, an upstream
+		// that is not trusted, a domain never blocked...
+		fmt.Fprintf(w, "relay does: %s (%s)\n", pl.Action, pl.Why)
+	}
 	heard := up.Reply.String()
 	hears := func(h reply.Reply) string {
 		if s := h.String(); s != heard {

@@ -1,8 +1,14 @@
 package enforce
 
 import (
+	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -40,6 +46,7 @@ func (e *Enforcer) holdFrom(ip netip.Addr, id string) {
 				e.holdPending = map[string]netip.Addr{}
 			}
 			e.holdPending[ent.ID] = ip
+			e.savePendingLocked()
 			e.banMu.Unlock()
 		}
 	}
@@ -66,7 +73,10 @@ func (e *Enforcer) holdOne(id string, ip netip.Addr, from string) bool {
 func (e *Enforcer) pendingHold(id string) bool {
 	e.banMu.Lock()
 	ip, ok := e.holdPending[id]
-	delete(e.holdPending, id)
+	if ok {
+		delete(e.holdPending, id)
+		e.savePendingLocked()
+	}
 	e.banMu.Unlock()
 	if !ok || e.Bans == nil {
 		return false
@@ -101,6 +111,69 @@ func (e *Enforcer) holdLater() {
 		}
 		e.banMu.Lock()
 		delete(e.holdPending, id)
+		e.savePendingLocked()
 		e.banMu.Unlock()
+	}
+}
+
+// Recovered holds, once the spool's recovery has put back what a crash
+// left being delivered, the messages of banned clients that were in
+// flight then (the pending file): they must not go out at their next
+// attempt. nil-safe.
+func (e *Enforcer) Recovered() {
+	if e != nil {
+		e.holdLater()
+	}
+}
+
+// pendingFile keeps holdPending across a restart, beside the ban file:
+// a message being delivered when its client was banned, then back in the
+// queue after a crash, is still held. "" when there is no ban file.
+func (e *Enforcer) pendingFile() string {
+	if e.Bans == nil || e.Bans.Path() == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(e.Bans.Path()), "hold-pending")
+}
+
+// savePendingLocked writes holdPending (banMu held); the file goes when
+// nothing is pending. A failure costs only the restart case.
+func (e *Enforcer) savePendingLocked() {
+	path := e.pendingFile()
+	if path == "" {
+		return
+	}
+	if len(e.holdPending) == 0 {
+		os.Remove(path)
+		return
+	}
+	lines := make([]string, 0, len(e.holdPending))
+	for id, ip := range e.holdPending {
+		lines = append(lines, id+" "+ip.String()+"\n")
+	}
+	slices.Sort(lines)
+	err := safefile.Replace(path, safefile.Options{Perm: 0o600}, func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Join(lines, ""))
+		return err
+	})
+	if err != nil {
+		e.log().Warn("messages to hold not saved; a restart forgets them", "file", path, "err", err)
+	}
+}
+
+// loadPendingLocked reads the pending file (banMu held), at start.
+func (e *Enforcer) loadPendingLocked() {
+	data, err := os.ReadFile(e.pendingFile())
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(data)) {
+		id, ipText, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if ip, err := netip.ParseAddr(ipText); err == nil && id != "" {
+			if e.holdPending == nil {
+				e.holdPending = map[string]netip.Addr{}
+			}
+			e.holdPending[id] = ip
+		}
 	}
 }

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -109,13 +110,7 @@ func (l *policyListener) Accept() (net.Conn, error) {
 		if reply, ok := l.srv.allowConnect(nc.RemoteAddr()); !ok {
 			l.srv.opts.MailLog.Reject(client, "connect", reply)
 			l.srv.log.Info("connection refused", "client", client, "reply", reply)
-			go func() {
-				// Off the accept loop: a client that does not read
-				// must not stall everyone else.
-				nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				nc.Write([]byte(reply + "\r\n"))
-				nc.Close()
-			}()
+			go l.srv.refuseConn(nc, reply)
 			continue
 		}
 		if dp := l.srv.opts.DebugPeer; dp != nil && dp.Client(addrIP(nc.RemoteAddr())) {
@@ -130,6 +125,35 @@ func (l *policyListener) Accept() (net.Conn, error) {
 		}
 		return newCommandConn(l.srv, tc), nil
 	}
+}
+
+// tlsRefusals bounds the TLS handshakes of refused connections at once: a
+// flood of connections past the limits must not buy a handshake each.
+var tlsRefusals = make(chan struct{}, 32)
+
+// refuseConn writes a refused client its reply and closes the connection,
+// off the accept loop: a client that does not read must not stall everyone
+// else. On an implicit-TLS port the reply goes over TLS, as Postfix's
+// wrapper mode sends it: written in place of the handshake, a banned client
+// would hear nothing but a broken handshake.
+func (s *Server) refuseConn(nc net.Conn, reply string) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	w := nc
+	if s.opts.ImplicitTLS && s.opts.TLSConfig != nil {
+		select {
+		case tlsRefusals <- struct{}{}:
+			defer func() { <-tlsRefusals }()
+		default:
+			return // a flood of refused clients: no handshake for each
+		}
+		tc := tls.Server(nc, s.opts.TLSConfig)
+		if tc.Handshake() != nil {
+			return
+		}
+		w = tc
+	}
+	w.Write([]byte(reply + "\r\n"))
 }
 
 // allowConnect applies the connect-time policy and returns the reply for a

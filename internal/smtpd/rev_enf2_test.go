@@ -23,7 +23,7 @@ func TestRevEnf2OriginalClientFirst(t *testing.T) {
 		"From: <bob@attacker.example>\r\n" +
 		"\r\n" +
 		"X-Relaykeeper-Original-Client: in the body stays\r\n"
-	r, client := takeOriginalClient(strings.NewReader(msg))
+	r, client, _ := takeOriginalClient(strings.NewReader(msg))
 	rest, _ := io.ReadAll(r)
 	if client != "203.0.113.66:40000" {
 		t.Errorf("original client = %q; want the relay's own field, 203.0.113.66:40000", client)

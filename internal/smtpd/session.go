@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"crypto/tls"
 	"errors"
@@ -498,7 +496,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	var checks headercheck.Result
 	var cw *crlf.Writer
-	origClient := ""
+	origClient, origName := "", ""
 	// Errors reading from the client are told apart from errors writing
 	// to the spool: only the latter are a storage failure.
 	if max := ss.s.opts.MaxMessageSize; max > 0 {
@@ -507,7 +505,7 @@ func (ss *session) Data(r io.Reader) error {
 	cr := &clientReader{r: r}
 	r = cr
 	if ss.s.opts.Reinject {
-		r, origClient = takeOriginalClient(r)
+		r, origClient, origName = takeOriginalClient(r)
 	}
 	stamp := &headerStamp{id: w.ID(), domain: ss.s.opts.Domain, now: now}
 	// dst is where the content goes: the draft, through the header's
@@ -594,7 +592,7 @@ func (ss *session) Data(r io.Reader) error {
 		Helo:     ss.conn.Hostname(),
 		Arrival:  now,
 	}
-	if !ss.s.opts.Reinject {
+	if env.ClientName = origName; !ss.s.opts.Reinject {
 		env.ClientName = ss.knownName()
 	}
 	if cw.EightBit() {
@@ -1148,44 +1146,4 @@ func (ss *session) receiveChecked(hc *headercheck.Checks, hdr string, r io.Reade
 	io.Copy(io.Discard, pr)
 	pr.Close()
 	return res, cw, err
-}
-
-// takeOriginalClient reads the header section of a message coming back from
-// the content filter, removes the X-Relaykeeper-Original-Client header the
-// relay added on the way out, and returns the rest of the message and the
-// client it names. The header section is read whole (bounded); the body
-// streams.
-//
-// The relay's field is the first: it went out above the client's header
-// section, and a filter adds its own fields at the top. A client may write
-// the field in its own message to name another client (one to have
-// banned, or a welcomelisted one); such a copy comes later, is not read,
-// and is removed with its folded lines, as is every copy.
-func takeOriginalClient(r io.Reader) (io.Reader, string) {
-	const name = "x-relaykeeper-original-client:"
-	br := bufio.NewReaderSize(r, 64<<10)
-	var head bytes.Buffer
-	client, found, dropping := "", false, false
-	for head.Len() < 1<<20 {
-		line, err := br.ReadString('\n')
-		end := err != nil || line == "\r\n" || line == "\n"
-		switch {
-		case end:
-			head.WriteString(line)
-		case dropping && (line[0] == ' ' || line[0] == '\t'):
-			// A folded line of a field removed.
-		case strings.HasPrefix(strings.ToLower(line), name):
-			dropping = true
-			if !found {
-				client, found = strings.TrimSpace(line[len(name):]), true
-			}
-		default:
-			dropping = false
-			head.WriteString(line)
-		}
-		if end {
-			break
-		}
-	}
-	return io.MultiReader(&head, br), client
 }
