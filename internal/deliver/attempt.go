@@ -268,7 +268,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			newlyFailed = append(newlyFailed, r)
 		}
 	}
-	if len(newlyFailed) > 0 && !s.notify(bounce.Failure, c, newlyFailed) {
+	if len(newlyFailed) > 0 && !s.notify(bounce.Failure, c, newlyFailed) && !s.expired(env, now) {
 		resume = append(resume, s.owe(c, newlyFailed, now, &out))
 	}
 	var relayed []spool.Recipient
@@ -278,7 +278,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			relayed = append(relayed, r)
 		}
 	}
-	if len(relayed) > 0 && !s.notify(bounce.Success, c, relayed) {
+	if len(relayed) > 0 && !s.notify(bounce.Success, c, relayed) && !s.expired(env, now) {
 		resume = append(resume, s.owe(c, relayed, now, &out))
 	}
 	s.warnDelayed(c, now)
@@ -571,7 +571,9 @@ func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recip
 // message stays queued, and the next attempt delivers or refuses them
 // again and makes the notice then. A duplicate rather than a notice lost,
 // as Postfix defers a recipient whose bounce or trace service fails
-// ("status=deferred").
+// ("status=deferred"). A message that has outlived the queue owes
+// nothing more: a notice that keeps failing ends with it, rather than
+// have the recipients sent the message again for ever.
 func (s *Scheduler) owe(c *spool.Claim, rcpts []spool.Recipient, now time.Time, out *outcome) time.Time {
 	env := c.Env
 	owed := map[string]bool{}

@@ -111,3 +111,21 @@ func TestBlk20NoticeNotQueuedKeepsMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestBlk20NoticeNotQueuedExpired: a message that has outlived the queue
+// owes no notice the spool keeps refusing: it is not kept to be sent
+// again for ever (a relayed recipient would get it at every back-off).
+func TestBlk20NoticeNotQueuedExpired(t *testing.T) {
+	up := startUpstream(t)
+	sp, s, clk, _ := setup(t, up.addr)
+	id := queueNotify(t, sp, "ok@example.net", "SUCCESS")
+	s.opts.Notices = &refusingNotices{full: true}
+	s.opts.MaxLifetime = time.Hour
+	clk.Advance(2 * time.Hour)
+	if _, err := s.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, err := sp.Read(id); err == nil {
+		t.Errorf("an expired message whose notice failed is still queued (%v); want it delivered and gone", st)
+	}
+}
