@@ -61,3 +61,31 @@ func TestBlk20RelayedNoticeFullDisk(t *testing.T) {
 	}
 	r.stop(10 * time.Second)
 }
+
+// TestBlk20TLSRequiredRefusesBeforeStartTLS: with --server-tls-required,
+// RFC 3207 section 4 has the server answer 530 to every command before
+// STARTTLS but EHLO, NOOP, STARTTLS and QUIT, as Postfix's
+// smtpd_tls_security_level = encrypt does. Only MAIL heard it: RCPT and
+// DATA heard 503, RSET 250 and VRFY 252, as if TLS were optional. After
+// STARTTLS the same commands are answered as usual.
+func TestBlk20TLSRequiredRefusesBeforeStartTLS(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	r := startRelay(t, "127.0.0.1", "--as-server", "--server-tls", "--server-tls-certificate", pem,
+		"--server-tls-required", "--interface", "127.0.0.1", "--domain", "relay.test", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	const need = "530 5.7.0 Must issue a STARTTLS command first"
+	for _, cmd := range []string{"MAIL FROM:<a@example.org>", "RCPT TO:<b@example.net>", "DATA", "RSET", "VRFY b@example.net", "HELP"} {
+		mustCmd(t, c, need, "%s", cmd)
+	}
+	mustCmd(t, c, "250", "NOOP")
+	if err := c.startTLS(); err != nil {
+		t.Fatal(err)
+	}
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "RSET")
+	mustCmd(t, c, "252", "VRFY b@example.net")
+	mustCmd(t, c, "503 5.5.1 Error: need MAIL command", "RCPT TO:<b@example.net>")
+}
