@@ -156,7 +156,9 @@ type Forward struct {
 	// without it; zero leaves the greeting to ConnectionTimeout, which
 	// fails the attempt when it passes.
 	PromptTimeout time.Duration `toml:"prompt_timeout"`
-	// ResponseTimeout bounds the wait for each upstream reply.
+	// ResponseTimeout bounds the wait for each upstream reply but the one
+	// to the final dot, which gets 10 minutes (Postfix's
+	// smtp_data_done_timeout), in proxy mode too.
 	ResponseTimeout time.Duration `toml:"response_timeout"`
 	// ClientInterface is --client-interface: the local IP address
 	// connections to upstreams leave from (a transport's bind_address

@@ -273,7 +273,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"tls.server_connection"},
 			parse: onOff(func(c *Config, on bool) { c.TLS.ServerConnection = on })},
 		{Long: "server-tls-required", Group: groupTLS,
-			Help:  "refuse AUTH and MAIL before STARTTLS",
+			Help:  "refuse AUTH, MAIL and every other command but EHLO, HELO, NOOP and QUIT before STARTTLS (530, RFC 3207)",
 			Keys:  []string{"tls.server_required"},
 			parse: onOff(func(c *Config, on bool) { c.TLS.ServerRequired = on })},
 		{Long: "server-tls-verify", Arg: "CAFILE", Group: groupTLS,

@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"context"
-	"io"
 	"strings"
 	"testing"
 
@@ -12,19 +11,7 @@ import (
 // queueMore queues one more message for rcpt.
 func queueMore(t *testing.T, sp *spool.Spool, rcpt string) {
 	t.Helper()
-	w, err := sp.Create(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "a@example.com", Arrival: t0, Client: "127.0.0.1:1",
-		Recipients: []spool.Recipient{{Addr: rcpt, Status: spool.Pending}}}
-	if err := w.Prepare(env); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
+	queueNotify(t, sp, rcpt, "")
 }
 
 // TestAheadBatch: a batch's next message has its MAIL, RCPT and DATA sent

@@ -268,8 +268,8 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			newlyFailed = append(newlyFailed, r)
 		}
 	}
-	if len(newlyFailed) > 0 {
-		s.notify(bounce.Failure, c, newlyFailed)
+	if len(newlyFailed) > 0 && !s.notify(bounce.Failure, c, newlyFailed) && !s.expired(env, now) {
+		resume = append(resume, s.owe(c, newlyFailed, now, &out))
 	}
 	var relayed []spool.Recipient
 	for _, r := range env.Recipients {
@@ -278,8 +278,8 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			relayed = append(relayed, r)
 		}
 	}
-	if len(relayed) > 0 {
-		s.notify(bounce.Success, c, relayed)
+	if len(relayed) > 0 && !s.notify(bounce.Success, c, relayed) && !s.expired(env, now) {
+		resume = append(resume, s.owe(c, relayed, now, &out))
 	}
 	s.warnDelayed(c, now)
 
@@ -467,8 +467,7 @@ func (s *Scheduler) warnDelayed(c *spool.Claim, now time.Time) {
 			waiting = append(waiting, r)
 		}
 	}
-	if len(waiting) > 0 {
-		s.notify(bounce.Delay, c, waiting)
+	if len(waiting) > 0 && s.notify(bounce.Delay, c, waiting) {
 		env.Warned = now
 	}
 }
@@ -557,10 +556,48 @@ func (s *Scheduler) lifetime(env *spool.Envelope) time.Duration {
 	return s.opts.MaxLifetime
 }
 
-func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) {
+// notify queues a notice of kind about rcpts, and reports whether it
+// could: a notice the spool cannot take (a full disk) is owed (owe).
+func (s *Scheduler) notify(kind bounce.Kind, c *spool.Claim, rcpts []spool.Recipient) bool {
 	if err := s.Notify(kind, c.Env, c.ContentPath, rcpts); err != nil {
-		s.log.Error("delivery status notification not sent", "id", c.ID(), "err", err)
+		s.log.Error("delivery status notification not sent", "id", c.ID(), "kind", kind.String(), "err", err)
+		return false
 	}
+	return true
+}
+
+// owe defers the recipients whose notice (a bounce, or a "relayed"
+// notice) could not be queued, and returns when they are due again: the
+// message stays queued, and the next attempt delivers or refuses them
+// again and makes the notice then. A duplicate rather than a notice lost,
+// as Postfix defers a recipient whose bounce or trace service fails
+// ("status=deferred"). A message that has outlived the queue owes
+// nothing more: a notice that keeps failing ends with it, rather than
+// have the recipients sent the message again for ever.
+func (s *Scheduler) owe(c *spool.Claim, rcpts []spool.Recipient, now time.Time, out *outcome) time.Time {
+	env := c.Env
+	owed := map[string]bool{}
+	for _, r := range rcpts {
+		owed[r.Addr] = true
+	}
+	for i := range env.Recipients {
+		r := &env.Recipients[i]
+		if !owed[r.Addr] {
+			continue
+		}
+		switch r.Status {
+		case spool.Sent:
+			out.sent--
+		case spool.Bounced:
+			out.failed--
+		}
+		out.deferred++
+		r.Status = spool.Deferred
+		r.Reply = "4.3.0 delivery status notification not queued; will try again (" + r.Reply + ")"
+		s.opts.MailLog.Deliver(maillog.Delivery{ID: c.ID(), To: r.Addr, Relay: "none", Result: maillog.Deferred,
+			Delay: now.Sub(env.Arrival), Attempt: env.Attempts, Reply: r.Reply, Client: env.Client})
+	}
+	return now.Add(s.backoff(env.Attempts))
 }
 
 // Notify queues a notice of kind k to env's sender about rcpts, as

@@ -52,7 +52,10 @@ func (s *Scheduler) filterRefused(c *spool.Claim, f filter.Filter, res filter.Re
 	env.LastReply = reply
 	if len(failed) > 0 {
 		env.LastReply = failed[0].Reply
-		s.notify(bounce.Failure, c, failed)
+		if !s.notify(bounce.Failure, c, failed) && !s.expired(env, now) {
+			s.owe(c, failed, now, &out)
+			failed = nil
+		}
 	}
 	s.warnDelayed(c, now)
 	var err error

@@ -733,6 +733,9 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	case text == "":
 		return refuse("500 5.5.2 Error: bad syntax")
 	}
+	if r := c.needTLS(verb); r != "" {
+		return refuse(r)
+	}
 	if r := c.check(verb, arg); r != "" {
 		return refuse(r)
 	}
@@ -910,6 +913,24 @@ func (c *commandConn) check(verb, arg string) string {
 		return "500 5.5.2 Error: command not recognized"
 	}
 	return ""
+}
+
+// tlsFirst are the commands that hear 530 where TLS is required and not
+// yet started: RFC 3207 section 4 says the server SHOULD so answer every
+// command but EHLO, NOOP, STARTTLS and QUIT, as Postfix's
+// smtpd_tls_security_level = encrypt does. HELO is let through too; MAIL
+// and AUTH have refusals of their own (530 at MAIL, 523 at AUTH), a
+// BDAT's chunk must be read first, and an unknown command is 500.
+var tlsFirst = map[string]bool{"RCPT": true, "DATA": true, "RSET": true, "VRFY": true, "EXPN": true,
+	"HELP": true, "TURN": true, "ETRN": true, "SEND": true, "SOML": true, "SAML": true}
+
+// needTLS is the refusal of a tlsFirst command before TLS where TLS is
+// required, or "".
+func (c *commandConn) needTLS(verb string) string {
+	if !c.srv.opts.RequireTLS || !tlsFirst[verb] || c.tlsActive() {
+		return ""
+	}
+	return "530 5.7.0 Must issue a STARTTLS command first"
 }
 
 // The ESMTP parameters of MAIL and RCPT that the relay implements (RFC

@@ -85,7 +85,7 @@ type Options struct {
 	// connection speaks TLS from the first byte instead.
 	TLSConfig   *tls.Config
 	ImplicitTLS bool
-	// RequireTLS refuses AUTH and MAIL before TLS.
+	// RequireTLS refuses AUTH, MAIL and the commands of tlsFirst before TLS.
 	RequireTLS bool
 	// Auth, if set, offers SMTP AUTH; RequireAuth refuses MAIL without it
 	// (submission).
