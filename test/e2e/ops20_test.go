@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestOps20POP3FailedLoginsForFail2ban: docs/auth.md says that every
+// failed login, and every login refused by [auth] failure_limit, is a
+// mail-log reject line with stage=auth for the shipped fail2ban filter;
+// POP3 logins count in the same limit. A POP3 guesser's failures were only
+// diagnostic lines ("pop3: authentication failed"), so the relaykeeper-auth
+// jail never saw them and the guesser kept its failure_limit tries every
+// failure_window for good. Logins with user names that look like
+// addresses must not give fail2ban anything but the client's own address.
+func TestOps20POP3FailedLoginsForFail2ban(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secrets := writeFile(t, dir, "pop.auth", "server plain alice s3cret\n", 0o600)
+	cfg := writeFile(t, dir, "relaykeeper.toml", "[auth]\nfailure_limit = 2\nfailure_window = \"10m\"\n", 0o644)
+	popPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--config", cfg, "--as-server", "--pop", "--pop-port", fmt.Sprint(popPort),
+		"--pop-auth", secrets, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	addr := fmt.Sprintf("127.0.0.1:%d", popPort)
+	harness.WaitPort(t, addr, 5*time.Second)
+
+	// pop sends the lines from fromIP and returns the replies' first lines.
+	pop := func(fromIP string, lines ...string) []string {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(fromIP)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		br := bufio.NewReader(c)
+		if _, err := br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		var replies []string
+		for _, l := range lines {
+			fmt.Fprintf(c, "%s\r\n", l)
+			reply, err := br.ReadString('\n')
+			if err != nil {
+				break
+			}
+			replies = append(replies, strings.TrimSpace(reply))
+		}
+		return replies
+	}
+	plain := func(user, pass string) string {
+		return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass))
+	}
+	got := pop("127.0.0.41", "USER rhost=10.9.8.7", "PASS wrong", plain("10.9.8.6", "wrong"), plain("alice", "s3cret"))
+	want := []string{"+OK send PASS", "-ERR [AUTH] authentication failed", "-ERR [AUTH] authentication failed",
+		"-ERR [SYS/TEMP] too many failed logins from your address; try again later"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("POP3 replies %q; want %q", got, want)
+	}
+	if got := pop("127.0.0.42", "USER alice", "PASS s3cret", "QUIT"); len(got) != 3 || !strings.HasPrefix(got[1], "+OK") {
+		t.Fatalf("the right password from another address: %q", got)
+	}
+	if !waitFor(5*time.Second, func() bool { return len(authRejects(r, "127.0.0.41")) == 3 }) {
+		t.Fatalf("stage=auth reject lines for 127.0.0.41: %v; want 3 (two failed logins, one refused)",
+			fields(authRejects(r, "127.0.0.41")))
+	}
+	checkAuthFilter(t, r.stderr(), []string{"127.0.0.41", "127.0.0.41", "127.0.0.41"})
+}
