@@ -5,7 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,4 +76,74 @@ func TestOps20POP3FailedLoginsForFail2ban(t *testing.T) {
 			fields(authRejects(r, "127.0.0.41")))
 	}
 	checkAuthFilter(t, r.stderr(), []string{"127.0.0.41", "127.0.0.41", "127.0.0.41"})
+}
+
+// TestOps20StopLetsFiltersFinish stops the relay as systemd stops the
+// shipped unit (etc/relaykeeper.service): with its KillMode, SIGTERM goes
+// to the main process only ("mixed", "process") or to every process of
+// the service at once (the default, "control-group"). The unit and
+// docs/operations.md promise that SIGTERM lets sessions under way finish;
+// with the default KillMode a --filter program running for a client's
+// message was killed beside the relay, and the client heard 451 instead
+// of 250 at every stop and restart (and a --client-filter's delivery was
+// cut the same way).
+func TestOps20StopLetsFiltersFinish(t *testing.T) {
+	t.Parallel()
+	unit, err := os.ReadFile("../../etc/relaykeeper.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killMode := "control-group"
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "KillMode="); ok {
+			killMode = strings.TrimSpace(v)
+		}
+	}
+	filter := script(t, "slow-filter", "sleep 2\nexit 0\n")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--filter", filter, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	main := r.current()
+	sent := make(chan transaction, 1)
+	go func() {
+		tx, _ := sendMail(r.addr(), "a@example.org", []string{"b@example.net"}, message("stop under way"))
+		sent <- tx
+	}()
+	var kids []int
+	if !waitFor(10*time.Second, func() bool { kids = descendants(main.PID()); return len(kids) > 0 }) {
+		t.Fatal("the filter never ran")
+	}
+	// systemctl stop, as the unit's KillMode has it.
+	main.Signal(syscall.SIGTERM)
+	if killMode == "control-group" {
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	var tx transaction
+	select {
+	case tx = <-sent:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reply to the message's end within 20 s of the stop")
+	}
+	if tx.Final.code() != 250 {
+		t.Errorf("KillMode=%s: the message in the filter when the relay was stopped got %q; want 250 (the session finishes)", killMode, tx.Final)
+	}
+	if code, err := main.Wait(15 * time.Second); err != nil || code != 0 {
+		t.Errorf("relaykeeper after the stop: exit %d, %v; want 0", code, err)
+	}
+}
+
+// descendants are the processes under pid, children first.
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(s); err == nil {
+				out = append(out, c)
+				out = append(out, descendants(c)...)
+			}
+		}
+	}
+	return out
 }
