@@ -147,3 +147,65 @@ func descendants(pid int) []int {
 	}
 	return out
 }
+
+// TestOps20SystemdReady: the shipped unit is Type=notify, so "systemctl
+// start relaykeeper" (and "enable --now") returns once the relay listens,
+// and fails when it does not start: with Type=simple it returned success at
+// once, even for a configuration the relay then refused with exit status 2,
+// and units ordered after relaykeeper started before its ports were open.
+// The relay sends READY=1 to $NOTIFY_SOCKET once its listeners are open,
+// and nothing when it refuses its configuration.
+func TestOps20SystemdReady(t *testing.T) {
+	t.Parallel()
+	unit, err := os.ReadFile("../../etc/relaykeeper.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nType=notify\n") {
+		t.Errorf("etc/relaykeeper.service is not Type=notify")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	read := func(timeout time.Duration) string {
+		ln.SetReadDeadline(time.Now().Add(timeout))
+		b := make([]byte, 4096)
+		n, err := ln.Read(b)
+		if err != nil {
+			return ""
+		}
+		return string(b[:n])
+	}
+	env := harness.ProcOptions{Env: []string{"NOTIFY_SOCKET=" + sock}}
+
+	// A configuration the relay refuses: no READY=1, exit status 2.
+	bad := harness.StartWith(t, env, harness.Binary(t), "--as-server", "--port", "not-a-port", "--spool-dir", t.TempDir())
+	if code, err := bad.Wait(15 * time.Second); code != 2 || err != nil {
+		t.Errorf("a bad --port: exit %d, %v; want 2", code, err)
+	}
+	if got := read(100 * time.Millisecond); got != "" {
+		t.Errorf("a relay that refused its configuration told systemd %q", got)
+	}
+
+	port := harness.FreePort(t)
+	p := harness.StartWith(t, env, harness.Binary(t), "--as-server", "--port", fmt.Sprint(port),
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	got := read(15 * time.Second)
+	if !strings.Contains("\n"+got+"\n", "\nREADY=1\n") {
+		t.Fatalf("the relay told systemd %q; want READY=1", got)
+	}
+	// Listening by then.
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		t.Fatalf("READY=1 came before the SMTP port listened: %v", err)
+	}
+	c.Close()
+	p.Signal(syscall.SIGTERM)
+	if code, err := p.Wait(15 * time.Second); code != 0 || err != nil {
+		t.Errorf("after SIGTERM: exit %d, %v; want 0", code, err)
+	}
+}
