@@ -3,7 +3,9 @@ package queue
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -46,5 +48,40 @@ func TestOps20DamagedMessageNamed(t *testing.T) {
 				t.Errorf("%s %s (scope %v) = %+v (failed %d); want an error naming %q", c.act, c.id, scope, r, rep.Failed, c.want)
 			}
 		}
+	}
+}
+
+// TestOps20FIFOContentListed: a message whose content file is a named pipe
+// was listed as a whole message of 0 bytes, and "queue show" waited for a
+// writer for good. The listing now says what is wrong, and show returns.
+func TestOps20FIFOContentListed(t *testing.T) {
+	ts := newTestSpool(t)
+	if err := os.Remove(ts.s.ContentPath(ts.due)); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(ts.s.ContentPath(ts.due), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := List(ts.s, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.ID == ts.due && !strings.Contains(m.Error, ts.due+".content is not a regular file") {
+			t.Errorf("List: the message whose content is a named pipe = %+v; want it listed as damaged", m)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Show(ts.s, ts.due, true)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Show(content a named pipe) = %v; want an error saying so", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Show(content a named pipe) still waiting after 5 s")
 	}
 }
