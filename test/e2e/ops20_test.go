@@ -35,30 +35,7 @@ func TestOps20POP3FailedLoginsForFail2ban(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", popPort)
 	harness.WaitPort(t, addr, 5*time.Second)
 
-	// pop sends the lines from fromIP and returns the replies' first lines.
-	pop := func(fromIP string, lines ...string) []string {
-		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(fromIP)}}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		br := bufio.NewReader(c)
-		if _, err := br.ReadString('\n'); err != nil {
-			t.Fatal(err)
-		}
-		var replies []string
-		for _, l := range lines {
-			fmt.Fprintf(c, "%s\r\n", l)
-			reply, err := br.ReadString('\n')
-			if err != nil {
-				break
-			}
-			replies = append(replies, strings.TrimSpace(reply))
-		}
-		return replies
-	}
+	pop := func(fromIP string, lines ...string) []string { return popSession(t, addr, fromIP, lines...) }
 	plain := func(user, pass string) string {
 		return "AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass))
 	}
@@ -229,7 +206,10 @@ func TestOps20ReloadTableSecrets(t *testing.T) {
 	harness.WaitPort(t, addr, 5*time.Second)
 	writeFile(t, dir, "pop.auth", "server plain alice new-pw\n", 0o600)
 	r.current().Signal(syscall.SIGHUP)
-	if !waitFor(10*time.Second, func() bool { return popLogin(t, addr, "alice", "new-pw") }) {
+	if !waitFor(10*time.Second, func() bool {
+		got := popSession(t, addr, "127.0.0.1", "USER alice", "PASS new-pw")
+		return len(got) == 2 && strings.HasPrefix(got[1], "+OK")
+	}) {
 		t.Fatal("the password in the --pop-auth file after SIGHUP does not log in")
 	}
 
@@ -250,19 +230,30 @@ func TestOps20ReloadTableSecrets(t *testing.T) {
 	t.Error("docs/tables.md's reload table has no row for the --pop-auth secrets file")
 }
 
-// popLogin reports whether user logs in to the POP3 server at addr with pass.
-func popLogin(t *testing.T, addr, user, pass string) bool {
+// popSession connects to the POP3 server at addr from fromIP, sends the
+// lines and returns the first line of each reply, up to the first that
+// does not come.
+func popSession(t *testing.T, addr, fromIP string, lines ...string) []string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(fromIP)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		return false
+		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
-	br.ReadString('\n')
-	fmt.Fprintf(c, "USER %s\r\nPASS %s\r\n", user, pass)
-	br.ReadString('\n')
-	l, _ := br.ReadString('\n')
-	return strings.HasPrefix(l, "+OK")
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	var replies []string
+	for _, l := range lines {
+		fmt.Fprintf(c, "%s\r\n", l)
+		reply, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		replies = append(replies, strings.TrimSpace(reply))
+	}
+	return replies
 }
