@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -112,5 +113,37 @@ func TestOps20FIFOContent(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Errorf("%s(content a named pipe) still waiting after 5 s", name)
 		}
+	}
+}
+
+// TestOps20FIFOHiddenContent: recovery opens a served message's content on
+// its way into place (".ID.content", left by a process that died) to see
+// whether anyone holds it; a named pipe of that name made the relay's start
+// wait for good, as for an envelope (TestOps20FIFOEnvelope).
+func TestOps20FIFOHiddenContent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, ".6B0252D2F906FE64.content")
+	if err := syscall.Mkfifo(name, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Recover()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Recover: %v", err)
+		}
+		if _, err := os.Lstat(name); err == nil {
+			t.Errorf("%s left in the spool", filepath.Base(name))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Recover with a named pipe for a hidden content file: still waiting after 5 s")
 	}
 }
