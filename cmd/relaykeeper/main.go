@@ -27,6 +27,7 @@ import (
 	progressbar "github.com/relaykeeper/relaykeeper/internal/progress"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 	"github.com/relaykeeper/relaykeeper/internal/rdns"
+	"github.com/relaykeeper/relaykeeper/internal/sdnotify"
 	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/smtpd"
 	"github.com/relaykeeper/relaykeeper/internal/syslogtee"
@@ -352,6 +353,7 @@ func (r *relay) runServer() int {
 		started = append(started, "dashboard", "http://"+fe.httpAddr+"/")
 	}
 	r.log.Info("relaykeeper started", started...)
+	sdnotify.Ready(r.log, fmt.Sprint("listening on ", addrs)) // the unit's Type=notify
 	if isTerminal(r.stderr) {
 		r.cfg.WriteWhereToLook(r.stderr, config.Running{Version: version, Mode: mode, Addrs: addrs,
 			Dashboard: fe.httpAddr, Spool: r.spool.Dir()})

@@ -69,6 +69,10 @@ type APOPSecrets interface {
 type MailLog interface {
 	// PopDelete records a message a client removed (DELE, then QUIT).
 	PopDelete(id, client, user string)
+	// Reject records a failed login, or one refused for too many
+	// failures (stage "auth"), as SMTP AUTH's are: fail2ban's
+	// relaykeeper-auth filter reads these lines.
+	Reject(client, stage, reply string, kv ...string)
 }
 
 // Options configure a Server. Only SpoolDir and Auth are required; the zero
@@ -120,7 +124,8 @@ type Options struct {
 	// others are told so and disconnected, as E-MailRelay does without
 	// --remote-clients.
 	RemoteClients bool
-	// MailLog, if set, is told of every message a client removed.
+	// MailLog, if set, is told of every message a client removed and
+	// of every failed login.
 	MailLog MailLog
 	// Log receives diagnostics, failed logins included; discarded if nil.
 	Log *slog.Logger

@@ -239,7 +239,7 @@ func (sess *session) command(verb string, args []string) bool {
 			}
 			user := sess.user
 			sess.user = ""
-			return sess.login(user, func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(user, args[0]) })
+			return sess.login("USER", user, func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(user, args[0]) })
 		case "APOP":
 			return sess.apop(args)
 		case "AUTH":
@@ -365,7 +365,7 @@ func (sess *session) apop(args []string) bool {
 		return sess.fail("-ERR usage: APOP name digest")
 	}
 	user, digest := args[0], strings.ToLower(args[1])
-	return sess.login(user, func() bool {
+	return sess.login("APOP", user, func() bool {
 		secret, ok := sess.opts.APOP.APOPSecret(user)
 		if !ok {
 			// The same work for an unknown user, so that timing
@@ -412,22 +412,23 @@ func (sess *session) auth(args []string) bool {
 	}
 	b, err := base64.StdEncoding.DecodeString(resp)
 	if err != nil {
-		return sess.login("", func() bool { return false })
+		return sess.login("PLAIN", "", func() bool { return false })
 	}
 	// authzid NUL authcid NUL passwd; an authzid other than the user is
 	// not supported.
 	parts := strings.Split(string(b), "\x00")
 	if len(parts) != 3 || parts[1] == "" || parts[0] != "" && parts[0] != parts[1] {
-		return sess.login("", func() bool { return false })
+		return sess.login("PLAIN", "", func() bool { return false })
 	}
-	return sess.login(parts[1], func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(parts[1], parts[2]) })
+	return sess.login("PLAIN", parts[1], func() bool { return sess.opts.Auth != nil && sess.opts.Auth.Verify(parts[1], parts[2]) })
 }
 
-// login finishes a login attempt, whose password check is check: on
-// success it opens and locks the maildrop and enters the transaction
-// state. The check runs in the address's turn (Throttle.Serialize), and
-// only while the address is under the failure limit.
-func (sess *session) login(user string, check func() bool) bool {
+// login finishes a login attempt with mech (USER, APOP or PLAIN), whose
+// password check is check: on success it opens and locks the maildrop and
+// enters the transaction state. The check runs in the address's turn
+// (Throttle.Serialize), and only while the address is under the failure
+// limit. A failure or a refusal is a mail-log reject line, for fail2ban.
+func (sess *session) login(mech, user string, check func() bool) bool {
 	ip := clientIP(sess.conn.RemoteAddr())
 	ok := false
 	if t := sess.opts.Throttle; t != nil {
@@ -438,7 +439,9 @@ func (sess *session) login(user string, check func() bool) bool {
 			// otherwise guesses spread over connections would
 			// find it.
 			sess.log.Warn("pop3: login refused: too many failures from this address", "user", user)
-			sess.reply("-ERR [SYS/TEMP] too many failed logins from your address; try again later")
+			const refused = "-ERR [SYS/TEMP] too many failed logins from your address; try again later"
+			sess.rejected(refused)
+			sess.reply(refused)
 			return false
 		}
 		ok = check()
@@ -452,6 +455,7 @@ func (sess *session) login(user string, check func() bool) bool {
 	if !ok {
 		sess.failures++
 		sess.log.Warn("pop3: authentication failed", "user", user, "failures", sess.failures)
+		sess.rejected(replyAuthFailed, "mech", mech)
 		if sess.opts.FailDelay > 0 {
 			time.Sleep(sess.opts.FailDelay)
 		}
@@ -568,6 +572,14 @@ func (sess *session) send(arg string, lines int) bool {
 func (sess *session) deleted(id string) {
 	if ml := sess.opts.MailLog; ml != nil {
 		ml.PopDelete(id, sess.conn.RemoteAddr().String(), sess.user)
+	}
+}
+
+// rejected tells the mail log of a failed or refused login, in the form
+// of SMTP AUTH's (stage=auth), with service=pop3 last.
+func (sess *session) rejected(reply string, kv ...string) {
+	if ml := sess.opts.MailLog; ml != nil {
+		ml.Reject(sess.conn.RemoteAddr().String(), "auth", reply, append(kv, "service", "pop3")...)
 	}
 }
 

@@ -277,6 +277,16 @@ func unlock(c *spool.Claim, r Result, o Outcome, detail string) Result {
 func lockFailed(s *spool.Spool, r Result, err error) Result {
 	switch {
 	case errors.Is(err, spool.ErrNotFound):
+		// No claim without the content file either: a torn message
+		// is still there, and is named as "queue show" names it.
+		m, err := Get(s, r.ID)
+		if err == nil && m.Error != "" {
+			err = errors.New(m.Error)
+		}
+		if err != nil && !errors.Is(err, spool.ErrNotFound) {
+			r.Outcome, r.Detail, r.From = Failed, err.Error(), m.State
+			return r
+		}
 		r.Outcome = NotFound
 		r.Detail = "no such message"
 		if err := notInQueue(s, r.ID); err != nil {

@@ -206,6 +206,8 @@ func Get(s *spool.Spool, id string) (Message, error) {
 		}
 		m.Error = fmt.Sprintf("content file %s is missing: queue delete removes the message, and the relay quarantines it at its next start",
 			filepath.Base(s.ContentPath(id)))
+	case !errors.Is(err, spool.ErrNotFound):
+		m.Error = err.Error() // not a regular file, unreadable: never "0 bytes" and nothing said
 	}
 	return m, nil
 }

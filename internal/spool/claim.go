@@ -136,8 +136,14 @@ func (c *Claim) end() {
 }
 
 func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
-	b, err := readEnvelopeFile(s.envelopePath(id, st))
+	name := s.envelopePath(id, st)
+	b, err := readEnvelopeFile(name)
 	if errors.Is(err, os.ErrNotExist) {
+		if target, lerr := os.Readlink(name); lerr == nil {
+			// Not renamed meanwhile: a link that leads nowhere, which
+			// no retry mends.
+			return nil, fmt.Errorf("spool: %s%s: a symbolic link to %s, which does not exist", id, stateSuffix[st], target)
+		}
 		return nil, ErrNotFound
 	}
 	if err != nil {

@@ -218,6 +218,11 @@ func (s *Spool) lockContentSize(id string) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, ErrNotFound
 	}
+	if st1.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		// A named pipe would be read from for good.
+		f.Close()
+		return nil, 0, notRegular(id)
+	}
 	return f, st1.Size, nil
 }
 

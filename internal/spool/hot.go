@@ -642,9 +642,15 @@ func (s *Spool) ContentSize(id string) (int64, error) {
 		return 0, fmt.Errorf("spool: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("spool: %s: content is not a regular file", id)
+		return 0, notRegular(id)
 	}
 	return fi.Size(), nil
+}
+
+// notRegular is the error for a content file that is a named pipe, a
+// device or a directory: reading it could wait for good, or never end.
+func notRegular(id string) error {
+	return fmt.Errorf("spool: %s.content is not a regular file", id)
 }
 
 // OpenContent opens a message's content for reading without a lock, for
@@ -671,12 +677,22 @@ func (s *Spool) OpenContent(id string) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}
 	}
-	f, err := os.Open(s.contentPath(id))
+	// O_NONBLOCK: a named pipe in the content's place opens at once
+	// (and is refused below) instead of waiting for a writer for good.
+	f, err := os.OpenFile(s.contentPath(id), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if os.IsNotExist(err) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(id)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }

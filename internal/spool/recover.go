@@ -272,7 +272,9 @@ func ownHidden(name, suffix string) bool {
 
 // removeUnlocked removes a spool file that nobody holds locked.
 func (s *Spool) removeUnlocked(name string) {
-	f, err := openFile(filepath.Join(s.dir, name), os.O_RDONLY, 0)
+	// O_NONBLOCK: a named pipe of that name opens at once rather than
+	// wait for a writer for good (and the relay's start with it).
+	f, err := openFile(filepath.Join(s.dir, name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}

@@ -38,16 +38,21 @@ func TestRevOpsFail2banAuthFilter(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return len(authRejects(r, "127.0.0.21")) == 3 }) {
 		t.Fatalf("stage=auth reject lines for 127.0.0.21: %v; want 3", fields(authRejects(r, "127.0.0.21")))
 	}
-	// The mail log's lines, as fail2ban would read them from [log] mail_log.
+	checkAuthFilter(t, r.stderr(), []string{"127.0.0.21", "127.0.0.21", "127.0.0.21"})
+}
+
+// checkAuthFilter runs the shipped auth filter, with Go's regexp and with
+// fail2ban-regex, over the mail-log lines in stderr, as fail2ban would read
+// them from [log] mail_log, and wants exactly the addresses want.
+func checkAuthFilter(t *testing.T, stderr string, want []string) {
+	t.Helper()
 	var lines []string
 	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z `)
-	for _, l := range strings.Split(r.stderr(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		if stamp.MatchString(l) {
 			lines = append(lines, l)
 		}
 	}
-	want := []string{"127.0.0.21", "127.0.0.21", "127.0.0.21"}
-
 	res := authFailRegexps(t)
 	var got []string
 	for _, l := range lines {
