@@ -75,6 +75,9 @@ type Companion struct {
 	// did not parse, while none has: a log in a format this does not
 	// read, which would otherwise act on nothing without a word.
 	unread, read int
+	// unsaved: something was done since the last Checkpoint that must
+	// not be done again (Unsaved).
+	unsaved bool
 }
 
 // unreadWarnAt is how many of Postfix's lines go unread, none read,
@@ -128,6 +131,7 @@ func (c *Companion) Checkpoint() ([]byte, error) {
 			delete(c.acted, k)
 		}
 	}
+	c.unsaved = false
 	st := state{Acted: c.acted, Tracker: c.tracker}
 	if c.bans != nil {
 		st.Bans = c.bans.Waiting()
@@ -348,13 +352,23 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		}
 	}
 	c.logAction(&a)
-	if c.opts.MailTo != "" && a.action != enforce.Pace {
+	mailed := c.opts.MailTo != "" && a.action != enforce.Pace
+	if mailed {
 		c.mailReport(&a)
 	}
 	if ok {
 		c.acted[prefix+pl.Key] = c.now()
+		// A copy or a mail is saved at once. A line (pace, a report
+		// without -m), a ban (fail2ban bans an address once) or a block
+		// (a domain is listed once) may come again after a crash.
+		c.unsaved = c.unsaved || mailed || a.action == enforce.Encapsulate
 	}
 }
+
+// Unsaved reports whether the companion did something since its last
+// Checkpoint that must not be done again after a crash: an encapsulated
+// copy sent, or a mail (postfixlog.Follower.Unsaved).
+func (c *Companion) Unsaved() bool { return c.unsaved }
 
 // own reports whether r is of a message the companion made: from --sender,
 // submitted over loopback (--smtp, 127.0.0.1:25 by default). The same
