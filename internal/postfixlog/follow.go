@@ -163,7 +163,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 	default:
 		// Rotated or truncated while nobody was reading: finish the old
 		// file, wherever it is now, then read this one from the start.
-		split, _, err := f.recover(saved, fn)
+		split, _, err := f.recover(ctx, saved, fn)
 		if err != nil {
 			return err
 		}
@@ -186,7 +186,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			// The old content ended in the middle of a line (seen here, or
 			// in the copy): its tail, written after the truncation, starts
 			// the file.
-			split, found, err := f.recover(c.pos, fn)
+			split, found, err := f.recover(ctx, c.pos, fn)
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			continue
 		}
 		if size > c.pos.Offset+int64(len(c.buf)) {
-			if _, err := f.readLines(c, fn, true); err != nil {
+			if _, err := f.readLines(ctx, c, fn, true); err != nil {
 				return err
 			}
 			continue
@@ -213,7 +213,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			if dev != c.dev || ino != c.ino {
 				// Replaced: whatever was written to the old file before the
 				// switch is read first.
-				if _, err := f.readLines(c, fn, true); err != nil {
+				if _, err := f.readLines(ctx, c, fn, true); err != nil {
 					return err
 				}
 				if err := f.flushPartial(c, fn); err != nil {
@@ -279,8 +279,10 @@ func (f *Follower) saveIfMoved(pos Position) error {
 
 // readLines reads what the file holds past the cursor and hands on every
 // complete line, saving the position after each batch if save is set. It
-// returns the number of bytes read.
-func (f *Follower) readLines(c *cursor, fn func(string) error, save bool) (int, error) {
+// returns the number of bytes read. It stops between two batches when ctx
+// ends, having saved the position: a long log read at once must not hold
+// up a stop (SIGTERM) until its end.
+func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) error, save bool) (int, error) {
 	total := 0
 	chunk := make([]byte, 64<<10)
 	for {
@@ -298,6 +300,14 @@ func (f *Follower) readLines(c *cursor, fn func(string) error, save bool) (int, 
 			if herr != nil {
 				return total, herr
 			}
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			if save {
+				if err := f.saveIfMoved(c.pos); err != nil {
+					return total, err
+				}
+			}
+			return total, cerr
 		}
 		if err == io.EOF || n == 0 {
 			return total, nil
@@ -360,7 +370,7 @@ func (f *Follower) flushPartial(c *cursor, fn func(string) error) error {
 // read as a line of its own (it starts wherever the writer's text was at
 // the cut, and a client could shape it as a whole log line). found
 // reports that the old file was found.
-func (f *Follower) recover(old Position, fn func(string) error) (split, found bool, err error) {
+func (f *Follower) recover(ctx context.Context, old Position, fn func(string) error) (split, found bool, err error) {
 	if old.Offset == 0 && old.Inode == 0 {
 		return false, false, nil
 	}
@@ -375,7 +385,7 @@ func (f *Follower) recover(old Position, fn func(string) error) (split, found bo
 	// The positions in the rotated file are not saved: the state names the
 	// live log. A crash now re-reads the rest of the old file, which is
 	// what the callback's own records (Checkpoint) are for.
-	if _, err := f.readLines(rc, fn, false); err != nil {
+	if _, err := f.readLines(ctx, rc, fn, false); err != nil {
 		return false, true, err
 	}
 	// A renamed file keeps the writer's rest: only a copy's is elsewhere.

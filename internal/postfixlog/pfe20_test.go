@@ -2,6 +2,8 @@ package postfixlog
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,5 +68,34 @@ func TestPfe20UnsavedSavesTheBatch(t *testing.T) {
 	fl.stop()
 	if st, err := LoadState(state); err != nil || st.Offset != int64(1024*len(line)+8) {
 		t.Errorf("state offset after stopping = %d (%v); want the end, %d", st.Offset, err, 1024*len(line)+8)
+	}
+}
+
+// TestPfe20StopWhileCatchingUp: a follower reading a long log stops when
+// told (SIGTERM: -s, -r, systemd), saving what it read; it used to read
+// on to the end of the file first (a --once run to the very end), and
+// "postfix-enforcer -r" gave up after 15 seconds.
+func TestPfe20StopWhileCatchingUp(t *testing.T) {
+	dir := t.TempDir()
+	log, state := filepath.Join(dir, "mail.log"), filepath.Join(dir, "state")
+	line := strings.Repeat("x", 1023) + "\n"
+	appendFile(t, log, strings.Repeat(line, 4096))
+	for _, once := range []bool{true, false} {
+		os.Remove(state)
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		err := (&Follower{Path: log, State: state, Once: once}).Run(ctx, func(string) error {
+			if n++; n == 10 {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) || n >= 4096 {
+			t.Errorf("once=%v: Run = %v after %d lines; want context.Canceled before the end", once, err, n)
+		}
+		if st, err := LoadState(state); err != nil || st.Offset != int64(n*len(line)) {
+			t.Errorf("once=%v: state offset %d (%v); want %d, the lines handed on", once, st.Offset, err, n*len(line))
+		}
 	}
 }
