@@ -40,3 +40,24 @@ func TestPfe20UnsavedAfterACopy(t *testing.T) {
 		t.Errorf("after Checkpoint: Unsaved = %v (%v); want false", c.Unsaved(), err)
 	}
 }
+
+// TestPfe20SyslogNameOfTheSeed: the relay of shared/seeds (002) sends all
+// its mail through master.cf transports with "-o syslog_name=relay-zombig-name",
+// so its smtp(8) lines are tagged relay-zombig-name/smtp. postfix-enforcer
+// read only tags starting with "postfix" and skipped every refusal: no
+// spammer was ever banned, and no warning said why (the other daemons'
+// lines were read).
+func TestPfe20SyslogNameOfTheSeed(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	c := New(Options{Test: true, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever}, nil, maillog.New(&out), nil)
+	log := message("4A0001ABC1", "203.0.113.7", "a@spam.example", "u1@gmail.test", "s-1@x", fmt.Sprintf(unsolicited, "s1"))
+	log = strings.Replace(log, " postfix/smtp[105]: ", " relay-zombig-name/smtp[105]: ", 1)
+	for l := range strings.Lines(log) {
+		c.Line(strings.TrimSuffix(l, "\n"))
+	}
+	if !strings.Contains(out.String(), "would-ban client=203.0.113.7 ") {
+		t.Errorf("actions:\n%s\nwant the client banned for the refusal logged by relay-zombig-name/smtp", out.String())
+	}
+}
