@@ -14,6 +14,13 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
 )
 
+// pfe20Companion is a Companion in test mode with the built-in rules and
+// no content filter, its state in dir, its action lines to out.
+func pfe20Companion(dir, backup string, out *strings.Builder) *Companion {
+	return New(Options{Test: true, Backup: backup, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever}, nil, maillog.New(out), nil)
+}
+
 // TestPfe20UnsavedAfterACopy: the follower saves the state at once after
 // an encapsulated copy (sent again after a crash, the recipient would get
 // two); a ban alone waits for the next save (fail2ban bans an address
@@ -23,8 +30,7 @@ func TestPfe20UnsavedAfterACopy(t *testing.T) {
 	backup := filepath.Join(dir, "backup")
 	os.WriteFile(backup, []byte("From b@x  Sun Nov 22 10:00:00 2026\nReceived: by mx1 (Postfix, from userid 1000)\n\tid 4A0003ABC3; Sun, 22 Nov 2026 10:00:01 +0000\nMessage-ID: <l-1@x>\n\nlocal\n\n"), 0o600)
 	var out strings.Builder
-	c := New(Options{Test: true, Backup: backup, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
-		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever}, nil, maillog.New(&out), nil)
+	c := pfe20Companion(dir, backup, &out)
 	feed := func(log string) {
 		for l := range strings.Lines(log) {
 			c.Line(strings.TrimSuffix(l, "\n"))
@@ -52,8 +58,7 @@ func TestPfe20UnsavedAfterACopy(t *testing.T) {
 func TestPfe20SyslogNameOfTheSeed(t *testing.T) {
 	dir := t.TempDir()
 	var out strings.Builder
-	c := New(Options{Test: true, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
-		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever}, nil, maillog.New(&out), nil)
+	c := pfe20Companion(dir, "", &out)
 	log := message("4A0001ABC1", "203.0.113.7", "a@spam.example", "u1@gmail.test", "s-1@x", fmt.Sprintf(unsolicited, "s1"))
 	log = strings.Replace(log, " postfix/smtp[105]: ", " relay-zombig-name/smtp[105]: ", 1)
 	for l := range strings.Lines(log) {
@@ -72,8 +77,7 @@ func TestPfe20SyslogNameOfTheSeed(t *testing.T) {
 func TestPfe20ManyActionsRemembered(t *testing.T) {
 	dir := t.TempDir()
 	var out strings.Builder
-	c := New(Options{Test: true, SenderAccess: filepath.Join(dir, "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
-		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever}, nil, maillog.New(&out), nil)
+	c := pfe20Companion(dir, "", &out)
 	acted := map[string]time.Time{}
 	now := time.Now()
 	for i := range 100000 {
