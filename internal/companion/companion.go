@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -70,11 +69,14 @@ type Companion struct {
 	now     func() time.Time
 	alerts  enforce.AlertLimiter
 	// acted holds what was done, by queue id and plan key, and when.
-	acted map[string]time.Time
+	acted actedSet
 	// unread counts Postfix's lines (they name a postfix/ program) that
 	// did not parse, while none has: a log in a format this does not
 	// read, which would otherwise act on nothing without a word.
 	unread, read int
+	// unsaved: something was done since the last Checkpoint that must
+	// not be done again (Unsaved).
+	unsaved bool
 }
 
 // unreadWarnAt is how many of Postfix's lines go unread, none read,
@@ -97,7 +99,7 @@ func New(opts Options, policy enforce.Policy, tracker *postfixlog.Tracker, bans 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Companion{opts: opts, policy: policy, tracker: tracker, bans: bans, actions: actions, log: log,
-		now: time.Now, acted: map[string]time.Time{}}
+		now: time.Now, acted: actedSet{}}
 }
 
 // state is the companion's part of the state file.
@@ -112,23 +114,9 @@ type state struct {
 // Checkpoint returns the companion's state, for the follower to save with
 // its position.
 func (c *Companion) Checkpoint() ([]byte, error) {
-	cutoff := c.now().Add(-actedTTL)
-	for k, t := range c.acted {
-		if t.Before(cutoff) {
-			delete(c.acted, k)
-		}
-	}
-	if over := len(c.acted) - maxActed; over > 0 {
-		keys := make([]string, 0, len(c.acted))
-		for k := range c.acted {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return c.acted[keys[i]].Before(c.acted[keys[j]]) })
-		for _, k := range keys[:over] {
-			delete(c.acted, k)
-		}
-	}
-	st := state{Acted: c.acted, Tracker: c.tracker}
+	c.acted.prune(c.now().Add(-actedTTL), maxActed)
+	c.unsaved = false
+	st := state{Acted: c.acted.flat(), Tracker: c.tracker}
 	if c.bans != nil {
 		st.Bans = c.bans.Waiting()
 	}
@@ -145,7 +133,7 @@ func (c *Companion) Restore(app []byte) error {
 		return fmt.Errorf("companion: state: %w", err)
 	}
 	if st.Acted != nil {
-		c.acted = st.Acted
+		c.acted = fromFlat(st.Acted)
 	}
 	if c.bans != nil && !c.opts.Test {
 		for _, b := range st.Bans {
@@ -296,13 +284,7 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	if name == "unknown" {
 		name = "" // Postfix's name for a client without a verified name
 	}
-	prefix := r.QueueID + " "
-	var done []string
-	for k := range c.acted {
-		if strings.HasPrefix(k, prefix) {
-			done = append(done, k[len(prefix):])
-		}
-	}
+	done := c.acted.keys(r.QueueID)
 	pl := enforce.Decide(c.policy, enforce.Refusal{ID: r.QueueID, Client: ip, ClientName: name,
 		// pickup logged the message (sendmail): Postfix's local
 		// submission. A message whose first line the log does not hold
@@ -330,12 +312,12 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// One refusal at the final dot is every recipient's, and
 		// Postfix logs it for each: the client is banned once for it
 		// (one line, one fail2ban line, one report), as by the relay.
-		once := prefix + "ban " + pl.Client.String() + " " + pl.Verdict.Rule
-		if t, ok := c.acted[once]; ok && c.now().Sub(t) < time.Minute {
-			c.acted[prefix+pl.Key] = c.now()
+		once := "ban " + pl.Client.String() + " " + pl.Verdict.Rule
+		if t, ok := c.acted.get(r.QueueID, once); ok && c.now().Sub(t) < time.Minute {
+			c.acted.set(r.QueueID, pl.Key, c.now())
 			return
 		}
-		c.acted[once] = c.now()
+		c.acted.set(r.QueueID, once, c.now())
 		c.ban(&a)
 	case enforce.BlockDomain:
 		ok = c.blockDomain(&a)
@@ -343,18 +325,28 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		ok = c.encapsulate(&a)
 	case enforce.Alert:
 		if !c.alerts.Due(pl.Verdict.Rule, c.now()) {
-			c.acted[prefix+pl.Key] = c.now()
+			c.acted.set(r.QueueID, pl.Key, c.now())
 			return // told within the hour already
 		}
 	}
 	c.logAction(&a)
-	if c.opts.MailTo != "" && a.action != enforce.Pace {
+	mailed := c.opts.MailTo != "" && a.action != enforce.Pace
+	if mailed {
 		c.mailReport(&a)
 	}
 	if ok {
-		c.acted[prefix+pl.Key] = c.now()
+		c.acted.set(r.QueueID, pl.Key, c.now())
+		// A copy or a mail is saved at once. A line (pace, a report
+		// without -m), a ban (fail2ban bans an address once) or a block
+		// (a domain is listed once) may come again after a crash.
+		c.unsaved = c.unsaved || mailed || a.action == enforce.Encapsulate
 	}
 }
+
+// Unsaved reports whether the companion did something since its last
+// Checkpoint that must not be done again after a crash: an encapsulated
+// copy sent, or a mail (postfixlog.Follower.Unsaved).
+func (c *Companion) Unsaved() bool { return c.unsaved }
 
 // own reports whether r is of a message the companion made: from --sender,
 // submitted over loopback (--smtp, 127.0.0.1:25 by default). The same

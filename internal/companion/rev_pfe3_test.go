@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRevPFE3EchoedSaid: Gmail quotes a sender it cannot parse ("553-5.1.7
@@ -28,7 +27,7 @@ func TestRevPFE3EchoedSaid(t *testing.T) {
 		if strings.Contains(out.String(), "domain=victim") || len(got) != 1 || !strings.HasPrefix(got[0], "would-report 4A0001ABC1 203.0.113.7 ") {
 			t.Errorf("actions %q; want only a report (no backup to encapsulate from):\n%s", got, out.String())
 		}
-		c.acted = map[string]time.Time{}
+		c.acted = actedSet{}
 	}
 }
 

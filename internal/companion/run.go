@@ -151,6 +151,7 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	f := &postfixlog.Follower{
 		Path: cfg.Log, State: cfg.State, ReadOnly: cfg.Test, Once: cfg.Once, FromEnd: cfg.FromEnd,
 		Checkpoint: c.Checkpoint,
+		Unsaved:    c.Unsaved,
 		AtEOF:      c.AtEOF,
 		Logf:       func(format string, args ...any) { diag.Warn(fmt.Sprintf(format, args...)) },
 	}

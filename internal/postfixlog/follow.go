@@ -23,11 +23,17 @@ import (
 //   - A line is handed to the callback once it is complete (it ends with a
 //     newline); a final line without one is handed on only when its file
 //     has been rotated away, since nothing more will be written to it.
-//   - The state file is saved after every batch of lines (everything one
-//     read returned), and only after the callback has returned for each of
-//     them. After a crash the lines of the last batch may be handed on
-//     again; none is skipped. A caller that must not act twice records what
-//     it did in the same state (Checkpoint).
+//   - The state file is saved only after the callback has returned for
+//     each line it covers: after a batch of lines (everything one read
+//     returned) in which the caller did something it must not do twice
+//     (Unsaved), otherwise at most every SaveEvery while lines come, and at
+//     the end of the file, after a rotation and when Run returns. After a
+//     crash the lines read since the last save (at most SaveEvery's, none
+//     that Unsaved reported) may be handed on again; none is skipped. A
+//     caller that must not act twice records what it did in the same state
+//     (Checkpoint) and reports it with Unsaved. Saving after every batch
+//     wrote the whole state, megabytes with a queue of deferred messages,
+//     for each 64 KiB of a log read at once.
 //   - Rotation by rename (the path now names another file): the old file is
 //     read to its end, then the new one from its start. Rotation by copying
 //     and truncating (copytruncate: the file shrinks below the offset, or
@@ -58,9 +64,19 @@ type Follower struct {
 	// with final set when Once is about to return; if it reports a change
 	// (it acted on something), the state is saved again.
 	AtEOF func(final bool) (changed bool, err error)
+	// Unsaved, if set, reports whether the caller did something since its
+	// last Checkpoint that must not be done again after a crash: the state
+	// is then saved after the batch of lines.
+	Unsaved func() bool
+	// SaveEvery is how long at most the state goes unsaved while lines
+	// are read; default 2s.
+	SaveEvery time.Duration
 	// Logf tells about rotations, truncations and lines that may have been
 	// lost; nil discards.
 	Logf func(format string, args ...any)
+
+	saved   Position  // the position last saved
+	savedAt time.Time // when
 }
 
 // Follow follows path with the state file state until ctx ends (when it
@@ -147,7 +163,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 	default:
 		// Rotated or truncated while nobody was reading: finish the old
 		// file, wherever it is now, then read this one from the start.
-		split, _, err := f.recover(saved, fn)
+		split, _, err := f.recover(ctx, saved, fn)
 		if err != nil {
 			return err
 		}
@@ -170,7 +186,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			// The old content ended in the middle of a line (seen here, or
 			// in the copy): its tail, written after the truncation, starts
 			// the file.
-			split, found, err := f.recover(c.pos, fn)
+			split, found, err := f.recover(ctx, c.pos, fn)
 			if err != nil {
 				return err
 			}
@@ -185,7 +201,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			continue
 		}
 		if size > c.pos.Offset+int64(len(c.buf)) {
-			if _, err := f.readLines(c, fn, true); err != nil {
+			if _, err := f.readLines(ctx, c, fn, true); err != nil {
 				return err
 			}
 			continue
@@ -197,7 +213,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			if dev != c.dev || ino != c.ino {
 				// Replaced: whatever was written to the old file before the
 				// switch is read first.
-				if _, err := f.readLines(c, fn, true); err != nil {
+				if _, err := f.readLines(ctx, c, fn, true); err != nil {
 					return err
 				}
 				if err := f.flushPartial(c, fn); err != nil {
@@ -227,19 +243,46 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 				}
 			}
 		}
+		// At the end: what was read is saved, at most every SaveEvery
+		// while following, and before Run returns.
+		if f.Once || time.Since(f.savedAt) >= f.saveEvery() {
+			if err := f.saveIfMoved(c.pos); err != nil {
+				return err
+			}
+		}
 		if f.Once {
 			return nil
 		}
 		if err := sleep(ctx, poll); err != nil {
+			if serr := f.saveIfMoved(c.pos); serr != nil {
+				return serr
+			}
 			return err
 		}
 	}
 }
 
+func (f *Follower) saveEvery() time.Duration {
+	if f.SaveEvery > 0 {
+		return f.SaveEvery
+	}
+	return 2 * time.Second
+}
+
+// saveIfMoved saves pos unless it is the position saved last.
+func (f *Follower) saveIfMoved(pos Position) error {
+	if pos == f.saved {
+		return nil
+	}
+	return f.save(pos)
+}
+
 // readLines reads what the file holds past the cursor and hands on every
 // complete line, saving the position after each batch if save is set. It
-// returns the number of bytes read.
-func (f *Follower) readLines(c *cursor, fn func(string) error, save bool) (int, error) {
+// returns the number of bytes read. It stops between two batches when ctx
+// ends, having saved the position: a long log read at once must not hold
+// up a stop (SIGTERM) until its end.
+func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) error, save bool) (int, error) {
 	total := 0
 	chunk := make([]byte, 64<<10)
 	for {
@@ -248,7 +291,8 @@ func (f *Follower) readLines(c *cursor, fn func(string) error, save bool) (int, 
 			total += n
 			c.buf = append(c.buf, chunk[:n]...)
 			handed, herr := f.handLines(c, fn, false)
-			if handed > 0 && save {
+			due := herr != nil || time.Since(f.savedAt) >= f.saveEvery() || f.Unsaved != nil && f.Unsaved()
+			if handed > 0 && save && due {
 				if err := f.save(c.pos); err != nil {
 					return total, err
 				}
@@ -256,6 +300,14 @@ func (f *Follower) readLines(c *cursor, fn func(string) error, save bool) (int, 
 			if herr != nil {
 				return total, herr
 			}
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			if save {
+				if err := f.saveIfMoved(c.pos); err != nil {
+					return total, err
+				}
+			}
+			return total, cerr
 		}
 		if err == io.EOF || n == 0 {
 			return total, nil
@@ -318,7 +370,7 @@ func (f *Follower) flushPartial(c *cursor, fn func(string) error) error {
 // read as a line of its own (it starts wherever the writer's text was at
 // the cut, and a client could shape it as a whole log line). found
 // reports that the old file was found.
-func (f *Follower) recover(old Position, fn func(string) error) (split, found bool, err error) {
+func (f *Follower) recover(ctx context.Context, old Position, fn func(string) error) (split, found bool, err error) {
 	if old.Offset == 0 && old.Inode == 0 {
 		return false, false, nil
 	}
@@ -333,7 +385,7 @@ func (f *Follower) recover(old Position, fn func(string) error) (split, found bo
 	// The positions in the rotated file are not saved: the state names the
 	// live log. A crash now re-reads the rest of the old file, which is
 	// what the callback's own records (Checkpoint) are for.
-	if _, err := f.readLines(rc, fn, false); err != nil {
+	if _, err := f.readLines(ctx, rc, fn, false); err != nil {
 		return false, true, err
 	}
 	// A renamed file keeps the writer's rest: only a copy's is elsewhere.
@@ -411,7 +463,11 @@ func (f *Follower) save(pos Position) error {
 		}
 		st.App = app
 	}
-	return SaveState(f.State, st)
+	if err := SaveState(f.State, st); err != nil {
+		return err
+	}
+	f.saved, f.savedAt = pos, time.Now()
+	return nil
 }
 
 func open(path string) (*cursor, error) {

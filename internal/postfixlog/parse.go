@@ -167,7 +167,7 @@ func ParseLine(line string) (Event, bool) {
 	}
 	if isAmavis(e.Service) {
 		ok = e.parseAmavis(rest)
-	} else if strings.HasPrefix(e.Program, "postfix") {
+	} else if isPostfix(e.Program, e.Service) {
 		ok = e.parsePostfix(rest)
 	} else {
 		ok = false
@@ -195,7 +195,7 @@ const MaxLogText = 2000
 func ParseCut(line string) (Event, bool) {
 	var e Event
 	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
-	if !ok || !strings.HasPrefix(e.Program, "postfix") {
+	if !ok || !isPostfix(e.Program, e.Service) {
 		return Event{}, false
 	}
 	// A whole line ends in ")"; so does one cut inside a recipient's
@@ -211,6 +211,23 @@ func ParseCut(line string) (Event, bool) {
 	e.Kind, e.QueueID, e.Cut = Delivery, id, text
 	e.To, _, _ = readPath(rest[len("to="):])
 	return e, true
+}
+
+// isPostfix reports whether a syslog tag is a Postfix daemon's: Postfix
+// tags its lines SYSLOG_NAME/PROCESS, and syslog_name may be anything
+// ("-o syslog_name=relay-zombig-name" on master.cf's smtp transports, as
+// in shared/seeds): a tag starting with "postfix", or one with a "/"
+// ending in the name of a daemon whose lines are read. (Anyone may log
+// under any tag: the log is trusted as a whole, see
+// docs/postfix-enforcer.md.)
+func isPostfix(program, service string) bool {
+	return strings.HasPrefix(program, "postfix") || program != service && postfixDaemons[service]
+}
+
+// postfixDaemons are the processes whose lines ParseLine reads.
+var postfixDaemons = map[string]bool{
+	"smtpd": true, "cleanup": true, "qmgr": true, "pickup": true, "postsuper": true, "bounce": true,
+	"smtp": true, "lmtp": true, "local": true, "virtual": true, "pipe": true, "error": true, "retry": true, "discard": true,
 }
 
 func isAmavis(service string) bool {
