@@ -555,6 +555,15 @@ func TestDur19QueueFaults(t *testing.T) {
 							ids = append(ids, id)
 						}
 					}
+					// strace counts an injected fault per thread: the
+					// write that says a message failed may be some
+					// thread's first write, and fail too. Such a message
+					// is still counted in the summary's "N of M not done".
+					unsaid := 0
+					if m := regexp.MustCompile(`(\d+) of \d+ messages not done`).FindStringSubmatch(said); m != nil && sc == "write" {
+						fmt.Sscan(m[1], &unsaid)
+						unsaid -= strings.Count(said, ": error")
+					}
 					for _, id := range ids {
 						names := map[string]bool{}
 						des, _ := os.ReadDir(spool)
@@ -570,6 +579,11 @@ func TestDur19QueueFaults(t *testing.T) {
 							}
 						}
 						failed := strings.Contains(said, id+": error")
+						needSaid := envs == 0 && names[".content"] || cmd == "delete" && len(names) > 0 ||
+							cmd == "hold" && !names[".envelope.held"]
+						if !failed && needSaid && unsaid > 0 && code != 0 {
+							failed, unsaid = true, unsaid-1
+						}
 						switch {
 						case envs > 1:
 							t.Errorf("%s: several envelopes %v", id, names)
