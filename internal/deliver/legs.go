@@ -207,6 +207,13 @@ func (s *Scheduler) sendLeg(ctx context.Context, wc *workerConn, c *spool.Claim,
 		return false
 	}
 	s.logPassed(c, lg.rcpts, passed)
+	if _, delay := s.paced(lg.dst.Key, 0, lg.dst.RateDelay); delay > 0 {
+		// The wait for destination_rate_delay may be long: what the
+		// attempt's earlier legs delivered is recorded first, as
+		// Postfix's queue manager records each delivery when it ends,
+		// so that a relay that dies meanwhile does not send it again.
+		s.checkpoint(c, results)
+	}
 	s.rateWait(ctx, lg.dst)
 	reused := wc.carried > 0
 	res, sendErr, ok := s.carry(ctx, c, lg, conn, relay, results, func() *remote.Message { return s.ahead(wc, conn, lg) })

@@ -122,8 +122,9 @@ func recipientOf(env *spool.Envelope, addr string) spool.Recipient {
 }
 
 // checkpoint writes the envelope with the recipients taken so far in this
-// attempt marked sent, before another host is tried: if the relay dies
-// during that session, they are not sent again when it restarts. The
+// attempt marked sent, before another host is tried or a rate delay is
+// waited out: if the relay dies meanwhile, they are not sent again when it
+// restarts. The
 // attempt records every result at its end as before; in memory the
 // envelope is left as it was.
 func (s *Scheduler) checkpoint(c *spool.Claim, results map[string]rcptResult) {
@@ -144,7 +145,7 @@ func (s *Scheduler) checkpoint(c *spool.Claim, results map[string]rcptResult) {
 	}
 	if taken {
 		if err := c.Save(); err != nil {
-			s.log.Warn("the recipients taken by the first MX host could not be recorded before the next was tried",
+			s.log.Warn("the recipients taken so far could not be recorded before the attempt went on",
 				"id", c.ID(), "err", err)
 		}
 	}
