@@ -73,3 +73,24 @@ func TestRev20bStopWhileRecoveringKeepsWhatWasDone(t *testing.T) {
 		t.Errorf("the next start handed on %d lines again (%d lines in all); want none again, 1024 in all", again, len(acted))
 	}
 }
+
+// TestRev20bOtherProgramsTags: pfe20 took any tag NAME/PROCESS whose
+// PROCESS is a Postfix daemon's name for Postfix's, so Cyrus IMAP's LMTP
+// server (tag cyrus/lmtp, often beside Postfix), a tag without a name
+// ("/smtpd") and one of odd characters (a control character as rsyslog
+// escapes it, "#033/smtp") were read as Postfix's lines. A syslog_name
+// is a name: letters, digits, ".", "_", "-" and "/".
+func TestRev20bOtherProgramsTags(t *testing.T) {
+	const msg = "[12]: 4A0001ABC1: to=<u@gmail.test>, relay=gmail-smtp-in.l.google.com[192.0.2.26]:25, delay=1, delays=1/0/0/0, dsn=5.7.1, " +
+		"status=bounced (host gmail-smtp-in.l.google.com[192.0.2.26] said: 550 5.7.1 unsolicited - gsmtp (in reply to end of DATA command))"
+	for _, tag := range []string{"cyrus/lmtp", "/smtpd", "#033/smtp", "a b/smtp", "x\x1b/smtpd", "x;y/smtpd"} {
+		if e, ok := ParseLine("Nov 22 10:00:00 mx " + tag + msg); ok {
+			t.Errorf("tag %q read as Postfix's (%v)", tag, e.Kind)
+		}
+	}
+	for _, tag := range []string{"postfix/smtp", "postfix-out/smtp", "postfix/submission/smtp", "relay-zombig-name/smtp", "mx_2.relay/lmtp"} {
+		if _, ok := ParseLine("Nov 22 10:00:00 mx " + tag + msg); !ok {
+			t.Errorf("tag %q not read as Postfix's", tag)
+		}
+	}
+}
