@@ -492,7 +492,7 @@ type POP struct {
 	// Port is --pop-port; the pop= entries of --interface give addresses.
 	Port int `toml:"port"`
 	// Auth is --pop-auth: a secrets file whose "server" lines are the
-	// POP accounts. Empty: DefaultPOPAuth, else E-MailRelay's
+	// POP accounts. Empty: /etc/relaykeeper.auth, else E-MailRelay's
 	// /etc/emailrelay.auth.
 	Auth string `toml:"auth"`
 	// ByName is --pop-by-name: each user reads SPOOL/USER/.

@@ -14,8 +14,10 @@ package logfile
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -58,11 +60,34 @@ func (l *File) name() string {
 }
 
 func open(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// Created here (O_EXCL: never through a link someone put there), the
+	// file may be given to its directory's owner.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+	if err == nil {
+		if os.Geteuid() == 0 {
+			giveToDirOwner(f, filepath.Dir(path))
+		}
+		return f, nil
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("logfile: %w", err)
 	}
 	return f, nil
+}
+
+// giveToDirOwner gives a file that root has just created to the owner of
+// its directory: "relaykeeper --check" run as root, or a root relay,
+// must not leave a file in the service user's log directory (the unit's
+// LogsDirectory=) that the relay, run as that user, cannot open.
+func giveToDirOwner(f *os.File, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+		f.Chown(int(st.Uid), int(st.Gid))
+	}
 }
 
 // Path is the file's name (the current one, for a dated name).

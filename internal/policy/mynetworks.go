@@ -18,11 +18,14 @@ type NetworkRule struct {
 	Not    bool
 }
 
-// matches reports whether the rule's network or table holds ip.
+// matches reports whether the rule's network or table holds ip. A table
+// that holds every address (holdsEveryone) holds no one unless negated:
+// refused at start, it may become one when its file changes and is
+// reloaded, and must not make an open relay then.
 func (r NetworkRule) matches(ip netip.Addr) bool {
 	if r.Table != nil {
 		_, ok := r.Table.Lookup(ip.String())
-		return ok
+		return ok && (r.Not || !holdsEveryone(r.Table))
 	}
 	return r.Prefix.Contains(ip)
 }

@@ -201,7 +201,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			continue
 		}
 		if size > c.pos.Offset+int64(len(c.buf)) {
-			if _, err := f.readLines(ctx, c, fn, true); err != nil {
+			if _, err := f.readLines(ctx, c, fn); err != nil {
 				return err
 			}
 			continue
@@ -213,7 +213,7 @@ func (f *Follower) Run(ctx context.Context, fn func(line string) error) error {
 			if dev != c.dev || ino != c.ino {
 				// Replaced: whatever was written to the old file before the
 				// switch is read first.
-				if _, err := f.readLines(ctx, c, fn, true); err != nil {
+				if _, err := f.readLines(ctx, c, fn); err != nil {
 					return err
 				}
 				if err := f.flushPartial(c, fn); err != nil {
@@ -278,11 +278,11 @@ func (f *Follower) saveIfMoved(pos Position) error {
 }
 
 // readLines reads what the file holds past the cursor and hands on every
-// complete line, saving the position after each batch if save is set. It
+// complete line, saving the position after a batch when it is due. It
 // returns the number of bytes read. It stops between two batches when ctx
 // ends, having saved the position: a long log read at once must not hold
 // up a stop (SIGTERM) until its end.
-func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) error, save bool) (int, error) {
+func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) error) (int, error) {
 	total := 0
 	chunk := make([]byte, 64<<10)
 	for {
@@ -292,7 +292,7 @@ func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) err
 			c.buf = append(c.buf, chunk[:n]...)
 			handed, herr := f.handLines(c, fn, false)
 			due := herr != nil || time.Since(f.savedAt) >= f.saveEvery() || f.Unsaved != nil && f.Unsaved()
-			if handed > 0 && save && due {
+			if handed > 0 && due {
 				if err := f.save(c.pos); err != nil {
 					return total, err
 				}
@@ -302,10 +302,8 @@ func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) err
 			}
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			if save {
-				if err := f.saveIfMoved(c.pos); err != nil {
-					return total, err
-				}
+			if err := f.saveIfMoved(c.pos); err != nil {
+				return total, err
 			}
 			return total, cerr
 		}
@@ -382,10 +380,12 @@ func (f *Follower) recover(ctx context.Context, old Position, fn func(string) er
 	defer rc.f.Close()
 	f.logf("%s: reading the rest of the rotated file %s from offset %d", f.Path, rc.f.Name(), old.Offset)
 	rc.pos = old
-	// The positions in the rotated file are not saved: the state names the
-	// live log. A crash now re-reads the rest of the old file, which is
-	// what the callback's own records (Checkpoint) are for.
-	if _, err := f.readLines(ctx, rc, fn, false); err != nil {
+	// The positions in the rotated file are saved as in the live log: a
+	// stop or a crash now resumes here (findOld finds the file again by
+	// its inode or its last line), and what the callback did for the lines
+	// read (Checkpoint) is kept with them. Unsaved, a stop (SIGTERM)
+	// between two reads lost it, and the next start did it all again.
+	if _, err := f.readLines(ctx, rc, fn); err != nil {
 		return false, true, err
 	}
 	// A renamed file keeps the writer's rest: only a copy's is elsewhere.

@@ -217,11 +217,31 @@ func ParseCut(line string) (Event, bool) {
 // tags its lines SYSLOG_NAME/PROCESS, and syslog_name may be anything
 // ("-o syslog_name=relay-zombig-name" on master.cf's smtp transports, as
 // in shared/seeds): a tag starting with "postfix", or one with a "/"
-// ending in the name of a daemon whose lines are read. (Anyone may log
-// under any tag: the log is trusted as a whole, see
-// docs/postfix-enforcer.md.)
+// ending in the name of a daemon whose lines are read, after a name of
+// letters, digits, ".", "_", "-" and "/" that is not another program's
+// (Cyrus IMAP logs its LMTP server as cyrus/lmtp). (Anyone may log under
+// any tag: the log is trusted as a whole, see docs/postfix-enforcer.md.)
 func isPostfix(program, service string) bool {
-	return strings.HasPrefix(program, "postfix") || program != service && postfixDaemons[service]
+	if strings.HasPrefix(program, "postfix") {
+		return true
+	}
+	name, ok := strings.CutSuffix(program, "/"+service)
+	return ok && postfixDaemons[service] && isSyslogName(name) && !otherPrograms[name]
+}
+
+// otherPrograms are syslog names of programs, not Postfix's, that tag
+// their lines NAME/PROCESS with a PROCESS in postfixDaemons.
+var otherPrograms = map[string]bool{"cyrus": true}
+
+// isSyslogName reports whether s can be a syslog_name: a non-empty run
+// of letters, digits, ".", "_", "-" and "/", with no empty part.
+func isSyslogName(s string) bool {
+	for _, part := range strings.Split(s, "/") {
+		if part == "" || strings.Trim(part, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // postfixDaemons are the processes whose lines ParseLine reads.
