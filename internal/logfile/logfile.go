@@ -14,9 +14,12 @@ package logfile
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // File appends to the file at a path.
@@ -57,8 +60,17 @@ func (l *File) name() string {
 	return strings.NewReplacer("%d", t.Format("20060102"), "%h", t.Format("15")).Replace(l.pattern)
 }
 
+// open opens path for appending. A file it creates is given to its
+// directory's owner when the process may (root): the relay runs as its
+// own user, and a log file that root made (relaykeeper --check run by an
+// administrator, a start by hand) must not keep it from opening its log.
 func open(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+	if err == nil {
+		safefile.DirOwner(filepath.Dir(path)).Chown(f)
+		return f, nil
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("logfile: %w", err)
 	}
