@@ -354,44 +354,30 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) (notDone string) {
 		e.log().Info("refusal of an encapsulated copy: not encapsulated again", "id", rf.ID)
 		return "the message is an encapsulated copy already: never encapsulated twice"
 	}
-	// Every copy is written and prepared before any is committed: the
-	// client hears the refusal unless all were made, and a copy queued
-	// for one recipient then would be a second one, or one of a message
-	// its sender is told failed.
-	ws := make([]*spool.Writer, 0, len(rf.To))
-	defer func() {
-		for _, w := range ws {
-			w.Abort() // those not committed
-		}
-	}()
+	// All copies or none: the client hears the refusal unless every one
+	// was queued, and a copy queued for one recipient then would be a
+	// second one, or one of a message its sender is told failed: those
+	// queued are withdrawn if a later one cannot be.
+	var ids []string
 	for _, to := range rf.To {
-		w, err := e.prepareEncapsulated(rf, to)
+		id, err := e.queueEncapsulated(rf, to)
 		if err != nil {
 			e.log().Error("encapsulated copy not queued", "id", rf.ID, "to", to, "err", err)
-			return "the copy could not be queued: " + err.Error()
-		}
-		ws = append(ws, w)
-	}
-	var ids []string
-	for len(ws) > 0 {
-		w := ws[0]
-		if err := w.Commit(false); err != nil {
-			e.log().Error("encapsulated copy not queued", "id", rf.ID, "to", rf.To[len(ids)], "err", err)
 			e.withdraw(ids)
 			return "the copy could not be queued: " + err.Error()
 		}
-		ws = ws[1:]
-		ids = append(ids, w.ID())
-		e.MailLog.Encapsulate(w.ID(), rf.ID, rf.To[len(ids)-1], ipString(rf.Client), v.Rule, rf.Reply.String())
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		e.MailLog.Encapsulate(id, rf.ID, rf.To[i], ipString(rf.Client), v.Rule, rf.Reply.String())
 	}
 	e.kick()
 	e.notifyAdmin(rf, v, "forwarded encapsulated as "+strings.Join(ids, ", "))
 	return ""
 }
 
-// withdraw removes the copies queued before one could not be (a commit
-// that failed: the disk is full), as far as it can: one a worker has
-// claimed meanwhile goes out.
+// withdraw removes the copies queued before one could not be (a full
+// disk), as far as it can: one a worker has claimed meanwhile goes out.
 func (e *Enforcer) withdraw(ids []string) {
 	for _, id := range ids {
 		c, err := e.Spool.Claim(id)
@@ -404,18 +390,16 @@ func (e *Enforcer) withdraw(ids []string) {
 	}
 }
 
-// prepareEncapsulated writes the encapsulated copy of rf's message for to
-// and prepares it; the caller commits or aborts it.
-func (e *Enforcer) prepareEncapsulated(rf Refusal, to string) (*spool.Writer, error) {
+func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {
 	orig, err := os.Open(rf.ContentPath)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer orig.Close()
 	now := e.now()
 	w, err := e.Spool.Create(now)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	opts := EncapsulateOptions{From: e.RelayAddress, To: to, OriginalSender: rf.From, Reason: rf.Reply.String(),
 		Client: rf.Client, Now: now}
@@ -434,7 +418,7 @@ func (e *Enforcer) prepareEncapsulated(rf Refusal, to string) (*spool.Writer, er
 	}
 	if err != nil {
 		w.Abort()
-		return nil, err
+		return "", err
 	}
 	// The copy keeps its original's client: it carries that client's
 	// content, so a refusal of the copy for spam bans the client that
@@ -446,11 +430,10 @@ func (e *Enforcer) prepareEncapsulated(rf Refusal, to string) (*spool.Writer, er
 	}
 	env := &spool.Envelope{From: e.RelayAddress, Recipients: []spool.Recipient{{Addr: to, Status: spool.Pending}},
 		BodyType: "8bit", Client: client, ClientName: rf.ClientName, Arrival: now}
-	if err := w.Prepare(env); err != nil {
-		w.Abort()
-		return nil, err
+	if err := w.Finish(env); err != nil {
+		return "", err
 	}
-	return w, nil
+	return w.ID(), nil
 }
 
 // encapsulatedFile reports whether the message at path carries the marker
