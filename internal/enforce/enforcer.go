@@ -354,19 +354,40 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) (notDone string) {
 		e.log().Info("refusal of an encapsulated copy: not encapsulated again", "id", rf.ID)
 		return "the message is an encapsulated copy already: never encapsulated twice"
 	}
+	// All copies or none: the client hears the refusal unless every one
+	// was queued, and a copy queued for one recipient then would be a
+	// second one, or one of a message its sender is told failed: those
+	// queued are withdrawn if a later one cannot be.
 	var ids []string
 	for _, to := range rf.To {
 		id, err := e.queueEncapsulated(rf, to)
 		if err != nil {
 			e.log().Error("encapsulated copy not queued", "id", rf.ID, "to", to, "err", err)
+			e.withdraw(ids)
 			return "the copy could not be queued: " + err.Error()
 		}
 		ids = append(ids, id)
-		e.MailLog.Encapsulate(id, rf.ID, to, ipString(rf.Client), v.Rule, rf.Reply.String())
+	}
+	for i, id := range ids {
+		e.MailLog.Encapsulate(id, rf.ID, rf.To[i], ipString(rf.Client), v.Rule, rf.Reply.String())
 	}
 	e.kick()
 	e.notifyAdmin(rf, v, "forwarded encapsulated as "+strings.Join(ids, ", "))
 	return ""
+}
+
+// withdraw removes the copies queued before one could not be (a full
+// disk), as far as it can: one a worker has claimed meanwhile goes out.
+func (e *Enforcer) withdraw(ids []string) {
+	for _, id := range ids {
+		c, err := e.Spool.Claim(id)
+		if err == nil {
+			err = c.Delete()
+		}
+		if err != nil {
+			e.log().Warn("encapsulated copy not withdrawn; it goes out", "id", id, "err", err)
+		}
+	}
 }
 
 func (e *Enforcer) queueEncapsulated(rf Refusal, to string) (string, error) {

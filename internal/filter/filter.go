@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,7 +263,8 @@ func splitChain(list string) []string {
 		case '"':
 			quoted = !quoted
 		case ',':
-			if !quoted && !strings.HasPrefix(strings.TrimSpace(list[start:i]), "pipe:") {
+			piece := strings.TrimSpace(list[start:i])
+			if !quoted && !strings.HasPrefix(piece, "pipe:") && !(hasArguments(piece) && !startsFilter(list[i+1:])) {
 				add(list[start:i])
 				start = i + 1
 			}
@@ -270,6 +272,29 @@ func splitChain(list string) []string {
 	}
 	add(list[start:])
 	return pieces
+}
+
+// hasArguments says whether piece is a program given with arguments,
+// whose words may hold commas of their own (spamc -d host1,host2).
+func hasArguments(piece string) bool {
+	kind, _, ok := strings.Cut(piece, ":")
+	return strings.ContainsAny(piece, " \t") && (!ok || strings.ContainsAny(kind, "/\\ \t") || kind == "file")
+}
+
+// startsFilter says whether rest, the text after a comma, begins a filter
+// specification of its own: one of the schemes, or a program's path.
+func startsFilter(rest string) bool {
+	rest = strings.TrimSpace(rest)
+	kind, _, ok := strings.Cut(rest, ":")
+	switch {
+	case rest == "" || strings.ContainsAny(rest[:1], "/\\.\"~"):
+		return true
+	case len(kind) == 1 && ok && len(rest) > 2 && (rest[2] == '\\' || rest[2] == '/'):
+		return true // a Windows drive letter
+	case ok && !strings.ContainsAny(kind, "/\\ \t="):
+		return slices.Contains([]string{"file", "exit", "msgid", "spam", "spam-edit", "net", "pipe", "copy", "deliver", "split", "mx"}, kind)
+	}
+	return false
 }
 
 // Join runs the filters that are not nil in order: nil for none, the one

@@ -17,8 +17,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // File appends to the file at a path.
@@ -59,14 +60,14 @@ func (l *File) name() string {
 	return strings.NewReplacer("%d", t.Format("20060102"), "%h", t.Format("15")).Replace(l.pattern)
 }
 
+// open opens path for appending. A file it creates is given to its
+// directory's owner when the process may (root): the relay runs as its
+// own user, and a log file that root made (relaykeeper --check run by an
+// administrator, a start by hand) must not keep it from opening its log.
 func open(path string) (*os.File, error) {
-	// Created here (O_EXCL: never through a link someone put there), the
-	// file may be given to its directory's owner.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
 	if err == nil {
-		if os.Geteuid() == 0 {
-			giveToDirOwner(f, filepath.Dir(path))
-		}
+		safefile.DirOwner(filepath.Dir(path)).Chown(f)
 		return f, nil
 	}
 	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
@@ -74,20 +75,6 @@ func open(path string) (*os.File, error) {
 		return nil, fmt.Errorf("logfile: %w", err)
 	}
 	return f, nil
-}
-
-// giveToDirOwner gives a file that root has just created to the owner of
-// its directory: "relaykeeper --check" run as root, or a root relay,
-// must not leave a file in the service user's log directory (the unit's
-// LogsDirectory=) that the relay, run as that user, cannot open.
-func giveToDirOwner(f *os.File, dir string) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-		f.Chown(int(st.Uid), int(st.Gid))
-	}
 }
 
 // Path is the file's name (the current one, for a dated name).

@@ -441,7 +441,10 @@ func (d *Dialer) fallsBack(rt Route, err error, passed []PassedHost) bool {
 		return false
 	}
 	for _, h := range passed {
-		if errors.As(h.Err, &re) && re.Reply.Code != 0 {
+		if errors.As(h.Err, &re) && re.Reply.Code != 0 || errors.Is(h.Err, remote.ErrLoop) {
+			// (The relay among the hosts: as a backup MX whose better
+			// hosts failed, the mail waits for them; a fallback relay
+			// would send it back to its backup MX, the relay.)
 			return false
 		}
 	}
