@@ -74,3 +74,33 @@ func checkResult(t *testing.T, name, in string, r Result) {
 		t.Errorf("%s(%q): reason %q spans lines", name, in, r.Reason)
 	}
 }
+
+// FuzzSplitChain feeds arbitrary --filter values to the chain splitter
+// (E-MailRelay's comma-separated chains, with a program's own commas and
+// quoted ones kept): it never panics, every piece is trimmed and not
+// empty, no piece holds more than the value did, and a value without a
+// comma is one piece, itself.
+func FuzzSplitChain(f *testing.F) {
+	for _, s := range []string{
+		"", ",", "msgid:,/usr/local/bin/addsig", "/usr/bin/spamc -d host1,host2", "copy:nodelete,hardlink",
+		`"/a,b" -x`, `x\,y,exit:0`, "pipe:/bin/x -o a,b", "/bin/f --fields=From,To,exit:1", "\\", `"`, " , ,exit:103 ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pieces := splitChain(s)
+		n := 0
+		for _, p := range pieces {
+			if p == "" || p != strings.TrimSpace(p) {
+				t.Errorf("splitChain(%q): piece %q empty or not trimmed", s, p)
+			}
+			n += len(p)
+		}
+		if n > len(s) {
+			t.Errorf("splitChain(%q) = %q: more text than the value", s, pieces)
+		}
+		if !strings.Contains(s, ",") && strings.TrimSpace(s) != "" && (len(pieces) != 1 || pieces[0] != strings.TrimSpace(s)) {
+			t.Errorf("splitChain(%q) = %q; want the value itself", s, pieces)
+		}
+	})
+}
