@@ -261,16 +261,7 @@ func TestQ20BounceToUnreachableSender(t *testing.T) {
 func TestQ20BackupMXPrimaryDown(t *testing.T) {
 	t.Parallel()
 	const primary, self = "127.0.72.51", "127.0.72.52"
-	if c, err := net.DialTimeout("tcp4", net.JoinHostPort(primary, "25"), time.Second); err == nil {
-		c.Close()
-		harness.Missing(t, "something listens on %s:25; the test needs it closed (the primary MX must be down)", primary)
-	}
-	dns := harness.StartDNS(t, fmt.Sprintf(`
-backup.example.      MX 10 mx1.backup.example.
-backup.example.      MX 20 mx2.backup.example.
-mx1.backup.example.  A  %s
-mx2.backup.example.  A  %s
-`, primary, self))
+	dns := backupMXDown(t, primary, self)
 	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\n", dns.Addr()))
 	spool := t.TempDir()
 	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--no-bounces", "--domain", "mx2.backup.example",
@@ -370,4 +361,21 @@ mx2.best.example.   A  %s
 	if n := len(bk.Transactions()); n != 0 {
 		t.Errorf("the backup MX got %d transactions; want none (it would send the mail back)", n)
 	}
+}
+
+// backupMXDown serves backup.example with primary as its MX 10 and self
+// (the relay) as its MX 20, and makes sure nothing listens on the
+// primary's port 25: the primary is down.
+func backupMXDown(t *testing.T, primary, self string) *harness.DNSServer {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp4", net.JoinHostPort(primary, "25"), time.Second); err == nil {
+		c.Close()
+		harness.Missing(t, "something listens on %s:25; the test needs it closed (the primary MX must be down)", primary)
+	}
+	return harness.StartDNS(t, fmt.Sprintf(`
+backup.example.      MX 10 mx1.backup.example.
+backup.example.      MX 20 mx2.backup.example.
+mx1.backup.example.  A  %s
+mx2.backup.example.  A  %s
+`, primary, self))
 }

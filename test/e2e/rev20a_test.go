@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -20,16 +19,7 @@ import (
 func TestRev20aBackupMXNoFallbackRelay(t *testing.T) {
 	t.Parallel()
 	const primary, self = "127.0.72.61", "127.0.72.62"
-	if c, err := net.DialTimeout("tcp4", net.JoinHostPort(primary, "25"), time.Second); err == nil {
-		c.Close()
-		harness.Missing(t, "something listens on %s:25; the test needs it closed (the primary MX must be down)", primary)
-	}
-	dns := harness.StartDNS(t, fmt.Sprintf(`
-backup.example.      MX 10 mx1.backup.example.
-backup.example.      MX 20 mx2.backup.example.
-mx1.backup.example.  A  %s
-mx2.backup.example.  A  %s
-`, primary, self))
+	dns := backupMXDown(t, primary, self)
 	fallback := harness.NewFakeSMTP(t, harness.Script{})
 	fbHop := fmt.Sprintf("[%s]:%s", hostOf(fallback.Addr()), portOf(fallback.Addr()))
 	cfg := writeConfig(t, fmt.Sprintf("[routing]\ndns_server = %q\nsmtp_fallback_relay = [%q]\n", dns.Addr(), fbHop))
