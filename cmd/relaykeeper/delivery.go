@@ -95,11 +95,10 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 			MaxQueueLifetime: d.MaxQueueLifetime, MaxReturnSize: d.BounceSizeLimit, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
 	}
 	// The queue reads pace and alert verdicts from the enforcement engine,
-	// with the enforcer's rules, or the built-in ones when enforcement is
-	// off.
+	// with the enforcer's rules, or the built-in ones when it is off.
 	verdicts := deliver.EngineVerdicts{Policy: enforce.Policy{Rules: enforce.DefaultRules()}}
 	if r.enforcer != nil {
-		opts.Refusals = enforcerRefusals{r}
+		opts.Refusals, opts.Holds = enforcerRefusals{r}, r.enforcer
 		verdicts.Policy.Rules = r.enforcer.Policy.Rules
 	}
 	opts.Verdicts = verdicts

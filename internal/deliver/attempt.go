@@ -367,6 +367,22 @@ func (s *Scheduler) holdNext(wc *workerConn, client string) {
 	s.opts.MailLog.Hold(n.ID(), n.Env.Client, n.Env.From, "client banned")
 }
 
+// holdNow holds claimed message c when Options.Holds says so; true if
+// the claim is done with (held, or left after an error).
+func (s *Scheduler) holdNow(c *spool.Claim) bool {
+	if s.opts.Holds == nil || !s.opts.Holds.HoldNow(c.ID()) {
+		return false
+	}
+	c.Env.NextAttempt = time.Time{}
+	if err := c.Move(spool.Held); err != nil {
+		s.log.Error("the banned client's message cannot be held", "id", c.ID(), "err", err)
+		c.Unlock()
+		return true
+	}
+	s.opts.MailLog.Hold(c.ID(), c.Env.Client, c.Env.From, "client banned")
+	return true
+}
+
 // sameClient reports whether two envelopes' clients ("ip:port") are one
 // host, as the enforcer's bans see them.
 func sameClient(a, b string) bool {

@@ -275,6 +275,10 @@ func (s *Scheduler) ahead(wc *workerConn, conn *remote.Conn, lg leg) *remote.Mes
 			wc.nextID = "" // deliverOne claims it again and says why not
 			return nil
 		}
+		if s.holdNow(c) {
+			wc.nextID = ""
+			return nil
+		}
 		wc.next = c
 	}
 	env := wc.next.Env

@@ -1,11 +1,15 @@
 package deliver
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestRep20StalePacesForgotten: a client that may relay mails thousands of
@@ -43,5 +47,50 @@ func TestRep20StalePacesForgotten(t *testing.T) {
 	}
 	if saved, err := ReadPaces(sp.Dir()); err != nil || len(saved) != 2 {
 		t.Errorf("pace file holds %d paces (%v); want 2", len(saved), err)
+	}
+}
+
+// holdIDs is a Holds that holds the message it names, once.
+type holdIDs struct {
+	mu sync.Mutex
+	id string
+}
+
+func (h *holdIDs) HoldNow(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := id == h.id
+	if held {
+		h.id = ""
+	}
+	return held
+}
+
+// TestRep20HoldAtClaim: a message whose client was banned while it was in
+// flight, back in the queue after a crash, went out at once: the enforcer
+// held it only when recovery had finished and the ban timer found it
+// ready, and the queue, already running, claimed it first (the clean-clone
+// CI of d719d02 saw it go out a millisecond after recovery put it back).
+// The queue now asks Holds as it claims each message, in its own turn and
+// when it claims one early behind the previous one's final dot (ahead).
+func TestRep20HoldAtClaim(t *testing.T) {
+	for _, which := range []int{0, 1} {
+		t.Run(fmt.Sprint("message ", which), func(t *testing.T) {
+			up := startUpstream(t)
+			sp, s, _, first := setup(t, up.addr, "a@example.net")
+			second := queueRcpts(t, sp, "b@example.net")
+			ids := []string{first, second}
+			s.opts.Holds = &holdIDs{id: ids[which]}
+			if _, err := s.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if _, st, err := sp.Read(ids[which]); err != nil || st != spool.Held {
+				t.Errorf("the banned client's message is %v (%v); want held", st, err)
+			}
+			other := []string{"b@example.net", "a@example.net"}[which]
+			if got := up.got(); !slices.Equal(got, []string{other}) {
+				t.Errorf("upstream got %v; want only %s", got, other)
+			}
+		})
 	}
 }

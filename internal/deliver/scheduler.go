@@ -103,6 +103,10 @@ type Options struct {
 	// Refusals, if set, sees every recipient's refusal (the enforcer)
 	// while the message is claimed, and says what to do about it.
 	Refusals Refusals
+	// Holds, if set, is asked as each message is claimed whether it is to
+	// be held instead of sent (the enforcer's messages of a client banned
+	// while they were in flight, HoldNow).
+	Holds Holds
 	// Verdicts reads what a refusal means for the queue (pace, alert);
 	// nil means StockVerdicts.
 	Verdicts Verdicts
@@ -322,6 +326,9 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 			return outcome{id: id, skipped: true, stuck: true}
 		}
 		return outcome{id: id, skipped: true}
+	}
+	if s.holdNow(c) {
+		return outcome{id: id, hold: true}
 	}
 	if len(c.Env.Pending()) == 0 && c.Env.Count(spool.Bounced) > 0 {
 		// A Ready message whose every remaining recipient failed can only

@@ -55,6 +55,14 @@ type Refusals interface {
 	Refused(r Result) Effect
 }
 
+// Holds says whether a message just claimed is to be held instead of
+// sent. The enforcer remembers the messages a client banned had in flight
+// (across a crash too); the queue asks at the claim, since it may claim
+// them before the enforcer has found them ready again.
+type Holds interface {
+	HoldNow(id string) bool
+}
+
 // Verdicts reads the enforcement verdict of a refusal as far as the queue
 // carries it out: pace (the upstream says the relay sends too fast) and
 // alert (the relay's own account or set-up is at fault). The enforcement

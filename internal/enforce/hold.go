@@ -85,6 +85,12 @@ func (e *Enforcer) pendingHold(id string) bool {
 	return banned
 }
 
+// HoldNow implements deliver.Holds: the queue asks as it claims each
+// message, so that one of the pending messages is held even when the
+// queue claims it before holdLater finds it ready (just after a restart,
+// as recovery puts it back).
+func (e *Enforcer) HoldNow(id string) bool { return e.pendingHold(id) }
+
 // holdLater holds the messages that were being delivered when their
 // client was banned and are ready again; those gone, or whose client's
 // ban was lifted, are forgotten.
