@@ -293,6 +293,29 @@ func (d *decoder) table(path toml.Key, raw map[string]any, v reflect.Value) {
 	}
 }
 
+// bareNumberUnits are the keys named after Postfix parameters whose bare
+// numbers Postfix reads in a unit other than seconds (its default time
+// unit for each). A bare number there is refused rather than read as
+// seconds: the mistake is a migrated main.cf's, and costs bounced mail.
+var bareNumberUnits = map[string]string{
+	"delivery.max_queue_lifetime":    "d",
+	"delivery.bounce_queue_lifetime": "d",
+	"delivery.delay_warning":         "h",
+}
+
+// bareNonZero reports whether a TOML value is a number without a unit,
+// other than 0 (which means the same in every unit).
+func bareNonZero(val any) bool {
+	switch x := val.(type) {
+	case int64:
+		return x != 0
+	case string:
+		x = strings.TrimSpace(x)
+		return x != "" && strings.Trim(x, "0123456789") == "" && strings.Trim(x, "0") != ""
+	}
+	return false
+}
+
 // fieldByKey finds the struct field whose toml tag is exactly name.
 func fieldByKey(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
@@ -310,6 +333,14 @@ func (d *decoder) value(key toml.Key, val any, v reflect.Value) {
 	k := key.String()
 	switch {
 	case v.Type() == durationType:
+		if unit, ok := bareNumberUnits[k]; ok && bareNonZero(val) {
+			// A Postfix administrator's "max_queue_lifetime = 5" means
+			// days; read as seconds it would bounce every deferred
+			// message five seconds after its arrival.
+			d.problem(k, "%v would be %v seconds; Postfix reads a bare number here as %v %s: write \"%v%s\" (or \"%vs\" for seconds)",
+				val, val, val, map[string]string{"d": "days", "h": "hours"}[unit], val, unit, val)
+			return
+		}
 		switch x := val.(type) {
 		case string:
 			dur, err := ParseDuration(x)
