@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
+	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
 // WriteBanList writes bans as a table (IP, FROM, UNTIL, REASON, times in
@@ -30,7 +31,8 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 		if !ban.From.IsZero() {
 			from = ban.From.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, from, ban.Until.UTC().Format(time.RFC3339), ban.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, from, ban.Until.UTC().Format(time.RFC3339),
+			termsafe.Field(ban.Reason)) // an upstream's reply quoted: a stranger's text, for a terminal
 	}
 	return tw.Flush()
 }

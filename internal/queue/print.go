@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
 // The queue commands' output: mailq-style text, or JSON.
@@ -71,7 +70,7 @@ func (f Filter) IsZero() bool {
 // some messages through, which an empty listing then does not call an
 // empty queue.
 func (l Listing) WriteText(w io.Writer, now time.Time, filtered bool) {
-	w = printableWriter{w}
+	w = termsafe.Writer{W: w}
 	defer l.writePaces(w, now)
 	msgs := l.Messages
 	if len(msgs) == 0 && !filtered {
@@ -137,35 +136,6 @@ func writeMessages(w io.Writer, msgs []Message, now time.Time) {
 }
 
 func angle(a string) string { return "<" + a + ">" }
-
-// printableWriter writes text with every character that is not printable,
-// but for the line feed and the tab, escaped as Go escapes it (\x1b,
-// \u009b), and bytes that are not UTF-8 as \xNN: addresses (SMTPUTF8 lets
-// a client put Unicode's C1 controls in them, U+009B being a terminal's
-// CSI), HELO names, replies and headers are strangers' text, and the queue
-// commands' text goes to a terminal.
-type printableWriter struct{ w io.Writer }
-
-func (p printableWriter) Write(b []byte) (int, error) {
-	var out []byte
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			out = fmt.Appendf(out, `\x%02x`, b[i])
-		case r == '\n' || r == '\t' || r == ' ' || strconv.IsPrint(r):
-			out = append(out, b[i:i+size]...)
-		default:
-			q := strconv.QuoteRuneToASCII(r)
-			out = append(out, q[1:len(q)-1]...)
-		}
-		i += size
-	}
-	if _, err := p.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
 
 // Shown is what "queue show" shows of one message.
 type Shown struct {
@@ -237,11 +207,11 @@ func Show(s *spool.Spool, id string, body bool) (Shown, error) {
 
 // WriteText prints the envelope field by field, then the header or the
 // whole content with LF line endings, as a terminal wants them.
-// What a terminal would take for controls is escaped (printableWriter):
+// What a terminal would take for controls is escaped (termsafe.Writer):
 // the content file itself is the message as stored.
 func (sh Shown) WriteText(w io.Writer) {
 	m := sh.Message
-	pw := printableWriter{w}
+	pw := termsafe.Writer{W: w}
 	field := func(k, v string) { fmt.Fprintf(pw, "%-14s%s\n", k+":", v) }
 	field("id", m.ID)
 	field("state", m.State)
