@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +71,29 @@ func (a Action) states() []spool.State {
 	return nil
 }
 
+// takes refuses a --state that names only states act never changes, so
+// that "queue retry --state held" says what to do instead of "0 done".
+func (a Action) takes(states []spool.State) error {
+	if len(states) == 0 {
+		return nil
+	}
+	var names []string
+	for _, st := range a.states() {
+		if slices.Contains(states, st) {
+			return nil
+		}
+		names = append(names, st.String())
+	}
+	msg := fmt.Sprintf("queue %s takes %s messages, not %s", a, strings.Join(names, ", "), states[0])
+	switch {
+	case slices.Contains(states, spool.Held):
+		msg += "; queue release sends held messages"
+	case slices.Contains(states, spool.Failed):
+		msg += "; queue retry sends failed messages again"
+	}
+	return errors.New(msg)
+}
+
 // Outcome is what an action did to one message.
 type Outcome string
 
@@ -114,6 +138,9 @@ type Selector struct {
 // Select returns the ids of the messages sel chooses for act, in arrival
 // order.
 func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
+	if err := act.takes(sel.States); err != nil {
+		return nil, err
+	}
 	msgs, err := List(s, Filter{States: act.states()})
 	if err != nil {
 		return nil, err
