@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -100,6 +101,9 @@ type Enforcer struct {
 	// delivered, to be held when they come back (guarded by banMu; see
 	// holdFrom).
 	holdPending map[string]netip.Addr
+	// anyPending says holdPending is not empty, for HoldNow, which the
+	// queue calls at every claim, to answer without banMu.
+	anyPending atomic.Bool
 }
 
 // banRepeatWindow is how long a ban for a message's refusal stands for the

@@ -89,7 +89,7 @@ func (e *Enforcer) pendingHold(id string) bool {
 // message, so that one of the pending messages is held even when the
 // queue claims it before holdLater finds it ready (just after a restart,
 // as recovery puts it back).
-func (e *Enforcer) HoldNow(id string) bool { return e.pendingHold(id) }
+func (e *Enforcer) HoldNow(id string) bool { return e.anyPending.Load() && e.pendingHold(id) }
 
 // holdLater holds the messages that were being delivered when their
 // client was banned and are ready again; those gone, or whose client's
@@ -145,6 +145,7 @@ func (e *Enforcer) pendingFile() string {
 // savePendingLocked writes holdPending (banMu held); the file goes when
 // nothing is pending. A failure costs only the restart case.
 func (e *Enforcer) savePendingLocked() {
+	e.anyPending.Store(len(e.holdPending) > 0)
 	path := e.pendingFile()
 	if path == "" {
 		return
@@ -182,4 +183,5 @@ func (e *Enforcer) loadPendingLocked() {
 			e.holdPending[id] = ip
 		}
 	}
+	e.anyPending.Store(len(e.holdPending) > 0)
 }
