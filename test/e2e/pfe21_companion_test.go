@@ -16,7 +16,8 @@ import (
 // fake Gmail, spam from an IPv6 client and from clients that write the
 // companion's and fail2ban's words into their addresses, and checks with
 // fail2ban-regex and the shipped filter that only the spammers' addresses
-// come out of the ban log and of postfix-enforcer's own lines.
+// come out of the ban log and of postfix-enforcer's own lines. The same
+// log replayed as a new file after a restart bans nobody again.
 func TestPfe21HostileIPv6AndNames(t *testing.T) {
 	t.Parallel()
 	pf, _ := hostileGmailPostfix(t, "inet_protocols = ipv4, ipv6")
@@ -41,6 +42,25 @@ func TestPfe21HostileIPv6AndNames(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("postfix-enforcer's output holds %q:\n%s", bad, out)
 		}
+	}
+	compWantBans(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
+
+	// The same log again, as a new file (restored from a backup, or
+	// rewritten by an editor): a restart reads it from its start, and
+	// acts on nothing twice.
+	logFile := pf.MailLogFile()
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Dir(logFile), "replayed", string(data), 0o644)
+	if err := os.Rename(filepath.Join(filepath.Dir(logFile), "replayed"), logFile); err != nil {
+		t.Fatal(err)
+	}
+	again := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), filepath.Join(dir, "welcomelist"), filepath.Join(dir, "bans.log"),
+		"--trusted-upstream", "127.0.0.1")
+	if strings.Contains(again, " ban ") {
+		t.Errorf("the replayed log banned again:\n%s", again)
 	}
 	compWantBans(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
 
