@@ -167,8 +167,9 @@ func (s *Scheduler) paceSignal(key string, v Verdict, rep reply.Reply) {
 // bounced, the destination got no more mail), unless a destination's
 // delay has grown past pace_delay (it said "too fast" again: it is still
 // gone to slowly). Then, beyond maxPaces, it forgets those whose
-// suspension ends first, recipients' before destinations' (never a
-// quota's, nor keep's). It returns the keys forgotten.
+// suspension ends first, recipients' before destinations' (a quota's
+// only when all are quotas, the one set last first; never keep's). It
+// returns the keys forgotten.
 func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
 	var ended []string
 	forget := func(k string) {
@@ -197,6 +198,18 @@ func (s *Scheduler) prunePacesLocked(now time.Time, keep string) []string {
 		for k, p := range s.paces {
 			if k != keep && !p.Quota && (first == "" || before(k, p)) {
 				first = k
+			}
+		}
+		if first == "" {
+			// Only quotas: delivering by MX, any server may say
+			// "5.4.5 Daily user sending limit exceeded", and a client
+			// mailing domains of its own made a quota for each. The
+			// one set last goes: a smarthost's, set before the
+			// flood, stays.
+			for k, p := range s.paces {
+				if k != keep && (first == "" || p.Until.After(s.paces[first].Until)) {
+					first = k
+				}
 			}
 		}
 		if first == "" {

@@ -3,7 +3,13 @@ package enforce
 import (
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxBanLine is the longest BanLine: with the header syslog puts before
+// it ("<13>Nov 22 10:00:10 relay-enforcer[4194304]: ", a host name when
+// forwarded) it fits in RFC 3164's 1024 bytes.
+const MaxBanLine = 900
 
 // SyslogTag is the syslog tag (program name) under which relay-enforcer
 // logs its ban lines, and which its fail2ban filter expects
@@ -25,14 +31,28 @@ const SyslogTag = "relay-enforcer"
 // The line should be written when the ban takes effect (BanEntry.From), so
 // that fail2ban, like relay-enforcer's 10 s delay, lets the reply to the
 // client's own session go out first.
+//
+// The line is at most MaxBanLine bytes: REASON is cut (ending in "...")
+// to fit, never the IP. A syslog daemon keeps 1024 bytes of a message
+// (RFC 3164), and the companion's REASON holds the refused recipient, text
+// the client chose: a longer line was cut before the IP, and a recipient
+// holding another address at the cut had fail2ban ban that address.
 func BanLine(reason string, ip netip.Addr) string {
 	reason = singleLine(reason)
+	addr := banIP(ip).String()
+	if room := MaxBanLine - len("bannable ") - len(" ") - len(addr); len(reason) > room {
+		cut := room - len("...")
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = strings.TrimSpace(reason[:cut]) + "..."
+	}
 	var sb strings.Builder
 	sb.WriteString("bannable ")
 	if reason != "" {
 		sb.WriteString(reason)
 		sb.WriteByte(' ')
 	}
-	sb.WriteString(banIP(ip).String())
+	sb.WriteString(addr)
 	return sb.String()
 }

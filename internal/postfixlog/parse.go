@@ -142,7 +142,8 @@ type Event struct {
 	// Result is amavis's verdict, "Passed CLEAN", "Blocked SPAM".
 	Result string
 	// Cut is the length of the text of a delivery line cut before its
-	// status (ParseCut), 0 for any other line.
+	// status (ParseCut), or of qmgr's Queued line cut before its size
+	// (whose From is not read); 0 for any other line.
 	Cut int
 	// UID is pickup's uid=: the user who submitted the message.
 	UID string
@@ -400,7 +401,16 @@ func (e *Event) parsePostfix(msg string) bool {
 		e.MessageID = unbracket(strings.TrimPrefix(rest, "message-id="))
 		return true
 	case strings.HasPrefix(rest, "from=<"):
-		return e.parseQueued(rest)
+		if e.parseQueued(rest) {
+			return true
+		}
+		if e.Service == "qmgr" && len(msg) >= MaxLogText {
+			// Cut by a long sender: the message is queued, its
+			// sender unread (Cut).
+			e.Kind, e.From, e.Cut = Queued, "", len(msg)
+			return true
+		}
+		return false
 	case strings.HasPrefix(rest, "uid=") && e.Service == "pickup":
 		return e.parsePickup(rest)
 	case strings.HasPrefix(rest, "to=<"):

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -132,8 +133,11 @@ type Tracker struct {
 	pickups []recentPickup // local submissions since, within PipeWindow
 
 	msgs map[string]*message
-	held []*heldRefusal // in log order
-	adds int            // Adds since the last sweep
+	// sessions is each smtpd process's last queue id ("program[pid]"):
+	// one process runs one session at a time.
+	sessions map[string]string
+	held     []*heldRefusal // in log order
+	adds     int            // Adds since the last sweep
 }
 
 // heldRefusal is a refusal waiting for its message's link to the original.
@@ -155,9 +159,16 @@ type message struct {
 	Unlinked string `json:"unlinked,omitempty"`
 	// Requeued: postsuper logged it requeued; pickup's orig_id= naming
 	// it is Postfix's.
-	Requeued  bool      `json:"requeued,omitempty"`
-	MessageID string    `json:"msgid,omitempty"`
-	Seen      time.Time `json:"seen"`
+	Requeued  bool   `json:"requeued,omitempty"`
+	MessageID string `json:"msgid,omitempty"`
+	// QueuedCut: qmgr logged the message, in a line cut at MaxLogText
+	// bytes (a long sender) whose sender is not read: it is queued.
+	QueuedCut bool `json:"queued_cut,omitempty"`
+	// Left: the smtpd process that logged its client= has since logged
+	// another's, before cleanup saw it: a transaction the client gave up
+	// (RSET, QUIT, a DATA cut off), whose id nothing will remove.
+	Left bool      `json:"left,omitempty"`
+	Seen time.Time `json:"seen"`
 	// Origin is the message as the client submitted it, when this one is
 	// a content filter's re-injection of it.
 	Origin *origin `json:"origin,omitempty"`
@@ -225,6 +236,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 	defer t.bound()
 	switch e.Kind {
 	case Client:
+		t.session(e)
 		m := t.start(e.QueueID)
 		m.ClientIP, m.ClientName = e.ClientIP, e.ClientName
 		if t.Reinjection != ReinjectNever && (e.OrigClientIP != "" || e.OrigQueueID != "") {
@@ -271,6 +283,10 @@ func (t *Tracker) Add(e Event) []Refusal {
 		}
 	case Queued:
 		m := t.get(e.QueueID)
+		if e.Cut > 0 {
+			m.QueuedCut = true
+			break
+		}
 		m.From, m.HasFrom = e.From, true
 	case Removed:
 		delete(t.msgs, e.QueueID)
@@ -360,6 +376,33 @@ func (t *Tracker) Add(e Event) []Refusal {
 	}
 	return nil
 }
+
+// session notes that the smtpd process of the client= line e has moved
+// on to e's queue id: its last one, if qmgr never logged it, was given up
+// (or is a message whose qmgr line is still to come: it goes first only
+// among the ids qmgr never logged).
+func (t *Tracker) session(e Event) {
+	if e.Service != "smtpd" {
+		return
+	}
+	key := e.Program + "[" + strconv.Itoa(e.PID) + "]"
+	if prev, ok := t.sessions[key]; ok && prev != e.QueueID {
+		if m := t.msgs[prev]; m != nil && !queued(m) {
+			m.Left = true
+		}
+	}
+	if t.sessions == nil || len(t.sessions) >= maxSessions {
+		t.sessions = make(map[string]string)
+	}
+	t.sessions[key] = e.QueueID
+}
+
+// maxSessions bounds the smtpd processes remembered: Postfix runs at most
+// default_process_limit (100) of each service.
+const maxSessions = 10000
+
+// queued reports whether qmgr logged m: it is in Postfix's queue.
+func queued(m *message) bool { return m.HasFrom || m.QueuedCut }
 
 // queuedAs returns the re-injected copies that amavis's line e names: the
 // ids of the one queued_as choice whose ids are all messages known, not
@@ -586,7 +629,7 @@ func (t *Tracker) bound() {
 		switch {
 		case m.Seen.Before(cutoff):
 			delete(t.msgs, id)
-		case !m.HasFrom:
+		case !queued(m):
 			unqueued = append(unqueued, id)
 		}
 	}
@@ -603,13 +646,24 @@ func (t *Tracker) bound() {
 	}
 }
 
-// forget deletes the n first of ids, the ones qmgr never logged first,
-// then the least recently seen.
+// forget deletes the n first of ids: the transactions given up first,
+// then the others never queued, then the least recently seen. A message
+// still in DATA is never queued yet, and a flood of given-up transactions
+// must not push it out.
 func (t *Tracker) forget(ids []string, n int) {
+	rank := func(m *message) int {
+		switch {
+		case queued(m):
+			return 2
+		case m.Left:
+			return 0
+		}
+		return 1
+	}
 	sort.Slice(ids, func(i, j int) bool {
 		a, b := t.msgs[ids[i]], t.msgs[ids[j]]
-		if a.HasFrom != b.HasFrom {
-			return !a.HasFrom
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
 		}
 		return a.Seen.Before(b.Seen)
 	})
