@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// TestSmtp21BDATTailsGoUpstreamIntact: a BDAT text need not end with a line
+// ending, and its last line may be a lone dot, a dot and a CR, or begin
+// with dots. Forwarded with DATA, such a tail must be dot-stuffed and given
+// a line ending; sent as it came, "x" CRLF "." would be read upstream as a
+// final dot after "x" (a smuggling-shaped cut) and the next command as
+// text. Both modes are checked against what the upstream unstuffs.
+func TestSmtp21BDATTailsGoUpstreamIntact(t *testing.T) {
+	t.Parallel()
+	tails := []struct{ tail, want string }{
+		{"x\r\n.", "x\r\n.\r\n"},
+		{"x\r\n.\r", "x\r\n.\r\n"},
+		{".", ".\r\n"},
+		{"x\r\n..", "x\r\n..\r\n"},
+		{"\r\n.\r\n", "\r\n.\r\n"},
+	}
+	for _, mode := range []string{"--as-server", "--as-proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{})
+			args := []string{mode, up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
+			if mode == "--as-server" {
+				args = []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
+			}
+			r := startRelay(t, "127.0.0.1", args...)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			for i, tc := range tails {
+				mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+				mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+				text := fmt.Sprintf("Subject: tail %d\r\n\r\n%s", i, tc.tail)
+				c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c.conn, fmt.Sprintf("BDAT %d LAST\r\n%s", len(text), text)); err != nil {
+					t.Fatal(err)
+				}
+				if rep, err := c.read(); err != nil || rep.code() != 250 {
+					t.Fatalf("tail %q: BDAT LAST = %q, %v; want 250", tc.tail, rep, err)
+				}
+			}
+			mustCmd(t, c, "221", "QUIT")
+			txs := up.WaitTransactions(t, len(tails), 20*time.Second)
+			if len(txs) != len(tails) {
+				t.Fatalf("upstream got %d transactions; want %d: %+v", len(txs), len(tails), txs)
+			}
+			for _, tx := range txs {
+				if !tx.Accepted() {
+					t.Errorf("upstream transaction not accepted (a cut text?): %+v", tx)
+					continue
+				}
+				_, body, _ := bytes.Cut(tx.Data, []byte("\r\n\r\n"))
+				var i int
+				if _, err := fmt.Sscanf(string(tx.Data[bytes.Index(tx.Data, []byte("Subject: tail ")):]), "Subject: tail %d", &i); err != nil || i >= len(tails) {
+					t.Errorf("upstream text without its Subject: %q", tx.Data)
+					continue
+				}
+				if string(body) != tails[i].want {
+					t.Errorf("tail %q: upstream body = %q; want %q", tails[i].tail, body, tails[i].want)
+				}
+			}
+		})
+	}
+}
