@@ -71,3 +71,41 @@ func TestSmtp21BDATTailsGoUpstreamIntact(t *testing.T) {
 		})
 	}
 }
+
+// TestSmtp21FirstLineContinuation: a text whose first line begins with a
+// blank (" leading space") has no header field for that line to continue.
+// It was taken as a continuation anyway, and so became part of the relay's
+// own Received: header, which the relay writes just before the client's
+// text: its trace field then ended in client text after the date, and the
+// client's header fields stayed a header. Postfix's cleanup takes such a
+// line as the first body line (after its own added header fields and an
+// empty line); so does the relay now, in both modes.
+func TestSmtp21FirstLineContinuation(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"--as-server", "--as-proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := harness.NewFakeSMTP(t, harness.Script{})
+			args := []string{mode, up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
+			if mode == "--as-server" {
+				args = []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
+			}
+			r := startRelay(t, "127.0.0.1", args...)
+			text := " leading space\r\nSubject: not a header here\r\n\r\nbody\r\n.\r\n"
+			if rep := sendText(t, r.addr(), "alice@example.org", []string{text}, 0); rep.code() != 250 {
+				t.Fatalf("final reply %q; want 250", rep)
+			}
+			tx := up.WaitTransactions(t, 1, 15*time.Second)[0]
+			header, body, _ := bytes.Cut(tx.Data, []byte("\r\n\r\n"))
+			if bytes.Contains(header, []byte("leading space")) {
+				t.Errorf("the client's first line went into the header (our Received: continued):\n%s", header)
+			}
+			if want := " leading space\r\nSubject: not a header here\r\n\r\nbody\r\n"; string(body) != want {
+				t.Errorf("upstream body = %q; want %q (the client's text from its first line on, as Postfix gives it)", body, want)
+			}
+			if !bytes.HasPrefix(header, []byte("Received: ")) {
+				t.Errorf("upstream header does not begin with our Received:\n%s", header)
+			}
+		})
+	}
+}
