@@ -29,11 +29,7 @@ func TestSmtp21BDATTailsGoUpstreamIntact(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			up := harness.NewFakeSMTP(t, harness.Script{})
-			args := []string{mode, up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
-			if mode == "--as-server" {
-				args = []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
-			}
-			r := startRelay(t, "127.0.0.1", args...)
+			r := smtp21Relay(t, mode, up)
 			c := mustDial(t, r.addr(), "127.0.0.1")
 			mustCmd(t, c, "250", "EHLO client.e2e.test")
 			for i, tc := range tails {
@@ -86,11 +82,7 @@ func TestSmtp21FirstLineContinuation(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			up := harness.NewFakeSMTP(t, harness.Script{})
-			args := []string{mode, up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
-			if mode == "--as-server" {
-				args = []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect", "--interface", "127.0.0.1", "--spool-dir", t.TempDir()}
-			}
-			r := startRelay(t, "127.0.0.1", args...)
+			r := smtp21Relay(t, mode, up)
 			text := " leading space\r\nSubject: not a header here\r\n\r\nbody\r\n.\r\n"
 			if rep := sendText(t, r.addr(), "alice@example.org", []string{text}, 0); rep.code() != 250 {
 				t.Fatalf("final reply %q; want 250", rep)
@@ -108,4 +100,15 @@ func TestSmtp21FirstLineContinuation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smtp21Relay starts the relay in mode (--as-server, forwarding on each
+// disconnect, or --as-proxy) with up as its upstream.
+func smtp21Relay(t *testing.T, mode string, up *harness.FakeSMTP) *relay {
+	t.Helper()
+	args := []string{mode, up.Addr()}
+	if mode == "--as-server" {
+		args = []string{mode, "--forward-to", up.Addr(), "--forward-on-disconnect"}
+	}
+	return startRelay(t, "127.0.0.1", append(args, "--interface", "127.0.0.1", "--spool-dir", t.TempDir())...)
 }
