@@ -211,7 +211,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"forward.prompt_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.PromptTimeout = d })},
 		{Long: "response-timeout", Short: "T", Arg: "SECONDS", Group: groupForward,
-			Help:  "give up waiting for each smarthost reply after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
+			Help:  "give up waiting for each smarthost reply, or for a write of the message text to make progress, after SECONDS; the reply to the final dot gets 10 minutes (Postfix's smtp_data_done_timeout), since giving up on it may send the message twice",
 			Keys:  []string{"forward.response_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.Forward.ResponseTimeout = d })},
 		{Long: "client-interface", Short: "6", Arg: "ADDRESS", Group: groupForward,

@@ -60,7 +60,10 @@ type Options struct {
 	// (E-MailRelay's --prompt-timeout), after which EHLO goes ahead
 	// without it; zero leaves it to ConnectTimeout, which fails Dial.
 	GreetingTimeout time.Duration
-	// ResponseTimeout bounds the wait for each reply and each write.
+	// ResponseTimeout bounds the wait for each reply and each write; in
+	// the message text, each write's progress (Postfix's
+	// smtp_data_xfer_timeout), not the whole text, which may take longer
+	// on a slow link.
 	ResponseTimeout time.Duration
 	// DataTimeout bounds the wait for the reply to the final dot; zero
 	// means ten minutes (RFC 5321 section 4.5.3.2.6).
@@ -102,6 +105,9 @@ type Conn struct {
 	// ahead without it; a greeting that comes late precedes EHLO's reply.
 	lateGreet bool
 	dot       dotWriter // sendBody's, its buffer kept for the next message
+	// inText: sendBody is writing the message text; each write gets
+	// ResponseTimeout to go out.
+	inText bool
 	// ahead is a transaction begun behind the last message's final dot
 	// (SendAhead), waiting for the Send whose commands it holds.
 	ahead *ahead
@@ -120,7 +126,20 @@ type sendWatch struct{ c *Conn }
 
 func (w sendWatch) Write(p []byte) (int, error) {
 	w.c.peeked = false
-	return w.c.nc.Write(p)
+	if !w.c.inText {
+		return w.c.nc.Write(p)
+	}
+	n := 0
+	for n < len(p) {
+		m := min(len(p)-n, 64<<10)
+		w.c.nc.SetWriteDeadline(time.Now().Add(w.c.opts.ResponseTimeout))
+		m, err := w.c.nc.Write(p[n : n+m])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // ahead is a transaction whose MAIL, RCPT and DATA went out in one group
@@ -936,7 +955,8 @@ func (c *Conn) proceed(m *Message, res *Result, next *Message) error {
 // behind them if there is a next message and they can be pipelined.
 func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	res.Content = true
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.DataTimeout))
+	c.inText = true
+	defer func() { c.inText = false }()
 	c.dot.reset(c.w)
 	if _, err := io.Copy(&c.dot, m.Body); err != nil {
 		c.broken = true

@@ -132,6 +132,7 @@ type headerStamp struct {
 	held  []byte // the start of a line, cut off at the end of a Write
 	seen  int    // octets of the header section taken so far
 	done  bool
+	field bool // a header field has begun: a blank-led line continues it
 	msgID bool
 	date  bool
 	hops  int // Received: header fields seen
@@ -168,9 +169,11 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			h.held = append(h.held, line...)
 			line = h.held
 		}
-		if !headerLine(line) {
+		if !headerLine(line) || !h.field && (line[0] == ' ' || line[0] == '\t') {
 			// The blank line that ends the header section, or a line
-			// that is no header field: the body starts here.
+			// that is no header field, or a continuation with no field
+			// before it to continue (it would continue our Received:):
+			// the body starts here, as in Postfix's cleanup.
 			sep := ""
 			if len(line) > 2 {
 				sep = "\r\n"
@@ -179,6 +182,7 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			h.done, h.held = true, nil
 			return len(p), err
 		}
+		h.field = true
 		name, _, _ := bytes.Cut(line, []byte(":"))
 		name = bytes.TrimRight(name, " \t")
 		switch {

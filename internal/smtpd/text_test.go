@@ -192,7 +192,8 @@ func stampWhole(msg []byte, h *headerStamp) []byte {
 		lines = lines[:len(lines)-1]
 	}
 	for k, line := range lines {
-		if !headerLine(line) {
+		// A blank-led first line continues no field: the body starts.
+		if !headerLine(line) || k == 0 && (line[0] == ' ' || line[0] == '\t') {
 			sep := ""
 			if len(line) > 2 {
 				sep = "\r\n"
