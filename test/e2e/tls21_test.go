@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// tls21Upstream is a smarthost that offers STARTTLS and, careless as some
+// are, AUTH PLAIN before it too; it records, for each login, whether it
+// came over TLS.
+type tls21Upstream struct {
+	addr string // "localhost:PORT": a name, as a smarthost is named
+
+	mu     sync.Mutex
+	logins []bool // TLS active at each AUTH
+	mails  int
+}
+
+func newTLS21Upstream(t *testing.T, offerTLS bool) *tls21Upstream {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &tls21Upstream{addr: "localhost:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
+	srv := smtp.NewServer(u)
+	srv.Domain = "smarthost.tls21.example"
+	srv.AllowInsecureAuth = true
+	cert, key, _ := certFiles(t, t.TempDir())
+	kp, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offerTLS {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp}}
+	}
+	srv.ErrorLog = nopLogger{}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return u
+}
+
+func (u *tls21Upstream) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &tls21Session{u: u, c: c}, nil
+}
+
+func (u *tls21Upstream) seen() (logins []bool, mails int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]bool(nil), u.logins...), u.mails
+}
+
+type tls21Session struct {
+	u *tls21Upstream
+	c *smtp.Conn
+}
+
+func (s *tls21Session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *tls21Session) Auth(string) (sasl.Server, error) {
+	_, isTLS := s.c.TLSConnectionState()
+	s.u.mu.Lock()
+	s.u.logins = append(s.u.logins, isTLS)
+	s.u.mu.Unlock()
+	return sasl.NewPlainServer(func(string, string, string) error { return nil }), nil
+}
+
+func (s *tls21Session) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *tls21Session) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *tls21Session) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	s.u.mu.Lock()
+	s.u.mails++
+	s.u.mu.Unlock()
+	return nil
+}
+func (s *tls21Session) Reset()        {}
+func (s *tls21Session) Logout() error { return nil }
+
+// TestTls21VerifyNoneStillEncrypts: --client-tls-verify <none> is the
+// administrator's opt-out from certificate verification (a smarthost with
+// a self-signed certificate), not from encryption. With --client-auth and
+// no other TLS switch, the relay ignored the smarthost's STARTTLS and sent
+// the password in plain text; with --client-tls too, a smarthost whose
+// STARTTLS was stripped got it in plain text. The login must go over TLS
+// (any certificate), whatever the other switches say.
+func TestTls21VerifyNoneStillEncrypts(t *testing.T) {
+	t.Parallel()
+	sec := writeFile(t, t.TempDir(), "client.secrets", "client plain alice@rk.test app-password-1\n", 0o600)
+	start := func(u *tls21Upstream, extra ...string) *relay {
+		args := append([]string{"--as-proxy", u.addr, "--client-auth", sec, "--client-tls-verify", "<none>",
+			"--interface", "127.0.0.1", "--spool-dir", t.TempDir()}, extra...)
+		return startRelay(t, "127.0.0.1", args...)
+	}
+	u := newTLS21Upstream(t, true)
+	r := start(u)
+	mustSend(t, r.addr(), "alice@example.org", []string{outsideRcpt}, message("verify none"))
+	if logins, mails := u.seen(); len(logins) != 1 || !logins[0] || mails != 1 {
+		t.Errorf("logins over TLS %v, %d messages; want one login, over TLS, and the message", logins, mails)
+	}
+
+	// STARTTLS stripped (or never offered): no login, no message.
+	bare := newTLS21Upstream(t, false)
+	for _, extra := range [][]string{nil, {"--client-tls"}} {
+		r := start(bare, extra...)
+		tx, err := sendMail(r.addr(), "alice@example.org", []string{outsideRcpt}, message("stripped"))
+		if err == nil || tx.Mail.code()/100 != 4 {
+			t.Errorf("with %q, no STARTTLS upstream: %v, MAIL reply %q; want a 4xx", extra, err, tx.Mail)
+		}
+	}
+	if logins, mails := bare.seen(); len(logins) != 0 || mails != 0 {
+		t.Errorf("an upstream without STARTTLS saw logins %v and %d messages; want none", logins, mails)
+	}
+}
