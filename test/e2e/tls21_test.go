@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -117,5 +121,46 @@ func TestTls21VerifyNoneStillEncrypts(t *testing.T) {
 	}
 	if logins, mails := bare.seen(); len(logins) != 0 || mails != 0 {
 		t.Errorf("an upstream without STARTTLS saw logins %v and %d messages; want none", logins, mails)
+	}
+}
+
+// TestTls21OAuth2RefusedAtOnce: a server that refuses an XOAUTH2 token with
+// 535 straight away (Microsoft's do; only Google's send the 334 JSON
+// challenge first) must also make the relay drop the cached token, so that
+// the next attempt gets a new one. The relay kept the revoked token until
+// it was due for renewal (most of an hour with real tokens), and every
+// attempt until then failed.
+func TestTls21OAuth2RefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	g := newGmailOAuth(t, time.Hour)
+	g.mu.Lock()
+	g.refuseAtOnce = true
+	g.mu.Unlock()
+	dir := t.TempDir()
+	line := fmt.Sprintf("client oauth2 me@outlook.example cid.apps.googleusercontent.com,GOCSPX-s3cret,1//0grefresh,%s/token\n", g.tokens.URL)
+	secrets := writeFile(t, dir, "client.auth", line, 0o600)
+	spool := filepath.Join(dir, "spool")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--log", "--forward-on-disconnect", "--no-bounces",
+		"--forward-to", g.smtp.Addr().String(), "--client-tls", "--client-tls-verify", g.ca, "--client-auth", secrets,
+		"--interface", "127.0.0.1", "--spool-dir", spool, "--config", writeConfig(t, ""))
+	sent := func(n int) bool {
+		return strings.Contains(r.stderr(), fmt.Sprintf("to=<rcpt%d@example.net> relay=%s result=sent", n, g.smtp.Addr()))
+	}
+	mustSend(t, r.addr(), "alice@example.org", []string{"rcpt1@example.net"}, message("oauth 1"))
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !sent(1); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !sent(1) {
+		t.Fatalf("the first message was not delivered:\n%s", r.stderr())
+	}
+	g.revoke("ya29.token-1")
+	mustSend(t, r.addr(), "alice@example.org", []string{"rcpt2@example.net"}, message("oauth 2"))
+	// Retries come every second or two (writeConfig's back-off); a queue
+	// flush would reload the secrets, and with them the token source.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !sent(2); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := g.accepted(); !sent(2) || len(got) != 2 || got[1] != "ya29.token-2" {
+		t.Errorf("after the server refused the token at once: messages went with tokens %v; want the second with a new token, ya29.token-2:\n%s", got, r.stderr())
 	}
 }
