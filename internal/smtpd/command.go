@@ -374,7 +374,10 @@ func (c *commandConn) Write(p []byte) (int, error) {
 	err := c.queue(p)
 	if c.handshake && err == nil {
 		c.handshake = false
-		err = c.flush()
+		if err = c.flush(); err != nil {
+			// The implicit TLS handshake, as startTLS logs its own.
+			c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		}
 	}
 	if (c.code == 421 || c.code == 521) && len(p) >= 4 && p[3] == ' ' {
 		// RFC 5321 section 3.8: a server that says 421 closes the

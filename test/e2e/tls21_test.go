@@ -164,3 +164,27 @@ func TestTls21OAuth2RefusedAtOnce(t *testing.T) {
 		t.Errorf("after the server refused the token at once: messages went with tokens %v; want the second with a new token, ya29.token-2:\n%s", got, r.stderr())
 	}
 }
+
+// TestTls21ImplicitTLSHandshakeLogged: a client that fails the TLS
+// handshake on an smtps port (a plain-text client, TLS 1.1 only, a bad
+// certificate on its side) left nothing but connect and disconnect in the
+// log, while the same failure after STARTTLS says "TLS handshake failed"
+// with the client and the reason, as Postfix's "SSL_accept error" does.
+func TestTls21ImplicitTLSHandshakeLogged(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	r := startRelay(t, "127.0.0.1", "--as-server", "--log", "--server-tls-connection", "--server-tls-certificate", pem,
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c, err := net.DialTimeout("tcp", r.addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "EHLO plain.example\r\n")
+	io.Copy(io.Discard, c) // the relay closes the connection
+	port := strconv.Itoa(c.LocalAddr().(*net.TCPAddr).Port)
+	if l := waitDiag(r, 5*time.Second, "TLS handshake failed", port); len(l) == 0 || !strings.Contains(l[0], "does not look like a TLS handshake") {
+		t.Errorf("no \"TLS handshake failed\" line naming the client 127.0.0.1:%s:\n%s", port, r.stderr())
+	}
+}
