@@ -188,3 +188,30 @@ func TestTls21ImplicitTLSHandshakeLogged(t *testing.T) {
 		t.Errorf("no \"TLS handshake failed\" line naming the client 127.0.0.1:%s:\n%s", port, r.stderr())
 	}
 }
+
+// TestTls21OverlongLineKeepsVerb: a command line past the longest the relay
+// reads (12,288 octets, an AUTH line's limit) was judged by its tail, not
+// its head: the mail log named a "command" cut from the middle of the
+// line (for an AUTH line, a piece of the client's base64 credentials), and
+// an overlong BDAT line got 500 instead of the 421 that closes the
+// session, so that its chunk was then read as commands.
+func TestTls21OverlongLineKeepsVerb(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	defer c.Close()
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	// Longer than the read buffer (16 KiB), so that it comes in pieces.
+	mustCmd(t, c, "500 5.5.2 Error: command line too long", "NOOP %s", strings.Repeat("QUERTY", 4000))
+	if l := r.events("reject"); len(l) != 1 || l[0].Get("command") != "NOOP" {
+		t.Errorf("mail log for the overlong NOOP: %v; want one reject line naming command=NOOP", l)
+	}
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	// The 6-octet chunk follows the command whatever the reply: it must
+	// never be read as the command it looks like.
+	rep, err := c.cmd("BDAT 6 LAST %s\r\nRSET", strings.Repeat(" ", 13000))
+	if err != nil || !strings.HasPrefix(rep.String(), "421 4.5.2 ") {
+		t.Errorf("an overlong BDAT line = %q, %v; want 421 4.5.2 and the connection closed", rep, err)
+	}
+}
