@@ -101,7 +101,8 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		}
 		c, err := tls.LoadX509KeyPair(s.Certificate, key)
 		if err != nil {
-			return 0, nil, &SettingError{"tls.client_certificate", err}
+			// Named as the server's certificate is (certreload).
+			return 0, nil, &SettingError{"tls.client_certificate", fmt.Errorf("TLS certificate %s (key %s): %w", s.Certificate, key, err)}
 		}
 		tc.Certificates = []tls.Certificate{c}
 	}
