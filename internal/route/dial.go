@@ -639,7 +639,7 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			// Credentials never go to a host whose certificate is not
 			// checked: the levels that only encrypt verify too.
 			level = level.forCredentials()
-		} else if opts.Auth != nil && level == LevelMay {
+		} else if opts.Auth != nil && (level == LevelNone || level == LevelMay) {
 			// InsecureAuth: any certificate, but never a password in
 			// plain text to a server whose STARTTLS was stripped.
 			level = LevelEncrypt
@@ -724,7 +724,7 @@ const (
 // forCredentials is the level used when the session sends credentials.
 func (l Level) forCredentials() Level {
 	switch l {
-	case LevelMay, LevelEncrypt:
+	case LevelNone, LevelMay, LevelEncrypt:
 		return LevelVerify
 	case LevelWrapper:
 		return LevelWrapperVerify

@@ -68,6 +68,10 @@ func TestDialerCredentialsVerify(t *testing.T) {
 		{"", sec, false, remote.TLSRequired, true},
 		// The opt-out from verification is not one from encryption.
 		{"may", sec, true, remote.TLSRequired, false},
+		// tls = none with a login: Postfix's default noplaintext
+		// sends no password without TLS either.
+		{"none", sec, false, remote.TLSRequired, true},
+		{"none", sec, true, remote.TLSRequired, false},
 		{"", sec, true, remote.TLSRequired, false},
 	} {
 		d, err := NewDialer(DialerOptions{InsecureAuth: c.insecure, Routes: Options{
