@@ -187,7 +187,7 @@ func (ts *TokenSource) Invalidate(token string) {
 // refreshingXOAUTH2 is XOAUTH2 with a token from a TokenSource, fetched
 // when the session starts AUTH. A 334 challenge means the server refused
 // the token: it is invalidated before the empty answer that gets the
-// final reply.
+// final reply; so is one refused with a 5xx at once (Refused).
 type refreshingXOAUTH2 struct {
 	ts    *TokenSource
 	inner xoauth2Client
@@ -206,3 +206,8 @@ func (x *refreshingXOAUTH2) Next(challenge []byte) ([]byte, error) {
 	x.ts.Invalidate(x.inner.token)
 	return x.inner.Next(challenge)
 }
+
+// Refused drops the token a server refused with a 5xx straight away, with
+// no 334 challenge first (Microsoft's servers answer 535 5.7.3 so): the
+// next session gets a new one (remote.RefusalListener).
+func (x *refreshingXOAUTH2) Refused() { x.ts.Invalidate(x.inner.token) }

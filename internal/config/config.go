@@ -305,8 +305,9 @@ type TLS struct {
 	// credentials (--client-auth), and otherwise does not (Postfix's "may"
 	// and "encrypt"); "<default>" always verifies against the system's
 	// roots; "<none>" never verifies, even with credentials (the
-	// administrator's explicit opt-out); anything else is a CA file to
-	// verify against. Verifying includes the server name.
+	// administrator's explicit opt-out; credentials still go only over
+	// TLS); anything else is a CA file to verify against. Verifying
+	// includes the server name.
 	ClientVerify string `toml:"client_verify"`
 	// ClientServerName is the name to send (SNI) and verify; the
 	// smarthost's host name by default.

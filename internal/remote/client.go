@@ -46,6 +46,11 @@ type Authenticator interface {
 	Client(mechs []string) (sasl.Client, error)
 }
 
+// RefusalListener is a SASL client that is told when the server refused
+// its login with a 5xx: an OAuth 2 client drops its cached token, which a
+// server may refuse at once (535) without a challenge first.
+type RefusalListener interface{ Refused() }
+
 // Options configure a connection. The zero value connects in plain text with
 // EHLO "localhost" and generous timeouts.
 type Options struct {
@@ -466,6 +471,9 @@ func (c *Conn) exchange(sc sasl.Client, mech string, ir []byte) error {
 		return &Error{Stage: "auth", Err: err}
 	}
 	if rep.Code != 235 {
+		if r, ok := sc.(RefusalListener); ok && rep.Permanent() {
+			r.Refused()
+		}
 		// Never permanent for the message: it is the relay's own
 		// credentials that are wrong, and mail waits until they are
 		// fixed (Postfix soft-bounces here too).

@@ -101,16 +101,20 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		}
 		c, err := tls.LoadX509KeyPair(s.Certificate, key)
 		if err != nil {
-			return 0, nil, &SettingError{"tls.client_certificate", err}
+			// Named as the server's certificate is (certreload).
+			return 0, nil, &SettingError{"tls.client_certificate", fmt.Errorf("TLS certificate %s (key %s): %w", s.Certificate, key, err)}
 		}
 		tc.Certificates = []tls.Certificate{c}
 	}
-	if credentials && !s.VerifyOff() && (mode == TLSNone && !loopback(upstream) || mode == TLSOpportunistic) {
-		// A password goes only to a server that proves its name: a
-		// smarthost without STARTTLS (or one an attacker stripped it
-		// from) gets none, as a transport with auth gets "verify". A
-		// smarthost on this host, with no TLS asked for, gets it as
-		// E-MailRelay and Postfix send it: it crosses no network.
+	if credentials && (mode == TLSNone && !loopback(upstream) || mode == TLSOpportunistic) {
+		// A password goes only over TLS, and (unless <none> says
+		// otherwise) to a server that proves its name: a smarthost
+		// without STARTTLS (or one an attacker stripped it from) gets
+		// none, as a transport with auth gets "verify". <none> turns
+		// off the certificate check, never the encryption (Postfix's
+		// smtp_sasl_security_options = noplaintext). A smarthost on
+		// this host, with no TLS asked for, gets it as E-MailRelay and
+		// Postfix send it: it crosses no network.
 		mode = TLSRequired
 	}
 	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "" || s.ServerName != "") {
@@ -167,7 +171,7 @@ func (e *SettingError) ConfigKey() string { return e.Key }
 // the settings (--client-tls-required, a transport's tls level).
 func errNoStartTLS(login bool) error {
 	if login {
-		return errors.New("server does not offer STARTTLS and TLS is required to log in (a password goes only over TLS, unless --client-tls-verify <none>)")
+		return errors.New("server does not offer STARTTLS and TLS is required to log in (a password goes only over TLS)")
 	}
 	return errors.New("server does not offer STARTTLS and TLS is required (--client-tls-required, or the transport's tls = encrypt, verify or secure)")
 }

@@ -18,7 +18,8 @@ func TestTLSSettingsConfig(t *testing.T) {
 		{TLSSettings{Opportunistic: true}, false, TLSOpportunistic, true},
 		{TLSSettings{Opportunistic: true}, true, TLSRequired, false},
 		{TLSSettings{}, true, TLSRequired, false},
-		{TLSSettings{Verify: "<none>"}, true, TLSNone, true},
+		{TLSSettings{Verify: "<none>"}, true, TLSRequired, true},
+		{TLSSettings{Opportunistic: true, Verify: "<none>"}, true, TLSRequired, true},
 		{TLSSettings{Required: true, Verify: "<none>"}, true, TLSRequired, true},
 		{TLSSettings{Implicit: true, Verify: "<default>"}, false, TLSImplicit, false},
 	} {

@@ -639,6 +639,10 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 			// Credentials never go to a host whose certificate is not
 			// checked: the levels that only encrypt verify too.
 			level = level.forCredentials()
+		} else if opts.Auth != nil && (level == LevelNone || level == LevelMay) {
+			// InsecureAuth: any certificate, but never a password in
+			// plain text to a server whose STARTTLS was stripped.
+			level = LevelEncrypt
 		}
 		opts.TLS, opts.TLSConfig = level.Session(rt.Host)
 		if opts.TLSConfig != nil {
@@ -650,6 +654,11 @@ func (d *Dialer) session(rt Route) (remote.Options, error) {
 		opts.TLS, opts.TLSConfig = remote.TLSRequired, verifying(opts.TLSConfig, rt.Host)
 	case credentials:
 		opts.TLSConfig = verifying(opts.TLSConfig, rt.Host)
+	case opts.Auth != nil && (opts.TLS == remote.TLSNone || opts.TLS == remote.TLSOpportunistic):
+		// InsecureAuth (--client-tls-verify <none>) turns off the
+		// certificate check, not the encryption: Postfix's default
+		// smtp_sasl_security_options = noplaintext.
+		opts.TLS, opts.TLSConfig = LevelEncrypt.Session(rt.Host)
 	}
 	return opts, nil
 }
@@ -715,7 +724,7 @@ const (
 // forCredentials is the level used when the session sends credentials.
 func (l Level) forCredentials() Level {
 	switch l {
-	case LevelMay, LevelEncrypt:
+	case LevelNone, LevelMay, LevelEncrypt:
 		return LevelVerify
 	case LevelWrapper:
 		return LevelWrapperVerify

@@ -66,6 +66,13 @@ func TestDialerCredentialsVerify(t *testing.T) {
 		{"wrapper", sec, false, remote.TLSImplicit, true},
 		{"verify", "", false, remote.TLSRequired, true},
 		{"", sec, false, remote.TLSRequired, true},
+		// The opt-out from verification is not one from encryption.
+		{"may", sec, true, remote.TLSRequired, false},
+		// tls = none with a login: Postfix's default noplaintext
+		// sends no password without TLS either.
+		{"none", sec, false, remote.TLSRequired, true},
+		{"none", sec, true, remote.TLSRequired, false},
+		{"", sec, true, remote.TLSRequired, false},
 	} {
 		d, err := NewDialer(DialerOptions{InsecureAuth: c.insecure, Routes: Options{
 			Transports: map[string]*Transport{"out": {TLS: c.level, Auth: c.auth}}, DefaultTransport: "out:[192.0.2.1]:587"}})

@@ -374,7 +374,10 @@ func (c *commandConn) Write(p []byte) (int, error) {
 	err := c.queue(p)
 	if c.handshake && err == nil {
 		c.handshake = false
-		err = c.flush()
+		if err = c.flush(); err != nil {
+			// The implicit TLS handshake, as startTLS logs its own.
+			c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		}
 	}
 	if (c.code == 421 || c.code == 521) && len(p) >= 4 && p[3] == ' ' {
 		// RFC 5321 section 3.8: a server that says 421 closes the
@@ -649,7 +652,8 @@ func (c *commandConn) textFailed(err error) error {
 }
 
 // readLine reads one line of at most max octets, its LF included. A longer
-// line is read to its end and thrown away; tooLong is then true.
+// line is read to its end and thrown away but for its first max octets,
+// which name its command; tooLong is then true.
 func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
 	if d := c.srv.opts.IdleTimeout; d > 0 && !c.deadlineSet {
 		c.Conn.SetReadDeadline(time.Now().Add(d))
@@ -662,9 +666,11 @@ func (c *commandConn) readLine(max int) (line []byte, tooLong bool, err error) {
 	c.line = c.line[:0]
 	for {
 		frag, err := c.br.ReadSlice('\n')
-		if len(c.line)+len(frag) <= max {
+		if len(c.line)+len(frag) <= max && !tooLong {
 			c.line = append(c.line, frag...)
-		} else {
+		} else if !tooLong {
+			// The head, never a later piece: the verb is at the start.
+			c.line = append(c.line, frag[:max-len(c.line)]...)
 			tooLong = true
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {

@@ -37,8 +37,11 @@ type gmailOAuth struct {
 	issued    map[string]time.Time // token -> expiry
 	n         int
 	failToken bool
-	used      []string // the token each accepted message came with
-	conns     []*smtp.Conn
+	// refuseAtOnce answers a bad token with 535 at once, as Microsoft's
+	// servers do, without Google's 334 JSON challenge.
+	refuseAtOnce bool
+	used         []string // the token each accepted message came with
+	conns        []*smtp.Conn
 }
 
 func newGmailOAuth(t *testing.T, lifetime time.Duration) *gmailOAuth {
@@ -170,6 +173,12 @@ func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
 	exp, ok := x.s.g.issued[tok]
 	x.s.g.mu.Unlock()
 	if !ok || time.Now().After(exp) {
+		x.s.g.mu.Lock()
+		atOnce := x.s.g.refuseAtOnce
+		x.s.g.mu.Unlock()
+		if atOnce {
+			return nil, true, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"}
+		}
 		x.failed = true
 		return []byte(`{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}`), false, nil
 	}
