@@ -1,0 +1,114 @@
+package table
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// Differential tests against the real postmap(1): the same table file and
+// the same keys are asked of Postfix ("postmap -q KEY TYPE:FILE", with a
+// private main.cf at Debian's compatibility level) and of Open/Lookup.
+
+// tbl21Postmap runs postmap -q for the keys (no tab or newline in them) in TYPE:FILE (a hash:
+// table is postmap'ed first) and returns what Postfix found, and what it
+// wrote to stderr.
+func tbl21Postmap(t *testing.T, typ, file string, keys []string) (map[string]string, string) {
+	t.Helper()
+	if _, err := exec.LookPath("postmap"); err != nil {
+		harness.Missing(t, "postmap is not installed (Debian package postfix)")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warn bytes.Buffer
+	if typ == "hash" {
+		cmd := exec.Command("postmap", "-c", dir, typ+":"+file)
+		cmd.Stderr = &warn
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("postmap %s: %v\n%s", file, err, warn.String())
+		}
+	}
+	// "postmap -q -" reads the keys a line each and writes "key<TAB>value"
+	// for those it finds.
+	var out bytes.Buffer
+	cmd := exec.Command("postmap", "-c", dir, "-q", "-", typ+":"+file)
+	cmd.Stdin = strings.NewReader(strings.Join(keys, "\n") + "\n")
+	cmd.Stdout, cmd.Stderr = &out, &warn
+	_ = cmd.Run() // exit status 1: no key found
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		if k, v, ok := strings.Cut(line, "\t"); ok {
+			got[k] = v
+		}
+	}
+	return got, warn.String()
+}
+
+// tbl21Same opens TYPE:FILE and checks that every key finds what postmap
+// finds.
+func tbl21Same(t *testing.T, typ, file string, keys []string) {
+	t.Helper()
+	pf, warn := tbl21Postmap(t, typ, file, keys)
+	if warn != "" {
+		t.Fatalf("postmap warned about %s:\n%s", file, warn)
+	}
+	tb, err := Open(typ + ":" + file)
+	if err != nil {
+		t.Fatalf("Open(%s:%s): %v", typ, file, err)
+	}
+	for _, k := range keys {
+		v, ok := tb.Lookup(k)
+		pv, pok := pf[k]
+		if v != pv || ok != pok {
+			t.Errorf("%s: key %q: relaykeeper %q (found %v), postmap %q (found %v)", typ, k, v, ok, pv, pok)
+		}
+	}
+}
+
+// TestTbl21PostmapAgrees: comments, continuation lines, quoting, case,
+// flags, if/endif, negation, $n and CIDR edges give the answers postmap
+// gives.
+func TestTbl21PostmapAgrees(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	text := write("access", "# comment\nexample.com  REJECT\nUpper.Example  OK upper\n\"john doe\"@example.com quoted\n"+
+		"john\\ doe@example.com escaped\nuser@ userat\n  cont  x\nkey2\t  tab-sep   trailing   \nkey3 a\n   # indented comment\n   b\n"+
+		"@example.org atdomain\n.sub.example dotted\nkey5 value # not a comment\n#key6 hidden\nk7 v7\r\n")
+	textKeys := []string{"example.com", "EXAMPLE.COM", "upper.example", "\"John Doe\"@example.com", "john doe@example.com",
+		"john\\ doe@example.com", "user@", "cont", "key2", "key3", "@example.org", ".sub.example", "sub.example", "key5", "#key6", "k7"}
+	for _, typ := range []string{"hash", "texthash"} {
+		tbl21Same(t, typ, text, textKeys)
+	}
+	re := write("re", "# comment\n/^(.*)@example\\.com$/   OK user=$1\n/^Case$/   lower-only\n/^CASEI$/i   casei\n"+
+		"/^(a)(b)?c$/  got=[$1][$2]\n/^multi/  first part\n  continued here\n# between\n\tand tab\n"+
+		"if /^if/\n/^ifyes/ inside\nif !/x/\n/^ifno/ nested-no-x\nendif\nendif\n!/@/  no-at\n/^\\$\\{lit\\}/ dollar $$ end\n")
+	reKeys := []string{"Foo@example.com", "foo@EXAMPLE.COM", "case", "CASE", "casei", "CASEI", "ac", "abc", "multi",
+		"ifyes@", "ifno@", "ifnox@", "noat", "${lit}@"}
+	for _, typ := range []string{"regexp", "pcre"} {
+		tbl21Same(t, typ, re, reKeys)
+	}
+	pcre := write("pcre", "/a\\/b/ slash\n|pipe\\|x| pipeline\n/^\\d+$/ digits\n/^x\\Q.*\\E$/ quoted\n/^(?-i)Inl$/ inline-flag\n"+
+		"/^\\x41hex$/ hex\n/^(?<name>nm)x/ named $1\n/^(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)$/ ten=$10 ${10}\n"+
+		"/^uq(.+)(.+)$/U ungreedy $1|$2\n/^anch/A anch\n/^dot.$/s nodotall\n")
+	tbl21Same(t, "pcre", pcre, []string{"xa/by", "pipe|x", "12345", "x.*", "Inl", "inl", "ahex", "nmx", "abcdefghijk",
+		"uqabcd", "anchx", "xanch", "dotx"})
+	cidr := write("cidr", "192.168.1.1  host\n[192.168.2.0]/24  bracketed\n192.168.0.0/16  net16\n!10.0.0.0/8  not10\n"+
+		"2001:db8::/32  v6net\n[2001:db8:1::]/48  v6br\n::ffff:1.2.3.0/120  mapped\nif 172.16.0.0/12\n172.16.5.0/24 inner\nendif\n::/0 all6\n")
+	tbl21Same(t, "cidr", cidr, []string{"192.168.1.1", "192.168.1.2", "192.168.2.5", "192.168.255.255", "10.1.2.3", "11.0.0.1",
+		"2001:db8::1", "2001:DB8::1", "2001:0db8:0000::1", "::ffff:1.2.3.4", "172.16.5.9", "172.16.6.1", "::1",
+		"192.168.1.1.", "192.168.001.001", "3.4"})
+}
+
