@@ -112,3 +112,35 @@ func TestTbl21PostmapAgrees(t *testing.T) {
 		"192.168.1.1.", "192.168.001.001", "3.4"})
 }
 
+// TestTbl21NonUTF8Line: a table line that is not UTF-8 (an old Latin-1
+// access file's "REJECT Zugriff verweigert für ...") is one Postfix does
+// not use: with smtputf8_enable = yes (its default since compatibility
+// level 3) postmap warns "FILE, line N: non-UTF-8 input -- ignoring this
+// line" for text tables, and a pattern or cidr table whose result is not
+// UTF-8 fails the lookup. relaykeeper used such a line silently; a bad
+// line is refused with FILE:LINE. A comment in Latin-1 is no problem for
+// either.
+func TestTbl21NonUTF8Line(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ typ, good, bad, key string }{
+		{"hash", "k1 OK", "k2 REJECT Zur\xfcck", "k2"},
+		{"texthash", "k1 OK", "m\xfcller@example.com OK", "m\xfcller@example.com"},
+		{"regexp", "/^k1/ OK", "/^k2/ REJECT Zur\xfcck", "k2"},
+		{"pcre", "/^k1/ OK", "/^k2/ REJECT Zur\xfcck", "k2"},
+		{"cidr", "10.0.0.1 OK", "10.0.0.2 REJECT Zur\xfcck", "10.0.0.2"},
+	} {
+		file := filepath.Join(dir, tc.typ)
+		if err := os.WriteFile(file, []byte("# Kommentar von M\xfcller\n"+tc.good+"\n"+tc.bad+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pf, warn := tbl21Postmap(t, tc.typ, file, []string{tc.key})
+		if _, found := pf[tc.key]; found || !strings.Contains(warn, "non-UTF-8") {
+			t.Fatalf("%s: postmap used the Latin-1 line (found %v) or did not warn:\n%s", tc.typ, found, warn)
+		}
+		_, err := Open(tc.typ + ":" + file)
+		if err == nil || !strings.Contains(err.Error(), file+":3: ") || !strings.Contains(err.Error(), "UTF-8") ||
+			strings.Contains(err.Error(), file+":1:") {
+			t.Errorf("Open(%s:%s) = %v; want one error naming %s:3 and UTF-8", tc.typ, file, err, file)
+		}
+	}
+}
