@@ -144,3 +144,39 @@ func TestTbl21NonUTF8Line(t *testing.T) {
 		}
 	}
 }
+
+// TestTbl21InlineKeySpace: Postfix refuses an inline: table whose key has
+// whitespace outside double quotes ("missing '=' after attribute name");
+// relaykeeper took "{Key With Space = v}" as the key "key with space". A
+// quoted key keeps its space in both.
+func TestTbl21InlineKeySpace(t *testing.T) {
+	if _, err := exec.LookPath("postmap"); err != nil {
+		harness.Missing(t, "postmap is not installed (Debian package postfix)")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec, key string
+		ok        bool
+	}{
+		{"inline:{ ok=1, {Key With Space = v} }", "key with space", false},
+		{"inline:{ ok=1, {a \"b c\"=d} }", "a \"b c\"", false},
+		{"inline:{ ok=1, {\"a b\" = c} }", "\"a b\"", true},
+		{"inline:{ ok=1, {a\"b c\"=d} }", "a\"b c\"", true},
+		{"inline:{ ok=1, {k\t= v w} }", "k", true},
+	} {
+		out, err := exec.Command("postmap", "-c", dir, "-q", tc.key, tc.spec).CombinedOutput()
+		if pfOK := err == nil; pfOK != tc.ok {
+			t.Fatalf("postmap -q %q %q: %v %s; want ok=%v", tc.key, tc.spec, err, out, tc.ok)
+		}
+		_, err = Open(tc.spec)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("Open(%q) = %v; Postfix reads it", tc.spec, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), tc.spec+":2: ")):
+			t.Errorf("Open(%q) = %v; want an error naming entry 2, as Postfix refuses it", tc.spec, err)
+		}
+	}
+}
