@@ -366,7 +366,7 @@ func (t *Table) Path() string { return t.path }
 
 // Warnings are the warnings of the contents in force, each FILE:LINE:
 // message: duplicate keys (the first stays in force, as with postmap),
-// "key: value" lines, extra text after if/endif.
+// "key: value" lines, extra text after if/endif in regexp and pcre tables.
 func (t *Table) Warnings() []string {
 	return append([]string(nil), t.cur.Load().warnings...)
 }

@@ -2,6 +2,7 @@ package table
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,39 @@ func TestTbl21InlineKeySpace(t *testing.T) {
 			t.Errorf("Open(%q) = %v; Postfix reads it", tc.spec, err)
 		case !tc.ok && (err == nil || !strings.Contains(err.Error(), tc.spec+":2: ")):
 			t.Errorf("Open(%q) = %v; want an error naming entry 2, as Postfix refuses it", tc.spec, err)
+		}
+	}
+}
+
+// TestTbl21CIDRIfExtraText: in a cidr table Postfix skips an "if" or
+// "endif" line with text after it ("bad mask value", "garbage after
+// ENDIF: skipping this rule"), which moves the block: rules meant for
+// 10.0.0.0/8 apply to every client, or a catch-all meant for everyone
+// only to 10.0.0.0/8. relaykeeper warned and kept the line, so the same
+// file meant something else to each. The line is now refused with
+// FILE:LINE, as any line Postfix skips. (regexp and pcre tables ignore
+// the extra text and keep the line in Postfix too, a warning here.)
+func TestTbl21CIDRIfExtraText(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, text string
+		line       int
+		pfFound    bool // what Postfix answers for 192.0.2.1, outside 10/8
+	}{
+		{"if", "if 10.0.0.0/8 internal clients\n0.0.0.0/0 OK\nendif\n", 1, true},
+		{"endif", "if 10.0.0.0/8\n10.1.0.0/16 OK\nendif # internal\n0.0.0.0/0 REJECT\n", 3, false},
+	} {
+		file := filepath.Join(dir, tc.name+".cidr")
+		if err := os.WriteFile(file, []byte(tc.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pf, warn := tbl21Postmap(t, "cidr", file, []string{"192.0.2.1"})
+		if _, found := pf["192.0.2.1"]; found != tc.pfFound || !strings.Contains(warn, fmt.Sprintf("line %d:", tc.line)) {
+			t.Fatalf("%s: postmap found %v, warned %q; want found %v and a warning for line %d", tc.name, found, warn, tc.pfFound, tc.line)
+		}
+		_, err := Open("cidr:" + file)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%s:%d: ", file, tc.line)) {
+			t.Errorf("%s: Open = %v; want an error naming %s:%d", tc.name, err, file, tc.line)
 		}
 	}
 }
