@@ -214,3 +214,56 @@ func TestTbl21CIDRIfExtraText(t *testing.T) {
 		}
 	}
 }
+
+// TestTbl21RegexpPerlisms: regexp: tables are POSIX extended regular
+// expressions (glibc's regcomp in Postfix), but relaykeeper compiled them
+// with RE2's Perl syntax, so Perl-only syntax that glibc reads otherwise
+// silently matched other keys: \d is "d" to glibc and a digit to RE2 (\D
+// and \A alike),
+// [^\s] is "not \ or s" to glibc and "not a space" to RE2, \x41, \Q..\E,
+// {,2} and (?:...) likewise. Such a pattern is now refused with FILE:LINE
+// (use pcre:, or write it in POSIX terms). What both read alike (\w, \s
+// and \b outside brackets, escaped punctuation, [[:digit:]]) still opens
+// and answers as postmap does.
+func TestTbl21RegexpPerlisms(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ rule, key string }{
+		{`/^\d$/ x`, "5"},
+		{`/^[\d]$/ x`, "5"},
+		{`/^[^\s]+$/ x`, "sss"},
+		{`/^\x41$/ x`, "A"},
+		{`/^\Qz\E$/ x`, "z"},
+		{`/^c{,2}$/ x`, "c{,2}"},
+		{`/^(?:ab)$/ x`, "ab"},
+		{`/^\D$/ x`, "L"},
+		{`/^a\Ab$/ x`, "aAb"},
+	} {
+		file := filepath.Join(dir, "perl.regexp")
+		if err := os.WriteFile(file, []byte(tc.rule+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pf, _ := tbl21Postmap(t, "regexp", file, []string{tc.key})
+		_, pfFound := pf[tc.key]
+		tb, err := Open("regexp:" + file)
+		if err == nil {
+			if _, rkFound := tb.Lookup(tc.key); rkFound != pfFound {
+				t.Errorf("%s: key %q: relaykeeper found %v, postmap %v; the pattern is opened with another meaning", tc.rule, tc.key, rkFound, pfFound)
+			} else {
+				t.Errorf("%s: opened; want an error naming %s:1", tc.rule, file)
+			}
+			continue
+		}
+		if !strings.Contains(err.Error(), file+":1: ") {
+			t.Errorf("%s: Open = %v; want an error naming %s:1", tc.rule, err, file)
+		}
+	}
+	same := filepath.Join(dir, "posix.regexp")
+	if err := os.WriteFile(same, []byte(`/^\w+\s\.[.-]x$/ words
+/^[[:digit:]]{1,3}\|[^]a]$/ classes
+/^a\/b\+c\{2\}$/ escaped
+/^\bb\b$/ bounds
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tbl21Same(t, "regexp", same, []string{"ab .x", "ab.-x", "12|b", "12|a", "12|]", "a/b+c{2}", "a/b+cc", "b", "5"})
+}
