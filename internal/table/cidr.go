@@ -79,7 +79,9 @@ func parseCIDR(p *problems, lines []logicalLine) *cidrTable {
 				p.errorf(ll.line, "%s", err)
 			}
 			if rest != "" {
-				p.warnf(ll.line, "ignoring extra text after if")
+				// Postfix skips the line ("bad mask value"): the rules
+				// of the block would apply to every client.
+				p.errorf(ll.line, "text %q after the pattern of if: Postfix skips this line; comments go on lines of their own", clip(rest))
 			}
 			open = append(open, len(t.rules))
 			t.rules = append(t.rules, cidrRule{prefix: prefix, negate: negate, line: ll.line, isIf: true})
@@ -88,8 +90,10 @@ func parseCIDR(p *problems, lines []logicalLine) *cidrTable {
 				p.errorf(ll.line, "endif without matching if")
 				continue
 			}
-			if trimSpace(s[5:]) != "" {
-				p.warnf(ll.line, "ignoring extra text after endif")
+			if rest := trimSpace(s[5:]); rest != "" {
+				// Postfix skips the line ("garbage after ENDIF"): its
+				// block would run on to the end of the file.
+				p.errorf(ll.line, "text %q after endif: Postfix skips this line; comments go on lines of their own", clip(rest))
 			}
 			t.rules[open[len(open)-1]].end = len(t.rules)
 			open = open[:len(open)-1]

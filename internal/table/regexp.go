@@ -247,6 +247,9 @@ func compilePattern(expr, flags string, d dialect) (*regexp.Regexp, string) {
 		if !extended {
 			return nil, "flag x (POSIX basic regular expression syntax) is not supported; write the pattern in extended syntax"
 		}
+		if msg := perlOnly(expr); msg != "" {
+			return nil, "pattern " + strconv.Quote(clip(expr)) + ": " + msg + "; Postfix's regexp: tables are POSIX (use a pcre: table for Perl syntax)"
+		}
 		// REG_NEWLINE both lets ^ and $ match at newlines and stops "."
 		// from matching one.
 		dotall = !multiline
@@ -286,6 +289,63 @@ func compilePattern(expr, flags string, d dialect) (*regexp.Regexp, string) {
 		re.Longest()
 	}
 	return re, ""
+}
+
+// perlOnly finds syntax that RE2, which compiles regexp: tables too,
+// reads as Perl does but glibc's POSIX regcomp, which Postfix uses, reads
+// otherwise, so that the same rule would match other keys: \d, \D, \x41,
+// \Q...\E, \A, \z, \p, \C; a backslash and a letter inside brackets
+// ("[^\s]" is "not \ or s" to glibc); "(?" (an error to glibc); "{,n}"
+// (glibc's {0,n}, RE2's literal text). \w, \W, \s, \S, \b and \B
+// outside brackets mean the same to both (GNU extensions).
+func perlOnly(p string) string {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && i+1 < len(p):
+			i++
+			if strings.IndexByte("dDxQEAzpPC", p[i]) >= 0 {
+				return `\` + string(p[i]) + " is Perl syntax"
+			}
+		case c == '(' && i+1 < len(p) && p[i+1] == '?':
+			return "(? is Perl syntax"
+		case c == '{' && i+1 < len(p) && p[i+1] == ',':
+			return "{,n} means {0,n} to Postfix; write {0,n}"
+		case c == '[':
+			end, msg := bracketEnd(p, i)
+			if msg != "" {
+				return msg
+			}
+			i = end
+		}
+	}
+	return ""
+}
+
+// bracketEnd returns the index of the ']' that closes the bracket
+// expression at p[i], as POSIX reads it: a ']' first is literal, and so is
+// a backslash; [:class:], [=x=] and [.x.] are skipped whole. A backslash
+// before a letter is reported, since RE2 reads it as an escape.
+func bracketEnd(p string, i int) (int, string) {
+	j := i + 1
+	if j < len(p) && p[j] == '^' {
+		j++
+	}
+	if j < len(p) && p[j] == ']' {
+		j++
+	}
+	for ; j < len(p); j++ {
+		switch {
+		case p[j] == ']':
+			return j, ""
+		case p[j] == '[' && j+1 < len(p) && strings.IndexByte(":=.", p[j+1]) >= 0:
+			if k := strings.Index(p[j+2:], string(p[j+1])+"]"); k >= 0 {
+				j += 2 + k + 1
+			}
+		case p[j] == '\\' && j+1 < len(p) && (p[j+1]|0x20 >= 'a' && p[j+1]|0x20 <= 'z'):
+			return j, `\` + string(p[j+1]) + " inside [...] is a backslash and a letter to Postfix"
+		}
+	}
+	return len(p), "" // unbalanced: RE2 reports it
 }
 
 // stripFreeSpacing removes what PCRE's extended flag ignores: whitespace

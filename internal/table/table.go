@@ -255,6 +255,10 @@ func parseInline(p *problems, arg string) map[string]entry {
 		case value == "":
 			p.errorf(n, "missing value in %q", clip(tok.text))
 			continue
+		case spaceOutsideQuotes(key):
+			// Postfix: "missing '=' after attribute name".
+			p.errorf(n, "whitespace in key %q; put it in double quotes, as in {\"john doe\"@example.com = OK}", clip(key))
+			continue
 		}
 		key = strings.ToLower(key)
 		if old, dup := m[key]; dup {
@@ -266,6 +270,21 @@ func parseInline(p *problems, arg string) map[string]entry {
 		p.errorf(1, "empty inline table")
 	}
 	return m
+}
+
+// spaceOutsideQuotes reports whitespace in s that is not between double
+// quotes.
+func spaceOutsideQuotes(s string) bool {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && isSpace(s[i]):
+			return true
+		}
+	}
+	return false
 }
 
 // braced returns what is inside s = "{...}", whose braces must balance.
@@ -347,7 +366,7 @@ func (t *Table) Path() string { return t.path }
 
 // Warnings are the warnings of the contents in force, each FILE:LINE:
 // message: duplicate keys (the first stays in force, as with postmap),
-// "key: value" lines, extra text after if/endif.
+// "key: value" lines, extra text after if/endif in regexp and pcre tables.
 func (t *Table) Warnings() []string {
 	return append([]string(nil), t.cur.Load().warnings...)
 }

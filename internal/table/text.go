@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ParseError is one problem in a table, reported as FILE:LINE: message.
@@ -85,7 +86,8 @@ func isAlnum(c byte) bool {
 // saved with CRLF line ends behave.
 //
 // A logical line that itself starts with whitespace (continuation text at
-// the top of the file) is an error; Postfix warns and ignores it.
+// the top of the file) is an error; Postfix warns and ignores it. So is a
+// logical line that is not UTF-8 (comments may be in any encoding).
 func logicalLines(p *problems, data string) []logicalLine {
 	var out []logicalLine
 	var cur strings.Builder
@@ -95,9 +97,14 @@ func logicalLines(p *problems, data string) []logicalLine {
 			return
 		}
 		s := cur.String()
-		if isSpace(s[0]) {
+		switch {
+		case isSpace(s[0]):
 			p.errorf(first, "continuation line without a preceding line (a logical line must not start with whitespace)")
-		} else {
+		case !utf8.ValidString(s):
+			// Postfix (smtputf8_enable = yes) ignores such a line in a text
+			// table and fails lookups that find one in a pattern table.
+			p.errorf(first, "non-UTF-8 input %q: save the table as UTF-8", clip(trimSpace(s)))
+		default:
 			out = append(out, logicalLine{line: first, text: trimSpace(s)})
 		}
 		cur.Reset()
