@@ -679,9 +679,13 @@ func (s *Spool) OpenContent(id string) (io.ReadCloser, error) {
 	}
 	// O_NONBLOCK: a named pipe in the content's place opens at once
 	// (and is refused below) instead of waiting for a writer for good.
-	f, err := os.OpenFile(s.contentPath(id), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// O_NOFOLLOW: a symbolic link there is refused as a claim refuses it.
+	f, err := os.OpenFile(s.contentPath(id), os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if os.IsNotExist(err) {
 		return nil, ErrNotFound
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, notRegular(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
