@@ -197,6 +197,11 @@ func Get(s *spool.Spool, id string) (Message, error) {
 	switch {
 	case err == nil:
 		m.Size = n
+		if n == 0 && st != spool.New {
+			// Torn: never sent, set aside at the relay's next start.
+			m.Error = fmt.Sprintf("content file %s is empty: not delivered; the relay quarantines the message at its next start, queue delete removes it",
+				filepath.Base(s.ContentPath(id)))
+		}
 	case errors.Is(err, spool.ErrNotFound) && st != spool.New && st != spool.Claimed:
 		// Content is written before the envelope and removed after
 		// it, so an envelope without content is torn, unless the

@@ -65,6 +65,11 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size == 0 && from != to {
+		// Not delivered as an empty message (recoverOne).
+		lock.Close()
+		return nil, emptyContent(id)
+	}
 	c := &Claim{s: s, id: id, cur: to, lock: lock, size: size, sizeOf: lock}
 	env, err := s.readEnvelope(id, from)
 	if err != nil {

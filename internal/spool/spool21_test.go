@@ -48,3 +48,49 @@ func TestSpool21SymlinkContent(t *testing.T) {
 		t.Errorf("OpenContent followed the symbolic link (queue show --body would print the target)")
 	}
 }
+
+// TestSpool21EmptyContent: a ready message whose content file is empty
+// (a power loss after an E-MailRelay that does not fsync committed its
+// envelope, a filter or a hand that truncated it) was claimed and sent as
+// an empty message, then removed as delivered: the recipient got nothing
+// and the spool lost the one thing left to act on. relaykeeper's own
+// content always begins with its Received: header, and E-MailRelay's with
+// its own, so an empty one is torn: a claim refuses it and recovery sets
+// it aside, reported.
+func TestSpool21EmptyContent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
+	if err := os.Truncate(s.ContentPath(id), 0); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Claim(id); err == nil {
+		c.Unlock()
+		t.Errorf("Claim of a message with an empty content file succeeded: it would be sent empty")
+	} else if !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Claim(empty content) = %v; want an error saying the content is empty", err)
+	}
+	rep, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Quarantined) != 1 || rep.Quarantined[0] != id || !strings.Contains(rep.Reasons[id], "empty") {
+		t.Errorf("Recover: quarantined %v, reasons %v; want %s set aside as empty", rep.Quarantined, rep.Reasons, id)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".quarantine", id+".envelope")); err != nil {
+		t.Errorf("its envelope is not in the quarantine: %v", err)
+	}
+	// An administrator's Lock (queue delete, hold) still works on one.
+	id2 := newMessage(t, s, "Subject: y\r\n\r\nbody\r\n")
+	os.Truncate(s.ContentPath(id2), 0)
+	c, err := s.Lock(id2)
+	if err != nil {
+		t.Fatalf("Lock(empty content) = %v; want it, for queue delete", err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Errorf("Delete: %v", err)
+	}
+}
