@@ -234,7 +234,22 @@ func view(env *spool.Envelope, st spool.State) Message {
 	for _, r := range env.Recipients {
 		m.Recipients = append(m.Recipients, Recipient{Addr: r.Addr, Status: string(r.Status), Reply: r.Reply})
 	}
+	if m.LastReply == "" {
+		m.LastReply = lastReason(env.Reasons)
+	}
 	return m
+}
+
+// lastReason is the text of the last X-MailRelay-Reason line: all that a
+// message E-MailRelay failed (.bad) says of why, since it keeps no reply
+// of relaykeeper's.
+func lastReason(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(lines[i], "X-MailRelay-Reason:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // maxHeader bounds what Header reads, so that a message without an empty

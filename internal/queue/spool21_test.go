@@ -29,3 +29,38 @@ func TestSpool21EmptyContentListed(t *testing.T) {
 		t.Errorf("Get(empty content).Error = %q; want it to say the content file is empty", m.Error)
 	}
 }
+
+// TestSpool21EmailRelayReason: a message E-MailRelay failed (.bad) says
+// why only in its X-MailRelay-Reason lines. queue list and show gave it
+// no reply at all ("failed", a pending recipient, nothing else), and
+// --reply or --match on the reason found nothing, so an administrator
+// taking over E-MailRelay's spool could not tell why, nor select by it.
+func TestSpool21EmailRelayReason(t *testing.T) {
+	s, err := spool.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "emailrelay.100.1796598187.3"
+	env := "X-MailRelay-Format: #2821.7\r\nX-MailRelay-Content: 7bit\r\nX-MailRelay-From: a@example.com\r\n" +
+		"X-MailRelay-ToCount: 1\r\nX-MailRelay-To-Remote: e@example.net\r\nX-MailRelay-Authentication: \r\n" +
+		"X-MailRelay-Client: 127.0.0.1:5\r\nX-MailRelay-End: 1\r\n" +
+		"X-MailRelay-Reason: 451 greylisted, try later\r\nX-MailRelay-ReasonCode: 451\r\n" +
+		"X-MailRelay-Reason: 452 mailbox full\r\nX-MailRelay-ReasonCode: 452\r\n"
+	if err := os.WriteFile(s.EnvelopePath(id, spool.Failed), []byte(env), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.ContentPath(id), []byte("Subject: x\r\n\r\nbody\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Get(s, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.LastReply != "452 mailbox full" {
+		t.Errorf("LastReply = %q; want E-MailRelay's last reason, %q", m.LastReply, "452 mailbox full")
+	}
+	msgs, err := List(s, Filter{Reply: "mailbox full"})
+	if err != nil || len(msgs) != 1 {
+		t.Errorf("List(--reply 'mailbox full') = %d messages, %v; want the failed one", len(msgs), err)
+	}
+}
