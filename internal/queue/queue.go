@@ -160,6 +160,17 @@ func List(s *spool.Spool, f Filter) ([]Message, error) {
 // died holds only in its journal, in state "journal" (the files come at
 // the next relay's start); with a relay running, its journal is its own.
 func journalOnly(s *spool.Spool, f Filter) []Message {
+	var out []Message
+	for _, j := range journalled(s) {
+		if m := journalView(j); f.match(&m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// journalled returns what journalOnly lists: nothing with a relay running.
+func journalled(s *spool.Spool) []spool.Journalled {
 	if pids, _, err := livePIDs(filepath.Join(s.Dir(), PIDFile)); err == nil && len(pids) > 0 {
 		return nil
 	}
@@ -167,15 +178,13 @@ func journalOnly(s *spool.Spool, f Filter) []Message {
 	if err != nil {
 		return nil
 	}
-	var out []Message
-	for _, j := range js {
-		m := view(j.Env, j.State)
-		m.State, m.Size = JournalState, j.Size
-		if f.match(&m) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return js
+}
+
+func journalView(j spool.Journalled) Message {
+	m := view(j.Env, j.State)
+	m.State, m.Size = JournalState, j.Size
+	return m
 }
 
 // JournalState is the state "queue list" gives a message that only a dead
