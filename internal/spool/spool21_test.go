@@ -94,3 +94,38 @@ func TestSpool21EmptyContent(t *testing.T) {
 		t.Errorf("Delete: %v", err)
 	}
 }
+
+// TestSpool21SymlinkEnvelope: an envelope that is a symbolic link was
+// followed, and the first line of its target that is not an envelope
+// field went, quoted, into the parse error: into the diagnostic log, the
+// mail log's quarantine line and queue list. A link to /etc/shadow put
+// root's password hash there. An envelope that is a link is now named as
+// one and never read, and recovery sets it aside as it sets aside a
+// dangling one.
+func TestSpool21SymlinkEnvelope(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "shadow")
+	if err := os.WriteFile(secret, []byte("root:$6$SECRETHASH:19000:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
+	os.Remove(s.EnvelopePath(id, Ready))
+	if err := os.Symlink(secret, s.EnvelopePath(id, Ready)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Read(id)
+	if err == nil || strings.Contains(err.Error(), "SECRETHASH") || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Read(envelope a link to a secret) = %v; want an error naming the link, without the target's text", err)
+	}
+	rep, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Quarantined) != 1 || strings.Contains(rep.Reasons[id], "SECRETHASH") {
+		t.Errorf("Recover: quarantined %v, reasons %v; want %s set aside, without the target's text", rep.Quarantined, rep.Reasons, id)
+	}
+}
