@@ -204,7 +204,7 @@ func (s *Spool) lockContentSize(id string) (*os.File, int64, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
-	if errors.Is(err, syscall.ELOOP) {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EISDIR) {
 		return nil, 0, notRegular(id)
 	}
 	if err != nil {

@@ -650,8 +650,12 @@ func (s *Spool) ContentSize(id string) (int64, error) {
 // notRegular is the error for a content file that is a named pipe, a
 // device or a directory: reading it could wait for good, or never end.
 func notRegular(id string) error {
-	return fmt.Errorf("spool: %s.content is not a regular file", id)
+	return fmt.Errorf("spool: %s.content is %w", id, errNotRegular)
 }
+
+// errNotRegular is what notRegular's errors wrap: recovery sets such a
+// message aside, and RemoveUnreadable removes it.
+var errNotRegular = errors.New("not a regular file")
 
 // OpenContent opens a message's content for reading without a lock, for
 // showing it: a served message's is copied, since its claim may end while

@@ -163,6 +163,13 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			}
 			continue
 		}
+		if errors.Is(err, errNotRegular) {
+			// A link, a named pipe, a directory: never the spool's
+			// file, never delivered; left, it is refused every
+			// second for good.
+			rep.quarantined(s, id, err.Error())
+			continue
+		}
 		if err != nil {
 			continue
 		}

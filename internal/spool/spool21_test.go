@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -127,5 +128,57 @@ func TestSpool21SymlinkEnvelope(t *testing.T) {
 	}
 	if len(rep.Quarantined) != 1 || strings.Contains(rep.Reasons[id], "SECRETHASH") {
 		t.Errorf("Recover: quarantined %v, reasons %v; want %s set aside, without the target's text", rep.Quarantined, rep.Reasons, id)
+	}
+}
+
+// TestSpool21NotRegularContent: a message whose content file is a
+// directory, a named pipe or a symbolic link was skipped by recovery
+// without a word (not quarantined, not counted), refused by the
+// forwarders with an ERROR line every second for good, and "queue delete"
+// (RemoveUnreadable) failed on it too: only rm by hand ended it. Recovery
+// now sets it aside, reported, and RemoveUnreadable removes it.
+func TestSpool21NotRegularContent(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := map[string]func(p string) error{
+		"directory": func(p string) error { return os.Mkdir(p, 0o755) },
+		"pipe":      func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"link":      func(p string) error { return os.Symlink("/etc/passwd", p) },
+	}
+	ids := map[string]string{}
+	for kind, f := range mk {
+		id := newMessage(t, s, "Subject: x\r\n\r\nbody\r\n")
+		os.Remove(s.ContentPath(id))
+		if err := f(s.ContentPath(id)); err != nil {
+			t.Fatal(err)
+		}
+		ids[kind] = id
+	}
+	// queue delete of one of them.
+	if st, err := s.RemoveUnreadable(ids["directory"]); err != nil || st != Ready {
+		t.Errorf("RemoveUnreadable(content a directory) = %v, %v; want Ready, nil", st, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ids["directory"]+".*")); len(m) != 0 {
+		t.Errorf("RemoveUnreadable left %v", m)
+	}
+	rep, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"pipe", "link"} {
+		id := ids[kind]
+		if !strings.Contains(rep.Reasons[id], "not a regular file") {
+			t.Errorf("Recover: content a %s: quarantined %v, reasons %v; want %s set aside", kind, rep.Quarantined, rep.Reasons, id)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, ".quarantine", id+".content")); err != nil {
+			t.Errorf("content a %s: not in the quarantine: %v", kind, err)
+		}
+		// Restored, it would only be set aside again.
+		if _, _, err := s.Restore(id); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Restore(content a %s) = %v; want it refused, saying why", kind, err)
+		}
 	}
 }
