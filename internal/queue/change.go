@@ -135,7 +135,7 @@ func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
 	// next start sends what the administrator asked to stop.
 	for _, j := range journalled(s) {
 		st, m := j.State.String(), journalView(j)
-		if hasState(act.states(), st) && (len(sel.States) == 0 || hasState(sel.States, st)) && sel.chooses(&m) {
+		if hasState(act.states(), st) && (len(sel.States) == 0 || hasState(sel.States, st) || hasState(sel.States, JournalState)) && sel.chooses(&m) {
 			ids = append(ids, m.ID)
 		}
 	}

@@ -93,12 +93,16 @@ func matchText(m *Message, text string) bool {
 
 func hasState(sts []spool.State, name string) bool {
 	for _, st := range sts {
-		if st.String() == name {
+		if st.String() == name || st == journalPseudo && name == JournalState {
 			return true
 		}
 	}
 	return false
 }
+
+// journalPseudo stands for JournalState in a --state list: the listing
+// prints it, so a script may select by it. No spool file has it.
+const journalPseudo spool.State = -1
 
 func anyRecipient(m *Message, f func(Recipient) bool) bool {
 	for _, r := range m.Recipients {

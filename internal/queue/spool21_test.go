@@ -64,3 +64,19 @@ func TestSpool21EmailRelayReason(t *testing.T) {
 		t.Errorf("List(--reply 'mailbox full') = %d messages, %v; want the failed one", len(msgs), err)
 	}
 }
+
+// TestSpool21StateJournal: queue list gives a message only a dead relay's
+// journal holds the state "journal" (text and --json), but --state
+// journal was a usage error (exit 2): a script that selects by the states
+// the listing prints failed on this one.
+func TestSpool21StateJournal(t *testing.T) {
+	sts, err := ParseStates("journal,held")
+	if err != nil {
+		t.Fatalf(`ParseStates("journal,held") = %v; want the state the listing prints accepted`, err)
+	}
+	f := Filter{States: sts}
+	if !f.match(&Message{State: JournalState}) || !f.match(&Message{State: "held"}) || f.match(&Message{State: "ready"}) {
+		t.Errorf("--state journal,held: matches journal %v, held %v, ready %v; want true, true, false",
+			f.match(&Message{State: JournalState}), f.match(&Message{State: "held"}), f.match(&Message{State: "ready"}))
+	}
+}
