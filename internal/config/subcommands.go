@@ -147,7 +147,7 @@ or not (see docs/queue.md).
       --recipient TEXT   only those with a recipient containing TEXT
       --reply TEXT       only those with a last reply containing TEXT
       --state STATE      only those in STATE: new, ready, claimed, failed,
-                         held (several separated by commas)
+                         held, journal (several separated by commas)
   show ID [--body]       one message's envelope and header (--body: all)
   delete ID...           remove messages for good
   hold ID...             keep ready messages from delivery

@@ -151,11 +151,27 @@ func Select(s *spool.Spool, act Action, sel Selector) ([]string, error) {
 			(act == Retry || act == Flush) && msgs[i].State == spool.Claimed.String() && !msgs[i].StaleClaim {
 			continue
 		}
-		if sel.All || len(sel.States) > 0 && sel.Match == "" || sel.Match != "" && matchText(&msgs[i], sel.Match) {
+		if sel.chooses(&msgs[i]) {
 			ids = append(ids, msgs[i].ID)
 		}
 	}
+	// A message only a dead relay's journal holds cannot be changed
+	// until a relay writes it out; selected all the same, in the state it
+	// was accepted in, it is reported (not found: only in the journal)
+	// and the exit status says so, rather than "0 done" while the relay's
+	// next start sends what the administrator asked to stop.
+	for _, j := range journalled(s) {
+		st, m := j.State.String(), journalView(j)
+		if hasState(act.states(), st) && (len(sel.States) == 0 || hasState(sel.States, st) || hasState(sel.States, JournalState)) && sel.chooses(&m) {
+			ids = append(ids, m.ID)
+		}
+	}
 	return ids, nil
+}
+
+// chooses reports whether sel picks m, among those in the right states.
+func (sel Selector) chooses(m *Message) bool {
+	return sel.All || len(sel.States) > 0 && sel.Match == "" || sel.Match != "" && matchText(m, sel.Match)
 }
 
 // Apply does act to each message in ids, one at a time under the message's
@@ -316,7 +332,11 @@ func lockFailed(s *spool.Spool, r Result, err error) Result {
 		}
 		r.Outcome = NotFound
 		r.Detail = "no such message"
-		if err := notInQueue(s, r.ID); err != nil {
+		if err := notInQueue(s, r.ID); errors.Is(err, errJournalOnly) {
+			// There, but not to be changed yet: refused, also when
+			// selected by --all (never "gone since it was selected").
+			r.Outcome, r.Detail, r.From = Refused, err.Error(), JournalState
+		} else if err != nil {
 			r.Detail = err.Error()
 		} else if r.ID == "ALL" {
 			// postsuper's keyword, typed from habit.

@@ -302,9 +302,13 @@ func (r Report) WriteText(w, warn io.Writer, act Action, dir string) {
 func ParseStates(list string) ([]spool.State, error) {
 	var sts []spool.State
 	for _, s := range strings.Split(list, ",") {
-		st, ok := spool.ParseState(strings.TrimSpace(strings.ToLower(s)))
+		name := strings.TrimSpace(strings.ToLower(s))
+		st, ok := spool.ParseState(name)
+		if name == JournalState {
+			st, ok = journalPseudo, true
+		}
 		if !ok {
-			return nil, fmt.Errorf("--state %q: not a state (new, ready, claimed, failed, held)", s)
+			return nil, fmt.Errorf("--state %q: not a state (new, ready, claimed, failed, held, journal)", s)
 		}
 		sts = append(sts, st)
 	}

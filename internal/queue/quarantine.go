@@ -113,10 +113,14 @@ func notInQueue(s *spool.Spool, id string) error {
 		return errors.New("not in the queue: recovery set it aside (see relaykeeper queue quarantine)")
 	}
 	if journalIDs(s)[id] {
-		return errors.New("only in the journal of a relay that died: start the relay (or run relaykeeper --as-client) to write it out first")
+		return errJournalOnly
 	}
 	return nil
 }
+
+// errJournalOnly is notInQueue's answer for a message that only a dead
+// relay's journal holds: it exists, but no command can change it yet.
+var errJournalOnly = errors.New("only in the journal of a relay that died: start the relay (or run relaykeeper --as-client) to write it out first")
 
 // journalCache keeps journalOnly's ids for a few seconds, so that a
 // command given thousands of ids already delivered reads a dead relay's

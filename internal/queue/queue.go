@@ -93,12 +93,16 @@ func matchText(m *Message, text string) bool {
 
 func hasState(sts []spool.State, name string) bool {
 	for _, st := range sts {
-		if st.String() == name {
+		if st.String() == name || st == journalPseudo && name == JournalState {
 			return true
 		}
 	}
 	return false
 }
+
+// journalPseudo stands for JournalState in a --state list: the listing
+// prints it, so a script may select by it. No spool file has it.
+const journalPseudo spool.State = -1
 
 func anyRecipient(m *Message, f func(Recipient) bool) bool {
 	for _, r := range m.Recipients {
@@ -160,6 +164,17 @@ func List(s *spool.Spool, f Filter) ([]Message, error) {
 // died holds only in its journal, in state "journal" (the files come at
 // the next relay's start); with a relay running, its journal is its own.
 func journalOnly(s *spool.Spool, f Filter) []Message {
+	var out []Message
+	for _, j := range journalled(s) {
+		if m := journalView(j); f.match(&m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// journalled returns what journalOnly lists: nothing with a relay running.
+func journalled(s *spool.Spool) []spool.Journalled {
 	if pids, _, err := livePIDs(filepath.Join(s.Dir(), PIDFile)); err == nil && len(pids) > 0 {
 		return nil
 	}
@@ -167,15 +182,13 @@ func journalOnly(s *spool.Spool, f Filter) []Message {
 	if err != nil {
 		return nil
 	}
-	var out []Message
-	for _, j := range js {
-		m := view(j.Env, j.State)
-		m.State, m.Size = JournalState, j.Size
-		if f.match(&m) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return js
+}
+
+func journalView(j spool.Journalled) Message {
+	m := view(j.Env, j.State)
+	m.State, m.Size = JournalState, j.Size
+	return m
 }
 
 // JournalState is the state "queue list" gives a message that only a dead
@@ -197,6 +210,11 @@ func Get(s *spool.Spool, id string) (Message, error) {
 	switch {
 	case err == nil:
 		m.Size = n
+		if n == 0 && st != spool.New {
+			// Torn: never sent, set aside at the relay's next start.
+			m.Error = fmt.Sprintf("content file %s is empty: not delivered; the relay quarantines the message at its next start, queue delete removes it",
+				filepath.Base(s.ContentPath(id)))
+		}
 	case errors.Is(err, spool.ErrNotFound) && st != spool.New && st != spool.Claimed:
 		// Content is written before the envelope and removed after
 		// it, so an envelope without content is torn, unless the
@@ -229,7 +247,22 @@ func view(env *spool.Envelope, st spool.State) Message {
 	for _, r := range env.Recipients {
 		m.Recipients = append(m.Recipients, Recipient{Addr: r.Addr, Status: string(r.Status), Reply: r.Reply})
 	}
+	if m.LastReply == "" {
+		m.LastReply = lastReason(env.Reasons)
+	}
 	return m
+}
+
+// lastReason is the text of the last X-MailRelay-Reason line: all that a
+// message E-MailRelay failed (.bad) says of why, since it keeps no reply
+// of relaykeeper's.
+func lastReason(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(lines[i], "X-MailRelay-Reason:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // maxHeader bounds what Header reads, so that a message without an empty

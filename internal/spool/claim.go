@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +65,11 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 	lock, size, err := s.lockContentSize(id)
 	if err != nil {
 		return nil, err
+	}
+	if size == 0 && from != to {
+		// Not delivered as an empty message (recoverOne).
+		lock.Close()
+		return nil, emptyContent(id)
 	}
 	c := &Claim{s: s, id: id, cur: to, lock: lock, size: size, sizeOf: lock}
 	env, err := s.readEnvelope(id, from)
@@ -138,13 +144,21 @@ func (c *Claim) end() {
 func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 	name := s.envelopePath(id, st)
 	b, err := readEnvelopeFile(name)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
 		if target, lerr := os.Readlink(name); lerr == nil {
-			// Not renamed meanwhile: a link that leads nowhere, which
-			// no retry mends.
-			return nil, fmt.Errorf("spool: %s%s: a symbolic link to %s, which does not exist", id, stateSuffix[st], target)
+			// Not renamed meanwhile: a link, which no retry mends. It
+			// is never read: a line of its target would be quoted in
+			// the parse error, into the logs and queue list (a link
+			// to /etc/shadow, and root's hash is there).
+			why := "not read: an envelope must be the spool's own file"
+			if _, serr := os.Stat(name); errors.Is(serr, os.ErrNotExist) {
+				why = "which does not exist"
+			}
+			return nil, fmt.Errorf("spool: %s%s: a symbolic link to %s, %s", id, stateSuffix[st], target, why)
 		}
-		return nil, ErrNotFound
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotFound
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

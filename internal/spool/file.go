@@ -197,9 +197,15 @@ func (s *Spool) lockContent(id string) (*os.File, error) {
 
 // lockContentSize is lockContent, with the size of the file it locked.
 func (s *Spool) lockContentSize(id string) (*os.File, int64, error) {
-	f, err := openFile(s.contentPath(id), os.O_RDWR, 0)
+	// O_NOFOLLOW: a symbolic link in the content's place (a filter's, or
+	// a member of the spool's group's) would have the relay, run as
+	// root, send the file it points to as the message.
+	f, err := openFile(s.contentPath(id), os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, ErrNotFound
+	}
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EISDIR) {
+		return nil, 0, notRegular(id)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("spool: %w", err)

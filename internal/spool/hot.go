@@ -650,8 +650,12 @@ func (s *Spool) ContentSize(id string) (int64, error) {
 // notRegular is the error for a content file that is a named pipe, a
 // device or a directory: reading it could wait for good, or never end.
 func notRegular(id string) error {
-	return fmt.Errorf("spool: %s.content is not a regular file", id)
+	return fmt.Errorf("spool: %s.content is %w", id, errNotRegular)
 }
+
+// errNotRegular is what notRegular's errors wrap: recovery sets such a
+// message aside, and RemoveUnreadable removes it.
+var errNotRegular = errors.New("not a regular file")
 
 // OpenContent opens a message's content for reading without a lock, for
 // showing it: a served message's is copied, since its claim may end while
@@ -679,9 +683,13 @@ func (s *Spool) OpenContent(id string) (io.ReadCloser, error) {
 	}
 	// O_NONBLOCK: a named pipe in the content's place opens at once
 	// (and is refused below) instead of waiting for a writer for good.
-	f, err := os.OpenFile(s.contentPath(id), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// O_NOFOLLOW: a symbolic link there is refused as a claim refuses it.
+	f, err := os.OpenFile(s.contentPath(id), os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if os.IsNotExist(err) {
 		return nil, ErrNotFound
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, notRegular(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

@@ -72,6 +72,7 @@ func (s *Spool) ListQuarantine() ([]Quarantined, []string, error) {
 func (s *Spool) inspectQuarantined(id string) Quarantined {
 	q := Quarantined{ID: id, Size: -1}
 	dir := s.QuarantinePath()
+	var contentMode uint32
 	note := func(name string) bool {
 		var st syscall.Stat_t
 		if syscall.Lstat(filepath.Join(dir, name), &st) != nil {
@@ -82,7 +83,7 @@ func (s *Spool) inspectQuarantined(id string) Quarantined {
 			q.Moved = t
 		}
 		if strings.HasSuffix(name, ".content") {
-			q.Size = st.Size
+			q.Size, contentMode = st.Size, st.Mode&syscall.S_IFMT
 		}
 		return true
 	}
@@ -109,8 +110,15 @@ func (s *Spool) inspectQuarantined(id string) Quarantined {
 			q.Env.ID = id
 		}
 	}
-	if q.Size < 0 && q.Problem == "" {
+	switch {
+	case q.Problem != "":
+	case q.Size < 0:
 		q.Problem = "content file " + id + ".content is missing"
+	case contentMode != syscall.S_IFREG:
+		// Restored, it would be set aside again (recovery).
+		q.Problem = "content file " + id + ".content is not a regular file (a link, a named pipe or a directory): put the message there first"
+	case q.Size == 0:
+		q.Problem = "content file " + id + ".content is empty (torn)"
 	}
 	return q
 }

@@ -52,7 +52,8 @@ func readEnvelopeFile(name string) ([]byte, error) {
 		// O_NONBLOCK changes nothing for a regular file; a named pipe
 		// in an envelope's place opens at once and reads as empty,
 		// instead of waiting for a writer for good.
-		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+		// O_NOFOLLOW: a symbolic link is never read (readEnvelope).
+		fd, err = syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 		if err != syscall.EINTR {
 			break
 		}

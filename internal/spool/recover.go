@@ -163,6 +163,13 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			}
 			continue
 		}
+		if errors.Is(err, errNotRegular) {
+			// A link, a named pipe, a directory: never the spool's
+			// file, never delivered; left, it is refused every
+			// second for good.
+			rep.quarantined(s, id, err.Error())
+			continue
+		}
 		if err != nil {
 			continue
 		}
@@ -226,6 +233,15 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 		rep.quarantined(s, id, err.Error())
 		return
 	}
+	if fi, err := lock.Stat(); err == nil && fi.Size() == 0 {
+		// relaykeeper's content begins with its Received: header, and
+		// E-MailRelay's with its own: an empty one is torn (a power
+		// loss after a writer that does not fsync, a truncating
+		// filter). Sent, the recipient would get nothing and the
+		// message be gone as delivered.
+		rep.quarantined(s, id, emptyContent(id).Error())
+		return
+	}
 	switch st {
 	case Claimed:
 		if err := rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready)); err != nil {
@@ -241,6 +257,12 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 	case Held:
 		rep.Held++
 	}
+}
+
+// emptyContent is the error for a message whose content file is empty:
+// torn, never a message a client sent (it has the Received: header).
+func emptyContent(id string) error {
+	return fmt.Errorf("spool: %s.content is empty (torn)", id)
 }
 
 // ownTemp says whether name is a temporary file a spool writer makes:

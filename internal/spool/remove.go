@@ -139,6 +139,15 @@ func (s *Spool) RemoveUnreadable(id string) (State, error) {
 	if errors.Is(err, ErrNotFound) && s.served(id) == nil {
 		return st, s.removeContentless(id, st)
 	}
+	if errors.Is(err, errNotRegular) {
+		// Nothing can lock it, nor deliver it. os.Remove takes a
+		// link itself, never its target, and a directory only if
+		// empty (else the error says so).
+		if err := s.removeFiles(id, s.envelopePath(id, st)); err != nil {
+			return st, fmt.Errorf("spool: delete %s: %w", id, err)
+		}
+		return st, s.syncDir()
+	}
 	if err != nil {
 		return st, err
 	}
