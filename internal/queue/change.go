@@ -74,8 +74,8 @@ func (a Action) states() []spool.State {
 // takes refuses a --state that names only states act never changes, so
 // that "queue retry --state held" says what to do instead of "0 done".
 func (a Action) takes(states []spool.State) error {
-	if len(states) == 0 {
-		return nil
+	if len(states) == 0 || slices.Contains(states, journalPseudo) {
+		return nil // a dead relay's journal may hold a message of any state
 	}
 	var names []string
 	for _, st := range a.states() {

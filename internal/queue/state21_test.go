@@ -28,6 +28,7 @@ func TestSelectStateTheActionNeverTakes(t *testing.T) {
 		{Release, []spool.State{spool.Failed}, "queue release takes held messages, not failed; queue retry sends failed messages again"},
 		{Flush, []spool.State{spool.New}, "queue flush takes ready, claimed messages, not new"},
 		{Retry, []spool.State{spool.Held, spool.Ready}, ""},
+		{Retry, []spool.State{journalPseudo}, ""}, // spool21: a dead relay's journal, any state
 		{Delete, nil, ""},
 	} {
 		_, err := Select(s, tc.act, Selector{States: tc.states, All: tc.states == nil})
