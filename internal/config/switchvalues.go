@@ -409,7 +409,7 @@ func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, FlagError(err)
+			return nil, FlagErrorIn(fs, err)
 		}
 		rest := fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -501,5 +501,5 @@ func unknownSwitch(typed string) error {
 			}
 		}
 	}
-	return fmt.Errorf("unknown switch %s", typed)
+	return fmt.Errorf("unknown switch %s%s", typed, DidYouMean(typed, longSwitches()))
 }

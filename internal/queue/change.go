@@ -3,6 +3,8 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -326,6 +328,9 @@ var Commands = map[string][]string{
 	"quarantine": nil,
 	"restore":    nil,
 }
+
+// CommandNames are the names of the queue commands, sorted.
+func CommandNames() []string { return slices.Sorted(maps.Keys(Commands)) }
 
 // postfixWords are Postfix's and E-MailRelay's words for what the queue
 // commands do another way, with what to use instead.
