@@ -444,7 +444,13 @@ func LetterSets(fs *flag.FlagSet, args []string) ([]string, error) {
 			out = append(out, a)
 			if f != nil && !isBool(f) && !eq && i+1 < len(args) {
 				i++
-				out = append(out, args[i]) // its value, whatever it looks like
+				// Its value, whatever it looks like, but for another
+				// switch: "--as-proxy --check" lacks the value, and
+				// taking "--check" as the host would start the relay.
+				if next, _, _ := strings.Cut(args[i], "="); strings.HasPrefix(next, "--") && fs.Lookup(next[2:]) != nil {
+					return nil, fmt.Errorf("%s needs a value, not the switch %s", a, next)
+				}
+				out = append(out, args[i])
 			}
 			continue
 		}

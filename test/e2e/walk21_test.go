@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +43,30 @@ func TestWalk21TypoSuggests(t *testing.T) {
 	for _, args := range [][]string{{"--frobnicate"}, {"-Z"}} {
 		if _, stderr, code := runBinary(t, bin, "", args...); code != 2 || strings.Contains(stderr, "did you mean") {
 			t.Errorf("relaykeeper %s: exit %d, %q; want exit 2 and no guess", args[0], code, stderr)
+		}
+	}
+}
+
+// TestWalk21SwitchValueIsASwitch: a switch whose value was left out, so
+// that the next word is another switch ("--as-proxy --check"), is refused
+// with exit status 2; it used to take "--check" as the smarthost's name and
+// start the relay for real, listening, instead of checking the settings.
+func TestWalk21SwitchValueIsASwitch(t *testing.T) {
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	port := strconv.Itoa(harness.FreePort(t))
+	common := []string{"--port", port, "--interface", "127.0.0.1", "--spool-dir", filepath.Join(dir, "spool")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--as-proxy", "--check"}, "--as-proxy needs a value, not the switch --check"},
+		{[]string{"--as-server", "--admin-password-file", "--check"}, "--admin-password-file needs a value, not the switch --check"},
+		{[]string{"--as-server", "--forward-to", "--log=true", "--check"}, "--forward-to needs a value, not the switch --log"},
+	} {
+		_, stderr, code := runBinary(t, bin, "", append(c.args, common...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("relaykeeper %s: exit %d, %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
 	}
 }
