@@ -182,7 +182,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
-		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain); err != nil {
+		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain, r.log); err != nil {
 			return nil, config.Setting("auth.server_secrets", err)
 		}
 		if w := cfg.AuthNeverOffered(r.secrets.HasAccounts()); w != "" {

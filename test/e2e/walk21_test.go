@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -68,5 +69,33 @@ func TestWalk21SwitchValueIsASwitch(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("relaykeeper %s: exit %d, %q; want exit 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
+	}
+}
+
+// TestWalk21ReadableSecretsWarned: docs/auth.md says a secrets file must be
+// readable by relaykeeper only; one that every user may read (a smarthost's
+// password in plain text, an account's) is named with its mode by --check
+// and at start, and one that is not draws no warning.
+func TestWalk21ReadableSecretsWarned(t *testing.T) {
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	client := writeFile(t, dir, "client.auth", "client plain relay s3cret\n", 0o644)
+	server := writeFile(t, dir, "server.auth", "server plain bob s3cret\n", 0o644)
+	args := []string{"--check", "--as-server", "--forward-to", "127.0.0.1:25", "--spool-dir", filepath.Join(dir, "spool"),
+		"--client-auth", client, "--server-auth", server}
+	_, stderr, code := runBinary(t, bin, "", args...)
+	for _, f := range []string{client, server} {
+		if code != 0 || !strings.Contains(stderr, `a secrets file is readable by every user of this machine`) ||
+			!strings.Contains(stderr, "file="+f+" mode=0644") {
+			t.Errorf("--check with %s at 0644: exit %d, %q; want exit 0 and a warning naming it", f, code, stderr)
+		}
+	}
+	for _, f := range []string{client, server} {
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := runBinary(t, bin, "", args...); code != 0 || strings.Contains(stderr, "readable by every user") {
+		t.Errorf("--check with the files at 0600: exit %d, %q; want exit 0 and no warning", code, stderr)
 	}
 }
