@@ -308,6 +308,19 @@ func (c *Config) Validate() error {
 			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
 		}
 	}
+	if c.Admin.PasswordFile == "" {
+		// The start refuses these (admin.CheckListener); so does --check.
+		const need = "%s: a password is required to listen on a non-loopback address: set --admin-password-file ([admin] password_file), or listen on 127.0.0.1"
+		if h, _, err := net.SplitHostPort(c.Admin.HTTP); err == nil && offLoopback(h) {
+			v.bad(need, c.Admin.HTTP)("admin.http")
+		}
+		for _, a := range c.FrontendAddrs("admin", "127.0.0.1", c.Admin.Port) {
+			if h, _, err := net.SplitHostPort(a); c.Admin.Port != 0 && err == nil && offLoopback(h) {
+				v.bad(need, a)("admin.port")
+				break
+			}
+		}
+	}
 
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
@@ -704,4 +717,12 @@ func emailRelayLogFields(s string) bool {
 func (t *TLS) ClientSettings() remote.TLSSettings {
 	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
 		Verify: t.ClientVerify, ServerName: t.ClientServerName, VerifyName: t.ClientVerifyName, Certificate: t.ClientCertificate, Key: t.ClientKey}
+}
+
+// offLoopback says whether a listening address's host is certainly off
+// loopback: empty (every address) or an IP address other than 127.0.0.0/8
+// and ::1. A name is left to the start, which resolves it.
+func offLoopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && !ip.IsLoopback()
 }

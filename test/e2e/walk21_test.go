@@ -99,3 +99,33 @@ func TestWalk21ReadableSecretsWarned(t *testing.T) {
 		t.Errorf("--check with the files at 0600: exit %d, %q; want exit 0 and no warning", code, stderr)
 	}
 }
+
+// TestWalk21CheckAdminOffLoopback: the start refuses an admin front end off
+// loopback without a password (exit 2), so --check must too: it used to say
+// "the configuration is good: the relay would start" for --admin-http
+// 0.0.0.0:PORT and for --admin with --interface admin=0.0.0.0, and the
+// systemd unit then failed at start. On loopback, or with a password file,
+// it is good.
+func TestWalk21CheckAdminOffLoopback(t *testing.T) {
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	pw := writeFile(t, dir, "admin.pw", "s3cret\n", 0o600)
+	spool := []string{"--as-server", "--spool-dir", filepath.Join(dir, "spool"), "--check"}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--admin-http", "0.0.0.0:8025"}, 2, "--admin-http: 0.0.0.0:8025: a password is required to listen on a non-loopback address"},
+		{[]string{"--admin-http", ":8025"}, 2, "--admin-http: :8025: a password is required"},
+		{[]string{"--admin", "10026", "--interface", "admin=0.0.0.0"}, 2, "--admin: 0.0.0.0:10026: a password is required"},
+		{[]string{"--admin-http", "127.0.0.1:8025", "--admin", "10026"}, 0, "the configuration is good"},
+		{[]string{"--admin-http", "[::1]:8025"}, 0, "the configuration is good"},
+		{[]string{"--admin-http", "0.0.0.0:8025", "--admin-password-file", pw}, 0, "the configuration is good"},
+	} {
+		stdout, stderr, code := runBinary(t, bin, "", append(c.args, spool...)...)
+		if code != c.code || !strings.Contains(stdout+stderr, c.want) {
+			t.Errorf("relaykeeper --check %s: exit %d, %q %q; want exit %d and %q", strings.Join(c.args, " "), code, stdout, stderr, c.code, c.want)
+		}
+	}
+}
