@@ -84,7 +84,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		pw := ""
 		if f := r.cfg.Admin.PasswordFile; f != "" {
 			var err error
-			if pw, err = admin.ReadPasswordFile(f); err != nil {
+			if pw, err = config.ReadAdminPasswordFile(f); err != nil {
 				return nil, config.Setting("admin.password_file", err)
 			}
 		}

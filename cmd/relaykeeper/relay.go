@@ -210,7 +210,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		r.router = rt
 	}
-	if err := enforcePaths(&r.cfg); err != nil {
+	if err := cmp.Or(enforcePaths(&r.cfg), r.cfg.CheckFrontendFiles()); err != nil {
 		return nil, err
 	}
 	if r.enforcer, err = r.newEnforcer(); err != nil {

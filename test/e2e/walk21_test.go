@@ -111,21 +111,53 @@ func TestWalk21CheckAdminOffLoopback(t *testing.T) {
 	dir := t.TempDir()
 	pw := writeFile(t, dir, "admin.pw", "s3cret\n", 0o600)
 	spool := []string{"--as-server", "--spool-dir", filepath.Join(dir, "spool"), "--check"}
-	for _, c := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	walk21Run(t, bin, spool, []walk21Case{
 		{[]string{"--admin-http", "0.0.0.0:8025"}, 2, "--admin-http: 0.0.0.0:8025: a password is required to listen on a non-loopback address"},
 		{[]string{"--admin-http", ":8025"}, 2, "--admin-http: :8025: a password is required"},
 		{[]string{"--admin", "10026", "--interface", "admin=0.0.0.0"}, 2, "--admin: 0.0.0.0:10026: a password is required"},
 		{[]string{"--admin-http", "127.0.0.1:8025", "--admin", "10026"}, 0, "the configuration is good"},
 		{[]string{"--admin-http", "[::1]:8025"}, 0, "the configuration is good"},
 		{[]string{"--admin-http", "0.0.0.0:8025", "--admin-password-file", pw}, 0, "the configuration is good"},
-	} {
-		stdout, stderr, code := runBinary(t, bin, "", append(c.args, spool...)...)
+	})
+}
+
+// TestWalk21CheckFrontendFiles: --check opens the files the POP3 server and
+// the admin front ends read at start, as docs/operations.md says it opens
+// every secrets file: a missing --pop-auth (or its default,
+// /etc/relaykeeper.auth) and a missing or empty --admin-password-file used
+// to pass --check ("the relay would start") and fail the start.
+func TestWalk21CheckFrontendFiles(t *testing.T) {
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	absent := filepath.Join(dir, "absent")
+	empty := writeFile(t, dir, "empty.pw", "\n", 0o600)
+	pop := writeFile(t, dir, "pop.auth", "server plain bob s3cret\n", 0o600)
+	pw := writeFile(t, dir, "admin.pw", "s3cret\n", 0o600)
+	spool := []string{"--as-server", "--spool-dir", filepath.Join(dir, "spool"), "--check"}
+	walk21Run(t, bin, spool, []walk21Case{
+		{[]string{"--pop", "--pop-auth", absent}, 2, "--pop-auth: auth: open " + absent},
+		{[]string{"--admin-http", "127.0.0.1:8025", "--admin-password-file", absent}, 2, "--admin-password-file: open " + absent},
+		{[]string{"--admin", "10026", "--admin-password-file", empty}, 2, "--admin-password-file: " + empty + ": the first line is empty"},
+		{[]string{"--pop", "--pop-auth", pop, "--admin-http", "127.0.0.1:8025", "--admin-password-file", pw}, 0, "the configuration is good"},
+	})
+}
+
+// walk21Case is a command line (before common) with its exit status and
+// what its output must contain.
+type walk21Case struct {
+	args []string
+	code int
+	want string
+}
+
+// walk21Run runs each case's command line, followed by common, and checks
+// its exit status and output.
+func walk21Run(t *testing.T, bin string, common []string, cases []walk21Case) {
+	t.Helper()
+	for _, c := range cases {
+		stdout, stderr, code := runBinary(t, bin, "", append(c.args, common...)...)
 		if code != c.code || !strings.Contains(stdout+stderr, c.want) {
-			t.Errorf("relaykeeper --check %s: exit %d, %q %q; want exit %d and %q", strings.Join(c.args, " "), code, stdout, stderr, c.code, c.want)
+			t.Errorf("relaykeeper %s: exit %d, %q %q; want exit %d and %q", strings.Join(c.args, " "), code, stdout, stderr, c.code, c.want)
 		}
 	}
 }
