@@ -322,6 +322,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	v.listenerClashes()
+
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
 	if en.BanDelay < 0 {
@@ -725,4 +727,42 @@ func (t *TLS) ClientSettings() remote.TLSSettings {
 func offLoopback(host string) bool {
 	ip, err := netip.ParseAddr(host)
 	return host == "" || err == nil && !ip.IsLoopback()
+}
+
+// listenerClashes finds two of the relay's own listeners (SMTP, POP3, the
+// admin interface, the admin HTTP API) given the same address, which the
+// start cannot bind twice: --check says so, as the start would fail.
+func (v *validator) listenerClashes() {
+	c := v.c
+	if c.Mode == ModeClient {
+		return // no listener
+	}
+	seen := map[string]string{} // address -> the listener given it first
+	if !c.SMTP.Disabled {
+		for _, l := range c.SMTPListens() {
+			seen[l.Addr] = l.Role
+		}
+	}
+	type own struct{ addr, what, key string }
+	var others []own
+	if c.POP.Enabled {
+		for _, a := range c.FrontendAddrs("pop", "", c.POP.Port) {
+			others = append(others, own{a, "pop", "pop.port"})
+		}
+	}
+	if c.Admin.Port != 0 {
+		for _, a := range c.FrontendAddrs("admin", "127.0.0.1", c.Admin.Port) {
+			others = append(others, own{a, "admin", "admin.port"})
+		}
+	}
+	if c.Admin.HTTP != "" {
+		others = append(others, own{c.Admin.HTTP, "admin-http", "admin.http"})
+	}
+	for _, o := range others {
+		if w, ok := seen[o.addr]; ok {
+			v.bad("%s is given for both %s and %s", o.addr, w, o.what)(o.key)
+		} else {
+			seen[o.addr] = o.what
+		}
+	}
 }

@@ -161,3 +161,22 @@ func walk21Run(t *testing.T, bin string, common []string, cases []walk21Case) {
 		}
 	}
 }
+
+// TestWalk21CheckListenerClash: two of the relay's own listeners given one
+// address (the SMTP port as --pop-port, --admin or --admin-http) cannot both
+// bind, so the start exits 2; --check used to say the relay would start.
+func TestWalk21CheckListenerClash(t *testing.T) {
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	pop := writeFile(t, dir, "pop.auth", "server plain bob s3cret\n", 0o600)
+	port := strconv.Itoa(harness.FreePort(t))
+	other := strconv.Itoa(harness.FreePort(t))
+	common := []string{"--as-server", "--port", port, "--interface", "127.0.0.1", "--spool-dir", filepath.Join(dir, "spool"), "--check"}
+	walk21Run(t, bin, common, []walk21Case{
+		{[]string{"--pop", "--pop-auth", pop, "--pop-port", port}, 2, "--pop-port: 127.0.0.1:" + port + " is given for both smtp and pop"},
+		{[]string{"--admin", port}, 2, "--admin: 127.0.0.1:" + port + " is given for both smtp and admin"},
+		{[]string{"--admin-http", "127.0.0.1:" + port}, 2, "--admin-http: 127.0.0.1:" + port + " is given for both smtp and admin-http"},
+		{[]string{"--admin", other, "--admin-http", "127.0.0.1:" + other}, 2, "is given for both admin and admin-http"},
+		{[]string{"--pop", "--pop-auth", pop, "--pop-port", other, "--admin-http", "127.0.0.1:" + strconv.Itoa(harness.FreePort(t))}, 0, "the configuration is good"},
+	})
+}
