@@ -40,7 +40,7 @@ func TestAud13StartErrorsNameFileLine(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, toml, want string }{
 		{"admin.password_file", "[admin]\nhttp = \"" + free() + "\"\npassword_file = %q\n", ":4: admin.password_file: open " + missing},
-		{"admin.http wildcard", "[admin]\n\nhttp = \"" + wild + "\"\n", ":4: admin.http: " + wild + ": admin: a password is required"},
+		{"admin.http wildcard", "[admin]\n\nhttp = \"" + wild + "\"\n", ":4: admin.http: " + wild + ": a password is required"},
 		{"admin.http taken", "[admin]\nhttp = \"" + taken.Addr().String() + "\"\n", ":3: admin.http: cannot listen on " + taken.Addr().String()},
 		{"log.file", "[log]\nfile = %q\n", ":3: log.file: logfile: open " + missing},
 		{"log.mail_log", "[log]\n\nmail_log = %q\n", ":4: log.mail_log: logfile: open " + missing},

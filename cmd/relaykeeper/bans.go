@@ -49,7 +49,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	allowed := map[string][]string{"list": {"json"}, "add": {"duration", "reason"}, "remove": nil}
 	own, ok := allowed[cmd]
 	if !ok {
-		return usage("unknown command %q", cmd)
+		return usage("unknown command %q%s", cmd, config.DidYouMean(cmd, []string{"list", "add", "remove"}))
 	}
 	for _, name := range []string{"json", "duration", "reason"} {
 		if set[name] && !slices.Contains(own, name) {

@@ -55,7 +55,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			// default place (and E-MailRelay's once had).
 			r.cfg.POP.Auth = config.POPAuthDefault()
 		}
-		secrets, err := auth.OpenServerFile(r.cfg.POP.Auth, r.cfg.Domain)
+		secrets, err := auth.OpenServerFile(r.cfg.POP.Auth, r.cfg.Domain, r.log)
 		if err != nil {
 			return nil, config.Setting("pop.auth", err)
 		}
@@ -84,7 +84,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		pw := ""
 		if f := r.cfg.Admin.PasswordFile; f != "" {
 			var err error
-			if pw, err = admin.ReadPasswordFile(f); err != nil {
+			if pw, err = config.ReadAdminPasswordFile(f); err != nil {
 				return nil, config.Setting("admin.password_file", err)
 			}
 		}

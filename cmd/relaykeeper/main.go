@@ -93,7 +93,7 @@ func runCommand(cmd *Command, stdout, stderr io.Writer) int {
 	case "completion":
 		return runCompletion(cmd.Args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "relaykeeper: unknown command %q (see relaykeeper --help)\n", cmd.Name)
+	fmt.Fprintf(stderr, "relaykeeper: unknown command %q%s (see relaykeeper --help)\n", cmd.Name, config.DidYouMean(cmd.Name, config.CommandNames()))
 	return exitUsage
 }
 

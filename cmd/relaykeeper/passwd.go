@@ -19,7 +19,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "relaykeeper passwd: %v (see relaykeeper passwd --help)\n", config.FlagError(err))
+		fmt.Fprintf(stderr, "relaykeeper passwd: %v (see relaykeeper passwd --help)\n", config.FlagErrorIn(fs, err))
 		return exitUsage
 	}
 	if *help {

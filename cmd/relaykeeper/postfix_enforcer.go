@@ -57,7 +57,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 	fs.BoolVar(help, "h", false, "")
 	args, err := config.LetterSets(fs, args) // getopts: -rv
 	if err == nil {
-		err = config.FlagError(fs.Parse(args))
+		err = config.FlagErrorIn(fs, fs.Parse(args))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %v (see relaykeeper postfix-enforcer --help)\n", err)

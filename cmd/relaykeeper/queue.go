@@ -63,7 +63,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	allowed, ok := queue.Commands[name]
 	if !ok {
-		return usage("unknown command %q%s", name, queue.UnknownHint(name))
+		return usage("unknown command %q%s%s", name, queue.UnknownHint(name), config.DidYouMean(name, queue.CommandNames()))
 	}
 	var wrong string
 	fs.Visit(func(f *flag.Flag) {

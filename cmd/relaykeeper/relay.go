@@ -182,7 +182,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
-		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain); err != nil {
+		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain, r.log); err != nil {
 			return nil, config.Setting("auth.server_secrets", err)
 		}
 		if w := cfg.AuthNeverOffered(r.secrets.HasAccounts()); w != "" {
@@ -210,7 +210,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		r.router = rt
 	}
-	if err := enforcePaths(&r.cfg); err != nil {
+	if err := cmp.Or(enforcePaths(&r.cfg), r.cfg.CheckFrontendFiles()); err != nil {
 		return nil, err
 	}
 	if r.enforcer, err = r.newEnforcer(); err != nil {

@@ -67,7 +67,7 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 		{name: "toml server secrets", toml: "[auth]\nserver_secrets = \"" + missing + "\"\n", want: ":2: auth.server_secrets: "},
 		{name: "conf server secrets", conf: "server-auth " + missing + "\n", want: ":4: --server-auth: "},
 		{name: "conf client secrets", conf: "forward-to 127.0.0.1:25\nclient-auth " + missing + "\n", want: ":5: --client-auth: "},
-		{name: "conf pop secrets", conf: "pop\npop-port 1\npop-auth " + missing + "\n", want: ":6: --pop-auth: "},
+		{name: "conf pop secrets", conf: "pop\npop-port 2\npop-auth " + missing + "\n", want: ":6: --pop-auth: "},
 		{name: "conf validate", conf: "server-tls\n", want: ":4: --server-tls: TLS for clients needs a certificate"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

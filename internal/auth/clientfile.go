@@ -44,6 +44,7 @@ func OpenClientFile(arg string, log *slog.Logger) (login remote.Authenticator, c
 	if err := cf.f.open(); err != nil {
 		return nil, nil, err
 	}
+	warnReadable(arg, log)
 	if a, _ := cf.f.cur.Load().ClientAccounts(); a == nil {
 		return nil, cf, nil
 	}

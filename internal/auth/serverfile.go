@@ -78,7 +78,7 @@ type ServerFile struct{ f secretsFile }
 // OpenServerFile reads the secrets file at path for the SMTP server;
 // domain goes into CRAM-MD5 challenges (Secrets.Domain). A file without
 // any server line is refused.
-func OpenServerFile(path, domain string) (*ServerFile, error) {
+func OpenServerFile(path, domain string, log *slog.Logger) (*ServerFile, error) {
 	sf := &ServerFile{secretsFile{path: path, what: "server"}}
 	sf.f.load = func() (*Secrets, error) {
 		s, err := LoadSecrets(path)
@@ -94,7 +94,20 @@ func OpenServerFile(path, domain string) (*ServerFile, error) {
 	if err := sf.f.open(); err != nil {
 		return nil, err
 	}
+	warnReadable(path, log)
 	return sf, nil
+}
+
+// warnReadable warns on log (if not nil) when the secrets file at path can
+// be read by every user of the machine: it holds passwords or their
+// equivalents (docs/auth.md: chmod 600).
+func warnReadable(path string, log *slog.Logger) {
+	fi, err := os.Stat(path)
+	if err != nil || log == nil || fi.Mode().Perm()&0o004 == 0 {
+		return
+	}
+	log.Warn("a secrets file is readable by every user of this machine: make it readable by relaykeeper only (chmod 600, docs/auth.md)",
+		"file", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 // Reload reads the file again if it changed since it was last read, or

@@ -19,7 +19,7 @@ func TestServerFileReload(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "auth.secrets")
 	write := func(text string, age time.Duration) { writeVersion(t, p, text, age) }
 	write("server plain alice apw\nserver plain bob bpw\nserver none 192.0.2.0/24 lan\n", 3*time.Hour)
-	f, err := OpenServerFile(p, "relay.test")
+	f, err := OpenServerFile(p, "relay.test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

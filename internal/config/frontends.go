@@ -1,11 +1,14 @@
 package config
 
 import (
+	"cmp"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/auth"
 )
 
 // FrontendAddrs are the listen addresses of the POP3 ("pop") or admin
@@ -58,4 +61,23 @@ func popAuthDefault(files []string) string {
 		}
 	}
 	return files[0]
+}
+
+// CheckFrontendFiles opens the files that the POP3 server and the admin
+// front ends read when they start (--pop-auth, or its default, and
+// --admin-password-file), as the start would, so that --check, which
+// starts no listener, finds what the start would refuse. Errors name
+// the setting (Setting).
+func (c *Config) CheckFrontendFiles() error {
+	if c.POP.Enabled {
+		if _, err := auth.OpenServerFile(cmp.Or(c.POP.Auth, POPAuthDefault()), c.Domain, nil); err != nil {
+			return Setting("pop.auth", err)
+		}
+	}
+	if f := c.Admin.PasswordFile; f != "" && (c.Admin.Port != 0 || c.Admin.HTTP != "") {
+		if _, err := ReadAdminPasswordFile(f); err != nil {
+			return Setting("admin.password_file", err)
+		}
+	}
+	return nil
 }

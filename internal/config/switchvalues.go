@@ -409,7 +409,7 @@ func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, FlagError(err)
+			return nil, FlagErrorIn(fs, err)
 		}
 		rest := fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -444,7 +444,13 @@ func LetterSets(fs *flag.FlagSet, args []string) ([]string, error) {
 			out = append(out, a)
 			if f != nil && !isBool(f) && !eq && i+1 < len(args) {
 				i++
-				out = append(out, args[i]) // its value, whatever it looks like
+				// Its value, whatever it looks like, but for another
+				// switch: "--as-proxy --check" lacks the value, and
+				// taking "--check" as the host would start the relay.
+				if next, _, _ := strings.Cut(args[i], "="); strings.HasPrefix(next, "--") && fs.Lookup(next[2:]) != nil {
+					return nil, fmt.Errorf("%s needs a value, not the switch %s", a, next)
+				}
+				out = append(out, args[i])
 			}
 			continue
 		}
@@ -501,5 +507,5 @@ func unknownSwitch(typed string) error {
 			}
 		}
 	}
-	return fmt.Errorf("unknown switch %s", typed)
+	return fmt.Errorf("unknown switch %s%s", typed, DidYouMean(typed, longSwitches()))
 }

@@ -308,6 +308,21 @@ func (c *Config) Validate() error {
 			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
 		}
 	}
+	if c.Admin.PasswordFile == "" {
+		// The start refuses these (admin.CheckListener); so does --check.
+		const need = "%s: a password is required to listen on a non-loopback address: set --admin-password-file ([admin] password_file), or listen on 127.0.0.1"
+		if h, _, err := net.SplitHostPort(c.Admin.HTTP); err == nil && offLoopback(h) {
+			v.bad(need, c.Admin.HTTP)("admin.http")
+		}
+		for _, a := range c.FrontendAddrs("admin", "127.0.0.1", c.Admin.Port) {
+			if h, _, err := net.SplitHostPort(a); c.Admin.Port != 0 && err == nil && offLoopback(h) {
+				v.bad(need, a)("admin.port")
+				break
+			}
+		}
+	}
+
+	v.listenerClashes()
 
 	en := &c.Enforce
 	v.positive(en.BanTime, "enforce.ban_time")
@@ -704,4 +719,50 @@ func emailRelayLogFields(s string) bool {
 func (t *TLS) ClientSettings() remote.TLSSettings {
 	return remote.TLSSettings{Opportunistic: t.Client, Required: t.ClientRequired, Implicit: t.ClientConnection,
 		Verify: t.ClientVerify, ServerName: t.ClientServerName, VerifyName: t.ClientVerifyName, Certificate: t.ClientCertificate, Key: t.ClientKey}
+}
+
+// offLoopback says whether a listening address's host is certainly off
+// loopback: empty (every address) or an IP address other than 127.0.0.0/8
+// and ::1. A name is left to the start, which resolves it.
+func offLoopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && !ip.IsLoopback()
+}
+
+// listenerClashes finds two of the relay's own listeners (SMTP, POP3, the
+// admin interface, the admin HTTP API) given the same address, which the
+// start cannot bind twice: --check says so, as the start would fail.
+func (v *validator) listenerClashes() {
+	c := v.c
+	if c.Mode == ModeClient {
+		return // no listener
+	}
+	seen := map[string]string{} // address -> the listener given it first
+	if !c.SMTP.Disabled {
+		for _, l := range c.SMTPListens() {
+			seen[l.Addr] = l.Role
+		}
+	}
+	type own struct{ addr, what, key string }
+	var others []own
+	if c.POP.Enabled {
+		for _, a := range c.FrontendAddrs("pop", "", c.POP.Port) {
+			others = append(others, own{a, "pop", "pop.port"})
+		}
+	}
+	if c.Admin.Port != 0 {
+		for _, a := range c.FrontendAddrs("admin", "127.0.0.1", c.Admin.Port) {
+			others = append(others, own{a, "admin", "admin.port"})
+		}
+	}
+	if c.Admin.HTTP != "" {
+		others = append(others, own{c.Admin.HTTP, "admin-http", "admin.http"})
+	}
+	for _, o := range others {
+		if w, ok := seen[o.addr]; ok {
+			v.bad("%s is given for both %s and %s", o.addr, w, o.what)(o.key)
+		} else {
+			seen[o.addr] = o.what
+		}
+	}
 }

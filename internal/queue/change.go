@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -373,6 +374,9 @@ var Commands = map[string][]string{
 	"quarantine": nil,
 	"restore":    nil,
 }
+
+// CommandNames are the names of the queue commands, sorted.
+func CommandNames() []string { return slices.Sorted(maps.Keys(Commands)) }
 
 // postfixWords are Postfix's and E-MailRelay's words for what the queue
 // commands do another way, with what to use instead.

@@ -1,4 +1,4 @@
-package admin
+package config
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// ReadPasswordFile reads the admin password from the first line of file
+// ReadAdminPasswordFile reads the admin password from the first line of file
 // (admin.password_file), as docs/admin.md says; an empty first line is an
 // error, not an open door. Errors name the file; the caller names the
 // setting (config.Setting), and so its switch or its line.
-func ReadPasswordFile(file string) (string, error) {
+func ReadAdminPasswordFile(file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", err
