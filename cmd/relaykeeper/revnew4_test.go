@@ -51,7 +51,7 @@ func TestRevNew4FileErrorsNamePlace(t *testing.T) {
 		{name: "switch client verify", args: []string{"--forward-to", "127.0.0.1:25", "--client-tls", "--client-tls-verify", missing},
 			want: "relaykeeper: --client-tls-verify: open " + missing},
 		{name: "conf client certificate", conf: "forward-to 127.0.0.1:25\nclient-tls\nclient-tls-certificate " + missing + "\n",
-			want: ":6: --client-tls-certificate: open " + missing},
+			want: ":6: --client-tls-certificate: TLS certificate " + missing + " (key " + missing + "): open " + missing},
 		{name: "conf server verify", conf: "server-tls\nserver-tls-certificate " + cert + "\nserver-tls-verify " + missing + "\n",
 			want: ":6: --server-tls-verify: open " + missing},
 		{name: "toml client ca", toml: "[tls]\nserver = true\ncertificate = \"" + cert + "\"\nclient_ca = \"" + missing + "\"\n",
