@@ -3,6 +3,9 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestRev21FilterEmptiesContent: a server filter (--filter) that passes a
@@ -27,5 +30,30 @@ func TestRev21FilterEmptiesContent(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr(), "empty") {
 		t.Errorf("the log does not say the filter left the content empty:\n%s", tail(r.stderr()))
+	}
+}
+
+// TestRev21ClientFilterEmptiesContent: a --client-filter that passes the
+// claimed message but leaves its content file empty. The queue never sends
+// an empty content file (c88e35f: the recipient would get nothing and the
+// message be gone as delivered); after a client filter it did.
+func TestRev21ClientFilterEmptiesContent(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	empty := script(t, "empty", `: > "$1"; exit 0`+"\n")
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--poll", "1", "--no-bounces",
+		"--client-filter", empty, "--interface", "127.0.0.1", "--spool-dir", spool)
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("emptied"))
+	if !waitFor(10*time.Second, func() bool {
+		return len(sink.Transactions()) > 0 || strings.Contains(r.stderr(), "left the content file empty")
+	}) {
+		t.Fatalf("after 10s neither a delivery nor the filter's failure:\n%s", tail(r.stderr()))
+	}
+	for _, tx := range sink.Transactions() {
+		t.Errorf("the smarthost got a message of %d octets after the client filter emptied it; want none sent", len(tx.Data))
+	}
+	if ids := messageIDs(t, spool); len(ids) != 1 {
+		t.Errorf("the spool keeps %v; want the message kept", ids)
 	}
 }
