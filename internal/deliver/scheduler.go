@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -422,6 +423,10 @@ func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.
 		// is retried with the queue's backoff and in the end bounced,
 		// rather than claimed again at every poll.
 		res = filter.BrokenEnvelope(err)
+	} else if fi, err := os.Lstat(content); err == nil && fi.Size() == 0 && res.Outcome == filter.OK {
+		// Never sent as an empty message (the claim refuses one too):
+		// the recipient would get nothing, and the message be gone.
+		res = filter.EmptyContent()
 	}
 	switch res.Outcome {
 	case filter.Abandon:

@@ -426,3 +426,10 @@ func tempFail(format string, args ...any) Result {
 func BrokenEnvelope(err error) Result {
 	return tempFail("the filter left an envelope that does not parse: %v", err)
 }
+
+// EmptyContent is the result for a filter that passed a message but left
+// its content file empty: a filter failure, since an empty content file
+// is never sent (a torn message to the spool).
+func EmptyContent() Result {
+	return tempFail("the filter left the content file empty")
+}

@@ -87,6 +87,10 @@ func (a Action) takes(states []spool.State) error {
 	}
 	msg := fmt.Sprintf("queue %s takes %s messages, not %s", a, strings.Join(names, ", "), states[0])
 	switch {
+	case a == Hold && (slices.Contains(states, spool.Held) || slices.Contains(states, spool.Failed)):
+		// Never a command that sends them: the opposite of a hold.
+		msg += "; held and failed messages are not delivered anyway"
+	case a == Hold:
 	case slices.Contains(states, spool.Held):
 		msg += "; queue release sends held messages"
 	case slices.Contains(states, spool.Failed):

@@ -258,6 +258,20 @@ func checkFilteredEnvelope(path string, res filter.Result) filter.Result {
 	return filter.BrokenEnvelope(err)
 }
 
+// checkFiltered is checkFilteredEnvelope, and a content file the filter
+// left empty refused as a filter failure: the queue never sends an empty
+// content file (the spool's claim refuses it as torn), so accepted, the
+// message would wait unsent, and its sender never hear of it.
+func checkFiltered(content, envelope string, res filter.Result) filter.Result {
+	if res = checkFilteredEnvelope(envelope, res); res.Outcome != filter.OK {
+		return res
+	}
+	if fi, err := os.Lstat(content); err == nil && fi.Size() == 0 {
+		return filter.EmptyContent()
+	}
+	return res
+}
+
 const filterTookReason = "the filter took the message's files"
 
 // filterTook is the result of a filter that passed a message (exit 0) but

@@ -666,7 +666,7 @@ func (ss *session) Data(r io.Reader) error {
 			res = filterTook(res)
 		}
 		if res.Outcome == filter.OK {
-			res = checkFilteredEnvelope(w.EnvelopePath(), res)
+			res = checkFiltered(w.ContentPath(), w.EnvelopePath(), res)
 		}
 		if res.Outcome == filter.Abandon && res.Reason == filterTookReason {
 			ss.s.log.Warn("a filter passed the message but took its files away; taken as abandoned (exit 100)",
