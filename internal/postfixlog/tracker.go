@@ -167,8 +167,11 @@ type message struct {
 	// Left: the smtpd process that logged its client= has since logged
 	// another's, before cleanup saw it: a transaction the client gave up
 	// (RSET, QUIT, a DATA cut off), whose id nothing will remove.
-	Left bool      `json:"left,omitempty"`
-	Seen time.Time `json:"seen"`
+	Left bool `json:"left,omitempty"`
+	// Removed: qmgr logged it removed while a refusal of it waited for
+	// its link; it is forgotten once that refusal goes.
+	Removed bool      `json:"removed,omitempty"`
+	Seen    time.Time `json:"seen"`
 	// Origin is the message as the client submitted it, when this one is
 	// a content filter's re-injection of it.
 	Origin *origin `json:"origin,omitempty"`
@@ -289,7 +292,14 @@ func (t *Tracker) Add(e Event) []Refusal {
 		}
 		m.From, m.HasFrom = e.From, true
 	case Removed:
-		delete(t.msgs, e.QueueID)
+		// A copy whose refusal waits for its link stays known: qmgr may
+		// remove it before amavis's queued_as or the hand-over line names
+		// it (Gmail refused it quicker than amavis answered Postfix).
+		if m := t.msgs[e.QueueID]; m != nil && t.holding(e.QueueID) {
+			m.Removed = true
+		} else {
+			delete(t.msgs, e.QueueID)
+		}
 	case Amavis:
 		if t.Reinjection == ReinjectNever {
 			break
@@ -540,6 +550,9 @@ func (t *Tracker) unhold(id string, m *message) []Refusal {
 		if h.Refusal.QueueID == id {
 			t.fill(&h.Refusal, m)
 			out = append(out, h.Refusal)
+			if m.Removed {
+				delete(t.msgs, id)
+			}
 		} else {
 			keep = append(keep, h)
 		}
@@ -547,6 +560,11 @@ func (t *Tracker) unhold(id string, m *message) []Refusal {
 	clear(t.held[len(keep):])
 	t.held = keep
 	return out
+}
+
+// holding reports whether a refusal of queue id is held back.
+func (t *Tracker) holding(id string) bool {
+	return slices.ContainsFunc(t.held, func(h *heldRefusal) bool { return h.Refusal.QueueID == id })
 }
 
 // Held returns the number of refusals held back.
@@ -563,6 +581,9 @@ func (t *Tracker) Release(wait time.Duration) []Refusal {
 		if wait <= 0 || !now.Before(h.Since.Add(wait)) {
 			if m := t.msgs[h.Refusal.QueueID]; m != nil {
 				t.fill(&h.Refusal, m)
+				if m.Removed {
+					delete(t.msgs, h.Refusal.QueueID)
+				}
 			}
 			out = append(out, h.Refusal)
 		} else {
