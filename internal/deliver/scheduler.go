@@ -323,6 +323,14 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 	}
 	if err != nil {
 		if !errors.Is(err, spool.ErrBusy) && !errors.Is(err, spool.ErrNotFound) {
+			if s.opts.Spool.SetAsideDamaged(id, err) {
+				// Damaged in place while the relay runs (emptied, or
+				// replaced by a pipe): set aside now, not at the next
+				// start, and not tried again at every poll.
+				s.log.Error("damaged message set aside in quarantine", "id", id, "err", err)
+				s.opts.MailLog.Quarantine(id, err.Error())
+				return outcome{id: id, skipped: true}
+			}
 			s.log.Error("claim failed", "id", id, "err", err)
 			return outcome{id: id, skipped: true, stuck: true}
 		}

@@ -262,7 +262,22 @@ func (s *Spool) recoverOne(id string, states []State, lock *os.File, rep *Recove
 // emptyContent is the error for a message whose content file is empty:
 // torn, never a message a client sent (it has the Received: header).
 func emptyContent(id string) error {
-	return fmt.Errorf("spool: %s.content is empty (torn)", id)
+	return fmt.Errorf("spool: %s.content is %w", id, errEmptyContent)
+}
+
+// errEmptyContent is what emptyContent's errors wrap.
+var errEmptyContent = errors.New("empty (torn)")
+
+// SetAsideDamaged moves a message that err (a claim's) says is damaged
+// beyond any retry, its content file empty or not a regular file, into
+// the quarantine directory, as recovery does at the next start; true if
+// it did. No claim can ever take such a message, so moving it takes it
+// from nobody; the running relay stops trying it at every poll.
+func (s *Spool) SetAsideDamaged(id string, err error) bool {
+	if !errors.Is(err, errEmptyContent) && !errors.Is(err, errNotRegular) {
+		return false
+	}
+	return s.quarantine(id, strings.TrimPrefix(err.Error(), "spool: "))
 }
 
 // ownTemp says whether name is a temporary file a spool writer makes:
