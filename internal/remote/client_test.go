@@ -545,6 +545,14 @@ func waitBroken(c *remote.Conn) bool {
 // upToTheDot plays the server's part of message("a@example.net") without
 // PIPELINING, up to its final dot.
 func upToTheDot(s *scriptConn) {
+	upToTheText(s)
+	s.read(4)
+	s.expect(".")
+}
+
+// upToTheText plays the server's part of a message from sender@example.org
+// to a@example.net without PIPELINING, up to its 354.
+func upToTheText(s *scriptConn) {
 	s.send("220 script.test ESMTP")
 	s.expect("EHLO [127.0.0.1]")
 	s.send("250 script.test")
@@ -554,8 +562,6 @@ func upToTheDot(s *scriptConn) {
 	s.send("250 ok")
 	s.expect("DATA")
 	s.send("354 go ahead")
-	s.read(4)
-	s.expect(".")
 }
 
 // TestLongReplyLine: a reply line longer than 2,048 octets is kept to that

@@ -23,15 +23,7 @@ func TestSmtp21SlowUpstreamBody(t *testing.T) {
 	got := make(chan int, 1)
 	addr := newScript(t, func(s *scriptConn) {
 		s.nc.SetDeadline(time.Now().Add(30 * time.Second))
-		s.send("220 script.test ESMTP")
-		s.expect("EHLO [127.0.0.1]")
-		s.send("250 script.test")
-		s.expect("MAIL FROM:<sender@example.org>")
-		s.send("250 ok")
-		s.expect("RCPT TO:<a@example.net>")
-		s.send("250 ok")
-		s.expect("DATA")
-		s.send("354 go ahead")
+		upToTheText(s)
 		if tc, ok := s.nc.(*net.TCPConn); ok {
 			// What the kernel holds for the server is then a small
 			// part of the transfer: the client's wait for the reply
