@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -134,6 +135,40 @@ func TestDashboardHostileEnvelopeAndActions(t *testing.T) {
 	defer mu.Unlock()
 	for _, m := range console {
 		t.Errorf("console: %s", m)
+	}
+}
+
+// TestDashboardConfirmThenActAtOnce: an action confirmed and another
+// asked for in the same turn of the page's event loop are both carried
+// out. The page took the answer from the dialog's close event, which is
+// queued: the second question reset the answer before it ran, and both
+// actions were dropped as cancelled (a third of the clean-clone runs of
+// the test above, whose next click came that soon).
+func TestDashboardConfirmThenActAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r, base := dashboardRelay(t, up.Addr())
+	held := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"carol@example.com"}, message("to hold")).Final)
+	gone := queuedID(t, mustSend(t, r.addr(), "bob@example.org", []string{"dave@example.com"}, message("to delete")).Final)
+	row := func(id string) string { return fmt.Sprintf(`#queue-table tr[data-id=%q]`, id) }
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/#queue"),
+		chromedp.WaitVisible(css(`%s[data-state="ready"]`, row(gone))),
+		clickNow(`.act-hold[data-id=%q]`, held),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		// Confirm, and ask the next question before the page's next task.
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const d = document.querySelector(%q); if (!d) return false; document.getElementById('confirm-ok').click(); d.click(); return true })()`,
+			fmt.Sprintf(`.act-delete[data-id=%q]`, gone))),
+		chromedp.WaitVisible(css(`#confirm[open]`)),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitNotPresent(css(`%s`, row(gone))),
+		chromedp.WaitVisible(css(`%s[data-state="held"]`, row(held))),
+	)
+	if err != nil {
+		t.Errorf("hold, then delete at once: %v; the server says %s is %q", err, held, messageState(t, base, held))
 	}
 }
 

@@ -59,18 +59,32 @@ function fill(tbody, rows, empty, cols) {
 }
 
 // confirmAction asks in a modal dialog and resolves to true on Confirm.
+// The answer is taken from the button itself, not from the dialog's
+// close event: that event is queued, and a second question asked before
+// it ran (another action clicked at once) reset the returnValue it read,
+// so that both actions were dropped as cancelled.
+let answer = null;
 function confirmAction(text) {
   const dlg = document.getElementById('confirm');
   document.getElementById('confirm-text').textContent = text;
+  if (answer) answer(false); // a question still open is given up
   return new Promise(resolve => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), {once: true});
-    dlg.returnValue = '';
+    answer = resolve;
     dlg.showModal();
   });
 }
 
-document.getElementById('confirm-ok').addEventListener('click', () => document.getElementById('confirm').close('ok'));
-document.getElementById('confirm-cancel').addEventListener('click', () => document.getElementById('confirm').close('cancel'));
+function answered(yes) {
+  const resolve = answer;
+  answer = null;
+  document.getElementById('confirm').close();
+  if (resolve) resolve(yes);
+}
+
+document.getElementById('confirm-ok').addEventListener('click', () => answered(true));
+document.getElementById('confirm-cancel').addEventListener('click', () => answered(false));
+// Escape (a close request) cancels.
+document.getElementById('confirm').addEventListener('cancel', () => answered(false));
 
 // act asks, then sends the request and reloads with after. before, if
 // given, runs once the user has confirmed, ahead of the request; what it
