@@ -74,7 +74,8 @@ type Metrics struct {
 	fsync         *prometheus.HistogramVec
 	popDeleted    prometheus.Counter
 
-	// The admin status counters, since the start.
+	// The admin status counters, since the start: messages accepted
+	// (stored, or relayed by the proxy), recipients forwarded and failed.
 	nConnections, nAccepted, nForwarded, nFailed atomic.Uint64
 
 	dests    destinations
@@ -203,6 +204,12 @@ func schedulerVerdict(v string) bool {
 	return v == "pace" || v == "pace-recipient" || v == "quota" || v == "alert"
 }
 
+// atoi is a logged count, 0 if it is none.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
 // replyCode is the code a logged reply starts with, 0 if none.
 func replyCode(reply string) int {
 	if len(reply) < 3 {
@@ -263,10 +270,22 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 			m.upstreamReply(t, get("reply"), get("client"))
 		}
 	case "proxy":
+		// One line for the whole transaction: the client heard 250
+		// only for sent, and its recipients count as a stored
+		// message's delivery lines do, one each.
 		res := get("result")
 		m.proxied.WithLabelValues(res).Inc()
-		m.countResult(res)
-		m.activity.add(t, func(c *Minute) { c.Accepted++; c.count(res) })
+		n := max(atoi(get("nrcpt")), 1)
+		if res == "sent" {
+			m.nAccepted.Add(1)
+		}
+		m.countResult(res, n)
+		m.activity.add(t, func(c *Minute) {
+			if res == "sent" {
+				c.Accepted++
+			}
+			c.count(res, n)
+		})
 		m.upstreamReply(t, get("reply"), get("client"))
 	case "pop-delete":
 		m.popDeleted.Inc()
@@ -276,8 +295,8 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		if d, err := strconv.ParseFloat(get("delay"), 64); err == nil {
 			m.delay.WithLabelValues(res).Observe(d)
 		}
-		m.countResult(res)
-		m.activity.add(t, func(c *Minute) { c.count(res) })
+		m.countResult(res, 1)
+		m.activity.add(t, func(c *Minute) { c.count(res, 1) })
 		m.upstreamReply(t, get("reply"), get("client"))
 	}
 	switch v := get("verdict"); {
@@ -303,12 +322,13 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 	}
 }
 
-func (m *Metrics) countResult(res string) {
+// countResult counts n recipients with result res in the status counters.
+func (m *Metrics) countResult(res string, n int) {
 	switch res {
 	case "sent":
-		m.nForwarded.Add(1)
+		m.nForwarded.Add(uint64(n))
 	case "bounced":
-		m.nFailed.Add(1)
+		m.nFailed.Add(uint64(n))
 	}
 }
 

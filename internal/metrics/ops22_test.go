@@ -1,0 +1,35 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+)
+
+// TestOps22ProxyCounts: a proxied message counts on the dashboard as the
+// same message stored and delivered does. The admin status (and the
+// dashboard's status line, "N recipient(s) delivered") counted a proxied
+// message of three recipients as one recipient forwarded and as no message
+// accepted, and the traffic plot counted a message the upstream refused
+// (the client heard the 4xx or 5xx) as accepted.
+func TestOps22ProxyCounts(t *testing.T) {
+	m := New(Options{})
+	now := time.Date(2026, 12, 7, 10, 0, 30, 0, time.UTC)
+	log := maillog.NewWithClock(nil, func() time.Time { return now })
+	log.Observe(m)
+	const client = "192.0.2.5:4000"
+	log.Proxy("6B0000000000000A", client, "a@example.org", 3, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
+	log.Proxy("6B0000000000000B", client, "a@example.org", 2, 100, "smarthost:25", maillog.Bounced, "554 5.7.1 refused")
+	log.Proxy("6B0000000000000C", client, "a@example.org", 4, 100, "smarthost:25", maillog.Deferred, "451 4.4.1 upstream data failed")
+
+	want := Counters{Accepted: 1, Forwarded: 3, Failed: 2}
+	if got := m.Counters(); got != want {
+		t.Errorf("status counters after three proxied messages = %+v; want %+v", got, want)
+	}
+	act := m.Activity(now, 1)
+	wantMinute := Minute{Time: now.Truncate(time.Minute), Accepted: 1, Delivered: 3, Bounced: 2, Deferred: 4}
+	if len(act) != 1 || act[0] != wantMinute {
+		t.Errorf("the traffic plot's minute = %+v; want %+v", act, wantMinute)
+	}
+}
