@@ -1,6 +1,10 @@
 package metrics
 
 import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +35,45 @@ func TestOps22ProxyCounts(t *testing.T) {
 	wantMinute := Minute{Time: now.Truncate(time.Minute), Accepted: 1, Delivered: 3, Bounced: 2, Deferred: 4}
 	if len(act) != 1 || act[0] != wantMinute {
 		t.Errorf("the traffic plot's minute = %+v; want %+v", act, wantMinute)
+	}
+}
+
+// TestOps22GrafanaTrafficCountsProxy: the example Grafana dashboard's
+// "Messages per minute" panel draws a proxy's traffic too. It drew only
+// relaykeeper_messages_accepted_total (messages stored) and
+// relaykeeper_deliveries_total (deliveries from the spool), so for a relay
+// run as --as-proxy (the README's Gmail set-up) it stayed at zero however
+// much mail went through.
+func TestOps22GrafanaTrafficCountsProxy(t *testing.T) {
+	b, err := os.ReadFile("../../etc/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, p := range dash.Panels {
+		if p.Title == "Messages per minute" {
+			for _, tg := range p.Targets {
+				exprs = append(exprs, tg.Expr)
+			}
+		}
+	}
+	if len(exprs) == 0 {
+		t.Fatal(`no "Messages per minute" panel in etc/grafana-dashboard.json`)
+	}
+	for _, name := range []string{"relaykeeper_messages_accepted_total", "relaykeeper_messages_proxied_total", "relaykeeper_deliveries_total"} {
+		if !slices.ContainsFunc(exprs, func(e string) bool { return strings.Contains(e, name) }) {
+			t.Errorf("the Messages per minute panel does not draw %s; its queries: %q", name, exprs)
+		}
 	}
 }
