@@ -233,7 +233,7 @@ func (m *Metrics) Counters() Counters {
 // actionEvents are the mail-log events the dashboard lists as the
 // enforcer's (and the relay's) actions.
 var actionEvents = map[string]bool{
-	"ban": true, "unban": true, "block": true, "unblock": true, "spare": true, "hold": true,
+	"ban": true, "unban": true, "block": true, "spare": true, "hold": true,
 	"encapsulate": true, "pace": true, "alert": true, "report": true, "discard": true,
 }
 

@@ -77,3 +77,45 @@ func TestOps22GrafanaTrafficCountsProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestOps22ActionsDocumented: the values of relaykeeper_enforce_actions_total's
+// action label that docs/metrics.md lists are the mail-log events the
+// metrics count there, and each is an event of docs/maillog.md. The code
+// counted unban lines, which the page did not name, and an "unblock"
+// event that nothing writes.
+func TestOps22ActionsDocumented(t *testing.T) {
+	row := func(file, prefix string) string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		}
+		t.Fatalf("%s: no line starting %q", file, prefix)
+		return ""
+	}
+	line := row("../../docs/metrics.md", "| `relaykeeper_enforce_actions_total` |")
+	what := line[strings.LastIndex(line, "| actions"):]
+	what, _, _ = strings.Cut(what, "(not")
+	var documented []string
+	for _, f := range strings.Split(what, "`")[1:] {
+		if f != "" && !strings.ContainsAny(f, " ,") {
+			documented = append(documented, f)
+		}
+	}
+	var counted []string
+	for ev := range actionEvents {
+		counted = append(counted, ev)
+	}
+	slices.Sort(documented)
+	slices.Sort(counted)
+	if !slices.Equal(documented, counted) {
+		t.Errorf("docs/metrics.md lists the actions %q; the metrics count the events %q", documented, counted)
+	}
+	for _, ev := range counted {
+		row("../../docs/maillog.md", "| `"+ev+"` |")
+	}
+}
