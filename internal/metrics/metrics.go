@@ -267,7 +267,7 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.refused.WithLabelValues(get("stage"), replyReason(get("reply"))).Inc()
 		m.activity.add(t, func(c *Minute) { c.Rejected++ })
 		if stats.RelayedRefusal(get) {
-			m.upstreamReply(t, get("reply"), get("client"))
+			m.upstreamReply(t, get("reply"), get("client"), 1)
 		}
 	case "proxy":
 		// One line for the whole transaction: the client heard 250
@@ -286,7 +286,7 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 			}
 			c.count(res, n)
 		})
-		m.upstreamReply(t, get("reply"), get("client"))
+		m.upstreamReply(t, get("reply"), get("client"), n)
 	case "pop-delete":
 		m.popDeleted.Inc()
 	case "delivery":
@@ -297,7 +297,7 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		}
 		m.countResult(res, 1)
 		m.activity.add(t, func(c *Minute) { c.count(res, 1) })
-		m.upstreamReply(t, get("reply"), get("client"))
+		m.upstreamReply(t, get("reply"), get("client"), 1)
 	}
 	switch v := get("verdict"); {
 	case event == "pace" && v != "resume":
@@ -332,16 +332,18 @@ func (m *Metrics) countResult(res string, n int) {
 	}
 }
 
-// upstreamReply counts a reply in its class and in the rejection rates,
-// and raises an alert when a rate crosses the threshold.
-func (m *Metrics) upstreamReply(t time.Time, reply, client string) {
+// upstreamReply counts a reply that answered for n recipients in its
+// class and in the rejection rates, n times (a proxy's reply to a
+// message's content counts as the delivery lines of a stored one do), and
+// raises an alert when a rate crosses the threshold.
+func (m *Metrics) upstreamReply(t time.Time, reply, client string, n int) {
 	refused, ok := stats.UpstreamRefusal(reply)
 	if !ok {
 		return
 	}
 	code, _ := strconv.Atoi(reply[:3])
-	m.replies.WithLabelValues(replyClass(code)).Inc()
-	for _, cr := range m.rates.Add(t, stats.ClientIP(client), refused) {
+	m.replies.WithLabelValues(replyClass(code)).Add(float64(n))
+	for _, cr := range m.rates.AddN(t, stats.ClientIP(client), refused, n) {
 		cause := "client_rejection_rate"
 		what := "client " + cr.Client
 		if cr.Client == stats.RelayClient {

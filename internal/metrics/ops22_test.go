@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/stats"
 )
 
 // TestOps22ProxyCounts: a proxied message counts on the dashboard as the
@@ -118,4 +121,40 @@ func TestOps22ActionsDocumented(t *testing.T) {
 	for _, ev := range counted {
 		row("../../docs/maillog.md", "| `"+ev+"` |")
 	}
+}
+
+// TestOps22ProxyRatePerRecipient: a proxy's rejection rate counts the
+// upstream's reply to a message's content once for each recipient it
+// covers, as the delivery lines of a stored message do, and as each
+// refused RCPT counts once. It counted the content's reply once per
+// message: a proxy relaying 10 messages of 10 recipients with one unknown
+// recipient each showed 10 refused of 20 replies (50%) and raised the
+// rate alert, where a relay that stores and forwards the same mail shows
+// 10 of 100. relaykeeper stats reads the same rates from the mail log.
+func TestOps22ProxyRatePerRecipient(t *testing.T) {
+	m := New(Options{})
+	now := time.Date(2026, 12, 7, 10, 0, 30, 0, time.UTC)
+	var text strings.Builder
+	log := maillog.NewWithClock(&text, func() time.Time { return now })
+	log.Observe(m)
+	const client = "192.0.2.5:4000"
+	log.Reject(client, "rcpt", "550 5.1.1 <gone@example.net>: no such user", "from", "<a@example.org>",
+		"to", "<gone@example.net>", "relay", "smarthost:25")
+	log.Proxy("6B0000000000000A", client, "a@example.org", 9, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
+	if got := testutil.ToFloat64(m.replies.WithLabelValues("2xx")); got != 9 {
+		t.Errorf(`upstream_replies_total{class="2xx"} = %v; want 9, one per recipient delivered`, got)
+	}
+	check := func(from string, rates []stats.ClientRate) {
+		for _, cr := range rates {
+			if cr.Client == "192.0.2.5" && (cr.Replies != 10 || cr.Refused != 1) {
+				t.Errorf("%s: rate of 192.0.2.5 = %d refused of %d replies; want 1 of 10", from, cr.Refused, cr.Replies)
+			}
+		}
+	}
+	check("metrics", m.Rates(now.Add(-time.Hour)))
+	rep, err := stats.Aggregate(strings.NewReader(text.String()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("relaykeeper stats", rep.RejectionRates)
 }
