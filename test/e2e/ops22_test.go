@@ -66,6 +66,10 @@ func TestOps22ProxyStatusCounts(t *testing.T) {
 			if accepted != 4 || delivered != 12 {
 				t.Errorf("traffic plot: %d accepted, %d delivered; want 4 and 12", accepted, delivered)
 			}
+			// The rejection rates' replies: one per recipient in both modes.
+			if got := series(scrape(t, "http://"+httpAddr+"/metrics"), `relaykeeper_upstream_replies_total{class="2xx"}`); got != 12 {
+				t.Errorf(`relaykeeper_upstream_replies_total{class="2xx"} = %v; want 12`, got)
+			}
 		})
 	}
 }
