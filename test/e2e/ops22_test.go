@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -72,4 +73,43 @@ func TestOps22ProxyStatusCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOps22MailLoginsDoNotLockOutAdmin: failed SMTP logins from an address
+// do not lock that address out of the admin HTTP listener, nor does the
+// right admin password clear them. The two shared one count: a local mail
+// client with a stale password (5 failures in 10 minutes) had every scrape
+// of /metrics by a Prometheus on the same host answered 429 for the rest
+// of the window, so that RelaykeeperDown fired and the dashboard refused
+// its administrator; and each successful scrape, or the dashboard's
+// refresh every 5 seconds, cleared the SMTP failures of its address.
+func TestOps22MailLoginsDoNotLockOutAdmin(t *testing.T) {
+	t.Parallel()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	pw := writeFile(t, t.TempDir(), "admin.password", "s3cret\n", 0o600)
+	r := startAuthRelay(t, plainSecrets, "", "--admin-http", httpAddr, "--admin-password-file", pw)
+	harness.WaitPort(t, httpAddr, 5*time.Second)
+	metrics := func() int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 4 {
+		loginTLS(t, r.addr(), "127.0.0.1", "alice", "stale", authFailed)
+	}
+	if code := metrics(); code != http.StatusOK {
+		t.Fatalf("GET /metrics with the right password = %d; want 200", code)
+	}
+	loginTLS(t, r.addr(), "127.0.0.1", "alice", "stale", authFailed)
+	if code := metrics(); code != http.StatusOK {
+		t.Errorf("GET /metrics with the right password after 5 failed SMTP logins from its address = %d; want 200", code)
+	}
+	// The scrapes' right admin password is no mail login: the 5 failures
+	// stand, and the right mail password is refused for now too.
+	loginTLS(t, r.addr(), "127.0.0.1", "alice", "alice pw", "454 4.7.0 Too many authentication failures; try again later")
 }
