@@ -39,7 +39,7 @@ func (f *frontends) serve(loop func()) {
 
 // loginThrottle is the one count of failed logins per client address that
 // SMTP AUTH and POP3 share, so that guesses over parallel connections or
-// alternating services add up.
+// alternating services add up. The admin password counts apart (docs/auth.md).
 func (r *relay) loginThrottle() *auth.Throttle {
 	if r.throttle == nil {
 		r.throttle = auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now)
@@ -89,7 +89,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			}
 		}
 		opts := admin.Options{Relay: adminRelay{r}, Spool: r.spool, Events: r.events,
-			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients, Throttle: r.loginThrottle(),
+			AllowTerminate: r.cfg.Admin.Terminate, Password: pw, RemoteClients: r.cfg.SMTP.RemoteClients, Throttle: auth.NewThrottle(r.cfg.Auth.FailureLimit, r.cfg.Auth.FailureWindow, time.Now),
 			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log, Version: version}
 		if en := r.enforcer; en != nil {
 			if en.Bans != nil {

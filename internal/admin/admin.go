@@ -121,8 +121,8 @@ type Status struct {
 	// the number accepted since the start.
 	Sessions    int
 	Connections uint64
-	// Messages accepted into the spool, forwarded, and failed for good
-	// since the start.
+	// Messages accepted since the start (into the spool, or relayed by
+	// the proxy), and recipients forwarded and failed for good.
 	Accepted, Forwarded, Failed uint64
 }
 

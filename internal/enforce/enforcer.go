@@ -91,11 +91,12 @@ type Enforcer struct {
 	// and the admin interface both reload).
 	banMu   sync.Mutex
 	inForce map[netip.Addr]time.Time
-	// bannedFor: the bans just made, by message, client and rule, with
-	// when (guarded by banMu). One refusal at the final dot is every
+	// bannedFor: the bans just made, by message, client and rule, and
+	// the verdicts just counted, by message and refusal, with when
+	// (guarded by banMu). One refusal at the final dot is every
 	// recipient's, and the scheduler hands the enforcer each recipient
 	// in turn: the client is banned once for it, with one ban line and
-	// one report, not one per recipient.
+	// one report, and the verdict counted once, not one per recipient.
 	bannedFor map[string]time.Time
 	// holdPending: messages of a client banned while they were being
 	// delivered, to be held when they come back (guarded by banMu; see
@@ -113,6 +114,23 @@ const banRepeatWindow = time.Minute
 // bannedAlready reports whether the client was banned for this message's
 // refusal by this rule a moment ago, and if not, remembers that it is now.
 func (e *Enforcer) bannedAlready(id string, ip netip.Addr, rule string, now time.Time) bool {
+	return e.seenAlready("ban "+id+" "+ip.String()+" "+rule, now) && id != ""
+}
+
+// countedAlready reports whether the verdict on this message's refusal was
+// counted a moment ago, for another of its recipients. A reply to the
+// message as a whole (its final dot, DATA, MAIL) is one refusal, and the
+// metrics count it once; a reply to RCPT is that recipient's own.
+func (e *Enforcer) countedAlready(rf Refusal, pl Plan, now time.Time) bool {
+	if rf.ID == "" || rf.Stage == "rcpt" {
+		return false
+	}
+	return e.seenAlready("verdict "+rf.ID+" "+rf.Stage+" "+Key(pl.Verdict, "", rf.Reply), now)
+}
+
+// seenAlready reports whether k was seen within banRepeatWindow, and
+// remembers that it is now.
+func (e *Enforcer) seenAlready(k string, now time.Time) bool {
 	e.banMu.Lock()
 	defer e.banMu.Unlock()
 	for k, t := range e.bannedFor {
@@ -120,8 +138,7 @@ func (e *Enforcer) bannedAlready(id string, ip netip.Addr, rule string, now time
 			delete(e.bannedFor, k)
 		}
 	}
-	k := id + " " + ip.String() + " " + rule
-	if _, ok := e.bannedFor[k]; ok && id != "" {
+	if _, ok := e.bannedFor[k]; ok {
 		return true
 	}
 	if e.bannedFor == nil {
@@ -182,7 +199,7 @@ func (e *Enforcer) Act(ctx context.Context, rf Refusal) Outcome {
 		}
 	}
 	pl := Decide(e.Policy, rf)
-	if e.Metrics != nil {
+	if e.Metrics != nil && !e.countedAlready(rf, pl, e.now()) {
 		e.Metrics.Verdict(rf.Reply.Code, pl.Verdict.Action.String())
 	}
 	// A message being delivered when its client was banned (for another

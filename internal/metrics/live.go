@@ -19,14 +19,15 @@ type Minute struct {
 	Rejected  int       `json:"rejected"`
 }
 
-func (c *Minute) count(result string) {
+// count counts n recipients with the result.
+func (c *Minute) count(result string, n int) {
 	switch result {
 	case "sent":
-		c.Delivered++
+		c.Delivered += n
 	case "deferred":
-		c.Deferred++
+		c.Deferred += n
 	case "bounced":
-		c.Bounced++
+		c.Bounced += n
 	}
 }
 

@@ -74,7 +74,8 @@ type Metrics struct {
 	fsync         *prometheus.HistogramVec
 	popDeleted    prometheus.Counter
 
-	// The admin status counters, since the start.
+	// The admin status counters, since the start: messages accepted
+	// (stored, or relayed by the proxy), recipients forwarded and failed.
 	nConnections, nAccepted, nForwarded, nFailed atomic.Uint64
 
 	dests    destinations
@@ -203,6 +204,12 @@ func schedulerVerdict(v string) bool {
 	return v == "pace" || v == "pace-recipient" || v == "quota" || v == "alert"
 }
 
+// atoi is a logged count, 0 if it is none.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
 // replyCode is the code a logged reply starts with, 0 if none.
 func replyCode(reply string) int {
 	if len(reply) < 3 {
@@ -226,7 +233,7 @@ func (m *Metrics) Counters() Counters {
 // actionEvents are the mail-log events the dashboard lists as the
 // enforcer's (and the relay's) actions.
 var actionEvents = map[string]bool{
-	"ban": true, "unban": true, "block": true, "unblock": true, "spare": true, "hold": true,
+	"ban": true, "unban": true, "block": true, "spare": true, "hold": true,
 	"encapsulate": true, "pace": true, "alert": true, "report": true, "discard": true,
 }
 
@@ -260,14 +267,26 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		m.refused.WithLabelValues(get("stage"), replyReason(get("reply"))).Inc()
 		m.activity.add(t, func(c *Minute) { c.Rejected++ })
 		if stats.RelayedRefusal(get) {
-			m.upstreamReply(t, get("reply"), get("client"))
+			m.upstreamReply(t, get("reply"), get("client"), 1)
 		}
 	case "proxy":
+		// One line for the whole transaction: the client heard 250
+		// only for sent, and its recipients count as a stored
+		// message's delivery lines do, one each.
 		res := get("result")
 		m.proxied.WithLabelValues(res).Inc()
-		m.countResult(res)
-		m.activity.add(t, func(c *Minute) { c.Accepted++; c.count(res) })
-		m.upstreamReply(t, get("reply"), get("client"))
+		n := max(atoi(get("nrcpt")), 1)
+		if res == "sent" {
+			m.nAccepted.Add(1)
+		}
+		m.countResult(res, n)
+		m.activity.add(t, func(c *Minute) {
+			if res == "sent" {
+				c.Accepted++
+			}
+			c.count(res, n)
+		})
+		m.upstreamReply(t, get("reply"), get("client"), n)
 	case "pop-delete":
 		m.popDeleted.Inc()
 	case "delivery":
@@ -276,9 +295,9 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 		if d, err := strconv.ParseFloat(get("delay"), 64); err == nil {
 			m.delay.WithLabelValues(res).Observe(d)
 		}
-		m.countResult(res)
-		m.activity.add(t, func(c *Minute) { c.count(res) })
-		m.upstreamReply(t, get("reply"), get("client"))
+		m.countResult(res, 1)
+		m.activity.add(t, func(c *Minute) { c.count(res, 1) })
+		m.upstreamReply(t, get("reply"), get("client"), 1)
 	}
 	switch v := get("verdict"); {
 	case event == "pace" && v != "resume":
@@ -303,25 +322,28 @@ func (m *Metrics) ObserveEvent(t time.Time, event string, kv []string) {
 	}
 }
 
-func (m *Metrics) countResult(res string) {
+// countResult counts n recipients with result res in the status counters.
+func (m *Metrics) countResult(res string, n int) {
 	switch res {
 	case "sent":
-		m.nForwarded.Add(1)
+		m.nForwarded.Add(uint64(n))
 	case "bounced":
-		m.nFailed.Add(1)
+		m.nFailed.Add(uint64(n))
 	}
 }
 
-// upstreamReply counts a reply in its class and in the rejection rates,
-// and raises an alert when a rate crosses the threshold.
-func (m *Metrics) upstreamReply(t time.Time, reply, client string) {
+// upstreamReply counts a reply that answered for n recipients in its
+// class and in the rejection rates, n times (a proxy's reply to a
+// message's content counts as the delivery lines of a stored one do), and
+// raises an alert when a rate crosses the threshold.
+func (m *Metrics) upstreamReply(t time.Time, reply, client string, n int) {
 	refused, ok := stats.UpstreamRefusal(reply)
 	if !ok {
 		return
 	}
 	code, _ := strconv.Atoi(reply[:3])
-	m.replies.WithLabelValues(replyClass(code)).Inc()
-	for _, cr := range m.rates.Add(t, stats.ClientIP(client), refused) {
+	m.replies.WithLabelValues(replyClass(code)).Add(float64(n))
+	for _, cr := range m.rates.AddN(t, stats.ClientIP(client), refused, n) {
 		cause := "client_rejection_rate"
 		what := "client " + cr.Client
 		if cr.Client == stats.RelayClient {

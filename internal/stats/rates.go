@@ -111,6 +111,14 @@ func (r *Rates) threshold() Threshold {
 // this reply made cross the threshold, the client's or the relay's or both,
 // each once per hour: the caller alerts on them.
 func (r *Rates) Add(t time.Time, client string, refused bool) []ClientRate {
+	return r.AddN(t, client, refused, 1)
+}
+
+// AddN is Add for a reply that answered for n recipients: a proxy's reply
+// to a message's content counts as many replies as the message had
+// recipients, as the delivery lines of a stored message do.
+func (r *Rates) AddN(t time.Time, client string, refused bool, n int) []ClientRate {
+	n = max(n, 1)
 	hour := t.UTC().Truncate(time.Hour)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -140,9 +148,9 @@ func (r *Rates) Add(t time.Time, client string, refused bool) []ClientRate {
 			cr = &ClientRate{Client: c, Hour: hour}
 			m[c] = cr
 		}
-		cr.Replies++
+		cr.Replies += n
 		if refused {
-			cr.Refused++
+			cr.Refused += n
 		}
 		cr.Rate = float64(cr.Refused) / float64(cr.Replies)
 		if !cr.Alert && th.Crossed(cr.Replies, cr.Refused) {

@@ -293,10 +293,15 @@ func (a *Aggregator) Line(line string) {
 	}
 }
 
-// rate counts an upstream reply in the rejection rates.
+// rate counts an upstream reply in the rejection rates: a proxy line's
+// once per recipient (nrcpt), as a stored message's delivery lines count.
 func (a *Aggregator) rate(t time.Time, e *maillog.Entry) {
 	if refused, ok := UpstreamRefusal(e.Get("reply")); ok {
-		a.rates.Add(t, ClientIP(e.Get("client")), refused)
+		n := 1
+		if e.Event == "proxy" {
+			n, _ = strconv.Atoi(e.Get("nrcpt"))
+		}
+		a.rates.AddN(t, ClientIP(e.Get("client")), refused, n)
 	}
 }
 
