@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Reply is one SMTP reply as the server sent it (RFC 5321 section 4.2).
@@ -110,8 +111,14 @@ const maxLines = 100
 
 // Add appends one line as read from the wire, without its line end
 // ("550-5.7.1 text"), and reports whether more lines follow. Every line
-// must carry the first line's code. On an error r is unchanged.
+// must carry the first line's code. On an error r is unchanged. Every
+// octet that is not printable (a control character, DEL, an octet that is
+// not part of a valid UTF-8 character) becomes '?', as Postfix's smtp
+// client censors a server's reply (smtp_chat_resp), so that no server can
+// put a NUL, an escape sequence or text that is not UTF-8 into a log
+// line, an envelope or a delivery status notification.
 func (r *Reply) Add(line string) (more bool, err error) {
+	line = printable(line)
 	if len(line) < 3 || len(r.Lines) >= maxLines {
 		return false, fmt.Errorf("reply: malformed line %q", clip(line))
 	}
@@ -214,6 +221,29 @@ func parseEnhanced(s string) string {
 		}
 	}
 	return f
+}
+
+// printable returns s with every control character, DEL and octet outside
+// a valid UTF-8 character replaced by '?' (Postfix's printable() with
+// UTF-8 enabled).
+func printable(s string) string {
+	ok := utf8.ValidString(s)
+	for i := 0; ok && i < len(s); i++ {
+		ok = s[i] >= ' ' && s[i] != 0x7f
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size <= 1 || c < ' ' || c == 0x7f {
+			c, size = '?', max(size, 1)
+		}
+		b.WriteRune(c)
+		i += size
+	}
+	return b.String()
 }
 
 func clip(s string) string {

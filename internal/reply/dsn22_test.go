@@ -1,0 +1,24 @@
+package reply
+
+import "testing"
+
+// TestDsn22AddCensors: a server's reply keeps printable ASCII and valid
+// UTF-8; control characters, DEL and octets outside a UTF-8 character
+// become '?', as Postfix's smtp_chat_resp censors them.
+func TestDsn22AddCensors(t *testing.T) {
+	for in, want := range map[string]string{
+		"550 5.1.1 no such user":            "5.1.1 no such user",
+		"550 5.1.1 j\u00fcrgen unbekannt":   "5.1.1 j\u00fcrgen unbekannt",
+		"550 5.1.1 caf\xe9 \x00\x1b[2J\x07": "5.1.1 caf? ??[2J?",
+		"550 5.1.1 a\tb\x7fc\r":             "5.1.1 a?b?c?",
+		"550 5.1.1 cut \xc3":                "5.1.1 cut ?",
+	} {
+		var r Reply
+		if _, err := r.Add(in); err != nil {
+			t.Fatalf("Add(%q): %v", in, err)
+		}
+		if r.Lines[0] != want || r.Code != 550 || r.Enhanced != "5.1.1" {
+			t.Errorf("Add(%q): code %d enhanced %q line %q; want 550 5.1.1 %q", in, r.Code, r.Enhanced, r.Lines[0], want)
+		}
+	}
+}
