@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
@@ -397,9 +398,10 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 	}
 	data = breakLongLines(data)
 	p := part{body: data, eightBit: !ascii(data)}
-	if !ascii(headerSection(data, cut)) {
+	if h := headerSection(data, cut); !ascii(h) && utf8.Valid(h) {
 		// A UTF-8 header field (RFC 6532) is allowed in RFC 6533's
-		// types only.
+		// types only; those carry UTF-8, so a header of other 8-bit
+		// octets (Latin-1) goes back in RFC 3462's, as it came.
 		ctype = map[bool]string{false: "message/global", true: "message/global-headers"}[headersOnly]
 	}
 	fields := []string{"Content-Description", desc, "Content-Type", ctype}
