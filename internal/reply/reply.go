@@ -106,6 +106,36 @@ func (r Reply) Text() string {
 	return strings.Join(parts, " ")
 }
 
+// MaxKept is how much of a reply's text is kept as the record of what a
+// server said (Postfix's line_length_limit, 2048): an envelope keeps no
+// more, and a notice or a log line made at once should not say more.
+const MaxKept = 2048
+
+// Clip returns r with at most n octets of text in its lines, as Postfix's
+// smtp client keeps at most line_length_limit of a multi-line reply: the
+// lines past that are left out, and the last one kept is cut at a
+// character's start. A server may send 100 lines of 2,048 octets.
+func (r Reply) Clip(n int) Reply {
+	kept := 0
+	for i, l := range r.Lines {
+		if kept+len(l) <= n {
+			kept += len(l)
+			continue
+		}
+		k := n - kept
+		for k > 0 && !utf8.RuneStart(l[k]) {
+			k--
+		}
+		lines := append([]string(nil), r.Lines[:i]...)
+		if k > 0 || i == 0 {
+			lines = append(lines, l[:k])
+		}
+		r.Lines = lines
+		break
+	}
+	return r
+}
+
 // maxLines bounds a reply: a server that sends more is broken or hostile.
 const maxLines = 100
 

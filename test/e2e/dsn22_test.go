@@ -148,3 +148,107 @@ func TestDsn22DSNAcrossRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestDsn22UnroutableSenderDomain: the sender's own domain cannot be
+// routed (transport_maps sends it to error:, as an administrator does for
+// a domain known to be dead). The failure notice for a refused recipient
+// goes through the same routing and fails there, locally; it then goes to
+// the postmaster as a double bounce, from double-bounce@, through the
+// smarthost, reporting the sender's address and the transport's error.
+// Nothing is sent to the dead domain and no notice is made about the
+// notice.
+func TestDsn22UnroutableSenderDomain(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 <bad@example.net>: no such user"
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{"bad@example.net": {Reply: refused}},
+	})
+	cfg := "[routing]\ntransport_maps = [\"inline:{ { dead.example = error:5.1.2 sender domain is dead } }\"]\n"
+	r := opsRelay(t, fake.Addr(), cfg, "--forward-on-disconnect")
+	id := queuedID(t, mustSend(t, r.addr(), "alice@dead.example", []string{"bad@example.net"}, message("dead sender")).Final)
+	var db harness.Transaction
+	if !waitFor(15*time.Second, func() bool {
+		for _, tx := range txsFrom(fake, "double-bounce@relay.test") {
+			if tx.Accepted() {
+				db = tx
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no double bounce reached the smarthost; stderr:\n%s", r.stderr())
+	}
+	if !slices.Equal(db.To(), []string{"postmaster@relay.test"}) {
+		t.Errorf("double bounce to %q; want postmaster@relay.test", db.To())
+	}
+	n := parseNotice(t, string(db.Data))
+	if len(n.PerRecipient) != 1 {
+		t.Fatalf("double bounce has %d recipient groups; want 1:\n%s", len(n.PerRecipient), n.Bodies[1])
+	}
+	g := n.PerRecipient[0]
+	for name, want := range map[string]string{
+		"Final-Recipient": "rfc822; alice@dead.example",
+		"Action":          "failed",
+		"Status":          "5.1.2",
+	} {
+		if got := dsnField(g, name); got != want {
+			t.Errorf("double bounce %s %q; want %q\n%s", name, got, want, n.Bodies[1])
+		}
+	}
+	if g.Has("Remote-MTA") || !strings.Contains(dsnField(g, "Diagnostic-Code"), "sender domain is dead") {
+		t.Errorf("double bounce blames an upstream or loses the reason:\n%s", n.Bodies[1])
+	}
+	if n.Header.Get("To") != "postmaster@relay.test" {
+		t.Errorf("double bounce To: %q; want postmaster@relay.test", n.Header.Get("To"))
+	}
+	time.Sleep(time.Second)
+	for _, tx := range fake.Transactions() {
+		for _, rc := range tx.Rcpts {
+			if strings.HasSuffix(rc.Addr, "@dead.example") {
+				t.Errorf("the smarthost was given %s (a recipient in the dead domain)", rc.Addr)
+			}
+		}
+	}
+	if got := len(txsFrom(fake, "double-bounce@relay.test")); got != 1 {
+		t.Errorf("%d double bounces; want 1", got)
+	}
+	if ns := opsNotices(r, id); len(ns) != 1 {
+		t.Errorf("%d notices about %s; want 1", len(ns), id)
+	}
+}
+
+// TestDsn22HugeReplyNotice: an upstream refuses a recipient with a reply
+// of 100 lines of 2,000 octets, the most the relay reads. The envelope
+// keeps 2,048 octets of a reply, as Postfix's smtp client keeps at most
+// line_length_limit of a multi-line one; the notice made at once from the
+// attempt's reply carried all 200,000 octets twice (text and
+// Diagnostic-Code), for every recipient so refused, though a notice made
+// after a restart would carry 2,048.
+func TestDsn22HugeReplyNotice(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	for i := range 100 {
+		sep := "-"
+		if i == 99 {
+			sep = " "
+		}
+		lines = append(lines, "550"+sep+"5.1.1 "+strings.Repeat(string(rune('a'+i%26)), 1994))
+	}
+	r, fake := opsRefusingRelay(t, strings.Join(lines, "\r\n"), "DSN")
+	mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net"}, message("huge reply"))
+	if !waitFor(15*time.Second, func() bool { n := txsFrom(fake, ""); return len(n) == 1 && n[0].Accepted() }) {
+		t.Fatalf("the upstream did not take the notice")
+	}
+	data := string(txsFrom(fake, "")[0].Data)
+	n := parseNotice(t, data)
+	if len(n.PerRecipient) != 1 {
+		t.Fatalf("%d recipient groups; want 1", len(n.PerRecipient))
+	}
+	diag := dsnField(n.PerRecipient[0], "Diagnostic-Code")
+	if !strings.HasPrefix(diag, "smtp; 550-5.1.1 aaa") || len(diag) > 2200 {
+		t.Errorf("Diagnostic-Code of %d octets starting %.40q; want the reply's first 2,048 octets at most", len(diag), diag)
+	}
+	if len(data) > 12000 {
+		t.Errorf("notice of %d octets for one recipient and a short message; want the reply kept to 2,048 octets", len(data))
+	}
+}
