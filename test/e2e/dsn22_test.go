@@ -226,15 +226,7 @@ func TestDsn22UnroutableSenderDomain(t *testing.T) {
 // after a restart would carry 2,048.
 func TestDsn22HugeReplyNotice(t *testing.T) {
 	t.Parallel()
-	var lines []string
-	for i := range 100 {
-		sep := "-"
-		if i == 99 {
-			sep = " "
-		}
-		lines = append(lines, "550"+sep+"5.1.1 "+strings.Repeat(string(rune('a'+i%26)), 1994))
-	}
-	r, fake := opsRefusingRelay(t, strings.Join(lines, "\r\n"), "DSN")
+	r, fake := opsRefusingRelay(t, hugeReply("550", "5.1.1"), "DSN")
 	mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net"}, message("huge reply"))
 	if !waitFor(15*time.Second, func() bool { n := txsFrom(fake, ""); return len(n) == 1 && n[0].Accepted() }) {
 		t.Fatalf("the upstream did not take the notice")
@@ -251,4 +243,54 @@ func TestDsn22HugeReplyNotice(t *testing.T) {
 	if len(data) > 12000 {
 		t.Errorf("notice of %d octets for one recipient and a short message; want the reply kept to 2,048 octets", len(data))
 	}
+}
+
+// TestDsn22ProxyHugeRelayedNotice: in proxy mode, an upstream without DSN
+// takes a message for a recipient that asked for NOTIFY=SUCCESS and says
+// so in 100 lines of 2,000 octets. The "relayed" notice carried the whole
+// reply twice, as store and forward's did before its replies were
+// clipped; it keeps the reply's first 2,048 octets, as the envelope and
+// Postfix's smtp client do.
+func TestDsn22ProxyHugeRelayedNotice(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME"},
+		EndOfData: harness.Response{Reply: hugeReply("250", "2.0.0")}})
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1",
+		"--spool-dir", t.TempDir(), "--domain", "relay.e2e.test")
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net> NOTIFY=SUCCESS")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "250", "Subject: relayed\r\n\r\nthe text\r\n.")
+	mustCmd(t, c, "221", "QUIT")
+	txs := up.WaitTransactions(t, 2, 15*time.Second)
+	n := txs[1]
+	if n.MailFrom != "" {
+		t.Fatalf("second transaction from <%s>; want the notice from <>", n.MailFrom)
+	}
+	dsn := parseNotice(t, string(n.Data))
+	if len(dsn.PerRecipient) != 1 {
+		t.Fatalf("%d recipient groups; want 1", len(dsn.PerRecipient))
+	}
+	if diag := dsnField(dsn.PerRecipient[0], "Diagnostic-Code"); !strings.HasPrefix(diag, "smtp; 250-2.0.0 aaa") || len(diag) > 2200 {
+		t.Errorf("Diagnostic-Code of %d octets starting %.40q; want the reply's first 2,048 octets at most", len(diag), diag)
+	}
+	if len(n.Data) > 12000 {
+		t.Errorf("relayed notice of %d octets; want the reply kept to 2,048 octets", len(n.Data))
+	}
+}
+
+// hugeReply is a reply of 100 lines of 2,000 octets, the most the relay
+// reads of one.
+func hugeReply(code, enhanced string) string {
+	var lines []string
+	for i := range 100 {
+		sep := "-"
+		if i == 99 {
+			sep = " "
+		}
+		lines = append(lines, code+sep+enhanced+" "+strings.Repeat(string(rune('a'+i%26)), 1994))
+	}
+	return strings.Join(lines, "\r\n")
 }
