@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // textPart is the notice for people, in the words of Postfix's default
@@ -219,6 +220,13 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 			orcpt := r.ORCPT
 			if !strings.Contains(orcpt, ";") {
 				orcpt = "rfc822;" + orcpt // a bare address; the type is required
+			}
+			if typ, addr, _ := strings.Cut(orcpt, ";"); strings.EqualFold(typ, "utf-8") &&
+				strings.ContainsFunc(addr, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '\\' }) {
+				// RFC 6533's decoder lets a control character, DEL
+				// or a blank through, which no mailbox has: such an
+				// address goes in utf-8-addr-unitext, never raw.
+				orcpt = typ + ";" + xtext.EncodeUTF8AddrUnitext(addr)
 			}
 			b.WriteString(field("Original-Recipient", orcpt))
 		}
