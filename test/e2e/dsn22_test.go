@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 	"maps"
@@ -293,4 +294,83 @@ func hugeReply(code, enhanced string) string {
 		lines = append(lines, code+sep+enhanced+" "+strings.Repeat(string(rune('a'+i%26)), 1994))
 	}
 	return strings.Join(lines, "\r\n")
+}
+
+// TestDsn22NoticeBySenderRelayhost: a notice is mail from the null sender
+// and is routed as such: sender_dependent_relayhost_maps' "<>" entry
+// (Postfix's empty_address_relayhost_maps_lookup_key) sends it to its own
+// smarthost, while the message it is about went to the relayhost.
+func TestDsn22NoticeBySenderRelayhost(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 <bad@example.net>: no such user"
+	main := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{"bad@example.net": {Reply: refused}},
+	})
+	bounces := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	hop := "[" + strings.Replace(bounces.Addr(), ":", "]:", 1)
+	sdrh := writeFile(t, dir, "sender_relay", "<> "+hop+"\n", 0o644)
+	r := opsRelay(t, main.Addr(), "[routing]\nsender_dependent_relayhost_maps = [\"hash:"+sdrh+"\"]\n", "--forward-on-disconnect")
+	mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net", "good@example.net"}, message("routed notice"))
+	txs := bounces.WaitTransactions(t, 1, 15*time.Second)
+	if txs[0].MailFrom != "" || !slices.Equal(txs[0].To(), []string{"alice@example.org"}) || !txs[0].Accepted() {
+		t.Errorf("bounce smarthost got from <%s> to %v; want the notice from <> to alice@example.org", txs[0].MailFrom, txs[0].To())
+	}
+	time.Sleep(time.Second)
+	for _, tx := range main.Transactions() {
+		if tx.MailFrom == "" {
+			t.Errorf("the relayhost was given the notice too: %v", tx.To())
+		}
+	}
+	if got := txsFrom(main, "alice@example.org"); len(got) != 1 || !slices.Equal(got[0].To(), []string{"good@example.net"}) {
+		t.Errorf("relayhost transactions from alice: %d; want one, delivering good@", len(got))
+	}
+}
+
+// TestDsn22NXDomainSender: the sender's domain does not exist in DNS and
+// the notice goes by MX, as default_transport sends it: the lookup's
+// NXDOMAIN fails it at once (5.1.2, the relay's own account, no
+// Remote-MTA), and the postmaster gets one double bounce, routed by
+// transport_maps to the smarthost. No notice is made about the notice.
+func TestDsn22NXDomainSender(t *testing.T) {
+	t.Parallel()
+	const refused = "550 5.1.1 <bad@example.net>: no such user"
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{"bad@example.net": {Reply: refused}},
+	})
+	d := harness.StartDNS(t, "example.org. MX 10 mx.example.org.\n")
+	hop := "relay:[" + strings.Replace(fake.Addr(), ":", "]:", 1)
+	cfg := fmt.Sprintf("[routing]\ndefault_transport = \"smtp\"\ndns_server = %q\n"+
+		"transport_maps = [\"inline:{ example.net=%s, relay.test=%s }\"]\n", d.Addr(), hop, hop)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-on-disconnect", "--interface", "127.0.0.1",
+		"--domain", "relay.test", "--spool-dir", t.TempDir(), "--config", opsConfig(t, cfg))
+	id := queuedID(t, mustSend(t, r.addr(), "alice@nx.example", []string{"bad@example.net"}, message("nx sender")).Final)
+	var db harness.Transaction
+	if !waitFor(20*time.Second, func() bool {
+		for _, tx := range txsFrom(fake, "double-bounce@relay.test") {
+			if tx.Accepted() {
+				db = tx
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no double bounce reached the smarthost; stderr:\n%s", r.stderr())
+	}
+	n := parseNotice(t, string(db.Data))
+	if len(n.PerRecipient) != 1 {
+		t.Fatalf("double bounce has %d recipient groups; want 1", len(n.PerRecipient))
+	}
+	g := n.PerRecipient[0]
+	if dsnField(g, "Final-Recipient") != "rfc822; alice@nx.example" || dsnField(g, "Action") != "failed" ||
+		!strings.HasPrefix(dsnField(g, "Status"), "5.") || g.Has("Remote-MTA") {
+		t.Errorf("double bounce's delivery status:\n%s", n.Bodies[1])
+	}
+	time.Sleep(time.Second)
+	if got := len(txsFrom(fake, "double-bounce@relay.test")); got != 1 {
+		t.Errorf("%d double bounces; want 1", got)
+	}
+	if ns := opsNotices(r, id); len(ns) != 1 {
+		t.Errorf("%d notices about %s; want 1", len(ns), id)
+	}
 }
