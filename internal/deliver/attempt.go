@@ -629,6 +629,7 @@ func (s *Scheduler) Notify(k bounce.Kind, env *spool.Envelope, content func() (s
 	if err := s.opts.Notices.Notify(k, env, content, rcpts); err != nil {
 		return err
 	}
+	s.notices.Add(1)
 	s.Kick(false)
 	return nil
 }
@@ -659,6 +660,7 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 			return nil
 		}
 		if sent {
+			s.notices.Add(1)
 			s.Kick(false)
 			return c.Delivered()
 		}

@@ -374,3 +374,39 @@ func TestDsn22NXDomainSender(t *testing.T) {
 		t.Errorf("%d notices about %s; want 1", len(ns), id)
 	}
 }
+
+// TestDsn22AsClientSendsItsNotices: "relaykeeper --as-client" forwards
+// what is spooled and exits. A recipient it finds refused gets the sender
+// a failure notice, which the run queued and left in the spool until a
+// next run, which a job run once never has. The run now sends the
+// notices it queued before it exits.
+func TestDsn22AsClientSendsItsNotices(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{"bad@example.net": {Reply: "550 5.1.1 <bad@example.net>: no such user"}},
+	})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--interface", "127.0.0.1",
+		"--domain", "relay.test", "--spool-dir", spool)
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net", "good@example.net"}, message("as client")).Final)
+	r.stop(10 * time.Second)
+	if n := len(fake.Transactions()); n != 0 {
+		t.Fatalf("the server forwarded %d transactions; want none before --as-client", n)
+	}
+	out, errOut, code := opsCmd(t, "", "--as-client", fake.Addr(), "--spool-dir", spool, "--domain", "relay.test")
+	if code != 1 {
+		t.Errorf("--as-client exit %d; want 1 (a recipient failed)\n%s%s", code, out, errOut)
+	}
+	var notice []harness.Transaction
+	for _, tx := range txsFrom(fake, "") {
+		if tx.Accepted() {
+			notice = append(notice, tx)
+		}
+	}
+	if len(notice) != 1 || !slices.Equal(notice[0].To(), []string{"alice@example.org"}) {
+		t.Fatalf("notices sent by the run: %d; want one to alice@example.org\n%s%s", len(notice), out, errOut)
+	}
+	if files := opsSpool(t, spool); len(files) != 1 || !slices.Equal(files[id], []string{"content", "envelope.bad"}) {
+		t.Errorf("spool after the run: %v; want only %s, failed", files, id)
+	}
+}
