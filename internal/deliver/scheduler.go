@@ -602,7 +602,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 		if n == notices || round == 2 || d.ready.n > 0 || dead || stopped || ctx.Err() != nil {
 			break
 		}
-		notices = n
+		notices, stalled = n, time.Time{} // a new round's wait for busy slots starts afresh
 		s.scan(d, false, true)
 		total += d.ready.n
 	}
