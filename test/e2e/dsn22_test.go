@@ -410,3 +410,33 @@ func TestDsn22AsClientSendsItsNotices(t *testing.T) {
 		t.Errorf("spool after the run: %v; want only %s, failed", files, id)
 	}
 }
+
+// TestDsn22QueueSelectsNotices: with a notice waiting (its sender's
+// server defers it), "queue list --sender '<>'" lists it and not the
+// failed message it is about, and "queue delete --match '<>'" removes it
+// alone, as a Postfix administrator clears the queued bounces.
+func TestDsn22QueueSelectsNotices(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor: map[string]harness.Response{
+			"bad@example.net":   {Reply: "550 5.1.1 <bad@example.net>: no such user"},
+			"alice@example.org": {Reply: "451 4.2.0 mailbox busy"},
+		},
+	})
+	r := opsRelay(t, fake.Addr(), "", "--forward-on-disconnect")
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bad@example.net"}, message("queued notice")).Final)
+	nid := r.waitEvent("notice", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("orig") == id }).Get("id")
+	r.waitEvent("delivery", 10*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == nid && e.Get("result") == "deferred" })
+
+	out, errOut, code := opsCmd(t, "", "queue", "list", "--sender", "<>", "--spool-dir", r.spool)
+	if code != 0 || !strings.Contains(out, nid) || strings.Contains(out, id) {
+		t.Errorf("queue list --sender '<>' (exit %d): want %s only\n%s%s", code, nid, out, errOut)
+	}
+	out, errOut, code = opsCmd(t, "", "queue", "delete", "--match", "<>", "--spool-dir", r.spool)
+	if code != 0 || !strings.Contains(out, nid+": deleted") || strings.Contains(out, id) {
+		t.Errorf("queue delete --match '<>' (exit %d): want %s deleted, nothing else\n%s%s", code, nid, out, errOut)
+	}
+	if f := opsSpool(t, r.spool); len(f) != 1 || f[id] == nil {
+		t.Errorf("spool after the delete: %v; want only %s", f, id)
+	}
+}
