@@ -7,8 +7,10 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
 // textPart is the notice for people, in the words of Postfix's default
@@ -219,6 +221,13 @@ func statusPart(env *spool.Envelope, k Kind, rcpts []spool.Recipient, opts Optio
 			if !strings.Contains(orcpt, ";") {
 				orcpt = "rfc822;" + orcpt // a bare address; the type is required
 			}
+			if typ, addr, _ := strings.Cut(orcpt, ";"); strings.EqualFold(typ, "utf-8") &&
+				strings.ContainsFunc(addr, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '\\' }) {
+				// RFC 6533's decoder lets a control character, DEL
+				// or a blank through, which no mailbox has: such an
+				// address goes in utf-8-addr-unitext, never raw.
+				orcpt = typ + ";" + xtext.EncodeUTF8AddrUnitext(addr)
+			}
 			b.WriteString(field("Original-Recipient", orcpt))
 		}
 		addrType := "rfc822; "
@@ -397,9 +406,10 @@ func originalPart(env *spool.Envelope, content io.Reader, k Kind, opts Options) 
 	}
 	data = breakLongLines(data)
 	p := part{body: data, eightBit: !ascii(data)}
-	if !ascii(headerSection(data, cut)) {
+	if h := headerSection(data, cut); !ascii(h) && utf8.Valid(h) {
 		// A UTF-8 header field (RFC 6532) is allowed in RFC 6533's
-		// types only.
+		// types only; those carry UTF-8, so a header of other 8-bit
+		// octets (Latin-1) goes back in RFC 3462's, as it came.
 		ctype = map[bool]string{false: "message/global", true: "message/global-headers"}[headersOnly]
 	}
 	fields := []string{"Content-Description", desc, "Content-Type", ctype}

@@ -158,7 +158,9 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 				rep = errReply(rr.err)
 			}
 		}
-		r.Reply, r.InReplyTo, r.RemoteMTA = rep.Account(), "", ""
+		// Recorded as the envelope keeps it: a notice made now says
+		// what one made after a restart would.
+		r.Reply, r.InReplyTo, r.RemoteMTA = rep.Clip(reply.MaxKept).Account(), "", ""
 		if rep.Code != 0 && !rep.Local {
 			// A server's reply, to a command of the transaction
 			// or before it (the greeting, a refused login).
@@ -170,7 +172,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			// without a reply: Postfix's queue keeps such a message.)
 			// Postfix's wording for a message that outlived the queue.
 			r.Status = spool.Bounced
-			r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), rep.Account())
+			r.Reply = bounce.Expired(now.Sub(env.Arrival).Round(time.Second), rep.Clip(reply.MaxKept).Account())
 			out.deferred--
 			out.failed++
 		}
@@ -627,6 +629,7 @@ func (s *Scheduler) Notify(k bounce.Kind, env *spool.Envelope, content func() (s
 	if err := s.opts.Notices.Notify(k, env, content, rcpts); err != nil {
 		return err
 	}
+	s.notices.Add(1)
 	s.Kick(false)
 	return nil
 }
@@ -657,6 +660,7 @@ func (s *Scheduler) doubleBounce(c *spool.Claim) error {
 			return nil
 		}
 		if sent {
+			s.notices.Add(1)
 			s.Kick(false)
 			return c.Delivered()
 		}

@@ -186,6 +186,9 @@ func TestDoubleBounce(t *testing.T) {
 	}
 	s.opts.Notices = &bounce.Notifier{Spool: sp, ReportingMTA: "relay.test", Now: func() time.Time { return t0 }}
 	notice := addMessage(t, sp, &spool.Envelope{From: "", Bounce: true, Recipients: rcpts("gone@example.net"), Client: "local"})
+	// A run sends the notices it queued, the double bounce too: the
+	// postmaster's address defers it, so that it stays to be looked at.
+	up.set("postmaster@relay.test", &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"})
 	if _, err := s.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
@@ -193,6 +194,8 @@ type Scheduler struct {
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
+	// notices counts the notices this scheduler queued, for RunOnce.
+	notices atomic.Int64
 }
 
 // New returns a Scheduler; Run or RunOnce drive it.
@@ -516,77 +519,92 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 	}
 	stalled := time.Time{} // since when only parked messages are left
 	stopped := false
-	for d.ready.n > 0 || d.working > 0 || len(parked) > 0 {
-		if d.ready.n == 0 && d.working == 0 {
-			// Only parked messages left: the slots they wait for are
-			// held by idle sessions that close within seconds. If they
-			// stay held, give up on them: they are counted untried.
-			if stalled.IsZero() {
-				stalled = time.Now()
-			} else if time.Since(stalled) > s.parkLimit {
+	notices := s.notices.Load()
+	for round := 0; ; round++ {
+		for d.ready.n > 0 || d.working > 0 || len(parked) > 0 {
+			if d.ready.n == 0 && d.working == 0 {
+				// Only parked messages left: the slots they wait for are
+				// held by idle sessions that close within seconds. If they
+				// stay held, give up on them: they are counted untried.
+				if stalled.IsZero() {
+					stalled = time.Now()
+				} else if time.Since(stalled) > s.parkLimit {
+					unpark()
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 				unpark()
-				break
 			}
-			time.Sleep(50 * time.Millisecond)
-			unpark()
-		}
-		if !dead && !stopped && ctx.Err() == nil {
-			// One upstream: after it cannot be reached, a batch hands
-			// back the rest, which would only be deferred too.
-			s.dispatch(d, work, s.opts.Router == nil)
-		}
-		if d.working == 0 {
-			break // nothing under way and nothing more to start
-		}
-		o := <-results
-		if o.end {
-			d.ended(o)
-			continue
-		}
-		delete(d.inflight, o.id)
-		// The client filter ended the run: nothing more starts.
-		stopped, d.probe = stopped || o.stop, false
-		if o.skipped {
-			if o.stuck {
-				sum.Untried++ // an error left it for the next run
+			if !dead && !stopped && ctx.Err() == nil {
+				// One upstream: after it cannot be reached, a batch hands
+				// back the rest, which would only be deferred too.
+				s.dispatch(d, work, s.opts.Router == nil)
 			}
-			continue
-		}
-		if o.paused && o.sent+o.deferred+o.failed == 0 {
-			sum.Untried++ // its destination is paced
-			continue
-		}
-		unpark()
-		if !o.waiting {
-			stalled = time.Time{}
-		}
-		if o.waiting {
-			parked = append(parked, o)
-			if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
+			if d.working == 0 {
+				break // nothing under way and nothing more to start
+			}
+			o := <-results
+			if o.end {
+				d.ended(o)
 				continue
 			}
+			delete(d.inflight, o.id)
+			// The client filter ended the run: nothing more starts.
+			stopped, d.probe = stopped || o.stop, false
+			if o.skipped {
+				if o.stuck {
+					sum.Untried++ // an error left it for the next run
+				}
+				continue
+			}
+			if o.paused && o.sent+o.deferred+o.failed == 0 {
+				sum.Untried++ // its destination is paced
+				continue
+			}
+			unpark()
+			if !o.waiting {
+				stalled = time.Time{}
+			}
+			if o.waiting {
+				parked = append(parked, o)
+				if o.sent == 0 && o.deferred == 0 && o.failed == 0 {
+					continue
+				}
+			}
+			sum.Messages++
+			if o.reply != "" {
+				sum.LastReply = o.reply
+			}
+			switch {
+			case o.deferred > 0:
+				sum.Deferred++
+			case o.failed > 0:
+				sum.Failed++
+			case o.waiting:
+				// Partly delivered; counted when its last part goes.
+				sum.Messages--
+			default:
+				sum.Sent++
+			}
+			if s.opts.Progress != nil {
+				s.opts.Progress.Step(sum.Messages, total)
+			}
+			// One upstream and it cannot be reached: the rest would
+			// only be deferred too (E-MailRelay's --as-client stops).
+			dead = dead || (o.connFailed && s.opts.Router == nil)
 		}
-		sum.Messages++
-		if o.reply != "" {
-			sum.LastReply = o.reply
+		// The notices this run queued (failures, "relayed", double
+		// bounces) go in the same run, not at the next one, which a
+		// job run once never has: a listing finds them, and only
+		// them among what was listed before. A double bounce ends any
+		// chain, so two more rounds at most.
+		n := s.notices.Load()
+		if n == notices || round == 2 || d.ready.n > 0 || dead || stopped || ctx.Err() != nil {
+			break
 		}
-		switch {
-		case o.deferred > 0:
-			sum.Deferred++
-		case o.failed > 0:
-			sum.Failed++
-		case o.waiting:
-			// Partly delivered; counted when its last part goes.
-			sum.Messages--
-		default:
-			sum.Sent++
-		}
-		if s.opts.Progress != nil {
-			s.opts.Progress.Step(sum.Messages, total)
-		}
-		// One upstream and it cannot be reached: the rest would
-		// only be deferred too (E-MailRelay's --as-client stops).
-		dead = dead || (o.connFailed && s.opts.Router == nil)
+		notices, stalled = n, time.Time{} // a new round's wait for busy slots starts afresh
+		s.scan(d, false, true)
+		total += d.ready.n
 	}
 	sum.Untried += d.ready.n
 	close(work)

@@ -71,10 +71,10 @@ func (f Filter) match(m *Message) bool {
 	if len(f.States) > 0 && !hasState(f.States, m.State) {
 		return false
 	}
-	if f.Sender != "" && !contains(m.Sender, f.Sender) {
+	if f.Sender != "" && !containsAddr(m.Sender, f.Sender) {
 		return false
 	}
-	if f.Recipient != "" && !anyRecipient(m, func(r Recipient) bool { return contains(r.Addr, f.Recipient) }) {
+	if f.Recipient != "" && !anyRecipient(m, func(r Recipient) bool { return containsAddr(r.Addr, f.Recipient) }) {
 		return false
 	}
 	if f.Reply != "" && !contains(m.LastReply, f.Reply) &&
@@ -87,8 +87,15 @@ func (f Filter) match(m *Message) bool {
 // matchText reports whether text occurs in the sender, a recipient or a
 // reply: what --match selects on.
 func matchText(m *Message, text string) bool {
-	return contains(m.Sender, text) || contains(m.LastReply, text) ||
-		anyRecipient(m, func(r Recipient) bool { return contains(r.Addr, text) || contains(r.Reply, text) })
+	return containsAddr(m.Sender, text) || contains(m.LastReply, text) ||
+		anyRecipient(m, func(r Recipient) bool { return containsAddr(r.Addr, text) || contains(r.Reply, text) })
+}
+
+// containsAddr reports whether text occurs in the address as the listing
+// prints it, in angle brackets: "<>" selects the null sender (the
+// notices), "<alice@example.com>" that address and no longer one.
+func containsAddr(addr, text string) bool {
+	return contains(angle(addr), text)
 }
 
 func hasState(sts []spool.State, name string) bool {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Reply is one SMTP reply as the server sent it (RFC 5321 section 4.2).
@@ -105,13 +106,49 @@ func (r Reply) Text() string {
 	return strings.Join(parts, " ")
 }
 
+// MaxKept is how much of a reply's text is kept as the record of what a
+// server said (Postfix's line_length_limit, 2048): an envelope keeps no
+// more, and a notice or a log line made at once should not say more.
+const MaxKept = 2048
+
+// Clip returns r with at most n octets of text in its lines, as Postfix's
+// smtp client keeps at most line_length_limit of a multi-line reply: the
+// lines past that are left out, and the last one kept is cut at a
+// character's start. A server may send 100 lines of 2,048 octets.
+func (r Reply) Clip(n int) Reply {
+	kept := 0
+	for i, l := range r.Lines {
+		if kept+len(l) <= n {
+			kept += len(l)
+			continue
+		}
+		k := n - kept
+		for k > 0 && !utf8.RuneStart(l[k]) {
+			k--
+		}
+		lines := append([]string(nil), r.Lines[:i]...)
+		if k > 0 || i == 0 {
+			lines = append(lines, l[:k])
+		}
+		r.Lines = lines
+		break
+	}
+	return r
+}
+
 // maxLines bounds a reply: a server that sends more is broken or hostile.
 const maxLines = 100
 
 // Add appends one line as read from the wire, without its line end
 // ("550-5.7.1 text"), and reports whether more lines follow. Every line
-// must carry the first line's code. On an error r is unchanged.
+// must carry the first line's code. On an error r is unchanged. Every
+// octet that is not printable (a control character, DEL, an octet that is
+// not part of a valid UTF-8 character) becomes '?', as Postfix's smtp
+// client censors a server's reply (smtp_chat_resp), so that no server can
+// put a NUL, an escape sequence or text that is not UTF-8 into a log
+// line, an envelope or a delivery status notification.
 func (r *Reply) Add(line string) (more bool, err error) {
+	line = printable(line)
 	if len(line) < 3 || len(r.Lines) >= maxLines {
 		return false, fmt.Errorf("reply: malformed line %q", clip(line))
 	}
@@ -214,6 +251,29 @@ func parseEnhanced(s string) string {
 		}
 	}
 	return f
+}
+
+// printable returns s with every control character, DEL and octet outside
+// a valid UTF-8 character replaced by '?' (Postfix's printable() with
+// UTF-8 enabled).
+func printable(s string) string {
+	ok := utf8.ValidString(s)
+	for i := 0; ok && i < len(s); i++ {
+		ok = s[i] >= ' ' && s[i] != 0x7f
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size <= 1 || c < ' ' || c == 0x7f {
+			c, size = '?', max(size, 1)
+		}
+		b.WriteRune(c)
+		i += size
+	}
+	return b.String()
 }
 
 func clip(s string) string {

@@ -842,7 +842,7 @@ func (ss *session) relayedNotice(w *proxyDraft, env *spool.Envelope, rep reply.R
 	var sent []spool.Recipient
 	for _, r := range env.Recipients {
 		if slices.Contains(ss.upMsg0, r.Addr) {
-			r.Status, r.Reply, r.InReplyTo, r.RemoteMTA = spool.Sent, rep.Account(), "end of DATA", host
+			r.Status, r.Reply, r.InReplyTo, r.RemoteMTA = spool.Sent, rep.Clip(reply.MaxKept).Account(), "end of DATA", host
 			sent = append(sent, r)
 		}
 	}

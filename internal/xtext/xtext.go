@@ -68,10 +68,17 @@ func unhex(c byte) byte {
 // its code point in upper-case hex, as Postfix's uxtext_quote writes it.
 // RFC 3461's "+XX" is not part of that encoding: a reader keeps it as
 // it stands.
-func EncodeUTF8Addr(s string) string {
+func EncodeUTF8Addr(s string) string { return encodeUTF8(s, false) }
+
+// EncodeUTF8AddrUnitext encodes an address of RFC 6533's utf-8 type as
+// utf-8-addr-unitext, for 8-bit text (a message/global-delivery-status):
+// as EncodeUTF8Addr, but a character outside ASCII stands for itself.
+func EncodeUTF8AddrUnitext(s string) string { return encodeUTF8(s, true) }
+
+func encodeUTF8(s string, keepUTF8 bool) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r >= '!' && r <= '~' && r != '+' && r != '=' && r != '\\' {
+		if r >= '!' && r <= '~' && r != '+' && r != '=' && r != '\\' || keepUTF8 && r > 0x7f {
 			b.WriteRune(r)
 			continue
 		}
