@@ -75,3 +75,35 @@ func TestSeeds22EnforcerMailTo(t *testing.T) {
 		})
 	}
 }
+
+// TestSeeds22RelayMailAddress: the relay's --mail (relay-enforcer's -m)
+// with an address written as a mail client writes it, "Name <addr>",
+// reports a ban to addr; a bare user name, which the relay has nowhere to
+// deliver (it has no local mailboxes), is refused at start naming --mail,
+// and so is text that is no address, in the configuration file with its
+// FILE:LINE.
+func TestSeeds22RelayMailAddress(t *testing.T) {
+	t.Parallel()
+	gmail := rep19Gmail(t, map[string]string{"spam": gmailUnsolicited})
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{extra: []string{"--mail", "Relay Admin <admin@relay.test>"}})
+	tx, err := sendFrom(r.addr(), "127.0.0.31", "eve@spam.example", []string{"spam@gmail.test"}, gmailMessage("eve@spam.example", "spam"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Fatalf("spam send: %v %+v", err, tx)
+	}
+	r.waitEvent("ban", 15*time.Second, nil)
+	if !waitFor(10*time.Second, func() bool { return len(rep19Txs(gmail, rep19ToAdmin)) > 0 }) {
+		var got []string
+		for _, tx := range gmail.Transactions() {
+			got = append(got, tx.Rcpts[0].Addr+" "+tx.Rcpts[0].Reply)
+		}
+		t.Errorf("no ban report reached admin@relay.test; the fake saw RCPTs %q", got)
+	}
+
+	for _, bad := range []string{"root", "admin@", "Admin <admin@relay.test"} {
+		_, code, stderr := cfg19Start(t, "", "--forward-to", "127.0.0.1:9", "--forward-on-disconnect", "--mail", bad)
+		if code <= 0 || !strings.Contains(stderr, "--mail") {
+			t.Errorf("--mail %q: exit %d, stderr %q; want a refusal at start naming --mail", bad, code, stderr)
+		}
+	}
+	cfg19Refused(t, "[enforce]\nmail = \"root\"\n", 2, "enforce.mail")
+}
