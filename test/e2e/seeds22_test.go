@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -106,4 +107,105 @@ func TestSeeds22RelayMailAddress(t *testing.T) {
 		}
 	}
 	cfg19Refused(t, "[enforce]\nmail = \"root\"\n", 2, "enforce.mail")
+}
+
+// seeds22SimpleFilter is FILTER_README's simple content filter as the
+// guide prints it, with its two "Localize these" lines set: INSPECT_DIR to
+// inspect, and SENDMAIL to relaykeeper's sendmail (the binary linked as
+// sendmail, as "make install-sendmail" installs it) with the relay's
+// configuration file.
+// extra is a line added before the re-injection.
+func seeds22SimpleFilter(inspect, sendmail, conf, extra string) string {
+	return `#!/bin/sh
+
+# Localize these.
+INSPECT_DIR=` + inspect + `
+SENDMAIL="` + sendmail + ` -C ` + conf + ` -i"
+
+# Exit codes from <sysexits.h>
+EX_TEMPFAIL=75
+EX_UNAVAILABLE=69
+
+# Clean up when done or when aborting.
+trap "rm -f in.$$" 0 1 2 3 15
+
+# Start processing.
+cd $INSPECT_DIR || { echo $INSPECT_DIR does not exist; exit $EX_TEMPFAIL; }
+
+cat >in.$$ || { echo Cannot save mail to file; exit $EX_TEMPFAIL; }
+
+# filter <in.$$ || { echo Message content rejected; exit $EX_UNAVAILABLE; }
+` + extra + `
+$SENDMAIL "$@" <in.$$
+
+exit $?
+`
+}
+
+// TestSeeds22SimpleContentFilter: FILTER_README's simple content filter
+// script, run as its master.cf line runs it (argv=/some/where/filter -f
+// ${sender} -- ${recipient}) through --filter pipe:, hands the message
+// back with sendmail. Each message reaches the smarthost once, filtered:
+// the copy sendmail is given is the filter's answer, not a second message
+// queued beside the original (which went out twice). Another message the
+// script sends with sendmail (a notice to the administrator) is queued as
+// a message of its own, and so is one sent by sendmail outside a filter.
+func TestSeeds22SimpleContentFilter(t *testing.T) {
+	t.Parallel()
+	t.Run("as written", func(t *testing.T) { t.Parallel(); seeds22SimpleContentFilter(t, false) })
+	t.Run("with a notice", func(t *testing.T) { t.Parallel(); seeds22SimpleContentFilter(t, true) })
+}
+
+func seeds22SimpleContentFilter(t *testing.T, notice bool) {
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	spool := t.TempDir()
+	conf := writeFile(t, dir, "relaykeeper.toml", fmt.Sprintf("[spool]\ndir = %q\n", spool), 0o644)
+	sendmail := filepath.Join(sendmailNames(t), "sendmail")
+	inspect := filepath.Join(dir, "inspect")
+	if err := os.Mkdir(inspect, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	extra, want := "", 1
+	if notice {
+		extra, want = `printf 'Subject: filtered\n\nchecked\n' | $SENDMAIL -f filter@example.org admin@example.org`, 2
+	}
+	script := writeFile(t, dir, "filter", seeds22SimpleFilter(inspect, sendmail, conf, extra), 0o755)
+	r := startRelay(t, "127.0.0.1", "--config", conf, "--as-server", "--interface", "127.0.0.1",
+		"--forward-to", sink.Addr(), "--forward-on-disconnect", "--poll", "1",
+		"--filter", "pipe:"+script+" -f ${sender} -- ${recipient}")
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("through the simple filter"))
+	sink.WaitTransactions(t, want, 15*time.Second)
+	time.Sleep(3 * time.Second) // a second copy, if any, goes within a poll or two
+	got := sink.Transactions()
+	var msgs []string
+	for _, tx := range got {
+		msgs = append(msgs, fmt.Sprintf("%s -> %v (id %q)", tx.MailFrom, tx.To(), receivedID(strings.ReplaceAll(string(tx.Data), "\r\n", "\n"))))
+	}
+	var orig []harness.Transaction
+	for _, tx := range got {
+		if tx.MailFrom == "alice@example.org" {
+			orig = append(orig, tx)
+		}
+	}
+	if len(got) != want || len(orig) != 1 {
+		t.Fatalf("the smarthost got %d messages %q; want the one message, once (and the notice: %v)", len(got), msgs, notice)
+	}
+	if !slices.Equal(orig[0].To(), []string{"bob@example.net"}) || !strings.Contains(string(orig[0].Data), "Subject: through the simple filter") ||
+		strings.Contains(string(orig[0].Data), "Subject: filtered") {
+		t.Errorf("the smarthost got %s -> %v:\n%s", orig[0].MailFrom, orig[0].To(), orig[0].Data)
+	}
+	if files, _ := os.ReadDir(inspect); len(files) != 0 {
+		t.Errorf("the script left %d files in INSPECT_DIR", len(files))
+	}
+
+	// Outside a filter, sendmail queues as before.
+	_, errOut, code := runBinary(t, sendmail, "Subject: direct\n\nhello\n", "-C", conf, "-i", "-f", "carol@example.org", "--", "dave@example.net")
+	if code != 0 {
+		t.Fatalf("sendmail outside a filter: exit %d: %s", code, errOut)
+	}
+	waitFor(15*time.Second, func() bool { return len(sink.Transactions()) == want+1 })
+	if got := sink.Transactions(); len(got) != want+1 || got[want].MailFrom != "carol@example.org" {
+		t.Errorf("sendmail outside a filter: the smarthost has %d messages; want the direct one too", len(got))
+	}
 }
