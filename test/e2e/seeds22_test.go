@@ -17,13 +17,16 @@ import (
 
 // seeds22RefusedLog is a Postfix mail log of one message from 203.0.113.7
 // that Gmail refused as unsolicited (a ban).
-func seeds22RefusedLog() string {
+func seeds22RefusedLog() string { return seeds22RefusedLogFrom("spam.example") }
+
+// seeds22RefusedLogFrom is seeds22RefusedLog with the client's host name.
+func seeds22RefusedLogFrom(name string) string {
 	const q = "4A0001ABC1"
-	return fmt.Sprintf(`Nov 22 10:00:01 mx1 postfix/smtpd[100]: %[1]s: client=spam.example[203.0.113.7]
+	return fmt.Sprintf(`Nov 22 10:00:01 mx1 postfix/smtpd[100]: %[1]s: client=%[2]s[203.0.113.7]
 Nov 22 10:00:01 mx1 postfix/cleanup[101]: %[1]s: message-id=<m-1@spam.example>
 Nov 22 10:00:01 mx1 postfix/qmgr[102]: %[1]s: from=<bob@spam.example>, size=900, nrcpt=1 (queue active)
 Nov 22 10:00:03 mx1 postfix/smtp[105]: %[1]s: to=<u1@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=2, delays=0/0/1/1, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail, 550 5.7.1 this message has been blocked. s1 - gsmtp (in reply to end of DATA command))
-`, q)
+`, q, name)
 }
 
 // TestSeeds22EnforcerMailTo: relay-enforcer's manual gives "-m
@@ -207,5 +210,38 @@ func seeds22SimpleContentFilter(t *testing.T, notice bool) {
 	waitFor(15*time.Second, func() bool { return len(sink.Transactions()) == want+1 })
 	if got := sink.Transactions(); len(got) != want+1 || got[want].MailFrom != "carol@example.org" {
 		t.Errorf("sendmail outside a filter: the smarthost has %d messages; want the direct one too", len(got))
+	}
+}
+
+// TestSeeds22WelcomelistEgrepWordAnchors: relay-enforcer's manual says
+// the welcomelist's host-name patterns use egrep's syntax. GNU egrep's
+// word anchors \< and \> were taken by Go's regexp as a literal < and >, so
+// a pattern such as \<partner\.example$ never matched and the partner's
+// client was banned. They now anchor at a word's edge, as in egrep.
+func TestSeeds22WelcomelistEgrepWordAnchors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		pattern, client string
+		welcome         bool
+	}{
+		{`partner\.example$`, "mx1.partner.example", true},
+		{`\<partner\.example$`, "mx1.partner.example", true},
+		{`\<partner\.example\>`, "mx1.partner.example", true},
+		{`\<partner\.example$`, "mx1.counterpartner.example", false},
+	} {
+		t.Run(tt.pattern+" "+tt.client, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			logFile := writeFile(t, dir, "mail.log", seeds22RefusedLogFrom(tt.client), 0o644)
+			wl := writeFile(t, dir, "welcomelist", "# relay-enforcer.welcomelist\n"+tt.pattern+"\n", 0o644)
+			out := enforcerOnce(t, nil, append(enforcerArgs(logFile, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"), wl,
+				filepath.Join(dir, "bans.log"), "127.0.0.1:9"), "-t")...)
+			banned := strings.Contains(out, "would-ban client=203.0.113.7")
+			// Welcomelisted, the client is not banned: its message would
+			// be encapsulated (here only reported: there is no backup).
+			if banned == tt.welcome {
+				t.Errorf("welcomelist %q, client %s: postfix-enforcer -t printed\n%s\nwant welcomelisted %v", tt.pattern, tt.client, out, tt.welcome)
+			}
+		})
 	}
 }
