@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // welcomeCheckEvery is how often Welcome looks at the file's mtime.
@@ -243,52 +244,12 @@ func (e *welcomeEntries) addLine(line string) error {
 	if looksLikeAddress(line) {
 		return fmt.Errorf("not an address, range or CIDR block: %q", line)
 	}
-	re, err := regexp.Compile("(?i)" + egrepAnchors(line))
+	re, err := regexp.Compile("(?i)" + table.GNUWordAnchors(line))
 	if err != nil {
 		return fmt.Errorf("bad host-name pattern %q: %w", line, err)
 	}
 	e.patterns = append(e.patterns, re)
 	return nil
-}
-
-// egrepAnchors rewrites GNU egrep's word anchors \< and \>, which
-// relay-enforcer's welcomelists may use, as RE2's \b: Go's regexp would
-// take them for a literal < and >, and the pattern would never match.
-// Inside a bracket expression a backslash is left as it is.
-func egrepAnchors(p string) string {
-	if !strings.Contains(p, `\<`) && !strings.Contains(p, `\>`) {
-		return p
-	}
-	var b strings.Builder
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-		case c == '[':
-			inClass = true
-			if strings.HasPrefix(p[i+1:], "]") || strings.HasPrefix(p[i+1:], "^]") {
-				// "[]...]" and "[^]...]": that ] is a member.
-				n := strings.IndexByte(p[i+1:], ']') + 1
-				b.WriteString(p[i : i+1+n])
-				i += n
-				continue
-			}
-		case c == '\\' && i+1 < len(p):
-			if p[i+1] == '<' || p[i+1] == '>' {
-				b.WriteString(`\b`)
-			} else {
-				b.WriteString(p[i : i+2])
-			}
-			i++
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // looksLikeAddress reports whether s was meant as an address, a range or a

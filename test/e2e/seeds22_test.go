@@ -245,3 +245,20 @@ func TestSeeds22WelcomelistEgrepWordAnchors(t *testing.T) {
 		})
 	}
 }
+
+// TestSeeds22RegexpTableWordAnchors: a Postfix regexp: table is POSIX ERE
+// compiled by glibc, where \< and \> anchor at a word's edge. relaykeeper
+// compiled them as a literal < and >, so a header check such as
+// /^Subject:.*\<viagra\>/ REJECT, which Postfix applies, never matched.
+func TestSeeds22RegexpTableWordAnchors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hc := writeFile(t, dir, "header_checks", `/^Subject:.*\<viagra\>/ REJECT no pills here
+`, 0o644)
+	r := opsRelay(t, "127.0.0.1:9", "[policy]\nheader_checks = \"regexp:"+hc+"\"\n")
+	tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: cheap viagra now\n\nbuy\n")
+	if err == nil || tx.Final.code() != 550 || !strings.Contains(tx.Final.String(), "no pills here") {
+		t.Errorf("Subject: cheap viagra now: %v, %q; want 550 ... no pills here", err, tx.Final)
+	}
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: viagrafalls trip\n\nhi\n")
+}
