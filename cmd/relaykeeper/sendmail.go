@@ -44,6 +44,8 @@ func runSendmail(argv0 string, args []string, stdin io.Reader, stdout, stderr io
 		return exitOK
 	case sendmail.SMTP:
 		return serveStdio(common, stdin, stdout, stderr)
+	case sendmail.HandBack:
+		return sendmail.HandBackMessage(stdin, stdout, stderr)
 	}
 
 	msg, err := inv.Message(stdin, origin)

@@ -191,14 +191,31 @@ func (c *Config) Problems() []string {
 	if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
 		problems = append(problems, fmt.Sprintf("--smtp %q: %v", c.SMTP, err))
 	}
-	if _, err := mail.ParseAddress(c.MailTo); c.MailTo != "" && err != nil {
-		problems = append(problems, fmt.Sprintf("-m %q: %v", c.MailTo, err))
+	if _, err := reportRecipient(c.MailTo); c.MailTo != "" && err != nil {
+		problems = append(problems, fmt.Sprintf("-m %q: %v (write an address, admin@example.org, or a local user such as root)", c.MailTo, err))
 	}
 	return problems
 }
 
+// reportRecipient is -m's value as the envelope takes it: the address of
+// "Name <admin@example.org>", or a local user's name (relay-enforcer's
+// default, root) as it stands, which Postfix qualifies with $myorigin as
+// relay-enforcer's mail(1) has it done.
+func reportRecipient(s string) (string, error) {
+	if s != "" && !strings.ContainsAny(s, "@<>\"\t ") {
+		if _, err := mail.ParseAddress(s + "@local.invalid"); err == nil {
+			return s, nil
+		}
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", err
+	}
+	return a.Address, nil
+}
+
 // FillDefaults fills in what the switches left out: the host name, the
-// reports' sender and the state file.
+// reports' sender and the state file; -m becomes the envelope's address.
 func (c *Config) FillDefaults() {
 	if c.Host, _ = os.Hostname(); c.Host == "" {
 		c.Host = "localhost"
@@ -208,6 +225,9 @@ func (c *Config) FillDefaults() {
 	}
 	if c.State == "" {
 		c.State = defaultStatePath(c.Log)
+	}
+	if to, err := reportRecipient(c.MailTo); err == nil {
+		c.MailTo = to
 	}
 }
 

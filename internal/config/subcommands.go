@@ -100,7 +100,8 @@ relay-enforcer's switches:
   -d              debug: every line understood and every verdict; implies -v
   -f BACKUP       the mbox that keeps a copy of every relayed message
                   (always_bcc); needed to encapsulate
-  -m ADDRESS      mail ADDRESS a report of each action and unknown refusal
+  -m ADDRESS      mail ADDRESS a report of each action and unknown refusal;
+                  a local user (root) is left for Postfix to qualify
   -a | -n         force | forbid following amavis's re-injection
   -r              replace a running instance (stop it, then run)
   -s              stop a running instance and exit

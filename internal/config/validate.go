@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -334,6 +335,13 @@ func (c *Config) Validate() error {
 	}
 	if en.AlertMinReplies < 1 {
 		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
+	}
+	// The reports' recipient goes into an envelope: "Name <addr>" is addr;
+	// a bare user has no mailbox here (nothing is delivered locally).
+	if a, err := mail.ParseAddress(en.Mail); en.Mail != "" && err != nil {
+		v.bad("%q: %s; want an address such as admin@example.org (relaykeeper has no local mailboxes)", en.Mail, strings.TrimPrefix(err.Error(), "mail: "))("enforce.mail")
+	} else if err == nil {
+		en.Mail = a.Address
 	}
 
 	if c.Process.MemoryLimit < 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // welcomeCheckEvery is how often Welcome looks at the file's mtime.
@@ -243,7 +244,7 @@ func (e *welcomeEntries) addLine(line string) error {
 	if looksLikeAddress(line) {
 		return fmt.Errorf("not an address, range or CIDR block: %q", line)
 	}
-	re, err := regexp.Compile("(?i)" + line)
+	re, err := regexp.Compile("(?i)" + table.GNUWordAnchors(line))
 	if err != nil {
 		return fmt.Errorf("bad host-name pattern %q: %w", line, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/command"
 	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
+	"github.com/relaykeeper/relaykeeper/internal/sendmail"
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
@@ -32,7 +33,8 @@ const pipeMaxOutput = 64 << 20
 //	anything else       reject, 5.3.0 "unknown mail system error N"
 //
 // Postfix's filter hands the message back with sendmail; here the program
-// writes it to standard output instead. Standard output must be empty
+// writes it to standard output instead, which relaykeeper's sendmail does
+// for it when it runs in a pipe: filter (command.PipeFilterEnv). Standard output must be empty
 // (content unchanged) or a whole message: starting with a header field and
 // ending with a line feed; anything else is TempFail, since the filter
 // meant to change the message and it is not clear to what. After a failing
@@ -46,6 +48,7 @@ const pipeMaxOutput = 64 << 20
 type pipe struct {
 	spec    string
 	argv    []string
+	macros  bool // the arguments need the envelope
 	timeout time.Duration
 }
 
@@ -66,14 +69,20 @@ func newPipe(spec, arg string, timeout time.Duration) (*pipe, error) {
 			}
 		}
 	}
-	return &pipe{spec: spec, argv: argv, timeout: timeout}, nil
+	return &pipe{spec: spec, argv: argv, macros: strings.Contains(strings.Join(argv[1:], " "), "${"), timeout: timeout}, nil
 }
 
 func (p *pipe) String() string { return p.spec }
 
 func (p *pipe) Run(ctx context.Context, contentPath, envelopePath string) Result {
-	argv, err := p.expand(envelopePath)
-	if err != nil {
+	argv, handBack := p.argv, []string(nil)
+	env, err := readEnvelope(envelopePath)
+	if err == nil {
+		argv = p.expand(env)
+		// relaykeeper's sendmail, run by the program with this envelope
+		// to re-inject the message, hands it back on standard output.
+		handBack = []string{sendmail.HandBackEnv(env.From, env.Pending())}
+	} else if p.macros {
 		return tempFail("pipe: %v", err)
 	}
 	f, err := os.Open(contentPath)
@@ -81,7 +90,7 @@ func (p *pipe) Run(ctx context.Context, contentPath, envelopePath string) Result
 		return tempFail("pipe: %v", err)
 	}
 	defer f.Close()
-	res, err := command.Run(ctx, argv, command.Options{Stdin: f, Timeout: p.timeout, MaxStdout: pipeMaxOutput})
+	res, err := command.Run(ctx, argv, command.Options{Stdin: f, Timeout: p.timeout, MaxStdout: pipeMaxOutput, Env: handBack})
 	if r, failed := runFailure(argv[0], p.timeout, res, err); failed {
 		return r
 	}
@@ -113,20 +122,21 @@ func (p *pipe) rewrite(contentPath, out string) Result {
 	return Result{Outcome: OK, Reason: "pipe: content rewritten"}
 }
 
-// expand replaces ${sender} and ${recipient} in the arguments.
-func (p *pipe) expand(envelopePath string) ([]string, error) {
-	if !strings.Contains(strings.Join(p.argv[1:], " "), "${") {
-		return p.argv, nil
-	}
-	ef, err := os.Open(envelopePath)
+func readEnvelope(path string) (*spool.Envelope, error) {
+	ef, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer ef.Close()
 	env, err := spool.Unmarshal(ef)
-	ef.Close()
 	if err != nil {
-		return nil, fmt.Errorf("envelope %s: %w", envelopePath, err)
+		return nil, fmt.Errorf("envelope %s: %w", path, err)
 	}
+	return env, nil
+}
+
+// expand replaces ${sender} and ${recipient} in the arguments.
+func (p *pipe) expand(env *spool.Envelope) []string {
 	argv := []string{p.argv[0]}
 	for _, a := range p.argv[1:] {
 		a = strings.ReplaceAll(a, "${sender}", env.From)
@@ -138,7 +148,7 @@ func (p *pipe) expand(envelopePath string) ([]string, error) {
 			argv = append(argv, strings.ReplaceAll(a, "${recipient}", rcpt))
 		}
 	}
-	return argv, nil
+	return argv
 }
 
 // sysexits is Postfix's table of sysexits.h statuses (global/sys_exits.c):

@@ -32,6 +32,10 @@ const (
 	// Newaliases rebuilds the aliases database (-bi, or invoked as
 	// newaliases); relaykeeper has none.
 	Newaliases
+	// HandBack is Deliver run by a pipe: filter for the message it
+	// filters (HandBackEnv): the message goes back to the filter
+	// (HandBackMessage).
+	HandBack
 )
 
 // Invocation is what a sendmail command line says.
@@ -191,6 +195,9 @@ func Parse(argv0 string, args []string) (Invocation, error) {
 	inv.Recipients = append(inv.Recipients, args[i:]...)
 	if inv.Mode == Deliver && len(inv.Recipients) == 0 && !inv.Headers {
 		return inv, errors.New("no recipients: give addresses, or -t to take them from the headers")
+	}
+	if handingBack(inv) {
+		inv.Mode = HandBack
 	}
 	return inv, nil
 }

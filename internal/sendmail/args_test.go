@@ -1,6 +1,7 @@
 package sendmail
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"os"
@@ -159,5 +160,37 @@ func TestConfig(t *testing.T) {
 	}
 	if got := (Invocation{}).Config(); got != want {
 		t.Errorf("Config() without -C = %q; want %q", got, want)
+	}
+}
+
+// TestHandBackOnlyTheFilteredMessage: in a pipe: filter's environment, the
+// invocation with the filtered message's envelope hands it back; another
+// envelope, -t, or no such environment queues as usual.
+func TestHandBackOnlyTheFilteredMessage(t *testing.T) {
+	t.Setenv("RELAYKEEPER_PIPE_FILTER", "") // so that Unsetenv below is undone
+	os.Unsetenv("RELAYKEEPER_PIPE_FILTER")
+	if inv, _ := Parse("sendmail", []string{"-i", "-f", "a@x", "--", "b@y"}); inv.Mode != Deliver {
+		t.Errorf("outside a filter: mode %v; want Deliver", inv.Mode)
+	}
+	name, value, _ := strings.Cut(HandBackEnv("a@x", []string{"b@y", "c@z"}), "=")
+	t.Setenv(name, value)
+	for _, tt := range []struct {
+		args []string
+		want Mode
+	}{
+		{[]string{"-i", "-f", "a@x", "--", "b@y", "c@z"}, HandBack},
+		{[]string{"-i", "-f", "<a@x>", "b@y", "c@z"}, HandBack},
+		{[]string{"-i", "-f", "a@x", "--", "b@y"}, Deliver},
+		{[]string{"-i", "-f", "admin@x", "--", "b@y", "c@z"}, Deliver},
+		{[]string{"-t", "-i", "-f", "a@x", "b@y", "c@z"}, Deliver},
+		{[]string{"-bp"}, ListQueue},
+	} {
+		if inv, err := Parse("sendmail", tt.args); err != nil || inv.Mode != tt.want {
+			t.Errorf("Parse(%q) in a filter: mode %v, %v; want %v", tt.args, inv.Mode, err, tt.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := HandBackMessage(strings.NewReader("Subject: x\r\n\r\nbody\r\n"), &out, io.Discard); code != 0 || out.String() != "Subject: x\r\n\r\nbody\r\n" {
+		t.Errorf("HandBackMessage: exit %d, wrote %q", code, out.String())
 	}
 }

@@ -250,6 +250,7 @@ func compilePattern(expr, flags string, d dialect) (*regexp.Regexp, string) {
 		if msg := perlOnly(expr); msg != "" {
 			return nil, "pattern " + strconv.Quote(clip(expr)) + ": " + msg + "; Postfix's regexp: tables are POSIX (use a pcre: table for Perl syntax)"
 		}
+		expr = GNUWordAnchors(expr)
 		// REG_NEWLINE both lets ^ and $ match at newlines and stops "."
 		// from matching one.
 		dotall = !multiline
