@@ -322,7 +322,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
 		"rule", v.Rule, "reply", rf.Reply.String())
 	what := "the relay's own set-up or account is at fault; the mail stays queued"
-	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+	if !rf.trusted(e.Policy.TrustedUpstreams) {
 		what = "an upstream that is not trusted says " + what
 	}
 	e.notifyAdmin(rf, v, what)
@@ -333,7 +333,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 // Any mail server a client mails can answer as it likes: its alerts and
 // reports must not use up the hour's mail about Gmail's own refusals.
 func (e *Enforcer) cause(rf Refusal, kind string) string {
-	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+	if !rf.trusted(e.Policy.TrustedUpstreams) {
 		return kind + "\x00untrusted"
 	}
 	return kind
@@ -502,6 +502,8 @@ func (e *Enforcer) upstreamLine(rf Refusal) string {
 		return "unknown"
 	case !Trusted(host, e.Policy.TrustedUpstreams):
 		return host + " (not a trusted upstream: its words are its own)"
+	case AdminRule(rf.Reply):
+		return host + " (trusted, but the reply is a rule of the recipient domain's administrator, \"gcdp\": its words are the administrator's)"
 	}
 	return host + " (trusted)"
 }
