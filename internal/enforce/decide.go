@@ -173,6 +173,20 @@ func AdminRule(r reply.Reply) bool {
 
 var gcdpMark = regexp.MustCompile(`(?i)(^|\s)-\s*gcdp(\s+\S+)?\s+-\s*gsmtp\b`)
 
+// AlertCause is what the administrator hears of once an hour, for a
+// refusal whose rule (or verdict) is kind: kind, for the trusted
+// upstreams' own words together (Gmail's many hosts), and kind again for
+// all the others together (untrusted upstreams, a Workspace
+// administrator's rule). Any mail server a client mails can answer in
+// Gmail's words: its alerts must not use up the hour's alert about
+// Gmail's own refusals. The relay and postfix-enforcer count alike.
+func AlertCause(p Policy, rf Refusal, kind string) string {
+	if !rf.trusted(p.TrustedUpstreams) {
+		return kind + "\x00untrusted"
+	}
+	return kind
+}
+
 // own reports a refusal of the relay's own message (Own), or of a local
 // null sender (Postfix's own notice).
 func (rf Refusal) own() bool { return rf.Own || rf.Local && rf.From == "" }

@@ -332,12 +332,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 // trusted upstreams together, and kind again for all the others together.
 // Any mail server a client mails can answer as it likes: its alerts and
 // reports must not use up the hour's mail about Gmail's own refusals.
-func (e *Enforcer) cause(rf Refusal, kind string) string {
-	if !rf.trusted(e.Policy.TrustedUpstreams) {
-		return kind + "\x00untrusted"
-	}
-	return kind
-}
+func (e *Enforcer) cause(rf Refusal, kind string) string { return AlertCause(e.Policy, rf, kind) }
 
 func (e *Enforcer) kick() {
 	if e.Queue != nil {
