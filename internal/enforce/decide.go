@@ -162,7 +162,8 @@ func (rf Refusal) trusted(trusted []string) bool {
 // AdminRule reports whether r is a refusal that a Google Workspace
 // administrator's own rule made (content compliance, routing): Google
 // marks those "... - gcdp <session> - gsmtp" (Google Custom Domain
-// Policies), and their text is whatever the administrator typed. It comes
+// Policies; any "- gcdp" word counts: Gmail's own replies have none), and
+// their text is whatever the administrator typed. It comes
 // from Google's MX all the same, so anyone with a Workspace domain could
 // answer a relay's client in Gmail's words ("likely unsolicited mail",
 // "very low reputation of the sending domain"): the recipient domain's
@@ -171,7 +172,7 @@ func AdminRule(r reply.Reply) bool {
 	return gcdpMark.MatchString(withoutEchoes(Normalize(r.String())))
 }
 
-var gcdpMark = regexp.MustCompile(`(?i)(^|\s)-\s*gcdp(\s+\S+)?\s+-\s*gsmtp\b`)
+var gcdpMark = regexp.MustCompile(`(?i)(^|\s)-\s*gcdp(\s|$)`)
 
 // AlertCause is what the administrator hears of once an hour, for a
 // refusal whose rule (or verdict) is kind: kind, for the trusted

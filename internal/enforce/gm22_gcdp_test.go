@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -66,5 +67,27 @@ func TestGm22AdminRuleNotGmailVerdict(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no replies")
+	}
+}
+
+// TestGm22AdminRuleForms: Google's marker with or without the session id
+// between, in any case, is an administrator's rule; Gmail's own replies,
+// and "gcdp" only in an address the upstream echoes, are not.
+func TestGm22AdminRuleForms(t *testing.T) {
+	for s, want := range map[string]bool{
+		"550 5.7.1 This message violates example.com email policy. - gcdp - gsmtp":                        true,
+		"550 5.7.1 This message violates example.com email policy. - gcdp x1 y2 - gsmtp":                  true,
+		"550-5.7.1 Likely unsolicited mail. - GCDP\r\n550 5.7.1 a640c23a62f3a-7e5f9a5b1c2si1.412 - gsmtp": true,
+		"550 5.1.1 <- gcdp x@example.com>: unknown - gsmtp":                                               false,
+		"550 5.7.1 gcdp is not the marker x1 - gsmtp":                                                     false,
+	} {
+		if got := AdminRule(textReply(s)); got != want {
+			t.Errorf("AdminRule(%q) = %v; want %v", s, got, want)
+		}
+	}
+	for _, g := range loadGmailReplies(t) {
+		if AdminRule(textReply(fmt.Sprintf("%d %s %s %s", g.code, g.enh, g.text, gmailID))) {
+			t.Errorf("line %d: Gmail's own reply read as an administrator's rule", g.line)
+		}
 	}
 }
