@@ -163,11 +163,11 @@ func (rf Refusal) trusted(trusted []string) bool {
 // administrator's own rule made (content compliance, routing): Google
 // marks those "... - gcdp <session> - gsmtp" (Google Custom Domain
 // Policies; any "- gcdp" word counts: Gmail's own replies have none), and
-// their text is whatever the administrator typed. It comes
-// from Google's MX all the same, so anyone with a Workspace domain could
-// answer a relay's client in Gmail's words ("likely unsolicited mail",
-// "very low reputation of the sending domain"): the recipient domain's
-// words, never Gmail's verdict on the client or the sender's domain.
+// their text is whatever the administrator typed. It comes from Google's
+// MX all the same, so anyone with a Workspace domain could answer a
+// relay's client in Gmail's words ("likely unsolicited mail", "very low
+// reputation of the sending domain"): the recipient domain's words, never
+// Gmail's verdict on the client or the sender's domain.
 func AdminRule(r reply.Reply) bool {
 	return gcdpMark.MatchString(withoutEchoes(Normalize(r.String())))
 }
