@@ -285,7 +285,7 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		name = "" // Postfix's name for a client without a verified name
 	}
 	done := c.acted.keys(r.QueueID)
-	pl := enforce.Decide(c.policy, enforce.Refusal{ID: r.QueueID, Client: ip, ClientName: name,
+	rf := enforce.Refusal{ID: r.QueueID, Client: ip, ClientName: name,
 		// pickup logged the message (sendmail): Postfix's local
 		// submission. A message whose first line the log does not hold
 		// has an unknown client, not a local one: its ban or block is
@@ -296,7 +296,8 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// one of ours: an encapsulated copy or a report, submitted
 		// from --sender over loopback (--smtp).
 		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
-		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done})
+		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done}
+	pl := enforce.Decide(c.policy, rf)
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
 		"action", pl.Action.String(), "repeat", pl.Repeat)
 	if pl.Repeat || pl.Action == enforce.None {
@@ -324,7 +325,9 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 	case enforce.Encapsulate:
 		ok = c.encapsulate(&a)
 	case enforce.Alert:
-		if !c.alerts.Due(pl.Verdict.Rule, c.now()) {
+		// Once an hour per rule for Gmail's own words, and per rule
+		// for the others' (enforce.AlertCause), as the relay counts.
+		if !c.alerts.Due(enforce.AlertCause(c.policy, rf, pl.Verdict.Rule), c.now()) {
 			c.acted.set(r.QueueID, pl.Key, c.now())
 			return // told within the hour already
 		}

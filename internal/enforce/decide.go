@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,6 +152,42 @@ func (rf Refusal) upstreamHost() string {
 	return rf.Host
 }
 
+// trusted reports whether rf's words may sanction (see Trusted): they
+// come from a trusted upstream, and are not a Google Workspace
+// administrator's own rule (AdminRule).
+func (rf Refusal) trusted(trusted []string) bool {
+	return Trusted(rf.upstreamHost(), trusted) && !AdminRule(rf.Reply)
+}
+
+// AdminRule reports whether r is a refusal that a Google Workspace
+// administrator's own rule made (content compliance, routing): Google
+// marks those "... - gcdp <session> - gsmtp" (Google Custom Domain
+// Policies; any "- gcdp" word counts: Gmail's own replies have none), and
+// their text is whatever the administrator typed. It comes from Google's
+// MX all the same, so anyone with a Workspace domain could answer a
+// relay's client in Gmail's words ("likely unsolicited mail", "very low
+// reputation of the sending domain"): the recipient domain's words, never
+// Gmail's verdict on the client or the sender's domain.
+func AdminRule(r reply.Reply) bool {
+	return gcdpMark.MatchString(withoutEchoes(Normalize(r.String())))
+}
+
+var gcdpMark = regexp.MustCompile(`(?i)(^|\s)-\s*gcdp(\s|$)`)
+
+// AlertCause is what the administrator hears of once an hour, for a
+// refusal whose rule (or verdict) is kind: kind, for the trusted
+// upstreams' own words together (Gmail's many hosts), and kind again for
+// all the others together (untrusted upstreams, a Workspace
+// administrator's rule). Any mail server a client mails can answer in
+// Gmail's words: its alerts must not use up the hour's alert about
+// Gmail's own refusals. The relay and postfix-enforcer count alike.
+func AlertCause(p Policy, rf Refusal, kind string) string {
+	if !rf.trusted(p.TrustedUpstreams) {
+		return kind + "\x00untrusted"
+	}
+	return kind
+}
+
 // own reports a refusal of the relay's own message (Own), or of a local
 // null sender (Postfix's own notice).
 func (rf Refusal) own() bool { return rf.Own || rf.Local && rf.From == "" }
@@ -222,10 +259,13 @@ func Decide(p Policy, rf Refusal) Plan {
 	welcomed := rf.Client.IsValid() && p.Welcome != nil && p.Welcome.Welcome(rf.Client, rf.ClientName)
 	change := func(a Action, why string) { pl.Action, pl.Why = a, why }
 	host := rf.upstreamHost()
-	trusted := Trusted(host, p.TrustedUpstreams)
+	trusted := rf.trusted(p.TrustedUpstreams)
 	untrusted := "upstream " + host + " is not a trusted upstream; not acted on"
-	if rf.Host == "" {
+	switch {
+	case rf.Host == "":
 		untrusted = "the upstream is unknown; not acted on"
+	case AdminRule(rf.Reply):
+		untrusted = "the reply is a rule of the recipient domain's administrator (Google's \"gcdp\"), not Gmail's verdict; not acted on"
 	}
 	sanction := v.Action == Ban || v.Action == BlockDomain || v.Action == Encapsulate
 	switch own := rf.own(); {

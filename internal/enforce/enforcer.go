@@ -339,7 +339,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 	e.log().Warn("the upstream blames the relay's own set-up or account; the mail stays queued",
 		"rule", v.Rule, "reply", rf.Reply.String())
 	what := "the relay's own set-up or account is at fault; the mail stays queued"
-	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
+	if !rf.trusted(e.Policy.TrustedUpstreams) {
 		what = "an upstream that is not trusted says " + what
 	}
 	e.notifyAdmin(rf, v, what)
@@ -349,12 +349,7 @@ func (e *Enforcer) alert(rf Refusal, v Verdict) {
 // trusted upstreams together, and kind again for all the others together.
 // Any mail server a client mails can answer as it likes: its alerts and
 // reports must not use up the hour's mail about Gmail's own refusals.
-func (e *Enforcer) cause(rf Refusal, kind string) string {
-	if !Trusted(rf.upstreamHost(), e.Policy.TrustedUpstreams) {
-		return kind + "\x00untrusted"
-	}
-	return kind
-}
+func (e *Enforcer) cause(rf Refusal, kind string) string { return AlertCause(e.Policy, rf, kind) }
 
 func (e *Enforcer) kick() {
 	if e.Queue != nil {
@@ -519,6 +514,8 @@ func (e *Enforcer) upstreamLine(rf Refusal) string {
 		return "unknown"
 	case !Trusted(host, e.Policy.TrustedUpstreams):
 		return host + " (not a trusted upstream: its words are its own)"
+	case AdminRule(rf.Reply):
+		return host + " (trusted, but the reply is a rule of the recipient domain's administrator, \"gcdp\": its words are the administrator's)"
 	}
 	return host + " (trusted)"
 }
