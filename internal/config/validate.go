@@ -354,7 +354,8 @@ func (c *Config) Validate() error {
 	if p.HardErrorLimit < 1 {
 		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
 	}
-	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions) && !refusesRelay(p.RecipientRestrictions) {
+	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
+		!refusesRelay(p.RecipientRestrictions, p.RestrictionClasses) {
 		// Postfix refuses to start like this too.
 		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+
 			"reject or defer: anyone could relay anywhere")("policy.relay_restrictions", "policy.recipient_restrictions")
@@ -608,10 +609,24 @@ func (c *Config) DeliversByMX() bool {
 }
 
 // refusesRelay reports whether a restriction list can refuse a recipient
-// outside relay_domains, as Postfix requires of smtpd_relay_restrictions
-// or smtpd_recipient_restrictions: a restriction that does so, not behind
-// warn_if_reject.
-func refusesRelay(list []string) bool {
+// outside relay_domains, as Postfix's has_required requires of
+// smtpd_relay_restrictions or smtpd_recipient_restrictions: a restriction
+// that does so, not behind warn_if_reject nor after a "permit", which ends
+// the list before it runs (["permit", "reject_unauth_destination"] lets
+// anyone relay anywhere); as in Postfix, a restriction class the list
+// names counts with its own items, and a "permit" in it ends the list too.
+func refusesRelay(list []string, classes map[string][]string) bool {
+	return relayCheckIn(list, classes, map[string]bool{}) == relayRefused
+}
+
+// What relayCheckIn found first in a list.
+const (
+	relayNothing = iota
+	relayRefused // a restriction that refuses relaying
+	relayEnded   // a permit, which ends the list before one
+)
+
+func relayCheckIn(list []string, classes map[string][]string, seen map[string]bool) int {
 	warn := false
 	for _, item := range list {
 		words := strings.Fields(strings.ToLower(item))
@@ -623,11 +638,23 @@ func refusesRelay(list []string) bool {
 			warn = true
 		case warn:
 			warn = false
+		case name == "permit":
+			return relayEnded
 		case name == "reject_unauth_destination" || name == "defer_unauth_destination" || name == "reject" || name == "defer":
-			return true
+			return relayRefused
+		case len(words) == 1 && !seen[name]:
+			seen[name] = true // a class that names itself
+			for class, items := range classes {
+				if strings.ToLower(class) != name {
+					continue
+				}
+				if r := relayCheckIn(items, classes, seen); r != relayNothing {
+					return r
+				}
+			}
 		}
 	}
-	return false
+	return relayNothing
 }
 
 // keyed is an error about one setting, which it names by its TOML key
