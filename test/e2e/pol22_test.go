@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +42,29 @@ func TestPol22PermitBeforeRelayCheck(t *testing.T) {
 		if got, _ := probeRcpt(t, r.addr(), p.rcpt); !replyIs(got, p.want) {
 			t.Errorf("relay check in a class: RCPT TO:<%s> = %q; want %q", p.rcpt, got, p.want)
 		}
+	}
+}
+
+// TestPol22RelayDomainsTableHoldsEveryDomain: a relay_domains table that
+// holds every domain (static:OK, a pcre: table with /./ OK, a regexp:
+// one with /^/ OK) makes every recipient a relay destination for any
+// client: an open relay, which started without a word. As for a
+// mynetworks table that holds every address, it is refused at its line.
+func TestPol22RelayDomainsTableHoldsEveryDomain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pcre := writeFile(t, dir, "relay_domains.pcre", "/./ OK\n", 0o644)
+	re := writeFile(t, dir, "relay_domains.regexp", "/^/ OK\n", 0o644)
+	list := writeFile(t, dir, "relay_domains", "relay.example\npcre:"+pcre+"\n", 0o644)
+	for _, spec := range []string{`"static:OK"`, strconv.Quote("pcre:" + pcre), `"relay.example, regexp:` + re + `"`} {
+		cfg19Refused(t, "[policy]\n# ours\nrelay_domains = ["+spec+"]\n", 3, "policy.relay_domains", "open relay")
+	}
+	if _, code, out := cfg19Start(t, "[policy]\nrelay_domains = ["+strconv.Quote(list)+"]\n"); code <= 0 ||
+		!strings.Contains(out, list+":2: ") || !strings.Contains(out, "open relay") {
+		t.Errorf("a table of every domain in a relay_domains file: exit %d, stderr %q; want a refusal naming %s:2", code, out, list)
+	}
+	// Excluding with one is fine.
+	if _, code, out := cfg19Start(t, "[policy]\nrelay_domains = [\"!static:OK\"]\n"); code != -1 {
+		t.Errorf("relay_domains = [\"!static:OK\"]: exit %d, stderr %q; want it to start", code, out)
 	}
 }
