@@ -90,9 +90,12 @@ type Options struct {
 	MyNetworkSpec []string
 	NetworkTables *table.Set
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
-	// "server none" secrets lines.
-	Trusted      TrustedClients
-	RelayDomains []string
+	// "server none" secrets lines. With RemoteClients (clients from
+	// anywhere may connect) and no Verifier, one that trusts every
+	// address is refused, and trusts no one if it becomes one.
+	Trusted       TrustedClients
+	RemoteClients bool
+	RelayDomains  []string
 	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
 	// the only recipients accepted in RelayDomains.
 	RelayRecipientMaps []string
@@ -243,6 +246,9 @@ func New(opts Options) (*Engine, error) {
 		errs = append(errs, err)
 	}
 	e.named.Store(named)
+	if err := e.everyoneTrustedError(); err != nil {
+		errs = append(errs, err)
+	}
 	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
@@ -704,7 +710,7 @@ func (e *Engine) Trusted(ip netip.Addr) bool { return e.trusted(ip) }
 
 func (e *Engine) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if e.opts.Trusted != nil {
+	if e.opts.Trusted != nil && e.everyoneTrusted() == "" {
 		if _, ok := e.opts.Trusted.Trusted(ip); ok {
 			return true
 		}

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestPol22PermitBeforeRelayCheck: relay_restrictions = ["permit",
@@ -66,5 +69,45 @@ func TestPol22RelayDomainsTableHoldsEveryDomain(t *testing.T) {
 	// Excluding with one is fine.
 	if _, code, out := cfg19Start(t, "[policy]\nrelay_domains = [\"!static:OK\"]\n"); code != -1 {
 		t.Errorf("relay_domains = [\"!static:OK\"]: exit %d, stderr %q; want it to start", code, out)
+	}
+}
+
+// TestPol22ServerNoneEveryone: with --server-auth, the secrets file's
+// "server none" lines are the trusted networks; a line for every address
+// ("*.*.*.*", "0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96") with
+// --remote-clients and no address verifier to decide lets anyone on the
+// Internet relay anywhere, and the relay started so. As mynetworks =
+// ["0.0.0.0/0"] is, it is refused, naming the file and line. The E-MailRelay
+// guide's "NONE server *.*.*.* x" with a verifier (seed 001) still starts,
+// and so does a relay that serves local clients only. A file changed to
+// trust everyone later, and reloaded, trusts no one without a login.
+func TestPol22ServerNoneEveryone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	verifier := writeFile(t, dir, "verify.sh", seedVerifierScript, 0o755)
+	for _, line := range []string{"server none *.*.*.* anyone", "NONE server 0.0.0.0/0 anyone", "server none ::/0 six", "server none ::ffff:0.0.0.0/96 mapped"} {
+		sec := writeFile(t, dir, "auth.secrets", "server plain alice alicepw\n"+line+"\n", 0o600)
+		if _, code, out := cfg19Start(t, "", "--server-auth", sec, "--remote-clients"); code <= 0 ||
+			!strings.Contains(out, sec+":2: ") || !strings.Contains(out, "open relay") {
+			t.Errorf("%q with --remote-clients: exit %d, stderr %q; want a refusal naming %s:2", line, code, out, sec)
+		}
+		for _, extra := range [][]string{{"--remote-clients", "--verifier", verifier}, nil} {
+			if _, code, out := cfg19Start(t, "", append([]string{"--server-auth", sec}, extra...)...); code != -1 {
+				t.Errorf("%q with %v: exit %d, stderr %q; want it to start", line, extra, code, out)
+			}
+		}
+	}
+
+	sec := writeFile(t, t.TempDir(), "auth.secrets", "server plain alice alicepw\nserver none 192.0.2.1 one\n", 0o600)
+	r := startAuthRelay(t, "", "", "--server-auth", sec, "--remote-clients")
+	if err := os.WriteFile(sec, []byte("server plain alice alicepw\nserver none *.*.*.* anyone\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.current().Signal(syscall.SIGHUP)
+	if len(waitDiag(r, 10*time.Second, "server secrets reloaded", sec)) == 0 {
+		t.Fatalf("no \"server secrets reloaded\" line naming %s after SIGHUP; stderr:\n%s", sec, r.stderr())
+	}
+	if got, _ := probeRcpt(t, r.addr(), "victim@elsewhere.example"); got.code() != 554 {
+		t.Errorf("after the secrets file was edited to trust *.*.*.*, RCPT TO:<victim@elsewhere.example> = %q; want 554: an open relay", got)
 	}
 }
