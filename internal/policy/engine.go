@@ -157,6 +157,7 @@ type Options struct {
 // restriction is one compiled list item.
 type restriction struct {
 	name  string
+	item  string // as written, for errors
 	check func(ctx context.Context, e *Engine, req *Request) Decision
 	// warnOnly is Postfix's warn_if_reject in front of the item.
 	warnOnly bool
@@ -288,6 +289,9 @@ func New(opts Options) (*Engine, error) {
 		for _, ce := range cerrs {
 			errs = append(errs, ce)
 		}
+	}
+	if err := e.openRelayError(); err != nil {
+		errs = append(errs, err)
 	}
 	return e, errors.Join(errs...)
 }

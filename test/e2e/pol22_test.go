@@ -111,3 +111,35 @@ func TestPol22ServerNoneEveryone(t *testing.T) {
 		t.Errorf("after the secrets file was edited to trust *.*.*.*, RCPT TO:<victim@elsewhere.example> = %q; want 554: an open relay", got)
 	}
 }
+
+// TestPol22AccessTablePermitsEveryone: an access table that says OK to
+// every client, sender or recipient ("0.0.0.0/0 OK" in a cidr: table,
+// static:OK, /./ OK) ahead of reject_unauth_destination lets anyone relay
+// anywhere, and the relay started so (Postfix does too). It is refused at
+// its line. In client_restrictions, or with the relay check in the
+// recipient list that runs after, it opens nothing and is taken.
+func TestPol22AccessTablePermitsEveryone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cidr := writeFile(t, dir, "client_access.cidr", "192.0.2.0/24 REJECT\n0.0.0.0/0 OK\n", 0o644)
+	pcre := writeFile(t, dir, "recipient_access.pcre", "/^postmaster@/ REJECT\n/./ OK\n", 0o644)
+	for _, tc := range []struct {
+		lists string
+		line  int
+	}{
+		{`relay_restrictions = ["check_client_access cidr:` + cidr + `", "reject_unauth_destination"]`, 2},
+		{`relay_restrictions = ["permit_mynetworks", "check_sender_access", "static:OK", "reject_unauth_destination"]`, 2},
+		{`relay_restrictions = []` + "\n" + `recipient_restrictions = ["permit_mynetworks", "check_recipient_access pcre:` + pcre + `", "reject_unauth_destination"]`, 3},
+	} {
+		cfg19Refused(t, "[policy]\n"+tc.lists+"\n", tc.line, "open relay")
+	}
+	for _, lists := range []string{
+		`client_restrictions = ["check_client_access cidr:` + cidr + `"]`,
+		`relay_restrictions = ["check_client_access cidr:` + cidr + `"]` + "\n" + `recipient_restrictions = ["reject_unauth_destination"]`,
+		`relay_restrictions = ["warn_if_reject", "check_client_access cidr:` + cidr + `", "permit_mynetworks", "reject_unauth_destination"]`,
+	} {
+		if _, code, out := cfg19Start(t, "[policy]\n"+lists+"\n"); code != -1 {
+			t.Errorf("%s: exit %d, stderr %q; want it to start", lists, code, out)
+		}
+	}
+}
