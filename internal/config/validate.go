@@ -360,6 +360,10 @@ func (c *Config) Validate() error {
 		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+
 			"reject or defer: anyone could relay anywhere")("policy.relay_restrictions", "policy.recipient_restrictions")
 	}
+	if c.TLS.ClientCA == "<default>" && c.namesRestriction("permit_tls_all_clientcerts") {
+		v.bad("\"<default>\", the system's public CAs, with permit_tls_all_clientcerts lets anyone with a certificate " +
+			"from a public CA relay anywhere (an open relay): give the file of the CA that signs your clients' certificates")("tls.client_ca")
+	}
 
 	if len(v.probs) == 0 {
 		return nil
@@ -606,55 +610,6 @@ func (c *Config) DeliversByMX() bool {
 	f := &c.Forward
 	return c.Mode == ModeServer && f.To == "" && !c.Routed() &&
 		(f.AtStartup || f.Poll > 0 || f.PollSet || f.OnDisconnect)
-}
-
-// refusesRelay reports whether a restriction list can refuse a recipient
-// outside relay_domains, as Postfix's has_required requires of
-// smtpd_relay_restrictions or smtpd_recipient_restrictions: a restriction
-// that does so, not behind warn_if_reject nor after a "permit", which ends
-// the list before it runs (["permit", "reject_unauth_destination"] lets
-// anyone relay anywhere); as in Postfix, a restriction class the list
-// names counts with its own items, and a "permit" in it ends the list too.
-func refusesRelay(list []string, classes map[string][]string) bool {
-	return relayCheckIn(list, classes, map[string]bool{}) == relayRefused
-}
-
-// What relayCheckIn found first in a list.
-const (
-	relayNothing = iota
-	relayRefused // a restriction that refuses relaying
-	relayEnded   // a permit, which ends the list before one
-)
-
-func relayCheckIn(list []string, classes map[string][]string, seen map[string]bool) int {
-	warn := false
-	for _, item := range list {
-		words := strings.Fields(strings.ToLower(item))
-		if len(words) == 0 {
-			continue
-		}
-		switch name := words[0]; {
-		case name == "warn_if_reject":
-			warn = true
-		case warn:
-			warn = false
-		case name == "permit":
-			return relayEnded
-		case name == "reject_unauth_destination" || name == "defer_unauth_destination" || name == "reject" || name == "defer":
-			return relayRefused
-		case len(words) == 1 && !seen[name]:
-			seen[name] = true // a class that names itself
-			for class, items := range classes {
-				if strings.ToLower(class) != name {
-					continue
-				}
-				if r := relayCheckIn(items, classes, seen); r != relayNothing {
-					return r
-				}
-			}
-		}
-	}
-	return relayNothing
 }
 
 // keyed is an error about one setting, which it names by its TOML key

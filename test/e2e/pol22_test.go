@@ -143,3 +143,32 @@ func TestPol22AccessTablePermitsEveryone(t *testing.T) {
 		}
 	}
 }
+
+// TestPol22AllClientCertsFromPublicCAs: permit_tls_all_clientcerts
+// permits every client whose certificate verifies against tls.client_ca;
+// with "<default>", the system's public CAs, anyone who gets a
+// certificate from a public CA (with the clientAuth usage, as many
+// issue) relays anywhere, and the relay started so. It is refused at the
+// setting's line: give the CA you run.
+func TestPol22AllClientCertsFromPublicCAs(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	tlsCfg := "[tls]\ncertificate = " + strconv.Quote(pem) + "\nclient_ca = \"<default>\"\n"
+	for _, lists := range []string{
+		`relay_restrictions = ["permit_mynetworks", "permit_tls_all_clientcerts", "reject_unauth_destination"]`,
+		`recipient_restrictions = ["Permit_TLS_All_ClientCerts", "reject_unauth_destination"]`,
+		`relay_restrictions = ["certs", "reject_unauth_destination"]` + "\n[policy.restriction_classes]\ncerts = [\"permit_tls_all_clientcerts\"]",
+	} {
+		cfg19Refused(t, tlsCfg+"[policy]\n"+lists+"\n", 3, "tls.client_ca", "open relay")
+	}
+	// E-MailRelay's --server-tls-verify <default>, which only requires
+	// such a certificate, is fine; the switch is named when it comes too.
+	if _, code, out := cfg19Start(t, tlsCfg); code != -1 {
+		t.Errorf("client_ca = <default> without permit_tls_all_clientcerts: exit %d, stderr %q; want it to start", code, out)
+	}
+	_, code, out := cfg19Start(t, "[tls]\ncertificate = "+strconv.Quote(pem)+"\n[policy]\n"+
+		`relay_restrictions = ["permit_tls_all_clientcerts", "reject_unauth_destination"]`+"\n", "--server-tls-verify", "<default>")
+	if code <= 0 || !strings.Contains(out, "--server-tls-verify") || !strings.Contains(out, "open relay") {
+		t.Errorf("--server-tls-verify <default> with permit_tls_all_clientcerts: exit %d, stderr %q; want a refusal naming the switch", code, out)
+	}
+}
