@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // everyoneProbes are requests from clients far apart, with names, senders
@@ -13,18 +15,25 @@ func everyoneProbes() []*Request {
 	var rs []*Request
 	for i, d := range everyDomain {
 		ip := netip.MustParseAddr(everyone[0][i%len(everyone[0])])
-		rs = append(rs, &Request{ClientIP: ip, Helo: "mx." + d, Sender: "someone@" + d, Recipient: "victim@" + d})
+		// Certificate fingerprints as Postfix prints them ("D7:04:...").
+		var fp, pk [32]string
+		for k := range fp {
+			fp[k], pk[k] = fmt.Sprintf("%02X", (i*37+k*11)&0xff), fmt.Sprintf("%02X", (i*53+k*7+1)&0xff)
+		}
+		rs = append(rs, &Request{ClientIP: ip, Helo: "mx." + d, Sender: "someone@" + d, Recipient: "victim@" + d,
+			CertFingerprint: strings.Join(fp[:], ":"), PubKeyFingerprint: strings.Join(pk[:], ":"), CertCN: "client." + d})
 	}
 	return rs
 }
 
 // permitsEveryone reports an access check (check_client_access and the
-// like; never one that asks a server) whose table permits every probe:
-// "0.0.0.0/0 OK" in a cidr: table, static:OK, /./ OK.
+// like, permit_tls_clientcerts's relay_clientcerts; never one that asks a
+// server) whose table permits every probe: "0.0.0.0/0 OK" in a cidr:
+// table, static:OK, /./ OK. Anyone can make a client certificate.
 func (e *Engine) permitsEveryone(r restriction) bool {
 	switch r.name {
 	case "check_client_access", "check_reverse_client_hostname_access", "check_helo_access",
-		"check_sender_access", "check_recipient_access":
+		"check_sender_access", "check_recipient_access", "check_ccert_access", "permit_tls_clientcerts":
 	default:
 		return false
 	}

@@ -172,3 +172,24 @@ func TestPol22AllClientCertsFromPublicCAs(t *testing.T) {
 		t.Errorf("--server-tls-verify <default> with permit_tls_all_clientcerts: exit %d, stderr %q; want a refusal naming the switch", code, out)
 	}
 }
+
+// TestPol22ClientCertTablePermitsEveryone: relay_clientcerts =
+// ["static:OK"] (or a regexp: table with /./ OK), or check_ccert_access
+// with such a table, ahead of the relay check permits every client that
+// shows a certificate, and anyone can make one: an open relay, which
+// started. It is refused at its line, as an access table that permits
+// every client is.
+func TestPol22ClientCertTablePermitsEveryone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, _, pem := certFiles(t, dir)
+	re := writeFile(t, dir, "certs.regexp", "/./ OK\n", 0o644)
+	tlsCfg := "[tls]\ncertificate = " + strconv.Quote(pem) + "\nask_client_cert = true\n"
+	for _, lists := range []string{
+		"relay_restrictions = [\"permit_tls_clientcerts\", \"reject_unauth_destination\"]\nrelay_clientcerts = [\"static:OK\"]",
+		"relay_restrictions = [\"permit_tls_clientcerts\", \"reject_unauth_destination\"]\nrelay_clientcerts = [\"regexp:" + re + "\"]",
+		"relay_restrictions = [\"check_ccert_access static:OK\", \"reject_unauth_destination\"]\nrelay_clientcerts = []",
+	} {
+		cfg19Refused(t, tlsCfg+"[policy]\n"+lists+"\n", 5, "open relay")
+	}
+}
