@@ -44,7 +44,7 @@ func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.We
 	var errs []error
 	if secrets != nil && cfg.TrustsSecretsFile() {
 		// E-MailRelay: only --server-auth's "server none" addresses skip logging in.
-		opts.Trusted = secrets
+		opts.Trusted, opts.RemoteClients = secrets, cfg.SMTP.RemoteClients
 	} else {
 		opts.MyNetworkSpec, opts.NetworkTables = p.MyNetworks, tables
 	}

@@ -27,8 +27,9 @@ type Secrets struct {
 	// (RFC 2195); "localhost" when empty.
 	Domain string
 
-	// dir is the secrets file's directory, for the oauth2 lines' files.
-	dir string
+	// dir is the secrets file's directory, for the oauth2 lines' files;
+	// name is the file, for EveryoneTrusted.
+	dir, name string
 
 	users   map[string]*serverUser   // by user name, decoded
 	trust   []trustRule              // server none lines, in file order
@@ -148,7 +149,7 @@ func newSecrets() *Secrets {
 // parseSecrets reads a secrets file from r; name is used in errors.
 func parseSecrets(name string, r io.Reader) (*Secrets, error) {
 	s := newSecrets()
-	s.dir = filepath.Dir(name)
+	s.dir, s.name = filepath.Dir(name), name
 	var errs []error
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)

@@ -132,6 +132,9 @@ func (f *ServerFile) Verify(user, pass string) bool { return f.Secrets().Verify(
 // APOPSecret is Secrets.APOPSecret of the version in force.
 func (f *ServerFile) APOPSecret(user string) (string, bool) { return f.Secrets().APOPSecret(user) }
 
+// EveryoneTrusted is Secrets.EveryoneTrusted of the version in force.
+func (f *ServerFile) EveryoneTrusted() string { return f.Secrets().EveryoneTrusted() }
+
 // Trusted is Secrets.Trusted of the version in force.
 func (f *ServerFile) Trusted(ip netip.Addr) (keyword string, ok bool) {
 	return f.Secrets().Trusted(ip)

@@ -28,6 +28,18 @@ func (s *Secrets) parseTrust(pattern, keyword string, n int) error {
 	return nil
 }
 
+// EveryoneTrusted returns where ("FILE:LINE") a server none line trusts
+// every address of a family (*.*.*.*, 0.0.0.0/0, ::/0), or "" if none
+// does.
+func (s *Secrets) EveryoneTrusted() string {
+	for _, t := range s.trust {
+		if t.prefix.Bits() == 0 {
+			return fmt.Sprintf("%s:%d", s.name, t.line)
+		}
+	}
+	return ""
+}
+
 // parseAddressPattern reads the address of a server none line: an address
 // (192.0.2.1, 2001:db8::1), a CIDR prefix (192.168.0.0/24, fd00::/8; host
 // bits are cleared), or an E-MailRelay wildcard of four dotted parts whose

@@ -362,10 +362,15 @@ func (c *Config) Validate() error {
 	if p.HardErrorLimit < 1 {
 		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
 	}
-	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions) && !refusesRelay(p.RecipientRestrictions) {
+	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
+		!refusesRelay(p.RecipientRestrictions, p.RestrictionClasses) {
 		// Postfix refuses to start like this too.
 		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+
 			"reject or defer: anyone could relay anywhere")("policy.relay_restrictions", "policy.recipient_restrictions")
+	}
+	if c.TLS.ClientCA == "<default>" && c.namesRestriction("permit_tls_all_clientcerts") {
+		v.bad("\"<default>\", the system's public CAs, with permit_tls_all_clientcerts lets anyone with a certificate " +
+			"from a public CA relay anywhere (an open relay): give the file of the CA that signs your clients' certificates")("tls.client_ca")
 	}
 
 	if len(v.probs) == 0 {
@@ -613,29 +618,6 @@ func (c *Config) DeliversByMX() bool {
 	f := &c.Forward
 	return c.Mode == ModeServer && f.To == "" && !c.Routed() &&
 		(f.AtStartup || f.Poll > 0 || f.PollSet || f.OnDisconnect)
-}
-
-// refusesRelay reports whether a restriction list can refuse a recipient
-// outside relay_domains, as Postfix requires of smtpd_relay_restrictions
-// or smtpd_recipient_restrictions: a restriction that does so, not behind
-// warn_if_reject.
-func refusesRelay(list []string) bool {
-	warn := false
-	for _, item := range list {
-		words := strings.Fields(strings.ToLower(item))
-		if len(words) == 0 {
-			continue
-		}
-		switch name := words[0]; {
-		case name == "warn_if_reject":
-			warn = true
-		case warn:
-			warn = false
-		case name == "reject_unauth_destination" || name == "defer_unauth_destination" || name == "reject" || name == "defer":
-			return true
-		}
-	}
-	return false
 }
 
 // keyed is an error about one setting, which it names by its TOML key

@@ -90,9 +90,12 @@ type Options struct {
 	MyNetworkSpec []string
 	NetworkTables *table.Set
 	// Trusted, if set, trusts more clients than MyNetworks: E-MailRelay's
-	// "server none" secrets lines.
-	Trusted      TrustedClients
-	RelayDomains []string
+	// "server none" secrets lines. With RemoteClients (clients from
+	// anywhere may connect) and no Verifier, one that trusts every
+	// address is refused, and trusts no one if it becomes one.
+	Trusted       TrustedClients
+	RemoteClients bool
+	RelayDomains  []string
 	// RelayRecipientMaps are Postfix's relay_recipient_maps: when set,
 	// the only recipients accepted in RelayDomains.
 	RelayRecipientMaps []string
@@ -154,6 +157,7 @@ type Options struct {
 // restriction is one compiled list item.
 type restriction struct {
 	name  string
+	item  string // as written, for errors
 	check func(ctx context.Context, e *Engine, req *Request) Decision
 	// warnOnly is Postfix's warn_if_reject in front of the item.
 	warnOnly bool
@@ -243,6 +247,9 @@ func New(opts Options) (*Engine, error) {
 		errs = append(errs, err)
 	}
 	e.named.Store(named)
+	if err := e.everyoneTrustedError(); err != nil {
+		errs = append(errs, err)
+	}
 	if e.relayRecipients, err = openRelayRecipients(opts.RelayRecipientMaps, opts.Tables); err != nil {
 		errs = append(errs, err)
 	}
@@ -282,6 +289,9 @@ func New(opts Options) (*Engine, error) {
 		for _, ce := range cerrs {
 			errs = append(errs, ce)
 		}
+	}
+	if err := e.openRelayError(); err != nil {
+		errs = append(errs, err)
 	}
 	return e, errors.Join(errs...)
 }
@@ -704,7 +714,7 @@ func (e *Engine) Trusted(ip netip.Addr) bool { return e.trusted(ip) }
 
 func (e *Engine) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if e.opts.Trusted != nil {
+	if e.opts.Trusted != nil && e.everyoneTrusted() == "" {
 		if _, ok := e.opts.Trusted.Trusted(ip); ok {
 			return true
 		}

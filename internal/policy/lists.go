@@ -169,7 +169,7 @@ func (e *Engine) compileItems(i int, list []string) ([]restriction, []*ListError
 			errs = append(errs, &ListError{listNames[i], list[j], err})
 			continue
 		}
-		r.warnOnly = warn
+		r.warnOnly, r.item = warn, list[j]
 		warn = false
 		rs = append(rs, r)
 	}

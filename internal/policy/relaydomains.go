@@ -60,7 +60,27 @@ func (p *relayParser) table(where, spec string, not bool) {
 		p.fail(where, err)
 		return
 	}
+	if !not && holdsEveryDomain(m) {
+		p.fail(where, fmt.Errorf("%s holds every domain (static:OK, /./ or the like): anyone could relay anywhere (an open relay); list the domains you relay to", spec))
+		return
+	}
 	p.rd = append(p.rd, relayDomain{table: m, not: not})
+}
+
+// everyDomain are domains far apart, none a relay's own, that no table of
+// relay domains holds all of unless it holds every domain: static:OK, /./
+// in a pcre: table. A table is checked as it is read at start and on
+// SIGHUP; matches looks again as the table reloads on its own.
+var everyDomain = []string{"gmail.com", "yahoo.co.jp", "web.de", "mail.ru", "qq.com", "gov.uk"}
+
+// holdsEveryDomain reports whether m holds every one of everyDomain.
+func holdsEveryDomain(m AccessMap) bool {
+	for _, d := range everyDomain {
+		if _, ok := m.LookupClient(netip.Addr{}, d); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *relayParser) pattern(_, s string, not bool) {
@@ -104,9 +124,11 @@ func (p relayDomain) matches(domain string) bool {
 	if p.table == nil {
 		return envelope.InDomains(domain, []string{p.name})
 	}
-	// A host name lookup: the domain, then its parents.
+	// A host name lookup: the domain, then its parents. A table whose
+	// file was changed to hold every domain, and reloaded, holds none
+	// unless negated: it must not open the relay.
 	_, ok := p.table.LookupClient(netip.Addr{}, strings.ToLower(strings.TrimSuffix(domain, ".")))
-	return ok
+	return ok && (p.not || !holdsEveryDomain(p.table))
 }
 
 // RelayDomainNames are the names relay_domains holds and does not exclude,
