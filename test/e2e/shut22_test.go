@@ -4,6 +4,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/test/harness"
 	"io"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,5 +108,159 @@ func TestShut22ProxyUpstreamHangsAtDot(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the relay took %v to stop with a 1s grace", d)
+	}
+}
+
+// TestShut22StopUnderLoad stops the relay with SIGTERM and SIGINT in turn
+// while tagging senders and smtp-source load it, in store-and-forward and
+// proxy mode, restarting it each time on the same port and spool. Each
+// stop ends with exit 0 and "stopped" as the last log line, within the
+// grace and the cut's bounds; every message acknowledged with 250 (in
+// proxy mode the upstream's) reaches the sink; none is refused with 5xx.
+func TestShut22StopUnderLoad(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"store-and-forward", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			spool := t.TempDir()
+			sink := harness.StartSink(t, harness.SinkOptions{})
+			args := []string{"--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--poll", "1"}
+			if mode == "proxy" {
+				args = []string{"--as-proxy", sink.Addr()}
+			}
+			r := startRelay(t, "127.0.0.1", append(args, "--config", writeConfig(t, "[smtp]\nshutdown_grace = \"1s\"\n"),
+				"--interface", "127.0.0.1", "--spool-dir", spool)...)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			sender := &tagSender{addr: r.addr(), acked: map[string]string{}}
+			sender.start(3, stop, &wg)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := harness.Source(t, harness.SourceOptions{Addr: r.addr(), Messages: 50, Sessions: 4,
+						Size: 2000, Subject: "smtp-source load", Timeout: 20 * time.Second}); err != nil {
+						time.Sleep(50 * time.Millisecond)
+					}
+				}
+			}()
+			for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGTERM, syscall.SIGINT} {
+				time.Sleep(700 * time.Millisecond)
+				p := r.current()
+				start := time.Now()
+				p.Signal(sig)
+				code, err := p.Wait(20 * time.Second)
+				if err != nil || code != 0 {
+					t.Fatalf("stop %d (%v): exit %d, %v; want 0", i+1, sig, code, err)
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("stop %d (%v) took %v with a 1s grace", i+1, sig, d)
+				}
+				lines := strings.Split(strings.TrimSpace(p.Stderr()), "\n")
+				if last := lines[len(lines)-1]; !strings.Contains(last, "msg=stopped") {
+					t.Errorf("stop %d (%v): last log line %q; want \"stopped\"", i+1, sig, last)
+				}
+				r.restart()
+			}
+			stopLoad(t, stop, &wg, 60*time.Second, "load generators")
+			acked := sender.acknowledged(t, 20)
+			var miss []string
+			waitFor(30*time.Second, func() bool {
+				got := map[string]bool{}
+				for _, m := range sink.Messages() {
+					if mm := tagRE.FindStringSubmatch(m.Data); mm != nil {
+						got[mm[1]] = true
+					}
+				}
+				miss = miss[:0]
+				for tag := range acked {
+					if !got[tag] {
+						miss = append(miss, tag)
+					}
+				}
+				return len(miss) == 0
+			})
+			if len(miss) > 0 {
+				t.Errorf("%d of %d acknowledged messages never reached the sink: %v", len(miss), len(acked), first(miss, 20))
+			}
+			r.stop(20 * time.Second)
+		})
+	}
+}
+
+// TestShut22AsClientStopped: --as-client stopped by SIGTERM or SIGINT while
+// the upstream sits on the final dot exits within the grace and a little,
+// with status 1 (not everything was delivered) and its summary line, and
+// leaves the message ready for the next run.
+func TestShut22AsClientStopped(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			fake := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 40 * time.Second}})
+			spool := t.TempDir()
+			_, stderr, code := runBinary(t, harness.Binary(t), message("as client"), "submit", "--spool-dir", spool,
+				"--from", "alice@example.org", "bob@example.net")
+			if code != 0 {
+				t.Fatalf("submit: %d %s", code, stderr)
+			}
+			p := harness.Start(t, harness.Binary(t), "--as-client", fake.Addr(), "--spool-dir", spool,
+				"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"1s\"\n"))
+			if !waitFor(10*time.Second, func() bool { return fake.Connections() == 1 }) {
+				t.Fatal("the upstream was never connected")
+			}
+			time.Sleep(500 * time.Millisecond)
+			start := time.Now()
+			p.Signal(sig)
+			code, err := p.Wait(15 * time.Second)
+			if err != nil || code != 1 {
+				t.Fatalf("after %v: exit %d, %v; want 1 (not delivered)", sig, code, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("--as-client took %v to stop with a 1s grace", d)
+			}
+			if out := p.Stdout(); !strings.Contains(out, "0 delivered") {
+				t.Errorf("stdout %q; want the summary line", out)
+			}
+			for id, f := range spoolFiles(t, spool) {
+				if strings.Join(f, ",") != "content,envelope" {
+					t.Errorf("message %s: %v; want it ready again", id, f)
+				}
+			}
+		})
+	}
+}
+
+// TestShut22PostfixEnforcerStopSays: postfix-enforcer stopped by SIGTERM or
+// SIGINT exits 0 and says so as its last log line, naming the signal, as
+// the relay does ("stopping signal=..." and "stopped"): the diagnostic log
+// ended with its start-up lines, as if it were still running.
+func TestShut22PostfixEnforcerStopSays(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			log := writeFile(t, dir, "mail.log", "Dec  7 03:00:00 vm postfix/smtpd[123]: connect from unknown[10.0.0.1]\n", 0o644)
+			p := harness.Start(t, harness.Binary(t), "postfix-enforcer", "--log", log, "--state", dir+"/state",
+				"--sender-access", dir+"/sender_access", "--welcomelist", dir+"/welcomelist", "--ban-log", dir+"/bans",
+				"--smtp", "127.0.0.1:1")
+			if !waitFor(15*time.Second, func() bool { return strings.Contains(p.Stderr(), "postfix-enforcer started") }) {
+				t.Fatalf("not started:\n%s", p.Stderr())
+			}
+			p.Signal(sig)
+			if code, err := p.Wait(10 * time.Second); code != 0 || err != nil {
+				t.Fatalf("after %v: exit %d, %v; want 0", sig, code, err)
+			}
+			lines := strings.Split(strings.TrimSpace(p.Stderr()), "\n")
+			if last := lines[len(lines)-1]; !strings.Contains(last, "stopped") || !strings.Contains(last, sig.String()) {
+				t.Errorf("last log line %q; want one saying it stopped on %v", last, sig)
+			}
+		})
 	}
 }
