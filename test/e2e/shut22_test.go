@@ -3,6 +3,9 @@ package e2e
 import (
 	"github.com/relaykeeper/relaykeeper/test/harness"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -262,5 +265,98 @@ func TestShut22PostfixEnforcerStopSays(t *testing.T) {
 				t.Errorf("last log line %q; want one saying it stopped on %v", last, sig)
 			}
 		})
+	}
+}
+
+// TestShut22SighupUnderLoad: SIGHUP sent again and again while smtp-source
+// sends 2,000 messages in 10 sessions, each reusing its connection, and the
+// relay forwards them, with a policy table and secrets to re-read: no
+// session is dropped, every message reaches the sink.
+func TestShut22SighupUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	access := writeFile(t, dir, "access", "10.9.9.9 REJECT\n", 0o644)
+	auth := writeFile(t, dir, "auth", "server plain alice pw\nserver none 127.0.0.1 localhost\n", 0o600)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--poll", "1",
+		"--server-auth", auth, "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--config", writeConfig(t, "[auth]\nallow_insecure = true\n[policy]\nclient_restrictions = [\"check_client_access texthash:"+access+"\"]\n"))
+	p := r.current()
+	stop := make(chan struct{})
+	hups := make(chan int)
+	go func() {
+		n := 0
+		defer func() { hups <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				p.Signal(syscall.SIGHUP)
+				n++
+			}
+		}
+	}()
+	out, err := harness.Source(t, harness.SourceOptions{Addr: r.addr(), Messages: 2000, Sessions: 10, Reuse: true,
+		Size: 3000, Subject: "hup load", Timeout: 60 * time.Second})
+	close(stop)
+	n := <-hups
+	if err != nil {
+		t.Fatalf("smtp-source under %d SIGHUPs: %v\n%s", n, err, out)
+	}
+	sink.WaitCount(t, 2000, 60*time.Second)
+	if !p.Running() {
+		t.Fatal("the relay exited")
+	}
+	t.Logf("%d SIGHUPs during the load", n)
+	r.stop(20 * time.Second)
+}
+
+// TestShut22RestartKeepsNewPidFile: a restart by an init script (SIGTERM to
+// the old relay, then a new start at once) finds the old relay's port free
+// as soon as it stops listening, while it still lets a session finish its
+// message within the grace; the new relay writes its pid into --pid-file,
+// and the old one, exiting later, removed that file on its way out, so the
+// running relay had none (and the next "kill $(cat PIDFILE)" found nothing).
+func TestShut22RestartKeepsNewPidFile(t *testing.T) {
+	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "relaykeeper.pid")
+	spool := t.TempDir()
+	cfg := writeConfig(t, "[smtp]\nshutdown_grace = \"3s\"\n")
+	old := startRelay(t, "127.0.0.1", "--as-server", "--pid-file", pidFile, "--config", cfg,
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	waitPidFile(t, pidFile, old.current().PID())
+	c, greet, err := dialSMTP(old.addr())
+	if err != nil {
+		t.Fatalf("connect: %v (%q)", err, greet)
+	}
+	defer c.Close()
+	for _, cmd := range []string{"EHLO slow.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>", "DATA"} {
+		if rep, err := c.cmd("%s", cmd); err != nil || rep.code() >= 400 {
+			t.Fatalf("%s: %q, %v", cmd, rep, err)
+		}
+	}
+	p := old.current()
+	p.Signal(syscall.SIGTERM) // the session in DATA keeps it for the grace
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(p.Stderr(), "stopping") }) {
+		t.Fatal("the old relay did not start stopping")
+	}
+	cur := startRelay(t, "127.0.0.1", "--as-server", "--pid-file", pidFile, "--config", cfg,
+		"--interface", "127.0.0.1", "--spool-dir", spool)
+	waitPidFile(t, pidFile, cur.current().PID())
+	io.WriteString(c.conn, "Subject: slow\r\n\r\nbody\r\n.\r\n")
+	if rep, err := c.read(); rep.code() != 250 {
+		t.Errorf("the old relay's reply to the final dot within the grace: %q, %v; want 250", rep, err)
+	}
+	if code, err := p.Wait(15 * time.Second); err != nil || code != 0 {
+		t.Fatalf("old relay: exit %d, %v; want 0", code, err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if want := strconv.Itoa(cur.current().PID()); err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("pid file after the old relay exited: %q, %v; want the running relay's %s", b, err, want)
+	}
+	cur.stop(20 * time.Second)
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file after the running relay stopped: %v; want it removed", err)
 	}
 }
