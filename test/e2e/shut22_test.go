@@ -25,16 +25,8 @@ func TestShut22CutInData(t *testing.T) {
 	spool := t.TempDir()
 	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
 		"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"1s\"\n"))
-	c, greet, err := dialSMTP(r.addr())
-	if err != nil {
-		t.Fatalf("connect: %v (%q)", err, greet)
-	}
+	c := inData(t, r.addr())
 	defer c.Close()
-	for _, cmd := range []string{"EHLO cut.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>", "DATA"} {
-		if rep, err := c.cmd("%s", cmd); err != nil || rep.code() >= 400 {
-			t.Fatalf("%s: %q, %v", cmd, rep, err)
-		}
-	}
 	io.WriteString(c.conn, "Subject: cut\r\n\r\nfirst line\r\n")
 	p := r.current()
 	p.Signal(syscall.SIGTERM)
@@ -326,16 +318,8 @@ func TestShut22RestartKeepsNewPidFile(t *testing.T) {
 	old := startRelay(t, "127.0.0.1", "--as-server", "--pid-file", pidFile, "--config", cfg,
 		"--interface", "127.0.0.1", "--spool-dir", spool)
 	waitPidFile(t, pidFile, old.current().PID())
-	c, greet, err := dialSMTP(old.addr())
-	if err != nil {
-		t.Fatalf("connect: %v (%q)", err, greet)
-	}
+	c := inData(t, old.addr())
 	defer c.Close()
-	for _, cmd := range []string{"EHLO slow.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>", "DATA"} {
-		if rep, err := c.cmd("%s", cmd); err != nil || rep.code() >= 400 {
-			t.Fatalf("%s: %q, %v", cmd, rep, err)
-		}
-	}
 	p := old.current()
 	p.Signal(syscall.SIGTERM) // the session in DATA keeps it for the grace
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(p.Stderr(), "stopping") }) {
@@ -359,4 +343,20 @@ func TestShut22RestartKeepsNewPidFile(t *testing.T) {
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Errorf("pid file after the running relay stopped: %v; want it removed", err)
 	}
+}
+
+// inData connects to addr and goes as far as the 354 to DATA.
+func inData(t *testing.T, addr string) *smtpClient {
+	t.Helper()
+	c, greet, err := dialSMTP(addr)
+	if err != nil {
+		t.Fatalf("connect: %v (%q)", err, greet)
+	}
+	for _, cmd := range []string{"EHLO shut22.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>", "DATA"} {
+		if rep, err := c.cmd("%s", cmd); err != nil || rep.code() >= 400 {
+			c.Close()
+			t.Fatalf("%s: %q, %v", cmd, rep, err)
+		}
+	}
+	return c
 }
