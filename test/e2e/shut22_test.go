@@ -360,3 +360,45 @@ func inData(t *testing.T, addr string) *smtpClient {
 	}
 	return c
 }
+
+// TestShut22DocsSignals: what the documents say about signals is what the
+// relay does. docs/operations.md named the grace "[process]
+// shutdown_grace" (it is [smtp]); docs/postfix-migration.md said that the
+// --server-auth and --client-auth secrets need a restart, and the man
+// page's SIGHUP left them and the server certificate out, while SIGHUP
+// re-reads them (TestOps20ReloadTableSecrets); and the end of the grace
+// now says 421 (TestShut22CutInData) where the documents said "cut".
+func TestShut22DocsSignals(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile("../../" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, name := range []string{"README.md", "docs/operations.md", "docs/limits.md", "docs/flow.md", "docs/man/relaykeeper.8"} {
+		doc := read(name)
+		if strings.Contains(doc, "[process] shutdown_grace") {
+			t.Errorf("%s names the grace [process] shutdown_grace; it is [smtp] shutdown_grace", name)
+		}
+		if strings.Contains(doc, "end of the grace is cut") || strings.Contains(doc, "end of the grace has its calls cancelled and is cut") {
+			t.Errorf("%s says a session open at the end of the grace is cut without a word; it hears 421 4.3.2", name)
+		}
+	}
+	for _, row := range strings.Split(read("docs/postfix-migration.md"), "\n") {
+		if strings.HasPrefix(row, "| `postfix reload`") {
+			before, _, _ := strings.Cut(row, "need a restart")
+			if clause := before[strings.LastIndex(before, ";")+1:]; strings.Contains(clause, "secrets") {
+				t.Errorf("docs/postfix-migration.md says the secrets files need a restart; SIGHUP re-reads them:\n%s", row)
+			}
+		}
+	}
+	man := read("docs/man/relaykeeper.8")
+	_, hup, _ := strings.Cut(man, `\fBSIGHUP\fR`)
+	hup, _, _ = strings.Cut(hup, ".TP")
+	for _, want := range []string{"secrets", "certificate"} {
+		if !strings.Contains(hup, want) {
+			t.Errorf("relaykeeper(8) on SIGHUP does not mention the %s it re-reads:%s", want, hup)
+		}
+	}
+}
