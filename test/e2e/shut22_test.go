@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -400,5 +402,50 @@ func TestShut22DocsSignals(t *testing.T) {
 		if !strings.Contains(hup, want) {
 			t.Errorf("relaykeeper(8) on SIGHUP does not mention the %s it re-reads:%s", want, hup)
 		}
+	}
+}
+
+// TestShut22StopClosesSMTPFirst: SIGTERM stops the relay accepting SMTP at
+// once, also while a POP3 client is slow to take a large message. The
+// POP3 server's shutdown was waited for, for the whole grace, before the
+// SMTP listeners were closed: new SMTP sessions were accepted during the
+// grace, and then cut at once, with no grace left for them.
+func TestShut22StopClosesSMTPFirst(t *testing.T) {
+	t.Parallel()
+	dir, spool := t.TempDir(), t.TempDir()
+	auth := writeFile(t, dir, "pop.auth", "server plain alice pw\n", 0o600)
+	big := message("big") + strings.Repeat(strings.Repeat("x", 998)+"\n", 40000) // 40 MB
+	if _, stderr, code := runBinary(t, harness.Binary(t), big, "submit", "--spool-dir", spool,
+		"--from", "alice@example.org", "bob@example.net"); code != 0 {
+		t.Fatalf("submit: %d %s", code, stderr)
+	}
+	popPort := harness.FreePort(t)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--pop", "--pop-port", strconv.Itoa(popPort), "--pop-auth", auth,
+		"--interface", "127.0.0.1", "--spool-dir", spool, "--config", writeConfig(t, "[smtp]\nshutdown_grace = \"4s\"\n"))
+	popAddr := "127.0.0.1:" + strconv.Itoa(popPort)
+	harness.WaitPort(t, popAddr, 5*time.Second)
+	pc, err := net.Dial("tcp", popAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.(*net.TCPConn).SetReadBuffer(4096)
+	io.WriteString(pc, "USER alice\r\nPASS pw\r\nRETR 1\r\n") // and read nothing
+	time.Sleep(time.Second)
+	p := r.current()
+	start := time.Now()
+	p.Signal(syscall.SIGTERM)
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(p.Stderr(), "stopping") }) {
+		t.Fatal("no \"stopping\" line")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if c, err := net.DialTimeout("tcp", r.addr(), time.Second); err == nil {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		greet, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		t.Errorf("an SMTP connection %v after SIGTERM was accepted (greeting %q); want the listener closed", time.Since(start).Round(time.Millisecond), greet)
+	}
+	if code, err := p.Wait(20 * time.Second); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v; want 0", code, err)
 	}
 }
