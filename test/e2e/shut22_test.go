@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,18 +167,23 @@ func TestShut22StopUnderLoad(t *testing.T) {
 			}
 			stopLoad(t, stop, &wg, 60*time.Second, "load generators")
 			acked := sender.acknowledged(t, 20)
-			var miss []string
+			var miss, dups []string
 			waitFor(30*time.Second, func() bool {
-				got := map[string]bool{}
+				got := map[string]int{}
 				for _, m := range sink.Messages() {
 					if mm := tagRE.FindStringSubmatch(m.Data); mm != nil {
-						got[mm[1]] = true
+						got[mm[1]]++
 					}
 				}
-				miss = miss[:0]
+				miss, dups = miss[:0], dups[:0]
 				for tag := range acked {
-					if !got[tag] {
+					if got[tag] == 0 {
 						miss = append(miss, tag)
+					}
+				}
+				for tag, n := range got {
+					if n > 1 {
+						dups = append(dups, tag)
 					}
 				}
 				return len(miss) == 0
@@ -185,6 +191,7 @@ func TestShut22StopUnderLoad(t *testing.T) {
 			if len(miss) > 0 {
 				t.Errorf("%d of %d acknowledged messages never reached the sink: %v", len(miss), len(acked), first(miss, 20))
 			}
+			t.Logf("%d acknowledged, %d delivered twice: %v", len(acked), len(dups), first(dups, 20))
 			r.stop(20 * time.Second)
 		})
 	}
@@ -447,5 +454,46 @@ func TestShut22StopClosesSMTPFirst(t *testing.T) {
 	}
 	if code, err := p.Wait(20 * time.Second); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v; want 0", code, err)
+	}
+}
+
+// TestShut22CutDeliveryNotAnAttempt: a delivery that the relay's own
+// shutdown cuts short (the upstream sits on the final dot past the grace)
+// is no attempt: the message is ready again for the next start at once,
+// not after a back-off, its attempts are not counted, and its envelope
+// and the mail log do not blame the upstream with "i/o timeout", the
+// deadline the relay itself set to end the session.
+func TestShut22CutDeliveryNotAnAttempt(t *testing.T) {
+	t.Parallel()
+	fake := harness.NewFakeSMTP(t, harness.Script{EndOfData: harness.Response{Delay: 40 * time.Second}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", fake.Addr(), "--forward-on-disconnect",
+		"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"1s\"\n"), "--interface", "127.0.0.1", "--spool-dir", spool)
+	id := queuedID(t, mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("cut delivery")).Final)
+	waitSpool(t, spool, 10*time.Second, id+" claimed (.busy)", func(f map[string][]string) bool {
+		return slices.Equal(f[id], []string{"content", "envelope.busy"})
+	})
+	time.Sleep(500 * time.Millisecond) // the final dot is with the upstream
+	p := r.current()
+	p.Signal(syscall.SIGTERM)
+	if code, err := p.Wait(15 * time.Second); err != nil || code != 0 {
+		t.Fatalf("after SIGTERM: exit %d, %v; want 0", code, err)
+	}
+	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
+	if err != nil {
+		t.Fatalf("the message is not ready again: %v (spool %v)", err, spoolFiles(t, spool))
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "X-Relaykeeper-Next-Attempt: "); ok {
+			if at, err := time.Parse(time.RFC3339Nano, v); err == nil && time.Until(at) > 5*time.Second {
+				t.Errorf("next attempt %v from now; want at once: the shutdown, not the upstream, ended the delivery", time.Until(at).Round(time.Second))
+			}
+		}
+		if strings.HasPrefix(line, "X-Relaykeeper-Attempts: ") && strings.TrimSpace(line) != "X-Relaykeeper-Attempts: 0" {
+			t.Errorf("envelope %q; want no attempt counted", strings.TrimSpace(line))
+		}
+	}
+	if strings.Contains(string(env), "i/o timeout") || strings.Contains(p.Stderr(), "i/o timeout") {
+		t.Errorf("the upstream is blamed with the relay's own deadline (i/o timeout):\n%s\n%s", env, p.Stderr())
 	}
 }
