@@ -497,3 +497,45 @@ func TestShut22CutDeliveryNotAnAttempt(t *testing.T) {
 		t.Errorf("the upstream is blamed with the relay's own deadline (i/o timeout):\n%s\n%s", env, p.Stderr())
 	}
 }
+
+// TestShut22FilterHangsAtStop: a --filter that never ends does not hold
+// the relay's stop beyond the grace and the cut: the client waiting at
+// its final dot hears a temporary refusal, the relay exits 0, and the
+// message is not kept (it was never acknowledged), and the filter does not
+// outlive the relay.
+func TestShut22FilterHangsAtStop(t *testing.T) {
+	t.Parallel()
+	dir, spool := t.TempDir(), t.TempDir()
+	pidFile := filepath.Join(dir, "filter.pid")
+	filter := writeFile(t, dir, "hang.sh", "#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 60\n", 0o755)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--filter", filter, "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"1s\"\n"))
+	c := inData(t, r.addr())
+	defer c.Close()
+	io.WriteString(c.conn, "Subject: hang\r\n\r\nbody\r\n.\r\n")
+	time.Sleep(500 * time.Millisecond) // the filter runs
+	p := r.current()
+	start := time.Now()
+	p.Signal(syscall.SIGTERM)
+	if rep, err := c.read(); rep.code()/100 != 4 {
+		t.Errorf("reply to the final dot, the filter hanging past the grace: %q, %v; want 4xx", rep, err)
+	}
+	if code, err := p.Wait(15 * time.Second); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v; want 0", code, err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("the relay took %v to stop with a 1s grace", d)
+	}
+	if got := spoolFiles(t, spool); len(got) != 0 {
+		t.Errorf("spool after exit: %v; want nothing of the refused message", got)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the filter did not run: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid > 0 && syscall.Kill(pid, 0) == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the filter (pid %d) outlived the relay", pid)
+	}
+}
