@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"github.com/relaykeeper/relaykeeper/test/harness"
+	"context"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // TestShut22CutInData: a client still sending its message text when the
@@ -537,5 +540,50 @@ func TestShut22FilterHangsAtStop(t *testing.T) {
 	if pid > 0 && syscall.Kill(pid, 0) == nil {
 		syscall.Kill(pid, syscall.SIGKILL)
 		t.Errorf("the filter (pid %d) outlived the relay", pid)
+	}
+}
+
+// TestShut22UnwritableSpool: a spool directory the relay may not write
+// (another user's, a read-only mount) stops the start with exit 2 and the
+// directory named, and --check says so; the relay used to warn about its
+// journal and pid file, say "started" (and READY=1 to systemd), and then
+// answer every message 451, for ever.
+func TestShut22UnwritableSpool(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	spool := filepath.Join(base, "spool")
+	if err := os.Mkdir(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		// Root writes anywhere: the relay runs as nobody, the spool root's.
+		attr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
+		for d := base; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+			os.Chmod(d, 0o755) // t.TempDir's are 0700
+		}
+	} else if err := os.Chmod(spool, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--as-server", "--interface", "127.0.0.1", "--port", strconv.Itoa(harness.FreePort(t)), "--spool-dir", spool}
+	for _, check := range []bool{true, false} {
+		a := args
+		if check {
+			a = append(slices.Clone(args), "--check")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cmd := exec.CommandContext(ctx, harness.Binary(t), a...)
+		cmd.SysProcAttr = attr
+		out, err := cmd.CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		code := cmd.ProcessState.ExitCode()
+		if timedOut {
+			t.Errorf("check %v: still running after 15s, on a spool it may not write:\n%s", check, out)
+			continue
+		}
+		if code != 2 || !strings.Contains(string(out), spool) || !strings.Contains(string(out), "permission denied") {
+			t.Errorf("check %v: exit %d (%v), output:\n%s\nwant exit 2 naming %s: permission denied", check, code, err, out, spool)
+		}
 	}
 }
