@@ -587,3 +587,29 @@ func TestShut22UnwritableSpool(t *testing.T) {
 		}
 	}
 }
+
+// TestShut22PortTakenNamesTheServer: a POP3 or admin port that is taken
+// stops the start with exit 2 and names the switch of the server that
+// cannot listen, as --admin-http's error does; it said only "cannot listen
+// on ADDR", the words of the SMTP listener's error.
+func TestShut22PortTakenNamesTheServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	auth := writeFile(t, t.TempDir(), "pop.auth", "server plain alice pw\n", 0o600)
+	for sw, extra := range map[string][]string{
+		"--pop-port": {"--pop", "--pop-port", taken, "--pop-auth", auth},
+		"--admin":    {"--admin", taken},
+	} {
+		args := append([]string{"--as-server", "--interface", "127.0.0.1", "--port", strconv.Itoa(harness.FreePort(t)),
+			"--spool-dir", t.TempDir()}, extra...)
+		_, stderr, code := runBinary(t, harness.Binary(t), "", args...)
+		if code != 2 || !strings.Contains(stderr, sw+": ") || !strings.Contains(stderr, "address already in use") {
+			t.Errorf("%s on a taken port: exit %d, stderr %q; want 2 and the switch named", sw, code, stderr)
+		}
+	}
+}
