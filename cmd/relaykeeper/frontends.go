@@ -71,7 +71,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		popAddrs := r.cfg.FrontendAddrs("pop", "", r.cfg.POP.Port)
 		ls, err := smtpd.ListenAll(popAddrs)
 		if err != nil {
-			return nil, err
+			return nil, config.Setting("pop.port", err) // which server cannot listen
 		}
 		for _, l := range ls {
 			r.popAddrs = append(r.popAddrs, "pop="+l.Addr().String())
@@ -103,7 +103,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 		if r.cfg.Admin.Port != 0 {
 			ls, err := smtpd.ListenAll(r.cfg.FrontendAddrs("admin", "127.0.0.1", r.cfg.Admin.Port))
 			if err != nil {
-				return nil, err
+				return nil, config.Setting("admin.port", err)
 			}
 			for _, l := range ls {
 				if err := f.adm.CheckListener(l); err != nil {

@@ -381,21 +381,20 @@ func (r *relay) runServer() int {
 		}
 	}
 
-	// Reverse order: the POP3 and admin servers, then no new SMTP sessions,
-	// sessions finish or are cut, then the ticker and the poll loop end, and
-	// the scheduler lets deliveries under way end and releases its claims.
+	// Reverse order: the POP3, admin and SMTP servers together (each stops
+	// accepting at once; one's sessions must not hold the others' listeners
+	// open), sessions finish or are cut, then the ticker and the poll loop end,
+	// and the scheduler lets deliveries under way end and releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
-	fe.shutdown(sctx)
 	var swg sync.WaitGroup
+	swg.Go(func() { fe.shutdown(sctx) })
 	for _, srv := range r.servers {
-		swg.Add(1)
-		go func() {
-			defer swg.Done()
+		swg.Go(func() {
 			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
 				r.log.Warn("smtp shutdown", "err", err)
 			}
-		}()
+		})
 	}
 	swg.Wait()
 	wg.Wait()

@@ -146,7 +146,10 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, err // a mistyped spool is no empty one
 		}
 	}
-	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err != nil {
+	if r.spool, err = spool.Open(cfg.Spool.Dir, r.log); err == nil && cfg.WritesSpool() {
+		err = r.spool.CheckWritable()
+	}
+	if err != nil {
 		return nil, config.Setting("spool.dir", fmt.Errorf("spool directory %s: %w", cfg.Spool.Dir, err))
 	}
 	if r.debug, err = debugpeer.New(cfg.Log.DebugPeers, cfg.Log.Verbose); err != nil {

@@ -85,10 +85,11 @@ func Relaykeeper(w io.Writer, p Program) error {
 		r.item(bold(s.Name), s.Help+" ("+PageName(s.Name)+"(8))")
 	}
 	r.macro("SH", "SIGNALS")
-	r.item(bold("SIGHUP"), "re-read the tables and the mynetworks and relay_domains files, rescan the spool, and reopen the log files "+
+	r.item(bold("SIGHUP"), "re-read the tables, the mynetworks and relay_domains files, the secrets files and the server certificate "+
+		"(a broken one is reported and the old one stays), rescan the spool, and reopen the log files "+
 		"(--log-file and the mail log), so that logrotate needs no copytruncate.")
 	r.item(bold("SIGTERM")+", "+bold("SIGINT"), "stop: close the listeners, let sessions "+
-		"finish for the shutdown grace, release the spool's claims, exit 0.")
+		"finish for the shutdown grace (a session still open at its end hears 421), release the spool's claims, exit 0.")
 	r.macro("SH", "EXIT STATUS")
 	r.item("0", "stopped on request; with --as-client, everything was delivered.")
 	r.item("1", "a failure while running; with --as-client, not everything was delivered.")

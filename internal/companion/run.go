@@ -179,6 +179,12 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 			diag.Error("state not saved after the last ban lines", "err", lerr)
 		}
 	}
+	// The last line says why it ended, as the relay's "stopped" does.
+	reason := "the end of the log (--once)"
+	if ctx.Err() != nil {
+		reason = context.Cause(ctx).Error() // "terminated signal received"
+	}
+	diag.Info("postfix-enforcer stopped", "reason", reason)
 	return nil
 }
 

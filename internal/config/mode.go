@@ -29,6 +29,14 @@ func (c *Config) Forwards() (forwarding, triggered bool) {
 	return forwarding, forwarding && (f.Poll > 0 || f.OnDisconnect || f.AtStartup)
 }
 
+// WritesSpool reports whether the relay writes in its spool: always but
+// for POP3 alone (--no-smtp) with --pop-no-delete and nothing forwarded,
+// which only reads a spool that something else fills.
+func (c *Config) WritesSpool() bool {
+	fwd, _ := c.Forwards()
+	return !c.SMTP.Disabled || !c.POP.NoDelete || fwd || c.Mode == ModeClient
+}
+
 // ForwardsOnDisconnect says whether a client's disconnection starts
 // forwarding: --forward-on-disconnect, or --poll 0.
 func (c *Config) ForwardsOnDisconnect() bool {

@@ -132,6 +132,15 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 			waiting = true
 			continue
 		}
+		if ctx.Err() != nil && !rr.sent && (rr.err != nil || rr.reply.Code == 0) {
+			// The relay's own shutdown cut the attempt short without a
+			// reply (its deadline, not the upstream's silence): no
+			// attempt, as Postfix's queue keeps a message whose
+			// delivery agent was stopped; ready at once at the next start.
+			s.log.Info("delivery cut short by the shutdown; the message is ready again", "id", c.ID(), "to", r.Addr)
+			waiting = true
+			continue
+		}
 		if !rr.until.IsZero() {
 			// Its destination, or the recipient, is paced: not tried.
 			resume = append(resume, rr.until)

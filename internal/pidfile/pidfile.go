@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Write puts the process id, and a newline, in the file at path, making
@@ -27,9 +28,15 @@ func Write(path string) error {
 	return nil
 }
 
-// Remove removes the file Write wrote, at exit; an empty path is none.
+// Remove removes the file Write wrote, at exit, if it still holds this
+// process's id; an empty path is none. A relay restarted by SIGTERM and a
+// new start at once stops listening first and exits after its grace: by
+// then the new relay has written its own id there, which stays.
 func Remove(path string) {
-	if path != "" {
+	if path == "" {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
 		os.Remove(path)
 	}
 }

@@ -330,6 +330,9 @@ func (c *commandConn) closeSaying(text string) error {
 			if tc, ok := c.cur.(*tls.Conn); ok {
 				tc.CloseWrite()
 			}
+			if tc, ok := c.Conn.(*trackedConn); ok && tc.wasCut() {
+				tc.linger() // the 421 read, not reset (stopping.go)
+			}
 		}
 		c.werr = net.ErrClosed
 		c.wmu.Unlock()
@@ -645,6 +648,9 @@ func (c *commandConn) textFailed(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		text := "421 4.4.2 " + c.srv.opts.Domain + " Error: timeout exceeded"
+		if t := c.shutdownText(); t != "" {
+			text = t // the grace of a shutdown ran out (stopping.go)
+		}
 		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "data", text)
 		c.reply(text)
 	}

@@ -45,6 +45,10 @@ type trackedConn struct {
 	// with name.
 	reverse  string
 	nameTemp bool
+	// dmu guards cut, which Shutdown sets at the end of the grace
+	// (stopping.go), against the session's own read deadlines.
+	dmu sync.Mutex
+	cut bool
 }
 
 // lookupName finds the client's confirmed name, then logs the connection

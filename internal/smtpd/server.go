@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -425,16 +426,24 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting, lets sessions finish until ctx ends, then
-// closes whatever is left. A transaction cut short was never acknowledged,
-// so nothing it carried is lost: the client sends it again.
+// cuts whatever is left (stopping.go), and returns once every session's
+// goroutine has ended. A transaction cut short was never acknowledged, so
+// nothing it carried is lost: the client sends it again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.cancel()
 	if s.upstreams != nil {
 		defer s.upstreams.close()
 	}
 	s.wakeIdle()
-	err := s.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	// go-smtp's Shutdown returns when its last session goroutine has.
+	wait, stopWaiting := context.WithCancel(context.Background())
+	defer stopWaiting()
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Shutdown(wait) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
 		// Grace is over: cancel what sessions wait for (a DNSBL lookup,
 		// an upstream), then cut them. The pool closes first, so that
 		// the upstream sessions of the sessions cut are ended, not kept.
@@ -442,8 +451,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.upstreams != nil {
 			s.upstreams.close()
 		}
-		s.srv.Close()
-		return nil
+		if n := s.cutSessions(); n > 0 {
+			s.log.Warn("shutdown grace over: sessions cut, their clients told 421", "sessions", n)
+		}
+		select {
+		case err = <-done:
+		case <-time.After(cutWait):
+			stopWaiting()
+			<-done
+			return fmt.Errorf("sessions still running %v after they were cut", cutWait)
+		}
 	}
 	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil // net.ErrClosed: wakeIdle closed the listeners first

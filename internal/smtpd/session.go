@@ -301,7 +301,7 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 		return reply.Reply{}, err
 	}
 	ss.upstream = up
-	rep, err := up.Mail(ss.upMsg)
+	rep, err := ss.s.cuttable(up, func() (reply.Reply, error) { return up.Mail(ss.upMsg) })
 	if !up.reused || (err == nil && rep.Code != 421) {
 		return rep, err
 	}
@@ -313,7 +313,7 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 		return reply.Reply{}, err
 	}
 	ss.upstream = up
-	return up.Mail(ss.upMsg)
+	return ss.s.cuttable(up, func() (reply.Reply, error) { return up.Mail(ss.upMsg) })
 }
 
 // enforce hands an upstream refusal to the enforcer, if any, and returns
@@ -415,7 +415,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			orcpt = "rfc822;" + given // as for a recipient the canonical maps changed
 		}
 		m.To, m.RcptParams = append(m.To, up), append(m.RcptParams, remote.DSNRcptParams(dsn[0], orcpt))
-		rep, err := ss.upstream.Rcpt(m, len(m.To)-1)
+		rep, err := ss.s.cuttable(ss.upstream, func() (reply.Reply, error) { return ss.upstream.Rcpt(m, len(m.To)-1) })
 		if err != nil || rep.Code/100 != 2 {
 			m.To, m.RcptParams = m.To[:len(m.To)-1], m.RcptParams[:len(m.RcptParams)-1]
 		}
@@ -784,7 +784,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	ss.upMsg.Size = size
 	ss.upMsg.EightBit = eightBit
 	ss.upMsg0 = ss.upMsg.To
-	rep, err := ss.upstream.Data(ss.upMsg)
+	rep, err := ss.s.cuttable(ss.upstream, func() (reply.Reply, error) { return ss.upstream.Data(ss.upMsg) })
 	ss.upMsg = nil
 	if err == nil && rep.Code/100 == 2 {
 		// The transaction is over. After a refusal of DATA it is

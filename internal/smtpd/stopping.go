@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -116,4 +117,95 @@ func (c *commandConn) stopped(err error) bool {
 	c.reply("421 4.3.2 " + c.srv.opts.Domain + " Error: service shutting down")
 	c.closed = true
 	return true
+}
+
+// At the end of the grace, a session still under way (a client in the
+// middle of its message text, one waiting for a policy service) is cut:
+// its reads fail at once, so that go-smtp's goroutine gives up the
+// transaction (its content file goes) and ends; the client hears
+// "421 4.3.2" (textFailed, or stopped at a command), and the relay stops
+// only once every session's goroutine has ended. Without this, the
+// sessions ran on while the relay exited under them: the client, still
+// sending, was reset without a word, the transaction's content file stayed
+// in the spool, and the mail log missed its disconnect line.
+
+// cutLinger bounds how long a cut session reads on, and throws away, what
+// its client still sends after the 421 (closeSaying): a connection closed
+// with unread input is reset, and a client reset while it writes never
+// reads the 421.
+const cutLinger = 2 * time.Second
+
+// cutWait bounds the wait for the goroutines of the sessions cut; what
+// they wait for (a policy service, an upstream, a filter) is cancelled at
+// the cut, so they end within cutLinger and a moment.
+const cutWait = cutLinger + 3*time.Second
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// cutSessions cuts every session still open and returns how many.
+func (s *Server) cutSessions() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	for c := range s.conns {
+		if tc, ok := c.Conn.(*trackedConn); ok {
+			tc.cutShort()
+		}
+	}
+	return len(s.conns)
+}
+
+// cutShort makes every read of the connection fail from now on, a read
+// under way too, whatever deadline the session sets later.
+func (c *trackedConn) cutShort() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	c.cut = true
+	c.Conn.SetReadDeadline(aLongTimeAgo)
+}
+
+func (c *trackedConn) wasCut() bool {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	return c.cut
+}
+
+// SetReadDeadline sets the connection's read deadline, unless the session
+// was cut.
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.cut {
+		return c.Conn.SetReadDeadline(aLongTimeAgo)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines; the read one as SetReadDeadline.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+// linger ends the output of a session cut (after its 421) and reads what
+// the client still sends until it closes, or for cutLinger at most, so
+// that the connection is closed without a reset.
+func (c *trackedConn) linger() {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.dmu.Lock()
+	c.Conn.SetReadDeadline(time.Now().Add(cutLinger))
+	c.dmu.Unlock()
+	io.Copy(io.Discard, c.Conn)
+}
+
+// shutdownText is the reply of a session cut by a shutdown, else "".
+func (c *commandConn) shutdownText() string {
+	if tc, ok := c.Conn.(*trackedConn); ok && c.srv.stopping.Load() && tc.wasCut() {
+		return "421 4.3.2 " + c.srv.opts.Domain + " Error: service shutting down"
+	}
+	return ""
 }

@@ -2,10 +2,12 @@ package smtpd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
 
 // Upstream session reuse in proxy mode.
@@ -217,3 +219,18 @@ func (u *upstreamConn) dataStage() string {
 	}
 	return "data"
 }
+
+// cuttable runs call, an exchange with the upstream on up, and closes up if
+// the server's context ends first (a shutdown's cut, stopping.go): a
+// session waiting for an upstream that does not answer ends then, its
+// client told 451, and does not keep the relay from stopping.
+func (s *Server) cuttable(up *upstreamConn, call func() (reply.Reply, error)) (reply.Reply, error) {
+	stop := context.AfterFunc(s.ctx, func() { up.Close() })
+	rep, err := call()
+	if !stop() && err != nil {
+		err = errCut // not "use of closed network connection"
+	}
+	return rep, err
+}
+
+var errCut = errors.New("the relay is shutting down")

@@ -215,6 +215,23 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 	return &Spool{dir: dir, log: log, owner: owner, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }
 
+// CheckWritable reports whether this process may write in the spool
+// directory, by making and removing a file there. Open lets a reader use a
+// spool it may not write; a relay checks at start instead of saying
+// "started" and then answering every message 451.
+func (s *Spool) CheckWritable() error {
+	f, err := os.CreateTemp(s.dir, ".relaykeeper-probe-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // SetSync turns fsync on or off. Off is only for setting up benchmarks,
 // where writing a hundred thousand messages durably is not what is being
 // measured; every real use leaves it on.
