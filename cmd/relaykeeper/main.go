@@ -381,10 +381,8 @@ func (r *relay) runServer() int {
 		}
 	}
 
-	// Reverse order: the POP3, admin and SMTP servers together (each stops
-	// accepting at once; one's sessions must not hold the others' listeners
-	// open), sessions finish or are cut, then the ticker and the poll loop end,
-	// and the scheduler lets deliveries under way end and releases its claims.
+	// Reverse order: all servers stop accepting at once (one's sessions must not keep another's
+	// listener open); sessions end or are cut; the poll loop ends; the scheduler releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
 	var swg sync.WaitGroup
