@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// prx22Upstream is an upstream with STARTTLS whose replies to the message
+// text are scripted: early is written after the first octets of the text
+// (nothing when empty), final after the final dot.
+type prx22Upstream struct {
+	address      string
+	cfg          *tls.Config
+	early, final string
+
+	mu   sync.Mutex
+	dots int // final dots read
+}
+
+func newPrx22Upstream(t *testing.T, early, final string) *prx22Upstream {
+	t.Helper()
+	certPath, keyPath, _ := certFiles(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &prx22Upstream{cfg: &tls.Config{Certificates: []tls.Certificate{cert}}, early: early, final: final}
+	u.address = harness.ServeTCP(t, u.serve)
+	return u
+}
+
+func (u *prx22Upstream) addr() string { return u.address }
+
+func (u *prx22Upstream) finalDots() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.dots
+}
+
+func (u *prx22Upstream) serve(nc net.Conn) {
+	var c net.Conn = nc
+	defer func() { c.Close() }()
+	r := bufio.NewReader(c)
+	say := func(lines ...string) bool {
+		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		_, err := c.Write([]byte(strings.Join(lines, "\r\n") + "\r\n"))
+		return err == nil
+	}
+	say("220 up.test ESMTP")
+	for {
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+		case "EHLO":
+			say("250-up.test", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 STARTTLS")
+		case "STARTTLS":
+			say("220 2.0.0 go ahead")
+			tc := tls.Server(nc, u.cfg)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, r = tc, bufio.NewReader(tc)
+		case "MAIL", "RCPT", "RSET", "NOOP":
+			say("250 2.0.0 ok")
+		case "QUIT":
+			say("221 2.0.0 bye")
+			return
+		case "DATA":
+			say("354 go ahead")
+			n, early := 0, u.early != ""
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if n += len(l); early && n > 1000 {
+					// Answered in the middle of the text, then a
+					// pause, so that the reply is there long before
+					// the relay's last octet.
+					early = false
+					say(u.early)
+					time.Sleep(300 * time.Millisecond)
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			u.mu.Lock()
+			u.dots++
+			u.mu.Unlock()
+			say(u.final)
+		default:
+			say("502 5.5.1 no")
+		}
+	}
+}
+
+// TestPrx22EarlyReplyOverTLS: an upstream reached over STARTTLS that
+// answers 250 in the middle of the text and refuses the message at its
+// final dot has not taken it. The client used to hear the early 250 (the
+// relay read it as the reply to the final dot: under TLS it never looked
+// for a reply before the end of the text), for a message the upstream
+// refused; it must hear 451 4.4.1, as over plain SMTP, and the mail log
+// say deferred.
+func TestPrx22EarlyReplyOverTLS(t *testing.T) {
+	t.Parallel()
+	up := newPrx22Upstream(t, "250 2.0.0 early ok", "554 5.7.1 refused after all")
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--client-tls", "--interface", "127.0.0.1", "--spool-dir", spool)
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	// Larger than what the sockets hold, so that the relay is still
+	// writing when the early reply comes.
+	body := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 6<<20/78)
+	rep, err := c.cmd("%s", "Subject: early\r\n\r\n"+body+".")
+	if err != nil {
+		t.Fatalf("final dot: %v", err)
+	}
+	if rep.code()/100 == 2 {
+		t.Errorf("the client heard %q for a message the upstream answered early and then refused (%d final dots read); want 451 4.4.1",
+			rep, up.finalDots())
+	} else if !strings.HasPrefix(rep.String(), "451 4.4.1 ") {
+		t.Errorf("reply to the final dot = %q; want 451 4.4.1", rep)
+	}
+	if e := r.waitEvent("proxy", 10*time.Second, nil); e.Get("result") != "deferred" {
+		t.Errorf("proxy line %v; want result=deferred", e.Fields)
+	}
+	checkSpoolEmpty(t, spool)
+}
