@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,4 +140,79 @@ func TestPrx22EarlyReplyOverTLS(t *testing.T) {
 		t.Errorf("proxy line %v; want result=deferred", e.Fields)
 	}
 	checkSpoolEmpty(t, spool)
+}
+
+// TestPrx22UpstreamLostAtRcpt: the upstream's session ends at one RCPT
+// (the connection closed without a reply). That recipient hears 451 4.4.1,
+// as before; the transaction then goes on, said again on a fresh session
+// (MAIL and the recipients accepted so far), so that the next recipients
+// and the message still reach the upstream. Before, every later RCPT and
+// the final dot heard "451 4.3.0 Local error in processing", which the
+// mail log did not show, after the client had sent its whole text. When
+// no fresh session can be had, the client hears 451 4.4.1 (logged) for
+// the rest of the transaction.
+func TestPrx22UpstreamLostAtRcpt(t *testing.T) {
+	t.Parallel()
+	for _, down := range []bool{false, true} {
+		name := map[bool]string{false: "fresh session", true: "upstream down"}[down]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var lost sync.Mutex
+			gone := false
+			up := harness.NewFakeSMTP(t, harness.Script{Decide: func(stage harness.Stage, _ harness.Transaction, arg string) harness.Response {
+				lost.Lock()
+				defer lost.Unlock()
+				switch {
+				case stage == harness.StageRcpt && arg == "lost@example.net":
+					gone = down
+					return harness.Response{Fault: harness.Close}
+				case stage == harness.StageConnect && gone:
+					return harness.Response{Fault: harness.Close421, Reply: "421 4.3.2 down for maintenance"}
+				}
+				return harness.Response{}
+			}})
+			spool := t.TempDir()
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", spool)
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+			if rep, _ := c.cmd("RCPT TO:<lost@example.net>"); !strings.HasPrefix(rep.String(), "451 4.4.1 ") {
+				t.Errorf("RCPT of the recipient the upstream went away at = %q; want 451 4.4.1", rep)
+			}
+			rep, _ := c.cmd("RCPT TO:<carol@example.net>")
+			final := reply{}
+			if rep.code() == 250 || rep.code() == 451 {
+				mustCmd(t, c, "354", "DATA")
+				final, _ = c.cmd("%s", "Subject: lost\r\n\r\ntext\r\n.")
+			}
+			if !down {
+				if rep.code() != 250 || final.code() != 250 {
+					t.Fatalf("after the upstream's session ended at RCPT: RCPT %q, final dot %q; want 250 and the upstream's 250", rep, final)
+				}
+				var got []harness.Transaction
+				for _, tx := range up.Transactions() {
+					if tx.Accepted() {
+						got = append(got, tx)
+					}
+				}
+				if len(got) != 1 || !slices.Equal(got[0].To(), []string{"bob@example.net", "carol@example.net"}) {
+					t.Errorf("the upstream accepted %d messages (%v); want one, for bob and carol", len(got), got)
+				}
+			} else {
+				for what, rep := range map[string]reply{"next RCPT": rep, "final dot": final} {
+					if !strings.HasPrefix(rep.String(), "451 4.4.1 ") {
+						t.Errorf("%s after the upstream went away = %q; want 451 4.4.1", what, rep)
+					}
+				}
+				if e := r.waitEvent("proxy", 10*time.Second, nil); e.Get("result") != "deferred" || !strings.HasPrefix(e.Get("reply"), "451 4.4.1 ") {
+					t.Errorf("proxy line %v; want result=deferred and the 451 4.4.1 the client heard", e.Fields)
+				}
+				if len(rejectsTo(r, "rcpt", "carol@example.net")) != 1 {
+					t.Errorf("no reject line for the recipient refused after the upstream went away")
+				}
+			}
+			checkSpoolEmpty(t, spool)
+		})
+	}
 }
