@@ -719,6 +719,9 @@ func (ss *session) Data(r io.Reader) error {
 				return ss.refuse("data", errProxyEnvelope, "from", maillog.Addr(ss.from), "rule", "filter "+f.String())
 			}
 		}
+		if ss.hold {
+			return ss.proxyHold(pd, env)
+		}
 		return ss.proxyData(pd, env)
 	}
 	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -214,5 +215,40 @@ func TestPrx22UpstreamLostAtRcpt(t *testing.T) {
 			}
 			checkSpoolEmpty(t, spool)
 		})
+	}
+}
+
+// TestPrx22ProxyHold: header_checks' HOLD ("accept the message and keep it
+// on hold") in proxy mode. The proxy used to send the held message
+// upstream at once, saying nothing of the HOLD; now it keeps the message
+// in the spool, held (the upstream's transaction is reset), the client
+// hears the relay's own 250, and the mail log has its hold line. Released,
+// it goes to the upstream.
+func TestPrx22ProxyHold(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	hc := writeFile(t, t.TempDir(), "header_checks", "/^Subject: .*hold me/ HOLD held for review\n", 0o644)
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--config", writeConfig(t, "[policy]\nheader_checks = \"pcre:"+hc+"\"\n"))
+	tx := mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: please hold me\n\nHeld.\n")
+	id := queuedID(t, tx.Final)
+	if f := opsSpool(t, spool)[id]; !slices.Equal(f, []string{"content", "envelope.held"}) {
+		t.Errorf("HOLD through the proxy: spool has %q for %s; want content, envelope.held", f, id)
+	}
+	r.waitEvent("hold", 5*time.Second, func(e *maillog.Entry) bool { return e.Get("id") == id })
+	time.Sleep(500 * time.Millisecond)
+	for _, tx := range up.Transactions() {
+		if tx.Accepted() {
+			t.Fatalf("the upstream got the held message: %v", tx)
+		}
+	}
+	// Released, it goes on.
+	if out, errOut, code := runBinary(t, harness.Binary(t), "", "queue", "release", "--spool-dir", spool, id); code != 0 {
+		t.Fatalf("queue release: exit %d: %s%s", code, out, errOut)
+	}
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: next\n\nNext.\n")
+	if !waitFor(15*time.Second, func() bool { return up.AcceptedFrom()["alice@example.org"] == 2 }) {
+		t.Errorf("the released message did not reach the upstream: %v", up.AcceptedFrom())
 	}
 }
