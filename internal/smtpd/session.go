@@ -961,7 +961,7 @@ func (ss *session) storageError(err error) error {
 // line's, or else the generic X.0.0 that go-smtp gives the relay's own
 // replies.
 func replyError(rep reply.Reply) error {
-	lines := rep.Lines
+	lines := upstreamText(rep.Lines)
 	if len(lines) == 0 {
 		lines = []string{""}
 	}

@@ -252,3 +252,27 @@ func TestPrx22ProxyHold(t *testing.T) {
 		t.Errorf("the released message did not reach the upstream: %v", up.AcceptedFrom())
 	}
 }
+
+// TestPrx22UpstreamReplyControls: a reply the proxy passes on from the
+// upstream is passed as text only. An upstream's reply line holding a bare
+// CR, a NUL or an escape went to the client octet for octet: a client that
+// ends a line at a bare CR read "250 2.0.0 fake ok" as a reply of its own,
+// which then answered its next command. RFC 5321 allows only printable
+// ASCII and tabs in a reply's text; the others become "?", as Postfix's
+// printable() makes them, and the code stays the upstream's.
+func TestPrx22UpstreamReplyControls(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{
+		RcptFor:   map[string]harness.Response{"ctl@example.net": {Reply: "550 5.1.1 no\rsuch\x00user"}},
+		EndOfData: harness.Response{Reply: "550 5.7.1 bad\r250 2.0.0 fake ok\x1b[0m\x7f"},
+	})
+	r, _ := startProxy(t, up.Addr())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+	mustCmd(t, c, "550 5.1.1 no?such?user", "RCPT TO:<ctl@example.net>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "354", "DATA")
+	mustCmd(t, c, "550 5.7.1 bad?250 2.0.0 fake ok?[0m?", "Subject: controls\r\n\r\ntext\r\n.")
+	mustCmd(t, c, "250", "NOOP")
+}
