@@ -554,6 +554,26 @@ func (c *Conn) unsolicited() bool {
 	return pending
 }
 
+// tlsPeekWait bounds replyWaiting's read of TLS records already waiting.
+const tlsPeekWait = 100 * time.Millisecond
+
+// replyWaiting reports whether the octets unsolicited found waiting are a
+// reply, or the end of the connection. Over plain SMTP they are. Over TLS
+// they are records that may hold no reply at all (a session ticket): they
+// are read through TLS for at most tlsPeekWait (a read timeout leaves a
+// TLS session as it was). Without this, an upstream reached over TLS that
+// said 250 in the middle of the text had its 250 read as its reply to the
+// final dot, whatever it then answered to the dot.
+func (c *Conn) replyWaiting() bool {
+	if !c.tls {
+		return true
+	}
+	c.nc.SetReadDeadline(time.Now().Add(tlsPeekWait))
+	_, err := c.r.Peek(1)
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout()
+}
+
 // Close ends the connection without QUIT.
 func (c *Conn) Close() error { return c.nc.Close() }
 
@@ -970,17 +990,15 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
-	if c.r.Buffered() > 0 || !c.tls && !c.peeked && c.unsolicited() {
+	if c.r.Buffered() > 0 || !c.peeked && c.unsolicited() && c.replyWaiting() {
 		// The server answered before the end of the text, which RFC
 		// 5321 section 4.1.1.4 forbids: a refusal is its verdict, but
 		// a 2xx is not an acceptance of a text it has not seen. The
 		// final dot is not sent; whatever the server would answer to
-		// it must not be read as the reply to a later command. (Under
-		// TLS a record waiting may be no reply at all, a session
-		// ticket, and reading it would wait for one: there only what
-		// is already read counts. A text short enough to sit in the
-		// write buffer, behind replies read ahead (SendAhead), has
-		// sent nothing since Broken looked: that look stands.)
+		// it must not be read as the reply to a later command. (A
+		// text short enough to sit in the write buffer, behind
+		// replies read ahead (SendAhead), has sent nothing since
+		// Broken looked: that look stands.)
 		c.broken = true
 		rep, err := c.readReply(c.opts.ResponseTimeout)
 		if err != nil {

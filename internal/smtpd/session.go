@@ -406,8 +406,18 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		dsn[1] = "rfc822;" + given
 	}
 	if ss.s.opts.Proxy != nil {
-		if ss.upstream == nil || ss.upMsg == nil {
-			return errLocal
+		// The upstream session ended at an earlier RCPT: the
+		// transaction is said again on a fresh one, unless that failed.
+		var lost *reply.Reply
+		if ss.upMsg == nil {
+			r := upstreamFailure(nil, "session")
+			lost = &r
+		} else if ss.upstream == nil {
+			lost = ss.resume("rcpt")
+		}
+		if lost != nil {
+			ss.s.opts.MailLog.Reject(ss.client(), "rcpt", lost.String(), "from", maillog.Addr(ss.from), "to", maillog.Addr(to), "relay", ss.s.opts.Proxy.Addr)
+			return replyError(*lost)
 		}
 		m := ss.upMsg
 		up, orcpt := ss.s.opts.Canonical.GenericAddr(to), dsn[1]
@@ -420,7 +430,10 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			m.To, m.RcptParams = m.To[:len(m.To)-1], m.RcptParams[:len(m.RcptParams)-1]
 		}
 		if err != nil {
-			ss.dropUpstream()
+			// The transaction goes on: the next RCPT, or DATA, says
+			// it again on a fresh session (resume).
+			ss.upstream.Close()
+			ss.upstream = nil
 			return ss.upstreamError(err, "rcpt", "from", maillog.Addr(ss.from), "to", maillog.Addr(to))
 		}
 		if rep.Code/100 != 2 {
@@ -706,6 +719,9 @@ func (ss *session) Data(r io.Reader) error {
 				return ss.refuse("data", errProxyEnvelope, "from", maillog.Addr(ss.from), "rule", "filter "+f.String())
 			}
 		}
+		if ss.hold {
+			return ss.proxyHold(pd, env)
+		}
 		return ss.proxyData(pd, env)
 	}
 	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {
@@ -743,22 +759,20 @@ func (ss *session) Data(r io.Reader) error {
 // only by the upstream.
 func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	relay := ss.s.opts.Proxy.Addr
-	if ss.upstream == nil || ss.upMsg == nil {
-		return errLocal
-	}
 	body, size, err := w.Content()
 	if err != nil {
 		return ss.storageError(err)
 	}
-	if ss.upstream.Broken() {
-		if rep, err := ss.reopenUpstream(); err != nil || rep.Code/100 != 2 {
-			ss.dropUpstream()
-			if err != nil {
-				rep = upstreamFailure(err, "data")
-			}
+	if ss.upMsg == nil {
+		// Lost at an RCPT, and not to be had again.
+		rep := upstreamFailure(nil, "session")
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+		return replyError(rep)
+	}
+	if ss.upstream == nil || ss.upstream.Broken() {
+		if rep := ss.resume("data"); rep != nil {
 			ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
-			return replyError(reply.Reply{Code: 451, Enhanced: "4.4.1",
-				Lines: []string{"4.4.1 upstream session lost; the transaction said again: " + rep.String()}})
+			return replyError(*rep)
 		}
 	}
 	if err := ss.utf8Refusal(w); err != nil {
@@ -853,6 +867,22 @@ func (ss *session) relayedNotice(w *proxyDraft, env *spool.Envelope, rep reply.R
 	}
 }
 
+// resume says the transaction again on a fresh upstream session when the
+// one it was said on ended in the middle of it (at an RCPT, or while the
+// client sent its text). It returns nil, or the reply for the client, the
+// transaction then being over with the upstream.
+func (ss *session) resume(stage string) *reply.Reply {
+	rep, err := ss.reopenUpstream()
+	if err == nil && rep.Code/100 == 2 {
+		return nil
+	}
+	ss.dropUpstream()
+	if err != nil {
+		rep = upstreamFailure(err, stage)
+	}
+	return &reply.Reply{Code: 451, Enhanced: "4.4.1", Lines: []string{"4.4.1 upstream session lost; the transaction said again: " + rep.String()}}
+}
+
 // reopenUpstream says the transaction again on a fresh upstream session,
 // MAIL and the recipients the upstream accepted, when the one it was said
 // on ended while the client sent its text: an upstream's idle timeout
@@ -860,7 +890,7 @@ func (ss *session) relayedNotice(w *proxyDraft, env *spool.Envelope, rep reply.R
 // slow link takes, and without this such a message could never pass. It
 // returns the first reply that is not 2xx, or the last one.
 func (ss *session) reopenUpstream() (reply.Reply, error) {
-	ss.s.log.Info("upstream session lost while the client sent its text; saying the transaction again",
+	ss.s.log.Info("upstream session lost in the middle of a transaction; saying it again",
 		"client", ss.client(), "upstream", ss.s.opts.Proxy.Addr)
 	m := ss.upMsg // dropUpstream ends the transaction with the session
 	ss.dropUpstream()
@@ -931,7 +961,7 @@ func (ss *session) storageError(err error) error {
 // line's, or else the generic X.0.0 that go-smtp gives the relay's own
 // replies.
 func replyError(rep reply.Reply) error {
-	lines := rep.Lines
+	lines := upstreamText(rep.Lines)
 	if len(lines) == 0 {
 		lines = []string{""}
 	}
