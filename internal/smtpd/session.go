@@ -961,7 +961,10 @@ func (ss *session) storageError(err error) error {
 // line's, or else the generic X.0.0 that go-smtp gives the relay's own
 // replies.
 func replyError(rep reply.Reply) error {
-	lines := upstreamText(rep.Lines)
+	// The lines are printable already: reply.Add makes every control
+	// octet '?' as Postfix's smtp client does, so no bare CR reaches the
+	// client to end a line early and forge a reply to its next command.
+	lines := slices.Clone(rep.Lines)
 	if len(lines) == 0 {
 		lines = []string{""}
 	}

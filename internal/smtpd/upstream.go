@@ -234,23 +234,3 @@ func (s *Server) cuttable(up *upstreamConn, call func() (reply.Reply, error)) (r
 }
 
 var errCut = errors.New("the relay is shutting down")
-
-// upstreamText is an upstream's reply lines as text for the client. RFC 5321
-// (section 4.2) allows printable ASCII and HT in a reply's text; any other
-// control octet becomes "?", as Postfix's printable() makes it: a bare CR
-// passed on would end the line for some clients, and what followed it
-// would be read as the reply to their next command. Octets above 0x7f
-// (UTF-8 text) pass.
-func upstreamText(lines []string) []string {
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		b := []byte(l)
-		for j, c := range b {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				b[j] = '?'
-			}
-		}
-		out[i] = string(b)
-	}
-	return out
-}
