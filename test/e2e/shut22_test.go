@@ -556,11 +556,24 @@ func TestShut22UnwritableSpool(t *testing.T) {
 		t.Fatal(err)
 	}
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	bin := harness.Binary(t)
 	if os.Geteuid() == 0 {
 		// Root writes anywhere: the relay runs as nobody, the spool root's.
 		attr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
-		for d := base; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-			os.Chmod(d, 0o755) // t.TempDir's are 0700
+		// t.TempDir's are 0700, up to the test's own directory under
+		// os.TempDir (never that one: it is everybody's).
+		for d := base; d != filepath.Clean(os.TempDir()) && d != "/"; d = filepath.Dir(d) {
+			os.Chmod(d, 0o755)
+		}
+		// The harness's own build lies in a 0700 directory nobody cannot
+		// enter: a copy here, which nobody may run.
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(base, "relaykeeper")
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
 		}
 	} else if err := os.Chmod(spool, 0o555); err != nil {
 		t.Fatal(err)
@@ -572,7 +585,7 @@ func TestShut22UnwritableSpool(t *testing.T) {
 			a = append(slices.Clone(args), "--check")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		cmd := exec.CommandContext(ctx, harness.Binary(t), a...)
+		cmd := exec.CommandContext(ctx, bin, a...)
 		cmd.SysProcAttr = attr
 		out, err := cmd.CombinedOutput()
 		timedOut := ctx.Err() != nil

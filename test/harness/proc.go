@@ -265,7 +265,18 @@ func raceEnabled() bool {
 //
 //	func TestMain(m *testing.M) { harness.Main(m) }
 func Main(m *testing.M) {
+	// A test that changed the shared temporary directory's mode (a
+	// chmod loop that walked one directory too far) broke every later
+	// peer that drops privileges there (spamd: "cannot create temp
+	// directory"), in this run and the next: the run fails, naming it.
+	tmp := filepath.Clean(os.TempDir())
+	before, berr := os.Stat(tmp)
 	code := m.Run()
+	if after, err := os.Stat(tmp); berr == nil && err == nil && after.Mode() != before.Mode() {
+		fmt.Fprintf(os.Stderr, "harness: a test changed %s from %v to %v; restored\n", tmp, before.Mode(), after.Mode())
+		os.Chmod(tmp, before.Mode()) // the sticky bit included
+		code = 1
+	}
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
