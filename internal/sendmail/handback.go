@@ -36,10 +36,35 @@ func handingBack(inv Invocation) bool {
 // stdin to stdout, which is the filter's own standard output, so that the
 // filtered message replaces the content of the message being filtered,
 // whose envelope stays as it is. It returns sendmail's exit status.
+//
+// A standard output that is no pipe (the script's 'sendmail "$@" <in
+// >/dev/null', or '>>log') is not the filter's: the filtered message
+// would be thrown away and the original pass unfiltered, so sendmail
+// fails with EX_TEMPFAIL and the message stays where it is.
 func HandBackMessage(stdin io.Reader, stdout, stderr io.Writer) int {
+	if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeNamedPipe == 0 {
+			fmt.Fprintf(stderr, "sendmail: in a pipe: filter, the message for the same envelope goes back on the filter's "+
+				"standard output, and this standard output is redirected (to %s): not sent\n", outputKind(fi.Mode()))
+			return 75 // EX_TEMPFAIL
+		}
+	}
 	if _, err := io.Copy(stdout, stdin); err != nil {
 		fmt.Fprintf(stderr, "sendmail: handing the message back to the filter: %v\n", err)
 		return 75 // EX_TEMPFAIL
 	}
 	return 0
+}
+
+// outputKind names what a standard output that is no pipe goes to.
+func outputKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeCharDevice != 0:
+		return "a device, such as /dev/null"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsRegular():
+		return "a file"
+	}
+	return "no pipe"
 }
