@@ -21,6 +21,18 @@ func HandBackEnv(sender string, rcpts []string) string {
 	return handBackVar + "=" + handBackKey(sender, rcpts)
 }
 
+// handBackFileVar names the file, made by the relay for the filter's run,
+// that the message goes back in (HandBackFileEnv).
+const handBackFileVar = "RELAYKEEPER_PIPE_HANDBACK"
+
+// HandBackFileEnv is the environment entry that names the file the
+// filtered message goes back in. Without it (an older relay), the message
+// goes back on standard output. A file, not the filter's standard output,
+// which a script may fill with a progress line, send to /dev/null or
+// capture ('res=$(sendmail "$@" <in)'): the filtered message would be lost
+// and the original go out unfiltered.
+func HandBackFileEnv(path string) string { return handBackFileVar + "=" + path }
+
 func handBackKey(sender string, rcpts []string) string {
 	return strings.Join(append([]string{sender}, rcpts...), "\n")
 }
@@ -42,6 +54,21 @@ func handingBack(inv Invocation) bool {
 // would be thrown away and the original pass unfiltered, so sendmail
 // fails with EX_TEMPFAIL and the message stays where it is.
 func HandBackMessage(stdin io.Reader, stdout, stderr io.Writer) int {
+	if path := os.Getenv(handBackFileVar); path != "" {
+		// The relay made the file; it is not made here.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err == nil {
+			_, err = io.Copy(f, stdin)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sendmail: handing the message back to the filter: %v\n", err)
+			return 75 // EX_TEMPFAIL
+		}
+		return 0
+	}
 	if f, ok := stdout.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeNamedPipe == 0 {
 			fmt.Fprintf(stderr, "sendmail: in a pipe: filter, the message for the same envelope goes back on the filter's "+
