@@ -53,3 +53,24 @@ func TestRev22AccessTableEditedToPermitEveryone(t *testing.T) {
 		})
 	}
 }
+
+// TestRev22EveryDomainWithRelayRecipientMaps: relay_domains that holds
+// every domain is no open relay when relay_recipient_maps lists the
+// addresses relayed to (an inbound gateway for many domains, whose list
+// of valid addresses is kept and not a list of domains): every other
+// recipient is refused 550 "User unknown in relay recipient table". pol22
+// refused it at start as an open relay.
+func TestRev22EveryDomainWithRelayRecipientMaps(t *testing.T) {
+	var set table.Set
+	e := engine(t, Options{RelayDomains: []string{"static:OK"}, Tables: SetTables{Set: &set},
+		RelayRecipientMaps: []string{"inline:{ bob@one.example=OK, @two.example=OK }"}})
+	for rcpt, relays := range map[string]bool{
+		"bob@one.example": true, "anyone@two.example": true,
+		"alice@one.example": false, "victim@elsewhere.example": false,
+	} {
+		d := e.Check(context.Background(), StageRcpt, &Request{ClientIP: outside, Sender: "a@b.example", Recipient: rcpt})
+		if d.Refuses() == relays {
+			t.Errorf("%s from outside: %s; want relayed %v", rcpt, d.Reply(), relays)
+		}
+	}
+}
