@@ -74,3 +74,14 @@ func TestRev22EveryDomainWithRelayRecipientMaps(t *testing.T) {
 		}
 	}
 }
+
+// TestRev22EveryDomainEveryRecipient: relay_recipient_maps that lists
+// every address (static:OK) does not make relay_domains = static:OK safe.
+func TestRev22EveryDomainEveryRecipient(t *testing.T) {
+	var set table.Set
+	_, err := New(Options{RelayDomains: []string{"static:OK"}, Tables: SetTables{Set: &set},
+		RelayRecipientMaps: []string{"static:OK"}, Relay: []string{"permit_mynetworks", "reject_unauth_destination"}})
+	if err == nil {
+		t.Errorf("relay_domains and relay_recipient_maps both static:OK: taken; want refused as an open relay")
+	}
+}
