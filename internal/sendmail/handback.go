@@ -1,6 +1,8 @@
 package sendmail
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -8,8 +10,8 @@ import (
 )
 
 // handBackVar is set in the environment of a pipe: filter (Postfix's
-// simple content filter) to the envelope of the message it filters: its
-// sender and its recipients, one a line.
+// simple content filter) to a digest of the envelope of the message it
+// filters: its sender and its recipients (handBackKey).
 const handBackVar = "RELAYKEEPER_PIPE_FILTER"
 
 // HandBackEnv is the environment entry a pipe: filter runs with for a
@@ -33,8 +35,12 @@ const handBackFileVar = "RELAYKEEPER_PIPE_HANDBACK"
 // and the original go out unfiltered.
 func HandBackFileEnv(path string) string { return handBackFileVar + "=" + path }
 
+// handBackKey is a digest of the envelope: written out whole, the
+// recipients of a large message (1,000 long addresses) passed Linux's
+// 128 KiB limit on one environment entry, and the filter could not run.
 func handBackKey(sender string, rcpts []string) string {
-	return strings.Join(append([]string{sender}, rcpts...), "\n")
+	sum := sha256.Sum256([]byte(strings.Join(append([]string{sender}, rcpts...), "\n")))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // handingBack says whether inv re-injects the message that the pipe:
