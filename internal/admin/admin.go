@@ -85,13 +85,13 @@ type Terminator interface {
 }
 
 // Throttle limits wrong passwords per client address, across connections
-// and across services: the relay gives the admin interface the login
-// throttle of SMTP AUTH and POP3 (*auth.Throttle), so that guesses spread
-// over connections, or over the services in turn, count together.
+// and across both front ends (*auth.Throttle, one of the admin password's
+// own). A right password does not clear the count: behind a TLS proxy or
+// an SSH tunnel every client has the proxy's address, and the dashboard's
+// refresh would give a guesser there a fresh count every few seconds.
 type Throttle interface {
 	Allow(ip netip.Addr) bool
 	Fail(ip netip.Addr)
-	Succeed(ip netip.Addr)
 	// Serialize waits for ip's turn to check a password, and returns
 	// the function that ends it.
 	Serialize(ip netip.Addr) (done func())
@@ -337,10 +337,8 @@ func (s *Server) tryPassword(addr netip.Addr, check func() bool) (allowed, ok bo
 	if !t.Allow(addr) {
 		return false, false
 	}
-	if ok = check(); ok {
-		t.Succeed(addr)
-	} else {
-		t.Fail(addr)
+	if ok = check(); !ok {
+		t.Fail(addr) // kept until the window passes, right passwords or not (Throttle)
 	}
 	return true, ok
 }

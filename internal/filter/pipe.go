@@ -33,8 +33,10 @@ const pipeMaxOutput = 64 << 20
 //	anything else       reject, 5.3.0 "unknown mail system error N"
 //
 // Postfix's filter hands the message back with sendmail; here the program
-// writes it to standard output instead, which relaykeeper's sendmail does
-// for it when it runs in a pipe: filter (command.PipeFilterEnv). Standard output must be empty
+// writes it to standard output instead, or runs relaykeeper's sendmail
+// with the filtered envelope, which hands it back in a file of the run's
+// own (sendmail.HandBackFileEnv) that then takes the place of standard
+// output, whatever that holds. Standard output must be empty
 // (content unchanged) or a whole message: starting with a header field and
 // ending with a line feed; anything else is TempFail, since the filter
 // meant to change the message and it is not clear to what. After a failing
@@ -85,6 +87,19 @@ func (p *pipe) Run(ctx context.Context, contentPath, envelopePath string) Result
 	} else if p.macros {
 		return tempFail("pipe: %v", err)
 	}
+	var backFile string
+	if handBack != nil {
+		// sendmail hands the message back in this file, not on the
+		// program's standard output (sendmail.HandBackFileEnv).
+		bf, err := os.CreateTemp("", "relaykeeper-handback-*")
+		if err != nil {
+			return tempFail("pipe: %v", err)
+		}
+		backFile = bf.Name()
+		bf.Close()
+		defer os.Remove(backFile)
+		handBack = append(handBack, sendmail.HandBackFileEnv(backFile))
+	}
 	f, err := os.Open(contentPath)
 	if err != nil {
 		return tempFail("pipe: %v", err)
@@ -95,6 +110,13 @@ func (p *pipe) Run(ctx context.Context, contentPath, envelopePath string) Result
 		return r
 	}
 	if res.ExitCode == 0 {
+		if back, ok, r := readHandBack(backFile); !ok {
+			return r
+		} else if back != "" {
+			// Handed back by sendmail: that is the filtered message,
+			// whatever else the program wrote on its standard output.
+			return p.rewrite(contentPath, back)
+		}
 		return p.rewrite(contentPath, res.Stdout)
 	}
 	return sysexitResult(res.ExitCode, res.Stdout, res.Stderr)
@@ -120,6 +142,25 @@ func (p *pipe) rewrite(contentPath, out string) Result {
 		return tempFail("pipe: rewrite %s: %v", contentPath, err)
 	}
 	return Result{Outcome: OK, Reason: "pipe: content rewritten"}
+}
+
+// readHandBack reads the message sendmail handed back in path ("" if
+// none); ok is false, with r the result, if it cannot be read or is larger
+// than the output a filter may give.
+func readHandBack(path string) (back string, ok bool, r Result) {
+	if path == "" {
+		return "", true, r
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, tempFail("pipe: hand-back: %v", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, pipeMaxOutput))
+	if err != nil {
+		return "", false, tempFail("pipe: hand-back: %v", err)
+	}
+	return string(b), true, r
 }
 
 func readEnvelope(path string) (*spool.Envelope, error) {

@@ -61,7 +61,7 @@ func loadLists(opts *Options) (*fileLists, error) {
 		errs = append(errs, err)
 	}
 	l.nets = append(append([]NetworkRule(nil), opts.MyNetworkRules...), l.nets...)
-	if l.relay, err = parseRelayDomains(opts.RelayDomains, opts.Tables, l.files); err != nil {
+	if l.relay, err = parseRelayDomainsListed(opts.RelayDomains, opts.Tables, l.files, listsRelayRecipients(opts)); err != nil {
 		errs = append(errs, err)
 	}
 	return l, errors.Join(errs...)

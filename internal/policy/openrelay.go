@@ -31,10 +31,7 @@ func everyoneProbes() []*Request {
 // server) whose table permits every probe: "0.0.0.0/0 OK" in a cidr:
 // table, static:OK, /./ OK. Anyone can make a client certificate.
 func (e *Engine) permitsEveryone(r restriction) bool {
-	switch r.name {
-	case "check_client_access", "check_reverse_client_hostname_access", "check_helo_access",
-		"check_sender_access", "check_recipient_access", "check_ccert_access", "permit_tls_clientcerts":
-	default:
+	if !permitsByTable[r.name] {
 		return false
 	}
 	for _, req := range everyoneProbes() {
@@ -48,22 +45,22 @@ func (e *Engine) permitsEveryone(r restriction) bool {
 // openRelayError refuses relay and recipient lists where an access table
 // that permits everyone stands ahead of every relay check (a restriction
 // that refuses relaying, or a restriction class, which Validate has looked
-// into): anyone could relay anywhere. Postfix takes it.
+// into): anyone could relay anywhere. Postfix takes it. The access checks
+// that stand there are guarded too, since their tables reload without
+// this check (on change, on SIGHUP).
 func (e *Engine) openRelayError() error {
 	var open *ListError
-	for _, i := range []int{3, recipientList} {
-		for _, r := range e.lists[i] {
+	for _, g := range e.guardedLists() {
+		for j := range e.lists[g.list][:g.n] {
+			r := &e.lists[g.list][j]
 			if r.warnOnly {
 				continue
 			}
-			if _, class := e.classes[r.name]; class || relayCheck[r.name] {
-				return nil
-			}
-			if open == nil && e.permitsEveryone(r) {
-				open = &ListError{listNames[i], r.item, errors.New("permits every client, sender or recipient ahead of reject_unauth_destination: " +
+			if open == nil && e.permitsEveryone(*r) {
+				open = &ListError{listNames[g.list], r.item, errors.New("permits every client, sender or recipient ahead of reject_unauth_destination: " +
 					"anyone could relay anywhere (an open relay); list whom you trust, or put the relay check first")}
-				break
 			}
+			e.guard(r)
 		}
 	}
 	if open == nil {
@@ -71,6 +68,51 @@ func (e *Engine) openRelayError() error {
 	}
 	return open
 }
+
+// guardedList is the head of a restriction list, its first n items, that
+// runs before the relay check.
+type guardedList struct{ list, n int }
+
+// guardedLists are the items ahead of the relay check: those of the relay
+// list before its own, or else those of the recipient list before its
+// own (the relay list, which ends without one, decides nothing there);
+// both lists whole if neither has one (Validate refuses that).
+func (e *Engine) guardedLists() []guardedList {
+	var gs []guardedList
+	for _, i := range []int{3, recipientList} {
+		for j, r := range e.lists[i] {
+			if _, class := e.classes[r.name]; !r.warnOnly && (class || relayCheck[r.name]) {
+				return []guardedList{{i, j}}
+			}
+		}
+		gs = append(gs, guardedList{i, len(e.lists[i])})
+	}
+	return gs
+}
+
+// guard makes an access check ahead of the relay check permit no one
+// (DUNNO, with a warning) once its table permits everyone: a table edited
+// to say "0.0.0.0/0 OK" and reloaded must not open the relay, as a
+// relay_domains table edited to hold every domain holds none.
+func (e *Engine) guard(r *restriction) {
+	if !permitsByTable[r.name] {
+		return
+	}
+	unguarded := *r
+	r.check = func(ctx context.Context, e *Engine, req *Request) Decision {
+		d := unguarded.check(ctx, e, req)
+		if d.Verdict == Permit && e.permitsEveryone(unguarded) {
+			return Decision{Warnings: []string{unguarded.item + ": OK ignored: the table now permits everyone ahead of " +
+				"reject_unauth_destination (an open relay); fix the table"}}
+		}
+		return d
+	}
+}
+
+// permitsByTable are the restrictions that permit whom a table lists.
+var permitsByTable = map[string]bool{"check_client_access": true, "check_reverse_client_hostname_access": true,
+	"check_helo_access": true, "check_sender_access": true, "check_recipient_access": true,
+	"check_ccert_access": true, "permit_tls_clientcerts": true}
 
 // relayCheck are the restrictions that refuse recipients outside
 // relay_domains, or everyone.

@@ -26,10 +26,21 @@ type relayDomain struct {
 	name  string
 	table AccessMap
 	not   bool
+	// everyOK: a table may hold every domain, since relay_recipient_maps
+	// lists the addresses relayed to (no open relay).
+	everyOK bool
 }
 
 func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (relayDomains, error) {
-	p := relayParser{tables: tables}
+	return parseRelayDomainsListed(entries, tables, seen, false)
+}
+
+// parseRelayDomainsListed reads relay_domains; listed says
+// relay_recipient_maps is set, which lets a table hold every domain: only
+// the addresses it lists are relayed to (an inbound gateway for many
+// domains).
+func parseRelayDomainsListed(entries []string, tables Tables, seen fileVersions, listed bool) (relayDomains, error) {
+	p := relayParser{tables: tables, everyOK: listed}
 	for _, e := range entries {
 		readMatchList(&p, seen, "", e, false, nil)
 	}
@@ -38,9 +49,10 @@ func parseRelayDomains(entries []string, tables Tables, seen fileVersions) (rela
 
 // relayParser collects the patterns and problems of parseRelayDomains.
 type relayParser struct {
-	tables Tables
-	rd     relayDomains
-	errs   []error
+	tables  Tables
+	rd      relayDomains
+	errs    []error
+	everyOK bool
 }
 
 func (p *relayParser) fail(where string, err error) {
@@ -60,11 +72,11 @@ func (p *relayParser) table(where, spec string, not bool) {
 		p.fail(where, err)
 		return
 	}
-	if !not && holdsEveryDomain(m) {
+	if !not && !p.everyOK && holdsEveryDomain(m) {
 		p.fail(where, fmt.Errorf("%s holds every domain (static:OK, /./ or the like): anyone could relay anywhere (an open relay); list the domains you relay to", spec))
 		return
 	}
-	p.rd = append(p.rd, relayDomain{table: m, not: not})
+	p.rd = append(p.rd, relayDomain{table: m, not: not, everyOK: p.everyOK})
 }
 
 // everyDomain are domains far apart, none a relay's own, that no table of
@@ -128,7 +140,7 @@ func (p relayDomain) matches(domain string) bool {
 	// file was changed to hold every domain, and reloaded, holds none
 	// unless negated: it must not open the relay.
 	_, ok := p.table.LookupClient(netip.Addr{}, strings.ToLower(strings.TrimSuffix(domain, ".")))
-	return ok && (p.not || !holdsEveryDomain(p.table))
+	return ok && (p.not || p.everyOK || !holdsEveryDomain(p.table))
 }
 
 // RelayDomainNames are the names relay_domains holds and does not exclude,

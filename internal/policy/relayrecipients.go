@@ -14,6 +14,28 @@ type keyLookup interface {
 	LookupMailAddr(addr, delims string) (string, int, bool)
 }
 
+// listsRelayRecipients reports whether relay_recipient_maps is set and
+// does not list every address (addresses in domains far apart): then only
+// the addresses it lists are relayed to, whatever relay_domains holds.
+func listsRelayRecipients(opts *Options) bool {
+	maps, err := openRelayRecipients(opts.RelayRecipientMaps, opts.Tables)
+	if err != nil || len(maps) == 0 {
+		return false
+	}
+	for _, d := range everyDomain {
+		listed := false
+		for _, m := range maps {
+			if _, _, ok := m.LookupMailAddr("victim@"+d, opts.RecipientDelimiter); ok {
+				listed = true
+			}
+		}
+		if !listed {
+			return true
+		}
+	}
+	return false
+}
+
 // openRelayRecipients opens relay_recipient_maps.
 func openRelayRecipients(specs []string, tables Tables) ([]keyLookup, error) {
 	var out []keyLookup
