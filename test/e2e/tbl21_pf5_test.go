@@ -13,8 +13,8 @@ import (
 func TestTbl21RelayDomainTables(t *testing.T) {
 	t.Parallel()
 	files := map[string]string{
-		"hash:DIR/rd":   "relay.example REJECT\n.dot.example x\nUpper.Example OK\n",
-		"DIR/rd.pcre":   "/^re\\.example$/ 1\n/^sub\\.pat\\.example$/ 1\n",
+		"hash:DIR/rd": "relay.example REJECT\n.dot.example x\nUpper.Example OK\n",
+		"DIR/rd.pcre": "/^re\\.example$/ 1\n/^sub\\.pat\\.example$/ 1\n",
 		// A negated pattern, inside a block: alone, "!/^not/ 1" holds
 		// nearly every domain, an open relay that the relay refuses to
 		// start with (pol22).
