@@ -94,8 +94,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 		opts.Notices = &bounce.Notifier{Spool: r.spool, ReportingMTA: r.cfg.Domain, RemoteMTA: remoteMTA,
 			MaxQueueLifetime: d.MaxQueueLifetime, MaxReturnSize: d.BounceSizeLimit, Postmaster: d.DoubleBounceRecipient, MailLog: r.maillog}
 	}
-	// The queue reads pace and alert verdicts from the enforcement engine,
-	// with the enforcer's rules, or the built-in ones when it is off.
+	// Pace and alert verdicts by the enforcer's rules (the built-in ones when it is off).
 	verdicts := deliver.EngineVerdicts{Policy: enforce.Policy{Rules: enforce.DefaultRules()}}
 	if r.enforcer != nil {
 		opts.Refusals, opts.Holds = enforcerRefusals{r}, r.enforcer
@@ -108,8 +107,7 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 	return deliver.New(opts)
 }
 
-// Reload is reload.Loader: the access tables, checks, bans, welcomelist and
-// secrets files that changed, and the routing tables (all, with all).
+// Reload is reload.Loader: the tables and files that changed (all of them, with all).
 func (r *relay) Reload(all bool) {
 	r.reloadTables()
 	r.secrets.Reload(all, r.log) // a removed account stops logging in
@@ -118,4 +116,5 @@ func (r *relay) Reload(all bool) {
 	if r.router != nil {
 		r.router.ReloadTables(all)
 	}
+	r.enforcer.ReloadFiles()
 }

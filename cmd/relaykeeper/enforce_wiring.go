@@ -48,6 +48,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	} else if filterErr != nil {
 		return nil, config.Setting("enforce.reply_filter", filterErr)
 	}
+	enforce.WatchPolicyFiles(en.Policy, r.log) // edits are in force without a restart
 	en.Policy.NeverBlock = r.cfg.NeverBlock()
 	en.Policy.TrustedUpstreams = r.cfg.TrustedUpstreams()
 	if r.srs != nil {

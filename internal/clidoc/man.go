@@ -85,7 +85,7 @@ func Relaykeeper(w io.Writer, p Program) error {
 		r.item(bold(s.Name), s.Help+" ("+PageName(s.Name)+"(8))")
 	}
 	r.macro("SH", "SIGNALS")
-	r.item(bold("SIGHUP"), "re-read the tables, the mynetworks and relay_domains files, the secrets files and the server certificate "+
+	r.item(bold("SIGHUP"), "re-read the tables, the mynetworks and relay_domains files, the secrets files, the enforcement rules and reply filter, and the server certificate "+
 		"(a broken one is reported and the old one stays), rescan the spool, and reopen the log files "+
 		"(--log-file and the mail log), so that logrotate needs no copytruncate.")
 	r.item(bold("SIGTERM")+", "+bold("SIGINT"), "stop: close the listeners, let sessions "+

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -140,6 +142,8 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 	if err != nil {
 		return err
 	}
+	enforce.WatchPolicyFiles(policy, diag)
+	defer reloadOnHUP(policy, wl, diag)()
 	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection, FilterUIDs: uids}, bans, maillog.New(actions), diag)
 	st, err := postfixlog.LoadState(cfg.State)
 	if err != nil {
@@ -266,4 +270,30 @@ func filterUIDs(users string) ([]string, error) {
 		uids = append(uids, u.Uid)
 	}
 	return uids, nil
+}
+
+// reloadOnHUP makes SIGHUP read the rules file and the welcomelist again
+// (each is also read again as it changes), rather than end the process as
+// SIGHUP does by default: a unit's ExecReload, or a shell that started
+// postfix-enforcer in the background and then closed, must not stop the
+// enforcement. The returned function stops listening.
+func reloadOnHUP(p enforce.Policy, wl *enforce.Welcomelist, diag *slog.Logger) (stop func()) {
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hups:
+				diag.Info("SIGHUP: re-reading the rules and the welcomelist")
+				enforce.ReloadPolicyFiles(p)
+				if _, err := wl.Reload(); err != nil {
+					diag.Error("welcomelist not re-read; the version read before stays in force", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hups); close(done) }
 }

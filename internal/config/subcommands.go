@@ -137,6 +137,9 @@ relaykeeper's:
                         a "delivered via ... service" line is a copy)
   --once                read what the log holds now, then exit
   --from-end            with no state yet, start at the log's end
+
+SIGHUP re-reads the rules and the welcomelist (both are also re-read as
+they change); SIGTERM and SIGINT stop it, exit status 0.
 `
 	QueueUsage = `usage: relaykeeper queue [COMMAND] [SWITCHES] [ARGS]
 

@@ -3,7 +3,6 @@ package enforce
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,10 +43,12 @@ import (
 // after a whole-reply match, the last line's after a line match, as Postfix
 // takes it).
 //
-// A ReplyFilter is immutable and safe for concurrent use; the zero value
+// A ReplyFilter is immutable and safe for concurrent use; one read from a
+// file (LoadReplyFilter) follows the file as it changes. The zero value
 // has no rules and rewrites nothing.
 type ReplyFilter struct {
 	rules []filterRule
+	file  *watched[*ReplyFilter] // LoadReplyFilter's: the version in force
 }
 
 type filterRule struct {
@@ -72,11 +73,20 @@ func LoadReplyFilter(path string) (*ReplyFilter, error) {
 	for _, typ := range []string{"pcre:", "regexp:"} {
 		path = strings.TrimPrefix(path, typ)
 	}
-	data, err := os.ReadFile(path)
+	w, err := openWatched("reply filter", path, ParseReplyFilter)
 	if err != nil {
-		return nil, fmt.Errorf("enforce: reply filter: %w", err)
+		return nil, err
 	}
-	return ParseReplyFilter(path, data)
+	return &ReplyFilter{file: w}, nil
+}
+
+// Reload reads a reply filter file again now if it changed (SIGHUP), and
+// says whether a new version is in force, or why not (FILE:LINE: ...).
+func (f *ReplyFilter) Reload() (changed bool, err error) {
+	if f == nil || f.file == nil {
+		return false, nil
+	}
+	return f.file.Reload()
 }
 
 // ParseReplyFilter parses the text of a reply filter file; name is the
@@ -334,6 +344,9 @@ func (f *ReplyFilter) RewriteFor(reply string, encapsulated bool) (string, bool)
 }
 
 func (f *ReplyFilter) rewrite(reply string, success bool) (string, bool) {
+	if f != nil && f.file != nil {
+		f = f.file.get()
+	}
 	if f == nil || len(f.rules) == 0 {
 		return reply, false
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,10 +57,12 @@ func DefaultRules() *Rules {
 }
 
 // Rules is an ordered set of rules; the first that matches a refusal
-// decides. Rules are immutable once parsed and safe for concurrent use. The
+// decides. Rules are immutable once parsed and safe for concurrent use;
+// rules read from a file (LoadRules) follow the file as it changes. The
 // zero value and nil have no rules: every refusal is reported.
 type Rules struct {
 	rules []rule
+	file  *watched[*Rules] // LoadRules's: the version in force
 }
 
 type rule struct {
@@ -83,12 +84,24 @@ type rule struct {
 // LoadRules reads a rules file. Every problem in it is reported as
 // FILE:LINE: message, joined with errors.Join; a file with any problem
 // gives no rules.
+// The file is read again when it changes (a bad version leaves the rules
+// in force; Reload says why).
 func LoadRules(path string) (*Rules, error) {
-	data, err := os.ReadFile(path)
+	w, err := openWatched("rules", path, ParseRules)
 	if err != nil {
-		return nil, fmt.Errorf("enforce: rules: %w", err)
+		return nil, err
 	}
-	return ParseRules(path, data)
+	return &Rules{file: w}, nil
+}
+
+// Reload reads a rules file again now if it changed (SIGHUP), and says
+// whether new rules are in force, or why not (FILE:LINE: ...). Rules not
+// read from a file have nothing to reload.
+func (rs *Rules) Reload() (changed bool, err error) {
+	if rs == nil || rs.file == nil {
+		return false, nil
+	}
+	return rs.file.Reload()
 }
 
 // ParseRules parses the text of a rules file; name is the file name that
@@ -317,6 +330,9 @@ func (rs *Rules) Classify(u Upstream) Verdict {
 		norm:  norm,
 		host:  u.Host,
 		gsmtp: endsGsmtp(norm),
+	}
+	if rs != nil && rs.file != nil {
+		rs = rs.file.get()
 	}
 	if rs != nil {
 		for i := range rs.rules {

@@ -1,0 +1,159 @@
+package enforce
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// watched is a file read again when it changes (another inode, size or
+// mtime), as the welcomelist is: looked at no more often than every
+// checkEvery when the value is used, and at once by Reload (SIGHUP). A
+// version with a bad line leaves the one in force and its error is kept, to
+// be said once by whoever reloads, until the file changes again. An
+// administrator's edit of the rules file or the reply filter is in force
+// within seconds, without a restart, as an edit of the welcomelist is.
+type watched[T any] struct {
+	what       string // "rules", for the errors of reading
+	path       string
+	parse      func(name string, data []byte) (T, error)
+	now        func() time.Time
+	checkEvery time.Duration
+
+	// report, if set, hears of each new version read: err nil when it is
+	// in force, else why the old one stays. Set before the value is used.
+	report func(path string, err error)
+
+	mu                 sync.Mutex
+	cur                T
+	version, failedVer os.FileInfo
+	failedErr          error
+	checked            time.Time
+}
+
+// openWatched reads path with parse; an error there is the caller's to
+// refuse the start with.
+func openWatched[T any](what, path string, parse func(string, []byte) (T, error)) (*watched[T], error) {
+	w := &watched[T]{what: what, path: path, parse: parse, now: time.Now, checkEvery: welcomeCheckEvery}
+	v, fi, err := w.load()
+	if err != nil {
+		return nil, err
+	}
+	w.cur, w.version, w.checked = v, fi, w.now()
+	return w, nil
+}
+
+// get is the value in force, after a look at the file if one is due.
+func (w *watched[T]) get() T {
+	w.mu.Lock()
+	due := w.now().Sub(w.checked) >= w.checkEvery || w.now().Before(w.checked)
+	w.mu.Unlock()
+	if due {
+		w.Reload() // a bad version's error waits for the next SIGHUP's caller
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur
+}
+
+// Reload reads the file again if it changed, and reports whether a new
+// version is in force; with a bad line the old one stays and the error
+// (FILE:LINE: ...) is returned on each call until the file changes.
+func (w *watched[T]) Reload() (changed bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.checked = w.now()
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return false, fmt.Errorf("enforce: %s: %w", w.what, err)
+	}
+	if sameFileVersion(fi, w.version) {
+		return false, nil
+	}
+	if w.failedVer != nil && sameFileVersion(fi, w.failedVer) {
+		return false, w.failedErr
+	}
+	v, fi, err := w.load()
+	if err != nil {
+		w.failedVer, w.failedErr = fi, err
+		if w.report != nil {
+			w.report(w.path, w.failedErr)
+		}
+		return false, w.failedErr
+	}
+	w.cur, w.version, w.failedVer, w.failedErr = v, fi, nil, nil
+	if w.report != nil {
+		w.report(w.path, nil)
+	}
+	return true, nil
+}
+
+// load reads and parses the file; fi is the version read, also when it
+// does not parse. A parse error is parse's own (FILE:LINE: ...).
+func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
+	f, err := os.Open(w.path)
+	if err != nil {
+		return v, nil, fmt.Errorf("enforce: %s: %w", w.what, err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return v, nil, fmt.Errorf("enforce: %s: %w", w.what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return v, fi, fmt.Errorf("enforce: %s: %s is not a regular file", w.what, w.path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxWatchedFile+1))
+	if err != nil {
+		return v, fi, fmt.Errorf("enforce: %s: %w", w.what, err)
+	}
+	if len(data) > maxWatchedFile {
+		return v, fi, fmt.Errorf("enforce: %s: %s is larger than %d octets", w.what, w.path, maxWatchedFile)
+	}
+	v, err = w.parse(w.path, data)
+	return v, fi, err
+}
+
+// maxWatchedFile bounds what a rules file or reply filter may hold: a
+// mistaken path (a log file) must not take the relay's memory.
+const maxWatchedFile = 16 << 20
+
+// WatchPolicyFiles has p's rules file and reply filter (those read from a
+// file) say in log when an edit is put in force, or refused with its
+// FILE:LINE and the old version kept. Call it before p is used.
+func WatchPolicyFiles(p Policy, log *slog.Logger) {
+	report := func(what string) func(string, error) {
+		return func(path string, err error) {
+			if err != nil {
+				log.Error(what+" not re-read; the version read before stays in force", "file", path, "err", err)
+				return
+			}
+			log.Info(what+" re-read", "file", path)
+		}
+	}
+	if p.Rules != nil && p.Rules.file != nil {
+		p.Rules.file.report = report("enforcement rules")
+	}
+	if p.Filter != nil && p.Filter.file != nil {
+		p.Filter.file.report = report("reply filter")
+	}
+}
+
+// ReloadPolicyFiles reads p's rules file and reply filter again now if
+// they changed (SIGHUP); WatchPolicyFiles's log says how it went.
+func ReloadPolicyFiles(p Policy) {
+	p.Rules.Reload()
+	p.Filter.Reload()
+}
+
+// ReloadFiles is ReloadPolicyFiles for the enforcer's policy: on the
+// relay's table timer, so that an edit is said to be in force (or refused)
+// within seconds, not at the next refusal, and on SIGHUP. A nil Enforcer
+// (enforcement off) has none.
+func (e *Enforcer) ReloadFiles() {
+	if e != nil {
+		ReloadPolicyFiles(e.Policy)
+	}
+}
