@@ -101,6 +101,8 @@ install: $(INSTALL_DEPS)
 	done
 	sed 's|/usr/local/sbin/relaykeeper|$(SBINDIR)/relaykeeper|g; s|/etc/relaykeeper/|$(SYSCONFDIR)/relaykeeper/|g' \
 		etc/relaykeeper.service > $(DESTDIR)$(SYSTEMDDIR)/relaykeeper.service
+	sed 's|/usr/local/sbin/relaykeeper|$(SBINDIR)/relaykeeper|g' \
+		etc/relaykeeper-postfix-enforcer.service > $(DESTDIR)$(SYSTEMDDIR)/relaykeeper-postfix-enforcer.service
 	install -m 644 etc/sysusers.d/relaykeeper.conf $(DESTDIR)$(SYSUSERSDIR)/relaykeeper.conf
 	install -m 644 etc/tmpfiles.d/relaykeeper.conf $(DESTDIR)$(TMPFILESDIR)/relaykeeper.conf
 

@@ -41,7 +41,7 @@ func TestMakeInstall(t *testing.T) {
 		"etc/fail2ban/filter.d/relaykeeper.conf", "etc/fail2ban/jail.d/relaykeeper.conf",
 		"etc/fail2ban/filter.d/relaykeeper-auth.conf", "etc/fail2ban/jail.d/relaykeeper-auth.conf",
 		"etc/logrotate.d/relaykeeper",
-		"usr/lib/systemd/system/relaykeeper.service",
+		"usr/lib/systemd/system/relaykeeper.service", "usr/lib/systemd/system/relaykeeper-postfix-enforcer.service",
 		"usr/lib/sysusers.d/relaykeeper.conf", "usr/lib/tmpfiles.d/relaykeeper.conf",
 	} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
@@ -51,6 +51,10 @@ func TestMakeInstall(t *testing.T) {
 	unit, _ := os.ReadFile(filepath.Join(dest, "usr/lib/systemd/system/relaykeeper.service"))
 	if !strings.Contains(string(unit), "ExecStart=/usr/sbin/relaykeeper --config /etc/relaykeeper/relaykeeper.toml") {
 		t.Errorf("the installed unit does not start /usr/sbin/relaykeeper:\n%s", unit)
+	}
+	pfe, _ := os.ReadFile(filepath.Join(dest, "usr/lib/systemd/system/relaykeeper-postfix-enforcer.service"))
+	if !strings.Contains(string(pfe), "ExecStart=/usr/sbin/relaykeeper postfix-enforcer ") {
+		t.Errorf("the installed postfix-enforcer unit does not start /usr/sbin/relaykeeper:\n%s", pfe)
 	}
 	comp, _ := os.ReadFile(filepath.Join(dest, "usr/share/bash-completion/completions/relaykeeper"))
 	if !strings.Contains(string(comp), "complete -F _relaykeeper relaykeeper") {
