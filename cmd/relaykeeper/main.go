@@ -341,7 +341,7 @@ func (r *relay) runServer() int {
 			bg.Add(1)
 			go func() {
 				defer bg.Done()
-				r.poll(ctx)
+				r.sched.Poll(ctx, r.cfg.Forward.Poll)
 			}()
 		}
 	}
@@ -385,6 +385,11 @@ func (r *relay) runServer() int {
 	// listener open); sessions end or are cut; the poll loop ends; the scheduler releases its claims.
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.SMTP.ShutdownGrace)
 	defer scancel()
+	go func() { // a second signal cuts the graces short
+		r.log.Warn("stopping now: sessions and deliveries under way are cut", "signal", (<-sigs).String())
+		scancel()
+		r.sched.Hurry()
+	}()
 	var swg sync.WaitGroup
 	swg.Go(func() { fe.shutdown(sctx) })
 	for _, srv := range r.servers {
@@ -412,20 +417,6 @@ func (r *relay) runServer() int {
 	stopJournal()
 	r.log.Info("stopped")
 	return exitOK
-}
-
-// poll kicks the scheduler every --poll seconds until ctx ends.
-func (r *relay) poll(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Forward.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			r.sched.Kick(false)
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // listeningOn are the SMTP-side listeners' addresses, "role=addr" for

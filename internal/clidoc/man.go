@@ -89,7 +89,8 @@ func Relaykeeper(w io.Writer, p Program) error {
 		"(a broken one is reported and the old one stays), rescan the spool, and reopen the log files "+
 		"(--log-file and the mail log), so that logrotate needs no copytruncate.")
 	r.item(bold("SIGTERM")+", "+bold("SIGINT"), "stop: close the listeners, let sessions "+
-		"finish for the shutdown grace (a session still open at its end hears 421), release the spool's claims, exit 0.")
+		"finish for the shutdown grace (a session still open at its end hears 421), release the spool's claims, exit 0. "+
+		"A second signal cuts the grace short: sessions hear 421 and deliveries under way are cut at once (no attempt counted).")
 	r.macro("SH", "EXIT STATUS")
 	r.item("0", "stopped on request; with --as-client, everything was delivered.")
 	r.item("1", "a failure while running; with --as-client, not everything was delivered.")

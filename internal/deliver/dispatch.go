@@ -434,7 +434,17 @@ func (s *Scheduler) startWorkers(ctx context.Context, stop <-chan struct{}) (cha
 func (s *Scheduler) Run(ctx context.Context) error {
 	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	s.mu.Lock()
+	s.hurried, s.cutGrace = false, nil
+	s.mu.Unlock()
 	stopGrace := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.hurried {
+			cancel()
+			return
+		}
+		s.cutGrace = cancel
 		time.AfterFunc(s.opts.Grace, cancel)
 	})
 	defer stopGrace()

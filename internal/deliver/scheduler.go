@@ -176,6 +176,8 @@ type Scheduler struct {
 	broken map[string]bool
 
 	mu          sync.Mutex // guards the fields below
+	hurried     bool       // Hurry was called: no grace
+	cutGrace    func()     // Run's, once its grace runs: cuts deliveries under way
 	kicked      bool       // a kick is pending
 	pendingKick kickKind
 	recovered   bool // KickRecovered is pending
@@ -261,6 +263,37 @@ func (s *Scheduler) Kick(force bool) {
 		s.kickWith(kickForce)
 	} else {
 		s.kickWith(kickScan)
+	}
+}
+
+// Poll kicks the scheduler every interval (--poll) until ctx ends.
+func (s *Scheduler) Poll(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.Kick(false)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Hurry ends the grace that Run gives deliveries under way once its
+// context ends, or makes it none if that is still to come: an operator's
+// second SIGTERM or Ctrl-C. A cut delivery is no attempt; the message is
+// tried again after a restart. A nil Scheduler (a proxy's) has nothing.
+func (s *Scheduler) Hurry() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.hurried = true
+	cut := s.cutGrace
+	s.mu.Unlock()
+	if cut != nil {
+		cut()
 	}
 }
 
