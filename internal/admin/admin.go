@@ -91,7 +91,7 @@ type Terminator interface {
 // refresh would give a guesser there a fresh count every few seconds.
 type Throttle interface {
 	Allow(ip netip.Addr) bool
-	Fail(ip netip.Addr)
+	Fail(ip netip.Addr, user string) // user: "" (the admin password has none)
 	// Serialize waits for ip's turn to check a password, and returns
 	// the function that ends it.
 	Serialize(ip netip.Addr) (done func())
@@ -338,7 +338,7 @@ func (s *Server) tryPassword(addr netip.Addr, check func() bool) (allowed, ok bo
 		return false, false
 	}
 	if ok = check(); !ok {
-		t.Fail(addr) // kept until the window passes, right passwords or not (Throttle)
+		t.Fail(addr, "") // kept until the window passes, right passwords or not (Throttle)
 	}
 	return true, ok
 }

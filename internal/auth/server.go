@@ -19,6 +19,17 @@ import (
 // (the SMTP layer answers 535 5.7.8).
 var ErrAuthFailed = errors.New("auth: authentication failed")
 
+// loginFailed is ErrAuthFailed for a user name the client tried: the
+// throttle forgets a user's own failures when that user logs in, and only
+// those (LoginUser).
+type loginFailed struct{ user, detail string }
+
+func (e *loginFailed) Error() string { return ErrAuthFailed.Error() + e.detail }
+func (e *loginFailed) Unwrap() error { return ErrAuthFailed }
+
+// LoginUser is the user name a failed login tried.
+func (e *loginFailed) LoginUser() string { return e.user }
+
 // ErrUnsupportedMechanism is the error of Server for a mechanism that the
 // file cannot serve (the SMTP layer answers 504 5.5.4).
 var ErrUnsupportedMechanism = errors.New("auth: unsupported mechanism")
@@ -78,7 +89,7 @@ func (s *Secrets) Server(mech string, onSuccess func(identity string)) (sasl.Ser
 	}
 	check := func(user string, ok bool) error {
 		if !ok {
-			return ErrAuthFailed
+			return &loginFailed{user: user}
 		}
 		if onSuccess != nil {
 			onSuccess(user)
@@ -89,7 +100,7 @@ func (s *Secrets) Server(mech string, onSuccess func(identity string)) (sasl.Ser
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
 			if identity != "" && identity != user {
-				return fmt.Errorf("%w: authorization identity %q differs from user %q", ErrAuthFailed, identity, user)
+				return &loginFailed{user, fmt.Sprintf(": authorization identity %q differs from user %q", identity, user)}
 			}
 			return check(user, s.Verify(user, pass))
 		}), nil

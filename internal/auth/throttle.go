@@ -3,6 +3,8 @@ package auth
 import (
 	"container/list"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,7 +16,10 @@ const throttleLimit = 10000
 // failed maxFailures times within the last window is refused (Allow is
 // false) until the oldest of those failures is older than window; then the
 // SMTP layer answers "454 4.7.0 Too many authentication failures; try again
-// later", or drops the connection. A success forgets the address's failures.
+// later", or drops the connection. A success forgets the address's failures
+// with the same user name, a user's own mistyped password; the others stay
+// until the window passes, so that whoever holds one account cannot clear
+// the count between guesses at another's password by logging in.
 //
 // IPv4 addresses are counted one by one, IPv6 addresses by /64, since one
 // host commonly holds a whole /64. Memory is bounded: the Throttle remembers
@@ -45,8 +50,19 @@ type turn struct {
 // throttleEntry is one address's recent failures, oldest first, at most max.
 type throttleEntry struct {
 	key   netip.Prefix
-	fails []time.Time
+	fails []failure
 }
+
+// failure is one failed login: when, and the user name it tried ("" when
+// unknown).
+type failure struct {
+	at   time.Time
+	user string
+}
+
+// maxThrottleUser bounds the user name kept with a failure; a longer one is
+// kept cut, which only makes a success forget it less often.
+const maxThrottleUser = 256
 
 // NewThrottle returns a Throttle that allows maxFailures failed logins per
 // address within window. clock is the time source (time.Now if nil).
@@ -128,8 +144,8 @@ func (t *Throttle) Allow(ip netip.Addr) bool {
 	return len(e.fails) < t.max
 }
 
-// Fail records a failed login from ip.
-func (t *Throttle) Fail(ip netip.Addr) {
+// Fail records a failed login from ip that tried user ("" if unknown).
+func (t *Throttle) Fail(ip netip.Addr, user string) {
 	if t.disabled() {
 		return
 	}
@@ -146,21 +162,34 @@ func (t *Throttle) Fail(ip netip.Addr) {
 	}
 	e := el.Value.(*throttleEntry)
 	t.expire(e)
-	e.fails = append(e.fails, t.now())
+	if len(user) > maxThrottleUser {
+		user = user[:maxThrottleUser]
+	}
+	e.fails = append(e.fails, failure{at: t.now(), user: strings.Clone(user)})
 	if len(e.fails) > t.max {
 		e.fails = append(e.fails[:0], e.fails[len(e.fails)-t.max:]...)
 	}
 	t.lru.MoveToFront(el)
 }
 
-// Succeed forgets ip's failures.
-func (t *Throttle) Succeed(ip netip.Addr) {
+// Succeed forgets ip's failures that tried user: the ones of other names
+// stay until the window passes.
+func (t *Throttle) Succeed(ip netip.Addr, user string) {
 	if t.disabled() {
 		return
 	}
+	if len(user) > maxThrottleUser {
+		user = user[:maxThrottleUser]
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if el, ok := t.byKey[throttleKey(ip)]; ok {
+	el, ok := t.byKey[throttleKey(ip)]
+	if !ok {
+		return
+	}
+	e := el.Value.(*throttleEntry)
+	e.fails = slices.DeleteFunc(e.fails, func(f failure) bool { return f.user == user })
+	if len(e.fails) == 0 {
 		t.remove(el)
 	}
 }
@@ -169,7 +198,7 @@ func (t *Throttle) Succeed(ip netip.Addr) {
 func (t *Throttle) expire(e *throttleEntry) {
 	cutoff := t.now().Add(-t.window)
 	i := 0
-	for i < len(e.fails) && !e.fails[i].After(cutoff) {
+	for i < len(e.fails) && !e.fails[i].at.After(cutoff) {
 		i++
 	}
 	if i > 0 {

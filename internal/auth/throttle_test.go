@@ -51,11 +51,11 @@ func TestThrottle(t *testing.T) {
 	for i, st := range steps {
 		switch st.do {
 		case "fail a":
-			th.Fail(a)
+			th.Fail(a, "u")
 		case "fail b":
-			th.Fail(b)
+			th.Fail(b, "u")
 		case "ok a":
-			th.Succeed(a)
+			th.Succeed(a, "u")
 		default:
 			d, err := time.ParseDuration(st.do[len("wait "):])
 			if err != nil {
@@ -78,8 +78,8 @@ func TestThrottle(t *testing.T) {
 func TestThrottleIPv6Per64(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	th := NewThrottle(2, time.Hour, clock.now)
-	th.Fail(netip.MustParseAddr("2001:db8:1:2::1"))
-	th.Fail(netip.MustParseAddr("2001:db8:1:2:ffff::9"))
+	th.Fail(netip.MustParseAddr("2001:db8:1:2::1"), "u")
+	th.Fail(netip.MustParseAddr("2001:db8:1:2:ffff::9"), "u")
 	tests := []struct {
 		ip   string
 		want bool
@@ -93,8 +93,8 @@ func TestThrottleIPv6Per64(t *testing.T) {
 			t.Errorf("Allow(%s) = %v; want %v", tt.ip, got, tt.want)
 		}
 	}
-	th.Fail(netip.MustParseAddr("::ffff:192.0.2.1"))
-	th.Fail(netip.MustParseAddr("192.0.2.1"))
+	th.Fail(netip.MustParseAddr("::ffff:192.0.2.1"), "u")
+	th.Fail(netip.MustParseAddr("192.0.2.1"), "u")
 	if th.Allow(netip.MustParseAddr("192.0.2.1")) {
 		t.Error("an IPv4-mapped address and the IPv4 address are counted apart")
 	}
@@ -106,7 +106,7 @@ func TestThrottleBounded(t *testing.T) {
 	th.limit = 3
 	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
 	for i := 1; i <= 5; i++ {
-		th.Fail(ip(i))
+		th.Fail(ip(i), "u")
 		clock.advance(time.Second)
 	}
 	if n := th.lru.Len(); n != 3 || len(th.byKey) != 3 {
@@ -119,8 +119,8 @@ func TestThrottleBounded(t *testing.T) {
 		}
 	}
 	// A new failure of 3 makes it the latest, so 4 goes next.
-	th.Fail(ip(3))
-	th.Fail(ip(6))
+	th.Fail(ip(3), "u")
+	th.Fail(ip(6), "u")
 	if th.Allow(ip(3)) || !th.Allow(ip(4)) {
 		t.Errorf("Allow(3), Allow(4) = %v, %v; want false, true", th.Allow(ip(3)), th.Allow(ip(4)))
 	}
@@ -130,10 +130,10 @@ func TestThrottleDisabled(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.1")
 	for _, th := range []*Throttle{nil, NewThrottle(0, time.Minute, nil), NewThrottle(3, 0, nil)} {
 		for i := 0; i < 10; i++ {
-			th.Fail(ip)
+			th.Fail(ip, "u")
 		}
-		th.Succeed(ip)
-		th.Fail(ip)
+		th.Succeed(ip, "u")
+		th.Fail(ip, "u")
 		if !th.Allow(ip) {
 			t.Errorf("%+v: Allow = false; want true", th)
 		}
@@ -149,10 +149,10 @@ func TestThrottleConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
 				ip := netip.AddrFrom4([4]byte{10, byte(g), 0, byte(i)})
-				th.Fail(ip)
+				th.Fail(ip, "u")
 				th.Allow(ip)
 				if i%3 == 0 {
-					th.Succeed(ip)
+					th.Succeed(ip, "u")
 				}
 			}
 		}()

@@ -45,8 +45,10 @@ import (
 // AUTH and POP3 in turn, count together.
 type Throttle interface {
 	Allow(ip netip.Addr) bool
-	Fail(ip netip.Addr)
-	Succeed(ip netip.Addr)
+	// Fail and Succeed name the user tried: a success forgets that
+	// user's own failures only.
+	Fail(ip netip.Addr, user string)
+	Succeed(ip netip.Addr, user string)
 	// Serialize waits for ip's turn to check a password, and returns
 	// the function that ends it.
 	Serialize(ip netip.Addr) (done func())

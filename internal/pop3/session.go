@@ -446,7 +446,7 @@ func (sess *session) login(mech, user string, check func() bool) bool {
 		}
 		ok = check()
 		if !ok {
-			t.Fail(ip)
+			t.Fail(ip, user)
 		}
 		endTurn()
 	} else {
@@ -483,7 +483,7 @@ func (sess *session) login(mech, user string, check func() bool) bool {
 		return sess.fail("-ERR [SYS/TEMP] cannot open mailbox")
 	}
 	if t := sess.opts.Throttle; t != nil {
-		t.Succeed(ip)
+		t.Succeed(ip, user)
 	}
 	sess.mbox, sess.state, sess.user = mbox, transaction, user
 	n, size := mbox.stat()

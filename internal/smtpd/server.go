@@ -256,8 +256,10 @@ type Authenticator interface {
 // AuthThrottle limits failed logins per client IP; *auth.Throttle is one.
 type AuthThrottle interface {
 	Allow(ip netip.Addr) bool
-	Fail(ip netip.Addr)
-	Succeed(ip netip.Addr)
+	// Fail and Succeed name the user tried ("" if unknown): a success
+	// forgets that user's own failures only.
+	Fail(ip netip.Addr, user string)
+	Succeed(ip netip.Addr, user string)
 	// Serialize waits for ip's turn to check a password, and returns
 	// the function that ends it.
 	Serialize(ip netip.Addr) (done func())

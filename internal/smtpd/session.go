@@ -1141,7 +1141,12 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 	switch {
 	case err != nil:
 		if t != nil {
-			t.Fail(c.ip)
+			var tried interface{ LoginUser() string }
+			user := ""
+			if errors.As(err, &tried) {
+				user = tried.LoginUser()
+			}
+			t.Fail(c.ip, user)
 		}
 		c.ss.s.opts.MailLog.Reject(c.ss.client(), "auth", smtpErrorText(smtp.ErrAuthFailed), "mech", c.mech)
 		// One reply for every failure, whatever went wrong, so that it
@@ -1149,7 +1154,7 @@ func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
 		err = smtp.ErrAuthFailed
 	case done:
 		if t != nil {
-			t.Succeed(c.ip)
+			t.Succeed(c.ip, c.ss.authID)
 		}
 		c.ss.s.opts.MailLog.Auth(c.ss.client(), c.mech, c.ss.authID)
 	}
