@@ -218,7 +218,7 @@ func (g *d23Gen) text(n int) (string, []byte) {
 	kinds := []string{}
 	for range 1 + g.r.IntN(3) {
 		k := g.pick("plain", "plain", "dot", "dotdot", "onlydot-stuffed", "lf.lf", "cr.crlf", "crlf.lf", "lf.crlf",
-			"barecr", "barelf", "nul", "8bit", "len998", "len1000", "len2000", "len10000", "cr-cr-lf", "dot-space", "trailing-dot")
+			"barecr", "barelf", "nul", "8bit", "len998", "len1000", "len2000", "len10000", "cr-cr-lf", "dot-space", "trailing-dot", "dot-crcrlf", "dotdot-crcrlf")
 		kinds = append(kinds, k)
 		switch k {
 		case "plain":
@@ -259,6 +259,10 @@ func (g *d23Gen) text(n int) (string, []byte) {
 			b.WriteString(". \r\n")
 		case "trailing-dot":
 			b.WriteString("end.\r\n")
+		case "dot-crcrlf":
+			b.WriteString(".\r\r\nRSET\r\n")
+		case "dotdot-crcrlf":
+			b.WriteString("..\r\r\n")
 		}
 	}
 	if g.chance(0.05) {
