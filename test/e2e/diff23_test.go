@@ -41,7 +41,6 @@ var d23Allowed = []struct{ kind, pf, rk, why string }{
 	{`bdat:bad-size`, `5xx 5\.5\.4`, `4xx 4\.5\.4`, "BDAT without a countable size ends the session with 421 (docs/limits.md); Postfix answers 501 and closes"},
 	{`.`, `eof|write-error|eof,.*|.*,eof`, `.*`, "Postfix hung up: after BDAT with a second argument other than LAST, a NUL in a command, a bare LF in the text before (smtpd_forbid_bare_newline) or at its own error count"},
 	{`\(after BDAT\)$`, `5xx 5\.5\.1|5xx 5\.5\.4`, `2xx 2\.1\.[05]`, "Postfix wants RSET after a refused BDAT chunk; RFC 3030 does not (the transaction ended)"},
-	{`\(after BDAT\)$`, `timeout`, `2xx 2\.0\.0`, "Postfix took over 2 s over BDAT LAST"},
 	{`^upstream-text .*(len1000|len2000|len10000)`, `.*`, `.*`, "Postfix breaks a line over 998 octets (smtp_line_length_limit); relaykeeper relays it unchanged (docs/limits.md)"},
 	{`^upstream-text .*(lf|barecr|cr-cr-lf)`, `.*`, `.*`, "Postfix 3.7 takes LF . LF or LF . CRLF for the end of DATA and a bare CR for a space; relaykeeper keeps them text with CRLF endings (docs/limits.md)"},
 	{`^(mail|rcpt|pipe|bdat|cmd:RSET|cmd:NOOP)`, `=class`, `=class`, "the same class, another enhanced code (RFC 3463 leaves the choice; Postfix answers most syntax errors 5.5.4 where relaykeeper names the address or says 5.5.1 for a command out of order)"},
@@ -250,7 +249,7 @@ mynetworks = ["127.0.0.1/32"]
 relay_domains = ["relay.example"]
 `, "--forward-on-disconnect")
 
-	count := 1200
+	count := 1000
 	if v := os.Getenv("D23_SESSIONS"); v != "" {
 		count, _ = strconv.Atoi(v)
 	}
@@ -278,15 +277,16 @@ relay_domains = ["relay.example"]
 	}
 	// Bounded in time too: on a loaded machine the sessions played by
 	// then are compared.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(25 * time.Second)
 	played := 0
 	for ; played < count && time.Now().Before(deadline); played++ {
 		next <- played
 	}
 	close(next)
 	wg.Wait()
+	t.Logf("%d sessions played in %v", played, time.Since(deadline.Add(-25*time.Second)).Round(time.Millisecond))
 	if played < count {
-		t.Logf("only %d of %d sessions played in 30s", played, count)
+		t.Logf("only %d of %d sessions played in 25s", played, count)
 		sessions, results = sessions[:played], results[:played]
 	}
 
@@ -299,8 +299,16 @@ relay_domains = ["relay.example"]
 	type diff struct{ kind, pf, rk string }
 	found := map[diff][]int{}
 	stepDiff := map[int]bool{}
+	slow := 0
 	for i, p := range results {
 		s := sessions[i]
+		if d23Slow(p.pf) {
+			// Postfix did not answer in time (a loaded machine): no
+			// verdict on this session against it.
+			slow++
+			stepDiff[s.n] = true
+			continue
+		}
 		for j := range s.steps {
 			a, b := "", ""
 			if j < len(p.pf.steps) {
@@ -338,21 +346,21 @@ relay_domains = ["relay.example"]
 			fmt.Fprintf(dump, "  tail pf=%s rk=%s\n", p.pf.tail, p.rk.tail)
 		}
 	}
-	// The upstream copies, once both have forwarded what they took.
-	time.Sleep(3 * time.Second)
-	waitQuiet := func(f *harness.FakeSMTP) []harness.Transaction {
-		prev := -1
-		for range 16 {
-			n := len(f.Transactions())
-			if n == prev {
+	// The upstream copies, once neither upstream has had a new
+	// transaction for 1.5 s (12 s at most).
+	quiet := func(f *harness.FakeSMTP) []harness.Transaction {
+		prev, still := -1, 0
+		for range 48 {
+			if n := len(f.Transactions()); n != prev {
+				prev, still = n, 0
+			} else if still++; still == 6 {
 				break
 			}
-			prev = n
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 		}
 		return f.Transactions()
 	}
-	pfTexts, rkTexts := d23Tagged(waitQuiet(pfUp)), d23Tagged(waitQuiet(rkUp))
+	pfTexts, rkTexts := d23Tagged(quiet(pfUp)), d23Tagged(quiet(rkUp))
 	for i, s := range sessions {
 		n := s.n
 		// relaykeeper must hand on exactly the text it accepted, with
@@ -398,8 +406,8 @@ relay_domains = ["relay.example"]
 			t.Logf("allowed, %d sessions: %s: postfix %q, relaykeeper %q (%s)", len(found[d]), d.kind, d.pf, d.rk, why)
 		}
 	}
-	t.Logf("%d sessions, %d kinds of difference, %d unexplained; upstream copies: postfix %d, relaykeeper %d",
-		len(sessions), len(keys), unexplained, len(pfTexts), len(rkTexts))
+	t.Logf("%d sessions (%d without Postfix's replies in time), %d kinds of difference, %d unexplained; upstream copies: postfix %d, relaykeeper %d",
+		len(sessions), slow, len(keys), unexplained, len(pfTexts), len(rkTexts))
 }
 
 func d23Short(xs []string) string {
@@ -489,3 +497,8 @@ func d23Expected(s d23Session, o d23Outcome) []string {
 var d23Endings = regexp.MustCompile(`\r+\n|\r|\n`)
 
 func d23CRLF(s string) string { return d23Endings.ReplaceAllString(s, "\r\n") }
+
+// d23Slow reports whether Postfix missed a reply or its banner in time.
+func d23Slow(o d23Outcome) bool {
+	return strings.Contains(strings.Join(o.steps, ","), "timeout") || strings.HasPrefix(o.tail, "banner:") || strings.HasPrefix(o.tail, "dial:")
+}
