@@ -2,9 +2,9 @@ package auth
 
 import (
 	"container/list"
+	"hash/maphash"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +34,7 @@ type Throttle struct {
 	window time.Duration
 	now    func() time.Time
 	limit  int
+	seed   maphash.Seed // of the user names' hashes (failure.user)
 
 	mu    sync.Mutex
 	byKey map[netip.Prefix]*list.Element // guarded by mu; values in lru
@@ -54,15 +55,13 @@ type throttleEntry struct {
 }
 
 // failure is one failed login: when, and the user name it tried ("" when
-// unknown).
+// unknown), kept as a hash with the Throttle's random seed: a few octets
+// whatever the name's length, and names that differ anywhere, even past
+// their first hundreds of octets, are told apart.
 type failure struct {
 	at   time.Time
-	user string
+	user uint64
 }
-
-// maxThrottleUser bounds the user name kept with a failure; a longer one is
-// kept cut, which only makes a success forget it less often.
-const maxThrottleUser = 256
 
 // NewThrottle returns a Throttle that allows maxFailures failed logins per
 // address within window. clock is the time source (time.Now if nil).
@@ -75,6 +74,7 @@ func NewThrottle(maxFailures int, window time.Duration, clock func() time.Time) 
 		window: window,
 		now:    clock,
 		limit:  throttleLimit,
+		seed:   maphash.MakeSeed(),
 		byKey:  make(map[netip.Prefix]*list.Element),
 		lru:    list.New(),
 		turns:  make(map[netip.Prefix]*turn),
@@ -162,10 +162,7 @@ func (t *Throttle) Fail(ip netip.Addr, user string) {
 	}
 	e := el.Value.(*throttleEntry)
 	t.expire(e)
-	if len(user) > maxThrottleUser {
-		user = user[:maxThrottleUser]
-	}
-	e.fails = append(e.fails, failure{at: t.now(), user: strings.Clone(user)})
+	e.fails = append(e.fails, failure{at: t.now(), user: maphash.String(t.seed, user)})
 	if len(e.fails) > t.max {
 		e.fails = append(e.fails[:0], e.fails[len(e.fails)-t.max:]...)
 	}
@@ -178,9 +175,7 @@ func (t *Throttle) Succeed(ip netip.Addr, user string) {
 	if t.disabled() {
 		return
 	}
-	if len(user) > maxThrottleUser {
-		user = user[:maxThrottleUser]
-	}
+	h := maphash.String(t.seed, user)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	el, ok := t.byKey[throttleKey(ip)]
@@ -188,7 +183,7 @@ func (t *Throttle) Succeed(ip netip.Addr, user string) {
 		return
 	}
 	e := el.Value.(*throttleEntry)
-	e.fails = slices.DeleteFunc(e.fails, func(f failure) bool { return f.user == user })
+	e.fails = slices.DeleteFunc(e.fails, func(f failure) bool { return f.user == h })
 	if len(e.fails) == 0 {
 		t.remove(el)
 	}

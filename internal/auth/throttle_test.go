@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +195,33 @@ func TestRevTLSThrottleSerialize(t *testing.T) {
 	}
 	var nilThrottle *Throttle
 	nilThrottle.Serialize(a)() // allows everything, waits for nothing
+}
+
+// TestRev23ThrottleLongNamesApart: two user names that share their first
+// 256 octets are two users: a login as one must not forget the guesses at
+// the other (the throttle kept names cut at 256 octets, so it did).
+func TestRev23ThrottleLongNamesApart(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	th := NewThrottle(3, time.Hour, clock.now)
+	ip := netip.MustParseAddr("192.0.2.7")
+	prefix := strings.Repeat("x", 300)
+	victim, mine := prefix+"bob", prefix+"alice"
+	for i := 0; i < 3; i++ {
+		if !th.Allow(ip) {
+			t.Fatalf("guess %d refused; want allowed", i+1)
+		}
+		th.Fail(ip, victim)
+		th.Succeed(ip, mine)
+	}
+	if th.Allow(ip) {
+		t.Error("three guesses at one long name, each followed by a login as another sharing its first 256 octets: still allowed")
+	}
+	// The same name, however long, is still forgotten by its own login.
+	th2 := NewThrottle(2, time.Hour, clock.now)
+	th2.Fail(ip, victim)
+	th2.Fail(ip, victim)
+	th2.Succeed(ip, victim)
+	if !th2.Allow(ip) {
+		t.Error("a long name's own login did not forget its failures")
+	}
 }
