@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -94,26 +95,38 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 // load reads and parses the file; fi is the version read, also when it
 // does not parse. A parse error is parse's own (FILE:LINE: ...).
 func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
-	f, err := os.Open(w.path)
+	data, fi, err := readWatched(w.what, w.path)
 	if err != nil {
-		return v, nil, fmt.Errorf("enforce: %s: %w", w.what, err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return v, nil, fmt.Errorf("enforce: %s: %w", w.what, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return v, fi, fmt.Errorf("enforce: %s: %s is not a regular file", w.what, w.path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxWatchedFile+1))
-	if err != nil {
-		return v, fi, fmt.Errorf("enforce: %s: %w", w.what, err)
-	}
-	if len(data) > maxWatchedFile {
-		return v, fi, fmt.Errorf("enforce: %s: %s is larger than %d octets", w.what, w.path, maxWatchedFile)
+		return v, fi, err
 	}
 	v, err = w.parse(w.path, data)
 	return v, fi, err
+}
+
+// readWatched reads path, which must be a regular file of at most
+// maxWatchedFile octets; fi is the version read (nil when it could not be
+// opened). The open does not wait: a named pipe there, which would wait
+// for a writer with the file's lock held, is refused as no regular file.
+func readWatched(what, path string) (data []byte, fi os.FileInfo, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("enforce: %s: %w", what, err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, nil, fmt.Errorf("enforce: %s: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fi, fmt.Errorf("enforce: %s: %s is not a regular file", what, path)
+	}
+	data, err = io.ReadAll(io.LimitReader(f, maxWatchedFile+1))
+	if err != nil {
+		return nil, fi, fmt.Errorf("enforce: %s: %w", what, err)
+	}
+	if len(data) > maxWatchedFile {
+		return nil, fi, fmt.Errorf("enforce: %s: %s is larger than %d octets", what, path, maxWatchedFile)
+	}
+	return data, fi, nil
 }
 
 // maxWatchedFile bounds what a rules file or reply filter may hold: a

@@ -3,7 +3,6 @@ package enforce
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"regexp"
@@ -170,18 +169,9 @@ func (w *Welcomelist) Reload() (changed bool, err error) {
 // load reads and parses the file; fi is the version read, also on a parse
 // error.
 func (w *Welcomelist) load() (*welcomeEntries, os.FileInfo, error) {
-	f, err := os.Open(w.path)
+	data, fi, err := readWatched("welcomelist", w.path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("enforce: welcomelist: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("enforce: welcomelist: %w", err)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, nil, fmt.Errorf("enforce: welcomelist: %w", err)
+		return nil, fi, err
 	}
 	e, err := parseWelcomelist(w.path, string(data))
 	return e, fi, err
