@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -65,6 +66,47 @@ func TestRev23WatchedFIFODoesNotHang(t *testing.T) {
 	}
 	if !wl.Welcome(netip.MustParseAddr("192.0.2.9"), "") {
 		t.Error("after a named pipe: 192.0.2.9 no longer welcome; want the list in force")
+	}
+}
+
+// TestRev23WatchedUnopenableReportedOnce: a rules file that can be looked
+// at but not opened (a socket there; a mode the relay's user cannot read)
+// is reported once, as a bad edit is, not again at every look (every five
+// seconds on the relay's table timer), until it changes.
+func TestRev23WatchedUnopenableReportedOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.conf")
+	mustWrite(t, path, "rule r1\n    action ban\n")
+	rs, err := LoadRules(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	rs.file.report = func(p string, err error) { said = append(said, errString(err)) }
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 3; i++ {
+		if _, err := rs.Reload(); err == nil {
+			t.Errorf("Reload %d of a socket: no error", i+1)
+		}
+	}
+	if len(said) != 1 {
+		t.Errorf("reported %d times (%q); want once", len(said), said)
+	}
+	l.Close()
+	os.Remove(path)
+	mustWrite(t, path, "rule r1\n    action report\n")
+	if changed, err := rs.Reload(); !changed || err != nil {
+		t.Errorf("Reload of a good file after the socket = %v, %v; want true, nil", changed, err)
+	}
+	if v := rs.Classify(mustReply(t, "550 5.7.1 no")); v.Action != Report {
+		t.Errorf("after the good file: %v; want report", v.Action)
 	}
 }
 

@@ -79,8 +79,12 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 	}
 	v, fi, err := w.load()
 	if err != nil {
+		// A file not opened (no read permission, a socket there) is
+		// tried again at each look, as a chmod does not change its
+		// version, but said once.
+		again := fi == nil && w.failedErr != nil && w.failedErr.Error() == err.Error()
 		w.failedVer, w.failedErr = fi, err
-		if w.report != nil {
+		if w.report != nil && !again {
 			w.report(w.path, w.failedErr)
 		}
 		return false, w.failedErr
