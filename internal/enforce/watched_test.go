@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,6 +59,27 @@ func TestRulesFileFollowsEdits(t *testing.T) {
 	}
 	if _, err := LoadRules(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("LoadRules(a directory) = %v; want not a regular file", err)
+	}
+	// A named pipe put in the file's place is refused at once, not waited
+	// on for a writer (the reload, and every refusal, stuck behind it).
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := rs.Reload(); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Reload of a named pipe = %v; want not a regular file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reload of a named pipe still waiting after 5 s")
+	}
+	if v := rs.Classify(refusal); v.Action != Ban {
+		t.Errorf("after a named pipe: %v; want the rules in force (ban)", v.Action)
 	}
 }
 
