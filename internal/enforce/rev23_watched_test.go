@@ -116,3 +116,39 @@ func mustWrite(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRev23WatchedRemovedSaidOnce: a rules file moved away is said once in
+// the log (the rules read before stay in force), and its return too; it
+// was said nothing, on the table timer or on SIGHUP, so that an
+// administrator whose rules file was deleted never learned that the relay
+// still enforced the old rules.
+func TestRev23WatchedRemovedSaidOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.conf")
+	mustWrite(t, path, "rule r1\n    action ban\n")
+	rs, err := LoadRules(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	rs.file.report = func(p string, err error) { said = append(said, errString(err)) }
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := rs.Reload(); err == nil {
+			t.Errorf("Reload %d of a removed file: no error", i+1)
+		}
+	}
+	if v := rs.Classify(mustReply(t, "550 5.7.1 no")); v.Action != Ban {
+		t.Errorf("after removal: %v; want the rules in force (ban)", v.Action)
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	rs.Reload()
+	rs.Reload()
+	if len(said) != 2 || !strings.Contains(said[0], "no such file") || said[1] != "ok" {
+		t.Errorf("reported %q; want the removal once, then the file back once", said)
+	}
+}

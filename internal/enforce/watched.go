@@ -69,9 +69,19 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 	w.checked = w.now()
 	fi, err := os.Stat(w.path)
 	if err != nil {
-		return false, fmt.Errorf("enforce: %s: %w", w.what, err)
+		// Removed, or a dangling link: said once, the version read
+		// before stays.
+		return false, w.refuse(nil, fmt.Errorf("enforce: %s: %w", w.what, err))
 	}
 	if sameFileVersion(fi, w.version) {
+		if w.failedErr != nil && w.failedVer == nil {
+			// Back after it could not be looked at (moved away and
+			// back): the refusal said is over.
+			w.failedErr = nil
+			if w.report != nil {
+				w.report(w.path, nil)
+			}
+		}
 		return false, nil
 	}
 	if w.failedVer != nil && sameFileVersion(fi, w.failedVer) {
@@ -79,21 +89,26 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 	}
 	v, fi, err := w.load()
 	if err != nil {
-		// A file not opened (no read permission, a socket there) is
-		// tried again at each look, as a chmod does not change its
-		// version, but said once.
-		again := fi == nil && w.failedErr != nil && w.failedErr.Error() == err.Error()
-		w.failedVer, w.failedErr = fi, err
-		if w.report != nil && !again {
-			w.report(w.path, w.failedErr)
-		}
-		return false, w.failedErr
+		return false, w.refuse(fi, err)
 	}
 	w.cur, w.version, w.failedVer, w.failedErr = v, fi, nil, nil
 	if w.report != nil {
 		w.report(w.path, nil)
 	}
 	return true, nil
+}
+
+// refuse keeps err, why the version fi (nil: a file not looked at or not
+// opened) is not in force, and says it once: a file not opened (no read
+// permission, a socket there) or gone is tried again at each look, as a
+// chmod does not change its version, but the same error is not said again.
+func (w *watched[T]) refuse(fi os.FileInfo, err error) error {
+	again := fi == nil && w.failedErr != nil && w.failedErr.Error() == err.Error()
+	w.failedVer, w.failedErr = fi, err
+	if w.report != nil && !again {
+		w.report(w.path, err)
+	}
+	return err
 }
 
 // load reads and parses the file; fi is the version read, also when it
