@@ -272,7 +272,7 @@ func (b *Bans) change(f func()) error {
 // readLocked replaces the map with the file's contents. A missing file is
 // an empty list.
 func (b *Bans) readLocked() error {
-	f, err := os.Open(b.path)
+	f, err := safefile.Open(b.path)
 	if errors.Is(err, os.ErrNotExist) {
 		b.bans, b.bad, b.problems, b.version = map[netip.Addr]BanEntry{}, nil, nil, nil
 		return nil

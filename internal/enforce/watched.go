@@ -6,8 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // watched is a file read again when it changes (another inode, size or
@@ -95,10 +96,9 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 // load reads and parses the file; fi is the version read, also when it
 // does not parse. A parse error is parse's own (FILE:LINE: ...).
 func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
-	// O_NONBLOCK: a named pipe in the file's place opens at once (and is
-	// refused below) instead of waiting for a writer, with the reload,
-	// and every refusal that looks at the rules, stuck behind it.
-	f, err := os.OpenFile(w.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// Never waits on a named pipe (the reload, and every refusal that
+	// looks at the rules, would be stuck behind it).
+	f, err := safefile.Open(w.path)
 	if err != nil {
 		return v, nil, fmt.Errorf("enforce: %s: %w", w.what, err)
 	}

@@ -170,7 +170,7 @@ func (w *Welcomelist) Reload() (changed bool, err error) {
 // load reads and parses the file; fi is the version read, also on a parse
 // error.
 func (w *Welcomelist) load() (*welcomeEntries, os.FileInfo, error) {
-	f, err := os.Open(w.path)
+	f, err := safefile.Open(w.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enforce: welcomelist: %w", err)
 	}
