@@ -1,15 +1,19 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // dur23Mount mounts a 16 MB ext4 image (loopDisk) with errors=remount-ro
@@ -126,5 +130,137 @@ func TestDur23FileSystemAbortUnderLoad(t *testing.T) {
 	acked := sender.acknowledged(t, 10)
 	delivered := revDur2Delivered(t, fake, acked, spool)
 	t.Logf("%d acknowledged, %d delivered; quarantined %v", len(acked), len(delivered), quarantined(t, spool))
+	r.stop(20 * time.Second)
+}
+
+// dur23Delivered finds the Subject tag of each accepted transaction, counted.
+func dur23Delivered(fake *harness.FakeSMTP) map[string]int {
+	got := map[string]int{}
+	for _, tx := range fake.Transactions() {
+		if !tx.Accepted() {
+			continue
+		}
+		if m := dur23SubjectRE.FindStringSubmatch(string(tx.Data)); m != nil {
+			got[m[1]]++
+		} else {
+			got["?"+string(tx.Data)]++
+		}
+	}
+	return got
+}
+
+var dur23SubjectRE = regexp.MustCompile(`(?m)^Subject: (dur23-\S+)\r?$`)
+
+// TestDur23HandDamagedSpool damages a stopped relay's spool by hand in
+// every way the brief of recovery names, and starts it again: the whole
+// messages are delivered, each damaged one is set aside and reported
+// (the log and "queue quarantine"), none is delivered in part, no file
+// outside the spool is read or changed through a planted link, and the
+// relay starts and keeps running.
+func TestDur23HandDamagedSpool(t *testing.T) {
+	var up atomic.Bool
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st == harness.StageEndOfData && !up.Load() {
+			return harness.Response{Reply: "451 4.3.0 not yet"}
+		}
+		return harness.Response{}
+	}})
+	spool := t.TempDir()
+	args := []string{"--as-server", "--interface", "127.0.0.1", "--spool-dir", spool, "--forward-to", fake.Addr(),
+		"--forward-on-disconnect", "--poll", "1", "--no-bounces",
+		"--config", writeConfig(t, "")}
+	r := startRelay(t, "127.0.0.1", args...)
+	names := []string{"whole", "torn-envelope", "no-envelope", "no-content", "link-envelope", "link-content", "huge-envelope", "foreign-owner", "empty-segment"}
+	ids := map[string]string{}
+	for _, name := range names {
+		tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, message("dur23-"+name))
+		if err != nil {
+			t.Fatalf("send %s: %v %v", name, tx, err)
+		}
+		ids[name] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
+	}
+	// Each tried once and deferred: its files are written.
+	waitFor(20*time.Second, func() bool { return len(fake.Transactions()) >= len(names) })
+	r.stop(20 * time.Second)
+	path := func(name, suffix string) string { return filepath.Join(spool, ids[name]+suffix) }
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	os.WriteFile(secret, []byte("Subject: dur23-secret\r\n\r\nnot the spool's\r\n"), 0o644)
+	passwd := filepath.Join(outside, "passwd")
+	os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o644)
+
+	env, err := os.ReadFile(path("torn-envelope", ".envelope"))
+	if err != nil {
+		t.Fatalf("the deferred message has no ready envelope: %v; spool %v", err, spoolFiles(t, spool))
+	}
+	// Cut in the middle of the recipient's line: a truncated line, and
+	// no End line after it.
+	cut := bytes.Index(env, []byte("To-Remote: bob@exa")) + len("To-Remote: bob@exa")
+	os.WriteFile(path("torn-envelope", ".envelope"), env[:cut], 0o640)
+	os.Remove(path("no-envelope", ".envelope"))
+	os.Remove(path("no-content", ".content"))
+	os.Remove(path("link-envelope", ".envelope"))
+	os.Symlink(passwd, path("link-envelope", ".envelope"))
+	os.Remove(path("link-content", ".content"))
+	os.Symlink(secret, path("link-content", ".content"))
+	huge := append(bytes.TrimSuffix(env, []byte("\r\n")), []byte("\r\nX-Dur23: "+strings.Repeat("h", 20<<20)+"\r\n")...)
+	os.WriteFile(path("huge-envelope", ".envelope"), huge, 0o640)
+	for _, p := range []string{path("foreign-owner", ".envelope"), path("foreign-owner", ".content")} {
+		os.Chown(p, 65534, 65534)
+		os.Chmod(p, 0o600)
+	}
+	os.WriteFile(filepath.Join(spool, ".journal", "00000000000000000007.log"), nil, 0o640)
+
+	up.Store(true)
+	r.restart()
+	want := map[string]bool{"whole": true, "foreign-owner": true, "empty-segment": true}
+	waitFor(30*time.Second, func() bool {
+		got := dur23Delivered(fake)
+		for name := range want {
+			if got["dur23-"+name] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(3 * time.Second) // a poll or two more: nothing else goes
+	got := dur23Delivered(fake)
+	for _, name := range names {
+		switch n := got["dur23-"+name]; {
+		case want[name] && n == 0:
+			t.Errorf("%s: not delivered", name)
+		case !want[name] && n > 0 && name != "no-envelope":
+			t.Errorf("%s: delivered %d times; want it set aside", name, n)
+		}
+	}
+	for tag := range got {
+		if !strings.HasPrefix(tag, "dur23-") {
+			t.Errorf("the upstream got a message that is no whole one of ours: %.200q", tag)
+		}
+	}
+	if !r.current().Running() {
+		t.Fatalf("the relay died:\n%s", r.stderr())
+	}
+	out, _, code := runBinary(t, harness.Binary(t), "", "queue", "quarantine", "--spool-dir", spool)
+	t.Logf("queue quarantine (exit %d):\n%s", code, out)
+	for _, name := range []string{"torn-envelope", "no-envelope", "no-content", "link-envelope", "link-content", "huge-envelope"} {
+		if !strings.Contains(out, ids[name]) {
+			t.Errorf("%s (%s) not reported by queue quarantine", name, ids[name])
+		}
+		if !strings.Contains(r.stderr(), "quarantine id="+ids[name]) {
+			t.Errorf("%s (%s): no quarantine line in the mail log", name, ids[name])
+		}
+	}
+	if b, _ := os.ReadFile(passwd); string(b) != "root:x:0:0:root:/root:/bin/bash\n" {
+		t.Errorf("the link's target outside the spool changed: %q", b)
+	}
+	if _, err := os.Lstat(secret); err != nil {
+		t.Errorf("the content link's target outside the spool: %v", err)
+	}
+	for _, line := range strings.Split(r.stderr(), "\n") {
+		if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") || strings.Contains(line, "quarantine") {
+			t.Log(line)
+		}
+	}
 	r.stop(20 * time.Second)
 }
