@@ -264,3 +264,84 @@ func TestDur23HandDamagedSpool(t *testing.T) {
 	}
 	r.stop(20 * time.Second)
 }
+
+// TestDur23JournalGarbageInTheMiddle kills the relay while the messages
+// it serves from the journal are stalled at the upstream, so that they
+// are in a journal segment only, and writes garbage into the middle of
+// that segment (one record's content), not its tail. The start after
+// must deliver the messages recorded before the damage, deliver nothing
+// in part, report the damage in the log and keep the segment and the
+// messages after it in quarantine, listed by "queue quarantine".
+func TestDur23JournalGarbageInTheMiddle(t *testing.T) {
+	var up atomic.Bool
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st == harness.StageEndOfData && !up.Load() {
+			return harness.Response{Delay: 30 * time.Second}
+		}
+		return harness.Response{}
+	}})
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--no-bounces",
+		"--config", writeConfig(t, "connections = 1\n"))
+	const n = 6
+	for i := range n {
+		if tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, message(fmt.Sprintf("dur23-seg-%d", i))); err != nil {
+			t.Fatalf("send %d: %v %v", i, tx, err)
+		}
+	}
+	r.kill()
+	segs, _ := filepath.Glob(filepath.Join(spool, ".journal", "*.log"))
+	var seg string
+	var data []byte
+	for _, p := range segs {
+		if b, _ := os.ReadFile(p); bytes.Contains(b, []byte("dur23-seg-3")) {
+			seg, data = p, b
+		}
+	}
+	if seg == "" {
+		t.Fatalf("no journal segment holds dur23-seg-3 after the kill (a checkpoint came first?); segments %v, spool %v", segs, spoolFiles(t, spool))
+	}
+	at := bytes.Index(data, []byte("Body of dur23-seg-3"))
+	copy(data[at:], "GARBAGE GARBAGE")
+	os.WriteFile(seg, data, 0o640)
+	up.Store(true)
+	r.restart()
+	waitFor(20*time.Second, func() bool {
+		got := dur23Delivered(fake)
+		return got["dur23-seg-0"] > 0 && got["dur23-seg-1"] > 0 && got["dur23-seg-2"] > 0
+	})
+	time.Sleep(3 * time.Second)
+	got := dur23Delivered(fake)
+	t.Logf("delivered %v", got)
+	for i := range n {
+		tag := fmt.Sprintf("dur23-seg-%d", i)
+		if i < 3 && got[tag] == 0 {
+			t.Errorf("%s, recorded before the damage, not delivered", tag)
+		}
+	}
+	for tag := range got {
+		if !strings.HasPrefix(tag, "dur23-") {
+			t.Errorf("delivered something that is no whole message: %.200q", tag)
+		}
+	}
+	for _, tx := range fake.Transactions() {
+		if tx.Accepted() && bytes.Contains(tx.Data, []byte("GARBAGE")) {
+			t.Errorf("the damaged record was delivered: %.300q", tx.Data)
+		}
+	}
+	out, _, _ := runBinary(t, harness.Binary(t), "", "queue", "quarantine", "--spool-dir", spool)
+	t.Logf("queue quarantine:\n%s", out)
+	if !strings.Contains(out, "journal segment journal-"+filepath.Base(seg)) {
+		t.Errorf("queue quarantine does not name the damaged segment")
+	}
+	for _, line := range strings.Split(r.stderr(), "\n") {
+		if strings.Contains(line, "journal") || strings.Contains(line, "quarantine") || strings.Contains(line, "salvag") {
+			t.Log(line)
+		}
+	}
+	if !strings.Contains(r.stderr(), "unreadable record") {
+		t.Errorf("the damage is not reported in the log")
+	}
+	r.stop(20 * time.Second)
+}
