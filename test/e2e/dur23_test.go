@@ -345,3 +345,71 @@ func TestDur23JournalGarbageInTheMiddle(t *testing.T) {
 	}
 	r.stop(20 * time.Second)
 }
+
+// TestDur23FullTmpfsStalledUpstreamKill: a 2 MB tmpfs spool, an upstream
+// that takes each message but never answers its dot, and the disk filled
+// by someone else once the relay has acknowledged what it could: the
+// checkpoints cannot write out what the journal serves. The relay must
+// answer 452 rather than 250 past its room, not spin, and after a kill,
+// with the room back, deliver every message it acknowledged.
+func TestDur23FullTmpfsStalledUpstreamKill(t *testing.T) {
+	if os.Geteuid() != 0 {
+		needFor(t, "a tmpfs spool", fmt.Errorf("needs root"))
+	}
+	mnt, err := os.MkdirTemp("/var/tmp", "dur23-enospc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "dur23", mnt).CombinedOutput(); err != nil {
+		needFor(t, "a tmpfs", fmt.Errorf("%v: %s", err, out))
+	}
+	t.Cleanup(func() {
+		exec.Command("umount", mnt).Run()
+		os.Remove(mnt)
+	})
+	var up atomic.Bool
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+		if st == harness.StageEndOfData && !up.Load() {
+			return harness.Response{Delay: 60 * time.Second}
+		}
+		return harness.Response{}
+	}})
+	spool := filepath.Join(mnt, "spool")
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--no-bounces",
+		"--config", writeConfig(t, "connections = 2\n"))
+	acked := map[string]string{}
+	var refused []string
+	for i := range 60 {
+		tag := fmt.Sprintf("crash-tag-%06d", i)
+		tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, revDur2Body(tag, 300))
+		switch {
+		case err == nil:
+			acked[tag] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
+		case lastCode(tx)/100 == 4:
+			refused = append(refused, fmt.Sprintf("%d", lastCode(tx)))
+		default:
+			t.Fatalf("message %d: %v, %v; want 250 or 4xx", i, tx, err)
+		}
+	}
+	fill(t, filepath.Join(mnt, "filler"))
+	pid := r.current().PID()
+	c0 := cpuTicks(pid)
+	time.Sleep(4 * time.Second)
+	if d := cpuTicks(pid) - c0; d > 200 {
+		t.Errorf("the relay used %d ticks of CPU in 4 s on a full disk; want it idle", d)
+	}
+	t.Logf("%d acknowledged, refused %v", len(acked), refused)
+	r.kill()
+	os.Remove(filepath.Join(mnt, "filler"))
+	up.Store(true)
+	r.restart()
+	delivered := revDur2Delivered(t, fake, acked, spool)
+	t.Logf("%d delivered", len(delivered))
+	for _, line := range strings.Split(r.stderr(), "\n") {
+		if strings.Contains(line, "checkpoint") || strings.Contains(line, "could not be written") {
+			t.Log(line)
+		}
+	}
+	r.stop(20 * time.Second)
+}
