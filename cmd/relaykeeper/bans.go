@@ -56,20 +56,17 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return usage("--%s does not go with %s", name, cmd)
 		}
 	}
-	wantOperands := 1
-	if cmd == "list" {
-		wantOperands = 0
-	}
+	wantOperands := map[bool]int{true: 0, false: 1}[cmd == "list"]
 	if len(operands) != wantOperands {
 		if len(operands) > wantOperands {
 			return usage("unexpected argument %q", operands[wantOperands])
 		}
-		return usage("%s needs an IP address", cmd)
+		return usage("%s needs an IP address or network", cmd)
 	}
-	var ip netip.Addr
+	var target netip.Prefix // an address alone, or ADDR/LEN
 	if wantOperands == 1 {
-		if ip, err = netip.ParseAddr(operands[0]); err != nil {
-			return usage("%q is not an IP address", operands[0])
+		if target, err = enforce.ParseBanTarget(operands[0]); err != nil {
+			return usage("%v", err)
 		}
 	}
 	if set["duration"] && *duration <= 0 {
@@ -101,23 +98,23 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if r == "" {
 			r = "added by hand"
 		}
-		ban, err := b.Add(ip, *duration, r)
+		ban, err := b.AddNet(target, *duration, r)
 		if err != nil {
 			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 			return exitFailure
 		}
-		fmt.Fprintf(stdout, "%s banned until %s\n", ban.IP, ban.Until.UTC().Format(time.RFC3339))
+		fmt.Fprintf(stdout, "%s banned until %s\n", ban.Target(), ban.Until.UTC().Format(time.RFC3339))
 	case "remove":
-		removed, err := b.Remove(ip)
+		lifted, err := b.Lift(target)
 		if err != nil {
 			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 			return exitFailure
 		}
-		if !removed {
-			fmt.Fprintf(stderr, "relaykeeper bans: %s is not banned\n", ip)
+		if len(lifted) == 0 {
+			fmt.Fprintf(stderr, "relaykeeper bans: %s is not banned\n", operands[0])
 			return exitFailure
 		}
-		fmt.Fprintf(stdout, "%s no longer banned\n", ip)
+		io.WriteString(stdout, enforce.LiftedText(operands[0], lifted))
 	}
 	return exitOK
 }

@@ -63,7 +63,7 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 	if en.Bans, err = enforce.OpenBans(e.Bans, nil); err != nil {
 		return nil, config.Setting("enforce.bans", err)
 	}
-	en.Bans.Delay = e.BanDelay
+	en.Bans.Delay, en.Bans.Width = e.BanDelay, enforce.BanWidth{IPv4: e.BanIPv4PrefixLength, IPv6: e.BanIPv6PrefixLength}
 	en.ReloadBans(r.log) // warns of bad lines; what is in force now, for the unban lines
 	if r.welcome, err = enforce.OpenWelcomelist(e.Welcomelist); err != nil {
 		return nil, config.Setting("enforce.welcomelist", err)

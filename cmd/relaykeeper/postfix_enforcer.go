@@ -53,6 +53,8 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		return nil
 	})
 	config.DurationVar(fs, &o.BanDelay, "ban-delay", enforce.DefaultBanDelay)
+	fs.IntVar(&o.BanWidth.IPv4, "ban-ipv4-prefix-length", enforce.DefaultBanIPv4Prefix, "")
+	fs.IntVar(&o.BanWidth.IPv6, "ban-ipv6-prefix-length", enforce.DefaultBanIPv6Prefix, "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	args, err := config.LetterSets(fs, args) // getopts: -rv

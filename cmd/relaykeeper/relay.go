@@ -229,6 +229,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		if r.enforcer != nil { // after mapping, a refusal names the owner's own domain
 			r.enforcer.Policy.NeverBlockNow = r.canonical.TargetDomains
+			r.enforcer.Bans.Spare = &enforce.Spared{Welcome: r.welcome, Trusted: r.policy} // never a neighbour banned
 		}
 		if cfg.Policy.HeaderChecks != "" || cfg.Policy.BodyChecks != "" {
 			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {

@@ -39,8 +39,11 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // *enforce.Bans implements it.
 type BanStore interface {
 	List() []enforce.BanEntry
-	Add(ip netip.Addr, d time.Duration, reason string) (enforce.BanEntry, error)
-	Remove(ip netip.Addr) (bool, error)
+	// AddNet bans an address (a /32 or /128) or a network; Lift lifts
+	// the bans overlapping one (an address inside a banned network lifts
+	// that network's ban) and returns them.
+	AddNet(p netip.Prefix, d time.Duration, reason string) (enforce.BanEntry, error)
+	Lift(p netip.Prefix) ([]enforce.BanEntry, error)
 }
 
 // BlockStore is the enforcer's table of blocked sender domains.
@@ -188,9 +191,9 @@ func (s *Server) postBan(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	ip, err := netip.ParseAddr(strings.TrimSpace(req.IP))
+	ip, err := enforce.ParseBanTarget(strings.TrimSpace(req.IP))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "ip "+strconv.Quote(req.IP)+": not an IP address")
+		writeError(w, http.StatusBadRequest, "ip: "+err.Error())
 		return
 	}
 	d := 4 * time.Hour
@@ -204,7 +207,7 @@ func (s *Server) postBan(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		reason = "banned from the admin dashboard"
 	}
-	b, err := s.opts.Bans.Add(ip, d, reason)
+	b, err := s.opts.Bans.AddNet(ip, d, reason)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -218,20 +221,25 @@ func (s *Server) deleteBan(w http.ResponseWriter, r *http.Request) {
 		notConfigured(w, "enforcement (the ban list)")
 		return
 	}
-	ip, err := netip.ParseAddr(r.PathValue("ip"))
+	ip, err := enforce.ParseBanTarget(r.PathValue("ip"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "not an IP address: "+strconv.Quote(r.PathValue("ip")))
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	removed, err := s.opts.Bans.Remove(ip)
+	lifted, err := s.opts.Bans.Lift(ip)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
-	case !removed:
-		writeError(w, http.StatusNotFound, ip.String()+" is not banned")
+	case len(lifted) == 0:
+		writeError(w, http.StatusNotFound, r.PathValue("ip")+" is not banned")
 	default:
-		s.log.Info("admin: unban", "ip", ip, "client", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, done{Status: "OK"})
+		text := strings.TrimSpace(enforce.LiftedText(r.PathValue("ip"), lifted))
+		s.log.Info("admin: unban", "ip", r.PathValue("ip"), "lifted", text, "client", r.RemoteAddr)
+		writeJSON(w, http.StatusOK, struct {
+			done
+			Lifted []enforce.BanEntry `json:"lifted"`
+			Text   string             `json:"text"`
+		}{done{Status: "OK"}, lifted, text})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/xtext"
 )
 
@@ -105,7 +106,7 @@ func LoadSecrets(path string) (*Secrets, error) {
 	if path == "pam:" {
 		return nil, errors.New("auth: PAM (pam:) is not supported: give a secrets file (docs/auth.md)")
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // SenderLogins says which SASL logins may use which envelope senders, as
@@ -44,7 +45,7 @@ func LoadSenderLogins(spec string) (*SenderLogins, error) {
 			return nil, fmt.Errorf("auth: %q: %s: tables are not supported here; give the text file (Postfix's hash: source)", spec, typ)
 		}
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

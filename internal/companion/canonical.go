@@ -3,6 +3,7 @@ package companion
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"time"
@@ -30,6 +31,28 @@ func postfixOwnDomains(diag *slog.Logger) []string {
 		}
 	}
 	return own
+}
+
+// postfixMynetworks are the networks of Postfix's mynetworks, as postconf
+// reports it (a file or a table it names is left out): no ban of a
+// network may cover them, since fail2ban would cut Postfix's trusted
+// clients off. nil without postconf.
+func postfixMynetworks(diag *slog.Logger) []netip.Prefix {
+	out, ok := postconf(diag, "Postfix's mynetworks are not spared from bans of networks", "mynetworks")
+	if !ok {
+		return nil
+	}
+	var nets []netip.Prefix
+	for _, w := range strings.FieldsFunc(out, postconfSep) {
+		w = strings.TrimSuffix(strings.TrimPrefix(w, "["), "]")
+		w = strings.Replace(w, "]/", "/", 1) // [2001:db8::]/64
+		if p, err := netip.ParsePrefix(w); err == nil {
+			nets = append(nets, p.Masked())
+		} else if ip, err := netip.ParseAddr(w); err == nil {
+			nets = append(nets, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		}
+	}
+	return nets
 }
 
 // postconf runs "postconf -xh NAMES...", with a diagnostic naming what is

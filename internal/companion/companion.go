@@ -56,6 +56,12 @@ type Options struct {
 	Upstream *regexp.Regexp
 	// BanDelay is how long after the refusal a ban takes effect.
 	BanDelay time.Duration
+	// BanWidth is how wide a ban is (--ban-ipv4-prefix-length,
+	// --ban-ipv6-prefix-length; zero: an IPv4 address, an IPv6 /64), and
+	// Spare what no ban of a network may cover (the welcomelist's
+	// addresses, Postfix's mynetworks): see enforce.BanNet.
+	BanWidth enforce.BanWidth
+	Spare    enforce.Sparer
 }
 
 // Companion acts on the refusals in Postfix's mail log.
@@ -388,7 +394,7 @@ func (c *Companion) ban(a *action) {
 		return
 	}
 	reason := fmt.Sprintf("%s queue %s to %s", ruleName(a.pl.Verdict), a.r.QueueID, a.r.To)
-	c.bans.Add(c.now().Add(c.opts.BanDelay), enforce.BanEvent{Client: a.pl.Client, Reason: reason,
+	c.bans.Add(c.now().Add(c.opts.BanDelay), enforce.BanEvent{Client: a.pl.Client, Net: c.banNet(a), Reason: reason,
 		Rule: a.pl.Verdict.Rule, ID: a.r.QueueID, Reply: a.r.Reply})
 }
 
@@ -473,7 +479,7 @@ func (c *Companion) logAction(a *action) {
 	kv := []string{}
 	switch a.action {
 	case enforce.Ban:
-		kv = append(kv, "client", a.pl.Client.String())
+		kv = append(kv, "client", a.pl.Client.String(), "prefix", c.banNet(a).String())
 	case enforce.BlockDomain:
 		kv = append(kv, "domain", a.pl.Domain)
 	}
@@ -496,6 +502,11 @@ func (c *Companion) logAction(a *action) {
 	}
 	kv = append(kv, "reply", a.r.Reply)
 	c.actions.Companion(event, kv...)
+}
+
+// banNet is the network a ban of the action's client covers.
+func (c *Companion) banNet(a *action) netip.Prefix {
+	return enforce.BanNet(a.pl.Client, c.opts.BanWidth, c.opts.Spare)
 }
 
 func ruleName(v enforce.Verdict) string {

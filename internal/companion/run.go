@@ -94,6 +94,8 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		return err
 	}
 	policy.Welcome = wl // the only authority on who is exempt
+	// No ban of a network covers a welcomelisted or trusted neighbour.
+	cfg.Spare = &enforce.Spared{Welcome: wl, Nets: postfixMynetworks(diag)}
 	// This relay's own domains are never blocked: with postsrsd every
 	// forwarded sender is an SRS address of the relay's domain.
 	own := cfg.SRSDomain
@@ -197,6 +199,12 @@ func (c *Config) Problems() []string {
 	var problems []string
 	if c.BanDelay < 0 {
 		problems = append(problems, "--ban-delay must not be negative")
+	}
+	if p := enforce.CheckBanWidth(c.BanWidth.IPv4, enforce.MinBanIPv4Prefix, 32); p != "" {
+		problems = append(problems, "--ban-ipv4-prefix-length: "+p)
+	}
+	if p := enforce.CheckBanWidth(c.BanWidth.IPv6, enforce.MinBanIPv6Prefix, 128); p != "" {
+		problems = append(problems, "--ban-ipv6-prefix-length: "+p)
 	}
 	if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
 		problems = append(problems, fmt.Sprintf("--smtp %q: %v", c.SMTP, err))

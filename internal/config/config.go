@@ -691,6 +691,13 @@ type Enforce struct {
 	// sends meanwhile is held (a proxy refuses its MAIL).
 	BanTime  time.Duration `toml:"ban_time"`
 	BanDelay time.Duration `toml:"ban_delay"`
+	// BanIPv4PrefixLength and BanIPv6PrefixLength are how wide a ban of
+	// a client is: 32, the IPv4 address alone, and 64, an IPv6 client's
+	// /64 (any IPv6 customer has one, and moves between its addresses at
+	// will; Gmail rates IPv6 senders per /64). A network holding a
+	// welcomelisted or trusted address is not banned: the client alone is.
+	BanIPv4PrefixLength int `toml:"ban_ipv4_prefix_length"`
+	BanIPv6PrefixLength int `toml:"ban_ipv6_prefix_length"`
 	// BanLog, if set, gets a fail2ban line per ban, in relay-enforcer's
 	// words ("bannable REASON IP").
 	BanLog string `toml:"ban_log"`
@@ -769,7 +776,7 @@ func Default() Config {
 			Skip5xxGreeting:       true,
 		},
 		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
-		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, NeverBlock: DefaultNeverBlock,
+		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, BanIPv4PrefixLength: 32, BanIPv6PrefixLength: 64, NeverBlock: DefaultNeverBlock,
 			AlertRejectionRate: 0.02, AlertMinReplies: 20},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Rewrite: Rewrite{LocalHeaderRewriteClients: []string{"permit_inet_interfaces"}},

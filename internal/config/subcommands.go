@@ -29,12 +29,19 @@ func HelpArgs(args []string) []string {
 // The subcommands' --help texts, also their man pages' bodies.
 const (
 	BansUsage = `usage: relaykeeper bans [FILE SWITCH] list [--json]
-       relaykeeper bans [FILE SWITCH] add IP [--duration 4h] [--reason TEXT]
-       relaykeeper bans [FILE SWITCH] remove IP
+       relaykeeper bans [FILE SWITCH] add IP|IP/LEN [--duration 4h] [--reason TEXT]
+       relaykeeper bans [FILE SWITCH] remove IP|IP/LEN
 
-Lists, adds and lifts bans of client IPs. The running relay re-reads the
-ban file within seconds of a change. A ban added here takes effect at once
-and lasts --duration (default 4h); adding a banned IP extends its ban.
+Lists, adds and lifts bans of client IPs and networks. The running relay
+re-reads the ban file within seconds of a change. A ban added here takes
+effect at once and lasts --duration (default 4h); adding a banned IP
+extends its ban. An address bans that address alone; IP/LEN bans the
+network (2001:db8:1:2::/64; at most an IPv4 /16 or an IPv6 /32). The
+enforcer bans an IPv6 client's /64 ([enforce] ban_ipv6_prefix_length).
+
+"remove" lifts every ban that keeps the address or network out: removing
+an address inside a banned network lifts that network's ban, and says so
+("2001:db8:1:2::/64 no longer banned (it held 2001:db8:1:2::8)").
 
 The ban file is, first found:
   --bans FILE        that file
@@ -120,6 +127,10 @@ relaykeeper's:
   --sender ADDRESS      their sender (default postmaster@HOSTNAME)
   --ban-log FILE        append ban lines there instead of to syslog
   --ban-delay DURATION  wait before a ban line (default 10s, as relay-enforcer)
+  --ban-ipv4-prefix-length N, --ban-ipv6-prefix-length N
+                        how wide a ban is: 32 (the IPv4 address alone) and
+                        64 (an IPv6 client's /64), the line ending in
+                        ADDR/LEN for a network (fail2ban's <SUBNET>)
   --upstream REGEXP     act on refusals from relays ("host[ip]:port") that
                         match, instead of on replies ending in "gsmtp"
   --trusted-upstream HOST

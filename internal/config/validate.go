@@ -330,6 +330,14 @@ func (c *Config) Validate() error {
 	if en.BanDelay < 0 {
 		v.bad("%v is negative", en.BanDelay)("enforce.ban_delay")
 	}
+	// A ban never covers more than an IPv4 /16 or an IPv6 /32
+	// (enforce.MinBanIPv4Prefix, MinBanIPv6Prefix).
+	if n := en.BanIPv4PrefixLength; n < 16 || n > 32 {
+		v.bad("%d: want a prefix length from 16 to 32 (32: the address alone)", n)("enforce.ban_ipv4_prefix_length")
+	}
+	if n := en.BanIPv6PrefixLength; n < 32 || n > 128 {
+		v.bad("%d: want a prefix length from 32 to 128 (64: the client's /64; 128: the address alone)", n)("enforce.ban_ipv6_prefix_length")
+	}
 	if en.AlertRejectionRate <= 0 || en.AlertRejectionRate >= 1 {
 		v.bad("%v: want a share between 0 and 1, such as 0.02 for 2%%", en.AlertRejectionRate)("enforce.alert_rejection_rate")
 	}

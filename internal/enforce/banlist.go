@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,8 +14,11 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
-// WriteBanList writes bans as a table (IP, FROM, UNTIL, REASON, times in
-// UTC, RFC 3339, FROM "-" for a ban in force since it was written) or, with asJSON, as an indented JSON array ([] for none).
+// WriteBanList writes bans as a table (IP: the address, or the network
+// ADDR/LEN, as an IPv6 client's /64; FROM, UNTIL, REASON; times in UTC,
+// RFC 3339, FROM "-" for a ban in force since it was written) or, with
+// asJSON, as an indented JSON array ([] for none; each ban's "net" is the
+// IP column, "client" the client it was banned for, if known).
 func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 	if asJSON {
 		if list == nil {
@@ -31,7 +35,7 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 		if !ban.From.IsZero() {
 			from = ban.From.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.IP, from, ban.Until.UTC().Format(time.RFC3339),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.Target(), from, ban.Until.UTC().Format(time.RFC3339),
 			termsafe.Field(ban.Reason)) // an upstream's reply quoted: a stranger's text, for a terminal
 	}
 	return tw.Flush()
@@ -56,4 +60,22 @@ func OpenBansByHand(path string) (*Bans, error) {
 	}
 	b.Delay = 0
 	return b, nil
+}
+
+// LiftedText says what lifting the bans of target (as the administrator
+// wrote it) did, a line per ban lifted: "2001:db8::/64 no longer banned",
+// and for a network lifted by an address inside it, which network that
+// was ("2001:db8::/64 no longer banned (it held 2001:db8::7)"), so that
+// nobody takes it for the address alone.
+func LiftedText(target string, lifted []BanEntry) string {
+	var sb strings.Builder
+	t, _ := ParseBanTarget(target)
+	for _, b := range lifted {
+		sb.WriteString(b.Target() + " no longer banned")
+		if n := b.Network(); n != t && t.IsValid() && n.Bits() < t.Bits() {
+			sb.WriteString(" (it held " + banTarget(t) + ")")
+		}
+		sb.WriteByte('\n')
+	}
+	return sb.String()
 }

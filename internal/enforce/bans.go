@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,9 +30,16 @@ const (
 	DefaultBanDelay = 10 * time.Second
 )
 
-// BanEntry is one client IP that may not connect.
+// BanEntry is one client IP, or one network of client IPs (an IPv6
+// client's /64 by default, BanNet), that may not connect.
 type BanEntry struct {
-	IP netip.Addr `json:"ip"`
+	// IP is the banned address, or the first address of the banned
+	// network, whose prefix length is Bits (zero: IP alone). JSON adds
+	// "net", the ban's Target.
+	IP   netip.Addr `json:"ip"`
+	Bits int        `json:"bits,omitzero"`
+	// Client, if known, is the client whose refusal made the ban.
+	Client netip.Addr `json:"client,omitzero"`
 	// From is when the ban takes effect; Until when it ends.
 	From  time.Time `json:"from"`
 	Until time.Time `json:"until"`
@@ -41,6 +49,36 @@ type BanEntry struct {
 	// a hand-written line does not say.
 	Added time.Time `json:"added,omitzero"`
 }
+
+// Network is what the ban covers: IP/Bits, or IP alone.
+func (b BanEntry) Network() netip.Prefix {
+	ip := banIP(b.IP)
+	if b.Bits > 0 && b.Bits < ip.BitLen() {
+		return netip.PrefixFrom(ip, b.Bits).Masked()
+	}
+	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// MarshalJSON adds "net", the Target, to the entry's fields.
+func (b BanEntry) MarshalJSON() ([]byte, error) {
+	type plain BanEntry
+	return json.Marshal(struct {
+		plain
+		Net string `json:"net"`
+	}{plain(b), b.Target()})
+}
+
+// newBanEntry is a ban of p.
+func newBanEntry(p netip.Prefix) BanEntry {
+	if p.IsSingleIP() {
+		return BanEntry{IP: p.Addr()}
+	}
+	return BanEntry{IP: p.Addr(), Bits: p.Bits()}
+}
+
+// Target is the ban's network as it is written and shown: the address
+// alone for a single one, ADDR/LEN for a network.
+func (b BanEntry) Target() string { return banTarget(b.Network()) }
 
 // Active reports whether the ban is in force at t.
 func (b BanEntry) Active(t time.Time) bool {
@@ -86,12 +124,21 @@ type Bans struct {
 	// Delay is how long after Add a new ban takes effect; OpenBans sets
 	// DefaultBanDelay, zero means at once. Set it before first use.
 	Delay time.Duration
+	// Width is how wide Add bans a client (BanNet); zero: the defaults
+	// (an IPv4 address, an IPv6 /64). Set it before first use.
+	Width BanWidth
+	// Spare, if set, says which clients no ban of a network covers,
+	// besides their own address's (the welcomelist's addresses, trusted
+	// networks), and Add bans a client alone when its network holds one.
+	// Set it before first use.
+	Spare Sparer
 
 	mu       sync.RWMutex
-	bans     map[netip.Addr]BanEntry // guarded by mu
-	bad      []string                // guarded by mu; lines kept commented out
-	problems []error                 // guarded by mu; from the last read
-	version  os.FileInfo             // guarded by mu; the file last read or written
+	bans     map[netip.Prefix]BanEntry // guarded by mu; by Network
+	lens     []int                     // guarded by mu; the prefix lengths in bans
+	bad      []string                  // guarded by mu; lines kept commented out
+	problems []error                   // guarded by mu; from the last read
+	version  os.FileInfo               // guarded by mu; the file last read or written
 }
 
 // OpenBans reads the ban file path, which need not exist yet. clock is the
@@ -101,7 +148,7 @@ func OpenBans(path string, clock func() time.Time) (*Bans, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	b := &Bans{path: path, clock: clock, Delay: DefaultBanDelay, bans: map[netip.Addr]BanEntry{}}
+	b := &Bans{path: path, clock: clock, Delay: DefaultBanDelay, bans: map[netip.Prefix]BanEntry{}}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.readLocked(); err != nil {
@@ -130,7 +177,8 @@ func (b *Bans) WarnProblems(log *slog.Logger) {
 	}
 }
 
-// Banned reports whether ip is banned now, and the ban.
+// Banned reports whether ip is banned now, and the ban: one of ip alone,
+// or of a network holding ip unless Spare spares ip.
 func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) { return b.lookup(ip, BanEntry.Active) }
 
 // Due reports whether ip is banned now or will be within the ban delay
@@ -144,16 +192,39 @@ func (b *Bans) Due(ip netip.Addr) (BanEntry, bool) {
 	})
 }
 
-// lookup returns ip's ban if keep says it counts now.
+// lookup returns ip's ban if keep says it counts now: of the bans of ip
+// and of the networks holding it, the one that ends last.
 func (b *Bans) lookup(ip netip.Addr, keep func(BanEntry, time.Time) bool) (BanEntry, bool) {
 	ip = banIP(ip)
-	b.mu.RLock()
-	ban, ok := b.bans[ip]
-	b.mu.RUnlock()
-	if !ok || !keep(ban, b.clock()) {
+	if !ip.IsValid() {
 		return BanEntry{}, false
 	}
-	return ban, true
+	var found []BanEntry
+	b.mu.RLock()
+	for _, bits := range b.lens {
+		if p, err := ip.Prefix(bits); err == nil && bits <= ip.BitLen() {
+			if ban, ok := b.bans[p]; ok {
+				found = append(found, ban)
+			}
+		}
+	}
+	b.mu.RUnlock()
+	now := b.clock()
+	var best BanEntry
+	ok := false
+	for _, ban := range found {
+		if !keep(ban, now) || ok && !ban.Until.After(best.Until) {
+			continue
+		}
+		// A welcomelisted or trusted client is never caught by a ban of
+		// its neighbour's network; only a ban of its own address (by
+		// hand) holds it.
+		if !ban.Network().IsSingleIP() && b.Spare != nil && b.Spare.Spared(ip) {
+			continue
+		}
+		best, ok = ban, true
+	}
+	return best, ok
 }
 
 // List returns the bans in force or yet to take effect, by IP.
@@ -167,19 +238,51 @@ func (b *Bans) List() []BanEntry {
 		}
 	}
 	b.mu.RUnlock()
-	slices.SortFunc(out, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
+	slices.SortFunc(out, compareBans)
 	return out
 }
 
-// Add bans ip for d (zero or less: DefaultBanDuration) from Delay after now.
-// If ip is banned already the ban is extended, never shortened: it ends at
-// the later of the two ends, takes effect at the earlier of the two starts,
-// and takes the new reason. It returns the ban as it now stands. On an
-// error writing the file the ban is in force in this process all the same.
+// compareBans orders bans by network address, then by width.
+func compareBans(x, y BanEntry) int {
+	return x.Network().Compare(y.Network())
+}
+
+// Add bans the client at ip, with the network BanNet gives it (Width,
+// Spare: an IPv6 client's /64 by default), for d (zero or less:
+// DefaultBanDuration) from Delay after now. If that network is banned
+// already the ban is extended, never shortened: it ends at the later of the
+// two ends, takes effect at the earlier of the two starts, and takes the
+// new reason. It returns the ban as it now stands. On an error writing the
+// file the ban is in force in this process all the same.
 func (b *Bans) Add(ip netip.Addr, d time.Duration, reason string) (BanEntry, error) {
 	ip = banIP(ip)
 	if !ip.IsValid() {
 		return BanEntry{}, errors.New("enforce: ban: invalid IP address")
+	}
+	return b.add(BanNet(ip, b.Width, b.Spare), ip, d, reason)
+}
+
+// AddNet bans the network p (an address alone for /32 or /128), as an
+// administrator asks: no width is applied. See Add.
+func (b *Bans) AddNet(p netip.Prefix, d time.Duration, reason string) (BanEntry, error) {
+	if !p.IsValid() {
+		return BanEntry{}, errors.New("enforce: ban: invalid IP network")
+	}
+	return b.add(normalNet(p), netip.Addr{}, d, reason)
+}
+
+// normalNet is p as the ban list keys it: IPv4-mapped as IPv4, without
+// zone, host bits cleared.
+func normalNet(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return netip.PrefixFrom(p.Addr().WithZone(""), p.Bits()).Masked()
+}
+
+func (b *Bans) add(p netip.Prefix, client netip.Addr, d time.Duration, reason string) (BanEntry, error) {
+	if client == p.Addr() && p.IsSingleIP() {
+		client = netip.Addr{} // the ban says it already
 	}
 	if d <= 0 {
 		d = DefaultBanDuration
@@ -192,34 +295,56 @@ func (b *Bans) Add(ip netip.Addr, d time.Duration, reason string) (BanEntry, err
 		from = ceilSecond(now.Add(b.Delay))
 	}
 	now = now.Truncate(time.Second)
-	nb := BanEntry{IP: ip, From: from, Until: from.Add(d), Reason: singleLine(reason), Added: now}
+	nb := newBanEntry(p)
+	nb.Client, nb.From, nb.Until, nb.Reason, nb.Added = client, from, from.Add(d), singleLine(reason), now
 	var out BanEntry
 	err := b.change(func() {
-		if old, ok := b.bans[ip]; ok && now.Before(old.Until) {
+		if old, ok := b.bans[p]; ok && now.Before(old.Until) {
 			nb.From = earliestTime(old.From, nb.From)
 			nb.Until = latestTime(old.Until, nb.Until)
 			if !old.Added.IsZero() {
 				nb.Added = old.Added
 			}
 		}
-		b.bans[ip] = nb
+		b.bans[p] = nb
 		out = nb
 	})
 	return out, err
 }
 
-// Remove lifts the ban on ip. It reports whether there was one in force or
-// pending. On an error writing the file the ban is lifted in this process
-// all the same.
+// Remove lifts the bans that keep ip out: its own, and those of the
+// networks holding it. It reports whether there was one in force or
+// pending. See Lift.
 func (b *Bans) Remove(ip netip.Addr) (removed bool, err error) {
 	ip = banIP(ip)
+	if !ip.IsValid() {
+		return false, nil
+	}
+	lifted, err := b.Lift(netip.PrefixFrom(ip, ip.BitLen()))
+	return len(lifted) > 0, err
+}
+
+// Lift lifts every ban that overlaps p: for an address, its own ban and
+// those of the networks that hold it (2001:db8::7 lifts 2001:db8::/64);
+// for a network, also the bans inside it. It returns the bans lifted that
+// were in force or pending, so that the caller can say which networks are
+// free again. On an error writing the file the bans are lifted in this
+// process all the same.
+func (b *Bans) Lift(p netip.Prefix) (lifted []BanEntry, err error) {
+	p = normalNet(p)
 	err = b.change(func() {
-		if old, ok := b.bans[ip]; ok {
-			removed = b.clock().Before(old.Until)
-			delete(b.bans, ip)
+		now := b.clock()
+		for k, old := range b.bans {
+			if k.Overlaps(p) {
+				if now.Before(old.Until) {
+					lifted = append(lifted, old)
+				}
+				delete(b.bans, k)
+			}
 		}
 	})
-	return removed, err
+	slices.SortFunc(lifted, compareBans)
+	return lifted, err
 }
 
 // Reload re-reads the file if it changed since it was last read or
@@ -258,23 +383,37 @@ func (b *Bans) change(f func()) error {
 		if !sameFileVersion(fi, b.version) {
 			if err := b.readLocked(); err != nil {
 				f()
+				b.lens = prefixLengths(b.bans)
 				return err
 			}
 		}
 	}
 	f()
+	b.lens = prefixLengths(b.bans)
 	if lerr != nil {
 		return fmt.Errorf("enforce: bans: %w", lerr)
 	}
 	return b.writeLocked()
 }
 
+// prefixLengths are the distinct widths of bans, for lookup.
+func prefixLengths(bans map[netip.Prefix]BanEntry) []int {
+	var lens []int
+	for p := range bans {
+		if !slices.Contains(lens, p.Bits()) {
+			lens = append(lens, p.Bits())
+		}
+	}
+	slices.Sort(lens)
+	return lens
+}
+
 // readLocked replaces the map with the file's contents. A missing file is
 // an empty list.
 func (b *Bans) readLocked() error {
-	f, err := os.Open(b.path)
+	f, err := safefile.Open(b.path)
 	if errors.Is(err, os.ErrNotExist) {
-		b.bans, b.bad, b.problems, b.version = map[netip.Addr]BanEntry{}, nil, nil, nil
+		b.bans, b.lens, b.bad, b.problems, b.version = map[netip.Prefix]BanEntry{}, nil, nil, nil, nil
 		return nil
 	}
 	if err != nil {
@@ -290,7 +429,7 @@ func (b *Bans) readLocked() error {
 		return fmt.Errorf("enforce: bans: %w", err)
 	}
 	bans, bad, problems := parseBans(b.path, string(data))
-	b.bans, b.bad, b.problems, b.version = bans, bad, problems, fi
+	b.bans, b.lens, b.bad, b.problems, b.version = bans, prefixLengths(bans), bad, problems, fi
 	return nil
 }
 
@@ -304,7 +443,7 @@ func (b *Bans) writeLocked() error {
 			delete(b.bans, ip)
 		}
 	}
-	slices.SortFunc(list, func(x, y BanEntry) int { return x.IP.Compare(y.IP) })
+	slices.SortFunc(list, compareBans)
 	data := []byte(formatBans(list, b.bad))
 	// Root ("sudo relaykeeper bans add") keeps the file the relay's.
 	opts := safefile.Options{Perm: 0o640, Owner: safefile.DirOwner(filepath.Dir(b.path))}
@@ -319,9 +458,10 @@ func (b *Bans) writeLocked() error {
 	return nil
 }
 
-const bansHeader = `# relaykeeper bans: one banned client IP per line, rewritten by relaykeeper.
-# Change it with "relaykeeper bans add|remove", or by hand: it is re-read
-# when it changes. IP until=TIME [reason="..."] [added=TIME] [from=TIME]
+const bansHeader = `# relaykeeper bans: one banned client IP or network per line, rewritten by
+# relaykeeper. Change it with "relaykeeper bans add|remove", or by hand: it is
+# re-read when it changes.
+# IP|IP/LEN until=TIME [reason="..."] [added=TIME] [from=TIME] [client=IP]
 `
 
 // badLinePrefix starts a line that did not parse, kept in the file.
@@ -345,7 +485,7 @@ func formatBans(list []BanEntry, bad []string) string {
 
 func formatBan(ban BanEntry) string {
 	var sb strings.Builder
-	sb.WriteString(ban.IP.String())
+	sb.WriteString(ban.Target())
 	sb.WriteString(" until=")
 	sb.WriteString(ban.Until.UTC().Format(time.RFC3339Nano))
 	if ban.Reason != "" {
@@ -360,13 +500,17 @@ func formatBan(ban BanEntry) string {
 		sb.WriteString(" from=")
 		sb.WriteString(ban.From.UTC().Format(time.RFC3339Nano))
 	}
+	if ban.Client.IsValid() {
+		sb.WriteString(" client=")
+		sb.WriteString(ban.Client.String())
+	}
 	return sb.String()
 }
 
-// parseBans reads a ban file. Of two lines for one IP the later end wins.
-// bad holds the lines that did not parse, problems says why.
-func parseBans(name, text string) (bans map[netip.Addr]BanEntry, bad []string, problems []error) {
-	bans = map[netip.Addr]BanEntry{}
+// parseBans reads a ban file. Of two lines for one IP or network the later
+// end wins. bad holds the lines that did not parse, problems says why.
+func parseBans(name, text string) (bans map[netip.Prefix]BanEntry, bad []string, problems []error) {
+	bans = map[netip.Prefix]BanEntry{}
 	for i, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if l, ok := strings.CutPrefix(line, badLinePrefix); ok {
@@ -386,10 +530,10 @@ func parseBans(name, text string) (bans map[netip.Addr]BanEntry, bad []string, p
 			problems = append(problems, fmt.Errorf("%s:%d: %w", name, i+1, err))
 			continue
 		}
-		if old, ok := bans[ban.IP]; ok && old.Until.After(ban.Until) {
+		if old, ok := bans[ban.Network()]; ok && old.Until.After(ban.Until) {
 			continue
 		}
-		bans[ban.IP] = ban
+		bans[ban.Network()] = ban
 	}
 	return bans, bad, problems
 }
@@ -399,11 +543,13 @@ func parseBan(line string) (BanEntry, error) {
 	if i := strings.IndexAny(line, " \t"); i >= 0 {
 		ipText, rest = line[:i], line[i:]
 	}
-	ip, err := netip.ParseAddr(ipText)
-	if err != nil || ip.Zone() != "" {
-		return BanEntry{}, fmt.Errorf("not an IP address: %q", ipText)
+	// An address (all a file of the versions before networks holds) or
+	// a network.
+	p, err := ParseBanTarget(ipText)
+	if err != nil {
+		return BanEntry{}, err
 	}
-	ban := BanEntry{IP: ip.Unmap()}
+	ban := newBanEntry(p)
 	seen := map[string]bool{}
 	for {
 		rest = strings.TrimLeft(rest, " \t")
@@ -445,6 +591,12 @@ func parseBan(line string) (BanEntry, error) {
 			t = &ban.From
 		case "reason":
 			ban.Reason = singleLine(val)
+		case "client":
+			c, err := netip.ParseAddr(val)
+			if err != nil || c.Zone() != "" || !p.Contains(c.Unmap()) {
+				return BanEntry{}, fmt.Errorf("client: not an address in %s: %q", banTarget(p), val)
+			}
+			ban.Client = c.Unmap()
 		}
 		if t != nil {
 			if *t, err = time.Parse(time.RFC3339, val); err != nil || t.UTC().Year() < 1 || t.UTC().Year() > 9999 {

@@ -95,7 +95,8 @@ func TestBansPersistAcrossReopen(t *testing.T) {
 	want := []BanEntry{
 		{IP: netip.MustParseAddr("198.51.100.4"), From: t0.Add(DefaultBanDelay), Until: t0.Add(DefaultBanDelay + DefaultBanDuration), Added: t0},
 		{IP: ip1, From: t0.Add(DefaultBanDelay), Until: t0.Add(DefaultBanDelay + 2*time.Hour), Reason: "very low reputation (550 5.7.1 ...)", Added: t0},
-		{IP: ip2, From: t0, Until: t0.Add(time.Hour), Reason: `say "hi" = bye`, Added: t0},
+		// An IPv6 client's ban covers its /64 (V6ban23).
+		{IP: netip.MustParseAddr("2001:db8::"), Bits: 64, Client: ip2, From: t0, Until: t0.Add(time.Hour), Reason: `say "hi" = bye`, Added: t0},
 	}
 	if diff := cmp.Diff(want, b.List(), banCmp); diff != "" {
 		t.Errorf("List() mismatch (-want +got):\n%s", diff)
@@ -104,7 +105,7 @@ func TestBansPersistAcrossReopen(t *testing.T) {
 	wantFile := bansHeader +
 		"198.51.100.4 until=2026-11-22T14:00:10Z added=2026-11-22T10:00:00Z from=2026-11-22T10:00:10Z\n" +
 		"203.0.113.9 until=2026-11-22T12:00:10Z reason=\"very low reputation (550 5.7.1 ...)\" added=2026-11-22T10:00:00Z from=2026-11-22T10:00:10Z\n" +
-		"2001:db8::7 until=2026-11-22T11:00:00Z reason=\"say \\\"hi\\\" = bye\" added=2026-11-22T10:00:00Z\n"
+		"2001:db8::/64 until=2026-11-22T11:00:00Z reason=\"say \\\"hi\\\" = bye\" added=2026-11-22T10:00:00Z client=2001:db8::7\n"
 	if diff := cmp.Diff(wantFile, string(data)); diff != "" {
 		t.Errorf("file mismatch (-want +got):\n%s", diff)
 	}
@@ -360,7 +361,7 @@ func FuzzBansFile(f *testing.F) {
 		bans, bad, _ := parseBans("f", text)
 		var list []BanEntry
 		for ip, ban := range bans {
-			if ip != ban.IP || ip != banIP(ip) {
+			if ip != ban.Network() || ip.Addr() != banIP(ip.Addr()) || ip != ip.Masked() {
 				t.Fatalf("map key %v for ban of %v", ip, ban.IP)
 			}
 			list = append(list, ban)

@@ -31,22 +31,26 @@ func (e *Enforcer) ReloadBans(log *slog.Logger) {
 		e.loadPendingLocked() // at start: what a crash left to hold
 	}
 	now := e.now()
-	cur := map[netip.Addr]time.Time{}
+	cur := map[netip.Prefix]inForceBan{}
 	for _, b := range e.Bans.List() {
 		if b.Active(now) {
-			cur[b.IP] = b.Until
+			cur[b.Network()] = inForceBan{b.Until, cmpAddr(b.Client, b.IP)}
 		}
 	}
 	if e.inForce != nil && e.MailLog != nil {
-		for ip, until := range e.inForce {
-			if _, ok := cur[ip]; ok {
+		for p, was := range e.inForce {
+			if _, ok := cur[p]; ok {
 				continue
 			}
 			reason := "lifted"
-			if !now.Before(until) {
+			if !now.Before(was.until) {
 				reason = "expired"
 			}
-			e.MailLog.Unban(ip.String(), until, reason)
+			client := banTarget(p)
+			if was.client.IsValid() && !p.IsSingleIP() && p.Contains(was.client) {
+				client = was.client.String()
+			}
+			e.MailLog.Unban(client, p.String(), was.until, reason)
 		}
 	}
 	e.inForce = cur
@@ -59,9 +63,15 @@ func (e *Enforcer) NoteBan(ev BanEvent) {
 	e.banMu.Lock()
 	defer e.banMu.Unlock()
 	if e.inForce == nil {
-		e.inForce = map[netip.Addr]time.Time{}
+		e.inForce = map[netip.Prefix]inForceBan{}
 	}
-	if ip := banIP(ev.Client); ip.IsValid() && ev.Until.After(e.inForce[ip]) {
-		e.inForce[ip] = ev.Until
+	if p := ev.Network(); p.IsValid() && ev.Until.After(e.inForce[p].until) {
+		e.inForce[p] = inForceBan{ev.Until, banIP(ev.Client)}
 	}
+}
+
+// inForceBan is a ban in force as ReloadBans last saw it.
+type inForceBan struct {
+	until  time.Time
+	client netip.Addr
 }

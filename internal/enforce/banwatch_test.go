@@ -35,7 +35,7 @@ func TestReloadBansUnbanLines(t *testing.T) {
 	}
 	now = now.Add(time.Hour + time.Second)
 	e.ReloadBans(log)
-	if got := ml.String(); !strings.Contains(got, " unban client=192.0.2.1 until=2026-12-06T11:00:00Z reason=expired\n") || strings.Count(got, "unban") != 1 {
+	if got := ml.String(); !strings.Contains(got, " unban client=192.0.2.1 prefix=192.0.2.1/32 until=2026-12-06T11:00:00Z reason=expired\n") || strings.Count(got, "unban") != 1 {
 		t.Fatalf("after the first ban's end, mail log:\n%s", got)
 	}
 	ml.Reset()
@@ -45,7 +45,7 @@ func TestReloadBansUnbanLines(t *testing.T) {
 	b.Remove(c)
 	b.Remove(p)
 	e.ReloadBans(log)
-	if got := ml.String(); !strings.Contains(got, " unban client=192.0.2.2 until=2026-12-06T12:00:00Z reason=lifted\n") || strings.Count(got, "unban") != 1 {
+	if got := ml.String(); !strings.Contains(got, " unban client=192.0.2.2 prefix=192.0.2.2/32 until=2026-12-06T12:00:00Z reason=lifted\n") || strings.Count(got, "unban") != 1 {
 		t.Fatalf("after bans remove, mail log:\n%s", got)
 	}
 	ml.Reset()

@@ -37,6 +37,9 @@ type BanSink interface {
 // BanEvent is one ban as its lines tell it.
 type BanEvent struct {
 	Client netip.Addr
+	// Net is what is banned (BanNet): the client's address alone, or
+	// its network; invalid in events made before networks: Client alone.
+	Net    netip.Prefix `json:",omitzero"`
 	Reason string
 	Until  time.Time
 	Rule   string
@@ -120,7 +123,7 @@ func (w *BanWriter) Resume(list []BanEntry) *BanWriter {
 		if !b.From.After(now) || !ok || rule == "" || strings.ContainsAny(rule, " \t") {
 			continue
 		}
-		w.Add(b.From, BanEvent{Client: b.IP, Reason: b.Reason, Until: b.Until, Rule: rule, Reply: reply})
+		w.Add(b.From, BanEvent{Client: cmpAddr(b.Client, b.IP), Net: b.Network(), Reason: b.Reason, Until: b.Until, Rule: rule, Reply: reply})
 	}
 	return w
 }
@@ -191,16 +194,34 @@ func (w *BanWriter) Flush() {
 }
 
 func (w *BanWriter) write(ev BanEvent) {
-	w.mlog.Ban(ipString(ev.Client), ev.ID, ev.Until, ev.Rule, ev.Reply)
+	ev.Net = ev.Network()
+	w.mlog.Ban(ipString(ev.Client), ev.Net.String(), ev.ID, ev.Until, ev.Rule, ev.Reply)
 	if w.written != nil {
 		w.written(ev)
 	}
 	if w.sink == nil {
 		return
 	}
-	if err := w.sink.WriteBan(BanLine(ev.Reason, ev.Client)); err != nil {
+	if err := w.sink.WriteBan(BanLineNet(ev.Reason, ev.Net)); err != nil {
 		w.log.Error("ban line not written", "client", ev.Client, "err", err)
 	}
+}
+
+// Network is what the event bans: Net, or Client alone.
+func (ev BanEvent) Network() netip.Prefix {
+	if ev.Net.IsValid() {
+		return ev.Net
+	}
+	ip := banIP(ev.Client)
+	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// cmpAddr is the first valid address of a and b.
+func cmpAddr(a, b netip.Addr) netip.Addr {
+	if a.IsValid() {
+		return a
+	}
+	return b
 }
 
 // SyslogBans sends ban lines to syslog under relay-enforcer's tag, with the

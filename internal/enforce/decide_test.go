@@ -282,7 +282,7 @@ func TestBanWriter(t *testing.T) {
 	}
 	mlMu.Lock()
 	defer mlMu.Unlock()
-	if !strings.Contains(ml.String(), ` ban client=203.0.113.1 id="" until=2026-11-22T14:00:00Z rule=x `) {
+	if !strings.Contains(ml.String(), ` ban client=203.0.113.1 prefix=203.0.113.1/32 id="" until=2026-11-22T14:00:00Z rule=x `) {
 		t.Errorf("mail log:\n%s\nwant the documented ban line", ml.String())
 	}
 }

@@ -90,7 +90,7 @@ type Enforcer struct {
 	// their ends; only ReloadBans uses it, under banMu (the table timer
 	// and the admin interface both reload).
 	banMu   sync.Mutex
-	inForce map[netip.Addr]time.Time
+	inForce map[netip.Prefix]inForceBan
 	// bannedFor: the bans just made, by message, client and rule, and
 	// the verdicts just counted, by message and refusal, with when
 	// (guarded by banMu). One refusal at the final dot is every
@@ -282,11 +282,15 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 	// now: a jail acting on them at once would cut off the reply the
 	// client is still to hear (relay-enforcer waits too).
 	if e.BanLines != nil {
-		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Reason: reason, Until: b.Until, Rule: v.Rule,
+		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Net: b.Network(), Reason: reason, Until: b.Until, Rule: v.Rule,
 			ID: rf.ID, Reply: rf.Reply.String()})
 	}
-	e.holdFrom(pl.Client, rf.ID)
-	e.notifyAdmin(rf, v, "banned "+pl.Client.String()+" until "+b.Until.UTC().Format(time.RFC3339))
+	e.holdFrom(b.Network(), rf.ID)
+	what := "banned " + pl.Client.String()
+	if !b.Network().IsSingleIP() {
+		what += " and its network " + b.Target()
+	}
+	e.notifyAdmin(rf, v, what+" until "+b.Until.UTC().Format(time.RFC3339))
 	return true
 }
 

@@ -38,8 +38,19 @@ const SyslogTag = "relay-enforcer"
 // the client chose: a longer line was cut before the IP, and a recipient
 // holding another address at the cut had fail2ban ban that address.
 func BanLine(reason string, ip netip.Addr) string {
+	ip = banIP(ip)
+	return BanLineNet(reason, netip.PrefixFrom(ip, ip.BitLen()))
+}
+
+// BanLineNet is BanLine for a ban of a network: the line ends in
+// ADDR/LEN (2001:db8:1:2::/64), which fail2ban's <SUBNET> reads and bans
+// whole (etc/fail2ban/filter.d/relaykeeper.conf); a jail made for
+// relay-enforcer matches <HOST>, an address alone, and must be changed to
+// <SUBNET> (docs/enforce.md). A single address is written bare, as
+// BanLine writes it.
+func BanLineNet(reason string, p netip.Prefix) string {
 	reason = singleLine(reason)
-	addr := banIP(ip).String()
+	addr := banTarget(p)
 	if room := MaxBanLine - len("bannable ") - len(" ") - len(addr); len(reason) > room {
 		cut := room - len("...")
 		for cut > 0 && !utf8.RuneStart(reason[cut]) {

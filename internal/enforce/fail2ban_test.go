@@ -42,8 +42,8 @@ func TestBanLine(t *testing.T) {
 // none. Mail-log lines as relaykeeper writes them, syslog lines as
 // relay-enforcer's jail sees them.
 var fail2banSamples = []struct{ line, ip string }{
-	{writtenBan("203.0.113.9"), "203.0.113.9"},
-	{writtenBan("2001:db8::6"), "2001:db8::6"},
+	{writtenBan("203.0.113.9", "203.0.113.9/32"), "203.0.113.9"},
+	{writtenBan("2001:db8::6", "2001:db8::6/128"), "2001:db8::6"},
 	{`2026-11-22T10:00:10.000Z ban client=203.0.113.9 reason="very low reputation (550 5.7.1 ...)" until=2026-11-22T14:00:10Z rule=gmail-reputation`, "203.0.113.9"},
 	{`2026-11-22T10:00:11.000Z ban client=2001:db8::7 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::7"},
 	{`2026-11-22T10:00:12.000Z ban client=[2001:db8::8]:5000 reason=x until=2026-11-22T14:00:10Z rule=r`, "2001:db8::8"},
@@ -53,13 +53,18 @@ var fail2banSamples = []struct{ line, ip string }{
 	{`Nov 22 10:00:10 relay relay-enforcer[812]: ` + BanLine("very low reputation (550 5.7.1 ...)", netip.MustParseAddr("203.0.113.10")), "203.0.113.10"},
 	{`Nov 22 10:00:11 relay relay-enforcer: ` + BanLine("", netip.MustParseAddr("203.0.113.11")), "203.0.113.11"},
 	{`Nov 22 10:00:12 relay postfix/smtpd[1]: bannable 203.0.113.12`, ""},
+	// V6ban23: a ban of an IPv6 client's /64 bans the /64 in fail2ban.
+	{writtenBan("2001:db8:1:2::7", "2001:db8:1:2::/64"), "2001:db8:1:2::/64"},
+	{writtenBan("198.51.100.77", "198.51.100.0/24"), "198.51.100.0/24"},
+	{`Nov 22 10:00:13 relay relay-enforcer[812]: ` + BanLineNet("x to 2001:db8:9::1", netip.MustParsePrefix("2001:db8:1:2::/64")), "2001:db8:1:2::/64"},
+	{`Nov 22 10:00:14 relay relay-enforcer[812]: bannable gmail-unsolicited queue 4B to a@b 2001:db8::5`, "2001:db8::5"},
 }
 
 // writtenBan is the mail log's ban line for client as maillog writes it.
-func writtenBan(client string) string {
+func writtenBan(client, prefix string) string {
 	var b strings.Builder
 	maillog.NewWithClock(&b, func() time.Time { return time.Date(2026, 11, 22, 10, 0, 10, 0, time.UTC) }).
-		Ban(client, "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited",
+		Ban(client, prefix, "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited",
 			"550-5.7.1 [192.0.2.1 12] Our system has detected 550 5.7.1 ban client=192.0.2.99 - gsmtp")
 	return strings.TrimSuffix(b.String(), "\n")
 }
@@ -102,6 +107,7 @@ func TestFilterRegexInGo(t *testing.T) {
 	var res []*regexp.Regexp
 	for _, fr := range fail2banRegexps(t) {
 		fr = strings.ReplaceAll(fr, "<HOST>", `(?P<host>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)`)
+		fr = strings.ReplaceAll(fr, "<SUBNET>", `(?P<host>(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)(?:/\d+)?)`)
 		fr = strings.ReplaceAll(fr, "%(__prefix_line)s", `\s*\S+\s+relay-enforcer(?:\[\d+\])?:\s+`)
 		res = append(res, regexp.MustCompile(fr))
 	}
@@ -111,9 +117,11 @@ func TestFilterRegexInGo(t *testing.T) {
 		for _, re := range res {
 			if m := re.FindStringSubmatch(rest); m != nil {
 				got = m[re.SubexpIndex("host")]
-				if _, err := netip.ParseAddr(got); err != nil {
+				p, err := ParseBanTarget(got)
+				if err != nil {
 					t.Errorf("filter on %q: <HOST> = %q: %v", tt.line, got, err)
 				}
+				got = banTarget(p) // fail2ban reads 192.0.2.1/32 as 192.0.2.1
 				break
 			}
 		}

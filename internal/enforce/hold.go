@@ -24,7 +24,10 @@ import (
 // list's reload timer).
 //
 // The refused message itself (id) is left to its own outcome (Outcome.Hold).
-func (e *Enforcer) holdFrom(ip netip.Addr, id string) {
+//
+// net is the ban's network: the mail of every client in it is held, but
+// for those Bans.Spare spares (a welcomelisted or trusted neighbour).
+func (e *Enforcer) holdFrom(net netip.Prefix, id string) {
 	if e.Spool == nil {
 		return
 	}
@@ -37,8 +40,15 @@ func (e *Enforcer) holdFrom(ip netip.Addr, id string) {
 			continue
 		}
 		env, _, err := e.Spool.Read(ent.ID)
-		if err != nil || ClientIP(env.Client) != ip {
+		if err != nil {
 			continue
+		}
+		ip := ClientIP(env.Client)
+		if !net.Contains(ip) {
+			continue
+		}
+		if _, due := e.Bans.Due(ip); !due {
+			continue // spared: its own address is not banned
 		}
 		if ent.State == spool.Claimed || !e.holdOne(ent.ID, ip, env.From) {
 			e.banMu.Lock()

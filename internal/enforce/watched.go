@@ -6,8 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // watched is a file read again when it changes (another inode, size or
@@ -114,7 +115,7 @@ func (w *watched[T]) refuse(fi os.FileInfo, err error) error {
 // load reads and parses the file; fi is the version read, also when it
 // does not parse. A parse error is parse's own (FILE:LINE: ...).
 func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
-	data, fi, err := readWatched(w.what, w.path)
+	data, fi, err := readWatched(w.what, w.path, false)
 	if err != nil {
 		return v, fi, err
 	}
@@ -122,12 +123,13 @@ func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
 	return v, fi, err
 }
 
-// readWatched reads path, which must be a regular file of at most
-// maxWatchedFile octets; fi is the version read (nil when it could not be
-// opened). The open does not wait: a named pipe there, which would wait
-// for a writer with the file's lock held, is refused as no regular file.
-func readWatched(what, path string) (data []byte, fi os.FileInfo, err error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+// readWatched reads path, which must be a regular file (or, with devices,
+// a character device: /dev/null, an empty list) of at most maxWatchedFile
+// octets; fi is the version read (nil when it could not be opened). The
+// open never waits: a named pipe there, which would wait for a writer with
+// the file's lock held, is refused (safefile.Open).
+func readWatched(what, path string, devices bool) (data []byte, fi os.FileInfo, err error) {
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enforce: %s: %w", what, err)
 	}
@@ -135,7 +137,7 @@ func readWatched(what, path string) (data []byte, fi os.FileInfo, err error) {
 	if fi, err = f.Stat(); err != nil {
 		return nil, nil, fmt.Errorf("enforce: %s: %w", what, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if m := fi.Mode(); !m.IsRegular() && !(devices && m&os.ModeCharDevice != 0) {
 		return nil, fi, fmt.Errorf("enforce: %s: %s is not a regular file", what, path)
 	}
 	data, err = io.ReadAll(io.LimitReader(f, maxWatchedFile+1))

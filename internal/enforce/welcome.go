@@ -128,6 +128,41 @@ func (w *Welcomelist) Welcome(ip netip.Addr, hostname string) bool {
 	return e.welcome(ip, hostname)
 }
 
+// Within reports whether any address the list names (an address, range or
+// block; not a host-name pattern) lies in p: a ban of p would cover it.
+func (w *Welcomelist) Within(p netip.Prefix) bool {
+	if w == nil || !p.IsValid() {
+		return false
+	}
+	w.maybeReload()
+	w.mu.RLock()
+	e := w.cur
+	w.mu.RUnlock()
+	for _, q := range e.prefixes {
+		if q.Overlaps(p) {
+			return true
+		}
+	}
+	p = p.Masked()
+	last := lastAddr(p)
+	for _, r := range e.ranges {
+		if r[0].BitLen() == p.Addr().BitLen() && r[0].Compare(last) <= 0 && p.Addr().Compare(r[1]) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// lastAddr is the last address of the masked prefix p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
 func (w *Welcomelist) maybeReload() {
 	now := w.now()
 	w.mu.RLock()
@@ -169,7 +204,7 @@ func (w *Welcomelist) Reload() (changed bool, err error) {
 // load reads and parses the file; fi is the version read, also on a parse
 // error.
 func (w *Welcomelist) load() (*welcomeEntries, os.FileInfo, error) {
-	data, fi, err := readWatched("welcomelist", w.path)
+	data, fi, err := readWatched("welcomelist", w.path, true)
 	if err != nil {
 		return nil, fi, err
 	}

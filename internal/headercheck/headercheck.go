@@ -37,6 +37,7 @@ import (
 	"sync"
 
 	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -151,7 +152,7 @@ func specPath(spec string) string {
 
 // readVersion reads a file and says which version it read.
 func readVersion(path string) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("headercheck: %w", err)
 	}

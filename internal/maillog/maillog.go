@@ -297,16 +297,20 @@ func (l *Logger) DestinationAlert(destination, relay, reply string) {
 }
 
 // Ban logs a client banned by the enforcer, when the ban takes effect:
-// this is the line fail2ban's filter matches ("ban client=IP"). reply is
-// the upstream's refusal, on one line as Postfix logs it.
-func (l *Logger) Ban(client, id string, until time.Time, rule, reply string) {
-	l.event("ban", "client", client, "id", id, "until", until.UTC().Format(time.RFC3339), "rule", rule, "reply", reply)
+// this is the line fail2ban's filter matches ("ban client=IP
+// prefix=NET"). prefix is what is banned, ADDR/LEN: the client's address
+// alone (/32, /128) or its network (an IPv6 client's /64). reply is the
+// upstream's refusal, on one line as Postfix logs it.
+func (l *Logger) Ban(client, prefix, id string, until time.Time, rule, reply string) {
+	l.event("ban", "client", client, "prefix", prefix, "id", id, "until", until.UTC().Format(time.RFC3339), "rule", rule, "reply", reply)
 }
 
 // Unban logs a ban that ended: reason is "expired" when its end (until)
-// came, "lifted" when it was removed before.
-func (l *Logger) Unban(client string, until time.Time, reason string) {
-	l.event("unban", "client", client, "until", until.UTC().Format(time.RFC3339), "reason", reason)
+// came, "lifted" when it was removed before. prefix is the network that is
+// free again (ADDR/LEN), client the client banned with it (the network
+// itself when the ban names none).
+func (l *Logger) Unban(client, prefix string, until time.Time, reason string) {
+	l.event("unban", "client", client, "prefix", prefix, "until", until.UTC().Format(time.RFC3339), "reason", reason)
 }
 
 // Block logs a sender domain the enforcer refused at MAIL FROM from now on;

@@ -53,7 +53,7 @@ func TestGolden(t *testing.T) {
 	l.Resume("smtp/[smtp.gmail.com]:587")
 	l.DestinationAlert("smtp/[smtp.gmail.com]:587", "smtp.gmail.com[142.250.102.108]:587", "535 5.7.8 Username and Password not accepted.")
 	gmail := "550-5.7.1 [192.0.2.1 12] Our system has detected that this message is 550 5.7.1 likely unsolicited mail. x - gsmtp"
-	l.Ban("192.0.2.7", "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited", gmail)
+	l.Ban("192.0.2.7", "192.0.2.7/32", "6740A1F3C2D94E23", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "gmail-unsolicited", gmail)
 	l.Block("spam.example", "6740A1F3C2D94E25", "192.0.2.8", "gmail-domain-reputation", true, "550 5.7.1 ... low reputation of the sending domain")
 	l.Encapsulate("6740A1F3C2D94E26", "6740A1F3C2D94E27", "carol@gmail.com", "127.0.0.1:40000", "gmail-dmarc",
 		"550 5.7.26 Unauthenticated email from example.com is not accepted")
@@ -62,7 +62,7 @@ func TestGolden(t *testing.T) {
 	l.AdminAlert("6740A1F3C2D94E2A", "127.0.0.1:40000", "gmail-sending-limit", "550 5.4.5 Daily user sending limit exceeded.")
 	l.PopDelete("6740A1F3C2D94E2B", "127.0.0.1:40003", "alice")
 	l.Companion("would-ban", "client", "203.0.113.7", "queue", "4XyZ", "client_name", "mx.spam.test", "rule", "gmail-unsolicited")
-	l.Unban("192.0.2.7", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "expired")
+	l.Unban("192.0.2.7", "192.0.2.7/32", time.Date(2026, 11, 22, 14, 0, 10, 0, time.UTC), "expired")
 
 	golden := "testdata/events.golden"
 	if *update {

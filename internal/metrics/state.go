@@ -44,7 +44,7 @@ var (
 	spoolBytesDesc = prometheus.NewDesc("relaykeeper_spool_bytes",
 		"Bytes of message content in the spool.", nil, nil)
 	bansDesc = prometheus.NewDesc("relaykeeper_bans_active",
-		"Client addresses banned now.", nil, nil)
+		"Bans in force now, each of a client address or a network (an IPv6 client's /64).", nil, nil)
 	blocksDesc = prometheus.NewDesc("relaykeeper_blocked_domains",
 		"Sender domains blocked in the enforcer's access table.", nil, nil)
 	sessionsDesc = prometheus.NewDesc("relaykeeper_smtp_sessions_open",

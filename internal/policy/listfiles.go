@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // fileVersions are the /file/name files of mynetworks and relay_domains
@@ -19,7 +21,7 @@ func (v fileVersions) open(name string) (*os.File, error) {
 		fi, _ := os.Stat(name)
 		v[name] = fi
 	}
-	return os.Open(name)
+	return safefile.Open(name)
 }
 
 // changed reports whether a file is not what it was when read.

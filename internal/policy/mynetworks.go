@@ -164,3 +164,24 @@ func isTableSpec(s string) bool {
 	}
 	return true
 }
+
+// TrustedWithin reports whether p holds a trusted network or address that
+// the engine can list (mynetworks' networks and files; not a lookup
+// table's keys, nor a CIDR table's): a ban of p would cover a trusted
+// client (enforce.Spared).
+func (e *Engine) TrustedWithin(p netip.Prefix) bool {
+	if e == nil {
+		return false
+	}
+	for _, r := range e.named.Load().nets {
+		if r.Table == nil && !r.Not && r.Prefix.IsValid() && r.Prefix.Overlaps(p) {
+			return true
+		}
+	}
+	for _, n := range e.opts.MyNetworks {
+		if n.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}

@@ -204,7 +204,11 @@ func (s *Server) allowConnect(a net.Addr) (string, bool) {
 
 // bannedText is what a banned client hears, after "554 5.7.1 ".
 func (s *Server) bannedText(ip netip.Addr, b enforce.BanEntry) string {
-	return s.opts.Domain + ": " + ip.String() + " is banned until " + b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason
+	who := ip.String()
+	if n := b.Network(); !n.IsSingleIP() {
+		who += " (in banned network " + n.String() + ")" // an IPv6 client's /64
+	}
+	return s.opts.Domain + ": " + who + " is banned until " + b.Until.UTC().Format(time.RFC3339) + ": " + b.Reason
 }
 
 // withinRate counts a client's event for the rate limits (Postfix's

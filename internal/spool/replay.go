@@ -400,6 +400,13 @@ func (s *Spool) restore(r *record, sameBoot bool, rep *RecoveryReport) bool {
 		defer lock.Close()
 	}
 	st, ferr := s.find(r.id)
+	// An empty content is never a message's (recovery quarantines it as
+	// torn): under this boot it means the page cache lost the file's data
+	// after all (its file system failed and was mounted again, on a kernel
+	// whose mount ids cacheEpoch cannot tell apart), and the record has it.
+	if fi, err := os.Lstat(s.contentPath(r.id)); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 && len(r.content) > 0 {
+		sameBoot = false
+	}
 	if sameBoot && (r.typ != recServed || ferr == nil && st == New) {
 		// A message accepted with its files has them as the process
 		// left them; missing ones were removed by another process (a

@@ -212,7 +212,7 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 		// Made by root just now, perhaps: the relay moves files into it.
 		os.Chown(filepath.Join(dir, quarantineDir), owner.UID, owner.GID)
 	}
-	return &Spool{dir: dir, log: log, owner: owner, boot: bootID(), hot: hotTable{room: make(chan struct{}, 1)}}, nil
+	return &Spool{dir: dir, log: log, owner: owner, boot: cacheEpoch(dir), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }
 
 // CheckWritable reports whether this process may write in the spool

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // Table is one lookup table opened from a Postfix table spec. Lookups are
@@ -133,7 +135,7 @@ func (t *Table) load() (*contents, os.FileInfo, error) {
 	if t.path == "" {
 		return t.parseSpecText()
 	}
-	f, err := os.Open(t.path)
+	f, err := safefile.Open(t.path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("table: %w", err)
 	}

@@ -16,7 +16,7 @@ func TestAud5BansReloadReportsBadLine(t *testing.T) {
 	gmail := newFakeGmail(t)
 	r := startEnforcer(t, gmail.Addr(), enforceOpts{})
 	file := enforceFile(r, "bans")
-	if err := os.WriteFile(file, []byte("127.0.0.9 until=2099-01-01T00:00:00Z\n127.0.1.0/24 until=2099-01-01T00:00:00Z\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("127.0.0.9 until=2099-01-01T00:00:00Z\n127.0.1.0/33 until=2099-01-01T00:00:00Z\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	want := file + ":2: not an IP address"

@@ -81,7 +81,7 @@ func TestCompanionEnforcer(t *testing.T) {
 	// 1. --once: the log as it is.
 	out := enforcerOnce(t, nil, args...)
 	compWantLines(t, out, []string{
-		`^\S+ ban client=203\.0\.113\.7 queue=\w+ client_name=mx\.spam\.test .*rule=gmail-unsolicited`,
+		`^\S+ ban client=203\.0\.113\.7 prefix=\S+ queue=\w+ client_name=mx\.spam\.test .*rule=gmail-unsolicited`,
 		`^\S+ block-domain domain=example\.com .*client=203\.0\.113\.8 .*rule=gmail-domain-reputation`,
 		`^\S+ encapsulate queue=\w+ client=203\.0\.113\.9 .*to=<dmarc@gmail\.test> .*rule=gmail-dmarc`,
 		`^\S+ encapsulate queue=\w+ client=198\.51\.100\.9 .*to=<partner@gmail\.test> .*rule=gmail-unsolicited why="the client is on the welcomelist"`,

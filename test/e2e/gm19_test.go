@@ -118,7 +118,7 @@ func TestGm19CompanionDocumentGaps(t *testing.T) {
 		`^\S+ block-domain domain=adkim\.example queue=A02A0B1C2D client=203\.0\.113\.12 .*rule=gmail-dkim-domain-rate`,
 		// Another domain's signature replayed: reported, nothing blocked.
 		`^\S+ report queue=A03A0B1C2D client=203\.0\.113\.13 .*why="the upstream names asigner\.example, not the envelope sender's domain`,
-		`^\S+ ban client=203\.0\.113\.14 queue=A04A0B1C2D .*rule=gmail-same-message-id`,
+		`^\S+ ban client=203\.0\.113\.14 prefix=\S+ queue=A04A0B1C2D .*rule=gmail-same-message-id`,
 		`^\S+ pace queue=A05A0B1C2D .* to=<a5@gmail\.com> .*stage=rcpt rule=gmail-receiving-too-quickly`,
 		`^\S+ pace queue=A05A0B1C2D .* to=<b5@gmail\.com> .*stage=rcpt rule=gmail-receiving-too-quickly`,
 		`^\S+ alert queue=A06A0B1C2D .*stage=auth rule=gmail-auth-rejected`,
@@ -336,7 +336,7 @@ func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
 		if strings.Contains(out, "queue=C01") {
 			t.Errorf("refused in reply to the DATA command, acted on:\n%s", out)
 		}
-		compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.42 queue=C02A0B1C2D `})
+		compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.42 prefix=\S+ queue=C02A0B1C2D `})
 		compWantBans(t, banLog, "203.0.113.42")
 	})
 }
@@ -379,7 +379,7 @@ func TestGm19CompanionOneBanPerRefusal(t *testing.T) {
 	out := enforcerOnce(t, nil, enforcerArgs(writeFile(t, dir, "mail.log", gm19Log(msgs), 0o644), filepath.Join(dir, "state"),
 		filepath.Join(dir, "sender_access"), writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
 	for _, q := range []string{"E01A0B1C2D", "E02A0B1C2D"} {
-		if n := len(regexp.MustCompile(`(?m)^\S+ ban client=203\.0\.113\.71 queue=`+q+` `).FindAllString(out, -1)); n != 1 {
+		if n := len(regexp.MustCompile(`(?m)^\S+ ban client=203\.0\.113\.71 prefix=\S+ queue=`+q+` `).FindAllString(out, -1)); n != 1 {
 			t.Errorf("queue %s: %d ban lines; want 1:\n%s", q, n, out)
 		}
 	}

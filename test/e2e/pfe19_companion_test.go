@@ -54,6 +54,6 @@ func TestPfe19RequeuedKeepsClient(t *testing.T) {
 	}
 	banLog := filepath.Join(dir, "bans.log")
 	out := review11Enforcer(t, pf, dir, filepath.Join(dir, "sender_access"), welcome, banLog, "--trusted-upstream", "127.0.0.1")
-	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.74 queue=\w+ client_name=mx\.requeued\.test from=<bob@requeued\.test> to=<spam@gmail\.test> orig_queue=` + m[1] + ` `})
+	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.74 prefix=\S+ queue=\w+ client_name=mx\.requeued\.test from=<bob@requeued\.test> to=<spam@gmail\.test> orig_queue=` + m[1] + ` `})
 	compWantBans(t, banLog, "203.0.113.74")
 }

@@ -59,7 +59,7 @@ func TestSteer17CompanionLongIDsMultiInstance(t *testing.T) {
 	compWaitLog(t, pf, `warning: header X-Note: n `, 10*time.Second)
 
 	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n", "--trusted-upstream", "127.0.0.1")
-	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.91 queue=` + qid + ` .*rule=gmail-unsolicited`})
+	compWantLines(t, out, []string{`^\S+ ban client=203\.0\.113\.91 prefix=\S+ queue=` + qid + ` .*rule=gmail-unsolicited`})
 	if n := strings.Count(out, " ban "); n != 1 || strings.Contains(out, "198.51.100.7") || strings.Contains(out, "203.0.113.92") {
 		t.Errorf("want one ban, of 203.0.113.91, and nothing of the others:\n%s", out)
 	}
@@ -92,8 +92,8 @@ func TestSteer17CompanionAmavisLog(t *testing.T) {
 	out := enforcerOnce(t, nil, enforcerArgs(mailLog, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
 		writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
 	compWantLines(t, out, []string{
-		`^\S+ ban client=198\.51\.100\.7 queue=7F1A2B3C4D5 `,
-		`^\S+ ban client=203\.0\.113\.66 queue=5D0E1985119 `,
+		`^\S+ ban client=198\.51\.100\.7 prefix=\S+ queue=7F1A2B3C4D5 `,
+		`^\S+ ban client=203\.0\.113\.66 prefix=\S+ queue=5D0E1985119 `,
 		`^\S+ report queue=6E1F2A9811A .*why="the client is unknown"`,
 	})
 	if strings.Contains(out, "198.51.100.9") {

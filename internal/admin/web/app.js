@@ -246,11 +246,13 @@ async function showMessage(id, quiet) {
 async function loadBans() {
   try {
     const data = await api('GET', '/api/bans');
-    fill(document.querySelector('#bans-table tbody'), data.bans.map(b => el('tr', {'data-ip': b.ip},
-      el('td', {class: 'mono'}, b.ip), el('td', {}, fmtTime(b.from)), el('td', {}, fmtTime(b.until)),
+    // b.net is what is banned: an address, or a network (an IPv6 client's /64).
+    fill(document.querySelector('#bans-table tbody'), data.bans.map(b => el('tr', {'data-ip': b.net || b.ip},
+      el('td', {class: 'mono'}, (b.net || b.ip) + (b.client && b.client !== b.net ? ` (client ${b.client})` : '')),
+      el('td', {}, fmtTime(b.from)), el('td', {}, fmtTime(b.until)),
       el('td', {class: 'text'}, b.reason),
-      el('td', {}, el('button', {type: 'button', class: 'danger unban', 'data-ip': b.ip,
-        onclick: () => act(`Lift the ban on ${b.ip}?`, 'DELETE', '/api/bans/' + encodeURIComponent(b.ip), undefined, loadBans)},
+      el('td', {}, el('button', {type: 'button', class: 'danger unban', 'data-ip': b.net || b.ip,
+        onclick: () => act(`Lift the ban on ${b.net || b.ip}?`, 'DELETE', '/api/bans/' + encodeURIComponent(b.net || b.ip), undefined, loadBans)},
       'remove')))), 'No client is banned.', 5);
   } catch (e) {
     fill(document.querySelector('#bans-table tbody'), [], e.message, 5);
