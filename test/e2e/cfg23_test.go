@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// cfg23Config writes a TOML file that listens on a free loopback port and
+// spools under the test's directory, then body (keys of other sections).
+func cfg23Config(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	text := "[smtp]\nport = " + strconv.Itoa(harness.FreePort(t)) + "\ninterfaces = [\"127.0.0.1\"]\n" +
+		"[spool]\ndir = \"" + filepath.Join(dir, "spool") + "\"\n" + body
+	return writeFile(t, dir, "relaykeeper.toml", text, 0o644)
+}
+
+// cfg23Refused checks that --check and a start both refuse the
+// configuration file with exit status 2, each saying want (after the
+// file's name).
+func cfg23Refused(t *testing.T, conf, want string) {
+	t.Helper()
+	bin := harness.Binary(t)
+	for _, args := range [][]string{{"--check", "--config", conf}, {"--config", conf}} {
+		stdout, stderr, code := runBinary(t, bin, "", args...)
+		if code != 2 || !strings.Contains(stderr, conf+want) {
+			t.Errorf("relaykeeper %s: exit %d, %q %q; want exit 2 and %q", strings.Join(args, " "), code, stdout, stderr, conf+want)
+		}
+	}
+}
+
+// TestCfg23CheckPidFile: a pid file the relay cannot write (a directory, a
+// directory two levels deep) stops the start, with the file and line of
+// process.pid_file; --check used to say "the relay would start".
+func TestCfg23CheckPidFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg23Refused(t, cfg23Config(t, "[process]\npid_file = \""+dir+"\"\n"),
+		":7: process.pid_file: "+dir+": cannot write the pid file: open "+dir+": is a directory")
+	deep := filepath.Join(dir, "a", "b", "relay.pid")
+	cfg23Refused(t, cfg23Config(t, "[process]\npid_file = \""+deep+"\"\n"),
+		":7: process.pid_file: "+deep+": cannot make the pid file's directory")
+}
