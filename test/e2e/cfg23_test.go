@@ -44,3 +44,12 @@ func TestCfg23CheckPidFile(t *testing.T) {
 	cfg23Refused(t, cfg23Config(t, "[process]\npid_file = \""+deep+"\"\n"),
 		":7: process.pid_file: "+deep+": cannot make the pid file's directory")
 }
+
+// TestCfg23ClientTLSWithoutTLSLine: client TLS settings in [tls] without
+// client TLS turned on are refused at the line of the setting given; the
+// message used to name no file, line or key, only switches the file's
+// reader had not used.
+func TestCfg23ClientTLSWithoutTLSLine(t *testing.T) {
+	cfg23Refused(t, cfg23Config(t, "[tls]\nclient_server_name = \"mx.example\"\n"),
+		":7: tls.client_server_name: client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection (tls.client, tls.client_required or tls.client_connection)")
+}
