@@ -53,3 +53,19 @@ func TestCfg23ClientTLSWithoutTLSLine(t *testing.T) {
 	cfg23Refused(t, cfg23Config(t, "[tls]\nclient_server_name = \"mx.example\"\n"),
 		":7: tls.client_server_name: client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection (tls.client, tls.client_required or tls.client_connection)")
 }
+
+// TestCfg23CheckListenName: an smtp.interfaces entry that is neither an IP
+// address, nor a network interface of this host, nor a host name is
+// refused at its line by --check and the start alike; --check used to say
+// "the relay would start", and the start failed at the listen with no file,
+// line or key.
+func TestCfg23CheckListenName(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "relaykeeper.toml", "[smtp]\nport = "+strconv.Itoa(harness.FreePort(t))+
+		"\ninterfaces = [\"no-such-interface.invalid\"]\n[spool]\ndir = \""+filepath.Join(dir, "spool")+"\"\n", 0o644)
+	cfg23Refused(t, conf, `:3: smtp.interfaces: "no-such-interface.invalid" is not an IP address, a network interface of this host or a host name`)
+	bin := harness.Binary(t)
+	if out, errOut, code := runBinary(t, bin, "", "--check", "--spool-dir", filepath.Join(dir, "spool"), "--interface", "localhost,lo"); code != 0 {
+		t.Errorf("--interface localhost,lo: exit %d, %q %q; want 0", code, out, errOut)
+	}
+}
