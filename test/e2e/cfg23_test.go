@@ -69,3 +69,18 @@ func TestCfg23CheckListenName(t *testing.T) {
 		t.Errorf("--interface localhost,lo: exit %d, %q %q; want 0", code, out, errOut)
 	}
 }
+
+// TestCfg23CheckPorts: a net:, spam: or spam-edit: filter, a network
+// verifier or a policy service on a port no connection can use (99999, 0,
+// a service name that is none) is refused by --check and the start at its
+// line; they used to pass both, and every message then met the failure.
+func TestCfg23CheckPorts(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"[filter]\nserver = [\"net:127.0.0.1:99999\"]\n", `:7: filter.server: filter: "net:127.0.0.1:99999": want HOST:PORT or a unix socket path: port 99999 is out of range 1-65535`},
+		{"[filter]\nclient = [\"spam-edit:127.0.0.1:0\"]\n", `:7: filter.client: filter: "spam-edit:127.0.0.1:0": want HOST:PORT or a unix socket path: port 0 is out of range 1-65535`},
+		{"[policy]\naddress_verifier = \"net:127.0.0.1:notaport\"\n", `:7: policy.address_verifier: verify: bad network verifier address "127.0.0.1:notaport": unknown port or service "notaport"`},
+		{"[policy]\nrecipient_restrictions = [\"check_policy_service inet:127.0.0.1:70000\"]\n", `:7: policy.recipient_restrictions: "check_policy_service inet:127.0.0.1:70000": "inet:127.0.0.1:70000": want inet:host:port: port 70000 is out of range 1-65535`},
+	} {
+		cfg23Refused(t, cfg23Config(t, c.body), c.want)
+	}
+}
