@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
@@ -222,6 +223,13 @@ func (c *Config) Validate() error {
 	}
 	for _, hop := range c.Routing.FallbackRelay {
 		v.nextHop(hop, "routing.smtp_fallback_relay")
+	}
+	// The resolvers are asked at each lookup, not at start: a bad one
+	// would fail every message (and a bare IP is no DNS server's port).
+	for _, d := range []struct{ key, addr string }{{"smtp.dns_server", c.SMTP.DNSServer}, {"policy.dns_server", c.Policy.DNSServer}, {"routing.dns_server", c.Routing.DNSServer}} {
+		if err := hostport.Check(d.addr); d.addr != "" && err != nil {
+			v.bad("%q: want the DNS server's IP:PORT, as 127.0.0.1:53: %v", d.addr, err)(d.key)
+		}
 	}
 	// default_transport is TRANSPORT[:NEXTHOP] ("smtp:[smtp.example.com]:587",
 	// "error:TEXT"), as in Postfix.

@@ -84,3 +84,20 @@ func TestCfg23CheckPorts(t *testing.T) {
 		cfg23Refused(t, cfg23Config(t, c.body), c.want)
 	}
 }
+
+// TestCfg23DNSServer: a dns_server that is no IP:PORT ("nonsense", a bare
+// address, port 99999) is refused at its line by --check and the start; it
+// used to pass both, and each lookup (every MX of the routing, every DNSBL
+// and client-name query) then failed. --client-names-server with a bare
+// address took it as port 25.
+func TestCfg23DNSServer(t *testing.T) {
+	cfg23Refused(t, cfg23Config(t, "[routing]\ndns_server = \"nonsense\"\n"),
+		`:7: routing.dns_server: "nonsense": want the DNS server's IP:PORT, as 127.0.0.1:53`)
+	cfg23Refused(t, cfg23Config(t, "[policy]\ndns_server = \"127.0.0.1:99999\"\n"),
+		`:7: policy.dns_server: "127.0.0.1:99999": want the DNS server's IP:PORT, as 127.0.0.1:53: port 99999 is out of range 1-65535`)
+	dir := t.TempDir()
+	out, errOut, code := runBinary(t, harness.Binary(t), "", "--check", "--spool-dir", filepath.Join(dir, "spool"), "--client-names", "--client-names-server", "127.0.0.1")
+	if want := `--client-names-server: "127.0.0.1": want the DNS server's IP:PORT`; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("--client-names-server 127.0.0.1: exit %d, %q %q; want exit 2 and %q", code, out, errOut, want)
+	}
+}
