@@ -226,6 +226,11 @@ func (c *Config) Validate() error {
 	}
 	// The resolvers are asked at each lookup, not at start: a bad one
 	// would fail every message (and a bare IP is no DNS server's port).
+	if cf := c.Routing.ContentFilter; cf != "" {
+		if err := hostport.Check(hostport.FilterAddr(cf)); err != nil {
+			v.bad("%q: want [TRANSPORT:]HOST[:PORT], as scan:[127.0.0.1]:10025: %v", cf, err)("routing.content_filter")
+		}
+	}
 	for _, d := range []struct{ key, addr string }{{"smtp.dns_server", c.SMTP.DNSServer}, {"policy.dns_server", c.Policy.DNSServer}, {"routing.dns_server", c.Routing.DNSServer}} {
 		if err := hostport.Check(d.addr); d.addr != "" && err != nil {
 			v.bad("%q: want the DNS server's IP:PORT, as 127.0.0.1:53: %v", d.addr, err)(d.key)

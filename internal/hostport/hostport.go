@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Check says whether addr is HOST:PORT with a host and a port that a TCP
@@ -24,6 +25,8 @@ func Check(addr string) error {
 		return errors.New("missing host")
 	case port == "":
 		return errors.New("missing port")
+	case strings.IndexFunc(host, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '/' }) >= 0:
+		return fmt.Errorf("%q is not a host name or address", host)
 	case strings.Trim(port, "0123456789") == "":
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("port %s is out of range 1-65535", port)

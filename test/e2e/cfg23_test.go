@@ -101,3 +101,14 @@ func TestCfg23DNSServer(t *testing.T) {
 		t.Errorf("--client-names-server 127.0.0.1: exit %d, %q %q; want exit 2 and %q", code, out, errOut, want)
 	}
 }
+
+// TestCfg23ContentFilter: a routing.content_filter whose port no
+// connection can use (99999, 0) or whose host is no name is refused at its
+// line by --check and the start; it used to pass both, and every message
+// then failed on its way to the filter.
+func TestCfg23ContentFilter(t *testing.T) {
+	cfg23Refused(t, cfg23Config(t, "[routing]\ncontent_filter = \"scan:[127.0.0.1]:99999\"\n"),
+		`:7: routing.content_filter: "scan:[127.0.0.1]:99999": want [TRANSPORT:]HOST[:PORT], as scan:[127.0.0.1]:10025: port 99999 is out of range 1-65535`)
+	cfg23Refused(t, cfg23Config(t, "[routing]\ncontent_filter = \"scan host\"\n"),
+		`:7: routing.content_filter: "scan host": want [TRANSPORT:]HOST[:PORT], as scan:[127.0.0.1]:10025: "scan host" is not a host name or address`)
+}
