@@ -316,7 +316,7 @@ func (c *Config) Validate() error {
 		// and would otherwise fail only at listen time, with a resolver's error.
 		_, port, err := net.SplitHostPort(c.Admin.HTTP)
 		if err == nil {
-			_, err = lookupPort(port)
+			_, err = hostport.Port(port)
 		}
 		if err != nil {
 			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
@@ -529,30 +529,11 @@ func ResolveHostPort(s string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: %q is not an IPv6 address", s, host)
 	}
-	n, err := lookupPort(port)
+	n, err := hostport.Port(port)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", s, err)
 	}
 	return net.JoinHostPort(host, strconv.Itoa(n)), nil
-}
-
-// lookupPort reads a port number (1-65535) or a service name ("smtp").
-func lookupPort(port string) (int, error) {
-	if port == "" {
-		return 0, errors.New("missing port")
-	}
-	if strings.Trim(port, "0123456789") == "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return 0, fmt.Errorf("port %s is out of range 1-65535", port)
-		}
-		return n, nil
-	}
-	n, err := net.LookupPort("tcp", port)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("unknown port or service %q", port)
-	}
-	return n, nil
 }
 
 // checkListenAddr accepts what smtp.interfaces may hold: an address
@@ -582,7 +563,7 @@ func checkListenAddr(s string) error {
 		if err != nil {
 			return errors.New("want an address, address:port or name")
 		}
-		if _, err := lookupPort(port); err != nil {
+		if _, err := hostport.Port(port); err != nil {
 			return err
 		}
 		if (strings.HasPrefix(s, "[") || strings.Contains(h, ":")) &&

@@ -27,14 +27,26 @@ func Check(addr string) error {
 		return errors.New("missing port")
 	case strings.IndexFunc(host, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '/' }) >= 0:
 		return fmt.Errorf("%q is not a host name or address", host)
-	case strings.Trim(port, "0123456789") == "":
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port %s is out of range 1-65535", port)
+	}
+	_, err = Port(port)
+	return err
+}
+
+// Port reads a port: a number from 1 to 65535 or a service name ("smtp").
+func Port(port string) (int, error) {
+	if port == "" {
+		return 0, errors.New("missing port")
+	}
+	if strings.Trim(port, "0123456789") == "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return 0, fmt.Errorf("port %s is out of range 1-65535", port)
 		}
-		return nil
+		return n, nil
 	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("unknown port or service %q", port)
+	n, err := net.LookupPort("tcp", port)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("unknown port or service %q", port)
 	}
-	return nil
+	return n, nil
 }
