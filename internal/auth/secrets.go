@@ -165,7 +165,10 @@ func parseSecrets(name string, r io.Reader) (*Secrets, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
 		}
 	}
-	if err := sc.Err(); err != nil {
+	var pe *os.PathError // the file's own read error names it: no line ("read /etc: is a directory")
+	if err := sc.Err(); errors.As(err, &pe) {
+		errs = append(errs, err)
+	} else if err != nil {
 		errs = append(errs, fmt.Errorf("%s:%d: %w", name, n+1, err))
 	}
 	if len(errs) > 0 {

@@ -91,7 +91,10 @@ func parseSenderLogins(name string, r io.Reader) (*SenderLogins, error) {
 		text, start = trimmed, n
 	}
 	flush()
-	if err := sc.Err(); err != nil {
+	var pe *os.PathError // the file's own read error names it: no line ("read /etc: is a directory")
+	if err := sc.Err(); errors.As(err, &pe) {
+		errs = append(errs, err)
+	} else if err != nil {
 		errs = append(errs, fmt.Errorf("%s:%d: %w", name, n+1, err))
 	}
 	if len(errs) > 0 {

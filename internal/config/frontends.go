@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/auth"
+	"github.com/relaykeeper/relaykeeper/internal/pidfile"
 )
 
 // FrontendAddrs are the listen addresses of the POP3 ("pop") or admin
@@ -78,6 +80,18 @@ func (c *Config) CheckFrontendFiles() error {
 		if _, err := ReadAdminPasswordFile(f); err != nil {
 			return Setting("admin.password_file", err)
 		}
+	}
+	return nil
+}
+
+// CheckPidFile says, without writing it, whether --pid-file
+// (process.pid_file) could be written, as the start writes it once bound:
+// --check, which binds nothing, refuses a directory there, or a place the
+// relay may not write, as the start does. Errors name the setting
+// (Setting), in the start's words.
+func (c *Config) CheckPidFile() error {
+	if err := pidfile.Check(c.Process.PidFile); err != nil {
+		return Setting("process.pid_file", fmt.Errorf("%s: %w", c.Process.PidFile, err))
 	}
 	return nil
 }

@@ -238,7 +238,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "client-names-server", Arg: "ADDR", Group: groupListen,
 			Help:  "ask the DNS server at ADDR (ip:port) for client names instead of the system's",
 			Keys:  []string{"smtp.dns_server"},
-			parse: hostPort(func(c *Config, s string) { c.SMTP.DNSServer = s })},
+			parse: text(func(c *Config, s string) { c.SMTP.DNSServer = s })}, // checked by Validate
 		{Long: "no-smtp", Short: "X", Group: groupListen,
 			Help:  "run no SMTP listener",
 			Keys:  []string{"smtp.disabled"},

@@ -43,6 +43,9 @@ func switchFileArgs(path string) (args, from []string, err error) {
 		s, ok := byName[name]
 		arg := "--" + name
 		switch {
+		case !ok && (strings.HasPrefix(line, "[") || strings.HasSuffix(path, ".toml")):
+			// relaykeeper's own file given where E-MailRelay's goes.
+			return nil, nil, fmt.Errorf("%s:%d: %w; this looks like relaykeeper's TOML file: give it with --config %s", path, n, unknownSwitch("--"+name), path)
 		case !ok:
 			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, unknownSwitch("--"+name))
 		case s.Arg == "" && value != "" && s.OptArg != "":

@@ -344,3 +344,21 @@ func switchFileConfig(t *testing.T, f string) Config {
 	}
 	return cfg
 }
+
+// TestCfg23SwitchFileTOML: relaykeeper's TOML file given as the last
+// argument, where E-MailRelay's file of switches goes, is refused with a
+// pointer to --config; it used to say only "unknown switch --[smtp]".
+func TestCfg23SwitchFileTOML(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"relaykeeper.conf": "# relaykeeper\n[smtp]\nport = 25\n",
+		"relaykeeper.toml": "mode = \"server\"\n",
+	} {
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, []byte(content), 0o644)
+		_, err := ParseSwitches([]string{f})
+		if want := "this looks like relaykeeper's TOML file: give it with --config " + f; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want %q", name, err, want)
+		}
+	}
+}

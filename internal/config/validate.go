@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
 )
@@ -223,6 +224,18 @@ func (c *Config) Validate() error {
 	for _, hop := range c.Routing.FallbackRelay {
 		v.nextHop(hop, "routing.smtp_fallback_relay")
 	}
+	// The resolvers are asked at each lookup, not at start: a bad one
+	// would fail every message (and a bare IP is no DNS server's port).
+	if cf := c.Routing.ContentFilter; cf != "" {
+		if err := hostport.Check(hostport.FilterAddr(cf)); err != nil {
+			v.bad("%q: want [TRANSPORT:]HOST[:PORT], as scan:[127.0.0.1]:10025: %v", cf, err)("routing.content_filter")
+		}
+	}
+	for _, d := range []struct{ key, addr string }{{"smtp.dns_server", c.SMTP.DNSServer}, {"policy.dns_server", c.Policy.DNSServer}, {"routing.dns_server", c.Routing.DNSServer}} {
+		if err := hostport.Check(d.addr); d.addr != "" && err != nil {
+			v.bad("%q: want the DNS server's IP:PORT, as 127.0.0.1:53: %v", d.addr, err)(d.key)
+		}
+	}
 	// default_transport is TRANSPORT[:NEXTHOP] ("smtp:[smtp.example.com]:587",
 	// "error:TEXT"), as in Postfix.
 	switch name, hop := route.SplitResult(c.Routing.DefaultTransport); name {
@@ -303,7 +316,7 @@ func (c *Config) Validate() error {
 		// and would otherwise fail only at listen time, with a resolver's error.
 		_, port, err := net.SplitHostPort(c.Admin.HTTP)
 		if err == nil {
-			_, err = lookupPort(port)
+			_, err = hostport.Port(port)
 		}
 		if err != nil {
 			v.bad("%q: want HOST:PORT, e.g. 127.0.0.1:8025", c.Admin.HTTP)("admin.http")
@@ -524,30 +537,11 @@ func ResolveHostPort(s string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: %q is not an IPv6 address", s, host)
 	}
-	n, err := lookupPort(port)
+	n, err := hostport.Port(port)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", s, err)
 	}
 	return net.JoinHostPort(host, strconv.Itoa(n)), nil
-}
-
-// lookupPort reads a port number (1-65535) or a service name ("smtp").
-func lookupPort(port string) (int, error) {
-	if port == "" {
-		return 0, errors.New("missing port")
-	}
-	if strings.Trim(port, "0123456789") == "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return 0, fmt.Errorf("port %s is out of range 1-65535", port)
-		}
-		return n, nil
-	}
-	n, err := net.LookupPort("tcp", port)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("unknown port or service %q", port)
-	}
-	return n, nil
 }
 
 // checkListenAddr accepts what smtp.interfaces may hold: an address
@@ -577,7 +571,7 @@ func checkListenAddr(s string) error {
 		if err != nil {
 			return errors.New("want an address, address:port or name")
 		}
-		if _, err := lookupPort(port); err != nil {
+		if _, err := hostport.Port(port); err != nil {
 			return err
 		}
 		if (strings.HasPrefix(s, "[") || strings.Contains(h, ":")) &&

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 	"github.com/relaykeeper/relaykeeper/internal/route"
@@ -63,7 +63,7 @@ func (s *Scheduler) plan(env *spool.Envelope, pending []string) []leg {
 			// routing happens when it comes back.
 			rt = route.Destination{Key: contentFilterKey + cf}
 		} else if env.ForwardToAddress != "" {
-			rt = route.Destination{Key: forwardToAddressKey + filterAddr(env.ForwardToAddress)}
+			rt = route.Destination{Key: forwardToAddressKey + hostport.FilterAddr(env.ForwardToAddress)}
 		} else {
 			// A filter may have named the account to send with.
 			rt = rt.WithAccount(env.ClientAccountSelector)
@@ -647,47 +647,12 @@ func contentFilter(env *spool.Envelope, configured string) string {
 		return ""
 	}
 	if env.FilterTo != "" {
-		return filterAddr(env.FilterTo)
+		return hostport.FilterAddr(env.FilterTo)
 	}
 	if configured != "" {
-		return filterAddr(configured)
+		return hostport.FilterAddr(configured)
 	}
 	return ""
-}
-
-// filterAddr is the address ("host:port") of a content filter written
-// either as Postfix writes content_filter and FILTER, transport:nexthop
-// ("scan:localhost:10025", "smtp:[127.0.0.1]:10025", "scan:[::1]:10025"),
-// whose transport name it drops, or as a bare host[:port]
-// ("127.0.0.1:10025", "localhost:10025"). The port defaults to 25.
-func filterAddr(spec string) string {
-	hop := strings.TrimSpace(spec)
-	if name, rest, ok := strings.Cut(hop, ":"); ok && isTransportName(name) && rest != "" && !isPort(rest) {
-		hop = rest
-	}
-	host, port, err := net.SplitHostPort(hop)
-	if err != nil {
-		host, port = hop, "25"
-	}
-	if p, ok := smtpServices[strings.ToLower(port)]; ok {
-		port = p
-	}
-	return net.JoinHostPort(strings.Trim(host, "[]"), port)
-}
-
-// isTransportName reports a master.cf service name: letters, digits, '-'
-// and '_' (a host name with dots, or an IP address, is none).
-func isTransportName(s string) bool {
-	return s != "" && strings.Trim(strings.ToLower(s), "abcdefghijklmnopqrstuvwxyz0123456789-_") == ""
-}
-
-// smtpServices are the service names Postfix users write for SMTP ports.
-var smtpServices = map[string]string{"smtp": "25", "submission": "587", "submissions": "465", "smtps": "465"}
-
-// isPort reports a port: a number or an SMTP service name.
-func isPort(s string) bool {
-	_, named := smtpServices[strings.ToLower(s)]
-	return named || (s != "" && len(s) <= 5 && strings.Trim(s, "0123456789") == "")
 }
 
 // window is how many sessions a destination may have now: its limit, or

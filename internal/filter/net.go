@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/idleconn"
 )
 
@@ -28,9 +29,8 @@ func splitAddress(spec, addr string) (network, address string, err error) {
 	if strings.HasPrefix(addr, "/") {
 		return "unix", addr, nil
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" || port == "" {
-		return "", "", fmt.Errorf("filter: %q: want HOST:PORT or a unix socket path", spec)
+	if err := hostport.Check(addr); err != nil {
+		return "", "", fmt.Errorf("filter: %q: want HOST:PORT or a unix socket path: %w", spec, err)
 	}
 	return "tcp", addr, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 )
 
 // Postfix's defaults for check_policy_service (postconf(5)).
@@ -102,8 +104,8 @@ func policyEndpoint(spec string) (*policyService, error) {
 	switch {
 	case !ok || addr == "":
 	case kind == "inet":
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			return nil, fmt.Errorf("%q: want inet:host:port", spec)
+		if err := hostport.Check(addr); err != nil {
+			return nil, fmt.Errorf("%q: want inet:host:port: %w", spec, err)
 		}
 		p.network, p.addr = "tcp", addr
 		return p, nil

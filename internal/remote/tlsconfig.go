@@ -117,8 +117,16 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 		// Postfix send it: it crosses no network.
 		mode = TLSRequired
 	}
-	if mode == TLSNone && ((s.Verify != "" && !s.VerifyOff()) || s.Certificate != "" || s.ServerName != "") {
-		return 0, nil, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection")
+	if mode == TLSNone {
+		// Named by the setting given, so that its file and line are.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"tls.client_verify", s.Verify != "" && !s.VerifyOff()}, {"tls.client_certificate", s.Certificate != ""}, {"tls.client_server_name", s.ServerName != ""}} {
+			if k.set {
+				return 0, nil, &SettingError{k.key, errors.New("client TLS settings given without --client-tls, --client-tls-required or --client-tls-connection (tls.client, tls.client_required or tls.client_connection)")}
+			}
+		}
 	}
 	return mode, tc, nil
 }

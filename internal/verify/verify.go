@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/relaykeeper/relaykeeper/internal/command"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 )
 
 // DefaultTimeout is the verifier timeout when New is given zero; it is the
@@ -158,7 +158,7 @@ func New(spec string, timeout time.Duration) (*Verifier, error) {
 		case strings.HasPrefix(rest, "/"):
 			v.network, v.addr = "unix", rest
 		default:
-			if _, _, err := net.SplitHostPort(rest); err != nil {
+			if err := hostport.Check(rest); err != nil {
 				return nil, fmt.Errorf("verify: bad network verifier address %q: %w", rest, err)
 			}
 			v.network, v.addr = "tcp", rest
