@@ -281,10 +281,15 @@ func changeHeader(fields []field, index int, name, value string) []field {
 	return fields
 }
 
-// bytes is the field as it goes in the file: as it was, or "Name: value"
-// with CRLF line breaks.
+// bytes is the field as it goes in the file: as it was (with a line break
+// if it had none), or "Name: value" with CRLF line breaks.
 func (f field) bytes() []byte {
 	if f.raw != nil {
+		if !bytes.HasSuffix(f.raw, []byte("\n")) {
+			// The last line of a file without a final line break:
+			// without one, the next field would be glued onto it.
+			return append(f.raw[:len(f.raw):len(f.raw)], '\r', '\n')
+		}
 		return f.raw
 	}
 	var b bytes.Buffer
