@@ -115,7 +115,7 @@ type plainRelay struct{ Relay }
 const content = "Received: from client.example\r\nSubject: test\r\nFrom: a@example.com\r\n\r\nbody line\r\n"
 
 // addMessage commits a message and moves it to state st.
-func addMessage(t *testing.T, s *spool.Spool, from, to string, st spool.State) string {
+func addMessage(t testing.TB, s *spool.Spool, from, to string, st spool.State) string {
 	t.Helper()
 	w, err := s.Create(t0)
 	if err != nil {
@@ -149,7 +149,7 @@ func addMessage(t *testing.T, s *spool.Spool, from, to string, st spool.State) s
 	return w.ID()
 }
 
-func newSpool(t *testing.T) *spool.Spool {
+func newSpool(t testing.TB) *spool.Spool {
 	t.Helper()
 	s, err := spool.Open(t.TempDir(), nil)
 	if err != nil {
@@ -167,7 +167,7 @@ type fixture struct {
 	done  chan error
 }
 
-func newFixture(t *testing.T, opts Options) *fixture {
+func newFixture(t testing.TB, opts Options) *fixture {
 	t.Helper()
 	f := &fixture{relay: &fakeRelay{}}
 	if opts.Spool == nil {

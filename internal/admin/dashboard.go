@@ -126,7 +126,16 @@ func securityHeaders(w http.ResponseWriter) {
 func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	static, _ := fs.Sub(webFiles, "web")
 	files := http.FileServerFS(static)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A name that is no valid file name (a byte that is not
+		// UTF-8, "/static/%F9") is no file: 404, not the file
+		// server's 500 for fs.ErrInvalid.
+		if name := strings.TrimPrefix(r.URL.Path, "/"); name != "" && !fs.ValidPath(strings.TrimSuffix(name, "/")) {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})))
 	mux.HandleFunc("GET /{$}", s.getIndex)
 	mux.Handle("/api/bans", methods{http.MethodGet: s.getBans, http.MethodPost: s.postBan})
 	mux.Handle("/api/bans/{ip}", methods{http.MethodDelete: s.deleteBan})

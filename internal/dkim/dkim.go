@@ -128,13 +128,14 @@ func (s *Signer) Domain() string { return s.domain }
 // and held in memory otherwise.
 func (s *Signer) Sign(r io.Reader, w io.Writer) error {
 	var again io.Reader
+	var info *headerInfo
 	if rs, ok := r.(io.ReadSeeker); ok {
 		start, err := rs.Seek(0, io.SeekCurrent)
 		if err != nil {
 			return fmt.Errorf("dkim: %w", err)
 		}
-		sig, _, err := s.signature(rs)
-		if err != nil {
+		var sig string
+		if sig, info, err = s.signature(rs); err != nil {
 			return err
 		}
 		if _, err := rs.Seek(start, io.SeekStart); err != nil {
@@ -146,16 +147,28 @@ func (s *Signer) Sign(r io.Reader, w io.Writer) error {
 		again = rs
 	} else {
 		var buf bytes.Buffer
-		sig, _, err := s.signature(io.TeeReader(r, &buf))
+		sig, inf, err := s.signature(io.TeeReader(r, &buf))
 		if err != nil {
 			return err
 		}
 		if _, err := io.WriteString(w, sig); err != nil {
 			return err
 		}
-		again = &buf
+		again, info = &buf, inf
 	}
-	_, err := io.Copy(w, again)
+	return info.copySigned(w, again)
+}
+
+// copySigned copies the message read from r to w as it was signed: with
+// the empty line that ends the header section where the message had none.
+func (info *headerInfo) copySigned(w io.Writer, r io.Reader) error {
+	if _, err := io.CopyN(w, r, info.headLen); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, info.sep); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, r)
 	return err
 }
 
@@ -205,6 +218,9 @@ func (s *Signer) signature(r io.Reader) (string, *headerInfo, error) {
 	if _, err := ds.Write(head); err != nil {
 		return "", nil, fmt.Errorf("dkim: %w", err)
 	}
+	if _, err := io.WriteString(ds, info.sep); err != nil {
+		return "", nil, fmt.Errorf("dkim: %w", err)
+	}
 	if _, err := io.Copy(ds, br); err != nil {
 		return "", nil, fmt.Errorf("dkim: read message: %w", err)
 	}
@@ -216,9 +232,34 @@ func (s *Signer) signature(r io.Reader) (string, *headerInfo, error) {
 
 // headerInfo is what the signer needs to know of a header section.
 type headerInfo struct {
-	names []string // field names in order
-	from  string   // the first From field's value, unfolded
-	sigs  []string // DKIM-Signature values, unfolded
+	// headLen is the length of the header section as readHeader read it;
+	// sep is what the message needs after it to end the header section
+	// with an empty line: "" when it has one, a line break or two when it
+	// ends at the end of the message or at a line that is not a field
+	// (without it, the signer could not read the header and the message
+	// was never signed, nor sent).
+	headLen int64
+	sep     string
+	names   []string // field names in order
+	from    string   // the first From field's value, unfolded
+	sigs    []string // DKIM-Signature values, unfolded
+	ended   bool     // the header section ends in an empty line
+}
+
+// done sets headLen and sep for the header section head.
+func (info *headerInfo) done(head []byte) ([]byte, *headerInfo, error) {
+	info.headLen = int64(len(head))
+	switch eol := "\r\n"; {
+	case info.ended || len(head) == 0:
+	case bytes.HasSuffix(head, []byte("\n")):
+		if !bytes.HasSuffix(head, []byte("\r\n")) {
+			eol = "\n"
+		}
+		info.sep = eol
+	default:
+		info.sep = eol + eol
+	}
+	return head, info, nil
 }
 
 // readHeader reads the header section, up to and including the empty line
@@ -236,7 +277,7 @@ func readHeader(br *bufio.Reader) ([]byte, *headerInfo, error) {
 				*cur += " " + strings.TrimSpace(string(line))
 			}
 			if err == io.EOF {
-				return head.Bytes(), info, nil
+				return info.done(head.Bytes())
 			} else if err != nil {
 				return nil, nil, err
 			}
@@ -251,11 +292,12 @@ func readHeader(br *bufio.Reader) ([]byte, *headerInfo, error) {
 			// The empty line, or the end of the message.
 			n, _ := br.Discard(len(line))
 			head.Write(line[:n])
-			return head.Bytes(), info, nil
+			info.ended = bytes.HasSuffix(line[:n], []byte("\n"))
+			return info.done(head.Bytes())
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || bytes.ContainsAny(bytes.TrimRight(line[:colon], " \t"), " \t") {
-			return head.Bytes(), info, nil // the body starts here
+			return info.done(head.Bytes()) // the body starts here
 		}
 		full, err := br.ReadBytes('\n')
 		head.Write(full)
@@ -272,7 +314,7 @@ func readHeader(br *bufio.Reader) ([]byte, *headerInfo, error) {
 			cur = &info.sigs[len(info.sigs)-1]
 		}
 		if err == io.EOF {
-			return head.Bytes(), info, nil
+			return info.done(head.Bytes())
 		} else if err != nil {
 			return nil, nil, err
 		}

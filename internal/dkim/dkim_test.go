@@ -71,7 +71,7 @@ func rsaKey(t *testing.T, bits int, pkcs8 bool) testKey {
 	return testKey{name, pem.EncodeToMemory(block), "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(pub)}
 }
 
-func ed25519Key(t *testing.T) testKey {
+func ed25519Key(t testing.TB) testKey {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -85,7 +85,7 @@ func ed25519Key(t *testing.T) testKey {
 		"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}
 }
 
-func (k testKey) signer(t *testing.T, domain string) *Signer {
+func (k testKey) signer(t testing.TB, domain string) *Signer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "key.pem")
 	if err := os.WriteFile(path, k.pem, 0o600); err != nil {

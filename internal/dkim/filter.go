@@ -68,8 +68,7 @@ func (f *signFilter) Run(ctx context.Context, contentPath, _ string) filter.Resu
 		if _, err := io.WriteString(w, sig); err != nil {
 			return err
 		}
-		_, err := io.Copy(w, file)
-		return err
+		return info.copySigned(w, file)
 	})
 	if err != nil {
 		return tempFail("dkim: rewrite %s: %v", contentPath, err)

@@ -135,6 +135,32 @@ func fieldName(line []byte) (string, bool) {
 	return string(name), true
 }
 
+// checkHeaderChange refuses a header change that would not stay one field
+// of the header section: a name that is not printable ASCII without a
+// colon (an empty one made ":" a line that ended the header section and
+// pushed the fields after it into the body), or a value with a line
+// break that is not a fold (one that starts a new field or ends the
+// header section). Deleting a field (an empty value) writes nothing and
+// passes.
+func checkHeaderChange(mod gomilter.ModifyAction) error {
+	switch {
+	case mod.Code == gomilter.ActChangeHeader && mod.HeaderValue == "":
+		return nil
+	case mod.Code != gomilter.ActAddHeader && mod.Code != gomilter.ActInsertHeader && mod.Code != gomilter.ActChangeHeader:
+		return nil
+	}
+	if mod.HeaderName == "" || strings.ContainsFunc(mod.HeaderName, func(r rune) bool { return r < 33 || r > 126 || r == ':' }) {
+		return fmt.Errorf("the milter sent a header field name %q, which is no field name", mod.HeaderName)
+	}
+	lines := strings.Split(string(crlf.Bytes([]byte(mod.HeaderValue))), "\r\n")
+	for _, l := range lines[1:] {
+		if l == "" || (l[0] != ' ' && l[0] != '\t') {
+			return fmt.Errorf("the milter sent a %s field whose value breaks a line without folding it", mod.HeaderName)
+		}
+	}
+	return nil
+}
+
 // body reads the body as it is in the file.
 func (m *message) body() io.Reader {
 	return io.NewSectionReader(m.f, m.bodyOff, m.size-m.bodyOff)
@@ -255,10 +281,15 @@ func changeHeader(fields []field, index int, name, value string) []field {
 	return fields
 }
 
-// bytes is the field as it goes in the file: as it was, or "Name: value"
-// with CRLF line breaks.
+// bytes is the field as it goes in the file: as it was (with a line break
+// if it had none), or "Name: value" with CRLF line breaks.
 func (f field) bytes() []byte {
 	if f.raw != nil {
+		if !bytes.HasSuffix(f.raw, []byte("\n")) {
+			// The last line of a file without a final line break:
+			// without one, the next field would be glued onto it.
+			return append(f.raw[:len(f.raw):len(f.raw)], '\r', '\n')
+		}
 		return f.raw
 	}
 	var b bytes.Buffer

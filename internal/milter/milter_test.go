@@ -395,6 +395,7 @@ func TestNoHeaderSeparator(t *testing.T) {
 		{"Subject: x\r\n", "Subject: x\r\nX-A: 1\r\n"},
 		{"Subject: x\r\nnot a header\r\n", "Subject: x\r\nX-A: 1\r\n\r\nnot a header\r\n"},
 		{"", "X-A: 1\r\n"},
+		{"Subject: x", "Subject: x\r\nX-A: 1\r\n"}, // no final line break: the field was glued on
 		{"Subject: x\n\nLF only\n", "Subject: x\nX-A: 1\r\n\nLF only\n"},
 	} {
 		cp, ep := writeMessage(t, tt.in, "192.0.2.7:1")

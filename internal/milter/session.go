@@ -291,6 +291,9 @@ func (ses *session) checkNegotiated(mods []gomilter.ModifyAction) error {
 		if opt&actions == 0 || !ses.s.ActionOption(opt) {
 			return fmt.Errorf("the milter asked to %s, which was not negotiated", what)
 		}
+		if err := checkHeaderChange(mod); err != nil {
+			return err
+		}
 	}
 	return nil
 }
