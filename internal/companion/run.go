@@ -71,6 +71,13 @@ type Config struct {
 // if not nil, shows -v's progress. The bans still waiting for their delay
 // are written before Run returns.
 func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progress, diag *slog.Logger) error {
+	// SIGHUP is caught from the start, not once the files are read: the
+	// start asks postconf (seconds on a busy machine), and a unit's
+	// ExecReload meanwhile must not end the process. reloadOnHUP acts on
+	// it, and on one that came before.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	policy := enforce.Policy{Rules: enforce.DefaultRules(), TrustedUpstreams: cfg.TrustedUpstreams}
 	if cfg.Rules != "" {
 		rs, err := enforce.LoadRules(cfg.Rules)
@@ -145,7 +152,7 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		return err
 	}
 	enforce.WatchPolicyFiles(policy, diag)
-	defer reloadOnHUP(policy, wl, diag)()
+	defer reloadOnHUP(hups, policy, wl, diag)()
 	c := New(cfg.Options, policy, &postfixlog.Tracker{Reinjection: cfg.Reinjection, FilterUIDs: uids}, bans, maillog.New(actions), diag)
 	st, err := postfixlog.LoadState(cfg.State)
 	if err != nil {
@@ -284,10 +291,9 @@ func filterUIDs(users string) ([]string, error) {
 // (each is also read again as it changes), rather than end the process as
 // SIGHUP does by default: a unit's ExecReload, or a shell that started
 // postfix-enforcer in the background and then closed, must not stop the
-// enforcement. The returned function stops listening.
-func reloadOnHUP(p enforce.Policy, wl *enforce.Welcomelist, diag *slog.Logger) (stop func()) {
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
+// enforcement. hups is notified of SIGHUP (Run's, from its start). The
+// returned function stops acting on it.
+func reloadOnHUP(hups <-chan os.Signal, p enforce.Policy, wl *enforce.Welcomelist, diag *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -303,5 +309,5 @@ func reloadOnHUP(p enforce.Policy, wl *enforce.Welcomelist, diag *slog.Logger) (
 			}
 		}
 	}()
-	return func() { signal.Stop(hups); close(done) }
+	return func() { close(done) }
 }
