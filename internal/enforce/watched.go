@@ -150,7 +150,7 @@ func readWatched(what, path string, devices bool) (data []byte, fi os.FileInfo, 
 	return data, fi, nil
 }
 
-// maxWatchedFile bounds what a rules file or reply filter may hold: a
+// maxWatchedFile bounds what a rules file, reply filter or welcomelist may hold: a
 // mistaken path (a log file) must not take the relay's memory.
 const maxWatchedFile = 16 << 20
 
