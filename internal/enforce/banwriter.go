@@ -202,8 +202,17 @@ func (w *BanWriter) write(ev BanEvent) {
 	if w.sink == nil {
 		return
 	}
-	if err := w.sink.WriteBan(BanLineNet(ev.Reason, ev.Net)); err != nil {
-		w.log.Error("ban line not written", "client", ev.Client, "err", err)
+	// The client's own line first, ending in its address as
+	// relay-enforcer's does (its manual's jail matches <HOST> there);
+	// then, for a ban of its network, the network's line.
+	lines := []string{BanLine(ev.Reason, ev.Client)}
+	if n := ev.Network(); n.Bits() < n.Addr().BitLen() {
+		lines = append(lines, BanLineNet(ev.Reason, n))
+	}
+	for _, line := range lines {
+		if err := w.sink.WriteBan(line); err != nil {
+			w.log.Error("ban line not written", "client", ev.Client, "err", err)
+		}
 	}
 }
 

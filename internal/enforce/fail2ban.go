@@ -42,16 +42,21 @@ func BanLine(reason string, ip netip.Addr) string {
 	return BanLineNet(reason, netip.PrefixFrom(ip, ip.BitLen()))
 }
 
-// BanLineNet is BanLine for a ban of a network: the line ends in
-// ADDR/LEN (2001:db8:1:2::/64), which fail2ban's <SUBNET> reads and bans
-// whole (etc/fail2ban/filter.d/relaykeeper.conf); a jail made for
-// relay-enforcer matches <HOST>, an address alone, and must be changed to
-// <SUBNET> (docs/enforce.md). A single address is written bare, as
-// BanLine writes it.
+// BanLineNet is the line for a ban of a network, written after BanLine's
+// for the client itself: "bannable-network REASON ADDR/LEN"
+// (2001:db8:1:2::/64), which the shipped filter's <SUBNET> reads and bans
+// whole (etc/fail2ban/filter.d/relaykeeper.conf). A jail made for
+// relay-enforcer ("bannable.* <HOST>$", its manual's) matches BanLine's
+// line, which ends in the client's address as relay-enforcer's does, and
+// not this one: it bans the address alone, as it always did.
 func BanLineNet(reason string, p netip.Prefix) string {
 	reason = singleLine(reason)
 	addr := banTarget(p)
-	if room := MaxBanLine - len("bannable ") - len(" ") - len(addr); len(reason) > room {
+	keyword := "bannable "
+	if p.Bits() < p.Addr().BitLen() {
+		keyword = "bannable-network "
+	}
+	if room := MaxBanLine - len(keyword) - len(" ") - len(addr); len(reason) > room {
 		cut := room - len("...")
 		for cut > 0 && !utf8.RuneStart(reason[cut]) {
 			cut--
@@ -59,7 +64,7 @@ func BanLineNet(reason string, p netip.Prefix) string {
 		reason = strings.TrimSpace(reason[:cut]) + "..."
 	}
 	var sb strings.Builder
-	sb.WriteString("bannable ")
+	sb.WriteString(keyword)
 	if reason != "" {
 		sb.WriteString(reason)
 		sb.WriteByte(' ')

@@ -240,3 +240,44 @@ func TestJailsKeepFail2banWorking(t *testing.T) {
 		t.Errorf("fail2ban-client -t with relaykeeper's jails installed: %v\n%s", err, out)
 	}
 }
+
+// TestSeedJailStillBansTheAddress: relay-enforcer's manual has its jail
+// match "^%(__prefix_line)sbannable.* <HOST>$", a line that ends in the
+// client's address. A ban of an IPv6 client's /64 (V6ban23) ended its line
+// in the network, which that jail does not match: the example as written
+// stopped banning IPv6 clients. The client's own line ends in its address
+// again; the network's line, "bannable-network", is the shipped filter's.
+func TestSeedJailStillBansTheAddress(t *testing.T) {
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		harness.Missing(t, "fail2ban-regex not installed (scripts/test-deps.sh)")
+	}
+	common := "/etc/fail2ban/filter.d/common.conf"
+	data, err := os.ReadFile(common)
+	if err != nil {
+		harness.Missing(t, "fail2ban's %s is missing", common)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "filter.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "filter.d", "common.conf"), data, 0o644)
+	seed := "[INCLUDES]\nbefore = common.conf\n[Definition]\n_daemon = relay-enforcer\nfailregex = ^%(__prefix_line)sbannable.* <HOST>$\nignoreregex =\n"
+	os.WriteFile(filepath.Join(dir, "filter.d", "relay-enforcer.local"), []byte(seed), 0o644)
+	var sink lineSink
+	w := NewBanWriter(&sink, nil, nil, nil)
+	w.Add(time.Time{}, BanEvent{Client: netip.MustParseAddr("2001:db8:1:2::7"), Net: netip.MustParsePrefix("2001:db8:1:2::/64"),
+		Reason: "gmail-unsolicited queue 4A0001ABC1 to u1@gmail.test"})
+	w.Flush()
+	var lines []string
+	for _, l := range sink.lines {
+		lines = append(lines, "Nov 22 10:00:10 relay relay-enforcer[812]: "+l)
+	}
+	log := filepath.Join(dir, "test.log")
+	os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	out, err := exec.Command(bin, "-o", "ip", log, filepath.Join(dir, "filter.d", "relay-enforcer.local")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); !slices.Equal(got, []string{"2001:db8:1:2::7"}) {
+		t.Errorf("relay-enforcer's jail bans %q from %q; want the client's address", got, lines)
+	}
+}
