@@ -146,6 +146,10 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			return rep, err
 		}
 		m := msgs[id]
+		if s.inReceipt(id) {
+			rep.InUse++ // a filter may have renamed its content file (Spool.receiving)
+			continue
+		}
 		lock, err := s.lockContent(id)
 		if errors.Is(err, ErrBusy) {
 			rep.InUse++

@@ -74,6 +74,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -143,6 +144,17 @@ const (
 type Spool struct {
 	dir string
 	log *slog.Logger
+	// receiving are the ids of this process's open Writers (Create to
+	// Commit or Abort). Recovery leaves them alone: a filter that renames
+	// a new content file over the old one ("mv $c.tmp $c", E-MailRelay's
+	// idiom) leaves the file under the message's name unlocked until the
+	// session's Relock, and recovery running then (at start, while mail
+	// is accepted) set the message aside as a receipt never completed,
+	// after which the client was told 250.
+	receiving struct {
+		mu  sync.Mutex
+		ids map[string]bool
+	}
 	// Sync is false only in tests and benchmarks that measure the cost of
 	// fsync itself; every real use leaves it true.
 	noSync bool
@@ -374,4 +386,28 @@ func (s *Spool) find(id string) (State, error) {
 		}
 	}
 	return 0, ErrNotFound
+}
+
+// startReceipt and endReceipt mark a Writer's id as being received by this
+// process (Spool.receiving).
+func (s *Spool) startReceipt(id string) {
+	s.receiving.mu.Lock()
+	defer s.receiving.mu.Unlock()
+	if s.receiving.ids == nil {
+		s.receiving.ids = map[string]bool{}
+	}
+	s.receiving.ids[id] = true
+}
+
+func (s *Spool) endReceipt(id string) {
+	s.receiving.mu.Lock()
+	defer s.receiving.mu.Unlock()
+	delete(s.receiving.ids, id)
+}
+
+// inReceipt reports whether this process is receiving id now.
+func (s *Spool) inReceipt(id string) bool {
+	s.receiving.mu.Lock()
+	defer s.receiving.mu.Unlock()
+	return s.receiving.ids[id]
 }

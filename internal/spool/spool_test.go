@@ -241,7 +241,8 @@ func TestRecover(t *testing.T) {
 	io.WriteString(w, "unacked")
 	w.Prepare(testEnvelope())
 	unacked := w.ID()
-	w.f.Close() // the writer's process dies: its lock goes
+	w.f.Close()           // the writer's process dies: its lock goes,
+	s.endReceipt(unacked) // and its receipts with it
 
 	// A receipt that died before its envelope existed.
 	w, _ = s.Create(t0)
@@ -249,6 +250,7 @@ func TestRecover(t *testing.T) {
 	w.bw.Flush()
 	orphan := w.ID()
 	w.f.Close()
+	s.endReceipt(orphan)
 
 	// A receipt in progress in a live writer.
 	inflight, _ := s.Create(t0)

@@ -51,6 +51,7 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 	if s.journal.Load() != nil && s.watcher.Load() != nil && !s.noHot {
 		for range 5 {
 			if id := s.newID(now); s.reserve(id) {
+				s.startReceipt(id)
 				return &Writer{s: s, id: id, mem: &chunks{t: &s.hot}, started: time.Now()}, nil
 			}
 		}
@@ -65,6 +66,7 @@ func (s *Spool) Create(now time.Time) (*Writer, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.startReceipt(w.id)
 		return w, nil
 	}
 	return nil, fmt.Errorf("spool: create: no free id")
@@ -318,6 +320,9 @@ func (w *Writer) toFiles() error {
 // it to be fdatasynced before it renames the envelope; without one, the
 // rename is followed by a directory fsync.
 func (w *Writer) Commit(hold bool) error {
+	// Committed or not, the receipt is over: a failed Commit's files are
+	// the caller's to Abort, or recovery's at the next start.
+	defer w.s.endReceipt(w.id)
 	if !w.prepared {
 		return fmt.Errorf("spool: commit before prepare")
 	}
@@ -499,6 +504,7 @@ func (w *Writer) syncFiles() error {
 // Abort throws the message away. It is for messages the client was not told
 // were accepted: a rejected or broken transaction, a proxied message.
 func (w *Writer) Abort() {
+	defer w.s.endReceipt(w.id)
 	if w.done {
 		return
 	}
@@ -535,9 +541,21 @@ func (w *Writer) Relock() error {
 		return w.toFiles() // no filter has seen it: nothing moved
 	}
 	nf, err := relock(w.s.contentPath(w.id), w.f)
+	if errors.Is(err, os.ErrNotExist) && w.s.inQuarantine(w.id) {
+		// Not the filter's doing (abandon): another process's recovery
+		// took the files while the filter had unlocked them. The client
+		// must not hear 250 for a message in quarantine.
+		return fmt.Errorf("spool: %s was set aside in %s while a filter ran; refused", w.id, quarantineDir)
+	}
 	if err != nil {
 		return err
 	}
 	w.f = nf
 	return nil
+}
+
+// inQuarantine reports whether recovery moved id's content into quarantine.
+func (s *Spool) inQuarantine(id string) bool {
+	_, err := os.Lstat(s.dir + "/" + quarantineDir + "/" + id + ".content")
+	return err == nil
 }
