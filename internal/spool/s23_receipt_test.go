@@ -24,17 +24,8 @@ func TestS23RecoveryLeavesReceiptUnderFilter(t *testing.T) {
 		if journal {
 			openJournal(t, s)
 		}
-		w, err := s.Create(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, "Subject: received\r\n\r\n")
-		if err := w.Prepare(testEnvelope()); err != nil {
-			t.Fatal(err)
-		}
-		want := "Subject: edited by a filter\r\n\r\n"
-		os.WriteFile(w.ContentPath()+".tmp", []byte(want), 0o640)
-		os.Rename(w.ContentPath()+".tmp", w.ContentPath())
+		const want = "Subject: edited by a filter\r\n\r\n"
+		w := filteredReceipt(t, s, want)
 		rep, err := s.RecoverFiles(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +57,23 @@ func TestS23RecoveryLeavesReceiptUnderFilter(t *testing.T) {
 // abandoning the message, with 250 to the client.
 func TestS23RelockRefusesAMessageSetAside(t *testing.T) {
 	s, _ := Open(t.TempDir(), nil)
+	w := filteredReceipt(t, s, "Subject: edited\r\n\r\n")
+	other, _ := Open(s.Dir(), nil) // another process, with no receipts of its own
+	if rep, err := other.RecoverFiles(context.Background()); err != nil || len(rep.Quarantined) != 1 {
+		t.Fatalf("the other process's recovery: %+v, %v; want the unlocked receipt set aside", rep, err)
+	}
+	err := w.Relock()
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Relock after the files went to quarantine = %v; want an error that is not 'no such file'", err)
+	}
+	w.Abort()
+}
+
+// filteredReceipt is a receipt prepared in s whose content a filter has
+// replaced with text by renaming a new file over it, as E-MailRelay's
+// addsig does.
+func filteredReceipt(t *testing.T, s *Spool, text string) *Writer {
+	t.Helper()
 	w, err := s.Create(time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -74,15 +82,7 @@ func TestS23RelockRefusesAMessageSetAside(t *testing.T) {
 	if err := w.Prepare(testEnvelope()); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(w.ContentPath()+".tmp", []byte("Subject: edited\r\n\r\n"), 0o640)
+	os.WriteFile(w.ContentPath()+".tmp", []byte(text), 0o640)
 	os.Rename(w.ContentPath()+".tmp", w.ContentPath())
-	other, _ := Open(s.Dir(), nil) // another process, with no receipts of its own
-	if rep, err := other.RecoverFiles(context.Background()); err != nil || len(rep.Quarantined) != 1 {
-		t.Fatalf("the other process's recovery: %+v, %v; want the unlocked receipt set aside", rep, err)
-	}
-	err = w.Relock()
-	if err == nil || errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Relock after the files went to quarantine = %v; want an error that is not 'no such file'", err)
-	}
-	w.Abort()
+	return w
 }
