@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,12 @@ func LockInstance(path string) (unlock func(), err error) {
 // StopOther stops the enforcer that holds the lock at path (-s, -r): it
 // sends SIGTERM to the pid in the file, if that process holds the lock and
 // is a postfix-enforcer, and waits up to 15 seconds for the lock.
+// SIGHUP is caught from here on: a unit's ExecReload in the wait must not
+// end the process that replaces the one it stops. Nothing is read yet to
+// reload, and Run catches it itself; the catch is left in place so that
+// none falls between the two.
 func StopOther(path string, stderr io.Writer) error {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	free := func() bool {
 		f, err := os.Open(path)
 		if err != nil {
