@@ -109,12 +109,14 @@ func (r *relay) newSchedulerWith(p deliver.Progress) *deliver.Scheduler {
 
 // Reload is reload.Loader: the tables and files that changed (all of them, with all).
 func (r *relay) Reload(all bool) {
-	r.reloadTables()
-	r.secrets.Reload(all, r.log) // a removed account stops logging in
-	r.popSecrets.Reload(all, r.log)
-	r.clientSecrets.Reload(all, r.log) // a rotated smarthost password
+	log, end := r.said.Pass(r.log, all) // a bad file is said once, not every pass
+	defer end()
+	r.reloadTables(log)
+	r.secrets.Reload(all, log) // a removed account stops logging in
+	r.popSecrets.Reload(all, log)
+	r.clientSecrets.Reload(all, log) // a rotated smarthost password
 	if r.router != nil {
-		r.router.ReloadTables(all)
+		r.router.ReloadTables(all, log)
 	}
 	r.enforcer.ReloadFiles()
 }

@@ -148,7 +148,7 @@ type adminBlocks struct {
 func (b adminBlocks) Block(domain, reason string, now time.Time) (bool, error) {
 	added, err := b.BlockTable.Block(domain, reason, now)
 	if added {
-		b.r.reloadTables()
+		b.r.reloadTables(b.r.log)
 	}
 	return added, err
 }
@@ -156,7 +156,7 @@ func (b adminBlocks) Block(domain, reason string, now time.Time) (bool, error) {
 func (b adminBlocks) Unblock(domain string) (bool, error) {
 	removed, err := b.BlockTable.Unblock(domain)
 	if removed {
-		b.r.reloadTables()
+		b.r.reloadTables(b.r.log)
 	}
 	return removed, err
 }

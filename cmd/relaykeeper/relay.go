@@ -77,6 +77,7 @@ type relay struct {
 	memory    *memlimit.Budget // the runtime's memory limit
 	// reloads re-reads tables, in one place.
 	reloads *reload.Runner
+	said    reload.Said
 	// serverFilter and clientFilter are --filter and --client-filter.
 	serverFilter, clientFilter filter.Filter
 	// events copies the mail log to the admin interface's notify sessions.
@@ -256,26 +257,26 @@ func (r *relay) openLog(path string, def io.Writer) (io.Writer, error) {
 
 // reloadTables re-reads every access table whose file changed. A table
 // with a bad line keeps its old contents; the error names file and line.
-func (r *relay) reloadTables() {
+func (r *relay) reloadTables(log *slog.Logger) {
 	if en := r.enforcer; en != nil {
-		en.ReloadBans(r.log)
+		en.ReloadBans(log)
 		if _, err := r.welcome.Reload(); err != nil {
-			r.log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
+			log.Error("welcomelist not reloaded; the old one stays in force", "err", err)
 		}
 	}
 	if r.checks != nil {
 		if err := r.checks.Reload(); err != nil {
-			r.log.Error("header/body checks not reloaded; the old ones stay in force", "err", err)
+			log.Error("header/body checks not reloaded; the old ones stay in force", "err", err)
 		}
 	}
 	if r.tables == nil {
 		return
 	}
 	if err := r.policy.ReloadLists(); err != nil {
-		r.log.Error("mynetworks and relay_domains not reloaded; the old ones stay in force", "err", err)
+		log.Error("mynetworks and relay_domains not reloaded; the old ones stay in force", "err", err)
 	}
 	for _, err := range r.tables.ReloadAll() {
-		r.log.Error("table not reloaded; the old one stays in force", "err", err)
+		log.Error("table not reloaded; the old one stays in force", "err", err)
 	}
 }
 

@@ -204,8 +204,9 @@ func (d *Dialer) ReloadChanged() (bool, error) {
 
 // ReloadTables reloads the routing tables and the transports' secrets:
 // all of them when asked to (SIGHUP), else only if a table's file
-// changed. It logs the outcome: a failed reload keeps the old tables.
-func (d *Dialer) ReloadTables(all bool) {
+// changed. It logs the outcome to log: a failed reload keeps the old
+// tables.
+func (d *Dialer) ReloadTables(all bool, log *slog.Logger) {
 	var err error
 	changed := all
 	if all {
@@ -213,14 +214,14 @@ func (d *Dialer) ReloadTables(all bool) {
 	} else {
 		changed, err = d.ReloadChanged()
 	}
-	if d.opts.Log == nil {
+	if log == nil {
 		return
 	}
 	switch {
 	case err != nil:
-		d.opts.Log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
+		log.Error("routing tables not reloaded; the old ones stay in force", "err", err)
 	case changed:
-		d.opts.Log.Info("routing tables reloaded")
+		log.Info("routing tables reloaded")
 	}
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -45,5 +46,43 @@ func TestS24EnforcerSighupDuringReplace(t *testing.T) {
 	repl.Signal(syscall.SIGTERM)
 	if code, err := repl.Wait(15 * time.Second); err != nil || code != 0 {
 		t.Errorf("replacement: exit %d, %v, want 0 on SIGTERM:\n%s", code, err, repl.Stderr())
+	}
+}
+
+// TestS24BadTableSaidOncePerVersion: a table with a bad line was logged at
+// every five-second look for changed files, for as long as it stayed bad
+// (720 error lines an hour for one typo), while the rules file's error was
+// said once. Now each bad version is said once, again on each SIGHUP, and
+// again when mended and broken once more.
+func TestS24BadTableSaidOncePerVersion(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	access := writeFile(t, dir, "sender_access", "old.example REJECT old\n", 0o644)
+	transport := writeFile(t, dir, "transport", "example.net smtp:[127.0.0.1]:9\n", 0o644)
+	r := startPolicyRelay(t, fmt.Sprintf("[policy]\nsender_restrictions = [\"check_sender_access hash:%s\"]\n[routing]\ntransport_maps = [\"hash:%s\"]\n", access, transport))
+	said := func(what string) int { return strings.Count(r.stderr(), what) }
+	const tableErr, routeErr = "table not reloaded", "routing tables not reloaded"
+	writeFile(t, dir, "sender_access", "old.example REJECT old\nno-value-here\n", 0o644)
+	writeFile(t, dir, "transport", "example.net smtp:[127.0.0.1]:9\nno-value-here\n", 0o644)
+	if !waitFor(8*time.Second, func() bool { return said(tableErr) > 0 && said(routeErr) > 0 }) {
+		t.Fatalf("a bad edit was not logged:\n%s", r.stderr())
+	}
+	time.Sleep(11 * time.Second) // two more looks for changed files
+	if a, b := said(tableErr), said(routeErr); a != 1 || b != 1 {
+		t.Errorf("after 11 s more of the same bad versions: %q said %d times, %q %d; want once each", tableErr, a, routeErr, b)
+	}
+	r.current().Signal(syscall.SIGHUP)
+	if !waitFor(5*time.Second, func() bool { return said(tableErr) == 2 && said(routeErr) == 2 }) {
+		t.Errorf("SIGHUP did not say the bad versions again: %d, %d", said(tableErr), said(routeErr))
+	}
+	writeFile(t, dir, "sender_access", "old.example REJECT old\n", 0o644)
+	if !waitFor(8*time.Second, func() bool {
+		return strings.Count(r.stderr(), "msg=\"table reloaded") > 0 || said(tableErr) == 2 && time.Now().IsZero()
+	}) {
+		time.Sleep(6 * time.Second)
+	}
+	writeFile(t, dir, "sender_access", "old.example REJECT old\nno-value-here\n", 0o644)
+	if !waitFor(12*time.Second, func() bool { return said(tableErr) == 3 }) {
+		t.Errorf("broken again after a mend, the table was said %d times in all; want 3:\n%s", said(tableErr), r.stderr())
 	}
 }
