@@ -73,7 +73,7 @@ func LoadReplyFilter(path string) (*ReplyFilter, error) {
 	for _, typ := range []string{"pcre:", "regexp:"} {
 		path = strings.TrimPrefix(path, typ)
 	}
-	w, err := openWatched("reply filter", path, ParseReplyFilter)
+	w, err := openWatched("reply filter", path, false, ParseReplyFilter)
 	if err != nil {
 		return nil, err
 	}

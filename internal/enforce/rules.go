@@ -87,7 +87,7 @@ type rule struct {
 // The file is read again when it changes (a bad version leaves the rules
 // in force; Reload says why).
 func LoadRules(path string) (*Rules, error) {
-	w, err := openWatched("rules", path, ParseRules)
+	w, err := openWatched("rules", path, false, ParseRules)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 type watched[T any] struct {
 	what       string // "rules", for the errors of reading
 	path       string
+	devices    bool // a character device (/dev/null) reads as the file
 	parse      func(name string, data []byte) (T, error)
 	now        func() time.Time
 	checkEvery time.Duration
@@ -37,9 +38,10 @@ type watched[T any] struct {
 }
 
 // openWatched reads path with parse; an error there is the caller's to
-// refuse the start with.
-func openWatched[T any](what, path string, parse func(string, []byte) (T, error)) (*watched[T], error) {
-	w := &watched[T]{what: what, path: path, parse: parse, now: time.Now, checkEvery: welcomeCheckEvery}
+// refuse the start with. With devices, a character device (/dev/null) is
+// read as a file is.
+func openWatched[T any](what, path string, devices bool, parse func(string, []byte) (T, error)) (*watched[T], error) {
+	w := &watched[T]{what: what, path: path, devices: devices, parse: parse, now: time.Now, checkEvery: welcomeCheckEvery}
 	v, fi, err := w.load()
 	if err != nil {
 		return nil, err
@@ -115,7 +117,7 @@ func (w *watched[T]) refuse(fi os.FileInfo, err error) error {
 // load reads and parses the file; fi is the version read, also when it
 // does not parse. A parse error is parse's own (FILE:LINE: ...).
 func (w *watched[T]) load() (v T, fi os.FileInfo, err error) {
-	data, fi, err := readWatched(w.what, w.path, false)
+	data, fi, err := readWatched(w.what, w.path, w.devices)
 	if err != nil {
 		return v, fi, err
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
@@ -43,17 +42,7 @@ const welcomeCheckEvery = 3 * time.Second
 // Reload); a file with a bad line is refused whole, and the old list stays
 // in force.
 type Welcomelist struct {
-	path string
-	now  func() time.Time
-	// checkEvery is how often Welcome stats the file; tests set 0.
-	checkEvery time.Duration
-
-	mu        sync.RWMutex
-	cur       *welcomeEntries // guarded by mu
-	version   os.FileInfo     // guarded by mu; the file of cur
-	failedVer os.FileInfo     // guarded by mu; a file that did not parse
-	failedErr error           // guarded by mu; why
-	checked   time.Time       // guarded by mu; last stat by Welcome
+	file *watched[*welcomeEntries]
 }
 
 type welcomeEntries struct {
@@ -98,22 +87,23 @@ fe80::/10
 // OpenWelcomelist reads the welcomelist file path, creating it with
 // DefaultWelcomelist if it does not exist.
 func OpenWelcomelist(path string) (*Welcomelist, error) {
-	w := &Welcomelist{path: path, now: time.Now, checkEvery: welcomeCheckEvery}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		if err := safefile.WriteFile(path, []byte(DefaultWelcomelist), 0o644); err != nil {
 			return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
 		}
 	}
-	e, fi, err := w.load()
+	// /dev/null is an empty list, as in Postfix's tables.
+	f, err := openWatched("welcomelist", path, true, func(name string, data []byte) (*welcomeEntries, error) {
+		return parseWelcomelist(name, string(data))
+	})
 	if err != nil {
 		return nil, err
 	}
-	w.cur, w.version, w.checked = e, fi, w.now()
-	return w, nil
+	return &Welcomelist{file: f}, nil
 }
 
 // Path is the welcomelist file.
-func (w *Welcomelist) Path() string { return w.path }
+func (w *Welcomelist) Path() string { return w.file.path }
 
 // Welcome reports whether the client at ip, whose verified host name is
 // hostname ("" when it has none), is on the list.
@@ -121,11 +111,7 @@ func (w *Welcomelist) Welcome(ip netip.Addr, hostname string) bool {
 	if w == nil {
 		return false // no welcomelist (enforcement off): nobody
 	}
-	w.maybeReload()
-	w.mu.RLock()
-	e := w.cur
-	w.mu.RUnlock()
-	return e.welcome(ip, hostname)
+	return w.file.get().welcome(ip, hostname)
 }
 
 // Within reports whether any address the list names (an address, range or
@@ -134,10 +120,7 @@ func (w *Welcomelist) Within(p netip.Prefix) bool {
 	if w == nil || !p.IsValid() {
 		return false
 	}
-	w.maybeReload()
-	w.mu.RLock()
-	e := w.cur
-	w.mu.RUnlock()
+	e := w.file.get()
 	for _, q := range e.prefixes {
 		if q.Overlaps(p) {
 			return true
@@ -163,54 +146,11 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
-func (w *Welcomelist) maybeReload() {
-	now := w.now()
-	w.mu.RLock()
-	due := now.Sub(w.checked) >= w.checkEvery || now.Before(w.checked)
-	w.mu.RUnlock()
-	if due {
-		// The error stays in failedErr; Reload returns it to whoever logs.
-		w.Reload()
-	}
-}
-
 // Reload re-reads the file if it changed since it was last read (another
 // inode, size or mtime) and reports whether a new list is in force. When
 // the file has a bad line the old list stays in force and Reload returns
 // the error, FILE:LINE: ..., again on each call until the file changes.
-func (w *Welcomelist) Reload() (changed bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.checked = w.now()
-	fi, err := os.Stat(w.path)
-	if err != nil {
-		return false, fmt.Errorf("enforce: welcomelist: %w", err)
-	}
-	if sameFileVersion(fi, w.version) {
-		return false, nil
-	}
-	if w.failedVer != nil && sameFileVersion(fi, w.failedVer) {
-		return false, w.failedErr
-	}
-	e, fi, err := w.load()
-	if err != nil {
-		w.failedVer, w.failedErr = fi, err
-		return false, err
-	}
-	w.cur, w.version, w.failedVer, w.failedErr = e, fi, nil, nil
-	return true, nil
-}
-
-// load reads and parses the file; fi is the version read, also on a parse
-// error.
-func (w *Welcomelist) load() (*welcomeEntries, os.FileInfo, error) {
-	data, fi, err := readWatched("welcomelist", w.path, true)
-	if err != nil {
-		return nil, fi, err
-	}
-	e, err := parseWelcomelist(w.path, string(data))
-	return e, fi, err
-}
+func (w *Welcomelist) Reload() (changed bool, err error) { return w.file.Reload() }
 
 // parseWelcomelist parses a welcomelist; an error names FILE:LINE.
 func parseWelcomelist(name, text string) (*welcomeEntries, error) {

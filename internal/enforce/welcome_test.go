@@ -170,12 +170,12 @@ func TestWelcomelistReload(t *testing.T) {
 	}
 
 	// Welcome notices a change by itself, at most every checkEvery.
-	w.checkEvery = time.Hour
+	w.file.checkEvery = time.Hour
 	writeWelcome(t, path, "203.0.113.7\n# fixed\n")
 	if w.Welcome(a, "") {
 		t.Error("Welcome reloaded before checkEvery passed")
 	}
-	w.checkEvery = 0
+	w.file.checkEvery = 0
 	if !w.Welcome(a, "") || w.Welcome(b, "") {
 		t.Error("Welcome did not reload a changed file")
 	}
