@@ -434,9 +434,13 @@ func (s *Scheduler) startWorkers(ctx context.Context, stop <-chan struct{}) (cha
 func (s *Scheduler) Run(ctx context.Context) error {
 	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	s.mu.Lock()
-	s.hurried, s.cutGrace = false, nil
-	s.mu.Unlock()
+	// A Hurry before this Run began (a second signal before its goroutine
+	// ran) holds; the mark is cleared when Run ends, for a later Run.
+	defer func() {
+		s.mu.Lock()
+		s.hurried, s.cutGrace = false, nil
+		s.mu.Unlock()
+	}()
 	stopGrace := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
