@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -89,6 +90,10 @@ fe80::/10
 func OpenWelcomelist(path string) (*Welcomelist, error) {
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		if err := safefile.WriteFile(path, []byte(DefaultWelcomelist), 0o644); err != nil {
+			if dir := filepath.Dir(path); errors.Is(err, os.ErrNotExist) {
+				// Not the temporary file's name, which says nothing.
+				return nil, fmt.Errorf("enforce: welcomelist: cannot create %s: no directory %s (make it, or name another file)", path, dir)
+			}
 			return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
 		}
 	}

@@ -210,3 +210,14 @@ func FuzzWelcomelist(f *testing.F) {
 		e.welcome(netip.MustParseAddr("2001:db8::1"), "")
 	})
 }
+
+// TestWelcomelistMissingDirectoryNamed: the default welcomelist created in
+// a directory that does not exist named the temporary file it tried
+// (welcomelist.3814168380.tmp), not the directory to make.
+func TestWelcomelistMissingDirectoryNamed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "relaykeeper")
+	_, err := OpenWelcomelist(filepath.Join(dir, "welcomelist"))
+	if err == nil || !strings.Contains(err.Error(), "no directory "+dir) || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("err = %v; want it to name the missing directory %s", err, dir)
+	}
+}
