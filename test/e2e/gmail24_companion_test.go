@@ -115,13 +115,13 @@ func TestGmail24CompanionEveryReply(t *testing.T) {
 	lg.line("smtpd[100]: C24000000D: client=c.test[203.0.113.240]")
 	lg.line("qmgr[102]: C24000000D: from=<a@attacker4.example>, size=400, nrcpt=1 (queue active)")
 	lg.line("smtp[103]: C24000000D: to=<a4@attacker4.example>, relay=gmail-smtp-in.l.google.com.attacker4.example[203.0.113.241]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com.attacker4.example[203.0.113.241] said: %s (in reply to end of DATA command))", spf(v3.dom))
-	// 5. A very long recipient pushes the real reply out of the line
-	//    (Postfix cuts at 2000 bytes); the cut line ends in a fake one.
-	long := `"` + strings.Repeat("x", 1700) + ` ` + strings.ReplaceAll(fake(v3.qid, v3.rcpt), `"`, ``)
+	// 5. A very long recipient pushes the real reply out of the line:
+	//    Postfix cuts its text at 2000 bytes, and the client made the cut
+	//    line end in a whole fake delivery line of a victim's message.
 	lg.line("smtpd[100]: C24000000E: client=c.test[203.0.113.242]")
 	lg.line("qmgr[102]: C24000000E: from=<a@attacker5.example>, size=400, nrcpt=1 (queue active)")
-	cut := fmt.Sprintf("smtp[103]: C24000000E: to=<%s\"@gmail.com>, relay=%s:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host %s said: 550 5.1.1 no such user x - gsmtp (in reply to RCPT TO command))", long, gmail24MX, gmail24MX)
-	lg.line("%s", cut[:2000-len("mx postfix/")+len("smtp[103]: ")-len("smtp[103]: ")])
+	head, tail := `C24000000E: to=<"`, " "+strings.ReplaceAll(fake(v3.qid, v3.rcpt), `"`, ``)
+	lg.line("smtp[103]: %s%s%s", head, strings.Repeat("x", 2000-len(head)-len(tail)), tail)
 
 	mailLog := writeFile(t, dir, "mail.log", lg.b.String(), 0o644)
 	mbox := writeFile(t, dir, "backup.mbox", lg.mbox.String(), 0o600)
@@ -191,9 +191,13 @@ func TestGmail24CompanionEveryReply(t *testing.T) {
 			t.Errorf("case %d %s (want %s): %s", n, w.qid, w.verdict, strings.Join(problems, "; "))
 		}
 	}
+	bannable := map[string]bool{}
+	for _, w := range wants {
+		bannable[w.ip] = bannable[w.ip] || w.verdict == "ban"
+	}
 	for ip := range banned {
-		if !strings.HasPrefix(ip, "203.0.113.") && !strings.HasPrefix(ip, "198.51.100.") || ip == "203.0.113.251" || ip > "203.0.113.239" && len(ip) == len("203.0.113.239") && ip[:10] == "203.0.113." && ip >= "203.0.113.240" {
-			t.Errorf("banned %s, steered", ip)
+		if !bannable[ip] {
+			t.Errorf("banned %s: no reply of Gmail's named its message", ip)
 		}
 	}
 	for k := range 4 {
