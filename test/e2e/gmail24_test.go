@@ -254,3 +254,63 @@ func TestGmail24RelayEveryReply(t *testing.T) {
 	}
 	t.Logf("%d replies checked, %d acted on wrongly", len(all), bad)
 }
+
+// TestGmail24ProxyEveryReply: the same replies to a proxy's clients: the
+// action is the store-and-forward one, and the client hears a refusal for
+// a sanction, a success for a copy sent on, a temporary refusal for pace
+// and alert (the mail is to be tried again), Gmail's own code otherwise.
+func TestGmail24ProxyEveryReply(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, config: "[enforce]\nban_delay = \"0s\"\n"})
+	bad, n := 0, 0
+	for i, c := range gmail24Replies {
+		for _, v := range []int{i + 1, i + 4} {
+			ip := fmt.Sprintf("127.25.%d.%d", n/200, 10+n%200)
+			dom := fmt.Sprintf("g24p%d.example", n)
+			from, to := "sender@"+dom, fmt.Sprintf("g24p%d@gmail.test", n)
+			gmail.answer(to, stData, gmail24Variant(c, v, "192.0.2.25", dom))
+			tx, err := sendFrom(r.addr(), ip, from, []string{to}, gmailMessage(from, fmt.Sprintf("proxy case %d", n)))
+			if err != nil {
+				t.Fatalf("case %d: %v", n, err)
+			}
+			heard := heardReply(tx).code()
+			gcode := 0
+			fmt.Sscan(c.code, &gcode)
+			var ok bool
+			switch c.verdict {
+			case "ban", "block-domain":
+				ok = heard/100 == 5
+			case "encapsulate":
+				ok = heard == 250
+			case "pace", "alert":
+				ok = heard/100 == 4
+			default:
+				ok = heard == gcode
+			}
+			act := ""
+			if c.verdict == "ban" || c.verdict == "block-domain" || c.verdict == "encapsulate" {
+				e := r.waitEvent("", 5*time.Second, func(e *maillog.Entry) bool {
+					return e.Get("client") == ip && (e.Event == "ban" || e.Event == "block" || e.Event == "encapsulate" || e.Event == "report")
+				})
+				act = e.Event
+				if act == "block" {
+					act = "block-domain"
+				}
+				ok = ok && act == c.verdict
+			}
+			if !ok {
+				bad++
+				t.Errorf("case %d (%s %s %s, variant %d): client heard %q, action %q", n, c.verdict, c.code, c.enh, v%6, heardReply(tx), act)
+			}
+			n++
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, e := range r.events("") {
+		if (e.Event == "ban" || e.Event == "block") && !strings.HasPrefix(e.Get("client"), "127.25.") {
+			t.Errorf("%s %v: not a client of the test", e.Event, e.Fields)
+		}
+	}
+	t.Logf("%d replies checked through the proxy, %d wrong", n, bad)
+}
