@@ -154,13 +154,9 @@ func TestGmail24CompanionEveryReply(t *testing.T) {
 		got := strings.Join(actions[w.qid], "+")
 		var problems []string
 		switch w.verdict {
-		case "ban":
-			if got != "ban" || !banned[w.ip] {
-				problems = append(problems, fmt.Sprintf("action %q, banned %v", got, banned[w.ip]))
-			}
-		case "block-domain":
-			if got != "block-domain" || !blockedDom[w.dom] {
-				problems = append(problems, fmt.Sprintf("action %q, blocked %v", got, blockedDom[w.dom]))
+		case "ban", "block-domain":
+			if p := gmail24Sanctioned(w.verdict, got, w.ip, w.dom, banned, blockedDom); p != "" {
+				problems = append(problems, p)
 			}
 		case "encapsulate":
 			var cp *harness.Transaction

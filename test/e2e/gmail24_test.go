@@ -118,7 +118,6 @@ func gmail24Variant(r gmail24Reply, v int, relayIP, domain string) string {
 	case 5:
 		width = 58
 		text = strings.ToLower(text)
-		domain = strings.ToLower(domain)
 	}
 	lines := strings.Split(foldReply(r.code, r.enh, text, width), "\r\n")
 	for i := range lines {
@@ -132,10 +131,7 @@ func gmail24Variant(r gmail24Reply, v int, relayIP, domain string) string {
 // mode with [dkim] set.
 func TestGmail24RelayEveryReply(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	keyFile := writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	keyFile := ed25519KeyFile(t, t.TempDir())
 	gmail := newFakeGmail(t)
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
 		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n" +
@@ -199,13 +195,9 @@ func TestGmail24RelayEveryReply(t *testing.T) {
 		st := msgState(r.spool, s.id)
 		want := s.c.verdict
 		switch want {
-		case "ban":
-			if act != "ban" || !banned[s.ip] {
-				problems = append(problems, fmt.Sprintf("action %s, banned %v", act, banned[s.ip]))
-			}
-		case "block-domain":
-			if act != "block-domain" || !blocked[s.dom] {
-				problems = append(problems, fmt.Sprintf("action %s, blocked %v", act, blocked[s.dom]))
+		case "ban", "block-domain":
+			if p := gmail24Sanctioned(want, act, s.ip, s.dom, banned, blocked); p != "" {
+				problems = append(problems, p)
 			}
 		case "encapsulate":
 			cps := gmail.copiesTo(s.to)
@@ -313,4 +305,23 @@ func TestGmail24ProxyEveryReply(t *testing.T) {
 		}
 	}
 	t.Logf("%d replies checked through the proxy, %d wrong", n, bad)
+}
+
+// ed25519KeyFile writes a new Ed25519 private key (PKCS #8, PEM) for
+// [dkim] key to dir and returns its path.
+func ed25519KeyFile(t *testing.T, dir string) string {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	return writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+}
+
+// gmail24Sanctioned says what is wrong with a ban or a block-domain
+// verdict's outcome: act is the action seen, banned and blocked what the
+// ban list and sender_access hold; "" if all is right.
+func gmail24Sanctioned(verdict, act, ip, dom string, banned, blocked map[string]bool) string {
+	if act != verdict || verdict == "ban" && !banned[ip] || verdict == "block-domain" && !blocked[dom] {
+		return fmt.Sprintf("action %q, banned %v, blocked %v", act, banned[ip], blocked[dom])
+	}
+	return ""
 }
