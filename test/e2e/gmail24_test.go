@@ -244,6 +244,25 @@ func TestGmail24RelayEveryReply(t *testing.T) {
 			t.Errorf("blocked %s, not a sender's domain", d)
 		}
 	}
+	// The sanctions hold: a banned client is refused, a blocked domain is
+	// refused at MAIL FROM (its subdomains too), from any client.
+	for _, s := range all {
+		switch {
+		case s.c.verdict == "ban" && banned[s.ip]:
+			if _, greet, err := dialFrom(r.addr(), s.ip); err == nil && greet.code() != 554 {
+				t.Errorf("banned client %s greeted %q; want 554", s.ip, greet)
+			}
+		case s.c.verdict == "block-domain" && blocked[s.dom]:
+			c := mustDial(t, r.addr(), "127.26.0.1")
+			mustCmd(t, c, "250", "EHLO other.e2e.test")
+			for _, from := range []string{"x@" + s.dom, "x@news." + s.dom} {
+				if rep, err := c.cmd("MAIL FROM:<%s>", from); err != nil || rep.code()/100 != 5 {
+					t.Errorf("MAIL FROM:<%s> of a blocked domain: %q, %v; want a refusal", from, rep, err)
+				}
+				c.cmd("RSET")
+			}
+		}
+	}
 	t.Logf("%d replies checked, %d acted on wrongly", len(all), bad)
 }
 
