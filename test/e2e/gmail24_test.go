@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 )
 
@@ -242,6 +243,17 @@ func TestGmail24RelayEveryReply(t *testing.T) {
 	for d := range blocked {
 		if !strings.HasPrefix(d, "g24c") {
 			t.Errorf("blocked %s, not a sender's domain", d)
+		}
+	}
+	// The administrator is told of every alert rule once (an hour).
+	told := map[string]bool{}
+	for _, e := range r.events("admin-alert") {
+		told[e.Get("rule")] = true
+	}
+	for _, s := range all {
+		u, err := enforce.ParseReply(s.reply)
+		if v := enforce.DefaultRules().Classify(u); err == nil && v.Action == enforce.Alert && !told[v.Rule] {
+			t.Errorf("alert rule %s: no admin-alert line (reply %q)", v.Rule, s.reply)
 		}
 	}
 	// The sanctions hold: a banned client is refused, a blocked domain is
