@@ -218,3 +218,58 @@ func TestGmail24CompanionEveryReply(t *testing.T) {
 	}
 	t.Logf("%d replies checked, %d acted on wrongly", len(wants), bad24)
 }
+
+// TestGmail24RealPostfix: every reply of gmail-replies.md, its lines
+// ending in spaces and a tab, answered by a fake Gmail to a private
+// Postfix relaying to it, and postfix-enforcer reading Postfix's own log
+// of them: the actions are the document's.
+func TestGmail24RealPostfix(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	dir := t.TempDir()
+	_, mbox, bcc := startCompanionBackup(t, dir)
+	pf := companionPostfixWith(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(gmail.Addr()), MainCF: bcc})
+	type sent struct{ ip, dom, rcpt, verdict string }
+	var all []sent
+	for i, c := range gmail24Replies {
+		s := sent{ip: fmt.Sprintf("203.0.113.%d", 10+i), dom: fmt.Sprintf("g24pf%d.example", i), rcpt: fmt.Sprintf("g24pf%d@gmail.test", i), verdict: c.verdict}
+		gmail.answer(s.rcpt, stData, gmail24Variant(c, 2, "192.0.2.25", s.dom))
+		hostileSend(t, pf.Addr(), s.ip, "c.test", []string{"MAIL FROM:<sender@" + s.dom + ">", "RCPT TO:<" + s.rcpt + ">"}, "")
+		all = append(all, s)
+	}
+	compWaitCount(t, pf, `to=<g24pf\d+@gmail\.test>, relay=\S+, .*status=(bounced|deferred)`, len(all), 120*time.Second)
+	compWait(t, 20*time.Second, "the backup mbox holds every message", func() bool {
+		b, _ := os.ReadFile(mbox)
+		return bytes.Count(b, []byte("\nSubject: hostile")) >= len(all)
+	})
+	banLog, access := filepath.Join(dir, "bans.log"), filepath.Join(dir, "sender_access")
+	out := enforcerOnce(t, nil, append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), access,
+		writeFile(t, dir, "welcomelist", "192.0.2.1\n", 0o644), banLog, pf.Addr()), "-f", mbox, "--trusted-upstream", "127.0.0.1")...)
+	bans, _ := os.ReadFile(banLog)
+	blocked, _ := os.ReadFile(access)
+	bad := 0
+	for i, s := range all {
+		var act string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, " to=<"+s.rcpt+">") {
+				act = strings.Fields(l)[1]
+			}
+		}
+		ok := act == s.verdict || act == "" && (s.verdict == "none" || s.verdict == "alert" || s.verdict == "pace") ||
+			act == "report" && s.verdict == "none"
+		if s.verdict == "ban" {
+			ok = ok && bytes.Contains(bans, []byte(" "+s.ip+"\n"))
+		}
+		if s.verdict == "block-domain" {
+			ok = ok && regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(s.dom)+`\s+REJECT`).Match(blocked)
+		}
+		if !ok {
+			bad++
+			t.Errorf("case %d (%s): action %q", i, s.verdict, act)
+		}
+	}
+	if m := regexp.MustCompile(`said: [^\n]*\?`).FindString(pf.MailLog()); m == "" {
+		t.Errorf("no reply with a censored tab in Postfix's log; the test means nothing")
+	}
+	t.Logf("%d replies checked through Postfix, %d wrong", len(all), bad)
+}
