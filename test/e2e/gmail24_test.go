@@ -10,11 +10,13 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // Outside checker gmail24: every reply of gmail-replies.md, answered
@@ -355,4 +357,59 @@ func gmail24Sanctioned(verdict, act, ip, dom string, banned, blocked map[string]
 		return fmt.Sprintf("action %q, banned %v, blocked %v", act, banned[ip], blocked[dom])
 	}
 	return ""
+}
+
+// TestGmail24BeforeContentKept: Gmail's "unusual rate of unsolicited mail
+// originating from your IP address ... temporarily rate limited" said at
+// the greeting, to EHLO, to MAIL FROM, to RCPT TO or to the DATA command is
+// about the relay's address: nobody is banned, and the mail is kept (4xx)
+// and delivered once Gmail takes it, never bounced.
+func TestGmail24BeforeContentKept(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []harness.Stage{harness.StageConnect, harness.StageHelo, harness.StageMail, harness.StageRcpt, harness.StageData} {
+		t.Run(stage.String(), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			refused := 0
+			gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: func(st harness.Stage, tx harness.Transaction, arg string) harness.Response {
+				mu.Lock()
+				defer mu.Unlock()
+				if st != stage || refused >= 2 || tx.MailFrom == "" && st > harness.StageMail {
+					return harness.Response{}
+				}
+				refused++
+				return harness.Response{Reply: strings.ReplaceAll(gmailIPRateLimited, "{id}", fmt.Sprintf("b%dsi%d", refused, refused))}
+			}})
+			cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"1s\"\n" +
+				"pace_suspend = \"1s\"\npace_max_suspend = \"1s\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\n"
+			r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+			tx, err := sendFrom(r.addr(), "127.27.0.10", "alice@g24k.example", []string{"bob@gmail.test"}, gmailMessage("alice@g24k.example", "kept"))
+			if err != nil || tx.Final.code() != 250 {
+				t.Fatalf("send: %v %+v", err, tx)
+			}
+			id := queuedID(t, tx.Final)
+			if !waitFor(20*time.Second, func() bool {
+				return gmail24Accepted(gmail, "alice@g24k.example") == 1 || msgState(r.spool, id) == "failed"
+			}) {
+				t.Fatalf("after 20s: message %s %s, %d refusals", id, msgState(r.spool, id), refused)
+			}
+			if s := msgState(r.spool, id); s == "failed" || gmail24Accepted(gmail, "") > 0 {
+				t.Errorf("message %s %s, %d notices: want it kept and delivered, no bounce", id, s, gmail24Accepted(gmail, ""))
+			}
+			if es := enforceEvents(r, "127.27.0.10"); len(es) != 0 {
+				t.Errorf("events about the client: %v; want none", fieldsOf(es))
+			}
+		})
+	}
+}
+
+// gmail24Accepted counts the transactions from sender that f accepted.
+func gmail24Accepted(f *harness.FakeSMTP, sender string) int {
+	n := 0
+	for _, tx := range f.Transactions() {
+		if tx.Accepted() && tx.MailFrom == sender {
+			n++
+		}
+	}
+	return n
 }
