@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -134,7 +138,7 @@ func gmail24Variant(r gmail24Reply, v int, relayIP, domain string) string {
 // mode with [dkim] set.
 func TestGmail24RelayEveryReply(t *testing.T) {
 	t.Parallel()
-	keyFile := ed25519KeyFile(t, t.TempDir())
+	keyFile, record := ed25519KeyFile(t, t.TempDir())
 	gmail := newFakeGmail(t)
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
 		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n" +
@@ -210,8 +214,15 @@ func TestGmail24RelayEveryReply(t *testing.T) {
 				problems = append(problems, fmt.Sprintf("action %s, %d copies, %d refused", act, len(cps), len(refused)))
 			default:
 				checkCopy(t, cps[0], refused[0], s.to, `"Alice Example" <`+s.from+`>`, s.subject)
-				if sig := header(cps[0].Data, "DKIM-Signature"); !strings.Contains(sig, "d="+relayDomain) {
-					problems = append(problems, fmt.Sprintf("copy's DKIM-Signature %q", sig))
+				lookup := func(name string) ([]string, error) {
+					if name != "rk._domainkey."+relayDomain {
+						return nil, fmt.Errorf("no TXT record for %s", name)
+					}
+					return []string{record}, nil
+				}
+				vs, err := msgdkim.VerifyWithOptions(bytes.NewReader(cps[0].Data), &msgdkim.VerifyOptions{LookupTXT: lookup})
+				if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != relayDomain {
+					problems = append(problems, fmt.Sprintf("copy's DKIM signature: %+v, %v", vs, err))
 				}
 			}
 		case "pace", "alert", "none":
@@ -341,12 +352,13 @@ func TestGmail24ProxyEveryReply(t *testing.T) {
 }
 
 // ed25519KeyFile writes a new Ed25519 private key (PKCS #8, PEM) for
-// [dkim] key to dir and returns its path.
-func ed25519KeyFile(t *testing.T, dir string) string {
+// [dkim] key to dir and returns its path and its DNS record's text.
+func ed25519KeyFile(t *testing.T, dir string) (path, record string) {
 	t.Helper()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	return writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	return writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600),
+		"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
 }
 
 // gmail24Sanctioned says what is wrong with a ban or a block-domain

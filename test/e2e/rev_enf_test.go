@@ -134,7 +134,7 @@ func TestRevEnfSRSDomainNeverBlocked(t *testing.T) {
 // blocked when it is not under --domain: the refusal is reported.
 func TestRevEnfOwnSendersNeverBlocked(t *testing.T) {
 	t.Parallel()
-	keyFile := ed25519KeyFile(t, t.TempDir())
+	keyFile, _ := ed25519KeyFile(t, t.TempDir())
 	gmail := newFakeGmail(t)
 	gmail.answer("r1@gmail.test", stData, gmailReply("421", "4.7.28",
 		"Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [sign.dkim-own.test 30]. To protect our users from spam, mail sent from your DKIM domain has been temporarily rate limited."))
