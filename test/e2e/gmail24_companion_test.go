@@ -273,3 +273,58 @@ func TestGmail24RealPostfix(t *testing.T) {
 	}
 	t.Logf("%d replies checked through Postfix, %d wrong", len(all), bad)
 }
+
+// TestGmail24PostfixKeepsAlertMail: Gmail's permanent refusals that blame
+// the relay itself (no PTR record 5.7.25, no TLS 5.7.29, the daily
+// sending limit 5.4.5) are alerts: the administrator is told and the mail
+// is kept. Postfix bounced such mail to its sender while the docs said
+// "Postfix keeps the mail"; with the smtp_reply_filter lines that
+// docs/postfix-enforcer.md now gives, Postfix defers it, and
+// postfix-enforcer still reads the alert.
+func TestGmail24PostfixKeepsAlertMail(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "postfix-enforcer.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```\n(# Gmail's refusals that blame the relay itself.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatalf("docs/postfix-enforcer.md has no smtp_reply_filter block for the alerts")
+	}
+	dir := t.TempDir()
+	filter := writeFile(t, dir, "smtp_reply_filter", string(m[1]), 0o644)
+	gmail := newFakeGmail(t)
+	pf := companionPostfixWith(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: []string{"smtp_reply_filter = regexp:" + filter}})
+	replies := map[string]string{
+		"ptr@gmail.test":   gmailReply("550", "5.7.25", "[192.0.2.25] The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. As a policy, Gmail does not accept messages from IPs with missing PTR records."),
+		"tls@gmail.test":   gmailReply("550", "5.7.29", "This message was blocked because it wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections."),
+		"quota@gmail.test": gmailReply("550", "5.4.5", "Daily user sending limit exceeded. For more information on Gmail sending limits go to https://support.google.com/a/answer/166852"),
+		"spam@gmail.test":  gmailUnsolicited,
+	}
+	i := 0
+	for rcpt, r := range replies {
+		i++
+		gmail.answer(rcpt, stData, r)
+		hostileSend(t, pf.Addr(), fmt.Sprintf("203.0.113.%d", 60+i), "c.test", []string{"MAIL FROM:<a@g24alert.example>", "RCPT TO:<" + rcpt + ">"}, "")
+	}
+	compWaitCount(t, pf, `to=<\w+@gmail\.test>, relay=\S+, .*status=(bounced|deferred)`, len(replies), 60*time.Second)
+	log := pf.MailLog()
+	for rcpt := range replies {
+		want := "deferred"
+		if rcpt == "spam@gmail.test" {
+			want = "bounced" // the filter leaves Gmail's other replies alone
+		}
+		if !regexp.MustCompile(`to=<` + regexp.QuoteMeta(rcpt) + `>, .*status=` + want + ` `).MatchString(log) {
+			t.Errorf("%s: not %s:\n%s", rcpt, want, log)
+		}
+	}
+	out := enforcerOnce(t, nil, append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
+		writeFile(t, dir, "welcomelist", "192.0.2.1\n", 0o644), filepath.Join(dir, "bans.log"), pf.Addr()), "--trusted-upstream", "127.0.0.1")...)
+	compWantLines(t, out, []string{
+		`^\S+ alert .*to=<ptr@gmail\.test> .*rule=gmail-no-ptr`,
+		`^\S+ alert .*to=<tls@gmail\.test> .*rule=gmail-no-tls`,
+		`^\S+ alert .*to=<quota@gmail\.test> .*rule=gmail-sending-limit`,
+		`^\S+ ban client=.*to=<spam@gmail\.test> .*rule=gmail-unsolicited`,
+	})
+}
