@@ -221,12 +221,13 @@ func (c *Companion) AtEOF(final bool) (bool, error) {
 // upstreamReply reports whether a refusal came from the upstream: by
 // default a reply ending with Gmail's "gsmtp", as relay-enforcer looks for.
 // reply is the refusal's reply without relay-enforcer's marker (see
-// withoutFilterMark).
+// withoutFilterMark). A '?' after the marker is whitespace that Postfix
+// censored (a tab at the end of Gmail's last line: "- gsmtp  ?").
 func (c *Companion) upstreamReply(r postfixlog.Refusal, reply string) bool {
 	if c.opts.Upstream != nil {
 		return c.opts.Upstream.MatchString(r.Relay)
 	}
-	s := strings.TrimRight(reply, " .)")
+	s := strings.TrimRight(reply, " .)?")
 	return len(s) >= 5 && strings.EqualFold(s[len(s)-5:], "gsmtp")
 }
 

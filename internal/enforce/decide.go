@@ -513,7 +513,10 @@ func recipientProblem(enh string) bool {
 // recipient for the same reply text (without its session id, which Gmail
 // changes on every attempt, and without the addresses in it: Gmail names
 // the relay's own, "[192.0.2.25 15]", "with ip: [192.0.2.25]", and a
-// relay with several, IPv4 and IPv6, retries from another).
+// relay with several, IPv4 and IPv6, retries from another). Numbers are
+// left out too: Gmail's "[192.0.2.25 15]" and "[example.com 30]" may say
+// 16 and 31 at the next attempt at the same message, and "Try again
+// later (10)" counts; the deferral is the same one.
 func Key(v Verdict, rcpt string, r reply.Reply) string {
 	norm := Normalize(r.String())
 	// Gmail ends each reply with "<session id> - gsmtp"; drop the id.
@@ -525,8 +528,12 @@ func Key(v Verdict, rcpt string, r reply.Reply) string {
 	words := strings.Fields(norm)
 	for i, w := range words {
 		core := strings.Trim(w, "[](),;.")
-		if _, err := netip.ParseAddr(core); err == nil && core != "" {
+		switch _, err := netip.ParseAddr(core); {
+		case core == "":
+		case err == nil:
 			words[i] = strings.Replace(w, core, "IP", 1)
+		case strings.Trim(core, "0123456789") == "":
+			words[i] = strings.Replace(w, core, "N", 1)
 		}
 	}
 	norm = strings.Join(words, " ")

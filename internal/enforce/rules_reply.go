@@ -148,20 +148,41 @@ func inputLines(s string) []string {
 // reply whose first line says more lines follow ("550-"): a number in the
 // text of a one-line reply is left alone. Text without a reply code is only
 // collapsed.
+//
+// A word made only of '?', and the '?'s that end a line, are left out:
+// they are whitespace that Postfix's smtp client censored (smtp_chat_resp's
+// printable), a tab at the end of a line ("... unsolicited mail\t", then
+// "550-5.7.1 originating ..."), and would otherwise split Gmail's phrase
+// ("mail ? originating", "from? your SPF domain") in the mail log that
+// postfix-enforcer reads. No phrase of Gmail's holds a word of '?'s or
+// ends a word in one.
 func Normalize(text string) string {
-	lines := splitReply(joinLines(text))
+	words := withoutCensored(strings.Fields(joinLines(text)))
+	lines := splitFields(words, false, nil)
 	if lines == nil {
-		return strings.Join(strings.Fields(text), " ")
+		return strings.Join(words, " ")
 	}
 	texts := make([]string, 0, len(lines))
 	for _, l := range lines {
-		if l.text != "" {
-			texts = append(texts, l.text)
+		if t := strings.TrimRight(l.text, "?"); t != "" {
+			texts = append(texts, t)
 		}
 	}
 	first := lines[0]
 	first.text = strings.Join(texts, " ")
 	return first.String()
+}
+
+// withoutCensored returns words without those made only of '?' (see
+// Normalize), in place.
+func withoutCensored(words []string) []string {
+	out := words[:0]
+	for _, w := range words {
+		if strings.Trim(w, "?") != "" {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // replyLine is one line of a reply: code, separator ('-' when more lines

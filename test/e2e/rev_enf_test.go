@@ -1,10 +1,6 @@
 package e2e
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -138,10 +134,7 @@ func TestRevEnfSRSDomainNeverBlocked(t *testing.T) {
 // blocked when it is not under --domain: the refusal is reported.
 func TestRevEnfOwnSendersNeverBlocked(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	keyFile := writeFile(t, dir, "dkim.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), 0o600)
+	keyFile, _ := ed25519KeyFile(t, t.TempDir())
 	gmail := newFakeGmail(t)
 	gmail.answer("r1@gmail.test", stData, gmailReply("421", "4.7.28",
 		"Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [sign.dkim-own.test 30]. To protect our users from spam, mail sent from your DKIM domain has been temporarily rate limited."))
