@@ -4,6 +4,12 @@ package e2e
 // what earlier seed tests did not already cover.
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/test/harness"
@@ -39,5 +45,65 @@ func TestSeeds24FilterDummyRefused(t *testing.T) {
 		if out, errOut, code := runBinary(t, harness.Binary(t), "", "--check", "--config", conf); code != 0 {
 			t.Errorf("relaykeeper --check with %q: exit %d, %s%s; want 0", body, code, out, errOut)
 		}
+	}
+}
+
+// TestSeeds24WelcomelistHostAddrs: relay-enforcer's manual says its
+// welcomelist "is created at startup containing local ips and all possible
+// local-network ips". The one postfix-enforcer (and the relay) created held
+// loopback and the private networks only, so a message that a program on
+// the relay's own host sent from the host's public address, refused by
+// Gmail as spam, banned that address: fail2ban then cut the host off its
+// own mail ports. Each of this host's addresses outside the private
+// networks is welcomelisted now: the refusal is not a ban.
+func TestSeeds24WelcomelistHostAddrs(t *testing.T) {
+	t.Parallel()
+	var own []string
+	nets, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nets {
+		ipn, ok := n.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsPrivate() || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		own = append(own, ipn.IP.String())
+	}
+	if len(own) == 0 {
+		t.Log("this host has no address outside loopback and the private networks: only the file is checked")
+	}
+	dir := t.TempDir()
+	var log strings.Builder
+	for i, ip := range append(own, "203.0.113.7") {
+		q := fmt.Sprintf("4A000%dABC1", i+1)
+		fmt.Fprintf(&log, `Nov 22 10:00:01 mx1 postfix/smtpd[100]: %[1]s: client=unknown[%[2]s]
+Nov 22 10:00:01 mx1 postfix/cleanup[101]: %[1]s: message-id=<m-%[1]s@own.example>
+Nov 22 10:00:01 mx1 postfix/qmgr[102]: %[1]s: from=<app@own.example>, size=900, nrcpt=1 (queue active)
+Nov 22 10:00:03 mx1 postfix/smtp[105]: %[1]s: to=<u1@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=2, delays=0/0/1/1, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail, 550 5.7.1 this message has been blocked. s1 - gsmtp (in reply to end of DATA command))
+`, q, ip)
+	}
+	logFile := writeFile(t, dir, "mail.log", log.String(), 0o644)
+	wl := filepath.Join(dir, "welcomelist") // not there: postfix-enforcer creates it
+	out, errOut, code := runBinary(t, harness.Binary(t), "", "postfix-enforcer", "--once", "--log", logFile,
+		"--state", filepath.Join(dir, "state"), "--welcomelist", wl, "--sender-access", filepath.Join(dir, "sender_access"),
+		"--ban-log", filepath.Join(dir, "ban.log"), "--ban-delay", "0", "--smtp", "127.0.0.1:1")
+	if code != 0 {
+		t.Fatalf("postfix-enforcer: exit %d\n%s%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(wl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range own {
+		if !slices.Contains(strings.Fields(string(data)), ip) {
+			t.Errorf("the created welcomelist does not list this host's address %s:\n%s", ip, data)
+		}
+		if strings.Contains(out, "ban client="+ip+" ") {
+			t.Errorf("postfix-enforcer banned this host's own address %s:\n%s", ip, out)
+		}
+	}
+	if !strings.Contains(out, "ban client=203.0.113.7 ") {
+		t.Errorf("postfix-enforcer did not ban the stranger 203.0.113.7:\n%s%s", out, errOut)
 	}
 }
