@@ -107,3 +107,27 @@ Nov 22 10:00:03 mx1 postfix/smtp[105]: %[1]s: to=<u1@gmail.com>, relay=gmail-smt
 		t.Errorf("postfix-enforcer did not ban the stranger 203.0.113.7:\n%s%s", out, errOut)
 	}
 }
+
+// TestSeeds24FilterScriptWithoutShebang: E-MailRelay's user guide gives the
+// SpamAssassin --filter script that marks spam and keeps it as three lines,
+// without a "#!" line. Run as written it failed with "exec format error"
+// and every message was refused with 451 4.3.0; it is run by /bin/sh now,
+// as execvp runs such a file, and the stored message carries SpamAssassin's
+// headers.
+func TestSeeds24FilterScriptWithoutShebang(t *testing.T) {
+	t.Parallel()
+	harness.Need(t, "spamassassin")
+	dir, spool := t.TempDir(), t.TempDir()
+	filter := writeFile(t, dir, "myspamfilter", "spamassassin \"$1\" > \"$1.tmp\"\nmv \"$1.tmp\" \"$1\"\nexit 0\n", 0o755)
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--filter", filter, "--filter-timeout", "60")
+	mustSend(t, r.addr(), "alice@example.org", []string{"bob@example.net"}, message("marked, not refused"))
+	ids := messageIDs(t, spool)
+	if len(ids) != 1 {
+		t.Fatalf("spool holds %d messages; want the one sent", len(ids))
+	}
+	data, err := os.ReadFile(filepath.Join(spool, ids[0]+".content"))
+	if err != nil || !strings.Contains(string(data), "X-Spam-Status: ") || !strings.Contains(string(data), "Subject: marked, not refused") {
+		t.Errorf("the stored message (%v) has no X-Spam-Status header from the filter:\n%s", err, data)
+	}
+}
