@@ -37,6 +37,8 @@ const (
 	// defaultPath is the PATH given to programs when relaykeeper itself has
 	// none.
 	defaultPath = "/usr/local/bin:/usr/bin:/bin"
+	// shell runs a program file that has no "#!" line.
+	shell = "/bin/sh"
 )
 
 // Options says how Run runs a program. The zero value runs it with stdin
@@ -84,8 +86,9 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return Result{}, errors.New("command: no program given")
 	}
+	name := argv[0]
 	env := environment(opts.Env)
-	path, err := findProgram(argv[0], env)
+	path, err := findProgram(name, env)
 	if err != nil {
 		return Result{}, fmt.Errorf("command: cannot run %q: %w", argv[0], err)
 	}
@@ -130,7 +133,14 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		return Result{}, fmt.Errorf("command: cannot run %q: %w", argv[0], err)
+		// A script without a "#!" line (E-MailRelay's user guide prints
+		// its filter scripts so) is run by the shell, as execvp does.
+		if errors.Is(err, syscall.ENOEXEC) && path != shell {
+			argv = append([]string{"sh", path}, argv[1:]...)
+			path = shell
+			continue
+		}
+		return Result{}, fmt.Errorf("command: cannot run %q: %w", name, err)
 
 	}
 	waitErr := cmd.Wait()
@@ -138,7 +148,7 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 	if ps == nil {
 		// Wait failed before the process was reaped; this does not happen
 		// for a process that Start started.
-		return Result{}, fmt.Errorf("command: %q: %w", argv[0], waitErr)
+		return Result{}, fmt.Errorf("command: %q: %w", name, waitErr)
 	}
 
 	res := Result{ExitCode: ps.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
@@ -146,7 +156,7 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 		res.Signaled = true
 	}
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("command: %q: %w", argv[0], err)
+		return res, fmt.Errorf("command: %q: %w", name, err)
 	}
 	// A program that exited by itself just as the timer fired did not time
 	// out.

@@ -260,3 +260,22 @@ func TestRunCredential(t *testing.T) {
 		t.Errorf("Run as 65534: id -u = %q; want 65534", got)
 	}
 }
+
+// TestSeeds24RunScriptWithoutShebang: E-MailRelay's user guide prints its
+// --filter script without a "#!" line. Such a file is run by /bin/sh, as
+// execvp runs it; it used to fail with "exec format error", so every
+// message was refused with 451. A binary that cannot run is still an error
+// naming the program.
+func TestSeeds24RunScriptWithoutShebang(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "myspamfilter")
+	if err := os.WriteFile(p, []byte("echo \"[$0] [$1] [$2]\"\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), []string{p, "a b", "c"}, Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Run(script without #!) = %v", err)
+	}
+	if want := "[" + p + "] [a b] [c]\n"; res.Stdout != want || res.ExitCode != 3 {
+		t.Errorf("Run(script without #!) = %q, exit %d; want %q, exit 3", res.Stdout, res.ExitCode, want)
+	}
+}

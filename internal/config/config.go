@@ -675,7 +675,8 @@ type Enforce struct {
 	// ("pcre:FILE", "regexp:FILE"); empty means the built-in one.
 	ReplyFilter string `toml:"reply_filter"`
 	// Welcomelist is --welcomelist FILE: clients never banned. Created
-	// with loopback and private networks if missing. Empty:
+	// with loopback, private networks and this host's own addresses if
+	// missing. Empty:
 	// SPOOL/.enforce/welcomelist (not the installed
 	// /etc/relaykeeper/welcomelist, postfix-enforcer's default).
 	Welcomelist string `toml:"welcomelist"`

@@ -16,6 +16,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/route"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // Validate checks every setting and returns all problems as Problems, or
@@ -227,7 +228,9 @@ func (c *Config) Validate() error {
 	// The resolvers are asked at each lookup, not at start: a bad one
 	// would fail every message (and a bare IP is no DNS server's port).
 	if cf := c.Routing.ContentFilter; cf != "" {
-		if err := hostport.Check(hostport.FilterAddr(cf)); err != nil {
+		if err := table.CheckFilter(cf); strings.Contains(cf, ":") && err != nil {
+			v.bad("%v", err)("routing.content_filter")
+		} else if err := hostport.Check(hostport.FilterAddr(cf)); err != nil {
 			v.bad("%q: want [TRANSPORT:]HOST[:PORT], as scan:[127.0.0.1]:10025: %v", cf, err)("routing.content_filter")
 		}
 	}

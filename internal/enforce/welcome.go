@@ -3,6 +3,7 @@ package enforce
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -85,11 +86,14 @@ fc00::/7
 fe80::/10
 `
 
-// OpenWelcomelist reads the welcomelist file path, creating it with
-// DefaultWelcomelist if it does not exist.
+// OpenWelcomelist reads the welcomelist file path, creating it if it does
+// not exist with DefaultWelcomelist and this host's own addresses, as
+// relay-enforcer creates its list ("local ips and all possible
+// local-network ips"): a program on the relay's host that connects to its
+// public address is local submission, not a client to ban.
 func OpenWelcomelist(path string) (*Welcomelist, error) {
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := safefile.WriteFile(path, []byte(DefaultWelcomelist), 0o644); err != nil {
+		if err := safefile.WriteFile(path, []byte(createdWelcomelist(hostAddrs())), 0o644); err != nil {
 			if dir := filepath.Dir(path); errors.Is(err, os.ErrNotExist) {
 				// Not the temporary file's name, which says nothing.
 				return nil, fmt.Errorf("enforce: welcomelist: cannot create %s: no directory %s (make it, or name another file)", path, dir)
@@ -105,6 +109,44 @@ func OpenWelcomelist(path string) (*Welcomelist, error) {
 		return nil, err
 	}
 	return &Welcomelist{file: f}, nil
+}
+
+// hostAddrs lists this host's addresses (net.InterfaceAddrs); tests that
+// are not parallel replace it.
+var hostAddrs = func() []netip.Addr {
+	nets, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, n := range nets {
+		if ipn, ok := n.(*net.IPNet); ok {
+			if a, ok := netip.AddrFromSlice(ipn.IP); ok {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// createdWelcomelist is DefaultWelcomelist followed by the addresses of own
+// that it does not already cover, each on a line of its own.
+func createdWelcomelist(own []netip.Addr) string {
+	def, _ := parseWelcomelist("", DefaultWelcomelist)
+	var b strings.Builder
+	seen := map[netip.Addr]bool{}
+	for _, a := range own {
+		a = banIP(a)
+		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || seen[a] || def.welcome(a, "") {
+			continue
+		}
+		seen[a] = true
+		b.WriteString(a.String() + "\n")
+	}
+	if b.Len() == 0 {
+		return DefaultWelcomelist
+	}
+	return DefaultWelcomelist + "\n# This host's own addresses when the file was made (its programs' mail)\n" + b.String()
 }
 
 // Path is the welcomelist file.

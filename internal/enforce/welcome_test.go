@@ -100,6 +100,8 @@ func TestWelcomelistBadLines(t *testing.T) {
 }
 
 func TestWelcomelistCreatedAtFirstOpen(t *testing.T) {
+	defer func(f func() []netip.Addr) { hostAddrs = f }(hostAddrs)
+	hostAddrs = func() []netip.Addr { return nil }
 	path := filepath.Join(t.TempDir(), "welcomelist")
 	w, err := OpenWelcomelist(path)
 	if err != nil {
@@ -219,5 +221,43 @@ func TestWelcomelistMissingDirectoryNamed(t *testing.T) {
 	_, err := OpenWelcomelist(filepath.Join(dir, "welcomelist"))
 	if err == nil || !strings.Contains(err.Error(), "no directory "+dir) || strings.Contains(err.Error(), ".tmp") {
 		t.Errorf("err = %v; want it to name the missing directory %s", err, dir)
+	}
+}
+
+// TestSeeds24WelcomelistHostAddrs: relay-enforcer's manual says its
+// welcomelist "is created at startup containing local ips and all possible
+// local-network ips". The one relaykeeper created held loopback and the
+// private networks only, so mail that a program on the relay's host sent
+// from its public address, refused as spam, banned the relay's own address.
+// The created file lists the host's own addresses that the private
+// networks do not cover, once each.
+func TestSeeds24WelcomelistHostAddrs(t *testing.T) {
+	defer func(f func() []netip.Addr) { hostAddrs = f }(hostAddrs)
+	own := []string{"127.0.0.1", "::1", "10.0.0.5", "fe80::1", "192.0.2.2", "2001:db8:24::1", "192.0.2.2", "::ffff:198.51.100.1"}
+	hostAddrs = func() []netip.Addr {
+		var out []netip.Addr
+		for _, a := range own {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	path := filepath.Join(t.TempDir(), "welcomelist")
+	w, err := OpenWelcomelist(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(data), DefaultWelcomelist) || !strings.HasSuffix(string(data), "\n192.0.2.2\n2001:db8:24::1\n198.51.100.1\n") {
+		t.Fatalf("created file = %q, %v; want DefaultWelcomelist and the host's public addresses", data, err)
+	}
+	for _, ip := range []string{"192.0.2.2", "2001:db8:24::1", "198.51.100.1", "10.0.0.5"} {
+		if !w.Welcome(netip.MustParseAddr(ip), "") {
+			t.Errorf("Welcome(%s) = false; want the host's own address welcomed", ip)
+		}
+	}
+	for _, ip := range []string{"192.0.2.3", "2001:db8:24::2"} {
+		if w.Welcome(netip.MustParseAddr(ip), "") {
+			t.Errorf("Welcome(%s) = true; want only the host's own addresses", ip)
+		}
 	}
 }

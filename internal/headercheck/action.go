@@ -88,9 +88,7 @@ func commandKind(cmd string) (kind, error) {
 func checkText(k kind, text string, inHeader bool) error {
 	switch k {
 	case actFilter:
-		if tr, _, ok := strings.Cut(text, ":"); !ok || tr == "" {
-			return errors.New("FILTER requires transport:destination")
-		}
+		return table.CheckFilter(text)
 	case actRedirect, actBCC:
 		// The target becomes an envelope recipient, written into the
 		// spool after the client heard 250: it must be one that reads

@@ -123,8 +123,8 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 	case "DISCARD":
 		return Action{Kind: Discard, Text: text}, nil
 	case "FILTER":
-		if tr, _, ok := strings.Cut(text, ":"); !ok || tr == "" {
-			return Action{}, fmt.Errorf("table: %q: FILTER requires transport:destination", value)
+		if err := CheckFilter(text); err != nil {
+			return Action{}, fmt.Errorf("table: %q: %w", value, err)
 		}
 		return Action{Kind: Filter, Arg: text}, nil
 	case "REDIRECT", "BCC":
@@ -474,4 +474,21 @@ func allDigits(s string) bool {
 func IsRestriction(name string) bool {
 	_, ok := restrictionArgs[asciiLower(name)]
 	return ok
+}
+
+// CheckFilter checks a content filter as Postfix writes content_filter and
+// a FILTER action's argument, transport:destination. relaykeeper reaches
+// every such filter by SMTP at the destination, so FILTER_README's simple
+// content filter, a pipe(8) service whose next hop Postfix ignores and
+// everyone writes "dummy" ("filter:dummy"), is refused: it would send each
+// message to a host named dummy. That filter is a --filter "pipe:..." here.
+func CheckFilter(spec string) error {
+	tr, hop, ok := strings.Cut(strings.TrimSpace(spec), ":")
+	if !ok || tr == "" {
+		return errors.New("FILTER requires transport:destination")
+	}
+	if strings.EqualFold(strings.TrimSpace(hop), "dummy") {
+		return fmt.Errorf("%q names a pipe(8) service (FILTER_README's simple content filter), which relaykeeper runs before accepting the message, as --filter \"pipe:/some/where/filter -f ${sender} -- ${recipient}\"; a content filter here is an SMTP server, transport:host:port (scan:[127.0.0.1]:10025)", spec)
+	}
+	return nil
 }
