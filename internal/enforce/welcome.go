@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -100,7 +99,7 @@ fe80::/10
 func OpenWelcomelist(path string) (*Welcomelist, error) {
 	w := &Welcomelist{path: path, now: time.Now, checkEvery: welcomeCheckEvery}
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := safefile.WriteFile(path, []byte(DefaultWelcomelist), 0o644); err != nil {
+		if err := writeNew(path, DefaultWelcomelist); err != nil {
 			return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
 		}
 	}
