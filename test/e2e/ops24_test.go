@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// runAs runs bin as the user uid, in group gid and the groups given, and
+// returns its standard output and error together and its exit status.
+func runAs(t *testing.T, uid, gid uint32, groups []uint32, stdin, bin string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v as %d: %v", bin, args, uid, err)
+	}
+	return out.String(), 0
+}
+
+// docs/sendmail.md: "The spool that tmpfiles.d makes is mode 0750; for
+// other local users, make it 0770 and put them in the relaykeeper group".
+// Done so, a local user's sendmail said nothing and exited 0, but left
+// the message's files its own, in its own group, 0640 (and made the
+// spool's .quarantine its own too): the relay, running as its own user,
+// could not read the envelope ("envelope unreadable: ... permission
+// denied"), never sent the message and quarantined it at its next start.
+// A member of the spool's group now gives the files it makes that group,
+// to read and write (the relay locks a content file it opens read-write).
+func TestOps24SendmailByAMemberOfTheSpoolsGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		harness.Missing(t, "root, to run sendmail as another user")
+	}
+	const relayID, userID = 4343, 4242 // the relay's user and group; a local user
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil { // t.TempDir's are 0700: let the users in
+			t.Fatal(err)
+		}
+	}
+	spool := filepath.Join(base, "spool")
+	if err := os.Mkdir(spool, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(spool, relayID, relayID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(spool, 0o770); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	conf := filepath.Join(base, "relaykeeper.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[spool]\ndir = %q\n", spool)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sendmail := filepath.Join(base, "sendmail")
+	if err := os.Symlink(harness.Binary(t), sendmail); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runAs(t, userID, userID, []uint32{relayID}, "Subject: from a user\n\nhello\n",
+		sendmail, "-C", conf, "-f", "user@example.com", "you@example.net")
+	if code != 0 {
+		t.Fatalf("sendmail as a member of the spool's group: exit %d, %q", code, out)
+	}
+	// The relay's user reads the message and takes its lock, as a
+	// delivery does.
+	out, code = runAs(t, relayID, relayID, nil, "", harness.Binary(t), "queue", "hold", "--all", "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, "held (ready -> held)") {
+		t.Errorf("queue hold --all as the relay's user: exit %d, %q; want the user's message held", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(spool, ".quarantine")); err != nil || fi.Sys().(*syscall.Stat_t).Gid != relayID || fi.Mode().Perm()&0o070 != 0o070 {
+		t.Errorf(".quarantine: %v %v; want the relay's group to use it", fi.Mode(), err)
+	}
+}
