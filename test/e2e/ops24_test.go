@@ -89,3 +89,23 @@ func TestOps24SendmailByAMemberOfTheSpoolsGroup(t *testing.T) {
 		t.Errorf(".quarantine: %v %v; want the relay's group to use it", fi.Mode(), err)
 	}
 }
+
+// docs/auth.md: "A --client-auth, --server-auth or --pop-auth file that
+// every user of the machine may read is taken, with a warning at start and
+// from --check". --check warned for --server-auth and --client-auth but
+// said nothing for --pop-auth: it opened that file without a logger.
+func TestOps24CheckWarnsOfAReadablePOPSecretsFile(t *testing.T) {
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "pop.auth")
+	if err := os.WriteFile(secrets, []byte("server plain alice secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(secrets, 0o644); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	out, errOut, code := runBinary(t, harness.Binary(t), "", "--check", "--no-smtp", "--pop", "--pop-auth", secrets,
+		"--pop-no-delete", "--spool-dir", filepath.Join(dir, "spool"))
+	if code != 0 || !strings.Contains(errOut, "readable by every user") || !strings.Contains(errOut, secrets) {
+		t.Errorf("--check with a --pop-auth file of mode 0644: exit %d, stdout %q, stderr %q; want 0 and the warning naming the file", code, out, errOut)
+	}
+}
