@@ -109,3 +109,36 @@ func TestOps24CheckWarnsOfAReadablePOPSecretsFile(t *testing.T) {
 		t.Errorf("--check with a --pop-auth file of mode 0644: exit %d, stdout %q, stderr %q; want 0 and the warning naming the file", code, out, errOut)
 	}
 }
+
+// docs/queue.md lists a message with several envelope files (made by hand
+// or a script) once, naming them, and "delete ID..." removes messages for
+// good. Deleting one said "deleted (was ready)" and exited 0, but removed
+// only the envelope it had claimed and the content: the other envelope
+// stayed, listed as a damaged held message.
+func TestOps24DeleteMessageWithSeveralEnvelopes(t *testing.T) {
+	spool := t.TempDir()
+	bin := harness.Binary(t)
+	out, errOut, code := runBinary(t, bin, "Subject: x\n\nbody\n", "submit", "--spool-dir", spool, "--from", "a@example.com", "b@example.net")
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" {
+		t.Fatalf("submit: exit %d, %q %q", code, out, errOut)
+	}
+	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spool, id+".envelope.held"), env, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runBinary(t, bin, "", "queue", "delete", id, "--spool-dir", spool)
+	if code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("queue delete: exit %d, %q %q", code, out, errOut)
+	}
+	left, _ := filepath.Glob(filepath.Join(spool, id+"*"))
+	if len(left) != 0 {
+		t.Errorf("queue delete %s said %q but left %q", id, out, left)
+	}
+	if out, _, _ := runBinary(t, bin, "", "queue", "--spool-dir", spool); !strings.Contains(out, "Mail queue is empty") {
+		t.Errorf("queue list after the delete:\n%s\nwant an empty queue", out)
+	}
+}
