@@ -116,21 +116,12 @@ func TestOps24CheckWarnsOfAReadablePOPSecretsFile(t *testing.T) {
 // only the envelope it had claimed and the content: the other envelope
 // stayed, listed as a damaged held message.
 func TestOps24DeleteMessageWithSeveralEnvelopes(t *testing.T) {
-	spool := t.TempDir()
+	spool, id, env := ops24Submitted(t)
 	bin := harness.Binary(t)
-	out, errOut, code := runBinary(t, bin, "Subject: x\n\nbody\n", "submit", "--spool-dir", spool, "--from", "a@example.com", "b@example.net")
-	id := strings.TrimSpace(out)
-	if code != 0 || id == "" {
-		t.Fatalf("submit: exit %d, %q %q", code, out, errOut)
-	}
-	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(filepath.Join(spool, id+".envelope.held"), env, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = runBinary(t, bin, "", "queue", "delete", id, "--spool-dir", spool)
+	out, errOut, code := runBinary(t, bin, "", "queue", "delete", id, "--spool-dir", spool)
 	if code != 0 || !strings.Contains(out, "deleted") {
 		t.Fatalf("queue delete: exit %d, %q %q", code, out, errOut)
 	}
@@ -141,4 +132,48 @@ func TestOps24DeleteMessageWithSeveralEnvelopes(t *testing.T) {
 	if out, _, _ := runBinary(t, bin, "", "queue", "--spool-dir", spool); !strings.Contains(out, "Mail queue is empty") {
 		t.Errorf("queue list after the delete:\n%s\nwant an empty queue", out)
 	}
+}
+
+// The same message (two envelope files, made by hand): "queue hold" picked
+// one, said "held (ready -> held)" and renamed it over the other, so that
+// the administrator's other envelope (another recipient) was gone without
+// a word, while queue list had said "remove all but one to keep it". Hold,
+// release, retry and flush now refuse such a message and change nothing.
+func TestOps24HoldRefusesSeveralEnvelopes(t *testing.T) {
+	spool, id, env := ops24Submitted(t)
+	bin := harness.Binary(t)
+	other := bytes.ReplaceAll(env, []byte("b@example.net"), []byte("c@example.net"))
+	held := filepath.Join(spool, id+".envelope.held")
+	if err := os.WriteFile(held, other, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"hold", "release", "retry"} {
+		out, errOut, code := runBinary(t, bin, "", "queue", cmd, id, "--spool-dir", spool)
+		if code != 1 || !strings.Contains(out, "several envelope files") {
+			t.Errorf("queue %s of a message with two envelope files: exit %d, %q %q; want it refused, exit 1", cmd, code, out, errOut)
+		}
+	}
+	if b, err := os.ReadFile(held); err != nil || !bytes.Equal(b, other) {
+		t.Errorf("the hand-made %s: %v, now\n%s", held, err, b)
+	}
+	if b, err := os.ReadFile(filepath.Join(spool, id+".envelope")); err != nil || !bytes.Equal(b, env) {
+		t.Errorf("%s.envelope: %v, now\n%s", id, err, b)
+	}
+}
+
+// ops24Submitted puts a message in a new spool with relaykeeper submit and
+// returns the spool, the message's id and its envelope.
+func ops24Submitted(t *testing.T) (string, string, []byte) {
+	t.Helper()
+	spool := t.TempDir()
+	out, errOut, code := runBinary(t, harness.Binary(t), "Subject: x\n\nbody\n", "submit", "--spool-dir", spool, "--from", "a@example.com", "b@example.net")
+	id := strings.TrimSpace(out)
+	if code != 0 || id == "" {
+		t.Fatalf("submit: exit %d, %q %q", code, out, errOut)
+	}
+	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spool, id, env
 }
