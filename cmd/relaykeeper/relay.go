@@ -214,7 +214,7 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 		}
 		r.router = rt
 	}
-	if err := cmp.Or(enforcePaths(&r.cfg), r.cfg.CheckFrontendFiles(), r.cfg.CheckPidFile(), r.cfg.CheckListenNames()); err != nil {
+	if err := cmp.Or(enforcePaths(&r.cfg), r.cfg.CheckFrontendFiles(r.log), r.cfg.CheckPidFile(), r.cfg.CheckListenNames()); err != nil {
 		return nil, err
 	}
 	if r.enforcer, err = r.newEnforcer(); err != nil {

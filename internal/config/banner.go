@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 )
 
 // Running is what a started relay has that its configuration does not
@@ -37,10 +40,10 @@ func (c *Config) WriteWhereToLook(w io.Writer, r Running) {
 	}
 	fmt.Fprintf(&b, "  spool      %s   (relaykeeper queue list --spool-dir %s)\n", r.Spool, r.Spool)
 	switch {
-	case c.Log.MailLog != "":
-		fmt.Fprintf(&b, "  mail log   %s\n", c.Log.MailLog)
+	case c.Log.MailLog != "": // a dated name ("%d"): today's file, the one to tail
+		fmt.Fprintf(&b, "  mail log   %s\n", logfile.Name(c.Log.MailLog, time.Now()))
 	case c.Log.File != "":
-		fmt.Fprintf(&b, "  mail log   %s\n", c.Log.File)
+		fmt.Fprintf(&b, "  mail log   %s\n", logfile.Name(c.Log.File, time.Now()))
 	default:
 		b.WriteString("  mail log   here, one line per event\n")
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -69,10 +70,15 @@ func popAuthDefault(files []string) string {
 // front ends read when they start (--pop-auth, or its default, and
 // --admin-password-file), as the start would, so that --check, which
 // starts no listener, finds what the start would refuse. Errors name
-// the setting (Setting).
-func (c *Config) CheckFrontendFiles() error {
+// the setting (Setting). For --check, log gets the warnings the start
+// gives when it opens them (a secrets file every user may read); a start
+// gives them itself, once.
+func (c *Config) CheckFrontendFiles(log *slog.Logger) error {
+	if !c.Check {
+		log = nil
+	}
 	if c.POP.Enabled {
-		if _, err := auth.OpenServerFile(cmp.Or(c.POP.Auth, POPAuthDefault()), c.Domain, nil); err != nil {
+		if _, err := auth.OpenServerFile(cmp.Or(c.POP.Auth, POPAuthDefault()), c.Domain, log); err != nil {
 			return Setting("pop.auth", err)
 		}
 	}

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
@@ -46,13 +44,8 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 // exist before the relay first ran with enforcement on), and a ban added
 // takes effect at once, since no reply is on its way to the client.
 func OpenBansByHand(path string) (*Bans, error) {
-	dir := filepath.Dir(path)
-	_, statErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("enforce: %w", err)
-	}
-	if o := safefile.DirOwner(filepath.Dir(dir)); o != nil && os.IsNotExist(statErr) {
-		os.Chown(dir, o.UID, o.GID) // made by root just now: the relay's
+	if err := makeStateDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	b, err := OpenBans(path, nil)
 	if err != nil {

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/logfile"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 )
 
@@ -257,13 +259,24 @@ func (s *SyslogBans) WriteBan(line string) error { return s.w.Notice(line) }
 // line is synced before WriteBan returns.
 type FileBans struct {
 	// Path is the file, opened for each line (logrotate may move it);
-	// "" writes to W.
+	// "" writes to W. As for --log-file, "%d" in it is the date (YYYYMMDD)
+	// and "%h" the hour (HH), local time, so that a new file starts each
+	// day or hour. A file created by root (relaykeeper --check, a start by
+	// hand) is given to its directory's owner, the unit's LogsDirectory,
+	// so that the relay, running as its own user, can still append to it.
 	Path string
 	W    io.Writer
 	// Host is the host name in the line.
 	Host string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+}
+
+func (f *FileBans) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
 }
 
 // Check opens Path as WriteBan does, creating the file, so that a path
@@ -274,37 +287,27 @@ func (f *FileBans) Check() error {
 	if f.Path == "" {
 		return nil
 	}
-	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("enforce: ban log: %w", err)
-	}
-	return fh.Close()
+	return banLogErr(logfile.AppendSync(f.Path, f.now(), nil))
 }
 
 // WriteBan implements BanSink.
 func (f *FileBans) WriteBan(line string) error {
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
-	}
-	s := fmt.Sprintf("%s %s %s[%d]: %s\n", now().Format(time.Stamp), f.Host, SyslogTag, os.Getpid(), line)
+	now := f.now()
+	s := fmt.Sprintf("%s %s %s[%d]: %s\n", now.Format(time.Stamp), f.Host, SyslogTag, os.Getpid(), line)
 	if f.Path == "" {
 		_, err := io.WriteString(f.W, s)
 		return err
 	}
-	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("enforce: ban log: %w", err)
-	}
-	_, err = fh.WriteString(s)
+	return banLogErr(logfile.AppendSync(f.Path, now, []byte(s)))
+}
+
+// banLogErr names the ban log in err, logfile's own prefix left out.
+func banLogErr(err error) error {
 	if err == nil {
-		err = fh.Sync()
+		return nil
 	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
 	}
-	if err != nil {
-		return fmt.Errorf("enforce: ban log: %w", err)
-	}
-	return nil
+	return fmt.Errorf("enforce: ban log: %w", err)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
 // OpenPolicy reads the rules and the reply filter from their files, or
@@ -117,8 +118,8 @@ type Files struct {
 // access table with a header saying whose it is.
 func (f Files) Prepare(spoolDir string) (Files, error) {
 	dir := StateDir(spoolDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return f, fmt.Errorf("enforce: %w", err)
+	if err := makeStateDir(dir); err != nil {
+		return f, err
 	}
 	for p, name := range map[*string]string{&f.SenderAccess: "sender_access", &f.Welcomelist: "welcomelist", &f.Bans: "bans"} {
 		if *p == "" {
@@ -128,9 +129,34 @@ func (f Files) Prepare(spoolDir string) (Files, error) {
 	if _, err := os.Stat(f.SenderAccess); os.IsNotExist(err) {
 		hdr := "# Sender domains blocked by relaykeeper's enforcer (Postfix access(5) format).\n" +
 			"# Each entry follows a comment saying when and why. Edit freely.\n"
-		if err := os.WriteFile(f.SenderAccess, []byte(hdr), 0o644); err != nil {
+		if err := writeNew(f.SenderAccess, hdr); err != nil {
 			return f, fmt.Errorf("enforce.sender_access: %w", err)
 		}
 	}
 	return f, nil
+}
+
+// makeStateDir makes the enforcer's directory in a spool (or the directory
+// of a state file) if it is missing. Made by root (relaykeeper --check, a
+// start by hand, relaykeeper bans add), it is given to the owner of the
+// directory above, the spool's: the relay, running as its own user, must
+// be able to make its files there.
+func makeStateDir(dir string) error {
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	if o := safefile.DirOwner(filepath.Dir(dir)); o != nil && os.IsNotExist(statErr) {
+		os.Chown(dir, o.UID, o.GID)
+	}
+	return nil
+}
+
+// writeNew writes a state file the enforcer starts with, given to its
+// directory's owner when root makes it, so that the relay may rewrite it.
+func writeNew(path, content string) error {
+	return safefile.Replace(path, safefile.Options{Perm: 0o644, Owner: safefile.DirOwner(filepath.Dir(path))}, func(w io.Writer) error {
+		_, err := io.WriteString(w, content)
+		return err
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relaykeeper/relaykeeper/internal/safefile"
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
@@ -93,7 +92,7 @@ fe80::/10
 // public address is local submission, not a client to ban.
 func OpenWelcomelist(path string) (*Welcomelist, error) {
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := safefile.WriteFile(path, []byte(createdWelcomelist(hostAddrs())), 0o644); err != nil {
+		if err := writeNew(path, createdWelcomelist(hostAddrs())); err != nil {
 			if dir := filepath.Dir(path); errors.Is(err, os.ErrNotExist) {
 				// Not the temporary file's name, which says nothing.
 				return nil, fmt.Errorf("enforce: welcomelist: cannot create %s: no directory %s (make it, or name another file)", path, dir)

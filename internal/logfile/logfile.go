@@ -56,8 +56,36 @@ func (l *File) name() string {
 	if l.now == nil {
 		return l.pattern
 	}
-	t := l.now()
-	return strings.NewReplacer("%d", t.Format("20060102"), "%h", t.Format("15")).Replace(l.pattern)
+	return Name(l.pattern, l.now())
+}
+
+// Name is the name pattern gives at t: "%d" the date (YYYYMMDD) and "%h"
+// the hour (HH), in t's location.
+func Name(pattern string, t time.Time) string {
+	return strings.NewReplacer("%d", t.Format("20060102"), "%h", t.Format("15")).Replace(pattern)
+}
+
+// AppendSync appends p to the file pattern names at t, in one write, and
+// syncs and closes it: for a log written seldom, whose lines must be on
+// disk before anything else happens, and which logrotate may move at any
+// time (each call opens the file by name). A file it creates is given to
+// its directory's owner, as Open's are.
+func AppendSync(pattern string, t time.Time, p []byte) error {
+	f, err := open(Name(pattern, t))
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(p)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("logfile: %w", err)
+	}
+	return nil
 }
 
 // open opens path for appending. A file it creates is given to its

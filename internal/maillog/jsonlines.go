@@ -44,3 +44,18 @@ func (j jsonLines) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// FromJSONLine returns the mail-log line that JSONLines wrapped in s, and
+// true; for any other line, false. With --log-format json the mail log
+// shares the --log-file as such objects, and "relaykeeper stats" reads them
+// as it reads the plain lines.
+func FromJSONLine(s string) (string, bool) {
+	if !strings.HasPrefix(s, "{") || !strings.Contains(s, `"mail log"`) {
+		return "", false
+	}
+	var j jsonLine
+	if json.Unmarshal([]byte(s), &j) != nil || j.Msg != "mail log" || j.Line == "" {
+		return "", false
+	}
+	return j.Line, true
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -262,6 +264,12 @@ func applyOne(s *spool.Spool, act Action, id string) Result {
 		return r
 	}
 	r.From = st.String()
+	if others := otherEnvelopes(s, id, st); act != Delete && len(others) > 0 {
+		// Made by hand: which one is the message is the administrator's
+		// call (queue list says so); a rename would replace the other.
+		return unlock(c, r, Refused, fmt.Sprintf("several envelope files (also %s): remove all but one first",
+			strings.Join(others, " ")))
+	}
 	if st == spool.Claimed {
 		// A .busy envelope whose lock we got: its forwarder died. It
 		// is as good as Ready (Recover would make it so).
@@ -406,4 +414,19 @@ func ParseAction(name string) (Action, bool) {
 		}
 	}
 	return 0, false
+}
+
+// otherEnvelopes names the envelope files message id has besides the one
+// of state st: none, unless made by hand or by a script (relaykeeper never
+// makes two; queue list shows such a message as damaged).
+func otherEnvelopes(s *spool.Spool, id string, st spool.State) []string {
+	var names []string
+	for _, o := range []spool.State{spool.Ready, spool.Claimed, spool.Failed, spool.Held} {
+		if p := s.EnvelopePath(id, o); o != st {
+			if _, err := os.Lstat(p); err == nil {
+				names = append(names, filepath.Base(p))
+			}
+		}
+	}
+	return names
 }

@@ -362,6 +362,9 @@ func (c *Claim) remove(later bool) error {
 		}
 	}
 	defer c.lock.Close()
+	if !later {
+		c.s.removeStrayEnvelopes(c.id, c.cur)
+	}
 	if err := c.s.removeFiles(c.id, envPath); err != nil {
 		return fmt.Errorf("spool: delete %s: %w", c.id, err)
 	}

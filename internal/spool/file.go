@@ -173,7 +173,7 @@ func (s *Spool) observeSync(kind string, start time.Time) {
 // writeAtomic replaces path with data (see package safefile). The caller
 // fsyncs the directory. The file gets the spool's owner (s.owner).
 func (s *Spool) writeAtomic(path string, data []byte) error {
-	return safefile.Replace(path, safefile.Options{Perm: 0o640, Owner: s.owner, NoSync: s.noSync, NoDirSync: true},
+	return safefile.Replace(path, safefile.Options{Perm: s.filePerm(), Owner: s.owner, NoSync: s.noSync, NoDirSync: true},
 		func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
@@ -185,7 +185,40 @@ func (s *Spool) writeAtomic(path string, data []byte) error {
 // leave root's files that the relay, running as its own user, cannot
 // read: it would never deliver the message, and quarantine it at its next
 // start.
-func (s *Spool) chown(f *os.File) { s.owner.Chown(f) }
+func (s *Spool) chown(f *os.File) {
+	s.owner.Chown(f)
+	if s.shared {
+		f.Chmod(s.filePerm())
+	}
+}
+
+// filePerm is the mode of the spool's files: the relay's alone, or, in a
+// spool shared through its group, the group's too (the relay opens a
+// content file for reading and writing to lock it).
+func (s *Spool) filePerm() os.FileMode {
+	if s.shared {
+		return 0o660
+	}
+	return 0o640
+}
+
+// sharedGroup is the owner a user who is not root gives the files it
+// makes in the spool dir when the spool is shared through its group
+// (docs/sendmail.md: mode 0770, local users in the relay's group): the
+// group, so that the relay, whose group it is, may read them. Nil when
+// the directory is not group-writable, its group is this process's own,
+// or this process is no member of it.
+func sharedGroup(dir string) *safefile.Owner {
+	var st syscall.Stat_t
+	if os.Geteuid() == 0 || syscall.Stat(dir, &st) != nil || st.Mode&0o020 == 0 || int(st.Gid) == os.Getegid() {
+		return nil
+	}
+	groups, _ := os.Getgroups()
+	if !slices.Contains(groups, int(st.Gid)) {
+		return nil
+	}
+	return &safefile.Owner{UID: -1, GID: int(st.Gid)}
+}
 
 // lockContent opens a message's content file and takes its exclusive lock
 // without waiting. It returns ErrBusy if another worker holds it and

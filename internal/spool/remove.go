@@ -121,6 +121,20 @@ func (s *Spool) removeFiles(id, envPath string) error {
 	return nil
 }
 
+// removeStrayEnvelopes removes the envelope files of message id in states
+// other than cur, before its content goes: made by hand or by a script
+// (relaykeeper never makes two), such a file would outlive the message an
+// administrator deleted, as an envelope without content ("queue delete"
+// said "deleted" and the message was still listed, damaged). Not a New
+// one: that is a receipt's.
+func (s *Spool) removeStrayEnvelopes(id string, cur State) {
+	for _, st := range []State{Ready, Claimed, Failed, Held} {
+		if st != cur {
+			os.Remove(s.envelopePath(id, st))
+		}
+	}
+}
+
 // RemoveUnreadable removes a message whose envelope cannot be read (torn,
 // or edited by hand), under the lock a claim takes, or whose content file
 // is missing (torn: content is written before the envelope and removed

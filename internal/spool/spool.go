@@ -158,9 +158,13 @@ type Spool struct {
 	// Sync is false only in tests and benchmarks that measure the cost of
 	// fsync itself; every real use leaves it true.
 	noSync bool
-	// owner is the owner root gives the files it makes (safefile.DirOwner).
+	// owner is the owner root gives the files it makes (safefile.DirOwner),
+	// or, for a member of the spool's group, that group (sharedGroup).
 	owner *safefile.Owner
-	seq   atomic.Uint32
+	// shared: the spool is shared through its group (sharedGroup); the
+	// files this process makes are the group's to read and write.
+	shared bool
+	seq    atomic.Uint32
 	// failDirSync, set by tests, is what every directory fsync returns.
 	failDirSync error
 	// syncObs, if set, sees every fsync's duration; set before sharing.
@@ -219,12 +223,20 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	owner := safefile.DirOwner(dir)
-	if owner != nil {
-		// Made by root just now, perhaps: the relay moves files into it.
-		os.Chown(filepath.Join(dir, quarantineDir), owner.UID, owner.GID)
+	owner, shared := safefile.DirOwner(dir), false
+	if owner == nil {
+		owner = sharedGroup(dir)
+		shared = owner != nil
 	}
-	return &Spool{dir: dir, log: log, owner: owner, boot: cacheEpoch(dir), hot: hotTable{room: make(chan struct{}, 1)}}, nil
+	if owner != nil {
+		// Made by root (or a member of the group) just now, perhaps: the
+		// relay moves files into it.
+		q := filepath.Join(dir, quarantineDir)
+		if os.Chown(q, owner.UID, owner.GID) == nil && shared {
+			os.Chmod(q, 0o770)
+		}
+	}
+	return &Spool{dir: dir, log: log, owner: owner, shared: shared, boot: cacheEpoch(dir), hot: hotTable{room: make(chan struct{}, 1)}}, nil
 }
 
 // CheckWritable reports whether this process may write in the spool

@@ -210,6 +210,9 @@ func (a *Aggregator) Line(line string) {
 		return
 	}
 	a.r.Lines++
+	if l, ok := maillog.FromJSONLine(line); ok { // --log-format json
+		line = l
+	}
 	e, err := maillog.Parse(line)
 	if err != nil {
 		a.r.Skipped++
