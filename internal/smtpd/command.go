@@ -818,6 +818,10 @@ func (c *commandConn) check(verb, arg string) string {
 		switch {
 		case !c.inMail:
 			return "503 5.5.1 Error: need MAIL command"
+		case c.bdat:
+			// Between the chunks of a message (RFC 3030 section 3): a
+			// bad sequence, never go-smtp's 502; the BDAT goes on.
+			return "503 5.5.1 Error: RCPT after BDAT"
 		case !hasPrefixFold(arg, "TO:"):
 			return "501 5.5.4 Syntax: RCPT TO:<address>"
 		case twoAts(arg[len("TO:"):]):

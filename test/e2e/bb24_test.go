@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// A black-box check of the SMTP side (bb24), over raw TCP to the built
+// binary: each case here failed before the fix named in its comment.
+
+// TestBB24RcptAfterBDAT: a RCPT between the chunks of a BDAT transaction
+// is a bad sequence (RFC 3030 section 3; RFC 5321 section 4.3.2 lists 503
+// among RCPT's replies, never 502). It heard go-smtp's own "502 5.5.1 RCPT
+// not allowed during message transfer". The recipient is not added, and
+// the BDAT transaction goes on, in both modes.
+func TestBB24RcptAfterBDAT(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	server := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect",
+		"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	proxy := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	for i, mode := range []struct {
+		name string
+		r    *relay
+	}{{"store and forward", server}, {"proxy", proxy}} {
+		t.Run(mode.name, func(t *testing.T) {
+			c := mustDial(t, mode.r.addr(), "127.0.0.1")
+			text := "Subject: bb24\r\n\r\nx\r\n"
+			// Pipelined in one write, as a CHUNKING client sends them.
+			lines := []string{"EHLO client.e2e.test", "MAIL FROM:<alice@example.org>", "RCPT TO:<bob@example.net>",
+				"BDAT " + strconv.Itoa(len(text)) + "\r\n" + text[:len(text)-2], "RCPT TO:<carol@example.net>", "BDAT 0 LAST", "QUIT"}
+			want := []string{"250", "250 2.1.0", "250 2.1.5", "250", "503 5.5.1 ", "250", "221"}
+			c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(c.conn, strings.Join(lines, "\r\n")+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			for j, l := range lines {
+				if rep, err := c.read(); err != nil || !strings.HasPrefix(rep.String(), want[j]) {
+					t.Errorf("%.40q = %q, %v; want %q...", l, rep, err, want[j])
+				}
+			}
+			var got []harness.Transaction
+			for _, tx := range up.WaitTransactions(t, i+1, 10*time.Second) {
+				if tx.Accepted() {
+					got = append(got, tx)
+				}
+			}
+			if len(got) != i+1 {
+				t.Fatalf("upstream accepted %d messages; want %d", len(got), i+1)
+			}
+			if to := got[i].To(); len(to) != 1 || to[0] != "bob@example.net" {
+				t.Errorf("upstream recipients = %q; want only bob@example.net", to)
+			}
+		})
+	}
+}
