@@ -59,3 +59,38 @@ func TestBB24RcptAfterBDAT(t *testing.T) {
 		})
 	}
 }
+
+// TestBB24ProxyUpstream354ToMailOrRcpt: an upstream that answers MAIL or
+// RCPT with a 3xx (RFC 5321 section 4.3.2 allows none; one that says 354
+// may be reading what follows as message text) is a failed upstream: the
+// proxy's client hears 451 4.4.1, never the 354 that was passed on as the
+// reply to its MAIL or RCPT, and the session is not used again.
+func TestBB24ProxyUpstream354ToMailOrRcpt(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{"MAIL", "RCPT"} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			script := harness.Script{}
+			if stage == "MAIL" {
+				script.Mail = harness.Response{Reply: "354 go ahead"}
+			} else {
+				script.Rcpt = harness.Response{Reply: "354 go ahead"}
+			}
+			up := harness.NewFakeSMTP(t, script)
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.Addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			rep, err := c.cmd("MAIL FROM:<alice@example.org>")
+			if stage == "RCPT" {
+				if err != nil || rep.code() != 250 {
+					t.Fatalf("MAIL = %q, %v; want 250", rep, err)
+				}
+				rep, err = c.cmd("RCPT TO:<bob@example.net>")
+			}
+			if err != nil || !strings.HasPrefix(rep.String(), "451 4.4.1 ") {
+				t.Errorf("%s = %q, %v; want 451 4.4.1 ...", stage, rep, err)
+			}
+			mustCmd(t, c, "250", "RSET")
+		})
+	}
+}
