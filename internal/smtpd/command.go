@@ -976,9 +976,12 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 	for _, p := range strings.Fields(params) {
 		key, value, hasValue := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
-		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) {
+		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) ||
+			(key == "BODY" && strings.EqualFold(value, "BINARYMIME")) {
 			// SMTPUTF8 takes no value (RFC 6531 section 3.4);
-			// go-smtp took "SMTPUTF8=no" for SMTPUTF8.
+			// go-smtp took "SMTPUTF8=no" for SMTPUTF8. BINARYMIME
+			// (RFC 3030) is not offered: go-smtp said 504, which
+			// MAIL never answers (RFC 5321 section 4.3.2).
 			return "555 5.5.4 Unsupported option: " + printable(p)
 		}
 		if seen[key] {

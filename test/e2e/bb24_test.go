@@ -94,3 +94,19 @@ func TestBB24ProxyUpstream354ToMailOrRcpt(t *testing.T) {
 		})
 	}
 }
+
+// TestBB24BinaryMIMEIs555: BODY=BINARYMIME (RFC 3030), which the relay
+// does not offer, is a MAIL parameter not implemented: 555 (RFC 5321
+// sections 4.1.1.11 and 4.3.2 list no 504 among MAIL's replies), as
+// Postfix answers it. It heard go-smtp's "504 5.5.4 BINARYMIME is not
+// implemented".
+func TestBB24BinaryMIMEIs555(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "555 5.5.4 Unsupported option: BODY=BINARYMIME", "MAIL FROM:<alice@example.org> BODY=BINARYMIME")
+	mustCmd(t, c, "555 5.5.4 Unsupported option: body=binarymime", "MAIL FROM:<alice@example.org> body=binarymime")
+	mustCmd(t, c, "503", "RCPT TO:<bob@example.net>")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> BODY=8BITMIME")
+}
