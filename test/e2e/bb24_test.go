@@ -110,3 +110,22 @@ func TestBB24BinaryMIMEIs555(t *testing.T) {
 	mustCmd(t, c, "503", "RCPT TO:<bob@example.net>")
 	mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> BODY=8BITMIME")
 }
+
+// TestBB24NumericDomainRefused: an address whose domain is an IP address
+// without the brackets of an address literal (a@1.2.3.4; RFC 5321 section
+// 4.1.3 writes it a@[1.2.3.4]), or another all-numeric name (b@123), is
+// bad syntax, as Postfix refuses it (resolve_numeric_domain = no): it was
+// accepted, and then looked up as a domain name, which no DNS has.
+func TestBB24NumericDomainRefused(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "501 5.1.7 Bad sender address syntax", "MAIL FROM:<alice@192.0.2.1>")
+	mustCmd(t, c, "250", "MAIL FROM:<alice@[192.0.2.1]>")
+	mustCmd(t, c, "501 5.1.3 Bad recipient address syntax", "RCPT TO:<bob@192.0.2.7>")
+	mustCmd(t, c, "501 5.1.3 Bad recipient address syntax", "RCPT TO:bob@192.0.2.7")
+	mustCmd(t, c, "250", "RCPT TO:<bob@[192.0.2.7]>")
+	mustCmd(t, c, "250", "RCPT TO:<bob@192.0.2.7.example>")
+	mustCmd(t, c, "501 5.1.3 Bad recipient address syntax", "RCPT TO:<bob@123>")
+}
