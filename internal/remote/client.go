@@ -1100,6 +1100,9 @@ func (c *Conn) Mail(m *Message) (reply.Reply, error) {
 		return rep, nil
 	}
 	rep, err := c.cmd(c.mailLine(m))
+	if err == nil {
+		err = c.notIntermediate("MAIL", rep)
+	}
 	if err != nil {
 		return rep, &Error{Stage: "mail", Err: err}
 	}
@@ -1112,10 +1115,25 @@ func (c *Conn) Rcpt(m *Message, i int) (reply.Reply, error) {
 		return rep, nil
 	}
 	rep, err := c.cmd(c.rcptLine(m, i))
+	if err == nil {
+		err = c.notIntermediate("RCPT", rep)
+	}
 	if err != nil {
 		return rep, &Error{Stage: "rcpt", Err: err}
 	}
 	return rep, nil
+}
+
+// notIntermediate refuses a 3xx reply to MAIL or RCPT, which RFC 5321
+// section 4.3.2 never allows: a server that says 354 there may be reading
+// what follows as message text. It ends the session as a temporary
+// failure, so that the proxy's client hears 451 4.4.1, not the 354.
+func (c *Conn) notIntermediate(verb string, rep reply.Reply) error {
+	if rep.Code/100 != 3 {
+		return nil
+	}
+	c.broken = true
+	return fmt.Errorf("unexpected reply to %s: %q", verb, rep.String())
 }
 
 // Data sends DATA and, on 354, the body; it returns the reply that decides

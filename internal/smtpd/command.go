@@ -818,6 +818,10 @@ func (c *commandConn) check(verb, arg string) string {
 		switch {
 		case !c.inMail:
 			return "503 5.5.1 Error: need MAIL command"
+		case c.bdat:
+			// Between the chunks of a message (RFC 3030 section 3): a
+			// bad sequence, never go-smtp's 502; the BDAT goes on.
+			return "503 5.5.1 Error: RCPT after BDAT"
 		case !hasPrefixFold(arg, "TO:"):
 			return "501 5.5.4 Syntax: RCPT TO:<address>"
 		case twoAts(arg[len("TO:"):]):
@@ -972,9 +976,12 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 	for _, p := range strings.Fields(params) {
 		key, value, hasValue := strings.Cut(p, "=")
 		key = strings.ToUpper(key)
-		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) {
+		if !slices.Contains(known, key) || (key == "SMTPUTF8" && hasValue) ||
+			(key == "BODY" && strings.EqualFold(value, "BINARYMIME")) {
 			// SMTPUTF8 takes no value (RFC 6531 section 3.4);
-			// go-smtp took "SMTPUTF8=no" for SMTPUTF8.
+			// go-smtp took "SMTPUTF8=no" for SMTPUTF8. BINARYMIME
+			// (RFC 3030) is not offered: go-smtp said 504, which
+			// MAIL never answers (RFC 5321 section 4.3.2).
 			return "555 5.5.4 Unsupported option: " + printable(p)
 		}
 		if seen[key] {

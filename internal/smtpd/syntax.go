@@ -165,6 +165,13 @@ func pathRefusal(rest string, rcpt bool) string {
 	if n == 0 || bracketed && !strings.HasPrefix(domain[n:], ">") {
 		return bad
 	}
+	if _, err := netip.ParseAddr(domain[:n]); err == nil || strings.Trim(domain[:n], "0123456789.") == "" {
+		// An IP address without the brackets of an address literal
+		// (RFC 5321 section 4.1.3), or another all-numeric name,
+		// which Postfix refuses as well (resolve_numeric_domain = no,
+		// valid_hostname): no DNS has it as a name.
+		return bad
+	}
 	return ""
 }
 
