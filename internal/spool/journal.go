@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -617,19 +618,39 @@ func (j *Journal) retire(num uint64) error {
 		j.markUnsynced(err)
 		return err
 	}
+	var kept []oldSegment
+	var rerr error
 	for _, o := range j.old {
 		// Removed while still locked, so that no other process's replay
 		// finds it unlocked under its name (replay skips a segment it
-		// locks after its removal).
-		os.Remove(filepath.Join(j.dir, fmt.Sprintf("%020d.log", o.num)))
+		// locks after its removal). One that cannot be removed stays
+		// locked, for the next checkpoint: closed, it would look like
+		// the journal of a relay that died, and its replay would bring
+		// back messages delivered since, whose removal is noted in a
+		// later segment (delivered again, once for every replay).
+		// The later segments stay with it: they note the removals that
+		// a replay of it must see.
+		name := filepath.Join(j.dir, fmt.Sprintf("%020d.log", o.num))
+		if rerr != nil {
+			kept = append(kept, o)
+			continue
+		}
+		if err := removeSegment(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			kept = append(kept, o)
+			rerr = cmp.Or(rerr, fmt.Errorf("spool: removing a written-out journal segment: %w", err))
+			continue
+		}
 		o.f.Close()
 	}
-	j.old = nil
+	j.old = kept
 	j.mu.Lock()
 	j.oldServed = usage{}
 	j.mu.Unlock()
-	return nil
+	return rerr
 }
+
+// removeSegment removes a journal segment's file; tests replace it.
+var removeSegment = os.Remove
 
 // close ends the journal: later commits take the classic path, and the
 // messages it serves are written out.

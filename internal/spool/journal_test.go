@@ -623,3 +623,36 @@ func TestReplaySyncfsFailureMarks(t *testing.T) {
 		t.Errorf("content after the next replay = %q; want %q (segments left: %v)", got, want, s3.segments())
 	}
 }
+
+// TestRetireKeepsUnremovableSegmentLocked: a written-out segment whose
+// removal failed (EROFS for one call, in TestDur19FaultInjection) was
+// closed anyway: left unlocked under its name, it looked like the journal
+// of a relay that had died, and its replay, a second later, brought back
+// messages delivered since (one was delivered three times). It now stays
+// locked, with the segments after it, and goes at the next checkpoint.
+func TestRetireKeepsUnremovableSegmentLocked(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	j := openJournal(t, s)
+	newMessage(t, s, "Subject: one\r\n\r\nbody\r\n")
+	defer func(f func(string) error) { removeSegment = f }(removeSegment)
+	removeSegment = func(string) error { return syscall.EROFS }
+	if err := j.checkpoint(); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("checkpoint with a segment that cannot be removed = %v; want EROFS", err)
+	}
+	if len(s.segments()) != 2 {
+		t.Fatalf("segments %v; want the old one kept beside the new", s.segments())
+	}
+	if s.deadSegment() {
+		t.Error("the kept segment looks like a dead relay's journal (not locked)")
+	}
+	removeSegment = os.Remove
+	if err := j.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := s.segments(); len(segs) != 1 {
+		t.Errorf("after the next checkpoint: segments %v; want only the current one", segs)
+	}
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+}
