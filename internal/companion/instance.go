@@ -2,10 +2,12 @@ package companion
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,10 @@ import (
 // it already unless -r stopped it.
 func LockInstance(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		dir := filepath.Dir(path)
+		return nil, fmt.Errorf("cannot create %s: no directory %s (make it, or give --state a file elsewhere)", path, dir)
+	}
 	if err != nil {
 		return nil, err
 	}
