@@ -86,3 +86,34 @@ func TestS24BadTableSaidOncePerVersion(t *testing.T) {
 		t.Errorf("broken again after a mend, the table was said %d times in all; want 3:\n%s", said(tableErr), r.stderr())
 	}
 }
+
+// TestS24FilterOutsideUsersOnly: docs/filters.md's version of
+// FILTER_README's "filtering mail from outside users only", a client
+// access table whose result is FILTER, works as written: mail from the
+// clients it names goes through the content filter (a private Postfix
+// here), mail from the others straight on.
+func TestS24FilterOutsideUsersOnly(t *testing.T) {
+	t.Parallel()
+	sink := harness.NewFakeSMTP(t, harness.Script{})
+	reinject := harness.FreePort(t)
+	filter := harness.StartPostfix(t, harness.PostfixOptions{Relayhost: fmt.Sprintf("[127.0.0.1]:%d", reinject)})
+	clients := writeFile(t, t.TempDir(), "filter_clients", fmt.Sprintf(
+		"# everyone but the local networks (here: all but 127.0.0.1)\n127.0.0.1/32      OK\n192.168.0.0/16    OK\n0.0.0.0/0         FILTER scan:127.0.0.1:%s\n::/0              FILTER scan:127.0.0.1:%[1]s\n",
+		portOf(filter.Addr())), 0o644)
+	cfg := writeConfig(t, fmt.Sprintf("[policy]\nmynetworks = [\"127.0.0.0/8\"]\nclient_restrictions = [\"check_client_access cidr:%s\"]\n", clients))
+	r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", sink.Addr(), "--forward-on-disconnect", "--no-bounces",
+		"--config", cfg, "--interface", "127.0.0.1", "--interface", fmt.Sprintf("reinject=127.0.0.1:%d", reinject),
+		"--spool-dir", t.TempDir())
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		if tx, err := sendFrom(r.addr(), ip, "alice@example.org", []string{"bob@example.net"}, message("from "+ip)); err != nil || tx.Final.code() != 250 {
+			t.Fatalf("from %s: %+v, %v", ip, tx, err)
+		}
+	}
+	for _, tx := range sink.WaitTransactions(t, 2, 30*time.Second) {
+		data := string(tx.Data)
+		viaFilter, outside := strings.Contains(data, "(Postfix)"), strings.Contains(data, "Subject: from 127.0.0.2")
+		if viaFilter != outside {
+			t.Errorf("message %q went through the filter: %v; want %v", head(data), viaFilter, outside)
+		}
+	}
+}
