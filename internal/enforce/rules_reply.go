@@ -55,6 +55,13 @@ func ParseReply(s string) (Upstream, error) {
 	if lines == nil {
 		return Upstream{}, fmt.Errorf("enforce: no reply code at the start of %q", clipReplyText(text))
 	}
+	for n := len(lines); n > 1 && lines[0].enh != "" && lines[n-1].sep == '-' && lines[n-1].enh == ""; n-- {
+		// A last line that announces more ("534-0") without the
+		// enhanced code the first line has is text: written back as a
+		// last line ("534 0") it could not be told from text, and
+		// String would not read back as this reply (FuzzClassify).
+		lines = lines[:n-1]
+	}
 	texts := replyTexts(text, lines)
 	for len(texts) > 1 && texts[len(texts)-1] == "" {
 		// A last line with no text ("550-5.0.0 x 550-", or "550" alone)
