@@ -11,6 +11,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,8 +135,10 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 			continue
 		}
 		// A script without a "#!" line (E-MailRelay's user guide prints
-		// its filter scripts so) is run by the shell, as execvp does.
-		if errors.Is(err, syscall.ENOEXEC) && path != shell {
+		// its filter scripts so) is run by the shell, as execvp does;
+		// a binary the kernel cannot run (another machine's, or
+		// truncated), or an empty file, is not a script.
+		if errors.Is(err, syscall.ENOEXEC) && path != shell && isScript(path) {
 			argv = append([]string{"sh", path}, argv[1:]...)
 			path = shell
 			continue
@@ -215,6 +218,23 @@ func findProgram(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("not found in PATH: %w", fs.ErrNotExist)
+}
+
+// isScript reports whether the file at path reads as text a shell can run:
+// not empty, and no NUL octet in its first block, as bash checks before it
+// runs a file without "#!". The shell would read a binary's octets as
+// commands, and its syntax error, an exit code, as the program's verdict
+// (a filter's exit 2 refuses the message for good), where the program
+// never ran.
+func isScript(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	n, _ := io.ReadFull(f, buf)
+	return n > 0 && !bytes.Contains(buf[:n], []byte{0})
 }
 
 func orDefault(n, def int) int {

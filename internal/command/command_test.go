@@ -279,3 +279,27 @@ func TestSeeds24RunScriptWithoutShebang(t *testing.T) {
 		t.Errorf("Run(script without #!) = %q, exit %d; want %q, exit 3", res.Stdout, res.ExitCode, want)
 	}
 }
+
+// TestRev24BinaryNotRunByShell: a file the kernel refuses to run with
+// ENOEXEC that is no script (another machine's binary, a truncated one,
+// an empty file) is an error naming the program, as before the shell
+// fallback: /bin/sh read its octets as commands and exited 2 or 127,
+// which a --filter takes as a permanent refusal of every message (or, for
+// an empty file, exit 0: every message passed unfiltered).
+func TestRev24BinaryNotRunByShell(t *testing.T) {
+	dir := t.TempDir()
+	// An ELF header for a machine this is not (e_machine 0xffff), then
+	// text a shell would run.
+	elf := append([]byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xff\xff"),
+		"\necho ran\nexit 7\n"...)
+	for name, data := range map[string][]byte{"foreign": elf, "empty": nil} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), []string{p}, Options{Timeout: 10 * time.Second})
+		if err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("Run(%s) = exit %d, stdout %q, err %v; want an error naming it", name, res.ExitCode, res.Stdout, err)
+		}
+	}
+}

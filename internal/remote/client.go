@@ -122,6 +122,8 @@ type Conn struct {
 	// dataRefused: the last Data's DATA command was refused (no 354), so
 	// its content never went.
 	dataRefused bool
+	// ctx is the context of the Dial or SendAhead under way (deadline).
+	ctx context.Context
 }
 
 // sendWatch is the connection as the write buffer sees it: whatever goes
@@ -137,7 +139,7 @@ func (w sendWatch) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		m := min(len(p)-n, 64<<10)
-		w.c.nc.SetWriteDeadline(time.Now().Add(w.c.opts.ResponseTimeout))
+		w.c.deadline(w.c.nc.SetWriteDeadline, time.Now().Add(w.c.opts.ResponseTimeout))
 		m, err := w.c.nc.Write(p[n : n+m])
 		n += m
 		if err != nil {
@@ -188,7 +190,8 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, &Error{Stage: "connect", Err: err}
 	}
-	c := &Conn{opts: opts, addr: addr}
+	c := &Conn{opts: opts, addr: addr, ctx: ctx}
+	defer func() { c.ctx = nil }()
 	if opts.TLS == TLSImplicit {
 		tc := tls.Client(nc, c.tlsConfig())
 		tc.SetDeadline(time.Now().Add(opts.ConnectTimeout))
@@ -371,7 +374,7 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return &Error{Stage: "tls handshake", Err: err}
 	}
-	tc.SetDeadline(time.Time{})
+	c.deadline(tc.SetDeadline, time.Time{})
 	c.setConn(tc)
 	c.tls = true
 	return c.hello()
@@ -568,7 +571,7 @@ func (c *Conn) replyWaiting() bool {
 	if !c.tls {
 		return true
 	}
-	c.nc.SetReadDeadline(time.Now().Add(tlsPeekWait))
+	c.deadline(c.nc.SetReadDeadline, time.Now().Add(tlsPeekWait))
 	_, err := c.r.Peek(1)
 	var ne net.Error
 	return !errors.As(err, &ne) || !ne.Timeout()
@@ -599,7 +602,7 @@ func (c *Conn) writeLine(s string) error {
 	if c.w.Available() < len(s)+2 {
 		// The buffer is written out now, not only at flush, which
 		// sets the deadline otherwise.
-		c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+		c.deadline(c.nc.SetWriteDeadline, time.Now().Add(c.opts.ResponseTimeout))
 	}
 	c.w.WriteString(s)
 	if _, err := c.w.WriteString("\r\n"); err != nil {
@@ -614,7 +617,7 @@ func (c *Conn) flush() error {
 		// sendBody's dot writer has flushed already.
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.ResponseTimeout))
+	c.deadline(c.nc.SetWriteDeadline, time.Now().Add(c.opts.ResponseTimeout))
 	if err := c.w.Flush(); err != nil {
 		c.broken = true
 		return err
@@ -665,7 +668,7 @@ func (c *Conn) noGreeting(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false // its end set the deadline, which must stand
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.opts.GreetingTimeout))
+	c.deadline(c.nc.SetReadDeadline, time.Now().Add(c.opts.GreetingTimeout))
 	_, err := c.r.Peek(1)
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() && c.r.Buffered() == 0 && ctx.Err() == nil
@@ -673,7 +676,7 @@ func (c *Conn) noGreeting(ctx context.Context) bool {
 
 func (c *Conn) readReply(timeout time.Duration) (reply.Reply, error) {
 	c.peeked = false
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.deadline(c.nc.SetReadDeadline, time.Now().Add(timeout))
 	var rep reply.Reply
 	for {
 		line, err := c.readLine()
@@ -818,6 +821,8 @@ func (c *Conn) Send(ctx context.Context, m *Message) (*Result, error) {
 func (c *Conn) SendAhead(ctx context.Context, m, next *Message) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
 	defer stop()
+	c.ctx = ctx
+	defer func() { c.ctx = nil }()
 	res := &Result{}
 	if a := c.ahead; a != nil {
 		c.ahead = nil
