@@ -926,8 +926,16 @@ func (c *Conn) readGroup(res *Result, n int) error {
 	if res.Mail, err = c.readReply(c.opts.ResponseTimeout); err != nil {
 		return &Error{Stage: "mail", Err: err}
 	}
+	// A 354 here means the rest of the group is being read as text: its
+	// replies never come.
+	if err := c.notIntermediate("MAIL", res.Mail); err != nil {
+		return &Error{Stage: "mail", Err: err}
+	}
 	for range n {
 		rep, err := c.readReply(c.opts.ResponseTimeout)
+		if err == nil {
+			err = c.notIntermediate("RCPT", rep)
+		}
 		if err != nil {
 			return &Error{Stage: "rcpt", Err: err}
 		}
