@@ -18,18 +18,27 @@ func TestHurryBeforeRunHolds(t *testing.T) {
 	s.opts.Connections = 1
 	s.opts.Grace = time.Hour
 	s.Hurry()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	select {
-	case <-up.inData:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message reached the upstream")
-	}
-	cancel()
+	done := runToUpstream(t, s, up)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run still waits out its grace (an hour) after a Hurry that came before it began")
 	}
+}
+
+// runToUpstream runs s until a message's text reaches up (which holds
+// it), then ends Run's context; done closes when Run returns.
+func runToUpstream(t *testing.T, s *Scheduler, up *upstream) (done chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	select {
+	case <-up.inData:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("no message reached the upstream")
+	}
+	cancel()
+	return done
 }

@@ -138,15 +138,7 @@ func TestStopReleasesClaims(t *testing.T) {
 	}
 	s.opts.Connections = 1
 	s.opts.Grace = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	select {
-	case <-up.inData:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message reached the upstream")
-	}
-	cancel()
+	done := runToUpstream(t, s, up)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
