@@ -28,7 +28,13 @@ func receivedHeader(helo, name string, client net.Addr, domain, proto, id string
 	if name == "" {
 		name = "unknown"
 	}
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(aLabels(helo)), name, ip.String())
+	// An IPv6 client is an address literal, "[IPv6:2001:db8::1]" (RFC
+	// 5321 sections 4.1.3 and 4.4's TCP-info), as Postfix writes it.
+	lit := ip.String()
+	if ip.Is6() {
+		lit = "IPv6:" + lit
+	}
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", sanitize(aLabels(helo)), name, lit)
 	for _, c := range comments {
 		fmt.Fprintf(&b, "\t(%s)\r\n", c)
 	}
