@@ -74,15 +74,7 @@ func TestRev23WatchedFIFODoesNotHang(t *testing.T) {
 // is reported once, as a bad edit is, not again at every look (every five
 // seconds on the relay's table timer), until it changes.
 func TestRev23WatchedUnopenableReportedOnce(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "rules.conf")
-	mustWrite(t, path, "rule r1\n    action ban\n")
-	rs, err := LoadRules(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var said []string
-	rs.file.report = func(p string, err error) { said = append(said, errString(err)) }
+	path, rs, said := reportedRules(t)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +88,8 @@ func TestRev23WatchedUnopenableReportedOnce(t *testing.T) {
 			t.Errorf("Reload %d of a socket: no error", i+1)
 		}
 	}
-	if len(said) != 1 {
-		t.Errorf("reported %d times (%q); want once", len(said), said)
+	if len(*said) != 1 {
+		t.Errorf("reported %d times (%q); want once", len(*said), *said)
 	}
 	l.Close()
 	os.Remove(path)
@@ -108,6 +100,21 @@ func TestRev23WatchedUnopenableReportedOnce(t *testing.T) {
 	if v := rs.Classify(mustReply(t, "550 5.7.1 no")); v.Action != Report {
 		t.Errorf("after the good file: %v; want report", v.Action)
 	}
+}
+
+// reportedRules loads a rules file that bans, with a report hook that
+// collects what it is told.
+func reportedRules(t *testing.T) (path string, rs *Rules, said *[]string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "rules.conf")
+	mustWrite(t, path, "rule r1\n    action ban\n")
+	rs, err := LoadRules(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said = new([]string)
+	rs.file.report = func(p string, err error) { *said = append(*said, errString(err)) }
+	return path, rs, said
 }
 
 func mustWrite(t *testing.T, path, s string) {
@@ -123,15 +130,7 @@ func mustWrite(t *testing.T, path, s string) {
 // administrator whose rules file was deleted never learned that the relay
 // still enforced the old rules.
 func TestRev23WatchedRemovedSaidOnce(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "rules.conf")
-	mustWrite(t, path, "rule r1\n    action ban\n")
-	rs, err := LoadRules(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var said []string
-	rs.file.report = func(p string, err error) { said = append(said, errString(err)) }
+	path, rs, said := reportedRules(t)
 	if err := os.Rename(path, path+".away"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +147,7 @@ func TestRev23WatchedRemovedSaidOnce(t *testing.T) {
 	}
 	rs.Reload()
 	rs.Reload()
-	if len(said) != 2 || !strings.Contains(said[0], "no such file") || said[1] != "ok" {
-		t.Errorf("reported %q; want the removal once, then the file back once", said)
+	if len(*said) != 2 || !strings.Contains((*said)[0], "no such file") || (*said)[1] != "ok" {
+		t.Errorf("reported %q; want the removal once, then the file back once", *said)
 	}
 }

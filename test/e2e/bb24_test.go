@@ -102,9 +102,7 @@ func TestBB24ProxyUpstream354ToMailOrRcpt(t *testing.T) {
 // implemented".
 func TestBB24BinaryMIMEIs555(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	c := mustDial(t, r.addr(), "127.0.0.1")
-	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	c := bb24Session(t)
 	mustCmd(t, c, "555 5.5.4 Unsupported option: BODY=BINARYMIME", "MAIL FROM:<alice@example.org> BODY=BINARYMIME")
 	mustCmd(t, c, "555 5.5.4 Unsupported option: body=binarymime", "MAIL FROM:<alice@example.org> body=binarymime")
 	mustCmd(t, c, "503", "RCPT TO:<bob@example.net>")
@@ -118,9 +116,7 @@ func TestBB24BinaryMIMEIs555(t *testing.T) {
 // accepted, and then looked up as a domain name, which no DNS has.
 func TestBB24NumericDomainRefused(t *testing.T) {
 	t.Parallel()
-	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
-	c := mustDial(t, r.addr(), "127.0.0.1")
-	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	c := bb24Session(t)
 	mustCmd(t, c, "501 5.1.7 Bad sender address syntax", "MAIL FROM:<alice@192.0.2.1>")
 	mustCmd(t, c, "250", "MAIL FROM:<alice@[192.0.2.1]>")
 	mustCmd(t, c, "501 5.1.3 Bad recipient address syntax", "RCPT TO:<bob@192.0.2.7>")
@@ -128,4 +124,14 @@ func TestBB24NumericDomainRefused(t *testing.T) {
 	mustCmd(t, c, "250", "RCPT TO:<bob@[192.0.2.7]>")
 	mustCmd(t, c, "250", "RCPT TO:<bob@192.0.2.7.example>")
 	mustCmd(t, c, "501 5.1.3 Bad recipient address syntax", "RCPT TO:<bob@123>")
+}
+
+// bb24Session is a session with a store-and-forward relay of its own,
+// after EHLO.
+func bb24Session(t *testing.T) *smtpClient {
+	t.Helper()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	return c
 }
