@@ -964,7 +964,9 @@ var dsnLimits = map[string]int{"ENVID": 100, "ORCPT": 500}
 // implement with 555 5.5.4 (RFC 5321 section 4.1.1.11; go-smtp says 500,
 // "command unrecognized"), and a declared SIZE over the size limit with
 // 552 5.3.4 (RFC 1870 section 6), including a valid size-value of up to 20
-// digits that does not fit in 64 bits (go-smtp says 501); a parameter
+// digits that does not fit in 64 bits (go-smtp says 501), and one the
+// spool has no room for with 452 4.3.1 (section 6.1, as Postfix: before
+// the client sends the text, not after it); a parameter
 // given twice, or an ENVID or ORCPT longer than RFC 3461 allows, with 501
 // 5.5.4. A malformed path is left to go-smtp's parser.
 func (c *commandConn) checkParams(rest string, known []string) string {
@@ -996,12 +998,15 @@ func (c *commandConn) checkParams(rest string, known []string) string {
 			// transaction for it later, which bounces the message.
 			return "501 5.5.4 " + key + " parameter too long (RFC 3461 allows " + strconv.Itoa(limit) + " characters)"
 		}
-		if key != "SIZE" || c.srv.opts.MaxMessageSize <= 0 || value == "" || len(value) > 20 ||
-			strings.Trim(value, "0123456789") != "" {
+		if key != "SIZE" || value == "" || len(value) > 20 || strings.Trim(value, "0123456789") != "" {
 			continue
 		}
-		if n, err := strconv.ParseUint(value, 10, 64); err != nil || n > uint64(c.srv.opts.MaxMessageSize) {
+		n, err := strconv.ParseUint(value, 10, 64)
+		if max := c.srv.opts.MaxMessageSize; max > 0 && (err != nil || n > uint64(max)) {
 			return "552 5.3.4 Max message size exceeded"
+		}
+		if err == nil && c.srv.opts.Proxy == nil && c.srv.opts.Spool != nil && !c.srv.opts.Spool.Room(n) {
+			return "452 4.3.1 Insufficient system storage"
 		}
 	}
 	return ""

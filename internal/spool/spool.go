@@ -79,6 +79,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/relaykeeper/relaykeeper/internal/safefile"
 )
 
@@ -422,4 +424,18 @@ func (s *Spool) inReceipt(id string) bool {
 	s.receiving.mu.Lock()
 	defer s.receiving.mu.Unlock()
 	return s.receiving.ids[id]
+}
+
+// Room reports whether the spool's file system has room for a message of
+// size octets, as a client declares it with MAIL's SIZE: half as much
+// again free, as Postfix's smtpd asks, for the envelope, the journal's
+// record and the files a checkpoint writes. Unknown is room: the writes
+// will tell.
+func (s *Spool) Room(size uint64) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(s.dir, &st) != nil {
+		return true
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	return size <= free/3*2
 }
