@@ -366,7 +366,9 @@ func (r *relay) runServer() int {
 		select {
 		case sig = <-sigs:
 			r.log.Info("stopping", "signal", sig.String())
+			sdnotify.Stopping(r.log)
 		case <-hups:
+			sdnotify.Reloading(r.log)
 			r.reopenLogs()
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
 			r.reloads.AllWait(ctx) // before the rescan below
@@ -378,6 +380,7 @@ func (r *relay) runServer() int {
 			if r.sched != nil {
 				r.sched.Kick(true)
 			}
+			sdnotify.Ready(r.log, fmt.Sprint("listening on ", addrs))
 		}
 	}
 

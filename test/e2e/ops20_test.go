@@ -181,7 +181,20 @@ func TestOps20SystemdReady(t *testing.T) {
 		t.Fatalf("READY=1 came before the SMTP port listened: %v", err)
 	}
 	c.Close()
+	// A reload is told as one (systemctl shows "reloading"), and its end
+	// with READY=1; a stop as STOPPING=1 ("deactivating"), so that a stop
+	// that takes the shutdown grace is not taken for a hang (session 25).
+	p.Signal(syscall.SIGHUP)
+	if got := read(15 * time.Second); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Errorf("after SIGHUP the relay told systemd %q; want RELOADING=1", got)
+	}
+	if got := read(15 * time.Second); !strings.HasPrefix(got, "READY=1\n") {
+		t.Errorf("after a reload the relay told systemd %q; want READY=1", got)
+	}
 	p.Signal(syscall.SIGTERM)
+	if got := read(15 * time.Second); got != "STOPPING=1\n" {
+		t.Errorf("after SIGTERM the relay told systemd %q; want STOPPING=1", got)
+	}
 	if code, err := p.Wait(15 * time.Second); code != 0 || err != nil {
 		t.Errorf("after SIGTERM: exit %d, %v; want 0", code, err)
 	}
