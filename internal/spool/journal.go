@@ -646,8 +646,20 @@ func (j *Journal) retire(num uint64) error {
 	j.mu.Lock()
 	j.oldServed = usage{}
 	j.mu.Unlock()
+	if rerr != nil && len(kept) >= maxKeptSegments {
+		// A removal that keeps failing (an immutable file, a
+		// directory made read-only) would keep one more segment open
+		// at every checkpoint, a descriptor a second, until none are
+		// left. The kept segments are consistent (every later one is
+		// kept with them) and stay for the next start's replay.
+		j.stopGroupCommit("spool: journal segments cannot be removed; group commit is off, and the journal is kept until the next start", rerr)
+	}
 	return rerr
 }
+
+// maxKeptSegments bounds the written-out segments kept open because their
+// removal failed: past it, group commit stops (retire).
+const maxKeptSegments = 16
 
 // removeSegment removes a journal segment's file; tests replace it.
 var removeSegment = os.Remove
@@ -720,16 +732,24 @@ const unsyncedMarker = "unsynced"
 // be retired on its word. Commits take the classic path, whose fsyncs
 // answer for each message.
 func (j *Journal) markUnsynced(cause error) {
+	if j.stopGroupCommit("spool: a sync failed; group commit is off and the journal is kept until the next start, which checks every journalled message's files against it", cause) {
+		j.s.markJournalUnsynced()
+	}
+}
+
+// stopGroupCommit keeps the segments for the next start and sends later
+// commits the classic way, saying why once; it reports whether this call
+// stopped it.
+func (j *Journal) stopGroupCommit(why string, cause error) bool {
 	if !j.keep.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	j.mu.Lock()
 	j.closed = true
 	j.mu.Unlock()
 	j.s.journal.CompareAndSwap(j, nil)
-	j.s.log.Error("spool: a sync failed; group commit is off and the journal is kept until the next start, which checks every journalled message's files against it",
-		"err", cause)
-	j.s.markJournalUnsynced()
+	j.s.log.Error(why, "err", cause)
+	return true
 }
 
 // markJournalUnsynced writes the unsynced marker durably. It is empty, so

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -655,4 +656,32 @@ func TestRetireKeepsUnremovableSegmentLocked(t *testing.T) {
 	if err := j.close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestS25UnremovableSegmentsStopGroupCommit: a segment whose removal keeps
+// failing while new ones can be made kept one more segment open at every
+// checkpoint (one descriptor a second, with an error each time, until the
+// process had none left; the s24 note). Past maxKeptSegments group commit
+// stops, as after a failed sync: the segments stay for the next start and
+// commits take the classic path.
+func TestS25UnremovableSegmentsStopGroupCommit(t *testing.T) {
+	s, _ := Open(t.TempDir(), nil)
+	j := openJournal(t, s)
+	defer func(f func(string) error) { removeSegment = f }(removeSegment)
+	removeSegment = func(string) error { return syscall.EPERM }
+	for i := range 3 * maxKeptSegments {
+		newMessage(t, s, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+		j.checkpoint()
+	}
+	if n := len(s.segments()); n > maxKeptSegments+1 {
+		t.Errorf("%d segments after %d checkpoints that could not remove any; want at most %d", n, 3*maxKeptSegments, maxKeptSegments+1)
+	}
+	if s.journal.Load() != nil {
+		t.Error("group commit still on")
+	}
+	id := newMessage(t, s, "Subject: after\r\n\r\nbody\r\n")
+	if _, err := os.Stat(s.contentPath(id)); err != nil {
+		t.Errorf("a message committed after group commit stopped has no content file: %v", err)
+	}
+	j.close()
 }
