@@ -433,7 +433,9 @@ func (s *Spool) inReceipt(id string) bool {
 // will tell.
 func (s *Spool) Room(size uint64) bool {
 	var st unix.Statfs_t
-	if unix.Statfs(s.dir, &st) != nil {
+	if unix.Statfs(s.dir, &st) != nil || st.Blocks == 0 {
+		// A file system that gives no size (some FUSE ones) is not
+		// full: every client that declares a size would be refused.
 		return true
 	}
 	free := st.Bavail * uint64(st.Bsize)
