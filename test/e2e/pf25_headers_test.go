@@ -58,3 +58,35 @@ func TestPF25BlankContinuationStaysInHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestPF25CheckReplyASCII: a header_checks or body_checks reply that
+// inserts part of the message ($1) is sent in US-ASCII unless the client
+// declared SMTPUTF8 (RFC 5321 section 4.2's textstring; RFC 6531 section
+// 3.7.4): each octet of a UTF-8 character becomes a space, as from Postfix
+// 3.7 ("eight[caf  ]"). The relay sent the sender's 8-bit octets as they
+// came.
+func TestPF25CheckReplyASCII(t *testing.T) {
+	dir := t.TempDir()
+	hc := writeFile(t, dir, "header_checks", "/^X-8: (.*)/ REJECT eight[$1]\n", 0o644)
+	bc := writeFile(t, dir, "body_checks", "/^body8 (.*)/ REJECT b8[$1]\n", 0o644)
+	r := startPolicyRelay(t, "[policy]\nmynetworks = [\"127.0.0.0/8\"]\nheader_checks = \"pcre:"+hc+"\"\nbody_checks = \"pcre:"+bc+"\"\n")
+	for _, tc := range []struct{ param, msg, want string }{
+		{"", "X-8: caf\u00e9!\r\n\r\nx\r\n", "550 5.7.1 eight[caf  !]"},
+		{"", "Subject: x\r\n\r\nbody8 \u20ac\r\n", "550 5.7.1 b8[   ]"},
+		{" SMTPUTF8", "X-8: caf\u00e9!\r\n\r\nx\r\n", "550 5.7.1 eight[caf\u00e9!]"},
+	} {
+		c := mustDial(t, r.addr(), "127.0.0.1")
+		mustCmd(t, c, "250", "EHLO client.e2e.test")
+		mustCmd(t, c, "250", "MAIL FROM:<s@ok.example>%s", tc.param)
+		mustCmd(t, c, "250", "RCPT TO:<u@dest.example>")
+		mustCmd(t, c, "354", "DATA")
+		rep, err := c.cmd("%s.", tc.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.String(); got != tc.want {
+			t.Errorf("MAIL%s, message %q: end of data = %q; want %q", tc.param, tc.msg, got, tc.want)
+		}
+		c.Close()
+	}
+}
