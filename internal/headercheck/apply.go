@@ -227,7 +227,7 @@ func (a *applier) endHeader() error {
 	if a.stopped || a.hdr == nil {
 		return a.write(a.raw)
 	}
-	key := string(a.key)
+	key := fieldKey(a.key)
 	a.mime.noteHeader(key)
 	value, ok := a.hdr.Lookup(key)
 	if !ok {
@@ -255,6 +255,23 @@ func (a *applier) endHeader() error {
 		a.record(act, "header", key)
 	}
 	return a.keepHeader()
+}
+
+// fieldKey is the text header_checks match for a logical header: as it
+// came, but without white space between the field name and its colon
+// ("Subject : x", RFC 5322 section 4.5.3's obsolete syntax), which
+// Postfix's cleanup drops before its header_checks see the field. The
+// message itself is not changed.
+func fieldKey(key []byte) string {
+	colon := bytes.IndexByte(key, ':')
+	if colon < 0 {
+		return string(key)
+	}
+	name := bytes.TrimRight(key[:colon], " \t")
+	if len(name) == colon {
+		return string(key)
+	}
+	return string(name) + string(key[colon:])
 }
 
 // keepHeader writes the header collected as it came. A MIME part's header

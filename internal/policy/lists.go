@@ -83,6 +83,13 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 				if ref != nil {
 					return ref, false
 				}
+				if permitted && r.name == "check_recipient_access" && routed(req.Recipient) {
+					// Postfix's check_mail_access makes any OK its
+					// lookup comes to a DUNNO for a routed recipient,
+					// a restriction's or a class's as a table's own.
+					run.warnings = append(run.warnings, d.Rule+": permit for the routed recipient <"+req.Recipient+"> ignored, as Postfix does")
+					continue
+				}
 				if permitted {
 					return nil, true
 				}

@@ -250,10 +250,13 @@ func (h *headerStamp) writeAll(pieces ...[]byte) error {
 // of one (RFC 5322 section 2.2). A field's name may be followed by blanks
 // before its colon: RFC 5322 section 4.5.3's obsolete syntax, which a
 // reader must accept, and a header field to Postfix (is_header), to
-// header_checks and to the canonical maps.
+// header_checks and to the canonical maps. A line of white space only
+// continues the field too (obs-FWS), as Postfix's cleanup and
+// header_checks read it: taking it for the end of the header section would
+// turn the fields after it into body text.
 func headerLine(line []byte) bool {
 	if line[0] == ' ' || line[0] == '\t' {
-		return len(bytes.TrimSpace(line)) > 0
+		return true
 	}
 	return table.IsHeader(string(line))
 }

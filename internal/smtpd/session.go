@@ -570,7 +570,12 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	switch checks.Verdict {
 	case headercheck.Reject:
-		e := &smtp.SMTPError{Code: checks.Code, EnhancedCode: enhanced(checks.Enhanced), Message: checks.Text}
+		text := checks.Text
+		if ss.mailOpts == nil || !ss.mailOpts.UTF8 {
+			// $1 may have put the sender's 8-bit octets in the text.
+			text = asciiReply(text)
+		}
+		e := &smtp.SMTPError{Code: checks.Code, EnhancedCode: enhanced(checks.Enhanced), Message: text}
 		rule := "header_checks"
 		if strings.HasPrefix(checks.Match, "body ") {
 			rule = "body_checks"

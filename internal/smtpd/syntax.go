@@ -212,6 +212,23 @@ func replyText(s string) string {
 	}, s)
 }
 
+// asciiReply is s with each octet outside US-ASCII as a space, as Postfix
+// 3.7 words a header_checks reply to a client that did not declare
+// SMTPUTF8: reply text is US-ASCII (RFC 5321 section 4.2; RFC 6531
+// section 3.7.4 allows UTF-8 only after SMTPUTF8).
+func asciiReply(s string) string {
+	if ascii(s) {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 0x80 {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
 // ascii reports whether s is 7-bit (an address that needs no SMTPUTF8).
 func ascii(s string) bool {
 	for i := 0; i < len(s); i++ {
