@@ -150,11 +150,13 @@ func TestParseArgs(t *testing.T) {
 			},
 		},
 		{
+			// (Not --forward-to after --as-proxy: E-MailRelay refuses the
+			// pair, and so does relaykeeper.)
 			name: "later switch wins",
-			args: strings.Fields("--as-proxy a:25 --forward-to b:26 --immediate=false"),
+			args: strings.Fields("--as-proxy a:25 --immediate=false"),
 			want: func(c *config.Config) {
 				c.Mode = config.ModeProxy
-				c.Forward.To = "b:26"
+				c.Forward.To = "a:25"
 				c.Log.Enabled = true
 			},
 		},

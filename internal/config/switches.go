@@ -107,6 +107,7 @@ type switchParser struct {
 	help        bool
 	version     bool
 	mode        string // the mode switch given, as typed, to refuse a second
+	forwardTo   bool   // --forward-to was given, refused with --as-client or --as-proxy
 	ifaces      bool   // set once the first --interface has replaced the file's
 	certs       []string
 	clientCerts []string
@@ -187,7 +188,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "forward-to", Short: "o", Arg: "HOST:PORT", Group: groupForward,
 			Help:  "the smarthost; PORT may be a service name (smtp); a bare HOST means port 25",
 			Keys:  []string{"forward.to"},
-			parse: hostPort(func(c *Config, to string) { c.Forward.To = to })},
+			parse: p.forwardToSwitch(func(c *Config, to string) { c.Forward.To = to })},
 		{Long: "forward-on-disconnect", Short: "1", Group: groupForward,
 			Help:  "forward the spool whenever an SMTP client disconnects",
 			Keys:  []string{"forward.on_disconnect"},

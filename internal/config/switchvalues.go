@@ -211,8 +211,28 @@ func (p *switchParser) claimMode(name string) error {
 	if p.mode != "" && p.mode != name {
 		return fmt.Errorf("conflicts with %s; give one mode", p.mode)
 	}
+	if p.forwardTo && namesSmarthost(name) {
+		return errors.New("conflicts with --forward-to: it names the smarthost itself; give one of them")
+	}
 	p.mode = name
 	return nil
+}
+
+// namesSmarthost says whether a mode switch names the smarthost, so that
+// --forward-to beside it would quietly drop one of the two addresses
+// (E-MailRelay refuses the pair).
+func namesSmarthost(mode string) bool { return mode == "--as-client" || mode == "--as-proxy" }
+
+// forwardToSwitch is --forward-to, refused beside --as-client or --as-proxy.
+func (p *switchParser) forwardToSwitch(set func(*Config, string)) func(string) (func(*Config), error) {
+	parse := hostPort(set)
+	return func(val string) (func(*Config), error) {
+		if namesSmarthost(p.mode) {
+			return nil, fmt.Errorf("conflicts with %s, which names the smarthost itself; give one of them", p.mode)
+		}
+		p.forwardTo = true
+		return parse(val)
+	}
 }
 
 func (p *switchParser) modeSwitch(name string, set func(*Config)) func(string) (func(*Config), error) {
