@@ -122,7 +122,8 @@ func TestParseArgs(t *testing.T) {
 			args: []string{"--interface", "127.0.0.1,::1", "-I", "smtp=192.0.2.1:2525", "--interface=pop=127.0.0.1:110,admin=127.0.0.1:8080"},
 			want: func(c *config.Config) {
 				c.SMTP.Interfaces = []string{"127.0.0.1", "::1", "192.0.2.1:2525"}
-				c.OtherInterfaces = map[string][]string{"pop": {"127.0.0.1:110"}, "admin": {"127.0.0.1:8080"}}
+				c.OtherInterfaces = map[string][]string{"pop": {"127.0.0.1:110"}, "admin": {"127.0.0.1:8080"},
+					config.Unqualified: {"127.0.0.1", "::1"}}
 			},
 		},
 		{
@@ -217,7 +218,10 @@ verbose = true
 				c.SMTP.RemoteClients = false
 			}},
 		{"interface replaces the file's list", []string{"--config=" + file, "-I", "::1", "-I", "192.0.2.1"},
-			func(c *config.Config) { c.SMTP.Interfaces = []string{"::1", "192.0.2.1"} }},
+			func(c *config.Config) {
+				c.SMTP.Interfaces = []string{"::1", "192.0.2.1"}
+				c.OtherInterfaces = map[string][]string{config.Unqualified: {"::1", "192.0.2.1"}}
+			}},
 		{"mode switch over the file", []string{"--config", file, "--as-proxy", "other:2525"},
 			func(c *config.Config) {
 				c.Mode = config.ModeProxy

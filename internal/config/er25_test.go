@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,52 @@ func TestER25ForwardToWithClientOrProxy(t *testing.T) {
 	} {
 		if _, err := ParseSwitches(args); err != nil {
 			t.Errorf("ParseSwitches(%q) = %v; want no error", args, err)
+		}
+	}
+}
+
+// TestER25InterfaceUnqualifiedForAll: E-MailRelay applies an --interface
+// entry without a prefix to every server, beside the entries a server has
+// of its own: "--interface 127.0.0.1,pop=192.0.2.1" puts POP3 on both
+// addresses (its Configuration::listeningNames keeps unprefixed entries for
+// every protocol). relaykeeper let a pop= or admin= entry replace the
+// unprefixed ones, so POP3 clients on 127.0.0.1 were refused a connection.
+// An smtp= entry is SMTP's alone, there as here; relaykeeper's own
+// pop=ADDR:PORT (E-MailRelay's entries have no port) still names the one
+// place POP3 listens.
+func TestER25InterfaceUnqualifiedForAll(t *testing.T) {
+	for _, tt := range []struct {
+		iface      []string
+		pop, admin []string
+	}{
+		{[]string{"127.0.0.1,pop=127.0.0.3"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
+		{[]string{"pop=127.0.0.3", "127.0.0.1:2525"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
+		{[]string{"127.0.0.1,admin=127.0.0.4,pop=127.0.0.1"}, []string{"127.0.0.1:110"}, []string{"127.0.0.4:10026", "127.0.0.1:10026"}},
+		{[]string{"127.0.0.1,smtp=127.0.0.2,pop=127.0.0.3"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
+		{[]string{"127.0.0.1,smtp=127.0.0.2"}, []string{"127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
+		{[]string{"127.0.0.2"}, []string{"127.0.0.2:110"}, []string{"127.0.0.2:10026"}},
+		{[]string{"127.0.0.1", "pop=127.0.0.1:110"}, []string{"127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
+		// relaykeeper's pop=ADDR:PORT names the one place.
+		{[]string{"127.0.0.1", "pop=127.0.0.3:1110"}, []string{"127.0.0.3:1110"}, []string{"127.0.0.1:10026"}},
+		{[]string{"submission=127.0.0.1:587,pop=127.0.0.3"}, []string{"127.0.0.3:110"}, []string{"127.0.0.1:10026"}},
+	} {
+		args := []string{"--as-server", "--spool-dir", t.TempDir()}
+		for _, i := range tt.iface {
+			args = append(args, "--interface", i)
+		}
+		cl, err := ParseSwitches(args)
+		if err != nil {
+			t.Fatalf("ParseSwitches(%q) = %v", args, err)
+		}
+		c := Default()
+		for _, apply := range cl.actions {
+			apply(&c)
+		}
+		if got := c.FrontendAddrs("pop", "", 110); !slices.Equal(got, tt.pop) {
+			t.Errorf("--interface %q: FrontendAddrs(pop) = %q; want %q", tt.iface, got, tt.pop)
+		}
+		if got := c.FrontendAddrs("admin", "127.0.0.1", 10026); !slices.Equal(got, tt.admin) {
+			t.Errorf("--interface %q: FrontendAddrs(admin) = %q; want %q", tt.iface, got, tt.admin)
 		}
 	}
 }

@@ -357,6 +357,10 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 			return nil, errors.New("empty address")
 		}
 		smtp = append(smtp, addr)
+		if !strings.Contains(entry, "=") {
+			// No prefix: E-MailRelay's other servers listen there too.
+			other[Unqualified] = append(other[Unqualified], addr)
+		}
 	}
 	return func(c *Config) {
 		if !p.ifaces {
