@@ -277,7 +277,7 @@ func TestParseArgsErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, "unknown switch --bogus (see relaykeeper --help)"},
-		{[]string{"-Z"}, "unknown switch -Z (see relaykeeper --help)"},
+		{[]string{"-P"}, "unknown switch -P (see relaykeeper --help)"}, // (-Z is E-MailRelay's --server-smtp-config)
 		{[]string{"--port"}, "--port needs a value (see relaykeeper --help)"},
 		{[]string{"--port", "abc"}, `--port "abc": want a port number from 1 to 65535 (see relaykeeper --help)`},
 		{[]string{"-p", "70000"}, `-p "70000": want a port number from 1 to 65535 (see relaykeeper --help)`},

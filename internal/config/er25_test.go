@@ -88,3 +88,17 @@ func TestER25InterfaceUnqualifiedForAll(t *testing.T) {
 		}
 	}
 }
+
+// TestER25SMTPConfigLetters: E-MailRelay's -Z is --server-smtp-config and
+// -c is --client-smtp-config. relaykeeper refused the long names saying why
+// and what to do, but the letters only as "unknown switch -Z".
+func TestER25SMTPConfigLetters(t *testing.T) {
+	for _, tt := range []struct{ letter, long string }{{"-Z", "server-smtp-config"}, {"-c", "client-smtp-config"}} {
+		_, err := ParseSwitches([]string{tt.letter, "+chunking"})
+		_, errLong := ParseSwitches([]string{"--" + tt.long, "+chunking"})
+		if err == nil || errLong == nil || !strings.Contains(err.Error(), "E-MailRelay's switch is not supported") ||
+			strings.TrimPrefix(err.Error(), tt.letter) != strings.TrimPrefix(errLong.Error(), "--"+tt.long) {
+			t.Errorf("ParseSwitches(%s) = %v; want %v, naming %s", tt.letter, err, errLong, tt.letter)
+		}
+	}
+}

@@ -503,8 +503,8 @@ var notTaken = []struct{ long, short, instead string }{
 	{"localedir", "", "relaykeeper's messages are in English only"},
 	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
 	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},
-	{"client-smtp-config", "", "leave it out: the upstream's PIPELINING is used where offered, and 8-bit and SMTPUTF8 mail is passed on as it came"},
-	{"server-smtp-config", "", "leave it out: PIPELINING, CHUNKING, 8BITMIME and SMTPUTF8 are always offered"},
+	{"client-smtp-config", "c", "leave it out: the upstream's PIPELINING is used where offered, and 8-bit and SMTPUTF8 mail is passed on as it came"},
+	{"server-smtp-config", "Z", "leave it out: PIPELINING, CHUNKING, 8BITMIME and SMTPUTF8 are always offered"},
 	{"hidden", "H", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
 	{"show", "", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
 }
