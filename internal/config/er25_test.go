@@ -102,3 +102,33 @@ func TestER25SMTPConfigLetters(t *testing.T) {
 		}
 	}
 }
+
+// TestER25RepeatedDNSBL: E-MailRelay's --dnsbl may be repeated (and its
+// configuration file's dnsbl line), the values joined with commas, so
+// "dnsbl 1.1.1.1:53,1000,1,zen.example" and "dnsbl bl.example" check both
+// blocklists. relaykeeper kept the last and dropped the others: a client
+// listed only on zen.example got in.
+func TestER25RepeatedDNSBL(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "emailrelay.conf")
+	if err := os.WriteFile(file, []byte("dnsbl 127.0.0.1:53,1000,1,zen.example\ndnsbl bl.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "127.0.0.1:53,1000,1,zen.example,bl.example"
+	for _, args := range [][]string{
+		{"--dnsbl", "127.0.0.1:53,1000,1,zen.example", "--dnsbl", "bl.example"},
+		{file},
+	} {
+		cl, err := ParseSwitches(args)
+		if err != nil {
+			t.Fatalf("ParseSwitches(%q) = %v", args, err)
+		}
+		c := Default()
+		c.Policy.DNSBL = "from.the.file" // a --config file's, replaced
+		for _, apply := range cl.actions {
+			apply(&c)
+		}
+		if c.Policy.DNSBL != want {
+			t.Errorf("ParseSwitches(%q): policy.dnsbl = %q; want %q", args, c.Policy.DNSBL, want)
+		}
+	}
+}

@@ -377,6 +377,24 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 	}, nil
 }
 
+// dnsbl reads one --dnsbl. E-MailRelay joins repeated ones with commas
+// (its configuration file's repeated lines too), so that a second names
+// more blocklists instead of replacing the first; the first replaces the
+// file's.
+func (p *switchParser) dnsbl(val string) (func(*Config), error) {
+	if strings.TrimSpace(val) == "" {
+		return nil, errors.New("empty value")
+	}
+	return func(c *Config) {
+		if p.dnsbls {
+			c.Policy.DNSBL += "," + val
+			return
+		}
+		p.dnsbls = true
+		c.Policy.DNSBL = val
+	}, nil
+}
+
 // serverCert is --server-tls-certificate: E-MailRelay takes it twice for
 // separate files, the key first, then the certificate; once for a PEM file
 // that holds both.
