@@ -122,7 +122,8 @@ func TestParseArgs(t *testing.T) {
 			args: []string{"--interface", "127.0.0.1,::1", "-I", "smtp=192.0.2.1:2525", "--interface=pop=127.0.0.1:110,admin=127.0.0.1:8080"},
 			want: func(c *config.Config) {
 				c.SMTP.Interfaces = []string{"127.0.0.1", "::1", "192.0.2.1:2525"}
-				c.OtherInterfaces = map[string][]string{"pop": {"127.0.0.1:110"}, "admin": {"127.0.0.1:8080"}}
+				c.OtherInterfaces = map[string][]string{"pop": {"127.0.0.1:110"}, "admin": {"127.0.0.1:8080"},
+					config.Unqualified: {"127.0.0.1", "::1"}}
 			},
 		},
 		{
@@ -150,11 +151,13 @@ func TestParseArgs(t *testing.T) {
 			},
 		},
 		{
+			// (Not --forward-to after --as-proxy: E-MailRelay refuses the
+			// pair, and so does relaykeeper.)
 			name: "later switch wins",
-			args: strings.Fields("--as-proxy a:25 --forward-to b:26 --immediate=false"),
+			args: strings.Fields("--as-proxy a:25 --immediate=false"),
 			want: func(c *config.Config) {
 				c.Mode = config.ModeProxy
-				c.Forward.To = "b:26"
+				c.Forward.To = "a:25"
 				c.Log.Enabled = true
 			},
 		},
@@ -215,7 +218,10 @@ verbose = true
 				c.SMTP.RemoteClients = false
 			}},
 		{"interface replaces the file's list", []string{"--config=" + file, "-I", "::1", "-I", "192.0.2.1"},
-			func(c *config.Config) { c.SMTP.Interfaces = []string{"::1", "192.0.2.1"} }},
+			func(c *config.Config) {
+				c.SMTP.Interfaces = []string{"::1", "192.0.2.1"}
+				c.OtherInterfaces = map[string][]string{config.Unqualified: {"::1", "192.0.2.1"}}
+			}},
 		{"mode switch over the file", []string{"--config", file, "--as-proxy", "other:2525"},
 			func(c *config.Config) {
 				c.Mode = config.ModeProxy
@@ -271,7 +277,7 @@ func TestParseArgsErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, "unknown switch --bogus (see relaykeeper --help)"},
-		{[]string{"-Z"}, "unknown switch -Z (see relaykeeper --help)"},
+		{[]string{"-P"}, "unknown switch -P (see relaykeeper --help)"}, // (-Z is E-MailRelay's --server-smtp-config)
 		{[]string{"--port"}, "--port needs a value (see relaykeeper --help)"},
 		{[]string{"--port", "abc"}, `--port "abc": want a port number from 1 to 65535 (see relaykeeper --help)`},
 		{[]string{"-p", "70000"}, `-p "70000": want a port number from 1 to 65535 (see relaykeeper --help)`},

@@ -8,8 +8,9 @@
 // # The secrets file
 //
 // One entry a line, fields separated by blanks; blank lines and lines whose
-// first non-blank character is '#' are ignored. One file may hold both server
-// and client lines, as with E-MailRelay.
+// first non-blank character is '#' are ignored, and so is the rest of a line
+// from a word starting with '#' after its fields, as E-MailRelay ignores it.
+// One file may hold both server and client lines, as with E-MailRelay.
 //
 //	server plain    USER PASS            USER and PASS xtext (RFC 3461: +XX)
 //	server plain:b  B64USER B64PASS      both base64

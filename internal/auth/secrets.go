@@ -161,7 +161,7 @@ func parseSecrets(name string, r io.Reader) (*Secrets, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		if err := s.parseLine(strings.Fields(line), n); err != nil {
+		if err := s.parseLine(withoutComment(strings.Fields(line)), n); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", name, n, err))
 		}
 	}
@@ -184,6 +184,18 @@ func (s *Secrets) finish() {
 	if s.bcryptCost > 0 {
 		s.dummyHash = fmt.Appendf(nil, "$2a$%02d$%s", s.bcryptCost, dummyBcryptTail)
 	}
+}
+
+// withoutComment drops a comment after a line's fields: E-MailRelay 2.6
+// takes a word starting with '#' after the four fields (or after a client
+// line's selector) as the start of one ("server plain alice pw # shop").
+func withoutComment(f []string) []string {
+	for i := 4; i < len(f); i++ {
+		if strings.HasPrefix(f[i], "#") {
+			return f[:i]
+		}
+	}
+	return f
 }
 
 func (s *Secrets) parseLine(f []string, n int) error {

@@ -14,24 +14,38 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/pidfile"
 )
 
+// Unqualified is the key of OtherInterfaces for the --interface entries
+// that have no prefix: E-MailRelay listens there with every server.
+const Unqualified = "*"
+
 // FrontendAddrs are the listen addresses of the POP3 ("pop") or admin
 // ("admin") server on port: its own --interface entries (pop=ADDR,
-// admin=ADDR) if there are some; else the hosts of the plain SMTP entries,
-// since E-MailRelay applies an unqualified --interface to all its servers;
-// else def ("" for every address).
+// admin=ADDR) and the hosts of the entries without a prefix, since
+// E-MailRelay applies an unqualified --interface to all its servers
+// beside their own entries (an smtp= entry is SMTP's alone). An own entry
+// with a port (pop=ADDR:PORT, relaykeeper's form, not E-MailRelay's) says
+// where that server listens, alone. Without any, the hosts of the SMTP
+// entries (the configuration file's); else def ("" for every address).
 func (c *Config) FrontendAddrs(listener, def string, port int) []string {
-	entries := c.OtherInterfaces[listener]
+	entries := slices.Clone(c.OtherInterfaces[listener])
+	add := func(a string) {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			a = h
+		}
+		if !slices.Contains(entries, a) {
+			entries = append(entries, a)
+		}
+	}
+	hasPort := func(a string) bool { _, _, err := net.SplitHostPort(a); return err == nil }
+	if !slices.ContainsFunc(entries, hasPort) {
+		for _, a := range c.OtherInterfaces[Unqualified] {
+			add(a)
+		}
+	}
 	if len(entries) == 0 {
 		for _, e := range c.SMTP.Interfaces {
-			role, a := SplitRole(e)
-			if role != RoleSMTP {
-				continue
-			}
-			if h, _, err := net.SplitHostPort(a); err == nil {
-				a = h
-			}
-			if !slices.Contains(entries, a) {
-				entries = append(entries, a)
+			if role, a := SplitRole(e); role == RoleSMTP {
+				add(a)
 			}
 		}
 	}
@@ -43,7 +57,11 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 		if _, _, err := net.SplitHostPort(e); err != nil {
 			e = net.JoinHostPort(strings.Trim(e, "[]"), strconv.Itoa(port))
 		}
-		out = append(out, interfaceAddrs(e)...)
+		for _, a := range interfaceAddrs(e) {
+			if !slices.Contains(out, a) { // pop=127.0.0.1:110 and 127.0.0.1
+				out = append(out, a)
+			}
+		}
 	}
 	return out
 }

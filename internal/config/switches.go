@@ -107,7 +107,9 @@ type switchParser struct {
 	help        bool
 	version     bool
 	mode        string // the mode switch given, as typed, to refuse a second
+	forwardTo   bool   // --forward-to was given, refused with --as-client or --as-proxy
 	ifaces      bool   // set once the first --interface has replaced the file's
+	dnsbls      bool   // set once the first --dnsbl has replaced the file's
 	certs       []string
 	clientCerts []string
 	err         error    // why the last Set failed, naming the switch
@@ -187,7 +189,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "forward-to", Short: "o", Arg: "HOST:PORT", Group: groupForward,
 			Help:  "the smarthost; PORT may be a service name (smtp); a bare HOST means port 25",
 			Keys:  []string{"forward.to"},
-			parse: hostPort(func(c *Config, to string) { c.Forward.To = to })},
+			parse: p.forwardToSwitch(func(c *Config, to string) { c.Forward.To = to })},
 		{Long: "forward-on-disconnect", Short: "1", Group: groupForward,
 			Help:  "forward the spool whenever an SMTP client disconnects",
 			Keys:  []string{"forward.on_disconnect"},
@@ -323,7 +325,7 @@ func (p *switchParser) switches() []Switch {
 		{Long: "dnsbl", Arg: "SERVERS,THRESHOLD,TIMEOUT,DNS-SERVER", Group: groupPolicy,
 			Help:  "refuse clients listed by THRESHOLD of the DNS blocklists SERVERS, asked of DNS-SERVER within TIMEOUT milliseconds (or \"5s\"; negative: a timeout hears 450), E-MailRelay's form; trusted networks and clients that logged in are never checked",
 			Keys:  []string{"policy.dnsbl"},
-			parse: text(func(c *Config, s string) { c.Policy.DNSBL = s })},
+			parse: p.dnsbl},
 		{Long: "address-verifier", Arg: "PROGRAM", Group: groupPolicy,
 			Help:  "ask PROGRAM (or net:HOST:PORT) about every recipient, with E-MailRelay's verifier protocol",
 			Keys:  []string{"policy.address_verifier"},

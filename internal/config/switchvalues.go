@@ -211,8 +211,28 @@ func (p *switchParser) claimMode(name string) error {
 	if p.mode != "" && p.mode != name {
 		return fmt.Errorf("conflicts with %s; give one mode", p.mode)
 	}
+	if p.forwardTo && namesSmarthost(name) {
+		return errors.New("conflicts with --forward-to: it names the smarthost itself; give one of them")
+	}
 	p.mode = name
 	return nil
+}
+
+// namesSmarthost says whether a mode switch names the smarthost, so that
+// --forward-to beside it would quietly drop one of the two addresses
+// (E-MailRelay refuses the pair).
+func namesSmarthost(mode string) bool { return mode == "--as-client" || mode == "--as-proxy" }
+
+// forwardToSwitch is --forward-to, refused beside --as-client or --as-proxy.
+func (p *switchParser) forwardToSwitch(set func(*Config, string)) func(string) (func(*Config), error) {
+	parse := hostPort(set)
+	return func(val string) (func(*Config), error) {
+		if namesSmarthost(p.mode) {
+			return nil, fmt.Errorf("conflicts with %s, which names the smarthost itself; give one of them", p.mode)
+		}
+		p.forwardTo = true
+		return parse(val)
+	}
 }
 
 func (p *switchParser) modeSwitch(name string, set func(*Config)) func(string) (func(*Config), error) {
@@ -337,6 +357,10 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 			return nil, errors.New("empty address")
 		}
 		smtp = append(smtp, addr)
+		if !strings.Contains(entry, "=") {
+			// No prefix: E-MailRelay's other servers listen there too.
+			other[Unqualified] = append(other[Unqualified], addr)
+		}
 	}
 	return func(c *Config) {
 		if !p.ifaces {
@@ -350,6 +374,24 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 			}
 			c.OtherInterfaces[prefix] = append(c.OtherInterfaces[prefix], addrs...)
 		}
+	}, nil
+}
+
+// dnsbl reads one --dnsbl. E-MailRelay joins repeated ones with commas
+// (its configuration file's repeated lines too), so that a second names
+// more blocklists instead of replacing the first; the first replaces the
+// file's.
+func (p *switchParser) dnsbl(val string) (func(*Config), error) {
+	if strings.TrimSpace(val) == "" {
+		return nil, errors.New("empty value")
+	}
+	return func(c *Config) {
+		if p.dnsbls {
+			c.Policy.DNSBL += "," + val
+			return
+		}
+		p.dnsbls = true
+		c.Policy.DNSBL = val
 	}, nil
 }
 
@@ -479,8 +521,8 @@ var notTaken = []struct{ long, short, instead string }{
 	{"localedir", "", "relaykeeper's messages are in English only"},
 	{"server-auth-config", "", "leave it out: PLAIN, LOGIN and CRAM-MD5 are offered, only after STARTTLS unless [auth] allow_insecure = true"},
 	{"client-auth-config", "", "leave it out: of the upstream's mechanisms CRAM-MD5 is chosen first, then PLAIN, then LOGIN (XOAUTH2 for an oauth line)"},
-	{"client-smtp-config", "", "leave it out: the upstream's PIPELINING is used where offered, and 8-bit and SMTPUTF8 mail is passed on as it came"},
-	{"server-smtp-config", "", "leave it out: PIPELINING, CHUNKING, 8BITMIME and SMTPUTF8 are always offered"},
+	{"client-smtp-config", "c", "leave it out: the upstream's PIPELINING is used where offered, and 8-bit and SMTPUTF8 mail is passed on as it came"},
+	{"server-smtp-config", "Z", "leave it out: PIPELINING, CHUNKING, 8BITMIME and SMTPUTF8 are always offered"},
 	{"hidden", "H", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
 	{"show", "", "it is E-MailRelay's for Windows; relaykeeper runs in the foreground under a supervisor"},
 }

@@ -134,6 +134,10 @@ func (s TLSSettings) Config(upstream string, credentials bool) (TLSMode, *tls.Co
 // verifyName makes tc verify the server's certificate chain for name
 // rather than for the name it sends (SNI): Go verifies only ServerName, so
 // its own check is turned off and done here instead, with the same roots.
+// A certificate without subject alternative names is checked by its
+// common name, as E-MailRelay's --client-tls-verify-name checks it (and
+// RFC 6125 section 6.4.4 allows): Go ignores the common name, so a
+// self-signed "openssl req -x509 -subj /CN=NAME" certificate never passed.
 func verifyName(tc *tls.Config, name string) {
 	roots := tc.RootCAs
 	tc.InsecureSkipVerify = true
@@ -145,7 +149,15 @@ func verifyName(tc *tls.Config, name string) {
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: inter})
+		leaf := cs.PeerCertificates[0]
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+			return err
+		}
+		err := leaf.VerifyHostname(name)
+		if err != nil && len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 && len(leaf.URIs) == 0 &&
+			len(leaf.EmailAddresses) == 0 && leaf.Subject.CommonName != "" && strings.EqualFold(leaf.Subject.CommonName, name) {
+			return nil
+		}
 		return err
 	}
 }
