@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/xtext"
@@ -400,6 +401,11 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			}
 			return nil, &ParseError{lineNo, fmt.Sprintf("no colon in %q", trunc(line))}
 		}
+		// ENVID and ORCPT are kept decoded, and their xtext may
+		// decode to blanks at either end (RFC 3461 sections 4.2 and
+		// 4.4), which the relay must pass on as they came: those two
+		// take the value as Marshal wrote it, after the one blank.
+		exact := strings.TrimPrefix(val, " ")
 		val = strings.TrimSpace(val)
 		switch {
 		case strings.HasPrefix(key, fieldPrefix) && !sawEnd:
@@ -480,7 +486,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			case "Last-Reply":
 				e.LastReply = val
 			case "Envid":
-				e.EnvID = val
+				e.EnvID = exact
 			case "Ret":
 				e.Ret = val
 			case "Warned":
@@ -503,7 +509,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				case found && strings.Contains(rest, "NOTIFY="):
 					// As Marshal writes it: the ORCPT is the rest
 					// of the line, blanks and all.
-					p[1] = orcpt
+					p[1] = orcpt + exact[len(strings.TrimRightFunc(exact, unicode.IsSpace)):]
 				case found:
 					// Written by hand, perhaps with NOTIFY after
 					// it: ORCPT's address, like ADDR, may have

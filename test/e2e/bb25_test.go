@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // relayed as it came, in both modes. The store-and-forward relay kept the
 // decoded value in the envelope's Dsn line, split that line at the blank
 // and sent "ORCPT=RFC822;sp": the rest was lost, and a decoded
-// " NOTIFY=NEVER" in an ORCPT replaced the recipient's own NOTIFY.
+// " NOTIFY=NEVER" in an ORCPT replaced the recipient's own NOTIFY. Blanks
+// at either end of an ORCPT or an ENVID were dropped too.
 func TestBB25ORCPTWithBlankSurvivesSpool(t *testing.T) {
 	t.Parallel()
 	up := harness.NewFakeSMTP(t, harness.Script{Capabilities: []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"}})
@@ -25,6 +27,8 @@ func TestBB25ORCPTWithBlankSurvivesSpool(t *testing.T) {
 	rcpts := []struct{ cmd, want string }{
 		{"RCPT TO:<bob@example.net> NOTIFY=SUCCESS ORCPT=rfc822;sp+20ace@example.net",
 			"NOTIFY=SUCCESS ORCPT=RFC822;sp+20ace@example.net"},
+		{"RCPT TO:<dave@example.net> ORCPT=rfc822;+20dave@example.net+20",
+			"ORCPT=RFC822;+20dave@example.net+20"},
 		{"RCPT TO:<carol@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+20NOTIFY+3DNEVER@example.net",
 			"NOTIFY=SUCCESS,FAILURE ORCPT=RFC822;x+20NOTIFY+3DNEVER@example.net"},
 	}
@@ -35,7 +39,7 @@ func TestBB25ORCPTWithBlankSurvivesSpool(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			c := mustDial(t, mode.r.addr(), "127.0.0.1")
 			mustCmd(t, c, "250", "EHLO client.e2e.test")
-			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org> ENVID=+20lead+20trail+20")
 			for _, r := range rcpts {
 				mustCmd(t, c, "250", "%s", r.cmd)
 			}
@@ -53,6 +57,9 @@ func TestBB25ORCPTWithBlankSurvivesSpool(t *testing.T) {
 				t.Fatalf("upstream accepted %d messages; want %d", len(got), i+1)
 			}
 			tx := got[i]
+			if !strings.Contains(tx.MailParams+" ", " ENVID=+20lead+20trail+20 ") && !strings.HasPrefix(tx.MailParams, "ENVID=+20lead+20trail+20") {
+				t.Errorf("MAIL relayed with %q; want ENVID=+20lead+20trail+20", tx.MailParams)
+			}
 			if len(tx.Rcpts) != len(rcpts) {
 				t.Fatalf("upstream recipients = %+v; want %d", tx.Rcpts, len(rcpts))
 			}
