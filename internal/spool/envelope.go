@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/xtext"
@@ -269,13 +270,18 @@ func (e *Envelope) Marshal() []byte {
 	if e.FilterTo != "" {
 		f(ownPrefix, "Filter-To", e.FilterTo)
 	}
-	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...".
+	// DSN parameters per recipient: "ADDR NOTIFY=... ORCPT=...". ORCPT
+	// is decoded xtext and may have blanks anywhere ("rfc822;a b", RFC
+	// 3461 section 4.2), so it goes last, and one with a blank after a
+	// NOTIFY field that is written even when empty: the reader then takes
+	// the rest of the line as the ORCPT, never a blank's tail as another
+	// parameter.
 	for _, r := range e.Recipients {
 		if r.Notify == "" && r.ORCPT == "" {
 			continue
 		}
 		v := r.Addr
-		if r.Notify != "" {
+		if r.Notify != "" || strings.Contains(r.ORCPT, " ") {
 			v += " NOTIFY=" + r.Notify
 		}
 		if r.ORCPT != "" {
@@ -395,6 +401,11 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			}
 			return nil, &ParseError{lineNo, fmt.Sprintf("no colon in %q", trunc(line))}
 		}
+		// ENVID and ORCPT are kept decoded, and their xtext may
+		// decode to blanks at either end (RFC 3461 sections 4.2 and
+		// 4.4), which the relay must pass on as they came: those two
+		// take the value as Marshal wrote it, after the one blank.
+		exact := strings.TrimPrefix(val, " ")
 		val = strings.TrimSpace(val)
 		switch {
 		case strings.HasPrefix(key, fieldPrefix) && !sawEnd:
@@ -475,7 +486,7 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 			case "Last-Reply":
 				e.LastReply = val
 			case "Envid":
-				e.EnvID = val
+				e.EnvID = exact
 			case "Ret":
 				e.Ret = val
 			case "Warned":
@@ -492,10 +503,17 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 				e.FilterTo = val
 			case "Dsn":
 				addr, rest := cutAddr(val)
-				// ORCPT's address, like ADDR, may have blanks in quotes.
 				rest, orcpt, found := strings.Cut(rest, "ORCPT=")
 				var p [2]string
-				if found {
+				switch {
+				case found && strings.Contains(rest, "NOTIFY="):
+					// As Marshal writes it: the ORCPT is the rest
+					// of the line, blanks and all.
+					p[1] = orcpt + exact[len(strings.TrimRightFunc(exact, unicode.IsSpace)):]
+				case found:
+					// Written by hand, perhaps with NOTIFY after
+					// it: ORCPT's address, like ADDR, may have
+					// blanks in quotes.
 					typ, a, _ := strings.Cut(orcpt, ";")
 					a, tail := cutAddr(a)
 					p[1], rest = typ+";"+a, rest+" "+tail
