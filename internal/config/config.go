@@ -110,7 +110,8 @@ type SMTP struct {
 	MaxRecipients int `toml:"max_recipients"`
 	// IdleTimeout is how long the server waits for the client's next command.
 	IdleTimeout time.Duration `toml:"idle_timeout"`
-	// TransactionTimeout bounds one MAIL..final-dot transaction.
+	// TransactionTimeout bounds one MAIL..final-dot transaction; text
+	// still arriving at 500 octets a second or faster earns it more time.
 	TransactionTimeout time.Duration `toml:"transaction_timeout"`
 	// ShutdownGrace is how long sessions may run on after SIGTERM.
 	ShutdownGrace time.Duration `toml:"shutdown_grace"`

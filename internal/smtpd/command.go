@@ -126,6 +126,10 @@ type commandConn struct {
 	// for each connection.
 	outBuf [512]byte
 
+	// got counts the octets read from the client, for the transaction
+	// timeout's allowance for text still arriving (session.startTimer).
+	got atomic.Int64
+
 	pending []byte // a good command line not yet all handed to go-smtp
 	mode    readMode
 	dstate  int
@@ -226,7 +230,9 @@ func (f replyFlusher) Read(p []byte) (int, error) {
 	if err := f.c.flush(); err != nil {
 		return 0, err
 	}
-	return f.c.cur.Read(p)
+	n, err := f.c.cur.Read(p)
+	f.c.got.Add(int64(n))
+	return n, err
 }
 
 // queue adds reply text to what flush writes. Past a few KiB (a client

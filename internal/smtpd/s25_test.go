@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,5 +28,38 @@ func TestS25SizeBeyondFreeSpace(t *testing.T) {
 	}
 	if r := s.cmd("MAIL FROM:<a@example.com> SIZE=4096"); !strings.HasPrefix(r, "250 ") {
 		t.Errorf("MAIL with SIZE=4096: %q; want 250", r)
+	}
+}
+
+// TestS25SlowTextIsNotCut: the transaction timeout cut a client whose text
+// was still arriving (bb25: at the 10-minute default, a link slower than
+// about 140 kbit/s could never send a message of the 10 MB size limit, and
+// failed again at every retry). Text arriving at minDataRate or faster
+// earns the transaction more time; a client that sends nothing is still
+// cut at the timeout.
+func TestS25SlowTextIsNotCut(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.TransactionTimeout = time.Second })
+	s := rawDial(t, ts.addr)
+	s.cmd("EHLO client.test")
+	for _, c := range []string{"MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "DATA"} {
+		if r := s.cmd(c); r[0] != '2' && r[0] != '3' {
+			t.Fatalf("%s: %q", c, r)
+		}
+	}
+	s.send("Subject: slow\r\n\r\n")
+	line := strings.Repeat("x", 98) + "\r\n"
+	for range 25 { // 2.5 s at 1,000 octets a second, twice the minimum
+		time.Sleep(100 * time.Millisecond)
+		s.send(line)
+	}
+	s.send(".\r\n")
+	if r := s.reply(); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("a text sent at 1,000 octets a second for 2.5 s, with a 1-s transaction timeout: %q; want 250", r)
+	}
+	// Silent in the middle of a transaction: cut.
+	s.cmd("MAIL FROM:<a@example.com>")
+	start := time.Now()
+	if r := s.reply(); !strings.HasPrefix(r, "421 4.4.2 ") || time.Since(start) > 5*time.Second {
+		t.Errorf("a silent transaction: %q after %v; want 421 4.4.2 after about a second", r, time.Since(start))
 	}
 }
