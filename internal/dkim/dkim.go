@@ -288,8 +288,11 @@ func readHeader(br *bufio.Reader) ([]byte, *headerInfo, error) {
 		if i := bytes.IndexByte(peek, '\n'); i >= 0 {
 			line = peek[:i+1]
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			// The empty line, or the end of the message.
+		if len(line) == 0 || string(line) == "\n" || string(line) == "\r\n" {
+			// The empty line, or the end of the message. Not a line
+			// of CRs alone ("\r\r\n"): the signer's parser does not
+			// take that for the empty line, and the body starts
+			// there.
 			n, _ := br.Discard(len(line))
 			head.Write(line[:n])
 			info.ended = bytes.HasSuffix(line[:n], []byte("\n"))
