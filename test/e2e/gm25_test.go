@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,5 +363,128 @@ func TestGM25WelcomelistEdges(t *testing.T) {
 		if regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ip) + `[ /]`).Match(bans) {
 			t.Errorf("welcomelisted %s is in the ban list:\n%s", ip, bans)
 		}
+	}
+}
+
+// TestGM25PaceReplies: Gmail's pace replies (gmail-replies.md, pace), at
+// RCPT and at the end of data, 4xx as Gmail sends them and closing the
+// session after a 421, and the IP-rate ban verdict before the content
+// (the greeting, MAIL, RCPT): the queue slows the destination down (a
+// pace line, verdict=pace), or the one recipient for "receiving mail too
+// quickly" (pace-recipient), keeps the mail, and sanctions nobody.
+func TestGM25PaceReplies(t *testing.T) {
+	t.Parallel()
+	rate := foldReply("421", "4.7.28", "Gmail has detected an unusual rate of email originating from your IP address 127.0.0.1. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. For more information, go to https://support.google.com/mail/?p=UnsolicitedRateLimitError", 62)
+	later := foldReply("421", "4.7.0", "Try again later, closing connection.", 60)
+	busy := foldReply("421", "4.4.5", "Server busy, try again later.", 60)
+	atRate := foldReply("450", "4.2.1", "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. If the user is able to receive mail at that time, your message will be delivered.", 58)
+	quick := foldReply("450", "4.2.1", "The user you are trying to contact is receiving mail too quickly. Please resend your message at a later time. If the user is able to receive mail at that time, your message will be delivered.", 66)
+	ipRate := foldReply("421", "4.7.0", "[127.0.0.1 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.", 60)
+	ipRate5 := foldReply("550", "5.7.28", "[127.0.0.1 1] There is an unusual rate of unsolicited email originating from your IP address. To protect our users from spam, mail sent from your IP address has been blocked. To review our bulk email senders guidelines, go to https://support.google.com/mail/?p=UnsolicitedIPError", 64)
+	cases := []struct {
+		name    string
+		stage   harness.Stage
+		reply   string
+		verdict string
+	}{
+		{"rate rcpt", harness.StageRcpt, rate, "pace"},
+		{"rate data", harness.StageEndOfData, rate, "pace"},
+		{"later rcpt", harness.StageRcpt, later, "pace"},
+		{"later mail", harness.StageMail, later, "pace"},
+		{"later data", harness.StageEndOfData, later, "pace"},
+		{"busy greeting", harness.StageConnect, busy, "pace"},
+		{"busy data", harness.StageEndOfData, busy, "pace"},
+		{"at a rate rcpt", harness.StageRcpt, atRate, "pace-recipient"},
+		{"at a rate data", harness.StageEndOfData, atRate, "pace-recipient"},
+		{"too quickly rcpt", harness.StageRcpt, quick, "pace-recipient"},
+		{"too quickly data", harness.StageEndOfData, quick, "pace-recipient"},
+		{"ip rate greeting", harness.StageConnect, ipRate, "pace"},
+		{"ip rate mail", harness.StageMail, ipRate, "pace"},
+		{"ip rate rcpt", harness.StageRcpt, ipRate, "pace"},
+		{"ip rate 5xx rcpt", harness.StageRcpt, ipRate5, "pace"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var said atomic.Bool
+			gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
+				Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
+					if stage != c.stage || (stage == harness.StageRcpt && arg != "p@gmail.test") || !said.CompareAndSwap(false, true) {
+						return harness.Response{}
+					}
+					r := harness.Response{Reply: strings.ReplaceAll(c.reply, "{id}", fmt.Sprintf("gm25p%dsi%d", i, i*7))}
+					if strings.HasPrefix(c.reply, "421") {
+						r.Fault = harness.Close421
+					}
+					return r
+				}})
+			rl := startEnforcer(t, gmail.Addr(), enforceOpts{config: "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n"})
+			ip := fmt.Sprintf("127.25.20.%d", 10+i)
+			tx, err := sendFrom(rl.addr(), ip, "a@pace.example", []string{"p@gmail.test"}, gmailMessage("a@pace.example", "gm25 pace "+c.name))
+			if err != nil || tx.Final.code() != 250 {
+				t.Fatalf("send: %v; %+v", err, tx)
+			}
+			id := queuedID(t, tx.Final)
+			pace := rl.waitEvent("pace", 10*time.Second, nil)
+			if pace == nil || pace.Get("verdict") != c.verdict {
+				t.Errorf("pace line %v; want verdict=%s", pace, c.verdict)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if st := msgState(rl.spool, id); st != "ready" {
+				t.Errorf("message %s; want it kept (ready)", st)
+			}
+			for _, e := range enforceEvents(rl, ip) {
+				if e.Event != "admin-alert" && e.Event != "report" {
+					t.Errorf("event %v; want nobody sanctioned", e.Fields)
+				}
+			}
+			for _, e := range rl.events("delivery") {
+				if r := e.Get("result"); r == "bounced" {
+					t.Errorf("delivery %v; want the mail kept", e.Fields)
+				}
+			}
+		})
+	}
+}
+
+// TestGM25CompanionCutBeforeStage: a syslog daemon that takes shorter
+// messages than Postfix's 2000 bytes (1024, RFC 3164's; busybox's fewer)
+// cuts a delivery line wherever its length puts the cut. Cut one byte
+// short, the line still ends in ")": "... - gsmtp (in reply to RCPT TO
+// command)". Its reply then reads as Gmail's words with no stage, and
+// Gmail's "unusual rate of unsolicited mail originating from your IP
+// address" at RCPT, MAIL, the DATA command or EHLO (the relay's address,
+// said to whichever message came next) banned that message's client as
+// if said at the end of its data (with --upstream, which takes replies
+// that do not end in "gsmtp"). Whole, the same lines ban nobody; cut, they
+// are reported as cut.
+func TestGM25CompanionCutBeforeStage(t *testing.T) {
+	t.Parallel()
+	ipRate := gm19Fold("421", "4.7.0", "[192.0.2.25 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.", "c1")
+	var msgs []gm19Msg
+	n := 0
+	for _, stage := range []string{"RCPT TO command", "MAIL FROM command", "DATA command", "EHLO command"} {
+		for _, cut := range []bool{false, true} {
+			n++
+			q := fmt.Sprintf("C%02dA0B1C2D", n)
+			d := gm19Said(q, fmt.Sprintf("c%d@gmail.com", n), "deferred", "4.7.0", gm19MX, ipRate, stage)
+			if cut {
+				d = d[:len(d)-1]
+			}
+			msgs = append(msgs, gm19Msg{q, fmt.Sprintf("203.0.113.%d", 100+n), fmt.Sprintf("bob@c%d.example", n), []string{d}})
+		}
+	}
+	dir := t.TempDir()
+	mailLog := writeFile(t, dir, "mail.log", gm19Log(msgs), 0o644)
+	banLog := filepath.Join(dir, "bans.log")
+	out := enforcerOnce(t, nil, append(enforcerArgs(mailLog, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
+		writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9"), "--upstream", `google\.com`)...)
+	if strings.Contains(out, " ban ") {
+		t.Errorf("a refusal before the content banned its client:\n%s", out)
+	}
+	compWantBans(t, banLog)
+	// The cut lines are said to be cut, naming their clients.
+	for _, q := range []string{"C02", "C04", "C06", "C08"} {
+		compWantLines(t, out, []string{`^\S+ report queue=` + q + `A0B1C2D client=203\.0\.113\.1\d\d .*the syslog daemon cut it`})
 	}
 }
