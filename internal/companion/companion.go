@@ -185,7 +185,7 @@ func (c *Companion) cut(ev postfixlog.Event) {
 	}
 	why := fmt.Sprintf("Postfix cut the delivery line at %d bytes: its status and reply are lost", postfixlog.MaxLogText)
 	if ev.Cut < postfixlog.MaxLogText {
-		why = fmt.Sprintf("the delivery line ends at %d bytes of text, before its status: the syslog daemon cut it (it must take %d), its status and reply are lost",
+		why = fmt.Sprintf("the delivery line ends at %d bytes of text, before its status or its reply's end: the syslog daemon cut it (it must take %d), its status and reply are lost",
 			ev.Cut, postfixlog.MaxLogText)
 	}
 	c.actions.Companion(event, "queue", ev.QueueID, "client", ip, "client_name", name, "to", maillog.Addr(ev.To), "why", why)

@@ -101,13 +101,27 @@ func OpenWelcomelist(path string) (*Welcomelist, error) {
 		}
 	}
 	// /dev/null is an empty list, as in Postfix's tables.
+	var w *Welcomelist
 	f, err := openWatched("welcomelist", path, true, func(name string, data []byte) (*welcomeEntries, error) {
+		// A file rewritten in place (an editor, "cat >") is empty for a
+		// moment: read then, it took the list away, and a welcomelisted
+		// client's refusal got it banned until the next look. Called
+		// by Reload with w.file's lock held.
+		if len(data) == 0 && w != nil && !w.file.cur.empty() {
+			return nil, fmt.Errorf("%s: empty, as a file is for a moment while it is rewritten in place; the list in force stays until the file holds a line (a comment will do)", name)
+		}
 		return parseWelcomelist(name, string(data))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Welcomelist{file: f}, nil
+	w = &Welcomelist{file: f}
+	return w, nil
+}
+
+// empty reports whether e lists nothing.
+func (e *welcomeEntries) empty() bool {
+	return e == nil || len(e.prefixes) == 0 && len(e.ranges) == 0 && len(e.patterns) == 0
 }
 
 // hostAddrs lists this host's addresses (net.InterfaceAddrs); tests that

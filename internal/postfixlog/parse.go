@@ -614,8 +614,7 @@ func (e *Event) parseDelivery(s string) bool {
 		return false
 	}
 	e.Status, e.Detail = status, detail[1:len(detail)-1]
-	e.parseDetail()
-	return true
+	return e.parseDetail()
 }
 
 // cutField cuts ", key=VALUE" from the start of s; VALUE, a word without
@@ -650,7 +649,9 @@ func isWord(s string) bool {
 // it is the text after "host NAME[IP] said: " (or "refused to talk to me:
 // "), and only when NAME[IP] is the server of the line's relay= field: the
 // detail of a local problem may quote text that a client chose.
-func (e *Event) parseDetail() {
+// False for a reply without smtp(8)'s "(in reply to COMMAND)": cut by a
+// syslog daemon after a ")", stageless (see TestGM25CutAfterParenthesis).
+func (e *Event) parseDetail() bool {
 	d := e.Detail
 	if e.Status == "sent" {
 		// "250 2.0.0 Ok: queued as X", or a content filter's
@@ -678,7 +679,7 @@ func (e *Event) parseDetail() {
 				e.QueuedAs = []string{id}
 			}
 		}
-		return
+		return true
 	}
 	h, ok := strings.CutPrefix(d, "host ")
 	// The relay's own login refused (smtp_sasl_glue.c): "SASL
@@ -686,24 +687,26 @@ func (e *Event) parseDetail() {
 	sasl := false
 	if !ok {
 		if h, sasl = strings.CutPrefix(d, "SASL authentication failed; server "); !sasl {
-			return
+			return true
 		}
 	}
 	end := strings.IndexByte(h, ']')
 	if end < 0 {
-		return
+		return true
 	}
 	name, ip, _ := nameAddr(h[:end+1])
 	if !strings.EqualFold(name, e.RelayHost) || ip != e.RelayIP || e.RelayIP == "" {
-		return
+		return true
 	}
 	if reply, ok := strings.CutPrefix(h[end+1:], " said: "); ok && sasl {
 		e.Reply, e.Stage = reply, "auth"
 	} else if ok {
 		e.Reply, e.Stage = inReplyTo(reply)
+		return e.Stage != "" // else cut: ParseCut's
 	} else if reply, ok := strings.CutPrefix(h[end+1:], " refused to talk to me: "); ok && !sasl {
 		e.Reply, e.Stage = reply, "connect"
 	}
+	return true
 }
 
 // inReplyTo splits "REPLY (in reply to end of DATA command)".
