@@ -98,66 +98,6 @@ func (ss *session) tlsState() (tls.ConnectionState, bool) {
 	return ss.cc.TLSState()
 }
 
-// The transaction timeout's timer is started and stopped on go-smtp's
-// goroutine, and stopped from others (a BDAT transaction's Data, Logout at
-// shutdown): timerMu guards it.
-func (ss *session) startTimer() {
-	ss.timerMu.Lock()
-	defer ss.timerMu.Unlock()
-	if ss.s.opts.TransactionTimeout <= 0 || ss.timer != nil {
-		return
-	}
-	start, got0 := time.Now(), ss.received()
-	var t *time.Timer
-	t = time.AfterFunc(ss.s.opts.TransactionTimeout, func() {
-		// A client still sending at minDataRate or faster has more
-		// time: the limit is not to shut out a slow link's large
-		// message, which it would at every retry.
-		allowed := ss.s.opts.TransactionTimeout + time.Duration(ss.received()-got0)*time.Second/minDataRate
-		if left := allowed - time.Since(start); left > 0 {
-			ss.timerMu.Lock()
-			if ss.timer == t {
-				t.Reset(left)
-			}
-			ss.timerMu.Unlock()
-			return
-		}
-		text := "421 4.4.2 " + ss.s.opts.Domain + " Error: transaction took too long"
-		ss.s.log.Info("transaction timeout", "client", ss.client())
-		ss.s.opts.MailLog.Reject(ss.client(), "timeout", text)
-		if ss.cc != nil {
-			// RFC 5321 section 3.8: said, then closed.
-			ss.cc.closeSaying(text)
-			return
-		}
-		ss.conn.Conn().Close()
-	})
-	ss.timer = t
-}
-
-// minDataRate, in octets a second, is the slowest text that still earns a
-// transaction more time: each octet received adds 1/minDataRate s to the
-// transaction timeout (Postfix's smtpd_min_data_rate). A message of the
-// default size limit can take up to 5.7 hours on top at that rate.
-const minDataRate = 500
-
-// received is how many octets the client has sent on the session.
-func (ss *session) received() int64 {
-	if ss.cc == nil {
-		return 0
-	}
-	return ss.cc.got.Load()
-}
-
-func (ss *session) stopTimer() {
-	ss.timerMu.Lock()
-	defer ss.timerMu.Unlock()
-	if ss.timer != nil {
-		ss.timer.Stop()
-		ss.timer = nil
-	}
-}
-
 func (ss *session) Reset() {
 	ss.stopTimer()
 	ss.releaseUpstream()
