@@ -145,8 +145,12 @@ const stateActions = {
 };
 
 // A claim whose forwarder died (a crash) is stuck until the relay's next
-// start; retry and delete take it, as `relaykeeper queue retry` does.
-const actionsFor = m => m.stale_claim ? ['retry', 'delete'] : (stateActions[m.state] || []);
+// start; retry and delete take it, as `relaykeeper queue retry` does. A
+// damaged message (m.error: an envelope that cannot be read, a content
+// file missing, several envelopes) can only be deleted: the other changes
+// need the envelope and refuse it (docs/queue.md).
+const actionsFor = m => m.error ? ['delete'] :
+  m.stale_claim ? ['retry', 'delete'] : (stateActions[m.state] || []);
 
 function stateLabel(m) {
   if (!m.stale_claim) return el('span', {class: 'state state-' + m.state}, m.state);
