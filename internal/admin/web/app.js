@@ -28,7 +28,10 @@ async function api(method, path, body) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
-  const resp = await fetch(path, opts);
+  // location.origin, not the page's URL: a page opened as
+  // http://user:password@host/ has its credentials in its URL, and fetch()
+  // refuses a URL with credentials; the browser sends them from its cache.
+  const resp = await fetch(location.origin + path, opts);
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
   if (!resp.ok) {
