@@ -136,9 +136,15 @@ func collectQueue(ch chan<- prometheus.Metric, q Queue, ents []spool.Entry, now 
 	ch <- prometheus.MustNewConstMetric(spoolBytesDesc, prometheus.GaugeValue, float64(bytes))
 }
 
-// IDAge is how long ago a message arrived, from its id.
+// IDAge is how long ago a message arrived, from its id: relaykeeper's, or
+// the file name E-MailRelay gave it (a migrated spool's backlog is as old
+// as queue list says, not new). It reads no file: a scrape lists the
+// whole spool.
 func IDAge(id string, now time.Time) time.Duration {
 	t, ok := spool.IDTime(id)
+	if !ok {
+		t, ok = spool.EmailRelayIDTime(id)
+	}
 	if !ok {
 		return 0
 	}

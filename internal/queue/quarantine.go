@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/spool"
+	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
 // "queue quarantine" and "queue restore": what recovery set aside, as
@@ -68,15 +69,22 @@ func ListQuarantine(s *spool.Spool) (QuarantineListing, error) {
 }
 
 // WriteText prints a line per message, with its files and what to do
-// about it, then the journal segments.
+// about it, then the journal segments. As in the queue's listing, what a
+// terminal would take for a control is escaped (termsafe.Writer), and the
+// id column is as wide as the longest id (an E-MailRelay file name's).
 func (l QuarantineListing) WriteText(w io.Writer) {
+	w = termsafe.Writer{W: w}
 	if len(l.Messages) == 0 && len(l.Journals) == 0 {
 		fmt.Fprintf(w, "Quarantine is empty (%s)\n", l.Dir)
 		return
 	}
 	fmt.Fprintf(w, "Quarantine %s\n", l.Dir)
+	idw := 16
+	for _, m := range l.Messages {
+		idw = max(idw, len(m.ID))
+	}
 	if len(l.Messages) > 0 {
-		fmt.Fprintf(w, "%-16s  %8s  %-19s  %-7s  %s\n", "ID", "SIZE", "QUARANTINED (UTC)", "STATE", "SENDER")
+		fmt.Fprintf(w, "%-*s  %8s  %-19s  %-7s  %s\n", idw, "ID", "SIZE", "QUARANTINED (UTC)", "STATE", "SENDER")
 	}
 	for _, m := range l.Messages {
 		size, sender := "-", "(envelope unreadable)"
@@ -86,7 +94,7 @@ func (l QuarantineListing) WriteText(w io.Writer) {
 		if m.Sender != nil {
 			sender = angle(*m.Sender)
 		}
-		fmt.Fprintf(w, "%-16s  %8s  %-19s  %-7s  %s\n", m.ID, size, m.Moved.UTC().Format(TimeFormat), m.State, sender)
+		fmt.Fprintf(w, "%-*s  %8s  %-19s  %-7s  %s\n", idw, m.ID, size, m.Moved.UTC().Format(TimeFormat), m.State, sender)
 		fmt.Fprintf(w, "    files: %s\n", strings.Join(m.Files, " "))
 		for _, r := range m.Recipients {
 			fmt.Fprintf(w, "    %-8s  %s\n", r.Status, angle(r.Addr))

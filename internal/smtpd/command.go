@@ -366,7 +366,13 @@ func (c *commandConn) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	idle := bytes.HasPrefix(p, []byte("421 4.4.2 Idle timeout"))
 	p = c.wording(p)
+	if idle {
+		// A refusal the client hears, logged as the transaction
+		// timeout's is and as Postfix logs "timeout after CMD".
+		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "timeout", string(bytes.TrimRight(p, "\r\n")))
+	}
 	if (c.verb == "MAIL" || c.verb == "RCPT") && !c.heard && len(p) >= 4 && p[3] == ' ' && c.code >= 400 {
 		c.srv.opts.MailLog.Reject(c.RemoteAddr().String(), "command", string(bytes.TrimRight(p, "\r\n")),
 			"command", c.verb)

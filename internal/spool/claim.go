@@ -181,15 +181,25 @@ func (s *Spool) readEnvelope(id string, st State) (*Envelope, error) {
 // time, which would make the message look centuries old (expired at its
 // first deferral).
 func (s *Spool) foreignArrival(id string) time.Time {
-	if f := strings.Split(id, "."); len(f) == 4 && f[0] == "emailrelay" {
-		if secs, err := strconv.ParseInt(f[2], 10, 64); err == nil && secs > 0 {
-			return time.Unix(secs, 0)
-		}
+	if t, ok := EmailRelayIDTime(id); ok {
+		return t
 	}
 	if fi, err := os.Stat(s.contentPath(id)); err == nil {
 		return fi.ModTime()
 	}
 	return time.Now()
+}
+
+// EmailRelayIDTime is the time in an id E-MailRelay made, its file name's
+// SECONDS (emailrelay.PID.SECONDS.SEQ); ok is false for an id of another
+// form. IDTime reads relaykeeper's own.
+func EmailRelayIDTime(id string) (t time.Time, ok bool) {
+	if f := strings.Split(id, "."); len(f) == 4 && f[0] == "emailrelay" {
+		if secs, err := strconv.ParseInt(f[2], 10, 64); err == nil && secs > 0 {
+			return time.Unix(secs, 0), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // ID is the claimed message's id.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/termsafe"
 )
 
 // timeFormat is how the report shows its first and last times: UTC, as
@@ -55,8 +57,12 @@ func (a *Aggregator) ReadFile(name string, stdin io.Reader) error {
 }
 
 // WriteText prints the report as pflogsumm lays its out: grand totals,
-// the per-hour table, then the top lists.
+// the per-hour table, then the top lists. Addresses, clients and replies
+// are strangers' text, unquoted from the mail log: what a terminal would
+// take for a control (U+009B, a CSI, in an SMTPUTF8 address) is escaped,
+// as in `queue list`.
 func WriteText(w io.Writer, r *Report) {
+	w = termsafe.Writer{W: w}
 	if r.First.IsZero() {
 		fmt.Fprintln(w, "relaykeeper mail log summary: no mail-log lines")
 	} else {

@@ -40,7 +40,7 @@ func TestAud13DashboardDeleteShownMessage(t *testing.T) {
 		const gate = new Promise(r => { release = r; });
 		window.fetch = async (path, opts) => {
 			const resp = await orig(path, opts);
-			if (String(path).startsWith('/api/queue?')) await gate;
+			if (new URL(path, location.href).pathname === '/api/queue') await gate;
 			if (opts && opts.method === 'DELETE') {
 				release();
 				await new Promise(r => setTimeout(r, 500));

@@ -158,7 +158,7 @@ func TestRevWeb4DashboardLargeQueue(t *testing.T) {
 		let now = 0, most = 0;
 		const orig = window.fetch;
 		window.fetch = async (...a) => {
-			const listing = String(a[0]).startsWith('/api/queue?');
+			const listing = new URL(a[0], location.href).pathname === '/api/queue';
 			if (listing) { now++; most = Math.max(most, now); }
 			try { return await orig(...a); } finally { if (listing) now--; }
 		};

@@ -28,7 +28,10 @@ async function api(method, path, body) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
-  const resp = await fetch(path, opts);
+  // location.origin, not the page's URL: a page opened as
+  // http://user:password@host/ has its credentials in its URL, and fetch()
+  // refuses a URL with credentials; the browser sends them from its cache.
+  const resp = await fetch(location.origin + path, opts);
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
   if (!resp.ok) {
@@ -145,8 +148,12 @@ const stateActions = {
 };
 
 // A claim whose forwarder died (a crash) is stuck until the relay's next
-// start; retry and delete take it, as `relaykeeper queue retry` does.
-const actionsFor = m => m.stale_claim ? ['retry', 'delete'] : (stateActions[m.state] || []);
+// start; retry and delete take it, as `relaykeeper queue retry` does. A
+// damaged message (m.error: an envelope that cannot be read, a content
+// file missing, several envelopes) can only be deleted: the other changes
+// need the envelope and refuse it (docs/queue.md).
+const actionsFor = m => m.error ? ['delete'] :
+  m.stale_claim ? ['retry', 'delete'] : (stateActions[m.state] || []);
 
 function stateLabel(m) {
   if (!m.stale_claim) return el('span', {class: 'state state-' + m.state}, m.state);
