@@ -103,7 +103,7 @@ func TestReview31SpillFailureAbort(t *testing.T) {
 	}
 }
 
-// TestReview31InFlowWaitThenFiles: a message crosses 128 KiB 300 ms into
+// TestReview31InFlowWaitThenFiles: a message crosses 128 KiB 800 ms into
 // its transfer and finds every scratch slot taken. It waits only for what
 // is left of servedIntake (a message older than that takes its files at
 // Commit anyway), not a whole inFlowDelay, and then takes its files. (The
@@ -119,12 +119,15 @@ func TestReview31InFlowWaitThenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.started = w.started.Add(-300 * time.Millisecond) // the first 128 KiB took 300 ms
+	// The first 128 KiB took 800 ms: 200 ms of servedIntake are left,
+	// far enough from a whole inFlowDelay (a second) that a loaded
+	// machine's delays (400 ms seen) do not blur the two.
+	w.started = w.started.Add(-800 * time.Millisecond)
 	start := time.Now()
 	io.WriteString(w, strings.Repeat("w", hotMaxContent+1))
 	waited := time.Since(start)
-	if waited > servedIntake-200*time.Millisecond || waited < 500*time.Millisecond {
-		t.Errorf("waited %v for a scratch slot; want what was left of servedIntake, about 700 ms", waited)
+	if waited >= inFlowDelay-200*time.Millisecond || waited < 100*time.Millisecond {
+		t.Errorf("waited %v for a scratch slot; want what was left of servedIntake, about 200 ms", waited)
 	}
 	if err := w.Prepare(testEnvelope()); err != nil {
 		t.Fatal(err)
