@@ -1,0 +1,88 @@
+package spool
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncLog records the fsyncs a Spool makes, in order.
+type syncLog struct {
+	mu    sync.Mutex
+	kinds []string
+}
+
+func (l *syncLog) ObserveSync(kind string, _ time.Duration) {
+	l.mu.Lock()
+	l.kinds = append(l.kinds, kind)
+	l.mu.Unlock()
+}
+
+func (l *syncLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := l.kinds
+	l.kinds = nil
+	return k
+}
+
+// TestDur25ClassicCommitSyncsFilterEdits: on the classic path (no
+// journal, or a message over 1 MiB), Prepare fsyncs the content and the
+// envelope, then a server filter edits them in place, then Commit renames
+// the envelope and fsyncs the directory. The filter's edits were never
+// fsynced, yet the client heard 250: after a power loss the content was
+// empty and the envelope ended in zeros (TestDur25FilterEditsSyncedBeforeAck
+// in test/e2e), the message quarantined, not delivered. Commit now fsyncs
+// both files again when a filter has had them.
+func TestDur25ClassicCommitSyncsFilterEdits(t *testing.T) {
+	for _, filtered := range []bool{false, true} {
+		s, err := Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := &syncLog{}
+		s.ObserveSyncs(log)
+		w, err := s.Create(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("Subject: as received\r\n\r\nbody\r\n"))
+		if err := w.Prepare(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if filtered {
+			// The filter: the content rewritten in place, a line
+			// added to the envelope.
+			if err := os.WriteFile(w.ContentPath(), []byte("X-Signed: yes\r\nSubject: as received\r\n\r\nbody\r\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(w.EnvelopePath(), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("X-Filter-Note: seen\r\n")
+			f.Close()
+			if err := w.Relock(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log.take()
+		if err := w.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		files := 0
+		for _, k := range log.take() {
+			if k == SyncFile {
+				files++
+			}
+		}
+		want := 0
+		if filtered {
+			want = 2 // the content and the envelope, as the filter left them
+		}
+		if files != want {
+			t.Errorf("filtered %v: Commit fsynced %d files; want %d", filtered, files, want)
+		}
+	}
+}
