@@ -414,6 +414,13 @@ func (c *Claim) Relock() error {
 		return err
 	}
 	c.Env = env
+	// The filter wrote what it changed to the page cache alone, and a
+	// deferral after it fsyncs only the envelope it writes anew and the
+	// directory: a power loss would leave the content of a message
+	// acknowledged long ago empty or cut short.
+	if err := c.s.syncFile(nf); err != nil {
+		return fmt.Errorf("spool: fsync %s after the filter: %w", c.id, err)
+	}
 	return nil
 }
 

@@ -48,7 +48,7 @@ func TestDur25ClassicCommitSyncsFilterEdits(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Write([]byte("Subject: as received\r\n\r\nbody\r\n"))
-		if err := w.Prepare(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net"}}}); err != nil {
+		if err := w.Prepare(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
 			t.Fatal(err)
 		}
 		if filtered {
@@ -84,5 +84,47 @@ func TestDur25ClassicCommitSyncsFilterEdits(t *testing.T) {
 		if files != want {
 			t.Errorf("filtered %v: Commit fsynced %d files; want %d", filtered, files, want)
 		}
+	}
+}
+
+// TestDur25ClientFilterRelockSyncs: a client filter rewrites a queued
+// message's content in place; the deferral after it fsynced only the
+// envelope and the directory, so a power loss left the content empty
+// (TestDur25ClientFilterEditsSynced in test/e2e). Relock, which the
+// scheduler calls after the filter, now fsyncs the content.
+func TestDur25ClientFilterRelockSyncs(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
+	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(w.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := c.ContentPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("X-Signed: yes\r\nSubject: queued\r\n\r\nbody\r\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	log := &syncLog{}
+	s.ObserveSyncs(log)
+	if err := c.Relock(); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); len(got) == 0 || got[0] != SyncFile {
+		t.Errorf("Relock after the filter fsynced %v; want the content", got)
+	}
+	if err := c.Move(Ready); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -504,15 +504,20 @@ func (w *Writer) syncFiles() error {
 	if err := w.s.syncFile(w.f); err != nil {
 		return fmt.Errorf("spool: fsync content: %w", err)
 	}
-	f, err := openFile(w.s.envelopePath(w.id, New), os.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("spool: fsync envelope: %w", err)
-	}
-	defer f.Close()
-	if err := w.s.syncFile(f); err != nil {
+	if err := w.s.syncPathFile(w.s.envelopePath(w.id, New)); err != nil {
 		return fmt.Errorf("spool: fsync envelope: %w", err)
 	}
 	return nil
+}
+
+// syncPathFile fsyncs the file at path.
+func (s *Spool) syncPathFile(path string) error {
+	f, err := openFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return s.syncFile(f)
 }
 
 // Abort throws the message away. It is for messages the client was not told

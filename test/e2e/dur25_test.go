@@ -261,3 +261,54 @@ exit 0
 		t.Logf("stderr:\n%s", lastLines(sr.stderr(), 40))
 	}
 }
+
+// TestDur25ClientFilterEditsSynced: a client filter (--client-filter)
+// that rewrites a queued message's content in place, then a deferral,
+// then a power loss. The message was acknowledged long before; what the
+// relay keeps of it after its filter ran must still be a message: the
+// content the filter wrote was never fsynced (the deferral fsyncs only the
+// envelope and the directory), and after the power loss it was empty, the
+// message quarantined, not delivered.
+func TestDur25ClientFilterEditsSynced(t *testing.T) {
+	d := newDur25Disk(t, ",noauto_da_alloc")
+	held := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData {
+			return harness.Response{Reply: "451 4.3.0 not now"}
+		}
+		return harness.Response{}
+	}})
+	filter := script(t, "client-sign", `cp "$1" "$1.orig" && { printf 'X-Dur25-Client: yes\r\n'; cat "$1.orig"; } > "$1" && rm -f "$1.orig"
+exit 0
+`)
+	r := dur25Relay(t, filepath.Join(d.mnt, "spool"), held.Addr(), "--client-filter", filter)
+	acked := map[string]string{}
+	for i := range 4 {
+		tag := fmt.Sprintf("crash-tag-%06d", i)
+		body := revDur2Body(tag, 20)
+		if i%2 == 1 {
+			body = revDur2Body(tag, 16000) // over 1 MiB: the classic path
+		}
+		tx, err := sendMail(r.addr(), "tagger@example.org", []string{"crash@example.net"}, body)
+		if err != nil {
+			t.Fatalf("%s: %v %v", tag, err, tx)
+		}
+		acked[tag] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
+	}
+	if !waitFor(20*time.Second, func() bool { return len(held.Transactions()) >= len(acked) }) {
+		t.Fatalf("the upstream saw %d attempts; want %d", len(held.Transactions()), len(acked))
+	}
+	time.Sleep(200 * time.Millisecond) // the deferrals recorded
+	snap := d.powerLoss(r.current().PID(), "snap", nil)
+	r.kill()
+
+	spool := filepath.Join(d.reboot(snap), "spool")
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	sr := dur25Relay(t, spool, up.Addr())
+	revDur2Delivered(t, up, acked, spool)
+	out, _, _ := opsCmd(t, "", "queue", "quarantine", "--spool-dir", spool)
+	t.Logf("queue quarantine:\n%s", out)
+	sr.stop(20 * time.Second)
+	if t.Failed() {
+		t.Logf("stderr:\n%s", lastLines(sr.stderr(), 40))
+	}
+}
