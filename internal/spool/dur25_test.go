@@ -1,6 +1,8 @@
 package spool
 
 import (
+	"context"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -126,5 +128,72 @@ func TestDur25ClientFilterRelockSyncs(t *testing.T) {
 	}
 	if err := c.Move(Ready); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDur25GuardPutBack: a client filter rewriting a queued message's
+// content in place is cut short (a power loss, a kill), leaving the
+// content empty or half written. The copy GuardContent kept is put back,
+// by recovery or by the next claim, whichever comes first; a run that
+// ended (Relock) leaves no copy.
+func TestDur25GuardPutBack(t *testing.T) {
+	const want = "Subject: queued\r\n\r\nbody\r\n"
+	for _, by := range []string{"recovery", "claim", "relock"} {
+		s, err := Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.Create(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(want))
+		if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
+			t.Fatal(err)
+		}
+		id := w.ID()
+		c, err := s.Claim(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, _ := c.ContentPath()
+		if err := c.GuardContent(); err != nil {
+			t.Fatal(err)
+		}
+		// The filter truncates the content and dies half way.
+		os.WriteFile(path, []byte("X-Signed: y"), 0o640)
+		if by == "relock" {
+			os.WriteFile(path, []byte("X-Signed: yes\r\n"+want), 0o640)
+			if err := c.Relock(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(s.guardPath(id)); err == nil {
+				t.Errorf("relock: the guard is left after the filter ended")
+			}
+			c.Move(Ready)
+			continue
+		}
+		c.lock.Close() // the process died: its lock is gone
+		os.Rename(s.envelopePath(id, Claimed), s.envelopePath(id, Ready))
+		if by == "recovery" {
+			if _, err := s.RecoverFiles(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err = s.Claim(id)
+		if err != nil {
+			t.Fatalf("%s: claim after the interrupted filter: %v", by, err)
+		}
+		r, _, _ := c.Content()
+		got, _ := io.ReadAll(r)
+		if string(got) != want {
+			t.Errorf("%s: content after the interrupted filter %q; want %q as accepted", by, got, want)
+		}
+		if _, err := os.Lstat(s.guardPath(id)); err == nil {
+			t.Errorf("%s: the guard is left", by)
+		}
+		if err := c.Delivered(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
