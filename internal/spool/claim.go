@@ -63,9 +63,12 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 		// Written out meanwhile: the files are the message now.
 	}
 	lock, size, err := s.lockContentSize(id)
-	if err == nil && from != to && s.putBackGuard(id) {
+	if err == nil && from != to && s.guarded(id) && s.envelopeIn(id, from) && s.putBackGuard(id) {
 		// A client filter's run was cut short (guard.go), by a kill or
-		// a power loss, before recovery got to it.
+		// a power loss, before recovery got to it. (Not while a claim
+		// holds the message, its envelope renamed: a filter that
+		// renamed a new content file into place leaves it unlocked
+		// until its claim's Relock.)
 		lock.Close()
 		lock, size, err = s.lockContentSize(id)
 	}

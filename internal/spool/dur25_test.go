@@ -197,3 +197,51 @@ func TestDur25GuardPutBack(t *testing.T) {
 		}
 	}
 }
+
+// TestDur25GuardLeftWhileFilterRuns: a client filter that renames a new
+// content file into place leaves it unlocked until its claim's Relock; a
+// claim by another worker meanwhile must not take the guard for the copy
+// of an interrupted run and put it back over the filter's work.
+func TestDur25GuardLeftWhileFilterRuns(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
+	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
+		t.Fatal(err)
+	}
+	id := w.ID()
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := c.ContentPath()
+	if err := c.GuardContent(); err != nil {
+		t.Fatal(err)
+	}
+	const filtered = "X-Signed: yes\r\nSubject: queued\r\n\r\nbody\r\n"
+	os.WriteFile(path+".new", []byte(filtered), 0o640)
+	os.Rename(path+".new", path) // "mv $1.tmp $1"
+	if _, err := s.Claim(id); err == nil {
+		t.Fatal("a second claim took the message while its filter ran")
+	}
+	if got, _ := os.ReadFile(path); string(got) != filtered {
+		t.Errorf("content while the filter runs %q; want the filter's %q", got, filtered)
+	}
+	if err := c.Relock(); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := c.Content()
+	if got, _ := io.ReadAll(r); string(got) != filtered {
+		t.Errorf("content after the filter %q; want %q", got, filtered)
+	}
+	if s.guarded(id) {
+		t.Error("the guard is left after the filter ended")
+	}
+	c.Move(Ready)
+}

@@ -111,7 +111,7 @@ func (s *Spool) restoreGuards(names []string) {
 // message's.
 func (s *Spool) putBackGuard(id string) bool {
 	path := s.guardPath(id)
-	if _, err := os.Lstat(path); err != nil {
+	if !s.guarded(id) {
 		return false
 	}
 	if err := rename(path, s.contentPath(id)); err != nil {
@@ -120,4 +120,16 @@ func (s *Spool) putBackGuard(id string) bool {
 	}
 	s.log.Warn("spool: a client filter's run was cut short; the message's content is put back as it was before it", "id", id)
 	return true
+}
+
+// envelopeIn says whether message id has its envelope in state st.
+func (s *Spool) envelopeIn(id string, st State) bool {
+	_, err := os.Lstat(s.envelopePath(id, st))
+	return err == nil
+}
+
+// guarded says whether message id has a guard (see above).
+func (s *Spool) guarded(id string) bool {
+	_, err := os.Lstat(s.guardPath(id))
+	return err == nil
 }
