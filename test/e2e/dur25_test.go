@@ -383,3 +383,61 @@ exit 0
 		})
 	}
 }
+
+// TestDur25ClientFilterFaults injects faults (strace) into a relay whose
+// client filter rewrites every message in place, where the guard is made,
+// synced and removed (GuardContent, Relock): whatever fails, every
+// acknowledged message reaches the upstream after a kill and a restart
+// without faults, whole.
+func TestDur25ClientFilterFaults(t *testing.T) {
+	needStrace(t)
+	filter := script(t, "client", `cp "$1" "$1.orig" && { printf 'X-Dur25: yes\r\n'; cat "$1.orig"; } > "$1" && rm -f "$1.orig"
+exit 0
+`)
+	var cases []faultCase
+	for _, when := range []int{1, 2, 3} {
+		cases = append(cases, faultCase{syscall: "fsync", action: "error=EIO", when: when},
+			faultCase{syscall: "renameat,renameat2", action: "error=ENOSPC", when: when},
+			faultCase{syscall: "fsync", action: "signal=KILL", when: when})
+	}
+	for _, c := range cases {
+		t.Run(c.name(), func(t *testing.T) {
+			t.Parallel()
+			spool := t.TempDir()
+			var mu sync.Mutex
+			tried := map[string]bool{}
+			up := harness.NewFakeSMTP(t, harness.Script{Decide: func(stage harness.Stage, tx harness.Transaction, _ string) harness.Response {
+				m := dur19TagRE.FindSubmatch(tx.Data)
+				if stage != harness.StageEndOfData || m == nil {
+					return harness.Response{}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !tried[string(m[1])] {
+					tried[string(m[1])] = true
+					return harness.Response{Reply: "451 4.3.0 first try deferred"}
+				}
+				return harness.Response{}
+			}})
+			args := []string{"--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1",
+				"--config", writeConfig(t, "[smtp]\nshutdown_grace = \"2s\"\n"), "--interface", "127.0.0.1", "--spool-dir", spool}
+			r := startRelay(t, "127.0.0.1", append(args, "--client-filter", filter)...)
+			st := attachStrace(t, r.current().PID(), c, filepath.Join(t.TempDir(), "strace.log"))
+			s := dur19Send(t, r.addr(), "dur19-cf-"+c.name(), 4, r.current().Running)
+			waitFor(4*time.Second, func() bool { return !r.current().Running() || len(up.Transactions()) >= 2*len(s.acked) })
+			if r.current().Running() {
+				r.kill()
+			} else {
+				r.current().Wait(5 * time.Second)
+			}
+			st.Wait()
+			clean := &relay{t: t, bin: harness.Binary(t), args: args, host: "127.0.0.1", port: r.port, spool: spool}
+			clean.restart()
+			checkDelivered(t, s, up, spool)
+			if t.Failed() {
+				t.Logf("codes %v; stderr:\n%s\n--- clean:\n%s", s.codes, lastLines(r.stderr(), 40), lastLines(clean.stderr(), 40))
+			}
+			clean.stop(15 * time.Second)
+		})
+	}
+}
