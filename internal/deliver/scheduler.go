@@ -434,6 +434,11 @@ func (s *Scheduler) noRemoteRecipients(c *spool.Claim) outcome {
 // forwarding run after this message.
 func (s *Scheduler) clientFilter(ctx context.Context, f filter.Filter, c *spool.Claim) (outcome, bool) {
 	content, err := c.ContentPath()
+	if err == nil {
+		// The filter may rewrite the content in place: a power loss
+		// meanwhile must not leave the acknowledged message cut short.
+		err = c.GuardContent()
+	}
 	if err != nil {
 		s.log.Error("the message cannot be written out for the client filter; left for the next run", "id", c.ID(), "err", err)
 		c.Unlock()

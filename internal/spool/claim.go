@@ -63,6 +63,15 @@ func (s *Spool) claim(id string, from, to State) (*Claim, error) {
 		// Written out meanwhile: the files are the message now.
 	}
 	lock, size, err := s.lockContentSize(id)
+	if err == nil && from != to && s.guarded(id) && s.envelopeIn(id, from) && s.putBackGuard(id) {
+		// A client filter's run was cut short (guard.go), by a kill or
+		// a power loss, before recovery got to it. (Not while a claim
+		// holds the message, its envelope renamed: a filter that
+		// renamed a new content file into place leaves it unlocked
+		// until its claim's Relock.)
+		lock.Close()
+		lock, size, err = s.lockContentSize(id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -419,6 +428,15 @@ func (c *Claim) Relock() error {
 		return err
 	}
 	c.lock = nf
+	// The filter wrote what it changed to the page cache alone, and a
+	// deferral after it fsyncs only the envelope it writes anew and the
+	// directory: a power loss would leave the content of a message
+	// acknowledged long ago empty or cut short. Once it is synced, the
+	// copy kept while the filter ran (GuardContent) goes.
+	if err := c.s.syncFile(nf); err != nil {
+		return fmt.Errorf("spool: fsync %s after the filter: %w", c.id, err)
+	}
+	os.Remove(c.s.guardPath(c.id))
 	env, err := c.s.readEnvelope(c.id, c.cur)
 	if err != nil {
 		return err

@@ -97,9 +97,13 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 		states  []State
 	}
 	msgs := map[string]*files{}
-	var ids []string
+	var ids, guards []string
 	for _, de := range des {
 		name := de.Name()
+		if _, ok := guardName(name); ok {
+			guards = append(guards, name)
+			continue
+		}
 		if ownTemp(name) {
 			// A half-written envelope replacement: the old envelope is
 			// still in place, so the temporary file is garbage, unless
@@ -141,6 +145,9 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 			m.states = append(m.states, st)
 		}
 	}
+	// Before the messages are looked at: a content a client filter was
+	// rewriting is empty, or cut short, until its copy is put back.
+	s.restoreGuards(guards)
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return rep, err

@@ -118,6 +118,7 @@ func (s *Spool) removeFiles(id, envPath string) error {
 	if err := os.Remove(s.contentPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	os.Remove(s.guardPath(id)) // a client filter's run that did not end cleanly
 	return nil
 }
 

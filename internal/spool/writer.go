@@ -345,6 +345,7 @@ func (w *Writer) Commit(hold bool) error {
 			return err
 		}
 	}
+	synced := false // the files fsynced since a filter last saw them
 	if w.mem != nil {
 		err := w.commitServed(to)
 		if err == nil {
@@ -365,6 +366,7 @@ func (w *Writer) Commit(hold bool) error {
 			if err := w.syncFiles(); err != nil {
 				return err
 			}
+			synced = true
 		}
 	}
 	if w.journaled {
@@ -380,6 +382,18 @@ func (w *Writer) Commit(hold bool) error {
 		if !errors.Is(err, errJournalClosed) {
 			w.s.log.Warn("journal commit failed; syncing the message's own files", "id", w.id, "err", err)
 		}
+		if err := w.syncFiles(); err != nil {
+			return err
+		}
+		synced = true
+	}
+	if w.exposed && !synced {
+		// Prepare synced the files before the filter ran; what it
+		// wrote since (a content rewritten in place, or a new file
+		// renamed over it, a line added to the envelope) is in the
+		// page cache alone, and the directory's fsync below does not
+		// write it. The client hears 250 for the message as the
+		// filter left it.
 		if err := w.syncFiles(); err != nil {
 			return err
 		}
@@ -490,15 +504,20 @@ func (w *Writer) syncFiles() error {
 	if err := w.s.syncFile(w.f); err != nil {
 		return fmt.Errorf("spool: fsync content: %w", err)
 	}
-	f, err := openFile(w.s.envelopePath(w.id, New), os.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("spool: fsync envelope: %w", err)
-	}
-	defer f.Close()
-	if err := w.s.syncFile(f); err != nil {
+	if err := w.s.syncPathFile(w.s.envelopePath(w.id, New)); err != nil {
 		return fmt.Errorf("spool: fsync envelope: %w", err)
 	}
 	return nil
+}
+
+// syncPathFile fsyncs the file at path.
+func (s *Spool) syncPathFile(path string) error {
+	f, err := openFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return s.syncFile(f)
 }
 
 // Abort throws the message away. It is for messages the client was not told
