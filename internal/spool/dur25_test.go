@@ -95,19 +95,8 @@ func TestDur25ClassicCommitSyncsFilterEdits(t *testing.T) {
 // (TestDur25ClientFilterEditsSynced in test/e2e). Relock, which the
 // scheduler calls after the filter, now fsyncs the content.
 func TestDur25ClientFilterRelockSyncs(t *testing.T) {
-	s, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.Create(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
-	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.Claim(w.ID())
+	s, id := dur25Queued(t)
+	c, err := s.Claim(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,19 +128,7 @@ func TestDur25ClientFilterRelockSyncs(t *testing.T) {
 func TestDur25GuardPutBack(t *testing.T) {
 	const want = "Subject: queued\r\n\r\nbody\r\n"
 	for _, by := range []string{"recovery", "claim", "relock"} {
-		s, err := Open(t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := s.Create(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(want))
-		if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
-			t.Fatal(err)
-		}
-		id := w.ID()
+		s, id := dur25Queued(t)
 		c, err := s.Claim(id)
 		if err != nil {
 			t.Fatal(err)
@@ -203,19 +180,7 @@ func TestDur25GuardPutBack(t *testing.T) {
 // claim by another worker meanwhile must not take the guard for the copy
 // of an interrupted run and put it back over the filter's work.
 func TestDur25GuardLeftWhileFilterRuns(t *testing.T) {
-	s, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.Create(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
-	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
-		t.Fatal(err)
-	}
-	id := w.ID()
+	s, id := dur25Queued(t)
 	c, err := s.Claim(id)
 	if err != nil {
 		t.Fatal(err)
@@ -244,4 +209,23 @@ func TestDur25GuardLeftWhileFilterRuns(t *testing.T) {
 		t.Error("the guard is left after the filter ended")
 	}
 	c.Move(Ready)
+}
+
+// dur25Queued is a spool in a new directory holding one queued message,
+// "Subject: queued", and the message's id.
+func dur25Queued(t *testing.T) (*Spool, string) {
+	t.Helper()
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
+	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
+		t.Fatal(err)
+	}
+	return s, w.ID()
 }
