@@ -3,7 +3,8 @@
 // copying and truncating it under a writer that keeps its offset.
 //
 // Writes and Reopen are serialised: a line is written whole to either the
-// old file or the new one. If reopening fails, writes go on to the old file
+// old file or the new one. Without the signal a moved or removed file is
+// noticed within a second, at the next write. If reopening fails, writes go on to the old file
 // and Reopen returns the error; nothing written is lost.
 //
 // As in E-MailRelay's --log-file, "%d" in the name stands for the date
@@ -27,10 +28,16 @@ type File struct {
 	pattern string
 	now     func() time.Time // nil when the name has no %d or %h
 
-	mu   sync.Mutex // guards f and path
-	f    *os.File
-	path string
+	mu     sync.Mutex // guards f, path and looked
+	f      *os.File
+	path   string
+	looked time.Time // when Write last looked for the file moved away
 }
+
+// lookEvery is how often Write looks whether the file was moved away or
+// removed (logrotate without a signal: no systemd to send it, a
+// container): the next line after that goes to a new file at the path.
+var lookEvery = time.Second
 
 // Open opens (creating it, mode 0640) path for appending.
 func Open(path string) (*File, error) {
@@ -125,7 +132,26 @@ func (l *File) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	if now := time.Now(); now.Sub(l.looked) >= lookEvery {
+		l.looked = now
+		if moved(l.f, l.path) {
+			if f, err := open(l.path); err == nil {
+				l.f.Close()
+				l.f = f
+			}
+		}
+	}
 	return l.f.Write(p)
+}
+
+// moved reports whether path no longer names the open file f.
+func moved(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err != nil || !os.SameFile(fi, pi)
 }
 
 // Reopen opens the path anew, which after a rename is a new file, and
