@@ -27,7 +27,8 @@ const Unqualified = "*"
 // operator kept it off). An own entry
 // with a port (pop=ADDR:PORT, relaykeeper's form, not E-MailRelay's) says
 // where that server listens, alone. Without any, the hosts of the SMTP
-// entries (the configuration file's); else def ("" for every address).
+// entries if they are the configuration file's (not --interface's, whose
+// smtp= entries are SMTP's alone); else def ("" for every address).
 func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 	entries := slices.Clone(c.OtherInterfaces[listener])
 	add := func(a string) {
@@ -48,7 +49,7 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 			add(a)
 		}
 	}
-	if len(entries) == 0 {
+	if _, switched := c.OtherInterfaces[Unqualified]; len(entries) == 0 && !switched {
 		for _, e := range c.SMTP.Interfaces {
 			if role, a := SplitRole(e); role == RoleSMTP {
 				add(a)

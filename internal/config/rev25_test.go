@@ -41,3 +41,18 @@ func TestRev25AdminEntryKeepsAdminOffPlainAddresses(t *testing.T) {
 		t.Errorf("--interface 192.0.2.1,pop=127.0.0.3: POP3 listens on %q; want %q", pop, want)
 	}
 }
+
+// TestRev25SMTPEntryIsSMTPsAlone: an smtp= entry is SMTP's alone (E-MailRelay;
+// 2102f4c1 says so), but with no unprefixed entry the admin port and POP3
+// fell back to the SMTP addresses, smtp= ones included: "--interface
+// smtp=192.0.2.1 --admin 10026" put the admin port on 192.0.2.1, off
+// loopback (and refused to start without a password).
+func TestRev25SMTPEntryIsSMTPsAlone(t *testing.T) {
+	admin, pop := frontendAddrsFor(t, "smtp=192.0.2.1")
+	if want := []string{"127.0.0.1:10026"}; !slices.Equal(admin, want) {
+		t.Errorf("--interface smtp=192.0.2.1: admin listens on %q; want %q", admin, want)
+	}
+	if want := []string{":110"}; !slices.Equal(pop, want) {
+		t.Errorf("--interface smtp=192.0.2.1: POP3 listens on %q; want %q", pop, want)
+	}
+}
