@@ -59,7 +59,8 @@ func TestER25InterfaceUnqualifiedForAll(t *testing.T) {
 	}{
 		{[]string{"127.0.0.1,pop=127.0.0.3"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
 		{[]string{"pop=127.0.0.3", "127.0.0.1:2525"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
-		{[]string{"127.0.0.1,admin=127.0.0.4,pop=127.0.0.1"}, []string{"127.0.0.1:110"}, []string{"127.0.0.4:10026", "127.0.0.1:10026"}},
+		// The admin port's own entries alone (TestRev25AdminEntryKeepsAdminOffPlainAddresses).
+		{[]string{"127.0.0.1,admin=127.0.0.4,pop=127.0.0.1"}, []string{"127.0.0.1:110"}, []string{"127.0.0.4:10026"}},
 		{[]string{"127.0.0.1,smtp=127.0.0.2,pop=127.0.0.3"}, []string{"127.0.0.3:110", "127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
 		{[]string{"127.0.0.1,smtp=127.0.0.2"}, []string{"127.0.0.1:110"}, []string{"127.0.0.1:10026"}},
 		{[]string{"127.0.0.2"}, []string{"127.0.0.2:110"}, []string{"127.0.0.2:10026"}},

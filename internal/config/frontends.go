@@ -22,10 +22,13 @@ const Unqualified = "*"
 // ("admin") server on port: its own --interface entries (pop=ADDR,
 // admin=ADDR) and the hosts of the entries without a prefix, since
 // E-MailRelay applies an unqualified --interface to all its servers
-// beside their own entries (an smtp= entry is SMTP's alone). An own entry
+// beside their own entries (an smtp= entry is SMTP's alone); the admin
+// port's own entries alone when it has some (never a public address the
+// operator kept it off). An own entry
 // with a port (pop=ADDR:PORT, relaykeeper's form, not E-MailRelay's) says
 // where that server listens, alone. Without any, the hosts of the SMTP
-// entries (the configuration file's); else def ("" for every address).
+// entries if they are the configuration file's (not --interface's, whose
+// smtp= entries are SMTP's alone); else def ("" for every address).
 func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 	entries := slices.Clone(c.OtherInterfaces[listener])
 	add := func(a string) {
@@ -37,12 +40,16 @@ func (c *Config) FrontendAddrs(listener, def string, port int) []string {
 		}
 	}
 	hasPort := func(a string) bool { _, _, err := net.SplitHostPort(a); return err == nil }
-	if !slices.ContainsFunc(entries, hasPort) {
+	// The admin port's own entries stay the only ones, as docs/admin.md
+	// has always promised ("admin=ADDR: on ADDR instead"): a relay open
+	// to the world (--interface 0.0.0.0) keeps its admin port on
+	// loopback with admin=127.0.0.1, where E-MailRelay would add 0.0.0.0.
+	if !slices.ContainsFunc(entries, hasPort) && (listener != "admin" || len(entries) == 0) {
 		for _, a := range c.OtherInterfaces[Unqualified] {
 			add(a)
 		}
 	}
-	if len(entries) == 0 {
+	if _, switched := c.OtherInterfaces[Unqualified]; len(entries) == 0 && !switched {
 		for _, e := range c.SMTP.Interfaces {
 			if role, a := SplitRole(e); role == RoleSMTP {
 				add(a)

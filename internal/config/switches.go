@@ -226,7 +226,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"smtp.port"},
 			parse: port(func(c *Config, n int) { c.SMTP.Port = n })},
 		{Long: "interface", Short: "I", Arg: "ADDR", Group: groupListen,
-			Help:  "listen on ADDR only (an address, or a network interface's name for all its addresses: eth0, eth0-ipv4, eth0-ipv6); repeat it or give a comma-separated list; smtp=ADDR is the same, pop=ADDR and admin=ADDR set where --pop and --admin listen instead",
+			Help:  "listen on ADDR only (an address, or a network interface's name for all its addresses: eth0, eth0-ipv4, eth0-ipv6); repeat it or give a comma-separated list; an entry without a prefix is where --pop and --admin listen too, smtp=ADDR is SMTP's alone, pop=ADDR is where --pop listens besides, admin=ADDR where --admin listens instead",
 			Keys:  []string{"smtp.interfaces"},
 			parse: p.iface},
 		{Long: "remote-clients", Short: "r", Group: groupListen,

@@ -374,6 +374,15 @@ func (p *switchParser) iface(val string) (func(*Config), error) {
 			}
 			c.OtherInterfaces[prefix] = append(c.OtherInterfaces[prefix], addrs...)
 		}
+		if _, ok := c.OtherInterfaces[Unqualified]; !ok {
+			// Present, if empty: the SMTP addresses came from
+			// --interface, and its smtp= entries are SMTP's alone
+			// (FrontendAddrs).
+			if c.OtherInterfaces == nil {
+				c.OtherInterfaces = make(map[string][]string)
+			}
+			c.OtherInterfaces[Unqualified] = []string{}
+		}
 	}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -63,6 +64,7 @@ type session struct {
 	rcptDSN          [][2]string // NOTIFY, ORCPT per recipient
 	timer            *time.Timer // transaction timeout
 	timerMu          sync.Mutex
+	creditEnd        atomic.Int64 // received() past which no octet earns time; 0: none
 
 	upstream *upstreamConn // proxy mode only, from MAIL to the end of the transaction
 	upMsg    *remote.Message
@@ -433,9 +435,19 @@ func (ss *session) Data(r io.Reader) error {
 	// transaction may have started its own timer, which is not ours to
 	// stop.
 	aborted := false
+	text := &endWatch{r: r}
+	r = text
 	defer func() {
-		if !aborted {
+		switch {
+		case aborted:
+		case text.ended:
 			ss.stopTimer()
+		default:
+			// Refused before the end of the text (the size limit, a
+			// storage failure): go-smtp reads the rest before it
+			// answers and resets the transaction, timer included.
+			// Until then the timer runs, and nothing earns more time.
+			ss.endCredit()
 		}
 	}()
 	now := ss.s.opts.Now()

@@ -1,6 +1,9 @@
 package smtpd
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // The transaction timeout's timer is started and stopped on go-smtp's
 // goroutine, and stopped from others (a BDAT transaction's Data, Logout at
@@ -12,12 +15,17 @@ func (ss *session) startTimer() {
 		return
 	}
 	start, got0 := time.Now(), ss.received()
+	ss.creditEnd.Store(0)
 	var t *time.Timer
 	t = time.AfterFunc(ss.s.opts.TransactionTimeout, func() {
 		// A client still sending at minDataRate or faster has more
 		// time: the limit is not to shut out a slow link's large
 		// message, which it would at every retry.
-		allowed := ss.s.opts.TransactionTimeout + time.Duration(ss.received()-got0)*time.Second/minDataRate
+		got := ss.received()
+		if end := ss.creditEnd.Load(); end > 0 {
+			got = min(got, end)
+		}
+		allowed := ss.s.opts.TransactionTimeout + time.Duration(got-got0)*time.Second/minDataRate
 		if left := allowed - time.Since(start); left > 0 {
 			ss.timerMu.Lock()
 			if ss.timer == t {
@@ -60,4 +68,25 @@ func (ss *session) stopTimer() {
 		ss.timer.Stop()
 		ss.timer = nil
 	}
+}
+
+// endCredit stops the octets the client sends from here on earning the
+// transaction more time: the text was refused before its end (the size
+// limit), and go-smtp reads the rest, however long, before it answers.
+func (ss *session) endCredit() {
+	ss.creditEnd.Store(max(ss.received(), 1))
+}
+
+// endWatch notes whether the text was read to its end.
+type endWatch struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endWatch) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.ended = true
+	}
+	return n, err
 }

@@ -275,13 +275,14 @@ func (e *Envelope) Marshal() []byte {
 	// 3461 section 4.2), so it goes last, and one with a blank after a
 	// NOTIFY field that is written even when empty: the reader then takes
 	// the rest of the line as the ORCPT, never a blank's tail as another
-	// parameter.
+	// parameter. A blank is any the reader trims (unicode.IsSpace): a
+	// utf-8 ORCPT (RFC 6533) may end in U+00A0.
 	for _, r := range e.Recipients {
 		if r.Notify == "" && r.ORCPT == "" {
 			continue
 		}
 		v := r.Addr
-		if r.Notify != "" || strings.Contains(r.ORCPT, " ") {
+		if r.Notify != "" || strings.ContainsFunc(r.ORCPT, unicode.IsSpace) {
 			v += " NOTIFY=" + r.Notify
 		}
 		if r.ORCPT != "" {
