@@ -26,14 +26,18 @@ func (ss *session) startTimer() {
 			got = min(got, end)
 		}
 		allowed := ss.s.opts.TransactionTimeout + time.Duration(got-got0)*time.Second/minDataRate
-		if left := allowed - time.Since(start); left > 0 {
-			ss.timerMu.Lock()
-			if ss.timer == t {
-				t.Reset(left)
-			}
+		ss.timerMu.Lock()
+		if ss.timer != t {
+			// Stopped as it fired: the transaction ended in time.
 			ss.timerMu.Unlock()
 			return
 		}
+		if left := allowed - time.Since(start); left > 0 {
+			t.Reset(left)
+			ss.timerMu.Unlock()
+			return
+		}
+		ss.timerMu.Unlock()
 		text := "421 4.4.2 " + ss.s.opts.Domain + " Error: transaction took too long"
 		ss.s.log.Info("transaction timeout", "client", ss.client())
 		ss.s.opts.MailLog.Reject(ss.client(), "timeout", text)
