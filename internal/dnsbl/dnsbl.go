@@ -272,6 +272,11 @@ func ParseEmailRelay(spec string) (Config, error) {
 	for _, s := range zones {
 		z, err := ParseRBLSpec(s)
 		if err != nil {
+			if _, herr := netip.ParseAddrPort(s); herr == nil || isAddr(s) {
+				// "--dnsbl S,T,N,Z --dnsbl S2,T2,N2,Z2": E-MailRelay
+				// joins repeated values with commas.
+				return Config{}, fmt.Errorf("dnsbl: %q: %q is a DNS server where a zone is expected: give the server, timeout and threshold once, then every zone (a repeated --dnsbl adds its fields to the first's)", spec, s)
+			}
 			return Config{}, err
 		}
 		cfg.Zones = append(cfg.Zones, z)
@@ -334,4 +339,10 @@ func parseServer(s string) (string, error) {
 		return "", errors.New("not an IP address with an optional port")
 	}
 	return netip.AddrPortFrom(a, 53).String(), nil
+}
+
+// isAddr reports whether s is an IP address.
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

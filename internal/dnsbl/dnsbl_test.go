@@ -175,3 +175,17 @@ func TestRevTabRejectTextBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestS25RepeatedFullSpec: two whole E-MailRelay specs given as two
+// --dnsbl (joined with commas, as E-MailRelay joins them) said
+// `"127.0.0.1:53": not a DNS zone name` (rev25's note): the error now says
+// what happened and what to write instead.
+func TestS25RepeatedFullSpec(t *testing.T) {
+	_, err := ParseEmailRelay("127.0.0.1:53,500,1,a.example,127.0.0.1:53,500,1,b.example")
+	if err == nil || !strings.Contains(err.Error(), "is a DNS server where a zone is expected") {
+		t.Errorf("two whole specs joined: %v; want an error saying a DNS server stands where a zone should", err)
+	}
+	if _, err := ParseEmailRelay("127.0.0.1:53,500,1,a.example,b.example"); err != nil {
+		t.Errorf("one spec with two zones: %v", err)
+	}
+}
