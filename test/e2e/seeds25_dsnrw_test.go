@@ -1,0 +1,105 @@
+package e2e
+
+// relay-enforcer's manual, run as written by the seeds25 checker: its
+// Postfix set-up (the smtp_dsn_rw transport with smtp_reply_filter =
+// pcre:smtp_dsn_rw_filter.pcre) in a real Postfix, relaying to a fake
+// Gmail, and postfix-enforcer on Postfix's log.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// seeds25Refusals are Gmail's temporary refusals that relay-enforcer's
+// filter makes permanent (its "fmod_" lines), by recipient, with what
+// postfix-enforcer must do about each: the verdict Gmail's own reply
+// gets ("relaykeeper enforce test").
+var seeds25Refusals = []struct {
+	to, ip, from, reply, want string
+}{
+	{"u1@gmail.test", "203.0.113.71", "bob@spam1.example",
+		"421-4.7.0 [192.0.2.10 15] Our system has detected an unusual rate of\r\n421-4.7.0 unsolicited mail originating from your IP address. To protect our\r\n421-4.7.0 users from spam, mail sent from your IP address has been temporarily\r\n421 4.7.0 rate limited. s1 - gsmtp",
+		"ban client=203.0.113.71 "},
+	{"u2@gmail.test", "203.0.113.72", "bob@spam2.example",
+		"421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating\r\n421-4.7.28 from your IP Netblock [192.0.2.10 34]. To protect our users from spam,\r\n421 4.7.28 mail sent from your IP address has been temporarily rate limited. s2 - gsmtp",
+		"ban client=203.0.113.72 "},
+	{"u3@gmail.test", "203.0.113.73", "carol@lowrep.example",
+		"421-4.7.0 [192.0.2.10 15] Our system has detected that this message is\r\n421-4.7.0 suspicious due to the very low reputation of the sending domain. To\r\n421-4.7.0 best protect our users from spam, the message has been blocked.\r\n421 4.7.0 s3 - gsmtp",
+		"block-domain domain=lowrep.example "},
+	// The filter's fmod_bulk line.
+	{"u4@gmail.test", "203.0.113.74", "bob@spam4.example",
+		"421-4.7.28 [192.0.2.10 15] Our system has detected an unusual rate of\r\n421-4.7.28 unsolicited mail originating from your IP address. To protect our\r\n421-4.7.28 users from spam, mail sent from your IP address has been temporarily\r\n421-4.7.28 rate limited. Please visit\r\n421-4.7.28  https://support.google.com/mail/?p=UnsolicitedRateLimitError to\r\n421 4.7.28 review our Bulk Email Senders Guidelines. s4 - gsmtp",
+		"ban client=203.0.113.74 "},
+	{"u5@gmail.test", "203.0.113.75", "dave@unauth.example",
+		"421-4.7.26 This email has been rate limited because it is unauthenticated.\r\n421-4.7.26 Gmail requires all senders to authenticate with either SPF or DKIM.\r\n421-4.7.26 Authentication results: DKIM = did not pass SPF [unauth.example] with\r\n421-4.7.26 ip: [192.0.2.10] = did not pass\r\n421 4.7.26 s5 - gsmtp",
+		// Encapsulation needs the backup (-f), which this test does not
+		// give: the refusal is read as Gmail's and reported so.
+		`rule=gmail-unauthenticated-sender why="no backup mailbox (-f)`},
+}
+
+// TestSeeds25DsnRewriteFilterThroughPostfix: the manual's master.cf
+// transport "smtp_dsn_rw unix - - n - - smtp -o
+// smtp_reply_filter=pcre:/etc/postfix/smtp_dsn_rw_filter.pcre" and its
+// filter file as written, mail routed to it with transport_maps, Gmail's
+// 421 replies made into 554 ...-fmod_generic by the filter as Postfix
+// applies it (to each line of the reply). docs/postfix-enforcer.md says
+// postfix-enforcer takes the marker off and acts on such a refusal as on
+// Gmail's own: the spammer is banned, the low-reputation domain blocked,
+// the unauthenticated message taken for an encapsulation.
+func TestSeeds25DsnRewriteFilterThroughPostfix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	filter, err := os.ReadFile("../../internal/enforce/testdata/smtp_dsn_rw_filter.pcre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcre := writeFile(t, dir, "smtp_dsn_rw_filter.pcre", string(filter), 0o644)
+	replies := map[string]string{}
+	for _, r := range seeds25Refusals {
+		replies[r.to] = r.reply
+	}
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
+		Decide: func(stage harness.Stage, tx harness.Transaction, _ string) harness.Response {
+			if stage != harness.StageEndOfData || len(tx.Rcpts) == 0 {
+				return harness.Response{}
+			}
+			return harness.Response{Reply: replies[strings.ToLower(tx.Rcpts[0].Addr)]}
+		}})
+	transport := writeFile(t, dir, "transport", "gmail.test smtp_dsn_rw:"+harness.RelayhostFor(gmail.Addr())+"\n", 0o644)
+	pf := companionPostfixWith(t, harness.PostfixOptions{
+		MainCF:   []string{"transport_maps = texthash:" + transport},
+		MasterCF: []string{"smtp_dsn_rw unix - - n - - smtp -o smtp_reply_filter=pcre:" + pcre},
+	})
+	for _, r := range seeds25Refusals {
+		out, code := harness.Swaks(t, "--server", pf.Addr(), "--xclient-addr", r.ip, "--xclient-name", "mx."+strings.SplitN(r.from, "@", 2)[1],
+			"--from", r.from, "--to", r.to, "--header", "Subject: test")
+		if code != 0 {
+			t.Fatalf("swaks for %s: exit %d\n%s", r.to, code, out)
+		}
+	}
+	for _, r := range seeds25Refusals {
+		pf.WaitLog(t, "to=<"+r.to+">", 60*time.Second)
+	}
+	pf.WaitEmpty(t, 60*time.Second)
+	out := companionEnforcer(t, pf, dir, "# nobody is exempt\n", "--trusted-upstream", "127.0.0.1")
+	for _, r := range seeds25Refusals {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "to=<"+r.to+">") && strings.Contains(line, r.want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("postfix-enforcer on Postfix's log printed no %q line for %s (Gmail said %q)\nlog:\n%s\nprinted:\n%s",
+				r.want, r.to, r.reply, pf.MailLog(), out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sender_access")); !strings.Contains(string(b), "lowrep.example REJECT") {
+		t.Errorf("sender_access holds:\n%s\nwant lowrep.example REJECT", b)
+	}
+}
