@@ -7,7 +7,7 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -71,8 +71,18 @@ func TestSeeds25DsnRewriteFilterThroughPostfix(t *testing.T) {
 			return harness.Response{Reply: replies[strings.ToLower(tx.Rcpts[0].Addr)]}
 		}})
 	transport := writeFile(t, dir, "transport", "gmail.test smtp_dsn_rw:"+harness.RelayhostFor(gmail.Addr())+"\n", 0o644)
+	// The manual's sender_access, "provided this file is specified with a
+	// postfix restriction list for check_sender_access", hashed before
+	// Postfix's smtpd first opens it.
+	access := writeFile(t, dir, "sender_access", "# sender domains blocked\n", 0o644)
+	postmapDir := t.TempDir()
+	writeFile(t, postmapDir, "main.cf", "", 0o644)
+	if out, err := exec.Command(harness.Need(t, "postmap"), "-c", postmapDir, "hash:"+access).CombinedOutput(); err != nil {
+		t.Fatalf("postmap: %v\n%s", err, out)
+	}
 	pf := companionPostfixWith(t, harness.PostfixOptions{
-		MainCF:   []string{"transport_maps = texthash:" + transport},
+		MainCF: []string{"transport_maps = texthash:" + transport,
+			"smtpd_sender_restrictions = check_sender_access hash:" + access},
 		MasterCF: []string{"smtp_dsn_rw unix - - n - - smtp -o smtp_reply_filter=pcre:" + pcre},
 	})
 	for _, r := range seeds25Refusals {
@@ -99,7 +109,21 @@ func TestSeeds25DsnRewriteFilterThroughPostfix(t *testing.T) {
 				r.want, r.to, r.reply, pf.MailLog(), out)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "sender_access")); !strings.Contains(string(b), "lowrep.example REJECT") {
-		t.Errorf("sender_access holds:\n%s\nwant lowrep.example REJECT", b)
+	if b, _ := os.ReadFile(access); !strings.Contains(string(b), "lowrep.example REJECT") {
+		t.Fatalf("sender_access holds:\n%s\nwant lowrep.example REJECT", b)
+	}
+	// "this ensures that no more emails from this domain will (ever) be
+	// accepted": Postfix's smtpd sees the table change and refuses the
+	// domain at MAIL FROM (a process that outlived the change serves at
+	// most one more session).
+	var last string
+	refused := waitFor(30*time.Second, func() bool {
+		out, code := harness.Swaks(t, "--server", pf.Addr(), "--xclient-addr", "203.0.113.76", "--xclient-name", "mx2.lowrep.example",
+			"--from", "erin@lowrep.example", "--to", "u6@gmail.test", "--header", "Subject: again")
+		last = out
+		return code != 0 && strings.Contains(out, "Sender address rejected")
+	})
+	if !refused {
+		t.Errorf("Postfix with check_sender_access hash:%s took lowrep.example's mail after the block:\n%s", access, last)
 	}
 }
