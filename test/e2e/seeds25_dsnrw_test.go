@@ -6,8 +6,11 @@ package e2e
 // Gmail, and postfix-enforcer on Postfix's log.
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +128,83 @@ func TestSeeds25DsnRewriteFilterThroughPostfix(t *testing.T) {
 	})
 	if !refused {
 		t.Errorf("Postfix with check_sender_access hash:%s took lowrep.example's mail after the block:\n%s", access, last)
+	}
+}
+
+// TestSeeds25BackupByLocalDelivery: the manual's backup for -f as it sets
+// it up, "always_bcc = backup@localhost" and "mail_spool_directory =
+// /var/mail", delivered by Postfix's local(8) to the mbox of the user
+// backup, and postfix-enforcer -f on that mbox: a message Gmail refuses
+// for its From: domain's DMARC policy is sent on, encapsulated, to its
+// recipient (the other tests write the mbox themselves).
+func TestSeeds25BackupByLocalDelivery(t *testing.T) {
+	t.Parallel()
+	if _, err := user.Lookup("backup"); err != nil {
+		harness.Missing(t, "no user backup for local(8) to deliver to: %v", err)
+	}
+	dir := t.TempDir()
+	spool, err := os.MkdirTemp("", "seeds25-mail-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(spool) })
+	if err := os.Chmod(spool, 0o1777); err != nil { // as /var/mail, for local(8) running as backup
+		t.Fatal(err)
+	}
+	const dmarc = "550-5.7.26 Unauthenticated email from dmarc.example is not accepted due to domain's\r\n550-5.7.26 DMARC policy. Please contact the administrator of dmarc.example domain if\r\n550-5.7.26 this was a legitimate mail. To learn about the DMARC initiative, go to\r\n550 5.7.26  https://support.google.com/mail/?p=DmarcRejection s7 - gsmtp"
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
+		Decide: func(stage harness.Stage, tx harness.Transaction, _ string) harness.Response {
+			if stage == harness.StageEndOfData && !bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:")) {
+				return harness.Response{Reply: dmarc}
+			}
+			return harness.Response{}
+		}})
+	pf := companionPostfixWith(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF: []string{"always_bcc = backup@localhost", "mail_spool_directory = " + spool,
+			"mydestination = localhost", "local_transport = local", "local_recipient_maps ="},
+		MasterCF: []string{"local unix - n n - - local"},
+	})
+	out, code := harness.Swaks(t, "--server", pf.Addr(), "--xclient-addr", "198.51.100.77", "--xclient-name", "mail.dmarc.example",
+		"--from", "alice@dmarc.example", "--to", "u7@gmail.test", "--header", "Subject: minutes",
+		"--header", "From: Alice <alice@dmarc.example>", "--header", "Message-Id: <minutes-1@dmarc.example>",
+		"--body", "From the meeting:\nnothing new.\n")
+	if code != 0 {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	pf.WaitLog(t, "status=bounced", 60*time.Second)
+	pf.WaitEmpty(t, 60*time.Second)
+	mbox := filepath.Join(spool, "backup")
+	printed := companionEnforcer(t, pf, dir, "# nobody is exempt\n", "--trusted-upstream", "127.0.0.1", "-f", mbox)
+	if !strings.Contains(printed, "encapsulate queue=") || !strings.Contains(printed, "to=<u7@gmail.test>") {
+		b, _ := os.ReadFile(mbox)
+		t.Fatalf("postfix-enforcer -f %s printed:\n%s\nwant an encapsulation to u7@gmail.test\nmbox:\n%s\nlog:\n%s", mbox, printed, b, pf.MailLog())
+	}
+	var got *harness.Transaction
+	waitFor(60*time.Second, func() bool {
+		for _, tx := range gmail.Transactions() {
+			if tx.Accepted() && bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:")) {
+				got = &tx
+				return true
+			}
+		}
+		return false
+	})
+	if got == nil {
+		t.Fatalf("no encapsulated copy reached Gmail; Postfix's log:\n%s", pf.MailLog())
+	}
+	if to := got.To(); len(to) != 1 || to[0] != "u7@gmail.test" {
+		t.Errorf("the encapsulated copy went to %v; want u7@gmail.test", to)
+	}
+	att := compAttachment(t, got.Data)
+	for _, want := range []string{"Message-Id: <minutes-1@dmarc.example>", "From the meeting:", "Subject: minutes"} {
+		if !bytes.Contains(att, []byte(want)) {
+			t.Errorf("the attached original lacks %q:\n%s", want, att)
+		}
+	}
+	for _, unwanted := range []string{"Delivered-To:", "X-Original-To:", "Return-Path:", ">From the meeting"} {
+		if bytes.Contains(att, []byte(unwanted)) {
+			t.Errorf("the attached original holds local(8)'s %q:\n%s", unwanted, att)
+		}
 	}
 }
