@@ -84,7 +84,9 @@ func TestSeeds25DsnRewriteFilterThroughPostfix(t *testing.T) {
 		t.Fatalf("postmap: %v\n%s", err, out)
 	}
 	pf := companionPostfixWith(t, harness.PostfixOptions{
-		MainCF: []string{"transport_maps = texthash:" + transport,
+		// The manual's changelog: "bugfix for postfix QueueIDs of >10
+		// characters".
+		MainCF: []string{"transport_maps = texthash:" + transport, "enable_long_queue_ids = yes",
 			"smtpd_sender_restrictions = check_sender_access hash:" + access},
 		MasterCF: []string{"smtp_dsn_rw unix - - n - - smtp -o smtp_reply_filter=pcre:" + pcre},
 	})
