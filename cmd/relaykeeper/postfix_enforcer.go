@@ -40,7 +40,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		name, dflt string
 	}{{&o.Backup, "f", ""}, {&o.MailTo, "m", ""}, {&o.Log, "log", "/var/log/mail.log"}, {&o.State, "state", ""},
 		{&o.SenderAccess, "sender-access", "/etc/postfix/sender_access"},
-		{&o.Welcomelist, "welcomelist", "/etc/relaykeeper/welcomelist"}, {&o.Rules, "rules", ""},
+		{&o.Welcomelist, "welcomelist", ""}, {&o.Rules, "rules", ""},
 		{&o.SMTP, "smtp", "127.0.0.1:25"}, {&o.Sender, "sender", ""}, {&o.BanLog, "ban-log", ""}, {&upstream, "upstream", ""}, {&o.FilterUsers, "filter-user", ""},
 		{&o.SRSSecret, "srs-secret", ""}, {&o.SRSDomain, "srs-domain", ""}, {new(string), "w", ""}} { // -w: the help's width
 		fs.StringVar(s.p, s.name, s.dflt, "")

@@ -37,7 +37,9 @@ type Config struct {
 	Options
 	// Rules is a rules file ("": the built-in Gmail rules). Welcomelist
 	// is the welcomelist, created with the local and private networks if
-	// missing (in test mode a temporary default list is used instead).
+	// missing (in test mode a temporary default list is used instead);
+	// "" is DefaultWelcomelist, whose directory is made if missing (not
+	// in test mode), while a file named in a missing directory is refused.
 	Rules, Welcomelist string
 	// BanLog, if set, gets the ban lines instead of syslog.
 	BanLog string
@@ -87,6 +89,16 @@ func Run(ctx context.Context, cfg Config, actions, stderr io.Writer, prog *Progr
 		policy.Rules = rs
 	}
 	wlPath := cfg.Welcomelist
+	if wlPath == "" {
+		wlPath = DefaultWelcomelist
+		if !cfg.Test {
+			// relay-enforcer's list lives next to the script, in a
+			// directory that always exists; /etc/relaykeeper does not
+			// on a Postfix host where the binary was copied in (no
+			// make install). A failure is OpenWelcomelist's to report.
+			os.MkdirAll(filepath.Dir(wlPath), 0o755)
+		}
+	}
 	if _, err := os.Stat(wlPath); errors.Is(err, os.ErrNotExist) && cfg.Test {
 		// Test mode changes nothing: the default list, in a temporary file.
 		dir, err := os.MkdirTemp("", "relaykeeper-welcomelist-")
@@ -255,6 +267,9 @@ func (c *Config) FillDefaults() {
 		c.MailTo = to
 	}
 }
+
+// DefaultWelcomelist is postfix-enforcer's welcomelist when none is named.
+const DefaultWelcomelist = "/etc/relaykeeper/welcomelist"
 
 // defaultStatePath is /var/lib/relaykeeper/postfix-enforcer.state, or, if
 // that directory cannot be made, a hidden file next to the log.

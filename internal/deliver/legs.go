@@ -641,9 +641,15 @@ func (s *Scheduler) rateDone(rt route.Destination) {
 
 // contentFilter is where an unfiltered message goes first: its own FILTER
 // destination ("smtp:[127.0.0.1]:10025", Postfix's transport:nexthop form),
-// else the configured content filter, else nowhere.
+// else the configured content filter, else nowhere. A notice the relay
+// wrote itself (a bounce, a delay warning, a report) goes nowhere: in
+// Postfix only smtpd and pickup add the content filter record, and
+// bounce(8)'s notices pass no filter (FILTER_README: a filter that
+// rejects a message has it "returned to sender"; a notice that quotes the
+// rejected content, sent through the same filter, was rejected too, and
+// the sender never heard).
 func contentFilter(env *spool.Envelope, configured string) string {
-	if env.Filtered {
+	if env.Filtered || env.Bounce {
 		return ""
 	}
 	if env.FilterTo != "" {
