@@ -462,7 +462,10 @@ func (ss *session) Data(r io.Reader) error {
 	var comments []string // Postfix's order: TLS, then the login
 	if cs, isTLS := ss.tlsState(); isTLS {
 		proto += "S"
-		comments = append(comments, "using "+tls.VersionName(cs.Version)+" with cipher "+tls.CipherSuiteName(cs.CipherSuite))
+		// Postfix's words for the version ("TLSv1.3", as docs/auth.md
+		// shows), which Received parsers match; Go's are "TLS 1.3".
+		protocol, _, _ := policy.PostfixTLS(cs)
+		comments = append(comments, "using "+protocol+" with cipher "+tls.CipherSuiteName(cs.CipherSuite))
 	}
 	if ss.authID != "" {
 		proto += "A"
