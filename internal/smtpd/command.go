@@ -900,7 +900,9 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: send HELO/EHLO first"
 		case c.inMail:
 			return "503 5.5.1 Error: MAIL transaction in progress"
-		case arg == "":
+		case arg == "", len(strings.Fields(arg)) > 2:
+			// RFC 4954 section 4: a mechanism and at most an initial
+			// response; go-smtp would ignore the words after them.
 			return "501 5.5.4 Syntax: AUTH mechanism"
 		}
 		// An initial response that is not base64 (RFC 4954 section
