@@ -949,7 +949,7 @@ func (c *commandConn) check(verb, arg string) string {
 // yet started: RFC 3207 section 4 says the server SHOULD so answer every
 // command but EHLO, NOOP, STARTTLS and QUIT, as Postfix's
 // smtpd_tls_security_level = encrypt does. HELO is let through too; MAIL
-// and AUTH have refusals of their own (530 at MAIL, 523 at AUTH), a
+// and AUTH have refusals of their own (530 at MAIL and AUTH, in the session), a
 // BDAT's chunk must be read first, and an unknown command is 500.
 var tlsFirst = map[string]bool{"RCPT": true, "DATA": true, "RSET": true, "VRFY": true, "EXPN": true,
 	"HELP": true, "TURN": true, "ETRN": true, "SEND": true, "SOML": true, "SAML": true}

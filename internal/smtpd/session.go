@@ -1070,7 +1070,11 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.authID != "" {
 		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
 	}
-	if _, isTLS := ss.tlsState(); !isTLS && (ss.s.opts.RequireTLS || !ss.s.opts.AllowInsecureAuth) {
+	if _, isTLS := ss.tlsState(); !isTLS && ss.s.opts.RequireTLS {
+		// RFC 3207 section 4: what every command but EHLO, NOOP, STARTTLS
+		// and QUIT hears, as from Postfix at security level encrypt.
+		return nil, &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	} else if !isTLS && !ss.s.opts.AllowInsecureAuth {
 		return nil, &smtp.SMTPError{Code: 523, EnhancedCode: smtp.EnhancedCode{5, 7, 10}, Message: "TLS is required"}
 	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())

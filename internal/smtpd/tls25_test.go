@@ -22,3 +22,25 @@ func TestTLS25AUTHExtraArgument(t *testing.T) {
 		t.Errorf("NOOP: %q", r)
 	}
 }
+
+// TestTLS25AUTHBeforeTLSWhereRequired: where TLS is required
+// (--server-tls-required, the submission role), AUTH before STARTTLS hears
+// what every other command hears, RFC 3207 section 4's "530 5.7.0 Must
+// issue a STARTTLS command first", as from Postfix at
+// smtpd_tls_security_level = encrypt; it heard go-smtp's "523 5.7.10 TLS
+// is required". Where TLS is only offered, that 523 stays.
+func TestTLS25AUTHBeforeTLSWhereRequired(t *testing.T) {
+	for _, tc := range []struct {
+		require bool
+		want    string
+	}{{true, "530 5.7.0 Must issue a STARTTLS command first"}, {false, "523 5.7.10 TLS is required"}} {
+		ts := startServer(t, func(o *Options) { o.TLSConfig, o.RequireTLS, o.Auth = selfSigned(t), tc.require, nullAuth{} })
+		s := rawDial(t, ts.addr)
+		s.cmd("EHLO client.test")
+		for _, line := range []string{"AUTH PLAIN AGFAYgBj", "AUTH LOGIN"} {
+			if r := s.cmd(line); strings.TrimSpace(r) != tc.want {
+				t.Errorf("require TLS %v: %s before STARTTLS: %q; want %q", tc.require, line, r, tc.want)
+			}
+		}
+	}
+}
