@@ -377,7 +377,18 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	c.deadline(tc.SetDeadline, time.Time{})
 	c.setConn(tc)
 	c.tls = true
-	return c.hello()
+	err = c.hello()
+	// With TLS 1.3 a server that refuses the handshake (it wants a client
+	// certificate, or one it trusts) sends its alert after the client's
+	// side is done: it comes at the first read, the EHLO reply. It is
+	// still a failed handshake, for the reason logged and for the "may"
+	// level's plain-text fallback.
+	var re *Error
+	var oe *net.OpError
+	if errors.As(err, &re) && re.Reply.Code == 0 && errors.As(err, &oe) && oe.Op == "remote error" {
+		re.Stage = "tls handshake"
+	}
+	return err
 }
 
 // What Dial does when STARTTLS fails.
