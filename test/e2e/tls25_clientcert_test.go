@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,7 +21,9 @@ type tls25Upstream struct {
 	mails, tlsM int
 }
 
-func newTLS25Upstream(t *testing.T) *tls25Upstream {
+// newTLS25Upstream starts the server; implicit makes it speak TLS from
+// the first byte (port 465) instead of offering STARTTLS.
+func newTLS25Upstream(t *testing.T, implicit bool) *tls25Upstream {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,6 +39,9 @@ func newTLS25Upstream(t *testing.T) *tls25Upstream {
 	}
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp}, ClientAuth: tls.RequireAnyClientCert}
 	srv.ErrorLog = nopLogger{}
+	if implicit {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return u
@@ -75,7 +81,7 @@ func (s *tls25Session) Logout() error { return nil }
 // ("upstream ehlo failed: remote error: tls: certificate required").
 func TestTLS25MayFallsBackWhenServerRefusesHandshake(t *testing.T) {
 	t.Parallel()
-	u := newTLS25Upstream(t)
+	u := newTLS25Upstream(t, false)
 	r := startRelay(t, "127.0.0.1", "--as-proxy", u.addr, "--client-tls", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
 	tx, err := sendMail(r.addr(), "a@example.org", []string{outsideRcpt}, message("tls25 client cert"))
 	if err != nil {
@@ -85,5 +91,20 @@ func TestTLS25MayFallsBackWhenServerRefusesHandshake(t *testing.T) {
 	defer u.mu.Unlock()
 	if u.mails != 1 || u.tlsM != 0 {
 		t.Errorf("upstream got %d messages, %d over TLS; want one, in plain text", u.mails, u.tlsM)
+	}
+}
+
+// TestTLS25ImplicitTLSRefusedHandshakeNamed: a port-465 smarthost that
+// refuses the relay's handshake (TLS 1.3, no client certificate) is a
+// failed TLS handshake in the reply the client hears and in the log, not
+// "upstream greeting failed", which sent the administrator looking at the
+// server's banner.
+func TestTLS25ImplicitTLSRefusedHandshakeNamed(t *testing.T) {
+	t.Parallel()
+	u := newTLS25Upstream(t, true)
+	r := startRelay(t, "127.0.0.1", "--as-proxy", u.addr, "--client-tls-connection", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	tx, err := sendMail(r.addr(), "a@example.org", []string{outsideRcpt}, message("tls25 implicit"))
+	if err == nil || !strings.HasPrefix(tx.Mail.String(), "451 4.4.1 upstream tls handshake failed: ") {
+		t.Errorf("MAIL through a relay whose port-465 smarthost refuses its handshake: %q, %v; want 451 4.4.1 upstream tls handshake failed", tx.Mail, err)
 	}
 }
