@@ -908,6 +908,13 @@ func (c *commandConn) check(verb, arg string) string {
 		// An initial response that is not base64 (RFC 4954 section
 		// 4): go-smtp would answer 454 4.7.0, "try again later".
 		if f := strings.Fields(arg); len(f) == 2 && f[1] != "=" && !isBase64(f[1]) {
+			// Unless the mechanism is one the server never offers:
+			// that is 504 (section 4), as the session would say.
+			o := c.srv.opts
+			if !c.authed && (c.tlsActive() || o.AllowInsecureAuth && !o.RequireTLS) &&
+				!slices.Contains(o.Auth.Mechanisms(true), strings.ToUpper(f[0])) {
+				return "504 5.7.4 Unsupported authentication mechanism"
+			}
 			return "501 5.5.2 Error: cannot decode response"
 		}
 	case "STARTTLS":

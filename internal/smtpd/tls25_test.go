@@ -44,3 +44,19 @@ func TestTLS25AUTHBeforeTLSWhereRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS25AUTHUnknownMechanismFirst: a mechanism the server does not
+// offer is refused with 504 (RFC 4954 section 4) whatever its initial
+// response; "AUTH FOO abc" heard 501 "cannot decode response", as if the
+// mechanism had been known. A known mechanism with a response that is not
+// base64 still hears 501.
+func TestTLS25AUTHUnknownMechanismFirst(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.Auth = nullAuth{}; o.AllowInsecureAuth = true })
+	s := rawDial(t, ts.addr)
+	s.cmd("EHLO client.test")
+	for line, want := range map[string]string{"AUTH FOO abc": "504 5.7.4 ", "AUTH XOAUTH2 !!": "504 5.7.4 ", "AUTH PLAIN abc": "501 5.5.2 "} {
+		if r := s.cmd(line); !strings.HasPrefix(r, want) {
+			t.Errorf("%s: %q; want %s", line, r, want)
+		}
+	}
+}
