@@ -908,11 +908,16 @@ func (c *commandConn) check(verb, arg string) string {
 		// An initial response that is not base64 (RFC 4954 section
 		// 4): go-smtp would answer 454 4.7.0, "try again later".
 		if f := strings.Fields(arg); len(f) == 2 && f[1] != "=" && !isBase64(f[1]) {
-			// Unless the mechanism is one the server never offers:
-			// that is 504 (section 4), as the session would say.
+			// Unless the session would refuse the command before
+			// reading the response: TLS first (its Auth), or a
+			// mechanism the server never offers, 504 (section 4).
 			o := c.srv.opts
-			if !c.authed && (c.tlsActive() || o.AllowInsecureAuth && !o.RequireTLS) &&
-				!slices.Contains(o.Auth.Mechanisms(true), strings.ToUpper(f[0])) {
+			switch {
+			case !c.tlsActive() && o.RequireTLS:
+				return "530 5.7.0 Must issue a STARTTLS command first"
+			case !c.tlsActive() && !o.AllowInsecureAuth:
+				return "523 5.7.10 TLS is required"
+			case !c.authed && !slices.Contains(o.Auth.Mechanisms(true), strings.ToUpper(f[0])):
 				return "504 5.7.4 Unsupported authentication mechanism"
 			}
 			return "501 5.5.2 Error: cannot decode response"

@@ -37,7 +37,7 @@ func TestTLS25AUTHBeforeTLSWhereRequired(t *testing.T) {
 		ts := startServer(t, func(o *Options) { o.TLSConfig, o.RequireTLS, o.Auth = selfSigned(t), tc.require, nullAuth{} })
 		s := rawDial(t, ts.addr)
 		s.cmd("EHLO client.test")
-		for _, line := range []string{"AUTH PLAIN AGFAYgBj", "AUTH LOGIN"} {
+		for _, line := range []string{"AUTH PLAIN AGFAYgBj", "AUTH LOGIN", "AUTH PLAIN !!", "AUTH FOO abc"} {
 			if r := s.cmd(line); strings.TrimSpace(r) != tc.want {
 				t.Errorf("require TLS %v: %s before STARTTLS: %q; want %q", tc.require, line, r, tc.want)
 			}
