@@ -373,9 +373,7 @@ func (r *relay) runServer() int {
 			r.log.Info("SIGHUP: reloading tables, rescanning the spool, reopening log files")
 			r.reloads.AllWait(ctx) // before the rescan below
 			if r.certs != nil {
-				if err := r.certs.Reload(); err != nil {
-					r.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)
-				}
+				r.certs.Refresh()
 			}
 			if r.sched != nil {
 				r.sched.Kick(true)

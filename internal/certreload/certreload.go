@@ -86,6 +86,26 @@ func (l *Reloader) Reload() error {
 	return nil
 }
 
+// Refresh is Reload on SIGHUP: it logs the outcome as the watch in
+// GetCertificate does, so that an operator who renewed the certificate and
+// signalled the relay reads that it took (or why not). Files that did not
+// change since the certificate in force was loaded are reloaded quietly.
+func (l *Reloader) Refresh() {
+	l.mu.Lock()
+	loaded := l.modTime
+	l.mu.Unlock()
+	if err := l.Reload(); err != nil {
+		l.log.Error("TLS certificate not reloaded; the old one stays in force", "err", err)
+		return
+	}
+	l.mu.Lock()
+	changed := !l.modTime.equal(loaded)
+	l.mu.Unlock()
+	if changed {
+		l.log.Info("TLS certificate reloaded", "file", l.certFile)
+	}
+}
+
 // GetCertificate is tls.Config.GetCertificate: the certificate in force,
 // reloaded first if the files changed since it was loaded.
 func (l *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {

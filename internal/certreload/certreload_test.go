@@ -144,3 +144,28 @@ func TestRevTLSReloadOlderFile(t *testing.T) {
 		t.Errorf("certificate %q after one with an older time replaced it; want restored", got)
 	}
 }
+
+// TestTLS25Refresh: SIGHUP's reload logs a renewed certificate and a
+// broken one, and is quiet when the files did not change (every logrotate
+// night signals the relay).
+func TestTLS25Refresh(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "both.pem")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeCert(t, path, "first", t0)
+	l, logs, _ := watch(t, path)
+	l.Refresh()
+	if logs.Len() != 0 {
+		t.Errorf("Refresh with unchanged files logged:\n%s", logs.String())
+	}
+	writeCert(t, path, "second", t0.Add(time.Minute))
+	l.Refresh()
+	if !strings.Contains(logs.String(), "TLS certificate reloaded") || commonName(t, l.cert) != "second" {
+		t.Errorf("Refresh after a renewal: serving %q, log:\n%s; want second, logged", commonName(t, l.cert), logs.String())
+	}
+	logs.Reset()
+	write(t, path, []byte("broken"), t0.Add(2*time.Minute))
+	l.Refresh()
+	if !strings.Contains(logs.String(), "not reloaded") || commonName(t, l.cert) != "second" {
+		t.Errorf("Refresh of a broken file: serving %q, log:\n%s; want second, the failure logged", commonName(t, l.cert), logs.String())
+	}
+}

@@ -218,7 +218,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		}
 		if err != nil {
 			c.nc.Close()
-			return nil, &Error{Stage: "greeting", Err: err}
+			return nil, &Error{Stage: cmp.Or(tlsAlert(err), "greeting"), Err: err}
 		}
 	}
 	if !c.lateGreet && c.Greet.Code != 220 {
@@ -377,7 +377,23 @@ func (c *Conn) startTLS(ctx context.Context) error {
 	c.deadline(tc.SetDeadline, time.Time{})
 	c.setConn(tc)
 	c.tls = true
-	return c.hello()
+	err = c.hello()
+	if re := (*Error)(nil); errors.As(err, &re) && re.Reply.Code == 0 && tlsAlert(err) != "" {
+		re.Stage = tlsAlert(err) // for the "may" level's plain-text fallback too
+	}
+	return err
+}
+
+// tlsAlert is "tls handshake" when err is a TLS alert from the server. With
+// TLS 1.3 a server that refuses the handshake (it wants a client
+// certificate, or one it trusts) sends its alert after the client's side is
+// done, so it comes at the first read: the EHLO reply after STARTTLS, the
+// greeting on an implicit-TLS port. It is still a failed handshake.
+func tlsAlert(err error) string {
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "remote error" {
+		return "tls handshake"
+	}
+	return ""
 }
 
 // What Dial does when STARTTLS fails.

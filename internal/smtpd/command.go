@@ -900,12 +900,26 @@ func (c *commandConn) check(verb, arg string) string {
 			return "503 5.5.1 Error: send HELO/EHLO first"
 		case c.inMail:
 			return "503 5.5.1 Error: MAIL transaction in progress"
-		case arg == "":
+		case arg == "", len(strings.Fields(arg)) > 2:
+			// RFC 4954 section 4: a mechanism and at most an initial
+			// response; go-smtp would ignore the words after them.
 			return "501 5.5.4 Syntax: AUTH mechanism"
 		}
 		// An initial response that is not base64 (RFC 4954 section
 		// 4): go-smtp would answer 454 4.7.0, "try again later".
 		if f := strings.Fields(arg); len(f) == 2 && f[1] != "=" && !isBase64(f[1]) {
+			// Unless the session would refuse the command before
+			// reading the response: TLS first (its Auth), or a
+			// mechanism the server never offers, 504 (section 4).
+			o := c.srv.opts
+			switch {
+			case !c.tlsActive() && o.RequireTLS:
+				return "530 5.7.0 Must issue a STARTTLS command first"
+			case !c.tlsActive() && !o.AllowInsecureAuth:
+				return "523 5.7.10 TLS is required"
+			case !c.authed && !slices.Contains(o.Auth.Mechanisms(true), strings.ToUpper(f[0])):
+				return "504 5.7.4 Unsupported authentication mechanism"
+			}
 			return "501 5.5.2 Error: cannot decode response"
 		}
 	case "STARTTLS":
@@ -947,7 +961,7 @@ func (c *commandConn) check(verb, arg string) string {
 // yet started: RFC 3207 section 4 says the server SHOULD so answer every
 // command but EHLO, NOOP, STARTTLS and QUIT, as Postfix's
 // smtpd_tls_security_level = encrypt does. HELO is let through too; MAIL
-// and AUTH have refusals of their own (530 at MAIL, 523 at AUTH), a
+// and AUTH have refusals of their own (530 at MAIL and AUTH, in the session), a
 // BDAT's chunk must be read first, and an unknown command is 500.
 var tlsFirst = map[string]bool{"RCPT": true, "DATA": true, "RSET": true, "VRFY": true, "EXPN": true,
 	"HELP": true, "TURN": true, "ETRN": true, "SEND": true, "SOML": true, "SAML": true}

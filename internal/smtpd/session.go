@@ -474,7 +474,10 @@ func (ss *session) Data(r io.Reader) error {
 	var comments []string // Postfix's order: TLS, then the login
 	if cs, isTLS := ss.tlsState(); isTLS {
 		proto += "S"
-		comments = append(comments, "using "+tls.VersionName(cs.Version)+" with cipher "+tls.CipherSuiteName(cs.CipherSuite))
+		// Postfix's words for the version ("TLSv1.3", as docs/auth.md
+		// shows), which Received parsers match; Go's are "TLS 1.3".
+		protocol, _, _ := policy.PostfixTLS(cs)
+		comments = append(comments, "using "+protocol+" with cipher "+tls.CipherSuiteName(cs.CipherSuite))
 	}
 	if ss.authID != "" {
 		proto += "A"
@@ -1079,7 +1082,11 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if ss.authID != "" {
 		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
 	}
-	if _, isTLS := ss.tlsState(); !isTLS && (ss.s.opts.RequireTLS || !ss.s.opts.AllowInsecureAuth) {
+	if _, isTLS := ss.tlsState(); !isTLS && ss.s.opts.RequireTLS {
+		// RFC 3207 section 4: what every command but EHLO, NOOP, STARTTLS
+		// and QUIT hears, as from Postfix at security level encrypt.
+		return nil, &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	} else if !isTLS && !ss.s.opts.AllowInsecureAuth {
 		return nil, &smtp.SMTPError{Code: 523, EnhancedCode: smtp.EnhancedCode{5, 7, 10}, Message: "TLS is required"}
 	}
 	ip := addrIP(ss.conn.Conn().RemoteAddr())
