@@ -17,24 +17,15 @@ import (
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
-// dur25Snapshot is the spool's disk as a power loss would have left it
-// at one instant, and what was settled by then.
-type dur25Snapshot struct {
-	img       string
-	acked     map[string]string // tag -> id: every 250 the relay had sent
-	delivered map[string]bool   // tags the upstream had accepted
-}
+// The power losses are simulated without device-mapper (no dm-flakey on
+// this kernel): the spool is an ext4 loop mount; at chosen instants the
+// relay is stopped (SIGSTOP) and the image file is copied: the copy holds
+// what the loop device had been given, which is everything the relay
+// synced and none of the ext4 page cache, the disk after a power loss.
+// Every 250 the relay had sent was sent before the stop. Each copy is
+// mounted on its own (a new mount: the replay checks every file against
+// the journal, as after a reboot).
 
-// TestDur25PowerLossSnapshot simulates power losses on a loaded relay.
-// The spool is an ext4 loop mount; at chosen instants the relay is
-// stopped (SIGSTOP) and the image file is copied: the copy holds what the
-// loop device had been given, which is everything the relay synced and
-// none of the ext4 page cache, the disk after a power loss (no
-// device-mapper here for dm-flakey). Every 250 the relay had sent was
-// sent before the stop. Each copy is then mounted on its own (a new
-// mount: the replay checks every file against the journal, as after a
-// reboot) and a relay started on it: every message acknowledged before
-// the copy and not yet accepted upstream must be delivered, whole.
 // dur25Disk is a 64 MB ext4 image in dir, mounted on dir/mnt with opts
 // (and "loop"); the cleanup unmounts it unless the test did.
 type dur25Disk struct {
