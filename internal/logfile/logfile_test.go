@@ -15,13 +15,7 @@ var _ io.WriteCloser = (*File)(nil)
 func TestReopenAfterRename(t *testing.T) {
 	defer func(d time.Duration) { lookEvery = d }(lookEvery)
 	lookEvery = time.Hour // the signal alone (TestS25MovedWithoutSignal)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mail.log")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	path, l := openMailLog(t)
 	io.WriteString(l, "before\n")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
@@ -77,13 +71,7 @@ func TestReopenFailureKeepsOldFile(t *testing.T) {
 func TestS25MovedWithoutSignal(t *testing.T) {
 	defer func(d time.Duration) { lookEvery = d }(lookEvery)
 	lookEvery = 0
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mail.log")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	path, l := openMailLog(t)
 	io.WriteString(l, "before\n")
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
@@ -102,4 +90,16 @@ func TestS25MovedWithoutSignal(t *testing.T) {
 			t.Errorf("%s = %q; want %q", filepath.Base(file), got, want)
 		}
 	}
+}
+
+// openMailLog opens mail.log in a new directory, closed when the test ends.
+func openMailLog(t *testing.T) (string, *File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mail.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return path, l
 }

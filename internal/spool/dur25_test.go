@@ -39,17 +39,9 @@ func (l *syncLog) take() []string {
 // both files again when a filter has had them.
 func TestDur25ClassicCommitSyncsFilterEdits(t *testing.T) {
 	for _, filtered := range []bool{false, true} {
-		s, err := Open(t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, w := dur25Writer(t, "Subject: as received\r\n\r\nbody\r\n")
 		log := &syncLog{}
 		s.ObserveSyncs(log)
-		w, err := s.Create(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte("Subject: as received\r\n\r\nbody\r\n"))
 		if err := w.Prepare(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -215,6 +207,17 @@ func TestDur25GuardLeftWhileFilterRuns(t *testing.T) {
 // "Subject: queued", and the message's id.
 func dur25Queued(t *testing.T) (*Spool, string) {
 	t.Helper()
+	s, w := dur25Writer(t, "Subject: queued\r\n\r\nbody\r\n")
+	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
+		t.Fatal(err)
+	}
+	return s, w.ID()
+}
+
+// dur25Writer is a spool in a new directory and a message being received
+// into it, content written.
+func dur25Writer(t *testing.T, content string) (*Spool, *Writer) {
+	t.Helper()
 	s, err := Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -223,9 +226,6 @@ func dur25Queued(t *testing.T) (*Spool, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte("Subject: queued\r\n\r\nbody\r\n"))
-	if err := w.Finish(&Envelope{From: "a@example.org", Recipients: []Recipient{{Addr: "b@example.net", Status: Pending}}}); err != nil {
-		t.Fatal(err)
-	}
-	return s, w.ID()
+	w.Write([]byte(content))
+	return s, w
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -164,41 +163,7 @@ func hostileSend(t *testing.T, addr, ip, name string, cmds []string, head string
 // line ends, ending in CRLF).
 func hostileSendData(t *testing.T, addr, ip, name string, cmds []string, data string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	expect := func(cmd, want string) {
-		t.Helper()
-		if cmd != "" {
-			fmt.Fprintf(c, "%s\r\n", cmd)
-		}
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("after %q: %v", cmd, err)
-			}
-			if len(line) < 4 || line[3] != '-' {
-				if !strings.HasPrefix(line, want) {
-					t.Fatalf("%q: Postfix said %q; want %s", cmd, strings.TrimSpace(line), want)
-				}
-				return
-			}
-		}
-	}
-	expect("", "220")
-	expect("EHLO client.test", "250")
-	expect("XCLIENT ADDR="+ip+" NAME="+name, "220")
-	expect("EHLO "+name, "250")
-	for _, cmd := range cmds {
-		expect(cmd, "250")
-	}
-	expect("DATA", "354")
-	expect(data+".", "250")
-	expect("QUIT", "221")
+	gm25Send(t, addr, ip, name, name, cmds, data)
 }
 
 // TestCompanionHostileAmavis: amavis without XFORWARD logs 127.0.0.1 as its

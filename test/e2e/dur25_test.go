@@ -232,48 +232,23 @@ func dur25PowerLosses(t *testing.T, opts string, pauses []time.Duration, extra .
 // none.)
 func TestDur25FilterEditsSyncedBeforeAck(t *testing.T) {
 	d := newDur25Disk(t, ",noauto_da_alloc")
-	held := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
-		if st == harness.StageEndOfData {
-			return harness.Response{Reply: "451 4.3.0 not now"}
-		}
-		return harness.Response{}
-	}})
+	held := dur25Deferring(t)
 	filter := script(t, "sign", `cp "$1" "$1.orig" && { printf 'X-Dur25-Signed: yes\r\n'; cat "$1.orig"; } > "$1" && rm -f "$1.orig"
 printf 'X-Dur25-Filter-Note: seen\r\n' >> "$2"
 exit 0
 `)
 	r := dur25Relay(t, filepath.Join(d.mnt, "spool"), held.Addr(), "--filter", filter)
-	acked := map[string]string{}
-	for i := range 4 {
-		tag := fmt.Sprintf("crash-tag-%06d", i)
-		body := revDur2Body(tag, 20)
-		if i%2 == 1 {
-			body = revDur2Body(tag, 16000) // over 1 MiB: the classic path
-		}
-		tx, err := sendMail(r.addr(), "tagger@example.org", []string{"crash@example.net"}, body)
-		if err != nil {
-			t.Fatalf("%s: %v %v", tag, err, tx)
-		}
-		acked[tag] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
-	}
+	acked := dur25SendFour(t, r)
 	snap := d.powerLoss(r.current().PID(), "snap", nil)
 	r.kill()
 
-	spool := filepath.Join(d.reboot(snap), "spool")
-	up := harness.NewFakeSMTP(t, harness.Script{})
-	sr := dur25Relay(t, spool, up.Addr())
-	revDur2Delivered(t, up, acked, spool)
-	for _, tx := range up.Transactions() {
-		if tag, ok := revDur2Whole(tx.Data); ok && !bytes.Contains(tx.Data, []byte("X-Dur25-Signed: yes\r\n")) {
-			t.Errorf("%s delivered without the header its filter added before the 250", tag)
+	dur25Restart(t, d, snap, acked, func(up *harness.FakeSMTP) {
+		for _, tx := range up.Transactions() {
+			if tag, ok := revDur2Whole(tx.Data); ok && !bytes.Contains(tx.Data, []byte("X-Dur25-Signed: yes\r\n")) {
+				t.Errorf("%s delivered without the header its filter added before the 250", tag)
+			}
 		}
-	}
-	out, _, _ := opsCmd(t, "", "queue", "quarantine", "--spool-dir", spool)
-	t.Logf("queue quarantine:\n%s", out)
-	sr.stop(20 * time.Second)
-	if t.Failed() {
-		t.Logf("stderr:\n%s", lastLines(sr.stderr(), 40))
-	}
+	})
 }
 
 // TestDur25ClientFilterEditsSynced: a client filter (--client-filter)
@@ -285,29 +260,12 @@ exit 0
 // message quarantined, not delivered.
 func TestDur25ClientFilterEditsSynced(t *testing.T) {
 	d := newDur25Disk(t, ",noauto_da_alloc")
-	held := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
-		if st == harness.StageEndOfData {
-			return harness.Response{Reply: "451 4.3.0 not now"}
-		}
-		return harness.Response{}
-	}})
+	held := dur25Deferring(t)
 	filter := script(t, "client-sign", `cp "$1" "$1.orig" && { printf 'X-Dur25-Client: yes\r\n'; cat "$1.orig"; } > "$1" && rm -f "$1.orig"
 exit 0
 `)
 	r := dur25Relay(t, filepath.Join(d.mnt, "spool"), held.Addr(), "--client-filter", filter)
-	acked := map[string]string{}
-	for i := range 4 {
-		tag := fmt.Sprintf("crash-tag-%06d", i)
-		body := revDur2Body(tag, 20)
-		if i%2 == 1 {
-			body = revDur2Body(tag, 16000) // over 1 MiB: the classic path
-		}
-		tx, err := sendMail(r.addr(), "tagger@example.org", []string{"crash@example.net"}, body)
-		if err != nil {
-			t.Fatalf("%s: %v %v", tag, err, tx)
-		}
-		acked[tag] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
-	}
+	acked := dur25SendFour(t, r)
 	if !waitFor(20*time.Second, func() bool { return len(held.Transactions()) >= len(acked) }) {
 		t.Fatalf("the upstream saw %d attempts; want %d", len(held.Transactions()), len(acked))
 	}
@@ -315,16 +273,7 @@ exit 0
 	snap := d.powerLoss(r.current().PID(), "snap", nil)
 	r.kill()
 
-	spool := filepath.Join(d.reboot(snap), "spool")
-	up := harness.NewFakeSMTP(t, harness.Script{})
-	sr := dur25Relay(t, spool, up.Addr())
-	revDur2Delivered(t, up, acked, spool)
-	out, _, _ := opsCmd(t, "", "queue", "quarantine", "--spool-dir", spool)
-	t.Logf("queue quarantine:\n%s", out)
-	sr.stop(20 * time.Second)
-	if t.Failed() {
-		t.Logf("stderr:\n%s", lastLines(sr.stderr(), 40))
-	}
+	dur25Restart(t, d, snap, acked, nil)
 }
 
 // TestDur25ClientFilterCutShort: the power goes while a client filter
@@ -435,5 +384,55 @@ exit 0
 			}
 			clean.stop(15 * time.Second)
 		})
+	}
+}
+
+// dur25Deferring is an upstream that defers every message at its final dot.
+func dur25Deferring(t *testing.T) *harness.FakeSMTP {
+	return harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData {
+			return harness.Response{Reply: "451 4.3.0 not now"}
+		}
+		return harness.Response{}
+	}})
+}
+
+// dur25SendFour sends four tagged messages through r, every other one over
+// 1 MiB (the classic path), and returns tag -> the id each 250 gave.
+func dur25SendFour(t *testing.T, r *relay) map[string]string {
+	t.Helper()
+	acked := map[string]string{}
+	for i := range 4 {
+		tag := fmt.Sprintf("crash-tag-%06d", i)
+		body := revDur2Body(tag, 20)
+		if i%2 == 1 {
+			body = revDur2Body(tag, 16000)
+		}
+		tx, err := sendMail(r.addr(), "tagger@example.org", []string{"crash@example.net"}, body)
+		if err != nil {
+			t.Fatalf("%s: %v %v", tag, err, tx)
+		}
+		acked[tag] = strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
+	}
+	return acked
+}
+
+// dur25Restart mounts the power loss's copy snap, starts a relay on it
+// toward a new upstream, and checks that every acked message is delivered
+// whole (and check, if not nil, on what the upstream got).
+func dur25Restart(t *testing.T, d *dur25Disk, snap string, acked map[string]string, check func(*harness.FakeSMTP)) {
+	t.Helper()
+	spool := filepath.Join(d.reboot(snap), "spool")
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	sr := dur25Relay(t, spool, up.Addr())
+	revDur2Delivered(t, up, acked, spool)
+	if check != nil {
+		check(up)
+	}
+	out, _, _ := opsCmd(t, "", "queue", "quarantine", "--spool-dir", spool)
+	t.Logf("queue quarantine:\n%s", out)
+	sr.stop(20 * time.Second)
+	if t.Failed() {
+		t.Logf("stderr:\n%s", lastLines(sr.stderr(), 40))
 	}
 }

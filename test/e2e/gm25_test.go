@@ -17,8 +17,10 @@ import (
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
-// gm25Send speaks SMTP to Postfix by hand as hostileSendData does, with
-// helo as the client's HELO, and returns the queue id of the message.
+// gm25Send speaks SMTP to Postfix by hand: XCLIENT gives it the client ip
+// with host name name, helo is the client's HELO, cmds are MAIL and RCPT,
+// data the whole content (CRLF line ends, ending in CRLF). It returns the
+// queue id of the message.
 func gm25Send(t *testing.T, addr, ip, name, helo string, cmds []string, data string) string {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
