@@ -96,6 +96,8 @@ type Journal struct {
 	// write-back failure as ENOSPC or EDQUOT, which then closes the
 	// journal like any other write error.
 	nfs bool
+	// tmpfs: the spool is in memory, where preallocate does not fill.
+	tmpfs bool
 	// keep, once a sync has failed, stops the checkpoints: the segments
 	// stay, for the replay at the next start (see markUnsynced).
 	keep atomic.Bool
@@ -158,6 +160,7 @@ func (s *Spool) OpenJournal() (*Journal, error) {
 	j.fsDir = fsDir
 	var st unix.Statfs_t
 	j.nfs = unix.Fstatfs(int(fsDir.Fd()), &st) == nil && st.Type == unix.NFS_SUPER_MAGIC
+	j.tmpfs = onTmpfs(fsDir)
 	f, num, size, err := j.newSegment(0)
 	if err != nil {
 		fsDir.Close()
@@ -190,7 +193,9 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, int64, error) {
 	}
 	for {
 		name := filepath.Join(j.dir, fmt.Sprintf("%020d.log", num))
-		f, err := openFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+		// Not O_APPEND: records are written at the journal's own end
+		// (pwrite), into the zeros that preallocate put there.
+		f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if os.IsExist(err) {
 			num++
 			continue
@@ -211,6 +216,7 @@ func (j *Journal) newSegment(after uint64) (*os.File, uint64, int64, error) {
 		if _, err := f.Write(head); err != nil {
 			return fail(err)
 		}
+		j.preallocate(f, int64(len(head)))
 		if err := j.s.syncFile(f); err != nil {
 			return fail(err)
 		}
@@ -352,10 +358,11 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 			return appended{}, nil, err
 		}
 	}
-	// One write(2) per record: O_APPEND keeps records whole and in order.
-	write := j.f.Write
+	// One pwrite(2) per record at the journal's end, under j.mu: records
+	// stay whole and in order.
+	write := func(b []byte) (int, error) { return j.f.WriteAt(b, j.size) }
 	if faultAppend != nil {
-		write = func(b []byte) (int, error) { return faultAppend(j.f, b) }
+		write = func(b []byte) (int, error) { return faultAppend(j.f, b, j.size) }
 	}
 	if _, err := write(b); err != nil {
 		if (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) && !j.nfs {
@@ -692,7 +699,7 @@ func (s *Spool) markJournalUnsynced() {
 // for, as the disk would; faultAppend, if set, writes a journal record.
 var (
 	faultSyncData, faultSyncFS func() error
-	faultAppend                func(f *os.File, b []byte) (int, error)
+	faultAppend                func(f *os.File, b []byte, off int64) (int, error)
 	// faultCreated, if set, runs between a content file's creation and
 	// its lock (createFile).
 	faultCreated func(path string)

@@ -31,14 +31,15 @@ func testRecords() []*record {
 func readAll(b []byte) ([]*record, error) {
 	br := bufio.NewReader(bytes.NewReader(b))
 	var out []*record
-	for {
-		r, err := readRecord(br)
+	for off := int64(0); ; {
+		r, err := readRecord(br, off)
 		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
 			return out, err
 		}
+		off += int64(recHeadLen + payloadLen(r))
 		out = append(out, r)
 	}
 }
@@ -302,7 +303,7 @@ func TestReplayTornAndCorrupt(t *testing.T) {
 			j.kill()
 			segs := s.segments()
 			path := filepath.Join(dir, journalDir, segs[0])
-			b, _ := os.ReadFile(path)
+			b := readSegment(t, path)
 			os.WriteFile(path, tc.tail(b), 0o640)
 
 			s2, _ := Open(dir, nil)
@@ -358,8 +359,8 @@ func TestJournalFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir, nil)
 	j := openJournal(t, s)
-	faultAppend = func(f *os.File, b []byte) (int, error) {
-		n, _ := f.Write(b[:len(b)/2])
+	faultAppend = func(f *os.File, b []byte, off int64) (int, error) {
+		n, _ := f.WriteAt(b[:len(b)/2], off)
 		return n, syscall.ENOSPC
 	}
 	_, err := j.appendAccepted(&record{typ: recAccepted, id: "6B0252D2F906FE64", state: Ready, envelope: []byte("e"), content: []byte("half")})
@@ -395,7 +396,7 @@ func TestJournalFullDiskNFS(t *testing.T) {
 	s, _ := Open(t.TempDir(), nil)
 	j := openJournal(t, s)
 	j.nfs = true
-	faultAppend = func(*os.File, []byte) (int, error) { return 0, syscall.ENOSPC }
+	faultAppend = func(*os.File, []byte, int64) (int, error) { return 0, syscall.ENOSPC }
 	_, err := j.appendAccepted(&record{typ: recDone, id: "6B0252D2F906FE64"})
 	faultAppend = nil
 	if err == nil || s.journal.Load() != nil {

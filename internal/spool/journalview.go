@@ -34,11 +34,12 @@ func (s *Spool) JournalOnly() ([]Journalled, error) {
 			return nil, err
 		}
 		br := bufio.NewReaderSize(f, 64<<10)
-		for {
-			r, err := readRecord(br)
+		for off := int64(0); ; {
+			r, err := readRecord(br, off)
 			if err != nil {
 				break
 			}
+			off += int64(recHeadLen + payloadLen(r))
 			switch r.typ {
 			case recAccepted, recServed:
 				if _, ok := accepted[r.id]; !ok {

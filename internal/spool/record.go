@@ -132,12 +132,20 @@ func (r *record) marshalTo(buf []byte) ([]byte, error) {
 	return b, nil
 }
 
-// readRecord reads the next record. It returns io.EOF at a clean end and
-// errTorn for anything else that is not a whole, valid record.
-func readRecord(br *bufio.Reader) (*record, error) {
+// readRecord reads the next record, which starts at offset off of its
+// segment (-1: not known). It returns io.EOF at a clean end and errTorn for
+// anything else that is not a whole, valid record.
+func readRecord(br *bufio.Reader, off int64) (*record, error) {
 	var head [recHeadLen]byte
 	n, err := io.ReadFull(br, head[:])
 	if n == 0 && err == io.EOF {
+		return nil, io.EOF
+	}
+	if zeros(head[:n]) {
+		// Where a segment's records end, its preallocated zeros begin.
+		if !zeroToEnd(br) {
+			return nil, fmt.Errorf("%w: zeros before more data", errTorn)
+		}
 		return nil, io.EOF
 	}
 	if err != nil {
@@ -153,15 +161,22 @@ func readRecord(br *bufio.Reader) (*record, error) {
 	}
 	payload := make([]byte, size)
 	want := binary.BigEndian.Uint32(head[8:])
-	if n, err := io.ReadFull(br, payload); err != nil {
+	n, err = io.ReadFull(br, payload)
+	if err == nil && crc32.Update(crc32.Checksum([]byte{typ}, crcTable), crcTable, payload) != want {
+		// In a preallocated segment a record that a crash cut short
+		// ends in the zeros that the lost sectors still hold, instead
+		// of at the end of the file.
+		nz := len(bytes.TrimRight(payload, "\x00"))
+		if !tornInZeros(off+recHeadLen+int64(nz), off+recHeadLen+int64(size), off >= 0) || !zeroToEnd(br) {
+			return nil, fmt.Errorf("%w: checksum", errTorn)
+		}
+		n, err = nz, io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		if wholeBefore(typ, payload[:n], want) {
 			return nil, fmt.Errorf("%w: length %d past the end of a whole record", errTorn, size)
 		}
 		return nil, errCutShort
-	}
-	crc := crc32.Update(crc32.Checksum([]byte{typ}, crcTable), crcTable, payload)
-	if crc != want {
-		return nil, fmt.Errorf("%w: checksum", errTorn)
 	}
 	r := &record{typ: typ}
 	switch typ {
@@ -211,14 +226,30 @@ func wholeBefore(typ byte, avail []byte, want uint32) bool {
 
 // wholeLength is the length of payload at which a record's checksum holds,
 // at a place a record could end (before "RK", or at the end), or -1.
+//
+// In a preallocated segment the last record is followed by zeros, not by
+// the end: the places within the first zeroRun of those zeros count too
+// (a content may end in zero bytes).
 func wholeLength(typ byte, payload []byte, want uint32) int {
 	crc := crc32.Checksum([]byte{typ}, crcTable)
+	nz := len(bytes.TrimRight(payload, "\x00"))
 	done := 0
 	for {
-		k := bytes.Index(payload[done:], []byte("RK"))
+		k := bytes.Index(payload[done:nz], []byte("RK"))
 		end := len(payload)
 		if k >= 0 {
 			end = done + k
+		} else if nz < len(payload) {
+			crc = crc32.Update(crc, crcTable, payload[done:nz])
+			for at := nz; at <= min(len(payload), nz+zeroRun); at++ {
+				if crc == want {
+					return at
+				}
+				if at < len(payload) {
+					crc = crc32.Update(crc, crcTable, payload[at:at+1])
+				}
+			}
+			return -1
 		}
 		crc = crc32.Update(crc, crcTable, payload[done:end])
 		if crc == want {
@@ -229,5 +260,44 @@ func wholeLength(typ byte, payload []byte, want uint32) int {
 		}
 		crc = crc32.Update(crc, crcTable, payload[end:end+2])
 		done = end + 2
+	}
+}
+
+// zeroRun bounds the zero bytes at the end of a record's content that
+// wholeLength finds it whole with, after a damaged LENGTH.
+const zeroRun = 64 << 10
+
+// zeros reports whether b is all zero bytes.
+func zeros(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// tornInZeros says whether zeros from offset from to end of a segment can be
+// sectors a crash did not write: they hold a sector's start. Zeros that
+// hold none are the record's own bytes, and the record is damaged.
+func tornInZeros(from, end int64, known bool) bool {
+	const sector = 512
+	return known && from < end && (from%sector == 0 || from/sector < (end-1)/sector)
+}
+
+// zeroToEnd reads br to its end and reports whether all it held was zeros.
+func zeroToEnd(br *bufio.Reader) bool {
+	for {
+		b, err := br.Peek(br.Buffered())
+		if !zeros(b) {
+			return false
+		}
+		br.Discard(len(b))
+		if err != nil {
+			return true
+		}
+		if _, err := br.Peek(1); err != nil {
+			return true
+		}
 	}
 }

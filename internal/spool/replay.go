@@ -105,7 +105,7 @@ func (s *Spool) replayJournal(rep *RecoveryReport) error {
 		sameBoot := false
 		var off int64
 		for first := true; ; first = false {
-			r, err := readRecord(br)
+			r, err := readRecord(br, off)
 			if err == io.EOF {
 				break
 			}

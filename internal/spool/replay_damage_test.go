@@ -33,7 +33,7 @@ func TestReplayNeverSkipsByLength(t *testing.T) {
 
 	segs := s.segments()
 	path := filepath.Join(dir, journalDir, segs[0])
-	b, _ := os.ReadFile(path)
+	b := readSegment(t, path)
 	// Find message 2's record: header, id1, id2.
 	off := 0
 	for range 2 {

@@ -28,7 +28,7 @@ func revDur3Segment(t *testing.T) (dir, path string, b []byte, off int) {
 	}
 	j.kill()
 	path = filepath.Join(dir, journalDir, s.segments()[0])
-	b, _ = os.ReadFile(path)
+	b = readSegment(t, path)
 	return dir, path, b, recHeadLen + int(binary.BigEndian.Uint32(b[4:])) // past the header record
 }
 
@@ -81,7 +81,7 @@ func TestRevDur3TornTailStaysQuiet(t *testing.T) {
 	rec := (&record{typ: recAccepted, id: "6B0252D2F906FEFE", state: Ready, envelope: []byte("e"),
 		content: append(append([]byte("Subject: x\r\n\r\n"), inner...), "tail\r\n"...)}).marshal()
 	for cut := recHeadLen; cut < len(rec); cut++ {
-		_, err := readRecord(bufio.NewReader(bytes.NewReader(rec[:cut])))
+		_, err := readRecord(bufio.NewReader(bytes.NewReader(rec[:cut])), -1)
 		if err != errCutShort {
 			t.Fatalf("cut at %d of %d: err = %v; want cut short", cut, len(rec), err)
 		}

@@ -221,8 +221,8 @@ func TestReview32ProbeFullDiskJournal(t *testing.T) {
 	mnt, dir, s := tmpfsSpool(t, "6m")
 	j := serve(t, s)
 	var enospc, partial int
-	faultAppend = func(f *os.File, b []byte) (int, error) {
-		n, err := f.Write(b)
+	faultAppend = func(f *os.File, b []byte, off int64) (int, error) {
+		n, err := f.WriteAt(b, off)
 		if errors.Is(err, syscall.ENOSPC) {
 			enospc++ // under j.mu
 			if n > 0 {

@@ -112,7 +112,7 @@ func recordAt(data []byte, i int, fixLength bool, budget *int) (*record, int) {
 	b = append(b, rest[:recHeadLen]...)
 	binary.BigEndian.PutUint32(b[4:], uint32(size))
 	b = append(b, payload[:size]...)
-	r, err := readRecord(bufio.NewReader(bytes.NewReader(b)))
+	r, err := readRecord(bufio.NewReader(bytes.NewReader(b)), -1)
 	if err != nil || r.typ == recHeader {
 		return nil, 0
 	}

@@ -111,7 +111,7 @@ func TestSalvageSkipsDelivered(t *testing.T) {
 	s.WaitRemovals()
 	j.kill()
 	path := filepath.Join(dir, journalDir, s.segments()[0])
-	b, _ := os.ReadFile(path)
+	b := readSegment(t, path)
 	offs := recordOffsets(b)
 	b[offs[0]+recHeadLen+3] ^= 1 // the first message's record
 	os.WriteFile(path, b, 0o640)
