@@ -4,7 +4,8 @@
 // (disable_mime_output_conversion = no), each MIME leaf part that holds
 // 8-bit octets is sent encoded instead: quoted-printable for text in CRLF
 // lines, base64 for anything else (a lone CR or LF, a NUL, a non-text
-// type), in multiparts nested as deep as they go and in message/rfc822.
+// type), in multiparts nested as deep as they go and in message/rfc822; a
+// message/global part is a leaf of its own (RFC 6532 section 3.5).
 // Everything else goes byte for byte: the header fields, the preamble and
 // epilogue, the boundary lines, every part without 8-bit octets. A message
 // with nothing to convert (all 7-bit, or without MIME-Version: it cannot
@@ -238,7 +239,10 @@ func (d *downgrader) entity(h textproto.Header, raw []byte, depth int) ([]byte, 
 	case depth < maxMIMEDepth && strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
 		d.write(d.containerHeader(h, raw, cte))
 		return d.multipart(params["boundary"], depth)
-	case depth < maxMIMEDepth && (mt == "message/rfc822" || mt == "message/global") && identity:
+	case depth < maxMIMEDepth && mt == "message/rfc822" && identity:
+		// message/global is not walked into: its header may hold UTF-8
+		// that no inner part's encoding reaches, and unlike message/rfc822
+		// it may itself take base64 (RFC 6532 section 3.5), so it is a leaf.
 		d.write(d.containerHeader(h, raw, cte))
 		ih, iraw, end, err := d.header()
 		if err != nil || end != nil {

@@ -115,7 +115,8 @@ type Files struct {
 
 // Prepare fills in the files that are not set with their places in the
 // spool's StateDir, creates that directory, and starts an absent sender
-// access table with a header saying whose it is.
+// access table with a header saying whose it is (empty, when the file
+// system has no room for the header).
 func (f Files) Prepare(spoolDir string) (Files, error) {
 	dir := StateDir(spoolDir)
 	if err := makeStateDir(dir); err != nil {
@@ -130,7 +131,13 @@ func (f Files) Prepare(spoolDir string) (Files, error) {
 		hdr := "# Sender domains blocked by relaykeeper's enforcer (Postfix access(5) format).\n" +
 			"# Each entry follows a comment saying when and why. Edit freely.\n"
 		if err := writeNew(f.SenderAccess, hdr); err != nil {
-			return f, fmt.Errorf("enforce.sender_access: %w", err)
+			// A full file system (the spool's, filled by a store-only run)
+			// must not keep the relay from starting and draining its
+			// queue: an empty table, which takes an inode but no data
+			// block, blocks nothing as well as one with the header.
+			if writeNew(f.SenderAccess, "") != nil {
+				return f, fmt.Errorf("enforce.sender_access: %w", err)
+			}
 		}
 	}
 	return f, nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/table"
@@ -91,18 +92,8 @@ fe80::/10
 // local-network ips"): a program on the relay's host that connects to its
 // public address is local submission, not a client to ban.
 func OpenWelcomelist(path string) (*Welcomelist, error) {
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := writeNew(path, createdWelcomelist(hostAddrs())); err != nil {
-			if dir := filepath.Dir(path); errors.Is(err, os.ErrNotExist) {
-				// Not the temporary file's name, which says nothing.
-				return nil, fmt.Errorf("enforce: welcomelist: cannot create %s: no directory %s (make it, or name another file)", path, dir)
-			}
-			return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
-		}
-	}
-	// /dev/null is an empty list, as in Postfix's tables.
 	var w *Welcomelist
-	f, err := openWatched("welcomelist", path, true, func(name string, data []byte) (*welcomeEntries, error) {
+	parse := func(name string, data []byte) (*welcomeEntries, error) {
 		// A file rewritten in place (an editor, "cat >") is empty for a
 		// moment: read then, it took the list away, and a welcomelisted
 		// client's refusal got it banned until the next look. Called
@@ -111,7 +102,34 @@ func OpenWelcomelist(path string) (*Welcomelist, error) {
 			return nil, fmt.Errorf("%s: empty, as a file is for a moment while it is rewritten in place; the list in force stays until the file holds a line (a comment will do)", name)
 		}
 		return parseWelcomelist(name, string(data))
-	})
+	}
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		created := createdWelcomelist(hostAddrs())
+		if err := writeNew(path, created); err != nil {
+			if dir := filepath.Dir(path); errors.Is(err, os.ErrNotExist) {
+				// Not the temporary file's name, which says nothing.
+				return nil, fmt.Errorf("enforce: welcomelist: cannot create %s: no directory %s (make it, or name another file)", path, dir)
+			}
+			if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+				return nil, fmt.Errorf("enforce: welcomelist: creating %s: %w", path, err)
+			}
+			// A full file system (the spool's, where the list lives by
+			// default) must not keep the relay from starting and
+			// draining its queue: the list it would have written is in
+			// force from memory, and a file put there later is read.
+			e, perr := parse(path, []byte(created))
+			if perr != nil {
+				return nil, perr
+			}
+			f := &watched[*welcomeEntries]{what: "welcomelist", path: path, devices: true, parse: parse,
+				now: time.Now, checkEvery: welcomeCheckEvery, cur: e}
+			f.checked = f.now()
+			w = &Welcomelist{file: f}
+			return w, nil
+		}
+	}
+	// /dev/null is an empty list, as in Postfix's tables.
+	f, err := openWatched("welcomelist", path, true, parse)
 	if err != nil {
 		return nil, err
 	}

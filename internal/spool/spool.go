@@ -244,9 +244,16 @@ func Open(dir string, log *slog.Logger) (*Spool, error) {
 // CheckWritable reports whether this process may write in the spool
 // directory, by making and removing a file there. Open lets a reader use a
 // spool it may not write; a relay checks at start instead of saying
-// "started" and then answering every message 451.
+// "started" and then answering every message 451. A file system with no
+// room left (no inode for the probe) is writable all the same: a relay
+// that refused to start on it could never forward, and so free, the mail
+// that filled it; it answers 452 to new mail until there is room.
 func (s *Spool) CheckWritable() error {
 	f, err := os.CreateTemp(s.dir, ".relaykeeper-probe-*")
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		s.log.Warn("spool file system full; new mail is refused until there is room", "dir", s.dir, "err", err)
+		return nil
+	}
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
