@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,5 +34,23 @@ func TestDocs26CheckTableWarnings(t *testing.T) {
 		if !strings.Contains(stderr, `level=WARN msg="lookup table: `+want) {
 			t.Errorf("--check's log lacks the warning %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// TestDocs26BansMistypedSpool: "relaykeeper bans list --spool-dir TYPO"
+// made an empty spool at TYPO and said no client was banned (exit 0), as
+// a mistyped queue command never does. It now fails, naming the directory,
+// and makes nothing.
+func TestDocs26BansMistypedSpool(t *testing.T) {
+	typo := filepath.Join(t.TempDir(), "spoool")
+	bin := harness.Binary(t)
+	for _, args := range [][]string{{"bans", "list", "--spool-dir", typo}, {"bans", "add", "192.0.2.1", "--spool-dir", typo}} {
+		stdout, stderr, code := runBinary(t, bin, "", args...)
+		if code != 1 || !strings.Contains(stderr, typo+" does not exist") {
+			t.Errorf("relaykeeper %s: exit %d, %q %q; want exit 1 and %q", strings.Join(args, " "), code, stdout, stderr, typo+" does not exist")
+		}
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Errorf("bans made %s (stat: %v); want nothing made", typo, err)
 	}
 }
