@@ -386,7 +386,15 @@ func (c *Config) Validate() error {
 	if p.HardErrorLimit < 1 {
 		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
 	}
-	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
+	relayLists := map[string][]string{"policy.relay_restrictions": p.RelayRestrictions, "policy.recipient_restrictions": p.RecipientRestrictions}
+	pasted := false
+	for _, key := range []string{"policy.relay_restrictions", "policy.recipient_restrictions"} {
+		if item, want, ok := pastedLine(relayLists[key]); ok && !pasted {
+			pasted = true
+			v.bad("%q: write one restriction per list item, not main.cf's line: [%s]", item, tomlStrings(want))(key)
+		}
+	}
+	if !pasted && !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
 		!refusesRelay(p.RecipientRestrictions, p.RestrictionClasses) {
 		// Postfix refuses to start like this too.
 		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDocs26PastedRelayRestrictions: docs/postfix-migration.md says that
+// a whole main.cf line pasted as one list item is refused. In
+// relay_restrictions and recipient_restrictions it was, but as "neither it
+// nor policy.recipient_restrictions has reject_unauth_destination ...:
+// anyone could relay anywhere", of a line that names
+// reject_unauth_destination. The refusal now says what is wrong and
+// gives the list to write; items with braces (a policy service's
+// settings, inline: tables) are one restriction still.
+func TestDocs26PastedRelayRestrictions(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"[policy]\nrelay_restrictions = [\"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\"]\n",
+			`FILE:2: policy.relay_restrictions: "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination": write one restriction per list item, not main.cf's line: ["permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination"]`},
+		{"[policy]\nrelay_restrictions = [\"permit_mynetworks\", \"reject_unauth_destination\"]\nrecipient_restrictions = [\"permit_mynetworks reject_unauth_destination\"]\n",
+			`FILE:3: policy.recipient_restrictions: "permit_mynetworks reject_unauth_destination": write one restriction per list item, not main.cf's line: ["permit_mynetworks", "reject_unauth_destination"]`},
+		{"[policy]\nrelay_restrictions = [\"permit_mynetworks\"]\n",
+			"FILE:2: policy.relay_restrictions: neither it nor policy.recipient_restrictions has reject_unauth_destination, reject or defer: anyone could relay anywhere"},
+	} {
+		docs26Validate(t, tt.src, tt.want)
+	}
+	path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	src := "[policy]\nrelay_restrictions = [\"permit_mynetworks\", \"check_policy_service { inet:127.0.0.1:10040, default_action=DUNNO }\"," +
+		" \"check_client_access inline:{ 192.0.2.1=OK, { 192.0.2.2 = REJECT go away } }\", \"reject_rbl_client zen.example=127.0.0.[2..11]\", \"reject_unauth_destination\"]\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(path); err != nil || c.Validate() != nil {
+		t.Errorf("Load(items with braces) = %v, Validate() = %v; want no error", err, c.Validate())
+	}
+}
+
+// docs26Validate loads src and checks that Validate refuses it with want
+// (FILE standing for the file's name).
+func docs26Validate(t *testing.T, src, want string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%q) = %v", src, err)
+	}
+	if want = strings.ReplaceAll(want, "FILE", path); c.Validate() == nil || c.Validate().Error() != want {
+		t.Errorf("%q: Validate() = %v; want %s", src, c.Validate(), want)
+	}
+}
