@@ -53,3 +53,18 @@ func docs26Validate(t *testing.T, src, want string) {
 		t.Errorf("%q: Validate() = %v; want %s", src, c.Validate(), want)
 	}
 }
+
+// TestDocs26NumberParseErrors: a number too large for any setting was
+// refused as "99999999999999999999 is out of range for int64", Go's type
+// in the message; a broken hexadecimal number's message held the line's
+// newline and broke the report in two.
+func TestDocs26NumberParseErrors(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"[delivery]\nconnections = 99999999999999999999\n", "FILE:2: 99999999999999999999 is out of range: no setting takes a number of that size"},
+		{"[delivery]\nconnections = -99999999999999999999\n", "FILE:2: -99999999999999999999 is out of range: no setting takes a number of that size"},
+		{"[smtp]\nport = 1e999\n", "FILE:2: 1e999 is out of range: no setting takes a number of that size"},
+		{"[smtp]\nport = 0x\n", `FILE:2: not a hexadecimal number: '0x\n'`},
+	} {
+		cfg19Load(t, tt.src, tt.want)
+	}
+}
