@@ -68,3 +68,27 @@ func TestDocs26NumberParseErrors(t *testing.T) {
 		cfg19Load(t, tt.src, tt.want)
 	}
 }
+
+// TestDocs26SwitchFileEncoding: E-MailRelay's configuration file saved
+// by Windows' Notepad as "Unicode" (UTF-16) was refused as "unknown switch
+// --\xff\xfe[\x00s\x00...", the NUL bytes and all printed to the
+// terminal; the report now says what the file is and what to do. A line
+// in Latin-1 is named likewise; a comment in any encoding is taken.
+func TestDocs26SwitchFileEncoding(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, text, want string }{
+		{"utf16.conf", "\xff\xfes\x00p\x00o\x00o\x00l\x00-\x00d\x00i\x00r\x00 \x00/\x00x\x00\n\x00",
+			`FILE:1: the file holds NUL bytes: it is probably UTF-16 (Windows' "Unicode"); save it as UTF-8`},
+		{"latin1.conf", "# caf\xe9\nspool-dir /var/spool/x\ndomain caf\xe9.example\n",
+			`FILE:3: "domain caf\xe9.example" is not UTF-8: save the file as UTF-8 (iconv -f latin1 -t utf-8)`},
+	} {
+		path := filepath.Join(dir, tt.name)
+		if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := switchFileArgs(path)
+		if want := strings.ReplaceAll(tt.want, "FILE", path); err == nil || err.Error() != want {
+			t.Errorf("switchFileArgs(%s) = %v; want %s", tt.name, err, want)
+		}
+	}
+}
