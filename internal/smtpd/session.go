@@ -552,6 +552,12 @@ func (ss *session) Data(r io.Reader) error {
 	for _, warn := range checks.Warnings {
 		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
 	}
+	for _, info := range checks.Info { // INFO, PASS and STRIP log what they matched, as cleanup(8) does
+		ss.s.log.Info("header_checks info", "id", w.ID(), "client", ss.client(), "info", info)
+	}
+	for _, p := range checks.Problems {
+		ss.s.log.Warn("header/body check result ignored", "id", w.ID(), "client", ss.client(), "problem", p)
+	}
 	switch checks.Verdict {
 	case headercheck.Reject:
 		text := checks.Text
