@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/relaykeeper/relaykeeper/internal/headercheck"
+	"github.com/relaykeeper/relaykeeper/internal/policy"
+	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
 // TestDocs26HeaderChecksInfoStripLogged: docs/header-checks.md says INFO
@@ -46,6 +48,48 @@ func TestDocs26HeaderChecksInfoStripLogged(t *testing.T) {
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+// TestDocs26AccessHoldDiscardTextLogged: docs/tables.md says an access
+// table's "DISCARD text" and "HOLD text" accept the message and log the
+// text; the mail log said reason="discard action" and reason="held at
+// receipt", without the text or the table that decided.
+func TestDocs26AccessHoldDiscardTextLogged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sender_access")
+	if err := os.WriteFile(path, []byte("hold.example HOLD held sender\ndiscard.example DISCARD dropped sender\nbare.example HOLD\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := "check_sender_access hash:" + path
+	pol, err := policy.New(policy.Options{
+		Sender:        []string{spec},
+		Relay:         []string{"permit_mynetworks", "reject_unauth_destination"},
+		MyNetworkSpec: []string{"127.0.0.0/8"},
+		Tables:        policy.SetTables{Set: &table.Set{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(o *Options) { o.Policy = pol })
+	for _, c := range []struct{ from, want string }{
+		{"a@hold.example", `hold id=`},
+		{"a@discard.example", `discard id=`},
+		{"a@bare.example", `hold id=`},
+	} {
+		lines := dialog(t, ts.addr, "EHLO client.test\r\nMAIL FROM:<"+c.from+">\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+		if countPrefix(lines, "250 2.0.0 OK: queued") != 1 {
+			t.Fatalf("%s: replies %q", c.from, lines)
+		}
+	}
+	log := ts.log.String()
+	for _, want := range []string{
+		`from=<a@hold.example> reason="` + spec + `: held sender"`,
+		`from=<a@discard.example> nrcpt=1 reason="` + spec + `: dropped sender"`,
+		`from=<a@bare.example> reason="` + spec + `: HOLD"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("mail log lacks %s:\n%s", want, log)
 		}
 	}
 }

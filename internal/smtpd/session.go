@@ -139,9 +139,9 @@ func (ss *session) releaseUpstream() {
 func (ss *session) keepActions(d policy.Decision) {
 	switch d.Verdict {
 	case policy.Hold:
-		ss.hold = true
+		ss.hold, ss.why = true, cmp.Or(ss.why, strings.TrimPrefix(d.Rule+": "+cmp.Or(d.Text, "HOLD"), ": "))
 	case policy.Discard:
-		ss.discard = true
+		ss.discard, ss.why = true, strings.TrimPrefix(d.Rule+": "+cmp.Or(d.Text, "DISCARD"), ": ")
 	}
 	if d.Filter != "" {
 		ss.filterTo = d.Filter
