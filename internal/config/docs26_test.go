@@ -92,3 +92,13 @@ func TestDocs26SwitchFileEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestDocs26DKIMNamesAtTheirLines: a [dkim] domain or selector that is no
+// name was refused at the line of dkim.key ("dkim.key: dkim: bad domain"),
+// and a bad selector only after the domain was fixed. Each is now refused
+// at its own line, both at once.
+func TestDocs26DKIMNamesAtTheirLines(t *testing.T) {
+	docs26Validate(t, "[dkim]\ndomain = \"bad domain\"\nselector = \"s 1\"\nkey = \"/etc/relaykeeper/dkim.pem\"\n",
+		"FILE:2: dkim.domain: \"bad domain\" is not a domain name\n"+
+			"FILE:3: dkim.selector: \"s 1\" is not a selector: letters, digits, hyphens and underscores, in dot-separated labels")
+}

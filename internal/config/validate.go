@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -304,6 +305,15 @@ func (c *Config) Validate() error {
 	}
 	if k := c.DKIM; (k.Domain != "" || k.Selector != "" || k.Key != "") && (k.Domain == "" || k.Selector == "" || k.Key == "") {
 		v.bad("DKIM signing needs domain, selector and key")("dkim.domain", "dkim.selector", "dkim.key")
+	} else if k.Domain != "" {
+		// Each at its own line: the signer, which checks them too,
+		// is built after validation and knows only the key's.
+		if d := strings.TrimSuffix(strings.TrimSpace(k.Domain), "."); !dkim.ValidName(d) {
+			v.bad("%q is not a domain name", k.Domain)("dkim.domain")
+		}
+		if !dkim.ValidName(strings.TrimSpace(k.Selector)) {
+			v.bad("%q is not a selector: letters, digits, hyphens and underscores, in dot-separated labels", k.Selector)("dkim.selector")
+		}
 	}
 	if c.SRS.Domain != "" && c.SRS.SecretFile == "" {
 		v.bad("an SRS domain without a secret file")("srs.domain", "srs.secret_file")
