@@ -102,3 +102,21 @@ func TestDocs26DKIMNamesAtTheirLines(t *testing.T) {
 		"FILE:2: dkim.domain: \"bad domain\" is not a domain name\n"+
 			"FILE:3: dkim.selector: \"s 1\" is not a selector: letters, digits, hyphens and underscores, in dot-separated labels")
 }
+
+// TestDocs26DoubleBounceRecipient: delivery.double_bounce_recipient was
+// taken as anything ("not an address", "Admin <a@b.example>"), and a
+// double bounce then went to "not an address@HOST". It must be
+// postmaster-like or user@domain, as the example file says.
+func TestDocs26DoubleBounceRecipient(t *testing.T) {
+	for _, bad := range []string{"not an address", "Admin <a@b.example>", "a@"} {
+		docs26Validate(t, "[delivery]\ndouble_bounce_recipient = '"+bad+"'\n",
+			"FILE:2: delivery.double_bounce_recipient: \""+bad+"\" is not an address: want postmaster (the relay's domain is added) or user@domain")
+	}
+	c := Default()
+	for _, good := range []string{"postmaster", "ops@example.com", `"john doe"@example.com`} {
+		c.Delivery.DoubleBounceRecipient = good
+		if err := c.Validate(); err != nil {
+			t.Errorf("double_bounce_recipient %q: %v; want accepted", good, err)
+		}
+	}
+}

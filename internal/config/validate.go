@@ -315,6 +315,18 @@ func (c *Config) Validate() error {
 			v.bad("%q is not a selector: letters, digits, hyphens and underscores, in dot-separated labels", k.Selector)("dkim.selector")
 		}
 	}
+	// A double bounce's recipient goes into an envelope as it stands,
+	// with the relay's domain added when it has no @: "postmaster" or
+	// user@domain, never a header-style "Name <addr>".
+	if r := c.Delivery.DoubleBounceRecipient; r != "" {
+		q := r
+		if !strings.Contains(q, "@") {
+			q += "@example.org"
+		}
+		if _, err := envelope.Parse(q); err != nil || strings.ContainsAny(r, "<>") {
+			v.bad("%q is not an address: want postmaster (the relay's domain is added) or user@domain", r)("delivery.double_bounce_recipient")
+		}
+	}
 	if c.SRS.Domain != "" && c.SRS.SecretFile == "" {
 		v.bad("an SRS domain without a secret file")("srs.domain", "srs.secret_file")
 	}
