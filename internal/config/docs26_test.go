@@ -120,3 +120,21 @@ func TestDocs26DoubleBounceRecipient(t *testing.T) {
 		}
 	}
 }
+
+// TestDocs26EnforceAddressAndDomains: [enforce] relay_address, the sender
+// of encapsulated copies and reports, was taken as anything ("not an
+// address" went out as MAIL FROM); never_block took "gmail,com" or
+// "*.example", which never match and leave the domain meant blockable.
+func TestDocs26EnforceAddressAndDomains(t *testing.T) {
+	docs26Validate(t, "[enforce]\nrelay_address = \"not an address\"\n",
+		`FILE:2: enforce.relay_address: "not an address" is not an address: want one such as postmaster@relay.example.org`)
+	docs26Validate(t, "[enforce]\nnever_block = [\"gmail.com\", \"gmail,com\", \"*.example\"]\n",
+		"FILE:2: enforce.never_block: \"gmail,com\" is not a domain (one a list item; a domain's subdomains are spared with it)\n"+
+			"FILE:2: enforce.never_block: \"*.example\" is not a domain (one a list item; a domain's subdomains are spared with it)")
+	c := Default()
+	c.Enforce.RelayAddress = "Relay <postmaster@relay.example>"
+	c.Enforce.NeverBlock = append(c.Enforce.NeverBlock, ".example.net")
+	if err := c.Validate(); err != nil || c.Enforce.RelayAddress != "postmaster@relay.example" {
+		t.Errorf("Validate() = %v, relay_address %q; want accepted as postmaster@relay.example", err, c.Enforce.RelayAddress)
+	}
+}
