@@ -315,18 +315,6 @@ func (c *Config) Validate() error {
 			v.bad("%q is not a selector: letters, digits, hyphens and underscores, in dot-separated labels", k.Selector)("dkim.selector")
 		}
 	}
-	// A double bounce's recipient goes into an envelope as it stands,
-	// with the relay's domain added when it has no @: "postmaster" or
-	// user@domain, never a header-style "Name <addr>".
-	if r := c.Delivery.DoubleBounceRecipient; r != "" {
-		q := r
-		if !strings.Contains(q, "@") {
-			q += "@example.org"
-		}
-		if _, err := envelope.Parse(q); err != nil || strings.ContainsAny(r, "<>") {
-			v.bad("%q is not an address: want postmaster (the relay's domain is added) or user@domain", r)("delivery.double_bounce_recipient")
-		}
-	}
 	if c.SRS.Domain != "" && c.SRS.SecretFile == "" {
 		v.bad("an SRS domain without a secret file")("srs.domain", "srs.secret_file")
 	}
@@ -382,19 +370,7 @@ func (c *Config) Validate() error {
 	if en.AlertMinReplies < 1 {
 		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
 	}
-	// The copies' and reports' sender too.
-	if a, err := mail.ParseAddress(en.RelayAddress); en.RelayAddress != "" && err != nil {
-		v.bad("%q is not an address: want one such as postmaster@relay.example.org", en.RelayAddress)("enforce.relay_address")
-	} else if err == nil {
-		en.RelayAddress = a.Address
-	}
-	// A domain that is no domain ("gmail,com", "*.example") would never
-	// match, and leave the domain it was meant for blockable.
-	for _, d := range en.NeverBlock {
-		if a, err := envelope.Parse("postmaster@" + strings.TrimPrefix(d, ".")); err != nil || a.IsLiteral() || strings.ContainsAny(d, "*@,") {
-			v.bad("%q is not a domain (one a list item; a domain's subdomains are spared with it)", d)("enforce.never_block")
-		}
-	}
+	v.addresses(c)
 	// The reports' recipient goes into an envelope: "Name <addr>" is addr;
 	// a bare user has no mailbox here (nothing is delivered locally).
 	if a, err := mail.ParseAddress(en.Mail); en.Mail != "" && err != nil {
