@@ -18,7 +18,7 @@ import (
 // and the tables it opened, for SIGHUP and the reload timer to re-read.
 func buildPolicy(cfg *config.Config, secrets *auth.ServerFile, welcome policy.Welcomer, log *slog.Logger) (*policy.Engine, *table.Set, error) {
 	p := &cfg.Policy
-	tables := &table.Set{}
+	tables := &table.Set{Warn: func(w string) { log.Warn("lookup table: " + w) }}
 	opts := policy.Options{
 		RelayDomains:       p.RelayDomains,
 		RelayRecipientMaps: p.RelayRecipientMaps,

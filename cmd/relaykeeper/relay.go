@@ -236,6 +236,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			if r.checks, err = headercheck.Open(cfg.Policy.HeaderChecks, cfg.Policy.BodyChecks); err != nil {
 				return nil, err // each names its key
 			}
+			for _, w := range r.checks.Warnings() {
+				r.log.Warn("lookup table: " + w)
+			}
 		}
 	}
 	return r, nil

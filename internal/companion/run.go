@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/internal/postfixlog"
 	"github.com/relaykeeper/relaykeeper/internal/srs"
@@ -226,10 +227,14 @@ func (c *Config) Problems() []string {
 		problems = append(problems, "--ban-ipv6-prefix-length: "+p)
 	}
 	if _, _, err := net.SplitHostPort(c.SMTP); err != nil {
+		problems = append(problems, fmt.Sprintf("--smtp %q: want HOST:PORT, such as 127.0.0.1:25", c.SMTP))
+	} else if err := hostport.Check(c.SMTP); err != nil {
 		problems = append(problems, fmt.Sprintf("--smtp %q: %v", c.SMTP, err))
 	}
 	if _, err := reportRecipient(c.MailTo); c.MailTo != "" && err != nil {
-		problems = append(problems, fmt.Sprintf("-m %q: %v (write an address, admin@example.org, or a local user such as root)", c.MailTo, err))
+		// net/mail's words ("mail: no angle-addr") are left out: they
+		// describe its parser, not the address.
+		problems = append(problems, fmt.Sprintf("-m %q is not an address: write one, admin@example.org, or a local user such as root", c.MailTo))
 	}
 	return problems
 }

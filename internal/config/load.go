@@ -151,7 +151,7 @@ func decode(file string, data []byte, cfg *Config) error {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			line := syntaxErrorLine(data, pe.Position)
-			return Problems{{File: file, Line: line, Msg: twice(pe.Message, data, line) + foreign(file, data, line)}}
+			return Problems{{File: file, Line: line, Msg: twice(plainParseMessage(pe.Message), data, line) + foreign(file, data, line)}}
 		}
 		return fmt.Errorf("config: %s: %w", file, err)
 	}
@@ -190,6 +190,19 @@ func twice(msg string, data []byte, line int) string {
 		return "[" + key + "] is written twice: a section has one heading in TOML; put its keys under the first"
 	}
 	return key + " is given twice: a key is given once in TOML"
+}
+
+// plainParseMessage words the parser's messages that name Go's types
+// ("99999999999999999999 is out of range for int64") for whoever wrote
+// the number, and keeps a quoted newline ("not a hexadecimal number:
+// '0x\n'") from breaking the one-line report.
+func plainParseMessage(msg string) string {
+	for _, typ := range []string{"int64", "float64"} {
+		if n, ok := strings.CutSuffix(msg, " is out of range for "+typ); ok {
+			return n + " is out of range: no setting takes a number of that size"
+		}
+	}
+	return strings.ReplaceAll(msg, "\n", `\n`)
 }
 
 // maxDots bounds the dots outside quoted strings on one line. The TOML

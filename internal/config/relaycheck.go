@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // refusesRelay reports whether a restriction list can refuse a recipient
 // outside relay_domains, as Postfix's has_required requires of
@@ -68,4 +71,56 @@ func (c *Config) namesRestriction(name string) bool {
 		}
 	}
 	return false
+}
+
+// pastedLine returns the first item of list that holds a whole main.cf
+// restriction line rather than one restriction: a comma, or a word after
+// the first that is itself a restriction ("permit_mynetworks
+// reject_unauth_destination"), and the list it should have been. A
+// restriction's own arguments are tables, zones and addresses, never
+// such words; what is inside braces is left alone. The policy refuses these items too, but the open-relay
+// check, which runs first, would otherwise say that a list naming
+// reject_unauth_destination lacks it.
+func pastedLine(list []string) (item string, want []string, ok bool) {
+	for _, it := range list {
+		bare := outsideBraces(it) // check_policy_service { a, b } and inline:{ k=v, ... } are one item
+		words := strings.FieldsFunc(bare, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+		pasted := strings.Contains(bare, ",")
+		for _, w := range words[min(1, len(words)):] {
+			lw := strings.ToLower(w)
+			pasted = pasted || lw == "permit" || lw == "reject" || lw == "defer" || lw == "dunno" ||
+				strings.HasPrefix(lw, "permit_") || strings.HasPrefix(lw, "reject_") ||
+				strings.HasPrefix(lw, "defer_") || strings.HasPrefix(lw, "check_")
+		}
+		if pasted {
+			return it, words, true
+		}
+	}
+	return "", nil, false
+}
+
+// outsideBraces is s with what braces enclose, nested braces too, left out.
+func outsideBraces(s string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range s {
+		switch {
+		case r == '{':
+			depth++
+		case r == '}' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// tomlStrings writes words as the items of a TOML list: "a", "b".
+func tomlStrings(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = strconv.Quote(w)
+	}
+	return strings.Join(q, ", ")
 }

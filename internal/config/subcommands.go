@@ -49,6 +49,9 @@ The ban file is, first found:
   --config FILE      the spool directory of that configuration file, /.enforce/bans
   (none)             the same of /etc/relaykeeper/relaykeeper.toml if it
                      exists, else /var/spool/relaykeeper/.enforce/bans
+
+The spool directory (or the directory above a --bans FILE's) must exist:
+a mistyped one is an error, never a new spool; .enforce is made in it.
 `
 	CompletionUsage = `usage: relaykeeper completion bash
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // switchFileArgs reads an E-MailRelay configuration file, the command
@@ -36,8 +37,16 @@ func switchFileArgs(path string) (args, from []string, err error) {
 		if n == 1 { // a Windows editor's byte-order mark
 			line = strings.TrimPrefix(line, "\ufeff")
 		}
+		if strings.ContainsRune(line, 0) {
+			// Windows' "Unicode": every other byte a NUL, which the
+			// report would otherwise print to the terminal.
+			return nil, nil, fmt.Errorf("%s:%d: the file holds NUL bytes: it is probably UTF-16 (Windows' \"Unicode\"); save it as UTF-8", path, n)
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
+		}
+		if !utf8.ValidString(line) {
+			return nil, nil, fmt.Errorf("%s:%d: %q is not UTF-8: save the file as UTF-8 (iconv -f latin1 -t utf-8)", path, n, line)
 		}
 		name, value := switchFileLine(line)
 		s, ok := byName[name]

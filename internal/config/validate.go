@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/relaykeeper/relaykeeper/internal/dkim"
 	"github.com/relaykeeper/relaykeeper/internal/envelope"
 	"github.com/relaykeeper/relaykeeper/internal/hostport"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
@@ -304,6 +305,15 @@ func (c *Config) Validate() error {
 	}
 	if k := c.DKIM; (k.Domain != "" || k.Selector != "" || k.Key != "") && (k.Domain == "" || k.Selector == "" || k.Key == "") {
 		v.bad("DKIM signing needs domain, selector and key")("dkim.domain", "dkim.selector", "dkim.key")
+	} else if k.Domain != "" {
+		// Each at its own line: the signer, which checks them too,
+		// is built after validation and knows only the key's.
+		if d := strings.TrimSuffix(strings.TrimSpace(k.Domain), "."); !dkim.ValidName(d) {
+			v.bad("%q is not a domain name", k.Domain)("dkim.domain")
+		}
+		if !dkim.ValidName(strings.TrimSpace(k.Selector)) {
+			v.bad("%q is not a selector: letters, digits, hyphens and underscores, in dot-separated labels", k.Selector)("dkim.selector")
+		}
 	}
 	if c.SRS.Domain != "" && c.SRS.SecretFile == "" {
 		v.bad("an SRS domain without a secret file")("srs.domain", "srs.secret_file")
@@ -360,6 +370,7 @@ func (c *Config) Validate() error {
 	if en.AlertMinReplies < 1 {
 		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
 	}
+	v.addresses(c)
 	// The reports' recipient goes into an envelope: "Name <addr>" is addr;
 	// a bare user has no mailbox here (nothing is delivered locally).
 	if a, err := mail.ParseAddress(en.Mail); en.Mail != "" && err != nil {
@@ -386,7 +397,15 @@ func (c *Config) Validate() error {
 	if p.HardErrorLimit < 1 {
 		v.bad("%d is less than 1", p.HardErrorLimit)("policy.hard_error_limit")
 	}
-	if !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
+	relayLists := map[string][]string{"policy.relay_restrictions": p.RelayRestrictions, "policy.recipient_restrictions": p.RecipientRestrictions}
+	pasted := false
+	for _, key := range []string{"policy.relay_restrictions", "policy.recipient_restrictions"} {
+		if item, want, ok := pastedLine(relayLists[key]); ok && !pasted {
+			pasted = true
+			v.bad("%q: write one restriction per list item, not main.cf's line: [%s]", item, tomlStrings(want))(key)
+		}
+	}
+	if !pasted && !s.Disabled && c.Mode != ModeClient && !refusesRelay(p.RelayRestrictions, p.RestrictionClasses) &&
 		!refusesRelay(p.RecipientRestrictions, p.RestrictionClasses) {
 		// Postfix refuses to start like this too.
 		v.bad("neither it nor policy.recipient_restrictions has reject_unauth_destination, "+

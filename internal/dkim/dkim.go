@@ -54,10 +54,10 @@ type Signer struct {
 func LoadSigner(domain, selector, keyFile string) (*Signer, error) {
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	selector = strings.TrimSpace(selector)
-	if !validName(domain) {
+	if !ValidName(domain) {
 		return nil, fmt.Errorf("dkim: bad domain %q", domain)
 	}
-	if !validName(selector) {
+	if !ValidName(selector) {
 		return nil, fmt.Errorf("dkim: bad selector %q", selector)
 	}
 	data, err := os.ReadFile(keyFile)
@@ -71,9 +71,9 @@ func LoadSigner(domain, selector, keyFile string) (*Signer, error) {
 	return &Signer{domain: domain, selector: selector, keyFile: keyFile, key: key}, nil
 }
 
-// validName reports whether s is a plausible domain name or selector:
+// ValidName reports whether s is a plausible domain name or selector:
 // dot-separated labels of letters, digits, hyphens and underscores.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}

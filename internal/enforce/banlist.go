@@ -2,8 +2,11 @@ package enforce
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -42,8 +45,13 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 // OpenBansByHand opens the ban file for an operator's changes: its
 // directory is made first (the enforcer's directory in the spool may not
 // exist before the relay first ran with enforcement on), and a ban added
-// takes effect at once, since no reply is on its way to the client.
+// takes effect at once, since no reply is on its way to the client. The
+// directory above that one (the spool) must exist: a mistyped --spool-dir
+// is reported, never made into an empty spool whose list shows no bans.
 func OpenBansByHand(path string) (*Bans, error) {
+	if above := filepath.Dir(filepath.Dir(path)); !exists(above) {
+		return nil, fmt.Errorf("enforce: %s does not exist: name the spool directory the relay uses (--spool-dir, --config), or a ban file in an existing directory (--bans)", above)
+	}
 	if err := makeStateDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
@@ -53,6 +61,13 @@ func OpenBansByHand(path string) (*Bans, error) {
 	}
 	b.Delay = 0
 	return b, nil
+}
+
+// exists reports whether path names something: a directory that cannot
+// be looked at for another reason is left to the attempt to use it.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // LiftedText says what lifting the bans of target (as the administrator

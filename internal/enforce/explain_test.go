@@ -72,8 +72,11 @@ func TestFilesPrepare(t *testing.T) {
 }
 
 func TestBansByHand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool", ".enforce", "bans")
-	b, err := OpenBansByHand(path)
+	spool := filepath.Join(t.TempDir(), "spool") // the spool must exist (TestDocs26OpenBansByHandMistypedSpool)
+	if err := os.Mkdir(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBansByHand(filepath.Join(spool, ".enforce", "bans"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,6 +87,18 @@ func Open(headerSpec, bodySpec string) (*Checks, error) {
 	return c, nil
 }
 
+// Warnings are the warnings of the tables in force, each FILE:LINE:
+// message (table.Table.Warnings): text after if or endif, for instance.
+func (c *Checks) Warnings() []string {
+	var w []string
+	for _, s := range []*source{c.header, c.body} {
+		if s != nil {
+			w = append(w, s.t.Warnings()...)
+		}
+	}
+	return w
+}
+
 // keyed is err, if any, as a problem with the configuration key, so that
 // the relay can name the line that set it.
 func keyed(key string, err error) error {

@@ -28,7 +28,7 @@ func (m *Message) HeaderRecipients() ([]envelope.Address, error) {
 		for _, v := range m.Values(name) {
 			list, err := mail.ParseAddressList(v)
 			if err != nil {
-				return nil, fmt.Errorf("pickup: %s header %q: %w", name, strings.TrimSpace(v), err)
+				return nil, fmt.Errorf("pickup: %s header %q is not a list of addresses (%s)", name, strings.TrimSpace(v), mailDetail(err))
 			}
 			for _, ma := range list {
 				a, err := envelope.ParseUnquoted(ma.Address)
@@ -40,6 +40,13 @@ func (m *Message) HeaderRecipients() ([]envelope.Address, error) {
 		}
 	}
 	return out, nil
+}
+
+// mailDetail is what net/mail found wrong, without its "mail: " prefixes
+// ("mail: missing word in phrase: mail: unclosed quoted-string"), which
+// read as a program's internals to whoever wrote the header.
+func mailDetail(err error) string {
+	return strings.ReplaceAll(err.Error(), "mail: ", "")
 }
 
 // DefaultSender is the envelope sender when the caller names none: the

@@ -60,7 +60,8 @@ func (v Verdict) String() string {
 // Decision is a verdict with the reply that goes with it.
 type Decision struct {
 	Verdict Verdict
-	// Code, Enhanced and Text are the SMTP reply for Reject and Defer.
+	// Code, Enhanced and Text are the SMTP reply for Reject and Defer;
+	// Text is an access table's text for Hold and Discard, for the log.
 	Code     int
 	Enhanced string
 	Text     string

@@ -117,12 +117,12 @@ func (e *Engine) runList(ctx context.Context, run *checkRun, list int, rs []rest
 			// Not final: the message will be held if nothing later
 			// refuses it (Postfix's access(5)).
 			if final.Verdict != Discard {
-				final.Verdict, final.Rule = d.Verdict, d.Rule
+				final.Verdict, final.Rule, final.Text = d.Verdict, d.Rule, d.Text
 			}
 		case Discard:
 			// Postfix's smtpd permits with DISCARD: it ends its own list
 			// as OK does, and Check runs no later list.
-			final.Verdict, final.Rule = Discard, d.Rule
+			final.Verdict, final.Rule, final.Text = Discard, d.Rule, d.Text
 			return nil, true
 		default:
 			if run.ifReject != nil && d.Verdict == Reject {

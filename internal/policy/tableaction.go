@@ -75,10 +75,13 @@ func actionDecision(a table.Action) Decision {
 			when = deferIfReject
 		}
 		return Decision{Verdict: Defer, Code: code, Enhanced: enh, Text: text, deferIf: when}
-	case table.Hold:
-		return Decision{Verdict: Hold}
-	case table.Discard:
-		return Decision{Verdict: Discard}
+	case table.Hold, table.Discard:
+		// The text is for the log (access(5): "text is logged").
+		v := Hold
+		if a.Kind == table.Discard {
+			v = Discard
+		}
+		return Decision{Verdict: v, Text: table.Printable(a.Text)}
 	case table.Dunno:
 		return Decision{}
 	case table.Warn, table.Info:

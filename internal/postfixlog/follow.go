@@ -480,6 +480,12 @@ func open(path string) (*cursor, error) {
 		fh.Close()
 		return nil, err
 	}
+	if fi.IsDir() {
+		// Reading one fails at once, and following it waited for
+		// lines forever, --once too, without a word.
+		fh.Close()
+		return nil, fmt.Errorf("%s is a directory, not a mail log", path)
+	}
 	dev, ino := fileID(fi)
 	return &cursor{f: fh, dev: dev, ino: ino, pos: Position{Dev: dev, Inode: ino}}, nil
 }

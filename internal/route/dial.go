@@ -107,7 +107,8 @@ type DialerOptions struct {
 	// call for, and --client-tls-server-name.
 	TLS remote.TLSSettings
 	// Log, if set, hears a transport's OAuth2 token refresh failures,
-	// which are alerts.
+	// which are alerts, and the warnings of the tables (duplicate keys,
+	// FILE:LINE: message) that NewDialer and every Reload open.
 	Log *slog.Logger
 	// PasswordMaps are Postfix's smtp_sasl_password_maps: logins
 	// ("username:password") by next hop, host name, or with
@@ -164,8 +165,28 @@ func NewDialer(opts DialerOptions) (*Dialer, error) {
 		}
 		fallback = append(fallback, n)
 	}
-	return &Dialer{opts: opts, router: rt, pw: pw, fallback: fallback, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
-		versions: tableVersions(rt, pw)}, nil
+	d := &Dialer{opts: opts, router: rt, pw: pw, fallback: fallback, seen: map[string]Route{}, auths: map[string]*auth.ClientLogin{},
+		versions: tableVersions(rt, pw)}
+	d.warn(rt, pw)
+	return d, nil
+}
+
+// warn logs the warnings of the tables of rt and pw to opts.Log.
+func (d *Dialer) warn(rt *Router, pw *passwords) {
+	if d.opts.Log == nil {
+		return
+	}
+	lists := [][]mapTable{rt.tmaps, rt.smaps, rt.rmaps}
+	if pw != nil {
+		lists = append(lists, pw.maps)
+	}
+	for _, l := range lists {
+		for _, m := range l {
+			for _, w := range m.t.Warnings() {
+				d.opts.Log.Warn("lookup table: " + w)
+			}
+		}
+	}
 }
 
 // Reload reads the routing tables and the transports' secrets files again.
@@ -185,6 +206,7 @@ func (d *Dialer) Reload() error {
 	d.auths = map[string]*auth.ClientLogin{}
 	d.versions = tableVersions(rt, pw)
 	d.mu.Unlock()
+	d.warn(rt, pw)
 	return nil
 }
 

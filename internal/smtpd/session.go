@@ -139,9 +139,9 @@ func (ss *session) releaseUpstream() {
 func (ss *session) keepActions(d policy.Decision) {
 	switch d.Verdict {
 	case policy.Hold:
-		ss.hold = true
+		ss.hold, ss.why = true, cmp.Or(ss.why, strings.TrimPrefix(d.Rule+": "+cmp.Or(d.Text, "HOLD"), ": "))
 	case policy.Discard:
-		ss.discard = true
+		ss.discard, ss.why = true, strings.TrimPrefix(d.Rule+": "+cmp.Or(d.Text, "DISCARD"), ": ")
 	}
 	if d.Filter != "" {
 		ss.filterTo = d.Filter
@@ -551,6 +551,12 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	for _, warn := range checks.Warnings {
 		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
+	}
+	for _, info := range checks.Info { // INFO, PASS and STRIP log what they matched, as cleanup(8) does
+		ss.s.log.Info("header_checks info", "id", w.ID(), "client", ss.client(), "info", info)
+	}
+	for _, p := range checks.Problems {
+		ss.s.log.Warn("header/body check result ignored", "id", w.ID(), "client", ss.client(), "problem", p)
 	}
 	switch checks.Verdict {
 	case headercheck.Reject:

@@ -413,6 +413,12 @@ func sameVersion(a, b os.FileInfo) bool {
 // Set holds tables opened by spec, each file opened once however many
 // specs name it. The zero Set is ready to use and safe for concurrent use.
 type Set struct {
+	// Warn, if not nil, is called with each warning (FILE:LINE: message,
+	// see Table.Warnings) of a table's contents when they come into force:
+	// when Open first opens the table and when ReloadAll reads a new
+	// version, as postmap prints them each time it reads a file.
+	Warn func(warning string)
+
 	mu     sync.Mutex
 	byKey  map[string]*Table // guarded by mu
 	tables []*Table          // guarded by mu; in the order opened
@@ -440,7 +446,18 @@ func (s *Set) Open(spec string) (*Table, error) {
 	}
 	s.byKey[key] = t
 	s.tables = append(s.tables, t)
+	s.warn(t)
 	return t, nil
+}
+
+// warn passes the warnings of t's contents in force to s.Warn.
+func (s *Set) warn(t *Table) {
+	if s.Warn == nil {
+		return
+	}
+	for _, w := range t.Warnings() {
+		s.Warn(w)
+	}
 }
 
 func dedupKey(spec string) (string, error) {
@@ -465,12 +482,17 @@ func (s *Set) Tables() []*Table {
 }
 
 // ReloadAll reloads every table (see Table.Reload) and returns the errors
-// of those that failed; their old contents stay in force.
+// of those that failed; their old contents stay in force. The warnings of
+// new contents go to s.Warn.
 func (s *Set) ReloadAll() []error {
 	var errs []error
 	for _, t := range s.Tables() {
-		if _, err := t.Reload(); err != nil {
+		changed, err := t.Reload()
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if changed {
+			s.warn(t)
 		}
 	}
 	return errs
