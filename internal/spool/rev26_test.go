@@ -1,0 +1,63 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestRev26TornHeadAcrossSector: a power loss whose lost sectors start
+// inside a record's 12-octet head (a head that straddles a sector
+// boundary) leaves that head's last octets zero, and zeros after it. That
+// record was never synced, so never acknowledged: it is a torn tail, to be
+// dropped quietly, not damage that quarantines the segment.
+func TestRev26TornHeadAcrossSector(t *testing.T) {
+	last := []*record{
+		{typ: recDone, id: "6B0252D2F906FE65"},
+		{typ: recAccepted, id: "6B0252D2F906FE66", state: Ready, envelope: testEnvelope().Marshal(), content: []byte("Subject: x\r\n\r\nbody\r\n")},
+	}
+	for _, lr := range last {
+		for p := 1; p < recHeadLen; p++ {
+			// A first record padded so that the second's head starts p
+			// octets before the sector boundary at 1024.
+			pad := &record{typ: recAccepted, id: "6B0252D2F906FE64", state: Ready, envelope: testEnvelope().Marshal()}
+			pad.content = []byte(strings.Repeat("a", 1024-p-len(pad.marshal())))
+			b := append(pad.marshal(), lr.marshal()...)
+			if len(pad.marshal()) != 1024-p {
+				t.Fatalf("pad is %d octets; want %d", len(pad.marshal()), 1024-p)
+			}
+			b = append(b, make([]byte, 4096)...)
+			clear(b[1024:])
+			got, err := readAll(b)
+			if len(got) != 1 || err != nil && !errors.Is(err, errCutShort) {
+				t.Errorf("%c record's head cut %d octets in: %d records, %v; want 1, then a record cut short or the end", lr.typ, p, len(got), err)
+			}
+		}
+	}
+}
+
+// TestRev26DamagedLengthInZerosTrailingNULs: a record whose content ends
+// in NUL octets (written before appendAt refused such records), whose
+// LENGTH is then damaged to point further into the segment's zeros. The
+// record is whole before the zeros that follow it: it must be reported as
+// damage, not dropped quietly as a torn tail.
+func TestRev26DamagedLengthInZerosTrailingNULs(t *testing.T) {
+	recs := []*record{
+		{typ: recHeader, boot: "boot"},
+		{typ: recServed, id: "6B0252D2F906FE64", state: Ready, envelope: testEnvelope().Marshal(), content: []byte("Subject: one\r\n\r\nbody\r\n")},
+		{typ: recServed, id: "6B0252D2F906FE65", state: Ready, envelope: testEnvelope().Marshal(), content: []byte("Subject: two\r\n\r\nbody\r\n" + strings.Repeat("\x00", 700))},
+	}
+	var b []byte
+	last := 0
+	for _, r := range recs {
+		last = len(b)
+		b = append(b, r.marshal()...)
+	}
+	b = append(b, make([]byte, 64<<10)...)
+	binary.BigEndian.PutUint32(b[last+4:], binary.BigEndian.Uint32(b[last+4:])+4096)
+	got, err := readAll(b)
+	if len(got) != 2 || err == nil || errors.Is(err, errCutShort) {
+		t.Errorf("%d records, %v; want 2, then a damaged record (not one cut short)", len(got), err)
+	}
+}
