@@ -170,3 +170,51 @@ func TestRev26PreallocLeavesRoom(t *testing.T) {
 		t.Errorf("preallocate filled %d bytes, free %d before, %d after; want at most an eighth of it taken", fi.Size(), before, after)
 	}
 }
+
+// TestRev26FullDiskAcrossTheZeros: a record refused for lack of space
+// where it straddles the end of a segment's zeros, part of it written: the
+// segment is cut back to the journal's end (dropping the zeros after it),
+// the journal goes on by appending, and a replay after a kill restores
+// every message acknowledged, before and after, nothing torn or corrupt.
+func TestRev26FullDiskAcrossTheZeros(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, nil)
+	j := serve(t, s)
+	if j.tmpfs {
+		t.Fatalf("%s is on tmpfs: run the test with TMPDIR on a disk", dir)
+	}
+	path := dir + "/" + journalDir + "/" + s.segments()[0]
+	fi, _ := os.Stat(path)
+	zeros := fi.Size()
+	body := "Subject: x\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"
+	n := 0
+	for j.size+30000 < zeros {
+		newMessage(t, s, body)
+		n++
+	}
+	faultAppend = func(f *os.File, b []byte, off int64) (int, error) {
+		if off+int64(len(b)) <= zeros {
+			t.Errorf("record at %d..%d within the zeros (%d)", off, off+int64(len(b)), zeros)
+		}
+		k, _ := f.WriteAt(b[:zeros-off+100], off)
+		return k, syscall.ENOSPC
+	}
+	newMessage(t, s, strings.Repeat("z", 40000)+"\r\n") // falls back to its files
+	faultAppend = nil
+	if s.journal.Load() != j {
+		t.Fatal("journal closed after a full disk; want it to go on")
+	}
+	fi, _ = os.Stat(path)
+	if fi.Size() != j.size {
+		t.Errorf("segment %d bytes after the refused record; want %d (the journal's end)", fi.Size(), j.size)
+	}
+	for range 3 {
+		newMessage(t, s, body)
+	}
+	j.kill()
+	s2, _ := Open(dir, nil)
+	rep, err := s2.Recover()
+	if err != nil || rep.Ready != n+4 || rep.TornTails != 0 || len(rep.CorruptJournals) != 0 {
+		t.Errorf("Recover = %+v, %v; want %d ready, nothing torn or corrupt", rep, err, n+4)
+	}
+}
