@@ -298,6 +298,11 @@ func (j *Journal) append(r *record) (uint64, error) {
 	return seq, err
 }
 
+// errEndsInZero: a record whose last octet is zero is not journaled
+// (appendAt); its message gets files of its own, as when the journal is
+// closed.
+var errEndsInZero = fmt.Errorf("%w: record ends in a zero octet", errJournalClosed)
+
 // appended is where appendAccepted put a record.
 type appended struct {
 	seq uint64 // its number, for waitSynced
@@ -340,6 +345,14 @@ func (j *Journal) appendAt(r *record, hold bool) (appended, *sync.WaitGroup, err
 	b, err := r.marshalTo(*bp)
 	if err != nil {
 		return appended{}, nil, fmt.Errorf("spool: journal: %w", err)
+	}
+	if b[len(b)-1] == 0 {
+		// A record cut short by a crash ends in the zeros of the
+		// sectors it did not write (readRecord): one whose own last
+		// octet is zero (a content that ends in NULs, as BDAT's may),
+		// damaged later, would read as such a torn tail and be dropped
+		// quietly. It takes the classic path instead.
+		return appended{}, nil, errEndsInZero
 	}
 	defer func() {
 		if cap(b) <= 256<<10 {

@@ -151,12 +151,22 @@ func readRecord(br *bufio.Reader, off int64) (*record, error) {
 	if err != nil {
 		return nil, errCutShort
 	}
+	// A head that straddles a sector boundary, whose sectors from that
+	// boundary on a crash did not write, ends in zeros with only zeros
+	// after it: the torn tail, like a payload cut short (tornInZeros).
+	headZeros := off + int64(len(bytes.TrimRight(head[:], "\x00")))
 	if head[0] != 'R' || head[1] != 'K' || head[3] != 0 {
+		if tornInZeros(headZeros, off+recHeadLen, off >= 0) && zeroToEnd(br) {
+			return nil, errCutShort
+		}
 		return nil, fmt.Errorf("%w: bad magic", errTorn)
 	}
 	typ := head[2]
 	size := binary.BigEndian.Uint32(head[4:])
 	if size > maxPayload {
+		if tornInZeros(headZeros, off+recHeadLen, off >= 0) && zeroToEnd(br) {
+			return nil, errCutShort
+		}
 		return nil, fmt.Errorf("%w: length %d", errTorn, size)
 	}
 	payload := make([]byte, size)
@@ -166,11 +176,18 @@ func readRecord(br *bufio.Reader, off int64) (*record, error) {
 		// In a preallocated segment a record that a crash cut short
 		// ends in the zeros that the lost sectors still hold, instead
 		// of at the end of the file.
-		nz := len(bytes.TrimRight(payload, "\x00"))
-		if !tornInZeros(off+recHeadLen+int64(nz), off+recHeadLen+int64(size), off >= 0) || !zeroToEnd(br) {
+		// The zeros may start in the head (its CRC, its LENGTH).
+		from := off + recHeadLen + int64(len(bytes.TrimRight(payload, "\x00")))
+		if from == off+recHeadLen {
+			from = headZeros
+		}
+		if !tornInZeros(from, off+recHeadLen+int64(size), off >= 0) || !zeroToEnd(br) {
 			return nil, fmt.Errorf("%w: checksum", errTorn)
 		}
-		n, err = nz, io.ErrUnexpectedEOF
+		// All of the payload: wholeLength tries the ends within its
+		// trailing zeros, which may be the content's own (a damaged
+		// LENGTH that points into the segment's zeros).
+		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
 		if wholeBefore(typ, payload[:n], want) {
