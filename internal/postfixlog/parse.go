@@ -275,14 +275,7 @@ func (e *Event) parseHeader(s string) (string, bool) {
 	if !ok || e.Host == "" {
 		return "", false
 	}
-	// BusyBox's syslogd (Alpine's, and many a small system's) writes the
-	// facility and priority between the host and the tag: "Dec  7
-	// 10:00:00 relay mail.info postfix/smtp[103]: ...". A tag holds no
-	// space, so the word is syslogd's, never Postfix's text.
-	if word, rest, ok := strings.Cut(s, " "); ok && isFacPrio(word) {
-		s = rest
-	}
-	tag, msg, ok := strings.Cut(s, ": ")
+	tag, msg, ok := strings.Cut(skipFacPrio(s), ": ") // BusyBox's "mail.info " skipped
 	if !ok || tag == "" || strings.ContainsAny(tag, " \t") {
 		return "", false
 	}
@@ -303,28 +296,6 @@ func (e *Event) parseHeader(s string) (string, bool) {
 	e.Service = tag[strings.LastIndexByte(tag, '/')+1:]
 	return msg, true
 }
-
-// isFacPrio reports whether s is BusyBox syslogd's "FACILITY.PRIORITY"
-// (parse_fac_prio_20: "mail.info", "local7.err"), or the "<N>" it writes
-// for a value without names.
-func isFacPrio(s string) bool {
-	if n, ok := strings.CutPrefix(s, "<"); ok {
-		n, ok = strings.CutSuffix(n, ">")
-		return ok && isDigits(n) && len(n) <= 3
-	}
-	fac, prio, ok := strings.Cut(s, ".")
-	return ok && facilities[fac] && priorities[prio]
-}
-
-// facilities and priorities are the names BusyBox's syslogd writes
-// (bb_facilitynames and bb_prioritynames, from syslog.h).
-var (
-	facilities = map[string]bool{"kern": true, "user": true, "mail": true, "daemon": true, "auth": true, "syslog": true,
-		"lpr": true, "news": true, "uucp": true, "cron": true, "authpriv": true, "ftp": true, "security": true, "mark": true,
-		"local0": true, "local1": true, "local2": true, "local3": true, "local4": true, "local5": true, "local6": true, "local7": true}
-	priorities = map[string]bool{"emerg": true, "panic": true, "alert": true, "crit": true, "err": true, "error": true,
-		"warn": true, "warning": true, "notice": true, "info": true, "debug": true}
-)
 
 // parse5424 reads the rest of an RFC 5424 header, after "<PRI>1 ":
 // "TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG", as rsyslog's
