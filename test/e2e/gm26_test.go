@@ -2,15 +2,18 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
@@ -142,4 +145,154 @@ func TestGM26CompanionPostfixLogrotate(t *testing.T) {
 	compWantBans(t, banLog, "203.0.113.31", "203.0.113.32")
 	matches, _ := filepath.Glob(pf.MailLogFile() + ".*")
 	t.Logf("rotated files: %q", matches)
+}
+
+// TestGM26TwoRelaysShareBans: two relays, each with its own spool, share
+// one ban file and one sender_access table ([enforce] bans and
+// sender_access). Gmail refuses a spammer's message through each at
+// about the same moment, and blocks a third client's domain through
+// each: both bans end up in the file, each relay refuses both spammers
+// within seconds (the file is re-read on the five-second timer), both
+// refuse the blocked domain, and neither writes a ban event for the
+// other's ban.
+func TestGM26TwoRelaysShareBans(t *testing.T) {
+	t.Parallel()
+	spam := foldReply("550", "5.7.1", "[192.0.2.25 12] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. Please visit https://support.google.com/mail/?p=UnsolicitedMessageError for more information.", 66)
+	domain := foldReply("550", "5.7.1", "[192.0.2.25 12] Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. To best protect our users from spam, the message has been blocked.", 66)
+	gmail := newFakeGmail(t)
+	gmail.answer("spam1@gmail.test", stData, spam)
+	gmail.answer("spam2@gmail.test", stData, spam)
+	gmail.answer("dom1@gmail.test", stData, domain)
+	gmail.answer("dom2@gmail.test", stData, domain)
+	dir := t.TempDir()
+	cfg := "[enforce]\nban_delay = \"0s\"\nbans = \"" + filepath.Join(dir, "bans") + "\"\nsender_access = \"" + filepath.Join(dir, "sender_access") + "\"\n"
+	a := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+	b := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+	type msg struct {
+		r          *relay
+		ip, from   string
+		to         string
+		wantEvents string
+	}
+	msgs := []msg{
+		{a, "127.0.26.1", "s1@spam1.example", "spam1@gmail.test", "ban"},
+		{b, "127.0.26.2", "s2@spam2.example", "spam2@gmail.test", "ban"},
+		{a, "127.0.26.3", "d1@dom1.example", "dom1@gmail.test", "block"},
+		{b, "127.0.26.4", "d2@dom2.example", "dom2@gmail.test", "block"},
+	}
+	done := make(chan error, len(msgs))
+	for _, m := range msgs {
+		go func() {
+			tx, err := sendFrom(m.r.addr(), m.ip, m.from, []string{m.to}, gmailMessage(m.from, "gm26 "+m.ip))
+			if err == nil && tx.Final.code() != 250 {
+				err = fmt.Errorf("%s: %v", m.ip, tx.Final)
+			}
+			done <- err
+		}()
+	}
+	for range msgs {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range msgs {
+		m.r.waitEvent(m.wantEvents, 20*time.Second, func(e *maillog.Entry) bool {
+			return e.Get("client") == m.ip || strings.HasSuffix(m.from, "@"+e.Get("domain"))
+		})
+	}
+	// Both relays refuse both spammers, within the reload timer.
+	deadline := time.Now().Add(15 * time.Second)
+	for _, r := range []*relay{a, b} {
+		for _, ip := range []string{"127.0.26.1", "127.0.26.2"} {
+			for {
+				c, greet, err := dialFrom(r.addr(), ip)
+				if err == nil {
+					c.Close()
+				}
+				if greet.code() == 554 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("relay %s greets banned %s with %v (%v)", r.addr(), ip, greet, err)
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+		}
+		for _, from := range []string{"x@dom1.example", "x@dom2.example"} {
+			tx, _ := sendFrom(r.addr(), "127.0.26.9", from, []string{"ok@gmail.test"}, gmailMessage(from, "after"))
+			if tx.Mail.code()/100 != 5 {
+				t.Errorf("relay %s: MAIL FROM:<%s> heard %v; want it refused (blocked)", r.addr(), from, tx.Mail)
+			}
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "bans"))
+	for _, ip := range []string{"127.0.26.1", "127.0.26.2"} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ip) + ` until=`).Match(data) {
+			t.Errorf("ban file:\n%s\nwant %s banned", data, ip)
+		}
+	}
+	access, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
+	for _, d := range []string{"dom1.example", "dom2.example"} {
+		if n := len(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(d)+`\s+REJECT`).FindAll(access, -1)); n != 1 {
+			t.Errorf("sender_access lists %s %d times; want once:\n%s", d, n, access)
+		}
+	}
+	for i, r := range []*relay{a, b} {
+		var got []string
+		for _, e := range r.events("ban") {
+			got = append(got, e.Get("client"))
+		}
+		if want := msgs[i].ip; len(got) != 1 || got[0] != want {
+			t.Errorf("relay %d wrote ban events for %q; want %s alone", i, got, want)
+		}
+	}
+}
+
+// TestGM26BanExpiresAndPersists: a ban found by Gmail's refusal takes
+// effect after [enforce] ban_delay, keeps the client out across a kill
+// -9 and a restart (the ban file), ends after ban_time (an unban line
+// with reason=expired, within five seconds), and the client is let in
+// again; its fail2ban line (ban_log) was written once, not again at the
+// restart.
+func TestGM26BanExpiresAndPersists(t *testing.T) {
+	t.Parallel()
+	spam := foldReply("550", "5.7.1", "[192.0.2.25 12] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", 66)
+	gmail := newFakeGmail(t)
+	gmail.answer("spam@gmail.test", stData, spam)
+	dir := t.TempDir()
+	banLog := filepath.Join(dir, "bans.log")
+	cfg := "[enforce]\nban_delay = \"2s\"\nban_time = \"12s\"\nban_log = \"" + banLog + "\"\n"
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg})
+	const ip = "127.0.26.20"
+	greet := func() int {
+		c, g, err := dialFrom(r.addr(), ip)
+		if err == nil {
+			c.Close()
+		}
+		return g.code()
+	}
+	start := time.Now()
+	if tx, err := sendFrom(r.addr(), ip, "s@spam.example", []string{"spam@gmail.test"}, gmailMessage("s@spam.example", "gm26 expiry")); err != nil || tx.Final.code() != 250 {
+		t.Fatalf("send: %v %v", tx.Final, err)
+	}
+	r.waitEvent("ban", 20*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == ip })
+	if code := greet(); code != 554 {
+		t.Fatalf("after the ban line, greeting %d; want 554", code)
+	}
+	r.kill()
+	r.restart()
+	if code := greet(); code != 554 {
+		t.Errorf("after a kill -9 and a restart, greeting %d; want 554 (the ban persists)", code)
+	}
+	r.waitEvent("unban", 30*time.Second, func(e *maillog.Entry) bool { return e.Get("client") == ip && e.Get("reason") == "expired" })
+	if el := time.Since(start); el < 12*time.Second {
+		t.Errorf("unbanned after %v; want at least ban_delay + ban_time", el)
+	}
+	if code := greet(); code != 220 {
+		t.Errorf("after the ban expired, greeting %d; want 220", code)
+	}
+	b, _ := os.ReadFile(banLog)
+	if n := strings.Count(string(b), "bannable "); n != 1 || !strings.HasSuffix(strings.TrimSpace(string(b)), " "+ip) {
+		t.Errorf("ban log:\n%s\nwant one bannable line for %s", b, ip)
+	}
 }
