@@ -296,3 +296,49 @@ func TestGM26BanExpiresAndPersists(t *testing.T) {
 		t.Errorf("ban log:\n%s\nwant one bannable line for %s", b, ip)
 	}
 }
+
+// TestGM26CompanionSyslogNames: a real Postfix that takes mail on a
+// second smtpd logging as postfix/submission/smtpd (master.cf's -o
+// syslog_name=postfix/submission) and delivers through a transport
+// logging as postfix-out/smtp, as multi-instance and submission set-ups
+// do. A spammer on each port is banned, a domain refused through the
+// second is blocked, a welcomelisted client on the second is spared, and
+// nothing else is sanctioned.
+func TestGM26CompanionSyslogNames(t *testing.T) {
+	t.Parallel()
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test", Decide: hostileGmailDecide})
+	sub := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	pf := companionPostfixWith(t, harness.PostfixOptions{
+		Relayhost: harness.RelayhostFor(gmail.Addr()),
+		MainCF:    []string{"relay_transport = out", "default_transport = out"},
+		MasterCF: []string{
+			sub + " inet n - n - - smtpd -o syslog_name=postfix/submission",
+			"out unix - - n - - smtp -o syslog_name=postfix-out",
+		},
+	})
+	harness.WaitPort(t, sub, 10*time.Second)
+	gm25Send(t, pf.Addr(), "203.0.113.41", "mx.one.test", "mx.one.test",
+		[]string{"MAIL FROM:<a@one.example>", "RCPT TO:<spam@gmail.test>"}, "Subject: one\r\nMessage-Id: <one@one.example>\r\n\r\nbuy\r\n")
+	gm25Send(t, sub, "203.0.113.42", "mx.two.test", "mx.two.test",
+		[]string{"MAIL FROM:<b@two.example>", "RCPT TO:<spam@gmail.test>"}, "Subject: two\r\nMessage-Id: <two@two.example>\r\n\r\nbuy\r\n")
+	gm25Send(t, sub, "203.0.113.43", "mx.three.test", "mx.three.test",
+		[]string{"MAIL FROM:<c@three.example>", "RCPT TO:<domain@gmail.test>"}, "Subject: three\r\nMessage-Id: <three@three.example>\r\n\r\nbuy\r\n")
+	gm25Send(t, sub, "198.51.100.44", "mx.partner.test", "mx.partner.test",
+		[]string{"MAIL FROM:<d@partner.example>", "RCPT TO:<spam@gmail.test>"}, "Subject: four\r\nMessage-Id: <four@partner.example>\r\n\r\nbuy\r\n")
+	compWaitCount(t, pf, `postfix-out/smtp\[\d+\]: \w+: to=<(spam|domain)@gmail\.test>, .*status=bounced`, 4, 30*time.Second)
+	log := pf.MailLog()
+	if !strings.Contains(log, "postfix/submission/smtpd[") {
+		t.Fatalf("no postfix/submission/smtpd line in the log:\n%s", log)
+	}
+	dir := t.TempDir()
+	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n198.51.100.44\n", "--trusted-upstream", "127.0.0.1")
+	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.41", "203.0.113.42")
+	access, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
+	if !regexp.MustCompile(`(?m)^three\.example\s+REJECT$`).Match(access) || regexp.MustCompile(`(?m)^(one|two|partner)\.example`).Match(access) {
+		t.Errorf("sender_access:\n%s\nwant three.example blocked alone", access)
+	}
+	compWantLines(t, out, []string{`^\S+ (spare|encapsulate|report) .*client=198\.51\.100\.44 `})
+	if strings.Contains(out, " ban client=198.51.100.44") {
+		t.Errorf("the welcomelisted client was banned:\n%s", out)
+	}
+}
