@@ -342,3 +342,73 @@ func TestGM26CompanionSyslogNames(t *testing.T) {
 		t.Errorf("the welcomelisted client was banned:\n%s", out)
 	}
 }
+
+// TestGM26RealPostfixMailRcpt: every reply of gmail-replies.md given by
+// the fake Gmail in reply to MAIL FROM, then to RCPT TO, to a private
+// Postfix relaying to it, and postfix-enforcer reading Postfix's log: no
+// content was sent, so a ban's words (about the relay's address) ban
+// nobody; a domain's block and an encapsulation hold (the message is in
+// the backup mbox); nothing else is sanctioned.
+func TestGM26RealPostfixMailRcpt(t *testing.T) {
+	t.Parallel()
+	for _, st := range []harness.Stage{stMail, stRcpt} {
+		t.Run(st.String(), func(t *testing.T) {
+			t.Parallel()
+			gmail := newFakeGmail(t)
+			dir := t.TempDir()
+			_, mbox, bcc := startCompanionBackup(t, dir)
+			pf := companionPostfixWith(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(gmail.Addr()), MainCF: bcc})
+			type sent struct{ ip, dom, from, rcpt, verdict, rule string }
+			var all []sent
+			for i, c := range pfe3Replies(t) {
+				s := sent{ip: fmt.Sprintf("203.0.113.%d", 10+i), dom: fmt.Sprintf("g26%s%d.example", st, i), rcpt: fmt.Sprintf("g26%s%d@gmail.test", st, i), verdict: c.verdict, rule: c.rule}
+				s.from = "sender@" + s.dom
+				key := s.rcpt
+				if st == stMail {
+					key = s.from
+				}
+				gmail.answer(key, st, strings.ReplaceAll(c.reply(i, s.from), "{id}", fmt.Sprintf("g26si%d", i)))
+				hostileSend(t, pf.Addr(), s.ip, "c.test", []string{"MAIL FROM:<" + s.from + ">", "RCPT TO:<" + s.rcpt + ">"}, "")
+				all = append(all, s)
+			}
+			compWaitCount(t, pf, `to=<g26\w+@gmail\.test>, relay=\S+, .*status=(bounced|deferred)`, len(all), 120*time.Second)
+			compWait(t, 20*time.Second, "the backup mbox holds every message", func() bool {
+				b, _ := os.ReadFile(mbox)
+				return bytes.Count(b, []byte("\nSubject: hostile")) >= len(all)
+			})
+			banLog, access := filepath.Join(dir, "bans.log"), filepath.Join(dir, "sender_access")
+			out := enforcerOnce(t, nil, append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), access,
+				writeFile(t, dir, "welcomelist", "192.0.2.1\n", 0o644), banLog, pf.Addr()), "-f", mbox, "--trusted-upstream", "127.0.0.1")...)
+			bans, _ := os.ReadFile(banLog)
+			blocked, _ := os.ReadFile(access)
+			for i, s := range all {
+				var acts []string
+				for _, l := range strings.Split(out, "\n") {
+					if strings.Contains(l, " to=<"+s.rcpt+">") {
+						acts = append(acts, strings.Fields(l)[1])
+					}
+				}
+				act := strings.Join(acts, ",")
+				isBanned := bytes.Contains(bans, []byte(" "+s.ip+"\n"))
+				isBlocked := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(s.dom) + `\s+REJECT`).Match(blocked)
+				var ok bool
+				switch s.verdict {
+				case "block-domain":
+					ok = act == "block-domain" && isBlocked
+				case "encapsulate":
+					ok = act == "encapsulate"
+				case "alert":
+					ok = act == "alert" || act == ""
+				default: // ban (before the content), pace, none, report
+					ok = act == "" || act == "pace" || act == "report" && s.verdict == "report"
+				}
+				if s.verdict != "block-domain" && isBlocked || isBanned {
+					ok = false
+				}
+				if !ok {
+					t.Errorf("case %d (%s %s): actions %q, banned %v, blocked %v", i, s.verdict, s.rule, act, isBanned, isBlocked)
+				}
+			}
+		})
+	}
+}
