@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -410,5 +411,89 @@ func TestGM26RealPostfixMailRcpt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGM26RealPostfixSomeRecipients: messages to three Gmail recipients
+// through a real Postfix, one refused at RCPT for itself (no such user)
+// and the other two at the end of the data for the message (spam, the
+// sender's domain, DMARC). Postfix logs a line per recipient;
+// postfix-enforcer bans the client once, blocks the domain once,
+// encapsulates a copy for each recipient the message's refusal covered
+// and none for the one refused at RCPT.
+func TestGM26RealPostfixSomeRecipients(t *testing.T) {
+	t.Parallel()
+	noUser := foldReply("550", "5.1.1", "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to https://support.google.com/mail/?p=NoSuchUser", 60)
+	byDomain := map[string]string{
+		"spam.example":   foldReply("550", "5.7.1", "[127.0.0.1 12] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. Please visit https://support.google.com/mail/?p=UnsolicitedMessageError for more information.", 70),
+		"domrep.example": foldReply("550", "5.7.1", "[127.0.0.1 12] Our system has detected that this message is likely suspicious due to the very low reputation of the sending domain. To best protect our users from spam, the message has been blocked.", 64),
+		"dmarc.example":  foldReply("550", "5.7.26", "Unauthenticated email from dmarc.example is not accepted due to domain's DMARC policy. Please contact the administrator of dmarc.example domain if this was a legitimate mail. To learn about the DMARC initiative, go to https://support.google.com/mail/?p=DmarcRejection", 55),
+	}
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
+		Decide: func(stage harness.Stage, tx harness.Transaction, arg string) harness.Response {
+			switch {
+			case stage == harness.StageRcpt && strings.HasPrefix(strings.TrimPrefix(strings.ToLower(arg), "<"), "nouser"):
+				return harness.Response{Reply: strings.ReplaceAll(noUser, "{id}", "g26nu")}
+			case stage == harness.StageEndOfData && !strings.EqualFold(tx.MailFrom, "postmaster@relay.test"):
+				_, dom, _ := strings.Cut(tx.MailFrom, "@")
+				if r, ok := byDomain[dom]; ok {
+					return harness.Response{Reply: strings.ReplaceAll(r, "{id}", "g26"+dom[:4])}
+				}
+			}
+			return harness.Response{}
+		}})
+	dir := t.TempDir()
+	_, mbox, bcc := startCompanionBackup(t, dir)
+	pf := companionPostfixWith(t, harness.PostfixOptions{Relayhost: harness.RelayhostFor(gmail.Addr()), MainCF: bcc})
+	clients := map[string]string{"spam.example": "203.0.113.51", "domrep.example": "203.0.113.52", "dmarc.example": "203.0.113.53"}
+	for _, dom := range []string{"spam.example", "domrep.example", "dmarc.example"} {
+		p := dom[:4]
+		hostileSend(t, pf.Addr(), clients[dom], "c.test", []string{"MAIL FROM:<a@" + dom + ">",
+			"RCPT TO:<nouser" + p + "@gmail.test>", "RCPT TO:<b" + p + "@gmail.test>", "RCPT TO:<c" + p + "@gmail.test>"}, "")
+	}
+	compWaitCount(t, pf, `to=<\w+@gmail\.test>, relay=\S+, .*status=bounced`, 9, 60*time.Second)
+	compWait(t, 20*time.Second, "the backup mbox holds every message", func() bool {
+		b, _ := os.ReadFile(mbox)
+		return bytes.Count(b, []byte("\nSubject: hostile")) >= 3
+	})
+	banLog, access := filepath.Join(dir, "bans.log"), filepath.Join(dir, "sender_access")
+	out := enforcerOnce(t, nil, append(enforcerArgs(pf.MailLogFile(), filepath.Join(dir, "state"), access,
+		writeFile(t, dir, "welcomelist", "192.0.2.1\n", 0o644), banLog, pf.Addr()), "-f", mbox, "--trusted-upstream", "127.0.0.1")...)
+	compWantBans(t, banLog, "203.0.113.51")
+	blocked, _ := os.ReadFile(access)
+	if n := len(regexp.MustCompile(`(?m)^domrep\.example\s+REJECT$`).FindAll(blocked, -1)); n != 1 || regexp.MustCompile(`(?m)^(spam|dmarc)\.example`).Match(blocked) {
+		t.Errorf("sender_access:\n%s\nwant domrep.example blocked once, alone", blocked)
+	}
+	count := func(re string) int { return len(regexp.MustCompile(`(?m)`+re).FindAllString(out, -1)) }
+	if n := count(`^\S+ ban `); n != 1 {
+		t.Errorf("%d ban lines; want 1:\n%s", n, out)
+	}
+	for _, rcpt := range []string{"bdmar@gmail.test", "cdmar@gmail.test"} {
+		if n := count(`^\S+ encapsulate .*to=<` + rcpt + `>`); n != 1 {
+			t.Errorf("%d encapsulate lines for %s; want 1:\n%s", n, rcpt, out)
+		}
+	}
+	if n := count(`^\S+ (ban|block-domain|encapsulate) .*to=<nouser`); n != 0 {
+		t.Errorf("an action for a recipient refused at RCPT:\n%s", out)
+	}
+	compWait(t, 20*time.Second, "the two encapsulated copies at Gmail", func() bool {
+		n := 0
+		for _, tx := range gmail.Transactions() {
+			if tx.Accepted() && bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:")) {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	time.Sleep(time.Second)
+	var copies []string
+	for _, tx := range gmail.Transactions() {
+		if tx.Accepted() && bytes.Contains(tx.Data, []byte("X-Relaykeeper-Encapsulated:")) {
+			copies = append(copies, strings.Join(tx.To(), ","))
+		}
+	}
+	slices.Sort(copies)
+	if strings.Join(copies, " ") != "bdmar@gmail.test cdmar@gmail.test" {
+		t.Errorf("encapsulated copies to %q; want one to bdmar and one to cdmar", copies)
 	}
 }
