@@ -497,3 +497,29 @@ func TestGM26RealPostfixSomeRecipients(t *testing.T) {
 		t.Errorf("encapsulated copies to %q; want one to bdmar and one to cdmar", copies)
 	}
 }
+
+// TestGM26WelcomelistedSenderAccessListed: docs/enforce.md tells how
+// relaykeeper refuses the blocked domains ("sender_restrictions =
+// [check_sender_access hash:/etc/postfix/sender_access]") and that the
+// relay refuses its enforcer's table's domains for every client but the
+// welcomelist's. With the enforcer's table also named in
+// sender_restrictions, as the page shows, a welcomelisted partner whose
+// domain a spammer had blocked is still served; any other client sending
+// as that domain is refused.
+func TestGM26WelcomelistedSenderAccessListed(t *testing.T) {
+	t.Parallel()
+	gmail := newFakeGmail(t)
+	dir := t.TempDir()
+	access := writeFile(t, dir, "sender_access", "# blocked by the enforcer\npartner.example REJECT\n", 0o644)
+	cfg := "[enforce]\nban_delay = \"0s\"\nsender_access = \"" + access + "\"\n" +
+		"[policy]\nsender_restrictions = [\"check_sender_access hash:" + access + "\"]\n"
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{config: cfg, welcome: "127.0.26.50\n"})
+	tx, err := sendFrom(r.addr(), "127.0.26.50", "a@partner.example", []string{"x@gmail.test"}, gmailMessage("a@partner.example", "gm26 partner"))
+	if err != nil || heardReply(tx).code() != 250 {
+		t.Errorf("the welcomelisted partner heard %v (%v); want its mail taken", heardReply(tx), err)
+	}
+	tx, _ = sendFrom(r.addr(), "127.0.26.51", "a@partner.example", []string{"x@gmail.test"}, gmailMessage("a@partner.example", "gm26 other"))
+	if c := heardReply(tx).code(); c/100 != 5 {
+		t.Errorf("another client sending as partner.example heard %v; want it refused", heardReply(tx))
+	}
+}
