@@ -303,8 +303,10 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// A null sender with neither a client nor pickup's line: a
 		// notice Postfix made itself (bounce, delay, postmaster). Or
 		// one of ours: an encapsulated copy or a report, submitted
-		// from --sender over loopback (--smtp).
-		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
+		// from --sender over loopback (--smtp). A message none of
+		// whose lines the log held (postfix-enforcer started after
+		// them) is of an unknown client, not Postfix's.
+		Own:  r.From == "" && r.FromKnown && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
 		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done}
 	pl := enforce.Decide(c.policy, rf)
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),

@@ -61,3 +61,49 @@ func TestGM26BanLineFitsBusyBox(t *testing.T) {
 		}
 	}
 }
+
+// TestGM26UnknownMessageNotPostfixs: a refusal of a message none of whose
+// lines the log holds (postfix-enforcer started after them, with
+// --from-end, or on a log rotated and compressed meanwhile: on its first
+// start, every deferred message in Postfix's queue) was reported as "the
+// relay's own message (a notice)": Postfix's bounce. Its client is
+// unknown, and the report says so; a real notice (qmgr's from=<> and
+// bounce's line) is still Postfix's own.
+func TestGM26UnknownMessageNotPostfixs(t *testing.T) {
+	var lines revEnf2Sink
+	w := enforce.NewBanWriter(&lines, nil, nil, nil)
+	var out strings.Builder
+	c := New(Options{SenderAccess: filepath.Join(t.TempDir(), "sender_access"), SMTP: "127.0.0.1:1", Sender: "postmaster@relay.test"},
+		enforce.Policy{Rules: enforce.DefaultRules()}, &postfixlog.Tracker{Reinjection: postfixlog.ReinjectNever},
+		w, maillog.New(&out), nil)
+	reply := fmt.Sprintf(unsolicited, "u1")
+	delivery := func(q string) string {
+		return "Nov 22 10:00:03 mx1 postfix/smtp[105]: " + q + ": to=<u1@gmail.test>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=2, delays=0/0/1/1, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: " + reply + " (in reply to end of DATA command))"
+	}
+	c.Line(delivery("4C0001ABC1"))
+	// Postfix's own notice: cleanup, bounce and qmgr logged it.
+	c.Line("Nov 22 10:00:04 mx1 postfix/cleanup[101]: 4C0002ABC2: message-id=<n@mx1>")
+	c.Line("Nov 22 10:00:04 mx1 postfix/bounce[106]: 4C0001ABC1: sender non-delivery notification: 4C0002ABC2")
+	c.Line("Nov 22 10:00:04 mx1 postfix/qmgr[102]: 4C0002ABC2: from=<>, size=900, nrcpt=1 (queue active)")
+	c.Line(delivery("4C0002ABC2"))
+	w.Flush()
+	got := out.String()
+	var unknown, notice string
+	for _, l := range strings.Split(got, "\n") {
+		switch {
+		case strings.Contains(l, "queue=4C0001ABC1"):
+			unknown = l
+		case strings.Contains(l, "queue=4C0002ABC2"):
+			notice = l
+		}
+	}
+	if !strings.Contains(unknown, " report ") || strings.Contains(unknown, "own message") || !strings.Contains(unknown, "client is unknown") {
+		t.Errorf("the unknown message's line: %q; want a report that its client is unknown", unknown)
+	}
+	if !strings.Contains(notice, " report ") || !strings.Contains(notice, "own message") {
+		t.Errorf("the notice's line: %q; want a report of the relay's own message", notice)
+	}
+	if len(lines) != 0 {
+		t.Errorf("ban lines %q; want none", lines)
+	}
+}
