@@ -2,9 +2,14 @@ package enforce
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // gm26Fold is text broken into Gmail's lines of at most width characters
@@ -82,4 +87,45 @@ func TestGM26GmailForms(t *testing.T) {
 		}
 	}
 	t.Logf("%d forms classified", n)
+}
+
+// TestGM26FilterBusyBoxSyslog: BusyBox's syslogd writes the facility and
+// priority between the host and the tag ("relay user.notice
+// relay-enforcer[812]: bannable ..."), where fail2ban's common prefix
+// expects the tag: the shipped filter found no ban line in such a log,
+// and postfix-enforcer's bans (sent to syslog) were never enforced. Lines
+// of other programs still ban nothing.
+func TestGM26FilterBusyBoxSyslog(t *testing.T) {
+	bin, err := exec.LookPath("fail2ban-regex")
+	if err != nil {
+		harness.Missing(t, "fail2ban-regex not installed (scripts/test-deps.sh)")
+	}
+	common := "/etc/fail2ban/filter.d/common.conf"
+	if _, err := os.Stat(common); err != nil {
+		harness.Missing(t, "fail2ban's %s is missing", common)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "filter.d"), 0o755)
+	for src, dst := range map[string]string{common: "common.conf", fail2banFilterFile: "relaykeeper.conf"} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "filter.d", dst), data, 0o644)
+	}
+	log := filepath.Join(dir, "messages")
+	os.WriteFile(log, []byte(
+		"Nov 22 10:00:10 relay user.notice relay-enforcer[812]: bannable gmail-unsolicited queue 4ABC123DEF to bob@gmail.com 203.0.113.6\n"+
+			"Nov 22 10:00:11 relay mail.info relay-enforcer[812]: bannable gmail-unsolicited queue 4ABC123DF0 to bob@gmail.com 2001:db8:1:2::7\n"+
+			"Nov 22 10:00:11 relay mail.info relay-enforcer[812]: bannable-network gmail-unsolicited queue 4ABC123DF0 to bob@gmail.com 2001:db8:1:2::/64\n"+
+			"Nov 22 10:00:12 relay relay-enforcer[812]: bannable gmail-unsolicited queue 4ABC123DF1 to bob@gmail.com 203.0.113.8\n"+
+			"Nov 22 10:00:13 relay user.notice sshd[99]: bannable x 198.51.100.98\n"+
+			"Nov 22 10:00:13 relay x.y relay-enforcer[812]: bannable x 198.51.100.99\n"), 0o644)
+	out, err := exec.Command(bin, "-o", "ip", log, filepath.Join(dir, "filter.d", "relaykeeper.conf")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	if got, want := strings.Join(strings.Fields(string(out)), " "), "203.0.113.6 2001:db8:1:2::7 2001:db8:1:2::/64 203.0.113.8"; got != want {
+		t.Errorf("fail2ban-regex found %q; want %q", got, want)
+	}
 }
