@@ -29,6 +29,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
@@ -301,8 +303,10 @@ func (c *Companion) refusal(r postfixlog.Refusal) {
 		// A null sender with neither a client nor pickup's line: a
 		// notice Postfix made itself (bounce, delay, postmaster). Or
 		// one of ours: an encapsulated copy or a report, submitted
-		// from --sender over loopback (--smtp).
-		Own:  r.From == "" && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
+		// from --sender over loopback (--smtp). A message none of
+		// whose lines the log held (postfix-enforcer started after
+		// them) is of an unknown client, not Postfix's.
+		Own:  r.From == "" && r.FromKnown && !r.Local && r.ClientIP == "" && r.OrigQueueID == "" || c.own(r),
 		From: r.From, To: []string{r.To}, Upstream: up, UpstreamIP: relayIP(r.Relay), Done: done}
 	pl := enforce.Decide(c.policy, rf)
 	c.log.Debug("refusal", "queue", r.QueueID, "to", r.To, "client", r.ClientIP, "verdict", pl.Verdict.String(),
@@ -394,7 +398,7 @@ func (c *Companion) ban(a *action) {
 	if c.opts.Test {
 		return
 	}
-	reason := fmt.Sprintf("%s queue %s to %s", ruleName(a.pl.Verdict), a.r.QueueID, a.r.To)
+	reason := fmt.Sprintf("%s queue %s to %s", ruleName(a.pl.Verdict), a.r.QueueID, banRecipient(a.r.To))
 	c.bans.Add(c.now().Add(c.opts.BanDelay), enforce.BanEvent{Client: a.pl.Client, Net: c.banNet(a), Reason: reason,
 		Rule: a.pl.Verdict.Rule, ID: a.r.QueueID, Reply: a.r.Reply})
 }
@@ -508,6 +512,36 @@ func (c *Companion) logAction(a *action) {
 // banNet is the network a ban of the action's client covers.
 func (c *Companion) banNet(a *action) netip.Prefix {
 	return enforce.BanNet(a.pl.Client, c.opts.BanWidth, c.opts.Spare)
+}
+
+// maxBanRecipient is how much of the refused recipient the ban line
+// names. The line goes to syslog, and BusyBox's syslogd keeps 256 bytes
+// of a message by default, its header included ("<13>Dec  7 10:00:10
+// relay-enforcer[4194304]: ", 45 bytes): with the keyword, a rule's name,
+// the queue id and an IPv6 address the line stays within them.
+const maxBanRecipient = 64
+
+// banRecipient is the recipient as the ban line names it: text the client
+// chose, so cut to maxBanRecipient bytes, and with no space in it. A
+// syslog daemon that cut the line within a longer recipient dropped the
+// client's address that ends it (the spammer was not banned), and one
+// that cut it right after " 198.51.100.7" in a quoted recipient had
+// fail2ban ban that address (its filter bans the line's last word).
+func banRecipient(to string) string {
+	to = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return '?'
+		}
+		return r
+	}, to)
+	if len(to) > maxBanRecipient {
+		cut := maxBanRecipient - len("...")
+		for cut > 0 && !utf8.RuneStart(to[cut]) {
+			cut--
+		}
+		to = to[:cut] + "..."
+	}
+	return to
 }
 
 func ruleName(v enforce.Verdict) string {

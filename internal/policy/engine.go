@@ -406,6 +406,7 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 			}
 		}
 		rule := name + " " + args[0]
+		spare := list != mailList && name == "check_sender_access" && e.enforcerTable(args[0])
 		if name == "check_reverse_client_hostname_access" {
 			e.needsNames.Store(true)
 		}
@@ -430,6 +431,9 @@ func (e *Engine) compile(list int, name string, args []string) (restriction, err
 					v, found = m.LookupClient(netip.Addr{}, req.Helo)
 				}
 			case "check_sender_access":
+				if spare && e.opts.MailExempt != nil && e.opts.MailExempt.Welcome(req.ClientIP, req.ClientName) {
+					return Decision{} // the enforcer's blocks never touch it
+				}
 				key := req.Sender
 				if key == "" {
 					key = "<>"

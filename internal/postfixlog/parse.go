@@ -275,7 +275,7 @@ func (e *Event) parseHeader(s string) (string, bool) {
 	if !ok || e.Host == "" {
 		return "", false
 	}
-	tag, msg, ok := strings.Cut(s, ": ")
+	tag, msg, ok := strings.Cut(skipFacPrio(s), ": ") // BusyBox's "mail.info " skipped
 	if !ok || tag == "" || strings.ContainsAny(tag, " \t") {
 		return "", false
 	}

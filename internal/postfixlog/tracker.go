@@ -34,8 +34,11 @@ type Refusal struct {
 	// filter), and no line links the copy to the client's original.
 	Reinjected string
 	From       string
-	To         string
-	MessageID  string
+	// FromKnown: the message's sender was logged (qmgr's from=, or
+	// amavis's): From "" is then the null sender, not an unknown one.
+	FromKnown bool
+	To        string
+	MessageID string
 	// Relay is the relay as logged, "host[ip]:port".
 	Relay     string
 	RelayHost string
@@ -534,7 +537,7 @@ func (t *Tracker) fill(r *Refusal, m *message) {
 	if !t.linked(m) && m.Local && m.Unlinked != "" {
 		r.Reinjected = m.Unlinked
 	}
-	r.From, r.MessageID = m.From, m.MessageID
+	r.From, r.MessageID, r.FromKnown = m.From, m.MessageID, m.HasFrom || m.From != ""
 	r.OrigQueueID = ""
 	if t.linked(m) {
 		r.OrigQueueID = m.Origin.QueueID

@@ -43,7 +43,7 @@ func TestTrackerThroughAmavis(t *testing.T) {
 	reply := "550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 for more information. x - gsmtp"
 	base := Refusal{
 		QueueID: "5D0E1985119", ClientIP: "203.0.113.7", ClientName: "mail.spammer.example", OrigQueueID: "4C2B7985118",
-		From: "bob@spammer.example", To: "carol@gmail.com", MessageID: "20261122.ABC@spammer.example",
+		From: "bob@spammer.example", FromKnown: true, To: "carol@gmail.com", MessageID: "20261122.ABC@spammer.example",
 		Relay: "gmail-smtp-in.l.google.com[142.250.102.27]:25", RelayHost: "gmail-smtp-in.l.google.com",
 		Reply: reply, Stage: "end-of-data", Status: "bounced", DSN: "5.7.1",
 	}

@@ -103,7 +103,11 @@ func TestRevPFE3RelayEveryReply(t *testing.T) {
 }
 
 // relayEveryReply is TestRevPFE3RelayEveryReply for cases.
-func relayEveryReply(t *testing.T, cases []pfe3Reply) {
+func relayEveryReply(t *testing.T, cases []pfe3Reply) { relayEveryReplyBy(t, cases, sendFrom) }
+
+// relayEveryReplyBy is relayEveryReply with the clients sending each
+// message by send (sendFrom's shape: DATA, or BDAT).
+func relayEveryReplyBy(t *testing.T, cases []pfe3Reply, send func(addr, ip, from string, to []string, body string) (transaction, error)) {
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
 		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n"
 	welcome := "127.0.5.0/24\n127.0.7.0/24\n"
@@ -145,7 +149,7 @@ func relayEveryReply(t *testing.T, cases []pfe3Reply) {
 			ids := make([]string, len(cases))
 			for i := range cases {
 				w := m.who(i)
-				tx, err := sendFrom(r.addr(), w.ip, w.from, []string{w.to}, gmailMessage(w.from, fmt.Sprintf("%s case %d", m.name, i)))
+				tx, err := send(r.addr(), w.ip, w.from, []string{w.to}, gmailMessage(w.from, fmt.Sprintf("%s case %d", m.name, i)))
 				if err != nil {
 					t.Fatalf("case %d: send: %v", i, err)
 				}
