@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestLo26RestoreSyncsFiles: queue restore renamed a quarantined
@@ -45,5 +46,52 @@ func TestLo26RestoreSyncsFiles(t *testing.T) {
 	}
 	if files != 2 {
 		t.Errorf("Restore fsynced %d files; want 2 (the content and the envelope)", files)
+	}
+}
+
+// TestLo26RecoveryLeavesOtherProgramsFiles: with the spool in a
+// directory other programs use too (E-MailRelay's guide runs
+// "--spool-dir /tmp"), recovery moved their old report.content and
+// app.envelope into .quarantine as torn messages. It now sets aside only
+// files named as a message is, by relaykeeper or by E-MailRelay.
+func TestLo26RecoveryLeavesOtherProgramsFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-3 * time.Hour)
+	files := map[string]bool{ // name: set aside
+		"report.content":                      false,
+		"app.envelope":                        false,
+		"cache.1.content":                     false,
+		"emailrelay.x.1.2.content":            false,
+		"emailrelay.123.1700000000.1.content": true,
+		"0123456789ABCDEF.content":            true,
+		"FEDCBA9876543210.envelope":           true,
+	}
+	for n := range files {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte("not mail\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	rep, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, aside := range files {
+		_, inSpool := os.Lstat(filepath.Join(dir, n))
+		_, inQuarantine := os.Lstat(filepath.Join(dir, quarantineDir, n))
+		if aside && (inSpool == nil || inQuarantine != nil) {
+			t.Errorf("%s: not set aside; want it in quarantine", n)
+		}
+		if !aside && (inSpool != nil || inQuarantine == nil) {
+			t.Errorf("%s: moved (report %v); want it left where it is", n, rep)
+		}
+	}
+	if len(rep.Quarantined) != 3 || rep.InUse != 4 {
+		t.Errorf("report %v; want 3 quarantined, 4 left alone", rep)
 	}
 }
