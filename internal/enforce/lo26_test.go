@@ -1,0 +1,58 @@
+package enforce
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestLo26WelcomelistHalfWritten: a writer that truncates the welcomelist
+// and then writes it (a configuration tool, "cat >", tee) shows a shorter
+// list for a moment, one that ends on a line boundary when it writes line
+// by line. A look then put the shorter list in force: 192.0.2.1, whose
+// line was not yet written, lost its exemption, and a refusal of its mail
+// in the next seconds banned it. A new version is now put in force only
+// once it has been left alone for settleTime: a look before that keeps
+// the list in force, and Reload (SIGHUP) waits for the writer to finish.
+func TestLo26WelcomelistHalfWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "welcomelist")
+	writeWelcome(t, path, "10.0.0.0/8\n192.0.2.1\n")
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(path, old, old)
+	w, err := OpenWelcomelist(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.file.checkEvery = 0 // every use looks at the file
+	late := netip.MustParseAddr("192.0.2.1")
+
+	// The writer has written its first line.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("10.0.0.0/8\n")
+	if !w.Welcome(late, "") {
+		t.Errorf("Welcome(%s) = false while the file is half written; want the list in force", late)
+	}
+	// SIGHUP now: Reload waits for the writer's second line.
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		f.WriteString("192.0.2.1\n198.51.100.7\n")
+		close(done)
+	}()
+	changed, err := w.Reload()
+	<-done
+	if !changed || err != nil {
+		t.Errorf("Reload() = %v, %v; want true, nil", changed, err)
+	}
+	for _, a := range []string{"10.1.2.3", "192.0.2.1", "198.51.100.7"} {
+		if !w.Welcome(netip.MustParseAddr(a), "") {
+			t.Errorf("after Reload: Welcome(%s) = false; want the whole file in force", a)
+		}
+	}
+}
