@@ -56,3 +56,25 @@ func TestLo26LongUpstreamReply(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestLo26TLSHandshakeFollowsIdleTimeout: a client that sends STARTTLS
+// and then nothing held its connection for a fixed 30 s, whatever
+// --idle-timeout said (Postfix bounds it with smtpd_starttls_timeout,
+// 300 s like smtpd_timeout). The handshake now has the idle timeout: with
+// --idle-timeout 2 the stalled client is cut after about 2 s.
+func TestLo26TLSHandshakeFollowsIdleTimeout(t *testing.T) {
+	t.Parallel()
+	_, _, pem := certFiles(t, t.TempDir())
+	r := startRelay(t, "127.0.0.1", "--as-server", "--server-tls", "--server-tls-certificate", pem,
+		"--idle-timeout", "2", "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+	c := mustDial(t, r.addr(), "127.0.0.1")
+	mustCmd(t, c, "250", "EHLO client.e2e.test")
+	mustCmd(t, c, "220", "STARTTLS")
+	start := time.Now()
+	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 1)
+	_, err := c.conn.Read(buf) // the server's close, or our deadline
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("stalled TLS handshake cut after %v (%v); want about the idle timeout, 2s", took.Round(time.Second), err)
+	}
+}
