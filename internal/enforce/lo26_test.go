@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -54,5 +55,41 @@ func TestLo26WelcomelistHalfWritten(t *testing.T) {
 		if !w.Welcome(netip.MustParseAddr(a), "") {
 			t.Errorf("after Reload: Welcome(%s) = false; want the whole file in force", a)
 		}
+	}
+}
+
+// TestLo26HoldPendingOwnedAsBans: a relay run by hand as root wrote
+// .enforce/hold-pending 0600 and root's, beside a ban file it gives the
+// directory's owner: the relay run again as its own user (systemd's
+// User=) could not read it, and held nothing of what a crash left in
+// flight. The file now gets the ban file's mode (0640) and owner.
+func TestLo26HoldPendingOwnedAsBans(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a file another user's")
+	}
+	dir := filepath.Join(t.TempDir(), ".enforce")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 65534, 65534
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	bans, err := OpenBans(filepath.Join(dir, "bans"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Enforcer{Bans: bans}
+	e.banMu.Lock()
+	e.holdPending = map[string]netip.Addr{"0123456789ABCDEF": netip.MustParseAddr("192.0.2.7")}
+	e.savePendingLocked()
+	e.banMu.Unlock()
+	fi, err := os.Stat(e.pendingFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != uid || st.Gid != gid || fi.Mode().Perm() != 0o640 {
+		t.Errorf("hold-pending: owner %d:%d, mode %v; want %d:%d, 0640 (as the ban file)", st.Uid, st.Gid, fi.Mode().Perm(), uid, gid)
 	}
 }
