@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,49 @@ func TestLo26WideNetworksWarned(t *testing.T) {
 		}
 		if tc.warn != "" && (!strings.Contains(got, "level=WARN") || !strings.Contains(got, tc.warn) || !strings.Contains(got, "open relay")) {
 			t.Errorf("mynetworks %v: log %q; want a warning saying %q", tc.nets, got, tc.warn)
+		}
+	}
+}
+
+// trustedNets is a "server none" file's trust, as auth.Secrets lists it.
+type trustedNets []netip.Prefix
+
+func (t trustedNets) Trusted(ip netip.Addr) (string, bool) {
+	for _, p := range t {
+		if p.Contains(ip) {
+			return "lab", true
+		}
+	}
+	return "", false
+}
+
+func (t trustedNets) TrustedNetworks() []netip.Prefix { return t }
+
+// TestLo26WideServerNoneWarned: E-MailRelay's "server none 0.0.0.0/1"
+// and "server none 128.0.0.0/1" trust every client as *.*.*.* does, which
+// is refused without an address verifier, yet started without a word. It
+// is warned about as a wide mynetworks is; with a verifier, which decides
+// what trusted clients may send (E-MailRelay's guide), it is not.
+func TestLo26WideServerNoneWarned(t *testing.T) {
+	halves := trustedNets{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
+	for _, tc := range []struct {
+		trusted  trustedNets
+		verifier bool
+		warn     bool
+	}{
+		{halves, false, true},
+		{halves, true, false},
+		{trustedNets{netip.MustParsePrefix("192.168.0.0/16")}, false, false},
+	} {
+		var buf bytes.Buffer
+		opts := Options{Trusted: tc.trusted, RemoteClients: true, Log: slog.New(slog.NewTextHandler(&buf, nil)),
+			Relay: []string{"permit_mynetworks", "reject_unauth_destination"}}
+		if tc.verifier {
+			opts.Verifier = AddressVerifier{}
+		}
+		New(opts)
+		if got := strings.Contains(buf.String(), `\"server none\" lines trust`); got != tc.warn {
+			t.Errorf("server none %v, verifier %v: log %q; want a warning: %v", tc.trusted, tc.verifier, buf.String(), tc.warn)
 		}
 	}
 }

@@ -40,7 +40,9 @@ const (
 // of IPv6 in total; "" when it is less. 0.0.0.0/0 and ::/0 are refused
 // (ParseNetworks), but halves (0.0.0.0/1 with 128.0.0.0/1), 2000::/3 or
 // ::ffff:0:0/96 trust as much, and with --remote-clients make an open
-// relay. Only networks and addresses written in the setting or its files
+// relay. The networks of the secrets file's "server none" lines count
+// too, unless an address verifier decides what trusted clients may send.
+// Only networks and addresses written in the setting or its files
 // count (a lookup table's keys are not listed); a negation is not
 // subtracted, so a list that carves its exceptions out of a wide network
 // is warned about too.
@@ -55,10 +57,23 @@ func (e *Engine) WideNetworks() string {
 		}
 	}
 	ps = append(ps, e.opts.MyNetworks...)
-	return wideNetworks(ps)
+	// E-MailRelay's "server none" lines trust as mynetworks does where
+	// everyoneTrusted would refuse them all: no address verifier.
+	who := "mynetworks trusts "
+	if t, ok := e.opts.Trusted.(interface{ TrustedNetworks() []netip.Prefix }); ok && e.opts.Verifier == nil {
+		if tn := t.TrustedNetworks(); len(tn) > 0 {
+			ps, who = append(ps, tn...), "mynetworks and the secrets file's \"server none\" lines trust "
+		}
+	}
+	if w := wideNetworks(ps); w != "" {
+		return who + w
+	}
+	return ""
 }
 
-// wideNetworks is WideNetworks for the trusted networks ps.
+// wideNetworks says how much public space the trusted networks ps hold
+// when it is too much ("86% of the Internet ... to relay anywhere: ..."),
+// else "".
 func wideNetworks(ps []netip.Prefix) string {
 	var v4 []netip.Prefix
 	var v6 []netip.Prefix
@@ -84,7 +99,7 @@ func wideNetworks(ps []netip.Prefix) string {
 	if len(wide) == 0 {
 		return ""
 	}
-	return "mynetworks trusts " + strings.Join(wide, " and ") + " to relay anywhere: any of them that can connect (--remote-clients) may use this relay as an open relay; list the networks that are really yours"
+	return strings.Join(wide, " and ") + " to relay anywhere: any of them that can connect (--remote-clients) may use this relay as an open relay; list the networks that are really yours"
 }
 
 // outermost drops the prefixes that another one of ps holds: what is left
