@@ -50,3 +50,34 @@ func utf16be(s string) []byte {
 	}
 	return b
 }
+
+// TestLo26AnonymousScopes: E-MailRelay's --anonymous=vrfy,server,client
+// asks for what relaykeeper always does (VRFY answers 252, a greeting
+// without the software's name, no AUTH= on outbound MAIL), yet every
+// --anonymous was refused, stopping the start of an E-MailRelay command
+// line or configuration file that had it. Those scopes are now taken; the
+// content scope, and a bare --anonymous, which leave the Received header
+// out, are still refused, saying why.
+func TestLo26AnonymousScopes(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want string // in the error; "" for none
+	}{
+		{"--anonymous=vrfy,server,client", ""},
+		{"--anonymous=server", ""},
+		{"-A", "Received header"},
+		{"--anonymous", "Received header"},
+		{"--anonymous=vrfy,content", "Received header"},
+		{"--anonymous=vfry", "unknown scope"},
+	} {
+		_, err := ParseSwitches([]string{"--as-server", tc.arg})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("ParseSwitches(%s) = %v; want an error saying %q", tc.arg, err, tc.want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "emailrelay.conf")
+	os.WriteFile(path, []byte("as-server\nanonymous vrfy,server\n"), 0o644)
+	if _, _, err := switchFileArgs(path); err != nil {
+		t.Errorf("switchFileArgs(anonymous vrfy,server) = %v; want it taken", err)
+	}
+}
