@@ -93,3 +93,31 @@ func TestLo26HoldPendingOwnedAsBans(t *testing.T) {
 		t.Errorf("hold-pending: owner %d:%d, mode %v; want %d:%d, 0640 (as the ban file)", st.Uid, st.Gid, fi.Mode().Perm(), uid, gid)
 	}
 }
+
+// TestLo26WelcomeNotBlockedWhileSettling: Reload (SIGHUP, and the rules
+// file's reload timer) waits for a file being written to settle; it held
+// the file's lock meanwhile, so every use of the list in force (an
+// enforcement decision) waited up to the settle time with it.
+func TestLo26WelcomeNotBlockedWhileSettling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "welcomelist")
+	writeWelcome(t, path, "10.0.0.0/8\n")
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(path, old, old)
+	w, err := OpenWelcomelist(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.file.checkEvery = time.Hour // uses look at nothing
+	if err := os.WriteFile(path, []byte("10.0.0.0/8\n192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { w.Reload(); close(done) }()
+	time.Sleep(100 * time.Millisecond) // Reload is waiting now
+	start := time.Now()
+	w.Welcome(netip.MustParseAddr("10.1.2.3"), "")
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("Welcome took %v while Reload waited for the file; want at once", took)
+	}
+	<-done
+}

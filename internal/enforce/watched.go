@@ -107,17 +107,17 @@ func (w *watched[T]) Reload() (changed bool, err error) { return w.reload(true) 
 // reload is Reload; without wait, a version not yet settled is left for
 // a later look (the value's users do not wait on a writer).
 func (w *watched[T]) reload(wait bool) (changed bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	for i := 0; ; i++ {
+		w.mu.Lock()
 		changed, again, err := w.reloadOnce()
+		w.mu.Unlock()
 		if again == 0 {
 			return changed, err
 		}
 		if !wait || i == maxSettleWaits {
 			return false, nil
 		}
-		w.sleep(again)
+		w.sleep(again) // without the lock: the value in force stays usable
 	}
 }
 
