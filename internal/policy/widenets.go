@@ -172,9 +172,9 @@ func publicCount(ps, not []netip.Prefix, unit int) uint64 {
 
 // share is n of total as a percentage, or a fraction when that is small.
 func share(n, total uint64) string {
-	if pct := float64(n) / float64(total) * 100; pct >= 1 {
+	pct := float64(n) / float64(total) * 100
+	if pct >= 1 {
 		return fmt.Sprintf("%.0f%%", pct)
-	} else {
-		return fmt.Sprintf("%.2g%%", pct)
 	}
+	return fmt.Sprintf("%.2g%%", pct)
 }
