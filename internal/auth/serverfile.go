@@ -135,6 +135,9 @@ func (f *ServerFile) APOPSecret(user string) (string, bool) { return f.Secrets()
 // EveryoneTrusted is Secrets.EveryoneTrusted of the version in force.
 func (f *ServerFile) EveryoneTrusted() string { return f.Secrets().EveryoneTrusted() }
 
+// TrustedNetworks is Secrets.TrustedNetworks of the version in force.
+func (f *ServerFile) TrustedNetworks() []netip.Prefix { return f.Secrets().TrustedNetworks() }
+
 // Trusted is Secrets.Trusted of the version in force.
 func (f *ServerFile) Trusted(ip netip.Addr) (keyword string, ok bool) {
 	return f.Secrets().Trusted(ip)

@@ -40,6 +40,19 @@ func (s *Secrets) EveryoneTrusted() string {
 	return ""
 }
 
+// TrustedNetworks lists the networks the server none lines trust, for the
+// policy's warning about trust wider than a /8 of public space.
+func (s *Secrets) TrustedNetworks() []netip.Prefix {
+	if s == nil {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(s.trust))
+	for _, t := range s.trust {
+		out = append(out, t.prefix)
+	}
+	return out
+}
+
 // parseAddressPattern reads the address of a server none line: an address
 // (192.0.2.1, 2001:db8::1), a CIDR prefix (192.168.0.0/24, fd00::/8; host
 // bits are cleared), or an E-MailRelay wildcard of four dotted parts whose

@@ -462,6 +462,9 @@ func (p *switchParser) switches() []Switch {
 			Help:  "print the version and exit",
 			parse: p.flag(&p.version)},
 
+		{Long: "anonymous", Short: "A", OptArg: "SCOPES", Group: groupPolicy,
+			Help:  "E-MailRelay's --anonymous=vrfy,server,client, which is what relaykeeper always does (VRFY answers 252, the greeting names no software, outbound MAIL carries no AUTH=); content, and a bare --anonymous, which leave the Received header out, are refused",
+			parse: anonymousScopes},
 		{Long: "no-daemon", Short: "t", Group: groupCompat, parse: ignored},
 		// E-MailRelay's --forward-to-some is what relaykeeper always does:
 		// the recipients the upstream accepted are sent, and only the

@@ -193,6 +193,29 @@ func syslogFacility(val string) (func(*Config), error) {
 	return func(c *Config) { c.Log.Syslog, c.Log.NoSyslog = map[bool]string{true: "mail"}[on], !on }, nil
 }
 
+// anonymousScopes reads E-MailRelay's --anonymous=SCOPE,...: vrfy, server
+// and client ask for what relaykeeper always does; content (no Received
+// header), and a bare --anonymous, which means every scope, cannot be
+// had, and are refused rather than ignored.
+func anonymousScopes(val string) (func(*Config), error) {
+	if on, err := strconv.ParseBool(val); err == nil {
+		if !on {
+			return nil, nil
+		}
+		return nil, errors.New("E-MailRelay's switch is not supported: a bare --anonymous (every scope) leaves the Received header out, which relaykeeper cannot; --anonymous=vrfy,server,client is what relaykeeper always does")
+	}
+	for _, scope := range strings.Split(val, ",") {
+		switch strings.TrimSpace(scope) {
+		case "vrfy", "server", "client":
+		case "content":
+			return nil, errors.New("E-MailRelay's switch is not supported with content: the Received header cannot be left out; --anonymous=vrfy,server,client is what relaykeeper always does")
+		default:
+			return nil, fmt.Errorf("unknown scope %q: want vrfy, server or client, separated by commas", scope)
+		}
+	}
+	return nil, nil
+}
+
 // flag is an on/off switch that is not a setting (--help, --version).
 func (p *switchParser) flag(dst *bool) func(string) (func(*Config), error) {
 	return func(val string) (func(*Config), error) {
@@ -523,7 +546,6 @@ func LetterSets(fs *flag.FlagSet, args []string) ([]string, error) {
 // name and letter, with what to do instead.
 var notTaken = []struct{ long, short, instead string }{
 	{"user", "u", "relaykeeper never changes user: start it as the user it should run as (etc/relaykeeper.service has User=relaykeeper)"},
-	{"anonymous", "A", "the Received header cannot be left out (VRFY already says nothing: 252)"},
 	{"dont-serve", "x", "use --as-client, or --no-smtp with --forward"},
 	{"delivery-dir", "", "relaykeeper delivers nothing to local mailboxes: use --pop with --pop-by-name and the copy: filter"},
 	{"forward-to-all", "", "relaykeeper cannot fail a message's other recipients because one was refused: each recipient has its own status"},

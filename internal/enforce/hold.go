@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"errors"
 	"io"
 	"net/netip"
 	"os"
@@ -169,7 +170,11 @@ func (e *Enforcer) savePendingLocked() {
 		lines = append(lines, id+" "+ip.String()+"\n")
 	}
 	slices.Sort(lines)
-	err := safefile.Replace(path, safefile.Options{Perm: 0o600}, func(w io.Writer) error {
+	// As the ban file beside it: root ("sudo relaykeeper ...", a relay
+	// run by hand) leaves it the directory's owner's, so that the relay
+	// run as its own user reads it after a restart.
+	opts := safefile.Options{Perm: 0o640, Owner: safefile.DirOwner(filepath.Dir(path))}
+	err := safefile.Replace(path, opts, func(w io.Writer) error {
 		_, err := io.WriteString(w, strings.Join(lines, ""))
 		return err
 	})
@@ -182,6 +187,9 @@ func (e *Enforcer) savePendingLocked() {
 func (e *Enforcer) loadPendingLocked() {
 	data, err := os.ReadFile(e.pendingFile())
 	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			e.log().Warn("messages to hold after a restart not read; those a crash left in flight may be delivered", "err", err)
+		}
 		return
 	}
 	for line := range strings.Lines(string(data)) {

@@ -24,7 +24,11 @@ type watched[T any] struct {
 	devices    bool // a character device (/dev/null) reads as the file
 	parse      func(name string, data []byte) (T, error)
 	now        func() time.Time
+	sleep      func(time.Duration)
 	checkEvery time.Duration
+	// settle is how long a new version must have been left alone
+	// before it is put in force (see settled).
+	settle time.Duration
 
 	// report, if set, hears of each new version read: err nil when it is
 	// in force, else why the old one stays. Set before the value is used.
@@ -41,7 +45,8 @@ type watched[T any] struct {
 // refuse the start with. With devices, a character device (/dev/null) is
 // read as a file is.
 func openWatched[T any](what, path string, devices bool, parse func(string, []byte) (T, error)) (*watched[T], error) {
-	w := &watched[T]{what: what, path: path, devices: devices, parse: parse, now: time.Now, checkEvery: welcomeCheckEvery}
+	w := &watched[T]{what: what, path: path, devices: devices, parse: parse, now: time.Now, sleep: time.Sleep,
+		checkEvery: welcomeCheckEvery, settle: settleTime}
 	v, fi, err := w.load()
 	if err != nil {
 		return nil, err
@@ -56,25 +61,75 @@ func (w *watched[T]) get() T {
 	due := w.now().Sub(w.checked) >= w.checkEvery || w.now().Before(w.checked)
 	w.mu.Unlock()
 	if due {
-		w.Reload() // a bad version's error waits for the next SIGHUP's caller
+		w.reload(false) // a bad version's error waits for the next SIGHUP's caller
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.cur
 }
 
+// settleTime is how long a new version of a watched file must have been
+// left alone (its modification time that far behind the clock, and no
+// change while it is read) before it is put in force. A writer that
+// truncates the file and then writes it ("cat >", tee, an editor that
+// keeps the inode, a configuration tool writing line by line) shows a
+// shorter file for a moment: read then, a welcomelist without its last
+// lines took those clients' exemption away, and a refusal of their mail
+// banned them. The writers that do this write the whole file within
+// milliseconds; one slower than settleTime (a person typing into
+// "cat >") is not told from an edit, but its file is whole once it ends.
+const settleTime = time.Second
+
+// maxSettleWaits bounds how often Reload waits for a file that keeps
+// changing (a writer still going): then it leaves the version in force,
+// and the next look tries again.
+const maxSettleWaits = 3
+
+// settled reports how long to wait before fi, a version of the file, has
+// been left alone for w.settle; 0 when it has. A modification time in the
+// future (a clock set back, a touch -d) is taken as settled, or such a
+// file would never be read.
+func (w *watched[T]) settled(fi os.FileInfo) time.Duration {
+	age := w.now().Sub(fi.ModTime())
+	if age < 0 || age >= w.settle {
+		return 0
+	}
+	return w.settle - age
+}
+
 // Reload reads the file again if it changed, and reports whether a new
 // version is in force; with a bad line the old one stays and the error
-// (FILE:LINE: ...) is returned on each call until the file changes.
-func (w *watched[T]) Reload() (changed bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// (FILE:LINE: ...) is returned on each call until the file changes. A
+// version changed less than settleTime ago is waited for (a SIGHUP right
+// after an edit puts the edit in force).
+func (w *watched[T]) Reload() (changed bool, err error) { return w.reload(true) }
+
+// reload is Reload; without wait, a version not yet settled is left for
+// a later look (the value's users do not wait on a writer).
+func (w *watched[T]) reload(wait bool) (changed bool, err error) {
+	for i := 0; ; i++ {
+		w.mu.Lock()
+		changed, again, err := w.reloadOnce()
+		w.mu.Unlock()
+		if again == 0 {
+			return changed, err
+		}
+		if !wait || i == maxSettleWaits {
+			return false, nil
+		}
+		w.sleep(again) // without the lock: the value in force stays usable
+	}
+}
+
+// reloadOnce is one look at the file; again, if not 0, is how long to
+// wait for a new version to settle, as nothing was read.
+func (w *watched[T]) reloadOnce() (changed bool, again time.Duration, err error) {
 	w.checked = w.now()
 	fi, err := os.Stat(w.path)
 	if err != nil {
 		// Removed, or a dangling link: said once, the version read
 		// before stays.
-		return false, w.refuse(nil, fmt.Errorf("enforce: %s: %w", w.what, err))
+		return false, 0, w.refuse(nil, fmt.Errorf("enforce: %s: %w", w.what, err))
 	}
 	if sameFileVersion(fi, w.version) {
 		if w.failedErr != nil && w.failedVer == nil {
@@ -85,20 +140,29 @@ func (w *watched[T]) Reload() (changed bool, err error) {
 				w.report(w.path, nil)
 			}
 		}
-		return false, nil
+		return false, 0, nil
 	}
 	if w.failedVer != nil && sameFileVersion(fi, w.failedVer) {
-		return false, w.failedErr
+		return false, 0, w.failedErr
+	}
+	if d := w.settled(fi); d > 0 {
+		return false, d, nil
 	}
 	v, fi, err := w.load()
+	if fi != nil {
+		// Changed while it was read: a writer is at work.
+		if after, err := os.Stat(w.path); err == nil && !sameFileVersion(fi, after) {
+			return false, w.settle, nil
+		}
+	}
 	if err != nil {
-		return false, w.refuse(fi, err)
+		return false, 0, w.refuse(fi, err)
 	}
 	w.cur, w.version, w.failedVer, w.failedErr = v, fi, nil, nil
 	if w.report != nil {
 		w.report(w.path, nil)
 	}
-	return true, nil
+	return true, 0, nil
 }
 
 // refuse keeps err, why the version fi (nil: a file not looked at or not

@@ -247,6 +247,9 @@ func New(opts Options) (*Engine, error) {
 		errs = append(errs, err)
 	}
 	e.named.Store(named)
+	if w := e.WideNetworks(); w != "" {
+		opts.Log.Warn("policy: " + w)
+	}
 	if err := e.everyoneTrustedError(); err != nil {
 		errs = append(errs, err)
 	}

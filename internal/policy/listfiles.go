@@ -86,5 +86,8 @@ func (e *Engine) ReloadLists() error {
 	}
 	e.loader.failed = nil
 	e.named.Store(l)
+	if w := e.WideNetworks(); w != "" {
+		e.opts.Log.Warn("policy: " + w)
+	}
 	return nil
 }

@@ -235,6 +235,9 @@ func (sh Shown) WriteText(w io.Writer) {
 	for _, r := range m.Recipients {
 		field("recipient", strings.TrimRight(fmt.Sprintf("%s %s %s", r.Status, angle(r.Addr), r.Reply), " "))
 	}
+	for _, l := range m.Local {
+		field("to-local", l+" (E-MailRelay's local mailbox; not forwarded)")
+	}
 	if sh.Served {
 		field("files", "none yet: served from the relay's journal")
 	} else {

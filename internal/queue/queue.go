@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,14 +34,21 @@ type Message struct {
 	Size    int64     `json:"size"`
 	Arrival time.Time `json:"arrival,omitzero"`
 	// Sender is the envelope sender without angle brackets, empty for <>.
-	Sender      string      `json:"sender"`
-	Recipients  []Recipient `json:"recipients"`
-	Attempts    int         `json:"attempts"`
-	NextAttempt time.Time   `json:"next_attempt,omitzero"`
-	LastReply   string      `json:"last_reply,omitempty"`
-	Client      string      `json:"client,omitempty"`
-	Helo        string      `json:"helo,omitempty"`
-	Auth        string      `json:"auth,omitempty"`
+	Sender     string      `json:"sender"`
+	Recipients []Recipient `json:"recipients"`
+	// Local are E-MailRelay's To-Local lines: mailbox names its address
+	// verifier gave local recipients, kept for its local delivery and
+	// never forwarded.
+	Local []string `json:"local,omitempty"`
+	// Attempts counts the failed attempts: relaykeeper's count, or the
+	// X-MailRelay-Reason lines E-MailRelay appends at each failure, if
+	// more.
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastReply   string    `json:"last_reply,omitempty"`
+	Client      string    `json:"client,omitempty"`
+	Helo        string    `json:"helo,omitempty"`
+	Auth        string    `json:"auth,omitempty"`
 	// StaleClaim: the message is claimed, but the forwarder that
 	// claimed it died (nobody holds its lock); retry and flush take it.
 	StaleClaim bool `json:"stale_claim,omitempty"`
@@ -243,7 +251,7 @@ func view(env *spool.Envelope, st spool.State) Message {
 		State:       st.String(),
 		Arrival:     env.Arrival,
 		Sender:      env.From,
-		Attempts:    env.Attempts,
+		Attempts:    max(env.Attempts, reasonCount(env.Reasons)),
 		NextAttempt: env.NextAttempt,
 		LastReply:   env.LastReply,
 		Client:      env.Client,
@@ -254,10 +262,24 @@ func view(env *spool.Envelope, st spool.State) Message {
 	for _, r := range env.Recipients {
 		m.Recipients = append(m.Recipients, Recipient{Addr: r.Addr, Status: string(r.Status), Reply: r.Reply})
 	}
+	m.Local = slices.Clone(env.Local)
 	if m.LastReply == "" {
 		m.LastReply = lastReason(env.Reasons)
 	}
 	return m
+}
+
+// reasonCount counts the X-MailRelay-Reason lines: one for each attempt
+// that failed, as E-MailRelay (and its resubmit script, which stops at 5)
+// counts them.
+func reasonCount(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "X-MailRelay-Reason:") {
+			n++
+		}
+	}
+	return n
 }
 
 // lastReason is the text of the last X-MailRelay-Reason line: all that a

@@ -136,12 +136,18 @@ func (r Reply) Clip(n int) Reply {
 	return r
 }
 
-// maxLines bounds a reply: a server that sends more is broken or hostile.
+// maxLines bounds the lines of a reply that are kept. A server may send
+// more (a 3,000-line 550 has been seen): the rest are read, checked and
+// dropped, as Postfix's smtp client reads a reply to its last line and
+// keeps line_length_limit of its text (smtp_chat_resp), so that the code
+// is acted on. Refused, such a reply would defer the message for good.
+// The caller bounds the reading in time (one deadline for the reply).
 const maxLines = 100
 
 // Add appends one line as read from the wire, without its line end
 // ("550-5.7.1 text"), and reports whether more lines follow. Every line
-// must carry the first line's code. On an error r is unchanged. Every
+// must carry the first line's code; lines past maxLines are checked, not
+// kept. On an error r is unchanged. Every
 // octet that is not printable (a control character, DEL, an octet that is
 // not part of a valid UTF-8 character) becomes '?', as Postfix's smtp
 // client censors a server's reply (smtp_chat_resp), so that no server can
@@ -149,7 +155,7 @@ const maxLines = 100
 // line, an envelope or a delivery status notification.
 func (r *Reply) Add(line string) (more bool, err error) {
 	line = printable(line)
-	if len(line) < 3 || len(r.Lines) >= maxLines {
+	if len(line) < 3 {
 		return false, fmt.Errorf("reply: malformed line %q", clip(line))
 	}
 	code, err := strconv.Atoi(line[:3])
@@ -168,7 +174,9 @@ func (r *Reply) Add(line string) (more bool, err error) {
 		text = line[4:]
 	}
 	r.Code = code
-	r.Lines = append(r.Lines, text)
+	if len(r.Lines) < maxLines {
+		r.Lines = append(r.Lines, text)
+	}
 	if len(r.Lines) == 1 {
 		r.Enhanced = parseEnhanced(text)
 	}

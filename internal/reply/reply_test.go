@@ -57,13 +57,26 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v; want an error", in, r)
 		}
 	}
-	long := make([]string, maxLines+1)
+}
+
+// TestLo26LongReplyKeptBounded: a reply of more than 100 lines (a
+// 3,000-line 550 from an upstream) was malformed, so a message the
+// upstream refused for good was deferred for good. It is read to its last
+// line, its code acted on, and its first 100 lines kept; a bad line past
+// the hundredth is still an error.
+func TestLo26LongReplyKeptBounded(t *testing.T) {
+	long := make([]string, 3000)
 	for i := range long {
-		long[i] = "250-x"
+		long[i] = "550-5.7.1 line"
 	}
-	long[maxLines] = "250 x"
+	long[len(long)-1] = "550 5.7.1 last"
+	r, err := Parse(long)
+	if err != nil || r.Code != 550 || r.Enhanced != "5.7.1" || len(r.Lines) != maxLines {
+		t.Errorf("Parse(%d lines) = code %d %q, %d lines, %v; want 550 5.7.1, %d lines kept", len(long), r.Code, r.Enhanced, len(r.Lines), err, maxLines)
+	}
+	long[2000] = "250-x"
 	if _, err := Parse(long); err == nil {
-		t.Errorf("Parse(%d lines) succeeded; want an error past %d", len(long), maxLines)
+		t.Errorf("Parse(%d lines, line 2001 of another code) succeeded; want an error", len(long))
 	}
 }
 

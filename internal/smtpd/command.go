@@ -47,7 +47,8 @@ const (
 	maxAuthLine = 12288
 	// defaultJunkLimit is Postfix's smtpd_junk_command_limit.
 	defaultJunkLimit = 100
-	// handshakeTimeout bounds a TLS handshake.
+	// handshakeTimeout bounds a TLS handshake when the session has no
+	// idle timeout (handshakeLimit).
 	handshakeTimeout = 30 * time.Second
 )
 
@@ -197,13 +198,25 @@ func newCommandConn(srv *Server, nc net.Conn) *commandConn {
 		// waits for the client's hello under this read deadline: the
 		// greeting is written at once (Write), not queued until go-smtp
 		// has set its own read deadline.
-		nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		nc.SetReadDeadline(time.Now().Add(srv.handshakeLimit()))
 		c.cur = tls.Server(c.underTLS(), srv.opts.TLSConfig)
 		c.handshake = true
 	}
 	c.br = srv.getReader(replyFlusher{c})
 	srv.track(c)
 	return c
+}
+
+// handshakeLimit bounds a TLS handshake (STARTTLS's, or implicit TLS's
+// before the greeting): the session's idle timeout, as a client silent
+// in the handshake is as idle as one silent between commands (Postfix's
+// smtpd_starttls_timeout is smtpd_timeout's 300 s by default), or
+// handshakeTimeout when the session has none.
+func (srv *Server) handshakeLimit() time.Duration {
+	if d := srv.opts.IdleTimeout; d > 0 {
+		return d
+	}
+	return handshakeTimeout
 }
 
 // readBufSize is the client read buffer: a command line, or a block of
@@ -1161,7 +1174,7 @@ func (c *commandConn) startTLS() error {
 		c.srv.log.Info("plain text after STARTTLS discarded", "client", c.RemoteAddr().String(), "bytes", c.br.Buffered())
 	}
 	tc := tls.Server(c.underTLS(), c.srv.opts.TLSConfig)
-	c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.Conn.SetDeadline(time.Now().Add(c.srv.handshakeLimit()))
 	if err := tc.Handshake(); err != nil {
 		c.srv.log.Info("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
 		return err

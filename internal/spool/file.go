@@ -146,6 +146,16 @@ func (s *Spool) syncFile(f *os.File) error {
 	return f.Sync()
 }
 
+// syncNamed fsyncs the file at path.
+func (s *Spool) syncNamed(path string) error {
+	f, err := openFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return s.syncFile(f)
+}
+
 // What an fsync was of, for a SyncObserver.
 const (
 	SyncFile    = "file"

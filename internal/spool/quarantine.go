@@ -180,6 +180,16 @@ func (s *Spool) Restore(id string) (from, to State, err error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return from, to, ErrBusy
 	}
+	// An administrator has typically just edited these files (repair,
+	// then restore): their data must be on disk before the renames make
+	// them a message again, or a power loss after "restored" leaves an
+	// empty content or a cut envelope.
+	if err := s.syncFile(lock); err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
+	if err := s.syncNamed(filepath.Join(dir, id+stateSuffix[from])); err != nil {
+		return from, to, fmt.Errorf("spool: %w", err)
+	}
 	if err := rename(filepath.Join(dir, id+".content"), s.contentPath(id)); err != nil {
 		return from, to, fmt.Errorf("spool: %w", err)
 	}

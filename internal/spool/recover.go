@@ -18,7 +18,9 @@ type RecoveryReport struct {
 	Quarantined         []string // torn or unacknowledged messages moved aside
 	// InUse counts the messages left alone: locked by a live worker,
 	// another program's receipt that may be under way (foreignReceipt),
-	// or one whose envelope could not be read (an I/O error).
+	// one whose envelope could not be read (an I/O error), or files
+	// that recovery would set aside but whose name is not a message id
+	// (spoolID): another program's, in a shared directory.
 	InUse int
 	// Reasons says why each quarantined message was moved aside.
 	Reasons map[string]string
@@ -34,6 +36,15 @@ type RecoveryReport struct {
 }
 
 func (r *RecoveryReport) quarantined(s *Spool, id, why string) {
+	if !spoolID(id) {
+		// Not a name this spool or E-MailRelay gives a message: the
+		// spool may be a directory other programs use too
+		// (E-MailRelay's guide runs "--spool-dir /tmp"), and their
+		// report.content or app.envelope are theirs, not torn mail.
+		s.log.Info("spool: files not named as a message are left alone", "id", id, "reason", why)
+		r.InUse++
+		return
+	}
 	if !s.quarantine(id, why) {
 		return // left in place, and logged: not reported as set aside
 	}
@@ -382,6 +393,26 @@ func (s *Spool) foreignReceipt(id string) bool {
 		}
 	}
 	return false
+}
+
+// spoolID reports whether id is of a form a message gets in a spool:
+// relaykeeper's (ownID) or E-MailRelay's (emailrelay.PID.SECONDS.SEQ, its
+// own and emailrelay-submit's). Recovery sets aside only messages so
+// named.
+func spoolID(id string) bool {
+	if ownID(id) {
+		return true
+	}
+	f := strings.Split(id, ".")
+	if len(f) != 4 || f[0] != "emailrelay" {
+		return false
+	}
+	for _, n := range f[1:] {
+		if n == "" || strings.Trim(n, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // ownID reports whether id is of the form relaykeeper gives its messages
