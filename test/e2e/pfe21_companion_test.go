@@ -43,7 +43,7 @@ func TestPfe21HostileIPv6AndNames(t *testing.T) {
 			t.Errorf("postfix-enforcer's output holds %q:\n%s", bad, out)
 		}
 	}
-	compWantBans(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
+	compWantBanSet(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
 
 	// The same log again, as a new file (restored from a backup, or
 	// rewritten by an editor): a restart reads it from its start, and
@@ -62,7 +62,7 @@ func TestPfe21HostileIPv6AndNames(t *testing.T) {
 	if strings.Contains(again, " ban ") {
 		t.Errorf("the replayed log banned again:\n%s", again)
 	}
-	compWantBans(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
+	compWantBanSet(t, filepath.Join(dir, "bans.log"), "2001:db8::66", "203.0.113.91")
 
 	bin, err := exec.LookPath("fail2ban-regex")
 	if err != nil {
