@@ -33,16 +33,11 @@ func switchFileArgs(path string) (args, from []string, err error) {
 	}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
-		if strings.HasPrefix(sc.Text(), "\xff\xfe") || strings.HasPrefix(sc.Text(), "\xfe\xff") || strings.ContainsRune(sc.Text(), 0) {
-			// Notepad's "Unicode": every switch would be refused in
-			// words that show NUL bytes and half a byte-order mark.
-			return nil, nil, fmt.Errorf("%s:%d: the file is UTF-16 (or holds NUL bytes), not text E-MailRelay or relaykeeper read: save it as UTF-8", path, n)
-		}
 		line := strings.TrimSpace(sc.Text())
 		if n == 1 { // a Windows editor's byte-order mark
 			line = strings.TrimPrefix(line, "\ufeff")
 		}
-		if strings.ContainsRune(line, 0) {
+		if strings.ContainsRune(line, 0) || strings.HasPrefix(line, "\xff\xfe") || strings.HasPrefix(line, "\xfe\xff") {
 			// Windows' "Unicode": every other byte a NUL, which the
 			// report would otherwise print to the terminal.
 			return nil, nil, fmt.Errorf("%s:%d: the file holds NUL bytes: it is probably UTF-16 (Windows' \"Unicode\"); save it as UTF-8", path, n)
