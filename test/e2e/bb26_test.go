@@ -23,36 +23,7 @@ import (
 // had acknowledged stayed stuck until someone freed room by hand. It must
 // start, forward, and so make room.
 func TestBB26FullSpoolStartsAndDrains(t *testing.T) {
-	if os.Geteuid() != 0 {
-		needFor(t, "a tmpfs spool", fmt.Errorf("needs root"))
-	}
-	mnt, err := os.MkdirTemp("/var/tmp", "bb26-full")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "bb26", mnt).CombinedOutput(); err != nil {
-		needFor(t, "a tmpfs", fmt.Errorf("%v: %s", err, out))
-	}
-	t.Cleanup(func() {
-		exec.Command("umount", mnt).Run()
-		os.Remove(mnt)
-	})
-	spool := filepath.Join(mnt, "spool")
-	store := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool)
-	if _, err := sendMail(store.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: bb26 full\r\n\r\nkept\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	store.stop(20 * time.Second)
-	fill(t, filepath.Join(mnt, "filler"))
-
-	up := harness.NewFakeSMTP(t, harness.Script{})
-	fwd := startRelay(t, "127.0.0.1", "--as-server", "--forward", "--forward-to", up.Addr(), "--interface", "127.0.0.1",
-		"--spool-dir", spool)
-	txs := up.WaitTransactions(t, 1, 20*time.Second)
-	if !txs[0].Accepted() || !strings.Contains(string(txs[0].Data), "Subject: bb26 full") {
-		t.Errorf("upstream got %+v; want the stored message", txs[0])
-	}
-	fwd.stop(20 * time.Second)
+	bb26FullThenDrain(t, "size=1m", "bb26 full", func(mnt string) { fill(t, filepath.Join(mnt, "filler")) })
 }
 
 // TestBB26NoInodesStartsAndDrains: a spool whose file system has no inode
@@ -65,14 +36,29 @@ func TestBB26FullSpoolStartsAndDrains(t *testing.T) {
 // enforcer's directory, which this store-only spool never got, needs an
 // inode of its own.)
 func TestBB26NoInodesStartsAndDrains(t *testing.T) {
+	bb26FullThenDrain(t, "size=16m,nr_inodes=64", "bb26 inodes", func(mnt string) {
+		for i := range 1000 {
+			f, err := os.Create(filepath.Join(mnt, fmt.Sprintf("inode-%d", i)))
+			if err != nil {
+				break
+			}
+			f.Close()
+		}
+	}, "--no-enforce")
+}
+
+// bb26FullThenDrain stores a message with a store-only relay on a tmpfs
+// mounted with opts, fills the file system with full, and checks that a
+// relay started with forwarding (and args) forwards the message.
+func bb26FullThenDrain(t *testing.T, opts, subject string, full func(mnt string), args ...string) {
 	if os.Geteuid() != 0 {
 		needFor(t, "a tmpfs spool", fmt.Errorf("needs root"))
 	}
-	mnt, err := os.MkdirTemp("/var/tmp", "bb26-inodes")
+	mnt, err := os.MkdirTemp("/var/tmp", "bb26-full")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,nr_inodes=64", "bb26", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "bb26", mnt).CombinedOutput(); err != nil {
 		needFor(t, "a tmpfs", fmt.Errorf("%v: %s", err, out))
 	}
 	t.Cleanup(func() {
@@ -81,23 +67,17 @@ func TestBB26NoInodesStartsAndDrains(t *testing.T) {
 	})
 	spool := filepath.Join(mnt, "spool")
 	store := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool)
-	if _, err := sendMail(store.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: bb26 inodes\r\n\r\nkept\r\n"); err != nil {
+	if _, err := sendMail(store.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: "+subject+"\r\n\r\nkept\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	store.stop(20 * time.Second)
-	for i := range 1000 {
-		f, err := os.Create(filepath.Join(mnt, fmt.Sprintf("inode-%d", i)))
-		if err != nil {
-			break
-		}
-		f.Close()
-	}
+	full(mnt)
 
 	up := harness.NewFakeSMTP(t, harness.Script{})
-	fwd := startRelay(t, "127.0.0.1", "--as-server", "--forward", "--forward-to", up.Addr(), "--no-enforce",
-		"--interface", "127.0.0.1", "--spool-dir", spool)
+	fwd := startRelay(t, "127.0.0.1", append([]string{"--as-server", "--forward", "--forward-to", up.Addr(),
+		"--interface", "127.0.0.1", "--spool-dir", spool}, args...)...)
 	txs := up.WaitTransactions(t, 1, 20*time.Second)
-	if !txs[0].Accepted() || !strings.Contains(string(txs[0].Data), "Subject: bb26 inodes") {
+	if !txs[0].Accepted() || !strings.Contains(string(txs[0].Data), "Subject: "+subject) {
 		t.Errorf("upstream got %+v; want the stored message", txs[0])
 	}
 	fwd.stop(20 * time.Second)
