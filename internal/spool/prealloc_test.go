@@ -118,6 +118,24 @@ func TestPreallocTornAtEverySector(t *testing.T) {
 	for i := range recs[len(recs)-2].content {
 		recs[len(recs)-2].content[i] = 'a' + byte(i%26)
 	}
+	tornAtEverySector(t, recs, 0)
+	var all []byte
+	for _, r := range recs {
+		all = append(all, r.marshal()...)
+	}
+	all = append(all, make([]byte, 4096)...)
+	got, err := readAll(all)
+	if len(got) != len(recs) || err != nil {
+		t.Errorf("whole journal and its zeros: %d records, %v; want %d, nil", len(got), err, len(recs))
+	}
+}
+
+// tornAtEverySector writes recs and zeros after them, and for each sector
+// from the one at from on, zeroes that sector and all after it: the
+// journal must read as the records whole before it, then a record cut
+// short or the end. It returns how many such journals it read.
+func tornAtEverySector(t *testing.T, recs []*record, from int) int {
+	t.Helper()
 	var all []byte
 	var ends []int
 	for _, r := range recs {
@@ -125,7 +143,9 @@ func TestPreallocTornAtEverySector(t *testing.T) {
 		ends = append(ends, len(all))
 	}
 	all = append(all, make([]byte, 4096)...)
-	for cut := 0; cut < ends[len(ends)-1]; cut += 512 {
+	n := 0
+	for cut := from; cut < ends[len(ends)-1]; cut += 512 {
+		n++
 		b := append([]byte(nil), all...)
 		clear(b[cut:])
 		got, err := readAll(b)
@@ -134,11 +154,8 @@ func TestPreallocTornAtEverySector(t *testing.T) {
 			whole++
 		}
 		if len(got) != whole || err != nil && !errors.Is(err, errCutShort) {
-			t.Errorf("sectors from %d zero: %d records, %v; want %d, then a record cut short or the end", cut, len(got), err, whole)
+			t.Fatalf("sectors from %d zero: %d records, %v; want %d, then a record cut short or the end", cut, len(got), err, whole)
 		}
 	}
-	got, err := readAll(all)
-	if len(got) != len(recs) || err != nil {
-		t.Errorf("whole journal and its zeros: %d records, %v; want %d, nil", len(got), err, len(recs))
-	}
+	return n
 }

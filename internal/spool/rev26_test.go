@@ -116,26 +116,7 @@ func TestRev26TornSuffixRandom(t *testing.T) {
 			c[len(c)-1] = '\n'
 			recs = append(recs, &record{typ: recServed, id: "6B0252D2F906FE64", state: Ready, envelope: []byte("e"), content: c})
 		}
-		var all []byte
-		var ends []int
-		for _, r := range recs {
-			all = append(all, r.marshal()...)
-			ends = append(ends, len(all))
-		}
-		all = append(all, make([]byte, 2048)...)
-		for cut := 512; cut < ends[len(ends)-1]; cut += 512 {
-			cases++
-			b := append([]byte(nil), all...)
-			clear(b[cut:])
-			got, err := readAll(b)
-			whole := 0
-			for whole < len(ends) && ends[whole] <= cut {
-				whole++
-			}
-			if len(got) != whole || err != nil && !errors.Is(err, errCutShort) {
-				t.Fatalf("sectors from %d zero: %d records, %v; want %d, then a record cut short or the end", cut, len(got), err, whole)
-			}
-		}
+		cases += tornAtEverySector(t, recs, 512)
 	}
 	t.Logf("%d torn journals read", cases)
 }
