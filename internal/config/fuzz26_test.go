@@ -1,0 +1,38 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFuzz26NestedInlineTables: a value of inline tables nested 50,000
+// deep ("x = {a={a=...1}}", 150 KB), which took the TOML parser more than
+// 7 GB and minutes, is refused at once with its file and line; braces in
+// strings and comments do not count, and a config's own inline tables
+// still load.
+func TestFuzz26NestedInlineTables(t *testing.T) {
+	const n = 50000
+	deep := writeFile(t, "# ok\nx = "+strings.Repeat("{a=", n)+"1"+strings.Repeat("}", n)+"\n")
+	start := time.Now()
+	_, err := Load(deep)
+	if err == nil || !strings.Contains(err.Error(), deep+":2: more than 64 inline tables") || time.Since(start) > 5*time.Second {
+		t.Errorf("Load of inline tables %d deep: %.300v after %v; want a quick refusal at line 2", n, err, time.Since(start))
+	}
+	// Closed braces do not add up, however many there are.
+	flat := writeFile(t, "[policy.restriction_classes]\n"+
+		"c1 = [\"permit\"]\n[log]\nverbose = true\n")
+	if _, err := Load(flat); err != nil {
+		t.Errorf("Load of a plain config: %v", err)
+	}
+	braces := strings.Repeat("{", 100)
+	fine := writeFile(t, "domain = \""+braces+"\"\n# "+braces+"\n[policy]\nrelay_domains = ['"+braces+"', \"\"\"\n"+braces+"\n\"\"\"]\n")
+	if _, err := Load(fine); err != nil && strings.Contains(err.Error(), "inline tables") {
+		t.Errorf("braces in strings and comments counted: %v", err)
+	}
+	many := writeFile(t, "log = { verbose = true }\n"+
+		strings.Repeat("# {}\n", 200))
+	if _, err := Load(many); err != nil && strings.Contains(err.Error(), "inline tables") {
+		t.Errorf("one inline table refused: %v", err)
+	}
+}
