@@ -3,6 +3,7 @@ package headercheck
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,4 +102,15 @@ func flatten(err error) []error {
 		}
 	}
 	return []error{err}
+}
+
+// TestFuzz26LongSpecClipped: a header_checks value of a megabyte (a file
+// pasted into the config by mistake) is quoted clipped in the error.
+func TestFuzz26LongSpecClipped(t *testing.T) {
+	for _, spec := range []string{strings.Repeat("x", 1<<20), "pcre:{" + strings.Repeat("x", 1<<20)} {
+		_, err := Open(spec, "")
+		if err == nil || len(err.Error()) > 1000 {
+			t.Errorf("Open(%d bytes): error of %d bytes: %.200q", len(spec), len(fmt.Sprint(err)), fmt.Sprint(err))
+		}
+	}
 }
