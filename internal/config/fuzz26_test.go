@@ -36,3 +36,14 @@ func TestFuzz26NestedInlineTables(t *testing.T) {
 		t.Errorf("one inline table refused: %v", err)
 	}
 }
+
+// TestFuzz26SwitchFileLongLine: E-MailRelay's switch file with a line of a
+// megabyte is refused with the file and that line's number, not with
+// bufio's "token too long" and no line.
+func TestFuzz26SwitchFileLongLine(t *testing.T) {
+	path := writeFile(t, "as-server\n# comment\nport "+strings.Repeat("9", 1<<20)+"\nverbose\n")
+	_, _, err := switchFileArgs(path)
+	if err == nil || err.Error() != path+":3: a line longer than 65536 bytes" {
+		t.Errorf("switchFileArgs of a file with a megabyte line 3: %v", err)
+	}
+}

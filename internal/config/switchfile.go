@@ -2,6 +2,7 @@ package config
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -31,7 +32,8 @@ func switchFileArgs(path string) (args, from []string, err error) {
 		byName[s.Long] = s
 	}
 	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if n == 1 { // a Windows editor's byte-order mark
 			line = strings.TrimPrefix(line, "\ufeff")
@@ -71,7 +73,11 @@ func switchFileArgs(path string) (args, from []string, err error) {
 		args, from = append(args, arg), append(from, fmt.Sprintf("%s:%d", path, n))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			// No switch's value is this long; the file is not a switch file.
+			return nil, nil, fmt.Errorf("%s:%d: a line longer than %d bytes", path, n, bufio.MaxScanTokenSize)
+		}
+		return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
 	}
 	return args, from, nil
 }
