@@ -47,3 +47,20 @@ func TestFuzz26SwitchFileLongLine(t *testing.T) {
 		t.Errorf("switchFileArgs of a file with a megabyte line 3: %v", err)
 	}
 }
+
+// TestFuzz26SwitchFileManyLines: a switch file of 20,000 lines reads in
+// moments (each line's switches were parsed again with every later line:
+// minutes), and a refused line among them is still named.
+func TestFuzz26SwitchFileManyLines(t *testing.T) {
+	many := strings.Repeat("interface 127.0.0.1\n", 20000)
+	path := writeFile(t, "as-server\n"+many)
+	start := time.Now()
+	if _, _, err := switchFileArgs(path); err != nil || time.Since(start) > 10*time.Second {
+		t.Errorf("switchFileArgs of 20,001 lines: %v after %v", err, time.Since(start))
+	}
+	bad := writeFile(t, "as-server\n"+many+"as-proxy smarthost:25\n"+many)
+	_, _, err := switchFileArgs(bad)
+	if err == nil || !strings.HasPrefix(err.Error(), bad+":20002: ") {
+		t.Errorf("switchFileArgs with a second mode at line 20002: %v", err)
+	}
+}
