@@ -64,3 +64,20 @@ func TestFuzz26SwitchFileManyLines(t *testing.T) {
 		t.Errorf("switchFileArgs with a second mode at line 20002: %v", err)
 	}
 }
+
+// TestFuzz26LongDomain: a domain of a megabyte, which named the relay in
+// a megabyte-long greeting, is refused at its line, quoted clipped.
+func TestFuzz26LongDomain(t *testing.T) {
+	path := writeFile(t, "# x\ndomain = \""+strings.Repeat("a", 1<<20)+"\"\n")
+	c, err := Load(path)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || len(err.Error()) > 500 || !strings.Contains(err.Error(), path+":2: domain: ") || !strings.Contains(err.Error(), "at most 255") {
+		t.Errorf("a megabyte domain: %.300v", err)
+	}
+	ok := writeFile(t, "domain = \""+strings.Repeat("a.", 127)+"a\"\n")
+	if c, err := Load(ok); err != nil || c.Validate() != nil {
+		t.Errorf("a 255-byte domain: %v, %v", err, c.Validate())
+	}
+}
