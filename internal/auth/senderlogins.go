@@ -58,17 +58,19 @@ func parseSenderLogins(name string, r io.Reader) (*SenderLogins, error) {
 	t := &SenderLogins{owners: make(map[string][]string)}
 	lines := make(map[string]int) // key -> line
 	var errs []error
-	// A logical line is a first line and its continuations.
-	var text string
+	// A logical line is a first line and its continuations, joined with
+	// blanks when it ends (appending each continuation to a string took
+	// time quadratic in them: 40,000 lines of logins, 5 s).
+	var parts []string
 	start := 0
 	flush := func() {
-		if text == "" {
+		if len(parts) == 0 {
 			return
 		}
-		if err := t.addLine(text, start, lines); err != nil {
+		if err := t.addLine(strings.Join(parts, " "), start, lines); err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %w", name, start, err))
 		}
-		text = ""
+		parts = parts[:0]
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
@@ -81,15 +83,15 @@ func parseSenderLogins(name string, r io.Reader) (*SenderLogins, error) {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if text == "" {
+			if len(parts) == 0 {
 				errs = append(errs, fmt.Errorf("%s:%d: continuation line (it starts with a blank) without a line to continue", name, n))
 				continue
 			}
-			text += " " + trimmed
+			parts = append(parts, trimmed)
 			continue
 		}
 		flush()
-		text, start = trimmed, n
+		parts, start = append(parts, trimmed), n
 	}
 	flush()
 	var pe *os.PathError // the file's own read error names it: no line ("read /etc: is a directory")

@@ -34,7 +34,12 @@ func (c *Config) Validate() error {
 		v.bad("want \"server\", \"proxy\" or \"client\", got %q", c.Mode)("mode")
 	}
 	if strings.IndexFunc(c.Domain, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
-		v.bad("%q contains spaces or control characters", c.Domain)("domain")
+		v.bad("%q contains spaces or control characters", clipValue(c.Domain))("domain")
+	} else if len(c.Domain) > 255 {
+		// It names the relay in the greeting, EHLO and Received: a name
+		// longer than DNS allows (RFC 1035 section 2.3.4) is a mistake,
+		// and a megabyte of it would be a megabyte-long 220 line.
+		v.bad("%q is %d bytes long; a domain name has at most 255", clipValue(c.Domain), len(c.Domain))("domain")
 	}
 	if strings.IndexFunc(c.RecipientDelimiter, func(r rune) bool {
 		return r > 0x7e || r <= ' ' || r == '@' || r == '"' || r == '\\' || unicode.IsLetter(r) || unicode.IsDigit(r)
@@ -459,6 +464,14 @@ type validator struct {
 
 // bad formats a problem and returns a function that files it under the
 // first of keys the operator set (see pick).
+// clipValue shortens a value quoted in a problem to at most 100 bytes.
+func clipValue(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
+}
+
 func (v *validator) bad(format string, args ...any) func(keys ...string) {
 	return func(keys ...string) {
 		v.probs = append(v.probs, v.c.Origin.problem(v.pick(keys...), fmt.Sprintf(format, args...)))

@@ -269,20 +269,32 @@ func readHeader(br *bufio.Reader) ([]byte, *headerInfo, error) {
 	var head bytes.Buffer
 	info := &headerInfo{}
 	var cur *string // the value being unfolded
+	// The continuation lines of cur, joined to it when the field ends:
+	// appending each to the string took time quadratic in a field's
+	// lines, and a client writes the From field.
+	var more []string
+	flush := func() {
+		if cur != nil && len(more) > 0 {
+			*cur += " " + strings.Join(more, " ")
+		}
+		more = more[:0]
+	}
 	for {
 		if peek, _ := br.Peek(1); len(peek) == 1 && (peek[0] == ' ' || peek[0] == '\t') && len(info.names) > 0 {
 			line, err := br.ReadBytes('\n')
 			head.Write(line)
 			if cur != nil {
-				*cur += " " + strings.TrimSpace(string(line))
+				more = append(more, strings.TrimSpace(string(line)))
 			}
 			if err == io.EOF {
+				flush()
 				return info.done(head.Bytes())
 			} else if err != nil {
 				return nil, nil, err
 			}
 			continue
 		}
+		flush()
 		peek, _ := br.Peek(1000)
 		line := peek
 		if i := bytes.IndexByte(peek, '\n'); i >= 0 {

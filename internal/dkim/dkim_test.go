@@ -48,7 +48,7 @@ type testKey struct {
 	txt  string
 }
 
-func rsaKey(t *testing.T, bits int, pkcs8 bool) testKey {
+func rsaKey(t testing.TB, bits int, pkcs8 bool) testKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {

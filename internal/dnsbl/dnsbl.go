@@ -118,7 +118,9 @@ func (z Zone) lists(a netip.Addr) bool {
 func ParseRBLSpec(s string) (Zone, error) {
 	name, filter, hasFilter := strings.Cut(strings.TrimSpace(s), "=")
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	if !isDomain(name) {
+	// isDomain takes one final dot: a second ("bl.example..") would be
+	// kept in the name and make every query name invalid.
+	if !isDomain(name) || strings.HasSuffix(name, ".") {
 		return Zone{}, fmt.Errorf("dnsbl: %q: not a DNS zone name", name)
 	}
 	z := Zone{Name: name}

@@ -167,6 +167,15 @@ type filterLine struct {
 // line before and drops blank and comment lines, as Postfix reads tables.
 func filterLines(data string) []filterLine {
 	var out []filterLine
+	// The last line's text, with its continuations, is built here and set
+	// when the next line starts: appending each continuation to the
+	// string took time quadratic in them.
+	var cur strings.Builder
+	flush := func() {
+		if len(out) > 0 {
+			out[len(out)-1].text = cur.String()
+		}
+	}
 	for i, l := range strings.Split(data, "\n") {
 		l = strings.TrimRight(l, "\r")
 		t := strings.TrimSpace(l)
@@ -174,11 +183,15 @@ func filterLines(data string) []filterLine {
 			continue
 		}
 		if (l[0] == ' ' || l[0] == '\t') && len(out) > 0 {
-			out[len(out)-1].text += l
+			cur.WriteString(l)
 			continue
 		}
+		flush()
+		cur.Reset()
+		cur.WriteString(t)
 		out = append(out, filterLine{line: i + 1, text: t})
 	}
+	flush()
 	return out
 }
 

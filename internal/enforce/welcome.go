@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"syscall"
 	"time"
@@ -289,7 +290,13 @@ func (e *welcomeEntries) addLine(line string) error {
 	}
 	re, err := regexp.Compile("(?i)" + table.GNUWordAnchors(line))
 	if err != nil {
-		return fmt.Errorf("bad host-name pattern %q: %w", line, err)
+		// The parser's error quotes the pattern whole: a line of a
+		// megabyte would be two megabytes of error.
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return fmt.Errorf("bad host-name pattern %q: %s: %q", clipReplyText(line), se.Code, clipReplyText(se.Expr))
+		}
+		return fmt.Errorf("bad host-name pattern %q: %w", clipReplyText(line), err)
 	}
 	e.patterns = append(e.patterns, re)
 	return nil

@@ -144,10 +144,10 @@ func checkSpec(spec string) error {
 	}
 	typ, arg, ok := strings.Cut(s, ":")
 	if !ok || typ != "regexp" && typ != "pcre" {
-		return fmt.Errorf("headercheck: %q: want regexp:/path or pcre:/path", spec)
+		return fmt.Errorf("headercheck: %s: want regexp:/path or pcre:/path", quote(spec))
 	}
 	if strings.HasPrefix(strings.TrimSpace(arg), "{") {
-		return fmt.Errorf("headercheck: %q: rules in the spec are not supported; put them in a file", spec)
+		return fmt.Errorf("headercheck: %s: rules in the spec are not supported; put them in a file", quote(spec))
 	}
 	return nil
 }

@@ -178,17 +178,29 @@ func Parse(raw []byte) *Message {
 		// An mbox "From " line, which sendmail's callers may leave in.
 		rest = rest[bytes.Index(rest, []byte("\r\n"))+2:]
 	}
+	// A field's lines are contiguous in norm: each field is kept as its
+	// span and made a string once the header ends. (Appending each
+	// continuation line to the string took time quadratic in a field's
+	// lines: a 300 KB field of 100,000 lines took 14 s.)
+	var spans [][2]int
+	defer func() {
+		for i, sp := range spans {
+			m.fields[i].raw = string(norm[sp[0]:sp[1]])
+		}
+	}()
 	for len(rest) > 0 {
 		i := bytes.Index(rest, []byte("\r\n"))
 		line := rest[:i+2]
+		at := len(norm) - len(rest)
 		switch {
 		case i == 0:
 			m.body = rest[2:] // the blank line ends the header
 			return m
 		case (line[0] == ' ' || line[0] == '\t') && len(m.fields) > 0:
-			m.fields[len(m.fields)-1].raw += string(line)
+			spans[len(spans)-1][1] = at + len(line)
 		case fieldName(line) != "":
-			m.fields = append(m.fields, headerField{name: fieldName(line), raw: string(line)})
+			m.fields = append(m.fields, headerField{name: fieldName(line)})
+			spans = append(spans, [2]int{at, at + len(line)})
 		default:
 			m.body = rest
 			return m

@@ -226,7 +226,18 @@ func (e *ListError) Error() string {
 	if e.List == listNames[mailList] { // made of enforce.sender_access, not written
 		return fmt.Sprintf("%s: %v", e.ConfigKey(), e.Err)
 	}
-	return fmt.Sprintf("policy.%s: %q: %v", e.List, e.Item, e.Err)
+	return fmt.Sprintf("policy.%s: %q: %v", e.List, clipItem(e.Item), e.Err)
+}
+
+// clipItem shortens an item quoted in an error: a list item is the
+// operator's, but one a megabyte long (a file pasted into the config by
+// mistake) must not become a megabyte of error on the terminal and in the
+// log; the error's FILE:LINE says where it is.
+func clipItem(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
 }
 
 func (e *ListError) Unwrap() error { return e.Err }

@@ -109,13 +109,17 @@ func LoadSecrets(path string) ([]string, error) {
 	defer f.Close()
 	var out []string
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	n := 1
+	for ; sc.Scan(); n++ {
 		if s := strings.TrimRight(sc.Text(), "\r"); strings.TrimSpace(s) != "" {
 			out = append(out, s)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("srs: %s: %w", path, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("srs: %s:%d: a line longer than %d bytes; a secret is one short line", path, n, bufio.MaxScanTokenSize)
+		}
+		return nil, fmt.Errorf("srs: %s:%d: %w", path, n, err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("srs: %s: no secret in the file", path)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,8 +235,8 @@ func (a *Aggregator) Line(line string) {
 	case "accept":
 		a.r.Received.Messages++
 		h.Received++
-		size, _ := strconv.ParseInt(e.Get("size"), 10, 64)
-		a.r.Received.Bytes += size
+		size := logSize(e.Get("size"))
+		a.r.Received.Bytes = addBytes(a.r.Received.Bytes, size)
 		from := mailbox(e.Get("from"))
 		s := a.senders[from]
 		if s == nil {
@@ -243,7 +244,7 @@ func (a *Aggregator) Line(line string) {
 			a.senders[from] = s
 		}
 		s.Messages++
-		s.Bytes += size
+		s.Bytes = addBytes(s.Bytes, size)
 	case "delivery":
 		a.rate(t, e)
 		d := a.domain(e.Get("to"))
@@ -253,7 +254,7 @@ func (a *Aggregator) Line(line string) {
 			a.delivered[id] = true
 			h.Delivered++
 			d.Sent++
-			if delay, err := strconv.ParseFloat(e.Get("delay"), 64); err == nil {
+			if delay, ok := logDelay(e.Get("delay")); ok {
 				d.delaySum += delay
 				d.MaxDelay = max(d.MaxDelay, delay)
 			}
@@ -303,9 +304,48 @@ func (a *Aggregator) rate(t time.Time, e *maillog.Entry) {
 		n := 1
 		if e.Event == "proxy" {
 			n, _ = strconv.Atoi(e.Get("nrcpt"))
+			n = min(n, maxNrcpt)
 		}
 		a.rates.AddN(t, ClientIP(e.Get("client")), refused, n)
 	}
+}
+
+// A mail log is text anyone with write access to it (or a syslog daemon
+// that cut a line) may have garbled, so the numbers read from it are
+// bounded: a reply counted for more recipients than maxNrcpt, a delay
+// that is not a number of seconds up to maxDelay, or a size that is
+// negative, would make the sums wrap or the report's JSON fail ("json:
+// unsupported value: NaN").
+const (
+	maxNrcpt = 1 << 20
+	maxDelay = 1e9 // seconds, some 31 years
+)
+
+// logSize reads a size= field: a count of bytes, or 0 if it is none.
+func logSize(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// addBytes is a+b for two non-negative counts, stopping at the largest
+// int64 rather than wrapping.
+func addBytes(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// logDelay reads a delay= field, seconds from arrival.
+func logDelay(s string) (float64, bool) {
+	d, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(d >= 0 && d <= maxDelay) { // also false for NaN
+		return 0, false
+	}
+	return d, true
 }
 
 func (a *Aggregator) domain(to string) *domainAcc {

@@ -124,14 +124,14 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		return Action{Kind: Discard, Text: text}, nil
 	case "FILTER":
 		if err := CheckFilter(text); err != nil {
-			return Action{}, fmt.Errorf("table: %q: %w", value, err)
+			return Action{}, fmt.Errorf("table: %q: %w", clip(value), err)
 		}
 		return Action{Kind: Filter, Arg: text}, nil
 	case "REDIRECT", "BCC":
 		// The target becomes an envelope recipient: it must be one
 		// (no control characters, no line breaks, a domain).
 		if a, err := envelope.Parse(text); err != nil || a.Domain == "" || !strings.Contains(text, "@") {
-			return Action{}, fmt.Errorf("table: %q: %s requires a user@domain target", value, ASCIIUpper(word))
+			return Action{}, fmt.Errorf("table: %q: %s requires a user@domain target", clip(value), ASCIIUpper(word))
 		}
 		k := Redirect
 		if ASCIIUpper(word) == "BCC" {
@@ -140,7 +140,7 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		return Action{Kind: k, Arg: text}, nil
 	case "PREPEND":
 		if !IsHeader(text) || strings.ContainsFunc(text, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
-			return Action{}, fmt.Errorf("table: %q: PREPEND requires a header, as in \"X-Header: text\"", value)
+			return Action{}, fmt.Errorf("table: %q: PREPEND requires a header, as in \"X-Header: text\"", clip(value))
 		}
 		return Action{Kind: Prepend, Arg: text}, nil
 	case "OK", "RELAY":
@@ -157,10 +157,10 @@ func ParseActionWithClasses(value string, classes []string) (Action, error) {
 		return a, nil
 	}
 	if strings.Contains(v, ":") {
-		return Action{}, fmt.Errorf("table: %q: lookup tables are not allowed in access table results; define a restriction class and give its name", value)
+		return Action{}, fmt.Errorf("table: %q: lookup tables are not allowed in access table results; define a restriction class and give its name", clip(value))
 	}
 	if err := checkRestrictions(v, classes); err != nil {
-		return Action{}, fmt.Errorf("table: %q: %w", value, err)
+		return Action{}, fmt.Errorf("table: %q: %w", clip(value), err)
 	}
 	return Action{Kind: Restriction, Arg: v}, nil
 }

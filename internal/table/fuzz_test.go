@@ -147,12 +147,20 @@ func FuzzParseAction(f *testing.F) {
 		"FILTER smtp:[127.0.0.1]:10025", "PREPEND X-A: b", "REDIRECT a@b", "BCC a@b",
 		"permit_mynetworks, reject_unauth_destination", "reject_rbl_client zen.example",
 		"DISCARD", "HOLD x", "WARN y", "INFO z", "DUNNO", "frob", "",
+		// fuzz26: a table value of a megabyte was quoted whole in the error.
+		strings.Repeat("x", 4000), "FILTER " + strings.Repeat("x", 4000), "REDIRECT " + strings.Repeat("x", 4000),
+		"PREPEND " + strings.Repeat("x", 4000), "a:" + strings.Repeat("x", 4000),
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := ParseAction(s)
 		if err != nil {
+			// The error lands in the log and on the operator's terminal: it
+			// quotes the value clipped, however long the table line was.
+			if n := len(err.Error()); n > 600 {
+				t.Fatalf("ParseAction(%d bytes): error of %d bytes: %.200q...", len(s), n, err.Error())
+			}
 			return
 		}
 		again, err := ParseAction(a.String())
