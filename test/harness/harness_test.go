@@ -400,3 +400,27 @@ func TestPostfixToFakeSMTP(t *testing.T) {
 	}
 	pf.WaitEmpty(t, 10*time.Second)
 }
+
+// TestSinkStopHoldsPort: a stopped sink's port stays bound (connections
+// are refused) until Restart, so that a parallel test's listener cannot
+// take it: TestPostfixSmarthostDown saw its "down" smarthost answer as
+// another test's fake server, which had been given the freed port.
+func TestSinkStopHoldsPort(t *testing.T) {
+	t.Parallel()
+	sink := StartSink(t, SinkOptions{})
+	sink.Stop()
+	if l, err := net.Listen("tcp", sink.Addr()); err == nil {
+		l.Close()
+		t.Errorf("Listen(%s) after Stop = nil; want the port held", sink.Addr())
+	}
+	if c, err := net.DialTimeout("tcp", sink.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("Dial(%s) after Stop = nil; want refused", sink.Addr())
+	}
+	sink.Restart()
+	if c, err := net.DialTimeout("tcp", sink.Addr(), time.Second); err != nil {
+		t.Errorf("Dial(%s) after Restart = %v; want a connection", sink.Addr(), err)
+	} else {
+		c.Close()
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -117,8 +118,12 @@ type Sink struct {
 	args []string
 	bin  string
 
-	mu   sync.Mutex // guards proc
+	mu   sync.Mutex // guards proc and hold
 	proc *Proc      // nil while stopped
+	// hold, while stopped, keeps the port bound but not listening:
+	// clients are refused as by a sink that is down, and no other test's
+	// listener on an ephemeral port can take it before Restart.
+	hold int
 }
 
 // StartSink starts smtp-sink and waits until it listens. The test is skipped
@@ -151,7 +156,7 @@ func StartSink(t testing.TB, opts SinkOptions) *Sink {
 		}
 		privs = []string{"-u", u.Username}
 	}
-	s := &Sink{t: t, dir: dir, bin: bin}
+	s := &Sink{t: t, dir: dir, bin: bin, hold: -1}
 	s.args = append(privs, opts.args(dir)...)
 
 	// A free port may be taken before smtp-sink binds it; try another.
@@ -168,7 +173,10 @@ func StartSink(t testing.TB, opts SinkOptions) *Sink {
 			t.Fatalf("harness: sink: %v", err)
 		}
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		s.release()
+	})
 	return s
 }
 
@@ -250,7 +258,9 @@ func (s *Sink) Addr() string { return s.addr }
 func (s *Sink) Dir() string { return s.dir }
 
 // Stop ends smtp-sink (SIGTERM, then SIGKILL), and deletes the dump files of
-// the transactions it was in the middle of. It can be called more than once.
+// the transactions it was in the middle of. Its port stays bound, refusing
+// connections, until Restart or the end of the test. It can be called more
+// than once.
 func (s *Sink) Stop() {
 	s.mu.Lock()
 	p := s.proc
@@ -268,6 +278,38 @@ func (s *Sink) Stop() {
 	for f := range open {
 		os.Remove(f)
 	}
+	s.mu.Lock()
+	s.hold = holdPort(s.addr)
+	s.mu.Unlock()
+}
+
+// release lets go of the port that Stop held.
+func (s *Sink) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold >= 0 {
+		syscall.Close(s.hold)
+	}
+	s.hold = -1
+}
+
+// holdPort binds a socket to addr without listening on it, so that
+// connections to it are refused and the port is not handed to another
+// listener; -1 if it cannot (the port taken meanwhile).
+func holdPort(addr string) int {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return -1
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		syscall.Close(fd)
+		return -1
+	}
+	return fd
 }
 
 // Restart starts smtp-sink again, on the same address and dump directory, so
@@ -280,6 +322,7 @@ func (s *Sink) Restart() {
 	if running {
 		s.t.Fatalf("harness: sink: Restart while running; call Stop first")
 	}
+	s.release()
 	// The port was just released; give a slow kernel a moment.
 	var err error
 	for deadline := time.Now().Add(5 * time.Second); ; {
