@@ -18,7 +18,7 @@ set -euo pipefail
 
 # The command as given: the overrides set in the environment, then the script.
 cmd="bash bench/run.sh${*:+ $*}"
-for v in OLD_BIN RELAYKEEPER_BIN ROW_TIMEOUT PATHS CONCURRENCY SIZES MSGS_100K_C1 MSGS_4K_C1 MSGS_100K MSGS_4K MSGS QUICK; do
+for v in BENCH_DIR OLD_BIN RELAYKEEPER_BIN ROW_TIMEOUT PATHS CONCURRENCY SIZES MSGS_100K_C1 MSGS_4K_C1 MSGS_100K MSGS_4K MSGS QUICK; do
 	[[ -z ${!v:-} ]] || cmd="$v=${!v} $cmd"
 done
 
@@ -59,7 +59,10 @@ done
 # ---------------------------------------------------------------- processes
 PIDS=()      # every background process started here
 PF_BASES=()  # every private Postfix instance started here
-WORK=$(mktemp -d /tmp/rkb-XXXXXX) # short: Postfix's socket paths must stay < 108 bytes
+# BENCH_DIR picks the file system of the spools and Postfix's queue (a
+# journalled ext4 mounted for the run, say); short: Postfix's socket paths
+# must stay < 108 bytes.
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/rkb-XXXXXX")
 chmod 755 "$WORK"                 # the postfix user must traverse it
 KEEP_WORK=0
 

@@ -10,16 +10,20 @@ import (
 // which then overwrite the zeros. An fdatasync after a write that grows a
 // file must also write its inode (the new size), and on a journaling file
 // system commit that journal; after a write into blocks that are already
-// written it is the data and a cache flush. On ext4 a synced 4 KiB append
-// took about 180 µs and such an overwrite 95 (bench/README.md): at one
-// session the journal's fdatasync is on every message's way to its 250.
-// PostgreSQL zero-fills its WAL segments for the same reason.
+// written it is the data and a cache flush. A synced 4 KiB record
+// (BenchmarkJournalSync) took 624-899 µs appended and 266-327 over zeros on
+// a journalled ext4, 180-222 and 95-140 on this machine's ext4 without a
+// journal: at one session the journal's fdatasync is on every message's way
+// to its 250. PostgreSQL zero-fills its WAL segments for the same reason.
 //
-// A segment's records end where its zeros begin (readRecord). Records
-// that do not fit are written past the zeros, growing the file as before.
+// The fill is written and synced at once, at a rotation, and the sessions'
+// syncs wait behind it: at most 4 MiB, since 16 made 100 KiB messages at
+// one session a fifth slower. A segment's records end where its zeros begin
+// (readRecord). Records that do not fit are written past the zeros, growing
+// the file as before.
 const (
 	preallocMin = 256 << 10
-	preallocMax = 16 << 20
+	preallocMax = 4 << 20
 )
 
 // preallocSize is how much of a new segment to fill: twice what the active
@@ -43,7 +47,7 @@ func (j *Journal) preallocate(f *os.File, off int64) {
 	}
 	size := j.preallocSize()
 	// The zeros save time, not worth the room messages need: at most
-	// an eighth of what the file system has free (a 16 MiB fill on a
+	// an eighth of what the file system has free (a 16 MiB fill, the old bound, on a
 	// disk with 20 free left 4 for the sessions, which heard 452).
 	var st unix.Statfs_t
 	if unix.Fstatfs(int(f.Fd()), &st) == nil {
