@@ -52,7 +52,10 @@ func TestReview12SchedQueueCommands(t *testing.T) {
 	t.Parallel()
 	up := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, tx harness.Transaction, _ string) harness.Response {
 		if st == harness.StageEndOfData && tx.MailFrom == "blocker@example.org" {
-			return harness.Response{Delay: 3 * time.Second}
+			// Longer than a served message waits for the checkpoint
+			// that writes its files (about 2.5 s, more on a busy disk):
+			// a queue command in another process finds only files.
+			return harness.Response{Delay: 6 * time.Second}
 		}
 		return harness.Response{}
 	}})
