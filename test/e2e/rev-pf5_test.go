@@ -111,34 +111,54 @@ func pf5Run(t *testing.T, sc pf5Scenario) {
 		"--spool-dir", t.TempDir(), "--config", cfgFile)
 	servers := []pf5Server{{"postfix", pf.Addr()}, {"relaykeeper", r.addr()}}
 	for i, d := range sc.dialogues {
-		got := make([][]string, len(servers))
-		for s, srv := range servers {
-			got[s] = pf5Dialog(t, srv, d)
+		// The checks of unknown domains ask the sandbox's resolver, whose
+		// answer a loaded machine can miss (a temporary failure, which
+		// the restrictions then pass over): a dialogue that differs is
+		// spoken once more, and only a difference found twice counts.
+		var bad []string
+		for range 2 {
+			bad = pf5Compare(t, sc, i, d, servers)
+			if len(bad) == 0 {
+				break
+			}
 		}
-		for k, cmd := range d.cmds {
-			p, rk := got[0][k], got[1][k]
-			if os.Getenv("PF5_VERBOSE") != "" {
-				t.Logf("%s %s: %s\n  postfix:     %s\n  relaykeeper: %s", sc.name, d.from, cmd, p, rk)
-			}
-			want, ok := d.intended[cmd]
-			if !ok {
-				want, ok = sc.intended[cmd]
-			}
-			if ok {
-				if rk != want {
-					t.Errorf("%s, dialogue %d from %s: %s\n  relaykeeper: %s\n  want:        %s (by design; postfix: %s)", sc.name, i, d.from, cmd, rk, want, p)
-				}
-				continue
-			}
-			if pf5Same(cmd, p, rk) {
-				continue
-			}
-			t.Errorf("%s, dialogue %d from %s: %s\n  postfix:     %s\n  relaykeeper: %s", sc.name, i, d.from, cmd, p, rk)
+		for _, b := range bad {
+			t.Error(b)
 		}
 	}
 	if t.Failed() {
 		t.Logf("relaykeeper log:\n%s", r.stderr())
 	}
+}
+
+// pf5Compare speaks dialogue d to each server and returns what differs
+// from Postfix, or from the reply intended by design.
+func pf5Compare(t *testing.T, sc pf5Scenario, i int, d pf5Dialogue, servers []pf5Server) []string {
+	got := make([][]string, len(servers))
+	for s, srv := range servers {
+		got[s] = pf5Dialog(t, srv, d)
+	}
+	var bad []string
+	for k, cmd := range d.cmds {
+		p, rk := got[0][k], got[1][k]
+		if os.Getenv("PF5_VERBOSE") != "" {
+			t.Logf("%s %s: %s\n  postfix:     %s\n  relaykeeper: %s", sc.name, d.from, cmd, p, rk)
+		}
+		want, ok := d.intended[cmd]
+		if !ok {
+			want, ok = sc.intended[cmd]
+		}
+		if ok {
+			if rk != want {
+				bad = append(bad, fmt.Sprintf("%s, dialogue %d from %s: %s\n  relaykeeper: %s\n  want:        %s (by design; postfix: %s)", sc.name, i, d.from, cmd, rk, want, p))
+			}
+			continue
+		}
+		if !pf5Same(cmd, p, rk) {
+			bad = append(bad, fmt.Sprintf("%s, dialogue %d from %s: %s\n  postfix:     %s\n  relaykeeper: %s", sc.name, i, d.from, cmd, p, rk))
+		}
+	}
+	return bad
 }
 
 func pf5Subst(lines []string, subst func(string) string) []string {
