@@ -141,6 +141,37 @@ exit 0
 		"--filter", script(t, "server", rewrite), "--client-filter", script(t, "client", rewrite))
 }
 
+// dur25Snapshot is one power loss: the copied image, every 250 the relay
+// had sent by then (tag -> id), and the tags the upstream had accepted.
+type dur25Snapshot struct {
+	img       string
+	acked     map[string]string
+	delivered map[string]bool
+}
+
+// powerLosses takes a power loss of the relay pid after each pause, noting
+// what was acknowledged and delivered at that moment.
+func (d *dur25Disk) powerLosses(pid int, pauses []time.Duration, fake *harness.FakeSMTP, sender *tagSender) []dur25Snapshot {
+	var snaps []dur25Snapshot
+	for i, pause := range pauses {
+		time.Sleep(pause * time.Millisecond)
+		var s dur25Snapshot
+		s.img = d.powerLoss(pid, fmt.Sprintf("snap%d", i), func() {
+			s.delivered = map[string]bool{}
+			for _, tx := range fake.Transactions() {
+				if tag, ok := revDur2Whole(tx.Data); ok && tx.Accepted() {
+					s.delivered[tag] = true
+				}
+			}
+			sender.mu.Lock()
+			s.acked = maps.Clone(sender.acked)
+			sender.mu.Unlock()
+		})
+		snaps = append(snaps, s)
+	}
+	return snaps
+}
+
 // dur25PowerLosses loads a relay run with extra switches, forwarding to a
 // flaky upstream, with a power loss after each pause; each is then
 // restarted and checked.
@@ -163,29 +194,7 @@ func dur25PowerLosses(t *testing.T, opts string, pauses []time.Duration, extra .
 	var wg sync.WaitGroup
 	sender.start(3, stop, &wg)
 
-	type snapshot struct {
-		img       string
-		acked     map[string]string // tag -> id: every 250 the relay had sent
-		delivered map[string]bool   // tags the upstream had accepted
-	}
-	var snaps []snapshot
-	pid := r.current().PID()
-	for i, pause := range pauses {
-		time.Sleep(pause * time.Millisecond)
-		var s snapshot
-		s.img = d.powerLoss(pid, fmt.Sprintf("snap%d", i), func() {
-			s.delivered = map[string]bool{}
-			for _, tx := range fake.Transactions() {
-				if tag, ok := revDur2Whole(tx.Data); ok && tx.Accepted() {
-					s.delivered[tag] = true
-				}
-			}
-			sender.mu.Lock()
-			s.acked = maps.Clone(sender.acked)
-			sender.mu.Unlock()
-		})
-		snaps = append(snaps, s)
-	}
+	snaps := d.powerLosses(r.current().PID(), pauses, fake, sender)
 	stopLoad(t, stop, &wg, 60*time.Second, "senders")
 	r.kill()
 

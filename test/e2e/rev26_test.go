@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,29 +77,7 @@ func rev26PowerLosses(t *testing.T, opts string, sessions, ballast int, pauses [
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	sender.start(sessions, stop, &wg)
-	type snapshot struct {
-		img       string
-		acked     map[string]string
-		delivered map[string]bool
-	}
-	var snaps []snapshot
-	pid := r.current().PID()
-	for i, pause := range pauses {
-		time.Sleep(pause * time.Millisecond)
-		var s snapshot
-		s.img = d.powerLoss(pid, fmt.Sprintf("snap%d", i), func() {
-			s.delivered = map[string]bool{}
-			for _, tx := range fake.Transactions() {
-				if tag, ok := revDur2Whole(tx.Data); ok && tx.Accepted() {
-					s.delivered[tag] = true
-				}
-			}
-			sender.mu.Lock()
-			s.acked = maps.Clone(sender.acked)
-			sender.mu.Unlock()
-		})
-		snaps = append(snaps, s)
-	}
+	snaps := d.powerLosses(r.current().PID(), pauses, fake, sender)
 	stopLoad(t, stop, &wg, 60*time.Second, "senders")
 	r.kill()
 	total, owedAll := 0, 0
