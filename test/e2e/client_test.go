@@ -87,16 +87,9 @@ func (c *smtpClient) send(from string, to []string, body string) (transaction, e
 	if tx.Mail.code() != 250 {
 		return tx, errRefused
 	}
-	accepted := 0
-	for _, a := range to {
-		rep, err := c.cmd("RCPT TO:<%s>", a)
-		tx.Rcpt = append(tx.Rcpt, rep)
-		if err != nil {
-			return tx, err
-		}
-		if rep.code()/100 == 2 {
-			accepted++
-		}
+	accepted, err := c.rcptAll(&tx, to)
+	if err != nil {
+		return tx, err
 	}
 	if accepted == 0 {
 		c.cmd("RSET")
@@ -180,3 +173,20 @@ func queuedID(t *testing.T, r reply) string {
 }
 
 func newReader(conn net.Conn) *bufio.Reader { return bufio.NewReader(conn) }
+
+// rcptAll sends RCPT for each address, noting each reply in tx, and
+// returns how many were accepted.
+func (c *smtpClient) rcptAll(tx *transaction, to []string) (int, error) {
+	accepted := 0
+	for _, a := range to {
+		rep, err := c.cmd("RCPT TO:<%s>", a)
+		tx.Rcpt = append(tx.Rcpt, rep)
+		if err != nil {
+			return accepted, err
+		}
+		if rep.code()/100 == 2 {
+			accepted++
+		}
+	}
+	return accepted, nil
+}

@@ -37,16 +37,9 @@ func gm26SendBDAT(addr, ip, from string, to []string, body string) (transaction,
 	if tx.Mail, err = c.cmd("MAIL FROM:<%s>", from); err != nil || tx.Mail.code() != 250 {
 		return tx, err
 	}
-	accepted := 0
-	for _, a := range to {
-		rep, err := c.cmd("RCPT TO:<%s>", a)
-		tx.Rcpt = append(tx.Rcpt, rep)
-		if err != nil {
-			return tx, err
-		}
-		if rep.code()/100 == 2 {
-			accepted++
-		}
+	accepted, err := c.rcptAll(&tx, to)
+	if err != nil {
+		return tx, err
 	}
 	if accepted == 0 {
 		c.cmd("QUIT")
