@@ -132,13 +132,15 @@ func (s *session) command(verb, arg string) error {
 		s.f.ids++
 		id := s.f.ids
 		s.f.mu.Unlock()
-		reply, err = s.answer(StageEndOfData, "", fmt.Sprintf("250 2.0.0 Ok: queued as FAKE%06d", id))
+		raw, reply, err := s.decide(StageEndOfData, "", fmt.Sprintf("250 2.0.0 Ok: queued as FAKE%06d", id))
 		if err != nil {
 			return err
 		}
+		// Recorded before the reply goes out: a test that heard the
+		// relay pass this reply on finds the transaction at once.
 		s.tx.Reply = reply
 		s.endTx(NoFault)
-		return nil
+		return s.reply(raw)
 
 	case "RSET":
 		s.endTx(NoFault)
@@ -235,18 +237,28 @@ func (s *session) response(stage Stage, arg string) (Response, Script) {
 // answer stalls, replies or faults as the script says at stage, and
 // returns the reply sent. An error ends the session.
 func (s *session) answer(stage Stage, arg, def string) (string, error) {
-	r, sc := s.response(stage, arg)
-	if err := s.stall(r.Delay, sc.MaxStall); err != nil {
+	raw, reply, err := s.decide(stage, arg, def)
+	if err != nil {
 		return "", err
 	}
+	return reply, s.reply(raw)
+}
+
+// decide stalls or faults as the script says at stage, and returns the
+// reply to send (raw) and its normalized form, without sending it.
+func (s *session) decide(stage Stage, arg, def string) (raw, reply string, err error) {
+	r, sc := s.response(stage, arg)
+	if err := s.stall(r.Delay, sc.MaxStall); err != nil {
+		return "", "", err
+	}
 	if r.Fault != NoFault {
-		return "", s.fault(r)
+		return "", "", s.fault(r)
 	}
-	reply := r.Reply
-	if reply == "" {
-		reply = def
+	raw = r.Reply
+	if raw == "" {
+		raw = def
 	}
-	return normalize(reply), s.reply(reply)
+	return raw, normalize(raw), nil
 }
 
 // stall flushes what is pending and waits d (at most limit), or until the

@@ -369,3 +369,28 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeSMTPRecordsBeforeReplying: a transaction is in Transactions by
+// the time its end-of-data reply reaches the client. Before, the reply
+// went out first, and a test that checked the upstream right after the
+// relay passed the 250 on found nothing now and then (TestPrx22UpstreamLostAtRcpt
+// under a loaded CI run). The window is a few microseconds: the test
+// tries many times, with the client ready to read before the reply goes.
+func TestFakeSMTPRecordsBeforeReplying(t *testing.T) {
+	f := NewFakeSMTP(t, Script{})
+	c := dialRaw(t, f.Addr())
+	c.converse("EHLO client.test\r\n")
+	for i := range 300 {
+		c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+		c.reply()
+		c.reply()
+		c.reply()
+		c.send("Subject: x\r\n\r\nx\r\n.\r\n")
+		if rep := c.reply(); !strings.HasPrefix(rep, "250 ") {
+			t.Fatalf("end of data %d: %q", i, rep)
+		}
+		if n := len(f.Transactions()); n != i+1 {
+			t.Fatalf("after the 250 of message %d, Transactions has %d; want %d", i+1, n, i+1)
+		}
+	}
+}
