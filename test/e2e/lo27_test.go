@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +93,71 @@ func lo27Files(t *testing.T, dir, suffix string) []string {
 		}
 	}
 	return out
+}
+
+// TestLo27BdatChunkOverSize: RFC 3030 section 2: the BDAT chunk that
+// takes the message past the size limit (--size) is answered 552, not the
+// next one; the transaction ends with it (a later BDAT hears 503), each
+// command gets one reply, in order, even pipelined, and nothing of the
+// message stays in the spool. A message of exactly the limit is taken.
+func TestLo27BdatChunkOverSize(t *testing.T) {
+	t.Parallel()
+	spool := t.TempDir()
+	r := startRelay(t, "127.0.0.1", "--as-server", "--size", "1000", "--interface", "127.0.0.1", "--spool-dir", spool)
+	chunk := func(n int) string { return strings.Repeat("a", n-2) + "\r\n" }
+	for _, tc := range []struct {
+		sizes []int
+		want  []string // reply codes, one a BDAT, then the NOOP's
+	}{
+		{[]int{600, 600, 10}, []string{"250", "552", "503", "250"}},
+		{[]int{1200, 10}, []string{"552", "503", "250"}},
+		{[]int{600, 401}, []string{"250", "552", "250"}},
+		{[]int{999, 2}, []string{"250", "552", "250"}},
+		{[]int{600, 400}, []string{"250", "250", "250"}},
+		{[]int{1000}, []string{"250", "250"}},
+	} {
+		t.Run(fmt.Sprint(tc.sizes), func(t *testing.T) {
+			c := mustDial(t, r.addr(), "127.0.0.1")
+			defer c.Close()
+			mustCmd(t, c, "250", "EHLO client.e2e.test")
+			mustCmd(t, c, "250", "MAIL FROM:<alice@example.org>")
+			mustCmd(t, c, "250", "RCPT TO:<bob@example.net>")
+			var b strings.Builder
+			for i, n := range tc.sizes {
+				last := ""
+				if i == len(tc.sizes)-1 {
+					last = " LAST"
+				}
+				fmt.Fprintf(&b, "BDAT %d%s\r\n%s", n, last, chunk(n))
+			}
+			b.WriteString("NOOP\r\n") // pipelined, all in one write
+			c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c.conn, b.String()); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for range tc.want {
+				rep, err := c.read()
+				if err != nil {
+					t.Fatalf("replies so far %v, then %v; want %v", got, err, tc.want)
+				}
+				got = append(got, rep.String())
+			}
+			for i, g := range got {
+				if !strings.HasPrefix(g, tc.want[i]) {
+					t.Errorf("replies %q; want codes %v", got, tc.want)
+					break
+				}
+			}
+			if i := slices.Index(tc.want, "552"); i >= 0 && got[i] != "552 5.3.4 Maximum message size exceeded" {
+				t.Errorf("the refusal = %q; want 552 5.3.4 Maximum message size exceeded", got[i])
+			}
+			if rep, err := c.cmd("QUIT"); err != nil || !strings.HasPrefix(rep.String(), "221 ") {
+				t.Errorf("QUIT = %q, %v; want 221 (another reply first is one too many)", rep, err)
+			}
+		})
+	}
+	if ids := messageIDs(t, spool); len(ids) != 2 {
+		t.Errorf("the spool holds %d messages; want the 2 within the limit", len(ids))
+	}
 }
