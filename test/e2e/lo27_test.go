@@ -161,3 +161,62 @@ func TestLo27BdatChunkOverSize(t *testing.T) {
 		t.Errorf("the spool holds %d messages; want the 2 within the limit", len(ids))
 	}
 }
+
+// TestLo27UTF8RecipientNoSMTPUTF8Upstream: a message sent with SMTPUTF8
+// to a UTF-8 recipient, forwarded to an upstream that offers no SMTPUTF8,
+// fails at once with 5.6.7, as Postfix's does ("SMTPUTF8 is required,
+// but was not offered"). Its DSN must name the address as the cause (it
+// blamed the message's UTF-8 header fields: the relay's own Received
+// field, which names the recipient), and must be deliverable through the
+// same upstream: a null sender without SMTPUTF8, an ASCII header section
+// and, toward an upstream without 8BITMIME either, 7-bit text.
+func TestLo27UTF8RecipientNoSMTPUTF8Upstream(t *testing.T) {
+	t.Parallel()
+	for _, caps := range [][]string{
+		{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"},
+		{"PIPELINING", "ENHANCEDSTATUSCODES"},
+	} {
+		for _, rcpt := range []string{"jöran@example.net", "user@bücher.example"} {
+			t.Run(fmt.Sprint(len(caps), rcpt), func(t *testing.T) {
+				t.Parallel()
+				up := harness.NewFakeSMTP(t, harness.Script{Capabilities: caps})
+				r := startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward-on-disconnect", "--poll", "1",
+					"--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+				_, final := opsSend(t, r.addr(), "client.test", "<alice@example.org> SMTPUTF8", []string{"<" + rcpt + ">"}, "Subject: hi\n\nhello\n")
+				if final.code() != 250 {
+					t.Fatalf("final reply %q; want 250", final)
+				}
+				tx := up.WaitTransactions(t, 1, 20*time.Second)[0]
+				if tx.MailFrom != "" || len(tx.Rcpts) != 1 || tx.Rcpts[0].Addr != "alice@example.org" {
+					t.Fatalf("the upstream got MAIL <%s> RCPT %v; want the DSN, <> to alice@example.org", tx.MailFrom, tx.Rcpts)
+				}
+				if strings.Contains(tx.MailParams, "SMTPUTF8") || !tx.Accepted() {
+					t.Errorf("the DSN went with %q, reply %q; want no SMTPUTF8, and taken", tx.MailParams, tx.Reply)
+				}
+				data := string(tx.Data)
+				head, _, _ := strings.Cut(data, "\r\n\r\n")
+				if !lo27ASCII(head) {
+					t.Errorf("the DSN's header section is not ASCII:\n%s", head)
+				}
+				if len(caps) == 2 && !lo27ASCII(data) {
+					t.Errorf("the DSN toward an upstream without 8BITMIME is not 7-bit:\n%s", data)
+				}
+				if !strings.Contains(data, "which this address needs") || strings.Contains(data, "header fields need") {
+					t.Errorf("the DSN does not name the address as the cause:\n%s", data)
+				}
+				if n := len(up.Transactions()); n != 1 {
+					t.Errorf("the upstream saw %d transactions; want the DSN alone", n)
+				}
+			})
+		}
+	}
+}
+
+func lo27ASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
