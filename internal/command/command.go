@@ -8,6 +8,16 @@
 // for the program it started, so it leaves no zombie behind, and that wait
 // is bounded: if a process that escaped the group still holds the output
 // pipes open, they are closed WaitDelay after the program ended.
+//
+// A program dies with relaykeeper (Pdeathsig): a kill -9 of the relay must
+// not leave a filter running, which would edit a message that recovery
+// has put back as it was, or a message a new filter run is editing again,
+// so that the edit is applied twice. The kernel sends the signal when the
+// thread that started the program ends, not the process, so Run keeps its
+// goroutine on that thread until the program has ended (golang/go#27505).
+// A script's own children do not inherit it: after a kill -9 of the relay
+// the script dies and its later steps never run, while a step under way
+// (a "sed -i") finishes.
 package command
 
 import (
@@ -20,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -101,6 +112,12 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 		defer cancel()
 	}
 
+	// Pdeathsig fires when the starting thread ends (package comment):
+	// no other goroutine may run on it, and end it, while the program
+	// runs.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
 	var cmd *exec.Cmd
 	var stdout, stderr *capped
 	// ETXTBSY: a program written a moment ago (an administrator's new
@@ -115,7 +132,7 @@ func Run(ctx context.Context, argv []string, opts Options) (Result, error) {
 		cmd.Stdin = opts.Stdin
 		cmd.Stdout = stdout
 		cmd.Stderr = stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: opts.Credential}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: opts.Credential, Pdeathsig: syscall.SIGKILL}
 		cmd.WaitDelay = WaitDelay
 		cmd.Cancel = func() error {
 			// With Setpgid the group's id is the leader's pid.

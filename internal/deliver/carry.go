@@ -54,12 +54,8 @@ func (s *Scheduler) carry(ctx context.Context, c *spool.Claim, lg leg, conn *rem
 			head.Close()
 		}
 		if need || err != nil {
-			rr := rcptResult{reply: utf8HeadersReply, stage: "data", relay: relay}
-			if err != nil {
-				rr = rcptResult{err: err, relay: relay} // deferred
-			}
 			for _, a := range lg.rcpts {
-				results[a] = rr
+				results[a] = utf8Result(a, from, relay, err)
 			}
 			return nil, nil, false
 		}

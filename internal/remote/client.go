@@ -793,8 +793,7 @@ func (c *Conn) utf8Refused(code int, addr string) (reply.Reply, bool) {
 	if _, ok := c.ext["SMTPUTF8"]; ok || ascii(addr) {
 		return reply.Reply{}, false
 	}
-	return reply.Reply{Code: code, Enhanced: "5.6.7", Lines: []string{"5.6.7 <" + addr + ">: the upstream does not offer SMTPUTF8, which this address needs"},
-		Local: true}, true
+	return UTF8AddressRefusal(code, addr), true
 }
 
 func ascii(s string) bool {

@@ -172,17 +172,19 @@ type commandConn struct {
 	rec                      *recordConn // under TLS, for the look-ahead
 	sess                     *session    // go-smtp's, for checkData
 
-	greeted   bool // HELO/EHLO accepted
-	authed    bool // AUTH succeeded
-	inMail    bool // MAIL accepted, transaction open
-	rcpts     int  // recipients accepted
-	rcptTried bool // a RCPT was given in this transaction
-	bdat      bool // a BDAT chunk was accepted in this transaction
-	errors    int  // 4xx and 5xx replies the client heard
-	overshoot int  // recipients refused past the limit in this transaction
-	junk      int  // NOOP, VRFY and RSET commands
-	closed    bool
-	stop      stopWatch // Shutdown's wake-up (stopping.go)
+	greeted     bool // HELO/EHLO accepted
+	authed      bool // AUTH succeeded
+	inMail      bool // MAIL accepted, transaction open
+	rcpts       int  // recipients accepted
+	rcptTried   bool // a RCPT was given in this transaction
+	bdat        bool // a BDAT chunk was accepted in this transaction
+	bdatOctets  int64
+	sizeRefused bool // bdatsize.go
+	errors      int  // 4xx and 5xx replies the client heard
+	overshoot   int  // recipients refused past the limit in this transaction
+	junk        int  // NOOP, VRFY and RSET commands
+	closed      bool
+	stop        stopWatch // Shutdown's wake-up (stopping.go)
 
 	// chunkReader is the message reader of the last BDAT transaction,
 	// set by the session's Data on go-smtp's goroutine for it.
@@ -481,7 +483,7 @@ func (c *commandConn) wording(p []byte) []byte {
 	case bytes.HasPrefix(p, []byte("421 4.4.2 Idle timeout")):
 		return []byte("421 4.4.2 " + c.srv.opts.Domain + " Error: timeout exceeded\r\n")
 	}
-	return p
+	return c.sizeWording(p)
 }
 
 // reply writes one of our own replies, and counts it if it is an error.
@@ -778,6 +780,9 @@ func (c *commandConn) nextLine(max int) ([]byte, error) {
 	}
 	if done, err := c.checkData(verb, arg); done {
 		return nil, err
+	}
+	if rset := c.bdatOverLimit(verb, arg); rset != nil {
+		return rset, nil
 	}
 	bare := false
 	switch verb {

@@ -104,7 +104,7 @@ func (c *clientReader) Read(p []byte) (int, error) {
 // after dot-unstuffing, CRLFs included, up to the final dot's line. A
 // message of exactly the limit passes. The failure is go-smtp's
 // ErrDataTooLarge, which go-smtp answers (552 5.3.4) after the final dot
-// for DATA, and at once for the BDAT chunk that went past the limit.
+// for DATA. BDAT chunks are counted before they are read (bdatsize.go).
 type sizeLimit struct {
 	r    io.Reader
 	left int64

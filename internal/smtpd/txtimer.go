@@ -14,10 +14,18 @@ func (ss *session) startTimer() {
 	if ss.s.opts.TransactionTimeout <= 0 || ss.timer != nil {
 		return
 	}
-	start, got0 := time.Now(), ss.received()
+	// The credit: past the timeout the transaction goes on while the
+	// client keeps sending at minDataRate or faster, judged over each
+	// creditWindow, the first one ending at the timeout. A credit
+	// expires with its window: a client that sent a burst and then
+	// trickles (under the idle timeout) is cut one window later, where
+	// a credit kept for the whole transaction held it for hours.
+	window := min(ss.s.opts.TransactionTimeout, creditWindow)
+	start, got := time.Now(), ss.received()
+	mark, markGot := start, got
 	ss.creditEnd.Store(0)
 	var t *time.Timer
-	t = time.AfterFunc(ss.s.opts.TransactionTimeout, func() {
+	t = time.AfterFunc(ss.s.opts.TransactionTimeout-window, func() {
 		// A client still sending at minDataRate or faster has more
 		// time: the limit is not to shut out a slow link's large
 		// message, which it would at every retry.
@@ -25,15 +33,18 @@ func (ss *session) startTimer() {
 		if end := ss.creditEnd.Load(); end > 0 {
 			got = min(got, end)
 		}
-		allowed := ss.s.opts.TransactionTimeout + time.Duration(got-got0)*time.Second/minDataRate
+		now := time.Now()
+		first := now.Sub(start) < ss.s.opts.TransactionTimeout-window/2
+		kept := time.Duration(got-markGot)*time.Second/minDataRate >= now.Sub(mark)
+		mark, markGot = now, got
 		ss.timerMu.Lock()
 		if ss.timer != t {
 			// Stopped as it fired: the transaction ended in time.
 			ss.timerMu.Unlock()
 			return
 		}
-		if left := allowed - time.Since(start); left > 0 {
-			t.Reset(left)
+		if first || kept {
+			t.Reset(window)
 			ss.timerMu.Unlock()
 			return
 		}
@@ -56,6 +67,10 @@ func (ss *session) startTimer() {
 // transaction timeout (Postfix's smtpd_min_data_rate). A message of the
 // default size limit can take up to 5.7 hours on top at that rate.
 const minDataRate = 500
+
+// creditWindow is the period over which the client must keep minDataRate
+// once the transaction timeout has passed (or the timeout, if shorter).
+const creditWindow = time.Minute
 
 // received is how many octets the client has sent on the session.
 func (ss *session) received() int64 {

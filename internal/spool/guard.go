@@ -133,3 +133,40 @@ func (s *Spool) guarded(id string) bool {
 	_, err := os.Lstat(s.guardPath(id))
 	return err == nil
 }
+
+// filterTempSuffix ends the temporary file E-MailRelay's guide has its
+// filter scripts write beside the content they replace ("$1.tmp", then
+// mv over "$1"). A filter killed between the two (with the relay, by a
+// kill -9: command.Run's Pdeathsig) leaves it behind.
+const filterTempSuffix = ".content.tmp"
+
+// filterTempName returns the message id of a filter's temporary file
+// (above), if name is one and the id is one this spool or E-MailRelay
+// gives a message: other programs sharing the directory keep theirs.
+func filterTempName(name string) (string, bool) {
+	id, ok := strings.CutSuffix(name, filterTempSuffix)
+	return id, ok && !strings.HasPrefix(name, ".") && spoolID(id)
+}
+
+// removeFilterTemps removes, from names, the filters' temporary files
+// (above) that no filter can be writing: their message's content is
+// there and nobody holds it, or the message is gone. A filter runs while
+// its message is held (the receipt's or the claim's lock) or, after it
+// renamed a new content into place, while it is in receipt here.
+func (s *Spool) removeFilterTemps(names []string) {
+	for _, name := range names {
+		id, _ := filterTempName(name)
+		if s.inReceipt(id) {
+			continue
+		}
+		lock, err := s.lockContent(id)
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound) && len(s.states(id)) == 0:
+			os.Remove(filepath.Join(s.dir, name))
+			s.log.Warn("spool: a filter's temporary file, left by a run that did not end, is removed", "file", name)
+		}
+		if lock != nil {
+			lock.Close()
+		}
+	}
+}

@@ -277,7 +277,7 @@ func TestReplayAfterPowerLoss(t *testing.T) {
 }
 
 // TestReplayTornAndCorrupt: a record cut short at the end is dropped
-// quietly (it was never acknowledged); a corrupt one stops the replay of
+// (it was never acknowledged), a copy of it kept; a corrupt one stops the replay of
 // its segment, which is copied to quarantine and reported.
 func TestReplayTornAndCorrupt(t *testing.T) {
 	for _, tc := range []struct {
@@ -314,9 +314,14 @@ func TestReplayTornAndCorrupt(t *testing.T) {
 			if rep.TornTails != tc.wantTorn || len(rep.CorruptJournals) != tc.wantCorrupt || rep.Ready != tc.wantReady {
 				t.Errorf("Recover = %+v; want %d torn, %d corrupt, %d ready", rep, tc.wantTorn, tc.wantCorrupt, tc.wantReady)
 			}
-			q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*"))
+			q, _ := filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*.log"))
 			if len(q) != tc.wantCorrupt {
 				t.Errorf("quarantined journal copies %v; want %d", q, tc.wantCorrupt)
+			}
+			// A torn tail longer than a record head is kept too (lo27).
+			q, _ = filepath.Glob(filepath.Join(dir, quarantineDir, "journal-*.torn-*"))
+			if len(q) != tc.wantTorn {
+				t.Errorf("quarantined torn tails %v; want %d", q, tc.wantTorn)
 			}
 		})
 	}

@@ -108,11 +108,15 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 		states  []State
 	}
 	msgs := map[string]*files{}
-	var ids, guards []string
+	var ids, guards, temps []string
 	for _, de := range des {
 		name := de.Name()
 		if _, ok := guardName(name); ok {
 			guards = append(guards, name)
+			continue
+		}
+		if _, ok := filterTempName(name); ok {
+			temps = append(temps, name)
 			continue
 		}
 		if ownTemp(name) {
@@ -159,6 +163,7 @@ func (s *Spool) RecoverFiles(ctx context.Context) (RecoveryReport, error) {
 	// Before the messages are looked at: a content a client filter was
 	// rewriting is empty, or cut short, until its copy is put back.
 	s.restoreGuards(guards)
+	s.removeFilterTemps(temps)
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return rep, err

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -368,9 +369,14 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 		size = fi.Size()
 	}
 	if errors.Is(err, errCutShort) {
+		rep.TornTails++
+		if q := s.keepTornTail(path, off); q != "" {
+			s.log.Warn("journal: dropped a record cut short at its end (never acknowledged); a copy is kept in quarantine",
+				"segment", path, "offset", off, "size", size, "copy", q)
+			return true
+		}
 		s.log.Info("journal: dropped a record cut short at its end (never acknowledged)",
 			"segment", path, "offset", off, "size", size)
-		rep.TornTails++
 		return true
 	}
 	q := journalQuarantine(s.dir, path)
@@ -387,6 +393,37 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	s.log.Warn("journal: unreadable record; the records before it were replayed, the segment is kept in quarantine",
 		"segment", path, "offset", off, "size", size, "err", err, "copy", q)
 	return true
+}
+
+// keepTornTail copies a torn tail, the octets of segment path from off to
+// its last non-zero octet, to quarantine when there is more of it than a
+// record head, and returns the copy's path ("" for none). A tail is torn
+// when a crash cut the write of a record never synced, never
+// acknowledged; but a disk that returns zeros for an acknowledged
+// record's last sectors makes a whole record read the same, and the copy
+// is then all that is left of that message (docs/spool.md). A tail
+// within a head holds no message. The copy is best effort: replay goes
+// on without it (a full disk).
+func (s *Spool) keepTornTail(path string, off int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.NewSectionReader(f, off, 1<<62))
+	if err != nil {
+		return ""
+	}
+	data = bytes.TrimRight(data, "\x00")
+	if len(data) <= recHeadLen {
+		return ""
+	}
+	q := fmt.Sprintf("%s.torn-%d", journalQuarantine(s.dir, path), off)
+	if err := s.writeFile(q, data, 0o640); err != nil {
+		s.log.Warn("journal: a torn tail could not be copied to quarantine", "segment", path, "offset", off, "err", err)
+		return ""
+	}
+	return q
 }
 
 // restore settles one journalled message, as replayJournal describes. It

@@ -328,6 +328,12 @@ func quarantined(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "journal-") && strings.Contains(e.Name(), ".torn-") {
+			// A copy of a journal tail a crash cut short, never
+			// acknowledged, kept in case a disk zeroed an acknowledged
+			// record's end (docs/spool.md): no message set aside.
+			continue
+		}
 		names = append(names, e.Name())
 	}
 	return names
