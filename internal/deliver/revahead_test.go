@@ -84,7 +84,7 @@ func queueRcpts(t *testing.T, sp *spool.Spool, rcpts ...string) string {
 }
 
 // holdingRefusals bans the client of every refused message, and holds
-// its ready messages, as enforce.Enforcer does (holdFrom): a message
+// its ready messages, as enforce.Enforcer does (markPending, holdMarked): a message
 // claimed by a worker is left to its own refusal.
 type holdingRefusals struct{ sp *spool.Spool }
 

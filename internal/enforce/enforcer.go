@@ -100,7 +100,7 @@ type Enforcer struct {
 	bannedFor map[string]time.Time
 	// holdPending: messages of a client banned while they were being
 	// delivered, to be held when they come back (guarded by banMu; see
-	// holdFrom).
+	// markPending).
 	holdPending map[string]netip.Addr
 	// anyPending says holdPending is not empty, for HoldNow, which the
 	// queue calls at every claim, to answer without banMu.
@@ -274,6 +274,9 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		return true
 	}
 	reason := v.Rule + ": " + firstLine(rf.Reply.String())
+	// The client's queued messages are remembered before the ban is
+	// saved (markPending), held after.
+	ms := e.markPending(BanNet(pl.Client, e.Bans.Width, e.Bans.Spare), rf.ID)
 	b, err := e.Bans.Add(pl.Client, e.BanTime, reason)
 	if err != nil {
 		e.log().Error("ban not saved; in force in this process", "client", pl.Client, "err", err)
@@ -285,7 +288,7 @@ func (e *Enforcer) ban(rf Refusal, pl Plan) bool {
 		e.BanLines.Add(b.From, BanEvent{Client: pl.Client, Net: b.Network(), Reason: reason, Until: b.Until, Rule: v.Rule,
 			ID: rf.ID, Reply: rf.Reply.String()})
 	}
-	e.holdFrom(b.Network(), rf.ID)
+	e.holdMarked(ms)
 	what := "banned " + pl.Client.String()
 	if !b.Network().IsSingleIP() {
 		what += " and its network " + b.Target()

@@ -13,7 +13,7 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
-// holdFrom holds every ready message the banned client submitted: each
+// A ban holds every ready message the banned client submitted: each
 // would cost the relay more reputation. An administrator releases or
 // deletes them (`relaykeeper queue release|delete`).
 //
@@ -26,16 +26,33 @@ import (
 //
 // The refused message itself (id) is left to its own outcome (Outcome.Hold).
 //
-// net is the ban's network: the mail of every client in it is held, but
-// for those Bans.Spare spares (a welcomelisted or trusted neighbour).
-func (e *Enforcer) holdFrom(net netip.Prefix, id string) {
-	if e.Spool == nil {
-		return
+// A ban of a network holds the mail of every client in it, but for those
+// Bans.Spare spares (a welcomelisted or trusted neighbour).
+
+// marked is a message markPending remembered, to hold once the ban is in
+// force.
+type marked struct {
+	id, from string
+	ip       netip.Addr
+	ready    bool
+}
+
+// markPending remembers, in the pending file, every queued message (ready
+// or being delivered) of a client in net but id, before the ban that
+// covers them is saved: a crash between the ban and its holds must not
+// leave a ban whose client's queued mail goes out after the restart (the
+// pending file is what the restarted queue asks, HoldNow). A message
+// remembered for a ban that a crash then kept from being saved is sent:
+// pendingHold asks whether its client is banned.
+func (e *Enforcer) markPending(net netip.Prefix, id string) []marked {
+	if e.Spool == nil || !net.IsValid() {
+		return nil
 	}
 	ents, err := e.Spool.List()
 	if err != nil {
-		return
+		return nil
 	}
+	var out []marked
 	for _, ent := range ents {
 		if ent.ID == id || ent.State != spool.Ready && ent.State != spool.Claimed {
 			continue
@@ -44,23 +61,48 @@ func (e *Enforcer) holdFrom(net netip.Prefix, id string) {
 		if err != nil {
 			continue
 		}
-		ip := ClientIP(env.Client)
-		if !net.Contains(ip) {
-			continue
-		}
-		if _, due := e.Bans.Due(ip); !due {
-			continue // spared: its own address is not banned
-		}
-		if ent.State == spool.Claimed || !e.holdOne(ent.ID, ip, env.From) {
-			e.banMu.Lock()
-			if e.holdPending == nil {
-				e.holdPending = map[string]netip.Addr{}
-			}
-			e.holdPending[ent.ID] = ip
-			e.savePendingLocked()
-			e.banMu.Unlock()
+		if ip := ClientIP(env.Client); net.Contains(ip) {
+			out = append(out, marked{id: ent.ID, from: env.From, ip: ip, ready: ent.State == spool.Ready})
 		}
 	}
+	if len(out) == 0 {
+		return nil
+	}
+	e.banMu.Lock()
+	if e.holdPending == nil {
+		e.holdPending = map[string]netip.Addr{}
+	}
+	for _, m := range out {
+		e.holdPending[m.id] = m.ip
+	}
+	e.savePendingLocked()
+	e.banMu.Unlock()
+	return out
+}
+
+// holdMarked holds, once the ban is saved, the ready messages markPending
+// remembered, and forgets them and those whose client the ban spares;
+// those being delivered stay remembered.
+func (e *Enforcer) holdMarked(ms []marked) {
+	var forget []string
+	for _, m := range ms {
+		if _, due := e.Bans.Due(m.ip); !due {
+			forget = append(forget, m.id) // spared: its own address is not banned
+			continue
+		}
+		if m.ready && e.holdOne(m.id, m.ip, m.from) {
+			forget = append(forget, m.id)
+		}
+	}
+	if len(forget) == 0 {
+		return
+	}
+	e.banMu.Lock()
+	for _, id := range forget {
+		delete(e.holdPending, id)
+	}
+	e.savePendingLocked()
+	e.banMu.Unlock()
 }
 
 // holdOne holds a ready message; false if it is claimed (being delivered).
