@@ -2,9 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,5 +80,48 @@ func TestOps27DashboardWithoutJavaScript(t *testing.T) {
 	defer mu.Unlock()
 	if len(console) > 0 {
 		t.Errorf("console: %s", strings.Join(console, "\n"))
+	}
+}
+
+// TestOps27QueueUnreadableSpool: an ordinary user's "relaykeeper queue
+// show ID" or "queue delete ID" on the relay's spool (0750, the relay's
+// own) said "no such message" of a message that was there, as if it had
+// gone, and "mailq" only "permission denied". Each now says that the
+// spool may not be read, and whom to run it as.
+func TestOps27QueueUnreadableSpool(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run the command as another user")
+	}
+	top := t.TempDir()
+	for _, d := range []string{filepath.Dir(top), top} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(top, "spool")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	const id = "emailrelay.4242.1700000000.1"
+	envelope := strings.Join([]string{"X-MailRelay-Format: #2821.8", "X-MailRelay-Content: 7bit",
+		"X-MailRelay-From: a@example.org", "X-MailRelay-ToCount: 1", "X-MailRelay-To-Remote: b@example.net",
+		"X-MailRelay-Authentication: ", "X-MailRelay-Client: 192.0.2.1:1234", "X-MailRelay-End: 1", ""}, "\r\n")
+	writeFile(t, dir, id+".envelope", envelope, 0o640)
+	writeFile(t, dir, id+".content", "Subject: x\r\n\r\nbody\r\n", 0o640)
+	for _, args := range [][]string{{"show", id}, {"hold", id}, {"delete", id}, {"list"}, {"quarantine"}, {"restore", id}} {
+		cmd := exec.Command(harness.Binary(t), append(append([]string{"queue"}, args...), "--spool-dir", dir)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 ||
+			strings.Contains(string(out), "no such message") || !strings.Contains(string(out), "run this as root") {
+			t.Errorf("queue %s as nobody: %v\n%s\nwant exit 1, the spool unreadable and whom to run it as, never \"no such message\"",
+				strings.Join(args, " "), err, out)
+		}
+	}
+	// The message is there, untouched.
+	if out, _, code := opsCmd(t, "", "queue", "list", "--spool-dir", dir); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "ready") {
+		t.Errorf("queue list as root: exit %d\n%s", code, out)
 	}
 }
