@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,14 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 			http.NotFound(w, r)
 			return
 		}
+		// The page is a template that only GET / fills in: served
+		// as a file (a directory's index.html), it would be a second
+		// dashboard whose token is "{{.CSRF}}" and whose every
+		// change is refused.
+		if name := strings.TrimPrefix(r.URL.Path, "/"); name == "" || strings.HasSuffix(name, "/") || path.Base(name) == "index.html" {
+			http.NotFound(w, r)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})))
 	mux.HandleFunc("GET /{$}", s.getIndex)
@@ -151,7 +160,10 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 func (s *Server) getIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	indexTemplate.Execute(w, struct{ CSRF string }{s.csrfToken})
+	indexTemplate.Execute(w, struct {
+		CSRF   string
+		Static staticView
+	}{s.csrfToken, s.staticView()})
 }
 
 // notConfigured answers for a part the relay runs without.

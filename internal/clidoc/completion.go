@@ -87,8 +87,21 @@ _relaykeeper() {
 			}
 		}
 		sw = append(sw, "--help")
-		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", s.Name, strings.Join(sw, " "))
-		if v := verbs(s.Usage); len(v) > 0 {
+		v := verbs(s.Usage)
+		shared, own := verbSwitches(s.Usage, v)
+		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then\n\t\t\t\tlocal sw=%q w\n", s.Name, strings.Join(sw, " "))
+		if len(v) > 0 {
+			// Once its command is typed, that command's switches
+			// and the shared ones: "queue delete" takes no --sender.
+			b.WriteString("\t\t\t\tfor w in \"${COMP_WORDS[@]:2:COMP_CWORD-2}\"; do\n\t\t\t\t\tcase \"$w\" in\n")
+			for _, verb := range v {
+				words := append(append(append([]string{}, own[verb]...), shared...), "--help")
+				fmt.Fprintf(&b, "\t\t\t\t\t%s) sw=%q; break ;;\n", verb, strings.Join(words, " "))
+			}
+			b.WriteString("\t\t\t\t\tesac\n\t\t\t\tdone\n")
+		}
+		b.WriteString("\t\t\t\tCOMPREPLY=($(compgen -W \"$sw\" -- \"$cur\"))\n")
+		if len(v) > 0 {
 			// The command word first: "relaykeeper queue <TAB>".
 			fmt.Fprintf(&b, "\t\t\telif [[ ${COMP_CWORD} -eq 2 ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(v, " "))
 		}
@@ -114,6 +127,99 @@ complete -F _relaykeeper relaykeeper
 `)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// usageSwitchLine is a line of a usage text that starts with a switch
+// ("  --rules FILE  ...", "  -s, --spool-dir DIR ...").
+var usageSwitchLine = regexp.MustCompile(`^\s+-`)
+
+// verbSwitches sorts the switches a subcommand's usage text names into
+// those of one of its commands (verbs) and the shared ones. A command's
+// own are on its usage line after the command word, on its "  verb ..."
+// line and the more indented lines under it, and in a paragraph that
+// begins with command names ("delete, hold, release and retry take ids,
+// ... --all ..."). A switch on an indented line of its own elsewhere is
+// shared, and so is one named only in other text; a switch both shared
+// and a command's own is shared.
+func verbSwitches(usage string, verbs []string) (shared []string, own map[string][]string) {
+	own = map[string][]string{}
+	add := func(list []string, text string) []string {
+		for _, m := range usageSwitch.FindAllStringSubmatch(text, -1) {
+			if !slices.Contains(list, m[1]) {
+				list = append(list, m[1])
+			}
+		}
+		return list
+	}
+	var prose []string // named in other text
+	section := ""      // the command whose "  verb" lines these are
+	var paragraph []string
+	for line := range strings.SplitSeq(usage, "\n") {
+		if strings.TrimSpace(line) == "" {
+			section, paragraph = "", nil
+			continue
+		}
+		if m := usageVerbLine.FindStringSubmatchIndex(line); m != nil {
+			verb := line[m[2]:m[3]]
+			shared = add(shared, line[:m[2]])
+			own[verb] = add(own[verb], line[m[3]:])
+			section = ""
+			continue
+		}
+		if m := usageVerbList.FindStringSubmatch(line); m != nil && slices.Contains(verbs, m[1]) {
+			section = m[1]
+			own[section] = add(own[section], line)
+			continue
+		}
+		if section != "" && strings.HasPrefix(line, "    ") {
+			own[section] = add(own[section], line)
+			continue
+		}
+		section = ""
+		if usageSwitchLine.MatchString(line) {
+			shared = add(shared, line)
+			continue
+		}
+		if paragraph == nil {
+			paragraph = leadingVerbs(line, verbs)
+			if paragraph == nil {
+				paragraph = []string{} // a paragraph of no command's
+			}
+		}
+		for _, verb := range paragraph {
+			own[verb] = add(own[verb], line)
+		}
+		if len(paragraph) == 0 {
+			prose = add(prose, line)
+		}
+	}
+	for _, sw := range prose {
+		if !slices.ContainsFunc(verbs, func(v string) bool { return slices.Contains(own[v], sw) }) {
+			shared = add(shared, sw)
+		}
+	}
+	for verb, list := range own {
+		own[verb] = slices.DeleteFunc(list, func(sw string) bool { return slices.Contains(shared, sw) })
+	}
+	return shared, own
+}
+
+// leadingVerbs are the command names a line begins with, separated by
+// commas and "and": "delete, hold, release and retry take ids" names
+// four; "restore takes ids" one.
+func leadingVerbs(line string, verbs []string) []string {
+	var out []string
+	for _, w := range strings.Fields(line) {
+		w = strings.TrimSuffix(w, ",")
+		switch {
+		case slices.Contains(verbs, w):
+			out = append(out, w)
+		case w == "and" && len(out) > 0:
+		default:
+			return out
+		}
+	}
+	return out
 }
 
 // switches are every group's switches, in order.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -104,6 +106,12 @@ func (c *Config) CheckFrontendFiles(log *slog.Logger) error {
 	}
 	if c.POP.Enabled {
 		if _, err := auth.OpenServerFile(cmp.Or(c.POP.Auth, POPAuthDefault()), c.Domain, log); err != nil {
+			if c.POP.Auth == "" && errors.Is(err, fs.ErrNotExist) {
+				// Both defaults count: say so, or a user coming
+				// from E-MailRelay thinks its file is ignored.
+				err = fmt.Errorf("without --pop-auth FILE, --pop reads %s, else E-MailRelay's %s, and neither exists: %w",
+					popAuthFiles[0], popAuthFiles[1], err)
+			}
 			return Setting("pop.auth", err)
 		}
 	}

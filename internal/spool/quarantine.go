@@ -45,6 +45,9 @@ func (s *Spool) ListQuarantine() ([]Quarantined, []string, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
 	}
+	if errors.Is(err, os.ErrPermission) {
+		return nil, nil, s.denied(err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool: %w", err)
 	}
@@ -155,6 +158,9 @@ var ErrInSpool = errors.New("a message with this id is already in the spool")
 func (s *Spool) Restore(id string) (from, to State, err error) {
 	if !ValidID(id) {
 		return 0, 0, ErrNotFound
+	}
+	if _, err := os.Stat(s.QuarantinePath()); errors.Is(err, os.ErrPermission) {
+		return 0, 0, s.denied(err) // not "not in the quarantine"
 	}
 	q := s.inspectQuarantined(id)
 	if len(q.Files) == 0 {

@@ -354,6 +354,9 @@ type Entry struct {
 func (s *Spool) List() ([]Entry, error) {
 	s.retryReplay()
 	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, s.denied(err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -402,11 +405,25 @@ func (s *Spool) find(id string) (State, error) {
 		return st, nil
 	}
 	for _, st := range []State{Ready, Claimed, Failed, Held, New} {
-		if _, err := os.Lstat(s.envelopePath(id, st)); err == nil {
+		_, err := os.Lstat(s.envelopePath(id, st))
+		if err == nil {
 			return st, nil
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			// Not "no such message": the message may well be
+			// there, and an administrator told so takes it for
+			// delivered.
+			return 0, s.denied(err)
 		}
 	}
 	return 0, ErrNotFound
+}
+
+// denied words a permission error on the spool directory for whoever met
+// it: the spool is the relay's own (0750), so an ordinary user's mailq or
+// "relaykeeper queue" may not look in.
+func (s *Spool) denied(err error) error {
+	return fmt.Errorf("spool: %s is the relay's own: run this as root or as the user the relay runs as: %w", s.dir, err)
 }
 
 // startReceipt and endReceipt mark a Writer's id as being received by this

@@ -23,9 +23,9 @@ import (
 // -screenshots $PWD/docs/screenshots` renews the documentation's.
 var screenshotDir = flag.String("screenshots", os.Getenv("RELAYKEEPER_SCREENSHOTS"), "write the dashboard's screenshots to this directory")
 
-// browser starts headless Chromium for the test, or skips (fails with
-// CI=true) when it is not installed.
-func browser(t *testing.T) context.Context {
+// browser starts headless Chromium for the test, with the extra options
+// given, or skips (fails with CI=true) when it is not installed.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -43,6 +43,7 @@ func browser(t *testing.T) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
