@@ -2,9 +2,13 @@ package companion
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -65,6 +69,14 @@ func postconf(diag *slog.Logger, unknown string, names ...string) (string, bool)
 	if diag == nil {
 		diag = slog.New(slog.DiscardHandler)
 	}
+	// Without main.cf (Debian's package before it is configured) postconf
+	// fails after the second's pause of every Postfix fatal error: three
+	// of them made postfix-enforcer start three seconds late.
+	mainCF := filepath.Join(postfixConfigDir(), "main.cf")
+	if _, err := os.Stat(mainCF); errors.Is(err, fs.ErrNotExist) {
+		diag.Warn("Postfix has no main.cf; "+unknown, "file", mainCF)
+		return "", false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, append([]string{"-xh"}, names...)...).Output()
@@ -73,6 +85,15 @@ func postconf(diag *slog.Logger, unknown string, names ...string) (string, bool)
 		return "", false
 	}
 	return string(out), true
+}
+
+// postfixConfigDir is where postconf reads main.cf: MAIL_CONFIG, else
+// Debian's and Postfix's default.
+func postfixConfigDir() string {
+	if d := os.Getenv("MAIL_CONFIG"); d != "" {
+		return d
+	}
+	return "/etc/postfix"
 }
 
 // postconfSep splits postconf's list values.

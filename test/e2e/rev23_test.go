@@ -30,7 +30,13 @@ func TestRev23PostfixEnforcerHUPWhileStarting(t *testing.T) {
 	wl := writeFile(t, dir, "welcomelist", "# nobody is exempt\n", 0o644)
 	args := enforcerArgs(logFile, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"), wl,
 		filepath.Join(dir, "bans.log"), "127.0.0.1:9")
-	p := harness.StartWith(t, harness.ProcOptions{Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH")}},
+	// postconf is not run without a main.cf (TestS27PostconfNotRunWithoutMainCF).
+	conf := filepath.Join(dir, "postfix")
+	if err := os.Mkdir(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, conf, "main.cf", "", 0o644)
+	p := harness.StartWith(t, harness.ProcOptions{Env: []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "MAIL_CONFIG=" + conf}},
 		harness.Binary(t), append([]string{"postfix-enforcer"}, args...)...)
 	if !waitFor(15*time.Second, func() bool { _, err := os.Stat(started); return err == nil }) {
 		t.Fatalf("the fake postconf never ran:\n%s", p.Stderr())
