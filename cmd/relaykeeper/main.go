@@ -157,6 +157,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	if r.cfg.Proxies() {
 		opts.Proxy = &smtpd.Proxy{Addr: r.cfg.Upstream(), Dialer: r.dialer()}
+		opts.Pacer = r.newScheduler().ProxyPace() // its verdicts and pace settings; it never runs
 	}
 	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
 		opts.KickOnDisconnect = deliver.ArrivalKick{S: r.sched}
