@@ -152,7 +152,7 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.srs != nil {
 		opts.SRS = r.srs
 	}
-	if r.cfg.SMTP.ClientNames || r.policy != nil && r.policy.NeedsClientNames() {
+	if r.cfg.SMTP.ClientNames || r.policy != nil && r.policy.NeedsClientNames() || r.welcome.NeedsNames() {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Proxies() {

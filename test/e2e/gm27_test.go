@@ -171,3 +171,37 @@ func TestGm27ProxyHonoursPace(t *testing.T) {
 		})
 	}
 }
+
+// TestGm27WelcomedByNameWithoutSwitch: relay-enforcer's manual lets the
+// welcomelist name a partner by host name ("emails from a welcomelisted IP
+// or hostname will be encapsulated"), and relaykeeper reads such a file
+// unchanged. Without --client-names the relay looked up no client's name,
+// so the pattern never matched, and the partner whose mail Gmail refused
+// as spam was banned, without a word. A host-name pattern in the
+// welcomelist turns the lookup on.
+func TestGm27WelcomedByNameWithoutSwitch(t *testing.T) {
+	t.Parallel()
+	for _, proxy := range []bool{false, true} {
+		name := map[bool]string{false: "store", true: "proxy"}[proxy]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			partner := map[bool]string{false: "127.0.0.127", true: "127.0.0.128"}[proxy]
+			last := partner[len("127.0.0."):]
+			dns := harness.StartDNS(t, last+".0.0.127.in-addr.arpa.  PTR  mx.partner27.test.\nmx.partner27.test.  A  "+partner+"\n")
+			gmail := newFakeGmail(t)
+			gmail.answer("carol@gmail.test", stData, gmailUnsolicited)
+			r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: proxy, welcome: `^mx\.partner27\.test$` + "\n",
+				extra: []string{"--client-names-server", dns.Addr()}})
+			if _, err := sendFrom(r.addr(), partner, "alice@partner27.example", []string{"carol@gmail.test"}, gmailMessage("alice@partner27.example", "partner news")); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			if !waitFor(20*time.Second, func() bool { return len(enforceEvents(r, partner)) > 0 }) {
+				t.Fatalf("the enforcer never acted; events %v", fieldsOf(r.events("")))
+			}
+			time.Sleep(500 * time.Millisecond)
+			if es := enforceEvents(r, partner); actionOf(es) != "spare+encapsulate" {
+				t.Errorf("events about the partner welcomelisted by name: %v; want spare and encapsulate", fieldsOf(es))
+			}
+		})
+	}
+}
