@@ -152,11 +152,12 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	if r.srs != nil {
 		opts.SRS = r.srs
 	}
-	if r.cfg.SMTP.ClientNames || r.policy != nil && r.policy.NeedsClientNames() {
+	if r.cfg.SMTP.ClientNames || r.policy != nil && r.policy.NeedsClientNames() || r.welcome.NeedsNames() {
 		opts.Names = &rdns.Resolver{Server: r.cfg.SMTP.DNSServer, Timeout: clientNameTimeout}
 	}
 	if r.cfg.Proxies() {
 		opts.Proxy = &smtpd.Proxy{Addr: r.cfg.Upstream(), Dialer: r.dialer()}
+		opts.Pacer = r.newScheduler().ProxyPace() // its verdicts and pace settings; it never runs
 	}
 	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
 		opts.KickOnDisconnect = deliver.ArrivalKick{S: r.sched}

@@ -193,6 +193,13 @@ func (w *Welcomelist) Welcome(ip netip.Addr, hostname string) bool {
 	return w.file.get().welcome(ip, hostname)
 }
 
+// NeedsNames reports whether the list holds a host-name pattern: the
+// relay must then look up each client's verified name, or the pattern
+// never matches and the client it names is banned like any other
+// (relay-enforcer's manual: "emails from a welcomelisted IP or hostname
+// will be encapsulated").
+func (w *Welcomelist) NeedsNames() bool { return w != nil && len(w.file.get().patterns) > 0 }
+
 // Within reports whether any address the list names (an address, range or
 // block; not a host-name pattern) lies in p: a ban of p would cover it.
 func (w *Welcomelist) Within(p netip.Prefix) bool {

@@ -567,3 +567,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// afterZeros is line without the zero octets it starts with. A power loss
+// leaves a run of zeros in a syslog file where its last writes were lost
+// (the file's size was committed, its data not), and the syslog daemon
+// appends its next line after them. No syslog daemon starts a line with a
+// zero (it writes the timestamp first), so the line after them is whole.
+// A zero after other text is left: that text, a line cut by the crash,
+// may be any program's, and what follows the zero its client's choice.
+func afterZeros(line string) string { return strings.TrimLeft(line, "\x00") }

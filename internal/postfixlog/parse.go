@@ -162,7 +162,7 @@ type Event struct {
 // It returns false for any line it does not understand.
 func ParseLine(line string) (Event, bool) {
 	var e Event
-	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
+	rest, ok := e.parseHeader(strings.TrimRight(afterZeros(line), "\r\n"))
 	if !ok {
 		return Event{}, false
 	}
@@ -195,7 +195,7 @@ const MaxLogText = 2000
 // quoted recipient's): Cut is then less than MaxLogText.
 func ParseCut(line string) (Event, bool) {
 	var e Event
-	rest, ok := e.parseHeader(strings.TrimRight(line, "\r\n"))
+	rest, ok := e.parseHeader(strings.TrimRight(afterZeros(line), "\r\n"))
 	if !ok || !isPostfix(e.Program, e.Service) {
 		return Event{}, false
 	}

@@ -121,6 +121,10 @@ type Options struct {
 	Bans Bans
 	// Enforcer, if set, sees every upstream refusal in proxy mode.
 	Enforcer Enforcer
+	// Pacer, if set, hears every upstream refusal in proxy mode and
+	// says when the upstream asked the relay to slow down: no client's
+	// transaction opens a session with it until then.
+	Pacer Pacer
 	// Notices, if set, queues in proxy mode the "relayed" notices owed
 	// for a message the upstream took without offering DSN (RFC 3461
 	// section 5.2.2.2), since no one further on will send them.
@@ -225,6 +229,14 @@ type Kicker interface {
 // *policy.Engine is one.
 type TrustedNetworks interface {
 	Trusted(ip netip.Addr) bool
+}
+
+// Pacer is a proxy's pace with its upstream; *deliver.ProxyPace is one.
+// Signal hears an upstream's refusal (stage as ProxyRefusal's); Paused
+// says until when no session may go to the upstream, and why.
+type Pacer interface {
+	Signal(stage string, rep reply.Reply) bool
+	Paused() (until time.Time, why string, paused bool)
 }
 
 // Bans are the enforcer's banned clients, refused at connect time;

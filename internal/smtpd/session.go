@@ -228,6 +228,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(ss.given))
 		}
 	}
+	if err := ss.paused(); err != nil {
+		return ss.refuse("mail", err, "from", maillog.Addr(ss.given), "rule", "pace")
+	}
 	ss.upMsg = &remote.Message{From: ss.s.opts.Canonical.GenericAddr(from)}
 	if opts != nil {
 		// What the client declared goes on as it said it: the
@@ -291,8 +294,14 @@ func (ss *session) upstreamMail() (reply.Reply, error) {
 // the reply the client is to hear; id and contentPath are the message's,
 // "" before the final dot.
 func (ss *session) enforce(stage string, rep reply.Reply, to []string, id, contentPath string) reply.Reply {
-	if ss.s.opts.Enforcer == nil || rep.Code < 400 || rep.Local {
+	if rep.Code < 400 || rep.Local {
 		return rep // a local reply: the upstream never said it
+	}
+	if ss.s.opts.Pacer != nil {
+		ss.s.opts.Pacer.Signal(stage, rep)
+	}
+	if ss.s.opts.Enforcer == nil {
+		return rep
 	}
 	return ss.s.opts.Enforcer.ProxyRefusal(ss.s.ctx, &ProxyRefusal{ID: id,
 		Client: addrIP(ss.conn.Conn().RemoteAddr()), ClientAddr: ss.client(), ClientName: ss.knownName(), Helo: ss.conn.Hostname(),

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -234,3 +236,19 @@ func (s *Server) cuttable(up *upstreamConn, call func() (reply.Reply, error)) (r
 }
 
 var errCut = errors.New("the relay is shutting down")
+
+// paused is the refusal a proxy's client hears while the upstream's
+// request to slow down holds (Options.Pacer): a session for this client
+// would be one more of the storm the upstream refuses. nil otherwise.
+func (ss *session) paused() *smtp.SMTPError {
+	if ss.s.opts.Pacer == nil {
+		return nil
+	}
+	until, why, paused := ss.s.opts.Pacer.Paused()
+	if !paused {
+		return nil
+	}
+	ss.s.log.Debug("upstream paced; client refused", "client", ss.client(), "until", until, "reply", why)
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 5},
+		Message: "The upstream asked this relay to slow down; try again after " + until.UTC().Format(time.RFC3339)}
+}

@@ -43,5 +43,6 @@ var (
 	_ smtpd.TrustedNetworks = (*policy.Engine)(nil)
 	_ smtpd.DebugPeers      = (*debugpeer.List)(nil)
 	_ smtpd.UpstreamDialer  = (*remote.Dialer)(nil)
+	_ smtpd.Pacer           = (*deliver.ProxyPace)(nil)
 	_ smtpd.Authenticator   = auth.SMTPAuth{}
 )

@@ -53,7 +53,9 @@ func TestEnforceGmailReplies(t *testing.T) {
 	cfg := "[enforce]\nban_delay = \"0s\"\n[delivery]\nminimal_backoff_time = \"60s\"\nmaximal_backoff_time = \"60s\"\n" +
 		"pace_suspend = \"1ms\"\npace_max_suspend = \"1ms\"\npace_delay = \"1ms\"\npace_max_delay = \"1ms\"\nquota_window = \"1ms\"\n"
 	sf := startEnforcer(t, sfGmail.Addr(), enforceOpts{config: cfg})
-	px := startEnforcer(t, pxGmail.Addr(), enforceOpts{config: cfg, proxy: true})
+	// The proxy pauses for the pace too (its next client, within the
+	// pause, is refused without a session): to no time at all.
+	px := startEnforcer(t, pxGmail.Addr(), enforceOpts{config: strings.ReplaceAll(cfg, `"1ms"`, `"1ns"`), proxy: true})
 	results := make([]gmailResult, len(cases))
 
 	// Proxy: what the client hears and what the enforcer does.

@@ -306,7 +306,9 @@ func TestGm19BanAtDataCommandBansNobody(t *testing.T) {
 			}
 			return harness.Response{}
 		}})
-		r := startEnforcer(t, fake.Addr(), enforceOpts{proxy: true})
+		// The refusal at the DATA command paces the proxy: the next
+		// client must reach Gmail all the same here.
+		r := startEnforcer(t, fake.Addr(), enforceOpts{proxy: true, config: "[enforce]\nban_delay = \"0s\"\n" + gm27NoPause})
 		for _, c := range [][2]string{{"127.0.6.41", "cmd@gmail.test"}, {"127.0.6.42", "dot@gmail.test"}} {
 			tx, _ := sendFrom(r.addr(), c[0], "s@p.example", []string{c[1]}, gmailMessage("s@p.example", "proxy "+c[0]))
 			if tx.Final.code()/100 == 2 {

@@ -232,7 +232,10 @@ func TestReview12ProxyIdleUpstream(t *testing.T) {
 			up.mu.Lock() // its accept loop runs already
 			tc.setup(up)
 			up.mu.Unlock()
-			r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir())
+			// Gmail's "Try again later, closing connection" paces the
+			// proxy (TestGm27ProxyHonoursPace): not for long here.
+			r := startRelay(t, "127.0.0.1", "--as-proxy", up.addr(), "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+				"--config", writeFile(t, t.TempDir(), "relaykeeper.toml", gm27NoPause, 0o644))
 			for k := range 4 {
 				c := mustDial(t, r.addr(), "127.0.0.1")
 				mustCmd(t, c, "250", "EHLO client.e2e.test")
