@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,3 +349,111 @@ func TestBb27BdatInterleavingParity(t *testing.T) {
 		})
 	}
 }
+
+// TestBb27KillDuringBDAT: SIGKILL, three times, while six pipelining
+// clients send by BDAT, in one chunk or in two, small messages and 200 KB
+// ones, several a connection. Every message that heard 250 reaches the
+// upstream once the relay is back (duplicates allowed, losses not): the
+// kill tests before this one sent by DATA only.
+func TestBb27KillDuringBDAT(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", t.TempDir(),
+		"--forward-to", up.Addr(), "--poll", "1")
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	filler := strings.Repeat(strings.Repeat("z", 998)+"\r\n", 200)
+	send := func(c *smtpClient) error {
+		n := next.Add(1)
+		tag := fmt.Sprintf("bb27-bdat-%06d", n)
+		body := "Subject: " + tag + "\r\n\r\nbody\r\n"
+		if n%3 == 0 {
+			body += filler
+		}
+		var b strings.Builder
+		b.WriteString("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
+		replies := 3
+		if half := len(body) / 2; n%2 == 0 {
+			fmt.Fprintf(&b, "BDAT %d\r\n%sBDAT %d LAST\r\n%s", half, body[:half], len(body)-half, body[half:])
+			replies = 4
+		} else {
+			fmt.Fprintf(&b, "BDAT %d LAST\r\n%s", len(body), body)
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c.conn, b.String()); err != nil {
+			return err
+		}
+		var rep reply
+		for range replies {
+			var err error
+			if rep, err = c.read(); err != nil {
+				return err
+			}
+		}
+		if rep.code() == 250 {
+			mu.Lock()
+			acked[tag] = true
+			mu.Unlock()
+		}
+		return nil
+	}
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, _, err := dialFrom(r.addr(), "127.0.0.1")
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				if rep, err := c.cmd("EHLO client.e2e.test"); err == nil && rep.code() == 250 {
+					for range 5 {
+						if send(c) != nil {
+							break
+						}
+					}
+				}
+				c.Close()
+			}
+		}()
+	}
+	killLoop(3, 400*time.Millisecond, 800*time.Millisecond, killRestart(t, r))
+	time.Sleep(500 * time.Millisecond)
+	stopLoad(t, stop, &wg, 60*time.Second, "BDAT senders")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 20 {
+		t.Fatalf("only %d messages acknowledged; the load did not run", len(acked))
+	}
+	var missing []string
+	if !waitFor(90*time.Second, func() bool {
+		got := map[string]bool{}
+		for _, tx := range up.Transactions() {
+			if m := bb27TagRE.FindSubmatch(tx.Data); m != nil && tx.Accepted() {
+				got[string(m[1])] = true
+			}
+		}
+		missing = missing[:0]
+		for tag := range acked {
+			if !got[tag] {
+				missing = append(missing, tag)
+			}
+		}
+		return len(missing) == 0
+	}) {
+		sort.Strings(missing)
+		t.Errorf("%d of %d acknowledged messages never reached the upstream, first: %q", len(missing), len(acked), missing[:min(5, len(missing))])
+	}
+	t.Logf("%d messages acknowledged, all delivered", len(acked))
+}
+
+var bb27TagRE = regexp.MustCompile(`(?m)^Subject: (bb27-bdat-\d+)\r?$`)
