@@ -94,7 +94,7 @@ func (w *Writer) createFile() error {
 		if faultCreated != nil {
 			faultCreated(path)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err := lockNew(f); err != nil {
 			f.Close()
 			os.Remove(path)
 			return fmt.Errorf("spool: lock new message: %w", err)
@@ -117,6 +117,21 @@ func (w *Writer) createFile() error {
 	bw.Reset(f)
 	w.bw = bw
 	return nil
+}
+
+// lockNew locks a content file just made. Another process's recovery may
+// hold it for a moment, having found it unlocked and without an envelope
+// (see createFile): the writer waits for that, up to 2 s, rather than fail
+// the message (`submit` beside a running relay exited 1); createFile then
+// checks the file is still under the message's name.
+func lockNew(f *os.File) error {
+	for i := 0; ; i++ {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EWOULDBLOCK || i == 200 {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // spill moves content held in memory to the content file, which from now
