@@ -466,6 +466,12 @@ func dur19Replay(t *testing.T, c faultCase) {
 		for _, pid := range processTree(traced.current().PID(), 2)[1:] {
 			syscall.Kill(pid, syscall.SIGKILL) // the relay under strace
 		}
+	} else if strings.Contains(started.Error(), "netpollBreak write failed") {
+		// strace counts per thread: a new thread's first write can be
+		// the Go runtime's own, to its eventfd, which no disk fails;
+		// the runtime stops at that. The clean start below still
+		// delivers everything.
+		t.Logf("the fault hit the Go runtime's eventfd, not the relay's files: %v", started)
 	} else if c.errno() != "" && !strings.Contains(started.Error(), "relaykeeper: ") {
 		// (A SIGKILL at start says nothing, as it should not.)
 		t.Errorf("the relay under faults did not start, without saying why: %v", started)
