@@ -72,7 +72,7 @@ func postconf(diag *slog.Logger, unknown string, names ...string) (string, bool)
 	// Without main.cf (Debian's package before it is configured) postconf
 	// fails after the second's pause of every Postfix fatal error: three
 	// of them made postfix-enforcer start three seconds late.
-	mainCF := filepath.Join(postfixConfigDir(), "main.cf")
+	mainCF := filepath.Join(postfixConfigDir(bin), "main.cf")
 	if _, err := os.Stat(mainCF); errors.Is(err, fs.ErrNotExist) {
 		diag.Warn("Postfix has no main.cf; "+unknown, "file", mainCF)
 		return "", false
@@ -88,10 +88,18 @@ func postconf(diag *slog.Logger, unknown string, names ...string) (string, bool)
 }
 
 // postfixConfigDir is where postconf reads main.cf: MAIL_CONFIG, else
-// Debian's and Postfix's default.
-func postfixConfigDir() string {
+// the build's config_directory ("postconf -d" reads no main.cf: FreeBSD's
+// is /usr/local/etc/postfix), else Debian's.
+func postfixConfigDir(bin string) string {
 	if d := os.Getenv("MAIL_CONFIG"); d != "" {
 		return d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, bin, "-dh", "config_directory").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); filepath.IsAbs(d) {
+			return d
+		}
 	}
 	return "/etc/postfix"
 }
