@@ -34,13 +34,14 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, nil
 	}
 	en := &enforce.Enforcer{
-		SenderAccess: e.SenderAccess,
-		BanTime:      e.BanTime,
-		Spool:        r.spool,
-		RelayAddress: e.RelayAddress,
-		Admin:        e.Mail,
-		MailLog:      r.maillog,
-		Log:          r.log,
+		SenderAccess:         e.SenderAccess,
+		BanTime:              e.BanTime,
+		Spool:                r.spool,
+		RelayAddress:         e.RelayAddress,
+		EncapsulateRateLimit: e.EncapsulateRateLimit,
+		Admin:                e.Mail,
+		MailLog:              r.maillog,
+		Log:                  r.log,
 	}
 	var rulesErr, filterErr error
 	if en.Policy, rulesErr, filterErr = enforce.OpenPolicy(e.Rules, e.ReplyFilter); rulesErr != nil {
