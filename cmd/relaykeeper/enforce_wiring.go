@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -24,6 +25,16 @@ func enforcePaths(cfg *config.Config) error {
 	f, err := enforce.Files{SenderAccess: e.SenderAccess, Welcomelist: e.Welcomelist, Bans: e.Bans}.Prepare(cfg.Spool.Dir)
 	e.SenderAccess, e.Welcomelist, e.Bans = f.SenderAccess, f.Welcomelist, f.Bans
 	return err
+}
+
+// checkIdleFiles parses, for --check, the enforcer's files a mode that does
+// not enforce never reads: a broken one shows now, not when the mode changes.
+func checkIdleFiles(cfg *config.Config) error {
+	if cfg.Enforcing() {
+		return nil // read by newEnforcer
+	}
+	rules, filter, welcome := enforce.CheckFiles(cfg.Enforce.Rules, cfg.Enforce.ReplyFilter, cfg.Enforce.Welcomelist)
+	return errors.Join(config.Setting("enforce.rules", rules), config.Setting("enforce.reply_filter", filter), config.Setting("enforce.welcomelist", welcome))
 }
 
 // newEnforcer builds the enforcer when the relay forwards and enforcement
