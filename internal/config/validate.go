@@ -379,6 +379,7 @@ func (c *Config) Validate() error {
 		v.bad("%d is negative (0: no limit)", en.EncapsulateRateLimit)("enforce.encapsulate_rate_limit")
 	}
 	v.addresses(c)
+	v.checkNamedPeers(c)
 	// The reports' recipient goes into an envelope: "Name <addr>" is addr;
 	// a bare user has no mailbox here (nothing is delivered locally).
 	if a, err := mail.ParseAddress(en.Mail); en.Mail != "" && err != nil {
