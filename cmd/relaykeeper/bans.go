@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -19,6 +18,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("relaykeeper bans", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bansFile := fs.String("bans", "", "")
+	welcomeFile := fs.String("welcomelist", "", "")
 	spoolDir := fs.String("spool-dir", "", "")
 	configFile := fs.String("config", "", "")
 	asJSON := fs.Bool("json", false, "")
@@ -73,7 +73,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return usage("--duration must be positive")
 	}
 
-	path, err := bansPath(*bansFile, *spoolDir, *configFile)
+	path, welcomePath, err := config.BanFiles(*bansFile, *welcomeFile, *spoolDir, *configFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 		return exitUsage
@@ -89,7 +89,11 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "list":
-		if err := enforce.WriteBanList(stdout, b.List(), *asJSON); err != nil {
+		wl, err := enforce.WelcomelistIfAny(welcomePath)
+		if err == nil {
+			err = enforce.WriteBanList(stdout, b.List(), *asJSON, wl)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
 			return exitFailure
 		}
@@ -117,17 +121,4 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, enforce.LiftedText(operands[0], lifted))
 	}
 	return exitOK
-}
-
-// bansPath chooses the ban file: --bans, else the one in the spool
-// directory of --spool-dir or --config or the default configuration.
-func bansPath(file, spoolDir, configFile string) (string, error) {
-	if file != "" {
-		return file, nil
-	}
-	dir, err := config.SpoolDir(spoolDir, configFile)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(enforce.StateDir(dir), "bans"), nil
 }

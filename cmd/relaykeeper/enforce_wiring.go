@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
@@ -26,6 +27,16 @@ func enforcePaths(cfg *config.Config) error {
 	return err
 }
 
+// checkIdleFiles parses, for --check, the enforcer's files a mode that does
+// not enforce never reads: a broken one shows now, not when the mode changes.
+func checkIdleFiles(cfg *config.Config) error {
+	if cfg.Enforcing() {
+		return nil // read by newEnforcer
+	}
+	rules, filter, welcome := enforce.CheckFiles(cfg.Enforce.Rules, cfg.Enforce.ReplyFilter, cfg.Enforce.Welcomelist)
+	return errors.Join(config.Setting("enforce.rules", rules), config.Setting("enforce.reply_filter", filter), config.Setting("enforce.welcomelist", welcome))
+}
+
 // newEnforcer builds the enforcer when the relay forwards and enforcement
 // is not turned off; nil otherwise.
 func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
@@ -34,13 +45,14 @@ func (r *relay) newEnforcer() (*enforce.Enforcer, error) {
 		return nil, nil
 	}
 	en := &enforce.Enforcer{
-		SenderAccess: e.SenderAccess,
-		BanTime:      e.BanTime,
-		Spool:        r.spool,
-		RelayAddress: e.RelayAddress,
-		Admin:        e.Mail,
-		MailLog:      r.maillog,
-		Log:          r.log,
+		SenderAccess:         e.SenderAccess,
+		BanTime:              e.BanTime,
+		Spool:                r.spool,
+		RelayAddress:         e.RelayAddress,
+		EncapsulateRateLimit: e.EncapsulateRateLimit,
+		Admin:                e.Mail,
+		MailLog:              r.maillog,
+		Log:                  r.log,
 	}
 	var rulesErr, filterErr error
 	if en.Policy, rulesErr, filterErr = enforce.OpenPolicy(e.Rules, e.ReplyFilter); rulesErr != nil {

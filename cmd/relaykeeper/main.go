@@ -67,6 +67,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer r.close()
 	if cfg.Check {
+		if err := checkIdleFiles(&cfg); err != nil {
+			fmt.Fprintf(stderr, "relaykeeper: %v\n", cfg.Origin.Place(err))
+			return exitUsage
+		}
 		fmt.Fprintln(stdout, "relaykeeper: the configuration is good: the relay would start")
 		return exitOK
 	}

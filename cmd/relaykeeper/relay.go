@@ -185,6 +185,9 @@ func newRelay(cfg config.Config, stdout, stderr io.Writer) (*relay, error) {
 			return nil, config.Setting("auth.client_secrets", err)
 		}
 	}
+	for _, w := range cfg.IdleSettings() {
+		r.log.Warn(w)
+	}
 	if f := cfg.Auth.ServerSecrets; f != "" {
 		if r.secrets, err = auth.OpenServerFile(f, r.cfg.Domain, r.log); err != nil {
 			return nil, config.Setting("auth.server_secrets", err)

@@ -38,18 +38,9 @@ func runStats(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
-	a := stats.NewAggregator()
-	for _, name := range files {
-		if err := a.ReadFile(name, stdin); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper stats: %v\n", err)
-			return exitFailure
-		}
-	}
-	rep := a.Report(top)
-	if *asJSON {
-		stats.WriteJSON(stdout, rep)
-	} else {
-		stats.WriteText(stdout, rep)
+	if err := stats.Summarise(stdout, files, stdin, top, *asJSON); err != nil {
+		fmt.Fprintf(stderr, "relaykeeper stats: %v\n", err)
+		return exitFailure
 	}
 	return exitOK
 }

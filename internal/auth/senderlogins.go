@@ -97,6 +97,8 @@ func parseSenderLogins(name string, r io.Reader) (*SenderLogins, error) {
 	var pe *os.PathError // the file's own read error names it: no line ("read /etc: is a directory")
 	if err := sc.Err(); errors.As(err, &pe) {
 		errs = append(errs, err)
+	} else if errors.Is(err, bufio.ErrTooLong) {
+		errs = append(errs, fmt.Errorf("%s:%d: the line is longer than 64 KiB: no entry is that long", name, n+1))
 	} else if err != nil {
 		errs = append(errs, fmt.Errorf("%s:%d: %w", name, n+1, err))
 	}

@@ -706,9 +706,9 @@ type Enforce struct {
 	// Mail is --mail ADDRESS (relay-enforcer's -m): a report per action
 	// and per refusal no rule knows.
 	Mail string `toml:"mail"`
-	// RelayAddress sends encapsulated copies and reports; postmaster at
-	// the relay's domain by default.
-	RelayAddress string `toml:"relay_address"`
+	// RelayAddress sends encapsulated copies and reports (postmaster@domain by default).
+	RelayAddress         string `toml:"relay_address"`
+	EncapsulateRateLimit int    `toml:"encapsulate_rate_limit"` // copies an hour per client (docs/enforce.md); 0: none
 	// NeverBlock are domains never blocked, nor any domain under one: a
 	// forged sender must not cut off a whole freemail provider. Such
 	// refusals are reported. The relay's own domains are never blocked
@@ -779,7 +779,7 @@ func Default() Config {
 		},
 		Auth: Auth{FailureLimit: 5, FailureWindow: 10 * time.Minute},
 		Enforce: Enforce{BanTime: 4 * time.Hour, BanDelay: 10 * time.Second, BanIPv4PrefixLength: 32, BanIPv6PrefixLength: 64, NeverBlock: DefaultNeverBlock,
-			AlertRejectionRate: 0.02, AlertMinReplies: 20},
+			AlertRejectionRate: 0.02, AlertMinReplies: 20, EncapsulateRateLimit: 20},
 		Routing: Routing{ConcurrencyLimit: 20, RecipientLimit: 50},
 		Rewrite: Rewrite{LocalHeaderRewriteClients: []string{"permit_inet_interfaces"}},
 		Filter:  Filter{Timeout: 60 * time.Second},

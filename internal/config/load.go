@@ -2,10 +2,12 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -592,20 +594,39 @@ var DefaultFile = "/etc/relaykeeper/relaykeeper.toml"
 // (flagDir), else that of --config (configFile), else that of DefaultFile
 // if it exists (as mailq finds it), else the default.
 func SpoolDir(flagDir, configFile string) (string, error) {
-	cfg := Default()
+	cfg, err := subcommandConfig(flagDir, configFile)
+	if err != nil {
+		return "", err
+	}
+	return cmp.Or(flagDir, cfg.Spool.Dir), nil
+}
+
+// BanFiles are the ban file and the welcomelist `relaykeeper bans` reads,
+// as the relay started with the same switches uses them: bans and welcome
+// when given (--bans, --welcomelist), else the configuration's [enforce]
+// bans and welcomelist, else those files in the spool directory's
+// .enforce (SpoolDir).
+func BanFiles(bans, welcome, flagDir, configFile string) (string, string, error) {
+	cfg, err := subcommandConfig(flagDir, configFile)
+	if err != nil {
+		return "", "", err
+	}
+	state := filepath.Join(cmp.Or(flagDir, cfg.Spool.Dir), ".enforce")
+	return cmp.Or(bans, cfg.Enforce.Bans, filepath.Join(state, "bans")),
+		cmp.Or(welcome, cfg.Enforce.Welcomelist, filepath.Join(state, "welcomelist")), nil
+}
+
+// subcommandConfig is the configuration a subcommand reads: configFile,
+// else DefaultFile if it exists and flagDir is not given, else the
+// defaults.
+func subcommandConfig(flagDir, configFile string) (Config, error) {
 	if configFile == "" && flagDir == "" {
 		if _, err := os.Stat(DefaultFile); err == nil {
 			configFile = DefaultFile
 		}
 	}
-	if configFile != "" {
-		var err error
-		if cfg, err = Load(configFile); err != nil {
-			return "", err
-		}
+	if configFile == "" {
+		return Default(), nil
 	}
-	if flagDir != "" {
-		return flagDir, nil
-	}
-	return cfg.Spool.Dir, nil
+	return Load(configFile)
 }

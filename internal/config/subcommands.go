@@ -45,10 +45,18 @@ an address inside a banned network lifts that network's ban, and says so
 
 The ban file is, first found:
   --bans FILE        that file
+  --config FILE      its [enforce] bans, else its spool directory's
+                     .enforce/bans (--spool-dir DIR: DIR's)
   --spool-dir DIR    DIR/.enforce/bans
-  --config FILE      the spool directory of that configuration file, /.enforce/bans
   (none)             the same of /etc/relaykeeper/relaykeeper.toml if it
                      exists, else /var/spool/relaykeeper/.enforce/bans
+
+A welcomelisted client is never sanctioned: a ban of its address, made
+before it was listed or by hand, is ignored while it is listed (not
+lifted: the ban file may be shared with relays whose welcomelist
+differs). "list" marks such a ban "[not applied: welcomelisted]" (JSON:
+"not_applied"), reading the welcomelist found as the ban file is
+(--welcomelist FILE, [enforce] welcomelist, .enforce/welcomelist).
 
 The spool directory (or the directory above a --bans FILE's) must exist:
 a mistyped one is an error, never a new spool; .enforce is made in it.

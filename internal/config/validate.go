@@ -375,7 +375,11 @@ func (c *Config) Validate() error {
 	if en.AlertMinReplies < 1 {
 		v.bad("%d is less than 1", en.AlertMinReplies)("enforce.alert_min_replies")
 	}
+	if en.EncapsulateRateLimit < 0 {
+		v.bad("%d is negative (0: no limit)", en.EncapsulateRateLimit)("enforce.encapsulate_rate_limit")
+	}
 	v.addresses(c)
+	v.checkNamedPeers(c)
 	// The reports' recipient goes into an envelope: "Name <addr>" is addr;
 	// a bare user has no mailbox here (nothing is delivered locally).
 	if a, err := mail.ParseAddress(en.Mail); en.Mail != "" && err != nil {

@@ -20,14 +20,29 @@ import (
 // RFC 3339, FROM "-" for a ban in force since it was written) or, with
 // asJSON, as an indented JSON array ([] for none; each ban's "net" is the
 // IP column, "client" the client it was banned for, if known).
-func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
+//
+// A ban of an address welcome lists (nil: none) is not applied while it
+// is listed: its REASON starts "[not applied: welcomelisted]", its JSON
+// has "not_applied": "welcomelisted".
+func WriteBanList(w io.Writer, list []BanEntry, asJSON bool, welcome *Welcomelist) error {
+	notApplied := func(ban BanEntry) string {
+		if ban.Network().IsSingleIP() && welcome.Welcome(ban.IP, "") {
+			return "welcomelisted"
+		}
+		return ""
+	}
 	if asJSON {
-		if list == nil {
-			list = []BanEntry{}
+		out := []json.RawMessage{}
+		for _, ban := range list {
+			b, err := marshalBan(ban, notApplied(ban))
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "IP\tFROM\tUNTIL\tREASON")
@@ -36,10 +51,22 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool) error {
 		if !ban.From.IsZero() {
 			from = ban.From.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.Target(), from, ban.Until.UTC().Format(time.RFC3339),
-			termsafe.Field(ban.Reason)) // an upstream's reply quoted: a stranger's text, for a terminal
+		reason := termsafe.Field(ban.Reason) // an upstream's reply quoted: a stranger's text, for a terminal
+		if why := notApplied(ban); why != "" {
+			reason = "[not applied: " + why + "] " + reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.Target(), from, ban.Until.UTC().Format(time.RFC3339), reason)
 	}
 	return tw.Flush()
+}
+
+// WelcomelistIfAny reads the welcomelist at path, as OpenWelcomelist
+// does, but makes none: nil when there is no such file.
+func WelcomelistIfAny(path string) (*Welcomelist, error) {
+	if !exists(path) {
+		return nil, nil
+	}
+	return OpenWelcomelist(path)
 }
 
 // OpenBansByHand opens the ban file for an operator's changes: its

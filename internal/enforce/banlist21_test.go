@@ -18,7 +18,7 @@ func TestBanListEscapesReason(t *testing.T) {
 	reason := "550 5.7.1 spam\x1b[2J\u009b31m\x1b]0;owned\a\tcol\nline"
 	var out bytes.Buffer
 	list := []BanEntry{{IP: netip.MustParseAddr("192.0.2.7"), Until: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC), Reason: reason}}
-	if err := WriteBanList(&out, list, false); err != nil {
+	if err := WriteBanList(&out, list, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()

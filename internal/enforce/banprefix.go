@@ -47,6 +47,10 @@ type Sparer interface {
 	Spared(ip netip.Addr) bool
 	// SparesWithin reports whether any exempt address lies in p.
 	SparesWithin(p netip.Prefix) bool
+	// Welcomed reports whether ip is on the welcomelist now: no ban
+	// applies to it, not even one of its own address made before it
+	// was listed (welcomelisted clients are never sanctioned).
+	Welcomed(ip netip.Addr) bool
 }
 
 // TrustedNets are trusted clients (mynetworks); *policy.Engine is one. Its
@@ -77,6 +81,11 @@ func (s *Spared) Spared(ip netip.Addr) bool {
 		}
 	}
 	return s.Welcome.Welcome(ip, "") || s.Trusted != nil && s.Trusted.Trusted(ip)
+}
+
+// Welcomed implements Sparer.
+func (s *Spared) Welcomed(ip netip.Addr) bool {
+	return s != nil && s.Welcome.Welcome(banIP(ip), "")
 }
 
 // SparesWithin implements Sparer.

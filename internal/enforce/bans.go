@@ -60,12 +60,16 @@ func (b BanEntry) Network() netip.Prefix {
 }
 
 // MarshalJSON adds "net", the Target, to the entry's fields.
-func (b BanEntry) MarshalJSON() ([]byte, error) {
+func (b BanEntry) MarshalJSON() ([]byte, error) { return marshalBan(b, "") }
+
+// marshalBan is b's JSON, with "not_applied": notApplied unless empty.
+func marshalBan(b BanEntry, notApplied string) ([]byte, error) {
 	type plain BanEntry
 	return json.Marshal(struct {
 		plain
-		Net string `json:"net"`
-	}{plain(b), b.Target()})
+		Net        string `json:"net"`
+		NotApplied string `json:"not_applied,omitempty"`
+	}{plain(b), b.Target(), notApplied})
 }
 
 // newBanEntry is a ban of p.
@@ -218,8 +222,11 @@ func (b *Bans) lookup(ip netip.Addr, keep func(BanEntry, time.Time) bool) (BanEn
 		}
 		// A welcomelisted or trusted client is never caught by a ban of
 		// its neighbour's network; only a ban of its own address (by
-		// hand) holds it.
-		if !ban.Network().IsSingleIP() && b.Spare != nil && b.Spare.Spared(ip) {
+		// hand) holds a trusted one. A welcomelisted one is never held:
+		// a ban made before it was listed is ignored while it is (not
+		// lifted: the file may be shared with relays whose welcomelist
+		// differs, and the ban holds again if the entry goes).
+		if b.Spare != nil && (b.Spare.Welcomed(ip) || !ban.Network().IsSingleIP() && b.Spare.Spared(ip)) {
 			continue
 		}
 		best, ok = ban, true

@@ -17,8 +17,14 @@ func (e *Enforcer) ReloadBans(log *slog.Logger) {
 	if e.Bans == nil {
 		return
 	}
-	defer e.holdLater() // after banMu is unlocked
 	e.banMu.Lock()
+	if e.inForce != nil {
+		// After banMu is unlocked. Not at the first call, at start:
+		// the spool's recovery has not yet put back what a crash left
+		// (a dead relay's journal, its claims), and holdLater would
+		// forget those messages as gone; Recovered holds them.
+		defer e.holdLater()
+	}
 	defer e.banMu.Unlock()
 	// The first call, at start, warns of what the file's first read
 	// skipped; later ones of what a changed file's reading skipped.

@@ -65,6 +65,11 @@ type Enforcer struct {
 	// RelayAddress sends encapsulated copies and reports
 	// ("postmaster@relay.example"); it is also their envelope sender.
 	RelayAddress string
+	// EncapsulateRateLimit is how many encapsulated copies (one per
+	// refused recipient) one client's mail may make in an hour; past it,
+	// a refused message is not encapsulated: its sender hears the
+	// refusal, and the administrator a report. Zero or less: no limit.
+	EncapsulateRateLimit int
 	// Signer, if set, DKIM-signs encapsulated copies as the relay's
 	// domain ([dkim]), so that they pass the upstream's checks themselves.
 	Signer Signer
@@ -76,6 +81,8 @@ type Enforcer struct {
 	Now     func() time.Time
 
 	alerts AlertLimiter
+	// encaps counts each client's encapsulated copies.
+	encaps encapLimiter
 	// reports: the administrator hears of one kind of report (the rule,
 	// and the verdict it gave) once an hour; the mail log has every one.
 	// Not the reason's text: it names hosts and domains a client picks. An upstream that
@@ -376,6 +383,9 @@ func (e *Enforcer) encapsulate(rf Refusal, v Verdict) (notDone string) {
 	case encapsulatedFile(rf.ContentPath):
 		e.log().Info("refusal of an encapsulated copy: not encapsulated again", "id", rf.ID)
 		return "the message is an encapsulated copy already: never encapsulated twice"
+	case !e.encaps.allow(e.EncapsulateRateLimit, rf.Client, len(rf.To), e.now()):
+		e.log().Warn("encapsulation limit reached: the refusal goes to the sender", "id", rf.ID, "client", ipString(rf.Client))
+		return encapLimitText(e.EncapsulateRateLimit)
 	}
 	// All copies or none: the client hears the refusal unless every one
 	// was queued, and a copy queued for one recipient then would be a

@@ -31,6 +31,24 @@ func OpenPolicy(rulesFile, filterFile string) (p Policy, rulesErr, filterErr err
 	return p, nil, filterErr
 }
 
+// CheckFiles parses the enforcer's files that are named ("": none) as an
+// enforcing relay reads them, making none (a missing welcomelist is made
+// at start: no error). It is for --check in a mode that reads none of
+// them (store-only, client, enforcement off), so that a broken file shows
+// before the mode changes, not then. Each error names FILE:LINE.
+func CheckFiles(rules, replyFilter, welcomelist string) (rulesErr, filterErr, welcomeErr error) {
+	if rules != "" {
+		_, rulesErr = LoadRules(rules)
+	}
+	if replyFilter != "" {
+		_, filterErr = LoadReplyFilter(replyFilter)
+	}
+	if welcomelist != "" && exists(welcomelist) {
+		_, welcomeErr = OpenWelcomelist(welcomelist)
+	}
+	return rulesErr, filterErr, welcomeErr
+}
+
 // Explain tells what the relay would do about an upstream's reply s (as
 // ParseReply reads it) and what the client that submitted the message would
 // hear: Decide's plan for a client that is neither welcomelisted nor local.

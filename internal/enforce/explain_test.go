@@ -84,11 +84,11 @@ func TestBansByHand(t *testing.T) {
 		t.Errorf("OpenBansByHand Delay = %v; want 0", b.Delay)
 	}
 	var out bytes.Buffer
-	if err := WriteBanList(&out, b.List(), true); err != nil || out.String() != "[]\n" {
+	if err := WriteBanList(&out, b.List(), true, nil); err != nil || out.String() != "[]\n" {
 		t.Errorf("WriteBanList(none, json) = %q, %v; want []", out.String(), err)
 	}
 	out.Reset()
-	if err := WriteBanList(&out, nil, false); err != nil || out.String() != "IP  FROM  UNTIL  REASON\n" {
+	if err := WriteBanList(&out, nil, false, nil); err != nil || out.String() != "IP  FROM  UNTIL  REASON\n" {
 		t.Errorf("WriteBanList(none) = %q, %v; want the header", out.String(), err)
 	}
 	file := filepath.Join(t.TempDir(), "file")

@@ -188,6 +188,13 @@ func (e *Enforcer) Recovered() {
 // pendingFile keeps holdPending across a restart, beside the ban file:
 // a message being delivered when its client was banned, then back in the
 // queue after a crash, is still held. "" when there is no ban file.
+//
+// Relays that share a ban file share this file too, each with its own
+// spool: a line is "ID IP SPOOL", SPOOL the directory of the relay whose
+// message ID is. A relay reads its own lines only, and rewrites the file
+// under the ban file's kind of lock (FILE.lock), re-reading it and keeping
+// the other relays' lines as it found them. A line without SPOOL (written
+// before the file was shared) is taken by whoever reads it.
 func (e *Enforcer) pendingFile() string {
 	if e.Bans == nil || e.Bans.Path() == "" {
 		return ""
@@ -195,28 +202,83 @@ func (e *Enforcer) pendingFile() string {
 	return filepath.Join(filepath.Dir(e.Bans.Path()), "hold-pending")
 }
 
-// savePendingLocked writes holdPending (banMu held); the file goes when
-// nothing is pending. A failure costs only the restart case.
+// pendingOwner is this relay's name in the pending file: its spool
+// directory, absolute; "" without a spool.
+func (e *Enforcer) pendingOwner() string {
+	if e.Spool == nil {
+		return ""
+	}
+	dir, err := filepath.Abs(e.Spool.Dir())
+	if err != nil {
+		return e.Spool.Dir()
+	}
+	return dir
+}
+
+// pendingLine is one line of the pending file: ID, IP and the owner's
+// spool ("" for a line that names none).
+type pendingLine struct {
+	id    string
+	ip    netip.Addr
+	owner string
+}
+
+// parsePending reads the pending file's lines; those that do not parse
+// are dropped.
+func parsePending(data string) []pendingLine {
+	var out []pendingLine
+	for line := range strings.Lines(data) {
+		id, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+		ipText, owner, _ := strings.Cut(rest, " ")
+		if ip, err := netip.ParseAddr(ipText); err == nil && id != "" {
+			out = append(out, pendingLine{id, ip, owner})
+		}
+	}
+	return out
+}
+
+// savePendingLocked writes holdPending (banMu held) in place of this
+// relay's lines, keeping the other relays'; the file goes when nothing
+// is pending. A failure costs only the restart case.
 func (e *Enforcer) savePendingLocked() {
 	e.anyPending.Store(len(e.holdPending) > 0)
 	path := e.pendingFile()
 	if path == "" {
 		return
 	}
-	if len(e.holdPending) == 0 {
-		os.Remove(path)
+	unlock, err := flockPath(path + ".lock")
+	if err != nil {
+		e.log().Warn("messages to hold not saved; a restart forgets them", "file", path, "err", err)
 		return
 	}
-	lines := make([]string, 0, len(e.holdPending))
+	defer unlock()
+	owner := e.pendingOwner()
+	var lines []string
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// The other relays' lines cannot be kept: better keep the
+		// file as it is than lose them.
+		e.log().Warn("messages to hold not saved; a restart forgets them", "file", path, "err", err)
+		return
+	}
+	for _, l := range parsePending(string(data)) {
+		if l.owner != "" && l.owner != owner {
+			lines = append(lines, l.id+" "+l.ip.String()+" "+l.owner+"\n")
+		}
+	}
 	for id, ip := range e.holdPending {
-		lines = append(lines, id+" "+ip.String()+"\n")
+		lines = append(lines, strings.TrimSuffix(id+" "+ip.String()+" "+owner, " ")+"\n")
+	}
+	if len(lines) == 0 {
+		os.Remove(path)
+		return
 	}
 	slices.Sort(lines)
 	// As the ban file beside it: root ("sudo relaykeeper ...", a relay
 	// run by hand) leaves it the directory's owner's, so that the relay
 	// run as its own user reads it after a restart.
 	opts := safefile.Options{Perm: 0o640, Owner: safefile.DirOwner(filepath.Dir(path))}
-	err := safefile.Replace(path, opts, func(w io.Writer) error {
+	err = safefile.Replace(path, opts, func(w io.Writer) error {
 		_, err := io.WriteString(w, strings.Join(lines, ""))
 		return err
 	})
@@ -225,7 +287,8 @@ func (e *Enforcer) savePendingLocked() {
 	}
 }
 
-// loadPendingLocked reads the pending file (banMu held), at start.
+// loadPendingLocked reads this relay's lines of the pending file (banMu
+// held), at start.
 func (e *Enforcer) loadPendingLocked() {
 	data, err := os.ReadFile(e.pendingFile())
 	if err != nil {
@@ -234,14 +297,15 @@ func (e *Enforcer) loadPendingLocked() {
 		}
 		return
 	}
-	for line := range strings.Lines(string(data)) {
-		id, ipText, _ := strings.Cut(strings.TrimSpace(line), " ")
-		if ip, err := netip.ParseAddr(ipText); err == nil && id != "" {
-			if e.holdPending == nil {
-				e.holdPending = map[string]netip.Addr{}
-			}
-			e.holdPending[id] = ip
+	owner := e.pendingOwner()
+	for _, l := range parsePending(string(data)) {
+		if l.owner != "" && l.owner != owner {
+			continue // another relay's, sharing the ban file
 		}
+		if e.holdPending == nil {
+			e.holdPending = map[string]netip.Addr{}
+		}
+		e.holdPending[l.id] = l.ip
 	}
 	e.anyPending.Store(len(e.holdPending) > 0)
 }

@@ -21,7 +21,7 @@ func TestRevEnf2BanListNoYearOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := WriteBanList(&out, b.List(), false); err != nil {
+	if err := WriteBanList(&out, b.List(), false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "0001-01-01") || !strings.Contains(out.String(), "203.0.113.9  -  ") {

@@ -25,7 +25,8 @@ const postmapTimeout = time.Minute
 //	example.com REJECT
 //
 // unless the table lists it already, under any action: the domain itself,
-// or a parent domain (as "example.com" or ".example.com"), since Postfix's
+// or a parent domain (as "example.com" or ".example.com"; ".sub.example.com"
+// alone is no entry of sub.example.com, see accessListsDomain), since Postfix's
 // parent_domain_matches_subdomains covers check_sender_access by default
 // and an operator's "example.com OK" must not be overridden. It reports
 // whether it added the entry.
@@ -116,9 +117,12 @@ func writeAccessFile(path string, data []byte, mode fs.FileMode) error {
 
 // accessListsDomain reports whether the access table text has a key for
 // domain or one of its parents (bare or with a leading dot). Keys compare
-// without regard to case, as Postfix folds them.
+// without regard to case, as Postfix folds them. ".domain" is no key for
+// domain: access(5) has it match domain's subdomains only (and only when
+// smtpd_access_maps is not in parent_domain_matches_subdomains), never
+// domain itself.
 func accessListsDomain(text []byte, domain string) bool {
-	want := map[string]bool{domain: true, "." + domain: true}
+	want := map[string]bool{domain: true}
 	for d := domain; ; {
 		_, parent, ok := strings.Cut(d, ".")
 		if !ok {

@@ -11,12 +11,18 @@ import (
 	"github.com/relaykeeper/relaykeeper/internal/table"
 )
 
-// maxLine is the longest line, and the longest logical header, that is
-// checked; longer ones are passed through unchecked. Postfix checks body
-// lines in chunks of line_length_limit (2048) bytes and truncates headers
-// at header_size_limit (102400); a limit this high checks everything a
-// real message has without ever cutting a line.
+// maxLine is the longest line, and the longest logical header, held in
+// memory whole. A longer body line is passed through unchecked (Postfix
+// checks body lines in chunks of line_length_limit, 2048 bytes). A longer
+// header is still checked, on its first headerSizeLimit bytes, before any
+// of it is written; the rest is passed through (or dropped: IGNORE,
+// REPLACE) as it comes.
 const maxLine = 1 << 20
+
+// headerSizeLimit is how much of a logical header header_checks see:
+// Postfix's header_size_limit (102400), beyond which cleanup(8) discards
+// the excess before its header_checks. The message itself is not cut.
+const headerSizeLimit = 102400
 
 // Apply reads a message from r, with CRLF line ends as stored (bare LF
 // works too), and writes it to w with the actions of the tables carried
@@ -72,9 +78,10 @@ type applier struct {
 	have bool
 	raw  []byte
 	key  []byte
-	// skipping: the header being read is too long to check; it and its
-	// continuation lines are written as they come.
-	skipping bool
+	// skipping: the header being read is too long to hold; it was
+	// checked on its start (tooLong), and its continuation lines are
+	// written as they come, or dropped if dropping (IGNORE, REPLACE).
+	skipping, dropping bool
 	// mime follows the MIME structure, for header_checks on the headers
 	// of parts and attached messages (mime.go).
 	mime mimeState
@@ -139,68 +146,123 @@ func (a *applier) headerLine(line []byte, long bool) error {
 	continuation := (line[0] == ' ' || line[0] == '\t') && (a.have || a.skipping)
 	switch {
 	case long:
-		// Too long to check: this line and the header it belongs to
-		// are passed through.
-		if continuation {
-			if a.have {
-				if err := a.write(a.raw); err != nil {
+		// Too long to hold: the header is checked on its start now.
+		switch {
+		case continuation && a.skipping:
+			if !a.dropping {
+				if err := a.write(line); err != nil {
 					return err
 				}
-				a.have = false
 			}
-		} else {
+		case continuation:
+			a.have = false
+			if err := a.tooLong(append(a.raw, line...), append(append(a.key, '\n'), content...)); err != nil {
+				return err
+			}
+		default:
 			if err := a.endHeader(); err != nil {
 				return err
 			}
+			a.skipping, a.dropping = false, false
 			if !table.IsHeader(string(line[:min(len(line), 1000)])) {
 				a.bodyStarts()
+				if err := a.write(line); err != nil {
+					return err
+				}
+				return a.copyLineRest(false)
+			}
+			if err := a.tooLong(line, content); err != nil {
+				return err
 			}
 		}
-		a.skipping = !a.inBody
-		if err := a.write(line); err != nil {
-			return err
-		}
-		return a.copyLineRest()
+		return a.copyLineRest(a.dropping)
 	case len(content) == 0:
 		// The empty line that ends the header section; an attached
 		// message's header section may follow.
 		if err := a.endHeader(); err != nil {
 			return err
 		}
-		a.skipping = false
+		a.skipping, a.dropping = false, false
 		a.inBody = !a.sectionEnd()
 		return a.write(line)
 	case continuation:
 		if a.skipping {
+			if a.dropping {
+				return nil
+			}
 			return a.write(line)
 		}
 		if len(a.raw)+len(line) > maxLine {
-			if err := a.write(a.raw); err != nil {
-				return err
-			}
-			a.have, a.skipping = false, true
-			return a.write(line)
+			a.have = false
+			return a.tooLong(append(a.raw, line...), append(append(a.key, '\n'), content...))
 		}
 		a.raw = append(a.raw, line...)
-		a.key = append(append(a.key, '\n'), content...)
+		if len(a.key) < headerSizeLimit {
+			a.key = append(append(a.key, '\n'), content...)
+			a.key = a.key[:min(len(a.key), headerSizeLimit)]
+		}
 		return nil
 	case table.IsHeader(string(content)):
 		if err := a.endHeader(); err != nil {
 			return err
 		}
-		a.skipping, a.have = false, true
+		a.skipping, a.dropping, a.have = false, false, true
 		a.raw = append(a.raw[:0], line...)
-		a.key = append(a.key[:0], content...)
+		a.key = append(a.key[:0], content[:min(len(content), headerSizeLimit)]...)
 		return nil
 	default:
 		// Neither a header nor a continuation: the body starts here.
 		if err := a.endHeader(); err != nil {
 			return err
 		}
-		a.skipping = false
+		a.skipping, a.dropping = false, false
 		a.bodyStarts()
 		return a.bodyLine(line, false)
 	}
+}
+
+// tooLong checks a header too long to hold (more than maxLine) on the
+// first headerSizeLimit bytes of key, as Postfix's cleanup(8) checks what
+// header_size_limit leaves of it, before any of it is written: prefix is
+// what was read of it so far. The rest of the header is then passed
+// through as it comes (skipping), or dropped (dropping) when a rule
+// IGNOREs or REPLACEs it.
+func (a *applier) tooLong(prefix, key []byte) error {
+	a.skipping, a.dropping = true, false
+	if a.stopped || a.hdr == nil {
+		return a.write(prefix)
+	}
+	k := fieldKey(key[:min(len(key), headerSizeLimit)])
+	a.mime.noteHeader(k)
+	value, ok := a.hdr.Lookup(k)
+	if !ok {
+		return a.write(prefix)
+	}
+	act, err := parseAction(value, true)
+	if err != nil {
+		a.res.Problems = append(a.res.Problems, fmt.Sprintf("header_checks result %s for %s: %v", quote(value), describe("header", k), err))
+		return a.write(prefix)
+	}
+	eol := "\r\n"
+	if i := bytes.IndexByte(prefix, '\n'); i >= 0 {
+		eol = eolOf(prefix[:i+1])
+	}
+	switch act.kind {
+	case actIgnore, actStrip:
+		a.record(act, "header", k)
+		a.dropping = true
+		return nil
+	case actReplace:
+		a.dropping = true
+		return a.writeString(fold(act.text, eol) + eol)
+	case actPrepend:
+		if err := a.writeString(fold(act.text, eol) + eol); err != nil {
+			return err
+		}
+	default:
+		a.record(act, "header", k)
+	}
+	return a.write(prefix)
 }
 
 // sectionEnd ends a header section and reports whether another (an
@@ -302,7 +364,7 @@ func (a *applier) bodyLine(line []byte, long bool) error {
 		if err := a.write(line); err != nil {
 			return err
 		}
-		return a.copyLineRest()
+		return a.copyLineRest(false)
 	}
 	if content, _ := splitEOL(line); a.hdr != nil && !a.stopped {
 		if boundary, headerNext := a.mime.boundaryLine(content); boundary {
@@ -438,10 +500,14 @@ func eolOf(line []byte) string {
 	return "\r\n"
 }
 
-// copyLineRest copies the rest of a line that was too long to check.
-func (a *applier) copyLineRest() error {
+// copyLineRest copies the rest of a line that was too long to hold, or
+// with drop reads it and writes nothing.
+func (a *applier) copyLineRest(drop bool) error {
 	for {
 		frag, err := a.in.r.ReadSlice('\n')
+		if drop {
+			frag = nil
+		}
 		if werr := a.write(frag); werr != nil {
 			return werr
 		}

@@ -57,15 +57,17 @@ func repeat(s string) func() []byte { return func() []byte { return []byte(s) } 
 
 func TestLargeMessageStreams(t *testing.T) {
 	c := openChecks(t,
-		"/^X-Long:/ IGNORE\n/^X-Folded:/ IGNORE\n/^Subject:/ WARN seen\n",
+		"/^X-Long:/ WARN long\n/^X-Folded: start/ PREPEND X-Seen: folded\n/^Subject:/ WARN seen\n",
 		"/^reject/ REJECT found it\n/^x+$/ IGNORE\n")
 	out := &countingWriter{hash: sha256.New()}
 	src := &messageSource{hash: sha256.New(), out: out}
 	add := func(f func() []byte) { src.parts = append(src.parts, f) }
 
 	// A header of one 2 MB line, and one folded into 2 MB of lines: too
-	// long to check, so kept although a rule would IGNORE them.
+	// long to hold, checked on their first headerSizeLimit bytes as
+	// Postfix does, and streamed.
 	add(repeat("X-Long: " + strings.Repeat("a", 2*maxLine) + "\r\n"))
+	prepended := len(src.parts)
 	add(repeat("X-Folded: start\r\n"))
 	for i := 0; i < 2*maxLine/1000; i++ {
 		add(repeat("\t" + strings.Repeat("b", 998) + "\r\n"))
@@ -91,6 +93,9 @@ func TestLargeMessageStreams(t *testing.T) {
 		if i == deleted {
 			continue
 		}
+		if i == prepended {
+			want.Write([]byte("X-Seen: folded\r\n"))
+		}
 		want.Write(part())
 	}
 
@@ -106,7 +111,7 @@ func TestLargeMessageStreams(t *testing.T) {
 	}
 	wantRes := Result{
 		Verdict: Reject, Code: 550, Enhanced: "5.7.1", Text: "found it", Match: "body reject me",
-		Warnings: []string{"header Subject: big: seen"},
+		Warnings: []string{describe("header", "X-Long: "+strings.Repeat("a", 1000)) + ": long", "header Subject: big: seen"},
 	}
 	if diff := cmp.Diff(wantRes, res); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)

@@ -55,6 +55,7 @@ import (
 	gomilter "github.com/emersion/go-milter"
 
 	"github.com/relaykeeper/relaykeeper/internal/filter"
+	"github.com/relaykeeper/relaykeeper/internal/hostport"
 )
 
 // Default timeouts, Postfix's milter_connect_timeout, milter_command_timeout
@@ -162,6 +163,14 @@ func macroName(k string) string {
 	return k
 }
 
+// CheckAddr says what is wrong with a milter address, nil if nothing:
+// its syntax, a port from 1 to 65535, a host that is a name or an address
+// (--check, before any connection).
+func CheckAddr(addr string) error {
+	_, _, err := parseAddr(addr)
+	return err
+}
+
 // parseAddr turns a milter address into a network and an address for
 // net.Dial.
 func parseAddr(addr string) (network, address string, err error) {
@@ -189,7 +198,7 @@ func parseAddr(addr string) (network, address string, err error) {
 			address = rest
 		}
 		host, port, err := net.SplitHostPort(address)
-		if err != nil || host == "" {
+		if err != nil || host == "" || hostport.Check(address) != nil {
 			return bad()
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {

@@ -71,6 +71,12 @@ type Report struct {
 		Total    int            `json:"total"`
 		ByResult map[string]int `json:"by_result"`
 	} `json:"proxied"`
+	// Held counts the hold lines (a message held at receipt, or later for
+	// its client's ban; held again after a release counts again);
+	// Discarded the messages discarded (accepted, then dropped: a
+	// filter's or header check's DISCARD).
+	Held        int `json:"held"`
+	Discarded   int `json:"discarded"`
 	Quarantined int `json:"quarantined"`
 
 	// Hours are the counts by hour of the day (UTC, the mail log's time),
@@ -290,6 +296,10 @@ func (a *Aggregator) Line(line string) {
 		case "bounced":
 			a.bounces[NormaliseReply(e.Get("reply"))]++
 		}
+	case "hold":
+		a.r.Held++
+	case "discard":
+		a.r.Discarded++
 	case "quarantine":
 		a.r.Quarantined++
 	default:

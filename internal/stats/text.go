@@ -27,6 +27,45 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return enc.Encode(r)
 }
 
+// Summarise is "relaykeeper stats": it reads the mail-log files ("-":
+// stdin) and writes their report, the top lists top long, as JSON or as
+// text. An error names the file, or says the report could not be written
+// (a full disk, a closed pipe): the caller must not say it succeeded.
+func Summarise(w io.Writer, files []string, stdin io.Reader, top int, asJSON bool) error {
+	a := NewAggregator()
+	for _, name := range files {
+		if err := a.ReadFile(name, stdin); err != nil {
+			return err
+		}
+	}
+	ew := &errWriter{w: w}
+	if asJSON {
+		WriteJSON(ew, a.Report(top))
+	} else {
+		WriteText(ew, a.Report(top))
+	}
+	if ew.err != nil {
+		return fmt.Errorf("writing the report: %w", ew.err)
+	}
+	return nil
+}
+
+// errWriter keeps the first error of the writes to w, and writes nothing
+// after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
 // ReadFile adds one mail-log file ("-": stdin) to a, uncompressing it if
 // it is gzip's, as logrotate leaves old logs. Errors name the file.
 func (a *Aggregator) ReadFile(name string, stdin io.Reader) error {
@@ -78,6 +117,8 @@ func WriteText(w io.Writer, r *Report) {
 	count(r.Bounced.Messages, fmt.Sprintf("bounced (%s)", plural(r.Bounced.Recipients, "recipient")))
 	count(r.Rejected.Total, "rejected"+byKey(r.Rejected.ByStage))
 	count(r.Proxied.Total, "proxied"+byKey(r.Proxied.ByResult))
+	count(r.Held, "held")
+	count(r.Discarded, "discarded")
 	count(r.Quarantined, "quarantined")
 	count(r.Connections, "connections")
 	fmt.Fprintln(w)

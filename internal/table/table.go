@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,7 +76,7 @@ func Open(spec string) (*Table, error) {
 			// names the index itself is a common slip.
 			for _, ext := range []string{".db", ".lmdb", ".cdb", ".dir", ".pag"} {
 				if strings.HasSuffix(arg, ext) {
-					return nil, fmt.Errorf("table: %s: give the text file that postmap reads, not the %s index", spec, ext)
+					return nil, fmt.Errorf("table: %s: give the text file that postmap reads, not the %s index", clipPath(spec), ext)
 				}
 			}
 		}
@@ -137,19 +138,19 @@ func (t *Table) load() (*contents, os.FileInfo, error) {
 	}
 	f, err := safefile.Open(t.path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("table: %w", err)
+		return nil, nil, pathError(err)
 	}
 	defer f.Close()
 	id, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("table: %w", err)
+		return nil, nil, pathError(err)
 	}
 	if id.IsDir() {
-		return nil, id, fmt.Errorf("table: %s is a directory", t.path)
+		return nil, id, fmt.Errorf("table: %s is a directory", clipPath(t.path))
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, id, fmt.Errorf("table: %w", err)
+		return nil, id, pathError(err)
 	}
 	c, err := parseContents(t.typ, t.path, data)
 	if c != nil {
@@ -387,7 +388,7 @@ func (t *Table) Reload() (changed bool, err error) {
 	defer t.mu.Unlock()
 	fi, err := os.Stat(t.path)
 	if err != nil {
-		return false, fmt.Errorf("table: %w", err)
+		return false, pathError(err)
 	}
 	if sameVersion(fi, t.cur.Load().id) {
 		return false, nil
@@ -496,4 +497,24 @@ func (s *Set) ReloadAll() []error {
 		}
 	}
 	return errs
+}
+
+// pathError is err, a file's, for a message: "table: open PATH: ...", the
+// path cut (clipPath), since the system's error repeats it whole and a
+// setting may name one of a megabyte.
+func pathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("table: %s %s: %w", pe.Op, clipPath(pe.Path), pe.Err)
+	}
+	return fmt.Errorf("table: %w", err)
+}
+
+// clipPath is path cut to its first 160 and last 60 bytes when it is
+// longer than 256 (no file system takes a longer name than 4096).
+func clipPath(path string) string {
+	if len(path) <= 256 {
+		return path
+	}
+	return strings.ToValidUTF8(path[:160], "") + "..." + strings.ToValidUTF8(path[len(path)-60:], "")
 }

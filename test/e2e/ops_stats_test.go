@@ -212,6 +212,8 @@ func TestOpsStats(t *testing.T) {
       1   bounced (1 recipient)
       2   rejected (data 1, rcpt 1)
       0   proxied
+      0   held
+      0   discarded
       0   quarantined
       5   connections
 
