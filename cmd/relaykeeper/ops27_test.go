@@ -19,8 +19,8 @@ func TestOps27CompletionPerCommandSwitches(t *testing.T) {
 		{"relaykeeper queue show ID --b", "--body"},
 		{"relaykeeper queue --spool-dir /tmp hold --r", ""},
 		{"relaykeeper queue --s", "--sender --state --spool-dir"}, // no command yet: list's, the default
-		{"relaykeeper bans add 192.0.2.1 --", "--duration --reason --bans --spool-dir --config --help"},
-		{"relaykeeper bans list --", "--json --bans --spool-dir --config --help"},
+		{"relaykeeper bans add 192.0.2.1 --", "--duration --reason --bans --config --spool-dir --welcomelist --help"},
+		{"relaykeeper bans list --", "--json --bans --config --spool-dir --welcomelist --help"},
 		{"relaykeeper enforce test X --r", "--rules --reply-filter"},
 	}
 	for _, tt := range tests {
