@@ -45,3 +45,36 @@ func TestS27LockedAtCreateWaits(t *testing.T) {
 		t.Errorf("the accepted message's content: %q, %v; want it whole", b, err)
 	}
 }
+
+// TestS27GuardGoesWithMessage: a message removed while its client
+// filter's guard is there (a filter's run cut short, then the message
+// delivered by another relay, or deleted) takes the guard with it; the
+// removal unlinks it with one call rather than os.Remove's two.
+func TestS27GuardGoesWithMessage(t *testing.T) {
+	s, id := dur25Queued(t)
+	c, err := s.Claim(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GuardContent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delivered(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(s.guardPath(id)) {
+		t.Errorf("the guard %s is left after its message was delivered", s.guardPath(id))
+	}
+}
+
+// waitGone waits up to 2 s for path to go (removals may run in the
+// background).
+func waitGone(path string) bool {
+	for range 200 {
+		if _, err := os.Lstat(path); err != nil {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
