@@ -96,16 +96,21 @@ func (ss *session) endCredit() {
 	ss.creditEnd.Store(max(ss.received(), 1))
 }
 
-// endWatch notes whether the text was read to its end.
+// endWatch notes whether the text was read to its end, and calls onEnd
+// once when it is.
 type endWatch struct {
 	r     io.Reader
 	ended bool
+	onEnd func()
 }
 
 func (e *endWatch) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !e.ended {
 		e.ended = true
+		if e.onEnd != nil {
+			e.onEnd()
+		}
 	}
 	return n, err
 }
