@@ -55,3 +55,47 @@ func TestRev27SteadyTextThenSlowFilterIsNotCut(t *testing.T) {
 		t.Errorf("a text sent steadily for 2.5 s (1-s transaction timeout), then a 2.5-s filter: %q; want 250", r)
 	}
 }
+
+// TestRev27BdatSizeSequences: the size count of 32ae6e81 across
+// transactions: RSET between chunks, a refused transaction then one of
+// exactly the limit, pipelined chunks summing to the limit, and a DATA
+// transaction after a BDAT one; one reply per command, in order.
+func TestRev27BdatSizeSequences(t *testing.T) {
+	ts := startServer(t, func(o *Options) { o.MaxMessageSize = 1000 })
+	chunk := func(n int) string { return strings.Repeat("a", n-2) + "\r\n" }
+	s := rawDial(t, ts.addr)
+	s.cmd("EHLO client.test")
+	steps := []struct{ send, want string }{
+		{"MAIL FROM:<a@example.com>\r\n", "250"},
+		{"RCPT TO:<b@example.net>\r\n", "250"},
+		{"BDAT 600\r\n" + chunk(600), "250"},
+		{"RSET\r\n", "250"},
+		{"MAIL FROM:<a@example.com>\r\n", "250"},
+		{"RCPT TO:<b@example.net>\r\n", "250"},
+		{"BDAT 600\r\n" + chunk(600), "250"},
+		{"BDAT 400 LAST\r\n" + chunk(400), "250"}, // exactly the limit
+		{"MAIL FROM:<a@example.com>\r\n", "250"},
+		{"RCPT TO:<b@example.net>\r\n", "250"},
+		{"BDAT 1001 LAST\r\n" + chunk(1001), "552"},
+		{"MAIL FROM:<a@example.com>\r\n", "250"},
+		{"RCPT TO:<b@example.net>\r\n", "250"},
+		{"BDAT 1000 LAST\r\n" + chunk(1000), "250"},
+		{"MAIL FROM:<a@example.com>\r\n", "250"},
+		{"RCPT TO:<b@example.net>\r\n", "250"},
+		{"DATA\r\n", "354"},
+		{"Subject: x\r\n\r\nbody\r\n.\r\n", "250"},
+		{"NOOP\r\n", "250"},
+	}
+	// Pipelined: all at once, then the replies in order.
+	var all strings.Builder
+	for _, st := range steps {
+		all.WriteString(st.send)
+	}
+	s.send(all.String())
+	s.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for i, st := range steps {
+		if r := s.reply(); !strings.HasPrefix(r, st.want) {
+			t.Fatalf("step %d (%.20q): %q; want %s", i, st.send, r, st.want)
+		}
+	}
+}
