@@ -444,11 +444,8 @@ func (ss *session) Data(r io.Reader) error {
 	// transaction may have started its own timer, which is not ours to
 	// stop.
 	aborted := false
-	// The timer stops once the text has ended (the final dot, the LAST
-	// chunk): the client then waits for the relay (its filters, its
-	// upstream), which a cut could only turn into a duplicate, as the
-	// message is still accepted after the 421 and the client sends it
-	// again. The credit per window (startTimer) sees no octets then.
+	// The timer stops at the text's end: the client waits for the relay
+	// then, and a cut would be a duplicate (endWatch).
 	text := &endWatch{r: r, onEnd: ss.stopTimer}
 	r = text
 	defer func() {

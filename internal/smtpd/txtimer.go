@@ -97,7 +97,11 @@ func (ss *session) endCredit() {
 }
 
 // endWatch notes whether the text was read to its end, and calls onEnd
-// once when it is.
+// once when it is. Data stops the transaction timer there: past the final
+// dot (or BDAT LAST) the client sends nothing while the relay runs its
+// filters or waits for its upstream, so the credit per window (startTimer)
+// would cut it, for the relay's slowness; and the message, still accepted
+// after that 421, came again at the client's retry, a duplicate.
 type endWatch struct {
 	r     io.Reader
 	ended bool
