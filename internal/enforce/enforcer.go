@@ -109,6 +109,10 @@ type Enforcer struct {
 	// delivered, to be held when they come back (guarded by banMu; see
 	// markPending).
 	holdPending map[string]netip.Addr
+	// banning counts the bans between markPending and holdMarked
+	// (guarded by banMu): their clients' entries in holdPending are not
+	// forgotten as "not banned" meanwhile (pendingHold, holdLater).
+	banning int
 	// anyPending says holdPending is not empty, for HoldNow, which the
 	// queue calls at every claim, to answer without banMu.
 	anyPending atomic.Bool

@@ -75,6 +75,7 @@ func (e *Enforcer) markPending(net netip.Prefix, id string) []marked {
 	for _, m := range out {
 		e.holdPending[m.id] = m.ip
 	}
+	e.banning++ // until holdMarked
 	e.savePendingLocked()
 	e.banMu.Unlock()
 	return out
@@ -84,6 +85,14 @@ func (e *Enforcer) markPending(net netip.Prefix, id string) []marked {
 // remembered, and forgets them and those whose client the ban spares;
 // those being delivered stay remembered.
 func (e *Enforcer) holdMarked(ms []marked) {
+	if len(ms) == 0 {
+		return
+	}
+	defer func() {
+		e.banMu.Lock()
+		e.banning--
+		e.banMu.Unlock()
+	}()
 	var forget []string
 	for _, m := range ms {
 		if _, due := e.Bans.Due(m.ip); !due {
@@ -123,18 +132,26 @@ func (e *Enforcer) holdOne(id string, ip netip.Addr, from string) bool {
 // client was banned, and is still to be held (its client still banned).
 // It is then forgotten: the caller holds it, and an administrator who
 // releases it later releases it for good.
+//
+// While a ban is being saved (markPending, then Bans.Add), a message it
+// marked is not banned yet: it goes out now, but stays remembered, to be
+// held if it comes back, as one the ban found being delivered is.
 func (e *Enforcer) pendingHold(id string) bool {
 	e.banMu.Lock()
+	defer e.banMu.Unlock()
 	ip, ok := e.holdPending[id]
-	if ok {
-		delete(e.holdPending, id)
-		e.savePendingLocked()
-	}
-	e.banMu.Unlock()
-	if !ok || e.Bans == nil {
+	if !ok {
 		return false
 	}
-	_, banned := e.Bans.Due(ip)
+	banned := false
+	if e.Bans != nil {
+		_, banned = e.Bans.Due(ip)
+	}
+	if !banned && e.banning > 0 {
+		return false
+	}
+	delete(e.holdPending, id)
+	e.savePendingLocked()
 	return banned
 }
 
@@ -169,6 +186,11 @@ func (e *Enforcer) holdLater() {
 			}
 		}
 		e.banMu.Lock()
+		if !banned && e.banning > 0 {
+			// A ban being saved: not in force yet (pendingHold).
+			e.banMu.Unlock()
+			continue
+		}
 		delete(e.holdPending, id)
 		e.savePendingLocked()
 		e.banMu.Unlock()

@@ -444,7 +444,9 @@ func (ss *session) Data(r io.Reader) error {
 	// transaction may have started its own timer, which is not ours to
 	// stop.
 	aborted := false
-	text := &endWatch{r: r}
+	// The timer stops at the text's end: the client waits for the relay
+	// then, and a cut would be a duplicate (endWatch).
+	text := &endWatch{r: r, onEnd: ss.stopTimer}
 	r = text
 	defer func() {
 		switch {

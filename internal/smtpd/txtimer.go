@@ -96,16 +96,25 @@ func (ss *session) endCredit() {
 	ss.creditEnd.Store(max(ss.received(), 1))
 }
 
-// endWatch notes whether the text was read to its end.
+// endWatch notes whether the text was read to its end, and calls onEnd
+// once when it is. Data stops the transaction timer there: past the final
+// dot (or BDAT LAST) the client sends nothing while the relay runs its
+// filters or waits for its upstream, so the credit per window (startTimer)
+// would cut it, for the relay's slowness; and the message, still accepted
+// after that 421, came again at the client's retry, a duplicate.
 type endWatch struct {
 	r     io.Reader
 	ended bool
+	onEnd func()
 }
 
 func (e *endWatch) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !e.ended {
 		e.ended = true
+		if e.onEnd != nil {
+			e.onEnd()
+		}
 	}
 	return n, err
 }
