@@ -2,7 +2,6 @@ package enforce
 
 import (
 	"context"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,20 +26,7 @@ func TestRev27ClaimWhileBanIsSaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := sp.Create(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "eve@spam.example", Client: "203.0.113.9:4000", Arrival: time.Now(),
-		Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
-	if err := w.Prepare(env); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(false); err != nil {
-		t.Fatal(err)
-	}
-	ready := w.ID()
+	ready := s27Queue(t, sp, "203.0.113.9")
 	pending := filepath.Join(dir, "hold-pending")
 	var e *Enforcer
 	var claim *spool.Claim

@@ -29,23 +29,7 @@ func TestS27PendingSavedBeforeBan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue := func(client string) string {
-		w, err := sp.Create(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-		env := &spool.Envelope{From: "eve@spam.example", Client: client + ":4000", Arrival: time.Now(),
-			Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
-		if err := w.Prepare(env); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Commit(false); err != nil {
-			t.Fatal(err)
-		}
-		return w.ID()
-	}
-	inFlight, ready, other := queue("203.0.113.9"), queue("203.0.113.9"), queue("198.51.100.1")
+	inFlight, ready, other := s27Queue(t, sp, "203.0.113.9"), s27Queue(t, sp, "203.0.113.9"), s27Queue(t, sp, "198.51.100.1")
 	c, err := sp.Claim(inFlight)
 	if err != nil {
 		t.Fatal(err)
@@ -85,4 +69,23 @@ func TestS27PendingSavedBeforeBan(t *testing.T) {
 	if _, st, err := sp.Read(other); err != nil || st != spool.Ready {
 		t.Errorf("another client's message is %v (%v); want ready", st, err)
 	}
+}
+
+// s27Queue spools a message from client to a Gmail recipient.
+func s27Queue(t *testing.T, sp *spool.Spool, client string) string {
+	t.Helper()
+	w, err := sp.Create(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+	env := &spool.Envelope{From: "eve@spam.example", Client: client + ":4000", Arrival: time.Now(),
+		Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
+	if err := w.Prepare(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	return w.ID()
 }
