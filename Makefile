@@ -82,7 +82,7 @@ BIN          ?= bin/relaykeeper
 INSTALL_DEPS ?= build
 install: $(INSTALL_DEPS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DOCDIR)/screenshots $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
+		$(DESTDIR)$(DOCDIR)/screenshots $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/relaykeeper \
 		$(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d \
 		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
@@ -91,6 +91,7 @@ install: $(INSTALL_DEPS)
 	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 README.md LICENSE docs/*.md docs/metrics-sample.txt $(DESTDIR)$(DOCDIR)/
 	install -m 644 docs/screenshots/*.png $(DESTDIR)$(DOCDIR)/screenshots/
+	install -m 644 etc/prometheus/relaykeeper-alerts.yml etc/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/examples/
 	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper
 	for f in relaykeeper.toml enforce-rules.conf welcomelist; do \
 		test -e $(DESTDIR)$(SYSCONFDIR)/relaykeeper/$$f || \

@@ -37,6 +37,7 @@ func TestMakeInstall(t *testing.T) {
 		"usr/share/doc/relaykeeper/LICENSE", "usr/share/doc/relaykeeper/operations.md",
 		// What the docs link to: metrics.md, admin.md.
 		"usr/share/doc/relaykeeper/metrics-sample.txt", "usr/share/doc/relaykeeper/screenshots/queue.png",
+		"usr/share/doc/relaykeeper/examples/relaykeeper-alerts.yml", "usr/share/doc/relaykeeper/examples/grafana-dashboard.json",
 		"etc/relaykeeper/relaykeeper.toml", "etc/relaykeeper/enforce-rules.conf", "etc/relaykeeper/welcomelist",
 		"etc/fail2ban/filter.d/relaykeeper.conf", "etc/fail2ban/jail.d/relaykeeper.conf",
 		"etc/fail2ban/filter.d/relaykeeper-auth.conf", "etc/fail2ban/jail.d/relaykeeper-auth.conf",
