@@ -234,6 +234,11 @@ func (e *Enforcer) pendingOwner() string {
 	if err != nil {
 		return e.Spool.Dir()
 	}
+	// One spool, one name: a relay started with another spelling of the
+	// same directory (a symbolic link) must find its own lines.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return real
+	}
 	return dir
 }
 

@@ -89,3 +89,30 @@ func s27Queue(t *testing.T, sp *spool.Spool, client string) string {
 	}
 	return w.ID()
 }
+
+// TestS27PendingOwnerOneNameASpool: the pending file names each relay
+// sharing a ban file by its spool; a relay started on the same spool by
+// another spelling (a symbolic link) named itself differently, and its
+// earlier lines were never read or removed again (rev27).
+func TestS27PendingOwnerOneNameASpool(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "spool")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	var owners []string
+	for _, d := range []string{real, link, link + "/"} {
+		sp, err := spool.Open(d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners = append(owners, (&Enforcer{Spool: sp}).pendingOwner())
+	}
+	if owners[0] != owners[1] || owners[0] != owners[2] {
+		t.Errorf("one spool, owners %q; want one name", owners)
+	}
+}
