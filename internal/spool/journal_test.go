@@ -153,7 +153,21 @@ func TestGroupCommit(t *testing.T) {
 			ids[i] = newMessage(t, s, "Subject: group\r\n\r\nbody\r\n")
 		}()
 	}
+	// The first session to sync waits until every commit has written
+	// its record, as on a busy disk: under a loaded CI run the
+	// goroutines could otherwise run one after another, each syncing
+	// alone, and the test failed by the scheduler's choice.
+	j.syncMu.Lock()
 	close(start)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		j.mu.Lock()
+		w := j.written
+		j.mu.Unlock()
+		if w >= n {
+			break
+		}
+	}
+	j.syncMu.Unlock()
 	wg.Wait()
 	if j.synced != n {
 		t.Errorf("synced = %d records; want %d", j.synced, n)
