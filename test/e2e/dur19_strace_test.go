@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -479,6 +480,7 @@ func dur19Replay(t *testing.T, c faultCase) {
 		t.Logf("the relay under faults did not start: %v", started)
 	}
 	traced.current().Wait(10 * time.Second)
+	killSpoolRelays(t, spool)
 	checkFsyncgate(t, log)
 
 	clean := &relay{t: t, bin: harness.Binary(t), args: relayArgs, host: "127.0.0.1", port: store.port, spool: spool}
@@ -682,4 +684,31 @@ func (u *unreadableEnvelope) kill() {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	u.traced.current().Wait(10 * time.Second)
+}
+
+// killSpoolRelays ends, by PID, the relays that this test started on its
+// own spool and that outlived their strace: a relay that began to listen
+// only after start() had given up on it was left running when strace,
+// ended, let it go (one ran for an hour after the test). They are found
+// in the spool's pid file and checked to be relays on that spool.
+func killSpoolRelays(t *testing.T, spool string) {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(spool, ".relaykeeper.pid"))
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 1 {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmd), "\x00"+spool+"\x00") {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		for range 100 {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
