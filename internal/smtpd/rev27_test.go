@@ -36,20 +36,7 @@ func TestRev27SteadyTextThenSlowFilterIsNotCut(t *testing.T) {
 		o.IdleTimeout = 10 * time.Second
 		o.Filter = slowFilter{2500 * time.Millisecond}
 	})
-	s := rawDial(t, ts.addr)
-	s.cmd("EHLO client.test")
-	for _, c := range []string{"MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "DATA"} {
-		if r := s.cmd(c); r[0] != '2' && r[0] != '3' {
-			t.Fatalf("%s: %q", c, r)
-		}
-	}
-	s.send("Subject: slow\r\n\r\n")
-	line := strings.Repeat("x", 98) + "\r\n"
-	for range 25 { // 2.5 s at 1,000 octets a second, twice the minimum
-		time.Sleep(100 * time.Millisecond)
-		s.send(line)
-	}
-	s.send(".\r\n")
+	s := sendSteadily(t, ts.addr)
 	s.c.SetReadDeadline(time.Now().Add(15 * time.Second))
 	if r := s.reply(); !strings.HasPrefix(r, "250 ") {
 		t.Errorf("a text sent steadily for 2.5 s (1-s transaction timeout), then a 2.5-s filter: %q; want 250", r)

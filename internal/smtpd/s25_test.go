@@ -39,7 +39,24 @@ func TestS25SizeBeyondFreeSpace(t *testing.T) {
 // cut at the timeout.
 func TestS25SlowTextIsNotCut(t *testing.T) {
 	ts := startServer(t, func(o *Options) { o.TransactionTimeout = time.Second })
-	s := rawDial(t, ts.addr)
+	s := sendSteadily(t, ts.addr)
+	if r := s.reply(); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("a text sent at 1,000 octets a second for 2.5 s, with a 1-s transaction timeout: %q; want 250", r)
+	}
+	// Silent in the middle of a transaction: cut.
+	s.cmd("MAIL FROM:<a@example.com>")
+	start := time.Now()
+	if r := s.reply(); !strings.HasPrefix(r, "421 4.4.2 ") || time.Since(start) > 5*time.Second {
+		t.Errorf("a silent transaction: %q after %v; want 421 4.4.2 after about a second", r, time.Since(start))
+	}
+}
+
+// sendSteadily opens a session and sends a message's text for 2.5 s at
+// 1,000 octets a second (twice the transaction timeout's minimum rate),
+// up to its final dot; the caller reads the reply.
+func sendSteadily(t *testing.T, addr string) *rawSession {
+	t.Helper()
+	s := rawDial(t, addr)
 	s.cmd("EHLO client.test")
 	for _, c := range []string{"MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "DATA"} {
 		if r := s.cmd(c); r[0] != '2' && r[0] != '3' {
@@ -53,13 +70,5 @@ func TestS25SlowTextIsNotCut(t *testing.T) {
 		s.send(line)
 	}
 	s.send(".\r\n")
-	if r := s.reply(); !strings.HasPrefix(r, "250 ") {
-		t.Fatalf("a text sent at 1,000 octets a second for 2.5 s, with a 1-s transaction timeout: %q; want 250", r)
-	}
-	// Silent in the middle of a transaction: cut.
-	s.cmd("MAIL FROM:<a@example.com>")
-	start := time.Now()
-	if r := s.reply(); !strings.HasPrefix(r, "421 4.4.2 ") || time.Since(start) > 5*time.Second {
-		t.Errorf("a silent transaction: %q after %v; want 421 4.4.2 after about a second", r, time.Since(start))
-	}
+	return s
 }
