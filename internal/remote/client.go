@@ -1014,7 +1014,10 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	c.inText = true
 	defer func() { c.inText = false }()
 	c.dot.reset(c.w)
-	if _, err := io.Copy(&c.dot, m.Body); err != nil {
+	// ReadFrom, not io.Copy: io.Copy prefers the body's WriteTo, and an
+	// io.MultiReader's (the scheduler's header before the text) allocated
+	// a 32 KiB buffer for every message.
+	if _, err := c.dot.ReadFrom(m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}
