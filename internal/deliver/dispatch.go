@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -706,7 +705,7 @@ func (s *Scheduler) arrived(d *dispatcher) {
 		var env *spool.Envelope
 		var err error
 		if a.envelope != nil {
-			env, err = spool.Unmarshal(bytes.NewReader(a.envelope))
+			env, err = spool.UnmarshalBytes(a.envelope)
 		} else {
 			var st spool.State
 			env, st, err = s.opts.Spool.Read(a.id)

@@ -190,6 +190,7 @@ func b2s(b bool) string {
 // E-MailRelay writes them.
 func (e *Envelope) Marshal() []byte {
 	var b bytes.Buffer
+	b.Grow(1024) // most envelopes: one allocation, not five doublings
 	f := func(prefix, k, v string) {
 		b.WriteString(prefix)
 		b.WriteString(k)
@@ -342,6 +343,12 @@ func Unmarshal(r io.Reader) (*Envelope, error) {
 	if err != nil {
 		return nil, &ParseError{1, err.Error()}
 	}
+	return UnmarshalBytes(b)
+}
+
+// UnmarshalBytes is Unmarshal of an envelope already in memory (one handed
+// over by the session that committed it), without copying it first.
+func UnmarshalBytes(b []byte) (*Envelope, error) {
 	if len(b) > maxEnvelope {
 		// Never readable from its file (readEnvelopeFile): refused
 		// here too, not parsed as far as the limit.
