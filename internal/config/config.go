@@ -264,8 +264,10 @@ type Process struct {
 	// rather than grow past it. Each open session raises it by
 	// MemoryPerSession, and it is never below one and a half times the
 	// heap in use plus 4 MiB, so it never makes the runtime collect
-	// without pause. 0 sets no limit; GOMEMLIMIT in the environment
-	// overrides both keys.
+	// without pause. While the limit is on, the runtime's proportional
+	// trigger is GOGC=400, not 100 (the limit bounds the heap). 0 sets no
+	// limit; GOMEMLIMIT in the environment overrides both keys, GOGC
+	// the trigger.
 	MemoryLimit int64 `toml:"memory_limit"`
 	// MemoryPerSession is what each open SMTP session adds to
 	// MemoryLimit, in bytes.

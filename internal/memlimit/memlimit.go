@@ -14,9 +14,14 @@
 // queue of a large spool) raises it too, and the runtime then collects no
 // more often than with GOGC=50.
 //
+// With the limit in charge, the runtime's proportional trigger is raised
+// from GOGC=100 to gcPercent: a relay's live heap is small (1-2 MiB), and
+// GOGC=100 collected every 2-4 MiB allocated, every 32 messages at ten
+// sessions, a tenth of the relay's CPU. The limit still bounds the heap.
+//
 // The limit is soft: the runtime exceeds it rather than fail an
 // allocation. An operator's GOMEMLIMIT (environment) wins: a Budget then
-// changes nothing.
+// changes nothing; so does GOGC for the trigger.
 package memlimit
 
 import (
@@ -46,6 +51,11 @@ type Budget struct {
 	stopped  bool
 }
 
+// gcPercent is the proportional trigger under the limit: 311 collections
+// for 10,000 messages at ten sessions with GOGC=100, 97 with 400 (66 and
+// 15 µs of marking CPU a message; bench/README.md).
+const gcPercent = 400
+
 // headroom is added to the live heap's share of the limit.
 const headroom = 4 << 20
 
@@ -56,6 +66,9 @@ func New(base, perSession int64) *Budget {
 	if !b.off {
 		b.set = b.Limit(0, 0)
 		debug.SetMemoryLimit(b.set)
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(gcPercent)
+		}
 	}
 	if !b.off {
 		b.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}

@@ -103,3 +103,27 @@ func TestFollowsLiveHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// TestS28RaisesGCPercent: under the limit the proportional trigger goes to
+// gcPercent; GOGC in the environment, or no limit, leaves it alone.
+func TestS28RaisesGCPercent(t *testing.T) {
+	origLimit := debug.SetMemoryLimit(-1)
+	origPercent := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetMemoryLimit(origLimit); debug.SetGCPercent(origPercent) })
+	t.Setenv("GOMEMLIMIT", "")
+
+	t.Setenv("GOGC", "")
+	New(16<<20, 100<<10).Stop()
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GC percent under the limit = %d; want %d", got, gcPercent)
+	}
+	New(0, 100<<10).Stop()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent without a limit = %d; want 100 (untouched)", got)
+	}
+	t.Setenv("GOGC", "150")
+	New(16<<20, 100<<10).Stop()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent with GOGC set = %d; want 100 (untouched)", got)
+	}
+}
