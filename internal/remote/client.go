@@ -544,6 +544,12 @@ func (c *Conn) Broken() bool {
 	return c.broken
 }
 
+// Failed reports that the session can carry no more messages by what is
+// known already (a failure, a 421, octets found unasked), without a look
+// at the socket: for a session put aside, whose look comes when it is
+// taken again (Broken), after the idle time in which the server may end it.
+func (c *Conn) Failed() bool { return c.broken }
+
 // unsolicited reports octets from the server that nothing has read: in the
 // read buffer, or waiting in the socket (for TLS, a record of any kind),
 // or the server's end of the connection.

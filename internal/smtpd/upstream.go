@@ -136,12 +136,15 @@ func (u *upstreamPool) dialFresh(ctx context.Context) (*upstreamConn, error) {
 // put takes a session back from a client session that has no more use for
 // it: it waits, idle, for the next transaction, or is ended.
 func (u *upstreamPool) put(c *upstreamConn) {
-	if c.Broken() {
+	// Failed, not Broken: Broken's look at the socket would be kept as its
+	// answer until the next read or write, and get's look, after the idle
+	// time, is the one that can find the upstream's end.
+	if c.Failed() {
 		c.Close()
 		return
 	}
 	if c.inTx {
-		if err := c.Reset(); err != nil || c.Broken() {
+		if err := c.Reset(); err != nil || c.Failed() {
 			c.Close()
 			return
 		}

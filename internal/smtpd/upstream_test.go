@@ -252,3 +252,31 @@ func TestUpstreamRefusalReplyBeforeRSET(t *testing.T) {
 	waitIdle(t, ts, 1)
 	c.quit()
 }
+
+// TestS28PooledSessionCheckedWhenTaken: a pooled session the upstream
+// closed while it was idle is found when it is taken, by a look at its
+// socket then, not by one made when it was put back (which saw nothing,
+// and whose answer was kept): the next client's MAIL then goes to a
+// fresh session at once, not first to a dead one.
+func TestS28PooledSessionCheckedWhenTaken(t *testing.T) {
+	ts, sink, d := startProxy(t, harness.SinkOptions{})
+	c := dialClient(t, ts.addr, "client-a.test")
+	c.message("a@client-a.test", "x@sink.test", "Subject: one\r\n\r\none", "250")
+	c.quit()
+	waitIdle(t, ts, 1)
+	sink.Stop()
+	time.Sleep(100 * time.Millisecond) // the upstream's FIN arrives
+	sink.Restart()
+
+	uc, err := ts.srv.upstreams.get(context.Background())
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	defer uc.Close()
+	if uc.reused {
+		t.Errorf("get returned the pooled session the upstream had closed; want a fresh one")
+	}
+	if n := d.dials.Load(); n != 2 {
+		t.Errorf("%d upstream dials; want 2", n)
+	}
+}
