@@ -75,16 +75,16 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	path, welcomePath, err := config.BanFiles(*bansFile, *welcomeFile, *spoolDir, *configFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 		return exitUsage
 	}
 	b, err := enforce.OpenBansByHand(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 		return exitFailure
 	}
 	for _, p := range b.Problems() {
-		fmt.Fprintf(stderr, "relaykeeper bans: warning: %v\n", p)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans: warning", p))
 	}
 
 	switch cmd {
@@ -94,7 +94,7 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			err = enforce.WriteBanList(stdout, b.List(), *asJSON, wl)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 	case "add":
@@ -104,14 +104,14 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		ban, err := b.AddNet(target, *duration, r)
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 		fmt.Fprintf(stdout, "%s banned until %s\n", ban.Target(), ban.Until.UTC().Format(time.RFC3339))
 	case "remove":
 		lifted, err := b.Lift(target)
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 		if len(lifted) == 0 {

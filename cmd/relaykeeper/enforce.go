@@ -73,7 +73,7 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	}
 	if replies[0] != "-" {
 		if err := enforce.Explain(stdout, pol, replies[0], *host); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper enforce test", err))
 			return exitUsage
 		}
 		return exitOK

@@ -106,7 +106,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	dir, err := config.SpoolDir(*spoolDir, *configFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitUsage
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
@@ -117,7 +117,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	sp, err := spool.Open(dir, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitFailure
 	}
 	q := &queueCmd{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now(), spool: sp, json: *asJSON}
@@ -129,7 +129,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return q.show(pos[0], *body)
 	case "quarantine":
 		if err := queue.WriteQuarantine(sp, stdout, *asJSON); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 			return exitFailure
 		}
 		return exitOK
@@ -140,7 +140,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case act == queue.Flush || *all || *match != "" || f.States != nil:
 		q.scope = queue.Selected
 		if ids, err = queue.Select(sp, act, queue.Selector{All: *all || act == queue.Flush, Match: *match, States: f.States}); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 			return exitFailure
 		}
 	case len(pos) == 0 && isTerminal(stdin):
@@ -160,7 +160,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (q *queueCmd) list(f queue.Filter) int {
 	msgs, err := queue.List(q.spool, f)
 	if err != nil {
-		fmt.Fprintf(q.stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(q.stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitFailure
 	}
 	paces, err := deliver.RunningPaces(q.spool.Dir(), queue.PIDFile)
