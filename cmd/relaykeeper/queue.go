@@ -86,22 +86,8 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return usage("%v", err)
 		}
 	}
-	switch {
-	case (name == "list" || name == "quarantine") && len(pos) > 0:
-		return usage("unexpected argument %q", pos[0])
-	case name == "show" && len(pos) != 1:
-		return usage("queue show takes one message id")
-	case name == "flush" && len(pos) > 0:
-		return usage("queue flush takes no arguments (queue retry ID makes one message due)")
-	case *all && *match != "":
-		return usage("--all and --match exclude each other")
-	case (*all || *match != "" || *state != "") && len(pos) > 0:
-		return usage("give message ids or --all, --match or --state, not both")
-	}
-	for _, id := range pos {
-		if id != "-" && !spool.ValidID(id) {
-			return usage("%q is not a message id", id)
-		}
+	if err := queue.CheckOperands(queue.Operands{Command: name, IDs: pos, All: *all, Match: *match, State: *state}); err != nil {
+		return usage("%v", err)
 	}
 
 	dir, err := config.SpoolDir(*spoolDir, *configFile)
