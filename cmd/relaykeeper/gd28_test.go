@@ -62,3 +62,34 @@ func TestGd28CLIErrorsSayContextOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestGd28BansAddWelcomelisted: "bans add" of a welcomelisted address
+// said "banned until" and nothing else, though the relay ignores the ban
+// while the address is listed (bans list marks it "not applied").
+func TestGd28BansAddWelcomelisted(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, ".enforce"), 0o755)
+	welcome := filepath.Join(dir, ".enforce", "welcomelist")
+	os.WriteFile(welcome, []byte("192.0.2.7\n"), 0o644)
+
+	status, out, errs := runBansTest("add", "--spool-dir", dir, "192.0.2.7")
+	if status != exitOK || !strings.HasPrefix(out, "192.0.2.7 banned until ") {
+		t.Fatalf("add = %d, %q, %q", status, out, errs)
+	}
+	want := "relaykeeper bans: warning: 192.0.2.7 is welcomelisted (" + welcome + "): the ban is not applied while it is listed there\n"
+	if errs != want {
+		t.Errorf("add of a welcomelisted address: stderr %q; want %q", errs, want)
+	}
+	// Not listed, or a network: no warning.
+	for _, target := range []string{"192.0.2.8", "192.0.2.0/24"} {
+		if status, out, errs := runBansTest("add", "--spool-dir", dir, target); status != exitOK || errs != "" {
+			t.Errorf("add %s = %d, %q, %q; want no warning", target, status, out, errs)
+		}
+	}
+	// An unreadable welcomelist: the ban is made, and the operator told.
+	os.Remove(welcome)
+	os.Mkdir(welcome, 0o755)
+	if status, _, errs := runBansTest("add", "--spool-dir", dir, "192.0.2.9"); status != exitOK || !strings.Contains(errs, "warning: ") || !strings.Contains(errs, welcome) {
+		t.Errorf("add with a directory for the welcomelist = %d, %q; want a warning naming it", status, errs)
+	}
+}
