@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +27,24 @@ func TestGd28ErrorLine(t *testing.T) {
 		if got := ErrorLine(tt.command, fmt.Errorf("%w", errors.New(tt.err))); got != tt.want {
 			t.Errorf("ErrorLine(%q, %q) = %q; want %q", tt.command, tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestGd28MilterRelativeSocket: "unix:relative/path" was accepted, and
+// would be dialled relative to wherever relaykeeper was started (Postfix
+// reads it in its queue directory). --check and the start refuse it,
+// with the file and line.
+func TestGd28MilterRelativeSocket(t *testing.T) {
+	for _, addr := range []string{"unix:relative/sock", "local:./milter.sock", "unix:opendkim/opendkim.sock"} {
+		c, path := gd27Load(t, "[milter]\nserver = [\"unix:/run/ok.sock\", \""+addr+"\"]\n")
+		err := c.Validate()
+		want := path + ":2: milter.server: \"" + addr + "\": milter: the socket's path is relative: give the absolute path"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want %q", err, want)
+		}
+	}
+	c, _ := gd27Load(t, "[milter]\nserver = [\"unix:/run/ok.sock\", \"/run/also-ok.sock\", \"local:/run/x\"]\n")
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() of absolute paths = %v; want nil", err)
 	}
 }
