@@ -93,3 +93,40 @@ func TestGd28BansAddWelcomelisted(t *testing.T) {
 		t.Errorf("add with a directory for the welcomelist = %d, %q; want a warning naming it", status, errs)
 	}
 }
+
+// TestGd28CompletionAfterCommand: after "enforce rules" the completion
+// offered the file names of the current directory (rules takes no
+// argument) and after "enforce rules -" test's switches; after a command
+// whose argument is an address or an id, or a switch whose value is not a
+// file, it offered file names too.
+func TestGd28CompletionAfterCommand(t *testing.T) {
+	script := completionScript(t)
+	for _, tt := range []struct{ words, want string }{
+		{"relaykeeper enforce rules ", ""},
+		{"relaykeeper enforce rules --", "--help"},
+		{"relaykeeper enforce reply-filter ", ""},
+		{"relaykeeper enforce reply-filter --", "--help"},
+		{"relaykeeper enforce test --ho", "--host"},
+		{"relaykeeper enforce test --host ", ""},
+		{"relaykeeper enforce test --rules completion_te", "completion_test.go"},
+		{"relaykeeper bans add ", ""},
+		{"relaykeeper bans add --duration ", ""},
+		{"relaykeeper bans --bans gd28_te", "gd28_test.go"},
+		{"relaykeeper bans --bans x ", "list add remove"},
+		{"relaykeeper queue show ", ""},
+		{"relaykeeper queue --spool-dir gd28_te", "gd28_test.go"},
+		{"relaykeeper completion bash ", ""},
+		{"relaykeeper stats gd28_te", "gd28_test.go"},
+		{"relaykeeper stats --top ", ""},
+		{"relaykeeper submit --from ", ""},
+	} {
+		if got := complete(t, script, tt.words); got != tt.want {
+			t.Errorf("completing %q = %q; want %q", tt.words, got, tt.want)
+		}
+	}
+	// What the completion offers is taken: "enforce rules --help".
+	var out, errs bytes.Buffer
+	if status := run([]string{"enforce", "rules", "--help"}, &out, &errs); status != exitOK || !strings.HasPrefix(out.String(), "usage: relaykeeper enforce") {
+		t.Errorf("enforce rules --help = %d, %q, %q", status, out.String(), errs.String())
+	}
+}
