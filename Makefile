@@ -89,7 +89,14 @@ install: $(INSTALL_DEPS)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/relaykeeper
 	install -m 644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 README.md LICENSE docs/*.md docs/metrics-sample.txt $(DESTDIR)$(DOCDIR)/
+	install -m 644 LICENSE docs/metrics-sample.txt $(DESTDIR)$(DOCDIR)/
+	# The docs go beside README.md, so its docs/ paths lose the prefix; the
+	# docs' ../etc/ links name the installed configuration instead.
+	sed 's|docs/||g' README.md > $(DESTDIR)$(DOCDIR)/README.md
+	for f in docs/*.md; do \
+		sed 's|](\.\./etc/|]($(SYSCONFDIR)/relaykeeper/|g' $$f > $(DESTDIR)$(DOCDIR)/$${f##*/}; \
+	done
+	chmod 644 $(DESTDIR)$(DOCDIR)/*.md
 	install -m 644 docs/screenshots/*.png $(DESTDIR)$(DOCDIR)/screenshots/
 	install -m 644 etc/prometheus/relaykeeper-alerts.yml etc/grafana-dashboard.json $(DESTDIR)$(DOCDIR)/examples/
 	$(BIN) completion bash > $(DESTDIR)$(COMPLETIONDIR)/relaykeeper

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -75,43 +76,42 @@ func runBans(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	path, welcomePath, err := config.BanFiles(*bansFile, *welcomeFile, *spoolDir, *configFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 		return exitUsage
 	}
 	b, err := enforce.OpenBansByHand(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 		return exitFailure
 	}
 	for _, p := range b.Problems() {
-		fmt.Fprintf(stderr, "relaykeeper bans: warning: %v\n", p)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans: warning", p))
 	}
 
+	wl, wlErr := enforce.WelcomelistIfAny(welcomePath)
 	switch cmd {
 	case "list":
-		wl, err := enforce.WelcomelistIfAny(welcomePath)
-		if err == nil {
+		if err = wlErr; err == nil {
 			err = enforce.WriteBanList(stdout, b.List(), *asJSON, wl)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 	case "add":
-		r := *reason
-		if r == "" {
-			r = "added by hand"
-		}
-		ban, err := b.AddNet(target, *duration, r)
+		ban, err := b.AddNet(target, *duration, cmp.Or(*reason, "added by hand"))
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 		fmt.Fprintf(stdout, "%s banned until %s\n", ban.Target(), ban.Until.UTC().Format(time.RFC3339))
+		if warn := enforce.NotAppliedWarning(ban, wl); warn != "" || wlErr != nil {
+			fmt.Fprintf(stderr, "relaykeeper bans: warning: %s\n", cmp.Or(warn, fmt.Sprint(wlErr)))
+		}
 	case "remove":
 		lifted, err := b.Lift(target)
 		if err != nil {
-			fmt.Fprintf(stderr, "relaykeeper bans: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper bans", err))
 			return exitFailure
 		}
 		if len(lifted) == 0 {

@@ -19,7 +19,7 @@ func runCompletion(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if err := clidoc.Bash(stdout, program()); err != nil {
-		fmt.Fprintf(stderr, "relaykeeper completion: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper completion", err))
 		return exitFailure
 	}
 	return exitOK

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/relaykeeper/relaykeeper/internal/config"
 	"github.com/relaykeeper/relaykeeper/internal/enforce"
@@ -23,6 +24,10 @@ func runEnforce(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, config.EnforceUsage)
 		return exitOK
 	case "rules", "reply-filter":
+		if len(rest) == 1 && slices.Contains([]string{"-h", "-help", "--help"}, rest[0]) {
+			io.WriteString(stdout, config.EnforceUsage)
+			return exitOK
+		}
 		if len(rest) > 0 {
 			fmt.Fprintf(stderr, "relaykeeper enforce %s: unexpected argument %q\n", sub, rest[0])
 			return exitUsage
@@ -73,7 +78,7 @@ func runEnforceTest(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	}
 	if replies[0] != "-" {
 		if err := enforce.Explain(stdout, pol, replies[0], *host); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper enforce test: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper enforce test", err))
 			return exitUsage
 		}
 		return exitOK

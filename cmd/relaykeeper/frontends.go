@@ -93,7 +93,7 @@ func (r *relay) startFrontends() (*frontends, error) {
 			Metrics: r.metrics.Handler(), Live: r.metrics, Traffic: r.metrics, Pacer: r.metrics, Threshold: r.threshold(), Log: r.log, Version: version}
 		if en := r.enforcer; en != nil {
 			if en.Bans != nil {
-				opts.Bans = en.Bans
+				opts.Bans, opts.Welcome = en.Bans, r.welcome
 			}
 			if en.SenderAccess != "" {
 				opts.Blocks = adminBlocks{enforce.BlockTable{Path: en.SenderAccess}, r}

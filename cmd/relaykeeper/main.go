@@ -161,7 +161,13 @@ func (r *relay) smtpOptions(ctx context.Context) smtpd.Options {
 	}
 	if r.cfg.Proxies() {
 		opts.Proxy = &smtpd.Proxy{Addr: r.cfg.Upstream(), Dialer: r.dialer()}
-		opts.Pacer = r.newScheduler().ProxyPace() // its verdicts and pace settings; it never runs
+		// Its verdicts and pace settings; the running one's (what the relay
+		// queues itself) keeps the pause too, else one that never runs.
+		sched := r.sched
+		if sched == nil {
+			sched = r.newScheduler()
+		}
+		opts.Pacer = sched.ProxyPace()
 	}
 	if r.sched != nil && r.cfg.ForwardsOnDisconnect() {
 		opts.KickOnDisconnect = deliver.ArrivalKick{S: r.sched}

@@ -42,7 +42,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	pw, err := auth.ReadPassword(stdin)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper passwd", err))
 		return exitFailure
 	}
 	kind := "bcrypt"
@@ -54,7 +54,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	line, err := auth.ServerEntry(kind, user, pw)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper passwd: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper passwd", err))
 		return exitFailure
 	}
 	fmt.Fprintln(stdout, line)

@@ -94,7 +94,7 @@ func runPostfixEnforcer(args []string, stdin io.Reader, stdout, stderr io.Writer
 		return exitUsage
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "relaykeeper postfix-enforcer: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper postfix-enforcer", err))
 		return exitFailure
 	}
 	o.Reinjection = map[bool]postfixlog.Reinjection{true: postfixlog.ReinjectAlways}[amavis]

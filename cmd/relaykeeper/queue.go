@@ -86,27 +86,13 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return usage("%v", err)
 		}
 	}
-	switch {
-	case (name == "list" || name == "quarantine") && len(pos) > 0:
-		return usage("unexpected argument %q", pos[0])
-	case name == "show" && len(pos) != 1:
-		return usage("queue show takes one message id")
-	case name == "flush" && len(pos) > 0:
-		return usage("queue flush takes no arguments (queue retry ID makes one message due)")
-	case *all && *match != "":
-		return usage("--all and --match exclude each other")
-	case (*all || *match != "" || *state != "") && len(pos) > 0:
-		return usage("give message ids or --all, --match or --state, not both")
-	}
-	for _, id := range pos {
-		if id != "-" && !spool.ValidID(id) {
-			return usage("%q is not a message id", id)
-		}
+	if err := queue.CheckOperands(queue.Operands{Command: name, IDs: pos, All: *all, Match: *match, State: *state}); err != nil {
+		return usage("%v", err)
 	}
 
 	dir, err := config.SpoolDir(*spoolDir, *configFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitUsage
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
@@ -117,7 +103,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	sp, err := spool.Open(dir, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitFailure
 	}
 	q := &queueCmd{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now(), spool: sp, json: *asJSON}
@@ -129,7 +115,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return q.show(pos[0], *body)
 	case "quarantine":
 		if err := queue.WriteQuarantine(sp, stdout, *asJSON); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 			return exitFailure
 		}
 		return exitOK
@@ -140,7 +126,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case act == queue.Flush || *all || *match != "" || f.States != nil:
 		q.scope = queue.Selected
 		if ids, err = queue.Select(sp, act, queue.Selector{All: *all || act == queue.Flush, Match: *match, States: f.States}); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper queue: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper queue", err))
 			return exitFailure
 		}
 	case len(pos) == 0 && isTerminal(stdin):
@@ -160,7 +146,7 @@ func runQueue(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (q *queueCmd) list(f queue.Filter) int {
 	msgs, err := queue.List(q.spool, f)
 	if err != nil {
-		fmt.Fprintf(q.stderr, "relaykeeper queue: %v\n", err)
+		fmt.Fprintln(q.stderr, config.ErrorLine("relaykeeper queue", err))
 		return exitFailure
 	}
 	paces, err := deliver.RunningPaces(q.spool.Dir(), queue.PIDFile)

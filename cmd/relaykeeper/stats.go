@@ -39,7 +39,7 @@ func runStats(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		files = []string{"-"}
 	}
 	if err := stats.Summarise(stdout, files, stdin, top, *asJSON); err != nil {
-		fmt.Fprintf(stderr, "relaykeeper stats: %v\n", err)
+		fmt.Fprintln(stderr, config.ErrorLine("relaykeeper stats", err))
 		return exitFailure
 	}
 	return exitOK

@@ -62,7 +62,7 @@ func submit(args []string, stdin io.Reader, stdout, stderr io.Writer, sys submit
 	cfg := config.Default()
 	if fl.ConfigFile != "" {
 		if cfg, err = config.Load(fl.ConfigFile); err != nil {
-			fmt.Fprintf(stderr, "relaykeeper submit: %v\n", err)
+			fmt.Fprintln(stderr, config.ErrorLine("relaykeeper submit", err))
 			return exitUsage
 		}
 	}

@@ -175,6 +175,10 @@ type Options struct {
 	// /api/bans, /api/blocks.
 	Bans   BanStore
 	Blocks BlockStore
+	// Welcome, if set, is the welcomelist: a ban of an address on it is
+	// listed "not applied: welcomelisted", as bans list does, since the
+	// relay ignores it while the address is listed.
+	Welcome Welcomer
 	// Live and Traffic feed the dashboard's actions, alerts, rates and
 	// plot; Pacer its destinations' paces. Each may be nil.
 	Live    Live

@@ -36,6 +36,11 @@ var indexTemplate = template.Must(template.ParseFS(webFiles, "web/index.html"))
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 
+// Welcomer says whether an address is welcomelisted: *enforce.Welcomelist.
+type Welcomer interface {
+	Welcome(ip netip.Addr, hostname string) bool
+}
+
 // BanStore is the enforcer's ban list as the dashboard changes it.
 // *enforce.Bans implements it.
 type BanStore interface {
@@ -176,13 +181,11 @@ func (s *Server) getBans(w http.ResponseWriter, r *http.Request) {
 		notConfigured(w, "enforcement (the ban list)")
 		return
 	}
-	list := s.opts.Bans.List()
-	if list == nil {
-		list = []enforce.BanEntry{}
-	}
+	// Each ban with "not_applied", as bans list --json has it: a ban of
+	// a welcomelisted address is ignored while it is listed.
 	writeJSON(w, http.StatusOK, struct {
-		Bans []enforce.BanEntry `json:"bans"`
-	}{list})
+		Bans []json.RawMessage `json:"bans"`
+	}{enforce.ListedBans(s.opts.Bans.List(), s.opts.Welcome)})
 }
 
 // banRequest is the body of POST /api/bans.
@@ -234,7 +237,7 @@ func (s *Server) postBan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("admin: ban", "ip", ip, "until", b.Until, "client", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, b)
+	writeJSON(w, http.StatusOK, enforce.ListedBans([]enforce.BanEntry{b}, s.opts.Welcome)[0])
 }
 
 func (s *Server) deleteBan(w http.ResponseWriter, r *http.Request) {

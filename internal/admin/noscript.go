@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/enforce"
 	"github.com/relaykeeper/relaykeeper/internal/queue"
 )
 
@@ -70,7 +71,11 @@ func (s *Server) staticView() staticView {
 		v.Enforcing = true
 		v.Bans = []staticRow{}
 		for _, b := range s.opts.Bans.List() {
-			v.Bans = append(v.Bans, staticRow{b.Target(), stamp(b.From), stamp(b.Until), b.Reason})
+			reason := b.Reason
+			if why := enforce.NotApplied(b, s.opts.Welcome); why != "" {
+				reason = "[not applied: " + why + "] " + reason // as bans list says it
+			}
+			v.Bans = append(v.Bans, staticRow{b.Target(), stamp(b.From), stamp(b.Until), reason})
 		}
 	}
 	if s.opts.Blocks != nil {

@@ -80,35 +80,10 @@ _relaykeeper() {
 		if s.Name == "completion" {
 			continue // its argument is a shell, below
 		}
-		var sw []string
-		for _, m := range usageSwitch.FindAllStringSubmatch(s.Usage, -1) {
-			if !slices.Contains(sw, m[1]) {
-				sw = append(sw, m[1])
-			}
-		}
-		sw = append(sw, "--help")
-		v := verbs(s.Usage)
-		shared, own := verbSwitches(s.Usage, v)
-		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then\n\t\t\t\tlocal sw=%q w\n", s.Name, strings.Join(sw, " "))
-		if len(v) > 0 {
-			// Once its command is typed, that command's switches
-			// and the shared ones: "queue delete" takes no --sender.
-			b.WriteString("\t\t\t\tfor w in \"${COMP_WORDS[@]:2:COMP_CWORD-2}\"; do\n\t\t\t\t\tcase \"$w\" in\n")
-			for _, verb := range v {
-				words := append(append(append([]string{}, own[verb]...), shared...), "--help")
-				fmt.Fprintf(&b, "\t\t\t\t\t%s) sw=%q; break ;;\n", verb, strings.Join(words, " "))
-			}
-			b.WriteString("\t\t\t\t\tesac\n\t\t\t\tdone\n")
-		}
-		b.WriteString("\t\t\t\tCOMPREPLY=($(compgen -W \"$sw\" -- \"$cur\"))\n")
-		if len(v) > 0 {
-			// The command word first: "relaykeeper queue <TAB>".
-			fmt.Fprintf(&b, "\t\t\telif [[ ${COMP_CWORD} -eq 2 ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(v, " "))
-		}
-		b.WriteString("\t\t\telse COMPREPLY=($(compgen -f -- \"$cur\")); fi\n\t\t\treturn 0 ;;\n")
+		writeSubcommand(&b, s)
 	}
 	b.WriteString(`		completion)
-			COMPREPLY=($(compgen -W "bash" -- "$cur"))
+			[[ ${COMP_CWORD} -eq 2 ]] && COMPREPLY=($(compgen -W "bash" -- "$cur"))
 			return 0 ;;
 		esac
 	fi
@@ -129,6 +104,107 @@ complete -F _relaykeeper relaykeeper
 	return err
 }
 
+// writeSubcommand writes the case of one subcommand: after "-", its
+// switches (once its command is typed, that command's and the shared
+// ones: "queue delete" takes no --sender); after a switch that takes a
+// FILE or DIR, file names; after one that takes another value, nothing;
+// before its command word, its commands; after it, what the command's
+// arguments are: file names for a FILE, DIR or LOGFILE, else nothing
+// ("enforce rules" takes none, "bans add" an address).
+func writeSubcommand(b *strings.Builder, s Subcommand) {
+	var sw []string
+	for _, m := range usageSwitch.FindAllStringSubmatch(s.Usage, -1) {
+		if !slices.Contains(sw, m[1]) {
+			sw = append(sw, m[1])
+		}
+	}
+	sw = append(sw, "--help")
+	v := verbs(s.Usage)
+	shared, own := verbSwitches(s.Usage, v)
+	fileSw, valueSw := switchValues(s.Usage)
+	fmt.Fprintf(b, "\t\t%s)\n\t\t\tlocal sw=%q verb= w\n", s.Name, strings.Join(sw, " "))
+	if len(v) > 0 {
+		b.WriteString("\t\t\tfor w in \"${COMP_WORDS[@]:2:COMP_CWORD-2}\"; do\n\t\t\t\tcase \"$w\" in\n")
+		for _, verb := range v {
+			words := append(append(append([]string{}, own[verb]...), shared...), "--help")
+			fmt.Fprintf(b, "\t\t\t\t%s) verb=%s sw=%q; break ;;\n", verb, verb, strings.Join(words, " "))
+		}
+		b.WriteString("\t\t\t\tesac\n\t\t\tdone\n")
+	}
+	b.WriteString("\t\t\tif [[ \"$cur\" == -* ]]; then COMPREPLY=($(compgen -W \"$sw\" -- \"$cur\"))\n")
+	fmt.Fprintf(b, "\t\t\telif [[ \" %s \" == *\" $prev \"* ]]; then COMPREPLY=($(compgen -f -- \"$cur\"))\n", strings.Join(fileSw, " "))
+	fmt.Fprintf(b, "\t\t\telif [[ \" %s \" == *\" $prev \"* ]]; then : # a value: nothing to offer\n", strings.Join(valueSw, " "))
+	if len(v) > 0 {
+		fmt.Fprintf(b, "\t\t\telif [[ -z \"$verb\" ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\"))\n", strings.Join(v, " "))
+		var withFiles []string
+		for _, verb := range v {
+			if takesFiles(verbArgs(s.Usage, verb)) {
+				withFiles = append(withFiles, verb)
+			}
+		}
+		fmt.Fprintf(b, "\t\t\telif [[ \" %s \" == *\" $verb \"* ]]; then COMPREPLY=($(compgen -f -- \"$cur\"))\n", strings.Join(withFiles, " "))
+	} else if m := usageLineArgs.FindStringSubmatch(s.Usage); m != nil && takesFiles(m[1]) {
+		b.WriteString("\t\t\telse COMPREPLY=($(compgen -f -- \"$cur\"))\n")
+	}
+	b.WriteString("\t\t\tfi\n\t\t\treturn 0 ;;\n")
+}
+
+var (
+	// switchValue is a switch with the value it takes in a usage text:
+	// "--rules FILE", "[--duration 4h]", "--top N".
+	switchValue = regexp.MustCompile(`(--[a-z][a-z0-9-]*)[ =]([A-Z][A-Za-z0-9_|/.]*|[0-9][a-z0-9]*\])`)
+	// usageLineArgs is what follows a subcommand with no commands on its
+	// usage line: "usage: relaykeeper stats [--top N] [--json] [LOGFILE...]".
+	usageLineArgs = regexp.MustCompile(`(?m)^usage: relaykeeper [a-z-]+ (.*)$`)
+	// switchGroup is a switch in brackets, with its value if any.
+	switchGroup = regexp.MustCompile(`\[--[^\]]*\]|--[a-z][a-z0-9-]*( [A-Z]\S*)?`)
+	// placeholder is an argument's name: FILE, ID..., IP|IP/LEN.
+	placeholder = regexp.MustCompile(`^\[?([A-Z][A-Z0-9_|/]*)`)
+)
+
+// switchValues sorts the switches a usage text names with a value into
+// those whose value is a file (FILE, DIR) and the others.
+func switchValues(usage string) (files, values []string) {
+	for _, m := range switchValue.FindAllStringSubmatch(usage, -1) {
+		list := &values
+		if takesFiles(m[2]) {
+			list = &files
+		}
+		if !slices.Contains(*list, m[1]) {
+			*list = append(*list, m[1])
+		}
+	}
+	return files, values
+}
+
+// verbArgs is what follows a command's name where the usage text names
+// it: "add IP|IP/LEN [--duration 4h]", "show ID [--body]", "" for "rules".
+func verbArgs(usage, verb string) string {
+	for line := range strings.SplitSeq(usage, "\n") {
+		if m := usageVerbLine.FindStringSubmatchIndex(line); m != nil && line[m[2]:m[3]] == verb {
+			return line[m[3]:]
+		}
+		if m := usageVerbList.FindStringSubmatchIndex(line); m != nil && line[m[2]:m[3]] == verb {
+			return line[m[3]:]
+		}
+	}
+	return ""
+}
+
+// takesFiles reports whether the arguments of a usage line start with, or
+// a switch's value is, a file's or directory's placeholder.
+func takesFiles(args string) bool {
+	args = switchGroup.ReplaceAllString(args, "") // "[--top N]": not an argument
+	for _, w := range strings.Fields(args) {
+		m := placeholder.FindStringSubmatch(w)
+		if m == nil {
+			continue
+		}
+		return strings.Contains(m[1], "FILE") || strings.Contains(m[1], "DIR")
+	}
+	return false
+}
+
 // usageSwitchLine is a line of a usage text that starts with a switch
 // ("  --rules FILE  ...", "  -s, --spool-dir DIR ...").
 var usageSwitchLine = regexp.MustCompile(`^\s+-`)
@@ -138,9 +214,10 @@ var usageSwitchLine = regexp.MustCompile(`^\s+-`)
 // own are on its usage line after the command word, on its "  verb ..."
 // line and the more indented lines under it, and in a paragraph that
 // begins with command names ("delete, hold, release and retry take ids,
-// ... --all ..."). A switch on an indented line of its own elsewhere is
-// shared, and so is one named only in other text; a switch both shared
-// and a command's own is shared.
+// ... --all ..."). A switch on an indented line of its own elsewhere, or
+// named only in other text, is shared unless it is a command's own; a
+// switch both a command's own and before the command on a usage line is
+// shared.
 func verbSwitches(usage string, verbs []string) (shared []string, own map[string][]string) {
 	own = map[string][]string{}
 	add := func(list []string, text string) []string {
@@ -151,8 +228,9 @@ func verbSwitches(usage string, verbs []string) (shared []string, own map[string
 		}
 		return list
 	}
-	var prose []string // named in other text
-	section := ""      // the command whose "  verb" lines these are
+	var prose []string  // named in other text
+	var listed []string // on a line of their own, as "  --rules FILE  ..."
+	section := ""       // the command whose "  verb" lines these are
 	var paragraph []string
 	for line := range strings.SplitSeq(usage, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -177,7 +255,7 @@ func verbSwitches(usage string, verbs []string) (shared []string, own map[string
 		}
 		section = ""
 		if usageSwitchLine.MatchString(line) {
-			shared = add(shared, line)
+			listed = add(listed, line)
 			continue
 		}
 		if paragraph == nil {
@@ -193,7 +271,10 @@ func verbSwitches(usage string, verbs []string) (shared []string, own map[string
 			prose = add(prose, line)
 		}
 	}
-	for _, sw := range prose {
+	// A switch listed on a line of its own or named in other text is
+	// shared, unless a command's usage names it: "enforce test REPLY
+	// [--rules FILE]" and a "  --rules FILE" line below are test's alone.
+	for _, sw := range append(listed, prose...) {
 		if !slices.ContainsFunc(verbs, func(v string) bool { return slices.Contains(own[v], sw) }) {
 			shared = add(shared, sw)
 		}

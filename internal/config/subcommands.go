@@ -55,8 +55,9 @@ A welcomelisted client is never sanctioned: a ban of its address, made
 before it was listed or by hand, is ignored while it is listed (not
 lifted: the ban file may be shared with relays whose welcomelist
 differs). "list" marks such a ban "[not applied: welcomelisted]" (JSON:
-"not_applied"), reading the welcomelist found as the ban file is
-(--welcomelist FILE, [enforce] welcomelist, .enforce/welcomelist).
+"not_applied"), and "add" warns of one, reading the welcomelist found as
+the ban file is (--welcomelist FILE, [enforce] welcomelist,
+.enforce/welcomelist). The dashboard marks it too.
 
 The spool directory (or the directory above a --bans FILE's) must exist:
 a mistyped one is an error, never a new spool; .enforce is made in it.

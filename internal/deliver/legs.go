@@ -45,7 +45,7 @@ var errBusy = errors.New("deliver: destination at its concurrency limit")
 
 func (s *Scheduler) destination(sender, rcpt string) route.Destination {
 	if s.opts.Router == nil {
-		return route.Destination{Key: s.opts.Upstream}
+		return route.Destination{Key: s.opts.Upstream, Upstream: s.opts.Upstream}
 	}
 	return s.opts.Router.Route(sender, rcpt)
 }
@@ -104,7 +104,7 @@ func (s *Scheduler) runLeg(ctx context.Context, wc *workerConn, c *spool.Claim, 
 			results[a] = rr
 		}
 	}()
-	if until, ok := s.paused(lg.dst.Key); ok {
+	if until, ok := s.destPaused(lg.dst); ok {
 		// The destination asked the relay to slow down: no session
 		// until the pause ends.
 		for _, a := range lg.rcpts {
@@ -287,7 +287,7 @@ func (s *Scheduler) ahead(wc *workerConn, conn *remote.Conn, lg leg) *remote.Mes
 	if len(pending) == 0 || len(legs) != 1 || legs[0].dst.Key != lg.dst.Key || legs[0].dst.Error.Code != 0 || legs[0].dst.Discard {
 		return nil
 	}
-	if _, ok := s.paused(lg.dst.Key); ok {
+	if _, ok := s.destPaused(lg.dst); ok {
 		return nil
 	}
 	for _, a := range pending {

@@ -1,10 +1,12 @@
 package deliver
 
 import (
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
+	"github.com/relaykeeper/relaykeeper/internal/route"
 )
 
 // ProxyPace is the pace of a proxy's one upstream: the scheduler's pacing
@@ -97,7 +99,33 @@ func (p *ProxyPace) Paused() (until time.Time, why string, paused bool) {
 }
 
 // ProxyPace is a proxy's pace with its upstream by s's verdicts and pace
-// settings, the same reading of a reply as s's deliveries.
+// settings, the same reading of a reply as s's deliveries; the same one at
+// every call. While it pauses the proxy, s opens no session to the same
+// upstream (Options.Upstream) either: a proxy's scheduler carries what
+// the relay queues itself (bounce reports, encapsulations), and a session
+// of its own to an upstream that said "slow down" is one more of the
+// storm the proxy's pause holds back.
 func (s *Scheduler) ProxyPace() *ProxyPace {
-	return &ProxyPace{Verdicts: s.opts.Verdicts, Options: s.opts.Pace, Now: s.clock.Now}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proxyPace == nil {
+		s.proxyPace = &ProxyPace{Verdicts: s.opts.Verdicts, Options: s.opts.Pace, Now: s.clock.Now}
+	}
+	return s.proxyPace
+}
+
+// destPaused is paused for dst's key, and also while the proxy's pace
+// (ProxyPace) holds when dst is the proxy's upstream: whichever ends last.
+func (s *Scheduler) destPaused(dst route.Destination) (time.Time, bool) {
+	until, ok := s.paused(dst.Key)
+	s.mu.Lock()
+	pp := s.proxyPace
+	s.mu.Unlock()
+	if pp == nil || dst.Upstream == "" || !strings.EqualFold(dst.Upstream, s.opts.Upstream) {
+		return until, ok
+	}
+	if u, _, paused := pp.Paused(); paused && u.After(until) {
+		return u, true
+	}
+	return until, ok
 }

@@ -193,6 +193,7 @@ type Scheduler struct {
 	idleCount    int                   // sessions in idle
 	windows      map[string]int        // slow-start windows, per destination
 	paces        pacing                // paced destinations and recipients
+	proxyPace    *ProxyPace            // ProxyPace's: sessions to Upstream keep its pause too
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration

@@ -25,21 +25,9 @@ import (
 // is listed: its REASON starts "[not applied: welcomelisted]", its JSON
 // has "not_applied": "welcomelisted".
 func WriteBanList(w io.Writer, list []BanEntry, asJSON bool, welcome *Welcomelist) error {
-	notApplied := func(ban BanEntry) string {
-		if ban.Network().IsSingleIP() && welcome.Welcome(ban.IP, "") {
-			return "welcomelisted"
-		}
-		return ""
-	}
+	notApplied := func(ban BanEntry) string { return NotApplied(ban, welcome) }
 	if asJSON {
-		out := []json.RawMessage{}
-		for _, ban := range list {
-			b, err := marshalBan(ban, notApplied(ban))
-			if err != nil {
-				return err
-			}
-			out = append(out, b)
-		}
+		out := ListedBans(list, welcome)
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -58,6 +46,39 @@ func WriteBanList(w io.Writer, list []BanEntry, asJSON bool, welcome *Welcomelis
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ban.Target(), from, ban.Until.UTC().Format(time.RFC3339), reason)
 	}
 	return tw.Flush()
+}
+
+// NotApplied says why ban is not applied: "welcomelisted" for a ban of an
+// address welcome lists (a nil list or *Welcomelist: none), which the
+// relay ignores while it is listed; "" for a ban in force. A ban of a
+// network is applied, to every address in it but the welcomelisted ones.
+func NotApplied(ban BanEntry, welcome Welcomer) string {
+	if welcome != nil && ban.Network().IsSingleIP() && welcome.Welcome(ban.IP, "") {
+		return "welcomelisted"
+	}
+	return ""
+}
+
+// ListedBans are the bans as JSON, each with "not_applied" as NotApplied
+// says (left out for a ban in force), for a listing: bans list --json and
+// the admin dashboard's /api/bans.
+func ListedBans(list []BanEntry, welcome Welcomer) []json.RawMessage {
+	out := []json.RawMessage{}
+	for _, ban := range list {
+		b, _ := marshalBan(ban, NotApplied(ban, welcome)) // plain fields: never fails
+		out = append(out, b)
+	}
+	return out
+}
+
+// NotAppliedWarning is what an operator who has just banned ban by hand
+// is told when it will not apply (NotApplied), naming the list; "" when
+// it applies.
+func NotAppliedWarning(ban BanEntry, welcome *Welcomelist) string {
+	if NotApplied(ban, welcome) == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s is welcomelisted (%s): the ban is not applied while it is listed there", ban.Target(), welcome.Path())
 }
 
 // WelcomelistIfAny reads the welcomelist at path, as OpenWelcomelist

@@ -12,12 +12,19 @@ import (
 )
 
 // maxLine is the longest line, and the longest logical header, held in
-// memory whole. A longer body line is passed through unchecked (Postfix
-// checks body lines in chunks of line_length_limit, 2048 bytes). A longer
-// header is still checked, on its first headerSizeLimit bytes, before any
-// of it is written; the rest is passed through (or dropped: IGNORE,
-// REPLACE) as it comes.
+// memory whole. A longer body line is checked in pieces of maxLine bytes
+// (longBodyLine), as Postfix checks one in pieces of line_length_limit,
+// 2048 bytes: maxLine is 512 of those, so each of Postfix's pieces lies
+// within one of ours and a rule that matches one of them matches here too.
+// A longer header is still checked, on its first headerSizeLimit bytes,
+// before any of it is written; the rest is passed through (or dropped:
+// IGNORE, REPLACE) as it comes.
 const maxLine = 1 << 20
+
+// postfixLineLengthLimit is Postfix's line_length_limit: its cleanup(8)
+// gets a longer line in pieces of this many bytes, and body_checks look at
+// each piece as if it were a line.
+const postfixLineLengthLimit = 2048
 
 // headerSizeLimit is how much of a logical header header_checks see:
 // Postfix's header_size_limit (102400), beyond which cleanup(8) discards
@@ -85,6 +92,8 @@ type applier struct {
 	// mime follows the MIME structure, for header_checks on the headers
 	// of parts and attached messages (mime.go).
 	mime mimeState
+	// piece is longBodyLine's buffer, kept for the next long line.
+	piece []byte
 }
 
 func (a *applier) write(p []byte) error {
@@ -361,10 +370,7 @@ func (a *applier) keepHeader() error {
 // starts a part, whose header section comes next.
 func (a *applier) bodyLine(line []byte, long bool) error {
 	if long {
-		if err := a.write(line); err != nil {
-			return err
-		}
-		return a.copyLineRest(false)
+		return a.longBodyLine(line)
 	}
 	if content, _ := splitEOL(line); a.hdr != nil && !a.stopped {
 		if boundary, headerNext := a.mime.boundaryLine(content); boundary {
@@ -372,6 +378,37 @@ func (a *applier) bodyLine(line []byte, long bool) error {
 		}
 	}
 	return a.bodyCheck(line)
+}
+
+// longBodyLine takes a body line longer than maxLine, whose start the
+// line reader returned, and reads the rest of it: body_checks look at each
+// maxLine bytes of it as if they were a line, as Postfix's do at each
+// line_length_limit bytes. A REJECT in the middle of a 100 MB line is not
+// dodged; an action that changes the line (IGNORE, REPLACE, PREPEND)
+// changes that piece, as in Postfix. At most two pieces are held at once.
+func (a *applier) longBodyLine(start []byte) error {
+	piece := append(a.piece[:0], start...)
+	defer func() { a.piece = piece[:0] }()
+	for ended := false; ; {
+		for len(piece) > maxLine {
+			if err := a.bodyCheck(piece[:maxLine]); err != nil {
+				return err
+			}
+			piece = append(piece[:0], piece[maxLine:]...)
+		}
+		if ended {
+			return a.bodyCheck(piece)
+		}
+		frag, err := a.in.r.ReadSlice('\n')
+		piece = append(piece, frag...)
+		switch err {
+		case nil, io.EOF:
+			ended = true
+		case bufio.ErrBufferFull:
+		default:
+			return fmt.Errorf("headercheck: reading message: %w", err)
+		}
+	}
 }
 
 // bodyCheck applies body_checks to one line.

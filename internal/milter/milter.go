@@ -113,7 +113,7 @@ type Milter struct {
 //	inet:PORT@HOST     Sendmail and OpenDKIM style
 //	inet:HOST:PORT     Postfix style (inet6: too; HOST may be [::1])
 //	tcp:HOST:PORT
-//	unix:PATH          also local:PATH, or just an absolute PATH
+//	unix:PATH          also local:PATH, or just PATH; PATH is absolute
 func New(addr string, opts Options) (*Milter, error) {
 	network, address, err := parseAddr(addr)
 	if err != nil {
@@ -187,6 +187,13 @@ func parseAddr(addr string) (network, address string, err error) {
 	}
 	switch strings.ToLower(kind) {
 	case "unix", "local":
+		if !filepath.IsAbs(rest) {
+			// Postfix resolves a relative path against its queue
+			// directory (its daemons' working directory); ours would
+			// resolve against wherever relaykeeper was started.
+			return "", "", fmt.Errorf("milter: the socket's path is relative: give the absolute path "+
+				"(Postfix reads unix:%s as in its queue directory: unix:%s)", rest, filepath.Join("/var/spool/postfix", rest))
+		}
 		return "unix", rest, nil
 	case "inet", "inet6", "tcp", "tcp6":
 		network = "tcp"

@@ -28,6 +28,10 @@ type Destination struct {
 	// Key groups recipients that share transactions, sessions and limits:
 	// Postfix's per-destination queue (transport and next hop).
 	Key string
+	// Upstream is the "host:port" sessions go to when the next hop names
+	// its host (the relayhost, a transport's [host]:port); empty when the
+	// next hop's hosts are found by MX, or there is no session.
+	Upstream string
 	// Error, when its Code is set, is how the recipient fails without a
 	// session: Postfix's error: (5xx) and retry: (4xx) transports.
 	Error reply.Reply
@@ -309,6 +313,9 @@ func (d *Dialer) Route(sender, rcpt string) Destination {
 		}
 		if rt.login != "" {
 			dst.Key += loginMark + escapeLoginKey(rt.login)
+		}
+		if !rt.MX {
+			dst.Upstream = net.JoinHostPort(rt.Host, strconv.Itoa(rt.Port))
 		}
 	}
 	if t := rt.Transport; t != nil {

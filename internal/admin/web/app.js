@@ -257,7 +257,10 @@ async function loadBans() {
     fill(document.querySelector('#bans-table tbody'), data.bans.map(b => el('tr', {'data-ip': b.net || b.ip},
       el('td', {class: 'mono'}, (b.net || b.ip) + (b.client && b.client !== b.net ? ` (client ${b.client})` : '')),
       el('td', {}, fmtTime(b.from)), el('td', {}, fmtTime(b.until)),
-      el('td', {class: 'text'}, b.reason),
+      // A ban of a welcomelisted address is ignored while it is listed:
+      // say so, as relaykeeper bans list does.
+      el('td', {class: 'text'}, b.not_applied ? el('strong', {class: 'not-applied'}, `[not applied: ${b.not_applied}]`) : null,
+        b.not_applied ? ' ' : null, b.reason),
       el('td', {}, el('button', {type: 'button', class: 'danger unban', 'data-ip': b.net || b.ip,
         onclick: () => act(`Lift the ban on ${b.net || b.ip}?`, 'DELETE', '/api/bans/' + encodeURIComponent(b.net || b.ip), undefined, loadBans)},
       'remove')))), 'No client is banned.', 5);
