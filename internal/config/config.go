@@ -264,10 +264,8 @@ type Process struct {
 	// rather than grow past it. Each open session raises it by
 	// MemoryPerSession, and it is never below one and a half times the
 	// heap in use plus 4 MiB, so it never makes the runtime collect
-	// without pause. While the limit is on, the runtime's proportional
-	// trigger is GOGC=400, not 100 (the limit bounds the heap). 0 sets no
-	// limit; GOMEMLIMIT in the environment overrides both keys, GOGC
-	// the trigger.
+	// without pause; while it is on, GOGC is 400, not 100. 0 sets no
+	// limit; GOMEMLIMIT in the environment overrides both keys, GOGC 400.
 	MemoryLimit int64 `toml:"memory_limit"`
 	// MemoryPerSession is what each open SMTP session adds to
 	// MemoryLimit, in bytes.

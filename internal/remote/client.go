@@ -544,10 +544,7 @@ func (c *Conn) Broken() bool {
 	return c.broken
 }
 
-// Failed reports that the session can carry no more messages by what is
-// known already (a failure, a 421, octets found unasked), without a look
-// at the socket: for a session put aside, whose look comes when it is
-// taken again (Broken), after the idle time in which the server may end it.
+// Failed is Broken without a look at the socket (for a session put aside).
 func (c *Conn) Failed() bool { return c.broken }
 
 // unsolicited reports octets from the server that nothing has read: in the
@@ -1020,9 +1017,7 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	c.inText = true
 	defer func() { c.inText = false }()
 	c.dot.reset(c.w)
-	// ReadFrom, not io.Copy: io.Copy prefers the body's WriteTo, and an
-	// io.MultiReader's (the scheduler's header before the text) allocated
-	// a 32 KiB buffer for every message.
+	// Not io.Copy: it prefers io.MultiReader's WriteTo (32 KiB a call).
 	if _, err := c.dot.ReadFrom(m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
