@@ -1,6 +1,7 @@
 package postfixlog
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,3 +52,32 @@ func TestGm28HeldRefusalQueueIDReused(t *testing.T) {
 // reinjectionWaitForTest is the companion's wait for a content filter's
 // link.
 const reinjectionWaitForTest = 30 * time.Second
+
+// TestGm28FollowLineAfterLongZeros: a writer that does not append
+// (O_APPEND) goes on at its old offset after copytruncate, and a power
+// loss leaves the size of the lost writes as zeros: the log then holds a
+// run of zero octets, as long as the old file or the lost writes (more
+// than maxLine), and the lines written after it. No line's text starts
+// with a zero (TestGm27LineAfterZeros): the first line after the run is a
+// whole line, and a spammer's refusal logged there must be read, not
+// skipped as the tail of an overlong line.
+func TestGm28FollowLineAfterLongZeros(t *testing.T) {
+	line := "Dec  7 10:00:00 relay postfix/smtp[4242]: 4F3A21C0B2: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 [192.0.2.25 12] Our system has detected that this message is likely unsolicited mail. x - gsmtp (in reply to end of DATA command))"
+	for _, zeros := range []int{maxLine - 10, maxLine, maxLine + 1, 2*maxLine + 12345, 5 * maxLine} {
+		dir := t.TempDir()
+		log, state := filepath.Join(dir, "mail.log"), filepath.Join(dir, "state")
+		appendFile(t, log, "before\n"+strings.Repeat("\x00", zeros)+line+"\nafter\n")
+		var read []string
+		for _, l := range runOnce(t, log, state) {
+			if l = strings.TrimLeft(l, "\x00"); l != "" {
+				read = append(read, l)
+			}
+		}
+		if len(read) != 3 || read[0] != "before" || read[1] != line || read[2] != "after" {
+			t.Errorf("%d zeros: read %d lines %.60q; want before, the refusal, after", zeros, len(read), read)
+		}
+		if e, ok := ParseLine(line); !ok || e.Kind != Delivery {
+			t.Fatalf("the refusal line is not read: %+v", e)
+		}
+	}
+}
