@@ -3,8 +3,11 @@ package e2e
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gm28Shapes are forms of a folded Gmail reply that Gmail's own
@@ -125,6 +128,109 @@ func TestGm28CompanionQueueIDReused(t *testing.T) {
 		}
 		if got, b := banLogIPs(banLog); len(got) != 0 {
 			t.Errorf("late lines %v: ban log bans %q; want nobody (the spammer's copy's client is the content filter, welcomelisted):\n%s", late, got, b)
+		}
+	}
+}
+
+// gm28Stamp reads a line of Postfix's maillog_file: its time, host, tag,
+// PID and message.
+var gm28Stamp = regexp.MustCompile(`^([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d)(\.\d+)? (\S+) ([^\s\[]+)\[(\d+)\]: (.*)$`)
+
+// gm28Formats turn a line of Postfix's maillog_file into the same line as
+// other syslog daemons write it (docs/postfix-enforcer.md, Formats).
+var gm28Formats = map[string]func(m []string) string{
+	"rfc5424": func(m []string) string {
+		return "<22>1 " + gm28ISO(m) + "+00:00 " + m[5] + " " + m[6] + " " + m[7] + " - - " + m[8]
+	},
+	"rfc5424-sd-bom": func(m []string) string {
+		return "<22>1 " + gm28ISO(m) + "Z " + m[5] + " " + m[6] + " " + m[7] + ` - [meta sequenceId="7" x="a\]b"][origin ip="192.0.2.1"] ` + "\ufeff" + m[8]
+	},
+	"rfc3339":  func(m []string) string { return gm28ISO(m) + "+00:00 " + m[5] + " " + m[6] + "[" + m[7] + "]: " + m[8] },
+	"iso-0000": func(m []string) string { return gm28ISO(m) + "+0000 " + m[5] + " " + m[6] + "[" + m[7] + "]: " + m[8] },
+	"pri3164": func(m []string) string {
+		return "<22>" + m[1] + " " + m[2] + " " + m[3] + " " + m[5] + " " + m[6] + "[" + m[7] + "]: " + m[8]
+	},
+	"busybox": func(m []string) string {
+		return m[1] + " " + m[2] + " " + m[3] + " " + m[5] + " mail.info " + m[6] + "[" + m[7] + "]: " + m[8]
+	},
+	"crlf": func(m []string) string { return m[0] + "\r" },
+}
+
+// gm28ISO is the line's time as RFC 3339 without a zone, in 2026.
+func gm28ISO(m []string) string {
+	t, err := time.Parse("Jan 2 15:04:05 2006", m[1]+" "+strings.TrimSpace(m[2])+" "+m[3]+" 2026")
+	if err != nil {
+		return "2026-12-07T00:00:00"
+	}
+	return t.Format("2006-01-02T15:04:05") + ".123456"
+}
+
+// TestGm28CompanionHostileEveryFormat: a real Postfix that relays to the
+// scripted Gmail and logs header WARN lines takes a victim's good message
+// (198.51.100.7) and spam whose AUTH= sender, HELO, Subject and recipient
+// spell log lines about the victim's message (a client= line for its
+// queue id, Gmail refusing it). Its log, rewritten line by line into each
+// syslog format postfix-enforcer reads (RFC 5424 with and without
+// structured data and a BOM, RFC 3339 stamps, a <PRI> prefix, BusyBox's
+// facility, CRLF line ends), steers nothing in any of them: the same
+// spammers are banned as from Postfix's own file, and the victim never.
+func TestGm28CompanionHostileEveryFormat(t *testing.T) {
+	t.Parallel()
+	pf, _ := hostileGmailPostfix(t, "smtpd_sasl_auth_enable = yes", "header_checks = regexp:{{/^Subject:/ WARN}}")
+	vq := gm25Send(t, pf.Addr(), "198.51.100.7", "mx.victim.test", "mx.victim.test",
+		[]string{"MAIL FROM:<alice@victim.example>", "RCPT TO:<friend@gmail.test>"},
+		"Subject: hello\r\nMessage-Id: <v1@victim.example>\r\n\r\nhi\r\n")
+	compWaitLog(t, pf, `to=<friend@gmail\.test>, .*status=sent`, 30*time.Second)
+	relay := regexp.MustCompile(`relay=(127\.0\.0\.1\[127\.0\.0\.1\]:\d+)`).FindStringSubmatch(pf.MailLog())[1]
+	fake := vq + ": to=<friend@gmail.test>, relay=" + relay + ", delay=0.1, delays=0/0/0/0.1, dsn=5.7.1, status=bounced (host 127.0.0.1[127.0.0.1] said: 550-5.7.1 [127.0.0.1 12] Our system has detected that this message is likely unsolicited mail. 550 5.7.1 - gsmtp (in reply to end of DATA command))"
+	client := vq + ": client=mx.victim.test[198.51.100.7]"
+	for _, f := range []string{"<22>1 2026-12-07T10:00:00Z mx1 postfix/smtp 4242 - - ", "2026-12-07T10:00:00+00:00 mx1 postfix/smtp[4242]: ", "Dec  7 10:00:00 mx1 mail.info postfix/smtp[4242]: "} {
+		gm25Send(t, pf.Addr(), "203.0.113.81", "mx.attacker.test", "x]: "+strings.ReplaceAll(client, " ", "_"),
+			[]string{"MAIL FROM:<eve@attacker.example>", "RCPT TO:<spam@gmail.test>"},
+			"Subject: "+f+fake+"\r\nX-A: "+f+client+"\r\nMessage-Id: <s"+strconv.Itoa(len(f))+"@attacker.example>\r\n\r\nbuy\r\n")
+	}
+	hostileSendAll(t, pf.Addr(), []hostileClient{
+		{"203.0.113.66", "mx.attacker.test", []string{
+			"MAIL FROM:<bob@attacker.test> AUTH=<x, orig_client=victim.test[198.51.100.7]>",
+			"RCPT TO:<spam@gmail.test>"}},
+		{"203.0.113.68", "mx.quoter.test", []string{
+			"MAIL FROM:<eve@quoter.test>",
+			`RCPT TO:<"a>` + strings.NewReplacer("<", "", ">", "", "@", "-at-").Replace(fake) + `"@gmail.test>`}},
+	})
+	compWaitCount(t, pf, `to=<spam@gmail\.test>, .*status=bounced`, 4, 60*time.Second)
+	compWaitLog(t, pf, `to=<"a>.*status=sent`, 30*time.Second)
+	log := pf.MailLog()
+	if !strings.Contains(log, "warning: header Subject: ") {
+		t.Errorf("no WARN line in Postfix's log:\n%s", log)
+	}
+	lines := strings.Split(strings.TrimSuffix(log, "\n"), "\n")
+	formats := []string{"maillog_file"}
+	for name := range gm28Formats {
+		formats = append(formats, name)
+	}
+	slices.Sort(formats)
+	for _, name := range formats {
+		out := make([]string, 0, len(lines))
+		for _, l := range lines {
+			if m := gm28Stamp.FindStringSubmatch(l); m != nil && name != "maillog_file" {
+				l = gm28Formats[name](m)
+			}
+			out = append(out, l)
+		}
+		dir := t.TempDir()
+		mailLog := writeFile(t, dir, "mail.log", strings.Join(out, "\n")+"\n", 0o644)
+		banLog := filepath.Join(dir, "bans.log")
+		got := enforcerOnce(t, nil, append(enforcerArgs(mailLog, filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
+			writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, pf.Addr()), "--trusted-upstream", "127.0.0.1")...)
+		banned, b := banLogIPs(banLog)
+		slices.Sort(banned)
+		if want := []string{"203.0.113.66", "203.0.113.81"}; !slices.Equal(slices.Compact(banned), want) {
+			t.Errorf("%s: ban log bans %q; want %q:\n%s\n%s", name, banned, want, b, got)
+		}
+		for _, bad := range []string{"198.51.100.7", "victim", "queue=" + vq, "203.0.113.68"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("%s: the enforcer's output mentions %q:\n%s", name, bad, got)
+			}
 		}
 	}
 }
