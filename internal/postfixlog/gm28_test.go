@@ -81,3 +81,50 @@ func TestGm28FollowLineAfterLongZeros(t *testing.T) {
 		}
 	}
 }
+
+// TestGm28NoticeRefusedBeforeItsLine: an innocent client's smtpd session
+// gives a queue id up (RSET, then QUIT, or another transaction: no qmgr
+// line, no "removed"), and Postfix later gives that short id to a notice
+// that bounce(8) makes. qmgr may hand the notice to smtp(8), and Gmail
+// refuse it, before bounce(8) logs its "sender non-delivery notification:
+// ID" line (TestSteer17NoticeForgetsStaleClient has that line first): the
+// refusal must not take the client that gave the id up. A message whose
+// session goes on (pipelined, qmgr's line after the next client=) keeps
+// its client.
+func TestGm28NoticeRefusedBeforeItsLine(t *testing.T) {
+	notice := `Dec  6 14:00:05 mx1 postfix/cleanup[2110]: 1BC7F9DC767: message-id=<20261206140005.1BC7F9DC767@mx1.example>
+Dec  6 14:00:05 mx1 postfix/qmgr[900]: 1BC7F9DC767: from=<>, size=3481, nrcpt=1 (queue active)
+Dec  6 14:00:05 mx1 postfix/smtp[2111]: 1BC7F9DC767: to=<eve@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 likely unsolicited mail. 550 5.7.1 x - gsmtp (in reply to end of DATA command))
+Dec  6 14:00:05 mx1 postfix/bounce[2112]: 18A889DC732: sender non-delivery notification: 1BC7F9DC767`
+	for name, gaveUp := range map[string]string{
+		"quit": `Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 1BC7F9DC767: client=mx.innocent.example[198.51.100.7]
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: disconnect from mx.innocent.example[198.51.100.7] ehlo=1 mail=1 rcpt=1 rset=1 quit=1 commands=5`,
+		"data cut off": `Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 1BC7F9DC767: client=mx.innocent.example[198.51.100.7]
+Dec  6 14:00:00 mx1 postfix/cleanup[2110]: 1BC7F9DC767: message-id=<a@innocent.example>
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: lost connection after DATA (0 bytes) from mx.innocent.example[198.51.100.7]
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: disconnect from mx.innocent.example[198.51.100.7] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4`,
+		"next transaction": `Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 1BC7F9DC767: client=mx.innocent.example[198.51.100.7]
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: 2AB3C9DC111: client=mx.innocent.example[198.51.100.7]`,
+	} {
+		for _, r := range track(&Tracker{}, gaveUp+"\n"+notice) {
+			if r.QueueID == "1BC7F9DC767" && r.ClientIP != "" {
+				t.Errorf("%s: the notice's refusal names client %s, who gave the id up", name, r.ClientIP)
+			}
+		}
+	}
+	// Pipelined: qmgr logs the first message after the session's next
+	// client= line; it and its refusal are the client's.
+	pipelined := `Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 3CD4E9DC222: client=mx.spam.example[203.0.113.7]
+Dec  6 14:00:00 mx1 postfix/cleanup[2110]: 3CD4E9DC222: message-id=<s1@spam.example>
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: 4DE5F9DC333: client=mx.spam.example[203.0.113.7]
+Dec  6 14:00:01 mx1 postfix/cleanup[2110]: 4DE5F9DC333: message-id=<s2@spam.example>
+Dec  6 14:00:01 mx1 postfix/qmgr[900]: 3CD4E9DC222: from=<bob@spam.example>, size=300, nrcpt=1 (queue active)
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: disconnect from mx.spam.example[203.0.113.7] ehlo=1 mail=2 rcpt=2 data=2 quit=1 commands=8
+Dec  6 14:00:02 mx1 postfix/qmgr[900]: 4DE5F9DC333: from=<bob@spam.example>, size=300, nrcpt=1 (queue active)
+Dec  6 14:00:03 mx1 postfix/smtp[2111]: 3CD4E9DC222: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 likely unsolicited mail. x - gsmtp (in reply to end of DATA command))
+Dec  6 14:00:03 mx1 postfix/smtp[2111]: 4DE5F9DC333: to=<b@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550 5.7.1 likely unsolicited mail. y - gsmtp (in reply to end of DATA command))`
+	got := track(&Tracker{}, pipelined)
+	if len(got) != 2 || got[0].ClientIP != "203.0.113.7" || got[1].ClientIP != "203.0.113.7" {
+		t.Errorf("pipelined: refusals %+v; want both from 203.0.113.7", got)
+	}
+}

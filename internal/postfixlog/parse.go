@@ -55,9 +55,13 @@ const (
 	// line with orig_id=QUEUEID follows. Only this line, whose text no
 	// client writes, makes an orig_id= a requeued message's.
 	Requeued
+	// Disconnect is smtpd's "disconnect from NAME[IP] ...", a session's
+	// last line: its last transaction, if qmgr never logged it, was
+	// given up. It has no QueueID.
+	Disconnect
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued", Disconnect: "disconnect"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -388,6 +392,10 @@ func (e *Event) parseTime(s string) (string, bool) {
 
 // parsePostfix reads the message of a Postfix daemon's line.
 func (e *Event) parsePostfix(msg string) bool {
+	if e.Service == "smtpd" && strings.HasPrefix(msg, "disconnect from ") {
+		e.Kind = Disconnect
+		return true
+	}
 	id, rest, ok := strings.Cut(msg, ": ")
 	if !ok || !isQueueID(id) {
 		return false

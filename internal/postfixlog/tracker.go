@@ -293,7 +293,18 @@ func (t *Tracker) Add(e Event) []Refusal {
 		// its client= without a "removed") is not its client.
 		m := t.get(e.QueueID)
 		m.ClientIP, m.ClientName, m.Local, m.Origin = "", "", false, nil
+	case Disconnect:
+		t.disconnect(e)
 	case MessageID:
+		// cleanup's first line of a message under an id whose smtpd
+		// transaction was given up (Left: a RSET, a QUIT, a DATA cut
+		// off, all before qmgr saw it): Postfix gave the id to a new
+		// message, a notice bounce(8) makes, say, whose own line may
+		// come after Gmail's refusal of it. The client that gave the
+		// id up is not its client.
+		if m := t.msgs[e.QueueID]; m != nil && m.Left && !queued(m) {
+			m.ClientIP, m.ClientName, m.Local, m.Origin, m.Left = "", "", false, nil, false
+		}
 		if len(e.MessageID) <= maxMessageID {
 			t.get(e.QueueID).MessageID = e.MessageID
 		}
@@ -421,6 +432,18 @@ func (t *Tracker) session(e Event) {
 		t.sessions = make(map[string]string)
 	}
 	t.sessions[key] = e.QueueID
+}
+
+// disconnect notes that the smtpd process of line e ended its session:
+// its last transaction, if qmgr never logged it, was given up.
+func (t *Tracker) disconnect(e Event) {
+	key := e.Program + "[" + strconv.Itoa(e.PID) + "]"
+	if prev, ok := t.sessions[key]; ok {
+		if m := t.msgs[prev]; m != nil && !queued(m) {
+			m.Left = true
+		}
+		delete(t.sessions, key)
+	}
 }
 
 // maxSessions bounds the smtpd processes remembered: Postfix runs at most
