@@ -234,3 +234,27 @@ func TestGm28CompanionHostileEveryFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestGm28CompanionNoticeAfterGivenUpID: postfix-enforcer over a log
+// where an innocent client's session gives a queue id up (RSET, QUIT) and
+// Postfix gives the id to a notice, whose refusal by Gmail comes before
+// bounce(8)'s line about it: nobody is banned.
+func TestGm28CompanionNoticeAfterGivenUpID(t *testing.T) {
+	t.Parallel()
+	log := `Dec  6 14:00:00 mx1 postfix/smtpd[2107]: connect from mx.innocent.example[198.51.100.7]
+Dec  6 14:00:00 mx1 postfix/smtpd[2107]: 1BC7F9DC767: client=mx.innocent.example[198.51.100.7]
+Dec  6 14:00:01 mx1 postfix/smtpd[2107]: disconnect from mx.innocent.example[198.51.100.7] ehlo=1 mail=1 rcpt=1 rset=1 quit=1 commands=5
+Dec  6 14:00:05 mx1 postfix/cleanup[2110]: 1BC7F9DC767: message-id=<20261206140005.1BC7F9DC767@mx1.example>
+Dec  6 14:00:05 mx1 postfix/qmgr[900]: 1BC7F9DC767: from=<>, size=3481, nrcpt=1 (queue active)
+Dec  6 14:00:05 mx1 postfix/smtp[2111]: 1BC7F9DC767: to=<eve@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[142.250.102.27] said: 550-5.7.1 [192.0.2.10 12] Our system has detected that this message is 550-5.7.1 likely unsolicited mail. 550 5.7.1 x - gsmtp (in reply to end of DATA command))
+Dec  6 14:00:05 mx1 postfix/bounce[2112]: 18A889DC732: sender non-delivery notification: 1BC7F9DC767
+Dec  6 14:00:05 mx1 postfix/qmgr[900]: 1BC7F9DC767: removed
+`
+	dir := t.TempDir()
+	banLog := filepath.Join(dir, "bans.log")
+	out := enforcerOnce(t, nil, enforcerArgs(writeFile(t, dir, "mail.log", log, 0o644), filepath.Join(dir, "state"), filepath.Join(dir, "sender_access"),
+		writeFile(t, dir, "welcomelist", "127.0.0.0/8\n", 0o644), banLog, "127.0.0.1:9")...)
+	if got, b := banLogIPs(banLog); len(got) != 0 || strings.Contains(out, "198.51.100.7") {
+		t.Errorf("ban log bans %q; want nobody:\n%s\n%s", got, b, out)
+	}
+}
