@@ -321,6 +321,20 @@ func (f *Follower) readLines(ctx context.Context, c *cursor, fn func(string) err
 func (f *Follower) handLines(c *cursor, fn func(string) error, final bool) (int, error) {
 	handed := 0
 	for len(c.buf) > 0 {
+		if !c.rest && c.buf[0] == 0 {
+			// Zeros where a line starts are the disk's (see afterZeros),
+			// however many: a writer that does not append leaves the
+			// old file's size of them after copytruncate. They are
+			// skipped, not read as an overlong line whose tail, the
+			// whole line after them, would be dropped.
+			n := len(c.buf) - len(bytes.TrimLeft(c.buf, "\x00"))
+			handed++
+			c.pos.Offset += int64(n)
+			c.pos.LineLen = int64(n)
+			c.pos.LineHash = lineHash(c.buf[:n])
+			c.buf = c.buf[n:]
+			continue
+		}
 		i := bytes.IndexByte(c.buf, '\n')
 		var line []byte
 		var n int

@@ -10,7 +10,6 @@
 package postfixlog
 
 import (
-	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,9 +54,13 @@ const (
 	// line with orig_id=QUEUEID follows. Only this line, whose text no
 	// client writes, makes an orig_id= a requeued message's.
 	Requeued
+	// Disconnect is smtpd's "disconnect from NAME[IP] ...", a session's
+	// last line: its last transaction, if qmgr never logged it, was
+	// given up. It has no QueueID.
+	Disconnect
 )
 
-var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued"}
+var kindNames = [...]string{Client: "client", MessageID: "message-id", Queued: "queued", Delivery: "delivery", Removed: "removed", Amavis: "amavis", Pickup: "pickup", Notice: "notice", Requeued: "requeued", Disconnect: "disconnect"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -388,6 +391,10 @@ func (e *Event) parseTime(s string) (string, bool) {
 
 // parsePostfix reads the message of a Postfix daemon's line.
 func (e *Event) parsePostfix(msg string) bool {
+	if e.Service == "smtpd" && strings.HasPrefix(msg, "disconnect from ") {
+		e.Kind = Disconnect
+		return true
+	}
 	id, rest, ok := strings.Cut(msg, ": ")
 	if !ok || !isQueueID(id) {
 		return false
@@ -733,52 +740,6 @@ func inReplyTo(s string) (reply, stage string) {
 		stage = strings.ToLower(strings.TrimSuffix(cmd, " command"))
 	}
 	return s[:i], stage
-}
-
-// nameAddr splits "name[1.2.3.4]" or "name[1.2.3.4]:25". The address may
-// be "unknown" or, for IPv6, carry an "IPv6:" prefix.
-func nameAddr(s string) (name, ip string, ok bool) {
-	open := strings.IndexByte(s, '[')
-	end := strings.LastIndexByte(s, ']')
-	if open < 0 || end < open {
-		return s, "", s != ""
-	}
-	name = s[:open]
-	ip = s[open+1 : end]
-	if a, ok := parseIP(ip); ok {
-		ip = a
-	}
-	return name, ip, true
-}
-
-// clientAddr splits smtpd's "name[1.2.3.4]": a name without spaces or
-// brackets, and an IP address in brackets at the end, or followed by
-// ":PORT" when smtpd_client_port_logging = yes ("name[1.2.3.4]:51234";
-// the port is digits, or "unknown" when smtpd does not know it).
-func clientAddr(s string) (name, ip string, ok bool) {
-	if i := strings.LastIndex(s, "]:"); i >= 0 {
-		if port := s[i+2:]; !isDigits(port) && port != "unknown" {
-			return "", "", false
-		}
-		s = s[:i+1]
-	}
-	open := strings.IndexByte(s, '[')
-	if open < 0 || !strings.HasSuffix(s, "]") || strings.ContainsAny(s[:open], "[] ,") {
-		return "", "", false
-	}
-	if ip, ok = parseIP(s[open+1 : len(s)-1]); !ok {
-		return "", "", false
-	}
-	return s[:open], ip, true
-}
-
-// parseIP accepts "1.2.3.4", "2001:db8::1" and "IPv6:2001:db8::1".
-func parseIP(s string) (string, bool) {
-	a, err := netip.ParseAddr(strings.TrimPrefix(s, "IPv6:"))
-	if err != nil {
-		return "", false
-	}
-	return a.Unmap().String(), true
 }
 
 func unbracket(s string) string {

@@ -1,6 +1,9 @@
 package postfixlog
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // readPath reads an address in angle brackets at the start of s, as
 // Postfix (info_log_address_format = external, the default since 3.5) and
@@ -97,4 +100,50 @@ func isDomainChar(c byte) bool {
 		return true
 	}
 	return c == '-' || c == '.' || c == '_'
+}
+
+// nameAddr splits "name[1.2.3.4]" or "name[1.2.3.4]:25". The address may
+// be "unknown" or, for IPv6, carry an "IPv6:" prefix.
+func nameAddr(s string) (name, ip string, ok bool) {
+	open := strings.IndexByte(s, '[')
+	end := strings.LastIndexByte(s, ']')
+	if open < 0 || end < open {
+		return s, "", s != ""
+	}
+	name = s[:open]
+	ip = s[open+1 : end]
+	if a, ok := parseIP(ip); ok {
+		ip = a
+	}
+	return name, ip, true
+}
+
+// clientAddr splits smtpd's "name[1.2.3.4]": a name without spaces or
+// brackets, and an IP address in brackets at the end, or followed by
+// ":PORT" when smtpd_client_port_logging = yes ("name[1.2.3.4]:51234";
+// the port is digits, or "unknown" when smtpd does not know it).
+func clientAddr(s string) (name, ip string, ok bool) {
+	if i := strings.LastIndex(s, "]:"); i >= 0 {
+		if port := s[i+2:]; !isDigits(port) && port != "unknown" {
+			return "", "", false
+		}
+		s = s[:i+1]
+	}
+	open := strings.IndexByte(s, '[')
+	if open < 0 || !strings.HasSuffix(s, "]") || strings.ContainsAny(s[:open], "[] ,") {
+		return "", "", false
+	}
+	if ip, ok = parseIP(s[open+1 : len(s)-1]); !ok {
+		return "", "", false
+	}
+	return s[:open], ip, true
+}
+
+// parseIP accepts "1.2.3.4", "2001:db8::1" and "IPv6:2001:db8::1".
+func parseIP(s string) (string, bool) {
+	a, err := netip.ParseAddr(strings.TrimPrefix(s, "IPv6:"))
+	if err != nil {
+		return "", false
+	}
+	return a.Unmap().String(), true
 }

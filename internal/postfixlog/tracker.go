@@ -228,11 +228,19 @@ func (t *Tracker) get(id string) *message {
 // entry behind; a later message with the same id must not inherit its
 // client. What a content filter's line said about the id before its
 // client= line (amavis's queued_as) is kept.
-func (t *Tracker) start(id string) *message {
+//
+// A refusal of the earlier message that waits for its content filter's
+// link (held) is returned as it is, its client the loopback address: the
+// link can no longer be told from one to the new message, and the held
+// refusal, filled in later, would name the new message's client and
+// sender, who sent nothing that was refused.
+func (t *Tracker) start(id string) (*message, []Refusal) {
+	var orphans []Refusal
 	if old := t.msgs[id]; old != nil && (old.ClientIP != "" || old.Local || old.HasFrom) {
+		orphans = t.unhold(id, old)
 		*old = message{}
 	}
-	return t.get(id)
+	return t.get(id), orphans
 }
 
 // Add takes the next event and returns the refusals it completes: the
@@ -243,7 +251,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 	switch e.Kind {
 	case Client:
 		t.session(e)
-		m := t.start(e.QueueID)
+		m, orphans := t.start(e.QueueID)
 		m.ClientIP, m.ClientName = e.ClientIP, e.ClientName
 		if t.Reinjection != ReinjectNever && (e.OrigClientIP != "" || e.OrigQueueID != "") {
 			o := &origin{QueueID: e.OrigQueueID, ClientIP: e.OrigClientIP, ClientName: e.OrigClientName}
@@ -253,12 +261,13 @@ func (t *Tracker) Add(e Event) []Refusal {
 			}
 			m.Origin = o
 		}
+		return orphans
 	case Pickup:
-		m := t.start(e.QueueID)
+		m, orphans := t.start(e.QueueID)
 		if e.OrigQueueID == "" || e.OrigQueueID == e.QueueID {
 			m.Local = true
 			t.pickedUp(e, m)
-			break
+			return orphans
 		}
 		// postsuper -r: the message under its new queue id is still
 		// the one its client sent (unknown if that is not in the log),
@@ -273,6 +282,7 @@ func (t *Tracker) Add(e Event) []Refusal {
 			src.Requeued = false
 		}
 		m.Origin = o
+		return orphans
 	case Requeued:
 		if m := t.msgs[e.QueueID]; m != nil {
 			m.Requeued = true
@@ -283,7 +293,18 @@ func (t *Tracker) Add(e Event) []Refusal {
 		// its client= without a "removed") is not its client.
 		m := t.get(e.QueueID)
 		m.ClientIP, m.ClientName, m.Local, m.Origin = "", "", false, nil
+	case Disconnect:
+		t.disconnect(e)
 	case MessageID:
+		// cleanup's first line of a message under an id whose smtpd
+		// transaction was given up (Left: a RSET, a QUIT, a DATA cut
+		// off, all before qmgr saw it): Postfix gave the id to a new
+		// message, a notice bounce(8) makes, say, whose own line may
+		// come after Gmail's refusal of it. The client that gave the
+		// id up is not its client.
+		if m := t.msgs[e.QueueID]; m != nil && m.Left && !queued(m) {
+			m.ClientIP, m.ClientName, m.Local, m.Origin, m.Left = "", "", false, nil, false
+		}
 		if len(e.MessageID) <= maxMessageID {
 			t.get(e.QueueID).MessageID = e.MessageID
 		}
@@ -352,10 +373,13 @@ func (t *Tracker) Add(e Event) []Refusal {
 				}
 			}
 			// A local content filter's "250 ... queued as NEWID": the new
-			// queue id is the message re-injected.
+			// queue id is the message re-injected, over loopback as
+			// queuedAs wants it. A message from another client under that
+			// id is a later one that Postfix gave the copy's short queue
+			// id to (the line came late), not the copy.
 			if e.Status == "sent" && t.Reinjection != ReinjectNever && isLoopback(e.RelayIP) {
 				for _, id := range e.QueuedAs {
-					if m := t.msgs[id]; m != nil && m.Origin == nil && id != e.QueueID {
+					if m := t.msgs[id]; m != nil && m.Origin == nil && id != e.QueueID && isLoopback(m.ClientIP) {
 						ip, name := t.clientOf(src)
 						m.Origin = &origin{QueueID: e.QueueID, ClientIP: ip, ClientName: name, Local: t.localOf(src)}
 						out = append(out, t.unhold(id, m)...)
@@ -408,6 +432,18 @@ func (t *Tracker) session(e Event) {
 		t.sessions = make(map[string]string)
 	}
 	t.sessions[key] = e.QueueID
+}
+
+// disconnect notes that the smtpd process of line e ended its session:
+// its last transaction, if qmgr never logged it, was given up.
+func (t *Tracker) disconnect(e Event) {
+	key := e.Program + "[" + strconv.Itoa(e.PID) + "]"
+	if prev, ok := t.sessions[key]; ok {
+		if m := t.msgs[prev]; m != nil && !queued(m) {
+			m.Left = true
+		}
+		delete(t.sessions, key)
+	}
 }
 
 // maxSessions bounds the smtpd processes remembered: Postfix runs at most

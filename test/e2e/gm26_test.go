@@ -335,7 +335,7 @@ func TestGM26CompanionSyslogNames(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := companionEnforcer(t, pf, dir, "127.0.0.0/8\n198.51.100.44\n", "--trusted-upstream", "127.0.0.1")
-	compWantBans(t, filepath.Join(dir, "bans.log"), "203.0.113.41", "203.0.113.42")
+	compWantBanSet(t, filepath.Join(dir, "bans.log"), "203.0.113.41", "203.0.113.42")
 	access, _ := os.ReadFile(filepath.Join(dir, "sender_access"))
 	if !regexp.MustCompile(`(?m)^three\.example\s+REJECT$`).Match(access) || regexp.MustCompile(`(?m)^(one|two|partner)\.example`).Match(access) {
 		t.Errorf("sender_access:\n%s\nwant three.example blocked alone", access)

@@ -23,6 +23,9 @@ type pfe3Reply struct {
 	// at, when atSet, is where Gmail answers instead of stage's choice.
 	at    harness.Stage
 	atSet bool
+	// shape, if set, rewrites the reply as Gmail folded it (odd
+	// whitespace, other folds) before Gmail sends it.
+	shape func(reply string) string
 }
 
 // pfe3Replies reads every reply of gmail-replies.md, 66 of them.
@@ -84,7 +87,11 @@ func (c pfe3Reply) reply(i int, from string) string {
 	_, dom, _ := strings.Cut(from, "@")
 	text := strings.ReplaceAll(c.text, "x@example.com", from)
 	text = strings.ReplaceAll(text, "example.com", dom)
-	return foldReply(c.code, c.enh, text, []int{40, 62, 76}[i%3])
+	r := foldReply(c.code, c.enh, text, []int{40, 62, 76}[i%3])
+	if c.shape != nil {
+		r = c.shape(r)
+	}
+	return r
 }
 
 var pfe3SessionID = regexp.MustCompile(`e2e\d+si\d+gsm\.\d+`)
