@@ -44,6 +44,7 @@ func TestEtcNamesExist(t *testing.T) {
 	known["relaykeeper_queue_oldest_message_age_seconds"] = true
 	known["relaykeeper_queue_messages_by_age"] = true
 	known["relaykeeper_spool_bytes"] = true
+	known["relaykeeper_queue_quarantined_messages"] = true
 	known["relaykeeper_blocked_domains"] = true
 
 	name := regexp.MustCompile(`relaykeeper_[a-z_]+`)
