@@ -37,21 +37,26 @@ func verbs(usage string) []string {
 // Bash writes a bash completion script for relaykeeper: the switches of
 // the switch table, the subcommands, and each subcommand's switches as its
 // usage text names them. A switch that takes a FILE or DIR completes file
-// names; other values complete nothing.
+// names; other values complete nothing. A word that is no switch completes
+// a command, else a file name: the E-MailRelay configuration file that
+// relaykeeper takes as an argument.
 func Bash(w io.Writer, p Program) error {
 	subs := p.Subcommands
-	var all, files []string
+	var all, files, values []string
 	for _, s := range p.switches() {
-		all = append(all, "--"+s.Long)
+		names := []string{"--" + s.Long}
 		if s.Short != "" {
-			all = append(all, "-"+s.Short)
+			names = append(names, "-"+s.Short)
 		}
+		all = append(all, names...)
 		switch s.Arg {
+		case "":
 		case "FILE", "DIR", "PROGRAM", "CAFILE":
-			files = append(files, "--"+s.Long)
-			if s.Short != "" {
-				files = append(files, "-"+s.Short)
-			}
+			files = append(files, names...)
+		default:
+			// --port 25, --forward-to host:smtp: the next word is
+			// the value, no switch and no file.
+			values = append(values, names...)
 		}
 	}
 	var b strings.Builder
@@ -73,6 +78,7 @@ _relaykeeper() {
 	fmt.Fprintf(&b, "\tlocal commands=%q\n", strings.Join(names, " "))
 	fmt.Fprintf(&b, "\tlocal switches=%q\n", strings.Join(all, " "))
 	fmt.Fprintf(&b, "\tlocal fileswitches=%q\n", strings.Join(files, " "))
+	fmt.Fprintf(&b, "\tlocal valueswitches=%q\n", strings.Join(values, " "))
 	b.WriteString(`	if [[ ${COMP_CWORD} -gt 1 ]]; then
 		case "${COMP_WORDS[1]}" in
 `)
@@ -116,10 +122,17 @@ _relaykeeper() {
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
 	fi
-	if [[ "$cur" == -* || ${COMP_CWORD} -gt 1 ]]; then
+	if [[ " $valueswitches " == *" $prev "* ]]; then
+		return 0
+	fi
+	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W "$switches" -- "$cur"))
-	else
-		COMPREPLY=($(compgen -W "$commands $switches" -- "$cur"))
+	elif [[ ${COMP_CWORD} -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+	fi
+	if [[ ${#COMPREPLY[@]} -eq 0 && "$cur" != -* ]]; then
+		# E-MailRelay's configuration file, named as an argument.
+		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
 	return 0
 }
