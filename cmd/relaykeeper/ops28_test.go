@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +40,23 @@ func TestOps28CompletionValues(t *testing.T) {
 	for _, tt := range tests {
 		if got := complete(t, script, tt.words); got != tt.want {
 			t.Errorf("completing %q = %q; want %q", tt.words, got, tt.want)
+		}
+	}
+}
+
+// TestOps28CompletionStates: "queue list --state <TAB>" offers the states
+// (it offered the current directory's files), each one that queue takes.
+func TestOps28CompletionStates(t *testing.T) {
+	script := completionScript(t)
+	got := complete(t, script, "relaykeeper queue delete --state ")
+	if want := "new ready claimed failed held journal"; got != want {
+		t.Errorf("completing \"queue delete --state \" = %q; want %q", got, want)
+	}
+	spoolDir := t.TempDir()
+	for _, st := range strings.Fields(got) {
+		var out, errs bytes.Buffer
+		if code := run([]string{"queue", "list", "--state", st, "--spool-dir", spoolDir}, &out, &errs); code != exitOK {
+			t.Errorf("queue list --state %s = %d; stderr %q", st, code, errs.String())
 		}
 	}
 }

@@ -3,6 +3,7 @@ package clidoc
 import (
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,7 +96,16 @@ _relaykeeper() {
 		sw = append(sw, "--help")
 		v := verbs(s.Usage)
 		shared, own := verbSwitches(s.Usage, v)
-		fmt.Fprintf(&b, "\t\t%s)\n\t\t\tif [[ \"$cur\" == -* ]]; then\n\t\t\t\tlocal sw=%q w\n", s.Name, strings.Join(sw, " "))
+		fmt.Fprintf(&b, "\t\t%s)\n", s.Name)
+		if len(s.Values) > 0 {
+			// "queue list --state <TAB>": the words it takes.
+			b.WriteString("\t\t\tcase \"$prev\" in\n")
+			for _, k := range slices.Sorted(maps.Keys(s.Values)) {
+				fmt.Fprintf(&b, "\t\t\t%s) COMPREPLY=($(compgen -W %q -- \"$cur\")); return 0 ;;\n", k, strings.Join(s.Values[k], " "))
+			}
+			b.WriteString("\t\t\tesac\n")
+		}
+		fmt.Fprintf(&b, "\t\t\tif [[ \"$cur\" == -* ]]; then\n\t\t\t\tlocal sw=%q w\n", strings.Join(sw, " "))
 		if len(v) > 0 {
 			// Once its command is typed, that command's switches
 			// and the shared ones: "queue delete" takes no --sender.

@@ -3,7 +3,8 @@ package config
 // Subcommands are listed in --help, the man page and completion; the command
 // dispatches them.
 var Subcommands = []Command{
-	{Name: "queue", Help: "list and manage the messages in the spool", Usage: QueueUsage},
+	{Name: "queue", Help: "list and manage the messages in the spool", Usage: QueueUsage,
+		Values: map[string][]string{"--state": {"new", "ready", "claimed", "failed", "held", "journal"}}},
 	{Name: "stats", Help: "show delivery statistics", Usage: StatsUsage},
 	{Name: "passwd", Help: "make an entry for a secrets file", Usage: PasswdUsage},
 	{Name: "bans", Help: "list and lift bans", Usage: BansUsage},
