@@ -22,11 +22,14 @@ type staticView struct {
 	Messages  []staticMessage
 	Total     int
 	Truncated bool
-	Error     string
-	Bans      []staticRow // nil: no enforcement
-	Blocks    []staticRow // nil: no enforcement
-	Alerts    []staticRow
-	Enforcing bool
+	// Quarantined counts what recovery set aside, which the table does
+	// not list.
+	Quarantined int
+	Error       string
+	Bans        []staticRow // nil: no enforcement
+	Blocks      []staticRow // nil: no enforcement
+	Alerts      []staticRow
+	Enforcing   bool
 }
 
 // staticMessage is one line of the queue's table.
@@ -46,6 +49,7 @@ func (s *Server) staticView() staticView {
 		v.Error = err.Error()
 	}
 	v.Total = len(msgs)
+	v.Quarantined, _ = s.opts.Spool.QuarantineCount()
 	if len(msgs) > staticViewLimit {
 		msgs, v.Truncated = msgs[:staticViewLimit], true
 	}

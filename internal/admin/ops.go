@@ -217,7 +217,10 @@ type statusReport struct {
 	// held.
 	Queue      map[string]int `json:"queue"`
 	QueueError string         `json:"queue_error,omitempty"`
-	Flushing   bool           `json:"flushing"`
+	// Quarantined counts the messages recovery set aside in the spool's
+	// quarantine, which nothing delivers until an administrator looks.
+	Quarantined int  `json:"quarantined"`
+	Flushing    bool `json:"flushing"`
 }
 
 func (s *Server) report() statusReport {
@@ -249,5 +252,6 @@ func (s *Server) report() statusReport {
 	for _, e := range ents {
 		r.Queue[e.State.String()]++
 	}
+	r.Quarantined, _ = s.opts.Spool.QuarantineCount()
 	return r
 }

@@ -460,6 +460,9 @@ func (s *Server) statusText() string {
 		fmt.Fprintf(&b, "queue: %d ready, %d being forwarded, %d failed, %d held, %d being received",
 			q["ready"], q["claimed"], q["failed"], q["held"], q["new"])
 	}
+	if r.Quarantined > 0 {
+		fmt.Fprintf(&b, "\nquarantine: %d set aside by recovery (relaykeeper queue quarantine)", r.Quarantined)
+	}
 	return b.String()
 }
 

@@ -3,6 +3,7 @@ package clidoc
 import (
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,21 +38,26 @@ func verbs(usage string) []string {
 // Bash writes a bash completion script for relaykeeper: the switches of
 // the switch table, the subcommands, and each subcommand's switches as its
 // usage text names them. A switch that takes a FILE or DIR completes file
-// names; other values complete nothing.
+// names; other values complete nothing. A word that is no switch completes
+// a command, else a file name: the E-MailRelay configuration file that
+// relaykeeper takes as an argument.
 func Bash(w io.Writer, p Program) error {
 	subs := p.Subcommands
-	var all, files []string
+	var all, files, values []string
 	for _, s := range p.switches() {
-		all = append(all, "--"+s.Long)
+		names := []string{"--" + s.Long}
 		if s.Short != "" {
-			all = append(all, "-"+s.Short)
+			names = append(names, "-"+s.Short)
 		}
+		all = append(all, names...)
 		switch s.Arg {
+		case "":
 		case "FILE", "DIR", "PROGRAM", "CAFILE":
-			files = append(files, "--"+s.Long)
-			if s.Short != "" {
-				files = append(files, "-"+s.Short)
-			}
+			files = append(files, names...)
+		default:
+			// --port 25, --forward-to host:smtp: the next word is
+			// the value, no switch and no file.
+			values = append(values, names...)
 		}
 	}
 	var b strings.Builder
@@ -73,6 +79,7 @@ _relaykeeper() {
 	fmt.Fprintf(&b, "\tlocal commands=%q\n", strings.Join(names, " "))
 	fmt.Fprintf(&b, "\tlocal switches=%q\n", strings.Join(all, " "))
 	fmt.Fprintf(&b, "\tlocal fileswitches=%q\n", strings.Join(files, " "))
+	fmt.Fprintf(&b, "\tlocal valueswitches=%q\n", strings.Join(values, " "))
 	b.WriteString(`	if [[ ${COMP_CWORD} -gt 1 ]]; then
 		case "${COMP_WORDS[1]}" in
 `)
@@ -91,10 +98,17 @@ _relaykeeper() {
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
 	fi
-	if [[ "$cur" == -* || ${COMP_CWORD} -gt 1 ]]; then
+	if [[ " $valueswitches " == *" $prev "* ]]; then
+		return 0
+	fi
+	if [[ "$cur" == -* ]]; then
 		COMPREPLY=($(compgen -W "$switches" -- "$cur"))
-	else
-		COMPREPLY=($(compgen -W "$commands $switches" -- "$cur"))
+	elif [[ ${COMP_CWORD} -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+	fi
+	if [[ ${#COMPREPLY[@]} -eq 0 && "$cur" != -* ]]; then
+		# E-MailRelay's configuration file, named as an argument.
+		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
 	return 0
 }
@@ -123,6 +137,14 @@ func writeSubcommand(b *strings.Builder, s Subcommand) {
 	shared, own := verbSwitches(s.Usage, v)
 	fileSw, valueSw := switchValues(s.Usage)
 	fmt.Fprintf(b, "\t\t%s)\n\t\t\tlocal sw=%q verb= w\n", s.Name, strings.Join(sw, " "))
+	if len(s.Values) > 0 {
+		// "queue list --state <TAB>": the words it takes.
+		b.WriteString("\t\t\tcase \"$prev\" in\n")
+		for _, k := range slices.Sorted(maps.Keys(s.Values)) {
+			fmt.Fprintf(b, "\t\t\t%s) COMPREPLY=($(compgen -W %q -- \"$cur\")); return 0 ;;\n", k, strings.Join(s.Values[k], " "))
+		}
+		b.WriteString("\t\t\tesac\n")
+	}
 	if len(v) > 0 {
 		b.WriteString("\t\t\tfor w in \"${COMP_WORDS[@]:2:COMP_CWORD-2}\"; do\n\t\t\t\tcase \"$w\" in\n")
 		for _, verb := range v {

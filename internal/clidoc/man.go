@@ -42,6 +42,9 @@ type Subcommand struct {
 	Name  string
 	Help  string // the one-line summary --help lists
 	Usage string
+	// Values are the words a switch takes, which completion offers
+	// after it ("--state": new, ready, ...).
+	Values map[string][]string
 }
 
 // PageName is the man page's name for a subcommand: relaykeeper-queue.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -99,10 +100,14 @@ func validHostName(s string) bool {
 // accounts in a client run. --check and the start-up log show them.
 func (c *Config) IdleSettings() []string {
 	var out []string
+	def := Default()
 	idle := func(why string, keys ...string) {
 		sort.Strings(keys)
 		for _, k := range keys {
-			if c.Origin.Given(k) {
+			// A file's key with its default value changes nothing in
+			// any mode: the shipped example file lists every key so.
+			_, bySwitch := c.Origin.Switches[k]
+			if c.Origin.Given(k) && (bySwitch || !sameAsDefault(c, &def, k)) {
 				out = append(out, c.Origin.problem(k, "does nothing: "+why).Error())
 			}
 		}
@@ -125,6 +130,23 @@ func (c *Config) IdleSettings() []string {
 		idle("a client run (--as-client) only delivers the spool; it takes no mail", "milter.server", "filter.server", "auth.server_secrets")
 	}
 	return out
+}
+
+// sameAsDefault reports whether the setting key ("enforce.ban_time") has
+// the same value in c as in def.
+func sameAsDefault(c, def *Config, key string) bool {
+	v, d := reflect.ValueOf(c).Elem(), reflect.ValueOf(def).Elem()
+	for name := range strings.SplitSeq(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return false
+		}
+		f, ok := fieldByKey(v.Type(), name)
+		if !ok {
+			return false
+		}
+		v, d = v.FieldByIndex(f.Index), d.FieldByIndex(f.Index)
+	}
+	return reflect.DeepEqual(v.Interface(), d.Interface())
 }
 
 // modeName names the mode for IdleSettings.

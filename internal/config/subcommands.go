@@ -3,7 +3,8 @@ package config
 // Subcommands are listed in --help, the man page and completion; the command
 // dispatches them.
 var Subcommands = []Command{
-	{Name: "queue", Help: "list and manage the messages in the spool", Usage: QueueUsage},
+	{Name: "queue", Help: "list and manage the messages in the spool", Usage: QueueUsage,
+		Values: map[string][]string{"--state": {"new", "ready", "claimed", "failed", "held", "journal"}}},
 	{Name: "stats", Help: "show delivery statistics", Usage: StatsUsage},
 	{Name: "passwd", Help: "make an entry for a secrets file", Usage: PasswdUsage},
 	{Name: "bans", Help: "list and lift bans", Usage: BansUsage},
@@ -216,8 +217,10 @@ rejections, deferrals and bounces; and the upstream's rejection rate per
 client and per hour, marked ALERT over 2% of at least 20 replies.
 
 Reads the LOGFILEs in turn (gzip-compressed ones too), or the standard input
-when there are none or for "-". Lines that are not mail-log lines, such as
-the diagnostic log's "time=... level=..." lines, are skipped and counted.
+when there are none or for "-". The mail log may be its own file, or come
+through the system log (/var/log/mail.log, journalctl -u relaykeeper), where
+the lines tagged relaykeeper count. Lines that are not mail-log lines, such
+as the diagnostic log's "time=... level=..." lines, are skipped and counted.
 
       --top N    entries in each top list (default 10)
       --json     machine-readable output

@@ -35,6 +35,9 @@ type Command struct {
 	Name, Help string
 	// Usage is the subcommand's --help text, for its man page.
 	Usage string
+	// Values are the words a switch of its takes, for completion
+	// ("--state": new, ready, ...).
+	Values map[string][]string
 }
 
 // Program is the switch table, --help's text and the subcommands cmds
@@ -42,7 +45,7 @@ type Command struct {
 func Program(cmds []Command) clidoc.Program {
 	p := clidoc.Program{Description: Description}
 	for _, c := range cmds {
-		p.Subcommands = append(p.Subcommands, clidoc.Subcommand{Name: c.Name, Help: c.Help, Usage: c.Usage})
+		p.Subcommands = append(p.Subcommands, clidoc.Subcommand{Name: c.Name, Help: c.Help, Usage: c.Usage, Values: c.Values})
 	}
 	sw := Switches()
 	for _, g := range SwitchGroups() {

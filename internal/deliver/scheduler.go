@@ -503,6 +503,11 @@ type Summary struct {
 	// LastReply is the last reply that left a recipient undelivered (an
 	// upstream's refusal, or why there was no session), "" if none.
 	LastReply string
+	// Held and Quarantined count what the run leaves alone by design:
+	// held messages, and what recovery set aside. They are not "not
+	// delivered" (the exit status is 0 without them), but a run from
+	// cron must not pass over them in silence.
+	Held, Quarantined int
 }
 
 // NotDelivered counts the messages that are still to go.
@@ -524,8 +529,12 @@ func (s Summary) Err() error {
 
 // String is the summary on one line: "3 message(s): 2 delivered, ...".
 func (s Summary) String() string {
-	return fmt.Sprintf("%d message(s): %d delivered, %d deferred, %d failed, %d not tried",
+	line := fmt.Sprintf("%d message(s): %d delivered, %d deferred, %d failed, %d not tried",
 		s.Messages+s.Untried, s.Sent, s.Deferred, s.Failed, s.Untried)
+	if s.Held+s.Quarantined > 0 {
+		line += fmt.Sprintf("; left alone: %d held, %d quarantined", s.Held, s.Quarantined)
+	}
+	return line
 }
 
 // RunOnce forwards every Ready message once, whatever its back-off says,
@@ -653,5 +662,13 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Summary, error) {
 		}
 	}
 	wg.Wait()
+	if ents, err := s.opts.Spool.List(); err == nil {
+		for _, e := range ents {
+			if e.State == spool.Held {
+				sum.Held++
+			}
+		}
+	}
+	sum.Quarantined, _ = s.opts.Spool.QuarantineCount()
 	return sum, ctx.Err()
 }

@@ -158,20 +158,32 @@ func (l *Logger) Reject(client, stage, reply string, kv ...string) {
 }
 
 // Accept logs a message written to the spool and acknowledged with 250.
-func (l *Logger) Accept(id, client, from string, nrcpt int, size int64, auth string) {
+// msgid is its Message-ID header field's value, left out when "" (Postfix's
+// cleanup logs it as message-id=, which is how an administrator finds a
+// message a user asks about).
+func (l *Logger) Accept(id, client, from string, nrcpt int, size int64, auth, msgid string) {
 	if auth == "" {
 		auth = "-"
 	}
-	l.event("accept", "id", id, "client", client, "from", Addr(from),
-		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", auth)
+	kv := []string{"id", id, "client", client, "from", Addr(from),
+		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", auth}
+	if msgid != "" {
+		kv = append(kv, "message-id", msgid)
+	}
+	l.event("accept", kv...)
 }
 
 // AcceptBack logs a message back from the after-queue content filter,
 // written to the spool and acknowledged with 250: client is the client
-// that first submitted it, via the filter it came back from.
-func (l *Logger) AcceptBack(id, client, from string, nrcpt int, size int64, via string) {
-	l.event("accept", "id", id, "client", client, "from", Addr(from),
-		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", "-", "via", via)
+// that first submitted it, via the filter it came back from; msgid as for
+// Accept.
+func (l *Logger) AcceptBack(id, client, from string, nrcpt int, size int64, via, msgid string) {
+	kv := []string{"id", id, "client", client, "from", Addr(from),
+		"nrcpt", strconv.Itoa(nrcpt), "size", strconv.FormatInt(size, 10), "auth", "-", "via", via}
+	if msgid != "" {
+		kv = append(kv, "message-id", msgid)
+	}
+	l.event("accept", kv...)
 }
 
 // Result is the outcome of one delivery attempt for one recipient.
@@ -221,10 +233,14 @@ func (l *Logger) Skip(d Delivery) {
 }
 
 // Proxy logs a message relayed during the client's transaction, with the
-// upstream's reply the client heard.
-func (l *Logger) Proxy(id, client, from string, nrcpt int, size int64, relay string, result Result, reply string) {
-	l.event("proxy", "id", id, "client", client, "from", Addr(from), "nrcpt", strconv.Itoa(nrcpt),
-		"size", strconv.FormatInt(size, 10), "relay", relay, "result", string(result), "reply", reply)
+// upstream's reply the client heard; msgid as for Accept.
+func (l *Logger) Proxy(id, client, from string, nrcpt int, size int64, relay string, result Result, reply, msgid string) {
+	kv := []string{"id", id, "client", client, "from", Addr(from), "nrcpt", strconv.Itoa(nrcpt),
+		"size", strconv.FormatInt(size, 10), "relay", relay, "result", string(result), "reply", reply}
+	if msgid != "" {
+		kv = append(kv, "message-id", msgid)
+	}
+	l.event("proxy", kv...)
 }
 
 // Disconnect logs the end of an SMTP connection.

@@ -86,7 +86,7 @@ func TestAud13ProxyUpstreamRefusalCounted(t *testing.T) {
 	log.Reject(client, "rcpt", "451 4.4.1 upstream rcpt failed", "from", "<a@example.org>",
 		"to", "<b@example.net>", "relay", "smarthost:25")
 	log.Reject(client, "rcpt", "554 5.7.1 <c@example.com>: Relay access denied", "from", "<a@example.org>", "to", "<c@example.com>")
-	log.Proxy("6B0000000000000A", client, "a@example.org", 1, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
+	log.Proxy("6B0000000000000A", client, "a@example.org", 1, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok", "")
 
 	for class, want := range map[string]float64{"2xx": 1, "4xx": 1, "5xx": 1} {
 		if got := testutil.ToFloat64(m.replies.WithLabelValues(class)); got != want {

@@ -24,8 +24,8 @@ func TestEtcNamesExist(t *testing.T) {
 	// Touch every vector so that it is gathered.
 	log.Connect("192.0.2.1:1", "", "l")
 	log.Reject("192.0.2.1:1", "rcpt", "554 5.7.1 no")
-	log.Accept("A", "192.0.2.1:1", "a@example.org", 1, 10, "")
-	log.Proxy("B", "192.0.2.1:1", "a@example.org", 1, 10, "r", maillog.Sent, "250 ok")
+	log.Accept("A", "192.0.2.1:1", "a@example.org", 1, 10, "", "")
+	log.Proxy("B", "192.0.2.1:1", "a@example.org", 1, 10, "r", maillog.Sent, "250 ok", "")
 	log.Deliver(maillog.Delivery{ID: "A", To: "b@example.net", Result: maillog.Sent, Reply: "250 ok", Client: "192.0.2.1:1"})
 	log.Companion("alert", "destination", "gmail.com", "reply", "535 5.7.8 bad credentials")
 	m.Verdict(550, "ban")
@@ -44,6 +44,7 @@ func TestEtcNamesExist(t *testing.T) {
 	known["relaykeeper_queue_oldest_message_age_seconds"] = true
 	known["relaykeeper_queue_messages_by_age"] = true
 	known["relaykeeper_spool_bytes"] = true
+	known["relaykeeper_queue_quarantined_messages"] = true
 	known["relaykeeper_blocked_domains"] = true
 
 	name := regexp.MustCompile(`relaykeeper_[a-z_]+`)

@@ -61,8 +61,8 @@ func TestRefusalReasonAndAlert(t *testing.T) {
 	if len(alerts) != 2 || !strings.Contains(alerts[1].Text, "client 192.0.2.7") || alerts[0].Cause != "relay_rejection_rate" {
 		t.Errorf("Alerts = %+v; want the client's and the relay's rate alert", alerts)
 	}
-	log.Accept("A", "192.0.2.9:1", "a@example.org", 1, 100, "")
-	log.AcceptBack("B", "192.0.2.9:1", "a@example.org", 1, 120, "127.0.0.1:10025")
+	log.Accept("A", "192.0.2.9:1", "a@example.org", 1, 100, "", "")
+	log.AcceptBack("B", "192.0.2.9:1", "a@example.org", 1, 120, "127.0.0.1:10025", "")
 	if c := m.Counters(); c.Forwarded != 20 || c.Accepted != 1 {
 		t.Errorf("Counters = %+v; want 20 forwarded, 1 accepted (the filter's return is the same message)", c)
 	}

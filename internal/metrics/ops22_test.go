@@ -26,9 +26,9 @@ func TestOps22ProxyCounts(t *testing.T) {
 	log := maillog.NewWithClock(nil, func() time.Time { return now })
 	log.Observe(m)
 	const client = "192.0.2.5:4000"
-	log.Proxy("6B0000000000000A", client, "a@example.org", 3, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
-	log.Proxy("6B0000000000000B", client, "a@example.org", 2, 100, "smarthost:25", maillog.Bounced, "554 5.7.1 refused")
-	log.Proxy("6B0000000000000C", client, "a@example.org", 4, 100, "smarthost:25", maillog.Deferred, "451 4.4.1 upstream data failed")
+	log.Proxy("6B0000000000000A", client, "a@example.org", 3, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok", "")
+	log.Proxy("6B0000000000000B", client, "a@example.org", 2, 100, "smarthost:25", maillog.Bounced, "554 5.7.1 refused", "")
+	log.Proxy("6B0000000000000C", client, "a@example.org", 4, 100, "smarthost:25", maillog.Deferred, "451 4.4.1 upstream data failed", "")
 
 	want := Counters{Accepted: 1, Forwarded: 3, Failed: 2}
 	if got := m.Counters(); got != want {
@@ -140,7 +140,7 @@ func TestOps22ProxyRatePerRecipient(t *testing.T) {
 	const client = "192.0.2.5:4000"
 	log.Reject(client, "rcpt", "550 5.1.1 <gone@example.net>: no such user", "from", "<a@example.org>",
 		"to", "<gone@example.net>", "relay", "smarthost:25")
-	log.Proxy("6B0000000000000A", client, "a@example.org", 9, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok")
+	log.Proxy("6B0000000000000A", client, "a@example.org", 9, 100, "smarthost:25", maillog.Sent, "250 2.0.0 Ok", "")
 	if got := testutil.ToFloat64(m.replies.WithLabelValues("2xx")); got != 9 {
 		t.Errorf(`upstream_replies_total{class="2xx"} = %v; want 9, one per recipient delivered`, got)
 	}

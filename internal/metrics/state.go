@@ -17,6 +17,12 @@ type Queue interface {
 	ContentSize(id string) (int64, error)
 }
 
+// Quarantine is the spool's quarantine, counted when the Queue has one.
+// *spool.Spool implements it.
+type Quarantine interface {
+	QuarantineCount() (int, error)
+}
+
 // BanList is the enforcer's bans. *enforce.Bans implements it.
 type BanList interface {
 	List() []enforce.BanEntry
@@ -41,6 +47,8 @@ var (
 	// promtool check metrics refuses it on a gauge.
 	queueAgeDesc = prometheus.NewDesc("relaykeeper_queue_messages_by_age",
 		"Messages in the spool by state and age: younger than max_age_seconds.", []string{"state", "max_age_seconds"}, nil)
+	quarantinedDesc = prometheus.NewDesc("relaykeeper_queue_quarantined_messages",
+		"Messages recovery set aside in the spool's quarantine (relaykeeper queue quarantine).", nil, nil)
 	spoolBytesDesc = prometheus.NewDesc("relaykeeper_spool_bytes",
 		"Bytes of message content in the spool.", nil, nil)
 	bansDesc = prometheus.NewDesc("relaykeeper_bans_active",
@@ -64,7 +72,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queueMessagesDesc, queueOldestDesc, queueAgeDesc, spoolBytesDesc,
+	for _, d := range []*prometheus.Desc{queueMessagesDesc, queueOldestDesc, queueAgeDesc, quarantinedDesc, spoolBytesDesc,
 		bansDesc, blocksDesc, sessionsDesc} {
 		ch <- d
 	}
@@ -78,6 +86,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if q := c.opts.Queue; q != nil {
 		if ents, err := q.List(); err == nil {
 			collectQueue(ch, q, ents, now)
+		}
+		// A message recovery set aside was acknowledged with 250 (or its
+		// client may think so): nothing delivers it until an administrator
+		// looks, so monitoring must be able to see it.
+		if qq, ok := q.(Quarantine); ok {
+			if n, err := qq.QuarantineCount(); err == nil {
+				ch <- prometheus.MustNewConstMetric(quarantinedDesc, prometheus.GaugeValue, float64(n))
+			}
 		}
 	}
 	if b := c.opts.Bans; b != nil {

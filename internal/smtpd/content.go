@@ -142,6 +142,34 @@ type headerStamp struct {
 	msgID bool
 	date  bool
 	hops  int // Received: header fields seen
+	// id is the first Message-ID field's value as far as it has been
+	// read (a folded field continues on the next lines), or the one
+	// added; inID says the field being read is that one.
+	idValue []byte
+	inID    bool
+}
+
+// maxLoggedMessageID bounds the Message-ID the mail log shows: one line's
+// worth (RFC 5322's 998 octets), whatever a client sends.
+const maxLoggedMessageID = 998
+
+// MessageID returns the message's Message-ID as the mail log shows it
+// (Postfix's cleanup logs message-id=): the first Message-ID field's value
+// without its surrounding white space, or the one added; "" when the
+// header section was too long to look through.
+func (h *headerStamp) MessageID() string {
+	return string(bytes.TrimSpace(h.idValue))
+}
+
+// noteID adds a piece of the Message-ID field's value, without its line
+// ending, within maxLoggedMessageID.
+func (h *headerStamp) noteID(v []byte) {
+	v = bytes.TrimLeft(bytes.TrimRight(v, "\r\n"), " \t")
+	if len(h.idValue) > 0 && len(v) > 0 && len(h.idValue) < maxLoggedMessageID {
+		// Unfolding (RFC 5322 section 2.2.3) keeps the white space.
+		h.idValue = append(h.idValue, ' ')
+	}
+	h.idValue = append(h.idValue, v[:min(len(v), max(0, maxLoggedMessageID-len(h.idValue)))]...)
 }
 
 // hopcountLimit is Postfix's hopcount_limit: a message with this many
@@ -189,15 +217,26 @@ func (h *headerStamp) Write(p []byte) (int, error) {
 			return len(p), err
 		}
 		h.field = true
-		name, _, _ := bytes.Cut(line, []byte(":"))
+		name, value, _ := bytes.Cut(line, []byte(":"))
 		name = bytes.TrimRight(name, " \t")
 		switch {
+		case line[0] == ' ' || line[0] == '\t':
+			if h.inID {
+				h.noteID(line)
+			}
 		case bytes.EqualFold(name, []byte("Message-ID")):
+			h.inID = !h.msgID
+			if h.inID {
+				h.noteID(value)
+			}
 			h.msgID = true
 		case bytes.EqualFold(name, []byte("Date")):
-			h.date = true
+			h.date, h.inID = true, false
 		case bytes.EqualFold(name, []byte("Received")):
 			h.hops++
+			h.inID = false
+		default:
+			h.inID = false
 		}
 		if len(h.held) > 0 {
 			// pos is 0: the line began in an earlier Write.
@@ -226,6 +265,7 @@ func (h *headerStamp) added(sep string) []byte {
 	var b []byte
 	if !h.msgID {
 		b = fmt.Appendf(b, "Message-ID: <%s.%s@%s>\r\n", h.now.UTC().Format("20060102150405"), h.id, h.domain)
+		h.noteID(b[len("Message-ID: "):])
 	}
 	if !h.date {
 		b = fmt.Appendf(b, "Date: %s\r\n", h.now.Format(time.RFC1123Z))

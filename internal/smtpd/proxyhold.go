@@ -36,6 +36,6 @@ func (ss *session) proxyHold(d *proxyDraft, env *spool.Envelope) error {
 		return ss.storageError(err)
 	}
 	ss.s.opts.MailLog.Hold(w.ID(), ss.client(), ss.from, cmp.Or(ss.why, "held at receipt"))
-	ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
+	ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID, ss.msgID)
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + w.ID()}
 }

@@ -27,6 +27,6 @@ func (ss *session) utf8Refusal(w *proxyDraft) error {
 		return nil
 	}
 	rep := reply.Reply{Code: 554, Enhanced: "5.6.7", Lines: []string{"5.6.7 " + eightbit.UTF8HeadersText}}
-	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), ss.s.opts.Proxy.Addr, maillog.Bounced, rep.String())
+	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), ss.s.opts.Proxy.Addr, maillog.Bounced, rep.String(), ss.msgID)
 	return replyError(rep)
 }

@@ -85,6 +85,7 @@ type session struct {
 	bcc      []string
 	// instance names the transaction to policy services.
 	instance string
+	msgID    string // the Message-ID, for the accept line; set once the text is read
 	// lists keeps the DNS lists' answers about this client.
 	lists policy.ListCache
 }
@@ -560,6 +561,7 @@ func (ss *session) Data(r io.Reader) error {
 	if stamp.tooManyHops() {
 		return ss.refuse("data", tooManyHops, "from", maillog.Addr(ss.from))
 	}
+	ss.msgID = stamp.MessageID()
 	for _, warn := range checks.Warnings {
 		ss.s.log.Info("header_checks warning", "id", w.ID(), "client", ss.client(), "warning", warn)
 	}
@@ -750,9 +752,9 @@ func (ss *session) Data(r io.Reader) error {
 	if env.Client != ss.client() {
 		// Back from the content filter: the client that submitted it,
 		// and where it came back from.
-		ss.s.opts.MailLog.AcceptBack(w.ID(), env.Client, ss.from, len(ss.rcpts), w.Size(), ss.client())
+		ss.s.opts.MailLog.AcceptBack(w.ID(), env.Client, ss.from, len(ss.rcpts), w.Size(), ss.client(), ss.msgID)
 	} else {
-		ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID)
+		ss.s.opts.MailLog.Accept(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), env.AuthID, ss.msgID)
 	}
 	if k := ss.s.opts.KickOnRescan; rescan && k != nil {
 		k.Kick(false)
@@ -772,12 +774,12 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if ss.upMsg == nil {
 		// Lost at an RCPT, and not to be had again.
 		rep := upstreamFailure(nil, "session")
-		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String(), ss.msgID)
 		return replyError(rep)
 	}
 	if ss.upstream == nil || ss.upstream.Broken() {
 		if rep := ss.resume("data"); rep != nil {
-			ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+			ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String(), ss.msgID)
 			return replyError(*rep)
 		}
 	}
@@ -814,7 +816,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if err != nil {
 		ss.dropUpstream()
 		rep := upstreamFailure(err, "data")
-		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String())
+		ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, maillog.Deferred, rep.String(), ss.msgID)
 		return replyError(rep)
 	}
 	result := maillog.Sent
@@ -827,7 +829,7 @@ func (ss *session) proxyData(w *proxyDraft, env *spool.Envelope) error {
 	if result == maillog.Sent && ss.tc != nil {
 		ss.tc.messages.Add(1)
 	}
-	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, result, rep.String())
+	ss.s.opts.MailLog.Proxy(w.ID(), ss.client(), ss.from, len(ss.rcpts), w.Size(), relay, result, rep.String(), ss.msgID)
 	if result == maillog.Sent {
 		ss.relayedNotice(w, env, rep)
 	}

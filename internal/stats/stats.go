@@ -217,6 +217,9 @@ func (a *Aggregator) Line(line string) {
 		return
 	}
 	a.r.Lines++
+	if l, ok := maillog.FromSyslogLine(line); ok { // /var/log/mail.log, journalctl
+		line = l
+	}
 	if l, ok := maillog.FromJSONLine(line); ok { // --log-format json
 		line = l
 	}

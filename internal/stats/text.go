@@ -124,7 +124,7 @@ func WriteText(w io.Writer, r *Report) {
 	fmt.Fprintln(w)
 	other := ""
 	if r.OtherEvents > 0 {
-		other = fmt.Sprintf(", %d of events not counted here", r.OtherEvents)
+		other = ", " + plural(r.OtherEvents, "event") + " not counted above"
 	}
 	count(r.Lines, fmt.Sprintf("lines read, %d skipped (not mail-log lines)%s", r.Skipped, other))
 

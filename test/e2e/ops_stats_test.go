@@ -217,7 +217,7 @@ func TestOpsStats(t *testing.T) {
       0   quarantined
       5   connections
 
-%7d   lines read, %d skipped (not mail-log lines), 1 of events not counted here
+%7d   lines read, %d skipped (not mail-log lines), 1 event not counted above
 `, bytes, lines, skipped)
 	if code != 0 || !strings.Contains(out, "\n"+want+"\n") {
 		t.Errorf("stats: exit %d\n%s%s\nwant the grand totals\n%s", code, out, errOut, want)

@@ -119,6 +119,9 @@ async function loadStatus() {
     'up ', b(Math.round(st.uptime_seconds / 60) + ' min'),
     ' · queue ', b(q.ready || 0), ' ready, ', b(q.claimed || 0), ' being forwarded, ', b(q.held || 0), ' held, ',
     b(q.failed || 0), ' failed',
+    // What recovery set aside is nowhere in the queue's table: say so here.
+    ...(st.quarantined ? [', ', el('b', {class: 'quarantined', title: 'relaykeeper queue quarantine (docs/queue.md)'},
+      st.quarantined + ' quarantined')] : []),
     ' · ', b(st.smtp_sessions), ' sessions',
     ' · since the start ', b(st.messages_accepted), ' message(s) accepted, ', b(st.messages_forwarded),
     ' recipient(s) delivered, ', b(st.messages_failed), ' bounced');
