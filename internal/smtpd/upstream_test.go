@@ -130,15 +130,11 @@ func TestUpstreamReuse(t *testing.T) {
 // it is idle (here it restarts); the next client's message still goes
 // through, on one fresh session, and the client hears nothing of it.
 func TestUpstreamIdleSessionLost(t *testing.T) {
-	ts, sink, d := startProxy(t, harness.SinkOptions{})
-	c := dialClient(t, ts.addr, "client-a.test")
-	c.message("a@client-a.test", "x@sink.test", "Subject: one\r\n\r\none", "250")
-	c.quit()
-	waitIdle(t, ts, 1)
+	ts, sink, d := proxyWithOnePooled(t)
 	sink.Stop()
 	sink.Restart()
 
-	c = dialClient(t, ts.addr, "client-b.test")
+	c := dialClient(t, ts.addr, "client-b.test")
 	c.message("b@client-b.test", "y@sink.test", "Subject: two\r\n\r\ntwo", "250")
 	c.quit()
 	if n := d.dials.Load(); n != 2 {
@@ -259,11 +255,7 @@ func TestUpstreamRefusalReplyBeforeRSET(t *testing.T) {
 // and whose answer was kept): the next client's MAIL then goes to a
 // fresh session at once, not first to a dead one.
 func TestS28PooledSessionCheckedWhenTaken(t *testing.T) {
-	ts, sink, d := startProxy(t, harness.SinkOptions{})
-	c := dialClient(t, ts.addr, "client-a.test")
-	c.message("a@client-a.test", "x@sink.test", "Subject: one\r\n\r\none", "250")
-	c.quit()
-	waitIdle(t, ts, 1)
+	ts, sink, d := proxyWithOnePooled(t)
 	sink.Stop()
 	time.Sleep(100 * time.Millisecond) // the upstream's FIN arrives
 	sink.Restart()
@@ -279,4 +271,16 @@ func TestS28PooledSessionCheckedWhenTaken(t *testing.T) {
 	if n := d.dials.Load(); n != 2 {
 		t.Errorf("%d upstream dials; want 2", n)
 	}
+}
+
+// proxyWithOnePooled starts a proxy before a sink and sends one message
+// through it, so that one upstream session waits in the pool.
+func proxyWithOnePooled(t *testing.T) (*testServer, *harness.Sink, *countingDialer) {
+	t.Helper()
+	ts, sink, d := startProxy(t, harness.SinkOptions{})
+	c := dialClient(t, ts.addr, "client-a.test")
+	c.message("a@client-a.test", "x@sink.test", "Subject: one\r\n\r\none", "250")
+	c.quit()
+	waitIdle(t, ts, 1)
+	return ts, sink, d
 }
