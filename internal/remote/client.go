@@ -1014,7 +1014,7 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	c.inText = true
 	defer func() { c.inText = false }()
 	c.dot.reset(c.w)
-	if _, err := io.Copy(&c.dot, m.Body); err != nil {
+	if err := c.dot.copyText(m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
 // dotWriter writes message text as SMTP's DATA carries it: a dot added at
@@ -99,6 +101,20 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// copyText writes r's text with its line endings made CRLF by crlf's
+// rule first. What the listener stores is CRLF text already, but a filter
+// that edits the content file in place, or a message put into the spool
+// by hand or by E-MailRelay, may hold a bare CR, which this writer (like
+// textproto's) keeps; a server downstream may read "<CR>.<CR><LF>" as the
+// end of the text and what follows as commands (SMTP smuggling).
+func (d *dotWriter) copyText(r io.Reader) error {
+	text := crlf.NewWriter(d)
+	if _, err := io.Copy(text, r); err != nil {
+		return err
+	}
+	return text.Close()
 }
 
 // ReadFrom reads r straight into the free space of the bufio.Writer; text
