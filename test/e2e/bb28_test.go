@@ -71,20 +71,44 @@ func TestBb28SpoolBareCRNotForwarded(t *testing.T) {
 	t.Parallel()
 	up := harness.NewFakeSMTP(t, harness.Script{})
 	dir := t.TempDir()
-	envelope := "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n" +
-		"X-MailRelay-From: alice@example.org\r\nX-MailRelay-ToCount: 1\r\n" +
-		"X-MailRelay-To-Remote: bob@example.net\r\nX-MailRelay-Client: 192.0.2.1\r\nX-MailRelay-End: 1\r\n"
-	base := filepath.Join(dir, "emailrelay.1.1700000000.1")
-	if err := os.WriteFile(base+".content", []byte("Subject: hand\r\n\r\n"+bb28Smuggle), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".envelope", []byte(envelope), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bb28SpoolMessage(t, dir, "emailrelay.1.1700000000.1", "", "Subject: hand\r\n\r\n"+bb28Smuggle)
 	startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward", "--poll", "1",
 		"--interface", "127.0.0.1", "--spool-dir", dir)
 	tx := up.WaitTransactions(t, 1, 10*time.Second)[0]
 	if i := bb28BareCR(tx.Data); i >= 0 {
 		t.Errorf("the upstream got a bare CR at %d: %q", i, tx.Data[max(0, i-10):])
+	}
+}
+
+// bb28SpoolMessage puts a message into the spool dir as E-MailRelay 2.6
+// writes one, with trailer after its End line.
+func bb28SpoolMessage(t *testing.T, dir, id, trailer, content string) {
+	t.Helper()
+	envelope := "X-MailRelay-Format: #2821.8\r\nX-MailRelay-Content: 7bit\r\n" +
+		"X-MailRelay-From: alice@example.org\r\nX-MailRelay-ToCount: 1\r\n" +
+		"X-MailRelay-To-Remote: bob@example.net\r\nX-MailRelay-Client: 192.0.2.1\r\nX-MailRelay-End: 1\r\n" + trailer
+	base := filepath.Join(dir, id)
+	if err := os.WriteFile(base+".content", []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".envelope", []byte(envelope), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBb28EnvelopeFreeFormTrailer: E-MailRelay reads an envelope up to
+// its End line and allows free-form lines after it (a script's note, a
+// line without a colon). Such a message is forwarded, not quarantined as
+// torn, and its trailer stays in the envelope.
+func TestBb28EnvelopeFreeFormTrailer(t *testing.T) {
+	t.Parallel()
+	up := harness.NewFakeSMTP(t, harness.Script{})
+	dir := t.TempDir()
+	bb28SpoolMessage(t, dir, "emailrelay.2.1700000000.1", "resubmitted by hand on Monday\r\n", "Subject: trailer\r\n\r\nbody\r\n")
+	startRelay(t, "127.0.0.1", "--as-server", "--forward-to", up.Addr(), "--forward", "--poll", "1",
+		"--interface", "127.0.0.1", "--spool-dir", dir)
+	tx := up.WaitTransactions(t, 1, 10*time.Second)[0]
+	if !bytes.Contains(tx.Data, []byte("Subject: trailer\r\n")) {
+		t.Errorf("the upstream got %q; want the hand-spooled message", tx.Data)
 	}
 }
