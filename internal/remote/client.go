@@ -1017,8 +1017,7 @@ func (c *Conn) sendBody(m *Message, res *Result, next *Message) error {
 	c.inText = true
 	defer func() { c.inText = false }()
 	c.dot.reset(c.w)
-	// Not io.Copy: it prefers io.MultiReader's WriteTo (32 KiB a call).
-	if _, err := c.dot.ReadFrom(m.Body); err != nil {
+	if err := c.dot.copyText(m.Body); err != nil {
 		c.broken = true
 		return &Error{Stage: "data", Err: err}
 	}

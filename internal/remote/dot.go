@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
 // dotWriter writes message text as SMTP's DATA carries it: a dot added at
@@ -17,7 +19,7 @@ import (
 type dotWriter struct {
 	w       *bufio.Writer
 	state   int
-	scratch []byte // ReadFrom's, for text that needs octets added
+	scratch []byte // copyText's, for text that needs octets added
 }
 
 // The states of textproto's dotWriter.
@@ -101,37 +103,45 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// ReadFrom reads r straight into the free space of the bufio.Writer; text
-// that needs no octet added (most text: CRLF lines, no leading dot) is
-// then written where it already is. Only text that needs octets added is
-// copied out first, to a buffer kept for the connection's next message.
-func (d *dotWriter) ReadFrom(r io.Reader) (int64, error) {
-	var n int64
+// copyText writes r's text with its line endings made CRLF by crlf's
+// rule first. What the listener stores is CRLF text already, but a filter
+// that edits the content file in place, or a message put into the spool
+// by hand or by E-MailRelay, may hold a bare CR, which this writer (like
+// textproto's) keeps; a server downstream may read "<CR>.<CR><LF>" as the
+// end of the text and what follows as commands (SMTP smuggling).
+//
+// It reads r straight into the free space of the bufio.Writer: text that
+// needs no octet added or changed (most text: CRLF lines, no leading dot)
+// is then written where it already is. Text that needs dots added is
+// copied out first, to a buffer kept for the connection's next message;
+// crlf writes text it changes from a buffer of its own. (Not io.Copy: it
+// would prefer the body's WriteTo, and io.MultiReader's allocates 32 KiB.)
+func (d *dotWriter) copyText(r io.Reader) error {
+	text := crlf.NewWriter(d)
 	for {
 		if d.w.Available() < 4<<10 {
 			if err := d.w.Flush(); err != nil {
-				return n, err
+				return err
 			}
 		}
 		free := d.w.AvailableBuffer()[:d.w.Available()]
 		m, err := r.Read(free)
 		if m > 0 {
-			text := free[:m]
-			if _, add, _, _ := nextAdd(text, 0, d.state); add != 0 {
-				// Added octets would overwrite text not yet read.
-				d.scratch = append(d.scratch[:0], text...)
-				text = d.scratch
+			chunk := free[:m]
+			if _, add, _, _ := nextAdd(chunk, 0, d.state); add != 0 {
+				// Added octets would overwrite text not yet written.
+				d.scratch = append(d.scratch[:0], chunk...)
+				chunk = d.scratch
 			}
-			if _, werr := d.Write(text); werr != nil {
-				return n, werr
+			if _, werr := text.Write(chunk); werr != nil {
+				return werr
 			}
-			n += int64(m)
 		}
 		if err == io.EOF {
-			return n, nil
+			return text.Close()
 		}
 		if err != nil {
-			return n, err
+			return err
 		}
 	}
 }

@@ -404,7 +404,14 @@ func unmarshalBytes(b []byte) (*Envelope, error) {
 		fold = foldNone
 		key, val, ok := strings.Cut(line, ":")
 		if !ok {
-			if line == "" {
+			switch {
+			case line == "":
+				continue
+			case sawEnd:
+				// E-MailRelay reads up to End and allows free-form
+				// lines after it: kept, as a trailer field would be.
+				e.Extra = append(e.Extra, line)
+				fold = foldExtra
 				continue
 			}
 			return nil, &ParseError{lineNo, fmt.Sprintf("no colon in %q", trunc(line))}

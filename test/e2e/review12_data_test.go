@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 )
 
 // Review 12 (issue 12's data path: DATA read in blocks, the CRLF
@@ -700,8 +702,11 @@ func TestReview12SizeDots(t *testing.T) {
 // content file (bare LFs, bare CRs, CR CR LF, lines of a lone dot, no
 // final line ending). The relay's DATA writer to the upstream must send
 // exactly what net/textproto's DotWriter (which it replaced) makes of that
-// content, in both modes, at every buffer boundary: the filter here puts
-// in place a content chosen by the sender's name.
+// content with its line endings made CRLF by crlf's rule (a bare CR ends
+// a line, so that "<CR>.<CR><LF>" never reaches the upstream:
+// TestBb28FilterBareCRNotForwarded), in both modes, at every buffer
+// boundary: the filter here puts in place a content chosen by the
+// sender's name.
 func TestReview12FilteredTextStuffing(t *testing.T) {
 	t.Parallel()
 	up := newRawUpstream(t)
@@ -748,7 +753,7 @@ cp "`+dir+`/${from%%@*}" "$1.tmp" && mv "$1.tmp" "$1"
 			var want bytes.Buffer
 			bw := bufio.NewWriter(&want)
 			dw := textproto.NewWriter(bw).DotWriter()
-			dw.Write(b)
+			dw.Write(crlf.Bytes(b))
 			dw.Close()
 			bw.Flush()
 			got := append(append([]byte(nil), msg.raw...), ".\r\n"...)
