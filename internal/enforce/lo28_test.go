@@ -53,3 +53,33 @@ func TestLo28BannedClientByName(t *testing.T) {
 		t.Error("Banned(address alone) = false; want the ban (no name known)")
 	}
 }
+
+// TestLo28EncapLimitMoreThanLimit: a refusal needing more copies than
+// the hour's limit (a proxied message with more recipients) never fitted
+// in the client's bucket and was never encapsulated. It goes when the
+// bucket is full, and the copies past the limit are owed: the client's
+// next copy waits until they are paid back. A bucket not full refuses it.
+func TestLo28EncapLimitMoreThanLimit(t *testing.T) {
+	var l encapLimiter
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	a, b := netip.MustParseAddr("203.0.113.28"), netip.MustParseAddr("203.0.113.29")
+	for i, c := range []struct {
+		ip    netip.Addr
+		limit int
+		n     int
+		after time.Duration
+		want  bool
+	}{
+		{a, 2, 3, 0, true},                 // quiet till now: all three go, one owed
+		{a, 2, 1, 0, false},                // in debt
+		{a, 2, 1, 59 * time.Minute, false}, // 2 an hour: the debt is paid at 30 min, the next copy at 60
+		{a, 2, 1, 61 * time.Minute, true},
+		{b, 2, 1, 0, true},  // another client's own bucket
+		{b, 2, 3, 0, false}, // its bucket is not full: the three wait
+		{b, 2, 3, 30 * time.Minute, true},
+	} {
+		if got := l.allow(c.limit, c.ip, c.n, t0.Add(c.after)); got != c.want {
+			t.Errorf("%d: allow(limit %d, %s, %d copies, +%v) = %v; want %v", i, c.limit, c.ip, c.n, c.after, got, c.want)
+		}
+	}
+}

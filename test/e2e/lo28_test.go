@@ -64,3 +64,46 @@ func TestLo28BannedThenWelcomedByName(t *testing.T) {
 		})
 	}
 }
+
+// TestLo28EncapsulateMoreRecipientsThanLimit: [enforce]
+// encapsulate_rate_limit counts copies, one per refused recipient, in a
+// bucket of that many an hour. Through a proxy, Gmail's refusal at the
+// final dot is one refusal for all of a message's recipients, all copies
+// or none: one refused for more recipients than the limit never fitted in
+// the bucket, however long its client had been quiet, so it was never
+// encapsulated, and the log said the limit was "reached" with no copy
+// made. A client whose bucket is full now has it encapsulated, every copy;
+// the copies past the limit are owed, so that its next refused message
+// goes back to its sender (copies an hour stay at the limit on average).
+func TestLo28EncapsulateMoreRecipientsThanLimit(t *testing.T) {
+	t.Parallel()
+	const partner = "127.0.28.31"
+	// Gmail refuses the partner's every message as spam at the final
+	// dot, for all its recipients at once; the copies go.
+	gmail := harness.NewFakeSMTP(t, harness.Script{Hostname: "mx.google.test",
+		Decide: func(stage harness.Stage, tx harness.Transaction, _ string) harness.Response {
+			if stage == stData && tx.MailFrom != relayAddress && tx.MailFrom != "" {
+				return harness.Response{Reply: gmailUnsolicited}
+			}
+			return harness.Response{}
+		}})
+	rcpts := []string{"r1@gmail.test", "r2@gmail.test", "r3@gmail.test"}
+	r := startEnforcer(t, gmail.Addr(), enforceOpts{proxy: true, welcome: partner + "\n",
+		config: "[enforce]\nban_delay = \"0s\"\nencapsulate_rate_limit = 2\n"})
+	tx, err := sendFrom(r.addr(), partner, "alice@partner28.example", rcpts, gmailMessage("alice@partner28.example", "lo28 many"))
+	if err != nil || tx.Final.code() != 250 {
+		t.Errorf("3 recipients, limit 2, client quiet till now: heard %v (%v); want 250 (encapsulated); events %v",
+			heardReply(tx), err, fieldsOf(enforceEvents(r, partner)))
+	}
+	if got := len(r.events("encapsulate")); got != 3 {
+		t.Fatalf("%d copies (events %v); want 3", got, fieldsOf(enforceEvents(r, partner)))
+	}
+	// The bucket owes a copy now: the next refusal goes to its sender.
+	tx, err = sendFrom(r.addr(), partner, "alice@partner28.example", rcpts[:1], gmailMessage("alice@partner28.example", "lo28 next"))
+	if err != nil || tx.Final.code() != 550 {
+		t.Errorf("the next message, the bucket owing a copy: heard %v (%v); want Gmail's 550", heardReply(tx), err)
+	}
+	if got := len(r.events("encapsulate")); got != 3 {
+		t.Errorf("%d copies in all; want still 3 (%v)", got, fieldsOf(enforceEvents(r, partner)))
+	}
+}
