@@ -1,6 +1,11 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +110,76 @@ func TestLo28EncapsulateMoreRecipientsThanLimit(t *testing.T) {
 	}
 	if got := len(r.events("encapsulate")); got != 3 {
 		t.Errorf("%d copies in all; want still 3 (%v)", got, fieldsOf(enforceEvents(r, partner)))
+	}
+}
+
+// TestLo28FullDiskBackoffGrows: on a full disk a deferral's envelope
+// cannot be written. The back-off was kept in memory but the attempt
+// count was not: each attempt read the count on disk again, so the
+// back-off stayed at the step after the last one written (every 2 s here,
+// for good, where it should double each time), and the envelope, once the
+// disk had room, recorded that old count plus one. The count now goes on
+// in memory: the attempts' gaps double, and the first envelope written
+// afterwards has the count.
+func TestLo28FullDiskBackoffGrows(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		needFor(t, "a tmpfs spool", fmt.Errorf("needs root"))
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "lo28", mnt).CombinedOutput(); err != nil {
+		needFor(t, "a tmpfs", fmt.Errorf("%v: %s", err, out))
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	fake := harness.NewFakeSMTP(t, harness.Script{Decide: func(st harness.Stage, _ harness.Transaction, _ string) harness.Response {
+		if st == harness.StageEndOfData {
+			return harness.Response{Reply: "451 4.3.0 try again later"}
+		}
+		return harness.Response{}
+	}})
+	spool := filepath.Join(mnt, "spool")
+	cfg := filepath.Join(t.TempDir(), "relaykeeper.toml")
+	if err := os.WriteFile(cfg, []byte("[delivery]\nminimal_backoff_time = \"1s\"\nmaximal_backoff_time = \"60s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, "127.0.0.1", "--as-server", "--interface", "127.0.0.1", "--spool-dir", spool,
+		"--forward-to", fake.Addr(), "--forward-on-disconnect", "--poll", "1", "--no-bounces", "--config", cfg)
+	tx, err := sendMail(r.addr(), "alice@example.org", []string{"bob@example.net"}, "Subject: lo28\r\n\r\nbody\r\n")
+	if err != nil {
+		t.Fatalf("send: %v %v", tx, err)
+	}
+	id := strings.TrimPrefix(strings.Join(tx.Final, ""), "250 2.0.0 OK: queued as ")
+	attempts := func() map[int]time.Time {
+		at := map[int]time.Time{}
+		for _, e := range r.events("delivery") {
+			if n, err := strconv.Atoi(e.Get("attempt")); err == nil && e.Get("id") == id && e.Get("result") == "deferred" {
+				at[n] = e.Time
+			}
+		}
+		return at
+	}
+	if !waitFor(10*time.Second, func() bool { return !attempts()[1].IsZero() }) {
+		t.Fatalf("no first deferral of %s; events %v", id, fieldsOf(r.events("delivery")))
+	}
+	fill(t, filepath.Join(mnt, "filler"))
+	// Back-offs of 1, 2, 4, 8 s (less a tenth's jitter) from the first
+	// attempt: the fourth comes about 7 s after it, the fifth 8 s later.
+	if !waitFor(25*time.Second, func() bool { return !attempts()[4].IsZero() }) {
+		t.Fatalf("attempts on the full disk %v; want the fourth within 25 s (the back-off doubling)", attempts())
+	}
+	at := attempts()
+	if gap := at[4].Sub(at[3]); gap < 3*time.Second {
+		t.Errorf("attempt 3 at %v, 4 at %v: %v apart; want about 4 s", at[3], at[4], gap)
+	}
+	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(20*time.Second, func() bool { return !attempts()[5].IsZero() }) {
+		t.Fatalf("attempts once the disk had room %v; want the fifth", attempts())
+	}
+	time.Sleep(200 * time.Millisecond)
+	env, err := os.ReadFile(filepath.Join(spool, id+".envelope"))
+	if err != nil || !strings.Contains(string(env), "\nX-Relaykeeper-Attempts: 5\r\n") && !strings.Contains(string(env), "\nX-Relaykeeper-Attempts: 5\n") {
+		t.Errorf("envelope after the fifth attempt, the disk with room (%v):\n%s\nwant X-Relaykeeper-Attempts: 5", err, env)
 	}
 }
