@@ -1,10 +1,15 @@
 package enforce
 
 import (
+	"context"
+	"io"
 	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/maillog"
+	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestLo28BannedClientByName: a client banned (its address, or its /64)
@@ -80,6 +85,57 @@ func TestLo28EncapLimitMoreThanLimit(t *testing.T) {
 	} {
 		if got := l.allow(c.limit, c.ip, c.n, t0.Add(c.after)); got != c.want {
 			t.Errorf("%d: allow(limit %d, %s, %d copies, +%v) = %v; want %v", i, c.limit, c.ip, c.n, c.after, got, c.want)
+		}
+	}
+}
+
+// TestLo28BanOfNetworkSparesQueuedMailWelcomedByName: a ban of a
+// spammer's IPv6 /64 holds the queued mail of every client in it but those
+// the welcomelist spares. A neighbour listed by address was spared; one
+// listed by host name had its queued mail held, as if it were the spammer,
+// though its connections and new mail were no longer refused. Its mail
+// now stays ready; another neighbour's is held.
+func TestLo28BanOfNetworkSparesQueuedMailWelcomedByName(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := func(client, name string) string {
+		w, err := sp.Create(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
+		env := &spool.Envelope{From: "a@example.org", Client: "[" + client + "]:4000", ClientName: name, Arrival: time.Now(),
+			Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
+		if err := w.Prepare(env); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		return w.ID()
+	}
+	partner := queue("2001:db8:28::99", "mx.partner28.test")
+	other := queue("2001:db8:28::50", "")
+	bans, err := OpenBans(filepath.Join(dir, "bans"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bans.Spare = &Spared{Welcome: v6ban23Welcome(t, `^mx\.partner28\.test$`+"\n")}
+	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp, Bans: bans,
+		MailLog: maillog.New(nil)}
+	rf := Refusal{ID: "Q1", Client: netip.MustParseAddr("2001:db8:28::7"), From: "eve@spam.example",
+		To: []string{"u@gmail.com"}, Upstream: upstream(gmailUnsolicited)}
+	rf.Host = "gmail-smtp-in.l.google.com[142.250.1.26]:25"
+	e.Act(context.Background(), rf)
+	if b, banned := bans.Due(netip.MustParseAddr("2001:db8:28::50")); !banned || b.Target() != "2001:db8:28::/64" {
+		t.Fatalf("ban %+v, %v; want the spammer's /64", b, banned)
+	}
+	for id, want := range map[string]spool.State{partner: spool.Ready, other: spool.Held} {
+		if _, st, err := sp.Read(id); err != nil || st != want {
+			t.Errorf("message %s: %v, %v; want %v", id, st, err, want)
 		}
 	}
 }
