@@ -348,6 +348,7 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 	if out.hold {
 		s.holdNext(wc, env.Client)
 	}
+	s.recorded(c.ID(), env.Attempts, err)
 	if err != nil {
 		// The upstream has the message but the spool could not record
 		// it; the claim's lock goes with the error, and a restart
@@ -356,6 +357,37 @@ func (s *Scheduler) attempt(ctx context.Context, wc *workerConn, c *spool.Claim)
 		c.Unlock()
 	}
 	return out
+}
+
+// maxUnrecorded bounds Scheduler.unrecorded: past it, a message whose
+// result cannot be written backs off from the count on disk, as before.
+const maxUnrecorded = 100_000
+
+// countOn gives claimed message c the attempts counted for it that its
+// envelope could not record (recorded).
+func (s *Scheduler) countOn(c *spool.Claim) {
+	s.mu.Lock()
+	n := s.unrecorded[c.ID()]
+	s.mu.Unlock()
+	c.Env.Attempts = max(c.Env.Attempts, n)
+}
+
+// recorded notes whether the envelope of message id, which has had
+// attempts, was written (err nil) after an attempt. One that was not
+// keeps the count in memory, for countOn: on a full disk, where every
+// deferral fails to be written, the back-off would otherwise stay at its
+// first steps, the count on disk, until the disk had room.
+func (s *Scheduler) recorded(id string, attempts int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		delete(s.unrecorded, id)
+	case s.unrecorded == nil:
+		s.unrecorded = map[string]int{id: attempts}
+	case len(s.unrecorded) < maxUnrecorded:
+		s.unrecorded[id] = attempts
+	}
 }
 
 // holdNext holds the batch's next message, claimed early to begin its

@@ -73,6 +73,7 @@ func (s *Scheduler) filterRefused(c *spool.Claim, f filter.Filter, res filter.Re
 		out.next = env.NextAttempt
 		err = c.Move(spool.Ready)
 	}
+	s.recorded(c.ID(), env.Attempts, err)
 	if err != nil {
 		s.log.Error("recording the client filter's result failed", "id", c.ID(), "err", err)
 		c.Unlock()

@@ -194,6 +194,11 @@ type Scheduler struct {
 	windows      map[string]int        // slow-start windows, per destination
 	paces        pacing                // paced destinations and recipients
 	proxyPace    *ProxyPace            // ProxyPace's: sessions to Upstream keep its pause too
+	// unrecorded are the attempts counted for messages whose envelope
+	// could not be written after an attempt (a full disk): the next
+	// attempt counts on from there (countOn), so that the back-off
+	// grows as configured and the envelope, once written, has the count.
+	unrecorded map[string]int
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
@@ -376,6 +381,7 @@ func (s *Scheduler) deliverOne(ctx context.Context, wc *workerConn, id string) o
 	if s.holdNow(c) {
 		return outcome{id: id, hold: true}
 	}
+	s.countOn(c)
 	if len(c.Env.Pending()) == 0 && c.Env.Count(spool.Bounced) > 0 {
 		// A Ready message whose every remaining recipient failed can only
 		// come from an administrator who renamed it back from Failed

@@ -47,10 +47,15 @@ type Sparer interface {
 	Spared(ip netip.Addr) bool
 	// SparesWithin reports whether any exempt address lies in p.
 	SparesWithin(p netip.Prefix) bool
-	// Welcomed reports whether ip is on the welcomelist now: no ban
-	// applies to it, not even one of its own address made before it
-	// was listed (welcomelisted clients are never sanctioned).
-	Welcomed(ip netip.Addr) bool
+	// Welcomed reports whether the client at ip, whose verified host
+	// name is name ("" when not known), is on the welcomelist now: no
+	// ban applies to it, not even one of its own address made before
+	// it was listed (welcomelisted clients are never sanctioned).
+	Welcomed(ip netip.Addr, name string) bool
+	// NamesWelcome reports whether a client's host name may put it on
+	// the welcomelist (a host-name pattern): a banned client is then
+	// refused only once its verified name is known.
+	NamesWelcome() bool
 }
 
 // TrustedNets are trusted clients (mynetworks); *policy.Engine is one. Its
@@ -84,9 +89,12 @@ func (s *Spared) Spared(ip netip.Addr) bool {
 }
 
 // Welcomed implements Sparer.
-func (s *Spared) Welcomed(ip netip.Addr) bool {
-	return s != nil && s.Welcome.Welcome(banIP(ip), "")
+func (s *Spared) Welcomed(ip netip.Addr, name string) bool {
+	return s != nil && s.Welcome.Welcome(banIP(ip), name)
 }
+
+// NamesWelcome implements Sparer.
+func (s *Spared) NamesWelcome() bool { return s != nil && s.Welcome.NeedsNames() }
 
 // SparesWithin implements Sparer.
 func (s *Spared) SparesWithin(p netip.Prefix) bool {

@@ -183,22 +183,43 @@ func (b *Bans) WarnProblems(log *slog.Logger) {
 
 // Banned reports whether ip is banned now, and the ban: one of ip alone,
 // or of a network holding ip unless Spare spares ip.
-func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) { return b.lookup(ip, BanEntry.Active) }
+func (b *Bans) Banned(ip netip.Addr) (BanEntry, bool) { return b.lookup(ip, "", BanEntry.Active) }
+
+// BannedClient is Banned for a client whose verified host name is name
+// ("" when not known): a welcomelist's host-name pattern that matches
+// name spares it as its address would.
+func (b *Bans) BannedClient(ip netip.Addr, name string) (BanEntry, bool) {
+	return b.lookup(ip, name, BanEntry.Active)
+}
+
+// DueClient is Due for a client whose verified host name is name, as
+// BannedClient is Banned.
+func (b *Bans) DueClient(ip netip.Addr, name string) (BanEntry, bool) {
+	return b.lookup(ip, name, b.due)
+}
+
+// NamesSpare reports whether a client's verified host name may spare it
+// from a ban (the welcomelist has a host-name pattern): the relay then
+// looks the name of a banned client up before it refuses it.
+func (b *Bans) NamesSpare() bool { return b.Spare != nil && b.Spare.NamesWelcome() }
 
 // Due reports whether ip is banned now or will be within the ban delay
 // (Delay), and the ban: the mail such a client submits meanwhile is held,
 // as its queued mail was when the ban was added. A ban written by hand to
 // start later than that is not due yet.
-func (b *Bans) Due(ip netip.Addr) (BanEntry, bool) {
-	return b.lookup(ip, func(ban BanEntry, t time.Time) bool {
-		// A second more: Add rounds the start up to a whole second.
-		return t.Before(ban.Until) && !ban.From.After(t.Add(b.Delay+time.Second))
-	})
+func (b *Bans) Due(ip netip.Addr) (BanEntry, bool) { return b.lookup(ip, "", b.due) }
+
+// due reports whether ban is in force at t or will be within the ban
+// delay.
+func (b *Bans) due(ban BanEntry, t time.Time) bool {
+	// A second more: Add rounds the start up to a whole second.
+	return t.Before(ban.Until) && !ban.From.After(t.Add(b.Delay+time.Second))
 }
 
 // lookup returns ip's ban if keep says it counts now: of the bans of ip
-// and of the networks holding it, the one that ends last.
-func (b *Bans) lookup(ip netip.Addr, keep func(BanEntry, time.Time) bool) (BanEntry, bool) {
+// and of the networks holding it, the one that ends last. name is the
+// client's verified host name, "" when not known.
+func (b *Bans) lookup(ip netip.Addr, name string, keep func(BanEntry, time.Time) bool) (BanEntry, bool) {
 	ip = banIP(ip)
 	if !ip.IsValid() {
 		return BanEntry{}, false
@@ -226,7 +247,7 @@ func (b *Bans) lookup(ip netip.Addr, keep func(BanEntry, time.Time) bool) (BanEn
 		// a ban made before it was listed is ignored while it is (not
 		// lifted: the file may be shared with relays whose welcomelist
 		// differs, and the ban holds again if the entry goes).
-		if b.Spare != nil && (b.Spare.Welcomed(ip) || !ban.Network().IsSingleIP() && b.Spare.Spared(ip)) {
+		if b.Spare != nil && (b.Spare.Welcomed(ip, name) || !ban.Network().IsSingleIP() && b.Spare.Spared(ip)) {
 			continue
 		}
 		best, ok = ban, true

@@ -19,6 +19,14 @@ import (
 // hour, kept per client: an IPv4 address, an IPv6 /64 (a client moves
 // about its /64 at will, as for bans). The buckets of clients that are
 // back to full are dropped when there are many.
+//
+// A refusal needs one copy per recipient, all or none (the client hears
+// one reply for them: in proxy mode, one for all of a message's
+// recipients). One that needs more than N would never fit in the bucket,
+// and its message would never be encapsulated however quiet its client
+// had been: it is let through when the bucket is full, and the copies past
+// N are owed, so that the client's next copies wait for them. Over time
+// the copies stay at N an hour.
 type encapLimiter struct {
 	mu      sync.Mutex
 	clients map[netip.Prefix]*rate.Limiter // guarded by mu
@@ -55,7 +63,16 @@ func (l *encapLimiter) allow(limit int, ip netip.Addr, n int, now time.Time) boo
 		lim = rate.NewLimiter(rate.Limit(float64(limit)/time.Hour.Seconds()), limit)
 		l.clients[key] = lim
 	}
-	return lim.AllowN(now, n)
+	if n <= limit {
+		return lim.AllowN(now, n)
+	}
+	if lim.TokensAt(now) < float64(limit) {
+		return false
+	}
+	for left := n; left > 0; left -= limit {
+		lim.ReserveN(now, min(left, limit)) // never refused: it waits for tokens to come
+	}
+	return true
 }
 
 // encapLimitText says why a refused message was not encapsulated.

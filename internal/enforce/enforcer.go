@@ -68,7 +68,9 @@ type Enforcer struct {
 	// EncapsulateRateLimit is how many encapsulated copies (one per
 	// refused recipient) one client's mail may make in an hour; past it,
 	// a refused message is not encapsulated: its sender hears the
-	// refusal, and the administrator a report. Zero or less: no limit.
+	// refusal, and the administrator a report. A refusal needing more
+	// copies goes when the client's bucket is full, the rest owed
+	// (encapLimiter). Zero or less: no limit.
 	EncapsulateRateLimit int
 	// Signer, if set, DKIM-signs encapsulated copies as the relay's
 	// domain ([dkim]), so that they pass the upstream's checks themselves.

@@ -27,7 +27,8 @@ import (
 // The refused message itself (id) is left to its own outcome (Outcome.Hold).
 //
 // A ban of a network holds the mail of every client in it, but for those
-// Bans.Spare spares (a welcomelisted or trusted neighbour).
+// Bans.Spare spares (a welcomelisted or trusted neighbour; one welcomelisted
+// by host name by the name its message's envelope records).
 
 // marked is a message markPending remembered, to hold once the ban is in
 // force.
@@ -61,7 +62,10 @@ func (e *Enforcer) markPending(net netip.Prefix, id string) []marked {
 		if err != nil {
 			continue
 		}
-		if ip := ClientIP(env.Client); net.Contains(ip) {
+		// A client the welcomelist names by its verified host name is
+		// spared as one it lists by address (holdMarked): no ban holds
+		// a welcomelisted client's mail.
+		if ip := ClientIP(env.Client); net.Contains(ip) && (e.Bans == nil || e.Bans.Spare == nil || !e.Bans.Spare.Welcomed(ip, env.ClientName)) {
 			out = append(out, marked{id: ent.ID, from: env.From, ip: ip, ready: ent.State == spool.Ready})
 		}
 	}

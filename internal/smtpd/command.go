@@ -368,9 +368,9 @@ const closeFlushTimeout = 5 * time.Second
 // replies are queued, and written when the client is read next.
 func (c *commandConn) Write(p []byte) (int, error) {
 	n := len(p) // what go-smtp wrote, whatever is said in its place
-	if c.closed {
-		// The session ended with our own reply (textFailed, the
-		// error limit); go-smtp's reply to its end is not sent.
+	if c.closed || c.refusedBanned(p) {
+		// The session ended with our own reply (textFailed, the error
+		// limit, a ban); go-smtp's reply to its end is not sent.
 		return n, nil
 	}
 	if len(p) >= 4 && (p[3] == ' ' || p[3] == '-') {

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -45,6 +46,10 @@ type trackedConn struct {
 	// with name.
 	reverse  string
 	nameTemp bool
+	// banned: the client was banned at connect, and its name, looked
+	// up meanwhile, may welcomelist it; it hears its refusal in place
+	// of the greeting unless it does (greetBanned).
+	banned bool
 	// dmu guards cut, which Shutdown sets at the end of the grace
 	// (stopping.go), against the session's own read deadlines.
 	dmu sync.Mutex
@@ -111,7 +116,8 @@ func (l *policyListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		client := nc.RemoteAddr().String()
-		if reply, ok := l.srv.allowConnect(nc.RemoteAddr()); !ok {
+		reply, banned, ok := l.srv.allowConnect(nc.RemoteAddr())
+		if !ok {
 			l.srv.opts.MailLog.Reject(client, "connect", reply)
 			l.srv.log.Info("connection refused", "client", client, "reply", reply)
 			go l.srv.refuseConn(nc, reply)
@@ -120,7 +126,7 @@ func (l *policyListener) Accept() (net.Conn, error) {
 		if dp := l.srv.opts.DebugPeer; dp != nil && dp.Client(addrIP(nc.RemoteAddr())) {
 			nc = &traceConn{Conn: nc, log: l.srv.log.With("debug_peer", client), hide: !dp.Content(addrIP(nc.RemoteAddr()))}
 		}
-		tc := &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String()}
+		tc := &trackedConn{Conn: nc, srv: l.srv, listener: l.Addr().String(), banned: banned}
 		if names := l.srv.opts.Names; names != nil {
 			tc.named = make(chan struct{})
 			go tc.lookupName(names)
@@ -161,45 +167,73 @@ func (s *Server) refuseConn(nc net.Conn, reply string) {
 }
 
 // allowConnect applies the connect-time policy and returns the reply for a
-// refused client.
-func (s *Server) allowConnect(a net.Addr) (string, bool) {
+// refused client. A banned client whose verified host name may put it on
+// the welcomelist (Bans.NamesSpare) is let in as banned: its name is
+// looked up, as any client's is when the list has a host-name pattern,
+// and decides at its greeting (greetBanned). The lookup is never made
+// here, where a slow DNS answer would hold up every client behind it.
+func (s *Server) allowConnect(a net.Addr) (reply string, banned, ok bool) {
 	ip := addrIP(a)
 	if s.disabled.Load() {
-		return "421 4.3.2 " + s.opts.Domain + ": service not available, closing transmission channel", false
+		return "421 4.3.2 " + s.opts.Domain + ": service not available, closing transmission channel", false, false
 	}
 	if s.opts.Reinject && !ip.IsLoopback() {
-		return "554 5.7.1 " + s.opts.Domain + ": the content filter's return path serves loopback only", false
+		return "554 5.7.1 " + s.opts.Domain + ": the content filter's return path serves loopback only", false, false
 	}
 	if !s.opts.RemoteClients && !IsLocal(ip) {
 		return "554 5.7.1 " + s.opts.Domain + ": connections from " + ip.String() +
-			" are not accepted: this relay serves local and private-network clients only", false
+			" are not accepted: this relay serves local and private-network clients only", false, false
 	}
 	if s.opts.Bans != nil && !s.opts.Reinject {
 		// The content filter's return path: its peer is the filter,
 		// not the client, whose ban holds its mail at the final dot.
-		if b, banned := s.opts.Bans.Banned(ip); banned {
-			return "554 5.7.1 " + s.bannedText(ip, b), false
+		if b, isBanned := s.opts.Bans.BannedClient(ip, ""); isBanned {
+			if s.opts.Names == nil || !s.opts.Bans.NamesSpare() {
+				return "554 5.7.1 " + s.bannedText(ip, b), false, false
+			}
+			banned = true
 		}
 	}
 	// Counted here and released when the connection closes.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opts.MaxConnections > 0 && s.active.Load() >= int64(s.opts.MaxConnections) {
-		return "421 4.7.0 " + s.opts.Domain + ": too many connections; try again later", false
+		return "421 4.7.0 " + s.opts.Domain + ": too many connections; try again later", false, false
 	}
 	if s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP &&
 		(s.opts.LimitExempt == nil || !s.opts.LimitExempt.Trusted(ip)) {
-		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false
+		return "421 4.7.0 " + s.opts.Domain + ": too many connections from " + ip.String() + "; try again later", false, false
 	}
 	if !s.withinRate(ip, anvil.Connect) {
-		return "421 4.7.0 " + s.opts.Domain + " Error: too many connections from " + ip.String(), false
+		return "421 4.7.0 " + s.opts.Domain + " Error: too many connections from " + ip.String(), false, false
 	}
 	s.perIP[ip]++
 	s.active.Add(1)
 	if s.opts.Memory != nil {
 		s.opts.Memory.SessionOpened()
 	}
-	return "", true
+	return "", banned, true
+}
+
+// greetBanned waits for the name of a client allowConnect let in as
+// banned, and returns the refusal it hears in place of the greeting, ""
+// if its name puts it on the welcomelist (or its ban has gone). The
+// client waits for its greeting at most the lookup's timeout, as any
+// client waits for its name to be known before MAIL.
+func (c *trackedConn) greetBanned() string {
+	if c == nil || !c.banned {
+		return ""
+	}
+	ip := addrIP(c.RemoteAddr())
+	name := c.clientName()
+	if name == "unknown" {
+		name = ""
+	}
+	b, banned := c.srv.opts.Bans.BannedClient(ip, name)
+	if !banned {
+		return ""
+	}
+	return "554 5.7.1 " + c.srv.bannedText(ip, b)
 }
 
 // bannedText is what a banned client hears, after "554 5.7.1 ".
@@ -275,4 +309,29 @@ func ListenAll(addrs []string) ([]net.Listener, error) {
 		ls = append(ls, l)
 	}
 	return ls, nil
+}
+
+// refusedBanned decides, when go-smtp writes the greeting p, on a client
+// let in banned (allowConnect): once its name is known, either it is
+// welcomelisted and greeted, or it hears its ban in place of the
+// greeting, logged as a refusal at connect, and the session ends.
+func (c *commandConn) refusedBanned(p []byte) bool {
+	tc, ok := c.Conn.(*trackedConn)
+	if !ok || !tc.banned || c.verb != "" || !bytes.HasPrefix(p, []byte("220 ")) {
+		return false
+	}
+	reply := tc.greetBanned()
+	tc.banned = false
+	if reply == "" {
+		return false
+	}
+	client := c.RemoteAddr().String()
+	c.srv.opts.MailLog.Reject(client, "connect", reply)
+	c.srv.log.Info("connection refused", "client", client, "reply", reply)
+	c.closed = true
+	if c.queue([]byte(reply+"\r\n")) == nil && c.handshake {
+		c.handshake = false
+		c.flush() // over implicit TLS, as refuseConn answers
+	}
+	return true
 }

@@ -14,11 +14,15 @@ import (
 // rep20Bans bans every client.
 type rep20Bans struct{}
 
-func (rep20Bans) Banned(ip netip.Addr) (enforce.BanEntry, bool) {
+func (rep20Bans) BannedClient(ip netip.Addr, _ string) (enforce.BanEntry, bool) {
 	return enforce.BanEntry{IP: ip, Until: time.Now().Add(time.Hour), Reason: "gmail-unsolicited: 550 5.7.1 spam"}, true
 }
 
-func (b rep20Bans) Due(ip netip.Addr) (enforce.BanEntry, bool) { return b.Banned(ip) }
+func (b rep20Bans) DueClient(ip netip.Addr, name string) (enforce.BanEntry, bool) {
+	return b.BannedClient(ip, name)
+}
+
+func (rep20Bans) NamesSpare() bool { return false }
 
 // TestRep20BannedClientHearsWhyOverImplicitTLS: a banned client that
 // reconnects to the implicit-TLS port (465, --server-tls-connection) hears

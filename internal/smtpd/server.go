@@ -240,12 +240,18 @@ type Pacer interface {
 }
 
 // Bans are the enforcer's banned clients, refused at connect time;
-// *enforce.Bans is one.
+// *enforce.Bans is one. name is the client's verified host name, ""
+// when not known: the welcomelist may name the client by it, and no ban
+// holds a welcomelisted client.
 type Bans interface {
-	Banned(ip netip.Addr) (enforce.BanEntry, bool)
-	// Due also reports a ban yet to take effect: the mail a client
-	// submits between its ban and the ban's start is held.
-	Due(ip netip.Addr) (enforce.BanEntry, bool)
+	BannedClient(ip netip.Addr, name string) (enforce.BanEntry, bool)
+	// DueClient also reports a ban yet to take effect: the mail a
+	// client submits between its ban and the ban's start is held.
+	DueClient(ip netip.Addr, name string) (enforce.BanEntry, bool)
+	// NamesSpare reports whether a name may spare a banned client: it
+	// is then refused at its greeting, once its name is known, rather
+	// than at once.
+	NamesSpare() bool
 }
 
 // DebugPeers says which clients have their conversation traced

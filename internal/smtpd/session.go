@@ -224,7 +224,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ip := addrIP(ss.conn.Conn().RemoteAddr()); ss.s.opts.Bans != nil {
 		// Banned since the connection began, or about to be: in proxy
 		// mode its mail cannot be held, as it would be in the spool.
-		if b, due := ss.s.opts.Bans.Due(ip); due {
+		if b, due := ss.s.opts.Bans.DueClient(ip, ss.knownName()); due {
 			return ss.refuse("mail", &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 				Message: ss.s.bannedText(ip, b)}, "from", maillog.Addr(ss.given))
 		}
@@ -735,7 +735,7 @@ func (ss *session) Data(r io.Reader) error {
 	if bans := ss.s.opts.Bans; bans != nil && !ss.hold {
 		// Banned, or about to be (the ban delay): its mail would cost
 		// the relay more reputation, as its queued mail would.
-		if _, due := bans.Due(enforce.ClientIP(env.Client)); due {
+		if _, due := bans.DueClient(enforce.ClientIP(env.Client), env.ClientName); due {
 			ss.hold, ss.why = true, "client banned"
 		}
 	}

@@ -207,7 +207,7 @@ func TestAllowConnect(t *testing.T) {
 		"[fd00::1]:1": true, "169.254.1.1:1": true, "[::ffff:192.168.1.1]:1": true,
 		"203.0.113.9:1": false, "8.8.8.8:1": false, "[2001:db8::1]:1": false, "172.32.0.1:1": false,
 	} {
-		reply, got := s.allowConnect(fakeAddr(addr))
+		reply, _, got := s.allowConnect(fakeAddr(addr))
 		if got != want {
 			t.Errorf("allowConnect(%s) = %v; want %v", addr, got, want)
 		}
@@ -216,7 +216,7 @@ func TestAllowConnect(t *testing.T) {
 		}
 	}
 	s.opts.RemoteClients = true
-	if _, ok := s.allowConnect(fakeAddr("203.0.113.9:1")); !ok {
+	if _, _, ok := s.allowConnect(fakeAddr("203.0.113.9:1")); !ok {
 		t.Errorf("with RemoteClients, outside client refused")
 	}
 	if !IsLocal(netip.MustParseAddr("127.8.9.10")) {

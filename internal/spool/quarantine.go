@@ -1,11 +1,13 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +20,92 @@ import (
 
 // QuarantinePath is the quarantine directory.
 func (s *Spool) QuarantinePath() string { return filepath.Join(s.dir, quarantineDir) }
+
+// maxQuarantineNames bounds the names keepInQuarantine and
+// moveToQuarantine try for one copy: name, name.2, ... name.N.
+const maxQuarantineNames = 1000
+
+// keepInQuarantine writes data to the file name in the quarantine
+// directory, or to name.2, name.3 and on when another copy has the name
+// already: a journal segment's number, and so the name of its copies,
+// repeats when the clock has stepped back since (newSegment numbers
+// segments from the time), and a copy written over is the only trace of
+// the message it holds. A copy there with the same octets is that copy
+// again (a segment replayed at two starts): its name is returned, and
+// nothing written. The copy is synced, then the quarantine directory, so
+// that it outlives the segment, which is removed after the replay.
+func (s *Spool) keepInQuarantine(name string, data []byte) (string, error) {
+	for i := 1; i <= maxQuarantineNames; i++ {
+		q := quarantineName(name, i)
+		f, err := openFile(q, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if errors.Is(err, os.ErrExist) {
+			if old, rerr := os.ReadFile(q); rerr == nil && bytes.Equal(old, data) {
+				return q, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		s.chown(f)
+		_, err = f.Write(data)
+		if err == nil {
+			err = s.syncFile(f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = s.syncPath(filepath.Dir(q))
+		}
+		if err != nil {
+			os.Remove(q) // a copy cut short (a full disk) is no copy
+			return "", err
+		}
+		return q, nil
+	}
+	return "", fmt.Errorf("spool: %s and %d more names taken in the quarantine", name, maxQuarantineNames-1)
+}
+
+// moveToQuarantine moves the file at path to name in the quarantine
+// directory, or to the first of name.2, name.3 and on that is free, never
+// over another file (as keepInQuarantine), and returns where it went. The
+// quarantine directory and path's are synced.
+func (s *Spool) moveToQuarantine(path, name string) (string, error) {
+	for i := 1; i <= maxQuarantineNames; i++ {
+		q := quarantineName(name, i)
+		// A hard link fails on a name taken, as a rename does not.
+		err := os.Link(path, q)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err == nil {
+			err = os.Remove(path)
+			if err != nil {
+				os.Remove(q)
+			}
+		} else if _, lerr := os.Lstat(q); errors.Is(lerr, os.ErrNotExist) {
+			err = os.Rename(path, q) // a file system without hard links
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := s.syncPath(filepath.Dir(q)); err != nil {
+			return q, err
+		}
+		return q, s.syncPath(filepath.Dir(path))
+	}
+	return "", fmt.Errorf("spool: %s and %d more names taken in the quarantine", name, maxQuarantineNames-1)
+}
+
+// quarantineName is the i-th name for a copy: name itself, then name.2
+// and on.
+func quarantineName(name string, i int) string {
+	if i == 1 {
+		return name
+	}
+	return name + "." + strconv.Itoa(i)
+}
 
 // Quarantined is one message in the quarantine directory.
 type Quarantined struct {

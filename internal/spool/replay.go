@@ -345,7 +345,7 @@ func (s *Spool) retireSegment(path string, uncopied bool) {
 		os.Remove(path)
 		return
 	}
-	if err := os.Rename(path, journalQuarantine(s.dir, path)); err != nil {
+	if _, err := s.moveToQuarantine(path, journalQuarantine(s.dir, path)); err != nil {
 		s.log.Error("journal: a corrupt segment could not be moved to quarantine; it stays in the journal, and the next start reads it again",
 			"segment", path, "err", err)
 	}
@@ -383,7 +383,7 @@ func (s *Spool) journalTail(rep *RecoveryReport, path string, off int64, err err
 	rep.CorruptJournals = append(rep.CorruptJournals, fmt.Sprintf("%s at byte %d: %v", filepath.Base(path), off, err))
 	data, cerr := os.ReadFile(path)
 	if cerr == nil {
-		cerr = s.writeFile(q, data, 0o640)
+		q, cerr = s.keepInQuarantine(q, data)
 	}
 	if cerr != nil {
 		s.log.Error("journal: unreadable record; the records before it were replayed; the segment could not be copied to quarantine and is moved there after the replay",
@@ -418,8 +418,8 @@ func (s *Spool) keepTornTail(path string, off int64) string {
 	if len(data) <= recHeadLen {
 		return ""
 	}
-	q := fmt.Sprintf("%s.torn-%d", journalQuarantine(s.dir, path), off)
-	if err := s.writeFile(q, data, 0o640); err != nil {
+	q, err := s.keepInQuarantine(fmt.Sprintf("%s.torn-%d", journalQuarantine(s.dir, path), off), data)
+	if err != nil {
 		s.log.Warn("journal: a torn tail could not be copied to quarantine", "segment", path, "offset", off, "err", err)
 		return ""
 	}

@@ -92,22 +92,23 @@ func TestRevDur3TornTailStaysQuiet(t *testing.T) {
 // record and keeps the segment in quarantine, the only copy of what
 // follows the damage (served messages have nothing else). The copy was
 // written with its error ignored, and the segment removed after the
-// replay all the same: on a full disk (here, a directory in the copy's
-// way) the records after the damage were gone, while the log said the
-// segment was kept in quarantine. The segment must stay somewhere a
-// person can find it.
+// replay all the same: on a full disk (here, a file in the quarantine
+// directory's way: a copy never replaces another, so a file of the copy's
+// name is no obstacle) the records after the damage were gone, while the
+// log said the segment was kept in quarantine. The segment must stay
+// somewhere a person can find it.
 func TestRevDur3CorruptSegmentCopyFails(t *testing.T) {
 	dir, path, b, off := revDur3Segment(t)
 	seg := filepath.Base(path)
 	b[off+recHeadLen+20] ^= 0x01 // inside the first message's record: its CRC fails
 	os.WriteFile(path, b, 0o640)
-	// What the copy would be written over: it cannot be.
 	q := filepath.Join(dir, quarantineDir, "journal-"+seg)
-	if err := os.MkdirAll(filepath.Join(q, "x"), 0o750); err != nil {
-		t.Fatal(err)
-	}
 
 	s2, _ := Open(dir, nil)
+	qdir := filepath.Join(dir, quarantineDir)
+	if err := os.RemoveAll(qdir); err != nil || os.WriteFile(qdir, nil, 0o640) != nil {
+		t.Fatalf("cannot put a file in the quarantine's place: %v", err)
+	}
 	rep, _ := s2.Recover()
 	if len(rep.CorruptJournals) != 1 {
 		t.Errorf("Recover = %+v; want the corrupt segment reported", rep)
@@ -138,20 +139,24 @@ func TestRevDur3CorruptSegmentKeptForRoom(t *testing.T) {
 	}
 	b[off+recHeadLen+20] ^= 0x01 // inside the third message's record
 	os.WriteFile(path, b, 0o640)
-	obstacles := []string{filepath.Join(dir, "."+stuck+".content"), filepath.Join(dir, quarantineDir, "journal-"+seg, "x")}
-	for _, o := range obstacles {
-		if err := os.MkdirAll(o, 0o750); err != nil {
-			t.Fatal(err)
-		}
+	obstacle := filepath.Join(dir, "."+stuck+".content")
+	if err := os.MkdirAll(obstacle, 0o750); err != nil {
+		t.Fatal(err)
 	}
 	s2, _ := Open(dir, nil)
+	// No copy can be written in quarantine: a file in its place (a copy
+	// never replaces another, so a file of its name is no obstacle).
+	qdir := filepath.Join(dir, quarantineDir)
+	if err := os.RemoveAll(qdir); err != nil || os.WriteFile(qdir, nil, 0o640) != nil {
+		t.Fatalf("cannot put a file in the quarantine's place: %v", err)
+	}
 	if _, err := s2.Replay(); err == nil {
 		t.Fatalf("Replay with %s unwritable = nil; want an error", stuck)
 	}
-	for _, o := range obstacles {
-		os.RemoveAll(o)
+	os.RemoveAll(obstacle)
+	if err := os.Remove(qdir); err != nil || os.Mkdir(qdir, 0o750) != nil {
+		t.Fatalf("cannot put the quarantine back: %v", err)
 	}
-	os.Remove(filepath.Dir(obstacles[1]))
 	s2.List() // the retry, now that there is room
 	if _, st, err := s2.Read(stuck); err != nil || st != Ready {
 		t.Errorf("Read(%s) after room was made = %v, %v; want it ready", stuck, st, err)
