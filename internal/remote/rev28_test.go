@@ -1,0 +1,127 @@
+package remote_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/textproto"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/test/harness"
+)
+
+// sinkSees is what smtp-sink dumps of a message text sent as textproto's
+// DotWriter writes it: the wire's lines (ended by LF, one CR before it
+// dropped), a leading dot taken off, up to the lone "." line; it dumps
+// them without their CRs.
+func sinkSees(text string) string {
+	var wire bytes.Buffer
+	w := textproto.NewWriter(bufio.NewWriter(&wire)).DotWriter()
+	io.WriteString(w, text)
+	w.Close()
+	var lines []string
+	for line := range strings.SplitSeq(strings.TrimSuffix(wire.String(), "\n"), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "." {
+			break
+		}
+		// smtp-sink drops every CR when it dumps.
+		lines = append(lines, strings.ReplaceAll(strings.TrimPrefix(line, "."), "\r", ""))
+	}
+	return strings.Join(append(lines, ""), "\n")
+}
+
+// TestRev28DotStuffingRealPeer: message texts of every awkward shape
+// (leading dots, lone dots, bare CR and LF, CR CR LF, no final line end)
+// sent through Conn.Send, whose dot writer reads the body with ReadFrom
+// in reads of every size, and pipelined behind each other (SendAhead), to
+// a real smtp-sink: each arrives whole, as the peer reads it, and the
+// session stays in step (a wrong stuffing would end a text early and make
+// its rest commands).
+func TestRev28DotStuffingRealPeer(t *testing.T) {
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	bodies := []string{
+		".", "..", ".\r\n", "\r\n.\r\n", "\n.\n", "a\n.\nb", ".a\r\n.\r\n..\r\n", "x\r.\r\n.y",
+		"a\r\r\n.\r\n", "a\rb\r", "no end", "line\r\n.", "\r", "\n", "\r\n", ".\r", "\n.", "a\r\n.\r\nb\r\n.",
+		"Subject: x\r\n\r\n" + strings.Repeat(".", 9000) + "\r\n.\r\n", strings.Repeat("\n.", 5000),
+		strings.Repeat("x", 70000) + "\r\n.\r\n" + strings.Repeat(".\n", 3000),
+	}
+	rnd := rand.New(rand.NewPCG(28, 28))
+	tokens := []string{".", "..", "\r", "\n", "\r\n", "x", "Subject: y", " ", "\r\n.\r\n"}
+	for len(bodies) < 400 {
+		var b strings.Builder
+		for range rnd.IntN(60) {
+			b.WriteString(tokens[rnd.IntN(len(tokens))])
+		}
+		if rnd.IntN(10) == 0 {
+			b.WriteString(strings.Repeat("z", rnd.IntN(100000)))
+			b.WriteString(tokens[rnd.IntN(len(tokens))])
+		}
+		bodies = append(bodies, b.String())
+	}
+	readers := []func(io.Reader) io.Reader{
+		func(r io.Reader) io.Reader { return r },
+		iotest.OneByteReader, iotest.HalfReader, iotest.DataErrReader,
+		func(r io.Reader) io.Reader { return io.MultiReader(strings.NewReader(""), r) },
+	}
+	msg := func(i int) *remote.Message {
+		text := bodies[i]
+		cut := rnd.IntN(len(text) + 1)
+		body := io.MultiReader(strings.NewReader(text[:cut]), readers[i%len(readers)](strings.NewReader(text[cut:])))
+		return &remote.Message{From: fmt.Sprintf("m%d@example.org", i), To: []string{"r@example.net"}, Body: body, Size: int64(len(text))}
+	}
+	opts := remote.Options{Helo: "client.test", ConnectTimeout: 5 * time.Second, ResponseTimeout: 10 * time.Second, DataTimeout: 10 * time.Second}
+	var c *remote.Conn
+	m := msg(0)
+	for i := range bodies {
+		if c == nil {
+			var err error
+			if c, err = remote.Dial(context.Background(), sink.Addr(), opts); err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+		}
+		var next *remote.Message
+		if i+1 < len(bodies) && (i+1)%25 != 0 {
+			next = msg(i + 1)
+		}
+		res, err := c.SendAhead(context.Background(), m, next)
+		if err != nil || !res.Accepted(0) {
+			t.Fatalf("message %d (%q): %+v, %v", i, bodies[i][:min(len(bodies[i]), 40)], res, err)
+		}
+		if next == nil {
+			c.Quit()
+			c = nil
+			if i+1 < len(bodies) {
+				next = msg(i + 1)
+			}
+		}
+		m = next
+	}
+	got := map[string]string{}
+	if n := sink.WaitCount(t, len(bodies), 30*time.Second); n != len(bodies) {
+		t.Fatalf("smtp-sink got %d messages; want %d", n, len(bodies))
+	}
+	for _, sm := range sink.Messages() {
+		got[sm.From] = sm.Data
+	}
+	bad := 0
+	for i, text := range bodies {
+		want := sinkSees(text)
+		if g, ok := got[fmt.Sprintf("m%d@example.org", i)]; !ok || g != want {
+			if bad++; bad < 5 {
+				t.Errorf("message %d %q...: smtp-sink got %q...; want %q...", i, text[:min(len(text), 40)], g[:min(len(g), 60)], want[:min(len(want), 60)])
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d messages arrived changed", bad, len(bodies))
+	}
+	t.Logf("%d messages checked", len(bodies))
+}
