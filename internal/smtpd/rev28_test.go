@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,12 +19,12 @@ import (
 // session (with or without a 421) while the session is idle.
 type rev28Upstream struct {
 	addr  string
-	after func(w func(string), c net.Conn) // after the reply to a dot
+	after func(w func(...string), reply string, c net.Conn) // replies to a dot
 	msgs  atomic.Int32
 	conns atomic.Int32
 }
 
-func startRev28Upstream(t *testing.T, tlsConf *tls.Config, after func(w func(string), c net.Conn)) *rev28Upstream {
+func startRev28Upstream(t *testing.T, tlsConf *tls.Config, after func(w func(...string), reply string, c net.Conn)) *rev28Upstream {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,20 +38,65 @@ func startRev28Upstream(t *testing.T, tlsConf *tls.Config, after func(w func(str
 			if err != nil {
 				return
 			}
+			cork := &corkConn{Conn: c}
+			c = cork
 			if tlsConf != nil {
-				c = tls.Server(c, tlsConf)
+				c = tls.Server(cork, tlsConf)
 			}
 			u.conns.Add(1)
-			go u.serve(c)
+			go u.serve(c, cork)
 		}
 	}()
 	return u
 }
 
-func (u *rev28Upstream) serve(c net.Conn) {
+// corkConn holds what is written while corked and sends it in one write
+// when uncorked: TLS records written apart arrive together.
+type corkConn struct {
+	net.Conn
+	mu    sync.Mutex
+	held  []byte
+	corks bool
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corks {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkConn) cork(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corks = on
+	if !on && len(c.held) > 0 {
+		c.Conn.Write(c.held)
+		c.held = nil
+	}
+}
+
+func (u *rev28Upstream) serve(c net.Conn, cork *corkConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	w := func(s string) { c.Write([]byte(s)) }
+	if tc, ok := c.(*tls.Conn); ok && tc.Handshake() != nil {
+		return // not corked: the handshake's flights go as they are written
+	}
+	// w writes each part in a write (a TLS record) of its own, and all
+	// of them to the socket at once.
+	var wmu sync.Mutex
+	w := func(parts ...string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		cork.cork(true)
+		for _, s := range parts {
+			c.Write([]byte(s))
+		}
+		cork.cork(false)
+	}
 	r := bufio.NewReader(c)
 	w("220 up.test ESMTP\r\n")
 	for {
@@ -74,8 +120,7 @@ func (u *rev28Upstream) serve(c net.Conn) {
 					break
 				}
 			}
-			w(fmt.Sprintf("250 2.0.0 queued as Q%d\r\n", u.msgs.Add(1)))
-			u.after(w, c)
+			u.after(w, fmt.Sprintf("250 2.0.0 queued as Q%d\r\n", u.msgs.Add(1)), c)
 		case "QUIT":
 			w("221 bye\r\n")
 			return
@@ -91,15 +136,25 @@ func (u *rev28Upstream) serve(c net.Conn) {
 // next client's transaction hears its own replies: MAIL's 250, and the
 // reply to its own message's dot, which the upstream got once.
 func TestRev28PoolUnaskedReplies(t *testing.T) {
-	cases := map[string]func(w func(string), c net.Conn){
-		"second reply at once": func(w func(string), c net.Conn) { w("250 2.0.0 second reply\r\n") },
-		"second reply later": func(w func(string), c net.Conn) {
+	cases := map[string]func(w func(...string), reply string, c net.Conn){
+		"second reply at once": func(w func(...string), reply string, c net.Conn) { w(reply + "250 2.0.0 second reply\r\n") },
+		// Over TLS a record of its own, which may come in the same
+		// read from the socket as the first and wait in the TLS layer.
+		"second reply in its own write": func(w func(...string), reply string, c net.Conn) {
+			w(reply, "250 2.0.0 second reply\r\n")
+		},
+		"second reply later": func(w func(...string), reply string, c net.Conn) {
+			w(reply)
 			time.AfterFunc(50*time.Millisecond, func() { w("250 2.0.0 second reply\r\n") })
 		},
-		"421 while idle": func(w func(string), c net.Conn) {
+		"421 while idle": func(w func(...string), reply string, c net.Conn) {
+			w(reply)
 			time.AfterFunc(50*time.Millisecond, func() { w("421 4.4.2 idle too long\r\n"); c.Close() })
 		},
-		"closed while idle": func(w func(string), c net.Conn) { time.AfterFunc(50*time.Millisecond, func() { c.Close() }) },
+		"closed while idle": func(w func(...string), reply string, c net.Conn) {
+			w(reply)
+			time.AfterFunc(50*time.Millisecond, func() { c.Close() })
+		},
 	}
 	probes := 0
 	for _, useTLS := range []bool{false, true} {
