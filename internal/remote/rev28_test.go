@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -124,4 +125,29 @@ func TestRev28DotStuffingRealPeer(t *testing.T) {
 		t.Errorf("%d of %d messages arrived changed", bad, len(bodies))
 	}
 	t.Logf("%d messages checked", len(bodies))
+}
+
+// TestRev28BodyReadErrorSendsNoDot: a message text that cannot be read to
+// its end (a spool file that fails: EIO, a torn file) ends the session
+// without the final dot, so that the server delivers nothing of it, also
+// now that the dot writer reads the body itself (ReadFrom), after some
+// of the text has gone.
+func TestRev28BodyReadErrorSendsNoDot(t *testing.T) {
+	sink := harness.StartSink(t, harness.SinkOptions{})
+	for _, size := range []int{10, 100 << 10} {
+		c := dial(t, sink.Addr(), remote.Options{Helo: "client.test"})
+		body := io.MultiReader(strings.NewReader("Subject: x\r\n\r\n"+strings.Repeat("y\r\n", size)), iotest.ErrReader(errors.New("input/output error")))
+		res, err := c.Send(context.Background(), &remote.Message{From: "s@example.org", To: []string{"r@example.net"}, Body: body, Size: int64(3*size + 14)})
+		if err == nil {
+			t.Errorf("Send of a body that fails after %d lines = %+v, nil; want an error", size, res)
+		}
+		if !c.Broken() {
+			t.Errorf("the session after a failed body is not broken; want it ended")
+		}
+		c.Close()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := sink.Count(); n != 0 {
+		t.Errorf("smtp-sink delivered %d messages of bodies that failed; want none", n)
+	}
 }
