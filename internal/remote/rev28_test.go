@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -149,5 +152,101 @@ func TestRev28BodyReadErrorSendsNoDot(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := sink.Count(); n != 0 {
 		t.Errorf("smtp-sink delivered %d messages of bodies that failed; want none", n)
+	}
+}
+
+// corkedConn sends what is written while corked in one write when
+// uncorked: TLS records written apart reach the peer's socket together.
+type corkedConn struct {
+	net.Conn
+	mu    sync.Mutex
+	held  []byte
+	corks bool
+}
+
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corks {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkedConn) cork(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corks = on
+	if !on && len(c.held) > 0 {
+		c.Conn.Write(c.held)
+		c.held = nil
+	}
+}
+
+// TestRev28TLSRecordHeldByTLSIsUnasked: over TLS, a second reply to the
+// final dot in a record of its own that came in the same read from the
+// socket as the first is held by the TLS layer, not in the socket nor in
+// the session's read buffer. Broken looked only at those two: the session
+// went on (a proxy pooled it), and the stale reply was read as MAIL's,
+// every later reply as the one to the command before (a recipient's 550
+// heard as the next RCPT's, a 250 to RCPT as DATA's).
+func TestRev28TLSRecordHeldByTLSIsUnasked(t *testing.T) {
+	conf, pool := serverTLS(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		raw, err := l.Accept()
+		if err != nil {
+			return
+		}
+		cork := &corkedConn{Conn: raw}
+		c := tls.Server(cork, conf)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if c.Handshake() != nil {
+			return
+		}
+		r := bufio.NewReader(c)
+		c.Write([]byte("220 up.test ESMTP\r\n"))
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+			case "EHLO":
+				c.Write([]byte("250-up.test\r\n250 PIPELINING\r\n"))
+			case "DATA":
+				c.Write([]byte("354 go\r\n"))
+				for line != ".\r\n" {
+					if line, err = r.ReadString('\n'); err != nil {
+						return
+					}
+				}
+				cork.cork(true)
+				c.Write([]byte("250 2.0.0 queued as Q1\r\n"))
+				c.Write([]byte("250 2.0.0 second reply\r\n"))
+				cork.cork(false)
+			case "QUIT":
+				c.Write([]byte("221 bye\r\n"))
+				return
+			default:
+				c.Write([]byte("250 2.0.0 ok\r\n"))
+			}
+		}
+	}()
+	c := dial(t, l.Addr().String(), remote.Options{Helo: "client.test", TLS: remote.TLSImplicit,
+		TLSConfig: &tls.Config{RootCAs: pool}})
+	res, err := c.Send(context.Background(), message("r@example.net"))
+	if err != nil {
+		t.Fatalf("Send: %+v, %v", res, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !c.Broken() {
+		t.Errorf("a session holding a second reply to the final dot (in TLS's buffer) is not Broken; want Broken")
 	}
 }

@@ -107,7 +107,13 @@ func (u *rev28Upstream) serve(c net.Conn, cork *corkConn) {
 		switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
 		case "EHLO":
 			w("250-up.test\r\n250 PIPELINING\r\n")
-		case "MAIL", "RCPT", "RSET", "NOOP":
+		case "RCPT":
+			if strings.Contains(strings.ToLower(line), "refused@") {
+				w("550 5.1.1 no such user\r\n")
+			} else {
+				w("250 2.0.0 ok rcpt\r\n")
+			}
+		case "MAIL", "RSET", "NOOP":
 			w("250 2.0.0 ok " + strings.ToLower(cmd) + "\r\n")
 		case "DATA":
 			w("354 go\r\n")
@@ -196,4 +202,37 @@ func TestRev28PoolUnaskedReplies(t *testing.T) {
 		}
 	}
 	t.Logf("%d client transactions after an upstream's unasked reply or end", probes)
+}
+
+// TestRev28TLSHeldSecondReply: an upstream reached over TLS answers the
+// final dot twice, each reply a TLS record of its own, both in one write
+// to the socket. The second waited in the TLS layer, which the pool's
+// look at the socket did not see: the session was reused, the stale 250
+// taken for MAIL's reply and every later reply for the command before's,
+// so the next client heard 250 for a recipient the upstream refused (and
+// its message lost that recipient without a word).
+func TestRev28TLSHeldSecondReply(t *testing.T) {
+	up := startRev28Upstream(t, selfSigned(t), func(w func(...string), reply string, c net.Conn) {
+		w(reply, "250 2.0.0 second reply\r\n")
+	})
+	opts := remote.Options{Helo: "relay.test", ResponseTimeout: 5 * time.Second, TLS: remote.TLSImplicit,
+		TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+	d := &countingDialer{d: remote.Dialer{Options: opts}}
+	ts := startServer(t, func(o *Options) { o.Proxy = &Proxy{Addr: up.addr, Dialer: d, IdleTimeout: time.Minute} })
+	c := dialClient(t, ts.addr, "client.test")
+	c.message("a@client.test", "x@up.test", "Subject: 1\r\n\r\none", "250")
+	c.quit()
+	waitIdle(t, ts, 1)
+
+	c = dialClient(t, ts.addr, "client.test")
+	c.expect("MAIL FROM:<b@client.test>", "250")
+	c.expect("RCPT TO:<y@up.test>", "250")
+	if got := c.cmd("RCPT TO:<refused@up.test>"); !strings.HasPrefix(got, "550") {
+		t.Errorf("RCPT of a recipient the upstream refuses: the client heard %q; want the upstream's 550", got)
+	}
+	c.expect("DATA", "354")
+	if got := c.cmd("Subject: 2\r\n\r\ntwo\r\n."); !strings.HasPrefix(got, "250") || !strings.Contains(got, "Q2") {
+		t.Errorf("the client heard %q after its dot; want 250 ... Q2", got)
+	}
+	c.quit()
 }
