@@ -33,10 +33,11 @@ type ProxyPace struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	until   time.Time // guarded by mu: no upstream session before
-	signals int       // guarded by mu: the signals since pacing began
-	reply   string    // guarded by mu: the reply that set the pause
+	mu        sync.Mutex
+	until     time.Time // guarded by mu: no upstream session before
+	rateUntil time.Time // guarded by mu: until by the rate signals alone, without a quota
+	signals   int       // guarded by mu: the signals since pacing began
+	reply     string    // guarded by mu: the reply that set the pause
 }
 
 func (p *ProxyPace) now() time.Time {
@@ -80,6 +81,9 @@ func (p *ProxyPace) Signal(stage string, rep reply.Reply) bool {
 	if until.After(p.until) {
 		p.until = until
 	}
+	if v == VerdictPace && until.After(p.rateUntil) {
+		p.rateUntil = until
+	}
 	p.reply = rep.String()
 	return true
 }
@@ -96,6 +100,24 @@ func (p *ProxyPace) Paused() (until time.Time, why string, paused bool) {
 		return time.Time{}, "", false
 	}
 	return p.until, p.reply, true
+}
+
+// pausedFor is Paused for a session of the scheduler's to the upstream.
+// One that logs in with another account (otherAccount) waits out only
+// the rate pauses, which are the relay's address's: the quota is the
+// proxy's account's, and another account's is its own (the scheduler
+// paces that account's destination when it says so itself).
+func (p *ProxyPace) pausedFor(otherAccount bool) (time.Time, bool) {
+	until, _, paused := p.Paused()
+	if !paused || !otherAccount {
+		return until, paused
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.now().Before(p.rateUntil) {
+		return time.Time{}, false
+	}
+	return p.rateUntil, true
 }
 
 // ProxyPace is a proxy's pace with its upstream by s's verdicts and pace
@@ -116,6 +138,7 @@ func (s *Scheduler) ProxyPace() *ProxyPace {
 
 // destPaused is paused for dst's key, and also while the proxy's pace
 // (ProxyPace) holds when dst is the proxy's upstream: whichever ends last.
+// The proxy's quota holds only dst under the proxy's own account.
 func (s *Scheduler) destPaused(dst route.Destination) (time.Time, bool) {
 	until, ok := s.paused(dst.Key)
 	s.mu.Lock()
@@ -124,7 +147,7 @@ func (s *Scheduler) destPaused(dst route.Destination) (time.Time, bool) {
 	if pp == nil || dst.Upstream == "" || !strings.EqualFold(dst.Upstream, s.opts.Upstream) {
 		return until, ok
 	}
-	if u, _, paused := pp.Paused(); paused && u.After(until) {
+	if u, paused := pp.pausedFor(dst.OtherAccount()); paused && u.After(until) {
 		return u, true
 	}
 	return until, ok

@@ -174,11 +174,9 @@ func (a *applier) headerLine(line []byte, long bool) error {
 			}
 			a.skipping, a.dropping = false, false
 			if !table.IsHeader(string(line[:min(len(line), 1000)])) {
+				// The body's first line: body_checks see it too.
 				a.bodyStarts()
-				if err := a.write(line); err != nil {
-					return err
-				}
-				return a.copyLineRest(false)
+				return a.bodyLine(line, true)
 			}
 			if err := a.tooLong(line, content); err != nil {
 				return err

@@ -14,11 +14,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"golang.org/x/sys/unix"
 
 	"github.com/relaykeeper/relaykeeper/internal/reply"
 )
@@ -546,55 +544,6 @@ func (c *Conn) Broken() bool {
 
 // Failed is Broken without a look at the socket (for a session put aside).
 func (c *Conn) Failed() bool { return c.broken }
-
-// unsolicited reports octets from the server that nothing has read: in the
-// read buffer, or waiting in the socket (for TLS, a record of any kind),
-// or the server's end of the connection.
-func (c *Conn) unsolicited() bool {
-	if c.r.Buffered() > 0 {
-		return true
-	}
-	nc := c.nc
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	pending := false
-	rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		pending = n > 0 || (n == 0 && err == nil) // octets, or the end
-		return true                               // never wait
-	})
-	return pending
-}
-
-// tlsPeekWait bounds replyWaiting's read of TLS records already waiting.
-const tlsPeekWait = 100 * time.Millisecond
-
-// replyWaiting reports whether the octets unsolicited found waiting are a
-// reply, or the end of the connection. Over plain SMTP they are. Over TLS
-// they are records that may hold no reply at all (a session ticket): they
-// are read through TLS for at most tlsPeekWait (a read timeout leaves a
-// TLS session as it was). Without this, an upstream reached over TLS that
-// said 250 in the middle of the text had its 250 read as its reply to the
-// final dot, whatever it then answered to the dot.
-func (c *Conn) replyWaiting() bool {
-	if !c.tls {
-		return true
-	}
-	c.deadline(c.nc.SetReadDeadline, time.Now().Add(tlsPeekWait))
-	_, err := c.r.Peek(1)
-	var ne net.Error
-	return !errors.As(err, &ne) || !ne.Timeout()
-}
 
 // Close ends the connection without QUIT.
 func (c *Conn) Close() error { return c.nc.Close() }

@@ -55,6 +55,14 @@ type Destination struct {
 	InitialConcurrency int
 }
 
+// OtherAccount reports whether the destination's sessions log in with an
+// account other than the relay's own: a client account selector
+// (WithAccount) or a sender's own login (sender_dependent_authentication).
+// Such an account has a sending quota of its own.
+func (dst Destination) OtherAccount() bool {
+	return strings.Contains(dst.Key, accountMark) || strings.Contains(dst.Key, loginMark)
+}
+
 // accountMark joins a destination's key and the client account selector of
 // the messages that go there under that account's login.
 const accountMark = " account="
