@@ -366,6 +366,9 @@ const maxUnrecorded = 100_000
 // countOn gives claimed message c the attempts counted for it that its
 // envelope could not record (recorded).
 func (s *Scheduler) countOn(c *spool.Claim) {
+	if s.unrecordedN.Load() == 0 {
+		return // the usual case: no lock a delivery
+	}
 	s.mu.Lock()
 	n := s.unrecorded[c.ID()]
 	s.mu.Unlock()
@@ -378,6 +381,9 @@ func (s *Scheduler) countOn(c *spool.Claim) {
 // deferral fails to be written, the back-off would otherwise stay at its
 // first steps, the count on disk, until the disk had room.
 func (s *Scheduler) recorded(id string, attempts int, err error) {
+	if err == nil && s.unrecordedN.Load() == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -388,6 +394,7 @@ func (s *Scheduler) recorded(id string, attempts int, err error) {
 	case len(s.unrecorded) < maxUnrecorded:
 		s.unrecorded[id] = attempts
 	}
+	s.unrecordedN.Store(int32(len(s.unrecorded)))
 }
 
 // holdNext holds the batch's next message, claimed early to begin its

@@ -198,7 +198,8 @@ type Scheduler struct {
 	// could not be written after an attempt (a full disk): the next
 	// attempt counts on from there (countOn), so that the back-off
 	// grows as configured and the envelope, once written, has the count.
-	unrecorded map[string]int
+	unrecorded  map[string]int
+	unrecordedN atomic.Int32 // len(unrecorded), read without mu
 	// parkLimit is how long RunOnce waits for busy destinations to free
 	// a slot when nothing else is left to do.
 	parkLimit time.Duration
