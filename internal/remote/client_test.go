@@ -779,7 +779,7 @@ func TestGreetingTimeout(t *testing.T) {
 
 // TestS28BodyNotCopiedThroughABuffer: a body made of parts (the
 // scheduler's added header before the spooled text is an io.MultiReader)
-// goes through the dot writer's ReadFrom, not through io.MultiReader's
+// goes through the dot writer (copyText), not through io.MultiReader's
 // WriteTo, which allocated 32 KiB for every message sent: half of all
 // that a store-and-forward relay allocated.
 func TestS28BodyNotCopiedThroughABuffer(t *testing.T) {

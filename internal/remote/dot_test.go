@@ -13,7 +13,7 @@ import (
 
 // FuzzDotWriter: dotWriter writes exactly what net/textproto's DotWriter
 // writes, whatever the text and however it is cut into Writes, and through
-// ReadFrom.
+// copyText.
 func FuzzDotWriter(f *testing.F) {
 	for _, s := range []string{
 		"Subject: x\r\n\r\nbody\r\n",

@@ -17,6 +17,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/relaykeeper/relaykeeper/internal/crlf"
 	"github.com/relaykeeper/relaykeeper/internal/remote"
 	"github.com/relaykeeper/relaykeeper/test/harness"
 )
@@ -26,9 +27,15 @@ import (
 // dropped), a leading dot taken off, up to the lone "." line; it dumps
 // them without their CRs.
 func sinkSees(text string) string {
+	// The text goes out with its line endings made CRLF by crlf's rule
+	// (a bare CR ends a line: bb28's 5a5a9466), then dot-stuffed.
+	var norm bytes.Buffer
+	cw := crlf.NewWriter(&norm)
+	io.WriteString(cw, text)
+	cw.Close()
 	var wire bytes.Buffer
 	w := textproto.NewWriter(bufio.NewWriter(&wire)).DotWriter()
-	io.WriteString(w, text)
+	w.Write(norm.Bytes())
 	w.Close()
 	var lines []string
 	for line := range strings.SplitSeq(strings.TrimSuffix(wire.String(), "\n"), "\n") {
@@ -44,7 +51,7 @@ func sinkSees(text string) string {
 
 // TestRev28DotStuffingRealPeer: message texts of every awkward shape
 // (leading dots, lone dots, bare CR and LF, CR CR LF, no final line end)
-// sent through Conn.Send, whose dot writer reads the body with ReadFrom
+// sent through Conn.Send, whose dot writer reads the body (copyText)
 // in reads of every size, and pipelined behind each other (SendAhead), to
 // a real smtp-sink: each arrives whole, as the peer reads it, and the
 // session stays in step (a wrong stuffing would end a text early and make
@@ -133,7 +140,7 @@ func TestRev28DotStuffingRealPeer(t *testing.T) {
 // TestRev28BodyReadErrorSendsNoDot: a message text that cannot be read to
 // its end (a spool file that fails: EIO, a torn file) ends the session
 // without the final dot, so that the server delivers nothing of it, also
-// now that the dot writer reads the body itself (ReadFrom), after some
+// now that the dot writer reads the body itself (copyText), after some
 // of the text has gone.
 func TestRev28BodyReadErrorSendsNoDot(t *testing.T) {
 	sink := harness.StartSink(t, harness.SinkOptions{})
