@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -162,35 +161,6 @@ func TestRev28BodyReadErrorSendsNoDot(t *testing.T) {
 	}
 }
 
-// corkedConn sends what is written while corked in one write when
-// uncorked: TLS records written apart reach the peer's socket together.
-type corkedConn struct {
-	net.Conn
-	mu    sync.Mutex
-	held  []byte
-	corks bool
-}
-
-func (c *corkedConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corks {
-		c.held = append(c.held, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *corkedConn) cork(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corks = on
-	if !on && len(c.held) > 0 {
-		c.Conn.Write(c.held)
-		c.held = nil
-	}
-}
-
 // TestRev28TLSRecordHeldByTLSIsUnasked: over TLS, a second reply to the
 // final dot in a record of its own that came in the same read from the
 // socket as the first is held by the TLS layer, not in the socket nor in
@@ -210,7 +180,7 @@ func TestRev28TLSRecordHeldByTLSIsUnasked(t *testing.T) {
 		if err != nil {
 			return
 		}
-		cork := &corkedConn{Conn: raw}
+		cork := &harness.CorkConn{Conn: raw}
 		c := tls.Server(cork, conf)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -234,10 +204,10 @@ func TestRev28TLSRecordHeldByTLSIsUnasked(t *testing.T) {
 						return
 					}
 				}
-				cork.cork(true)
+				cork.Cork(true)
 				c.Write([]byte("250 2.0.0 queued as Q1\r\n"))
 				c.Write([]byte("250 2.0.0 second reply\r\n"))
-				cork.cork(false)
+				cork.Cork(false)
 			case "QUIT":
 				c.Write([]byte("221 bye\r\n"))
 				return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/remote"
+	"github.com/relaykeeper/relaykeeper/test/harness"
 )
 
 // rev28Upstream is an upstream that, after its reply to the final dot,
@@ -38,7 +39,7 @@ func startRev28Upstream(t *testing.T, tlsConf *tls.Config, after func(w func(...
 			if err != nil {
 				return
 			}
-			cork := &corkConn{Conn: c}
+			cork := &harness.CorkConn{Conn: c}
 			c = cork
 			if tlsConf != nil {
 				c = tls.Server(cork, tlsConf)
@@ -50,36 +51,7 @@ func startRev28Upstream(t *testing.T, tlsConf *tls.Config, after func(w func(...
 	return u
 }
 
-// corkConn holds what is written while corked and sends it in one write
-// when uncorked: TLS records written apart arrive together.
-type corkConn struct {
-	net.Conn
-	mu    sync.Mutex
-	held  []byte
-	corks bool
-}
-
-func (c *corkConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corks {
-		c.held = append(c.held, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *corkConn) cork(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corks = on
-	if !on && len(c.held) > 0 {
-		c.Conn.Write(c.held)
-		c.held = nil
-	}
-}
-
-func (u *rev28Upstream) serve(c net.Conn, cork *corkConn) {
+func (u *rev28Upstream) serve(c net.Conn, cork *harness.CorkConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	if tc, ok := c.(*tls.Conn); ok && tc.Handshake() != nil {
@@ -91,11 +63,11 @@ func (u *rev28Upstream) serve(c net.Conn, cork *corkConn) {
 	w := func(parts ...string) {
 		wmu.Lock()
 		defer wmu.Unlock()
-		cork.cork(true)
+		cork.Cork(true)
 		for _, s := range parts {
 			c.Write([]byte(s))
 		}
-		cork.cork(false)
+		cork.Cork(false)
 	}
 	r := bufio.NewReader(c)
 	w("220 up.test ESMTP\r\n")
