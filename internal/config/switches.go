@@ -246,7 +246,7 @@ func (p *switchParser) switches() []Switch {
 			Keys:  []string{"smtp.disabled"},
 			parse: onOff(func(c *Config, on bool) { c.SMTP.Disabled = on })},
 		{Long: "idle-timeout", Arg: "SECONDS", Group: groupListen,
-			Help:  "drop an SMTP client silent for SECONDS",
+			Help:  "drop an SMTP client that takes SECONDS over one command line or one read of text",
 			Keys:  []string{"smtp.idle_timeout"},
 			parse: seconds(func(c *Config, d time.Duration) { c.SMTP.IdleTimeout = d })},
 		{Long: "size", Short: "M", Arg: "BYTES", Group: groupListen,
