@@ -41,14 +41,7 @@ func TestDocs26PastedRelayRestrictions(t *testing.T) {
 // (FILE standing for the file's name).
 func docs26Validate(t *testing.T, src, want string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "relaykeeper.toml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path)
-	if err != nil {
-		t.Fatalf("Load(%q) = %v", src, err)
-	}
+	c, path := gd27Load(t, src)
 	if want = strings.ReplaceAll(want, "FILE", path); c.Validate() == nil || c.Validate().Error() != want {
 		t.Errorf("%q: Validate() = %v; want %s", src, c.Validate(), want)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/relaykeeper/relaykeeper/internal/maillog"
-	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestAud5BlockReportSaysWhy: a domain block that is not carried out is
@@ -101,10 +100,7 @@ func TestAud5EncapsulateReportSaysWhy(t *testing.T) {
 	if err := os.WriteFile(copyFile, []byte("From: postmaster@relay.example\r\nX-Relaykeeper-Encapsulated: 1\r\n\r\nbody\r\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	for _, c := range []struct{ content, want string }{
 		{copyFile, "not encapsulated: the message is an encapsulated copy already"},
 		{"", "not encapsulated: the message's content is not at hand"},

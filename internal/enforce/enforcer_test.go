@@ -43,10 +43,7 @@ func TestEncapsulatedCopySigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	original := "From: Carol <carol@dmarc.example>\r\nTo: dave@gmail.test\r\nSubject: hi\r\nMessage-ID: <o-1@dmarc.example>\r\n\r\nhello\r\n"
 	orig := filepath.Join(dir, "original.eml")
 	os.WriteFile(orig, []byte(original), 0o600)

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // TestGd27DotKeyDoesNotListDomain: a sender_access key ".other.example"
@@ -56,10 +54,7 @@ func TestGd27DotKeyDoesNotListDomain(t *testing.T) {
 // copies come back as the hour refills the bucket.
 func TestGd27EncapsulateRateLimit(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	orig := filepath.Join(dir, "original.eml")
 	os.WriteFile(orig, []byte("From: Carol <carol@dmarc.example>\r\nTo: dave@gmail.test\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)

@@ -2,7 +2,6 @@ package enforce
 
 import (
 	"context"
-	"io"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -97,25 +96,10 @@ func TestLo28EncapLimitMoreThanLimit(t *testing.T) {
 // now stays ready; another neighbour's is held.
 func TestLo28BanOfNetworkSparesQueuedMailWelcomedByName(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	queue := func(client, name string) string {
-		w, err := sp.Create(time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-		env := &spool.Envelope{From: "a@example.org", Client: "[" + client + "]:4000", ClientName: name, Arrival: time.Now(),
-			Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
-		if err := w.Prepare(env); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Commit(false); err != nil {
-			t.Fatal(err)
-		}
-		return w.ID()
+		return queueEnvelope(t, sp, &spool.Envelope{From: "a@example.org", Client: "[" + client + "]:4000", ClientName: name,
+			Arrival: time.Now(), Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}})
 	}
 	partner := queue("2001:db8:28::99", "mx.partner28.test")
 	other := queue("2001:db8:28::50", "")

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/relaykeeper/relaykeeper/internal/spool"
 )
 
 // An encapsulated copy is made for every refused recipient or for none:
@@ -17,10 +15,7 @@ import (
 // or a delivered message its sender was told had failed.
 func TestRev20aEncapsulateAllOrNone(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	orig := filepath.Join(dir, "original.eml")
 	os.WriteFile(orig, []byte("From: Carol <carol@dmarc.example>\r\nTo: dave@gmail.test\r\nSubject: hi\r\n\r\nhello\r\n"), 0o600)
 	e := &Enforcer{Policy: Policy{Rules: DefaultRules(), Filter: DefaultReplyFilter()}, Spool: sp,

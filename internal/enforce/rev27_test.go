@@ -22,10 +22,8 @@ import (
 // entry as "not banned" and the message went out at its next retry too.
 func TestRev27ClaimWhileBanIsSaved(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
+	var err error // the claim's, in the ban file's clock
 	ready := s27Queue(t, sp, "203.0.113.9")
 	pending := filepath.Join(dir, "hold-pending")
 	var e *Enforcer

@@ -25,10 +25,7 @@ import (
 // then.
 func TestS27PendingSavedBeforeBan(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := openSpool(t, dir)
 	inFlight, ready, other := s27Queue(t, sp, "203.0.113.9"), s27Queue(t, sp, "203.0.113.9"), s27Queue(t, sp, "198.51.100.1")
 	c, err := sp.Claim(inFlight)
 	if err != nil {
@@ -74,13 +71,18 @@ func TestS27PendingSavedBeforeBan(t *testing.T) {
 // s27Queue spools a message from client to a Gmail recipient.
 func s27Queue(t *testing.T, sp *spool.Spool, client string) string {
 	t.Helper()
+	return queueEnvelope(t, sp, &spool.Envelope{From: "eve@spam.example", Client: client + ":4000", Arrival: time.Now(),
+		Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}})
+}
+
+// queueEnvelope commits a small message with env to sp and returns its id.
+func queueEnvelope(t *testing.T, sp *spool.Spool, env *spool.Envelope) string {
+	t.Helper()
 	w, err := sp.Create(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "Subject: t\r\n\r\nbody\r\n")
-	env := &spool.Envelope{From: "eve@spam.example", Client: client + ":4000", Arrival: time.Now(),
-		Recipients: []spool.Recipient{{Addr: "x@gmail.test", Status: spool.Pending}}}
 	if err := w.Prepare(env); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +90,16 @@ func s27Queue(t *testing.T, sp *spool.Spool, client string) string {
 		t.Fatal(err)
 	}
 	return w.ID()
+}
+
+// openSpool opens a spool in dir/spool.
+func openSpool(t *testing.T, dir string) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(dir, "spool"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
 }
 
 // TestS27PendingOwnerOneNameASpool: the pending file names each relay
